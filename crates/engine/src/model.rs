@@ -1,0 +1,327 @@
+//! The tenant's runtime state: its device, its one active run, its waiting line and its wallets.
+
+use std::collections::BTreeMap;
+
+use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer};
+use serde::{Deserialize, Serialize};
+
+use crate::{AdminId, EntryId, Timestamp, UserId};
+
+/// Where a queue entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EntryStatus {
+    /// In line; its position is its place in [`Tenant::waiting`].
+    Waiting,
+    /// Active and charging.
+    Running,
+    /// Active but paused; nothing is charged.
+    Hold,
+    /// Was active, has ended.
+    Completed,
+    /// Never became active (left the line, skipped, or suspended while waiting).
+    Cancelled,
+}
+
+impl EntryStatus {
+    /// The wire and store name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Waiting => "WAITING",
+            EntryStatus::Running => "RUNNING",
+            EntryStatus::Hold => "HOLD",
+            EntryStatus::Completed => "COMPLETED",
+            EntryStatus::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Parses a wire or store name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "WAITING" => EntryStatus::Waiting,
+            "RUNNING" => EntryStatus::Running,
+            "HOLD" => EntryStatus::Hold,
+            "COMPLETED" => EntryStatus::Completed,
+            "CANCELLED" => EntryStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// WAITING, RUNNING or HOLD.
+    pub const fn is_live(self) -> bool {
+        matches!(self, EntryStatus::Waiting | EntryStatus::Running | EntryStatus::Hold)
+    }
+}
+
+/// Why an entry ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EndReason {
+    UserStop,
+    BalanceExhausted,
+    RequestedMinutesUsed,
+    AdminStop,
+    Suspended,
+    InsufficientBalance,
+    LeftQueue,
+}
+
+impl EndReason {
+    /// The wire and store name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndReason::UserStop => "USER_STOP",
+            EndReason::BalanceExhausted => "BALANCE_EXHAUSTED",
+            EndReason::RequestedMinutesUsed => "REQUESTED_MINUTES_USED",
+            EndReason::AdminStop => "ADMIN_STOP",
+            EndReason::Suspended => "SUSPENDED",
+            EndReason::InsufficientBalance => "INSUFFICIENT_BALANCE",
+            EndReason::LeftQueue => "LEFT_QUEUE",
+        }
+    }
+
+    /// Parses a wire or store name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "USER_STOP" => EndReason::UserStop,
+            "BALANCE_EXHAUSTED" => EndReason::BalanceExhausted,
+            "REQUESTED_MINUTES_USED" => EndReason::RequestedMinutesUsed,
+            "ADMIN_STOP" => EndReason::AdminStop,
+            "SUSPENDED" => EndReason::Suspended,
+            "INSUFFICIENT_BALANCE" => EndReason::InsufficientBalance,
+            "LEFT_QUEUE" => EndReason::LeftQueue,
+            _ => return None,
+        })
+    }
+}
+
+/// One user's request to run the motor, from the moment they press Start until it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    pub id: EntryId,
+    pub user_id: UserId,
+    pub admin_id: AdminId,
+    pub status: EntryStatus,
+    pub hold_reason: Option<HoldReason>,
+    /// The most the user asked to run, in seconds.
+    pub requested_seconds: Option<i64>,
+    pub created_at: Timestamp,
+    /// When it first became active.
+    pub started_at: Option<Timestamp>,
+    /// When the current RUNNING or HOLD phase began.
+    pub phase_since: Option<Timestamp>,
+    /// RUNNING milliseconds before `phase_since`.
+    pub running_ms: i64,
+    /// HOLD milliseconds before `phase_since`.
+    pub held_ms: i64,
+    pub ended_at: Option<Timestamp>,
+    pub end_reason: Option<EndReason>,
+    pub charged_seconds: Option<i64>,
+}
+
+impl QueueEntry {
+    /// A new entry, not yet placed.
+    pub fn new(id: EntryId, user_id: UserId, admin_id: AdminId, requested_seconds: Option<i64>, now: Timestamp) -> Self {
+        QueueEntry {
+            id,
+            user_id,
+            admin_id,
+            status: EntryStatus::Waiting,
+            hold_reason: None,
+            requested_seconds,
+            created_at: now,
+            started_at: None,
+            phase_since: None,
+            running_ms: 0,
+            held_ms: 0,
+            ended_at: None,
+            end_reason: None,
+            charged_seconds: None,
+        }
+    }
+
+    /// RUNNING milliseconds up to `now`.
+    pub fn running_ms_at(&self, now: Timestamp) -> i64 {
+        match (self.status, self.phase_since) {
+            (EntryStatus::Running, Some(since)) => self.running_ms + (now - since).max(0),
+            _ => self.running_ms,
+        }
+    }
+
+    /// HOLD milliseconds up to `now`.
+    pub fn held_ms_at(&self, now: Timestamp) -> i64 {
+        match (self.status, self.phase_since) {
+            (EntryStatus::Hold, Some(since)) => self.held_ms + (now - since).max(0),
+            _ => self.held_ms,
+        }
+    }
+
+    /// Whole seconds charged so far: one per full second RUNNING.
+    pub fn charged_at(&self, now: Timestamp) -> i64 {
+        self.running_ms_at(now) / 1000
+    }
+
+    /// The RUNNING time this run may use, given its user's wallet (before this run's charge).
+    pub fn budget_ms(&self, wallet_seconds: i64) -> i64 {
+        let limit = match self.requested_seconds {
+            Some(requested) => requested.min(wallet_seconds),
+            None => wallet_seconds,
+        };
+        limit.max(0) * 1000
+    }
+
+    /// Remaining RUNNING time in whole seconds (rounded up, so a live run never shows 0).
+    pub fn remaining_seconds_at(&self, wallet_seconds: i64, now: Timestamp) -> i64 {
+        let left = (self.budget_ms(wallet_seconds) - self.running_ms_at(now)).max(0);
+        (left + 999) / 1000
+    }
+}
+
+/// What the tenant's device last said, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceLink {
+    /// The last poll of any of the tenant's devices; `None` means never seen.
+    pub last_poll_at: Option<Timestamp>,
+    pub load_shedding: bool,
+    pub ready: bool,
+    pub relay: bool,
+    /// How long a poll's answer may be trusted by the device.
+    pub lease_ms: i64,
+}
+
+impl DeviceLink {
+    /// A device that has never polled.
+    pub const fn unseen(lease_ms: i64) -> Self {
+        DeviceLink { last_poll_at: None, load_shedding: false, ready: false, relay: false, lease_ms }
+    }
+
+    /// The moment the lease of the last poll runs out.
+    pub fn lease_end(&self) -> Option<Timestamp> {
+        self.last_poll_at.map(|at| at + self.lease_ms)
+    }
+
+    /// True while the last poll is within its lease.
+    pub fn online_at(&self, now: Timestamp) -> bool {
+        self.lease_end().is_some_and(|end| now < end)
+    }
+
+    /// `Ok` when a run may charge at `now`, otherwise why it must hold.
+    pub fn condition_at(&self, now: Timestamp) -> Result<(), HoldReason> {
+        if !self.online_at(now) {
+            Err(HoldReason::DeviceOffline)
+        } else if self.load_shedding {
+            Err(HoldReason::LoadShedding)
+        } else if !self.ready {
+            Err(HoldReason::DeviceNotReady)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// One admin's pump: the runtime state every rule of the queue, timer and safety acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub admin_id: AdminId,
+    /// Bumped by the store at every commit; guards against lost updates.
+    pub version: u64,
+    pub suspended: bool,
+    pub device: DeviceLink,
+    /// The one RUNNING or HOLD entry (the interlock: there is never a second).
+    pub active: Option<QueueEntry>,
+    /// WAITING entries in order; position = index + 1.
+    pub waiting: Vec<QueueEntry>,
+    /// Balances in seconds, before the active run's charge. A user missing here has 0.
+    pub wallets: BTreeMap<UserId, i64>,
+    /// Increases whenever the device command changes.
+    pub seq: u64,
+}
+
+impl Tenant {
+    /// A new tenant with an unseen device and no users' minutes.
+    pub fn new(admin_id: AdminId, lease_ms: i64) -> Self {
+        Tenant {
+            admin_id,
+            version: 0,
+            suspended: false,
+            device: DeviceLink::unseen(lease_ms),
+            active: None,
+            waiting: Vec::new(),
+            wallets: BTreeMap::new(),
+            seq: 0,
+        }
+    }
+
+    /// The stored balance of a user (before any active run's charge).
+    pub fn wallet(&self, user: UserId) -> i64 {
+        self.wallets.get(&user).copied().unwrap_or(0)
+    }
+
+    /// What the user can spend right now: the wallet less the active run's charge so far.
+    pub fn available_seconds(&self, user: UserId, now: Timestamp) -> i64 {
+        let running_charge = match &self.active {
+            Some(entry) if entry.user_id == user => entry.charged_at(now),
+            _ => 0,
+        };
+        self.wallet(user) - running_charge
+    }
+
+    /// The user's live entry, if any, with its 1-based position when waiting.
+    pub fn live_entry(&self, user: UserId) -> Option<(&QueueEntry, Option<usize>)> {
+        if let Some(active) = self.active.as_ref().filter(|e| e.user_id == user) {
+            return Some((active, None));
+        }
+        self.waiting.iter().enumerate().find(|(_, e)| e.user_id == user).map(|(i, e)| (e, Some(i + 1)))
+    }
+
+    /// Remaining RUNNING seconds of the active run.
+    pub fn remaining_seconds(&self, now: Timestamp) -> Option<i64> {
+        self.active.as_ref().map(|e| e.remaining_seconds_at(self.wallet(e.user_id), now))
+    }
+
+    /// The motor as people see it.
+    pub fn motor_state(&self) -> (MotorState, Option<HoldReason>) {
+        match &self.active {
+            None => (MotorState::Idle, None),
+            Some(e) if e.status == EntryStatus::Running => (MotorState::Running, None),
+            Some(e) => (MotorState::Hold, e.hold_reason),
+        }
+    }
+
+    /// The relay command: ON only while a run is RUNNING.
+    pub fn motor_command(&self) -> Motor {
+        match self.motor_state().0 {
+            MotorState::Running => Motor::On,
+            _ => Motor::Off,
+        }
+    }
+
+    /// The answer to a device poll at `now` (call after applying the poll's report).
+    pub fn poll_answer(&self, now: Timestamp, poll_ms: u32) -> PollAnswer {
+        let (state, hold_reason) = self.motor_state();
+        PollAnswer {
+            motor: self.motor_command(),
+            state,
+            hold_reason,
+            remaining_seconds: self.remaining_seconds(now).unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            poll_ms,
+            lease_ms: self.device.lease_ms.clamp(0, u32::MAX as i64) as u32,
+            seq: self.seq,
+        }
+    }
+
+    /// The next moment at which time alone changes this tenant (a run's end, a lease running out).
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        let active = self.active.as_ref()?;
+        let lease_end = self.device.lease_end();
+        match active.status {
+            EntryStatus::Running => {
+                let since = active.phase_since?;
+                let run_end = since + (active.budget_ms(self.wallet(active.user_id)) - active.running_ms);
+                Some(lease_end.map_or(run_end, |lease| lease.min(run_end)))
+            }
+            EntryStatus::Hold if active.hold_reason != Some(HoldReason::DeviceOffline) => lease_end,
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The storage contract: domain-level operations that every backend (SQLite, MongoDB) provides.
+//!
+//! A backend stores the collections of `PRODUCT.md` (admins and users as accounts, queues,
+//! usage_history, minute_requests, mobile_sessions, devices, ledger, audit_logs) and must:
+//! - commit a tenant transition (state + ledger + usage + ended entries + audit) atomically, and
+//!   only when the stored version is the one the transition started from;
+//! - reject, by its own index, a second active (RUNNING or HOLD) entry for one admin;
+//! - keep usernames unique system-wide.
+//!
+//! `pumppilot-store-conformance` checks all of this against any backend.
+
+use async_trait::async_trait;
+use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Records, RequestId, Tenant, Timestamp, UsageRow, UserId};
+
+mod types;
+pub use types::*;
+
+/// What can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error("the tenant changed since it was read")]
+    VersionConflict,
+    #[error("the minute request was already decided")]
+    AlreadyDecided,
+    #[error("not found")]
+    NotFound,
+    /// A rule the store enforces itself (for example one active entry per admin) was broken.
+    #[error("the store refused an invalid change: {0}")]
+    Invariant(String),
+    /// The store could not be reached or failed; nothing was changed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One tenant transition to write atomically.
+#[derive(Debug, Clone, Copy)]
+pub struct Commit<'a> {
+    /// The new state. Its `version` is the version it was read at; the store writes `version + 1`
+    /// and fails with [`StoreError::VersionConflict`] when the stored version differs.
+    pub tenant: &'a Tenant,
+    pub records: &'a Records,
+    pub audit: &'a [AuditEntry],
+    /// A minute request decided in the same write (approve); fails with
+    /// [`StoreError::AlreadyDecided`] unless it is still PENDING.
+    pub decision: Option<&'a Decision>,
+    /// An account suspended or unsuspended in the same write.
+    pub suspension: Option<(UserId, bool)>,
+}
+
+/// The storage backend. Every method is one atomic operation.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the store is reachable.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- accounts ---
+    /// Creates an account; for an admin also its tenant (version 0). Usernames are unique.
+    async fn create_account(&self, account: &Account) -> StoreResult<()>;
+    async fn account(&self, id: UserId) -> StoreResult<Option<Account>>;
+    async fn account_by_username(&self, username: &str) -> StoreResult<Option<Account>>;
+    /// Accounts of one role, optionally of one tenant, oldest first.
+    async fn accounts(&self, role: Role, admin: Option<AdminId>) -> StoreResult<Vec<Account>>;
+    /// Sets the suspended flag of an account that no engine state depends on (the master).
+    async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()>;
+
+    // --- tenants ---
+    /// Every tenant's admin id.
+    async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>>;
+    /// The tenant's runtime state: device link, live entries and its users' wallets.
+    async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>>;
+    /// Writes one transition; see [`Commit`].
+    async fn commit(&self, commit: Commit<'_>) -> StoreResult<()>;
+
+    // --- devices ---
+    async fn create_device(&self, device: &Device) -> StoreResult<()>;
+    /// Devices of one tenant, or of all tenants.
+    async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>>;
+    /// Writes the latest telemetry of devices (batched; last-seen times only move forward).
+    async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()>;
+    /// Replaces a device's key hash (rotation).
+    async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()>;
+
+    // --- books ---
+    /// A user's ledger, newest first.
+    async fn ledger(&self, user: UserId, limit: usize) -> StoreResult<Vec<LedgerEntry>>;
+    /// Usage rows of a tenant (or one user of it) that ended in `[from, to)`, newest first.
+    async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>>;
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Audit entries of a tenant (or all, for `None`), newest first.
+    async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+
+    // --- minute requests ---
+    async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()>;
+    async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>>;
+    /// Requests of a tenant, optionally filtered, newest first.
+    async fn minute_requests(&self, query: &RequestQuery) -> StoreResult<Vec<MinuteRequest>>;
+    /// Rejects a request (approval goes through [`Store::commit`] with its recharge).
+    async fn decide_minute_request(&self, decision: &Decision) -> StoreResult<()>;
+
+    // --- sessions (web_sessions and mobile_sessions) ---
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    async fn session_by_access_hash(&self, kind: SessionKind, hash: &[u8]) -> StoreResult<Option<Session>>;
+    /// The mobile session whose current or previous refresh token hashes to `hash`.
+    async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<(Session, RefreshMatch)>>;
+    /// Rotates a mobile session's tokens if its refresh hash is still `expected_refresh_hash`
+    /// (else [`StoreError::VersionConflict`]); the old refresh hash becomes the previous one.
+    async fn rotate_session(&self, rotation: &Rotation) -> StoreResult<()>;
+    async fn revoke_session(&self, kind: SessionKind, id: SessionId, at: Timestamp) -> StoreResult<()>;
+    /// Revokes every session of one user, or of every account of a tenant (admin included).
+    /// Returns the revoked sessions' ids.
+    async fn revoke_sessions(&self, scope: SessionScope, at: Timestamp) -> StoreResult<Vec<SessionId>>;
+}

@@ -1,0 +1,226 @@
+//! The stored records that are not engine state.
+
+use pumppilot_engine::{AdminId, DeviceId, RequestId, Timestamp, UserId};
+use uuid::Uuid;
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Master,
+    Admin,
+    User,
+}
+
+impl Role {
+    /// The wire and store name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+
+    /// Parses a wire or store name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "master" => Role::Master,
+            "admin" => Role::Admin,
+            "user" => Role::User,
+            _ => return None,
+        })
+    }
+}
+
+/// A person who signs in: the master, an admin (a tenant) or a user of one admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: UserId,
+    /// Unique system-wide; a phone number works as one.
+    pub username: String,
+    pub name: String,
+    pub role: Role,
+    /// The tenant: the admin's own id for an admin, the owner's for a user, `None` for the master.
+    pub admin_id: Option<AdminId>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub suspended: bool,
+    pub created_at: Timestamp,
+}
+
+/// A device at a pump. Its key is stored only as a keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub id: DeviceId,
+    pub admin_id: AdminId,
+    pub name: String,
+    pub key_hash: Vec<u8>,
+    pub created_at: Timestamp,
+    pub telemetry: Option<Telemetry>,
+}
+
+/// What a device last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Telemetry {
+    pub device_id: DeviceId,
+    pub admin_id: AdminId,
+    pub last_seen_at: Timestamp,
+    pub load_shedding: bool,
+    pub ready: bool,
+    pub relay: bool,
+    pub firmware: Option<String>,
+    pub uptime_ms: Option<u64>,
+    pub rssi: Option<i16>,
+}
+
+/// A line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The tenant it concerns; `None` for system-wide actions.
+    pub admin_id: Option<AdminId>,
+    pub at: Timestamp,
+    pub actor_id: Option<UserId>,
+    /// A short verb such as `user.create`, `recharge`, `motor.stop`.
+    pub action: String,
+    pub target_id: Option<String>,
+    pub detail: String,
+}
+
+/// Filter for usage rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageQuery {
+    pub admin: AdminId,
+    pub user: Option<UserId>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: usize,
+}
+
+/// Where a minute request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl RequestStatus {
+    /// The wire and store name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "PENDING",
+            RequestStatus::Approved => "APPROVED",
+            RequestStatus::Rejected => "REJECTED",
+        }
+    }
+
+    /// Parses a wire or store name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "PENDING" => RequestStatus::Pending,
+            "APPROVED" => RequestStatus::Approved,
+            "REJECTED" => RequestStatus::Rejected,
+            _ => return None,
+        })
+    }
+}
+
+/// A user's request for more minutes (for example after paying the owner in cash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinuteRequest {
+    pub id: RequestId,
+    pub user_id: UserId,
+    pub admin_id: AdminId,
+    pub minutes: i64,
+    pub note: String,
+    pub status: RequestStatus,
+    pub created_at: Timestamp,
+    pub decided_at: Option<Timestamp>,
+    pub decided_by: Option<UserId>,
+}
+
+/// Filter for minute requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestQuery {
+    pub admin: AdminId,
+    pub user: Option<UserId>,
+    pub status: Option<RequestStatus>,
+}
+
+/// Deciding a PENDING request once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub request_id: RequestId,
+    pub admin_id: AdminId,
+    pub status: RequestStatus,
+    pub decided_by: UserId,
+    pub at: Timestamp,
+}
+
+/// A signed-in session's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub Uuid);
+
+impl SessionId {
+    /// A new, time-ordered id.
+    pub fn new() -> Self {
+        SessionId(Uuid::now_v7())
+    }
+}
+
+impl Default for SessionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Web sessions (cookie) and mobile sessions (bearer + refresh) live in separate collections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionKind {
+    Web,
+    Mobile,
+}
+
+/// A signed-in session. Tokens are stored only as keyed hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub kind: SessionKind,
+    pub user_id: UserId,
+    pub access_hash: Vec<u8>,
+    pub access_expires_at: Timestamp,
+    /// Mobile only.
+    pub refresh_hash: Option<Vec<u8>>,
+    /// The refresh hash before the last rotation, kept to detect reuse.
+    pub previous_refresh_hash: Option<Vec<u8>>,
+    pub refresh_expires_at: Option<Timestamp>,
+    pub device_name: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Which refresh token of a session was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshMatch {
+    Current,
+    /// An already rotated token: a sign of theft.
+    Previous,
+}
+
+/// New tokens for a mobile session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub id: SessionId,
+    pub expected_refresh_hash: Vec<u8>,
+    pub access_hash: Vec<u8>,
+    pub access_expires_at: Timestamp,
+    pub refresh_hash: Vec<u8>,
+    pub refresh_expires_at: Timestamp,
+}
+
+/// Whose sessions to revoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionScope {
+    User(UserId),
+    Tenant(AdminId),
+}
