@@ -1,1 +1,116 @@
-fn main() {}
+//! `pumppilot`: serve (the default), create-master, bench.
+
+mod bench;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pumppilot_server::{Settings, app};
+
+#[derive(Parser)]
+#[command(name = "pumppilot", version, about = "Run shared water pumps: API, dashboard and devices in one binary.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the device endpoints (the default). Settings come from PUMPPILOT_* variables.
+    Serve,
+    /// Create a master admin in the configured store (password from PUMPPILOT_MASTER_PASSWORD or stdin).
+    CreateMaster {
+        #[arg(long, default_value = "master")]
+        username: String,
+    },
+    /// Measure the device poll path against a trivial handler on this machine.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PUMPPILOT_LOG").unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_target(false)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve().await,
+            Command::CreateMaster { username } => create_master(&username).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    })
+}
+
+fn settings() -> anyhow::Result<Settings> {
+    Settings::from_env().map_err(|e| anyhow::anyhow!("invalid setting {e}"))
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let settings = settings()?;
+    let secret = app::load_secret(&settings)?;
+    let store = app::open_store(&settings).await?;
+    let running = app::spawn(settings.clone(), store, secret).await?;
+    if let Some((username, password)) = app::bootstrap_master(&running.app).await.map_err(|e| anyhow::anyhow!(e.message))? {
+        println!("Created the master admin. Sign in with username `{username}` and password `{password}` (shown only this once).");
+    }
+    println!("PumpPilot is serving on http://{} (store: {})", running.addr, redact(&settings.database_url));
+    tokio::select! {
+        result = running.task => { result??; }
+        _ = shutdown_signal() => {
+            println!("Stopping: writing the last device telemetry.");
+            running.app.runtime.flush_telemetry().await;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// A database URL without its password, for printing.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+async fn create_master(username: &str) -> anyhow::Result<()> {
+    let settings = settings()?;
+    let password = match &settings.master_password {
+        Some(password) => password.0.clone(),
+        None => {
+            eprintln!("Password for {username} (8 characters or more), then Enter:");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).context("reading the password")?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
+    let store: Arc<dyn pumppilot_store::Store> = app::open_store(&settings).await?;
+    app::create_master(store.as_ref(), username, &password).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("Created master admin `{username}`.");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_not_printed() {
+        assert_eq!(super::redact("mongodb://app:hunter2@db:27017/pp"), "mongodb://***@db:27017/pp");
+        assert_eq!(super::redact("sqlite://./data/pumppilot.db"), "sqlite://./data/pumppilot.db");
+    }
+}

@@ -1,0 +1,230 @@
+//! `pumppilot bench`: the device poll path under load, against a trivial handler in the same run.
+//!
+//! Starts the real server in-process on a fresh SQLite file with `tenants × devices` registered
+//! devices (half the tenants with a run in progress), drives `GET /api/esp32/poll` from
+//! `connections` keep-alive connections for `seconds`, then drives a trivial axum handler the
+//! same way, and prints polls/s, p50/p99 latency and the ratio poll/trivial.
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use http_body_util::{BodyExt, Empty};
+use hyper::{Request, body::Bytes};
+use hyper_util::rt::TokioIo;
+use indicatif::{ProgressBar, ProgressStyle};
+use pumppilot_engine::{AdminId, Credit, DeviceId, EntryId, Event, LedgerKind, Timestamp, UserId};
+use pumppilot_server::{
+    Settings, app,
+    config::Secret,
+    keys::Keyring,
+    runtime::Extras,
+};
+use pumppilot_store::{Account, Device, Role, Store};
+use tokio::net::TcpStream;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Tenants (admins) to create.
+    #[arg(long, default_value_t = 100)]
+    tenants: usize,
+    /// Devices per tenant.
+    #[arg(long, default_value_t = 100)]
+    devices: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of load per target.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+/// What one load run measured.
+struct Measured {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Measured {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let index = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[index]) / 1000.0
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("pumppilot-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = run_in(&args, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
+    let secret = Secret(Keyring::new_token(""));
+    let settings = Settings {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: format!("sqlite://{}", dir.join("bench.db").display()),
+        ..Settings::default()
+    };
+    let store: Arc<dyn Store> = app::open_store(&settings).await?;
+    let keys = seed(store.as_ref(), &Keyring::new(secret.0.as_bytes()), args).await?;
+    let server = app::spawn(settings, store, secret).await?;
+    start_runs(&server.app, args.tenants).await?;
+
+    let poll_paths: Arc<Vec<(String, String)>> = Arc::new(
+        keys.iter()
+            .map(|(admin, key)| (format!("/api/esp32/poll?adminId={admin}&loadShedding=0&ready=1&relay=1&fw=bench"), format!("Bearer {key}")))
+            .collect(),
+    );
+    let poll = load("device poll", server.addr, poll_paths, args).await?;
+
+    let trivial_router = axum::Router::new().route("/trivial", axum::routing::get(|| async { axum::Json(serde_json::json!({"motor": "OFF"})) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let trivial_addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, trivial_router).await });
+    let trivial_paths = Arc::new(vec![("/trivial".to_string(), "Bearer none".to_string())]);
+    let trivial = load("trivial handler", trivial_addr, trivial_paths, args).await?;
+
+    println!();
+    println!("{:<18} {:>12} {:>10} {:>10} {:>8}", "target", "requests/s", "p50 ms", "p99 ms", "errors");
+    for (name, m) in [("device poll", &poll), ("trivial handler", &trivial)] {
+        println!("{:<18} {:>12.0} {:>10.3} {:>10.3} {:>8}", name, m.per_second(), m.percentile(0.5), m.percentile(0.99), m.errors);
+    }
+    println!(
+        "ratio poll/trivial: {:.2} ({} tenants x {} devices, {} connections, {} s each, one run)",
+        poll.per_second() / trivial.per_second(),
+        args.tenants,
+        args.devices,
+        args.connections,
+        args.seconds
+    );
+    anyhow::ensure!(poll.errors == 0, "{} poll requests failed", poll.errors);
+    Ok(())
+}
+
+/// Creates the tenants, one user each with minutes, and the devices; returns (tenant, key) pairs.
+async fn seed(store: &dyn Store, keyring: &Keyring, args: &BenchArgs) -> anyhow::Result<Vec<(AdminId, String)>> {
+    let bar = progress(args.tenants as u64, "seeding tenants");
+    let password_hash = pumppilot_server::keys::hash_password("bench-password".into()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let now = Timestamp(0);
+    let mut keys = Vec::with_capacity(args.tenants * args.devices);
+    for t in 0..args.tenants {
+        let admin_id = UserId::new();
+        let admin = AdminId(admin_id);
+        let account = |id, username: String, role, name: &str| Account {
+            id,
+            username,
+            name: name.into(),
+            role,
+            admin_id: Some(admin),
+            password_hash: password_hash.clone(),
+            suspended: false,
+            created_at: now,
+        };
+        store.create_account(&account(admin_id, format!("bench-admin-{t}"), Role::Admin, "Bench admin")).await?;
+        store.create_account(&account(UserId::new(), format!("bench-user-{t}"), Role::User, "Bench farmer")).await?;
+        for d in 0..args.devices {
+            let key = Keyring::new_token("pp_dev_");
+            let device = Device { id: DeviceId::new(), admin_id: admin, name: format!("pump {t}-{d}"), key_hash: keyring.hash(&key).to_vec(), created_at: now, telemetry: None };
+            store.create_device(&device).await?;
+            keys.push((admin, key));
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+    Ok(keys)
+}
+
+/// Gives every tenant's user minutes and starts a run in half of the tenants.
+async fn start_runs(app: &pumppilot_server::AppState, tenants: usize) -> anyhow::Result<()> {
+    for (i, admin) in app.store.tenant_ids().await?.into_iter().enumerate().take(tenants) {
+        let user = app.store.accounts(Role::User, Some(admin)).await?.first().map(|u| u.id).context("bench user")?;
+        let credit = Credit { user, seconds: 600 * 60, kind: LedgerKind::Recharge, actor: admin.0, note: "bench".into(), request_id: None };
+        apply(app, admin, Event::Credit(credit)).await?;
+        if i % 2 == 0 {
+            let start = Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
+            apply(app, admin, start).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply(app: &pumppilot_server::AppState, admin: AdminId, event: Event) -> anyhow::Result<()> {
+    let (reply, ()) = app.runtime.apply(admin, event, Extras::default(), |_, _| ()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    reply.map(drop).map_err(|refusal| anyhow::anyhow!("refused: {refusal:?}"))
+}
+
+fn progress(len: u64, message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(len).with_message(message);
+    bar.set_style(ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} {elapsed}").expect("template").progress_chars("=> "));
+    bar
+}
+
+/// Drives `paths` (each with its Authorization header) round-robin from keep-alive connections.
+async fn load(name: &'static str, addr: SocketAddr, paths: Arc<Vec<(String, String)>>, args: &BenchArgs) -> anyhow::Result<Measured> {
+    let duration = Duration::from_secs(args.seconds);
+    let bar = progress(args.seconds, name);
+    let ticker = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            for _ in 0..duration.as_secs() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                bar.inc(1);
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..args.connections {
+        let paths = Arc::clone(&paths);
+        workers.push(tokio::spawn(async move { connection(addr, paths, worker, started + duration).await }));
+    }
+    let mut measured = Measured { requests: 0, errors: 0, elapsed: Duration::ZERO, latencies_us: Vec::new() };
+    for worker in workers {
+        let (requests, errors, latencies) = worker.await??;
+        measured.requests += requests;
+        measured.errors += errors;
+        measured.latencies_us.extend(latencies);
+    }
+    measured.elapsed = started.elapsed();
+    measured.latencies_us.sort_unstable();
+    ticker.abort();
+    bar.finish();
+    Ok(measured)
+}
+
+async fn connection(addr: SocketAddr, paths: Arc<Vec<(String, String)>>, worker: usize, until: Instant) -> anyhow::Result<(usize, usize, Vec<u32>)> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let (mut requests, mut errors, mut latencies) = (0, 0, Vec::with_capacity(100_000));
+    let mut i = worker;
+    while Instant::now() < until {
+        let (path, auth) = &paths[i % paths.len()];
+        i += 7919; // a prime stride spreads the connections over the devices
+        let request = Request::get(path.as_str()).header("host", "bench").header("authorization", auth.as_str()).body(Empty::<Bytes>::new())?;
+        let sent = Instant::now();
+        let response = sender.send_request(request).await?;
+        let ok = response.status().is_success();
+        response.into_body().collect().await?;
+        latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        requests += 1;
+        if !ok {
+            errors += 1;
+        }
+    }
+    Ok((requests, errors, latencies))
+}

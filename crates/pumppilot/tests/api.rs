@@ -1,0 +1,483 @@
+//! Black-box tests of PRODUCT.md's rules over real HTTP on a real port with a fresh SQLite file.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{LEASE_MS, PASSWORD, assert_error, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn user_a_running_user_b_starts_and_waits_at_position_1() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 30).await;
+    let _polling = t.device.keep_polling();
+    t.device.poll(false, true).await;
+
+    let a = t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(a["status"], "RUNNING");
+    let b = t.users[1].ok("/api/motor/start", json!({})).await;
+    assert_eq!(b["status"], "WAITING");
+    assert_eq!(b["position"], 1);
+    assert_eq!(b["userName"], "Farmer 1");
+
+    // Starting again returns the same entry unchanged.
+    let again = t.users[1].ok("/api/motor/start", json!({})).await;
+    assert_eq!(again["id"], b["id"]);
+    assert_eq!(again["position"], 1);
+
+    let (_, queue) = t.users[1].get("/api/queue").await;
+    assert_eq!(queue["active"]["userId"], t.user_ids[0]);
+    assert_eq!(queue["waiting"][0]["userId"], t.user_ids[1]);
+
+    // A stops: B starts by itself.
+    let ended = t.users[0].ok("/api/motor/stop", json!({})).await;
+    assert_eq!(ended["status"], "COMPLETED");
+    assert_eq!(ended["endReason"], "USER_STOP");
+    let status = t.users[1].status().await;
+    assert_eq!(status["motor"]["state"], "RUNNING");
+    assert_eq!(status["me"]["entry"]["status"], "RUNNING");
+    assert_eq!(status["motor"]["activeUserId"], t.user_ids[1]);
+}
+
+#[tokio::test]
+async fn a_user_calling_the_recharge_api_gets_403() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 5).await;
+    let answer = t.users[0].post("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 100})).await;
+    assert_error(&answer, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (_, wallet) = t.users[0].get("/api/wallet").await;
+    assert_eq!(wallet["availableSeconds"], 5 * 60, "nothing changed");
+    assert_error(&t.users[0].get("/api/admin/users").await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_error(&t.admin.get("/api/master/admins").await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_error(&t.admin.post("/api/motor/start", json!({})).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn admin_rahims_side_cannot_see_or_change_admin_qs_users_queue_requests_or_device() {
+    let app = spawn_app().await;
+    let rahim = app.tenant("rahim", 1, 10).await;
+    let q = app.tenant("qadir", 1, 10).await;
+    let q_user = &q.user_ids[0];
+    let request = q.users[0].ok("/api/minute-requests", json!({"minutes": 5, "note": "paid cash"})).await;
+    let request_id = request["id"].as_str().unwrap();
+
+    let (_, users) = rahim.admin.get("/api/admin/users").await;
+    assert!(users.as_array().unwrap().iter().all(|u| u["id"] != *q_user));
+    for answer in [
+        rahim.admin.post("/api/admin/recharge", json!({"userId": q_user, "minutes": 10})).await,
+        rahim.admin.post(&format!("/api/admin/users/{q_user}/suspend"), json!({})).await,
+        rahim.admin.post(&format!("/api/admin/minute-requests/{request_id}/approve"), json!({})).await,
+        rahim.admin.post(&format!("/api/admin/minute-requests/{request_id}/reject"), json!({})).await,
+    ] {
+        assert_error(&answer, StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
+    let (_, requests) = rahim.admin.get("/api/admin/minute-requests?status=PENDING").await;
+    assert_eq!(requests, json!([]));
+
+    // Q's run is invisible to Rahim's users, and Rahim's admin stop does not touch it.
+    q.device.poll(false, true).await;
+    q.users[0].ok("/api/motor/start", json!({})).await;
+    let (_, queue) = rahim.users[0].get("/api/queue").await;
+    assert_eq!(queue["active"], json!(null));
+    assert_error(&rahim.admin.post("/api/admin/motor/stop", json!({})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_eq!(q.users[0].status().await["motor"]["state"], "RUNNING");
+
+    // Rahim's device key cannot act for Q's tenant.
+    let path = format!("/api/esp32/poll?adminId={}&loadShedding=1&ready=1&relay=0", q.admin_id);
+    assert_error(&rahim.device.client.get(&path).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (_, q_user_wallet) = q.users[0].get("/api/wallet").await;
+    assert_eq!(q_user_wallet["ledger"].as_array().unwrap().len(), 1, "only Q's own recharge");
+    let (_, devices) = rahim.admin.get("/api/admin/devices").await;
+    assert_eq!(devices.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_device_key_polling_with_another_tenants_admin_id_gets_403_and_no_key_gets_401() {
+    let app = spawn_app().await;
+    let rahim = app.tenant("rahim", 0, 0).await;
+    let q = app.tenant("qadir", 0, 0).await;
+    let path = format!("/api/esp32/poll?adminId={}&loadShedding=0&ready=1&relay=0", q.admin_id);
+    assert_error(&rahim.device.client.get(&path).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let own = format!("/api/esp32/poll?adminId={}&loadShedding=0&ready=1&relay=0", rahim.admin_id);
+    assert_eq!(rahim.device.client.get(&own).await.0, StatusCode::OK);
+    assert_error(&app.anonymous().get(&own).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let stranger = common::Client { token: Some("pp_dev_not-a-key".into()), ..app.anonymous() };
+    assert_error(&stranger.get(&own).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_error(&rahim.device.client.get("/api/esp32/poll?loadShedding=maybe&ready=1").await, StatusCode::BAD_REQUEST, "VALIDATION");
+}
+
+#[tokio::test]
+async fn load_shedding_holds_with_remaining_time_frozen_then_resumes() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    t.device.poll(false, true).await;
+    let answer = t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(answer["status"], "RUNNING");
+    let on = t.device.poll(false, true).await;
+    assert_eq!(on["motor"], "ON");
+
+    let off = t.device.poll(true, true).await;
+    assert_eq!(off["motor"], "OFF");
+    assert_eq!(off["state"], "HOLD");
+    assert_eq!(off["holdReason"], "LOAD_SHEDDING");
+    assert!(off["seq"].as_u64() > on["seq"].as_u64());
+    let held = t.users[0].status().await;
+    assert_eq!(held["motor"]["state"], "HOLD");
+    assert_eq!(held["motor"]["holdReason"], "LOAD_SHEDDING");
+    assert_eq!(held["device"]["loadShedding"], true);
+    let frozen = held["motor"]["remainingSeconds"].as_i64().unwrap();
+    let balance = held["me"]["availableSeconds"].as_i64().unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        t.device.poll(true, true).await;
+    }
+    let still = t.users[0].status().await;
+    assert_eq!(still["motor"]["remainingSeconds"], frozen, "HOLD freezes the remaining time");
+    assert_eq!(still["me"]["availableSeconds"], balance, "HOLD charges nothing");
+
+    let resumed = t.device.poll(false, true).await;
+    assert_eq!(resumed["motor"], "ON");
+    assert_eq!(resumed["state"], "RUNNING");
+    assert_eq!(t.users[0].status().await["motor"]["state"], "RUNNING");
+}
+
+#[tokio::test]
+async fn not_ready_holds_and_a_run_started_under_bad_conditions_starts_in_hold() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    // Never polled: the device is offline, so the run starts in HOLD and charges nothing.
+    let entry = t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(entry["status"], "HOLD");
+    assert_eq!(entry["holdReason"], "DEVICE_OFFLINE");
+    let answer = t.device.poll(false, false).await;
+    assert_eq!(answer["state"], "HOLD");
+    assert_eq!(answer["holdReason"], "DEVICE_NOT_READY");
+    assert_eq!(answer["motor"], "OFF");
+    assert_eq!(t.device.poll(false, true).await["motor"], "ON");
+}
+
+#[tokio::test]
+async fn final_balance_after_stop_is_the_balance_less_the_running_seconds() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let _polling = t.device.keep_polling();
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let ended = t.users[0].ok("/api/motor/stop", json!({})).await;
+    let charged = ended["chargedSeconds"].as_i64().unwrap();
+    assert!((2..=3).contains(&charged), "charged {charged}");
+    assert_eq!(ended["availableSeconds"], 600 - charged);
+    let (_, wallet) = t.users[0].get("/api/wallet").await;
+    assert_eq!(wallet["availableSeconds"], 600 - charged);
+    let ledger = wallet["ledger"].as_array().unwrap();
+    assert_eq!(ledger[0]["kind"], "RUN_CHARGE");
+    assert_eq!(ledger[0]["deltaSeconds"], -charged);
+    let sum: i64 = ledger.iter().map(|l| l["deltaSeconds"].as_i64().unwrap()).sum();
+    assert_eq!(sum, 600 - charged, "balance = sum of the ledger");
+    let (_, usage) = t.users[0].get("/api/usage").await;
+    assert_eq!(usage[0]["chargedSeconds"], charged);
+    assert_eq!(usage[0]["endReason"], "USER_STOP");
+    let (_, tenant_usage) = t.admin.get("/api/admin/usage").await;
+    assert_eq!(tenant_usage[0]["entryId"], usage[0]["entryId"]);
+}
+
+#[tokio::test]
+async fn a_silent_device_puts_the_run_in_hold_device_offline_with_the_charge_stopped_at_the_lease() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.device.poll(false, true).await;
+    // The device goes silent: its lease runs out after LEASE_MS.
+    tokio::time::sleep(Duration::from_millis(u64::from(LEASE_MS) + 1500)).await;
+    let status = t.users[0].status().await;
+    assert_eq!(status["motor"]["state"], "HOLD");
+    assert_eq!(status["motor"]["holdReason"], "DEVICE_OFFLINE");
+    assert_eq!(status["device"]["online"], false);
+    let ended = t.users[0].ok("/api/motor/stop", json!({})).await;
+    let charged = ended["chargedSeconds"].as_i64().unwrap();
+    let lease_seconds = i64::from(LEASE_MS) / 1000;
+    assert!(charged <= lease_seconds + 1, "charged {charged}s, but the motor was off after the {LEASE_MS} ms lease");
+    assert!(charged >= lease_seconds - 1, "charged {charged}s");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_starts_in_one_tenant_make_exactly_one_active_and_positions_1_to_19() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 20, 5).await;
+    t.device.poll(false, true).await;
+    let starts = t.users.iter().map(|u| {
+        let u = u.clone();
+        tokio::spawn(async move { u.ok("/api/motor/start", json!({})).await })
+    });
+    let answers: Vec<_> = futures::future::join_all(starts).await.into_iter().map(Result::unwrap).collect();
+    let active = answers.iter().filter(|a| a["status"] == "RUNNING").count();
+    assert_eq!(active, 1);
+    let mut positions: Vec<i64> = answers.iter().filter_map(|a| a["position"].as_i64()).collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=19).collect::<Vec<_>>());
+    let (_, queue) = t.admin.get("/api/queue").await;
+    let waiting: Vec<i64> = queue["waiting"].as_array().unwrap().iter().map(|e| e["position"].as_i64().unwrap()).collect();
+    assert_eq!(waiting, (1..=19).collect::<Vec<_>>());
+
+    // A waiting user leaves: the positions behind close up.
+    let third = answers.iter().position(|a| a["position"] == 3).unwrap();
+    let left = t.users[third].ok("/api/motor/stop", json!({})).await;
+    assert_eq!(left["endReason"], "LEFT_QUEUE");
+    let (_, queue) = t.admin.get("/api/queue").await;
+    let waiting: Vec<i64> = queue["waiting"].as_array().unwrap().iter().map(|e| e["position"].as_i64().unwrap()).collect();
+    assert_eq!(waiting, (1..=18).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_is_401_and_revokes_the_session() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 1).await;
+    let anon = app.anonymous();
+    let (status, first) =
+        anon.post("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": PASSWORD, "deviceName": "phone"})).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["user"]["role"], "user");
+    let access = common::Client { token: Some(first["accessToken"].as_str().unwrap().into()), ..anon.clone() };
+    assert_eq!(access.get("/api/auth/me").await.0, StatusCode::OK);
+
+    let (status, second) = anon.post("/api/mobile/refresh", json!({"refreshToken": first["refreshToken"]})).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_ne!(second["refreshToken"], first["refreshToken"]);
+    assert_error(&access.get("/api/auth/me").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let renewed = common::Client { token: Some(second["accessToken"].as_str().unwrap().into()), ..anon.clone() };
+    assert_eq!(renewed.get("/api/wallet").await.0, StatusCode::OK);
+
+    let reuse = anon.post("/api/mobile/refresh", json!({"refreshToken": first["refreshToken"]})).await;
+    assert_error(&reuse, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    // The theft signal revoked the whole session, including the newest tokens.
+    assert_error(&renewed.get("/api/wallet").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_error(&anon.post("/api/mobile/refresh", json!({"refreshToken": second["refreshToken"]})).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+
+    // Logout revokes one session.
+    let (_, third) = anon.post("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await;
+    let (status, _) = anon.post("/api/mobile/logout", json!({"refreshToken": third["refreshToken"]})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let after = common::Client { token: Some(third["accessToken"].as_str().unwrap().into()), ..anon.clone() };
+    assert_error(&after.get("/api/auth/me").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    drop(t);
+}
+
+#[tokio::test]
+async fn suspending_an_admin_locks_out_the_tenant_and_ends_its_run() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 10).await;
+    let _polling = t.device.keep_polling();
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.users[1].ok("/api/motor/start", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let master = app.master().await;
+    let suspended = master.ok(&format!("/api/master/admins/{}/suspend", t.admin_id), json!({})).await;
+    assert_eq!(suspended["suspended"], true);
+
+    assert_error(&t.users[0].get("/api/motor/status").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_error(&t.admin.get("/api/admin/users").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let relogin = app.anonymous().post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await;
+    assert_error(&relogin, StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED");
+
+    let (_, usage) = master.get(&format!("/api/admin/usage?adminId={}", t.admin_id)).await;
+    assert_eq!(usage[0]["endReason"], "SUSPENDED");
+    assert!(usage[0]["chargedSeconds"].as_i64().unwrap() >= 1, "charged up to the moment: {usage}");
+    let (_, queue) = master.get(&format!("/api/queue?adminId={}", t.admin_id)).await;
+    assert_eq!(queue["active"], json!(null));
+    assert_eq!(queue["waiting"], json!([]));
+    assert_eq!(t.device.poll(false, true).await["motor"], "OFF");
+
+    master.ok(&format!("/api/master/admins/{}/unsuspend", t.admin_id), json!({})).await;
+    let user = app.login("rahim-farmer-0", PASSWORD).await;
+    assert_eq!(user.ok("/api/motor/start", json!({})).await["status"], "RUNNING");
+}
+
+#[tokio::test]
+async fn suspending_a_user_ends_their_run_and_their_tokens() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 10).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.users[1].ok("/api/motor/start", json!({})).await;
+    t.admin.ok(&format!("/api/admin/users/{}/suspend", t.user_ids[0]), json!({})).await;
+    assert_error(&t.users[0].get("/api/wallet").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_eq!(t.users[1].status().await["me"]["entry"]["status"], "RUNNING", "the next in line started");
+    let (_, users) = t.admin.get("/api/admin/users").await;
+    let suspended = users.as_array().unwrap().iter().find(|u| u["id"] == t.user_ids[0]).unwrap();
+    assert_eq!(suspended["suspended"], true);
+}
+
+#[tokio::test]
+async fn minute_requests_are_decided_once_and_approval_recharges() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    assert_error(&t.users[0].post("/api/motor/start", json!({})).await, StatusCode::CONFLICT, "INSUFFICIENT_BALANCE");
+    let request = t.users[0].ok("/api/minute-requests", json!({"minutes": 15, "note": "paid 150 taka"})).await;
+    assert_eq!(request["status"], "PENDING");
+    let (_, pending) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
+    assert_eq!(pending[0]["id"], request["id"]);
+    let id = request["id"].as_str().unwrap();
+    let approved = t.admin.ok(&format!("/api/admin/minute-requests/{id}/approve"), json!({})).await;
+    assert_eq!(approved["status"], "APPROVED");
+    assert_error(&t.admin.post(&format!("/api/admin/minute-requests/{id}/approve"), json!({})).await, StatusCode::CONFLICT, "ALREADY_DECIDED");
+    assert_error(&t.admin.post(&format!("/api/admin/minute-requests/{id}/reject"), json!({})).await, StatusCode::CONFLICT, "ALREADY_DECIDED");
+    let (_, wallet) = t.users[0].get("/api/wallet").await;
+    assert_eq!(wallet["availableSeconds"], 15 * 60, "approved once, credited once");
+    assert_eq!(wallet["ledger"][0]["kind"], "REQUEST_APPROVED");
+
+    let second = t.users[0].ok("/api/minute-requests", json!({"minutes": 5})).await;
+    let rejected = t.admin.ok(&format!("/api/admin/minute-requests/{}/reject", second["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(rejected["status"], "REJECTED");
+    let (_, wallet) = t.users[0].get("/api/wallet").await;
+    assert_eq!(wallet["availableSeconds"], 15 * 60);
+
+    let (_, audit) = t.admin.get("/api/admin/audit").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"request.approve") && actions.contains(&"request.reject"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let admin = &t.admin;
+    assert_error(&admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0]})).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    let answer = admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0]})).await;
+    assert!(answer.1["error"]["message"].as_str().unwrap().contains("minutes"), "names the field: {}", answer.1);
+    assert_error(&admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 0})).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 100001})).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&admin.post("/api/admin/recharge", json!({"userId": "not-an-id", "minutes": 5})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_error(&admin.post("/api/admin/users/xyz/suspend", json!({})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_error(&admin.get("/api/no/such/route").await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_error(&admin.request(Method::DELETE, "/api/admin/users", None).await, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+    assert_error(&t.users[0].post("/api/motor/start", json!({"minutes": -3})).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&t.users[0].post("/api/motor/stop", json!({})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+
+    let raw = admin
+        .http
+        .post(format!("{}/api/admin/recharge", app.base))
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .header("content-type", "application/json")
+        .body("{\"userId\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(raw.json::<serde_json::Value>().await.unwrap()["error"]["code"], "VALIDATION");
+
+    let huge = json!({"name": "x".repeat(70 * 1024), "username": "big", "password": "password1"});
+    assert_error(&admin.post("/api/admin/users", huge).await, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+    assert_error(&admin.post("/api/admin/users", json!({"name": "Dup", "username": "rahim-farmer-0", "password": "password1"})).await, StatusCode::CONFLICT, "USERNAME_TAKEN");
+    assert_error(&app.anonymous().get("/api/wallet").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_error(&app.anonymous().post("/api/auth/login", json!({"username": "rahim", "password": "nope"})).await, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+
+    let (_, users) = admin.get("/api/admin/users").await;
+    assert_eq!(users.as_array().unwrap().len(), 1, "nothing was created");
+    assert_eq!(users[0]["availableSeconds"], 600, "nothing was recharged");
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_username() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 1).await;
+    let anon = app.anonymous();
+    // Successful logins never count.
+    for _ in 0..12 {
+        app.login("rahim-farmer-0", PASSWORD).await;
+    }
+    let mut last = None;
+    for _ in 0..11 {
+        last = Some(anon.post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": "guess"})).await);
+    }
+    assert_error(&last.unwrap(), StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    assert_error(&anon.post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    // Another username is not locked out by it.
+    app.login("rahim", PASSWORD).await;
+    drop(t);
+}
+
+#[tokio::test]
+async fn cookie_sessions_need_a_same_origin_request_to_change_anything() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let http = reqwest::Client::new();
+    let login = http.post(format!("{}/api/auth/login", app.base)).json(&json!({"username": "rahim-farmer-0", "password": PASSWORD})).send().await.unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite"), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_string();
+
+    let read = http.get(format!("{}/api/auth/me", app.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let cross = http.post(format!("{}/api/minute-requests", app.base)).header("cookie", &cookie).header("origin", "http://evil.example").json(&json!({"minutes": 5})).send().await.unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    let same = http.post(format!("{}/api/minute-requests", app.base)).header("cookie", &cookie).header("origin", &app.base).json(&json!({"minutes": 5})).send().await.unwrap();
+    assert_eq!(same.status(), StatusCode::CREATED);
+    let (_, requests) = t.admin.get("/api/admin/minute-requests").await;
+    assert_eq!(requests.as_array().unwrap().len(), 1, "the cross-site request changed nothing");
+
+    let logout = http.post(format!("{}/api/auth/logout", app.base)).header("cookie", &cookie).header("origin", &app.base).send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let after = http.get(format!("{}/api/auth/me", app.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn usage_exports_as_csv_and_the_audit_log_records_recharges() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.admin.ok("/api/admin/motor/stop", json!({})).await;
+    let response = t.admin.http.get(format!("{}/api/admin/usage?format=csv&from=2020-01-01", app.base)).bearer_auth(t.admin.token.as_deref().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("entryId,userId,userName"));
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[1].contains("ADMIN_STOP") && lines[1].contains("\"Farmer 0\""));
+    let (_, none) = t.admin.get("/api/admin/usage?to=2020-01-01").await;
+    assert_eq!(none, json!([]));
+    assert_error(&t.admin.get("/api/admin/usage?from=someday").await, StatusCode::BAD_REQUEST, "VALIDATION");
+
+    let (_, audit) = t.admin.get("/api/admin/audit").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    for expected in ["user.create", "recharge", "device.register", "motor.stop"] {
+        assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn master_sees_every_tenant_at_a_glance() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 10).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let (_, admins) = app.master().await.get("/api/master/admins").await;
+    let rahim = admins.as_array().unwrap().iter().find(|a| a["username"] == "rahim").unwrap();
+    assert_eq!(rahim["userCount"], 2);
+    assert_eq!(rahim["motorState"], "RUNNING");
+    assert_eq!(rahim["deviceOnline"], true);
+    assert_eq!(rahim["role"], "admin");
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    assert_eq!(devices[0]["online"], true);
+    assert_eq!(devices[0]["firmware"], "test");
+}
+
+#[tokio::test]
+async fn health_readiness_and_the_openapi_document() {
+    let app = spawn_app().await;
+    let anon = app.anonymous();
+    assert_eq!(anon.get("/healthz").await.0, StatusCode::OK);
+    assert_eq!(anon.get("/readyz").await.0, StatusCode::OK);
+    let (status, doc) = anon.get("/api/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in ["/api/motor/start", "/api/esp32/poll", "/api/admin/recharge", "/api/master/admins", "/api/mobile/refresh"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    }
+}

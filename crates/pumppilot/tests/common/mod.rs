@@ -1,0 +1,189 @@
+//! A real server on a random port with a fresh SQLite file, and a small JSON client.
+#![allow(dead_code)]
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use pumppilot_server::{Running, Settings, app, config::Secret};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const MASTER: (&str, &str) = ("master", "master-password");
+pub const PASSWORD: &str = "farmer-password";
+/// Short so that silence is noticed within a test.
+pub const LEASE_MS: u32 = 1500;
+
+pub struct TestApp {
+    pub base: String,
+    pub running: Running,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: format!("sqlite://{}", dir.path().join("pumppilot.db").display()),
+        device_lease_ms: LEASE_MS,
+        poll_interval_ms: 300,
+        master_username: Some(MASTER.0.into()),
+        master_password: Some(Secret(MASTER.1.into())),
+        ..Settings::default()
+    };
+    let secret = app::load_secret(&settings).unwrap();
+    let store = app::open_store(&settings).await.unwrap();
+    let running = app::spawn(settings, store, secret).await.unwrap();
+    app::bootstrap_master(&running.app).await.unwrap();
+    TestApp { base: format!("http://{}", running.addr), running, _dir: dir }
+}
+
+/// A JSON client with an optional bearer token.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: Option<String>,
+}
+
+impl TestApp {
+    pub fn anonymous(&self) -> Client {
+        Client { http: reqwest::Client::new(), base: self.base.clone(), token: None }
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Client {
+        let anon = self.anonymous();
+        let (status, body) = anon.post("/api/auth/login", json!({"username": username, "password": password})).await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        Client { token: Some(body["token"].as_str().unwrap().to_string()), ..anon }
+    }
+
+    pub async fn master(&self) -> Client {
+        self.login(MASTER.0, MASTER.1).await
+    }
+
+    /// An admin with `users` users (each recharged with `minutes`) and one device.
+    pub async fn tenant(&self, name: &str, users: usize, minutes: i64) -> Tenant {
+        let master = self.master().await;
+        let (status, admin) =
+            master.post("/api/master/admins", json!({"name": name, "username": name, "password": PASSWORD})).await;
+        assert_eq!(status, StatusCode::CREATED, "{admin}");
+        let admin_client = self.login(name, PASSWORD).await;
+        let mut user_clients = Vec::new();
+        let mut user_ids = Vec::new();
+        for i in 0..users {
+            let username = format!("{name}-farmer-{i}");
+            let (status, user) = admin_client
+                .post("/api/admin/users", json!({"name": format!("Farmer {i}"), "username": username, "password": PASSWORD}))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{user}");
+            let id = user["id"].as_str().unwrap().to_string();
+            if minutes > 0 {
+                let (status, body) = admin_client.post("/api/admin/recharge", json!({"userId": id, "minutes": minutes})).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            }
+            user_clients.push(self.login(&username, PASSWORD).await);
+            user_ids.push(id);
+        }
+        let (status, device) = admin_client.post("/api/admin/devices", json!({"name": format!("{name} pump")})).await;
+        assert_eq!(status, StatusCode::CREATED, "{device}");
+        Tenant {
+            admin_id: admin["id"].as_str().unwrap().to_string(),
+            admin: admin_client,
+            users: user_clients,
+            user_ids,
+            device: Device {
+                client: Client { token: Some(device["deviceKey"].as_str().unwrap().to_string()), ..self.anonymous() },
+            },
+        }
+    }
+}
+
+pub struct Tenant {
+    pub admin_id: String,
+    pub admin: Client,
+    pub users: Vec<Client>,
+    pub user_ids: Vec<String>,
+    pub device: Device,
+}
+
+#[derive(Clone)]
+pub struct Device {
+    pub client: Client,
+}
+
+impl Device {
+    /// One poll with the given inputs; returns the answer.
+    pub async fn poll(&self, load_shedding: bool, ready: bool) -> Value {
+        let path = format!("/api/esp32/poll?loadShedding={}&ready={}&relay=0&fw=test", load_shedding as u8, ready as u8);
+        let (status, body) = self.client.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "poll: {body}");
+        body
+    }
+
+    /// Keeps polling as a healthy device until the returned handle is dropped or aborted.
+    pub fn keep_polling(&self) -> PollingGuard {
+        let device = self.clone();
+        PollingGuard(tokio::spawn(async move {
+            loop {
+                device.poll(false, true).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }))
+    }
+}
+
+/// Stops the background polling when dropped.
+pub struct PollingGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for PollingGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Client {
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    /// A POST that must succeed; returns the body.
+    pub async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, value) = self.post(path, body).await;
+        assert!(status.is_success(), "POST {path}: {status} {value}");
+        value
+    }
+
+    pub async fn status(&self) -> Value {
+        let (status, body) = self.get("/api/motor/status").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+/// Asserts an error answer's status and code.
+pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
+    assert!(answer.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+pub fn shared<T>(value: T) -> Arc<T> {
+    Arc::new(value)
+}

@@ -1,0 +1,203 @@
+//! The server as a whole: its state, its router, and how it starts.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, RwLock},
+};
+
+use axum::{Router, extract::DefaultBodyLimit};
+use pumppilot_engine::{AdminId, DeviceId, UserId};
+use pumppilot_store::{Account, AuditEntry, Role, Store};
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{
+    auth::{LoginLimiter, Sessions},
+    clock,
+    config::{Secret, Settings},
+    error::{self, ApiError},
+    keys::{self, Keyring},
+    routes,
+    runtime::Runtime,
+};
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Shared by every handler.
+pub type AppState = Arc<App>;
+
+/// The server's state.
+pub struct App {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub runtime: Arc<Runtime>,
+    pub keyring: Keyring,
+    pub sessions: Sessions,
+    pub logins: LoginLimiter,
+    /// Device key hash → the device and its tenant (the poll path never touches the store).
+    pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
+}
+
+impl App {
+    /// Builds the state over an opened store and loads what the hot paths keep in memory.
+    pub async fn new(settings: Settings, store: Arc<dyn Store>, secret: &Secret) -> Result<AppState, ApiError> {
+        let runtime = Runtime::new(Arc::clone(&store), settings.device_lease_ms, settings.poll_interval_ms);
+        let mut device_keys = HashMap::new();
+        for device in store.devices(None).await? {
+            if let Ok(hash) = <[u8; 32]>::try_from(device.key_hash.as_slice()) {
+                device_keys.insert(hash, (device.id, device.admin_id));
+            }
+        }
+        let app = Arc::new(App {
+            settings,
+            store,
+            runtime,
+            keyring: Keyring::new(secret.0.as_bytes()),
+            sessions: Sessions::default(),
+            logins: LoginLimiter::default(),
+            device_keys: RwLock::new(device_keys),
+        });
+        app.runtime.start().await?;
+        Ok(app)
+    }
+
+    /// The display name of an account, for entries in the queue.
+    pub async fn names(&self, ids: Vec<UserId>) -> Result<HashMap<UserId, String>, ApiError> {
+        let mut names = HashMap::new();
+        for id in ids {
+            if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(id) {
+                let name = self.sessions.account(self, id).await?.map(|a| a.name.clone()).unwrap_or_default();
+                slot.insert(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Writes an audit entry that is not part of a tenant transition.
+    pub async fn audit(
+        &self,
+        admin: Option<AdminId>,
+        actor: UserId,
+        action: &str,
+        target: Option<String>,
+        detail: String,
+    ) -> Result<(), ApiError> {
+        let entry = AuditEntry { admin_id: admin, at: clock::now(), actor_id: Some(actor), action: action.into(), target_id: target, detail };
+        Ok(self.store.append_audit(&entry).await?)
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(info(title = "PumpPilot API", description = "Shared water pumps: accounts, queue, wallet, devices."))]
+struct ApiDoc;
+
+/// The whole HTTP surface, with the OpenAPI document of every route in it.
+pub fn router(app: AppState) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::api()).split_for_parts();
+    let openapi = Arc::new(openapi);
+    api.route("/api/openapi.json", axum::routing::get(move || {
+        let openapi = Arc::clone(&openapi);
+        async move { axum::Json(openapi.as_ref().clone()) }
+    }))
+    .merge(routes::health())
+    .fallback(error::no_route)
+    .method_not_allowed_fallback(error::wrong_method)
+    .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .with_state(app)
+}
+
+/// Opens the store named by the settings.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = settings.database_url.as_str();
+    if url.starts_with("mongodb") {
+        anyhow::bail!("PUMPPILOT_DATABASE_URL: this build has no MongoDB backend yet; use a sqlite: URL");
+    }
+    let store = pumppilot_store_sqlite::SqliteStore::open(url).map_err(|e| anyhow::anyhow!("PUMPPILOT_DATABASE_URL: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+/// The token secret: from the settings, or generated once and kept beside the SQLite file.
+pub fn load_secret(settings: &Settings) -> anyhow::Result<Secret> {
+    if let Some(secret) = &settings.secret {
+        return Ok(secret.clone());
+    }
+    let Some(db) = settings.sqlite_path() else {
+        if settings.database_url.starts_with("mongodb") {
+            anyhow::bail!("PUMPPILOT_SECRET: must be set when the store is MongoDB (every server needs the same one)");
+        }
+        return Ok(Secret(Keyring::new_token("")));
+    };
+    let path = db.parent().unwrap_or(Path::new(".")).join("secret.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let text = text.trim().to_string();
+        if text.len() >= 32 {
+            return Ok(Secret(text));
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    let secret = Keyring::new_token("");
+    write_private(&path, &secret).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(Secret(secret))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Creates the master admin on first start. Returns the generated password when none was given,
+/// so the caller can print it once.
+pub async fn bootstrap_master(app: &App) -> Result<Option<(String, String)>, ApiError> {
+    if !app.store.accounts(Role::Master, None).await?.is_empty() {
+        return Ok(None);
+    }
+    let (username, password, generated) = match (&app.settings.master_username, &app.settings.master_password) {
+        (Some(username), Some(password)) => (username.clone(), password.0.clone(), false),
+        _ => ("master".to_string(), Keyring::new_token("")[..16].to_string(), true),
+    };
+    create_master(app.store.as_ref(), &username, &password).await?;
+    Ok(generated.then_some((username, password)))
+}
+
+/// Creates a master admin account.
+pub async fn create_master(store: &dyn Store, username: &str, password: &str) -> Result<Account, ApiError> {
+    let account = Account {
+        id: UserId::new(),
+        username: username.to_string(),
+        name: "Master admin".into(),
+        role: Role::Master,
+        admin_id: None,
+        password_hash: keys::hash_password(password.to_string()).await?,
+        suspended: false,
+        created_at: clock::now(),
+    };
+    store.create_account(&account).await?;
+    Ok(account)
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: AppState,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds `settings.bind` (port 0 picks a free one) and serves until the task is dropped.
+pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(settings.bind).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
+    let addr = listener.local_addr()?;
+    let app = App::new(settings, store, &secret).await.map_err(|e| anyhow::anyhow!("starting: {}", e.message))?;
+    let service = router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move { axum::serve(listener, service).await });
+    Ok(Running { addr, app, task })
+}

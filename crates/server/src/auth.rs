@@ -1,0 +1,361 @@
+//! Who is calling: sessions, the caller's account, and the role and tenant scope as types.
+//!
+//! A handler that takes [`AdminScope`] or [`Member`] holds a [`TenantScope`] that only these
+//! extractors can make, so it cannot reach another tenant by mistake.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Query},
+    http::{Method, header, request::Parts},
+};
+use pumppilot_engine::{AdminId, Timestamp, UserId};
+use pumppilot_store::{Account, Role, Session, SessionId, SessionKind};
+use serde::Deserialize;
+
+use crate::{
+    app::{App, AppState},
+    clock,
+    error::ApiError,
+};
+
+/// Name of the web session cookie.
+pub const SESSION_COOKIE: &str = "pp_session";
+/// Web sessions last this long.
+pub const WEB_SESSION_MS: i64 = 12 * 3600 * 1000;
+/// Mobile access tokens last this long.
+pub const ACCESS_TOKEN_MS: i64 = 15 * 60 * 1000;
+/// Mobile refresh tokens last this long.
+pub const REFRESH_TOKEN_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// A session as kept in memory after its first use.
+#[derive(Debug, Clone)]
+struct CachedSession {
+    id: SessionId,
+    user_id: UserId,
+    expires_at: Timestamp,
+}
+
+/// Sessions and accounts in memory, in front of the store.
+#[derive(Default)]
+pub struct Sessions {
+    by_hash: RwLock<HashMap<[u8; 32], CachedSession>>,
+    accounts: RwLock<HashMap<UserId, Arc<Account>>>,
+}
+
+impl Sessions {
+    /// Forgets sessions that were revoked.
+    pub fn forget(&self, ids: &[SessionId]) {
+        self.by_hash.write().expect("sessions lock").retain(|_, s| !ids.contains(&s.id));
+    }
+
+    /// Forgets an account so its next use reads it again (after a suspension, say).
+    pub fn forget_account(&self, id: UserId) {
+        self.accounts.write().expect("accounts lock").remove(&id);
+    }
+
+    /// An account, from memory or the store.
+    pub async fn account(&self, app: &App, id: UserId) -> Result<Option<Arc<Account>>, ApiError> {
+        if let Some(account) = self.accounts.read().expect("accounts lock").get(&id) {
+            return Ok(Some(Arc::clone(account)));
+        }
+        let Some(account) = app.store.account(id).await? else { return Ok(None) };
+        let account = Arc::new(account);
+        self.accounts.write().expect("accounts lock").insert(id, Arc::clone(&account));
+        Ok(Some(account))
+    }
+
+    async fn session(&self, app: &App, kind: SessionKind, hash: [u8; 32]) -> Result<Option<CachedSession>, ApiError> {
+        if let Some(session) = self.by_hash.read().expect("sessions lock").get(&hash) {
+            return Ok(Some(session.clone()));
+        }
+        let Some(session) = app.store.session_by_access_hash(kind, &hash).await? else { return Ok(None) };
+        if session.revoked_at.is_some() {
+            return Ok(None);
+        }
+        let cached = CachedSession { id: session.id, user_id: session.user_id, expires_at: session.access_expires_at };
+        self.by_hash.write().expect("sessions lock").insert(hash, cached.clone());
+        Ok(Some(cached))
+    }
+
+    /// Remembers a session just created.
+    pub fn remember(&self, session: &Session) {
+        let Ok(hash) = <[u8; 32]>::try_from(session.access_hash.as_slice()) else { return };
+        let cached = CachedSession { id: session.id, user_id: session.user_id, expires_at: session.access_expires_at };
+        self.by_hash.write().expect("sessions lock").insert(hash, cached);
+    }
+}
+
+/// Anyone signed in whose account and tenant are not suspended.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: Arc<Account>,
+    pub session: SessionId,
+    pub kind: SessionKind,
+}
+
+impl Caller {
+    pub fn id(&self) -> UserId {
+        self.account.id
+    }
+}
+
+/// Checks that an account (and, for an admin's user, the admin) may act.
+pub async fn ensure_active(app: &App, account: &Account) -> Result<(), ApiError> {
+    if account.suspended {
+        return Err(ApiError::suspended());
+    }
+    if account.role == Role::User
+        && let Some(admin) = account.admin_id
+    {
+        let owner = app.sessions.account(app, admin.0).await?;
+        if owner.is_none_or(|owner| owner.suspended) {
+            return Err(ApiError::suspended());
+        }
+    }
+    Ok(())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let (token, from_cookie) = match bearer(parts) {
+            Some(token) => (token, false),
+            None => (session_cookie(parts).ok_or_else(ApiError::unauthenticated)?, true),
+        };
+        if from_cookie && !is_safe(&parts.method) && !same_origin(parts) {
+            return Err(ApiError::forbidden("cross-site request refused (CSRF check)"));
+        }
+        let kind = match token.get(..2) {
+            Some("w_") => SessionKind::Web,
+            Some("m_") => SessionKind::Mobile,
+            _ => return Err(ApiError::unauthenticated()),
+        };
+        let hash = app.keyring.hash(&token);
+        let session = app.sessions.session(app, kind, hash).await?.ok_or_else(ApiError::unauthenticated)?;
+        if session.expires_at <= clock::now() {
+            return Err(ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED", "the token has expired"));
+        }
+        let account = app.sessions.account(app, session.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+        ensure_active(app, &account).await?;
+        Ok(Caller { account, session: session.id, kind })
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim().to_string())
+}
+
+fn session_cookie(parts: &Parts) -> Option<String> {
+    parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(
+        |pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then(|| value.to_string())
+        },
+    )
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A cookie-carrying request that changes state must come from our own pages.
+fn same_origin(parts: &Parts) -> bool {
+    if let Some(site) = parts.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
+    }
+    let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, rest)| rest == host),
+        _ => false,
+    }
+}
+
+/// A tenant the caller may act on. Only the extractors below make one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantScope(AdminId);
+
+impl TenantScope {
+    pub fn admin(self) -> AdminId {
+        self.0
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminIdQuery {
+    admin_id: Option<String>,
+}
+
+/// The master may name any tenant with `?adminId=`; it must be an existing admin (else 404).
+async fn master_scope(parts: &mut Parts, app: &AppState) -> Result<TenantScope, ApiError> {
+    let Query(query) = Query::<AdminIdQuery>::from_request_parts(parts, app)
+        .await
+        .map_err(|_| ApiError::validation("adminId: not a valid id"))?;
+    let text = query.admin_id.ok_or_else(|| ApiError::validation("adminId: the master must name a tenant"))?;
+    let id: AdminId = text.parse().map_err(|_| ApiError::not_found("admin"))?;
+    match app.sessions.account(app, id.0).await? {
+        Some(account) if account.role == Role::Admin => Ok(TenantScope(id)),
+        _ => Err(ApiError::not_found("admin")),
+    }
+}
+
+/// An admin acting on their own tenant, or the master acting on `?adminId=`.
+pub struct AdminScope {
+    pub caller: Caller,
+    pub scope: TenantScope,
+}
+
+impl FromRequestParts<AppState> for AdminScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        let scope = match caller.account.role {
+            Role::Admin => TenantScope(AdminId(caller.id())),
+            Role::Master => master_scope(parts, app).await?,
+            Role::User => return Err(ApiError::forbidden("this needs an admin")),
+        };
+        Ok(AdminScope { caller, scope })
+    }
+}
+
+/// A user or admin looking at their own tenant (the master with `?adminId=`).
+pub struct Member {
+    pub caller: Caller,
+    pub scope: TenantScope,
+}
+
+impl FromRequestParts<AppState> for Member {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        let scope = match (caller.account.role, caller.account.admin_id) {
+            (Role::Master, _) => master_scope(parts, app).await?,
+            (_, Some(admin)) => TenantScope(admin),
+            (_, None) => return Err(ApiError::internal()),
+        };
+        Ok(Member { caller, scope })
+    }
+}
+
+/// A user operating the motor of their own tenant.
+pub struct Farmer {
+    pub caller: Caller,
+    pub scope: TenantScope,
+}
+
+impl Farmer {
+    pub fn id(&self) -> UserId {
+        self.caller.id()
+    }
+}
+
+impl FromRequestParts<AppState> for Farmer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        match (caller.account.role, caller.account.admin_id) {
+            (Role::User, Some(admin)) => Ok(Farmer { caller, scope: TenantScope(admin) }),
+            _ => Err(ApiError::forbidden("only a user's own account operates the motor")),
+        }
+    }
+}
+
+/// The master admin.
+pub struct Master(pub Caller);
+
+impl FromRequestParts<AppState> for Master {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        match caller.account.role {
+            Role::Master => Ok(Master(caller)),
+            _ => Err(ApiError::forbidden("this needs the master admin")),
+        }
+    }
+}
+
+/// The client's address (for login rate limiting).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
+    }
+}
+
+/// Counts failed logins per username and per client address in a sliding window.
+pub struct LoginLimiter {
+    window: Duration,
+    per_username: u32,
+    per_address: u32,
+    failures: std::sync::Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter::new(Duration::from_secs(15 * 60), 10, 50)
+    }
+}
+
+impl LoginLimiter {
+    pub fn new(window: Duration, per_username: u32, per_address: u32) -> Self {
+        LoginLimiter { window, per_username, per_address, failures: Default::default() }
+    }
+
+    fn keys(username: &str, addr: Option<std::net::IpAddr>) -> [(String, bool); 2] {
+        let addr = addr.map(|a| a.to_string()).unwrap_or_default();
+        [(format!("u:{}", username.to_lowercase()), true), (format!("a:{addr}"), false)]
+    }
+
+    /// Fails with 429 while too many recent attempts failed for this username or address.
+    pub fn check(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let failures = self.failures.lock().expect("limiter lock");
+        for (key, is_user) in Self::keys(username, addr) {
+            let limit = if is_user { self.per_username } else { self.per_address };
+            if let Some((since, count)) = failures.get(&key)
+                && now.duration_since(*since) < self.window
+                && *count >= limit
+            {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    "too many failed sign-ins; wait a few minutes",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts one failed attempt.
+    pub fn failed(&self, username: &str, addr: Option<std::net::IpAddr>) {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().expect("limiter lock");
+        if failures.len() > 100_000 {
+            failures.retain(|_, (since, _)| now.duration_since(*since) < self.window);
+        }
+        for (key, _) in Self::keys(username, addr) {
+            let slot = failures.entry(key).or_insert((now, 0));
+            if now.duration_since(slot.0) >= self.window {
+                *slot = (now, 0);
+            }
+            slot.1 += 1;
+        }
+    }
+}

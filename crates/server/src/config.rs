@@ -1,0 +1,174 @@
+//! Settings, read once from the environment and validated before anything starts.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `PUMPPILOT_BIND` | `127.0.0.1:8080` | address to listen on |
+//! | `PUMPPILOT_DATABASE_URL` | `sqlite://./data/pumppilot.db` | store; `sqlite::memory:` or `mongodb://…` |
+//! | `PUMPPILOT_SECRET` | generated beside the SQLite file | key for hashing tokens and device keys |
+//! | `PUMPPILOT_DEVICE_LEASE_MS` | `15000` | how long a device trusts an answer |
+//! | `PUMPPILOT_POLL_INTERVAL_MS` | `5000` | how often devices poll |
+//! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    /// `None`: generate one and keep it beside the SQLite file (or in memory for `sqlite::memory:`).
+    pub secret: Option<Secret>,
+    pub device_lease_ms: u32,
+    pub poll_interval_ms: u32,
+    pub master_username: Option<String>,
+    pub master_password: Option<Secret>,
+}
+
+/// A setting that cannot be used, named so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://./data/pumppilot.db".into(),
+            secret: None,
+            device_lease_ms: 15_000,
+            poll_interval_ms: 5_000,
+            master_username: None,
+            master_password: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the `PUMPPILOT_*` variables from the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        if let Some(bind) = lookup("PUMPPILOT_BIND") {
+            s.bind = bind.parse().map_err(|_| ConfigError {
+                variable: "PUMPPILOT_BIND",
+                problem: format!("`{bind}` is not an address like 127.0.0.1:8080"),
+            })?;
+        }
+        if let Some(url) = lookup("PUMPPILOT_DATABASE_URL") {
+            s.database_url = url;
+        }
+        if !(s.database_url.starts_with("sqlite:")
+            || s.database_url.starts_with("mongodb://")
+            || s.database_url.starts_with("mongodb+srv://"))
+        {
+            return Err(ConfigError {
+                variable: "PUMPPILOT_DATABASE_URL",
+                problem: "must start with sqlite:, mongodb:// or mongodb+srv://".into(),
+            });
+        }
+        s.secret = lookup("PUMPPILOT_SECRET").map(Secret);
+        if let Some(secret) = &s.secret
+            && secret.0.len() < 32
+        {
+            return Err(ConfigError { variable: "PUMPPILOT_SECRET", problem: "must be at least 32 characters".into() });
+        }
+        s.device_lease_ms = millis(&lookup, "PUMPPILOT_DEVICE_LEASE_MS", s.device_lease_ms, 100..=600_000)?;
+        s.poll_interval_ms = millis(&lookup, "PUMPPILOT_POLL_INTERVAL_MS", s.poll_interval_ms, 50..=300_000)?;
+        if s.poll_interval_ms >= s.device_lease_ms {
+            return Err(ConfigError {
+                variable: "PUMPPILOT_POLL_INTERVAL_MS",
+                problem: format!("must be shorter than PUMPPILOT_DEVICE_LEASE_MS ({} ms)", s.device_lease_ms),
+            });
+        }
+        s.master_username = lookup("PUMPPILOT_MASTER_USERNAME");
+        s.master_password = lookup("PUMPPILOT_MASTER_PASSWORD").map(Secret);
+        if s.master_username.is_some() != s.master_password.is_some() {
+            return Err(ConfigError {
+                variable: "PUMPPILOT_MASTER_PASSWORD",
+                problem: "set both PUMPPILOT_MASTER_USERNAME and PUMPPILOT_MASTER_PASSWORD, or neither".into(),
+            });
+        }
+        if let Some(password) = &s.master_password
+            && password.0.len() < 8
+        {
+            return Err(ConfigError { variable: "PUMPPILOT_MASTER_PASSWORD", problem: "must be at least 8 characters".into() });
+        }
+        Ok(s)
+    }
+
+    /// The SQLite file, when the store is a SQLite file.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        if rest == ":memory:" {
+            return None;
+        }
+        Some(PathBuf::from(rest.strip_prefix("//").unwrap_or(rest)))
+    }
+}
+
+fn millis(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let Some(text) = lookup(variable) else { return Ok(default) };
+    match text.parse::<u32>() {
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(ConfigError {
+            variable,
+            problem: format!("`{text}` must be a whole number of milliseconds from {} to {}", range.start(), range.end()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.device_lease_ms, 15_000);
+        assert_eq!(s.poll_interval_ms, 5_000);
+        assert_eq!(s.sqlite_path().unwrap(), PathBuf::from("./data/pumppilot.db"));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = from(&[("PUMPPILOT_DEVICE_LEASE_MS", "soon")]).unwrap_err();
+        assert_eq!(err.variable, "PUMPPILOT_DEVICE_LEASE_MS");
+        assert_eq!(from(&[("PUMPPILOT_BIND", "nowhere")]).unwrap_err().variable, "PUMPPILOT_BIND");
+        assert_eq!(from(&[("PUMPPILOT_DATABASE_URL", "postgres://x")]).unwrap_err().variable, "PUMPPILOT_DATABASE_URL");
+        assert_eq!(from(&[("PUMPPILOT_SECRET", "short")]).unwrap_err().variable, "PUMPPILOT_SECRET");
+        assert_eq!(from(&[("PUMPPILOT_MASTER_USERNAME", "boss")]).unwrap_err().variable, "PUMPPILOT_MASTER_PASSWORD");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = from(&[("PUMPPILOT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap();
+        assert!(!format!("{s:?}").contains("0123456789"));
+    }
+}

@@ -1,0 +1,176 @@
+//! The API's errors: a status, a stable code and a message for people. Causes go to the log,
+//! never to the client.
+
+use axum::{
+    Json,
+    extract::{FromRequest, Request, rejection::JsonRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use pumppilot_engine::Refusal;
+use pumppilot_store::StoreError;
+use serde::{Serialize, de::DeserializeOwned};
+use utoipa::ToSchema;
+
+/// An error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The JSON body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    /// A stable code, such as `VALIDATION` or `INSUFFICIENT_BALANCE`.
+    code: String,
+    /// A sentence for people.
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "VALIDATION", message)
+    }
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "sign in first")
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+    pub fn suspended() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED", "this account is suspended")
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no such {what}"))
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "the store cannot be reached; nothing was changed")
+    }
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "something went wrong; nothing was changed")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UsernameTaken => ApiError::conflict("USERNAME_TAKEN", "that username is taken"),
+            StoreError::AlreadyDecided => ApiError::conflict("ALREADY_DECIDED", "this request was already decided"),
+            StoreError::NotFound => ApiError::not_found("object"),
+            StoreError::VersionConflict => ApiError::conflict("CONFLICT", "changed by someone else; try again"),
+            StoreError::Invariant(cause) => {
+                tracing::error!(%cause, "store refused a change");
+                ApiError::conflict("CONFLICT", "the change was refused; try again")
+            }
+            StoreError::Unavailable(cause) => {
+                tracing::error!(%cause, "store unavailable");
+                ApiError::unavailable()
+            }
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::InsufficientBalance => {
+                ApiError::conflict("INSUFFICIENT_BALANCE", "no minutes left; ask your pump owner for a recharge")
+            }
+            Refusal::NothingToStop => ApiError::not_found("active run"),
+            Refusal::Suspended => ApiError::suspended(),
+            Refusal::InvalidAmount => ApiError::conflict("CONFLICT", "that would make the balance negative"),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are this API's JSON errors (400 naming the field, 413, 415).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is over 64 KiB")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::validation("send JSON with Content-Type: application/json"),
+        _ => ApiError::validation(match &rejection {
+            JsonRejection::JsonDataError(e) => data_error_message(&e.body_text()),
+            JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".to_string(),
+            other => other.body_text(),
+        }),
+    }
+}
+
+/// Turns serde's "Failed to deserialize the JSON body into the target type: minutes: invalid
+/// type…" into "minutes: invalid type…".
+fn data_error_message(text: &str) -> String {
+    text.split_once("target type: ").map_or(text, |(_, rest)| rest).to_string()
+}
+
+/// The fallback for unknown routes.
+pub async fn no_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
+/// The answer when the path exists but not for this method.
+pub async fn wrong_method() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this path does not take that method")
+}
+
+/// A JSON body that may also be absent (an empty body reads as `T::default()`).
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is over 64 KiB")
+            }
+            _ => ApiError::validation("the body could not be read"),
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+/// Parses JSON bytes, naming the field at fault.
+pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::validation(e.to_string()),
+        _ => ApiError::validation("the body is not valid JSON"),
+    })
+}

@@ -1,0 +1,87 @@
+//! Secrets at rest: Argon2id for passwords, a keyed hash (HMAC-SHA-256 with the server secret)
+//! for random tokens and device keys, so a copy of the database alone reveals none of them.
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
+};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use crate::error::ApiError;
+
+/// Hashes tokens and device keys with the server secret.
+#[derive(Clone)]
+pub struct Keyring {
+    mac: Hmac<Sha256>,
+}
+
+impl Keyring {
+    pub fn new(secret: &[u8]) -> Self {
+        Keyring { mac: Hmac::new_from_slice(secret).expect("HMAC takes any key length") }
+    }
+
+    /// The keyed hash stored in place of `token`.
+    pub fn hash(&self, token: &str) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(token.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A fresh random token with a readable prefix (`w_` web, `m_` mobile access, `r_` refresh,
+    /// `pp_dev_` device key).
+    pub fn new_token(prefix: &str) -> String {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+    }
+}
+
+/// Argon2id hash of a password, computed off the async threads.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default().hash_password(password.as_bytes()).map(|hash| hash.to_string())
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|_| ApiError::internal())
+}
+
+/// Checks a password against its stored hash, off the async threads.
+pub async fn verify_password(password: String, stored: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash to verify against when the username is unknown, so both cases take the same time.
+pub async fn decoy_hash() -> &'static str {
+    static DECOY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DECOY.get_or_init(|| async { hash_password(Keyring::new_token("")).await.unwrap_or_default() }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passwords_are_argon2id_and_verify() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse".into(), hash.clone()).await);
+        assert!(!verify_password("wrong".into(), hash).await);
+        assert!(!verify_password("".into(), decoy_hash().await.into()).await);
+    }
+
+    #[test]
+    fn token_hashes_depend_on_the_secret() {
+        let token = Keyring::new_token("w_");
+        assert!(token.starts_with("w_") && token.len() > 40);
+        assert_eq!(Keyring::new(b"a").hash(&token), Keyring::new(b"a").hash(&token));
+        assert_ne!(Keyring::new(b"a").hash(&token), Keyring::new(b"b").hash(&token));
+    }
+}

@@ -1,0 +1,17 @@
+//! The PumpPilot server: one axum application serving the REST API and the device endpoints
+//! over the tenant runtime, which applies the engine's rules and commits them to the store.
+//!
+//! Start with [`app::spawn`]; [`config::Settings`] documents every setting.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod keys;
+mod routes;
+pub mod runtime;
+pub mod views;
+
+pub use app::{App, AppState, Running, router, spawn};
+pub use config::Settings;

@@ -1,0 +1,212 @@
+//! Signing in and out: web sessions (cookie) and mobile sessions (access + refresh tokens).
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use pumppilot_store::{Account, RefreshMatch, Rotation, Session, SessionId, SessionKind};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    app::AppState,
+    auth::{self, ACCESS_TOKEN_MS, Caller, ClientAddr, REFRESH_TOKEN_MS, SESSION_COOKIE, WEB_SESSION_MS},
+    clock,
+    error::{ApiError, ApiJson},
+    keys::{self, Keyring},
+    views::UserView,
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(mobile_login))
+        .routes(routes!(mobile_refresh))
+        .routes(routes!(mobile_logout))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    device_name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginReply {
+    /// Usable as a bearer token too.
+    token: String,
+    user: UserView,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+    user: UserView,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// Checks a username and password with rate limiting; only failures count.
+async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Result<Account, ApiError> {
+    if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 256 {
+        return Err(ApiError::validation("username: 1 to 64 characters; password: at most 256"));
+    }
+    app.logins.check(&body.username, addr.0)?;
+    let account = app.store.account_by_username(&body.username).await?;
+    let stored = match &account {
+        Some(account) => account.password_hash.clone(),
+        None => keys::decoy_hash().await.to_string(),
+    };
+    let valid = keys::verify_password(body.password.clone(), stored).await;
+    match account {
+        Some(account) if valid => {
+            auth::ensure_active(app, &account).await?;
+            Ok(account)
+        }
+        _ => {
+            app.logins.failed(&body.username, addr.0);
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong username or password"))
+        }
+    }
+}
+
+/// Sign in on the web: sets the session cookie and returns the token.
+#[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginBody,
+    responses((status = 200, body = LoginReply), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn login(State(app): State<AppState>, addr: ClientAddr, ApiJson(body): ApiJson<LoginBody>) -> Result<Response, ApiError> {
+    let account = authenticate(&app, &body, addr).await?;
+    let token = Keyring::new_token("w_");
+    let now = clock::now();
+    let session = Session {
+        id: SessionId::new(),
+        kind: SessionKind::Web,
+        user_id: account.id,
+        access_hash: app.keyring.hash(&token).to_vec(),
+        access_expires_at: now + WEB_SESSION_MS,
+        refresh_hash: None,
+        previous_refresh_hash: None,
+        refresh_expires_at: None,
+        device_name: None,
+        created_at: now,
+        revoked_at: None,
+    };
+    app.store.create_session(&session).await?;
+    app.sessions.remember(&session);
+    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", WEB_SESSION_MS / 1000);
+    let mut response = Json(LoginReply { token, user: UserView::from(&account) }).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?);
+    Ok(response)
+}
+
+/// Sign out: revokes this session and clears the cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", responses((status = 204)))]
+async fn logout(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    app.store.revoke_session(caller.kind, caller.session, clock::now()).await?;
+    app.sessions.forget(&[caller.session]);
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    Ok(([(header::SET_COOKIE, clear)], StatusCode::NO_CONTENT).into_response())
+}
+
+/// The signed-in account.
+#[utoipa::path(get, path = "/api/auth/me", tag = "accounts", responses((status = 200, body = UserView)))]
+async fn me(caller: Caller) -> Json<UserView> {
+    Json(UserView::from(caller.account.as_ref()))
+}
+
+fn new_pair(app: &AppState) -> (String, String, [u8; 32], [u8; 32]) {
+    let access = Keyring::new_token("m_");
+    let refresh = Keyring::new_token("r_");
+    let (access_hash, refresh_hash) = (app.keyring.hash(&access), app.keyring.hash(&refresh));
+    (access, refresh, access_hash, refresh_hash)
+}
+
+/// Sign in from the mobile app: a short-lived access token and a refresh token.
+#[utoipa::path(post, path = "/api/mobile/login", tag = "accounts", request_body = LoginBody,
+    responses((status = 200, body = TokenPair), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn mobile_login(State(app): State<AppState>, addr: ClientAddr, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<TokenPair>, ApiError> {
+    let account = authenticate(&app, &body, addr).await?;
+    let (access, refresh, access_hash, refresh_hash) = new_pair(&app);
+    let now = clock::now();
+    let session = Session {
+        id: SessionId::new(),
+        kind: SessionKind::Mobile,
+        user_id: account.id,
+        access_hash: access_hash.to_vec(),
+        access_expires_at: now + ACCESS_TOKEN_MS,
+        refresh_hash: Some(refresh_hash.to_vec()),
+        previous_refresh_hash: None,
+        refresh_expires_at: Some(now + REFRESH_TOKEN_MS),
+        device_name: body.device_name.map(|n| n.chars().take(64).collect()),
+        created_at: now,
+        revoked_at: None,
+    };
+    app.store.create_session(&session).await?;
+    app.sessions.remember(&session);
+    Ok(Json(TokenPair { access_token: access, refresh_token: refresh, expires_in: ACCESS_TOKEN_MS / 1000, user: UserView::from(&account) }))
+}
+
+/// A new token pair for a refresh token; the old refresh token stops working. Presenting an
+/// already rotated refresh token revokes the whole session (it was probably stolen).
+#[utoipa::path(post, path = "/api/mobile/refresh", tag = "accounts", request_body = RefreshBody,
+    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody)))]
+async fn mobile_refresh(State(app): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> Result<Json<TokenPair>, ApiError> {
+    let hash = app.keyring.hash(&body.refresh_token);
+    let now = clock::now();
+    let Some((session, matched)) = app.store.session_by_refresh_hash(&hash).await? else {
+        return Err(ApiError::unauthenticated());
+    };
+    if session.revoked_at.is_some() {
+        return Err(ApiError::unauthenticated());
+    }
+    if matched == RefreshMatch::Previous {
+        tracing::warn!(session = ?session.id, "a rotated refresh token was reused; revoking the session");
+        app.store.revoke_session(SessionKind::Mobile, session.id, now).await?;
+        app.sessions.forget(&[session.id]);
+        return Err(ApiError::unauthenticated());
+    }
+    if session.refresh_expires_at.is_none_or(|at| at <= now) {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED", "sign in again"));
+    }
+    let account = app.sessions.account(&app, session.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+    auth::ensure_active(&app, &account).await?;
+    let (access, refresh, access_hash, refresh_hash) = new_pair(&app);
+    let rotation = Rotation {
+        id: session.id,
+        expected_refresh_hash: hash.to_vec(),
+        access_hash: access_hash.to_vec(),
+        access_expires_at: now + ACCESS_TOKEN_MS,
+        refresh_hash: refresh_hash.to_vec(),
+        refresh_expires_at: now + REFRESH_TOKEN_MS,
+    };
+    app.store.rotate_session(&rotation).await.map_err(|_| ApiError::unauthenticated())?;
+    app.sessions.forget(&[session.id]);
+    app.sessions.remember(&Session { access_hash: rotation.access_hash.clone(), access_expires_at: rotation.access_expires_at, ..session });
+    Ok(Json(TokenPair { access_token: access, refresh_token: refresh, expires_in: ACCESS_TOKEN_MS / 1000, user: UserView::from(account.as_ref()) }))
+}
+
+/// Revokes the mobile session of a refresh token.
+#[utoipa::path(post, path = "/api/mobile/logout", tag = "accounts", request_body = RefreshBody, responses((status = 204)))]
+async fn mobile_logout(State(app): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> Result<StatusCode, ApiError> {
+    let hash = app.keyring.hash(&body.refresh_token);
+    if let Some((session, _)) = app.store.session_by_refresh_hash(&hash).await? {
+        app.store.revoke_session(SessionKind::Mobile, session.id, clock::now()).await?;
+        app.sessions.forget(&[session.id]);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

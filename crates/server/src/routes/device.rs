@@ -1,0 +1,136 @@
+//! The device endpoints: the poll (the hot path) and, later, RFID.
+//!
+//! A poll is: find the device by its key hash (in memory), apply its report to the tenant (in
+//! memory when nothing changed), and answer. No password hashing, no store query.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{FromRequestParts, Query, State},
+    http::{header, request::Parts},
+};
+use pumppilot_engine::{AdminId, DeviceId};
+use pumppilot_protocol::{PollAnswer, PollReport};
+use pumppilot_store::Telemetry;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    app::AppState,
+    clock,
+    error::{ApiError, parse_json},
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(poll_get, poll_post))
+}
+
+/// A device, known by its key.
+pub struct DeviceCaller {
+    pub device: DeviceId,
+    pub admin: AdminId,
+}
+
+impl FromRequestParts<AppState> for DeviceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthenticated)?;
+        let hash = app.keyring.hash(key.trim());
+        let known = app.device_keys.read().expect("device keys lock").get(&hash).copied();
+        let (device, admin) = known.ok_or_else(ApiError::unauthenticated)?;
+        Ok(DeviceCaller { device, admin })
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct PollQuery {
+    /// Must be the key's own tenant when given.
+    admin_id: Option<String>,
+    /// `1` when the grid is down.
+    load_shedding: Option<String>,
+    /// `1` when the pump is ready.
+    ready: Option<String>,
+    /// `1` when the relay is energised.
+    relay: Option<String>,
+    fw: Option<String>,
+    uptime_ms: Option<u64>,
+    rssi: Option<i16>,
+}
+
+fn flag(value: Option<&str>, field: &str, default: Option<bool>) -> Result<bool, ApiError> {
+    match value {
+        Some("1" | "true") => Ok(true),
+        Some("0" | "false") => Ok(false),
+        None if default.is_some() => Ok(default.unwrap_or(false)),
+        _ => Err(ApiError::validation(format!("{field}: 0 or 1"))),
+    }
+}
+
+fn check_tenant(caller: &DeviceCaller, admin_id: Option<&str>) -> Result<(), ApiError> {
+    match admin_id {
+        Some(text) if text.parse::<AdminId>().ok() != Some(caller.admin) => {
+            Err(ApiError::forbidden("this device key belongs to another tenant"))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn answer(app: &AppState, caller: &DeviceCaller, report: PollReport<'_>) -> Result<Json<PollAnswer>, ApiError> {
+    let telemetry = Telemetry {
+        device_id: caller.device,
+        admin_id: caller.admin,
+        last_seen_at: clock::now(),
+        load_shedding: report.load_shedding,
+        ready: report.ready,
+        relay: report.relay,
+        firmware: report.fw.map(|fw| fw.chars().take(40).collect()),
+        uptime_ms: report.uptime_ms,
+        rssi: report.rssi,
+    };
+    Ok(Json(app.runtime.poll(caller.admin, telemetry).await?))
+}
+
+/// Report inputs and get the motor command (query form).
+#[utoipa::path(get, path = "/api/esp32/poll", tag = "device", params(PollQuery),
+    responses((status = 200, description = "the command: motor, state, holdReason, remainingSeconds, pollMs, leaseMs, seq"),
+        (status = "4XX", body = crate::error::ErrorBody)))]
+async fn poll_get(State(app): State<AppState>, caller: DeviceCaller, query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<PollAnswer>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+    check_tenant(&caller, q.admin_id.as_deref())?;
+    let report = PollReport {
+        load_shedding: flag(q.load_shedding.as_deref(), "loadShedding", None)?,
+        ready: flag(q.ready.as_deref(), "ready", None)?,
+        relay: flag(q.relay.as_deref(), "relay", Some(false))?,
+        fw: q.fw.as_deref(),
+        uptime_ms: q.uptime_ms,
+        rssi: q.rssi,
+    };
+    answer(&app, &caller, report).await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+struct PollPostQuery {
+    /// Must be the key's own tenant when given.
+    admin_id: Option<String>,
+}
+
+/// Report inputs and get the motor command (JSON body `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?}`).
+#[utoipa::path(post, path = "/api/esp32/poll", tag = "device", params(PollPostQuery),
+    responses((status = 200, description = "the command"), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn poll_post(State(app): State<AppState>, caller: DeviceCaller, query: Result<Query<PollPostQuery>, axum::extract::rejection::QueryRejection>, body: Bytes) -> Result<Json<PollAnswer>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+    check_tenant(&caller, q.admin_id.as_deref())?;
+    let report: PollReport = parse_json(&body)?;
+    answer(&app, &caller, report).await
+}

@@ -1,0 +1,101 @@
+//! The master admin: tenants (admins) and their state at a glance.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use pumppilot_engine::{AdminId, Event, MotorState};
+use pumppilot_store::{Role, SessionScope};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{NewAccountBody, create_account, parse_id};
+use crate::{
+    app::AppState,
+    auth::Master,
+    clock,
+    error::{ApiError, ApiJson},
+    runtime::Extras,
+    views::{AdminSummaryView, UserView},
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_admin, list_admins))
+        .routes(routes!(suspend_admin))
+        .routes(routes!(unsuspend_admin))
+}
+
+/// Creates an admin: a new tenant with its own pump.
+#[utoipa::path(post, path = "/api/master/admins", tag = "master", request_body = NewAccountBody,
+    responses((status = 201, body = UserView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn create_admin(
+    State(app): State<AppState>,
+    Master(master): Master,
+    ApiJson(body): ApiJson<NewAccountBody>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let account = create_account(&app, body, Role::Admin, None, master.id()).await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&account))))
+}
+
+/// Every admin with their tenant's motor, device and number of users.
+#[utoipa::path(get, path = "/api/master/admins", tag = "master", responses((status = 200, body = [AdminSummaryView])))]
+async fn list_admins(State(app): State<AppState>, _: Master) -> Result<Json<Vec<AdminSummaryView>>, ApiError> {
+    let mut out = Vec::new();
+    for admin in app.store.accounts(Role::Admin, None).await? {
+        let tenant = AdminId(admin.id);
+        let user_count = app.store.accounts(Role::User, Some(tenant)).await?.len();
+        let (state, online) = app
+            .runtime
+            .read(tenant, |t, now| (t.motor_state().0, t.device.online_at(now)))
+            .await?;
+        let motor_state = match state {
+            MotorState::Idle => "IDLE",
+            MotorState::Running => "RUNNING",
+            MotorState::Hold => "HOLD",
+        };
+        out.push(AdminSummaryView { user: UserView::from(&admin), user_count, motor_state: motor_state.into(), device_online: online });
+    }
+    Ok(Json(out))
+}
+
+async fn set_admin_suspended(app: &AppState, master: &Master, id: &str, suspended: bool) -> Result<Json<UserView>, ApiError> {
+    let id = parse_id(id, "admin")?;
+    let admin = match app.sessions.account(app, id).await? {
+        Some(account) if account.role == Role::Admin => account,
+        _ => return Err(ApiError::not_found("admin")),
+    };
+    let tenant = AdminId(admin.id);
+    let (event, action) = if suspended { (Event::SuspendTenant, "admin.suspend") } else { (Event::UnsuspendTenant, "admin.unsuspend") };
+    let audit = pumppilot_store::AuditEntry {
+        admin_id: Some(tenant),
+        at: clock::now(),
+        actor_id: Some(master.0.id()),
+        action: action.into(),
+        target_id: Some(admin.id.to_string()),
+        detail: admin.username.clone(),
+    };
+    let extras = Extras { suspension: Some((admin.id, suspended)), ..Extras::audit(audit) };
+    app.runtime.apply(tenant, event, extras, |_, _| ()).await?.0?;
+    if suspended {
+        let revoked = app.store.revoke_sessions(SessionScope::Tenant(tenant), clock::now()).await?;
+        app.sessions.forget(&revoked);
+    }
+    app.sessions.forget_account(admin.id);
+    let account = app.sessions.account(app, admin.id).await?.ok_or_else(|| ApiError::not_found("admin"))?;
+    Ok(Json(UserView::from(account.as_ref())))
+}
+
+/// Suspends an admin and so the whole tenant: its users are locked out, its run ends.
+#[utoipa::path(post, path = "/api/master/admins/{id}/suspend", tag = "master", params(("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
+async fn suspend_admin(State(app): State<AppState>, master: Master, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+    set_admin_suspended(&app, &master, &id, true).await
+}
+
+/// Lets a suspended admin and their users back in.
+#[utoipa::path(post, path = "/api/master/admins/{id}/unsuspend", tag = "master", params(("id" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
+async fn unsuspend_admin(State(app): State<AppState>, master: Master, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+    set_admin_suspended(&app, &master, &id, false).await
+}

@@ -1,0 +1,148 @@
+//! A user's own motor operation: start, stop, status, the queue, the wallet, minute requests.
+
+use axum::{Json, extract::State, http::StatusCode};
+use pumppilot_engine::{EntryId, Event, Reply, Tenant, Timestamp, UserId};
+use pumppilot_store::{MinuteRequest, RequestStatus, UsageQuery};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    app::AppState,
+    auth::{Farmer, Member},
+    clock,
+    error::{ApiError, ApiJson, OptionalJson},
+    views::{
+        DeviceStateView, EntryView, LedgerView, MeView, MinuteRequestView, MotorView, QueueView, StatusView,
+        UsageView, WalletView, minutes,
+    },
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(stop))
+        .routes(routes!(status))
+        .routes(routes!(queue))
+        .routes(routes!(wallet))
+        .routes(routes!(request_minutes))
+        .routes(routes!(own_usage))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartBody {
+    /// Run at most this many minutes (1 to 1440); until stopped or out of minutes when absent.
+    #[serde(default)]
+    minutes: Option<u32>,
+}
+
+/// Turns an entry into its view, with the display names it needs.
+async fn entry_view(app: &AppState, entry: &pumppilot_engine::QueueEntry, tenant: &Tenant, now: Timestamp) -> Result<EntryView, ApiError> {
+    let names = app.names(vec![entry.user_id]).await?;
+    Ok(EntryView::new(entry, tenant, now, &|id: UserId| names.get(&id).cloned().unwrap_or_default()))
+}
+
+/// Start the motor: RUNNING (or HOLD) when it is free, else WAITING with a position.
+#[utoipa::path(post, path = "/api/motor/start", tag = "motor", request_body(content = StartBody, description = "optional"),
+    responses((status = 200, body = EntryView), (status = 409, body = crate::error::ErrorBody)))]
+async fn start(State(app): State<AppState>, farmer: Farmer, OptionalJson(body): OptionalJson<StartBody>) -> Result<Json<EntryView>, ApiError> {
+    if body.minutes.is_some_and(|m| !(1..=1440).contains(&m)) {
+        return Err(ApiError::validation("minutes: from 1 to 1440"));
+    }
+    let event = Event::Start { user: farmer.id(), requested_minutes: body.minutes, entry_id: EntryId::new() };
+    let (reply, (tenant, now)) = app.runtime.apply(farmer.scope.admin(), event, Default::default(), |t, now| (t.clone(), now)).await?;
+    let Reply::Entry(entry) = reply? else { return Err(ApiError::internal()) };
+    Ok(Json(entry_view(&app, &entry, &tenant, now).await?))
+}
+
+/// Stop: ends the caller's run (charged to this moment) or takes them out of the line.
+#[utoipa::path(post, path = "/api/motor/stop", tag = "motor",
+    responses((status = 200, body = EntryView), (status = 404, body = crate::error::ErrorBody)))]
+async fn stop(State(app): State<AppState>, farmer: Farmer) -> Result<Json<EntryView>, ApiError> {
+    let event = Event::Stop { user: farmer.id() };
+    let (reply, (tenant, now)) = app.runtime.apply(farmer.scope.admin(), event, Default::default(), |t, now| (t.clone(), now)).await?;
+    let Reply::Ended(entry) = reply? else { return Err(ApiError::internal()) };
+    Ok(Json(entry_view(&app, &entry, &tenant, now).await?))
+}
+
+/// The motor, the caller's own entry and balance, and the device.
+#[utoipa::path(get, path = "/api/motor/status", tag = "motor", responses((status = 200, body = StatusView)))]
+async fn status(State(app): State<AppState>, member: Member) -> Result<Json<StatusView>, ApiError> {
+    let me = member.caller.id();
+    let (tenant, now) = app.runtime.read(member.scope.admin(), |t, now| (t.clone(), now)).await?;
+    let entry = match tenant.live_entry(me) {
+        Some((entry, _)) => Some(entry_view(&app, entry, &tenant, now).await?),
+        None => None,
+    };
+    let available = tenant.available_seconds(me, now);
+    Ok(Json(StatusView {
+        motor: MotorView::new(&tenant, now),
+        me: MeView { entry, available_seconds: available, available_minutes: minutes(available) },
+        device: DeviceStateView::new(&tenant, now),
+    }))
+}
+
+/// The tenant's active run and waiting line.
+#[utoipa::path(get, path = "/api/queue", tag = "motor", responses((status = 200, body = QueueView)))]
+async fn queue(State(app): State<AppState>, member: Member) -> Result<Json<QueueView>, ApiError> {
+    let (tenant, now) = app.runtime.read(member.scope.admin(), |t, now| (t.clone(), now)).await?;
+    let ids = tenant.active.iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
+    let names = app.names(ids).await?;
+    Ok(Json(QueueView::new(&tenant, now, &|id: UserId| names.get(&id).cloned().unwrap_or_default())))
+}
+
+/// The caller's balance and ledger, newest first.
+#[utoipa::path(get, path = "/api/wallet", tag = "motor", responses((status = 200, body = WalletView)))]
+async fn wallet(State(app): State<AppState>, farmer: Farmer) -> Result<Json<WalletView>, ApiError> {
+    let me = farmer.id();
+    let available = app.runtime.read(farmer.scope.admin(), |t, now| t.available_seconds(me, now)).await?;
+    let ledger = app.store.ledger(me, 500).await?.iter().map(LedgerView::from).collect();
+    Ok(Json(WalletView { available_seconds: available, available_minutes: minutes(available), ledger }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MinuteRequestBody {
+    /// 1 to 100000.
+    minutes: i64,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Ask the admin for minutes (for example after paying in cash).
+#[utoipa::path(post, path = "/api/minute-requests", tag = "motor", request_body = MinuteRequestBody,
+    responses((status = 201, body = MinuteRequestView), (status = 400, body = crate::error::ErrorBody)))]
+async fn request_minutes(
+    State(app): State<AppState>,
+    farmer: Farmer,
+    ApiJson(body): ApiJson<MinuteRequestBody>,
+) -> Result<(StatusCode, Json<MinuteRequestView>), ApiError> {
+    if !(1..=100_000).contains(&body.minutes) {
+        return Err(ApiError::validation("minutes: from 1 to 100000"));
+    }
+    let note = body.note.unwrap_or_default();
+    if note.chars().count() > 500 {
+        return Err(ApiError::validation("note: at most 500 characters"));
+    }
+    let request = MinuteRequest {
+        id: pumppilot_engine::RequestId::new(),
+        user_id: farmer.id(),
+        admin_id: farmer.scope.admin(),
+        minutes: body.minutes,
+        note,
+        status: RequestStatus::Pending,
+        created_at: clock::now(),
+        decided_at: None,
+        decided_by: None,
+    };
+    app.store.create_minute_request(&request).await?;
+    Ok((StatusCode::CREATED, Json(MinuteRequestView::from(&request))))
+}
+
+/// The caller's finished runs, newest first.
+#[utoipa::path(get, path = "/api/usage", tag = "motor", responses((status = 200, body = [UsageView])))]
+async fn own_usage(State(app): State<AppState>, farmer: Farmer) -> Result<Json<Vec<UsageView>>, ApiError> {
+    let query = UsageQuery { admin: farmer.scope.admin(), user: Some(farmer.id()), from: None, to: None, limit: 1000 };
+    Ok(Json(app.store.usage(&query).await?.iter().map(UsageView::from).collect()))
+}

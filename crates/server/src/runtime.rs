@@ -1,0 +1,263 @@
+//! The tenants' live state on this server: each tenant's [`Tenant`] behind its own lock, every
+//! change applied by the engine and committed to the store before anyone sees it, and the timer
+//! that wakes at the earliest deadline (a run's end, a device's lease).
+//!
+//! Reads bring a tenant up to date too, so nothing depends on the timer firing on time.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex as SyncMutex, RwLock},
+    time::Duration,
+};
+
+use pumppilot_engine::{AdminId, DeviceId, Event, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp, UserId};
+use pumppilot_store::{AuditEntry, Commit, Decision, Store, StoreError, Telemetry};
+use tokio::sync::{Mutex, Notify, broadcast};
+
+use crate::{clock, error::ApiError};
+
+/// Writes that go with an event in the same atomic commit, when the event is accepted.
+#[derive(Debug, Default)]
+pub struct Extras {
+    pub audit: Vec<AuditEntry>,
+    pub decision: Option<Decision>,
+    pub suspension: Option<(UserId, bool)>,
+}
+
+impl Extras {
+    /// One audit entry.
+    pub fn audit(entry: AuditEntry) -> Self {
+        Extras { audit: vec![entry], ..Extras::default() }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.audit.is_empty() && self.decision.is_none() && self.suspension.is_none()
+    }
+}
+
+type Cell = Arc<Mutex<Option<Tenant>>>;
+
+/// The live state of every tenant served here.
+pub struct Runtime {
+    store: Arc<dyn Store>,
+    lease_ms: i64,
+    poll_ms: u32,
+    cells: RwLock<HashMap<AdminId, Cell>>,
+    timer: SyncMutex<Deadlines>,
+    wake: Notify,
+    telemetry: SyncMutex<HashMap<DeviceId, Telemetry>>,
+    changes: broadcast::Sender<AdminId>,
+}
+
+#[derive(Default)]
+struct Deadlines {
+    queue: BTreeSet<(Timestamp, AdminId)>,
+    by_tenant: HashMap<AdminId, Timestamp>,
+}
+
+impl Runtime {
+    pub fn new(store: Arc<dyn Store>, lease_ms: u32, poll_ms: u32) -> Arc<Self> {
+        Arc::new(Runtime {
+            store,
+            lease_ms: i64::from(lease_ms),
+            poll_ms,
+            cells: RwLock::default(),
+            timer: SyncMutex::default(),
+            wake: Notify::new(),
+            telemetry: SyncMutex::default(),
+            changes: broadcast::channel(1024).0,
+        })
+    }
+
+    /// Tenants whose state changed (for live updates).
+    pub fn subscribe(&self) -> broadcast::Receiver<AdminId> {
+        self.changes.subscribe()
+    }
+
+    /// Applies `event` to a tenant and commits what it changed, with `extras` when accepted.
+    /// `view` reads the new state under the same lock.
+    pub async fn apply<R>(
+        &self,
+        admin: AdminId,
+        event: Event,
+        extras: Extras,
+        view: impl FnOnce(&Tenant, Timestamp) -> R,
+    ) -> Result<(Result<Reply, Refusal>, R), ApiError> {
+        let cell = self.cell(admin);
+        let mut guard = cell.lock().await;
+        for _attempt in 0..5 {
+            let current = match guard.take() {
+                Some(tenant) => tenant,
+                None => self.load(admin).await?,
+            };
+            let now = clock::now();
+            let mut next = current.clone();
+            let Outcome { records, reply } = next.apply(event.clone(), now);
+            let accepted = reply.is_ok();
+            let with_extras = accepted && !extras.is_empty();
+            if records.changed || with_extras {
+                let commit = Commit {
+                    tenant: &next,
+                    records: &records,
+                    audit: if accepted { &extras.audit } else { &[] },
+                    decision: extras.decision.as_ref().filter(|_| accepted),
+                    suspension: extras.suspension.filter(|_| accepted),
+                };
+                match self.store.commit(commit).await {
+                    Ok(()) => next.version += 1,
+                    // Another server (or a flush) moved the tenant on: read it again and redo.
+                    Err(StoreError::VersionConflict) => continue,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            let answer = view(&next, now);
+            let deadline = next.next_deadline();
+            *guard = Some(next);
+            drop(guard);
+            self.schedule(admin, deadline);
+            if records.changed {
+                let _ = self.changes.send(admin);
+            }
+            return Ok((reply, answer));
+        }
+        Err(ApiError::conflict("CONFLICT", "the pump is busy; try again"))
+    }
+
+    /// Brings a tenant up to date and reads it.
+    pub async fn read<R>(&self, admin: AdminId, view: impl FnOnce(&Tenant, Timestamp) -> R) -> Result<R, ApiError> {
+        Ok(self.apply(admin, Event::Tick, Extras::default(), view).await?.1)
+    }
+
+    /// The device hot path: a report that changes nothing only moves the last-seen time in
+    /// memory; anything else goes through the engine and the store.
+    pub async fn poll(
+        &self,
+        admin: AdminId,
+        telemetry: Telemetry,
+    ) -> Result<PollAnswer, ApiError> {
+        let (load_shedding, ready, relay) = (telemetry.load_shedding, telemetry.ready, telemetry.relay);
+        let now = telemetry.last_seen_at;
+        self.telemetry.lock().expect("telemetry lock").insert(telemetry.device_id, telemetry);
+        let cell = self.cell(admin);
+        {
+            let mut guard = cell.lock().await;
+            if let Some(tenant) = guard.as_mut()
+                && tenant.is_quiet_report(load_shedding, ready, relay, now)
+            {
+                tenant.touch(now);
+                return Ok(tenant.poll_answer(now, self.poll_ms));
+            }
+        }
+        let report = Event::DeviceReport { load_shedding, ready, relay };
+        let poll_ms = self.poll_ms;
+        let (_, answer) =
+            self.apply(admin, report, Extras::default(), |tenant, now| tenant.poll_answer(now, poll_ms)).await?;
+        Ok(answer)
+    }
+
+    /// Forgets a tenant's cached state, so the next use reads it from the store.
+    pub async fn evict(&self, admin: AdminId) {
+        let cell = self.cell(admin);
+        *cell.lock().await = None;
+    }
+
+    /// Loads every tenant, applies what time changed while the server was down, and runs the
+    /// timer and the telemetry flush until the process ends.
+    pub async fn start(self: &Arc<Self>) -> Result<(), ApiError> {
+        for admin in self.store.tenant_ids().await? {
+            self.read(admin, |_, _| ()).await?;
+        }
+        let timer = Arc::clone(self);
+        tokio::spawn(async move { timer.run_timer().await });
+        let flusher = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                flusher.flush_telemetry().await;
+            }
+        });
+        Ok(())
+    }
+
+    /// Writes the buffered device telemetry.
+    pub async fn flush_telemetry(&self) {
+        let batch: Vec<Telemetry> = self.telemetry.lock().expect("telemetry lock").drain().map(|(_, t)| t).collect();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(err) = self.store.record_telemetry(&batch).await {
+            tracing::warn!(%err, devices = batch.len(), "could not write device telemetry; keeping it for the next flush");
+            let mut buffer = self.telemetry.lock().expect("telemetry lock");
+            for t in batch {
+                buffer.entry(t.device_id).or_insert(t);
+            }
+        }
+    }
+
+    /// The latest telemetry of a device not yet flushed, if any.
+    pub fn pending_telemetry(&self, device: DeviceId) -> Option<Telemetry> {
+        self.telemetry.lock().expect("telemetry lock").get(&device).cloned()
+    }
+
+    fn cell(&self, admin: AdminId) -> Cell {
+        if let Some(cell) = self.cells.read().expect("cells lock").get(&admin) {
+            return Arc::clone(cell);
+        }
+        Arc::clone(self.cells.write().expect("cells lock").entry(admin).or_default())
+    }
+
+    async fn load(&self, admin: AdminId) -> Result<Tenant, ApiError> {
+        match self.store.load_tenant(admin, self.lease_ms).await? {
+            Some(tenant) => Ok(tenant),
+            None => {
+                self.cells.write().expect("cells lock").remove(&admin);
+                Err(ApiError::not_found("admin"))
+            }
+        }
+    }
+
+    fn schedule(&self, admin: AdminId, deadline: Option<Timestamp>) {
+        let mut timer = self.timer.lock().expect("timer lock");
+        if timer.by_tenant.get(&admin).copied() == deadline {
+            return;
+        }
+        if let Some(old) = timer.by_tenant.remove(&admin) {
+            timer.queue.remove(&(old, admin));
+        }
+        if let Some(at) = deadline {
+            timer.by_tenant.insert(admin, at);
+            timer.queue.insert((at, admin));
+            if timer.queue.first() == Some(&(at, admin)) {
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    async fn run_timer(&self) {
+        loop {
+            let next = self.timer.lock().expect("timer lock").queue.first().copied();
+            let Some((at, admin)) = next else {
+                self.wake.notified().await;
+                continue;
+            };
+            let wait = at - clock::now();
+            if wait > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                    _ = self.wake.notified() => {}
+                }
+                continue;
+            }
+            {
+                let mut timer = self.timer.lock().expect("timer lock");
+                timer.queue.remove(&(at, admin));
+                timer.by_tenant.remove(&admin);
+            }
+            if let Err(err) = self.read(admin, |_, _| ()).await {
+                tracing::warn!(tenant = %admin, code = err.code, "timer could not bring a tenant up to date; retrying");
+                self.schedule(admin, Some(clock::now() + 1000));
+            }
+        }
+    }
+}

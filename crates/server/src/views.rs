@@ -1,0 +1,370 @@
+//! The JSON shapes of `API.md`. Only this layer serializes; these types are the contract.
+
+use pumppilot_engine::{EntryStatus, LedgerEntry, QueueEntry, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_store::{Account, AuditEntry, Device, MinuteRequest};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::clock::rfc3339;
+
+/// Whole minutes in a number of seconds.
+pub fn minutes(seconds: i64) -> i64 {
+    seconds.div_euclid(60)
+}
+
+/// An account as clients see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    /// `master`, `admin` or `user`.
+    pub role: String,
+    /// The tenant; null for the master.
+    pub admin_id: Option<String>,
+    pub suspended: bool,
+}
+
+impl From<&Account> for UserView {
+    fn from(a: &Account) -> Self {
+        UserView {
+            id: a.id.to_string(),
+            username: a.username.clone(),
+            name: a.name.clone(),
+            role: a.role.as_str().into(),
+            admin_id: a.admin_id.map(|id| id.to_string()),
+            suspended: a.suspended,
+        }
+    }
+}
+
+/// A user with their balance (admin's list).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBalanceView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub available_seconds: i64,
+    pub available_minutes: i64,
+}
+
+/// An admin with their tenant's state at a glance (master's list).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminSummaryView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub user_count: usize,
+    /// `IDLE`, `RUNNING` or `HOLD`.
+    pub motor_state: String,
+    pub device_online: bool,
+}
+
+/// A queue entry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryView {
+    pub id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub admin_id: String,
+    /// `WAITING`, `RUNNING`, `HOLD`, `COMPLETED` or `CANCELLED`.
+    pub status: String,
+    /// WAITING only, 1-based.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_minutes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charged_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_seconds: Option<i64>,
+}
+
+impl EntryView {
+    /// An entry as it stands in `tenant` at `now`; `name` finds a user's display name.
+    pub fn new(entry: &QueueEntry, tenant: &Tenant, now: Timestamp, name: &impl Fn(UserId) -> String) -> Self {
+        let position = match entry.status {
+            EntryStatus::Waiting => tenant.waiting.iter().position(|e| e.id == entry.id).map(|i| i + 1),
+            _ => None,
+        };
+        let live_run = matches!(entry.status, EntryStatus::Running | EntryStatus::Hold);
+        EntryView {
+            id: entry.id.to_string(),
+            user_id: entry.user_id.to_string(),
+            user_name: name(entry.user_id),
+            admin_id: entry.admin_id.to_string(),
+            status: entry.status.as_str().into(),
+            position,
+            hold_reason: entry.hold_reason.map(|r| r.as_str().into()),
+            remaining_seconds: live_run.then(|| entry.remaining_seconds_at(tenant.wallet(entry.user_id), now)),
+            requested_minutes: entry.requested_seconds.map(|s| s / 60),
+            started_at: entry.started_at.map(rfc3339),
+            ended_at: entry.ended_at.map(rfc3339),
+            end_reason: entry.end_reason.map(|r| r.as_str().into()),
+            charged_seconds: entry.charged_seconds,
+            available_seconds: (!entry.status.is_live()).then(|| tenant.available_seconds(entry.user_id, now)),
+        }
+    }
+}
+
+/// The motor of the caller's tenant.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MotorView {
+    /// `IDLE`, `RUNNING` or `HOLD`.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_seconds: Option<i64>,
+}
+
+impl MotorView {
+    pub fn new(tenant: &Tenant, now: Timestamp) -> Self {
+        let (state, hold_reason) = tenant.motor_state();
+        let state = match state {
+            pumppilot_engine::MotorState::Idle => "IDLE",
+            pumppilot_engine::MotorState::Running => "RUNNING",
+            pumppilot_engine::MotorState::Hold => "HOLD",
+        };
+        MotorView {
+            state: state.into(),
+            hold_reason: hold_reason.map(|r| r.as_str().into()),
+            active_user_id: tenant.active.as_ref().map(|e| e.user_id.to_string()),
+            remaining_seconds: tenant.remaining_seconds(now),
+        }
+    }
+}
+
+/// The caller's own place and balance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeView {
+    pub entry: Option<EntryView>,
+    pub available_seconds: i64,
+    pub available_minutes: i64,
+}
+
+/// The tenant's device as the motor status shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceStateView {
+    pub online: bool,
+    pub load_shedding: bool,
+    pub ready: bool,
+    pub relay: bool,
+}
+
+impl DeviceStateView {
+    pub fn new(tenant: &Tenant, now: Timestamp) -> Self {
+        let d = &tenant.device;
+        DeviceStateView { online: d.online_at(now), load_shedding: d.load_shedding, ready: d.ready, relay: d.relay }
+    }
+}
+
+/// `GET /api/motor/status`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusView {
+    pub motor: MotorView,
+    pub me: MeView,
+    pub device: DeviceStateView,
+}
+
+/// `GET /api/queue`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueView {
+    pub active: Option<EntryView>,
+    pub waiting: Vec<EntryView>,
+}
+
+impl QueueView {
+    pub fn new(tenant: &Tenant, now: Timestamp, name: &impl Fn(UserId) -> String) -> Self {
+        QueueView {
+            active: tenant.active.as_ref().map(|e| EntryView::new(e, tenant, now, name)),
+            waiting: tenant.waiting.iter().map(|e| EntryView::new(e, tenant, now, name)).collect(),
+        }
+    }
+}
+
+/// One line of a user's ledger.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerView {
+    pub at: String,
+    pub delta_seconds: i64,
+    /// `RECHARGE`, `REQUEST_APPROVED`, `RUN_CHARGE` or `CORRECTION`.
+    pub kind: String,
+    pub balance_after: i64,
+    pub note: String,
+}
+
+impl From<&LedgerEntry> for LedgerView {
+    fn from(l: &LedgerEntry) -> Self {
+        LedgerView {
+            at: rfc3339(l.at),
+            delta_seconds: l.delta_seconds,
+            kind: l.kind.as_str().into(),
+            balance_after: l.balance_after,
+            note: l.note.clone(),
+        }
+    }
+}
+
+/// `GET /api/wallet`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletView {
+    pub available_seconds: i64,
+    pub available_minutes: i64,
+    pub ledger: Vec<LedgerView>,
+}
+
+/// A balance after a recharge.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceView {
+    pub user_id: String,
+    pub available_seconds: i64,
+    pub available_minutes: i64,
+}
+
+/// A minute request.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MinuteRequestView {
+    pub id: String,
+    pub user_id: String,
+    pub minutes: i64,
+    pub note: String,
+    /// `PENDING`, `APPROVED` or `REJECTED`.
+    pub status: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+}
+
+impl From<&MinuteRequest> for MinuteRequestView {
+    fn from(r: &MinuteRequest) -> Self {
+        MinuteRequestView {
+            id: r.id.to_string(),
+            user_id: r.user_id.to_string(),
+            minutes: r.minutes,
+            note: r.note.clone(),
+            status: r.status.as_str().into(),
+            created_at: rfc3339(r.created_at),
+            decided_at: r.decided_at.map(rfc3339),
+            decided_by: r.decided_by.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// A finished run in the usage history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageView {
+    pub entry_id: String,
+    pub user_id: String,
+    pub started_at: String,
+    pub ended_at: String,
+    pub running_seconds: i64,
+    pub held_seconds: i64,
+    pub charged_seconds: i64,
+    pub end_reason: String,
+}
+
+impl From<&UsageRow> for UsageView {
+    fn from(u: &UsageRow) -> Self {
+        UsageView {
+            entry_id: u.entry_id.to_string(),
+            user_id: u.user_id.to_string(),
+            started_at: rfc3339(u.started_at),
+            ended_at: rfc3339(u.ended_at),
+            running_seconds: u.running_seconds,
+            held_seconds: u.held_seconds,
+            charged_seconds: u.charged_seconds,
+            end_reason: u.end_reason.as_str().into(),
+        }
+    }
+}
+
+/// A line of the audit log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    pub at: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_id: Option<String>,
+    pub detail: String,
+}
+
+impl From<&AuditEntry> for AuditView {
+    fn from(a: &AuditEntry) -> Self {
+        AuditView {
+            at: rfc3339(a.at),
+            actor_id: a.actor_id.map(|id| id.to_string()),
+            action: a.action.clone(),
+            target_id: a.target_id.clone(),
+            detail: a.detail.clone(),
+        }
+    }
+}
+
+/// A registered device (admin's list).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceView {
+    pub id: String,
+    pub name: String,
+    pub online: bool,
+    pub last_seen_at: Option<String>,
+    pub load_shedding: bool,
+    pub ready: bool,
+    pub relay: bool,
+    pub firmware: Option<String>,
+    pub uptime_ms: Option<u64>,
+    pub rssi: Option<i16>,
+}
+
+impl DeviceView {
+    pub fn new(device: &Device, lease_ms: i64, now: Timestamp) -> Self {
+        let t = device.telemetry.as_ref();
+        DeviceView {
+            id: device.id.to_string(),
+            name: device.name.clone(),
+            online: t.is_some_and(|t| now - t.last_seen_at < lease_ms),
+            last_seen_at: t.map(|t| rfc3339(t.last_seen_at)),
+            load_shedding: t.is_some_and(|t| t.load_shedding),
+            ready: t.is_some_and(|t| t.ready),
+            relay: t.is_some_and(|t| t.relay),
+            firmware: t.and_then(|t| t.firmware.clone()),
+            uptime_ms: t.and_then(|t| t.uptime_ms),
+            rssi: t.and_then(|t| t.rssi),
+        }
+    }
+}
+
+/// A device just registered: the key is shown this once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCreatedView {
+    pub id: String,
+    pub name: String,
+    pub device_key: String,
+}
