@@ -121,7 +121,13 @@ pub struct QueueEntry {
 
 impl QueueEntry {
     /// A new entry, not yet placed.
-    pub fn new(id: EntryId, user_id: UserId, admin_id: AdminId, requested_seconds: Option<i64>, now: Timestamp) -> Self {
+    pub fn new(
+        id: EntryId,
+        user_id: UserId,
+        admin_id: AdminId,
+        requested_seconds: Option<i64>,
+        now: Timestamp,
+    ) -> Self {
         QueueEntry {
             id,
             user_id,
@@ -231,7 +237,8 @@ pub struct Tenant {
     pub active: Option<QueueEntry>,
     /// WAITING entries in order; position = index + 1.
     pub waiting: Vec<QueueEntry>,
-    /// Balances in seconds, before the active run's charge. A user missing here has 0.
+    /// Balances in seconds, before the active run's charge. A user missing here has 0; no entry
+    /// is ever 0 (see [`Tenant::set_wallet`]).
     pub wallets: BTreeMap<UserId, i64>,
     /// Increases whenever the device command changes.
     pub seq: u64,
@@ -255,6 +262,16 @@ impl Tenant {
     /// The stored balance of a user (before any active run's charge).
     pub fn wallet(&self, user: UserId) -> i64 {
         self.wallets.get(&user).copied().unwrap_or(0)
+    }
+
+    /// Sets a stored balance; a user with nothing left has no wallet entry, so the state has one
+    /// form whether it was built in memory or loaded from a store.
+    pub fn set_wallet(&mut self, user: UserId, seconds: i64) {
+        if seconds == 0 {
+            self.wallets.remove(&user);
+        } else {
+            self.wallets.insert(user, seconds);
+        }
     }
 
     /// What the user can spend right now: the wallet less the active run's charge so far.

@@ -81,7 +81,8 @@ pub struct Records {
     pub usage: Vec<UsageRow>,
     /// Entries that left the live set (COMPLETED or CANCELLED), in their final form.
     pub ended: Vec<QueueEntry>,
-    /// True when the tenant state changed at all (and so must be committed).
+    /// True when the tenant state changed in a way that must be committed. A quiet device poll
+    /// (see [`crate::Tenant::is_quiet_report`]) moves only the last-seen time and leaves this false.
     pub changed: bool,
 }
 

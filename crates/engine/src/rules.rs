@@ -85,7 +85,9 @@ impl Tenant {
         let mut records = self.advance(now);
         let reply = match event {
             Event::Tick => Ok(Reply::Done),
-            Event::Start { user, requested_minutes, entry_id } => self.start(user, requested_minutes, entry_id, now, &mut records),
+            Event::Start { user, requested_minutes, entry_id } => {
+                self.start(user, requested_minutes, entry_id, now, &mut records)
+            }
             Event::Stop { user } => self.stop(user, now, &mut records),
             Event::AdminStop => match self.active.as_ref() {
                 Some(_) => Ok(Reply::Ended(self.end_active(now, EndReason::AdminStop, &mut records))),
@@ -185,9 +187,19 @@ impl Tenant {
         records
     }
 
-    fn start(&mut self, user: UserId, requested_minutes: Option<u32>, entry_id: EntryId, now: Timestamp, records: &mut Records) -> Result<Reply, Refusal> {
+    fn start(
+        &mut self,
+        user: UserId,
+        requested_minutes: Option<u32>,
+        entry_id: EntryId,
+        now: Timestamp,
+        records: &mut Records,
+    ) -> Result<Reply, Refusal> {
         if self.suspended {
             return Err(Refusal::Suspended);
+        }
+        if requested_minutes == Some(0) {
+            return Err(Refusal::InvalidAmount);
         }
         if let Some((entry, _)) = self.live_entry(user) {
             return Ok(Reply::Entry(entry.clone()));
@@ -215,7 +227,13 @@ impl Tenant {
     }
 
     /// Ends a user's live entry: the active run (charged) or their place in line.
-    fn end_user_entry(&mut self, user: UserId, now: Timestamp, reason: EndReason, records: &mut Records) -> Option<QueueEntry> {
+    fn end_user_entry(
+        &mut self,
+        user: UserId,
+        now: Timestamp,
+        reason: EndReason,
+        records: &mut Records,
+    ) -> Option<QueueEntry> {
         if self.active.as_ref().is_some_and(|e| e.user_id == user) {
             return Some(self.end_active(now, reason, records));
         }
@@ -261,7 +279,7 @@ impl Tenant {
             return Err(Refusal::InvalidAmount);
         }
         let balance = self.wallet(credit.user) + credit.seconds;
-        self.wallets.insert(credit.user, balance);
+        self.set_wallet(credit.user, balance);
         records.changed = true;
         records.ledger.push(LedgerEntry {
             user_id: credit.user,
@@ -275,6 +293,12 @@ impl Tenant {
             entry_id: None,
             request_id: credit.request_id,
         });
+        // A correction that leaves the active run nothing to spend ends it now, not in the past.
+        if let Some(active) = self.active.as_ref().filter(|e| e.user_id == credit.user)
+            && active.budget_ms(balance) <= active.running_ms_at(now)
+        {
+            self.end_active(now, EndReason::BalanceExhausted, records);
+        }
         Ok(Reply::Balance(balance))
     }
 
@@ -325,7 +349,7 @@ impl Tenant {
         let balance = self.wallet(entry.user_id) - charged;
         debug_assert!(balance >= 0, "a run never charges more than its wallet");
         if charged > 0 {
-            self.wallets.insert(entry.user_id, balance);
+            self.set_wallet(entry.user_id, balance);
             records.ledger.push(LedgerEntry {
                 user_id: entry.user_id,
                 admin_id: self.admin_id,
@@ -358,7 +382,8 @@ impl Tenant {
     }
 
     fn start_next(&mut self, at: Timestamp, records: &mut Records) {
-        while self.active.is_none() && !self.waiting.is_empty() {
+        // A suspended tenant starts nothing: its waiting entries are cancelled instead.
+        while !self.suspended && self.active.is_none() && !self.waiting.is_empty() {
             let mut next = self.waiting.remove(0);
             if self.wallet(next.user_id) <= 0 {
                 close(&mut next, at, EntryStatus::Cancelled, EndReason::InsufficientBalance, 0);

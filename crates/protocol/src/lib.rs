@@ -54,6 +54,16 @@ impl HoldReason {
             HoldReason::DeviceOffline => "DEVICE_OFFLINE",
         }
     }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "LOAD_SHEDDING" => Some(HoldReason::LoadShedding),
+            "DEVICE_NOT_READY" => Some(HoldReason::DeviceNotReady),
+            "DEVICE_OFFLINE" => Some(HoldReason::DeviceOffline),
+            _ => None,
+        }
+    }
 }
 
 /// The inputs a device reports at every poll (JSON body of `POST /api/esp32/poll`).
@@ -129,8 +139,7 @@ mod tests {
 
     #[test]
     fn report_reads_the_minimal_body() {
-        let report: PollReport =
-            serde_json::from_str(r#"{"loadShedding":true,"ready":false,"relay":false}"#).unwrap();
+        let report: PollReport = serde_json::from_str(r#"{"loadShedding":true,"ready":false,"relay":false}"#).unwrap();
         assert!(report.load_shedding && !report.ready && !report.relay);
         assert_eq!(report.fw, None);
     }
@@ -147,6 +156,8 @@ mod tests {
             seq: 1,
         };
         assert!(!answer.commands_on());
-        assert_eq!(HoldReason::DeviceOffline.as_str(), "DEVICE_OFFLINE");
+        for reason in [HoldReason::LoadShedding, HoldReason::DeviceNotReady, HoldReason::DeviceOffline] {
+            assert_eq!(HoldReason::parse(reason.as_str()), Some(reason));
+        }
     }
 }

@@ -17,12 +17,7 @@ use hyper::{Request, body::Bytes};
 use hyper_util::rt::TokioIo;
 use indicatif::{ProgressBar, ProgressStyle};
 use pumppilot_engine::{AdminId, Credit, DeviceId, EntryId, Event, LedgerKind, Timestamp, UserId};
-use pumppilot_server::{
-    Settings, app,
-    config::Secret,
-    keys::Keyring,
-    runtime::Extras,
-};
+use pumppilot_server::{Settings, app, config::Secret, keys::Keyring, runtime::Extras};
 use pumppilot_store::{Account, Device, Role, Store};
 use tokio::net::TcpStream;
 
@@ -85,12 +80,18 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
 
     let poll_paths: Arc<Vec<(String, String)>> = Arc::new(
         keys.iter()
-            .map(|(admin, key)| (format!("/api/esp32/poll?adminId={admin}&loadShedding=0&ready=1&relay=1&fw=bench"), format!("Bearer {key}")))
+            .map(|(admin, key)| {
+                (
+                    format!("/api/esp32/poll?adminId={admin}&loadShedding=0&ready=1&relay=1&fw=bench"),
+                    format!("Bearer {key}"),
+                )
+            })
             .collect(),
     );
     let poll = load("device poll", server.addr, poll_paths, args).await?;
 
-    let trivial_router = axum::Router::new().route("/trivial", axum::routing::get(|| async { axum::Json(serde_json::json!({"motor": "OFF"})) }));
+    let trivial_router = axum::Router::new()
+        .route("/trivial", axum::routing::get(|| async { axum::Json(serde_json::json!({"motor": "OFF"})) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let trivial_addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, trivial_router).await });
@@ -100,7 +101,14 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     println!();
     println!("{:<18} {:>12} {:>10} {:>10} {:>8}", "target", "requests/s", "p50 ms", "p99 ms", "errors");
     for (name, m) in [("device poll", &poll), ("trivial handler", &trivial)] {
-        println!("{:<18} {:>12.0} {:>10.3} {:>10.3} {:>8}", name, m.per_second(), m.percentile(0.5), m.percentile(0.99), m.errors);
+        println!(
+            "{:<18} {:>12.0} {:>10.3} {:>10.3} {:>8}",
+            name,
+            m.per_second(),
+            m.percentile(0.5),
+            m.percentile(0.99),
+            m.errors
+        );
     }
     println!(
         "ratio poll/trivial: {:.2} ({} tenants x {} devices, {} connections, {} s each, one run)",
@@ -117,7 +125,8 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
 /// Creates the tenants, one user each with minutes, and the devices; returns (tenant, key) pairs.
 async fn seed(store: &dyn Store, keyring: &Keyring, args: &BenchArgs) -> anyhow::Result<Vec<(AdminId, String)>> {
     let bar = progress(args.tenants as u64, "seeding tenants");
-    let password_hash = pumppilot_server::keys::hash_password("bench-password".into()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let password_hash =
+        pumppilot_server::keys::hash_password("bench-password".into()).await.map_err(|e| anyhow::anyhow!(e.message))?;
     let now = Timestamp(0);
     let mut keys = Vec::with_capacity(args.tenants * args.devices);
     for t in 0..args.tenants {
@@ -137,7 +146,14 @@ async fn seed(store: &dyn Store, keyring: &Keyring, args: &BenchArgs) -> anyhow:
         store.create_account(&account(UserId::new(), format!("bench-user-{t}"), Role::User, "Bench farmer")).await?;
         for d in 0..args.devices {
             let key = Keyring::new_token("pp_dev_");
-            let device = Device { id: DeviceId::new(), admin_id: admin, name: format!("pump {t}-{d}"), key_hash: keyring.hash(&key).to_vec(), created_at: now, telemetry: None };
+            let device = Device {
+                id: DeviceId::new(),
+                admin_id: admin,
+                name: format!("pump {t}-{d}"),
+                key_hash: keyring.hash(&key).to_vec(),
+                created_at: now,
+                telemetry: None,
+            };
             store.create_device(&device).await?;
             keys.push((admin, key));
         }
@@ -151,7 +167,14 @@ async fn seed(store: &dyn Store, keyring: &Keyring, args: &BenchArgs) -> anyhow:
 async fn start_runs(app: &pumppilot_server::AppState, tenants: usize) -> anyhow::Result<()> {
     for (i, admin) in app.store.tenant_ids().await?.into_iter().enumerate().take(tenants) {
         let user = app.store.accounts(Role::User, Some(admin)).await?.first().map(|u| u.id).context("bench user")?;
-        let credit = Credit { user, seconds: 600 * 60, kind: LedgerKind::Recharge, actor: admin.0, note: "bench".into(), request_id: None };
+        let credit = Credit {
+            user,
+            seconds: 600 * 60,
+            kind: LedgerKind::Recharge,
+            actor: admin.0,
+            note: "bench".into(),
+            request_id: None,
+        };
         apply(app, admin, Event::Credit(credit)).await?;
         if i % 2 == 0 {
             let start = Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
@@ -162,18 +185,28 @@ async fn start_runs(app: &pumppilot_server::AppState, tenants: usize) -> anyhow:
 }
 
 async fn apply(app: &pumppilot_server::AppState, admin: AdminId, event: Event) -> anyhow::Result<()> {
-    let (reply, ()) = app.runtime.apply(admin, event, Extras::default(), |_, _| ()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let (reply, ()) =
+        app.runtime.apply(admin, event, Extras::default(), |_, _| ()).await.map_err(|e| anyhow::anyhow!(e.message))?;
     reply.map(drop).map_err(|refusal| anyhow::anyhow!("refused: {refusal:?}"))
 }
 
 fn progress(len: u64, message: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(len).with_message(message);
-    bar.set_style(ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} {elapsed}").expect("template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>16} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
     bar
 }
 
 /// Drives `paths` (each with its Authorization header) round-robin from keep-alive connections.
-async fn load(name: &'static str, addr: SocketAddr, paths: Arc<Vec<(String, String)>>, args: &BenchArgs) -> anyhow::Result<Measured> {
+async fn load(
+    name: &'static str,
+    addr: SocketAddr,
+    paths: Arc<Vec<(String, String)>>,
+    args: &BenchArgs,
+) -> anyhow::Result<Measured> {
     let duration = Duration::from_secs(args.seconds);
     let bar = progress(args.seconds, name);
     let ticker = {
@@ -205,7 +238,12 @@ async fn load(name: &'static str, addr: SocketAddr, paths: Arc<Vec<(String, Stri
     Ok(measured)
 }
 
-async fn connection(addr: SocketAddr, paths: Arc<Vec<(String, String)>>, worker: usize, until: Instant) -> anyhow::Result<(usize, usize, Vec<u32>)> {
+async fn connection(
+    addr: SocketAddr,
+    paths: Arc<Vec<(String, String)>>,
+    worker: usize,
+    until: Instant,
+) -> anyhow::Result<(usize, usize, Vec<u32>)> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -215,7 +253,10 @@ async fn connection(addr: SocketAddr, paths: Arc<Vec<(String, String)>>, worker:
     while Instant::now() < until {
         let (path, auth) = &paths[i % paths.len()];
         i += 7919; // a prime stride spreads the connections over the devices
-        let request = Request::get(path.as_str()).header("host", "bench").header("authorization", auth.as_str()).body(Empty::<Bytes>::new())?;
+        let request = Request::get(path.as_str())
+            .header("host", "bench")
+            .header("authorization", auth.as_str())
+            .body(Empty::<Bytes>::new())?;
         let sent = Instant::now();
         let response = sender.send_request(request).await?;
         let ok = response.status().is_success();

@@ -32,7 +32,8 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PUMPPILOT_LOG").unwrap_or_else(|_| "info,tower_http=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PUMPPILOT_LOG")
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .with_target(false)
         .init();
@@ -55,8 +56,12 @@ async fn serve() -> anyhow::Result<()> {
     let secret = app::load_secret(&settings)?;
     let store = app::open_store(&settings).await?;
     let running = app::spawn(settings.clone(), store, secret).await?;
-    if let Some((username, password)) = app::bootstrap_master(&running.app).await.map_err(|e| anyhow::anyhow!(e.message))? {
-        println!("Created the master admin. Sign in with username `{username}` and password `{password}` (shown only this once).");
+    if let Some((username, password)) =
+        app::bootstrap_master(&running.app).await.map_err(|e| anyhow::anyhow!(e.message))?
+    {
+        println!(
+            "Created the master admin. Sign in with username `{username}` and password `{password}` (shown only this once)."
+        );
     }
     println!("PumpPilot is serving on http://{} (store: {})", running.addr, redact(&settings.database_url));
     tokio::select! {
@@ -73,7 +78,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]

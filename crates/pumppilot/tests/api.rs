@@ -105,7 +105,11 @@ async fn a_device_key_polling_with_another_tenants_admin_id_gets_403_and_no_key_
     assert_error(&app.anonymous().get(&own).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
     let stranger = common::Client { token: Some("pp_dev_not-a-key".into()), ..app.anonymous() };
     assert_error(&stranger.get(&own).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
-    assert_error(&rahim.device.client.get("/api/esp32/poll?loadShedding=maybe&ready=1").await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(
+        &rahim.device.client.get("/api/esp32/poll?loadShedding=maybe&ready=1").await,
+        StatusCode::BAD_REQUEST,
+        "VALIDATION",
+    );
 }
 
 #[tokio::test]
@@ -220,7 +224,8 @@ async fn twenty_concurrent_starts_in_one_tenant_make_exactly_one_active_and_posi
     positions.sort_unstable();
     assert_eq!(positions, (1..=19).collect::<Vec<_>>());
     let (_, queue) = t.admin.get("/api/queue").await;
-    let waiting: Vec<i64> = queue["waiting"].as_array().unwrap().iter().map(|e| e["position"].as_i64().unwrap()).collect();
+    let waiting: Vec<i64> =
+        queue["waiting"].as_array().unwrap().iter().map(|e| e["position"].as_i64().unwrap()).collect();
     assert_eq!(waiting, (1..=19).collect::<Vec<_>>());
 
     // A waiting user leaves: the positions behind close up.
@@ -228,7 +233,8 @@ async fn twenty_concurrent_starts_in_one_tenant_make_exactly_one_active_and_posi
     let left = t.users[third].ok("/api/motor/stop", json!({})).await;
     assert_eq!(left["endReason"], "LEFT_QUEUE");
     let (_, queue) = t.admin.get("/api/queue").await;
-    let waiting: Vec<i64> = queue["waiting"].as_array().unwrap().iter().map(|e| e["position"].as_i64().unwrap()).collect();
+    let waiting: Vec<i64> =
+        queue["waiting"].as_array().unwrap().iter().map(|e| e["position"].as_i64().unwrap()).collect();
     assert_eq!(waiting, (1..=18).collect::<Vec<_>>());
 }
 
@@ -237,8 +243,9 @@ async fn reusing_a_rotated_refresh_token_is_401_and_revokes_the_session() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 1).await;
     let anon = app.anonymous();
-    let (status, first) =
-        anon.post("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": PASSWORD, "deviceName": "phone"})).await;
+    let (status, first) = anon
+        .post("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": PASSWORD, "deviceName": "phone"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["user"]["role"], "user");
     let access = common::Client { token: Some(first["accessToken"].as_str().unwrap().into()), ..anon.clone() };
@@ -255,7 +262,11 @@ async fn reusing_a_rotated_refresh_token_is_401_and_revokes_the_session() {
     assert_error(&reuse, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
     // The theft signal revoked the whole session, including the newest tokens.
     assert_error(&renewed.get("/api/wallet").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
-    assert_error(&anon.post("/api/mobile/refresh", json!({"refreshToken": second["refreshToken"]})).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_error(
+        &anon.post("/api/mobile/refresh", json!({"refreshToken": second["refreshToken"]})).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+    );
 
     // Logout revokes one session.
     let (_, third) = anon.post("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await;
@@ -281,7 +292,8 @@ async fn suspending_an_admin_locks_out_the_tenant_and_ends_its_run() {
 
     assert_error(&t.users[0].get("/api/motor/status").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
     assert_error(&t.admin.get("/api/admin/users").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
-    let relogin = app.anonymous().post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await;
+    let relogin =
+        app.anonymous().post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await;
     assert_error(&relogin, StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED");
 
     let (_, usage) = master.get(&format!("/api/admin/usage?adminId={}", t.admin_id)).await;
@@ -324,14 +336,23 @@ async fn minute_requests_are_decided_once_and_approval_recharges() {
     let id = request["id"].as_str().unwrap();
     let approved = t.admin.ok(&format!("/api/admin/minute-requests/{id}/approve"), json!({})).await;
     assert_eq!(approved["status"], "APPROVED");
-    assert_error(&t.admin.post(&format!("/api/admin/minute-requests/{id}/approve"), json!({})).await, StatusCode::CONFLICT, "ALREADY_DECIDED");
-    assert_error(&t.admin.post(&format!("/api/admin/minute-requests/{id}/reject"), json!({})).await, StatusCode::CONFLICT, "ALREADY_DECIDED");
+    assert_error(
+        &t.admin.post(&format!("/api/admin/minute-requests/{id}/approve"), json!({})).await,
+        StatusCode::CONFLICT,
+        "ALREADY_DECIDED",
+    );
+    assert_error(
+        &t.admin.post(&format!("/api/admin/minute-requests/{id}/reject"), json!({})).await,
+        StatusCode::CONFLICT,
+        "ALREADY_DECIDED",
+    );
     let (_, wallet) = t.users[0].get("/api/wallet").await;
     assert_eq!(wallet["availableSeconds"], 15 * 60, "approved once, credited once");
     assert_eq!(wallet["ledger"][0]["kind"], "REQUEST_APPROVED");
 
     let second = t.users[0].ok("/api/minute-requests", json!({"minutes": 5})).await;
-    let rejected = t.admin.ok(&format!("/api/admin/minute-requests/{}/reject", second["id"].as_str().unwrap()), json!({})).await;
+    let rejected =
+        t.admin.ok(&format!("/api/admin/minute-requests/{}/reject", second["id"].as_str().unwrap()), json!({})).await;
     assert_eq!(rejected["status"], "REJECTED");
     let (_, wallet) = t.users[0].get("/api/wallet").await;
     assert_eq!(wallet["availableSeconds"], 15 * 60);
@@ -346,16 +367,40 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 10).await;
     let admin = &t.admin;
-    assert_error(&admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0]})).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(
+        &admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0]})).await,
+        StatusCode::BAD_REQUEST,
+        "VALIDATION",
+    );
     let answer = admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0]})).await;
     assert!(answer.1["error"]["message"].as_str().unwrap().contains("minutes"), "names the field: {}", answer.1);
-    assert_error(&admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 0})).await, StatusCode::BAD_REQUEST, "VALIDATION");
-    assert_error(&admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 100001})).await, StatusCode::BAD_REQUEST, "VALIDATION");
-    assert_error(&admin.post("/api/admin/recharge", json!({"userId": "not-an-id", "minutes": 5})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_error(
+        &admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 0})).await,
+        StatusCode::BAD_REQUEST,
+        "VALIDATION",
+    );
+    assert_error(
+        &admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 100001})).await,
+        StatusCode::BAD_REQUEST,
+        "VALIDATION",
+    );
+    assert_error(
+        &admin.post("/api/admin/recharge", json!({"userId": "not-an-id", "minutes": 5})).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
     assert_error(&admin.post("/api/admin/users/xyz/suspend", json!({})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
     assert_error(&admin.get("/api/no/such/route").await, StatusCode::NOT_FOUND, "NOT_FOUND");
-    assert_error(&admin.request(Method::DELETE, "/api/admin/users", None).await, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
-    assert_error(&t.users[0].post("/api/motor/start", json!({"minutes": -3})).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(
+        &admin.request(Method::DELETE, "/api/admin/users", None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    );
+    assert_error(
+        &t.users[0].post("/api/motor/start", json!({"minutes": -3})).await,
+        StatusCode::BAD_REQUEST,
+        "VALIDATION",
+    );
     assert_error(&t.users[0].post("/api/motor/stop", json!({})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
 
     let raw = admin
@@ -372,9 +417,19 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
 
     let huge = json!({"name": "x".repeat(70 * 1024), "username": "big", "password": "password1"});
     assert_error(&admin.post("/api/admin/users", huge).await, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
-    assert_error(&admin.post("/api/admin/users", json!({"name": "Dup", "username": "rahim-farmer-0", "password": "password1"})).await, StatusCode::CONFLICT, "USERNAME_TAKEN");
+    assert_error(
+        &admin
+            .post("/api/admin/users", json!({"name": "Dup", "username": "rahim-farmer-0", "password": "password1"}))
+            .await,
+        StatusCode::CONFLICT,
+        "USERNAME_TAKEN",
+    );
     assert_error(&app.anonymous().get("/api/wallet").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
-    assert_error(&app.anonymous().post("/api/auth/login", json!({"username": "rahim", "password": "nope"})).await, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    assert_error(
+        &app.anonymous().post("/api/auth/login", json!({"username": "rahim", "password": "nope"})).await,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_CREDENTIALS",
+    );
 
     let (_, users) = admin.get("/api/admin/users").await;
     assert_eq!(users.as_array().unwrap().len(), 1, "nothing was created");
@@ -395,7 +450,11 @@ async fn failed_logins_are_rate_limited_per_username() {
         last = Some(anon.post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": "guess"})).await);
     }
     assert_error(&last.unwrap(), StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
-    assert_error(&anon.post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    assert_error(
+        &anon.post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+    );
     // Another username is not locked out by it.
     app.login("rahim", PASSWORD).await;
     drop(t);
@@ -406,21 +465,46 @@ async fn cookie_sessions_need_a_same_origin_request_to_change_anything() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 10).await;
     let http = reqwest::Client::new();
-    let login = http.post(format!("{}/api/auth/login", app.base)).json(&json!({"username": "rahim-farmer-0", "password": PASSWORD})).send().await.unwrap();
+    let login = http
+        .post(format!("{}/api/auth/login", app.base))
+        .json(&json!({"username": "rahim-farmer-0", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite"), "{cookie}");
     let cookie = cookie.split(';').next().unwrap().to_string();
 
     let read = http.get(format!("{}/api/auth/me", app.base)).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(read.status(), StatusCode::OK);
-    let cross = http.post(format!("{}/api/minute-requests", app.base)).header("cookie", &cookie).header("origin", "http://evil.example").json(&json!({"minutes": 5})).send().await.unwrap();
+    let cross = http
+        .post(format!("{}/api/minute-requests", app.base))
+        .header("cookie", &cookie)
+        .header("origin", "http://evil.example")
+        .json(&json!({"minutes": 5}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cross.status(), StatusCode::FORBIDDEN);
-    let same = http.post(format!("{}/api/minute-requests", app.base)).header("cookie", &cookie).header("origin", &app.base).json(&json!({"minutes": 5})).send().await.unwrap();
+    let same = http
+        .post(format!("{}/api/minute-requests", app.base))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .json(&json!({"minutes": 5}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(same.status(), StatusCode::CREATED);
     let (_, requests) = t.admin.get("/api/admin/minute-requests").await;
     assert_eq!(requests.as_array().unwrap().len(), 1, "the cross-site request changed nothing");
 
-    let logout = http.post(format!("{}/api/auth/logout", app.base)).header("cookie", &cookie).header("origin", &app.base).send().await.unwrap();
+    let logout = http
+        .post(format!("{}/api/auth/logout", app.base))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     let after = http.get(format!("{}/api/auth/me", app.base)).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
@@ -433,7 +517,14 @@ async fn usage_exports_as_csv_and_the_audit_log_records_recharges() {
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     t.admin.ok("/api/admin/motor/stop", json!({})).await;
-    let response = t.admin.http.get(format!("{}/api/admin/usage?format=csv&from=2020-01-01", app.base)).bearer_auth(t.admin.token.as_deref().unwrap()).send().await.unwrap();
+    let response = t
+        .admin
+        .http
+        .get(format!("{}/api/admin/usage?format=csv&from=2020-01-01", app.base))
+        .bearer_auth(t.admin.token.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let csv = response.text().await.unwrap();
@@ -477,7 +568,9 @@ async fn health_readiness_and_the_openapi_document() {
     assert_eq!(anon.get("/readyz").await.0, StatusCode::OK);
     let (status, doc) = anon.get("/api/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
-    for path in ["/api/motor/start", "/api/esp32/poll", "/api/admin/recharge", "/api/master/admins", "/api/mobile/refresh"] {
+    for path in
+        ["/api/motor/start", "/api/esp32/poll", "/api/admin/recharge", "/api/master/admins", "/api/mobile/refresh"]
+    {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
 }

@@ -86,7 +86,14 @@ impl App {
         target: Option<String>,
         detail: String,
     ) -> Result<(), ApiError> {
-        let entry = AuditEntry { admin_id: admin, at: clock::now(), actor_id: Some(actor), action: action.into(), target_id: target, detail };
+        let entry = AuditEntry {
+            admin_id: admin,
+            at: clock::now(),
+            actor_id: Some(actor),
+            action: action.into(),
+            target_id: target,
+            detail,
+        };
         Ok(self.store.append_audit(&entry).await?)
     }
 }
@@ -99,10 +106,13 @@ struct ApiDoc;
 pub fn router(app: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::api()).split_for_parts();
     let openapi = Arc::new(openapi);
-    api.route("/api/openapi.json", axum::routing::get(move || {
-        let openapi = Arc::clone(&openapi);
-        async move { axum::Json(openapi.as_ref().clone()) }
-    }))
+    api.route(
+        "/api/openapi.json",
+        axum::routing::get(move || {
+            let openapi = Arc::clone(&openapi);
+            async move { axum::Json(openapi.as_ref().clone()) }
+        }),
+    )
     .merge(routes::health())
     .fallback(error::no_route)
     .method_not_allowed_fallback(error::wrong_method)
@@ -116,7 +126,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("mongodb") {
         anyhow::bail!("PUMPPILOT_DATABASE_URL: this build has no MongoDB backend yet; use a sqlite: URL");
     }
-    let store = pumppilot_store_sqlite::SqliteStore::open(url).map_err(|e| anyhow::anyhow!("PUMPPILOT_DATABASE_URL: {e}"))?;
+    let store =
+        pumppilot_store_sqlite::SqliteStore::open(url).map_err(|e| anyhow::anyhow!("PUMPPILOT_DATABASE_URL: {e}"))?;
     Ok(Arc::new(store))
 }
 
@@ -173,7 +184,7 @@ pub async fn bootstrap_master(app: &App) -> Result<Option<(String, String)>, Api
 pub async fn create_master(store: &dyn Store, username: &str, password: &str) -> Result<Account, ApiError> {
     let account = Account {
         id: UserId::new(),
-        username: username.to_string(),
+        username: username.to_ascii_lowercase(),
         name: "Master admin".into(),
         role: Role::Master,
         admin_id: None,
@@ -194,7 +205,8 @@ pub struct Running {
 
 /// Binds `settings.bind` (port 0 picks a free one) and serves until the task is dropped.
 pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) -> anyhow::Result<Running> {
-    let listener = TcpListener::bind(settings.bind).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
+    let listener =
+        TcpListener::bind(settings.bind).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
     let app = App::new(settings, store, &secret).await.map_err(|e| anyhow::anyhow!("starting: {}", e.message))?;
     let service = router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>();

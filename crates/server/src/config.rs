@@ -108,7 +108,10 @@ impl Settings {
         if let Some(password) = &s.master_password
             && password.0.len() < 8
         {
-            return Err(ConfigError { variable: "PUMPPILOT_MASTER_PASSWORD", problem: "must be at least 8 characters".into() });
+            return Err(ConfigError {
+                variable: "PUMPPILOT_MASTER_PASSWORD",
+                problem: "must be at least 8 characters".into(),
+            });
         }
         Ok(s)
     }
@@ -134,7 +137,11 @@ fn millis(
         Ok(v) if range.contains(&v) => Ok(v),
         _ => Err(ConfigError {
             variable,
-            problem: format!("`{text}` must be a whole number of milliseconds from {} to {}", range.start(), range.end()),
+            problem: format!(
+                "`{text}` must be a whole number of milliseconds from {} to {}",
+                range.start(),
+                range.end()
+            ),
         }),
     }
 }

@@ -98,7 +98,9 @@ impl From<Refusal> for ApiError {
             }
             Refusal::NothingToStop => ApiError::not_found("active run"),
             Refusal::Suspended => ApiError::suspended(),
-            Refusal::InvalidAmount => ApiError::conflict("CONFLICT", "that would make the balance negative"),
+            Refusal::InvalidAmount => {
+                ApiError::conflict("CONFLICT", "that amount is not allowed: a balance cannot go below zero")
+            }
         }
     }
 }
@@ -154,12 +156,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is over 64 KiB")
-            }
-            _ => ApiError::validation("the body could not be read"),
-        })?;
+        let bytes =
+            axum::body::Bytes::from_request(req, state).await.map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is over 64 KiB")
+                }
+                _ => ApiError::validation("the body could not be read"),
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }

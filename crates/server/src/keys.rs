@@ -52,7 +52,8 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
 /// Checks a password against its stored hash, off the async threads.
 pub async fn verify_password(password: String, stored: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+        PasswordHash::new(&stored)
+            .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
     })
     .await
     .unwrap_or(false)

@@ -130,11 +130,7 @@ impl Runtime {
 
     /// The device hot path: a report that changes nothing only moves the last-seen time in
     /// memory; anything else goes through the engine and the store.
-    pub async fn poll(
-        &self,
-        admin: AdminId,
-        telemetry: Telemetry,
-    ) -> Result<PollAnswer, ApiError> {
+    pub async fn poll(&self, admin: AdminId, telemetry: Telemetry) -> Result<PollAnswer, ApiError> {
         let (load_shedding, ready, relay) = (telemetry.load_shedding, telemetry.ready, telemetry.relay);
         let now = telemetry.last_seen_at;
         self.telemetry.lock().expect("telemetry lock").insert(telemetry.device_id, telemetry);

@@ -72,12 +72,16 @@ impl TestApp {
         for i in 0..users {
             let username = format!("{name}-farmer-{i}");
             let (status, user) = admin_client
-                .post("/api/admin/users", json!({"name": format!("Farmer {i}"), "username": username, "password": PASSWORD}))
+                .post(
+                    "/api/admin/users",
+                    json!({"name": format!("Farmer {i}"), "username": username, "password": PASSWORD}),
+                )
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{user}");
             let id = user["id"].as_str().unwrap().to_string();
             if minutes > 0 {
-                let (status, body) = admin_client.post("/api/admin/recharge", json!({"userId": id, "minutes": minutes})).await;
+                let (status, body) =
+                    admin_client.post("/api/admin/recharge", json!({"userId": id, "minutes": minutes})).await;
                 assert_eq!(status, StatusCode::OK, "{body}");
             }
             user_clients.push(self.login(&username, PASSWORD).await);
@@ -113,7 +117,8 @@ pub struct Device {
 impl Device {
     /// One poll with the given inputs; returns the answer.
     pub async fn poll(&self, load_shedding: bool, ready: bool) -> Value {
-        let path = format!("/api/esp32/poll?loadShedding={}&ready={}&relay=0&fw=test", load_shedding as u8, ready as u8);
+        let path =
+            format!("/api/esp32/poll?loadShedding={}&ready={}&relay=0&fw=test", load_shedding as u8, ready as u8);
         let (status, body) = self.client.get(&path).await;
         assert_eq!(status, StatusCode::OK, "poll: {body}");
         body

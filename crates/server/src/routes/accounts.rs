@@ -68,7 +68,7 @@ async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Res
         return Err(ApiError::validation("username: 1 to 64 characters; password: at most 256"));
     }
     app.logins.check(&body.username, addr.0)?;
-    let account = app.store.account_by_username(&body.username).await?;
+    let account = app.store.account_by_username(&body.username.to_ascii_lowercase()).await?;
     let stored = match &account {
         Some(account) => account.password_hash.clone(),
         None => keys::decoy_hash().await.to_string(),
@@ -89,7 +89,11 @@ async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Res
 /// Sign in on the web: sets the session cookie and returns the token.
 #[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginBody,
     responses((status = 200, body = LoginReply), (status = "4XX", body = crate::error::ErrorBody)))]
-async fn login(State(app): State<AppState>, addr: ClientAddr, ApiJson(body): ApiJson<LoginBody>) -> Result<Response, ApiError> {
+async fn login(
+    State(app): State<AppState>,
+    addr: ClientAddr,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
     let account = authenticate(&app, &body, addr).await?;
     let token = Keyring::new_token("w_");
     let now = clock::now();
@@ -108,9 +112,12 @@ async fn login(State(app): State<AppState>, addr: ClientAddr, ApiJson(body): Api
     };
     app.store.create_session(&session).await?;
     app.sessions.remember(&session);
-    let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", WEB_SESSION_MS / 1000);
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", WEB_SESSION_MS / 1000);
     let mut response = Json(LoginReply { token, user: UserView::from(&account) }).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?);
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal())?);
     Ok(response)
 }
 
@@ -139,7 +146,11 @@ fn new_pair(app: &AppState) -> (String, String, [u8; 32], [u8; 32]) {
 /// Sign in from the mobile app: a short-lived access token and a refresh token.
 #[utoipa::path(post, path = "/api/mobile/login", tag = "accounts", request_body = LoginBody,
     responses((status = 200, body = TokenPair), (status = "4XX", body = crate::error::ErrorBody)))]
-async fn mobile_login(State(app): State<AppState>, addr: ClientAddr, ApiJson(body): ApiJson<LoginBody>) -> Result<Json<TokenPair>, ApiError> {
+async fn mobile_login(
+    State(app): State<AppState>,
+    addr: ClientAddr,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<TokenPair>, ApiError> {
     let account = authenticate(&app, &body, addr).await?;
     let (access, refresh, access_hash, refresh_hash) = new_pair(&app);
     let now = clock::now();
@@ -158,14 +169,22 @@ async fn mobile_login(State(app): State<AppState>, addr: ClientAddr, ApiJson(bod
     };
     app.store.create_session(&session).await?;
     app.sessions.remember(&session);
-    Ok(Json(TokenPair { access_token: access, refresh_token: refresh, expires_in: ACCESS_TOKEN_MS / 1000, user: UserView::from(&account) }))
+    Ok(Json(TokenPair {
+        access_token: access,
+        refresh_token: refresh,
+        expires_in: ACCESS_TOKEN_MS / 1000,
+        user: UserView::from(&account),
+    }))
 }
 
 /// A new token pair for a refresh token; the old refresh token stops working. Presenting an
 /// already rotated refresh token revokes the whole session (it was probably stolen).
 #[utoipa::path(post, path = "/api/mobile/refresh", tag = "accounts", request_body = RefreshBody,
     responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody)))]
-async fn mobile_refresh(State(app): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> Result<Json<TokenPair>, ApiError> {
+async fn mobile_refresh(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<Json<TokenPair>, ApiError> {
     let hash = app.keyring.hash(&body.refresh_token);
     let now = clock::now();
     let Some((session, matched)) = app.store.session_by_refresh_hash(&hash).await? else {
@@ -196,13 +215,25 @@ async fn mobile_refresh(State(app): State<AppState>, ApiJson(body): ApiJson<Refr
     };
     app.store.rotate_session(&rotation).await.map_err(|_| ApiError::unauthenticated())?;
     app.sessions.forget(&[session.id]);
-    app.sessions.remember(&Session { access_hash: rotation.access_hash.clone(), access_expires_at: rotation.access_expires_at, ..session });
-    Ok(Json(TokenPair { access_token: access, refresh_token: refresh, expires_in: ACCESS_TOKEN_MS / 1000, user: UserView::from(account.as_ref()) }))
+    app.sessions.remember(&Session {
+        access_hash: rotation.access_hash.clone(),
+        access_expires_at: rotation.access_expires_at,
+        ..session
+    });
+    Ok(Json(TokenPair {
+        access_token: access,
+        refresh_token: refresh,
+        expires_in: ACCESS_TOKEN_MS / 1000,
+        user: UserView::from(account.as_ref()),
+    }))
 }
 
 /// Revokes the mobile session of a refresh token.
 #[utoipa::path(post, path = "/api/mobile/logout", tag = "accounts", request_body = RefreshBody, responses((status = 204)))]
-async fn mobile_logout(State(app): State<AppState>, ApiJson(body): ApiJson<RefreshBody>) -> Result<StatusCode, ApiError> {
+async fn mobile_logout(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<StatusCode, ApiError> {
     let hash = app.keyring.hash(&body.refresh_token);
     if let Some((session, _)) = app.store.session_by_refresh_hash(&hash).await? {
         app.store.revoke_session(SessionKind::Mobile, session.id, clock::now()).await?;

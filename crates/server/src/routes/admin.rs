@@ -89,7 +89,11 @@ async fn list_users(State(app): State<AppState>, admin: AdminScope) -> Result<Js
                 .iter()
                 .map(|user| {
                     let available = tenant.available_seconds(user.id, now);
-                    UserBalanceView { user: UserView::from(user), available_seconds: available, available_minutes: minutes(available) }
+                    UserBalanceView {
+                        user: UserView::from(user),
+                        available_seconds: available,
+                        available_minutes: minutes(available),
+                    }
                 })
                 .collect()
         })
@@ -97,10 +101,18 @@ async fn list_users(State(app): State<AppState>, admin: AdminScope) -> Result<Js
     Ok(Json(views))
 }
 
-async fn set_user_suspended(app: &AppState, admin: &AdminScope, id: &str, suspended: bool) -> Result<Json<UserView>, ApiError> {
+async fn set_user_suspended(
+    app: &AppState,
+    admin: &AdminScope,
+    id: &str,
+    suspended: bool,
+) -> Result<Json<UserView>, ApiError> {
     let user = tenant_user(app, admin.scope, id).await?;
-    let (event, action) =
-        if suspended { (Event::SuspendUser { user: user.id }, "user.suspend") } else { (Event::Tick, "user.unsuspend") };
+    let (event, action) = if suspended {
+        (Event::SuspendUser { user: user.id }, "user.suspend")
+    } else {
+        (Event::Tick, "user.unsuspend")
+    };
     let extras = Extras {
         suspension: Some((user.id, suspended)),
         ..Extras::audit(audit(admin, action, user.id.to_string(), user.username.clone()))
@@ -118,14 +130,22 @@ async fn set_user_suspended(app: &AppState, admin: &AdminScope, id: &str, suspen
 /// Suspends a user: signed out everywhere, their run or place in line ends.
 #[utoipa::path(post, path = "/api/admin/users/{id}/suspend", tag = "admin", params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
-async fn suspend_user(State(app): State<AppState>, admin: AdminScope, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+async fn suspend_user(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
     set_user_suspended(&app, &admin, &id, true).await
 }
 
 /// Lets a suspended user back in.
 #[utoipa::path(post, path = "/api/admin/users/{id}/unsuspend", tag = "admin", params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
-async fn unsuspend_user(State(app): State<AppState>, admin: AdminScope, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+async fn unsuspend_user(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
     set_user_suspended(&app, &admin, &id, false).await
 }
 
@@ -150,7 +170,11 @@ fn note(text: Option<String>) -> Result<String, ApiError> {
 /// Adds minutes to a user's wallet.
 #[utoipa::path(post, path = "/api/admin/recharge", tag = "admin", request_body = RechargeBody,
     responses((status = 200, body = BalanceView), (status = "4XX", body = crate::error::ErrorBody)))]
-async fn recharge(State(app): State<AppState>, admin: AdminScope, ApiJson(body): ApiJson<RechargeBody>) -> Result<Json<BalanceView>, ApiError> {
+async fn recharge(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiJson(body): ApiJson<RechargeBody>,
+) -> Result<Json<BalanceView>, ApiError> {
     if !(1..=100_000).contains(&body.minutes) {
         return Err(ApiError::validation("minutes: from 1 to 100000"));
     }
@@ -171,7 +195,11 @@ async fn recharge(State(app): State<AppState>, admin: AdminScope, ApiJson(body):
         .apply(admin.scope.admin(), Event::Credit(credit), extras, |t, now| t.available_seconds(user.id, now))
         .await?;
     reply?;
-    Ok(Json(BalanceView { user_id: user.id.to_string(), available_seconds: available, available_minutes: minutes(available) }))
+    Ok(Json(BalanceView {
+        user_id: user.id.to_string(),
+        available_seconds: available,
+        available_minutes: minutes(available),
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -194,7 +222,9 @@ async fn list_requests(
 ) -> Result<Json<Vec<MinuteRequestView>>, ApiError> {
     let status = match filter.status.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(RequestStatus::parse(text).ok_or_else(|| ApiError::validation("status: PENDING, APPROVED or REJECTED"))?),
+        Some(text) => Some(
+            RequestStatus::parse(text).ok_or_else(|| ApiError::validation("status: PENDING, APPROVED or REJECTED"))?,
+        ),
     };
     let query = RequestQuery { admin: admin.scope.admin(), user: None, status };
     Ok(Json(app.store.minute_requests(&query).await?.iter().map(MinuteRequestView::from).collect()))
@@ -211,13 +241,23 @@ async fn tenant_request(app: &App, scope: TenantScope, id: &str) -> Result<pumpp
 /// Approves a request: its minutes are recharged in the same write.
 #[utoipa::path(post, path = "/api/admin/minute-requests/{id}/approve", tag = "admin", params(("id" = String, Path)),
     responses((status = 200, body = MinuteRequestView), (status = 409, body = crate::error::ErrorBody)))]
-async fn approve_request(State(app): State<AppState>, admin: AdminScope, Path(id): Path<String>) -> Result<Json<MinuteRequestView>, ApiError> {
+async fn approve_request(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Path(id): Path<String>,
+) -> Result<Json<MinuteRequestView>, ApiError> {
     let request = tenant_request(&app, admin.scope, &id).await?;
     if request.status != RequestStatus::Pending {
         return Err(ApiError::conflict("ALREADY_DECIDED", "this request was already decided"));
     }
     let now = clock::now();
-    let decision = Decision { request_id: request.id, admin_id: request.admin_id, status: RequestStatus::Approved, decided_by: admin.caller.id(), at: now };
+    let decision = Decision {
+        request_id: request.id,
+        admin_id: request.admin_id,
+        status: RequestStatus::Approved,
+        decided_by: admin.caller.id(),
+        at: now,
+    };
     let credit = Credit {
         user: request.user_id,
         seconds: request.minutes * 60,
@@ -237,11 +277,23 @@ async fn approve_request(State(app): State<AppState>, admin: AdminScope, Path(id
 /// Rejects a request.
 #[utoipa::path(post, path = "/api/admin/minute-requests/{id}/reject", tag = "admin", params(("id" = String, Path)),
     responses((status = 200, body = MinuteRequestView), (status = 409, body = crate::error::ErrorBody)))]
-async fn reject_request(State(app): State<AppState>, admin: AdminScope, Path(id): Path<String>) -> Result<Json<MinuteRequestView>, ApiError> {
+async fn reject_request(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Path(id): Path<String>,
+) -> Result<Json<MinuteRequestView>, ApiError> {
     let request = tenant_request(&app, admin.scope, &id).await?;
-    let decision = Decision { request_id: request.id, admin_id: request.admin_id, status: RequestStatus::Rejected, decided_by: admin.caller.id(), at: clock::now() };
+    let decision = Decision {
+        request_id: request.id,
+        admin_id: request.admin_id,
+        status: RequestStatus::Rejected,
+        decided_by: admin.caller.id(),
+        at: clock::now(),
+    };
     app.store.decide_minute_request(&decision).await?;
-    app.store.append_audit(&audit(&admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes))).await?;
+    app.store
+        .append_audit(&audit(&admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes)))
+        .await?;
     Ok(Json(MinuteRequestView::from(&tenant_request(&app, admin.scope, &id).await?)))
 }
 
@@ -266,7 +318,14 @@ async fn register_device(
     }
     let key = Keyring::new_token("pp_dev_");
     let hash = app.keyring.hash(&key);
-    let device = Device { id: DeviceId::new(), admin_id: admin.scope.admin(), name, key_hash: hash.to_vec(), created_at: clock::now(), telemetry: None };
+    let device = Device {
+        id: DeviceId::new(),
+        admin_id: admin.scope.admin(),
+        name,
+        key_hash: hash.to_vec(),
+        created_at: clock::now(),
+        telemetry: None,
+    };
     app.store.create_device(&device).await?;
     app.device_keys.write().expect("device keys lock").insert(hash, (device.id, device.admin_id));
     app.store.append_audit(&audit(&admin, "device.register", device.id.to_string(), device.name.clone())).await?;
@@ -297,7 +356,8 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
 #[utoipa::path(post, path = "/api/admin/motor/stop", tag = "admin", responses((status = 200, body = EntryView), (status = 404, body = crate::error::ErrorBody)))]
 async fn admin_stop(State(app): State<AppState>, admin: AdminScope) -> Result<Json<EntryView>, ApiError> {
     let extras = Extras::audit(audit(&admin, "motor.stop", admin.scope.admin().to_string(), String::new()));
-    let (reply, tenant) = app.runtime.apply(admin.scope.admin(), Event::AdminStop, extras, |t, now| (t.clone(), now)).await?;
+    let (reply, tenant) =
+        app.runtime.apply(admin.scope.admin(), Event::AdminStop, extras, |t, now| (t.clone(), now)).await?;
     let Reply::Ended(entry) = reply? else { return Err(ApiError::internal()) };
     let names = app.names(vec![entry.user_id]).await?;
     let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();
@@ -324,13 +384,19 @@ struct UsageFilter {
 fn time_param(text: Option<&str>, field: &str) -> Result<Option<pumppilot_engine::Timestamp>, ApiError> {
     match text {
         None | Some("") => Ok(None),
-        Some(text) => clock::parse_time(text).map(Some).ok_or_else(|| ApiError::validation(format!("{field}: an RFC 3339 time or YYYY-MM-DD"))),
+        Some(text) => clock::parse_time(text)
+            .map(Some)
+            .ok_or_else(|| ApiError::validation(format!("{field}: an RFC 3339 time or YYYY-MM-DD"))),
     }
 }
 
 /// Finished runs of the tenant, newest first (`?format=csv` for a spreadsheet).
 #[utoipa::path(get, path = "/api/admin/usage", tag = "admin", params(UsageFilter), responses((status = 200, body = [UsageView])))]
-async fn tenant_usage(State(app): State<AppState>, admin: AdminScope, Query(filter): Query<UsageFilter>) -> Result<Response, ApiError> {
+async fn tenant_usage(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Query(filter): Query<UsageFilter>,
+) -> Result<Response, ApiError> {
     let user = match filter.user_id.as_deref() {
         Some(id) => Some(tenant_user(&app, admin.scope, id).await?.id),
         None => None,
@@ -353,16 +419,28 @@ async fn tenant_usage(State(app): State<AppState>, admin: AdminScope, Query(filt
 async fn usage_csv(app: &App, rows: &[UsageView]) -> Result<impl IntoResponse, ApiError> {
     let ids = rows.iter().filter_map(|r| r.user_id.parse::<UserId>().ok()).collect();
     let names = app.names(ids).await?;
-    let mut csv = String::from("entryId,userId,userName,startedAt,endedAt,runningSeconds,heldSeconds,chargedSeconds,endReason\n");
+    let mut csv =
+        String::from("entryId,userId,userName,startedAt,endedAt,runningSeconds,heldSeconds,chargedSeconds,endReason\n");
     for r in rows {
         let name = r.user_id.parse::<UserId>().ok().and_then(|id| names.get(&id)).cloned().unwrap_or_default();
         csv.push_str(&format!(
             "{},{},{},{},{},{},{},{},{}\n",
-            r.entry_id, r.user_id, csv_field(&name), r.started_at, r.ended_at, r.running_seconds, r.held_seconds, r.charged_seconds, r.end_reason
+            r.entry_id,
+            r.user_id,
+            csv_field(&name),
+            r.started_at,
+            r.ended_at,
+            r.running_seconds,
+            r.held_seconds,
+            r.charged_seconds,
+            r.end_reason
         ));
     }
     Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"usage.csv\"")],
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"usage.csv\""),
+        ],
         csv,
     ))
 }

@@ -103,7 +103,11 @@ async fn answer(app: &AppState, caller: &DeviceCaller, report: PollReport<'_>) -
 #[utoipa::path(get, path = "/api/esp32/poll", tag = "device", params(PollQuery),
     responses((status = 200, description = "the command: motor, state, holdReason, remainingSeconds, pollMs, leaseMs, seq"),
         (status = "4XX", body = crate::error::ErrorBody)))]
-async fn poll_get(State(app): State<AppState>, caller: DeviceCaller, query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<PollAnswer>, ApiError> {
+async fn poll_get(
+    State(app): State<AppState>,
+    caller: DeviceCaller,
+    query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PollAnswer>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
     check_tenant(&caller, q.admin_id.as_deref())?;
     let report = PollReport {
@@ -128,7 +132,12 @@ struct PollPostQuery {
 /// Report inputs and get the motor command (JSON body `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?}`).
 #[utoipa::path(post, path = "/api/esp32/poll", tag = "device", params(PollPostQuery),
     responses((status = 200, description = "the command"), (status = "4XX", body = crate::error::ErrorBody)))]
-async fn poll_post(State(app): State<AppState>, caller: DeviceCaller, query: Result<Query<PollPostQuery>, axum::extract::rejection::QueryRejection>, body: Bytes) -> Result<Json<PollAnswer>, ApiError> {
+async fn poll_post(
+    State(app): State<AppState>,
+    caller: DeviceCaller,
+    query: Result<Query<PollPostQuery>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Result<Json<PollAnswer>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
     check_tenant(&caller, q.admin_id.as_deref())?;
     let report: PollReport = parse_json(&body)?;

@@ -45,28 +45,36 @@ async fn list_admins(State(app): State<AppState>, _: Master) -> Result<Json<Vec<
     for admin in app.store.accounts(Role::Admin, None).await? {
         let tenant = AdminId(admin.id);
         let user_count = app.store.accounts(Role::User, Some(tenant)).await?.len();
-        let (state, online) = app
-            .runtime
-            .read(tenant, |t, now| (t.motor_state().0, t.device.online_at(now)))
-            .await?;
+        let (state, online) = app.runtime.read(tenant, |t, now| (t.motor_state().0, t.device.online_at(now))).await?;
         let motor_state = match state {
             MotorState::Idle => "IDLE",
             MotorState::Running => "RUNNING",
             MotorState::Hold => "HOLD",
         };
-        out.push(AdminSummaryView { user: UserView::from(&admin), user_count, motor_state: motor_state.into(), device_online: online });
+        out.push(AdminSummaryView {
+            user: UserView::from(&admin),
+            user_count,
+            motor_state: motor_state.into(),
+            device_online: online,
+        });
     }
     Ok(Json(out))
 }
 
-async fn set_admin_suspended(app: &AppState, master: &Master, id: &str, suspended: bool) -> Result<Json<UserView>, ApiError> {
+async fn set_admin_suspended(
+    app: &AppState,
+    master: &Master,
+    id: &str,
+    suspended: bool,
+) -> Result<Json<UserView>, ApiError> {
     let id = parse_id(id, "admin")?;
     let admin = match app.sessions.account(app, id).await? {
         Some(account) if account.role == Role::Admin => account,
         _ => return Err(ApiError::not_found("admin")),
     };
     let tenant = AdminId(admin.id);
-    let (event, action) = if suspended { (Event::SuspendTenant, "admin.suspend") } else { (Event::UnsuspendTenant, "admin.unsuspend") };
+    let (event, action) =
+        if suspended { (Event::SuspendTenant, "admin.suspend") } else { (Event::UnsuspendTenant, "admin.unsuspend") };
     let audit = pumppilot_store::AuditEntry {
         admin_id: Some(tenant),
         at: clock::now(),
@@ -89,13 +97,21 @@ async fn set_admin_suspended(app: &AppState, master: &Master, id: &str, suspende
 /// Suspends an admin and so the whole tenant: its users are locked out, its run ends.
 #[utoipa::path(post, path = "/api/master/admins/{id}/suspend", tag = "master", params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
-async fn suspend_admin(State(app): State<AppState>, master: Master, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+async fn suspend_admin(
+    State(app): State<AppState>,
+    master: Master,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
     set_admin_suspended(&app, &master, &id, true).await
 }
 
 /// Lets a suspended admin and their users back in.
 #[utoipa::path(post, path = "/api/master/admins/{id}/unsuspend", tag = "master", params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
-async fn unsuspend_admin(State(app): State<AppState>, master: Master, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+async fn unsuspend_admin(
+    State(app): State<AppState>,
+    master: Master,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
     set_admin_suspended(&app, &master, &id, false).await
 }

@@ -49,7 +49,8 @@ pub fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiEr
 pub struct NewAccountBody {
     /// The person's name, 1 to 80 characters.
     name: String,
-    /// Unique system-wide (a phone number works): 3 to 64 of letters, digits and `._+-@`.
+    /// Unique system-wide, case-insensitive (a phone number works): 3 to 64 of letters, digits
+    /// and `._+-@`.
     username: String,
     /// 8 to 256 characters.
     password: String,
@@ -83,7 +84,7 @@ pub async fn create_account(
     let id = UserId::new();
     let account = Account {
         id,
-        username: body.username,
+        username: body.username.to_ascii_lowercase(),
         name: body.name.trim().to_string(),
         role,
         admin_id: if role == Role::Admin { Some(AdminId(id)) } else { admin },
@@ -103,4 +104,3 @@ pub async fn create_account(
     app.store.append_audit(&audit).await?;
     Ok(account)
 }
-

@@ -13,8 +13,8 @@ use crate::{
     clock,
     error::{ApiError, ApiJson, OptionalJson},
     views::{
-        DeviceStateView, EntryView, LedgerView, MeView, MinuteRequestView, MotorView, QueueView, StatusView,
-        UsageView, WalletView, minutes,
+        DeviceStateView, EntryView, LedgerView, MeView, MinuteRequestView, MotorView, QueueView, StatusView, UsageView,
+        WalletView, minutes,
     },
 };
 
@@ -38,7 +38,12 @@ pub struct StartBody {
 }
 
 /// Turns an entry into its view, with the display names it needs.
-async fn entry_view(app: &AppState, entry: &pumppilot_engine::QueueEntry, tenant: &Tenant, now: Timestamp) -> Result<EntryView, ApiError> {
+async fn entry_view(
+    app: &AppState,
+    entry: &pumppilot_engine::QueueEntry,
+    tenant: &Tenant,
+    now: Timestamp,
+) -> Result<EntryView, ApiError> {
     let names = app.names(vec![entry.user_id]).await?;
     Ok(EntryView::new(entry, tenant, now, &|id: UserId| names.get(&id).cloned().unwrap_or_default()))
 }
@@ -46,12 +51,17 @@ async fn entry_view(app: &AppState, entry: &pumppilot_engine::QueueEntry, tenant
 /// Start the motor: RUNNING (or HOLD) when it is free, else WAITING with a position.
 #[utoipa::path(post, path = "/api/motor/start", tag = "motor", request_body(content = StartBody, description = "optional"),
     responses((status = 200, body = EntryView), (status = 409, body = crate::error::ErrorBody)))]
-async fn start(State(app): State<AppState>, farmer: Farmer, OptionalJson(body): OptionalJson<StartBody>) -> Result<Json<EntryView>, ApiError> {
+async fn start(
+    State(app): State<AppState>,
+    farmer: Farmer,
+    OptionalJson(body): OptionalJson<StartBody>,
+) -> Result<Json<EntryView>, ApiError> {
     if body.minutes.is_some_and(|m| !(1..=1440).contains(&m)) {
         return Err(ApiError::validation("minutes: from 1 to 1440"));
     }
     let event = Event::Start { user: farmer.id(), requested_minutes: body.minutes, entry_id: EntryId::new() };
-    let (reply, (tenant, now)) = app.runtime.apply(farmer.scope.admin(), event, Default::default(), |t, now| (t.clone(), now)).await?;
+    let (reply, (tenant, now)) =
+        app.runtime.apply(farmer.scope.admin(), event, Default::default(), |t, now| (t.clone(), now)).await?;
     let Reply::Entry(entry) = reply? else { return Err(ApiError::internal()) };
     Ok(Json(entry_view(&app, &entry, &tenant, now).await?))
 }
@@ -61,7 +71,8 @@ async fn start(State(app): State<AppState>, farmer: Farmer, OptionalJson(body): 
     responses((status = 200, body = EntryView), (status = 404, body = crate::error::ErrorBody)))]
 async fn stop(State(app): State<AppState>, farmer: Farmer) -> Result<Json<EntryView>, ApiError> {
     let event = Event::Stop { user: farmer.id() };
-    let (reply, (tenant, now)) = app.runtime.apply(farmer.scope.admin(), event, Default::default(), |t, now| (t.clone(), now)).await?;
+    let (reply, (tenant, now)) =
+        app.runtime.apply(farmer.scope.admin(), event, Default::default(), |t, now| (t.clone(), now)).await?;
     let Reply::Ended(entry) = reply? else { return Err(ApiError::internal()) };
     Ok(Json(entry_view(&app, &entry, &tenant, now).await?))
 }

@@ -1,0 +1,86 @@
+//! Devices: registration, telemetry that only moves forward, key rotation.
+
+use pumppilot_engine::{AdminId, DeviceId, Timestamp};
+use pumppilot_store::{Device, Store, StoreError, Telemetry};
+
+use crate::support::{assert_err, at, load, tenancy};
+
+fn device(admin: AdminId, name: &str, key_hash: &[u8], created_at: Timestamp) -> Device {
+    Device {
+        id: DeviceId::new(),
+        admin_id: admin,
+        name: name.to_owned(),
+        key_hash: key_hash.to_vec(),
+        created_at,
+        telemetry: None,
+    }
+}
+
+fn telemetry(device: &Device, last_seen_at: Timestamp, load_shedding: bool) -> Telemetry {
+    Telemetry {
+        device_id: device.id,
+        admin_id: device.admin_id,
+        last_seen_at,
+        load_shedding,
+        ready: true,
+        relay: !load_shedding,
+        firmware: Some("1.4.2".to_owned()),
+        uptime_ms: Some(5_000 + last_seen_at.millis().unsigned_abs() % 1_000_000),
+        rssi: Some(-67),
+    }
+}
+
+/// Devices list by tenant; telemetry is batched and only moves forward (for the device and the
+/// tenant's last poll) without touching the tenant's version; keys rotate within the tenant.
+pub async fn devices_telemetry_and_key_rotation(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 0).await;
+    let q = tenancy(store, "q", 0).await;
+    let mut d1 = device(rahim.admin, "well 1", b"key-1", at(0));
+    let mut d2 = device(rahim.admin, "well 2", b"key-2", at(1));
+    let d3 = device(q.admin, "q's well", b"key-3", at(2));
+    for new in [&d1, &d2, &d3] {
+        store.create_device(new).await.expect("create device");
+    }
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
+    assert_eq!(store.devices(Some(q.admin)).await.unwrap(), std::slice::from_ref(&d3));
+    assert_eq!(store.devices(None).await.unwrap(), [d1.clone(), d2.clone(), d3.clone()]);
+    let copy = device(rahim.admin, "copy", b"key-1", at(3));
+    assert_err!(store.create_device(&copy).await, StoreError::Invariant(_));
+    assert_eq!(store.devices(None).await.unwrap().len(), 3, "key hashes are unique");
+
+    let first = telemetry(&d1, at(10), true);
+    store.record_telemetry(std::slice::from_ref(&first)).await.expect("telemetry");
+    d1.telemetry = Some(first.clone());
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
+    let tenant = load(store, rahim.admin).await;
+    assert_eq!((tenant.device.last_poll_at, tenant.version), (Some(at(10)), 0), "a last poll is not a transition");
+
+    // A late report (older than the stored one) changes nothing.
+    store.record_telemetry(&[telemetry(&d1, at(5), false)]).await.expect("late telemetry");
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap()[0].telemetry, Some(first));
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(10)));
+
+    let batch = [telemetry(&d1, at(20), false), telemetry(&d2, at(15), false)];
+    store.record_telemetry(&batch).await.expect("batch");
+    d1.telemetry = Some(batch[0].clone());
+    d2.telemetry = Some(batch[1].clone());
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(20)), "the latest of the batch");
+
+    // A report naming the wrong tenant reaches nothing.
+    let mut crossed = telemetry(&d3, at(30), false);
+    crossed.admin_id = rahim.admin;
+    store.record_telemetry(&[crossed]).await.expect("crossed telemetry");
+    assert_eq!(store.devices(Some(q.admin)).await.unwrap(), std::slice::from_ref(&d3));
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(20)));
+    assert_eq!(load(store, q.admin).await.device.last_poll_at, None);
+    store.record_telemetry(&[]).await.expect("an empty batch");
+
+    store.set_device_key(rahim.admin, d1.id, b"key-1b").await.expect("rotate");
+    d1.key_hash = b"key-1b".to_vec();
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
+    assert_err!(store.set_device_key(q.admin, d1.id, b"stolen").await, StoreError::NotFound);
+    assert_err!(store.set_device_key(rahim.admin, DeviceId::new(), b"nowhere").await, StoreError::NotFound);
+    assert_err!(store.set_device_key(rahim.admin, d1.id, b"key-2").await, StoreError::Invariant(_));
+    assert_eq!(store.devices(None).await.unwrap(), [d1, d2, d3]);
+}

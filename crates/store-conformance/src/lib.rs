@@ -1,0 +1,130 @@
+//! One conformance suite for every PumpPilot store backend.
+//!
+//! Each story is a `pub async fn story(store: &dyn Store)` that panics when the backend breaks the
+//! contract of [`pumppilot_store::Store`]. Stories use nothing but the trait (and the real engine
+//! to produce transitions), so the SQLite backend and a MongoDB backend run the very same checks.
+//! Every story expects a fresh, empty database.
+//!
+//! A backend runs them all with one line in an integration test (its dev-dependencies need
+//! `tokio` with the `macros` and `rt` features):
+//!
+//! ```ignore
+//! pumppilot_store_conformance::conformance_tests!(async {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store = MyStore::open(dir.path()).await.unwrap();
+//!     // Anything else returned in the tuple lives as long as the test (here: the folder).
+//!     (std::sync::Arc::new(store) as std::sync::Arc<dyn pumppilot_store::Store>, dir)
+//! });
+//! ```
+
+mod accounts;
+mod books;
+mod devices;
+mod queue;
+mod requests;
+mod sessions;
+mod support;
+mod tenants;
+
+use std::sync::Arc;
+
+use pumppilot_store::Store;
+
+pub use accounts::{accounts_round_trip_and_filtering, suspending_the_master, usernames_are_unique};
+pub use books::{
+    audit_newest_first_with_limit, ledger_and_wallets_survive_reload, usage_by_tenant_user_and_date_range,
+};
+pub use devices::devices_telemetry_and_key_rotation;
+pub use queue::{one_active_entry_per_admin_is_enforced_by_the_store, positions_close_up_as_the_line_moves};
+pub use requests::{approving_with_a_commit_decides_once, rejecting_decides_once};
+pub use sessions::sessions_lookup_rotation_and_revocation;
+pub use tenants::{
+    commit_round_trip_with_the_engine, concurrent_writers_retry_until_every_credit_lands,
+    creating_an_admin_creates_its_tenant, racing_commits_only_one_wins, stale_version_is_a_conflict_and_writes_nothing,
+    suspending_a_tenant_in_one_commit,
+};
+
+/// The store is reachable.
+pub async fn ping(store: &dyn Store) {
+    store.ping().await.expect("ping");
+}
+
+/// What a test's factory produces: a store, possibly with things that must live as long as it
+/// (a temporary folder, a database to drop), as `(store, guard)`.
+pub trait Fixture {
+    /// The store under test.
+    fn store(&self) -> &dyn Store;
+}
+
+impl Fixture for Arc<dyn Store> {
+    fn store(&self) -> &dyn Store {
+        &**self
+    }
+}
+
+impl Fixture for Box<dyn Store> {
+    fn store(&self) -> &dyn Store {
+        &**self
+    }
+}
+
+impl<S: Store> Fixture for Arc<S> {
+    fn store(&self) -> &dyn Store {
+        &**self
+    }
+}
+
+impl<S: Store> Fixture for Box<S> {
+    fn store(&self) -> &dyn Store {
+        &**self
+    }
+}
+
+impl<F: Fixture, Guard> Fixture for (F, Guard) {
+    fn store(&self) -> &dyn Store {
+        self.0.store()
+    }
+}
+
+/// Expands to one `#[tokio::test]` per story, each on a fresh store from `$factory`.
+///
+/// `$factory` is an async expression (typically an `async { … }` block) evaluated once per test;
+/// it produces a [`Fixture`]: an `Arc<dyn Store>`, a `Box<dyn Store>`, an `Arc` or `Box` of a
+/// concrete store, or `(store, guard)` where the guard (a temporary folder, a database to drop)
+/// lives until the test ends. Invoke it at most once per module; the tests are named after the
+/// stories.
+#[macro_export]
+macro_rules! conformance_tests {
+    (@stories $factory:expr; $($story:ident),* $(,)?) => {
+        $(
+            #[::tokio::test]
+            async fn $story() {
+                let fixture = $factory.await;
+                $crate::$story($crate::Fixture::store(&fixture)).await;
+            }
+        )*
+    };
+    ($factory:expr $(,)?) => {
+        $crate::conformance_tests!(@stories $factory;
+            ping,
+            usernames_are_unique,
+            accounts_round_trip_and_filtering,
+            suspending_the_master,
+            creating_an_admin_creates_its_tenant,
+            commit_round_trip_with_the_engine,
+            stale_version_is_a_conflict_and_writes_nothing,
+            racing_commits_only_one_wins,
+            concurrent_writers_retry_until_every_credit_lands,
+            suspending_a_tenant_in_one_commit,
+            one_active_entry_per_admin_is_enforced_by_the_store,
+            positions_close_up_as_the_line_moves,
+            ledger_and_wallets_survive_reload,
+            usage_by_tenant_user_and_date_range,
+            audit_newest_first_with_limit,
+            approving_with_a_commit_decides_once,
+            rejecting_decides_once,
+            devices_telemetry_and_key_rotation,
+            sessions_lookup_rotation_and_revocation,
+        );
+    };
+}

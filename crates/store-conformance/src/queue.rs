@@ -1,0 +1,90 @@
+//! The queue: the interlock held by the store itself, and a line that closes up.
+
+use pumppilot_engine::{EndReason, EntryId, EntryStatus, Event, LedgerKind, QueueEntry, Tenant, UserId};
+use pumppilot_store::{Commit, Store, StoreError};
+
+use crate::support::{Driver, all_good, assert_err, at, credit, recharge, tenancy};
+
+/// The users in line, in order.
+fn line(tenant: &Tenant) -> Vec<UserId> {
+    tenant.waiting.iter().map(|entry| entry.user_id).collect()
+}
+
+/// A hand-built state with a second active entry is refused by the store, even though its version
+/// is right: nothing of the commit is written.
+pub async fn one_active_entry_per_admin_is_enforced_by_the_store(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let (admin, u1, u2) = (rahim.admin, rahim.users[0], rahim.users[1]);
+    let mut pump = Driver::load(store, admin).await;
+    pump.step(recharge(admin, u1, 600), at(0)).await;
+    pump.step(recharge(admin, u2, 600), at(0)).await;
+    pump.step(all_good(), at(1)).await;
+    pump.step(Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() }, at(2)).await;
+    let ledger_before = store.ledger(u2, 100).await.unwrap();
+
+    // u2 runs as well, and u1's run was never ended.
+    let mut forged = pump.tenant.clone();
+    let mut second = QueueEntry::new(EntryId::new(), u2, admin, None, at(5));
+    second.status = EntryStatus::Running;
+    second.started_at = Some(at(5));
+    second.phase_since = Some(at(5));
+    forged.active = Some(second);
+    // A credit in the same commit shows that nothing at all is written.
+    let records = forged.apply(recharge(admin, u2, 60), at(5)).records;
+    assert_eq!(records.ledger.len(), 1);
+    let commit = Commit { tenant: &forged, records: &records, audit: &[], decision: None, suspension: None };
+    assert_err!(store.commit(commit).await, StoreError::Invariant(_));
+
+    pump.assert_stored().await;
+    assert_eq!(store.ledger(u2, 100).await.unwrap(), ledger_before);
+
+    // The same start through the engine just waits in line.
+    pump.step(Event::Start { user: u2, requested_minutes: None, entry_id: EntryId::new() }, at(6)).await;
+    assert_eq!(line(&pump.tenant), [u2]);
+}
+
+/// Users leave the line from the front and the middle, runs end and the next starts, a start and
+/// a stop land in one commit, and a user with nothing left is skipped: positions stay 1..n.
+pub async fn positions_close_up_as_the_line_moves(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 7).await;
+    let admin = rahim.admin;
+    let [u1, u2, u3, u4, u5, u6, u7] = rahim.users[..] else { unreachable!("seven users") };
+    let mut pump = Driver::load(store, admin).await;
+    for user in &rahim.users {
+        pump.step(recharge(admin, *user, 600), at(0)).await;
+    }
+    pump.step(all_good(), at(1)).await;
+    for (n, user) in [u1, u2, u3, u4, u5, u6].into_iter().enumerate() {
+        pump.step(Event::Start { user, requested_minutes: None, entry_id: EntryId::new() }, at(2 + n as i64)).await;
+    }
+    assert_eq!(pump.tenant.active.as_ref().map(|e| e.user_id), Some(u1));
+    assert_eq!(line(&pump.tenant), [u2, u3, u4, u5, u6]);
+
+    pump.step(Event::Stop { user: u2 }, at(10)).await;
+    assert_eq!(line(&pump.tenant), [u3, u4, u5, u6], "the first in line left");
+    pump.step(Event::Stop { user: u4 }, at(11)).await;
+    assert_eq!(line(&pump.tenant), [u3, u5, u6], "one in the middle left");
+    pump.step(Event::Stop { user: u1 }, at(20)).await;
+    assert_eq!(pump.tenant.active.as_ref().map(|e| e.user_id), Some(u3));
+    assert_eq!(line(&pump.tenant), [u5, u6], "the next started and the rest moved up");
+
+    // A start and a stop in one commit: the entry is stored only in its ended form.
+    let mut records =
+        pump.tenant.apply(Event::Start { user: u7, requested_minutes: None, entry_id: EntryId::new() }, at(21)).records;
+    records.extend(pump.tenant.apply(Event::Stop { user: u7 }, at(21)).records);
+    assert_eq!(records.ended.len(), 1);
+    assert_eq!(records.ended[0].end_reason, Some(EndReason::LeftQueue));
+    pump.commit(&records, &[], None, None).await.expect("commit");
+    pump.assert_stored().await;
+
+    // u6 has nothing left when the turn comes: skipped, and the line is empty.
+    pump.step(credit(admin, u6, -600, LedgerKind::Correction), at(22)).await;
+    pump.step(all_good(), at(30)).await;
+    pump.step(Event::AdminStop, at(40)).await;
+    assert_eq!(pump.tenant.active.as_ref().map(|e| e.user_id), Some(u5));
+    assert_eq!(line(&pump.tenant), [u6]);
+    let ended = pump.step(Event::Stop { user: u5 }, at(50)).await.records.ended;
+    assert_eq!(ended.len(), 2);
+    assert_eq!((ended[1].user_id, ended[1].end_reason), (u6, Some(EndReason::InsufficientBalance)));
+    assert!(pump.tenant.active.is_none() && pump.tenant.waiting.is_empty());
+}

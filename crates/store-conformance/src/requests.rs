@@ -1,0 +1,148 @@
+//! Minute requests: decided once, approved together with their recharge.
+
+use pumppilot_engine::{AdminId, Credit, Event, LedgerKind, RequestId, Timestamp, UserId};
+use pumppilot_store::{AuditEntry, Commit, Decision, MinuteRequest, RequestQuery, RequestStatus, Store, StoreError};
+
+use crate::support::{Driver, assert_err, at, load, tenancy};
+
+fn request(user: UserId, admin: AdminId, minutes: i64, created_at: Timestamp) -> MinuteRequest {
+    MinuteRequest {
+        id: RequestId::new(),
+        user_id: user,
+        admin_id: admin,
+        minutes,
+        note: format!("paid for {minutes} minutes"),
+        status: RequestStatus::Pending,
+        created_at,
+        decided_at: None,
+        decided_by: None,
+    }
+}
+
+fn decision(request: &MinuteRequest, status: RequestStatus, at: Timestamp) -> Decision {
+    Decision { request_id: request.id, admin_id: request.admin_id, status, decided_by: request.admin_id.0, at }
+}
+
+/// The recharge of an approved request.
+fn approval(request: &MinuteRequest) -> Event {
+    Event::Credit(Credit {
+        user: request.user_id,
+        seconds: request.minutes * 60,
+        kind: LedgerKind::RequestApproved,
+        actor: request.admin_id.0,
+        note: request.note.clone(),
+        request_id: Some(request.id),
+    })
+}
+
+/// The request as stored after `decision`.
+fn decided(request: &MinuteRequest, decision: &Decision) -> MinuteRequest {
+    MinuteRequest {
+        status: decision.status,
+        decided_at: Some(decision.at),
+        decided_by: Some(decision.decided_by),
+        ..request.clone()
+    }
+}
+
+/// Approval commits the recharge, the decision and the audit line together; a second decision
+/// is refused, and a refused approval leaves no ledger entry behind.
+pub async fn approving_with_a_commit_decides_once(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let q = tenancy(store, "q", 1).await;
+    let (admin, u1) = (rahim.admin, rahim.users[0]);
+    let asked = request(u1, admin, 10, at(0));
+    store.create_minute_request(&asked).await.expect("create request");
+    assert_eq!(store.minute_request(asked.id).await.unwrap(), Some(asked.clone()));
+
+    let mut pump = Driver::load(store, admin).await;
+    let records = pump.tenant.apply(approval(&asked), at(10)).records;
+    let approve = decision(&asked, RequestStatus::Approved, at(10));
+    let audit = [AuditEntry {
+        admin_id: Some(admin),
+        at: at(10),
+        actor_id: Some(admin.0),
+        action: "request.approve".to_owned(),
+        target_id: Some(asked.id.to_string()),
+        detail: "10 minutes".to_owned(),
+    }];
+    pump.commit(&records, &audit, Some(&approve), None).await.expect("approve");
+    pump.assert_stored().await;
+    assert_eq!(store.minute_request(asked.id).await.unwrap(), Some(decided(&asked, &approve)));
+    let ledger = store.ledger(u1, 10).await.unwrap();
+    assert_eq!(ledger, records.ledger);
+    assert_eq!((ledger[0].kind, ledger[0].request_id), (LedgerKind::RequestApproved, Some(asked.id)));
+    assert_eq!(store.audit(Some(admin), 10).await.unwrap(), audit);
+    assert_eq!(load(store, admin).await.wallet(u1), 600);
+
+    // A second approval (a double click, a second server) is refused with its recharge.
+    let mut again = pump.tenant.clone();
+    let records = again.apply(approval(&asked), at(20)).records;
+    let approve_again = decision(&asked, RequestStatus::Approved, at(20));
+    let commit =
+        Commit { tenant: &again, records: &records, audit: &[], decision: Some(&approve_again), suspension: None };
+    assert_err!(store.commit(commit).await, StoreError::AlreadyDecided);
+    pump.assert_stored().await;
+    assert_eq!(store.ledger(u1, 10).await.unwrap().len(), 1, "the refused recharge was rolled back");
+    assert_eq!(store.audit(Some(admin), 10).await.unwrap().len(), 1);
+
+    let reject = decision(&asked, RequestStatus::Rejected, at(30));
+    assert_err!(store.decide_minute_request(&reject).await, StoreError::AlreadyDecided);
+    assert_eq!(store.minute_request(asked.id).await.unwrap(), Some(decided(&asked, &approve)));
+
+    // Unknown requests, and other tenants' requests, are not found.
+    let unknown = request(u1, admin, 5, at(40));
+    assert_err!(
+        store.decide_minute_request(&decision(&unknown, RequestStatus::Rejected, at(40))).await,
+        StoreError::NotFound
+    );
+    let theirs = request(q.users[0], q.admin, 5, at(41));
+    store.create_minute_request(&theirs).await.unwrap();
+    let mut crossed = decision(&theirs, RequestStatus::Rejected, at(42));
+    crossed.admin_id = admin;
+    assert_err!(store.decide_minute_request(&crossed).await, StoreError::NotFound);
+    assert_eq!(store.minute_request(theirs.id).await.unwrap(), Some(theirs));
+}
+
+/// A rejection is final; requests list by tenant, user and status, newest first.
+pub async fn rejecting_decides_once(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let q = tenancy(store, "q", 1).await;
+    let (admin, u1, u2) = (rahim.admin, rahim.users[0], rahim.users[1]);
+    let first = request(u1, admin, 10, at(0));
+    let second = request(u2, admin, 20, at(1));
+    let third = request(u1, admin, 30, at(2));
+    let theirs = request(q.users[0], q.admin, 40, at(3));
+    for asked in [&first, &second, &third, &theirs] {
+        store.create_minute_request(asked).await.unwrap();
+    }
+
+    let reject = decision(&first, RequestStatus::Rejected, at(5));
+    store.decide_minute_request(&reject).await.expect("reject");
+    let rejected = decided(&first, &reject);
+    assert_eq!(store.minute_request(first.id).await.unwrap(), Some(rejected.clone()));
+    assert_err!(
+        store.decide_minute_request(&decision(&first, RequestStatus::Rejected, at(6))).await,
+        StoreError::AlreadyDecided
+    );
+
+    // Approving a rejected request is refused, with its recharge.
+    let mut tenant = load(store, admin).await;
+    let records = tenant.apply(approval(&first), at(7)).records;
+    let approve = decision(&first, RequestStatus::Approved, at(7));
+    let commit = Commit { tenant: &tenant, records: &records, audit: &[], decision: Some(&approve), suspension: None };
+    assert_err!(store.commit(commit).await, StoreError::AlreadyDecided);
+    assert_eq!(store.ledger(u1, 10).await.unwrap(), vec![]);
+    assert_eq!(load(store, admin).await.version, 0);
+    assert_eq!(store.minute_request(first.id).await.unwrap(), Some(rejected.clone()));
+
+    let query = |user, status| RequestQuery { admin, user, status };
+    let listed = |query: RequestQuery| async move { store.minute_requests(&query).await.unwrap() };
+    assert_eq!(listed(query(None, None)).await, [third.clone(), second.clone(), rejected.clone()]);
+    assert_eq!(listed(query(Some(u1), None)).await, [third.clone(), rejected.clone()]);
+    assert_eq!(listed(query(None, Some(RequestStatus::Pending))).await, [third.clone(), second.clone()]);
+    assert_eq!(listed(query(Some(u1), Some(RequestStatus::Pending))).await, std::slice::from_ref(&third));
+    assert_eq!(listed(query(None, Some(RequestStatus::Rejected))).await, [rejected]);
+    assert_eq!(listed(query(None, Some(RequestStatus::Approved))).await, vec![]);
+    assert_eq!(listed(RequestQuery { admin: q.admin, user: None, status: None }).await, [theirs]);
+}

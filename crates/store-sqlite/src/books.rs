@@ -1,0 +1,216 @@
+//! The books: ledger and wallets, usage history, audit log and minute requests.
+
+use pumppilot_engine::{AdminId, LedgerEntry, RequestId, UsageRow, UserId};
+use pumppilot_store::{AuditEntry, Decision, MinuteRequest, RequestQuery, RequestStatus, StoreError, UsageQuery};
+use rusqlite::{Connection, named_params};
+
+use crate::{
+    error::{Failure, invariant},
+    rows::{self, audit_columns, ledger_columns, limit, opt_ms, query_all, query_opt, request_columns, usage_columns},
+};
+
+/// Moves a user's wallet by one ledger entry and records the entry.
+///
+/// The wallet moves only if the entry follows the stored balance (`balance + delta =
+/// balance_after`) within the entry's tenant, so the balance stays the sum of the ledger.
+pub(crate) fn insert_ledger_entry(conn: &Connection, entry: &LedgerEntry) -> Result<(), Failure> {
+    let moved = conn
+        .prepare_cached(
+            "UPDATE accounts SET balance_seconds = :after \
+             WHERE id = :user_id AND admin_id = :admin_id AND balance_seconds + :delta = :after",
+        )?
+        .execute(named_params! {
+            ":user_id": entry.user_id.to_string(),
+            ":admin_id": entry.admin_id.to_string(),
+            ":delta": entry.delta_seconds,
+            ":after": entry.balance_after,
+        })?;
+    if moved == 0 {
+        return Err(invariant(format!(
+            "a ledger entry of {} s leaving user {} at {} s does not follow the stored balance (or the user is not \
+             in this tenant)",
+            entry.delta_seconds, entry.user_id, entry.balance_after
+        )));
+    }
+    conn.prepare_cached(
+        "INSERT INTO ledger (user_id, admin_id, at, delta_seconds, kind, balance_after, actor_id, note, entry_id, \
+         request_id) VALUES (:user_id, :admin_id, :at, :delta_seconds, :kind, :balance_after, :actor_id, :note, \
+         :entry_id, :request_id)",
+    )?
+    .execute(named_params! {
+        ":user_id": entry.user_id.to_string(),
+        ":admin_id": entry.admin_id.to_string(),
+        ":at": entry.at.millis(),
+        ":delta_seconds": entry.delta_seconds,
+        ":kind": entry.kind.as_str(),
+        ":balance_after": entry.balance_after,
+        ":actor_id": entry.actor_id.map(|id| id.to_string()),
+        ":note": entry.note,
+        ":entry_id": entry.entry_id.map(|id| id.to_string()),
+        ":request_id": entry.request_id.map(|id| id.to_string()),
+    })?;
+    Ok(())
+}
+
+/// A user's ledger, newest first.
+pub(crate) fn ledger(conn: &Connection, user: UserId, max: usize) -> Result<Vec<LedgerEntry>, Failure> {
+    let sql =
+        concat!("SELECT ", ledger_columns!(), " FROM ledger WHERE user_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2");
+    query_all(conn, sql, (user.to_string(), limit(max)), rows::ledger_entry)
+}
+
+/// Records one finished run (one row per entry).
+pub(crate) fn insert_usage_row(conn: &Connection, row: &UsageRow) -> Result<(), Failure> {
+    conn.prepare_cached(
+        "INSERT INTO usage_history (entry_id, user_id, admin_id, started_at, ended_at, running_seconds, held_seconds, \
+         charged_seconds, end_reason) VALUES (:entry_id, :user_id, :admin_id, :started_at, :ended_at, \
+         :running_seconds, :held_seconds, :charged_seconds, :end_reason)",
+    )?
+    .execute(named_params! {
+        ":entry_id": row.entry_id.to_string(),
+        ":user_id": row.user_id.to_string(),
+        ":admin_id": row.admin_id.to_string(),
+        ":started_at": row.started_at.millis(),
+        ":ended_at": row.ended_at.millis(),
+        ":running_seconds": row.running_seconds,
+        ":held_seconds": row.held_seconds,
+        ":charged_seconds": row.charged_seconds,
+        ":end_reason": row.end_reason.as_str(),
+    })?;
+    Ok(())
+}
+
+/// Usage rows of a tenant (or of one of its users) that ended in `[from, to)`, newest first.
+pub(crate) fn usage(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageRow>, Failure> {
+    // Open bounds become the extreme integers, so the range stays usable by the index.
+    let params = (
+        query.admin.to_string(),
+        query.from.map_or(i64::MIN, |from| from.millis()),
+        query.to.map_or(i64::MAX, |to| to.millis()),
+        limit(query.limit),
+    );
+    match query.user {
+        None => {
+            let sql = concat!(
+                "SELECT ",
+                usage_columns!(),
+                " FROM usage_history WHERE admin_id = ?1 AND ended_at >= ?2 AND ended_at < ?3 \
+                 ORDER BY ended_at DESC, entry_id DESC LIMIT ?4"
+            );
+            query_all(conn, sql, params, rows::usage_row)
+        }
+        Some(user) => {
+            let sql = concat!(
+                "SELECT ",
+                usage_columns!(),
+                " FROM usage_history WHERE user_id = ?5 AND admin_id = ?1 AND ended_at >= ?2 AND ended_at < ?3 \
+                 ORDER BY ended_at DESC, entry_id DESC LIMIT ?4"
+            );
+            let (admin, from, to, max) = params;
+            query_all(conn, sql, (admin, from, to, max, user.to_string()), rows::usage_row)
+        }
+    }
+}
+
+/// Appends one audit log line.
+pub(crate) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), Failure> {
+    conn.prepare_cached(
+        "INSERT INTO audit_logs (admin_id, at, actor_id, action, target_id, detail) \
+         VALUES (:admin_id, :at, :actor_id, :action, :target_id, :detail)",
+    )?
+    .execute(named_params! {
+        ":admin_id": entry.admin_id.map(|id| id.to_string()),
+        ":at": entry.at.millis(),
+        ":actor_id": entry.actor_id.map(|id| id.to_string()),
+        ":action": entry.action,
+        ":target_id": entry.target_id,
+        ":detail": entry.detail,
+    })?;
+    Ok(())
+}
+
+/// Audit lines of a tenant, or of everything, newest first.
+pub(crate) fn audit(conn: &Connection, admin: Option<AdminId>, max: usize) -> Result<Vec<AuditEntry>, Failure> {
+    match admin {
+        Some(admin) => {
+            let sql = concat!(
+                "SELECT ",
+                audit_columns!(),
+                " FROM audit_logs WHERE admin_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
+            );
+            query_all(conn, sql, (admin.to_string(), limit(max)), rows::audit_entry)
+        }
+        None => {
+            let sql = concat!("SELECT ", audit_columns!(), " FROM audit_logs ORDER BY at DESC, id DESC LIMIT ?1");
+            query_all(conn, sql, [limit(max)], rows::audit_entry)
+        }
+    }
+}
+
+/// Stores a new minute request.
+pub(crate) fn create_request(conn: &Connection, request: &MinuteRequest) -> Result<(), Failure> {
+    conn.prepare_cached(
+        "INSERT INTO minute_requests (id, user_id, admin_id, minutes, note, status, created_at, decided_at, \
+         decided_by) VALUES (:id, :user_id, :admin_id, :minutes, :note, :status, :created_at, :decided_at, \
+         :decided_by)",
+    )?
+    .execute(named_params! {
+        ":id": request.id.to_string(),
+        ":user_id": request.user_id.to_string(),
+        ":admin_id": request.admin_id.to_string(),
+        ":minutes": request.minutes,
+        ":note": request.note,
+        ":status": request.status.as_str(),
+        ":created_at": request.created_at.millis(),
+        ":decided_at": opt_ms(request.decided_at),
+        ":decided_by": request.decided_by.map(|id| id.to_string()),
+    })?;
+    Ok(())
+}
+
+/// One minute request.
+pub(crate) fn request(conn: &Connection, id: RequestId) -> Result<Option<MinuteRequest>, Failure> {
+    let sql = concat!("SELECT ", request_columns!(), " FROM minute_requests WHERE id = ?1");
+    query_opt(conn, sql, [id.to_string()], rows::minute_request)
+}
+
+/// Requests of a tenant, optionally of one user and one status, newest first.
+pub(crate) fn requests(conn: &Connection, query: &RequestQuery) -> Result<Vec<MinuteRequest>, Failure> {
+    // `?2 IS NULL OR …` keeps one statement; the admin_id index does the narrowing.
+    let sql = concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM minute_requests WHERE admin_id = ?1 AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR status = ?3) \
+         ORDER BY created_at DESC, id DESC"
+    );
+    let params =
+        (query.admin.to_string(), query.user.map(|user| user.to_string()), query.status.map(RequestStatus::as_str));
+    query_all(conn, sql, params, rows::minute_request)
+}
+
+/// Decides a PENDING request once: [`StoreError::AlreadyDecided`] if it was decided before,
+/// [`StoreError::NotFound`] if the tenant has no such request.
+pub(crate) fn decide(conn: &Connection, decision: &Decision) -> Result<(), Failure> {
+    if decision.status == RequestStatus::Pending {
+        return Err(invariant("a decision must approve or reject"));
+    }
+    let key = (decision.request_id.to_string(), decision.admin_id.to_string());
+    let decided = conn
+        .prepare_cached(
+            "UPDATE minute_requests SET status = :status, decided_at = :at, decided_by = :by \
+             WHERE id = :id AND admin_id = :admin_id AND status = 'PENDING'",
+        )?
+        .execute(named_params! {
+            ":id": key.0,
+            ":admin_id": key.1,
+            ":status": decision.status.as_str(),
+            ":at": decision.at.millis(),
+            ":by": decision.decided_by.to_string(),
+        })?;
+    if decided == 0 {
+        let exists =
+            conn.prepare_cached("SELECT 1 FROM minute_requests WHERE id = ?1 AND admin_id = ?2")?.exists(key)?;
+        return Err(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound }.into());
+    }
+    Ok(())
+}

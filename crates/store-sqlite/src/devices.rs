@@ -1,0 +1,104 @@
+//! Devices at the pumps, their keys and their last telemetry.
+
+use pumppilot_engine::{AdminId, DeviceId};
+use pumppilot_store::{Device, StoreError, Telemetry};
+use rusqlite::{Connection, TransactionBehavior, named_params};
+
+use crate::{
+    error::{Failure, invariant},
+    rows::{self, device_columns, query_all},
+};
+
+/// Registers a device (with its telemetry, if it comes with one).
+pub(crate) fn create(conn: &mut Connection, device: &Device) -> Result<(), Failure> {
+    if device.telemetry.as_ref().is_some_and(|t| t.device_id != device.id || t.admin_id != device.admin_id) {
+        return Err(invariant("a new device's telemetry names another device"));
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.prepare_cached(
+        "INSERT INTO devices (id, admin_id, name, key_hash, created_at) \
+         VALUES (:id, :admin_id, :name, :key_hash, :created_at)",
+    )?
+    .execute(named_params! {
+        ":id": device.id.to_string(),
+        ":admin_id": device.admin_id.to_string(),
+        ":name": device.name,
+        ":key_hash": device.key_hash,
+        ":created_at": device.created_at.millis(),
+    })?;
+    if let Some(telemetry) = &device.telemetry {
+        write_telemetry(&tx, telemetry)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Devices of one tenant, or of all, oldest first.
+pub(crate) fn list(conn: &Connection, admin: Option<AdminId>) -> Result<Vec<Device>, Failure> {
+    match admin {
+        Some(admin) => {
+            let sql =
+                concat!("SELECT ", device_columns!(), " FROM devices WHERE admin_id = ?1 ORDER BY created_at, id");
+            query_all(conn, sql, [admin.to_string()], rows::device)
+        }
+        None => {
+            let sql = concat!("SELECT ", device_columns!(), " FROM devices ORDER BY created_at, id");
+            query_all(conn, sql, [], rows::device)
+        }
+    }
+}
+
+/// Writes a batch of telemetry in one transaction. A report older than the stored one is
+/// skipped, and so is a report for a device its tenant does not have.
+pub(crate) fn record_telemetry(conn: &mut Connection, batch: &[Telemetry]) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for telemetry in batch {
+        write_telemetry(&tx, telemetry)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes one device's telemetry and moves its tenant's last poll forward.
+fn write_telemetry(conn: &Connection, telemetry: &Telemetry) -> Result<(), Failure> {
+    let uptime_ms = telemetry
+        .uptime_ms
+        .map(|ms| i64::try_from(ms).map_err(|_| invariant(format!("uptime {ms} ms is too large to store"))))
+        .transpose()?;
+    let device_id = telemetry.device_id.to_string();
+    let admin_id = telemetry.admin_id.to_string();
+    let at = telemetry.last_seen_at.millis();
+    conn.prepare_cached(
+        "UPDATE devices SET last_seen_at = :at, load_shedding = :load_shedding, ready = :ready, relay = :relay, \
+         firmware = :firmware, uptime_ms = :uptime_ms, rssi = :rssi \
+         WHERE id = :device_id AND admin_id = :admin_id AND (last_seen_at IS NULL OR last_seen_at <= :at)",
+    )?
+    .execute(named_params! {
+        ":device_id": device_id,
+        ":admin_id": admin_id,
+        ":at": at,
+        ":load_shedding": telemetry.load_shedding,
+        ":ready": telemetry.ready,
+        ":relay": telemetry.relay,
+        ":firmware": telemetry.firmware,
+        ":uptime_ms": uptime_ms,
+        ":rssi": telemetry.rssi,
+    })?;
+    conn.prepare_cached(
+        "UPDATE tenants SET last_poll_at = max(coalesce(last_poll_at, :at), :at) \
+         WHERE admin_id = :admin_id AND EXISTS (SELECT 1 FROM devices WHERE id = :device_id AND admin_id = :admin_id)",
+    )?
+    .execute(named_params! { ":device_id": device_id, ":admin_id": admin_id, ":at": at })?;
+    Ok(())
+}
+
+/// Replaces a device's key hash.
+pub(crate) fn set_key(conn: &Connection, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> Result<(), Failure> {
+    let changed = conn
+        .prepare_cached("UPDATE devices SET key_hash = ?3 WHERE id = ?1 AND admin_id = ?2")?
+        .execute((device.to_string(), admin.to_string(), key_hash))?;
+    if changed == 0 {
+        return Err(StoreError::NotFound.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! The embedded SQLite backend of the PumpPilot store: no setup, one file, WAL mode.
+//!
+//! [`SqliteStore::open`] takes the database URL from the settings, creates the file (and its
+//! folder) if needed and brings the schema up to date with the migrations in `migrations/`.
+//!
+//! Durability and consistency:
+//! - WAL mode with `synchronous=FULL`: an acknowledged commit survives a killed process or a power
+//!   loss;
+//! - one writer connection, behind an async mutex, and a few read-only connections that read
+//!   consistent snapshots while the writer works;
+//! - a tenant commit is one `BEGIN IMMEDIATE` transaction guarded by the tenant's version, and the
+//!   schema enforces the interlock itself: a partial unique index allows one RUNNING or HOLD entry
+//!   per admin.
+//!
+//! rusqlite is synchronous, so every operation runs on tokio's blocking thread pool.
+
+mod accounts;
+mod books;
+mod devices;
+mod error;
+mod location;
+mod rows;
+mod schema;
+mod sessions;
+mod tenants;
+
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_store::{
+    Account, AuditEntry, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation, Session,
+    SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::{error::Failure, location::Location};
+
+pub use schema::SCHEMA_VERSION;
+
+/// How long a connection waits for a lock held by another process (a backup, a second server).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections of a file database.
+const READERS: usize = 2;
+/// Prepared statements kept per connection (the store uses a few dozen).
+const STATEMENT_CACHE: usize = 128;
+
+/// The SQLite store. Cheap to share behind an `Arc`; every method is one atomic operation.
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    /// Read-only connections; for an in-memory database, the writer itself.
+    readers: Vec<Arc<Mutex<Connection>>>,
+    next_reader: AtomicUsize,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("readers", &self.readers.len()).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `url` and applies any pending migrations.
+    ///
+    /// `url` is `sqlite::memory:` for a database that lives as long as the store, or a file:
+    /// `sqlite:///absolute/path.db`, `sqlite://relative/path.db`, `sqlite:path.db` or a bare path.
+    /// The file's folder is created if missing. A database written by a newer PumpPilot is
+    /// refused with [`StoreError::Unavailable`] saying so.
+    pub fn open(url: &str) -> StoreResult<SqliteStore> {
+        match Location::parse(url)? {
+            Location::Memory => {
+                let mut conn = tune(Connection::open_in_memory().map_err(Failure::from)?)?;
+                configure_writer(&conn, false)?;
+                schema::migrate(&mut conn)?;
+                let writer = Arc::new(Mutex::new(conn));
+                Ok(SqliteStore::from_connections(writer.clone(), vec![writer]))
+            }
+            Location::File(path) => {
+                if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(folder).map_err(|e| {
+                        StoreError::Unavailable(format!("cannot create the folder {}: {e}", folder.display()))
+                    })?;
+                }
+                let mut conn = open_file(&path, OpenFlags::SQLITE_OPEN_CREATE)?;
+                configure_writer(&conn, true)?;
+                schema::migrate(&mut conn)?;
+                let readers = (0..READERS)
+                    .map(|_| {
+                        let reader = open_file(&path, OpenFlags::empty())?;
+                        reader.pragma_update(None, "query_only", true).map_err(Failure::from)?;
+                        Ok(Arc::new(Mutex::new(reader)))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(SqliteStore::from_connections(Arc::new(Mutex::new(conn)), readers))
+            }
+        }
+    }
+
+    fn from_connections(writer: Arc<Mutex<Connection>>, readers: Vec<Arc<Mutex<Connection>>>) -> SqliteStore {
+        SqliteStore { writer, readers, next_reader: AtomicUsize::new(0) }
+    }
+
+    /// Runs `op` on the writer connection, on the blocking pool.
+    async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
+    {
+        let conn = self.writer.clone().lock_owned().await;
+        run(conn, op).await
+    }
+
+    /// Runs `op` on a free read connection (or the next one in turn), on the blocking pool.
+    async fn read<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
+    {
+        let free = self.readers.iter().find_map(|reader| reader.clone().try_lock_owned().ok());
+        let conn = match free {
+            Some(conn) => conn,
+            None => {
+                let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+                self.readers[turn].clone().lock_owned().await
+            }
+        };
+        run(conn, op).await
+    }
+}
+
+/// Runs `op` with the locked connection on the blocking pool; the lock is released when it ends,
+/// even if the caller stopped waiting.
+async fn run<T, F>(mut conn: OwnedMutexGuard<Connection>, op: F) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(move || op(&mut conn)).await {
+        Ok(result) => result.map_err(StoreError::from),
+        Err(join) => Err(StoreError::Unavailable(format!("a store operation failed: {join}"))),
+    }
+}
+
+fn open_file(path: &Path, extra: OpenFlags) -> Result<Connection, Failure> {
+    // No SQLITE_OPEN_URI: the path is a path, even if it starts with `file:`.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| error::unavailable(format!("cannot open the database {}: {e}", path.display())))?;
+    tune(conn)
+}
+
+/// Settings of every connection.
+fn tune(conn: Connection) -> Result<Connection, Failure> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Settings of the writer connection. `synchronous=FULL`, not `NORMAL`: in WAL mode `NORMAL` may
+/// lose the last commits on power loss, and an acknowledged recharge must not vanish.
+fn configure_writer(conn: &Connection, file: bool) -> Result<(), Failure> {
+    if file {
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(error::unavailable(format!(
+                "the database could not switch to WAL mode (it is in {mode} mode); is it on a network drive?"
+            )));
+        }
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)).await
+    }
+
+    async fn create_account(&self, account: &Account) -> StoreResult<()> {
+        let account = account.clone();
+        self.write(move |conn| accounts::create(conn, &account)).await
+    }
+
+    async fn account(&self, id: UserId) -> StoreResult<Option<Account>> {
+        self.read(move |conn| accounts::by_id(conn, id)).await
+    }
+
+    async fn account_by_username(&self, username: &str) -> StoreResult<Option<Account>> {
+        let username = username.to_owned();
+        self.read(move |conn| accounts::by_username(conn, &username)).await
+    }
+
+    async fn accounts(&self, role: Role, admin: Option<AdminId>) -> StoreResult<Vec<Account>> {
+        self.read(move |conn| accounts::list(conn, role, admin)).await
+    }
+
+    async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {
+        self.write(move |conn| accounts::set_suspended(conn, id, suspended)).await
+    }
+
+    async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>> {
+        self.read(|conn| tenants::ids(conn)).await
+    }
+
+    async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>> {
+        self.read(move |conn| tenants::load(conn, admin, lease_ms)).await
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
+        let commit = tenants::OwnedCommit::from(commit);
+        self.write(move |conn| tenants::commit(conn, &commit)).await
+    }
+
+    async fn create_device(&self, device: &Device) -> StoreResult<()> {
+        let device = device.clone();
+        self.write(move |conn| devices::create(conn, &device)).await
+    }
+
+    async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>> {
+        self.read(move |conn| devices::list(conn, admin)).await
+    }
+
+    async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let batch = batch.to_vec();
+        self.write(move |conn| devices::record_telemetry(conn, &batch)).await
+    }
+
+    async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
+        let key_hash = key_hash.to_vec();
+        self.write(move |conn| devices::set_key(conn, admin, device, &key_hash)).await
+    }
+
+    async fn ledger(&self, user: UserId, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
+        self.read(move |conn| books::ledger(conn, user, limit)).await
+    }
+
+    async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>> {
+        let query = query.clone();
+        self.read(move |conn| books::usage(conn, &query)).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        let entry = entry.clone();
+        self.write(move |conn| books::insert_audit(conn, &entry)).await
+    }
+
+    async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        self.read(move |conn| books::audit(conn, admin, limit)).await
+    }
+
+    async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()> {
+        let request = request.clone();
+        self.write(move |conn| books::create_request(conn, &request)).await
+    }
+
+    async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>> {
+        self.read(move |conn| books::request(conn, id)).await
+    }
+
+    async fn minute_requests(&self, query: &RequestQuery) -> StoreResult<Vec<MinuteRequest>> {
+        let query = query.clone();
+        self.read(move |conn| books::requests(conn, &query)).await
+    }
+
+    async fn decide_minute_request(&self, decision: &Decision) -> StoreResult<()> {
+        let decision = decision.clone();
+        self.write(move |conn| books::decide(conn, &decision)).await
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let session = session.clone();
+        self.write(move |conn| sessions::create(conn, &session)).await
+    }
+
+    async fn session_by_access_hash(&self, kind: SessionKind, hash: &[u8]) -> StoreResult<Option<Session>> {
+        let hash = hash.to_vec();
+        self.read(move |conn| sessions::by_access_hash(conn, kind, &hash)).await
+    }
+
+    async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<(Session, RefreshMatch)>> {
+        let hash = hash.to_vec();
+        self.read(move |conn| sessions::by_refresh_hash(conn, &hash)).await
+    }
+
+    async fn rotate_session(&self, rotation: &Rotation) -> StoreResult<()> {
+        let rotation = rotation.clone();
+        self.write(move |conn| sessions::rotate(conn, &rotation)).await
+    }
+
+    async fn revoke_session(&self, kind: SessionKind, id: SessionId, at: Timestamp) -> StoreResult<()> {
+        self.write(move |conn| sessions::revoke(conn, kind, id, at)).await
+    }
+
+    async fn revoke_sessions(&self, scope: SessionScope, at: Timestamp) -> StoreResult<Vec<SessionId>> {
+        self.write(move |conn| sessions::revoke_scope(conn, scope, at)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_connections_are_durable_wal_with_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("nested/pp.db").to_str().unwrap()).unwrap();
+        let (mode, synchronous, foreign_keys) = store
+            .write(|conn| {
+                let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+                let synchronous: i64 = conn.pragma_query_value(None, "synchronous", |row| row.get(0))?;
+                let foreign_keys: bool = conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+                Ok((mode, synchronous, foreign_keys))
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert_eq!(synchronous, 2, "synchronous=FULL");
+        assert!(foreign_keys);
+        let reader_refuses_writes = store.read(|conn| Ok(conn.execute("DELETE FROM accounts", [])?)).await;
+        assert!(reader_refuses_writes.is_err(), "read connections are query-only");
+    }
+}

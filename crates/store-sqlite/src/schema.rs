@@ -1,0 +1,37 @@
+//! Versioned migrations, embedded in the binary and tracked with `PRAGMA user_version`.
+
+use pumppilot_store::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::Failure;
+
+/// The migrations in order; the database's `user_version` is how many of them it has applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Applies every migration the database has not seen yet, all in one transaction.
+///
+/// A database written by a newer PumpPilot (a higher `user_version`) is refused rather than
+/// guessed at.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let Ok(applied) = usize::try_from(current) else {
+        return Err(StoreError::Unavailable(format!("the database has an invalid schema version {current}")).into());
+    };
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Unavailable(format!(
+            "the database has schema version {applied}, newer than the {SCHEMA_VERSION} this PumpPilot knows; \
+             run a newer PumpPilot or restore a backup"
+        ))
+        .into());
+    }
+    for (version, sql) in (1_u32..).zip(MIGRATIONS).skip(applied) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Tenants: loading the engine state and committing a transition atomically.
+
+use std::collections::{BTreeMap, HashSet};
+
+use pumppilot_engine::{AdminId, DeviceLink, EntryStatus, QueueEntry, Records, Tenant, UserId};
+use pumppilot_store::{AuditEntry, Commit, Decision, StoreError};
+use rusqlite::{Connection, Transaction, TransactionBehavior, named_params};
+
+use crate::{
+    accounts, books,
+    error::{Failure, constraint_message, invariant},
+    rows::{self, RowExt, entry_columns, opt_ms, query_all, query_opt, to_i64},
+};
+
+/// Every tenant's admin id.
+pub(crate) fn ids(conn: &Connection) -> Result<Vec<AdminId>, Failure> {
+    query_all(conn, "SELECT admin_id FROM tenants ORDER BY admin_id", [], |row| row.parsed("admin_id"))
+}
+
+/// The tenant's engine state, read from one snapshot: its row, its live entries and the wallets of
+/// its accounts that hold seconds.
+pub(crate) fn load(conn: &mut Connection, admin: AdminId, lease_ms: i64) -> Result<Option<Tenant>, Failure> {
+    let tx = conn.transaction()?;
+    let key = admin.to_string();
+    let sql = "SELECT version, suspended, seq, last_poll_at, load_shedding, ready, relay FROM tenants \
+               WHERE admin_id = ?1";
+    let tenant = query_opt(&tx, sql, [&key], |row| {
+        Ok(Tenant {
+            admin_id: admin,
+            version: row.unsigned("version")?,
+            suspended: row.get("suspended")?,
+            device: DeviceLink {
+                last_poll_at: row.opt_at("last_poll_at")?,
+                load_shedding: row.get("load_shedding")?,
+                ready: row.get("ready")?,
+                relay: row.get("relay")?,
+                lease_ms,
+            },
+            active: None,
+            waiting: Vec::new(),
+            wallets: BTreeMap::new(),
+            seq: row.unsigned("seq")?,
+        })
+    })?;
+    let Some(mut tenant) = tenant else { return Ok(None) };
+    // Both queries read through the partial unique indexes.
+    let sql =
+        concat!("SELECT ", entry_columns!(), " FROM queues WHERE admin_id = ?1 AND status IN ('RUNNING', 'HOLD')");
+    tenant.active = query_opt(&tx, sql, [&key], rows::entry)?;
+    let sql = concat!(
+        "SELECT ",
+        entry_columns!(),
+        " FROM queues WHERE admin_id = ?1 AND status = 'WAITING' ORDER BY position"
+    );
+    tenant.waiting = query_all(&tx, sql, [&key], rows::entry)?;
+    let sql = "SELECT id, balance_seconds FROM accounts WHERE admin_id = ?1 AND balance_seconds != 0";
+    let wallets =
+        query_all(&tx, sql, [&key], |row| Ok((row.parsed::<UserId>("id")?, row.get::<_, i64>("balance_seconds")?)))?;
+    tenant.wallets = wallets.into_iter().collect();
+    Ok(Some(tenant))
+}
+
+/// A [`Commit`] that owns its parts, so it can move to the blocking pool.
+#[derive(Debug)]
+pub(crate) struct OwnedCommit {
+    tenant: Tenant,
+    records: Records,
+    audit: Vec<AuditEntry>,
+    decision: Option<Decision>,
+    suspension: Option<(UserId, bool)>,
+}
+
+impl From<Commit<'_>> for OwnedCommit {
+    fn from(commit: Commit<'_>) -> Self {
+        OwnedCommit {
+            tenant: commit.tenant.clone(),
+            records: commit.records.clone(),
+            audit: commit.audit.to_vec(),
+            decision: commit.decision.cloned(),
+            suspension: commit.suspension,
+        }
+    }
+}
+
+/// Writes one transition in one `BEGIN IMMEDIATE` transaction, or nothing at all.
+///
+/// Order matters: the version guard first; then ended entries, the active entry and the waiting
+/// entries in ascending position, so that the unique indexes (one active entry per admin, one
+/// entry per position) hold after every statement while the line closes up; then the books.
+pub(crate) fn commit(conn: &mut Connection, commit: &OwnedCommit) -> Result<(), Failure> {
+    check_shape(commit)?;
+    let tenant = &commit.tenant;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    write_tenant_row(&tx, tenant)?;
+    for entry in &commit.records.ended {
+        write_entry(&tx, entry, None)?;
+    }
+    if let Some(active) = &tenant.active {
+        write_entry(&tx, active, None)?;
+    }
+    for (position, entry) in (1_i64..).zip(&tenant.waiting) {
+        write_entry(&tx, entry, Some(position))?;
+    }
+    check_live_entries(&tx, tenant)?;
+    for entry in &commit.records.ledger {
+        books::insert_ledger_entry(&tx, entry)?;
+    }
+    for row in &commit.records.usage {
+        books::insert_usage_row(&tx, row)?;
+    }
+    for entry in &commit.audit {
+        books::insert_audit(&tx, entry)?;
+    }
+    if let Some(decision) = &commit.decision {
+        books::decide(&tx, decision)?;
+    }
+    if let Some((account, suspended)) = commit.suspension {
+        accounts::set_suspended_in_tenant(&tx, tenant.admin_id, account, suspended)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Refuses, before writing anything, a commit whose parts do not belong together.
+fn check_shape(commit: &OwnedCommit) -> Result<(), Failure> {
+    let tenant = &commit.tenant;
+    let admin = tenant.admin_id;
+    let mut seen = HashSet::new();
+    let entries = commit.records.ended.iter().chain(&tenant.active).chain(&tenant.waiting);
+    for entry in entries {
+        if entry.admin_id != admin {
+            return Err(invariant(format!("queue entry {} belongs to another tenant", entry.id)));
+        }
+        if !seen.insert(entry.id) {
+            return Err(invariant(format!("queue entry {} appears twice in one commit", entry.id)));
+        }
+    }
+    if let Some(active) =
+        tenant.active.as_ref().filter(|e| !matches!(e.status, EntryStatus::Running | EntryStatus::Hold))
+    {
+        return Err(invariant(format!("the active entry {} is {}", active.id, active.status.as_str())));
+    }
+    if let Some(entry) = tenant.waiting.iter().find(|e| e.status != EntryStatus::Waiting) {
+        return Err(invariant(format!("the waiting entry {} is {}", entry.id, entry.status.as_str())));
+    }
+    if let Some(entry) = commit.records.ended.iter().find(|e| e.status.is_live()) {
+        return Err(invariant(format!("the ended entry {} is {}", entry.id, entry.status.as_str())));
+    }
+    if commit.records.ledger.iter().any(|e| e.admin_id != admin)
+        || commit.records.usage.iter().any(|u| u.admin_id != admin)
+    {
+        return Err(invariant("a ledger entry or usage row belongs to another tenant"));
+    }
+    // The wallets the state carries are the balances the ledger leaves behind.
+    let mut last_balance = BTreeMap::new();
+    for entry in &commit.records.ledger {
+        last_balance.insert(entry.user_id, entry.balance_after);
+    }
+    if let Some((user, balance)) = last_balance.iter().find(|(user, balance)| tenant.wallet(**user) != **balance) {
+        return Err(invariant(format!("the ledger leaves user {user} at {balance} s but the state says otherwise")));
+    }
+    if commit.decision.as_ref().is_some_and(|d| d.admin_id != admin) {
+        return Err(invariant("the decided minute request belongs to another tenant"));
+    }
+    Ok(())
+}
+
+/// Bumps the version if it is still the one the transition started from.
+fn write_tenant_row(tx: &Transaction<'_>, tenant: &Tenant) -> Result<(), Failure> {
+    // The last poll only moves forward: batched telemetry may have recorded a later one.
+    let changed = tx
+        .prepare_cached(
+            "UPDATE tenants SET version = version + 1, suspended = :suspended, seq = :seq, \
+             last_poll_at = max(coalesce(last_poll_at, :last_poll_at), coalesce(:last_poll_at, last_poll_at)), \
+             load_shedding = :load_shedding, ready = :ready, relay = :relay \
+             WHERE admin_id = :admin_id AND version = :version",
+        )?
+        .execute(named_params! {
+            ":admin_id": tenant.admin_id.to_string(),
+            ":version": to_i64(tenant.version, "version")?,
+            ":suspended": tenant.suspended,
+            ":seq": to_i64(tenant.seq, "seq")?,
+            ":last_poll_at": opt_ms(tenant.device.last_poll_at),
+            ":load_shedding": tenant.device.load_shedding,
+            ":ready": tenant.device.ready,
+            ":relay": tenant.device.relay,
+        })?;
+    if changed == 0 {
+        let exists =
+            tx.prepare_cached("SELECT 1 FROM tenants WHERE admin_id = ?1")?.exists([tenant.admin_id.to_string()])?;
+        return Err(if exists { StoreError::VersionConflict } else { StoreError::NotFound }.into());
+    }
+    Ok(())
+}
+
+/// Inserts an entry or updates its stored row. A stored row changes only while it is live and
+/// only for the same tenant and user: an ended entry is final.
+fn write_entry(tx: &Transaction<'_>, entry: &QueueEntry, position: Option<i64>) -> Result<(), Failure> {
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO queues (id, admin_id, user_id, status, position, hold_reason, requested_seconds, created_at, \
+             started_at, phase_since, running_ms, held_ms, ended_at, end_reason, charged_seconds) \
+             VALUES (:id, :admin_id, :user_id, :status, :position, :hold_reason, :requested_seconds, :created_at, \
+             :started_at, :phase_since, :running_ms, :held_ms, :ended_at, :end_reason, :charged_seconds) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, position = excluded.position, \
+             hold_reason = excluded.hold_reason, requested_seconds = excluded.requested_seconds, \
+             started_at = excluded.started_at, phase_since = excluded.phase_since, running_ms = excluded.running_ms, \
+             held_ms = excluded.held_ms, ended_at = excluded.ended_at, end_reason = excluded.end_reason, \
+             charged_seconds = excluded.charged_seconds \
+             WHERE queues.admin_id = excluded.admin_id AND queues.user_id = excluded.user_id \
+             AND queues.status IN ('WAITING', 'RUNNING', 'HOLD')",
+        )?
+        .execute(named_params! {
+            ":id": entry.id.to_string(),
+            ":admin_id": entry.admin_id.to_string(),
+            ":user_id": entry.user_id.to_string(),
+            ":status": entry.status.as_str(),
+            ":position": position,
+            ":hold_reason": entry.hold_reason.map(|reason| reason.as_str()),
+            ":requested_seconds": entry.requested_seconds,
+            ":created_at": entry.created_at.millis(),
+            ":started_at": opt_ms(entry.started_at),
+            ":phase_since": opt_ms(entry.phase_since),
+            ":running_ms": entry.running_ms,
+            ":held_ms": entry.held_ms,
+            ":ended_at": opt_ms(entry.ended_at),
+            ":end_reason": entry.end_reason.map(|reason| reason.as_str()),
+            ":charged_seconds": entry.charged_seconds,
+        })
+        .map_err(|error| match constraint_message(&error) {
+            Some(message) => invariant(explain_queue_constraint(entry, position, &message)),
+            None => Failure::Sql(error),
+        })?;
+    if changed == 0 {
+        return Err(invariant(format!(
+            "queue entry {} is already ended, or is stored for another tenant or user",
+            entry.id
+        )));
+    }
+    Ok(())
+}
+
+/// Says which rule of the queue an entry broke, in the store's words.
+fn explain_queue_constraint(entry: &QueueEntry, position: Option<i64>, message: &str) -> String {
+    let rule = if message.contains("queues.admin_id, queues.position") {
+        format!("another entry already waits at position {}", position.unwrap_or_default())
+    } else if message.contains("queues.admin_id") {
+        "another entry is already active for this admin (one RUNNING or HOLD entry per admin)".to_owned()
+    } else {
+        message.to_owned()
+    };
+    format!("queue entry {} ({}) refused: {rule}", entry.id, entry.status.as_str())
+}
+
+/// The stored live entries must be exactly the state's: an entry that left the state without
+/// being ended would otherwise stay live in the store.
+fn check_live_entries(tx: &Transaction<'_>, tenant: &Tenant) -> Result<(), Failure> {
+    let key = tenant.admin_id.to_string();
+    let sql = "SELECT id FROM queues WHERE admin_id = ?1 AND status IN ('RUNNING', 'HOLD')";
+    let stored_active = query_opt(tx, sql, [&key], |row| row.parsed("id"))?;
+    if stored_active != tenant.active.as_ref().map(|entry| entry.id) {
+        return Err(invariant("the stored active entry is not the state's, and it was not ended"));
+    }
+    let sql = "SELECT count(*) FROM queues WHERE admin_id = ?1 AND status = 'WAITING'";
+    let stored_waiting: i64 = tx.prepare_cached(sql)?.query_row([&key], |row| row.get(0))?;
+    if usize::try_from(stored_waiting).ok() != Some(tenant.waiting.len()) {
+        return Err(invariant("a stored waiting entry is not in the state's line, and it was not ended"));
+    }
+    Ok(())
+}

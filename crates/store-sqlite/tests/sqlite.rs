@@ -1,0 +1,286 @@
+//! What only the SQLite backend has: files, migrations, the schema's own rules, unreadable rows.
+
+use std::path::{Path, PathBuf};
+
+use pumppilot_engine::{AdminId, Credit, EntryId, EntryStatus, Event, LedgerKind, Records, Tenant, Timestamp, UserId};
+use pumppilot_store::{Account, Commit, Role, Store, StoreError};
+use pumppilot_store_sqlite::{SCHEMA_VERSION, SqliteStore};
+use rusqlite::Connection;
+
+const LEASE_MS: i64 = 60_000;
+const T0: Timestamp = Timestamp(1_767_225_600_000);
+
+fn at(seconds: i64) -> Timestamp {
+    T0 + seconds * 1_000
+}
+
+fn url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+fn database() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data").join("pumppilot.db");
+    (dir, path)
+}
+
+fn account(username: &str, role: Role, admin: Option<AdminId>) -> Account {
+    let id = UserId::new();
+    Account {
+        id,
+        username: username.to_owned(),
+        name: username.to_owned(),
+        role,
+        admin_id: if role == Role::Admin { Some(AdminId(id)) } else { admin },
+        password_hash: "$argon2id$test".to_owned(),
+        suspended: false,
+        created_at: T0,
+    }
+}
+
+/// An admin with two users who hold 600 s each.
+async fn tenant_with_users(store: &SqliteStore) -> (Tenant, UserId, UserId) {
+    let admin = account("rahim", Role::Admin, None);
+    store.create_account(&admin).await.unwrap();
+    let admin = AdminId(admin.id);
+    let mut users = Vec::new();
+    for name in ["karim", "salma"] {
+        let user = account(name, Role::User, Some(admin));
+        store.create_account(&user).await.unwrap();
+        users.push(user.id);
+    }
+    let mut tenant = store.load_tenant(admin, LEASE_MS).await.unwrap().unwrap();
+    for user in &users {
+        let credit = Credit {
+            user: *user,
+            seconds: 600,
+            kind: LedgerKind::Recharge,
+            actor: admin.0,
+            note: String::new(),
+            request_id: None,
+        };
+        commit(store, &mut tenant, Event::Credit(credit), at(0)).await.unwrap();
+    }
+    (tenant, users[0], users[1])
+}
+
+/// Applies an event and commits it; the in-memory version follows the stored one.
+async fn commit(store: &SqliteStore, tenant: &mut Tenant, event: Event, now: Timestamp) -> Result<Records, StoreError> {
+    let records = tenant.apply(event, now).records;
+    store.commit(Commit { tenant, records: &records, audit: &[], decision: None, suspension: None }).await?;
+    tenant.version += 1;
+    Ok(records)
+}
+
+async fn try_commit(store: &SqliteStore, tenant: &Tenant, records: &Records) -> Result<(), StoreError> {
+    store.commit(Commit { tenant, records, audit: &[], decision: None, suspension: None }).await
+}
+
+fn user_version(path: &Path) -> i64 {
+    Connection::open(path).unwrap().pragma_query_value(None, "user_version", |row| row.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn migrations_run_once_and_reopening_is_harmless() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).expect("first open creates the folder and the schema");
+    store.create_account(&account("master", Role::Master, None)).await.unwrap();
+    drop(store);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+
+    for _ in 0..2 {
+        let store = SqliteStore::open(&url(&path)).expect("reopen");
+        assert!(store.account_by_username("master").await.unwrap().is_some());
+        drop(store);
+        assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    }
+    // The other spellings of a file URL reach the same database.
+    for spelling in [format!("sqlite:{}", path.display()), path.display().to_string()] {
+        let store = SqliteStore::open(&spelling).unwrap();
+        assert!(store.account_by_username("master").await.unwrap().is_some(), "{spelling}");
+    }
+}
+
+#[tokio::test]
+async fn committed_state_survives_reopening_the_file() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    let (mut tenant, u1, u2) = tenant_with_users(&store).await;
+    let report = Event::DeviceReport { load_shedding: false, ready: true, relay: false };
+    commit(&store, &mut tenant, report, at(1)).await.unwrap();
+    commit(&store, &mut tenant, Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() }, at(2))
+        .await
+        .unwrap();
+    commit(&store, &mut tenant, Event::Start { user: u2, requested_minutes: Some(3), entry_id: EntryId::new() }, at(3))
+        .await
+        .unwrap();
+    let ledger = store.ledger(u1, 10).await.unwrap();
+    drop(store);
+
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant.clone()));
+    assert_eq!(store.ledger(u1, 10).await.unwrap(), ledger);
+    commit(&store, &mut tenant, Event::Stop { user: u1 }, at(30)).await.expect("carry on after reopening");
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_pumppilot_is_refused() {
+    let (_dir, path) = database();
+    drop(SqliteStore::open(&url(&path)).unwrap());
+    Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    match SqliteStore::open(&url(&path)) {
+        Err(StoreError::Unavailable(message)) => assert!(message.contains("newer"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn other_urls_are_refused_with_a_sentence() {
+    match SqliteStore::open("mongodb://localhost:27017/pumppilot") {
+        Err(StoreError::Unavailable(message)) => assert!(message.contains("mongodb://"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_schema_itself_allows_one_active_entry_per_admin() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    let (tenant, u1, u2) = tenant_with_users(&store).await;
+    let raw = Connection::open(&path).unwrap();
+    let insert = "INSERT INTO queues (id, admin_id, user_id, status, created_at, running_ms, held_ms) \
+                  VALUES (?1, ?2, ?3, ?4, 0, 0, 0)";
+    let admin = tenant.admin_id.to_string();
+    raw.execute(insert, (EntryId::new().to_string(), &admin, u1.to_string(), "RUNNING")).unwrap();
+    let second = raw.execute(insert, (EntryId::new().to_string(), &admin, u2.to_string(), "HOLD"));
+    assert!(second.is_err(), "a second active entry must be refused by the index");
+    // An ended entry does not count.
+    raw.execute(insert, (EntryId::new().to_string(), &admin, u2.to_string(), "COMPLETED")).unwrap();
+}
+
+#[tokio::test]
+async fn an_entry_left_out_of_the_state_without_ending_is_refused() {
+    let store = SqliteStore::open("sqlite::memory:").unwrap();
+    let (mut tenant, u1, u2) = tenant_with_users(&store).await;
+    let report = Event::DeviceReport { load_shedding: false, ready: true, relay: false };
+    commit(&store, &mut tenant, report, at(1)).await.unwrap();
+    commit(&store, &mut tenant, Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() }, at(2))
+        .await
+        .unwrap();
+    commit(&store, &mut tenant, Event::Start { user: u2, requested_minutes: None, entry_id: EntryId::new() }, at(3))
+        .await
+        .unwrap();
+
+    let mut no_active = tenant.clone();
+    no_active.active = None;
+    assert!(matches!(try_commit(&store, &no_active, &Records::default()).await, Err(StoreError::Invariant(_))));
+    let mut no_line = tenant.clone();
+    no_line.waiting.clear();
+    assert!(matches!(try_commit(&store, &no_line, &Records::default()).await, Err(StoreError::Invariant(_))));
+    let mut wrong_status = tenant.clone();
+    wrong_status.waiting[0].status = EntryStatus::Running;
+    assert!(matches!(try_commit(&store, &wrong_status, &Records::default()).await, Err(StoreError::Invariant(_))));
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+}
+
+#[tokio::test]
+async fn an_ended_entry_is_final() {
+    let store = SqliteStore::open("sqlite::memory:").unwrap();
+    let (mut tenant, u1, _) = tenant_with_users(&store).await;
+    let report = Event::DeviceReport { load_shedding: false, ready: true, relay: false };
+    commit(&store, &mut tenant, report, at(1)).await.unwrap();
+    let started = Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() };
+    commit(&store, &mut tenant, started, at(2)).await.unwrap();
+    let before = tenant.clone();
+    commit(&store, &mut tenant, Event::Stop { user: u1 }, at(10)).await.unwrap();
+
+    // Bring the ended run back to life with the right version.
+    let mut revived = before;
+    revived.version = tenant.version;
+    match try_commit(&store, &revived, &Records::default()).await {
+        Err(StoreError::Invariant(message)) => assert!(message.contains("already ended"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+}
+
+#[tokio::test]
+async fn a_ledger_entry_must_follow_the_stored_balance() {
+    let store = SqliteStore::open("sqlite::memory:").unwrap();
+    let (tenant, u1, _) = tenant_with_users(&store).await;
+    // A state and a ledger that agree with each other but not with the stored 600 s.
+    let mut forged = tenant.clone();
+    forged.wallets.insert(u1, 1_000);
+    let mut records = Records::default();
+    let mut entry = store.ledger(u1, 1).await.unwrap().remove(0);
+    entry.delta_seconds = 100;
+    entry.balance_after = 1_000;
+    records.ledger.push(entry);
+    match try_commit(&store, &forged, &records).await {
+        Err(StoreError::Invariant(message)) => assert!(message.contains("does not follow"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+}
+
+#[tokio::test]
+async fn unreadable_rows_are_reported_not_panicked_on() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    let (mut tenant, u1, _) = tenant_with_users(&store).await;
+    let started = Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() };
+    commit(&store, &mut tenant, started, at(2)).await.unwrap();
+
+    let raw = Connection::open(&path).unwrap();
+    // Someone edits the file by hand, with no regard for the references.
+    raw.pragma_update(None, "foreign_keys", false).unwrap();
+    raw.execute("UPDATE accounts SET admin_id = 'not-an-id' WHERE id = ?1", [u1.to_string()]).unwrap();
+    match store.account(u1).await {
+        Err(StoreError::Unavailable(message)) => assert!(message.contains("admin_id"), "{message}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    raw.execute("UPDATE queues SET hold_reason = 'SOLAR_ECLIPSE'", []).unwrap();
+    match store.load_tenant(tenant.admin_id, LEASE_MS).await {
+        Err(StoreError::Unavailable(message)) => assert!(message.contains("hold_reason"), "{message}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_second_active_entry_is_stopped_by_the_unique_index() {
+    let store = SqliteStore::open("sqlite::memory:").unwrap();
+    let (mut tenant, u1, u2) = tenant_with_users(&store).await;
+    let started = Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() };
+    commit(&store, &mut tenant, started, at(2)).await.unwrap();
+
+    let mut forged = tenant.clone();
+    let mut second = pumppilot_engine::QueueEntry::new(EntryId::new(), u2, tenant.admin_id, None, at(3));
+    second.status = EntryStatus::Hold;
+    second.started_at = Some(at(3));
+    second.phase_since = Some(at(3));
+    forged.active = Some(second);
+    match try_commit(&store, &forged, &Records::default()).await {
+        Err(StoreError::Invariant(message)) => {
+            assert!(message.contains("one RUNNING or HOLD entry per admin"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn accounts_must_name_a_real_tenant() {
+    let store = SqliteStore::open("sqlite::memory:").unwrap();
+    let orphan = account("karim", Role::User, Some(AdminId(UserId::new())));
+    assert!(matches!(store.create_account(&orphan).await, Err(StoreError::Invariant(_))), "no such admin");
+    let mut admin = account("rahim", Role::Admin, None);
+    admin.admin_id = Some(AdminId(UserId::new()));
+    assert!(matches!(store.create_account(&admin).await, Err(StoreError::Invariant(_))), "an admin is its own tenant");
+    let mut master = account("master", Role::Master, None);
+    master.admin_id = Some(AdminId(UserId::new()));
+    assert!(matches!(store.create_account(&master).await, Err(StoreError::Invariant(_))), "the master has none");
+    assert_eq!(store.tenant_ids().await.unwrap(), vec![]);
+    for username in ["karim", "rahim", "master"] {
+        assert_eq!(store.account_by_username(username).await.unwrap(), None, "{username} was not stored");
+    }
+}
