@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use pumppilot_server::{Running, Settings, app, config::Secret};
+use pumppilot_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -19,6 +20,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|store| store).await
+}
+
+/// A server whose store is wrapped by `wrap` (for fault injection).
+pub async fn spawn_app_with(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -30,7 +36,7 @@ pub async fn spawn_app() -> TestApp {
         ..Settings::default()
     };
     let secret = app::load_secret(&settings).unwrap();
-    let store = app::open_store(&settings).await.unwrap();
+    let store = wrap(app::open_store(&settings).await.unwrap());
     let running = app::spawn(settings, store, secret).await.unwrap();
     app::bootstrap_master(&running.app).await.unwrap();
     TestApp { base: format!("http://{}", running.addr), running, _dir: dir }

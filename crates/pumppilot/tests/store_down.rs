@@ -1,0 +1,209 @@
+//! Faults: when the store cannot be reached, every change answers 503 and changes nothing, the
+//! device gets no ON command, and all is well again once the store is back.
+
+mod common;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use async_trait::async_trait;
+use common::{assert_error, spawn_app_with};
+use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_store::{
+    Account, AuditEntry, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation, Session,
+    SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// The real SQLite store behind a switch that makes every call fail as if the disk were gone.
+struct Unplugged {
+    inner: Arc<dyn Store>,
+    down: Arc<AtomicBool>,
+}
+
+impl Unplugged {
+    fn check(&self) -> StoreResult<()> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("unplugged by the test".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Unplugged {
+    async fn ping(&self) -> StoreResult<()> {
+        self.check()?;
+        self.inner.ping().await
+    }
+
+    async fn create_account(&self, account: &Account) -> StoreResult<()> {
+        self.check()?;
+        self.inner.create_account(account).await
+    }
+
+    async fn account(&self, id: UserId) -> StoreResult<Option<Account>> {
+        self.check()?;
+        self.inner.account(id).await
+    }
+
+    async fn account_by_username(&self, username: &str) -> StoreResult<Option<Account>> {
+        self.check()?;
+        self.inner.account_by_username(username).await
+    }
+
+    async fn accounts(&self, role: Role, admin: Option<AdminId>) -> StoreResult<Vec<Account>> {
+        self.check()?;
+        self.inner.accounts(role, admin).await
+    }
+
+    async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {
+        self.check()?;
+        self.inner.set_suspended(id, suspended).await
+    }
+
+    async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>> {
+        self.check()?;
+        self.inner.tenant_ids().await
+    }
+
+    async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>> {
+        self.check()?;
+        self.inner.load_tenant(admin, lease_ms).await
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
+        self.check()?;
+        self.inner.commit(commit).await
+    }
+
+    async fn create_device(&self, device: &Device) -> StoreResult<()> {
+        self.check()?;
+        self.inner.create_device(device).await
+    }
+
+    async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>> {
+        self.check()?;
+        self.inner.devices(admin).await
+    }
+
+    async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
+        self.check()?;
+        self.inner.record_telemetry(batch).await
+    }
+
+    async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
+        self.check()?;
+        self.inner.set_device_key(admin, device, key_hash).await
+    }
+
+    async fn ledger(&self, user: UserId, limit: usize) -> StoreResult<Vec<LedgerEntry>> {
+        self.check()?;
+        self.inner.ledger(user, limit).await
+    }
+
+    async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>> {
+        self.check()?;
+        self.inner.usage(query).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.check()?;
+        self.inner.append_audit(entry).await
+    }
+
+    async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        self.check()?;
+        self.inner.audit(admin, limit).await
+    }
+
+    async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()> {
+        self.check()?;
+        self.inner.create_minute_request(request).await
+    }
+
+    async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>> {
+        self.check()?;
+        self.inner.minute_request(id).await
+    }
+
+    async fn minute_requests(&self, query: &RequestQuery) -> StoreResult<Vec<MinuteRequest>> {
+        self.check()?;
+        self.inner.minute_requests(query).await
+    }
+
+    async fn decide_minute_request(&self, decision: &Decision) -> StoreResult<()> {
+        self.check()?;
+        self.inner.decide_minute_request(decision).await
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.check()?;
+        self.inner.create_session(session).await
+    }
+
+    async fn session_by_access_hash(&self, kind: SessionKind, hash: &[u8]) -> StoreResult<Option<Session>> {
+        self.check()?;
+        self.inner.session_by_access_hash(kind, hash).await
+    }
+
+    async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<(Session, RefreshMatch)>> {
+        self.check()?;
+        self.inner.session_by_refresh_hash(hash).await
+    }
+
+    async fn rotate_session(&self, rotation: &Rotation) -> StoreResult<()> {
+        self.check()?;
+        self.inner.rotate_session(rotation).await
+    }
+
+    async fn revoke_session(&self, kind: SessionKind, id: SessionId, at: Timestamp) -> StoreResult<()> {
+        self.check()?;
+        self.inner.revoke_session(kind, id, at).await
+    }
+
+    async fn revoke_sessions(&self, scope: SessionScope, at: Timestamp) -> StoreResult<Vec<SessionId>> {
+        self.check()?;
+        self.inner.revoke_sessions(scope, at).await
+    }
+}
+
+#[tokio::test]
+async fn store_down_answers_503_changes_nothing_and_never_commands_the_motor_on() {
+    let down = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&down);
+    let app = spawn_app_with(move |inner| Arc::new(Unplugged { inner, down: switch })).await;
+    let t = app.tenant("rahim", 2, 10).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(t.device.poll(false, true).await["motor"], "ON");
+
+    down.store(true, Ordering::SeqCst);
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_error(
+        &t.admin.post("/api/admin/recharge", json!({"userId": t.user_ids[1], "minutes": 5})).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+    );
+    assert_error(&t.users[1].post("/api/motor/start", json!({})).await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    // A report that changes something cannot be committed: no answer, so the device stays OFF.
+    let path = "/api/esp32/poll?loadShedding=1&ready=1&relay=1";
+    assert_error(&t.device.client.get(path).await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    // And after a failed write the tenant is read again from the store, so no stale ON either.
+    let path = "/api/esp32/poll?loadShedding=0&ready=1&relay=1";
+    assert_error(&t.device.client.get(path).await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+
+    down.store(false, Ordering::SeqCst);
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
+    let (_, queue) = t.admin.get("/api/queue").await;
+    assert_eq!(queue["waiting"], json!([]), "the start refused while the store was down left no entry");
+    let (_, users) = t.admin.get("/api/admin/users").await;
+    let second = users.as_array().unwrap().iter().find(|u| u["id"] == t.user_ids[1]).unwrap();
+    assert_eq!(second["availableSeconds"], 600, "the refused recharge left no trace");
+    assert_eq!(t.device.poll(true, true).await["state"], "HOLD", "reports are accepted again");
+    assert_eq!(t.device.poll(false, true).await["motor"], "ON");
+}

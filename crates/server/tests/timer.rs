@@ -1,0 +1,69 @@
+//! The timer ends runs by itself: nobody reads the tenant, yet the run that used its last second
+//! is ended, charged and written, and the next in line starts.
+
+use std::{sync::Arc, time::Duration};
+
+use pumppilot_engine::{AdminId, Credit, EntryId, Event, LedgerKind, UserId};
+use pumppilot_server::{
+    clock,
+    runtime::{Extras, Runtime},
+};
+use pumppilot_store::{Account, Role, Store, UsageQuery};
+use pumppilot_store_sqlite::SqliteStore;
+
+fn account(id: UserId, admin: AdminId, role: Role) -> Account {
+    Account {
+        id,
+        username: id.to_string(),
+        name: "someone".into(),
+        role,
+        admin_id: Some(admin),
+        password_hash: String::new(),
+        suspended: false,
+        created_at: clock::now(),
+    }
+}
+
+async fn apply(runtime: &Runtime, admin: AdminId, event: Event) {
+    let (reply, ()) = runtime.apply(admin, event, Extras::default(), |_, _| ()).await.unwrap();
+    reply.unwrap();
+}
+
+#[tokio::test]
+async fn a_run_that_uses_its_last_second_ends_by_itself_and_the_next_starts() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").unwrap());
+    let admin = AdminId(UserId::new());
+    let (first, second) = (UserId::new(), UserId::new());
+    store.create_account(&account(admin.0, admin, Role::Admin)).await.unwrap();
+    store.create_account(&account(first, admin, Role::User)).await.unwrap();
+    store.create_account(&account(second, admin, Role::User)).await.unwrap();
+    let runtime = Runtime::new(Arc::clone(&store), 60_000, 5_000);
+    runtime.start().await.unwrap();
+
+    for (user, seconds) in [(first, 1), (second, 60)] {
+        let credit =
+            Credit { user, seconds, kind: LedgerKind::Recharge, actor: admin.0, note: String::new(), request_id: None };
+        apply(&runtime, admin, Event::Credit(credit)).await;
+    }
+    apply(&runtime, admin, Event::DeviceReport { load_shedding: false, ready: true, relay: false }).await;
+    apply(&runtime, admin, Event::Start { user: first, requested_minutes: None, entry_id: EntryId::new() }).await;
+    apply(&runtime, admin, Event::Start { user: second, requested_minutes: None, entry_id: EntryId::new() }).await;
+
+    // Nobody touches the tenant; only the timer can end the run. Watch the store, not the runtime.
+    let query = UsageQuery { admin, user: None, from: None, to: None, limit: 10 };
+    let mut usage = Vec::new();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        usage = store.usage(&query).await.unwrap();
+        if !usage.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(usage.len(), 1, "the timer ended the run within 4 s");
+    assert_eq!(usage[0].user_id, first);
+    assert_eq!(usage[0].charged_seconds, 1);
+    assert_eq!(usage[0].end_reason.as_str(), "BALANCE_EXHAUSTED");
+    let stored = store.load_tenant(admin, 60_000).await.unwrap().unwrap();
+    assert_eq!(stored.active.as_ref().map(|e| e.user_id), Some(second), "the next in line started by itself");
+    assert_eq!(stored.wallet(first), 0);
+}
