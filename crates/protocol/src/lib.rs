@@ -33,6 +33,17 @@ pub enum MotorState {
     Hold,
 }
 
+impl MotorState {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MotorState::Idle => "IDLE",
+            MotorState::Running => "RUNNING",
+            MotorState::Hold => "HOLD",
+        }
+    }
+}
+
 /// Why an active run is paused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -9,7 +9,7 @@ use std::{
 
 use axum::{Router, extract::DefaultBodyLimit};
 use pumppilot_engine::{AdminId, DeviceId, UserId};
-use pumppilot_store::{Account, AuditEntry, Role, Store};
+use pumppilot_store::{Account, Role, Store};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -75,26 +75,6 @@ impl App {
             }
         }
         Ok(names)
-    }
-
-    /// Writes an audit entry that is not part of a tenant transition.
-    pub async fn audit(
-        &self,
-        admin: Option<AdminId>,
-        actor: UserId,
-        action: &str,
-        target: Option<String>,
-        detail: String,
-    ) -> Result<(), ApiError> {
-        let entry = AuditEntry {
-            admin_id: admin,
-            at: clock::now(),
-            actor_id: Some(actor),
-            action: action.into(),
-            target_id: target,
-            detail,
-        };
-        Ok(self.store.append_audit(&entry).await?)
     }
 }
 

@@ -136,13 +136,8 @@ pub struct MotorView {
 impl MotorView {
     pub fn new(tenant: &Tenant, now: Timestamp) -> Self {
         let (state, hold_reason) = tenant.motor_state();
-        let state = match state {
-            pumppilot_engine::MotorState::Idle => "IDLE",
-            pumppilot_engine::MotorState::Running => "RUNNING",
-            pumppilot_engine::MotorState::Hold => "HOLD",
-        };
         MotorView {
-            state: state.into(),
+            state: state.as_str().into(),
             hold_reason: hold_reason.map(|r| r.as_str().into()),
             active_user_id: tenant.active.as_ref().map(|e| e.user_id.to_string()),
             remaining_seconds: tenant.remaining_seconds(now),

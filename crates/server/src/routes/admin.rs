@@ -10,14 +10,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, Reply, RequestId, UserId};
-use pumppilot_store::{
-    Account, AuditEntry, Decision, Device, RequestQuery, RequestStatus, Role, SessionScope, UsageQuery,
-};
+use pumppilot_store::{Account, AuditEntry, Decision, Device, RequestQuery, RequestStatus, Role, UsageQuery};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{NewAccountBody, create_account, parse_id};
+use super::{NewAccountBody, audit_entry, create_account, parse_id, set_suspended};
 use crate::{
     app::{App, AppState},
     auth::{AdminScope, TenantScope},
@@ -56,14 +54,7 @@ pub async fn tenant_user(app: &App, scope: TenantScope, id: &str) -> Result<Arc<
 }
 
 fn audit(admin: &AdminScope, action: &str, target: String, detail: String) -> AuditEntry {
-    AuditEntry {
-        admin_id: Some(admin.scope.admin()),
-        at: clock::now(),
-        actor_id: Some(admin.caller.id()),
-        action: action.into(),
-        target_id: Some(target),
-        detail,
-    }
+    audit_entry(Some(admin.scope.admin()), admin.caller.id(), action, &target, detail)
 }
 
 /// Creates a user in this tenant.
@@ -108,23 +99,7 @@ async fn set_user_suspended(
     suspended: bool,
 ) -> Result<Json<UserView>, ApiError> {
     let user = tenant_user(app, admin.scope, id).await?;
-    let (event, action) = if suspended {
-        (Event::SuspendUser { user: user.id }, "user.suspend")
-    } else {
-        (Event::Tick, "user.unsuspend")
-    };
-    let extras = Extras {
-        suspension: Some((user.id, suspended)),
-        ..Extras::audit(audit(admin, action, user.id.to_string(), user.username.clone()))
-    };
-    app.runtime.apply(admin.scope.admin(), event, extras, |_, _| ()).await?.0?;
-    if suspended {
-        let revoked = app.store.revoke_sessions(SessionScope::User(user.id), clock::now()).await?;
-        app.sessions.forget(&revoked);
-    }
-    app.sessions.forget_account(user.id);
-    let account = app.sessions.account(app, user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Json(UserView::from(account.as_ref())))
+    Ok(Json(set_suspended(app, admin.caller.id(), &user, suspended).await?))
 }
 
 /// Suspends a user: signed out everywhere, their run or place in line ends.

@@ -5,17 +5,15 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use pumppilot_engine::{AdminId, Event, MotorState};
-use pumppilot_store::{Role, SessionScope};
+use pumppilot_engine::AdminId;
+use pumppilot_store::Role;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{NewAccountBody, create_account, parse_id};
+use super::{NewAccountBody, create_account, parse_id, set_suspended};
 use crate::{
     app::AppState,
     auth::Master,
-    clock,
     error::{ApiError, ApiJson},
-    runtime::Extras,
     views::{AdminSummaryView, UserView},
 };
 
@@ -46,15 +44,11 @@ async fn list_admins(State(app): State<AppState>, _: Master) -> Result<Json<Vec<
         let tenant = AdminId(admin.id);
         let user_count = app.store.accounts(Role::User, Some(tenant)).await?.len();
         let (state, online) = app.runtime.read(tenant, |t, now| (t.motor_state().0, t.device.online_at(now))).await?;
-        let motor_state = match state {
-            MotorState::Idle => "IDLE",
-            MotorState::Running => "RUNNING",
-            MotorState::Hold => "HOLD",
-        };
+
         out.push(AdminSummaryView {
             user: UserView::from(&admin),
             user_count,
-            motor_state: motor_state.into(),
+            motor_state: state.as_str().into(),
             device_online: online,
         });
     }
@@ -68,30 +62,12 @@ async fn set_admin_suspended(
     suspended: bool,
 ) -> Result<Json<UserView>, ApiError> {
     let id = parse_id(id, "admin")?;
-    let admin = match app.sessions.account(app, id).await? {
-        Some(account) if account.role == Role::Admin => account,
-        _ => return Err(ApiError::not_found("admin")),
-    };
-    let tenant = AdminId(admin.id);
-    let (event, action) =
-        if suspended { (Event::SuspendTenant, "admin.suspend") } else { (Event::UnsuspendTenant, "admin.unsuspend") };
-    let audit = pumppilot_store::AuditEntry {
-        admin_id: Some(tenant),
-        at: clock::now(),
-        actor_id: Some(master.0.id()),
-        action: action.into(),
-        target_id: Some(admin.id.to_string()),
-        detail: admin.username.clone(),
-    };
-    let extras = Extras { suspension: Some((admin.id, suspended)), ..Extras::audit(audit) };
-    app.runtime.apply(tenant, event, extras, |_, _| ()).await?.0?;
-    if suspended {
-        let revoked = app.store.revoke_sessions(SessionScope::Tenant(tenant), clock::now()).await?;
-        app.sessions.forget(&revoked);
+    match app.sessions.account(app, id).await? {
+        Some(admin) if admin.role == Role::Admin => {
+            Ok(Json(set_suspended(app, master.0.id(), &admin, suspended).await?))
+        }
+        _ => Err(ApiError::not_found("admin")),
     }
-    app.sessions.forget_account(admin.id);
-    let account = app.sessions.account(app, admin.id).await?.ok_or_else(|| ApiError::not_found("admin"))?;
-    Ok(Json(UserView::from(account.as_ref())))
 }
 
 /// Suspends an admin and so the whole tenant: its users are locked out, its run ends.

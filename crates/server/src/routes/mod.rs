@@ -7,13 +7,13 @@ mod master;
 mod motor;
 
 use axum::{Router, extract::State, routing::get};
-use pumppilot_engine::{AdminId, UserId};
-use pumppilot_store::{Account, AuditEntry, Role};
+use pumppilot_engine::{AdminId, Event, UserId};
+use pumppilot_store::{Account, AuditEntry, Role, SessionScope};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{app::AppState, clock, error::ApiError, keys};
+use crate::{app::AppState, clock, error::ApiError, keys, runtime::Extras, views::UserView};
 
 /// Every `/api` route, documented.
 pub fn api() -> OpenApiRouter<AppState> {
@@ -93,14 +93,54 @@ pub async fn create_account(
         created_at: clock::now(),
     };
     app.store.create_account(&account).await?;
-    let audit = AuditEntry {
-        admin_id: account.admin_id,
-        at: account.created_at,
-        actor_id: Some(actor),
-        action: format!("{}.create", role.as_str()),
-        target_id: Some(account.id.to_string()),
-        detail: account.username.clone(),
-    };
-    app.store.append_audit(&audit).await?;
+    let action = format!("{}.create", role.as_str());
+    app.store.append_audit(&audit_entry(account.admin_id, actor, action, &account.id, &account.username)).await?;
     Ok(account)
+}
+
+/// Suspends or lets back in an admin (the whole tenant) or a user. The engine ends what must end
+/// (charged to this moment), and the flag and the audit entry go in the same commit; then every
+/// session of the account (or tenant) is revoked.
+pub async fn set_suspended(
+    app: &AppState,
+    actor: UserId,
+    account: &Account,
+    suspended: bool,
+) -> Result<UserView, ApiError> {
+    let tenant = account.admin_id.ok_or_else(|| ApiError::forbidden("the master cannot be suspended here"))?;
+    let (event, scope) = match (account.role, suspended) {
+        (Role::Admin, true) => (Event::SuspendTenant, SessionScope::Tenant(tenant)),
+        (Role::Admin, false) => (Event::UnsuspendTenant, SessionScope::Tenant(tenant)),
+        (_, true) => (Event::SuspendUser { user: account.id }, SessionScope::User(account.id)),
+        (_, false) => (Event::Tick, SessionScope::User(account.id)),
+    };
+    let action = format!("{}.{}", account.role.as_str(), if suspended { "suspend" } else { "unsuspend" });
+    let audit = audit_entry(Some(tenant), actor, action, &account.id, &account.username);
+    let extras = Extras { suspension: Some((account.id, suspended)), ..Extras::audit(audit) };
+    app.runtime.apply(tenant, event, extras, |_, _| ()).await?.0?;
+    if suspended {
+        let revoked = app.store.revoke_sessions(scope, clock::now()).await?;
+        app.sessions.forget(&revoked);
+    }
+    app.sessions.forget_account(account.id);
+    let account = app.sessions.account(app, account.id).await?.ok_or_else(ApiError::internal)?;
+    Ok(UserView::from(account.as_ref()))
+}
+
+/// An audit log line about `target`, made now.
+pub fn audit_entry(
+    tenant: Option<AdminId>,
+    actor: UserId,
+    action: impl Into<String>,
+    target: &impl std::fmt::Display,
+    detail: impl Into<String>,
+) -> AuditEntry {
+    AuditEntry {
+        admin_id: tenant,
+        at: clock::now(),
+        actor_id: Some(actor),
+        action: action.into(),
+        target_id: Some(target.to_string()),
+        detail: detail.into(),
+    }
 }
