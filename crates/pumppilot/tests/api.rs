@@ -574,3 +574,57 @@ async fn health_readiness_and_the_openapi_document() {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
 }
+
+#[tokio::test]
+async fn an_admin_corrects_a_balance_with_a_reason_but_never_below_zero() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let user = &t.user_ids[0];
+    let fixed = t
+        .admin
+        .ok("/api/admin/corrections", json!({"userId": user, "minutes": -4, "note": "recharged 10 instead of 6"}))
+        .await;
+    assert_eq!(fixed["availableSeconds"], 6 * 60);
+    let too_much = t.admin.post("/api/admin/corrections", json!({"userId": user, "minutes": -7, "note": "oops"})).await;
+    assert_error(&too_much, StatusCode::CONFLICT, "CONFLICT");
+    let no_reason = t.admin.post("/api/admin/corrections", json!({"userId": user, "minutes": 2, "note": " "})).await;
+    assert_error(&no_reason, StatusCode::BAD_REQUEST, "VALIDATION");
+    let (status, wallet) = t.admin.get(&format!("/api/admin/users/{user}/wallet")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(wallet["availableSeconds"], 6 * 60);
+    assert_eq!(wallet["ledger"][0]["kind"], "CORRECTION");
+    assert_eq!(wallet["ledger"][0]["deltaSeconds"], -240);
+    assert_eq!(wallet["ledger"][0]["note"], "recharged 10 instead of 6");
+    assert_error(
+        &t.users[0].post("/api/admin/corrections", json!({"userId": user, "minutes": 5, "note": "me"})).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
+    let other = app.tenant("qadir", 1, 1).await;
+    assert_error(
+        &other.admin.get(&format!("/api/admin/users/{user}/wallet")).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+}
+
+#[tokio::test]
+async fn a_user_sees_their_own_minute_requests_only() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    t.users[0].ok("/api/minute-requests", json!({"minutes": 10, "note": "bKash 100"})).await;
+    t.users[1].ok("/api/minute-requests", json!({"minutes": 20})).await;
+    let (_, mine) = t.users[0].get("/api/minute-requests").await;
+    let mine = mine.as_array().unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["minutes"], 10);
+    assert_eq!(mine[0]["status"], "PENDING");
+}
+
+#[tokio::test]
+async fn the_front_page_tells_a_newcomer_where_to_go() {
+    let app = spawn_app().await;
+    let page = reqwest::get(&app.base).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("/api/openapi.json"));
+}

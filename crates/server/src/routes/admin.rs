@@ -15,7 +15,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{NewAccountBody, audit_entry, create_account, parse_id, set_suspended};
+use super::{NewAccountBody, audit_entry, create_account, parse_id, set_suspended, wallet_view};
 use crate::{
     app::{App, AppState},
     auth::{AdminScope, TenantScope},
@@ -25,7 +25,7 @@ use crate::{
     runtime::Extras,
     views::{
         AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, MinuteRequestView, UsageView,
-        UserBalanceView, UserView, minutes,
+        UserBalanceView, UserView, WalletView, minutes,
     },
 };
 
@@ -35,6 +35,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(suspend_user))
         .routes(routes!(unsuspend_user))
         .routes(routes!(recharge))
+        .routes(routes!(correct))
+        .routes(routes!(user_wallet))
         .routes(routes!(list_requests))
         .routes(routes!(approve_request))
         .routes(routes!(reject_request))
@@ -175,6 +177,67 @@ async fn recharge(
         available_seconds: available,
         available_minutes: minutes(available),
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CorrectionBody {
+    user_id: String,
+    /// Minutes to add (positive) or take away (negative), -100000 to 100000, not 0.
+    minutes: i64,
+    /// Why, for the ledger and the audit log (required, up to 500 characters).
+    note: String,
+}
+
+/// Corrects a user's balance up or down (a mistaken recharge, say). Never below zero, nor below
+/// what a running run has already used.
+#[utoipa::path(post, path = "/api/admin/corrections", tag = "admin", request_body = CorrectionBody,
+    responses((status = 200, body = BalanceView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn correct(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiJson(body): ApiJson<CorrectionBody>,
+) -> Result<Json<BalanceView>, ApiError> {
+    if body.minutes == 0 || body.minutes.abs() > 100_000 {
+        return Err(ApiError::validation("minutes: from -100000 to 100000, not 0"));
+    }
+    let note = note(Some(body.note))?;
+    if note.trim().is_empty() {
+        return Err(ApiError::validation("note: say why the balance is corrected"));
+    }
+    let user = tenant_user(&app, admin.scope, &body.user_id).await?;
+    let credit = Credit {
+        user: user.id,
+        seconds: body.minutes * 60,
+        kind: LedgerKind::Correction,
+        actor: admin.caller.id(),
+        note: note.clone(),
+        request_id: None,
+    };
+    let extras =
+        Extras::audit(audit(&admin, "correction", user.id.to_string(), format!("{:+} min {note}", body.minutes)));
+    let (reply, available) = app
+        .runtime
+        .apply(admin.scope.admin(), Event::Credit(credit), extras, |t, now| t.available_seconds(user.id, now))
+        .await?;
+    reply?;
+    Ok(Json(BalanceView {
+        user_id: user.id.to_string(),
+        available_seconds: available,
+        available_minutes: minutes(available),
+    }))
+}
+
+/// A user's balance and ledger, newest first.
+#[utoipa::path(get, path = "/api/admin/users/{id}/wallet", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = WalletView), (status = 404, body = crate::error::ErrorBody)))]
+async fn user_wallet(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Path(id): Path<String>,
+) -> Result<Json<WalletView>, ApiError> {
+    let user = tenant_user(&app, admin.scope, &id).await?;
+    Ok(Json(wallet_view(&app, admin.scope, user.id).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -13,7 +13,15 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{app::AppState, clock, error::ApiError, keys, runtime::Extras, views::UserView};
+use crate::{
+    app::AppState,
+    auth::TenantScope,
+    clock,
+    error::ApiError,
+    keys,
+    runtime::Extras,
+    views::{LedgerView, UserView, WalletView, minutes},
+};
 
 /// Every `/api` route, documented.
 pub fn api() -> OpenApiRouter<AppState> {
@@ -25,17 +33,20 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(device::routes())
 }
 
-/// `/healthz` (serving) and `/readyz` (the store answers).
+/// `/` (a short page for people), `/healthz` (serving) and `/readyz` (the store answers).
 pub fn health() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { "ok" })).route(
-        "/readyz",
-        get(|State(app): State<AppState>| async move {
-            match app.store.ping().await {
-                Ok(()) => Ok("ready"),
-                Err(_) => Err(ApiError::unavailable()),
-            }
-        }),
-    )
+    Router::new()
+        .route("/", get(|| async { axum::response::Html(include_str!("../../assets/index.html")) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(app): State<AppState>| async move {
+                match app.store.ping().await {
+                    Ok(()) => Ok("ready"),
+                    Err(_) => Err(ApiError::unavailable()),
+                }
+            }),
+        )
 }
 
 /// Parses an id from a path; a malformed id is simply an object that does not exist.
@@ -143,4 +154,11 @@ pub fn audit_entry(
         target_id: Some(target.to_string()),
         detail: detail.into(),
     }
+}
+
+/// A user's balance (less the running charge) and ledger, newest first.
+pub async fn wallet_view(app: &AppState, scope: TenantScope, user: UserId) -> Result<WalletView, ApiError> {
+    let available = app.runtime.read(scope.admin(), |t, now| t.available_seconds(user, now)).await?;
+    let ledger = app.store.ledger(user, 500).await?.iter().map(LedgerView::from).collect();
+    Ok(WalletView { available_seconds: available, available_minutes: minutes(available), ledger })
 }

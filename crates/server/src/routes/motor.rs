@@ -2,7 +2,7 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use pumppilot_engine::{EntryId, Event, Reply, Tenant, Timestamp, UserId};
-use pumppilot_store::{MinuteRequest, RequestStatus, UsageQuery};
+use pumppilot_store::{MinuteRequest, RequestQuery, RequestStatus, UsageQuery};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -12,9 +12,10 @@ use crate::{
     auth::{Farmer, Member},
     clock,
     error::{ApiError, ApiJson, OptionalJson},
+    routes::wallet_view,
     views::{
-        DeviceStateView, EntryView, LedgerView, MeView, MinuteRequestView, MotorView, QueueView, StatusView, UsageView,
-        WalletView, minutes,
+        DeviceStateView, EntryView, MeView, MinuteRequestView, MotorView, QueueView, StatusView, UsageView, WalletView,
+        minutes,
     },
 };
 
@@ -25,7 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(status))
         .routes(routes!(queue))
         .routes(routes!(wallet))
-        .routes(routes!(request_minutes))
+        .routes(routes!(request_minutes, own_requests))
         .routes(routes!(own_usage))
 }
 
@@ -106,10 +107,7 @@ async fn queue(State(app): State<AppState>, member: Member) -> Result<Json<Queue
 /// The caller's balance and ledger, newest first.
 #[utoipa::path(get, path = "/api/wallet", tag = "motor", responses((status = 200, body = WalletView)))]
 async fn wallet(State(app): State<AppState>, farmer: Farmer) -> Result<Json<WalletView>, ApiError> {
-    let me = farmer.id();
-    let available = app.runtime.read(farmer.scope.admin(), |t, now| t.available_seconds(me, now)).await?;
-    let ledger = app.store.ledger(me, 500).await?.iter().map(LedgerView::from).collect();
-    Ok(Json(WalletView { available_seconds: available, available_minutes: minutes(available), ledger }))
+    Ok(Json(wallet_view(&app, farmer.scope, farmer.id()).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -149,6 +147,13 @@ async fn request_minutes(
     };
     app.store.create_minute_request(&request).await?;
     Ok((StatusCode::CREATED, Json(MinuteRequestView::from(&request))))
+}
+
+/// The caller's own minute requests, newest first.
+#[utoipa::path(get, path = "/api/minute-requests", tag = "motor", responses((status = 200, body = [MinuteRequestView])))]
+async fn own_requests(State(app): State<AppState>, farmer: Farmer) -> Result<Json<Vec<MinuteRequestView>>, ApiError> {
+    let query = RequestQuery { admin: farmer.scope.admin(), user: Some(farmer.id()), status: None };
+    Ok(Json(app.store.minute_requests(&query).await?.iter().map(MinuteRequestView::from).collect()))
 }
 
 /// The caller's finished runs, newest first.
