@@ -138,8 +138,9 @@ impl Tenant {
     }
 
     /// Records a quiet poll (see [`Tenant::is_quiet_report`]): only the last-seen time moves.
+    /// The last-seen time never moves back, even when two polls race to the lock.
     pub fn touch(&mut self, now: Timestamp) {
-        self.device.last_poll_at = Some(now);
+        self.device.last_poll_at = Some(self.device.last_poll_at.map_or(now, |seen| seen.max(now)));
     }
 
     fn command_fingerprint(&self) -> (pumppilot_protocol::MotorState, Option<HoldReason>) {

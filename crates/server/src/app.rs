@@ -7,10 +7,11 @@ use std::{
     sync::{Arc, RwLock},
 };
 
-use axum::{Router, extract::DefaultBodyLimit};
+use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse};
 use pumppilot_engine::{AdminId, DeviceId, UserId};
 use pumppilot_store::{Account, Role, Store};
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -97,6 +98,10 @@ pub fn router(app: AppState) -> Router {
     .fallback(error::no_route)
     .method_not_allowed_fallback(error::wrong_method)
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+        tracing::error!("a request handler panicked");
+        error::ApiError::internal().into_response()
+    }))
     .with_state(app)
 }
 

@@ -140,6 +140,7 @@ impl FromRequestParts<AppState> for Caller {
         let hash = app.keyring.hash(&token);
         let session = app.sessions.session(app, kind, hash).await?.ok_or_else(ApiError::unauthenticated)?;
         if session.expires_at <= clock::now() {
+            app.sessions.forget(&[session.id]);
             return Err(ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED", "the token has expired"));
         }
         let account = app.sessions.account(app, session.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
