@@ -2,7 +2,7 @@
 
 mod bench;
 
-use std::sync::Arc;
+use std::{io::IsTerminal, sync::Arc};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -28,8 +28,17 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("pumppilot: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PUMPPILOT_LOG")
@@ -53,8 +62,8 @@ fn settings() -> anyhow::Result<Settings> {
 
 async fn serve() -> anyhow::Result<()> {
     let settings = settings()?;
-    let secret = app::load_secret(&settings)?;
     let store = app::open_store(&settings).await?;
+    let secret = app::load_secret(&settings)?;
     let running = app::spawn(settings.clone(), store, secret).await?;
     if let Some((username, password)) =
         app::bootstrap_master(&running.app).await.map_err(|e| anyhow::anyhow!(e.message))?
@@ -98,17 +107,21 @@ async fn create_master(username: &str) -> anyhow::Result<()> {
     let settings = settings()?;
     let password = match &settings.master_password {
         Some(password) => password.0.clone(),
+        None if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!("Password for {username} (8 characters or more): "))
+                .context("reading the password")?
+        }
         None => {
-            eprintln!("Password for {username} (8 characters or more), then Enter:");
             let mut line = String::new();
-            std::io::stdin().read_line(&mut line).context("reading the password")?;
+            std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
     anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
     let store: Arc<dyn pumppilot_store::Store> = app::open_store(&settings).await?;
-    app::create_master(store.as_ref(), username, &password).await.map_err(|e| anyhow::anyhow!(e.message))?;
-    println!("Created master admin `{username}`.");
+    let master =
+        app::create_master(store.as_ref(), username, &password).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("Created master admin `{}`.", master.username);
     Ok(())
 }
 

@@ -5,60 +5,15 @@ mod common;
 
 use std::{
     collections::{HashMap, HashSet},
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use common::{Client, PASSWORD};
+use common::{Client, PASSWORD, start_server};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const USERS: usize = 6;
-
-/// The server process, killed (SIGKILL) when dropped, so a failing test leaves nothing behind.
-struct Server(Child);
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// The real binary on a free port; returns the process and its base URL.
-fn start_server(dir: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pumppilot"))
-        .arg("serve")
-        .env("PUMPPILOT_BIND", "127.0.0.1:0")
-        .env("PUMPPILOT_DATABASE_URL", format!("sqlite://{}", dir.join("pumppilot.db").display()))
-        .env("PUMPPILOT_MASTER_USERNAME", "master")
-        .env("PUMPPILOT_MASTER_PASSWORD", "master-password")
-        .env("PUMPPILOT_DEVICE_LEASE_MS", "3000")
-        .env("PUMPPILOT_POLL_INTERVAL_MS", "500")
-        .env("PUMPPILOT_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pumppilot");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("the server printed its address").unwrap();
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (Server(child), base)
-}
 
 async fn login(base: &str, username: &str, password: &str) -> Client {
     let anon = Client { http: reqwest::Client::new(), base: base.to_string(), token: None };

@@ -165,8 +165,16 @@ pub async fn bootstrap_master(app: &App) -> Result<Option<(String, String)>, Api
     Ok(generated.then_some((username, password)))
 }
 
+/// A username is 3 to 64 of letters, digits and `._+-@` (a phone number works).
+pub fn check_username(username: &str) -> Result<(), ApiError> {
+    let ok = (3..=64).contains(&username.len())
+        && username.chars().all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c));
+    if ok { Ok(()) } else { Err(ApiError::validation("username: 3 to 64 of letters, digits and . _ + - @")) }
+}
+
 /// Creates a master admin account.
 pub async fn create_master(store: &dyn Store, username: &str, password: &str) -> Result<Account, ApiError> {
+    check_username(username)?;
     let account = Account {
         id: UserId::new(),
         username: username.to_ascii_lowercase(),

@@ -1,7 +1,13 @@
 //! A real server on a random port with a fresh SQLite file, and a small JSON client.
 #![allow(dead_code)]
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
 
 use pumppilot_server::{Running, Settings, app, config::Secret};
 use pumppilot_store::Store;
@@ -197,4 +203,47 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
 
 pub fn shared<T>(value: T) -> Arc<T> {
     Arc::new(value)
+}
+
+/// The server process, killed (SIGKILL) when dropped, so a failing test leaves nothing behind.
+pub struct Server(Child);
+
+impl Server {
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The real binary on a free port; returns the process and its base URL.
+pub fn start_server(dir: &std::path::Path) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pumppilot"))
+        .arg("serve")
+        .env("PUMPPILOT_BIND", "127.0.0.1:0")
+        .env("PUMPPILOT_DATABASE_URL", format!("sqlite://{}", dir.join("pumppilot.db").display()))
+        .env("PUMPPILOT_MASTER_USERNAME", "master")
+        .env("PUMPPILOT_MASTER_PASSWORD", "master-password")
+        .env("PUMPPILOT_DEVICE_LEASE_MS", "3000")
+        .env("PUMPPILOT_POLL_INTERVAL_MS", "500")
+        .env("PUMPPILOT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start pumppilot");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().expect("the server printed its address").unwrap();
+        if let Some(rest) = line.split("serving on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Server(child), base)
 }

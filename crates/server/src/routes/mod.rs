@@ -72,11 +72,7 @@ fn validate_account(body: &NewAccountBody) -> Result<(), ApiError> {
     if name.is_empty() || name.chars().count() > 80 {
         return Err(ApiError::validation("name: 1 to 80 characters"));
     }
-    let username_ok = (3..=64).contains(&body.username.len())
-        && body.username.chars().all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c));
-    if !username_ok {
-        return Err(ApiError::validation("username: 3 to 64 of letters, digits and . _ + - @"));
-    }
+    crate::app::check_username(&body.username)?;
     if !(8..=256).contains(&body.password.chars().count()) {
         return Err(ApiError::validation("password: 8 to 256 characters"));
     }

@@ -1,0 +1,56 @@
+//! The binary as an operator meets it: bad settings are named, a master can be added.
+
+mod common;
+
+use std::{io::Write, process::Command};
+
+use common::{Client, start_server};
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn pumppilot(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pumppilot"));
+    command.current_dir(dir).env_remove("RUST_BACKTRACE").env("PUMPPILOT_LOG", "warn");
+    command
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_with_the_variable_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for (variable, value) in [
+        ("PUMPPILOT_DEVICE_LEASE_MS", "soon"),
+        ("PUMPPILOT_BIND", "anywhere"),
+        ("PUMPPILOT_DATABASE_URL", "postgres://db"),
+    ] {
+        let output = pumppilot(dir.path()).env(variable, value).output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(variable), "{variable}: {stderr}");
+        assert!(!stderr.contains("backtrace"), "a sentence, not a trace: {stderr}");
+    }
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[tokio::test]
+async fn create_master_adds_a_master_who_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("pumppilot.db").display());
+    let mut child = pumppilot(dir.path())
+        .args(["create-master", "--username", "Boss"])
+        .env("PUMPPILOT_DATABASE_URL", &db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"boss-password\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Created master admin `boss`"));
+
+    let (mut server, base) = start_server(dir.path());
+    let anon = Client { http: reqwest::Client::new(), base, token: None };
+    let (status, body) = anon.post("/api/auth/login", json!({"username": "boss", "password": "boss-password"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["role"], "master");
+    server.kill();
+}
