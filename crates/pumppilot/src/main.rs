@@ -73,14 +73,9 @@ async fn serve() -> anyhow::Result<()> {
         );
     }
     println!("PumpPilot is serving on http://{} (store: {})", running.addr, redact(&settings.database_url));
-    tokio::select! {
-        result = running.task => { result??; }
-        _ = shutdown_signal() => {
-            println!("Stopping: writing the last device telemetry.");
-            running.app.runtime.flush_telemetry().await;
-        }
-    }
-    Ok(())
+    shutdown_signal().await;
+    println!("Stopping: finishing the requests in flight and writing the last device telemetry.");
+    running.shutdown().await
 }
 
 async fn shutdown_signal() {

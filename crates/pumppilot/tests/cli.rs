@@ -54,3 +54,31 @@ async fn create_master_adds_a_master_who_can_sign_in() {
     assert_eq!(body["user"]["role"], "master");
     server.kill();
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly_and_keeps_the_last_telemetry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = start_server(dir.path());
+    let anon = Client { http: reqwest::Client::new(), base: base.clone(), token: None };
+    let login = |username: &'static str, password: &'static str| {
+        let anon = anon.clone();
+        async move {
+            let (_, body) = anon.post("/api/auth/login", json!({"username": username, "password": password})).await;
+            Client { token: Some(body["token"].as_str().unwrap().to_string()), ..anon }
+        }
+    };
+    let master = login("master", "master-password").await;
+    master.ok("/api/master/admins", json!({"name": "Rahim", "username": "rahim", "password": "rahim-password"})).await;
+    let admin = login("rahim", "rahim-password").await;
+    let key = admin.ok("/api/admin/devices", json!({"name": "pump"})).await["deviceKey"].as_str().unwrap().to_string();
+    let device = Client { token: Some(key), ..anon.clone() };
+    let (status, _) = device.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0&fw=v1.2.3").await;
+    assert_eq!(status, StatusCode::OK);
+
+    assert!(server.terminate().success(), "a clean exit on SIGTERM");
+    let (mut server, base) = start_server(dir.path());
+    let admin = Client { base, ..admin };
+    let (_, devices) = admin.get("/api/admin/devices").await;
+    assert_eq!(devices[0]["firmware"], "v1.2.3", "the telemetry buffered at shutdown was written");
+    server.kill();
+}

@@ -194,15 +194,34 @@ pub struct Running {
     pub addr: SocketAddr,
     pub app: AppState,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
 }
 
-/// Binds `settings.bind` (port 0 picks a free one) and serves until the task is dropped.
+impl Running {
+    /// Stops accepting connections, lets the requests in flight finish, then writes the buffered
+    /// device telemetry.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        self.app.runtime.flush_telemetry().await;
+        Ok(())
+    }
+}
+
+/// Binds `settings.bind` (port 0 picks a free one) and serves until [`Running::shutdown`].
 pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) -> anyhow::Result<Running> {
     let listener =
         TcpListener::bind(settings.bind).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
     let app = App::new(settings, store, &secret).await.map_err(|e| anyhow::anyhow!("starting: {}", e.message))?;
     let service = router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move { axum::serve(listener, service).await });
-    Ok(Running { addr, app, task })
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running { addr, app, task, stop })
 }

@@ -209,6 +209,13 @@ pub fn shared<T>(value: T) -> Arc<T> {
 pub struct Server(Child);
 
 impl Server {
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.0.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.0.wait().unwrap()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
