@@ -23,6 +23,13 @@ impl Add<i64> for Timestamp {
     }
 }
 
+impl Sub<i64> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, ms: i64) -> Timestamp {
+        Timestamp(self.0.saturating_sub(ms))
+    }
+}
+
 impl Sub for Timestamp {
     type Output = i64;
     /// Milliseconds from `rhs` to `self`.

@@ -170,6 +170,11 @@ impl Store for Unplugged {
         self.check()?;
         self.inner.revoke_sessions(scope, at).await
     }
+
+    async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize> {
+        self.check()?;
+        self.inner.purge_sessions(before).await
+    }
 }
 
 #[tokio::test]

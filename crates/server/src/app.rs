@@ -63,7 +63,27 @@ impl App {
             device_keys: RwLock::new(device_keys),
         });
         app.runtime.start().await?;
+        let sweeper = Arc::downgrade(&app);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                let Some(app) = sweeper.upgrade() else { break };
+                app.sweep_sessions().await;
+            }
+        });
         Ok(app)
+    }
+
+    /// Deletes sessions that can never be used again, and forgets expired ones held in memory.
+    pub async fn sweep_sessions(&self) {
+        let now = clock::now();
+        self.sessions.forget_expired(now);
+        match self.store.purge_sessions(now).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "deleted expired and revoked sessions"),
+            Err(err) => tracing::warn!(%err, "could not delete expired sessions; trying again in an hour"),
+        }
     }
 
     /// The display name of an account, for entries in the queue.

@@ -54,6 +54,11 @@ impl Sessions {
         self.by_hash.write().expect("sessions lock").retain(|_, s| !ids.contains(&s.id));
     }
 
+    /// Forgets sessions whose access has expired (they are checked again on use anyway).
+    pub fn forget_expired(&self, now: Timestamp) {
+        self.by_hash.write().expect("sessions lock").retain(|_, s| s.expires_at > now);
+    }
+
     /// Forgets an account so its next use reads it again (after a suspension, say).
     pub fn forget_account(&self, id: UserId) {
         self.accounts.write().expect("accounts lock").remove(&id);

@@ -37,7 +37,7 @@ pub use books::{
 pub use devices::devices_telemetry_and_key_rotation;
 pub use queue::{one_active_entry_per_admin_is_enforced_by_the_store, positions_close_up_as_the_line_moves};
 pub use requests::{approving_with_a_commit_decides_once, rejecting_decides_once};
-pub use sessions::sessions_lookup_rotation_and_revocation;
+pub use sessions::{purging_removes_only_dead_sessions, sessions_lookup_rotation_and_revocation};
 pub use tenants::{
     commit_round_trip_with_the_engine, concurrent_writers_retry_until_every_credit_lands,
     creating_an_admin_creates_its_tenant, racing_commits_only_one_wins, stale_version_is_a_conflict_and_writes_nothing,
@@ -125,6 +125,7 @@ macro_rules! conformance_tests {
             rejecting_decides_once,
             devices_telemetry_and_key_rotation,
             sessions_lookup_rotation_and_revocation,
+            purging_removes_only_dead_sessions,
         );
     };
 }

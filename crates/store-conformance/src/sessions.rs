@@ -120,3 +120,29 @@ pub async fn sessions_lookup_rotation_and_revocation(store: &dyn Store) {
     assert_eq!(store.revoke_sessions(SessionScope::User(q.users[0]), at(301)).await.unwrap(), vec![]);
     assert_eq!(by_access(SessionKind::Mobile, b"q-access").await.unwrap().revoked_at, Some(at(300)));
 }
+
+/// Only sessions that can never be used again are purged: revoked ones, and those whose last
+/// token (refresh for mobile, access for web) has expired.
+pub async fn purging_removes_only_dead_sessions(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let user = rahim.users[0];
+    let t0 = at(0);
+    let live_web = web(user, b"live-web", t0);
+    let expired_web = web(user, b"old-web", t0 - 2 * DAY);
+    let revoked_web = Session { revoked_at: Some(t0 - MINUTE), ..web(user, b"revoked-web", t0) };
+    // Its access token has expired, but its refresh token still works: it must stay.
+    let refreshable = mobile(user, b"stale-access", b"fresh-refresh", t0 - DAY);
+    let expired_mobile = mobile(user, b"old-access", b"old-refresh", t0 - 31 * DAY);
+    for session in [&live_web, &expired_web, &revoked_web, &refreshable, &expired_mobile] {
+        store.create_session(session).await.unwrap();
+    }
+    assert_eq!(store.purge_sessions(t0).await.unwrap(), 3);
+    assert!(store.session_by_access_hash(SessionKind::Web, b"live-web").await.unwrap().is_some());
+    assert!(store.session_by_refresh_hash(b"fresh-refresh").await.unwrap().is_some());
+    for (kind, hash) in
+        [(SessionKind::Web, &b"old-web"[..]), (SessionKind::Web, b"revoked-web"), (SessionKind::Mobile, b"old-access")]
+    {
+        assert!(store.session_by_access_hash(kind, hash).await.unwrap().is_none(), "{kind:?} {hash:?} purged");
+    }
+    assert_eq!(store.purge_sessions(t0).await.unwrap(), 0, "purging again finds nothing");
+}

@@ -307,6 +307,10 @@ impl Store for SqliteStore {
     async fn revoke_sessions(&self, scope: SessionScope, at: Timestamp) -> StoreResult<Vec<SessionId>> {
         self.write(move |conn| sessions::revoke_scope(conn, scope, at)).await
     }
+
+    async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize> {
+        self.write(move |conn| sessions::purge(conn, before)).await
+    }
 }
 
 #[cfg(test)]

@@ -125,3 +125,18 @@ pub(crate) fn revoke_scope(
     tx.commit()?;
     Ok(revoked)
 }
+
+/// Deletes the sessions that can never be used again (see `Store::purge_sessions`).
+pub(crate) fn purge(conn: &mut Connection, before: Timestamp) -> Result<usize, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut purged = 0;
+    for kind in KINDS {
+        let sql = format!(
+            "DELETE FROM {} WHERE revoked_at < ?1 OR MAX(access_expires_at, COALESCE(refresh_expires_at, 0)) < ?1",
+            table(kind)
+        );
+        purged += tx.prepare_cached(&sql)?.execute([before.millis()])?;
+    }
+    tx.commit()?;
+    Ok(purged)
+}

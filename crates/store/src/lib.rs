@@ -114,4 +114,8 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes every session of one user, or of every account of a tenant (admin included).
     /// Returns the revoked sessions' ids.
     async fn revoke_sessions(&self, scope: SessionScope, at: Timestamp) -> StoreResult<Vec<SessionId>>;
+    /// Deletes sessions that can never be used again: revoked before `before`, or whose last token
+    /// (the refresh token for mobile, the access token for web) expired before `before`.
+    /// Returns how many were deleted.
+    async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize>;
 }
