@@ -156,17 +156,24 @@ async fn recharge(
         return Err(ApiError::validation("minutes: from 1 to 100000"));
     }
     let note = note(body.note)?;
-    let user = tenant_user(&app, admin.scope, &body.user_id).await?;
-    let credit = Credit {
-        user: user.id,
-        seconds: body.minutes * 60,
-        kind: LedgerKind::Recharge,
-        actor: admin.caller.id(),
-        note: note.clone(),
-        request_id: None,
-    };
-    let detail = format!("+{} min {note}", body.minutes).trim_end().to_string();
-    let extras = Extras::audit(audit(&admin, "recharge", user.id.to_string(), detail));
+    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Recharge, note).await
+}
+
+/// Adds (or, for a correction, takes away) minutes, with its ledger and audit entries.
+async fn change_balance(
+    app: &AppState,
+    admin: &AdminScope,
+    user_id: &str,
+    minutes_delta: i64,
+    kind: LedgerKind,
+    note: String,
+) -> Result<Json<BalanceView>, ApiError> {
+    let user = tenant_user(app, admin.scope, user_id).await?;
+    let detail = format!("{minutes_delta:+} min {note}").trim_end().to_string();
+    let action = if kind == LedgerKind::Correction { "correction" } else { "recharge" };
+    let extras = Extras::audit(audit(admin, action, user.id.to_string(), detail));
+    let credit =
+        Credit { user: user.id, seconds: minutes_delta * 60, kind, actor: admin.caller.id(), note, request_id: None };
     let (reply, available) = app
         .runtime
         .apply(admin.scope.admin(), Event::Credit(credit), extras, |t, now| t.available_seconds(user.id, now))
@@ -205,27 +212,7 @@ async fn correct(
     if note.trim().is_empty() {
         return Err(ApiError::validation("note: say why the balance is corrected"));
     }
-    let user = tenant_user(&app, admin.scope, &body.user_id).await?;
-    let credit = Credit {
-        user: user.id,
-        seconds: body.minutes * 60,
-        kind: LedgerKind::Correction,
-        actor: admin.caller.id(),
-        note: note.clone(),
-        request_id: None,
-    };
-    let extras =
-        Extras::audit(audit(&admin, "correction", user.id.to_string(), format!("{:+} min {note}", body.minutes)));
-    let (reply, available) = app
-        .runtime
-        .apply(admin.scope.admin(), Event::Credit(credit), extras, |t, now| t.available_seconds(user.id, now))
-        .await?;
-    reply?;
-    Ok(Json(BalanceView {
-        user_id: user.id.to_string(),
-        available_seconds: available,
-        available_minutes: minutes(available),
-    }))
+    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Correction, note).await
 }
 
 /// A user's balance and ledger, newest first.
