@@ -396,11 +396,23 @@ async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
         StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
     );
-    assert_error(
-        &t.users[0].post("/api/motor/start", json!({"minutes": -3})).await,
-        StatusCode::BAD_REQUEST,
-        "VALIDATION",
+    let negative = t.users[0].post("/api/motor/start", json!({"minutes": -3})).await;
+    assert_error(&negative, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert!(
+        negative.1["error"]["message"].as_str().unwrap().starts_with("minutes:"),
+        "names the field: {}",
+        negative.1
     );
+    let as_text = admin
+        .http
+        .post(format!("{}/api/admin/recharge", app.base))
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .header("content-type", "text/plain")
+        .body(json!({"userId": t.user_ids[0], "minutes": 5}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_text.status(), StatusCode::BAD_REQUEST, "JSON must say it is JSON");
     assert_error(&t.users[0].post("/api/motor/stop", json!({})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
 
     let raw = admin

@@ -9,7 +9,7 @@
 //! | `PUMPPILOT_POLL_INTERVAL_MS` | `5000` | how often devices poll |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
 
-use std::{fmt, net::SocketAddr, path::PathBuf};
+use std::{fmt, net::SocketAddr};
 
 /// A secret that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -115,15 +115,6 @@ impl Settings {
         }
         Ok(s)
     }
-
-    /// The SQLite file, when the store is a SQLite file.
-    pub fn sqlite_path(&self) -> Option<PathBuf> {
-        let rest = self.database_url.strip_prefix("sqlite:")?;
-        if rest == ":memory:" {
-            return None;
-        }
-        Some(PathBuf::from(rest.strip_prefix("//").unwrap_or(rest)))
-    }
 }
 
 fn millis(
@@ -160,7 +151,7 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.device_lease_ms, 15_000);
         assert_eq!(s.poll_interval_ms, 5_000);
-        assert_eq!(s.sqlite_path().unwrap(), PathBuf::from("./data/pumppilot.db"));
+        assert_eq!(s.database_url, "sqlite://./data/pumppilot.db");
     }
 
     #[test]

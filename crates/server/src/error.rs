@@ -3,8 +3,9 @@
 
 use axum::{
     Json,
-    extract::{FromRequest, Request, rejection::JsonRejection},
-    http::StatusCode,
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::Refusal;
@@ -105,38 +106,38 @@ impl From<Refusal> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections are this API's JSON errors (400 naming the field, 413, 415).
+/// A request body, read within the size limit; a body over it is a JSON 413.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is over 64 KiB")
+            }
+            _ => ApiError::validation("the body could not be read"),
+        })
+    }
+}
+
+/// A JSON body (sent with `Content-Type: application/json`); every rejection is this API's JSON
+/// error: 400 naming the field at fault, or 413.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = content_type.split(';').next().unwrap_or("").trim();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(ApiError::validation("send JSON with Content-Type: application/json"));
         }
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
     }
-}
-
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is over 64 KiB")
-        }
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::validation("send JSON with Content-Type: application/json"),
-        _ => ApiError::validation(match &rejection {
-            JsonRejection::JsonDataError(e) => data_error_message(&e.body_text()),
-            JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".to_string(),
-            other => other.body_text(),
-        }),
-    }
-}
-
-/// Turns serde's "Failed to deserialize the JSON body into the target type: minutes: invalid
-/// type…" into "minutes: invalid type…".
-fn data_error_message(text: &str) -> String {
-    text.split_once("target type: ").map_or(text, |(_, rest)| rest).to_string()
 }
 
 /// The fallback for unknown routes.
@@ -156,13 +157,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes =
-            axum::body::Bytes::from_request(req, state).await.map_err(|rejection| match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is over 64 KiB")
-                }
-                _ => ApiError::validation("the body could not be read"),
-            })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
@@ -170,10 +165,17 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-/// Parses JSON bytes, naming the field at fault.
+/// Parses JSON bytes; a wrong or missing value is named by its path (`minutes: invalid value…`).
 pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ApiError::validation(e.to_string()),
-        _ => ApiError::validation("the body is not valid JSON"),
-    })
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        match e.inner().classify() {
+            serde_json::error::Category::Data if path != "." => ApiError::validation(format!("{path}: {}", e.inner())),
+            serde_json::error::Category::Data => ApiError::validation(e.inner().to_string()),
+            _ => ApiError::validation("the body is not valid JSON"),
+        }
+    })?;
+    deserializer.end().map_err(|_| ApiError::validation("the body is not valid JSON"))?;
+    Ok(value)
 }

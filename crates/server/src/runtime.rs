@@ -12,7 +12,7 @@ use std::{
 
 use pumppilot_engine::{AdminId, DeviceId, Event, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp, UserId};
 use pumppilot_store::{AuditEntry, Commit, Decision, Store, StoreError, Telemetry};
-use tokio::sync::{Mutex, Notify, broadcast};
+use tokio::sync::{Mutex, Notify};
 
 use crate::{clock, error::ApiError};
 
@@ -46,7 +46,6 @@ pub struct Runtime {
     timer: SyncMutex<Deadlines>,
     wake: Notify,
     telemetry: SyncMutex<HashMap<DeviceId, Telemetry>>,
-    changes: broadcast::Sender<AdminId>,
 }
 
 #[derive(Default)]
@@ -65,13 +64,7 @@ impl Runtime {
             timer: SyncMutex::default(),
             wake: Notify::new(),
             telemetry: SyncMutex::default(),
-            changes: broadcast::channel(1024).0,
         })
-    }
-
-    /// Tenants whose state changed (for live updates).
-    pub fn subscribe(&self) -> broadcast::Receiver<AdminId> {
-        self.changes.subscribe()
     }
 
     /// Applies `event` to a tenant and commits what it changed, with `extras` when accepted.
@@ -115,9 +108,6 @@ impl Runtime {
             *guard = Some(next);
             drop(guard);
             self.schedule(admin, deadline);
-            if records.changed {
-                let _ = self.changes.send(admin);
-            }
             return Ok((reply, answer));
         }
         Err(ApiError::conflict("CONFLICT", "the pump is busy; try again"))
@@ -149,12 +139,6 @@ impl Runtime {
         let (_, answer) =
             self.apply(admin, report, Extras::default(), |tenant, now| tenant.poll_answer(now, poll_ms)).await?;
         Ok(answer)
-    }
-
-    /// Forgets a tenant's cached state, so the next use reads it from the store.
-    pub async fn evict(&self, admin: AdminId) {
-        let cell = self.cell(admin);
-        *cell.lock().await = None;
     }
 
     /// Loads every tenant, applies what time changed while the server was down, and runs the

@@ -46,6 +46,15 @@ use crate::{error::Failure, location::Location};
 
 pub use schema::SCHEMA_VERSION;
 
+/// The database file a URL names, or `None` for an in-memory database or a URL that is not
+/// SQLite's. Other files that belong with the database (the server's secret) live beside it.
+pub fn database_file(url: &str) -> Option<std::path::PathBuf> {
+    match Location::parse(url) {
+        Ok(Location::File(path)) => Some(path),
+        _ => None,
+    }
+}
+
 /// How long a connection waits for a lock held by another process (a backup, a second server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections of a file database.

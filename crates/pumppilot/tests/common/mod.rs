@@ -201,10 +201,6 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
     assert!(answer.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
-pub fn shared<T>(value: T) -> Arc<T> {
-    Arc::new(value)
-}
-
 /// The server process, killed (SIGKILL) when dropped, so a failing test leaves nothing behind.
 pub struct Server(Child);
 

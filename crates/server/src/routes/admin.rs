@@ -10,7 +10,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, Reply, RequestId, UserId};
-use pumppilot_store::{Account, AuditEntry, Decision, Device, RequestQuery, RequestStatus, Role, UsageQuery};
+use pumppilot_store::{
+    Account, AuditEntry, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role, UsageQuery,
+};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -255,7 +257,7 @@ async fn list_requests(
     Ok(Json(app.store.minute_requests(&query).await?.iter().map(MinuteRequestView::from).collect()))
 }
 
-async fn tenant_request(app: &App, scope: TenantScope, id: &str) -> Result<pumppilot_store::MinuteRequest, ApiError> {
+async fn tenant_request(app: &App, scope: TenantScope, id: &str) -> Result<MinuteRequest, ApiError> {
     let id: RequestId = parse_id(id, "minute request")?;
     match app.store.minute_request(id).await? {
         Some(request) if request.admin_id == scope.admin() => Ok(request),
@@ -292,11 +294,21 @@ async fn approve_request(
         request_id: Some(request.id),
     };
     let extras = Extras {
-        decision: Some(decision),
+        decision: Some(decision.clone()),
         ..Extras::audit(audit(&admin, "request.approve", request.id.to_string(), format!("+{} min", request.minutes)))
     };
     app.runtime.apply(admin.scope.admin(), Event::Credit(credit), extras, |_, _| ()).await?.0?;
-    Ok(Json(MinuteRequestView::from(&tenant_request(&app, admin.scope, &id).await?)))
+    Ok(Json(decided(request, &decision)))
+}
+
+/// The view of a request after `decision` was written.
+fn decided(request: MinuteRequest, decision: &Decision) -> MinuteRequestView {
+    MinuteRequestView::from(&MinuteRequest {
+        status: decision.status,
+        decided_at: Some(decision.at),
+        decided_by: Some(decision.decided_by),
+        ..request
+    })
 }
 
 /// Rejects a request.
@@ -319,7 +331,7 @@ async fn reject_request(
     app.store
         .append_audit(&audit(&admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes)))
         .await?;
-    Ok(Json(MinuteRequestView::from(&tenant_request(&app, admin.scope, &id).await?)))
+    Ok(Json(decided(request, &decision)))
 }
 
 #[derive(Deserialize, ToSchema)]

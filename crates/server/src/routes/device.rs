@@ -5,7 +5,6 @@
 
 use axum::{
     Json,
-    body::Bytes,
     extract::{FromRequestParts, Query, State},
     http::{header, request::Parts},
 };
@@ -19,7 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     app::AppState,
     clock,
-    error::{ApiError, parse_json},
+    error::{ApiError, RawBody, parse_json},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -136,7 +135,7 @@ async fn poll_post(
     State(app): State<AppState>,
     caller: DeviceCaller,
     query: Result<Query<PollPostQuery>, axum::extract::rejection::QueryRejection>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<PollAnswer>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
     check_tenant(&caller, q.admin_id.as_deref())?;

@@ -130,8 +130,7 @@ pub async fn set_suspended(
         app.sessions.forget(&revoked);
     }
     app.sessions.forget_account(account.id);
-    let account = app.sessions.account(app, account.id).await?.ok_or_else(ApiError::internal)?;
-    Ok(UserView::from(account.as_ref()))
+    Ok(UserView::from(&Account { suspended, ..account.clone() }))
 }
 
 /// An audit log line about `target`, made now.
