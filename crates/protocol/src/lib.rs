@@ -123,6 +123,37 @@ impl PollAnswer {
     }
 }
 
+/// Path of the card endpoint: a device reports an RFID card held to its reader.
+pub const CARD_PATH: &str = "/api/esp32/rfid";
+
+/// A card held to the reader (JSON body of `POST /api/esp32/rfid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardTap<'a> {
+    /// The card's UID as upper-case hex, 4 to 10 bytes (8 to 20 characters), e.g. `"04A1B2C3"`.
+    #[serde(borrow)]
+    pub uid: &'a str,
+}
+
+/// What the server did with a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CardAction {
+    /// The card holder's run started (RUNNING or HOLD).
+    Started,
+    /// The card holder joined the queue (WAITING).
+    Queued,
+    /// The card holder's own run or place in the queue ended.
+    Stopped,
+    /// Unknown card, suspended holder, no minutes, or another refusal.
+    Denied,
+}
+
+/// The part of the card answer a device needs (`{action, entry?}`; other fields are ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardAnswer {
+    pub action: CardAction,
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
