@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation, Session,
-    SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation,
+    Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -99,6 +99,26 @@ impl Store for Unplugged {
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
         self.check()?;
         self.inner.set_device_key(admin, device, key_hash).await
+    }
+
+    async fn bind_card(&self, card: &Card) -> StoreResult<()> {
+        self.check()?;
+        self.inner.bind_card(card).await
+    }
+
+    async fn unbind_card(&self, admin: AdminId, uid: &str) -> StoreResult<()> {
+        self.check()?;
+        self.inner.unbind_card(admin, uid).await
+    }
+
+    async fn card(&self, admin: AdminId, uid: &str) -> StoreResult<Option<Card>> {
+        self.check()?;
+        self.inner.card(admin, uid).await
+    }
+
+    async fn cards(&self, admin: AdminId) -> StoreResult<Vec<Card>> {
+        self.check()?;
+        self.inner.cards(admin).await
     }
 
     async fn ledger(&self, user: UserId, limit: usize) -> StoreResult<Vec<LedgerEntry>> {

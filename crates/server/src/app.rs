@@ -11,7 +11,7 @@ use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse};
 use pumppilot_engine::{AdminId, DeviceId, UserId};
 use pumppilot_store::{Account, Role, Store};
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -22,6 +22,7 @@ use crate::{
     error::{self, ApiError},
     keys::{self, Keyring},
     routes,
+    routes::RecentTaps,
     runtime::Runtime,
 };
 
@@ -41,6 +42,8 @@ pub struct App {
     pub logins: LoginLimiter,
     /// Device key hash → the device and its tenant (the poll path never touches the store).
     pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
+    /// Card taps answered in the last moments (a retried tap gets the same answer).
+    pub taps: RecentTaps,
 }
 
 impl App {
@@ -61,6 +64,7 @@ impl App {
             sessions: Sessions::default(),
             logins: LoginLimiter::default(),
             device_keys: RwLock::new(device_keys),
+            taps: RecentTaps::default(),
         });
         app.runtime.start().await?;
         let sweeper = Arc::downgrade(&app);
@@ -118,11 +122,24 @@ pub fn router(app: AppState) -> Router {
     .fallback(error::no_route)
     .method_not_allowed_fallback(error::wrong_method)
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(cors())
     .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
         tracing::error!("a request handler panicked");
         error::ApiError::internal().into_response()
     }))
     .with_state(app)
+}
+
+/// Lets the app's web build and scripts on other origins call the API with bearer tokens. No
+/// credentials: a browser never sends the session cookie cross-origin under this policy, so the
+/// cookie's CSRF rules are untouched.
+fn cors() -> CorsLayer {
+    use axum::http::{Method, header};
+    CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, header::ACCEPT_LANGUAGE])
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 /// Opens the store named by the settings.

@@ -12,7 +12,7 @@ use std::{
 
 use pumppilot_engine::{AdminId, DeviceId, Event, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp, UserId};
 use pumppilot_store::{AuditEntry, Commit, Decision, Store, StoreError, Telemetry};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, watch};
 
 use crate::{clock, error::ApiError};
 
@@ -35,7 +35,28 @@ impl Extras {
     }
 }
 
-type Cell = Arc<Mutex<Option<Tenant>>>;
+/// Where a tenant's state stands: `version` moves with every committed change, `seq` only when
+/// the device's command (motor, state, hold reason) changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    pub version: u64,
+    pub seq: u64,
+}
+
+impl Stamp {
+    fn of(tenant: &Tenant) -> Self {
+        Stamp { version: tenant.version, seq: tenant.seq }
+    }
+}
+
+/// One tenant: its state (loaded on first use) and the channel that announces its changes.
+#[derive(Default)]
+struct Slot {
+    tenant: Mutex<Option<Tenant>>,
+    changes: watch::Sender<Stamp>,
+}
+
+type Cell = Arc<Slot>;
 
 /// The live state of every tenant served here.
 pub struct Runtime {
@@ -77,7 +98,7 @@ impl Runtime {
         view: impl FnOnce(&Tenant, Timestamp) -> R,
     ) -> Result<(Result<Reply, Refusal>, R), ApiError> {
         let cell = self.cell(admin);
-        let mut guard = cell.lock().await;
+        let mut guard = cell.tenant.lock().await;
         for _attempt in 0..5 {
             let current = match guard.take() {
                 Some(tenant) => tenant,
@@ -105,8 +126,10 @@ impl Runtime {
             }
             let answer = view(&next, now);
             let deadline = next.next_deadline();
+            let stamp = Stamp::of(&next);
             *guard = Some(next);
             drop(guard);
+            cell.changes.send_if_modified(|seen| std::mem::replace(seen, stamp) != stamp);
             self.schedule(admin, deadline);
             return Ok((reply, answer));
         }
@@ -126,7 +149,7 @@ impl Runtime {
         self.telemetry.lock().expect("telemetry lock").insert(telemetry.device_id, telemetry);
         let cell = self.cell(admin);
         {
-            let mut guard = cell.lock().await;
+            let mut guard = cell.tenant.lock().await;
             if let Some(tenant) = guard.as_mut()
                 && tenant.is_quiet_report(load_shedding, ready, relay, now)
             {
@@ -139,6 +162,18 @@ impl Runtime {
         let (_, answer) =
             self.apply(admin, report, Extras::default(), |tenant, now| tenant.poll_answer(now, poll_ms)).await?;
         Ok(answer)
+    }
+
+    /// A receiver that sees every committed change of a tenant from now on (its current value is
+    /// the last change announced, which may predate the caller's own read).
+    pub fn subscribe(&self, admin: AdminId) -> watch::Receiver<Stamp> {
+        self.cell(admin).changes.subscribe()
+    }
+
+    /// The command for a tenant's device as it stands now, without counting as a poll.
+    pub async fn command(&self, admin: AdminId) -> Result<PollAnswer, ApiError> {
+        let poll_ms = self.poll_ms;
+        self.read(admin, |tenant, now| tenant.poll_answer(now, poll_ms)).await
     }
 
     /// Loads every tenant, applies what time changed while the server was down, and runs the

@@ -19,6 +19,7 @@
 
 mod accounts;
 mod books;
+mod cards;
 mod devices;
 mod queue;
 mod requests;
@@ -34,6 +35,7 @@ pub use accounts::{accounts_round_trip_and_filtering, suspending_the_master, use
 pub use books::{
     audit_newest_first_with_limit, ledger_and_wallets_survive_reload, usage_by_tenant_user_and_date_range,
 };
+pub use cards::cards_bind_move_and_stay_in_their_tenant;
 pub use devices::devices_telemetry_and_key_rotation;
 pub use queue::{one_active_entry_per_admin_is_enforced_by_the_store, positions_close_up_as_the_line_moves};
 pub use requests::{approving_with_a_commit_decides_once, rejecting_decides_once};
@@ -124,6 +126,7 @@ macro_rules! conformance_tests {
             approving_with_a_commit_decides_once,
             rejecting_decides_once,
             devices_telemetry_and_key_rotation,
+            cards_bind_move_and_stay_in_their_tenant,
             sessions_lookup_rotation_and_revocation,
             purging_removes_only_dead_sessions,
         );

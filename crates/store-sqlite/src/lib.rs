@@ -16,6 +16,7 @@
 
 mod accounts;
 mod books;
+mod cards;
 mod devices;
 mod error;
 mod location;
@@ -36,8 +37,8 @@ use std::{
 use async_trait::async_trait;
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation, Session,
-    SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation,
+    Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -250,6 +251,25 @@ impl Store for SqliteStore {
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
         let key_hash = key_hash.to_vec();
         self.write(move |conn| devices::set_key(conn, admin, device, &key_hash)).await
+    }
+
+    async fn bind_card(&self, card: &Card) -> StoreResult<()> {
+        let card = card.clone();
+        self.write(move |conn| cards::bind(conn, &card)).await
+    }
+
+    async fn unbind_card(&self, admin: AdminId, uid: &str) -> StoreResult<()> {
+        let uid = uid.to_owned();
+        self.write(move |conn| cards::unbind(conn, admin, &uid)).await
+    }
+
+    async fn card(&self, admin: AdminId, uid: &str) -> StoreResult<Option<Card>> {
+        let uid = uid.to_owned();
+        self.read(move |conn| cards::find(conn, admin, &uid)).await
+    }
+
+    async fn cards(&self, admin: AdminId) -> StoreResult<Vec<Card>> {
+        self.read(move |conn| cards::list(conn, admin)).await
     }
 
     async fn ledger(&self, user: UserId, limit: usize) -> StoreResult<Vec<LedgerEntry>> {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use pumppilot_engine::{AdminId, Credit, EntryId, EntryStatus, Event, LedgerKind, Records, Tenant, Timestamp, UserId};
-use pumppilot_store::{Account, Commit, Role, Store, StoreError};
+use pumppilot_store::{Account, Card, Commit, Role, Store, StoreError};
 use pumppilot_store_sqlite::{SCHEMA_VERSION, SqliteStore};
 use rusqlite::Connection;
 
@@ -99,6 +99,23 @@ async fn migrations_run_once_and_reopening_is_harmless() {
         let store = SqliteStore::open(&spelling).unwrap();
         assert!(store.account_by_username("master").await.unwrap().is_some(), "{spelling}");
     }
+}
+
+#[tokio::test]
+async fn a_database_of_an_older_schema_is_upgraded_in_place() {
+    let (_dir, path) = database();
+    {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_init.sql")).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let store = SqliteStore::open(&url(&path)).expect("upgrade");
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    let (tenant, user, _) = tenant_with_users(&store).await;
+    let card = Card { admin_id: tenant.admin_id, uid: "04A1B2C3".into(), user_id: user, bound_at: at(1) };
+    store.bind_card(&card).await.expect("the new table is there");
+    assert_eq!(store.card(tenant.admin_id, "04A1B2C3").await.unwrap(), Some(card));
 }
 
 #[tokio::test]

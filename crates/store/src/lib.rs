@@ -85,6 +85,17 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a device's key hash (rotation).
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()>;
 
+    // --- cards ---
+    /// Binds a card to a user of its tenant; a card already bound in that tenant moves to the
+    /// new user. The user must be an account of the tenant (else [`StoreError::NotFound`]).
+    async fn bind_card(&self, card: &Card) -> StoreResult<()>;
+    /// Unbinds a card of a tenant ([`StoreError::NotFound`] when it is not bound there).
+    async fn unbind_card(&self, admin: AdminId, uid: &str) -> StoreResult<()>;
+    /// The card of a tenant with this UID.
+    async fn card(&self, admin: AdminId, uid: &str) -> StoreResult<Option<Card>>;
+    /// The cards of a tenant, oldest binding first.
+    async fn cards(&self, admin: AdminId) -> StoreResult<Vec<Card>>;
+
     // --- books ---
     /// A user's ledger, newest first.
     async fn ledger(&self, user: UserId, limit: usize) -> StoreResult<Vec<LedgerEntry>>;

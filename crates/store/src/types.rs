@@ -73,6 +73,16 @@ pub struct Telemetry {
     pub rssi: Option<i16>,
 }
 
+/// An RFID card bound to a user of a tenant. A card's UID is unique within its tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub admin_id: AdminId,
+    /// Upper-case hex, as the device reports it.
+    pub uid: String,
+    pub user_id: UserId,
+    pub bound_at: Timestamp,
+}
+
 /// A line of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {

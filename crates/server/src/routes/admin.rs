@@ -43,6 +43,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_request))
         .routes(routes!(reject_request))
         .routes(routes!(register_device, list_devices))
+        .routes(routes!(rotate_device_key))
         .routes(routes!(admin_stop))
         .routes(routes!(tenant_usage))
         .routes(routes!(audit_log))
@@ -367,6 +368,29 @@ async fn register_device(
     app.device_keys.write().expect("device keys lock").insert(hash, (device.id, device.admin_id));
     app.store.append_audit(&audit(&admin, "device.register", device.id.to_string(), device.name.clone())).await?;
     Ok((StatusCode::CREATED, Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key })))
+}
+
+/// Gives a device a new key, shown in this answer only; the old key stops working at once.
+#[utoipa::path(post, path = "/api/admin/devices/{id}/rotate-key", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = DeviceCreatedView), (status = 404, body = crate::error::ErrorBody)))]
+async fn rotate_device_key(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceCreatedView>, ApiError> {
+    let id: DeviceId = parse_id(&id, "device")?;
+    let devices = app.store.devices(Some(admin.scope.admin())).await?;
+    let device = devices.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::not_found("device"))?;
+    let key = Keyring::new_token("pp_dev_");
+    let hash = app.keyring.hash(&key);
+    app.store.set_device_key(device.admin_id, device.id, &hash).await?;
+    {
+        let mut keys = app.device_keys.write().expect("device keys lock");
+        keys.retain(|_, (known, _)| *known != device.id);
+        keys.insert(hash, (device.id, device.admin_id));
+    }
+    app.store.append_audit(&audit(&admin, "device.rotate-key", device.id.to_string(), device.name.clone())).await?;
+    Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key }))
 }
 
 /// The tenant's devices with what they last reported.

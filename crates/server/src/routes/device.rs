@@ -1,7 +1,15 @@
-//! The device endpoints: the poll (the hot path) and, later, RFID.
+//! The device poll, the hot path (cards are in `cards.rs`).
 //!
 //! A poll is: find the device by its key hash (in memory), apply its report to the tenant (in
 //! memory when nothing changed), and answer. No password hashing, no store query.
+//!
+//! A long-poll (`wait=<ms>&seq=<last seq seen>`) applies the report at once, then holds the
+//! answer until the command's `seq` differs from the one the device knows, or the wait ends. The
+//! wait is cut to half the lease, so a healthy device always polls again within its lease, and the
+//! answer's `leaseMs` is shortened by the time waited: the device's lease then ends exactly where
+//! the server's does (the request's arrival plus the lease).
+
+use std::time::Duration;
 
 use axum::{
     Json,
@@ -9,7 +17,7 @@ use axum::{
     http::{header, request::Parts},
 };
 use pumppilot_engine::{AdminId, DeviceId};
-use pumppilot_protocol::{PollAnswer, PollReport};
+use pumppilot_protocol::{MAX_WAIT_MS, PollAnswer, PollReport};
 use pumppilot_store::Telemetry;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -63,6 +71,18 @@ struct PollQuery {
     fw: Option<String>,
     uptime_ms: Option<u64>,
     rssi: Option<i16>,
+    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to half the
+    /// lease) until the command changes.
+    wait: Option<u32>,
+    /// Long-poll: the last `seq` this device received; an answer with another `seq` returns at once.
+    seq: Option<u64>,
+}
+
+/// Long-poll parameters, on both forms of the poll.
+#[derive(Default, Clone, Copy)]
+struct LongPoll {
+    wait: Option<u32>,
+    seq: Option<u64>,
 }
 
 fn flag(value: Option<&str>, field: &str, default: Option<bool>) -> Result<bool, ApiError> {
@@ -83,7 +103,16 @@ fn check_tenant(caller: &DeviceCaller, admin_id: Option<&str>) -> Result<(), Api
     }
 }
 
-async fn answer(app: &AppState, caller: &DeviceCaller, report: PollReport<'_>) -> Result<Json<PollAnswer>, ApiError> {
+async fn answer(
+    app: &AppState,
+    caller: &DeviceCaller,
+    report: PollReport<'_>,
+    long_poll: LongPoll,
+) -> Result<Json<PollAnswer>, ApiError> {
+    let wait = long_poll.wait.unwrap_or(0);
+    if wait > MAX_WAIT_MS {
+        return Err(ApiError::validation(format!("wait: at most {MAX_WAIT_MS} ms")));
+    }
     let telemetry = Telemetry {
         device_id: caller.device,
         admin_id: caller.admin,
@@ -95,7 +124,25 @@ async fn answer(app: &AppState, caller: &DeviceCaller, report: PollReport<'_>) -
         uptime_ms: report.uptime_ms,
         rssi: report.rssi,
     };
-    Ok(Json(app.runtime.poll(caller.admin, telemetry).await?))
+    let arrived = tokio::time::Instant::now();
+    let mut changes = app.runtime.subscribe(caller.admin);
+    let first = app.runtime.poll(caller.admin, telemetry).await?;
+    let wait = wait.min(app.settings.device_lease_ms / 2);
+    let Some(known) = long_poll.seq.filter(|seq| wait > 0 && *seq == first.seq) else {
+        return Ok(Json(first));
+    };
+    let deadline = arrived + Duration::from_millis(u64::from(wait));
+    let changed =
+        matches!(tokio::time::timeout_at(deadline, changes.wait_for(|stamp| stamp.seq != known)).await, Ok(Ok(_)));
+    if !changed {
+        return Ok(Json(PollAnswer { lease_ms: first.lease_ms.saturating_sub(elapsed_ms(arrived)), ..first }));
+    }
+    let now = app.runtime.command(caller.admin).await?;
+    Ok(Json(PollAnswer { lease_ms: now.lease_ms.saturating_sub(elapsed_ms(arrived)), ..now }))
+}
+
+fn elapsed_ms(since: tokio::time::Instant) -> u32 {
+    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
 }
 
 /// Report inputs and get the motor command (query form).
@@ -117,7 +164,7 @@ async fn poll_get(
         uptime_ms: q.uptime_ms,
         rssi: q.rssi,
     };
-    answer(&app, &caller, report).await
+    answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -126,6 +173,11 @@ async fn poll_get(
 struct PollPostQuery {
     /// Must be the key's own tenant when given.
     admin_id: Option<String>,
+    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to half the
+    /// lease) until the command changes.
+    wait: Option<u32>,
+    /// Long-poll: the last `seq` this device received; an answer with another `seq` returns at once.
+    seq: Option<u64>,
 }
 
 /// Report inputs and get the motor command (JSON body `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?}`).
@@ -140,5 +192,5 @@ async fn poll_post(
     let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
     check_tenant(&caller, q.admin_id.as_deref())?;
     let report: PollReport = parse_json(&body)?;
-    answer(&app, &caller, report).await
+    answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
 }

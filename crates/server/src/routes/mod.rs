@@ -2,9 +2,12 @@
 
 mod accounts;
 mod admin;
+mod cards;
 mod device;
 mod master;
 mod motor;
+
+pub use cards::RecentTaps;
 
 use axum::{Router, extract::State, routing::get};
 use pumppilot_engine::{AdminId, Event, UserId};
@@ -31,6 +34,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(admin::routes())
         .merge(motor::routes())
         .merge(device::routes())
+        .merge(cards::routes())
 }
 
 /// `/` (a short page for people), `/healthz` (serving) and `/readyz` (the store answers).

@@ -1,0 +1,224 @@
+//! RFID cards at the pump: the admin binds a card to a user, and a tap at the device starts that
+//! user's run, or stops it (or their place in line) when they have one.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply};
+use pumppilot_protocol::{CardAction, CardTap};
+use pumppilot_store::Card;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{admin::tenant_user, audit_entry, device::DeviceCaller};
+use crate::{
+    app::{App, AppState},
+    auth::AdminScope,
+    clock::{self, rfc3339},
+    error::{ApiError, ApiJson, RawBody, parse_json},
+    runtime::Extras,
+    views::EntryView,
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(bind_card))
+        .routes(routes!(list_cards))
+        .routes(routes!(unbind_card))
+        .routes(routes!(tap))
+}
+
+/// A card's UID as stored: upper-case hex without separators, 4 to 10 bytes. Admins may type it
+/// with `:`, `-` or spaces between the bytes, in either case.
+pub fn card_uid(text: &str) -> Result<String, ApiError> {
+    let uid: String = text.chars().filter(|c| !matches!(c, ':' | '-' | ' ')).map(|c| c.to_ascii_uppercase()).collect();
+    let hex = uid.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex && uid.len().is_multiple_of(2) && (8..=20).contains(&uid.len()) {
+        Ok(uid)
+    } else {
+        Err(ApiError::validation("uid: the card's UID in hex, 4 to 10 bytes (for example 04A1B2C3)"))
+    }
+}
+
+/// A card bound to a user.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CardView {
+    pub uid: String,
+    pub user_id: String,
+    pub bound_at: String,
+}
+
+impl From<&Card> for CardView {
+    fn from(card: &Card) -> Self {
+        CardView { uid: card.uid.clone(), user_id: card.user_id.to_string(), bound_at: rfc3339(card.bound_at) }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindCardBody {
+    /// The card's UID in hex (`04A1B2C3`, `04:a1:b2:c3`).
+    uid: String,
+}
+
+/// Binds a card to a user of this tenant (a card this tenant already has moves to them).
+#[utoipa::path(post, path = "/api/admin/users/{id}/rfid", tag = "admin", params(("id" = String, Path)),
+    request_body = BindCardBody,
+    responses((status = 200, body = CardView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn bind_card(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<BindCardBody>,
+) -> Result<Json<CardView>, ApiError> {
+    let user = tenant_user(&app, admin.scope, &id).await?;
+    let card =
+        Card { admin_id: admin.scope.admin(), uid: card_uid(&body.uid)?, user_id: user.id, bound_at: clock::now() };
+    app.store.bind_card(&card).await?;
+    let entry = audit_entry(Some(card.admin_id), admin.caller.id(), "card.bind", &user.id, card.uid.clone());
+    app.store.append_audit(&entry).await?;
+    Ok(Json(CardView::from(&card)))
+}
+
+/// The tenant's cards.
+#[utoipa::path(get, path = "/api/admin/cards", tag = "admin", responses((status = 200, body = [CardView])))]
+async fn list_cards(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<CardView>>, ApiError> {
+    Ok(Json(app.store.cards(admin.scope.admin()).await?.iter().map(CardView::from).collect()))
+}
+
+/// Unbinds a card (a lost card stops working at once).
+#[utoipa::path(delete, path = "/api/admin/cards/{uid}", tag = "admin", params(("uid" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+async fn unbind_card(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Path(uid): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let uid = card_uid(&uid).map_err(|_| ApiError::not_found("card"))?;
+    app.store.unbind_card(admin.scope.admin(), &uid).await.map_err(|err| match err {
+        pumppilot_store::StoreError::NotFound => ApiError::not_found("card"),
+        other => other.into(),
+    })?;
+    let entry = audit_entry(Some(admin.scope.admin()), admin.caller.id(), "card.unbind", &uid, String::new());
+    app.store.append_audit(&entry).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a tap did: `{action, entry?, reason?}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TapView {
+    /// `STARTED`, `QUEUED`, `STOPPED` or `DENIED`.
+    #[schema(value_type = String)]
+    pub action: CardAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<EntryView>,
+    /// Why a tap was denied, as an error code (`UNKNOWN_CARD`, `INSUFFICIENT_BALANCE`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+impl TapView {
+    fn denied(reason: &'static str) -> Self {
+        TapView { action: CardAction::Denied, entry: None, reason: Some(reason) }
+    }
+}
+
+/// A card held to a device's reader (device key auth): starts the holder's run, or stops the
+/// run or place in line they have. The same card at the same pump again within
+/// [`RecentTaps::WINDOW`] gets the first answer again, so a retried request never undoes a tap
+/// (denials are not repeated: they changed nothing, and the next tap is decided afresh).
+#[utoipa::path(post, path = "/api/esp32/rfid", tag = "device",
+    request_body(content = String, description = "`{uid}`: the card's UID in hex"),
+    responses((status = 200, body = TapView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn tap(
+    State(app): State<AppState>,
+    caller: DeviceCaller,
+    RawBody(body): RawBody,
+) -> Result<Json<TapView>, ApiError> {
+    let tap: CardTap = parse_json(&body)?;
+    let uid = card_uid(tap.uid)?;
+    if let Some(answer) = app.taps.recent(caller.admin, &uid) {
+        return Ok(Json(answer));
+    }
+    let answer = act_on_tap(&app, caller.admin, &uid).await?;
+    if answer.action != CardAction::Denied {
+        app.taps.remember(caller.admin, uid, answer.clone());
+    }
+    Ok(Json(answer))
+}
+
+async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, ApiError> {
+    let Some(card) = app.store.card(admin, uid).await? else {
+        return Ok(TapView::denied("UNKNOWN_CARD"));
+    };
+    let holder = match app.sessions.account(app, card.user_id).await? {
+        Some(account) if !account.suspended => account,
+        _ => return Ok(TapView::denied("ACCOUNT_SUSPENDED")),
+    };
+    let has_entry = app.runtime.read(admin, |tenant, _| tenant.live_entry(holder.id).is_some()).await?;
+    let (event, what) = if has_entry {
+        (Event::Stop { user: holder.id }, "stop")
+    } else {
+        (Event::Start { user: holder.id, requested_minutes: None, entry_id: EntryId::new() }, "start")
+    };
+    let extras = Extras::audit(audit_entry(Some(admin), holder.id, "card.tap", &holder.id, format!("{uid} {what}")));
+    let (reply, (tenant, now)) = app.runtime.apply(admin, event, extras, |t, now| (t.clone(), now)).await?;
+    let (action, entry) = match reply {
+        Ok(Reply::Entry(entry)) if entry.status == EntryStatus::Waiting => (CardAction::Queued, entry),
+        Ok(Reply::Entry(entry)) => (CardAction::Started, entry),
+        Ok(Reply::Ended(entry)) => (CardAction::Stopped, entry),
+        Ok(_) => return Err(ApiError::internal()),
+        Err(refusal) => return Ok(TapView::denied(ApiError::from(refusal).code)),
+    };
+    let name = holder.name.clone();
+    let entry = EntryView::new(&entry, &tenant, now, &|_| name.clone());
+    Ok(TapView { action, entry: Some(entry), reason: None })
+}
+
+/// Taps answered in the last [`RecentTaps::WINDOW`], by pump and card.
+#[derive(Default)]
+pub struct RecentTaps(Mutex<HashMap<(AdminId, String), (Instant, TapView)>>);
+
+impl RecentTaps {
+    /// How long a tap's answer is repeated for the same card at the same pump.
+    pub const WINDOW: Duration = Duration::from_secs(2);
+
+    fn recent(&self, admin: AdminId, uid: &str) -> Option<TapView> {
+        let taps = self.0.lock().expect("taps lock");
+        taps.get(&(admin, uid.to_owned()))
+            .filter(|(at, _)| at.elapsed() < Self::WINDOW)
+            .map(|(_, answer)| answer.clone())
+    }
+
+    fn remember(&self, admin: AdminId, uid: String, answer: TapView) {
+        let mut taps = self.0.lock().expect("taps lock");
+        taps.retain(|_, (at, _)| at.elapsed() < Self::WINDOW);
+        taps.insert((admin, uid), (Instant::now(), answer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::card_uid;
+
+    #[test]
+    fn uids_are_upper_case_hex_of_4_to_10_bytes() {
+        assert_eq!(card_uid("04a1b2c3").unwrap(), "04A1B2C3");
+        assert_eq!(card_uid("04:A1:b2:C3:11:22:33").unwrap(), "04A1B2C3112233");
+        assert_eq!(card_uid("04-a1-b2-c3").unwrap(), "04A1B2C3");
+        for bad in ["", "04A1B2", "04A1B2C", "04A1B2CZ", "0011223344556677889900", "04A1\u{0661}B2C3"] {
+            assert!(card_uid(bad).is_err(), "{bad:?}");
+        }
+    }
+}
