@@ -88,6 +88,12 @@ impl Sessions {
         Ok(Some(cached))
     }
 
+    /// True while a session that was used since its last check is neither revoked nor expired
+    /// (a session is remembered on every use; revocation and expiry forget it).
+    pub fn is_live(&self, id: SessionId, now: Timestamp) -> bool {
+        self.by_hash.read().expect("sessions lock").values().any(|s| s.id == id && s.expires_at > now)
+    }
+
     /// Remembers a session just created.
     pub fn remember(&self, session: &Session) {
         let Ok(hash) = <[u8; 32]>::try_from(session.access_hash.as_slice()) else { return };

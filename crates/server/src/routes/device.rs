@@ -4,10 +4,13 @@
 //! memory when nothing changed), and answer. No password hashing, no store query.
 //!
 //! A long-poll (`wait=<ms>&seq=<last seq seen>`) applies the report at once, then holds the
-//! answer until the command's `seq` differs from the one the device knows, or the wait ends. The
-//! wait is cut to half the lease, so a healthy device always polls again within its lease, and the
-//! answer's `leaseMs` is shortened by the time waited: the device's lease then ends exactly where
-//! the server's does (the request's arrival plus the lease).
+//! answer until the command's `seq` differs from the one the device knows, or the wait ends.
+//! - The answer's `leaseMs` is shortened by the time waited, so the device's lease ends exactly
+//!   where the server's does: the request's arrival plus the lease.
+//! - The wait is cut to a third of the lease. A device that polls again at once then always holds
+//!   an answer with at least a third of the lease left: the next answer comes before it runs out.
+//! - A device that reports its relay OFF while the command is ON (its lease ran out, its inputs
+//!   were settling) needs the command now, not at the end of a wait: it gets the answer at once.
 
 use std::time::Duration;
 
@@ -127,8 +130,9 @@ async fn answer(
     let arrived = tokio::time::Instant::now();
     let mut changes = app.runtime.subscribe(caller.admin);
     let first = app.runtime.poll(caller.admin, telemetry).await?;
-    let wait = wait.min(app.settings.device_lease_ms / 2);
-    let Some(known) = long_poll.seq.filter(|seq| wait > 0 && *seq == first.seq) else {
+    let wait = wait.min(app.settings.device_lease_ms / 3);
+    let behind = first.commands_on() && !report.relay;
+    let Some(known) = long_poll.seq.filter(|seq| wait > 0 && !behind && *seq == first.seq) else {
         return Ok(Json(first));
     };
     let deadline = arrived + Duration::from_millis(u64::from(wait));

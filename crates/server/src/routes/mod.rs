@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod cards;
 mod device;
+mod live;
 mod master;
 mod motor;
 
@@ -35,6 +36,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(motor::routes())
         .merge(device::routes())
         .merge(cards::routes())
+        .merge(live::routes())
 }
 
 /// `/` (a short page for people), `/healthz` (serving) and `/readyz` (the store answers).

@@ -83,16 +83,23 @@ async fn stop(State(app): State<AppState>, farmer: Farmer) -> Result<Json<EntryV
 async fn status(State(app): State<AppState>, member: Member) -> Result<Json<StatusView>, ApiError> {
     let me = member.caller.id();
     let (tenant, now) = app.runtime.read(member.scope.admin(), |t, now| (t.clone(), now)).await?;
-    let entry = match tenant.live_entry(me) {
-        Some((entry, _)) => Some(entry_view(&app, entry, &tenant, now).await?),
-        None => None,
-    };
+    let ids = tenant.live_entry(me).map(|(entry, _)| entry.user_id).into_iter().collect();
+    let names = app.names(ids).await?;
+    Ok(Json(status_view(&tenant, now, me, &|id: UserId| names.get(&id).cloned().unwrap_or_default())))
+}
+
+/// The motor, `me`'s own entry and balance, and the device, as they stand at `now`.
+pub fn status_view(tenant: &Tenant, now: Timestamp, me: UserId, name: &impl Fn(UserId) -> String) -> StatusView {
     let available = tenant.available_seconds(me, now);
-    Ok(Json(StatusView {
-        motor: MotorView::new(&tenant, now),
-        me: MeView { entry, available_seconds: available, available_minutes: minutes(available) },
-        device: DeviceStateView::new(&tenant, now),
-    }))
+    StatusView {
+        motor: MotorView::new(tenant, now),
+        me: MeView {
+            entry: tenant.live_entry(me).map(|(entry, _)| EntryView::new(entry, tenant, now, name)),
+            available_seconds: available,
+            available_minutes: minutes(available),
+        },
+        device: DeviceStateView::new(tenant, now),
+    }
 }
 
 /// The tenant's active run and waiting line.

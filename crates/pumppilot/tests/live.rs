@@ -1,0 +1,117 @@
+//! `GET /api/events`: the tenant's state pushed at every change, to that tenant only.
+
+mod common;
+
+use std::time::Duration;
+
+use common::spawn_app;
+use serde_json::{Value, json};
+
+/// Reads server-sent events from a response, one `state` event's JSON at a time.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(client: &common::Client) -> Events {
+        let response = client
+            .http
+            .get(format!("{}/api/events", client.base))
+            .bearer_auth(client.token.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Events { response, buffer: String::new() }
+    }
+
+    /// The next `state` event within `limit`, or `None` when none came in time.
+    async fn next(&mut self, limit: Duration) -> Option<Value> {
+        match self.read(limit).await {
+            Next::Event(state) => Some(state),
+            Next::Quiet => None,
+            Next::Ended => panic!("the stream ended"),
+        }
+    }
+
+    async fn read(&mut self, limit: Duration) -> Next {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if block.lines().any(|l| l == "event: state") {
+                    let data: String = block.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+                    return Next::Event(serde_json::from_str(&data).unwrap());
+                }
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(_) => return Next::Ended,
+                Err(_) => return Next::Quiet,
+            }
+        }
+    }
+}
+
+enum Next {
+    Event(Value),
+    Ended,
+    Quiet,
+}
+
+#[tokio::test]
+async fn every_change_of_the_tenant_is_pushed_and_nothing_of_another_tenant() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 30).await;
+    let q = app.tenant("qadir", 1, 30).await;
+    t.device.poll(false, true).await;
+    q.device.poll(false, true).await;
+    let mut events = Events::open(&t.users[1]).await;
+    let first = events.next(Duration::from_secs(2)).await.expect("the state at once");
+    assert_eq!(first["motor"]["state"], "IDLE");
+    assert_eq!(first["me"]["availableSeconds"], 1800);
+    assert_eq!(first["queue"]["waiting"], json!([]));
+
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let running = events.next(Duration::from_secs(2)).await.expect("pushed");
+    assert_eq!(running["motor"]["state"], "RUNNING");
+    assert_eq!(running["queue"]["active"]["userName"], "Farmer 0");
+
+    t.users[1].ok("/api/motor/start", json!({})).await;
+    let waiting = events.next(Duration::from_secs(2)).await.expect("pushed");
+    assert_eq!(waiting["me"]["entry"]["status"], "WAITING");
+    assert_eq!(waiting["me"]["entry"]["position"], 1);
+
+    t.device.poll(true, true).await;
+    let held = events.next(Duration::from_secs(2)).await.expect("pushed");
+    assert_eq!((held["motor"]["state"].as_str(), held["motor"]["holdReason"].as_str()), (Some("HOLD"), Some("LOAD_SHEDDING")));
+
+    // Another tenant's change sends nothing here.
+    q.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(events.next(Duration::from_millis(600)).await, None, "nothing from Qadir's pump");
+
+    // The first user stops: the second runs, and the stream says so by itself.
+    t.device.poll(false, true).await;
+    let _resumed = events.next(Duration::from_secs(2)).await.expect("pushed");
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    let mine = events.next(Duration::from_secs(2)).await.expect("pushed");
+    assert_eq!(mine["me"]["entry"]["status"], "RUNNING");
+    assert_eq!(mine["motor"]["activeUserId"], t.user_ids[1]);
+}
+
+#[tokio::test]
+async fn the_stream_ends_when_the_session_ends_and_needs_a_session_to_start() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    common::assert_error(&app.anonymous().get("/api/events").await, reqwest::StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let mut events = Events::open(&t.users[0]).await;
+    events.next(Duration::from_secs(2)).await.expect("the state at once");
+    let (status, _) = t.users[0].request(reqwest::Method::POST, "/api/auth/logout", None).await;
+    assert!(status.is_success());
+    // The next change finds the session gone and closes the stream.
+    t.admin.ok("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 5})).await;
+    assert!(matches!(events.read(Duration::from_secs(2)).await, Next::Ended), "the stream ended");
+}

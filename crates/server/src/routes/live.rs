@@ -1,0 +1,84 @@
+//! `GET /api/events`: the caller's tenant, live, as server-sent events.
+//!
+//! Every committed change of the tenant (and a refresh every [`REFRESH`], which also keeps
+//! proxies from closing the stream) sends one `state` event with what `GET /api/motor/status` and
+//! `GET /api/queue` would answer at that moment. Changes that come faster than a client reads are
+//! coalesced: it always gets the latest state. The stream ends when the caller's session is
+//! revoked or expires, or the account is suspended; browsers reconnect by themselves.
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    extract::State,
+    response::sse::{Event, KeepAlive, Sse},
+};
+use futures_util::{Stream, stream};
+use pumppilot_engine::{AdminId, UserId};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::motor::status_view;
+use crate::{
+    app::AppState,
+    auth::Member,
+    clock,
+    error::ApiError,
+    views::{QueueView, StatusView},
+};
+
+/// How often the state is sent even when nothing changed.
+pub const REFRESH: Duration = Duration::from_secs(15);
+/// How long a browser waits before it reconnects.
+const RECONNECT: Duration = Duration::from_secs(3);
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
+}
+
+/// One `state` event: the motor, the caller's own entry and balance, the device, and the queue.
+#[derive(Serialize, ToSchema)]
+pub struct LiveView {
+    #[serde(flatten)]
+    pub status: StatusView,
+    pub queue: QueueView,
+}
+
+/// Server-sent events: `state` with `{motor, me, device, queue}` at every change of the caller's tenant.
+#[utoipa::path(get, path = "/api/events", tag = "motor",
+    responses((status = 200, content_type = "text/event-stream", body = LiveView,
+        description = "a stream of `state` events, each one JSON `LiveView`")))]
+async fn events(State(app): State<AppState>, member: Member) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let admin = member.scope.admin();
+    let me = member.caller.id();
+    let session = member.caller.session;
+    let changes = app.runtime.subscribe(admin);
+    let state = (app, changes, true);
+    let stream = stream::unfold(state, move |(app, mut changes, first)| async move {
+        if !first {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return None },
+                _ = tokio::time::sleep(REFRESH) => {}
+            }
+        }
+        let account = app.sessions.account(&app, me).await.ok().flatten();
+        if !app.sessions.is_live(session, clock::now()) || account.is_none_or(|a| a.suspended) {
+            return None;
+        }
+        let event = match live_view(&app, admin, me).await {
+            Ok(view) => Event::default().event("state").json_data(view).unwrap_or_default(),
+            Err(err) => Event::default().event("error").data(err.code),
+        };
+        let event = if first { event.retry(RECONNECT) } else { event };
+        Some((Ok(event), (app, changes, false)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn live_view(app: &AppState, admin: AdminId, me: UserId) -> Result<LiveView, ApiError> {
+    let (tenant, now) = app.runtime.read(admin, |t, now| (t.clone(), now)).await?;
+    let ids = tenant.active.iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
+    let names = app.names(ids).await?;
+    let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();
+    Ok(LiveView { status: status_view(&tenant, now, me, &name), queue: QueueView::new(&tenant, now, &name) })
+}
