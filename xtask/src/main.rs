@@ -1,49 +1,89 @@
 //! `cargo xtask test`: every check this repository has, in the order a reviewer would run them.
 //!
-//! It installs nothing globally that a fresh machine lacks without saying so; each step prints
-//! what it runs, and the first failure stops the run with its exit code.
+//! Each step prints what it runs and how long it took; the first failure stops the run. What a
+//! fresh machine lacks and can get from the registries (the ESP32-C3 target, the app's npm
+//! packages) is installed by the step that needs it.
+
+mod firmware;
 
 use std::{
+    path::{Path, PathBuf},
     process::{Command, ExitCode},
     time::Instant,
 };
 
+/// One check.
+enum Step {
+    /// `cargo` with these arguments, at the repository root.
+    Cargo(&'static [&'static str]),
+    /// `cargo` with these arguments in the firmware workspace.
+    FirmwareCargo(&'static [&'static str]),
+    /// The firmware's release image, built and measured.
+    FirmwareImage,
+}
+
+const FORMAT: (&str, Step) = ("format", Step::Cargo(&["fmt", "--all", "--", "--check"]));
+const LINT: (&str, Step) =
+    ("lint", Step::Cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]));
+const TESTS: (&str, Step) = ("tests", Step::Cargo(&["test", "--workspace", "--locked"]));
+const FIRMWARE_FORMAT: (&str, Step) = ("firmware format", Step::FirmwareCargo(&["fmt", "--", "--check"]));
+const FIRMWARE_IMAGE: (&str, Step) = ("firmware image", Step::FirmwareImage);
+const FIRMWARE_LINT: (&str, Step) =
+    ("firmware lint", Step::FirmwareCargo(&["clippy", "--release", "--locked", "--", "-D", "warnings"]));
+
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
-    let steps: &[(&str, &[&str])] = match task.as_str() {
-        "test" => &[
-            ("format", &["fmt", "--all", "--", "--check"]),
-            ("lint", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
-            ("tests", &["test", "--workspace", "--locked"]),
-        ],
-        "lint" => &[
-            ("format", &["fmt", "--all", "--", "--check"]),
-            ("lint", &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
-        ],
+    let steps: &[(&str, Step)] = match task.as_str() {
+        "test" => &[FORMAT, FIRMWARE_FORMAT, LINT, TESTS, FIRMWARE_IMAGE, FIRMWARE_LINT],
+        "lint" => &[FORMAT, FIRMWARE_FORMAT, LINT],
+        "firmware" => &[FIRMWARE_FORMAT, FIRMWARE_IMAGE, FIRMWARE_LINT],
         _ => {
-            eprintln!("usage: cargo xtask test   (format check, clippy -D warnings, every test)");
-            eprintln!("       cargo xtask lint   (format check and clippy only)");
+            eprintln!(
+                "usage: cargo xtask test       every check: format, clippy -D warnings, all tests, the firmware image"
+            );
+            eprintln!("       cargo xtask lint       format check and clippy only");
+            eprintln!("       cargo xtask firmware   build the ESP32-C3 firmware image and report its size");
             return ExitCode::from(2);
         }
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let started = Instant::now();
-    for (i, (name, args)) in steps.iter().enumerate() {
-        eprintln!("==> [{}/{}] {name}: cargo {}", i + 1, steps.len(), args.join(" "));
+    for (i, (name, step)) in steps.iter().enumerate() {
+        eprintln!("==> [{}/{}] {name}", i + 1, steps.len());
         let step_started = Instant::now();
-        let status = Command::new(&cargo).args(*args).status();
-        match status {
-            Ok(status) if status.success() => eprintln!("    {name} ok in {:.0?}", step_started.elapsed()),
-            Ok(status) => {
-                eprintln!("    {name} FAILED ({status})");
-                return ExitCode::FAILURE;
-            }
+        let result = match step {
+            Step::Cargo(args) => run(Command::new(&cargo).args(*args).current_dir(root())),
+            Step::FirmwareCargo(args) => firmware::ensure_target()
+                .and_then(|()| run(Command::new(&cargo).args(*args).current_dir(root().join("firmware")))),
+            Step::FirmwareImage => firmware::check(&cargo),
+        };
+        match result {
+            Ok(()) => eprintln!("    {name} ok in {:.0?}", step_started.elapsed()),
             Err(err) => {
-                eprintln!("    {name}: could not run cargo: {err}");
+                eprintln!("    {name} FAILED: {err}");
                 return ExitCode::FAILURE;
             }
         }
     }
     eprintln!("==> all checks passed in {:.0?}", started.elapsed());
     ExitCode::SUCCESS
+}
+
+/// The repository root (xtask/ sits in it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+}
+
+/// Runs a command, printing it first; an exit other than success is an error.
+fn run(command: &mut Command) -> Result<(), String> {
+    let shown = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>();
+    eprintln!("    {}", shown.join(" "));
+    match command.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("exited with {status}")),
+        Err(err) => Err(format!("could not start: {err}")),
+    }
 }

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod json;
+
 /// Path of the poll endpoint.
 pub const POLL_PATH: &str = "/api/esp32/poll";
 /// Longest long-poll wait the server honours, in milliseconds.

@@ -1,4 +1,5 @@
 //! `pumppilot bench`: the device poll path under load, against a trivial handler in the same run.
+//! (`--relay` measures start → relay ON instead; see `relay.rs`.)
 //!
 //! Starts the real server in-process on a fresh SQLite file with `tenants × devices` registered
 //! devices (half the tenants with a run in progress), drives `GET /api/esp32/poll` from
@@ -21,6 +22,8 @@ use pumppilot_server::{Settings, app, config::Secret, keys::Keyring, runtime::Ex
 use pumppilot_store::{Account, Device, Role, Store};
 use tokio::net::TcpStream;
 
+mod relay;
+
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Tenants (admins) to create.
@@ -35,6 +38,15 @@ pub struct BenchArgs {
     /// Seconds of load per target.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Measure start → relay ON with simulated devices (plain polling and long-poll) instead.
+    #[arg(long)]
+    relay: bool,
+    /// Runs per mode for `--relay`.
+    #[arg(long, default_value_t = 200)]
+    runs: usize,
+    /// Pumps run in parallel for `--relay`.
+    #[arg(long, default_value_t = 40)]
+    pumps: usize,
 }
 
 /// What one load run measured.
@@ -61,7 +73,10 @@ impl Measured {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("pumppilot-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = run_in(&args, &dir).await;
+    let result = match args.relay {
+        true => relay::run(args.runs, args.pumps.max(1), &dir).await,
+        false => run_in(&args, &dir).await,
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }

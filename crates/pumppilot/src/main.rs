@@ -1,6 +1,8 @@
-//! `pumppilot`: serve (the default), create-master, bench.
+//! `pumppilot`: serve (the default), create-master, sim, bench.
 
 mod bench;
+mod demo;
+mod sim;
 
 use std::{io::IsTerminal, sync::Arc};
 
@@ -18,12 +20,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API and the device endpoints (the default). Settings come from PUMPPILOT_* variables.
-    Serve,
+    Serve {
+        /// Run a demo in memory: two pumps with farmers, minutes and simulated devices.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Create a master admin in the configured store (password from PUMPPILOT_MASTER_PASSWORD or stdin).
     CreateMaster {
         #[arg(long, default_value = "master")]
         username: String,
     },
+    /// Run virtual devices (the firmware's decision logic) against a server and print their relays.
+    Sim(sim::SimArgs),
     /// Measure the device poll path against a trivial handler on this machine.
     Bench(bench::BenchArgs),
 }
@@ -48,9 +56,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve().await,
+        match cli.command.unwrap_or(Command::Serve { demo: false }) {
+            Command::Serve { demo: false } => serve().await,
+            Command::Serve { demo: true } => demo::serve(settings()?).await,
             Command::CreateMaster { username } => create_master(&username).await,
+            Command::Sim(args) => sim::run(args).await,
             Command::Bench(args) => bench::run(args).await,
         }
     })

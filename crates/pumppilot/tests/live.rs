@@ -87,7 +87,10 @@ async fn every_change_of_the_tenant_is_pushed_and_nothing_of_another_tenant() {
 
     t.device.poll(true, true).await;
     let held = events.next(Duration::from_secs(2)).await.expect("pushed");
-    assert_eq!((held["motor"]["state"].as_str(), held["motor"]["holdReason"].as_str()), (Some("HOLD"), Some("LOAD_SHEDDING")));
+    assert_eq!(
+        (held["motor"]["state"].as_str(), held["motor"]["holdReason"].as_str()),
+        (Some("HOLD"), Some("LOAD_SHEDDING"))
+    );
 
     // Another tenant's change sends nothing here.
     q.users[0].ok("/api/motor/start", json!({})).await;
@@ -106,7 +109,11 @@ async fn every_change_of_the_tenant_is_pushed_and_nothing_of_another_tenant() {
 async fn the_stream_ends_when_the_session_ends_and_needs_a_session_to_start() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 30).await;
-    common::assert_error(&app.anonymous().get("/api/events").await, reqwest::StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    common::assert_error(
+        &app.anonymous().get("/api/events").await,
+        reqwest::StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+    );
     let mut events = Events::open(&t.users[0]).await;
     events.next(Duration::from_secs(2)).await.expect("the state at once");
     let (status, _) = t.users[0].request(reqwest::Method::POST, "/api/auth/logout", None).await;

@@ -20,7 +20,7 @@ pub const PASSWORD: &str = "farmer-password";
 pub const LEASE_MS: u32 = 1500;
 
 pub struct TestApp {
-    pub base: String,
+    pub site: Site,
     pub running: Running,
     _dir: tempfile::TempDir,
 }
@@ -45,7 +45,7 @@ pub async fn spawn_app_with(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>)
     let store = wrap(app::open_store(&settings).await.unwrap());
     let running = app::spawn(settings, store, secret).await.unwrap();
     app::bootstrap_master(&running.app).await.unwrap();
-    TestApp { base: format!("http://{}", running.addr), running, _dir: dir }
+    TestApp { site: Site { base: format!("http://{}", running.addr) }, running, _dir: dir }
 }
 
 /// A JSON client with an optional bearer token.
@@ -56,7 +56,20 @@ pub struct Client {
     pub token: Option<String>,
 }
 
-impl TestApp {
+impl std::ops::Deref for TestApp {
+    type Target = Site;
+
+    fn deref(&self) -> &Site {
+        &self.site
+    }
+}
+
+/// A server reached over HTTP, in-process or not.
+pub struct Site {
+    pub base: String,
+}
+
+impl Site {
     pub fn anonymous(&self) -> Client {
         Client { http: reqwest::Client::new(), base: self.base.clone(), token: None }
     }
@@ -226,6 +239,11 @@ impl Drop for Server {
 
 /// The real binary on a free port; returns the process and its base URL.
 pub fn start_server(dir: &std::path::Path) -> (Server, String) {
+    start_server_with(dir, &[])
+}
+
+/// The real binary on a free port with more (or other) settings.
+pub fn start_server_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pumppilot"))
         .arg("serve")
         .env("PUMPPILOT_BIND", "127.0.0.1:0")
@@ -235,6 +253,7 @@ pub fn start_server(dir: &std::path::Path) -> (Server, String) {
         .env("PUMPPILOT_DEVICE_LEASE_MS", "3000")
         .env("PUMPPILOT_POLL_INTERVAL_MS", "500")
         .env("PUMPPILOT_LOG", "warn")
+        .envs(settings.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -249,4 +268,11 @@ pub fn start_server(dir: &std::path::Path) -> (Server, String) {
     };
     std::thread::spawn(move || for _ in lines {});
     (Server(child), base)
+}
+
+impl Server {
+    /// The process id (for reading its CPU time and memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
 }

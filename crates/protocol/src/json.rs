@@ -1,0 +1,210 @@
+//! JSON without an allocator, for the firmware and anything else that only has byte buffers.
+//!
+//! Built on `serde-json-core`, so the bytes are the same as `serde_json` makes and reads for these
+//! types. Reading is strict where it matters: a body that is longer than its limit, not UTF-8, not
+//! one complete JSON object, or has a missing field or an unknown enum name is an error, never a
+//! guess. Unknown fields are skipped, so the server may add fields without breaking devices.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CardAnswer, CardTap, MAX_ANSWER_BYTES, PollAnswer, PollReport};
+
+/// Largest card answer a device reads. The answer carries the queue entry beside the action,
+/// so it is allowed to be larger than a poll answer; the device only keeps the action.
+pub const MAX_CARD_ANSWER_BYTES: usize = 2048;
+
+/// Longest encoded [`PollReport`] (every optional field present, a 40-character `fw`).
+pub const MAX_REPORT_BYTES: usize = 192;
+
+/// Why a body could not be read or written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonError {
+    /// The body is longer than the limit for its kind.
+    TooLong,
+    /// The body is not UTF-8, not JSON, truncated, or does not have the expected shape.
+    Invalid,
+    /// The output buffer is too small.
+    BufferFull,
+}
+
+impl core::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            JsonError::TooLong => "body too long",
+            JsonError::Invalid => "body is not the expected JSON",
+            JsonError::BufferFull => "output buffer too small",
+        })
+    }
+}
+
+fn encode<T: Serialize>(value: &T, buf: &mut [u8]) -> Result<usize, JsonError> {
+    serde_json_core::to_slice(value, buf).map_err(|_| JsonError::BufferFull)
+}
+
+fn decode<'a, T: Deserialize<'a>>(body: &'a [u8], limit: usize) -> Result<T, JsonError> {
+    if body.len() > limit {
+        return Err(JsonError::TooLong);
+    }
+    if core::str::from_utf8(body).is_err() || !lexically_sound(body) {
+        return Err(JsonError::Invalid);
+    }
+    // `from_slice` also refuses trailing non-whitespace, so two objects back to back are invalid.
+    serde_json_core::from_slice(body).map(|(value, _)| value).map_err(|_| JsonError::Invalid)
+}
+
+/// What serde-json-core does not check itself, so that a body it reads is one `serde_json` reads
+/// too: no raw control character in a string or between tokens (JSON allows tab, line feed and
+/// carriage return there only), and no escape other than `\"`, `\\`, `\/`, `\b`, `\f`, `\n`,
+/// `\r`, `\t`, `\uXXXX`. (serde-json-core skips unknown fields without unescaping them.)
+fn lexically_sound(body: &[u8]) -> bool {
+    let mut bytes = body.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'"' => loop {
+                match bytes.next() {
+                    None => return false,
+                    Some(b'"') => break,
+                    Some(b'\\') => match bytes.next() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {}
+                        Some(b'u') => {
+                            if !(0..4).all(|_| bytes.next().is_some_and(u8::is_ascii_hexdigit)) {
+                                return false;
+                            }
+                        }
+                        _ => return false,
+                    },
+                    Some(&c) if c < 0x20 => return false,
+                    Some(_) => {}
+                }
+            },
+            b'\t' | b'\n' | b'\r' => {}
+            c if c < 0x20 => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Writes the body of `POST /api/esp32/poll`; returns how many bytes of `buf` it used.
+pub fn encode_report(report: &PollReport<'_>, buf: &mut [u8]) -> Result<usize, JsonError> {
+    encode(report, buf)
+}
+
+/// Reads the answer to a poll (the HTTP 200 body). Longer than [`MAX_ANSWER_BYTES`] is an error.
+pub fn decode_answer(body: &[u8]) -> Result<PollAnswer, JsonError> {
+    decode(body, MAX_ANSWER_BYTES)
+}
+
+/// Writes the body of `POST /api/esp32/rfid`; returns how many bytes of `buf` it used.
+pub fn encode_card_tap(tap: &CardTap<'_>, buf: &mut [u8]) -> Result<usize, JsonError> {
+    encode(tap, buf)
+}
+
+/// Reads the answer to a card tap (the HTTP 200 body), keeping only the action.
+pub fn decode_card_answer(body: &[u8]) -> Result<CardAnswer, JsonError> {
+    decode(body, MAX_CARD_ANSWER_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::{format, string::String};
+
+    use super::*;
+    use crate::{CardAction, HoldReason, Motor, MotorState};
+
+    const ANSWER: &str = r#"{"motor":"ON","state":"RUNNING","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":42}"#;
+
+    #[test]
+    fn answer_reads_what_the_server_writes() {
+        let answer = decode_answer(ANSWER.as_bytes()).unwrap();
+        assert_eq!(answer, serde_json::from_str::<PollAnswer>(ANSWER).unwrap());
+        assert!(answer.commands_on());
+        let held = decode_answer(
+            br#"{"motor":"OFF","state":"HOLD","holdReason":"LOAD_SHEDDING","remainingSeconds":61,"pollMs":5000,"leaseMs":15000,"seq":43}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (held.motor, held.state, held.hold_reason),
+            (Motor::Off, MotorState::Hold, Some(HoldReason::LoadShedding))
+        );
+    }
+
+    #[test]
+    fn answer_skips_fields_added_later_and_accepts_whitespace() {
+        let body = format!(" {{\"newThing\":{{\"a\":[1,2,\"x\\\"y\"]}},{} \n", &ANSWER[1..]);
+        assert!(decode_answer(body.as_bytes()).unwrap().commands_on());
+    }
+
+    #[test]
+    fn answer_refuses_garbage() {
+        let too_long = format!("{}{}", ANSWER, " ".repeat(MAX_ANSWER_BYTES - ANSWER.len() + 1));
+        assert_eq!(decode_answer(too_long.as_bytes()), Err(JsonError::TooLong));
+        for cut in 0..ANSWER.len() {
+            assert_eq!(decode_answer(&ANSWER.as_bytes()[..cut]), Err(JsonError::Invalid), "cut at {cut}");
+        }
+        let bad = [
+            ANSWER.replace("\"ON\"", "\"on\""),
+            ANSWER.replace("RUNNING", "RUNNING_FAST"),
+            ANSWER.replace("null", "\"TEA_BREAK\""),
+            ANSWER.replace("15000", "-1"),
+            ANSWER.replace("15000", "15000.5"),
+            ANSWER.replace(",\"seq\":42", ""),
+            ANSWER.replace("\"pollMs\":5000,", "\"pollMs\":5000,\"pollMs\":1,"),
+            format!("{ANSWER}{ANSWER}"),
+            String::from("[]"),
+            String::from("null"),
+        ];
+        for body in bad {
+            assert_eq!(decode_answer(body.as_bytes()), Err(JsonError::Invalid), "{body}");
+        }
+        let mut not_utf8 = String::from(ANSWER).into_bytes();
+        not_utf8.insert(1, 0xFF);
+        assert_eq!(decode_answer(&not_utf8), Err(JsonError::Invalid));
+        let control_in_a_key = ANSWER.replace("holdReason", "\0oldReason");
+        assert_eq!(decode_answer(control_in_a_key.as_bytes()), Err(JsonError::Invalid));
+        assert!(decode_answer(ANSWER.replace(",", ",\t\r\n").as_bytes()).is_ok());
+        for key in ["\toldReason", "\\oldReason", "\\u00GGReason", "holdReason\\", "\\u123"] {
+            let body = ANSWER.replace("holdReason", key);
+            assert_eq!(decode_answer(body.as_bytes()), Err(JsonError::Invalid), "{body}");
+        }
+        let escapes = format!("{{\"note\":\"a\\\"b\\\\c\\/\\b\\f\\n\\r\\t\\u00e9\",{}", &ANSWER[1..]);
+        assert!(serde_json::from_str::<PollAnswer>(&escapes).is_ok());
+        assert!(decode_answer(escapes.as_bytes()).is_ok(), "{escapes}");
+    }
+
+    #[test]
+    fn report_writes_what_the_server_reads() {
+        let report = PollReport {
+            load_shedding: true,
+            ready: false,
+            relay: false,
+            fw: Some("pumppilot-fw/0.1.0 esp32c3"),
+            uptime_ms: Some(u64::MAX),
+            rssi: Some(-67),
+        };
+        let mut buf = [0u8; MAX_REPORT_BYTES];
+        let n = encode_report(&report, &mut buf).unwrap();
+        assert_eq!(serde_json::from_slice::<PollReport>(&buf[..n]).unwrap().uptime_ms, report.uptime_ms);
+        let expected = serde_json::to_string(&report).unwrap();
+        assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), expected);
+        assert_eq!(encode_report(&report, &mut buf[..10]), Err(JsonError::BufferFull));
+        let longest = PollReport { fw: Some(&"f".repeat(40)), ..report };
+        assert!(encode_report(&longest, &mut buf).is_ok());
+        let minimal = PollReport { fw: None, uptime_ms: None, rssi: None, ..report };
+        let n = encode_report(&minimal, &mut buf).unwrap();
+        assert_eq!(&buf[..n], br#"{"loadShedding":true,"ready":false,"relay":false}"#);
+    }
+
+    #[test]
+    fn card_tap_and_answer() {
+        let mut buf = [0u8; 64];
+        let n = encode_card_tap(&CardTap { uid: "04A1B2C3" }, &mut buf).unwrap();
+        assert_eq!(&buf[..n], br#"{"uid":"04A1B2C3"}"#);
+        let answer = br#"{"action":"QUEUED","entry":{"id":"e1","userName":"Ra\"him","status":"WAITING","position":2,"holdReason":null,"startedAt":null}}"#;
+        assert_eq!(decode_card_answer(answer).unwrap().action, CardAction::Queued);
+        assert_eq!(decode_card_answer(br#"{"action":"DENIED"}"#).unwrap().action, CardAction::Denied);
+        assert_eq!(decode_card_answer(br#"{"action":"MAYBE"}"#), Err(JsonError::Invalid));
+        assert_eq!(decode_card_answer(br#"{"error":{"code":"NOT_FOUND"}}"#), Err(JsonError::Invalid));
+    }
+}

@@ -1,0 +1,137 @@
+//! `pumppilot bench --relay`: how long a farmer waits from tapping Start to the relay switching
+//! ON, with plain polling and with long-poll, measured with simulated devices (the firmware's own
+//! decision crate) against the real server on this machine with its default poll interval and lease.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use futures::future::try_join_all;
+use pumppilot_server::{Settings, app, config::Secret};
+use pumppilot_sim::{DeviceSpec, VirtualDevice, http_client};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "bench-password";
+
+/// One pump: a farmer's token and the device key.
+struct Pump {
+    farmer: String,
+    key: String,
+}
+
+pub async fn run(runs: usize, pumps: usize, dir: &std::path::Path) -> anyhow::Result<()> {
+    let settings = Settings {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: format!("sqlite://{}", dir.join("relay.db").display()),
+        master_username: Some("master".into()),
+        master_password: Some(Secret(PASSWORD.into())),
+        ..Settings::default()
+    };
+    let (poll_ms, lease_ms) = (settings.poll_interval_ms, settings.device_lease_ms);
+    let store = app::open_store(&settings).await?;
+    let secret = app::load_secret(&settings)?;
+    let server = app::spawn(settings, store, secret).await?;
+    app::bootstrap_master(&server.app).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let base = format!("http://{}", server.addr);
+    let http = http_client(pumps * 2);
+    let bar = super::progress(pumps as u64, "seeding pumps");
+    let mut seeded = Vec::with_capacity(pumps);
+    let master = login(&http, &base, "master").await?;
+    for n in 0..pumps {
+        seeded.push(seed(&http, &base, &master, n).await?);
+        bar.inc(1);
+    }
+    bar.finish();
+
+    let rounds = runs.div_ceil(pumps);
+    let mut results = Vec::new();
+    for long_poll in [false, true] {
+        let name = if long_poll { "long-poll" } else { "plain polling" };
+        let devices: Vec<VirtualDevice> = seeded
+            .iter()
+            .map(|pump| {
+                let mut spec = DeviceSpec::new("bench", &base, &pump.key);
+                spec.settings.long_poll = long_poll;
+                VirtualDevice::spawn(spec, http.clone())
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let bar = super::progress(rounds as u64, name);
+        let mut latencies = Vec::with_capacity(rounds * pumps);
+        for _ in 0..rounds {
+            let round = seeded.iter().zip(&devices).map(|(pump, device)| cycle(&http, &base, pump, device));
+            latencies.extend(try_join_all(round).await?);
+            bar.inc(1);
+        }
+        bar.finish();
+        for device in devices {
+            let timeline = device.stop().await;
+            if timeline.errors > 0 {
+                bail!("a device saw {} failed polls:\n{timeline}", timeline.errors);
+            }
+        }
+        latencies.sort_unstable();
+        latencies.truncate(runs);
+        results.push((name, latencies));
+    }
+    server.shutdown().await?;
+
+    println!();
+    println!(
+        "Start → relay ON ({runs} runs each, {pumps} pumps at a time, server pollMs {poll_ms}, leaseMs {lease_ms}):"
+    );
+    println!("{:<15} {:>10} {:>10} {:>10}", "mode", "p50 ms", "p99 ms", "max ms");
+    for (name, latencies) in &results {
+        let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0;
+        println!("{name:<15} {:>10.1} {:>10.1} {:>10.1}", at(0.5), at(0.99), at(1.0));
+    }
+    Ok(())
+}
+
+/// One run: Start, wait for the relay, Stop, wait for it to fall. Returns the time to ON.
+async fn cycle(http: &reqwest::Client, base: &str, pump: &Pump, device: &VirtualDevice) -> anyhow::Result<Duration> {
+    let limit = Duration::from_secs(30);
+    let started = Instant::now();
+    call(http, base, &pump.farmer, "/api/motor/start", json!({})).await?;
+    if !device.wait_for_relay(true, limit).await {
+        bail!("the relay did not switch ON within {limit:?}");
+    }
+    let took = started.elapsed();
+    call(http, base, &pump.farmer, "/api/motor/stop", json!({})).await?;
+    if !device.wait_for_relay(false, limit).await {
+        bail!("the relay did not switch OFF within {limit:?}");
+    }
+    Ok(took)
+}
+
+async fn seed(http: &reqwest::Client, base: &str, master: &str, n: usize) -> anyhow::Result<Pump> {
+    let owner = format!("bench-owner-{n}");
+    let farmer = format!("bench-farmer-{n}");
+    call(http, base, master, "/api/master/admins", json!({"name": owner, "username": owner, "password": PASSWORD}))
+        .await?;
+    let admin = login(http, base, &owner).await?;
+    let user =
+        call(http, base, &admin, "/api/admin/users", json!({"name": farmer, "username": farmer, "password": PASSWORD}))
+            .await?;
+    call(http, base, &admin, "/api/admin/recharge", json!({"userId": user["id"], "minutes": 100_000})).await?;
+    let device = call(http, base, &admin, "/api/admin/devices", json!({"name": "bench pump"})).await?;
+    let key = device["deviceKey"].as_str().context("device key")?.to_owned();
+    Ok(Pump { farmer: login(http, base, &farmer).await?, key })
+}
+
+async fn login(http: &reqwest::Client, base: &str, username: &str) -> anyhow::Result<String> {
+    let body = call(http, base, "", "/api/auth/login", json!({"username": username, "password": PASSWORD})).await?;
+    Ok(body["token"].as_str().context("token")?.to_owned())
+}
+
+async fn call(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+    let answer = http.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await?;
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{path}: HTTP {status} {}", body["error"]["message"]);
+    }
+    Ok(body)
+}

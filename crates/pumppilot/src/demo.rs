@@ -1,0 +1,158 @@
+//! `pumppilot serve --demo`: a server in memory with two pumps, their farmers and simulated
+//! devices, so a newcomer sees pumps run, queue and hold within a minute of the first command.
+//!
+//! Everything is seeded through the public API, as a pump owner would do it, and nothing is
+//! written to disk.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use pumppilot_server::{Settings, app, config::Secret};
+use pumppilot_sim::{DeviceSpec, Line, Script, VirtualDevice, http_client};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+/// Every demo account's password (the demo lives in memory on this machine only).
+const PASSWORD: &str = "pumppilot-demo";
+
+/// One demo pump: its owner, farmers (name, username, minutes, how they start), and what
+/// happens at the pump.
+struct Pump {
+    owner: (&'static str, &'static str),
+    farmers: &'static [(&'static str, &'static str, i64, Start)],
+    script: &'static str,
+    story: &'static str,
+}
+
+#[derive(Clone, Copy)]
+enum Start {
+    /// Starts at once for this many minutes.
+    Run(u32),
+    /// Starts at once, until stopped or out of minutes (waits if the motor is busy).
+    Queue,
+    /// Does not start; asks the owner for minutes instead.
+    AskForMinutes(i64),
+}
+
+const PUMPS: &[Pump] = &[
+    Pump {
+        owner: ("Rahim Uddin", "rahim"),
+        farmers: &[
+            ("Karim Mia", "karim", 60, Start::Run(3)),
+            ("Salma Begum", "salma", 45, Start::Queue),
+            ("Jamal Hossain", "jamal", 20, Start::Queue),
+        ],
+        script: "shed@40s..70s, shed@6m..7m",
+        story: "Karim runs for 3 minutes, Salma and Jamal wait; load shedding at 0:40–1:10 holds the run",
+    },
+    Pump {
+        owner: ("Qadir Ahmed", "qadir"),
+        farmers: &[
+            ("Nasrin Akter", "nasrin", 30, Start::Run(2)),
+            ("Farid Sheikh", "farid", 0, Start::AskForMinutes(20)),
+        ],
+        script: "notready@25s..40s, cut@3m..3m30s",
+        story: "Nasrin runs for 2 minutes; the pump is not ready at 0:25–0:40; Farid asks for 20 minutes",
+    },
+];
+
+pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
+    settings.database_url = "sqlite::memory:".into();
+    let master = settings.master_username.clone().unwrap_or_else(|| "master".into());
+    settings.master_username = Some(master.clone());
+    settings.master_password.get_or_insert_with(|| Secret(PASSWORD.into()));
+    let store = app::open_store(&settings).await?;
+    let secret = app::load_secret(&settings)?;
+    let running = app::spawn(settings.clone(), store, secret).await?;
+    app::bootstrap_master(&running.app).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let base = format!("http://{}", running.addr);
+
+    let (observer, mut lines) = mpsc::unbounded_channel();
+    let http = http_client(PUMPS.len());
+    let mut devices = Vec::new();
+    println!("PumpPilot demo is serving on {base} (in memory: nothing is kept when it stops)");
+    println!("  every password below is `{PASSWORD}`");
+    println!("  master admin: {master}");
+    let master_token =
+        login(&http, &base, &master, settings.master_password.as_ref().map_or(PASSWORD, |p| &p.0)).await?;
+    for pump in PUMPS {
+        let key = seed(&http, &base, &master_token, pump).await.with_context(|| format!("seeding {}", pump.owner.1))?;
+        let mut spec = DeviceSpec::new(format!("{} pump", pump.owner.1), &base, key);
+        spec.script = Some(Script::parse(pump.script)?);
+        spec.settings.long_poll = true;
+        spec.observer = Some(observer.clone());
+        devices.push(VirtualDevice::spawn(spec, http.clone()));
+        let users: Vec<&str> = pump.farmers.iter().map(|f| f.1).collect();
+        println!("  pump owner {} with farmers {}: {}", pump.owner.1, users.join(", "), pump.story);
+    }
+    println!("Try: curl -s {base}/api/auth/login -H 'content-type: application/json' \\");
+    println!("       -d '{{\"username\":\"karim\",\"password\":\"{PASSWORD}\"}}'");
+    println!("The simulated devices report below. Ctrl-C stops the demo.");
+    loop {
+        tokio::select! {
+            Some((name, at, what)) = lines.recv() => println!("{}", Line(&name, at, &what)),
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    for device in devices {
+        device.stop().await;
+    }
+    running.shutdown().await
+}
+
+async fn call(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+    let answer = http.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await?;
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("{path}: HTTP {status} {}", body["error"]["message"]);
+    }
+    Ok(body)
+}
+
+async fn login(http: &reqwest::Client, base: &str, username: &str, password: &str) -> anyhow::Result<String> {
+    let body = call(http, base, "", "/api/auth/login", json!({"username": username, "password": password})).await?;
+    Ok(body["token"].as_str().context("no token")?.to_owned())
+}
+
+/// Creates a pump owner, their farmers with minutes, a device, and the farmers' first moves.
+/// Returns the device key.
+async fn seed(http: &reqwest::Client, base: &str, master: &str, pump: &Pump) -> anyhow::Result<String> {
+    let (name, username) = pump.owner;
+    call(http, base, master, "/api/master/admins", json!({"name": name, "username": username, "password": PASSWORD}))
+        .await?;
+    let owner = login(http, base, username, PASSWORD).await?;
+    let device = call(http, base, &owner, "/api/admin/devices", json!({"name": format!("{name}'s pump")})).await?;
+    let key = device["deviceKey"].as_str().context("no device key")?.to_owned();
+    let mut farmers = Vec::new();
+    for &(name, username, minutes, start) in pump.farmers {
+        let user = call(
+            http,
+            base,
+            &owner,
+            "/api/admin/users",
+            json!({"name": name, "username": username, "password": PASSWORD}),
+        )
+        .await?;
+        if minutes > 0 {
+            let body = json!({"userId": user["id"], "minutes": minutes, "note": "demo recharge"});
+            call(http, base, &owner, "/api/admin/recharge", body).await?;
+        }
+        farmers.push((login(http, base, username, PASSWORD).await?, start));
+    }
+    // The device reports once before anyone starts, so the first run starts RUNNING, not HOLD.
+    let report = json!({"loadShedding": false, "ready": true, "relay": false});
+    call(http, base, &key, "/api/esp32/poll", report).await?;
+    for (token, start) in farmers {
+        match start {
+            Start::Run(minutes) => call(http, base, &token, "/api/motor/start", json!({"minutes": minutes})).await?,
+            Start::Queue => call(http, base, &token, "/api/motor/start", json!({})).await?,
+            Start::AskForMinutes(minutes) => {
+                let body = json!({"minutes": minutes, "note": "paid in cash at the pump"});
+                call(http, base, &token, "/api/minute-requests", body).await?
+            }
+        };
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(key)
+}

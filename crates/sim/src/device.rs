@@ -1,0 +1,570 @@
+//! One virtual device: the real [`Controller`] in a loop with a clock, two input "pins", a
+//! network link to the server and a card reader, exactly as the firmware wires it.
+//!
+//! The loop ticks every [`TICK`]: it reads the inputs (from the script, or as set through the
+//! [`Controls`]), asks the controller for the relay level, and polls when the controller's
+//! schedule says so, or at once when a local change must be reported (cutting a long-poll short).
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use pumppilot_controller::{
+    CardFeedback, Controller, Decision, LongPoll, Millis, OffReason, Settings,
+    protocol::{self, HoldReason, MotorState, PollAnswer, json},
+};
+use tokio::sync::{mpsc, watch};
+
+use crate::script::{Inputs, Script};
+
+/// How often the control loop of one device looks at its inputs and the relay (the firmware's
+/// loop period).
+pub const TICK: Duration = Duration::from_millis(20);
+/// The loop period for large fleets, where a looser local reaction keeps the simulator's own CPU
+/// use far below the server's.
+pub const FLEET_TICK: Duration = Duration::from_millis(250);
+/// How long a request may take beyond its long-poll wait before it counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a virtual device is.
+#[derive(Debug, Clone)]
+pub struct DeviceSpec {
+    pub name: String,
+    /// `http://host:port`, without a trailing slash.
+    pub server: String,
+    pub key: String,
+    /// Scripted inputs; without one, the [`Controls`] decide.
+    pub script: Option<Script>,
+    /// The firmware's settings; `settings.long_poll` asks for long-polls (`wait=`).
+    pub settings: Settings,
+    /// The control loop's period ([`TICK`], or [`FLEET_TICK`] for thousands of devices).
+    pub tick: Duration,
+    /// Receives every happening as it happens (for printing live), with the device's name.
+    pub observer: Option<mpsc::UnboundedSender<(String, Duration, Happening)>>,
+}
+
+impl DeviceSpec {
+    /// A device with the firmware's default settings, plain polling and no script.
+    pub fn new(name: impl Into<String>, server: impl Into<String>, key: impl Into<String>) -> Self {
+        DeviceSpec {
+            name: name.into(),
+            server: server.into().trim_end_matches('/').to_owned(),
+            key: key.into(),
+            script: None,
+            observer: None,
+            tick: TICK,
+            settings: Settings {
+                firmware: Some(concat!("pumppilot-sim ", env!("CARGO_PKG_VERSION"))),
+                ..Settings::DEFAULT
+            },
+        }
+    }
+}
+
+/// The device's inputs as a test or the demo sets them (ignored while a script runs).
+#[derive(Debug)]
+pub struct Controls {
+    grid_up: AtomicBool,
+    ready: AtomicBool,
+    network: AtomicBool,
+    cards: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Controls {
+    fn new() -> Self {
+        Controls {
+            grid_up: AtomicBool::new(true),
+            ready: AtomicBool::new(true),
+            network: AtomicBool::new(true),
+            cards: Mutex::default(),
+        }
+    }
+
+    fn inputs(&self) -> Inputs {
+        Inputs {
+            grid_up: self.grid_up.load(Ordering::Relaxed),
+            ready: self.ready.load(Ordering::Relaxed),
+            network: self.network.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Something that happened at the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Happening {
+    /// The relay switched.
+    Relay { on: bool, why: Option<OffReason> },
+    /// The inputs changed (scripted or set).
+    Inputs(Inputs),
+    /// The server's command changed.
+    Command { state: MotorState, hold: Option<HoldReason>, remaining_seconds: u32 },
+    /// Polls started failing (`false`) or work again (`true`).
+    Link { up: bool, error: Option<String> },
+    /// A card tap and what the server made of it.
+    Card { uid: String, feedback: CardFeedback },
+}
+
+/// Everything one device saw, in order, with counters.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    pub name: String,
+    pub events: Vec<(Duration, Happening)>,
+    pub polls: u64,
+    /// Polls with no usable answer while the network was up (what a fleet run must keep at zero).
+    pub errors: u64,
+    /// Polls that failed because the network was cut on purpose.
+    pub cut_polls: u64,
+    /// Round trips of plain polls, in microseconds.
+    pub latencies_us: Vec<u32>,
+    /// How long the relay was ON.
+    pub relay_on: Duration,
+}
+
+impl Timeline {
+    /// The relay switches, in order.
+    pub fn relay_changes(&self) -> Vec<(Duration, bool)> {
+        self.events
+            .iter()
+            .filter_map(|(at, what)| match what {
+                Happening::Relay { on, .. } => Some((*at, *on)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Timeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (at, what) in &self.events {
+            writeln!(f, "{}", Line(&self.name, *at, what))?;
+        }
+        Ok(())
+    }
+}
+
+/// One printed line of a timeline: `[name]   12.345s  relay ON`.
+pub struct Line<'a>(pub &'a str, pub Duration, pub &'a Happening);
+
+impl fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Line(name, at, what) = *self;
+        write!(f, "[{name}] {:>8.3}s  ", at.as_secs_f64())?;
+        match what {
+            Happening::Relay { on: true, .. } => write!(f, "relay ON"),
+            Happening::Relay { on: false, why } => write!(f, "relay OFF ({})", off_reason(*why)),
+            Happening::Inputs(i) => write!(
+                f,
+                "inputs: grid {}, pump {}, network {}",
+                if i.grid_up { "up" } else { "DOWN" },
+                if i.ready { "ready" } else { "NOT READY" },
+                if i.network { "up" } else { "CUT" }
+            ),
+            Happening::Command { state, hold, remaining_seconds } => {
+                write!(f, "server says {}", state.as_str())?;
+                if let Some(hold) = hold {
+                    write!(f, " ({})", hold.as_str())?;
+                }
+                if *state != MotorState::Idle {
+                    write!(f, ", {}:{:02} left", remaining_seconds / 60, remaining_seconds % 60)?;
+                }
+                Ok(())
+            }
+            Happening::Link { up: true, .. } => write!(f, "server reachable again"),
+            Happening::Link { up: false, error } => {
+                write!(f, "server unreachable: {}", error.as_deref().unwrap_or("no answer"))
+            }
+            Happening::Card { uid, feedback } => write!(f, "card {uid}: {feedback:?}"),
+        }
+    }
+}
+
+fn off_reason(why: Option<OffReason>) -> &'static str {
+    match why {
+        None => "stopped",
+        Some(OffReason::NoCommand) => "no command from the server",
+        Some(OffReason::CommandOff) => "the server says OFF",
+        Some(OffReason::LeaseExpired) => "lease ran out",
+        Some(OffReason::ClockWentBack) => "clock went back",
+        Some(OffReason::LoadSheddingUnknown | OffReason::ReadyUnknown) => "inputs settling",
+        Some(OffReason::LoadShedding) => "load shedding, switched off locally",
+        Some(OffReason::NotReady) => "pump not ready, switched off locally",
+    }
+}
+
+/// A running virtual device.
+pub struct VirtualDevice {
+    pub controls: Arc<Controls>,
+    relay: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Timeline>,
+}
+
+impl VirtualDevice {
+    /// Boots a device (relay OFF) and runs it until [`VirtualDevice::stop`].
+    pub fn spawn(spec: DeviceSpec, http: reqwest::Client) -> VirtualDevice {
+        let controls = Arc::new(Controls::new());
+        let (relay_tx, relay) = watch::channel(false);
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(spec, http, Arc::clone(&controls), relay_tx, stop_rx));
+        VirtualDevice { controls, relay, stop, task }
+    }
+
+    /// The relay level, updated at every switch.
+    pub fn relay(&self) -> watch::Receiver<bool> {
+        self.relay.clone()
+    }
+
+    /// Waits until the relay is `on`, at most `limit`; true when it got there.
+    pub async fn wait_for_relay(&self, on: bool, limit: Duration) -> bool {
+        let mut relay = self.relay();
+        matches!(tokio::time::timeout(limit, relay.wait_for(|level| *level == on)).await, Ok(Ok(_)))
+    }
+
+    pub fn set_grid_up(&self, up: bool) {
+        self.controls.grid_up.store(up, Ordering::Relaxed);
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.controls.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn set_network(&self, up: bool) {
+        self.controls.network.store(up, Ordering::Relaxed);
+    }
+
+    /// Holds a card to the reader.
+    pub fn tap(&self, uid: &[u8]) {
+        self.controls.cards.lock().expect("cards lock").push(uid.to_vec());
+    }
+
+    /// Stops the device (relay OFF) and returns what it saw.
+    pub async fn stop(self) -> Timeline {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// The outcome of one poll request.
+enum Polled {
+    Answer(reqwest::StatusCode, Vec<u8>),
+    Failed(String),
+    Cut,
+}
+
+type InFlight = Pin<Box<dyn Future<Output = Polled> + Send>>;
+
+struct Device {
+    spec: DeviceSpec,
+    http: reqwest::Client,
+    controller: Controller,
+    started: Instant,
+    timeline: Timeline,
+    relay: watch::Sender<bool>,
+    relay_since: Option<Instant>,
+    inputs: Option<Inputs>,
+    last_command: Option<(MotorState, Option<HoldReason>)>,
+    link_up: bool,
+}
+
+async fn run(
+    spec: DeviceSpec,
+    http: reqwest::Client,
+    controls: Arc<Controls>,
+    relay: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) -> Timeline {
+    let mut device = Device {
+        controller: Controller::new(spec.settings),
+        timeline: Timeline { name: spec.name.clone(), ..Timeline::default() },
+        spec,
+        http,
+        started: Instant::now(),
+        relay,
+        relay_since: None,
+        inputs: None,
+        last_command: None,
+        link_up: true,
+    };
+    let (card_tx, mut card_rx) = mpsc::unbounded_channel::<(String, CardFeedback)>();
+    let mut tick = tokio::time::interval(device.spec.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut in_flight: Option<(InFlight, Instant, bool)> = None;
+    let mut next_poll = Instant::now();
+    let mut elapsed_before = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let elapsed = device.started.elapsed();
+                let inputs = device.sense(&controls, elapsed_before, elapsed, &card_tx);
+                elapsed_before = elapsed;
+                device.switch();
+                let now = device.now();
+                // Nothing is reported before both inputs have settled (a boot would otherwise
+                // report load shedding for a moment). Then a local change is reported at once,
+                // cutting a long-poll in flight short.
+                let settled = device.controller.settled(now);
+                let urgent = device.controller.report_now(now);
+                let cut_short = matches!(&in_flight, Some((_, _, true))) && urgent;
+                if cut_short || (settled && in_flight.is_none() && (urgent || Instant::now() >= next_poll)) {
+                    in_flight = Some(device.poll(inputs.network));
+                }
+            }
+            polled = async { in_flight.as_mut().expect("guarded").0.as_mut().await }, if in_flight.is_some() => {
+                let (_, sent, long) = in_flight.take().expect("guarded");
+                let usable = device.polled(polled, sent, long);
+                let wait = if usable && device.spec.settings.long_poll { 0 } else { device.controller.next_poll_in(rand::random()) };
+                next_poll = Instant::now() + Duration::from_millis(u64::from(wait));
+                device.switch();
+            }
+            Some((uid, feedback)) = card_rx.recv() => {
+                device.record(Happening::Card { uid, feedback });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    device.finish()
+}
+
+impl Device {
+    fn now(&self) -> Millis {
+        Millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn record(&mut self, what: Happening) {
+        let at = self.started.elapsed();
+        if let Some(observer) = &self.spec.observer {
+            let _ = observer.send((self.spec.name.clone(), at, what.clone()));
+        }
+        self.timeline.events.push((at, what));
+    }
+
+    /// Reads the inputs into the controller, and sends the cards held since the last tick.
+    fn sense(
+        &mut self,
+        controls: &Controls,
+        before: Duration,
+        elapsed: Duration,
+        cards: &mpsc::UnboundedSender<(String, CardFeedback)>,
+    ) -> Inputs {
+        let mut held: Vec<Vec<u8>> = std::mem::take(&mut *controls.cards.lock().expect("cards lock"));
+        let inputs = match &self.spec.script {
+            Some(script) => {
+                held.extend(script.cards(before, elapsed).map(<[u8]>::to_vec));
+                script.inputs(elapsed)
+            }
+            None => controls.inputs(),
+        };
+        if self.inputs != Some(inputs) {
+            self.inputs = Some(inputs);
+            self.record(Happening::Inputs(inputs));
+        }
+        let s = self.spec.settings;
+        let now = self.now();
+        let load_shedding_level = pumppilot_controller::pin_level(!inputs.grid_up, s.load_shedding_active_high);
+        let ready_level = pumppilot_controller::pin_level(inputs.ready, s.ready_active_high);
+        self.controller.sense(now, load_shedding_level, ready_level);
+        for uid in held {
+            if let Some(card) = self.controller.card(now, &uid) {
+                let uid = card.as_str().to_owned();
+                let request = self.request(protocol::CARD_PATH, tap_body(&uid), REQUEST_TIMEOUT);
+                let network = inputs.network;
+                let cards = cards.clone();
+                tokio::spawn(async move {
+                    let feedback = match network {
+                        true => match request.send().await {
+                            Ok(answer) if answer.status() == reqwest::StatusCode::OK => match answer.bytes().await {
+                                Ok(body) => pumppilot_controller::CardFeedback::from_answer(&body),
+                                Err(_) => CardFeedback::Error,
+                            },
+                            _ => CardFeedback::Error,
+                        },
+                        false => CardFeedback::Error,
+                    };
+                    let _ = cards.send((uid, feedback));
+                });
+            }
+        }
+        inputs
+    }
+
+    /// Drives the relay as the controller decides, recording every switch.
+    fn switch(&mut self) {
+        let decision = self.controller.decision(self.now());
+        let on = decision.is_on();
+        if *self.relay.borrow() == on {
+            return;
+        }
+        let why = match decision {
+            Decision::On => None,
+            Decision::Off(reason) => Some(reason),
+        };
+        if let Some(since) = self.relay_since.take() {
+            self.timeline.relay_on += since.elapsed();
+        }
+        if on {
+            self.relay_since = Some(Instant::now());
+        }
+        self.relay.send_replace(on);
+        self.record(Happening::Relay { on, why });
+    }
+
+    fn request(&self, path: &str, body: Vec<u8>, timeout: Duration) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.spec.server))
+            .bearer_auth(&self.spec.key)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(timeout)
+            .body(body)
+    }
+
+    /// Starts a poll with the controller's report (a long-poll when the controller asks for one).
+    fn poll(&mut self, network: bool) -> (InFlight, Instant, bool) {
+        let now = self.now();
+        let report = self.controller.report(now);
+        let mut buf = [0u8; json::MAX_REPORT_BYTES];
+        let body = match json::encode_report(&report, &mut buf) {
+            Ok(len) => buf[..len].to_vec(),
+            Err(_) => Vec::new(),
+        };
+        let long_poll = self.controller.long_poll(now);
+        let long = long_poll.is_some();
+        let (path, timeout) = match long_poll {
+            Some(LongPoll { wait_ms, seq }) => (
+                format!("{}?wait={wait_ms}&seq={seq}", protocol::POLL_PATH),
+                REQUEST_TIMEOUT + Duration::from_millis(u64::from(wait_ms)),
+            ),
+            None => (protocol::POLL_PATH.to_owned(), REQUEST_TIMEOUT),
+        };
+        let sent = Instant::now();
+        if !network {
+            // Packets go nowhere: the request times out (sooner than a real one, to keep runs short).
+            let future: InFlight = Box::pin(async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Polled::Cut
+            });
+            return (future, sent, false);
+        }
+        let request = self.request(&path, body, timeout);
+        let future: InFlight = Box::pin(async move {
+            match request.send().await {
+                Ok(answer) => {
+                    let status = answer.status();
+                    match answer.bytes().await {
+                        Ok(body) => Polled::Answer(status, body.to_vec()),
+                        Err(err) => Polled::Failed(err.to_string()),
+                    }
+                }
+                Err(err) => Polled::Failed(describe(&err)),
+            }
+        });
+        (future, sent, long)
+    }
+
+    /// Takes a poll's outcome; true when the answer was usable.
+    fn polled(&mut self, polled: Polled, sent: Instant, long: bool) -> bool {
+        self.timeline.polls += 1;
+        let now = self.now();
+        let failure = match polled {
+            Polled::Answer(status, body) if status == reqwest::StatusCode::OK => {
+                match self.controller.answer(now, &body) {
+                    Ok(answer) => {
+                        if !long {
+                            let took = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+                            self.timeline.latencies_us.push(took);
+                        }
+                        self.answered(&answer);
+                        None
+                    }
+                    Err(err) => Some(format!("unusable answer ({err:?})")),
+                }
+            }
+            Polled::Answer(status, body) => {
+                self.controller.poll_failed(now);
+                Some(format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)])))
+            }
+            Polled::Failed(error) => {
+                self.controller.poll_failed(now);
+                Some(error)
+            }
+            Polled::Cut => {
+                self.controller.poll_failed(now);
+                self.timeline.cut_polls += 1;
+                if self.link_up {
+                    self.link_up = false;
+                    self.record(Happening::Link { up: false, error: Some("network cut".into()) });
+                }
+                return false;
+            }
+        };
+        match failure {
+            None if !self.link_up => {
+                self.link_up = true;
+                self.record(Happening::Link { up: true, error: None });
+            }
+            None => {}
+            Some(error) => {
+                self.timeline.errors += 1;
+                if self.link_up {
+                    self.link_up = false;
+                    self.record(Happening::Link { up: false, error: Some(error) });
+                }
+            }
+        }
+        self.link_up
+    }
+
+    fn answered(&mut self, answer: &PollAnswer) {
+        let command = (answer.state, answer.hold_reason);
+        if self.last_command != Some(command) {
+            self.last_command = Some(command);
+            self.record(Happening::Command {
+                state: answer.state,
+                hold: answer.hold_reason,
+                remaining_seconds: answer.remaining_seconds,
+            });
+        }
+    }
+
+    fn finish(mut self) -> Timeline {
+        if let Some(since) = self.relay_since.take() {
+            self.timeline.relay_on += since.elapsed();
+        }
+        if *self.relay.borrow() {
+            self.relay.send_replace(false);
+            self.record(Happening::Relay { on: false, why: None });
+        }
+        self.timeline
+    }
+}
+
+fn tap_body(uid: &str) -> Vec<u8> {
+    let mut buf = [0u8; 64];
+    match json::encode_card_tap(&protocol::CardTap { uid }, &mut buf) {
+        Ok(len) => buf[..len].to_vec(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A request error in a few words (reqwest's own text nests its causes).
+fn describe(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        "timed out".into()
+    } else if err.is_connect() {
+        "connection refused".into()
+    } else {
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            text = format!("{text}: {cause}");
+            source = cause.source();
+        }
+        text
+    }
+}

@@ -1,0 +1,108 @@
+//! Many devices at once: start them, let them run, and sum up what they saw.
+
+use std::{fmt, time::Duration};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::device::{DeviceSpec, Timeline, VirtualDevice};
+
+/// A shared HTTP client sized for a fleet (one keep-alive pool for every device).
+pub fn http_client(devices: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(devices.max(1))
+        .tcp_nodelay(true)
+        .build()
+        .expect("an HTTP client with default TLS-free settings")
+}
+
+/// Runs every device for `duration`, then stops them all and returns their timelines.
+pub async fn run_fleet(specs: Vec<DeviceSpec>, duration: Duration, http: reqwest::Client) -> Vec<Timeline> {
+    let devices: Vec<VirtualDevice> = specs.into_iter().map(|spec| VirtualDevice::spawn(spec, http.clone())).collect();
+    tokio::time::sleep(duration).await;
+    let mut timelines = Vec::with_capacity(devices.len());
+    for device in devices {
+        timelines.push(device.stop().await);
+    }
+    timelines
+}
+
+/// Registers `count` devices for an admin (signing in with their password) and returns their keys.
+pub async fn provision(server: &str, username: &str, password: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    let http = reqwest::Client::new();
+    let server = server.trim_end_matches('/');
+    let login = http
+        .post(format!("{server}/api/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {server}"))?;
+    let status = login.status();
+    let body: Value = login.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("signing in as {username} failed: HTTP {status} {}", body["error"]["message"]);
+    }
+    let token = body["token"].as_str().context("the login answer has no token")?.to_owned();
+    let mut keys = Vec::with_capacity(count);
+    for n in 1..=count {
+        let answer = http
+            .post(format!("{server}/api/admin/devices"))
+            .bearer_auth(&token)
+            .json(&json!({"name": format!("sim {n}")}))
+            .send()
+            .await?;
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("registering device {n} failed: HTTP {status} {}", body["error"]["message"]);
+        }
+        keys.push(body["deviceKey"].as_str().context("no deviceKey in the answer")?.to_owned());
+    }
+    Ok(keys)
+}
+
+/// What a fleet run adds up to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub devices: usize,
+    pub polls: u64,
+    pub errors: u64,
+    pub cut_polls: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Devices whose relay was ON at some point.
+    pub ran: usize,
+}
+
+impl Summary {
+    pub fn of(timelines: &[Timeline]) -> Summary {
+        let mut latencies: Vec<u32> = timelines.iter().flat_map(|t| t.latencies_us.iter().copied()).collect();
+        latencies.sort_unstable();
+        let at = |p: f64| match latencies.len() {
+            0 => 0.0,
+            n => f64::from(latencies[((n - 1) as f64 * p).round() as usize]) / 1000.0,
+        };
+        Summary {
+            devices: timelines.len(),
+            polls: timelines.iter().map(|t| t.polls).sum(),
+            errors: timelines.iter().map(|t| t.errors).sum(),
+            cut_polls: timelines.iter().map(|t| t.cut_polls).sum(),
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+            ran: timelines.iter().filter(|t| !t.relay_changes().is_empty()).count(),
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} devices, {} polls, {} errors, {} polls lost to scripted network cuts; poll round trip p50 {:.2} ms, \
+             p99 {:.2} ms, max {:.2} ms; {} relays switched ON",
+            self.devices, self.polls, self.errors, self.cut_polls, self.p50_ms, self.p99_ms, self.max_ms, self.ran
+        )
+    }
+}

@@ -1,0 +1,15 @@
+//! Virtual devices at virtual pumps.
+//!
+//! Each [`VirtualDevice`] runs the firmware's own decision crate ([`pumppilot_controller`])
+//! against a real PumpPilot server over HTTP: it polls, switches a virtual relay, follows a
+//! [`Script`] of load shedding, not-ready spells, network cuts and card taps (or inputs set by
+//! hand), and records a [`Timeline`]. `pumppilot sim` prints those timelines; the end-to-end
+//! tests and `pumppilot serve --demo` drive devices in-process.
+
+pub mod device;
+pub mod fleet;
+pub mod script;
+
+pub use device::{DeviceSpec, Happening, Line, Timeline, VirtualDevice};
+pub use fleet::{Summary, http_client, provision, run_fleet};
+pub use script::Script;

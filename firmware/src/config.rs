@@ -1,0 +1,120 @@
+//! Per-device provisioning, baked in at build time from environment variables (see README).
+//! Every value has a safe default so the image builds without any of them; a malformed value
+//! stops the build with a message naming the variable (the parsers run in `const` context).
+
+use pumppilot_controller::Settings;
+
+/// A yes/no variable: `1`/`true`, `0`/`false`, or unset/empty for the default.
+macro_rules! flag {
+    ($name:literal, $default:expr) => {
+        parse_flag(option_env!($name), $default, concat!($name, " must be 1, 0, true or false"))
+    };
+}
+
+/// A number of milliseconds, or unset/empty for the default.
+macro_rules! number {
+    ($name:literal, $default:expr) => {
+        parse_number(option_env!($name), $default, concat!($name, " must be a number of milliseconds"))
+    };
+}
+
+/// WiFi network name. Empty: the device never joins a network and the motor stays OFF.
+pub const WIFI_SSID: &str = text(option_env!("PUMPPILOT_WIFI_SSID"));
+/// WiFi password (WPA2-Personal). Empty: an open network.
+pub const WIFI_PASSWORD: &str = text(option_env!("PUMPPILOT_WIFI_PASSWORD"));
+/// The server: `host:port`, `host`, or `http://host[:port]`. Empty: the device never polls.
+pub const SERVER: &str = text(option_env!("PUMPPILOT_SERVER"));
+/// The device key from `POST /api/admin/devices` (sent as `Authorization: Bearer <key>`).
+pub const DEVICE_KEY: &str = text(option_env!("PUMPPILOT_DEVICE_KEY"));
+
+/// The load-shedding input is high while the grid is down (`1`, the default) or low (`0`).
+pub const LOAD_SHEDDING_ACTIVE_HIGH: bool = flag!("PUMPPILOT_LOAD_SHEDDING_ACTIVE_HIGH", true);
+/// The ready input is high while the pump is ready (`1`, the default) or low (`0`).
+pub const READY_ACTIVE_HIGH: bool = flag!("PUMPPILOT_READY_ACTIVE_HIGH", true);
+/// The relay output switches the motor ON with a high level (`1`, the default) or low (`0`, most
+/// relay modules with an active-low input).
+pub const RELAY_ACTIVE_HIGH: bool = flag!("PUMPPILOT_RELAY_ACTIVE_HIGH", true);
+/// The optocoupler output switches ON with a high level (`1`, the default: LED from the pin to GND).
+pub const OPTO_ACTIVE_HIGH: bool = flag!("PUMPPILOT_OPTO_ACTIVE_HIGH", true);
+/// Input debounce time in milliseconds (default 50).
+pub const DEBOUNCE_MS: u32 = number!("PUMPPILOT_DEBOUNCE_MS", 50);
+
+/// Firmware version reported at every poll.
+pub const FIRMWARE: &str = concat!("pumppilot-fw/", env!("CARGO_PKG_VERSION"));
+
+/// The decision crate's settings for this device.
+pub const SETTINGS: Settings = Settings {
+    load_shedding_active_high: LOAD_SHEDDING_ACTIVE_HIGH,
+    ready_active_high: READY_ACTIVE_HIGH,
+    debounce_ms: DEBOUNCE_MS,
+    firmware: Some(FIRMWARE),
+    ..Settings::DEFAULT
+};
+
+const fn text(value: Option<&'static str>) -> &'static str {
+    match value {
+        Some(value) => value,
+        None => "",
+    }
+}
+
+const fn parse_flag(value: Option<&str>, default: bool, error: &str) -> bool {
+    let Some(value) = value else { return default };
+    match value.as_bytes() {
+        b"" => default,
+        b"1" | b"true" => true,
+        b"0" | b"false" => false,
+        _ => panic!("{}", error),
+    }
+}
+
+const fn parse_number(value: Option<&str>, default: u32, error: &str) -> u32 {
+    let Some(value) = value else { return default };
+    let bytes = value.as_bytes();
+    if bytes.is_empty() {
+        return default;
+    }
+    let mut n: u32 = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let digit = bytes[i];
+        if !digit.is_ascii_digit() || n > (u32::MAX - 9) / 10 {
+            panic!("{}", error);
+        }
+        n = n * 10 + (digit - b'0') as u32;
+        i += 1;
+    }
+    n
+}
+
+/// How the server is reached, parsed from [`SERVER`] at boot.
+pub struct Server {
+    /// `http://host:port` without a trailing slash.
+    pub base: heapless::String<96>,
+}
+
+/// Why [`SERVER`] cannot be used.
+#[derive(Debug)]
+pub enum ServerError {
+    Unset,
+    /// `https://`: reqwless is built without TLS here (a documented limitation).
+    Tls,
+    TooLong,
+}
+
+impl Server {
+    /// Parses [`SERVER`]: `host:port`, `host`, `http://host[:port]`, with or without a final `/`.
+    pub fn from_config() -> Result<Server, ServerError> {
+        let raw = SERVER.trim().trim_end_matches('/');
+        if raw.is_empty() {
+            return Err(ServerError::Unset);
+        }
+        if raw.starts_with("https://") {
+            return Err(ServerError::Tls);
+        }
+        let host = raw.strip_prefix("http://").unwrap_or(raw);
+        let mut base = heapless::String::new();
+        base.push_str("http://").and_then(|()| base.push_str(host)).map_err(|_| ServerError::TooLong)?;
+        Ok(Server { base })
+    }
+}

@@ -1,0 +1,83 @@
+//! The status LED: the network state when idle, a short pattern after each card tap.
+//!
+//! | pattern | meaning |
+//! |---|---|
+//! | short flash every 2 s | no WiFi / no address |
+//! | blinking 1 Hz | on the network, the server does not answer (or refuses the key) |
+//! | steady on | polling normally |
+//! | one long flash (1 s) | card: run started |
+//! | two flashes | card: joined the queue |
+//! | three flashes | card: run or place in the queue ended |
+//! | five fast flashes | card: denied |
+//! | ten very fast flashes | card: no answer from the server |
+
+use embassy_futures::select::{Either, select};
+use embassy_sync::{blocking_mutex::raw::CriticalSectionRawMutex, signal::Signal};
+use embassy_time::{Duration, Timer};
+use esp_hal::gpio::{Level, Output};
+use pumppilot_controller::CardFeedback;
+
+use crate::{board::pins::LED_ACTIVE_HIGH, net::NetState};
+
+static CARD: Signal<CriticalSectionRawMutex, CardFeedback> = Signal::new();
+
+/// Shows a card tap's outcome (interrupts the network pattern).
+pub fn show_card(feedback: CardFeedback) {
+    CARD.signal(feedback);
+}
+
+/// (flashes, on ms, off ms) for a card outcome.
+const fn pattern(feedback: CardFeedback) -> (u8, u64, u64) {
+    match feedback {
+        CardFeedback::Started => (1, 1_000, 300),
+        CardFeedback::Queued => (2, 250, 250),
+        CardFeedback::Stopped => (3, 250, 250),
+        CardFeedback::Denied => (5, 100, 100),
+        CardFeedback::Error => (10, 50, 50),
+    }
+}
+
+fn set(led: &mut Output<'static>, on: bool) {
+    led.set_level(if on == LED_ACTIVE_HIGH { Level::High } else { Level::Low });
+}
+
+/// Plays a card outcome's pattern.
+async fn play(led: &mut Output<'static>, feedback: CardFeedback) {
+    let (flashes, on_ms, off_ms) = pattern(feedback);
+    set(led, false);
+    Timer::after(Duration::from_millis(300)).await;
+    for _ in 0..flashes {
+        set(led, true);
+        Timer::after(Duration::from_millis(on_ms)).await;
+        set(led, false);
+        Timer::after(Duration::from_millis(off_ms)).await;
+    }
+    Timer::after(Duration::from_millis(500)).await;
+}
+
+/// Holds the LED at `on` for `ms`, or until a card outcome arrives (returned).
+async fn hold(led: &mut Output<'static>, on: bool, ms: u64) -> Option<CardFeedback> {
+    set(led, on);
+    match select(Timer::after(Duration::from_millis(ms)), CARD.wait()).await {
+        Either::First(()) => None,
+        Either::Second(feedback) => Some(feedback),
+    }
+}
+
+#[embassy_executor::task]
+pub async fn led_task(mut led: Output<'static>) {
+    loop {
+        let (on_ms, off_ms) = match NetState::get() {
+            NetState::Offline => (100, 1_900),
+            NetState::NoServer => (500, 500),
+            NetState::Online => (1_000, 0),
+        };
+        let mut card = hold(&mut led, true, on_ms).await;
+        if card.is_none() && off_ms > 0 {
+            card = hold(&mut led, false, off_ms).await;
+        }
+        if let Some(feedback) = card {
+            play(&mut led, feedback).await;
+        }
+    }
+}
