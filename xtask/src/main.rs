@@ -2,8 +2,9 @@
 //!
 //! Each step prints what it runs and how long it took; the first failure stops the run. What a
 //! fresh machine lacks and can get from the registries (the ESP32-C3 target, the app's npm
-//! packages) is installed by the step that needs it.
+//! packages, Debian's Chromium) is installed by the step that needs it.
 
+mod app;
 mod firmware;
 
 use std::{
@@ -20,6 +21,14 @@ enum Step {
     FirmwareCargo(&'static [&'static str]),
     /// The firmware's release image, built and measured.
     FirmwareImage,
+    /// Chromium and a Bengali font, from Debian, when missing.
+    Browser,
+    /// `npm ci` for the app.
+    AppInstall,
+    /// The app's typecheck and jest.
+    AppCheck,
+    /// The app's web build in Chromium against the real server.
+    AppEndToEnd,
 }
 
 const FORMAT: (&str, Step) = ("format", Step::Cargo(&["fmt", "--all", "--", "--check"]));
@@ -30,19 +39,36 @@ const FIRMWARE_FORMAT: (&str, Step) = ("firmware format", Step::FirmwareCargo(&[
 const FIRMWARE_IMAGE: (&str, Step) = ("firmware image", Step::FirmwareImage);
 const FIRMWARE_LINT: (&str, Step) =
     ("firmware lint", Step::FirmwareCargo(&["clippy", "--release", "--locked", "--", "-D", "warnings"]));
+const BROWSER: (&str, Step) = ("browser", Step::Browser);
+const APP_INSTALL: (&str, Step) = ("app install", Step::AppInstall);
+const APP_CHECK: (&str, Step) = ("app typecheck and jest", Step::AppCheck);
+const APP_E2E: (&str, Step) = ("app in Chromium", Step::AppEndToEnd);
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let steps: &[(&str, Step)] = match task.as_str() {
-        "test" => &[FORMAT, FIRMWARE_FORMAT, LINT, TESTS, FIRMWARE_IMAGE, FIRMWARE_LINT],
+        "test" => &[
+            FORMAT,
+            FIRMWARE_FORMAT,
+            LINT,
+            TESTS,
+            FIRMWARE_IMAGE,
+            FIRMWARE_LINT,
+            BROWSER,
+            APP_INSTALL,
+            APP_CHECK,
+            APP_E2E,
+        ],
         "lint" => &[FORMAT, FIRMWARE_FORMAT, LINT],
         "firmware" => &[FIRMWARE_FORMAT, FIRMWARE_IMAGE, FIRMWARE_LINT],
+        "app" => &[BROWSER, APP_INSTALL, APP_CHECK, APP_E2E],
         _ => {
             eprintln!(
                 "usage: cargo xtask test       every check: format, clippy -D warnings, all tests, the firmware image"
             );
             eprintln!("       cargo xtask lint       format check and clippy only");
             eprintln!("       cargo xtask firmware   build the ESP32-C3 firmware image and report its size");
+            eprintln!("       cargo xtask app        the mobile app: npm ci, typecheck, jest, web build in Chromium");
             return ExitCode::from(2);
         }
     };
@@ -56,6 +82,10 @@ fn main() -> ExitCode {
             Step::FirmwareCargo(args) => firmware::ensure_target()
                 .and_then(|()| run(Command::new(&cargo).args(*args).current_dir(root().join("firmware")))),
             Step::FirmwareImage => firmware::check(&cargo),
+            Step::Browser => app::ensure_browser(),
+            Step::AppInstall => app::install(&root()),
+            Step::AppCheck => app::check(&root()),
+            Step::AppEndToEnd => app::end_to_end(&root(), &cargo),
         };
         match result {
             Ok(()) => eprintln!("    {name} ok in {:.0?}", step_started.elapsed()),
@@ -75,7 +105,7 @@ fn root() -> PathBuf {
 }
 
 /// Runs a command, printing it first; an exit other than success is an error.
-fn run(command: &mut Command) -> Result<(), String> {
+pub fn run(command: &mut Command) -> Result<(), String> {
     let shown = std::iter::once(command.get_program())
         .chain(command.get_args())
         .map(|a| a.to_string_lossy())

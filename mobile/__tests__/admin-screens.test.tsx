@@ -1,0 +1,222 @@
+import { fireEvent, screen, waitFor, within } from '@testing-library/react-native';
+
+import type { Status, UserWithBalance } from '../src/api/types';
+import { newServer, renderApp, signedInStorage } from '../test/app';
+import { ADMIN, KARIM, MASTER, SALMA, entry, error, idle, status } from '../test/fakeServer';
+
+const salmaRunning = (): Status =>
+  status({ motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 }, me: { availableSeconds: 0 }, device: { relay: true } });
+
+function admin(initial: Status = salmaRunning()) {
+  const { server, sessions } = newServer();
+  let current = initial;
+  const isAdmin = ['admin', 'master'] as const;
+  server.on('GET /api/motor/status', sessions.authed(() => ({ body: current })));
+  server.on(
+    'GET /api/queue',
+    sessions.authed(() => ({
+      body:
+        current.motor.state === 'IDLE'
+          ? { active: null, waiting: [] }
+          : {
+              active: entry({ userId: SALMA.id, userName: SALMA.name, remainingSeconds: 600 }),
+              waiting: [entry({ id: 'e2', status: 'WAITING', position: 1, remainingSeconds: null })],
+            },
+    })),
+  );
+  server.on(
+    'GET /api/admin/devices',
+    sessions.authed(
+      () => ({
+        body: [
+          {
+            id: 'd1',
+            name: 'Field pump',
+            online: true,
+            lastSeenAt: '2026-11-27T08:57:00Z',
+            loadShedding: false,
+            ready: true,
+            relay: current.device.relay,
+            firmware: '0.1.0',
+          },
+        ],
+      }),
+      [...isAdmin],
+    ),
+  );
+  const users: UserWithBalance[] = [
+    { ...KARIM, availableSeconds: 1797, availableMinutes: 29 },
+    { ...SALMA, availableSeconds: 600, availableMinutes: 10 },
+  ];
+  server.on('GET /api/admin/users', sessions.authed(() => ({ body: users }), [...isAdmin]));
+  renderApp(signedInStorage(sessions, ADMIN));
+  return { server, sessions, users, setStatus: (s: Status) => (current = s) };
+}
+
+describe('admin', () => {
+  test('gets the pump owner tabs, never the farmer home', async () => {
+    admin();
+    await screen.findByText('Field pump');
+    for (const id of ['pump', 'admin-queue', 'users', 'requests']) expect(screen.getByTestId(`tab-${id}`)).toBeTruthy();
+    expect(screen.queryByTestId('tab-home')).toBeNull();
+    expect(screen.queryByText('START')).toBeNull();
+  });
+
+  test('pump: the motor state, who runs, and the device in words', async () => {
+    admin();
+    expect(await screen.findByText('Salma Begum')).toBeTruthy();
+    expect(screen.getByTestId('state-word')).toHaveTextContent('RUNNING');
+    expect(screen.getByText('10:00 left')).toBeTruthy();
+    expect(screen.getByText('Pump connected')).toBeTruthy();
+    expect(screen.getByText('Power on')).toBeTruthy();
+    expect(screen.getByText('Ready')).toBeTruthy();
+    expect(screen.getByText('Motor switch ON')).toBeTruthy();
+    expect(screen.getByText('Last seen 27 Nov 2026, 8:57 AM')).toBeTruthy();
+  });
+
+  test('pump: HOLD shows why', async () => {
+    admin(status({ motor: { state: 'HOLD', holdReason: 'DEVICE_OFFLINE', activeUserId: SALMA.id, remainingSeconds: 300 } }));
+    expect(await screen.findByText('ON HOLD')).toBeTruthy();
+    expect(screen.getByText('The pump controller is not connected')).toBeTruthy();
+  });
+
+  test('pump: stopping a run takes two taps and calls the admin stop', async () => {
+    const { server, sessions, setStatus } = admin();
+    server.on(
+      'POST /api/admin/motor/stop',
+      sessions.authed(() => {
+        setStatus(idle());
+        return { body: entry({ userId: SALMA.id, userName: SALMA.name, status: 'COMPLETED', endReason: 'ADMIN_STOP' }) };
+      }),
+    );
+    fireEvent.press(await screen.findByText('STOP THIS RUN'));
+    expect(server.count('POST /api/admin/motor/stop')).toBe(0);
+    fireEvent.press(screen.getByText('TAP AGAIN TO STOP'));
+    expect(await screen.findByText('The run of Salma Begum was stopped.')).toBeTruthy();
+    expect(server.count('POST /api/admin/motor/stop')).toBe(1);
+    await waitFor(() => expect(screen.getByTestId('state-word')).toHaveTextContent('IDLE'));
+  });
+
+  test('queue: the line, and stop from there; a 404 (already ended) is a message', async () => {
+    const { server } = admin();
+    fireEvent.press(await screen.findByTestId('tab-admin-queue'));
+    const active = await screen.findByTestId('queue-active');
+    expect(within(active).getByText('Salma Begum')).toBeTruthy();
+    expect(within(screen.getByTestId('queue-waiting-1')).getByText('Karim Mia')).toBeTruthy();
+    server.on('POST /api/admin/motor/stop', error(404, 'NOT_FOUND', 'no such active run'));
+    fireEvent.press(within(active).getByText('STOP THIS RUN'));
+    fireEvent.press(within(active).getByText('TAP AGAIN TO STOP'));
+    expect(await screen.findByText('Not found. It may have just changed; the screen is updated.')).toBeTruthy();
+  });
+
+  test('farmers: balances, recharge with the chosen minutes', async () => {
+    const { server, sessions, users } = admin();
+    server.on(
+      'POST /api/admin/recharge',
+      sessions.authed((req) => {
+        const u = users.find((x) => x.id === req.body.userId)!;
+        u.availableSeconds += req.body.minutes * 60;
+        return { body: { userId: u.id, availableSeconds: u.availableSeconds, availableMinutes: Math.floor(u.availableSeconds / 60) } };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    expect(await screen.findByTestId('user-karim-balance')).toHaveTextContent('29 min 57 s');
+    expect(screen.getByTestId('user-salma-balance')).toHaveTextContent('10 min');
+    fireEvent.press(screen.getByTestId('user-karim-open'));
+    fireEvent.changeText(screen.getByTestId('user-karim-minutes'), '20');
+    fireEvent.press(screen.getByText('Recharge +20 min'));
+    expect(await screen.findByText('Karim Mia now has 49 min 57 s.')).toBeTruthy();
+    expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 20, note: null });
+    await waitFor(() => expect(screen.getByTestId('user-karim-balance')).toHaveTextContent('49 min 57 s'));
+  });
+
+  test('farmers: suspend needs a second tap; unsuspend does not', async () => {
+    const { server, sessions, users } = admin();
+    server.on(
+      'POST /api/admin/users/{id}/suspend',
+      sessions.authed(() => {
+        users[0]!.suspended = true;
+        return { body: { ...KARIM, suspended: true } };
+      }),
+    );
+    server.on(
+      'POST /api/admin/users/{id}/unsuspend',
+      sessions.authed(() => {
+        users[0]!.suspended = false;
+        return { body: KARIM };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.press(screen.getByText('Suspend'));
+    expect(server.count('POST /api/admin/users/u1/suspend')).toBe(0);
+    fireEvent.press(screen.getByText('Tap again to suspend'));
+    expect(await screen.findByText('Karim Mia is suspended.')).toBeTruthy();
+    expect(await screen.findByText('SUSPENDED')).toBeTruthy();
+    fireEvent.press(screen.getByText('Unsuspend'));
+    expect(await screen.findByText('Karim Mia can use the pump again.')).toBeTruthy();
+    expect(server.count('POST /api/admin/users/u1/unsuspend')).toBe(1);
+  });
+
+  test('minute requests: approve and reject; a request decided elsewhere is a message', async () => {
+    const { server, sessions } = admin();
+    const pending = [
+      { id: 'r1', userId: KARIM.id, minutes: 15, note: 'paid cash', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' },
+      { id: 'r2', userId: SALMA.id, minutes: 60, note: '', status: 'PENDING', createdAt: '2026-11-27T09:05:00Z' },
+    ];
+    server.on('GET /api/admin/minute-requests', sessions.authed(() => ({ body: pending })));
+    server.on(
+      'POST /api/admin/minute-requests/{id}/approve',
+      sessions.authed((req) => {
+        const id = req.path.split('/')[4];
+        const i = pending.findIndex((r) => r.id === id);
+        const [r] = pending.splice(i, 1);
+        return { body: { ...r, status: 'APPROVED' } };
+      }),
+    );
+    server.on('POST /api/admin/minute-requests/{id}/reject', error(409, 'ALREADY_DECIDED', 'already decided'));
+    fireEvent.press(await screen.findByTestId('tab-requests'));
+    const first = await screen.findByTestId('request-r1');
+    expect(within(first).getByText('Karim Mia')).toBeTruthy();
+    expect(within(first).getByText('15 min')).toBeTruthy();
+    expect(within(first).getByText('paid cash')).toBeTruthy();
+    fireEvent.press(within(first).getByText('Approve'));
+    expect(await screen.findByText('Approved 15 min for Karim Mia.')).toBeTruthy();
+    await waitFor(() => expect(screen.queryByTestId('request-r1')).toBeNull());
+    fireEvent.press(within(screen.getByTestId('request-r2')).getByText('Reject'));
+    expect(await screen.findByText('This request was already decided.')).toBeTruthy();
+    expect(server.count('POST /api/admin/minute-requests/r1/approve')).toBe(1);
+  });
+
+  test("the server's 403 is a message, not a crash", async () => {
+    const { server } = admin();
+    server.on('GET /api/admin/users', error(403, 'FORBIDDEN', 'this needs an admin'));
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    expect(await screen.findByText('Your account is not allowed to do this.')).toBeTruthy();
+    expect(screen.getByText('Try again')).toBeTruthy();
+    // The rest of the app still works.
+    fireEvent.press(screen.getByTestId('tab-pump'));
+    expect(await screen.findByText('Field pump')).toBeTruthy();
+  });
+
+  test('no device registered: says so', async () => {
+    const { server } = admin(idle());
+    server.on('GET /api/admin/devices', { body: [] });
+    expect(await screen.findByText('No device is registered. Register one in the web dashboard.')).toBeTruthy();
+  });
+});
+
+test('master: the pump owners at a glance, and no motor polling', async () => {
+  const { server, sessions } = newServer();
+  server.on(
+    'GET /api/master/admins',
+    sessions.authed({ body: [{ ...ADMIN, userCount: 12, motorState: 'HOLD', deviceOnline: false }] }, ['master']),
+  );
+  renderApp(signedInStorage(sessions, MASTER));
+  expect(await screen.findByText('Rahim Uddin')).toBeTruthy();
+  expect(screen.getByText('rahim · 12 farmers')).toBeTruthy();
+  expect(screen.getByText('ON HOLD')).toBeTruthy();
+  expect(screen.getByText('Pump not connected')).toBeTruthy();
+  expect(server.count('GET /api/motor/status')).toBe(0);
+  expect(screen.queryByTestId('tab-pump')).toBeNull();
+});

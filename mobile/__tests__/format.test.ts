@@ -1,0 +1,75 @@
+import {
+  digits,
+  formatClock,
+  formatDate,
+  formatDateTime,
+  formatDuration,
+  formatMinutes,
+  formatNumber,
+  formatTime,
+  parseWholeNumber,
+} from '../src/i18n/format';
+
+// Jest runs in UTC (test/global-setup.js), so local time = the ISO time.
+describe('English', () => {
+  test('numbers, durations, clock', () => {
+    expect(formatNumber(1234567, 'en')).toBe('1,234,567');
+    expect(formatDuration(1797, 'en')).toBe('29 min 57 s');
+    expect(formatDuration(3900, 'en')).toBe('1 h 5 min');
+    expect(formatDuration(45, 'en')).toBe('45 s');
+    expect(formatDuration(0, 'en')).toBe('0 min');
+    expect(formatDuration(-130, 'en')).toBe('−2 min 10 s');
+    expect(formatMinutes(30, 'en')).toBe('30 min');
+    expect(formatClock(725, 'en')).toBe('12:05');
+    expect(formatClock(3725, 'en')).toBe('1:02:05');
+    expect(formatClock(-5, 'en')).toBe('0:00');
+  });
+
+  test('times and dates', () => {
+    expect(formatTime('2026-11-27T08:49:00Z', 'en')).toBe('8:49 AM');
+    expect(formatTime('2026-11-27T00:05:00Z', 'en')).toBe('12:05 AM');
+    expect(formatTime('2026-11-27T20:49:00Z', 'en')).toBe('8:49 PM');
+    expect(formatDate('2026-11-27T08:49:00Z', 'en')).toBe('27 Nov 2026');
+    expect(formatDateTime('2026-11-27T13:01:00Z', 'en')).toBe('27 Nov 2026, 1:01 PM');
+    expect(formatTime('not a time', 'en')).toBe('');
+  });
+});
+
+describe('Bangla', () => {
+  test('digits ০-৯ everywhere', () => {
+    expect(digits('0123456789', 'bn')).toBe('০১২৩৪৫৬৭৮৯');
+    expect(digits(42, 'en')).toBe('42');
+    expect(formatNumber(30, 'bn')).toBe('৩০');
+  });
+
+  test('grouping in lakhs', () => {
+    expect(formatNumber(1234, 'bn')).toBe('১,২৩৪');
+    expect(formatNumber(123456, 'bn')).toBe('১,২৩,৪৫৬');
+    expect(formatNumber(12345678, 'bn')).toBe('১,২৩,৪৫,৬৭৮');
+  });
+
+  test('durations and the countdown', () => {
+    expect(formatDuration(1797, 'bn')).toBe('২৯ মিনিট ৫৭ সেকেন্ড');
+    expect(formatDuration(3900, 'bn')).toBe('১ ঘণ্টা ৫ মিনিট');
+    expect(formatMinutes(15, 'bn')).toBe('১৫ মিনিট');
+    expect(formatClock(725, 'bn')).toBe('১২:০৫');
+  });
+
+  test('times name the part of the day; dates name the month', () => {
+    expect(formatTime('2026-11-27T08:49:00Z', 'bn')).toBe('সকাল ৮:৪৯');
+    expect(formatTime('2026-11-27T13:30:00Z', 'bn')).toBe('দুপুর ১:৩০');
+    expect(formatTime('2026-11-27T16:00:00Z', 'bn')).toBe('বিকাল ৪:০০');
+    expect(formatTime('2026-11-27T19:00:00Z', 'bn')).toBe('সন্ধ্যা ৭:০০');
+    expect(formatTime('2026-11-27T22:15:00Z', 'bn')).toBe('রাত ১০:১৫');
+    expect(formatTime('2026-11-27T05:00:00Z', 'bn')).toBe('ভোর ৫:০০');
+    expect(formatDate('2026-11-27T08:49:00Z', 'bn')).toBe('২৭ নভেম্বর ২০২৬');
+  });
+});
+
+test('whole numbers typed in either script', () => {
+  expect(parseWholeNumber('15')).toBe(15);
+  expect(parseWholeNumber(' ১৫ ')).toBe(15);
+  expect(parseWholeNumber('1.5')).toBeNull();
+  expect(parseWholeNumber('-3')).toBeNull();
+  expect(parseWholeNumber('')).toBeNull();
+});

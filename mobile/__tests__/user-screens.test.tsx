@@ -1,0 +1,314 @@
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react-native';
+import type { ReactNode } from 'react';
+
+import type { Status } from '../src/api/types';
+import { AuthProvider, useAuth } from '../src/auth/AuthProvider';
+import { I18nProvider } from '../src/i18n/I18n';
+import { UsersScreen } from '../src/screens/admin/UsersScreen';
+import { KEYS } from '../src/storage';
+import { newServer, renderApp, signedInStorage } from '../test/app';
+import { KARIM, SALMA, entry, error, idle, runningMine, status } from '../test/fakeServer';
+
+/** A farmer signed in before, with the status the server will answer. */
+function farmer(initial: Status = idle(), prefs: Record<string, string> = {}) {
+  const { server, sessions } = newServer();
+  let current = initial;
+  server.on('GET /api/motor/status', sessions.authed(() => ({ body: current })));
+  const storage = signedInStorage(sessions, KARIM, prefs);
+  renderApp(storage);
+  return { server, sessions, storage, setStatus: (s: Status) => (current = s) };
+}
+
+const stateWord = () => screen.getByTestId('state-word');
+
+describe('home', () => {
+  test('IDLE: words and grey, the balance in words, a big START', async () => {
+    farmer();
+    expect(await screen.findByText('IDLE')).toBeTruthy();
+    expect(screen.getByText('The motor is free')).toBeTruthy();
+    expect(screen.getByTestId('state').props.style).toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#52525B' })]));
+    expect(screen.getByTestId('balance-value')).toHaveTextContent('30 min');
+    expect(screen.getByText('START')).toBeTruthy();
+    expect(screen.getByText('Pump connected')).toBeTruthy();
+  });
+
+  test('START: RUNNING shows at once, the server answer follows, the time counts down', async () => {
+    const { server, sessions, setStatus } = farmer();
+    await screen.findByText('IDLE');
+    let release!: () => void;
+    const answered = new Promise<void>((r) => (release = r));
+    server.on(
+      'POST /api/motor/start',
+      sessions.authed(async () => {
+        await answered;
+        setStatus(runningMine(1800));
+        return { body: entry({ remainingSeconds: 1800 }) };
+      }),
+    );
+    fireEvent.press(screen.getByText('START'));
+    // Optimistic: before the server has answered.
+    expect(stateWord()).toHaveTextContent('RUNNING');
+    expect(screen.getByText('Sending…')).toBeTruthy();
+    release();
+    await waitFor(() => expect(screen.getByText('STOP')).toBeTruthy());
+    expect(screen.getByText('30:00 left')).toBeTruthy();
+    expect(screen.getByText('Your pump is running')).toBeTruthy();
+    expect(server.last('POST /api/motor/start')!.body).toEqual({ minutes: null });
+    await waitFor(() => expect(screen.getByTestId('state-detail')).toHaveTextContent('29:59 left'), { timeout: 2500 });
+  });
+
+  test('a chosen run length is sent with the start', async () => {
+    const { server, sessions } = farmer();
+    await screen.findByText('IDLE');
+    server.on('POST /api/motor/start', sessions.authed({ body: entry({ remainingSeconds: 900, requestedMinutes: 15 }) }));
+    fireEvent.press(screen.getByTestId('limit-15'));
+    fireEvent.press(screen.getByText('START'));
+    await screen.findByText('STOP');
+    expect(server.last('POST /api/motor/start')!.body).toEqual({ minutes: 15 });
+  });
+
+  test('STOP: a message with what was charged and the new balance', async () => {
+    const { server, sessions, setStatus } = farmer(runningMine(1500, 1500));
+    await screen.findByText('STOP');
+    server.on(
+      'POST /api/motor/stop',
+      sessions.authed(() => {
+        setStatus(status({ me: { availableSeconds: 1470 } }));
+        return { body: entry({ status: 'COMPLETED', remainingSeconds: null, chargedSeconds: 330, availableSeconds: 1470, endReason: 'USER_STOP' }) };
+      }),
+    );
+    fireEvent.press(screen.getByText('STOP'));
+    expect(await screen.findByText('Stopped. Used 5 min 30 s. Balance 24 min 30 s.')).toBeTruthy();
+    expect(stateWord()).toHaveTextContent('IDLE');
+    expect(screen.getByTestId('balance-value')).toHaveTextContent('24 min 30 s');
+  });
+
+  test('HOLD: amber, with the reason in words and the time kept', async () => {
+    farmer(
+      status({
+        motor: { state: 'HOLD', holdReason: 'LOAD_SHEDDING', activeUserId: KARIM.id, remainingSeconds: 1200 },
+        me: { entry: entry({ status: 'HOLD', holdReason: 'LOAD_SHEDDING', remainingSeconds: 1200 }) },
+        device: { loadShedding: true },
+      }),
+    );
+    expect(await screen.findByText('ON HOLD')).toBeTruthy();
+    expect(screen.getByText('Power cut (load shedding)')).toBeTruthy();
+    expect(screen.getByTestId('state-extra')).toHaveTextContent('20:00 left · It goes on by itself when this is fixed, and your time is kept.');
+    expect(screen.getByTestId('state').props.style).toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#F5B301' })]));
+    expect(screen.getByText('Power cut')).toBeTruthy();
+  });
+
+  test('HOLD for an unknown reason still shows the code rather than nothing', async () => {
+    farmer(
+      status({
+        motor: { state: 'HOLD', holdReason: 'NEW_REASON', activeUserId: KARIM.id, remainingSeconds: 60 },
+        me: { entry: entry({ status: 'HOLD', holdReason: 'NEW_REASON', remainingSeconds: 60 }) },
+      }),
+    );
+    expect(await screen.findByText('Paused (NEW_REASON)')).toBeTruthy();
+  });
+
+  test('WAITING: blue with the place in line, and LEAVE THE QUEUE', async () => {
+    farmer(
+      status({
+        motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 },
+        me: { entry: entry({ status: 'WAITING', position: 2, remainingSeconds: null }) },
+      }),
+    );
+    expect(await screen.findByText('WAITING')).toBeTruthy();
+    expect(screen.getByText('You are number 2 in line')).toBeTruthy();
+    expect(screen.getByText('LEAVE THE QUEUE')).toBeTruthy();
+    expect(screen.getByTestId('state').props.style).toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#1747C6' })]));
+  });
+
+  test('WAITING first in line: "You are next"', async () => {
+    farmer(status({ motor: { state: 'HOLD', holdReason: 'LOAD_SHEDDING', activeUserId: SALMA.id }, me: { entry: entry({ status: 'WAITING', position: 1 }) } }));
+    expect(await screen.findByText('You are next')).toBeTruthy();
+    expect(screen.getByText('Another farmer’s run is paused')).toBeTruthy();
+  });
+
+  test('another farmer running: JOIN THE QUEUE', async () => {
+    farmer(status({ motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 } }));
+    expect(await screen.findByText('Another farmer is pumping')).toBeTruthy();
+    expect(screen.getByText('JOIN THE QUEUE')).toBeTruthy();
+  });
+
+  test('409 INSUFFICIENT_BALANCE: a message in words, and back to IDLE', async () => {
+    const { server } = farmer(status({ me: { availableSeconds: 0 } }));
+    await screen.findByText('IDLE');
+    expect(screen.getByText('You have no minutes. Ask your pump owner, or request minutes.')).toBeTruthy();
+    server.on('POST /api/motor/start', error(409, 'INSUFFICIENT_BALANCE', 'no minutes left'));
+    fireEvent.press(screen.getByText('START'));
+    expect(await screen.findByText('Not enough minutes. Ask your pump owner to recharge, or request minutes.')).toBeTruthy();
+    expect(stateWord()).toHaveTextContent('IDLE');
+  });
+
+  test('offline: a banner with the last known time, and the last state stays', async () => {
+    const { server } = farmer(runningMine());
+    await screen.findByText('STOP');
+    server.offline = true;
+    fireEvent.press(screen.getByText('STOP'));
+    expect(await screen.findByTestId('offline-banner')).toBeTruthy();
+    expect(screen.getByText('Cannot reach the server.')).toBeTruthy();
+    expect(screen.getByText(/^Showing what was known at \d+:\d\d [AP]M\.$/)).toBeTruthy();
+    expect(screen.getByText('Cannot reach the server. Check the internet or the server address.')).toBeTruthy();
+    expect(stateWord()).toHaveTextContent('RUNNING');
+  });
+
+  test('offline from the start: an error in words, no crash', async () => {
+    const { server, sessions } = newServer();
+    server.offline = true;
+    renderApp(signedInStorage(sessions, KARIM));
+    expect(await screen.findByTestId('offline-banner')).toBeTruthy();
+    expect(screen.getByText('Try again')).toBeTruthy();
+  });
+});
+
+describe('the other farmer screens', () => {
+  test('queue: the active run and the line, with "you" marked', async () => {
+    const { server, sessions } = farmer();
+    server.on(
+      'GET /api/queue',
+      sessions.authed({
+        body: {
+          active: entry({ userId: SALMA.id, userName: SALMA.name, remainingSeconds: 600 }),
+          waiting: [entry({ id: 'e2', status: 'WAITING', position: 1, remainingSeconds: null })],
+        },
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-queue'));
+    expect(await screen.findByText('Salma Begum')).toBeTruthy();
+    expect(screen.getByText('10:00 left')).toBeTruthy();
+    expect(within(screen.getByTestId('queue-waiting-1')).getByText('Karim Mia (you)')).toBeTruthy();
+    expect(within(screen.getByTestId('queue-waiting-1')).getByText('WAITING')).toBeTruthy();
+  });
+
+  test('wallet: the balance and the ledger in words', async () => {
+    const { server, sessions } = farmer();
+    server.on(
+      'GET /api/wallet',
+      sessions.authed({
+        body: {
+          availableSeconds: 1797,
+          availableMinutes: 29,
+          ledger: [
+            { at: '2026-11-27T08:57:10Z', deltaSeconds: -3, kind: 'RUN_CHARGE', balanceAfter: 1797, note: '' },
+            { at: '2026-11-27T08:50:00Z', deltaSeconds: 1800, kind: 'RECHARGE', balanceAfter: 1800, note: 'paid 300 taka' },
+          ],
+        },
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-wallet'));
+    expect(await screen.findByTestId('wallet-balance-value')).toHaveTextContent('29 min 57 s');
+    expect(screen.getByText('Pumping')).toBeTruthy();
+    expect(screen.getByText('−3 s')).toBeTruthy();
+    expect(screen.getByText('+30 min')).toBeTruthy();
+    expect(screen.getByText('paid 300 taka')).toBeTruthy();
+    expect(screen.getByText('27 Nov 2026, 8:50 AM')).toBeTruthy();
+  });
+
+  test('request minutes: sends the number and note, lists the request; refuses nonsense', async () => {
+    const { server, sessions } = farmer();
+    const mine: object[] = [];
+    server.on('GET /api/minute-requests', sessions.authed(() => ({ body: mine })));
+    server.on(
+      'POST /api/minute-requests',
+      sessions.authed((req) => {
+        const r = { id: 'r1', userId: KARIM.id, minutes: req.body.minutes, note: req.body.note ?? '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' };
+        mine.push(r);
+        return { status: 201, body: r };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-request'));
+    expect(await screen.findByText('No requests yet.')).toBeTruthy();
+    fireEvent.changeText(screen.getByTestId('request-minutes'), 'ten');
+    fireEvent.press(screen.getByText('Send request'));
+    expect(await screen.findByText('Enter a whole number of minutes from 1 to 100000.')).toBeTruthy();
+    expect(server.count('POST /api/minute-requests')).toBe(0);
+    fireEvent.changeText(screen.getByTestId('request-minutes'), '১৫');
+    fireEvent.changeText(screen.getByTestId('request-note'), 'paid cash');
+    fireEvent.press(screen.getByText('Send request'));
+    expect(await screen.findByText('Request for 15 min sent.')).toBeTruthy();
+    expect(server.last('POST /api/minute-requests')!.body).toEqual({ minutes: 15, note: 'paid cash' });
+    expect(await screen.findByText('Waiting for approval')).toBeTruthy();
+  });
+
+  test('usage history: each run with its times, charge and end reason', async () => {
+    const { server, sessions } = farmer();
+    server.on(
+      'GET /api/usage',
+      sessions.authed({
+        body: [
+          {
+            entryId: 'e1',
+            userId: KARIM.id,
+            startedAt: '2026-11-27T08:00:00Z',
+            endedAt: '2026-11-27T08:40:00Z',
+            runningSeconds: 1800,
+            heldSeconds: 600,
+            chargedSeconds: 1800,
+            endReason: 'BALANCE_EXHAUSTED',
+          },
+        ],
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-history'));
+    expect(await screen.findByText('27 Nov 2026 · 8:00 AM – 8:40 AM')).toBeTruthy();
+    expect(screen.getByText('Ran 30 min')).toBeTruthy();
+    expect(screen.getByText('Paused 10 min')).toBeTruthy();
+    expect(screen.getByText('Charged 30 min')).toBeTruthy();
+    expect(screen.getByText('Minutes ran out')).toBeTruthy();
+  });
+});
+
+describe('roles', () => {
+  test('a farmer gets farmer tabs and no admin screen', async () => {
+    const { server } = farmer();
+    await screen.findByText('IDLE');
+    for (const id of ['home', 'queue', 'wallet', 'request', 'history']) expect(screen.getByTestId(`tab-${id}`)).toBeTruthy();
+    for (const id of ['pump', 'admin-queue', 'users', 'requests', 'admins']) expect(screen.queryByTestId(`tab-${id}`)).toBeNull();
+    expect(server.calls.some((c) => c.path.startsWith('/api/admin') || c.path.startsWith('/api/master'))).toBe(false);
+  });
+
+  test('an admin screen reached anyway shows a message and calls nothing', async () => {
+    const { server, sessions } = newServer();
+    const storage = signedInStorage(sessions, KARIM);
+    render(
+      <I18nProvider prefs={storage.prefs} initial="en">
+        <AuthProvider storage={storage}>
+          <Gate>
+            <UsersScreen />
+          </Gate>
+        </AuthProvider>
+      </I18nProvider>,
+    );
+    expect(await screen.findByText('This screen is for pump owners only.')).toBeTruthy();
+    expect(server.count('GET /api/admin/users')).toBe(0);
+  });
+});
+
+/** Renders children once the session is loaded. */
+function Gate({ children }: { children: ReactNode }) {
+  const { state } = useAuth();
+  return state.phase === 'signedIn' ? <>{children}</> : null;
+}
+
+describe('Bangla', () => {
+  test('switches words and digits, and is remembered', async () => {
+    const { storage } = farmer(runningMine(725, 1797));
+    await screen.findByText('RUNNING');
+    fireEvent.press(screen.getByTestId('language'));
+    expect(await screen.findByText('চলছে')).toBeTruthy();
+    expect(screen.getByText('১২:০৫ বাকি')).toBeTruthy();
+    expect(screen.getByTestId('balance-value')).toHaveTextContent('২৯ মিনিট ৫৭ সেকেন্ড');
+    expect(screen.getByText('বন্ধ করুন')).toBeTruthy();
+    expect(screen.getByText('হোম')).toBeTruthy();
+    await waitFor(async () => expect(await storage.prefs.get(KEYS.language)).toBe('bn'));
+  });
+
+  test('a remembered Bangla choice is used at the next start', async () => {
+    farmer(idle(), { [KEYS.language]: 'bn' });
+    expect(await screen.findByText('মোটর খালি আছে')).toBeTruthy();
+    expect(screen.getByTestId('balance-value')).toHaveTextContent('৩০ মিনিট');
+  });
+});

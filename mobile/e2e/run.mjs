@@ -1,0 +1,403 @@
+// End-to-end: the web export of the app in Debian's Chromium against the real server binary.
+//
+//   npm run e2e        (PUMPPILOT_BIN: the server binary, default ../target/debug/pumppilot;
+//                       CHROMIUM: the browser, default /usr/bin/chromium;
+//                       E2E_SCREENSHOTS: where the PNGs go, default ./screenshots)
+//
+// Builds the web export, serves it, starts the server on a fresh SQLite file, checks that
+// src/api/schema.d.ts matches the server's OpenAPI document, seeds a tenant over HTTP, runs a
+// fake device that polls every second, and drives the app as a farmer and as a pump owner.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+import { drift } from '../scripts/schema.mjs';
+import { startServer } from './server.mjs';
+import { serveStatic } from './static.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const shots = resolve(root, process.env.E2E_SCREENSHOTS || 'screenshots');
+const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const started = Date.now();
+const failures = [];
+const cleanups = [];
+
+function log(message) {
+  console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${message}`);
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    const result = await fn();
+    log(`ok   ${name} (${Date.now() - t0} ms)`);
+    return result;
+  } catch (err) {
+    log(`FAIL ${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+function run(cmd, args, env) {
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', fail);
+    child.on('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`))));
+  });
+}
+
+/** A small JSON client for seeding and checking through the API. */
+function apiClient(base) {
+  return async function api(method, path, { token, body } = {}) {
+    const headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const r = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await r.text();
+    const json = text ? JSON.parse(text) : null;
+    if (!r.ok) {
+      const err = new Error(`${method} ${path} → ${r.status} ${text}`);
+      err.status = r.status;
+      err.body = json;
+      throw err;
+    }
+    return json;
+  };
+}
+
+/** "29:57 left" → 1797. */
+function clockSeconds(text) {
+  const m = text.match(/(?:(\d+):)?(\d+):(\d\d)/);
+  return m ? Number(m[1] ?? 0) * 3600 + Number(m[2]) * 60 + Number(m[3]) : 0;
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** "29 min 57 s" → 1797 (English text from the app). */
+function seconds(text) {
+  let total = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+)\s*(h|min|s)\b/g)) total += Number(n) * (unit === 'h' ? 3600 : unit === 'min' ? 60 : 1);
+  return total;
+}
+
+async function main() {
+  if (!existsSync(browserPath)) throw new Error(`no browser at ${browserPath}: apt-get install -y chromium (or set CHROMIUM)`);
+  mkdirSync(shots, { recursive: true });
+
+  const dist = mkdtempSync(join(tmpdir(), 'pumppilot-web-'));
+  cleanups.push(() => rmSync(dist, { recursive: true, force: true }));
+  const [serverResult, webResult] = await Promise.allSettled([
+    step('start the server', () => startServer({ masterUsername: 'master', masterPassword: 'master-password-e2e' })),
+    step('build the web export', async () => {
+      await run('npx', ['expo', 'export', '--platform', 'web', '--output-dir', dist], {
+        CI: '1',
+        EXPO_NO_TELEMETRY: '1',
+        EXPO_OFFLINE: '1',
+      });
+      return serveStatic(dist);
+    }),
+  ]);
+  // Whatever started is stopped at the end, also when the other failed.
+  if (serverResult.status === 'fulfilled') cleanups.push(() => serverResult.value.stop());
+  if (webResult.status === 'fulfilled') cleanups.push(() => webResult.value.close());
+  if (serverResult.status === 'rejected') throw serverResult.reason;
+  if (webResult.status === 'rejected') throw webResult.reason;
+  const server = serverResult.value;
+  const web = webResult.value;
+  log(`server ${server.url}, app ${web.url}`);
+
+  // The drift test: the committed types must be what the running server documents.
+  await step('src/api/schema.d.ts matches /api/openapi.json', async () => {
+    const diff = await drift(server.url);
+    if (diff.length) {
+      failures.push(`schema drift (run \`npm run schema\`):\n${diff.join('\n')}`);
+      throw new Error(`differs:\n${diff.slice(0, 6).join('\n')}`);
+    }
+  }).catch(() => {});
+
+  const api = apiClient(server.url);
+  const login = async (username, password) =>
+    (await api('POST', '/api/mobile/login', { body: { username, password, deviceName: 'e2e seed' } })).accessToken;
+
+  const seed = await step('seed a tenant through the API', async () => {
+    const master = await login(server.masterUsername, server.masterPassword);
+    await api('POST', '/api/master/admins', { token: master, body: { name: 'Rahim Uddin', username: 'rahim', password: 'rahim-password' } });
+    const admin = await login('rahim', 'rahim-password');
+    const karim = await api('POST', '/api/admin/users', { token: admin, body: { name: 'Karim Mia', username: '01711000001', password: 'karim-password' } });
+    const salma = await api('POST', '/api/admin/users', { token: admin, body: { name: 'Salma Begum', username: '01711000002', password: 'salma-password' } });
+    await api('POST', '/api/admin/recharge', { token: admin, body: { userId: karim.id, minutes: 30, note: 'paid 300 taka' } });
+    await api('POST', '/api/admin/recharge', { token: admin, body: { userId: salma.id, minutes: 10 } });
+    const device = await api('POST', '/api/admin/devices', { token: admin, body: { name: 'Field pump' } });
+    return { admin, karim, salma, deviceKey: device.deviceKey };
+  });
+
+  // A device at the pump: power on, ready, relay following the server's command.
+  let relay = false;
+  let loadShedding = false;
+  let devicePolls = 0;
+  const poll = async () => {
+    try {
+      const answer = await api('POST', '/api/esp32/poll', {
+        token: seed.deviceKey,
+        body: { loadShedding, ready: true, relay, fw: 'e2e-fake' },
+      });
+      relay = answer.motor === 'ON';
+      devicePolls++;
+    } catch (err) {
+      log(`device poll failed: ${err.message}`);
+    }
+  };
+  await poll();
+  const poller = setInterval(poll, 1000);
+  cleanups.push(() => clearInterval(poller));
+
+  const profile = mkdtempSync(join(tmpdir(), 'pumppilot-chromium-'));
+  cleanups.push(() => rmSync(profile, { recursive: true, force: true }));
+  const context = await step('launch Chromium', () =>
+    chromium.launchPersistentContext(profile, {
+      executablePath: browserPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      locale: 'en-US',
+    }),
+  );
+  cleanups.unshift(() => context.close());
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15_000);
+  const pageErrors = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => msg.type() === 'error' && !/Failed to load resource/.test(msg.text()) && pageErrors.push(msg.text()));
+
+  const byId = (id) => page.getByTestId(id, { exact: true });
+  const shot = async (name) => {
+    await page.waitForTimeout(150); // let a state change paint
+    await page.screenshot({ path: join(shots, `${name}.png`) });
+  };
+  const text = async (id) => (await byId(id).innerText()).trim();
+  const waitText = (id, pattern) => byId(id).filter({ hasText: pattern }).waitFor();
+  const tab = (id) => byId(`tab-${id}`).click();
+
+  async function signIn(username, password, { fillServer = true } = {}) {
+    await byId('login').waitFor();
+    if (fillServer) await byId('login-server').fill(server.url);
+    await byId('login-username').fill(username);
+    await byId('login-password').fill(password);
+  }
+
+  // ---- A farmer -------------------------------------------------------------------------------
+  await step('farmer signs in', async () => {
+    await page.goto(web.url);
+    await signIn('01711000001', 'karim-password');
+    await shot('01-login');
+    await byId('login-submit').click();
+    await waitText('state-word', 'IDLE');
+    await waitText('balance-value', '30 min');
+    await shot('02-home-idle');
+  });
+
+  await step('farmer starts a run and sees RUNNING with the time counting down', async () => {
+    await byId('start').click();
+    await waitText('state-word', 'RUNNING');
+    const first = clockSeconds(await text('state-detail'));
+    await page.waitForTimeout(2600);
+    const later = clockSeconds(await text('state-detail'));
+    assert(first > 0 && later < first, `the remaining time should count down (${first} → ${later})`);
+    await shot('03-home-running');
+  });
+
+  await step('load shedding: the run is ON HOLD with the reason in words, then resumes', async () => {
+    loadShedding = true;
+    await waitText('state-word', 'ON HOLD');
+    await waitText('state-detail', 'Power cut (load shedding)');
+    await page.getByText('Power cut', { exact: true }).waitFor();
+    const held = clockSeconds(await text('state-extra'));
+    await page.waitForTimeout(1500);
+    assert(clockSeconds(await text('state-extra')) === held, 'the remaining time is frozen in HOLD');
+    await shot('03b-home-hold');
+    loadShedding = false;
+    await waitText('state-word', 'RUNNING');
+  });
+
+  await step('a second farmer queues behind: the queue shows her as #1', async () => {
+    const salma = await login('01711000002', 'salma-password');
+    const entry = await api('POST', '/api/motor/start', { token: salma, body: {} });
+    assert(entry.status === 'WAITING' && entry.position === 1, `Salma should wait as #1, got ${JSON.stringify(entry)}`);
+    await tab('queue');
+    await waitText('queue-waiting-1', 'Salma Begum');
+    await waitText('queue-active', 'Karim Mia (you)');
+    await shot('04-queue');
+  });
+
+  await step('the waiting farmer, in a second tab, sees WAITING #1 in blue', async () => {
+    const other = await context.newPage();
+    other.on('pageerror', (err) => pageErrors.push(err.message));
+    await other.goto(web.url);
+    await other.getByTestId('login').waitFor();
+    // The server address is remembered; the session is not shared between tabs.
+    assert((await other.getByTestId('login-server').inputValue()) === server.url, 'the server address should be remembered');
+    await other.getByTestId('login-username').fill('01711000002');
+    await other.getByTestId('login-password').fill('salma-password');
+    await other.getByTestId('login-submit').click();
+    await other.getByTestId('state-word').filter({ hasText: 'WAITING' }).waitFor();
+    await other.getByTestId('state-detail').filter({ hasText: 'You are next' }).waitFor();
+    await other.getByText('LEAVE THE QUEUE').waitFor();
+    await other.screenshot({ path: join(shots, '04b-home-waiting.png') });
+    await other.close();
+  });
+
+  await step('farmer stops; the balance has fallen', async () => {
+    await tab('home');
+    await byId('stop').click();
+    await byId('home-success').waitFor();
+    const balance = seconds(await text('balance-value'));
+    assert(balance > 0 && balance < 30 * 60, `balance should be under 30 min after a run, got ${balance} s`);
+    // Salma's turn now: the farmer sees someone else's run.
+    await waitText('state-detail', 'Another farmer');
+    await tab('wallet');
+    await waitText('ledger-0', 'Pumping');
+    const wallet = seconds(await text('wallet-balance-value'));
+    assert(wallet < 30 * 60, `wallet balance should be under 30 min, got ${wallet} s`);
+    await shot('05-wallet');
+  });
+
+  await step('usage history lists the run', async () => {
+    await tab('history');
+    await page.getByText('Stopped by you').first().waitFor();
+    await shot('06-history');
+  });
+
+  await step('farmer requests 15 minutes', async () => {
+    await tab('request');
+    await byId('request-minutes').fill('15');
+    await byId('request-note').fill('Paid 150 taka cash');
+    await byId('request-send').click();
+    await byId('request-success').waitFor();
+    await page.getByText('Waiting for approval').first().waitFor();
+    await shot('07-request');
+  });
+
+  await step('Bangla renders, with Bangla digits, and is remembered', async () => {
+    await tab('home');
+    await byId('language').click();
+    await waitText('state-word', 'চলছে');
+    await waitText('tab-home', 'হোম');
+    const balance = await text('balance-value');
+    assert(/[০-৯]/.test(balance) && !/[0-9]/.test(balance), `the balance should be in Bangla digits: ${balance}`);
+    await shot('08-home-bangla');
+    await page.reload();
+    await waitText('tab-home', 'হোম');
+    await byId('language').click();
+    await waitText('tab-home', 'Home');
+  });
+
+  await step('farmer signs out: the session is revoked on the server', async () => {
+    const refreshToken = await page.evaluate(() => window.sessionStorage.getItem('pumppilot.refreshToken'));
+    assert(refreshToken, 'the refresh token should be kept for this tab');
+    await byId('sign-out').click();
+    await byId('login').waitFor();
+    assert((await byId('login-server').inputValue()) === server.url, 'the server address should be remembered');
+    const gone = await api('POST', '/api/mobile/refresh', { body: { refreshToken } }).then(
+      () => false,
+      (err) => err.status === 401,
+    );
+    assert(gone, 'after sign-out the refresh token must not work');
+  });
+
+  // ---- The pump owner --------------------------------------------------------------------------
+  await step('admin signs in and sees the pump', async () => {
+    await signIn('rahim', 'rahim-password', { fillServer: false });
+    await byId('login-submit').click();
+    await waitText('state-word', 'RUNNING');
+    await waitText('state-detail', 'Salma Begum');
+    await page.getByText('Pump connected').first().waitFor();
+    await page.getByText('Power on').first().waitFor();
+    await page.getByText('Motor switch ON').first().waitFor();
+    assert((await byId('tab-home').count()) === 0, 'an admin has no farmer home tab');
+    await shot('09-admin-pump');
+  });
+
+  await step('admin stops the run from the queue', async () => {
+    await tab('admin-queue');
+    await waitText('queue-active', 'Salma Begum');
+    await shot('10-admin-queue');
+    await byId('admin-stop').click();
+    await waitText('admin-stop', 'TAP AGAIN');
+    await byId('admin-stop').click();
+    await byId('admin-queue-success').waitFor();
+    await page.getByText('Nobody is using the motor.').waitFor();
+  });
+
+  await step('admin recharges the farmer', async () => {
+    const before = (await api('GET', '/api/admin/users', { token: seed.admin })).find((u) => u.id === seed.karim.id).availableSeconds;
+    await tab('users');
+    await byId('user-01711000001-open').click();
+    await byId('user-01711000001-minutes').fill('20');
+    await byId('user-01711000001-recharge').click();
+    await byId('users-success').waitFor();
+    const after = (await api('GET', '/api/admin/users', { token: seed.admin })).find((u) => u.id === seed.karim.id).availableSeconds;
+    assert(after === before + 20 * 60, `recharge should add 20 min: ${before} → ${after}`);
+    assert(seconds(await text('user-01711000001-balance')) === after, 'the list shows the new balance');
+    await shot('11-admin-users');
+  });
+
+  await step('admin approves the minute request', async () => {
+    await tab('requests');
+    await page.getByText('Paid 150 taka cash').waitFor();
+    await shot('12-admin-requests');
+    await page.getByRole('button', { name: 'Approve' }).first().click();
+    await byId('requests-success').waitFor();
+    await page.getByText('No requests are waiting.').waitFor();
+  });
+
+  await step('admin screens in Bangla', async () => {
+    await tab('pump');
+    await byId('language').click();
+    await waitText('state-word', 'বন্ধ');
+    await page.getByText('মোটরের সুইচ বন্ধ').waitFor(); // the device switched off after the stop
+    await shot('13-admin-pump-bangla');
+    await byId('language').click();
+  });
+
+  await step('the offline banner shows when the server goes away', async () => {
+    await server.stop();
+    await byId('offline-banner').waitFor({ timeout: 20_000 });
+    await shot('14-offline');
+  });
+
+  if (pageErrors.length) failures.push(`errors in the page:\n${pageErrors.join('\n')}`);
+  log(`device polled ${devicePolls} times`);
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (err) {
+  failures.push(err.stack || String(err));
+} finally {
+  for (const clean of cleanups) {
+    try {
+      await clean();
+    } catch {
+      // keep cleaning
+    }
+  }
+}
+if (failures.length) {
+  console.error(`\ne2e failed:\n${failures.join('\n\n')}`);
+  exitCode = 1;
+}
+log(exitCode ? 'FAILED' : 'passed');
+process.exit(exitCode);

@@ -1,0 +1,174 @@
+// The signed-in session: sign in, stay signed in across restarts, sign out.
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { Platform } from 'react-native';
+
+import { ApiClient, ApiError, OfflineError, normaliseServerUrl, revokeRefreshToken, type Tokens } from '../api/client';
+import { endpoints, type Api } from '../api/endpoints';
+import type { User } from '../api/types';
+import { KEYS, type AppStorage } from '../storage';
+
+/** Why the sign-in screen is showing, when it is not the first time. */
+export type Notice = { kind: 'sessionEnded'; code: string } | { kind: 'signedOutOffline' };
+
+export type AuthState =
+  | { phase: 'loading' }
+  | { phase: 'signedOut'; notice?: Notice }
+  | { phase: 'signedIn'; user: User; client: ApiClient; api: Api };
+
+export interface Auth {
+  state: AuthState;
+  /** The last server address and username used here, to fill the sign-in form. */
+  remembered: { serverUrl: string; username: string };
+  signIn(serverUrl: string, username: string, password: string): Promise<void>;
+  signOut(): Promise<void>;
+}
+
+const AuthContext = createContext<Auth | null>(null);
+
+interface PendingRevoke {
+  url: string;
+  token: string;
+}
+
+export function AuthProvider({ storage, children }: { storage: AppStorage; children: ReactNode }) {
+  const [state, setState] = useState<AuthState>({ phase: 'loading' });
+  const [remembered, setRemembered] = useState({ serverUrl: '', username: '' });
+  const clientRef = useRef<ApiClient | null>(null);
+
+  const forget = useCallback(async () => {
+    await Promise.all([
+      storage.secure.remove(KEYS.refreshToken).catch(() => {}),
+      storage.prefs.remove(KEYS.user).catch(() => {}),
+    ]);
+  }, [storage]);
+
+  const makeClient = useCallback(
+    (baseUrl: string, tokens: Tokens | null) => {
+      const client: ApiClient = new ApiClient({
+        baseUrl,
+        tokens,
+        hooks: {
+          onTokens: async (next, user) => {
+            await storage.secure.set(KEYS.refreshToken, next.refreshToken);
+            await storage.prefs.set(KEYS.user, JSON.stringify(user));
+            setState((s) =>
+              s.phase === 'signedIn' && s.client === client && JSON.stringify(s.user) !== JSON.stringify(user)
+                ? { ...s, user }
+                : s,
+            );
+          },
+          onSessionEnded: (error: ApiError) => {
+            if (clientRef.current !== client) return;
+            clientRef.current = null;
+            void forget();
+            setState({ phase: 'signedOut', notice: { kind: 'sessionEnded', code: error.code } });
+          },
+        },
+      });
+      return client;
+    },
+    [storage, forget],
+  );
+
+  const signedIn = useCallback((client: ApiClient, user: User) => {
+    clientRef.current = client;
+    setState({ phase: 'signedIn', user, client, api: endpoints(client) });
+  }, []);
+
+  // A sign-out that could not reach the server is finished at the next chance.
+  const revokePending = useCallback(async () => {
+    const raw = await storage.secure.get(KEYS.revokeLater).catch(() => null);
+    if (!raw) return;
+    try {
+      const pending = JSON.parse(raw) as PendingRevoke;
+      await revokeRefreshToken(pending.url, pending.token);
+    } catch (err) {
+      if (err instanceof OfflineError) return; // keep it for next time
+    }
+    await storage.secure.remove(KEYS.revokeLater).catch(() => {});
+  }, [storage]);
+
+  useEffect(() => {
+    let live = true;
+    (async () => {
+      const [serverUrl, username, refreshToken, userJson] = await Promise.all([
+        storage.prefs.get(KEYS.serverUrl),
+        storage.prefs.get(KEYS.lastUsername),
+        storage.secure.get(KEYS.refreshToken),
+        storage.prefs.get(KEYS.user),
+      ]).catch(() => [null, null, null, null] as const);
+      if (!live) return;
+      setRemembered({ serverUrl: serverUrl ?? '', username: username ?? '' });
+      let user: User | null = null;
+      try {
+        user = userJson ? (JSON.parse(userJson) as User) : null;
+      } catch {
+        user = null;
+      }
+      if (serverUrl && refreshToken && user) {
+        // Signed in before: show the app at once (it works offline with the last state); the
+        // first request renews the access token, or ends the session if the server says so.
+        signedIn(makeClient(serverUrl, { accessToken: null, accessExpiresAt: 0, refreshToken }), user);
+      } else {
+        setState({ phase: 'signedOut' });
+      }
+      void revokePending();
+    })();
+    return () => {
+      live = false;
+    };
+  }, [storage, makeClient, signedIn, revokePending]);
+
+  const signIn = useCallback(
+    async (serverInput: string, username: string, password: string) => {
+      const serverUrl = normaliseServerUrl(serverInput);
+      const client = makeClient(serverUrl, null);
+      const user = await client.login(username.trim(), password, `PumpPilot app (${Platform.OS})`);
+      await Promise.all([
+        storage.prefs.set(KEYS.serverUrl, serverUrl),
+        storage.prefs.set(KEYS.lastUsername, username.trim()),
+      ]);
+      setRemembered({ serverUrl, username: username.trim() });
+      signedIn(client, user);
+      void revokePending();
+    },
+    [makeClient, signedIn, storage, revokePending],
+  );
+
+  const signOut = useCallback(async () => {
+    const client = clientRef.current;
+    clientRef.current = null;
+    let notice: Notice | undefined;
+    if (client) {
+      const token = client.refreshToken;
+      try {
+        await client.logout();
+      } catch (err) {
+        if (err instanceof OfflineError && token) {
+          const pending: PendingRevoke = { url: client.baseUrl, token };
+          await storage.secure.set(KEYS.revokeLater, JSON.stringify(pending)).catch(() => {});
+          notice = { kind: 'signedOutOffline' };
+        }
+        // Any other answer (the session was already gone): nothing left to revoke.
+      }
+    }
+    await forget();
+    setState({ phase: 'signedOut', notice });
+  }, [forget, storage]);
+
+  const value = useMemo(() => ({ state, remembered, signIn, signOut }), [state, remembered, signIn, signOut]);
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth(): Auth {
+  const ctx = useContext(AuthContext);
+  if (!ctx) throw new Error('useAuth outside AuthProvider');
+  return ctx;
+}
+
+/** The signed-in session; only for screens shown when signed in. */
+export function useSession(): { user: User; api: Api; client: ApiClient } {
+  const { state } = useAuth();
+  if (state.phase !== 'signedIn') throw new Error('useSession while signed out');
+  return state;
+}

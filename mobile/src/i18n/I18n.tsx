@@ -1,0 +1,96 @@
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+
+import { ApiError, OfflineError } from '../api/client';
+import { KEYS, type KeyValueStore } from '../storage';
+import * as format from './format';
+import type { Language } from './format';
+import { STRINGS, type Strings } from './strings';
+
+export type { Language };
+
+export interface I18n {
+  lang: Language;
+  t: Strings;
+  setLanguage(lang: Language): void;
+  toggleLanguage(): void;
+  num(n: number): string;
+  duration(seconds: number): string;
+  minutes(minutes: number): string;
+  clock(seconds: number): string;
+  time(value: string | number): string;
+  date(value: string | number): string;
+  dateTime(value: string | number): string;
+  /** An error in words for this language (never a stack trace). */
+  error(err: unknown): string;
+}
+
+export function makeI18n(lang: Language, setLanguage: (lang: Language) => void = () => {}): I18n {
+  const t = STRINGS[lang];
+  return {
+    lang,
+    t,
+    setLanguage,
+    toggleLanguage: () => setLanguage(lang === 'en' ? 'bn' : 'en'),
+    num: (n) => format.formatNumber(n, lang),
+    duration: (s) => format.formatDuration(s, lang),
+    minutes: (m) => format.formatMinutes(m, lang),
+    clock: (s) => format.formatClock(s, lang),
+    time: (v) => format.formatTime(v, lang),
+    date: (v) => format.formatDate(v, lang),
+    dateTime: (v) => format.formatDateTime(v, lang),
+    error: (err) => describeError(err, t, lang),
+  };
+}
+
+export function describeError(err: unknown, t: Strings, lang: Language): string {
+  if (err instanceof OfflineError) return t.errors.OFFLINE!;
+  if (err instanceof ApiError) {
+    const known = t.errors[err.code];
+    // A validation message names the field; it is the server's English, so keep it beside ours.
+    if (err.code === 'VALIDATION') return `${known} (${err.message})`;
+    if (known) return known;
+    return t.errorOther(format.digits(err.status, lang));
+  }
+  return t.errorOther('?');
+}
+
+const I18nContext = createContext<I18n>(makeI18n('en'));
+
+/** A guess from the device's locale until the user chooses; then their choice is remembered. */
+function deviceLanguage(): Language {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().locale.toLowerCase().startsWith('bn') ? 'bn' : 'en';
+  } catch {
+    return 'en';
+  }
+}
+
+export function I18nProvider({ prefs, initial, children }: { prefs: KeyValueStore; initial?: Language; children: ReactNode }) {
+  const [lang, setLang] = useState<Language>(initial ?? deviceLanguage());
+
+  useEffect(() => {
+    let live = true;
+    prefs.get(KEYS.language).then(
+      (saved) => live && (saved === 'en' || saved === 'bn') && setLang(saved),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [prefs]);
+
+  const setLanguage = useCallback(
+    (next: Language) => {
+      setLang(next);
+      prefs.set(KEYS.language, next).catch(() => {});
+    },
+    [prefs],
+  );
+
+  const value = useMemo(() => makeI18n(lang, setLanguage), [lang, setLanguage]);
+  return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
+}
+
+export function useI18n(): I18n {
+  return useContext(I18nContext);
+}

@@ -1,0 +1,74 @@
+import { useState } from 'react';
+import { View } from 'react-native';
+
+import type { MinuteRequest } from '../../api/types';
+import { useSession } from '../../auth/AuthProvider';
+import { useI18n } from '../../i18n/I18n';
+import { Body, Button, Card, ErrorBox, Loading, Message, Screen } from '../../ui/components';
+import { useResource } from '../../ui/useResource';
+import { AdminOnly } from './AdminOnly';
+
+export function RequestsScreen() {
+  return (
+    <AdminOnly>
+      <Requests />
+    </AdminOnly>
+  );
+}
+
+function Requests() {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  // Requests carry a user id only; the farmers' list gives the names.
+  const data = useResource(async () => {
+    const [requests, users] = await Promise.all([api.minuteRequests('PENDING'), api.users()]);
+    return { requests, names: new Map(users.map((u) => [u.id, u.name])) };
+  });
+  const [busy, setBusy] = useState<string | null>(null);
+  const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
+
+  const decide = async (r: MinuteRequest, how: 'approve' | 'reject') => {
+    const name = data.data?.names.get(r.userId) ?? t.unknownUser;
+    setBusy(r.id);
+    try {
+      if (how === 'approve') {
+        await api.approve(r.id);
+        setMessage({ kind: 'success', text: t.approved(name, i18n.minutes(r.minutes)) });
+      } else {
+        await api.reject(r.id);
+        setMessage({ kind: 'success', text: t.rejected(name) });
+      }
+    } catch (err) {
+      setMessage({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(null);
+      void data.reload();
+    }
+  };
+
+  return (
+    <Screen title={t.requestsTitle} testID="requests" onRefresh={data.reload}>
+      {message ? <Message kind={message.kind} text={message.text} testID={`requests-${message.kind}`} /> : null}
+      {data.error ? <ErrorBox error={data.error} onRetry={data.reload} /> : null}
+      {!data.data && data.loading ? <Loading /> : null}
+      {data.data?.requests.length === 0 ? <Body muted>{t.noPending}</Body> : null}
+      {data.data?.requests.map((r) => (
+        <Card key={r.id} testID={`request-${r.id}`}>
+          <Body strong>{data.data?.names.get(r.userId) ?? t.unknownUser}</Body>
+          <Body strong>{i18n.minutes(r.minutes)}</Body>
+          {r.note ? <Body>{r.note}</Body> : null}
+          <Body muted>{i18n.dateTime(r.createdAt)}</Body>
+          <View style={{ flexDirection: 'row', gap: 10 }}>
+            <View style={{ flex: 1 }}>
+              <Button testID={`approve-${r.id}`} label={t.approve} busy={busy === r.id} onPress={() => void decide(r, 'approve')} />
+            </View>
+            <View style={{ flex: 1 }}>
+              <Button kind="outline" testID={`reject-${r.id}`} label={t.reject} disabled={busy === r.id} onPress={() => void decide(r, 'reject')} />
+            </View>
+          </View>
+        </Card>
+      ))}
+    </Screen>
+  );
+}

@@ -1,0 +1,161 @@
+import { useState } from 'react';
+import { StyleSheet, Text, View } from 'react-native';
+
+import type { UserWithBalance } from '../../api/types';
+import { useSession } from '../../auth/AuthProvider';
+import { useI18n } from '../../i18n/I18n';
+import { parseWholeNumber } from '../../i18n/format';
+import { Body, Button, Card, Choices, ErrorBox, Field, Loading, Message, Screen, Tag } from '../../ui/components';
+import { colors } from '../../ui/theme';
+import { useResource } from '../../ui/useResource';
+import { AdminOnly } from './AdminOnly';
+
+type Note = { kind: 'error' | 'success'; text: string } | null;
+
+export function UsersScreen() {
+  return (
+    <AdminOnly>
+      <Users />
+    </AdminOnly>
+  );
+}
+
+function Users() {
+  const { api } = useSession();
+  const { t } = useI18n();
+  const users = useResource(api.users);
+  const [open, setOpen] = useState<string | null>(null);
+  const [message, setMessage] = useState<Note>(null);
+
+  const done = (note: Note) => {
+    setMessage(note);
+    void users.reload();
+  };
+
+  return (
+    <Screen title={t.usersTitle} testID="users" onRefresh={users.reload}>
+      {message ? <Message kind={message.kind} text={message.text} testID={`users-${message.kind}`} /> : null}
+      {users.error ? <ErrorBox error={users.error} onRetry={users.reload} /> : null}
+      {!users.data && users.loading ? <Loading /> : null}
+      {users.data?.length === 0 ? <Body muted>{t.noUsers}</Body> : null}
+      {users.data?.map((u) => (
+        <UserCard key={u.id} user={u} open={open === u.id} onToggle={() => setOpen(open === u.id ? null : u.id)} onDone={done} />
+      ))}
+    </Screen>
+  );
+}
+
+const PRESETS = [10, 30, 60, 120] as const;
+
+function UserCard({
+  user,
+  open,
+  onToggle,
+  onDone,
+}: {
+  user: UserWithBalance;
+  open: boolean;
+  onToggle: () => void;
+  onDone: (note: Note) => void;
+}) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const [minutes, setMinutes] = useState('30');
+  const [busy, setBusy] = useState<'recharge' | 'suspend' | null>(null);
+  const [confirmSuspend, setConfirmSuspend] = useState(false);
+
+  const recharge = async () => {
+    const n = parseWholeNumber(minutes);
+    if (n === null || n < 1 || n > 100000) {
+      onDone({ kind: 'error', text: t.badMinutes });
+      return;
+    }
+    setBusy('recharge');
+    try {
+      const balance = await api.recharge(user.id, n);
+      onDone({ kind: 'success', text: t.rechargeDone(user.name, i18n.duration(balance.availableSeconds)) });
+    } catch (err) {
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const toggleSuspension = async () => {
+    if (!user.suspended && !confirmSuspend) {
+      setConfirmSuspend(true);
+      return;
+    }
+    setConfirmSuspend(false);
+    setBusy('suspend');
+    try {
+      if (user.suspended) {
+        await api.unsuspend(user.id);
+        onDone({ kind: 'success', text: t.unsuspendedDone(user.name) });
+      } else {
+        await api.suspend(user.id);
+        onDone({ kind: 'success', text: t.suspendedDone(user.name) });
+      }
+    } catch (err) {
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  return (
+    <Card testID={`user-${user.username}`}>
+      <View style={styles.row}>
+        <View style={styles.grow}>
+          <Text style={styles.name}>{user.name}</Text>
+          <Body muted>{user.username}</Body>
+        </View>
+        <Text style={styles.balance} testID={`user-${user.username}-balance`}>
+          {i18n.duration(user.availableSeconds)}
+        </Text>
+      </View>
+      {user.suspended ? <Tag tone="hold" word={t.suspended} /> : null}
+      <Button kind="outline" label={open ? t.closePanel : t.manageUser} testID={`user-${user.username}-open`} onPress={onToggle} />
+      {open ? (
+        <View style={styles.panel}>
+          <Field
+            testID={`user-${user.username}-minutes`}
+            label={t.rechargeMinutes}
+            value={minutes}
+            onChangeText={setMinutes}
+            keyboardType="number-pad"
+            maxLength={6}
+          />
+          <Choices
+            testID={`user-${user.username}-preset`}
+            value={parseWholeNumber(minutes) ?? -1}
+            onChange={(m) => setMinutes(String(m))}
+            options={PRESETS.map((m) => ({ value: m, label: i18n.minutes(m) }))}
+          />
+          <Button
+            testID={`user-${user.username}-recharge`}
+            label={`${t.recharge} +${i18n.minutes(parseWholeNumber(minutes) ?? 0)}`}
+            busy={busy === 'recharge'}
+            onPress={() => void recharge()}
+          />
+          <Button
+            kind={user.suspended ? 'outline' : 'danger'}
+            testID={`user-${user.username}-suspend`}
+            label={user.suspended ? t.unsuspend : confirmSuspend ? t.confirmSuspend : t.suspend}
+            busy={busy === 'suspend'}
+            onPress={() => void toggleSuspension()}
+          />
+        </View>
+      ) : null}
+    </Card>
+  );
+}
+
+const styles = StyleSheet.create({
+  row: { flexDirection: 'row', alignItems: 'center', gap: 10 },
+  grow: { flex: 1 },
+  name: { fontSize: 22, fontWeight: '800', color: colors.text },
+  balance: { fontSize: 22, fontWeight: '900', color: colors.text, textAlign: 'right' },
+  panel: { gap: 12, marginTop: 4 },
+});

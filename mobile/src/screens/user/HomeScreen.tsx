@@ -1,0 +1,140 @@
+import { useState } from 'react';
+import { View } from 'react-native';
+
+import { OfflineError } from '../../api/client';
+import { useI18n } from '../../i18n/I18n';
+import { useCountdown, useLive } from '../../live/LiveProvider';
+import { Body, Button, Card, Choices, ErrorBox, Fact, Loading, Message, Screen, StateBlock } from '../../ui/components';
+import { holdWords, isActive, isLive, motorTone, motorWord } from '../../ui/words';
+
+const LIMITS = [0, 15, 30, 60] as const;
+
+export function HomeScreen() {
+  const live = useLive();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const [limit, setLimit] = useState<number>(0);
+  const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
+
+  const status = live.status;
+  const mine = status?.me.entry;
+  const motor = status?.motor;
+  const remainingSource = isActive(mine) ? (mine.remainingSeconds ?? motor?.remainingSeconds) : motor?.remainingSeconds;
+  const remaining = useCountdown(remainingSource, live.receivedAt, motor?.state === 'RUNNING');
+  // While my run is RUNNING the balance falls with it, second by second, between polls.
+  const balance = useCountdown(status?.me.availableSeconds, live.receivedAt, mine?.status === 'RUNNING') ?? 0;
+
+  if (!status || !motor) {
+    return (
+      <Screen testID="home">
+        {live.connection === 'offline' ? <ErrorBox error={new OfflineError()} onRetry={live.refresh} /> : <Loading />}
+      </Screen>
+    );
+  }
+
+  const left = remaining != null ? t.timeLeft(i18n.clock(remaining)) : null;
+  let block;
+  if (mine && mine.status === 'WAITING') {
+    block = (
+      <StateBlock
+        tone="waiting"
+        word={t.stateWaiting}
+        detail={mine.position === 1 ? t.waitingNext : mine.position ? t.waitingNumber(i18n.num(mine.position)) : null}
+        extra={motor.state === 'HOLD' ? t.motorBusyHold : t.motorBusy}
+      />
+    );
+  } else if (isActive(mine)) {
+    const held = mine.status === 'HOLD';
+    block = (
+      <StateBlock
+        tone={held ? 'hold' : 'running'}
+        word={held ? t.stateHold : t.stateRunning}
+        detail={held ? holdWords(mine.holdReason ?? motor.holdReason, t) : left}
+        extra={held ? [left, t.yourRunHeld].filter(Boolean).join(' · ') : t.yourRun}
+      />
+    );
+  } else {
+    const busy = motor.state !== 'IDLE';
+    block = (
+      <StateBlock
+        tone={motorTone(motor.state)}
+        word={motorWord(motor.state, t)}
+        detail={busy ? (motor.state === 'HOLD' ? t.motorBusyHold : t.motorBusy) : t.motorFree}
+        extra={busy ? (motor.state === 'HOLD' ? holdWords(motor.holdReason, t) : left) : null}
+      />
+    );
+  }
+
+  const run = async (what: 'start' | 'stop') => {
+    setMessage(null);
+    try {
+      if (what === 'start') {
+        await live.start(limit || undefined);
+      } else {
+        const ended = await live.stop();
+        if (ended.status === 'COMPLETED' && ended.availableSeconds != null) {
+          setMessage({
+            kind: 'success',
+            text: t.stopped(i18n.duration(ended.chargedSeconds ?? 0), i18n.duration(ended.availableSeconds)),
+          });
+        }
+      }
+    } catch (err) {
+      setMessage({ kind: 'error', text: i18n.error(err) });
+    }
+  };
+
+  const pending = live.pending !== null;
+  const busy = motor.state !== 'IDLE';
+
+  return (
+    <Screen testID="home" onRefresh={live.refresh}>
+      {block}
+      {pending ? <Body muted>{t.sending}</Body> : null}
+      {message ? <Message kind={message.kind} text={message.text} testID={`home-${message.kind}`} /> : null}
+
+      {isLive(mine) ? (
+        <Button
+          big
+          kind="danger"
+          testID="stop"
+          label={mine.status === 'WAITING' ? t.leaveQueue : t.stop}
+          busy={live.pending === 'stop'}
+          disabled={pending}
+          onPress={() => void run('stop')}
+        />
+      ) : (
+        <View style={{ gap: 10 }}>
+          <Body strong>{t.runFor}</Body>
+          <Choices
+            testID="limit"
+            value={limit}
+            onChange={setLimit}
+            options={LIMITS.map((m) => ({ value: m, label: m ? i18n.minutes(m) : t.untilStopped }))}
+          />
+          <Button
+            big
+            testID="start"
+            label={busy ? t.joinQueue : t.start}
+            busy={live.pending === 'start'}
+            disabled={pending}
+            onPress={() => void run('start')}
+          />
+        </View>
+      )}
+
+      <Card testID="balance">
+        <Body muted>{t.yourBalance}</Body>
+        <Body strong testID="balance-value">
+          {i18n.duration(balance)}
+        </Body>
+        {balance <= 0 ? <Body muted>{t.noMinutes}</Body> : null}
+      </Card>
+
+      <Card testID="device">
+        <Fact ok={status.device.online} text={status.device.online ? t.pumpConnected : t.pumpNotConnected} />
+        <Fact ok={!status.device.loadShedding} text={status.device.loadShedding ? t.powerCut : t.powerOn} />
+      </Card>
+    </Screen>
+  );
+}

@@ -1,0 +1,72 @@
+import { useState } from 'react';
+
+import { useSession } from '../../auth/AuthProvider';
+import { useI18n } from '../../i18n/I18n';
+import { parseWholeNumber } from '../../i18n/format';
+import { Body, Button, Card, Choices, ErrorBox, Field, Heading, Message, Screen, Tag } from '../../ui/components';
+import { useResource } from '../../ui/useResource';
+
+const PRESETS = [30, 60, 120] as const;
+
+export function RequestScreen() {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const [minutes, setMinutes] = useState('30');
+  const [note, setNote] = useState('');
+  const [sending, setSending] = useState(false);
+  const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
+  const mine = useResource(api.myRequests);
+
+  const send = async () => {
+    const n = parseWholeNumber(minutes);
+    if (n === null || n < 1 || n > 100000) {
+      setMessage({ kind: 'error', text: t.badMinutes });
+      return;
+    }
+    setSending(true);
+    setMessage(null);
+    try {
+      await api.requestMinutes(n, note.trim() || undefined);
+      setMessage({ kind: 'success', text: t.requestSent(i18n.minutes(n)) });
+      setNote('');
+      void mine.reload();
+    } catch (err) {
+      setMessage({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setSending(false);
+    }
+  };
+
+  const preset = parseWholeNumber(minutes) ?? -1;
+  return (
+    <Screen title={t.requestTitle} testID="request" onRefresh={mine.reload}>
+      <Body>{t.requestHelp}</Body>
+      <Choices
+        testID="request-preset"
+        value={preset}
+        onChange={(m) => setMinutes(String(m))}
+        options={PRESETS.map((m) => ({ value: m, label: i18n.minutes(m) }))}
+      />
+      <Field testID="request-minutes" label={t.minutes} value={minutes} onChangeText={setMinutes} keyboardType="number-pad" maxLength={6} />
+      <Field testID="request-note" label={t.note} value={note} onChangeText={setNote} placeholder={t.notePlaceholder} maxLength={200} />
+      {message ? <Message kind={message.kind} text={message.text} testID={`request-${message.kind}`} /> : null}
+      <Button big testID="request-send" label={t.sendRequest} busy={sending} onPress={() => void send()} />
+
+      <Heading>{t.myRequests}</Heading>
+      {mine.error ? <ErrorBox error={mine.error} onRetry={mine.reload} testID="request-list-error" /> : null}
+      {mine.data?.length === 0 ? <Body muted>{t.noRequests}</Body> : null}
+      {mine.data?.map((r) => (
+        <Card key={r.id} testID={`my-request-${r.id}`}>
+          <Body strong>{i18n.minutes(r.minutes)}</Body>
+          <Tag
+            tone={r.status === 'APPROVED' ? 'running' : r.status === 'PENDING' ? 'hold' : 'idle'}
+            word={t.requestStatus[r.status] ?? r.status}
+          />
+          <Body muted>{i18n.dateTime(r.createdAt)}</Body>
+          {r.note ? <Body muted>{r.note}</Body> : null}
+        </Card>
+      ))}
+    </Screen>
+  );
+}

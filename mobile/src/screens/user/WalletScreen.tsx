@@ -1,0 +1,57 @@
+import { StyleSheet, Text, View } from 'react-native';
+
+import { useSession } from '../../auth/AuthProvider';
+import { useI18n } from '../../i18n/I18n';
+import { useLive } from '../../live/LiveProvider';
+import { Body, Card, ErrorBox, Heading, Loading, Screen } from '../../ui/components';
+import { colors } from '../../ui/theme';
+import { useResource } from '../../ui/useResource';
+
+export function WalletScreen() {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const live = useLive();
+  // Load again whenever the balance the live status shows has changed.
+  const wallet = useResource(api.wallet, live.status?.me.availableSeconds);
+  const data = wallet.data;
+  return (
+    <Screen title={t.walletTitle} testID="wallet" onRefresh={wallet.reload}>
+      {wallet.error ? <ErrorBox error={wallet.error} onRetry={wallet.reload} /> : null}
+      {!data && wallet.loading ? <Loading /> : null}
+      {data ? (
+        <>
+          <Card testID="wallet-balance">
+            <Body muted>{t.yourBalance}</Body>
+            <Text style={styles.balance} testID="wallet-balance-value">
+              {i18n.duration(data.availableSeconds)}
+            </Text>
+          </Card>
+          <Heading>{t.ledger}</Heading>
+          {data.ledger.length === 0 ? <Body muted>{t.noLedger}</Body> : null}
+          {data.ledger.map((line, i) => (
+            <Card key={`${line.at}-${i}`} testID={`ledger-${i}`}>
+              <View style={styles.row}>
+                <Text style={styles.kind}>{t.ledgerKinds[line.kind] ?? line.kind}</Text>
+                <Text style={[styles.delta, { color: line.deltaSeconds < 0 ? colors.danger : colors.primary }]}>
+                  {line.deltaSeconds < 0 ? '' : '+'}
+                  {i18n.duration(line.deltaSeconds)}
+                </Text>
+              </View>
+              <Body muted>{i18n.dateTime(line.at)}</Body>
+              <Body>{t.balanceAfter(i18n.duration(line.balanceAfter))}</Body>
+              {line.note ? <Body muted>{line.note}</Body> : null}
+            </Card>
+          ))}
+        </>
+      ) : null}
+    </Screen>
+  );
+}
+
+const styles = StyleSheet.create({
+  balance: { fontSize: 36, fontWeight: '900', color: colors.text },
+  row: { flexDirection: 'row', justifyContent: 'space-between', alignItems: 'center', gap: 8, flexWrap: 'wrap' },
+  kind: { fontSize: 20, fontWeight: '800', color: colors.text },
+  delta: { fontSize: 22, fontWeight: '900' },
+});

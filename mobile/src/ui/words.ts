@@ -1,0 +1,33 @@
+// Server codes in the user's words, and the colour that goes with each state.
+import type { Entry, MotorState } from '../api/types';
+import type { Strings } from '../i18n/strings';
+import type { Tone } from './theme';
+
+export function holdWords(reason: string | null | undefined, t: Strings): string {
+  if (!reason) return t.holdUnknown('?');
+  return t.holdReasons[reason] ?? t.holdUnknown(reason);
+}
+
+export function motorTone(state: MotorState | string): Tone {
+  return state === 'RUNNING' ? 'running' : state === 'HOLD' ? 'hold' : 'idle';
+}
+
+export function motorWord(state: MotorState | string, t: Strings): string {
+  return state === 'RUNNING' ? t.stateRunning : state === 'HOLD' ? t.stateHold : t.stateIdle;
+}
+
+export function entryTone(entry: Pick<Entry, 'status'>): Tone {
+  return entry.status === 'WAITING' ? 'waiting' : motorTone(entry.status);
+}
+
+export function entryWord(entry: Pick<Entry, 'status'>, t: Strings): string {
+  return entry.status === 'WAITING' ? t.stateWaiting : motorWord(entry.status, t);
+}
+
+export function isLive(entry: Entry | null | undefined): entry is Entry {
+  return !!entry && (entry.status === 'RUNNING' || entry.status === 'HOLD' || entry.status === 'WAITING');
+}
+
+export function isActive(entry: Entry | null | undefined): entry is Entry {
+  return !!entry && (entry.status === 'RUNNING' || entry.status === 'HOLD');
+}

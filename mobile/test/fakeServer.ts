@@ -1,0 +1,204 @@
+// A fake of the server behind a mocked `fetch`: routes by method and path, records every call,
+// and can go offline. `withSessions` adds the mobile token rules the real server keeps (rotating
+// refresh tokens; a reused one revokes the session; expired access tokens answer TOKEN_EXPIRED).
+import type { Entry, Status, User } from '../src/api/types';
+
+export const BASE = 'http://pump.test:8080';
+
+export interface FakeRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string>;
+  body: any;
+  token: string | null;
+}
+
+export interface Reply {
+  status?: number;
+  body?: unknown;
+  /** A body that is not JSON (a proxy's error page). */
+  raw?: string;
+}
+
+export type Handler = (req: FakeRequest) => Reply | Promise<Reply>;
+
+export function error(status: number, code: string, message = code.toLowerCase()): Reply {
+  return { status, body: { error: { code, message } } };
+}
+
+export class FakeServer {
+  readonly calls: FakeRequest[] = [];
+  offline = false;
+  private routes = new Map<string, Handler>();
+  readonly fetch = jest.fn(async (url: string, init: RequestInit = {}) => this.handle(url, init));
+
+  /** Answers `METHOD /path` (path params as `{id}` match any segment). */
+  on(route: string, handler: Handler | Reply): this {
+    this.routes.set(route, typeof handler === 'function' ? handler : () => handler);
+    return this;
+  }
+
+  /** The handler of a route, to wrap it. */
+  handler(route: string): Handler {
+    const found = this.routes.get(route);
+    if (!found) throw new Error(`no route ${route}`);
+    return found;
+  }
+
+  install(): this {
+    (globalThis as any).fetch = this.fetch;
+    return this;
+  }
+
+  count(route: string): number {
+    return this.calls.filter((c) => `${c.method} ${c.path}` === route).length;
+  }
+
+  last(route: string): FakeRequest | undefined {
+    return [...this.calls].reverse().find((c) => `${c.method} ${c.path}` === route);
+  }
+
+  private find(method: string, path: string): Handler | undefined {
+    const exact = this.routes.get(`${method} ${path}`);
+    if (exact) return exact;
+    for (const [route, handler] of this.routes) {
+      const [m, pattern] = route.split(' ');
+      if (m !== method || !pattern) continue;
+      const re = new RegExp(`^${pattern.replace(/\{[^}]+\}/g, '[^/]+')}$`);
+      if (re.test(path)) return handler;
+    }
+    return undefined;
+  }
+
+  private async handle(url: string, init: RequestInit) {
+    const u = new URL(url);
+    const headers = Object.fromEntries(Object.entries((init.headers ?? {}) as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v]));
+    const auth = headers.authorization;
+    const req: FakeRequest = {
+      method: (init.method ?? 'GET').toUpperCase(),
+      path: u.pathname,
+      query: u.searchParams,
+      headers,
+      body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
+      token: auth?.startsWith('Bearer ') ? auth.slice(7) : null,
+    };
+    this.calls.push(req);
+    // Let other calls start before this one answers, as on a real network.
+    await Promise.resolve();
+    if (this.offline) throw new TypeError('Network request failed');
+    const handler = this.find(req.method, req.path);
+    const reply = handler ? await handler(req) : error(404, 'NOT_FOUND', `no fake for ${req.method} ${req.path}`);
+    const status = reply.status ?? 200;
+    const text = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
+    return {
+      ok: status >= 200 && status < 300,
+      status,
+      statusText: String(status),
+      text: async () => text,
+    };
+  }
+}
+
+/** Mobile sessions as the server keeps them. */
+export function withSessions(server: FakeServer, accounts: { user: User; password: string }[]) {
+  let n = 0;
+  const access = new Map<string, { user: User; expired: boolean }>();
+  const refresh = new Map<string, { user: User; state: 'current' | 'used' | 'revoked'; session: number }>();
+  const sessions = new Map<number, { revoked: boolean }>();
+
+  const pair = (user: User, session: number) => {
+    n++;
+    const a = `m_access_${n}`;
+    const r = `r_refresh_${n}`;
+    access.set(a, { user, expired: false });
+    refresh.set(r, { user, state: 'current', session });
+    return { accessToken: a, refreshToken: r, expiresIn: 900, user };
+  };
+
+  server.on('POST /api/mobile/login', (req) => {
+    const account = accounts.find((a) => a.user.username === req.body.username && a.password === req.body.password);
+    if (!account) return error(401, 'INVALID_CREDENTIALS', 'wrong username or password');
+    const session = sessions.size + 1;
+    sessions.set(session, { revoked: false });
+    return { body: pair(account.user, session) };
+  });
+  server.on('POST /api/mobile/refresh', (req) => {
+    const found = refresh.get(req.body.refreshToken);
+    if (!found || sessions.get(found.session)?.revoked) return error(401, 'UNAUTHENTICATED');
+    if (found.state === 'used') {
+      sessions.get(found.session)!.revoked = true;
+      return error(401, 'UNAUTHENTICATED');
+    }
+    found.state = 'used';
+    return { body: pair(found.user, found.session) };
+  });
+  server.on('POST /api/mobile/logout', (req) => {
+    const found = refresh.get(req.body.refreshToken);
+    if (found) sessions.get(found.session)!.revoked = true;
+    return { status: 204 };
+  });
+
+  return {
+    /** A refresh token for `user` as if they had signed in before (the app's stored one). */
+    storedRefreshToken(user: User): string {
+      const session = sessions.size + 1;
+      sessions.set(session, { revoked: false });
+      return pair(user, session).refreshToken;
+    },
+    /** Every access token handed out so far expires. */
+    expireAll() {
+      for (const v of access.values()) v.expired = true;
+    },
+    revoked(refreshToken: string): boolean {
+      const found = refresh.get(refreshToken);
+      return !!found && !!sessions.get(found.session)?.revoked;
+    },
+    /** Wraps a handler so it needs a valid, unexpired access token. */
+    authed(handler: Handler | Reply, role?: User['role'][]): Handler {
+      return async (req) => {
+        const found = req.token ? access.get(req.token) : undefined;
+        if (!found) return error(401, 'UNAUTHENTICATED');
+        if (found.expired) return error(401, 'TOKEN_EXPIRED', 'the token has expired');
+        if (role && !role.includes(found.user.role)) return error(403, 'FORBIDDEN', 'this needs an admin');
+        return typeof handler === 'function' ? handler(req) : handler;
+      };
+    },
+  };
+}
+
+// ---- Fixtures -------------------------------------------------------------------------------
+
+export const ADMIN: User = { id: 'a1', username: 'rahim', name: 'Rahim Uddin', role: 'admin', adminId: 'a1', suspended: false };
+export const KARIM: User = { id: 'u1', username: 'karim', name: 'Karim Mia', role: 'user', adminId: 'a1', suspended: false };
+export const SALMA: User = { id: 'u2', username: 'salma', name: 'Salma Begum', role: 'user', adminId: 'a1', suspended: false };
+export const MASTER: User = { id: 'm1', username: 'master', name: 'Master', role: 'master', adminId: null, suspended: false };
+
+export function entry(over: Partial<Entry> = {}): Entry {
+  return {
+    id: 'e1',
+    userId: KARIM.id,
+    userName: KARIM.name,
+    adminId: 'a1',
+    status: 'RUNNING',
+    remainingSeconds: 1800,
+    startedAt: '2026-11-27T08:00:00Z',
+    ...over,
+  };
+}
+
+export function status(over: { motor?: Partial<Status['motor']>; me?: Partial<Status['me']>; device?: Partial<Status['device']> } = {}): Status {
+  const seconds = over.me?.availableSeconds ?? 1800;
+  return {
+    motor: { state: 'IDLE', ...over.motor },
+    me: { entry: null, availableSeconds: seconds, availableMinutes: Math.floor(seconds / 60), ...over.me },
+    device: { online: true, loadShedding: false, ready: true, relay: false, ...over.device },
+  };
+}
+
+export const idle = () => status();
+export const runningMine = (remaining = 1800, balance = 1800) =>
+  status({
+    motor: { state: 'RUNNING', activeUserId: KARIM.id, remainingSeconds: remaining },
+    me: { entry: entry({ remainingSeconds: remaining }), availableSeconds: balance },
+  });

@@ -1,0 +1,4 @@
+// Times in tests are written for UTC.
+module.exports = async () => {
+  process.env.TZ = 'UTC';
+};
