@@ -61,7 +61,7 @@ pub async fn run(runs: usize, pumps: usize, dir: &std::path::Path) -> anyhow::Re
         let bar = super::progress(rounds as u64, name);
         let mut latencies = Vec::with_capacity(rounds * pumps);
         for _ in 0..rounds {
-            let round = seeded.iter().zip(&devices).map(|(pump, device)| cycle(&http, &base, pump, device));
+            let round = seeded.iter().zip(&devices).map(|(pump, device)| cycle(&http, &base, pump, device, poll_ms));
             latencies.extend(try_join_all(round).await?);
             bar.inc(1);
         }
@@ -90,9 +90,18 @@ pub async fn run(runs: usize, pumps: usize, dir: &std::path::Path) -> anyhow::Re
     Ok(())
 }
 
-/// One run: Start, wait for the relay, Stop, wait for it to fall. Returns the time to ON.
-async fn cycle(http: &reqwest::Client, base: &str, pump: &Pump, device: &VirtualDevice) -> anyhow::Result<Duration> {
+/// One run: a pause of a random part of the poll interval (a farmer does not tap Start in step
+/// with the device's polls), Start, wait for the relay, Stop, wait for it to fall. Returns the
+/// time from Start to ON.
+async fn cycle(
+    http: &reqwest::Client,
+    base: &str,
+    pump: &Pump,
+    device: &VirtualDevice,
+    poll_ms: u32,
+) -> anyhow::Result<Duration> {
     let limit = Duration::from_secs(30);
+    tokio::time::sleep(Duration::from_millis(u64::from(rand::random::<u32>() % poll_ms.max(1)))).await;
     let started = Instant::now();
     call(http, base, &pump.farmer, "/api/motor/start", json!({})).await?;
     if !device.wait_for_relay(true, limit).await {
