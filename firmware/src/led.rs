@@ -7,7 +7,7 @@
 //! | steady on | polling normally |
 //! | one long flash (1 s) | card: run started |
 //! | two flashes | card: joined the queue |
-//! | three flashes | card: run or place in the queue ended |
+//! | three flashes | card: run stopped |
 //! | five fast flashes | card: denied |
 //! | ten very fast flashes | card: no answer from the server |
 

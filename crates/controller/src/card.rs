@@ -48,7 +48,7 @@ pub enum CardFeedback {
     Started,
     /// The card holder joined the queue.
     Queued,
-    /// The card holder's run or place in the queue ended.
+    /// The card holder's active run ended.
     Stopped,
     /// The server refused the card.
     Denied,

@@ -144,7 +144,7 @@ pub enum CardAction {
     Started,
     /// The card holder joined the queue (WAITING).
     Queued,
-    /// The card holder's own run or place in the queue ended.
+    /// The card holder's own active run ended.
     Stopped,
     /// Unknown card, suspended holder, no minutes, or another refusal.
     Denied,

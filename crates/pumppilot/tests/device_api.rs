@@ -109,8 +109,14 @@ async fn a_card_starts_then_stops_its_users_run_and_a_retried_tap_does_not_undo_
 
     let queued = tap("DEADBEEF").await;
     assert_eq!((queued["action"].as_str(), queued["entry"]["position"].as_u64()), (Some("QUEUED"), Some(1)));
-
+    // Tapping again while waiting keeps the place; it does not leave the line.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let still = tap("DEADBEEF").await;
+    assert_eq!(
+        (still["action"].as_str(), still["entry"]["id"].as_str()),
+        (Some("QUEUED"), queued["entry"]["id"].as_str())
+    );
+
     let stopped = tap("04A1B2C3").await;
     assert_eq!(stopped["action"], "STOPPED");
     assert_eq!(stopped["entry"]["endReason"], "USER_STOP");
@@ -132,7 +138,7 @@ async fn a_card_starts_then_stops_its_users_run_and_a_retried_tap_does_not_undo_
 
     let (_, audit) = t.admin.get("/api/admin/audit").await;
     let taps = audit.as_array().unwrap().iter().filter(|e| e["action"] == "card.tap").count();
-    assert_eq!(taps, 3, "start, queue and stop are in the audit log; the retry is not: {audit}");
+    assert_eq!(taps, 4, "start, queue, queue again and stop are in the audit log; the retry is not: {audit}");
 }
 
 #[tokio::test]

@@ -318,6 +318,8 @@ async fn run(
             }
             polled = async { in_flight.as_mut().expect("guarded").0.as_mut().await }, if in_flight.is_some() => {
                 let (_, sent, long) = in_flight.take().expect("guarded");
+                // An answer that "arrives" after the network was cut never reached the device.
+                let polled = if device.inputs.is_some_and(|i| !i.network) { Polled::Cut } else { polled };
                 let usable = device.polled(polled, sent, long);
                 let wait = if usable && device.spec.settings.long_poll { 0 } else { device.controller.next_poll_in(rand::random()) };
                 next_poll = Instant::now() + Duration::from_millis(u64::from(wait));

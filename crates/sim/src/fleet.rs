@@ -100,9 +100,21 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} devices, {} polls, {} errors, {} polls lost to scripted network cuts; poll round trip p50 {:.2} ms, \
-             p99 {:.2} ms, max {:.2} ms; {} relays switched ON",
-            self.devices, self.polls, self.errors, self.cut_polls, self.p50_ms, self.p99_ms, self.max_ms, self.ran
+            "{}, {}, {}, {} lost to scripted network cuts; poll round trip p50 {:.2} ms, p99 {:.2} ms, \
+             max {:.2} ms; {} switched ON",
+            count(self.devices as u64, "device"),
+            count(self.polls, "poll"),
+            count(self.errors, "error"),
+            count(self.cut_polls, "poll"),
+            self.p50_ms,
+            self.p99_ms,
+            self.max_ms,
+            count(self.ran as u64, "relay"),
         )
     }
+}
+
+/// `1 device`, `2 devices`.
+fn count(n: u64, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }

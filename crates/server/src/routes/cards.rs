@@ -1,5 +1,5 @@
 //! RFID cards at the pump: the admin binds a card to a user, and a tap at the device starts that
-//! user's run, or stops it (or their place in line) when they have one.
+//! user's run (or queues them), or stops it when it is the active run.
 
 use std::{
     collections::HashMap,
@@ -134,8 +134,8 @@ impl TapView {
     }
 }
 
-/// A card held to a device's reader (device key auth): starts the holder's run, or stops the
-/// run or place in line they have. The same card at the same pump again within
+/// A card held to a device's reader (device key auth): starts the holder's run (or queues them;
+/// a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
 /// [`RecentTaps::WINDOW`] gets the first answer again, so a retried request never undoes a tap
 /// (denials are not repeated: they changed nothing, and the next tap is decided afresh).
 #[utoipa::path(post, path = "/api/esp32/rfid", tag = "device",
@@ -166,8 +166,11 @@ async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, Api
         Some(account) if !account.suspended => account,
         _ => return Ok(TapView::denied("ACCOUNT_SUSPENDED")),
     };
-    let has_entry = app.runtime.read(admin, |tenant, _| tenant.live_entry(holder.id).is_some()).await?;
-    let (event, what) = if has_entry {
+    // A tap stops the holder's run when it is the active one; otherwise it starts (or, for a
+    // farmer already waiting, keeps) their place.
+    let running =
+        app.runtime.read(admin, |tenant, _| tenant.active.as_ref().is_some_and(|e| e.user_id == holder.id)).await?;
+    let (event, what) = if running {
         (Event::Stop { user: holder.id }, "stop")
     } else {
         (Event::Start { user: holder.id, requested_minutes: None, entry_id: EntryId::new() }, "start")
