@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use pumppilot_server::{Settings, app, config::Secret};
-use pumppilot_sim::{DeviceSpec, Line, Script, VirtualDevice, http_client};
-use serde_json::{Value, json};
+use pumppilot_sim::{Api, DeviceSpec, Line, Script, VirtualDevice, http_client};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 /// Every demo account's password (the demo lives in memory on this machine only).
@@ -73,10 +73,10 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     println!("PumpPilot demo is serving on {base} (in memory: nothing is kept when it stops)");
     println!("  every password below is `{PASSWORD}`");
     println!("  master admin: {master}");
-    let master_token =
-        login(&http, &base, &master, settings.master_password.as_ref().map_or(PASSWORD, |p| &p.0)).await?;
+    let api = Api::new(http.clone(), &base);
+    let master_token = api.login(&master, settings.master_password.as_ref().map_or(PASSWORD, |p| &p.0)).await?;
     for pump in PUMPS {
-        let key = seed(&http, &base, &master_token, pump).await.with_context(|| format!("seeding {}", pump.owner.1))?;
+        let key = seed(&api, &master_token, pump).await.with_context(|| format!("seeding {}", pump.owner.1))?;
         let mut spec = DeviceSpec::new(format!("{} pump", pump.owner.1), &base, key);
         spec.script = Some(Script::parse(pump.script)?);
         spec.settings.long_poll = true;
@@ -100,56 +100,34 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     running.shutdown().await
 }
 
-async fn call(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-    let answer = http.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await?;
-    let status = answer.status();
-    let body: Value = answer.json().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{path}: HTTP {status} {}", body["error"]["message"]);
-    }
-    Ok(body)
-}
-
-async fn login(http: &reqwest::Client, base: &str, username: &str, password: &str) -> anyhow::Result<String> {
-    let body = call(http, base, "", "/api/auth/login", json!({"username": username, "password": password})).await?;
-    Ok(body["token"].as_str().context("no token")?.to_owned())
-}
-
 /// Creates a pump owner, their farmers with minutes, a device, and the farmers' first moves.
 /// Returns the device key.
-async fn seed(http: &reqwest::Client, base: &str, master: &str, pump: &Pump) -> anyhow::Result<String> {
+async fn seed(api: &Api, master: &str, pump: &Pump) -> anyhow::Result<String> {
     let (name, username) = pump.owner;
-    call(http, base, master, "/api/master/admins", json!({"name": name, "username": username, "password": PASSWORD}))
-        .await?;
-    let owner = login(http, base, username, PASSWORD).await?;
-    let device = call(http, base, &owner, "/api/admin/devices", json!({"name": format!("{name}'s pump")})).await?;
+    api.post(master, "/api/master/admins", json!({"name": name, "username": username, "password": PASSWORD})).await?;
+    let owner = api.login(username, PASSWORD).await?;
+    let device = api.post(&owner, "/api/admin/devices", json!({"name": format!("{name}'s pump")})).await?;
     let key = device["deviceKey"].as_str().context("no device key")?.to_owned();
     let mut farmers = Vec::new();
     for &(name, username, minutes, start) in pump.farmers {
-        let user = call(
-            http,
-            base,
-            &owner,
-            "/api/admin/users",
-            json!({"name": name, "username": username, "password": PASSWORD}),
-        )
-        .await?;
+        let body = json!({"name": name, "username": username, "password": PASSWORD});
+        let user = api.post(&owner, "/api/admin/users", body).await?;
         if minutes > 0 {
             let body = json!({"userId": user["id"], "minutes": minutes, "note": "demo recharge"});
-            call(http, base, &owner, "/api/admin/recharge", body).await?;
+            api.post(&owner, "/api/admin/recharge", body).await?;
         }
-        farmers.push((login(http, base, username, PASSWORD).await?, start));
+        farmers.push((api.login(username, PASSWORD).await?, start));
     }
     // The device reports once before anyone starts, so the first run starts RUNNING, not HOLD.
     let report = json!({"loadShedding": false, "ready": true, "relay": false});
-    call(http, base, &key, "/api/esp32/poll", report).await?;
+    api.post(&key, "/api/esp32/poll", report).await?;
     for (token, start) in farmers {
         match start {
-            Start::Run(minutes) => call(http, base, &token, "/api/motor/start", json!({"minutes": minutes})).await?,
-            Start::Queue => call(http, base, &token, "/api/motor/start", json!({})).await?,
+            Start::Run(minutes) => api.post(&token, "/api/motor/start", json!({"minutes": minutes})).await?,
+            Start::Queue => api.post(&token, "/api/motor/start", json!({})).await?,
             Start::AskForMinutes(minutes) => {
                 let body = json!({"minutes": minutes, "note": "paid in cash at the pump"});
-                call(http, base, &token, "/api/minute-requests", body).await?
+                api.post(&token, "/api/minute-requests", body).await?
             }
         };
     }

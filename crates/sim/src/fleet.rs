@@ -2,10 +2,13 @@
 
 use std::{fmt, time::Duration};
 
-use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use anyhow::Context;
+use serde_json::json;
 
-use crate::device::{DeviceSpec, Timeline, VirtualDevice};
+use crate::{
+    api::Api,
+    device::{DeviceSpec, Timeline, VirtualDevice},
+};
 
 /// A shared HTTP client sized for a fleet (one keep-alive pool for every device).
 pub fn http_client(devices: usize) -> reqwest::Client {
@@ -29,34 +32,12 @@ pub async fn run_fleet(specs: Vec<DeviceSpec>, duration: Duration, http: reqwest
 
 /// Registers `count` devices for an admin (signing in with their password) and returns their keys.
 pub async fn provision(server: &str, username: &str, password: &str, count: usize) -> anyhow::Result<Vec<String>> {
-    let http = reqwest::Client::new();
-    let server = server.trim_end_matches('/');
-    let login = http
-        .post(format!("{server}/api/auth/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {server}"))?;
-    let status = login.status();
-    let body: Value = login.json().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("signing in as {username} failed: HTTP {status} {}", body["error"]["message"]);
-    }
-    let token = body["token"].as_str().context("the login answer has no token")?.to_owned();
+    let api = Api::new(reqwest::Client::new(), server);
+    let token = api.login(username, password).await.with_context(|| format!("signing in as {username}"))?;
     let mut keys = Vec::with_capacity(count);
     for n in 1..=count {
-        let answer = http
-            .post(format!("{server}/api/admin/devices"))
-            .bearer_auth(&token)
-            .json(&json!({"name": format!("sim {n}")}))
-            .send()
-            .await?;
-        let status = answer.status();
-        let body: Value = answer.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("registering device {n} failed: HTTP {status} {}", body["error"]["message"]);
-        }
-        keys.push(body["deviceKey"].as_str().context("no deviceKey in the answer")?.to_owned());
+        let device = api.post(&token, "/api/admin/devices", json!({"name": format!("sim {n}")})).await?;
+        keys.push(device["deviceKey"].as_str().context("no deviceKey in the answer")?.to_owned());
     }
     Ok(keys)
 }

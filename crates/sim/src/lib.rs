@@ -6,10 +6,12 @@
 //! hand), and records a [`Timeline`]. `pumppilot sim` prints those timelines; the end-to-end
 //! tests and `pumppilot serve --demo` drive devices in-process.
 
+pub mod api;
 pub mod device;
 pub mod fleet;
 pub mod script;
 
+pub use api::Api;
 pub use device::{DeviceSpec, Happening, Line, Timeline, VirtualDevice};
 pub use fleet::{Summary, http_client, provision, run_fleet};
 pub use script::Script;

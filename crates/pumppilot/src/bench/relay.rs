@@ -10,8 +10,8 @@ use std::{
 use anyhow::{Context, bail};
 use futures::future::try_join_all;
 use pumppilot_server::{Settings, app, config::Secret};
-use pumppilot_sim::{DeviceSpec, VirtualDevice, http_client};
-use serde_json::{Value, json};
+use pumppilot_sim::{Api, DeviceSpec, VirtualDevice, http_client};
+use serde_json::json;
 
 const PASSWORD: &str = "bench-password";
 
@@ -36,11 +36,12 @@ pub async fn run(runs: usize, pumps: usize, dir: &std::path::Path) -> anyhow::Re
     app::bootstrap_master(&server.app).await.map_err(|e| anyhow::anyhow!(e.message))?;
     let base = format!("http://{}", server.addr);
     let http = http_client(pumps * 2);
+    let api = Api::new(http.clone(), &base);
     let bar = super::progress(pumps as u64, "seeding pumps");
     let mut seeded = Vec::with_capacity(pumps);
-    let master = login(&http, &base, "master").await?;
+    let master = api.login("master", PASSWORD).await?;
     for n in 0..pumps {
-        seeded.push(seed(&http, &base, &master, n).await?);
+        seeded.push(seed(&api, &master, n).await?);
         bar.inc(1);
     }
     bar.finish();
@@ -61,7 +62,7 @@ pub async fn run(runs: usize, pumps: usize, dir: &std::path::Path) -> anyhow::Re
         let bar = super::progress(rounds as u64, name);
         let mut latencies = Vec::with_capacity(rounds * pumps);
         for _ in 0..rounds {
-            let round = seeded.iter().zip(&devices).map(|(pump, device)| cycle(&http, &base, pump, device, poll_ms));
+            let round = seeded.iter().zip(&devices).map(|(pump, device)| cycle(&api, pump, device, poll_ms));
             latencies.extend(try_join_all(round).await?);
             bar.inc(1);
         }
@@ -93,54 +94,31 @@ pub async fn run(runs: usize, pumps: usize, dir: &std::path::Path) -> anyhow::Re
 /// One run: a pause of a random part of the poll interval (a farmer does not tap Start in step
 /// with the device's polls), Start, wait for the relay, Stop, wait for it to fall. Returns the
 /// time from Start to ON.
-async fn cycle(
-    http: &reqwest::Client,
-    base: &str,
-    pump: &Pump,
-    device: &VirtualDevice,
-    poll_ms: u32,
-) -> anyhow::Result<Duration> {
+async fn cycle(api: &Api, pump: &Pump, device: &VirtualDevice, poll_ms: u32) -> anyhow::Result<Duration> {
     let limit = Duration::from_secs(30);
     tokio::time::sleep(Duration::from_millis(u64::from(rand::random::<u32>() % poll_ms.max(1)))).await;
     let started = Instant::now();
-    call(http, base, &pump.farmer, "/api/motor/start", json!({})).await?;
+    api.post(&pump.farmer, "/api/motor/start", json!({})).await?;
     if !device.wait_for_relay(true, limit).await {
         bail!("the relay did not switch ON within {limit:?}");
     }
     let took = started.elapsed();
-    call(http, base, &pump.farmer, "/api/motor/stop", json!({})).await?;
+    api.post(&pump.farmer, "/api/motor/stop", json!({})).await?;
     if !device.wait_for_relay(false, limit).await {
         bail!("the relay did not switch OFF within {limit:?}");
     }
     Ok(took)
 }
 
-async fn seed(http: &reqwest::Client, base: &str, master: &str, n: usize) -> anyhow::Result<Pump> {
+async fn seed(api: &Api, master: &str, n: usize) -> anyhow::Result<Pump> {
     let owner = format!("bench-owner-{n}");
     let farmer = format!("bench-farmer-{n}");
-    call(http, base, master, "/api/master/admins", json!({"name": owner, "username": owner, "password": PASSWORD}))
-        .await?;
-    let admin = login(http, base, &owner).await?;
+    api.post(master, "/api/master/admins", json!({"name": owner, "username": owner, "password": PASSWORD})).await?;
+    let admin = api.login(&owner, PASSWORD).await?;
     let user =
-        call(http, base, &admin, "/api/admin/users", json!({"name": farmer, "username": farmer, "password": PASSWORD}))
-            .await?;
-    call(http, base, &admin, "/api/admin/recharge", json!({"userId": user["id"], "minutes": 100_000})).await?;
-    let device = call(http, base, &admin, "/api/admin/devices", json!({"name": "bench pump"})).await?;
+        api.post(&admin, "/api/admin/users", json!({"name": farmer, "username": farmer, "password": PASSWORD})).await?;
+    api.post(&admin, "/api/admin/recharge", json!({"userId": user["id"], "minutes": 100_000})).await?;
+    let device = api.post(&admin, "/api/admin/devices", json!({"name": "bench pump"})).await?;
     let key = device["deviceKey"].as_str().context("device key")?.to_owned();
-    Ok(Pump { farmer: login(http, base, &farmer).await?, key })
-}
-
-async fn login(http: &reqwest::Client, base: &str, username: &str) -> anyhow::Result<String> {
-    let body = call(http, base, "", "/api/auth/login", json!({"username": username, "password": PASSWORD})).await?;
-    Ok(body["token"].as_str().context("token")?.to_owned())
-}
-
-async fn call(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-    let answer = http.post(format!("{base}{path}")).bearer_auth(token).json(&body).send().await?;
-    let status = answer.status();
-    let body: Value = answer.json().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{path}: HTTP {status} {}", body["error"]["message"]);
-    }
-    Ok(body)
+    Ok(Pump { farmer: api.login(&farmer, PASSWORD).await?, key })
 }
