@@ -1,6 +1,6 @@
-//! The mobile app's checks: Debian's Chromium and a Bengali font for the browser test (installed
-//! with apt when missing), `npm ci`, the typecheck and jest, and the web build driven in Chromium
-//! against the real server binary.
+//! The browser checks: Debian's Chromium and a Bengali font (installed with apt when missing);
+//! the web dashboard driven in Chromium against the real server binary (`web-tests/`); and the
+//! mobile app's `npm ci`, typecheck and jest, and its web build in Chromium (`mobile/`).
 
 use std::{path::Path, process::Command};
 
@@ -26,32 +26,48 @@ pub fn ensure_browser() -> Result<(), String> {
     run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(PACKAGES))
 }
 
-/// `npm ci` in `mobile/`.
-pub fn install(root: &Path) -> Result<(), String> {
-    run(npm(root).args(["ci", "--no-audit", "--no-fund"]))
+/// `npm ci` in `folder` (`mobile` or `web-tests`).
+pub fn install(root: &Path, folder: &str) -> Result<(), String> {
+    run(npm(root, folder).args(["ci", "--no-audit", "--no-fund"]))
 }
 
-/// Typecheck and jest.
+/// The app's typecheck and jest.
 pub fn check(root: &Path) -> Result<(), String> {
-    run(npm(root).args(["run", "check"]))
+    run(npm(root, "mobile").args(["run", "check"]))
 }
 
-/// The web export in Chromium against `target/debug/pumppilot` (built by the tests step), with
-/// the screenshots written to a temporary folder so the tracked ones stay as they are.
-pub fn end_to_end(root: &Path, cargo: &str) -> Result<(), String> {
+/// The dashboard in Chromium against the server binary.
+pub fn dashboard(root: &Path, cargo: &str) -> Result<(), String> {
+    with_server_and_shots(root, cargo, |bin, shots| {
+        run(npm(root, "web-tests").arg("test").env("PUMPPILOT_BIN", bin).env("SCREENSHOTS", shots))
+    })
+}
+
+/// The app's web export in Chromium against the server binary.
+pub fn app_in_browser(root: &Path, cargo: &str) -> Result<(), String> {
+    with_server_and_shots(root, cargo, |bin, shots| {
+        run(npm(root, "mobile").args(["run", "e2e"]).env("PUMPPILOT_BIN", bin).env("E2E_SCREENSHOTS", shots))
+    })
+}
+
+/// Builds `target/debug/pumppilot` (already there after the tests step) and runs `test` with its
+/// path and a temporary screenshot folder, so the screenshots kept in the repository stay as
+/// they are.
+fn with_server_and_shots(
+    root: &Path,
+    cargo: &str,
+    test: impl FnOnce(&Path, &Path) -> Result<(), String>,
+) -> Result<(), String> {
     run(Command::new(cargo).args(["build", "--locked", "-p", "pumppilot"]).current_dir(root))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
-    let shots = std::env::temp_dir().join(format!("pumppilot-e2e-{}", std::process::id()));
-    let result = run(npm(root)
-        .args(["run", "e2e"])
-        .env("PUMPPILOT_BIN", target.join("debug").join("pumppilot"))
-        .env("E2E_SCREENSHOTS", &shots));
+    let shots = std::env::temp_dir().join(format!("pumppilot-shots-{}", std::process::id()));
+    let result = test(&target.join("debug").join("pumppilot"), &shots);
     let _ = std::fs::remove_dir_all(&shots);
     result
 }
 
-fn npm(root: &Path) -> Command {
+fn npm(root: &Path, folder: &str) -> Command {
     let mut command = Command::new("npm");
-    command.current_dir(root.join("mobile")).env("CI", "1").env("EXPO_NO_TELEMETRY", "1").env("EXPO_OFFLINE", "1");
+    command.current_dir(root.join(folder)).env("CI", "1").env("EXPO_NO_TELEMETRY", "1").env("EXPO_OFFLINE", "1");
     command
 }

@@ -23,6 +23,10 @@ enum Step {
     FirmwareImage,
     /// Chromium and a Bengali font, from Debian, when missing.
     Browser,
+    /// `npm ci` for the dashboard's browser test.
+    DashboardInstall,
+    /// The dashboard in Chromium against the real server.
+    Dashboard,
     /// `npm ci` for the app.
     AppInstall,
     /// The app's typecheck and jest.
@@ -40,6 +44,8 @@ const FIRMWARE_IMAGE: (&str, Step) = ("firmware image", Step::FirmwareImage);
 const FIRMWARE_LINT: (&str, Step) =
     ("firmware lint", Step::FirmwareCargo(&["clippy", "--release", "--locked", "--", "-D", "warnings"]));
 const BROWSER: (&str, Step) = ("browser", Step::Browser);
+const DASHBOARD_INSTALL: (&str, Step) = ("dashboard test install", Step::DashboardInstall);
+const DASHBOARD: (&str, Step) = ("dashboard in Chromium", Step::Dashboard);
 const APP_INSTALL: (&str, Step) = ("app install", Step::AppInstall);
 const APP_CHECK: (&str, Step) = ("app typecheck and jest", Step::AppCheck);
 const APP_E2E: (&str, Step) = ("app in Chromium", Step::AppEndToEnd);
@@ -55,20 +61,24 @@ fn main() -> ExitCode {
             FIRMWARE_IMAGE,
             FIRMWARE_LINT,
             BROWSER,
+            DASHBOARD_INSTALL,
+            DASHBOARD,
             APP_INSTALL,
             APP_CHECK,
             APP_E2E,
         ],
         "lint" => &[FORMAT, FIRMWARE_FORMAT, LINT],
         "firmware" => &[FIRMWARE_FORMAT, FIRMWARE_IMAGE, FIRMWARE_LINT],
-        "app" => &[BROWSER, APP_INSTALL, APP_CHECK, APP_E2E],
+        "browser" => &[BROWSER, DASHBOARD_INSTALL, DASHBOARD, APP_INSTALL, APP_CHECK, APP_E2E],
         _ => {
             eprintln!(
                 "usage: cargo xtask test       every check: format, clippy -D warnings, all tests, the firmware image"
             );
             eprintln!("       cargo xtask lint       format check and clippy only");
             eprintln!("       cargo xtask firmware   build the ESP32-C3 firmware image and report its size");
-            eprintln!("       cargo xtask app        the mobile app: npm ci, typecheck, jest, web build in Chromium");
+            eprintln!(
+                "       cargo xtask browser    the dashboard and the mobile app in Chromium (and the app's jest)"
+            );
             return ExitCode::from(2);
         }
     };
@@ -83,9 +93,11 @@ fn main() -> ExitCode {
                 .and_then(|()| run(Command::new(&cargo).args(*args).current_dir(root().join("firmware")))),
             Step::FirmwareImage => firmware::check(&cargo),
             Step::Browser => app::ensure_browser(),
-            Step::AppInstall => app::install(&root()),
+            Step::DashboardInstall => app::install(&root(), "web-tests"),
+            Step::Dashboard => app::dashboard(&root(), &cargo),
+            Step::AppInstall => app::install(&root(), "mobile"),
             Step::AppCheck => app::check(&root()),
-            Step::AppEndToEnd => app::end_to_end(&root(), &cargo),
+            Step::AppEndToEnd => app::app_in_browser(&root(), &cargo),
         };
         match result {
             Ok(()) => eprintln!("    {name} ok in {:.0?}", step_started.elapsed()),

@@ -24,6 +24,7 @@ use crate::{
     routes,
     routes::RecentTaps,
     runtime::Runtime,
+    web,
 };
 
 /// Largest request body accepted.
@@ -111,6 +112,8 @@ struct ApiDoc;
 pub fn router(app: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::api()).split_for_parts();
     let openapi = Arc::new(openapi);
+    // The dashboard calls the API in-process, through the same router.
+    let dashboard = web::router(Arc::clone(&app), api.clone().with_state(Arc::clone(&app)));
     api.route(
         "/api/openapi.json",
         axum::routing::get(move || {
@@ -119,6 +122,7 @@ pub fn router(app: AppState) -> Router {
         }),
     )
     .merge(routes::health())
+    .merge(dashboard)
     .fallback(error::no_route)
     .method_not_allowed_fallback(error::wrong_method)
     .layer(DefaultBodyLimit::max(BODY_LIMIT))

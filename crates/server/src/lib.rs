@@ -1,5 +1,5 @@
-//! The PumpPilot server: one axum application serving the REST API and the device endpoints
-//! over the tenant runtime, which applies the engine's rules and commits them to the store.
+//! The PumpPilot server: one axum application serving the REST API, the web dashboard and the
+//! device endpoints over the tenant runtime, which applies the engine's rules and commits them to the store.
 //!
 //! Start with [`app::spawn`]; [`config::Settings`] documents every setting.
 
@@ -12,6 +12,7 @@ pub mod keys;
 mod routes;
 pub mod runtime;
 pub mod views;
+pub mod web;
 
 pub use app::{App, AppState, Running, router, spawn};
 pub use config::Settings;

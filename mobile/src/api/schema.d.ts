@@ -377,8 +377,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * A card held to a device's reader (device key auth): starts the holder's run, or stops the
-         *     run or place in line they have. The same card at the same pump again within
+         * A card held to a device's reader (device key auth): starts the holder's run (or queues them;
+         *     a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
          *     [`RecentTaps::WINDOW`] gets the first answer again, so a retried request never undoes a tap
          *     (denials are not repeated: they changed nothing, and the next tap is decided afresh).
          */

@@ -39,20 +39,17 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(live::routes())
 }
 
-/// `/` (a short page for people), `/healthz` (serving) and `/readyz` (the store answers).
+/// `/healthz` (serving) and `/readyz` (the store answers). `/` is the dashboard's (`web`).
 pub fn health() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { axum::response::Html(include_str!("../../assets/index.html")) }))
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/readyz",
-            get(|State(app): State<AppState>| async move {
-                match app.store.ping().await {
-                    Ok(()) => Ok("ready"),
-                    Err(_) => Err(ApiError::unavailable()),
-                }
-            }),
-        )
+    Router::new().route("/healthz", get(|| async { "ok" })).route(
+        "/readyz",
+        get(|State(app): State<AppState>| async move {
+            match app.store.ping().await {
+                Ok(()) => Ok("ready"),
+                Err(_) => Err(ApiError::unavailable()),
+            }
+        }),
+    )
 }
 
 /// Parses an id from a path; a malformed id is simply an object that does not exist.

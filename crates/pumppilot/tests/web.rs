@@ -1,0 +1,546 @@
+//! The web dashboard over real HTTP: sign-in and out, each role's pages, the 403 and 404 pages,
+//! CSRF tokens, the Content-Security-Policy, escaping, and Bangla.
+
+mod common;
+
+use common::{PASSWORD, Site, spawn_app};
+use reqwest::{StatusCode, header};
+use serde_json::json;
+
+/// A browser without a script: a cookie jar, no automatic redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// One answer: status, headers and the body as text.
+struct Answer {
+    status: StatusCode,
+    headers: header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The CSRF token of the page's forms.
+    fn token(&self) -> String {
+        let start = self.body.find(r#"name="_csrf" value=""#).expect("a form with a token") + 20;
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Browser {
+    fn new(site: &Site) -> Browser {
+        let http =
+            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { http, base: site.base.clone() }
+    }
+
+    async fn answer(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        Answer { status, headers, body: response.text().await.unwrap() }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        Self::answer(self.http.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+            .send()
+            .await
+            .unwrap();
+        Self::answer(response).await
+    }
+
+    /// Posts a form of `page` (with its token) and follows the redirect.
+    async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Answer {
+        let token = self.get(page).await.token();
+        let mut all = vec![("_csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        let answer = self.post(action, &all).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "POST {action}: {}", answer.body);
+        self.get(answer.location()).await
+    }
+
+    /// Signs in through the form; returns where it went.
+    async fn sign_in(&self, username: &str, password: &str) -> Answer {
+        let form = self.get("/login").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let token = form.token();
+        self.post("/login", &[("_csrf", &token), ("username", username), ("password", password)]).await
+    }
+
+    async fn signed_in(site: &Site, username: &str, password: &str) -> Browser {
+        let browser = Browser::new(site);
+        let answer = browser.sign_in(username, password).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "sign-in of {username}: {}", answer.body);
+        browser
+    }
+}
+
+#[tokio::test]
+async fn each_role_signs_in_to_its_own_page_and_signing_out_ends_the_session() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+
+    let anonymous = Browser::new(&app);
+    let entry = anonymous.get("/").await;
+    assert_eq!((entry.status, entry.location()), (StatusCode::SEE_OTHER, "/login"));
+    assert_eq!(anonymous.get("/admin").await.location(), "/login", "pages need a session");
+
+    let wrong = anonymous.sign_in("rahim", "not the password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Wrong username or password."), "{}", wrong.body);
+
+    for (username, home, words) in [
+        (common::MASTER.0, "/master", "Add a pump owner"),
+        ("rahim", "/admin", "Register a device"),
+        ("rahim-farmer-0", "/user", "Your balance"),
+    ] {
+        let password = if username == common::MASTER.0 { common::MASTER.1 } else { PASSWORD };
+        let browser = Browser::new(&app);
+        let signed = browser.sign_in(username, password).await;
+        assert_eq!((signed.status, signed.location()), (StatusCode::SEE_OTHER, home), "{username}");
+        assert!(signed.headers[header::SET_COOKIE].to_str().unwrap().contains("HttpOnly"));
+        assert_eq!(browser.get("/").await.location(), home);
+        assert_eq!(browser.get("/login").await.location(), home, "signed in: the form is skipped");
+        let page = browser.get(home).await;
+        assert_eq!(page.status, StatusCode::OK, "{username}");
+        assert!(page.body.contains(words), "{username}'s page: {}", page.body);
+
+        let token = page.token();
+        let out = browser.post("/logout", &[("_csrf", &token)]).await;
+        assert_eq!((out.status, out.location()), (StatusCode::SEE_OTHER, "/login"));
+        assert_eq!(browser.get(home).await.location(), "/login", "{username} is signed out");
+        assert!(browser.get("/login").await.body.contains("You are signed out."));
+    }
+    // Signing out revokes the session itself (the API refuses its token) and no other.
+    let browser = Browser::new(&app);
+    let signed = browser.sign_in("rahim-farmer-0", PASSWORD).await;
+    let cookie = signed.headers[header::SET_COOKIE].to_str().unwrap();
+    let session = cookie.strip_prefix("pp_session=").unwrap().split(';').next().unwrap().to_string();
+    let as_bearer = common::Client { token: Some(session), ..app.anonymous() };
+    assert_eq!(as_bearer.get("/api/auth/me").await.0, StatusCode::OK);
+    let token = browser.get("/user").await.token();
+    browser.post("/logout", &[("_csrf", &token)]).await;
+    assert_eq!(as_bearer.get("/api/auth/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.users[0].get("/api/motor/status").await.0, StatusCode::OK, "the farmer's other session");
+}
+
+#[tokio::test]
+async fn a_user_opening_admin_or_master_pages_gets_the_403_page_and_an_admin_gets_403_on_master_pages() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    for path in ["/admin", "/admin/farmers", "/admin/requests", "/admin/usage", "/admin/log", "/master"] {
+        let page = farmer.get(path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.body.contains("Not for your account"), "{path}: {}", page.body);
+        assert!(page.body.contains(r#"href="/user""#), "the way home");
+    }
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    assert_eq!(admin.get("/master").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(admin.get("/user").await.status, StatusCode::FORBIDDEN);
+
+    // A farmer's form posted to an admin action changes nothing: the API says 403.
+    let token = farmer.get("/user").await.token();
+    let answer = farmer
+        .post("/admin/farmers", &[("_csrf", &token), ("name", "X"), ("username", "xxx"), ("password", "password1")])
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let back = farmer.get(answer.location()).await;
+    assert_eq!(back.status, StatusCode::FORBIDDEN);
+    assert!(back.body.contains("Your account is not allowed to do this."), "{}", back.body);
+    let (_, users) = t.admin.get("/api/admin/users").await;
+    assert_eq!(users.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn another_tenants_farmer_is_a_404_page_and_cannot_be_changed() {
+    let app = spawn_app().await;
+    let rahim = app.tenant("rahim", 1, 10).await;
+    let q = app.tenant("qadir", 1, 10).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let own = admin.get(&format!("/admin/farmers/{}", rahim.user_ids[0])).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.body.contains("Farmer 0"));
+
+    let theirs = admin.get(&format!("/admin/farmers/{}", q.user_ids[0])).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert!(theirs.body.contains("Not found"));
+    assert_eq!(admin.get("/admin/farmers/not-an-id").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(admin.get("/admin/farmers/..%2F..%2Fmaster").await.status, StatusCode::NOT_FOUND);
+
+    let token = own.token();
+    let path = format!("/admin/farmers/{}/recharge", q.user_ids[0]);
+    let answer = admin.post(&path, &[("_csrf", &token), ("minutes", "500")]).await;
+    assert!(admin.get(answer.location()).await.status == StatusCode::NOT_FOUND);
+    let (_, wallet) = q.users[0].get("/api/wallet").await;
+    assert_eq!(wallet["availableSeconds"], 600, "Q's farmer keeps 10 minutes");
+}
+
+#[tokio::test]
+async fn forms_without_a_token_or_with_another_sessions_token_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let other_admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let recharge = format!("/admin/farmers/{}/recharge", t.user_ids[0]);
+
+    let none = admin.post(&recharge, &[("minutes", "30")]).await;
+    assert_eq!(none.status, StatusCode::FORBIDDEN);
+    assert!(none.body.contains("The form had expired"), "{}", none.body);
+    let wrong = admin.post(&recharge, &[("_csrf", "AAAA"), ("minutes", "30")]).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let theirs = other_admin.get("/admin").await.token();
+    let stolen = admin.post(&recharge, &[("_csrf", &theirs), ("minutes", "30")]).await;
+    assert_eq!(stolen.status, StatusCode::FORBIDDEN, "another session's token");
+    let json = admin
+        .http
+        .post(format!("{}{recharge}", admin.base))
+        .header(header::ACCEPT, "application/json")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("minutes=30")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), StatusCode::FORBIDDEN);
+
+    // A cross-site post is refused even with the right token.
+    let token = admin.get("/admin").await.token();
+    let cross = admin
+        .http
+        .post(format!("{}{recharge}", admin.base))
+        .header("sec-fetch-site", "cross-site")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("_csrf={token}&minutes=30"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    let (_, wallet) = t.admin.get(&format!("/api/admin/users/{}/wallet", t.user_ids[0])).await;
+    assert_eq!(wallet["availableSeconds"], 0, "no refused form recharged anything");
+
+    // The right token works.
+    let page = admin.submit("/admin", &recharge, &[("minutes", "30"), ("name", "Farmer 0")]).await;
+    assert!(page.body.contains("Farmer 0 now has 30 min."), "{}", page.body);
+    let (_, wallet) = t.admin.get(&format!("/api/admin/users/{}/wallet", t.user_ids[0])).await;
+    assert_eq!(wallet["availableSeconds"], 1800);
+
+    // The sign-in form is bound to its own cookie: a post without it is refused.
+    let stranger = Browser::new(&app);
+    let forged = stranger.post("/login", &[("_csrf", &token), ("username", "rahim"), ("password", PASSWORD)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.headers.get(header::SET_COOKIE).is_none_or(|c| !c.to_str().unwrap().starts_with("pp_session=w_")));
+}
+
+#[tokio::test]
+async fn every_page_has_a_strict_csp_and_no_inline_script_or_style_and_assets_are_cached() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let _polling = t.device.keep_polling();
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let master = Browser::signed_in(&app, common::MASTER.0, common::MASTER.1).await;
+    let login = Browser::new(&app).get("/login").await;
+    let mut pages = vec![login];
+    for path in ["/user", "/user/minutes", "/user/history", "/admin"] {
+        pages.push(if path.starts_with("/user") { farmer.get(path).await } else { admin.get(path).await });
+    }
+    for path in ["/admin/farmers", "/admin/requests", "/admin/usage", "/admin/log"] {
+        pages.push(admin.get(path).await);
+    }
+    pages.push(admin.get(&format!("/admin/farmers/{}", t.user_ids[0])).await);
+    pages.push(master.get("/master").await);
+    pages.push(farmer.get("/admin").await);
+    for page in &pages {
+        let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+            "base-uri 'none'",
+        ] {
+            assert!(csp.contains(directive), "{csp}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("http"), "{csp}");
+        assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+        assert!(!page.body.contains("<style") && !page.body.contains(" style="), "no inline style");
+        for script in page.body.split("<script").skip(1) {
+            assert!(script.trim_start().starts_with("src=\"/static/"), "only our own script file: {script}");
+        }
+        for handler in [" onclick=", " onload=", " onsubmit=", " onerror=", "javascript:"] {
+            assert!(!page.body.contains(handler), "no inline handlers: {handler}");
+        }
+    }
+    // The assets: under a hashed name, cached for a year; a stale name does not exist.
+    let page = &pages[1];
+    for (marker, kind) in [(r#"<link rel="stylesheet" href=""#, "text/css"), (r#"<script src=""#, "text/javascript")] {
+        let start = page.body.find(marker).unwrap() + marker.len();
+        let url = page.body[start..].split('"').next().unwrap();
+        let asset = farmer.get(url).await;
+        assert_eq!(asset.status, StatusCode::OK, "{url}");
+        assert!(asset.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with(kind));
+        assert!(asset.headers[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+    }
+    assert_eq!(farmer.get("/static/app-000000000000.js").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn user_text_such_as_a_script_tag_name_is_shown_escaped_everywhere() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let evil = "<script>alert(1)</script>";
+    let page = admin
+        .submit(
+            "/admin/farmers",
+            "/admin/farmers",
+            &[("name", evil), ("username", "01711000009"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", page.body);
+    assert!(!page.body.contains(evil));
+    let (_, users) = t.admin.get("/api/admin/users").await;
+    let id = users[0]["id"].as_str().unwrap().to_string();
+    t.admin
+        .ok("/api/admin/recharge", json!({"userId": id, "minutes": 10, "note": "<img src=x onerror=alert(1)>"}))
+        .await;
+    let _polling = t.device.keep_polling();
+
+    let farmer = Browser::signed_in(&app, "01711000009", PASSWORD).await;
+    let token = farmer.get("/user").await.token();
+    farmer.post("/user/start", &[("_csrf", &token)]).await;
+    for (browser, path) in [
+        (&farmer, "/user"),
+        (&farmer, "/user/minutes"),
+        (&admin, "/admin"),
+        (&admin, &format!("/admin/farmers/{id}")),
+        (&admin, "/admin/log"),
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(!page.body.contains(evil) && !page.body.contains("<img"), "{path} shows raw user text: {}", page.body);
+    }
+    let minutes = farmer.get("/user/minutes").await;
+    assert!(minutes.body.contains("&lt;img src=x onerror=alert(1)&gt;"), "{}", minutes.body);
+}
+
+#[tokio::test]
+async fn bangla_is_chosen_remembered_and_written_with_bangla_digits() {
+    let app = spawn_app().await;
+    let _t = app.tenant("rahim", 1, 30).await;
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let english = farmer.get("/user").await;
+    assert!(english.body.contains(r#"<html lang="en">"#) && english.body.contains("30 min"));
+
+    let token = english.token();
+    let switched = farmer.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", "/user")]).await;
+    assert_eq!((switched.status, switched.location()), (StatusCode::SEE_OTHER, "/user"));
+    assert!(switched.headers[header::SET_COOKIE].to_str().unwrap().starts_with("pp_lang=bn"));
+    let bangla = farmer.get("/user").await;
+    assert!(bangla.body.contains(r#"<html lang="bn">"#));
+    assert!(bangla.body.contains("বন্ধ"), "the state in Bangla");
+    assert!(bangla.body.contains("চালু করুন"), "the Start button in Bangla");
+    assert!(bangla.body.contains("৩০ মিনিট"), "the balance in Bangla digits: {}", bangla.body);
+    assert!(farmer.get("/user/history").await.body.contains("ব্যবহারের ইতিহাস"), "remembered on the next page");
+
+    // An open redirect is not possible through the language form.
+    let away = farmer.post("/lang", &[("_csrf", &token), ("lang", "en"), ("back", "//evil.example/")]).await;
+    assert_eq!(away.location(), "/");
+
+    // A browser that prefers Bangla gets it before choosing.
+    let fresh = reqwest::Client::new()
+        .get(format!("{}/login", app.base))
+        .header(header::ACCEPT_LANGUAGE, "bn-BD,bn;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(fresh.contains("সাইন ইন করুন"));
+}
+
+#[tokio::test]
+async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_apis_answer() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 30).await;
+    let _polling = t.device.keep_polling();
+    t.device.poll(false, true).await;
+    let a = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let b = Browser::signed_in(&app, "rahim-farmer-1", PASSWORD).await;
+
+    let page = a.submit("/user", "/user/start", &[("minutes", "15")]).await;
+    assert!(page.body.contains("state-running") && page.body.contains("RUNNING"), "{}", page.body);
+    assert!(page.body.contains("15:00 left") || page.body.contains("14:5"), "{}", page.body);
+    assert!(page.body.contains(">STOP<"));
+
+    // The script posts the same form and gets the API's entry back.
+    let token = b.get("/user").await.token();
+    let answer = b
+        .http
+        .post(format!("{}/user/start", b.base))
+        .header(header::ACCEPT, "application/json")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("_csrf={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let entry: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!((entry["status"].as_str(), entry["position"].as_i64()), (Some("WAITING"), Some(1)));
+    let waiting = b.get("/user").await;
+    assert!(waiting.body.contains("WAITING #1") && waiting.body.contains("You are next"), "{}", waiting.body);
+    assert!(waiting.body.contains("Estimated wait: about 1"), "A asked for 15 minutes: {}", waiting.body);
+    assert!(waiting.body.contains(">LEAVE THE QUEUE<"));
+
+    let stopped = a.submit("/user", "/user/stop", &[]).await;
+    assert!(stopped.body.contains("Stopped. Used"), "{}", stopped.body);
+    assert!(stopped.body.contains("Another farmer is pumping"), "B runs now: {}", stopped.body);
+    let running = b.get("/user").await;
+    assert!(running.body.contains("Your pump is running"));
+    let history = a.get("/user/history").await;
+    assert!(history.body.contains("Stopped by the farmer"), "{}", history.body);
+
+    // Asking for minutes, in Bangla digits.
+    let asked = a.submit("/user/minutes", "/user/minutes", &[("minutes", "১৫"), ("note", "paid cash")]).await;
+    assert!(asked.body.contains("Your request for 15 min was sent."), "{}", asked.body);
+    let (_, requests) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
+    assert_eq!(requests[0]["minutes"], 15);
+    let bad = a.submit("/user/minutes", "/user/minutes", &[("minutes", "lots")]).await;
+    assert!(bad.body.contains("Please check what you entered.") && bad.body.contains("minutes"), "{}", bad.body);
+}
+
+#[tokio::test]
+async fn the_pump_owner_runs_the_tenant_from_the_pages() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let farmer_page = format!("/admin/farmers/{}", t.user_ids[0]);
+
+    let page = admin
+        .submit(&farmer_page, &format!("{farmer_page}/recharge"), &[("minutes", "45"), ("name", "Farmer 0")])
+        .await;
+    assert!(page.body.contains("Farmer 0 now has 45 min."), "{}", page.body);
+    let page = admin
+        .submit(&farmer_page, &format!("{farmer_page}/card"), &[("uid", "04:a1:b2:c3"), ("name", "Farmer 0")])
+        .await;
+    assert!(page.body.contains("Card 04A1B2C3 now belongs to Farmer 0."), "{}", page.body);
+    assert!(admin.get("/admin/farmers").await.body.contains("04A1B2C3"));
+
+    // Device registration shows the key once, and it works.
+    let token = admin.get("/admin").await.token();
+    let shown = admin.post("/admin/devices", &[("_csrf", &token), ("name", "Second pump")]).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(shown.headers[header::CACHE_CONTROL], "no-store");
+    let start = shown.body.find("pp_dev_").expect("the key is shown");
+    let key = shown.body[start..].split(['"', '<']).next().unwrap().to_string();
+    let device = common::Client { token: Some(key.clone()), ..app.anonymous() };
+    assert_eq!(device.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0, StatusCode::OK);
+    assert!(!admin.get("/admin").await.body.contains(&key), "never shown again");
+
+    // Rotating needs the box ticked; then the old key stops working.
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    let id = devices.as_array().unwrap().iter().find(|d| d["name"] == "Second pump").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = admin.post(&format!("/admin/devices/{id}/rotate-key"), &[("_csrf", &token)]).await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert_eq!(device.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0, StatusCode::OK);
+    let rotated =
+        admin.post(&format!("/admin/devices/{id}/rotate-key"), &[("_csrf", &token), ("confirm", "yes")]).await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    assert!(rotated.body.contains("pp_dev_") && !rotated.body.contains(&key));
+    assert_eq!(device.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0, StatusCode::UNAUTHORIZED);
+
+    // A request approved from the requests page.
+    t.users[0].ok("/api/minute-requests", json!({"minutes": 20, "note": "paid 200 taka"})).await;
+    let requests = admin.get("/admin/requests").await;
+    assert!(requests.body.contains("paid 200 taka"));
+    let (_, pending) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
+    let request = pending[0]["id"].as_str().unwrap().to_string();
+    let page =
+        admin.submit("/admin/requests", &format!("/admin/requests/{request}/approve"), &[("name", "Farmer 0")]).await;
+    assert!(page.body.contains("Approved 20 min for Farmer 0."), "{}", page.body);
+    assert!(page.body.contains("No requests are waiting."));
+
+    // A run, stopped by the owner; then the usage chart and the log.
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let pump = admin.get("/admin").await;
+    assert!(pump.body.contains("Running for Farmer 0"), "{}", pump.body);
+    let page = admin.submit("/admin", "/admin/stop", &[]).await;
+    assert!(page.body.contains("The run of Farmer 0 was stopped."), "{}", page.body);
+    let usage = admin.get("/admin/usage").await;
+    assert!(usage.body.contains("<svg") && usage.body.contains("Stopped by the pump owner"), "{}", usage.body);
+    assert!(usage.body.contains("/api/admin/usage?format=csv&amp;from="));
+    let log = admin.get("/admin/log").await;
+    for action in [
+        "Farmer added",
+        "Recharge",
+        "Card bound",
+        "Device registered",
+        "Device key replaced",
+        "Request approved",
+        "Run stopped",
+    ] {
+        assert!(log.body.contains(action), "{action} in the log: {}", log.body);
+    }
+
+    // Suspending from the page locks the farmer out.
+    let page = admin.submit(&farmer_page, &format!("{farmer_page}/suspend"), &[]).await;
+    assert!(page.body.contains("Farmer 0 is suspended."), "{}", page.body);
+    let locked = Browser::new(&app).sign_in("rahim-farmer-0", PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::FORBIDDEN);
+    assert!(locked.body.contains("This account is suspended."));
+}
+
+#[tokio::test]
+async fn the_master_adds_suspends_and_lets_back_a_pump_owner() {
+    let app = spawn_app().await;
+    let master = Browser::signed_in(&app, common::MASTER.0, common::MASTER.1).await;
+    let page = master
+        .submit("/master", "/master", &[("name", "Rahim Uddin"), ("username", "rahim"), ("password", PASSWORD)])
+        .await;
+    assert!(page.body.contains("Rahim Uddin was added."), "{}", page.body);
+    assert!(page.body.contains("IDLE") && page.body.contains("Offline"));
+    let taken =
+        master.submit("/master", "/master", &[("name", "Again"), ("username", "rahim"), ("password", PASSWORD)]).await;
+    assert!(taken.body.contains("That username is taken."), "{}", taken.body);
+
+    let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let id = page.body.split("data-owner=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let page = master.submit("/master", &format!("/master/owners/{id}/suspend"), &[]).await;
+    assert!(page.body.contains("Rahim Uddin is suspended."), "{}", page.body);
+    assert_eq!(owner.get("/admin").await.location(), "/login", "the owner's session ended");
+    let page = master.submit("/master", &format!("/master/owners/{id}/unsuspend"), &[]).await;
+    assert!(page.body.contains("Rahim Uddin can use the pump again."));
+    assert_eq!(Browser::new(&app).sign_in("rahim", PASSWORD).await.location(), "/admin");
+}

@@ -1,0 +1,475 @@
+// PumpPilot dashboard: the little script that keeps pages live. Every page works without it;
+// with it, the state comes from server-sent events (/api/events), falls back to polling
+// /api/motor/status and /api/queue when the stream fails, the remaining time counts down, and
+// Start/Stop answer at once (an optimistic state, corrected by the server's answer).
+'use strict';
+
+(function () {
+  var body = document.body;
+  var W = {};
+  try {
+    W = JSON.parse(body.getAttribute('data-words') || '{}');
+  } catch (e) {
+    W = {};
+  }
+  var lang = body.getAttribute('data-lang') || 'en';
+  var me = body.getAttribute('data-me') || '';
+  var live = body.getAttribute('data-live') || '';
+
+  // The browser's zone, so the server writes times as the viewer's clock shows them.
+  var tz = String(-new Date().getTimezoneOffset());
+  if (document.cookie.split('; ').indexOf('pp_tz=' + tz) < 0) {
+    document.cookie = 'pp_tz=' + tz + '; path=/; max-age=31536000; samesite=lax';
+  }
+
+  // ---- Words and numbers in the page's language (as web/i18n.rs writes them). ----
+  var BN = '০১২৩৪৫৬৭৮৯';
+  function digits(s) {
+    s = String(s);
+    return lang === 'bn' ? s.replace(/[0-9]/g, function (d) { return BN[Number(d)]; }) : s;
+  }
+  function fill(template) {
+    var out = String(template || '');
+    for (var i = 1; i < arguments.length; i++) out = out.split('{' + (i - 1) + '}').join(arguments[i]);
+    return out;
+  }
+  function number(n) {
+    var s = String(Math.trunc(Math.abs(n)));
+    var grouped;
+    if (lang === 'bn' && s.length > 3) {
+      grouped = s.slice(0, -3).replace(/\B(?=(\d{2})+(?!\d))/g, ',') + ',' + s.slice(-3);
+    } else {
+      grouped = s.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+    }
+    return digits((n < 0 ? '−' : '') + grouped);
+  }
+  function duration(seconds) {
+    var t = Math.abs(Math.round(seconds));
+    var h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), s = t % 60;
+    var parts = [];
+    if (h) parts.push(number(h) + ' ' + W.h);
+    if (m) parts.push(number(m) + ' ' + W.min);
+    if (s && !h) parts.push(number(s) + ' ' + W.s);
+    if (!parts.length) parts.push(number(0) + ' ' + W.min);
+    return (seconds < 0 ? '−' : '') + parts.join(' ');
+  }
+  function clock(seconds) {
+    var t = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), s = t % 60;
+    var two = function (n) { return (n < 10 ? '0' : '') + n; };
+    return digits(h ? h + ':' + two(m) + ':' + two(s) : m + ':' + two(s));
+  }
+  function reason(code) {
+    return (code && W.holdReasons && W.holdReasons[code]) || code || '';
+  }
+  function errorWords(code, status) {
+    return (code && W.errors && W.errors[code]) || fill(W.errorOther, digits(status || '?'));
+  }
+  function $(id) {
+    return document.getElementById(id);
+  }
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+  function setText(id, text) {
+    var node = $(id);
+    if (node && node.textContent !== text) node.textContent = text;
+  }
+
+  // ---- Small helpers for every page. ----
+  document.addEventListener(
+    'submit',
+    function (event) {
+      var form = event.target;
+      var question = form.getAttribute('data-confirm');
+      if (question && !window.confirm(question)) event.preventDefault();
+    },
+    true
+  );
+
+  Array.prototype.forEach.call(document.querySelectorAll('[data-copy]'), function (button) {
+    button.addEventListener('click', function () {
+      var input = $(button.getAttribute('data-copy'));
+      if (!input) return;
+      input.focus();
+      input.select();
+      var done = function () { button.textContent = button.getAttribute('data-done') || W.copied; };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(done, function () {
+          if (document.execCommand('copy')) done();
+        });
+      } else if (document.execCommand('copy')) {
+        done();
+      }
+    });
+  });
+
+  function showError(code, status) {
+    var box = $('action-error');
+    if (!box) {
+      box = el('div', 'flash err');
+      box.id = 'action-error';
+      box.setAttribute('role', 'alert');
+      var main = document.querySelector('main');
+      main.insertBefore(box, main.firstChild);
+    }
+    box.textContent = errorWords(code, status);
+    box.hidden = false;
+  }
+  function clearError() {
+    var box = $('action-error');
+    if (box) box.hidden = true;
+  }
+
+  function getJSON(path) {
+    return fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json' } }).then(function (r) {
+      if (!r.ok) {
+        var err = new Error(path + ' ' + r.status);
+        err.status = r.status;
+        throw err;
+      }
+      return r.json();
+    });
+  }
+
+  // ---- The master's page: the owners' state, refreshed every 10 s. ----
+  if (live === 'master') {
+    var tagClass = { RUNNING: 'running', HOLD: 'hold', WAITING: 'waiting' };
+    var tagWord = { RUNNING: W.running, HOLD: W.hold, WAITING: W.waiting };
+    setInterval(function () {
+      getJSON('/api/master/admins').then(function (owners) {
+        owners.forEach(function (o) {
+          var row = document.querySelector('tr[data-owner="' + o.id + '"]');
+          if (!row) return;
+          var state = row.querySelector('.m-state');
+          state.replaceChildren(el('span', 'tag ' + (tagClass[o.motorState] || 'idle'), tagWord[o.motorState] || W.idle));
+          var device = row.querySelector('.m-device');
+          device.replaceChildren(el('span', 'chip ' + (o.deviceOnline ? 'good' : 'bad'), o.deviceOnline ? W.online : W.offline));
+          row.querySelector('.m-users').textContent = number(o.userCount);
+        });
+        setStatus(null);
+      }, function (err) {
+        if (err.status === 401) window.location.href = '/login';
+        else setStatus(W.liveLost);
+      });
+    }, 10000);
+  }
+
+  function setStatus(text) {
+    var bar = $('live-status');
+    if (!bar) return;
+    bar.hidden = !text;
+    if (text) bar.textContent = text;
+  }
+
+  if (live !== 'farmer' && live !== 'owner') return;
+
+  // ---- Live state: {motor, me, device, queue}, from the stream or from polling. ----
+  var state = null;
+  var stateAt = 0;
+  var pending = null; // 'start' or 'stop' while the server has not answered
+
+  function received(next) {
+    state = next;
+    stateAt = Date.now();
+    render();
+  }
+
+  function elapsed() {
+    return Math.floor((Date.now() - stateAt) / 1000);
+  }
+
+  // Time passes only while the motor runs; in HOLD the remaining time is frozen.
+  function ticking(seconds) {
+    if (seconds === undefined || seconds === null) return 0;
+    return state.motor.state === 'RUNNING' ? Math.max(0, seconds - elapsed()) : seconds;
+  }
+
+  function left(seconds) {
+    return fill(W.timeLeft, clock(seconds));
+  }
+
+  function estimate(position) {
+    var seconds = ticking(state.motor.remainingSeconds);
+    var exact = state.motor.state !== 'HOLD';
+    state.queue.waiting.forEach(function (e) {
+      if (e.position && e.position < position) {
+        if (e.requestedMinutes) seconds += e.requestedMinutes * 60;
+        else exact = false;
+      }
+    });
+    return [seconds, exact];
+  }
+
+  function farmerPanel() {
+    var e = state.me.entry;
+    var m = state.motor;
+    if (e && e.status === 'RUNNING') return ['running', W.running, left(ticking(e.remainingSeconds)), W.yourRun, ''];
+    if (e && e.status === 'HOLD') return ['hold', W.hold, reason(e.holdReason), left(e.remainingSeconds), W.yourRunHeld];
+    if (e && e.status === 'WAITING') {
+      var p = e.position || 1;
+      var est = estimate(p);
+      // A wait is told in whole minutes (rounded up): seconds would only be noise.
+      if (est[0] >= 60) est[0] = Math.ceil(est[0] / 60) * 60;
+      return [
+        'waiting',
+        W.waiting + ' ' + fill(W.waitingNumber, number(p)),
+        p === 1 ? W.waitingNext : '',
+        fill(est[1] ? W.waitAbout : W.waitAtLeast, duration(est[0])),
+        m.state === 'HOLD' ? W.waitPaused : '',
+      ];
+    }
+    if (m.state === 'RUNNING') return ['running', W.running, W.motorBusy, left(ticking(m.remainingSeconds)), ''];
+    if (m.state === 'HOLD') return ['hold', W.hold, W.motorBusyHold, reason(m.holdReason), ''];
+    return ['idle', W.idle, W.motorFree, '', ''];
+  }
+
+  function ownerPanel() {
+    var m = state.motor;
+    var name = state.queue.active ? state.queue.active.userName : '';
+    if (m.state === 'RUNNING') return ['running', W.running, fill(W.runningFor, name), left(ticking(m.remainingSeconds)), ''];
+    if (m.state === 'HOLD') {
+      return ['hold', W.hold, reason(m.holdReason), fill(W.runningFor, name) + ' · ' + left(m.remainingSeconds), ''];
+    }
+    return ['idle', W.idle, W.nobodyRunning, '', ''];
+  }
+
+  function drawPanel(p) {
+    var panel = $('state');
+    if (!panel) return;
+    var cls = 'state state-' + p[0] + (pending ? ' pending' : '');
+    if (panel.className !== cls) panel.className = cls;
+    var word = p[1];
+    if (pending === 'start') word = W.starting;
+    if (pending === 'stop') word = W.stopping;
+    setText('state-word', word);
+    setText('state-detail', p[2]);
+    setText('state-extra', p[3]);
+    setText('state-note', p[4]);
+  }
+
+  function light(id, good, yes, no, onOff) {
+    var node = $(id);
+    if (!node) return;
+    var cls = 'chip ' + (onOff ? (good ? 'on' : 'off') : good ? 'good' : 'bad');
+    if (node.className !== cls) node.className = cls;
+    setText(id, good ? yes : no);
+  }
+
+  function drawDevice() {
+    var d = state.device;
+    light('dev-online', d.online, W.pumpConnected, W.pumpNotConnected);
+    light('dev-grid', !d.loadShedding, W.powerOn, W.powerCut);
+    light('dev-ready', d.ready, W.ready, W.notReady);
+    light('dev-relay', d.relay, W.relayOn, W.relayOff, true);
+  }
+
+  var TAG_CLASS = { RUNNING: 'running', HOLD: 'hold', WAITING: 'waiting' };
+  var TAG_WORD = { RUNNING: 'running', HOLD: 'hold', WAITING: 'waiting' };
+
+  function nameOf(entry) {
+    var name = el('span', 'q-name', entry.userName);
+    if (entry.userId === me) name.textContent += ' (' + W.you + ')';
+    return name;
+  }
+
+  var drawnQueue = '';
+
+  function drawQueue() {
+    var box = $('queue-body');
+    if (!box) return;
+    var q = state.queue;
+    // Rebuilt only when what it shows changed (the ticker runs four times a second).
+    var activeLeft = q.active && q.active.remainingSeconds !== undefined ? left(ticking(q.active.remainingSeconds)) : '';
+    var key = JSON.stringify([q, activeLeft]);
+    if (key === drawnQueue) return;
+    drawnQueue = key;
+    var nodes = [el('h3', null, W.nowRunning)];
+    if (q.active) {
+      var p = el('p', 'q-active');
+      p.appendChild(nameOf(q.active));
+      p.appendChild(document.createTextNode(' '));
+      p.appendChild(el('span', 'tag ' + (TAG_CLASS[q.active.status] || 'idle'), W[TAG_WORD[q.active.status]] || W.idle));
+      if (q.active.remainingSeconds !== undefined && q.active.remainingSeconds !== null) {
+        p.appendChild(document.createTextNode(' '));
+        p.appendChild(el('span', 'q-left', left(ticking(q.active.remainingSeconds))));
+      }
+      nodes.push(p);
+    } else {
+      nodes.push(el('p', 'muted', W.nobodyRunning));
+    }
+    nodes.push(el('h3', null, W.waitingList));
+    if (!q.waiting.length) {
+      nodes.push(el('p', 'muted', W.nobodyWaiting));
+    } else {
+      var list = el('ol', 'q-wait');
+      q.waiting.forEach(function (e) {
+        var li = el('li', e.userId === me ? 'me' : '');
+        li.appendChild(el('span', 'pos', '#' + number(e.position || 0)));
+        li.appendChild(document.createTextNode(' '));
+        li.appendChild(nameOf(e));
+        if (e.requestedMinutes) {
+          li.appendChild(document.createTextNode(' '));
+          li.appendChild(el('span', 'muted', '≤ ' + number(e.requestedMinutes) + ' ' + W.min));
+        }
+        list.appendChild(li);
+      });
+      nodes.push(list);
+    }
+    box.replaceChildren.apply(box, nodes);
+  }
+
+  function drawFarmerControls() {
+    var e = state.me.entry;
+    var mine = !!e;
+    var inLine = mine && e.status === 'WAITING';
+    var balance = state.me.availableSeconds;
+    if (e && e.status === 'RUNNING') balance = Math.max(0, balance - elapsed());
+    var broke = balance <= 0;
+    var form = $('motor-form');
+    var button = $('motor-button');
+    if (form && button) {
+      form.setAttribute('action', mine ? form.getAttribute('data-stop') : form.getAttribute('data-start'));
+      var cls = 'big ' + (mine ? 'stop' : 'go');
+      if (button.className !== cls) button.className = cls;
+      setText('motor-button', mine ? (inLine ? W.leaveQueue : W.stop) : state.motor.state === 'IDLE' ? W.start : W.joinQueue);
+      button.disabled = !!pending || (!mine && broke);
+      var runFor = $('run-for');
+      if (runFor) runFor.hidden = mine;
+    }
+    setText('balance-value', duration(balance));
+    var warn = $('no-minutes');
+    if (warn) warn.hidden = mine || !broke;
+  }
+
+  function render() {
+    if (!state) return;
+    if (live === 'farmer') {
+      drawPanel(farmerPanel());
+      drawFarmerControls();
+    } else {
+      drawPanel(ownerPanel());
+      var stop = $('admin-stop-form');
+      if (stop) stop.hidden = !state.queue.active;
+    }
+    drawDevice();
+    drawQueue();
+  }
+
+  // A quarter second keeps the countdown within a beat of the server's clock.
+  setInterval(render, 250);
+
+  // ---- The stream, and polling while it fails. ----
+  var source = null;
+  var lastEvent = 0;
+  var lastPoll = 0;
+  var polling = false;
+
+  function streamHealthy() {
+    return source && source.readyState === 1 && Date.now() - lastEvent < 20000;
+  }
+
+  function connect() {
+    if (!window.EventSource) return;
+    source = new EventSource('/api/events');
+    source.addEventListener('state', function (event) {
+      lastEvent = Date.now();
+      setStatus(null);
+      try {
+        received(JSON.parse(event.data));
+      } catch (e) {
+        // a broken event: the next one (or a poll) brings the state
+      }
+    });
+    source.onerror = function () {
+      if (source && source.readyState === 2) {
+        // Closed for good (the session ended, say): poll, and try the stream again later.
+        source = null;
+        setTimeout(connect, 10000);
+      }
+    };
+  }
+
+  function poll() {
+    if (polling) return;
+    polling = true;
+    lastPoll = Date.now();
+    Promise.all([getJSON('/api/motor/status'), getJSON('/api/queue')])
+      .then(function (answers) {
+        var next = answers[0];
+        next.queue = answers[1];
+        received(next);
+        setStatus(streamHealthy() ? null : W.livePolling);
+      })
+      .catch(function (err) {
+        if (err.status === 401) window.location.href = '/login';
+        else setStatus(W.liveLost);
+      })
+      .then(function () {
+        polling = false;
+      });
+  }
+
+  setInterval(function () {
+    if (!streamHealthy() && Date.now() - lastPoll >= 3000) poll();
+  }, 1000);
+  document.addEventListener('visibilitychange', function () {
+    if (!document.hidden) poll();
+  });
+  connect();
+
+  // ---- Start and Stop without a page load. ----
+  var motorForm = $('motor-form');
+  if (motorForm) {
+    motorForm.addEventListener('submit', function (event) {
+      if (event.defaultPrevented) return;
+      event.preventDefault();
+      if (pending) return;
+      var action = motorForm.getAttribute('action');
+      var starting = /\/start$/.test(action);
+      pending = starting ? 'start' : 'stop';
+      clearError();
+      render();
+      var button = $('motor-button');
+      if (button) button.disabled = true;
+      fetch(action, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(new FormData(motorForm)).toString(),
+      })
+        .then(function (r) {
+          return r.json().then(
+            function (json) { return [r.status, json]; },
+            function () { return [r.status, null]; }
+          );
+        })
+        .then(function (answer) {
+          var status = answer[0], json = answer[1];
+          if (status === 401) {
+            window.location.href = '/login';
+            return;
+          }
+          if (status < 200 || status >= 300) {
+            showError(json && json.error ? json.error.code : null, status);
+          } else if (state) {
+            // The server's answer, until the next state event says everything.
+            state.me.entry = starting ? json : null;
+            if (!starting && typeof json.availableSeconds === 'number') state.me.availableSeconds = json.availableSeconds;
+            stateAt = Date.now();
+          }
+        })
+        .catch(function () {
+          showError('OFFLINE');
+        })
+        .then(function () {
+          pending = null;
+          render();
+          poll();
+        });
+    });
+  }
+})();

@@ -1,0 +1,272 @@
+//! The dashboard is a client of the JSON API, in-process: every page reads and every form acts
+//! through `/api`, with the caller's own session as a bearer token. So the dashboard keeps
+//! exactly the API's roles, tenant scope (another tenant's object is a 404), validation and audit
+//! log, and holds no rule of its own.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Router,
+    body::{Body, to_bytes},
+    extract::ConnectInfo,
+    http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header},
+};
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The API router, called without a socket.
+#[derive(Clone)]
+pub struct Api {
+    router: Router,
+}
+
+/// What the API answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// An API error, as the dashboard shows it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl Answer {
+    /// The body as `T` when the call succeeded, else the API's error.
+    pub fn into<T: DeserializeOwned>(self) -> Result<T, Failure> {
+        if !self.status.is_success() {
+            return Err(self.failure());
+        }
+        serde_json::from_value(self.body).map_err(|err| {
+            tracing::error!(%err, "the dashboard could not read an API answer");
+            Failure { status: StatusCode::INTERNAL_SERVER_ERROR, code: "INTERNAL".into(), message: err.to_string() }
+        })
+    }
+
+    pub fn failure(&self) -> Failure {
+        let error = &self.body["error"];
+        Failure {
+            status: self.status,
+            code: error["code"].as_str().unwrap_or("INTERNAL").to_string(),
+            message: error["message"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+}
+
+impl Api {
+    pub fn new(router: Router) -> Api {
+        Api { router }
+    }
+
+    /// One call. `token` is the caller's web session; `client` their address (for the login
+    /// rate limit, which counts per address).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        client: Option<SocketAddr>,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = match request.body(body) {
+            Ok(request) => request,
+            Err(_) => return internal(),
+        };
+        if let Some(addr) = client {
+            request.extensions_mut().insert(ConnectInfo(addr));
+        }
+        let Ok(response) = self.router.clone().oneshot(request).await;
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, 8 * 1024 * 1024).await.unwrap_or_default();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        Answer { status: parts.status, headers: parts.headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, Some(token), None, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(token), Some(body), None).await
+    }
+}
+
+fn internal() -> Answer {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Answer {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        headers,
+        body: serde_json::json!({"error": {"code": "INTERNAL", "message": "could not build the request"}}),
+    }
+}
+
+// The parts of API.md's shapes that the pages show.
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub role: String,
+    pub suspended: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBalance {
+    #[serde(flatten)]
+    pub user: User,
+    pub available_seconds: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminSummary {
+    #[serde(flatten)]
+    pub user: User,
+    pub user_count: usize,
+    pub motor_state: String,
+    pub device_online: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub user_id: String,
+    #[serde(default)]
+    pub user_name: String,
+    pub status: String,
+    pub position: Option<usize>,
+    pub hold_reason: Option<String>,
+    pub remaining_seconds: Option<i64>,
+    pub requested_minutes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Motor {
+    pub state: String,
+    pub hold_reason: Option<String>,
+    pub remaining_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub entry: Option<Entry>,
+    pub available_seconds: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceState {
+    pub online: bool,
+    pub load_shedding: bool,
+    pub ready: bool,
+    pub relay: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Status {
+    pub motor: Motor,
+    pub me: Me,
+    pub device: DeviceState,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Queue {
+    pub active: Option<Entry>,
+    pub waiting: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ledger {
+    pub at: String,
+    pub delta_seconds: i64,
+    pub kind: String,
+    pub balance_after: i64,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wallet {
+    pub available_seconds: i64,
+    pub ledger: Vec<Ledger>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MinuteRequest {
+    pub id: String,
+    pub user_id: String,
+    pub minutes: i64,
+    pub note: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub user_id: String,
+    pub started_at: String,
+    pub running_seconds: i64,
+    pub held_seconds: i64,
+    pub charged_seconds: i64,
+    pub end_reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Audit {
+    pub at: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_id: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Device {
+    pub id: String,
+    pub name: String,
+    pub online: bool,
+    pub last_seen_at: Option<String>,
+    pub firmware: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCreated {
+    pub name: String,
+    pub device_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Card {
+    pub uid: String,
+    pub user_id: String,
+}

@@ -1,0 +1,236 @@
+//! The farmer's pages: the pump (one big Start/Stop, the state, the balance, the queue), minutes
+//! (ask for more, the ledger) and the history of their runs.
+
+use axum::{extract::State, response::Response};
+use maud::html;
+use serde_json::json;
+
+use super::{
+    Flash, Live, Page, Posted, Tab, Visit, WebState,
+    api::{MinuteRequest, Queue, Status, Usage, Wallet},
+    finish,
+    i18n::{date_time, duration, minutes as fmt_minutes, parse_whole},
+    parts, signed_in_as, words,
+};
+
+/// Choices for "run for": until stopped, or this many minutes.
+const RUN_FOR: [i64; 4] = [15, 30, 60, 120];
+
+/// `GET /user`: the pump.
+pub async fn home(State(web): State<WebState>, visit: Visit) -> Response {
+    let page = match signed_in_as(&web, visit, "user").await {
+        Ok(page) => page,
+        Err(response) => return response,
+    };
+    let (status, queue) =
+        tokio::join!(page.get::<Status>(&web, "/api/motor/status"), page.get::<Queue>(&web, "/api/queue"));
+    let (status, queue) = match (status, queue) {
+        (Ok(s), Ok(q)) => (s, q),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let (t, lang) = (page.t(), page.lang());
+    let panel = parts::farmer_panel(t, lang, &status, &queue);
+    let entry = status.me.entry.as_ref();
+    let mine = entry.is_some();
+    let in_line = entry.is_some_and(|e| e.status == "WAITING");
+    let broke = status.me.available_seconds <= 0;
+    let label = match (mine, in_line, status.motor.state.as_str()) {
+        (true, true, _) => t.leave_queue,
+        (true, false, _) => t.stop,
+        (false, _, "IDLE") => t.start,
+        (false, _, _) => t.join_queue,
+    };
+    let content = html! {
+        div.cols { div.col {
+        (parts::panel(&panel))
+        form #motor-form .motor method="post" action=(if mine { "/user/stop" } else { "/user/start" })
+            data-start="/user/start" data-stop="/user/stop" {
+            (page.csrf_field())
+            div #run-for .run-for hidden[mine] {
+                label for="minutes" { (t.run_for) }
+                select #minutes name="minutes" {
+                    option value="" { (t.until_stopped) }
+                    @for m in RUN_FOR { option value=(m) { (fmt_minutes(m, lang)) } }
+                }
+            }
+            button #motor-button .big.(if mine { "stop" } else { "go" }) type="submit" disabled[!mine && broke] { (label) }
+        }
+        section.card.balance {
+            span.label { (t.your_balance) }
+            span #balance-value .balance-value data-seconds=(status.me.available_seconds) {
+                (duration(status.me.available_seconds, lang))
+            }
+            p #no-minutes .warn hidden[!broke] {
+                (t.no_minutes) " " a href="/user/minutes" { (t.request_minutes_link) }
+            }
+        }
+        (parts::device_lights(t, &status.device))
+        }
+        div.col {
+        section.card #queue {
+            h2 { (t.queue_title) }
+            (parts::queue(t, lang, &queue, &page.me.id))
+        }
+        } }
+    };
+    page.render(Tab::UserPump, Live::Farmer, t.nav_pump, content)
+}
+
+/// `POST /user/start` (`minutes` optional).
+pub async fn start(State(web): State<WebState>, posted: Posted) -> Response {
+    let Some(token) = posted.visit.session.clone() else { return super::redirect("/login", &[]) };
+    let body = match parse_whole(posted.field("minutes")) {
+        Some(m) => json!({"minutes": m}),
+        None => json!({}),
+    };
+    let answer = web.api.post("/api/motor/start", &token, body).await;
+    finish(&posted, answer, "/user", |_| None)
+}
+
+/// `POST /user/stop`: ends the run or leaves the line.
+pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
+    let Some(token) = posted.visit.session.clone() else { return super::redirect("/login", &[]) };
+    let answer = web.api.post("/api/motor/stop", &token, json!({})).await;
+    let lang = posted.visit.lang;
+    finish(&posted, answer, "/user", |ended| {
+        let charged = ended["chargedSeconds"].as_i64()?;
+        let balance = ended["availableSeconds"].as_i64().unwrap_or(0);
+        Some(Flash::ok("stopped", &[&duration(charged, lang), &duration(balance, lang)]))
+    })
+}
+
+/// `GET /user/minutes`: ask for minutes; the requests and the ledger.
+pub async fn minutes(State(web): State<WebState>, visit: Visit) -> Response {
+    let page = match signed_in_as(&web, visit, "user").await {
+        Ok(page) => page,
+        Err(response) => return response,
+    };
+    let (requests, wallet) = tokio::join!(
+        page.get::<Vec<MinuteRequest>>(&web, "/api/minute-requests"),
+        page.get::<Wallet>(&web, "/api/wallet")
+    );
+    let (requests, wallet) = match (requests, wallet) {
+        (Ok(r), Ok(w)) => (r, w),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    let content = html! {
+        section.card.balance {
+            span.label { (t.your_balance) }
+            span.balance-value { (duration(wallet.available_seconds, lang)) }
+        }
+        section.card {
+            h2 { (t.request_title) }
+            p.muted { (t.request_help) }
+            form method="post" action="/user/minutes" {
+                (page.csrf_field())
+                label for="req-minutes" { (t.minutes) }
+                input #req-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off";
+                label for="req-note" { (t.note) }
+                input #req-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder);
+                button.big.go type="submit" { (t.send_request) }
+            }
+        }
+        section.card {
+            h2 { (t.my_requests) }
+            @if requests.is_empty() { p.muted { (t.no_requests) } }
+            ul.rows {
+                @for r in &requests {
+                    li {
+                        strong { (fmt_minutes(r.minutes, lang)) }
+                        " " span.tag.(r.status.to_lowercase()) { (words(t.request_status, &r.status)) }
+                        br;
+                        small.muted { (date_time(&r.created_at, zone, lang)) }
+                        @if !r.note.is_empty() { " · " small { (r.note) } }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { (t.ledger_title) }
+            @if wallet.ledger.is_empty() { p.muted { (t.no_ledger) } }
+            @else {
+                table.table {
+                    thead { tr { th { (t.col_when) } th { (t.col_change) } th { (t.col_balance_after) } th { (t.note) } } }
+                    tbody {
+                        @for l in &wallet.ledger {
+                            tr {
+                                td data-label=(t.col_when) { (date_time(&l.at, zone, lang)) br; small { (words(t.ledger_kinds, &l.kind)) } }
+                                td data-label=(t.col_change) .(if l.delta_seconds < 0 { "minus" } else { "plus" }) {
+                                    (if l.delta_seconds < 0 { "−" } else { "+" }) (duration(l.delta_seconds.abs(), lang))
+                                }
+                                td data-label=(t.col_balance_after) { (duration(l.balance_after, lang)) }
+                                td data-label=(t.note) { (l.note) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page.render(Tab::UserMinutes, Live::Off, t.nav_minutes, content)
+}
+
+/// `POST /user/minutes`: a minute request (`minutes` in either script's digits, `note`).
+pub async fn request_minutes(State(web): State<WebState>, posted: Posted) -> Response {
+    let Some(token) = posted.visit.session.clone() else { return super::redirect("/login", &[]) };
+    let lang = posted.visit.lang;
+    let minutes = parse_whole(posted.field("minutes"));
+    let body = json!({
+        "minutes": minutes.map_or(serde_json::Value::from(posted.field("minutes")), serde_json::Value::from),
+        "note": posted.field("note"),
+    });
+    let answer = web.api.post("/api/minute-requests", &token, body).await;
+    finish(&posted, answer, "/user/minutes", |r| {
+        Some(Flash::ok("request_sent", &[&fmt_minutes(r["minutes"].as_i64().unwrap_or(0), lang)]))
+    })
+}
+
+/// `GET /user/history`: the farmer's finished runs.
+pub async fn history(State(web): State<WebState>, visit: Visit) -> Response {
+    let page = match signed_in_as(&web, visit, "user").await {
+        Ok(page) => page,
+        Err(response) => return response,
+    };
+    let usage = match page.get::<Vec<Usage>>(&web, "/api/usage").await {
+        Ok(usage) => usage,
+        Err(response) => return response,
+    };
+    let t = page.t();
+    let content = html! {
+        section.card {
+            h2 { (t.history_title) }
+            (usage_table(&page, &usage, None))
+        }
+    };
+    page.render(Tab::UserHistory, Live::Off, t.nav_history, content)
+}
+
+/// Finished runs as a table (a list of cards on a phone); `names` adds a farmer column.
+pub fn usage_table(page: &Page, usage: &[Usage], names: Option<&dyn Fn(&str) -> String>) -> maud::Markup {
+    let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    html! {
+        @if usage.is_empty() { p.muted { (t.no_history) } }
+        @else {
+            table.table {
+                thead { tr {
+                    th { (t.col_when) }
+                    @if names.is_some() { th { (t.col_farmer) } }
+                    th { (t.col_ran) } th { (t.col_paused) } th { (t.col_charged) } th { (t.col_why) }
+                } }
+                tbody {
+                    @for u in usage {
+                        tr {
+                            td data-label=(t.col_when) { (date_time(&u.started_at, zone, lang)) }
+                            @if let Some(names) = names { td data-label=(t.col_farmer) { (names(&u.user_id)) } }
+                            td data-label=(t.col_ran) { (duration(u.running_seconds, lang)) }
+                            td data-label=(t.col_paused) { (duration(u.held_seconds, lang)) }
+                            td data-label=(t.col_charged) { strong { (duration(u.charged_seconds, lang)) } }
+                            td data-label=(t.col_why) { (words(t.end_reasons, &u.end_reason)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

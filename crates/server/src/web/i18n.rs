@@ -1,0 +1,1007 @@
+//! The dashboard's two languages: every word it shows, in English and Bangla, and numbers, times
+//! and durations written for each (Bangla digits, lakh grouping, the part of the day instead of
+//! AM/PM). Bangla must have every field English has: the type says so.
+//!
+//! Templates hold numbered holes (`{0}`, `{1}`) filled by [`fill`], so each language orders its
+//! words its own way, and the page script fills the same templates for live updates.
+
+use axum::http::{HeaderMap, header};
+
+/// A language the dashboard speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Bn,
+}
+
+/// The cookie that remembers the chosen language.
+pub const LANG_COOKIE: &str = "pp_lang";
+
+impl Lang {
+    /// The remembered choice, else Bangla when the browser prefers it, else English.
+    pub fn of(headers: &HeaderMap) -> Lang {
+        match super::cookie(headers, LANG_COOKIE).as_deref() {
+            Some("bn") => return Lang::Bn,
+            Some("en") => return Lang::En,
+            _ => {}
+        }
+        let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let first = accept.split(',').next().unwrap_or("").trim().to_ascii_lowercase();
+        if first.starts_with("bn") { Lang::Bn } else { Lang::En }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Bn => "bn",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Lang> {
+        match text {
+            "en" => Some(Lang::En),
+            "bn" => Some(Lang::Bn),
+            _ => None,
+        }
+    }
+
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::En => Lang::Bn,
+            Lang::Bn => Lang::En,
+        }
+    }
+
+    pub fn text(self) -> &'static Text {
+        match self {
+            Lang::En => &EN,
+            Lang::Bn => &BN,
+        }
+    }
+}
+
+/// Fills `{0}`, `{1}`, … in a template.
+pub fn fill(template: &str, args: &[&str]) -> String {
+    let mut out = template.to_string();
+    for (i, arg) in args.iter().enumerate() {
+        out = out.replace(&format!("{{{i}}}"), arg);
+    }
+    out
+}
+
+/// A code's words from a table, or the code itself when the table does not know it.
+pub fn lookup(table: &'static [(&'static str, &'static str)], code: &str) -> String {
+    table.iter().find(|(c, _)| *c == code).map_or_else(|| code.to_string(), |(_, words)| (*words).to_string())
+}
+
+type Table = &'static [(&'static str, &'static str)];
+
+/// Every word of the dashboard in one language.
+pub struct Text {
+    pub lang_name: &'static str,
+    pub app_name: &'static str,
+    pub tagline: &'static str,
+
+    pub sign_in_title: &'static str,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub sign_in: &'static str,
+    pub sign_out: &'static str,
+    pub form_expired: &'static str,
+    pub signed_out: &'static str,
+    pub api_link: &'static str,
+
+    pub nav_pump: &'static str,
+    pub nav_minutes: &'static str,
+    pub nav_history: &'static str,
+    pub nav_farmers: &'static str,
+    pub nav_requests: &'static str,
+    pub nav_usage: &'static str,
+    pub nav_audit: &'static str,
+    pub nav_owners: &'static str,
+    pub role_user: &'static str,
+    pub role_admin: &'static str,
+    pub role_master: &'static str,
+
+    pub state_running: &'static str,
+    pub state_hold: &'static str,
+    pub state_waiting: &'static str,
+    pub state_idle: &'static str,
+    pub state_starting: &'static str,
+    pub state_stopping: &'static str,
+    /// `{0}`: a clock like 12:05.
+    pub time_left: &'static str,
+    /// `{0}`: the position.
+    pub waiting_number: &'static str,
+    pub waiting_next: &'static str,
+    /// `{0}`: a duration.
+    pub wait_about: &'static str,
+    pub wait_at_least: &'static str,
+    pub wait_paused: &'static str,
+    pub your_run: &'static str,
+    pub your_run_held: &'static str,
+    pub motor_free: &'static str,
+    pub motor_busy: &'static str,
+    pub motor_busy_hold: &'static str,
+    /// `{0}`: a farmer's name.
+    pub running_for: &'static str,
+    pub hold_reasons: Table,
+
+    pub start: &'static str,
+    pub join_queue: &'static str,
+    pub stop: &'static str,
+    pub leave_queue: &'static str,
+    pub run_for: &'static str,
+    pub until_stopped: &'static str,
+    pub your_balance: &'static str,
+    pub no_minutes: &'static str,
+    pub request_minutes_link: &'static str,
+
+    pub queue_title: &'static str,
+    pub now_running: &'static str,
+    pub waiting_list: &'static str,
+    pub nobody_waiting: &'static str,
+    pub nobody_running: &'static str,
+    pub you: &'static str,
+
+    pub device_title: &'static str,
+    pub pump_connected: &'static str,
+    pub pump_not_connected: &'static str,
+    pub power_on: &'static str,
+    pub power_cut: &'static str,
+    pub ready: &'static str,
+    pub not_ready: &'static str,
+    pub relay_on: &'static str,
+    pub relay_off: &'static str,
+    pub firmware: &'static str,
+    pub last_seen: &'static str,
+    pub never_seen: &'static str,
+    pub no_device: &'static str,
+
+    pub request_title: &'static str,
+    pub request_help: &'static str,
+    pub minutes: &'static str,
+    pub note: &'static str,
+    pub note_placeholder: &'static str,
+    pub send_request: &'static str,
+    pub my_requests: &'static str,
+    pub no_requests: &'static str,
+    pub request_status: Table,
+
+    pub history_title: &'static str,
+    pub no_history: &'static str,
+    pub col_when: &'static str,
+    pub col_ran: &'static str,
+    pub col_paused: &'static str,
+    pub col_charged: &'static str,
+    pub col_why: &'static str,
+    pub col_farmer: &'static str,
+    pub end_reasons: Table,
+    pub ledger_title: &'static str,
+    pub no_ledger: &'static str,
+    pub col_change: &'static str,
+    pub col_balance_after: &'static str,
+    pub ledger_kinds: Table,
+
+    pub pump_title: &'static str,
+    pub motor: &'static str,
+    pub stop_run: &'static str,
+    pub confirm_stop_run: &'static str,
+    pub devices_title: &'static str,
+    pub register_device: &'static str,
+    pub device_name: &'static str,
+    pub register: &'static str,
+    pub rotate_key: &'static str,
+    pub rotate_confirm: &'static str,
+    pub key_title: &'static str,
+    pub key_help: &'static str,
+    pub copy: &'static str,
+    pub copied: &'static str,
+    pub done: &'static str,
+
+    pub farmers_title: &'static str,
+    pub add_farmer: &'static str,
+    pub name: &'static str,
+    pub phone_or_username: &'static str,
+    pub create: &'static str,
+    pub balance: &'static str,
+    pub status: &'static str,
+    pub active: &'static str,
+    pub suspended: &'static str,
+    pub manage: &'static str,
+    pub recharge: &'static str,
+    pub recharge_minutes: &'static str,
+    pub suspend: &'static str,
+    pub unsuspend: &'static str,
+    pub confirm_suspend: &'static str,
+    pub card_title: &'static str,
+    pub card_uid: &'static str,
+    pub card_help: &'static str,
+    pub bind_card: &'static str,
+    pub cards: &'static str,
+    pub no_cards: &'static str,
+    pub no_farmers: &'static str,
+    pub back_to_farmers: &'static str,
+
+    pub requests_title: &'static str,
+    pub pending: &'static str,
+    pub decided: &'static str,
+    pub approve: &'static str,
+    pub reject: &'static str,
+    pub no_pending: &'static str,
+    pub unknown_user: &'static str,
+
+    pub usage_title: &'static str,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub show: &'static str,
+    pub export_csv: &'static str,
+    pub per_day: &'static str,
+    pub per_user: &'static str,
+    /// `{0}`: minutes.
+    pub total_minutes: &'static str,
+    pub no_usage: &'static str,
+    pub chart_label_day: &'static str,
+    pub chart_label_user: &'static str,
+
+    pub audit_title: &'static str,
+    pub col_who: &'static str,
+    pub col_action: &'static str,
+    pub col_detail: &'static str,
+    pub no_audit: &'static str,
+    pub audit_actions: Table,
+
+    pub owners_title: &'static str,
+    pub add_owner: &'static str,
+    pub farmers_count: &'static str,
+    pub device_online: &'static str,
+    pub device_offline: &'static str,
+    pub no_owners: &'static str,
+
+    pub forbidden_title: &'static str,
+    pub forbidden_text: &'static str,
+    pub not_found_title: &'static str,
+    pub not_found_text: &'static str,
+    pub go_home: &'static str,
+    pub live_lost: &'static str,
+    pub live_polling: &'static str,
+    pub sending: &'static str,
+
+    /// `{0}`: farmer's name, `{1}`: minutes.
+    pub flash_recharged: &'static str,
+    pub flash_user_created: &'static str,
+    pub flash_owner_created: &'static str,
+    pub flash_suspended: &'static str,
+    pub flash_unsuspended: &'static str,
+    pub flash_approved: &'static str,
+    pub flash_rejected: &'static str,
+    /// `{0}`: card, `{1}`: name.
+    pub flash_card_bound: &'static str,
+    pub flash_request_sent: &'static str,
+    pub flash_started: &'static str,
+    pub flash_stopped: &'static str,
+    pub flash_run_stopped: &'static str,
+    pub errors: Table,
+    /// `{0}`: the status code.
+    pub error_other: &'static str,
+
+    pub unit_h: &'static str,
+    pub unit_min: &'static str,
+    pub unit_s: &'static str,
+    pub months: [&'static str; 12],
+}
+
+pub static EN: Text = Text {
+    lang_name: "English",
+    app_name: "PumpPilot",
+    tagline: "Shared water pumps",
+
+    sign_in_title: "Sign in",
+    username: "Username or phone number",
+    password: "Password",
+    sign_in: "Sign in",
+    sign_out: "Sign out",
+    form_expired: "The form had expired. Please try again.",
+    signed_out: "You are signed out.",
+    api_link: "For developers: the API (OpenAPI)",
+
+    nav_pump: "Pump",
+    nav_minutes: "Minutes",
+    nav_history: "History",
+    nav_farmers: "Farmers",
+    nav_requests: "Requests",
+    nav_usage: "Usage",
+    nav_audit: "Log",
+    nav_owners: "Pump owners",
+    role_user: "Farmer",
+    role_admin: "Pump owner",
+    role_master: "Master admin",
+
+    state_running: "RUNNING",
+    state_hold: "ON HOLD",
+    state_waiting: "WAITING",
+    state_idle: "IDLE",
+    state_starting: "STARTING…",
+    state_stopping: "STOPPING…",
+    time_left: "{0} left",
+    waiting_number: "#{0}",
+    waiting_next: "You are next",
+    wait_about: "Estimated wait: about {0}",
+    wait_at_least: "Estimated wait: at least {0}",
+    wait_paused: "The run ahead of you is paused; the wait grows while it is.",
+    your_run: "Your pump is running",
+    your_run_held: "Paused. It goes on by itself when this is fixed, and your time is kept.",
+    motor_free: "The motor is free",
+    motor_busy: "Another farmer is pumping",
+    motor_busy_hold: "Another farmer’s run is paused",
+    running_for: "Running for {0}",
+    hold_reasons: &[
+        ("LOAD_SHEDDING", "Power cut (load shedding)"),
+        ("DEVICE_NOT_READY", "The pump is not ready"),
+        ("DEVICE_OFFLINE", "The pump controller is not connected"),
+    ],
+
+    start: "START",
+    join_queue: "JOIN THE QUEUE",
+    stop: "STOP",
+    leave_queue: "LEAVE THE QUEUE",
+    run_for: "Run for",
+    until_stopped: "Until I stop",
+    your_balance: "Your balance",
+    no_minutes: "You have no minutes. Ask your pump owner, or request minutes.",
+    request_minutes_link: "Request minutes",
+
+    queue_title: "Queue",
+    now_running: "Now",
+    waiting_list: "Waiting",
+    nobody_waiting: "Nobody is waiting.",
+    nobody_running: "Nobody is using the motor.",
+    you: "you",
+
+    device_title: "Device at the pump",
+    pump_connected: "Pump connected",
+    pump_not_connected: "Pump not connected",
+    power_on: "Power on",
+    power_cut: "Power cut",
+    ready: "Ready",
+    not_ready: "Not ready",
+    relay_on: "Motor switch ON",
+    relay_off: "Motor switch OFF",
+    firmware: "Firmware",
+    last_seen: "Last seen",
+    never_seen: "Never seen",
+    no_device: "No device is registered yet.",
+
+    request_title: "Request minutes",
+    request_help: "After you pay your pump owner, ask for the minutes here. They approve it.",
+    minutes: "Minutes",
+    note: "Note (optional)",
+    note_placeholder: "e.g. paid 200 taka in cash",
+    send_request: "Send request",
+    my_requests: "Your requests",
+    no_requests: "No requests yet.",
+    request_status: &[("PENDING", "Waiting for approval"), ("APPROVED", "Approved"), ("REJECTED", "Rejected")],
+
+    history_title: "Usage history",
+    no_history: "No runs yet.",
+    col_when: "When",
+    col_ran: "Ran",
+    col_paused: "Paused",
+    col_charged: "Charged",
+    col_why: "Ended",
+    col_farmer: "Farmer",
+    end_reasons: &[
+        ("USER_STOP", "Stopped by the farmer"),
+        ("BALANCE_EXHAUSTED", "Minutes ran out"),
+        ("REQUESTED_MINUTES_USED", "Chosen time used"),
+        ("ADMIN_STOP", "Stopped by the pump owner"),
+        ("SUSPENDED", "Account suspended"),
+        ("INSUFFICIENT_BALANCE", "Not enough minutes"),
+        ("LEFT_QUEUE", "Left the queue"),
+    ],
+    ledger_title: "Your minutes, change by change",
+    no_ledger: "No changes yet.",
+    col_change: "Change",
+    col_balance_after: "Balance after",
+    ledger_kinds: &[
+        ("RECHARGE", "Recharge"),
+        ("REQUEST_APPROVED", "Request approved"),
+        ("RUN_CHARGE", "Pumping"),
+        ("CORRECTION", "Correction"),
+    ],
+
+    pump_title: "Pump",
+    motor: "Motor",
+    stop_run: "STOP THIS RUN",
+    confirm_stop_run: "Stop this farmer’s run now?",
+    devices_title: "Devices",
+    register_device: "Register a device",
+    device_name: "Device name",
+    register: "Register",
+    rotate_key: "New key",
+    rotate_confirm: "The old key stops working at once",
+    key_title: "The device key — shown only this once",
+    key_help: "Copy it into the device now. It cannot be shown again; if it is lost, make a new key.",
+    copy: "Copy",
+    copied: "Copied",
+    done: "Done",
+
+    farmers_title: "Farmers",
+    add_farmer: "Add a farmer",
+    name: "Name",
+    phone_or_username: "Username or phone number",
+    create: "Create",
+    balance: "Balance",
+    status: "Status",
+    active: "Active",
+    suspended: "SUSPENDED",
+    manage: "Open",
+    recharge: "Recharge",
+    recharge_minutes: "Minutes to add",
+    suspend: "Suspend",
+    unsuspend: "Let back in",
+    confirm_suspend: "Suspend this account? Their run ends and they are signed out.",
+    card_title: "RFID card",
+    card_uid: "Card number (UID)",
+    card_help: "Hex, e.g. 04A1B2C3. A card already bound moves to this farmer.",
+    bind_card: "Bind card",
+    cards: "Cards",
+    no_cards: "No card.",
+    no_farmers: "No farmers yet. Add the first one below.",
+    back_to_farmers: "All farmers",
+
+    requests_title: "Minute requests",
+    pending: "Waiting for you",
+    decided: "Decided",
+    approve: "Approve",
+    reject: "Reject",
+    no_pending: "No requests are waiting.",
+    unknown_user: "Unknown farmer",
+
+    usage_title: "Usage",
+    from: "From",
+    to: "To",
+    show: "Show",
+    export_csv: "Download CSV",
+    per_day: "Minutes per day",
+    per_user: "Minutes per farmer",
+    total_minutes: "{0} in total",
+    no_usage: "No runs in this period.",
+    chart_label_day: "Charged minutes per day",
+    chart_label_user: "Charged minutes per farmer",
+
+    audit_title: "Audit log",
+    col_who: "Who",
+    col_action: "What",
+    col_detail: "Detail",
+    no_audit: "Nothing yet.",
+    audit_actions: &[
+        ("user.create", "Farmer added"),
+        ("user.suspend", "Farmer suspended"),
+        ("user.unsuspend", "Farmer let back in"),
+        ("admin.create", "Pump owner added"),
+        ("admin.suspend", "Pump owner suspended"),
+        ("admin.unsuspend", "Pump owner let back in"),
+        ("recharge", "Recharge"),
+        ("correction", "Correction"),
+        ("request.approve", "Request approved"),
+        ("request.reject", "Request rejected"),
+        ("device.register", "Device registered"),
+        ("device.rotate-key", "Device key replaced"),
+        ("motor.stop", "Run stopped"),
+        ("card.bind", "Card bound"),
+        ("card.unbind", "Card removed"),
+    ],
+
+    owners_title: "Pump owners",
+    add_owner: "Add a pump owner",
+    farmers_count: "Farmers",
+    device_online: "Online",
+    device_offline: "Offline",
+    no_owners: "No pump owners yet. Add the first one below.",
+
+    forbidden_title: "Not for your account",
+    forbidden_text: "This page is for another kind of account.",
+    not_found_title: "Not found",
+    not_found_text: "There is no such page or object here.",
+    go_home: "Go to my page",
+    live_lost: "Connection lost. Trying again…",
+    live_polling: "Live updates are off; checking every few seconds.",
+    sending: "Sending…",
+
+    flash_recharged: "{0} now has {1}.",
+    flash_user_created: "{0} was added.",
+    flash_owner_created: "{0} was added.",
+    flash_suspended: "{0} is suspended.",
+    flash_unsuspended: "{0} can use the pump again.",
+    flash_approved: "Approved {1} for {0}.",
+    flash_rejected: "Rejected the request of {0}.",
+    flash_card_bound: "Card {0} now belongs to {1}.",
+    flash_request_sent: "Your request for {0} was sent.",
+    flash_started: "Started.",
+    flash_stopped: "Stopped. Used {0}. Balance {1}.",
+    flash_run_stopped: "The run of {0} was stopped.",
+    errors: &[
+        ("INVALID_CREDENTIALS", "Wrong username or password."),
+        ("UNAUTHENTICATED", "You are not signed in."),
+        ("TOKEN_EXPIRED", "Your sign-in has expired. Please sign in again."),
+        ("FORBIDDEN", "Your account is not allowed to do this."),
+        ("ACCOUNT_SUSPENDED", "This account is suspended. Talk to your pump owner."),
+        ("INSUFFICIENT_BALANCE", "Not enough minutes. Ask your pump owner to recharge, or request minutes."),
+        ("ALREADY_DECIDED", "This request was already decided."),
+        ("NOT_FOUND", "Not found. It may have just changed."),
+        ("CONFLICT", "That is not possible right now."),
+        ("USERNAME_TAKEN", "That username is taken."),
+        ("RATE_LIMITED", "Too many tries. Wait a few minutes and try again."),
+        ("UNAVAILABLE", "The server has a problem with its storage. Nothing was changed. Try again soon."),
+        ("VALIDATION", "Please check what you entered."),
+        ("OFFLINE", "Cannot reach the server."),
+    ],
+    error_other: "Something went wrong (error {0}).",
+
+    unit_h: "h",
+    unit_min: "min",
+    unit_s: "s",
+    months: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+};
+
+pub static BN: Text = Text {
+    lang_name: "বাংলা",
+    app_name: "পাম্পপাইলট",
+    tagline: "সবার পানির পাম্প",
+
+    sign_in_title: "সাইন ইন",
+    username: "ইউজারনেম বা ফোন নম্বর",
+    password: "পাসওয়ার্ড",
+    sign_in: "সাইন ইন করুন",
+    sign_out: "সাইন আউট",
+    form_expired: "ফর্মের মেয়াদ শেষ হয়েছিল। আবার চেষ্টা করুন।",
+    signed_out: "আপনি সাইন আউট করেছেন।",
+    api_link: "ডেভেলপারদের জন্য: API (OpenAPI)",
+
+    nav_pump: "পাম্প",
+    nav_minutes: "মিনিট",
+    nav_history: "ইতিহাস",
+    nav_farmers: "কৃষক",
+    nav_requests: "অনুরোধ",
+    nav_usage: "ব্যবহার",
+    nav_audit: "লগ",
+    nav_owners: "পাম্প মালিক",
+    role_user: "কৃষক",
+    role_admin: "পাম্প মালিক",
+    role_master: "প্রধান অ্যাডমিন",
+
+    state_running: "চলছে",
+    state_hold: "বিরতিতে",
+    state_waiting: "অপেক্ষায়",
+    state_idle: "বন্ধ",
+    state_starting: "চালু হচ্ছে…",
+    state_stopping: "বন্ধ হচ্ছে…",
+    time_left: "{0} বাকি",
+    waiting_number: "#{0}",
+    waiting_next: "এরপর আপনার পালা",
+    wait_about: "আনুমানিক অপেক্ষা: প্রায় {0}",
+    wait_at_least: "আনুমানিক অপেক্ষা: অন্তত {0}",
+    wait_paused: "আগের পাম্প থেমে আছে; যতক্ষণ থেমে থাকবে, অপেক্ষা তত বাড়বে।",
+    your_run: "আপনার পাম্প চলছে",
+    your_run_held: "থেমে আছে। সমস্যা মিটলে নিজেই আবার চলবে, আপনার সময় কাটা হবে না।",
+    motor_free: "মোটর খালি আছে",
+    motor_busy: "অন্য একজন কৃষক পাম্প চালাচ্ছেন",
+    motor_busy_hold: "অন্য কৃষকের পাম্প থেমে আছে",
+    running_for: "{0}-এর জন্য চলছে",
+    hold_reasons: &[
+        ("LOAD_SHEDDING", "বিদ্যুৎ নেই (লোডশেডিং)"),
+        ("DEVICE_NOT_READY", "পাম্প প্রস্তুত নয়"),
+        ("DEVICE_OFFLINE", "পাম্পের যন্ত্রের সাথে সংযোগ নেই"),
+    ],
+
+    start: "চালু করুন",
+    join_queue: "সারিতে দাঁড়ান",
+    stop: "বন্ধ করুন",
+    leave_queue: "সারি ছাড়ুন",
+    run_for: "কতক্ষণ চলবে",
+    until_stopped: "বন্ধ না করা পর্যন্ত",
+    your_balance: "আপনার ব্যালেন্স",
+    no_minutes: "আপনার কোনো মিনিট নেই। পাম্প মালিককে বলুন, অথবা মিনিটের অনুরোধ পাঠান।",
+    request_minutes_link: "মিনিটের অনুরোধ",
+
+    queue_title: "সারি",
+    now_running: "এখন",
+    waiting_list: "অপেক্ষায়",
+    nobody_waiting: "কেউ অপেক্ষায় নেই।",
+    nobody_running: "এখন কেউ মোটর চালাচ্ছেন না।",
+    you: "আপনি",
+
+    device_title: "পাম্পের যন্ত্র",
+    pump_connected: "পাম্প সংযুক্ত",
+    pump_not_connected: "পাম্প সংযুক্ত নয়",
+    power_on: "বিদ্যুৎ আছে",
+    power_cut: "বিদ্যুৎ নেই",
+    ready: "প্রস্তুত",
+    not_ready: "প্রস্তুত নয়",
+    relay_on: "মোটরের সুইচ চালু",
+    relay_off: "মোটরের সুইচ বন্ধ",
+    firmware: "ফার্মওয়্যার",
+    last_seen: "শেষ যোগাযোগ",
+    never_seen: "কখনো যোগাযোগ হয়নি",
+    no_device: "এখনো কোনো যন্ত্র নিবন্ধিত নেই।",
+
+    request_title: "মিনিটের অনুরোধ",
+    request_help: "পাম্প মালিককে টাকা দেওয়ার পর এখানে মিনিট চান। তিনি মঞ্জুর করবেন।",
+    minutes: "মিনিট",
+    note: "মন্তব্য (ইচ্ছা হলে)",
+    note_placeholder: "যেমন: নগদ ২০০ টাকা দিয়েছি",
+    send_request: "অনুরোধ পাঠান",
+    my_requests: "আপনার অনুরোধ",
+    no_requests: "এখনো কোনো অনুরোধ নেই।",
+    request_status: &[("PENDING", "অনুমোদনের অপেক্ষায়"), ("APPROVED", "মঞ্জুর"), ("REJECTED", "নামঞ্জুর")],
+
+    history_title: "ব্যবহারের ইতিহাস",
+    no_history: "এখনো পাম্প চালানো হয়নি।",
+    col_when: "কখন",
+    col_ran: "চলেছে",
+    col_paused: "থেমে ছিল",
+    col_charged: "খরচ",
+    col_why: "শেষ হলো",
+    col_farmer: "কৃষক",
+    end_reasons: &[
+        ("USER_STOP", "কৃষক বন্ধ করেছেন"),
+        ("BALANCE_EXHAUSTED", "মিনিট শেষ"),
+        ("REQUESTED_MINUTES_USED", "বেছে নেওয়া সময় শেষ"),
+        ("ADMIN_STOP", "পাম্প মালিক বন্ধ করেছেন"),
+        ("SUSPENDED", "অ্যাকাউন্ট স্থগিত"),
+        ("INSUFFICIENT_BALANCE", "যথেষ্ট মিনিট নেই"),
+        ("LEFT_QUEUE", "সারি ছেড়েছেন"),
+    ],
+    ledger_title: "আপনার মিনিটের হিসাব",
+    no_ledger: "এখনো কোনো হিসাব নেই।",
+    col_change: "পরিবর্তন",
+    col_balance_after: "এরপর ব্যালেন্স",
+    ledger_kinds: &[
+        ("RECHARGE", "রিচার্জ"),
+        ("REQUEST_APPROVED", "অনুরোধ মঞ্জুর"),
+        ("RUN_CHARGE", "পাম্প চালানো"),
+        ("CORRECTION", "সংশোধন"),
+    ],
+
+    pump_title: "পাম্প",
+    motor: "মোটর",
+    stop_run: "এই পাম্প বন্ধ করুন",
+    confirm_stop_run: "এই কৃষকের পাম্প এখনই বন্ধ করবেন?",
+    devices_title: "যন্ত্র",
+    register_device: "যন্ত্র নিবন্ধন",
+    device_name: "যন্ত্রের নাম",
+    register: "নিবন্ধন করুন",
+    rotate_key: "নতুন চাবি",
+    rotate_confirm: "পুরনো চাবি সাথে সাথে অচল হবে",
+    key_title: "যন্ত্রের চাবি — শুধু এইবার দেখানো হচ্ছে",
+    key_help: "এখনই যন্ত্রে বসিয়ে দিন। এটি আর দেখানো যাবে না; হারালে নতুন চাবি বানান।",
+    copy: "কপি",
+    copied: "কপি হয়েছে",
+    done: "হয়ে গেছে",
+
+    farmers_title: "কৃষক",
+    add_farmer: "কৃষক যোগ করুন",
+    name: "নাম",
+    phone_or_username: "ইউজারনেম বা ফোন নম্বর",
+    create: "যোগ করুন",
+    balance: "ব্যালেন্স",
+    status: "অবস্থা",
+    active: "সক্রিয়",
+    suspended: "স্থগিত",
+    manage: "খুলুন",
+    recharge: "রিচার্জ",
+    recharge_minutes: "কত মিনিট যোগ হবে",
+    suspend: "স্থগিত করুন",
+    unsuspend: "স্থগিত তুলে নিন",
+    confirm_suspend: "এই অ্যাকাউন্ট স্থগিত করবেন? পাম্প বন্ধ হবে এবং সাইন আউট হয়ে যাবে।",
+    card_title: "আরএফআইডি কার্ড",
+    card_uid: "কার্ড নম্বর (UID)",
+    card_help: "হেক্স সংখ্যা, যেমন 04A1B2C3। অন্য কারো কার্ড হলে এই কৃষকের হবে।",
+    bind_card: "কার্ড যুক্ত করুন",
+    cards: "কার্ড",
+    no_cards: "কার্ড নেই।",
+    no_farmers: "এখনো কোনো কৃষক নেই। নিচে প্রথমজনকে যোগ করুন।",
+    back_to_farmers: "সব কৃষক",
+
+    requests_title: "মিনিটের অনুরোধ",
+    pending: "আপনার সিদ্ধান্তের অপেক্ষায়",
+    decided: "সিদ্ধান্ত হয়েছে",
+    approve: "মঞ্জুর",
+    reject: "নামঞ্জুর",
+    no_pending: "কোনো অনুরোধ অপেক্ষায় নেই।",
+    unknown_user: "অজানা কৃষক",
+
+    usage_title: "ব্যবহার",
+    from: "থেকে",
+    to: "পর্যন্ত",
+    show: "দেখান",
+    export_csv: "CSV নামান",
+    per_day: "দিনে কত মিনিট",
+    per_user: "কৃষকপ্রতি কত মিনিট",
+    total_minutes: "মোট {0}",
+    no_usage: "এই সময়ে পাম্প চালানো হয়নি।",
+    chart_label_day: "দিনপ্রতি খরচ হওয়া মিনিট",
+    chart_label_user: "কৃষকপ্রতি খরচ হওয়া মিনিট",
+
+    audit_title: "কাজের লগ",
+    col_who: "কে",
+    col_action: "কী",
+    col_detail: "বিস্তারিত",
+    no_audit: "এখনো কিছু নেই।",
+    audit_actions: &[
+        ("user.create", "কৃষক যোগ"),
+        ("user.suspend", "কৃষক স্থগিত"),
+        ("user.unsuspend", "কৃষকের স্থগিত তোলা"),
+        ("admin.create", "পাম্প মালিক যোগ"),
+        ("admin.suspend", "পাম্প মালিক স্থগিত"),
+        ("admin.unsuspend", "পাম্প মালিকের স্থগিত তোলা"),
+        ("recharge", "রিচার্জ"),
+        ("correction", "সংশোধন"),
+        ("request.approve", "অনুরোধ মঞ্জুর"),
+        ("request.reject", "অনুরোধ নামঞ্জুর"),
+        ("device.register", "যন্ত্র নিবন্ধন"),
+        ("device.rotate-key", "যন্ত্রের নতুন চাবি"),
+        ("motor.stop", "পাম্প বন্ধ"),
+        ("card.bind", "কার্ড যুক্ত"),
+        ("card.unbind", "কার্ড বাদ"),
+    ],
+
+    owners_title: "পাম্প মালিক",
+    add_owner: "পাম্প মালিক যোগ করুন",
+    farmers_count: "কৃষক",
+    device_online: "সংযুক্ত",
+    device_offline: "সংযোগ নেই",
+    no_owners: "এখনো কোনো পাম্প মালিক নেই। নিচে প্রথমজনকে যোগ করুন।",
+
+    forbidden_title: "আপনার অ্যাকাউন্টের জন্য নয়",
+    forbidden_text: "এই পাতা অন্য ধরনের অ্যাকাউন্টের জন্য।",
+    not_found_title: "পাওয়া যায়নি",
+    not_found_text: "এখানে এমন কোনো পাতা বা জিনিস নেই।",
+    go_home: "আমার পাতায় যান",
+    live_lost: "সংযোগ নেই। আবার চেষ্টা হচ্ছে…",
+    live_polling: "সরাসরি খবর বন্ধ; কয়েক সেকেন্ড পরপর দেখা হচ্ছে।",
+    sending: "পাঠানো হচ্ছে…",
+
+    flash_recharged: "{0}-এর এখন {1} আছে।",
+    flash_user_created: "{0}-কে যোগ করা হয়েছে।",
+    flash_owner_created: "{0}-কে যোগ করা হয়েছে।",
+    flash_suspended: "{0} স্থগিত হয়েছেন।",
+    flash_unsuspended: "{0} আবার পাম্প ব্যবহার করতে পারবেন।",
+    flash_approved: "{0}-কে {1} দেওয়া হয়েছে।",
+    flash_rejected: "{0}-এর অনুরোধ নামঞ্জুর হয়েছে।",
+    flash_card_bound: "কার্ড {0} এখন {1}-এর।",
+    flash_request_sent: "{0}-এর অনুরোধ পাঠানো হয়েছে।",
+    flash_started: "চালু হয়েছে।",
+    flash_stopped: "বন্ধ হয়েছে। খরচ {0}। ব্যালেন্স {1}।",
+    flash_run_stopped: "{0}-এর পাম্প বন্ধ করা হয়েছে।",
+    errors: &[
+        ("INVALID_CREDENTIALS", "ইউজারনেম বা পাসওয়ার্ড ভুল।"),
+        ("UNAUTHENTICATED", "আপনি সাইন ইন করেননি।"),
+        ("TOKEN_EXPIRED", "সাইন ইনের মেয়াদ শেষ। আবার সাইন ইন করুন।"),
+        ("FORBIDDEN", "আপনার অ্যাকাউন্ট দিয়ে এটি করা যায় না।"),
+        ("ACCOUNT_SUSPENDED", "এই অ্যাকাউন্ট স্থগিত। পাম্প মালিকের সাথে কথা বলুন।"),
+        ("INSUFFICIENT_BALANCE", "যথেষ্ট মিনিট নেই। পাম্প মালিককে রিচার্জ করতে বলুন, অথবা মিনিটের অনুরোধ পাঠান।"),
+        ("ALREADY_DECIDED", "এই অনুরোধের সিদ্ধান্ত আগেই হয়ে গেছে।"),
+        ("NOT_FOUND", "পাওয়া যায়নি। হয়তো এইমাত্র বদলেছে।"),
+        ("CONFLICT", "এখন এটি করা সম্ভব নয়।"),
+        ("USERNAME_TAKEN", "এই ইউজারনেম আগেই নেওয়া হয়েছে।"),
+        ("RATE_LIMITED", "অনেকবার চেষ্টা হয়েছে। কয়েক মিনিট পরে আবার চেষ্টা করুন।"),
+        ("UNAVAILABLE", "সার্ভারের তথ্যভান্ডারে সমস্যা। কিছুই বদলায়নি। একটু পরে আবার চেষ্টা করুন।"),
+        ("VALIDATION", "যা লিখেছেন তা আবার দেখুন।"),
+        ("OFFLINE", "সার্ভারের সাথে যোগাযোগ নেই।"),
+    ],
+    error_other: "কিছু একটা ভুল হয়েছে (ত্রুটি {0})।",
+
+    unit_h: "ঘণ্টা",
+    unit_min: "মিনিট",
+    unit_s: "সেকেন্ড",
+    months: ["জানুয়ারি", "ফেব্রুয়ারি", "মার্চ", "এপ্রিল", "মে", "জুন", "জুলাই", "আগস্ট", "সেপ্টেম্বর", "অক্টোবর", "নভেম্বর", "ডিসেম্বর"],
+};
+
+const BANGLA_DIGITS: [char; 10] = ['০', '১', '২', '৩', '৪', '৫', '৬', '৭', '৮', '৯'];
+
+/// ASCII digits in the language's digits (Bangla: ০-৯).
+pub fn digits(text: &str, lang: Lang) -> String {
+    match lang {
+        Lang::En => text.to_string(),
+        Lang::Bn => text
+            .chars()
+            .map(|c| c.to_digit(10).filter(|_| c.is_ascii_digit()).map_or(c, |d| BANGLA_DIGITS[d as usize]))
+            .collect(),
+    }
+}
+
+/// A whole number with grouping: 12,345 in English; ১২,৩৪৫ and lakhs (১,২৩,৪৫৬) in Bangla.
+pub fn number(n: i64, lang: Lang) -> String {
+    let s = n.unsigned_abs().to_string();
+    let grouped = match lang {
+        Lang::Bn if s.len() > 3 => {
+            let (head, tail) = s.split_at(s.len() - 3);
+            format!("{},{tail}", group(head, 2))
+        }
+        _ => group(&s, 3),
+    };
+    digits(&format!("{}{grouped}", if n < 0 { "−" } else { "" }), lang)
+}
+
+fn group(digits: &str, size: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(size) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration in words: "1 h 5 min", "29 min 57 s", "45 s"; "১ ঘণ্টা ৫ মিনিট".
+pub fn duration(seconds: i64, lang: Lang) -> String {
+    let t = lang.text();
+    let total = seconds.unsigned_abs() as i64;
+    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
+    let mut parts = Vec::new();
+    if h > 0 {
+        parts.push(format!("{} {}", number(h, lang), t.unit_h));
+    }
+    if m > 0 {
+        parts.push(format!("{} {}", number(m, lang), t.unit_min));
+    }
+    // Seconds only matter for short spans; past an hour they are noise.
+    if s > 0 && h == 0 {
+        parts.push(format!("{} {}", number(s, lang), t.unit_s));
+    }
+    if parts.is_empty() {
+        parts.push(format!("{} {}", number(0, lang), t.unit_min));
+    }
+    format!("{}{}", if seconds < 0 { "−" } else { "" }, parts.join(" "))
+}
+
+/// Whole minutes: "30 min" / "৩০ মিনিট".
+pub fn minutes(minutes: i64, lang: Lang) -> String {
+    format!("{} {}", number(minutes, lang), lang.text().unit_min)
+}
+
+/// A countdown clock: "12:05", "1:02:05"; "১২:০৫".
+pub fn clock(seconds: i64, lang: Lang) -> String {
+    let t = seconds.max(0);
+    let (h, m, s) = (t / 3600, t % 3600 / 60, t % 60);
+    let text = if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") };
+    digits(&text, lang)
+}
+
+/// Bangla names the part of the day instead of AM/PM.
+fn bangla_day_part(hour: u8) -> &'static str {
+    match hour {
+        4..=5 => "ভোর",
+        6..=11 => "সকাল",
+        12..=14 => "দুপুর",
+        15..=17 => "বিকাল",
+        18..=19 => "সন্ধ্যা",
+        _ => "রাত",
+    }
+}
+
+/// Where the viewer is: minutes east of UTC (the page script tells it in a cookie; Bangladesh,
+/// UTC+6, until it has).
+#[derive(Debug, Clone, Copy)]
+pub struct Zone(pub i32);
+
+/// The cookie in which the page script keeps the browser's offset from UTC, in minutes.
+pub const ZONE_COOKIE: &str = "pp_tz";
+
+impl Zone {
+    pub const BANGLADESH: Zone = Zone(360);
+
+    pub fn of(headers: &HeaderMap) -> Zone {
+        super::cookie(headers, ZONE_COOKIE)
+            .and_then(|v| v.parse::<i32>().ok())
+            .filter(|m| (-14 * 60..=14 * 60).contains(m))
+            .map_or(Zone::BANGLADESH, Zone)
+    }
+
+    /// A time from the API (RFC 3339) in this zone.
+    pub fn local(self, rfc3339: &str) -> Option<time::OffsetDateTime> {
+        let at = crate::clock::parse_time(rfc3339)?;
+        self.at(at.millis())
+    }
+
+    /// Milliseconds since the epoch in this zone.
+    pub fn at(self, millis: i64) -> Option<time::OffsetDateTime> {
+        let offset = time::UtcOffset::from_whole_seconds(self.0 * 60).ok()?;
+        let utc = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()?;
+        Some(utc.to_offset(offset))
+    }
+}
+
+/// The time of day: "8:49 PM" / "রাত ৮:৪৯".
+pub fn time_of_day(t: time::OffsetDateTime, lang: Lang) -> String {
+    let hour = t.hour();
+    let h12 = if hour.is_multiple_of(12) { 12 } else { hour % 12 };
+    let hm = format!("{h12}:{:02}", t.minute());
+    match lang {
+        Lang::En => format!("{hm} {}", if hour < 12 { "AM" } else { "PM" }),
+        Lang::Bn => format!("{} {}", bangla_day_part(hour), digits(&hm, lang)),
+    }
+}
+
+/// The date: "27 Nov 2026" / "২৭ নভেম্বর ২০২৬".
+pub fn date(t: time::OffsetDateTime, lang: Lang) -> String {
+    let month = lang.text().months[usize::from(u8::from(t.month())) - 1];
+    digits(&format!("{} {month} {}", t.day(), t.year()), lang)
+}
+
+/// A short date for chart labels: "27 Nov" / "২৭ নভেম্বর".
+pub fn day_month(d: time::Date, lang: Lang) -> String {
+    let month = lang.text().months[usize::from(u8::from(d.month())) - 1];
+    digits(&format!("{} {month}", d.day()), lang)
+}
+
+/// Date and time: "27 Nov 2026, 8:49 PM".
+pub fn date_time(rfc3339: &str, zone: Zone, lang: Lang) -> String {
+    match zone.local(rfc3339) {
+        Some(t) => format!("{}, {}", date(t, lang), time_of_day(t, lang)),
+        None => String::new(),
+    }
+}
+
+/// Reads digits typed in either script ("১৫" or "15") as a whole number.
+pub fn parse_whole(text: &str) -> Option<i64> {
+    let ascii: String = text
+        .trim()
+        .chars()
+        .map(|c| BANGLA_DIGITS.iter().position(|d| *d == c).map_or(c, |i| char::from(b'0' + i as u8)))
+        .collect();
+    if ascii.is_empty() || ascii.len() > 9 || !ascii.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    ascii.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_bangla_use_bangla_digits_and_lakhs() {
+        assert_eq!(number(123_456, Lang::En), "123,456");
+        assert_eq!(number(123_456, Lang::Bn), "১,২৩,৪৫৬");
+        assert_eq!(number(12_345_678, Lang::Bn), "১,২৩,৪৫,৬৭৮");
+        assert_eq!(number(999, Lang::Bn), "৯৯৯");
+        assert_eq!(number(-1_000, Lang::En), "−1,000");
+    }
+
+    #[test]
+    fn durations_and_clocks() {
+        assert_eq!(duration(3900, Lang::En), "1 h 5 min");
+        assert_eq!(duration(1797, Lang::En), "29 min 57 s");
+        assert_eq!(duration(0, Lang::En), "0 min");
+        assert_eq!(duration(3900, Lang::Bn), "১ ঘণ্টা ৫ মিনিট");
+        assert_eq!(clock(725, Lang::En), "12:05");
+        assert_eq!(clock(3725, Lang::Bn), "১:০২:০৫");
+        assert_eq!(minutes(30, Lang::Bn), "৩০ মিনিট");
+    }
+
+    #[test]
+    fn times_in_the_viewers_zone() {
+        let zone = Zone::BANGLADESH;
+        assert_eq!(date_time("2026-11-27T14:49:00Z", zone, Lang::En), "27 Nov 2026, 8:49 PM");
+        assert_eq!(date_time("2026-11-27T14:49:00Z", zone, Lang::Bn), "২৭ নভেম্বর ২০২৬, রাত ৮:৪৯");
+        assert_eq!(date_time("2026-11-27T02:05:00Z", Zone(0), Lang::Bn), "২৭ নভেম্বর ২০২৬, রাত ২:০৫");
+    }
+
+    #[test]
+    fn typed_numbers_in_either_script() {
+        assert_eq!(parse_whole("১৫"), Some(15));
+        assert_eq!(parse_whole(" 30 "), Some(30));
+        assert_eq!(parse_whole("3a"), None);
+        assert_eq!(parse_whole(""), None);
+    }
+
+    #[test]
+    fn templates_fill_in_each_languages_order() {
+        assert_eq!(fill(EN.flash_approved, &["Karim", "15 min"]), "Approved 15 min for Karim.");
+        assert_eq!(fill(BN.flash_approved, &["করিম", "১৫ মিনিট"]), "করিম-কে ১৫ মিনিট দেওয়া হয়েছে।");
+    }
+}

@@ -1,0 +1,112 @@
+//! The master admin's page: every pump owner with their tenant at a glance; add, suspend, let back.
+
+use axum::{
+    extract::{Path, State},
+    response::Response,
+};
+use maud::html;
+use serde_json::json;
+
+use super::{
+    Flash, Live, Posted, Tab, Visit, WebState, api::AdminSummary, finish, i18n::number, parts, redirect, signed_in_as,
+};
+
+/// `GET /master`: the pump owners.
+pub async fn owners(State(web): State<WebState>, visit: Visit) -> Response {
+    let page = match signed_in_as(&web, visit, "master").await {
+        Ok(page) => page,
+        Err(response) => return response,
+    };
+    let owners = match page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await {
+        Ok(owners) => owners,
+        Err(response) => return response,
+    };
+    let (t, lang) = (page.t(), page.lang());
+    let content = html! {
+        section.card {
+            h2 { (t.owners_title) }
+            @if owners.is_empty() { p.muted { (t.no_owners) } }
+            @else {
+                table.table.owners #owners {
+                    thead { tr { th { (t.name) } th { (t.motor) } th { (t.device_title) } th { (t.farmers_count) } th { (t.status) } } }
+                    tbody {
+                        @for o in &owners {
+                            tr data-owner=(o.user.id) {
+                                td data-label=(t.name) { strong { (o.user.name) } br; small.muted { (o.user.username) } }
+                                td data-label=(t.motor) .m-state { (parts::tag(t, &o.motor_state)) }
+                                td data-label=(t.device_title) .m-device {
+                                    span.chip.(if o.device_online { "good" } else { "bad" }) {
+                                        (if o.device_online { t.device_online } else { t.device_offline })
+                                    }
+                                }
+                                td data-label=(t.farmers_count) .m-users .num { (number(o.user_count as i64, lang)) }
+                                td data-label=(t.status) {
+                                    @if o.user.suspended {
+                                        span.tag.bad { (t.suspended) } " "
+                                        form.inline method="post" action={"/master/owners/" (o.user.id) "/unsuspend"} {
+                                            (page.csrf_field())
+                                            button.secondary.small type="submit" { (t.unsuspend) }
+                                        }
+                                    } @else {
+                                        span.tag.good { (t.active) } " "
+                                        form.inline method="post" action={"/master/owners/" (o.user.id) "/suspend"} data-confirm=(t.confirm_suspend) {
+                                            (page.csrf_field())
+                                            button.danger.small type="submit" { (t.suspend) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card {
+            h2 { (t.add_owner) }
+            form method="post" action="/master" {
+                (page.csrf_field())
+                label for="o-name" { (t.name) }
+                input #o-name type="text" name="name" required maxlength="80";
+                label for="o-username" { (t.phone_or_username) }
+                input #o-username type="text" name="username" required maxlength="64" autocapitalize="none" autocomplete="off";
+                label for="o-password" { (t.password) }
+                input #o-password type="password" name="password" required minlength="8" maxlength="256" autocomplete="new-password";
+                button.big.go type="submit" { (t.create) }
+            }
+        }
+    };
+    page.render(Tab::Master, Live::Master, t.owners_title, content)
+}
+
+/// `POST /master`: a new pump owner (a tenant).
+pub async fn create_owner(State(web): State<WebState>, posted: Posted) -> Response {
+    let Some(token) = posted.visit.session.clone() else { return redirect("/login", &[]) };
+    let body = json!({"name": posted.field("name"), "username": posted.field("username"), "password": posted.field("password")});
+    let answer = web.api.post("/api/master/admins", &token, body).await;
+    finish(&posted, answer, "/master", |owner| {
+        Some(Flash::ok("owner_created", &[owner["name"].as_str().unwrap_or_default()]))
+    })
+}
+
+async fn set_suspended(web: WebState, id: String, posted: Posted, suspend: bool) -> Response {
+    let Some(token) = posted.visit.session.clone() else { return redirect("/login", &[]) };
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return redirect("/master", &[]);
+    }
+    let action = if suspend { "suspend" } else { "unsuspend" };
+    let answer = web.api.post(&format!("/api/master/admins/{id}/{action}"), &token, json!({})).await;
+    finish(&posted, answer, "/master", |owner| {
+        let key = if suspend { "suspended" } else { "unsuspended" };
+        Some(Flash::ok(key, &[owner["name"].as_str().unwrap_or_default()]))
+    })
+}
+
+/// `POST /master/owners/{id}/suspend`: the whole tenant is locked out.
+pub async fn suspend(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    set_suspended(web, id, posted, true).await
+}
+
+/// `POST /master/owners/{id}/unsuspend`.
+pub async fn unsuspend(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    set_suspended(web, id, posted, false).await
+}

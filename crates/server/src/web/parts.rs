@@ -1,0 +1,211 @@
+//! Pieces that several pages show: the big state panel, the queue, the device's lights. The page
+//! script (`assets/web/app.js`) redraws the same elements, by the same ids, from live state.
+
+use maud::{Markup, html};
+
+use super::{
+    api::{DeviceState, Motor, Queue, Status},
+    i18n::{Lang, Text, clock, duration, fill},
+    words,
+};
+
+/// What the big panel says: a colour (class) and words, never the colour alone.
+pub struct Panel {
+    pub class: &'static str,
+    pub word: String,
+    pub detail: String,
+    pub extra: String,
+    pub note: String,
+}
+
+fn state_class(state: &str) -> &'static str {
+    match state {
+        "RUNNING" => "running",
+        "HOLD" => "hold",
+        "WAITING" => "waiting",
+        _ => "idle",
+    }
+}
+
+/// The least time until `position` (1 = next) may start: what the active run has left, and the
+/// chosen minutes of those ahead. `exact` is false when someone ahead runs until they stop (the
+/// API does not tell a farmer other farmers' balances) or the active run is paused.
+pub fn wait_estimate(motor: &Motor, queue: &Queue, position: usize) -> (i64, bool) {
+    let mut seconds = motor.remaining_seconds.unwrap_or(0);
+    let mut exact = motor.state != "HOLD";
+    for ahead in queue.waiting.iter().filter(|e| e.position.is_some_and(|p| p < position)) {
+        match ahead.requested_minutes {
+            Some(m) => seconds += m * 60,
+            None => exact = false,
+        }
+    }
+    (seconds, exact)
+}
+
+/// The farmer's panel: their own run or place in line, else the motor.
+pub fn farmer_panel(t: &Text, lang: Lang, status: &Status, queue: &Queue) -> Panel {
+    let motor = &status.motor;
+    let reason = |code: &Option<String>| code.as_deref().map(|c| words(t.hold_reasons, c)).unwrap_or_default();
+    match status.me.entry.as_ref() {
+        Some(entry) if entry.status == "RUNNING" => Panel {
+            class: "running",
+            word: t.state_running.into(),
+            detail: fill(t.time_left, &[&clock(entry.remaining_seconds.unwrap_or(0), lang)]),
+            extra: t.your_run.into(),
+            note: String::new(),
+        },
+        Some(entry) if entry.status == "HOLD" => Panel {
+            class: "hold",
+            word: t.state_hold.into(),
+            detail: reason(&entry.hold_reason),
+            extra: fill(t.time_left, &[&clock(entry.remaining_seconds.unwrap_or(0), lang)]),
+            note: t.your_run_held.into(),
+        },
+        Some(entry) if entry.status == "WAITING" => {
+            let position = entry.position.unwrap_or(1);
+            let (wait, exact) = wait_estimate(motor, queue, position);
+            // A wait is told in whole minutes (rounded up): seconds would only be noise.
+            let wait = if wait >= 60 { (wait + 59) / 60 * 60 } else { wait };
+            let wait = fill(if exact { t.wait_about } else { t.wait_at_least }, &[&duration(wait, lang)]);
+            Panel {
+                class: "waiting",
+                word: format!(
+                    "{} {}",
+                    t.state_waiting,
+                    fill(t.waiting_number, &[&super::i18n::number(position as i64, lang)])
+                ),
+                detail: if position == 1 { t.waiting_next.into() } else { String::new() },
+                extra: wait,
+                note: if motor.state == "HOLD" { t.wait_paused.into() } else { String::new() },
+            }
+        }
+        _ => match motor.state.as_str() {
+            "RUNNING" => Panel {
+                class: "running",
+                word: t.state_running.into(),
+                detail: t.motor_busy.into(),
+                extra: fill(t.time_left, &[&clock(motor.remaining_seconds.unwrap_or(0), lang)]),
+                note: String::new(),
+            },
+            "HOLD" => Panel {
+                class: "hold",
+                word: t.state_hold.into(),
+                detail: t.motor_busy_hold.into(),
+                extra: reason(&motor.hold_reason),
+                note: String::new(),
+            },
+            _ => Panel {
+                class: "idle",
+                word: t.state_idle.into(),
+                detail: t.motor_free.into(),
+                extra: String::new(),
+                note: String::new(),
+            },
+        },
+    }
+}
+
+/// The pump owner's panel: the motor, and whose run it is.
+pub fn owner_panel(t: &Text, lang: Lang, motor: &Motor, queue: &Queue) -> Panel {
+    let name = queue.active.as_ref().map(|e| e.user_name.as_str()).unwrap_or_default();
+    let left = fill(t.time_left, &[&clock(motor.remaining_seconds.unwrap_or(0), lang)]);
+    match motor.state.as_str() {
+        "RUNNING" => Panel {
+            class: "running",
+            word: t.state_running.into(),
+            detail: fill(t.running_for, &[name]),
+            extra: left,
+            note: String::new(),
+        },
+        "HOLD" => Panel {
+            class: "hold",
+            word: t.state_hold.into(),
+            detail: motor.hold_reason.as_deref().map(|c| words(t.hold_reasons, c)).unwrap_or_default(),
+            extra: format!("{} · {left}", fill(t.running_for, &[name])),
+            note: String::new(),
+        },
+        _ => Panel {
+            class: "idle",
+            word: t.state_idle.into(),
+            detail: t.nobody_running.into(),
+            extra: String::new(),
+            note: String::new(),
+        },
+    }
+}
+
+pub fn panel(panel: &Panel) -> Markup {
+    html! {
+        section #state .state.(format!("state-{}", panel.class)) aria-live="polite" {
+            div #state-word .state-word { (panel.word) }
+            div #state-detail .state-detail { (panel.detail) }
+            div #state-extra .state-extra { (panel.extra) }
+            div #state-note .state-note { (panel.note) }
+        }
+    }
+}
+
+/// The queue: who runs now and who waits, in order; `me` is marked.
+pub fn queue(t: &Text, lang: Lang, queue: &Queue, me: &str) -> Markup {
+    html! {
+        div #queue-body {
+            h3 { (t.now_running) }
+            @match &queue.active {
+                Some(active) => {
+                    p.q-active {
+                        span.q-name { (active.user_name) @if active.user_id == me { " (" (t.you) ")" } }
+                        " "
+                        (tag(t, &active.status))
+                        @if let Some(left) = active.remaining_seconds {
+                            " " span.q-left { (fill(t.time_left, &[&clock(left, lang)])) }
+                        }
+                    }
+                }
+                None => { p.muted { (t.nobody_running) } }
+            }
+            h3 { (t.waiting_list) }
+            @if queue.waiting.is_empty() {
+                p.muted { (t.nobody_waiting) }
+            } @else {
+                ol.q-wait {
+                    @for entry in &queue.waiting {
+                        li.(if entry.user_id == me { "me" } else { "" }) {
+                            span.pos { "#" (super::i18n::number(entry.position.unwrap_or(0) as i64, lang)) }
+                            " "
+                            span.q-name { (entry.user_name) @if entry.user_id == me { " (" (t.you) ")" } }
+                            @if let Some(m) = entry.requested_minutes {
+                                " " span.muted { "≤ " (super::i18n::minutes(m, lang)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A state word in its colour.
+pub fn tag(t: &Text, status: &str) -> Markup {
+    let word = match status {
+        "RUNNING" => t.state_running,
+        "HOLD" => t.state_hold,
+        "WAITING" => t.state_waiting,
+        _ => t.state_idle,
+    };
+    html! { span.tag.(state_class(status)) { (word) } }
+}
+
+/// The device's four lights: connected, grid, ready, relay; each a word and a colour.
+pub fn device_lights(t: &Text, device: &DeviceState) -> Markup {
+    let light = |id: &str, good: bool, yes: &str, no: &str| {
+        html! { li id=(id) .chip.(if good { "good" } else { "bad" }) { (if good { yes } else { no }) } }
+    };
+    html! {
+        ul.chips #device-lights {
+            (light("dev-online", device.online, t.pump_connected, t.pump_not_connected))
+            (light("dev-grid", !device.load_shedding, t.power_on, t.power_cut))
+            (light("dev-ready", device.ready, t.ready, t.not_ready))
+            li #dev-relay .chip.(if device.relay { "on" } else { "off" }) { (if device.relay { t.relay_on } else { t.relay_off }) }
+        }
+    }
+}

@@ -1,0 +1,384 @@
+// The web dashboard, end to end: the real server binary on a free port with a fresh SQLite file,
+// a simulated device polling it, and Debian's Chromium driving the pages as the master, a pump
+// owner and two farmers.
+//
+//   npm ci && npm test
+//
+// PUMPPILOT_BIN  the server binary (default ../target/debug/pumppilot)
+// SCREENSHOTS    where the screenshots go (default ../docs/screenshots)
+// CHROMIUM       the browser (default /usr/bin/chromium)
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = resolve(here, process.env.PUMPPILOT_BIN || '../target/debug/pumppilot');
+const shots = resolve(here, process.env.SCREENSHOTS || '../docs/screenshots');
+const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const MASTER = { username: 'master', password: 'master-password-web' };
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+
+const started = Date.now();
+const cleanups = [];
+const pageErrors = [];
+
+function log(message) {
+  console.log(`[web ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${message}`);
+}
+
+let passed = 0;
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    const result = await fn();
+    passed++;
+    log(`ok   ${name} (${Date.now() - t0} ms)`);
+    return result;
+  } catch (err) {
+    log(`FAIL ${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => ok(port));
+    });
+  });
+}
+
+/** The server on a fresh SQLite file; resolves when /healthz answers. */
+async function startServer() {
+  if (!existsSync(bin)) throw new Error(`no server binary at ${bin}: run \`cargo build -p pumppilot\` or set PUMPPILOT_BIN`);
+  const dir = mkdtempSync(join(tmpdir(), 'pumppilot-web-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let output = '';
+  const child = spawn(bin, ['serve'], {
+    env: {
+      ...process.env,
+      PUMPPILOT_BIND: `127.0.0.1:${port}`,
+      PUMPPILOT_DATABASE_URL: `sqlite://${join(dir, 'web.db')}`,
+      PUMPPILOT_MASTER_USERNAME: MASTER.username,
+      PUMPPILOT_MASTER_PASSWORD: MASTER.password,
+      PUMPPILOT_POLL_INTERVAL_MS: '1000',
+      PUMPPILOT_DEVICE_LEASE_MS: '3000',
+      PUMPPILOT_LOG: process.env.PUMPPILOT_LOG || 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  let exited = null;
+  child.on('exit', (code, signal) => (exited = { code, signal }));
+  const stop = () =>
+    new Promise((done) => {
+      if (exited) return done();
+      child.once('exit', () => done());
+      child.kill('SIGTERM');
+      setTimeout(() => exited || child.kill('SIGKILL'), 3000).unref();
+    });
+  cleanups.unshift(stop);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (exited) throw new Error(`the server exited (${JSON.stringify(exited)}):\n${output}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`no answer on /healthz within 20 s:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, log: () => output };
+}
+
+/** A device at the pump: power and readiness set by the test, the relay following the server. */
+function startDevice(url, key) {
+  const device = { loadShedding: false, ready: true, relay: false, polls: 0, failures: 0 };
+  let stopped = false;
+  const loop = async () => {
+    while (!stopped) {
+      try {
+        const r = await fetch(`${url}/api/esp32/poll`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ loadShedding: device.loadShedding, ready: device.ready, relay: device.relay, fw: 'web-test 1.0' }),
+        });
+        const answer = await r.json();
+        if (r.ok) {
+          device.relay = answer.motor === 'ON';
+          device.polls++;
+        } else device.failures++;
+      } catch {
+        device.failures++;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  loop();
+  cleanups.unshift(() => (stopped = true));
+  return device;
+}
+
+async function main() {
+  if (!existsSync(browserPath)) throw new Error(`no browser at ${browserPath}: apt-get install -y chromium (or set CHROMIUM)`);
+  mkdirSync(shots, { recursive: true });
+  const server = await step('start the server', startServer);
+  log(`server ${server.url}`);
+
+  const browser = await step('launch Chromium', () =>
+    chromium.launch({
+      executablePath: browserPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    }),
+  );
+  cleanups.unshift(() => browser.close());
+
+  /** A signed-out phone: its own cookies, its own page. */
+  async function phone(name) {
+    const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'en-US', timezoneId: 'Asia/Dhaka' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => pageErrors.push(`${name}: ${err.message}`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && !/Failed to load resource|ERR_FAILED|EventSource/.test(msg.text())) pageErrors.push(`${name}: ${msg.text()}`);
+    });
+    page.on('dialog', (dialog) => dialog.accept());
+    return page;
+  }
+
+  async function signIn(page, username, password) {
+    await page.goto(`${server.url}/`);
+    await page.locator('#username').fill(username);
+    await page.locator('#password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => !u.pathname.startsWith('/login'));
+  }
+
+  const word = (page) => page.locator('#state-word');
+  const waitWord = (page, pattern, timeout) => page.locator('#state-word', { hasText: pattern }).waitFor({ timeout });
+
+  /** Phone and desktop screenshots of a page, as it is now. */
+  async function screenshots(page, name) {
+    await page.waitForTimeout(150);
+    await page.screenshot({ path: join(shots, `${name}-phone.png`), fullPage: false });
+    await page.setViewportSize(DESKTOP);
+    await page.waitForTimeout(150);
+    await page.screenshot({ path: join(shots, `${name}-desktop.png`), fullPage: false });
+    await page.setViewportSize(PHONE);
+  }
+
+  // ---- The master creates a pump owner. ----
+  const master = await phone('master');
+  await step('master signs in and adds a pump owner', async () => {
+    await signIn(master, MASTER.username, MASTER.password);
+    assert(new URL(master.url()).pathname === '/master', `master lands on ${master.url()}`);
+    await master.locator('#o-name').fill('Rahim Uddin');
+    await master.locator('#o-username').fill('rahim');
+    await master.locator('#o-password').fill('rahim-password');
+    await master.getByRole('button', { name: 'Create' }).click();
+    await master.getByText('Rahim Uddin was added.').waitFor();
+    await master.locator('#owners tr[data-owner]').first().waitFor();
+  });
+
+  // ---- The owner adds two farmers, recharges them, registers the device. ----
+  const admin = await phone('admin');
+  const deviceKey = await step('owner adds two farmers, recharges them and registers the device', async () => {
+    await signIn(admin, 'rahim', 'rahim-password');
+    assert(new URL(admin.url()).pathname === '/admin', `owner lands on ${admin.url()}`);
+    for (const [name, username] of [['Karim Mia', '01711000001'], ['Salma Begum', '01711000002']]) {
+      await admin.goto(`${server.url}/admin/farmers`);
+      await admin.locator('#f-name').fill(name);
+      await admin.locator('#f-username').fill(username);
+      await admin.locator('#f-password').fill(`${username}-pw`);
+      await admin.getByRole('button', { name: 'Create' }).click();
+      await admin.getByText(`${name} was added.`).waitFor();
+      await admin.getByRole('link', { name }).first().click();
+      await admin.locator('#r-minutes').fill('30');
+      await admin.getByRole('button', { name: 'Recharge' }).click();
+      await admin.getByText(`${name} now has 30 min.`).waitFor();
+    }
+    await admin.goto(`${server.url}/admin`);
+    await admin.locator('#device-name').fill('Field pump');
+    await admin.getByRole('button', { name: 'Register' }).click();
+    const key = await admin.locator('#device-key').inputValue();
+    assert(key.startsWith('pp_dev_'), `the key is shown: ${key}`);
+    await admin.screenshot({ path: join(shots, 'admin-device-key-phone.png') });
+    await admin.getByRole('link', { name: 'Done' }).click();
+    return key;
+  });
+  const device = startDevice(server.url, deviceKey);
+
+  // The owner's page gets no event stream: it must stay live by polling.
+  await admin.route('**/api/events', (route) => route.abort());
+  await step('owner sees the device connected (by polling; the stream is blocked)', async () => {
+    await admin.goto(`${server.url}/admin`);
+    await admin.locator('#dev-online', { hasText: 'Pump connected' }).waitFor();
+    await admin.locator('#dev-grid', { hasText: 'Power on' }).waitFor();
+    await admin.locator('#live-status', { hasText: 'Live updates are off' }).waitFor();
+  });
+
+  // ---- Farmer A starts; farmer B joins the queue. ----
+  const a = await phone('farmer A');
+  const b = await phone('farmer B');
+  await step('farmer A starts and sees RUNNING, the time counting down', async () => {
+    await signIn(a, '01711000001', '01711000001-pw');
+    assert(new URL(a.url()).pathname === '/user', `farmer lands on ${a.url()}`);
+    await waitWord(a, 'IDLE');
+    await a.locator('#balance-value', { hasText: '30 min' }).waitFor();
+    await a.locator('#motor-button', { hasText: 'START' }).click();
+    await waitWord(a, 'RUNNING');
+    await a.locator('#motor-button', { hasText: 'STOP' }).waitFor();
+    // The clock starts when the device confirms the relay; then it counts down every second.
+    const first = await a.locator('#state-detail').innerText();
+    assert(/^\d+:\d\d left$/.test(first), `the remaining time: ${first}`);
+    await a.waitForFunction((shown) => document.getElementById('state-detail').textContent !== shown, first, { timeout: 5000 });
+    const later = await a.locator('#state-detail').innerText();
+    const seconds = (text) => text.split(' ')[0].split(':').reduce((acc, n) => acc * 60 + Number(n), 0);
+    assert(seconds(later) < seconds(first), `the remaining time counts down: ${first} → ${later}`);
+    assert(a.url().endsWith('/user'), 'no page load for Start');
+  });
+
+  await step('farmer B (another browser) joins and sees WAITING #1', async () => {
+    await signIn(b, '01711000002', '01711000002-pw');
+    await waitWord(b, 'RUNNING'); // the motor is busy: Karim pumps
+    await b.locator('#motor-button', { hasText: 'JOIN THE QUEUE' }).click();
+    await waitWord(b, 'WAITING #1');
+    await b.locator('#state-detail', { hasText: 'You are next' }).waitFor();
+    await b.locator('#state-extra', { hasText: 'Estimated wait' }).waitFor();
+    await a.locator('#queue-body li', { hasText: 'Salma Begum' }).waitFor();
+  });
+
+  await step('owner sees Karim running and Salma waiting, without a reload', async () => {
+    await waitWord(admin, 'RUNNING');
+    await admin.locator('#state-detail', { hasText: 'Karim Mia' }).waitFor();
+    await admin.locator('#queue-body li', { hasText: 'Salma Begum' }).waitFor();
+    await admin.locator('#dev-relay', { hasText: 'Motor switch ON' }).waitFor();
+  });
+
+  await step('screenshots: farmer running, farmer waiting, owner, master', async () => {
+    await screenshots(a, 'farmer-running');
+    await screenshots(b, 'farmer-waiting');
+    await screenshots(admin, 'admin-pump');
+    await master.reload();
+    await master.locator('.m-state', { hasText: 'RUNNING' }).waitFor();
+    await screenshots(master, 'master');
+  });
+
+  await step('load shedding: every page shows HOLD with the reason, without a reload', async () => {
+    device.loadShedding = true;
+    await waitWord(a, 'ON HOLD');
+    await a.locator('#state-detail', { hasText: 'Power cut (load shedding)' }).waitFor();
+    await a.locator('#dev-grid', { hasText: 'Power cut' }).waitFor();
+    await b.locator('#queue-body .tag', { hasText: 'ON HOLD' }).waitFor();
+    await b.locator('#state-note', { hasText: 'paused' }).waitFor();
+    await waitWord(admin, 'ON HOLD');
+    await admin.locator('#state-detail', { hasText: 'Power cut' }).waitFor();
+    const held = await a.locator('#state-extra').innerText();
+    await a.waitForTimeout(1500);
+    assert((await a.locator('#state-extra').innerText()) === held, 'the remaining time is frozen in HOLD');
+    await screenshots(a, 'farmer-hold');
+  });
+
+  await step('the grid is back: RUNNING again', async () => {
+    device.loadShedding = false;
+    await waitWord(a, 'RUNNING');
+    await waitWord(admin, 'RUNNING');
+  });
+
+  await step('A stops: B’s page turns RUNNING by itself', async () => {
+    await a.locator('#motor-button', { hasText: 'STOP' }).click();
+    await waitWord(a, 'RUNNING'); // Salma's run now: the motor is busy
+    await a.locator('#state-detail', { hasText: 'Another farmer is pumping' }).waitFor();
+    await waitWord(b, 'RUNNING');
+    await b.locator('#state-extra', { hasText: 'Your pump is running' }).waitFor();
+    await b.locator('#motor-button', { hasText: 'STOP' }).waitFor();
+    await admin.locator('#state-detail', { hasText: 'Salma Begum' }).waitFor();
+  });
+
+  await step('a farmer cannot reach the owner’s pages (403 page)', async () => {
+    const response = await a.goto(`${server.url}/admin/farmers`);
+    assert(response.status() === 403, `status ${response.status()}`);
+    await a.getByText('Not for your account').waitFor();
+  });
+
+  await step('usage chart and audit log for the owner', async () => {
+    await admin.goto(`${server.url}/admin/usage`);
+    await admin.locator('svg.chart rect.bar').first().waitFor({ state: 'attached' });
+    await admin.locator('.hbars .hb-name', { hasText: 'Karim Mia' }).waitFor();
+    await screenshots(admin, 'admin-usage');
+    await admin.goto(`${server.url}/admin/log`);
+    await admin.getByText('Device registered').first().waitFor();
+    await admin.screenshot({ path: join(shots, 'admin-log-phone.png') });
+    await admin.goto(`${server.url}/admin/farmers`);
+    await admin.getByRole('link', { name: 'Karim Mia' }).first().waitFor();
+    await admin.screenshot({ path: join(shots, 'admin-farmers-phone.png') });
+  });
+
+  await step('Bangla renders with Bangla digits, and is remembered', async () => {
+    await a.goto(`${server.url}/user`);
+    await a.locator('button[lang="bn"]').click();
+    await a.locator('html[lang="bn"]').waitFor();
+    await waitWord(a, 'চলছে');
+    await a.locator('#motor-button', { hasText: 'সারিতে দাঁড়ান' }).waitFor();
+    const balance = await a.locator('#balance-value').innerText();
+    assert(/[০-৯]/.test(balance) && !/[0-9]/.test(balance), `the balance in Bangla digits: ${balance}`);
+    await screenshots(a, 'farmer-bangla');
+    await a.reload();
+    await a.locator('html[lang="bn"]').waitFor();
+    await b.goto(`${server.url}/user`);
+    await b.locator('button[lang="bn"]').click();
+    await waitWord(b, 'চলছে');
+    const left = await b.locator('#state-detail').innerText();
+    assert(/[০-৯]+:[০-৯]{2} বাকি/.test(left), `the countdown in Bangla digits: ${left}`);
+  });
+
+  await step('farmer B stops; signing out ends the session', async () => {
+    await b.locator('#motor-button').click();
+    await waitWord(b, 'বন্ধ');
+    await b.getByRole('button', { name: 'সাইন আউট' }).click();
+    await b.waitForURL((u) => u.pathname === '/login');
+    const response = await b.goto(`${server.url}/user`);
+    assert(new URL(response.url()).pathname === '/login', 'signed out');
+  });
+
+  assert(device.polls > 0, 'the device polled');
+  log(`device polled ${device.polls} times (${device.failures} failed)`);
+  if (pageErrors.length) throw new Error(`errors in the pages:\n${pageErrors.join('\n')}`);
+}
+
+let failed = false;
+try {
+  await main();
+} catch (err) {
+  failed = true;
+  console.error(err.stack || String(err));
+} finally {
+  for (const clean of cleanups) {
+    try {
+      await clean();
+    } catch {
+      // keep cleaning
+    }
+  }
+}
+console.log(`${passed} passed, ${failed ? 1 : 0} failed`);
+log(failed ? 'FAILED' : 'passed');
+process.exit(failed ? 1 : 0);
