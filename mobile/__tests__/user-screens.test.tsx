@@ -121,6 +121,16 @@ describe('home', () => {
     expect(screen.getByTestId('state').props.style).toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#1747C6' })]));
   });
 
+  test('WAITING with the server\'s estimate, in whole minutes', async () => {
+    farmer(
+      status({
+        motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 590 },
+        me: { entry: entry({ status: 'WAITING', position: 1, remainingSeconds: null, estimatedWaitSeconds: 590 }) },
+      }),
+    );
+    expect(await screen.findByText('About 10 min to wait · Another farmer is pumping')).toBeTruthy();
+  });
+
   test('WAITING first in line: "You are next"', async () => {
     farmer(status({ motor: { state: 'HOLD', holdReason: 'LOAD_SHEDDING', activeUserId: SALMA.id }, me: { entry: entry({ status: 'WAITING', position: 1 }) } }));
     expect(await screen.findByText('You are next')).toBeTruthy();

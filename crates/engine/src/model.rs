@@ -291,6 +291,19 @@ impl Tenant {
         self.waiting.iter().enumerate().find(|(_, e)| e.user_id == user).map(|(i, e)| (e, Some(i + 1)))
     }
 
+    /// The least RUNNING time before the waiting entry at `position` (1 = next) can start: what
+    /// the active run has left, then each entry ahead running for as long as its minutes allow
+    /// (what it asked for, or its whole balance). Load shedding and devices going silent only
+    /// add to it. `None` when no entry waits at that position.
+    pub fn estimated_wait_seconds(&self, position: usize, now: Timestamp) -> Option<i64> {
+        if position == 0 || position > self.waiting.len() {
+            return None;
+        }
+        let ahead = &self.waiting[..position - 1];
+        let active = self.remaining_seconds(now).unwrap_or(0);
+        Some(ahead.iter().fold(active, |total, entry| total + entry.budget_ms(self.wallet(entry.user_id)) / 1000))
+    }
+
     /// Remaining RUNNING seconds of the active run.
     pub fn remaining_seconds(&self, now: Timestamp) -> Option<i64> {
         self.active.as_ref().map(|e| e.remaining_seconds_at(self.wallet(e.user_id), now))

@@ -120,6 +120,24 @@ fn next_in_line_starts_by_itself_when_the_run_ends() {
 }
 
 #[test]
+fn the_wait_of_each_place_in_line_is_what_runs_before_it() {
+    // A runs 5 of her 10 minutes; B asked for 3; C runs until her 4 minutes are used; D waits.
+    let mut t = pump_with(&[(A, 600), (B, 600), (C, 240), (D, 600)]);
+    t.apply(start_for(A, 5), at(0));
+    t.apply(start_for(B, 3), at(1));
+    t.apply(start(C), at(2));
+    t.apply(start(D), at(3));
+    assert_eq!(t.estimated_wait_seconds(1, at(60)), Some(240), "B: what A has left");
+    assert_eq!(t.estimated_wait_seconds(2, at(60)), Some(240 + 180), "C: then B's 3 minutes");
+    assert_eq!(t.estimated_wait_seconds(3, at(60)), Some(240 + 180 + 240), "D: then C's whole balance");
+    assert_eq!(t.estimated_wait_seconds(4, at(60)), None, "nobody waits there");
+    assert_eq!(t.estimated_wait_seconds(0, at(60)), None);
+    // Load shedding freezes A's remaining time, so the waits stop shrinking.
+    t.apply(shedding(), at(60));
+    assert_eq!(t.estimated_wait_seconds(1, at(600)), Some(240));
+}
+
+#[test]
 fn waiting_user_with_no_minutes_is_skipped() {
     let mut t = pump_with(&[(A, 600), (B, 600), (C, 600)]);
     t.apply(start(A), at(0));

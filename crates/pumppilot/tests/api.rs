@@ -21,6 +21,9 @@ async fn user_a_running_user_b_starts_and_waits_at_position_1() {
     assert_eq!(b["status"], "WAITING");
     assert_eq!(b["position"], 1);
     assert_eq!(b["userName"], "Farmer 1");
+    let wait = b["estimatedWaitSeconds"].as_i64().unwrap();
+    assert!((29 * 60..=30 * 60).contains(&wait), "B waits for what A has left: {wait}");
+    assert!(a.get("estimatedWaitSeconds").is_none(), "only a waiting entry has a wait");
 
     // Starting again returns the same entry unchanged.
     let again = t.users[1].ok("/api/motor/start", json!({})).await;

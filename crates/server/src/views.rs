@@ -74,6 +74,10 @@ pub struct EntryView {
     /// WAITING only, 1-based.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<usize>,
+    /// WAITING only: the least time until this entry can start (the active run's remaining time,
+    /// then each entry ahead for as long as its minutes allow); load shedding only adds to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_wait_seconds: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,6 +111,7 @@ impl EntryView {
             admin_id: entry.admin_id.to_string(),
             status: entry.status.as_str().into(),
             position,
+            estimated_wait_seconds: position.and_then(|p| tenant.estimated_wait_seconds(p, now)),
             hold_reason: entry.hold_reason.map(|r| r.as_str().into()),
             remaining_seconds: live_run.then(|| entry.remaining_seconds_at(tenant.wallet(entry.user_id), now)),
             requested_minutes: entry.requested_seconds.map(|s| s / 60),

@@ -716,6 +716,12 @@ export interface components {
             chargedSeconds?: number | null;
             endedAt?: string | null;
             endReason?: string | null;
+            /**
+             * Format: int64
+             * @description WAITING only: the least time until this entry can start (the active run's remaining time,
+             *     then each entry ahead for as long as its minutes allow); load shedding only adds to it.
+             */
+            estimatedWaitSeconds?: number | null;
             holdReason?: string | null;
             id: string;
             /** @description WAITING only, 1-based. */

@@ -192,16 +192,12 @@
     return fill(W.timeLeft, clock(seconds));
   }
 
-  function estimate(position) {
-    var seconds = ticking(state.motor.remainingSeconds);
-    var exact = state.motor.state !== 'HOLD';
-    state.queue.waiting.forEach(function (e) {
-      if (e.position && e.position < position) {
-        if (e.requestedMinutes) seconds += e.requestedMinutes * 60;
-        else exact = false;
-      }
-    });
-    return [seconds, exact];
+  // The server's estimate for a place in line, counted down with the run ahead; while that run
+  // is paused it is only a lower bound.
+  function estimate(entry) {
+    var ahead = state.motor.remainingSeconds || 0;
+    var seconds = Math.max(0, (entry.estimatedWaitSeconds || 0) - (ahead - ticking(ahead)));
+    return [seconds, state.motor.state !== 'HOLD'];
   }
 
   function farmerPanel() {
@@ -211,7 +207,7 @@
     if (e && e.status === 'HOLD') return ['hold', W.hold, reason(e.holdReason), left(e.remainingSeconds), W.yourRunHeld];
     if (e && e.status === 'WAITING') {
       var p = e.position || 1;
-      var est = estimate(p);
+      var est = estimate(e);
       // A wait is told in whole minutes (rounded up): seconds would only be noise.
       if (est[0] >= 60) est[0] = Math.ceil(est[0] / 60) * 60;
       return [

@@ -156,6 +156,7 @@ pub struct Entry {
     pub user_name: String,
     pub status: String,
     pub position: Option<usize>,
+    pub estimated_wait_seconds: Option<i64>,
     pub hold_reason: Option<String>,
     pub remaining_seconds: Option<i64>,
     pub requested_minutes: Option<i64>,

@@ -29,7 +29,7 @@ pub async fn home(State(web): State<WebState>, visit: Visit) -> Response {
         (Err(r), _) | (_, Err(r)) => return r,
     };
     let (t, lang) = (page.t(), page.lang());
-    let panel = parts::farmer_panel(t, lang, &status, &queue);
+    let panel = parts::farmer_panel(t, lang, &status);
     let entry = status.me.entry.as_ref();
     let mine = entry.is_some();
     let in_line = entry.is_some_and(|e| e.status == "WAITING");

@@ -27,23 +27,8 @@ fn state_class(state: &str) -> &'static str {
     }
 }
 
-/// The least time until `position` (1 = next) may start: what the active run has left, and the
-/// chosen minutes of those ahead. `exact` is false when someone ahead runs until they stop (the
-/// API does not tell a farmer other farmers' balances) or the active run is paused.
-pub fn wait_estimate(motor: &Motor, queue: &Queue, position: usize) -> (i64, bool) {
-    let mut seconds = motor.remaining_seconds.unwrap_or(0);
-    let mut exact = motor.state != "HOLD";
-    for ahead in queue.waiting.iter().filter(|e| e.position.is_some_and(|p| p < position)) {
-        match ahead.requested_minutes {
-            Some(m) => seconds += m * 60,
-            None => exact = false,
-        }
-    }
-    (seconds, exact)
-}
-
 /// The farmer's panel: their own run or place in line, else the motor.
-pub fn farmer_panel(t: &Text, lang: Lang, status: &Status, queue: &Queue) -> Panel {
+pub fn farmer_panel(t: &Text, lang: Lang, status: &Status) -> Panel {
     let motor = &status.motor;
     let reason = |code: &Option<String>| code.as_deref().map(|c| words(t.hold_reasons, c)).unwrap_or_default();
     match status.me.entry.as_ref() {
@@ -63,9 +48,11 @@ pub fn farmer_panel(t: &Text, lang: Lang, status: &Status, queue: &Queue) -> Pan
         },
         Some(entry) if entry.status == "WAITING" => {
             let position = entry.position.unwrap_or(1);
-            let (wait, exact) = wait_estimate(motor, queue, position);
-            // A wait is told in whole minutes (rounded up): seconds would only be noise.
+            // The server's estimate assumes no load shedding: while the run ahead is paused it
+            // is only a lower bound. A wait is told in whole minutes (rounded up).
+            let wait = entry.estimated_wait_seconds.unwrap_or(0);
             let wait = if wait >= 60 { (wait + 59) / 60 * 60 } else { wait };
+            let exact = motor.state != "HOLD";
             let wait = fill(if exact { t.wait_about } else { t.wait_at_least }, &[&duration(wait, lang)]);
             Panel {
                 class: "waiting",

@@ -23,6 +23,9 @@ export function HomeScreen() {
   const remaining = useCountdown(remainingSource, live.receivedAt, motor?.state === 'RUNNING');
   // While my run is RUNNING the balance falls with it, second by second, between polls.
   const balance = useCountdown(status?.me.availableSeconds, live.receivedAt, mine?.status === 'RUNNING') ?? 0;
+  // The server's estimate for my place in line falls with the run ahead of me.
+  const waiting = mine?.status === 'WAITING' ? mine.estimatedWaitSeconds : null;
+  const wait = useCountdown(waiting, live.receivedAt, motor?.state === 'RUNNING');
 
   if (!status || !motor) {
     return (
@@ -35,12 +38,16 @@ export function HomeScreen() {
   const left = remaining != null ? t.timeLeft(i18n.clock(remaining)) : null;
   let block;
   if (mine && mine.status === 'WAITING') {
+    const busy = motor.state === 'HOLD' ? t.motorBusyHold : t.motorBusy;
+    // Told in whole minutes, rounded up; while the run ahead is paused it is only a lower bound.
+    const minutes = wait != null ? i18n.duration(Math.ceil(wait / 60) * 60) : null;
+    const estimate = minutes ? (motor.state === 'HOLD' ? t.waitAtLeast(minutes) : t.waitAbout(minutes)) : null;
     block = (
       <StateBlock
         tone="waiting"
         word={t.stateWaiting}
         detail={mine.position === 1 ? t.waitingNext : mine.position ? t.waitingNumber(i18n.num(mine.position)) : null}
-        extra={motor.state === 'HOLD' ? t.motorBusyHold : t.motorBusy}
+        extra={[estimate, busy].filter(Boolean).join(' · ')}
       />
     );
   } else if (isActive(mine)) {
