@@ -544,3 +544,22 @@ async fn the_master_adds_suspends_and_lets_back_a_pump_owner() {
     assert!(page.body.contains("Rahim Uddin can use the pump again."));
     assert_eq!(Browser::new(&app).sign_in("rahim", PASSWORD).await.location(), "/admin");
 }
+
+#[tokio::test]
+async fn an_unknown_page_is_a_404_page_for_a_browser_and_json_for_the_api() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let get = |path: &str, accept: &str| http.get(format!("{}{path}", app.base)).header(header::ACCEPT, accept).send();
+    let page = get("/admin/nope", "text/html,application/xhtml+xml,*/*;q=0.8").await.unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(page.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+    assert!(page.text().await.unwrap().contains("<html"));
+
+    for (path, accept) in [("/api/nope", "text/html"), ("/admin/nope", "application/json"), ("/nope", "*/*")] {
+        let answer = get(path, accept).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "NOT_FOUND", "{path} with {accept}");
+    }
+}

@@ -122,8 +122,7 @@ pub fn router(app: AppState) -> Router {
         }),
     )
     .merge(routes::health())
-    .merge(dashboard)
-    .fallback(error::no_route)
+    .merge(dashboard) // its fallback answers unknown paths: a page for browsers, JSON otherwise
     .method_not_allowed_fallback(error::wrong_method)
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(cors())

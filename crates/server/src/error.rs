@@ -140,11 +140,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// The fallback for unknown routes.
-pub async fn no_route() -> ApiError {
-    ApiError::not_found("route")
-}
-
 /// The answer when the path exists but not for this method.
 pub async fn wrong_method() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this path does not take that method")

@@ -86,8 +86,20 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/master/owners/{id}/suspend", post(master::suspend))
         .route("/master/owners/{id}/unsuspend", post(master::unsuspend))
         .route("/static/{file}", get(assets::serve))
+        .fallback(nowhere)
         .layer(middleware::map_response(secure_headers))
         .with_state(web)
+}
+
+/// What answers a path nobody serves: a page saying so for a browser, the API's JSON 404 for
+/// everything else (and always under `/api/`). This is the whole server's fallback.
+async fn nowhere(visit: Visit, headers: HeaderMap) -> Response {
+    let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    if !browser || visit.path.starts_with("/api/") {
+        return crate::error::ApiError::not_found("route").into_response();
+    }
+    let t = visit.t();
+    message_page(&visit, None, StatusCode::NOT_FOUND, t.not_found_title, t.not_found_text)
 }
 
 /// Every dashboard answer: the CSP and its friends; pages are never cached (they carry personal
