@@ -228,7 +228,7 @@
     var name = state.queue.active ? state.queue.active.userName : '';
     if (m.state === 'RUNNING') return ['running', W.running, fill(W.runningFor, name), left(ticking(m.remainingSeconds)), ''];
     if (m.state === 'HOLD') {
-      return ['hold', W.hold, reason(m.holdReason), fill(W.runningFor, name) + ' · ' + left(m.remainingSeconds), ''];
+      return ['hold', W.hold, reason(m.holdReason), fill(W.runOf, name) + ' · ' + left(m.remainingSeconds), ''];
     }
     return ['idle', W.idle, W.nobodyRunning, '', ''];
   }

@@ -125,6 +125,7 @@ pub struct Text {
     pub motor_busy_hold: &'static str,
     /// `{0}`: a farmer's name.
     pub running_for: &'static str,
+    pub run_of: &'static str,
     pub hold_reasons: Table,
 
     pub start: &'static str,
@@ -335,6 +336,7 @@ pub static EN: Text = Text {
     motor_busy: "Another farmer is pumping",
     motor_busy_hold: "Another farmer’s run is paused",
     running_for: "Running for {0}",
+    run_of: "{0}'s run",
     hold_reasons: &[
         ("LOAD_SHEDDING", "Power cut (load shedding)"),
         ("DEVICE_NOT_READY", "The pump is not ready"),
@@ -589,6 +591,7 @@ pub static BN: Text = Text {
     motor_busy: "অন্য একজন কৃষক পাম্প চালাচ্ছেন",
     motor_busy_hold: "অন্য কৃষকের পাম্প থেমে আছে",
     running_for: "{0}-এর জন্য চলছে",
+    run_of: "{0}-এর পালা",
     hold_reasons: &[
         ("LOAD_SHEDDING", "বিদ্যুৎ নেই (লোডশেডিং)"),
         ("DEVICE_NOT_READY", "পাম্প প্রস্তুত নয়"),

@@ -494,6 +494,7 @@ fn script_words(t: &Text) -> Value {
         ("motorBusy", t.motor_busy),
         ("motorBusyHold", t.motor_busy_hold),
         ("runningFor", t.running_for),
+        ("runOf", t.run_of),
         ("start", t.start),
         ("joinQueue", t.join_queue),
         ("stop", t.stop),

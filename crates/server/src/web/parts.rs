@@ -108,7 +108,7 @@ pub fn owner_panel(t: &Text, lang: Lang, motor: &Motor, queue: &Queue) -> Panel 
             class: "hold",
             word: t.state_hold.into(),
             detail: motor.hold_reason.as_deref().map(|c| words(t.hold_reasons, c)).unwrap_or_default(),
-            extra: format!("{} · {left}", fill(t.running_for, &[name])),
+            extra: format!("{} · {left}", fill(t.run_of, &[name])),
             note: String::new(),
         },
         _ => Panel {
