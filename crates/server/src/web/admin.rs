@@ -222,19 +222,7 @@ pub async fn farmers(State(web): State<WebState>, visit: Visit) -> Response {
                 }
             }
         }
-        section.card {
-            h2 { (t.add_farmer) }
-            form method="post" action="/admin/farmers" {
-                (page.csrf_field())
-                label for="f-name" { (t.name) }
-                input #f-name type="text" name="name" required maxlength="80";
-                label for="f-username" { (t.phone_or_username) }
-                input #f-username type="text" name="username" required maxlength="64" autocapitalize="none" autocomplete="off";
-                label for="f-password" { (t.password) }
-                input #f-password type="password" name="password" required minlength="8" maxlength="256" autocomplete="new-password";
-                button.big.go type="submit" { (t.create) }
-            }
-        }
+        (parts::new_account_form(t, page.csrf_field(), t.add_farmer, "/admin/farmers", "f"))
     };
     page.render(Tab::AdminFarmers, Live::Off, t.nav_farmers, content)
 }
@@ -321,27 +309,7 @@ pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, visit: 
                 }
             }
         }
-        section.card {
-            h2 { (t.ledger_title) }
-            @if wallet.ledger.is_empty() { p.muted { (t.no_ledger) } }
-            @else {
-                table.table {
-                    thead { tr { th { (t.col_when) } th { (t.col_change) } th { (t.col_balance_after) } th { (t.note) } } }
-                    tbody {
-                        @for l in &wallet.ledger {
-                            tr {
-                                td data-label=(t.col_when) { (date_time(&l.at, zone, lang)) br; small { (words(t.ledger_kinds, &l.kind)) } }
-                                td data-label=(t.col_change) .(if l.delta_seconds < 0 { "minus" } else { "plus" }) {
-                                    (if l.delta_seconds < 0 { "−" } else { "+" }) (duration(l.delta_seconds.abs(), lang))
-                                }
-                                td data-label=(t.col_balance_after) { (duration(l.balance_after, lang)) }
-                                td data-label=(t.note) { (l.note) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (parts::ledger(t, lang, zone, &wallet.ledger))
         section.card {
             h2 { (t.history_title) }
             (usage_table(&page, &usage, None))

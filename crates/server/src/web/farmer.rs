@@ -146,27 +146,7 @@ pub async fn minutes(State(web): State<WebState>, visit: Visit) -> Response {
                 }
             }
         }
-        section.card {
-            h2 { (t.ledger_title) }
-            @if wallet.ledger.is_empty() { p.muted { (t.no_ledger) } }
-            @else {
-                table.table {
-                    thead { tr { th { (t.col_when) } th { (t.col_change) } th { (t.col_balance_after) } th { (t.note) } } }
-                    tbody {
-                        @for l in &wallet.ledger {
-                            tr {
-                                td data-label=(t.col_when) { (date_time(&l.at, zone, lang)) br; small { (words(t.ledger_kinds, &l.kind)) } }
-                                td data-label=(t.col_change) .(if l.delta_seconds < 0 { "minus" } else { "plus" }) {
-                                    (if l.delta_seconds < 0 { "−" } else { "+" }) (duration(l.delta_seconds.abs(), lang))
-                                }
-                                td data-label=(t.col_balance_after) { (duration(l.balance_after, lang)) }
-                                td data-label=(t.note) { (l.note) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (parts::ledger(t, lang, zone, &wallet.ledger))
     };
     page.render(Tab::UserMinutes, Live::Off, t.nav_minutes, content)
 }

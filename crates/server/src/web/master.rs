@@ -61,19 +61,7 @@ pub async fn owners(State(web): State<WebState>, visit: Visit) -> Response {
                 }
             }
         }
-        section.card {
-            h2 { (t.add_owner) }
-            form method="post" action="/master" {
-                (page.csrf_field())
-                label for="o-name" { (t.name) }
-                input #o-name type="text" name="name" required maxlength="80";
-                label for="o-username" { (t.phone_or_username) }
-                input #o-username type="text" name="username" required maxlength="64" autocapitalize="none" autocomplete="off";
-                label for="o-password" { (t.password) }
-                input #o-password type="password" name="password" required minlength="8" maxlength="256" autocomplete="new-password";
-                button.big.go type="submit" { (t.create) }
-            }
-        }
+        (parts::new_account_form(t, page.csrf_field(), t.add_owner, "/master", "o"))
     };
     page.render(Tab::Master, Live::Master, t.owners_title, content)
 }

@@ -4,8 +4,8 @@
 use maud::{Markup, html};
 
 use super::{
-    api::{DeviceState, Motor, Queue, Status},
-    i18n::{Lang, Text, clock, duration, fill},
+    api::{DeviceState, Ledger, Motor, Queue, Status},
+    i18n::{Lang, Text, Zone, clock, date_time, duration, fill},
     words,
 };
 
@@ -193,6 +193,54 @@ pub fn device_lights(t: &Text, device: &DeviceState) -> Markup {
             (light("dev-grid", !device.load_shedding, t.power_on, t.power_cut))
             (light("dev-ready", device.ready, t.ready, t.not_ready))
             li #dev-relay .chip.(if device.relay { "on" } else { "off" }) { (if device.relay { t.relay_on } else { t.relay_off }) }
+        }
+    }
+}
+
+/// A wallet's ledger: every change with its kind, the balance after it, and the note.
+pub fn ledger(t: &Text, lang: Lang, zone: Zone, ledger: &[Ledger]) -> Markup {
+    html! {
+        section.card {
+            h2 { (t.ledger_title) }
+            @if ledger.is_empty() { p.muted { (t.no_ledger) } }
+            @else {
+                table.table {
+                    thead { tr { th { (t.col_when) } th { (t.col_change) } th { (t.col_balance_after) } th { (t.note) } } }
+                    tbody {
+                        @for l in ledger {
+                            tr {
+                                td data-label=(t.col_when) { (date_time(&l.at, zone, lang)) br; small { (words(t.ledger_kinds, &l.kind)) } }
+                                td data-label=(t.col_change) .(if l.delta_seconds < 0 { "minus" } else { "plus" }) {
+                                    (if l.delta_seconds < 0 { "−" } else { "+" }) (duration(l.delta_seconds.abs(), lang))
+                                }
+                                td data-label=(t.col_balance_after) { (duration(l.balance_after, lang)) }
+                                td data-label=(t.note) { (l.note) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The form that creates an account (a farmer, or a pump owner): name, username or phone number,
+/// password. `prefix` keeps the field ids apart from the page's others.
+pub fn new_account_form(t: &Text, csrf: Markup, title: &str, action: &str, prefix: &str) -> Markup {
+    let id = |field: &str| format!("{prefix}-{field}");
+    html! {
+        section.card {
+            h2 { (title) }
+            form method="post" action=(action) {
+                (csrf)
+                label for=(id("name")) { (t.name) }
+                input id=(id("name")) type="text" name="name" required maxlength="80";
+                label for=(id("username")) { (t.phone_or_username) }
+                input id=(id("username")) type="text" name="username" required maxlength="64" autocapitalize="none" autocomplete="off";
+                label for=(id("password")) { (t.password) }
+                input id=(id("password")) type="password" name="password" required minlength="8" maxlength="256" autocomplete="new-password";
+                button.big.go type="submit" { (t.create) }
+            }
         }
     }
 }
