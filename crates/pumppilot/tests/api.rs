@@ -623,6 +623,73 @@ async fn health_readiness_and_an_openapi_document_with_every_endpoint_of_the_con
     assert!(missing.is_empty(), "endpoints of API.md missing from /api/openapi.json: {missing:?}");
 }
 
+/// The named strings of the OpenAPI document list exactly the names the engine and the store
+/// write. Each list below comes with an exhaustive `match`, so a new variant fails to compile
+/// here until its name is documented.
+#[tokio::test]
+async fn the_openapi_document_lists_every_value_of_each_named_string() {
+    use pumppilot_engine::{EndReason as E, EntryStatus as S, HoldReason as H, LedgerKind as L, MotorState as M};
+    use pumppilot_store::{RequestStatus as R, Role};
+
+    let app = spawn_app().await;
+    let (_, doc) = app.anonymous().get("/api/openapi.json").await;
+    let documented = |name: &str| -> Vec<String> {
+        let values = doc["components"]["schemas"][name]["enum"].as_array();
+        values.unwrap_or_else(|| panic!("{name} has no enum")).iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    };
+    let names = |all: &[&str]| all.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    let roles = [Role::Master, Role::Admin, Role::User];
+    let _ = |r: Role| match r {
+        Role::Master | Role::Admin | Role::User => (),
+    };
+    assert_eq!(documented("Role"), names(&roles.map(|r| r.as_str())));
+    let motor = [M::Idle, M::Running, M::Hold];
+    let _ = |m: M| match m {
+        M::Idle | M::Running | M::Hold => (),
+    };
+    assert_eq!(documented("MotorState"), names(&motor.map(|m| m.as_str())));
+    let statuses = [S::Waiting, S::Running, S::Hold, S::Completed, S::Cancelled];
+    let _ = |s: S| match s {
+        S::Waiting | S::Running | S::Hold | S::Completed | S::Cancelled => (),
+    };
+    assert_eq!(documented("EntryStatus"), names(&statuses.map(|s| s.as_str())));
+    let holds = [H::LoadShedding, H::DeviceNotReady, H::DeviceOffline];
+    let _ = |h: H| match h {
+        H::LoadShedding | H::DeviceNotReady | H::DeviceOffline => (),
+    };
+    assert_eq!(documented("HoldReason"), names(&holds.map(|h| h.as_str())));
+    let ends = [
+        E::UserStop,
+        E::BalanceExhausted,
+        E::RequestedMinutesUsed,
+        E::AdminStop,
+        E::Suspended,
+        E::InsufficientBalance,
+        E::LeftQueue,
+    ];
+    let _ = |e: E| match e {
+        E::UserStop
+        | E::BalanceExhausted
+        | E::RequestedMinutesUsed
+        | E::AdminStop
+        | E::Suspended
+        | E::InsufficientBalance
+        | E::LeftQueue => (),
+    };
+    assert_eq!(documented("EndReason"), names(&ends.map(|e| e.as_str())));
+    let kinds = [L::Recharge, L::RequestApproved, L::RunCharge, L::Correction];
+    let _ = |k: L| match k {
+        L::Recharge | L::RequestApproved | L::RunCharge | L::Correction => (),
+    };
+    assert_eq!(documented("LedgerKind"), names(&kinds.map(|k| k.as_str())));
+    let requests = [R::Pending, R::Approved, R::Rejected];
+    let _ = |r: R| match r {
+        R::Pending | R::Approved | R::Rejected => (),
+    };
+    assert_eq!(documented("RequestStatus"), names(&requests.map(|r| r.as_str())));
+}
+
 #[tokio::test]
 async fn an_admin_corrects_a_balance_with_a_reason_but_never_below_zero() {
     let app = spawn_app().await;

@@ -19,7 +19,7 @@ pub struct UserView {
     pub id: String,
     pub username: String,
     pub name: String,
-    /// `master`, `admin` or `user`.
+    #[schema(value_type = names::Role)]
     pub role: String,
     /// The tenant; null for the master.
     pub admin_id: Option<String>,
@@ -56,7 +56,7 @@ pub struct AdminSummaryView {
     #[serde(flatten)]
     pub user: UserView,
     pub user_count: usize,
-    /// `IDLE`, `RUNNING` or `HOLD`.
+    #[schema(value_type = names::MotorState)]
     pub motor_state: String,
     pub device_online: bool,
 }
@@ -69,7 +69,7 @@ pub struct EntryView {
     pub user_id: String,
     pub user_name: String,
     pub admin_id: String,
-    /// `WAITING`, `RUNNING`, `HOLD`, `COMPLETED` or `CANCELLED`.
+    #[schema(value_type = names::EntryStatus)]
     pub status: String,
     /// WAITING only, 1-based.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,6 +79,7 @@ pub struct EntryView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_wait_seconds: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<names::HoldReason>)]
     pub hold_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining_seconds: Option<i64>,
@@ -89,6 +90,7 @@ pub struct EntryView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<names::EndReason>)]
     pub end_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub charged_seconds: Option<i64>,
@@ -128,9 +130,10 @@ impl EntryView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MotorView {
-    /// `IDLE`, `RUNNING` or `HOLD`.
+    #[schema(value_type = names::MotorState)]
     pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<names::HoldReason>)]
     pub hold_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active_user_id: Option<String>,
@@ -206,7 +209,7 @@ impl QueueView {
 pub struct LedgerView {
     pub at: String,
     pub delta_seconds: i64,
-    /// `RECHARGE`, `REQUEST_APPROVED`, `RUN_CHARGE` or `CORRECTION`.
+    #[schema(value_type = names::LedgerKind)]
     pub kind: String,
     pub balance_after: i64,
     pub note: String,
@@ -250,7 +253,7 @@ pub struct MinuteRequestView {
     pub user_id: String,
     pub minutes: i64,
     pub note: String,
-    /// `PENDING`, `APPROVED` or `REJECTED`.
+    #[schema(value_type = names::RequestStatus)]
     pub status: String,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -285,6 +288,7 @@ pub struct UsageView {
     pub running_seconds: i64,
     pub held_seconds: i64,
     pub charged_seconds: i64,
+    #[schema(value_type = names::EndReason)]
     pub end_reason: String,
 }
 
@@ -367,4 +371,82 @@ pub struct DeviceCreatedView {
     pub id: String,
     pub name: String,
     pub device_key: String,
+}
+
+/// The values of the API's named strings, for the OpenAPI document only: the views carry the
+/// engine's and store's own names (`as_str`), and these enums tell clients every value there is.
+/// `tests/api.rs` checks them against the Rust enums they describe.
+pub mod names {
+    #![allow(dead_code)]
+    use utoipa::ToSchema;
+
+    /// Who an account is.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "lowercase")]
+    pub enum Role {
+        Master,
+        Admin,
+        User,
+    }
+
+    /// The motor of a tenant.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum MotorState {
+        Idle,
+        Running,
+        Hold,
+    }
+
+    /// A queue entry's state.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum EntryStatus {
+        Waiting,
+        Running,
+        Hold,
+        Completed,
+        Cancelled,
+    }
+
+    /// Why a run is paused.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum HoldReason {
+        LoadShedding,
+        DeviceNotReady,
+        DeviceOffline,
+    }
+
+    /// Why an entry ended.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum EndReason {
+        UserStop,
+        BalanceExhausted,
+        RequestedMinutesUsed,
+        AdminStop,
+        Suspended,
+        InsufficientBalance,
+        LeftQueue,
+    }
+
+    /// What changed a wallet.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum LedgerKind {
+        Recharge,
+        RequestApproved,
+        RunCharge,
+        Correction,
+    }
+
+    /// Where a minute request stands.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum RequestStatus {
+        Pending,
+        Approved,
+        Rejected,
+    }
 }

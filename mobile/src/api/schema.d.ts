@@ -639,8 +639,7 @@ export interface components {
         /** @description An admin with their tenant's state at a glance (master's list). */
         AdminSummaryView: components["schemas"]["UserView"] & {
             deviceOnline: boolean;
-            /** @description `IDLE`, `RUNNING` or `HOLD`. */
-            motorState: string;
+            motorState: components["schemas"]["MotorState"];
             userCount: number;
         };
         /** @description A line of the audit log. */
@@ -707,6 +706,16 @@ export interface components {
             /** Format: int64 */
             uptimeMs?: number | null;
         };
+        /**
+         * @description Why an entry ended.
+         * @enum {string}
+         */
+        EndReason: "USER_STOP" | "BALANCE_EXHAUSTED" | "REQUESTED_MINUTES_USED" | "ADMIN_STOP" | "SUSPENDED" | "INSUFFICIENT_BALANCE" | "LEFT_QUEUE";
+        /**
+         * @description A queue entry's state.
+         * @enum {string}
+         */
+        EntryStatus: "WAITING" | "RUNNING" | "HOLD" | "COMPLETED" | "CANCELLED";
         /** @description A queue entry. */
         EntryView: {
             adminId: string;
@@ -715,14 +724,14 @@ export interface components {
             /** Format: int64 */
             chargedSeconds?: number | null;
             endedAt?: string | null;
-            endReason?: string | null;
+            endReason?: components["schemas"]["EndReason"] | null;
             /**
              * Format: int64
              * @description WAITING only: the least time until this entry can start (the active run's remaining time,
              *     then each entry ahead for as long as its minutes allow); load shedding only adds to it.
              */
             estimatedWaitSeconds?: number | null;
-            holdReason?: string | null;
+            holdReason?: components["schemas"]["HoldReason"] | null;
             id: string;
             /** @description WAITING only, 1-based. */
             position?: number | null;
@@ -731,8 +740,7 @@ export interface components {
             /** Format: int64 */
             requestedMinutes?: number | null;
             startedAt?: string | null;
-            /** @description `WAITING`, `RUNNING`, `HOLD`, `COMPLETED` or `CANCELLED`. */
-            status: string;
+            status: components["schemas"]["EntryStatus"];
             userId: string;
             userName: string;
         };
@@ -746,6 +754,16 @@ export interface components {
             /** @description A sentence for people. */
             message: string;
         };
+        /**
+         * @description Why a run is paused.
+         * @enum {string}
+         */
+        HoldReason: "LOAD_SHEDDING" | "DEVICE_NOT_READY" | "DEVICE_OFFLINE";
+        /**
+         * @description What changed a wallet.
+         * @enum {string}
+         */
+        LedgerKind: "RECHARGE" | "REQUEST_APPROVED" | "RUN_CHARGE" | "CORRECTION";
         /** @description One line of a user's ledger. */
         LedgerView: {
             at: string;
@@ -753,8 +771,7 @@ export interface components {
             balanceAfter: number;
             /** Format: int64 */
             deltaSeconds: number;
-            /** @description `RECHARGE`, `REQUEST_APPROVED`, `RUN_CHARGE` or `CORRECTION`. */
-            kind: string;
+            kind: components["schemas"]["LedgerKind"];
             note: string;
         };
         /** @description One `state` event: the motor, the caller's own entry and balance, the device, and the queue. */
@@ -796,18 +813,21 @@ export interface components {
             /** Format: int64 */
             minutes: number;
             note: string;
-            /** @description `PENDING`, `APPROVED` or `REJECTED`. */
-            status: string;
+            status: components["schemas"]["RequestStatus"];
             userId: string;
         };
+        /**
+         * @description The motor of a tenant.
+         * @enum {string}
+         */
+        MotorState: "IDLE" | "RUNNING" | "HOLD";
         /** @description The motor of the caller's tenant. */
         MotorView: {
             activeUserId?: string | null;
-            holdReason?: string | null;
+            holdReason?: components["schemas"]["HoldReason"] | null;
             /** Format: int64 */
             remainingSeconds?: number | null;
-            /** @description `IDLE`, `RUNNING` or `HOLD`. */
-            state: string;
+            state: components["schemas"]["MotorState"];
         };
         /** @description A new admin or user. */
         NewAccountBody: {
@@ -842,6 +862,16 @@ export interface components {
         RefreshBody: {
             refreshToken: string;
         };
+        /**
+         * @description Where a minute request stands.
+         * @enum {string}
+         */
+        RequestStatus: "PENDING" | "APPROVED" | "REJECTED";
+        /**
+         * @description Who an account is.
+         * @enum {string}
+         */
+        Role: "master" | "admin" | "user";
         StartBody: {
             /**
              * Format: int32
@@ -878,7 +908,7 @@ export interface components {
             /** Format: int64 */
             chargedSeconds: number;
             endedAt: string;
-            endReason: string;
+            endReason: components["schemas"]["EndReason"];
             entryId: string;
             /** Format: int64 */
             heldSeconds: number;
@@ -900,8 +930,7 @@ export interface components {
             adminId?: string | null;
             id: string;
             name: string;
-            /** @description `master`, `admin` or `user`. */
-            role: string;
+            role: components["schemas"]["Role"];
             suspended: boolean;
             username: string;
         };
@@ -1876,9 +1905,9 @@ export interface operations {
             cookie?: never;
         };
         /** @description optional */
-        requestBody: {
+        requestBody?: {
             content: {
-                "application/json": components["schemas"]["StartBody"];
+                "application/json": components["schemas"]["StartBody"] | null;
             };
         };
         responses: {

@@ -50,7 +50,7 @@ async fn entry_view(
 }
 
 /// Start the motor: RUNNING (or HOLD) when it is free, else WAITING with a position.
-#[utoipa::path(post, path = "/api/motor/start", tag = "motor", request_body(content = StartBody, description = "optional"),
+#[utoipa::path(post, path = "/api/motor/start", tag = "motor", request_body(content = Option<StartBody>, description = "optional"),
     responses((status = 200, body = EntryView), (status = 409, body = crate::error::ErrorBody)))]
 async fn start(
     State(app): State<AppState>,
