@@ -242,7 +242,7 @@ async fn twenty_concurrent_starts_in_one_tenant_make_exactly_one_active_and_posi
 }
 
 #[tokio::test]
-async fn reusing_a_rotated_refresh_token_is_401_and_revokes_the_session() {
+async fn a_refresh_retried_at_once_gets_a_new_pair_and_a_rotated_token_used_later_revokes_the_session() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 1).await;
     let anon = app.anonymous();
@@ -253,23 +253,31 @@ async fn reusing_a_rotated_refresh_token_is_401_and_revokes_the_session() {
     assert_eq!(first["user"]["role"], "user");
     let access = common::Client { token: Some(first["accessToken"].as_str().unwrap().into()), ..anon.clone() };
     assert_eq!(access.get("/api/auth/me").await.0, StatusCode::OK);
+    let refresh = |token: &serde_json::Value| anon.post("/api/mobile/refresh", json!({"refreshToken": token}));
 
-    let (status, second) = anon.post("/api/mobile/refresh", json!({"refreshToken": first["refreshToken"]})).await;
+    let (status, second) = refresh(&first["refreshToken"]).await;
     assert_eq!(status, StatusCode::OK, "{second}");
     assert_ne!(second["refreshToken"], first["refreshToken"]);
     assert_error(&access.get("/api/auth/me").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
-    let renewed = common::Client { token: Some(second["accessToken"].as_str().unwrap().into()), ..anon.clone() };
-    assert_eq!(renewed.get("/api/wallet").await.0, StatusCode::OK);
 
-    let reuse = anon.post("/api/mobile/refresh", json!({"refreshToken": first["refreshToken"]})).await;
-    assert_error(&reuse, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
-    // The theft signal revoked the whole session, including the newest tokens.
+    // The answer was lost on the way: the app retries with the token it still has, and gets a
+    // new pair; the pair it never received stops working.
+    let (status, third) = refresh(&first["refreshToken"]).await;
+    assert_eq!(status, StatusCode::OK, "a retry within the window: {third}");
+    let renewed = common::Client { token: Some(third["accessToken"].as_str().unwrap().into()), ..anon.clone() };
+    assert_eq!(renewed.get("/api/wallet").await.0, StatusCode::OK);
+    let lost = common::Client { token: Some(second["accessToken"].as_str().unwrap().into()), ..anon.clone() };
+    assert_error(&lost.get("/api/wallet").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+
+    // A minute later, a rotated token coming back is a thief: the whole session is revoked.
+    let minute_ago = rusqlite::Connection::open(app.database())
+        .unwrap()
+        .execute("UPDATE mobile_sessions SET access_expires_at = access_expires_at - 60000", [])
+        .unwrap();
+    assert_eq!(minute_ago, 1);
+    assert_error(&refresh(&second["refreshToken"]).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
     assert_error(&renewed.get("/api/wallet").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
-    assert_error(
-        &anon.post("/api/mobile/refresh", json!({"refreshToken": second["refreshToken"]})).await,
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
-    );
+    assert_error(&refresh(&third["refreshToken"]).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
 
     // Logout revokes one session.
     let (_, third) = anon.post("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await;

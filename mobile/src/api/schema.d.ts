@@ -521,7 +521,8 @@ export interface paths {
         put?: never;
         /**
          * A new token pair for a refresh token; the old refresh token stops working. Presenting an
-         *     already rotated refresh token revokes the whole session (it was probably stolen).
+         *     already rotated refresh token again within [`REFRESH_RETRY_MS`] is a retry and gets a new pair;
+         *     later, it revokes the whole session (the token was probably stolen).
          */
         post: operations["mobile_refresh"];
         delete?: never;

@@ -48,6 +48,13 @@ pub async fn spawn_app_with(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>)
     TestApp { site: Site { base: format!("http://{}", running.addr) }, running, _dir: dir }
 }
 
+impl TestApp {
+    /// The SQLite file behind the server (to stage what only time could do otherwise).
+    pub fn database(&self) -> std::path::PathBuf {
+        self._dir.path().join("pumppilot.db")
+    }
+}
+
 /// A JSON client with an optional bearer token.
 #[derive(Clone)]
 pub struct Client {

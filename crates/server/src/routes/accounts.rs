@@ -6,6 +6,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use pumppilot_engine::Timestamp;
 use pumppilot_store::{Account, RefreshMatch, Rotation, Session, SessionId, SessionKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -177,8 +178,21 @@ async fn mobile_login(
     }))
 }
 
+/// How long after a rotation the refresh token it replaced is still honoured, once: long enough for
+/// an app on a village network to retry a refresh whose answer was lost, short enough that a
+/// stolen token is caught when it is used later.
+pub const REFRESH_RETRY_MS: i64 = 30_000;
+
+/// True when a rotated refresh token comes back within [`REFRESH_RETRY_MS`] of its rotation (the
+/// rotation set the access token's expiry, so it is `ACCESS_TOKEN_MS` before it).
+fn reuse_is_a_retry(session: &Session, now: Timestamp) -> bool {
+    let rotated_at = session.access_expires_at - ACCESS_TOKEN_MS;
+    now - rotated_at <= REFRESH_RETRY_MS
+}
+
 /// A new token pair for a refresh token; the old refresh token stops working. Presenting an
-/// already rotated refresh token revokes the whole session (it was probably stolen).
+/// already rotated refresh token again within [`REFRESH_RETRY_MS`] is a retry and gets a new pair;
+/// later, it revokes the whole session (the token was probably stolen).
 #[utoipa::path(post, path = "/api/mobile/refresh", tag = "accounts", request_body = RefreshBody,
     responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody)))]
 async fn mobile_refresh(
@@ -193,12 +207,20 @@ async fn mobile_refresh(
     if session.revoked_at.is_some() {
         return Err(ApiError::unauthenticated());
     }
-    if matched == RefreshMatch::Previous {
-        tracing::warn!(session = ?session.id, "a rotated refresh token was reused; revoking the session");
-        app.store.revoke_session(SessionKind::Mobile, session.id, now).await?;
-        app.sessions.forget(&[session.id]);
-        return Err(ApiError::unauthenticated());
-    }
+    let expected_refresh_hash = match matched {
+        RefreshMatch::Current => hash.to_vec(),
+        // The answer to the last refresh was lost (a bad network) and the app asks again: it
+        // gets a new pair, rotated from the current token it never received.
+        RefreshMatch::Previous if reuse_is_a_retry(&session, now) => {
+            session.refresh_hash.clone().ok_or_else(ApiError::unauthenticated)?
+        }
+        RefreshMatch::Previous => {
+            tracing::warn!(session = ?session.id, "a rotated refresh token was reused; revoking the session");
+            app.store.revoke_session(SessionKind::Mobile, session.id, now).await?;
+            app.sessions.forget(&[session.id]);
+            return Err(ApiError::unauthenticated());
+        }
+    };
     if session.refresh_expires_at.is_none_or(|at| at <= now) {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED", "sign in again"));
     }
@@ -207,7 +229,7 @@ async fn mobile_refresh(
     let (access, refresh, access_hash, refresh_hash) = new_pair(&app);
     let rotation = Rotation {
         id: session.id,
-        expected_refresh_hash: hash.to_vec(),
+        expected_refresh_hash,
         access_hash: access_hash.to_vec(),
         access_expires_at: now + ACCESS_TOKEN_MS,
         refresh_hash: refresh_hash.to_vec(),
