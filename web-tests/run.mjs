@@ -4,20 +4,18 @@
 //
 //   npm ci && npm test
 //
-// PUMPPILOT_BIN  the server binary (default ../target/debug/pumppilot)
+// PUMPPILOT_BIN  the server binary (default ../target/debug/pumppilot; see ../test-support/server.mjs)
 // SCREENSHOTS    where the screenshots go (default ../docs/screenshots)
 // CHROMIUM       the browser (default /usr/bin/chromium)
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { startServer } from '../test-support/server.mjs';
+
 const here = dirname(fileURLToPath(import.meta.url));
-const bin = resolve(here, process.env.PUMPPILOT_BIN || '../target/debug/pumppilot');
 const shots = resolve(here, process.env.SCREENSHOTS || '../docs/screenshots');
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const MASTER = { username: 'master', password: 'master-password-web' };
@@ -50,62 +48,15 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-function freePort() {
-  return new Promise((ok, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => ok(port));
-    });
+/** The server with the test's master and a short poll interval and lease. */
+async function startTestServer() {
+  const server = await startServer({
+    masterUsername: MASTER.username,
+    masterPassword: MASTER.password,
+    settings: { PUMPPILOT_POLL_INTERVAL_MS: '1000', PUMPPILOT_DEVICE_LEASE_MS: '3000' },
   });
-}
-
-/** The server on a fresh SQLite file; resolves when /healthz answers. */
-async function startServer() {
-  if (!existsSync(bin)) throw new Error(`no server binary at ${bin}: run \`cargo build -p pumppilot\` or set PUMPPILOT_BIN`);
-  const dir = mkdtempSync(join(tmpdir(), 'pumppilot-web-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  let output = '';
-  const child = spawn(bin, ['serve'], {
-    env: {
-      ...process.env,
-      PUMPPILOT_BIND: `127.0.0.1:${port}`,
-      PUMPPILOT_DATABASE_URL: `sqlite://${join(dir, 'web.db')}`,
-      PUMPPILOT_MASTER_USERNAME: MASTER.username,
-      PUMPPILOT_MASTER_PASSWORD: MASTER.password,
-      PUMPPILOT_POLL_INTERVAL_MS: '1000',
-      PUMPPILOT_DEVICE_LEASE_MS: '3000',
-      PUMPPILOT_LOG: process.env.PUMPPILOT_LOG || 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  let exited = null;
-  child.on('exit', (code, signal) => (exited = { code, signal }));
-  const stop = () =>
-    new Promise((done) => {
-      if (exited) return done();
-      child.once('exit', () => done());
-      child.kill('SIGTERM');
-      setTimeout(() => exited || child.kill('SIGKILL'), 3000).unref();
-    });
-  cleanups.unshift(stop);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (exited) throw new Error(`the server exited (${JSON.stringify(exited)}):\n${output}`);
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`no answer on /healthz within 20 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, log: () => output };
+  cleanups.unshift(server.stop);
+  return server;
 }
 
 /** A device at the pump: power and readiness set by the test, the relay following the server. */
@@ -139,7 +90,7 @@ function startDevice(url, key) {
 async function main() {
   if (!existsSync(browserPath)) throw new Error(`no browser at ${browserPath}: apt-get install -y chromium (or set CHROMIUM)`);
   mkdirSync(shots, { recursive: true });
-  const server = await step('start the server', startServer);
+  const server = await step('start the server', startTestServer);
   log(`server ${server.url}`);
 
   const browser = await step('launch Chromium', () =>

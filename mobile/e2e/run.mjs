@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { drift } from '../scripts/schema.mjs';
-import { startServer } from './server.mjs';
+import { startServer } from '../../test-support/server.mjs';
 import { serveStatic } from './static.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import openapiTS, { astToString } from 'openapi-typescript';
 
-import { startServer } from '../e2e/server.mjs';
+import { startServer } from '../../test-support/server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const schemaFile = join(here, '..', 'src', 'api', 'schema.d.ts');

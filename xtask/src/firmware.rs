@@ -46,7 +46,7 @@ fn firmware_dir() -> PathBuf {
 }
 
 /// Adds the target through rustup unless the toolchain already has it.
-pub fn ensure_target() -> Result<(), String> {
+fn ensure_target() -> Result<(), String> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()

@@ -89,8 +89,8 @@ fn main() -> ExitCode {
         let step_started = Instant::now();
         let result = match step {
             Step::Cargo(args) => run(Command::new(&cargo).args(*args).current_dir(root())),
-            Step::FirmwareCargo(args) => firmware::ensure_target()
-                .and_then(|()| run(Command::new(&cargo).args(*args).current_dir(root().join("firmware")))),
+            // The image step, always before the firmware lint, adds the target; formatting needs none.
+            Step::FirmwareCargo(args) => run(Command::new(&cargo).args(*args).current_dir(root().join("firmware"))),
             Step::FirmwareImage => firmware::check(&cargo),
             Step::Browser => app::ensure_browser(),
             Step::DashboardInstall => app::install(&root(), "web-tests"),

@@ -2,7 +2,7 @@
 
 use pumppilot_engine::{EntryStatus, LedgerEntry, QueueEntry, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{Account, AuditEntry, Device, MinuteRequest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::rfc3339;
@@ -13,7 +13,7 @@ pub fn minutes(seconds: i64) -> i64 {
 }
 
 /// An account as clients see it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     pub id: String,
@@ -40,7 +40,7 @@ impl From<&Account> for UserView {
 }
 
 /// A user with their balance (admin's list).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserBalanceView {
     #[serde(flatten)]
@@ -50,7 +50,7 @@ pub struct UserBalanceView {
 }
 
 /// An admin with their tenant's state at a glance (master's list).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminSummaryView {
     #[serde(flatten)]
@@ -62,7 +62,7 @@ pub struct AdminSummaryView {
 }
 
 /// A queue entry.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryView {
     pub id: String,
@@ -127,7 +127,7 @@ impl EntryView {
 }
 
 /// The motor of the caller's tenant.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MotorView {
     #[schema(value_type = names::MotorState)]
@@ -154,7 +154,7 @@ impl MotorView {
 }
 
 /// The caller's own place and balance.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeView {
     pub entry: Option<EntryView>,
@@ -163,7 +163,7 @@ pub struct MeView {
 }
 
 /// The tenant's device as the motor status shows it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceStateView {
     pub online: bool,
@@ -180,7 +180,7 @@ impl DeviceStateView {
 }
 
 /// `GET /api/motor/status`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatusView {
     pub motor: MotorView,
     pub me: MeView,
@@ -188,7 +188,7 @@ pub struct StatusView {
 }
 
 /// `GET /api/queue`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct QueueView {
     pub active: Option<EntryView>,
     pub waiting: Vec<EntryView>,
@@ -204,7 +204,7 @@ impl QueueView {
 }
 
 /// One line of a user's ledger.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LedgerView {
     pub at: String,
@@ -228,7 +228,7 @@ impl From<&LedgerEntry> for LedgerView {
 }
 
 /// `GET /api/wallet`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletView {
     pub available_seconds: i64,
@@ -237,7 +237,7 @@ pub struct WalletView {
 }
 
 /// A balance after a recharge.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceView {
     pub user_id: String,
@@ -246,7 +246,7 @@ pub struct BalanceView {
 }
 
 /// A minute request.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MinuteRequestView {
     pub id: String,
@@ -278,7 +278,7 @@ impl From<&MinuteRequest> for MinuteRequestView {
 }
 
 /// A finished run in the usage history.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageView {
     pub entry_id: String,
@@ -308,7 +308,7 @@ impl From<&UsageRow> for UsageView {
 }
 
 /// A line of the audit log.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditView {
     pub at: String,
@@ -331,7 +331,7 @@ impl From<&AuditEntry> for AuditView {
 }
 
 /// A registered device (admin's list).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceView {
     pub id: String,
@@ -365,7 +365,7 @@ impl DeviceView {
 }
 
 /// A device just registered: the key is shown this once.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceCreatedView {
     pub id: String,

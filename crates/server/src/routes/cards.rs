@@ -50,7 +50,7 @@ pub fn card_uid(text: &str) -> Result<String, ApiError> {
 }
 
 /// A card bound to a user.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CardView {
     pub uid: String,

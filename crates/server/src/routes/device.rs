@@ -128,13 +128,15 @@ async fn answer(
         rssi: report.rssi,
     };
     let arrived = tokio::time::Instant::now();
-    let mut changes = app.runtime.subscribe(caller.admin);
     let first = app.runtime.poll(caller.admin, telemetry).await?;
     let wait = wait.min(app.settings.device_lease_ms / 3);
     let behind = first.commands_on() && !report.relay;
     let Some(known) = long_poll.seq.filter(|seq| wait > 0 && !behind && *seq == first.seq) else {
         return Ok(Json(first));
     };
+    // Subscribing after the poll misses nothing: the channel holds the latest stamp, so a change
+    // committed since `first` is seen at once by `wait_for`.
+    let mut changes = app.runtime.subscribe(caller.admin);
     let deadline = arrived + Duration::from_millis(u64::from(wait));
     let changed =
         matches!(tokio::time::timeout_at(deadline, changes.wait_for(|stamp| stamp.seq != known)).await, Ok(Ok(_)));

@@ -8,7 +8,7 @@ mod live;
 mod master;
 mod motor;
 
-pub use cards::RecentTaps;
+pub use cards::{CardView, RecentTaps};
 
 use axum::{Router, extract::State, routing::get};
 use pumppilot_engine::{AdminId, Event, UserId};

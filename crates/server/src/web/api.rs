@@ -11,7 +11,7 @@ use axum::{
     extract::ConnectInfo,
     http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header},
 };
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -118,156 +118,13 @@ fn internal() -> Answer {
     }
 }
 
-// The parts of API.md's shapes that the pages show.
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct User {
-    pub id: String,
-    pub username: String,
-    pub name: String,
-    pub role: String,
-    pub suspended: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserBalance {
-    #[serde(flatten)]
-    pub user: User,
-    pub available_seconds: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AdminSummary {
-    #[serde(flatten)]
-    pub user: User,
-    pub user_count: usize,
-    pub motor_state: String,
-    pub device_online: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Entry {
-    pub user_id: String,
-    #[serde(default)]
-    pub user_name: String,
-    pub status: String,
-    pub position: Option<usize>,
-    pub estimated_wait_seconds: Option<i64>,
-    pub hold_reason: Option<String>,
-    pub remaining_seconds: Option<i64>,
-    pub requested_minutes: Option<i64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Motor {
-    pub state: String,
-    pub hold_reason: Option<String>,
-    pub remaining_seconds: Option<i64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Me {
-    pub entry: Option<Entry>,
-    pub available_seconds: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceState {
-    pub online: bool,
-    pub load_shedding: bool,
-    pub ready: bool,
-    pub relay: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Status {
-    pub motor: Motor,
-    pub me: Me,
-    pub device: DeviceState,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Queue {
-    pub active: Option<Entry>,
-    pub waiting: Vec<Entry>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Ledger {
-    pub at: String,
-    pub delta_seconds: i64,
-    pub kind: String,
-    pub balance_after: i64,
-    pub note: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Wallet {
-    pub available_seconds: i64,
-    pub ledger: Vec<Ledger>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MinuteRequest {
-    pub id: String,
-    pub user_id: String,
-    pub minutes: i64,
-    pub note: String,
-    pub status: String,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Usage {
-    pub user_id: String,
-    pub started_at: String,
-    pub running_seconds: i64,
-    pub held_seconds: i64,
-    pub charged_seconds: i64,
-    pub end_reason: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Audit {
-    pub at: String,
-    pub actor_id: Option<String>,
-    pub action: String,
-    pub target_id: Option<String>,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Device {
-    pub id: String,
-    pub name: String,
-    pub online: bool,
-    pub last_seen_at: Option<String>,
-    pub firmware: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceCreated {
-    pub name: String,
-    pub device_key: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Card {
-    pub uid: String,
-    pub user_id: String,
-}
+// The pages read the API's answers with the API's own types (`views`), under the pages' names.
+pub use crate::{
+    routes::CardView as Card,
+    views::{
+        AdminSummaryView as AdminSummary, AuditView as Audit, DeviceCreatedView as DeviceCreated,
+        DeviceStateView as DeviceState, DeviceView as Device, LedgerView as Ledger, MinuteRequestView as MinuteRequest,
+        MotorView as Motor, QueueView as Queue, StatusView as Status, UsageView as Usage,
+        UserBalanceView as UserBalance, UserView as User, WalletView as Wallet,
+    },
+};
