@@ -4,8 +4,6 @@
 //! Everything is seeded through the public API, as a pump owner would do it, and nothing is
 //! written to disk.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use pumppilot_server::{Settings, app, config::Secret};
 use pumppilot_sim::{Api, DeviceSpec, Line, Script, VirtualDevice, http_client};
@@ -131,6 +129,5 @@ async fn seed(api: &Api, master: &str, pump: &Pump) -> anyhow::Result<String> {
             }
         };
     }
-    tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(key)
 }

@@ -123,8 +123,6 @@ pub struct Timeline {
     pub cut_polls: u64,
     /// Round trips of plain polls, in microseconds.
     pub latencies_us: Vec<u32>,
-    /// How long the relay was ON.
-    pub relay_on: Duration,
 }
 
 impl Timeline {
@@ -267,7 +265,6 @@ struct Device {
     started: Instant,
     timeline: Timeline,
     relay: watch::Sender<bool>,
-    relay_since: Option<Instant>,
     inputs: Option<Inputs>,
     last_command: Option<(MotorState, Option<HoldReason>)>,
     link_up: bool,
@@ -287,7 +284,6 @@ async fn run(
         http,
         started: Instant::now(),
         relay,
-        relay_since: None,
         inputs: None,
         last_command: None,
         link_up: true,
@@ -407,12 +403,6 @@ impl Device {
             Decision::On => None,
             Decision::Off(reason) => Some(reason),
         };
-        if let Some(since) = self.relay_since.take() {
-            self.timeline.relay_on += since.elapsed();
-        }
-        if on {
-            self.relay_since = Some(Instant::now());
-        }
         self.relay.send_replace(on);
         self.record(Happening::Relay { on, why });
     }
@@ -535,9 +525,6 @@ impl Device {
     }
 
     fn finish(mut self) -> Timeline {
-        if let Some(since) = self.relay_since.take() {
-            self.timeline.relay_on += since.elapsed();
-        }
         if *self.relay.borrow() {
             self.relay.send_replace(false);
             self.record(Happening::Relay { on: false, why: None });
