@@ -25,6 +25,7 @@ use crate::{
     auth::AdminScope,
     clock::{self, rfc3339},
     error::{ApiError, ApiJson, RawBody, parse_json},
+    routes::openapi::{AdminIdParam, Body, Device, Refused, Scoped},
     runtime::Extras,
     views::EntryView,
 };
@@ -72,9 +73,9 @@ pub struct BindCardBody {
 }
 
 /// Binds a card to a user of this tenant (a card this tenant already has moves to them).
-#[utoipa::path(post, path = "/api/admin/users/{id}/rfid", tag = "admin", params(("id" = String, Path)),
-    request_body = BindCardBody,
-    responses((status = 200, body = CardView), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/users/{id}/rfid", tag = "admin", params(("id" = String, Path), AdminIdParam),
+    request_body = BindCardBody, security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The card, bound", body = CardView), Scoped, Body, Refused))]
 async fn bind_card(
     State(app): State<AppState>,
     admin: AdminScope,
@@ -91,14 +92,15 @@ async fn bind_card(
 }
 
 /// The tenant's cards.
-#[utoipa::path(get, path = "/api/admin/cards", tag = "admin", responses((status = 200, body = [CardView])))]
+#[utoipa::path(get, path = "/api/admin/cards", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The tenant's cards", body = [CardView]), Scoped))]
 async fn list_cards(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<CardView>>, ApiError> {
     Ok(Json(app.store.cards(admin.scope.admin()).await?.iter().map(CardView::from).collect()))
 }
 
 /// Unbinds a card (a lost card stops working at once).
-#[utoipa::path(delete, path = "/api/admin/cards/{uid}", tag = "admin", params(("uid" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/admin/cards/{uid}", tag = "admin", params(("uid" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 204, description = "The card no longer works"), Scoped))]
 async fn unbind_card(
     State(app): State<AppState>,
     admin: AdminScope,
@@ -138,9 +140,10 @@ impl TapView {
 /// a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
 /// [`RecentTaps::WINDOW`] gets the first answer again, so a retried request never undoes a tap
 /// (denials are not repeated: they changed nothing, and the next tap is decided afresh).
-#[utoipa::path(post, path = "/api/esp32/rfid", tag = "device",
-    request_body(content = String, description = "`{uid}`: the card's UID in hex"),
-    responses((status = 200, body = TapView), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/esp32/rfid", tag = "device", security(("deviceKey" = [])),
+    request_body(content = BindCardBody, description = "`{uid}`: the card's UID in hex"),
+    responses((status = 200, description = "What the tap did (a refusal is `DENIED` with its reason)", body = TapView),
+        Device, Body, Refused))]
 async fn tap(
     State(app): State<AppState>,
     caller: DeviceCaller,

@@ -14,6 +14,7 @@ use crate::{
     app::AppState,
     auth::Master,
     error::{ApiError, ApiJson},
+    routes::openapi::{Body, Missing, Refused, SignedIn},
     views::{AdminSummaryView, UserView},
 };
 
@@ -25,8 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Creates an admin: a new tenant with its own pump.
-#[utoipa::path(post, path = "/api/master/admins", tag = "master", request_body = NewAccountBody,
-    responses((status = 201, body = UserView), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/master/admins", tag = "master", request_body = NewAccountBody, security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 201, description = "The new admin", body = UserView), SignedIn, Body, Refused))]
 async fn create_admin(
     State(app): State<AppState>,
     Master(master): Master,
@@ -37,7 +38,8 @@ async fn create_admin(
 }
 
 /// Every admin with their tenant's motor, device and number of users.
-#[utoipa::path(get, path = "/api/master/admins", tag = "master", responses((status = 200, body = [AdminSummaryView])))]
+#[utoipa::path(get, path = "/api/master/admins", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "Every admin", body = [AdminSummaryView]), SignedIn))]
 async fn list_admins(State(app): State<AppState>, _: Master) -> Result<Json<Vec<AdminSummaryView>>, ApiError> {
     let mut out = Vec::new();
     for admin in app.store.accounts(Role::Admin, None).await? {
@@ -71,8 +73,8 @@ async fn set_admin_suspended(
 }
 
 /// Suspends an admin and so the whole tenant: its users are locked out, its run ends.
-#[utoipa::path(post, path = "/api/master/admins/{id}/suspend", tag = "master", params(("id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/master/admins/{id}/suspend", tag = "master", params(("id" = String, Path)), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The admin, suspended", body = UserView), SignedIn, Missing, Refused))]
 async fn suspend_admin(
     State(app): State<AppState>,
     master: Master,
@@ -82,8 +84,8 @@ async fn suspend_admin(
 }
 
 /// Lets a suspended admin and their users back in.
-#[utoipa::path(post, path = "/api/master/admins/{id}/unsuspend", tag = "master", params(("id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/master/admins/{id}/unsuspend", tag = "master", params(("id" = String, Path)), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The admin, let back in", body = UserView), SignedIn, Missing, Refused))]
 async fn unsuspend_admin(
     State(app): State<AppState>,
     master: Master,
