@@ -42,7 +42,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(live::routes())
 }
 
-/// Serving (`/` is the dashboard's, `web`).
+/// The server is serving (`/` is the dashboard's, `web`).
 #[utoipa::path(get, path = "/healthz", tag = "health", security(),
     responses((status = 200, description = "`ok`: the server is serving", body = String, content_type = "text/plain")))]
 async fn healthz() -> &'static str {
