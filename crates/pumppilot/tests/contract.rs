@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::spawn_app;
+use common::{assert_error, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -120,4 +120,19 @@ fn endpoints_are_read_from_table_rows_only() {
         found,
         [("GET".to_owned(), "/api/queue".to_owned()), ("POST".to_owned(), "/api/motor/start".to_owned())]
     );
+}
+
+/// Parameters the server cannot read get the API's JSON error too, not the web framework's text.
+#[tokio::test]
+async fn an_unreadable_query_or_path_is_the_json_error() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    for path in ["/api/admin/minute-requests?status=PENDING&status=APPROVED", "/api/admin/usage?from=a&from=b"] {
+        assert_error(&t.admin.get(path).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    }
+    assert_error(&t.admin.get("/api/admin/users/%FF/wallet").await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let answer = t.admin.request(Method::DELETE, "/api/admin/cards/%FF%FE", None).await;
+    assert_error(&answer, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let answer = app.master().await.request(Method::POST, "/api/master/admins/%C3%28/suspend", None).await;
+    assert_error(&answer, StatusCode::NOT_FOUND, "NOT_FOUND");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -22,7 +22,7 @@ use crate::{
     app::{App, AppState},
     auth::{AdminScope, TenantScope},
     clock,
-    error::{ApiError, ApiJson},
+    error::{ApiError, ApiJson, ApiPath, ApiQuery},
     keys::Keyring,
     routes::openapi::{AdminIdParam, Body, Refused, Scoped},
     runtime::Extras,
@@ -115,7 +115,7 @@ async fn set_user_suspended(
 async fn suspend_user(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     set_user_suspended(&app, &admin, &id, true).await
 }
@@ -126,7 +126,7 @@ async fn suspend_user(
 async fn unsuspend_user(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     set_user_suspended(&app, &admin, &id, false).await
 }
@@ -226,7 +226,7 @@ async fn correct(
 async fn user_wallet(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WalletView>, ApiError> {
     let user = tenant_user(&app, admin.scope, &id).await?;
     Ok(Json(wallet_view(&app, admin.scope, user.id).await?))
@@ -248,7 +248,7 @@ struct RequestFilter {
 async fn list_requests(
     State(app): State<AppState>,
     admin: AdminScope,
-    Query(filter): Query<RequestFilter>,
+    ApiQuery(filter): ApiQuery<RequestFilter>,
 ) -> Result<Json<Vec<MinuteRequestView>>, ApiError> {
     let status = match filter.status.as_deref() {
         None | Some("") => None,
@@ -274,7 +274,7 @@ async fn tenant_request(app: &App, scope: TenantScope, id: &str) -> Result<Minut
 async fn approve_request(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MinuteRequestView>, ApiError> {
     let request = tenant_request(&app, admin.scope, &id).await?;
     if request.status != RequestStatus::Pending {
@@ -320,7 +320,7 @@ fn decided(request: MinuteRequest, decision: &Decision) -> MinuteRequestView {
 async fn reject_request(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MinuteRequestView>, ApiError> {
     let request = tenant_request(&app, admin.scope, &id).await?;
     let decision = Decision {
@@ -380,7 +380,7 @@ async fn register_device(
 async fn rotate_device_key(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeviceCreatedView>, ApiError> {
     let id: DeviceId = parse_id(&id, "device")?;
     let devices = app.store.devices(Some(admin.scope.admin())).await?;
@@ -464,7 +464,7 @@ fn time_param(text: Option<&str>, field: &str) -> Result<Option<pumppilot_engine
 async fn tenant_usage(
     State(app): State<AppState>,
     admin: AdminScope,
-    Query(filter): Query<UsageFilter>,
+    ApiQuery(filter): ApiQuery<UsageFilter>,
 ) -> Result<Response, ApiError> {
     let user = match filter.user_id.as_deref() {
         Some(id) => Some(tenant_user(&app, admin.scope, id).await?.id),

@@ -7,11 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply};
 use pumppilot_protocol::{CardAction, CardTap};
 use pumppilot_store::Card;
@@ -24,7 +20,7 @@ use crate::{
     app::{App, AppState},
     auth::AdminScope,
     clock::{self, rfc3339},
-    error::{ApiError, ApiJson, RawBody, parse_json},
+    error::{ApiError, ApiJson, ApiPath, RawBody, parse_json},
     routes::openapi::{AdminIdParam, Body, Device, Refused, Scoped},
     runtime::Extras,
     views::EntryView,
@@ -79,7 +75,7 @@ pub struct BindCardBody {
 async fn bind_card(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<BindCardBody>,
 ) -> Result<Json<CardView>, ApiError> {
     let user = tenant_user(&app, admin.scope, &id).await?;
@@ -104,7 +100,7 @@ async fn list_cards(State(app): State<AppState>, admin: AdminScope) -> Result<Js
 async fn unbind_card(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(uid): Path<String>,
+    ApiPath(uid): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = card_uid(&uid).map_err(|_| ApiError::not_found("card"))?;
     app.store.unbind_card(admin.scope.admin(), &uid).await.map_err(|err| match err {

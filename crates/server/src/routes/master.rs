@@ -1,10 +1,6 @@
 //! The master admin: tenants (admins) and their state at a glance.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use pumppilot_engine::AdminId;
 use pumppilot_store::Role;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +9,7 @@ use super::{NewAccountBody, create_account, parse_id, set_suspended};
 use crate::{
     app::AppState,
     auth::Master,
-    error::{ApiError, ApiJson},
+    error::{ApiError, ApiJson, ApiPath},
     routes::openapi::{Body, Missing, Refused, SignedIn},
     views::{AdminSummaryView, UserView},
 };
@@ -78,7 +74,7 @@ async fn set_admin_suspended(
 async fn suspend_admin(
     State(app): State<AppState>,
     master: Master,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     set_admin_suspended(&app, &master, &id, true).await
 }
@@ -89,7 +85,7 @@ async fn suspend_admin(
 async fn unsuspend_admin(
     State(app): State<AppState>,
     master: Master,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     set_admin_suspended(&app, &master, &id, false).await
 }
