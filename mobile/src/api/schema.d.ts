@@ -694,7 +694,7 @@ export interface components {
             userId: string;
         };
         BindCardBody: {
-            /** @description The card's UID in hex (`04A1B2C3`, `04:a1:b2:c3`). */
+            /** @description The card's UID in hex (`04A1B2C3`, `04:a1:b2:c3`), 4 to 10 bytes. */
             uid: string;
         };
         /** @description A card bound to a user. */
@@ -837,6 +837,7 @@ export interface components {
              * @description 1 to 100000.
              */
             minutes: number;
+            /** @description Up to 500 characters. */
             note?: string | null;
         };
         /** @description A minute request. */
@@ -891,6 +892,7 @@ export interface components {
              * @description 1 to 100000.
              */
             minutes: number;
+            /** @description Up to 500 characters. */
             note?: string | null;
             userId: string;
         };

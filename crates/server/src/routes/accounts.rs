@@ -35,7 +35,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(min_length = 1, max_length = 64)]
     username: String,
+    #[schema(max_length = 256)]
     password: String,
     #[serde(default)]
     device_name: Option<String>,

@@ -136,8 +136,11 @@ async fn unsuspend_user(
 pub struct RechargeBody {
     user_id: String,
     /// 1 to 100000.
+    #[schema(minimum = 1, maximum = 100000)]
     minutes: i64,
+    /// Up to 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     note: Option<String>,
 }
 
@@ -196,8 +199,10 @@ async fn change_balance(
 pub struct CorrectionBody {
     user_id: String,
     /// Minutes to add (positive) or take away (negative), -100000 to 100000, not 0.
+    #[schema(minimum = -100000, maximum = 100000)]
     minutes: i64,
     /// Why, for the ledger and the audit log (required, up to 500 characters).
+    #[schema(min_length = 1, max_length = 500)]
     note: String,
 }
 
@@ -341,6 +346,7 @@ async fn reject_request(
 #[serde(deny_unknown_fields)]
 pub struct NewDeviceBody {
     /// 1 to 80 characters.
+    #[schema(min_length = 1, max_length = 80)]
     name: String,
 }
 

@@ -64,7 +64,8 @@ impl From<&Card> for CardView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BindCardBody {
-    /// The card's UID in hex (`04A1B2C3`, `04:a1:b2:c3`).
+    /// The card's UID in hex (`04A1B2C3`, `04:a1:b2:c3`), 4 to 10 bytes.
+    #[schema(min_length = 8, max_length = 29)]
     uid: String,
 }
 

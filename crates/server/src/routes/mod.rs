@@ -70,11 +70,14 @@ pub fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiEr
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAccountBody {
     /// The person's name, 1 to 80 characters.
+    #[schema(min_length = 1, max_length = 80)]
     name: String,
     /// Unique system-wide, case-insensitive (a phone number works): 3 to 64 of letters, digits
     /// and `._+-@`.
+    #[schema(pattern = r"^[A-Za-z0-9._+@-]{3,64}$")]
     username: String,
     /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
 }
 

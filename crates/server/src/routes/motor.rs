@@ -38,6 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct StartBody {
     /// Run at most this many minutes (1 to 1440); until stopped or out of minutes when absent.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1440)]
     minutes: Option<u32>,
 }
 
@@ -130,8 +131,11 @@ async fn wallet(State(app): State<AppState>, farmer: Farmer) -> Result<Json<Wall
 #[serde(deny_unknown_fields)]
 pub struct MinuteRequestBody {
     /// 1 to 100000.
+    #[schema(minimum = 1, maximum = 100000)]
     minutes: i64,
+    /// Up to 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     note: Option<String>,
 }
 
