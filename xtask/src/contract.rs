@@ -77,22 +77,30 @@ fn against(url: &str, venv: &Path, work: &Path) -> Result<(), String> {
     run(Command::new(venv.join("bin/openapi-spec-validator")).arg(&document))?;
 
     let accounts = Accounts::provision(url)?;
+    // The master acts on a tenant only with `?adminId=`: its run names the owner's.
+    let master_config = work.join("master.toml");
+    let config = format!("[parameters]\n\"query.adminId\" = \"{}\"\n", accounts.owner_id);
+    std::fs::write(&master_config, config).map_err(|e| format!("cannot write {}: {e}", master_config.display()))?;
+    let no_config = work.join("none.toml");
+    std::fs::write(&no_config, "").map_err(|e| format!("cannot write {}: {e}", no_config.display()))?;
     // Schemathesis learns ids from answers and uses them: an owner's run suspends the farmers it
     // lists and rotates its devices' keys, the master's run suspends admins. So the owner works
     // on a tenant of their own, the farmer and the device on another, and the master goes last.
     // Signing out (which ends the session the rest of a run uses) gets a run of its own, and the
     // event stream, which never ends, is left to `crates/pumppilot/tests/live.rs`.
     let roles = [
-        ("owner", &accounts.owner, &["--exclude-path", "/api/auth/logout"][..]),
-        ("farmer", &accounts.farmer, &["--exclude-path", "/api/auth/logout"]),
-        ("device", &accounts.device_key, &["--exclude-path", "/api/auth/logout"]),
-        ("master", &accounts.master, &["--exclude-path", "/api/auth/logout"]),
-        ("signing out", &accounts.leaving, &["--include-path", "/api/auth/logout"]),
+        ("owner", &accounts.owner, &no_config, &["--exclude-path", "/api/auth/logout"][..]),
+        ("farmer", &accounts.farmer, &no_config, &["--exclude-path", "/api/auth/logout"]),
+        ("device", &accounts.device_key, &no_config, &["--exclude-path", "/api/auth/logout"]),
+        ("master", &accounts.master, &master_config, &["--exclude-path", "/api/auth/logout"]),
+        ("signing out", &accounts.leaving, &no_config, &["--include-path", "/api/auth/logout"]),
     ];
-    for (role, token, filter) in roles {
+    for (role, token, config, filter) in roles {
         eprintln!("    schemathesis as {role}");
         run(Command::new(venv.join("bin/schemathesis"))
             .current_dir(work)
+            .arg("--config-file")
+            .arg(config)
             .arg("run")
             .arg(format!("{url}/api/openapi.json"))
             .arg("--no-color")
@@ -110,6 +118,8 @@ fn against(url: &str, venv: &Path, work: &Path) -> Result<(), String> {
 struct Accounts {
     master: String,
     owner: String,
+    /// The owner's id, the tenant the master's run acts on.
+    owner_id: String,
     farmer: String,
     device_key: String,
     /// A farmer whose session the sign-out run ends.
@@ -121,7 +131,8 @@ impl Accounts {
     /// device that has polled once.
     fn provision(url: &str) -> Result<Self, String> {
         let master = login(url, MASTER.0, MASTER.1)?;
-        post(url, &master, "/api/master/admins", json!({"name": "Owner", "username": "owner", "password": PASSWORD}))?;
+        let body = json!({"name": "Owner", "username": "owner", "password": PASSWORD});
+        let owner_id = text(&post(url, &master, "/api/master/admins", body)?, "id")?;
         let owner = login(url, "owner", PASSWORD)?;
         let body = json!({"name": "Field owner", "username": "field-owner", "password": PASSWORD});
         post(url, &master, "/api/master/admins", body)?;
@@ -140,7 +151,7 @@ impl Accounts {
         post(url, &device_key, "/api/esp32/poll", poll)?;
         let leaving = users.pop().unwrap_or_default();
         let farmer = users.pop().unwrap_or_default();
-        Ok(Accounts { master, owner, farmer, device_key, leaving })
+        Ok(Accounts { master, owner, owner_id, farmer, device_key, leaving })
     }
 }
 
