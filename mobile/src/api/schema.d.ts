@@ -2637,7 +2637,7 @@ export interface operations {
                 seq?: number;
                 uptimeMs?: number;
                 /**
-                 * @description Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to half the
+                 * @description Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of the
                  *     lease) until the command changes.
                  */
                 wait?: number;
@@ -2703,7 +2703,7 @@ export interface operations {
                 /** @description Long-poll: the last `seq` this device received; an answer with another `seq` returns at once. */
                 seq?: number;
                 /**
-                 * @description Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to half the
+                 * @description Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of the
                  *     lease) until the command changes.
                  */
                 wait?: number;

@@ -75,7 +75,7 @@ struct PollQuery {
     fw: Option<String>,
     uptime_ms: Option<u64>,
     rssi: Option<i16>,
-    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to half the
+    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of the
     /// lease) until the command changes.
     wait: Option<u32>,
     /// Long-poll: the last `seq` this device received; an answer with another `seq` returns at once.
@@ -180,7 +180,7 @@ async fn poll_get(
 struct PollPostQuery {
     /// Must be the key's own tenant when given.
     admin_id: Option<String>,
-    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to half the
+    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of the
     /// lease) until the command changes.
     wait: Option<u32>,
     /// Long-poll: the last `seq` this device received; an answer with another `seq` returns at once.
