@@ -50,20 +50,33 @@ pub fn check(root: &Path, cargo: &str) -> Result<(), String> {
     result
 }
 
-/// Makes `target/contract-venv` with the pinned tools unless it already has them.
+/// Makes `target/contract-venv` with the pinned tools unless it already has them (and they run).
 fn install_tools(target: &Path) -> Result<PathBuf, String> {
     let venv = target.join("contract-venv");
     let stamp = venv.join("pins.txt");
     let pins = TOOLS.join("\n");
-    if std::fs::read_to_string(&stamp).is_ok_and(|text| text == pins) {
+    let runs =
+        || Command::new(venv.join("bin/schemathesis")).arg("--version").output().is_ok_and(|o| o.status.success());
+    if std::fs::read_to_string(&stamp).is_ok_and(|text| text == pins) && runs() {
         eprintln!("    {} already in {}", TOOLS.join(", "), venv.display());
         return Ok(venv);
     }
+    ensure_python()?;
     let _ = std::fs::remove_dir_all(&venv);
     run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
     run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "--disable-pip-version-check"]).args(TOOLS))?;
     std::fs::write(&stamp, pins).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     Ok(venv)
+}
+
+/// Python 3 with `venv` (Debian splits it into `python3-venv`), from apt when missing.
+fn ensure_python() -> Result<(), String> {
+    let check = Command::new("python3").args(["-c", "import ensurepip, venv"]).output();
+    if check.is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends", "python3", "python3-venv"]))
 }
 
 /// The checks against a running server at `url`.
