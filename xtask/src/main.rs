@@ -5,6 +5,7 @@
 //! packages, Debian's Chromium) is installed by the step that needs it.
 
 mod app;
+mod contract;
 mod firmware;
 
 use std::{
@@ -19,6 +20,8 @@ enum Step {
     Cargo(&'static [&'static str]),
     /// `cargo` with these arguments in the firmware workspace.
     FirmwareCargo(&'static [&'static str]),
+    /// The OpenAPI document validated and the real server fuzzed against it (`contract.rs`).
+    Contract,
     /// The firmware's release image, built and measured.
     FirmwareImage,
     /// Chromium and a Bengali font, from Debian, when missing.
@@ -39,6 +42,7 @@ const FORMAT: (&str, Step) = ("format", Step::Cargo(&["fmt", "--all", "--", "--c
 const LINT: (&str, Step) =
     ("lint", Step::Cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]));
 const TESTS: (&str, Step) = ("tests", Step::Cargo(&["test", "--workspace", "--locked"]));
+const CONTRACT: (&str, Step) = ("API contract", Step::Contract);
 const FIRMWARE_FORMAT: (&str, Step) = ("firmware format", Step::FirmwareCargo(&["fmt", "--", "--check"]));
 const FIRMWARE_IMAGE: (&str, Step) = ("firmware image", Step::FirmwareImage);
 const FIRMWARE_LINT: (&str, Step) =
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
             FIRMWARE_FORMAT,
             LINT,
             TESTS,
+            CONTRACT,
             FIRMWARE_IMAGE,
             FIRMWARE_LINT,
             BROWSER,
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         ],
         "lint" => &[FORMAT, FIRMWARE_FORMAT, LINT],
         "firmware" => &[FIRMWARE_FORMAT, FIRMWARE_IMAGE, FIRMWARE_LINT],
+        "contract" => &[CONTRACT],
         "browser" => &[BROWSER, DASHBOARD_INSTALL, DASHBOARD, APP_INSTALL, APP_CHECK, APP_E2E],
         _ => {
             eprintln!(
@@ -76,6 +82,9 @@ fn main() -> ExitCode {
             );
             eprintln!("       cargo xtask lint       format check and clippy only");
             eprintln!("       cargo xtask firmware   build the ESP32-C3 firmware image and report its size");
+            eprintln!(
+                "       cargo xtask contract   the OpenAPI document validated, the real server fuzzed against it"
+            );
             eprintln!(
                 "       cargo xtask browser    the dashboard and the mobile app in Chromium (and the app's jest)"
             );
@@ -91,6 +100,7 @@ fn main() -> ExitCode {
             Step::Cargo(args) => run(Command::new(&cargo).args(*args).current_dir(root())),
             // The image step, always before the firmware lint, adds the target; formatting needs none.
             Step::FirmwareCargo(args) => run(Command::new(&cargo).args(*args).current_dir(root().join("firmware"))),
+            Step::Contract => contract::check(&root(), &cargo),
             Step::FirmwareImage => firmware::check(&cargo),
             Step::Browser => app::ensure_browser(),
             Step::DashboardInstall => app::install(&root(), "web-tests"),

@@ -104,13 +104,10 @@ impl App {
     }
 }
 
-#[derive(OpenApi)]
-#[openapi(info(title = "PumpPilot API", description = "Shared water pumps: accounts, queue, wallet, devices."))]
-struct ApiDoc;
-
 /// The whole HTTP surface, with the OpenAPI document of every route in it.
 pub fn router(app: AppState) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::api()).split_for_parts();
+    let (api, openapi) =
+        OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi()).merge(routes::api()).split_for_parts();
     let openapi = Arc::new(openapi);
     // The dashboard calls the API in-process, through the same router.
     let dashboard = web::router(Arc::clone(&app), api.clone().with_state(Arc::clone(&app)));
@@ -121,7 +118,6 @@ pub fn router(app: AppState) -> Router {
             async move { axum::Json(openapi.as_ref().clone()) }
         }),
     )
-    .merge(routes::health())
     .merge(dashboard) // its fallback answers unknown paths: a page for browsers, JSON otherwise
     .method_not_allowed_fallback(error::wrong_method)
     .layer(DefaultBodyLimit::max(BODY_LIMIT))

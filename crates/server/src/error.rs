@@ -4,8 +4,8 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{FromRequest, Request},
-    http::{StatusCode, header},
+    extract::{FromRequest, FromRequestParts, Path, Query, Request},
+    http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::Refusal;
@@ -137,6 +137,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         }
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A path parameter. One that cannot be read (percent-encoded bytes that are not UTF-8) names no
+/// object: 404, as a malformed id does.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(value) =
+            Path::<T>::from_request_parts(parts, state).await.map_err(|_| ApiError::not_found("object"))?;
+        Ok(ApiPath(value))
+    }
+}
+
+/// Query parameters; one that cannot be read (given twice, say) is a 400 `VALIDATION` naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(value) =
+            Query::<T>::from_request_parts(parts, state).await.map_err(|e| ApiError::validation(e.body_text()))?;
+        Ok(ApiQuery(value))
     }
 }
 

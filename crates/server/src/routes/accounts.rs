@@ -18,6 +18,7 @@ use crate::{
     clock,
     error::{ApiError, ApiJson},
     keys::{self, Keyring},
+    routes::openapi::{Body, SignIn, SignedIn, Store},
     views::UserView,
 };
 
@@ -34,7 +35,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(min_length = 1, max_length = 64)]
     username: String,
+    #[schema(max_length = 256)]
     password: String,
     #[serde(default)]
     device_name: Option<String>,
@@ -88,8 +91,8 @@ async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Res
 }
 
 /// Sign in on the web: sets the session cookie and returns the token.
-#[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginBody,
-    responses((status = 200, body = LoginReply), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginBody, security(),
+    responses((status = 200, description = "Signed in; the session cookie is set", body = LoginReply), SignIn))]
 async fn login(
     State(app): State<AppState>,
     addr: ClientAddr,
@@ -123,7 +126,8 @@ async fn login(
 }
 
 /// Sign out: revokes this session and clears the cookie.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", responses((status = 204)))]
+#[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 204, description = "Signed out; the cookie is cleared"), SignedIn))]
 async fn logout(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     app.store.revoke_session(caller.kind, caller.session, clock::now()).await?;
     app.sessions.forget(&[caller.session]);
@@ -132,7 +136,8 @@ async fn logout(State(app): State<AppState>, caller: Caller) -> Result<Response,
 }
 
 /// The signed-in account.
-#[utoipa::path(get, path = "/api/auth/me", tag = "accounts", responses((status = 200, body = UserView)))]
+#[utoipa::path(get, path = "/api/auth/me", tag = "accounts", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The caller's account", body = UserView), SignedIn))]
 async fn me(caller: Caller) -> Json<UserView> {
     Json(UserView::from(caller.account.as_ref()))
 }
@@ -145,8 +150,8 @@ fn new_pair(app: &AppState) -> (String, String, [u8; 32], [u8; 32]) {
 }
 
 /// Sign in from the mobile app: a short-lived access token and a refresh token.
-#[utoipa::path(post, path = "/api/mobile/login", tag = "accounts", request_body = LoginBody,
-    responses((status = 200, body = TokenPair), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/mobile/login", tag = "accounts", request_body = LoginBody, security(),
+    responses((status = 200, description = "Signed in: an access and a refresh token", body = TokenPair), SignIn))]
 async fn mobile_login(
     State(app): State<AppState>,
     addr: ClientAddr,
@@ -193,8 +198,9 @@ fn reuse_is_a_retry(session: &Session, now: Timestamp) -> bool {
 /// A new token pair for a refresh token; the old refresh token stops working. Presenting an
 /// already rotated refresh token again within [`REFRESH_RETRY_MS`] is a retry and gets a new pair;
 /// later, it revokes the whole session (the token was probably stolen).
-#[utoipa::path(post, path = "/api/mobile/refresh", tag = "accounts", request_body = RefreshBody,
-    responses((status = 200, body = TokenPair), (status = 401, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/mobile/refresh", tag = "accounts", request_body = RefreshBody, security(),
+    responses((status = 200, description = "A new pair; the refresh token sent stops working", body = TokenPair),
+        SignedIn, Body))]
 async fn mobile_refresh(
     State(app): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -251,7 +257,9 @@ async fn mobile_refresh(
 }
 
 /// Revokes the mobile session of a refresh token.
-#[utoipa::path(post, path = "/api/mobile/logout", tag = "accounts", request_body = RefreshBody, responses((status = 204)))]
+#[utoipa::path(post, path = "/api/mobile/logout", tag = "accounts", request_body = RefreshBody, security(),
+    responses((status = 204, description = "The session of that refresh token is revoked (if there was one)"),
+        Body, Store))]
 async fn mobile_logout(
     State(app): State<AppState>,
     ApiJson(body): ApiJson<RefreshBody>,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -22,8 +22,9 @@ use crate::{
     app::{App, AppState},
     auth::{AdminScope, TenantScope},
     clock,
-    error::{ApiError, ApiJson},
+    error::{ApiError, ApiJson, ApiPath, ApiQuery},
     keys::Keyring,
+    routes::openapi::{AdminIdParam, Body, Refused, Scoped},
     runtime::Extras,
     views::{
         AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, MinuteRequestView, UsageView,
@@ -63,8 +64,8 @@ fn audit(admin: &AdminScope, action: &str, target: String, detail: String) -> Au
 }
 
 /// Creates a user in this tenant.
-#[utoipa::path(post, path = "/api/admin/users", tag = "admin", request_body = NewAccountBody,
-    responses((status = 201, body = UserView), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/users", tag = "admin", request_body = NewAccountBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 201, description = "The new user", body = UserView), Scoped, Body, Refused))]
 async fn create_user(
     State(app): State<AppState>,
     admin: AdminScope,
@@ -75,7 +76,8 @@ async fn create_user(
 }
 
 /// The tenant's users with their balances.
-#[utoipa::path(get, path = "/api/admin/users", tag = "admin", responses((status = 200, body = [UserBalanceView])))]
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The tenant's users", body = [UserBalanceView]), Scoped))]
 async fn list_users(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<UserBalanceView>>, ApiError> {
     let users = app.store.accounts(Role::User, Some(admin.scope.admin())).await?;
     let views = app
@@ -108,23 +110,23 @@ async fn set_user_suspended(
 }
 
 /// Suspends a user: signed out everywhere, their run or place in line ends.
-#[utoipa::path(post, path = "/api/admin/users/{id}/suspend", tag = "admin", params(("id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/users/{id}/suspend", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The user, suspended", body = UserView), Scoped, Refused))]
 async fn suspend_user(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     set_user_suspended(&app, &admin, &id, true).await
 }
 
 /// Lets a suspended user back in.
-#[utoipa::path(post, path = "/api/admin/users/{id}/unsuspend", tag = "admin", params(("id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/users/{id}/unsuspend", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The user, let back in", body = UserView), Scoped, Refused))]
 async fn unsuspend_user(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     set_user_suspended(&app, &admin, &id, false).await
 }
@@ -134,8 +136,11 @@ async fn unsuspend_user(
 pub struct RechargeBody {
     user_id: String,
     /// 1 to 100000.
+    #[schema(minimum = 1, maximum = 100000)]
     minutes: i64,
+    /// Up to 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     note: Option<String>,
 }
 
@@ -148,8 +153,8 @@ fn note(text: Option<String>) -> Result<String, ApiError> {
 }
 
 /// Adds minutes to a user's wallet.
-#[utoipa::path(post, path = "/api/admin/recharge", tag = "admin", request_body = RechargeBody,
-    responses((status = 200, body = BalanceView), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/recharge", tag = "admin", request_body = RechargeBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The user's new balance", body = BalanceView), Scoped, Body, Refused))]
 async fn recharge(
     State(app): State<AppState>,
     admin: AdminScope,
@@ -194,21 +199,23 @@ async fn change_balance(
 pub struct CorrectionBody {
     user_id: String,
     /// Minutes to add (positive) or take away (negative), -100000 to 100000, not 0.
+    #[schema(minimum = -100000, maximum = 100000)]
     minutes: i64,
     /// Why, for the ledger and the audit log (required, up to 500 characters).
+    #[schema(min_length = 1, max_length = 500)]
     note: String,
 }
 
 /// Corrects a user's balance up or down (a mistaken recharge, say). Never below zero, nor below
 /// what a running run has already used.
-#[utoipa::path(post, path = "/api/admin/corrections", tag = "admin", request_body = CorrectionBody,
-    responses((status = 200, body = BalanceView), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/corrections", tag = "admin", request_body = CorrectionBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The user's new balance", body = BalanceView), Scoped, Body, Refused))]
 async fn correct(
     State(app): State<AppState>,
     admin: AdminScope,
     ApiJson(body): ApiJson<CorrectionBody>,
 ) -> Result<Json<BalanceView>, ApiError> {
-    if body.minutes == 0 || body.minutes.abs() > 100_000 {
+    if body.minutes == 0 || body.minutes.unsigned_abs() > 100_000 {
         return Err(ApiError::validation("minutes: from -100000 to 100000, not 0"));
     }
     let note = note(Some(body.note))?;
@@ -219,12 +226,12 @@ async fn correct(
 }
 
 /// A user's balance and ledger, newest first.
-#[utoipa::path(get, path = "/api/admin/users/{id}/wallet", tag = "admin", params(("id" = String, Path)),
-    responses((status = 200, body = WalletView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/admin/users/{id}/wallet", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The user's balance and ledger", body = WalletView), Scoped))]
 async fn user_wallet(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WalletView>, ApiError> {
     let user = tenant_user(&app, admin.scope, &id).await?;
     Ok(Json(wallet_view(&app, admin.scope, user.id).await?))
@@ -241,12 +248,12 @@ struct RequestFilter {
 }
 
 /// The tenant's minute requests, newest first.
-#[utoipa::path(get, path = "/api/admin/minute-requests", tag = "admin", params(RequestFilter),
-    responses((status = 200, body = [MinuteRequestView])))]
+#[utoipa::path(get, path = "/api/admin/minute-requests", tag = "admin", params(RequestFilter), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The tenant's minute requests", body = [MinuteRequestView]), Scoped))]
 async fn list_requests(
     State(app): State<AppState>,
     admin: AdminScope,
-    Query(filter): Query<RequestFilter>,
+    ApiQuery(filter): ApiQuery<RequestFilter>,
 ) -> Result<Json<Vec<MinuteRequestView>>, ApiError> {
     let status = match filter.status.as_deref() {
         None | Some("") => None,
@@ -267,12 +274,12 @@ async fn tenant_request(app: &App, scope: TenantScope, id: &str) -> Result<Minut
 }
 
 /// Approves a request: its minutes are recharged in the same write.
-#[utoipa::path(post, path = "/api/admin/minute-requests/{id}/approve", tag = "admin", params(("id" = String, Path)),
-    responses((status = 200, body = MinuteRequestView), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/minute-requests/{id}/approve", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The request, approved", body = MinuteRequestView), Scoped, Refused))]
 async fn approve_request(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MinuteRequestView>, ApiError> {
     let request = tenant_request(&app, admin.scope, &id).await?;
     if request.status != RequestStatus::Pending {
@@ -313,12 +320,12 @@ fn decided(request: MinuteRequest, decision: &Decision) -> MinuteRequestView {
 }
 
 /// Rejects a request.
-#[utoipa::path(post, path = "/api/admin/minute-requests/{id}/reject", tag = "admin", params(("id" = String, Path)),
-    responses((status = 200, body = MinuteRequestView), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/minute-requests/{id}/reject", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The request, rejected", body = MinuteRequestView), Scoped, Refused))]
 async fn reject_request(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MinuteRequestView>, ApiError> {
     let request = tenant_request(&app, admin.scope, &id).await?;
     let decision = Decision {
@@ -339,12 +346,14 @@ async fn reject_request(
 #[serde(deny_unknown_fields)]
 pub struct NewDeviceBody {
     /// 1 to 80 characters.
+    #[schema(min_length = 1, max_length = 80)]
     name: String,
 }
 
 /// Registers a device; its key is shown in this answer only.
-#[utoipa::path(post, path = "/api/admin/devices", tag = "admin", request_body = NewDeviceBody,
-    responses((status = 201, body = DeviceCreatedView)))]
+#[utoipa::path(post, path = "/api/admin/devices", tag = "admin", request_body = NewDeviceBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 201, description = "The device and its key (shown this once)", body = DeviceCreatedView),
+        Scoped, Body, Refused))]
 async fn register_device(
     State(app): State<AppState>,
     admin: AdminScope,
@@ -371,12 +380,13 @@ async fn register_device(
 }
 
 /// Gives a device a new key, shown in this answer only; the old key stops working at once.
-#[utoipa::path(post, path = "/api/admin/devices/{id}/rotate-key", tag = "admin", params(("id" = String, Path)),
-    responses((status = 200, body = DeviceCreatedView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/devices/{id}/rotate-key", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The device and its new key (shown this once)", body = DeviceCreatedView),
+        Scoped, Refused))]
 async fn rotate_device_key(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeviceCreatedView>, ApiError> {
     let id: DeviceId = parse_id(&id, "device")?;
     let devices = app.store.devices(Some(admin.scope.admin())).await?;
@@ -394,7 +404,8 @@ async fn rotate_device_key(
 }
 
 /// The tenant's devices with what they last reported.
-#[utoipa::path(get, path = "/api/admin/devices", tag = "admin", responses((status = 200, body = [DeviceView])))]
+#[utoipa::path(get, path = "/api/admin/devices", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The tenant's devices", body = [DeviceView]), Scoped))]
 async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<DeviceView>>, ApiError> {
     let now = clock::now();
     let lease = i64::from(app.settings.device_lease_ms);
@@ -414,7 +425,8 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
 }
 
 /// Stops the active run (404 when nothing is active); the next in line starts.
-#[utoipa::path(post, path = "/api/admin/motor/stop", tag = "admin", responses((status = 200, body = EntryView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/motor/stop", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The ended entry", body = EntryView), Scoped, Refused))]
 async fn admin_stop(State(app): State<AppState>, admin: AdminScope) -> Result<Json<EntryView>, ApiError> {
     let extras = Extras::audit(audit(&admin, "motor.stop", admin.scope.admin().to_string(), String::new()));
     let (reply, tenant) =
@@ -452,11 +464,13 @@ fn time_param(text: Option<&str>, field: &str) -> Result<Option<pumppilot_engine
 }
 
 /// Finished runs of the tenant, newest first (`?format=csv` for a spreadsheet).
-#[utoipa::path(get, path = "/api/admin/usage", tag = "admin", params(UsageFilter), responses((status = 200, body = [UsageView])))]
+#[utoipa::path(get, path = "/api/admin/usage", tag = "admin", params(UsageFilter), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "Finished runs: JSON, or CSV with `?format=csv`",
+        content((Vec<UsageView> = "application/json"), (String = "text/csv"))), Scoped))]
 async fn tenant_usage(
     State(app): State<AppState>,
     admin: AdminScope,
-    Query(filter): Query<UsageFilter>,
+    ApiQuery(filter): ApiQuery<UsageFilter>,
 ) -> Result<Response, ApiError> {
     let user = match filter.user_id.as_deref() {
         Some(id) => Some(tenant_user(&app, admin.scope, id).await?.id),
@@ -513,7 +527,8 @@ fn csv_field(text: &str) -> String {
 }
 
 /// The tenant's audit log, newest first.
-#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", responses((status = 200, body = [AuditView])))]
+#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The tenant's audit log", body = [AuditView]), Scoped))]
 async fn audit_log(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<AuditView>>, ApiError> {
     Ok(Json(app.store.audit(Some(admin.scope.admin()), 500).await?.iter().map(AuditView::from).collect()))
 }

@@ -7,11 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply};
 use pumppilot_protocol::{CardAction, CardTap};
 use pumppilot_store::Card;
@@ -24,7 +20,8 @@ use crate::{
     app::{App, AppState},
     auth::AdminScope,
     clock::{self, rfc3339},
-    error::{ApiError, ApiJson, RawBody, parse_json},
+    error::{ApiError, ApiJson, ApiPath, RawBody, parse_json},
+    routes::openapi::{AdminIdParam, Body, Device, Refused, Scoped},
     runtime::Extras,
     views::EntryView,
 };
@@ -67,18 +64,19 @@ impl From<&Card> for CardView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BindCardBody {
-    /// The card's UID in hex (`04A1B2C3`, `04:a1:b2:c3`).
+    /// The card's UID in hex (`04A1B2C3`, `04:a1:b2:c3`), 4 to 10 bytes.
+    #[schema(min_length = 8, max_length = 29)]
     uid: String,
 }
 
 /// Binds a card to a user of this tenant (a card this tenant already has moves to them).
-#[utoipa::path(post, path = "/api/admin/users/{id}/rfid", tag = "admin", params(("id" = String, Path)),
-    request_body = BindCardBody,
-    responses((status = 200, body = CardView), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/admin/users/{id}/rfid", tag = "admin", params(("id" = String, Path), AdminIdParam),
+    request_body = BindCardBody, security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The card, bound", body = CardView), Scoped, Body, Refused))]
 async fn bind_card(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<BindCardBody>,
 ) -> Result<Json<CardView>, ApiError> {
     let user = tenant_user(&app, admin.scope, &id).await?;
@@ -91,18 +89,19 @@ async fn bind_card(
 }
 
 /// The tenant's cards.
-#[utoipa::path(get, path = "/api/admin/cards", tag = "admin", responses((status = 200, body = [CardView])))]
+#[utoipa::path(get, path = "/api/admin/cards", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The tenant's cards", body = [CardView]), Scoped))]
 async fn list_cards(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<CardView>>, ApiError> {
     Ok(Json(app.store.cards(admin.scope.admin()).await?.iter().map(CardView::from).collect()))
 }
 
 /// Unbinds a card (a lost card stops working at once).
-#[utoipa::path(delete, path = "/api/admin/cards/{uid}", tag = "admin", params(("uid" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/admin/cards/{uid}", tag = "admin", params(("uid" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 204, description = "The card no longer works"), Scoped))]
 async fn unbind_card(
     State(app): State<AppState>,
     admin: AdminScope,
-    Path(uid): Path<String>,
+    ApiPath(uid): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = card_uid(&uid).map_err(|_| ApiError::not_found("card"))?;
     app.store.unbind_card(admin.scope.admin(), &uid).await.map_err(|err| match err {
@@ -138,9 +137,10 @@ impl TapView {
 /// a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
 /// [`RecentTaps::WINDOW`] gets the first answer again, so a retried request never undoes a tap
 /// (denials are not repeated: they changed nothing, and the next tap is decided afresh).
-#[utoipa::path(post, path = "/api/esp32/rfid", tag = "device",
-    request_body(content = String, description = "`{uid}`: the card's UID in hex"),
-    responses((status = 200, body = TapView), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/esp32/rfid", tag = "device", security(("deviceKey" = [])),
+    request_body(content = BindCardBody, description = "`{uid}`: the card's UID in hex"),
+    responses((status = 200, description = "What the tap did (a refusal is `DENIED` with its reason)", body = TapView),
+        Device, Body, Refused))]
 async fn tap(
     State(app): State<AppState>,
     caller: DeviceCaller,

@@ -30,6 +30,7 @@ use crate::{
     app::AppState,
     clock,
     error::{ApiError, RawBody, parse_json},
+    routes::openapi::{Body, Device, Forbidden, Invalid},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -74,7 +75,7 @@ struct PollQuery {
     fw: Option<String>,
     uptime_ms: Option<u64>,
     rssi: Option<i16>,
-    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to half the
+    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of the
     /// lease) until the command changes.
     wait: Option<u32>,
     /// Long-poll: the last `seq` this device received; an answer with another `seq` returns at once.
@@ -152,9 +153,9 @@ fn elapsed_ms(since: tokio::time::Instant) -> u32 {
 }
 
 /// Report inputs and get the motor command (query form).
-#[utoipa::path(get, path = "/api/esp32/poll", tag = "device", params(PollQuery),
-    responses((status = 200, description = "the command: motor, state, holdReason, remainingSeconds, pollMs, leaseMs, seq"),
-        (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/esp32/poll", tag = "device", params(PollQuery), security(("deviceKey" = [])),
+    responses((status = 200, description = "the command: motor, state, holdReason, remainingSeconds, pollMs, leaseMs, seq",
+        body = Object), Device, Invalid, Forbidden))]
 async fn poll_get(
     State(app): State<AppState>,
     caller: DeviceCaller,
@@ -179,7 +180,7 @@ async fn poll_get(
 struct PollPostQuery {
     /// Must be the key's own tenant when given.
     admin_id: Option<String>,
-    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to half the
+    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of the
     /// lease) until the command changes.
     wait: Option<u32>,
     /// Long-poll: the last `seq` this device received; an answer with another `seq` returns at once.
@@ -187,8 +188,9 @@ struct PollPostQuery {
 }
 
 /// Report inputs and get the motor command (JSON body `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?}`).
-#[utoipa::path(post, path = "/api/esp32/poll", tag = "device", params(PollPostQuery),
-    responses((status = 200, description = "the command"), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/esp32/poll", tag = "device", params(PollPostQuery), security(("deviceKey" = [])),
+    request_body(content = Object, description = "`{loadShedding, ready, relay, fw?, uptimeMs?, rssi?}`"),
+    responses((status = 200, description = "the command, as for `GET`", body = Object), Device, Body, Forbidden))]
 async fn poll_post(
     State(app): State<AppState>,
     caller: DeviceCaller,

@@ -24,6 +24,7 @@ use crate::{
     auth::Member,
     clock,
     error::ApiError,
+    routes::openapi::{AdminIdParam, Scoped},
     views::{QueueView, StatusView},
 };
 
@@ -45,9 +46,9 @@ pub struct LiveView {
 }
 
 /// Server-sent events: `state` with `{motor, me, device, queue}` at every change of the caller's tenant.
-#[utoipa::path(get, path = "/api/events", tag = "motor",
+#[utoipa::path(get, path = "/api/events", tag = "motor", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, content_type = "text/event-stream", body = LiveView,
-        description = "a stream of `state` events, each one JSON `LiveView`")))]
+        description = "a stream of `state` events, each one JSON `LiveView`"), Scoped))]
 async fn events(State(app): State<AppState>, member: Member) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let admin = member.scope.admin();
     let me = member.caller.id();

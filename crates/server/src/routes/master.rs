@@ -1,10 +1,6 @@
 //! The master admin: tenants (admins) and their state at a glance.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use pumppilot_engine::AdminId;
 use pumppilot_store::Role;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +9,8 @@ use super::{NewAccountBody, create_account, parse_id, set_suspended};
 use crate::{
     app::AppState,
     auth::Master,
-    error::{ApiError, ApiJson},
+    error::{ApiError, ApiJson, ApiPath},
+    routes::openapi::{Body, Missing, Refused, SignedIn},
     views::{AdminSummaryView, UserView},
 };
 
@@ -25,8 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Creates an admin: a new tenant with its own pump.
-#[utoipa::path(post, path = "/api/master/admins", tag = "master", request_body = NewAccountBody,
-    responses((status = 201, body = UserView), (status = "4XX", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/master/admins", tag = "master", request_body = NewAccountBody, security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 201, description = "The new admin", body = UserView), SignedIn, Body, Refused))]
 async fn create_admin(
     State(app): State<AppState>,
     Master(master): Master,
@@ -37,7 +34,8 @@ async fn create_admin(
 }
 
 /// Every admin with their tenant's motor, device and number of users.
-#[utoipa::path(get, path = "/api/master/admins", tag = "master", responses((status = 200, body = [AdminSummaryView])))]
+#[utoipa::path(get, path = "/api/master/admins", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "Every admin", body = [AdminSummaryView]), SignedIn))]
 async fn list_admins(State(app): State<AppState>, _: Master) -> Result<Json<Vec<AdminSummaryView>>, ApiError> {
     let mut out = Vec::new();
     for admin in app.store.accounts(Role::Admin, None).await? {
@@ -71,23 +69,23 @@ async fn set_admin_suspended(
 }
 
 /// Suspends an admin and so the whole tenant: its users are locked out, its run ends.
-#[utoipa::path(post, path = "/api/master/admins/{id}/suspend", tag = "master", params(("id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/master/admins/{id}/suspend", tag = "master", params(("id" = String, Path)), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The admin, suspended", body = UserView), SignedIn, Missing, Refused))]
 async fn suspend_admin(
     State(app): State<AppState>,
     master: Master,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     set_admin_suspended(&app, &master, &id, true).await
 }
 
 /// Lets a suspended admin and their users back in.
-#[utoipa::path(post, path = "/api/master/admins/{id}/unsuspend", tag = "master", params(("id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/master/admins/{id}/unsuspend", tag = "master", params(("id" = String, Path)), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The admin, let back in", body = UserView), SignedIn, Missing, Refused))]
 async fn unsuspend_admin(
     State(app): State<AppState>,
     master: Master,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     set_admin_suspended(&app, &master, &id, false).await
 }

@@ -7,15 +7,16 @@ mod device;
 mod live;
 mod master;
 mod motor;
+pub mod openapi;
 
 pub use cards::{CardView, RecentTaps};
 
-use axum::{Router, extract::State, routing::get};
+use axum::extract::State;
 use pumppilot_engine::{AdminId, Event, UserId};
 use pumppilot_store::{Account, AuditEntry, Role, SessionScope};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     app::AppState,
@@ -27,9 +28,11 @@ use crate::{
     views::{LedgerView, UserView, WalletView, minutes},
 };
 
-/// Every `/api` route, documented.
+/// Every `/api` route, and `/healthz` and `/readyz`, documented.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .merge(accounts::routes())
         .merge(master::routes())
         .merge(admin::routes())
@@ -39,17 +42,22 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(live::routes())
 }
 
-/// `/healthz` (serving) and `/readyz` (the store answers). `/` is the dashboard's (`web`).
-pub fn health() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { "ok" })).route(
-        "/readyz",
-        get(|State(app): State<AppState>| async move {
-            match app.store.ping().await {
-                Ok(()) => Ok("ready"),
-                Err(_) => Err(ApiError::unavailable()),
-            }
-        }),
-    )
+/// The server is serving (`/` is the dashboard's, `web`).
+#[utoipa::path(get, path = "/healthz", tag = "health", security(),
+    responses((status = 200, description = "`ok`: the server is serving", body = String, content_type = "text/plain")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(),
+    responses((status = 200, description = "`ready`: the store answers", body = String, content_type = "text/plain"),
+        openapi::Store))]
+async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiError> {
+    match app.store.ping().await {
+        Ok(()) => Ok("ready"),
+        Err(_) => Err(ApiError::unavailable()),
+    }
 }
 
 /// Parses an id from a path; a malformed id is simply an object that does not exist.
@@ -62,11 +70,14 @@ pub fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiEr
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAccountBody {
     /// The person's name, 1 to 80 characters.
+    #[schema(min_length = 1, max_length = 80)]
     name: String,
     /// Unique system-wide, case-insensitive (a phone number works): 3 to 64 of letters, digits
     /// and `._+-@`.
+    #[schema(pattern = r"^[A-Za-z0-9._+@-]{3,64}$")]
     username: String,
     /// 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
 }
 

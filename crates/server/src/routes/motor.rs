@@ -12,7 +12,10 @@ use crate::{
     auth::{Farmer, Member},
     clock,
     error::{ApiError, ApiJson, OptionalJson},
-    routes::wallet_view,
+    routes::{
+        openapi::{AdminIdParam, Body, Missing, Refused, Scoped, SignedIn},
+        wallet_view,
+    },
     views::{
         DeviceStateView, EntryView, MeView, MinuteRequestView, MotorView, QueueView, StatusView, UsageView, WalletView,
         minutes,
@@ -35,6 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct StartBody {
     /// Run at most this many minutes (1 to 1440); until stopped or out of minutes when absent.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1440)]
     minutes: Option<u32>,
 }
 
@@ -50,8 +54,10 @@ async fn entry_view(
 }
 
 /// Start the motor: RUNNING (or HOLD) when it is free, else WAITING with a position.
-#[utoipa::path(post, path = "/api/motor/start", tag = "motor", request_body(content = Option<StartBody>, description = "optional"),
-    responses((status = 200, body = EntryView), (status = 409, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/motor/start", tag = "motor", security(("bearer" = []), ("sessionCookie" = [])),
+    request_body(content = Option<StartBody>, description = "optional"),
+    responses((status = 200, description = "The caller's entry: RUNNING, HOLD or WAITING", body = EntryView),
+        SignedIn, Body, Refused))]
 async fn start(
     State(app): State<AppState>,
     farmer: Farmer,
@@ -68,8 +74,8 @@ async fn start(
 }
 
 /// Stop: ends the caller's run (charged to this moment) or takes them out of the line.
-#[utoipa::path(post, path = "/api/motor/stop", tag = "motor",
-    responses((status = 200, body = EntryView), (status = 404, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/motor/stop", tag = "motor", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The ended entry", body = EntryView), SignedIn, Missing, Refused))]
 async fn stop(State(app): State<AppState>, farmer: Farmer) -> Result<Json<EntryView>, ApiError> {
     let event = Event::Stop { user: farmer.id() };
     let (reply, (tenant, now)) =
@@ -79,7 +85,9 @@ async fn stop(State(app): State<AppState>, farmer: Farmer) -> Result<Json<EntryV
 }
 
 /// The motor, the caller's own entry and balance, and the device.
-#[utoipa::path(get, path = "/api/motor/status", tag = "motor", responses((status = 200, body = StatusView)))]
+#[utoipa::path(get, path = "/api/motor/status", tag = "motor", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The motor, the caller's entry and balance, the device", body = StatusView),
+        Scoped))]
 async fn status(State(app): State<AppState>, member: Member) -> Result<Json<StatusView>, ApiError> {
     let me = member.caller.id();
     let (tenant, now) = app.runtime.read(member.scope.admin(), |t, now| (t.clone(), now)).await?;
@@ -103,7 +111,8 @@ pub fn status_view(tenant: &Tenant, now: Timestamp, me: UserId, name: &impl Fn(U
 }
 
 /// The tenant's active run and waiting line.
-#[utoipa::path(get, path = "/api/queue", tag = "motor", responses((status = 200, body = QueueView)))]
+#[utoipa::path(get, path = "/api/queue", tag = "motor", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The active run and the waiting line", body = QueueView), Scoped))]
 async fn queue(State(app): State<AppState>, member: Member) -> Result<Json<QueueView>, ApiError> {
     let (tenant, now) = app.runtime.read(member.scope.admin(), |t, now| (t.clone(), now)).await?;
     let ids = tenant.active.iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
@@ -112,7 +121,8 @@ async fn queue(State(app): State<AppState>, member: Member) -> Result<Json<Queue
 }
 
 /// The caller's balance and ledger, newest first.
-#[utoipa::path(get, path = "/api/wallet", tag = "motor", responses((status = 200, body = WalletView)))]
+#[utoipa::path(get, path = "/api/wallet", tag = "motor", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The caller's balance and ledger", body = WalletView), SignedIn))]
 async fn wallet(State(app): State<AppState>, farmer: Farmer) -> Result<Json<WalletView>, ApiError> {
     Ok(Json(wallet_view(&app, farmer.scope, farmer.id()).await?))
 }
@@ -121,14 +131,17 @@ async fn wallet(State(app): State<AppState>, farmer: Farmer) -> Result<Json<Wall
 #[serde(deny_unknown_fields)]
 pub struct MinuteRequestBody {
     /// 1 to 100000.
+    #[schema(minimum = 1, maximum = 100000)]
     minutes: i64,
+    /// Up to 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     note: Option<String>,
 }
 
 /// Ask the admin for minutes (for example after paying in cash).
-#[utoipa::path(post, path = "/api/minute-requests", tag = "motor", request_body = MinuteRequestBody,
-    responses((status = 201, body = MinuteRequestView), (status = 400, body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/minute-requests", tag = "motor", request_body = MinuteRequestBody, security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 201, description = "The new, pending request", body = MinuteRequestView), SignedIn, Body))]
 async fn request_minutes(
     State(app): State<AppState>,
     farmer: Farmer,
@@ -157,14 +170,16 @@ async fn request_minutes(
 }
 
 /// The caller's own minute requests, newest first.
-#[utoipa::path(get, path = "/api/minute-requests", tag = "motor", responses((status = 200, body = [MinuteRequestView])))]
+#[utoipa::path(get, path = "/api/minute-requests", tag = "motor", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The caller's requests", body = [MinuteRequestView]), SignedIn))]
 async fn own_requests(State(app): State<AppState>, farmer: Farmer) -> Result<Json<Vec<MinuteRequestView>>, ApiError> {
     let query = RequestQuery { admin: farmer.scope.admin(), user: Some(farmer.id()), status: None };
     Ok(Json(app.store.minute_requests(&query).await?.iter().map(MinuteRequestView::from).collect()))
 }
 
 /// The caller's finished runs, newest first.
-#[utoipa::path(get, path = "/api/usage", tag = "motor", responses((status = 200, body = [UsageView])))]
+#[utoipa::path(get, path = "/api/usage", tag = "motor", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The caller's finished runs", body = [UsageView]), SignedIn))]
 async fn own_usage(State(app): State<AppState>, farmer: Farmer) -> Result<Json<Vec<UsageView>>, ApiError> {
     let query = UsageQuery { admin: farmer.scope.admin(), user: Some(farmer.id()), from: None, to: None, limit: 1000 };
     Ok(Json(app.store.usage(&query).await?.iter().map(UsageView::from).collect()))
