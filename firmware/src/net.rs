@@ -66,8 +66,6 @@ impl NetState {
     }
 }
 
-/// Time allowed for one request on top of the long-poll wait.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Wait before trying to join the network again.
 const RECONNECT_DELAY: Duration = Duration::from_secs(5);
 
@@ -223,7 +221,7 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         }
         // Nothing is reported before the inputs have settled (a boot would say "grid down").
         while !with_controller(|controller| controller.settled(now())) {
-            Timer::after(Duration::from_millis(20)).await;
+            Timer::after(Duration::from_millis(u64::from(pumppilot_controller::timing::SETTLE_CHECK_MS))).await;
         }
         // Wait for the next poll, or for a local change that should be reported at once (not
         // while backing off after failures: the retry carries the change).
@@ -237,7 +235,8 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
 
         let started = Instant::now();
         let at = now();
-        let (mut report, long_poll) = with_controller(|controller| (controller.report(at), controller.long_poll(at)));
+        let poll = with_controller(|controller| controller.poll(at));
+        let (mut report, long_poll, sent) = (poll.report, poll.long_poll, poll.sent);
         let rssi = RSSI.load(Ordering::Relaxed);
         report.rssi = (rssi != 0).then(|| i16::try_from(rssi).unwrap_or(i16::MIN));
         let mut body = [0u8; json::MAX_REPORT_BYTES];
@@ -248,11 +247,11 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         };
         url.clear();
         let _ = write!(url, "{}{}", server.base, POLL_PATH);
-        let mut timeout = REQUEST_TIMEOUT;
         if let Some(long_poll) = long_poll {
             let _ = write!(url, "?wait={}&seq={}", long_poll.wait_ms, long_poll.seq);
-            timeout += Duration::from_millis(u64::from(long_poll.wait_ms));
         }
+        // The controller sizes it: never more than half of what is left of the lease.
+        let timeout = Duration::from_millis(u64::from(poll.timeout_ms));
 
         let request = http.post(&url, &body[..len], &mut rx, timeout);
         let posted = if long_poll.is_some() {
@@ -270,7 +269,7 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
             request.await
         };
         match posted {
-            Posted::Answer(200, answer) => match with_controller(|controller| controller.answer(now(), answer)) {
+            Posted::Answer(200, answer) => match with_controller(|controller| controller.answer(sent, now(), answer)) {
                 Ok(_) => NetState::Online.set(),
                 Err(err) => {
                     println!("unusable answer ({err:?}): motor OFF until a good one");
