@@ -10,12 +10,12 @@
 //! 1. the last answer from the server says `motor: ON` and `state: RUNNING`,
 //! 2. that answer's lease has not run out, counted on the device's own clock from the moment
 //!    the poll that brought it was *sent*,
-//! 3. the debounced load-shedding input says the grid is up, and has said so for the answer's
-//!    `gridSettleMs`,
+//! 3. the debounced load-shedding input says the grid is up,
 //! 4. the debounced ready input says the pump is ready,
 //! 5. restart protection allows it: a relay that is already closed stays closed; one that is
-//!    open closes only when it has been open for the answer's `minOffMs` and fewer than
-//!    `maxStartsPerHour` starts happened in the last hour,
+//!    open closes only when the grid has been up for the answer's `gridSettleMs`, the relay has
+//!    been open for its `minOffMs`, and fewer than `maxStartsPerHour` starts happened in the
+//!    last hour,
 //! 6. on a board with a feedback input, the motor confirmed that it runs within the set time of
 //!    the relay closing (and keeps confirming it).
 //!
@@ -476,12 +476,6 @@ impl Controller {
             Some(true) => return Decision::Off(LoadShedding),
             Some(false) => {}
         }
-        // The grid has been up since the load-shedding input settled on "up" (at boot too: the
-        // device cannot know how long it was up before).
-        let grid_up = self.load_shedding.since().and_then(|since| now.since(since)).unwrap_or(0);
-        if grid_up < u64::from(command.grid_settle_ms) {
-            return Decision::Off(GridSettling);
-        }
         match self.ready() {
             None => return Decision::Off(ReadyUnknown),
             Some(false) => return Decision::Off(NotReady),
@@ -490,7 +484,16 @@ impl Controller {
         if self.no_feedback_seq == Some(command.seq) || self.feedback_overdue(now) {
             return Decision::Off(NoFeedback);
         }
+        // Restart protection, for a relay that is open (a closed one stays closed: a handover
+        // from one run to the next is not a start, and a running motor is not stopped because a
+        // setting changed).
         if !self.closed {
+            // The grid has been up since the load-shedding input settled on "up" (at boot too:
+            // the device cannot know how long it was up before).
+            let grid_up = self.load_shedding.since().and_then(|since| now.since(since)).unwrap_or(0);
+            if grid_up < u64::from(command.grid_settle_ms) {
+                return Decision::Off(GridSettling);
+            }
             let open_for = now.since(self.switched_at).unwrap_or(0);
             if open_for < u64::from(command.min_off_ms) {
                 return Decision::Off(MinOffTime);

@@ -6,10 +6,11 @@
 //! An [`Oracle`] written apart from the controller, from the rule in `docs/DEVICE.md`, watches
 //! every step and counts the steps where the relay is ON although one of these does not hold:
 //! the last accepted answer says RUNNING and its lease (counted in *true* time from the moment
-//! its poll was sent) has not run out; the sampled load-shedding input has settled on "grid up"
-//! for the answer's `gridSettleMs`; the sampled ready input has settled on "ready"; restart
-//! protection (a closing only after `minOffMs` open and under `maxStartsPerHour`); on boards with
-//! a feedback input, the motor confirmed within the set time. That count must be 0.
+//! its poll was sent) has not run out; the sampled load-shedding input has settled on "grid up";
+//! the sampled ready input has settled on "ready"; restart protection (a closing only after the
+//! grid was up for `gridSettleMs`, the relay open for `minOffMs`, and under `maxStartsPerHour`);
+//! on boards with a feedback input, the motor confirmed within the set time. That count must
+//! be 0.
 //!
 //! Restart protection and the grid's settle time are counted on the device's clock (a clock
 //! that jumps forward is indistinguishable from time passing); the lease in true time (a clock
@@ -560,7 +561,7 @@ impl<S: Server> Campaign<S> {
         }
         let grid_up = !s.load_shedding_active_high;
         let Some((grid, since)) = o.grid.settled else { return false };
-        if grid != grid_up || now - since < u64::from(a.grid_settle_ms) {
+        if grid != grid_up {
             return false;
         }
         if o.ready.settled.map(|r| r.0) != Some(s.ready_active_high) {
@@ -572,7 +573,7 @@ impl<S: Server> Campaign<S> {
             return false;
         }
         if !o.closed {
-            if now - o.switched_dev < u64::from(a.min_off_ms) {
+            if now - since < u64::from(a.grid_settle_ms) || now - o.switched_dev < u64::from(a.min_off_ms) {
                 return false;
             }
             let cap = usize::from(a.max_starts_per_hour);
