@@ -9,12 +9,12 @@
 //! an RC522), is set up again with a growing pause (1 s doubling up to a minute), and the
 //! controller reports it (`reader: ABSENT`) until it answers again.
 
-use core::{
-    fmt::Write as _,
-    sync::atomic::{AtomicU32, Ordering},
-};
+use core::sync::atomic::{AtomicU32, Ordering};
 
-use embassy_net::{Stack, tcp::client::TcpClientState};
+use embassy_net::{
+    Stack,
+    tcp::client::{TcpClient, TcpClientState},
+};
 use embassy_time::{Duration, Instant, Timer};
 use embedded_hal::spi::{ErrorKind, ErrorType, Operation, SpiDevice};
 use embedded_hal_bus::spi::ExclusiveDevice;
@@ -185,9 +185,9 @@ pub async fn card_task(stack: Stack<'static>, server: &'static Server, reader: R
         return;
     };
     static STATE: StaticCell<TcpClientState<1, 1024, 1024>> = StaticCell::new();
-    let mut http = Http::new(stack, STATE.init(TcpClientState::new()));
-    let mut url: heapless::String<160> = heapless::String::new();
-    let _ = write!(url, "{}{}", server.base, CARD_PATH);
+    static CLIENT: StaticCell<TcpClient<'static, 1, 1024, 1024>> = StaticCell::new();
+    let mut http = Http::new(stack, CLIENT.init(TcpClient::new(stack, STATE.init(TcpClientState::new()))), server);
+    let url = CARD_PATH;
     let mut rx = [0u8; 1024 + json::MAX_CARD_ANSWER_BYTES];
     let mut uid = [0u8; 10];
     let mut pause = REINIT_FIRST;
@@ -218,7 +218,7 @@ pub async fn card_task(stack: Stack<'static>, server: &'static Server, reader: R
             let Ok(body_len) = json::encode_card_tap(&card.tap(), &mut body) else { continue };
             let first = Instant::now();
             let feedback = loop {
-                match http.post(&url, &body[..body_len], &mut rx, TAP_TIMEOUT).await {
+                match http.post(url, &body[..body_len], &mut rx, TAP_TIMEOUT).await {
                     Posted::Answer(200, answer) => break CardFeedback::from_answer(answer),
                     Posted::Answer(status, _) => {
                         println!("card tap refused: HTTP {status}");
