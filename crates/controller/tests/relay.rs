@@ -1,7 +1,8 @@
 //! The relay rule, exhaustively: every answer (each motor × state × hold reason, and every kind
 //! of unusable answer) × each debounced input situation × both active levels of both inputs ×
 //! lease ages around the limit and a clock that goes back. The relay is ON in exactly the cases
-//! where all four conditions of `DEVICE.md` hold.
+//! where the rule of `docs/DEVICE.md` holds (restart protection is off in these answers; it has its
+//! own tests in `restart.rs`).
 
 mod common;
 use common::{AnswerAt, hold};

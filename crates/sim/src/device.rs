@@ -283,7 +283,12 @@ async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Timeline {
     let mut device = Device {
-        controller: Controller::new(spec.settings),
+        controller: {
+            // A virtual board always starts from power-on; its first poll says so, as a real one.
+            let mut controller = Controller::new(spec.settings);
+            controller.set_reset_reason(protocol::ResetReason::PowerOn);
+            controller
+        },
         timeline: Timeline { name: spec.name.clone(), ..Timeline::default() },
         spec,
         http,
