@@ -228,3 +228,29 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(config(2_000))]
+
+    /// The debounce alone, at arbitrary sample timing (including samples at the same instant and
+    /// ticks equal to the debounce time): each input's value is the model's at every sample.
+    #[test]
+    fn an_input_counts_exactly_as_the_model_says(
+        samples in prop::collection::vec((prop_oneof![3 => Just(50u64), 1 => 0u64..120], any::<bool>(), any::<bool>()), 1..80),
+        debounce in prop_oneof![Just(50u64), 0u64..150],
+    ) {
+        let settings = Settings { debounce_ms: debounce as u32, ..Settings::DEFAULT };
+        let mut device = Controller::new(settings);
+        let (mut load_shedding_runs, mut ready_runs) = (Vec::new(), Vec::new());
+        let mut now = 0;
+        for (dt, load_shedding_level, ready_level) in samples {
+            now += dt;
+            device.sense(Millis(now), load_shedding_level, ready_level);
+            push_sample(&mut load_shedding_runs, now, load_shedding_level);
+            push_sample(&mut ready_runs, now, ready_level);
+            // Active-high inputs: the level is the meaning.
+            prop_assert_eq!(device.load_shedding(), debounced(&load_shedding_runs, debounce), "at {}", now);
+            prop_assert_eq!(device.ready(), debounced(&ready_runs, debounce), "at {}", now);
+        }
+    }
+}
