@@ -133,6 +133,7 @@ async fn main(spawner: Spawner) -> ! {
     // 5. The tasks that only move bytes: WiFi, the network stack, polls, cards, the status LED.
     spawner.spawn(led::led_task(led).expect("led task"));
     let stack = net::start(&spawner, peripherals.WIFI);
+    rtc.rwdt.feed();
     match config::Server::from_config() {
         Ok(server) => {
             let server = net::SERVER.init(server);
