@@ -9,8 +9,12 @@ fn main() {
         "PUMPPILOT_DEVICE_KEY",
         "PUMPPILOT_LOAD_SHEDDING_ACTIVE_HIGH",
         "PUMPPILOT_READY_ACTIVE_HIGH",
-        "PUMPPILOT_OUTPUT_ACTIVE_HIGH",
+        "PUMPPILOT_RELAY_ACTIVE_HIGH",
+        "PUMPPILOT_OPTO_ACTIVE_HIGH",
         "PUMPPILOT_DEBOUNCE_MS",
+        "PUMPPILOT_FEEDBACK",
+        "PUMPPILOT_FEEDBACK_ACTIVE_HIGH",
+        "PUMPPILOT_FEEDBACK_CONFIRM_MS",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }

@@ -30,6 +30,10 @@ pub mod pins {
     /// through a resistor to the pin (active low), which keeps it high.
     pub const LED: u8 = 8;
     pub const LED_ACTIVE_HIGH: bool = false;
+    /// Optional motor-running feedback input (`PUMPPILOT_FEEDBACK=1`). GPIO2 is a strapping pin
+    /// that must not be pulled low at reset: wire the contact so that it only pulls the pin to
+    /// its active level while the motor runs (which it cannot at boot: the relay is OFF).
+    pub const FEEDBACK: u8 = 2;
 
     /// Takes the profile's pins out of `esp_hal::peripherals::Peripherals`.
     macro_rules! take_pins {
@@ -44,6 +48,7 @@ pub mod pins {
                 rfid_miso: $p.GPIO5.into(),
                 rfid_cs: $p.GPIO10.into(),
                 led: $p.GPIO8.into(),
+                feedback: $p.GPIO2.into(),
             }
         };
     }
@@ -68,6 +73,9 @@ pub mod pins {
     pub const RFID_CS: u8 = 21;
     pub const LED: u8 = 2;
     pub const LED_ACTIVE_HIGH: bool = true;
+    /// Optional motor-running feedback input (`PUMPPILOT_FEEDBACK=1`); input-only, no internal
+    /// pull: fit an external resistor towards the "not running" level.
+    pub const FEEDBACK: u8 = 34;
 
     macro_rules! take_pins {
         ($p:ident) => {
@@ -81,6 +89,7 @@ pub mod pins {
                 rfid_miso: $p.GPIO19.into(),
                 rfid_cs: $p.GPIO21.into(),
                 led: $p.GPIO2.into(),
+                feedback: $p.GPIO34.into(),
             }
         };
     }
@@ -100,6 +109,7 @@ pub struct Pins {
     pub rfid_miso: AnyPin<'static>,
     pub rfid_cs: AnyPin<'static>,
     pub led: AnyPin<'static>,
+    pub feedback: AnyPin<'static>,
 }
 
 impl Pins {
@@ -117,6 +127,7 @@ impl Pins {
             (&self.rfid_miso, pins::RFID_MISO),
             (&self.rfid_cs, pins::RFID_CS),
             (&self.led, pins::LED),
+            (&self.feedback, pins::FEEDBACK),
         ]
         .iter()
         .all(|(pin, number)| pin.number() == *number)

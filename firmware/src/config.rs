@@ -2,7 +2,7 @@
 //! Every value has a safe default so the image builds without any of them; a malformed value
 //! stops the build with a message naming the variable (the parsers run in `const` context).
 
-use pumppilot_controller::Settings;
+use pumppilot_controller::{FeedbackInput, Settings};
 
 /// A yes/no variable: `1`/`true`, `0`/`false`, or unset/empty for the default.
 macro_rules! flag {
@@ -39,6 +39,15 @@ pub const OPTO_ACTIVE_HIGH: bool = flag!("PUMPPILOT_OPTO_ACTIVE_HIGH", true);
 /// Input debounce time in milliseconds (default 50).
 pub const DEBOUNCE_MS: u32 = number!("PUMPPILOT_DEBOUNCE_MS", 50);
 
+/// A motor-running feedback input is wired (a contactor's auxiliary contact or a current sensor
+/// on the profile's feedback pin): `1`, or `0` (the default) for none.
+pub const FEEDBACK: bool = flag!("PUMPPILOT_FEEDBACK", false);
+/// The feedback input is high while the motor runs (`1`, the default) or low (`0`).
+pub const FEEDBACK_ACTIVE_HIGH: bool = flag!("PUMPPILOT_FEEDBACK_ACTIVE_HIGH", true);
+/// How long the relay may be closed without the feedback input confirming the motor runs
+/// (default 5000 ms); then the relay opens and the report says so.
+pub const FEEDBACK_CONFIRM_MS: u32 = number!("PUMPPILOT_FEEDBACK_CONFIRM_MS", 5_000);
+
 /// Firmware version reported at every poll.
 pub const FIRMWARE: &str = concat!("pumppilot-fw/", env!("CARGO_PKG_VERSION"));
 
@@ -47,6 +56,11 @@ pub const SETTINGS: Settings = Settings {
     load_shedding_active_high: LOAD_SHEDDING_ACTIVE_HIGH,
     ready_active_high: READY_ACTIVE_HIGH,
     debounce_ms: DEBOUNCE_MS,
+    feedback: if FEEDBACK {
+        Some(FeedbackInput { active_high: FEEDBACK_ACTIVE_HIGH, confirm_ms: FEEDBACK_CONFIRM_MS })
+    } else {
+        None
+    },
     firmware: Some(FIRMWARE),
     ..Settings::DEFAULT
 };

@@ -6,14 +6,18 @@ use core::{
     sync::atomic::{AtomicI32, AtomicU8, Ordering},
 };
 
+use core::net::{IpAddr, SocketAddr};
 use embassy_executor::Spawner;
 use embassy_futures::select::{Either, select};
+
 use embassy_net::{
-    Runner, Stack, StackResources,
-    dns::DnsSocket,
-    tcp::client::{TcpClient, TcpClientState},
+    IpAddress, Runner, Stack, StackResources,
+    dns::DnsQueryType,
+    tcp::client::{TcpClient, TcpClientState, TcpConnection},
 };
 use embassy_time::{Duration, Instant, Timer, with_timeout};
+use embedded_io_async::Write as _;
+use embedded_nal_async::TcpConnect as _;
 use esp_hal::{peripherals::WIFI, rng::Rng};
 use esp_println::println;
 use esp_radio::wifi::{
@@ -21,9 +25,10 @@ use esp_radio::wifi::{
 };
 use pumppilot_controller::protocol::{POLL_PATH, json};
 use reqwless::{
-    client::HttpClient,
+    client::HttpConnection,
     headers::ContentType,
-    request::{Method, RequestBuilder},
+    request::{Method, Request, RequestBuilder},
+    response::Response,
 };
 use static_cell::StaticCell;
 
@@ -66,8 +71,6 @@ impl NetState {
     }
 }
 
-/// Time allowed for one request on top of the long-poll wait.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Wait before trying to join the network again.
 const RECONNECT_DELAY: Duration = Duration::from_secs(5);
 
@@ -143,10 +146,21 @@ fn station_config() -> Option<StationConfig> {
     Some(StationConfig::default().with_ssid(ssid).with_authentication(authentication))
 }
 
-/// One HTTP client: its own socket, so a long-poll never delays a card tap.
+type Tcp = TcpClient<'static, 1, 1024, 1024>;
+type Connection = TcpConnection<'static, 1, 1024, 1024>;
+
+/// One HTTP client with its own socket (so a long-poll never delays a card tap), that keeps its
+/// connection to the server open between requests and remembers the server's address: a poll
+/// costs no TCP handshake and no DNS query unless the connection broke.
 pub struct Http {
-    tcp: TcpClient<'static, 1, 1024, 1024>,
-    dns: DnsSocket<'static>,
+    stack: Stack<'static>,
+    tcp: &'static Tcp,
+    /// The server's host name (or address) and port, from `PUMPPILOT_SERVER`.
+    host: &'static str,
+    port: u16,
+    /// The resolved address, kept until a connection to it fails.
+    address: Option<IpAddress>,
+    connection: Option<Connection>,
     authorization: heapless::String<160>,
 }
 
@@ -158,48 +172,111 @@ pub enum Posted<'b> {
     Failed,
 }
 
+/// Why one exchange failed.
+#[derive(Debug)]
+enum Failure {
+    Dns,
+    Connect,
+    Http(#[allow(dead_code, reason = "printed with Debug")] reqwless::Error),
+    Io,
+}
+
 impl Http {
-    pub fn new(stack: Stack<'static>, state: &'static TcpClientState<1, 1024, 1024>) -> Http {
+    /// A client for `server`, on a TCP client of its own.
+    pub fn new(stack: Stack<'static>, tcp: &'static Tcp, server: &'static Server) -> Http {
         let mut authorization = heapless::String::new();
         if write!(authorization, "Bearer {}", config::DEVICE_KEY).is_err() {
             println!("PUMPPILOT_DEVICE_KEY is too long; polls will be refused");
         }
-        Http { tcp: TcpClient::new(stack, state), dns: DnsSocket::new(stack), authorization }
+        let authority = server.base.strip_prefix("http://").unwrap_or(&server.base);
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, port.parse().unwrap_or(80)),
+            None => (authority, 80),
+        };
+        Http { stack, tcp, host, port, address: None, connection: None, authorization }
     }
 
-    /// POSTs `body` as JSON to `url` with the device key; the answer's body lands in `rx`.
-    pub async fn post<'b>(&mut self, url: &str, body: &[u8], rx: &'b mut [u8], timeout: Duration) -> Posted<'b> {
-        let headers = [("Authorization", self.authorization.as_str())];
-        let mut client = HttpClient::new(&self.tcp, &self.dns);
-        match with_timeout(timeout, exchange(&mut client, url, &headers, body, rx)).await {
-            Ok(Ok((status, body))) => Posted::Answer(status, body),
+    /// POSTs `body` as JSON to `path` (with its query) with the device key; the answer's body
+    /// lands in `rx`. A kept connection that turns out to be closed is replaced once, within the
+    /// same `timeout`; any failure drops the connection (and the address, when connecting failed).
+    pub async fn post<'b>(&mut self, path: &str, body: &[u8], rx: &'b mut [u8], timeout: Duration) -> Posted<'b> {
+        let outcome = with_timeout(timeout, async {
+            let reused = self.connection.is_some();
+            match self.exchange(path, body, rx).await {
+                Err(Failure::Io | Failure::Http(_)) if reused => self.exchange(path, body, rx).await,
+                other => other,
+            }
+        })
+        .await;
+        match outcome {
+            Ok(Ok((status, start, len))) => Posted::Answer(status, &rx[start..start + len]),
             Ok(Err(err)) => {
-                println!("POST {url}: {err:?}");
+                println!("POST {path}: {err:?}");
                 Posted::Failed
             }
             Err(_) => {
-                println!("POST {url}: no answer within {} ms", timeout.as_millis());
+                println!("POST {path}: no answer within {} ms", timeout.as_millis());
                 Posted::Failed
             }
         }
     }
+
+    /// One request on the kept connection (opened first when there is none). Returns the status
+    /// and where the body is in `rx`. The connection is taken out while the request is under way
+    /// and put back only after a whole answer: a request abandoned half way (a timeout, a
+    /// long-poll cut short) closes it instead of leaving an answer unread on it.
+    async fn exchange(&mut self, path: &str, body: &[u8], rx: &mut [u8]) -> Result<(u16, usize, usize), Failure> {
+        let mut connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => {
+                let address = match self.address {
+                    Some(address) => address,
+                    None => {
+                        let found = self.stack.dns_query(self.host, DnsQueryType::A).await.map_err(|_| Failure::Dns)?;
+                        let address = *found.first().ok_or(Failure::Dns)?;
+                        self.address = Some(address);
+                        address
+                    }
+                };
+                let IpAddress::Ipv4(v4) = address;
+                match self.tcp.connect(SocketAddr::new(IpAddr::V4(v4), self.port)).await {
+                    Ok(connection) => connection,
+                    Err(_) => {
+                        self.address = None;
+                        return Err(Failure::Connect);
+                    }
+                }
+            }
+        };
+        let result = exchange(&mut connection, self.host, path, &self.authorization, body, rx).await;
+        if result.is_ok() {
+            self.connection = Some(connection);
+        }
+        result
+    }
 }
 
-type Client<'a> = HttpClient<'a, TcpClient<'static, 1, 1024, 1024>, DnsSocket<'static>>;
-
-async fn exchange<'b>(
-    client: &mut Client<'_>,
-    url: &str,
-    headers: &[(&str, &str)],
+async fn exchange(
+    connection: &mut Connection,
+    host: &str,
+    path: &str,
+    authorization: &str,
     body: &[u8],
-    rx: &'b mut [u8],
-) -> Result<(u16, &'b [u8]), reqwless::Error> {
-    let request = client.request(Method::POST, url).await?;
-    let mut request = request.content_type(ContentType::ApplicationJson).headers(headers).body(body);
-    let response = request.send(rx).await?;
+    rx: &mut [u8],
+) -> Result<(u16, usize, usize), Failure> {
+    let headers = [("Authorization", authorization)];
+    let request =
+        Request::post(path).host(host).content_type(ContentType::ApplicationJson).headers(&headers).body(body).build();
+    request.write_header(connection).await.map_err(Failure::Http)?;
+    connection.write_all(body).await.map_err(|_| Failure::Io)?;
+    connection.flush().await.map_err(|_| Failure::Io)?;
+    let start = rx.as_ptr() as usize;
+    // reqwless reads bodies through its own connection type (a plain one: no TLS here).
+    let mut connection = HttpConnection::Plain(connection);
+    let response = Response::read(&mut connection, Method::POST, rx).await.map_err(Failure::Http)?;
     let status = response.status.0;
-    let body = response.body().read_to_end().await?;
-    Ok((status, body))
+    let answer = response.body().read_to_end().await.map_err(Failure::Http)?;
+    Ok((status, answer.as_ptr() as usize - start, answer.len()))
 }
 
 /// Polls the server for as long as the device runs: at the controller's interval, at once when
@@ -208,7 +285,8 @@ async fn exchange<'b>(
 #[embassy_executor::task]
 pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
     static STATE: StaticCell<TcpClientState<1, 1024, 1024>> = StaticCell::new();
-    let mut http = Http::new(stack, STATE.init(TcpClientState::new()));
+    static CLIENT: StaticCell<Tcp> = StaticCell::new();
+    let mut http = Http::new(stack, CLIENT.init(TcpClient::new(stack, STATE.init(TcpClientState::new()))), server);
     let rng = Rng::new();
     let mut rx = [0u8; 1024];
     let mut url: heapless::String<160> = heapless::String::new();
@@ -223,7 +301,7 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         }
         // Nothing is reported before the inputs have settled (a boot would say "grid down").
         while !with_controller(|controller| controller.settled(now())) {
-            Timer::after(Duration::from_millis(20)).await;
+            Timer::after(Duration::from_millis(u64::from(pumppilot_controller::timing::SETTLE_CHECK_MS))).await;
         }
         // Wait for the next poll, or for a local change that should be reported at once (not
         // while backing off after failures: the retry carries the change).
@@ -237,7 +315,8 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
 
         let started = Instant::now();
         let at = now();
-        let (mut report, long_poll) = with_controller(|controller| (controller.report(at), controller.long_poll(at)));
+        let poll = with_controller(|controller| controller.poll(at));
+        let (mut report, long_poll, sent) = (poll.report, poll.long_poll, poll.sent);
         let rssi = RSSI.load(Ordering::Relaxed);
         report.rssi = (rssi != 0).then(|| i16::try_from(rssi).unwrap_or(i16::MIN));
         let mut body = [0u8; json::MAX_REPORT_BYTES];
@@ -247,12 +326,12 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
             continue;
         };
         url.clear();
-        let _ = write!(url, "{}{}", server.base, POLL_PATH);
-        let mut timeout = REQUEST_TIMEOUT;
+        let _ = write!(url, "{POLL_PATH}");
         if let Some(long_poll) = long_poll {
             let _ = write!(url, "?wait={}&seq={}", long_poll.wait_ms, long_poll.seq);
-            timeout += Duration::from_millis(u64::from(long_poll.wait_ms));
         }
+        // The controller sizes it: never more than half of what is left of the lease.
+        let timeout = Duration::from_millis(u64::from(poll.timeout_ms));
 
         let request = http.post(&url, &body[..len], &mut rx, timeout);
         let posted = if long_poll.is_some() {
@@ -270,7 +349,7 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
             request.await
         };
         match posted {
-            Posted::Answer(200, answer) => match with_controller(|controller| controller.answer(now(), answer)) {
+            Posted::Answer(200, answer) => match with_controller(|controller| controller.answer(sent, now(), answer)) {
                 Ok(_) => NetState::Online.set(),
                 Err(err) => {
                     println!("unusable answer ({err:?}): motor OFF until a good one");

@@ -9,6 +9,23 @@ use core::{
 
 static PANICKING: AtomicBool = AtomicBool::new(false);
 
+/// Written just before the reset that ends a panic, read (and cleared) at the next boot, so the
+/// first poll says `PANIC` rather than `SOFTWARE`. Kept in RTC fast memory across the reset.
+#[esp_hal::ram(unstable(rtc_fast, persistent))]
+static mut PANIC_MARK: u32 = 0;
+const MARK: u32 = 0x5041_4E43; // "PANC"
+
+/// True when the last reset ended a panic; clears the mark.
+pub fn take_panic_mark() -> bool {
+    // SAFETY: single core; read and written only here at boot and by the panic handler, which
+    // cannot run at the same time as boot code on this core.
+    unsafe {
+        let panicked = core::ptr::read_volatile(&raw const PANIC_MARK) == MARK;
+        core::ptr::write_volatile(&raw mut PANIC_MARK, 0);
+        panicked
+    }
+}
+
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     crate::board::outputs_off_raw();
@@ -20,5 +37,7 @@ fn panic(info: &PanicInfo<'_>) -> ! {
     // Outputs again, in case printing disturbed anything, then a clean reset: the boot path
     // drives them OFF again before anything else.
     crate::board::outputs_off_raw();
+    // SAFETY: see `take_panic_mark`.
+    unsafe { core::ptr::write_volatile(&raw mut PANIC_MARK, MARK) };
     esp_hal::system::software_reset()
 }

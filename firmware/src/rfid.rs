@@ -4,13 +4,17 @@
 //! The reader runs on blocking SPI in the same executor as the control loop, so every reader
 //! operation has a time budget (`Budgeted`): the mfrc522 driver polls some registers in loops
 //! without a bound, and a reader that is missing or broken must never stall the motor decision.
+//!
+//! A reader that does not answer at boot, or stops answering later (contactor noise can upset
+//! an RC522), is set up again with a growing pause (1 s doubling up to a minute), and the
+//! controller reports it (`reader: ABSENT`) until it answers again.
 
-use core::{
-    fmt::Write as _,
-    sync::atomic::{AtomicU32, Ordering},
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use embassy_net::{
+    Stack,
+    tcp::client::{TcpClient, TcpClientState},
 };
-
-use embassy_net::{Stack, tcp::client::TcpClientState};
 use embassy_time::{Duration, Instant, Timer};
 use embedded_hal::spi::{ErrorKind, ErrorType, Operation, SpiDevice};
 use embedded_hal_bus::spi::ExclusiveDevice;
@@ -29,7 +33,8 @@ use esp_println::println;
 use mfrc522::{Initialized, Mfrc522, comm::blocking::spi::SpiInterface};
 use pumppilot_controller::{
     CardFeedback,
-    protocol::{CARD_PATH, json},
+    protocol::{CARD_PATH, ReaderState, json},
+    timing,
 };
 use static_cell::StaticCell;
 
@@ -47,10 +52,15 @@ const BUDGET_MS: u32 = 60;
 /// A tap whose request failed this soon is sent again: the server answers a repeat of the same
 /// card within 2 s with its first answer, so a retry never undoes a tap.
 const RETRY_WITHIN: Duration = Duration::from_millis(1_000);
-const TAP_TIMEOUT: Duration = Duration::from_secs(5);
+const TAP_TIMEOUT: Duration = Duration::from_millis(timing::CARD_REQUEST_TIMEOUT_MS as u64);
+/// The first pause before setting up a silent reader again; it doubles up to `REINIT_MAX`.
+const REINIT_FIRST: Duration = Duration::from_secs(1);
+const REINIT_MAX: Duration = Duration::from_secs(60);
+/// Check that the reader still answers every this many scans (about every 3 s).
+const CHECK_EVERY_SCANS: u32 = 20;
 
 type Device = ExclusiveDevice<Spi<'static, Blocking>, Output<'static>, Delay>;
-type Rc522 = Mfrc522<SpiInterface<Budgeted<Device>, mfrc522::comm::blocking::spi::DummyDelay>, Initialized>;
+type Rc522<'d> = Mfrc522<SpiInterface<Budgeted<&'d mut Device>, mfrc522::comm::blocking::spi::DummyDelay>, Initialized>;
 
 /// The end of the current operation's budget, in ms since boot (wrapping).
 static DEADLINE_MS: AtomicU32 = AtomicU32::new(0);
@@ -123,28 +133,39 @@ impl Reader {
         };
         Reader { device }
     }
+}
 
-    /// Resets and checks the RC522; `None` when there is no working reader.
-    fn start(self) -> Option<Rc522> {
-        arm_budget();
-        let mut rc = Mfrc522::new(SpiInterface::new(Budgeted(self.device?))).init().ok()?;
-        arm_budget();
-        match rc.version() {
-            // 0x91/0x92: NXP MFRC522 v1/v2; 0x88, 0xB2, 0x12: common compatible chips.
-            Ok(0x91 | 0x92 | 0x88 | 0xB2 | 0x12) => Some(rc),
-            Ok(other) => {
-                println!("RFID: unexpected reader version {other:#04x}; cards disabled");
-                None
-            }
-            Err(_) => None,
+/// A reader chip version this firmware knows: 0x91/0x92 (NXP MFRC522 v1/v2); 0x88, 0xB2, 0x12
+/// (common compatible chips).
+fn known_version(version: u8) -> bool {
+    matches!(version, 0x91 | 0x92 | 0x88 | 0xB2 | 0x12)
+}
+
+/// Resets and checks the RC522; `None` when there is no working reader.
+fn start(device: &mut Device) -> Option<Rc522<'_>> {
+    arm_budget();
+    let mut rc = Mfrc522::new(SpiInterface::new(Budgeted(device))).init().ok()?;
+    arm_budget();
+    match rc.version() {
+        Ok(version) if known_version(version) => Some(rc),
+        Ok(other) => {
+            println!("RFID: unexpected reader version {other:#04x}");
+            None
         }
+        Err(_) => None,
     }
+}
+
+/// True while the reader still answers with a known version.
+fn answers(rc: &mut Rc522<'_>) -> bool {
+    arm_budget();
+    rc.version().is_ok_and(known_version)
 }
 
 /// Looks for a card; returns its UID bytes. Wakes halted cards too (WUPA) and halts the card
 /// after reading it, so a card held to the reader is seen at every scan (the controller counts it
 /// once).
-fn read_card(rc: &mut Rc522, uid: &mut [u8; 10]) -> Option<usize> {
+fn read_card(rc: &mut Rc522<'_>, uid: &mut [u8; 10]) -> Option<usize> {
     arm_budget();
     let atqa = rc.wupa().ok()?;
     let card = rc.select(&atqa).ok()?;
@@ -155,40 +176,60 @@ fn read_card(rc: &mut Rc522, uid: &mut [u8; 10]) -> Option<usize> {
     Some(len)
 }
 
-/// Scans for cards and reports each tap.
+/// Scans for cards and reports each tap; sets the reader up again whenever it stops answering.
 #[embassy_executor::task]
 pub async fn card_task(stack: Stack<'static>, server: &'static Server, reader: Reader) {
-    let Some(mut rc) = reader.start() else {
-        println!("RFID: no RC522 answered; cards disabled (the pump works without them)");
+    let Some(mut device) = reader.device else {
+        with_controller(|controller| controller.set_reader(ReaderState::Absent));
+        println!("RFID: no SPI bus for the reader; cards disabled (the pump works without them)");
         return;
     };
-    println!("RFID: reader ready");
     static STATE: StaticCell<TcpClientState<1, 1024, 1024>> = StaticCell::new();
-    let mut http = Http::new(stack, STATE.init(TcpClientState::new()));
-    let mut url: heapless::String<160> = heapless::String::new();
-    let _ = write!(url, "{}{}", server.base, CARD_PATH);
+    static CLIENT: StaticCell<TcpClient<'static, 1, 1024, 1024>> = StaticCell::new();
+    let mut http = Http::new(stack, CLIENT.init(TcpClient::new(stack, STATE.init(TcpClientState::new()))), server);
+    let url = CARD_PATH;
     let mut rx = [0u8; 1024 + json::MAX_CARD_ANSWER_BYTES];
     let mut uid = [0u8; 10];
+    let mut pause = REINIT_FIRST;
     loop {
-        Timer::after(SCAN_EVERY).await;
-        let Some(len) = read_card(&mut rc, &mut uid) else { continue };
-        let Some(card) = with_controller(|controller| controller.card(now(), &uid[..len])) else { continue };
-        println!("card {}", card.as_str());
-        let mut body = [0u8; 48];
-        let Ok(body_len) = json::encode_card_tap(&card.tap(), &mut body) else { continue };
-        let first = Instant::now();
-        let feedback = loop {
-            match http.post(&url, &body[..body_len], &mut rx, TAP_TIMEOUT).await {
-                Posted::Answer(200, answer) => break CardFeedback::from_answer(answer),
-                Posted::Answer(status, _) => {
-                    println!("card tap refused: HTTP {status}");
-                    break CardFeedback::Error;
-                }
-                Posted::Failed if first.elapsed() < RETRY_WITHIN => continue,
-                Posted::Failed => break CardFeedback::Error,
-            }
+        let Some(mut rc) = start(&mut device) else {
+            with_controller(|controller| controller.set_reader(ReaderState::Absent));
+            println!("RFID: no RC522 answered; trying again in {} s", pause.as_secs());
+            Timer::after(pause).await;
+            pause = (pause + pause).min(REINIT_MAX);
+            continue;
         };
-        println!("card {}: {feedback:?}", card.as_str());
-        led::show_card(feedback);
+        println!("RFID: reader ready");
+        with_controller(|controller| controller.set_reader(ReaderState::Ok));
+        pause = REINIT_FIRST;
+        let mut scans: u32 = 0;
+        loop {
+            Timer::after(SCAN_EVERY).await;
+            scans = scans.wrapping_add(1);
+            if scans.is_multiple_of(CHECK_EVERY_SCANS) && !answers(&mut rc) {
+                println!("RFID: the reader stopped answering; setting it up again");
+                with_controller(|controller| controller.set_reader(ReaderState::Absent));
+                break;
+            }
+            let Some(len) = read_card(&mut rc, &mut uid) else { continue };
+            let Some(card) = with_controller(|controller| controller.card(now(), &uid[..len])) else { continue };
+            println!("card {}", card.as_str());
+            let mut body = [0u8; 48];
+            let Ok(body_len) = json::encode_card_tap(&card.tap(), &mut body) else { continue };
+            let first = Instant::now();
+            let feedback = loop {
+                match http.post(url, &body[..body_len], &mut rx, TAP_TIMEOUT).await {
+                    Posted::Answer(200, answer) => break CardFeedback::from_answer(answer),
+                    Posted::Answer(status, _) => {
+                        println!("card tap refused: HTTP {status}");
+                        break CardFeedback::Error;
+                    }
+                    Posted::Failed if first.elapsed() < RETRY_WITHIN => continue,
+                    Posted::Failed => break CardFeedback::Error,
+                }
+            };
+            println!("card {}: {feedback:?}", card.as_str());
+            led::show_card(feedback);
+        }
     }
 }

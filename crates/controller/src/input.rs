@@ -2,81 +2,118 @@
 
 use crate::Millis;
 
-/// One input pin: the raw level and since when it has held, and the last level that held long
-/// enough. The debounced value is computed at the moment asked, so a caller that samples only
-/// when a level changes gets the same answer as one that samples every few milliseconds.
+/// A level counts only after this many samples in a row have shown it (and they span the
+/// debounce time): with a 50 ms tick and a 50 ms debounce, one stray sample can never count.
+pub const DEBOUNCE_SAMPLES: u32 = 3;
+
+/// One input pin: the current run of equal raw samples, and the last level that counted.
+///
+/// A level counts once it has been seen in consecutive samples spanning at least the debounce
+/// time and numbering at least [`DEBOUNCE_SAMPLES`]. Time between samples is not assumed to
+/// show the same level: only samples are evidence, so a caller that samples rarely settles late,
+/// never early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Debounced {
-    /// The last raw level and when it was first seen.
-    raw: Option<(bool, Millis)>,
-    /// The last level that held for the debounce time; `None` until one has.
-    settled: Option<bool>,
+    /// The level of the latest run of equal samples, when its first sample was seen, and how
+    /// many samples it has had.
+    run: Option<(bool, Millis, u32)>,
+    /// The level that counts and the moment it started to count; `None` until one has.
+    settled: Option<(bool, Millis)>,
 }
 
 impl Debounced {
     /// Nothing sampled yet: the input has no value (callers treat that as unsafe).
-    pub(crate) const UNKNOWN: Debounced = Debounced { raw: None, settled: None };
+    pub(crate) const UNKNOWN: Debounced = Debounced { run: None, settled: None };
 
     /// Records the raw level seen at `now`.
     pub(crate) fn sample(&mut self, now: Millis, level: bool, debounce_ms: u32) {
-        match self.raw {
-            Some((raw, _)) if raw == level => {}
-            Some((raw, since)) => {
-                if held(since, now, debounce_ms) {
-                    self.settled = Some(raw);
-                }
-                self.raw = Some((level, now));
-            }
-            None => self.raw = Some((level, now)),
+        let (since, samples) = match self.run {
+            Some((raw, since, samples)) if raw == level => (since, samples.saturating_add(1)),
+            _ => (now, 1),
+        };
+        self.run = Some((level, since, samples));
+        let spans = now.since(since).is_some_and(|held| held >= u64::from(debounce_ms));
+        if spans && samples >= DEBOUNCE_SAMPLES && self.settled.is_none_or(|(settled, _)| settled != level) {
+            self.settled = Some((level, now));
         }
     }
 
-    /// The debounced level at `now`: the raw level once it has held `debounce_ms`, otherwise the
-    /// previous settled level, or `None` when no level has ever held that long.
-    pub(crate) fn value(&self, now: Millis, debounce_ms: u32) -> Option<bool> {
-        match self.raw {
-            Some((raw, since)) if held(since, now, debounce_ms) => Some(raw),
-            _ => self.settled,
+    /// The level that counts, or `None` when no level has yet.
+    pub(crate) const fn value(&self) -> Option<bool> {
+        match self.settled {
+            Some((level, _)) => Some(level),
+            None => None,
         }
     }
-}
 
-/// True when a level first seen at `since` has held for `debounce_ms` at `now`. A `now` before
-/// `since` (a clock that went back) has held for no time at all.
-fn held(since: Millis, now: Millis, debounce_ms: u32) -> bool {
-    now.since(since).is_some_and(|held| held >= u64::from(debounce_ms))
+    /// The moment the level that counts started to count.
+    pub(crate) const fn since(&self) -> Option<Millis> {
+        match self.settled {
+            Some((_, since)) => Some(since),
+            None => None,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_level_counts_only_once_it_has_held() {
+    fn sampled(samples: &[(u64, bool)], debounce_ms: u32) -> Debounced {
         let mut input = Debounced::UNKNOWN;
-        assert_eq!(input.value(Millis(0), 50), None);
-        input.sample(Millis(100), true, 50);
-        assert_eq!(input.value(Millis(149), 50), None);
-        assert_eq!(input.value(Millis(150), 50), Some(true));
-        // A glitch shorter than the debounce time does not change the value...
-        input.sample(Millis(200), false, 50);
-        assert_eq!(input.value(Millis(249), 50), Some(true));
-        input.sample(Millis(249), true, 50);
-        assert_eq!(input.value(Millis(260), 50), Some(true));
-        // ...and the value before the glitch is still the settled one while the new level settles.
-        input.sample(Millis(300), false, 50);
-        assert_eq!(input.value(Millis(320), 50), Some(true));
-        assert_eq!(input.value(Millis(350), 50), Some(false));
-        // A clock that went back sees the raw level as not yet held.
-        assert_eq!(input.value(Millis(10), 50), Some(true));
+        for &(at, level) in samples {
+            input.sample(Millis(at), level, debounce_ms);
+        }
+        input
     }
 
     #[test]
-    fn zero_debounce_follows_the_raw_level() {
+    fn a_level_counts_only_after_three_samples_spanning_the_debounce_time() {
         let mut input = Debounced::UNKNOWN;
-        input.sample(Millis(5), false, 0);
-        assert_eq!(input.value(Millis(5), 0), Some(false));
-        input.sample(Millis(6), true, 0);
-        assert_eq!(input.value(Millis(6), 0), Some(true));
+        assert_eq!(input.value(), None);
+        input.sample(Millis(100), true, 50);
+        input.sample(Millis(150), true, 50);
+        // Spans 50 ms but only two samples.
+        assert_eq!(input.value(), None);
+        input.sample(Millis(200), true, 50);
+        assert_eq!((input.value(), input.since()), (Some(true), Some(Millis(200))));
+        // A glitch of one or two samples does not change the value...
+        input.sample(Millis(250), false, 50);
+        input.sample(Millis(300), false, 50);
+        assert_eq!(input.value(), Some(true));
+        input.sample(Millis(350), true, 50);
+        assert_eq!((input.value(), input.since()), (Some(true), Some(Millis(200))));
+        // ...three samples spanning less than the debounce time neither...
+        let fast = sampled(&[(0, true), (10, true), (20, true), (40, true)], 50);
+        assert_eq!(fast.value(), None);
+        assert_eq!(sampled(&[(0, true), (10, true), (20, true), (50, true)], 50).value(), Some(true));
+        // ...and a new level counts from the sample that completed it.
+        input.sample(Millis(400), false, 50);
+        input.sample(Millis(450), false, 50);
+        input.sample(Millis(500), false, 50);
+        assert_eq!((input.value(), input.since()), (Some(false), Some(Millis(500))));
+    }
+
+    #[test]
+    fn one_noisy_sample_with_tick_equal_to_debounce_never_counts() {
+        // The bug this replaces: at a 50 ms tick and a 50 ms debounce, "not ready, READY, not
+        // ready" made READY count for one tick.
+        let input = sampled(&[(0, false), (50, false), (100, false), (150, true), (200, false)], 50);
+        assert_eq!(input.value(), Some(false));
+        let input = sampled(&[(0, false), (50, false), (100, false), (150, true), (200, true)], 50);
+        assert_eq!(input.value(), Some(false));
+    }
+
+    #[test]
+    fn zero_debounce_still_needs_three_samples() {
+        let input = sampled(&[(5, false), (5, false)], 0);
+        assert_eq!(input.value(), None);
+        assert_eq!(sampled(&[(5, false), (5, false), (5, false)], 0).value(), Some(false));
+    }
+
+    #[test]
+    fn a_clock_that_goes_back_within_a_run_does_not_count_as_held() {
+        let input = sampled(&[(1_000, true), (1_010, true), (900, true)], 50);
+        assert_eq!(input.value(), None);
     }
 }

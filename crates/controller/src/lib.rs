@@ -2,27 +2,55 @@
 //!
 //! The firmware and the simulator feed a [`Controller`] with what they see (raw input levels, the
 //! server's answers, failed polls, card UIDs, the device's monotonic clock) and do what it says:
-//! the relay level, what to report, when to poll next, what to send for a card. Nothing here
-//! touches hardware, allocates, or reads a clock, so all of it is tested on the host.
+//! the relay level, what to report, when to poll next and how long a request may take, what to
+//! send for a card. Nothing here touches hardware, allocates, or reads a clock, so all of it is
+//! tested on the host.
 //!
-//! The relay rule (`DEVICE.md`): ON if and only if, at this instant,
+//! The relay rule (`docs/DEVICE.md`): ON if and only if, at this instant,
 //! 1. the last answer from the server says `motor: ON` and `state: RUNNING`,
-//! 2. that answer arrived less than its `leaseMs` ago on the device's own clock,
+//! 2. that answer's lease has not run out, counted on the device's own clock from the moment
+//!    the poll that brought it was *sent*,
 //! 3. the debounced load-shedding input says the grid is up,
-//! 4. the debounced ready input says the pump is ready.
+//! 4. the debounced ready input says the pump is ready,
+//! 5. restart protection allows it: a relay that is already closed stays closed; one that is
+//!    open closes only when the grid has been up for the answer's `gridSettleMs`, the relay has
+//!    been open for its `minOffMs`, and fewer than `maxStartsPerHour` starts happened in the
+//!    last hour,
+//! 6. on a board with a feedback input, the motor confirmed that it runs within the set time of
+//!    the relay closing (and keeps confirming it).
 //!
-//! Everything else is OFF, and [`Decision::Off`] says which condition failed.
+//! Everything else is OFF, and [`Decision::Off`] says which condition failed. The shell drives
+//! the relay with [`Controller::drive`], which is how the controller knows when the relay really
+//! opened and closed (restart protection counts those moments).
 #![no_std]
 
 mod card;
 mod input;
 
 pub use card::{CardFeedback, CardUid, MAX_UID_BYTES, MIN_UID_BYTES};
+pub use input::DEBOUNCE_SAMPLES;
 /// The wire types, re-exported so a caller of this crate needs no second dependency.
 pub use pumppilot_protocol as protocol;
 
 use input::Debounced;
-use pumppilot_protocol::{MAX_WAIT_MS, MotorState, PollAnswer, PollReport, json};
+use pumppilot_protocol::{MAX_WAIT_MS, MotorState, PollAnswer, PollReport, ReaderState, ResetReason, json};
+
+/// The device's timing, shared by the firmware and the simulator so both behave alike.
+pub mod timing {
+    /// How often the control loop reads the inputs and drives the relay, in milliseconds.
+    pub const TICK_MS: u32 = 50;
+    /// The hardware watchdog resets the chip when the control loop has not fed it for this long.
+    pub const WATCHDOG_MS: u32 = 2_000;
+    /// How often a shell looks again whether the inputs have settled before the first poll.
+    pub const SETTLE_CHECK_MS: u32 = 20;
+    /// Longest a card tap's request may take.
+    pub const CARD_REQUEST_TIMEOUT_MS: u32 = 5_000;
+    /// One hour, the window of `maxStartsPerHour`.
+    pub const HOUR_MS: u64 = 3_600_000;
+}
+
+/// Most starts a device remembers: the most `maxStartsPerHour` can say.
+const MAX_STARTS: usize = u8::MAX as usize;
 
 /// A moment on the device's own monotonic clock: milliseconds since boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -41,6 +69,15 @@ pub const fn pin_level(on: bool, active_high: bool) -> bool {
     on == active_high
 }
 
+/// A motor-running feedback input (a contactor's auxiliary contact, a current sensor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedbackInput {
+    /// The input is high while the motor runs (false: low while it runs).
+    pub active_high: bool,
+    /// How long the relay may be closed without the input confirming that the motor runs.
+    pub confirm_ms: u32,
+}
+
 /// The board's and the device's fixed choices. [`Settings::DEFAULT`] suits the server's defaults
 /// (`pollMs` 5000, `leaseMs` 15000).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +86,11 @@ pub struct Settings {
     pub load_shedding_active_high: bool,
     /// The ready input is high while the pump is ready (false: low while ready).
     pub ready_active_high: bool,
-    /// How long a raw input level must hold before the debounced input follows it.
+    /// How long a raw input level must be seen (in at least [`DEBOUNCE_SAMPLES`] samples in a
+    /// row) before it counts.
     pub debounce_ms: u32,
+    /// The motor-running feedback input, on boards that have one.
+    pub feedback: Option<FeedbackInput>,
     /// Poll interval before any answer has given `pollMs`.
     pub first_poll_ms: u32,
     /// Lease assumed for the retry cap before any answer has given `leaseMs`.
@@ -64,6 +104,9 @@ pub struct Settings {
     /// Longest lease honoured whatever the server says: a bad `leaseMs` cannot keep a motor on
     /// for longer than this without a new answer.
     pub max_lease_ms: u32,
+    /// Longest a plain request may take (a long-poll adds its wait); while the relay runs on a
+    /// lease, never more than half of what is left of it ([`Controller::request_timeout_ms`]).
+    pub request_timeout_ms: u32,
     /// The same card seen again within this time of its last sighting is the same tap.
     pub card_repeat_ms: u32,
     /// Ask the server to hold each answer until the command changes ([`Controller::long_poll`]).
@@ -73,18 +116,21 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Active-high inputs, 50 ms debounce, first poll after 1 s, retries from 1 s up to 60 s, a lease
-    /// of at most 60 s, a card counted once per second, long-polls.
+    /// Active-high inputs, 50 ms debounce, no feedback input, first poll after 1 s, retries from
+    /// 1 s up to 60 s, a lease of at most 60 s, requests of at most 10 s, a card counted once per
+    /// second, long-polls.
     pub const DEFAULT: Settings = Settings {
         load_shedding_active_high: true,
         ready_active_high: true,
         debounce_ms: 50,
+        feedback: None,
         first_poll_ms: 1_000,
         first_lease_ms: 15_000,
         min_poll_ms: 500,
         retry_first_ms: 1_000,
         retry_max_ms: 60_000,
         max_lease_ms: 60_000,
+        request_timeout_ms: 10_000,
         card_repeat_ms: 1_000,
         long_poll: true,
         firmware: None,
@@ -97,31 +143,47 @@ impl Default for Settings {
     }
 }
 
-/// Why the relay is OFF right now: the first of the four conditions that does not hold.
+/// Why the relay is OFF right now: the first of the conditions that does not hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OffReason {
     /// No usable answer since boot, or the last answer was unusable (garbage, too long).
     NoCommand,
     /// The last answer does not say `motor: ON` with `state: RUNNING`.
     CommandOff,
-    /// The last answer is `leaseMs` old or older.
+    /// The last answer's lease has run out.
     LeaseExpired,
     /// The clock read earlier than a moment already seen: nothing can be trusted to be fresh.
     ClockWentBack,
-    /// The load-shedding input has not held a level for the debounce time since boot.
+    /// The load-shedding input has not settled since boot.
     LoadSheddingUnknown,
     /// The debounced load-shedding input says the grid is down.
     LoadShedding,
-    /// The ready input has not held a level for the debounce time since boot.
+    /// The grid is up, but not yet for the answer's `gridSettleMs`.
+    GridSettling,
+    /// The ready input has not settled since boot.
     ReadyUnknown,
     /// The debounced ready input says the pump is not ready.
     NotReady,
+    /// The relay was closed and the feedback input did not confirm that the motor runs. It stays
+    /// OFF until the server sends another command (a new `seq`).
+    NoFeedback,
+    /// The relay opened less than the answer's `minOffMs` ago (boot counts as opening it).
+    MinOffTime,
+    /// The relay closed `maxStartsPerHour` times in the last hour.
+    StartsPerHour,
+}
+
+impl OffReason {
+    /// True for the reasons of restart protection (the server calls them `RESTART_WAIT`).
+    pub const fn is_restart_wait(self) -> bool {
+        matches!(self, OffReason::MinOffTime | OffReason::StartsPerHour)
+    }
 }
 
 /// The relay decision at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Decision {
-    /// All four conditions hold.
+    /// All conditions hold.
     On,
     /// At least one does not.
     Off(OffReason),
@@ -134,31 +196,68 @@ impl Decision {
     }
 }
 
-/// Why an answer body was not used. Either way the stored command is dropped (relay OFF).
+/// Why an answer body was not used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AnswerError {
-    /// Longer than [`protocol::MAX_ANSWER_BYTES`].
+    /// Longer than [`protocol::MAX_ANSWER_BYTES`]; the stored command is dropped (relay OFF).
     TooLong,
-    /// Not UTF-8, not JSON, truncated, a missing field, or an unknown enum name.
+    /// Not UTF-8, not JSON, truncated, a missing field, or an unknown enum name; the stored
+    /// command is dropped (relay OFF).
     Invalid,
+    /// The answer to a poll sent before the one that gave the current command, or before the
+    /// clock went back: nothing changes.
+    Stale,
 }
 
 /// Long-poll parameters for the next poll: `POST /api/esp32/poll?wait={wait_ms}&seq={seq}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LongPoll {
-    /// How long the server may hold the answer (it also cuts this to half its lease).
+    /// How long the server may hold the answer (it also cuts this to a third of its lease).
     pub wait_ms: u32,
     /// The `seq` of the last usable answer: the server answers at once when its own differs.
     pub seq: u64,
 }
 
-/// The command from the last usable answer.
+/// When a poll was sent, as [`Controller::answer`] needs it: the lease of its answer counts from
+/// this moment. Only a controller makes one ([`Controller::poll`], [`Controller::sent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sent {
+    at: Millis,
+    /// How many times the clock had gone back when the poll was sent.
+    epoch: u32,
+}
+
+impl Sent {
+    /// The moment on the device's clock.
+    pub const fn at(&self) -> Millis {
+        self.at
+    }
+}
+
+/// Everything a shell needs to send one poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Poll {
+    /// The body (the shell may fill in `rssi`).
+    pub report: PollReport<'static>,
+    /// Long-poll parameters, or `None` for a plain poll.
+    pub long_poll: Option<LongPoll>,
+    /// Give up on the request after this long (it then counts as failed).
+    pub timeout_ms: u32,
+    /// Hand this back with the answer.
+    pub sent: Sent,
+}
+
+/// The command from the last usable answer, with the restart protection it carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Command {
     on: bool,
+    /// When the poll that brought it was sent.
     at: Millis,
     lease_ms: u32,
     seq: u64,
+    min_off_ms: u32,
+    grid_settle_ms: u32,
+    max_starts_per_hour: u8,
 }
 
 /// What the last report told the server, to know when a local change is worth a poll at once.
@@ -167,6 +266,46 @@ struct Reported {
     load_shedding: bool,
     ready: bool,
     relay: bool,
+    feedback: Option<bool>,
+    reader: Option<ReaderState>,
+}
+
+/// The moments the relay closed, newest last, as many as `maxStartsPerHour` can count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Starts {
+    at: [Millis; MAX_STARTS],
+    /// Where the next start goes.
+    next: usize,
+    len: usize,
+}
+
+impl Starts {
+    const NONE: Starts = Starts { at: [Millis(0); MAX_STARTS], next: 0, len: 0 };
+
+    fn push(&mut self, now: Millis) {
+        self.at[self.next] = now;
+        self.next = (self.next + 1) % MAX_STARTS;
+        self.len = (self.len + 1).min(MAX_STARTS);
+    }
+
+    /// True when `cap` starts (or more) happened within the hour before `now`.
+    fn reached(&self, cap: u8, now: Millis) -> bool {
+        let cap = usize::from(cap);
+        if cap == 0 || self.len < cap {
+            return false;
+        }
+        // The cap-th newest start: the cap is reached while it is less than an hour old.
+        let at = self.at[(self.next + MAX_STARTS - cap) % MAX_STARTS];
+        now.since(at).is_none_or(|age| age < timing::HOUR_MS)
+    }
+
+    /// After the clock went back, nothing tells how long ago the starts were: count them all as
+    /// happening now, so the cap holds for a full hour rather than not at all.
+    fn retime(&mut self, now: Millis) {
+        for at in &mut self.at[..self.len.min(MAX_STARTS)] {
+            *at = now;
+        }
+    }
 }
 
 /// The device's whole decision state. Create one at boot; it starts OFF.
@@ -175,6 +314,7 @@ pub struct Controller {
     settings: Settings,
     load_shedding: Debounced,
     ready: Debounced,
+    feedback: Debounced,
     command: Option<Command>,
     /// `pollMs` of the last usable answer (bounded below), or the first poll interval.
     poll_ms: u32,
@@ -186,18 +326,33 @@ pub struct Controller {
     failures: u32,
     /// The latest moment seen; an earlier `now` means the clock went back.
     latest: Millis,
+    /// How many times the clock went back: a poll sent before that is not trusted.
+    epoch: u32,
     reported: Option<Reported>,
     last_card: Option<(CardUid, Millis)>,
+    /// The relay as last driven ([`Controller::drive`]).
+    closed: bool,
+    /// When the relay was last driven closed, or last driven open (boot counts as opening).
+    switched_at: Millis,
+    starts: Starts,
+    /// The last moment the feedback input said the motor runs.
+    feedback_seen: Option<Millis>,
+    /// The `seq` of the command under which the motor did not confirm; OFF until another.
+    no_feedback_seq: Option<u64>,
+    /// Why the board started, reported until the server has answered once.
+    reset: Option<ResetReason>,
+    reader: Option<ReaderState>,
 }
 
 impl Controller {
-    /// A controller at boot: relay OFF, no command, inputs unknown until they have held a level
-    /// for the debounce time.
+    /// A controller at boot: relay OFF (and counted as having just opened), no command, inputs
+    /// unknown until they have settled.
     pub const fn new(settings: Settings) -> Controller {
         Controller {
             settings,
             load_shedding: Debounced::UNKNOWN,
             ready: Debounced::UNKNOWN,
+            feedback: Debounced::UNKNOWN,
             command: None,
             poll_ms: settings.first_poll_ms,
             lease_ms: if settings.first_lease_ms < settings.max_lease_ms {
@@ -208,8 +363,16 @@ impl Controller {
             run_may_be_active: true,
             failures: 0,
             latest: Millis(0),
+            epoch: 0,
             reported: None,
             last_card: None,
+            closed: false,
+            switched_at: Millis(0),
+            starts: Starts::NONE,
+            feedback_seen: None,
+            no_feedback_seq: None,
+            reset: None,
+            reader: None,
         }
     }
 
@@ -220,14 +383,20 @@ impl Controller {
 
     /// Notes the time. A clock that went back makes every freshness untrustworthy, so the
     /// command, the debounced inputs and the card memory are forgotten (the relay goes OFF until
-    /// a new answer arrives and the inputs settle again).
+    /// a new answer arrives and the inputs settle again), polls already sent are not trusted,
+    /// and restart protection starts over from now.
     fn observe(&mut self, now: Millis) {
         if now < self.latest {
             self.command = None;
             self.load_shedding = Debounced::UNKNOWN;
             self.ready = Debounced::UNKNOWN;
+            self.feedback = Debounced::UNKNOWN;
+            self.feedback_seen = None;
             self.last_card = None;
             self.reported = None;
+            self.epoch = self.epoch.wrapping_add(1);
+            self.switched_at = now;
+            self.starts.retime(now);
         }
         self.latest = now;
     }
@@ -240,21 +409,53 @@ impl Controller {
         self.ready.sample(now, ready_level, debounce_ms);
     }
 
-    /// The debounced load-shedding input at `now`: `Some(true)` while the grid is down, `None`
-    /// until it has held a level for the debounce time.
-    pub fn load_shedding(&self, now: Millis) -> Option<bool> {
-        let level = self.load_shedding.value(now, self.settings.debounce_ms)?;
-        Some(level == self.settings.load_shedding_active_high)
+    /// Records the raw level of the feedback input at `now`, on a board that has one (ignored
+    /// otherwise). Call it every tick, with [`Controller::sense`].
+    pub fn sense_feedback(&mut self, now: Millis, level: bool) {
+        self.observe(now);
+        let Some(input) = self.settings.feedback else { return };
+        self.feedback.sample(now, level, self.settings.debounce_ms);
+        if self.feedback.value() == Some(input.active_high) {
+            self.feedback_seen = Some(now);
+        }
     }
 
-    /// The debounced ready input at `now`: `Some(true)` while the pump is ready, `None` until it has
-    /// held a level for the debounce time.
-    pub fn ready(&self, now: Millis) -> Option<bool> {
-        let level = self.ready.value(now, self.settings.debounce_ms)?;
-        Some(level == self.settings.ready_active_high)
+    /// Why the board started, from the chip at boot: reported until the server has answered.
+    pub fn set_reset_reason(&mut self, reason: ResetReason) {
+        self.reset = Some(reason);
     }
 
-    /// The relay decision at `now`, with the reason when OFF.
+    /// Whether the RFID reader answers, on boards that have one.
+    pub fn set_reader(&mut self, state: ReaderState) {
+        self.reader = Some(state);
+    }
+
+    /// The debounced load-shedding input: `Some(true)` while the grid is down, `None` until it
+    /// has settled.
+    pub fn load_shedding(&self) -> Option<bool> {
+        Some(self.load_shedding.value()? == self.settings.load_shedding_active_high)
+    }
+
+    /// The debounced ready input: `Some(true)` while the pump is ready, `None` until it has
+    /// settled.
+    pub fn ready(&self) -> Option<bool> {
+        Some(self.ready.value()? == self.settings.ready_active_high)
+    }
+
+    /// The debounced feedback input: `Some(true)` while it says the motor runs; `None` on a
+    /// board without one or until it has settled.
+    pub fn feedback(&self) -> Option<bool> {
+        let input = self.settings.feedback?;
+        Some(self.feedback.value()? == input.active_high)
+    }
+
+    /// The relay as last driven by [`Controller::drive`].
+    pub const fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The relay decision at `now`, with the reason when OFF. It does not change anything: the
+    /// shell drives the relay with [`Controller::drive`].
     pub fn decision(&self, now: Millis) -> Decision {
         use OffReason::*;
         if now < self.latest {
@@ -270,35 +471,97 @@ impl Controller {
         if !fresh {
             return Decision::Off(LeaseExpired);
         }
-        match self.load_shedding(now) {
+        match self.load_shedding() {
             None => return Decision::Off(LoadSheddingUnknown),
             Some(true) => return Decision::Off(LoadShedding),
             Some(false) => {}
         }
-        match self.ready(now) {
-            None => Decision::Off(ReadyUnknown),
-            Some(false) => Decision::Off(NotReady),
-            Some(true) => Decision::On,
+        match self.ready() {
+            None => return Decision::Off(ReadyUnknown),
+            Some(false) => return Decision::Off(NotReady),
+            Some(true) => {}
         }
+        if self.no_feedback_seq == Some(command.seq) || self.feedback_overdue(now) {
+            return Decision::Off(NoFeedback);
+        }
+        // Restart protection, for a relay that is open (a closed one stays closed: a handover
+        // from one run to the next is not a start, and a running motor is not stopped because a
+        // setting changed).
+        if !self.closed {
+            // The grid has been up since the load-shedding input settled on "up" (at boot too:
+            // the device cannot know how long it was up before).
+            let grid_up = self.load_shedding.since().and_then(|since| now.since(since)).unwrap_or(0);
+            if grid_up < u64::from(command.grid_settle_ms) {
+                return Decision::Off(GridSettling);
+            }
+            let open_for = now.since(self.switched_at).unwrap_or(0);
+            if open_for < u64::from(command.min_off_ms) {
+                return Decision::Off(MinOffTime);
+            }
+            if self.starts.reached(command.max_starts_per_hour, now) {
+                return Decision::Off(StartsPerHour);
+            }
+        }
+        Decision::On
     }
 
-    /// THE decision: true when the relay (and the optocoupler path) must be ON at `now`.
+    /// True when the relay is closed and the feedback input has not said "running" for the
+    /// confirmation time (counted from the closing or from the last time it did).
+    fn feedback_overdue(&self, now: Millis) -> bool {
+        let Some(input) = self.settings.feedback else { return false };
+        if !self.closed || self.feedback() == Some(true) {
+            return false;
+        }
+        let since = match self.feedback_seen {
+            Some(seen) if seen > self.switched_at => seen,
+            _ => self.switched_at,
+        };
+        now.since(since).is_some_and(|quiet| quiet >= u64::from(input.confirm_ms))
+    }
+
+    /// What the relay must be at `now` (the decision, without driving it).
     pub fn relay(&self, now: Millis) -> bool {
         self.decision(now).is_on()
+    }
+
+    /// THE call that switches the relay: decides at `now`, remembers the relay as driven (when it
+    /// closed, when it opened, the starts of the last hour, a motor that did not confirm), and
+    /// returns the level to drive (true: ON). Call it every control loop tick, after
+    /// [`Controller::sense`].
+    pub fn drive(&mut self, now: Millis) -> Decision {
+        self.observe(now);
+        let decision = self.decision(now);
+        if decision == Decision::Off(OffReason::NoFeedback) && self.closed {
+            self.no_feedback_seq = self.command.map(|command| command.seq);
+        }
+        let on = decision.is_on();
+        if on != self.closed {
+            self.closed = on;
+            self.switched_at = now;
+            if on {
+                self.starts.push(now);
+                self.feedback_seen = None;
+            }
+        }
+        decision
     }
 
     fn snapshot(&self, now: Millis) -> Reported {
         Reported {
             // An input that has not settled is reported as its unsafe value.
-            load_shedding: self.load_shedding(now).unwrap_or(true),
-            ready: self.ready(now).unwrap_or(false),
+            load_shedding: self.load_shedding().unwrap_or(true),
+            ready: self.ready().unwrap_or(false),
             relay: self.relay(now),
+            feedback: self.settings.feedback.map(|_| self.feedback().unwrap_or(false)),
+            reader: self.reader,
         }
     }
 
-    /// The report to send now (debounced inputs, the relay as decided, uptime and firmware), and
-    /// remembers it for [`Controller::report_now`]. An input that has not settled yet is reported
-    /// as unsafe (grid down, not ready). The caller may fill in `rssi`.
+    /// The report to send now (debounced inputs, the relay as decided, the feedback input and the
+    /// reader when the board has them, why the board started until the server has answered once,
+    /// uptime and firmware), and remembers it for [`Controller::report_now`]. An input that has
+    /// not settled yet is reported as unsafe (grid down, not ready, motor not running). The
+    /// caller may fill in `rssi`.
     pub fn report(&mut self, now: Millis) -> PollReport<'static> {
         self.observe(now);
         let seen = self.snapshot(now);
@@ -310,14 +573,30 @@ impl Controller {
             fw: self.settings.firmware,
             uptime_ms: Some(now.0),
             rssi: None,
+            reset: self.reset,
+            feedback: seen.feedback,
+            reader: seen.reader,
         }
     }
 
-    /// True once both inputs have held a level for the debounce time since boot. Until then a
-    /// report would have to say "grid down, not ready" and would put a running pump in HOLD for
-    /// a moment at every boot: wait for it before the first poll.
-    pub fn settled(&self, now: Millis) -> bool {
-        self.load_shedding(now).is_some() && self.ready(now).is_some()
+    /// The moment `now` as the send time of a poll ([`Controller::poll`] gives it too).
+    pub fn sent(&mut self, now: Millis) -> Sent {
+        self.observe(now);
+        Sent { at: now, epoch: self.epoch }
+    }
+
+    /// Everything to send a poll at `now`: the report, the long-poll, the request's timeout, and
+    /// the send time to hand back with the answer.
+    pub fn poll(&mut self, now: Millis) -> Poll {
+        let report = self.report(now);
+        Poll { report, long_poll: self.long_poll(now), timeout_ms: self.request_timeout_ms(now), sent: self.sent(now) }
+    }
+
+    /// True once both inputs have settled since boot. Until then a report would have to say
+    /// "grid down, not ready" and would put a running pump in HOLD for a moment at every boot:
+    /// wait for it before the first poll.
+    pub fn settled(&self, _now: Millis) -> bool {
+        self.load_shedding().is_some() && self.ready().is_some()
     }
 
     /// True when the inputs or the relay changed since the last report (or nothing was reported
@@ -328,19 +607,32 @@ impl Controller {
         self.failures == 0 && self.settled(now) && self.reported != Some(self.snapshot(now))
     }
 
-    /// Takes the body of an HTTP 200 answer to a poll that arrived at `now`. A usable answer
-    /// replaces the command and starts its lease; anything else drops the command (relay OFF)
-    /// and counts as a failed poll.
-    pub fn answer(&mut self, now: Millis, body: &[u8]) -> Result<PollAnswer, AnswerError> {
+    /// Takes the body of an HTTP 200 answer, arriving at `now`, to the poll sent at `sent`. A
+    /// usable answer replaces the command, and its lease counts from `sent`; an unusable one drops
+    /// the command (relay OFF) and counts as a failed poll. An answer to a poll sent before the
+    /// one that gave the current command (a late, reordered or duplicated answer), or before the
+    /// clock went back, changes nothing ([`AnswerError::Stale`]).
+    pub fn answer(&mut self, sent: Sent, now: Millis, body: &[u8]) -> Result<PollAnswer, AnswerError> {
         self.observe(now);
+        let stale = sent.epoch != self.epoch || sent.at > now || self.command.is_some_and(|c| c.at > sent.at);
         match json::decode_answer(body) {
+            Ok(_) if stale => Err(AnswerError::Stale),
             Ok(answer) => {
                 let lease_ms = answer.lease_ms.min(self.settings.max_lease_ms);
-                self.command = Some(Command { on: answer.commands_on(), at: now, lease_ms, seq: answer.seq });
+                self.command = Some(Command {
+                    on: answer.commands_on(),
+                    at: sent.at,
+                    lease_ms,
+                    seq: answer.seq,
+                    min_off_ms: answer.min_off_ms,
+                    grid_settle_ms: answer.grid_settle_ms,
+                    max_starts_per_hour: answer.max_starts_per_hour,
+                });
                 self.poll_ms = answer.poll_ms.max(self.settings.min_poll_ms);
                 self.lease_ms = lease_ms;
                 self.run_may_be_active = !matches!(answer.state, MotorState::Idle);
                 self.failures = 0;
+                self.reset = None;
                 Ok(answer)
             }
             Err(err) => {
@@ -391,26 +683,45 @@ impl Controller {
         jitter(base.min(cap), random).min(cap).max(s.min_poll_ms)
     }
 
+    /// What is left at `now` of the lease of an ON command (`None` without one, or once it ran out).
+    fn lease_left(&self, now: Millis) -> Option<u64> {
+        let command = self.command.filter(|command| command.on)?;
+        let left = u64::from(command.lease_ms).saturating_sub(now.since(command.at)?);
+        (left > 0).then_some(left)
+    }
+
     /// The long-poll to ask for with the next poll at `now`, or `None` for a plain poll: when
     /// long-polling is off, before the first usable answer, or while retrying after failures.
     ///
-    /// While the relay runs on the last answer, the wait is half of what is left of its lease, so
-    /// the next answer arrives before the lease ends with the other half left for the network
-    /// (the server shortens `leaseMs` by the time it held the answer; asking for a fixed half of
-    /// the lease would make the relay drop out for a moment at the end of every second hold).
-    /// Otherwise it is the longest wait the server honours.
+    /// Under an ON command, the wait is a quarter of what is left of its lease: the request may
+    /// take half of it ([`Controller::request_timeout_ms`]), which leaves a quarter for the round
+    /// trip, and the answer arrives while half is still left for one retry. Otherwise it is the
+    /// longest wait the server honours.
     pub fn long_poll(&self, now: Millis) -> Option<LongPoll> {
         if !self.settings.long_poll || self.failures > 0 {
             return None;
         }
         let command = self.command?;
         let wait_ms = if command.on {
-            let left = now.since(command.at).map_or(0, |age| u64::from(command.lease_ms).saturating_sub(age));
-            u32::try_from(left / 2).unwrap_or(u32::MAX).min(MAX_WAIT_MS)
+            let left = self.lease_left(now).unwrap_or(0);
+            u32::try_from(left / 4).unwrap_or(u32::MAX).min(MAX_WAIT_MS)
         } else {
             MAX_WAIT_MS
         };
         (wait_ms > 0).then_some(LongPoll { wait_ms, seq: command.seq })
+    }
+
+    /// How long a poll sent at `now` may take before the shell gives up on it: the request
+    /// timeout plus the long-poll wait, and never more than half of what is left of the lease of
+    /// an ON command, so a stalled request cannot use up the lease (at least 1 ms).
+    pub fn request_timeout_ms(&self, now: Millis) -> u32 {
+        let wait = self.long_poll(now).map_or(0, |long_poll| long_poll.wait_ms);
+        let full = self.settings.request_timeout_ms.saturating_add(wait);
+        let capped = match self.lease_left(now) {
+            Some(left) => full.min(u32::try_from(left / 2).unwrap_or(u32::MAX)),
+            None => full,
+        };
+        capped.max(1)
     }
 
     /// A card seen by the reader at `now`. Returns the UID to send (`POST /api/esp32/rfid`), or

@@ -1,6 +1,8 @@
 //! Property tests: whatever bytes arrive as an answer, and whatever a sequence of events looks
 //! like, the controller never panics and never turns the relay ON without a reason.
 
+mod common;
+use common::AnswerAt;
 use proptest::{prelude::*, test_runner::FileFailurePersistence};
 use pumppilot_controller::{Controller, Millis, Settings};
 use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer};
@@ -24,7 +26,7 @@ fn strictly_on(bytes: &[u8]) -> bool {
 /// A device whose inputs are safe and settled, that was ON a moment ago from an earlier answer.
 fn device_that_was_on() -> Controller {
     let mut device = Controller::new(Settings { debounce_ms: 10, ..Settings::DEFAULT });
-    device.sense(Millis(0), false, true);
+    common::hold(&mut device, 0, 10, 5, false, true);
     let on = PollAnswer {
         motor: Motor::On,
         state: MotorState::Running,
@@ -33,8 +35,11 @@ fn device_that_was_on() -> Controller {
         poll_ms: 5_000,
         lease_ms: 15_000,
         seq: 1,
+        min_off_ms: 0,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
     };
-    device.answer(Millis(100), &serde_json::to_vec(&on).unwrap()).unwrap();
+    device.answer_at(Millis(100), &serde_json::to_vec(&on).unwrap()).unwrap();
     assert!(device.relay(Millis(100)));
     device
 }
@@ -57,6 +62,9 @@ fn any_answer() -> impl Strategy<Value = PollAnswer> {
             poll_ms,
             lease_ms,
             seq,
+            min_off_ms: 0,
+            grid_settle_ms: 0,
+            max_starts_per_hour: 0,
         },
     )
 }
@@ -80,7 +88,7 @@ fn damaged_answer() -> impl Strategy<Value = Vec<u8>> {
 /// body is strictly an ON answer, and an unusable body leaves the relay OFF.
 fn check_body(body: &[u8]) -> Result<(), TestCaseError> {
     let mut device = device_that_was_on();
-    let result = device.answer(Millis(200), body);
+    let result = device.answer_at(Millis(200), body);
     let on = device.relay(Millis(200));
     if on {
         prop_assert!(strictly_on(body), "ON from {:?}", String::from_utf8_lossy(body));
@@ -115,7 +123,7 @@ proptest! {
     fn every_valid_answer_is_read_as_written(answer in any_answer()) {
         let body = serde_json::to_vec(&answer).unwrap();
         let mut device = device_that_was_on();
-        prop_assert_eq!(device.answer(Millis(200), &body), Ok(answer));
+        prop_assert_eq!(device.answer_at(Millis(200), &body), Ok(answer));
         prop_assert_eq!(device.relay(Millis(200)), answer.commands_on() && answer.lease_ms > 0);
     }
 }
@@ -145,19 +153,20 @@ fn any_event() -> impl Strategy<Value = Event> {
     ]
 }
 
-/// The model's debounce: the level of the latest run of equal samples that lasted the debounce
-/// time (the current run lasts until `ask`).
-fn debounced(runs: &[(u64, bool)], ask: u64, debounce: u64) -> Option<bool> {
-    (0..runs.len()).rev().find_map(|i| {
-        let (start, level) = runs[i];
-        let end = runs.get(i + 1).map_or(ask, |next| next.0);
-        (end.saturating_sub(start) >= debounce).then_some(level)
-    })
+/// The model's debounce: the level of the latest run of equal samples that has had at least
+/// three samples spanning the debounce time (a run is `(first sample, level, samples, last
+/// sample)`).
+fn debounced(runs: &[(u64, bool, u32, u64)], debounce: u64) -> Option<bool> {
+    runs.iter().rev().find(|&&(start, _, count, last)| count >= 3 && last - start >= debounce).map(|run| run.1)
 }
 
-fn push_sample(runs: &mut Vec<(u64, bool)>, now: u64, level: bool) {
-    if runs.last().is_none_or(|&(_, last)| last != level) {
-        runs.push((now, level));
+fn push_sample(runs: &mut Vec<(u64, bool, u32, u64)>, now: u64, level: bool) {
+    match runs.last_mut() {
+        Some(run) if run.1 == level => {
+            run.2 += 1;
+            run.3 = now;
+        }
+        _ => runs.push((now, level, 1, now)),
     }
 }
 
@@ -178,8 +187,8 @@ proptest! {
         let mut device = Controller::new(settings);
         let mut now: u64 = 1_000_000;
         let mut on_since: Option<(u64, u64)> = None; // (answer time, lease) of a usable ON answer
-        let mut load_shedding_runs: Vec<(u64, bool)> = Vec::new();
-        let mut ready_runs: Vec<(u64, bool)> = Vec::new();
+        let mut load_shedding_runs = Vec::new();
+        let mut ready_runs = Vec::new();
         for event in events {
             let dt = match &event {
                 Event::Sense { dt, .. } | Event::Answer { dt, .. } | Event::Garbage { dt, .. } | Event::Failed { dt } => *dt,
@@ -197,11 +206,11 @@ proptest! {
                     push_sample(&mut ready_runs, now, ready_level);
                 }
                 Event::Answer { answer, .. } => {
-                    device.answer(Millis(now), &serde_json::to_vec(&answer).unwrap()).unwrap();
+                    device.answer_at(Millis(now), &serde_json::to_vec(&answer).unwrap()).unwrap();
                     on_since = answer.commands_on().then_some((now, u64::from(answer.lease_ms)));
                 }
                 Event::Garbage { bytes, .. } => {
-                    if device.answer(Millis(now), &bytes).is_err() {
+                    if device.answer_at(Millis(now), &bytes).is_err() {
                         on_since = None;
                     } else {
                         let answer: PollAnswer = serde_json::from_slice(&bytes).unwrap();
@@ -212,10 +221,36 @@ proptest! {
             }
             for ask in [now, now + 1, now + 49, now + 50, now + 14_999, now + 15_000] {
                 let expected = on_since.is_some_and(|(at, lease)| ask - at < lease)
-                    && debounced(&load_shedding_runs, ask, DEBOUNCE) == Some(!load_shedding_active_high)
-                    && debounced(&ready_runs, ask, DEBOUNCE) == Some(ready_active_high);
+                    && debounced(&load_shedding_runs, DEBOUNCE) == Some(!load_shedding_active_high)
+                    && debounced(&ready_runs, DEBOUNCE) == Some(ready_active_high);
                 prop_assert_eq!(device.relay(Millis(ask)), expected, "at {}", ask);
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(2_000))]
+
+    /// The debounce alone, at arbitrary sample timing (including samples at the same instant and
+    /// ticks equal to the debounce time): each input's value is the model's at every sample.
+    #[test]
+    fn an_input_counts_exactly_as_the_model_says(
+        samples in prop::collection::vec((prop_oneof![3 => Just(50u64), 1 => 0u64..120], any::<bool>(), any::<bool>()), 1..80),
+        debounce in prop_oneof![Just(50u64), 0u64..150],
+    ) {
+        let settings = Settings { debounce_ms: debounce as u32, ..Settings::DEFAULT };
+        let mut device = Controller::new(settings);
+        let (mut load_shedding_runs, mut ready_runs) = (Vec::new(), Vec::new());
+        let mut now = 0;
+        for (dt, load_shedding_level, ready_level) in samples {
+            now += dt;
+            device.sense(Millis(now), load_shedding_level, ready_level);
+            push_sample(&mut load_shedding_runs, now, load_shedding_level);
+            push_sample(&mut ready_runs, now, ready_level);
+            // Active-high inputs: the level is the meaning.
+            prop_assert_eq!(device.load_shedding(), debounced(&load_shedding_runs, debounce), "at {}", now);
+            prop_assert_eq!(device.ready(), debounced(&ready_runs, debounce), "at {}", now);
         }
     }
 }

@@ -1,10 +1,23 @@
 //! When to poll: jitter, backoff and its caps, and when a local change is worth a poll at once.
 
+mod common;
+use common::{AnswerAt, hold};
 use pumppilot_controller::{AnswerError, Controller, Millis, Settings};
 use pumppilot_protocol::{Motor, MotorState, PollAnswer};
 
 fn answer(motor: Motor, state: MotorState, poll_ms: u32, lease_ms: u32) -> Vec<u8> {
-    let answer = PollAnswer { motor, state, hold_reason: None, remaining_seconds: 60, poll_ms, lease_ms, seq: 1 };
+    let answer = PollAnswer {
+        motor,
+        state,
+        hold_reason: None,
+        remaining_seconds: 60,
+        poll_ms,
+        lease_ms,
+        seq: 1,
+        min_off_ms: 0,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
+    };
     serde_json::to_vec(&answer).unwrap()
 }
 
@@ -40,7 +53,7 @@ fn the_first_poll_comes_soon_after_boot() {
 fn poll_interval_is_the_servers_within_ten_percent() {
     for poll_ms in [1_000, 5_000, 6_800] {
         let mut device = Controller::new(Settings::DEFAULT);
-        device.answer(Millis(0), &running(poll_ms, 15_000)).unwrap();
+        device.answer_at(Millis(0), &running(poll_ms, 15_000)).unwrap();
         assert_eq!(range(&device), (poll_ms - poll_ms / 10, poll_ms + poll_ms / 10), "pollMs {poll_ms}");
         // Spread over the whole band, not stuck at one end.
         let distinct: std::collections::BTreeSet<u32> = randoms().map(|r| device.next_poll_in(r)).collect();
@@ -51,30 +64,30 @@ fn poll_interval_is_the_servers_within_ten_percent() {
 #[test]
 fn a_slow_poll_interval_is_cut_to_half_the_lease_while_a_run_may_be_active() {
     let mut device = Controller::new(Settings::DEFAULT);
-    device.answer(Millis(0), &running(60_000, 15_000)).unwrap();
+    device.answer_at(Millis(0), &running(60_000, 15_000)).unwrap();
     assert_eq!(range(&device).1, 7_500);
-    device.answer(Millis(1), &answer(Motor::Off, MotorState::Hold, 60_000, 15_000)).unwrap();
+    device.answer_at(Millis(1), &answer(Motor::Off, MotorState::Hold, 60_000, 15_000)).unwrap();
     assert_eq!(range(&device).1, 7_500);
     // Nothing active: the server's interval stands.
-    device.answer(Millis(2), &idle(60_000, 15_000)).unwrap();
+    device.answer_at(Millis(2), &idle(60_000, 15_000)).unwrap();
     assert_eq!(range(&device), (54_000, 66_000));
 }
 
 #[test]
 fn a_tiny_poll_interval_is_raised_to_the_minimum() {
     let mut device = Controller::new(Settings::DEFAULT);
-    device.answer(Millis(0), &idle(0, 15_000)).unwrap();
+    device.answer_at(Millis(0), &idle(0, 15_000)).unwrap();
     assert_eq!(range(&device).0, Settings::DEFAULT.min_poll_ms);
     // Even when half the lease is shorter: the server is never flooded (the relay then goes OFF
     // between polls, which is safe).
-    device.answer(Millis(1), &running(0, 10)).unwrap();
+    device.answer_at(Millis(1), &running(0, 10)).unwrap();
     assert_eq!(range(&device), (Settings::DEFAULT.min_poll_ms, Settings::DEFAULT.min_poll_ms));
 }
 
 #[test]
 fn backoff_doubles_up_to_the_cap_when_nothing_runs() {
     let mut device = Controller::new(Settings::DEFAULT);
-    device.answer(Millis(0), &idle(5_000, 15_000)).unwrap();
+    device.answer_at(Millis(0), &idle(5_000, 15_000)).unwrap();
     let mut middles = Vec::new();
     for failure in 1..=40u32 {
         device.poll_failed(Millis(u64::from(failure)));
@@ -93,7 +106,7 @@ fn backoff_doubles_up_to_the_cap_when_nothing_runs() {
 fn backoff_never_exceeds_half_the_lease_while_a_run_may_be_active() {
     for first in [running(5_000, 15_000), answer(Motor::Off, MotorState::Hold, 5_000, 15_000)] {
         let mut device = Controller::new(Settings::DEFAULT);
-        device.answer(Millis(0), &first).unwrap();
+        device.answer_at(Millis(0), &first).unwrap();
         let mut last = 0;
         for failure in 1..=100u64 {
             device.poll_failed(Millis(failure));
@@ -113,9 +126,9 @@ fn backoff_never_exceeds_half_the_lease_while_a_run_may_be_active() {
     assert_eq!(range(&device).1, 7_500);
     // An unusable answer counts as a failure, and does not make a run look inactive.
     let mut device = Controller::new(Settings::DEFAULT);
-    device.answer(Millis(0), &idle(5_000, 15_000)).unwrap();
+    device.answer_at(Millis(0), &idle(5_000, 15_000)).unwrap();
     for at in 1..=20 {
-        assert_eq!(device.answer(Millis(at), b"<html>502</html>"), Err(AnswerError::Invalid));
+        assert_eq!(device.answer_at(Millis(at), b"<html>502</html>"), Err(AnswerError::Invalid));
     }
     assert_eq!(device.failures(), 20);
     assert_eq!(range(&device).1, 7_500);
@@ -127,7 +140,7 @@ fn one_usable_answer_ends_the_backoff() {
     for failure in 1..=10 {
         device.poll_failed(Millis(failure));
     }
-    device.answer(Millis(20), &idle(5_000, 15_000)).unwrap();
+    device.answer_at(Millis(20), &idle(5_000, 15_000)).unwrap();
     assert_eq!(device.failures(), 0);
     assert_eq!(range(&device), (4_500, 5_500));
 }
@@ -136,7 +149,7 @@ fn one_usable_answer_ends_the_backoff() {
 fn backoff_math_does_not_overflow() {
     let settings = Settings { retry_first_ms: u32::MAX / 3, retry_max_ms: u32::MAX, ..Settings::DEFAULT };
     let mut device = Controller::new(settings);
-    device.answer(Millis(0), &idle(5_000, 15_000)).unwrap();
+    device.answer_at(Millis(0), &idle(5_000, 15_000)).unwrap();
     for failure in 1..=70 {
         device.poll_failed(Millis(failure));
         for r in [0, u32::MAX] {
@@ -151,30 +164,32 @@ fn a_local_change_is_reported_at_once() {
     let mut device = Controller::new(Settings { debounce_ms: 50, ..Settings::DEFAULT });
     // Nothing to report before the inputs have settled (a boot would report "grid down").
     assert!(!device.settled(Millis(0)) && !device.report_now(Millis(0)));
-    device.sense(Millis(0), false, true);
+    hold(&mut device, 0, 49, 25, false, true);
     assert!(!device.settled(Millis(49)) && !device.report_now(Millis(49)));
     // Settled and nothing reported yet: report at once.
+    device.sense(Millis(50), false, true);
     assert!(device.settled(Millis(50)) && device.report_now(Millis(50)));
     let report = device.report(Millis(100));
     assert!(!report.load_shedding && report.ready && !report.relay);
     assert!(!device.report_now(Millis(100)));
-    device.answer(Millis(150), &running(5_000, 15_000)).unwrap();
+    device.answer_at(Millis(150), &running(5_000, 15_000)).unwrap();
     // The relay went ON: the server should hear it.
     assert!(device.report_now(Millis(150)));
     assert!(device.report(Millis(150)).relay);
     assert!(!device.report_now(Millis(160)));
     // Load shedding starts: once debounced, report at once (and the relay is already OFF).
-    device.sense(Millis(200), true, true);
+    hold(&mut device, 200, 249, 20, true, true);
     assert!(!device.report_now(Millis(249)));
+    device.sense(Millis(250), true, true);
     assert!(device.report_now(Millis(250)));
     assert!(!device.relay(Millis(250)));
     let report = device.report(Millis(250));
     assert!(report.load_shedding && !report.relay);
     // While polls fail, a change does not cause a storm of polls; the retry carries it.
     device.poll_failed(Millis(300));
-    device.sense(Millis(310), false, true);
+    hold(&mut device, 310, 400, 30, false, true);
     assert!(!device.report_now(Millis(400)));
-    device.answer(Millis(500), &running(5_000, 15_000)).unwrap();
+    device.answer_at(Millis(500), &running(5_000, 15_000)).unwrap();
     assert!(device.report_now(Millis(500)));
 }
 
@@ -198,30 +213,34 @@ fn the_report_carries_uptime_and_firmware() {
 fn too_long_is_its_own_error() {
     let mut device = Controller::new(Settings::DEFAULT);
     let body = vec![b' '; pumppilot_protocol::MAX_ANSWER_BYTES + 1];
-    assert_eq!(device.answer(Millis(0), &body), Err(AnswerError::TooLong));
+    assert_eq!(device.answer_at(Millis(0), &body), Err(AnswerError::TooLong));
 }
 
-/// The server's long-poll as `routes/device.rs` does it: the wait is cut to half its lease, the
-/// answer is held that long (nothing changes), and its `leaseMs` is shortened by the time held.
+/// The server's long-poll as `routes/device.rs` does it: the wait is cut to a third of its
+/// lease, the answer is held that long (nothing changes), and its `leaseMs` is shortened by the
+/// time held (or, with `shortens` false, not: the device counts the lease from its send anyway).
 /// Returns the moment the answer reaches the device and the body.
-fn held_answer(sent: u64, wait_ms: u32, latency: u64) -> (u64, Vec<u8>) {
+fn held_answer(sent: u64, wait_ms: u32, latency: u64, shortens: bool) -> (u64, Vec<u8>) {
     const SERVER_LEASE: u32 = 15_000;
-    let held = wait_ms.min(SERVER_LEASE / 2);
+    let held = wait_ms.min(SERVER_LEASE / 3);
     let arrived = sent + latency + u64::from(held) + latency;
-    (arrived, running(5_000, SERVER_LEASE - held))
+    (arrived, running(5_000, if shortens { SERVER_LEASE - held } else { SERVER_LEASE }))
 }
 
 #[test]
 fn back_to_back_long_polls_keep_a_running_relay_on() {
-    for latency in [1, 50, 300, 1_000] {
+    for (latency, shortens) in [1, 50, 300, 600].into_iter().flat_map(|latency| [(latency, true), (latency, false)]) {
         let mut device = Controller::new(Settings::DEFAULT);
-        device.sense(Millis(0), false, true);
-        device.answer(Millis(100), &running(5_000, 15_000)).unwrap();
+        hold(&mut device, 0, 50, 25, false, true);
+        device.answer_at(Millis(100), &running(5_000, 15_000)).unwrap();
         let mut now = 100;
         for _ in 0..200 {
-            let long_poll = device.long_poll(Millis(now)).expect("long-polls after a usable answer");
+            let poll = device.poll(Millis(now));
+            let long_poll = poll.long_poll.expect("long-polls after a usable answer");
             assert!(long_poll.wait_ms <= pumppilot_protocol::MAX_WAIT_MS);
-            let (arrives, body) = held_answer(now, long_poll.wait_ms, latency);
+            let (arrives, body) = held_answer(now, long_poll.wait_ms, latency, shortens);
+            // The request is allowed long enough for the wait and the round trip.
+            assert!(u64::from(poll.timeout_ms) >= arrives - now, "latency {latency}: {poll:?}");
             // ON the whole time the request is out, up to the moment the answer arrives.
             for t in [now, (now + arrives) / 2, arrives] {
                 assert!(
@@ -229,30 +248,59 @@ fn back_to_back_long_polls_keep_a_running_relay_on() {
                     "latency {latency}: OFF at {t} while waiting for an answer due at {arrives}"
                 );
             }
-            device.answer(Millis(arrives), &body).unwrap();
+            device.answer(poll.sent, Millis(arrives), &body).unwrap();
             now = arrives;
         }
     }
 }
 
 #[test]
-fn a_fixed_half_lease_wait_would_drop_the_relay() {
-    // Why `long_poll` asks for half of what is left: with the server's shortened lease, a device
-    // that always asks for half the full lease loses its lease one round trip before every
-    // second answer.
-    let latency = 50;
+fn no_request_outlasts_half_the_lease_left() {
     let mut device = Controller::new(Settings::DEFAULT);
-    device.sense(Millis(0), false, true);
-    device.answer(Millis(100), &running(5_000, 15_000)).unwrap();
-    let mut now = 100;
-    let mut dropped = false;
-    for _ in 0..4 {
-        let (arrives, body) = held_answer(now, 7_500, latency);
-        dropped |= !device.relay(Millis(arrives - 1));
-        device.answer(Millis(arrives), &body).unwrap();
-        now = arrives;
+    hold(&mut device, 0, 50, 25, false, true);
+    // Nothing running: the request timeout plus the long-poll wait.
+    device.answer_at(Millis(100), &idle(5_000, 15_000)).unwrap();
+    let idle_poll = device.poll(Millis(200));
+    assert_eq!(idle_poll.timeout_ms, 10_000 + pumppilot_protocol::MAX_WAIT_MS);
+    // Running: half of what is left, counted from the send of the poll that brought the answer.
+    let sent = device.sent(Millis(1_000));
+    device.answer(sent, Millis(4_000), &running(5_000, 15_000)).unwrap();
+    for now in [4_000u64, 5_000, 10_000, 15_000, 15_999] {
+        let left = 16_000 - now;
+        let poll = device.poll(Millis(now));
+        assert_eq!(u64::from(poll.timeout_ms), (left / 2).max(1), "at {now}");
+        assert_eq!(poll.long_poll.map_or(0, |long_poll| u64::from(long_poll.wait_ms)), left / 4, "at {now}");
+        assert!(device.relay(Millis(now)));
     }
-    assert!(dropped);
+    assert!(!device.relay(Millis(16_000)));
+    assert_eq!(device.request_timeout_ms(Millis(16_000)), 10_000);
+}
+
+#[test]
+fn the_lease_counts_from_the_send_and_late_answers_change_nothing() {
+    let mut device = Controller::new(Settings::DEFAULT);
+    hold(&mut device, 0, 50, 25, false, true);
+    let first = device.sent(Millis(1_000));
+    let second = device.sent(Millis(2_000));
+    // The second poll's answer arrives first: its lease ends 15 s after its send.
+    device.answer(second, Millis(9_000), &running(5_000, 15_000)).unwrap();
+    assert!(device.relay(Millis(16_999)));
+    assert!(!device.relay(Millis(17_000)));
+    // The first poll's answer arrives late (reordered): ignored, even if it says OFF.
+    let off = answer(Motor::Off, MotorState::Idle, 5_000, 15_000);
+    assert_eq!(device.answer(first, Millis(9_500), &off), Err(pumppilot_controller::AnswerError::Stale));
+    assert!(device.relay(Millis(9_500)));
+    // The same answer again (duplicated) is the same command.
+    device.answer(second, Millis(9_600), &running(5_000, 15_000)).unwrap();
+    assert!(!device.relay(Millis(17_000)));
+    // A poll sent before the clock went back is not trusted.
+    let before = device.sent(Millis(10_000));
+    device.sense(Millis(3_000), false, true);
+    assert_eq!(
+        device.answer(before, Millis(11_000), &running(5_000, 15_000)),
+        Err(pumppilot_controller::AnswerError::Stale)
+    );
+    assert_eq!(device.failures(), 0);
 }
 
 #[test]
@@ -260,14 +308,14 @@ fn long_poll_is_asked_only_when_it_can_help() {
     let mut device = Controller::new(Settings::DEFAULT);
     // Nothing known yet: a plain poll.
     assert_eq!(device.long_poll(Millis(0)), None);
-    device.answer(Millis(0), &idle(5_000, 15_000)).unwrap();
-    // Nothing running: the longest wait (the server cuts it to half its lease).
+    device.answer_at(Millis(0), &idle(5_000, 15_000)).unwrap();
+    // Nothing running: the longest wait (the server cuts it to a third of its lease).
     let idle_poll = device.long_poll(Millis(10)).unwrap();
     assert_eq!((idle_poll.wait_ms, idle_poll.seq), (pumppilot_protocol::MAX_WAIT_MS, 1));
-    // Running: half of what is left of the lease.
-    device.answer(Millis(1_000), &running(5_000, 15_000)).unwrap();
-    assert_eq!(device.long_poll(Millis(1_000)).unwrap().wait_ms, 7_500);
-    assert_eq!(device.long_poll(Millis(5_000)).unwrap().wait_ms, 5_500);
+    // Running: a quarter of what is left of the lease.
+    device.answer_at(Millis(1_000), &running(5_000, 15_000)).unwrap();
+    assert_eq!(device.long_poll(Millis(1_000)).unwrap().wait_ms, 3_750);
+    assert_eq!(device.long_poll(Millis(5_000)).unwrap().wait_ms, 2_750);
     // The lease is over: no point in waiting.
     assert_eq!(device.long_poll(Millis(16_000)), None);
     // Retrying after a failure: a plain poll, to hear back at once.
@@ -275,6 +323,6 @@ fn long_poll_is_asked_only_when_it_can_help() {
     assert_eq!(device.long_poll(Millis(16_001)), None);
     // Switched off in the settings.
     let mut plain = Controller::new(Settings { long_poll: false, ..Settings::DEFAULT });
-    plain.answer(Millis(0), &idle(5_000, 15_000)).unwrap();
+    plain.answer_at(Millis(0), &idle(5_000, 15_000)).unwrap();
     assert_eq!(plain.long_poll(Millis(1)), None);
 }

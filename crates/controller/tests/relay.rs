@@ -1,8 +1,11 @@
 //! The relay rule, exhaustively: every answer (each motor × state × hold reason, and every kind
 //! of unusable answer) × each debounced input situation × both active levels of both inputs ×
 //! lease ages around the limit and a clock that goes back. The relay is ON in exactly the cases
-//! where all four conditions of `DEVICE.md` hold.
+//! where the rule of `docs/DEVICE.md` holds (restart protection is off in these answers; it has its
+//! own tests in `restart.rs`).
 
+mod common;
+use common::{AnswerAt, hold};
 use pumppilot_controller::{Controller, Decision, Millis, OffReason, Settings};
 use pumppilot_protocol::{HoldReason, MAX_ANSWER_BYTES, Motor, MotorState, PollAnswer};
 
@@ -13,7 +16,18 @@ const T0: u64 = 1_000_000;
 const ANSWER_AT: u64 = T0 + 10 * DEBOUNCE as u64;
 
 fn poll_answer(motor: Motor, state: MotorState, hold_reason: Option<HoldReason>) -> PollAnswer {
-    PollAnswer { motor, state, hold_reason, remaining_seconds: 60, poll_ms: 5_000, lease_ms: LEASE, seq: 7 }
+    PollAnswer {
+        motor,
+        state,
+        hold_reason,
+        remaining_seconds: 60,
+        poll_ms: 5_000,
+        lease_ms: LEASE,
+        seq: 7,
+        min_off_ms: 0,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
+    }
 }
 
 fn on_answer() -> PollAnswer {
@@ -42,12 +56,7 @@ fn everything_told() -> Vec<Told> {
     let mut told = Vec::new();
     for motor in [Motor::On, Motor::Off] {
         for state in [MotorState::Idle, MotorState::Running, MotorState::Hold] {
-            for reason in [
-                None,
-                Some(HoldReason::LoadShedding),
-                Some(HoldReason::DeviceNotReady),
-                Some(HoldReason::DeviceOffline),
-            ] {
+            for reason in std::iter::once(None).chain(HoldReason::ALL.map(Some)) {
                 let answer = poll_answer(motor, state, reason);
                 let on = motor == Motor::On && state == MotorState::Running;
                 told.push(Told::Body(json(&answer), on));
@@ -84,7 +93,8 @@ fn everything_told() -> Vec<Told> {
 enum Input {
     /// The same level since `T0`.
     Steady { safe: bool },
-    /// Steady since `T0`, then the opposite level appears at the very moment asked: too new to count.
+    /// Steady since `T0`, then the opposite level appears in one sample at the very moment asked:
+    /// one sample never counts.
     Bouncing { was_safe: bool },
 }
 
@@ -167,7 +177,7 @@ impl Case {
         let (ls_before, ls_at) = self.load_shedding.levels(self.load_shedding_active_high);
         let (ready_before, ready_at) = self.ready.levels(!self.ready_active_high);
         if !self.fresh_inputs {
-            device.sense(Millis(T0), ls_before, ready_before);
+            hold(&mut device, T0, T0 + u64::from(DEBOUNCE), 25, ls_before, ready_before);
         }
         let earlier = Millis(ANSWER_AT - 100);
         let at = Millis(ANSWER_AT);
@@ -175,19 +185,19 @@ impl Case {
         match &self.told {
             Told::Nothing => {}
             Told::Body(body, _) => {
-                let _ = device.answer(at, body);
+                let _ = device.answer_at(at, body);
             }
             Told::OnThenGarbage(body) => {
-                device.answer(earlier, &on).unwrap();
-                assert!(device.answer(at, body).is_err());
+                device.answer_at(earlier, &on).unwrap();
+                assert!(device.answer_at(at, body).is_err());
             }
             Told::OnThenFailedPoll => {
-                device.answer(at, &on).unwrap();
+                device.answer_at(at, &on).unwrap();
                 device.poll_failed(at);
             }
             Told::OnThenOff => {
-                device.answer(earlier, &on).unwrap();
-                device.answer(at, &json(&poll_answer(Motor::Off, MotorState::Idle, None))).unwrap();
+                device.answer_at(earlier, &on).unwrap();
+                device.answer_at(at, &json(&poll_answer(Motor::Off, MotorState::Idle, None))).unwrap();
             }
         }
         let now = match self.age {
@@ -253,9 +263,10 @@ fn relay_is_on_exactly_when_all_four_conditions_hold() {
             }
         }
     }
-    // Sanity: ON exactly in the 5 ON scripts (ON/RUNNING with each hold reason, and ON then a
-    // failed poll) × 3 fresh ages × 4 safe input combinations × 4 active-level settings.
-    assert_eq!(on, 5 * 3 * 4 * 4);
+    // Sanity: ON exactly in the 9 ON scripts (ON/RUNNING without and with each of the 7 hold
+    // reasons, and ON then a failed poll) × 3 fresh ages × 4 safe input combinations × 4
+    // active-level settings.
+    assert_eq!(on, 9 * 3 * 4 * 4);
     assert!(cases > 10_000, "{cases}");
 }
 
@@ -267,11 +278,11 @@ fn boot_is_off_and_a_new_controller_is_off() {
     }
     // A device that was ON and resets comes back OFF, whatever its pins say.
     let mut before = Controller::new(Settings::DEFAULT);
-    before.sense(Millis(0), false, true);
-    before.answer(Millis(100), &json(&on_answer())).unwrap();
+    hold(&mut before, 0, 50, 25, false, true);
+    before.answer_at(Millis(100), &json(&on_answer())).unwrap();
     assert!(before.relay(Millis(200)));
     let mut after = Controller::new(Settings::DEFAULT);
-    after.sense(Millis(0), false, true);
+    hold(&mut after, 0, 50, 25, false, true);
     assert_eq!(after.decision(Millis(200)), Decision::Off(OffReason::NoCommand));
 }
 
@@ -281,31 +292,34 @@ fn each_reason_is_named() {
     let t = |ms| Millis(ms);
     device.sense(t(0), false, true);
     assert_eq!(device.decision(t(10)), Decision::Off(OffReason::NoCommand));
-    device.answer(t(10), &json(&poll_answer(Motor::Off, MotorState::Idle, None))).unwrap();
+    device.answer_at(t(10), &json(&poll_answer(Motor::Off, MotorState::Idle, None))).unwrap();
     assert_eq!(device.decision(t(10)), Decision::Off(OffReason::CommandOff));
-    device.answer(t(20), &json(&on_answer())).unwrap();
+    device.answer_at(t(20), &json(&on_answer())).unwrap();
     assert_eq!(device.decision(t(20)), Decision::Off(OffReason::LoadSheddingUnknown));
+    hold(&mut device, 25, 50, 25, false, true);
     assert_eq!(device.decision(t(50)), Decision::On);
-    device.sense(t(60), true, true);
-    assert_eq!(device.decision(t(109)), Decision::On);
+    hold(&mut device, 60, 100, 20, true, true);
+    // Three samples spanning 40 ms: not yet load shedding.
+    assert_eq!(device.decision(t(100)), Decision::On);
+    device.sense(t(110), true, true);
     assert_eq!(device.decision(t(110)), Decision::Off(OffReason::LoadShedding));
-    device.sense(t(120), false, false);
+    hold(&mut device, 120, 170, 25, false, false);
     assert_eq!(device.decision(t(170)), Decision::Off(OffReason::NotReady));
-    device.sense(t(180), false, true);
+    hold(&mut device, 180, 230, 25, false, true);
     assert_eq!(device.decision(t(230)), Decision::On);
     assert_eq!(device.decision(t(20 + u64::from(LEASE))), Decision::Off(OffReason::LeaseExpired));
     device.sense(t(20 + u64::from(LEASE)), false, true);
     assert_eq!(device.decision(t(229)), Decision::Off(OffReason::ClockWentBack));
     let mut never_sensed = Controller::new(Settings::DEFAULT);
-    never_sensed.answer(t(0), &json(&on_answer())).unwrap();
+    never_sensed.answer_at(t(0), &json(&on_answer())).unwrap();
     assert_eq!(never_sensed.decision(t(1)), Decision::Off(OffReason::LoadSheddingUnknown));
 }
 
 #[test]
 fn an_unsafe_input_switches_off_without_the_server() {
     let mut device = Controller::new(Settings { debounce_ms: 50, ..Settings::DEFAULT });
-    device.sense(Millis(0), false, true);
-    device.answer(Millis(100), &json(&on_answer())).unwrap();
+    hold(&mut device, 0, 50, 25, false, true);
+    device.answer_at(Millis(100), &json(&on_answer())).unwrap();
     assert!(device.relay(Millis(100)));
     // Ready drops at 200: OFF 50 ms later, no poll in between.
     for now in (100..1_000).step_by(10) {
@@ -318,8 +332,8 @@ fn an_unsafe_input_switches_off_without_the_server() {
 #[test]
 fn a_failed_poll_neither_extends_nor_cuts_the_lease() {
     let mut device = Controller::new(Settings::DEFAULT);
-    device.sense(Millis(0), false, true);
-    device.answer(Millis(1_000), &json(&on_answer())).unwrap();
+    hold(&mut device, 0, 50, 25, false, true);
+    device.answer_at(Millis(1_000), &json(&on_answer())).unwrap();
     for now in (2_000..16_000).step_by(1_000) {
         device.poll_failed(Millis(now));
     }
@@ -330,21 +344,21 @@ fn a_failed_poll_neither_extends_nor_cuts_the_lease() {
 #[test]
 fn a_lease_longer_than_the_device_allows_is_cut() {
     let mut device = Controller::new(Settings { max_lease_ms: 20_000, ..Settings::DEFAULT });
-    device.sense(Millis(0), false, true);
+    hold(&mut device, 0, 50, 25, false, true);
     let forever = PollAnswer { lease_ms: u32::MAX, ..on_answer() };
-    device.answer(Millis(1_000), &json(&forever)).unwrap();
+    device.answer_at(Millis(1_000), &json(&forever)).unwrap();
     assert!(device.relay(Millis(20_999)));
     assert_eq!(device.decision(Millis(21_000)), Decision::Off(OffReason::LeaseExpired));
     let zero = PollAnswer { lease_ms: 0, ..on_answer() };
-    device.answer(Millis(30_000), &json(&zero)).unwrap();
+    device.answer_at(Millis(30_000), &json(&zero)).unwrap();
     assert!(!device.relay(Millis(30_000)));
 }
 
 #[test]
 fn a_clock_that_goes_back_forgets_everything() {
     let mut device = Controller::new(Settings::DEFAULT);
-    device.sense(Millis(10_000), false, true);
-    device.answer(Millis(20_000), &json(&on_answer())).unwrap();
+    hold(&mut device, 10_000, 10_050, 25, false, true);
+    device.answer_at(Millis(20_000), &json(&on_answer())).unwrap();
     assert!(device.relay(Millis(20_000)));
     // Asked about an earlier moment: OFF, and the state is not touched by asking.
     assert_eq!(device.decision(Millis(19_999)), Decision::Off(OffReason::ClockWentBack));
@@ -353,7 +367,8 @@ fn a_clock_that_goes_back_forgets_everything() {
     // passes the old answer again (its age can no longer be known).
     device.sense(Millis(5_000), false, true);
     for now in [5_000, 5_100, 20_000, 20_001, 34_999] {
-        device.sense(Millis(now), false, true);
+        hold(&mut device, now, now + 50, 25, false, true);
+        let now = now + 50;
         assert_eq!(device.decision(Millis(now)), Decision::Off(OffReason::NoCommand), "at {now}");
     }
 }
@@ -362,8 +377,8 @@ fn a_clock_that_goes_back_forgets_everything() {
 fn the_end_of_the_clock_does_not_overflow() {
     let mut device = Controller::new(Settings { debounce_ms: 0, ..Settings::DEFAULT });
     let late = u64::MAX - 5;
-    device.sense(Millis(late), false, true);
-    device.answer(Millis(late), &json(&on_answer())).unwrap();
+    hold(&mut device, late - 2, late, 1, false, true);
+    device.answer_at(Millis(late), &json(&on_answer())).unwrap();
     assert!(device.relay(Millis(late)));
     assert!(device.relay(Millis(u64::MAX)));
     let report = device.report(Millis(u64::MAX));

@@ -21,6 +21,9 @@ fn key(t: &common::Tenant) -> &str {
 /// The devices' poll interval in these tests: the server asks for 300 ms, the firmware polls at
 /// least every 500 ms, jittered by 10%.
 const ONE_POLL: Duration = Duration::from_millis(550);
+/// How long an input change takes to count on the device: three samples of the firmware's tick
+/// spanning the debounce time, plus one tick of phase and some scheduling slack.
+const LOCAL: Duration = Duration::from_millis(4 * pumppilot_sim::device::TICK.as_millis() as u64 + 100);
 
 #[tokio::test]
 async fn a_run_starts_and_the_relay_switches_on_within_one_poll() {
@@ -70,7 +73,7 @@ async fn load_shedding_switches_off_at_once_holds_the_run_and_recovery_resumes_i
 
     let shed = Instant::now();
     pump.set_grid_up(false);
-    assert!(pump.wait_for_relay(false, Duration::from_millis(150)).await, "OFF locally, without the server");
+    assert!(pump.wait_for_relay(false, LOCAL).await, "OFF locally, without the server");
     let off_after = shed.elapsed();
     // The next poll reports it (at once: a local change cuts the long-poll short); the run holds.
     let mut held = serde_json::Value::Null;
@@ -95,7 +98,7 @@ async fn load_shedding_switches_off_at_once_holds_the_run_and_recovery_resumes_i
 
     // Not ready works the same way.
     pump.set_ready(false);
-    assert!(pump.wait_for_relay(false, Duration::from_millis(150)).await);
+    assert!(pump.wait_for_relay(false, LOCAL).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(t.users[0].status().await["motor"]["holdReason"], "DEVICE_NOT_READY");
     let timeline = pump.stop().await;

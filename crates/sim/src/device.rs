@@ -17,21 +17,22 @@ use std::{
 };
 
 use pumppilot_controller::{
-    CardFeedback, Controller, Decision, LongPoll, Millis, OffReason, Settings,
+    CardFeedback, Controller, Decision, LongPoll, Millis, OffReason, Sent, Settings,
     protocol::{self, HoldReason, MotorState, PollAnswer, json},
+    timing,
 };
 use tokio::sync::{mpsc, watch};
 
 use crate::script::{Inputs, Script};
 
-/// How often the control loop of one device looks at its inputs and the relay (the firmware's
-/// loop period).
-pub const TICK: Duration = Duration::from_millis(20);
-/// The loop period for large fleets, where a looser local reaction keeps the simulator's own CPU
-/// use far below the server's.
-pub const FLEET_TICK: Duration = Duration::from_millis(250);
-/// How long a request may take beyond its long-poll wait before it counts as failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the control loop of one device looks at its inputs and the relay: the firmware's
+/// loop period, from the controller crate.
+pub const TICK: Duration = Duration::from_millis(timing::TICK_MS as u64);
+/// The loop period for large fleets (five firmware ticks), where a looser local reaction keeps the
+/// simulator's own CPU use far below the server's. Inputs then settle later, never sooner.
+pub const FLEET_TICK: Duration = Duration::from_millis(5 * timing::TICK_MS as u64);
+/// How long a card tap's request may take before it counts as failed (the firmware's).
+const CARD_REQUEST_TIMEOUT: Duration = Duration::from_millis(timing::CARD_REQUEST_TIMEOUT_MS as u64);
 
 /// What a virtual device is.
 #[derive(Debug, Clone)]
@@ -193,6 +194,10 @@ fn off_reason(why: Option<OffReason>) -> &'static str {
         Some(OffReason::LoadSheddingUnknown | OffReason::ReadyUnknown) => "inputs settling",
         Some(OffReason::LoadShedding) => "load shedding, switched off locally",
         Some(OffReason::NotReady) => "pump not ready, switched off locally",
+        Some(OffReason::GridSettling) => "waiting for the grid to settle",
+        Some(OffReason::NoFeedback) => "the motor did not confirm it runs",
+        Some(OffReason::MinOffTime) => "restart protection: minimum OFF time",
+        Some(OffReason::StartsPerHour) => "restart protection: starts per hour",
     }
 }
 
@@ -278,7 +283,12 @@ async fn run(
     mut stop: watch::Receiver<bool>,
 ) -> Timeline {
     let mut device = Device {
-        controller: Controller::new(spec.settings),
+        controller: {
+            // A virtual board always starts from power-on; its first poll says so, as a real one.
+            let mut controller = Controller::new(spec.settings);
+            controller.set_reset_reason(protocol::ResetReason::PowerOn);
+            controller
+        },
         timeline: Timeline { name: spec.name.clone(), ..Timeline::default() },
         spec,
         http,
@@ -291,7 +301,7 @@ async fn run(
     let (card_tx, mut card_rx) = mpsc::unbounded_channel::<(String, CardFeedback)>();
     let mut tick = tokio::time::interval(device.spec.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut in_flight: Option<(InFlight, Instant, bool)> = None;
+    let mut in_flight: Option<(InFlight, Sent, bool)> = None;
     let mut next_poll = Instant::now();
     let mut elapsed_before = Duration::ZERO;
     loop {
@@ -371,7 +381,7 @@ impl Device {
         for uid in held {
             if let Some(card) = self.controller.card(now, &uid) {
                 let uid = card.as_str().to_owned();
-                let request = self.request(protocol::CARD_PATH, tap_body(&uid), REQUEST_TIMEOUT);
+                let request = self.request(protocol::CARD_PATH, tap_body(&uid), CARD_REQUEST_TIMEOUT);
                 let network = inputs.network;
                 let cards = cards.clone();
                 tokio::spawn(async move {
@@ -394,7 +404,7 @@ impl Device {
 
     /// Drives the relay as the controller decides, recording every switch.
     fn switch(&mut self) {
-        let decision = self.controller.decision(self.now());
+        let decision = self.controller.drive(self.now());
         let on = decision.is_on();
         if *self.relay.borrow() == on {
             return;
@@ -417,24 +427,22 @@ impl Device {
     }
 
     /// Starts a poll with the controller's report (a long-poll when the controller asks for one).
-    fn poll(&mut self, network: bool) -> (InFlight, Instant, bool) {
+    fn poll(&mut self, network: bool) -> (InFlight, Sent, bool) {
         let now = self.now();
-        let report = self.controller.report(now);
+        let poll = self.controller.poll(now);
         let mut buf = [0u8; json::MAX_REPORT_BYTES];
-        let body = match json::encode_report(&report, &mut buf) {
+        let body = match json::encode_report(&poll.report, &mut buf) {
             Ok(len) => buf[..len].to_vec(),
             Err(_) => Vec::new(),
         };
-        let long_poll = self.controller.long_poll(now);
-        let long = long_poll.is_some();
-        let (path, timeout) = match long_poll {
-            Some(LongPoll { wait_ms, seq }) => (
-                format!("{}?wait={wait_ms}&seq={seq}", protocol::POLL_PATH),
-                REQUEST_TIMEOUT + Duration::from_millis(u64::from(wait_ms)),
-            ),
-            None => (protocol::POLL_PATH.to_owned(), REQUEST_TIMEOUT),
+        let long = poll.long_poll.is_some();
+        let path = match poll.long_poll {
+            Some(LongPoll { wait_ms, seq }) => format!("{}?wait={wait_ms}&seq={seq}", protocol::POLL_PATH),
+            None => protocol::POLL_PATH.to_owned(),
         };
-        let sent = Instant::now();
+        // The controller sizes the timeout: never more than half of what is left of the lease.
+        let timeout = Duration::from_millis(u64::from(poll.timeout_ms));
+        let sent = poll.sent;
         if !network {
             // Packets go nowhere: the request times out (sooner than a real one, to keep runs short).
             let future: InFlight = Box::pin(async move {
@@ -460,16 +468,16 @@ impl Device {
     }
 
     /// Takes a poll's outcome; true when the answer was usable.
-    fn polled(&mut self, polled: Polled, sent: Instant, long: bool) -> bool {
+    fn polled(&mut self, polled: Polled, sent: Sent, long: bool) -> bool {
         self.timeline.polls += 1;
         let now = self.now();
         let failure = match polled {
             Polled::Answer(status, body) if status == reqwest::StatusCode::OK => {
-                match self.controller.answer(now, &body) {
+                match self.controller.answer(sent, now, &body) {
                     Ok(answer) => {
                         if !long {
-                            let took = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
-                            self.timeline.latencies_us.push(took);
+                            let took = self.started.elapsed().saturating_sub(Duration::from_millis(sent.at().0));
+                            self.timeline.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
                         }
                         self.answered(&answer);
                         None

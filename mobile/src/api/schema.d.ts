@@ -793,7 +793,7 @@ export interface components {
          * @description Why a run is paused.
          * @enum {string}
          */
-        HoldReason: "LOAD_SHEDDING" | "DEVICE_NOT_READY" | "DEVICE_OFFLINE";
+        HoldReason: "LOAD_SHEDDING" | "DEVICE_NOT_READY" | "DEVICE_OFFLINE" | "GRID_SETTLING" | "RESTART_WAIT" | "NO_FEEDBACK" | "STORE_UNAVAILABLE";
         /**
          * @description What changed a wallet.
          * @enum {string}

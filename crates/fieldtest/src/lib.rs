@@ -1,0 +1,835 @@
+//! The fault campaign: one device's [`Controller`] driven step by step on fake time, against a
+//! [`Server`] (the [`ModelServer`] here; the engine can stand in for it), through a network that
+//! loses, delays, stalls, duplicates, reorders and garbles, with noisy inputs, load shedding,
+//! a motor that sometimes never confirms, reboots and clocks that jump.
+//!
+//! An [`Oracle`] written apart from the controller, from the rule in `docs/DEVICE.md`, watches
+//! every step and counts the steps where the relay is ON although one of these does not hold:
+//! the last accepted answer says RUNNING and its lease (counted in *true* time from the moment
+//! its poll was sent) has not run out; the sampled load-shedding input has settled on "grid up";
+//! the sampled ready input has settled on "ready"; restart protection (a closing only after the
+//! grid was up for `gridSettleMs`, the relay open for `minOffMs`, and under `maxStartsPerHour`);
+//! on boards with a feedback input, the motor confirmed within the set time. That count must
+//! be 0.
+//!
+//! Restart protection and the grid's settle time are counted on the device's clock (a clock
+//! that jumps forward is indistinguishable from time passing); the lease in true time (a clock
+//! that jumps forward only ends it early). A reboot forgets the starts of the last hour (the
+//! server counts them too).
+
+use pumppilot_controller::{
+    AnswerError, Controller, Decision, FeedbackInput, Millis, OffReason, Sent, Settings, pin_level,
+    timing::{HOUR_MS, TICK_MS},
+};
+use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer, PollReport};
+
+/// The server side of the campaign: the model here, or the engine.
+pub trait Server {
+    /// A poll with this report reaches the server at `at` (true time, ms). `Some(answer)` is the
+    /// server's answer at that moment; `None` is a server error (an HTTP 5xx).
+    fn poll(&mut self, at: u64, report: &PollReport<'_>) -> Option<PollAnswer>;
+
+    /// Time has reached `at`; the relay is as given (true: ON). Called at every step, so a
+    /// server can change its command on its own and count what it charged against the relay.
+    fn step(&mut self, at: u64, relay_on: bool) {
+        let _ = (at, relay_on);
+    }
+}
+
+/// A small, fast, reproducible random source (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// True with probability `per_million` / 1,000,000.
+    pub fn chance(&mut self, per_million: u64) -> bool {
+        self.below(1_000_000) < per_million
+    }
+}
+
+/// A server that says what a server could say, at random: runs that start, hold and end, the
+/// restart protection of the moment, occasionally wild `pollMs` and `leaseMs`.
+#[derive(Debug, Clone)]
+pub struct ModelServer {
+    rng: Rng,
+    state: MotorState,
+    hold_reason: Option<HoldReason>,
+    seq: u64,
+    until: u64,
+    min_off_ms: u32,
+    grid_settle_ms: u32,
+    max_starts_per_hour: u8,
+}
+
+impl ModelServer {
+    pub fn new(seed: u64) -> ModelServer {
+        ModelServer {
+            rng: Rng::new(seed),
+            state: MotorState::Idle,
+            hold_reason: None,
+            seq: 1,
+            until: 0,
+            min_off_ms: 0,
+            grid_settle_ms: 0,
+            max_starts_per_hour: 0,
+        }
+    }
+
+    fn change(&mut self, at: u64) {
+        let rng = &mut self.rng;
+        let (state, reason) = match rng.below(10) {
+            0..=5 => (MotorState::Running, None),
+            6 | 7 => (MotorState::Hold, Some(HoldReason::ALL[rng.below(HoldReason::ALL.len() as u64) as usize])),
+            _ => (MotorState::Idle, None),
+        };
+        self.state = state;
+        self.hold_reason = reason;
+        self.seq += 1;
+        // Mostly minutes; sometimes a quick handover to the next run (a new seq, still RUNNING).
+        self.until = at + if rng.chance(200_000) { rng.between(50, 2_000) } else { rng.between(5_000, 900_000) };
+        if rng.chance(300_000) {
+            self.min_off_ms = [0, 3_000, 60_000][rng.below(3) as usize];
+            self.grid_settle_ms = [0, 5_000, 60_000][rng.below(3) as usize];
+            self.max_starts_per_hour = [0, 1, 4, 6][rng.below(4) as usize];
+        }
+    }
+}
+
+impl Server for ModelServer {
+    fn poll(&mut self, at: u64, _report: &PollReport<'_>) -> Option<PollAnswer> {
+        self.step(at, false);
+        let rng = &mut self.rng;
+        let wild = rng.chance(5_000);
+        Some(PollAnswer {
+            motor: if self.state == MotorState::Running { Motor::On } else { Motor::Off },
+            state: self.state,
+            hold_reason: self.hold_reason,
+            remaining_seconds: 600,
+            poll_ms: if wild { rng.below(100_000) as u32 } else { 5_000 },
+            lease_ms: if wild { rng.next_u64() as u32 } else { 15_000 },
+            seq: self.seq,
+            min_off_ms: self.min_off_ms,
+            grid_settle_ms: self.grid_settle_ms,
+            max_starts_per_hour: self.max_starts_per_hour,
+        })
+    }
+
+    fn step(&mut self, at: u64, _relay_on: bool) {
+        if at >= self.until {
+            self.change(at);
+        }
+    }
+}
+
+/// How often things go wrong, per million (per step, per poll or per sample as named).
+#[derive(Debug, Clone, Copy)]
+pub struct Faults {
+    /// A raw input sample reads the wrong level.
+    pub noise_per_sample: u64,
+    /// A burst of 1 to 4 wrong samples in a row starts.
+    pub burst_per_sample: u64,
+    /// A poll's request never arrives.
+    pub lost_request: u64,
+    /// A poll is answered with a 5xx.
+    pub server_error: u64,
+    /// An answer never arrives.
+    pub lost_answer: u64,
+    /// An answer is held up for 1 to 30 s.
+    pub stall: u64,
+    /// An answer arrives a second time, later.
+    pub duplicate: u64,
+    /// An answer that came too late for its request arrives anyway (out of order).
+    pub late_delivery: u64,
+    /// An answer arrives cut short or damaged.
+    pub garbage: u64,
+    /// The board reboots (per step).
+    pub reboot: u64,
+    /// The device's clock jumps back or forward (per step).
+    pub clock_jump: u64,
+    /// A closing of the relay that the motor never confirms.
+    pub dead_motor: u64,
+}
+
+impl Faults {
+    /// A bad day at a pump: every fault, often.
+    pub const BAD_DAY: Faults = Faults {
+        noise_per_sample: 20_000,
+        burst_per_sample: 2_000,
+        lost_request: 30_000,
+        server_error: 30_000,
+        lost_answer: 30_000,
+        stall: 20_000,
+        duplicate: 20_000,
+        late_delivery: 500_000,
+        garbage: 10_000,
+        reboot: 20,
+        clock_jump: 50,
+        dead_motor: 100_000,
+    };
+}
+
+/// What one campaign did. `violations` must be 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Figures {
+    pub steps: u64,
+    pub simulated_ms: u64,
+    pub relay_on_steps: u64,
+    pub starts: u64,
+    pub polls: u64,
+    pub answers_used: u64,
+    pub answers_stale: u64,
+    pub answers_garbage: u64,
+    pub lost: u64,
+    pub server_errors: u64,
+    pub timeouts: u64,
+    pub duplicates: u64,
+    pub late_deliveries: u64,
+    pub stalls: u64,
+    pub reboots: u64,
+    pub clock_jumps: u64,
+    pub feedback_trips: u64,
+    pub noisy_samples: u64,
+    /// Steps with the relay ON outside (RUNNING ∧ fresh lease ∧ grid settled ∧ ready ∧ restart
+    /// protection ∧ feedback).
+    pub violations: u64,
+    /// Answers the controller accepted or refused differently from the oracle.
+    pub acceptance_mismatches: u64,
+    /// Steps with the relay OFF although the oracle allowed ON (slowness, not danger).
+    pub off_though_allowed: u64,
+    /// Steps with the relay ON while the true grid was down (noise longer than the debounce).
+    pub on_while_grid_truly_down: u64,
+}
+
+impl Figures {
+    pub fn add(&mut self, o: &Figures) {
+        macro_rules! sum { ($($f:ident),*) => { $( self.$f += o.$f; )* } }
+        sum!(
+            steps,
+            simulated_ms,
+            relay_on_steps,
+            starts,
+            polls,
+            answers_used,
+            answers_stale,
+            answers_garbage,
+            lost,
+            server_errors,
+            timeouts,
+            duplicates,
+            late_deliveries,
+            stalls,
+            reboots,
+            clock_jumps,
+            feedback_trips,
+            noisy_samples,
+            violations,
+            acceptance_mismatches,
+            off_though_allowed,
+            on_while_grid_truly_down
+        );
+    }
+}
+
+impl core::fmt::Display for Figures {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        writeln!(f, "device-steps            {}", self.steps)?;
+        writeln!(f, "simulated time          {:.1} h", self.simulated_ms as f64 / 3_600_000.0)?;
+        writeln!(f, "relay ON steps          {}", self.relay_on_steps)?;
+        writeln!(f, "relay starts            {}", self.starts)?;
+        writeln!(f, "polls                   {}", self.polls)?;
+        writeln!(
+            f,
+            "answers used / stale / garbage   {} / {} / {}",
+            self.answers_used, self.answers_stale, self.answers_garbage
+        )?;
+        writeln!(f, "lost / 5xx / timed out  {} / {} / {}", self.lost, self.server_errors, self.timeouts)?;
+        writeln!(
+            f,
+            "stalls / duplicated / late (reordered)   {} / {} / {}",
+            self.stalls, self.duplicates, self.late_deliveries
+        )?;
+        writeln!(f, "reboots / clock jumps   {} / {}", self.reboots, self.clock_jumps)?;
+        writeln!(f, "noisy samples           {}", self.noisy_samples)?;
+        writeln!(f, "feedback trips          {}", self.feedback_trips)?;
+        writeln!(f, "relay ON outside the rule (must be 0)   {}", self.violations)?;
+        writeln!(f, "acceptance mismatches (must be 0)       {}", self.acceptance_mismatches)?;
+        writeln!(f, "relay OFF though allowed (slowness)     {}", self.off_though_allowed)?;
+        write!(
+            f,
+            "relay ON while the true grid was down (noise bursts past the debounce)   {}",
+            self.on_while_grid_truly_down
+        )
+    }
+}
+
+/// The debounce of `docs/DEVICE.md`, kept by the oracle from the samples the device was given.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sampled {
+    run: Option<(bool, u64, u32)>,
+    settled: Option<(bool, u64)>,
+}
+
+impl Sampled {
+    fn sample(&mut self, now: u64, level: bool, debounce: u64) {
+        let (start, count) = match self.run {
+            Some((l, start, count)) if l == level && now >= start => (start, count + 1),
+            _ => (now, 1),
+        };
+        self.run = Some((level, start, count));
+        if count >= 3 && now - start >= debounce && self.settled.map(|s| s.0) != Some(level) {
+            self.settled = Some((level, now));
+        }
+    }
+}
+
+/// The command the oracle holds the device to.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    send_true: u64,
+    send_dev: u64,
+    answer: PollAnswer,
+}
+
+/// The oracle's own account of the device, from the rule, not from the controller.
+#[derive(Debug, Clone, Default)]
+struct Oracle {
+    epoch: u64,
+    latest_dev: u64,
+    held: Option<Held>,
+    grid: Sampled,
+    ready: Sampled,
+    feedback: Sampled,
+    closed: bool,
+    switched_dev: u64,
+    starts: Vec<u64>,
+    feedback_seen: Option<u64>,
+}
+
+/// One answer on its way to the device.
+#[derive(Debug, Clone)]
+struct Delivery {
+    at_true: u64,
+    sent: Sent,
+    send_true: u64,
+    send_dev: u64,
+    epoch: u64,
+    body: Vec<u8>,
+    answer: Option<PollAnswer>,
+}
+
+/// The poll the shell is waiting for.
+#[derive(Debug, Clone)]
+struct InFlight {
+    give_up_true: u64,
+    long: bool,
+    /// Its answer, when one is coming.
+    delivery: Option<Delivery>,
+    /// `Some(true)` when the server answered with an error (failed at delivery time).
+    error_at: Option<u64>,
+}
+
+/// The device, the world around it and the oracle, for one campaign.
+pub struct Campaign<S: Server> {
+    pub server: S,
+    rng: Rng,
+    faults: Faults,
+    settings: Settings,
+    device: Controller,
+    t: u64,
+    /// Device clock = true time + offset (never below 0).
+    offset: i64,
+    grid_up: bool,
+    grid_until: u64,
+    ready: bool,
+    ready_until: u64,
+    bursts: [u32; 3],
+    motor_confirms_at: Option<u64>,
+    in_flight: Option<InFlight>,
+    strays: Vec<Delivery>,
+    next_poll_true: u64,
+    oracle: Oracle,
+    pub figures: Figures,
+    /// The first few violations, described.
+    pub examples: Vec<String>,
+    /// Why the relay was OFF in the steps the oracle allowed ON.
+    pub slow_reasons: Vec<(OffReason, u64)>,
+}
+
+impl<S: Server> Campaign<S> {
+    /// A campaign with a device made with `settings` (inputs and feedback as the board has them).
+    pub fn new(seed: u64, settings: Settings, faults: Faults, server: S) -> Campaign<S> {
+        Campaign {
+            server,
+            rng: Rng::new(seed),
+            faults,
+            settings,
+            device: Controller::new(settings),
+            t: 0,
+            offset: 0,
+            grid_up: true,
+            grid_until: 0,
+            ready: true,
+            ready_until: 0,
+            bursts: [0; 3],
+            motor_confirms_at: None,
+            in_flight: None,
+            strays: Vec::new(),
+            next_poll_true: 0,
+            oracle: Oracle::default(),
+            figures: Figures::default(),
+            examples: Vec::new(),
+            slow_reasons: Vec::new(),
+        }
+    }
+
+    fn dev(&self) -> u64 {
+        (self.t as i64 + self.offset).max(0) as u64
+    }
+
+    /// Runs `steps` control-loop ticks.
+    pub fn run(&mut self, steps: u64) {
+        for _ in 0..steps {
+            self.step();
+        }
+    }
+
+    fn world(&mut self) {
+        let rng = &mut self.rng;
+        if self.t >= self.grid_until {
+            self.grid_up = !self.grid_up;
+            self.grid_until = self.t
+                + if self.grid_up {
+                    rng.between(2_000, 1_800_000)
+                } else if rng.chance(400_000) {
+                    rng.between(100, 3_000) // a flicker
+                } else {
+                    rng.between(10_000, 1_200_000)
+                };
+        }
+        if self.t >= self.ready_until {
+            self.ready = !self.ready;
+            self.ready_until =
+                self.t + if self.ready { rng.between(5_000, 3_600_000) } else { rng.between(100, 120_000) };
+        }
+    }
+
+    /// A raw pin level for input `i` whose true meaning is `level`, with noise.
+    fn noisy(&mut self, i: usize, level: bool) -> bool {
+        if self.bursts[i] == 0 && self.rng.chance(self.faults.burst_per_sample) {
+            self.bursts[i] = self.rng.between(1, 4) as u32;
+        }
+        let flip = if self.bursts[i] > 0 {
+            self.bursts[i] -= 1;
+            true
+        } else {
+            self.rng.chance(self.faults.noise_per_sample)
+        };
+        if flip {
+            self.figures.noisy_samples += 1;
+        }
+        level != flip
+    }
+
+    fn step(&mut self) {
+        // Time: a tick of the firmware's loop, ±20% (the loop is late sometimes).
+        let tick = u64::from(TICK_MS);
+        let dt = self.rng.between(tick * 8 / 10, tick * 12 / 10);
+        self.t += dt;
+        self.figures.simulated_ms += dt;
+        self.figures.steps += 1;
+        self.world();
+        self.server.step(self.t, self.device.closed());
+        if self.rng.chance(self.faults.reboot) {
+            self.reboot();
+        }
+        if self.rng.chance(self.faults.clock_jump) {
+            self.jump();
+        }
+        let now = self.dev();
+
+        // Sense, with noise; the oracle sees the same samples.
+        let s = self.settings;
+        let grid_level = self.noisy(0, pin_level(!self.grid_up, s.load_shedding_active_high));
+        let ready_level = self.noisy(1, pin_level(self.ready, s.ready_active_high));
+        self.device.sense(Millis(now), grid_level, ready_level);
+        self.oracle_clock(now);
+        let debounce = u64::from(s.debounce_ms);
+        self.oracle.grid.sample(now, grid_level, debounce);
+        self.oracle.ready.sample(now, ready_level, debounce);
+        if let Some(input) = s.feedback {
+            let running = self.motor_confirms_at.is_some_and(|at| self.t >= at);
+            let level = self.noisy(2, pin_level(running, input.active_high));
+            self.device.sense_feedback(Millis(now), level);
+            self.oracle.feedback.sample(now, level, debounce);
+            if self.oracle.feedback.settled.map(|f| f.0) == Some(input.active_high) {
+                self.oracle.feedback_seen = Some(now);
+            }
+        }
+
+        // Answers arriving now.
+        self.deliver(now);
+
+        // The relay, and the rule.
+        let allowed = self.allowed(now);
+        let decision = self.device.drive(Millis(now));
+        let on = decision.is_on();
+        if let (Decision::Off(reason), true) = (decision, allowed) {
+            match self.slow_reasons.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, n)) => *n += 1,
+                None => self.slow_reasons.push((reason, 1)),
+            }
+        }
+        self.after_drive(now, on, allowed);
+
+        // Polls.
+        self.poll(now);
+    }
+
+    fn reboot(&mut self) {
+        self.figures.reboots += 1;
+        self.device = Controller::new(self.settings);
+        self.offset = -(self.t as i64);
+        self.in_flight = None;
+        self.strays.clear();
+        self.motor_confirms_at = None;
+        self.next_poll_true = self.t;
+        let epoch = self.oracle.epoch + 1;
+        self.oracle = Oracle { epoch, ..Oracle::default() };
+    }
+
+    fn jump(&mut self) {
+        self.figures.clock_jumps += 1;
+        // Half of them small (within one request's time), half up to ten minutes.
+        let by =
+            if self.rng.chance(500_000) { self.rng.between(1, 5_000) } else { self.rng.between(1, 600_000) } as i64;
+        self.offset += if self.rng.chance(500_000) { by } else { -by };
+    }
+
+    /// The oracle notices a clock that went back as the controller must: everything timed on the
+    /// device's clock starts over.
+    fn oracle_clock(&mut self, now: u64) {
+        let o = &mut self.oracle;
+        if now < o.latest_dev {
+            o.epoch += 1;
+            o.held = None;
+            o.grid = Sampled::default();
+            o.ready = Sampled::default();
+            o.feedback = Sampled::default();
+            o.feedback_seen = None;
+            o.switched_dev = now;
+            for start in &mut o.starts {
+                *start = now;
+            }
+        }
+        o.latest_dev = now;
+    }
+
+    /// The rule, from the oracle's account: may the relay be ON at `now`?
+    fn allowed(&self, now: u64) -> bool {
+        let o = &self.oracle;
+        let s = &self.settings;
+        let Some(held) = o.held else { return false };
+        let a = held.answer;
+        if !(a.motor == Motor::On && a.state == MotorState::Running) {
+            return false;
+        }
+        let lease = u64::from(a.lease_ms.min(s.max_lease_ms));
+        if self.t - held.send_true >= lease || now < held.send_dev {
+            return false;
+        }
+        let grid_up = !s.load_shedding_active_high;
+        let Some((grid, since)) = o.grid.settled else { return false };
+        if grid != grid_up {
+            return false;
+        }
+        if o.ready.settled.map(|r| r.0) != Some(s.ready_active_high) {
+            return false;
+        }
+        // (The controller also keeps the relay OFF after a trip until the server sends another
+        // command; the oracle holds it only to the part that matters for the motor.)
+        if self.feedback_overdue(now) {
+            return false;
+        }
+        if !o.closed {
+            if now - since < u64::from(a.grid_settle_ms) || now - o.switched_dev < u64::from(a.min_off_ms) {
+                return false;
+            }
+            let cap = usize::from(a.max_starts_per_hour);
+            if cap > 0 && o.starts.iter().filter(|&&at| now - at < HOUR_MS).count() >= cap {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn feedback_overdue(&self, now: u64) -> bool {
+        let o = &self.oracle;
+        let Some(FeedbackInput { active_high, confirm_ms }) = self.settings.feedback else { return false };
+        if !o.closed || o.feedback.settled.map(|f| f.0) == Some(active_high) {
+            return false;
+        }
+        let since = o.feedback_seen.filter(|&seen| seen > o.switched_dev).unwrap_or(o.switched_dev);
+        now - since >= u64::from(confirm_ms)
+    }
+
+    fn after_drive(&mut self, now: u64, on: bool, allowed: bool) {
+        if on && !allowed {
+            self.figures.violations += 1;
+            if self.examples.len() < 5 {
+                self.examples.push(format!(
+                    "t={} dev={} decision ON; oracle: held {:?} grid {:?} ready {:?} closed {} switched {} starts {:?}",
+                    self.t,
+                    now,
+                    self.oracle.held,
+                    self.oracle.grid.settled,
+                    self.oracle.ready.settled,
+                    self.oracle.closed,
+                    self.oracle.switched_dev,
+                    self.oracle.starts
+                ));
+            }
+        }
+        if !on && allowed {
+            self.figures.off_though_allowed += 1;
+        }
+        if on {
+            self.figures.relay_on_steps += 1;
+            if !self.grid_up {
+                self.figures.on_while_grid_truly_down += 1;
+            }
+        }
+        let o = &mut self.oracle;
+        if !on && o.closed && self.settings.feedback.is_some() {
+            // The controller trips exactly when the motor did not confirm in time.
+            let overdue = {
+                let Some(FeedbackInput { active_high, confirm_ms }) = self.settings.feedback else { unreachable!() };
+                o.feedback.settled.map(|f| f.0) != Some(active_high) && {
+                    let since = o.feedback_seen.filter(|&seen| seen > o.switched_dev).unwrap_or(o.switched_dev);
+                    now - since >= u64::from(confirm_ms)
+                }
+            };
+            if overdue {
+                self.figures.feedback_trips += 1;
+            }
+        }
+        if on != o.closed {
+            o.closed = on;
+            o.switched_dev = now;
+            if on {
+                o.starts.push(now);
+                o.starts.retain(|&at| now - at < HOUR_MS);
+                o.feedback_seen = None;
+                self.figures.starts += 1;
+                self.motor_confirms_at =
+                    (!self.rng.chance(self.faults.dead_motor)).then(|| self.t + self.rng.between(50, 3_000));
+            } else {
+                self.motor_confirms_at = None;
+            }
+        }
+    }
+
+    fn deliver(&mut self, now: u64) {
+        // Late and duplicated answers first, in the order they arrive.
+        let mut i = 0;
+        while i < self.strays.len() {
+            if self.strays[i].at_true <= self.t {
+                let delivery = self.strays.swap_remove(i);
+                self.hand_over(now, delivery);
+            } else {
+                i += 1;
+            }
+        }
+        let Some(flight) = &self.in_flight else { return };
+        if let Some(at) = flight.error_at
+            && at <= self.t
+        {
+            self.in_flight = None;
+            self.device.poll_failed(Millis(now));
+            self.figures.server_errors += 1;
+            return;
+        }
+        let arrives = flight.delivery.as_ref().map(|d| d.at_true);
+        if arrives.is_some_and(|at| at <= self.t && at <= flight.give_up_true) {
+            let flight = self.in_flight.take().expect("checked");
+            let delivery = flight.delivery.expect("checked");
+            if self.rng.chance(self.faults.duplicate) {
+                self.figures.duplicates += 1;
+                let mut again = delivery.clone();
+                again.at_true = self.t + self.rng.between(1, 5_000);
+                self.strays.push(again);
+            }
+            self.hand_over(now, delivery);
+        } else if self.t >= flight.give_up_true {
+            let flight = self.in_flight.take().expect("checked");
+            self.figures.timeouts += 1;
+            self.device.poll_failed(Millis(now));
+            if let Some(delivery) = flight.delivery
+                && self.rng.chance(self.faults.late_delivery)
+            {
+                self.figures.late_deliveries += 1;
+                self.strays.push(delivery);
+            }
+        }
+    }
+
+    /// One answer body reaches the controller; the oracle decides on its own what must happen.
+    fn hand_over(&mut self, now: u64, d: Delivery) {
+        let result = self.device.answer(d.sent, Millis(now), &d.body);
+        let o = &mut self.oracle;
+        let expected = match d.answer {
+            None => Err(()),
+            Some(answer) => {
+                let stale = d.epoch != o.epoch || d.send_dev > now || o.held.is_some_and(|h| h.send_true > d.send_true);
+                if stale {
+                    Ok(false)
+                } else {
+                    o.held = Some(Held { send_true: d.send_true, send_dev: d.send_dev, answer });
+                    Ok(true)
+                }
+            }
+        };
+        if expected.is_err() {
+            o.held = None;
+        }
+        let agrees = match (&result, expected) {
+            (Ok(_), Ok(true)) => {
+                self.figures.answers_used += 1;
+                true
+            }
+            (Err(AnswerError::Stale), Ok(false)) => {
+                self.figures.answers_stale += 1;
+                true
+            }
+            (Err(AnswerError::Invalid | AnswerError::TooLong), Err(())) => {
+                self.figures.answers_garbage += 1;
+                true
+            }
+            _ => false,
+        };
+        if !agrees {
+            self.figures.acceptance_mismatches += 1;
+            if self.examples.len() < 5 {
+                self.examples
+                    .push(format!("answer {:?} at dev {now}: controller {result:?}, oracle {expected:?}", d.answer));
+            }
+        }
+    }
+
+    fn poll(&mut self, now: u64) {
+        // A held long-poll is cut short by a local change, as the shells do.
+        if self.in_flight.as_ref().is_some_and(|f| f.long) && self.device.report_now(Millis(now)) {
+            if let Some(delivery) = self.in_flight.take().and_then(|f| f.delivery)
+                && self.rng.chance(self.faults.late_delivery)
+            {
+                self.figures.late_deliveries += 1;
+                self.strays.push(delivery);
+            }
+            self.next_poll_true = self.t;
+        }
+        if self.in_flight.is_some() || !self.device.settled(Millis(now)) {
+            return;
+        }
+        if !(self.device.report_now(Millis(now)) || self.t >= self.next_poll_true) {
+            return;
+        }
+        let poll = self.device.poll(Millis(now));
+        self.figures.polls += 1;
+        let delay = self.device.next_poll_in(self.rng.next_u64() as u32);
+        self.next_poll_true = self.t + u64::from(delay);
+        let give_up_true = self.t + u64::from(poll.timeout_ms);
+        let mut flight = InFlight { give_up_true, long: poll.long_poll.is_some(), delivery: None, error_at: None };
+        let rng = &mut self.rng;
+        let up = rng.between(2, 400);
+        if rng.chance(self.faults.lost_request) {
+            self.figures.lost += 1;
+        } else if rng.chance(self.faults.server_error) {
+            // A proxy or a server in trouble answers 5xx.
+            flight.error_at = Some(self.t + up + rng.between(2, 400));
+        } else {
+            let arrives = self.t + up;
+            match self.server.poll(arrives, &poll.report) {
+                None => flight.error_at = Some(arrives + self.rng.between(2, 400)),
+                Some(answer) => {
+                    let rng = &mut self.rng;
+                    // A long-poll is held up to its wait, at most a third of the lease; the server
+                    // shortens the lease by the time held (or does not: both must be safe).
+                    let hold = match poll.long_poll {
+                        Some(long_poll) => rng.below(u64::from(long_poll.wait_ms.min(answer.lease_ms / 3)) + 1),
+                        None => 0,
+                    };
+                    let shortens = rng.chance(500_000);
+                    let lease_ms = if shortens { answer.lease_ms.saturating_sub(hold as u32) } else { answer.lease_ms };
+                    let answer = PollAnswer { lease_ms, ..answer };
+                    let mut at_true = arrives + hold + rng.between(2, 400);
+                    if rng.chance(self.faults.stall) {
+                        self.figures.stalls += 1;
+                        at_true += rng.between(1_000, 30_000);
+                    }
+                    let mut body = serde_json::to_vec(&answer).expect("answers serialize");
+                    let mut parsed = Some(answer);
+                    if rng.chance(self.faults.garbage) {
+                        let cut = rng.below(body.len() as u64) as usize;
+                        body.truncate(cut);
+                        parsed = None;
+                    }
+                    if rng.chance(self.faults.lost_answer) {
+                        self.figures.lost += 1;
+                    } else {
+                        flight.delivery = Some(Delivery {
+                            at_true,
+                            sent: poll.sent,
+                            send_true: self.t,
+                            send_dev: now,
+                            epoch: self.oracle.epoch,
+                            body,
+                            answer: parsed,
+                        });
+                    }
+                }
+            }
+        }
+        self.in_flight = Some(flight);
+    }
+}
+
+/// The board settings the campaign tries: both active levels, with and without a feedback input,
+/// two debounce times.
+pub fn boards() -> Vec<Settings> {
+    let mut boards = Vec::new();
+    for (i, debounce_ms) in [50u32, 100].into_iter().enumerate() {
+        for active_high in [true, false] {
+            for feedback in [None, Some(FeedbackInput { active_high: !active_high, confirm_ms: 5_000 })] {
+                boards.push(Settings {
+                    load_shedding_active_high: active_high,
+                    ready_active_high: active_high == (i == 0),
+                    debounce_ms,
+                    feedback,
+                    ..Settings::DEFAULT
+                });
+            }
+        }
+    }
+    boards
+}
