@@ -310,6 +310,9 @@ impl Controller {
             fw: self.settings.firmware,
             uptime_ms: Some(now.0),
             rssi: None,
+            reset: None,
+            feedback: None,
+            reader: None,
         }
     }
 

@@ -33,6 +33,9 @@ fn device_that_was_on() -> Controller {
         poll_ms: 5_000,
         lease_ms: 15_000,
         seq: 1,
+        min_off_ms: 0,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
     };
     device.answer(Millis(100), &serde_json::to_vec(&on).unwrap()).unwrap();
     assert!(device.relay(Millis(100)));
@@ -57,6 +60,9 @@ fn any_answer() -> impl Strategy<Value = PollAnswer> {
             poll_ms,
             lease_ms,
             seq,
+            min_off_ms: 0,
+            grid_settle_ms: 0,
+            max_starts_per_hour: 0,
         },
     )
 }

@@ -4,7 +4,18 @@ use pumppilot_controller::{AnswerError, Controller, Millis, Settings};
 use pumppilot_protocol::{Motor, MotorState, PollAnswer};
 
 fn answer(motor: Motor, state: MotorState, poll_ms: u32, lease_ms: u32) -> Vec<u8> {
-    let answer = PollAnswer { motor, state, hold_reason: None, remaining_seconds: 60, poll_ms, lease_ms, seq: 1 };
+    let answer = PollAnswer {
+        motor,
+        state,
+        hold_reason: None,
+        remaining_seconds: 60,
+        poll_ms,
+        lease_ms,
+        seq: 1,
+        min_off_ms: 0,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
+    };
     serde_json::to_vec(&answer).unwrap()
 }
 

@@ -13,7 +13,18 @@ const T0: u64 = 1_000_000;
 const ANSWER_AT: u64 = T0 + 10 * DEBOUNCE as u64;
 
 fn poll_answer(motor: Motor, state: MotorState, hold_reason: Option<HoldReason>) -> PollAnswer {
-    PollAnswer { motor, state, hold_reason, remaining_seconds: 60, poll_ms: 5_000, lease_ms: LEASE, seq: 7 }
+    PollAnswer {
+        motor,
+        state,
+        hold_reason,
+        remaining_seconds: 60,
+        poll_ms: 5_000,
+        lease_ms: LEASE,
+        seq: 7,
+        min_off_ms: 0,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
+    }
 }
 
 fn on_answer() -> PollAnswer {

@@ -337,6 +337,11 @@ impl Tenant {
             poll_ms,
             lease_ms: self.device.lease_ms.clamp(0, u32::MAX as i64) as u32,
             seq: self.seq,
+            // Restart protection is not yet a server setting: no minimum OFF time, no settle
+            // time, no cap on starts.
+            min_off_ms: 0,
+            grid_settle_ms: 0,
+            max_starts_per_hour: 0,
         }
     }
 

@@ -13,8 +13,9 @@ use crate::{CardAnswer, CardTap, MAX_ANSWER_BYTES, PollAnswer, PollReport};
 /// so it is allowed to be larger than a poll answer; the device only keeps the action.
 pub const MAX_CARD_ANSWER_BYTES: usize = 2048;
 
-/// Longest encoded [`PollReport`] (every optional field present, a 40-character `fw`).
-pub const MAX_REPORT_BYTES: usize = 192;
+/// Longest encoded [`PollReport`] (every optional field present, a 40-character `fw`, every
+/// number at its longest: about 230 bytes).
+pub const MAX_REPORT_BYTES: usize = 256;
 
 /// Why a body could not be read or written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,9 +112,9 @@ mod tests {
     use std::{format, string::String};
 
     use super::*;
-    use crate::{CardAction, HoldReason, Motor, MotorState};
+    use crate::{CardAction, HoldReason, Motor, MotorState, ReaderState, ResetReason};
 
-    const ANSWER: &str = r#"{"motor":"ON","state":"RUNNING","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":42}"#;
+    const ANSWER: &str = r#"{"motor":"ON","state":"RUNNING","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":42,"minOffMs":60000,"gridSettleMs":45000,"maxStartsPerHour":6}"#;
 
     #[test]
     fn answer_reads_what_the_server_writes() {
@@ -121,13 +122,44 @@ mod tests {
         assert_eq!(answer, serde_json::from_str::<PollAnswer>(ANSWER).unwrap());
         assert!(answer.commands_on());
         let held = decode_answer(
-            br#"{"motor":"OFF","state":"HOLD","holdReason":"LOAD_SHEDDING","remainingSeconds":61,"pollMs":5000,"leaseMs":15000,"seq":43}"#,
+            br#"{"motor":"OFF","state":"HOLD","holdReason":"LOAD_SHEDDING","remainingSeconds":61,"pollMs":5000,"leaseMs":15000,"seq":43,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0}"#,
         )
         .unwrap();
         assert_eq!(
             (held.motor, held.state, held.hold_reason),
             (Motor::Off, MotorState::Hold, Some(HoldReason::LoadShedding))
         );
+        assert_eq!((answer.min_off_ms, answer.grid_settle_ms, answer.max_starts_per_hour), (60000, 45000, 6));
+    }
+
+    #[test]
+    fn every_hold_reason_reads_as_serde_json_reads_it() {
+        for reason in HoldReason::ALL {
+            let body = ANSWER
+                .replace("\"ON\"", "\"OFF\"")
+                .replace("RUNNING", "HOLD")
+                .replace("\"holdReason\":null", &format!("\"holdReason\":\"{}\"", reason.as_str()));
+            let ours = decode_answer(body.as_bytes()).unwrap();
+            assert_eq!(ours, serde_json::from_str::<PollAnswer>(&body).unwrap());
+            assert_eq!(ours.hold_reason, Some(reason));
+            assert!(!ours.commands_on());
+        }
+    }
+
+    #[test]
+    fn restart_protection_is_required_and_bounded() {
+        // An answer from a server that does not send restart protection is not guessed at: the
+        // device treats it as garbage (relay OFF).
+        for field in ["\"minOffMs\":60000,", "\"gridSettleMs\":45000,", ",\"maxStartsPerHour\":6"] {
+            let body = ANSWER.replace(field, "");
+            assert!(serde_json::from_str::<PollAnswer>(&body).is_err(), "{body}");
+            assert_eq!(decode_answer(body.as_bytes()), Err(JsonError::Invalid), "{body}");
+        }
+        for (value, fits) in [("255", true), ("0", true), ("256", false), ("-1", false), ("6.0", false)] {
+            let body = ANSWER.replace("\"maxStartsPerHour\":6", &format!("\"maxStartsPerHour\":{value}"));
+            assert_eq!(serde_json::from_str::<PollAnswer>(&body).is_ok(), fits, "{body}");
+            assert_eq!(decode_answer(body.as_bytes()).is_ok(), fits, "{body}");
+        }
     }
 
     #[test]
@@ -182,6 +214,9 @@ mod tests {
             fw: Some("pumppilot-fw/0.1.0 esp32c3"),
             uptime_ms: Some(u64::MAX),
             rssi: Some(-67),
+            reset: Some(ResetReason::Watchdog),
+            feedback: Some(true),
+            reader: Some(ReaderState::Ok),
         };
         let mut buf = [0u8; MAX_REPORT_BYTES];
         let n = encode_report(&report, &mut buf).unwrap();
@@ -189,9 +224,21 @@ mod tests {
         let expected = serde_json::to_string(&report).unwrap();
         assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), expected);
         assert_eq!(encode_report(&report, &mut buf[..10]), Err(JsonError::BufferFull));
-        let longest = PollReport { fw: Some(&"f".repeat(40)), ..report };
-        assert!(encode_report(&longest, &mut buf).is_ok());
-        let minimal = PollReport { fw: None, uptime_ms: None, rssi: None, ..report };
+        for reset in [ResetReason::PowerOn, ResetReason::BrownOut, ResetReason::Software] {
+            let longest = PollReport {
+                load_shedding: false,
+                fw: Some(&"f".repeat(40)),
+                rssi: Some(i16::MIN),
+                reset: Some(reset),
+                feedback: Some(false),
+                reader: Some(ReaderState::Absent),
+                ..report
+            };
+            let n = encode_report(&longest, &mut buf).unwrap();
+            assert_eq!(serde_json::from_slice::<PollReport>(&buf[..n]).unwrap(), longest);
+        }
+        let minimal =
+            PollReport { fw: None, uptime_ms: None, rssi: None, reset: None, feedback: None, reader: None, ..report };
         let n = encode_report(&minimal, &mut buf).unwrap();
         assert_eq!(&buf[..n], br#"{"loadShedding":true,"ready":false,"relay":false}"#);
     }

@@ -13,7 +13,9 @@ pub const POLL_PATH: &str = "/api/esp32/poll";
 /// Longest long-poll wait the server honours, in milliseconds.
 pub const MAX_WAIT_MS: u32 = 30_000;
 /// Largest answer a device needs to accept; anything longer is treated as garbage (motor OFF).
-pub const MAX_ANSWER_BYTES: usize = 256;
+/// The longest answer this crate can describe (every number at its maximum, the longest hold
+/// reason) is about 260 bytes; the rest is room for fields a later server adds.
+pub const MAX_ANSWER_BYTES: usize = 512;
 
 /// What the server tells the relay to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -56,6 +58,15 @@ pub enum HoldReason {
     DeviceNotReady,
     /// The device has not polled within its lease.
     DeviceOffline,
+    /// Load shedding has ended, and the grid has not yet been up for the settle time.
+    GridSettling,
+    /// The motor stopped too recently (minimum OFF time), or it has started as often in the
+    /// last hour as the motor allows.
+    RestartWait,
+    /// The relay was ON but the device's feedback input never confirmed that the motor runs.
+    NoFeedback,
+    /// The server cannot record the run, so it holds it rather than run uncharged.
+    StoreUnavailable,
 }
 
 impl HoldReason {
@@ -65,8 +76,23 @@ impl HoldReason {
             HoldReason::LoadShedding => "LOAD_SHEDDING",
             HoldReason::DeviceNotReady => "DEVICE_NOT_READY",
             HoldReason::DeviceOffline => "DEVICE_OFFLINE",
+            HoldReason::GridSettling => "GRID_SETTLING",
+            HoldReason::RestartWait => "RESTART_WAIT",
+            HoldReason::NoFeedback => "NO_FEEDBACK",
+            HoldReason::StoreUnavailable => "STORE_UNAVAILABLE",
         }
     }
+
+    /// Every reason, in declaration order.
+    pub const ALL: [HoldReason; 7] = [
+        HoldReason::LoadShedding,
+        HoldReason::DeviceNotReady,
+        HoldReason::DeviceOffline,
+        HoldReason::GridSettling,
+        HoldReason::RestartWait,
+        HoldReason::NoFeedback,
+        HoldReason::StoreUnavailable,
+    ];
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Self> {
@@ -74,9 +100,42 @@ impl HoldReason {
             "LOAD_SHEDDING" => Some(HoldReason::LoadShedding),
             "DEVICE_NOT_READY" => Some(HoldReason::DeviceNotReady),
             "DEVICE_OFFLINE" => Some(HoldReason::DeviceOffline),
+            "GRID_SETTLING" => Some(HoldReason::GridSettling),
+            "RESTART_WAIT" => Some(HoldReason::RestartWait),
+            "NO_FEEDBACK" => Some(HoldReason::NoFeedback),
+            "STORE_UNAVAILABLE" => Some(HoldReason::StoreUnavailable),
             _ => None,
         }
     }
+}
+
+/// Why the board last started, as its chip tells it at boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ResetReason {
+    /// Power was switched on (or came back after a cut).
+    PowerOn,
+    /// The supply voltage sagged below what the chip needs.
+    BrownOut,
+    /// A watchdog fired: the firmware hung.
+    Watchdog,
+    /// The firmware panicked and restarted itself.
+    Panic,
+    /// The firmware asked for a restart (an update, a settings change).
+    Software,
+    /// Anything else the chip can report (external reset pin, deep-sleep wake, ...).
+    Other,
+}
+
+/// Whether the RFID reader answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReaderState {
+    /// The reader answered its last check.
+    Ok,
+    /// The reader does not answer (not fitted, unplugged, or upset by noise); the device keeps
+    /// trying to set it up again.
+    Absent,
 }
 
 /// The inputs a device reports at every poll (JSON body of `POST /api/esp32/poll`).
@@ -98,6 +157,16 @@ pub struct PollReport<'a> {
     /// WiFi signal strength in dBm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rssi: Option<i16>,
+    /// Why the board last started; sent in the first poll after boot only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetReason>,
+    /// The motor-running feedback input (contactor auxiliary contact or current sensor),
+    /// debounced, on boards that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<bool>,
+    /// Whether the RFID reader answers, on boards that have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<ReaderState>,
 }
 
 /// The server's answer to a poll: small and flat.
@@ -116,6 +185,12 @@ pub struct PollAnswer {
     pub lease_ms: u32,
     /// Increases whenever the command (motor, state, hold reason) changes.
     pub seq: u64,
+    /// Restart protection: the relay stays open at least this long after it last opened.
+    pub min_off_ms: u32,
+    /// Restart protection: after load shedding ends, the grid must be up this long before ON.
+    pub grid_settle_ms: u32,
+    /// Restart protection: at most this many starts in any hour (0 = no cap).
+    pub max_starts_per_hour: u8,
 }
 
 impl PollAnswer {
@@ -159,11 +234,12 @@ pub struct CardAnswer {
 #[cfg(test)]
 mod tests {
     extern crate std;
+    use std::string::String;
+
     use super::*;
 
-    #[test]
-    fn answer_matches_the_documented_shape() {
-        let answer = PollAnswer {
+    fn running() -> PollAnswer {
+        PollAnswer {
             motor: Motor::On,
             state: MotorState::Running,
             hold_reason: None,
@@ -171,37 +247,90 @@ mod tests {
             poll_ms: 5000,
             lease_ms: 15000,
             seq: 42,
-        };
+            min_off_ms: 60000,
+            grid_settle_ms: 60000,
+            max_starts_per_hour: 6,
+        }
+    }
+
+    #[test]
+    fn answer_matches_the_documented_shape() {
+        let answer = running();
         let json = serde_json::to_string(&answer).unwrap();
         assert_eq!(
             json,
-            r#"{"motor":"ON","state":"RUNNING","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":42}"#
+            r#"{"motor":"ON","state":"RUNNING","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":42,"minOffMs":60000,"gridSettleMs":60000,"maxStartsPerHour":6}"#
         );
-        assert!(json.len() < MAX_ANSWER_BYTES);
         assert!(answer.commands_on());
+    }
+
+    #[test]
+    fn the_longest_answer_fits_with_room_for_later_fields() {
+        for reason in HoldReason::ALL {
+            let longest = PollAnswer {
+                motor: Motor::Off,
+                state: MotorState::Running,
+                hold_reason: Some(reason),
+                remaining_seconds: u32::MAX,
+                poll_ms: u32::MAX,
+                lease_ms: u32::MAX,
+                seq: u64::MAX,
+                min_off_ms: u32::MAX,
+                grid_settle_ms: u32::MAX,
+                max_starts_per_hour: u8::MAX,
+            };
+            let json: String = serde_json::to_string(&longest).unwrap();
+            assert!(json.len() + 200 <= MAX_ANSWER_BYTES, "{} bytes: {json}", json.len());
+        }
     }
 
     #[test]
     fn report_reads_the_minimal_body() {
         let report: PollReport = serde_json::from_str(r#"{"loadShedding":true,"ready":false,"relay":false}"#).unwrap();
         assert!(report.load_shedding && !report.ready && !report.relay);
-        assert_eq!(report.fw, None);
+        assert_eq!((report.fw, report.reset, report.feedback, report.reader), (None, None, None, None));
+    }
+
+    #[test]
+    fn report_carries_the_reset_reason_feedback_and_reader() {
+        let report: PollReport = serde_json::from_str(
+            r#"{"loadShedding":false,"ready":true,"relay":true,"reset":"BROWN_OUT","feedback":false,"reader":"ABSENT"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (report.reset, report.feedback, report.reader),
+            (Some(ResetReason::BrownOut), Some(false), Some(ReaderState::Absent))
+        );
+        let names = [
+            (ResetReason::PowerOn, "POWER_ON"),
+            (ResetReason::BrownOut, "BROWN_OUT"),
+            (ResetReason::Watchdog, "WATCHDOG"),
+            (ResetReason::Panic, "PANIC"),
+            (ResetReason::Software, "SOFTWARE"),
+            (ResetReason::Other, "OTHER"),
+        ];
+        for (reason, name) in names {
+            assert_eq!(serde_json::to_string(&reason).unwrap(), std::format!("\"{name}\""));
+        }
+        assert_eq!(serde_json::to_string(&ReaderState::Ok).unwrap(), "\"OK\"");
+        assert!(
+            serde_json::from_str::<PollReport>(
+                r#"{"loadShedding":false,"ready":true,"relay":true,"reset":"COSMIC_RAY"}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn hold_is_never_on() {
-        let answer = PollAnswer {
-            motor: Motor::On,
-            state: MotorState::Hold,
-            hold_reason: Some(HoldReason::LoadShedding),
-            remaining_seconds: 10,
-            poll_ms: 5000,
-            lease_ms: 15000,
-            seq: 1,
-        };
+        let answer = PollAnswer { state: MotorState::Hold, hold_reason: Some(HoldReason::LoadShedding), ..running() };
         assert!(!answer.commands_on());
-        for reason in [HoldReason::LoadShedding, HoldReason::DeviceNotReady, HoldReason::DeviceOffline] {
+        for reason in HoldReason::ALL {
             assert_eq!(HoldReason::parse(reason.as_str()), Some(reason));
+            let wire = serde_json::to_string(&reason).unwrap();
+            assert_eq!(wire, std::format!("\"{}\"", reason.as_str()));
+            assert!(!PollAnswer { state: MotorState::Hold, hold_reason: Some(reason), ..running() }.commands_on());
         }
+        assert_eq!(HoldReason::parse("NO_SUCH_REASON"), None);
     }
 }

@@ -662,9 +662,15 @@ async fn the_openapi_document_lists_every_value_of_each_named_string() {
         S::Waiting | S::Running | S::Hold | S::Completed | S::Cancelled => (),
     };
     assert_eq!(documented("EntryStatus"), names(&statuses.map(|s| s.as_str())));
-    let holds = [H::LoadShedding, H::DeviceNotReady, H::DeviceOffline];
+    let holds = H::ALL;
     let _ = |h: H| match h {
-        H::LoadShedding | H::DeviceNotReady | H::DeviceOffline => (),
+        H::LoadShedding
+        | H::DeviceNotReady
+        | H::DeviceOffline
+        | H::GridSettling
+        | H::RestartWait
+        | H::NoFeedback
+        | H::StoreUnavailable => (),
     };
     assert_eq!(documented("HoldReason"), names(&holds.map(|h| h.as_str())));
     let ends = [

@@ -416,6 +416,10 @@ pub mod names {
         LoadShedding,
         DeviceNotReady,
         DeviceOffline,
+        GridSettling,
+        RestartWait,
+        NoFeedback,
+        StoreUnavailable,
     }
 
     /// Why an entry ended.

@@ -169,6 +169,9 @@ async fn poll_get(
         fw: q.fw.as_deref(),
         uptime_ms: q.uptime_ms,
         rssi: q.rssi,
+        reset: None,
+        feedback: None,
+        reader: None,
     };
     answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
 }
