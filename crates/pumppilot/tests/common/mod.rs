@@ -37,6 +37,10 @@ pub async fn spawn_app_with(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>)
         database_url: format!("sqlite://{}", dir.path().join("pumppilot.db").display()),
         device_lease_ms: LEASE_MS,
         poll_interval_ms: 300,
+        // Restart protection would make every stop-then-start wait a minute; its own tests set it.
+        min_off_ms: 0,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
         master_username: Some(MASTER.0.into()),
         master_password: Some(Secret(MASTER.1.into())),
         ..Settings::default()

@@ -39,12 +39,12 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(live::routes())
 }
 
-/// `/healthz` (serving) and `/readyz` (the store answers). `/` is the dashboard's (`web`).
+/// `/healthz` (serving) and `/readyz` (the store commits a write). `/` is the dashboard's (`web`).
 pub fn health() -> Router<AppState> {
     Router::new().route("/healthz", get(|| async { "ok" })).route(
         "/readyz",
         get(|State(app): State<AppState>| async move {
-            match app.store.ping().await {
+            match app.runtime.probe_store().await {
                 Ok(()) => Ok("ready"),
                 Err(_) => Err(ApiError::unavailable()),
             }
