@@ -108,7 +108,8 @@ pub struct QueueEntry {
     pub created_at: Timestamp,
     /// When it first became active.
     pub started_at: Option<Timestamp>,
-    /// When the current RUNNING or HOLD phase began.
+    /// When the current RUNNING or HOLD phase began. `None` while RUNNING means the device has
+    /// not been told yet: charging starts with the poll whose answer says ON.
     pub phase_since: Option<Timestamp>,
     /// RUNNING milliseconds before `phase_since`.
     pub running_ms: i64,
@@ -425,7 +426,7 @@ impl Tenant {
         let lease_end = self.device.lease_end();
         match active.status {
             EntryStatus::Running => {
-                let since = active.phase_since?;
+                let Some(since) = active.phase_since else { return lease_end };
                 let run_end = since + (active.budget_ms(self.wallet(active.user_id)) - active.running_ms);
                 Some(lease_end.map_or(run_end, |lease| lease.min(run_end)))
             }

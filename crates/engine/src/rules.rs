@@ -197,6 +197,7 @@ impl Tenant {
             && d.ready == ready
             && d.relay == relay
             && d.online_at(now)
+            && !self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_none())
             && self.next_deadline().is_none_or(|deadline| deadline > now)
     }
 
@@ -227,8 +228,18 @@ impl Tenant {
     fn advance(&mut self, now: Timestamp) -> Records {
         let mut records = Records::default();
         while let Some(active) = &self.active {
-            let Some(since) = active.phase_since else { break };
             let lease_end = self.device.lease_end();
+            let Some(since) = active.phase_since else {
+                // RUNNING, but the device has not been told yet: nothing is charged, and if the
+                // device stays silent past its lease the run holds (DEVICE_OFFLINE) then.
+                let offline_at = lease_end.unwrap_or(now);
+                if offline_at > now {
+                    break;
+                }
+                self.hold(offline_at, HoldReason::DeviceOffline);
+                records.changed = true;
+                continue;
+            };
             match active.status {
                 EntryStatus::Running => {
                     let wallet = self.wallet(active.user_id);
@@ -260,7 +271,7 @@ impl Tenant {
                     // A restart wait ends by itself, at the very moment it ends.
                     match self.restart_wait_until() {
                         Some(until) if until <= now => {
-                            self.resume(until);
+                            self.resume(until, false);
                             records.changed = true;
                         }
                         _ => break,
@@ -389,11 +400,20 @@ impl Tenant {
         match (active.status, condition) {
             (EntryStatus::Running, Err(reason)) => self.hold(now, reason),
             (EntryStatus::Hold, Ok(())) => match self.motor.wait_at(self.motor_rules(), now) {
-                None => self.resume(now),
+                None => self.resume(now, true),
                 Some((reason, _)) => self.set_hold_reason(reason),
             },
             (EntryStatus::Hold, Err(reason)) if active.hold_reason != Some(reason) => self.set_hold_reason(reason),
             _ => {}
+        }
+        // This poll's answer tells the device ON: a run waiting to be told starts charging now.
+        if let Some(entry) =
+            self.active.as_mut().filter(|e| e.status == EntryStatus::Running && e.phase_since.is_none())
+        {
+            count_untold_as_held(entry, now);
+            entry.phase_since = Some(now);
+            records.changed = true;
+            self.sync_motor(now);
         }
     }
 
@@ -435,6 +455,9 @@ impl Tenant {
     fn activate(&mut self, mut entry: QueueEntry, at: Timestamp) {
         entry.started_at = Some(at);
         entry.phase_since = Some(at);
+        // In a handover the device already holds ON and the motor keeps running; otherwise
+        // nothing is charged until a poll tells the device.
+        let told = self.motor.on;
         let condition = self.device.condition_at(at).and_then(|()| match self.motor.wait_at(self.motor_rules(), at) {
             None => Ok(()),
             Some((reason, _)) => Err(reason),
@@ -443,6 +466,7 @@ impl Tenant {
             Ok(()) => {
                 entry.status = EntryStatus::Running;
                 entry.hold_reason = None;
+                entry.phase_since = told.then_some(at);
             }
             Err(reason) => {
                 entry.status = EntryStatus::Hold;
@@ -463,6 +487,7 @@ impl Tenant {
         // Never before the phase began (a store outage is applied at the moment it began).
         let at = self.active.as_ref().and_then(|e| e.phase_since).map_or(at, |since| since.max(at));
         if let Some(entry) = self.active.as_mut() {
+            count_untold_as_held(entry, at);
             entry.running_ms = entry.running_ms_at(at);
             entry.status = EntryStatus::Hold;
             entry.hold_reason = Some(reason);
@@ -471,19 +496,22 @@ impl Tenant {
         self.sync_motor(at);
     }
 
-    fn resume(&mut self, at: Timestamp) {
+    /// RUNNING again from `at`; charged from then when `told` (the device learns it in the answer
+    /// being made), else from the next poll.
+    fn resume(&mut self, at: Timestamp, told: bool) {
         if let Some(entry) = self.active.as_mut() {
             entry.held_ms = entry.held_ms_at(at);
             entry.status = EntryStatus::Running;
             entry.hold_reason = None;
-            entry.phase_since = Some(at);
+            entry.phase_since = told.then_some(at);
         }
         self.sync_motor(at);
     }
 
-    /// Keeps restart protection's memory in step with the command.
+    /// Keeps restart protection's memory in step with the command the device holds: ON from the
+    /// answer that told it (a RUNNING run being charged), OFF from the moment the run stops being so.
     fn sync_motor(&mut self, at: Timestamp) {
-        if self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running) {
+        if self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some()) {
             self.motor.switched_on(at);
         } else {
             self.motor.switched_off(at);
@@ -494,6 +522,7 @@ impl Tenant {
     /// the next in line (skipping users with nothing left).
     fn end_active(&mut self, at: Timestamp, reason: EndReason, records: &mut Records) -> QueueEntry {
         let mut entry = self.active.take().expect("end_active needs an active run");
+        count_untold_as_held(&mut entry, at);
         let running_ms = entry.running_ms_at(at);
         let held_ms = entry.held_ms_at(at);
         entry.running_ms = running_ms;
@@ -547,6 +576,15 @@ impl Tenant {
                 self.activate(next, at);
             }
         }
+    }
+}
+
+/// A RUNNING run whose device was not told yet was not charged: that time counts as held, so
+/// RUNNING and HOLD time still add up to the run's length.
+fn count_untold_as_held(entry: &mut QueueEntry, at: Timestamp) {
+    if entry.status == EntryStatus::Running && entry.phase_since.is_none() {
+        let length = entry.started_at.map_or(0, |started| (at - started).max(0));
+        entry.held_ms = (length - entry.running_ms).max(entry.held_ms);
     }
 }
 
