@@ -71,9 +71,12 @@ pub struct DevicePoll {
 }
 
 impl DevicePoll {
-    /// The relay is closed but the feedback input says the motor does not run.
-    pub const fn no_feedback(&self) -> bool {
-        self.relay && matches!(self.feedback, Some(false))
+    /// The feedback input says the motor does not run although the relay was closed at the last
+    /// poll (`relay_was_on`) and still is, or was opened by the board itself with the grid up and
+    /// the pump ready (a board gives up when its feedback never came). The first report after the
+    /// relay closes is never a fault: the motor may not have come up yet.
+    pub const fn no_feedback(&self, relay_was_on: bool) -> bool {
+        relay_was_on && matches!(self.feedback, Some(false)) && (self.relay || (!self.load_shedding && self.ready))
     }
 
     /// The board has just come back from a power cut or a sag: the grid has just come back.
@@ -209,8 +212,15 @@ impl Tenant {
         }
         self.controller.is_some()
             && !poll.power_returned()
-            && !(poll.no_feedback() && self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running))
+            && !self.feedback_fault(poll)
             && self.is_quiet_report(poll.load_shedding, poll.ready, poll.relay, now)
+    }
+
+    /// The controller's poll shows that the motor does not run although the device was told ON
+    /// (see [`DevicePoll::no_feedback`]): the run holds NO_FEEDBACK.
+    pub fn feedback_fault(&self, poll: &DevicePoll) -> bool {
+        self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some())
+            && poll.no_feedback(self.device.relay)
     }
 
     /// Records a quiet poll (see [`Tenant::is_quiet_report`]): only the last-seen time moves.
@@ -354,7 +364,7 @@ impl Tenant {
             self.motor.grid_up_since = Some(now);
             records.changed = true;
         }
-        if poll.no_feedback() && self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running) {
+        if self.feedback_fault(&poll) {
             self.hold(now, HoldReason::NoFeedback);
             records.changed = true;
         }
