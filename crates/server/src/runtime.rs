@@ -211,7 +211,17 @@ impl Runtime {
     /// commit, the answer is OFF (HOLD, STORE_UNAVAILABLE).
     pub async fn poll(&self, admin: AdminId, poll: DevicePoll, telemetry: Telemetry) -> Result<PollAnswer, ApiError> {
         let now = telemetry.last_seen_at;
-        self.telemetry.lock().expect("telemetry lock").insert(telemetry.device_id, telemetry);
+        {
+            // A board says why it started once: a later report before the flush must not lose it.
+            let mut buffer = self.telemetry.lock().expect("telemetry lock");
+            let mut telemetry = telemetry;
+            if let Some(pending) = buffer.get(&telemetry.device_id)
+                && telemetry.last_reset.is_none()
+            {
+                (telemetry.last_reset, telemetry.last_reset_at) = (pending.last_reset, pending.last_reset_at);
+            }
+            buffer.insert(telemetry.device_id, telemetry);
+        }
         let cell = self.cell(admin);
         let poll_ms = self.poll_ms;
         {
