@@ -309,3 +309,116 @@ async fn a_store_that_cannot_commit_tells_the_device_off_and_recovers_by_itself(
     let ledger: i64 = wallet["ledger"].as_array().unwrap().iter().map(|e| e["deltaSeconds"].as_i64().unwrap()).sum();
     assert_eq!(balance, ledger, "balance = ledger: {wallet}");
 }
+
+/// What one board heard: when (ms since the campaign began, at the client) and whether the answer
+/// let its relay be ON, and for how long.
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    at_ms: i64,
+    on: bool,
+    lease_ms: i64,
+}
+
+/// Milliseconds in which a board that heard `answers` (in order) could have had its relay ON.
+fn relay_possible_ms(answers: &[Heard]) -> i64 {
+    let mut total = 0;
+    for (i, heard) in answers.iter().enumerate().filter(|(_, h)| h.on) {
+        let until = answers.get(i + 1).map_or(heard.at_ms + heard.lease_ms, |next| next.at_ms);
+        total += (until.min(heard.at_ms + heard.lease_ms) - heard.at_ms).max(0);
+    }
+    total
+}
+
+/// The fault campaign's short version over real HTTP: three pumps, each with its board and a
+/// spare, farmers pressing Start and Stop at random, load shedding, and the disk filling up twice.
+/// No farmer is charged more than the board could have run (to a second per run for the rounding
+/// and the round trips), every answer held for the store is OFF, and every balance is its ledger.
+#[tokio::test]
+async fn campaign_over_http_charges_nothing_a_relay_could_not_run() {
+    let full = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&full);
+    let app = spawn_app_with(move |inner| {
+        Arc::new(Unplugged { inner, down: Arc::new(AtomicBool::new(false)), full: switch })
+    })
+    .await;
+    let began = std::time::Instant::now();
+    let mut pumps = Vec::new();
+    for (n, name) in ["amin", "bashir", "chandra"].into_iter().enumerate() {
+        let t = app.tenant(name, 2, 10).await;
+        let spare = t.admin.ok("/api/admin/devices", json!({"name": "spare"})).await;
+        let spare =
+            common::Client { token: Some(spare["deviceKey"].as_str().unwrap().to_owned()), ..t.device.client.clone() };
+        t.device.poll(false, true).await;
+        let task = tokio::spawn(async move {
+            let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ (n as u64 + 1);
+            let mut next = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            let (mut heard, mut held_for_store, mut spare_on) = (Vec::new(), 0, 0);
+            let mut shedding = false;
+            while began.elapsed() < std::time::Duration::from_millis(5000) {
+                if next() % 12 == 0 {
+                    shedding = !shedding;
+                }
+                let path = format!("/api/esp32/poll?loadShedding={}&ready=1&relay=0", u8::from(shedding));
+                let (status, answer) = t.device.client.get(&path).await;
+                if status == StatusCode::OK {
+                    let on = answer["motor"] == "ON" && answer["state"] == "RUNNING" && !shedding;
+                    let at_ms = began.elapsed().as_millis() as i64;
+                    heard.push(Heard { at_ms, on, lease_ms: answer["leaseMs"].as_i64().unwrap() });
+                    if answer["holdReason"] == "STORE_UNAVAILABLE" {
+                        assert_eq!(answer["motor"], "OFF", "{answer}");
+                        held_for_store += 1;
+                    }
+                }
+                let (_, spare_answer) = spare.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await;
+                spare_on += u32::from(spare_answer["motor"] == "ON");
+                let user = &t.users[(next() % 2) as usize];
+                match next() % 6 {
+                    0 => drop(user.post("/api/motor/start", json!({})).await),
+                    1 => drop(user.post("/api/motor/stop", json!({})).await),
+                    _ => {}
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(40 + next() % 80)).await;
+            }
+            (t, heard, held_for_store, spare_on)
+        });
+        pumps.push(task);
+    }
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        full.store(true, Ordering::SeqCst);
+        assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        full.store(false, Ordering::SeqCst);
+        assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
+    }
+    let (mut total_held, mut runs) = (0, 0);
+    for task in pumps {
+        let (t, heard, held_for_store, spare_on) = task.await.unwrap();
+        assert_eq!(spare_on, 0, "a spare board is never told ON");
+        total_held += held_for_store;
+        for user in &t.users {
+            drop(user.post("/api/motor/stop", json!({})).await);
+        }
+        let (_, usage) = t.admin.get("/api/admin/usage").await;
+        let rows = usage.as_array().unwrap();
+        runs += rows.len();
+        let charged: i64 = rows.iter().map(|r| r["chargedSeconds"].as_i64().unwrap()).sum();
+        let possible = relay_possible_ms(&heard);
+        assert!(
+            charged * 1000 <= possible + 1000 * rows.len() as i64,
+            "charged {charged} s, a relay could run {possible} ms"
+        );
+        for id in &t.user_ids {
+            let (_, wallet) = t.admin.get(&format!("/api/admin/users/{id}/wallet")).await;
+            let ledger: i64 =
+                wallet["ledger"].as_array().unwrap().iter().map(|e| e["deltaSeconds"].as_i64().unwrap()).sum();
+            assert_eq!(wallet["availableSeconds"].as_i64().unwrap(), ledger, "balance = ledger: {wallet}");
+        }
+    }
+    assert!(total_held > 0 && runs > 3, "the campaign saw {total_held} answers held for the store and {runs} runs");
+}
