@@ -263,6 +263,10 @@ pub fn start_server_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> (S
         .env("PUMPPILOT_MASTER_PASSWORD", "master-password")
         .env("PUMPPILOT_DEVICE_LEASE_MS", "3000")
         .env("PUMPPILOT_POLL_INTERVAL_MS", "500")
+        // As in `spawn_app`: no restart protection unless a test sets it.
+        .env("PUMPPILOT_MIN_OFF_MS", "0")
+        .env("PUMPPILOT_GRID_SETTLE_MS", "0")
+        .env("PUMPPILOT_MAX_STARTS_PER_HOUR", "0")
         .env("PUMPPILOT_LOG", "warn")
         .envs(settings.iter().copied())
         .stdout(Stdio::piped())
