@@ -189,6 +189,10 @@ impl Runtime {
                     }
                 }
             }
+            if !(records.changed || with_extras) && self.store_outage().is_none() {
+                // The outage changed nothing here (no run was charging): nothing is left to apply.
+                *cell.outage.lock().expect("outage lock") = None;
+            }
             let answer = view(&next, now);
             let deadline = next.next_deadline();
             let stamp = Stamp::of(&next);
