@@ -481,21 +481,30 @@ pub mod names {
 #[serde(rename_all = "camelCase")]
 pub struct MotorSettingsView {
     /// The owner's own values; null takes the server's default.
-    pub own: MotorRulesView<Option<i64>>,
+    pub own: MotorOwnView,
     /// The values in force (sent to the device in every poll answer).
-    pub effective: MotorRulesView<i64>,
+    pub effective: MotorRulesView,
 }
 
-/// Restart protection values.
+/// The owner's restart protection; null takes the server's default.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MotorRulesView<T> {
+pub struct MotorOwnView {
+    pub min_off_ms: Option<i64>,
+    pub grid_settle_ms: Option<i64>,
+    pub max_starts_per_hour: Option<i64>,
+}
+
+/// Restart protection in force.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MotorRulesView {
     /// Least time the motor stays OFF before it may start again.
-    pub min_off_ms: T,
+    pub min_off_ms: i64,
     /// How long the grid must be back (after load shedding or a power cut) before ON.
-    pub grid_settle_ms: T,
+    pub grid_settle_ms: i64,
     /// Most starts in any hour (0 = no cap).
-    pub max_starts_per_hour: T,
+    pub max_starts_per_hour: i64,
 }
 
 impl MotorSettingsView {
@@ -503,7 +512,7 @@ impl MotorSettingsView {
         let own = tenant.motor_settings;
         let rules = tenant.motor_rules();
         MotorSettingsView {
-            own: MotorRulesView {
+            own: MotorOwnView {
                 min_off_ms: own.min_off_ms,
                 grid_settle_ms: own.grid_settle_ms,
                 max_starts_per_hour: own.max_starts_per_hour.map(i64::from),
