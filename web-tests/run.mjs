@@ -53,7 +53,14 @@ async function startTestServer() {
   const server = await startServer({
     masterUsername: MASTER.username,
     masterPassword: MASTER.password,
-    settings: { PUMPPILOT_POLL_INTERVAL_MS: '1000', PUMPPILOT_DEVICE_LEASE_MS: '3000' },
+    // No restart protection: the test walks load shedding and handovers without minute-long waits.
+    settings: {
+      PUMPPILOT_POLL_INTERVAL_MS: '1000',
+      PUMPPILOT_DEVICE_LEASE_MS: '3000',
+      PUMPPILOT_MIN_OFF_MS: '0',
+      PUMPPILOT_GRID_SETTLE_MS: '0',
+      PUMPPILOT_MAX_STARTS_PER_HOUR: '0',
+    },
   });
   cleanups.unshift(server.stop);
   return server;

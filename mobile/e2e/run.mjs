@@ -96,7 +96,12 @@ async function main() {
   const dist = mkdtempSync(join(tmpdir(), 'pumppilot-web-'));
   cleanups.push(() => rmSync(dist, { recursive: true, force: true }));
   const [serverResult, webResult] = await Promise.allSettled([
-    step('start the server', () => startServer({ masterUsername: 'master', masterPassword: 'master-password-e2e' })),
+    step('start the server', () => startServer({
+      masterUsername: 'master',
+      masterPassword: 'master-password-e2e',
+      // No restart protection: load shedding resumes at once, as the steps expect.
+      settings: { PUMPPILOT_MIN_OFF_MS: '0', PUMPPILOT_GRID_SETTLE_MS: '0', PUMPPILOT_MAX_STARTS_PER_HOUR: '0' },
+    })),
     step('build the web export', async () => {
       await run('npx', ['expo', 'export', '--platform', 'web', '--output-dir', dist], {
         CI: '1',

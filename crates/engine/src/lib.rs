@@ -10,17 +10,22 @@
 //! - at most one active (RUNNING or HOLD) entry per tenant: [`Tenant::active`] is an `Option`;
 //! - WAITING positions are always 1..n: they are the order of [`Tenant::waiting`];
 //! - no balance goes negative, and every balance is the sum of its ledger entries;
-//! - a run is charged one second per full second RUNNING, never in WAITING or HOLD.
+//! - a run is charged one second per full second RUNNING, never in WAITING or HOLD;
+//! - restart protection: the command never goes ON inside a minimum OFF time, a grid settle time
+//!   or beyond the starts cap of the hour ([`MotorRules`]); a handover is not a start;
+//! - only the tenant's controller device changes the run; every other device is answered OFF.
 
 mod ids;
 mod model;
+mod motor;
 mod records;
 mod rules;
 mod time;
 
 pub use ids::{AdminId, DeviceId, EntryId, RequestId, UserId};
 pub use model::{DeviceLink, EndReason, EntryStatus, QueueEntry, Tenant};
-pub use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer};
+pub use motor::{HOUR_MS, MotorHistory, MotorRules, MotorSettings};
+pub use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer, ReaderState, ResetReason};
 pub use records::{LedgerEntry, LedgerKind, Records, UsageRow};
-pub use rules::{Credit, Event, Outcome, Refusal, Reply};
+pub use rules::{Credit, DevicePoll, Event, Outcome, Refusal, Reply};
 pub use time::Timestamp;

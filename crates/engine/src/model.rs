@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer};
 use serde::{Deserialize, Serialize};
 
-use crate::{AdminId, EntryId, Timestamp, UserId};
+use crate::{AdminId, DeviceId, EntryId, MotorHistory, MotorRules, MotorSettings, Timestamp, UserId};
 
 /// Where a queue entry stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -108,7 +108,8 @@ pub struct QueueEntry {
     pub created_at: Timestamp,
     /// When it first became active.
     pub started_at: Option<Timestamp>,
-    /// When the current RUNNING or HOLD phase began.
+    /// When the current RUNNING or HOLD phase began. `None` while RUNNING means the device has
+    /// not been told yet: charging starts with the poll whose answer says ON.
     pub phase_since: Option<Timestamp>,
     /// RUNNING milliseconds before `phase_since`.
     pub running_ms: i64,
@@ -242,6 +243,16 @@ pub struct Tenant {
     pub wallets: BTreeMap<UserId, i64>,
     /// Increases whenever the device command changes.
     pub seq: u64,
+    /// The one device that drives the motor and reports the grid (the first to poll, or the
+    /// owner's choice). Every other device of the tenant is answered OFF and changes nothing.
+    pub controller: Option<DeviceId>,
+    /// The owner's restart protection for this motor (over [`Tenant::defaults`]).
+    pub motor_settings: MotorSettings,
+    /// The server's restart protection; not stored (the server sets it after loading).
+    #[serde(skip)]
+    pub defaults: MotorRules,
+    /// What the motor command did lately (restart protection's memory).
+    pub motor: MotorHistory,
 }
 
 impl Tenant {
@@ -256,6 +267,43 @@ impl Tenant {
             waiting: Vec::new(),
             wallets: BTreeMap::new(),
             seq: 0,
+            controller: None,
+            motor_settings: MotorSettings::default(),
+            defaults: MotorRules::NONE,
+            motor: MotorHistory::default(),
+        }
+    }
+
+    /// The restart protection in force: the owner's settings over the server's defaults.
+    pub fn motor_rules(&self) -> MotorRules {
+        self.motor_settings.over(self.defaults)
+    }
+
+    /// True when `device` drives this tenant's motor (or would, as the first to poll).
+    pub fn is_controller(&self, device: DeviceId) -> bool {
+        self.controller.is_none_or(|controller| controller == device)
+    }
+
+    /// The earliest moment from `from` at which restart protection lets the motor start.
+    pub fn free_to_start_at(&self, from: Timestamp) -> Timestamp {
+        let rules = self.motor_rules();
+        let mut at = from;
+        // Each wait ends at a later moment; starts never grow while the motor is OFF, so this ends.
+        while let Some((_, until)) = self.motor.wait_at(rules, at) {
+            at = until;
+        }
+        at
+    }
+
+    /// When a run held for restart protection (GRID_SETTLING or RESTART_WAIT) may run, so views
+    /// can say "waiting for the grid to settle, 0:42".
+    pub fn restart_wait_until(&self) -> Option<Timestamp> {
+        let active = self.active.as_ref().filter(|e| e.status == EntryStatus::Hold)?;
+        match active.hold_reason {
+            Some(HoldReason::GridSettling | HoldReason::RestartWait) => {
+                Some(self.free_to_start_at(active.phase_since.unwrap_or(active.created_at)))
+            }
+            _ => None,
         }
     }
 
@@ -329,6 +377,7 @@ impl Tenant {
     /// The answer to a device poll at `now` (call after applying the poll's report).
     pub fn poll_answer(&self, now: Timestamp, poll_ms: u32) -> PollAnswer {
         let (state, hold_reason) = self.motor_state();
+        let rules = self.motor_rules();
         PollAnswer {
             motor: self.motor_command(),
             state,
@@ -337,23 +386,53 @@ impl Tenant {
             poll_ms,
             lease_ms: self.device.lease_ms.clamp(0, u32::MAX as i64) as u32,
             seq: self.seq,
-            // Restart protection is not yet a server setting: no minimum OFF time, no settle
-            // time, no cap on starts.
-            min_off_ms: 0,
-            grid_settle_ms: 0,
-            max_starts_per_hour: 0,
+            min_off_ms: rules.min_off_ms.clamp(0, u32::MAX as i64) as u32,
+            grid_settle_ms: rules.grid_settle_ms.clamp(0, u32::MAX as i64) as u32,
+            max_starts_per_hour: rules.max_starts_per_hour.min(u32::from(u8::MAX)) as u8,
         }
     }
 
-    /// The next moment at which time alone changes this tenant (a run's end, a lease running out).
+    /// The answer to a poll of `device`: the command for the controller, OFF for any other.
+    pub fn poll_answer_for(&self, device: DeviceId, now: Timestamp, poll_ms: u32) -> PollAnswer {
+        let answer = self.poll_answer(now, poll_ms);
+        if self.is_controller(device) {
+            answer
+        } else {
+            PollAnswer { motor: Motor::Off, state: MotorState::Idle, hold_reason: None, remaining_seconds: 0, ..answer }
+        }
+    }
+
+    /// The answer to a poll while the store cannot record anything: OFF, held for the store.
+    /// `tenant` is the last state known, if any.
+    pub fn unavailable_answer(tenant: Option<&Tenant>, now: Timestamp, poll_ms: u32, lease_ms: i64) -> PollAnswer {
+        let base = match tenant {
+            Some(tenant) => tenant.poll_answer(now, poll_ms),
+            None => Tenant::new(AdminId(UserId(uuid::Uuid::nil())), lease_ms).poll_answer(now, poll_ms),
+        };
+        PollAnswer {
+            motor: Motor::Off,
+            state: MotorState::Hold,
+            hold_reason: Some(HoldReason::StoreUnavailable),
+            // Not the tenant's seq: the device must not long-poll on an answer no change follows.
+            seq: base.seq.wrapping_add(1),
+            ..base
+        }
+    }
+
+    /// The next moment at which time alone changes this tenant (a run's end, a lease running out,
+    /// a restart wait ending).
     pub fn next_deadline(&self) -> Option<Timestamp> {
         let active = self.active.as_ref()?;
         let lease_end = self.device.lease_end();
         match active.status {
             EntryStatus::Running => {
-                let since = active.phase_since?;
+                let Some(since) = active.phase_since else { return lease_end };
                 let run_end = since + (active.budget_ms(self.wallet(active.user_id)) - active.running_ms);
                 Some(lease_end.map_or(run_end, |lease| lease.min(run_end)))
+            }
+            EntryStatus::Hold if self.restart_wait_until().is_some() => {
+                let until = self.restart_wait_until()?;
+                Some(lease_end.map_or(until, |lease| lease.min(until)))
             }
             EntryStatus::Hold if active.hold_reason != Some(HoldReason::DeviceOffline) => lease_end,
             _ => None,

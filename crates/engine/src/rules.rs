@@ -4,11 +4,11 @@
 //! event is decided. A refused event changes nothing, but what time alone changed is still
 //! returned, so the caller commits it either way.
 
-use pumppilot_protocol::HoldReason;
+use pumppilot_protocol::{HoldReason, ResetReason};
 
 use crate::{
-    EndReason, EntryId, EntryStatus, LedgerEntry, LedgerKind, QueueEntry, Records, RequestId, Tenant, Timestamp,
-    UsageRow, UserId,
+    DeviceId, EndReason, EntryId, EntryStatus, LedgerEntry, LedgerKind, MotorSettings, QueueEntry, Records, RequestId,
+    Tenant, Timestamp, UsageRow, UserId,
 };
 
 /// Something that happens to a tenant.
@@ -20,8 +20,20 @@ pub enum Event {
     Stop { user: UserId },
     /// The admin stops whatever is active.
     AdminStop,
-    /// The device's inputs at a poll.
+    /// The controller's inputs, with nothing else reported (tools and tests).
     DeviceReport { load_shedding: bool, ready: bool, relay: bool },
+    /// A poll of one of the tenant's devices: only the controller's changes anything.
+    Poll(DevicePoll),
+    /// The store could not record this tenant's run since this moment, so the device was told
+    /// OFF: the run holds (STORE_UNAVAILABLE) from then, and is charged up to then only.
+    /// Apply it at the moment given.
+    StoreOutage,
+    /// The owner chooses the device that drives the motor (`None`: the next to poll).
+    SetController { device: Option<DeviceId> },
+    /// A device is retired: if it was the controller, the next device to poll takes over.
+    RetireDevice { device: DeviceId },
+    /// The owner's restart protection for this motor.
+    SetMotorSettings(MotorSettings),
     /// Only time passes.
     Tick,
     /// One user is suspended: their entry ends.
@@ -43,6 +55,34 @@ pub struct Credit {
     pub actor: UserId,
     pub note: String,
     pub request_id: Option<RequestId>,
+}
+
+/// What a device says at a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevicePoll {
+    pub device: DeviceId,
+    pub load_shedding: bool,
+    pub ready: bool,
+    pub relay: bool,
+    /// The motor-running feedback input, on boards that have one.
+    pub feedback: Option<bool>,
+    /// Why the board last started, in its first poll after a boot.
+    pub reset: Option<ResetReason>,
+}
+
+impl DevicePoll {
+    /// The feedback input says the motor does not run although the relay was closed at the last
+    /// poll (`relay_was_on`) and still is, or was opened by the board itself with the grid up and
+    /// the pump ready (a board gives up when its feedback never came). The first report after the
+    /// relay closes is never a fault: the motor may not have come up yet.
+    pub const fn no_feedback(&self, relay_was_on: bool) -> bool {
+        relay_was_on && matches!(self.feedback, Some(false)) && (self.relay || (!self.load_shedding && self.ready))
+    }
+
+    /// The board has just come back from a power cut or a sag: the grid has just come back.
+    pub const fn power_returned(&self) -> bool {
+        matches!(self.reset, Some(ResetReason::PowerOn | ResetReason::BrownOut))
+    }
 }
 
 /// Why an event was refused. Nothing of the event was applied.
@@ -97,6 +137,32 @@ impl Tenant {
                 self.report(load_shedding, ready, relay, now, &mut records);
                 Ok(Reply::Done)
             }
+            Event::Poll(poll) => {
+                self.poll(poll, now, &mut records);
+                Ok(Reply::Done)
+            }
+            Event::StoreOutage => {
+                if self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running) {
+                    self.hold(now, HoldReason::StoreUnavailable);
+                    records.changed = true;
+                }
+                Ok(Reply::Done)
+            }
+            Event::SetController { device } => {
+                self.set_controller(device, now, &mut records);
+                Ok(Reply::Done)
+            }
+            Event::RetireDevice { device } => {
+                if self.controller == Some(device) {
+                    self.set_controller(None, now, &mut records);
+                }
+                Ok(Reply::Done)
+            }
+            Event::SetMotorSettings(settings) => {
+                records.changed |= self.motor_settings != settings;
+                self.motor_settings = settings;
+                Ok(Reply::Done)
+            }
             Event::SuspendUser { user } => {
                 self.end_user_entry(user, now, EndReason::Suspended, &mut records);
                 Ok(Reply::Done)
@@ -134,7 +200,27 @@ impl Tenant {
             && d.ready == ready
             && d.relay == relay
             && d.online_at(now)
+            && !self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_none())
             && self.next_deadline().is_none_or(|deadline| deadline > now)
+    }
+
+    /// A poll that changes nothing but (for the controller) the last-seen time needs no commit;
+    /// a poll of any other device changes nothing at all.
+    pub fn is_quiet_poll(&self, poll: &DevicePoll, now: Timestamp) -> bool {
+        if self.controller.is_some_and(|c| c != poll.device) {
+            return true;
+        }
+        self.controller.is_some()
+            && !poll.power_returned()
+            && !self.feedback_fault(poll)
+            && self.is_quiet_report(poll.load_shedding, poll.ready, poll.relay, now)
+    }
+
+    /// The controller's poll shows that the motor does not run although the device was told ON
+    /// (see [`DevicePoll::no_feedback`]): the run holds NO_FEEDBACK.
+    pub fn feedback_fault(&self, poll: &DevicePoll) -> bool {
+        self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some())
+            && poll.no_feedback(self.device.relay)
     }
 
     /// Records a quiet poll (see [`Tenant::is_quiet_report`]): only the last-seen time moves.
@@ -152,8 +238,18 @@ impl Tenant {
     fn advance(&mut self, now: Timestamp) -> Records {
         let mut records = Records::default();
         while let Some(active) = &self.active {
-            let Some(since) = active.phase_since else { break };
             let lease_end = self.device.lease_end();
+            let Some(since) = active.phase_since else {
+                // RUNNING, but the device has not been told yet: nothing is charged, and if the
+                // device stays silent past its lease the run holds (DEVICE_OFFLINE) then.
+                let offline_at = lease_end.unwrap_or(now);
+                if offline_at > now {
+                    break;
+                }
+                self.hold(offline_at, HoldReason::DeviceOffline);
+                records.changed = true;
+                continue;
+            };
             match active.status {
                 EntryStatus::Running => {
                     let wallet = self.wallet(active.user_id);
@@ -180,8 +276,16 @@ impl Tenant {
                             active.hold_reason = Some(HoldReason::DeviceOffline);
                         }
                         records.changed = true;
+                        break;
                     }
-                    break;
+                    // A restart wait ends by itself, at the very moment it ends.
+                    match self.restart_wait_until() {
+                        Some(until) if until <= now => {
+                            self.resume(until, false);
+                            records.changed = true;
+                        }
+                        _ => break,
+                    }
                 }
             }
         }
@@ -247,26 +351,79 @@ impl Tenant {
         Some(entry)
     }
 
+    fn poll(&mut self, poll: DevicePoll, now: Timestamp, records: &mut Records) {
+        match self.controller {
+            Some(controller) if controller != poll.device => return,
+            Some(_) => {}
+            None => {
+                self.controller = Some(poll.device);
+                records.changed = true;
+            }
+        }
+        if poll.power_returned() {
+            self.motor.grid_up_since = Some(now);
+            records.changed = true;
+        }
+        if self.feedback_fault(&poll) {
+            self.hold(now, HoldReason::NoFeedback);
+            records.changed = true;
+        }
+        self.report(poll.load_shedding, poll.ready, poll.relay, now, records);
+    }
+
+    fn set_controller(&mut self, device: Option<DeviceId>, now: Timestamp, records: &mut Records) {
+        if self.controller == device {
+            return;
+        }
+        self.controller = device;
+        records.changed = true;
+        // What the old controller said is no longer the pump's word: the run holds until the new
+        // controller reports (only a controller's report resumes a DEVICE_OFFLINE hold).
+        if let Some(active) = &self.active {
+            if active.status == EntryStatus::Running {
+                self.hold(now, HoldReason::DeviceOffline);
+            } else if let Some(active) = self.active.as_mut() {
+                active.hold_reason = Some(HoldReason::DeviceOffline);
+            }
+        }
+    }
+
     fn report(&mut self, load_shedding: bool, ready: bool, relay: bool, now: Timestamp, records: &mut Records) {
         let d = &mut self.device;
         if (d.load_shedding, d.ready, d.relay) != (load_shedding, ready, relay) || !d.online_at(now) {
             records.changed = true;
         }
+        if d.load_shedding && !load_shedding {
+            self.motor.grid_up_since = Some(now);
+        }
+        let d = &mut self.device;
         d.load_shedding = load_shedding;
         d.ready = ready;
         d.relay = relay;
         d.last_poll_at = Some(now);
         let condition = self.device.condition_at(now);
         let Some(active) = &self.active else { return };
+        // NO_FEEDBACK holds until the run ends: the motor did not run when told, someone must look.
+        if active.hold_reason == Some(HoldReason::NoFeedback) {
+            return;
+        }
         match (active.status, condition) {
             (EntryStatus::Running, Err(reason)) => self.hold(now, reason),
-            (EntryStatus::Hold, Ok(())) => self.resume(now),
-            (EntryStatus::Hold, Err(reason)) if active.hold_reason != Some(reason) => {
-                if let Some(active) = self.active.as_mut() {
-                    active.hold_reason = Some(reason);
-                }
-            }
+            (EntryStatus::Hold, Ok(())) => match self.motor.wait_at(self.motor_rules(), now) {
+                None => self.resume(now, true),
+                Some((reason, _)) => self.set_hold_reason(reason),
+            },
+            (EntryStatus::Hold, Err(reason)) if active.hold_reason != Some(reason) => self.set_hold_reason(reason),
             _ => {}
+        }
+        // This poll's answer tells the device ON: a run waiting to be told starts charging now.
+        if let Some(entry) =
+            self.active.as_mut().filter(|e| e.status == EntryStatus::Running && e.phase_since.is_none())
+        {
+            count_untold_as_held(entry, now);
+            entry.phase_since = Some(now);
+            records.changed = true;
+            self.sync_motor(now);
         }
     }
 
@@ -303,14 +460,23 @@ impl Tenant {
         Ok(Reply::Balance(balance))
     }
 
-    /// Makes `entry` the active run at `at`: RUNNING when the device says all is well, else HOLD.
+    /// Makes `entry` the active run at `at`: RUNNING when the device says all is well and restart
+    /// protection allows (a handover, with the motor still ON, always does), else HOLD.
     fn activate(&mut self, mut entry: QueueEntry, at: Timestamp) {
         entry.started_at = Some(at);
         entry.phase_since = Some(at);
-        match self.device.condition_at(at) {
+        // In a handover the device already holds ON and the motor keeps running; otherwise
+        // nothing is charged until a poll tells the device.
+        let told = self.motor.on;
+        let condition = self.device.condition_at(at).and_then(|()| match self.motor.wait_at(self.motor_rules(), at) {
+            None => Ok(()),
+            Some((reason, _)) => Err(reason),
+        });
+        match condition {
             Ok(()) => {
                 entry.status = EntryStatus::Running;
                 entry.hold_reason = None;
+                entry.phase_since = told.then_some(at);
             }
             Err(reason) => {
                 entry.status = EntryStatus::Hold;
@@ -318,23 +484,47 @@ impl Tenant {
             }
         }
         self.active = Some(entry);
+        self.sync_motor(at);
+    }
+
+    fn set_hold_reason(&mut self, reason: HoldReason) {
+        if let Some(active) = self.active.as_mut() {
+            active.hold_reason = Some(reason);
+        }
     }
 
     fn hold(&mut self, at: Timestamp, reason: HoldReason) {
+        // Never before the phase began (a store outage is applied at the moment it began).
+        let at = self.active.as_ref().and_then(|e| e.phase_since).map_or(at, |since| since.max(at));
         if let Some(entry) = self.active.as_mut() {
+            count_untold_as_held(entry, at);
             entry.running_ms = entry.running_ms_at(at);
             entry.status = EntryStatus::Hold;
             entry.hold_reason = Some(reason);
             entry.phase_since = Some(at);
         }
+        self.sync_motor(at);
     }
 
-    fn resume(&mut self, at: Timestamp) {
+    /// RUNNING again from `at`; charged from then when `told` (the device learns it in the answer
+    /// being made), else from the next poll.
+    fn resume(&mut self, at: Timestamp, told: bool) {
         if let Some(entry) = self.active.as_mut() {
             entry.held_ms = entry.held_ms_at(at);
             entry.status = EntryStatus::Running;
             entry.hold_reason = None;
-            entry.phase_since = Some(at);
+            entry.phase_since = told.then_some(at);
+        }
+        self.sync_motor(at);
+    }
+
+    /// Keeps restart protection's memory in step with the command the device holds: ON from the
+    /// answer that told it (a RUNNING run being charged), OFF from the moment the run stops being so.
+    fn sync_motor(&mut self, at: Timestamp) {
+        if self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some()) {
+            self.motor.switched_on(at);
+        } else {
+            self.motor.switched_off(at);
         }
     }
 
@@ -342,6 +532,7 @@ impl Tenant {
     /// the next in line (skipping users with nothing left).
     fn end_active(&mut self, at: Timestamp, reason: EndReason, records: &mut Records) -> QueueEntry {
         let mut entry = self.active.take().expect("end_active needs an active run");
+        count_untold_as_held(&mut entry, at);
         let running_ms = entry.running_ms_at(at);
         let held_ms = entry.held_ms_at(at);
         entry.running_ms = running_ms;
@@ -378,7 +569,9 @@ impl Tenant {
         });
         records.ended.push(entry.clone());
         records.changed = true;
+        // The motor stays ON through a handover to a next run that may run at once.
         self.start_next(at, records);
+        self.sync_motor(at);
         entry
     }
 
@@ -393,6 +586,15 @@ impl Tenant {
                 self.activate(next, at);
             }
         }
+    }
+}
+
+/// A RUNNING run whose device was not told yet was not charged: that time counts as held, so
+/// RUNNING and HOLD time still add up to the run's length.
+fn count_untold_as_held(entry: &mut QueueEntry, at: Timestamp) {
+    if entry.status == EntryStatus::Running && entry.phase_since.is_none() {
+        let length = entry.started_at.map_or(0, |started| (at - started).max(0));
+        entry.held_ms = (length - entry.running_ms).max(entry.held_ms);
     }
 }
 

@@ -328,3 +328,119 @@ proptest! {
         prop_assert_eq!((late.ledger, late.usage, late.ended), (records.ledger, records.usage, records.ended));
     }
 }
+
+#[path = "model/relay.rs"]
+#[allow(dead_code)]
+mod relay;
+
+/// Metering follows the pump: with two boards (one the controller), restart protection, store
+/// outages and a feedback input, no run is ever charged for more time than some board could have
+/// had its relay ON (`model::relay`), and every balance is still the sum of its ledger.
+mod metering {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use pumppilot_engine::{
+        AdminId, Credit, DeviceId, DevicePoll, EntryId, Event, LedgerKind, MotorRules, Tenant, Timestamp, UserId,
+    };
+    use uuid::Uuid;
+
+    use super::{ADMIN, LEASE_MS, T0, relay::RelayModel};
+
+    #[derive(Debug, Clone)]
+    pub enum Step {
+        Start(usize),
+        Stop(usize),
+        Poll { board: usize, load_shedding: bool, ready: bool, relay: bool, feedback: Option<bool> },
+        StoreOutage,
+        Controller(Option<usize>),
+        Tick,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (0usize..3).prop_map(Step::Start),
+            2 => (0usize..3).prop_map(Step::Stop),
+            8 => (0usize..2, prop::bool::weighted(0.2), prop::bool::weighted(0.9), any::<bool>(),
+                  prop_oneof![4 => Just(None), 2 => Just(Some(true)), 1 => Just(Some(false))])
+                .prop_map(|(board, load_shedding, ready, relay, feedback)| Step::Poll { board, load_shedding, ready, relay, feedback }),
+            1 => Just(Step::StoreOutage),
+            1 => prop::option::of(0usize..2).prop_map(Step::Controller),
+            2 => Just(Step::Tick),
+        ]
+    }
+
+    fn rules() -> impl Strategy<Value = MotorRules> {
+        (prop_oneof![Just(0i64), Just(3_000), Just(60_000)], prop_oneof![Just(0i64), Just(5_000)], 0u32..=4).prop_map(
+            |(min_off_ms, grid_settle_ms, max_starts_per_hour)| MotorRules {
+                min_off_ms,
+                grid_settle_ms,
+                max_starts_per_hour,
+            },
+        )
+    }
+
+    fn boards() -> [DeviceId; 2] {
+        [DeviceId(Uuid::from_u128(0xB0A1)), DeviceId(Uuid::from_u128(0xB0A2))]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn charged_time_never_exceeds_what_a_relay_could_have_run(
+            rules in rules(),
+            steps in prop::collection::vec((step(), prop_oneof![2 => Just(0i64), 3 => 1i64..2_000, 2 => 2_000i64..=2 * LEASE_MS]), 1..120),
+        ) {
+            let users: Vec<UserId> = (1..=3u128).map(|n| UserId(Uuid::from_u128(n))).collect();
+            let boards = boards();
+            let mut t = Tenant::new(AdminId(ADMIN), LEASE_MS);
+            t.defaults = rules;
+            let mut model = RelayModel::default();
+            let mut ledger: BTreeMap<UserId, i64> = BTreeMap::new();
+            let mut now = Timestamp(T0);
+            for &user in &users {
+                let credit = Credit { user, seconds: 400, kind: LedgerKind::Recharge, actor: ADMIN, note: String::new(), request_id: None };
+                let out = t.apply(Event::Credit(credit), now);
+                for l in out.records.ledger { *ledger.entry(l.user_id).or_default() += l.delta_seconds; }
+            }
+            for (step, dt) in steps {
+                now = now + dt;
+                let event = match step {
+                    Step::Start(u) => Event::Start { user: users[u], requested_minutes: None, entry_id: EntryId::new() },
+                    Step::Stop(u) => Event::Stop { user: users[u] },
+                    Step::Poll { board, load_shedding, ready, relay, feedback } => Event::Poll(DevicePoll {
+                        device: boards[board], load_shedding, ready, relay, feedback, reset: None,
+                    }),
+                    Step::StoreOutage => Event::StoreOutage,
+                    Step::Controller(board) => Event::SetController { device: board.map(|b| boards[b]) },
+                    Step::Tick => Event::Tick,
+                };
+                let out = t.apply(event.clone(), now);
+                match event {
+                    Event::Poll(poll) => model.heard(poll.device, &t.poll_answer_for(poll.device, now, 1000), now),
+                    Event::StoreOutage => model.all_off(now),
+                    _ => {}
+                }
+                for l in &out.records.ledger { *ledger.entry(l.user_id).or_default() += l.delta_seconds; }
+                for row in &out.records.usage {
+                    let entry = out.records.ended.iter().find(|e| e.id == row.entry_id).expect("ended");
+                    let possible = model.possible_ms(row.started_at, row.ended_at);
+                    prop_assert!(entry.running_ms <= possible, "charged {} ms, a relay could run {} ms: {:?}", entry.running_ms, possible, row);
+                    prop_assert_eq!(entry.running_ms + entry.held_ms, row.ended_at - row.started_at);
+                }
+                if let Some(active) = &t.active {
+                    let possible = model.possible_ms(active.started_at.unwrap(), now);
+                    prop_assert!(active.running_ms_at(now) <= possible, "charging {} ms of {} possible", active.running_ms_at(now), possible);
+                }
+                for &user in &users {
+                    prop_assert_eq!(t.wallet(user), ledger.get(&user).copied().unwrap_or(0), "balance = ledger");
+                }
+                let hour_starts = |at: Timestamp| t.motor.starts.iter().filter(|s| **s + pumppilot_engine::HOUR_MS > at).count();
+                if rules.max_starts_per_hour > 0 {
+                    prop_assert!(hour_starts(now) <= rules.max_starts_per_hour as usize, "starts cap");
+                }
+            }
+        }
+    }
+}

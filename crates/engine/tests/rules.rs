@@ -84,6 +84,21 @@ mod pump {
         tenant.live_entry(user).map(|(entry, position)| (entry.status, position))
     }
 
+    /// Applies a Start; when it makes a run RUNNING that the device has not heard of yet, the
+    /// device (long-polling, unchanged inputs) hears it at once: charging starts then.
+    pub fn begin(tenant: &mut Tenant, event: Event, now: Timestamp) -> Outcome {
+        let mut outcome = tenant.apply(event, now);
+        let untold =
+            tenant.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_none());
+        if untold {
+            let d = tenant.device;
+            let heard = tenant
+                .apply(Event::DeviceReport { load_shedding: d.load_shedding, ready: d.ready, relay: d.relay }, now);
+            outcome.records.extend(heard.records);
+        }
+        outcome
+    }
+
     /// The one usage row an outcome wrote.
     pub fn usage(outcome: &Outcome) -> &pumppilot_engine::UsageRow {
         assert_eq!(outcome.records.usage.len(), 1, "{outcome:#?}");
@@ -101,8 +116,8 @@ const RUNNING: Option<(EntryStatus, Option<usize>)> = Some((EntryStatus::Running
 #[test]
 fn user_b_waits_at_position_1_while_user_a_runs() {
     let mut t = pump_with(&[(A, 600), (B, 600)]);
-    t.apply(start(A), at(1));
-    let reply = t.apply(start(B), at(2)).reply;
+    begin(&mut t, start(A), at(1));
+    let reply = begin(&mut t, start(B), at(2)).reply;
     assert!(matches!(reply, Ok(Reply::Entry(e)) if e.status == EntryStatus::Waiting && e.user_id == B));
     assert_eq!(place(&t, A), RUNNING);
     assert_eq!(place(&t, B), Some((EntryStatus::Waiting, Some(1))));
@@ -111,8 +126,8 @@ fn user_b_waits_at_position_1_while_user_a_runs() {
 #[test]
 fn next_in_line_starts_by_itself_when_the_run_ends() {
     let mut t = pump_with(&[(A, 600), (B, 600)]);
-    t.apply(start_for(A, 1), at(0));
-    t.apply(start(B), at(10));
+    begin(&mut t, start_for(A, 1), at(0));
+    begin(&mut t, start(B), at(10));
     let out = t.apply(Event::Tick, at(100));
     assert_eq!(usage(&out).end_reason, EndReason::RequestedMinutesUsed);
     assert_eq!(place(&t, B), RUNNING);
@@ -123,10 +138,10 @@ fn next_in_line_starts_by_itself_when_the_run_ends() {
 fn the_wait_of_each_place_in_line_is_what_runs_before_it() {
     // A runs 5 of her 10 minutes; B asked for 3; C runs until her 4 minutes are used; D waits.
     let mut t = pump_with(&[(A, 600), (B, 600), (C, 240), (D, 600)]);
-    t.apply(start_for(A, 5), at(0));
-    t.apply(start_for(B, 3), at(1));
-    t.apply(start(C), at(2));
-    t.apply(start(D), at(3));
+    begin(&mut t, start_for(A, 5), at(0));
+    begin(&mut t, start_for(B, 3), at(1));
+    begin(&mut t, start(C), at(2));
+    begin(&mut t, start(D), at(3));
     assert_eq!(t.estimated_wait_seconds(1, at(60)), Some(240), "B: what A has left");
     assert_eq!(t.estimated_wait_seconds(2, at(60)), Some(240 + 180), "C: then B's 3 minutes");
     assert_eq!(t.estimated_wait_seconds(3, at(60)), Some(240 + 180 + 240), "D: then C's whole balance");
@@ -140,9 +155,9 @@ fn the_wait_of_each_place_in_line_is_what_runs_before_it() {
 #[test]
 fn waiting_user_with_no_minutes_is_skipped() {
     let mut t = pump_with(&[(A, 600), (B, 600), (C, 600)]);
-    t.apply(start(A), at(0));
-    t.apply(start(B), at(1));
-    t.apply(start(C), at(2));
+    begin(&mut t, start(A), at(0));
+    begin(&mut t, start(B), at(1));
+    begin(&mut t, start(C), at(2));
     t.apply(correction(B, -600), at(3)).reply.unwrap();
     let out = t.apply(stop(A), at(10));
     let skipped = out.records.ended.iter().find(|e| e.user_id == B).expect("B's entry ends");
@@ -154,7 +169,7 @@ fn waiting_user_with_no_minutes_is_skipped() {
 fn positions_close_up_when_a_waiting_user_leaves() {
     let mut t = pump_with(&[(A, 600), (B, 600), (C, 600), (D, 600)]);
     for (i, user) in [A, B, C, D].into_iter().enumerate() {
-        t.apply(start(user), at(i as i64));
+        begin(&mut t, start(user), at(i as i64));
     }
     let out = t.apply(stop(B), at(5));
     assert!(matches!(out.reply, Ok(Reply::Ended(e)) if e.end_reason == Some(EndReason::LeftQueue)));
@@ -167,11 +182,12 @@ fn positions_close_up_when_a_waiting_user_leaves() {
 #[test]
 fn starting_twice_returns_the_same_entry() {
     let mut t = pump_with(&[(A, 600), (B, 600)]);
-    let first_a = t.apply(start(A), at(0)).reply;
-    let first_b = t.apply(start(B), at(1)).reply;
+    begin(&mut t, start(A), at(0));
+    let first_a = Ok(Reply::Entry(t.active.clone().expect("A runs")));
+    let first_b = begin(&mut t, start(B), at(1)).reply;
     let before = t.clone();
-    let again_a = t.apply(start(A), at(2));
-    let again_b = t.apply(start(B), at(3));
+    let again_a = begin(&mut t, start(A), at(2));
+    let again_b = begin(&mut t, start(B), at(3));
     assert_eq!(again_a.reply, first_a);
     assert_eq!(again_b.reply, first_b);
     assert!(!again_a.records.changed && !again_b.records.changed);
@@ -182,7 +198,7 @@ fn starting_twice_returns_the_same_entry() {
 fn start_without_minutes_is_refused() {
     let mut t = pump_with(&[(B, 60)]);
     let before = t.clone();
-    let out = t.apply(start(A), at(1));
+    let out = begin(&mut t, start(A), at(1));
     assert_eq!(out.reply, Err(Refusal::InsufficientBalance));
     assert!(!out.records.changed);
     assert_eq!(t, before);
@@ -193,7 +209,7 @@ fn start_without_minutes_is_refused() {
 #[test]
 fn load_shedding_holds_and_freezes_remaining_time() {
     let mut t = pump_with(&[(A, 600)]);
-    t.apply(start(A), at(0));
+    begin(&mut t, start(A), at(0));
     t.apply(shedding(), at(100));
     let frozen = t.remaining_seconds(at(100));
     assert_eq!(frozen, Some(500));
@@ -210,7 +226,7 @@ fn load_shedding_holds_and_freezes_remaining_time() {
 #[test]
 fn resume_after_load_shedding_keeps_exact_remaining_time() {
     let mut t = pump_with(&[(A, 600)]);
-    t.apply(start(A), at(0));
+    begin(&mut t, start(A), at(0));
     t.apply(shedding(), at_ms(100_250));
     t.apply(good(), at(5000));
     assert_eq!(place(&t, A), RUNNING);
@@ -227,7 +243,7 @@ fn resume_after_load_shedding_keeps_exact_remaining_time() {
 #[test]
 fn silent_device_holds_with_charge_stopped_at_the_lease() {
     let mut t = pump_with(&[(A, 100_000)]);
-    t.apply(start(A), at(0));
+    begin(&mut t, start(A), at(0));
     t.apply(good(), at(100)); // the last good poll
     t.apply(Event::Tick, at(100 + 10 * LEASE_SECS));
     assert_eq!(t.motor_state(), (MotorState::Hold, Some(HoldReason::DeviceOffline)));
@@ -241,7 +257,7 @@ fn silent_device_holds_with_charge_stopped_at_the_lease() {
 fn run_started_under_bad_conditions_starts_in_hold_and_charges_nothing() {
     let mut t = pump_with(&[(A, 600)]);
     t.apply(shedding(), at(0));
-    t.apply(start(A), at(1));
+    begin(&mut t, start(A), at(1));
     assert_eq!(place(&t, A), Some((EntryStatus::Hold, None)));
     assert_eq!(t.motor_state(), (MotorState::Hold, Some(HoldReason::LoadShedding)));
     let out = t.apply(stop(A), at(500));
@@ -255,7 +271,7 @@ fn run_started_under_bad_conditions_starts_in_hold_and_charges_nothing() {
 #[test]
 fn run_ends_when_requested_minutes_are_used() {
     let mut t = pump_with(&[(A, 600)]);
-    t.apply(start_for(A, 2), at(0));
+    begin(&mut t, start_for(A, 2), at(0));
     assert!(t.apply(Event::Tick, at(119)).records.usage.is_empty());
     let out = t.apply(Event::Tick, at(500));
     let row = usage(&out);
@@ -267,7 +283,7 @@ fn run_ends_when_requested_minutes_are_used() {
 #[test]
 fn run_ends_when_balance_is_exhausted() {
     let mut t = pump_with(&[(A, 90)]);
-    t.apply(start(A), at(0));
+    begin(&mut t, start(A), at(0));
     let out = t.apply(Event::Tick, at(1000));
     let row = usage(&out);
     assert_eq!((row.ended_at, row.charged_seconds, row.end_reason), (at(90), 90, EndReason::BalanceExhausted));
@@ -279,8 +295,8 @@ fn run_ends_when_balance_is_exhausted() {
 #[test]
 fn admin_stop_ends_the_run_and_starts_the_next() {
     let mut t = pump_with(&[(A, 600), (B, 600)]);
-    t.apply(start(A), at(0));
-    t.apply(start(B), at(1));
+    begin(&mut t, start(A), at(0));
+    begin(&mut t, start(B), at(1));
     let out = t.apply(Event::AdminStop, at(30));
     assert!(matches!(&out.reply, Ok(Reply::Ended(e)) if e.user_id == A && e.charged_seconds == Some(30)));
     assert_eq!(usage(&out).end_reason, EndReason::AdminStop);
@@ -292,7 +308,7 @@ fn admin_stop_ends_the_run_and_starts_the_next() {
 fn suspending_a_tenant_ends_every_entry_charged_to_that_moment() {
     let mut t = pump_with(&[(A, 600), (B, 600), (C, 600)]);
     for (i, user) in [A, B, C].into_iter().enumerate() {
-        t.apply(start(user), at(i as i64));
+        begin(&mut t, start(user), at(i as i64));
     }
     let out = t.apply(Event::SuspendTenant, at(45));
     assert_eq!((usage(&out).charged_seconds, usage(&out).end_reason), (45, EndReason::Suspended));
@@ -300,9 +316,9 @@ fn suspending_a_tenant_ends_every_entry_charged_to_that_moment() {
     assert!(out.records.ended.iter().all(|e| e.end_reason == Some(EndReason::Suspended)));
     assert!(t.active.is_none() && t.waiting.is_empty());
     assert_eq!(t.wallet(A), 555);
-    assert_eq!(t.apply(start(B), at(50)).reply, Err(Refusal::Suspended));
+    assert_eq!(begin(&mut t, start(B), at(50)).reply, Err(Refusal::Suspended));
     t.apply(Event::UnsuspendTenant, at(60));
-    t.apply(start(B), at(61));
+    begin(&mut t, start(B), at(61));
     assert_eq!(place(&t, B), RUNNING);
 }
 
@@ -310,7 +326,7 @@ fn suspending_a_tenant_ends_every_entry_charged_to_that_moment() {
 fn suspending_a_user_ends_only_their_entry() {
     let mut t = pump_with(&[(A, 600), (B, 600), (C, 600)]);
     for (i, user) in [A, B, C].into_iter().enumerate() {
-        t.apply(start(user), at(i as i64));
+        begin(&mut t, start(user), at(i as i64));
     }
     let out = t.apply(Event::SuspendUser { user: B }, at(10));
     assert_eq!(out.records.ended.len(), 1);
@@ -327,7 +343,7 @@ fn suspending_a_user_ends_only_their_entry() {
 #[test]
 fn recharge_during_a_run_extends_it() {
     let mut t = pump_with(&[(A, 60)]);
-    t.apply(start(A), at(0));
+    begin(&mut t, start(A), at(0));
     t.apply(credit(A, 60), at(30));
     assert_eq!(t.remaining_seconds(at(30)), Some(90));
     assert!(t.apply(Event::Tick, at(119)).records.usage.is_empty());
@@ -343,7 +359,7 @@ fn correction_cannot_make_a_balance_negative() {
     assert_eq!(t.apply(credit(B, -1), at(1)).reply, Err(Refusal::InvalidAmount));
     assert_eq!(t.wallet(B), 100);
     // While A runs, the seconds already used cannot be taken back either.
-    t.apply(start(A), at(2));
+    begin(&mut t, start(A), at(2));
     assert_eq!(t.apply(correction(A, -71), at(32)).reply, Err(Refusal::InvalidAmount));
     assert_eq!(t.apply(correction(A, -70), at(32)).reply, Ok(Reply::Balance(30)));
     assert!(t.wallets.values().all(|&w| w >= 0));
@@ -352,8 +368,8 @@ fn correction_cannot_make_a_balance_negative() {
 #[test]
 fn correction_that_uses_up_a_running_balance_ends_the_run_then() {
     let mut t = pump_with(&[(A, 100), (B, 100)]);
-    t.apply(start(A), at(0));
-    t.apply(start(B), at(30));
+    begin(&mut t, start(A), at(0));
+    begin(&mut t, start(B), at(30));
     // At 30.5 s, A has used 30 s; the admin takes away the other 70: A's balance is now zero.
     let out = t.apply(correction(A, -70), at_ms(30_500));
     let row = usage(&out);
@@ -366,7 +382,7 @@ fn correction_that_uses_up_a_running_balance_ends_the_run_then() {
 #[test]
 fn final_balance_after_stop_is_balance_minus_running_seconds() {
     let mut t = pump_with(&[(A, 600)]);
-    t.apply(start(A), at(0));
+    begin(&mut t, start(A), at(0));
     t.apply(shedding(), at(100));
     t.apply(good(), at(400));
     let out = t.apply(stop(A), at_ms(650_700)); // 100 s + 250.7 s RUNNING
@@ -405,7 +421,7 @@ fn device_command_seq_increases_only_when_the_command_changes() {
 #[test]
 fn quiet_poll_needs_no_commit() {
     let mut t = pump_with(&[(A, 600)]);
-    t.apply(start(A), at(0));
+    begin(&mut t, start(A), at(0));
     assert!(t.is_quiet_report(false, true, false, at(10)));
     let mut applied = t.clone();
     let out = applied.apply(good(), at(10));
@@ -426,7 +442,7 @@ fn poll_answer_is_on_only_when_running_under_the_reported_conditions() {
         (a.motor, a.state, a.hold_reason, a.remaining_seconds)
     };
     assert_eq!(answer(&mut t, good(), at(1)), (Motor::Off, MotorState::Idle, None, 0));
-    t.apply(start(A), at(2));
+    begin(&mut t, start(A), at(2));
     assert_eq!(answer(&mut t, good(), at(12)), (Motor::On, MotorState::Running, None, 590));
     let hold = Some(HoldReason::LoadShedding);
     assert_eq!(answer(&mut t, shedding(), at(22)), (Motor::Off, MotorState::Hold, hold, 580));
@@ -440,11 +456,15 @@ fn poll_answer_is_on_only_when_running_under_the_reported_conditions() {
 fn next_deadline_is_the_earlier_of_run_end_and_lease() {
     let mut t = pump_with(&[(A, 100_000)]);
     assert_eq!(t.next_deadline(), None, "idle: nothing is due");
-    t.apply(start_for(A, 10), at(0));
+    begin(&mut t, start_for(A, 10), at(0));
     assert_eq!(t.next_deadline(), Some(at(600)), "the run ends before the lease");
     t.apply(stop(A), at(1));
-    t.apply(start(A), at(2));
-    assert_eq!(t.next_deadline(), Some(at(LEASE_SECS)), "the lease runs out before the run ends");
+    begin(&mut t, start(A), at(2));
+    assert_eq!(
+        t.next_deadline(),
+        Some(at(2 + LEASE_SECS)),
+        "the lease (from the poll that heard of it) runs out first"
+    );
     t.apply(shedding(), at(100));
     assert_eq!(t.next_deadline(), Some(at(100 + LEASE_SECS)), "in HOLD, only the lease can change it");
     t.apply(Event::Tick, at(100 + LEASE_SECS));
@@ -454,9 +474,9 @@ fn next_deadline_is_the_earlier_of_run_end_and_lease() {
 #[test]
 fn time_catches_up_even_when_the_timer_is_late() {
     let mut on_time = pump_with(&[(A, 600), (B, 600), (C, 100_000)]);
-    on_time.apply(start_for(A, 1), at(0));
-    on_time.apply(start_for(B, 2), at(1));
-    on_time.apply(start(C), at(2));
+    begin(&mut on_time, start_for(A, 1), at(0));
+    begin(&mut on_time, start_for(B, 2), at(1));
+    begin(&mut on_time, start(C), at(2));
     on_time.apply(shedding(), at(3));
     on_time.apply(good(), at(30)); // the last poll: A ends at 87 s, B at 207 s, C is held when the lease runs out
     let mut late = on_time.clone();
@@ -478,7 +498,7 @@ fn time_catches_up_even_when_the_timer_is_late() {
 #[test]
 fn refused_event_changes_nothing_but_time_still_moves() {
     let mut t = pump_with(&[(A, 600)]);
-    t.apply(start_for(A, 1), at(0));
+    begin(&mut t, start_for(A, 1), at(0));
     let mut ticked = t.clone();
     let tick = ticked.apply(Event::Tick, at(90));
     // A presses Stop at 90 s, but the run already ended by itself at 60 s.

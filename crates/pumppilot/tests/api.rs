@@ -296,7 +296,8 @@ async fn suspending_an_admin_locks_out_the_tenant_and_ends_its_run() {
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     t.users[1].ok("/api/motor/start", json!({})).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Charging starts with the poll that tells the device (polling every 200 ms): wait past 1 s of it.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
     let master = app.master().await;
     let suspended = master.ok(&format!("/api/master/admins/{}/suspend", t.admin_id), json!({})).await;
     assert_eq!(suspended["suspended"], true);

@@ -236,3 +236,159 @@ async fn the_apps_web_build_may_call_the_api_from_another_origin_without_cookies
     let allowed = headers["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase();
     assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
 }
+
+/// Audit actions of a tenant, newest first.
+async fn audit_actions(admin: &common::Client) -> Vec<String> {
+    let (_, audit) = admin.get("/api/admin/audit").await;
+    audit.as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap().to_owned()).collect()
+}
+
+/// A second board of the tenant, with its key.
+async fn second_board(t: &common::Tenant) -> (String, common::Client) {
+    let created = t.admin.ok("/api/admin/devices", json!({"name": "spare board"})).await;
+    let key = created["deviceKey"].as_str().unwrap().to_owned();
+    (created["id"].as_str().unwrap().to_owned(), common::Client { token: Some(key), ..t.device.client.clone() })
+}
+
+#[tokio::test]
+async fn one_pump_one_controller_a_spare_is_told_off_and_the_owner_can_switch() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let (spare_id, spare) = second_board(&t).await;
+    t.device.client.ok("/api/esp32/poll", report()).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(t.device.client.ok("/api/esp32/poll", report()).await["motor"], "ON");
+
+    // The spare says the grid is up, the real pump is in load shedding: only the pump counts.
+    for _ in 0..4 {
+        let answer = spare.ok("/api/esp32/poll", report()).await;
+        assert_eq!((answer["motor"].as_str(), answer["state"].as_str()), (Some("OFF"), Some("IDLE")), "{answer}");
+    }
+    let shedding = json!({"loadShedding": true, "ready": true, "relay": false});
+    assert_eq!(t.device.client.ok("/api/esp32/poll", shedding).await["holdReason"], "LOAD_SHEDDING");
+    assert_eq!(spare.ok("/api/esp32/poll", report()).await["motor"], "OFF");
+    assert_eq!(t.users[0].status().await["motor"]["holdReason"], "LOAD_SHEDDING", "the spare changed nothing");
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    let controllers: Vec<bool> =
+        devices.as_array().unwrap().iter().map(|d| d["controller"].as_bool().unwrap()).collect();
+    assert_eq!(controllers, [true, false]);
+
+    // The owner makes the spare the controller (audited): the old board is told OFF from then on.
+    let q = app.tenant("qadir", 0, 0).await;
+    let path = format!("/api/admin/devices/{spare_id}/controller");
+    assert_error(&q.admin.post(&path, json!({})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_error(&t.users[0].post(&path, json!({})).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_eq!(t.admin.ok(&path, json!({})).await["controller"], true);
+    assert_eq!(t.device.client.ok("/api/esp32/poll", report()).await["motor"], "OFF");
+    let answer = spare.ok("/api/esp32/poll", report()).await;
+    assert_eq!((answer["motor"].as_str(), answer["state"].as_str()), (Some("ON"), Some("RUNNING")), "{answer}");
+    assert!(audit_actions(&t.admin).await.contains(&"device.controller".to_owned()));
+}
+
+#[tokio::test]
+async fn a_retired_device_stops_at_once_and_the_next_board_takes_over() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let q = app.tenant("qadir", 0, 0).await;
+    let (_, spare) = second_board(&t).await;
+    t.device.client.ok("/api/esp32/poll", report()).await;
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    let id = devices[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/admin/devices/{id}");
+
+    assert_error(&q.admin.request(Method::DELETE, &path, None).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_error(&t.users[0].request(Method::DELETE, &path, None).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (status, _) = t.admin.request(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_error(&t.device.client.post("/api/esp32/poll", report()).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_error(&t.admin.request(Method::DELETE, &path, None).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    assert_eq!(devices.as_array().unwrap().len(), 1, "{devices}");
+    assert!(audit_actions(&t.admin).await.contains(&"device.retire".to_owned()));
+
+    // The retired board drove the pump; the spare takes over with its first poll.
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(spare.ok("/api/esp32/poll", report()).await["motor"], "ON");
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    assert_eq!(devices[0]["controller"], true);
+}
+
+#[tokio::test]
+async fn the_owner_sets_restart_protection_and_the_wait_shows_and_is_not_charged() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 10).await;
+    // The test server has no protection by default: the pump's own settings are what counts.
+    let (_, settings) = t.admin.get("/api/admin/pump/motor").await;
+    assert_eq!(settings["effective"], json!({"minOffMs": 0, "gridSettleMs": 0, "maxStartsPerHour": 0}));
+    for bad in [
+        json!({"minOffMs": -1}),
+        json!({"minOffMs": 3_600_001}),
+        json!({"gridSettleMs": "soon"}),
+        json!({"maxStartsPerHour": 61}),
+        json!({"minOffMs": 1000, "colour": "red"}),
+    ] {
+        let (status, body) = t.admin.request(Method::PUT, "/api/admin/pump/motor", Some(bad.clone())).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {status} {body}"
+        );
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
+    let (_, unchanged) = t.admin.get("/api/admin/pump/motor").await;
+    assert_eq!(unchanged, settings, "a refused setting changes nothing");
+    let body = json!({"minOffMs": 30_000, "gridSettleMs": null, "maxStartsPerHour": 4});
+    let (status, set) = t.admin.request(Method::PUT, "/api/admin/pump/motor", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["own"], json!({"minOffMs": 30_000, "gridSettleMs": null, "maxStartsPerHour": 4}));
+    assert!(audit_actions(&t.admin).await.contains(&"pump.motor".to_owned()));
+    let answer = t.device.client.ok("/api/esp32/poll", report()).await;
+    assert_eq!((answer["minOffMs"].as_u64(), answer["maxStartsPerHour"].as_u64()), (Some(30_000), Some(4)));
+
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(t.device.client.ok("/api/esp32/poll", report()).await["motor"], "ON");
+    t.users[1].ok("/api/motor/start", json!({})).await;
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    assert_eq!(t.device.client.ok("/api/esp32/poll", report()).await["motor"], "ON", "a handover is not a start");
+    t.users[1].ok("/api/motor/stop", json!({})).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let status = t.users[0].status().await;
+    assert_eq!(
+        (status["motor"]["state"].as_str(), status["motor"]["holdReason"].as_str()),
+        (Some("HOLD"), Some("RESTART_WAIT"))
+    );
+    let wait = status["motor"]["resumeInSeconds"].as_i64().unwrap();
+    assert!((28..=30).contains(&wait), "{status}");
+    let answer = t.device.client.ok("/api/esp32/poll", report()).await;
+    assert_eq!((answer["motor"].as_str(), answer["holdReason"].as_str()), (Some("OFF"), Some("RESTART_WAIT")));
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    let (_, usage) = t.users[0].get("/api/usage").await;
+    assert_eq!(usage[0]["chargedSeconds"], 0, "the wait is not charged: {usage}");
+}
+
+#[tokio::test]
+async fn the_owner_sees_why_a_board_restarted_its_reader_and_its_feedback() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let booted = json!({"loadShedding": false, "ready": true, "relay": false, "uptimeMs": 4_000, "reset": "BROWN_OUT", "reader": "ABSENT", "feedback": false});
+    t.device.client.ok("/api/esp32/poll", booted).await;
+    let later = json!({"loadShedding": false, "ready": true, "relay": false, "uptimeMs": 9_000, "reader": "OK", "feedback": false});
+    t.device.client.ok("/api/esp32/poll", later).await;
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    let d = &devices[0];
+    assert_eq!(
+        (d["lastReset"].as_str(), d["reader"].as_str(), d["feedback"].as_bool()),
+        (Some("BROWN_OUT"), Some("OK"), Some(false)),
+        "{d}"
+    );
+    assert!(d["lastResetAt"].is_string(), "{d}");
+    let bad = json!({"loadShedding": false, "ready": true, "relay": false, "reset": "COSMIC_RAY"});
+    assert_error(&t.device.client.post("/api/esp32/poll", bad).await, StatusCode::BAD_REQUEST, "VALIDATION");
+
+    // Relay ON at two polls and the feedback never came: the run holds NO_FEEDBACK, uncharged.
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let on = json!({"loadShedding": false, "ready": true, "relay": true, "feedback": false});
+    assert_eq!(t.device.client.ok("/api/esp32/poll", on.clone()).await["motor"], "ON");
+    let answer = t.device.client.ok("/api/esp32/poll", on).await;
+    assert_eq!((answer["motor"].as_str(), answer["holdReason"].as_str()), (Some("OFF"), Some("NO_FEEDBACK")));
+    assert_eq!(t.users[0].status().await["motor"]["holdReason"], "NO_FEEDBACK");
+}

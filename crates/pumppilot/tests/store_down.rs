@@ -18,16 +18,27 @@ use pumppilot_store::{
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// The real SQLite store behind a switch that makes every call fail as if the disk were gone.
+/// The real SQLite store behind two switches: `down` makes every call fail as if the disk were
+/// gone; `full` makes every write fail while reads still work, as a full disk does.
 struct Unplugged {
     inner: Arc<dyn Store>,
     down: Arc<AtomicBool>,
+    full: Arc<AtomicBool>,
 }
 
 impl Unplugged {
     fn check(&self) -> StoreResult<()> {
         if self.down.load(Ordering::SeqCst) {
             Err(StoreError::Unavailable("unplugged by the test".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_write(&self) -> StoreResult<()> {
+        self.check()?;
+        if self.full.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("disk full (the test)".into()))
         } else {
             Ok(())
         }
@@ -41,8 +52,18 @@ impl Store for Unplugged {
         self.inner.ping().await
     }
 
+    async fn probe_write(&self) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.probe_write().await
+    }
+
+    async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.delete_device(admin, device).await
+    }
+
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.create_account(account).await
     }
 
@@ -62,7 +83,7 @@ impl Store for Unplugged {
     }
 
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.set_suspended(id, suspended).await
     }
 
@@ -77,12 +98,12 @@ impl Store for Unplugged {
     }
 
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.commit(commit).await
     }
 
     async fn create_device(&self, device: &Device) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.create_device(device).await
     }
 
@@ -92,22 +113,22 @@ impl Store for Unplugged {
     }
 
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.record_telemetry(batch).await
     }
 
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.set_device_key(admin, device, key_hash).await
     }
 
     async fn bind_card(&self, card: &Card) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.bind_card(card).await
     }
 
     async fn unbind_card(&self, admin: AdminId, uid: &str) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.unbind_card(admin, uid).await
     }
 
@@ -132,7 +153,7 @@ impl Store for Unplugged {
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.append_audit(entry).await
     }
 
@@ -142,7 +163,7 @@ impl Store for Unplugged {
     }
 
     async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.create_minute_request(request).await
     }
 
@@ -157,12 +178,12 @@ impl Store for Unplugged {
     }
 
     async fn decide_minute_request(&self, decision: &Decision) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.decide_minute_request(decision).await
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.create_session(session).await
     }
 
@@ -177,22 +198,22 @@ impl Store for Unplugged {
     }
 
     async fn rotate_session(&self, rotation: &Rotation) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.rotate_session(rotation).await
     }
 
     async fn revoke_session(&self, kind: SessionKind, id: SessionId, at: Timestamp) -> StoreResult<()> {
-        self.check()?;
+        self.check_write()?;
         self.inner.revoke_session(kind, id, at).await
     }
 
     async fn revoke_sessions(&self, scope: SessionScope, at: Timestamp) -> StoreResult<Vec<SessionId>> {
-        self.check()?;
+        self.check_write()?;
         self.inner.revoke_sessions(scope, at).await
     }
 
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize> {
-        self.check()?;
+        self.check_write()?;
         self.inner.purge_sessions(before).await
     }
 }
@@ -201,7 +222,8 @@ impl Store for Unplugged {
 async fn store_down_answers_503_changes_nothing_and_never_commands_the_motor_on() {
     let down = Arc::new(AtomicBool::new(false));
     let switch = Arc::clone(&down);
-    let app = spawn_app_with(move |inner| Arc::new(Unplugged { inner, down: switch })).await;
+    let full = Arc::new(AtomicBool::new(false));
+    let app = spawn_app_with(move |inner| Arc::new(Unplugged { inner, down: switch, full })).await;
     let t = app.tenant("rahim", 2, 10).await;
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
@@ -215,12 +237,12 @@ async fn store_down_answers_503_changes_nothing_and_never_commands_the_motor_on(
         "UNAVAILABLE",
     );
     assert_error(&t.users[1].post("/api/motor/start", json!({})).await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
-    // A report that changes something cannot be committed: no answer, so the device stays OFF.
-    let path = "/api/esp32/poll?loadShedding=1&ready=1&relay=1";
-    assert_error(&t.device.client.get(path).await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
-    // And after a failed write the tenant is read again from the store, so no stale ON either.
-    let path = "/api/esp32/poll?loadShedding=0&ready=1&relay=1";
-    assert_error(&t.device.client.get(path).await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    // Every poll is answered OFF, held for the store, whether it changes something or not.
+    for path in ["/api/esp32/poll?loadShedding=1&ready=1&relay=1", "/api/esp32/poll?loadShedding=0&ready=1&relay=1"] {
+        let (status, answer) = t.device.client.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_store_hold(&answer);
+    }
 
     down.store(false, Ordering::SeqCst);
     assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
@@ -231,4 +253,172 @@ async fn store_down_answers_503_changes_nothing_and_never_commands_the_motor_on(
     assert_eq!(second["availableSeconds"], 600, "the refused recharge left no trace");
     assert_eq!(t.device.poll(true, true).await["state"], "HOLD", "reports are accepted again");
     assert_eq!(t.device.poll(false, true).await["motor"], "ON");
+}
+
+/// OFF, held because the store cannot record the run.
+fn assert_store_hold(answer: &serde_json::Value) {
+    assert_eq!(
+        (&answer["motor"], &answer["state"], &answer["holdReason"]),
+        (&json!("OFF"), &json!("HOLD"), &json!("STORE_UNAVAILABLE")),
+        "{answer}"
+    );
+}
+
+/// The disk is full: reads work, writes fail. A Stop answers 503, and from that moment the device's
+/// quiet polls get OFF (not the ON still cached) and `/readyz` says 503; the run is charged only up to
+/// the failure. When writes work again, everything comes back by itself: the run holds
+/// STORE_UNAVAILABLE from the failure, resumes with the next poll, and the ledger still adds up.
+#[tokio::test]
+async fn a_store_that_cannot_commit_tells_the_device_off_and_recovers_by_itself() {
+    let full = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&full);
+    let app = spawn_app_with(move |inner| {
+        Arc::new(Unplugged { inner, down: Arc::new(AtomicBool::new(false)), full: switch })
+    })
+    .await;
+    let t = app.tenant("rahim", 1, 10).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(t.device.poll(false, true).await["motor"], "ON");
+
+    full.store(true, Ordering::SeqCst);
+    assert_error(&t.users[0].post("/api/motor/stop", json!({})).await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    let (status, answer) = t.device.client.get("/api/esp32/poll?loadShedding=0&ready=1&relay=1").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_store_hold(&answer);
+    // A long-poll is not held on such an answer: the store may be back in a moment.
+    let seq = answer["seq"].as_u64().unwrap();
+    let started = std::time::Instant::now();
+    let (_, answer) =
+        t.device.client.get(&format!("/api/esp32/poll?loadShedding=0&ready=1&relay=0&wait=500&seq={seq}")).await;
+    assert_store_hold(&answer);
+    assert!(started.elapsed() < std::time::Duration::from_millis(400), "answered at once");
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+
+    full.store(false, Ordering::SeqCst);
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
+    let answer = t.device.poll(false, true).await;
+    assert_eq!((&answer["motor"], &answer["state"]), (&json!("ON"), &json!("RUNNING")), "{answer}");
+    let (_, ended) = t.users[0].post("/api/motor/stop", json!({})).await;
+    assert_eq!(ended["status"], "COMPLETED", "{ended}");
+    let (_, usage) = t.admin.get("/api/admin/usage").await;
+    let row = &usage.as_array().unwrap()[0];
+    assert!(row["heldSeconds"].as_i64().is_some(), "{row}");
+    let (_, wallet) = t.admin.get(&format!("/api/admin/users/{}/wallet", t.user_ids[0])).await;
+    let balance = wallet["availableSeconds"].as_i64().unwrap();
+    let ledger: i64 = wallet["ledger"].as_array().unwrap().iter().map(|e| e["deltaSeconds"].as_i64().unwrap()).sum();
+    assert_eq!(balance, ledger, "balance = ledger: {wallet}");
+}
+
+/// What one board heard: when (ms since the campaign began, at the client) and whether the answer
+/// let its relay be ON, and for how long.
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    at_ms: i64,
+    on: bool,
+    lease_ms: i64,
+}
+
+/// Milliseconds in which a board that heard `answers` (in order) could have had its relay ON.
+fn relay_possible_ms(answers: &[Heard]) -> i64 {
+    let mut total = 0;
+    for (i, heard) in answers.iter().enumerate().filter(|(_, h)| h.on) {
+        let until = answers.get(i + 1).map_or(heard.at_ms + heard.lease_ms, |next| next.at_ms);
+        total += (until.min(heard.at_ms + heard.lease_ms) - heard.at_ms).max(0);
+    }
+    total
+}
+
+/// The fault campaign's short version over real HTTP: three pumps, each with its board and a
+/// spare, farmers pressing Start and Stop at random, load shedding, and the disk filling up twice.
+/// No farmer is charged more than the board could have run (to a second per run for the rounding
+/// and the round trips), every answer held for the store is OFF, and every balance is its ledger.
+#[tokio::test]
+async fn campaign_over_http_charges_nothing_a_relay_could_not_run() {
+    let full = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&full);
+    let app = spawn_app_with(move |inner| {
+        Arc::new(Unplugged { inner, down: Arc::new(AtomicBool::new(false)), full: switch })
+    })
+    .await;
+    let began = std::time::Instant::now();
+    let mut pumps = Vec::new();
+    for (n, name) in ["amin", "bashir", "chandra"].into_iter().enumerate() {
+        let t = app.tenant(name, 2, 10).await;
+        let spare = t.admin.ok("/api/admin/devices", json!({"name": "spare"})).await;
+        let spare =
+            common::Client { token: Some(spare["deviceKey"].as_str().unwrap().to_owned()), ..t.device.client.clone() };
+        t.device.poll(false, true).await;
+        let task = tokio::spawn(async move {
+            let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ (n as u64 + 1);
+            let mut next = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            let (mut heard, mut held_for_store, mut spare_on) = (Vec::new(), 0, 0);
+            let mut shedding = false;
+            while began.elapsed() < std::time::Duration::from_millis(5000) {
+                if next() % 12 == 0 {
+                    shedding = !shedding;
+                }
+                let path = format!("/api/esp32/poll?loadShedding={}&ready=1&relay=0", u8::from(shedding));
+                let (status, answer) = t.device.client.get(&path).await;
+                if status == StatusCode::OK {
+                    let on = answer["motor"] == "ON" && answer["state"] == "RUNNING" && !shedding;
+                    let at_ms = began.elapsed().as_millis() as i64;
+                    heard.push(Heard { at_ms, on, lease_ms: answer["leaseMs"].as_i64().unwrap() });
+                    if answer["holdReason"] == "STORE_UNAVAILABLE" {
+                        assert_eq!(answer["motor"], "OFF", "{answer}");
+                        held_for_store += 1;
+                    }
+                }
+                let (_, spare_answer) = spare.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await;
+                spare_on += u32::from(spare_answer["motor"] == "ON");
+                let user = &t.users[(next() % 2) as usize];
+                match next() % 6 {
+                    0 => drop(user.post("/api/motor/start", json!({})).await),
+                    1 => drop(user.post("/api/motor/stop", json!({})).await),
+                    _ => {}
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(40 + next() % 80)).await;
+            }
+            (t, heard, held_for_store, spare_on)
+        });
+        pumps.push(task);
+    }
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        full.store(true, Ordering::SeqCst);
+        assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        full.store(false, Ordering::SeqCst);
+        assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
+    }
+    let (mut total_held, mut runs) = (0, 0);
+    for task in pumps {
+        let (t, heard, held_for_store, spare_on) = task.await.unwrap();
+        assert_eq!(spare_on, 0, "a spare board is never told ON");
+        total_held += held_for_store;
+        for user in &t.users {
+            drop(user.post("/api/motor/stop", json!({})).await);
+        }
+        let (_, usage) = t.admin.get("/api/admin/usage").await;
+        let rows = usage.as_array().unwrap();
+        runs += rows.len();
+        let charged: i64 = rows.iter().map(|r| r["chargedSeconds"].as_i64().unwrap()).sum();
+        let possible = relay_possible_ms(&heard);
+        assert!(
+            charged * 1000 <= possible + 1000 * rows.len() as i64,
+            "charged {charged} s, a relay could run {possible} ms"
+        );
+        for id in &t.user_ids {
+            let (_, wallet) = t.admin.get(&format!("/api/admin/users/{id}/wallet")).await;
+            let ledger: i64 =
+                wallet["ledger"].as_array().unwrap().iter().map(|e| e["deltaSeconds"].as_i64().unwrap()).sum();
+            assert_eq!(wallet["availableSeconds"].as_i64().unwrap(), ledger, "balance = ledger: {wallet}");
+        }
+    }
+    assert!(total_held > 0 && runs > 3, "the campaign saw {total_held} answers held for the store and {runs} runs");
 }

@@ -51,6 +51,7 @@ impl App {
     /// Builds the state over an opened store and loads what the hot paths keep in memory.
     pub async fn new(settings: Settings, store: Arc<dyn Store>, secret: &Secret) -> Result<AppState, ApiError> {
         let runtime = Runtime::new(Arc::clone(&store), settings.device_lease_ms, settings.poll_interval_ms);
+        runtime.set_motor_rules(settings.motor_rules());
         let mut device_keys = HashMap::new();
         for device in store.devices(None).await? {
             if let Ok(hash) = <[u8; 32]>::try_from(device.key_hash.as_slice()) {

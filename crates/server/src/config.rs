@@ -7,6 +7,9 @@
 //! | `PUMPPILOT_SECRET` | generated beside the SQLite file | key for hashing tokens and device keys |
 //! | `PUMPPILOT_DEVICE_LEASE_MS` | `15000` | how long a device trusts an answer |
 //! | `PUMPPILOT_POLL_INTERVAL_MS` | `5000` | how often devices poll |
+//! | `PUMPPILOT_MIN_OFF_MS` | `60000` | restart protection: least time the motor stays OFF before it may start again |
+//! | `PUMPPILOT_GRID_SETTLE_MS` | `60000` | restart protection: how long the grid must be back before ON |
+//! | `PUMPPILOT_MAX_STARTS_PER_HOUR` | `6` | restart protection: most starts in any hour (0 = no cap) |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
 
 use std::{fmt, net::SocketAddr};
@@ -30,6 +33,11 @@ pub struct Settings {
     pub secret: Option<Secret>,
     pub device_lease_ms: u32,
     pub poll_interval_ms: u32,
+    /// Restart protection for every pump whose owner chose nothing else.
+    pub min_off_ms: u32,
+    pub grid_settle_ms: u32,
+    /// 0 = no cap.
+    pub max_starts_per_hour: u32,
     pub master_username: Option<String>,
     pub master_password: Option<Secret>,
 }
@@ -50,13 +58,30 @@ impl Default for Settings {
             secret: None,
             device_lease_ms: 15_000,
             poll_interval_ms: 5_000,
+            min_off_ms: 60_000,
+            grid_settle_ms: 60_000,
+            max_starts_per_hour: 6,
             master_username: None,
             master_password: None,
         }
     }
 }
 
+/// The range of a restart wait (minimum OFF time, grid settle time), server-wide or per pump.
+pub const MOTOR_WAIT_MS: std::ops::RangeInclusive<u32> = 0..=3_600_000;
+/// The range of the starts cap, server-wide or per pump (0 = no cap).
+pub const MAX_STARTS: std::ops::RangeInclusive<u32> = 0..=60;
+
 impl Settings {
+    /// The restart protection of every pump whose owner chose nothing else.
+    pub fn motor_rules(&self) -> pumppilot_engine::MotorRules {
+        pumppilot_engine::MotorRules {
+            min_off_ms: i64::from(self.min_off_ms),
+            grid_settle_ms: i64::from(self.grid_settle_ms),
+            max_starts_per_hour: self.max_starts_per_hour,
+        }
+    }
+
     /// Reads the `PUMPPILOT_*` variables from the process environment.
     pub fn from_env() -> Result<Settings, ConfigError> {
         Settings::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
@@ -96,6 +121,19 @@ impl Settings {
                 variable: "PUMPPILOT_POLL_INTERVAL_MS",
                 problem: format!("must be shorter than PUMPPILOT_DEVICE_LEASE_MS ({} ms)", s.device_lease_ms),
             });
+        }
+        s.min_off_ms = millis(&lookup, "PUMPPILOT_MIN_OFF_MS", s.min_off_ms, MOTOR_WAIT_MS)?;
+        s.grid_settle_ms = millis(&lookup, "PUMPPILOT_GRID_SETTLE_MS", s.grid_settle_ms, MOTOR_WAIT_MS)?;
+        if let Some(text) = lookup("PUMPPILOT_MAX_STARTS_PER_HOUR") {
+            s.max_starts_per_hour =
+                text.parse().ok().filter(|n| MAX_STARTS.contains(n)).ok_or_else(|| ConfigError {
+                    variable: "PUMPPILOT_MAX_STARTS_PER_HOUR",
+                    problem: format!(
+                        "`{text}` must be a whole number of starts from {} (no cap) to {}",
+                        MAX_STARTS.start(),
+                        MAX_STARTS.end()
+                    ),
+                })?;
         }
         s.master_username = lookup("PUMPPILOT_MASTER_USERNAME");
         s.master_password = lookup("PUMPPILOT_MASTER_PASSWORD").map(Secret);
@@ -152,6 +190,29 @@ mod tests {
         assert_eq!(s.device_lease_ms, 15_000);
         assert_eq!(s.poll_interval_ms, 5_000);
         assert_eq!(s.database_url, "sqlite://./data/pumppilot.db");
+        assert_eq!((s.min_off_ms, s.grid_settle_ms, s.max_starts_per_hour), (60_000, 60_000, 6));
+    }
+
+    #[test]
+    fn restart_protection_is_read_and_checked() {
+        let s = from(&[
+            ("PUMPPILOT_MIN_OFF_MS", "900000"),
+            ("PUMPPILOT_GRID_SETTLE_MS", "0"),
+            ("PUMPPILOT_MAX_STARTS_PER_HOUR", "0"),
+        ])
+        .unwrap();
+        assert_eq!((s.min_off_ms, s.grid_settle_ms, s.max_starts_per_hour), (900_000, 0, 0));
+        for (variable, value) in [
+            ("PUMPPILOT_MIN_OFF_MS", "-1"),
+            ("PUMPPILOT_MIN_OFF_MS", "3600001"),
+            ("PUMPPILOT_GRID_SETTLE_MS", "a minute"),
+            ("PUMPPILOT_MAX_STARTS_PER_HOUR", "61"),
+            ("PUMPPILOT_MAX_STARTS_PER_HOUR", "six"),
+        ] {
+            let err = from(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+            assert!(err.to_string().contains(value), "{err}");
+        }
     }
 
     #[test]

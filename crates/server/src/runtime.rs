@@ -10,7 +10,9 @@ use std::{
     time::Duration,
 };
 
-use pumppilot_engine::{AdminId, DeviceId, Event, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp, UserId};
+use pumppilot_engine::{
+    AdminId, DeviceId, DevicePoll, Event, MotorRules, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp, UserId,
+};
 use pumppilot_store::{AuditEntry, Commit, Decision, Store, StoreError, Telemetry};
 use tokio::sync::{Mutex, Notify, watch};
 
@@ -54,6 +56,9 @@ impl Stamp {
 struct Slot {
     tenant: Mutex<Option<Tenant>>,
     changes: watch::Sender<Stamp>,
+    /// Since when this tenant's device has been told OFF because the store could not commit: the
+    /// run holds from then (`Event::StoreOutage`) with the first commit that succeeds.
+    outage: SyncMutex<Option<Timestamp>>,
 }
 
 type Cell = Arc<Slot>;
@@ -67,6 +72,11 @@ pub struct Runtime {
     timer: SyncMutex<Deadlines>,
     wake: Notify,
     telemetry: SyncMutex<HashMap<DeviceId, Telemetry>>,
+    /// The server's restart protection, given to every tenant loaded.
+    motor_rules: SyncMutex<MotorRules>,
+    /// Since when the store has failed to commit (a commit, a telemetry flush or the readiness
+    /// probe failed); cleared by the next write that succeeds. While set, polls answer OFF.
+    outage: SyncMutex<Option<Timestamp>>,
 }
 
 #[derive(Default)]
@@ -85,7 +95,44 @@ impl Runtime {
             timer: SyncMutex::default(),
             wake: Notify::new(),
             telemetry: SyncMutex::default(),
+            motor_rules: SyncMutex::new(MotorRules::NONE),
+            outage: SyncMutex::default(),
         })
+    }
+
+    /// Sets the server's restart protection (`PUMPPILOT_MIN_OFF_MS`, …) for every tenant.
+    pub fn set_motor_rules(&self, rules: MotorRules) {
+        *self.motor_rules.lock().expect("motor rules lock") = rules;
+    }
+
+    /// Since when the store has been failing to commit, if it is.
+    pub fn store_outage(&self) -> Option<Timestamp> {
+        *self.outage.lock().expect("outage lock")
+    }
+
+    /// Notes that a write failed (`Err`) or succeeded (`Ok`).
+    fn note_write(&self, ok: bool) {
+        let mut outage = self.outage.lock().expect("outage lock");
+        if ok {
+            *outage = None;
+        } else if outage.is_none() {
+            *outage = Some(clock::now());
+        }
+    }
+
+    fn note_result<T>(&self, result: &Result<T, StoreError>) {
+        match result {
+            Ok(_) => self.note_write(true),
+            Err(StoreError::Unavailable(_)) => self.note_write(false),
+            Err(_) => {}
+        }
+    }
+
+    /// Tries a write to the store (`/readyz`): the answer, and the outage state follows it.
+    pub async fn probe_store(&self) -> Result<(), ApiError> {
+        let result = self.store.probe_write().await;
+        self.note_result(&result);
+        Ok(result?)
     }
 
     /// Applies `event` to a tenant and commits what it changed, with `extras` when accepted.
@@ -106,7 +153,14 @@ impl Runtime {
             };
             let now = clock::now();
             let mut next = current.clone();
-            let Outcome { records, reply } = next.apply(event.clone(), now);
+            // The device was told OFF during a store outage: the run holds from that moment.
+            let outage = *cell.outage.lock().expect("outage lock");
+            let mut records = match outage {
+                Some(since) => next.apply(Event::StoreOutage, since).records,
+                None => Default::default(),
+            };
+            let Outcome { records: after, reply } = next.apply(event.clone(), now);
+            records.extend(after);
             let accepted = reply.is_ok();
             let with_extras = accepted && !extras.is_empty();
             if records.changed || with_extras {
@@ -118,11 +172,26 @@ impl Runtime {
                     suspension: extras.suspension.filter(|_| accepted),
                 };
                 match self.store.commit(commit).await {
-                    Ok(()) => next.version += 1,
+                    Ok(()) => {
+                        next.version += 1;
+                        self.note_write(true);
+                        *cell.outage.lock().expect("outage lock") = None;
+                    }
                     // Another server (or a flush) moved the tenant on: read it again and redo.
                     Err(StoreError::VersionConflict) => continue,
-                    Err(err) => return Err(err.into()),
+                    Err(err) => {
+                        if matches!(err, StoreError::Unavailable(_)) {
+                            self.note_write(false);
+                            let since = self.store_outage().unwrap_or(now);
+                            cell.outage.lock().expect("outage lock").get_or_insert(since);
+                        }
+                        return Err(err.into());
+                    }
                 }
+            }
+            if !(records.changed || with_extras) && self.store_outage().is_none() {
+                // The outage changed nothing here (no run was charging): nothing is left to apply.
+                *cell.outage.lock().expect("outage lock") = None;
             }
             let answer = view(&next, now);
             let deadline = next.next_deadline();
@@ -142,26 +211,52 @@ impl Runtime {
     }
 
     /// The device hot path: a report that changes nothing only moves the last-seen time in
-    /// memory; anything else goes through the engine and the store.
-    pub async fn poll(&self, admin: AdminId, telemetry: Telemetry) -> Result<PollAnswer, ApiError> {
-        let (load_shedding, ready, relay) = (telemetry.load_shedding, telemetry.ready, telemetry.relay);
+    /// memory; anything else goes through the engine and the store. While the store cannot
+    /// commit, the answer is OFF (HOLD, STORE_UNAVAILABLE).
+    pub async fn poll(&self, admin: AdminId, poll: DevicePoll, telemetry: Telemetry) -> Result<PollAnswer, ApiError> {
         let now = telemetry.last_seen_at;
-        self.telemetry.lock().expect("telemetry lock").insert(telemetry.device_id, telemetry);
+        {
+            // A board says why it started once: a later report before the flush must not lose it.
+            let mut buffer = self.telemetry.lock().expect("telemetry lock");
+            let mut telemetry = telemetry;
+            if let Some(pending) = buffer.get(&telemetry.device_id)
+                && telemetry.last_reset.is_none()
+            {
+                (telemetry.last_reset, telemetry.last_reset_at) = (pending.last_reset, pending.last_reset_at);
+            }
+            buffer.insert(telemetry.device_id, telemetry);
+        }
         let cell = self.cell(admin);
+        let poll_ms = self.poll_ms;
         {
             let mut guard = cell.tenant.lock().await;
+            if let Some(since) = self.store_outage() {
+                cell.outage.lock().expect("outage lock").get_or_insert(since);
+                return Ok(Tenant::unavailable_answer(guard.as_ref(), now, poll_ms, self.lease_ms));
+            }
+            let in_outage = cell.outage.lock().expect("outage lock").is_some();
             if let Some(tenant) = guard.as_mut()
-                && tenant.is_quiet_report(load_shedding, ready, relay, now)
+                && !in_outage
+                && tenant.is_quiet_poll(&poll, now)
             {
-                tenant.touch(now);
-                return Ok(tenant.poll_answer(now, self.poll_ms));
+                if tenant.controller == Some(poll.device) {
+                    tenant.touch(now);
+                }
+                return Ok(tenant.poll_answer_for(poll.device, now, poll_ms));
             }
         }
-        let report = Event::DeviceReport { load_shedding, ready, relay };
-        let poll_ms = self.poll_ms;
-        let (_, answer) =
-            self.apply(admin, report, Extras::default(), |tenant, now| tenant.poll_answer(now, poll_ms)).await?;
-        Ok(answer)
+        let device = poll.device;
+        match self
+            .apply(admin, Event::Poll(poll), Extras::default(), |t, now| t.poll_answer_for(device, now, poll_ms))
+            .await
+        {
+            Ok((_, answer)) => Ok(answer),
+            Err(err) if err.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => {
+                let guard = cell.tenant.lock().await;
+                Ok(Tenant::unavailable_answer(guard.as_ref(), now, poll_ms, self.lease_ms))
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// A receiver that sees every committed change of a tenant from now on (its current value is
@@ -170,10 +265,10 @@ impl Runtime {
         self.cell(admin).changes.subscribe()
     }
 
-    /// The command for a tenant's device as it stands now, without counting as a poll.
-    pub async fn command(&self, admin: AdminId) -> Result<PollAnswer, ApiError> {
+    /// The command for one of a tenant's devices as it stands now, without counting as a poll.
+    pub async fn command(&self, admin: AdminId, device: DeviceId) -> Result<PollAnswer, ApiError> {
         let poll_ms = self.poll_ms;
-        self.read(admin, |tenant, now| tenant.poll_answer(now, poll_ms)).await
+        self.read(admin, |tenant, now| tenant.poll_answer_for(device, now, poll_ms)).await
     }
 
     /// Loads every tenant, applies what time changed while the server was down, and runs the
@@ -201,7 +296,9 @@ impl Runtime {
         if batch.is_empty() {
             return;
         }
-        if let Err(err) = self.store.record_telemetry(&batch).await {
+        let result = self.store.record_telemetry(&batch).await;
+        self.note_result(&result);
+        if let Err(err) = result {
             tracing::warn!(%err, devices = batch.len(), "could not write device telemetry; keeping it for the next flush");
             let mut buffer = self.telemetry.lock().expect("telemetry lock");
             for t in batch {
@@ -224,7 +321,10 @@ impl Runtime {
 
     async fn load(&self, admin: AdminId) -> Result<Tenant, ApiError> {
         match self.store.load_tenant(admin, self.lease_ms).await? {
-            Some(tenant) => Ok(tenant),
+            Some(mut tenant) => {
+                tenant.defaults = *self.motor_rules.lock().expect("motor rules lock");
+                Ok(tenant)
+            }
             None => {
                 self.cells.write().expect("cells lock").remove(&admin);
                 Err(ApiError::not_found("admin"))

@@ -1,7 +1,7 @@
 //! The JSON shapes of `API.md`. Only this layer serializes; these types are the contract.
 
 use pumppilot_engine::{EntryStatus, LedgerEntry, QueueEntry, Tenant, Timestamp, UsageRow, UserId};
-use pumppilot_store::{Account, AuditEntry, Device, MinuteRequest};
+use pumppilot_store::{Account, AuditEntry, Device, MinuteRequest, reader_state_name, reset_reason_name};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -139,6 +139,10 @@ pub struct MotorView {
     pub active_user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining_seconds: Option<i64>,
+    /// In HOLD for restart protection (GRID_SETTLING, RESTART_WAIT): whole seconds until the motor
+    /// may start (rounded up), e.g. "waiting for the grid to settle, 0:42". Not charged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_in_seconds: Option<i64>,
 }
 
 impl MotorView {
@@ -149,6 +153,7 @@ impl MotorView {
             hold_reason: hold_reason.map(|r| r.as_str().into()),
             active_user_id: tenant.active.as_ref().map(|e| e.user_id.to_string()),
             remaining_seconds: tenant.remaining_seconds(now),
+            resume_in_seconds: tenant.restart_wait_until().map(|until| ((until - now).max(0) + 999) / 1000),
         }
     }
 }
@@ -344,12 +349,28 @@ pub struct DeviceView {
     pub firmware: Option<String>,
     pub uptime_ms: Option<u64>,
     pub rssi: Option<i16>,
+    /// This device drives the pump's motor (the others are told OFF).
+    pub controller: bool,
+    /// Why the board last started, as it reported: POWER_ON, BROWN_OUT, WATCHDOG, PANIC,
+    /// SOFTWARE or OTHER; null until it has said.
+    pub last_reset: Option<String>,
+    /// When the board last started.
+    pub last_reset_at: Option<String>,
+    /// Its RFID reader: OK, ABSENT, or null for a board without one.
+    pub reader: Option<String>,
+    /// Its motor-running feedback input (true: the motor runs); null for a board without one.
+    pub feedback: Option<bool>,
 }
 
 impl DeviceView {
-    pub fn new(device: &Device, lease_ms: i64, now: Timestamp) -> Self {
+    pub fn new(device: &Device, lease_ms: i64, now: Timestamp, controller: bool) -> Self {
         let t = device.telemetry.as_ref();
         DeviceView {
+            controller,
+            last_reset: t.and_then(|t| t.last_reset).map(|r| reset_reason_name(r).into()),
+            last_reset_at: t.and_then(|t| t.last_reset_at).map(rfc3339),
+            reader: t.and_then(|t| t.reader).map(|r| reader_state_name(r).into()),
+            feedback: t.and_then(|t| t.feedback),
             id: device.id.to_string(),
             name: device.name.clone(),
             online: t.is_some_and(|t| now - t.last_seen_at < lease_ms),
@@ -452,5 +473,55 @@ pub mod names {
         Pending,
         Approved,
         Rejected,
+    }
+}
+
+/// `GET`/`PUT /api/admin/pump/motor`: the pump's restart protection.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MotorSettingsView {
+    /// The owner's own values; null takes the server's default.
+    pub own: MotorOwnView,
+    /// The values in force (sent to the device in every poll answer).
+    pub effective: MotorRulesView,
+}
+
+/// The owner's restart protection; null takes the server's default.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MotorOwnView {
+    pub min_off_ms: Option<i64>,
+    pub grid_settle_ms: Option<i64>,
+    pub max_starts_per_hour: Option<i64>,
+}
+
+/// Restart protection in force.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MotorRulesView {
+    /// Least time the motor stays OFF before it may start again.
+    pub min_off_ms: i64,
+    /// How long the grid must be back (after load shedding or a power cut) before ON.
+    pub grid_settle_ms: i64,
+    /// Most starts in any hour (0 = no cap).
+    pub max_starts_per_hour: i64,
+}
+
+impl MotorSettingsView {
+    pub fn new(tenant: &Tenant) -> Self {
+        let own = tenant.motor_settings;
+        let rules = tenant.motor_rules();
+        MotorSettingsView {
+            own: MotorOwnView {
+                min_off_ms: own.min_off_ms,
+                grid_settle_ms: own.grid_settle_ms,
+                max_starts_per_hour: own.max_starts_per_hour.map(i64::from),
+            },
+            effective: MotorRulesView {
+                min_off_ms: rules.min_off_ms,
+                grid_settle_ms: rules.grid_settle_ms,
+                max_starts_per_hour: i64::from(rules.max_starts_per_hour),
+            },
+        }
     }
 }

@@ -48,6 +48,8 @@ async fn a_run_that_uses_its_last_second_ends_by_itself_and_the_next_starts() {
     apply(&runtime, admin, Event::DeviceReport { load_shedding: false, ready: true, relay: false }).await;
     apply(&runtime, admin, Event::Start { user: first, requested_minutes: None, entry_id: EntryId::new() }).await;
     apply(&runtime, admin, Event::Start { user: second, requested_minutes: None, entry_id: EntryId::new() }).await;
+    // The device polls and hears of the run: charging starts now.
+    apply(&runtime, admin, Event::DeviceReport { load_shedding: false, ready: true, relay: false }).await;
 
     // Nobody touches the tenant; only the timer can end the run. Watch the store, not the runtime.
     let query = UsageQuery { admin, user: None, from: None, to: None, limit: 10 };

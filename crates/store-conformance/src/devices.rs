@@ -1,9 +1,9 @@
 //! Devices: registration, telemetry that only moves forward, key rotation.
 
-use pumppilot_engine::{AdminId, DeviceId, Timestamp};
+use pumppilot_engine::{AdminId, DeviceId, DevicePoll, Event, ReaderState, ResetReason, Timestamp};
 use pumppilot_store::{Device, Store, StoreError, Telemetry};
 
-use crate::support::{assert_err, at, load, tenancy};
+use crate::support::{Driver, assert_err, at, load, tenancy};
 
 fn device(admin: AdminId, name: &str, key_hash: &[u8], created_at: Timestamp) -> Device {
     Device {
@@ -27,6 +27,10 @@ fn telemetry(device: &Device, last_seen_at: Timestamp, load_shedding: bool) -> T
         firmware: Some("1.4.2".to_owned()),
         uptime_ms: Some(5_000 + last_seen_at.millis().unsigned_abs() % 1_000_000),
         rssi: Some(-67),
+        last_reset: None,
+        last_reset_at: None,
+        reader: None,
+        feedback: None,
     }
 }
 
@@ -83,4 +87,78 @@ pub async fn devices_telemetry_and_key_rotation(store: &dyn Store) {
     assert_err!(store.set_device_key(rahim.admin, DeviceId::new(), b"nowhere").await, StoreError::NotFound);
     assert_err!(store.set_device_key(rahim.admin, d1.id, b"key-2").await, StoreError::Invariant(_));
     assert_eq!(store.devices(None).await.unwrap(), [d1, d2, d3]);
+}
+
+/// What a board says of itself (why it last started and when, its reader, its feedback input)
+/// round-trips; a report without a reset reason keeps the stored one.
+pub async fn devices_report_reset_reader_and_feedback(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 0).await;
+    let mut d1 = device(rahim.admin, "well 1", b"key-1", at(0));
+    store.create_device(&d1).await.expect("create device");
+    let booted = Telemetry {
+        last_reset: Some(ResetReason::BrownOut),
+        last_reset_at: Some(at(8)),
+        reader: Some(ReaderState::Absent),
+        feedback: Some(false),
+        ..telemetry(&d1, at(10), false)
+    };
+    store.record_telemetry(std::slice::from_ref(&booted)).await.expect("telemetry");
+    d1.telemetry = Some(booted.clone());
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone()]);
+
+    let later = Telemetry { reader: Some(ReaderState::Ok), feedback: Some(true), ..telemetry(&d1, at(20), false) };
+    store.record_telemetry(std::slice::from_ref(&later)).await.expect("telemetry");
+    let stored = store.devices(Some(rahim.admin)).await.unwrap().remove(0).telemetry.expect("telemetry");
+    assert_eq!((stored.last_reset, stored.last_reset_at), (Some(ResetReason::BrownOut), Some(at(8))), "kept");
+    assert_eq!((stored.reader, stored.feedback, stored.last_seen_at), (Some(ReaderState::Ok), Some(true), at(20)));
+
+    for reason in
+        [ResetReason::PowerOn, ResetReason::Watchdog, ResetReason::Panic, ResetReason::Software, ResetReason::Other]
+    {
+        let again =
+            Telemetry { last_reset: Some(reason), last_reset_at: Some(at(29)), ..telemetry(&d1, at(30), false) };
+        store.record_telemetry(std::slice::from_ref(&again)).await.expect("telemetry");
+        let stored = store.devices(Some(rahim.admin)).await.unwrap().remove(0).telemetry.expect("telemetry");
+        assert_eq!((stored.last_reset, stored.last_reset_at), (Some(reason), Some(at(29))));
+    }
+}
+
+/// Once a tenant has a controller, another device's telemetry no longer moves the tenant's last
+/// poll (its lease); a retired device is gone with its key, and only its own tenant can retire it.
+pub async fn only_the_controller_keeps_the_lease_and_devices_retire(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 0).await;
+    let q = tenancy(store, "q", 0).await;
+    let d1 = device(rahim.admin, "pump board", b"key-1", at(0));
+    let d2 = device(rahim.admin, "spare board", b"key-2", at(1));
+    for new in [&d1, &d2] {
+        store.create_device(new).await.expect("create device");
+    }
+    let mut pump = Driver::load(store, rahim.admin).await;
+    let poll =
+        DevicePoll { device: d1.id, load_shedding: false, ready: true, relay: false, feedback: None, reset: None };
+    pump.step(Event::Poll(poll), at(10)).await;
+    assert_eq!(load(store, rahim.admin).await.controller, Some(d1.id), "the first device to poll drives the pump");
+
+    store.record_telemetry(&[telemetry(&d2, at(50), false)]).await.expect("spare telemetry");
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(10)), "a spare keeps no lease");
+    store.record_telemetry(&[telemetry(&d1, at(40), false)]).await.expect("controller telemetry");
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(40)));
+
+    assert_err!(store.delete_device(q.admin, d2.id).await, StoreError::NotFound);
+    assert_err!(store.delete_device(rahim.admin, DeviceId::new()).await, StoreError::NotFound);
+    store.delete_device(rahim.admin, d2.id).await.expect("retire");
+    let left = store.devices(Some(rahim.admin)).await.unwrap();
+    assert_eq!(left.iter().map(|d| d.id).collect::<Vec<_>>(), [d1.id]);
+    assert_err!(store.delete_device(rahim.admin, d2.id).await, StoreError::NotFound);
+    // Its key hash is free again (it was the only record of it).
+    store.create_device(&device(rahim.admin, "new board", b"key-2", at(60))).await.expect("the key hash is free");
+}
+
+/// The write probe succeeds on a healthy store and leaves no tenant changed.
+pub async fn the_write_probe_succeeds_and_changes_nothing(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 0).await;
+    let before = load(store, rahim.admin).await;
+    store.probe_write().await.expect("probe");
+    store.probe_write().await.expect("probe again");
+    assert_eq!(load(store, rahim.admin).await, before);
 }

@@ -36,14 +36,17 @@ pub use books::{
     audit_newest_first_with_limit, ledger_and_wallets_survive_reload, usage_by_tenant_user_and_date_range,
 };
 pub use cards::cards_bind_move_and_stay_in_their_tenant;
-pub use devices::devices_telemetry_and_key_rotation;
+pub use devices::{
+    devices_report_reset_reader_and_feedback, devices_telemetry_and_key_rotation,
+    only_the_controller_keeps_the_lease_and_devices_retire, the_write_probe_succeeds_and_changes_nothing,
+};
 pub use queue::{one_active_entry_per_admin_is_enforced_by_the_store, positions_close_up_as_the_line_moves};
 pub use requests::{approving_with_a_commit_decides_once, rejecting_decides_once};
 pub use sessions::{purging_removes_only_dead_sessions, sessions_lookup_rotation_and_revocation};
 pub use tenants::{
     commit_round_trip_with_the_engine, concurrent_writers_retry_until_every_credit_lands,
-    creating_an_admin_creates_its_tenant, racing_commits_only_one_wins, stale_version_is_a_conflict_and_writes_nothing,
-    suspending_a_tenant_in_one_commit,
+    controller_and_restart_protection_survive_reload, creating_an_admin_creates_its_tenant,
+    racing_commits_only_one_wins, stale_version_is_a_conflict_and_writes_nothing, suspending_a_tenant_in_one_commit,
 };
 
 /// The store is reachable.
@@ -126,6 +129,10 @@ macro_rules! conformance_tests {
             approving_with_a_commit_decides_once,
             rejecting_decides_once,
             devices_telemetry_and_key_rotation,
+            devices_report_reset_reader_and_feedback,
+            only_the_controller_keeps_the_lease_and_devices_retire,
+            the_write_probe_succeeds_and_changes_nothing,
+            controller_and_restart_protection_survive_reload,
             cards_bind_move_and_stay_in_their_tenant,
             sessions_lookup_rotation_and_revocation,
             purging_removes_only_dead_sessions,

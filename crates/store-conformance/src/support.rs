@@ -1,7 +1,7 @@
 //! What the stories share: fixed times, accounts, and a driver that applies engine events and
 //! commits them the way the server does.
 
-use pumppilot_engine::{AdminId, Credit, Event, LedgerKind, Outcome, Records, Tenant, Timestamp, UserId};
+use pumppilot_engine::{AdminId, Credit, EntryStatus, Event, LedgerKind, Outcome, Records, Tenant, Timestamp, UserId};
 use pumppilot_store::{Account, AuditEntry, Commit, Decision, Role, Store, StoreResult};
 
 /// The lease the stories load tenants with.
@@ -115,7 +115,16 @@ impl<'a> Driver<'a> {
 
     /// Applies one event at `now`, commits it and checks the store now holds the same state.
     pub async fn step(&mut self, event: Event, now: Timestamp) -> Outcome {
-        let outcome = self.tenant.apply(event, now);
+        let mut outcome = self.tenant.apply(event, now);
+        // A run that is RUNNING but not yet charged waits for the device to hear of it: the
+        // stories' device long-polls with unchanged inputs and hears at once.
+        let untold =
+            self.tenant.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_none());
+        if untold {
+            let d = self.tenant.device;
+            let heard = Event::DeviceReport { load_shedding: d.load_shedding, ready: d.ready, relay: d.relay };
+            outcome.records.extend(self.tenant.apply(heard, now).records);
+        }
         self.commit(&outcome.records, &[], None, None).await.expect("commit");
         self.assert_stored().await;
         outcome

@@ -210,3 +210,37 @@ pub async fn suspending_a_tenant_in_one_commit(store: &dyn Store) {
     assert!(!store.account(admin.0).await.unwrap().unwrap().suspended);
     assert_eq!(pump.committed.ledger.iter().filter(|e| e.kind == LedgerKind::RunCharge).count(), 1);
 }
+
+/// The controller, the owner's restart protection and the motor's recent history (ON, when it
+/// last went OFF, when the grid came back, the starts of the hour) survive a reload.
+pub async fn controller_and_restart_protection_survive_reload(store: &dyn Store) {
+    use pumppilot_engine::{DeviceId, DevicePoll, EntryId, MotorSettings, ResetReason};
+
+    let rahim = tenancy(store, "rahim", 2).await;
+    let mut pump = Driver::load(store, rahim.admin).await;
+    let board = DeviceId::new();
+    let poll = |load_shedding: bool, reset: Option<ResetReason>| {
+        Event::Poll(DevicePoll { device: board, load_shedding, ready: true, relay: false, feedback: None, reset })
+    };
+    pump.step(poll(false, Some(ResetReason::PowerOn)), at(0)).await;
+    let settings = MotorSettings { min_off_ms: Some(0), grid_settle_ms: Some(0), max_starts_per_hour: Some(4) };
+    pump.step(Event::SetMotorSettings(settings), at(1)).await;
+    pump.step(recharge(rahim.admin, rahim.users[0], 600), at(2)).await;
+    pump.step(recharge(rahim.admin, rahim.users[1], 600), at(2)).await;
+    for (n, user) in [(10, rahim.users[0]), (20, rahim.users[1]), (30, rahim.users[0])] {
+        pump.step(Event::Start { user, requested_minutes: None, entry_id: EntryId::new() }, at(n)).await;
+        pump.step(Event::Stop { user }, at(n + 5)).await;
+    }
+    pump.step(poll(true, None), at(40)).await;
+    pump.step(poll(false, None), at(41)).await;
+    let stored = load(store, rahim.admin).await;
+    assert_eq!(stored.controller, Some(board));
+    assert_eq!(stored.motor_settings, settings);
+    assert_eq!(stored.motor.starts, [at(10), at(20), at(30)]);
+    assert_eq!(
+        (stored.motor.on, stored.motor.off_since, stored.motor.grid_up_since),
+        (false, Some(at(35)), Some(at(41)))
+    );
+    pump.step(Event::SetController { device: None }, at(50)).await;
+    assert_eq!(load(store, rahim.admin).await.controller, None);
+}

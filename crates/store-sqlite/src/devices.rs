@@ -1,7 +1,7 @@
 //! Devices at the pumps, their keys and their last telemetry.
 
 use pumppilot_engine::{AdminId, DeviceId};
-use pumppilot_store::{Device, StoreError, Telemetry};
+use pumppilot_store::{Device, StoreError, Telemetry, reader_state_name, reset_reason_name};
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::{
@@ -68,9 +68,13 @@ fn write_telemetry(conn: &Connection, telemetry: &Telemetry) -> Result<(), Failu
     let device_id = telemetry.device_id.to_string();
     let admin_id = telemetry.admin_id.to_string();
     let at = telemetry.last_seen_at.millis();
+    // A report without a reset reason keeps the stored one (a board says it once after a boot).
     conn.prepare_cached(
         "UPDATE devices SET last_seen_at = :at, load_shedding = :load_shedding, ready = :ready, relay = :relay, \
-         firmware = :firmware, uptime_ms = :uptime_ms, rssi = :rssi \
+         firmware = :firmware, uptime_ms = :uptime_ms, rssi = :rssi, \
+         last_reset = coalesce(:last_reset, last_reset), \
+         last_reset_at = CASE WHEN :last_reset IS NULL THEN last_reset_at ELSE :last_reset_at END, \
+         reader = :reader, feedback = :feedback \
          WHERE id = :device_id AND admin_id = :admin_id AND (last_seen_at IS NULL OR last_seen_at <= :at)",
     )?
     .execute(named_params! {
@@ -83,10 +87,16 @@ fn write_telemetry(conn: &Connection, telemetry: &Telemetry) -> Result<(), Failu
         ":firmware": telemetry.firmware,
         ":uptime_ms": uptime_ms,
         ":rssi": telemetry.rssi,
+        ":last_reset": telemetry.last_reset.map(reset_reason_name),
+        ":last_reset_at": telemetry.last_reset_at.map(|at| at.millis()),
+        ":reader": telemetry.reader.map(reader_state_name),
+        ":feedback": telemetry.feedback,
     })?;
+    // Only the tenant's controller (or a first device, before there is one) keeps its lease.
     conn.prepare_cached(
         "UPDATE tenants SET last_poll_at = max(coalesce(last_poll_at, :at), :at) \
-         WHERE admin_id = :admin_id AND EXISTS (SELECT 1 FROM devices WHERE id = :device_id AND admin_id = :admin_id)",
+         WHERE admin_id = :admin_id AND (controller_id IS NULL OR controller_id = :device_id) \
+         AND EXISTS (SELECT 1 FROM devices WHERE id = :device_id AND admin_id = :admin_id)",
     )?
     .execute(named_params! { ":device_id": device_id, ":admin_id": admin_id, ":at": at })?;
     Ok(())
@@ -97,6 +107,17 @@ pub(crate) fn set_key(conn: &Connection, admin: AdminId, device: DeviceId, key_h
     let changed = conn
         .prepare_cached("UPDATE devices SET key_hash = ?3 WHERE id = ?1 AND admin_id = ?2")?
         .execute((device.to_string(), admin.to_string(), key_hash))?;
+    if changed == 0 {
+        return Err(StoreError::NotFound.into());
+    }
+    Ok(())
+}
+
+/// Deletes a device of a tenant.
+pub(crate) fn delete(conn: &Connection, admin: AdminId, device: DeviceId) -> Result<(), Failure> {
+    let changed = conn
+        .prepare_cached("DELETE FROM devices WHERE id = ?1 AND admin_id = ?2")?
+        .execute((device.to_string(), admin.to_string()))?;
     if changed == 0 {
         return Err(StoreError::NotFound.into());
     }

@@ -196,6 +196,19 @@ impl Store for SqliteStore {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)).await
     }
 
+    async fn probe_write(&self) -> StoreResult<()> {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute("INSERT INTO write_probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1", [at])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
         let account = account.clone();
         self.write(move |conn| accounts::create(conn, &account)).await
@@ -246,6 +259,10 @@ impl Store for SqliteStore {
         }
         let batch = batch.to_vec();
         self.write(move |conn| devices::record_telemetry(conn, &batch)).await
+    }
+
+    async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()> {
+        self.write(move |conn| devices::delete(conn, admin, device)).await
     }
 
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {

@@ -97,7 +97,7 @@ impl RowExt for Row<'_> {
 }
 
 /// The conversion error for a stored value this build cannot read.
-fn bad_value(row: &Row<'_>, column: &str, value: &str, cause: impl Display) -> rusqlite::Error {
+pub(crate) fn bad_value(row: &Row<'_>, column: &str, value: &str, cause: impl Display) -> rusqlite::Error {
     let index = row.as_ref().column_index(column).unwrap_or_default();
     let message = format!("column {column} holds {value:?}, which cannot be read: {cause}");
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, message.into())
@@ -200,7 +200,7 @@ pub(crate) fn account(row: &Row<'_>) -> rusqlite::Result<Account> {
 macro_rules! device_columns {
     () => {
         "id, admin_id, name, key_hash, created_at, last_seen_at, load_shedding, ready, relay, firmware, uptime_ms, \
-         rssi"
+         rssi, last_reset, last_reset_at, reader, feedback"
     };
 }
 pub(crate) use device_columns;
@@ -224,6 +224,22 @@ pub(crate) fn device(row: &Row<'_>) -> rusqlite::Result<Device> {
                 .map(|ms| u64::try_from(ms).map_err(|cause| bad_value(row, "uptime_ms", &ms.to_string(), cause)))
                 .transpose()?,
             rssi: row.get("rssi")?,
+            last_reset: row
+                .get::<_, Option<String>>("last_reset")?
+                .map(|name| {
+                    pumppilot_store::parse_reset_reason(&name)
+                        .ok_or_else(|| bad_value(row, "last_reset", &name, "not a reset reason"))
+                })
+                .transpose()?,
+            last_reset_at: row.opt_at("last_reset_at")?,
+            reader: row
+                .get::<_, Option<String>>("reader")?
+                .map(|name| {
+                    pumppilot_store::parse_reader_state(&name)
+                        .ok_or_else(|| bad_value(row, "reader", &name, "not a reader state"))
+                })
+                .transpose()?,
+            feedback: row.get("feedback")?,
         }),
     };
     Ok(Device {

@@ -6,8 +6,11 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::Failure;
 
 /// The migrations in order; the database's `user_version` is how many of them it has applied.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_cards.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_cards.sql"),
+    include_str!("../migrations/0003_field_safety.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

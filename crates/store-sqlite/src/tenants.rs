@@ -2,7 +2,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use pumppilot_engine::{AdminId, DeviceLink, EntryStatus, QueueEntry, Records, Tenant, UserId};
+use pumppilot_engine::{
+    AdminId, DeviceLink, EntryStatus, MotorHistory, MotorRules, MotorSettings, QueueEntry, Records, Tenant, Timestamp,
+    UserId,
+};
 use pumppilot_store::{AuditEntry, Commit, Decision, StoreError};
 use rusqlite::{Connection, Transaction, TransactionBehavior, named_params};
 
@@ -22,8 +25,9 @@ pub(crate) fn ids(conn: &Connection) -> Result<Vec<AdminId>, Failure> {
 pub(crate) fn load(conn: &mut Connection, admin: AdminId, lease_ms: i64) -> Result<Option<Tenant>, Failure> {
     let tx = conn.transaction()?;
     let key = admin.to_string();
-    let sql = "SELECT version, suspended, seq, last_poll_at, load_shedding, ready, relay FROM tenants \
-               WHERE admin_id = ?1";
+    let sql = "SELECT version, suspended, seq, last_poll_at, load_shedding, ready, relay, controller_id, min_off_ms, \
+               grid_settle_ms, max_starts_per_hour, motor_on, motor_off_since, grid_up_since, motor_starts \
+               FROM tenants WHERE admin_id = ?1";
     let tenant = query_opt(&tx, sql, [&key], |row| {
         Ok(Tenant {
             admin_id: admin,
@@ -40,6 +44,22 @@ pub(crate) fn load(conn: &mut Connection, admin: AdminId, lease_ms: i64) -> Resu
             waiting: Vec::new(),
             wallets: BTreeMap::new(),
             seq: row.unsigned("seq")?,
+            controller: row.opt_parsed("controller_id")?,
+            motor_settings: MotorSettings {
+                min_off_ms: row.get("min_off_ms")?,
+                grid_settle_ms: row.get("grid_settle_ms")?,
+                max_starts_per_hour: row.get("max_starts_per_hour")?,
+            },
+            defaults: MotorRules::NONE,
+            motor: MotorHistory {
+                on: row.get("motor_on")?,
+                off_since: row.opt_at("motor_off_since")?,
+                grid_up_since: row.opt_at("grid_up_since")?,
+                starts: {
+                    let text: String = row.get("motor_starts")?;
+                    parse_starts(&text).map_err(|cause| rows::bad_value(row, "motor_starts", &text, cause))?
+                },
+            },
         })
     })?;
     let Some(mut tenant) = tenant else { return Ok(None) };
@@ -172,7 +192,10 @@ fn write_tenant_row(tx: &Transaction<'_>, tenant: &Tenant) -> Result<(), Failure
         .prepare_cached(
             "UPDATE tenants SET version = version + 1, suspended = :suspended, seq = :seq, \
              last_poll_at = max(coalesce(last_poll_at, :last_poll_at), coalesce(:last_poll_at, last_poll_at)), \
-             load_shedding = :load_shedding, ready = :ready, relay = :relay \
+             load_shedding = :load_shedding, ready = :ready, relay = :relay, controller_id = :controller_id, \
+             min_off_ms = :min_off_ms, grid_settle_ms = :grid_settle_ms, max_starts_per_hour = :max_starts_per_hour, \
+             motor_on = :motor_on, motor_off_since = :motor_off_since, grid_up_since = :grid_up_since, \
+             motor_starts = :motor_starts \
              WHERE admin_id = :admin_id AND version = :version",
         )?
         .execute(named_params! {
@@ -184,6 +207,14 @@ fn write_tenant_row(tx: &Transaction<'_>, tenant: &Tenant) -> Result<(), Failure
             ":load_shedding": tenant.device.load_shedding,
             ":ready": tenant.device.ready,
             ":relay": tenant.device.relay,
+            ":controller_id": tenant.controller.map(|device| device.to_string()),
+            ":min_off_ms": tenant.motor_settings.min_off_ms,
+            ":grid_settle_ms": tenant.motor_settings.grid_settle_ms,
+            ":max_starts_per_hour": tenant.motor_settings.max_starts_per_hour,
+            ":motor_on": tenant.motor.on,
+            ":motor_off_since": opt_ms(tenant.motor.off_since),
+            ":grid_up_since": opt_ms(tenant.motor.grid_up_since),
+            ":motor_starts": tenant.motor.starts.iter().map(|at| at.millis().to_string()).collect::<Vec<_>>().join(","),
         })?;
     if changed == 0 {
         let exists =
@@ -267,4 +298,9 @@ fn check_live_entries(tx: &Transaction<'_>, tenant: &Tenant) -> Result<(), Failu
         return Err(invariant("a stored waiting entry is not in the state's line, and it was not ended"));
     }
     Ok(())
+}
+
+/// The starts of the last hour from their stored form (milliseconds, comma-separated).
+fn parse_starts(text: &str) -> Result<Vec<Timestamp>, std::num::ParseIntError> {
+    text.split(',').filter(|part| !part.is_empty()).map(|part| part.parse().map(Timestamp)).collect()
 }

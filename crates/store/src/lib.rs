@@ -57,6 +57,9 @@ pub struct Commit<'a> {
 pub trait Store: Send + Sync + 'static {
     /// Answers when the store is reachable.
     async fn ping(&self) -> StoreResult<()>;
+    /// Answers when the store can commit a write now (a disk that is full or read-only fails
+    /// here while reads still work); writes nothing a reader would see.
+    async fn probe_write(&self) -> StoreResult<()>;
 
     // --- accounts ---
     /// Creates an account; for an admin also its tenant (version 0). Usernames are unique.
@@ -84,6 +87,9 @@ pub trait Store: Send + Sync + 'static {
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()>;
     /// Replaces a device's key hash (rotation).
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()>;
+    /// Retires a device of a tenant: it and its key are gone ([`StoreError::NotFound`] when the
+    /// tenant has no such device). The tenant's controller is the engine's, changed by a commit.
+    async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()>;
 
     // --- cards ---
     /// Binds a card to a user of its tenant; a card already bound in that tenant moves to the

@@ -1,6 +1,6 @@
 //! The stored records that are not engine state.
 
-use pumppilot_engine::{AdminId, DeviceId, RequestId, Timestamp, UserId};
+use pumppilot_engine::{AdminId, DeviceId, ReaderState, RequestId, ResetReason, Timestamp, UserId};
 use uuid::Uuid;
 
 /// What an account may do.
@@ -71,6 +71,56 @@ pub struct Telemetry {
     pub firmware: Option<String>,
     pub uptime_ms: Option<u64>,
     pub rssi: Option<i16>,
+    /// Why the board last started, once it has said so; a report without one keeps the stored one.
+    pub last_reset: Option<ResetReason>,
+    /// When the board last started (the report's time less its uptime).
+    pub last_reset_at: Option<Timestamp>,
+    /// Whether its RFID reader answers, on boards that have one.
+    pub reader: Option<ReaderState>,
+    /// Its motor-running feedback input, on boards that have one.
+    pub feedback: Option<bool>,
+}
+
+/// The store name of a reset reason.
+pub const fn reset_reason_name(reason: ResetReason) -> &'static str {
+    match reason {
+        ResetReason::PowerOn => "POWER_ON",
+        ResetReason::BrownOut => "BROWN_OUT",
+        ResetReason::Watchdog => "WATCHDOG",
+        ResetReason::Panic => "PANIC",
+        ResetReason::Software => "SOFTWARE",
+        ResetReason::Other => "OTHER",
+    }
+}
+
+/// A reset reason from its store name.
+pub fn parse_reset_reason(name: &str) -> Option<ResetReason> {
+    Some(match name {
+        "POWER_ON" => ResetReason::PowerOn,
+        "BROWN_OUT" => ResetReason::BrownOut,
+        "WATCHDOG" => ResetReason::Watchdog,
+        "PANIC" => ResetReason::Panic,
+        "SOFTWARE" => ResetReason::Software,
+        "OTHER" => ResetReason::Other,
+        _ => return None,
+    })
+}
+
+/// The store name of a reader state.
+pub const fn reader_state_name(state: ReaderState) -> &'static str {
+    match state {
+        ReaderState::Ok => "OK",
+        ReaderState::Absent => "ABSENT",
+    }
+}
+
+/// A reader state from its store name.
+pub fn parse_reader_state(name: &str) -> Option<ReaderState> {
+    Some(match name {
+        "OK" => ReaderState::Ok,
+        "ABSENT" => ReaderState::Absent,
+        _ => return None,
+    })
 }
 
 /// An RFID card bound to a user of a tenant. A card's UID is unique within its tenant.

@@ -37,6 +37,10 @@ pub async fn spawn_app_with(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>)
         database_url: format!("sqlite://{}", dir.path().join("pumppilot.db").display()),
         device_lease_ms: LEASE_MS,
         poll_interval_ms: 300,
+        // Restart protection would make every stop-then-start wait a minute; its own tests set it.
+        min_off_ms: 0,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
         master_username: Some(MASTER.0.into()),
         master_password: Some(Secret(MASTER.1.into())),
         ..Settings::default()
@@ -259,6 +263,10 @@ pub fn start_server_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> (S
         .env("PUMPPILOT_MASTER_PASSWORD", "master-password")
         .env("PUMPPILOT_DEVICE_LEASE_MS", "3000")
         .env("PUMPPILOT_POLL_INTERVAL_MS", "500")
+        // As in `spawn_app`: no restart protection unless a test sets it.
+        .env("PUMPPILOT_MIN_OFF_MS", "0")
+        .env("PUMPPILOT_GRID_SETTLE_MS", "0")
+        .env("PUMPPILOT_MAX_STARTS_PER_HOUR", "0")
         .env("PUMPPILOT_LOG", "warn")
         .envs(settings.iter().copied())
         .stdout(Stdio::piped())

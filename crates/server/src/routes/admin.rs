@@ -9,7 +9,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, Reply, RequestId, UserId};
+use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, MotorSettings, Reply, RequestId, UserId};
 use pumppilot_store::{
     Account, AuditEntry, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role, UsageQuery,
 };
@@ -27,8 +27,8 @@ use crate::{
     routes::openapi::{AdminIdParam, Body, Refused, Scoped},
     runtime::Extras,
     views::{
-        AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, MinuteRequestView, UsageView,
-        UserBalanceView, UserView, WalletView, minutes,
+        AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, MinuteRequestView, MotorSettingsView,
+        UsageView, UserBalanceView, UserView, WalletView, minutes,
     },
 };
 
@@ -45,6 +45,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reject_request))
         .routes(routes!(register_device, list_devices))
         .routes(routes!(rotate_device_key))
+        .routes(routes!(retire_device))
+        .routes(routes!(choose_controller))
+        .routes(routes!(motor_settings, set_motor_settings))
         .routes(routes!(admin_stop))
         .routes(routes!(tenant_usage))
         .routes(routes!(audit_log))
@@ -403,25 +406,138 @@ async fn rotate_device_key(
     Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key }))
 }
 
-/// The tenant's devices with what they last reported.
+/// The tenant's devices with what they last reported, and which one drives the motor.
 #[utoipa::path(get, path = "/api/admin/devices", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The tenant's devices", body = [DeviceView]), Scoped))]
 async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<DeviceView>>, ApiError> {
     let now = clock::now();
     let lease = i64::from(app.settings.device_lease_ms);
+    let controller = app.runtime.read(admin.scope.admin(), |tenant, _| tenant.controller).await?;
     let views = app
         .store
         .devices(Some(admin.scope.admin()))
         .await?
         .into_iter()
         .map(|mut device| {
-            if let Some(latest) = app.runtime.pending_telemetry(device.id) {
+            if let Some(mut latest) = app.runtime.pending_telemetry(device.id) {
+                // A board says why it started once: a later report without it keeps the stored one.
+                if latest.last_reset.is_none()
+                    && let Some(stored) = &device.telemetry
+                {
+                    latest.last_reset = stored.last_reset;
+                    latest.last_reset_at = stored.last_reset_at;
+                }
                 device.telemetry = Some(latest);
             }
-            DeviceView::new(&device, lease, now)
+            DeviceView::new(&device, lease, now, controller == Some(device.id))
         })
         .collect();
     Ok(Json(views))
+}
+
+/// One device of this tenant, or 404.
+async fn tenant_device(app: &App, admin: &AdminScope, id: &str) -> Result<Device, ApiError> {
+    let id: DeviceId = parse_id(id, "device")?;
+    let devices = app.store.devices(Some(admin.scope.admin())).await?;
+    devices.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::not_found("device"))
+}
+
+/// Retires a device: its key stops at once and it is gone from the list. If it drove the motor,
+/// the run holds (DEVICE_OFFLINE) until another device of the pump polls and takes over.
+#[utoipa::path(delete, path = "/api/admin/devices/{id}", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 204, description = "Retired: its key no longer works"), Scoped, Refused))]
+async fn retire_device(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let device = tenant_device(&app, &admin, &id).await?;
+    // The key stops first: from here on the device cannot poll, whatever happens next.
+    app.device_keys.write().expect("device keys lock").retain(|_, (known, _)| *known != device.id);
+    let extras = Extras::audit(audit(&admin, "device.retire", device.id.to_string(), device.name.clone()));
+    let (_done, ()) =
+        app.runtime.apply(admin.scope.admin(), Event::RetireDevice { device: device.id }, extras, |_, _| ()).await?;
+    app.store.delete_device(device.admin_id, device.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes this device the one that drives the motor and reports the grid; every other device of
+/// the pump is told OFF from now on. A run holds (DEVICE_OFFLINE) until the new controller polls.
+#[utoipa::path(post, path = "/api/admin/devices/{id}/controller", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The device, now the pump's controller", body = DeviceView), Scoped, Refused))]
+async fn choose_controller(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<DeviceView>, ApiError> {
+    let device = tenant_device(&app, &admin, &id).await?;
+    let extras = Extras::audit(audit(&admin, "device.controller", device.id.to_string(), device.name.clone()));
+    let event = Event::SetController { device: Some(device.id) };
+    let (_done, ()) = app.runtime.apply(admin.scope.admin(), event, extras, |_, _| ()).await?;
+    Ok(Json(DeviceView::new(&device, i64::from(app.settings.device_lease_ms), clock::now(), true)))
+}
+
+/// The pump's restart protection: the owner's own values and the values in force.
+#[utoipa::path(get, path = "/api/admin/pump/motor", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The owner's values and the values in force", body = MotorSettingsView), Scoped))]
+async fn motor_settings(State(app): State<AppState>, admin: AdminScope) -> Result<Json<MotorSettingsView>, ApiError> {
+    Ok(Json(app.runtime.read(admin.scope.admin(), |tenant, _| MotorSettingsView::new(tenant)).await?))
+}
+
+/// The owner's restart protection for their motor; each value null (or absent) takes the server's
+/// default.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MotorSettingsBody {
+    /// Least time the motor stays OFF before it may start again: 0 to 3600000 ms.
+    #[serde(default)]
+    min_off_ms: Option<i64>,
+    /// How long the grid must be back before ON: 0 to 3600000 ms.
+    #[serde(default)]
+    grid_settle_ms: Option<i64>,
+    /// Most starts in any hour: 0 (no cap) to 60.
+    #[serde(default)]
+    max_starts_per_hour: Option<i64>,
+}
+
+/// Sets the pump's restart protection for the motor it has (audited).
+#[utoipa::path(put, path = "/api/admin/pump/motor", tag = "admin", request_body = MotorSettingsBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The owner's values and the values in force", body = MotorSettingsView), Scoped, Body, Refused))]
+async fn set_motor_settings(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiJson(body): ApiJson<MotorSettingsBody>,
+) -> Result<Json<MotorSettingsView>, ApiError> {
+    let wait = |value: Option<i64>, field: &str| match value {
+        Some(ms) if !u32::try_from(ms).is_ok_and(|ms| crate::config::MOTOR_WAIT_MS.contains(&ms)) => {
+            Err(ApiError::validation(format!("{field}: 0 to {} ms, or null", crate::config::MOTOR_WAIT_MS.end())))
+        }
+        other => Ok(other),
+    };
+    let settings = MotorSettings {
+        min_off_ms: wait(body.min_off_ms, "minOffMs")?,
+        grid_settle_ms: wait(body.grid_settle_ms, "gridSettleMs")?,
+        max_starts_per_hour: match body.max_starts_per_hour {
+            None => None,
+            Some(n) => {
+                Some(u32::try_from(n).ok().filter(|n| crate::config::MAX_STARTS.contains(n)).ok_or_else(|| {
+                    ApiError::validation(format!("maxStartsPerHour: 0 to {}, or null", crate::config::MAX_STARTS.end()))
+                })?)
+            }
+        },
+    };
+    let detail = format!(
+        "minOffMs={:?} gridSettleMs={:?} maxStartsPerHour={:?}",
+        settings.min_off_ms, settings.grid_settle_ms, settings.max_starts_per_hour
+    );
+    let extras = Extras::audit(audit(&admin, "pump.motor", admin.scope.admin().to_string(), detail));
+    let (_, view) = app
+        .runtime
+        .apply(admin.scope.admin(), Event::SetMotorSettings(settings), extras, |tenant, _| {
+            MotorSettingsView::new(tenant)
+        })
+        .await?;
+    Ok(Json(view))
 }
 
 /// Stops the active run (404 when nothing is active); the next in line starts.

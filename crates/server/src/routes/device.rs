@@ -19,7 +19,7 @@ use axum::{
     extract::{FromRequestParts, Query, State},
     http::{header, request::Parts},
 };
-use pumppilot_engine::{AdminId, DeviceId};
+use pumppilot_engine::{AdminId, DeviceId, DevicePoll, HoldReason, ReaderState, ResetReason};
 use pumppilot_protocol::{MAX_WAIT_MS, PollAnswer, PollReport};
 use pumppilot_store::Telemetry;
 use serde::Deserialize;
@@ -75,8 +75,17 @@ struct PollQuery {
     fw: Option<String>,
     uptime_ms: Option<u64>,
     rssi: Option<i16>,
-    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of the
-    /// lease) until the command changes.
+    /// Why the board last started (first poll after a boot): POWER_ON, BROWN_OUT, WATCHDOG, PANIC,
+    /// SOFTWARE or OTHER.
+    #[param(value_type = Option<String>)]
+    reset: Option<ResetReason>,
+    /// `1` when the motor-running feedback input says the motor runs (boards that have one).
+    feedback: Option<String>,
+    /// The RFID reader: OK or ABSENT (boards that have one).
+    #[param(value_type = Option<String>)]
+    reader: Option<ReaderState>,
+    /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of
+    /// the lease) until the command changes.
     wait: Option<u32>,
     /// Long-poll: the last `seq` this device received; an answer with another `seq` returns at once.
     seq: Option<u64>,
@@ -117,21 +126,36 @@ async fn answer(
     if wait > MAX_WAIT_MS {
         return Err(ApiError::validation(format!("wait: at most {MAX_WAIT_MS} ms")));
     }
+    let now = clock::now();
     let telemetry = Telemetry {
         device_id: caller.device,
         admin_id: caller.admin,
-        last_seen_at: clock::now(),
+        last_seen_at: now,
         load_shedding: report.load_shedding,
         ready: report.ready,
         relay: report.relay,
         firmware: report.fw.map(|fw| fw.chars().take(40).collect()),
         uptime_ms: report.uptime_ms,
         rssi: report.rssi,
+        last_reset: report.reset,
+        // When the board started: now less its uptime (or now, without one).
+        last_reset_at: report.reset.map(|_| now - report.uptime_ms.map_or(0, |ms| i64::try_from(ms).unwrap_or(0))),
+        reader: report.reader,
+        feedback: report.feedback,
+    };
+    let poll = DevicePoll {
+        device: caller.device,
+        load_shedding: report.load_shedding,
+        ready: report.ready,
+        relay: report.relay,
+        feedback: report.feedback,
+        reset: report.reset,
     };
     let arrived = tokio::time::Instant::now();
-    let first = app.runtime.poll(caller.admin, telemetry).await?;
+    let first = app.runtime.poll(caller.admin, poll, telemetry).await?;
     let wait = wait.min(app.settings.device_lease_ms / 3);
-    let behind = first.commands_on() && !report.relay;
+    // A device told OFF for the store gets no long wait: the store may be back in a moment.
+    let behind = (first.commands_on() && !report.relay) || first.hold_reason == Some(HoldReason::StoreUnavailable);
     let Some(known) = long_poll.seq.filter(|seq| wait > 0 && !behind && *seq == first.seq) else {
         return Ok(Json(first));
     };
@@ -144,7 +168,7 @@ async fn answer(
     if !changed {
         return Ok(Json(PollAnswer { lease_ms: first.lease_ms.saturating_sub(elapsed_ms(arrived)), ..first }));
     }
-    let now = app.runtime.command(caller.admin).await?;
+    let now = app.runtime.command(caller.admin, caller.device).await?;
     Ok(Json(PollAnswer { lease_ms: now.lease_ms.saturating_sub(elapsed_ms(arrived)), ..now }))
 }
 
@@ -170,9 +194,9 @@ async fn poll_get(
         fw: q.fw.as_deref(),
         uptime_ms: q.uptime_ms,
         rssi: q.rssi,
-        reset: None,
-        feedback: None,
-        reader: None,
+        reset: q.reset,
+        feedback: q.feedback.as_deref().map(|f| flag(Some(f), "feedback", None)).transpose()?,
+        reader: q.reader,
     };
     answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
 }
@@ -190,9 +214,10 @@ struct PollPostQuery {
     seq: Option<u64>,
 }
 
-/// Report inputs and get the motor command (JSON body `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?}`).
+/// Report inputs and get the motor command (JSON body `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?,
+/// reset?, feedback?, reader?}`).
 #[utoipa::path(post, path = "/api/esp32/poll", tag = "device", params(PollPostQuery), security(("deviceKey" = [])),
-    request_body(content = Object, description = "`{loadShedding, ready, relay, fw?, uptimeMs?, rssi?}`"),
+    request_body(content = Object, description = "`{loadShedding, ready, relay, fw?, uptimeMs?, rssi?, reset?, feedback?, reader?}`"),
     responses((status = 200, description = "the command, as for `GET`", body = Object), Device, Body, Forbidden))]
 async fn poll_post(
     State(app): State<AppState>,

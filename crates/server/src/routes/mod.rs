@@ -49,12 +49,12 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The store answers.
+/// The store commits a write.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(),
-    responses((status = 200, description = "`ready`: the store answers", body = String, content_type = "text/plain"),
+    responses((status = 200, description = "`ready`: the store commits a write", body = String, content_type = "text/plain"),
         openapi::Store))]
 async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiError> {
-    match app.store.ping().await {
+    match app.runtime.probe_store().await {
         Ok(()) => Ok("ready"),
         Err(_) => Err(ApiError::unavailable()),
     }

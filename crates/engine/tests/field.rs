@@ -1,0 +1,271 @@
+//! Field safety in fake time: restart protection, one controller per pump, metering that follows
+//! what the device was told, store outages and the feedback input.
+
+use pumppilot_engine::{
+    AdminId, Credit, DeviceId, DevicePoll, EntryId, EntryStatus, Event, HoldReason, LedgerKind, Motor, MotorRules,
+    MotorState, Outcome, ResetReason, Tenant, Timestamp, UserId,
+};
+use uuid::Uuid;
+
+const ADMIN: UserId = UserId(Uuid::from_u128(0xAD));
+const A: UserId = UserId(Uuid::from_u128(0xA));
+const B: UserId = UserId(Uuid::from_u128(0xB));
+const BOARD: DeviceId = DeviceId(Uuid::from_u128(0xD1));
+const SPARE: DeviceId = DeviceId(Uuid::from_u128(0xD2));
+const LEASE_SECS: i64 = 3600;
+const T0: i64 = 1_700_000_000_000;
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp(T0 + seconds * 1000)
+}
+
+/// A pump with these restart rules, A and B holding 10,000 s each, and its board polled at t0.
+fn pump(rules: MotorRules) -> Tenant {
+    let mut t = Tenant::new(AdminId(ADMIN), LEASE_SECS * 1000);
+    t.defaults = rules;
+    for user in [A, B] {
+        let credit = Credit {
+            user,
+            seconds: 10_000,
+            kind: LedgerKind::Recharge,
+            actor: ADMIN,
+            note: String::new(),
+            request_id: None,
+        };
+        t.apply(Event::Credit(credit), at(0)).reply.expect("recharge");
+    }
+    t.apply(poll(BOARD, false), at(0));
+    t
+}
+
+fn rules(min_off_secs: i64, settle_secs: i64, starts: u32) -> MotorRules {
+    MotorRules { min_off_ms: min_off_secs * 1000, grid_settle_ms: settle_secs * 1000, max_starts_per_hour: starts }
+}
+
+fn poll(device: DeviceId, load_shedding: bool) -> Event {
+    Event::Poll(DevicePoll { device, load_shedding, ready: true, relay: false, feedback: None, reset: None })
+}
+
+fn start(user: UserId) -> Event {
+    Event::Start { user, requested_minutes: None, entry_id: EntryId::new() }
+}
+
+fn stop(user: UserId) -> Event {
+    Event::Stop { user }
+}
+
+fn state(t: &Tenant) -> (MotorState, Option<HoldReason>) {
+    t.motor_state()
+}
+
+fn charged(outcome: &Outcome) -> (i64, i64) {
+    let row = &outcome.records.usage[0];
+    (row.charged_seconds, row.held_seconds)
+}
+
+#[test]
+fn a_run_is_charged_from_the_poll_that_tells_the_device() {
+    let mut t = pump(MotorRules::NONE);
+    t.apply(start(A), at(10));
+    assert_eq!(state(&t), (MotorState::Running, None));
+    assert_eq!(t.remaining_seconds(at(14)), Some(10_000), "nothing charged before the device hears");
+    assert!(!t.is_quiet_report(false, true, false, at(14)), "the poll that tells it must be applied");
+    t.apply(poll(BOARD, false), at(14));
+    assert_eq!(t.poll_answer(at(14), 5000).motor, Motor::On);
+    let out = t.apply(stop(A), at(100));
+    assert_eq!(charged(&out), (86, 4), "charged from 14 s; the 4 s before count as held");
+}
+
+#[test]
+fn a_run_the_device_never_hears_of_is_never_charged() {
+    let mut t = pump(MotorRules::NONE);
+    t.device.lease_ms = 10_000;
+    t.apply(start(A), at(5));
+    t.apply(Event::Tick, at(30));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::DeviceOffline)));
+    let out = t.apply(stop(A), at(40));
+    assert_eq!(charged(&out), (0, 35));
+    assert_eq!(t.wallet(A), 10_000);
+}
+
+#[test]
+fn the_motor_stays_off_for_the_minimum_off_time_and_the_wait_is_not_charged() {
+    let mut t = pump(rules(60, 0, 0));
+    t.apply(start(A), at(0));
+    t.apply(poll(BOARD, false), at(0));
+    t.apply(stop(A), at(30));
+    t.apply(start(B), at(40));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::RestartWait)));
+    assert_eq!(t.restart_wait_until(), Some(at(90)), "60 s after the motor went OFF at 30 s");
+    assert_eq!(t.next_deadline(), Some(at(90)));
+    assert_eq!(t.poll_answer(at(50), 5000).min_off_ms, 60_000);
+    t.apply(poll(BOARD, false), at(50));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::RestartWait)), "a poll does not cut the wait");
+    t.apply(Event::Tick, at(90));
+    assert_eq!(state(&t), (MotorState::Running, None), "the wait ends by itself");
+    t.apply(poll(BOARD, false), at(92));
+    let out = t.apply(stop(B), at(100));
+    assert_eq!(charged(&out), (8, 52), "the wait and the time until the device heard are held");
+}
+
+#[test]
+fn a_handover_without_the_motor_stopping_is_not_a_start() {
+    let mut t = pump(rules(60, 0, 1));
+    t.apply(start(A), at(0));
+    t.apply(poll(BOARD, false), at(0));
+    t.apply(start(B), at(1));
+    t.apply(stop(A), at(30));
+    assert_eq!(state(&t), (MotorState::Running, None), "B runs at once: the motor never stopped");
+    assert_eq!(t.motor.starts, [at(0)]);
+    let out = t.apply(stop(B), at(50));
+    assert_eq!(charged(&out), (20, 0), "charged from the handover");
+}
+
+#[test]
+fn after_load_shedding_the_grid_settles_before_the_motor_starts() {
+    let mut t = pump(rules(0, 60, 0));
+    t.apply(start(A), at(0));
+    t.apply(poll(BOARD, false), at(0));
+    t.apply(poll(BOARD, true), at(10));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::LoadShedding)));
+    t.apply(poll(BOARD, false), at(20));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::GridSettling)));
+    assert_eq!(t.restart_wait_until(), Some(at(80)));
+    t.apply(poll(BOARD, true), at(30));
+    t.apply(poll(BOARD, false), at(40));
+    assert_eq!(t.restart_wait_until(), Some(at(100)), "a new cut starts the settle time again");
+    t.apply(Event::Tick, at(100));
+    t.apply(poll(BOARD, false), at(101));
+    assert_eq!(t.poll_answer(at(101), 5000).motor, Motor::On);
+    let out = t.apply(stop(A), at(111));
+    assert_eq!(charged(&out).0, 20, "10 s before the cut and 10 s after the device heard");
+}
+
+#[test]
+fn a_board_back_from_a_power_cut_waits_for_the_grid_to_settle() {
+    let mut t = pump(rules(0, 60, 0));
+    let back = DevicePoll {
+        device: BOARD,
+        load_shedding: false,
+        ready: true,
+        relay: false,
+        feedback: None,
+        reset: Some(ResetReason::PowerOn),
+    };
+    assert!(!t.is_quiet_poll(&back, at(5)));
+    t.apply(Event::Poll(back), at(5));
+    t.apply(start(A), at(10));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::GridSettling)));
+    assert_eq!(t.restart_wait_until(), Some(at(65)));
+    let watchdog = DevicePoll { reset: Some(ResetReason::Watchdog), ..back };
+    let mut other = pump(rules(0, 60, 0));
+    other.apply(Event::Poll(watchdog), at(5));
+    other.apply(start(A), at(10));
+    assert_eq!(state(&other), (MotorState::Running, None), "a watchdog reset is not a power cut");
+}
+
+#[test]
+fn no_more_starts_in_an_hour_than_the_motor_allows() {
+    let mut t = pump(rules(0, 0, 2));
+    for (on, off) in [(0, 10), (20, 30)] {
+        t.apply(start(A), at(on));
+        t.apply(poll(BOARD, false), at(on));
+        t.apply(stop(A), at(off));
+    }
+    t.apply(start(A), at(40));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::RestartWait)));
+    assert_eq!(t.restart_wait_until(), Some(at(3600)), "the first start leaves the hour at 3600 s");
+    t.apply(Event::Tick, at(3600));
+    assert_eq!(state(&t), (MotorState::Running, None));
+}
+
+#[test]
+fn only_the_controller_drives_the_run() {
+    let mut t = pump(MotorRules::NONE);
+    assert_eq!(t.controller, Some(BOARD), "the first device to poll");
+    t.apply(start(A), at(1));
+    t.apply(poll(BOARD, false), at(1));
+    let spare =
+        DevicePoll { device: SPARE, load_shedding: false, ready: true, relay: false, feedback: None, reset: None };
+    let before = t.clone();
+    assert!(t.is_quiet_poll(&spare, at(2)));
+    let out = t.apply(Event::Poll(spare), at(2));
+    assert!(!out.records.changed);
+    assert_eq!(t, before, "a spare board's report changes nothing, not even the lease");
+    let answer = t.poll_answer_for(SPARE, at(2), 5000);
+    assert_eq!((answer.motor, answer.state), (Motor::Off, MotorState::Idle));
+    assert_eq!(t.poll_answer_for(BOARD, at(2), 5000).motor, Motor::On);
+
+    // The owner makes the spare the controller: the run holds until it reports.
+    t.apply(Event::SetController { device: Some(SPARE) }, at(10));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::DeviceOffline)));
+    t.apply(poll(BOARD, false), at(11));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::DeviceOffline)), "the old board no longer counts");
+    assert_eq!(t.poll_answer_for(BOARD, at(11), 5000).motor, Motor::Off);
+    t.apply(poll(SPARE, false), at(12));
+    assert_eq!(t.poll_answer_for(SPARE, at(12), 5000).motor, Motor::On);
+    let out = t.apply(stop(A), at(20));
+    assert_eq!(charged(&out).0, 9 + 8);
+
+    // Retiring the controller lets the next device to poll take over.
+    t.apply(Event::RetireDevice { device: SPARE }, at(30));
+    assert_eq!(t.controller, None);
+    t.apply(poll(BOARD, false), at(31));
+    assert_eq!(t.controller, Some(BOARD));
+}
+
+#[test]
+fn a_store_outage_holds_the_run_from_its_moment() {
+    let mut t = pump(rules(60, 0, 0));
+    t.apply(start(A), at(0));
+    t.apply(poll(BOARD, false), at(0));
+    // The runtime applies the outage at the moment the store failed, then what came next.
+    t.apply(Event::StoreOutage, at(30));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::StoreUnavailable)));
+    t.apply(poll(BOARD, false), at(50));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::RestartWait)), "the motor was told OFF at 30 s");
+    t.apply(Event::Tick, at(90));
+    t.apply(poll(BOARD, false), at(91));
+    let out = t.apply(stop(A), at(101));
+    assert_eq!(charged(&out), (40, 61));
+    let answer = Tenant::unavailable_answer(Some(&t), at(102), 5000, LEASE_SECS * 1000);
+    assert_eq!((answer.motor, answer.hold_reason), (Motor::Off, Some(HoldReason::StoreUnavailable)));
+    assert_ne!(answer.seq, t.seq, "a long-poll never waits on it");
+}
+
+#[test]
+fn relay_on_without_feedback_holds_until_the_run_ends() {
+    let mut t = pump(MotorRules::NONE);
+    t.apply(start(A), at(0));
+    t.apply(poll(BOARD, false), at(0));
+    let closing = DevicePoll {
+        device: BOARD,
+        load_shedding: false,
+        ready: true,
+        relay: true,
+        feedback: Some(false),
+        reset: None,
+    };
+    t.apply(Event::Poll(closing), at(1));
+    assert_eq!(state(&t), (MotorState::Running, None), "just closed: the motor may not be up yet");
+    let running = DevicePoll { feedback: Some(true), ..closing };
+    t.apply(Event::Poll(running), at(5));
+    assert_eq!(state(&t), (MotorState::Running, None), "feedback confirms the motor runs");
+    let dead = DevicePoll { feedback: Some(false), ..running };
+    assert!(!t.is_quiet_poll(&dead, at(10)));
+    t.apply(Event::Poll(dead), at(10));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::NoFeedback)));
+    t.apply(poll(BOARD, false), at(20));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::NoFeedback)), "someone must look at the motor");
+    let out = t.apply(stop(A), at(30));
+    assert_eq!(charged(&out), (10, 20));
+    t.apply(start(A), at(31));
+    t.apply(poll(BOARD, false), at(31));
+    assert_eq!(state(&t), (MotorState::Running, None), "a new run tries again");
+    assert_eq!(t.active.as_ref().map(|e| e.status), Some(EntryStatus::Running));
+    // A board that gave up opens its relay itself and says so: relay OFF, no feedback, grid up.
+    t.apply(Event::Poll(running), at(35));
+    let gave_up = DevicePoll { relay: false, feedback: Some(false), ..running };
+    t.apply(Event::Poll(gave_up), at(40));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::NoFeedback)));
+}
