@@ -181,8 +181,7 @@ async function main() {
   await admin.route('**/api/events', (route) => route.abort());
   await step('owner sees the device connected (by polling; the stream is blocked)', async () => {
     await admin.goto(`${server.url}/admin`);
-    await admin.locator('#dev-online', { hasText: 'Pump connected' }).waitFor();
-    await admin.locator('#dev-grid', { hasText: 'Power on' }).waitFor();
+    await admin.locator('#device-status', { hasText: 'Ready' }).waitFor();
     await admin.locator('#live-status', { hasText: 'Live updates are off' }).waitFor();
   });
 
@@ -199,17 +198,23 @@ async function main() {
     await a.locator('#motor-button', { hasText: 'STOP' }).waitFor();
     // The clock starts when the device confirms the relay; then it counts down every second.
     const first = await a.locator('#state-detail').innerText();
-    assert(/^\d+:\d\d left$/.test(first), `the remaining time: ${first}`);
+    assert(/^(\d+ min )?\d+ s left$|^\d+ min left$/.test(first), `the remaining time, with units: ${first}`);
     await a.waitForFunction((shown) => document.getElementById('state-detail').textContent !== shown, first, { timeout: 5000 });
     const later = await a.locator('#state-detail').innerText();
-    const seconds = (text) => text.split(' ')[0].split(':').reduce((acc, n) => acc * 60 + Number(n), 0);
+    const seconds = (text) => {
+      const m = /(?:(\d+) min)?\s*(?:(\d+) s)?/.exec(text);
+      return Number(m[1] || 0) * 60 + Number(m[2] || 0);
+    };
     assert(seconds(later) < seconds(first), `the remaining time counts down: ${first} → ${later}`);
     assert(a.url().endsWith('/user'), 'no page load for Start');
   });
 
   await step('farmer B (another browser) joins and sees WAITING #1', async () => {
     await signIn(b, '01711000002', '01711000002-pw');
-    await waitWord(b, 'RUNNING'); // the motor is busy: Karim pumps
+    // Karim pumps, but Salma is not: her own state leads, in grey, and the motor comes second.
+    await waitWord(b, 'IDLE');
+    await b.locator('#state.state-idle').waitFor();
+    await b.locator('#state-extra', { hasText: 'Another farmer is pumping' }).waitFor();
     await b.locator('#motor-button', { hasText: 'JOIN THE QUEUE' }).click();
     await waitWord(b, 'WAITING #1');
     await b.locator('#state-detail', { hasText: 'You are next' }).waitFor();
@@ -221,7 +226,7 @@ async function main() {
     await waitWord(admin, 'RUNNING');
     await admin.locator('#state-detail', { hasText: 'Karim Mia' }).waitFor();
     await admin.locator('#queue-body li', { hasText: 'Salma Begum' }).waitFor();
-    await admin.locator('#dev-relay', { hasText: 'Motor switch ON' }).waitFor();
+    await admin.locator('#device-status', { hasText: 'Pumping' }).waitFor();
   });
 
   await step('screenshots: farmer running, farmer waiting, owner, master', async () => {
@@ -237,7 +242,7 @@ async function main() {
     device.loadShedding = true;
     await waitWord(a, 'ON HOLD');
     await a.locator('#state-detail', { hasText: 'Power cut (load shedding)' }).waitFor();
-    await a.locator('#dev-grid', { hasText: 'Power cut' }).waitFor();
+    await a.locator('#device-status', { hasText: 'Power cut' }).waitFor();
     await b.locator('#queue-body .tag', { hasText: 'ON HOLD' }).waitFor();
     await b.locator('#state-note', { hasText: 'paused' }).waitFor();
     await waitWord(admin, 'ON HOLD');
@@ -256,8 +261,8 @@ async function main() {
 
   await step('A stops: B’s page turns RUNNING by itself', async () => {
     await a.locator('#motor-button', { hasText: 'STOP' }).click();
-    await waitWord(a, 'RUNNING'); // Salma's run now: the motor is busy
-    await a.locator('#state-detail', { hasText: 'Another farmer is pumping' }).waitFor();
+    await waitWord(a, 'IDLE'); // Salma's run now: Karim is not pumping
+    await a.locator('#state-extra', { hasText: 'Another farmer is pumping' }).waitFor();
     await waitWord(b, 'RUNNING');
     await b.locator('#state-extra', { hasText: 'Your pump is running' }).waitFor();
     await b.locator('#motor-button', { hasText: 'STOP' }).waitFor();
@@ -287,7 +292,7 @@ async function main() {
     await a.goto(`${server.url}/user`);
     await a.locator('button[lang="bn"]').click();
     await a.locator('html[lang="bn"]').waitFor();
-    await waitWord(a, 'চলছে');
+    await waitWord(a, 'বন্ধ');
     await a.locator('#motor-button', { hasText: 'সারিতে দাঁড়ান' }).waitFor();
     const balance = await a.locator('#balance-value').innerText();
     assert(/[০-৯]/.test(balance) && !/[0-9]/.test(balance), `the balance in Bangla digits: ${balance}`);
@@ -298,7 +303,7 @@ async function main() {
     await b.locator('button[lang="bn"]').click();
     await waitWord(b, 'চলছে');
     const left = await b.locator('#state-detail').innerText();
-    assert(/[০-৯]+:[০-৯]{2} বাকি/.test(left), `the countdown in Bangla digits: ${left}`);
+    assert(/[০-৯]+ (মিনিট|সেকেন্ড).* বাকি/.test(left), `the countdown in Bangla digits, with units: ${left}`);
   });
 
   await step('farmer B stops; signing out ends the session', async () => {

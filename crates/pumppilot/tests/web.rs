@@ -398,7 +398,7 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
 
     let page = a.submit("/user", "/user/start", &[("minutes", "15")]).await;
     assert!(page.body.contains("state-running") && page.body.contains("RUNNING"), "{}", page.body);
-    assert!(page.body.contains("15:00 left") || page.body.contains("14:5"), "{}", page.body);
+    assert!(page.body.contains("15 min left") || page.body.contains("14 min 5"), "{}", page.body);
     assert!(page.body.contains(">STOP<"));
 
     // The script posts the same form and gets the API's entry back.
@@ -423,6 +423,9 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
     let stopped = a.submit("/user", "/user/stop", &[]).await;
     assert!(stopped.body.contains("Stopped. Used"), "{}", stopped.body);
     assert!(stopped.body.contains("Another farmer is pumping"), "B runs now: {}", stopped.body);
+    // A's own state leads, in grey: A is not pumping, whatever the motor does.
+    assert!(stopped.body.contains("state-idle") && !stopped.body.contains("state-running"), "{}", stopped.body);
+    assert!(stopped.body.contains("You are not pumping and not in the queue"), "{}", stopped.body);
     let running = b.get("/user").await;
     assert!(running.body.contains("Your pump is running"));
     let history = a.get("/user/history").await;

@@ -15,7 +15,7 @@ use crate::{
     routes::wallet_view,
     views::{
         DeviceStateView, EntryView, MeView, MinuteRequestView, MotorView, QueueView, StatusView, UsageView, WalletView,
-        minutes,
+        farmer_state, minutes,
     },
 };
 
@@ -91,10 +91,12 @@ async fn status(State(app): State<AppState>, member: Member) -> Result<Json<Stat
 /// The motor, `me`'s own entry and balance, and the device, as they stand at `now`.
 pub fn status_view(tenant: &Tenant, now: Timestamp, me: UserId, name: &impl Fn(UserId) -> String) -> StatusView {
     let available = tenant.available_seconds(me, now);
+    let entry = tenant.live_entry(me).map(|(entry, _)| EntryView::new(entry, tenant, now, name));
     StatusView {
         motor: MotorView::new(tenant, now),
         me: MeView {
-            entry: tenant.live_entry(me).map(|(entry, _)| EntryView::new(entry, tenant, now, name)),
+            state: farmer_state(entry.as_ref()),
+            entry,
             available_seconds: available,
             available_minutes: minutes(available),
         },

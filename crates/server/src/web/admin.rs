@@ -62,18 +62,40 @@ macro_rules! token_or_login {
 /// `GET /admin`: the motor, the device, the queue.
 pub async fn pump(State(web): State<WebState>, visit: Visit) -> Response {
     let page = page_or_return!(web, visit);
-    let (status, queue, devices) = tokio::join!(
+    let (status, queue, devices, users) = tokio::join!(
         page.get::<Status>(&web, "/api/motor/status"),
         page.get::<Queue>(&web, "/api/queue"),
         page.get::<Vec<Device>>(&web, "/api/admin/devices"),
+        page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
     );
-    let (status, queue, devices) = match (status, queue, devices) {
-        (Ok(s), Ok(q), Ok(d)) => (s, q, d),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+    let (status, queue, devices, users) = match (status, queue, devices, users) {
+        (Ok(s), Ok(q), Ok(d), Ok(u)) => (s, q, d, u),
+        (Err(r), _, _, _) | (_, Err(r), _, _) | (_, _, Err(r), _) | (_, _, _, Err(r)) => return r,
     };
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let panel = parts::owner_panel(t, lang, &status.motor, &queue);
+    // A new pump's first screen: what is left to set up. It goes away once a device is registered,
+    // a farmer added and either a farmer holds minutes or the device has reported.
+    let steps = [
+        (!devices.is_empty(), t.setup_device, "#device-name"),
+        (!users.is_empty(), t.setup_farmer, "/admin/farmers"),
+        (users.iter().any(|u| u.available_seconds > 0), t.setup_recharge, "/admin/farmers"),
+    ];
+    let setting_up = !steps[0].0 || !steps[1].0 || (!steps[2].0 && status.device.status == "NO_DEVICE");
     let content = html! {
+        @if setting_up {
+            section.card.setup #setup {
+                h2 { (t.setup_title) }
+                ol.steps {
+                    @for (done, words, href) in steps {
+                        li.(if done { "done" } else { "todo" }) {
+                            @if done { span.tick aria-hidden="true" { "✓ " } (words) " " span.muted { "(" (t.setup_done) ")" } }
+                            @else { a href=(href) { (words) } }
+                        }
+                    }
+                }
+            }
+        }
         div.cols { div.col {
         (parts::panel(&panel))
         form #admin-stop-form method="post" action="/admin/stop" data-confirm=(t.confirm_stop_run)
@@ -81,7 +103,7 @@ pub async fn pump(State(web): State<WebState>, visit: Visit) -> Response {
             (page.csrf_field())
             button.big.stop type="submit" { (t.stop_run) }
         }
-        (parts::device_lights(t, &status.device))
+        (parts::device_status(t, &status.device))
         section.card #queue {
             h2 { (t.queue_title) }
             (parts::queue(t, lang, &queue, &page.me.id))

@@ -64,7 +64,7 @@ pub async fn home(State(web): State<WebState>, visit: Visit) -> Response {
                 (t.no_minutes) " " a href="/user/minutes" { (t.request_minutes_link) }
             }
         }
-        (parts::device_lights(t, &status.device))
+        (parts::device_status(t, &status.device))
         }
         div.col {
         section.card #queue {

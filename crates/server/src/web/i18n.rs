@@ -121,6 +121,15 @@ pub struct Text {
     pub your_run: &'static str,
     pub your_run_held: &'static str,
     pub motor_free: &'static str,
+    pub you_are_not_in_line: &'static str,
+    /// `{0}`: minutes asked for.
+    pub up_to: &'static str,
+    pub device_statuses: Table,
+    pub setup_title: &'static str,
+    pub setup_device: &'static str,
+    pub setup_farmer: &'static str,
+    pub setup_recharge: &'static str,
+    pub setup_done: &'static str,
     pub motor_busy: &'static str,
     pub motor_busy_hold: &'static str,
     /// `{0}`: a farmer's name.
@@ -148,12 +157,6 @@ pub struct Text {
     pub device_title: &'static str,
     pub pump_connected: &'static str,
     pub pump_not_connected: &'static str,
-    pub power_on: &'static str,
-    pub power_cut: &'static str,
-    pub ready: &'static str,
-    pub not_ready: &'static str,
-    pub relay_on: &'static str,
-    pub relay_off: &'static str,
     pub firmware: &'static str,
     pub last_seen: &'static str,
     pub never_seen: &'static str,
@@ -333,6 +336,23 @@ pub static EN: Text = Text {
     your_run: "Your pump is running",
     your_run_held: "Paused. It goes on by itself when this is fixed, and your time is kept.",
     motor_free: "The motor is free",
+    you_are_not_in_line: "You are not pumping and not in the queue",
+    up_to: "up to {0}",
+    setup_title: "Set up your pump",
+    setup_device: "Register the device at the pump",
+    setup_farmer: "Add a farmer",
+    setup_recharge: "Recharge a farmer's minutes",
+    setup_done: "done",
+    device_statuses: &[
+        ("NO_DEVICE", "No device at the pump yet"),
+        ("OFFLINE", "Not connected"),
+        ("POWER_CUT", "Power cut"),
+        ("NOT_READY", "Pump not ready"),
+        ("PUMPING", "Pumping"),
+        ("SWITCHING_ON", "Switching on…"),
+        ("SWITCHING_OFF", "Switching off…"),
+        ("READY", "Ready"),
+    ],
     motor_busy: "Another farmer is pumping",
     motor_busy_hold: "Another farmer’s run is paused",
     running_for: "Running for {0}",
@@ -363,12 +383,6 @@ pub static EN: Text = Text {
     device_title: "Device at the pump",
     pump_connected: "Pump connected",
     pump_not_connected: "Pump not connected",
-    power_on: "Power on",
-    power_cut: "Power cut",
-    ready: "Ready",
-    not_ready: "Not ready",
-    relay_on: "Motor switch ON",
-    relay_off: "Motor switch OFF",
     firmware: "Firmware",
     last_seen: "Last seen",
     never_seen: "Never seen",
@@ -588,6 +602,23 @@ pub static BN: Text = Text {
     your_run: "আপনার পাম্প চলছে",
     your_run_held: "থেমে আছে। সমস্যা মিটলে নিজেই আবার চলবে, আপনার সময় কাটা হবে না।",
     motor_free: "মোটর খালি আছে",
+    you_are_not_in_line: "আপনি পাম্প চালাচ্ছেন না, সারিতেও নেই",
+    up_to: "সর্বোচ্চ {0}",
+    setup_title: "আপনার পাম্প চালু করার ধাপ",
+    setup_device: "পাম্পের যন্ত্র নিবন্ধন করুন",
+    setup_farmer: "একজন কৃষক যোগ করুন",
+    setup_recharge: "কৃষকের মিনিট রিচার্জ করুন",
+    setup_done: "হয়েছে",
+    device_statuses: &[
+        ("NO_DEVICE", "পাম্পে এখনো কোনো যন্ত্র নেই"),
+        ("OFFLINE", "সংযোগ নেই"),
+        ("POWER_CUT", "বিদ্যুৎ নেই"),
+        ("NOT_READY", "পাম্প প্রস্তুত নয়"),
+        ("PUMPING", "পানি উঠছে"),
+        ("SWITCHING_ON", "চালু হচ্ছে…"),
+        ("SWITCHING_OFF", "বন্ধ হচ্ছে…"),
+        ("READY", "প্রস্তুত"),
+    ],
     motor_busy: "অন্য একজন কৃষক পাম্প চালাচ্ছেন",
     motor_busy_hold: "অন্য কৃষকের পাম্প থেমে আছে",
     running_for: "{0}-এর জন্য চলছে",
@@ -618,12 +649,6 @@ pub static BN: Text = Text {
     device_title: "পাম্পের যন্ত্র",
     pump_connected: "পাম্প সংযুক্ত",
     pump_not_connected: "পাম্প সংযুক্ত নয়",
-    power_on: "বিদ্যুৎ আছে",
-    power_cut: "বিদ্যুৎ নেই",
-    ready: "প্রস্তুত",
-    not_ready: "প্রস্তুত নয়",
-    relay_on: "মোটরের সুইচ চালু",
-    relay_off: "মোটরের সুইচ বন্ধ",
     firmware: "ফার্মওয়্যার",
     last_seen: "শেষ যোগাযোগ",
     never_seen: "কখনো যোগাযোগ হয়নি",
@@ -866,14 +891,6 @@ pub fn minutes(minutes: i64, lang: Lang) -> String {
     format!("{} {}", number(minutes, lang), lang.text().unit_min)
 }
 
-/// A countdown clock: "12:05", "1:02:05"; "১২:০৫".
-pub fn clock(seconds: i64, lang: Lang) -> String {
-    let t = seconds.max(0);
-    let (h, m, s) = (t / 3600, t % 3600 / 60, t % 60);
-    let text = if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") };
-    digits(&text, lang)
-}
-
 /// Bangla names the part of the day instead of AM/PM.
 fn bangla_day_part(hour: u8) -> &'static str {
     match hour {
@@ -976,13 +993,13 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_clocks() {
+    fn durations_carry_their_units() {
         assert_eq!(duration(3900, Lang::En), "1 h 5 min");
         assert_eq!(duration(1797, Lang::En), "29 min 57 s");
         assert_eq!(duration(0, Lang::En), "0 min");
         assert_eq!(duration(3900, Lang::Bn), "১ ঘণ্টা ৫ মিনিট");
-        assert_eq!(clock(725, Lang::En), "12:05");
-        assert_eq!(clock(3725, Lang::Bn), "১:০২:০৫");
+        assert_eq!(duration(175, Lang::En), "2 min 55 s");
+        assert_eq!(duration(175, Lang::Bn), "২ মিনিট ৫৫ সেকেন্ড");
         assert_eq!(minutes(30, Lang::Bn), "৩০ মিনিট");
     }
 

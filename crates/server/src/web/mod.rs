@@ -491,6 +491,8 @@ fn script_words(t: &Text) -> Value {
         ("yourRun", t.your_run),
         ("yourRunHeld", t.your_run_held),
         ("motorFree", t.motor_free),
+        ("notInLine", t.you_are_not_in_line),
+        ("upTo", t.up_to),
         ("motorBusy", t.motor_busy),
         ("motorBusyHold", t.motor_busy_hold),
         ("runningFor", t.running_for),
@@ -504,14 +506,6 @@ fn script_words(t: &Text) -> Value {
         ("nobodyWaiting", t.nobody_waiting),
         ("nobodyRunning", t.nobody_running),
         ("you", t.you),
-        ("pumpConnected", t.pump_connected),
-        ("pumpNotConnected", t.pump_not_connected),
-        ("powerOn", t.power_on),
-        ("powerCut", t.power_cut),
-        ("ready", t.ready),
-        ("notReady", t.not_ready),
-        ("relayOn", t.relay_on),
-        ("relayOff", t.relay_off),
         ("online", t.device_online),
         ("offline", t.device_offline),
         ("liveLost", t.live_lost),
@@ -527,6 +521,7 @@ fn script_words(t: &Text) -> Value {
         plain.iter().map(|(k, v)| ((*k).to_string(), Value::from(*v))).collect();
     words.insert("holdReasons".into(), table(t.hold_reasons));
     words.insert("errors".into(), table(t.errors));
+    words.insert("deviceStatuses".into(), table(t.device_statuses));
     Value::Object(words)
 }
 
