@@ -370,6 +370,13 @@ async fn bangla_is_chosen_remembered_and_written_with_bangla_digits() {
     assert!(bangla.body.contains("৩০ মিনিট"), "the balance in Bangla digits: {}", bangla.body);
     assert!(farmer.get("/user/history").await.body.contains("ব্যবহারের ইতিহাস"), "remembered on the next page");
 
+    // A refused form speaks Bangla too: no English, no parser text, and the typed value stays.
+    let bad = farmer.submit("/user/minutes", "/user/minutes", &[("minutes", "abc"), ("note", "নগদ দিয়েছি")]).await;
+    assert!(bad.body.contains("যা লিখেছেন তা আবার দেখুন।"), "{}", bad.body);
+    assert!(bad.body.contains("মিনিট: একটি পূর্ণ সংখ্যা লিখুন"), "{}", bad.body);
+    assert!(!bad.body.contains("invalid type") && !bad.body.contains("minutes:"), "{}", bad.body);
+    assert!(bad.body.contains(r#"value="abc""#) && bad.body.contains(r#"value="নগদ দিয়েছি""#), "{}", bad.body);
+
     // An open redirect is not possible through the language form.
     let away = farmer.post("/lang", &[("_csrf", &token), ("lang", "en"), ("back", "//evil.example/")]).await;
     assert_eq!(away.location(), "/");
@@ -437,7 +444,12 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
     let (_, requests) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
     assert_eq!(requests[0]["minutes"], 15);
     let bad = a.submit("/user/minutes", "/user/minutes", &[("minutes", "lots")]).await;
-    assert!(bad.body.contains("Please check what you entered.") && bad.body.contains("minutes"), "{}", bad.body);
+    assert!(bad.body.contains("Please check what you entered."), "{}", bad.body);
+    assert!(bad.body.contains("Minutes: type a whole number, like 30."), "the field's rule in words: {}", bad.body);
+    assert!(!bad.body.contains("invalid type") && !bad.body.contains("expected i64"), "no parser text: {}", bad.body);
+    assert!(bad.body.contains(r#"value="lots""#), "what was typed is kept: {}", bad.body);
+    // Shown once: the next visit has an empty form.
+    assert!(!a.get("/user/minutes").await.body.contains(r#"value="lots""#));
 }
 
 #[tokio::test]

@@ -691,7 +691,19 @@ export interface components {
             online: boolean;
             ready: boolean;
             relay: boolean;
+            /**
+             * @description The one word for the device that screens show: derived here from the lights below and the
+             *     motor, so that no screen shows two that disagree (the lights of a silent device are stale).
+             */
+            status: components["schemas"]["DeviceStatus"];
         };
+        /**
+         * @description The one status of a pump's device (`device.status`): NO_DEVICE (none has ever reported),
+         *     OFFLINE (silent past its lease), POWER_CUT (load shedding), NOT_READY, PUMPING (relay on
+         *     for a run), SWITCHING_ON / SWITCHING_OFF (the relay has not yet followed the motor), READY.
+         * @enum {string}
+         */
+        DeviceStatus: "NO_DEVICE" | "OFFLINE" | "POWER_CUT" | "NOT_READY" | "PUMPING" | "SWITCHING_ON" | "SWITCHING_OFF" | "READY";
         /** @description A registered device (admin's list). */
         DeviceView: {
             firmware?: string | null;
@@ -756,6 +768,11 @@ export interface components {
             message: string;
         };
         /**
+         * @description A farmer's own state (`me.state`).
+         * @enum {string}
+         */
+        FarmerState: "IDLE" | "WAITING" | "RUNNING" | "HOLD";
+        /**
          * @description Why a run is paused.
          * @enum {string}
          */
@@ -796,6 +813,11 @@ export interface components {
             /** Format: int64 */
             availableSeconds: number;
             entry?: components["schemas"]["EntryView"] | null;
+            /**
+             * @description The caller's own state, which a farmer's screen shows first (the motor comes second):
+             *     IDLE when they are neither running nor in line.
+             */
+            state: components["schemas"]["FarmerState"];
         };
         MinuteRequestBody: {
             /**

@@ -65,12 +65,18 @@ const en = {
 
   pumpConnected: 'Pump connected',
   pumpNotConnected: 'Pump not connected',
-  powerOn: 'Power on',
-  powerCut: 'Power cut',
-  ready: 'Ready',
-  notReady: 'Not ready',
-  relayOn: 'Motor switch ON',
-  relayOff: 'Motor switch OFF',
+  // The device's one status, as the server derives it (never two facts that disagree)
+  deviceStatuses: {
+    NO_DEVICE: 'No device at the pump yet',
+    OFFLINE: 'Not connected',
+    POWER_CUT: 'Power cut',
+    NOT_READY: 'Pump not ready',
+    PUMPING: 'Pumping',
+    SWITCHING_ON: 'Switching on…',
+    SWITCHING_OFF: 'Switching off…',
+    READY: 'Ready',
+  } as Record<string, string>,
+  notInLine: 'You are not pumping and not in the queue',
 
   // Queue
   queueTitle: 'Queue',
@@ -190,6 +196,15 @@ const en = {
     VALIDATION: 'Please check what you entered.',
   } as Record<string, string>,
   errorOther: (status: string) => `Something went wrong (error ${status}).`,
+  // A refused field's rule, by the field's name in the API (its own sentence is for developers)
+  fieldHints: {
+    minutes: 'Minutes: type a whole number, like 30.',
+    name: 'Name: 1 to 80 letters.',
+    username: 'Username or phone: 3 to 64 letters or digits, no spaces.',
+    password: 'Password: at least 8 characters.',
+    note: 'Note: at most 500 letters.',
+    reason: 'Say why, in a few words.',
+  } as Record<string, string>,
 };
 
 export type Strings = typeof en;
@@ -256,12 +271,17 @@ const bn: Strings = {
 
   pumpConnected: 'পাম্প সংযুক্ত',
   pumpNotConnected: 'পাম্প সংযুক্ত নয়',
-  powerOn: 'বিদ্যুৎ আছে',
-  powerCut: 'বিদ্যুৎ নেই',
-  ready: 'প্রস্তুত',
-  notReady: 'প্রস্তুত নয়',
-  relayOn: 'মোটরের সুইচ চালু',
-  relayOff: 'মোটরের সুইচ বন্ধ',
+  deviceStatuses: {
+    NO_DEVICE: 'পাম্পে এখনো কোনো যন্ত্র নেই',
+    OFFLINE: 'সংযোগ নেই',
+    POWER_CUT: 'বিদ্যুৎ নেই',
+    NOT_READY: 'পাম্প প্রস্তুত নয়',
+    PUMPING: 'পানি উঠছে',
+    SWITCHING_ON: 'চালু হচ্ছে…',
+    SWITCHING_OFF: 'বন্ধ হচ্ছে…',
+    READY: 'প্রস্তুত',
+  },
+  notInLine: 'আপনি পাম্প চালাচ্ছেন না, সারিতেও নেই',
 
   queueTitle: 'সারি',
   nowRunning: 'এখন',
@@ -371,6 +391,14 @@ const bn: Strings = {
     VALIDATION: 'যা লিখেছেন তা আবার দেখুন।',
   },
   errorOther: (status) => `কিছু একটা ভুল হয়েছে (ত্রুটি ${status})।`,
+  fieldHints: {
+    minutes: 'মিনিট: একটি পূর্ণ সংখ্যা লিখুন, যেমন ৩০।',
+    name: 'নাম: ১ থেকে ৮০ অক্ষর।',
+    username: 'ইউজারনেম বা ফোন: ৩ থেকে ৬৪টি অক্ষর বা সংখ্যা, ফাঁকা ছাড়া।',
+    password: 'পাসওয়ার্ড: অন্তত ৮ অক্ষর।',
+    note: 'নোট: সর্বোচ্চ ৫০০ অক্ষর।',
+    reason: 'কেন, তা কয়েক কথায় লিখুন।',
+  },
 };
 
 export const STRINGS: Record<'en' | 'bn', Strings> = { en, bn };

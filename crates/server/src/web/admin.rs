@@ -133,7 +133,7 @@ pub async fn pump(State(web): State<WebState>, visit: Visit) -> Response {
             form method="post" action="/admin/devices" {
                 (page.csrf_field())
                 label for="device-name" { (t.device_name) }
-                input #device-name type="text" name="name" required maxlength="80";
+                input #device-name type="text" name="name" required maxlength="80" value=(page.visit.kept("name"));
                 button.secondary type="submit" { (t.register) }
             }
         }
@@ -244,7 +244,7 @@ pub async fn farmers(State(web): State<WebState>, visit: Visit) -> Response {
                 }
             }
         }
-        (parts::new_account_form(t, page.csrf_field(), t.add_farmer, "/admin/farmers", "f"))
+        (parts::new_account_form(t, &page, t.add_farmer, "/admin/farmers", "f"))
     };
     page.render(Tab::AdminFarmers, Live::Off, t.nav_farmers, content)
 }
@@ -295,9 +295,9 @@ pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, visit: 
                 (page.csrf_field())
                 input type="hidden" name="name" value=(name);
                 label for="r-minutes" { (t.recharge_minutes) }
-                input #r-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off";
+                input #r-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off" value=(page.visit.kept("minutes"));
                 label for="r-note" { (t.note) }
-                input #r-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder);
+                input #r-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder) value=(page.visit.kept("note"));
                 button.big.go type="submit" { (t.recharge) }
             }
         }
@@ -312,7 +312,7 @@ pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, visit: 
                 (page.csrf_field())
                 input type="hidden" name="name" value=(name);
                 label for="c-uid" { (t.card_uid) }
-                input #c-uid type="text" name="uid" required maxlength="32" autocapitalize="characters" autocomplete="off";
+                input #c-uid type="text" name="uid" required maxlength="32" autocapitalize="characters" autocomplete="off" value=(page.visit.kept("uid"));
                 small.muted { (t.card_help) }
                 button.secondary type="submit" { (t.bind_card) }
             }

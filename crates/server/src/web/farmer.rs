@@ -125,9 +125,9 @@ pub async fn minutes(State(web): State<WebState>, visit: Visit) -> Response {
             form method="post" action="/user/minutes" {
                 (page.csrf_field())
                 label for="req-minutes" { (t.minutes) }
-                input #req-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off";
+                input #req-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off" value=(page.visit.kept("minutes"));
                 label for="req-note" { (t.note) }
-                input #req-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder);
+                input #req-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder) value=(page.visit.kept("note"));
                 button.big.go type="submit" { (t.send_request) }
             }
         }

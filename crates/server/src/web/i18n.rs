@@ -286,6 +286,9 @@ pub struct Text {
     pub flash_stopped: &'static str,
     pub flash_run_stopped: &'static str,
     pub errors: Table,
+    /// A refused field's rule, by the field's name in the API.
+    pub field_hints: Table,
+    pub password_rule: &'static str,
     /// `{0}`: the status code.
     pub error_other: &'static str,
 
@@ -554,6 +557,18 @@ pub static EN: Text = Text {
         ("OFFLINE", "Cannot reach the server."),
     ],
     error_other: "Something went wrong (error {0}).",
+    password_rule: "At least 8 characters. Write it down: it is not shown again.",
+    field_hints: &[
+        ("minutes", "Minutes: type a whole number, like 30."),
+        ("name", "Name: 1 to 80 letters."),
+        ("username", "Username or phone: 3 to 64 letters or digits, no spaces."),
+        ("password", "Password: at least 8 characters."),
+        ("note", "Note: at most 500 letters."),
+        ("reason", "Say why, in a few words."),
+        ("uid", "Card number: the letters and digits on the reader, like 04A1B2C3."),
+        ("from", "Dates: pick a day."),
+        ("to", "Dates: pick a day."),
+    ],
 
     unit_h: "h",
     unit_min: "min",
@@ -820,6 +835,18 @@ pub static BN: Text = Text {
         ("OFFLINE", "সার্ভারের সাথে যোগাযোগ নেই।"),
     ],
     error_other: "কিছু একটা ভুল হয়েছে (ত্রুটি {0})।",
+    password_rule: "অন্তত ৮ অক্ষর। লিখে রাখুন: এটি আর দেখানো হবে না।",
+    field_hints: &[
+        ("minutes", "মিনিট: একটি পূর্ণ সংখ্যা লিখুন, যেমন ৩০।"),
+        ("name", "নাম: ১ থেকে ৮০ অক্ষর।"),
+        ("username", "ইউজারনেম বা ফোন: ৩ থেকে ৬৪টি অক্ষর বা সংখ্যা, ফাঁকা ছাড়া।"),
+        ("password", "পাসওয়ার্ড: অন্তত ৮ অক্ষর।"),
+        ("note", "নোট: সর্বোচ্চ ৫০০ অক্ষর।"),
+        ("reason", "কেন, তা কয়েক কথায় লিখুন।"),
+        ("uid", "কার্ড নম্বর: রিডারে দেখানো অক্ষর ও সংখ্যা, যেমন 04A1B2C3।"),
+        ("from", "তারিখ: একটি দিন বেছে নিন।"),
+        ("to", "তারিখ: একটি দিন বেছে নিন।"),
+    ],
 
     unit_h: "ঘণ্টা",
     unit_min: "মিনিট",

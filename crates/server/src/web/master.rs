@@ -61,7 +61,7 @@ pub async fn owners(State(web): State<WebState>, visit: Visit) -> Response {
                 }
             }
         }
-        (parts::new_account_form(t, page.csrf_field(), t.add_owner, "/master", "o"))
+        (parts::new_account_form(t, &page, t.add_owner, "/master", "o"))
     };
     page.render(Tab::Master, Live::Master, t.owners_title, content)
 }

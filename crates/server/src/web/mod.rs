@@ -128,11 +128,25 @@ pub struct Flash {
     ok: bool,
     key: String,
     args: Vec<String>,
+    /// What the person typed into a refused form, to put back (never a password or token).
+    #[serde(default)]
+    kept: Vec<(String, String)>,
 }
 
 impl Flash {
     pub fn ok(key: &str, args: &[&str]) -> Flash {
-        Flash { ok: true, key: key.into(), args: args.iter().map(|a| a.to_string()).collect() }
+        Flash { ok: true, key: key.into(), args: args.iter().map(|a| a.to_string()).collect(), kept: Vec::new() }
+    }
+
+    /// Keeps the posted form's typed values (not passwords or the form token) for the next page.
+    fn keeping(mut self, posted: &Posted) -> Flash {
+        self.kept = posted
+            .fields
+            .iter()
+            .filter(|(k, _)| k != csrf::FIELD && !k.contains("password"))
+            .map(|(k, v)| (k.clone(), v.chars().take(500).collect()))
+            .collect();
+        self
     }
 
     pub fn error(failure: &Failure) -> Flash {
@@ -140,6 +154,7 @@ impl Flash {
             ok: false,
             key: "error".into(),
             args: vec![failure.code.clone(), failure.status.as_u16().to_string(), failure.message.clone()],
+            kept: Vec::new(),
         }
     }
 
@@ -186,7 +201,12 @@ fn error_words(t: &Text, args: &[&str]) -> (String, Option<String>) {
         Some((_, words)) => (*words).to_string(),
         None => fill(t.error_other, &[status]),
     };
-    let detail = (code == "VALIDATION").then(|| args.get(2).map(|m| m.to_string())).flatten();
+    // The API's sentence is for developers (and may be a parser's); the reader gets the rule of
+    // the field it names, in their language, or nothing more.
+    let field = args.get(2).and_then(|m| m.split(':').next()).unwrap_or_default();
+    let detail = (code == "VALIDATION")
+        .then(|| t.field_hints.iter().find(|(f, _)| *f == field).map(|(_, hint)| (*hint).to_string()))
+        .flatten();
     (words, detail)
 }
 
@@ -199,6 +219,17 @@ pub struct Visit {
     pub flash: Option<Flash>,
     pub path: String,
     pub client: Option<SocketAddr>,
+}
+
+impl Visit {
+    /// What was typed into `field` of the form the server just refused, to show it again.
+    pub fn kept(&self, field: &str) -> &str {
+        self.flash
+            .as_ref()
+            .filter(|f| !f.ok)
+            .and_then(|f| f.kept.iter().find(|(k, _)| k == field))
+            .map_or("", |(_, v)| v.as_str())
+    }
 }
 
 impl FromRequestParts<WebState> for Visit {
@@ -309,7 +340,11 @@ fn finish(posted: &Posted, answer: Answer, back: &str, ok: impl FnOnce(&Value) -
     if answer.status == StatusCode::UNAUTHORIZED {
         return redirect("/login", &[]);
     }
-    let flash = if answer.status.is_success() { ok(&answer.body) } else { Some(Flash::error(&answer.failure())) };
+    let flash = if answer.status.is_success() {
+        ok(&answer.body)
+    } else {
+        Some(Flash::error(&answer.failure()).keeping(posted))
+    };
     redirect(back, &flash.map(|f| f.cookie()).into_iter().collect::<Vec<_>>())
 }
 

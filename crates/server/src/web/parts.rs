@@ -228,19 +228,21 @@ pub fn ledger(t: &Text, lang: Lang, zone: Zone, ledger: &[Ledger]) -> Markup {
 
 /// The form that creates an account (a farmer, or a pump owner): name, username or phone number,
 /// password. `prefix` keeps the field ids apart from the page's others.
-pub fn new_account_form(t: &Text, csrf: Markup, title: &str, action: &str, prefix: &str) -> Markup {
+pub fn new_account_form(t: &Text, page: &super::Page, title: &str, action: &str, prefix: &str) -> Markup {
     let id = |field: &str| format!("{prefix}-{field}");
     html! {
         section.card {
             h2 { (title) }
             form method="post" action=(action) {
-                (csrf)
+                (page.csrf_field())
                 label for=(id("name")) { (t.name) }
-                input id=(id("name")) type="text" name="name" required maxlength="80";
+                input id=(id("name")) type="text" name="name" required maxlength="80" value=(page.visit.kept("name"));
                 label for=(id("username")) { (t.phone_or_username) }
-                input id=(id("username")) type="text" name="username" required maxlength="64" autocapitalize="none" autocomplete="off";
+                input id=(id("username")) type="text" name="username" required maxlength="64" autocapitalize="none" autocomplete="off" value=(page.visit.kept("username"));
                 label for=(id("password")) { (t.password) }
-                input id=(id("password")) type="password" name="password" required minlength="8" maxlength="256" autocomplete="new-password";
+                input id=(id("password")) type="password" name="password" required minlength="8" maxlength="256" autocomplete="new-password"
+                    aria-describedby=(id("password-rule"));
+                p.hint id=(id("password-rule")) { (t.password_rule) }
                 button.big.go type="submit" { (t.create) }
             }
         }
