@@ -19,8 +19,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const shots = resolve(here, process.env.SCREENSHOTS || '../docs/screenshots');
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const MASTER = { username: 'master', password: 'master-password-web' };
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 360, height: 740 };
+const DESKTOP = { width: 1366, height: 768 };
 
 const started = Date.now();
 const cleanups = [];
@@ -304,6 +304,61 @@ async function main() {
     await waitWord(b, 'চলছে');
     const left = await b.locator('#state-detail').innerText();
     assert(/[০-৯]+ (মিনিট|সেকেন্ড).* বাকি/.test(left), `the countdown in Bangla digits, with units: ${left}`);
+  });
+
+  await step('every page of every role fits 360 px and every control is at least 48×48 px, in English and Bangla', async () => {
+    const farmerId = await admin.evaluate(async () => {
+      const users = await (await fetch('/api/admin/users', { credentials: 'same-origin' })).json();
+      return users[0].id;
+    });
+    const pages = [
+      [null, ['/login']],
+      [master, ['/master']],
+      [admin, ['/admin', '/admin/farmers', `/admin/farmers/${farmerId}`, '/admin/requests', '/admin/usage', '/admin/log']],
+      [a, ['/user', '/user/minutes', '/user/history']],
+    ];
+    const problems = [];
+    const signedOut = await phone('signed out');
+    for (const [page0, paths] of pages) {
+      const page = page0 || signedOut;
+      for (const lang of ['en', 'bn']) {
+        await page.context().addCookies([{ name: 'pp_lang', value: lang, url: server.url }]);
+        await page.setViewportSize({ width: 360, height: 740 });
+        for (const path of paths) {
+          await page.goto(`${server.url}${path}`);
+          await page.locator(`html[lang="${lang}"]`).waitFor();
+          await page.waitForTimeout(100);
+          const found = await page.evaluate(() => {
+            const out = [];
+            const width = document.documentElement.scrollWidth;
+            if (width > 360) {
+              // Name the innermost elements that stick out, so the fix is easy to find.
+              const over = [...document.querySelectorAll('body *')].filter(
+                (n) => n.getBoundingClientRect().right > 360.5 && ![...n.children].some((c) => c.getBoundingClientRect().right > 360.5),
+              );
+              const names = over.slice(0, 3).map((n) => `${n.tagName.toLowerCase()}.${n.className} "${n.textContent.trim().slice(0, 20)}"`);
+              out.push(`scrolls sideways: ${width} px (${names.join(', ')})`);
+            }
+            // Every button, every link in the header or the tabs, every checkbox's label.
+            const targets = document.querySelectorAll('button, .top a, .tabs a, label.check, input[type=submit]');
+            for (const node of targets) {
+              const box = node.getBoundingClientRect();
+              if (box.width === 0 && box.height === 0) continue; // hidden
+              if (box.width < 48 || box.height < 48) {
+                out.push(`${node.tagName.toLowerCase()} "${node.textContent.trim().slice(0, 30)}" is ${Math.round(box.width)}×${Math.round(box.height)}`);
+              }
+              if (box.right > 360.5) out.push(`${node.tagName.toLowerCase()} "${node.textContent.trim().slice(0, 30)}" ends at ${Math.round(box.right)} px`);
+            }
+            return out;
+          });
+          for (const f of found) problems.push(`${lang} ${path}: ${f}`);
+        }
+        await page.setViewportSize(PHONE);
+      }
+      await page.context().addCookies([{ name: 'pp_lang', value: 'en', url: server.url }]);
+    }
+    await signedOut.close();
+    assert(problems.length === 0, `layout problems at 360×740:\n${problems.join('\n')}`);
   });
 
   await step('farmer B stops; signing out ends the session', async () => {
