@@ -306,6 +306,20 @@ async function main() {
     assert(/[০-৯]+ (মিনিট|সেকেন্ড).* বাকি/.test(left), `the countdown in Bangla digits, with units: ${left}`);
   });
 
+  await step('server gone: the owner’s page says as of when; back: "back online", which goes away', async () => {
+    await admin.goto(`${server.url}/admin`);
+    await admin.locator('#live-status', { hasText: 'Live updates are off' }).waitFor();
+    const gone = (route) => route.abort();
+    await admin.route('**/api/motor/status', gone);
+    const lost = admin.locator('#live-status.lost', { hasText: 'Cannot reach the server' });
+    await lost.waitFor();
+    assert(/as of \d{1,2}:\d\d (AM|PM)/.test(await lost.innerText()), `an "as of" time: ${await lost.innerText()}`);
+    await admin.screenshot({ path: join(shots, 'admin-offline-phone.png') });
+    await admin.unroute('**/api/motor/status', gone);
+    await admin.locator('#live-status.back', { hasText: 'Back online' }).waitFor();
+    await admin.waitForFunction(() => !/Back online|Cannot reach/.test(document.getElementById('live-status').textContent) || document.getElementById('live-status').hidden, null, { timeout: 10_000 });
+  });
+
   await step('every page of every role fits 360 px and every control is at least 48×48 px, in English and Bangla', async () => {
     const farmerId = await admin.evaluate(async () => {
       const users = await (await fetch('/api/admin/users', { credentials: 'same-origin' })).json();

@@ -152,9 +152,40 @@
     }, 10000);
   }
 
+  // The time of day as the server writes it: "8:49 PM" / "রাত ৮:৪৯".
+  function timeOfDay(date) {
+    var hour = date.getHours();
+    var hm = (hour % 12 === 0 ? 12 : hour % 12) + ':' + (date.getMinutes() < 10 ? '0' : '') + date.getMinutes();
+    if (lang !== 'bn') return hm + ' ' + (hour < 12 ? 'AM' : 'PM');
+    var part = hour >= 4 && hour < 6 ? 'ভোর' : hour >= 6 && hour < 12 ? 'সকাল' : hour >= 12 && hour < 15 ? 'দুপুর'
+      : hour >= 15 && hour < 18 ? 'বিকাল' : hour >= 18 && hour < 20 ? 'সন্ধ্যা' : 'রাত';
+    return part + ' ' + digits(hm);
+  }
+
+  // The bar under the tabs: nothing while all is well; when the server is gone, since when the
+  // page's state dates; when it is back, a "back online" that goes away by itself.
+  var lost = false;
+  var lastGood = Date.now();
+  var backUntil = 0;
   function setStatus(text) {
     var bar = $('live-status');
     if (!bar) return;
+    var now = Date.now();
+    if (text === W.liveLost) {
+      lost = true;
+      text = fill(W.liveLostAsOf, timeOfDay(new Date(lastGood)));
+    } else {
+      lastGood = now;
+      if (lost) {
+        lost = false;
+        backUntil = now + 4000;
+        setTimeout(function () {
+          if (!lost) setStatus(null);
+        }, 4100);
+      }
+      if (now < backUntil) text = W.backOnline;
+    }
+    bar.className = 'live-status' + (lost ? ' lost' : text === W.backOnline ? ' back' : '');
     bar.hidden = !text;
     if (text) bar.textContent = text;
   }

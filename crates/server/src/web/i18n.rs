@@ -269,6 +269,9 @@ pub struct Text {
     pub go_home: &'static str,
     pub live_lost: &'static str,
     pub live_polling: &'static str,
+    /// `{0}`: the time of the last state the page got.
+    pub live_lost_as_of: &'static str,
+    pub back_online: &'static str,
     pub sending: &'static str,
 
     /// `{0}`: farmer's name, `{1}`: minutes.
@@ -526,6 +529,8 @@ pub static EN: Text = Text {
     go_home: "Go to my page",
     live_lost: "Connection lost. Trying again…",
     live_polling: "Live updates are off; checking every few seconds.",
+    live_lost_as_of: "Cannot reach the server. What you see is as of {0}. Trying again…",
+    back_online: "Back online. This is the state now.",
     sending: "Sending…",
 
     flash_recharged: "{0} now has {1}.",
@@ -804,6 +809,8 @@ pub static BN: Text = Text {
     go_home: "আমার পাতায় যান",
     live_lost: "সংযোগ নেই। আবার চেষ্টা হচ্ছে…",
     live_polling: "সরাসরি খবর বন্ধ; কয়েক সেকেন্ড পরপর দেখা হচ্ছে।",
+    live_lost_as_of: "সার্ভারের সাথে যোগাযোগ নেই। যা দেখছেন তা {0}-এর অবস্থা। আবার চেষ্টা হচ্ছে…",
+    back_online: "আবার সংযোগ হয়েছে। এটাই এখনকার অবস্থা।",
     sending: "পাঠানো হচ্ছে…",
 
     flash_recharged: "{0}-এর এখন {1} আছে।",

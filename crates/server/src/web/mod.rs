@@ -545,6 +545,8 @@ fn script_words(t: &Text) -> Value {
         ("offline", t.device_offline),
         ("liveLost", t.live_lost),
         ("livePolling", t.live_polling),
+        ("liveLostAsOf", t.live_lost_as_of),
+        ("backOnline", t.back_online),
         ("copied", t.copied),
         ("sending", t.sending),
         ("errorOther", t.error_other),
