@@ -438,11 +438,6 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
     let history = a.get("/user/history").await;
     assert!(history.body.contains("Stopped by the farmer"), "{}", history.body);
 
-    // Asking for minutes, in Bangla digits.
-    let asked = a.submit("/user/minutes", "/user/minutes", &[("minutes", "১৫"), ("note", "paid cash")]).await;
-    assert!(asked.body.contains("Your request for 15 min was sent."), "{}", asked.body);
-    let (_, requests) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
-    assert_eq!(requests[0]["minutes"], 15);
     let bad = a.submit("/user/minutes", "/user/minutes", &[("minutes", "lots")]).await;
     assert!(bad.body.contains("Please check what you entered."), "{}", bad.body);
     assert!(bad.body.contains("Minutes: type a whole number, like 30."), "the field's rule in words: {}", bad.body);
@@ -450,6 +445,16 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
     assert!(bad.body.contains(r#"value="lots""#), "what was typed is kept: {}", bad.body);
     // Shown once: the next visit has an empty form.
     assert!(!a.get("/user/minutes").await.body.contains(r#"value="lots""#));
+    // Asking for minutes, in Bangla digits.
+    let asked = a.submit("/user/minutes", "/user/minutes", &[("minutes", "১৫"), ("note", "paid cash")]).await;
+    assert!(asked.body.contains("Your request for 15 min was sent."), "{}", asked.body);
+    let (_, requests) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
+    assert_eq!(requests[0]["minutes"], 15);
+    // One request waits at a time: the form gives way to a note, and the API says why.
+    let minutes = a.get("/user/minutes").await;
+    assert!(minutes.body.contains("request-waiting") && !minutes.body.contains("req-minutes"), "{}", minutes.body);
+    let again = a.submit("/user/minutes", "/user/minutes", &[("minutes", "5")]).await;
+    assert!(again.body.contains("You already have a request waiting."), "{}", again.body);
 }
 
 #[tokio::test]
@@ -499,6 +504,9 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     t.users[0].ok("/api/minute-requests", json!({"minutes": 20, "note": "paid 200 taka"})).await;
     let requests = admin.get("/admin/requests").await;
     assert!(requests.body.contains("paid 200 taka"));
+    // The owner sees the farmer's balance now and after; a small request needs no second question.
+    assert!(requests.body.contains("Balance 45 min now → 1 h 5 min after"), "{}", requests.body);
+    assert!(!requests.body.contains("data-confirm=\"Give"), "{}", requests.body);
     let (_, pending) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
     let request = pending[0]["id"].as_str().unwrap().to_string();
     let page =
@@ -528,6 +536,29 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     ] {
         assert!(log.body.contains(action), "{action} in the log: {}", log.body);
     }
+
+    // A correction: minus minutes with a reason, written in the ledger; without a reason, refused.
+    let page = admin
+        .submit(
+            &farmer_page,
+            &format!("{farmer_page}/correct"),
+            &[("minutes", "−১০"), ("note", "typed 45, meant 35"), ("name", "Farmer 0")],
+        )
+        .await;
+    assert!(page.body.contains("Corrected. Farmer 0 now has"), "{}", page.body);
+    assert!(
+        page.body.contains("typed 45, meant 35") && page.body.contains("Correction"),
+        "in the ledger: {}",
+        page.body
+    );
+    let refused =
+        admin.submit(&farmer_page, &format!("{farmer_page}/correct"), &[("minutes", "5"), ("name", "Farmer 0")]).await;
+    assert!(refused.body.contains("Please check what you entered."), "{}", refused.body);
+
+    // A big request asks again before it is approved.
+    t.users[0].ok("/api/minute-requests", json!({"minutes": 600})).await;
+    let requests = admin.get("/admin/requests").await;
+    assert!(requests.body.contains("data-confirm=\"Give 600 min to Farmer 0?"), "{}", requests.body);
 
     // Suspending from the page locks the farmer out.
     let page = admin.submit(&farmer_page, &format!("{farmer_page}/suspend"), &[]).await;

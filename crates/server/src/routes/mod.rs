@@ -6,7 +6,7 @@ mod cards;
 mod device;
 mod live;
 mod master;
-mod motor;
+pub(crate) mod motor;
 
 pub use cards::{CardView, RecentTaps};
 

@@ -119,29 +119,39 @@ async fn wallet(State(app): State<AppState>, farmer: Farmer) -> Result<Json<Wall
     Ok(Json(wallet_view(&app, farmer.scope, farmer.id()).await?))
 }
 
+/// The most minutes one request may ask for (the owner's own limit is not stored yet).
+pub const MAX_REQUEST_MINUTES: i64 = 600;
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MinuteRequestBody {
-    /// 1 to 100000.
+    /// 1 to 600 (`MAX_REQUEST_MINUTES`).
     minutes: i64,
     #[serde(default)]
     note: Option<String>,
 }
 
-/// Ask the admin for minutes (for example after paying in cash).
+/// Ask the admin for minutes (for example after paying in cash). One request may wait at a time:
+/// a second answers 409 `REQUEST_PENDING` until the owner decides the first.
 #[utoipa::path(post, path = "/api/minute-requests", tag = "motor", request_body = MinuteRequestBody,
-    responses((status = 201, body = MinuteRequestView), (status = 400, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = MinuteRequestView), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, description = "`REQUEST_PENDING`: the farmer already has a request waiting", body = crate::error::ErrorBody)))]
 async fn request_minutes(
     State(app): State<AppState>,
     farmer: Farmer,
     ApiJson(body): ApiJson<MinuteRequestBody>,
 ) -> Result<(StatusCode, Json<MinuteRequestView>), ApiError> {
-    if !(1..=100_000).contains(&body.minutes) {
-        return Err(ApiError::validation("minutes: from 1 to 100000"));
+    if !(1..=MAX_REQUEST_MINUTES).contains(&body.minutes) {
+        return Err(ApiError::validation(format!("minutes: from 1 to {MAX_REQUEST_MINUTES}")));
     }
     let note = body.note.unwrap_or_default();
     if note.chars().count() > 500 {
         return Err(ApiError::validation("note: at most 500 characters"));
+    }
+    let waiting =
+        RequestQuery { admin: farmer.scope.admin(), user: Some(farmer.id()), status: Some(RequestStatus::Pending) };
+    if !app.store.minute_requests(&waiting).await?.is_empty() {
+        return Err(ApiError::conflict("REQUEST_PENDING", "a request is already waiting for the owner"));
     }
     let request = MinuteRequest {
         id: pumppilot_engine::RequestId::new(),

@@ -18,7 +18,7 @@ use super::{
     chart::{self, Bar},
     farmer::usage_table,
     finish,
-    i18n::{Zone, date_time, day_month, duration, minutes as fmt_minutes, parse_whole},
+    i18n::{Zone, date_time, day_month, duration, fill, minutes as fmt_minutes, parse_signed, parse_whole},
     message_page, parts, redirect, signed_in_as, words,
 };
 
@@ -58,6 +58,9 @@ macro_rules! token_or_login {
         }
     };
 }
+
+/// Approving more minutes than this asks again (a mistyped request is money given away).
+const APPROVE_ASKS_ABOVE_MINUTES: i64 = 120;
 
 /// `GET /admin`: the motor, the device, the queue.
 pub async fn pump(State(web): State<WebState>, visit: Visit) -> Response {
@@ -301,6 +304,19 @@ pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, visit: 
                 button.big.go type="submit" { (t.recharge) }
             }
         }
+        section.card #correction {
+            h2 { (t.correction_title) }
+            p.hint { (t.correction_help) }
+            form method="post" action={"/admin/farmers/" (id) "/correct"} data-confirm=(t.confirm_correction) {
+                (page.csrf_field())
+                input type="hidden" name="name" value=(name);
+                label for="k-minutes" { (t.correction_minutes) }
+                input #k-minutes type="text" name="minutes" required maxlength="10" autocomplete="off" value=(page.visit.kept("minutes"));
+                label for="k-reason" { (t.correction_reason) }
+                input #k-reason type="text" name="note" required maxlength="500" value=(page.visit.kept("note"));
+                button.secondary type="submit" { (t.correct) }
+            }
+        }
         section.card {
             h2 { (t.card_title) }
             p {
@@ -355,6 +371,23 @@ pub async fn recharge(State(web): State<WebState>, Path(id): Path<String>, poste
     })
 }
 
+/// `POST /admin/farmers/{id}/correct`: adds or takes minutes (`-15` or `15`, either script's
+/// digits) with a reason, through `/api/admin/corrections`.
+pub async fn correct(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    let typed = posted.field("minutes");
+    let minutes = parse_signed(typed).map_or(json!(typed), |m| json!(m));
+    let body = json!({"userId": id, "minutes": minutes, "note": posted.field("note")});
+    let answer = web.api.post("/api/admin/corrections", &token, body).await;
+    let (lang, name) = (posted.visit.lang, posted.field("name").to_string());
+    finish(&posted, answer, &format!("/admin/farmers/{id}"), |balance| {
+        Some(Flash::ok("corrected", &[&name, &duration(balance["availableSeconds"].as_i64().unwrap_or(0), lang)]))
+    })
+}
+
 async fn set_suspended(web: WebState, id: String, posted: Posted, suspend: bool) -> Response {
     let token = token_or_login!(posted);
     if !valid_id(&id) {
@@ -406,6 +439,7 @@ pub async fn requests(State(web): State<WebState>, visit: Visit) -> Response {
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let names: HashMap<&str, &str> = users.iter().map(|u| (u.user.id.as_str(), u.user.name.as_str())).collect();
     let name_of = |id: &str| names.get(id).copied().unwrap_or(t.unknown_user).to_string();
+    let balances: HashMap<&str, i64> = users.iter().map(|u| (u.user.id.as_str(), u.available_seconds)).collect();
     let (pending, decided): (Vec<&MinuteRequest>, Vec<&MinuteRequest>) =
         requests.iter().partition(|r| r.status == "PENDING");
     let content = html! {
@@ -415,13 +449,18 @@ pub async fn requests(State(web): State<WebState>, visit: Visit) -> Response {
             ul.rows.requests {
                 @for r in &pending {
                     li {
+                        @let balance = balances.get(r.user_id.as_str()).copied().unwrap_or(0);
+                        @let after = duration(balance + r.minutes * 60, lang);
+                        @let asks = fill(t.approve_confirm, &[&fmt_minutes(r.minutes, lang), &name_of(&r.user_id), &duration(balance, lang), &after]);
                         div {
-                            strong { (name_of(&r.user_id)) } " · " strong { (fmt_minutes(r.minutes, lang)) }
+                            strong { (name_of(&r.user_id)) } " · " strong.amount { (fmt_minutes(r.minutes, lang)) }
+                            br; span.request-balance { (fill(t.balance_now_after, &[&duration(balance, lang), &after])) }
                             br; small.muted { (date_time(&r.created_at, zone, lang)) }
                             @if !r.note.is_empty() { br; span.note { (r.note) } }
                         }
                         div.actions {
-                            form.inline method="post" action={"/admin/requests/" (r.id) "/approve"} {
+                            form.inline method="post" action={"/admin/requests/" (r.id) "/approve"}
+                                data-confirm=[(r.minutes > APPROVE_ASKS_ABOVE_MINUTES).then_some(asks.as_str())] {
                                 (page.csrf_field())
                                 input type="hidden" name="name" value=(name_of(&r.user_id));
                                 input type="hidden" name="minutes" value=(r.minutes);

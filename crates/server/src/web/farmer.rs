@@ -5,11 +5,13 @@ use axum::{extract::State, response::Response};
 use maud::html;
 use serde_json::json;
 
+use crate::routes::motor::MAX_REQUEST_MINUTES;
+
 use super::{
     Flash, Live, Page, Posted, Tab, Visit, WebState,
     api::{MinuteRequest, Queue, Status, Usage, Wallet},
     finish,
-    i18n::{date_time, duration, minutes as fmt_minutes, parse_whole},
+    i18n::{date_time, duration, fill, minutes as fmt_minutes, parse_whole},
     parts, signed_in_as, words,
 };
 
@@ -122,6 +124,9 @@ pub async fn minutes(State(web): State<WebState>, visit: Visit) -> Response {
         section.card {
             h2 { (t.request_title) }
             p.muted { (t.request_help) }
+            p.hint { (fill(t.request_limits, &[&fmt_minutes(MAX_REQUEST_MINUTES, lang)])) }
+            @if requests.iter().any(|r| r.status == "PENDING") { p.warn #request-waiting { (t.request_waiting) } }
+            @else {
             form method="post" action="/user/minutes" {
                 (page.csrf_field())
                 label for="req-minutes" { (t.minutes) }
@@ -129,6 +134,7 @@ pub async fn minutes(State(web): State<WebState>, visit: Visit) -> Response {
                 label for="req-note" { (t.note) }
                 input #req-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder) value=(page.visit.kept("note"));
                 button.big.go type="submit" { (t.send_request) }
+            }
             }
         }
         section.card {

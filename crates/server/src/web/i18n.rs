@@ -288,6 +288,21 @@ pub struct Text {
     pub flash_started: &'static str,
     pub flash_stopped: &'static str,
     pub flash_run_stopped: &'static str,
+    /// `{0}`: farmer's name, `{1}`: the new balance.
+    pub flash_corrected: &'static str,
+    pub correction_title: &'static str,
+    pub correction_help: &'static str,
+    pub correction_minutes: &'static str,
+    pub correction_reason: &'static str,
+    pub correct: &'static str,
+    pub confirm_correction: &'static str,
+    /// `{0}` minutes, `{1}` name, `{2}` balance now, `{3}` balance after.
+    pub approve_confirm: &'static str,
+    /// `{0}` balance now, `{1}` balance after.
+    pub balance_now_after: &'static str,
+    /// `{0}`: the most minutes a request may ask for.
+    pub request_limits: &'static str,
+    pub request_waiting: &'static str,
     pub errors: Table,
     /// A refused field's rule, by the field's name in the API.
     pub field_hints: Table,
@@ -545,6 +560,17 @@ pub static EN: Text = Text {
     flash_started: "Started.",
     flash_stopped: "Stopped. Used {0}. Balance {1}.",
     flash_run_stopped: "The run of {0} was stopped.",
+    flash_corrected: "Corrected. {0} now has {1}.",
+    correction_title: "Correct the balance",
+    correction_help: "For a mistake: type minutes to add, or minus minutes to take back (like -15), and say why. It is written in the log.",
+    correction_minutes: "Minutes (+ or −)",
+    correction_reason: "Why",
+    correct: "Correct",
+    confirm_correction: "Change this farmer's balance? It cannot be undone except by another correction.",
+    approve_confirm: "Give {0} to {1}? Balance {2} now, {3} after.",
+    balance_now_after: "Balance {0} now → {1} after",
+    request_limits: "At most {0} in one request; one request at a time.",
+    request_waiting: "Your request is waiting for the pump owner. You can ask again after they decide.",
     errors: &[
         ("INVALID_CREDENTIALS", "Wrong username or password."),
         ("UNAUTHENTICATED", "You are not signed in."),
@@ -559,6 +585,7 @@ pub static EN: Text = Text {
         ("RATE_LIMITED", "Too many tries. Wait a few minutes and try again."),
         ("UNAVAILABLE", "The server has a problem with its storage. Nothing was changed. Try again soon."),
         ("VALIDATION", "Please check what you entered."),
+        ("REQUEST_PENDING", "You already have a request waiting. Wait for the pump owner to decide it."),
         ("OFFLINE", "Cannot reach the server."),
     ],
     error_other: "Something went wrong (error {0}).",
@@ -825,6 +852,17 @@ pub static BN: Text = Text {
     flash_started: "চালু হয়েছে।",
     flash_stopped: "বন্ধ হয়েছে। খরচ {0}। ব্যালেন্স {1}।",
     flash_run_stopped: "{0}-এর পাম্প বন্ধ করা হয়েছে।",
+    flash_corrected: "ঠিক করা হয়েছে। {0}-এর এখন {1}।",
+    correction_title: "ব্যালেন্স ঠিক করুন",
+    correction_help: "ভুল হলে: যোগ করতে মিনিট লিখুন, ফেরত নিতে মাইনাস দিয়ে লিখুন (যেমন -১৫), আর কারণ লিখুন। এটি লগে থাকবে।",
+    correction_minutes: "মিনিট (+ বা −)",
+    correction_reason: "কারণ",
+    correct: "ঠিক করুন",
+    confirm_correction: "এই কৃষকের ব্যালেন্স বদলাবেন? আরেকটি সংশোধন ছাড়া এটি ফেরানো যাবে না।",
+    approve_confirm: "{1}-কে {0} দেবেন? এখন ব্যালেন্স {2}, পরে {3}।",
+    balance_now_after: "এখন ব্যালেন্স {0} → পরে {1}",
+    request_limits: "একবারে সর্বোচ্চ {0}; একসাথে একটি অনুরোধ।",
+    request_waiting: "আপনার অনুরোধ পাম্প মালিকের কাছে অপেক্ষায়। সিদ্ধান্তের পরে আবার চাইতে পারবেন।",
     errors: &[
         ("INVALID_CREDENTIALS", "ইউজারনেম বা পাসওয়ার্ড ভুল।"),
         ("UNAUTHENTICATED", "আপনি সাইন ইন করেননি।"),
@@ -839,6 +877,7 @@ pub static BN: Text = Text {
         ("RATE_LIMITED", "অনেকবার চেষ্টা হয়েছে। কয়েক মিনিট পরে আবার চেষ্টা করুন।"),
         ("UNAVAILABLE", "সার্ভারের তথ্যভান্ডারে সমস্যা। কিছুই বদলায়নি। একটু পরে আবার চেষ্টা করুন।"),
         ("VALIDATION", "যা লিখেছেন তা আবার দেখুন।"),
+        ("REQUEST_PENDING", "আপনার একটি অনুরোধ আগেই অপেক্ষায় আছে। পাম্প মালিকের সিদ্ধান্তের জন্য অপেক্ষা করুন।"),
         ("OFFLINE", "সার্ভারের সাথে যোগাযোগ নেই।"),
     ],
     error_other: "কিছু একটা ভুল হয়েছে (ত্রুটি {0})।",
@@ -1000,6 +1039,17 @@ pub fn date_time(rfc3339: &str, zone: Zone, lang: Lang) -> String {
     }
 }
 
+/// A whole number with an optional sign ("-15", "−১৫", "+15").
+pub fn parse_signed(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (sign, rest) = match text.chars().next() {
+        Some('-' | '−') => (-1, &text[text.char_indices().nth(1).map_or(text.len(), |(i, _)| i)..]),
+        Some('+') => (1, &text[1..]),
+        _ => (1, text),
+    };
+    parse_whole(rest).map(|n| sign * n)
+}
+
 /// Reads digits typed in either script ("১৫" or "15") as a whole number.
 pub fn parse_whole(text: &str) -> Option<i64> {
     let ascii: String = text
@@ -1051,6 +1101,10 @@ mod tests {
         assert_eq!(parse_whole(" 30 "), Some(30));
         assert_eq!(parse_whole("3a"), None);
         assert_eq!(parse_whole(""), None);
+        assert_eq!(parse_signed("-15"), Some(-15));
+        assert_eq!(parse_signed("−১৫"), Some(-15));
+        assert_eq!(parse_signed("+20"), Some(20));
+        assert_eq!(parse_signed("--2"), None);
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/farmers", get(admin::farmers).post(admin::create_farmer))
         .route("/admin/farmers/{id}", get(admin::farmer))
         .route("/admin/farmers/{id}/recharge", post(admin::recharge))
+        .route("/admin/farmers/{id}/correct", post(admin::correct))
         .route("/admin/farmers/{id}/suspend", post(admin::suspend))
         .route("/admin/farmers/{id}/unsuspend", post(admin::unsuspend))
         .route("/admin/farmers/{id}/card", post(admin::bind_card))
@@ -184,6 +185,7 @@ impl Flash {
             "started" => t.flash_started,
             "stopped" => t.flash_stopped,
             "run_stopped" => t.flash_run_stopped,
+            "corrected" => t.flash_corrected,
             "signed_out" => t.signed_out,
             "form_expired" => t.form_expired,
             "error" => return error_words(t, &args),
