@@ -188,6 +188,40 @@ describe('admin', () => {
     expect(server.count('POST /api/admin/minute-requests/r1/approve')).toBe(1);
   });
 
+  test('approve shows the balance now and after, and a big request needs a second tap', async () => {
+    const { server, sessions } = admin();
+    const pending = [{ id: 'r9', userId: KARIM.id, minutes: 600, note: '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' }];
+    server.on('GET /api/admin/minute-requests', sessions.authed(() => ({ body: pending })));
+    server.on('POST /api/admin/minute-requests/{id}/approve', sessions.authed(() => ({ body: { ...pending.pop(), status: 'APPROVED' } })));
+    fireEvent.press(await screen.findByTestId('tab-requests'));
+    const card = await screen.findByTestId('request-r9');
+    expect(within(card).getByTestId('request-r9-balance')).toHaveTextContent('Balance 29 min 57 s now → 10 h 29 min after');
+    fireEvent.press(within(card).getByText('Approve'));
+    expect(server.count('POST /api/admin/minute-requests/r9/approve')).toBe(0);
+    fireEvent.press(within(card).getByText('Tap again to give 600 min'));
+    expect(await screen.findByText('Approved 600 min for Karim Mia.')).toBeTruthy();
+    expect(server.count('POST /api/admin/minute-requests/r9/approve')).toBe(1);
+  });
+
+  test('farmers: a correction takes minutes back with a reason, after a second tap', async () => {
+    const { server, sessions } = admin();
+    server.on(
+      'POST /api/admin/corrections',
+      sessions.authed(() => ({ body: { userId: KARIM.id, availableSeconds: 897, availableMinutes: 14 } })),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.changeText(screen.getByTestId('user-karim-fix'), '−১৫');
+    fireEvent.press(screen.getByText('Correct the balance'));
+    expect(await screen.findByText('Type minutes to add, or minus minutes to take back (like -15), and say why.')).toBeTruthy();
+    fireEvent.changeText(screen.getByTestId('user-karim-why'), 'typed 30, meant 15');
+    fireEvent.press(screen.getByText('Correct the balance'));
+    expect(server.count('POST /api/admin/corrections')).toBe(0);
+    fireEvent.press(screen.getByText('Tap again to change the balance'));
+    expect(await screen.findByText('Corrected. Karim Mia now has 14 min 57 s.')).toBeTruthy();
+    expect(server.last('POST /api/admin/corrections')!.body).toEqual({ userId: KARIM.id, minutes: -15, note: 'typed 30, meant 15' });
+  });
+
   test("the server's 403 is a message, not a crash", async () => {
     const { server } = admin();
     server.on('GET /api/admin/users', error(403, 'FORBIDDEN', 'this needs an admin'));

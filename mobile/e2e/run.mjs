@@ -286,7 +286,7 @@ async function main() {
   await step('Bangla renders, with Bangla digits, and is remembered', async () => {
     await tab('home');
     await byId('language').click();
-    await waitText('state-word', 'চলছে');
+    await waitText('state-word', 'বন্ধ'); // Salma pumps; Karim is not
     await waitText('tab-home', 'হোম');
     const balance = await text('balance-value');
     assert(/[০-৯]/.test(balance) && !/[0-9]/.test(balance), `the balance should be in Bangla digits: ${balance}`);
@@ -359,7 +359,7 @@ async function main() {
     await tab('pump');
     await byId('language').click();
     await waitText('state-word', 'বন্ধ');
-    await page.getByText('মোটরের সুইচ বন্ধ').waitFor(); // the device switched off after the stop
+    await page.getByText('প্রস্তুত', { exact: true }).waitFor(); // the device switched off after the stop: ready
     await shot('13-admin-pump-bangla');
     await byId('language').click();
   });
