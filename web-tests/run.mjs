@@ -222,6 +222,19 @@ async function main() {
     await a.locator('#queue-body li', { hasText: 'Salma Begum' }).waitFor();
   });
 
+  await step('farmer B leaves the queue: asked first, then told "you left"; and joins again', async () => {
+    const asked = [];
+    const seen = (dialog) => asked.push(dialog.message());
+    b.on('dialog', seen);
+    await b.locator('#motor-button', { hasText: 'LEAVE THE QUEUE' }).click();
+    await b.locator('#action-done', { hasText: 'You left the queue.' }).waitFor();
+    await waitWord(b, 'IDLE');
+    b.off('dialog', seen);
+    assert(asked.length === 1 && /Leave the queue\?/.test(asked[0]), `a question before leaving: ${asked}`);
+    await b.locator('#motor-button', { hasText: 'JOIN THE QUEUE' }).click();
+    await waitWord(b, 'WAITING #1');
+  });
+
   await step('owner sees Karim running and Salma waiting, without a reload', async () => {
     await waitWord(admin, 'RUNNING');
     await admin.locator('#state-detail', { hasText: 'Karim Mia' }).waitFor();

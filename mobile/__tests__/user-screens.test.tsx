@@ -123,6 +123,27 @@ describe('home', () => {
     expect(screen.getByTestId('state').props.style).toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#1747C6' })]));
   });
 
+  test('leaving the line takes a second tap and says "you left"', async () => {
+    const { server, sessions, setStatus } = farmer(
+      status({
+        motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 },
+        me: { entry: entry({ status: 'WAITING', position: 1, remainingSeconds: null }) },
+      }),
+    );
+    server.on(
+      'POST /api/motor/stop',
+      sessions.authed(() => {
+        setStatus(status({ motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 590 } }));
+        return { body: entry({ status: 'CANCELLED', endReason: 'LEFT_QUEUE', remainingSeconds: null, availableSeconds: 1800 }) };
+      }),
+    );
+    fireEvent.press(await screen.findByText('LEAVE THE QUEUE'));
+    expect(server.count('POST /api/motor/stop')).toBe(0);
+    fireEvent.press(screen.getByText('TAP AGAIN TO LEAVE'));
+    expect(await screen.findByText('You left the queue. Your minutes are not touched.')).toBeTruthy();
+    expect(server.count('POST /api/motor/stop')).toBe(1);
+  });
+
   test('WAITING with the server\'s estimate, in whole minutes', async () => {
     farmer(
       status({

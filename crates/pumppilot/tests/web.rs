@@ -426,6 +426,16 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
     assert!(waiting.body.contains("WAITING #1") && waiting.body.contains("You are next"), "{}", waiting.body);
     assert!(waiting.body.contains("Estimated wait: about 1"), "A asked for 15 minutes: {}", waiting.body);
     assert!(waiting.body.contains(">LEAVE THE QUEUE<"));
+    // Leaving asks first, and then says so; B joins again for the rest of the story.
+    assert!(
+        waiting.body.contains(r#"data-confirm="Leave the queue? You lose your place in line.""#),
+        "{}",
+        waiting.body
+    );
+    let left = b.submit("/user", "/user/stop", &[]).await;
+    assert!(left.body.contains("You left the queue."), "{}", left.body);
+    assert!(!left.body.contains(r#"data-confirm="Leave"#), "nothing to confirm when not in line: {}", left.body);
+    b.submit("/user", "/user/start", &[]).await;
 
     let stopped = a.submit("/user", "/user/stop", &[]).await;
     assert!(stopped.body.contains("Stopped. Used"), "{}", stopped.body);

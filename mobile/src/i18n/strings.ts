@@ -77,6 +77,8 @@ const en = {
     READY: 'Ready',
   } as Record<string, string>,
   notInLine: 'You are not pumping and not in the queue',
+  leaveAgain: 'TAP AGAIN TO LEAVE',
+  youLeft: 'You left the queue. Your minutes are not touched.',
 
   // Queue
   queueTitle: 'Queue',
@@ -291,6 +293,8 @@ const bn: Strings = {
     READY: 'প্রস্তুত',
   },
   notInLine: 'আপনি পাম্প চালাচ্ছেন না, সারিতেও নেই',
+  leaveAgain: 'ছাড়তে আবার চাপুন',
+  youLeft: 'আপনি সারি ছেড়েছেন। আপনার মিনিট কাটা হয়নি।',
 
   queueTitle: 'সারি',
   nowRunning: 'এখন',

@@ -116,6 +116,20 @@
   function clearError() {
     var box = $('action-error');
     if (box) box.hidden = true;
+    var done = $('action-done');
+    if (done) done.hidden = true;
+  }
+  function showDone(text) {
+    var box = $('action-done');
+    if (!box) {
+      box = el('div', 'flash ok');
+      box.id = 'action-done';
+      box.setAttribute('role', 'status');
+      var main = document.querySelector('main');
+      main.insertBefore(box, main.firstChild);
+    }
+    box.textContent = text;
+    box.hidden = false;
   }
 
   function getJSON(path) {
@@ -357,6 +371,9 @@
       var cls = 'big ' + (mine ? 'stop' : 'go');
       if (button.className !== cls) button.className = cls;
       setText('motor-button', mine ? (inLine ? W.leaveQueue : W.stop) : state.motor.state === 'IDLE' ? W.start : W.joinQueue);
+      // Leaving the line asks first (the place is lost); Stop and Start do not.
+      if (inLine && !pending) form.setAttribute('data-confirm', form.getAttribute('data-leave'));
+      else form.removeAttribute('data-confirm');
       button.disabled = !!pending || (!mine && broke);
       var runFor = $('run-for');
       if (runFor) runFor.hidden = mine;
@@ -480,6 +497,8 @@
             // The server's answer, until the next state event says everything.
             state.me.entry = starting ? json : null;
             if (!starting && typeof json.availableSeconds === 'number') state.me.availableSeconds = json.availableSeconds;
+            state.me.state = starting ? json.status : 'IDLE';
+            if (!starting && json.endReason === 'LEFT_QUEUE') showDone(W.youLeft);
             stateAt = Date.now();
           }
         })

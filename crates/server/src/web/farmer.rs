@@ -46,7 +46,8 @@ pub async fn home(State(web): State<WebState>, visit: Visit) -> Response {
         div.cols { div.col {
         (parts::panel(&panel))
         form #motor-form .motor method="post" action=(if mine { "/user/stop" } else { "/user/start" })
-            data-start="/user/start" data-stop="/user/stop" {
+            data-start="/user/start" data-stop="/user/stop" data-leave=(t.confirm_leave)
+            data-confirm=[in_line.then_some(t.confirm_leave)] {
             (page.csrf_field())
             div #run-for .run-for hidden[mine] {
                 label for="minutes" { (t.run_for) }
@@ -95,6 +96,9 @@ pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
     let answer = web.api.post("/api/motor/stop", &token, json!({})).await;
     let lang = posted.visit.lang;
     finish(&posted, answer, "/user", |ended| {
+        if ended["endReason"] == "LEFT_QUEUE" {
+            return Some(Flash::ok("left_queue", &[]));
+        }
         let charged = ended["chargedSeconds"].as_i64()?;
         let balance = ended["availableSeconds"].as_i64().unwrap_or(0);
         Some(Flash::ok("stopped", &[&duration(charged, lang), &duration(balance, lang)]))

@@ -15,6 +15,8 @@ export function HomeScreen() {
   const { t } = i18n;
   const [limit, setLimit] = useState<number>(0);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
+  // Leaving the line loses the place: it takes a second tap.
+  const [confirmLeave, setConfirmLeave] = useState(false);
 
   const status = live.status;
   const mine = status?.me.entry;
@@ -78,8 +80,15 @@ export function HomeScreen() {
       if (what === 'start') {
         await live.start(limit || undefined);
       } else {
+        if (status.me.state === 'WAITING' && !confirmLeave) {
+          setConfirmLeave(true);
+          return;
+        }
+        setConfirmLeave(false);
         const ended = await live.stop();
-        if (ended.status === 'COMPLETED' && ended.availableSeconds != null) {
+        if (ended.endReason === 'LEFT_QUEUE') {
+          setMessage({ kind: 'success', text: t.youLeft });
+        } else if (ended.status === 'COMPLETED' && ended.availableSeconds != null) {
           setMessage({
             kind: 'success',
             text: t.stopped(i18n.duration(ended.chargedSeconds ?? 0), i18n.duration(ended.availableSeconds)),
@@ -105,7 +114,7 @@ export function HomeScreen() {
           big
           kind="danger"
           testID="stop"
-          label={mine.status === 'WAITING' ? t.leaveQueue : t.stop}
+          label={mine.status === 'WAITING' ? (confirmLeave ? t.leaveAgain : t.leaveQueue) : t.stop}
           busy={live.pending === 'stop'}
           disabled={pending}
           onPress={() => void run('stop')}
