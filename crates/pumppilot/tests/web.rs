@@ -619,3 +619,54 @@ async fn an_unknown_page_is_a_404_page_for_a_browser_and_json_for_the_api() {
         assert_eq!(body["error"]["code"], "NOT_FOUND", "{path} with {accept}");
     }
 }
+
+#[tokio::test]
+async fn the_owner_moves_a_card_only_when_asked_removes_cards_and_takes_a_farmer_out_of_the_queue() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 3, 30).await;
+    let _polling = t.device.keep_polling();
+    t.device.poll(false, true).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let (first, second) = (format!("/admin/farmers/{}", t.user_ids[0]), format!("/admin/farmers/{}", t.user_ids[1]));
+
+    admin.submit(&first, &format!("{first}/card"), &[("uid", "04A1B2C3"), ("name", "Farmer 0")]).await;
+    // The same card for another farmer: sent back with the question, nothing moved.
+    let asked = admin.submit(&second, &format!("{second}/card"), &[("uid", "04:a1:b2:c3"), ("name", "Farmer 1")]).await;
+    assert!(asked.body.contains("Card 04A1B2C3 belongs to Farmer 0. Tick the box"), "{}", asked.body);
+    assert!(asked.body.contains(r#"name="move""#) && asked.body.contains(r#"value="04:a1:b2:c3""#), "{}", asked.body);
+    let (_, cards) = t.admin.get("/api/admin/cards").await;
+    assert_eq!(cards[0]["userId"], t.user_ids[0].as_str(), "not moved without the tick");
+    let moved = admin
+        .submit(&second, &format!("{second}/card"), &[("uid", "04A1B2C3"), ("name", "Farmer 1"), ("move", "yes")])
+        .await;
+    assert!(moved.body.contains("Card 04A1B2C3 now belongs to Farmer 1."), "{}", moved.body);
+
+    // Removing the card: it no longer starts the pump.
+    assert!(moved.body.contains("Remove card 04A1B2C3?"), "asks first: {}", moved.body);
+    let removed = admin.submit(&second, &format!("{second}/cards/04A1B2C3/remove"), &[]).await;
+    assert!(removed.body.contains("Card 04A1B2C3 was removed."), "{}", removed.body);
+    let (_, cards) = t.admin.get("/api/admin/cards").await;
+    assert_eq!(cards.as_array().unwrap().len(), 0);
+
+    // Taking a waiting farmer out of the line needs a reason, and is in the log.
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.users[1].ok("/api/motor/start", json!({})).await;
+    t.users[2].ok("/api/motor/start", json!({})).await;
+    let pump = admin.get("/admin").await;
+    assert!(pump.body.contains("Take someone out of the queue"), "{}", pump.body);
+    let refused = admin.submit("/admin", "/admin/queue/remove", &[("user", &t.user_ids[1]), ("reason", " ")]).await;
+    assert!(refused.body.contains("Say why, in a few words."), "{}", refused.body);
+    let done = admin
+        .submit("/admin", "/admin/queue/remove", &[("user", &t.user_ids[1]), ("reason", "not at the field")])
+        .await;
+    assert!(done.body.contains("Farmer 1 was taken out of the queue."), "{}", done.body);
+    let (_, queue) = t.admin.get("/api/queue").await;
+    assert_eq!(queue["waiting"].as_array().unwrap().len(), 1);
+    assert_eq!(queue["waiting"][0]["userId"], t.user_ids[2].as_str());
+    assert_eq!(queue["waiting"][0]["position"], 1);
+    // The running farmer is not taken out this way.
+    let running = admin.submit("/admin", "/admin/queue/remove", &[("user", &t.user_ids[0]), ("reason", "x")]).await;
+    assert!(running.body.contains("Not found."), "{}", running.body);
+    let log = admin.get("/admin/log").await;
+    assert!(log.body.contains("Taken out of the queue") && log.body.contains("not at the field"), "{}", log.body);
+}

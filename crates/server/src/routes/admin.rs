@@ -45,6 +45,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(register_device, list_devices))
         .routes(routes!(rotate_device_key))
         .routes(routes!(admin_stop))
+        .routes(routes!(remove_waiting))
         .routes(routes!(tenant_usage))
         .routes(routes!(audit_log))
 }
@@ -423,6 +424,39 @@ async fn admin_stop(State(app): State<AppState>, admin: AdminScope) -> Result<Js
     let names = app.names(vec![entry.user_id]).await?;
     let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();
     Ok(Json(EntryView::new(&entry, &tenant.0, tenant.1, &name)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveWaitingBody {
+    /// Why the farmer is taken out of the line (1 to 500 characters); written in the audit log.
+    reason: String,
+}
+
+/// Takes a waiting farmer out of the line, with a reason (audited). Their minutes are untouched;
+/// 404 when the farmer is not waiting (a running or held run is stopped with `motor/stop`).
+#[utoipa::path(post, path = "/api/admin/queue/{userId}/remove", tag = "admin", params(("userId" = String, Path)),
+    request_body = RemoveWaitingBody,
+    responses((status = 200, body = EntryView), (status = 400, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+async fn remove_waiting(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    Path(user_id): Path<String>,
+    ApiJson(body): ApiJson<RemoveWaitingBody>,
+) -> Result<Json<EntryView>, ApiError> {
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::validation("reason: say why, in 1 to 500 characters"));
+    }
+    let user = tenant_user(&app, admin.scope, &user_id).await?;
+    let extras = Extras::audit(audit(&admin, "queue.remove", user.id.to_string(), reason));
+    let (reply, (tenant, now)) = app
+        .runtime
+        .apply(admin.scope.admin(), Event::RemoveWaiting { user: user.id }, extras, |t, now| (t.clone(), now))
+        .await?;
+    let Reply::Ended(entry) = reply? else { return Err(ApiError::internal()) };
+    let name = |_: UserId| user.name.clone();
+    Ok(Json(EntryView::new(&entry, &tenant, now, &name)))
 }
 
 #[derive(Deserialize, IntoParams)]

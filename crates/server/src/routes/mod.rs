@@ -2,7 +2,7 @@
 
 mod accounts;
 mod admin;
-mod cards;
+pub(crate) mod cards;
 mod device;
 mod live;
 mod master;

@@ -12,6 +12,8 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::routes::cards::card_uid;
+
 use super::{
     Flash, Live, Posted, Tab, Visit, WebState,
     api::{Audit, Card, Device, DeviceCreated, MinuteRequest, Queue, Status, Usage, UserBalance, Wallet},
@@ -110,6 +112,24 @@ pub async fn pump(State(web): State<WebState>, visit: Visit) -> Response {
         section.card #queue {
             h2 { (t.queue_title) }
             (parts::queue(t, lang, &queue, &page.me.id))
+        }
+        @if !queue.waiting.is_empty() {
+            section.card #remove-waiting {
+                h2 { (t.remove_waiting_title) }
+                p.hint { (t.remove_waiting_help) }
+                form method="post" action="/admin/queue/remove" data-confirm=(t.confirm_remove_waiting) {
+                    (page.csrf_field())
+                    label for="rw-user" { (t.remove_waiting_who) }
+                    select #rw-user name="user" required {
+                        @for e in &queue.waiting {
+                            option value=(e.user_id) { "#" (super::i18n::number(e.position.unwrap_or(0) as i64, lang)) " " (e.user_name) }
+                        }
+                    }
+                    label for="rw-reason" { (t.remove_waiting_reason) }
+                    input #rw-reason type="text" name="reason" required maxlength="500" value=(page.visit.kept("reason"));
+                    button.danger type="submit" { (t.remove_waiting) }
+                }
+            }
         }
         }
         div.col {
@@ -318,11 +338,20 @@ pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, visit: 
             }
         }
         section.card {
-            h2 { (t.card_title) }
-            p {
-                @let theirs: Vec<&Card> = cards.iter().filter(|c| c.user_id == id).collect();
-                @if theirs.is_empty() { span.muted { (t.no_cards) } }
-                @for c in theirs { code.card-uid { (c.uid) } " " }
+            h2 #card { (t.card_title) }
+            @let theirs: Vec<&Card> = cards.iter().filter(|c| c.user_id == id).collect();
+            @if theirs.is_empty() { p.muted { (t.no_cards) } }
+            ul.rows.cards {
+                @for c in theirs {
+                    li {
+                        code.card-uid { (c.uid) }
+                        form.inline method="post" action={"/admin/farmers/" (id) "/cards/" (c.uid) "/remove"}
+                            data-confirm=(fill(t.confirm_remove_card, &[&c.uid])) {
+                            (page.csrf_field())
+                            button.danger.small type="submit" { (t.remove_card) }
+                        }
+                    }
+                }
             }
             form method="post" action={"/admin/farmers/" (id) "/card"} {
                 (page.csrf_field())
@@ -330,6 +359,9 @@ pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, visit: 
                 label for="c-uid" { (t.card_uid) }
                 input #c-uid type="text" name="uid" required maxlength="32" autocapitalize="characters" autocomplete="off" value=(page.visit.kept("uid"));
                 small.muted { (t.card_help) }
+                @if page.visit.asked("card_taken") {
+                    label.check { input type="checkbox" name="move" value="yes" required; " " (t.move_card) }
+                }
                 button.secondary type="submit" { (t.bind_card) }
             }
         }
@@ -417,11 +449,56 @@ pub async fn bind_card(State(web): State<WebState>, Path(id): Path<String>, post
     if !valid_id(&id) {
         return not_found(&posted.visit);
     }
+    let name = posted.field("name").to_string();
+    // A card that belongs to another farmer moves only when the owner says so.
+    if let Ok(uid) = card_uid(posted.field("uid"))
+        && posted.field("move") != "yes"
+    {
+        let (cards, users) =
+            tokio::join!(web.api.get("/api/admin/cards", &token), web.api.get("/api/admin/users", &token));
+        let other = cards
+            .into::<Vec<Card>>()
+            .ok()
+            .and_then(|cards| cards.into_iter().find(|c| c.uid == uid && c.user_id != id));
+        if let Some(other) = other {
+            let users = users.into::<Vec<UserBalance>>().unwrap_or_default();
+            let owner = users.iter().find(|u| u.user.id == other.user_id).map_or("?", |u| u.user.name.as_str());
+            let flash = Flash::refused("card_taken", &[&uid, owner]).keeping(&posted);
+            return redirect(&format!("/admin/farmers/{id}#card"), &[flash.cookie()]);
+        }
+    }
     let answer =
         web.api.post(&format!("/api/admin/users/{id}/rfid"), &token, json!({"uid": posted.field("uid")})).await;
-    let name = posted.field("name").to_string();
     finish(&posted, answer, &format!("/admin/farmers/{id}"), |card| {
         Some(Flash::ok("card_bound", &[card["uid"].as_str().unwrap_or_default(), &name]))
+    })
+}
+
+/// `POST /admin/farmers/{id}/cards/{uid}/remove`: the card no longer starts the pump.
+pub async fn remove_card(
+    State(web): State<WebState>,
+    Path((id, uid)): Path<(String, String)>,
+    posted: Posted,
+) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) || !valid_id(&uid) {
+        return not_found(&posted.visit);
+    }
+    let answer = web.api.delete(&format!("/api/admin/cards/{uid}"), &token).await;
+    finish(&posted, answer, &format!("/admin/farmers/{id}"), |_| Some(Flash::ok("card_removed", &[&uid])))
+}
+
+/// `POST /admin/queue/remove`: takes a waiting farmer (`user`) out of the line, with a `reason`.
+pub async fn remove_waiting(State(web): State<WebState>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    let user = posted.field("user");
+    if !valid_id(user) {
+        return not_found(&posted.visit);
+    }
+    let body = json!({"reason": posted.field("reason")});
+    let answer = web.api.post(&format!("/api/admin/queue/{user}/remove"), &token, body).await;
+    finish(&posted, answer, "/admin", |ended| {
+        Some(Flash::ok("removed_from_queue", &[ended["userName"].as_str().unwrap_or_default()]))
     })
 }
 

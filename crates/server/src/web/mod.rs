@@ -78,6 +78,8 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/farmers/{id}/suspend", post(admin::suspend))
         .route("/admin/farmers/{id}/unsuspend", post(admin::unsuspend))
         .route("/admin/farmers/{id}/card", post(admin::bind_card))
+        .route("/admin/farmers/{id}/cards/{uid}/remove", post(admin::remove_card))
+        .route("/admin/queue/remove", post(admin::remove_waiting))
         .route("/admin/requests", get(admin::requests))
         .route("/admin/requests/{id}/approve", post(admin::approve))
         .route("/admin/requests/{id}/reject", post(admin::reject))
@@ -139,6 +141,11 @@ impl Flash {
         Flash { ok: true, key: key.into(), args: args.iter().map(|a| a.to_string()).collect(), kept: Vec::new() }
     }
 
+    /// A form the dashboard itself sends back for a second look (`key` names the words).
+    fn refused(key: &str, args: &[&str]) -> Flash {
+        Flash { ok: false, ..Flash::ok(key, args) }
+    }
+
     /// Keeps the posted form's typed values (not passwords or the form token) for the next page.
     fn keeping(mut self, posted: &Posted) -> Flash {
         self.kept = posted
@@ -187,6 +194,9 @@ impl Flash {
             "run_stopped" => t.flash_run_stopped,
             "corrected" => t.flash_corrected,
             "left_queue" => t.flash_left_queue,
+            "card_taken" => t.flash_card_taken,
+            "card_removed" => t.flash_card_removed,
+            "removed_from_queue" => t.flash_removed_from_queue,
             "signed_out" => t.signed_out,
             "form_expired" => t.form_expired,
             "error" => return error_words(t, &args),
@@ -232,6 +242,13 @@ impl Visit {
             .filter(|f| !f.ok)
             .and_then(|f| f.kept.iter().find(|(k, _)| k == field))
             .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+impl Visit {
+    /// True when the last form came back for a second look under `key` (see `Flash::refused`).
+    pub fn asked(&self, key: &str) -> bool {
+        self.flash.as_ref().is_some_and(|f| !f.ok && f.key == key)
     }
 }
 
