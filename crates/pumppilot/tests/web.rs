@@ -533,7 +533,23 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     assert!(page.body.contains("The run of Farmer 0 was stopped."), "{}", page.body);
     let usage = admin.get("/admin/usage").await;
     assert!(usage.body.contains("<svg") && usage.body.contains("Stopped by the pump owner"), "{}", usage.body);
-    assert!(usage.body.contains("/api/admin/usage?format=csv&amp;from="));
+    assert!(usage.body.contains("/admin/usage.csv?from="), "{}", usage.body);
+    assert!(
+        usage.body.contains(">min<") && usage.body.contains(">Day<"),
+        "the chart's axes carry units: {}",
+        usage.body
+    );
+    // The spreadsheet: local times, names, minutes and words; named after the pump and the dates.
+    let csv = admin.get("/admin/usage.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let disposition = csv.headers[header::CONTENT_DISPOSITION].to_str().unwrap().to_string();
+    assert!(disposition.starts_with("attachment; filename=") && disposition.contains(".csv"), "{disposition}");
+    assert!(!disposition.contains("usage.csv"), "named after the pump: {disposition}");
+    let mut lines = csv.body.trim_start_matches('\u{feff}').lines();
+    assert_eq!(lines.next().unwrap().split(',').next().unwrap(), "\"Date\"");
+    let row = lines.next().expect("the run is a row");
+    assert!(row.contains("\"Farmer 0\"") && row.contains("\"Stopped by the pump owner\""), "{row}");
+    assert!(!row.contains('T') || !row.contains('Z'), "no UTC timestamps: {row}");
     let log = admin.get("/admin/log").await;
     for action in [
         "Farmer added",

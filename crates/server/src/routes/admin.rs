@@ -541,7 +541,7 @@ async fn usage_csv(app: &App, rows: &[UsageView]) -> Result<impl IntoResponse, A
 }
 
 /// Quotes a CSV field, and defuses spreadsheet formulas in user-supplied text.
-fn csv_field(text: &str) -> String {
+pub fn csv_field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
     format!("\"{}\"", text.replace('"', "\"\""))
 }

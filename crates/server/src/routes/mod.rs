@@ -1,7 +1,7 @@
 //! The HTTP routes, one module per caller family.
 
 mod accounts;
-mod admin;
+pub(crate) mod admin;
 pub(crate) mod cards;
 mod device;
 mod live;

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 
 use axum::{
     extract::{Path, Query, State},
-    http::StatusCode,
-    response::Response,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
 };
 use maud::html;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::routes::cards::card_uid;
+use crate::routes::{admin::csv_field, cards::card_uid};
 
 use super::{
     Flash, Live, Posted, Tab, Visit, WebState,
@@ -668,7 +668,7 @@ pub async fn usage(State(web): State<WebState>, Query(query): Query<Period>, vis
     let mut user_bars: Vec<Bar> = per_user.iter().map(|(id, s)| Bar { label: name_of(id), value: *s }).collect();
     user_bars.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.label.cmp(&b.label)));
     let total: i64 = usage.iter().map(|u| u.charged_seconds).sum();
-    let csv = format!("/api/admin/usage?format=csv&{range}");
+    let csv = format!("/admin/usage.csv?from={}&to={}", ymd(from), ymd(to));
     let content = html! {
         section.card {
             h2 { (t.usage_title) }
@@ -676,18 +676,18 @@ pub async fn usage(State(web): State<WebState>, Query(query): Query<Period>, vis
                 label { (t.from) " " input type="date" name="from" value=(ymd(from)); }
                 label { (t.to) " " input type="date" name="to" value=(ymd(to)); }
                 button.secondary type="submit" { (t.show) }
-                a.button.secondary href=(csv) download="usage.csv" { (t.export_csv) }
+                a.button.secondary href=(csv) { (t.export_csv) }
             }
             p.total { (super::i18n::fill(t.total_minutes, &[&duration(total, lang)])) }
         }
         section.card {
             h2 { (t.per_day) }
-            (chart::columns(&day_bars, t.chart_label_day, lang))
+            (chart::columns(&day_bars, t.chart_label_day, lang, &chart::Axes { unit: t.unit_min, across: t.axis_day }))
         }
         section.card {
             h2 { (t.per_user) }
             @if user_bars.is_empty() { p.muted { (t.no_usage) } }
-            @else { (chart::rows(&user_bars, t.chart_label_user, lang)) }
+            @else { (chart::rows(&user_bars, t.chart_label_user, lang, t.unit_min)) }
         }
         section.card {
             h2 { (t.history_title) }
@@ -695,6 +695,71 @@ pub async fn usage(State(web): State<WebState>, Query(query): Query<Period>, vis
         }
     };
     page.render(Tab::AdminUsage, Live::Off, t.nav_usage, content)
+}
+
+/// `GET /admin/usage.csv`: the period's runs for a spreadsheet, in the viewer's language and time
+/// zone: names, minutes, the reason in words; named after the pump and the dates. Numbers stay
+/// in ASCII digits so spreadsheets can add them up; a byte-order mark lets them read Bangla.
+pub async fn usage_csv(State(web): State<WebState>, Query(query): Query<Period>, visit: Visit) -> Response {
+    let page = page_or_return!(web, visit);
+    let (t, zone) = (page.t(), page.visit.zone);
+    let (from, to) = period(&query, zone);
+    let range = format!("from={}&to={}", midnight_utc(from, zone), midnight_utc(to + time::Duration::days(1), zone));
+    let usage_path = format!("/api/admin/usage?{range}");
+    let (usage, users, devices) = tokio::join!(
+        page.get::<Vec<Usage>>(&web, &usage_path),
+        page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
+        page.get::<Vec<Device>>(&web, "/api/admin/devices"),
+    );
+    let (usage, users, devices) = match (usage, users, devices) {
+        (Ok(u), Ok(us), Ok(d)) => (u, us, d),
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+    };
+    let names: HashMap<&str, &str> = users.iter().map(|u| (u.user.id.as_str(), u.user.name.as_str())).collect();
+    let local = |at: &str| zone.local(at);
+    let minutes = |seconds: i64| format!("{:.1}", seconds as f64 / 60.0);
+    let mut csv = String::from("\u{feff}");
+    csv.push_str(&t.csv_columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+    csv.push('\n');
+    let clock = time::macros::format_description!("[hour]:[minute]");
+    for u in usage.iter().rev() {
+        let (start, end) = (local(&u.started_at), local(&u.ended_at));
+        let row = [
+            start.map(|s| ymd(s.date())).unwrap_or_default(),
+            start.and_then(|s| s.format(&clock).ok()).unwrap_or_default(),
+            end.and_then(|e| e.format(&clock).ok()).unwrap_or_default(),
+            csv_field(names.get(u.user_id.as_str()).copied().unwrap_or(t.unknown_user)),
+            minutes(u.running_seconds),
+            minutes(u.held_seconds),
+            minutes(u.charged_seconds),
+            csv_field(&words(t.end_reasons, &u.end_reason)),
+        ];
+        csv.push_str(&row.join(","));
+        csv.push('\n');
+    }
+    // The pump's name: its device's, else its owner's.
+    let pump = devices.first().map_or(page.me.name.as_str(), |d| d.name.as_str());
+    let name = format!("{pump} {} {}.csv", ymd(from), ymd(to));
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}");
+    let mut response = csv.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
 }
 
 /// `GET /admin/log`: the audit log, names instead of ids where the tenant knows them.

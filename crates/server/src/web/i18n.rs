@@ -247,6 +247,9 @@ pub struct Text {
     pub no_usage: &'static str,
     pub chart_label_day: &'static str,
     pub chart_label_user: &'static str,
+    pub axis_day: &'static str,
+    /// The usage spreadsheet's columns.
+    pub csv_columns: [&'static str; 8],
 
     pub audit_title: &'static str,
     pub col_who: &'static str,
@@ -524,6 +527,17 @@ pub static EN: Text = Text {
     no_usage: "No runs in this period.",
     chart_label_day: "Charged minutes per day",
     chart_label_user: "Charged minutes per farmer",
+    axis_day: "Day",
+    csv_columns: [
+        "Date",
+        "Started",
+        "Ended",
+        "Farmer",
+        "Minutes run",
+        "Minutes paused",
+        "Minutes charged",
+        "Why it ended",
+    ],
 
     audit_title: "Audit log",
     col_who: "Who",
@@ -831,6 +845,8 @@ pub static BN: Text = Text {
     no_usage: "এই সময়ে পাম্প চালানো হয়নি।",
     chart_label_day: "দিনপ্রতি খরচ হওয়া মিনিট",
     chart_label_user: "কৃষকপ্রতি খরচ হওয়া মিনিট",
+    axis_day: "দিন",
+    csv_columns: ["তারিখ", "শুরু", "শেষ", "কৃষক", "চলেছে (মিনিট)", "থেমে ছিল (মিনিট)", "খরচ (মিনিট)", "কেন শেষ হলো"],
 
     audit_title: "কাজের লগ",
     col_who: "কে",

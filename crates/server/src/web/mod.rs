@@ -84,6 +84,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/requests/{id}/approve", post(admin::approve))
         .route("/admin/requests/{id}/reject", post(admin::reject))
         .route("/admin/usage", get(admin::usage))
+        .route("/admin/usage.csv", get(admin::usage_csv))
         .route("/admin/log", get(admin::log))
         .route("/master", get(master::owners).post(master::create_owner))
         .route("/master/owners/{id}/suspend", post(master::suspend))
