@@ -154,6 +154,10 @@ async function main() {
   const deviceKey = await step('owner adds two farmers, recharges them and registers the device', async () => {
     await signIn(admin, 'rahim', 'rahim-password');
     assert(new URL(admin.url()).pathname === '/admin', `owner lands on ${admin.url()}`);
+    // A new pump starts with what is left to set up, and no device status it cannot know.
+    await admin.locator('#setup li.todo', { hasText: 'Register the device at the pump' }).waitFor();
+    await admin.locator('#device-status', { hasText: 'No device at the pump yet' }).waitFor();
+    await screenshots(admin, 'admin-setup');
     for (const [name, username] of [['Karim Mia', '01711000001'], ['Salma Begum', '01711000002']]) {
       await admin.goto(`${server.url}/admin/farmers`);
       await admin.locator('#f-name').fill(name);
