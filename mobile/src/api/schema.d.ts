@@ -178,6 +178,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/queue/{userId}/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Takes a waiting farmer out of the line, with a reason (audited). Their minutes are untouched;
+         *     404 when the farmer is not waiting (a running or held run is stopped with `motor/stop`).
+         */
+        post: operations["remove_waiting"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/recharge": {
         parameters: {
             query?: never;
@@ -468,7 +488,10 @@ export interface paths {
         /** The caller's own minute requests, newest first. */
         get: operations["own_requests"];
         put?: never;
-        /** Ask the admin for minutes (for example after paying in cash). */
+        /**
+         * Ask the admin for minutes (for example after paying in cash). One request may wait at a time:
+         *     a second answers 409 `REQUEST_PENDING` until the owner decides the first.
+         */
         post: operations["request_minutes"];
         delete?: never;
         options?: never;
@@ -822,7 +845,7 @@ export interface components {
         MinuteRequestBody: {
             /**
              * Format: int64
-             * @description 1 to 100000.
+             * @description 1 to 600 (`MAX_REQUEST_MINUTES`).
              */
             minutes: number;
             note?: string | null;
@@ -884,6 +907,10 @@ export interface components {
         };
         RefreshBody: {
             refreshToken: string;
+        };
+        RemoveWaitingBody: {
+            /** @description Why the farmer is taken out of the line (1 to 500 characters); written in the audit log. */
+            reason: string;
         };
         /**
          * @description Where a minute request stands.
@@ -1237,6 +1264,47 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EntryView"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_waiting: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemoveWaitingBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             404: {
@@ -1828,6 +1896,15 @@ export interface operations {
                 };
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `REQUEST_PENDING`: the farmer already has a request waiting */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
