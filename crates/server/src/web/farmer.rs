@@ -8,22 +8,18 @@ use serde_json::json;
 use crate::routes::motor::MAX_REQUEST_MINUTES;
 
 use super::{
-    Flash, Live, Page, Posted, Tab, Visit, WebState,
+    FarmerPage, Flash, Live, Page, Posted, Tab, WebState,
     api::{MinuteRequest, Queue, Status, Usage, Wallet},
     finish,
     i18n::{date_time, duration, fill, minutes as fmt_minutes, parse_whole},
-    parts, signed_in_as, words,
+    parts, words,
 };
 
 /// Choices for "run for": until stopped, or this many minutes.
 const RUN_FOR: [i64; 4] = [15, 30, 60, 120];
 
 /// `GET /user`: the pump.
-pub async fn home(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = match signed_in_as(&web, visit, "user").await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+pub async fn home(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Response {
     let (status, queue) =
         tokio::join!(page.get::<Status>(&web, "/api/motor/status"), page.get::<Queue>(&web, "/api/queue"));
     let (status, queue) = match (status, queue) {
@@ -106,11 +102,7 @@ pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
 }
 
 /// `GET /user/minutes`: ask for minutes; the requests and the ledger.
-pub async fn minutes(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = match signed_in_as(&web, visit, "user").await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Response {
     let (requests, wallet) = tokio::join!(
         page.get::<Vec<MinuteRequest>>(&web, "/api/minute-requests"),
         page.get::<Wallet>(&web, "/api/wallet")
@@ -177,11 +169,7 @@ pub async fn request_minutes(State(web): State<WebState>, posted: Posted) -> Res
 }
 
 /// `GET /user/history`: the farmer's finished runs.
-pub async fn history(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = match signed_in_as(&web, visit, "user").await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+pub async fn history(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Response {
     let usage = match page.get::<Vec<Usage>>(&web, "/api/usage").await {
         Ok(usage) => usage,
         Err(response) => return response,

@@ -7,16 +7,10 @@ use axum::{
 use maud::html;
 use serde_json::json;
 
-use super::{
-    Flash, Live, Posted, Tab, Visit, WebState, api::AdminSummary, finish, i18n::number, parts, redirect, signed_in_as,
-};
+use super::{Flash, Live, MasterPage, Posted, Tab, WebState, api::AdminSummary, finish, i18n::number, parts, redirect};
 
 /// `GET /master`: the pump owners.
-pub async fn owners(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = match signed_in_as(&web, visit, "master").await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -> Response {
     let owners = match page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await {
         Ok(owners) => owners,
         Err(response) => return response,

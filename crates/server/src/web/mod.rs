@@ -431,6 +431,27 @@ async fn signed_in_as(web: &Web, visit: Visit, role: &str) -> Result<Page, Respo
     Ok(page)
 }
 
+/// A page extractor for each role: the signed-in visit, or the response that stands in for the
+/// page (the sign-in page for a stranger, the 403 page for another role), so handlers need no
+/// checks of their own.
+macro_rules! role_page {
+    ($name:ident, $role:literal) => {
+        pub struct $name(pub Page);
+
+        impl FromRequestParts<WebState> for $name {
+            type Rejection = Response;
+
+            async fn from_request_parts(parts: &mut Parts, web: &WebState) -> Result<Self, Self::Rejection> {
+                let Ok(visit) = Visit::from_request_parts(parts, web).await;
+                signed_in_as(web, visit, $role).await.map($name)
+            }
+        }
+    };
+}
+role_page!(FarmerPage, "user");
+role_page!(OwnerPage, "admin");
+role_page!(MasterPage, "master");
+
 /// Which tab of the navigation a page is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {

@@ -3,8 +3,7 @@
 use super::*;
 
 /// `GET /admin/farmers`: every farmer with balance and card; add one.
-pub async fn farmers(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = page_or_return!(web, visit);
+pub async fn farmers(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Response {
     let (users, cards) = tokio::join!(
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
         page.get::<Vec<Card>>(&web, "/api/admin/cards")
@@ -58,11 +57,10 @@ pub async fn create_farmer(State(web): State<WebState>, posted: Posted) -> Respo
 }
 
 /// `GET /admin/farmers/{id}`: one farmer: balance, recharge, suspend, card, ledger, runs.
-pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, visit: Visit) -> Response {
+pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, OwnerPage(page): OwnerPage) -> Response {
     if !valid_id(&id) {
-        return not_found(&visit);
+        return not_found(&page.visit);
     }
-    let page = page_or_return!(web, visit);
     let wallet = get_or_return!(page, web, Wallet, &format!("/api/admin/users/{id}/wallet"));
     let usage_path = format!("/api/admin/usage?userId={id}");
     let (users, cards, usage) = tokio::join!(

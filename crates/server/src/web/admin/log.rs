@@ -3,8 +3,7 @@
 use super::*;
 
 /// `GET /admin/log`: the audit log, names instead of ids where the tenant knows them.
-pub async fn log(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = page_or_return!(web, visit);
+pub async fn log(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Response {
     let (audit, users, devices) = tokio::join!(
         page.get::<Vec<Audit>>(&web, "/api/admin/audit"),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),

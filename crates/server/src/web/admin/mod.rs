@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::routes::{admin::csv_field, cards::card_uid};
 
 use super::{
-    Flash, Live, Posted, Tab, Visit, WebState,
+    Flash, Live, OwnerPage, Posted, Tab, Visit, WebState,
     api::{Audit, Card, Device, DeviceCreated, MinuteRequest, Queue, Status, Usage, UserBalance, Wallet},
     chart::{self, Bar},
     farmer::usage_table,

@@ -3,8 +3,7 @@
 use super::*;
 
 /// `GET /admin`: the motor, the device, the queue.
-pub async fn pump(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = page_or_return!(web, visit);
+pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Response {
     let (status, queue, devices, users) = tokio::join!(
         page.get::<Status>(&web, "/api/motor/status"),
         page.get::<Queue>(&web, "/api/queue"),

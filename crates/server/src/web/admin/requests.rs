@@ -6,8 +6,7 @@ use super::*;
 const APPROVE_ASKS_ABOVE_MINUTES: i64 = 120;
 
 /// `GET /admin/requests`: requests waiting for a decision, and the last decided ones.
-pub async fn requests(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = page_or_return!(web, visit);
+pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Response {
     let (requests, users) = tokio::join!(
         page.get::<Vec<MinuteRequest>>(&web, "/api/admin/minute-requests"),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),

@@ -37,8 +37,7 @@ fn ymd(day: time::Date) -> String {
 }
 
 /// `GET /admin/usage?from=&to=`: minutes per day and per farmer, the runs, and the CSV.
-pub async fn usage(State(web): State<WebState>, Query(query): Query<Period>, visit: Visit) -> Response {
-    let page = page_or_return!(web, visit);
+pub async fn usage(State(web): State<WebState>, Query(query): Query<Period>, OwnerPage(page): OwnerPage) -> Response {
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let (from, to) = period(&query, zone);
     let range = format!("from={}&to={}", midnight_utc(from, zone), midnight_utc(to + time::Duration::days(1), zone));
@@ -108,8 +107,11 @@ pub async fn usage(State(web): State<WebState>, Query(query): Query<Period>, vis
 /// `GET /admin/usage.csv`: the period's runs for a spreadsheet, in the viewer's language and time
 /// zone: names, minutes, the reason in words; named after the pump and the dates. Numbers stay
 /// in ASCII digits so spreadsheets can add them up; a byte-order mark lets them read Bangla.
-pub async fn usage_csv(State(web): State<WebState>, Query(query): Query<Period>, visit: Visit) -> Response {
-    let page = page_or_return!(web, visit);
+pub async fn usage_csv(
+    State(web): State<WebState>,
+    Query(query): Query<Period>,
+    OwnerPage(page): OwnerPage,
+) -> Response {
     let (t, zone) = (page.t(), page.visit.zone);
     let (from, to) = period(&query, zone);
     let range = format!("from={}&to={}", midnight_utc(from, zone), midnight_utc(to + time::Duration::days(1), zone));
