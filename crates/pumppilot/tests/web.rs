@@ -609,6 +609,11 @@ async fn the_master_adds_suspends_and_lets_back_a_pump_owner() {
 
     let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
     let id = page.body.split("data-owner=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(
+        page.body.contains("The owner AND ALL THEIR FARMERS are locked out"),
+        "the question says it all: {}",
+        page.body
+    );
     let page = master.submit("/master", &format!("/master/owners/{id}/suspend"), &[]).await;
     assert!(page.body.contains("Rahim Uddin is suspended."), "{}", page.body);
     assert_eq!(owner.get("/admin").await.location(), "/login", "the owner's session ended");

@@ -43,7 +43,7 @@ pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -
                                         }
                                     } @else {
                                         span.tag.good { (t.active) } " "
-                                        form.inline method="post" action={"/master/owners/" (o.user.id) "/suspend"} data-confirm=(t.confirm_suspend) {
+                                        form.inline method="post" action={"/master/owners/" (o.user.id) "/suspend"} data-confirm=(t.confirm_suspend_owner) {
                                             (page.csrf_field())
                                             button.danger.small type="submit" { (t.suspend) }
                                         }
