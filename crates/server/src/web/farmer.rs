@@ -19,13 +19,10 @@ use super::{
 const RUN_FOR: [i64; 4] = [15, 30, 60, 120];
 
 /// `GET /user`: the pump.
-pub async fn home(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Response {
+pub async fn home(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Result<Response, Response> {
     let (status, queue) =
         tokio::join!(page.get::<Status>(&web, "/api/motor/status"), page.get::<Queue>(&web, "/api/queue"));
-    let (status, queue) = match (status, queue) {
-        (Ok(s), Ok(q)) => (s, q),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    let (status, queue) = (status?, queue?);
     let (t, lang) = (page.t(), page.lang());
     let panel = parts::farmer_panel(t, lang, &status);
     let entry = status.me.entry.as_ref();
@@ -72,7 +69,7 @@ pub async fn home(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> 
         }
         } }
     };
-    page.render(Tab::UserPump, Live::Farmer, t.nav_pump, content)
+    Ok(page.render(Tab::UserPump, Live::Farmer, t.nav_pump, content))
 }
 
 /// `POST /user/start` (`minutes` optional).
@@ -102,15 +99,12 @@ pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
 }
 
 /// `GET /user/minutes`: ask for minutes; the requests and the ledger.
-pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Response {
+pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Result<Response, Response> {
     let (requests, wallet) = tokio::join!(
         page.get::<Vec<MinuteRequest>>(&web, "/api/minute-requests"),
         page.get::<Wallet>(&web, "/api/wallet")
     );
-    let (requests, wallet) = match (requests, wallet) {
-        (Ok(r), Ok(w)) => (r, w),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    let (requests, wallet) = (requests?, wallet?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let content = html! {
         section.card.balance {
@@ -150,7 +144,7 @@ pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) 
         }
         (parts::ledger(t, lang, zone, &wallet.ledger))
     };
-    page.render(Tab::UserMinutes, Live::Off, t.nav_minutes, content)
+    Ok(page.render(Tab::UserMinutes, Live::Off, t.nav_minutes, content))
 }
 
 /// `POST /user/minutes`: a minute request (`minutes` in either script's digits, `note`).
@@ -169,11 +163,8 @@ pub async fn request_minutes(State(web): State<WebState>, posted: Posted) -> Res
 }
 
 /// `GET /user/history`: the farmer's finished runs.
-pub async fn history(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Response {
-    let usage = match page.get::<Vec<Usage>>(&web, "/api/usage").await {
-        Ok(usage) => usage,
-        Err(response) => return response,
-    };
+pub async fn history(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Result<Response, Response> {
+    let usage = page.get::<Vec<Usage>>(&web, "/api/usage").await?;
     let t = page.t();
     let content = html! {
         section.card {
@@ -181,7 +172,7 @@ pub async fn history(State(web): State<WebState>, FarmerPage(page): FarmerPage) 
             (usage_table(&page, &usage, None))
         }
     };
-    page.render(Tab::UserHistory, Live::Off, t.nav_history, content)
+    Ok(page.render(Tab::UserHistory, Live::Off, t.nav_history, content))
 }
 
 /// Finished runs as a table (a list of cards on a phone); `names` adds a farmer column.

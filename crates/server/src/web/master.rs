@@ -10,11 +10,8 @@ use serde_json::json;
 use super::{Flash, Live, MasterPage, Posted, Tab, WebState, api::AdminSummary, finish, i18n::number, parts, redirect};
 
 /// `GET /master`: the pump owners.
-pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -> Response {
-    let owners = match page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await {
-        Ok(owners) => owners,
-        Err(response) => return response,
-    };
+pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -> Result<Response, Response> {
+    let owners = page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await?;
     let (t, lang) = (page.t(), page.lang());
     let content = html! {
         section.card {
@@ -57,7 +54,7 @@ pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -
         }
         (parts::new_account_form(t, &page, t.add_owner, "/master", "o"))
     };
-    page.render(Tab::Master, Live::Master, t.owners_title, content)
+    Ok(page.render(Tab::Master, Live::Master, t.owners_title, content))
 }
 
 /// `POST /master`: a new pump owner (a tenant).

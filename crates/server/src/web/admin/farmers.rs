@@ -3,15 +3,12 @@
 use super::*;
 
 /// `GET /admin/farmers`: every farmer with balance and card; add one.
-pub async fn farmers(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Response {
+pub async fn farmers(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
     let (users, cards) = tokio::join!(
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
         page.get::<Vec<Card>>(&web, "/api/admin/cards")
     );
-    let (users, cards) = match (users, cards) {
-        (Ok(u), Ok(c)) => (u, c),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    let (users, cards) = (users?, cards?);
     let (t, lang) = (page.t(), page.lang());
     let content = html! {
         section.card {
@@ -43,7 +40,7 @@ pub async fn farmers(State(web): State<WebState>, OwnerPage(page): OwnerPage) ->
         }
         (parts::new_account_form(t, &page, t.add_farmer, "/admin/farmers", "f"))
     };
-    page.render(Tab::AdminFarmers, Live::Off, t.nav_farmers, content)
+    Ok(page.render(Tab::AdminFarmers, Live::Off, t.nav_farmers, content))
 }
 
 /// `POST /admin/farmers`: a new farmer.
@@ -57,22 +54,23 @@ pub async fn create_farmer(State(web): State<WebState>, posted: Posted) -> Respo
 }
 
 /// `GET /admin/farmers/{id}`: one farmer: balance, recharge, suspend, card, ledger, runs.
-pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, OwnerPage(page): OwnerPage) -> Response {
+pub async fn farmer(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    OwnerPage(page): OwnerPage,
+) -> Result<Response, Response> {
     if !valid_id(&id) {
-        return not_found(&page.visit);
+        return Err(not_found(&page.visit));
     }
-    let wallet = get_or_return!(page, web, Wallet, &format!("/api/admin/users/{id}/wallet"));
+    let wallet = page.get::<Wallet>(&web, &format!("/api/admin/users/{id}/wallet")).await?;
     let usage_path = format!("/api/admin/usage?userId={id}");
     let (users, cards, usage) = tokio::join!(
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
         page.get::<Vec<Card>>(&web, "/api/admin/cards"),
         page.get::<Vec<Usage>>(&web, &usage_path),
     );
-    let (users, cards, usage) = match (users, cards, usage) {
-        (Ok(u), Ok(c), Ok(us)) => (u, c, us),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
-    };
-    let Some(user) = users.into_iter().find(|u| u.user.id == id) else { return not_found(&page.visit) };
+    let (users, cards, usage) = (users?, cards?, usage?);
+    let Some(user) = users.into_iter().find(|u| u.user.id == id) else { return Err(not_found(&page.visit)) };
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let name = user.user.name.clone();
     let content = html! {
@@ -158,7 +156,7 @@ pub async fn farmer(State(web): State<WebState>, Path(id): Path<String>, OwnerPa
             (usage_table(&page, &usage, None))
         }
     };
-    page.render(Tab::AdminFarmers, Live::Off, &user.user.name, content)
+    Ok(page.render(Tab::AdminFarmers, Live::Off, &user.user.name, content))
 }
 
 /// `POST /admin/farmers/{id}/recharge` (`minutes`, `note`).

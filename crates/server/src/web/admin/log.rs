@@ -3,16 +3,13 @@
 use super::*;
 
 /// `GET /admin/log`: the audit log, names instead of ids where the tenant knows them.
-pub async fn log(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Response {
+pub async fn log(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
     let (audit, users, devices) = tokio::join!(
         page.get::<Vec<Audit>>(&web, "/api/admin/audit"),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
         page.get::<Vec<Device>>(&web, "/api/admin/devices"),
     );
-    let (audit, users, devices) = match (audit, users, devices) {
-        (Ok(a), Ok(u), Ok(d)) => (a, u, d),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
-    };
+    let (audit, users, devices) = (audit?, users?, devices?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let mut names: HashMap<&str, &str> = users.iter().map(|u| (u.user.id.as_str(), u.user.name.as_str())).collect();
     names.extend(devices.iter().map(|d| (d.id.as_str(), d.name.as_str())));
@@ -42,7 +39,7 @@ pub async fn log(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Res
             }
         }
     };
-    page.render(Tab::AdminLog, Live::Off, t.nav_audit, content)
+    Ok(page.render(Tab::AdminLog, Live::Off, t.nav_audit, content))
 }
 
 /// The first characters of an id nobody here has a name for (the master, another tenant's).

@@ -43,15 +43,6 @@ macro_rules! page_or_return {
     };
 }
 
-macro_rules! get_or_return {
-    ($page:expr, $web:expr, $ty:ty, $path:expr) => {
-        match $page.get::<$ty>(&$web, $path).await {
-            Ok(value) => value,
-            Err(response) => return response,
-        }
-    };
-}
-
 macro_rules! token_or_login {
     ($posted:expr) => {
         match $posted.visit.session.clone() {

@@ -3,17 +3,14 @@
 use super::*;
 
 /// `GET /admin`: the motor, the device, the queue.
-pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Response {
+pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
     let (status, queue, devices, users) = tokio::join!(
         page.get::<Status>(&web, "/api/motor/status"),
         page.get::<Queue>(&web, "/api/queue"),
         page.get::<Vec<Device>>(&web, "/api/admin/devices"),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
     );
-    let (status, queue, devices, users) = match (status, queue, devices, users) {
-        (Ok(s), Ok(q), Ok(d), Ok(u)) => (s, q, d, u),
-        (Err(r), _, _, _) | (_, Err(r), _, _) | (_, _, Err(r), _) | (_, _, _, Err(r)) => return r,
-    };
+    let (status, queue, devices, users) = (status?, queue?, devices?, users?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let panel = parts::owner_panel(t, lang, &status.motor, &queue);
     // A new pump's first screen: what is left to set up. It goes away once a device is registered,
@@ -99,7 +96,7 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
         }
         } }
     };
-    page.render(Tab::AdminPump, Live::Owner, t.nav_pump, content)
+    Ok(page.render(Tab::AdminPump, Live::Owner, t.nav_pump, content))
 }
 
 /// `POST /admin/stop`: ends the active run.

@@ -6,15 +6,12 @@ use super::*;
 const APPROVE_ASKS_ABOVE_MINUTES: i64 = 120;
 
 /// `GET /admin/requests`: requests waiting for a decision, and the last decided ones.
-pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Response {
+pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
     let (requests, users) = tokio::join!(
         page.get::<Vec<MinuteRequest>>(&web, "/api/admin/minute-requests"),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
     );
-    let (requests, users) = match (requests, users) {
-        (Ok(r), Ok(u)) => (r, u),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    let (requests, users) = (requests?, users?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let names: HashMap<&str, &str> = users.iter().map(|u| (u.user.id.as_str(), u.user.name.as_str())).collect();
     let name_of = |id: &str| names.get(id).copied().unwrap_or(t.unknown_user).to_string();
@@ -69,7 +66,7 @@ pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -
             }
         }
     };
-    page.render(Tab::AdminRequests, Live::Off, t.nav_requests, content)
+    Ok(page.render(Tab::AdminRequests, Live::Off, t.nav_requests, content))
 }
 
 async fn decide(web: WebState, id: String, posted: Posted, approve: bool) -> Response {

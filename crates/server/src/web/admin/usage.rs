@@ -37,7 +37,11 @@ fn ymd(day: time::Date) -> String {
 }
 
 /// `GET /admin/usage?from=&to=`: minutes per day and per farmer, the runs, and the CSV.
-pub async fn usage(State(web): State<WebState>, Query(query): Query<Period>, OwnerPage(page): OwnerPage) -> Response {
+pub async fn usage(
+    State(web): State<WebState>,
+    Query(query): Query<Period>,
+    OwnerPage(page): OwnerPage,
+) -> Result<Response, Response> {
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let (from, to) = period(&query, zone);
     let range = format!("from={}&to={}", midnight_utc(from, zone), midnight_utc(to + time::Duration::days(1), zone));
@@ -46,10 +50,7 @@ pub async fn usage(State(web): State<WebState>, Query(query): Query<Period>, Own
         page.get::<Vec<Usage>>(&web, &usage_path),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
     );
-    let (usage, users) = match (usage, users) {
-        (Ok(u), Ok(us)) => (u, us),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    let (usage, users) = (usage?, users?);
     let names: HashMap<String, String> = users.iter().map(|u| (u.user.id.clone(), u.user.name.clone())).collect();
     let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| t.unknown_user.to_string());
 
@@ -101,7 +102,7 @@ pub async fn usage(State(web): State<WebState>, Query(query): Query<Period>, Own
             (usage_table(&page, &usage, Some(&|id: &str| name_of(id))))
         }
     };
-    page.render(Tab::AdminUsage, Live::Off, t.nav_usage, content)
+    Ok(page.render(Tab::AdminUsage, Live::Off, t.nav_usage, content))
 }
 
 /// `GET /admin/usage.csv`: the period's runs for a spreadsheet, in the viewer's language and time
@@ -111,7 +112,7 @@ pub async fn usage_csv(
     State(web): State<WebState>,
     Query(query): Query<Period>,
     OwnerPage(page): OwnerPage,
-) -> Response {
+) -> Result<Response, Response> {
     let (t, zone) = (page.t(), page.visit.zone);
     let (from, to) = period(&query, zone);
     let range = format!("from={}&to={}", midnight_utc(from, zone), midnight_utc(to + time::Duration::days(1), zone));
@@ -121,10 +122,7 @@ pub async fn usage_csv(
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
         page.get::<Vec<Device>>(&web, "/api/admin/devices"),
     );
-    let (usage, users, devices) = match (usage, users, devices) {
-        (Ok(u), Ok(us), Ok(d)) => (u, us, d),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
-    };
+    let (usage, users, devices) = (usage?, users?, devices?);
     let names: HashMap<&str, &str> = users.iter().map(|u| (u.user.id.as_str(), u.user.name.as_str())).collect();
     let local = |at: &str| zone.local(at);
     let minutes = |seconds: i64| format!("{:.1}", seconds as f64 / 60.0);
@@ -169,7 +167,7 @@ pub async fn usage_csv(
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
