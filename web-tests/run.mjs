@@ -19,8 +19,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const shots = resolve(here, process.env.SCREENSHOTS || '../docs/screenshots');
 const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const MASTER = { username: 'master', password: 'master-password-web' };
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 360, height: 740 };
+const DESKTOP = { width: 1366, height: 768 };
 
 const started = Date.now();
 const cleanups = [];
@@ -161,6 +161,10 @@ async function main() {
   const deviceKey = await step('owner adds two farmers, recharges them and registers the device', async () => {
     await signIn(admin, 'rahim', 'rahim-password');
     assert(new URL(admin.url()).pathname === '/admin', `owner lands on ${admin.url()}`);
+    // A new pump starts with what is left to set up, and no device status it cannot know.
+    await admin.locator('#setup li.todo', { hasText: 'Register the device at the pump' }).waitFor();
+    await admin.locator('#device-status', { hasText: 'No device at the pump yet' }).waitFor();
+    await screenshots(admin, 'admin-setup');
     for (const [name, username] of [['Karim Mia', '01711000001'], ['Salma Begum', '01711000002']]) {
       await admin.goto(`${server.url}/admin/farmers`);
       await admin.locator('#f-name').fill(name);
@@ -188,8 +192,7 @@ async function main() {
   await admin.route('**/api/events', (route) => route.abort());
   await step('owner sees the device connected (by polling; the stream is blocked)', async () => {
     await admin.goto(`${server.url}/admin`);
-    await admin.locator('#dev-online', { hasText: 'Pump connected' }).waitFor();
-    await admin.locator('#dev-grid', { hasText: 'Power on' }).waitFor();
+    await admin.locator('#device-status', { hasText: 'Ready' }).waitFor();
     await admin.locator('#live-status', { hasText: 'Live updates are off' }).waitFor();
   });
 
@@ -206,17 +209,23 @@ async function main() {
     await a.locator('#motor-button', { hasText: 'STOP' }).waitFor();
     // The clock starts when the device confirms the relay; then it counts down every second.
     const first = await a.locator('#state-detail').innerText();
-    assert(/^\d+:\d\d left$/.test(first), `the remaining time: ${first}`);
+    assert(/^(\d+ min )?\d+ s left$|^\d+ min left$/.test(first), `the remaining time, with units: ${first}`);
     await a.waitForFunction((shown) => document.getElementById('state-detail').textContent !== shown, first, { timeout: 5000 });
     const later = await a.locator('#state-detail').innerText();
-    const seconds = (text) => text.split(' ')[0].split(':').reduce((acc, n) => acc * 60 + Number(n), 0);
+    const seconds = (text) => {
+      const m = /(?:(\d+) min)?\s*(?:(\d+) s)?/.exec(text);
+      return Number(m[1] || 0) * 60 + Number(m[2] || 0);
+    };
     assert(seconds(later) < seconds(first), `the remaining time counts down: ${first} → ${later}`);
     assert(a.url().endsWith('/user'), 'no page load for Start');
   });
 
   await step('farmer B (another browser) joins and sees WAITING #1', async () => {
     await signIn(b, '01711000002', '01711000002-pw');
-    await waitWord(b, 'RUNNING'); // the motor is busy: Karim pumps
+    // Karim pumps, but Salma is not: her own state leads, in grey, and the motor comes second.
+    await waitWord(b, 'IDLE');
+    await b.locator('#state.state-idle').waitFor();
+    await b.locator('#state-extra', { hasText: 'Another farmer is pumping' }).waitFor();
     await b.locator('#motor-button', { hasText: 'JOIN THE QUEUE' }).click();
     await waitWord(b, 'WAITING #1');
     await b.locator('#state-detail', { hasText: 'You are next' }).waitFor();
@@ -224,11 +233,24 @@ async function main() {
     await a.locator('#queue-body li', { hasText: 'Salma Begum' }).waitFor();
   });
 
+  await step('farmer B leaves the queue: asked first, then told "you left"; and joins again', async () => {
+    const asked = [];
+    const seen = (dialog) => asked.push(dialog.message());
+    b.on('dialog', seen);
+    await b.locator('#motor-button', { hasText: 'LEAVE THE QUEUE' }).click();
+    await b.locator('#action-done', { hasText: 'You left the queue.' }).waitFor();
+    await waitWord(b, 'IDLE');
+    b.off('dialog', seen);
+    assert(asked.length === 1 && /Leave the queue\?/.test(asked[0]), `a question before leaving: ${asked}`);
+    await b.locator('#motor-button', { hasText: 'JOIN THE QUEUE' }).click();
+    await waitWord(b, 'WAITING #1');
+  });
+
   await step('owner sees Karim running and Salma waiting, without a reload', async () => {
     await waitWord(admin, 'RUNNING');
     await admin.locator('#state-detail', { hasText: 'Karim Mia' }).waitFor();
     await admin.locator('#queue-body li', { hasText: 'Salma Begum' }).waitFor();
-    await admin.locator('#dev-relay', { hasText: 'Motor switch ON' }).waitFor();
+    await admin.locator('#device-status', { hasText: 'Pumping' }).waitFor();
   });
 
   await step('screenshots: farmer running, farmer waiting, owner, master', async () => {
@@ -244,7 +266,7 @@ async function main() {
     device.loadShedding = true;
     await waitWord(a, 'ON HOLD');
     await a.locator('#state-detail', { hasText: 'Power cut (load shedding)' }).waitFor();
-    await a.locator('#dev-grid', { hasText: 'Power cut' }).waitFor();
+    await a.locator('#device-status', { hasText: 'Power cut' }).waitFor();
     await b.locator('#queue-body .tag', { hasText: 'ON HOLD' }).waitFor();
     await b.locator('#state-note', { hasText: 'paused' }).waitFor();
     await waitWord(admin, 'ON HOLD');
@@ -263,8 +285,8 @@ async function main() {
 
   await step('A stops: B’s page turns RUNNING by itself', async () => {
     await a.locator('#motor-button', { hasText: 'STOP' }).click();
-    await waitWord(a, 'RUNNING'); // Salma's run now: the motor is busy
-    await a.locator('#state-detail', { hasText: 'Another farmer is pumping' }).waitFor();
+    await waitWord(a, 'IDLE'); // Salma's run now: Karim is not pumping
+    await a.locator('#state-extra', { hasText: 'Another farmer is pumping' }).waitFor();
     await waitWord(b, 'RUNNING');
     await b.locator('#state-extra', { hasText: 'Your pump is running' }).waitFor();
     await b.locator('#motor-button', { hasText: 'STOP' }).waitFor();
@@ -294,7 +316,7 @@ async function main() {
     await a.goto(`${server.url}/user`);
     await a.locator('button[lang="bn"]').click();
     await a.locator('html[lang="bn"]').waitFor();
-    await waitWord(a, 'চলছে');
+    await waitWord(a, 'বন্ধ');
     await a.locator('#motor-button', { hasText: 'সারিতে দাঁড়ান' }).waitFor();
     const balance = await a.locator('#balance-value').innerText();
     assert(/[০-৯]/.test(balance) && !/[0-9]/.test(balance), `the balance in Bangla digits: ${balance}`);
@@ -305,7 +327,76 @@ async function main() {
     await b.locator('button[lang="bn"]').click();
     await waitWord(b, 'চলছে');
     const left = await b.locator('#state-detail').innerText();
-    assert(/[০-৯]+:[০-৯]{2} বাকি/.test(left), `the countdown in Bangla digits: ${left}`);
+    assert(/[০-৯]+ (মিনিট|সেকেন্ড).* বাকি/.test(left), `the countdown in Bangla digits, with units: ${left}`);
+  });
+
+  await step('server gone: the owner’s page says as of when; back: "back online", which goes away', async () => {
+    await admin.goto(`${server.url}/admin`);
+    await admin.locator('#live-status', { hasText: 'Live updates are off' }).waitFor();
+    const gone = (route) => route.abort();
+    await admin.route('**/api/motor/status', gone);
+    const lost = admin.locator('#live-status.lost', { hasText: 'Cannot reach the server' });
+    await lost.waitFor();
+    assert(/as of \d{1,2}:\d\d (AM|PM)/.test(await lost.innerText()), `an "as of" time: ${await lost.innerText()}`);
+    await admin.screenshot({ path: join(shots, 'admin-offline-phone.png') });
+    await admin.unroute('**/api/motor/status', gone);
+    await admin.locator('#live-status.back', { hasText: 'Back online' }).waitFor();
+    await admin.waitForFunction(() => !/Back online|Cannot reach/.test(document.getElementById('live-status').textContent) || document.getElementById('live-status').hidden, null, { timeout: 10_000 });
+  });
+
+  await step('every page of every role fits 360 px and every control is at least 48×48 px, in English and Bangla', async () => {
+    const farmerId = await admin.evaluate(async () => {
+      const users = await (await fetch('/api/admin/users', { credentials: 'same-origin' })).json();
+      return users[0].id;
+    });
+    const pages = [
+      [null, ['/login']],
+      [master, ['/master']],
+      [admin, ['/admin', '/admin/farmers', `/admin/farmers/${farmerId}`, '/admin/requests', '/admin/usage', '/admin/log']],
+      [a, ['/user', '/user/minutes', '/user/history']],
+    ];
+    const problems = [];
+    const signedOut = await phone('signed out');
+    for (const [page0, paths] of pages) {
+      const page = page0 || signedOut;
+      for (const lang of ['en', 'bn']) {
+        await page.context().addCookies([{ name: 'pp_lang', value: lang, url: server.url }]);
+        await page.setViewportSize({ width: 360, height: 740 });
+        for (const path of paths) {
+          await page.goto(`${server.url}${path}`);
+          await page.locator(`html[lang="${lang}"]`).waitFor();
+          await page.waitForTimeout(100);
+          const found = await page.evaluate(() => {
+            const out = [];
+            const width = document.documentElement.scrollWidth;
+            if (width > 360) {
+              // Name the innermost elements that stick out, so the fix is easy to find.
+              const over = [...document.querySelectorAll('body *')].filter(
+                (n) => n.getBoundingClientRect().right > 360.5 && ![...n.children].some((c) => c.getBoundingClientRect().right > 360.5),
+              );
+              const names = over.slice(0, 3).map((n) => `${n.tagName.toLowerCase()}.${n.className} "${n.textContent.trim().slice(0, 20)}"`);
+              out.push(`scrolls sideways: ${width} px (${names.join(', ')})`);
+            }
+            // Every button, every link in the header or the tabs, every checkbox's label.
+            const targets = document.querySelectorAll('button, .top a, .tabs a, label.check, input[type=submit]');
+            for (const node of targets) {
+              const box = node.getBoundingClientRect();
+              if (box.width === 0 && box.height === 0) continue; // hidden
+              if (box.width < 48 || box.height < 48) {
+                out.push(`${node.tagName.toLowerCase()} "${node.textContent.trim().slice(0, 30)}" is ${Math.round(box.width)}×${Math.round(box.height)}`);
+              }
+              if (box.right > 360.5) out.push(`${node.tagName.toLowerCase()} "${node.textContent.trim().slice(0, 30)}" ends at ${Math.round(box.right)} px`);
+            }
+            return out;
+          });
+          for (const f of found) problems.push(`${lang} ${path}: ${f}`);
+        }
+        await page.setViewportSize(PHONE);
+      }
+      await page.context().addCookies([{ name: 'pp_lang', value: 'en', url: server.url }]);
+    }
+    await signedOut.close();
+    assert(problems.length === 0, `layout problems at 360×740:\n${problems.join('\n')}`);
   });
 
   await step('farmer B stops; signing out ends the session', async () => {

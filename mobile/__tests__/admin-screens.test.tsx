@@ -66,18 +66,18 @@ describe('admin', () => {
     admin();
     expect(await screen.findByText('Salma Begum')).toBeTruthy();
     expect(screen.getByTestId('state-word')).toHaveTextContent('RUNNING');
-    expect(screen.getByText('10:00 left')).toBeTruthy();
-    expect(screen.getByText('Pump connected')).toBeTruthy();
-    expect(screen.getByText('Power on')).toBeTruthy();
-    expect(screen.getByText('Ready')).toBeTruthy();
-    expect(screen.getByText('Motor switch ON')).toBeTruthy();
+    expect(screen.getByText('10 min left')).toBeTruthy();
+    // One device status, derived by the server: never "Ready" beside "Motor switch ON".
+    expect(screen.getByTestId('device-status')).toHaveTextContent(/Pumping/);
+    expect(screen.queryByText('Ready')).toBeNull();
     expect(screen.getByText('Last seen 27 Nov 2026, 8:57 AM')).toBeTruthy();
   });
 
   test('pump: HOLD shows why', async () => {
     admin(status({ motor: { state: 'HOLD', holdReason: 'DEVICE_OFFLINE', activeUserId: SALMA.id, remainingSeconds: 300 } }));
     expect(await screen.findByText('ON HOLD')).toBeTruthy();
-    expect(screen.getByText('The pump controller is not connected')).toBeTruthy();
+    // The time left is shown during a hold too.
+    expect(screen.getByText('The pump controller is not connected · 5 min left')).toBeTruthy();
   });
 
   test('pump: stopping a run takes two taps and calls the admin stop', async () => {
@@ -186,6 +186,40 @@ describe('admin', () => {
     fireEvent.press(within(screen.getByTestId('request-r2')).getByText('Reject'));
     expect(await screen.findByText('This request was already decided.')).toBeTruthy();
     expect(server.count('POST /api/admin/minute-requests/r1/approve')).toBe(1);
+  });
+
+  test('approve shows the balance now and after, and a big request needs a second tap', async () => {
+    const { server, sessions } = admin();
+    const pending = [{ id: 'r9', userId: KARIM.id, minutes: 600, note: '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' }];
+    server.on('GET /api/admin/minute-requests', sessions.authed(() => ({ body: pending })));
+    server.on('POST /api/admin/minute-requests/{id}/approve', sessions.authed(() => ({ body: { ...pending.pop(), status: 'APPROVED' } })));
+    fireEvent.press(await screen.findByTestId('tab-requests'));
+    const card = await screen.findByTestId('request-r9');
+    expect(within(card).getByTestId('request-r9-balance')).toHaveTextContent('Balance 29 min 57 s now → 10 h 29 min after');
+    fireEvent.press(within(card).getByText('Approve'));
+    expect(server.count('POST /api/admin/minute-requests/r9/approve')).toBe(0);
+    fireEvent.press(within(card).getByText('Tap again to give 600 min'));
+    expect(await screen.findByText('Approved 600 min for Karim Mia.')).toBeTruthy();
+    expect(server.count('POST /api/admin/minute-requests/r9/approve')).toBe(1);
+  });
+
+  test('farmers: a correction takes minutes back with a reason, after a second tap', async () => {
+    const { server, sessions } = admin();
+    server.on(
+      'POST /api/admin/corrections',
+      sessions.authed(() => ({ body: { userId: KARIM.id, availableSeconds: 897, availableMinutes: 14 } })),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.changeText(screen.getByTestId('user-karim-fix'), '−১৫');
+    fireEvent.press(screen.getByText('Correct the balance'));
+    expect(await screen.findByText('Type minutes to add, or minus minutes to take back (like -15), and say why.')).toBeTruthy();
+    fireEvent.changeText(screen.getByTestId('user-karim-why'), 'typed 30, meant 15');
+    fireEvent.press(screen.getByText('Correct the balance'));
+    expect(server.count('POST /api/admin/corrections')).toBe(0);
+    fireEvent.press(screen.getByText('Tap again to change the balance'));
+    expect(await screen.findByText('Corrected. Karim Mia now has 14 min 57 s.')).toBeTruthy();
+    expect(server.last('POST /api/admin/corrections')!.body).toEqual({ userId: KARIM.id, minutes: -15, note: 'typed 30, meant 15' });
   });
 
   test("the server's 403 is a message, not a crash", async () => {

@@ -73,3 +73,21 @@ test('whole numbers typed in either script', () => {
   expect(parseWholeNumber('-3')).toBeNull();
   expect(parseWholeNumber('')).toBeNull();
 });
+
+describe('errors in the reader’s language', () => {
+  // Imported here so the format tests above stay free of React.
+  const { describeError } = require('../src/i18n/I18n') as typeof import('../src/i18n/I18n');
+  const { STRINGS } = require('../src/i18n/strings') as typeof import('../src/i18n/strings');
+  const { ApiError } = require('../src/api/client') as typeof import('../src/api/client');
+  const parser = new ApiError(400, 'VALIDATION', 'minutes: invalid type: string "abc", expected i64 at line 1 column 16');
+
+  test('a refused field gets its rule in words, never the parser’s text', () => {
+    expect(describeError(parser, STRINGS.bn, 'bn')).toBe('যা লিখেছেন তা আবার দেখুন। মিনিট: একটি পূর্ণ সংখ্যা লিখুন, যেমন ৩০।');
+    expect(describeError(parser, STRINGS.en, 'en')).toBe('Please check what you entered. Minutes: type a whole number, like 30.');
+  });
+
+  test('an unknown field says only that something must be checked', () => {
+    const other = new ApiError(400, 'VALIDATION', 'wait: at most 25000 ms');
+    expect(describeError(other, STRINGS.en, 'en')).toBe('Please check what you entered.');
+  });
+});

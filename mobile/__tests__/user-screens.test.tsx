@@ -29,7 +29,7 @@ describe('home', () => {
     expect(screen.getByTestId('state').props.style).toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#52525B' })]));
     expect(screen.getByTestId('balance-value')).toHaveTextContent('30 min');
     expect(screen.getByText('START')).toBeTruthy();
-    expect(screen.getByText('Pump connected')).toBeTruthy();
+    expect(screen.getByTestId('device-status')).toHaveTextContent(/Ready/);
   });
 
   test('START: RUNNING shows at once, the server answer follows, the time counts down', async () => {
@@ -51,10 +51,10 @@ describe('home', () => {
     expect(screen.getByText('Sending…')).toBeTruthy();
     release();
     await waitFor(() => expect(screen.getByText('STOP')).toBeTruthy());
-    expect(screen.getByText('30:00 left')).toBeTruthy();
+    expect(screen.getByText('30 min left')).toBeTruthy();
     expect(screen.getByText('Your pump is running')).toBeTruthy();
     expect(server.last('POST /api/motor/start')!.body).toEqual({ minutes: null });
-    await waitFor(() => expect(screen.getByTestId('state-detail')).toHaveTextContent('29:59 left'), { timeout: 2500 });
+    await waitFor(() => expect(screen.getByTestId('state-detail')).toHaveTextContent('29 min 59 s left'), { timeout: 2500 });
   });
 
   test('a chosen run length is sent with the start', async () => {
@@ -93,9 +93,9 @@ describe('home', () => {
     );
     expect(await screen.findByText('ON HOLD')).toBeTruthy();
     expect(screen.getByText('Power cut (load shedding)')).toBeTruthy();
-    expect(screen.getByTestId('state-extra')).toHaveTextContent('20:00 left · It goes on by itself when this is fixed, and your time is kept.');
+    expect(screen.getByTestId('state-extra')).toHaveTextContent('20 min left · It goes on by itself when this is fixed, and your time is kept.');
     expect(screen.getByTestId('state').props.style).toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#F5B301' })]));
-    expect(screen.getByText('Power cut')).toBeTruthy();
+    expect(screen.getByTestId('device-status')).toHaveTextContent(/Power cut/);
   });
 
   test('HOLD for an unknown reason still shows the code rather than nothing', async () => {
@@ -123,6 +123,27 @@ describe('home', () => {
     expect(screen.getByTestId('state').props.style).toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#1747C6' })]));
   });
 
+  test('leaving the line takes a second tap and says "you left"', async () => {
+    const { server, sessions, setStatus } = farmer(
+      status({
+        motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 },
+        me: { entry: entry({ status: 'WAITING', position: 1, remainingSeconds: null }) },
+      }),
+    );
+    server.on(
+      'POST /api/motor/stop',
+      sessions.authed(() => {
+        setStatus(status({ motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 590 } }));
+        return { body: entry({ status: 'CANCELLED', endReason: 'LEFT_QUEUE', remainingSeconds: null, availableSeconds: 1800 }) };
+      }),
+    );
+    fireEvent.press(await screen.findByText('LEAVE THE QUEUE'));
+    expect(server.count('POST /api/motor/stop')).toBe(0);
+    fireEvent.press(screen.getByText('TAP AGAIN TO LEAVE'));
+    expect(await screen.findByText('You left the queue. Your minutes are not touched.')).toBeTruthy();
+    expect(server.count('POST /api/motor/stop')).toBe(1);
+  });
+
   test('WAITING with the server\'s estimate, in whole minutes', async () => {
     farmer(
       status({
@@ -141,7 +162,11 @@ describe('home', () => {
 
   test('another farmer running: JOIN THE QUEUE', async () => {
     farmer(status({ motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 } }));
-    expect(await screen.findByText('Another farmer is pumping')).toBeTruthy();
+    // The farmer's own state leads, in grey: not RUNNING, whatever the motor does.
+    expect(await screen.findByText('Another farmer is pumping · 10 min left')).toBeTruthy();
+    expect(screen.getByTestId('state-word')).toHaveTextContent('IDLE');
+    expect(screen.getByText('You are not pumping and not in the queue')).toBeTruthy();
+    expect(screen.getByTestId('state').props.style).toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#52525B' })]));
     expect(screen.getByText('JOIN THE QUEUE')).toBeTruthy();
   });
 
@@ -190,7 +215,7 @@ describe('the other farmer screens', () => {
     );
     fireEvent.press(await screen.findByTestId('tab-queue'));
     expect(await screen.findByText('Salma Begum')).toBeTruthy();
-    expect(screen.getByText('10:00 left')).toBeTruthy();
+    expect(screen.getByText('10 min left')).toBeTruthy();
     expect(within(screen.getByTestId('queue-waiting-1')).getByText('Karim Mia (you)')).toBeTruthy();
     expect(within(screen.getByTestId('queue-waiting-1')).getByText('WAITING')).toBeTruthy();
   });
@@ -311,7 +336,7 @@ describe('Bangla', () => {
     await screen.findByText('RUNNING');
     fireEvent.press(screen.getByTestId('language'));
     expect(await screen.findByText('চলছে')).toBeTruthy();
-    expect(screen.getByText('১২:০৫ বাকি')).toBeTruthy();
+    expect(screen.getByText('১২ মিনিট ৫ সেকেন্ড বাকি')).toBeTruthy();
     expect(screen.getByTestId('balance-value')).toHaveTextContent('২৯ মিনিট ৫৭ সেকেন্ড');
     expect(screen.getByText('বন্ধ করুন')).toBeTruthy();
     expect(screen.getByText('হোম')).toBeTruthy();

@@ -189,10 +189,41 @@ export function entry(over: Partial<Entry> = {}): Entry {
 
 export function status(over: { motor?: Partial<Status['motor']>; me?: Partial<Status['me']>; device?: Partial<Status['device']> } = {}): Status {
   const seconds = over.me?.availableSeconds ?? 1800;
+  const motor: Status['motor'] = { state: 'IDLE', ...over.motor };
+  const mine = over.me?.entry;
+  const relay = over.device?.relay ?? motor.state === 'RUNNING';
+  const d = { online: true, loadShedding: false, ready: true, ...over.device };
+  const derived = !d.online
+    ? 'OFFLINE'
+    : d.loadShedding
+      ? 'POWER_CUT'
+      : !d.ready
+        ? 'NOT_READY'
+        : relay
+          ? motor.state === 'RUNNING'
+            ? 'PUMPING'
+            : 'SWITCHING_OFF'
+          : motor.state === 'RUNNING'
+            ? 'SWITCHING_ON'
+            : 'READY';
   return {
-    motor: { state: 'IDLE', ...over.motor },
-    me: { entry: null, availableSeconds: seconds, availableMinutes: Math.floor(seconds / 60), ...over.me },
-    device: { online: true, loadShedding: false, ready: true, relay: false, ...over.device },
+    motor,
+    // The farmer's own state and the device's one status, as the server derives them.
+    me: {
+      state: mine && mine.status !== 'COMPLETED' && mine.status !== 'CANCELLED' ? mine.status : 'IDLE',
+      entry: null,
+      availableSeconds: seconds,
+      availableMinutes: Math.floor(seconds / 60),
+      ...over.me,
+    },
+    device: {
+      status: derived,
+      online: true,
+      loadShedding: false,
+      ready: true,
+      relay,
+      ...over.device,
+    },
   };
 }
 

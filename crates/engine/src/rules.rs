@@ -20,6 +20,10 @@ pub enum Event {
     Stop { user: UserId },
     /// The admin stops whatever is active.
     AdminStop,
+    /// The admin takes a waiting user out of the line (their minutes are untouched; a running or
+    /// held run is not touched: that is `AdminStop`). Refused with `NothingToStop` when the user
+    /// is not waiting.
+    RemoveWaiting { user: UserId },
     /// The controller's inputs, with nothing else reported (tools and tests).
     DeviceReport { load_shedding: bool, ready: bool, relay: bool },
     /// A poll of one of the tenant's devices: only the controller's changes anything.
@@ -132,6 +136,13 @@ impl Tenant {
             Event::AdminStop => match self.active.as_ref() {
                 Some(_) => Ok(Reply::Ended(self.end_active(now, EndReason::AdminStop, &mut records))),
                 None => Err(Refusal::NothingToStop),
+            },
+            Event::RemoveWaiting { user } => match self.waiting.iter().any(|e| e.user_id == user) {
+                true => self
+                    .end_user_entry(user, now, EndReason::AdminStop, &mut records)
+                    .map(Reply::Ended)
+                    .ok_or(Refusal::NothingToStop),
+                false => Err(Refusal::NothingToStop),
             },
             Event::DeviceReport { load_shedding, ready, relay } => {
                 self.report(load_shedding, ready, relay, now, &mut records);

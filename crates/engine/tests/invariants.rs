@@ -24,6 +24,9 @@ enum Op {
         user: usize,
     },
     AdminStop,
+    RemoveWaiting {
+        user: usize,
+    },
     Report {
         load_shedding: bool,
         ready: bool,
@@ -53,6 +56,7 @@ fn op(users: usize) -> impl Strategy<Value = Op> {
         5 => (user.clone(), prop::option::of(1u32..=3)).prop_map(|(user, minutes)| Op::Start { user, minutes }),
         2 => user.clone().prop_map(|user| Op::Stop { user }),
         1 => Just(Op::AdminStop),
+        1 => user.clone().prop_map(|user| Op::RemoveWaiting { user }),
         6 => (prop::bool::weighted(0.3), prop::bool::weighted(0.8), prop::bool::weighted(0.2))
             .prop_map(|(load_shedding, ready, relay)| Op::Report { load_shedding, ready, relay }),
         3 => Just(Op::Tick),
@@ -118,6 +122,7 @@ impl Harness {
             }
             Op::Stop { user } => Event::Stop { user: self.users[user] },
             Op::AdminStop => Event::AdminStop,
+            Op::RemoveWaiting { user } => Event::RemoveWaiting { user: self.users[user] },
             Op::Report { load_shedding, ready, relay } => Event::DeviceReport { load_shedding, ready, relay },
             Op::Tick => Event::Tick,
             Op::SuspendUser { user } => Event::SuspendUser { user: self.users[user] },
@@ -194,6 +199,11 @@ impl Harness {
             }
             (Event::Stop { .. } | Event::AdminStop, Ok(Reply::Ended(entry))) => {
                 prop_assert!(outcome.records.ended.contains(entry));
+            }
+            (Event::RemoveWaiting { .. }, Ok(Reply::Ended(entry))) => {
+                prop_assert!(outcome.records.ended.contains(entry));
+                prop_assert!(outcome.records.ledger.is_empty(), "taking a place in line away charges nothing");
+                prop_assert_eq!(entry.status, EntryStatus::Cancelled);
             }
             _ => {}
         }

@@ -180,6 +180,27 @@ fn positions_close_up_when_a_waiting_user_leaves() {
 }
 
 #[test]
+fn the_owner_removes_a_waiting_farmer_and_only_a_waiting_one() {
+    let mut t = pump_with(&[(A, 600), (B, 600), (C, 600)]);
+    for (i, user) in [A, B, C].into_iter().enumerate() {
+        t.apply(start(user), at(i as i64));
+    }
+    let out = t.apply(Event::RemoveWaiting { user: B }, at(5));
+    assert!(
+        matches!(&out.reply, Ok(Reply::Ended(e)) if e.end_reason == Some(EndReason::AdminStop) && e.status == EntryStatus::Cancelled)
+    );
+    assert_eq!(out.records.ended.len(), 1);
+    assert!(out.records.ledger.is_empty(), "a place in line costs nothing, and removing it charges nothing");
+    assert_eq!((place(&t, B), place(&t, C)), (None, Some((EntryStatus::Waiting, Some(1)))));
+    // The running farmer is not "waiting": refused, and nothing changes.
+    let before = t.clone();
+    let refused = t.apply(Event::RemoveWaiting { user: A }, at(6));
+    assert_eq!(refused.reply, Err(Refusal::NothingToStop));
+    assert_eq!(t, before);
+    assert_eq!(place(&t, A), RUNNING);
+}
+
+#[test]
 fn starting_twice_returns_the_same_entry() {
     let mut t = pump_with(&[(A, 600), (B, 600)]);
     begin(&mut t, start(A), at(0));

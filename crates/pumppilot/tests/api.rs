@@ -375,6 +375,29 @@ async fn minute_requests_are_decided_once_and_approval_recharges() {
 }
 
 #[tokio::test]
+async fn a_farmer_has_one_minute_request_waiting_at_a_time_and_asks_for_at_most_600_minutes() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let farmer = &t.users[0];
+    assert_error(
+        &farmer.post("/api/minute-requests", json!({"minutes": 601})).await,
+        StatusCode::BAD_REQUEST,
+        "VALIDATION",
+    );
+    let first = farmer.ok("/api/minute-requests", json!({"minutes": 600, "note": "paid"})).await;
+    assert_error(
+        &farmer.post("/api/minute-requests", json!({"minutes": 5})).await,
+        StatusCode::CONFLICT,
+        "REQUEST_PENDING",
+    );
+    let (_, pending) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
+    assert_eq!(pending.as_array().unwrap().len(), 1, "the refused request changed nothing: {pending}");
+    // Once the owner decides, the farmer may ask again.
+    t.admin.ok(&format!("/api/admin/minute-requests/{}/reject", first["id"].as_str().unwrap()), json!({})).await;
+    farmer.ok("/api/minute-requests", json!({"minutes": 5})).await;
+}
+
+#[tokio::test]
 async fn bad_input_gets_a_clear_json_error_and_changes_nothing() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 10).await;

@@ -370,6 +370,13 @@ async fn bangla_is_chosen_remembered_and_written_with_bangla_digits() {
     assert!(bangla.body.contains("৩০ মিনিট"), "the balance in Bangla digits: {}", bangla.body);
     assert!(farmer.get("/user/history").await.body.contains("ব্যবহারের ইতিহাস"), "remembered on the next page");
 
+    // A refused form speaks Bangla too: no English, no parser text, and the typed value stays.
+    let bad = farmer.submit("/user/minutes", "/user/minutes", &[("minutes", "abc"), ("note", "নগদ দিয়েছি")]).await;
+    assert!(bad.body.contains("যা লিখেছেন তা আবার দেখুন।"), "{}", bad.body);
+    assert!(bad.body.contains("মিনিট: একটি পূর্ণ সংখ্যা লিখুন"), "{}", bad.body);
+    assert!(!bad.body.contains("invalid type") && !bad.body.contains("minutes:"), "{}", bad.body);
+    assert!(bad.body.contains(r#"value="abc""#) && bad.body.contains(r#"value="নগদ দিয়েছি""#), "{}", bad.body);
+
     // An open redirect is not possible through the language form.
     let away = farmer.post("/lang", &[("_csrf", &token), ("lang", "en"), ("back", "//evil.example/")]).await;
     assert_eq!(away.location(), "/");
@@ -398,7 +405,7 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
 
     let page = a.submit("/user", "/user/start", &[("minutes", "15")]).await;
     assert!(page.body.contains("state-running") && page.body.contains("RUNNING"), "{}", page.body);
-    assert!(page.body.contains("15:00 left") || page.body.contains("14:5"), "{}", page.body);
+    assert!(page.body.contains("15 min left") || page.body.contains("14 min 5"), "{}", page.body);
     assert!(page.body.contains(">STOP<"));
 
     // The script posts the same form and gets the API's entry back.
@@ -419,22 +426,45 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
     assert!(waiting.body.contains("WAITING #1") && waiting.body.contains("You are next"), "{}", waiting.body);
     assert!(waiting.body.contains("Estimated wait: about 1"), "A asked for 15 minutes: {}", waiting.body);
     assert!(waiting.body.contains(">LEAVE THE QUEUE<"));
+    // Leaving asks first, and then says so; B joins again for the rest of the story.
+    assert!(
+        waiting.body.contains(r#"data-confirm="Leave the queue? You lose your place in line.""#),
+        "{}",
+        waiting.body
+    );
+    let left = b.submit("/user", "/user/stop", &[]).await;
+    assert!(left.body.contains("You left the queue."), "{}", left.body);
+    assert!(!left.body.contains(r#"data-confirm="Leave"#), "nothing to confirm when not in line: {}", left.body);
+    b.submit("/user", "/user/start", &[]).await;
 
     let stopped = a.submit("/user", "/user/stop", &[]).await;
     assert!(stopped.body.contains("Stopped. Used"), "{}", stopped.body);
     assert!(stopped.body.contains("Another farmer is pumping"), "B runs now: {}", stopped.body);
+    // A's own state leads, in grey: A is not pumping, whatever the motor does.
+    assert!(stopped.body.contains("state-idle") && !stopped.body.contains("state-running"), "{}", stopped.body);
+    assert!(stopped.body.contains("You are not pumping and not in the queue"), "{}", stopped.body);
     let running = b.get("/user").await;
     assert!(running.body.contains("Your pump is running"));
     let history = a.get("/user/history").await;
     assert!(history.body.contains("Stopped by the farmer"), "{}", history.body);
 
+    let bad = a.submit("/user/minutes", "/user/minutes", &[("minutes", "lots")]).await;
+    assert!(bad.body.contains("Please check what you entered."), "{}", bad.body);
+    assert!(bad.body.contains("Minutes: type a whole number, like 30."), "the field's rule in words: {}", bad.body);
+    assert!(!bad.body.contains("invalid type") && !bad.body.contains("expected i64"), "no parser text: {}", bad.body);
+    assert!(bad.body.contains(r#"value="lots""#), "what was typed is kept: {}", bad.body);
+    // Shown once: the next visit has an empty form.
+    assert!(!a.get("/user/minutes").await.body.contains(r#"value="lots""#));
     // Asking for minutes, in Bangla digits.
     let asked = a.submit("/user/minutes", "/user/minutes", &[("minutes", "১৫"), ("note", "paid cash")]).await;
     assert!(asked.body.contains("Your request for 15 min was sent."), "{}", asked.body);
     let (_, requests) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
     assert_eq!(requests[0]["minutes"], 15);
-    let bad = a.submit("/user/minutes", "/user/minutes", &[("minutes", "lots")]).await;
-    assert!(bad.body.contains("Please check what you entered.") && bad.body.contains("minutes"), "{}", bad.body);
+    // One request waits at a time: the form gives way to a note, and the API says why.
+    let minutes = a.get("/user/minutes").await;
+    assert!(minutes.body.contains("request-waiting") && !minutes.body.contains("req-minutes"), "{}", minutes.body);
+    let again = a.submit("/user/minutes", "/user/minutes", &[("minutes", "5")]).await;
+    assert!(again.body.contains("You already have a request waiting."), "{}", again.body);
 }
 
 #[tokio::test]
@@ -484,6 +514,9 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     t.users[0].ok("/api/minute-requests", json!({"minutes": 20, "note": "paid 200 taka"})).await;
     let requests = admin.get("/admin/requests").await;
     assert!(requests.body.contains("paid 200 taka"));
+    // The owner sees the farmer's balance now and after; a small request needs no second question.
+    assert!(requests.body.contains("Balance 45 min now → 1 h 5 min after"), "{}", requests.body);
+    assert!(!requests.body.contains("data-confirm=\"Give"), "{}", requests.body);
     let (_, pending) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
     let request = pending[0]["id"].as_str().unwrap().to_string();
     let page =
@@ -500,7 +533,23 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     assert!(page.body.contains("The run of Farmer 0 was stopped."), "{}", page.body);
     let usage = admin.get("/admin/usage").await;
     assert!(usage.body.contains("<svg") && usage.body.contains("Stopped by the pump owner"), "{}", usage.body);
-    assert!(usage.body.contains("/api/admin/usage?format=csv&amp;from="));
+    assert!(usage.body.contains("/admin/usage.csv?from="), "{}", usage.body);
+    assert!(
+        usage.body.contains(">min<") && usage.body.contains(">Day<"),
+        "the chart's axes carry units: {}",
+        usage.body
+    );
+    // The spreadsheet: local times, names, minutes and words; named after the pump and the dates.
+    let csv = admin.get("/admin/usage.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let disposition = csv.headers[header::CONTENT_DISPOSITION].to_str().unwrap().to_string();
+    assert!(disposition.starts_with("attachment; filename=") && disposition.contains(".csv"), "{disposition}");
+    assert!(!disposition.contains("usage.csv"), "named after the pump: {disposition}");
+    let mut lines = csv.body.trim_start_matches('\u{feff}').lines();
+    assert_eq!(lines.next().unwrap().split(',').next().unwrap(), "\"Date\"");
+    let row = lines.next().expect("the run is a row");
+    assert!(row.contains("\"Farmer 0\"") && row.contains("\"Stopped by the pump owner\""), "{row}");
+    assert!(!row.contains('T') || !row.contains('Z'), "no UTC timestamps: {row}");
     let log = admin.get("/admin/log").await;
     for action in [
         "Farmer added",
@@ -513,6 +562,29 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     ] {
         assert!(log.body.contains(action), "{action} in the log: {}", log.body);
     }
+
+    // A correction: minus minutes with a reason, written in the ledger; without a reason, refused.
+    let page = admin
+        .submit(
+            &farmer_page,
+            &format!("{farmer_page}/correct"),
+            &[("minutes", "−১০"), ("note", "typed 45, meant 35"), ("name", "Farmer 0")],
+        )
+        .await;
+    assert!(page.body.contains("Corrected. Farmer 0 now has"), "{}", page.body);
+    assert!(
+        page.body.contains("typed 45, meant 35") && page.body.contains("Correction"),
+        "in the ledger: {}",
+        page.body
+    );
+    let refused =
+        admin.submit(&farmer_page, &format!("{farmer_page}/correct"), &[("minutes", "5"), ("name", "Farmer 0")]).await;
+    assert!(refused.body.contains("Please check what you entered."), "{}", refused.body);
+
+    // A big request asks again before it is approved.
+    t.users[0].ok("/api/minute-requests", json!({"minutes": 600})).await;
+    let requests = admin.get("/admin/requests").await;
+    assert!(requests.body.contains("data-confirm=\"Give 600 min to Farmer 0?"), "{}", requests.body);
 
     // Suspending from the page locks the farmer out.
     let page = admin.submit(&farmer_page, &format!("{farmer_page}/suspend"), &[]).await;
@@ -537,6 +609,11 @@ async fn the_master_adds_suspends_and_lets_back_a_pump_owner() {
 
     let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
     let id = page.body.split("data-owner=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(
+        page.body.contains("The owner AND ALL THEIR FARMERS are locked out"),
+        "the question says it all: {}",
+        page.body
+    );
     let page = master.submit("/master", &format!("/master/owners/{id}/suspend"), &[]).await;
     assert!(page.body.contains("Rahim Uddin is suspended."), "{}", page.body);
     assert_eq!(owner.get("/admin").await.location(), "/login", "the owner's session ended");
@@ -562,4 +639,55 @@ async fn an_unknown_page_is_a_404_page_for_a_browser_and_json_for_the_api() {
         let body: serde_json::Value = answer.json().await.unwrap();
         assert_eq!(body["error"]["code"], "NOT_FOUND", "{path} with {accept}");
     }
+}
+
+#[tokio::test]
+async fn the_owner_moves_a_card_only_when_asked_removes_cards_and_takes_a_farmer_out_of_the_queue() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 3, 30).await;
+    let _polling = t.device.keep_polling();
+    t.device.poll(false, true).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let (first, second) = (format!("/admin/farmers/{}", t.user_ids[0]), format!("/admin/farmers/{}", t.user_ids[1]));
+
+    admin.submit(&first, &format!("{first}/card"), &[("uid", "04A1B2C3"), ("name", "Farmer 0")]).await;
+    // The same card for another farmer: sent back with the question, nothing moved.
+    let asked = admin.submit(&second, &format!("{second}/card"), &[("uid", "04:a1:b2:c3"), ("name", "Farmer 1")]).await;
+    assert!(asked.body.contains("Card 04A1B2C3 belongs to Farmer 0. Tick the box"), "{}", asked.body);
+    assert!(asked.body.contains(r#"name="move""#) && asked.body.contains(r#"value="04:a1:b2:c3""#), "{}", asked.body);
+    let (_, cards) = t.admin.get("/api/admin/cards").await;
+    assert_eq!(cards[0]["userId"], t.user_ids[0].as_str(), "not moved without the tick");
+    let moved = admin
+        .submit(&second, &format!("{second}/card"), &[("uid", "04A1B2C3"), ("name", "Farmer 1"), ("move", "yes")])
+        .await;
+    assert!(moved.body.contains("Card 04A1B2C3 now belongs to Farmer 1."), "{}", moved.body);
+
+    // Removing the card: it no longer starts the pump.
+    assert!(moved.body.contains("Remove card 04A1B2C3?"), "asks first: {}", moved.body);
+    let removed = admin.submit(&second, &format!("{second}/cards/04A1B2C3/remove"), &[]).await;
+    assert!(removed.body.contains("Card 04A1B2C3 was removed."), "{}", removed.body);
+    let (_, cards) = t.admin.get("/api/admin/cards").await;
+    assert_eq!(cards.as_array().unwrap().len(), 0);
+
+    // Taking a waiting farmer out of the line needs a reason, and is in the log.
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.users[1].ok("/api/motor/start", json!({})).await;
+    t.users[2].ok("/api/motor/start", json!({})).await;
+    let pump = admin.get("/admin").await;
+    assert!(pump.body.contains("Take someone out of the queue"), "{}", pump.body);
+    let refused = admin.submit("/admin", "/admin/queue/remove", &[("user", &t.user_ids[1]), ("reason", " ")]).await;
+    assert!(refused.body.contains("Say why, in a few words."), "{}", refused.body);
+    let done = admin
+        .submit("/admin", "/admin/queue/remove", &[("user", &t.user_ids[1]), ("reason", "not at the field")])
+        .await;
+    assert!(done.body.contains("Farmer 1 was taken out of the queue."), "{}", done.body);
+    let (_, queue) = t.admin.get("/api/queue").await;
+    assert_eq!(queue["waiting"].as_array().unwrap().len(), 1);
+    assert_eq!(queue["waiting"][0]["userId"], t.user_ids[2].as_str());
+    assert_eq!(queue["waiting"][0]["position"], 1);
+    // The running farmer is not taken out this way.
+    let running = admin.submit("/admin", "/admin/queue/remove", &[("user", &t.user_ids[0]), ("reason", "x")]).await;
+    assert!(running.body.contains("Not found."), "{}", running.body);
+    let log = admin.get("/admin/log").await;
+    assert!(log.body.contains("Taken out of the queue") && log.body.contains("not at the field"), "{}", log.body);
 }

@@ -162,15 +162,28 @@ impl MotorView {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeView {
+    /// The caller's own state, which a farmer's screen shows first (the motor comes second):
+    /// IDLE when they are neither running nor in line.
+    #[schema(value_type = names::FarmerState)]
+    pub state: String,
     pub entry: Option<EntryView>,
     pub available_seconds: i64,
     pub available_minutes: i64,
+}
+
+/// The caller's own state: their entry's, or IDLE.
+pub fn farmer_state(entry: Option<&EntryView>) -> String {
+    entry.map_or_else(|| "IDLE".into(), |e| e.status.clone())
 }
 
 /// The tenant's device as the motor status shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceStateView {
+    /// The one word for the device that screens show: derived here from the lights below and the
+    /// motor, so that no screen shows two that disagree (the lights of a silent device are stale).
+    #[schema(value_type = names::DeviceStatus)]
+    pub status: String,
     pub online: bool,
     pub load_shedding: bool,
     pub ready: bool,
@@ -180,7 +193,38 @@ pub struct DeviceStateView {
 impl DeviceStateView {
     pub fn new(tenant: &Tenant, now: Timestamp) -> Self {
         let d = &tenant.device;
-        DeviceStateView { online: d.online_at(now), load_shedding: d.load_shedding, ready: d.ready, relay: d.relay }
+        let online = d.online_at(now);
+        let motor = tenant.motor_state().0.as_str();
+        DeviceStateView {
+            status: device_status(d.last_poll_at.is_some(), online, d.load_shedding, d.ready, d.relay, motor).into(),
+            online,
+            load_shedding: d.load_shedding,
+            ready: d.ready,
+            relay: d.relay,
+        }
+    }
+}
+
+/// The one status of a device, in order of what matters most: never heard from, silent, no power,
+/// not ready, then whether the relay agrees with the motor (switching on or off while it does not).
+pub fn device_status(
+    seen: bool,
+    online: bool,
+    load_shedding: bool,
+    ready: bool,
+    relay: bool,
+    motor: &str,
+) -> &'static str {
+    let running = motor == "RUNNING";
+    match () {
+        _ if !seen => "NO_DEVICE",
+        _ if !online => "OFFLINE",
+        _ if load_shedding => "POWER_CUT",
+        _ if !ready => "NOT_READY",
+        _ if relay && running => "PUMPING",
+        _ if relay => "SWITCHING_OFF",
+        _ if running => "SWITCHING_ON",
+        _ => "READY",
     }
 }
 
@@ -419,6 +463,32 @@ pub mod names {
         Hold,
     }
 
+    /// A farmer's own state (`me.state`).
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum FarmerState {
+        Idle,
+        Waiting,
+        Running,
+        Hold,
+    }
+
+    /// The one status of a pump's device (`device.status`): NO_DEVICE (none has ever reported),
+    /// OFFLINE (silent past its lease), POWER_CUT (load shedding), NOT_READY, PUMPING (relay on
+    /// for a run), SWITCHING_ON / SWITCHING_OFF (the relay has not yet followed the motor), READY.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum DeviceStatus {
+        NoDevice,
+        Offline,
+        PowerCut,
+        NotReady,
+        Pumping,
+        SwitchingOn,
+        SwitchingOff,
+        Ready,
+    }
+
     /// A queue entry's state.
     #[derive(ToSchema)]
     #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -523,5 +593,25 @@ impl MotorSettingsView {
                 max_starts_per_hour: i64::from(rules.max_starts_per_hour),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_status;
+
+    #[test]
+    fn a_device_has_one_status_and_stale_lights_never_speak() {
+        // Never heard from: no "Power on" for a pump without a device.
+        assert_eq!(device_status(false, false, false, false, false, "IDLE"), "NO_DEVICE");
+        // Silent past its lease: its last relay and grid levels are not shown.
+        assert_eq!(device_status(true, false, false, true, true, "RUNNING"), "OFFLINE");
+        assert_eq!(device_status(true, true, true, true, true, "HOLD"), "POWER_CUT");
+        assert_eq!(device_status(true, true, false, false, false, "HOLD"), "NOT_READY");
+        assert_eq!(device_status(true, true, false, true, true, "RUNNING"), "PUMPING");
+        // The relay lags the motor by a poll: said as such, never "IDLE" beside "switch ON".
+        assert_eq!(device_status(true, true, false, true, true, "IDLE"), "SWITCHING_OFF");
+        assert_eq!(device_status(true, true, false, true, false, "RUNNING"), "SWITCHING_ON");
+        assert_eq!(device_status(true, true, false, true, false, "IDLE"), "READY");
     }
 }

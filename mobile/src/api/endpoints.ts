@@ -32,6 +32,9 @@ export function endpoints(client: ApiClient) {
     users: async () => (await client.call('get', '/api/admin/users')) as UserWithBalance[],
     recharge: async (userId: string, minutes: number, note?: string): Promise<Balance> =>
       client.call('post', '/api/admin/recharge', { body: { userId, minutes, note: note || null } }),
+    /** ± minutes with a reason (a mistake put right); written in the ledger and the log. */
+    correct: async (userId: string, minutes: number, note: string): Promise<Balance> =>
+      client.call('post', '/api/admin/corrections', { body: { userId, minutes, note } }),
     suspend: async (id: string) =>
       (await client.call('post', '/api/admin/users/{id}/suspend', { params: { id } })) as User,
     unsuspend: async (id: string) =>

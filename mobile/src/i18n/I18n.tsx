@@ -46,8 +46,12 @@ export function describeError(err: unknown, t: Strings, lang: Language): string 
   if (err instanceof OfflineError) return t.errors.OFFLINE!;
   if (err instanceof ApiError) {
     const known = t.errors[err.code];
-    // A validation message names the field; it is the server's English, so keep it beside ours.
-    if (err.code === 'VALIDATION') return `${known} (${err.message})`;
+    // A validation message names the field; the rest is the server's English (or a parser's),
+    // so the reader gets that field's rule in their own language, or nothing more.
+    if (err.code === 'VALIDATION') {
+      const hint = t.fieldHints[err.message.split(':')[0] ?? ''];
+      return hint ? `${known} ${hint}` : known!;
+    }
     if (known) return known;
     return t.errorOther(format.digits(err.status, lang));
   }

@@ -105,6 +105,14 @@ export function formatDateTime(value: string | number | Date, lang: Language): s
 }
 
 /** Reads digits typed in either script ("১৫" or "15") as a whole number; null when it is not one. */
+/** A whole number with an optional sign: "-15", "−১৫", "+15". */
+export function parseSignedNumber(text: string): number | null {
+  const t = text.trim();
+  const sign = t.startsWith('-') || t.startsWith('−') ? -1 : 1;
+  const n = parseWholeNumber(/^[-−+]/.test(t) ? t.slice(1) : t);
+  return n === null ? null : sign * n;
+}
+
 export function parseWholeNumber(text: string): number | null {
   const ascii = text.trim().replace(/[০-৯]/g, (d) => String(BANGLA_DIGITS.indexOf(d)));
   return /^\d{1,9}$/.test(ascii) ? Number(ascii) : null;

@@ -65,12 +65,20 @@ const en = {
 
   pumpConnected: 'Pump connected',
   pumpNotConnected: 'Pump not connected',
-  powerOn: 'Power on',
-  powerCut: 'Power cut',
-  ready: 'Ready',
-  notReady: 'Not ready',
-  relayOn: 'Motor switch ON',
-  relayOff: 'Motor switch OFF',
+  // The device's one status, as the server derives it (never two facts that disagree)
+  deviceStatuses: {
+    NO_DEVICE: 'No device at the pump yet',
+    OFFLINE: 'Not connected',
+    POWER_CUT: 'Power cut',
+    NOT_READY: 'Pump not ready',
+    PUMPING: 'Pumping',
+    SWITCHING_ON: 'Switching on…',
+    SWITCHING_OFF: 'Switching off…',
+    READY: 'Ready',
+  } as Record<string, string>,
+  notInLine: 'You are not pumping and not in the queue',
+  leaveAgain: 'TAP AGAIN TO LEAVE',
+  youLeft: 'You left the queue. Your minutes are not touched.',
 
   // Queue
   queueTitle: 'Queue',
@@ -157,6 +165,14 @@ const en = {
   approve: 'Approve',
   reject: 'Reject',
   approved: (name: string, m: string) => `Approved ${m} for ${name}.`,
+  balanceNowAfter: (now: string, after: string) => `Balance ${now} now → ${after} after`,
+  approveAgain: (m: string) => `Tap again to give ${m}`,
+  correctionMinutes: 'Correction: minutes (+ or −)',
+  correctionReason: 'Why',
+  correct: 'Correct the balance',
+  correctAgain: 'Tap again to change the balance',
+  badCorrection: 'Type minutes to add, or minus minutes to take back (like -15), and say why.',
+  corrected: (name: string, b: string) => `Corrected. ${name} now has ${b}.`,
   rejected: (name: string) => `Rejected the request of ${name}.`,
   unknownUser: 'Unknown farmer',
 
@@ -188,8 +204,18 @@ const en = {
     RATE_LIMITED: 'Too many tries. Wait a few minutes and try again.',
     UNAVAILABLE: 'The server has a problem with its storage. Nothing was changed. Try again soon.',
     VALIDATION: 'Please check what you entered.',
+    REQUEST_PENDING: 'You already have a request waiting. Wait for the pump owner to decide it.',
   } as Record<string, string>,
   errorOther: (status: string) => `Something went wrong (error ${status}).`,
+  // A refused field's rule, by the field's name in the API (its own sentence is for developers)
+  fieldHints: {
+    minutes: 'Minutes: type a whole number, like 30.',
+    name: 'Name: 1 to 80 letters.',
+    username: 'Username or phone: 3 to 64 letters or digits, no spaces.',
+    password: 'Password: at least 8 characters.',
+    note: 'Note: at most 500 letters.',
+    reason: 'Say why, in a few words.',
+  } as Record<string, string>,
 };
 
 export type Strings = typeof en;
@@ -256,12 +282,19 @@ const bn: Strings = {
 
   pumpConnected: 'পাম্প সংযুক্ত',
   pumpNotConnected: 'পাম্প সংযুক্ত নয়',
-  powerOn: 'বিদ্যুৎ আছে',
-  powerCut: 'বিদ্যুৎ নেই',
-  ready: 'প্রস্তুত',
-  notReady: 'প্রস্তুত নয়',
-  relayOn: 'মোটরের সুইচ চালু',
-  relayOff: 'মোটরের সুইচ বন্ধ',
+  deviceStatuses: {
+    NO_DEVICE: 'পাম্পে এখনো কোনো যন্ত্র নেই',
+    OFFLINE: 'সংযোগ নেই',
+    POWER_CUT: 'বিদ্যুৎ নেই',
+    NOT_READY: 'পাম্প প্রস্তুত নয়',
+    PUMPING: 'পানি উঠছে',
+    SWITCHING_ON: 'চালু হচ্ছে…',
+    SWITCHING_OFF: 'বন্ধ হচ্ছে…',
+    READY: 'প্রস্তুত',
+  },
+  notInLine: 'আপনি পাম্প চালাচ্ছেন না, সারিতেও নেই',
+  leaveAgain: 'ছাড়তে আবার চাপুন',
+  youLeft: 'আপনি সারি ছেড়েছেন। আপনার মিনিট কাটা হয়নি।',
 
   queueTitle: 'সারি',
   nowRunning: 'এখন',
@@ -341,6 +374,14 @@ const bn: Strings = {
   approve: 'মঞ্জুর',
   reject: 'নামঞ্জুর',
   approved: (name, m) => `${name}-কে ${m} দেওয়া হয়েছে।`,
+  balanceNowAfter: (now, after) => `এখন ব্যালেন্স ${now} → পরে ${after}`,
+  approveAgain: (m) => `${m} দিতে আবার চাপুন`,
+  correctionMinutes: 'সংশোধন: মিনিট (+ বা −)',
+  correctionReason: 'কারণ',
+  correct: 'ব্যালেন্স ঠিক করুন',
+  correctAgain: 'ব্যালেন্স বদলাতে আবার চাপুন',
+  badCorrection: 'যোগ করতে মিনিট লিখুন, ফেরত নিতে মাইনাস দিয়ে লিখুন (যেমন -১৫), আর কারণ লিখুন।',
+  corrected: (name, b) => `ঠিক করা হয়েছে। ${name}-এর এখন ${b}।`,
   rejected: (name) => `${name}-এর অনুরোধ নামঞ্জুর হয়েছে।`,
   unknownUser: 'অজানা কৃষক',
 
@@ -369,8 +410,17 @@ const bn: Strings = {
     RATE_LIMITED: 'অনেকবার চেষ্টা হয়েছে। কয়েক মিনিট পরে আবার চেষ্টা করুন।',
     UNAVAILABLE: 'সার্ভারের তথ্যভান্ডারে সমস্যা। কিছুই বদলায়নি। একটু পরে আবার চেষ্টা করুন।',
     VALIDATION: 'যা লিখেছেন তা আবার দেখুন।',
+    REQUEST_PENDING: 'আপনার একটি অনুরোধ আগেই অপেক্ষায় আছে। পাম্প মালিকের সিদ্ধান্তের জন্য অপেক্ষা করুন।',
   },
   errorOther: (status) => `কিছু একটা ভুল হয়েছে (ত্রুটি ${status})।`,
+  fieldHints: {
+    minutes: 'মিনিট: একটি পূর্ণ সংখ্যা লিখুন, যেমন ৩০।',
+    name: 'নাম: ১ থেকে ৮০ অক্ষর।',
+    username: 'ইউজারনেম বা ফোন: ৩ থেকে ৬৪টি অক্ষর বা সংখ্যা, ফাঁকা ছাড়া।',
+    password: 'পাসওয়ার্ড: অন্তত ৮ অক্ষর।',
+    note: 'নোট: সর্বোচ্চ ৫০০ অক্ষর।',
+    reason: 'কেন, তা কয়েক কথায় লিখুন।',
+  },
 };
 
 export const STRINGS: Record<'en' | 'bn', Strings> = { en, bn };

@@ -140,6 +140,10 @@ export class LiveStore {
   }
 }
 
+function isLiveStatus(s: string): s is 'RUNNING' | 'HOLD' | 'WAITING' {
+  return ACTIVE.has(s) || s === 'WAITING';
+}
+
 function isMine(status: Status): boolean {
   const entry = status.me.entry;
   return !!entry && (ACTIVE.has(entry.status) || entry.status === 'WAITING');
@@ -162,7 +166,7 @@ export function predictStart(status: Status, minutes?: number): Status {
   return {
     ...status,
     motor: free ? { state: 'RUNNING', remainingSeconds: limit, activeUserId: null, holdReason: null } : status.motor,
-    me: { ...status.me, entry },
+    me: { ...status.me, state: free ? 'RUNNING' : 'WAITING', entry },
   };
 }
 
@@ -174,7 +178,7 @@ export function predictStop(status: Status): Status {
   return {
     ...status,
     motor: wasActive ? { state: 'IDLE' } : status.motor,
-    me: { ...status.me, entry: null },
+    me: { ...status.me, state: 'IDLE', entry: null },
   };
 }
 
@@ -191,7 +195,7 @@ export function applyStartAnswer(status: Status, entry: Entry): Status {
           activeUserId: entry.userId,
         }
       : status.motor,
-    me: { ...status.me, entry },
+    me: { ...status.me, state: isLiveStatus(entry.status) ? entry.status : 'IDLE', entry },
   };
 }
 
@@ -203,7 +207,7 @@ export function applyStopAnswer(status: Status, entry: Entry): Status {
     ...status,
     // The next in line may have started; the poke after this fetches the truth.
     motor: wasActive ? { state: 'IDLE' } : status.motor,
-    me: { entry: null, availableSeconds: balance, availableMinutes: Math.floor(balance / 60) },
+    me: { state: 'IDLE', entry: null, availableSeconds: balance, availableMinutes: Math.floor(balance / 60) },
   };
 }
 

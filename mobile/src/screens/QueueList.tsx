@@ -49,7 +49,7 @@ function ActiveEntry({ entry, label }: { entry: Entry; label: string }) {
     <View style={styles.active}>
       <Text style={styles.name}>{label}</Text>
       <Tag tone={entryTone(entry)} word={entryWord(entry, t)} />
-      {remaining != null ? <Body>{t.timeLeft(i18n.clock(remaining))}</Body> : null}
+      {remaining != null ? <Body>{t.timeLeft(i18n.duration(remaining))}</Body> : null}
       {entry.status === 'HOLD' ? <Body>{holdWords(entry.holdReason, t)}</Body> : null}
     </View>
   );

@@ -24,6 +24,15 @@ export function entryWord(entry: Pick<Entry, 'status'>, t: Strings): string {
   return entry.status === 'WAITING' ? t.stateWaiting : motorWord(entry.status, t);
 }
 
+/** The device's one status (derived by the server) in words, and whether it is good news. */
+export function deviceWords(status: string, t: Strings): string {
+  return t.deviceStatuses[status] ?? status;
+}
+
+export function deviceOk(status: string): boolean {
+  return status === 'PUMPING' || status === 'READY';
+}
+
 export function isLive(entry: Entry | null | undefined): entry is Entry {
   return !!entry && (entry.status === 'RUNNING' || entry.status === 'HOLD' || entry.status === 'WAITING');
 }

@@ -53,12 +53,6 @@
     if (!parts.length) parts.push(number(0) + ' ' + W.min);
     return (seconds < 0 ? '−' : '') + parts.join(' ');
   }
-  function clock(seconds) {
-    var t = Math.max(0, Math.floor(seconds));
-    var h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), s = t % 60;
-    var two = function (n) { return (n < 10 ? '0' : '') + n; };
-    return digits(h ? h + ':' + two(m) + ':' + two(s) : m + ':' + two(s));
-  }
   function reason(code) {
     return (code && W.holdReasons && W.holdReasons[code]) || code || '';
   }
@@ -122,6 +116,20 @@
   function clearError() {
     var box = $('action-error');
     if (box) box.hidden = true;
+    var done = $('action-done');
+    if (done) done.hidden = true;
+  }
+  function showDone(text) {
+    var box = $('action-done');
+    if (!box) {
+      box = el('div', 'flash ok');
+      box.id = 'action-done';
+      box.setAttribute('role', 'status');
+      var main = document.querySelector('main');
+      main.insertBefore(box, main.firstChild);
+    }
+    box.textContent = text;
+    box.hidden = false;
   }
 
   function getJSON(path) {
@@ -158,9 +166,40 @@
     }, 10000);
   }
 
+  // The time of day as the server writes it: "8:49 PM" / "রাত ৮:৪৯".
+  function timeOfDay(date) {
+    var hour = date.getHours();
+    var hm = (hour % 12 === 0 ? 12 : hour % 12) + ':' + (date.getMinutes() < 10 ? '0' : '') + date.getMinutes();
+    if (lang !== 'bn') return hm + ' ' + (hour < 12 ? 'AM' : 'PM');
+    var part = hour >= 4 && hour < 6 ? 'ভোর' : hour >= 6 && hour < 12 ? 'সকাল' : hour >= 12 && hour < 15 ? 'দুপুর'
+      : hour >= 15 && hour < 18 ? 'বিকাল' : hour >= 18 && hour < 20 ? 'সন্ধ্যা' : 'রাত';
+    return part + ' ' + digits(hm);
+  }
+
+  // The bar under the tabs: nothing while all is well; when the server is gone, since when the
+  // page's state dates; when it is back, a "back online" that goes away by itself.
+  var lost = false;
+  var lastGood = Date.now();
+  var backUntil = 0;
   function setStatus(text) {
     var bar = $('live-status');
     if (!bar) return;
+    var now = Date.now();
+    if (text === W.liveLost) {
+      lost = true;
+      text = fill(W.liveLostAsOf, timeOfDay(new Date(lastGood)));
+    } else {
+      lastGood = now;
+      if (lost) {
+        lost = false;
+        backUntil = now + 4000;
+        setTimeout(function () {
+          if (!lost) setStatus(null);
+        }, 4100);
+      }
+      if (now < backUntil) text = W.backOnline;
+    }
+    bar.className = 'live-status' + (lost ? ' lost' : text === W.backOnline ? ' back' : '');
     bar.hidden = !text;
     if (text) bar.textContent = text;
   }
@@ -188,8 +227,9 @@
     return state.motor.state === 'RUNNING' ? Math.max(0, seconds - elapsed()) : seconds;
   }
 
+  // "2 min 55 s left": a remaining time with its units.
   function left(seconds) {
-    return fill(W.timeLeft, clock(seconds));
+    return fill(W.timeLeft, duration(Math.max(0, seconds || 0)));
   }
 
   // The server's estimate for a place in line, counted down with the run ahead; while that run
@@ -200,12 +240,14 @@
     return [seconds, state.motor.state !== 'HOLD'];
   }
 
+  // The farmer's own state first (me.state, from the server), the motor second.
   function farmerPanel() {
     var e = state.me.entry;
     var m = state.motor;
-    if (e && e.status === 'RUNNING') return ['running', W.running, left(ticking(e.remainingSeconds)), W.yourRun, ''];
-    if (e && e.status === 'HOLD') return ['hold', W.hold, reason(e.holdReason), left(e.remainingSeconds), W.yourRunHeld];
-    if (e && e.status === 'WAITING') {
+    var mine = state.me.state;
+    if (mine === 'RUNNING' && e) return ['running', W.running, left(ticking(e.remainingSeconds)), W.yourRun, ''];
+    if (mine === 'HOLD' && e) return ['hold', W.hold, reason(e.holdReason), left(e.remainingSeconds), W.yourRunHeld];
+    if (mine === 'WAITING' && e) {
       var p = e.position || 1;
       var est = estimate(e);
       // A wait is told in whole minutes (rounded up): seconds would only be noise.
@@ -218,9 +260,10 @@
         m.state === 'HOLD' ? W.waitPaused : '',
       ];
     }
-    if (m.state === 'RUNNING') return ['running', W.running, W.motorBusy, left(ticking(m.remainingSeconds)), ''];
-    if (m.state === 'HOLD') return ['hold', W.hold, W.motorBusyHold, reason(m.holdReason), ''];
-    return ['idle', W.idle, W.motorFree, '', ''];
+    var motor = W.motorFree;
+    if (m.state === 'RUNNING') motor = W.motorBusy + ' · ' + left(ticking(m.remainingSeconds));
+    if (m.state === 'HOLD') motor = W.motorBusyHold + ' · ' + reason(m.holdReason);
+    return ['idle', W.idle, W.notInLine, motor, ''];
   }
 
   function ownerPanel() {
@@ -247,20 +290,16 @@
     setText('state-note', p[4]);
   }
 
-  function light(id, good, yes, no, onOff) {
-    var node = $(id);
-    if (!node) return;
-    var cls = 'chip ' + (onOff ? (good ? 'on' : 'off') : good ? 'good' : 'bad');
-    if (node.className !== cls) node.className = cls;
-    setText(id, good ? yes : no);
-  }
-
+  // The device in one word: the status the server derived (never two lights that disagree).
+  var DEVICE_CLASS = { PUMPING: 'good', READY: 'good', SWITCHING_ON: 'warn', SWITCHING_OFF: 'warn' };
   function drawDevice() {
-    var d = state.device;
-    light('dev-online', d.online, W.pumpConnected, W.pumpNotConnected);
-    light('dev-grid', !d.loadShedding, W.powerOn, W.powerCut);
-    light('dev-ready', d.ready, W.ready, W.notReady);
-    light('dev-relay', d.relay, W.relayOn, W.relayOff, true);
+    var node = $('device-status');
+    if (!node) return;
+    var status = state.device.status;
+    var cls = 'chip ' + (DEVICE_CLASS[status] || 'bad');
+    if (node.className !== cls) node.className = cls;
+    node.setAttribute('data-status', status);
+    setText('device-status', (W.deviceStatuses && W.deviceStatuses[status]) || status);
   }
 
   var TAG_CLASS = { RUNNING: 'running', HOLD: 'hold', WAITING: 'waiting' };
@@ -309,7 +348,7 @@
         li.appendChild(nameOf(e));
         if (e.requestedMinutes) {
           li.appendChild(document.createTextNode(' '));
-          li.appendChild(el('span', 'muted', '≤ ' + number(e.requestedMinutes) + ' ' + W.min));
+          li.appendChild(el('span', 'muted', fill(W.upTo, number(e.requestedMinutes) + ' ' + W.min)));
         }
         list.appendChild(li);
       });
@@ -332,6 +371,9 @@
       var cls = 'big ' + (mine ? 'stop' : 'go');
       if (button.className !== cls) button.className = cls;
       setText('motor-button', mine ? (inLine ? W.leaveQueue : W.stop) : state.motor.state === 'IDLE' ? W.start : W.joinQueue);
+      // Leaving the line asks first (the place is lost); Stop and Start do not.
+      if (inLine && !pending) form.setAttribute('data-confirm', form.getAttribute('data-leave'));
+      else form.removeAttribute('data-confirm');
       button.disabled = !!pending || (!mine && broke);
       var runFor = $('run-for');
       if (runFor) runFor.hidden = mine;
@@ -455,6 +497,8 @@
             // The server's answer, until the next state event says everything.
             state.me.entry = starting ? json : null;
             if (!starting && typeof json.availableSeconds === 'number') state.me.availableSeconds = json.availableSeconds;
+            state.me.state = starting ? json.status : 'IDLE';
+            if (!starting && json.endReason === 'LEFT_QUEUE') showDone(W.youLeft);
             stateAt = Date.now();
           }
         })

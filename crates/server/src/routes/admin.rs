@@ -49,6 +49,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(choose_controller))
         .routes(routes!(motor_settings, set_motor_settings))
         .routes(routes!(admin_stop))
+        .routes(routes!(remove_waiting))
         .routes(routes!(tenant_usage))
         .routes(routes!(audit_log))
 }
@@ -553,6 +554,40 @@ async fn admin_stop(State(app): State<AppState>, admin: AdminScope) -> Result<Js
     Ok(Json(EntryView::new(&entry, &tenant.0, tenant.1, &name)))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveWaitingBody {
+    /// Why the farmer is taken out of the line (1 to 500 characters); written in the audit log.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+/// Takes a waiting farmer out of the line, with a reason (audited). Their minutes are untouched;
+/// 404 when the farmer is not waiting (a running or held run is stopped with `motor/stop`).
+#[utoipa::path(post, path = "/api/admin/queue/{userId}/remove", tag = "admin", params(("userId" = String, Path), AdminIdParam),
+    request_body = RemoveWaitingBody, security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The farmer's entry, ended", body = EntryView), Scoped, Body, Refused))]
+async fn remove_waiting(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(user_id): ApiPath<String>,
+    ApiJson(body): ApiJson<RemoveWaitingBody>,
+) -> Result<Json<EntryView>, ApiError> {
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::validation("reason: say why, in 1 to 500 characters"));
+    }
+    let user = tenant_user(&app, admin.scope, &user_id).await?;
+    let extras = Extras::audit(audit(&admin, "queue.remove", user.id.to_string(), reason));
+    let (reply, (tenant, now)) = app
+        .runtime
+        .apply(admin.scope.admin(), Event::RemoveWaiting { user: user.id }, extras, |t, now| (t.clone(), now))
+        .await?;
+    let Reply::Ended(entry) = reply? else { return Err(ApiError::internal()) };
+    let name = |_: UserId| user.name.clone();
+    Ok(Json(EntryView::new(&entry, &tenant, now, &name)))
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct UsageFilter {
@@ -637,7 +672,7 @@ async fn usage_csv(app: &App, rows: &[UsageView]) -> Result<impl IntoResponse, A
 }
 
 /// Quotes a CSV field, and defuses spreadsheet formulas in user-supplied text.
-fn csv_field(text: &str) -> String {
+pub fn csv_field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
     format!("\"{}\"", text.replace('"', "\"\""))
 }

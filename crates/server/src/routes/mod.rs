@@ -1,12 +1,12 @@
 //! The HTTP routes, one module per caller family.
 
 mod accounts;
-mod admin;
-mod cards;
+pub(crate) mod admin;
+pub(crate) mod cards;
 mod device;
 mod live;
 mod master;
-mod motor;
+pub(crate) mod motor;
 pub mod openapi;
 
 pub use cards::{CardView, RecentTaps};

@@ -18,7 +18,7 @@ use crate::{
     },
     views::{
         DeviceStateView, EntryView, MeView, MinuteRequestView, MotorView, QueueView, StatusView, UsageView, WalletView,
-        minutes,
+        farmer_state, minutes,
     },
 };
 
@@ -99,10 +99,12 @@ async fn status(State(app): State<AppState>, member: Member) -> Result<Json<Stat
 /// The motor, `me`'s own entry and balance, and the device, as they stand at `now`.
 pub fn status_view(tenant: &Tenant, now: Timestamp, me: UserId, name: &impl Fn(UserId) -> String) -> StatusView {
     let available = tenant.available_seconds(me, now);
+    let entry = tenant.live_entry(me).map(|(entry, _)| EntryView::new(entry, tenant, now, name));
     StatusView {
         motor: MotorView::new(tenant, now),
         me: MeView {
-            entry: tenant.live_entry(me).map(|(entry, _)| EntryView::new(entry, tenant, now, name)),
+            state: farmer_state(entry.as_ref()),
+            entry,
             available_seconds: available,
             available_minutes: minutes(available),
         },
@@ -127,11 +129,14 @@ async fn wallet(State(app): State<AppState>, farmer: Farmer) -> Result<Json<Wall
     Ok(Json(wallet_view(&app, farmer.scope, farmer.id()).await?))
 }
 
+/// The most minutes one request may ask for (the owner's own limit is not stored yet).
+pub const MAX_REQUEST_MINUTES: i64 = 600;
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MinuteRequestBody {
-    /// 1 to 100000.
-    #[schema(minimum = 1, maximum = 100000)]
+    /// 1 to 600 (`MAX_REQUEST_MINUTES`).
+    #[schema(minimum = 1, maximum = 600)]
     minutes: i64,
     /// Up to 500 characters.
     #[serde(default)]
@@ -139,20 +144,26 @@ pub struct MinuteRequestBody {
     note: Option<String>,
 }
 
-/// Ask the admin for minutes (for example after paying in cash).
+/// Ask the admin for minutes (for example after paying in cash). One request may wait at a time:
+/// a second answers 409 `REQUEST_PENDING` until the owner decides the first.
 #[utoipa::path(post, path = "/api/minute-requests", tag = "motor", request_body = MinuteRequestBody, security(("bearer" = []), ("sessionCookie" = [])),
-    responses((status = 201, description = "The new, pending request", body = MinuteRequestView), SignedIn, Body))]
+    responses((status = 201, description = "The new, pending request", body = MinuteRequestView), SignedIn, Body, Refused))]
 async fn request_minutes(
     State(app): State<AppState>,
     farmer: Farmer,
     ApiJson(body): ApiJson<MinuteRequestBody>,
 ) -> Result<(StatusCode, Json<MinuteRequestView>), ApiError> {
-    if !(1..=100_000).contains(&body.minutes) {
-        return Err(ApiError::validation("minutes: from 1 to 100000"));
+    if !(1..=MAX_REQUEST_MINUTES).contains(&body.minutes) {
+        return Err(ApiError::validation(format!("minutes: from 1 to {MAX_REQUEST_MINUTES}")));
     }
     let note = body.note.unwrap_or_default();
     if note.chars().count() > 500 {
         return Err(ApiError::validation("note: at most 500 characters"));
+    }
+    let waiting =
+        RequestQuery { admin: farmer.scope.admin(), user: Some(farmer.id()), status: Some(RequestStatus::Pending) };
+    if !app.store.minute_requests(&waiting).await?.is_empty() {
+        return Err(ApiError::conflict("REQUEST_PENDING", "a request is already waiting for the owner"));
     }
     let request = MinuteRequest {
         id: pumppilot_engine::RequestId::new(),

@@ -106,6 +106,10 @@ impl Api {
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
         self.call(Method::POST, path, Some(token), Some(body), None).await
     }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::DELETE, path, Some(token), None, None).await
+    }
 }
 
 fn internal() -> Answer {

@@ -23,10 +23,17 @@ pub fn minutes_text(seconds: i64, lang: Lang) -> String {
 
 const WIDTH: i64 = 640;
 
-/// Vertical bars (minutes per day), value above each bar, label below.
-pub fn columns(bars: &[Bar], title: &str, lang: Lang) -> Markup {
-    let height = 220;
-    let (top, bottom, left) = (32, 40, 40);
+/// The names on a chart's axes: the unit of the values and what the bars are.
+pub struct Axes<'a> {
+    pub unit: &'a str,
+    pub across: &'a str,
+}
+
+/// Vertical bars (minutes per day), value above each bar, label below; the axes carry the unit
+/// (minutes, with the top value) and what the bars are (days).
+pub fn columns(bars: &[Bar], title: &str, lang: Lang, axes: &Axes) -> Markup {
+    let height = 240;
+    let (top, bottom, left) = (40, 44, 56);
     let plot = height - top - bottom;
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
     let slot = (WIDTH - 2 * left) / (bars.len() as i64).max(1);
@@ -37,6 +44,11 @@ pub fn columns(bars: &[Bar], title: &str, lang: Lang) -> Markup {
         svg.chart viewBox={"0 0 " (WIDTH) " " (height)} role="img" aria-label=(title) {
             title { (title) }
             line.axis x1=(left) y1=(top + plot) x2=(WIDTH - left) y2=(top + plot) {}
+            line.axis x1=(left) y1=(top) x2=(left) y2=(top + plot) {}
+            text.unit x=(left - 6) y=(top - 16) text-anchor="end" { (axes.unit) }
+            text.tick x=(left - 6) y=(top + 5) text-anchor="end" { (minutes_text(max, lang)) }
+            text.tick x=(left - 6) y=(top + plot) text-anchor="end" { (digits("0", lang)) }
+            text.unit x=(WIDTH - left) y=(height - 2) text-anchor="end" { (axes.across) }
             @for (i, bar) in bars.iter().enumerate() {
                 @let h = bar.value * plot / max;
                 @let x = left + i as i64 * slot + (slot - bar_width) / 2;
@@ -57,7 +69,7 @@ pub fn columns(bars: &[Bar], title: &str, lang: Lang) -> Markup {
 
 /// Horizontal bars (minutes per farmer): the name and the value are page text (readable on a
 /// phone at any width), only the bar itself is a small SVG.
-pub fn rows(bars: &[Bar], title: &str, lang: Lang) -> Markup {
+pub fn rows(bars: &[Bar], title: &str, lang: Lang, unit: &str) -> Markup {
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
     html! {
         ul.hbars aria-label=(title) {
@@ -68,7 +80,7 @@ pub fn rows(bars: &[Bar], title: &str, lang: Lang) -> Markup {
                     svg.hb-bar viewBox="0 0 1000 10" preserveAspectRatio="none" aria-hidden="true" {
                         rect.bar width=(width) height="10" {}
                     }
-                    span.hb-value { (minutes_text(bar.value, lang)) }
+                    span.hb-value { (minutes_text(bar.value, lang)) " " (unit) }
                 }
             }
         }
@@ -86,12 +98,14 @@ mod tests {
             Bar { label: "Salma".into(), value: 900 },
             Bar { label: "Idle".into(), value: 0 },
         ];
-        let list = rows(&bars, "per farmer", Lang::En).into_string();
+        let list = rows(&bars, "per farmer", Lang::En, "min").into_string();
+        assert!(list.contains("30 min"), "values carry their unit: {list}");
         assert!(list.contains("&lt;b&gt;Karim&lt;/b&gt;") && !list.contains("<b>"));
         assert!(list.contains(r#"width="1000""#), "the largest bar fills the room: {list}");
         assert!(list.contains(r#"width="500""#), "half the value, half the bar");
-        let days = columns(&bars, "per day", Lang::Bn).into_string();
+        let days = columns(&bars, "per day", Lang::Bn, &Axes { unit: "মিনিট", across: "দিন" }).into_string();
         assert!(days.contains("৩০") && days.starts_with("<svg"));
+        assert!(days.contains(">মিনিট<") && days.contains(">দিন<"), "the axes say what they count: {days}");
         assert_eq!(minutes_text(12, Lang::En), "0.2");
         assert_eq!(minutes_text(599, Lang::Bn), "১০.০");
         assert_eq!(minutes_text(3600, Lang::En), "60");

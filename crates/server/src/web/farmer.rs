@@ -5,29 +5,24 @@ use axum::{extract::State, response::Response};
 use maud::html;
 use serde_json::json;
 
+use crate::routes::motor::MAX_REQUEST_MINUTES;
+
 use super::{
-    Flash, Live, Page, Posted, Tab, Visit, WebState,
+    FarmerPage, Flash, Live, Page, Posted, Tab, WebState,
     api::{MinuteRequest, Queue, Status, Usage, Wallet},
     finish,
-    i18n::{date_time, duration, minutes as fmt_minutes, parse_whole},
-    parts, signed_in_as, words,
+    i18n::{date_time, duration, fill, minutes as fmt_minutes, parse_whole},
+    parts, words,
 };
 
 /// Choices for "run for": until stopped, or this many minutes.
 const RUN_FOR: [i64; 4] = [15, 30, 60, 120];
 
 /// `GET /user`: the pump.
-pub async fn home(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = match signed_in_as(&web, visit, "user").await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+pub async fn home(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Result<Response, Response> {
     let (status, queue) =
         tokio::join!(page.get::<Status>(&web, "/api/motor/status"), page.get::<Queue>(&web, "/api/queue"));
-    let (status, queue) = match (status, queue) {
-        (Ok(s), Ok(q)) => (s, q),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    let (status, queue) = (status?, queue?);
     let (t, lang) = (page.t(), page.lang());
     let panel = parts::farmer_panel(t, lang, &status);
     let entry = status.me.entry.as_ref();
@@ -44,7 +39,8 @@ pub async fn home(State(web): State<WebState>, visit: Visit) -> Response {
         div.cols { div.col {
         (parts::panel(&panel))
         form #motor-form .motor method="post" action=(if mine { "/user/stop" } else { "/user/start" })
-            data-start="/user/start" data-stop="/user/stop" {
+            data-start="/user/start" data-stop="/user/stop" data-leave=(t.confirm_leave)
+            data-confirm=[in_line.then_some(t.confirm_leave)] {
             (page.csrf_field())
             div #run-for .run-for hidden[mine] {
                 label for="minutes" { (t.run_for) }
@@ -64,7 +60,7 @@ pub async fn home(State(web): State<WebState>, visit: Visit) -> Response {
                 (t.no_minutes) " " a href="/user/minutes" { (t.request_minutes_link) }
             }
         }
-        (parts::device_lights(t, &status.device))
+        (parts::device_status(t, &status.device))
         }
         div.col {
         section.card #queue {
@@ -73,7 +69,7 @@ pub async fn home(State(web): State<WebState>, visit: Visit) -> Response {
         }
         } }
     };
-    page.render(Tab::UserPump, Live::Farmer, t.nav_pump, content)
+    Ok(page.render(Tab::UserPump, Live::Farmer, t.nav_pump, content))
 }
 
 /// `POST /user/start` (`minutes` optional).
@@ -93,6 +89,9 @@ pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
     let answer = web.api.post("/api/motor/stop", &token, json!({})).await;
     let lang = posted.visit.lang;
     finish(&posted, answer, "/user", |ended| {
+        if ended["endReason"] == "LEFT_QUEUE" {
+            return Some(Flash::ok("left_queue", &[]));
+        }
         let charged = ended["chargedSeconds"].as_i64()?;
         let balance = ended["availableSeconds"].as_i64().unwrap_or(0);
         Some(Flash::ok("stopped", &[&duration(charged, lang), &duration(balance, lang)]))
@@ -100,19 +99,12 @@ pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
 }
 
 /// `GET /user/minutes`: ask for minutes; the requests and the ledger.
-pub async fn minutes(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = match signed_in_as(&web, visit, "user").await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
+pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Result<Response, Response> {
     let (requests, wallet) = tokio::join!(
         page.get::<Vec<MinuteRequest>>(&web, "/api/minute-requests"),
         page.get::<Wallet>(&web, "/api/wallet")
     );
-    let (requests, wallet) = match (requests, wallet) {
-        (Ok(r), Ok(w)) => (r, w),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
+    let (requests, wallet) = (requests?, wallet?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let content = html! {
         section.card.balance {
@@ -122,13 +114,17 @@ pub async fn minutes(State(web): State<WebState>, visit: Visit) -> Response {
         section.card {
             h2 { (t.request_title) }
             p.muted { (t.request_help) }
+            p.hint { (fill(t.request_limits, &[&fmt_minutes(MAX_REQUEST_MINUTES, lang)])) }
+            @if requests.iter().any(|r| r.status == "PENDING") { p.warn #request-waiting { (t.request_waiting) } }
+            @else {
             form method="post" action="/user/minutes" {
                 (page.csrf_field())
                 label for="req-minutes" { (t.minutes) }
-                input #req-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off";
+                input #req-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off" value=(page.visit.kept("minutes"));
                 label for="req-note" { (t.note) }
-                input #req-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder);
+                input #req-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder) value=(page.visit.kept("note"));
                 button.big.go type="submit" { (t.send_request) }
+            }
             }
         }
         section.card {
@@ -148,7 +144,7 @@ pub async fn minutes(State(web): State<WebState>, visit: Visit) -> Response {
         }
         (parts::ledger(t, lang, zone, &wallet.ledger))
     };
-    page.render(Tab::UserMinutes, Live::Off, t.nav_minutes, content)
+    Ok(page.render(Tab::UserMinutes, Live::Off, t.nav_minutes, content))
 }
 
 /// `POST /user/minutes`: a minute request (`minutes` in either script's digits, `note`).
@@ -167,15 +163,8 @@ pub async fn request_minutes(State(web): State<WebState>, posted: Posted) -> Res
 }
 
 /// `GET /user/history`: the farmer's finished runs.
-pub async fn history(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = match signed_in_as(&web, visit, "user").await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
-    let usage = match page.get::<Vec<Usage>>(&web, "/api/usage").await {
-        Ok(usage) => usage,
-        Err(response) => return response,
-    };
+pub async fn history(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Result<Response, Response> {
+    let usage = page.get::<Vec<Usage>>(&web, "/api/usage").await?;
     let t = page.t();
     let content = html! {
         section.card {
@@ -183,7 +172,7 @@ pub async fn history(State(web): State<WebState>, visit: Visit) -> Response {
             (usage_table(&page, &usage, None))
         }
     };
-    page.render(Tab::UserHistory, Live::Off, t.nav_history, content)
+    Ok(page.render(Tab::UserHistory, Live::Off, t.nav_history, content))
 }
 
 /// Finished runs as a table (a list of cards on a phone); `names` adds a farmer column.

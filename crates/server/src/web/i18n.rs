@@ -121,6 +121,15 @@ pub struct Text {
     pub your_run: &'static str,
     pub your_run_held: &'static str,
     pub motor_free: &'static str,
+    pub you_are_not_in_line: &'static str,
+    /// `{0}`: minutes asked for.
+    pub up_to: &'static str,
+    pub device_statuses: Table,
+    pub setup_title: &'static str,
+    pub setup_device: &'static str,
+    pub setup_farmer: &'static str,
+    pub setup_recharge: &'static str,
+    pub setup_done: &'static str,
     pub motor_busy: &'static str,
     pub motor_busy_hold: &'static str,
     /// `{0}`: a farmer's name.
@@ -148,12 +157,6 @@ pub struct Text {
     pub device_title: &'static str,
     pub pump_connected: &'static str,
     pub pump_not_connected: &'static str,
-    pub power_on: &'static str,
-    pub power_cut: &'static str,
-    pub ready: &'static str,
-    pub not_ready: &'static str,
-    pub relay_on: &'static str,
-    pub relay_off: &'static str,
     pub firmware: &'static str,
     pub last_seen: &'static str,
     pub never_seen: &'static str,
@@ -215,6 +218,7 @@ pub struct Text {
     pub suspend: &'static str,
     pub unsuspend: &'static str,
     pub confirm_suspend: &'static str,
+    pub confirm_suspend_owner: &'static str,
     pub card_title: &'static str,
     pub card_uid: &'static str,
     pub card_help: &'static str,
@@ -244,6 +248,9 @@ pub struct Text {
     pub no_usage: &'static str,
     pub chart_label_day: &'static str,
     pub chart_label_user: &'static str,
+    pub axis_day: &'static str,
+    /// The usage spreadsheet's columns.
+    pub csv_columns: [&'static str; 8],
 
     pub audit_title: &'static str,
     pub col_who: &'static str,
@@ -266,6 +273,9 @@ pub struct Text {
     pub go_home: &'static str,
     pub live_lost: &'static str,
     pub live_polling: &'static str,
+    /// `{0}`: the time of the last state the page got.
+    pub live_lost_as_of: &'static str,
+    pub back_online: &'static str,
     pub sending: &'static str,
 
     /// `{0}`: farmer's name, `{1}`: minutes.
@@ -282,7 +292,43 @@ pub struct Text {
     pub flash_started: &'static str,
     pub flash_stopped: &'static str,
     pub flash_run_stopped: &'static str,
+    /// `{0}`: farmer's name, `{1}`: the new balance.
+    pub flash_corrected: &'static str,
+    pub flash_left_queue: &'static str,
+    /// `{0}`: card, `{1}`: the farmer it belongs to now.
+    pub flash_card_taken: &'static str,
+    pub move_card: &'static str,
+    /// `{0}`: card.
+    pub flash_card_removed: &'static str,
+    pub remove_card: &'static str,
+    /// `{0}`: card.
+    pub confirm_remove_card: &'static str,
+    /// `{0}`: farmer.
+    pub flash_removed_from_queue: &'static str,
+    pub remove_waiting_title: &'static str,
+    pub remove_waiting_help: &'static str,
+    pub remove_waiting_who: &'static str,
+    pub remove_waiting_reason: &'static str,
+    pub remove_waiting: &'static str,
+    pub confirm_remove_waiting: &'static str,
+    pub confirm_leave: &'static str,
+    pub correction_title: &'static str,
+    pub correction_help: &'static str,
+    pub correction_minutes: &'static str,
+    pub correction_reason: &'static str,
+    pub correct: &'static str,
+    pub confirm_correction: &'static str,
+    /// `{0}` minutes, `{1}` name, `{2}` balance now, `{3}` balance after.
+    pub approve_confirm: &'static str,
+    /// `{0}` balance now, `{1}` balance after.
+    pub balance_now_after: &'static str,
+    /// `{0}`: the most minutes a request may ask for.
+    pub request_limits: &'static str,
+    pub request_waiting: &'static str,
     pub errors: Table,
+    /// A refused field's rule, by the field's name in the API.
+    pub field_hints: Table,
+    pub password_rule: &'static str,
     /// `{0}`: the status code.
     pub error_other: &'static str,
 
@@ -333,6 +379,23 @@ pub static EN: Text = Text {
     your_run: "Your pump is running",
     your_run_held: "Paused. It goes on by itself when this is fixed, and your time is kept.",
     motor_free: "The motor is free",
+    you_are_not_in_line: "You are not pumping and not in the queue",
+    up_to: "up to {0}",
+    setup_title: "Set up your pump",
+    setup_device: "Register the device at the pump",
+    setup_farmer: "Add a farmer",
+    setup_recharge: "Recharge a farmer's minutes",
+    setup_done: "done",
+    device_statuses: &[
+        ("NO_DEVICE", "No device at the pump yet"),
+        ("OFFLINE", "Not connected"),
+        ("POWER_CUT", "Power cut"),
+        ("NOT_READY", "Pump not ready"),
+        ("PUMPING", "Pumping"),
+        ("SWITCHING_ON", "Switching on…"),
+        ("SWITCHING_OFF", "Switching off…"),
+        ("READY", "Ready"),
+    ],
     motor_busy: "Another farmer is pumping",
     motor_busy_hold: "Another farmer’s run is paused",
     running_for: "Running for {0}",
@@ -363,12 +426,6 @@ pub static EN: Text = Text {
     device_title: "Device at the pump",
     pump_connected: "Pump connected",
     pump_not_connected: "Pump not connected",
-    power_on: "Power on",
-    power_cut: "Power cut",
-    ready: "Ready",
-    not_ready: "Not ready",
-    relay_on: "Motor switch ON",
-    relay_off: "Motor switch OFF",
     firmware: "Firmware",
     last_seen: "Last seen",
     never_seen: "Never seen",
@@ -443,6 +500,7 @@ pub static EN: Text = Text {
     suspend: "Suspend",
     unsuspend: "Let back in",
     confirm_suspend: "Suspend this account? Their run ends and they are signed out.",
+    confirm_suspend_owner: "Suspend this pump owner? The owner AND ALL THEIR FARMERS are locked out, and the pump's run ends.",
     card_title: "RFID card",
     card_uid: "Card number (UID)",
     card_help: "Hex, e.g. 04A1B2C3. A card already bound moves to this farmer.",
@@ -471,6 +529,17 @@ pub static EN: Text = Text {
     no_usage: "No runs in this period.",
     chart_label_day: "Charged minutes per day",
     chart_label_user: "Charged minutes per farmer",
+    axis_day: "Day",
+    csv_columns: [
+        "Date",
+        "Started",
+        "Ended",
+        "Farmer",
+        "Minutes run",
+        "Minutes paused",
+        "Minutes charged",
+        "Why it ended",
+    ],
 
     audit_title: "Audit log",
     col_who: "Who",
@@ -493,6 +562,7 @@ pub static EN: Text = Text {
         ("motor.stop", "Run stopped"),
         ("card.bind", "Card bound"),
         ("card.unbind", "Card removed"),
+        ("queue.remove", "Taken out of the queue"),
     ],
 
     owners_title: "Pump owners",
@@ -509,6 +579,8 @@ pub static EN: Text = Text {
     go_home: "Go to my page",
     live_lost: "Connection lost. Trying again…",
     live_polling: "Live updates are off; checking every few seconds.",
+    live_lost_as_of: "Cannot reach the server. What you see is as of {0}. Trying again…",
+    back_online: "Back online. This is the state now.",
     sending: "Sending…",
 
     flash_recharged: "{0} now has {1}.",
@@ -523,6 +595,31 @@ pub static EN: Text = Text {
     flash_started: "Started.",
     flash_stopped: "Stopped. Used {0}. Balance {1}.",
     flash_run_stopped: "The run of {0} was stopped.",
+    flash_corrected: "Corrected. {0} now has {1}.",
+    flash_left_queue: "You left the queue. Your minutes are not touched.",
+    flash_card_taken: "Card {0} belongs to {1}. Tick the box to move it to this farmer.",
+    move_card: "Yes, move the card to this farmer (the other farmer can no longer use it)",
+    flash_card_removed: "Card {0} was removed. It no longer starts the pump.",
+    remove_card: "Remove",
+    confirm_remove_card: "Remove card {0}? It will no longer start the pump.",
+    flash_removed_from_queue: "{0} was taken out of the queue.",
+    remove_waiting_title: "Take someone out of the queue",
+    remove_waiting_help: "Their minutes are not touched. The reason is written in the log.",
+    remove_waiting_who: "Farmer",
+    remove_waiting_reason: "Why",
+    remove_waiting: "Take out of the queue",
+    confirm_remove_waiting: "Take this farmer out of the queue? They lose their place in line.",
+    confirm_leave: "Leave the queue? You lose your place in line.",
+    correction_title: "Correct the balance",
+    correction_help: "For a mistake: type minutes to add, or minus minutes to take back (like -15), and say why. It is written in the log.",
+    correction_minutes: "Minutes (+ or −)",
+    correction_reason: "Why",
+    correct: "Correct",
+    confirm_correction: "Change this farmer's balance? It cannot be undone except by another correction.",
+    approve_confirm: "Give {0} to {1}? Balance {2} now, {3} after.",
+    balance_now_after: "Balance {0} now → {1} after",
+    request_limits: "At most {0} in one request; one request at a time.",
+    request_waiting: "Your request is waiting for the pump owner. You can ask again after they decide.",
     errors: &[
         ("INVALID_CREDENTIALS", "Wrong username or password."),
         ("UNAUTHENTICATED", "You are not signed in."),
@@ -537,9 +634,22 @@ pub static EN: Text = Text {
         ("RATE_LIMITED", "Too many tries. Wait a few minutes and try again."),
         ("UNAVAILABLE", "The server has a problem with its storage. Nothing was changed. Try again soon."),
         ("VALIDATION", "Please check what you entered."),
+        ("REQUEST_PENDING", "You already have a request waiting. Wait for the pump owner to decide it."),
         ("OFFLINE", "Cannot reach the server."),
     ],
     error_other: "Something went wrong (error {0}).",
+    password_rule: "At least 8 characters. Write it down: it is not shown again.",
+    field_hints: &[
+        ("minutes", "Minutes: type a whole number, like 30."),
+        ("name", "Name: 1 to 80 letters."),
+        ("username", "Username or phone: 3 to 64 letters or digits, no spaces."),
+        ("password", "Password: at least 8 characters."),
+        ("note", "Note: at most 500 letters."),
+        ("reason", "Say why, in a few words."),
+        ("uid", "Card number: the letters and digits on the reader, like 04A1B2C3."),
+        ("from", "Dates: pick a day."),
+        ("to", "Dates: pick a day."),
+    ],
 
     unit_h: "h",
     unit_min: "min",
@@ -588,6 +698,23 @@ pub static BN: Text = Text {
     your_run: "আপনার পাম্প চলছে",
     your_run_held: "থেমে আছে। সমস্যা মিটলে নিজেই আবার চলবে, আপনার সময় কাটা হবে না।",
     motor_free: "মোটর খালি আছে",
+    you_are_not_in_line: "আপনি পাম্প চালাচ্ছেন না, সারিতেও নেই",
+    up_to: "সর্বোচ্চ {0}",
+    setup_title: "আপনার পাম্প চালু করার ধাপ",
+    setup_device: "পাম্পের যন্ত্র নিবন্ধন করুন",
+    setup_farmer: "একজন কৃষক যোগ করুন",
+    setup_recharge: "কৃষকের মিনিট রিচার্জ করুন",
+    setup_done: "হয়েছে",
+    device_statuses: &[
+        ("NO_DEVICE", "পাম্পে এখনো কোনো যন্ত্র নেই"),
+        ("OFFLINE", "সংযোগ নেই"),
+        ("POWER_CUT", "বিদ্যুৎ নেই"),
+        ("NOT_READY", "পাম্প প্রস্তুত নয়"),
+        ("PUMPING", "পানি উঠছে"),
+        ("SWITCHING_ON", "চালু হচ্ছে…"),
+        ("SWITCHING_OFF", "বন্ধ হচ্ছে…"),
+        ("READY", "প্রস্তুত"),
+    ],
     motor_busy: "অন্য একজন কৃষক পাম্প চালাচ্ছেন",
     motor_busy_hold: "অন্য কৃষকের পাম্প থেমে আছে",
     running_for: "{0}-এর জন্য চলছে",
@@ -618,12 +745,6 @@ pub static BN: Text = Text {
     device_title: "পাম্পের যন্ত্র",
     pump_connected: "পাম্প সংযুক্ত",
     pump_not_connected: "পাম্প সংযুক্ত নয়",
-    power_on: "বিদ্যুৎ আছে",
-    power_cut: "বিদ্যুৎ নেই",
-    ready: "প্রস্তুত",
-    not_ready: "প্রস্তুত নয়",
-    relay_on: "মোটরের সুইচ চালু",
-    relay_off: "মোটরের সুইচ বন্ধ",
     firmware: "ফার্মওয়্যার",
     last_seen: "শেষ যোগাযোগ",
     never_seen: "কখনো যোগাযোগ হয়নি",
@@ -698,6 +819,7 @@ pub static BN: Text = Text {
     suspend: "স্থগিত করুন",
     unsuspend: "স্থগিত তুলে নিন",
     confirm_suspend: "এই অ্যাকাউন্ট স্থগিত করবেন? পাম্প বন্ধ হবে এবং সাইন আউট হয়ে যাবে।",
+    confirm_suspend_owner: "এই পাম্প মালিককে স্থগিত করবেন? মালিক এবং তাঁর সব কৃষক ঢুকতে পারবেন না, আর পাম্পের চলমান পালা বন্ধ হবে।",
     card_title: "আরএফআইডি কার্ড",
     card_uid: "কার্ড নম্বর (UID)",
     card_help: "হেক্স সংখ্যা, যেমন 04A1B2C3। অন্য কারো কার্ড হলে এই কৃষকের হবে।",
@@ -726,6 +848,8 @@ pub static BN: Text = Text {
     no_usage: "এই সময়ে পাম্প চালানো হয়নি।",
     chart_label_day: "দিনপ্রতি খরচ হওয়া মিনিট",
     chart_label_user: "কৃষকপ্রতি খরচ হওয়া মিনিট",
+    axis_day: "দিন",
+    csv_columns: ["তারিখ", "শুরু", "শেষ", "কৃষক", "চলেছে (মিনিট)", "থেমে ছিল (মিনিট)", "খরচ (মিনিট)", "কেন শেষ হলো"],
 
     audit_title: "কাজের লগ",
     col_who: "কে",
@@ -748,6 +872,7 @@ pub static BN: Text = Text {
         ("motor.stop", "পাম্প বন্ধ"),
         ("card.bind", "কার্ড যুক্ত"),
         ("card.unbind", "কার্ড বাদ"),
+        ("queue.remove", "সারি থেকে সরানো"),
     ],
 
     owners_title: "পাম্প মালিক",
@@ -764,6 +889,8 @@ pub static BN: Text = Text {
     go_home: "আমার পাতায় যান",
     live_lost: "সংযোগ নেই। আবার চেষ্টা হচ্ছে…",
     live_polling: "সরাসরি খবর বন্ধ; কয়েক সেকেন্ড পরপর দেখা হচ্ছে।",
+    live_lost_as_of: "সার্ভারের সাথে যোগাযোগ নেই। যা দেখছেন তা {0}-এর অবস্থা। আবার চেষ্টা হচ্ছে…",
+    back_online: "আবার সংযোগ হয়েছে। এটাই এখনকার অবস্থা।",
     sending: "পাঠানো হচ্ছে…",
 
     flash_recharged: "{0}-এর এখন {1} আছে।",
@@ -778,6 +905,31 @@ pub static BN: Text = Text {
     flash_started: "চালু হয়েছে।",
     flash_stopped: "বন্ধ হয়েছে। খরচ {0}। ব্যালেন্স {1}।",
     flash_run_stopped: "{0}-এর পাম্প বন্ধ করা হয়েছে।",
+    flash_corrected: "ঠিক করা হয়েছে। {0}-এর এখন {1}।",
+    flash_left_queue: "আপনি সারি ছেড়েছেন। আপনার মিনিট কাটা হয়নি।",
+    flash_card_taken: "কার্ড {0} এখন {1}-এর। এই কৃষককে দিতে ঘরে টিক দিন।",
+    move_card: "হ্যাঁ, কার্ডটি এই কৃষককে দিন (অন্য কৃষক আর এটি ব্যবহার করতে পারবেন না)",
+    flash_card_removed: "কার্ড {0} সরানো হয়েছে। এটি দিয়ে আর পাম্প চালু হবে না।",
+    remove_card: "সরান",
+    confirm_remove_card: "কার্ড {0} সরাবেন? এটি দিয়ে আর পাম্প চালু হবে না।",
+    flash_removed_from_queue: "{0}-কে সারি থেকে সরানো হয়েছে।",
+    remove_waiting_title: "সারি থেকে কাউকে সরান",
+    remove_waiting_help: "তাঁর মিনিট কাটা হবে না। কারণটি লগে লেখা থাকবে।",
+    remove_waiting_who: "কৃষক",
+    remove_waiting_reason: "কারণ",
+    remove_waiting: "সারি থেকে সরান",
+    confirm_remove_waiting: "এই কৃষককে সারি থেকে সরাবেন? লাইনে তাঁর জায়গা চলে যাবে।",
+    confirm_leave: "সারি ছাড়বেন? লাইনে আপনার জায়গা চলে যাবে।",
+    correction_title: "ব্যালেন্স ঠিক করুন",
+    correction_help: "ভুল হলে: যোগ করতে মিনিট লিখুন, ফেরত নিতে মাইনাস দিয়ে লিখুন (যেমন -১৫), আর কারণ লিখুন। এটি লগে থাকবে।",
+    correction_minutes: "মিনিট (+ বা −)",
+    correction_reason: "কারণ",
+    correct: "ঠিক করুন",
+    confirm_correction: "এই কৃষকের ব্যালেন্স বদলাবেন? আরেকটি সংশোধন ছাড়া এটি ফেরানো যাবে না।",
+    approve_confirm: "{1}-কে {0} দেবেন? এখন ব্যালেন্স {2}, পরে {3}।",
+    balance_now_after: "এখন ব্যালেন্স {0} → পরে {1}",
+    request_limits: "একবারে সর্বোচ্চ {0}; একসাথে একটি অনুরোধ।",
+    request_waiting: "আপনার অনুরোধ পাম্প মালিকের কাছে অপেক্ষায়। সিদ্ধান্তের পরে আবার চাইতে পারবেন।",
     errors: &[
         ("INVALID_CREDENTIALS", "ইউজারনেম বা পাসওয়ার্ড ভুল।"),
         ("UNAUTHENTICATED", "আপনি সাইন ইন করেননি।"),
@@ -792,9 +944,22 @@ pub static BN: Text = Text {
         ("RATE_LIMITED", "অনেকবার চেষ্টা হয়েছে। কয়েক মিনিট পরে আবার চেষ্টা করুন।"),
         ("UNAVAILABLE", "সার্ভারের তথ্যভান্ডারে সমস্যা। কিছুই বদলায়নি। একটু পরে আবার চেষ্টা করুন।"),
         ("VALIDATION", "যা লিখেছেন তা আবার দেখুন।"),
+        ("REQUEST_PENDING", "আপনার একটি অনুরোধ আগেই অপেক্ষায় আছে। পাম্প মালিকের সিদ্ধান্তের জন্য অপেক্ষা করুন।"),
         ("OFFLINE", "সার্ভারের সাথে যোগাযোগ নেই।"),
     ],
     error_other: "কিছু একটা ভুল হয়েছে (ত্রুটি {0})।",
+    password_rule: "অন্তত ৮ অক্ষর। লিখে রাখুন: এটি আর দেখানো হবে না।",
+    field_hints: &[
+        ("minutes", "মিনিট: একটি পূর্ণ সংখ্যা লিখুন, যেমন ৩০।"),
+        ("name", "নাম: ১ থেকে ৮০ অক্ষর।"),
+        ("username", "ইউজারনেম বা ফোন: ৩ থেকে ৬৪টি অক্ষর বা সংখ্যা, ফাঁকা ছাড়া।"),
+        ("password", "পাসওয়ার্ড: অন্তত ৮ অক্ষর।"),
+        ("note", "নোট: সর্বোচ্চ ৫০০ অক্ষর।"),
+        ("reason", "কেন, তা কয়েক কথায় লিখুন।"),
+        ("uid", "কার্ড নম্বর: রিডারে দেখানো অক্ষর ও সংখ্যা, যেমন 04A1B2C3।"),
+        ("from", "তারিখ: একটি দিন বেছে নিন।"),
+        ("to", "তারিখ: একটি দিন বেছে নিন।"),
+    ],
 
     unit_h: "ঘণ্টা",
     unit_min: "মিনিট",
@@ -864,14 +1029,6 @@ pub fn duration(seconds: i64, lang: Lang) -> String {
 /// Whole minutes: "30 min" / "৩০ মিনিট".
 pub fn minutes(minutes: i64, lang: Lang) -> String {
     format!("{} {}", number(minutes, lang), lang.text().unit_min)
-}
-
-/// A countdown clock: "12:05", "1:02:05"; "১২:০৫".
-pub fn clock(seconds: i64, lang: Lang) -> String {
-    let t = seconds.max(0);
-    let (h, m, s) = (t / 3600, t % 3600 / 60, t % 60);
-    let text = if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") };
-    digits(&text, lang)
 }
 
 /// Bangla names the part of the day instead of AM/PM.
@@ -949,6 +1106,17 @@ pub fn date_time(rfc3339: &str, zone: Zone, lang: Lang) -> String {
     }
 }
 
+/// A whole number with an optional sign ("-15", "−১৫", "+15").
+pub fn parse_signed(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (sign, rest) = match text.chars().next() {
+        Some('-' | '−') => (-1, &text[text.char_indices().nth(1).map_or(text.len(), |(i, _)| i)..]),
+        Some('+') => (1, &text[1..]),
+        _ => (1, text),
+    };
+    parse_whole(rest).map(|n| sign * n)
+}
+
 /// Reads digits typed in either script ("১৫" or "15") as a whole number.
 pub fn parse_whole(text: &str) -> Option<i64> {
     let ascii: String = text
@@ -976,13 +1144,13 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_clocks() {
+    fn durations_carry_their_units() {
         assert_eq!(duration(3900, Lang::En), "1 h 5 min");
         assert_eq!(duration(1797, Lang::En), "29 min 57 s");
         assert_eq!(duration(0, Lang::En), "0 min");
         assert_eq!(duration(3900, Lang::Bn), "১ ঘণ্টা ৫ মিনিট");
-        assert_eq!(clock(725, Lang::En), "12:05");
-        assert_eq!(clock(3725, Lang::Bn), "১:০২:০৫");
+        assert_eq!(duration(175, Lang::En), "2 min 55 s");
+        assert_eq!(duration(175, Lang::Bn), "২ মিনিট ৫৫ সেকেন্ড");
         assert_eq!(minutes(30, Lang::Bn), "৩০ মিনিট");
     }
 
@@ -1000,6 +1168,10 @@ mod tests {
         assert_eq!(parse_whole(" 30 "), Some(30));
         assert_eq!(parse_whole("3a"), None);
         assert_eq!(parse_whole(""), None);
+        assert_eq!(parse_signed("-15"), Some(-15));
+        assert_eq!(parse_signed("−১৫"), Some(-15));
+        assert_eq!(parse_signed("+20"), Some(20));
+        assert_eq!(parse_signed("--2"), None);
     }
 
     #[test]

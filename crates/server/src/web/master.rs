@@ -7,20 +7,11 @@ use axum::{
 use maud::html;
 use serde_json::json;
 
-use super::{
-    Flash, Live, Posted, Tab, Visit, WebState, api::AdminSummary, finish, i18n::number, parts, redirect, signed_in_as,
-};
+use super::{Flash, Live, MasterPage, Posted, Tab, WebState, api::AdminSummary, finish, i18n::number, parts, redirect};
 
 /// `GET /master`: the pump owners.
-pub async fn owners(State(web): State<WebState>, visit: Visit) -> Response {
-    let page = match signed_in_as(&web, visit, "master").await {
-        Ok(page) => page,
-        Err(response) => return response,
-    };
-    let owners = match page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await {
-        Ok(owners) => owners,
-        Err(response) => return response,
-    };
+pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -> Result<Response, Response> {
+    let owners = page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await?;
     let (t, lang) = (page.t(), page.lang());
     let content = html! {
         section.card {
@@ -49,7 +40,7 @@ pub async fn owners(State(web): State<WebState>, visit: Visit) -> Response {
                                         }
                                     } @else {
                                         span.tag.good { (t.active) } " "
-                                        form.inline method="post" action={"/master/owners/" (o.user.id) "/suspend"} data-confirm=(t.confirm_suspend) {
+                                        form.inline method="post" action={"/master/owners/" (o.user.id) "/suspend"} data-confirm=(t.confirm_suspend_owner) {
                                             (page.csrf_field())
                                             button.danger.small type="submit" { (t.suspend) }
                                         }
@@ -61,9 +52,9 @@ pub async fn owners(State(web): State<WebState>, visit: Visit) -> Response {
                 }
             }
         }
-        (parts::new_account_form(t, page.csrf_field(), t.add_owner, "/master", "o"))
+        (parts::new_account_form(t, &page, t.add_owner, "/master", "o"))
     };
-    page.render(Tab::Master, Live::Master, t.owners_title, content)
+    Ok(page.render(Tab::Master, Live::Master, t.owners_title, content))
 }
 
 /// `POST /master`: a new pump owner (a tenant).

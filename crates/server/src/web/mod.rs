@@ -74,13 +74,17 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/farmers", get(admin::farmers).post(admin::create_farmer))
         .route("/admin/farmers/{id}", get(admin::farmer))
         .route("/admin/farmers/{id}/recharge", post(admin::recharge))
+        .route("/admin/farmers/{id}/correct", post(admin::correct))
         .route("/admin/farmers/{id}/suspend", post(admin::suspend))
         .route("/admin/farmers/{id}/unsuspend", post(admin::unsuspend))
         .route("/admin/farmers/{id}/card", post(admin::bind_card))
+        .route("/admin/farmers/{id}/cards/{uid}/remove", post(admin::remove_card))
+        .route("/admin/queue/remove", post(admin::remove_waiting))
         .route("/admin/requests", get(admin::requests))
         .route("/admin/requests/{id}/approve", post(admin::approve))
         .route("/admin/requests/{id}/reject", post(admin::reject))
         .route("/admin/usage", get(admin::usage))
+        .route("/admin/usage.csv", get(admin::usage_csv))
         .route("/admin/log", get(admin::log))
         .route("/master", get(master::owners).post(master::create_owner))
         .route("/master/owners/{id}/suspend", post(master::suspend))
@@ -128,11 +132,30 @@ pub struct Flash {
     ok: bool,
     key: String,
     args: Vec<String>,
+    /// What the person typed into a refused form, to put back (never a password or token).
+    #[serde(default)]
+    kept: Vec<(String, String)>,
 }
 
 impl Flash {
     pub fn ok(key: &str, args: &[&str]) -> Flash {
-        Flash { ok: true, key: key.into(), args: args.iter().map(|a| a.to_string()).collect() }
+        Flash { ok: true, key: key.into(), args: args.iter().map(|a| a.to_string()).collect(), kept: Vec::new() }
+    }
+
+    /// A form the dashboard itself sends back for a second look (`key` names the words).
+    fn refused(key: &str, args: &[&str]) -> Flash {
+        Flash { ok: false, ..Flash::ok(key, args) }
+    }
+
+    /// Keeps the posted form's typed values (not passwords or the form token) for the next page.
+    fn keeping(mut self, posted: &Posted) -> Flash {
+        self.kept = posted
+            .fields
+            .iter()
+            .filter(|(k, _)| k != csrf::FIELD && !k.contains("password"))
+            .map(|(k, v)| (k.clone(), v.chars().take(500).collect()))
+            .collect();
+        self
     }
 
     pub fn error(failure: &Failure) -> Flash {
@@ -140,6 +163,7 @@ impl Flash {
             ok: false,
             key: "error".into(),
             args: vec![failure.code.clone(), failure.status.as_u16().to_string(), failure.message.clone()],
+            kept: Vec::new(),
         }
     }
 
@@ -169,6 +193,11 @@ impl Flash {
             "started" => t.flash_started,
             "stopped" => t.flash_stopped,
             "run_stopped" => t.flash_run_stopped,
+            "corrected" => t.flash_corrected,
+            "left_queue" => t.flash_left_queue,
+            "card_taken" => t.flash_card_taken,
+            "card_removed" => t.flash_card_removed,
+            "removed_from_queue" => t.flash_removed_from_queue,
             "signed_out" => t.signed_out,
             "form_expired" => t.form_expired,
             "error" => return error_words(t, &args),
@@ -186,7 +215,12 @@ fn error_words(t: &Text, args: &[&str]) -> (String, Option<String>) {
         Some((_, words)) => (*words).to_string(),
         None => fill(t.error_other, &[status]),
     };
-    let detail = (code == "VALIDATION").then(|| args.get(2).map(|m| m.to_string())).flatten();
+    // The API's sentence is for developers (and may be a parser's); the reader gets the rule of
+    // the field it names, in their language, or nothing more.
+    let field = args.get(2).and_then(|m| m.split(':').next()).unwrap_or_default();
+    let detail = (code == "VALIDATION")
+        .then(|| t.field_hints.iter().find(|(f, _)| *f == field).map(|(_, hint)| (*hint).to_string()))
+        .flatten();
     (words, detail)
 }
 
@@ -199,6 +233,24 @@ pub struct Visit {
     pub flash: Option<Flash>,
     pub path: String,
     pub client: Option<SocketAddr>,
+}
+
+impl Visit {
+    /// What was typed into `field` of the form the server just refused, to show it again.
+    pub fn kept(&self, field: &str) -> &str {
+        self.flash
+            .as_ref()
+            .filter(|f| !f.ok)
+            .and_then(|f| f.kept.iter().find(|(k, _)| k == field))
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+impl Visit {
+    /// True when the last form came back for a second look under `key` (see `Flash::refused`).
+    pub fn asked(&self, key: &str) -> bool {
+        self.flash.as_ref().is_some_and(|f| !f.ok && f.key == key)
+    }
 }
 
 impl FromRequestParts<WebState> for Visit {
@@ -309,7 +361,11 @@ fn finish(posted: &Posted, answer: Answer, back: &str, ok: impl FnOnce(&Value) -
     if answer.status == StatusCode::UNAUTHORIZED {
         return redirect("/login", &[]);
     }
-    let flash = if answer.status.is_success() { ok(&answer.body) } else { Some(Flash::error(&answer.failure())) };
+    let flash = if answer.status.is_success() {
+        ok(&answer.body)
+    } else {
+        Some(Flash::error(&answer.failure()).keeping(posted))
+    };
     redirect(back, &flash.map(|f| f.cookie()).into_iter().collect::<Vec<_>>())
 }
 
@@ -374,6 +430,27 @@ async fn signed_in_as(web: &Web, visit: Visit, role: &str) -> Result<Page, Respo
     }
     Ok(page)
 }
+
+/// A page extractor for each role: the signed-in visit, or the response that stands in for the
+/// page (the sign-in page for a stranger, the 403 page for another role), so handlers need no
+/// checks of their own.
+macro_rules! role_page {
+    ($name:ident, $role:literal) => {
+        pub struct $name(pub Page);
+
+        impl FromRequestParts<WebState> for $name {
+            type Rejection = Response;
+
+            async fn from_request_parts(parts: &mut Parts, web: &WebState) -> Result<Self, Self::Rejection> {
+                let Ok(visit) = Visit::from_request_parts(parts, web).await;
+                signed_in_as(web, visit, $role).await.map($name)
+            }
+        }
+    };
+}
+role_page!(FarmerPage, "user");
+role_page!(OwnerPage, "admin");
+role_page!(MasterPage, "master");
 
 /// Which tab of the navigation a page is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -491,6 +568,9 @@ fn script_words(t: &Text) -> Value {
         ("yourRun", t.your_run),
         ("yourRunHeld", t.your_run_held),
         ("motorFree", t.motor_free),
+        ("notInLine", t.you_are_not_in_line),
+        ("youLeft", t.flash_left_queue),
+        ("upTo", t.up_to),
         ("motorBusy", t.motor_busy),
         ("motorBusyHold", t.motor_busy_hold),
         ("runningFor", t.running_for),
@@ -504,18 +584,12 @@ fn script_words(t: &Text) -> Value {
         ("nobodyWaiting", t.nobody_waiting),
         ("nobodyRunning", t.nobody_running),
         ("you", t.you),
-        ("pumpConnected", t.pump_connected),
-        ("pumpNotConnected", t.pump_not_connected),
-        ("powerOn", t.power_on),
-        ("powerCut", t.power_cut),
-        ("ready", t.ready),
-        ("notReady", t.not_ready),
-        ("relayOn", t.relay_on),
-        ("relayOff", t.relay_off),
         ("online", t.device_online),
         ("offline", t.device_offline),
         ("liveLost", t.live_lost),
         ("livePolling", t.live_polling),
+        ("liveLostAsOf", t.live_lost_as_of),
+        ("backOnline", t.back_online),
         ("copied", t.copied),
         ("sending", t.sending),
         ("errorOther", t.error_other),
@@ -527,6 +601,7 @@ fn script_words(t: &Text) -> Value {
         plain.iter().map(|(k, v)| ((*k).to_string(), Value::from(*v))).collect();
     words.insert("holdReasons".into(), table(t.hold_reasons));
     words.insert("errors".into(), table(t.errors));
+    words.insert("deviceStatuses".into(), table(t.device_statuses));
     Value::Object(words)
 }
 

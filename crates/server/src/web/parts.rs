@@ -5,7 +5,7 @@ use maud::{Markup, html};
 
 use super::{
     api::{DeviceState, Ledger, Motor, Queue, Status},
-    i18n::{Lang, Text, Zone, clock, date_time, duration, fill},
+    i18n::{Lang, Text, Zone, date_time, duration, fill},
     words,
 };
 
@@ -27,26 +27,34 @@ fn state_class(state: &str) -> &'static str {
     }
 }
 
-/// The farmer's panel: their own run or place in line, else the motor.
+/// "12 min 5 s left": a remaining time, with its units.
+pub fn left(t: &Text, seconds: i64, lang: Lang) -> String {
+    fill(t.time_left, &[&duration(seconds.max(0), lang)])
+}
+
+/// The farmer's panel: their own state first (`me.state`, from the API), the motor second. A
+/// farmer who is neither running nor in line sees IDLE in grey, whatever the motor does.
 pub fn farmer_panel(t: &Text, lang: Lang, status: &Status) -> Panel {
     let motor = &status.motor;
     let reason = |code: &Option<String>| code.as_deref().map(|c| words(t.hold_reasons, c)).unwrap_or_default();
-    match status.me.entry.as_ref() {
-        Some(entry) if entry.status == "RUNNING" => Panel {
+    let entry = status.me.entry.as_ref();
+    let remaining = entry.and_then(|e| e.remaining_seconds).unwrap_or(0);
+    match (status.me.state.as_str(), entry) {
+        ("RUNNING", _) => Panel {
             class: "running",
             word: t.state_running.into(),
-            detail: fill(t.time_left, &[&clock(entry.remaining_seconds.unwrap_or(0), lang)]),
+            detail: left(t, remaining, lang),
             extra: t.your_run.into(),
             note: String::new(),
         },
-        Some(entry) if entry.status == "HOLD" => Panel {
+        ("HOLD", Some(entry)) => Panel {
             class: "hold",
             word: t.state_hold.into(),
             detail: reason(&entry.hold_reason),
-            extra: fill(t.time_left, &[&clock(entry.remaining_seconds.unwrap_or(0), lang)]),
+            extra: left(t, remaining, lang),
             note: t.your_run_held.into(),
         },
-        Some(entry) if entry.status == "WAITING" => {
+        ("WAITING", Some(entry)) => {
             let position = entry.position.unwrap_or(1);
             // The server's estimate assumes no load shedding: while the run ahead is paused it
             // is only a lower bound. A wait is told in whole minutes (rounded up).
@@ -66,28 +74,16 @@ pub fn farmer_panel(t: &Text, lang: Lang, status: &Status) -> Panel {
                 note: if motor.state == "HOLD" { t.wait_paused.into() } else { String::new() },
             }
         }
-        _ => match motor.state.as_str() {
-            "RUNNING" => Panel {
-                class: "running",
-                word: t.state_running.into(),
-                detail: t.motor_busy.into(),
-                extra: fill(t.time_left, &[&clock(motor.remaining_seconds.unwrap_or(0), lang)]),
-                note: String::new(),
+        _ => Panel {
+            class: "idle",
+            word: t.state_idle.into(),
+            detail: t.you_are_not_in_line.into(),
+            extra: match motor.state.as_str() {
+                "RUNNING" => format!("{} · {}", t.motor_busy, left(t, motor.remaining_seconds.unwrap_or(0), lang)),
+                "HOLD" => format!("{} · {}", t.motor_busy_hold, reason(&motor.hold_reason)),
+                _ => t.motor_free.into(),
             },
-            "HOLD" => Panel {
-                class: "hold",
-                word: t.state_hold.into(),
-                detail: t.motor_busy_hold.into(),
-                extra: reason(&motor.hold_reason),
-                note: String::new(),
-            },
-            _ => Panel {
-                class: "idle",
-                word: t.state_idle.into(),
-                detail: t.motor_free.into(),
-                extra: String::new(),
-                note: String::new(),
-            },
+            note: String::new(),
         },
     }
 }
@@ -95,7 +91,7 @@ pub fn farmer_panel(t: &Text, lang: Lang, status: &Status) -> Panel {
 /// The pump owner's panel: the motor, and whose run it is.
 pub fn owner_panel(t: &Text, lang: Lang, motor: &Motor, queue: &Queue) -> Panel {
     let name = queue.active.as_ref().map(|e| e.user_name.as_str()).unwrap_or_default();
-    let left = fill(t.time_left, &[&clock(motor.remaining_seconds.unwrap_or(0), lang)]);
+    let left = left(t, motor.remaining_seconds.unwrap_or(0), lang);
     match motor.state.as_str() {
         "RUNNING" => Panel {
             class: "running",
@@ -144,7 +140,7 @@ pub fn queue(t: &Text, lang: Lang, queue: &Queue, me: &str) -> Markup {
                         " "
                         (tag(t, &active.status))
                         @if let Some(left) = active.remaining_seconds {
-                            " " span.q-left { (fill(t.time_left, &[&clock(left, lang)])) }
+                            " " span.q-left { (self::left(t, left, lang)) }
                         }
                     }
                 }
@@ -161,7 +157,7 @@ pub fn queue(t: &Text, lang: Lang, queue: &Queue, me: &str) -> Markup {
                             " "
                             span.q-name { (entry.user_name) @if entry.user_id == me { " (" (t.you) ")" } }
                             @if let Some(m) = entry.requested_minutes {
-                                " " span.muted { "≤ " (super::i18n::minutes(m, lang)) }
+                                " " span.muted { (fill(t.up_to, &[&super::i18n::minutes(m, lang)])) }
                             }
                         }
                     }
@@ -182,18 +178,24 @@ pub fn tag(t: &Text, status: &str) -> Markup {
     html! { span.tag.(state_class(status)) { (word) } }
 }
 
-/// The device's four lights: connected, grid, ready, relay; each a word and a colour.
-pub fn device_lights(t: &Text, device: &DeviceState) -> Markup {
-    let light = |id: &str, good: bool, yes: &str, no: &str| {
-        html! { li id=(id) .chip.(if good { "good" } else { "bad" }) { (if good { yes } else { no }) } }
-    };
+/// The device in one word (`device.status`, derived by the API), in a colour.
+pub fn device_status(t: &Text, device: &DeviceState) -> Markup {
     html! {
-        ul.chips #device-lights {
-            (light("dev-online", device.online, t.pump_connected, t.pump_not_connected))
-            (light("dev-grid", !device.load_shedding, t.power_on, t.power_cut))
-            (light("dev-ready", device.ready, t.ready, t.not_ready))
-            li #dev-relay .chip.(if device.relay { "on" } else { "off" }) { (if device.relay { t.relay_on } else { t.relay_off }) }
+        p.device-line {
+            span.label { (t.device_title) ": " }
+            span #device-status .chip.(device_class(&device.status)) data-status=(device.status) {
+                (words(t.device_statuses, &device.status))
+            }
         }
+    }
+}
+
+/// The colour of a device status (the same in `app.js`).
+pub fn device_class(status: &str) -> &'static str {
+    match status {
+        "PUMPING" | "READY" => "good",
+        "SWITCHING_ON" | "SWITCHING_OFF" => "warn",
+        _ => "bad",
     }
 }
 
@@ -226,19 +228,21 @@ pub fn ledger(t: &Text, lang: Lang, zone: Zone, ledger: &[Ledger]) -> Markup {
 
 /// The form that creates an account (a farmer, or a pump owner): name, username or phone number,
 /// password. `prefix` keeps the field ids apart from the page's others.
-pub fn new_account_form(t: &Text, csrf: Markup, title: &str, action: &str, prefix: &str) -> Markup {
+pub fn new_account_form(t: &Text, page: &super::Page, title: &str, action: &str, prefix: &str) -> Markup {
     let id = |field: &str| format!("{prefix}-{field}");
     html! {
         section.card {
             h2 { (title) }
             form method="post" action=(action) {
-                (csrf)
+                (page.csrf_field())
                 label for=(id("name")) { (t.name) }
-                input id=(id("name")) type="text" name="name" required maxlength="80";
+                input id=(id("name")) type="text" name="name" required maxlength="80" value=(page.visit.kept("name"));
                 label for=(id("username")) { (t.phone_or_username) }
-                input id=(id("username")) type="text" name="username" required maxlength="64" autocapitalize="none" autocomplete="off";
+                input id=(id("username")) type="text" name="username" required maxlength="64" autocapitalize="none" autocomplete="off" value=(page.visit.kept("username"));
                 label for=(id("password")) { (t.password) }
-                input id=(id("password")) type="password" name="password" required minlength="8" maxlength="256" autocomplete="new-password";
+                input id=(id("password")) type="password" name="password" required minlength="8" maxlength="256" autocomplete="new-password"
+                    aria-describedby=(id("password-rule"));
+                p.hint id=(id("password-rule")) { (t.password_rule) }
                 button.big.go type="submit" { (t.create) }
             }
         }

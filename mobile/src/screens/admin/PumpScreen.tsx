@@ -5,7 +5,7 @@ import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
 import { Body, Card, ErrorBox, Fact, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
 import { useResource } from '../../ui/useResource';
-import { holdWords, motorTone, motorWord } from '../../ui/words';
+import { deviceOk, deviceWords, holdWords, motorTone, motorWord } from '../../ui/words';
 import { AdminOnly } from './AdminOnly';
 import { StopRunButton } from './StopRunButton';
 
@@ -39,9 +39,11 @@ function Pump() {
   const detail = motor && motor.state !== 'IDLE' ? who || null : t.motorIdleNobody;
   const extra =
     motor?.state === 'HOLD'
-      ? holdWords(motor.holdReason, t)
+      ? [holdWords(motor.holdReason, t), remaining != null ? t.timeLeft(i18n.duration(remaining)) : null]
+          .filter(Boolean)
+          .join(' · ')
       : remaining != null && motor?.state === 'RUNNING'
-        ? t.timeLeft(i18n.clock(remaining))
+        ? t.timeLeft(i18n.duration(remaining))
         : null;
 
   return (
@@ -55,15 +57,14 @@ function Pump() {
       {motor && motor.state !== 'IDLE' ? <StopRunButton name={who} onDone={setMessage} /> : null}
 
       <Heading>{t.device}</Heading>
+      {live.status ? (
+        <Fact ok={deviceOk(live.status.device.status)} text={deviceWords(live.status.device.status, t)} testID="device-status" />
+      ) : null}
       {devices.error ? <ErrorBox error={devices.error} onRetry={devices.reload} /> : null}
       {devices.data?.length === 0 ? <Body muted>{t.noDevice}</Body> : null}
       {devices.data?.map((d) => (
         <Card key={d.id} testID={`device-${d.id}`}>
           <Body strong>{d.name}</Body>
-          <Fact ok={d.online} text={d.online ? t.pumpConnected : t.pumpNotConnected} testID="fact-online" />
-          <Fact ok={!d.loadShedding} text={d.loadShedding ? t.powerCut : t.powerOn} testID="fact-grid" />
-          <Fact ok={d.ready} text={d.ready ? t.ready : t.notReady} testID="fact-ready" />
-          <Fact neutral ok={d.relay} text={d.relay ? t.relayOn : t.relayOff} testID="fact-relay" />
           <Body muted>{d.lastSeenAt ? t.lastSeen(i18n.dateTime(d.lastSeenAt)) : t.neverSeen}</Body>
         </Card>
       ))}

@@ -8,6 +8,8 @@ import { Body, Button, Card, ErrorBox, Loading, Message, Screen } from '../../ui
 import { useResource } from '../../ui/useResource';
 import { AdminOnly } from './AdminOnly';
 
+const APPROVE_ASKS_ABOVE_MINUTES = 120;
+
 export function RequestsScreen() {
   return (
     <AdminOnly>
@@ -23,13 +25,24 @@ function Requests() {
   // Requests carry a user id only; the farmers' list gives the names.
   const data = useResource(async () => {
     const [requests, users] = await Promise.all([api.minuteRequests('PENDING'), api.users()]);
-    return { requests, names: new Map(users.map((u) => [u.id, u.name])) };
+    return {
+      requests,
+      names: new Map(users.map((u) => [u.id, u.name])),
+      balances: new Map(users.map((u) => [u.id, u.availableSeconds])),
+    };
   });
   const [busy, setBusy] = useState<string | null>(null);
+  // A request above this asks for a second tap: a mistyped request is money given away.
+  const [confirming, setConfirming] = useState<string | null>(null);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
 
   const decide = async (r: MinuteRequest, how: 'approve' | 'reject') => {
     const name = data.data?.names.get(r.userId) ?? t.unknownUser;
+    if (how === 'approve' && r.minutes > APPROVE_ASKS_ABOVE_MINUTES && confirming !== r.id) {
+      setConfirming(r.id);
+      return;
+    }
+    setConfirming(null);
     setBusy(r.id);
     try {
       if (how === 'approve') {
@@ -57,11 +70,17 @@ function Requests() {
         <Card key={r.id} testID={`request-${r.id}`}>
           <Body strong>{data.data?.names.get(r.userId) ?? t.unknownUser}</Body>
           <Body strong>{i18n.minutes(r.minutes)}</Body>
+          <Body testID={`request-${r.id}-balance`}>
+            {t.balanceNowAfter(
+              i18n.duration(data.data?.balances.get(r.userId) ?? 0),
+              i18n.duration((data.data?.balances.get(r.userId) ?? 0) + r.minutes * 60),
+            )}
+          </Body>
           {r.note ? <Body>{r.note}</Body> : null}
           <Body muted>{i18n.dateTime(r.createdAt)}</Body>
           <View style={{ flexDirection: 'row', gap: 10 }}>
             <View style={{ flex: 1 }}>
-              <Button testID={`approve-${r.id}`} label={t.approve} busy={busy === r.id} onPress={() => void decide(r, 'approve')} />
+              <Button testID={`approve-${r.id}`} label={confirming === r.id ? t.approveAgain(i18n.minutes(r.minutes)) : t.approve} busy={busy === r.id} onPress={() => void decide(r, 'approve')} />
             </View>
             <View style={{ flex: 1 }}>
               <Button kind="outline" testID={`reject-${r.id}`} label={t.reject} disabled={busy === r.id} onPress={() => void decide(r, 'reject')} />

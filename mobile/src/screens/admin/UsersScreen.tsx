@@ -4,7 +4,7 @@ import { StyleSheet, Text, View } from 'react-native';
 import type { UserWithBalance } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
-import { parseWholeNumber } from '../../i18n/format';
+import { parseSignedNumber, parseWholeNumber } from '../../i18n/format';
 import { Body, Button, Card, Choices, ErrorBox, Field, Loading, Message, Screen, Tag } from '../../ui/components';
 import { colors } from '../../ui/theme';
 import { useResource } from '../../ui/useResource';
@@ -62,8 +62,35 @@ function UserCard({
   const i18n = useI18n();
   const { t } = i18n;
   const [minutes, setMinutes] = useState('30');
-  const [busy, setBusy] = useState<'recharge' | 'suspend' | null>(null);
+  const [busy, setBusy] = useState<'recharge' | 'suspend' | 'correct' | null>(null);
   const [confirmSuspend, setConfirmSuspend] = useState(false);
+  const [fix, setFix] = useState('');
+  const [why, setWhy] = useState('');
+  const [confirmFix, setConfirmFix] = useState(false);
+
+  const correct = async () => {
+    const n = parseSignedNumber(fix);
+    if (n === null || n === 0 || !why.trim()) {
+      onDone({ kind: 'error', text: t.badCorrection });
+      return;
+    }
+    if (!confirmFix) {
+      setConfirmFix(true);
+      return;
+    }
+    setConfirmFix(false);
+    setBusy('correct');
+    try {
+      const balance = await api.correct(user.id, n, why.trim());
+      setFix('');
+      setWhy('');
+      onDone({ kind: 'success', text: t.corrected(user.name, i18n.duration(balance.availableSeconds)) });
+    } catch (err) {
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(null);
+    }
+  };
 
   const recharge = async () => {
     const n = parseWholeNumber(minutes);
@@ -138,6 +165,15 @@ function UserCard({
             label={`${t.recharge} +${i18n.minutes(parseWholeNumber(minutes) ?? 0)}`}
             busy={busy === 'recharge'}
             onPress={() => void recharge()}
+          />
+          <Field testID={`user-${user.username}-fix`} label={t.correctionMinutes} value={fix} onChangeText={setFix} maxLength={7} />
+          <Field testID={`user-${user.username}-why`} label={t.correctionReason} value={why} onChangeText={setWhy} maxLength={500} />
+          <Button
+            kind="outline"
+            testID={`user-${user.username}-correct`}
+            label={confirmFix ? t.correctAgain : t.correct}
+            busy={busy === 'correct'}
+            onPress={() => void correct()}
           />
           <Button
             kind={user.suspended ? 'outline' : 'danger'}

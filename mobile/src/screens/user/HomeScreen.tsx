@@ -5,7 +5,7 @@ import { OfflineError } from '../../api/client';
 import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
 import { Body, Button, Card, Choices, ErrorBox, Fact, Loading, Message, Screen, StateBlock } from '../../ui/components';
-import { holdWords, isActive, isLive, motorTone, motorWord } from '../../ui/words';
+import { deviceOk, deviceWords, holdWords, isActive, isLive } from '../../ui/words';
 
 const LIMITS = [0, 15, 30, 60] as const;
 
@@ -15,6 +15,8 @@ export function HomeScreen() {
   const { t } = i18n;
   const [limit, setLimit] = useState<number>(0);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
+  // Leaving the line loses the place: it takes a second tap.
+  const [confirmLeave, setConfirmLeave] = useState(false);
 
   const status = live.status;
   const mine = status?.me.entry;
@@ -35,9 +37,11 @@ export function HomeScreen() {
     );
   }
 
-  const left = remaining != null ? t.timeLeft(i18n.clock(remaining)) : null;
+  const left = remaining != null ? t.timeLeft(i18n.duration(remaining)) : null;
+  // The farmer's own state leads (me.state, from the server); the motor comes second.
+  const own = status.me.state;
   let block;
-  if (mine && mine.status === 'WAITING') {
+  if (own === 'WAITING' && mine) {
     const busy = motor.state === 'HOLD' ? t.motorBusyHold : t.motorBusy;
     // Told in whole minutes, rounded up; while the run ahead is paused it is only a lower bound.
     const minutes = wait != null ? i18n.duration(Math.ceil(wait / 60) * 60) : null;
@@ -50,7 +54,7 @@ export function HomeScreen() {
         extra={[estimate, busy].filter(Boolean).join(' · ')}
       />
     );
-  } else if (isActive(mine)) {
+  } else if ((own === 'RUNNING' || own === 'HOLD') && isActive(mine)) {
     const held = mine.status === 'HOLD';
     block = (
       <StateBlock
@@ -61,15 +65,13 @@ export function HomeScreen() {
       />
     );
   } else {
-    const busy = motor.state !== 'IDLE';
-    block = (
-      <StateBlock
-        tone={motorTone(motor.state)}
-        word={motorWord(motor.state, t)}
-        detail={busy ? (motor.state === 'HOLD' ? t.motorBusyHold : t.motorBusy) : t.motorFree}
-        extra={busy ? (motor.state === 'HOLD' ? holdWords(motor.holdReason, t) : left) : null}
-      />
-    );
+    const motorLine =
+      motor.state === 'RUNNING'
+        ? [t.motorBusy, left].filter(Boolean).join(' · ')
+        : motor.state === 'HOLD'
+          ? `${t.motorBusyHold} · ${holdWords(motor.holdReason, t)}`
+          : t.motorFree;
+    block = <StateBlock tone="idle" word={t.stateIdle} detail={t.notInLine} extra={motorLine} />;
   }
 
   const run = async (what: 'start' | 'stop') => {
@@ -78,8 +80,15 @@ export function HomeScreen() {
       if (what === 'start') {
         await live.start(limit || undefined);
       } else {
+        if (status.me.state === 'WAITING' && !confirmLeave) {
+          setConfirmLeave(true);
+          return;
+        }
+        setConfirmLeave(false);
         const ended = await live.stop();
-        if (ended.status === 'COMPLETED' && ended.availableSeconds != null) {
+        if (ended.endReason === 'LEFT_QUEUE') {
+          setMessage({ kind: 'success', text: t.youLeft });
+        } else if (ended.status === 'COMPLETED' && ended.availableSeconds != null) {
           setMessage({
             kind: 'success',
             text: t.stopped(i18n.duration(ended.chargedSeconds ?? 0), i18n.duration(ended.availableSeconds)),
@@ -105,7 +114,7 @@ export function HomeScreen() {
           big
           kind="danger"
           testID="stop"
-          label={mine.status === 'WAITING' ? t.leaveQueue : t.stop}
+          label={mine.status === 'WAITING' ? (confirmLeave ? t.leaveAgain : t.leaveQueue) : t.stop}
           busy={live.pending === 'stop'}
           disabled={pending}
           onPress={() => void run('stop')}
@@ -139,8 +148,8 @@ export function HomeScreen() {
       </Card>
 
       <Card testID="device">
-        <Fact ok={status.device.online} text={status.device.online ? t.pumpConnected : t.pumpNotConnected} />
-        <Fact ok={!status.device.loadShedding} text={status.device.loadShedding ? t.powerCut : t.powerOn} />
+        <Body muted>{t.device}</Body>
+        <Fact ok={deviceOk(status.device.status)} text={deviceWords(status.device.status, t)} testID="device-status" />
       </Card>
     </Screen>
   );

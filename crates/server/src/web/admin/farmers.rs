@@ -1,0 +1,260 @@
+//! Farmers: the list, one farmer's page (recharge, correction, cards, suspension), new farmers.
+
+use super::*;
+
+/// `GET /admin/farmers`: every farmer with balance and card; add one.
+pub async fn farmers(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
+    let (users, cards) = tokio::join!(
+        page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
+        page.get::<Vec<Card>>(&web, "/api/admin/cards")
+    );
+    let (users, cards) = (users?, cards?);
+    let (t, lang) = (page.t(), page.lang());
+    let content = html! {
+        section.card {
+            h2 { (t.farmers_title) }
+            @if users.is_empty() { p.muted { (t.no_farmers) } }
+            @else {
+                table.table.farmers {
+                    thead { tr { th { (t.name) } th { (t.balance) } th { (t.status) } th { (t.cards) } th {} } }
+                    tbody {
+                        @for u in &users {
+                            tr {
+                                td data-label=(t.name) {
+                                    a href={"/admin/farmers/" (u.user.id)} { strong { (u.user.name) } }
+                                    br; small.muted { (u.user.username) }
+                                }
+                                td data-label=(t.balance) .num { (duration(u.available_seconds, lang)) }
+                                td data-label=(t.status) {
+                                    @if u.user.suspended { span.tag.bad { (t.suspended) } } @else { span.tag.good { (t.active) } }
+                                }
+                                td data-label=(t.cards) {
+                                    @for c in cards.iter().filter(|c| c.user_id == u.user.id) { code { (c.uid) } " " }
+                                }
+                                td { a.button.small href={"/admin/farmers/" (u.user.id)} { (t.manage) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (parts::new_account_form(t, &page, t.add_farmer, "/admin/farmers", "f"))
+    };
+    Ok(page.render(Tab::AdminFarmers, Live::Off, t.nav_farmers, content))
+}
+
+/// `POST /admin/farmers`: a new farmer.
+pub async fn create_farmer(State(web): State<WebState>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    let body = json!({"name": posted.field("name"), "username": posted.field("username"), "password": posted.field("password")});
+    let answer = web.api.post("/api/admin/users", &token, body).await;
+    finish(&posted, answer, "/admin/farmers", |user| {
+        Some(Flash::ok("user_created", &[user["name"].as_str().unwrap_or_default()]))
+    })
+}
+
+/// `GET /admin/farmers/{id}`: one farmer: balance, recharge, suspend, card, ledger, runs.
+pub async fn farmer(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    OwnerPage(page): OwnerPage,
+) -> Result<Response, Response> {
+    if !valid_id(&id) {
+        return Err(not_found(&page.visit));
+    }
+    let wallet = page.get::<Wallet>(&web, &format!("/api/admin/users/{id}/wallet")).await?;
+    let usage_path = format!("/api/admin/usage?userId={id}");
+    let (users, cards, usage) = tokio::join!(
+        page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
+        page.get::<Vec<Card>>(&web, "/api/admin/cards"),
+        page.get::<Vec<Usage>>(&web, &usage_path),
+    );
+    let (users, cards, usage) = (users?, cards?, usage?);
+    let Some(user) = users.into_iter().find(|u| u.user.id == id) else { return Err(not_found(&page.visit)) };
+    let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    let name = user.user.name.clone();
+    let content = html! {
+        p { a href="/admin/farmers" { "← " (t.back_to_farmers) } }
+        section.card {
+            h1 { (user.user.name) " " @if user.user.suspended { span.tag.bad { (t.suspended) } } }
+            p.muted { (user.user.username) }
+            div.balance {
+                span.label { (t.balance) }
+                span.balance-value { (duration(wallet.available_seconds, lang)) }
+            }
+        }
+        section.card {
+            h2 { (t.recharge) }
+            form method="post" action={"/admin/farmers/" (id) "/recharge"} {
+                (page.csrf_field())
+                input type="hidden" name="name" value=(name);
+                label for="r-minutes" { (t.recharge_minutes) }
+                input #r-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off" value=(page.visit.kept("minutes"));
+                label for="r-note" { (t.note) }
+                input #r-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder) value=(page.visit.kept("note"));
+                button.big.go type="submit" { (t.recharge) }
+            }
+        }
+        section.card #correction {
+            h2 { (t.correction_title) }
+            p.hint { (t.correction_help) }
+            form method="post" action={"/admin/farmers/" (id) "/correct"} data-confirm=(t.confirm_correction) {
+                (page.csrf_field())
+                input type="hidden" name="name" value=(name);
+                label for="k-minutes" { (t.correction_minutes) }
+                input #k-minutes type="text" name="minutes" required maxlength="10" autocomplete="off" value=(page.visit.kept("minutes"));
+                label for="k-reason" { (t.correction_reason) }
+                input #k-reason type="text" name="note" required maxlength="500" value=(page.visit.kept("note"));
+                button.secondary type="submit" { (t.correct) }
+            }
+        }
+        section.card {
+            h2 #card { (t.card_title) }
+            @let theirs: Vec<&Card> = cards.iter().filter(|c| c.user_id == id).collect();
+            @if theirs.is_empty() { p.muted { (t.no_cards) } }
+            ul.rows.cards {
+                @for c in theirs {
+                    li {
+                        code.card-uid { (c.uid) }
+                        form.inline method="post" action={"/admin/farmers/" (id) "/cards/" (c.uid) "/remove"}
+                            data-confirm=(fill(t.confirm_remove_card, &[&c.uid])) {
+                            (page.csrf_field())
+                            button.danger.small type="submit" { (t.remove_card) }
+                        }
+                    }
+                }
+            }
+            form method="post" action={"/admin/farmers/" (id) "/card"} {
+                (page.csrf_field())
+                input type="hidden" name="name" value=(name);
+                label for="c-uid" { (t.card_uid) }
+                input #c-uid type="text" name="uid" required maxlength="32" autocapitalize="characters" autocomplete="off" value=(page.visit.kept("uid"));
+                small.muted { (t.card_help) }
+                @if page.visit.asked("card_taken") {
+                    label.check { input type="checkbox" name="move" value="yes" required; " " (t.move_card) }
+                }
+                button.secondary type="submit" { (t.bind_card) }
+            }
+        }
+        section.card {
+            h2 { (t.status) }
+            @if user.user.suspended {
+                form method="post" action={"/admin/farmers/" (id) "/unsuspend"} {
+                    (page.csrf_field())
+                    button.secondary type="submit" { (t.unsuspend) }
+                }
+            } @else {
+                form method="post" action={"/admin/farmers/" (id) "/suspend"} data-confirm=(t.confirm_suspend) {
+                    (page.csrf_field())
+                    button.danger type="submit" { (t.suspend) }
+                }
+            }
+        }
+        (parts::ledger(t, lang, zone, &wallet.ledger))
+        section.card {
+            h2 { (t.history_title) }
+            (usage_table(&page, &usage, None))
+        }
+    };
+    Ok(page.render(Tab::AdminFarmers, Live::Off, &user.user.name, content))
+}
+
+/// `POST /admin/farmers/{id}/recharge` (`minutes`, `note`).
+pub async fn recharge(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    let minutes = parse_whole(posted.field("minutes")).map_or(json!(posted.field("minutes")), |m| json!(m));
+    let body = json!({"userId": id, "minutes": minutes, "note": posted.field("note")});
+    let answer = web.api.post("/api/admin/recharge", &token, body).await;
+    let (lang, name) = (posted.visit.lang, posted.field("name").to_string());
+    finish(&posted, answer, &format!("/admin/farmers/{id}"), |balance| {
+        Some(Flash::ok("recharged", &[&name, &duration(balance["availableSeconds"].as_i64().unwrap_or(0), lang)]))
+    })
+}
+
+/// `POST /admin/farmers/{id}/correct`: adds or takes minutes (`-15` or `15`, either script's
+/// digits) with a reason, through `/api/admin/corrections`.
+pub async fn correct(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    let typed = posted.field("minutes");
+    let minutes = parse_signed(typed).map_or(json!(typed), |m| json!(m));
+    let body = json!({"userId": id, "minutes": minutes, "note": posted.field("note")});
+    let answer = web.api.post("/api/admin/corrections", &token, body).await;
+    let (lang, name) = (posted.visit.lang, posted.field("name").to_string());
+    finish(&posted, answer, &format!("/admin/farmers/{id}"), |balance| {
+        Some(Flash::ok("corrected", &[&name, &duration(balance["availableSeconds"].as_i64().unwrap_or(0), lang)]))
+    })
+}
+
+async fn set_suspended(web: WebState, id: String, posted: Posted, suspend: bool) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    let action = if suspend { "suspend" } else { "unsuspend" };
+    let answer = web.api.post(&format!("/api/admin/users/{id}/{action}"), &token, json!({})).await;
+    finish(&posted, answer, &format!("/admin/farmers/{id}"), |user| {
+        let key = if suspend { "suspended" } else { "unsuspended" };
+        Some(Flash::ok(key, &[user["name"].as_str().unwrap_or_default()]))
+    })
+}
+
+/// `POST /admin/farmers/{id}/suspend`.
+pub async fn suspend(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    set_suspended(web, id, posted, true).await
+}
+
+/// `POST /admin/farmers/{id}/unsuspend`.
+pub async fn unsuspend(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    set_suspended(web, id, posted, false).await
+}
+
+/// `POST /admin/farmers/{id}/card` (`uid`): binds an RFID card.
+pub async fn bind_card(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    let name = posted.field("name").to_string();
+    // A card that belongs to another farmer moves only when the owner says so.
+    if let Ok(uid) = card_uid(posted.field("uid"))
+        && posted.field("move") != "yes"
+    {
+        let (cards, users) =
+            tokio::join!(web.api.get("/api/admin/cards", &token), web.api.get("/api/admin/users", &token));
+        let other = cards
+            .into::<Vec<Card>>()
+            .ok()
+            .and_then(|cards| cards.into_iter().find(|c| c.uid == uid && c.user_id != id));
+        if let Some(other) = other {
+            let users = users.into::<Vec<UserBalance>>().unwrap_or_default();
+            let owner = users.iter().find(|u| u.user.id == other.user_id).map_or("?", |u| u.user.name.as_str());
+            let flash = Flash::refused("card_taken", &[&uid, owner]).keeping(&posted);
+            return redirect(&format!("/admin/farmers/{id}#card"), &[flash.cookie()]);
+        }
+    }
+    let answer =
+        web.api.post(&format!("/api/admin/users/{id}/rfid"), &token, json!({"uid": posted.field("uid")})).await;
+    finish(&posted, answer, &format!("/admin/farmers/{id}"), |card| {
+        Some(Flash::ok("card_bound", &[card["uid"].as_str().unwrap_or_default(), &name]))
+    })
+}
+
+/// `POST /admin/farmers/{id}/cards/{uid}/remove`: the card no longer starts the pump.
+pub async fn remove_card(
+    State(web): State<WebState>,
+    Path((id, uid)): Path<(String, String)>,
+    posted: Posted,
+) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) || !valid_id(&uid) {
+        return not_found(&posted.visit);
+    }
+    let answer = web.api.delete(&format!("/api/admin/cards/{uid}"), &token).await;
+    finish(&posted, answer, &format!("/admin/farmers/{id}"), |_| Some(Flash::ok("card_removed", &[&uid])))
+}

@@ -1,0 +1,176 @@
+//! The pump: the motor, the device status, the queue, device keys, and taking someone out of line.
+
+use super::*;
+
+/// `GET /admin`: the motor, the device, the queue.
+pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
+    let (status, queue, devices, users) = tokio::join!(
+        page.get::<Status>(&web, "/api/motor/status"),
+        page.get::<Queue>(&web, "/api/queue"),
+        page.get::<Vec<Device>>(&web, "/api/admin/devices"),
+        page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
+    );
+    let (status, queue, devices, users) = (status?, queue?, devices?, users?);
+    let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    let panel = parts::owner_panel(t, lang, &status.motor, &queue);
+    // A new pump's first screen: what is left to set up. It goes away once a device is registered,
+    // a farmer added and either a farmer holds minutes or the device has reported.
+    let steps = [
+        (!devices.is_empty(), t.setup_device, "#device-name"),
+        (!users.is_empty(), t.setup_farmer, "/admin/farmers"),
+        (users.iter().any(|u| u.available_seconds > 0), t.setup_recharge, "/admin/farmers"),
+    ];
+    let setting_up = !steps[0].0 || !steps[1].0 || (!steps[2].0 && status.device.status == "NO_DEVICE");
+    let content = html! {
+        @if setting_up {
+            section.card.setup #setup {
+                h2 { (t.setup_title) }
+                ol.steps {
+                    @for (done, words, href) in steps {
+                        li.(if done { "done" } else { "todo" }) {
+                            @if done { span.tick aria-hidden="true" { "✓ " } (words) " " span.muted { "(" (t.setup_done) ")" } }
+                            @else { a href=(href) { (words) } }
+                        }
+                    }
+                }
+            }
+        }
+        div.cols { div.col {
+        (parts::panel(&panel))
+        form #admin-stop-form method="post" action="/admin/stop" data-confirm=(t.confirm_stop_run)
+            hidden[queue.active.is_none()] {
+            (page.csrf_field())
+            button.big.stop type="submit" { (t.stop_run) }
+        }
+        (parts::device_status(t, &status.device))
+        section.card #queue {
+            h2 { (t.queue_title) }
+            (parts::queue(t, lang, &queue, &page.me.id))
+        }
+        @if !queue.waiting.is_empty() {
+            section.card #remove-waiting {
+                h2 { (t.remove_waiting_title) }
+                p.hint { (t.remove_waiting_help) }
+                form method="post" action="/admin/queue/remove" data-confirm=(t.confirm_remove_waiting) {
+                    (page.csrf_field())
+                    label for="rw-user" { (t.remove_waiting_who) }
+                    select #rw-user name="user" required {
+                        @for e in &queue.waiting {
+                            option value=(e.user_id) { "#" (crate::web::i18n::number(e.position.unwrap_or(0) as i64, lang)) " " (e.user_name) }
+                        }
+                    }
+                    label for="rw-reason" { (t.remove_waiting_reason) }
+                    input #rw-reason type="text" name="reason" required maxlength="500" value=(page.visit.kept("reason"));
+                    button.danger type="submit" { (t.remove_waiting) }
+                }
+            }
+        }
+        }
+        div.col {
+        section.card {
+            h2 { (t.devices_title) }
+            @if devices.is_empty() { p.muted { (t.no_device) } }
+            @for d in &devices {
+                div.device {
+                    h3 { (d.name) }
+                    // The grid, readiness and relay are the live lights above; these are the device's own facts.
+                    dl.facts {
+                        dt { (t.device_title) } dd { span.chip.(if d.online { "good" } else { "bad" }) { (if d.online { t.pump_connected } else { t.pump_not_connected }) } }
+                        dt { (t.firmware) } dd { (d.firmware.as_deref().unwrap_or("—")) }
+                        dt { (t.last_seen) } dd { (d.last_seen_at.as_deref().map_or_else(|| t.never_seen.to_string(), |at| date_time(at, zone, lang))) }
+                    }
+                    form.rotate method="post" action={"/admin/devices/" (d.id) "/rotate-key"} {
+                        (page.csrf_field())
+                        label.check { input type="checkbox" name="confirm" value="yes" required; " " (t.rotate_confirm) }
+                        button.secondary type="submit" { (t.rotate_key) }
+                    }
+                }
+            }
+            h3 { (t.register_device) }
+            form method="post" action="/admin/devices" {
+                (page.csrf_field())
+                label for="device-name" { (t.device_name) }
+                input #device-name type="text" name="name" required maxlength="80" value=(page.visit.kept("name"));
+                button.secondary type="submit" { (t.register) }
+            }
+        }
+        } }
+    };
+    Ok(page.render(Tab::AdminPump, Live::Owner, t.nav_pump, content))
+}
+
+/// `POST /admin/stop`: ends the active run.
+pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    let answer = web.api.post("/api/admin/motor/stop", &token, json!({})).await;
+    finish(&posted, answer, "/admin", |ended| {
+        Some(Flash::ok("run_stopped", &[ended["userName"].as_str().unwrap_or_default()]))
+    })
+}
+
+/// `POST /admin/devices`: registers a device and shows its key this once.
+pub async fn register_device(State(web): State<WebState>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    let answer = web.api.post("/api/admin/devices", &token, json!({"name": posted.field("name")})).await;
+    show_key(web, posted, answer).await
+}
+
+/// `POST /admin/devices/{id}/rotate-key`: a new key, shown this once; the old one stops working.
+pub async fn rotate_key(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    if posted.field("confirm") != "yes" {
+        let failure = crate::web::api::Failure {
+            status: StatusCode::BAD_REQUEST,
+            code: "VALIDATION".into(),
+            message: "confirm: tick the box to replace the key".into(),
+        };
+        return redirect("/admin", &[Flash::error(&failure).cookie()]);
+    }
+    let answer = web.api.post(&format!("/api/admin/devices/{id}/rotate-key"), &token, json!({})).await;
+    show_key(web, posted, answer).await
+}
+
+/// The page that shows a device key once (never cached, never in a cookie or a URL).
+async fn show_key(web: WebState, posted: Posted, answer: crate::web::api::Answer) -> Response {
+    if posted.json || !answer.status.is_success() {
+        return finish(&posted, answer, "/admin", |_| None);
+    }
+    let created: DeviceCreated = match answer.into() {
+        Ok(created) => created,
+        Err(failure) => return crate::web::failure_page(&posted.visit, None, &failure),
+    };
+    let mut page = page_or_return!(web, posted.visit);
+    page.visit.path = "/admin".into();
+    let t = page.t();
+    let content = html! {
+        section.card.key {
+            h1 { (t.key_title) }
+            p { strong { (created.name) } }
+            div.key-row {
+                textarea #device-key .key-value readonly rows="2" spellcheck="false" aria-label=(t.key_title) { (created.device_key) }
+                button #copy-key .secondary type="button" data-copy="device-key" data-done=(t.copied) { (t.copy) }
+            }
+            p.warn { (t.key_help) }
+            p.muted { "POST /api/esp32/poll · Authorization: Bearer …" }
+            p { a.button href="/admin" { (t.done) } }
+        }
+    };
+    page.render(Tab::AdminPump, Live::Off, t.key_title, content)
+}
+
+/// `POST /admin/queue/remove`: takes a waiting farmer (`user`) out of the line, with a `reason`.
+pub async fn remove_waiting(State(web): State<WebState>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    let user = posted.field("user");
+    if !valid_id(user) {
+        return not_found(&posted.visit);
+    }
+    let body = json!({"reason": posted.field("reason")});
+    let answer = web.api.post(&format!("/api/admin/queue/{user}/remove"), &token, body).await;
+    finish(&posted, answer, "/admin", |ended| {
+        Some(Flash::ok("removed_from_queue", &[ended["userName"].as_str().unwrap_or_default()]))
+    })
+}
