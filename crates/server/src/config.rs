@@ -11,6 +11,8 @@
 
 use std::{fmt, net::SocketAddr};
 
+use crate::clock::{self, SharedClock};
+
 /// A secret that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -32,6 +34,8 @@ pub struct Settings {
     pub poll_interval_ms: u32,
     pub master_username: Option<String>,
     pub master_password: Option<Secret>,
+    /// The clock the server runs on: the wall clock, or a [`crate::clock::ManualClock`] in tests.
+    pub clock: SharedClock,
 }
 
 /// A setting that cannot be used, named so the operator knows what to fix.
@@ -52,6 +56,7 @@ impl Default for Settings {
             poll_interval_ms: 5_000,
             master_username: None,
             master_password: None,
+            clock: clock::system(),
         }
     }
 }

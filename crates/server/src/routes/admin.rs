@@ -58,8 +58,8 @@ pub async fn tenant_user(app: &App, scope: TenantScope, id: &str) -> Result<Arc<
     }
 }
 
-fn audit(admin: &AdminScope, action: &str, target: String, detail: String) -> AuditEntry {
-    audit_entry(Some(admin.scope.admin()), admin.caller.id(), action, &target, detail)
+fn audit(app: &App, admin: &AdminScope, action: &str, target: String, detail: String) -> AuditEntry {
+    audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), action, &target, detail)
 }
 
 /// Creates a user in this tenant.
@@ -174,7 +174,7 @@ async fn change_balance(
     let user = tenant_user(app, admin.scope, user_id).await?;
     let detail = format!("{minutes_delta:+} min {note}").trim_end().to_string();
     let action = if kind == LedgerKind::Correction { "correction" } else { "recharge" };
-    let extras = Extras::audit(audit(admin, action, user.id.to_string(), detail));
+    let extras = Extras::audit(audit(&app, admin, action, user.id.to_string(), detail));
     let credit =
         Credit { user: user.id, seconds: minutes_delta * 60, kind, actor: admin.caller.id(), note, request_id: None };
     let (reply, available) = app
@@ -278,7 +278,7 @@ async fn approve_request(
     if request.status != RequestStatus::Pending {
         return Err(ApiError::conflict("ALREADY_DECIDED", "this request was already decided"));
     }
-    let now = clock::now();
+    let now = app.now();
     let decision = Decision {
         request_id: request.id,
         admin_id: request.admin_id,
@@ -296,7 +296,7 @@ async fn approve_request(
     };
     let extras = Extras {
         decision: Some(decision.clone()),
-        ..Extras::audit(audit(&admin, "request.approve", request.id.to_string(), format!("+{} min", request.minutes)))
+        ..Extras::audit(audit(&app, &admin, "request.approve", request.id.to_string(), format!("+{} min", request.minutes)))
     };
     app.runtime.apply(admin.scope.admin(), Event::Credit(credit), extras, |_, _| ()).await?.0?;
     Ok(Json(decided(request, &decision)))
@@ -326,11 +326,11 @@ async fn reject_request(
         admin_id: request.admin_id,
         status: RequestStatus::Rejected,
         decided_by: admin.caller.id(),
-        at: clock::now(),
+        at: app.now(),
     };
     app.store.decide_minute_request(&decision).await?;
     app.store
-        .append_audit(&audit(&admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes)))
+        .append_audit(&audit(&app, &admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes)))
         .await?;
     Ok(Json(decided(request, &decision)))
 }
@@ -361,12 +361,12 @@ async fn register_device(
         admin_id: admin.scope.admin(),
         name,
         key_hash: hash.to_vec(),
-        created_at: clock::now(),
+        created_at: app.now(),
         telemetry: None,
     };
     app.store.create_device(&device).await?;
     app.device_keys.write().expect("device keys lock").insert(hash, (device.id, device.admin_id));
-    app.store.append_audit(&audit(&admin, "device.register", device.id.to_string(), device.name.clone())).await?;
+    app.store.append_audit(&audit(&app, &admin, "device.register", device.id.to_string(), device.name.clone())).await?;
     Ok((StatusCode::CREATED, Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key })))
 }
 
@@ -389,14 +389,14 @@ async fn rotate_device_key(
         keys.retain(|_, (known, _)| *known != device.id);
         keys.insert(hash, (device.id, device.admin_id));
     }
-    app.store.append_audit(&audit(&admin, "device.rotate-key", device.id.to_string(), device.name.clone())).await?;
+    app.store.append_audit(&audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone())).await?;
     Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key }))
 }
 
 /// The tenant's devices with what they last reported.
 #[utoipa::path(get, path = "/api/admin/devices", tag = "admin", responses((status = 200, body = [DeviceView])))]
 async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<DeviceView>>, ApiError> {
-    let now = clock::now();
+    let now = app.now();
     let lease = i64::from(app.settings.device_lease_ms);
     let views = app
         .store
@@ -416,7 +416,7 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
 /// Stops the active run (404 when nothing is active); the next in line starts.
 #[utoipa::path(post, path = "/api/admin/motor/stop", tag = "admin", responses((status = 200, body = EntryView), (status = 404, body = crate::error::ErrorBody)))]
 async fn admin_stop(State(app): State<AppState>, admin: AdminScope) -> Result<Json<EntryView>, ApiError> {
-    let extras = Extras::audit(audit(&admin, "motor.stop", admin.scope.admin().to_string(), String::new()));
+    let extras = Extras::audit(audit(&app, &admin, "motor.stop", admin.scope.admin().to_string(), String::new()));
     let (reply, tenant) =
         app.runtime.apply(admin.scope.admin(), Event::AdminStop, extras, |t, now| (t.clone(), now)).await?;
     let Reply::Ended(entry) = reply? else { return Err(ApiError::internal()) };
