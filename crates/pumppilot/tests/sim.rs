@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{LEASE_MS, Site, spawn_app, start_server_with};
+use common::{LEASE_MS, Site, spawn_app_on_the_wall_clock as spawn_app, start_server_with};
 use pumppilot_sim::{DeviceSpec, Happening, VirtualDevice, http_client};
 use serde_json::json;
 
