@@ -1,5 +1,6 @@
-//! The 2,000-device fleet, alone in its own test binary so that its load never competes with the
-//! timing of the other end-to-end tests.
+//! The 2,000-device fleet: a soak, not a check of every change. It is ignored by `cargo test` and
+//! run by `cargo xtask soak` (`cargo test -p pumppilot --test fleet -- --ignored --nocapture`),
+//! alone in its own binary so its load never competes with other tests.
 
 mod common;
 
@@ -11,6 +12,7 @@ use serde_json::json;
 /// The 2,000-device fleet: the real binaries (server and `pumppilot sim`), each device polling
 /// every second for 30 s, with zero errors. Prints the server's CPU time and memory.
 #[tokio::test]
+#[ignore = "a 30 s soak: run it with `cargo xtask soak`"]
 async fn a_fleet_of_2000_devices_polls_every_second_for_30_s_without_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let (server, base) = start_server_with(dir.path(), &[("PUMPPILOT_POLL_INTERVAL_MS", "1000")]);
