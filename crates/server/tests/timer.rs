@@ -89,3 +89,36 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
     panic!("{what}: not within 10 s");
 }
+
+/// Another server wrote the tenant since this one cached it: the commit meets a newer version,
+/// and the runtime reloads and redoes the event on the new state (counted, so the retry path is
+/// shown to have run), losing neither write.
+#[tokio::test]
+async fn a_commit_that_meets_another_servers_write_is_redone_on_the_new_state() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").unwrap());
+    let clock = ManualClock::starting_now();
+    let admin = AdminId(UserId::new());
+    let farmer = UserId::new();
+    store.create_account(&account(admin.0, admin, Role::Admin, &clock)).await.unwrap();
+    store.create_account(&account(farmer, admin, Role::User, &clock)).await.unwrap();
+    let here = Runtime::new(Arc::clone(&store), clock.clone(), 60_000, 5_000);
+    let elsewhere = Runtime::new(Arc::clone(&store), clock.clone(), 60_000, 5_000);
+    let credit = |seconds| {
+        Event::Credit(Credit {
+            user: farmer,
+            seconds,
+            kind: LedgerKind::Recharge,
+            actor: admin.0,
+            note: String::new(),
+            request_id: None,
+        })
+    };
+    here.read(admin, |_, _| ()).await.unwrap();
+    apply(&elsewhere, admin, credit(60)).await;
+    assert_eq!(here.retries(), 0);
+    apply(&here, admin, credit(120)).await;
+    assert_eq!(here.retries(), 1, "the stale commit was redone once");
+    let wallet = here.read(admin, |tenant, _| tenant.wallet(farmer)).await.unwrap();
+    assert_eq!(wallet, 180, "both credits landed");
+    assert_eq!(store.load_tenant(admin, 60_000).await.unwrap().unwrap().wallet(farmer), 180);
+}
