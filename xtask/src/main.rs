@@ -44,7 +44,8 @@ const LINT: (&str, Step) =
 const TESTS: (&str, Step) = ("tests", Step::Cargo(&["test", "--workspace", "--locked"]));
 /// Every crate's tests but the binary's end-to-end ones, then the fast in-process API tests (all
 /// on the server's manual clock).
-const FAST_TESTS: (&str, Step) = ("fast tests", Step::Cargo(&["test", "--workspace", "--locked", "--exclude", "pumppilot"]));
+const FAST_TESTS: (&str, Step) =
+    ("fast tests", Step::Cargo(&["test", "--workspace", "--locked", "--exclude", "pumppilot"]));
 const FAST_API_TESTS: (&str, Step) = (
     "fast API tests",
     Step::Cargo(&["test", "-p", "pumppilot", "--locked", "--test", "api", "--test", "device_api", "--test", "live"]),
@@ -92,8 +93,12 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask test       every check: format, clippy -D warnings, all tests, the firmware image"
             );
-            eprintln!("       cargo xtask quick      the inner loop: format check and the fast Rust tests (about a minute)");
-            eprintln!("       cargo xtask soak       heavy runs: 2,000 devices for 30 s; prints polls, errors, p50/p99, CPU, RSS");
+            eprintln!(
+                "       cargo xtask quick      the inner loop: format check and the fast Rust tests (about a minute)"
+            );
+            eprintln!(
+                "       cargo xtask soak       heavy runs: 2,000 devices for 30 s; prints polls, errors, p50/p99, CPU, RSS"
+            );
             eprintln!("       cargo xtask lint       format check and clippy only");
             eprintln!("       cargo xtask firmware   build the ESP32-C3 firmware image and report its size");
             eprintln!(

@@ -296,7 +296,13 @@ async fn approve_request(
     };
     let extras = Extras {
         decision: Some(decision.clone()),
-        ..Extras::audit(audit(&app, &admin, "request.approve", request.id.to_string(), format!("+{} min", request.minutes)))
+        ..Extras::audit(audit(
+            &app,
+            &admin,
+            "request.approve",
+            request.id.to_string(),
+            format!("+{} min", request.minutes),
+        ))
     };
     app.runtime.apply(admin.scope.admin(), Event::Credit(credit), extras, |_, _| ()).await?.0?;
     Ok(Json(decided(request, &decision)))
@@ -330,7 +336,13 @@ async fn reject_request(
     };
     app.store.decide_minute_request(&decision).await?;
     app.store
-        .append_audit(&audit(&app, &admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes)))
+        .append_audit(&audit(
+            &app,
+            &admin,
+            "request.reject",
+            request.id.to_string(),
+            format!("{} min", request.minutes),
+        ))
         .await?;
     Ok(Json(decided(request, &decision)))
 }
@@ -389,7 +401,9 @@ async fn rotate_device_key(
         keys.retain(|_, (known, _)| *known != device.id);
         keys.insert(hash, (device.id, device.admin_id));
     }
-    app.store.append_audit(&audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone())).await?;
+    app.store
+        .append_audit(&audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone()))
+        .await?;
     Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key }))
 }
 

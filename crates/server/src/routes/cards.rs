@@ -78,8 +78,7 @@ async fn bind_card(
     ApiJson(body): ApiJson<BindCardBody>,
 ) -> Result<Json<CardView>, ApiError> {
     let user = tenant_user(&app, admin.scope, &id).await?;
-    let card =
-        Card { admin_id: admin.scope.admin(), uid: card_uid(&body.uid)?, user_id: user.id, bound_at: app.now() };
+    let card = Card { admin_id: admin.scope.admin(), uid: card_uid(&body.uid)?, user_id: user.id, bound_at: app.now() };
     app.store.bind_card(&card).await?;
     let entry = audit_entry(app.now(), Some(card.admin_id), admin.caller.id(), "card.bind", &user.id, card.uid.clone());
     app.store.append_audit(&entry).await?;
@@ -105,7 +104,8 @@ async fn unbind_card(
         pumppilot_store::StoreError::NotFound => ApiError::not_found("card"),
         other => other.into(),
     })?;
-    let entry = audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "card.unbind", &uid, String::new());
+    let entry =
+        audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "card.unbind", &uid, String::new());
     app.store.append_audit(&entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -171,7 +171,8 @@ async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, Api
     } else {
         (Event::Start { user: holder.id, requested_minutes: None, entry_id: EntryId::new() }, "start")
     };
-    let extras = Extras::audit(audit_entry(app.now(), Some(admin), holder.id, "card.tap", &holder.id, format!("{uid} {what}")));
+    let extras =
+        Extras::audit(audit_entry(app.now(), Some(admin), holder.id, "card.tap", &holder.id, format!("{uid} {what}")));
     let (reply, (tenant, now)) = app.runtime.apply(admin, event, extras, |t, now| (t.clone(), now)).await?;
     let (action, entry) = match reply {
         Ok(Reply::Entry(entry)) if entry.status == EntryStatus::Waiting => (CardAction::Queued, entry),

@@ -12,7 +12,6 @@
 //! - A device that reports its relay OFF while the command is ON (its lease ran out, its inputs
 //!   were settling) needs the command now, not at the end of a wait: it gets the answer at once.
 
-
 use axum::{
     Json,
     extract::{FromRequestParts, Query, State},

@@ -103,7 +103,9 @@ pub async fn create_account(
     };
     app.store.create_account(&account).await?;
     let action = format!("{}.create", role.as_str());
-    app.store.append_audit(&audit_entry(app.now(), account.admin_id, actor, action, &account.id, &account.username)).await?;
+    app.store
+        .append_audit(&audit_entry(app.now(), account.admin_id, actor, action, &account.id, &account.username))
+        .await?;
     Ok(account)
 }
 
