@@ -174,7 +174,7 @@ async fn change_balance(
     let user = tenant_user(app, admin.scope, user_id).await?;
     let detail = format!("{minutes_delta:+} min {note}").trim_end().to_string();
     let action = if kind == LedgerKind::Correction { "correction" } else { "recharge" };
-    let extras = Extras::audit(audit(&app, admin, action, user.id.to_string(), detail));
+    let extras = Extras::audit(audit(app, admin, action, user.id.to_string(), detail));
     let credit =
         Credit { user: user.id, seconds: minutes_delta * 60, kind, actor: admin.caller.id(), note, request_id: None };
     let (reply, available) = app
