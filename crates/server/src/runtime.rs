@@ -298,11 +298,11 @@ impl Runtime {
                 continue;
             };
             if at > self.clock.now() {
-                // Registered before the sleep, so a sooner deadline scheduled meanwhile is not missed.
-                let sooner = self.wake.notified();
+                // A sooner deadline scheduled meanwhile is not missed: `notify_one` leaves a permit
+                // when nobody waits yet.
                 tokio::select! {
                     _ = self.clock.sleep_until(at) => {}
-                    _ = sooner => {}
+                    _ = self.wake.notified() => {}
                 }
                 continue;
             }
