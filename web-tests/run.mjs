@@ -44,6 +44,22 @@ async function step(name, fn) {
   }
 }
 
+/** Waits for `condition` (sync or async) to hold, checking every 100 ms for up to `timeout` ms. */
+async function until(condition, what, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Resolves once the page's fonts are loaded and two frames have been drawn since the call. */
+function painted(page) {
+  return page.evaluate(() =>
+    document.fonts.ready.then(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))),
+  );
+}
+
 function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
@@ -135,10 +151,10 @@ async function main() {
 
   /** Phone and desktop screenshots of a page, as it is now. */
   async function screenshots(page, name) {
-    await page.waitForTimeout(150);
+    await painted(page);
     await page.screenshot({ path: join(shots, `${name}-phone.png`), fullPage: false });
     await page.setViewportSize(DESKTOP);
-    await page.waitForTimeout(150);
+    await painted(page);
     await page.screenshot({ path: join(shots, `${name}-desktop.png`), fullPage: false });
     await page.setViewportSize(PHONE);
   }
@@ -272,7 +288,10 @@ async function main() {
     await waitWord(admin, 'ON HOLD');
     await admin.locator('#state-detail', { hasText: 'Power cut' }).waitFor();
     const held = await a.locator('#state-extra').innerText();
-    await a.waitForTimeout(1500);
+    // Three more device polls in HOLD (every 500 ms): more than a second has passed on the server
+    // and in the page's own countdown.
+    const polls = device.polls;
+    await until(() => device.polls >= polls + 3, 'three more device polls');
     assert((await a.locator('#state-extra').innerText()) === held, 'the remaining time is frozen in HOLD');
     await screenshots(a, 'farmer-hold');
   });
@@ -365,7 +384,7 @@ async function main() {
         for (const path of paths) {
           await page.goto(`${server.url}${path}`);
           await page.locator(`html[lang="${lang}"]`).waitFor();
-          await page.waitForTimeout(100);
+          await page.evaluate(() => document.fonts.ready);
           const found = await page.evaluate(() => {
             const out = [];
             const width = document.documentElement.scrollWidth;

@@ -72,6 +72,22 @@ function apiClient(base) {
   };
 }
 
+/** Waits for `condition` (sync or async) to hold, checking every 100 ms for up to `timeout` ms. */
+async function until(condition, what, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Resolves once the page's fonts are loaded and two frames have been drawn since the call. */
+function painted(page) {
+  return page.evaluate(() =>
+    document.fonts.ready.then(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))),
+  );
+}
+
 function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
@@ -182,7 +198,7 @@ async function main() {
 
   const byId = (id) => page.getByTestId(id, { exact: true });
   const shot = async (name) => {
-    await page.waitForTimeout(150); // let a state change paint
+    await painted(page);
     await page.screenshot({ path: join(shots, `${name}.png`) });
   };
   const text = async (id) => (await byId(id).innerText()).trim();
@@ -211,9 +227,8 @@ async function main() {
     await byId('start').click();
     await waitText('state-word', 'RUNNING');
     const first = seconds(await text('state-detail'));
-    await page.waitForTimeout(2600);
-    const later = seconds(await text('state-detail'));
-    assert(first > 0 && later < first, `the remaining time should count down (${first} → ${later})`);
+    assert(first > 0, `a remaining time is shown (${first})`);
+    await until(async () => seconds(await text('state-detail')) < first, 'the remaining time counts down');
     await shot('03-home-running');
   });
 
@@ -223,7 +238,9 @@ async function main() {
     await waitText('state-detail', 'Power cut (load shedding)');
     await page.getByText('Power cut', { exact: true }).waitFor();
     const held = seconds(await text('state-extra'));
-    await page.waitForTimeout(1500);
+    // Two more device polls in HOLD: more than a second of the server's time has passed.
+    const polls = devicePolls;
+    await until(() => devicePolls >= polls + 2, 'two more device polls');
     assert(seconds(await text('state-extra')) === held, 'the remaining time is frozen in HOLD');
     await shot('03b-home-hold');
     loadShedding = false;

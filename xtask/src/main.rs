@@ -1,4 +1,7 @@
 //! `cargo xtask test`: every check this repository has, in the order a reviewer would run them.
+//! `cargo xtask quick`: the inner loop (format check and the fast Rust tests, about a minute warm).
+//! `cargo xtask soak`: the heavy runs kept out of `cargo test` (the 2,000-device fleet), with
+//! their figures.
 //!
 //! Each step prints what it runs and how long it took; the first failure stops the run. What a
 //! fresh machine lacks and can get from the registries (the ESP32-C3 target, the app's npm
@@ -43,6 +46,20 @@ const LINT: (&str, Step) =
     ("lint", Step::Cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]));
 const TESTS: (&str, Step) = ("tests", Step::Cargo(&["test", "--workspace", "--locked"]));
 const CONTRACT: (&str, Step) = ("API contract", Step::Contract);
+/// Every crate's tests but the binary's end-to-end ones, then the fast in-process API tests (all
+/// on the server's manual clock).
+const FAST_TESTS: (&str, Step) =
+    ("fast tests", Step::Cargo(&["test", "--workspace", "--locked", "--exclude", "pumppilot"]));
+const FAST_API_TESTS: (&str, Step) = (
+    "fast API tests",
+    Step::Cargo(&["test", "-p", "pumppilot", "--locked", "--test", "api", "--test", "device_api", "--test", "live"]),
+);
+/// The 2,000-device fleet for 30 s through the real binaries; prints polls, errors, p50/p99,
+/// the server's CPU and memory.
+const FLEET: (&str, Step) = (
+    "fleet soak",
+    Step::Cargo(&["test", "-p", "pumppilot", "--locked", "--test", "fleet", "--", "--ignored", "--nocapture"]),
+);
 const FIRMWARE_FORMAT: (&str, Step) = ("firmware format", Step::FirmwareCargo(&["fmt", "--", "--check"]));
 const FIRMWARE_IMAGE: (&str, Step) = ("firmware image", Step::FirmwareImage);
 const FIRMWARE_LINT: (&str, Step) =
@@ -72,6 +89,8 @@ fn main() -> ExitCode {
             APP_CHECK,
             APP_E2E,
         ],
+        "quick" => &[FORMAT, FAST_TESTS, FAST_API_TESTS],
+        "soak" => &[FLEET],
         "lint" => &[FORMAT, FIRMWARE_FORMAT, LINT],
         "firmware" => &[FIRMWARE_FORMAT, FIRMWARE_IMAGE, FIRMWARE_LINT],
         "contract" => &[CONTRACT],
@@ -79,6 +98,12 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask test       every check: format, clippy -D warnings, all tests, the firmware image"
+            );
+            eprintln!(
+                "       cargo xtask quick      the inner loop: format check and the fast Rust tests (about a minute)"
+            );
+            eprintln!(
+                "       cargo xtask soak       heavy runs: 2,000 devices for 30 s; prints polls, errors, p50/p99, CPU, RSS"
             );
             eprintln!("       cargo xtask lint       format check and clippy only");
             eprintln!("       cargo xtask firmware   build the ESP32-C3 firmware image and report its size");

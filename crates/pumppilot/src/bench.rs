@@ -200,8 +200,7 @@ async fn start_runs(app: &pumppilot_server::AppState, tenants: usize) -> anyhow:
 }
 
 async fn apply(app: &pumppilot_server::AppState, admin: AdminId, event: Event) -> anyhow::Result<()> {
-    let (reply, ()) =
-        app.runtime.apply(admin, event, Extras::default(), |_, _| ()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let (reply, ()) = app.runtime.apply(admin, event, Extras::default(), |_, _| ()).await?;
     reply.map(drop).map_err(|refusal| anyhow::anyhow!("refused: {refusal:?}"))
 }
 

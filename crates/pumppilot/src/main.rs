@@ -124,8 +124,9 @@ async fn create_master(username: &str) -> anyhow::Result<()> {
     };
     anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
     let store: Arc<dyn pumppilot_store::Store> = app::open_store(&settings).await?;
-    let master =
-        app::create_master(store.as_ref(), username, &password).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let master = app::create_master(store.as_ref(), username, &password, settings.clock.now())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     println!("Created master admin `{}`.", master.username);
     Ok(())
 }

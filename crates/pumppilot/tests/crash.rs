@@ -109,7 +109,18 @@ async fn sigkill_mid_stream_loses_no_acknowledged_change() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Kill it once the stream has done real work (however long a slow machine takes for that),
+    // with the writers still going.
+    let busy = || {
+        let acked = acked.lock().unwrap();
+        acked.recharges.values().sum::<usize>() > 5 && acked.ended_runs.len() > 5
+    };
+    for _ in 0..600 {
+        if busy() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     server.kill(); // SIGKILL: no shutdown hook runs
     for task in &tasks {
         task.abort();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{LEASE_MS, assert_error, spawn_app};
 use reqwest::{Method, StatusCode};
@@ -23,21 +23,17 @@ async fn a_long_poll_returns_as_soon_as_the_command_changes() {
 
     // The device waits with the seq it knows; a start releases it at once with the new command.
     let device = t.device.client.clone();
-    let waiting = tokio::spawn(async move {
-        let asked = Instant::now();
-        let answer = device.ok(&format!("/api/esp32/poll?wait=30000&seq={seq}"), report()).await;
-        (answer, asked.elapsed())
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held = async move { device.ok(&format!("/api/esp32/poll?wait=30000&seq={seq}"), report()).await };
+    let waiting = app.held(i64::from(LEASE_MS / 3), held).await;
+    app.clock.advance(Duration::from_millis(200));
     assert!(!waiting.is_finished(), "nothing changed yet: the answer is held");
     t.users[0].ok("/api/motor/start", json!({})).await;
-    let (answer, took) = waiting.await.unwrap();
+    // The server's clock stands still: only the start can release the answer.
+    let answer = waiting.await.unwrap();
     assert_eq!((answer["motor"].as_str(), answer["state"].as_str()), (Some("ON"), Some("RUNNING")));
     assert!(answer["seq"].as_u64().unwrap() > seq);
-    assert!(took < Duration::from_millis(LEASE_MS as u64 / 3), "released by the start, not the wait: {took:?}");
     // The lease counts from the request's arrival, so the device stops where the server stops charging.
-    let lease = answer["leaseMs"].as_u64().unwrap();
-    assert!(lease <= u64::from(LEASE_MS) - 150 && lease > u64::from(LEASE_MS) * 2 / 3, "{lease}");
+    assert_eq!(answer["leaseMs"].as_u64(), Some(u64::from(LEASE_MS) - 200));
 }
 
 #[tokio::test]
@@ -47,35 +43,46 @@ async fn a_long_poll_answers_at_once_when_the_device_is_behind_and_at_a_third_of
     let first = t.device.client.ok("/api/esp32/poll", report()).await;
     let seq = first["seq"].as_u64().unwrap();
 
+    // The server's clock stands still here, so an answer that would wait never comes by itself.
+    let at_once = |path: String, body: Value| {
+        let device = t.device.client.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(20), async move { device.ok(&path, body).await })
+                .await
+                .expect("answered without waiting")
+        }
+    };
     // A device that knows an older seq gets the current command without waiting.
-    let asked = Instant::now();
-    let answer = t.device.client.ok(&format!("/api/esp32/poll?wait=30000&seq={}", seq + 7), report()).await;
-    assert!(asked.elapsed() < Duration::from_millis(300));
+    let answer = at_once(format!("/api/esp32/poll?wait=30000&seq={}", seq + 7), report()).await;
     assert_eq!(answer["seq"].as_u64(), Some(seq));
 
     // Nothing changes: the wait is cut to a third of the lease and the lease is what remains of it.
-    let asked = Instant::now();
-    let answer = t.device.client.ok(&format!("/api/esp32/poll?wait=30000&seq={seq}"), report()).await;
-    let took = asked.elapsed();
-    let third = Duration::from_millis(u64::from(LEASE_MS) / 3);
-    assert!(took >= third && took < third + Duration::from_millis(400), "{took:?}");
+    let third = u64::from(LEASE_MS / 3);
+    let device = t.device.client.clone();
+    let held = async move { device.ok(&format!("/api/esp32/poll?wait=30000&seq={seq}"), report()).await };
+    let waiting = app.held(i64::from(LEASE_MS / 3), held).await;
+    app.clock.advance(Duration::from_millis(third - 1));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!waiting.is_finished(), "held until a third of the lease");
+    app.clock.advance(Duration::from_millis(1));
+    let answer = waiting.await.unwrap();
     assert_eq!(answer["state"], "IDLE");
-    let lease = answer["leaseMs"].as_u64().unwrap();
-    assert!(lease <= u64::from(LEASE_MS) - u64::from(LEASE_MS / 3) + 20, "{lease}");
+    assert_eq!(answer["leaseMs"].as_u64(), Some(u64::from(LEASE_MS) - third));
 
     // A device whose relay is OFF while the command is ON (its lease ran out) is answered at once.
     t.users[0].ok("/api/motor/start", json!({})).await;
     let on = t.device.client.ok("/api/esp32/poll", report()).await;
     assert_eq!(on["motor"], "ON");
-    let asked = Instant::now();
-    let again = t.device.client.ok(&format!("/api/esp32/poll?wait=30000&seq={}", on["seq"]), report()).await;
-    assert!(asked.elapsed() < Duration::from_millis(300), "{:?}", asked.elapsed());
+    let again = at_once(format!("/api/esp32/poll?wait=30000&seq={}", on["seq"]), report()).await;
     assert_eq!(again["motor"], "ON");
     let mut relay_on = report();
     relay_on["relay"] = json!(true);
-    let asked = Instant::now();
-    t.device.client.ok(&format!("/api/esp32/poll?wait=30000&seq={}", on["seq"]), relay_on).await;
-    assert!(asked.elapsed() >= third, "a device in step with its command waits");
+    let device = t.device.client.clone();
+    let path = format!("/api/esp32/poll?wait=30000&seq={}", on["seq"]);
+    let waiting = app.held(i64::from(LEASE_MS / 3), async move { device.ok(&path, relay_on).await }).await;
+    assert!(!waiting.is_finished(), "a device in step with its command waits");
+    app.clock.advance(Duration::from_millis(third));
+    assert_eq!(waiting.await.unwrap()["leaseMs"].as_u64(), Some(u64::from(LEASE_MS) - third));
 
     // Bad waits are refused by name.
     let bad = t.device.client.post("/api/esp32/poll?wait=30001&seq=1", report()).await;
@@ -89,7 +96,6 @@ async fn a_long_poll_answers_at_once_when_the_device_is_behind_and_at_a_third_of
 async fn a_card_starts_then_stops_its_users_run_and_a_retried_tap_does_not_undo_it() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 2, 30).await;
-    let _polling = t.device.keep_polling();
     t.device.poll(false, true).await;
     let (karim, salma) = (&t.user_ids[0], &t.user_ids[1]);
 
@@ -110,7 +116,10 @@ async fn a_card_starts_then_stops_its_users_run_and_a_retried_tap_does_not_undo_
     let queued = tap("DEADBEEF").await;
     assert_eq!((queued["action"].as_str(), queued["entry"]["position"].as_u64()), (Some("QUEUED"), Some(1)));
     // Tapping again while waiting keeps the place; it does not leave the line.
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    app.pass_polling(Duration::from_millis(1_999), &t.device, false, true).await;
+    let repeated = tap("DEADBEEF").await;
+    assert_eq!(repeated, queued, "within 2 s: the same answer again");
+    app.pass_polling(Duration::from_millis(1), &t.device, false, true).await;
     let still = tap("DEADBEEF").await;
     assert_eq!(
         (still["action"].as_str(), still["entry"]["id"].as_str()),

@@ -8,7 +8,7 @@ use std::{
 };
 
 use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse};
-use pumppilot_engine::{AdminId, DeviceId, UserId};
+use pumppilot_engine::{AdminId, DeviceId, Timestamp, UserId};
 use pumppilot_store::{Account, Role, Store};
 use tokio::net::TcpListener;
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
@@ -17,7 +17,6 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     auth::{LoginLimiter, Sessions},
-    clock,
     config::{Secret, Settings},
     error::{self, ApiError},
     keys::{self, Keyring},
@@ -26,6 +25,9 @@ use crate::{
     runtime::Runtime,
     web,
 };
+
+/// How often dead sessions are deleted.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -50,7 +52,9 @@ pub struct App {
 impl App {
     /// Builds the state over an opened store and loads what the hot paths keep in memory.
     pub async fn new(settings: Settings, store: Arc<dyn Store>, secret: &Secret) -> Result<AppState, ApiError> {
-        let runtime = Runtime::new(Arc::clone(&store), settings.device_lease_ms, settings.poll_interval_ms);
+        let clock = Arc::clone(&settings.clock);
+        let runtime =
+            Runtime::new(Arc::clone(&store), Arc::clone(&clock), settings.device_lease_ms, settings.poll_interval_ms);
         runtime.set_motor_rules(settings.motor_rules());
         let mut device_keys = HashMap::new();
         for device in store.devices(None).await? {
@@ -64,18 +68,19 @@ impl App {
             runtime,
             keyring: Keyring::new(secret.0.as_bytes()),
             sessions: Sessions::default(),
-            logins: LoginLimiter::default(),
+            logins: LoginLimiter::new(clock, LoginLimiter::WINDOW, 10, 50),
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),
         });
         app.runtime.start().await?;
         let sweeper = Arc::downgrade(&app);
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
             loop {
-                every.tick().await;
                 let Some(app) = sweeper.upgrade() else { break };
                 app.sweep_sessions().await;
+                let next = app.settings.clock.sleep(SWEEP_EVERY);
+                drop(app);
+                next.await;
             }
         });
         Ok(app)
@@ -83,13 +88,18 @@ impl App {
 
     /// Deletes sessions that can never be used again, and forgets expired ones held in memory.
     pub async fn sweep_sessions(&self) {
-        let now = clock::now();
+        let now = self.now();
         self.sessions.forget_expired(now);
         match self.store.purge_sessions(now).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "deleted expired and revoked sessions"),
             Err(err) => tracing::warn!(%err, "could not delete expired sessions; trying again in an hour"),
         }
+    }
+
+    /// The time on the server's clock.
+    pub fn now(&self) -> Timestamp {
+        self.settings.clock.now()
     }
 
     /// The display name of an account, for entries in the queue.
@@ -201,7 +211,7 @@ pub async fn bootstrap_master(app: &App) -> Result<Option<(String, String)>, Api
         (Some(username), Some(password)) => (username.clone(), password.0.clone(), false),
         _ => ("master".to_string(), Keyring::new_token("")[..16].to_string(), true),
     };
-    create_master(app.store.as_ref(), &username, &password).await?;
+    create_master(app.store.as_ref(), &username, &password, app.now()).await?;
     Ok(generated.then_some((username, password)))
 }
 
@@ -213,7 +223,12 @@ pub fn check_username(username: &str) -> Result<(), ApiError> {
 }
 
 /// Creates a master admin account.
-pub async fn create_master(store: &dyn Store, username: &str, password: &str) -> Result<Account, ApiError> {
+pub async fn create_master(
+    store: &dyn Store,
+    username: &str,
+    password: &str,
+    now: Timestamp,
+) -> Result<Account, ApiError> {
     check_username(username)?;
     let account = Account {
         id: UserId::new(),
@@ -223,7 +238,7 @@ pub async fn create_master(store: &dyn Store, username: &str, password: &str) ->
         admin_id: None,
         password_hash: keys::hash_password(password.to_string()).await?,
         suspended: false,
-        created_at: clock::now(),
+        created_at: now,
     };
     store.create_account(&account).await?;
     Ok(account)

@@ -7,7 +7,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{
@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::{
     app::{App, AppState},
-    clock,
+    clock::SharedClock,
     error::ApiError,
 };
 
@@ -150,7 +150,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         let hash = app.keyring.hash(&token);
         let session = app.sessions.session(app, kind, hash).await?.ok_or_else(ApiError::unauthenticated)?;
-        if session.expires_at <= clock::now() {
+        if session.expires_at <= app.now() {
             app.sessions.forget(&[session.id]);
             return Err(ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED", "the token has expired"));
         }
@@ -313,21 +313,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
 /// Counts failed logins per username and per client address in a sliding window.
 pub struct LoginLimiter {
-    window: Duration,
+    clock: SharedClock,
+    window_ms: i64,
     per_username: u32,
     per_address: u32,
-    failures: std::sync::Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter::new(Duration::from_secs(15 * 60), 10, 50)
-    }
+    failures: std::sync::Mutex<HashMap<String, (Timestamp, u32)>>,
 }
 
 impl LoginLimiter {
-    pub fn new(window: Duration, per_username: u32, per_address: u32) -> Self {
-        LoginLimiter { window, per_username, per_address, failures: Default::default() }
+    /// The window the server uses: 15 minutes.
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    pub fn new(clock: SharedClock, window: Duration, per_username: u32, per_address: u32) -> Self {
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        LoginLimiter { clock, window_ms, per_username, per_address, failures: Default::default() }
     }
 
     fn keys(username: &str, addr: Option<std::net::IpAddr>) -> [(String, bool); 2] {
@@ -337,12 +336,12 @@ impl LoginLimiter {
 
     /// Fails with 429 while too many recent attempts failed for this username or address.
     pub fn check(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<(), ApiError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let failures = self.failures.lock().expect("limiter lock");
         for (key, is_user) in Self::keys(username, addr) {
             let limit = if is_user { self.per_username } else { self.per_address };
             if let Some((since, count)) = failures.get(&key)
-                && now.duration_since(*since) < self.window
+                && now - *since < self.window_ms
                 && *count >= limit
             {
                 return Err(ApiError::new(
@@ -357,14 +356,14 @@ impl LoginLimiter {
 
     /// Counts one failed attempt.
     pub fn failed(&self, username: &str, addr: Option<std::net::IpAddr>) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut failures = self.failures.lock().expect("limiter lock");
         if failures.len() > 100_000 {
-            failures.retain(|_, (since, _)| now.duration_since(*since) < self.window);
+            failures.retain(|_, (since, _)| now - *since < self.window_ms);
         }
         for (key, _) in Self::keys(username, addr) {
             let slot = failures.entry(key).or_insert((now, 0));
-            if now.duration_since(slot.0) >= self.window {
+            if now - slot.0 >= self.window_ms {
                 *slot = (now, 0);
             }
             slot.1 += 1;

@@ -14,6 +14,8 @@
 
 use std::{fmt, net::SocketAddr};
 
+use crate::clock::{self, SharedClock};
+
 /// A secret that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -40,6 +42,8 @@ pub struct Settings {
     pub max_starts_per_hour: u32,
     pub master_username: Option<String>,
     pub master_password: Option<Secret>,
+    /// The clock the server runs on: the wall clock, or a [`crate::clock::ManualClock`] in tests.
+    pub clock: SharedClock,
 }
 
 /// A setting that cannot be used, named so the operator knows what to fix.
@@ -63,6 +67,7 @@ impl Default for Settings {
             max_starts_per_hour: 6,
             master_username: None,
             master_password: None,
+            clock: clock::system(),
         }
     }
 }

@@ -13,6 +13,8 @@ use pumppilot_store::StoreError;
 use serde::{Serialize, de::DeserializeOwned};
 use utoipa::ToSchema;
 
+use crate::runtime::RuntimeError;
+
 /// An error answer: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -87,6 +89,17 @@ impl From<StoreError> for ApiError {
                 tracing::error!(%cause, "store unavailable");
                 ApiError::unavailable()
             }
+        }
+    }
+}
+
+/// The one place where the runtime's errors become HTTP answers.
+impl From<RuntimeError> for ApiError {
+    fn from(err: RuntimeError) -> Self {
+        match err {
+            RuntimeError::NotFound => ApiError::not_found("admin"),
+            RuntimeError::Busy => ApiError::conflict("CONFLICT", "the pump is busy; try again"),
+            RuntimeError::Store(err) => err.into(),
         }
     }
 }

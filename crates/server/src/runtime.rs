@@ -6,7 +6,10 @@
 
 use std::{
     collections::{BTreeSet, HashMap},
-    sync::{Arc, Mutex as SyncMutex, RwLock},
+    sync::{
+        Arc, Mutex as SyncMutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -16,7 +19,22 @@ use pumppilot_engine::{
 use pumppilot_store::{AuditEntry, Commit, Decision, Store, StoreError, Telemetry};
 use tokio::sync::{Mutex, Notify, watch};
 
-use crate::{clock, error::ApiError};
+use crate::clock::SharedClock;
+
+/// Why the runtime could not apply or read a tenant's state. The HTTP layer maps it to an answer
+/// in one place (`From<RuntimeError> for ApiError` in `error.rs`).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The tenant (its admin) does not exist.
+    #[error("no such pump")]
+    NotFound,
+    /// Other writers kept moving the tenant on; every retry met a newer version.
+    #[error("the pump is busy; every retry met a newer version")]
+    Busy,
+    /// The store failed or refused the write.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Writes that go with an event in the same atomic commit, when the event is accepted.
 #[derive(Debug, Default)]
@@ -51,6 +69,9 @@ impl Stamp {
     }
 }
 
+/// How often buffered device telemetry (last-seen times) is written.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
 /// One tenant: its state (loaded on first use) and the channel that announces its changes.
 #[derive(Default)]
 struct Slot {
@@ -66,6 +87,7 @@ type Cell = Arc<Slot>;
 /// The live state of every tenant served here.
 pub struct Runtime {
     store: Arc<dyn Store>,
+    clock: SharedClock,
     lease_ms: i64,
     poll_ms: u32,
     cells: RwLock<HashMap<AdminId, Cell>>,
@@ -77,6 +99,7 @@ pub struct Runtime {
     /// Since when the store has failed to commit (a commit, a telemetry flush or the readiness
     /// probe failed); cleared by the next write that succeeds. While set, polls answer OFF.
     outage: SyncMutex<Option<Timestamp>>,
+    retries: AtomicU64,
 }
 
 #[derive(Default)]
@@ -86,9 +109,13 @@ struct Deadlines {
 }
 
 impl Runtime {
-    pub fn new(store: Arc<dyn Store>, lease_ms: u32, poll_ms: u32) -> Arc<Self> {
+    /// How many times the runtime redid an event for the same tenant in a row before it gives up.
+    pub const ATTEMPTS: usize = 5;
+
+    pub fn new(store: Arc<dyn Store>, clock: SharedClock, lease_ms: u32, poll_ms: u32) -> Arc<Self> {
         Arc::new(Runtime {
             store,
+            clock,
             lease_ms: i64::from(lease_ms),
             poll_ms,
             cells: RwLock::default(),
@@ -97,7 +124,19 @@ impl Runtime {
             telemetry: SyncMutex::default(),
             motor_rules: SyncMutex::new(MotorRules::NONE),
             outage: SyncMutex::default(),
+            retries: AtomicU64::new(0),
         })
+    }
+
+    /// The clock this runtime runs on.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// How many commits met a newer version and were redone since the start (to show that the
+    /// retry path ran).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// Sets the server's restart protection (`PUMPPILOT_MIN_OFF_MS`, …) for every tenant.
@@ -116,7 +155,7 @@ impl Runtime {
         if ok {
             *outage = None;
         } else if outage.is_none() {
-            *outage = Some(clock::now());
+            *outage = Some(self.clock.now());
         }
     }
 
@@ -129,7 +168,7 @@ impl Runtime {
     }
 
     /// Tries a write to the store (`/readyz`): the answer, and the outage state follows it.
-    pub async fn probe_store(&self) -> Result<(), ApiError> {
+    pub async fn probe_store(&self) -> Result<(), RuntimeError> {
         let result = self.store.probe_write().await;
         self.note_result(&result);
         Ok(result?)
@@ -143,15 +182,15 @@ impl Runtime {
         event: Event,
         extras: Extras,
         view: impl FnOnce(&Tenant, Timestamp) -> R,
-    ) -> Result<(Result<Reply, Refusal>, R), ApiError> {
+    ) -> Result<(Result<Reply, Refusal>, R), RuntimeError> {
         let cell = self.cell(admin);
         let mut guard = cell.tenant.lock().await;
-        for _attempt in 0..5 {
+        for _attempt in 0..Self::ATTEMPTS {
             let current = match guard.take() {
                 Some(tenant) => tenant,
                 None => self.load(admin).await?,
             };
-            let now = clock::now();
+            let now = self.clock.now();
             let mut next = current.clone();
             // The device was told OFF during a store outage: the run holds from that moment.
             let outage = *cell.outage.lock().expect("outage lock");
@@ -178,7 +217,10 @@ impl Runtime {
                         *cell.outage.lock().expect("outage lock") = None;
                     }
                     // Another server (or a flush) moved the tenant on: read it again and redo.
-                    Err(StoreError::VersionConflict) => continue,
+                    Err(StoreError::VersionConflict) => {
+                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     Err(err) => {
                         if matches!(err, StoreError::Unavailable(_)) {
                             self.note_write(false);
@@ -202,18 +244,23 @@ impl Runtime {
             self.schedule(admin, deadline);
             return Ok((reply, answer));
         }
-        Err(ApiError::conflict("CONFLICT", "the pump is busy; try again"))
+        Err(RuntimeError::Busy)
     }
 
     /// Brings a tenant up to date and reads it.
-    pub async fn read<R>(&self, admin: AdminId, view: impl FnOnce(&Tenant, Timestamp) -> R) -> Result<R, ApiError> {
+    pub async fn read<R>(&self, admin: AdminId, view: impl FnOnce(&Tenant, Timestamp) -> R) -> Result<R, RuntimeError> {
         Ok(self.apply(admin, Event::Tick, Extras::default(), view).await?.1)
     }
 
     /// The device hot path: a report that changes nothing only moves the last-seen time in
     /// memory; anything else goes through the engine and the store. While the store cannot
     /// commit, the answer is OFF (HOLD, STORE_UNAVAILABLE).
-    pub async fn poll(&self, admin: AdminId, poll: DevicePoll, telemetry: Telemetry) -> Result<PollAnswer, ApiError> {
+    pub async fn poll(
+        &self,
+        admin: AdminId,
+        poll: DevicePoll,
+        telemetry: Telemetry,
+    ) -> Result<PollAnswer, RuntimeError> {
         let now = telemetry.last_seen_at;
         {
             // A board says why it started once: a later report before the flush must not lose it.
@@ -251,7 +298,7 @@ impl Runtime {
             .await
         {
             Ok((_, answer)) => Ok(answer),
-            Err(err) if err.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => {
+            Err(RuntimeError::Store(StoreError::Unavailable(_))) => {
                 let guard = cell.tenant.lock().await;
                 Ok(Tenant::unavailable_answer(guard.as_ref(), now, poll_ms, self.lease_ms))
             }
@@ -266,14 +313,14 @@ impl Runtime {
     }
 
     /// The command for one of a tenant's devices as it stands now, without counting as a poll.
-    pub async fn command(&self, admin: AdminId, device: DeviceId) -> Result<PollAnswer, ApiError> {
+    pub async fn command(&self, admin: AdminId, device: DeviceId) -> Result<PollAnswer, RuntimeError> {
         let poll_ms = self.poll_ms;
         self.read(admin, |tenant, now| tenant.poll_answer_for(device, now, poll_ms)).await
     }
 
     /// Loads every tenant, applies what time changed while the server was down, and runs the
     /// timer and the telemetry flush until the process ends.
-    pub async fn start(self: &Arc<Self>) -> Result<(), ApiError> {
+    pub async fn start(self: &Arc<Self>) -> Result<(), RuntimeError> {
         for admin in self.store.tenant_ids().await? {
             self.read(admin, |_, _| ()).await?;
         }
@@ -281,9 +328,8 @@ impl Runtime {
         tokio::spawn(async move { timer.run_timer().await });
         let flusher = Arc::clone(self);
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(1));
             loop {
-                every.tick().await;
+                flusher.clock.sleep(FLUSH_EVERY).await;
                 flusher.flush_telemetry().await;
             }
         });
@@ -319,7 +365,7 @@ impl Runtime {
         Arc::clone(self.cells.write().expect("cells lock").entry(admin).or_default())
     }
 
-    async fn load(&self, admin: AdminId) -> Result<Tenant, ApiError> {
+    async fn load(&self, admin: AdminId) -> Result<Tenant, RuntimeError> {
         match self.store.load_tenant(admin, self.lease_ms).await? {
             Some(mut tenant) => {
                 tenant.defaults = *self.motor_rules.lock().expect("motor rules lock");
@@ -327,7 +373,7 @@ impl Runtime {
             }
             None => {
                 self.cells.write().expect("cells lock").remove(&admin);
-                Err(ApiError::not_found("admin"))
+                Err(RuntimeError::NotFound)
             }
         }
     }
@@ -356,10 +402,11 @@ impl Runtime {
                 self.wake.notified().await;
                 continue;
             };
-            let wait = at - clock::now();
-            if wait > 0 {
+            if at > self.clock.now() {
+                // A sooner deadline scheduled meanwhile is not missed: `notify_one` leaves a permit
+                // when nobody waits yet.
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                    _ = self.clock.sleep_until(at) => {}
                     _ = self.wake.notified() => {}
                 }
                 continue;
@@ -370,8 +417,8 @@ impl Runtime {
                 timer.by_tenant.remove(&admin);
             }
             if let Err(err) = self.read(admin, |_, _| ()).await {
-                tracing::warn!(tenant = %admin, code = err.code, "timer could not bring a tenant up to date; retrying");
-                self.schedule(admin, Some(clock::now() + 1000));
+                tracing::warn!(tenant = %admin, %err, "timer could not bring a tenant up to date; retrying");
+                self.schedule(admin, Some(self.clock.now() + 1000));
             }
         }
     }

@@ -132,31 +132,50 @@ pub async fn racing_commits_only_one_wins(store: &dyn Store) {
     assert_eq!(entries, 1, "only the winner's ledger entry is written");
 }
 
-/// Writers that reload and retry on a conflict all land, and the wallet is the sum of them.
+/// Writers that reload and retry on a conflict all land, and the wallet is the sum of them. The
+/// writers' first commits race from the same version (they meet at a barrier after loading), so
+/// the conflict and retry path runs every time: counted and asserted.
 pub async fn concurrent_writers_retry_until_every_credit_lands(store: &dyn Store) {
     const WRITERS: i64 = 4;
     const CREDITS: i64 = 5;
     let rahim = tenancy(store, "rahim", 1).await;
     let (admin, u1) = (rahim.admin, rahim.users[0]);
+    let together = tokio::sync::Barrier::new(WRITERS as usize);
 
-    let writer = |n: i64| async move {
-        let mut conflicts = 0;
-        for k in 0..CREDITS {
-            loop {
-                let mut tenant = load(store, admin).await;
-                let records = tenant.apply(recharge(admin, u1, 10), at(n * 100 + k)).records;
-                let commit =
-                    Commit { tenant: &tenant, records: &records, audit: &[], decision: None, suspension: None };
-                match store.commit(commit).await {
-                    Ok(()) => break,
-                    Err(StoreError::VersionConflict) => conflicts += 1,
-                    Err(other) => panic!("commit failed: {other:?}"),
+    let writer = |n: i64| {
+        let together = &together;
+        async move {
+            let (mut conflicts, mut retried) = (0, 0);
+            for k in 0..CREDITS {
+                let mut attempt = 0;
+                loop {
+                    let mut tenant = load(store, admin).await;
+                    if k == 0 && attempt == 0 {
+                        together.wait().await;
+                    }
+                    let records = tenant.apply(recharge(admin, u1, 10), at(n * 100 + k)).records;
+                    let commit =
+                        Commit { tenant: &tenant, records: &records, audit: &[], decision: None, suspension: None };
+                    match store.commit(commit).await {
+                        Ok(()) => {
+                            retried += i64::from(attempt > 0);
+                            break;
+                        }
+                        Err(StoreError::VersionConflict) => conflicts += 1,
+                        Err(other) => panic!("commit failed: {other:?}"),
+                    }
+                    attempt += 1;
                 }
             }
+            (conflicts, retried)
         }
-        conflicts
     };
-    let _conflicts = tokio::join!(writer(0), writer(1), writer(2), writer(3));
+    let outcomes = tokio::join!(writer(0), writer(1), writer(2), writer(3));
+    let outcomes = [outcomes.0, outcomes.1, outcomes.2, outcomes.3];
+    let conflicts: i64 = outcomes.iter().map(|o| o.0).sum();
+    let retried: i64 = outcomes.iter().map(|o| o.1).sum();
+    assert!(conflicts >= WRITERS - 1, "all but one of the racing first commits met a conflict: {outcomes:?}");
+    assert!(retried >= WRITERS - 1, "and each landed on a retry: {outcomes:?}");
 
     let tenant = load(store, admin).await;
     assert_eq!(tenant.version, (WRITERS * CREDITS) as u64);

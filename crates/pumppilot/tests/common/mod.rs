@@ -9,7 +9,11 @@ use std::{
     time::Duration,
 };
 
-use pumppilot_server::{Running, Settings, app, config::Secret};
+use pumppilot_server::{
+    Running, Settings, app,
+    clock::{ManualClock, SharedClock},
+    config::Secret,
+};
 use pumppilot_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,15 +26,33 @@ pub const LEASE_MS: u32 = 1500;
 pub struct TestApp {
     pub site: Site,
     pub running: Running,
+    /// The server's clock: it stands still until the test moves it.
+    pub clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
 
+/// A server on a manual clock.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|store| store).await
 }
 
-/// A server whose store is wrapped by `wrap` (for fault injection).
+/// A server whose store is wrapped by `wrap` (for fault injection), on a manual clock.
 pub async fn spawn_app_with(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>) -> TestApp {
+    let clock = ManualClock::starting_now();
+    spawn_app_on(clock.clone(), clock, wrap).await
+}
+
+/// A server on the wall clock (for devices that run on real time, as the simulator does).
+pub async fn spawn_app_on_the_wall_clock() -> TestApp {
+    let unused = ManualClock::starting_now();
+    spawn_app_on(pumppilot_server::clock::system(), unused, |store| store).await
+}
+
+async fn spawn_app_on(
+    server_clock: SharedClock,
+    clock: Arc<ManualClock>,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -43,13 +65,14 @@ pub async fn spawn_app_with(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>)
         max_starts_per_hour: 0,
         master_username: Some(MASTER.0.into()),
         master_password: Some(Secret(MASTER.1.into())),
+        clock: server_clock,
         ..Settings::default()
     };
     let secret = app::load_secret(&settings).unwrap();
     let store = wrap(app::open_store(&settings).await.unwrap());
     let running = app::spawn(settings, store, secret).await.unwrap();
     app::bootstrap_master(&running.app).await.unwrap();
-    TestApp { site: Site { base: format!("http://{}", running.addr) }, running, _dir: dir }
+    TestApp { site: Site { base: format!("http://{}", running.addr) }, running, clock, _dir: dir }
 }
 
 impl TestApp {
@@ -57,6 +80,60 @@ impl TestApp {
     pub fn database(&self) -> std::path::PathBuf {
         self._dir.path().join("pumppilot.db")
     }
+
+    /// Moves the server's clock on by `by` while `device` reports these inputs at every half
+    /// lease, so its lease never runs out on the way.
+    pub async fn pass_polling(&self, by: Duration, device: &Device, load_shedding: bool, ready: bool) {
+        let step = Duration::from_millis(u64::from(LEASE_MS) / 2);
+        let mut left = by;
+        while !left.is_zero() {
+            let now = left.min(step);
+            self.clock.advance(now);
+            device.poll(load_shedding, ready).await;
+            left -= now;
+        }
+    }
+
+    /// Waits until someone on the server waits for the moment `from_now_ms` from now on the
+    /// server's clock (a stream's refresh, a timer), when nothing else waits for that moment.
+    pub async fn until_waiting_for(&self, from_now_ms: i64) {
+        self.until_one_more_waits(from_now_ms, 0).await;
+    }
+
+    /// How many waits on the server end `from_now_ms` from now (before starting one more).
+    pub fn waits_for(&self, from_now_ms: i64) -> usize {
+        let at = pumppilot_server::clock::Clock::now(self.clock.as_ref()) + from_now_ms;
+        self.clock.waits().iter().filter(|w| **w == at).count()
+    }
+
+    /// Waits until more than `before` waits end `from_now_ms` from now: a request was held.
+    pub async fn until_one_more_waits(&self, from_now_ms: i64, before: usize) {
+        until(&format!("a wait until +{from_now_ms} ms"), || self.waits_for(from_now_ms) > before).await;
+    }
+
+    /// Starts `request` and returns once the server holds it until `from_now_ms` from now.
+    pub async fn held<T: Send + 'static>(
+        &self,
+        from_now_ms: i64,
+        request: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        let before = self.waits_for(from_now_ms);
+        let task = tokio::spawn(request);
+        self.until_one_more_waits(from_now_ms, before).await;
+        task
+    }
+}
+
+/// Waits for `done` to hold, checking every 10 ms of real time for up to 20 s: for what another
+/// task does while the server's clock stands still.
+pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not within 20 s");
 }
 
 /// A JSON client with an optional bearer token.

@@ -15,7 +15,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     app::AppState,
     auth::{self, ACCESS_TOKEN_MS, Caller, ClientAddr, REFRESH_TOKEN_MS, SESSION_COOKIE, WEB_SESSION_MS},
-    clock,
     error::{ApiError, ApiJson},
     keys::{self, Keyring},
     routes::openapi::{Body, SignIn, SignedIn, Store},
@@ -100,7 +99,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let account = authenticate(&app, &body, addr).await?;
     let token = Keyring::new_token("w_");
-    let now = clock::now();
+    let now = app.now();
     let session = Session {
         id: SessionId::new(),
         kind: SessionKind::Web,
@@ -129,7 +128,7 @@ async fn login(
 #[utoipa::path(post, path = "/api/auth/logout", tag = "accounts", security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 204, description = "Signed out; the cookie is cleared"), SignedIn))]
 async fn logout(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    app.store.revoke_session(caller.kind, caller.session, clock::now()).await?;
+    app.store.revoke_session(caller.kind, caller.session, app.now()).await?;
     app.sessions.forget(&[caller.session]);
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok(([(header::SET_COOKIE, clear)], StatusCode::NO_CONTENT).into_response())
@@ -159,7 +158,7 @@ async fn mobile_login(
 ) -> Result<Json<TokenPair>, ApiError> {
     let account = authenticate(&app, &body, addr).await?;
     let (access, refresh, access_hash, refresh_hash) = new_pair(&app);
-    let now = clock::now();
+    let now = app.now();
     let session = Session {
         id: SessionId::new(),
         kind: SessionKind::Mobile,
@@ -206,7 +205,7 @@ async fn mobile_refresh(
     ApiJson(body): ApiJson<RefreshBody>,
 ) -> Result<Json<TokenPair>, ApiError> {
     let hash = app.keyring.hash(&body.refresh_token);
-    let now = clock::now();
+    let now = app.now();
     let Some((session, matched)) = app.store.session_by_refresh_hash(&hash).await? else {
         return Err(ApiError::unauthenticated());
     };
@@ -266,7 +265,7 @@ async fn mobile_logout(
 ) -> Result<StatusCode, ApiError> {
     let hash = app.keyring.hash(&body.refresh_token);
     if let Some((session, _)) = app.store.session_by_refresh_hash(&hash).await? {
-        app.store.revoke_session(SessionKind::Mobile, session.id, clock::now()).await?;
+        app.store.revoke_session(SessionKind::Mobile, session.id, app.now()).await?;
         app.sessions.forget(&[session.id]);
     }
     Ok(StatusCode::NO_CONTENT)

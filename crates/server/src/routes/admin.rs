@@ -63,8 +63,8 @@ pub async fn tenant_user(app: &App, scope: TenantScope, id: &str) -> Result<Arc<
     }
 }
 
-fn audit(admin: &AdminScope, action: &str, target: String, detail: String) -> AuditEntry {
-    audit_entry(Some(admin.scope.admin()), admin.caller.id(), action, &target, detail)
+fn audit(app: &App, admin: &AdminScope, action: &str, target: String, detail: String) -> AuditEntry {
+    audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), action, &target, detail)
 }
 
 /// Creates a user in this tenant.
@@ -183,7 +183,7 @@ async fn change_balance(
     let user = tenant_user(app, admin.scope, user_id).await?;
     let detail = format!("{minutes_delta:+} min {note}").trim_end().to_string();
     let action = if kind == LedgerKind::Correction { "correction" } else { "recharge" };
-    let extras = Extras::audit(audit(admin, action, user.id.to_string(), detail));
+    let extras = Extras::audit(audit(app, admin, action, user.id.to_string(), detail));
     let credit =
         Credit { user: user.id, seconds: minutes_delta * 60, kind, actor: admin.caller.id(), note, request_id: None };
     let (reply, available) = app
@@ -289,7 +289,7 @@ async fn approve_request(
     if request.status != RequestStatus::Pending {
         return Err(ApiError::conflict("ALREADY_DECIDED", "this request was already decided"));
     }
-    let now = clock::now();
+    let now = app.now();
     let decision = Decision {
         request_id: request.id,
         admin_id: request.admin_id,
@@ -307,7 +307,13 @@ async fn approve_request(
     };
     let extras = Extras {
         decision: Some(decision.clone()),
-        ..Extras::audit(audit(&admin, "request.approve", request.id.to_string(), format!("+{} min", request.minutes)))
+        ..Extras::audit(audit(
+            &app,
+            &admin,
+            "request.approve",
+            request.id.to_string(),
+            format!("+{} min", request.minutes),
+        ))
     };
     app.runtime.apply(admin.scope.admin(), Event::Credit(credit), extras, |_, _| ()).await?.0?;
     Ok(Json(decided(request, &decision)))
@@ -337,11 +343,17 @@ async fn reject_request(
         admin_id: request.admin_id,
         status: RequestStatus::Rejected,
         decided_by: admin.caller.id(),
-        at: clock::now(),
+        at: app.now(),
     };
     app.store.decide_minute_request(&decision).await?;
     app.store
-        .append_audit(&audit(&admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes)))
+        .append_audit(&audit(
+            &app,
+            &admin,
+            "request.reject",
+            request.id.to_string(),
+            format!("{} min", request.minutes),
+        ))
         .await?;
     Ok(Json(decided(request, &decision)))
 }
@@ -374,12 +386,12 @@ async fn register_device(
         admin_id: admin.scope.admin(),
         name,
         key_hash: hash.to_vec(),
-        created_at: clock::now(),
+        created_at: app.now(),
         telemetry: None,
     };
     app.store.create_device(&device).await?;
     app.device_keys.write().expect("device keys lock").insert(hash, (device.id, device.admin_id));
-    app.store.append_audit(&audit(&admin, "device.register", device.id.to_string(), device.name.clone())).await?;
+    app.store.append_audit(&audit(&app, &admin, "device.register", device.id.to_string(), device.name.clone())).await?;
     Ok((StatusCode::CREATED, Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key })))
 }
 
@@ -403,7 +415,9 @@ async fn rotate_device_key(
         keys.retain(|_, (known, _)| *known != device.id);
         keys.insert(hash, (device.id, device.admin_id));
     }
-    app.store.append_audit(&audit(&admin, "device.rotate-key", device.id.to_string(), device.name.clone())).await?;
+    app.store
+        .append_audit(&audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone()))
+        .await?;
     Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key }))
 }
 
@@ -411,7 +425,7 @@ async fn rotate_device_key(
 #[utoipa::path(get, path = "/api/admin/devices", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The tenant's devices", body = [DeviceView]), Scoped))]
 async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<DeviceView>>, ApiError> {
-    let now = clock::now();
+    let now = app.now();
     let lease = i64::from(app.settings.device_lease_ms);
     let controller = app.runtime.read(admin.scope.admin(), |tenant, _| tenant.controller).await?;
     let views = app
@@ -455,7 +469,7 @@ async fn retire_device(
     let device = tenant_device(&app, &admin, &id).await?;
     // The key stops first: from here on the device cannot poll, whatever happens next.
     app.device_keys.write().expect("device keys lock").retain(|_, (known, _)| *known != device.id);
-    let extras = Extras::audit(audit(&admin, "device.retire", device.id.to_string(), device.name.clone()));
+    let extras = Extras::audit(audit(&app, &admin, "device.retire", device.id.to_string(), device.name.clone()));
     let (_done, ()) =
         app.runtime.apply(admin.scope.admin(), Event::RetireDevice { device: device.id }, extras, |_, _| ()).await?;
     app.store.delete_device(device.admin_id, device.id).await?;
@@ -472,10 +486,10 @@ async fn choose_controller(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeviceView>, ApiError> {
     let device = tenant_device(&app, &admin, &id).await?;
-    let extras = Extras::audit(audit(&admin, "device.controller", device.id.to_string(), device.name.clone()));
+    let extras = Extras::audit(audit(&app, &admin, "device.controller", device.id.to_string(), device.name.clone()));
     let event = Event::SetController { device: Some(device.id) };
     let (_done, ()) = app.runtime.apply(admin.scope.admin(), event, extras, |_, _| ()).await?;
-    Ok(Json(DeviceView::new(&device, i64::from(app.settings.device_lease_ms), clock::now(), true)))
+    Ok(Json(DeviceView::new(&device, i64::from(app.settings.device_lease_ms), app.now(), true)))
 }
 
 /// The pump's restart protection: the owner's own values and the values in force.
@@ -531,7 +545,7 @@ async fn set_motor_settings(
         "minOffMs={:?} gridSettleMs={:?} maxStartsPerHour={:?}",
         settings.min_off_ms, settings.grid_settle_ms, settings.max_starts_per_hour
     );
-    let extras = Extras::audit(audit(&admin, "pump.motor", admin.scope.admin().to_string(), detail));
+    let extras = Extras::audit(audit(&app, &admin, "pump.motor", admin.scope.admin().to_string(), detail));
     let (_, view) = app
         .runtime
         .apply(admin.scope.admin(), Event::SetMotorSettings(settings), extras, |tenant, _| {
@@ -545,7 +559,7 @@ async fn set_motor_settings(
 #[utoipa::path(post, path = "/api/admin/motor/stop", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The ended entry", body = EntryView), Scoped, Refused))]
 async fn admin_stop(State(app): State<AppState>, admin: AdminScope) -> Result<Json<EntryView>, ApiError> {
-    let extras = Extras::audit(audit(&admin, "motor.stop", admin.scope.admin().to_string(), String::new()));
+    let extras = Extras::audit(audit(&app, &admin, "motor.stop", admin.scope.admin().to_string(), String::new()));
     let (reply, tenant) =
         app.runtime.apply(admin.scope.admin(), Event::AdminStop, extras, |t, now| (t.clone(), now)).await?;
     let Reply::Ended(entry) = reply? else { return Err(ApiError::internal()) };
@@ -578,7 +592,7 @@ async fn remove_waiting(
         return Err(ApiError::validation("reason: say why, in 1 to 500 characters"));
     }
     let user = tenant_user(&app, admin.scope, &user_id).await?;
-    let extras = Extras::audit(audit(&admin, "queue.remove", user.id.to_string(), reason));
+    let extras = Extras::audit(audit(&app, &admin, "queue.remove", user.id.to_string(), reason));
     let (reply, (tenant, now)) = app
         .runtime
         .apply(admin.scope.admin(), Event::RemoveWaiting { user: user.id }, extras, |t, now| (t.clone(), now))

@@ -1,14 +1,10 @@
 //! RFID cards at the pump: the admin binds a card to a user, and a tap at the device starts that
 //! user's run (or queues them), or stops it when it is the active run.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Mutex};
 
 use axum::{Json, extract::State, http::StatusCode};
-use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply};
+use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply, Timestamp};
 use pumppilot_protocol::{CardAction, CardTap};
 use pumppilot_store::Card;
 use serde::{Deserialize, Serialize};
@@ -19,7 +15,7 @@ use super::{admin::tenant_user, audit_entry, device::DeviceCaller};
 use crate::{
     app::{App, AppState},
     auth::AdminScope,
-    clock::{self, rfc3339},
+    clock::rfc3339,
     error::{ApiError, ApiJson, ApiPath, RawBody, parse_json},
     routes::openapi::{AdminIdParam, Body, Device, Refused, Scoped},
     runtime::Extras,
@@ -80,10 +76,9 @@ async fn bind_card(
     ApiJson(body): ApiJson<BindCardBody>,
 ) -> Result<Json<CardView>, ApiError> {
     let user = tenant_user(&app, admin.scope, &id).await?;
-    let card =
-        Card { admin_id: admin.scope.admin(), uid: card_uid(&body.uid)?, user_id: user.id, bound_at: clock::now() };
+    let card = Card { admin_id: admin.scope.admin(), uid: card_uid(&body.uid)?, user_id: user.id, bound_at: app.now() };
     app.store.bind_card(&card).await?;
-    let entry = audit_entry(Some(card.admin_id), admin.caller.id(), "card.bind", &user.id, card.uid.clone());
+    let entry = audit_entry(app.now(), Some(card.admin_id), admin.caller.id(), "card.bind", &user.id, card.uid.clone());
     app.store.append_audit(&entry).await?;
     Ok(Json(CardView::from(&card)))
 }
@@ -108,7 +103,8 @@ async fn unbind_card(
         pumppilot_store::StoreError::NotFound => ApiError::not_found("card"),
         other => other.into(),
     })?;
-    let entry = audit_entry(Some(admin.scope.admin()), admin.caller.id(), "card.unbind", &uid, String::new());
+    let entry =
+        audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "card.unbind", &uid, String::new());
     app.store.append_audit(&entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -135,7 +131,7 @@ impl TapView {
 
 /// A card held to a device's reader (device key auth): starts the holder's run (or queues them;
 /// a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
-/// [`RecentTaps::WINDOW`] gets the first answer again, so a retried request never undoes a tap
+/// [`RecentTaps::WINDOW_MS`] gets the first answer again, so a retried request never undoes a tap
 /// (denials are not repeated: they changed nothing, and the next tap is decided afresh).
 #[utoipa::path(post, path = "/api/esp32/rfid", tag = "device", security(("deviceKey" = [])),
     request_body(content = BindCardBody, description = "`{uid}`: the card's UID in hex"),
@@ -148,12 +144,12 @@ async fn tap(
 ) -> Result<Json<TapView>, ApiError> {
     let tap: CardTap = parse_json(&body)?;
     let uid = card_uid(tap.uid)?;
-    if let Some(answer) = app.taps.recent(caller.admin, &uid) {
+    if let Some(answer) = app.taps.recent(caller.admin, &uid, app.now()) {
         return Ok(Json(answer));
     }
     let answer = act_on_tap(&app, caller.admin, &uid).await?;
     if answer.action != CardAction::Denied {
-        app.taps.remember(caller.admin, uid, answer.clone());
+        app.taps.remember(caller.admin, uid, answer.clone(), app.now());
     }
     Ok(Json(answer))
 }
@@ -175,7 +171,8 @@ async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, Api
     } else {
         (Event::Start { user: holder.id, requested_minutes: None, entry_id: EntryId::new() }, "start")
     };
-    let extras = Extras::audit(audit_entry(Some(admin), holder.id, "card.tap", &holder.id, format!("{uid} {what}")));
+    let extras =
+        Extras::audit(audit_entry(app.now(), Some(admin), holder.id, "card.tap", &holder.id, format!("{uid} {what}")));
     let (reply, (tenant, now)) = app.runtime.apply(admin, event, extras, |t, now| (t.clone(), now)).await?;
     let (action, entry) = match reply {
         Ok(Reply::Entry(entry)) if entry.status == EntryStatus::Waiting => (CardAction::Queued, entry),
@@ -189,25 +186,25 @@ async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, Api
     Ok(TapView { action, entry: Some(entry), reason: None })
 }
 
-/// Taps answered in the last [`RecentTaps::WINDOW`], by pump and card.
+/// Taps answered in the last [`RecentTaps::WINDOW_MS`], by pump and card.
 #[derive(Default)]
-pub struct RecentTaps(Mutex<HashMap<(AdminId, String), (Instant, TapView)>>);
+pub struct RecentTaps(Mutex<HashMap<(AdminId, String), (Timestamp, TapView)>>);
 
 impl RecentTaps {
     /// How long a tap's answer is repeated for the same card at the same pump.
-    pub const WINDOW: Duration = Duration::from_secs(2);
+    pub const WINDOW_MS: i64 = 2_000;
 
-    fn recent(&self, admin: AdminId, uid: &str) -> Option<TapView> {
+    fn recent(&self, admin: AdminId, uid: &str, now: Timestamp) -> Option<TapView> {
         let taps = self.0.lock().expect("taps lock");
         taps.get(&(admin, uid.to_owned()))
-            .filter(|(at, _)| at.elapsed() < Self::WINDOW)
+            .filter(|(at, _)| now - *at < Self::WINDOW_MS)
             .map(|(_, answer)| answer.clone())
     }
 
-    fn remember(&self, admin: AdminId, uid: String, answer: TapView) {
+    fn remember(&self, admin: AdminId, uid: String, answer: TapView, now: Timestamp) {
         let mut taps = self.0.lock().expect("taps lock");
-        taps.retain(|_, (at, _)| at.elapsed() < Self::WINDOW);
-        taps.insert((admin, uid), (Instant::now(), answer));
+        taps.retain(|_, (at, _)| now - *at < Self::WINDOW_MS);
+        taps.insert((admin, uid), (now, answer));
     }
 }
 

@@ -12,8 +12,6 @@
 //! - A device that reports its relay OFF while the command is ON (its lease ran out, its inputs
 //!   were settling) needs the command now, not at the end of a wait: it gets the answer at once.
 
-use std::time::Duration;
-
 use axum::{
     Json,
     extract::{FromRequestParts, Query, State},
@@ -28,7 +26,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     app::AppState,
-    clock,
     error::{ApiError, RawBody, parse_json},
     routes::openapi::{Body, Device, Forbidden, Invalid},
 };
@@ -126,7 +123,7 @@ async fn answer(
     if wait > MAX_WAIT_MS {
         return Err(ApiError::validation(format!("wait: at most {MAX_WAIT_MS} ms")));
     }
-    let now = clock::now();
+    let now = app.now();
     let telemetry = Telemetry {
         device_id: caller.device,
         admin_id: caller.admin,
@@ -151,7 +148,7 @@ async fn answer(
         feedback: report.feedback,
         reset: report.reset,
     };
-    let arrived = tokio::time::Instant::now();
+    let arrived = telemetry.last_seen_at;
     let first = app.runtime.poll(caller.admin, poll, telemetry).await?;
     let wait = wait.min(app.settings.device_lease_ms / 3);
     // A device told OFF for the store gets no long wait: the store may be back in a moment.
@@ -162,18 +159,16 @@ async fn answer(
     // Subscribing after the poll misses nothing: the channel holds the latest stamp, so a change
     // committed since `first` is seen at once by `wait_for`.
     let mut changes = app.runtime.subscribe(caller.admin);
-    let deadline = arrived + Duration::from_millis(u64::from(wait));
-    let changed =
-        matches!(tokio::time::timeout_at(deadline, changes.wait_for(|stamp| stamp.seq != known)).await, Ok(Ok(_)));
+    let changed = tokio::select! {
+        seen = changes.wait_for(|stamp| stamp.seq != known) => seen.is_ok(),
+        () = app.settings.clock.sleep_until(arrived + i64::from(wait)) => false,
+    };
+    let elapsed_ms = u32::try_from(app.now() - arrived).unwrap_or(0);
     if !changed {
-        return Ok(Json(PollAnswer { lease_ms: first.lease_ms.saturating_sub(elapsed_ms(arrived)), ..first }));
+        return Ok(Json(PollAnswer { lease_ms: first.lease_ms.saturating_sub(elapsed_ms), ..first }));
     }
     let now = app.runtime.command(caller.admin, caller.device).await?;
-    Ok(Json(PollAnswer { lease_ms: now.lease_ms.saturating_sub(elapsed_ms(arrived)), ..now }))
-}
-
-fn elapsed_ms(since: tokio::time::Instant) -> u32 {
-    u32::try_from(since.elapsed().as_millis()).unwrap_or(u32::MAX)
+    Ok(Json(PollAnswer { lease_ms: now.lease_ms.saturating_sub(elapsed_ms), ..now }))
 }
 
 /// Report inputs and get the motor command (query form).

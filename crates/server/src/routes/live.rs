@@ -22,7 +22,6 @@ use super::motor::status_view;
 use crate::{
     app::AppState,
     auth::Member,
-    clock,
     error::ApiError,
     routes::openapi::{AdminIdParam, Scoped},
     views::{QueueView, StatusView},
@@ -59,11 +58,11 @@ async fn events(State(app): State<AppState>, member: Member) -> Sse<impl Stream<
         if !first {
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return None },
-                _ = tokio::time::sleep(REFRESH) => {}
+                () = app.settings.clock.sleep(REFRESH) => {}
             }
         }
         let account = app.sessions.account(&app, me).await.ok().flatten();
-        if !app.sessions.is_live(session, clock::now()) || account.is_none_or(|a| a.suspended) {
+        if !app.sessions.is_live(session, app.now()) || account.is_none_or(|a| a.suspended) {
             return None;
         }
         let event = match live_view(&app, admin, me).await {

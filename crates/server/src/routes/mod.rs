@@ -12,7 +12,7 @@ pub mod openapi;
 pub use cards::{CardView, RecentTaps};
 
 use axum::extract::State;
-use pumppilot_engine::{AdminId, Event, UserId};
+use pumppilot_engine::{AdminId, Event, Timestamp, UserId};
 use pumppilot_store::{Account, AuditEntry, Role, SessionScope};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -21,7 +21,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     app::AppState,
     auth::TenantScope,
-    clock,
     error::ApiError,
     keys,
     runtime::Extras,
@@ -111,11 +110,13 @@ pub async fn create_account(
         admin_id: if role == Role::Admin { Some(AdminId(id)) } else { admin },
         password_hash: keys::hash_password(body.password).await?,
         suspended: false,
-        created_at: clock::now(),
+        created_at: app.now(),
     };
     app.store.create_account(&account).await?;
     let action = format!("{}.create", role.as_str());
-    app.store.append_audit(&audit_entry(account.admin_id, actor, action, &account.id, &account.username)).await?;
+    app.store
+        .append_audit(&audit_entry(app.now(), account.admin_id, actor, action, &account.id, &account.username))
+        .await?;
     Ok(account)
 }
 
@@ -136,11 +137,11 @@ pub async fn set_suspended(
         (_, false) => (Event::Tick, SessionScope::User(account.id)),
     };
     let action = format!("{}.{}", account.role.as_str(), if suspended { "suspend" } else { "unsuspend" });
-    let audit = audit_entry(Some(tenant), actor, action, &account.id, &account.username);
+    let audit = audit_entry(app.now(), Some(tenant), actor, action, &account.id, &account.username);
     let extras = Extras { suspension: Some((account.id, suspended)), ..Extras::audit(audit) };
     app.runtime.apply(tenant, event, extras, |_, _| ()).await?.0?;
     if suspended {
-        let revoked = app.store.revoke_sessions(scope, clock::now()).await?;
+        let revoked = app.store.revoke_sessions(scope, app.now()).await?;
         app.sessions.forget(&revoked);
     }
     app.sessions.forget_account(account.id);
@@ -149,6 +150,7 @@ pub async fn set_suspended(
 
 /// An audit log line about `target`, made now.
 pub fn audit_entry(
+    at: Timestamp,
     tenant: Option<AdminId>,
     actor: UserId,
     action: impl Into<String>,
@@ -157,7 +159,7 @@ pub fn audit_entry(
 ) -> AuditEntry {
     AuditEntry {
         admin_id: tenant,
-        at: clock::now(),
+        at,
         actor_id: Some(actor),
         action: action.into(),
         target_id: Some(target.to_string()),

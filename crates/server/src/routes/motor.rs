@@ -10,7 +10,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     app::AppState,
     auth::{Farmer, Member},
-    clock,
     error::{ApiError, ApiJson, OptionalJson},
     routes::{
         openapi::{AdminIdParam, Body, Missing, Refused, Scoped, SignedIn},
@@ -172,7 +171,7 @@ async fn request_minutes(
         minutes: body.minutes,
         note,
         status: RequestStatus::Pending,
-        created_at: clock::now(),
+        created_at: app.now(),
         decided_at: None,
         decided_by: None,
     };

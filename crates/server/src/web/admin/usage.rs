@@ -13,8 +13,8 @@ const MAX_DAYS: i64 = 92;
 
 /// The days asked for, in the viewer's zone: `from` and `to` inclusive; the last 14 days by
 /// default.
-fn period(query: &Period, zone: Zone) -> (time::Date, time::Date) {
-    let today = zone.at(crate::clock::now().millis()).map_or(time::OffsetDateTime::now_utc().date(), |t| t.date());
+fn period(query: &Period, zone: Zone, now: pumppilot_engine::Timestamp) -> (time::Date, time::Date) {
+    let today = zone.at(now.millis()).map_or(time::OffsetDateTime::UNIX_EPOCH.date(), |t| t.date());
     let parse = |text: &Option<String>| {
         text.as_deref()
             .and_then(|s| time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok())
@@ -43,7 +43,7 @@ pub async fn usage(
     OwnerPage(page): OwnerPage,
 ) -> Result<Response, Response> {
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
-    let (from, to) = period(&query, zone);
+    let (from, to) = period(&query, zone, web.app.now());
     let range = format!("from={}&to={}", midnight_utc(from, zone), midnight_utc(to + time::Duration::days(1), zone));
     let usage_path = format!("/api/admin/usage?{range}");
     let (usage, users) = tokio::join!(
@@ -114,7 +114,7 @@ pub async fn usage_csv(
     OwnerPage(page): OwnerPage,
 ) -> Result<Response, Response> {
     let (t, zone) = (page.t(), page.visit.zone);
-    let (from, to) = period(&query, zone);
+    let (from, to) = period(&query, zone, web.app.now());
     let range = format!("from={}&to={}", midnight_utc(from, zone), midnight_utc(to + time::Duration::days(1), zone));
     let usage_path = format!("/api/admin/usage?{range}");
     let (usage, users, devices) = tokio::join!(
@@ -178,10 +178,10 @@ mod tests {
     fn periods_default_to_two_weeks_and_are_capped() {
         let zone = Zone(360);
         let q = Period { from: Some("2026-01-01".into()), to: Some("2026-12-31".into()) };
-        let (from, to) = period(&q, zone);
+        let (from, to) = period(&q, zone, pumppilot_engine::Timestamp(0));
         assert_eq!((to - from).whole_days(), MAX_DAYS - 1);
         let q = Period { from: None, to: Some("2026-11-27".into()) };
-        assert_eq!(ymd(period(&q, zone).0), "2026-11-14");
+        assert_eq!(ymd(period(&q, zone, pumppilot_engine::Timestamp(0)).0), "2026-11-14");
         assert_eq!(midnight_utc(time::macros::date!(2026 - 11 - 27), zone), "2026-11-26T18:00:00Z");
     }
 
