@@ -227,6 +227,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
+        commit.check()?;
         let commit = tenants::OwnedCommit::from(commit);
         self.write(move |conn| tenants::commit(conn, &commit)).await
     }
