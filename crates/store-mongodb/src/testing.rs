@@ -62,7 +62,13 @@ impl TestServer {
 /// The server of this test binary, started (and installed) on first use.
 pub fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
-    SERVER.get_or_init(|| start().unwrap_or_else(|e| panic!("cannot start SecantusDB for the tests: {e}")))
+    SERVER.get_or_init(|| start(&[]).unwrap_or_else(|e| panic!("cannot start SecantusDB for the tests: {e}")))
+}
+
+/// Another server, of the caller's own, that presents itself as a standalone server (no replica
+/// set, so no transactions). It stops when the returned value is dropped.
+pub fn start_standalone() -> TestServer {
+    start(&["--standalone"]).unwrap_or_else(|e| panic!("cannot start a standalone SecantusDB: {e}"))
 }
 
 /// A database name no other test (of any binary running now) uses.
@@ -124,7 +130,7 @@ fn run(command: &mut Command) -> Result<(), String> {
     Ok(())
 }
 
-fn start() -> Result<TestServer, String> {
+fn start(extra: &[&str]) -> Result<TestServer, String> {
     let home = home().map_err(|e| e.to_string())?;
     let launcher = install(&home)?;
     let port = TcpListener::bind("127.0.0.1:0")
@@ -145,6 +151,7 @@ fn start() -> Result<TestServer, String> {
         .arg(&launcher)
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path", ":memory:"])
         .args(["--log-level", "WARNING"])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file)
