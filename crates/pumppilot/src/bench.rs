@@ -88,7 +88,7 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
         database_url: format!("sqlite://{}", dir.join("bench.db").display()),
         ..Settings::default()
     };
-    let store: Arc<dyn Store> = app::open_store(&settings).await?;
+    let store: Arc<dyn Store> = pumppilot::store::open_store(&settings).await?;
     let keys = seed(store.as_ref(), &Keyring::new(secret.0.as_bytes()), args).await?;
     let server = app::spawn(settings, store, secret).await?;
     start_runs(&server.app, args.tenants).await?;

@@ -66,7 +66,7 @@ pub(crate) fn unreadable(message: impl Into<String>) -> Failure {
 
 /// The first line of a driver error (its messages can run to a topology description).
 pub(crate) fn first_line(error: &Error) -> String {
-    let text = error.to_string();
+    let text = error.kind.to_string();
     let line = text.lines().next().unwrap_or_default();
     // Server-selection errors end with a description of every server seen; keep the reason.
     line.split(". Topology:").next().unwrap_or(line).trim_end_matches(',').to_owned()

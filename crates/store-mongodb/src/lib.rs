@@ -80,9 +80,9 @@ impl MongoStore {
     /// malformed URL, an unreachable server, a standalone server (with how to make it a replica
     /// set), a database written by a newer PumpPilot.
     pub async fn connect(url: &str) -> StoreResult<MongoStore> {
-        let mut options = ClientOptions::parse(url)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("the MongoDB URL cannot be read: {e}")))?;
+        let mut options = ClientOptions::parse(url).await.map_err(|e| {
+            StoreError::Unavailable(format!("the MongoDB URL cannot be read: {}", error::first_line(&e)))
+        })?;
         let hosts = options.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         options.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
         options.app_name.get_or_insert_with(|| "pumppilot".to_owned());

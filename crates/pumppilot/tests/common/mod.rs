@@ -41,8 +41,8 @@ pub async fn spawn_app_with(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>)
         master_password: Some(Secret(MASTER.1.into())),
         ..Settings::default()
     };
-    let secret = app::load_secret(&settings).unwrap();
-    let store = wrap(app::open_store(&settings).await.unwrap());
+    let secret = pumppilot::store::load_secret(&settings).unwrap();
+    let store = wrap(pumppilot::store::open_store(&settings).await.unwrap());
     let running = app::spawn(settings, store, secret).await.unwrap();
     app::bootstrap_master(&running.app).await.unwrap();
     TestApp { site: Site { base: format!("http://{}", running.addr) }, running, _dir: dir }
