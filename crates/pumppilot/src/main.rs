@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod migrate;
 mod sim;
 
 use std::{io::IsTerminal, sync::Arc};
@@ -34,6 +35,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Measure the device poll path against a trivial handler on this machine.
     Bench(bench::BenchArgs),
+    /// Copy an installation from one store to another (SQLite to MongoDB or back) and verify it.
+    Migrate(migrate::MigrateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::CreateMaster { username } => create_master(&username).await,
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Migrate(args) => migrate::run(args).await,
         }
     })
 }

@@ -39,18 +39,20 @@ impl Backend {
     }
 }
 
-/// Opens the store a URL names (for MongoDB: connects, checks for a replica set, sets up indexes).
-pub async fn open_url(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match Backend::of(url)? {
-        Backend::Sqlite => Arc::new(SqliteStore::open(url).map_err(|e| anyhow::anyhow!("{VARIABLE}: {e}"))?),
-        Backend::MongoDb => Arc::new(MongoStore::connect(url).await.map_err(|e| anyhow::anyhow!("{VARIABLE}: {e}"))?),
+/// Opens the store a URL names (for MongoDB: connects, checks for a replica set, sets up indexes);
+/// errors begin with `name`, where the URL came from.
+pub async fn open_url(url: &str, name: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let backend = Backend::of(url).map_err(|e| anyhow::anyhow!("{}", e.to_string().replacen(VARIABLE, name, 1)))?;
+    let store: Arc<dyn Store> = match backend {
+        Backend::Sqlite => Arc::new(SqliteStore::open(url).map_err(|e| anyhow::anyhow!("{name}: {e}"))?),
+        Backend::MongoDb => Arc::new(MongoStore::connect(url).await.map_err(|e| anyhow::anyhow!("{name}: {e}"))?),
     };
     Ok(store)
 }
 
 /// Opens the store named by the settings.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    open_url(&settings.database_url).await
+    open_url(&settings.database_url, VARIABLE).await
 }
 
 /// Held by a serving process for its whole life: a SQLite file is one server's store, and a second

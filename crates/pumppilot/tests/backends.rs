@@ -107,3 +107,116 @@ async fn the_binary_serves_from_mongodb_and_finds_its_data_after_a_restart() {
     assert_eq!(status, StatusCode::OK);
     server.kill();
 }
+
+/// The run's and the wallets' answers that must not change when the store does.
+async fn answers(site: &common::Site, tenant: &common::Tenant) -> Vec<serde_json::Value> {
+    let mut answers = Vec::new();
+    for path in ["/api/admin/users", "/api/admin/usage", "/api/admin/minute-requests", "/api/admin/cards", "/api/queue"]
+    {
+        let (status, body) = tenant.admin.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        answers.push(body);
+    }
+    for user in &tenant.users {
+        let (status, wallet) = user.get("/api/wallet").await;
+        assert_eq!(status, StatusCode::OK, "{wallet}");
+        answers.push(wallet);
+        answers.push(user.status().await);
+    }
+    let _ = site;
+    // What moves with the clock (the run's seconds) is compared by the store; the rest here.
+    for answer in &mut answers {
+        for moving in ["remainingSeconds", "estimatedWaitSeconds", "availableSeconds", "availableMinutes"] {
+            strip(answer, moving);
+        }
+    }
+    answers
+}
+
+fn strip(value: &mut serde_json::Value, key: &str) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove(key);
+            map.values_mut().for_each(|v| strip(v, key));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| strip(v, key)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn migrate_copies_an_installation_from_sqlite_to_mongodb_and_verifies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("pumppilot.db").display());
+    let mongo = testing::server().fresh_url();
+
+    // A pump with a run in progress, one farmer waiting, a finished run, a minute request and a card.
+    let (mut server, base) = start_server(dir.path());
+    let site = common::Site { base };
+    let tenant = site.tenant("rahim", 3, 30).await;
+    let _quiet = site.tenant("quiet", 1, 0).await;
+    tenant.device.poll(false, true).await;
+    tenant.users[2].ok("/api/motor/start", json!({})).await;
+    tenant.users[2].ok("/api/motor/stop", json!({})).await;
+    tenant.users[0].ok("/api/motor/start", json!({})).await;
+    tenant.users[1].ok("/api/motor/start", json!({})).await;
+    tenant.users[1].ok("/api/minute-requests", json!({"minutes": 15, "note": "paid cash"})).await;
+    let card = format!("/api/admin/users/{}/rfid", tenant.user_ids[1]);
+    tenant.admin.ok(&card, json!({"uid": "04A1B2C3"})).await;
+    let before = answers(&site, &tenant).await;
+    server.kill();
+
+    let output = pumppilot(dir.path(), &sqlite).args(["migrate", "--from", &sqlite, "--to", &mongo]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("Copied and verified") && stdout.contains("4 wallets equals the sum of its ledger"),
+        "{stdout}"
+    );
+
+    // The store holds the same records, field for field.
+    let from = pumppilot::store::open_url(&sqlite, "from").await.unwrap().export().await.unwrap();
+    let to = pumppilot::store::open_url(&mongo, "to").await.unwrap().export().await.unwrap();
+    assert_eq!(to, from, "every record arrived as it was");
+
+    // A second run refuses the target that now holds the installation, unless told to replace it.
+    let again = pumppilot(dir.path(), &sqlite).args(["migrate", "--from", &sqlite, "--to", &mongo]).output().unwrap();
+    refused(&again, &["already holds 7 accounts", "--force"]);
+    let forced = pumppilot(dir.path(), &sqlite)
+        .args(["migrate", "--from", &sqlite, "--to", &mongo, "--force"])
+        .output()
+        .unwrap();
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+
+    // The server on MongoDB, with the SQLite installation's secret, gives the same answers to the
+    // same sessions and device key, and the run goes on.
+    let secret = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
+    let settings = [("PUMPPILOT_DATABASE_URL", mongo.as_str()), ("PUMPPILOT_SECRET", secret.trim())];
+    let (mut server, base) = start_server_with(dir.path(), &settings);
+    let moved = |client: &Client| Client { base: base.clone(), ..client.clone() };
+    let tenant = common::Tenant {
+        admin: moved(&tenant.admin),
+        users: tenant.users.iter().map(moved).collect(),
+        device: common::Device { client: moved(&tenant.device.client) },
+        ..tenant
+    };
+    let site = common::Site { base: base.clone() };
+    let poll = tenant.device.poll(false, true).await;
+    assert_eq!(poll["motor"], "ON", "the run goes on from MongoDB: {poll}");
+    assert_eq!(answers(&site, &tenant).await, before);
+    server.kill();
+}
+
+#[test]
+fn migrate_names_the_store_it_cannot_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("pumppilot.db").display());
+    let output = pumppilot(dir.path(), &sqlite)
+        .args(["migrate", "--from", &sqlite, "--to", "mongodb://127.0.0.1:9/pp?serverSelectionTimeoutMS=300"])
+        .output()
+        .unwrap();
+    refused(&output, &["--to:", "127.0.0.1:9 cannot be reached"]);
+    let output =
+        pumppilot(dir.path(), &sqlite).args(["migrate", "--from", "postgres://x", "--to", &sqlite]).output().unwrap();
+    refused(&output, &["--from:", "must start with sqlite:"]);
+}

@@ -244,6 +244,18 @@ pub(crate) fn entry_fields(entry: &QueueEntry, position: Option<i64>) -> Documen
     }
 }
 
+/// A whole queue entry's document.
+pub(crate) fn entry_doc(entry: &QueueEntry, position: Option<i64>) -> Document {
+    let mut doc = doc! {
+        "_id": key(entry.id),
+        "adminId": key(entry.admin_id),
+        "userId": key(entry.user_id),
+        "createdAt": at(entry.created_at),
+    };
+    doc.extend(entry_fields(entry, position));
+    doc
+}
+
 pub(crate) fn entry(doc: &Document) -> Result<QueueEntry, Failure> {
     let f = Fields::of(doc, "queues");
     Ok(QueueEntry {
@@ -441,6 +453,10 @@ pub(crate) fn device(doc: &Document) -> Result<Device, Failure> {
         created_at: f.at("createdAt")?,
         telemetry,
     })
+}
+
+pub(crate) fn card_doc(card: &Card) -> Document {
+    doc! { "adminId": key(card.admin_id), "uid": &card.uid, "userId": key(card.user_id), "boundAt": at(card.bound_at) }
 }
 
 pub(crate) fn card(doc: &Document) -> Result<Card, Failure> {

@@ -26,6 +26,7 @@ mod schema;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod transfer;
 
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,7 @@ use mongodb::{
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
     Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, RequestStatus,
-    Role, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry,
+    Role, Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry,
     UsageQuery,
 };
 
@@ -618,5 +619,17 @@ impl Store for MongoStore {
             purged += usize::try_from(result.deleted_count).unwrap_or(usize::MAX);
         }
         Ok(purged)
+    }
+
+    async fn export(&self) -> StoreResult<Snapshot> {
+        Ok(self.export_all().await?)
+    }
+
+    async fn import(&self, part: &Snapshot) -> StoreResult<()> {
+        Ok(self.import_part(part).await?)
+    }
+
+    async fn erase(&self) -> StoreResult<()> {
+        Ok(self.erase_all().await?)
     }
 }

@@ -150,7 +150,7 @@ fn write_tenant_row(tx: &Transaction<'_>, tenant: &Tenant) -> Result<(), Failure
 
 /// Inserts an entry or updates its stored row. A stored row changes only while it is live and
 /// only for the same tenant and user: an ended entry is final.
-fn write_entry(tx: &Transaction<'_>, entry: &QueueEntry, position: Option<i64>) -> Result<(), Failure> {
+pub(crate) fn write_entry(tx: &Transaction<'_>, entry: &QueueEntry, position: Option<i64>) -> Result<(), Failure> {
     let changed = tx
         .prepare_cached(
             "INSERT INTO queues (id, admin_id, user_id, status, position, hold_reason, requested_seconds, created_at, \

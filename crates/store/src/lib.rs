@@ -182,4 +182,19 @@ pub trait Store: Send + Sync + 'static {
     /// (the refresh token for mobile, the access token for web) expired before `before`.
     /// Returns how many were deleted.
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize>;
+
+    // --- moving an installation (`pumppilot migrate`); a wrapper store need not offer it ---
+    /// Everything stored, as one [`Snapshot`].
+    async fn export(&self) -> StoreResult<Snapshot> {
+        Err(StoreError::Unavailable("this store cannot export".into()))
+    }
+    /// Writes records exactly as they are (versions, balances and ids kept, no rule applied) into a
+    /// store being filled by a migration; see [`Snapshot`] for the order of parts.
+    async fn import(&self, _part: &Snapshot) -> StoreResult<()> {
+        Err(StoreError::Unavailable("this store cannot import".into()))
+    }
+    /// Deletes everything stored (for a migration told to replace what the target holds).
+    async fn erase(&self) -> StoreResult<()> {
+        Err(StoreError::Unavailable("this store cannot erase".into()))
+    }
 }
