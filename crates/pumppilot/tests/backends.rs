@@ -188,6 +188,13 @@ async fn migrate_copies_an_installation_from_sqlite_to_mongodb_and_verifies_it()
         .unwrap();
     assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
 
+    // And back: MongoDB to a new SQLite file gives the same records again.
+    let back = format!("sqlite://{}", dir.path().join("back").join("pumppilot.db").display());
+    let output = pumppilot(dir.path(), &back).args(["migrate", "--from", &mongo, "--to", &back]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let returned = pumppilot::store::open_url(&back, "back").await.unwrap().export().await.unwrap();
+    assert_eq!(returned, from, "MongoDB to SQLite keeps every record too");
+
     // The server on MongoDB, with the SQLite installation's secret, gives the same answers to the
     // same sessions and device key, and the run goes on.
     let secret = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
