@@ -370,29 +370,33 @@ impl Store for MongoStore {
         Ok(docs.iter().map(codec::device).collect::<Result<_, _>>()?)
     }
 
-    /// Each report is its own atomic write (a report older than the stored one changes nothing,
-    /// and the tenant's last poll only moves forward), so a batch needs no transaction and never
-    /// conflicts with a tenant's commit for long.
+    /// Each report is its own atomic write (a report older than the stored one changes nothing),
+    /// then each tenant's last poll moves forward once to the latest report that landed; a batch
+    /// needs no transaction and never holds a tenant's document for long.
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
+        let mut latest: std::collections::BTreeMap<AdminId, Timestamp> = std::collections::BTreeMap::new();
         for telemetry in batch {
             let when = at(telemetry.last_seen_at);
             let fields = codec::telemetry_fields(telemetry)?;
             let filter = doc! {
                 "_id": key(telemetry.device_id),
                 "adminId": key(telemetry.admin_id),
-                "$or": [ { "lastSeenAt": Bson::Null }, { "lastSeenAt": { "$lte": when.clone() } } ],
+                "$or": [ { "lastSeenAt": Bson::Null }, { "lastSeenAt": { "$lte": when } } ],
             };
-            self.collection("devices").update_one(filter, doc! { "$set": fields }).await.map_err(Failure::from)?;
-            let known = self
-                .find_one("devices", doc! { "_id": key(telemetry.device_id), "adminId": key(telemetry.admin_id) })
-                .await?
-                .is_some();
-            if known {
-                self.collection("tenants")
-                    .update_one(doc! { "_id": key(telemetry.admin_id) }, doc! { "$max": { "lastPollAt": when } })
-                    .await
-                    .map_err(Failure::from)?;
+            let result =
+                self.collection("devices").update_one(filter, doc! { "$set": fields }).await.map_err(Failure::from)?;
+            // Not matched: no such device of this tenant, or a later report is stored already (and
+            // moved the tenant's last poll at least that far).
+            if result.matched_count > 0 {
+                let entry = latest.entry(telemetry.admin_id).or_insert(telemetry.last_seen_at);
+                *entry = (*entry).max(telemetry.last_seen_at);
             }
+        }
+        for (admin, when) in latest {
+            self.collection("tenants")
+                .update_one(doc! { "_id": key(admin) }, doc! { "$max": { "lastPollAt": at(when) } })
+                .await
+                .map_err(Failure::from)?;
         }
         Ok(())
     }
