@@ -21,6 +21,8 @@ use std::{
 enum Step {
     /// `cargo` with these arguments, at the repository root.
     Cargo(&'static [&'static str]),
+    /// `cargo` with these arguments, at the repository root, with `PUMPPILOT_TEST_STORE=mongodb`.
+    CargoOnMongo(&'static [&'static str]),
     /// `cargo` with these arguments in the firmware workspace.
     FirmwareCargo(&'static [&'static str]),
     /// The OpenAPI document validated and the real server fuzzed against it (`contract.rs`).
@@ -60,6 +62,28 @@ const FLEET: (&str, Step) = (
     "fleet soak",
     Step::Cargo(&["test", "-p", "pumppilot", "--locked", "--test", "fleet", "--", "--ignored", "--nocapture"]),
 );
+/// The in-process API tests again, each server on a fresh database of SecantusDB (a MongoDB-wire
+/// server the tests install and start).
+const TESTS_ON_MONGO: (&str, Step) = (
+    "API tests on MongoDB",
+    Step::CargoOnMongo(&[
+        "test",
+        "--locked",
+        "-p",
+        "pumppilot",
+        "--test",
+        "api",
+        "--test",
+        "device_api",
+        "--test",
+        "live",
+        "--test",
+        "web",
+        "--",
+        "--skip",
+        "a_refresh_retried_at_once",
+    ]),
+);
 const FIRMWARE_FORMAT: (&str, Step) = ("firmware format", Step::FirmwareCargo(&["fmt", "--", "--check"]));
 const FIRMWARE_IMAGE: (&str, Step) = ("firmware image", Step::FirmwareImage);
 const FIRMWARE_LINT: (&str, Step) =
@@ -80,6 +104,7 @@ fn main() -> ExitCode {
             LINT,
             TESTS,
             CONTRACT,
+            TESTS_ON_MONGO,
             FIRMWARE_IMAGE,
             FIRMWARE_LINT,
             BROWSER,
@@ -123,6 +148,9 @@ fn main() -> ExitCode {
         let step_started = Instant::now();
         let result = match step {
             Step::Cargo(args) => run(Command::new(&cargo).args(*args).current_dir(root())),
+            Step::CargoOnMongo(args) => {
+                run(Command::new(&cargo).args(*args).env("PUMPPILOT_TEST_STORE", "mongodb").current_dir(root()))
+            }
             // The image step, always before the firmware lint, adds the target; formatting needs none.
             Step::FirmwareCargo(args) => run(Command::new(&cargo).args(*args).current_dir(root().join("firmware"))),
             Step::Contract => contract::check(&root(), &cargo),

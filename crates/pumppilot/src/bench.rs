@@ -47,6 +47,9 @@ pub struct BenchArgs {
     /// Pumps run in parallel for `--relay`.
     #[arg(long, default_value_t = 40)]
     pumps: usize,
+    /// The store to measure on, empty (a MongoDB URL, say); default: a fresh SQLite file.
+    #[arg(long)]
+    store: Option<String>,
 }
 
 /// What one load run measured.
@@ -85,10 +88,15 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     let secret = Secret(Keyring::new_token(""));
     let settings = Settings {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: format!("sqlite://{}", dir.join("bench.db").display()),
+        database_url: args.store.clone().unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display())),
         ..Settings::default()
     };
-    let store: Arc<dyn Store> = app::open_store(&settings).await?;
+    let store: Arc<dyn Store> = pumppilot::store::open_url(&settings.database_url, "--store").await?;
+    anyhow::ensure!(
+        store.tenant_ids().await?.is_empty(),
+        "--store: the bench seeds its own pumps and needs an empty database (a new database name in the URL)"
+    );
+    println!("store: {}", crate::redact(&settings.database_url));
     let keys = seed(store.as_ref(), &Keyring::new(secret.0.as_bytes()), args).await?;
     let server = app::spawn(settings, store, secret).await?;
     start_runs(&server.app, args.tenants).await?;

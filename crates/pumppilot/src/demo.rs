@@ -59,8 +59,8 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let master = settings.master_username.clone().unwrap_or_else(|| "master".into());
     settings.master_username = Some(master.clone());
     settings.master_password.get_or_insert_with(|| Secret(PASSWORD.into()));
-    let store = app::open_store(&settings).await?;
-    let secret = app::load_secret(&settings)?;
+    let store = pumppilot::store::open_store(&settings).await?;
+    let secret = pumppilot::store::load_secret(&settings)?;
     let running = app::spawn(settings.clone(), store, secret).await?;
     app::bootstrap_master(&running.app).await.map_err(|e| anyhow::anyhow!(e.message))?;
     let base = format!("http://{}", running.addr);

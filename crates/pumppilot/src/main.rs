@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod migrate;
 mod sim;
 
 use std::{io::IsTerminal, sync::Arc};
@@ -34,6 +35,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Measure the device poll path against a trivial handler on this machine.
     Bench(bench::BenchArgs),
+    /// Copy an installation from one store to another (SQLite to MongoDB or back) and verify it.
+    Migrate(migrate::MigrateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::CreateMaster { username } => create_master(&username).await,
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Migrate(args) => migrate::run(args).await,
         }
     })
 }
@@ -72,8 +76,10 @@ fn settings() -> anyhow::Result<Settings> {
 
 async fn serve() -> anyhow::Result<()> {
     let settings = settings()?;
-    let store = app::open_store(&settings).await?;
-    let secret = app::load_secret(&settings)?;
+    // Held until the process ends: a second server on the same SQLite file is refused.
+    let _serving = pumppilot::store::lock_for_serving(&settings)?;
+    let secret = pumppilot::store::load_secret(&settings)?;
+    let store = pumppilot::store::open_store(&settings).await?;
     let running = app::spawn(settings.clone(), store, secret).await?;
     if let Some((username, password)) =
         app::bootstrap_master(&running.app).await.map_err(|e| anyhow::anyhow!(e.message))?
@@ -123,7 +129,7 @@ async fn create_master(username: &str) -> anyhow::Result<()> {
         }
     };
     anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
-    let store: Arc<dyn pumppilot_store::Store> = app::open_store(&settings).await?;
+    let store: Arc<dyn pumppilot_store::Store> = pumppilot::store::open_store(&settings).await?;
     let master = app::create_master(store.as_ref(), username, &password, settings.clock.now())
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;

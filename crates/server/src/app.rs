@@ -3,7 +3,6 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    path::Path,
     sync::{Arc, RwLock},
 };
 
@@ -152,55 +151,6 @@ fn cors() -> CorsLayer {
         .max_age(std::time::Duration::from_secs(3600))
 }
 
-/// Opens the store named by the settings.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let url = settings.database_url.as_str();
-    if url.starts_with("mongodb") {
-        anyhow::bail!("PUMPPILOT_DATABASE_URL: this build has no MongoDB backend yet; use a sqlite: URL");
-    }
-    let store =
-        pumppilot_store_sqlite::SqliteStore::open(url).map_err(|e| anyhow::anyhow!("PUMPPILOT_DATABASE_URL: {e}"))?;
-    Ok(Arc::new(store))
-}
-
-/// The token secret: from the settings, or generated once and kept beside the SQLite file.
-/// An existing secret file is never replaced: every session and device key depends on it.
-pub fn load_secret(settings: &Settings) -> anyhow::Result<Secret> {
-    if let Some(secret) = &settings.secret {
-        return Ok(secret.clone());
-    }
-    if settings.database_url.starts_with("mongodb") {
-        anyhow::bail!("PUMPPILOT_SECRET: must be set when the store is MongoDB (every server needs the same one)");
-    }
-    let Some(db) = pumppilot_store_sqlite::database_file(&settings.database_url) else {
-        return Ok(Secret(Keyring::new_token("")));
-    };
-    let path = db.parent().unwrap_or(Path::new(".")).join("secret.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) if text.trim().len() >= 32 => return Ok(Secret(text.trim().to_string())),
-        Ok(_) => anyhow::bail!("{} is not a valid secret (32+ characters); restore it from a backup", path.display()),
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            anyhow::bail!("cannot read {}: {err}", path.display())
-        }
-        Err(_) => {}
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-    }
-    let secret = Keyring::new_token("");
-    write_private(&path, &secret).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    Ok(Secret(secret))
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
-}
-
 /// Creates the master admin on first start. Returns the generated password when none was given,
 /// so the caller can print it once.
 pub async fn bootstrap_master(app: &App) -> Result<Option<(String, String)>, ApiError> {
@@ -279,38 +229,4 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
             .await
     });
     Ok(Running { addr, app, task, stop })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings_in(dir: &Path) -> Settings {
-        Settings { database_url: format!("sqlite://{}", dir.join("pumppilot.db").display()), ..Settings::default() }
-    }
-
-    #[test]
-    fn the_secret_is_made_once_kept_private_and_never_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = settings_in(dir.path());
-        let first = load_secret(&settings).unwrap();
-        assert_eq!(load_secret(&settings).unwrap(), first, "the same secret on the next start");
-        let file = dir.path().join("secret.key");
-        #[cfg(unix)]
-        assert_eq!(
-            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions()) & 0o777,
-            0o600
-        );
-        std::fs::write(&file, "short").unwrap();
-        assert!(load_secret(&settings).unwrap_err().to_string().contains("restore it from a backup"));
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "short", "a damaged secret is left for the operator");
-    }
-
-    #[test]
-    fn in_memory_stores_get_a_fresh_secret_and_mongodb_needs_one_set() {
-        let memory = Settings { database_url: "sqlite://:memory:".into(), ..Settings::default() };
-        assert_ne!(load_secret(&memory).unwrap(), load_secret(&memory).unwrap());
-        let mongo = Settings { database_url: "mongodb://db/pp".into(), ..Settings::default() };
-        assert!(load_secret(&mongo).unwrap_err().to_string().starts_with("PUMPPILOT_SECRET"));
-    }
 }

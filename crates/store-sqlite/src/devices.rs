@@ -60,7 +60,7 @@ pub(crate) fn record_telemetry(conn: &mut Connection, batch: &[Telemetry]) -> Re
 }
 
 /// Writes one device's telemetry and moves its tenant's last poll forward.
-fn write_telemetry(conn: &Connection, telemetry: &Telemetry) -> Result<(), Failure> {
+pub(crate) fn write_telemetry(conn: &Connection, telemetry: &Telemetry) -> Result<(), Failure> {
     let uptime_ms = telemetry
         .uptime_ms
         .map(|ms| i64::try_from(ms).map_err(|_| invariant(format!("uptime {ms} ms is too large to store"))))

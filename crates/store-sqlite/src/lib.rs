@@ -24,6 +24,7 @@ mod rows;
 mod schema;
 mod sessions;
 mod tenants;
+mod transfer;
 
 use std::{
     path::Path,
@@ -38,7 +39,7 @@ use async_trait::async_trait;
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
     Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation,
-    Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -240,6 +241,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
+        commit.check()?;
         let commit = tenants::OwnedCommit::from(commit);
         self.write(move |conn| tenants::commit(conn, &commit)).await
     }
@@ -356,6 +358,20 @@ impl Store for SqliteStore {
 
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize> {
         self.write(move |conn| sessions::purge(conn, before)).await
+    }
+
+    async fn export(&self) -> StoreResult<Snapshot> {
+        // The writer: one connection sees its own snapshot for the whole export.
+        self.write(transfer::export).await
+    }
+
+    async fn import(&self, part: &Snapshot) -> StoreResult<()> {
+        let part = part.clone();
+        self.write(move |conn| transfer::import(conn, &part)).await
+    }
+
+    async fn erase(&self) -> StoreResult<()> {
+        self.write(transfer::erase).await
     }
 }
 

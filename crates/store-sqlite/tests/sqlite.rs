@@ -301,3 +301,37 @@ async fn accounts_must_name_a_real_tenant() {
         assert_eq!(store.account_by_username(username).await.unwrap(), None, "{username} was not stored");
     }
 }
+
+#[tokio::test]
+async fn an_export_erased_and_imported_again_is_the_same_installation() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    let (mut tenant, u1, u2) = tenant_with_users(&store).await;
+    let report = Event::DeviceReport { load_shedding: false, ready: true, relay: false };
+    commit(&store, &mut tenant, report, at(1)).await.unwrap();
+    for (user, second) in [(u1, 2), (u2, 3)] {
+        let start = Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
+        commit(&store, &mut tenant, start, at(second)).await.unwrap();
+    }
+    store
+        .bind_card(&Card { admin_id: tenant.admin_id, uid: "04A1".into(), user_id: u2, bound_at: at(4) })
+        .await
+        .unwrap();
+    let before = store.export().await.unwrap();
+    assert_eq!(
+        before.tenants,
+        vec![Tenant { device: pumppilot_engine::DeviceLink { lease_ms: 0, ..tenant.device }, ..tenant.clone() }]
+    );
+
+    store.erase().await.unwrap();
+    assert!(store.export().await.unwrap().is_empty(), "nothing is left");
+    // Accounts first, then tenants, then the rest: the order `pumppilot migrate` uses.
+    let accounts = pumppilot_store::Snapshot { accounts: before.accounts.clone(), ..Default::default() };
+    let tenants = pumppilot_store::Snapshot { tenants: before.tenants.clone(), ..Default::default() };
+    let rest = pumppilot_store::Snapshot { accounts: vec![], tenants: vec![], ..before.clone() };
+    for part in [accounts, tenants, rest] {
+        store.import(&part).await.unwrap();
+    }
+    assert_eq!(store.export().await.unwrap(), before);
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+}

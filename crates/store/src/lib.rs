@@ -9,8 +9,12 @@
 //!
 //! `pumppilot-store-conformance` checks all of this against any backend.
 
+use std::collections::{BTreeMap, HashSet};
+
 use async_trait::async_trait;
-use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Records, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_engine::{
+    AdminId, DeviceId, EntryStatus, LedgerEntry, Records, RequestId, Tenant, Timestamp, UsageRow, UserId,
+};
 
 mod types;
 pub use types::*;
@@ -50,6 +54,55 @@ pub struct Commit<'a> {
     pub decision: Option<&'a Decision>,
     /// An account suspended or unsuspended in the same write.
     pub suspension: Option<(UserId, bool)>,
+}
+
+impl Commit<'_> {
+    /// Refuses, before anything is written, a commit whose parts do not belong together: entries
+    /// of another tenant or twice in one commit, an active entry that is not RUNNING or HOLD, a
+    /// waiting one that is not WAITING, an ended one that is live, books of another tenant, or
+    /// wallets that are not the balances the ledger leaves behind. Every backend calls it first.
+    pub fn check(&self) -> StoreResult<()> {
+        let invariant = |message: String| Err(StoreError::Invariant(message));
+        let tenant = self.tenant;
+        let admin = tenant.admin_id;
+        let mut seen = HashSet::new();
+        for entry in self.records.ended.iter().chain(&tenant.active).chain(&tenant.waiting) {
+            if entry.admin_id != admin {
+                return invariant(format!("queue entry {} belongs to another tenant", entry.id));
+            }
+            if !seen.insert(entry.id) {
+                return invariant(format!("queue entry {} appears twice in one commit", entry.id));
+            }
+        }
+        if let Some(active) =
+            tenant.active.as_ref().filter(|e| !matches!(e.status, EntryStatus::Running | EntryStatus::Hold))
+        {
+            return invariant(format!("the active entry {} is {}", active.id, active.status.as_str()));
+        }
+        if let Some(entry) = tenant.waiting.iter().find(|e| e.status != EntryStatus::Waiting) {
+            return invariant(format!("the waiting entry {} is {}", entry.id, entry.status.as_str()));
+        }
+        if let Some(entry) = self.records.ended.iter().find(|e| e.status.is_live()) {
+            return invariant(format!("the ended entry {} is {}", entry.id, entry.status.as_str()));
+        }
+        if self.records.ledger.iter().any(|e| e.admin_id != admin)
+            || self.records.usage.iter().any(|u| u.admin_id != admin)
+        {
+            return invariant("a ledger entry or usage row belongs to another tenant".to_owned());
+        }
+        // The wallets the state carries are the balances the ledger leaves behind.
+        let mut last_balance = BTreeMap::new();
+        for entry in &self.records.ledger {
+            last_balance.insert(entry.user_id, entry.balance_after);
+        }
+        if let Some((user, balance)) = last_balance.iter().find(|(user, balance)| tenant.wallet(**user) != **balance) {
+            return invariant(format!("the ledger leaves user {user} at {balance} s but the state says otherwise"));
+        }
+        if self.decision.is_some_and(|d| d.admin_id != admin) {
+            return invariant("the decided minute request belongs to another tenant".to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// The storage backend. Every method is one atomic operation.
@@ -135,4 +188,19 @@ pub trait Store: Send + Sync + 'static {
     /// (the refresh token for mobile, the access token for web) expired before `before`.
     /// Returns how many were deleted.
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize>;
+
+    // --- moving an installation (`pumppilot migrate`); a wrapper store need not offer it ---
+    /// Everything stored, as one [`Snapshot`].
+    async fn export(&self) -> StoreResult<Snapshot> {
+        Err(StoreError::Unavailable("this store cannot export".into()))
+    }
+    /// Writes records exactly as they are (versions, balances and ids kept, no rule applied) into a
+    /// store being filled by a migration; see [`Snapshot`] for the order of parts.
+    async fn import(&self, _part: &Snapshot) -> StoreResult<()> {
+        Err(StoreError::Unavailable("this store cannot import".into()))
+    }
+    /// Deletes everything stored (for a migration told to replace what the target holds).
+    async fn erase(&self) -> StoreResult<()> {
+        Err(StoreError::Unavailable("this store cannot erase".into()))
+    }
 }

@@ -1,6 +1,9 @@
 //! The stored records that are not engine state.
 
-use pumppilot_engine::{AdminId, DeviceId, ReaderState, RequestId, ResetReason, Timestamp, UserId};
+use pumppilot_engine::{
+    AdminId, DeviceId, LedgerEntry, QueueEntry, ReaderState, RequestId, ResetReason, Tenant, Timestamp, UsageRow,
+    UserId,
+};
 use uuid::Uuid;
 
 /// What an account may do.
@@ -283,4 +286,58 @@ pub struct Rotation {
 pub enum SessionScope {
     User(UserId),
     Tenant(AdminId),
+}
+
+/// Everything an installation holds, to move it to another store (`pumppilot migrate`).
+///
+/// [`Store::export`](crate::Store::export) fills every part; [`Store::import`](crate::Store::import)
+/// writes any part of one as it is, so a migration can go in pieces: `accounts` first (admins
+/// before their users), then `tenants`, then the rest in any order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The master, admins and users; admins come before users.
+    pub accounts: Vec<Account>,
+    /// Each tenant's whole state: version, device link, live entries and wallets (the lease is
+    /// not stored and reads as 0).
+    pub tenants: Vec<Tenant>,
+    /// Queue entries that ended (COMPLETED or CANCELLED).
+    pub ended_entries: Vec<QueueEntry>,
+    /// Oldest first.
+    pub ledger: Vec<LedgerEntry>,
+    pub usage: Vec<UsageRow>,
+    /// Oldest first.
+    pub audit: Vec<AuditEntry>,
+    pub minute_requests: Vec<MinuteRequest>,
+    /// Web and mobile sessions.
+    pub sessions: Vec<Session>,
+    pub devices: Vec<Device>,
+    pub cards: Vec<Card>,
+}
+
+impl Snapshot {
+    /// How many records of each kind it holds, by the kind's name.
+    pub fn counts(&self) -> [(&'static str, usize); 10] {
+        [
+            ("accounts", self.accounts.len()),
+            ("tenants", self.tenants.len()),
+            ("ended queue entries", self.ended_entries.len()),
+            ("ledger entries", self.ledger.len()),
+            ("usage rows", self.usage.len()),
+            ("audit lines", self.audit.len()),
+            ("minute requests", self.minute_requests.len()),
+            ("sessions", self.sessions.len()),
+            ("devices", self.devices.len()),
+            ("cards", self.cards.len()),
+        ]
+    }
+
+    /// The number of records in it.
+    pub fn len(&self) -> usize {
+        self.counts().iter().map(|(_, n)| n).sum()
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

@@ -35,8 +35,8 @@ pub async fn run(runs: usize, pumps: usize, dir: &std::path::Path) -> anyhow::Re
         ..Settings::default()
     };
     let (poll_ms, lease_ms) = (settings.poll_interval_ms, settings.device_lease_ms);
-    let store = app::open_store(&settings).await?;
-    let secret = app::load_secret(&settings)?;
+    let store = pumppilot::store::open_store(&settings).await?;
+    let secret = pumppilot::store::load_secret(&settings)?;
     let server = app::spawn(settings, store, secret).await?;
     app::bootstrap_master(&server.app).await.map_err(|e| anyhow::anyhow!(e.message))?;
     let base = format!("http://{}", server.addr);

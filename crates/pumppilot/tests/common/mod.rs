@@ -54,9 +54,10 @@ async fn spawn_app_on(
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
 ) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    let (database_url, secret) = test_store(dir.path());
     let settings = Settings {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: format!("sqlite://{}", dir.path().join("pumppilot.db").display()),
+        database_url,
         device_lease_ms: LEASE_MS,
         poll_interval_ms: 300,
         // Restart protection would make every stop-then-start wait a minute; its own tests set it.
@@ -68,11 +69,26 @@ async fn spawn_app_on(
         clock: server_clock,
         ..Settings::default()
     };
-    let secret = app::load_secret(&settings).unwrap();
-    let store = wrap(app::open_store(&settings).await.unwrap());
+    let settings = Settings { secret, ..settings };
+    let secret = pumppilot::store::load_secret(&settings).unwrap();
+    let store = wrap(pumppilot::store::open_store(&settings).await.unwrap());
     let running = app::spawn(settings, store, secret).await.unwrap();
     app::bootstrap_master(&running.app).await.unwrap();
     TestApp { site: Site { base: format!("http://{}", running.addr) }, running, clock, _dir: dir }
+}
+
+/// The store of an in-process test server: a fresh SQLite file in `dir`, or, when
+/// `PUMPPILOT_TEST_STORE=mongodb`, a fresh database on the SecantusDB this test binary starts
+/// (`pumppilot_store_mongodb::testing`), with the secret MongoDB needs.
+pub fn test_store(dir: &std::path::Path) -> (String, Option<Secret>) {
+    match std::env::var("PUMPPILOT_TEST_STORE").as_deref() {
+        Ok("mongodb") => (
+            pumppilot_store_mongodb::testing::server().fresh_url(),
+            Some(Secret("a-test-secret-of-at-least-32-characters".into())),
+        ),
+        Ok("sqlite") | Err(_) => (format!("sqlite://{}", dir.join("pumppilot.db").display()), None),
+        Ok(other) => panic!("PUMPPILOT_TEST_STORE={other}: use sqlite or mongodb"),
+    }
 }
 
 impl TestApp {

@@ -1,0 +1,193 @@
+//! The one place where the binary chooses its store: the database URL names the backend.
+//!
+//! `sqlite://…`, `sqlite:…` or `sqlite::memory:` is the embedded SQLite store
+//! (`pumppilot-store-sqlite`); `mongodb://…` or `mongodb+srv://…` is MongoDB
+//! (`pumppilot-store-mongodb`). The server crate knows only the `Store` trait.
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use pumppilot_server::{Settings, config::Secret, keys::Keyring};
+use pumppilot_store::Store;
+use pumppilot_store_mongodb::MongoStore;
+use pumppilot_store_sqlite::SqliteStore;
+
+/// The variable every store error names.
+const VARIABLE: &str = "PUMPPILOT_DATABASE_URL";
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MongoDb,
+}
+
+impl Backend {
+    /// The backend of `url`, or a sentence naming the variable.
+    pub fn of(url: &str) -> anyhow::Result<Backend> {
+        let url = url.trim();
+        if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+            Ok(Backend::MongoDb)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            anyhow::bail!("{VARIABLE}: `{url}` must start with sqlite:, mongodb:// or mongodb+srv://")
+        }
+    }
+}
+
+/// Opens the store a URL names (for MongoDB: connects, checks for a replica set, sets up indexes);
+/// errors begin with `name`, where the URL came from.
+pub async fn open_url(url: &str, name: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let backend = Backend::of(url).map_err(|e| anyhow::anyhow!("{}", e.to_string().replacen(VARIABLE, name, 1)))?;
+    let store: Arc<dyn Store> = match backend {
+        Backend::Sqlite => Arc::new(SqliteStore::open(url).map_err(|e| anyhow::anyhow!("{name}: {e}"))?),
+        Backend::MongoDb => Arc::new(MongoStore::connect(url).await.map_err(|e| anyhow::anyhow!("{name}: {e}"))?),
+    };
+    Ok(store)
+}
+
+/// Opens the store named by the settings.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    open_url(&settings.database_url, VARIABLE).await
+}
+
+/// Held by a serving process for its whole life: a SQLite file is one server's store, and a second
+/// `pumppilot serve` on the same file is refused (its cache and timers would act on stale state).
+#[derive(Debug)]
+pub struct ServingLock {
+    _file: Option<File>,
+}
+
+/// Takes the serving lock of the settings' store: an exclusive lock on `<database>.lock` beside a
+/// SQLite file; nothing for an in-memory database or MongoDB.
+pub fn lock_for_serving(settings: &Settings) -> anyhow::Result<ServingLock> {
+    let Some(db) = pumppilot_store_sqlite::database_file(&settings.database_url) else {
+        return Ok(ServingLock { _file: None });
+    };
+    let path = lock_path(&db);
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    let file =
+        File::create(&path).map_err(|e| anyhow::anyhow!("cannot create the lock file {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(ServingLock { _file: Some(file) }),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another PumpPilot is already serving {} (it holds {}); a SQLite file is one server's store, so stop \
+             the other server first",
+            db.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => anyhow::bail!("cannot lock {}: {e}", path.display()),
+    }
+}
+
+fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    db.with_file_name(name)
+}
+
+/// The token secret: from the settings, or generated once and kept beside the SQLite file.
+/// An existing secret file is never replaced: every session and device key depends on it.
+/// MongoDB needs it set (every server on one database must use the same one).
+pub fn load_secret(settings: &Settings) -> anyhow::Result<Secret> {
+    if let Some(secret) = &settings.secret {
+        return Ok(secret.clone());
+    }
+    if Backend::of(&settings.database_url)? == Backend::MongoDb {
+        anyhow::bail!(
+            "PUMPPILOT_SECRET: must be set when the store is MongoDB (32+ characters, the same on every server), \
+             for example to the output of `openssl rand -hex 32`"
+        );
+    }
+    let Some(db) = pumppilot_store_sqlite::database_file(&settings.database_url) else {
+        return Ok(Secret(Keyring::new_token("")));
+    };
+    let path = db.parent().unwrap_or(Path::new(".")).join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(Secret(text.trim().to_string())),
+        Ok(_) => anyhow::bail!("{} is not a valid secret (32+ characters); restore it from a backup", path.display()),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            anyhow::bail!("cannot read {}: {err}", path.display())
+        }
+        Err(_) => {}
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    let secret = Keyring::new_token("");
+    write_private(&path, &secret).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(Secret(secret))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_in(dir: &Path) -> Settings {
+        Settings { database_url: format!("sqlite://{}", dir.join("pumppilot.db").display()), ..Settings::default() }
+    }
+
+    #[test]
+    fn the_url_names_the_backend() {
+        assert_eq!(Backend::of("sqlite://./data/pumppilot.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("mongodb://db:27017/pp?replicaSet=rs0").unwrap(), Backend::MongoDb);
+        assert_eq!(Backend::of("mongodb+srv://app:pw@cluster0.example.net/pp").unwrap(), Backend::MongoDb);
+        let error = Backend::of("postgres://db/pp").unwrap_err().to_string();
+        assert!(error.starts_with("PUMPPILOT_DATABASE_URL:"), "{error}");
+    }
+
+    #[test]
+    fn one_serving_lock_per_sqlite_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings_in(dir.path());
+        let first = lock_for_serving(&settings).unwrap();
+        let error = lock_for_serving(&settings).unwrap_err().to_string();
+        assert!(error.contains("another PumpPilot is already serving"), "{error}");
+        drop(first);
+        lock_for_serving(&settings).expect("free again once the first server is gone");
+        let memory = Settings { database_url: "sqlite::memory:".into(), ..Settings::default() };
+        let _a = lock_for_serving(&memory).unwrap();
+        let _b = lock_for_serving(&memory).expect("in-memory databases are never shared");
+    }
+
+    #[test]
+    fn the_secret_is_made_once_kept_private_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings_in(dir.path());
+        let first = load_secret(&settings).unwrap();
+        assert_eq!(load_secret(&settings).unwrap(), first, "the same secret on the next start");
+        let file = dir.path().join("secret.key");
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions()) & 0o777,
+            0o600
+        );
+        std::fs::write(&file, "short").unwrap();
+        assert!(load_secret(&settings).unwrap_err().to_string().contains("restore it from a backup"));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "short", "a damaged secret is left for the operator");
+    }
+
+    #[test]
+    fn in_memory_stores_get_a_fresh_secret_and_mongodb_needs_one_set() {
+        let memory = Settings { database_url: "sqlite://:memory:".into(), ..Settings::default() };
+        assert_ne!(load_secret(&memory).unwrap(), load_secret(&memory).unwrap());
+        let mongo = Settings { database_url: "mongodb://db/pp".into(), ..Settings::default() };
+        assert!(load_secret(&mongo).unwrap_err().to_string().starts_with("PUMPPILOT_SECRET"));
+    }
+}

@@ -1,0 +1,668 @@
+//! The MongoDB backend of the PumpPilot store, on the official driver (tokio).
+//!
+//! [`MongoStore::connect`] takes a `mongodb://…` or `mongodb+srv://…` URL (the database is the
+//! URL's path, `pumppilot` when it has none), checks that the server can run transactions (a
+//! replica set, even of one node, or a sharded cluster), and sets up its indexes and schema
+//! version, idempotently.
+//!
+//! Collections: `admins` (the master and the pump owners), `users` (farmers, with their wallet),
+//! `usernames` (one document per username, the guard that keeps usernames unique across both),
+//! `tenants` (each owner's pump: version, device link), `queues`, `usage_history`, `ledger`,
+//! `minute_requests`, `web_sessions`, `mobile_sessions`, `devices`, `cards`, `audit_logs`, and
+//! `meta` (the schema version).
+//!
+//! Consistency:
+//! - a tenant commit is one multi-document transaction (snapshot reads, majority writes) that
+//!   first moves the tenant's version from the one the transition started from; a transaction
+//!   that lost a write conflict to another is retried by the TransientTransactionError label, and
+//!   then sees the moved version and answers [`StoreError::VersionConflict`];
+//! - unique indexes hold the rules on the server itself: one RUNNING or HOLD entry per admin (a
+//!   partial unique index), one waiting entry per position, one username, one card UID per
+//!   tenant, one session per token hash, one device per key hash.
+
+mod codec;
+mod error;
+mod schema;
+mod tenants;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod transfer;
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use mongodb::{
+    Client, ClientSession, Collection, Database,
+    bson::{Bson, Document, doc},
+    error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT},
+    options::{ClientOptions, ReadConcern, TransactionOptions, WriteConcern},
+};
+use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_store::{
+    Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, RequestStatus,
+    Role, Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry,
+    UsageQuery,
+};
+
+use crate::{
+    codec::{at, key, session_key},
+    error::{Failure, duplicate_key, invariant},
+};
+
+pub use schema::SCHEMA_VERSION;
+
+/// The database used when the URL names none.
+pub const DEFAULT_DATABASE: &str = "pumppilot";
+/// How long the first contact may take when the URL does not say (`serverSelectionTimeoutMS`).
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a transaction keeps retrying transient errors before giving up (as the driver's own
+/// `with_transaction` does, but shorter: a client is waiting).
+const TRANSACTION_RETRY_FOR: Duration = Duration::from_secs(20);
+
+/// The collection that holds sessions of `kind`.
+pub(crate) fn sessions_collection(kind: SessionKind) -> &'static str {
+    match kind {
+        SessionKind::Web => "web_sessions",
+        SessionKind::Mobile => "mobile_sessions",
+    }
+}
+
+/// The MongoDB store. Cheap to share behind an `Arc`; the driver pools its connections.
+#[derive(Debug, Clone)]
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+}
+
+impl MongoStore {
+    /// Connects to `url`, checks the server can run transactions and prepares the database.
+    ///
+    /// Every failure is [`StoreError::Unavailable`] with a sentence that names the host: a
+    /// malformed URL, an unreachable server, a standalone server (with how to make it a replica
+    /// set), a database written by a newer PumpPilot.
+    pub async fn connect(url: &str) -> StoreResult<MongoStore> {
+        let mut options = ClientOptions::parse(url).await.map_err(|e| {
+            StoreError::Unavailable(format!("the MongoDB URL cannot be read: {}", error::first_line(&e)))
+        })?;
+        let hosts = options.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        options.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.app_name.get_or_insert_with(|| "pumppilot".to_owned());
+        let database = options.default_database.clone().unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        let client = Client::with_options(options)
+            .map_err(|e| StoreError::Unavailable(format!("MongoDB at {hosts} cannot be used: {e}")))?;
+        let hello = client.database("admin").run_command(doc! { "hello": 1 }).await.map_err(|e| {
+            StoreError::Unavailable(format!("MongoDB at {hosts} cannot be reached: {}", error::first_line(&e)))
+        })?;
+        let replica_set = hello.get_str("setName").is_ok();
+        let router = hello.get_str("msg") == Ok("isdbgrid");
+        if !replica_set && !router {
+            return Err(StoreError::Unavailable(format!(
+                "MongoDB at {hosts} is a standalone server, and PumpPilot needs transactions, which only a replica \
+                 set has; a one-node replica set is enough: start it with `mongod --replSet rs0` and run \
+                 `rs.initiate()` once in mongosh (Atlas clusters are replica sets already)"
+            )));
+        }
+        let store = MongoStore { db: client.database(&database), client };
+        schema::prepare(&store.db).await.map_err(|failure| match StoreError::from(failure) {
+            StoreError::Unavailable(message) => StoreError::Unavailable(format!("MongoDB at {hosts}: {message}")),
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    /// The database this store uses.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    fn collection(&self, name: &str) -> Collection<Document> {
+        self.db.collection(name)
+    }
+
+    /// Runs `body` in one transaction, retried while the driver labels its error transient (a
+    /// write conflict with another transaction, a failover) and its commit while the outcome is
+    /// unknown, as the driver's documentation prescribes. The store's own refusals are never
+    /// retried.
+    async fn transaction<T, F>(&self, mut body: F) -> Result<T, Failure>
+    where
+        F: for<'s> FnMut(&'s mut ClientSession) -> futures_boxed::BoxFuture<'s, Result<T, Failure>>,
+    {
+        let options = TransactionOptions::builder()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .build();
+        let mut session = self.client.start_session().await?;
+        let started = Instant::now();
+        loop {
+            session.start_transaction().with_options(options.clone()).await?;
+            let value = match body(&mut session).await {
+                Ok(value) => value,
+                Err(failure) => {
+                    // An abort can fail when the connection is gone; the transaction then times out.
+                    let _ = session.abort_transaction().await;
+                    match failure {
+                        Failure::Mongo(e)
+                            if e.contains_label(TRANSIENT_TRANSACTION_ERROR)
+                                && started.elapsed() < TRANSACTION_RETRY_FOR =>
+                        {
+                            continue;
+                        }
+                        other => return Err(other),
+                    }
+                }
+            };
+            loop {
+                match session.commit_transaction().await {
+                    Ok(()) => return Ok(value),
+                    Err(e)
+                        if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
+                            && started.elapsed() < TRANSACTION_RETRY_FOR => {}
+                    Err(e)
+                        if e.contains_label(TRANSIENT_TRANSACTION_ERROR)
+                            && started.elapsed() < TRANSACTION_RETRY_FOR =>
+                    {
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+
+    async fn find_all(
+        &self,
+        collection: &str,
+        filter: Document,
+        sort: Document,
+        limit: Option<usize>,
+    ) -> Result<Vec<Document>, Failure> {
+        let collection = self.collection(collection);
+        let mut find = collection.find(filter).sort(sort);
+        if let Some(limit) = limit {
+            find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
+        }
+        let mut cursor = find.await?;
+        let mut docs = Vec::new();
+        while cursor.advance().await? {
+            docs.push(cursor.deserialize_current()?);
+        }
+        Ok(docs)
+    }
+
+    async fn find_one(&self, collection: &str, filter: Document) -> Result<Option<Document>, Failure> {
+        Ok(self.collection(collection).find_one(filter).await?)
+    }
+
+    /// The account with this id, from `admins` or `users`.
+    async fn account_where(&self, filter: Document) -> Result<Option<Account>, Failure> {
+        for collection in ["admins", "users"] {
+            if let Some(doc) = self.find_one(collection, filter.clone()).await? {
+                return Ok(Some(codec::account(&doc, collection)?));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Every document of a session cursor.
+pub(crate) async fn collect(
+    mut cursor: mongodb::SessionCursor<Document>,
+    session: &mut ClientSession,
+) -> Result<Vec<Document>, Failure> {
+    let mut docs = Vec::new();
+    while cursor.advance(session).await? {
+        docs.push(cursor.deserialize_current()?);
+    }
+    Ok(docs)
+}
+
+/// A boxed future borrowing the session, as [`MongoStore::transaction`] takes (no extra crate).
+pub(crate) mod futures_boxed {
+    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+}
+
+/// The account's collection.
+fn accounts_collection(role: Role) -> &'static str {
+    match role {
+        Role::Master | Role::Admin => "admins",
+        Role::User => "users",
+    }
+}
+
+/// A limit as the server's integer.
+fn limit(limit: usize) -> Option<usize> {
+    Some(limit)
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.db.run_command(doc! { "ping": 1 }).await.map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        // One document in `meta`, acknowledged by a majority: proves the store can commit.
+        let now = mongodb::bson::DateTime::now();
+        self.collection("meta")
+            .update_one(doc! { "_id": "write_probe" }, doc! { "$set": { "at": now } })
+            .upsert(true)
+            .write_concern(WriteConcern::majority())
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn create_account(&self, account: &Account) -> StoreResult<()> {
+        let tenant_ok = match account.role {
+            Role::Master => account.admin_id.is_none(),
+            Role::Admin => account.admin_id == Some(AdminId(account.id)),
+            Role::User => account.admin_id.is_some(),
+        };
+        if !tenant_ok {
+            return Err(StoreError::Invariant(format!(
+                "a {} account cannot have admin_id {:?}",
+                account.role.as_str(),
+                account.admin_id.map(|admin| admin.to_string())
+            )));
+        }
+        let account = account.clone();
+        let store = self.clone();
+        self.transaction(move |session| {
+            let account = account.clone();
+            let store = store.clone();
+            Box::pin(async move {
+                let claim = doc! { "_id": &account.username, "accountId": key(account.id) };
+                store.collection("usernames").insert_one(claim).session(&mut *session).await.map_err(|e| {
+                    match duplicate_key(&e) {
+                        Some(_) => Failure::Store(StoreError::UsernameTaken),
+                        None => Failure::Mongo(e),
+                    }
+                })?;
+                let mut doc = codec::account_doc(&account);
+                if account.role == Role::User {
+                    let admin = account.admin_id.expect("checked above");
+                    let tenant =
+                        store.collection("tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await?;
+                    if tenant.is_none() {
+                        return Err(invariant(format!("user {} names no tenant {admin}", account.id)));
+                    }
+                    doc.insert("balanceSeconds", 0_i64);
+                }
+                store.collection(accounts_collection(account.role)).insert_one(doc).session(&mut *session).await?;
+                if account.role == Role::Admin {
+                    store
+                        .collection("tenants")
+                        .insert_one(tenants::new_tenant_doc(AdminId(account.id)))
+                        .session(&mut *session)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn account(&self, id: UserId) -> StoreResult<Option<Account>> {
+        Ok(self.account_where(doc! { "_id": key(id) }).await?)
+    }
+
+    async fn account_by_username(&self, username: &str) -> StoreResult<Option<Account>> {
+        Ok(self.account_where(doc! { "username": username }).await?)
+    }
+
+    async fn accounts(&self, role: Role, admin: Option<AdminId>) -> StoreResult<Vec<Account>> {
+        let mut filter = doc! { "role": role.as_str() };
+        if let Some(admin) = admin {
+            filter.insert("adminId", key(admin));
+        }
+        let collection = accounts_collection(role);
+        let docs = self.find_all(collection, filter, doc! { "createdAt": 1, "_id": 1 }, None).await?;
+        Ok(docs.iter().map(|doc| codec::account(doc, collection)).collect::<Result<_, _>>()?)
+    }
+
+    async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {
+        for collection in ["admins", "users"] {
+            let result = self
+                .collection(collection)
+                .update_one(doc! { "_id": key(id) }, doc! { "$set": { "suspended": suspended } })
+                .await
+                .map_err(Failure::from)?;
+            if result.matched_count > 0 {
+                return Ok(());
+            }
+        }
+        Err(StoreError::NotFound)
+    }
+
+    async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>> {
+        let docs = self.find_all("tenants", doc! {}, doc! { "_id": 1 }, None).await?;
+        Ok(docs.iter().map(|doc| codec::Fields::of(doc, "tenants").parsed("_id")).collect::<Result<_, _>>()?)
+    }
+
+    async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>> {
+        let store = self.clone();
+        Ok(self
+            .transaction(move |session| {
+                let store = store.clone();
+                Box::pin(async move { tenants::load(&store.db, session, admin, lease_ms).await })
+            })
+            .await?)
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
+        commit.check()?;
+        let commit = tenants::OwnedCommit::from(commit);
+        let store = self.clone();
+        self.transaction(move |session| {
+            let store = store.clone();
+            let commit = commit.clone();
+            Box::pin(async move { tenants::commit(&store.db, session, &commit).await })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn create_device(&self, device: &Device) -> StoreResult<()> {
+        if device.telemetry.as_ref().is_some_and(|t| t.device_id != device.id || t.admin_id != device.admin_id) {
+            return Err(StoreError::Invariant("a new device's telemetry names another device".into()));
+        }
+        let doc = codec::device_doc(device)?;
+        self.collection("devices").insert_one(doc).await.map_err(Failure::from)?;
+        if let Some(telemetry) = &device.telemetry {
+            self.record_telemetry(std::slice::from_ref(telemetry)).await?;
+        }
+        Ok(())
+    }
+
+    async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>> {
+        let filter = admin.map_or_else(Document::new, |admin| doc! { "adminId": key(admin) });
+        let docs = self.find_all("devices", filter, doc! { "createdAt": 1, "_id": 1 }, None).await?;
+        Ok(docs.iter().map(codec::device).collect::<Result<_, _>>()?)
+    }
+
+    /// Each report is its own atomic write (a report older than the stored one changes nothing),
+    /// then each tenant's last poll moves forward once to the latest report that landed; a batch
+    /// needs no transaction and never holds a tenant's document for long.
+    async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
+        let mut latest: std::collections::BTreeMap<(AdminId, DeviceId), Timestamp> = std::collections::BTreeMap::new();
+        for telemetry in batch {
+            let when = at(telemetry.last_seen_at);
+            let mut fields = codec::telemetry_fields(telemetry)?;
+            fields.extend(codec::reset_fields(telemetry).unwrap_or_default());
+            let filter = doc! {
+                "_id": key(telemetry.device_id),
+                "adminId": key(telemetry.admin_id),
+                "$or": [ { "lastSeenAt": Bson::Null }, { "lastSeenAt": { "$lte": when } } ],
+            };
+            let result =
+                self.collection("devices").update_one(filter, doc! { "$set": fields }).await.map_err(Failure::from)?;
+            // Not matched: no such device of this tenant, or a later report is stored already (and
+            // moved the tenant's last poll at least that far).
+            if result.matched_count > 0 {
+                let entry = latest.entry((telemetry.admin_id, telemetry.device_id)).or_insert(telemetry.last_seen_at);
+                *entry = (*entry).max(telemetry.last_seen_at);
+            }
+        }
+        // Only the tenant's controller (or a first device, before there is one) keeps its lease.
+        for ((admin, device), when) in latest {
+            self.collection("tenants")
+                .update_one(
+                    doc! { "_id": key(admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(device) } ] },
+                    doc! { "$max": { "lastPollAt": at(when) } },
+                )
+                .await
+                .map_err(Failure::from)?;
+        }
+        Ok(())
+    }
+
+    async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()> {
+        let result = self
+            .collection("devices")
+            .delete_one(doc! { "_id": key(device), "adminId": key(admin) })
+            .await
+            .map_err(Failure::from)?;
+        if result.deleted_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
+        let result = self
+            .collection("devices")
+            .update_one(
+                doc! { "_id": key(device), "adminId": key(admin) },
+                doc! { "$set": { "keyHash": codec::bytes(key_hash) } },
+            )
+            .await
+            .map_err(Failure::from)?;
+        if result.matched_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn bind_card(&self, card: &Card) -> StoreResult<()> {
+        let member = self
+            .find_one("users", doc! { "_id": key(card.user_id), "adminId": key(card.admin_id), "role": "user" })
+            .await?;
+        if member.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        self.collection("cards")
+            .update_one(
+                doc! { "adminId": key(card.admin_id), "uid": &card.uid },
+                doc! { "$set": { "userId": key(card.user_id), "boundAt": at(card.bound_at) } },
+            )
+            .upsert(true)
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn unbind_card(&self, admin: AdminId, uid: &str) -> StoreResult<()> {
+        let result = self
+            .collection("cards")
+            .delete_one(doc! { "adminId": key(admin), "uid": uid })
+            .await
+            .map_err(Failure::from)?;
+        if result.deleted_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn card(&self, admin: AdminId, uid: &str) -> StoreResult<Option<Card>> {
+        let doc = self.find_one("cards", doc! { "adminId": key(admin), "uid": uid }).await?;
+        Ok(doc.as_ref().map(codec::card).transpose()?)
+    }
+
+    async fn cards(&self, admin: AdminId) -> StoreResult<Vec<Card>> {
+        let docs =
+            self.find_all("cards", doc! { "adminId": key(admin) }, doc! { "boundAt": 1, "uid": 1 }, None).await?;
+        Ok(docs.iter().map(codec::card).collect::<Result<_, _>>()?)
+    }
+
+    async fn ledger(&self, user: UserId, max: usize) -> StoreResult<Vec<LedgerEntry>> {
+        let docs =
+            self.find_all("ledger", doc! { "userId": key(user) }, doc! { "at": -1, "_id": -1 }, limit(max)).await?;
+        Ok(docs.iter().map(codec::ledger_entry).collect::<Result<_, _>>()?)
+    }
+
+    async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>> {
+        let mut filter = doc! { "adminId": key(query.admin) };
+        if let Some(user) = query.user {
+            filter.insert("userId", key(user));
+        }
+        let mut range = Document::new();
+        if let Some(from) = query.from {
+            range.insert("$gte", at(from));
+        }
+        if let Some(to) = query.to {
+            range.insert("$lt", at(to));
+        }
+        if !range.is_empty() {
+            filter.insert("endedAt", range);
+        }
+        let docs =
+            self.find_all("usage_history", filter, doc! { "endedAt": -1, "_id": -1 }, limit(query.limit)).await?;
+        Ok(docs.iter().map(codec::usage_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.collection("audit_logs").insert_one(codec::audit_doc(entry)).await.map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn audit(&self, admin: Option<AdminId>, max: usize) -> StoreResult<Vec<AuditEntry>> {
+        let filter = admin.map_or_else(Document::new, |admin| doc! { "adminId": key(admin) });
+        let docs = self.find_all("audit_logs", filter, doc! { "at": -1, "_id": -1 }, limit(max)).await?;
+        Ok(docs.iter().map(codec::audit_entry).collect::<Result<_, _>>()?)
+    }
+
+    async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()> {
+        self.collection("minute_requests").insert_one(codec::request_doc(request)).await.map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>> {
+        let doc = self.find_one("minute_requests", doc! { "_id": key(id) }).await?;
+        Ok(doc.as_ref().map(codec::minute_request).transpose()?)
+    }
+
+    async fn minute_requests(&self, query: &RequestQuery) -> StoreResult<Vec<MinuteRequest>> {
+        let mut filter = doc! { "adminId": key(query.admin) };
+        if let Some(user) = query.user {
+            filter.insert("userId", key(user));
+        }
+        if let Some(status) = query.status {
+            filter.insert("status", status.as_str());
+        }
+        let docs = self.find_all("minute_requests", filter, doc! { "createdAt": -1, "_id": -1 }, None).await?;
+        Ok(docs.iter().map(codec::minute_request).collect::<Result<_, _>>()?)
+    }
+
+    async fn decide_minute_request(&self, decision: &Decision) -> StoreResult<()> {
+        if decision.status == RequestStatus::Pending {
+            return Err(StoreError::Invariant("a decision must approve or reject".into()));
+        }
+        let collection = self.collection("minute_requests");
+        let (filter, update) = tenants::decision_update(decision);
+        let result = collection.update_one(filter, update).await.map_err(Failure::from)?;
+        if result.matched_count == 0 {
+            let exists = self
+                .find_one(
+                    "minute_requests",
+                    doc! { "_id": key(decision.request_id), "adminId": key(decision.admin_id) },
+                )
+                .await?
+                .is_some();
+            return Err(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound });
+        }
+        Ok(())
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.collection(sessions_collection(session.kind))
+            .insert_one(codec::session_doc(session))
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn session_by_access_hash(&self, kind: SessionKind, hash: &[u8]) -> StoreResult<Option<Session>> {
+        let doc = self.find_one(sessions_collection(kind), doc! { "accessHash": codec::bytes(hash) }).await?;
+        Ok(doc.map(|doc| codec::session(&doc, kind)).transpose()?)
+    }
+
+    async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<(Session, RefreshMatch)>> {
+        let mobile = sessions_collection(SessionKind::Mobile);
+        if let Some(doc) = self.find_one(mobile, doc! { "refreshHash": codec::bytes(hash) }).await? {
+            return Ok(Some((codec::session(&doc, SessionKind::Mobile)?, RefreshMatch::Current)));
+        }
+        let doc = self.find_one(mobile, doc! { "previousRefreshHash": codec::bytes(hash) }).await?;
+        Ok(doc.map(|doc| codec::session(&doc, SessionKind::Mobile).map(|s| (s, RefreshMatch::Previous))).transpose()?)
+    }
+
+    async fn rotate_session(&self, rotation: &Rotation) -> StoreResult<()> {
+        let mobile = sessions_collection(SessionKind::Mobile);
+        // One atomic document update: the stored refresh hash moves to `previousRefreshHash`.
+        let update = vec![doc! { "$set": {
+            "previousRefreshHash": "$refreshHash",
+            "refreshHash": codec::bytes(&rotation.refresh_hash),
+            "refreshExpiresAt": at(rotation.refresh_expires_at),
+            "accessHash": codec::bytes(&rotation.access_hash),
+            "accessExpiresAt": at(rotation.access_expires_at),
+        } }];
+        let filter = doc! {
+            "_id": session_key(rotation.id),
+            "refreshHash": codec::bytes(&rotation.expected_refresh_hash),
+            "revokedAt": Bson::Null,
+        };
+        let result = self.collection(mobile).update_one(filter, update).await.map_err(Failure::from)?;
+        if result.matched_count == 0 {
+            let exists = self.find_one(mobile, doc! { "_id": session_key(rotation.id) }).await?.is_some();
+            return Err(if exists { StoreError::VersionConflict } else { StoreError::NotFound });
+        }
+        Ok(())
+    }
+
+    async fn revoke_session(&self, kind: SessionKind, id: SessionId, when: Timestamp) -> StoreResult<()> {
+        let collection = sessions_collection(kind);
+        let result = self
+            .collection(collection)
+            .update_one(
+                doc! { "_id": session_key(id), "revokedAt": Bson::Null },
+                doc! { "$set": { "revokedAt": at(when) } },
+            )
+            .await
+            .map_err(Failure::from)?;
+        if result.matched_count == 0 && self.find_one(collection, doc! { "_id": session_key(id) }).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn revoke_sessions(&self, scope: SessionScope, when: Timestamp) -> StoreResult<Vec<SessionId>> {
+        let store = self.clone();
+        Ok(self
+            .transaction(move |session| {
+                let store = store.clone();
+                Box::pin(async move { tenants::revoke_sessions(&store.db, session, scope, when).await })
+            })
+            .await?)
+    }
+
+    async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize> {
+        let before = at(before);
+        let filter = doc! { "$or": [
+            { "revokedAt": { "$lt": before.clone() } },
+            { "$and": [
+                { "accessExpiresAt": { "$lt": before.clone() } },
+                { "$or": [ { "refreshExpiresAt": Bson::Null }, { "refreshExpiresAt": { "$lt": before } } ] },
+            ] },
+        ] };
+        let mut purged = 0;
+        for kind in [SessionKind::Web, SessionKind::Mobile] {
+            let result =
+                self.collection(sessions_collection(kind)).delete_many(filter.clone()).await.map_err(Failure::from)?;
+            purged += usize::try_from(result.deleted_count).unwrap_or(usize::MAX);
+        }
+        Ok(purged)
+    }
+
+    async fn export(&self) -> StoreResult<Snapshot> {
+        Ok(self.export_all().await?)
+    }
+
+    async fn import(&self, part: &Snapshot) -> StoreResult<()> {
+        Ok(self.import_part(part).await?)
+    }
+
+    async fn erase(&self) -> StoreResult<()> {
+        Ok(self.erase_all().await?)
+    }
+}

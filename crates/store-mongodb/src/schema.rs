@@ -1,0 +1,149 @@
+//! Indexes and the schema version, set up at every start (creating an index that exists with the
+//! same definition changes nothing).
+
+use mongodb::{
+    Database, IndexModel,
+    bson::{Document, doc},
+    options::IndexOptions,
+};
+use pumppilot_store::StoreError;
+
+use crate::error::Failure;
+
+/// The schema version this build writes (kept in `meta`, document `schema`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The partial unique index that allows one RUNNING or HOLD entry per admin.
+pub(crate) const ONE_ACTIVE_PER_ADMIN: &str = "one_active_per_admin";
+/// The seed's `queues {adminId, position}`, unique among WAITING entries.
+pub(crate) const ONE_WAITING_PER_POSITION: &str = "one_waiting_per_position";
+
+fn index(keys: Document, name: &str, unique: bool, partial: Option<Document>) -> IndexModel {
+    let options = IndexOptions::builder()
+        .name(name.to_owned())
+        .unique(unique.then_some(true))
+        .partial_filter_expression(partial)
+        .build();
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+/// Every collection's indexes.
+fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
+    vec![
+        ("usernames", vec![]),
+        (
+            "admins",
+            vec![
+                index(doc! { "username": 1 }, "username", true, None),
+                index(doc! { "role": 1, "createdAt": 1 }, "role_created", false, None),
+            ],
+        ),
+        (
+            "users",
+            vec![
+                index(doc! { "username": 1 }, "username", true, None),
+                index(doc! { "adminId": 1, "createdAt": 1 }, "admin_created", false, None),
+            ],
+        ),
+        ("tenants", vec![]),
+        (
+            "queues",
+            vec![
+                index(
+                    doc! { "adminId": 1 },
+                    ONE_ACTIVE_PER_ADMIN,
+                    true,
+                    Some(doc! { "status": { "$in": ["RUNNING", "HOLD"] } }),
+                ),
+                index(
+                    doc! { "adminId": 1, "position": 1 },
+                    ONE_WAITING_PER_POSITION,
+                    true,
+                    Some(doc! { "status": "WAITING" }),
+                ),
+                index(doc! { "adminId": 1, "status": 1 }, "admin_status", false, None),
+                index(doc! { "userId": 1 }, "user", false, None),
+            ],
+        ),
+        (
+            "usage_history",
+            vec![
+                index(doc! { "adminId": 1, "endedAt": -1 }, "admin_ended", false, None),
+                index(doc! { "userId": 1, "endedAt": -1 }, "user_ended", false, None),
+            ],
+        ),
+        ("ledger", vec![index(doc! { "userId": 1, "at": -1 }, "user_at", false, None)]),
+        (
+            "minute_requests",
+            vec![
+                index(doc! { "adminId": 1, "status": 1, "createdAt": -1 }, "admin_status_created", false, None),
+                index(doc! { "userId": 1, "createdAt": -1 }, "user_created", false, None),
+            ],
+        ),
+        ("web_sessions", session_indexes()),
+        ("mobile_sessions", session_indexes()),
+        (
+            "devices",
+            vec![
+                index(doc! { "keyHash": 1 }, "key_hash", true, None),
+                index(doc! { "adminId": 1, "createdAt": 1 }, "admin_created", false, None),
+            ],
+        ),
+        (
+            "cards",
+            vec![
+                index(doc! { "adminId": 1, "uid": 1 }, "one_card_per_tenant", true, None),
+                index(doc! { "userId": 1 }, "user", false, None),
+            ],
+        ),
+        (
+            "audit_logs",
+            vec![
+                index(doc! { "adminId": 1, "at": -1 }, "admin_at", false, None),
+                index(doc! { "at": -1 }, "at", false, None),
+            ],
+        ),
+        ("meta", vec![]),
+    ]
+}
+
+fn session_indexes() -> Vec<IndexModel> {
+    vec![
+        index(doc! { "accessHash": 1 }, "access_hash", true, None),
+        index(doc! { "refreshHash": 1 }, "refresh_hash", false, None),
+        index(doc! { "previousRefreshHash": 1 }, "previous_refresh_hash", false, None),
+        index(doc! { "userId": 1 }, "user", false, None),
+    ]
+}
+
+/// Creates the collections (a transaction cannot create one on every server version) and their
+/// indexes, and records the schema version; refuses a database written by a newer PumpPilot.
+pub(crate) async fn prepare(db: &Database) -> Result<(), Failure> {
+    let meta = db.collection::<Document>("meta");
+    if let Some(doc) = meta.find_one(doc! { "_id": "schema" }).await? {
+        let stored = doc.get_i64("version").or_else(|_| doc.get_i32("version").map(i64::from)).unwrap_or(-1);
+        if stored > SCHEMA_VERSION {
+            return Err(StoreError::Unavailable(format!(
+                "the database has schema version {stored}, newer than the {SCHEMA_VERSION} this PumpPilot knows; run \
+                 a newer PumpPilot or restore a backup"
+            ))
+            .into());
+        }
+    }
+    let existing = db.list_collection_names().await?;
+    for (name, models) in indexes() {
+        if !existing.iter().any(|e| e == name) {
+            // Another server starting at the same moment may have created it: that is fine.
+            if let Err(e) = db.create_collection(name).await
+                && !db.list_collection_names().await?.iter().any(|e| e == name)
+            {
+                return Err(e.into());
+            }
+        }
+        if !models.is_empty() {
+            db.collection::<Document>(name).create_indexes(models).await?;
+        }
+    }
+    meta.update_one(doc! { "_id": "schema" }, doc! { "$max": { "version": SCHEMA_VERSION } }).upsert(true).await?;
+    Ok(())
+}

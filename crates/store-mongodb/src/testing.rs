@@ -1,0 +1,178 @@
+//! A real MongoDB-wire server for tests: SecantusDB (PyPI), started once per test binary.
+//!
+//! On first use, a Python virtual environment is created under `target/secantusdb/` and
+//! `secantusdb` is installed into it with pip (a lock file keeps concurrent test binaries from
+//! installing at the same time); later runs reuse it. The server listens on a free port with its
+//! data in memory, speaks the MongoDB wire protocol and reports itself as a one-node replica set,
+//! so transactions work. It stops when the test binary exits (a shell beside it waits for the
+//! binary's end of a pipe to close). Each test takes a fresh database name.
+//!
+//! Needs `python3` (with the `venv` module) and access to PyPI on the first run.
+
+use std::{
+    fs::{self, File},
+    io::Write,
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use crate::MongoStore;
+
+/// The SecantusDB release the tests are checked with.
+pub const SECANTUSDB_VERSION: &str = "0.7.0b3";
+/// How long the server may take to accept connections after it is started.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The server of this test binary.
+pub struct TestServer {
+    port: u16,
+    log: PathBuf,
+    /// The shell that stops the server when this process's end of its stdin closes.
+    _watch: Child,
+}
+
+impl TestServer {
+    /// The URL of `database` on this server.
+    pub fn url(&self, database: &str) -> String {
+        format!("mongodb://127.0.0.1:{}/{database}?directConnection=true", self.port)
+    }
+
+    /// The URL of a database no other test uses.
+    pub fn fresh_url(&self) -> String {
+        self.url(&fresh_database_name())
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's log file.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+}
+
+/// The server of this test binary, started (and installed) on first use.
+pub fn server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| start(&[]).unwrap_or_else(|e| panic!("cannot start SecantusDB for the tests: {e}")))
+}
+
+/// Another server, of the caller's own, that presents itself as a standalone server (no replica
+/// set, so no transactions). It stops when the returned value is dropped.
+pub fn start_standalone() -> TestServer {
+    start(&["--standalone"]).unwrap_or_else(|e| panic!("cannot start a standalone SecantusDB: {e}"))
+}
+
+/// A database name no other test (of any binary running now) uses.
+pub fn fresh_database_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("t{}_{}_{}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A store on a fresh database of this binary's server.
+pub async fn fresh_store() -> MongoStore {
+    let url = server().fresh_url();
+    MongoStore::connect(&url).await.unwrap_or_else(|e| panic!("cannot connect to the test server at {url}: {e}"))
+}
+
+/// `target/secantusdb`, beside this test binary's profile folder.
+fn home() -> std::io::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PUMPPILOT_TEST_SECANTUSDB_HOME") {
+        return Ok(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test binary>
+    let target = exe.ancestors().nth(3).ok_or_else(|| std::io::Error::other("the test binary is not in target/"))?;
+    Ok(target.join("secantusdb"))
+}
+
+/// The `secantusd-py` launcher, installing SecantusDB into a virtual environment when needed.
+fn install(home: &Path) -> Result<PathBuf, String> {
+    fs::create_dir_all(home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+    let venv = home.join("venv");
+    let launcher = venv.join("bin").join("secantusd-py");
+    let marker = venv.join(format!("installed-secantusdb-{SECANTUSDB_VERSION}"));
+    let lock_path = home.join("install.lock");
+    let lock = File::create(&lock_path).map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock().map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if marker.exists() && launcher.exists() {
+        return Ok(launcher);
+    }
+    eprintln!("Installing SecantusDB {SECANTUSDB_VERSION} into {} (once) …", venv.display());
+    let _ = fs::remove_dir_all(&venv);
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    run(Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "--pre"])
+        .arg(format!("secantusdb=={SECANTUSDB_VERSION}")))?;
+    File::create(&marker).map_err(|e| format!("cannot create {}: {e}", marker.display()))?;
+    Ok(launcher)
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command.output().map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{command:?} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(())
+}
+
+fn start(extra: &[&str]) -> Result<TestServer, String> {
+    let home = home().map_err(|e| e.to_string())?;
+    let launcher = install(&home)?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let logs = home.join("logs");
+    fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    let log = logs.join(format!("{port}.log"));
+    let log_file = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    // The shell starts the server, then reads its stdin until this process exits (the pipe closes,
+    // also on a panic or a kill), then stops the server.
+    let script = r#"server="$1"; shift; "$server" "$@" </dev/null & pid=$!; cat >/dev/null; kill "$pid" 2>/dev/null; wait "$pid""#;
+    let mut watch = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(&launcher)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path", ":memory:"])
+        .args(["--log-level", "WARNING"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", launcher.display()))?;
+    let started = Instant::now();
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        let exited = watch.try_wait().map_err(|e| e.to_string())?;
+        if exited.is_some() || started.elapsed() > START_TIMEOUT {
+            let _ = watch.kill();
+            let tail = fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("the server did not accept connections on port {port}; its log:\n{tail}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if let Some(stdin) = watch.stdin.as_mut() {
+        // Nothing is ever written; the pipe only has to stay open.
+        let _ = stdin.flush();
+    }
+    Ok(TestServer { port, log, _watch: watch })
+}

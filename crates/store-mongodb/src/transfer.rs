@@ -1,0 +1,162 @@
+//! Moving an installation: everything out, records in exactly as they are.
+//!
+//! A migration fills a store nothing else uses, so the writes are plain bulk inserts; the
+//! migration verifies what landed afterwards.
+
+use mongodb::bson::{Document, doc};
+use pumppilot_engine::AdminId;
+use pumppilot_store::{Role, SessionKind, Snapshot, Store, StoreError};
+
+use crate::{
+    MongoStore, codec,
+    codec::key,
+    error::{Failure, invariant},
+    sessions_collection, tenants,
+};
+
+/// Every collection that holds PumpPilot's data (not `meta`).
+const DATA: [&str; 13] = [
+    "usernames",
+    "admins",
+    "users",
+    "tenants",
+    "queues",
+    "usage_history",
+    "ledger",
+    "minute_requests",
+    "web_sessions",
+    "mobile_sessions",
+    "devices",
+    "cards",
+    "audit_logs",
+];
+
+impl MongoStore {
+    pub(crate) async fn export_all(&self) -> Result<Snapshot, Failure> {
+        let by_age = doc! { "createdAt": 1, "_id": 1 };
+        let mut snapshot = Snapshot::default();
+        for collection in ["admins", "users"] {
+            for doc in self.find_all(collection, doc! {}, by_age.clone(), None).await? {
+                snapshot.accounts.push(codec::account(&doc, collection)?);
+            }
+        }
+        let ended = doc! { "status": { "$in": ["COMPLETED", "CANCELLED"] } };
+        for doc in self.find_all("queues", ended, by_age.clone(), None).await? {
+            snapshot.ended_entries.push(codec::entry(&doc)?);
+        }
+        for doc in self.find_all("ledger", doc! {}, doc! { "at": 1, "_id": 1 }, None).await? {
+            snapshot.ledger.push(codec::ledger_entry(&doc)?);
+        }
+        for doc in self.find_all("usage_history", doc! {}, doc! { "endedAt": 1, "_id": 1 }, None).await? {
+            snapshot.usage.push(codec::usage_row(&doc)?);
+        }
+        for doc in self.find_all("audit_logs", doc! {}, doc! { "at": 1, "_id": 1 }, None).await? {
+            snapshot.audit.push(codec::audit_entry(&doc)?);
+        }
+        for doc in self.find_all("minute_requests", doc! {}, by_age.clone(), None).await? {
+            snapshot.minute_requests.push(codec::minute_request(&doc)?);
+        }
+        for kind in [SessionKind::Web, SessionKind::Mobile] {
+            for doc in self.find_all(sessions_collection(kind), doc! {}, by_age.clone(), None).await? {
+                snapshot.sessions.push(codec::session(&doc, kind)?);
+            }
+        }
+        for doc in self.find_all("devices", doc! {}, by_age, None).await? {
+            snapshot.devices.push(codec::device(&doc)?);
+        }
+        for doc in self.find_all("cards", doc! {}, doc! { "boundAt": 1, "uid": 1 }, None).await? {
+            snapshot.cards.push(codec::card(&doc)?);
+        }
+        let ids: Vec<AdminId> = self.tenant_ids().await?;
+        for admin in ids {
+            if let Some(tenant) = self.load_tenant(admin, 0).await? {
+                snapshot.tenants.push(tenant);
+            }
+        }
+        Ok(snapshot)
+    }
+
+    async fn insert(&self, collection: &str, docs: Vec<Document>) -> Result<(), Failure> {
+        if !docs.is_empty() {
+            self.collection(collection).insert_many(docs).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn import_part(&self, part: &Snapshot) -> Result<(), Failure> {
+        let mut names = Vec::new();
+        let (mut admins, mut users, mut new_tenants) = (Vec::new(), Vec::new(), Vec::new());
+        for account in &part.accounts {
+            names.push(doc! { "_id": &account.username, "accountId": key(account.id) });
+            let mut doc = codec::account_doc(account);
+            match account.role {
+                Role::User => {
+                    doc.insert("balanceSeconds", 0_i64);
+                    users.push(doc);
+                }
+                Role::Admin => {
+                    new_tenants.push(tenants::new_tenant_doc(AdminId(account.id)));
+                    admins.push(doc);
+                }
+                Role::Master => admins.push(doc),
+            }
+        }
+        self.insert("usernames", names).await?;
+        self.insert("admins", admins).await?;
+        self.insert("users", users).await?;
+        self.insert("tenants", new_tenants).await?;
+        for tenant in &part.tenants {
+            let mut fields = doc! {
+                "version": i64::try_from(tenant.version).map_err(|_| invariant("version too large"))?,
+                "suspended": tenant.suspended,
+                "seq": i64::try_from(tenant.seq).map_err(|_| invariant("seq too large"))?,
+                "lastPollAt": codec::opt_at(tenant.device.last_poll_at),
+                "loadShedding": tenant.device.load_shedding,
+                "ready": tenant.device.ready,
+                "relay": tenant.device.relay,
+            };
+            fields.extend(tenants::motor_fields(tenant));
+            let set = doc! { "$set": fields };
+            let result = self.collection("tenants").update_one(doc! { "_id": key(tenant.admin_id) }, set).await?;
+            if result.matched_count == 0 {
+                return Err(StoreError::Invariant(format!("tenant {} has no admin account", tenant.admin_id)).into());
+            }
+            let mut live: Vec<Document> = tenant.active.iter().map(|entry| codec::entry_doc(entry, None)).collect();
+            live.extend(
+                (1_i64..).zip(&tenant.waiting).map(|(position, entry)| codec::entry_doc(entry, Some(position))),
+            );
+            self.insert("queues", live).await?;
+            for (user, balance) in &tenant.wallets {
+                self.collection("users")
+                    .update_one(
+                        doc! { "_id": key(*user), "adminId": key(tenant.admin_id) },
+                        doc! { "$set": { "balanceSeconds": *balance } },
+                    )
+                    .await?;
+            }
+        }
+        if let Some(entry) = part.ended_entries.iter().find(|entry| entry.status.is_live()) {
+            return Err(invariant(format!("queue entry {} has not ended", entry.id)));
+        }
+        self.insert("queues", part.ended_entries.iter().map(|entry| codec::entry_doc(entry, None)).collect()).await?;
+        self.insert("ledger", part.ledger.iter().map(codec::ledger_doc).collect()).await?;
+        self.insert("usage_history", part.usage.iter().map(codec::usage_doc).collect()).await?;
+        self.insert("audit_logs", part.audit.iter().map(codec::audit_doc).collect()).await?;
+        self.insert("minute_requests", part.minute_requests.iter().map(codec::request_doc).collect()).await?;
+        for kind in [SessionKind::Web, SessionKind::Mobile] {
+            let docs = part.sessions.iter().filter(|s| s.kind == kind).map(codec::session_doc).collect();
+            self.insert(sessions_collection(kind), docs).await?;
+        }
+        let devices = part.devices.iter().map(codec::device_doc).collect::<Result<Vec<_>, _>>()?;
+        self.insert("devices", devices).await?;
+        self.insert("cards", part.cards.iter().map(codec::card_doc).collect()).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn erase_all(&self) -> Result<(), Failure> {
+        for collection in DATA {
+            self.collection(collection).delete_many(doc! {}).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,280 @@
+//! What only the MongoDB backend has: connecting (bad URLs, standalone servers), indexes and the
+//! schema version set up idempotently, the server's own unique indexes, unreadable documents.
+
+use mongodb::bson::{Bson, Document, doc};
+use pumppilot_engine::{
+    AdminId, Credit, EntryId, EntryStatus, Event, LedgerKind, QueueEntry, Records, Tenant, Timestamp, UserId,
+};
+use pumppilot_store::{Account, Commit, Role, Store, StoreError};
+use pumppilot_store_mongodb::{MongoStore, SCHEMA_VERSION, testing};
+
+const LEASE_MS: i64 = 60_000;
+const T0: Timestamp = Timestamp(1_767_225_600_000);
+
+fn at(seconds: i64) -> Timestamp {
+    T0 + seconds * 1_000
+}
+
+fn account(username: &str, role: Role, admin: Option<AdminId>) -> Account {
+    let id = UserId::new();
+    Account {
+        id,
+        username: username.to_owned(),
+        name: username.to_owned(),
+        role,
+        admin_id: if role == Role::Admin { Some(AdminId(id)) } else { admin },
+        password_hash: "$argon2id$test".to_owned(),
+        suspended: false,
+        created_at: T0,
+    }
+}
+
+/// An admin with two users who hold 600 s each.
+async fn tenant_with_users(store: &MongoStore) -> (Tenant, UserId, UserId) {
+    let admin = account("rahim", Role::Admin, None);
+    store.create_account(&admin).await.unwrap();
+    let admin = AdminId(admin.id);
+    let mut users = Vec::new();
+    for name in ["karim", "salma"] {
+        let user = account(name, Role::User, Some(admin));
+        store.create_account(&user).await.unwrap();
+        users.push(user.id);
+    }
+    let mut tenant = store.load_tenant(admin, LEASE_MS).await.unwrap().unwrap();
+    for user in &users {
+        let credit = Credit {
+            user: *user,
+            seconds: 600,
+            kind: LedgerKind::Recharge,
+            actor: admin.0,
+            note: String::new(),
+            request_id: None,
+        };
+        commit(store, &mut tenant, Event::Credit(credit), at(0)).await.unwrap();
+    }
+    (tenant, users[0], users[1])
+}
+
+async fn commit(store: &MongoStore, tenant: &mut Tenant, event: Event, now: Timestamp) -> Result<Records, StoreError> {
+    let records = tenant.apply(event, now).records;
+    store.commit(Commit { tenant, records: &records, audit: &[], decision: None, suspension: None }).await?;
+    tenant.version += 1;
+    Ok(records)
+}
+
+async fn try_commit(store: &MongoStore, tenant: &Tenant, records: &Records) -> Result<(), StoreError> {
+    store.commit(Commit { tenant, records, audit: &[], decision: None, suspension: None }).await
+}
+
+fn unavailable(result: Result<MongoStore, StoreError>) -> String {
+    match result {
+        Err(StoreError::Unavailable(message)) => message,
+        other => panic!("expected the store to be unavailable, got {other:?}"),
+    }
+}
+
+async fn index_names(store: &MongoStore, collection: &str) -> Vec<String> {
+    let mut names = store.database().collection::<Document>(collection).list_index_names().await.unwrap();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn indexes_and_the_schema_version_are_set_up_once_and_again_harmlessly() {
+    let url = testing::server().fresh_url();
+    let store = MongoStore::connect(&url).await.unwrap();
+    let (tenant, _, _) = tenant_with_users(&store).await;
+    let queues = index_names(&store, "queues").await;
+    for name in ["one_active_per_admin", "one_waiting_per_position", "admin_status", "user"] {
+        assert!(queues.contains(&name.to_owned()), "queues lacks {name}: {queues:?}");
+    }
+    assert!(index_names(&store, "cards").await.contains(&"one_card_per_tenant".to_owned()));
+    assert!(index_names(&store, "users").await.contains(&"username".to_owned()));
+
+    // A second server starting on the same database changes nothing and sees everything.
+    let again = MongoStore::connect(&url).await.unwrap();
+    assert_eq!(index_names(&again, "queues").await, queues);
+    assert_eq!(again.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+    let meta = again.database().collection::<Document>("meta").find_one(doc! { "_id": "schema" }).await.unwrap();
+    assert_eq!(meta.unwrap().get_i64("version").unwrap(), SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_pumppilot_is_refused() {
+    let url = testing::server().fresh_url();
+    let store = MongoStore::connect(&url).await.unwrap();
+    let meta = store.database().collection::<Document>("meta");
+    meta.update_one(doc! { "_id": "schema" }, doc! { "$set": { "version": SCHEMA_VERSION + 1 } }).await.unwrap();
+    let message = unavailable(MongoStore::connect(&url).await);
+    assert!(message.contains("newer than the 1 this PumpPilot knows"), "{message}");
+}
+
+#[tokio::test]
+async fn unreachable_and_malformed_urls_are_refused_with_a_sentence_naming_the_host() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("mongodb://127.0.0.1:{port}/pp?directConnection=true&serverSelectionTimeoutMS=300");
+    let message = unavailable(MongoStore::connect(&url).await);
+    assert!(message.contains(&format!("127.0.0.1:{port} cannot be reached")), "{message}");
+    assert!(!message.contains("Topology"), "one sentence, not a topology dump: {message}");
+
+    let message = unavailable(MongoStore::connect("mongodb://pump owner@:what").await);
+    assert!(message.starts_with("the MongoDB URL cannot be read"), "{message}");
+}
+
+#[tokio::test]
+async fn a_standalone_server_is_refused_with_how_to_make_a_replica_set() {
+    let standalone = testing::start_standalone();
+    let message = unavailable(MongoStore::connect(&standalone.url("pp")).await);
+    assert!(message.contains("standalone"), "{message}");
+    assert!(message.contains("mongod --replSet rs0") && message.contains("rs.initiate()"), "{message}");
+}
+
+#[tokio::test]
+async fn the_server_itself_allows_one_active_entry_per_admin() {
+    let store = testing::fresh_store().await;
+    let (tenant, u1, u2) = tenant_with_users(&store).await;
+    let queues = store.database().collection::<Document>("queues");
+    let entry = |user: UserId, status: &str| {
+        doc! { "_id": EntryId::new().to_string(), "adminId": tenant.admin_id.to_string(), "userId": user.to_string(),
+        "status": status, "position": Bson::Null }
+    };
+    queues.insert_one(entry(u1, "RUNNING")).await.unwrap();
+    let second = queues.insert_one(entry(u2, "HOLD")).await;
+    assert!(second.is_err(), "a second active entry must be refused by the index");
+    // Ended entries do not count.
+    queues.insert_one(entry(u2, "COMPLETED")).await.unwrap();
+    queues.insert_one(entry(u1, "CANCELLED")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_active_entry_is_stopped_by_the_unique_index() {
+    let store = testing::fresh_store().await;
+    let (mut tenant, u1, u2) = tenant_with_users(&store).await;
+    let started = Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() };
+    commit(&store, &mut tenant, started, at(2)).await.unwrap();
+
+    let mut forged = tenant.clone();
+    let mut second = QueueEntry::new(EntryId::new(), u2, tenant.admin_id, None, at(3));
+    second.status = EntryStatus::Hold;
+    second.started_at = Some(at(3));
+    second.phase_since = Some(at(3));
+    forged.active = Some(second);
+    match try_commit(&store, &forged, &Records::default()).await {
+        Err(StoreError::Invariant(message)) => {
+            assert!(message.contains("one RUNNING or HOLD entry per admin"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+}
+
+#[tokio::test]
+async fn an_ended_entry_is_final() {
+    let store = testing::fresh_store().await;
+    let (mut tenant, u1, _) = tenant_with_users(&store).await;
+    let report = Event::DeviceReport { load_shedding: false, ready: true, relay: false };
+    commit(&store, &mut tenant, report, at(1)).await.unwrap();
+    let started = Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() };
+    commit(&store, &mut tenant, started, at(2)).await.unwrap();
+    let before = tenant.clone();
+    commit(&store, &mut tenant, Event::Stop { user: u1 }, at(10)).await.unwrap();
+
+    let mut revived = before;
+    revived.version = tenant.version;
+    match try_commit(&store, &revived, &Records::default()).await {
+        Err(StoreError::Invariant(message)) => assert!(message.contains("already ended"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+}
+
+#[tokio::test]
+async fn a_ledger_entry_must_follow_the_stored_balance() {
+    let store = testing::fresh_store().await;
+    let (tenant, u1, _) = tenant_with_users(&store).await;
+    let mut forged = tenant.clone();
+    forged.wallets.insert(u1, 1_000);
+    let mut records = Records::default();
+    let mut entry = store.ledger(u1, 1).await.unwrap().remove(0);
+    entry.delta_seconds = 100;
+    entry.balance_after = 1_000;
+    records.ledger.push(entry);
+    match try_commit(&store, &forged, &records).await {
+        Err(StoreError::Invariant(message)) => assert!(message.contains("does not follow"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+    assert_eq!(store.ledger(u1, 10).await.unwrap().len(), 1, "the refused entry was not written");
+}
+
+#[tokio::test]
+async fn unreadable_documents_are_reported_not_panicked_on() {
+    let store = testing::fresh_store().await;
+    let (mut tenant, u1, _) = tenant_with_users(&store).await;
+    let started = Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() };
+    commit(&store, &mut tenant, started, at(2)).await.unwrap();
+
+    let db = store.database();
+    db.collection::<Document>("users")
+        .update_one(doc! { "_id": u1.to_string() }, doc! { "$set": { "adminId": "not-an-id" } })
+        .await
+        .unwrap();
+    match store.account(u1).await {
+        Err(StoreError::Unavailable(message)) => assert!(message.contains("users.adminId"), "{message}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    db.collection::<Document>("queues")
+        .update_many(doc! {}, doc! { "$set": { "holdReason": "SOLAR_ECLIPSE" } })
+        .await
+        .unwrap();
+    match store.load_tenant(tenant.admin_id, LEASE_MS).await {
+        Err(StoreError::Unavailable(message)) => assert!(message.contains("queues.holdReason"), "{message}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn accounts_must_name_a_real_tenant() {
+    let store = testing::fresh_store().await;
+    let orphan = account("karim", Role::User, Some(AdminId(UserId::new())));
+    assert!(matches!(store.create_account(&orphan).await, Err(StoreError::Invariant(_))), "no such admin");
+    let mut admin = account("rahim", Role::Admin, None);
+    admin.admin_id = Some(AdminId(UserId::new()));
+    assert!(matches!(store.create_account(&admin).await, Err(StoreError::Invariant(_))), "an admin is its own tenant");
+    assert_eq!(store.tenant_ids().await.unwrap(), vec![]);
+    for username in ["karim", "rahim"] {
+        assert_eq!(store.account_by_username(username).await.unwrap(), None, "{username} was not stored");
+    }
+    // The refused username was not kept either.
+    store.create_account(&account("karim", Role::Master, None)).await.expect("the name is still free");
+}
+
+#[tokio::test]
+async fn an_export_erased_and_imported_again_is_the_same_installation() {
+    let store = testing::fresh_store().await;
+    let (mut tenant, u1, u2) = tenant_with_users(&store).await;
+    let report = Event::DeviceReport { load_shedding: false, ready: true, relay: false };
+    commit(&store, &mut tenant, report, at(1)).await.unwrap();
+    for (user, second) in [(u1, 2), (u2, 3)] {
+        let start = Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
+        commit(&store, &mut tenant, start, at(second)).await.unwrap();
+    }
+    let card = pumppilot_store::Card { admin_id: tenant.admin_id, uid: "04A1".into(), user_id: u2, bound_at: at(4) };
+    store.bind_card(&card).await.unwrap();
+    let before = store.export().await.unwrap();
+    assert_eq!(before.cards, vec![card]);
+
+    store.erase().await.unwrap();
+    assert!(store.export().await.unwrap().is_empty(), "nothing is left");
+    let accounts = pumppilot_store::Snapshot { accounts: before.accounts.clone(), ..Default::default() };
+    let tenants = pumppilot_store::Snapshot { tenants: before.tenants.clone(), ..Default::default() };
+    let rest = pumppilot_store::Snapshot { accounts: vec![], tenants: vec![], ..before.clone() };
+    for part in [accounts, tenants, rest] {
+        store.import(&part).await.unwrap();
+    }
+    assert_eq!(store.export().await.unwrap(), before);
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap(), Some(tenant));
+    // The usernames came back with their accounts: a taken one is still taken.
+    let again = account("karim", Role::Master, None);
+    assert!(matches!(store.create_account(&again).await, Err(StoreError::UsernameTaken)));
+}
