@@ -7,9 +7,10 @@
 //! whether the relay of the board that drives the motor could be ON at that moment. A relay
 //! "could be ON" while it is ON, and for as long as the server could not have known otherwise: it
 //! was ON at some moment since the board sent the last report the engine applied, or that report
-//! came from a board holding no ON command (the answer to it is what tells the board ON; it may
-//! still be on its way, or lost). A board that already held an ON command and reported its relay
-//! OFF has told the server that the motor does not run.
+//! came from a board holding no ON command and was answered ON (that answer is what tells the
+//! board ON; it may still be on its way, or lost). A board that already held an ON command and
+//! reported its relay OFF has told the server that the motor does not run; one that was answered
+//! OFF has not been told to run.
 
 use std::collections::BTreeMap;
 
@@ -66,6 +67,8 @@ pub struct Held {
 struct Heard {
     sent: u64,
     commanded: bool,
+    /// The answer to it (or a long-poll released since) said ON.
+    told_on: bool,
     off_reason: Option<OffReason>,
 }
 
@@ -80,7 +83,7 @@ struct RelayTrace {
 impl RelayTrace {
     fn could_be_on(&self) -> bool {
         let Some(heard) = self.heard else { return false };
-        self.on || !heard.commanded || self.last_on.is_some_and(|at| at >= heard.sent)
+        self.on || (!heard.commanded && heard.told_on) || self.last_on.is_some_and(|at| at >= heard.sent)
     }
 }
 
@@ -270,8 +273,12 @@ impl Pump {
             relay_off: r.relay_off,
         });
         if applied && self.tenant.controller == Some(self.board) {
-            self.board_trace.heard =
-                Some(Heard { sent: request.sent_true, commanded: request.commanded, off_reason: request.off_reason });
+            self.board_trace.heard = Some(Heard {
+                sent: request.sent_true,
+                commanded: request.commanded,
+                told_on: first.commands_on(),
+                off_reason: request.off_reason,
+            });
         }
         let wait = request.long_poll.map_or(0, |long_poll| long_poll.wait_ms.min(self.lease_ms / 3));
         let behind = (first.commands_on() && !r.relay) || first.hold_reason == Some(HoldReason::StoreUnavailable);
@@ -295,6 +302,9 @@ impl Pump {
         } else {
             return None;
         };
+        if let Some(heard) = self.board_trace.heard.as_mut().filter(|_| answer.commands_on()) {
+            heard.told_on = true;
+        }
         let waited = u32::try_from(self.t - held.arrived).unwrap_or(u32::MAX);
         Some(PollAnswer { lease_ms: answer.lease_ms.saturating_sub(waited), ..answer })
     }
@@ -442,7 +452,8 @@ impl Pump {
         };
         let answer = self.device_poll(poll);
         if applied && self.tenant.controller == Some(self.spare.id) {
-            self.spare.trace.heard = Some(Heard { sent: self.t, commanded, off_reason: None });
+            self.spare.trace.heard =
+                Some(Heard { sent: self.t, commanded, told_on: answer.commands_on(), off_reason: None });
         }
         self.spare.on_until =
             (answer.commands_on() && !self.spare.shedding).then(|| self.t + u64::from(answer.lease_ms));
