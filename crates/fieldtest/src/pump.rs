@@ -150,6 +150,33 @@ impl PumpFigures {
     }
 }
 
+impl core::fmt::Display for PumpFigures {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        writeln!(
+            f,
+            "engine polls / quiet / long-polls held   {} / {} / {}",
+            self.polls, self.quiet_polls, self.long_polls_held
+        )?;
+        writeln!(f, "spare board polls / controller changes   {} / {}", self.spare_polls, self.controller_changes)?;
+        writeln!(f, "store outages / polls answered OFF in them   {} / {}", self.outages, self.polls_in_outages)?;
+        writeln!(f, "Start pressed / runs     {} / {}", self.starts_pressed, self.runs)?;
+        writeln!(
+            f,
+            "charged {} s; engine charging {:.0} s; a controller's relay ON {:.0} s",
+            self.charged_s,
+            self.charging_ms as f64 / 1000.0,
+            (self.relay_on_ms + self.spare_relay_on_ms) as f64 / 1000.0
+        )?;
+        writeln!(
+            f,
+            "NO_FEEDBACK holds / inferred by the engine alone   {} / {}",
+            self.no_feedback_holds, self.no_feedback_inferred
+        )?;
+        writeln!(f, "ms charged while the relay could not be ON (must be 0)   {}", self.charged_while_off_ms)?;
+        write!(f, "balances that are not their ledger (must be 0)          {}", self.ledger_mismatches)
+    }
+}
+
 /// One pump's server side: the tenant and what happens around it.
 pub struct Pump {
     rng: Rng,
