@@ -410,16 +410,16 @@ impl Pump {
             0..=1_999 => {
                 self.figures.starts_pressed += 1;
                 let user = self.users[self.rng.below(3) as usize];
-                let minutes = if self.rng.chance(200_000) { None } else { Some(1 + self.rng.below(20) as u32) };
+                let minutes = if self.rng.chance(100_000) { None } else { Some(1 + self.rng.below(6) as u32) };
                 self.apply(Event::Start { user, requested_minutes: minutes, entry_id: EntryId::new() });
             }
             // A farmer presses Stop.
-            2_000..=2_499 => {
+            2_000..=2_999 => {
                 let user = self.users[self.rng.below(3) as usize];
                 self.apply(Event::Stop { user });
             }
             // The owner credits minutes.
-            2_500..=3_499 => {
+            3_000..=3_499 => {
                 let credit = Credit {
                     user: self.users[self.rng.below(3) as usize],
                     seconds: 30 + self.rng.below(600) as i64,
@@ -436,17 +436,17 @@ impl Pump {
                 let since = self.outage_pending.take().unwrap_or(self.t);
                 self.outage = Some((since, self.t + self.rng.between(50, 120_000)));
             }
-            // The owner makes the spare the controller (for a few minutes), or the board under
-            // test again.
-            3_550..=3_599 => {
-                let to_spare = self.tenant.controller != Some(self.spare.id) && self.rng.chance(30_000);
+            // The owner makes the spare the controller (for some minutes), or the board under test
+            // again.
+            3_550..=3_649 => {
+                let to_spare = self.tenant.controller != Some(self.spare.id) && self.rng.chance(200_000);
                 let device = if to_spare { self.spare.id } else { self.board };
                 if self.tenant.controller != Some(device) && self.apply(Event::SetController { device: Some(device) }) {
                     self.figures.controller_changes += 1;
                 }
             }
             // The owner changes the motor's restart protection.
-            3_600..=3_601 => {
+            3_650..=3_651 => {
                 let settings = MotorSettings {
                     min_off_ms: Some([0, 5_000, 60_000][self.rng.below(3) as usize]),
                     grid_settle_ms: Some([0, 5_000, 60_000][self.rng.below(3) as usize]),
@@ -455,7 +455,7 @@ impl Pump {
                 self.apply(Event::SetMotorSettings(settings));
             }
             // The spare board polls (about every five seconds).
-            3_602..=13_601 => self.spare_poll(),
+            3_652..=13_651 => self.spare_poll(),
             _ => {}
         }
     }

@@ -83,5 +83,13 @@ fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a
         assert!(count > 0, "the campaign never saw any {what}");
     }
     assert!(total.relay_on_steps * 20 > total.steps, "the relay was ON in too few steps to mean much: {total}");
+    assert!(
+        pump_total.runs > 300
+            && pump_total.outages > 50
+            && pump_total.controller_changes > 20
+            && total.late_deliveries > 1_000
+            && total.duplicated_requests > 100,
+        "the campaign exercised little:\n{total}\n{pump_total}"
+    );
     assert!(pump_total.charged_s * 1_000 <= pump_total.charging_ms + 1_000 * pump_total.runs);
 }
