@@ -33,7 +33,7 @@ pub use input::DEBOUNCE_SAMPLES;
 pub use pumppilot_protocol as protocol;
 
 use input::Debounced;
-use pumppilot_protocol::{MAX_WAIT_MS, MotorState, PollAnswer, PollReport, ReaderState, ResetReason, json};
+use pumppilot_protocol::{MAX_WAIT_MS, MotorState, PollAnswer, PollReport, ReaderState, RelayOff, ResetReason, json};
 
 /// The device's timing, shared by the firmware and the simulator so both behave alike.
 pub mod timing {
@@ -177,6 +177,20 @@ impl OffReason {
     /// True for the reasons of restart protection (the server calls them `RESTART_WAIT`).
     pub const fn is_restart_wait(self) -> bool {
         matches!(self, OffReason::MinOffTime | OffReason::StartsPerHour)
+    }
+
+    /// What the report says about it (`relayOff`): whether the device holds no fresh ON command,
+    /// or holds one and keeps the relay open by its own rule (the server then charges nothing).
+    pub const fn relay_off(self) -> RelayOff {
+        use OffReason::*;
+        match self {
+            NoCommand | CommandOff | LeaseExpired | ClockWentBack => RelayOff::NoCommand,
+            LoadSheddingUnknown | LoadShedding => RelayOff::LoadShedding,
+            ReadyUnknown | NotReady => RelayOff::NotReady,
+            GridSettling => RelayOff::GridSettling,
+            MinOffTime | StartsPerHour => RelayOff::RestartWait,
+            NoFeedback => RelayOff::NoFeedback,
+        }
     }
 }
 
@@ -557,15 +571,20 @@ impl Controller {
         }
     }
 
-    /// The report to send now (debounced inputs, the relay as decided, the feedback input and the
-    /// reader when the board has them, why the board started until the server has answered once,
-    /// uptime and firmware), and remembers it for [`Controller::report_now`]. An input that has
+    /// The report to send now (debounced inputs, the relay as decided and why it is OFF, the
+    /// feedback input and the reader when the board has them, why the board started until the
+    /// server has answered once, uptime and firmware), and remembers it for
+    /// [`Controller::report_now`]. An input that has
     /// not settled yet is reported as unsafe (grid down, not ready, motor not running). The
     /// caller may fill in `rssi`.
     pub fn report(&mut self, now: Millis) -> PollReport<'static> {
         self.observe(now);
         let seen = self.snapshot(now);
         self.reported = Some(seen);
+        let relay_off = match self.decision(now) {
+            Decision::On => None,
+            Decision::Off(reason) => Some(reason.relay_off()),
+        };
         PollReport {
             load_shedding: seen.load_shedding,
             ready: seen.ready,
@@ -576,6 +595,7 @@ impl Controller {
             reset: self.reset,
             feedback: seen.feedback,
             reader: seen.reader,
+            relay_off,
         }
     }
 

@@ -194,7 +194,7 @@ fn a_local_change_is_reported_at_once() {
 }
 
 #[test]
-fn the_report_carries_uptime_and_firmware() {
+fn the_report_carries_uptime_firmware_and_why_the_relay_is_off() {
     let mut device = Controller::new(Settings { firmware: Some("pumppilot-fw/0.1.0"), ..Settings::DEFAULT });
     let report = device.report(Millis(1_234));
     assert_eq!(report.uptime_ms, Some(1_234));
@@ -205,7 +205,7 @@ fn the_report_carries_uptime_and_firmware() {
     let n = pumppilot_protocol::json::encode_report(&report, &mut buf).unwrap();
     assert_eq!(
         std::str::from_utf8(&buf[..n]).unwrap(),
-        r#"{"loadShedding":true,"ready":false,"relay":false,"fw":"pumppilot-fw/0.1.0","uptimeMs":1234}"#
+        r#"{"loadShedding":true,"ready":false,"relay":false,"fw":"pumppilot-fw/0.1.0","uptimeMs":1234,"relayOff":"NO_COMMAND"}"#
     );
 }
 

@@ -7,7 +7,7 @@
 mod common;
 use common::{AnswerAt, hold};
 use pumppilot_controller::{Controller, Decision, FeedbackInput, Millis, OffReason, Settings};
-use pumppilot_protocol::{Motor, MotorState, PollAnswer, ReaderState, ResetReason};
+use pumppilot_protocol::{Motor, MotorState, PollAnswer, ReaderState, RelayOff, ResetReason};
 
 const HOUR: u64 = 3_600_000;
 
@@ -59,6 +59,32 @@ fn boot_counts_as_opening_the_relay() {
     device.answer_at(Millis(59_999), &answer(true, 1, 60_000, 0, 0)).unwrap();
     assert_eq!(device.drive(Millis(59_999)), Decision::Off(OffReason::MinOffTime));
     assert_eq!(device.drive(Millis(60_000)), Decision::On);
+}
+
+/// The report says why the relay is OFF: a device that holds an ON command and waits for its own
+/// restart protection says so (the server charges nothing for it); one whose lease ran out holds
+/// no command.
+#[test]
+fn the_report_says_why_the_relay_is_off() {
+    let mut device = settled_device(Settings::DEFAULT);
+    assert_eq!(device.report(Millis(500)).relay_off, Some(RelayOff::NoCommand));
+    device.answer_at(Millis(1_000), &answer(true, 1, 60_000, 0, 0)).unwrap();
+    run(&mut device, 1_000, 2_000);
+    let report = device.report(Millis(2_000));
+    assert_eq!((report.relay, report.relay_off), (false, Some(RelayOff::RestartWait)));
+    device.answer_at(Millis(2_000), &answer(true, 1, 0, 60_000, 0)).unwrap();
+    assert_eq!(device.report(Millis(2_000)).relay_off, Some(RelayOff::GridSettling));
+    device.answer_at(Millis(61_000), &answer(true, 1, 0, 0, 0)).unwrap();
+    assert_eq!(run(&mut device, 61_000, 62_000), Decision::On);
+    let report = device.report(Millis(62_000));
+    assert_eq!((report.relay, report.relay_off), (true, None));
+    // The lease runs out: the relay opens for want of a command, not by the device's own rule.
+    assert_eq!(run(&mut device, 62_000, 77_000), Decision::Off(OffReason::LeaseExpired));
+    assert_eq!(device.report(Millis(77_000)).relay_off, Some(RelayOff::NoCommand));
+    hold(&mut device, 77_050, 77_200, 50, true, true);
+    assert_eq!(device.report(Millis(77_200)).relay_off, Some(RelayOff::NoCommand));
+    device.answer_at(Millis(77_200), &answer(true, 2, 0, 0, 0)).unwrap();
+    assert_eq!(device.report(Millis(77_200)).relay_off, Some(RelayOff::LoadShedding));
 }
 
 /// The three protections, each at 0 or 60 s / a cap, asked just before and at each limit.

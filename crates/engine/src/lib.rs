@@ -25,7 +25,7 @@ mod time;
 pub use ids::{AdminId, DeviceId, EntryId, RequestId, UserId};
 pub use model::{DeviceLink, EndReason, EntryStatus, QueueEntry, Tenant};
 pub use motor::{HOUR_MS, MotorHistory, MotorRules, MotorSettings};
-pub use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer, ReaderState, ResetReason};
+pub use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer, ReaderState, RelayOff, ResetReason};
 pub use records::{LedgerEntry, LedgerKind, Records, UsageRow};
 pub use rules::{Credit, DevicePoll, Event, Outcome, Refusal, Reply};
 pub use time::Timestamp;

@@ -4,7 +4,7 @@
 //! event is decided. A refused event changes nothing, but what time alone changed is still
 //! returned, so the caller commits it either way.
 
-use pumppilot_protocol::{HoldReason, ResetReason};
+use pumppilot_protocol::{HoldReason, RelayOff, ResetReason};
 
 use crate::{
     DeviceId, EndReason, EntryId, EntryStatus, LedgerEntry, LedgerKind, MotorSettings, QueueEntry, Records, RequestId,
@@ -72,15 +72,30 @@ pub struct DevicePoll {
     pub feedback: Option<bool>,
     /// Why the board last started, in its first poll after a boot.
     pub reset: Option<ResetReason>,
+    /// Why the relay is OFF, from boards that say it.
+    pub relay_off: Option<RelayOff>,
 }
 
 impl DevicePoll {
-    /// The feedback input says the motor does not run although the relay was closed at the last
-    /// poll (`relay_was_on`) and still is, or was opened by the board itself with the grid up and
-    /// the pump ready (a board gives up when its feedback never came). The first report after the
-    /// relay closes is never a fault: the motor may not have come up yet.
+    /// The board gave up on a motor that did not confirm: its relay was closed at the last poll
+    /// (`relay_was_on`) and the board opened it itself with the feedback input saying the motor
+    /// does not run. A board that says why its relay is OFF says `relayOff: NO_FEEDBACK`; from one
+    /// that does not, a relay opened with the grid up and the pump ready counts. Only the board
+    /// knows how long its motor may take to confirm, so a relay still closed is never a fault
+    /// here, and neither is one opened for another reason the board gives (its lease ran out).
     pub const fn no_feedback(&self, relay_was_on: bool) -> bool {
-        relay_was_on && matches!(self.feedback, Some(false)) && (self.relay || (!self.load_shedding && self.ready))
+        let opened_for_it = match self.relay_off {
+            Some(reason) => matches!(reason, RelayOff::NoFeedback),
+            None => !self.load_shedding && self.ready,
+        };
+        relay_was_on && matches!(self.feedback, Some(false)) && !self.relay && opened_for_it
+    }
+
+    /// The board holds an ON command but keeps its relay open by its own rule (restart protection,
+    /// the grid settling, its inputs, a motor that did not confirm): the motor does not run, so
+    /// nothing is charged until a poll reports the relay closed.
+    pub const fn relay_held_open(&self) -> bool {
+        !self.relay && matches!(self.relay_off, Some(reason) if reason.holds_command())
     }
 
     /// The board has just come back from a power cut or a sag: the grid has just come back.
@@ -145,7 +160,7 @@ impl Tenant {
                 false => Err(Refusal::NothingToStop),
             },
             Event::DeviceReport { load_shedding, ready, relay } => {
-                self.report(load_shedding, ready, relay, now, &mut records);
+                self.report(load_shedding, ready, relay, false, now, &mut records);
                 Ok(Reply::Done)
             }
             Event::Poll(poll) => {
@@ -224,7 +239,13 @@ impl Tenant {
         self.controller.is_some()
             && !poll.power_returned()
             && !self.feedback_fault(poll)
+            && (!poll.relay_held_open() || !self.charging())
             && self.is_quiet_report(poll.load_shedding, poll.ready, poll.relay, now)
+    }
+
+    /// True while the active run is RUNNING and charged.
+    fn charging(&self) -> bool {
+        self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some())
     }
 
     /// The controller's poll shows that the motor does not run although the device was told ON
@@ -379,7 +400,18 @@ impl Tenant {
             self.hold(now, HoldReason::NoFeedback);
             records.changed = true;
         }
-        self.report(poll.load_shedding, poll.ready, poll.relay, now, records);
+        let held_open = poll.relay_held_open();
+        if held_open && self.charging() {
+            // Told ON, but the board's own rule keeps the motor stopped: charging stops now and
+            // starts again with the poll that reports the relay closed.
+            if let Some(entry) = self.active.as_mut() {
+                entry.running_ms = entry.running_ms_at(now);
+                entry.phase_since = None;
+            }
+            self.sync_motor(now);
+            records.changed = true;
+        }
+        self.report(poll.load_shedding, poll.ready, poll.relay, held_open, now, records);
     }
 
     fn set_controller(&mut self, device: Option<DeviceId>, now: Timestamp, records: &mut Records) {
@@ -399,7 +431,17 @@ impl Tenant {
         }
     }
 
-    fn report(&mut self, load_shedding: bool, ready: bool, relay: bool, now: Timestamp, records: &mut Records) {
+    /// The controller's inputs at `now`; `held_open`: it holds an ON command but keeps its relay
+    /// open by its own rule, so a RUNNING run is not charged yet.
+    fn report(
+        &mut self,
+        load_shedding: bool,
+        ready: bool,
+        relay: bool,
+        held_open: bool,
+        now: Timestamp,
+        records: &mut Records,
+    ) {
         let d = &mut self.device;
         if (d.load_shedding, d.ready, d.relay) != (load_shedding, ready, relay) || !d.online_at(now) {
             records.changed = true;
@@ -421,15 +463,16 @@ impl Tenant {
         match (active.status, condition) {
             (EntryStatus::Running, Err(reason)) => self.hold(now, reason),
             (EntryStatus::Hold, Ok(())) => match self.motor.wait_at(self.motor_rules(), now) {
-                None => self.resume(now, true),
+                None => self.resume(now, !held_open),
                 Some((reason, _)) => self.set_hold_reason(reason),
             },
             (EntryStatus::Hold, Err(reason)) if active.hold_reason != Some(reason) => self.set_hold_reason(reason),
             _ => {}
         }
-        // This poll's answer tells the device ON: a run waiting to be told starts charging now.
+        // This poll's answer tells the device ON: a run waiting to be told starts charging now
+        // (unless the device already holds ON and keeps its relay open).
         if let Some(entry) =
-            self.active.as_mut().filter(|e| e.status == EntryStatus::Running && e.phase_since.is_none())
+            self.active.as_mut().filter(|e| e.status == EntryStatus::Running && e.phase_since.is_none() && !held_open)
         {
             count_untold_as_held(entry, now);
             entry.phase_since = Some(now);

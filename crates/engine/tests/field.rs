@@ -3,7 +3,7 @@
 
 use pumppilot_engine::{
     AdminId, Credit, DeviceId, DevicePoll, EntryId, EntryStatus, Event, HoldReason, LedgerKind, Motor, MotorRules,
-    MotorState, Outcome, ResetReason, Tenant, Timestamp, UserId,
+    MotorState, Outcome, RelayOff, ResetReason, Tenant, Timestamp, UserId,
 };
 use uuid::Uuid;
 
@@ -43,7 +43,15 @@ fn rules(min_off_secs: i64, settle_secs: i64, starts: u32) -> MotorRules {
 }
 
 fn poll(device: DeviceId, load_shedding: bool) -> Event {
-    Event::Poll(DevicePoll { device, load_shedding, ready: true, relay: false, feedback: None, reset: None })
+    Event::Poll(DevicePoll {
+        device,
+        load_shedding,
+        ready: true,
+        relay: false,
+        feedback: None,
+        reset: None,
+        relay_off: None,
+    })
 }
 
 fn start(user: UserId) -> Event {
@@ -151,6 +159,7 @@ fn a_board_back_from_a_power_cut_waits_for_the_grid_to_settle() {
         relay: false,
         feedback: None,
         reset: Some(ResetReason::PowerOn),
+        relay_off: None,
     };
     assert!(!t.is_quiet_poll(&back, at(5)));
     t.apply(Event::Poll(back), at(5));
@@ -185,8 +194,15 @@ fn only_the_controller_drives_the_run() {
     assert_eq!(t.controller, Some(BOARD), "the first device to poll");
     t.apply(start(A), at(1));
     t.apply(poll(BOARD, false), at(1));
-    let spare =
-        DevicePoll { device: SPARE, load_shedding: false, ready: true, relay: false, feedback: None, reset: None };
+    let spare = DevicePoll {
+        device: SPARE,
+        load_shedding: false,
+        ready: true,
+        relay: false,
+        feedback: None,
+        reset: None,
+        relay_off: None,
+    };
     let before = t.clone();
     assert!(t.is_quiet_poll(&spare, at(2)));
     let out = t.apply(Event::Poll(spare), at(2));
@@ -245,13 +261,19 @@ fn relay_on_without_feedback_holds_until_the_run_ends() {
         relay: true,
         feedback: Some(false),
         reset: None,
+        relay_off: None,
     };
     t.apply(Event::Poll(closing), at(1));
     assert_eq!(state(&t), (MotorState::Running, None), "just closed: the motor may not be up yet");
     let running = DevicePoll { feedback: Some(true), ..closing };
     t.apply(Event::Poll(running), at(5));
     assert_eq!(state(&t), (MotorState::Running, None), "feedback confirms the motor runs");
-    let dead = DevicePoll { feedback: Some(false), ..running };
+    // Only the board knows how long its motor may take to confirm: a relay still closed without
+    // feedback is the board's to judge (a slow motor, polls closer than its confirm time).
+    let slow = DevicePoll { feedback: Some(false), ..running };
+    t.apply(Event::Poll(slow), at(7));
+    assert_eq!(state(&t), (MotorState::Running, None), "the board has not given up yet");
+    let dead = DevicePoll { relay: false, relay_off: Some(RelayOff::NoFeedback), ..slow };
     assert!(!t.is_quiet_poll(&dead, at(10)));
     t.apply(Event::Poll(dead), at(10));
     assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::NoFeedback)));
@@ -267,5 +289,70 @@ fn relay_on_without_feedback_holds_until_the_run_ends() {
     t.apply(Event::Poll(running), at(35));
     let gave_up = DevicePoll { relay: false, feedback: Some(false), ..running };
     t.apply(Event::Poll(gave_up), at(40));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::NoFeedback)));
+}
+
+/// A poll of BOARD with the relay as given and the reason the board gives for an open relay.
+fn says(relay: bool, feedback: Option<bool>, relay_off: Option<RelayOff>) -> Event {
+    Event::Poll(DevicePoll {
+        device: BOARD,
+        load_shedding: false,
+        ready: true,
+        relay,
+        feedback,
+        reset: None,
+        relay_off,
+    })
+}
+
+/// Found by the fault campaign: the board counts restart protection from its relay opening, the
+/// engine from its command, so after a lease that ran out on the board (or a reboot) the board may
+/// hold an ON command and keep its relay open for a minute. It says so; nothing is charged until
+/// it reports the relay closed.
+#[test]
+fn a_board_that_keeps_its_relay_open_by_its_own_rule_is_not_charged() {
+    let mut t = pump(MotorRules::NONE);
+    t.apply(start(A), at(0));
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(0));
+    t.apply(says(true, None, None), at(1));
+    // Its lease ran out on the board (the server's had not); now its minimum OFF time holds it.
+    let waiting = DevicePoll {
+        device: BOARD,
+        load_shedding: false,
+        ready: true,
+        relay: false,
+        feedback: None,
+        reset: None,
+        relay_off: Some(RelayOff::RestartWait),
+    };
+    assert!(!t.is_quiet_poll(&waiting, at(20)));
+    t.apply(Event::Poll(waiting), at(20));
+    assert_eq!(state(&t), (MotorState::Running, None), "still told ON: the board closes when it may");
+    assert_eq!(t.poll_answer(at(20), 5000).motor, Motor::On);
+    t.apply(says(false, None, Some(RelayOff::GridSettling)), at(50));
+    t.apply(says(true, None, None), at(80));
+    let out = t.apply(stop(A), at(90));
+    assert_eq!(charged(&out), (30, 60), "0–20 s and 80–90 s");
+    // A board that holds no command (its answer was lost) is being told now: charged from then.
+    t.apply(start(B), at(100));
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(100));
+    let out = t.apply(stop(B), at(110));
+    assert_eq!(charged(&out).0, 10);
+}
+
+/// The field engineer's case: the board's lease ends just before the server's, the relay drops,
+/// and the next poll lands inside the server's lease with the feedback input OFF. The board says
+/// its relay opened for want of a command: no NO_FEEDBACK.
+#[test]
+fn a_relay_opened_by_the_lease_is_not_a_motor_without_feedback() {
+    let mut t = pump(MotorRules::NONE);
+    t.apply(start(A), at(0));
+    t.apply(says(false, Some(false), Some(RelayOff::NoCommand)), at(0));
+    t.apply(says(true, Some(true), None), at(1));
+    t.apply(says(false, Some(false), Some(RelayOff::NoCommand)), at(20));
+    assert_eq!(state(&t), (MotorState::Running, None));
+    t.apply(says(true, Some(true), None), at(21));
+    // The same poll from a board that gave up on its motor.
+    t.apply(says(false, Some(false), Some(RelayOff::NoFeedback)), at(30));
     assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::NoFeedback)));
 }

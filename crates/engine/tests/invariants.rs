@@ -420,7 +420,7 @@ mod metering {
                     Step::Start(u) => Event::Start { user: users[u], requested_minutes: None, entry_id: EntryId::new() },
                     Step::Stop(u) => Event::Stop { user: users[u] },
                     Step::Poll { board, load_shedding, ready, relay, feedback } => Event::Poll(DevicePoll {
-                        device: boards[board], load_shedding, ready, relay, feedback, reset: None,
+                        device: boards[board], load_shedding, ready, relay, feedback, reset: None, relay_off: None,
                     }),
                     Step::StoreOutage => Event::StoreOutage,
                     Step::Controller(board) => Event::SetController { device: board.map(|b| boards[b]) },

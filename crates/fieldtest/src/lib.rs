@@ -1,7 +1,9 @@
-//! The fault campaign: one device's [`Controller`] driven step by step on fake time, against a
-//! [`Server`] (the [`ModelServer`] here; the engine can stand in for it), through a network that
-//! loses, delays, stalls, duplicates, reorders and garbles, with noisy inputs, load shedding,
-//! a motor that sometimes never confirms, reboots and clocks that jump.
+//! The fault campaign: the device's [`Controller`] and the real engine together, step by step on
+//! fake time. The controller (debounce, restart protection, lease counted from the send, feedback)
+//! talks through a network that loses, delays, stalls, duplicates, reorders and garbles (requests
+//! and answers) to a [`Pump`]: the engine's `Tenant`, kept as the server's runtime keeps it, with
+//! farmers, an owner, a spare board and a store that fails. Around the device: noisy inputs, load
+//! shedding, a motor that sometimes never confirms, reboots, clocks that jump and silent spells.
 //!
 //! An [`Oracle`] written apart from the controller, from the rule in `docs/DEVICE.md`, watches
 //! every step and counts the steps where the relay is ON although one of these does not hold:
@@ -10,31 +12,24 @@
 //! the sampled ready input has settled on "ready"; restart protection (a closing only after the
 //! grid was up for `gridSettleMs`, the relay open for `minOffMs`, and under `maxStartsPerHour`);
 //! on boards with a feedback input, the motor confirmed within the set time. That count must
-//! be 0.
+//! be 0. The [`Pump`] counts the milliseconds the engine charged while the relay could not be ON
+//! (0) and the balances that are not their ledger (0).
 //!
 //! Restart protection and the grid's settle time are counted on the device's clock (a clock
 //! that jumps forward is indistinguishable from time passing); the lease in true time (a clock
 //! that jumps forward only ends it early). A reboot forgets the starts of the last hour (the
 //! server counts them too).
 
+mod pump;
+
+use pump::{Held as HeldPoll, Reply, Request};
+pub use pump::{Pump, PumpFigures};
+
 use pumppilot_controller::{
     AnswerError, Controller, Decision, FeedbackInput, Millis, OffReason, Sent, Settings, pin_level,
     timing::{HOUR_MS, TICK_MS},
 };
-use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer, PollReport};
-
-/// The server side of the campaign: the model here, or the engine.
-pub trait Server {
-    /// A poll with this report reaches the server at `at` (true time, ms). `Some(answer)` is the
-    /// server's answer at that moment; `None` is a server error (an HTTP 5xx).
-    fn poll(&mut self, at: u64, report: &PollReport<'_>) -> Option<PollAnswer>;
-
-    /// Time has reached `at`; the relay is as given (true: ON). Called at every step, so a
-    /// server can change its command on its own and count what it charged against the relay.
-    fn step(&mut self, at: u64, relay_on: bool) {
-        let _ = (at, relay_on);
-    }
-}
+use pumppilot_protocol::{Motor, MotorState, PollAnswer, ResetReason};
 
 /// A small, fast, reproducible random source (SplitMix64).
 #[derive(Debug, Clone)]
@@ -69,80 +64,6 @@ impl Rng {
     }
 }
 
-/// A server that says what a server could say, at random: runs that start, hold and end, the
-/// restart protection of the moment, occasionally wild `pollMs` and `leaseMs`.
-#[derive(Debug, Clone)]
-pub struct ModelServer {
-    rng: Rng,
-    state: MotorState,
-    hold_reason: Option<HoldReason>,
-    seq: u64,
-    until: u64,
-    min_off_ms: u32,
-    grid_settle_ms: u32,
-    max_starts_per_hour: u8,
-}
-
-impl ModelServer {
-    pub fn new(seed: u64) -> ModelServer {
-        ModelServer {
-            rng: Rng::new(seed),
-            state: MotorState::Idle,
-            hold_reason: None,
-            seq: 1,
-            until: 0,
-            min_off_ms: 0,
-            grid_settle_ms: 0,
-            max_starts_per_hour: 0,
-        }
-    }
-
-    fn change(&mut self, at: u64) {
-        let rng = &mut self.rng;
-        let (state, reason) = match rng.below(10) {
-            0..=5 => (MotorState::Running, None),
-            6 | 7 => (MotorState::Hold, Some(HoldReason::ALL[rng.below(HoldReason::ALL.len() as u64) as usize])),
-            _ => (MotorState::Idle, None),
-        };
-        self.state = state;
-        self.hold_reason = reason;
-        self.seq += 1;
-        // Mostly minutes; sometimes a quick handover to the next run (a new seq, still RUNNING).
-        self.until = at + if rng.chance(200_000) { rng.between(50, 2_000) } else { rng.between(5_000, 900_000) };
-        if rng.chance(300_000) {
-            self.min_off_ms = [0, 3_000, 60_000][rng.below(3) as usize];
-            self.grid_settle_ms = [0, 5_000, 60_000][rng.below(3) as usize];
-            self.max_starts_per_hour = [0, 1, 4, 6][rng.below(4) as usize];
-        }
-    }
-}
-
-impl Server for ModelServer {
-    fn poll(&mut self, at: u64, _report: &PollReport<'_>) -> Option<PollAnswer> {
-        self.step(at, false);
-        let rng = &mut self.rng;
-        let wild = rng.chance(5_000);
-        Some(PollAnswer {
-            motor: if self.state == MotorState::Running { Motor::On } else { Motor::Off },
-            state: self.state,
-            hold_reason: self.hold_reason,
-            remaining_seconds: 600,
-            poll_ms: if wild { rng.below(100_000) as u32 } else { 5_000 },
-            lease_ms: if wild { rng.next_u64() as u32 } else { 15_000 },
-            seq: self.seq,
-            min_off_ms: self.min_off_ms,
-            grid_settle_ms: self.grid_settle_ms,
-            max_starts_per_hour: self.max_starts_per_hour,
-        })
-    }
-
-    fn step(&mut self, at: u64, _relay_on: bool) {
-        if at >= self.until {
-            self.change(at);
-        }
-    }
-}
-
 /// How often things go wrong, per million (per step, per poll or per sample as named).
 #[derive(Debug, Clone, Copy)]
 pub struct Faults {
@@ -152,6 +73,10 @@ pub struct Faults {
     pub burst_per_sample: u64,
     /// A poll's request never arrives.
     pub lost_request: u64,
+    /// A poll's request arrives a second time, 1 to 5 s later (a duplicated or late report).
+    pub duplicate_request: u64,
+    /// The link goes silent for 20 s to 10 min: no request gets through (per step).
+    pub silence: u64,
     /// A poll is answered with a 5xx.
     pub server_error: u64,
     /// An answer never arrives.
@@ -178,6 +103,8 @@ impl Faults {
         noise_per_sample: 20_000,
         burst_per_sample: 2_000,
         lost_request: 30_000,
+        duplicate_request: 20_000,
+        silence: 20,
         server_error: 30_000,
         lost_answer: 30_000,
         stall: 20_000,
@@ -207,6 +134,8 @@ pub struct Figures {
     pub duplicates: u64,
     pub late_deliveries: u64,
     pub stalls: u64,
+    pub duplicated_requests: u64,
+    pub silences: u64,
     pub reboots: u64,
     pub clock_jumps: u64,
     pub feedback_trips: u64,
@@ -220,6 +149,8 @@ pub struct Figures {
     pub off_though_allowed: u64,
     /// Steps with the relay ON while the true grid was down (noise longer than the debounce).
     pub on_while_grid_truly_down: u64,
+    /// Runs the engine held NO_FEEDBACK although the motor at the pump ran when asked.
+    pub false_no_feedback: u64,
 }
 
 impl Figures {
@@ -240,6 +171,8 @@ impl Figures {
             duplicates,
             late_deliveries,
             stalls,
+            duplicated_requests,
+            silences,
             reboots,
             clock_jumps,
             feedback_trips,
@@ -247,7 +180,8 @@ impl Figures {
             violations,
             acceptance_mismatches,
             off_though_allowed,
-            on_while_grid_truly_down
+            on_while_grid_truly_down,
+            false_no_feedback
         );
     }
 }
@@ -270,17 +204,19 @@ impl core::fmt::Display for Figures {
             "stalls / duplicated / late (reordered)   {} / {} / {}",
             self.stalls, self.duplicates, self.late_deliveries
         )?;
+        writeln!(f, "duplicated reports / silent spells   {} / {}", self.duplicated_requests, self.silences)?;
         writeln!(f, "reboots / clock jumps   {} / {}", self.reboots, self.clock_jumps)?;
         writeln!(f, "noisy samples           {}", self.noisy_samples)?;
         writeln!(f, "feedback trips          {}", self.feedback_trips)?;
         writeln!(f, "relay ON outside the rule (must be 0)   {}", self.violations)?;
         writeln!(f, "acceptance mismatches (must be 0)       {}", self.acceptance_mismatches)?;
         writeln!(f, "relay OFF though allowed (slowness)     {}", self.off_though_allowed)?;
-        write!(
+        writeln!(
             f,
             "relay ON while the true grid was down (noise bursts past the debounce)   {}",
             self.on_while_grid_truly_down
-        )
+        )?;
+        write!(f, "NO_FEEDBACK holds of a motor that ran (must be 0)   {}", self.false_no_feedback)
     }
 }
 
@@ -339,20 +275,38 @@ struct Delivery {
     answer: Option<PollAnswer>,
 }
 
-/// The poll the shell is waiting for.
+/// Where a poll's request is: on its way to the server, held there, or answered.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    /// Arrives at the server at this true time.
+    ToServer(u64, Request),
+    /// Held by the server (a long-poll).
+    Held(HeldPoll),
+    /// Answered (the delivery, if any, is in `InFlight::delivery`), lost, or failed.
+    Done,
+}
+
+/// A poll and what became of it.
 #[derive(Debug, Clone)]
 struct InFlight {
     give_up_true: u64,
     long: bool,
+    sent: Sent,
+    send_true: u64,
+    send_dev: u64,
+    epoch: u64,
+    stage: Stage,
     /// Its answer, when one is coming.
     delivery: Option<Delivery>,
-    /// `Some(true)` when the server answered with an error (failed at delivery time).
+    /// When the server's (or a proxy's) error reaches the device.
     error_at: Option<u64>,
+    /// For a poll the device gave up on: its answer still reaches the device, late.
+    deliverable: bool,
 }
 
 /// The device, the world around it and the oracle, for one campaign.
-pub struct Campaign<S: Server> {
-    pub server: S,
+pub struct Campaign {
+    pub pump: Pump,
     rng: Rng,
     faults: Faults,
     settings: Settings,
@@ -366,8 +320,17 @@ pub struct Campaign<S: Server> {
     ready_until: u64,
     bursts: [u32; 3],
     motor_confirms_at: Option<u64>,
+    /// The motor did not run the last time the relay closed.
+    motor_dead: bool,
+    /// NO_FEEDBACK holds the engine made so far.
+    no_feedback_holds: u64,
     in_flight: Option<InFlight>,
+    /// Polls the device gave up on (or duplicated requests), still on their way: their answers
+    /// may arrive late.
+    orphans: Vec<InFlight>,
     strays: Vec<Delivery>,
+    /// The link is silent until this true time.
+    silent_until: u64,
     next_poll_true: u64,
     oracle: Oracle,
     pub figures: Figures,
@@ -377,11 +340,12 @@ pub struct Campaign<S: Server> {
     pub slow_reasons: Vec<(OffReason, u64)>,
 }
 
-impl<S: Server> Campaign<S> {
-    /// A campaign with a device made with `settings` (inputs and feedback as the board has them).
-    pub fn new(seed: u64, settings: Settings, faults: Faults, server: S) -> Campaign<S> {
+impl Campaign {
+    /// A campaign with a device made with `settings` (inputs and feedback as the board has them)
+    /// and the server side `pump`.
+    pub fn new(seed: u64, settings: Settings, faults: Faults, pump: Pump) -> Campaign {
         Campaign {
-            server,
+            pump,
             rng: Rng::new(seed),
             faults,
             settings,
@@ -394,8 +358,12 @@ impl<S: Server> Campaign<S> {
             ready_until: 0,
             bursts: [0; 3],
             motor_confirms_at: None,
+            motor_dead: false,
+            no_feedback_holds: 0,
             in_flight: None,
+            orphans: Vec::new(),
             strays: Vec::new(),
+            silent_until: 0,
             next_poll_true: 0,
             oracle: Oracle::default(),
             figures: Figures::default(),
@@ -460,7 +428,11 @@ impl<S: Server> Campaign<S> {
         self.figures.simulated_ms += dt;
         self.figures.steps += 1;
         self.world();
-        self.server.step(self.t, self.device.closed());
+        self.pump.step(self.t, self.device.closed());
+        if self.rng.chance(self.faults.silence) {
+            self.figures.silences += 1;
+            self.silent_until = self.t + self.rng.between(20_000, 600_000);
+        }
         if self.rng.chance(self.faults.reboot) {
             self.reboot();
         }
@@ -505,13 +477,33 @@ impl<S: Server> Campaign<S> {
 
         // Polls.
         self.poll(now);
+
+        // A NO_FEEDBACK hold the engine made on its own is right only when the motor did not run
+        // when the relay closed (one the board asked for follows the board's own check).
+        let holds = self.pump.figures.no_feedback_inferred;
+        if holds > self.no_feedback_holds && !self.motor_dead {
+            self.figures.false_no_feedback += holds - self.no_feedback_holds;
+            if self.examples.len() < 5 {
+                self.examples.push(format!("t={} NO_FEEDBACK hold of a motor that ran", self.t));
+            }
+        }
+        self.no_feedback_holds = holds;
     }
 
     fn reboot(&mut self) {
         self.figures.reboots += 1;
         self.device = Controller::new(self.settings);
+        let reason = [ResetReason::PowerOn, ResetReason::BrownOut, ResetReason::Watchdog, ResetReason::Panic]
+            [self.rng.below(4) as usize];
+        self.device.set_reset_reason(reason);
         self.offset = -(self.t as i64);
-        self.in_flight = None;
+        // What is on its way still arrives; the answers find a board that did not send it.
+        if let Some(flight) = self.in_flight.take() {
+            self.orphans.push(flight);
+        }
+        for orphan in &mut self.orphans {
+            orphan.deliverable = false;
+        }
         self.strays.clear();
         self.motor_confirms_at = None;
         self.next_poll_true = self.t;
@@ -644,13 +636,103 @@ impl<S: Server> Campaign<S> {
                 self.figures.starts += 1;
                 self.motor_confirms_at =
                     (!self.rng.chance(self.faults.dead_motor)).then(|| self.t + self.rng.between(50, 3_000));
+                self.motor_dead = self.motor_confirms_at.is_none();
             } else {
                 self.motor_confirms_at = None;
             }
         }
     }
 
+    /// The server's side of a poll at this step: a request that arrives is applied, a held
+    /// long-poll may be released, and an answer goes on its way back.
+    fn serve(&mut self, flight: &mut InFlight) {
+        match flight.stage {
+            Stage::ToServer(at, request) if at <= self.t => {
+                if self.rng.chance(self.faults.duplicate_request) {
+                    self.figures.duplicated_requests += 1;
+                    let again = self.t + self.rng.between(1_000, 5_000);
+                    let deliverable = self.rng.chance(self.faults.late_delivery);
+                    self.orphans.push(InFlight {
+                        stage: Stage::ToServer(again, request),
+                        delivery: None,
+                        error_at: None,
+                        deliverable,
+                        ..flight.clone()
+                    });
+                }
+                match self.pump.poll(&request) {
+                    Reply::Now(answer) => self.answer_back(flight, answer),
+                    Reply::Held(held) => flight.stage = Stage::Held(held),
+                }
+            }
+            Stage::Held(held) => {
+                if let Some(answer) = self.pump.release(&held) {
+                    self.answer_back(flight, answer);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The server's answer leaves now: it may stall, arrive damaged, or be lost.
+    fn answer_back(&mut self, flight: &mut InFlight, answer: PollAnswer) {
+        flight.stage = Stage::Done;
+        let rng = &mut self.rng;
+        let mut at_true = self.t + rng.between(2, 400);
+        if rng.chance(self.faults.stall) {
+            self.figures.stalls += 1;
+            at_true += rng.between(1_000, 30_000);
+        }
+        let mut body = serde_json::to_vec(&answer).expect("answers serialize");
+        let mut parsed = Some(answer);
+        if rng.chance(self.faults.garbage) {
+            let cut = rng.below(body.len() as u64) as usize;
+            body.truncate(cut);
+            parsed = None;
+        }
+        if rng.chance(self.faults.lost_answer) {
+            self.figures.lost += 1;
+            return;
+        }
+        flight.delivery = Some(Delivery {
+            at_true,
+            sent: flight.sent,
+            send_true: flight.send_true,
+            send_dev: flight.send_dev,
+            epoch: flight.epoch,
+            body,
+            answer: parsed,
+        });
+    }
+
+    /// A poll the device no longer waits for: it still reaches the server, and its answer may
+    /// still reach the device, late.
+    fn orphan(&mut self, mut flight: InFlight) {
+        flight.deliverable = self.rng.chance(self.faults.late_delivery);
+        self.orphans.push(flight);
+    }
+
     fn deliver(&mut self, now: u64) {
+        // Polls nobody waits for, at the server and on their way back.
+        let mut orphans = std::mem::take(&mut self.orphans);
+        let mut i = 0;
+        while i < orphans.len() {
+            let mut orphan = orphans[i].clone();
+            self.serve(&mut orphan);
+            let arrived = orphan.delivery.as_ref().is_some_and(|d| d.at_true <= self.t);
+            if arrived || matches!(orphan.stage, Stage::Done) && orphan.delivery.is_none() {
+                orphans.swap_remove(i);
+                if let Some(delivery) = orphan.delivery.filter(|_| arrived && orphan.deliverable) {
+                    self.figures.late_deliveries += 1;
+                    self.strays.push(delivery);
+                }
+            } else {
+                orphans[i] = orphan;
+                i += 1;
+            }
+        }
+        orphans.append(&mut self.orphans);
+        self.orphans = orphans;
         // Late and duplicated answers first, in the order they arrive.
         let mut i = 0;
         while i < self.strays.len() {
@@ -661,18 +743,17 @@ impl<S: Server> Campaign<S> {
                 i += 1;
             }
         }
-        let Some(flight) = &self.in_flight else { return };
+        let Some(mut flight) = self.in_flight.take() else { return };
+        self.serve(&mut flight);
         if let Some(at) = flight.error_at
             && at <= self.t
         {
-            self.in_flight = None;
             self.device.poll_failed(Millis(now));
             self.figures.server_errors += 1;
             return;
         }
         let arrives = flight.delivery.as_ref().map(|d| d.at_true);
         if arrives.is_some_and(|at| at <= self.t && at <= flight.give_up_true) {
-            let flight = self.in_flight.take().expect("checked");
             let delivery = flight.delivery.expect("checked");
             if self.rng.chance(self.faults.duplicate) {
                 self.figures.duplicates += 1;
@@ -682,15 +763,13 @@ impl<S: Server> Campaign<S> {
             }
             self.hand_over(now, delivery);
         } else if self.t >= flight.give_up_true {
-            let flight = self.in_flight.take().expect("checked");
             self.figures.timeouts += 1;
             self.device.poll_failed(Millis(now));
-            if let Some(delivery) = flight.delivery
-                && self.rng.chance(self.faults.late_delivery)
-            {
-                self.figures.late_deliveries += 1;
-                self.strays.push(delivery);
+            if !matches!(flight.stage, Stage::Held(_)) {
+                self.orphan(flight);
             }
+        } else {
+            self.in_flight = Some(flight);
         }
     }
 
@@ -738,13 +817,13 @@ impl<S: Server> Campaign<S> {
     }
 
     fn poll(&mut self, now: u64) {
-        // A held long-poll is cut short by a local change, as the shells do.
+        // A held long-poll is cut short by a local change, as the shells do (the server drops a
+        // held request whose connection closed; one still on its way arrives anyway).
         if self.in_flight.as_ref().is_some_and(|f| f.long) && self.device.report_now(Millis(now)) {
-            if let Some(delivery) = self.in_flight.take().and_then(|f| f.delivery)
-                && self.rng.chance(self.faults.late_delivery)
+            if let Some(flight) = self.in_flight.take()
+                && !matches!(flight.stage, Stage::Held(_))
             {
-                self.figures.late_deliveries += 1;
-                self.strays.push(delivery);
+                self.orphan(flight);
             }
             self.next_poll_true = self.t;
         }
@@ -754,61 +833,47 @@ impl<S: Server> Campaign<S> {
         if !(self.device.report_now(Millis(now)) || self.t >= self.next_poll_true) {
             return;
         }
+        // Whether the device holds a fresh ON command as it sends this report (the meter of the
+        // meter needs it: a device told ON that reports its relay OFF has said the motor stopped).
+        let decision = self.device.decision(Millis(now));
+        let off_reason = match decision {
+            Decision::On => None,
+            Decision::Off(reason) => Some(reason),
+        };
+        let commanded = match decision {
+            Decision::On => true,
+            Decision::Off(reason) => !matches!(
+                reason,
+                OffReason::NoCommand | OffReason::CommandOff | OffReason::LeaseExpired | OffReason::ClockWentBack
+            ),
+        };
         let poll = self.device.poll(Millis(now));
         self.figures.polls += 1;
         let delay = self.device.next_poll_in(self.rng.next_u64() as u32);
         self.next_poll_true = self.t + u64::from(delay);
-        let give_up_true = self.t + u64::from(poll.timeout_ms);
-        let mut flight = InFlight { give_up_true, long: poll.long_poll.is_some(), delivery: None, error_at: None };
+        let mut flight = InFlight {
+            give_up_true: self.t + u64::from(poll.timeout_ms),
+            long: poll.long_poll.is_some(),
+            sent: poll.sent,
+            send_true: self.t,
+            send_dev: now,
+            epoch: self.oracle.epoch,
+            stage: Stage::Done,
+            delivery: None,
+            error_at: None,
+            deliverable: false,
+        };
         let rng = &mut self.rng;
         let up = rng.between(2, 400);
-        if rng.chance(self.faults.lost_request) {
+        if self.t < self.silent_until || rng.chance(self.faults.lost_request) {
             self.figures.lost += 1;
         } else if rng.chance(self.faults.server_error) {
             // A proxy or a server in trouble answers 5xx.
             flight.error_at = Some(self.t + up + rng.between(2, 400));
         } else {
-            let arrives = self.t + up;
-            match self.server.poll(arrives, &poll.report) {
-                None => flight.error_at = Some(arrives + self.rng.between(2, 400)),
-                Some(answer) => {
-                    let rng = &mut self.rng;
-                    // A long-poll is held up to its wait, at most a third of the lease; the server
-                    // shortens the lease by the time held (or does not: both must be safe).
-                    let hold = match poll.long_poll {
-                        Some(long_poll) => rng.below(u64::from(long_poll.wait_ms.min(answer.lease_ms / 3)) + 1),
-                        None => 0,
-                    };
-                    let shortens = rng.chance(500_000);
-                    let lease_ms = if shortens { answer.lease_ms.saturating_sub(hold as u32) } else { answer.lease_ms };
-                    let answer = PollAnswer { lease_ms, ..answer };
-                    let mut at_true = arrives + hold + rng.between(2, 400);
-                    if rng.chance(self.faults.stall) {
-                        self.figures.stalls += 1;
-                        at_true += rng.between(1_000, 30_000);
-                    }
-                    let mut body = serde_json::to_vec(&answer).expect("answers serialize");
-                    let mut parsed = Some(answer);
-                    if rng.chance(self.faults.garbage) {
-                        let cut = rng.below(body.len() as u64) as usize;
-                        body.truncate(cut);
-                        parsed = None;
-                    }
-                    if rng.chance(self.faults.lost_answer) {
-                        self.figures.lost += 1;
-                    } else {
-                        flight.delivery = Some(Delivery {
-                            at_true,
-                            sent: poll.sent,
-                            send_true: self.t,
-                            send_dev: now,
-                            epoch: self.oracle.epoch,
-                            body,
-                            answer: parsed,
-                        });
-                    }
-                }
-            }
+            let request =
+                Request { report: poll.report, long_poll: poll.long_poll, sent_true: self.t, commanded, off_reason };
+            flight.stage = Stage::ToServer(self.t + up, request);
         }
         self.in_flight = Some(flight);
     }

@@ -1,32 +1,63 @@
-//! The fault campaign, at least 1,000,000 device-steps: the controller against the model server
-//! through a bad network, on every board setting, with noise, reboots and clock jumps. Not one
-//! step may have the relay ON outside the rule.
+//! The fault campaign, 2,000,000 device-steps: the controller and the engine together,
+//! through a bad network, on every board setting, with noise, reboots, clock jumps, silent spells
+//! and store outages. Not one step may have the relay ON outside the rule, not one millisecond may
+//! be charged while the relay could not be ON, and every balance is its ledger.
+//!
+//! `cargo test -p pumppilot-fieldtest -- --nocapture` prints the figures.
 
 use std::time::Instant;
 
-use pumppilot_fieldtest::{Campaign, Faults, Figures, ModelServer, boards};
+use pumppilot_engine::MotorRules;
+use pumppilot_fieldtest::{Campaign, Faults, Figures, Pump, PumpFigures, boards};
 
 /// Steps per board setting; there are 8 settings: 2,000,000 steps, about 28 hours of pump time.
 const STEPS_PER_BOARD: u64 = 250_000;
 
+/// The server's settings for each board: `pollMs`, `leaseMs` (one beyond the device's cap) and
+/// restart protection (the defaults, a small motor's, none).
+fn server(i: usize) -> (u32, u32, MotorRules) {
+    let rules = match i % 3 {
+        0 => MotorRules { min_off_ms: 60_000, grid_settle_ms: 60_000, max_starts_per_hour: 6 },
+        1 => MotorRules { min_off_ms: 5_000, grid_settle_ms: 5_000, max_starts_per_hour: 0 },
+        _ => MotorRules::NONE,
+    };
+    let (poll_ms, lease_ms) = match i % 4 {
+        0 => (5_000, 15_000),
+        1 => (2_000, 6_000),
+        2 => (10_000, 30_000),
+        _ => (100, 120_000),
+    };
+    (poll_ms, lease_ms, rules)
+}
+
 #[test]
-fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule() {
+fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a_stopped_one() {
     let started = Instant::now();
     let mut total = Figures::default();
+    let mut pump_total = PumpFigures::default();
     let mut examples = Vec::new();
     for (i, settings) in boards().into_iter().enumerate() {
         let seed = 0x5EED_0000 + i as u64;
-        let mut campaign = Campaign::new(seed, settings, Faults::BAD_DAY, ModelServer::new(seed ^ 0xA11CE));
+        let (poll_ms, lease_ms, rules) = server(i);
+        let pump = Pump::new(seed ^ 0xA11CE, poll_ms, lease_ms, rules);
+        let mut campaign = Campaign::new(seed, settings, Faults::BAD_DAY, pump);
         campaign.run(STEPS_PER_BOARD);
+        campaign.pump.finish();
         total.add(&campaign.figures);
+        pump_total.add(&campaign.pump.figures);
         println!("board {i}: OFF though allowed: {:?}", campaign.slow_reasons);
+        println!("board {i}: charged while OFF, by the board's reason: {:?}", campaign.pump.off_reasons);
         examples.extend(campaign.examples.into_iter().map(|e| format!("board {i} (seed {seed:#x}): {e}")));
+        examples.extend(campaign.pump.examples.into_iter().map(|e| format!("board {i} (seed {seed:#x}): {e}")));
     }
     let took = started.elapsed();
-    println!("fault campaign, {} boards:\n{total}\nwall time {took:.2?}", boards().len());
-    assert!(total.steps >= 2_000_000);
+    println!("fault campaign, {} boards:\n{total}\n{pump_total}\nwall time {took:.2?}", boards().len());
+    assert!(total.steps >= 1_000_000);
     assert_eq!(total.violations, 0, "{examples:#?}");
     assert_eq!(total.acceptance_mismatches, 0, "{examples:#?}");
+    assert_eq!(pump_total.charged_while_off_ms, 0, "{examples:#?}");
+    assert_eq!(pump_total.ledger_mismatches, 0, "balances that are not their ledger");
+    assert_eq!(total.false_no_feedback, 0, "{examples:#?}");
     // The campaign did exercise what it claims to.
     for (what, count) in [
         ("relay ON steps", total.relay_on_steps),
@@ -36,12 +67,29 @@ fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule() {
         ("timeouts", total.timeouts),
         ("server errors", total.server_errors),
         ("duplicates", total.duplicates),
+        ("duplicated reports", total.duplicated_requests),
         ("late deliveries", total.late_deliveries),
+        ("silent spells", total.silences),
         ("reboots", total.reboots),
         ("clock jumps", total.clock_jumps),
         ("feedback trips", total.feedback_trips),
+        ("store outages", pump_total.outages),
+        ("polls answered in outages", pump_total.polls_in_outages),
+        ("controller changes", pump_total.controller_changes),
+        ("held long-polls", pump_total.long_polls_held),
+        ("runs", pump_total.runs),
+        ("NO_FEEDBACK holds", pump_total.no_feedback_holds),
     ] {
         assert!(count > 0, "the campaign never saw any {what}");
     }
     assert!(total.relay_on_steps * 20 > total.steps, "the relay was ON in too few steps to mean much: {total}");
+    assert!(
+        pump_total.runs > 300
+            && pump_total.outages > 50
+            && pump_total.controller_changes > 20
+            && total.late_deliveries > 1_000
+            && total.duplicated_requests > 100,
+        "the campaign exercised little:\n{total}\n{pump_total}"
+    );
+    assert!(pump_total.charged_s * 1_000 <= pump_total.charging_ms + 1_000 * pump_total.runs);
 }

@@ -14,8 +14,8 @@ use crate::{CardAnswer, CardTap, MAX_ANSWER_BYTES, PollAnswer, PollReport};
 pub const MAX_CARD_ANSWER_BYTES: usize = 2048;
 
 /// Longest encoded [`PollReport`] (every optional field present, a 40-character `fw`, every
-/// number at its longest: about 230 bytes).
-pub const MAX_REPORT_BYTES: usize = 256;
+/// number at its longest: about 255 bytes).
+pub const MAX_REPORT_BYTES: usize = 288;
 
 /// Why a body could not be read or written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,7 @@ mod tests {
     use std::{format, string::String};
 
     use super::*;
-    use crate::{CardAction, HoldReason, Motor, MotorState, ReaderState, ResetReason};
+    use crate::{CardAction, HoldReason, Motor, MotorState, ReaderState, RelayOff, ResetReason};
 
     const ANSWER: &str = r#"{"motor":"ON","state":"RUNNING","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":42,"minOffMs":60000,"gridSettleMs":45000,"maxStartsPerHour":6}"#;
 
@@ -217,6 +217,7 @@ mod tests {
             reset: Some(ResetReason::Watchdog),
             feedback: Some(true),
             reader: Some(ReaderState::Ok),
+            relay_off: Some(RelayOff::NotReady),
         };
         let mut buf = [0u8; MAX_REPORT_BYTES];
         let n = encode_report(&report, &mut buf).unwrap();
@@ -232,13 +233,22 @@ mod tests {
                 reset: Some(reset),
                 feedback: Some(false),
                 reader: Some(ReaderState::Absent),
+                relay_off: Some(RelayOff::GridSettling),
                 ..report
             };
             let n = encode_report(&longest, &mut buf).unwrap();
             assert_eq!(serde_json::from_slice::<PollReport>(&buf[..n]).unwrap(), longest);
         }
-        let minimal =
-            PollReport { fw: None, uptime_ms: None, rssi: None, reset: None, feedback: None, reader: None, ..report };
+        let minimal = PollReport {
+            fw: None,
+            uptime_ms: None,
+            rssi: None,
+            reset: None,
+            feedback: None,
+            reader: None,
+            relay_off: None,
+            ..report
+        };
         let n = encode_report(&minimal, &mut buf).unwrap();
         assert_eq!(&buf[..n], br#"{"loadShedding":true,"ready":false,"relay":false}"#);
     }

@@ -127,6 +127,35 @@ pub enum ResetReason {
     Other,
 }
 
+/// Why a device's relay is open, as the device reports it (`relayOff`, beside `relay: false`).
+/// It tells the server whether the motor is stopped for want of a command, or by the device's own
+/// rule although it holds an ON command (then the run is not charged until the relay closes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RelayOff {
+    /// No fresh ON command: none since boot, the last one said OFF, its lease ran out, or the
+    /// device's clock went back.
+    NoCommand,
+    /// The debounced load-shedding input says the grid is down (or has not settled).
+    LoadShedding,
+    /// The debounced ready input says the pump is not ready (or has not settled).
+    NotReady,
+    /// The grid has not been up for the answer's `gridSettleMs` yet.
+    GridSettling,
+    /// Restart protection: the relay opened less than `minOffMs` ago, or `maxStartsPerHour`
+    /// closings happened in the last hour.
+    RestartWait,
+    /// The feedback input did not confirm that the motor runs; OFF until the next command.
+    NoFeedback,
+}
+
+impl RelayOff {
+    /// True when the device holds a fresh ON command and keeps its relay open by its own rule.
+    pub const fn holds_command(self) -> bool {
+        !matches!(self, RelayOff::NoCommand)
+    }
+}
+
 /// Whether the RFID reader answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -167,6 +196,9 @@ pub struct PollReport<'a> {
     /// Whether the RFID reader answers, on boards that have one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reader: Option<ReaderState>,
+    /// Why the relay is OFF, when it is (devices that know it say it; older ones leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_off: Option<RelayOff>,
 }
 
 /// The server's answer to a poll: small and flat.
@@ -313,6 +345,22 @@ mod tests {
             assert_eq!(serde_json::to_string(&reason).unwrap(), std::format!("\"{name}\""));
         }
         assert_eq!(serde_json::to_string(&ReaderState::Ok).unwrap(), "\"OK\"");
+        let waiting: PollReport =
+            serde_json::from_str(r#"{"loadShedding":false,"ready":true,"relay":false,"relayOff":"RESTART_WAIT"}"#)
+                .unwrap();
+        assert_eq!(waiting.relay_off, Some(RelayOff::RestartWait));
+        assert!(RelayOff::RestartWait.holds_command() && !RelayOff::NoCommand.holds_command());
+        let names = [
+            (RelayOff::NoCommand, "NO_COMMAND"),
+            (RelayOff::LoadShedding, "LOAD_SHEDDING"),
+            (RelayOff::NotReady, "NOT_READY"),
+            (RelayOff::GridSettling, "GRID_SETTLING"),
+            (RelayOff::RestartWait, "RESTART_WAIT"),
+            (RelayOff::NoFeedback, "NO_FEEDBACK"),
+        ];
+        for (reason, name) in names {
+            assert_eq!(serde_json::to_string(&reason).unwrap(), std::format!("\"{name}\""));
+        }
         assert!(
             serde_json::from_str::<PollReport>(
                 r#"{"loadShedding":false,"ready":true,"relay":true,"reset":"COSMIC_RAY"}"#

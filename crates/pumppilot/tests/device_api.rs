@@ -393,11 +393,15 @@ async fn the_owner_sees_why_a_board_restarted_its_reader_and_its_feedback() {
     let bad = json!({"loadShedding": false, "ready": true, "relay": false, "reset": "COSMIC_RAY"});
     assert_error(&t.device.client.post("/api/esp32/poll", bad).await, StatusCode::BAD_REQUEST, "VALIDATION");
 
-    // Relay ON at two polls and the feedback never came: the run holds NO_FEEDBACK, uncharged.
+    // The feedback never came: the board opens its relay and says why; the run holds NO_FEEDBACK,
+    // uncharged. (A relay still closed without feedback is the board's to judge.)
     t.users[0].ok("/api/motor/start", json!({})).await;
     let on = json!({"loadShedding": false, "ready": true, "relay": true, "feedback": false});
     assert_eq!(t.device.client.ok("/api/esp32/poll", on.clone()).await["motor"], "ON");
-    let answer = t.device.client.ok("/api/esp32/poll", on).await;
+    assert_eq!(t.device.client.ok("/api/esp32/poll", on).await["motor"], "ON");
+    let gave_up =
+        json!({"loadShedding": false, "ready": true, "relay": false, "feedback": false, "relayOff": "NO_FEEDBACK"});
+    let answer = t.device.client.ok("/api/esp32/poll", gave_up).await;
     assert_eq!((answer["motor"].as_str(), answer["holdReason"].as_str()), (Some("OFF"), Some("NO_FEEDBACK")));
     assert_eq!(t.users[0].status().await["motor"]["holdReason"], "NO_FEEDBACK");
 }

@@ -134,8 +134,15 @@ pub async fn only_the_controller_keeps_the_lease_and_devices_retire(store: &dyn 
         store.create_device(new).await.expect("create device");
     }
     let mut pump = Driver::load(store, rahim.admin).await;
-    let poll =
-        DevicePoll { device: d1.id, load_shedding: false, ready: true, relay: false, feedback: None, reset: None };
+    let poll = DevicePoll {
+        device: d1.id,
+        load_shedding: false,
+        ready: true,
+        relay: false,
+        feedback: None,
+        reset: None,
+        relay_off: None,
+    };
     pump.step(Event::Poll(poll), at(10)).await;
     assert_eq!(load(store, rahim.admin).await.controller, Some(d1.id), "the first device to poll drives the pump");
 

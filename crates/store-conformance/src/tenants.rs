@@ -239,7 +239,15 @@ pub async fn controller_and_restart_protection_survive_reload(store: &dyn Store)
     let mut pump = Driver::load(store, rahim.admin).await;
     let board = DeviceId::new();
     let poll = |load_shedding: bool, reset: Option<ResetReason>| {
-        Event::Poll(DevicePoll { device: board, load_shedding, ready: true, relay: false, feedback: None, reset })
+        Event::Poll(DevicePoll {
+            device: board,
+            load_shedding,
+            ready: true,
+            relay: false,
+            feedback: None,
+            reset,
+            relay_off: None,
+        })
     };
     pump.step(poll(false, Some(ResetReason::PowerOn)), at(0)).await;
     let settings = MotorSettings { min_off_ms: Some(0), grid_settle_ms: Some(0), max_starts_per_hour: Some(4) };

@@ -17,7 +17,7 @@ use axum::{
     extract::{FromRequestParts, Query, State},
     http::{header, request::Parts},
 };
-use pumppilot_engine::{AdminId, DeviceId, DevicePoll, HoldReason, ReaderState, ResetReason};
+use pumppilot_engine::{AdminId, DeviceId, DevicePoll, HoldReason, ReaderState, RelayOff, ResetReason};
 use pumppilot_protocol::{MAX_WAIT_MS, PollAnswer, PollReport};
 use pumppilot_store::Telemetry;
 use serde::Deserialize;
@@ -81,6 +81,10 @@ struct PollQuery {
     /// The RFID reader: OK or ABSENT (boards that have one).
     #[param(value_type = Option<String>)]
     reader: Option<ReaderState>,
+    /// Why the relay is OFF (devices that say it): NO_COMMAND, LOAD_SHEDDING, NOT_READY,
+    /// GRID_SETTLING, RESTART_WAIT or NO_FEEDBACK.
+    #[param(value_type = Option<String>)]
+    relay_off: Option<RelayOff>,
     /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of
     /// the lease) until the command changes.
     wait: Option<u32>,
@@ -147,6 +151,7 @@ async fn answer(
         relay: report.relay,
         feedback: report.feedback,
         reset: report.reset,
+        relay_off: report.relay_off,
     };
     let arrived = telemetry.last_seen_at;
     let first = app.runtime.poll(caller.admin, poll, telemetry).await?;
@@ -192,6 +197,7 @@ async fn poll_get(
         reset: q.reset,
         feedback: q.feedback.as_deref().map(|f| flag(Some(f), "feedback", None)).transpose()?,
         reader: q.reader,
+        relay_off: q.relay_off,
     };
     answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
 }

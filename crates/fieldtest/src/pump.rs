@@ -1,0 +1,509 @@
+//! The server side of the campaign: the real engine (`Tenant::apply`), kept as the server's
+//! runtime keeps it (`crates/server/src/runtime.rs`, `routes/device.rs`), with the people around
+//! the pump: farmers pressing Start and Stop, an owner crediting minutes and switching the
+//! controller to a spare board and back, and a store that fails now and then.
+//!
+//! It meters the meter: at every step it asks whether the engine is charging the active run, and
+//! whether the relay of the board that drives the motor could be ON at that moment. A relay
+//! "could be ON" while it is ON, and for as long as the server could not have known otherwise: it
+//! was ON at some moment since the board sent the last report the engine applied, or that report
+//! came from a board holding no ON command and was answered ON (that answer is what tells the
+//! board ON; it may still be on its way, or lost). A board that already held an ON command and
+//! reported its relay OFF has told the server that the motor does not run; one that was answered
+//! OFF has not been told to run.
+
+use std::collections::BTreeMap;
+
+use pumppilot_controller::{LongPoll, OffReason};
+use pumppilot_engine::{
+    AdminId, Credit, DeviceId, DevicePoll, EntryId, EntryStatus, Event, HoldReason, LedgerKind, MotorRules,
+    MotorSettings, PollAnswer, Records, Tenant, Timestamp, UserId,
+};
+use pumppilot_protocol::{PollReport, RelayOff};
+use uuid::Uuid;
+
+use crate::Rng;
+
+/// Engine time at the campaign's true time 0.
+const T0: i64 = 1_800_000_000_000;
+
+fn ts(t: u64) -> Timestamp {
+    Timestamp(T0 + t as i64)
+}
+
+/// A poll of the board under test, as it reaches the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    pub report: PollReport<'static>,
+    pub long_poll: Option<LongPoll>,
+    /// When the board sent it (true time).
+    pub sent_true: u64,
+    /// The board held a fresh ON command when it sent it.
+    pub commanded: bool,
+    /// Why its relay was OFF then, if it was.
+    pub off_reason: Option<OffReason>,
+}
+
+/// The server's reply to a poll that arrived.
+#[derive(Debug, Clone, Copy)]
+pub enum Reply {
+    /// Answered at once.
+    Now(PollAnswer),
+    /// A long-poll held until the command changes or the wait ends ([`Pump::release`]).
+    Held(Held),
+}
+
+/// A long-poll the server holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Held {
+    arrived: u64,
+    until: u64,
+    known: u64,
+    first: PollAnswer,
+}
+
+/// The last report of a board the engine applied.
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    sent: u64,
+    commanded: bool,
+    /// The answer to it (or a long-poll released since) said ON.
+    told_on: bool,
+    off_reason: Option<OffReason>,
+}
+
+/// A board's relay as the meter of the meter sees it.
+#[derive(Debug, Clone, Copy, Default)]
+struct RelayTrace {
+    on: bool,
+    last_on: Option<u64>,
+    heard: Option<Heard>,
+}
+
+impl RelayTrace {
+    fn could_be_on(&self) -> bool {
+        let Some(heard) = self.heard else { return false };
+        self.on || (!heard.commanded && heard.told_on) || self.last_on.is_some_and(|at| at >= heard.sent)
+    }
+}
+
+/// A second board of the tenant (a spare at the pump): random inputs, obeys every answer at once.
+#[derive(Debug, Clone, Copy)]
+struct Spare {
+    id: DeviceId,
+    shedding: bool,
+    on_until: Option<u64>,
+    trace: RelayTrace,
+}
+
+/// What the server side did. `charged_while_off_ms` and `ledger_mismatches` must be 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PumpFigures {
+    pub polls: u64,
+    pub quiet_polls: u64,
+    pub long_polls_held: u64,
+    pub spare_polls: u64,
+    pub outages: u64,
+    pub polls_in_outages: u64,
+    pub controller_changes: u64,
+    pub starts_pressed: u64,
+    pub runs: u64,
+    /// Seconds charged, by the usage rows.
+    pub charged_s: u64,
+    /// Milliseconds the engine was charging, sampled at every step.
+    pub charging_ms: u64,
+    /// Milliseconds the relay of the board under test was ON while it drove the motor.
+    pub relay_on_ms: u64,
+    /// Milliseconds the spare's relay was ON while it drove the motor.
+    pub spare_relay_on_ms: u64,
+    /// Runs the engine held NO_FEEDBACK.
+    pub no_feedback_holds: u64,
+    /// Of those, the holds the engine inferred although the board did not say it gave up.
+    pub no_feedback_inferred: u64,
+    /// Milliseconds the engine was charging while the controller's relay could not be ON.
+    pub charged_while_off_ms: u64,
+    pub ledger_mismatches: u64,
+}
+
+impl PumpFigures {
+    pub fn add(&mut self, o: &PumpFigures) {
+        macro_rules! sum { ($($f:ident),*) => { $( self.$f += o.$f; )* } }
+        sum!(
+            polls,
+            quiet_polls,
+            long_polls_held,
+            spare_polls,
+            outages,
+            polls_in_outages,
+            controller_changes,
+            starts_pressed,
+            runs,
+            charged_s,
+            charging_ms,
+            relay_on_ms,
+            spare_relay_on_ms,
+            no_feedback_holds,
+            no_feedback_inferred,
+            charged_while_off_ms,
+            ledger_mismatches
+        );
+    }
+}
+
+impl core::fmt::Display for PumpFigures {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        writeln!(
+            f,
+            "engine polls / quiet / long-polls held   {} / {} / {}",
+            self.polls, self.quiet_polls, self.long_polls_held
+        )?;
+        writeln!(f, "spare board polls / controller changes   {} / {}", self.spare_polls, self.controller_changes)?;
+        writeln!(f, "store outages / polls answered OFF in them   {} / {}", self.outages, self.polls_in_outages)?;
+        writeln!(f, "Start pressed / runs     {} / {}", self.starts_pressed, self.runs)?;
+        writeln!(
+            f,
+            "charged {} s; engine charging {:.0} s; a controller's relay ON {:.0} s",
+            self.charged_s,
+            self.charging_ms as f64 / 1000.0,
+            (self.relay_on_ms + self.spare_relay_on_ms) as f64 / 1000.0
+        )?;
+        writeln!(
+            f,
+            "NO_FEEDBACK holds / inferred by the engine alone   {} / {}",
+            self.no_feedback_holds, self.no_feedback_inferred
+        )?;
+        writeln!(f, "ms charged while the relay could not be ON (must be 0)   {}", self.charged_while_off_ms)?;
+        write!(f, "balances that are not their ledger (must be 0)          {}", self.ledger_mismatches)
+    }
+}
+
+/// One pump's server side: the tenant and what happens around it.
+pub struct Pump {
+    rng: Rng,
+    pub tenant: Tenant,
+    board: DeviceId,
+    spare: Spare,
+    users: [UserId; 3],
+    ledger: BTreeMap<UserId, i64>,
+    /// Since when the store has been failing (true time), and until when it will.
+    outage: Option<(u64, u64)>,
+    /// The store is back; the outage is applied with the next change.
+    outage_pending: Option<u64>,
+    poll_ms: u32,
+    lease_ms: u32,
+    board_trace: RelayTrace,
+    t: u64,
+    pub figures: PumpFigures,
+    /// The first few moments charged while the relay could not be ON, described.
+    pub examples: Vec<String>,
+    /// Milliseconds charged while the relay could not be ON, by why the board said it was OFF.
+    pub off_reasons: Vec<(Option<OffReason>, u64)>,
+}
+
+impl Pump {
+    /// A pump whose server gives `poll_ms` and `lease_ms` and this restart protection.
+    pub fn new(seed: u64, poll_ms: u32, lease_ms: u32, rules: MotorRules) -> Pump {
+        let admin = AdminId(UserId(Uuid::from_u128(u128::from(seed) << 64)));
+        let mut tenant = Tenant::new(admin, i64::from(lease_ms));
+        tenant.defaults = rules;
+        let id = |n: u128| Uuid::from_u128((u128::from(seed) << 64) | n);
+        Pump {
+            rng: Rng::new(seed ^ 0x5E4_7E4),
+            tenant,
+            board: DeviceId(id(1)),
+            spare: Spare { id: DeviceId(id(2)), shedding: false, on_until: None, trace: RelayTrace::default() },
+            users: [UserId(id(0x100)), UserId(id(0x101)), UserId(id(0x102))],
+            ledger: BTreeMap::new(),
+            outage: None,
+            outage_pending: None,
+            poll_ms,
+            lease_ms,
+            board_trace: RelayTrace::default(),
+            t: 0,
+            figures: PumpFigures::default(),
+            examples: Vec::new(),
+            off_reasons: Vec::new(),
+        }
+    }
+
+    /// Applies `event` now as the runtime does: after a store outage, the run holds from the
+    /// moment it began before anything else happens. Nothing applies while the store fails.
+    fn apply(&mut self, event: Event) -> bool {
+        if self.outage.is_some() {
+            return false;
+        }
+        if let Some(since) = self.outage_pending.take() {
+            let out = self.tenant.apply(Event::StoreOutage, ts(since));
+            self.book(out.records);
+        }
+        let no_feedback = |t: &Tenant| t.active.as_ref().is_some_and(|e| e.hold_reason == Some(HoldReason::NoFeedback));
+        let before = no_feedback(&self.tenant);
+        let board_gave_up = matches!(&event, Event::Poll(p) if p.relay_off == Some(RelayOff::NoFeedback));
+        let out = self.tenant.apply(event, ts(self.t));
+        self.book(out.records);
+        if !before && no_feedback(&self.tenant) {
+            self.figures.no_feedback_holds += 1;
+            self.figures.no_feedback_inferred += u64::from(!board_gave_up);
+        }
+        true
+    }
+
+    fn book(&mut self, records: Records) {
+        for l in &records.ledger {
+            *self.ledger.entry(l.user_id).or_default() += l.delta_seconds;
+        }
+        for row in &records.usage {
+            self.figures.runs += 1;
+            self.figures.charged_s += row.charged_seconds as u64;
+        }
+    }
+
+    fn answer_for(&self, device: DeviceId) -> PollAnswer {
+        self.tenant.poll_answer_for(device, ts(self.t), self.poll_ms)
+    }
+
+    fn unavailable(&self) -> PollAnswer {
+        Tenant::unavailable_answer(Some(&self.tenant), ts(self.t), self.poll_ms, i64::from(self.lease_ms))
+    }
+
+    /// The device poll path: the engine applies the report (in memory when nothing changed), and
+    /// the answer comes at once or is held as a long-poll; while the store fails, OFF at once.
+    fn device_poll(&mut self, poll: DevicePoll) -> PollAnswer {
+        if self.outage.is_some() {
+            self.figures.polls_in_outages += 1;
+            return self.unavailable();
+        }
+        let now = ts(self.t);
+        if self.outage_pending.is_none() && self.tenant.is_quiet_poll(&poll, now) {
+            self.figures.quiet_polls += 1;
+            if self.tenant.controller == Some(poll.device) {
+                self.tenant.touch(now);
+            }
+        } else {
+            self.apply(Event::Poll(poll));
+        }
+        self.answer_for(poll.device)
+    }
+
+    /// A poll of the board under test arrives now.
+    pub fn poll(&mut self, request: &Request) -> Reply {
+        self.figures.polls += 1;
+        let r = request.report;
+        let applied = self.outage.is_none();
+        let first = self.device_poll(DevicePoll {
+            device: self.board,
+            load_shedding: r.load_shedding,
+            ready: r.ready,
+            relay: r.relay,
+            feedback: r.feedback,
+            reset: r.reset,
+            relay_off: r.relay_off,
+        });
+        if applied && self.tenant.controller == Some(self.board) {
+            self.board_trace.heard = Some(Heard {
+                sent: request.sent_true,
+                commanded: request.commanded,
+                told_on: first.commands_on(),
+                off_reason: request.off_reason,
+            });
+        }
+        let wait = request.long_poll.map_or(0, |long_poll| long_poll.wait_ms.min(self.lease_ms / 3));
+        let behind = (first.commands_on() && !r.relay) || first.hold_reason == Some(HoldReason::StoreUnavailable);
+        match request.long_poll {
+            Some(long_poll) if wait > 0 && !behind && long_poll.seq == first.seq => {
+                self.figures.long_polls_held += 1;
+                Reply::Held(Held { arrived: self.t, until: self.t + u64::from(wait), known: long_poll.seq, first })
+            }
+            _ => Reply::Now(first),
+        }
+    }
+
+    /// A held long-poll is answered when the command's `seq` changed (with the command now) or
+    /// its wait ended (with the first answer), its lease shortened by the time held.
+    pub fn release(&mut self, held: &Held) -> Option<PollAnswer> {
+        let changed = self.outage.is_none() && self.tenant.seq != held.known;
+        let answer = if changed {
+            self.answer_for(self.board)
+        } else if self.t >= held.until {
+            held.first
+        } else {
+            return None;
+        };
+        if let Some(heard) = self.board_trace.heard.as_mut().filter(|_| answer.commands_on()) {
+            heard.told_on = true;
+        }
+        let waited = u32::try_from(self.t - held.arrived).unwrap_or(u32::MAX);
+        Some(PollAnswer { lease_ms: answer.lease_ms.saturating_sub(waited), ..answer })
+    }
+
+    /// True time has reached `t`; the board under test's relay was `relay_on` since the last step.
+    pub fn step(&mut self, t: u64, relay_on: bool) {
+        let dt = t - self.t;
+        self.t = t;
+        self.board_trace.on = relay_on;
+        if relay_on {
+            self.board_trace.last_on = Some(t);
+        }
+        if let Some(until) = self.spare.on_until
+            && t >= until
+        {
+            self.spare.on_until = None;
+        }
+        self.spare.trace.on = self.spare.on_until.is_some();
+        if self.spare.trace.on {
+            self.spare.trace.last_on = Some(t);
+        }
+        // The runtime's timer: time's own effects, committed when the store can.
+        self.apply(Event::Tick);
+        self.meter(dt, relay_on);
+        self.world();
+    }
+
+    /// Is the engine charging now, and could the controller's relay be ON?
+    fn meter(&mut self, dt: u64, relay_on: bool) {
+        let controller = self.tenant.controller;
+        if controller == Some(self.board) && relay_on {
+            self.figures.relay_on_ms += dt;
+        }
+        if controller == Some(self.spare.id) && self.spare.trace.on {
+            self.figures.spare_relay_on_ms += dt;
+        }
+        let charging = self.outage.is_none()
+            && self.outage_pending.is_none()
+            && self.tenant.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some());
+        if !charging {
+            return;
+        }
+        self.figures.charging_ms += dt;
+        let trace = match controller {
+            Some(c) if c == self.board => self.board_trace,
+            Some(c) if c == self.spare.id => self.spare.trace,
+            _ => RelayTrace::default(),
+        };
+        if !trace.could_be_on() {
+            self.figures.charged_while_off_ms += dt;
+            let reason = trace.heard.and_then(|h| h.off_reason);
+            match self.off_reasons.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, ms)) => *ms += dt,
+                None => self.off_reasons.push((reason, dt)),
+            }
+            if self.examples.len() < 2 {
+                self.examples.push(format!(
+                    "t={} charging while the relay could not be ON: {:?}; active {:?}; device {:?}",
+                    self.t, trace, self.tenant.active, self.tenant.device
+                ));
+            }
+        }
+    }
+
+    /// Farmers, the owner, the spare board and the store.
+    fn world(&mut self) {
+        if let Some((since, until)) = self.outage
+            && self.t >= until
+        {
+            self.outage = None;
+            self.outage_pending = Some(since);
+        }
+        let roll = self.rng.below(1_000_000);
+        match roll {
+            // A farmer presses Start (about every 25 s).
+            0..=1_999 => {
+                self.figures.starts_pressed += 1;
+                let user = self.users[self.rng.below(3) as usize];
+                let minutes = if self.rng.chance(100_000) { None } else { Some(1 + self.rng.below(6) as u32) };
+                self.apply(Event::Start { user, requested_minutes: minutes, entry_id: EntryId::new() });
+            }
+            // A farmer presses Stop.
+            2_000..=2_999 => {
+                let user = self.users[self.rng.below(3) as usize];
+                self.apply(Event::Stop { user });
+            }
+            // The owner credits minutes.
+            3_000..=3_499 => {
+                let credit = Credit {
+                    user: self.users[self.rng.below(3) as usize],
+                    seconds: 30 + self.rng.below(600) as i64,
+                    kind: LedgerKind::Recharge,
+                    actor: self.tenant.admin_id.0,
+                    note: String::new(),
+                    request_id: None,
+                };
+                self.apply(Event::Credit(credit));
+            }
+            // The store fails for a while (about every twenty minutes).
+            3_500..=3_549 if self.outage.is_none() => {
+                self.figures.outages += 1;
+                let since = self.outage_pending.take().unwrap_or(self.t);
+                self.outage = Some((since, self.t + self.rng.between(50, 120_000)));
+            }
+            // The owner makes the spare the controller (for some minutes), or the board under test
+            // again.
+            3_550..=3_649 => {
+                let to_spare = self.tenant.controller != Some(self.spare.id) && self.rng.chance(200_000);
+                let device = if to_spare { self.spare.id } else { self.board };
+                if self.tenant.controller != Some(device) && self.apply(Event::SetController { device: Some(device) }) {
+                    self.figures.controller_changes += 1;
+                }
+            }
+            // The owner changes the motor's restart protection.
+            3_650..=3_651 => {
+                let settings = MotorSettings {
+                    min_off_ms: Some([0, 5_000, 60_000][self.rng.below(3) as usize]),
+                    grid_settle_ms: Some([0, 5_000, 60_000][self.rng.below(3) as usize]),
+                    max_starts_per_hour: Some([0, 2, 6][self.rng.below(3) as usize]),
+                };
+                self.apply(Event::SetMotorSettings(settings));
+            }
+            // The spare board polls (about every five seconds).
+            3_652..=13_651 => self.spare_poll(),
+            _ => {}
+        }
+    }
+
+    fn spare_poll(&mut self) {
+        self.figures.spare_polls += 1;
+        if self.rng.chance(20_000) {
+            self.spare.shedding = !self.spare.shedding;
+        }
+        let relay = self.spare.on_until.is_some();
+        let commanded = relay;
+        let applied = self.outage.is_none();
+        let poll = DevicePoll {
+            device: self.spare.id,
+            load_shedding: self.spare.shedding,
+            ready: true,
+            relay,
+            feedback: None,
+            reset: None,
+            relay_off: None,
+        };
+        let answer = self.device_poll(poll);
+        if applied && self.tenant.controller == Some(self.spare.id) {
+            self.spare.trace.heard =
+                Some(Heard { sent: self.t, commanded, told_on: answer.commands_on(), off_reason: None });
+        }
+        self.spare.on_until =
+            (answer.commands_on() && !self.spare.shedding).then(|| self.t + u64::from(answer.lease_ms));
+        self.spare.trace.on = self.spare.on_until.is_some();
+        if self.spare.trace.on {
+            self.spare.trace.last_on = Some(self.t);
+        }
+    }
+
+    /// The store is back and everyone stops, a day later; then every balance is compared with
+    /// its ledger.
+    pub fn finish(&mut self) {
+        self.t += 24 * 3_600_000;
+        if let Some((since, _)) = self.outage.take() {
+            self.outage_pending = Some(since);
+        }
+        for user in self.users {
+            self.apply(Event::Stop { user });
+        }
+        for user in self.users {
+            if self.tenant.wallet(user) != self.ledger.get(&user).copied().unwrap_or(0) {
+                self.figures.ledger_mismatches += 1;
+            }
+        }
+    }
+}
