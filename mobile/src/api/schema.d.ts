@@ -82,11 +82,51 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's devices with what they last reported. */
+        /** The tenant's devices with what they last reported, and which one drives the motor. */
         get: operations["list_devices"];
         put?: never;
         /** Registers a device; its key is shown in this answer only. */
         post: operations["register_device"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Retires a device: its key stops at once and it is gone from the list. If it drove the motor,
+         *     the run holds (DEVICE_OFFLINE) until another device of the pump polls and takes over.
+         */
+        delete: operations["retire_device"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/devices/{id}/controller": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes this device the one that drives the motor and reports the grid; every other device of
+         *     the pump is told OFF from now on. A run holds (DEVICE_OFFLINE) until the new controller polls.
+         */
+        post: operations["choose_controller"];
         delete?: never;
         options?: never;
         head?: never;
@@ -172,6 +212,44 @@ export interface paths {
         put?: never;
         /** Stops the active run (404 when nothing is active); the next in line starts. */
         post: operations["admin_stop"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/pump/motor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The pump's restart protection: the owner's own values and the values in force. */
+        get: operations["motor_settings"];
+        /** Sets the pump's restart protection for the motor it has (audited). */
+        put: operations["set_motor_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/queue/{userId}/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Takes a waiting farmer out of the line, with a reason (audited). Their minutes are untouched;
+         *     404 when the farmer is not waiting (a running or held run is stopped with `motor/stop`).
+         */
+        post: operations["remove_waiting"];
         delete?: never;
         options?: never;
         head?: never;
@@ -359,7 +437,10 @@ export interface paths {
         /** Report inputs and get the motor command (query form). */
         get: operations["poll_get"];
         put?: never;
-        /** Report inputs and get the motor command (JSON body `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?}`). */
+        /**
+         * Report inputs and get the motor command (JSON body `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?,
+         *     reset?, feedback?, reader?}`).
+         */
         post: operations["poll_post"];
         delete?: never;
         options?: never;
@@ -379,7 +460,7 @@ export interface paths {
         /**
          * A card held to a device's reader (device key auth): starts the holder's run (or queues them;
          *     a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
-         *     [`RecentTaps::WINDOW`] gets the first answer again, so a retried request never undoes a tap
+         *     [`RecentTaps::WINDOW_MS`] gets the first answer again, so a retried request never undoes a tap
          *     (denials are not repeated: they changed nothing, and the next tap is decided afresh).
          */
         post: operations["tap"];
@@ -468,7 +549,10 @@ export interface paths {
         /** The caller's own minute requests, newest first. */
         get: operations["own_requests"];
         put?: never;
-        /** Ask the admin for minutes (for example after paying in cash). */
+        /**
+         * Ask the admin for minutes (for example after paying in cash). One request may wait at a time:
+         *     a second answers 409 `REQUEST_PENDING` until the owner decides the first.
+         */
         post: operations["request_minutes"];
         delete?: never;
         options?: never;
@@ -657,7 +741,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The store answers. */
+        /** The store commits a write. */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -725,15 +809,40 @@ export interface components {
             online: boolean;
             ready: boolean;
             relay: boolean;
+            /**
+             * @description The one word for the device that screens show: derived here from the lights below and the
+             *     motor, so that no screen shows two that disagree (the lights of a silent device are stale).
+             */
+            status: components["schemas"]["DeviceStatus"];
         };
+        /**
+         * @description The one status of a pump's device (`device.status`): NO_DEVICE (none has ever reported),
+         *     OFFLINE (silent past its lease), POWER_CUT (load shedding), NOT_READY, PUMPING (relay on
+         *     for a run), SWITCHING_ON / SWITCHING_OFF (the relay has not yet followed the motor), READY.
+         * @enum {string}
+         */
+        DeviceStatus: "NO_DEVICE" | "OFFLINE" | "POWER_CUT" | "NOT_READY" | "PUMPING" | "SWITCHING_ON" | "SWITCHING_OFF" | "READY";
         /** @description A registered device (admin's list). */
         DeviceView: {
+            /** @description This device drives the pump's motor (the others are told OFF). */
+            controller: boolean;
+            /** @description Its motor-running feedback input (true: the motor runs); null for a board without one. */
+            feedback?: boolean | null;
             firmware?: string | null;
             id: string;
+            /**
+             * @description Why the board last started, as it reported: POWER_ON, BROWN_OUT, WATCHDOG, PANIC,
+             *     SOFTWARE or OTHER; null until it has said.
+             */
+            lastReset?: string | null;
+            /** @description When the board last started. */
+            lastResetAt?: string | null;
             lastSeenAt?: string | null;
             loadShedding: boolean;
             name: string;
             online: boolean;
+            /** @description Its RFID reader: OK, ABSENT, or null for a board without one. */
+            reader?: string | null;
             ready: boolean;
             relay: boolean;
             /** Format: int32 */
@@ -790,6 +899,11 @@ export interface components {
             message: string;
         };
         /**
+         * @description A farmer's own state (`me.state`).
+         * @enum {string}
+         */
+        FarmerState: "IDLE" | "WAITING" | "RUNNING" | "HOLD";
+        /**
          * @description Why a run is paused.
          * @enum {string}
          */
@@ -830,11 +944,16 @@ export interface components {
             /** Format: int64 */
             availableSeconds: number;
             entry?: components["schemas"]["EntryView"] | null;
+            /**
+             * @description The caller's own state, which a farmer's screen shows first (the motor comes second):
+             *     IDLE when they are neither running nor in line.
+             */
+            state: components["schemas"]["FarmerState"];
         };
         MinuteRequestBody: {
             /**
              * Format: int64
-             * @description 1 to 100000.
+             * @description 1 to 600 (`MAX_REQUEST_MINUTES`).
              */
             minutes: number;
             /** @description Up to 500 characters. */
@@ -852,6 +971,61 @@ export interface components {
             status: components["schemas"]["RequestStatus"];
             userId: string;
         };
+        /** @description The owner's restart protection; null takes the server's default. */
+        MotorOwnView: {
+            /** Format: int64 */
+            gridSettleMs?: number | null;
+            /** Format: int64 */
+            maxStartsPerHour?: number | null;
+            /** Format: int64 */
+            minOffMs?: number | null;
+        };
+        /** @description Restart protection in force. */
+        MotorRulesView: {
+            /**
+             * Format: int64
+             * @description How long the grid must be back (after load shedding or a power cut) before ON.
+             */
+            gridSettleMs: number;
+            /**
+             * Format: int64
+             * @description Most starts in any hour (0 = no cap).
+             */
+            maxStartsPerHour: number;
+            /**
+             * Format: int64
+             * @description Least time the motor stays OFF before it may start again.
+             */
+            minOffMs: number;
+        };
+        /**
+         * @description The owner's restart protection for their motor; each value null (or absent) takes the server's
+         *     default.
+         */
+        MotorSettingsBody: {
+            /**
+             * Format: int64
+             * @description How long the grid must be back before ON: 0 to 3600000 ms.
+             */
+            gridSettleMs?: number | null;
+            /**
+             * Format: int64
+             * @description Most starts in any hour: 0 (no cap) to 60.
+             */
+            maxStartsPerHour?: number | null;
+            /**
+             * Format: int64
+             * @description Least time the motor stays OFF before it may start again: 0 to 3600000 ms.
+             */
+            minOffMs?: number | null;
+        };
+        /** @description `GET`/`PUT /api/admin/pump/motor`: the pump's restart protection. */
+        MotorSettingsView: {
+            /** @description The values in force (sent to the device in every poll answer). */
+            effective: components["schemas"]["MotorRulesView"];
+            /** @description The owner's own values; null takes the server's default. */
+            own: components["schemas"]["MotorOwnView"];
+        };
         /**
          * @description The motor of a tenant.
          * @enum {string}
@@ -863,6 +1037,12 @@ export interface components {
             holdReason?: components["schemas"]["HoldReason"] | null;
             /** Format: int64 */
             remainingSeconds?: number | null;
+            /**
+             * Format: int64
+             * @description In HOLD for restart protection (GRID_SETTLING, RESTART_WAIT): whole seconds until the motor
+             *     may start (rounded up), e.g. "waiting for the grid to settle, 0:42". Not charged.
+             */
+            resumeInSeconds?: number | null;
             state: components["schemas"]["MotorState"];
         };
         /** @description A new admin or user. */
@@ -898,6 +1078,10 @@ export interface components {
         };
         RefreshBody: {
             refreshToken: string;
+        };
+        RemoveWaitingBody: {
+            /** @description Why the farmer is taken out of the line (1 to 500 characters); written in the audit log. */
+            reason: string;
         };
         /**
          * @description Where a minute request stands.
@@ -1434,6 +1618,160 @@ export interface operations {
             };
         };
     };
+    retire_device: {
+        parameters: {
+            query?: {
+                adminId?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Retired: its key no longer works */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    choose_controller: {
+        parameters: {
+            query?: {
+                adminId?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The device, now the pump's controller */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     rotate_device_key: {
         parameters: {
             query?: {
@@ -1795,6 +2133,253 @@ export interface operations {
             };
             /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    motor_settings: {
+        parameters: {
+            query?: {
+                adminId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The owner's values and the values in force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MotorSettingsView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_motor_settings: {
+        parameters: {
+            query?: {
+                adminId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MotorSettingsBody"];
+            };
+        };
+        responses: {
+            /** @description The owner's values and the values in force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MotorSettingsView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_waiting: {
+        parameters: {
+            query?: {
+                adminId?: string;
+            };
+            header?: never;
+            path: {
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemoveWaitingBody"];
+            };
+        };
+        responses: {
+            /** @description The farmer's entry, ended */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2625,20 +3210,34 @@ export interface operations {
             query?: {
                 /** @description Must be the key's own tenant when given. */
                 adminId?: string;
+                /** @description `1` when the motor-running feedback input says the motor runs (boards that have one). */
+                feedback?: string;
                 fw?: string;
                 /** @description `1` when the grid is down. */
                 loadShedding?: string;
+                /** @description The RFID reader: OK or ABSENT (boards that have one). */
+                reader?: string;
                 /** @description `1` when the pump is ready. */
                 ready?: string;
                 /** @description `1` when the relay is energised. */
                 relay?: string;
+                /**
+                 * @description Why the relay is OFF (devices that say it): NO_COMMAND, LOAD_SHEDDING, NOT_READY,
+                 *     GRID_SETTLING, RESTART_WAIT or NO_FEEDBACK.
+                 */
+                relayOff?: string;
+                /**
+                 * @description Why the board last started (first poll after a boot): POWER_ON, BROWN_OUT, WATCHDOG, PANIC,
+                 *     SOFTWARE or OTHER.
+                 */
+                reset?: string;
                 rssi?: number;
                 /** @description Long-poll: the last `seq` this device received; an answer with another `seq` returns at once. */
                 seq?: number;
                 uptimeMs?: number;
                 /**
-                 * @description Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of the
-                 *     lease) until the command changes.
+                 * @description Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of
+                 *     the lease) until the command changes.
                  */
                 wait?: number;
             };
@@ -2712,7 +3311,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?}` */
+        /** @description `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?, reset?, feedback?, reader?}` */
         requestBody: {
             content: {
                 "application/json": Record<string, never>;
@@ -3260,6 +3859,15 @@ export interface operations {
             };
             /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3884,7 +4492,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `ready`: the store answers */
+            /** @description `ready`: the store commits a write */
             200: {
                 headers: {
                     [name: string]: unknown;
