@@ -255,6 +255,33 @@ async fn store_down_answers_503_changes_nothing_and_never_commands_the_motor_on(
     assert_eq!(t.device.poll(false, true).await["motor"], "ON");
 }
 
+#[tokio::test]
+async fn a_long_poll_held_when_the_store_fails_is_answered_off_not_with_the_on_it_held() {
+    let full = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&full);
+    let app = spawn_app_with(move |inner| {
+        Arc::new(Unplugged { inner, down: Arc::new(AtomicBool::new(false)), full: switch })
+    })
+    .await;
+    let t = app.tenant("rahim", 1, 10).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let (_, on) = t.device.client.get("/api/esp32/poll?loadShedding=0&ready=1&relay=1").await;
+    assert_eq!(on["motor"], "ON", "{on}");
+    let seq = on["seq"].as_u64().unwrap();
+    let client = t.device.client.clone();
+    let path = format!("/api/esp32/poll?loadShedding=0&ready=1&relay=1&wait=500&seq={seq}");
+    let held = app.held(500, async move { client.get(&path).await }).await;
+
+    // The disk fills while the answer is held: the farmer's Stop cannot be recorded.
+    full.store(true, Ordering::SeqCst);
+    assert_error(&t.users[0].post("/api/motor/stop", json!({})).await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    app.clock.advance(std::time::Duration::from_millis(500));
+    let (status, answer) = held.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_store_hold(&answer);
+}
+
 /// OFF, held because the store cannot record the run.
 fn assert_store_hold(answer: &serde_json::Value) {
     assert_eq!(

@@ -306,6 +306,16 @@ impl Runtime {
         }
     }
 
+    /// The answer for a tenant's devices while the store cannot commit (OFF, held for the store),
+    /// or `None` when it can. The tenant's run holds from the outage's start once the store is back.
+    pub async fn outage_answer(&self, admin: AdminId, now: Timestamp) -> Option<PollAnswer> {
+        let since = self.store_outage()?;
+        let cell = self.cell(admin);
+        let guard = cell.tenant.lock().await;
+        cell.outage.lock().expect("outage lock").get_or_insert(since);
+        Some(Tenant::unavailable_answer(guard.as_ref(), now, self.poll_ms, self.lease_ms))
+    }
+
     /// A receiver that sees every committed change of a tenant from now on (its current value is
     /// the last change announced, which may predate the caller's own read).
     pub fn subscribe(&self, admin: AdminId) -> watch::Receiver<Stamp> {

@@ -168,7 +168,12 @@ async fn answer(
         seen = changes.wait_for(|stamp| stamp.seq != known) => seen.is_ok(),
         () = app.settings.clock.sleep_until(arrived + i64::from(wait)) => false,
     };
-    let elapsed_ms = u32::try_from(app.now() - arrived).unwrap_or(0);
+    let now = app.now();
+    let elapsed_ms = u32::try_from(now - arrived).unwrap_or(0);
+    // The store failed while the answer was held: the ON it held can no longer be recorded.
+    if let Some(off) = app.runtime.outage_answer(caller.admin, now).await {
+        return Ok(Json(off));
+    }
     if !changed {
         return Ok(Json(PollAnswer { lease_ms: first.lease_ms.saturating_sub(elapsed_ms), ..first }));
     }
