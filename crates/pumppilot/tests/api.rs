@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LEASE_MS, PASSWORD, assert_error, spawn_app};
+use common::{Client, LEASE_MS, PASSWORD, TestApp, assert_error, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -294,8 +294,9 @@ async fn suspending_an_admin_locks_out_the_tenant_and_ends_its_run() {
     let suspended = master.ok(&format!("/api/master/admins/{}/suspend", t.admin_id), json!({})).await;
     assert_eq!(suspended["suspended"], true);
 
-    assert_error(&t.users[0].get("/api/motor/status").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
-    assert_error(&t.admin.get("/api/admin/users").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    // Old tokens say why they stopped working, so the apps do not just sign out.
+    assert_error(&t.users[0].get("/api/motor/status").await, StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED");
+    assert_error(&t.admin.get("/api/admin/users").await, StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED");
     let relogin =
         app.anonymous().post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await;
     assert_error(&relogin, StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED");
@@ -320,8 +321,18 @@ async fn suspending_a_user_ends_their_run_and_their_tokens() {
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     t.users[1].ok("/api/motor/start", json!({})).await;
+    let anon = app.anonymous();
+    let mobile = anon.ok("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await;
+    let phone = Client { token: mobile["accessToken"].as_str().map(String::from), ..anon.clone() };
     t.admin.ok(&format!("/api/admin/users/{}/suspend", t.user_ids[0]), json!({})).await;
-    assert_error(&t.users[0].get("/api/wallet").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    // The old web token, the old mobile token and the refresh token all say "suspended".
+    assert_error(&t.users[0].get("/api/wallet").await, StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED");
+    assert_error(&phone.get("/api/wallet").await, StatusCode::FORBIDDEN, "ACCOUNT_SUSPENDED");
+    assert_error(
+        &anon.post("/api/mobile/refresh", json!({"refreshToken": mobile["refreshToken"]})).await,
+        StatusCode::FORBIDDEN,
+        "ACCOUNT_SUSPENDED",
+    );
     assert_eq!(t.users[1].status().await["me"]["entry"]["status"], "RUNNING", "the next in line started");
     let (_, users) = t.admin.get("/api/admin/users").await;
     let suspended = users.as_array().unwrap().iter().find(|u| u["id"] == t.user_ids[0]).unwrap();
@@ -733,4 +744,128 @@ async fn the_front_page_tells_a_newcomer_where_to_go() {
     let page = reqwest::get(&app.base).await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("/api/openapi.json"));
+}
+
+/// A client whose requests come from `ip` (any of 127.0.0.0/8 reaches the test server).
+fn from_address(app: &TestApp, ip: [u8; 4]) -> Client {
+    let http = reqwest::Client::builder().local_address(std::net::IpAddr::from(ip)).build().unwrap();
+    Client { http, ..app.anonymous() }
+}
+
+#[tokio::test]
+async fn parallel_guesses_for_one_account_are_refused_before_hashing() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 1).await;
+    let passwords = &app.running.app.passwords;
+    let before = passwords.hashes_run();
+    let guesses = (0..40u8).map(|i| {
+        let client = from_address(&app, [127, 0, 1, i + 1]);
+        async move {
+            client
+                .http
+                .post(format!("{}/api/auth/login", client.base))
+                .json(&json!({"username": "rahim-farmer-0", "password": format!("guess-{i}")}))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let mut refused = 0;
+    for answer in answers {
+        match answer.status() {
+            StatusCode::TOO_MANY_REQUESTS => {
+                refused += 1;
+                assert!(answer.headers().get("retry-after").is_some(), "429 without Retry-After");
+                let body: serde_json::Value = answer.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "RATE_LIMITED", "{body}");
+            }
+            StatusCode::UNAUTHORIZED => {}
+            other => panic!("a wrong password got {other}"),
+        }
+    }
+    let hashed = passwords.hashes_run() - before;
+    eprintln!("40 parallel guesses: {refused} refused before hashing, {hashed} hashed");
+    assert!(refused >= 30, "only {refused} of 40 parallel guesses were refused");
+    assert_eq!(hashed, 40 - refused, "every refused guess was refused before hashing");
+    // The owner is not locked out by them.
+    app.login("rahim-farmer-0", PASSWORD).await;
+    drop(t);
+}
+
+#[tokio::test]
+async fn the_owner_signs_in_despite_wrong_passwords_from_elsewhere_and_behind_one_nat() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 1).await;
+    let guess = json!({"username": "rahim-farmer-0", "password": "guess"});
+    for i in 0..10u8 {
+        let answer = from_address(&app, [127, 0, 2, i + 1]).post("/api/auth/login", guess.clone()).await;
+        assert_error(&answer, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    }
+    // Ten more from one address: that pair is stopped, before hashing.
+    let guesser = from_address(&app, [127, 0, 3, 1]);
+    for _ in 0..10 {
+        assert_error(
+            &guesser.post("/api/auth/login", guess.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    let hashed = app.running.app.passwords.hashes_run();
+    assert_error(&guesser.post("/api/auth/login", guess.clone()).await, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    assert_eq!(app.running.app.passwords.hashes_run(), hashed, "refused before hashing");
+    // The owner, from their own phone, signs in on the web and on mobile.
+    let owner = from_address(&app, [127, 0, 0, 1]);
+    let right = json!({"username": "rahim-farmer-0", "password": PASSWORD});
+    assert_eq!(owner.post("/api/auth/login", right.clone()).await.0, StatusCode::OK);
+    assert_eq!(owner.post("/api/mobile/login", right).await.0, StatusCode::OK);
+
+    // Many failures behind one NAT do not lock out its other users with the right password.
+    let nat = from_address(&app, [127, 0, 4, 1]);
+    for i in 0..(pumppilot_server::auth::LoginLimiter::PER_ADDRESS + 5) {
+        let answer = nat.post("/api/auth/login", json!({"username": format!("nobody-{i}"), "password": "x"})).await;
+        assert_error(&answer, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    }
+    let neighbour = json!({"username": "rahim-farmer-1", "password": PASSWORD});
+    assert_eq!(nat.post("/api/auth/login", neighbour).await.0, StatusCode::OK);
+    // The window is on the server's clock: fifteen minutes on, the guesser may try again.
+    app.clock.advance(Duration::from_secs(15 * 60));
+    assert_error(&guesser.post("/api/auth/login", guess).await, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    drop(t);
+}
+
+#[tokio::test]
+async fn parallel_sign_ins_never_hash_more_than_the_slots_at_once() {
+    let app = spawn_app().await;
+    let slots = app.running.app.settings.max_hashing as usize;
+    let attempts = (0..32u8).map(|i| {
+        let client = from_address(&app, [127, 0, 5, i + 1]);
+        async move {
+            let answer = client
+                .http
+                .post(format!("{}/api/auth/login", client.base))
+                .json(&json!({"username": format!("stranger-{i}"), "password": "guess"}))
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            let retry_after = answer.headers().contains_key("retry-after");
+            let body: serde_json::Value = answer.json().await.unwrap();
+            (status, retry_after, body)
+        }
+    });
+    for (status, retry_after, body) in futures::future::join_all(attempts).await {
+        match status {
+            StatusCode::UNAUTHORIZED => assert_eq!(body["error"]["code"], "INVALID_CREDENTIALS"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(body["error"]["code"], "BUSY", "{body}");
+                assert!(retry_after, "503 BUSY without Retry-After");
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let peak = app.running.app.passwords.peak();
+    eprintln!("32 parallel sign-ins: at most {peak} hashes at once ({slots} slots)");
+    assert!(peak <= slots, "{peak} hashes ran at once with {slots} slots");
+    assert!(peak >= 2, "the checks ran in parallel (peak {peak})");
 }

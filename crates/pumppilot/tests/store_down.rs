@@ -449,3 +449,40 @@ async fn campaign_over_http_charges_nothing_a_relay_could_not_run() {
     }
     assert!(total_held > 0 && runs > 3, "the campaign saw {total_held} answers held for the store and {runs} runs");
 }
+
+#[tokio::test]
+async fn a_store_error_during_token_lookup_or_rotation_is_503_never_401() {
+    let down = Arc::new(AtomicBool::new(false));
+    let full = Arc::new(AtomicBool::new(false));
+    let (down_switch, full_switch) = (Arc::clone(&down), Arc::clone(&full));
+    let app = spawn_app_with(move |inner| Arc::new(Unplugged { inner, down: down_switch, full: full_switch })).await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let anon = app.anonymous();
+    let pair = anon.ok("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": common::PASSWORD})).await;
+    let refresh = json!({"refreshToken": pair["refreshToken"]});
+
+    // Reads work, writes fail (a full disk): the rotation cannot be written.
+    full.store(true, Ordering::SeqCst);
+    assert_error(
+        &anon.post("/api/mobile/refresh", refresh.clone()).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+    );
+    full.store(false, Ordering::SeqCst);
+
+    // Nothing answers: looking a token up fails.
+    down.store(true, Ordering::SeqCst);
+    assert_error(
+        &anon.post("/api/mobile/refresh", refresh.clone()).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+    );
+    let unknown = common::Client { token: Some("m_not-in-memory".into()), ..anon.clone() };
+    assert_error(&unknown.get("/api/auth/me").await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    down.store(false, Ordering::SeqCst);
+
+    // The refresh token was never spent by the outage.
+    let again = anon.ok("/api/mobile/refresh", refresh).await;
+    assert!(again["accessToken"].as_str().is_some_and(|t| t.starts_with("m_")), "{again}");
+    drop(t);
+}

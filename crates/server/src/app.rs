@@ -18,7 +18,7 @@ use crate::{
     auth::{LoginLimiter, Sessions},
     config::{Secret, Settings},
     error::{self, ApiError},
-    keys::{self, Keyring},
+    keys::{self, Keyring, PasswordChecks},
     routes,
     routes::RecentTaps,
     runtime::Runtime,
@@ -42,6 +42,8 @@ pub struct App {
     pub keyring: Keyring,
     pub sessions: Sessions,
     pub logins: LoginLimiter,
+    /// The bounded queue every sign-in's password check goes through.
+    pub passwords: PasswordChecks,
     /// Device key hash → the device and its tenant (the poll path never touches the store).
     pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
     /// Card taps answered in the last moments (a retried tap gets the same answer).
@@ -52,6 +54,7 @@ impl App {
     /// Builds the state over an opened store and loads what the hot paths keep in memory.
     pub async fn new(settings: Settings, store: Arc<dyn Store>, secret: &Secret) -> Result<AppState, ApiError> {
         let clock = Arc::clone(&settings.clock);
+        let max_hashing = settings.max_hashing;
         let runtime =
             Runtime::new(Arc::clone(&store), Arc::clone(&clock), settings.device_lease_ms, settings.poll_interval_ms);
         runtime.set_motor_rules(settings.motor_rules());
@@ -67,7 +70,8 @@ impl App {
             runtime,
             keyring: Keyring::new(secret.0.as_bytes()),
             sessions: Sessions::default(),
-            logins: LoginLimiter::new(clock, LoginLimiter::WINDOW, 10, 50),
+            logins: LoginLimiter::new(clock, LoginLimiter::WINDOW),
+            passwords: PasswordChecks::new(usize::try_from(max_hashing).unwrap_or(1)),
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),
         });

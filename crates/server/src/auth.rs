@@ -81,6 +81,11 @@ impl Sessions {
         }
         let Some(session) = app.store.session_by_access_hash(kind, &hash).await? else { return Ok(None) };
         if session.revoked_at.is_some() {
+            // Suspension revokes the sessions; their tokens answer 403 `ACCOUNT_SUSPENDED` so the
+            // apps can tell "suspended" from "signed out".
+            if let Some(account) = self.account(app, session.user_id).await? {
+                ensure_active(app, &account).await?;
+            }
             return Ok(None);
         }
         let cached = CachedSession { id: session.id, user_id: session.user_id, expires_at: session.access_expires_at };
@@ -311,62 +316,132 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// Counts failed logins per username and per client address in a sliding window.
+/// Sign-in limits, counted before any password is hashed, on the server's clock.
+///
+/// - Failures are limited per (username, client address) pair: after [`LoginLimiter::PER_PAIR`]
+///   failed attempts in the window, that pair gets 429 `RATE_LIMITED` until the window passes. A
+///   guesser elsewhere never locks the owner out from their own phone.
+/// - Per username, only [`LoginLimiter::PER_USERNAME_AT_ONCE`] checks run at once (one once the
+///   username failed [`LoginLimiter::PER_PAIR`] times in the window from anywhere): parallel
+///   guesses are refused with 429 before hashing, yet the owner's own attempt is slowed, never
+///   locked out.
+/// - Per address, once [`LoginLimiter::PER_ADDRESS`] attempts failed in the window, only
+///   [`LoginLimiter::PER_ADDRESS_AT_ONCE`] checks from it run at once: a village behind one NAT
+///   is slowed, not shut out.
 pub struct LoginLimiter {
     clock: SharedClock,
     window_ms: i64,
-    per_username: u32,
-    per_address: u32,
-    failures: std::sync::Mutex<HashMap<String, (Timestamp, u32)>>,
+    state: std::sync::Mutex<LimiterState>,
+}
+
+#[derive(Default)]
+struct LimiterState {
+    /// Key → (start of its window, failures in it).
+    failures: HashMap<String, (Timestamp, u32)>,
+    /// Key → checks running now.
+    running: HashMap<String, u32>,
+}
+
+/// One sign-in attempt admitted by the [`LoginLimiter`]; its checks stop running when dropped.
+pub struct LoginAttempt<'a> {
+    limiter: &'a LoginLimiter,
+    keys: [String; 2],
+    pair: String,
 }
 
 impl LoginLimiter {
     /// The window the server uses: 15 minutes.
     pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+    /// Failed attempts per (username, address) pair in the window before it gets 429.
+    pub const PER_PAIR: u32 = 10;
+    /// Checks of one username that run at once (one after [`Self::PER_PAIR`] failures).
+    pub const PER_USERNAME_AT_ONCE: u32 = 2;
+    /// Failures from one address in the window after which its checks are throttled.
+    pub const PER_ADDRESS: u32 = 50;
+    /// Checks from a throttled address that run at once.
+    pub const PER_ADDRESS_AT_ONCE: u32 = 2;
 
-    pub fn new(clock: SharedClock, window: Duration, per_username: u32, per_address: u32) -> Self {
+    pub fn new(clock: SharedClock, window: Duration) -> Self {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        LoginLimiter { clock, window_ms, per_username, per_address, failures: Default::default() }
+        LoginLimiter { clock, window_ms, state: Default::default() }
     }
 
-    fn keys(username: &str, addr: Option<std::net::IpAddr>) -> [(String, bool); 2] {
+    fn keys(username: &str, addr: Option<std::net::IpAddr>) -> (String, String, String) {
         let addr = addr.map(|a| a.to_string()).unwrap_or_default();
-        [(format!("u:{}", username.to_lowercase()), true), (format!("a:{addr}"), false)]
+        let user = username.to_lowercase();
+        (format!("u:{user}"), format!("a:{addr}"), format!("p:{user}|{addr}"))
     }
 
-    /// Fails with 429 while too many recent attempts failed for this username or address.
-    pub fn check(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<(), ApiError> {
-        let now = self.clock.now();
-        let failures = self.failures.lock().expect("limiter lock");
-        for (key, is_user) in Self::keys(username, addr) {
-            let limit = if is_user { self.per_username } else { self.per_address };
-            if let Some((since, count)) = failures.get(&key)
-                && now - *since < self.window_ms
-                && *count >= limit
-            {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::TOO_MANY_REQUESTS,
-                    "RATE_LIMITED",
-                    "too many failed sign-ins; wait a few minutes",
-                ));
-            }
+    /// Failures of `key` in the window, and the milliseconds until its window ends.
+    fn recent(&self, state: &LimiterState, key: &str, now: Timestamp) -> (u32, i64) {
+        match state.failures.get(key) {
+            Some((since, count)) if now - *since < self.window_ms => (*count, self.window_ms - (now - *since)),
+            _ => (0, 0),
         }
-        Ok(())
     }
 
-    /// Counts one failed attempt.
-    pub fn failed(&self, username: &str, addr: Option<std::net::IpAddr>) {
+    /// Admits one attempt before its password is hashed, or refuses it with 429 `RATE_LIMITED`
+    /// and `Retry-After`.
+    pub fn begin(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<LoginAttempt<'_>, ApiError> {
         let now = self.clock.now();
-        let mut failures = self.failures.lock().expect("limiter lock");
-        if failures.len() > 100_000 {
-            failures.retain(|_, (since, _)| now - *since < self.window_ms);
+        let (user, address, pair) = Self::keys(username, addr);
+        let mut state = self.state.lock().expect("limiter lock");
+        let (pair_failures, pair_left_ms) = self.recent(&state, &pair, now);
+        if pair_failures >= Self::PER_PAIR {
+            tracing::warn!(username, ?addr, "sign-in refused: too many failures for this username from this address");
+            return Err(ApiError::rate_limited(
+                "too many failed sign-ins for this username from here; wait a few minutes",
+                u64::try_from(pair_left_ms).map_or(1, |ms| ms.div_ceil(1000)),
+            ));
         }
-        for (key, _) in Self::keys(username, addr) {
-            let slot = failures.entry(key).or_insert((now, 0));
-            if now - slot.0 >= self.window_ms {
+        let user_budget =
+            if self.recent(&state, &user, now).0 >= Self::PER_PAIR { 1 } else { Self::PER_USERNAME_AT_ONCE };
+        if state.running.get(&user).copied().unwrap_or(0) >= user_budget {
+            tracing::warn!(username, ?addr, "sign-in refused: this username is being checked already");
+            return Err(ApiError::rate_limited("this username is being checked already; try again in a moment", 1));
+        }
+        if self.recent(&state, &address, now).0 >= Self::PER_ADDRESS
+            && state.running.get(&address).copied().unwrap_or(0) >= Self::PER_ADDRESS_AT_ONCE
+        {
+            tracing::warn!(username, ?addr, "sign-in refused: many failures from this address");
+            return Err(ApiError::rate_limited("many failed sign-ins from here; try again in a moment", 1));
+        }
+        for key in [&user, &address] {
+            *state.running.entry(key.clone()).or_insert(0) += 1;
+        }
+        Ok(LoginAttempt { limiter: self, keys: [user, address], pair })
+    }
+}
+
+impl LoginAttempt<'_> {
+    /// Counts this attempt as failed, for its username, its address and the pair.
+    pub fn failed(&self) {
+        let limiter = self.limiter;
+        let now = limiter.clock.now();
+        let mut state = limiter.state.lock().expect("limiter lock");
+        if state.failures.len() > 100_000 {
+            state.failures.retain(|_, (since, _)| now - *since < limiter.window_ms);
+        }
+        for key in self.keys.iter().chain([&self.pair]) {
+            let slot = state.failures.entry(key.clone()).or_insert((now, 0));
+            if now - slot.0 >= limiter.window_ms {
                 *slot = (now, 0);
             }
             slot.1 += 1;
+        }
+    }
+}
+
+impl Drop for LoginAttempt<'_> {
+    fn drop(&mut self) {
+        let mut state = self.limiter.state.lock().expect("limiter lock");
+        for key in &self.keys {
+            if let Some(running) = state.running.get_mut(key) {
+                *running = running.saturating_sub(1);
+                if *running == 0 {
+                    state.running.remove(key);
+                }
+            }
         }
     }
 }

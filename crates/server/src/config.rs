@@ -10,6 +10,7 @@
 //! | `PUMPPILOT_MIN_OFF_MS` | `60000` | restart protection: least time the motor stays OFF before it may start again |
 //! | `PUMPPILOT_GRID_SETTLE_MS` | `60000` | restart protection: how long the grid must be back before ON |
 //! | `PUMPPILOT_MAX_STARTS_PER_HOUR` | `6` | restart protection: most starts in any hour (0 = no cap) |
+//! | `PUMPPILOT_MAX_HASHING` | `4` | most password hashes at once (about 19 MiB each), 1 to 64 |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
 
 use std::{fmt, net::SocketAddr};
@@ -40,6 +41,9 @@ pub struct Settings {
     pub grid_settle_ms: u32,
     /// 0 = no cap.
     pub max_starts_per_hour: u32,
+    /// Most Argon2id password hashes at once (about 19 MiB each); sign-ins beyond wait briefly,
+    /// then get 503 `BUSY`.
+    pub max_hashing: u32,
     pub master_username: Option<String>,
     pub master_password: Option<Secret>,
     /// The clock the server runs on: the wall clock, or a [`crate::clock::ManualClock`] in tests.
@@ -65,6 +69,7 @@ impl Default for Settings {
             min_off_ms: 60_000,
             grid_settle_ms: 60_000,
             max_starts_per_hour: 6,
+            max_hashing: 4,
             master_username: None,
             master_password: None,
             clock: clock::system(),
@@ -76,6 +81,8 @@ impl Default for Settings {
 pub const MOTOR_WAIT_MS: std::ops::RangeInclusive<u32> = 0..=3_600_000;
 /// The range of the starts cap, server-wide or per pump (0 = no cap).
 pub const MAX_STARTS: std::ops::RangeInclusive<u32> = 0..=60;
+/// The range of `PUMPPILOT_MAX_HASHING` (64 hashes at once is about 1.2 GiB).
+pub const MAX_HASHING: std::ops::RangeInclusive<u32> = 1..=64;
 
 impl Settings {
     /// The restart protection of every pump whose owner chose nothing else.
@@ -140,6 +147,16 @@ impl Settings {
                     ),
                 })?;
         }
+        if let Some(text) = lookup("PUMPPILOT_MAX_HASHING") {
+            s.max_hashing = text.parse().ok().filter(|n| MAX_HASHING.contains(n)).ok_or_else(|| ConfigError {
+                variable: "PUMPPILOT_MAX_HASHING",
+                problem: format!(
+                    "`{text}` must be a whole number of password hashes at once from {} to {} (about 19 MiB each)",
+                    MAX_HASHING.start(),
+                    MAX_HASHING.end()
+                ),
+            })?;
+        }
         s.master_username = lookup("PUMPPILOT_MASTER_USERNAME");
         s.master_password = lookup("PUMPPILOT_MASTER_PASSWORD").map(Secret);
         if s.master_username.is_some() != s.master_password.is_some() {
@@ -196,6 +213,17 @@ mod tests {
         assert_eq!(s.poll_interval_ms, 5_000);
         assert_eq!(s.database_url, "sqlite://./data/pumppilot.db");
         assert_eq!((s.min_off_ms, s.grid_settle_ms, s.max_starts_per_hour), (60_000, 60_000, 6));
+        assert_eq!(s.max_hashing, 4);
+    }
+
+    #[test]
+    fn hashing_slots_are_read_and_checked() {
+        assert_eq!(from(&[("PUMPPILOT_MAX_HASHING", "16")]).unwrap().max_hashing, 16);
+        for value in ["0", "65", "four", "-1"] {
+            let err = from(&[("PUMPPILOT_MAX_HASHING", value)]).unwrap_err();
+            assert_eq!(err.variable, "PUMPPILOT_MAX_HASHING");
+            assert!(err.to_string().contains(value), "{err}");
+        }
     }
 
     #[test]

@@ -9,6 +9,10 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+};
 
 use crate::error::ApiError;
 
@@ -57,6 +61,65 @@ pub async fn verify_password(password: String, stored: String) -> bool {
     })
     .await
     .unwrap_or(false)
+}
+
+/// Password checks behind a bounded queue: Argon2id takes about 19 MiB per hash, so at most
+/// `max_at_once` run together (on the blocking pool); a check that finds no free slot within
+/// [`PasswordChecks::WAIT`] is answered 503 `BUSY` with `Retry-After` instead of piling up memory.
+pub struct PasswordChecks {
+    slots: Arc<tokio::sync::Semaphore>,
+    started: AtomicU64,
+    running: Arc<AtomicUsize>,
+    peak: AtomicUsize,
+}
+
+impl PasswordChecks {
+    /// The longest a sign-in waits for a free hashing slot (real time: it bounds memory, not a rule).
+    pub const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+    pub fn new(max_at_once: usize) -> Self {
+        PasswordChecks {
+            slots: Arc::new(tokio::sync::Semaphore::new(max_at_once.max(1))),
+            started: AtomicU64::new(0),
+            running: Arc::new(AtomicUsize::new(0)),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Checks `password` against `stored` once a slot is free, or answers 503 `BUSY`. The slot is
+    /// held by the hashing itself, so a client that hangs up does not free it early.
+    pub async fn verify(&self, password: String, stored: String) -> Result<bool, ApiError> {
+        let permit = tokio::time::timeout(Self::WAIT, Arc::clone(&self.slots).acquire_owned())
+            .await
+            .map_err(|_| {
+                tracing::warn!("every password check slot is taken; a sign-in was answered BUSY");
+                ApiError::busy(Self::WAIT.as_secs())
+            })?
+            .map_err(|_| ApiError::internal())?;
+        self.started.fetch_add(1, Ordering::Relaxed);
+        let running = Arc::clone(&self.running);
+        let now_running = running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now_running, Ordering::SeqCst);
+        tokio::task::spawn_blocking(move || {
+            let valid = PasswordHash::new(&stored)
+                .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok());
+            running.fetch_sub(1, Ordering::SeqCst);
+            drop(permit);
+            valid
+        })
+        .await
+        .map_err(|_| ApiError::internal())
+    }
+
+    /// How many password hashes were run so far.
+    pub fn hashes_run(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// The most hashes that ran at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
 }
 
 /// A hash to verify against when the username is unknown, so both cases take the same time.

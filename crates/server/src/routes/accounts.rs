@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::Timestamp;
-use pumppilot_store::{Account, RefreshMatch, Rotation, Session, SessionId, SessionKind};
+use pumppilot_store::{Account, RefreshMatch, Rotation, Session, SessionId, SessionKind, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -65,25 +65,28 @@ pub struct RefreshBody {
     refresh_token: String,
 }
 
-/// Checks a username and password with rate limiting; only failures count.
+/// Checks a username and password: the attempt is admitted by the limiter (429) before its
+/// password waits for a hashing slot (503 `BUSY`); only failures count.
 async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Result<Account, ApiError> {
     if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 256 {
         return Err(ApiError::validation("username: 1 to 64 characters; password: at most 256"));
     }
-    app.logins.check(&body.username, addr.0)?;
+    let attempt = app.logins.begin(&body.username, addr.0)?;
     let account = app.store.account_by_username(&body.username.to_ascii_lowercase()).await?;
     let stored = match &account {
         Some(account) => account.password_hash.clone(),
         None => keys::decoy_hash().await.to_string(),
     };
-    let valid = keys::verify_password(body.password.clone(), stored).await;
+    let valid = app.passwords.verify(body.password.clone(), stored).await?;
     match account {
         Some(account) if valid => {
+            drop(attempt);
             auth::ensure_active(app, &account).await?;
             Ok(account)
         }
         _ => {
-            app.logins.failed(&body.username, addr.0);
+            attempt.failed();
+            tracing::info!(username = %body.username, addr = ?addr.0, "failed sign-in");
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong username or password"))
         }
     }
@@ -210,6 +213,10 @@ async fn mobile_refresh(
         return Err(ApiError::unauthenticated());
     };
     if session.revoked_at.is_some() {
+        // Suspension revokes the sessions; the app is told why, not just signed out.
+        if let Some(account) = app.sessions.account(&app, session.user_id).await? {
+            auth::ensure_active(&app, &account).await?;
+        }
         return Err(ApiError::unauthenticated());
     }
     let expected_refresh_hash = match matched {
@@ -240,7 +247,12 @@ async fn mobile_refresh(
         refresh_hash: refresh_hash.to_vec(),
         refresh_expires_at: now + REFRESH_TOKEN_MS,
     };
-    app.store.rotate_session(&rotation).await.map_err(|_| ApiError::unauthenticated())?;
+    // Another refresh rotated it first: this token is spent. Any other store error is an
+    // outage (503), which must not sign the app out.
+    app.store.rotate_session(&rotation).await.map_err(|err| match err {
+        StoreError::VersionConflict | StoreError::NotFound => ApiError::unauthenticated(),
+        other => ApiError::from(other),
+    })?;
     app.sessions.forget(&[session.id]);
     app.sessions.remember(&Session {
         access_hash: rotation.access_hash.clone(),

@@ -107,9 +107,13 @@ impl Failure {
             }
             Failure::TooLarge => "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB",
             Failure::RateLimited => {
-                "`RATE_LIMITED`: too many failed sign-ins for this username or address; wait a few minutes"
+                "`RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from \
+                 this address, or this username (or a much-failing address) is being checked already"
             }
-            Failure::Unavailable => "`UNAVAILABLE`: the store cannot be reached; nothing was changed",
+            Failure::Unavailable => {
+                "`UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). \
+                 `BUSY` (sign-in, with `Retry-After`): every password check slot is taken"
+            }
         }
     }
 
