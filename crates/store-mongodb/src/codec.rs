@@ -8,9 +8,9 @@
 use std::{fmt::Display, str::FromStr};
 
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
-use pumppilot_engine::{EndReason, EntryStatus, HoldReason, LedgerEntry, LedgerKind, QueueEntry, Timestamp, UsageRow};
+use pumppilot_engine::{LedgerEntry, QueueEntry, Timestamp, UsageRow};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Device, MinuteRequest, RequestStatus, Role, Session, SessionId, SessionKind, Telemetry,
+    Account, AuditEntry, Card, Device, MinuteRequest, Session, SessionId, SessionKind, StoreName, Telemetry,
 };
 use uuid::Uuid;
 
@@ -61,23 +61,6 @@ fn opt_i64(value: Option<i64>) -> Bson {
 }
 
 // --- reading ---
-
-/// An enum kept under its store name (written with its `as_str`).
-pub(crate) trait StoreName: Sized {
-    fn from_store_name(name: &str) -> Option<Self>;
-}
-
-macro_rules! store_name {
-    ($($ty:ty),*) => {$(
-        impl StoreName for $ty {
-            fn from_store_name(name: &str) -> Option<Self> {
-                <$ty>::parse(name)
-            }
-        }
-    )*};
-}
-
-store_name!(EntryStatus, EndReason, HoldReason, LedgerKind, Role, RequestStatus);
 
 /// Typed getters on one stored document.
 pub(crate) struct Fields<'a> {

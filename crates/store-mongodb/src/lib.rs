@@ -353,7 +353,7 @@ impl Store for MongoStore {
 
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
         commit.check()?;
-        let commit = tenants::OwnedCommit::from(commit);
+        let commit = pumppilot_store::OwnedCommit::from(commit);
         let store = self.clone();
         self.transaction(move |session| {
             let store = store.clone();

@@ -8,9 +8,9 @@ use mongodb::{
     bson::{Bson, Document, doc},
 };
 use pumppilot_engine::{
-    AdminId, DeviceLink, MotorHistory, MotorRules, MotorSettings, QueueEntry, Records, Tenant, Timestamp, UserId,
+    AdminId, DeviceLink, MotorHistory, MotorRules, MotorSettings, QueueEntry, Tenant, Timestamp, UserId,
 };
-use pumppilot_store::{AuditEntry, Commit, Decision, SessionId, SessionKind, SessionScope, StoreError};
+use pumppilot_store::{Decision, OwnedCommit, SessionId, SessionKind, SessionScope, StoreError};
 use uuid::Uuid;
 
 use crate::{
@@ -155,28 +155,6 @@ pub(crate) async fn load(
         tenant.wallets.insert(f.parsed::<UserId>("_id")?, f.i64("balanceSeconds")?);
     }
     Ok(Some(tenant))
-}
-
-/// A [`Commit`] that owns its parts, so a retried transaction can run it again.
-#[derive(Debug, Clone)]
-pub(crate) struct OwnedCommit {
-    tenant: Tenant,
-    records: Records,
-    audit: Vec<AuditEntry>,
-    decision: Option<Decision>,
-    suspension: Option<(UserId, bool)>,
-}
-
-impl From<Commit<'_>> for OwnedCommit {
-    fn from(commit: Commit<'_>) -> Self {
-        OwnedCommit {
-            tenant: commit.tenant.clone(),
-            records: commit.records.clone(),
-            audit: commit.audit.to_vec(),
-            decision: commit.decision.cloned(),
-            suspension: commit.suspension,
-        }
-    }
 }
 
 /// Writes one transition inside the caller's transaction.

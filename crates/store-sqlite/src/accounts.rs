@@ -24,6 +24,14 @@ pub(crate) fn create(conn: &mut Connection, account: &Account) -> Result<(), Fai
         )));
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    insert(&tx, account)?;
+    // A user's admin_id is checked here (a deferred reference to `tenants`).
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes an account, and an admin's tenant row (version 0), inside the caller's transaction.
+pub(crate) fn insert(tx: &Connection, account: &Account) -> Result<(), Failure> {
     tx.prepare_cached(
         "INSERT INTO accounts (id, username, name, role, admin_id, password_hash, suspended, created_at) \
          VALUES (:id, :username, :name, :role, :admin_id, :password_hash, :suspended, :created_at)",
@@ -45,8 +53,6 @@ pub(crate) fn create(conn: &mut Connection, account: &Account) -> Result<(), Fai
     if account.role == Role::Admin {
         tx.prepare_cached("INSERT INTO tenants (admin_id) VALUES (?1)")?.execute([account.id.to_string()])?;
     }
-    // A user's admin_id is checked here (a deferred reference to `tenants`).
-    tx.commit()?;
     Ok(())
 }
 

@@ -32,6 +32,11 @@ pub(crate) fn insert_ledger_entry(conn: &Connection, entry: &LedgerEntry) -> Res
             entry.delta_seconds, entry.user_id, entry.balance_after
         )));
     }
+    record_ledger_entry(conn, entry)
+}
+
+/// Records a ledger entry as it is, without moving a wallet (an import brings the balances).
+pub(crate) fn record_ledger_entry(conn: &Connection, entry: &LedgerEntry) -> Result<(), Failure> {
     conn.prepare_cached(
         "INSERT INTO ledger (user_id, admin_id, at, delta_seconds, kind, balance_after, actor_id, note, entry_id, \
          request_id) VALUES (:user_id, :admin_id, :at, :delta_seconds, :kind, :balance_after, :actor_id, :note, \

@@ -15,6 +15,13 @@ pub(crate) fn create(conn: &mut Connection, device: &Device) -> Result<(), Failu
         return Err(invariant("a new device's telemetry names another device"));
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    insert(&tx, device)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes a device and its telemetry inside the caller's transaction.
+pub(crate) fn insert(tx: &Connection, device: &Device) -> Result<(), Failure> {
     tx.prepare_cached(
         "INSERT INTO devices (id, admin_id, name, key_hash, created_at) \
          VALUES (:id, :admin_id, :name, :key_hash, :created_at)",
@@ -27,9 +34,8 @@ pub(crate) fn create(conn: &mut Connection, device: &Device) -> Result<(), Failu
         ":created_at": device.created_at.millis(),
     })?;
     if let Some(telemetry) = &device.telemetry {
-        write_telemetry(&tx, telemetry)?;
+        write_telemetry(tx, telemetry)?;
     }
-    tx.commit()?;
     Ok(())
 }
 

@@ -242,7 +242,7 @@ impl Store for SqliteStore {
 
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
         commit.check()?;
-        let commit = tenants::OwnedCommit::from(commit);
+        let commit = pumppilot_store::OwnedCommit::from(commit);
         self.write(move |conn| tenants::commit(conn, &commit)).await
     }
 

@@ -5,32 +5,14 @@
 
 use std::{fmt::Display, str::FromStr};
 
-use pumppilot_engine::{EndReason, EntryStatus, HoldReason, LedgerEntry, LedgerKind, QueueEntry, Timestamp, UsageRow};
+use pumppilot_engine::{LedgerEntry, QueueEntry, Timestamp, UsageRow};
 use pumppilot_store::{
-    Account, AuditEntry, Device, MinuteRequest, RequestStatus, Role, Session, SessionId, SessionKind, Telemetry,
+    Account, AuditEntry, Device, MinuteRequest, Session, SessionId, SessionKind, StoreName, Telemetry,
 };
 use rusqlite::{Connection, OptionalExtension, Params, Row, types::Type};
 use uuid::Uuid;
 
 use crate::error::{Failure, invariant};
-
-/// An enum kept in a TEXT column under its store name (written with its `as_str`).
-pub(crate) trait StoreName: Sized {
-    /// The value of a store name, if it is one.
-    fn from_store_name(name: &str) -> Option<Self>;
-}
-
-macro_rules! store_name {
-    ($($ty:ty),*) => {$(
-        impl StoreName for $ty {
-            fn from_store_name(name: &str) -> Option<Self> {
-                <$ty>::parse(name)
-            }
-        }
-    )*};
-}
-
-store_name!(EntryStatus, EndReason, HoldReason, LedgerKind, Role, RequestStatus);
 
 /// Typed getters on a row, by column name.
 pub(crate) trait RowExt {

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use pumppilot_engine::{
-    AdminId, DeviceLink, MotorHistory, MotorRules, MotorSettings, QueueEntry, Records, Tenant, Timestamp, UserId,
+    AdminId, DeviceLink, MotorHistory, MotorRules, MotorSettings, QueueEntry, Tenant, Timestamp, UserId,
 };
-use pumppilot_store::{AuditEntry, Commit, Decision, StoreError};
+use pumppilot_store::{OwnedCommit, StoreError};
 use rusqlite::{Connection, Transaction, TransactionBehavior, named_params};
 
 use crate::{
@@ -79,28 +79,6 @@ pub(crate) fn load(conn: &mut Connection, admin: AdminId, lease_ms: i64) -> Resu
     Ok(Some(tenant))
 }
 
-/// A [`Commit`] that owns its parts, so it can move to the blocking pool.
-#[derive(Debug)]
-pub(crate) struct OwnedCommit {
-    tenant: Tenant,
-    records: Records,
-    audit: Vec<AuditEntry>,
-    decision: Option<Decision>,
-    suspension: Option<(UserId, bool)>,
-}
-
-impl From<Commit<'_>> for OwnedCommit {
-    fn from(commit: Commit<'_>) -> Self {
-        OwnedCommit {
-            tenant: commit.tenant.clone(),
-            records: commit.records.clone(),
-            audit: commit.audit.to_vec(),
-            decision: commit.decision.cloned(),
-            suspension: commit.suspension,
-        }
-    }
-}
-
 /// Writes one transition in one `BEGIN IMMEDIATE` transaction, or nothing at all.
 ///
 /// Order matters: the version guard first; then ended entries, the active entry and the waiting
@@ -109,7 +87,7 @@ impl From<Commit<'_>> for OwnedCommit {
 pub(crate) fn commit(conn: &mut Connection, commit: &OwnedCommit) -> Result<(), Failure> {
     let tenant = &commit.tenant;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    write_tenant_row(&tx, tenant)?;
+    write_state(&tx, tenant, StateWrite::Transition)?;
     for entry in &commit.records.ended {
         write_entry(&tx, entry, None)?;
     }
@@ -139,42 +117,60 @@ pub(crate) fn commit(conn: &mut Connection, commit: &OwnedCommit) -> Result<(), 
     Ok(())
 }
 
-/// The starts of the last hour as stored: milliseconds, comma-separated, oldest first.
-pub(crate) fn starts_text(starts: &[Timestamp]) -> String {
-    starts.iter().map(|at| at.millis().to_string()).collect::<Vec<_>>().join(",")
+/// How a tenant's state row is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StateWrite {
+    /// A transition: the version moves on, only from the one the transition started from, and the
+    /// last poll only moves forward (batched telemetry may have recorded a later one).
+    Transition,
+    /// A copy of another store's tenant: the version and the last poll as they are.
+    Import,
 }
 
-/// Bumps the version if it is still the one the transition started from.
-fn write_tenant_row(tx: &Transaction<'_>, tenant: &Tenant) -> Result<(), Failure> {
-    // The last poll only moves forward: batched telemetry may have recorded a later one.
-    let changed = tx
-        .prepare_cached(
-            "UPDATE tenants SET version = version + 1, suspended = :suspended, seq = :seq, \
-             last_poll_at = max(coalesce(last_poll_at, :last_poll_at), coalesce(:last_poll_at, last_poll_at)), \
-             load_shedding = :load_shedding, ready = :ready, relay = :relay, controller_id = :controller_id, \
-             min_off_ms = :min_off_ms, grid_settle_ms = :grid_settle_ms, max_starts_per_hour = :max_starts_per_hour, \
-             motor_on = :motor_on, motor_off_since = :motor_off_since, grid_up_since = :grid_up_since, \
-             motor_starts = :motor_starts \
-             WHERE admin_id = :admin_id AND version = :version",
-        )?
-        .execute(named_params! {
-            ":admin_id": tenant.admin_id.to_string(),
-            ":version": to_i64(tenant.version, "version")?,
-            ":suspended": tenant.suspended,
-            ":seq": to_i64(tenant.seq, "seq")?,
-            ":last_poll_at": opt_ms(tenant.device.last_poll_at),
-            ":load_shedding": tenant.device.load_shedding,
-            ":ready": tenant.device.ready,
-            ":relay": tenant.device.relay,
-            ":controller_id": tenant.controller.map(|device| device.to_string()),
-            ":min_off_ms": tenant.motor_settings.min_off_ms,
-            ":grid_settle_ms": tenant.motor_settings.grid_settle_ms,
-            ":max_starts_per_hour": tenant.motor_settings.max_starts_per_hour,
-            ":motor_on": tenant.motor.on,
-            ":motor_off_since": opt_ms(tenant.motor.off_since),
-            ":grid_up_since": opt_ms(tenant.motor.grid_up_since),
-            ":motor_starts": starts_text(&tenant.motor.starts),
-        })?;
+/// The columns of a tenant's state that every write sets, as SQL assignments.
+macro_rules! state_columns {
+    () => {
+        "suspended = :suspended, seq = :seq, load_shedding = :load_shedding, ready = :ready, relay = :relay, \
+         controller_id = :controller_id, min_off_ms = :min_off_ms, grid_settle_ms = :grid_settle_ms, \
+         max_starts_per_hour = :max_starts_per_hour, motor_on = :motor_on, motor_off_since = :motor_off_since, \
+         grid_up_since = :grid_up_since, motor_starts = :motor_starts"
+    };
+}
+
+/// Writes a tenant's state row; [`StateWrite::Transition`] fails with `VersionConflict` when the
+/// stored version moved, and both with `NotFound` when there is no such tenant.
+pub(crate) fn write_state(tx: &Connection, tenant: &Tenant, how: StateWrite) -> Result<(), Failure> {
+    let sql = match how {
+        StateWrite::Transition => concat!(
+            "UPDATE tenants SET version = version + 1, ",
+            "last_poll_at = max(coalesce(last_poll_at, :last_poll_at), coalesce(:last_poll_at, last_poll_at)), ",
+            state_columns!(),
+            " WHERE admin_id = :admin_id AND version = :version"
+        ),
+        StateWrite::Import => concat!(
+            "UPDATE tenants SET version = :version, last_poll_at = :last_poll_at, ",
+            state_columns!(),
+            " WHERE admin_id = :admin_id"
+        ),
+    };
+    let changed = tx.prepare_cached(sql)?.execute(named_params! {
+        ":admin_id": tenant.admin_id.to_string(),
+        ":version": to_i64(tenant.version, "version")?,
+        ":suspended": tenant.suspended,
+        ":seq": to_i64(tenant.seq, "seq")?,
+        ":last_poll_at": opt_ms(tenant.device.last_poll_at),
+        ":load_shedding": tenant.device.load_shedding,
+        ":ready": tenant.device.ready,
+        ":relay": tenant.device.relay,
+        ":controller_id": tenant.controller.map(|device| device.to_string()),
+        ":min_off_ms": tenant.motor_settings.min_off_ms,
+        ":grid_settle_ms": tenant.motor_settings.grid_settle_ms,
+        ":max_starts_per_hour": tenant.motor_settings.max_starts_per_hour,
+        ":motor_on": tenant.motor.on,
+        ":motor_off_since": opt_ms(tenant.motor.off_since),
+        ":grid_up_since": opt_ms(tenant.motor.grid_up_since),
+        ":motor_starts": tenant.motor.starts.iter().map(|at| at.millis().to_string()).collect::<Vec<_>>().join(","),
+    })?;
     if changed == 0 {
         let exists =
             tx.prepare_cached("SELECT 1 FROM tenants WHERE admin_id = ?1")?.exists([tenant.admin_id.to_string()])?;

@@ -2,14 +2,14 @@
 
 use pumppilot_engine::AdminId;
 use pumppilot_store::{SessionKind, Snapshot, StoreError};
-use rusqlite::{Connection, TransactionBehavior, named_params};
+use rusqlite::{Connection, TransactionBehavior};
 
 use crate::{
-    books, devices,
-    error::Failure,
+    accounts, books, devices,
+    error::{Failure, invariant},
     rows::{
         self, RowExt, account_columns, audit_columns, device_columns, entry_columns, ledger_columns, query_all,
-        request_columns, session_columns, to_i64, usage_columns,
+        request_columns, session_columns, usage_columns,
     },
     sessions, tenants,
 };
@@ -98,54 +98,15 @@ pub(crate) fn export(conn: &mut Connection) -> Result<Snapshot, Failure> {
 pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for account in &part.accounts {
-        tx.prepare_cached(
-            "INSERT INTO accounts (id, username, name, role, admin_id, password_hash, suspended, created_at) \
-             VALUES (:id, :username, :name, :role, :admin_id, :password_hash, :suspended, :created_at)",
-        )?
-        .execute(named_params! {
-            ":id": account.id.to_string(),
-            ":username": account.username,
-            ":name": account.name,
-            ":role": account.role.as_str(),
-            ":admin_id": account.admin_id.map(|admin| admin.to_string()),
-            ":password_hash": account.password_hash,
-            ":suspended": account.suspended,
-            ":created_at": account.created_at.millis(),
-        })?;
-        if account.role == pumppilot_store::Role::Admin {
-            tx.prepare_cached("INSERT INTO tenants (admin_id) VALUES (?1)")?.execute([account.id.to_string()])?;
-        }
+        accounts::insert(&tx, account)?;
     }
     for tenant in &part.tenants {
-        let changed = tx
-            .prepare_cached(
-                "UPDATE tenants SET version = :version, suspended = :suspended, seq = :seq, last_poll_at = :last_poll_at, \
-                 load_shedding = :load_shedding, ready = :ready, relay = :relay, controller_id = :controller_id, \
-                 min_off_ms = :min_off_ms, grid_settle_ms = :grid_settle_ms, max_starts_per_hour = :max_starts_per_hour, \
-                 motor_on = :motor_on, motor_off_since = :motor_off_since, grid_up_since = :grid_up_since, \
-                 motor_starts = :motor_starts WHERE admin_id = :admin_id",
-            )?
-            .execute(named_params! {
-                ":admin_id": tenant.admin_id.to_string(),
-                ":version": to_i64(tenant.version, "version")?,
-                ":suspended": tenant.suspended,
-                ":seq": to_i64(tenant.seq, "seq")?,
-                ":last_poll_at": tenant.device.last_poll_at.map(|t| t.millis()),
-                ":load_shedding": tenant.device.load_shedding,
-                ":ready": tenant.device.ready,
-                ":relay": tenant.device.relay,
-                ":controller_id": tenant.controller.map(|device| device.to_string()),
-                ":min_off_ms": tenant.motor_settings.min_off_ms,
-                ":grid_settle_ms": tenant.motor_settings.grid_settle_ms,
-                ":max_starts_per_hour": tenant.motor_settings.max_starts_per_hour,
-                ":motor_on": tenant.motor.on,
-                ":motor_off_since": tenant.motor.off_since.map(|t| t.millis()),
-                ":grid_up_since": tenant.motor.grid_up_since.map(|t| t.millis()),
-                ":motor_starts": tenants::starts_text(&tenant.motor.starts),
-            })?;
-        if changed == 0 {
-            return Err(StoreError::Invariant(format!("tenant {} has no admin account", tenant.admin_id)).into());
-        }
+        tenants::write_state(&tx, tenant, tenants::StateWrite::Import).map_err(|failure| match failure {
+            Failure::Store(StoreError::NotFound) => {
+                invariant(format!("tenant {} has no admin account", tenant.admin_id))
+            }
+            other => other,
+        })?;
         if let Some(active) = &tenant.active {
             tenants::write_entry(&tx, active, None)?;
         }
@@ -164,23 +125,7 @@ pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failu
         tenants::write_entry(&tx, entry, None)?;
     }
     for entry in &part.ledger {
-        tx.prepare_cached(
-            "INSERT INTO ledger (user_id, admin_id, at, delta_seconds, kind, balance_after, actor_id, note, entry_id, \
-             request_id) VALUES (:user_id, :admin_id, :at, :delta_seconds, :kind, :balance_after, :actor_id, :note, \
-             :entry_id, :request_id)",
-        )?
-        .execute(named_params! {
-            ":user_id": entry.user_id.to_string(),
-            ":admin_id": entry.admin_id.to_string(),
-            ":at": entry.at.millis(),
-            ":delta_seconds": entry.delta_seconds,
-            ":kind": entry.kind.as_str(),
-            ":balance_after": entry.balance_after,
-            ":actor_id": entry.actor_id.map(|id| id.to_string()),
-            ":note": entry.note,
-            ":entry_id": entry.entry_id.map(|id| id.to_string()),
-            ":request_id": entry.request_id.map(|id| id.to_string()),
-        })?;
+        books::record_ledger_entry(&tx, entry)?;
     }
     for row in &part.usage {
         books::insert_usage_row(&tx, row)?;
@@ -195,20 +140,7 @@ pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failu
         sessions::create(&tx, session)?;
     }
     for device in &part.devices {
-        tx.prepare_cached(
-            "INSERT INTO devices (id, admin_id, name, key_hash, created_at) \
-             VALUES (:id, :admin_id, :name, :key_hash, :created_at)",
-        )?
-        .execute(named_params! {
-            ":id": device.id.to_string(),
-            ":admin_id": device.admin_id.to_string(),
-            ":name": device.name,
-            ":key_hash": device.key_hash,
-            ":created_at": device.created_at.millis(),
-        })?;
-        if let Some(telemetry) = &device.telemetry {
-            devices::write_telemetry(&tx, telemetry)?;
-        }
+        devices::insert(&tx, device)?;
     }
     for card in &part.cards {
         tx.prepare_cached("INSERT INTO cards (admin_id, uid, user_id, bound_at) VALUES (?1, ?2, ?3, ?4)")?

@@ -56,6 +56,54 @@ pub struct Commit<'a> {
     pub suspension: Option<(UserId, bool)>,
 }
 
+/// A [`Commit`] that owns its parts, for a backend that moves the write to another thread or
+/// runs it again (a retried transaction).
+#[derive(Debug, Clone)]
+pub struct OwnedCommit {
+    pub tenant: Tenant,
+    pub records: Records,
+    pub audit: Vec<AuditEntry>,
+    pub decision: Option<Decision>,
+    pub suspension: Option<(UserId, bool)>,
+}
+
+impl From<Commit<'_>> for OwnedCommit {
+    fn from(commit: Commit<'_>) -> Self {
+        OwnedCommit {
+            tenant: commit.tenant.clone(),
+            records: commit.records.clone(),
+            audit: commit.audit.to_vec(),
+            decision: commit.decision.cloned(),
+            suspension: commit.suspension,
+        }
+    }
+}
+
+/// An enum a backend keeps under its store name (written with its `as_str`, read back with this).
+pub trait StoreName: Sized {
+    /// The value of a store name, if it is one.
+    fn from_store_name(name: &str) -> Option<Self>;
+}
+
+macro_rules! store_name {
+    ($($ty:ty),*) => {$(
+        impl StoreName for $ty {
+            fn from_store_name(name: &str) -> Option<Self> {
+                <$ty>::parse(name)
+            }
+        }
+    )*};
+}
+
+store_name!(
+    pumppilot_engine::EntryStatus,
+    pumppilot_engine::EndReason,
+    pumppilot_engine::HoldReason,
+    pumppilot_engine::LedgerKind,
+    Role,
+    RequestStatus
+);
+
 impl Commit<'_> {
     /// Refuses, before anything is written, a commit whose parts do not belong together: entries
     /// of another tenant or twice in one commit, an active entry that is not RUNNING or HOLD, a
