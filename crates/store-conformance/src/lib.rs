@@ -21,6 +21,7 @@ mod accounts;
 mod books;
 mod cards;
 mod devices;
+mod guards;
 mod queue;
 mod requests;
 mod sessions;
@@ -39,6 +40,11 @@ pub use cards::cards_bind_move_and_stay_in_their_tenant;
 pub use devices::{
     devices_report_reset_reader_and_feedback, devices_telemetry_and_key_rotation,
     only_the_controller_keeps_the_lease_and_devices_retire, the_write_probe_succeeds_and_changes_nothing,
+};
+pub use guards::{
+    a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant, an_ended_entry_is_final,
+    an_entry_left_out_of_the_state_without_ending_is_refused,
+    an_export_erased_and_imported_again_is_the_same_installation,
 };
 pub use queue::{one_active_entry_per_admin_is_enforced_by_the_store, positions_close_up_as_the_line_moves};
 pub use requests::{approving_with_a_commit_decides_once, rejecting_decides_once};
@@ -122,6 +128,11 @@ macro_rules! conformance_tests {
             concurrent_writers_retry_until_every_credit_lands,
             suspending_a_tenant_in_one_commit,
             one_active_entry_per_admin_is_enforced_by_the_store,
+            an_entry_left_out_of_the_state_without_ending_is_refused,
+            an_ended_entry_is_final,
+            a_ledger_entry_must_follow_the_stored_balance,
+            accounts_must_name_a_real_tenant,
+            an_export_erased_and_imported_again_is_the_same_installation,
             positions_close_up_as_the_line_moves,
             ledger_and_wallets_survive_reload,
             usage_by_tenant_user_and_date_range,

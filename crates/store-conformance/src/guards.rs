@@ -1,0 +1,138 @@
+//! What a store refuses by itself, whatever the caller hands it: an entry dropped without ending,
+//! an ended entry brought back, a ledger entry that does not follow the stored balance, an account
+//! of no tenant; and an installation that leaves and comes back through export and import whole.
+
+use pumppilot_engine::{DeviceLink, EntryId, EntryStatus, Event, Records, Tenant};
+use pumppilot_store::{Card, Commit, Role, Snapshot, Store, StoreError};
+
+use crate::support::{Driver, LEASE_MS, account, admin_account, all_good, assert_err, at, recharge, tenancy};
+
+/// Commits `tenant` with `records` and nothing else.
+async fn try_commit(store: &dyn Store, tenant: &Tenant, records: &Records) -> Result<(), StoreError> {
+    store.commit(Commit { tenant, records, audit: &[], decision: None, suspension: None }).await
+}
+
+/// The refusal's message, or a panic naming what came instead.
+fn refusal(result: Result<(), StoreError>) -> String {
+    match result {
+        Err(StoreError::Invariant(message)) => message,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// A state that drops the active entry or the line without ending them, or that calls a waiting
+/// entry RUNNING, is refused and changes nothing.
+pub async fn an_entry_left_out_of_the_state_without_ending_is_refused(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let (admin, u1, u2) = (rahim.admin, rahim.users[0], rahim.users[1]);
+    let mut pump = Driver::load(store, admin).await;
+    pump.step(recharge(admin, u1, 600), at(0)).await;
+    pump.step(recharge(admin, u2, 600), at(0)).await;
+    pump.step(all_good(), at(1)).await;
+    pump.step(Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() }, at(2)).await;
+    pump.step(Event::Start { user: u2, requested_minutes: None, entry_id: EntryId::new() }, at(3)).await;
+
+    let mut no_active = pump.tenant.clone();
+    no_active.active = None;
+    assert_err!(try_commit(store, &no_active, &Records::default()).await, StoreError::Invariant(_));
+    let mut no_line = pump.tenant.clone();
+    no_line.waiting.clear();
+    assert_err!(try_commit(store, &no_line, &Records::default()).await, StoreError::Invariant(_));
+    let mut wrong_status = pump.tenant.clone();
+    wrong_status.waiting[0].status = EntryStatus::Running;
+    assert_err!(try_commit(store, &wrong_status, &Records::default()).await, StoreError::Invariant(_));
+    pump.assert_stored().await;
+}
+
+/// A run that ended stays ended: a state that brings it back, even at the right version, is
+/// refused and changes nothing.
+pub async fn an_ended_entry_is_final(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let (admin, u1) = (rahim.admin, rahim.users[0]);
+    let mut pump = Driver::load(store, admin).await;
+    pump.step(recharge(admin, u1, 600), at(0)).await;
+    pump.step(all_good(), at(1)).await;
+    pump.step(Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() }, at(2)).await;
+    let before = pump.tenant.clone();
+    pump.step(Event::Stop { user: u1 }, at(10)).await;
+
+    let mut revived = before;
+    revived.version = pump.tenant.version;
+    let message = refusal(try_commit(store, &revived, &Records::default()).await);
+    assert!(message.contains("already ended"), "{message}");
+    pump.assert_stored().await;
+}
+
+/// A state and a ledger entry that agree with each other but not with the stored balance are
+/// refused: the balance stays the sum of the ledger, and the entry is not written.
+pub async fn a_ledger_entry_must_follow_the_stored_balance(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let (admin, u1) = (rahim.admin, rahim.users[0]);
+    let mut pump = Driver::load(store, admin).await;
+    pump.step(recharge(admin, u1, 600), at(0)).await;
+
+    let mut forged = pump.tenant.clone();
+    forged.wallets.insert(u1, 1_000);
+    let mut entry = store.ledger(u1, 1).await.unwrap().remove(0);
+    entry.delta_seconds = 100;
+    entry.balance_after = 1_000;
+    let records = Records { ledger: vec![entry], ..Records::default() };
+    let message = refusal(try_commit(store, &forged, &records).await);
+    assert!(message.contains("does not follow"), "{message}");
+    pump.assert_stored().await;
+    assert_eq!(store.ledger(u1, 10).await.unwrap().len(), 1, "the refused entry was not written");
+}
+
+/// A user of no tenant, an admin of another tenant and a master of one are refused, and nothing of
+/// them is kept: no tenant, no account, and their usernames are still free.
+pub async fn accounts_must_name_a_real_tenant(store: &dyn Store) {
+    let nobody = pumppilot_engine::AdminId(pumppilot_engine::UserId::new());
+    let orphan = account(pumppilot_engine::UserId::new(), "karim", Role::User, Some(nobody), at(0));
+    assert_err!(store.create_account(&orphan).await, StoreError::Invariant(_));
+    let mut admin = admin_account("rahim", at(0));
+    admin.admin_id = Some(nobody);
+    assert_err!(store.create_account(&admin).await, StoreError::Invariant(_));
+    let master = account(pumppilot_engine::UserId::new(), "master", Role::Master, Some(nobody), at(0));
+    assert_err!(store.create_account(&master).await, StoreError::Invariant(_));
+    assert_eq!(store.tenant_ids().await.unwrap(), vec![]);
+    for username in ["karim", "rahim", "master"] {
+        assert_eq!(store.account_by_username(username).await.unwrap(), None, "{username} was not stored");
+    }
+    let free = account(pumppilot_engine::UserId::new(), "karim", Role::Master, None, at(0));
+    store.create_account(&free).await.expect("the refused name is still free");
+}
+
+/// Everything exported, erased, and imported again in the order `pumppilot migrate` uses
+/// (accounts, tenants, the rest) is the same installation: the same export, the same tenant, and
+/// the usernames taken again.
+pub async fn an_export_erased_and_imported_again_is_the_same_installation(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let (admin, u1, u2) = (rahim.admin, rahim.users[0], rahim.users[1]);
+    let mut pump = Driver::load(store, admin).await;
+    pump.step(recharge(admin, u1, 600), at(0)).await;
+    pump.step(recharge(admin, u2, 600), at(0)).await;
+    pump.step(all_good(), at(1)).await;
+    for (user, second) in [(u1, 2), (u2, 3)] {
+        pump.step(Event::Start { user, requested_minutes: None, entry_id: EntryId::new() }, at(second)).await;
+    }
+    let card = Card { admin_id: admin, uid: "04A1".into(), user_id: u2, bound_at: at(4) };
+    store.bind_card(&card).await.unwrap();
+    let before = store.export().await.unwrap();
+    assert_eq!(before.cards, vec![card]);
+    // The lease is the server's setting, not stored: it exports as 0.
+    let tenant = &pump.tenant;
+    assert_eq!(before.tenants, vec![Tenant { device: DeviceLink { lease_ms: 0, ..tenant.device }, ..tenant.clone() }]);
+
+    store.erase().await.unwrap();
+    assert!(store.export().await.unwrap().is_empty(), "nothing is left");
+    let accounts = Snapshot { accounts: before.accounts.clone(), ..Snapshot::default() };
+    let tenants = Snapshot { tenants: before.tenants.clone(), ..Snapshot::default() };
+    let rest = Snapshot { accounts: vec![], tenants: vec![], ..before.clone() };
+    for part in [accounts, tenants, rest] {
+        store.import(&part).await.unwrap();
+    }
+    assert_eq!(store.export().await.unwrap(), before);
+    assert_eq!(store.load_tenant(admin, LEASE_MS).await.unwrap().as_ref(), Some(tenant));
+    let again = account(pumppilot_engine::UserId::new(), "rahim-1", Role::Master, None, at(5));
+    assert_err!(store.create_account(&again).await, StoreError::UsernameTaken);
+}
