@@ -218,12 +218,22 @@ impl Store for Unplugged {
     }
 }
 
+/// The switches of an [`Unplugged`] store: `down`, nothing answers; `full`, reads work and writes fail.
+struct Switches {
+    down: Arc<AtomicBool>,
+    full: Arc<AtomicBool>,
+}
+
+/// A server whose store can be unplugged or fill its disk, both off to begin with.
+async fn spawn_unpluggable() -> (common::TestApp, Switches) {
+    let switches = Switches { down: Arc::new(AtomicBool::new(false)), full: Arc::new(AtomicBool::new(false)) };
+    let (down, full) = (Arc::clone(&switches.down), Arc::clone(&switches.full));
+    (spawn_app_with(move |inner| Arc::new(Unplugged { inner, down, full })).await, switches)
+}
+
 #[tokio::test]
 async fn store_down_answers_503_changes_nothing_and_never_commands_the_motor_on() {
-    let down = Arc::new(AtomicBool::new(false));
-    let switch = Arc::clone(&down);
-    let full = Arc::new(AtomicBool::new(false));
-    let app = spawn_app_with(move |inner| Arc::new(Unplugged { inner, down: switch, full })).await;
+    let (app, Switches { down, .. }) = spawn_unpluggable().await;
     let t = app.tenant("rahim", 2, 10).await;
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
@@ -257,12 +267,7 @@ async fn store_down_answers_503_changes_nothing_and_never_commands_the_motor_on(
 
 #[tokio::test]
 async fn a_long_poll_held_when_the_store_fails_is_answered_off_not_with_the_on_it_held() {
-    let full = Arc::new(AtomicBool::new(false));
-    let switch = Arc::clone(&full);
-    let app = spawn_app_with(move |inner| {
-        Arc::new(Unplugged { inner, down: Arc::new(AtomicBool::new(false)), full: switch })
-    })
-    .await;
+    let (app, Switches { full, .. }) = spawn_unpluggable().await;
     let t = app.tenant("rahim", 1, 10).await;
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
@@ -297,12 +302,7 @@ fn assert_store_hold(answer: &serde_json::Value) {
 /// STORE_UNAVAILABLE from the failure, resumes with the next poll, and the ledger still adds up.
 #[tokio::test]
 async fn a_store_that_cannot_commit_tells_the_device_off_and_recovers_by_itself() {
-    let full = Arc::new(AtomicBool::new(false));
-    let switch = Arc::clone(&full);
-    let app = spawn_app_with(move |inner| {
-        Arc::new(Unplugged { inner, down: Arc::new(AtomicBool::new(false)), full: switch })
-    })
-    .await;
+    let (app, Switches { full, .. }) = spawn_unpluggable().await;
     let t = app.tenant("rahim", 1, 10).await;
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
@@ -362,12 +362,7 @@ fn relay_possible_ms(answers: &[Heard]) -> i64 {
 /// and the round trips), every answer held for the store is OFF, and every balance is its ledger.
 #[tokio::test]
 async fn campaign_over_http_charges_nothing_a_relay_could_not_run() {
-    let full = Arc::new(AtomicBool::new(false));
-    let switch = Arc::clone(&full);
-    let app = spawn_app_with(move |inner| {
-        Arc::new(Unplugged { inner, down: Arc::new(AtomicBool::new(false)), full: switch })
-    })
-    .await;
+    let (app, Switches { full, .. }) = spawn_unpluggable().await;
     let began = std::time::Instant::now();
     let mut pumps = Vec::new();
     for (n, name) in ["amin", "bashir", "chandra"].into_iter().enumerate() {
@@ -452,10 +447,7 @@ async fn campaign_over_http_charges_nothing_a_relay_could_not_run() {
 
 #[tokio::test]
 async fn a_store_error_during_token_lookup_or_rotation_is_503_never_401() {
-    let down = Arc::new(AtomicBool::new(false));
-    let full = Arc::new(AtomicBool::new(false));
-    let (down_switch, full_switch) = (Arc::clone(&down), Arc::clone(&full));
-    let app = spawn_app_with(move |inner| Arc::new(Unplugged { inner, down: down_switch, full: full_switch })).await;
+    let (app, Switches { down, full }) = spawn_unpluggable().await;
     let t = app.tenant("rahim", 1, 10).await;
     let anon = app.anonymous();
     let pair = anon.ok("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": common::PASSWORD})).await;

@@ -273,14 +273,13 @@ impl Runtime {
             }
             buffer.insert(telemetry.device_id, telemetry);
         }
+        if let Some(off) = self.outage_answer(admin, now).await {
+            return Ok(off);
+        }
         let cell = self.cell(admin);
         let poll_ms = self.poll_ms;
         {
             let mut guard = cell.tenant.lock().await;
-            if let Some(since) = self.store_outage() {
-                cell.outage.lock().expect("outage lock").get_or_insert(since);
-                return Ok(Tenant::unavailable_answer(guard.as_ref(), now, poll_ms, self.lease_ms));
-            }
             let in_outage = cell.outage.lock().expect("outage lock").is_some();
             if let Some(tenant) = guard.as_mut()
                 && !in_outage
@@ -298,9 +297,9 @@ impl Runtime {
             .await
         {
             Ok((_, answer)) => Ok(answer),
-            Err(RuntimeError::Store(StoreError::Unavailable(_))) => {
-                let guard = cell.tenant.lock().await;
-                Ok(Tenant::unavailable_answer(guard.as_ref(), now, poll_ms, self.lease_ms))
+            // The failed commit marked the outage: the device is told OFF like every other poll now.
+            Err(RuntimeError::Store(StoreError::Unavailable(reason))) => {
+                self.outage_answer(admin, now).await.ok_or(RuntimeError::Store(StoreError::Unavailable(reason)))
             }
             Err(err) => Err(err),
         }
