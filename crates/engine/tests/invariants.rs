@@ -340,7 +340,6 @@ proptest! {
 }
 
 #[path = "model/relay.rs"]
-#[allow(dead_code)]
 mod relay;
 
 /// Metering follows the pump: with two boards (one the controller), restart protection, store

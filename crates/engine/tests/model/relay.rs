@@ -64,9 +64,4 @@ impl RelayModel {
         }
         total
     }
-
-    /// Forgets intervals that ended before `before` (they can no longer overlap a live run).
-    pub fn forget_before(&mut self, before: Timestamp) {
-        self.closed.retain(|&(_, end)| end >= before.millis());
-    }
 }
