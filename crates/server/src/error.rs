@@ -98,6 +98,9 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::UsernameTaken => ApiError::conflict("USERNAME_TAKEN", "that username is taken"),
             StoreError::AlreadyDecided => ApiError::conflict("ALREADY_DECIDED", "this request was already decided"),
+            StoreError::RequestPending => {
+                ApiError::conflict("REQUEST_PENDING", "a request is already waiting for the owner")
+            }
             StoreError::NotFound => ApiError::not_found("object"),
             StoreError::VersionConflict => ApiError::conflict("CONFLICT", "changed by someone else; try again"),
             StoreError::Invariant(cause) => {

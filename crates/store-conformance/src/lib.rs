@@ -47,7 +47,7 @@ pub use guards::{
     an_export_erased_and_imported_again_is_the_same_installation,
 };
 pub use queue::{one_active_entry_per_admin_is_enforced_by_the_store, positions_close_up_as_the_line_moves};
-pub use requests::{approving_with_a_commit_decides_once, rejecting_decides_once};
+pub use requests::{approving_with_a_commit_decides_once, one_pending_request_per_user, rejecting_decides_once};
 pub use sessions::{purging_removes_only_dead_sessions, sessions_lookup_rotation_and_revocation};
 pub use tenants::{
     commit_round_trip_with_the_engine, concurrent_writers_retry_until_every_credit_lands,
@@ -139,6 +139,7 @@ macro_rules! conformance_tests {
             audit_newest_first_with_limit,
             approving_with_a_commit_decides_once,
             rejecting_decides_once,
+            one_pending_request_per_user,
             devices_telemetry_and_key_rotation,
             devices_report_reset_reader_and_feedback,
             only_the_controller_keeps_the_lease_and_devices_retire,

@@ -524,7 +524,35 @@ impl Store for MongoStore {
     }
 
     async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()> {
-        self.collection("minute_requests").insert_one(codec::request_doc(request)).await.map_err(Failure::from)?;
+        let store = self.clone();
+        let request = request.clone();
+        self.transaction(move |session| {
+            let (store, request) = (store.clone(), request.clone());
+            Box::pin(async move {
+                // Counting the user's requests writes their document: two requests of one user at
+                // once conflict, and the one retried sees the other's.
+                store
+                    .collection("users")
+                    .update_one(doc! { "_id": key(request.user_id) }, doc! { "$inc": { "requestsAsked": 1_i64 } })
+                    .session(&mut *session)
+                    .await?;
+                let pending = store
+                    .collection("minute_requests")
+                    .find_one(doc! { "userId": key(request.user_id), "status": "PENDING" })
+                    .session(&mut *session)
+                    .await?;
+                if pending.is_some() && request.status == RequestStatus::Pending {
+                    return Err(Failure::Store(StoreError::RequestPending));
+                }
+                store
+                    .collection("minute_requests")
+                    .insert_one(codec::request_doc(&request))
+                    .session(&mut *session)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await?;
         Ok(())
     }
 

@@ -173,6 +173,18 @@ pub(crate) fn create_request(conn: &Connection, request: &MinuteRequest) -> Resu
     Ok(())
 }
 
+/// A new request from a user, refused while another of theirs is PENDING (writes go through one
+/// connection, so the check and the insert cannot interleave with another request's).
+pub(crate) fn ask(conn: &Connection, request: &MinuteRequest) -> Result<(), Failure> {
+    let pending = conn
+        .prepare_cached("SELECT 1 FROM minute_requests WHERE user_id = ?1 AND status = 'PENDING'")?
+        .exists([request.user_id.to_string()])?;
+    if pending && request.status == RequestStatus::Pending {
+        return Err(StoreError::RequestPending.into());
+    }
+    create_request(conn, request)
+}
+
 /// One minute request.
 pub(crate) fn request(conn: &Connection, id: RequestId) -> Result<Option<MinuteRequest>, Failure> {
     let sql = concat!("SELECT ", request_columns!(), " FROM minute_requests WHERE id = ?1");

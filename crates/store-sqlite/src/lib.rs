@@ -311,7 +311,7 @@ impl Store for SqliteStore {
 
     async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()> {
         let request = request.clone();
-        self.write(move |conn| books::create_request(conn, &request)).await
+        self.write(move |conn| books::ask(conn, &request)).await
     }
 
     async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>> {

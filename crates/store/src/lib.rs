@@ -28,6 +28,9 @@ pub enum StoreError {
     VersionConflict,
     #[error("the minute request was already decided")]
     AlreadyDecided,
+    /// The user already has a PENDING minute request (one may wait at a time).
+    #[error("a minute request of this user is already waiting")]
+    RequestPending,
     #[error("not found")]
     NotFound,
     /// A rule the store enforces itself (for example one active entry per admin) was broken.
@@ -213,6 +216,8 @@ pub trait Store: Send + Sync + 'static {
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>>;
 
     // --- minute requests ---
+    /// Stores a new request. A user has at most one PENDING request: another PENDING one is refused
+    /// with [`StoreError::RequestPending`], also when two arrive at once.
     async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()>;
     async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>>;
     /// Requests of a tenant, optionally filtered, newest first.

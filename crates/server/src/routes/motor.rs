@@ -159,11 +159,6 @@ async fn request_minutes(
     if note.chars().count() > 500 {
         return Err(ApiError::validation("note: at most 500 characters"));
     }
-    let waiting =
-        RequestQuery { admin: farmer.scope.admin(), user: Some(farmer.id()), status: Some(RequestStatus::Pending) };
-    if !app.store.minute_requests(&waiting).await?.is_empty() {
-        return Err(ApiError::conflict("REQUEST_PENDING", "a request is already waiting for the owner"));
-    }
     let request = MinuteRequest {
         id: pumppilot_engine::RequestId::new(),
         user_id: farmer.id(),
