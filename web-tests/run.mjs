@@ -181,6 +181,16 @@ async function main() {
     await admin.locator('#setup li.todo', { hasText: 'Register the device at the pump' }).waitFor();
     await admin.locator('#device-status', { hasText: 'No device at the pump yet' }).waitFor();
     await screenshots(admin, 'admin-setup');
+    // The owner's price and limit per request, before any recharge.
+    await admin.locator('#t-max').fill('120');
+    await admin.locator('#t-price').fill('120');
+    await admin.getByRole('button', { name: 'Save price and limits' }).click();
+    await admin.getByText('Saved: at most 120 min in one request; 120 taka an hour.').waitFor();
+    // A bad limit is refused in words, and what was typed stays.
+    await admin.locator('#t-max').fill('abc');
+    await admin.getByRole('button', { name: 'Save price and limits' }).click();
+    await admin.getByText('Most minutes: a whole number from 1 to 10080.').waitFor();
+    assert((await admin.locator('#t-max').inputValue()) === 'abc', 'the typed value is kept');
     for (const [name, username] of [['Karim Mia', '01711000001'], ['Salma Begum', '01711000002']]) {
       await admin.goto(`${server.url}/admin/farmers`);
       await admin.locator('#f-name').fill(name);
@@ -190,9 +200,19 @@ async function main() {
       await admin.getByText(`${name} was added.`).waitFor();
       await admin.getByRole('link', { name }).first().click();
       await admin.locator('#r-minutes').fill('30');
+      await admin.locator('#r-cash-help', { hasText: 'at 120 taka an hour' }).waitFor();
       await admin.getByRole('button', { name: 'Recharge' }).click();
       await admin.getByText(`${name} now has 30 min.`).waitFor();
+      // The recharge goes on to its receipt: at the price, 30 minutes are 60 taka.
+      await admin.locator('#receipt', { hasText: name }).waitFor();
+      await admin.locator('#receipt dd', { hasText: '60 taka' }).waitFor();
     }
+    await screenshots(admin, 'admin-receipt');
+    // The receipt in the farmer's language, with Bangla digits.
+    await admin.getByRole('link', { name: 'বাংলায় দেখুন' }).click();
+    await admin.locator('#receipt dd', { hasText: '৬০ টাকা' }).waitFor();
+    await admin.locator('#receipt h1', { hasText: 'রসিদ' }).waitFor();
+    await admin.screenshot({ path: join(shots, 'admin-receipt-bangla-phone.png') });
     await admin.goto(`${server.url}/admin`);
     await admin.locator('#device-name').fill('Field pump');
     await admin.getByRole('button', { name: 'Register' }).click();
@@ -312,6 +332,16 @@ async function main() {
     await admin.locator('#state-detail', { hasText: 'Salma Begum' }).waitFor();
   });
 
+  await step('a farmer asks for at most the owner’s limit', async () => {
+    await a.goto(`${server.url}/user/minutes`);
+    await a.getByText('At most 120 min in one request').waitFor();
+    await a.locator('#req-minutes').fill('121');
+    await a.getByRole('button', { name: 'Send request' }).click();
+    await a.getByText('Please check what you entered.').waitFor();
+    assert((await a.locator('#req-minutes').inputValue()) === '121', 'the typed value is kept');
+    await a.goto(`${server.url}/user`);
+  });
+
   await step('a farmer cannot reach the owner’s pages (403 page)', async () => {
     const response = await a.goto(`${server.url}/admin/farmers`);
     assert(response.status() === 403, `status ${response.status()}`);
@@ -322,7 +352,13 @@ async function main() {
     await admin.goto(`${server.url}/admin/usage`);
     await admin.locator('svg.chart rect.bar').first().waitFor({ state: 'attached' });
     await admin.locator('.hbars .hb-name', { hasText: 'Karim Mia' }).waitFor();
+    // Cash taken: per day (a chart in taka) and per farmer, from the receipts.
+    await admin.locator('#revenue', { hasText: 'Cash taken in these days: 120 taka' }).waitFor();
+    await admin.locator('#revenue svg.chart text.unit', { hasText: 'taka' }).waitFor({ state: 'attached' });
+    await admin.locator('.hbars .hb-value', { hasText: '60 taka' }).first().waitFor();
     await screenshots(admin, 'admin-usage');
+    await admin.locator('#revenue').scrollIntoViewIfNeeded();
+    await admin.screenshot({ path: join(shots, 'admin-revenue-phone.png') });
     await admin.goto(`${server.url}/admin/log`);
     await admin.getByText('Device registered').first().waitFor();
     await admin.screenshot({ path: join(shots, 'admin-log-phone.png') });
@@ -364,14 +400,15 @@ async function main() {
   });
 
   await step('every page of every role fits 360 px and every control is at least 48×48 px, in English and Bangla', async () => {
-    const farmerId = await admin.evaluate(async () => {
+    const [farmerId, receiptId] = await admin.evaluate(async () => {
       const users = await (await fetch('/api/admin/users', { credentials: 'same-origin' })).json();
-      return users[0].id;
+      const receipts = await (await fetch('/api/admin/receipts', { credentials: 'same-origin' })).json();
+      return [users[0].id, receipts[0].id];
     });
     const pages = [
       [null, ['/login']],
       [master, ['/master']],
-      [admin, ['/admin', '/admin/farmers', `/admin/farmers/${farmerId}`, '/admin/requests', '/admin/usage', '/admin/log']],
+      [admin, ['/admin', '/admin/farmers', `/admin/farmers/${farmerId}`, `/admin/receipts/${receiptId}`, '/admin/requests', '/admin/usage', '/admin/log']],
       [a, ['/user', '/user/minutes', '/user/history']],
     ];
     const problems = [];
@@ -425,6 +462,37 @@ async function main() {
     await b.waitForURL((u) => u.pathname === '/login');
     const response = await b.goto(`${server.url}/user`);
     assert(new URL(response.url()).pathname === '/login', 'signed out');
+  });
+
+  await step('owner renames Salma and makes her a new password: shown once, the old sign-in ends', async () => {
+    await admin.goto(`${server.url}/admin/farmers`);
+    await admin.getByRole('link', { name: 'Salma Begum' }).first().click();
+    await admin.locator('#e-name').fill('Salma Akter');
+    await admin.getByRole('button', { name: 'Save the name' }).click();
+    await admin.getByText('The name is now Salma Akter.').waitFor();
+    await admin.locator('h1', { hasText: 'Salma Akter' }).waitFor();
+    const salma = await phone('Salma again');
+    await signIn(salma, '01711000002', '01711000002-pw');
+    const asked = [];
+    const seen = (dialog) => asked.push(dialog.message());
+    admin.on('dialog', seen);
+    await admin.getByRole('button', { name: 'Make a new password' }).click();
+    await admin.locator('#new-password h1', { hasText: 'New password for Salma Akter' }).waitFor();
+    admin.off('dialog', seen);
+    assert(asked.length === 1 && /new password/.test(asked[0]), `asked first: ${asked}`);
+    const password = await admin.locator('#password-value').inputValue();
+    assert(/^[a-z2-9]{10}$/.test(password), `a password a farmer can type: ${password}`);
+    await admin.screenshot({ path: join(shots, 'admin-new-password-phone.png') });
+    // The old session is over; the new password works.
+    const response = await salma.goto(`${server.url}/user`);
+    assert(new URL(response.url()).pathname === '/login', 'the old sign-in ended');
+    await signIn(salma, '01711000002', password);
+    assert(new URL(salma.url()).pathname === '/user', `signed in with the new password: ${salma.url()}`);
+    await salma.context().close();
+    await admin.getByRole('link', { name: 'Done' }).click();
+    await admin.goto(`${server.url}/admin/log`);
+    await admin.getByText('New password made').first().waitFor();
+    await admin.getByText('Farmer renamed').first().waitFor();
   });
 
   assert(device.polls > 0, 'the device polled');

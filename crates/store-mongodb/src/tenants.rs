@@ -218,6 +218,9 @@ pub(crate) async fn commit(db: &Database, session: &mut ClientSession, commit: &
             return Err(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound }.into());
         }
     }
+    if let Some(receipt) = &commit.receipt {
+        coll(db, "receipts").insert_one(codec::receipt_doc(receipt)).session(&mut *session).await?;
+    }
     if let Some((account, suspended)) = commit.suspension {
         let filter = doc! { "_id": key(account), "adminId": key(tenant.admin_id) };
         let mut found = false;

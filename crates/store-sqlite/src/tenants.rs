@@ -113,6 +113,9 @@ pub(crate) fn commit(conn: &mut Connection, commit: &OwnedCommit) -> Result<(), 
     if let Some((account, suspended)) = commit.suspension {
         accounts::set_suspended_in_tenant(&tx, tenant.admin_id, account, suspended)?;
     }
+    if let Some(receipt) = &commit.receipt {
+        crate::owner::insert_receipt(&tx, receipt)?;
+    }
     tx.commit()?;
     Ok(())
 }

@@ -146,6 +146,11 @@ pub struct RechargeBody {
     #[serde(default)]
     #[schema(max_length = 500)]
     note: Option<String>,
+    /// The cash taken for these minutes, in whole taka (0 to 10000000); a receipt is written with
+    /// the recharge. When absent and the pump has a price, the price of the minutes is taken.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 10000000)]
+    cash_taka: Option<i64>,
 }
 
 fn note(text: Option<String>) -> Result<String, ApiError> {
@@ -168,7 +173,14 @@ async fn recharge(
         return Err(ApiError::validation("minutes: from 1 to 100000"));
     }
     let note = note(body.note)?;
-    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Recharge, note).await
+    if body.cash_taka.is_some_and(|taka| !(0..=10_000_000).contains(&taka)) {
+        return Err(ApiError::validation("cashTaka: from 0 to 10000000"));
+    }
+    let cash = match body.cash_taka {
+        Some(taka) => Some(taka),
+        None => super::owner::price_of(&app.store.terms(admin.scope.admin()).await?, body.minutes),
+    };
+    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Recharge, note, cash).await
 }
 
 /// Adds (or, for a correction, takes away) minutes, with its ledger and audit entries.
@@ -179,11 +191,15 @@ async fn change_balance(
     minutes_delta: i64,
     kind: LedgerKind,
     note: String,
+    cash_taka: Option<i64>,
 ) -> Result<Json<BalanceView>, ApiError> {
     let user = tenant_user(app, admin.scope, user_id).await?;
-    let detail = format!("{minutes_delta:+} min {note}").trim_end().to_string();
+    let paid = cash_taka.map(|taka| format!(" ({taka} taka)")).unwrap_or_default();
+    let detail = format!("{minutes_delta:+} min{paid} {note}").trim_end().to_string();
     let action = if kind == LedgerKind::Correction { "correction" } else { "recharge" };
-    let extras = Extras::audit(audit(app, admin, action, user.id.to_string(), detail));
+    let receipt = cash_taka.map(|taka| super::owner::new_receipt(app, admin, user.id, minutes_delta, taka));
+    let receipt_id = receipt.as_ref().map(|r| r.id.to_string());
+    let extras = Extras { receipt, ..Extras::audit(audit(app, admin, action, user.id.to_string(), detail)) };
     let credit =
         Credit { user: user.id, seconds: minutes_delta * 60, kind, actor: admin.caller.id(), note, request_id: None };
     let (reply, available) = app
@@ -195,6 +211,7 @@ async fn change_balance(
         user_id: user.id.to_string(),
         available_seconds: available,
         available_minutes: minutes(available),
+        receipt_id,
     }))
 }
 
@@ -226,7 +243,7 @@ async fn correct(
     if note.trim().is_empty() {
         return Err(ApiError::validation("note: say why the balance is corrected"));
     }
-    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Correction, note).await
+    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Correction, note, None).await
 }
 
 /// A user's balance and ledger, newest first.
@@ -619,7 +636,7 @@ struct UsageFilter {
     admin_id: Option<String>,
 }
 
-fn time_param(text: Option<&str>, field: &str) -> Result<Option<pumppilot_engine::Timestamp>, ApiError> {
+pub(crate) fn time_param(text: Option<&str>, field: &str) -> Result<Option<pumppilot_engine::Timestamp>, ApiError> {
     match text {
         None | Some("") => Ok(None),
         Some(text) => clock::parse_time(text)

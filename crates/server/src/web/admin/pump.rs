@@ -4,13 +4,14 @@ use super::*;
 
 /// `GET /admin`: the motor, the device, the queue.
 pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
-    let (status, queue, devices, users) = tokio::join!(
+    let (status, queue, devices, users, terms) = tokio::join!(
         page.get::<Status>(&web, "/api/motor/status"),
         page.get::<Queue>(&web, "/api/queue"),
         page.get::<Vec<Device>>(&web, "/api/admin/devices"),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
+        page.get::<crate::web::api::Terms>(&web, "/api/admin/terms"),
     );
-    let (status, queue, devices, users) = (status?, queue?, devices?, users?);
+    let (status, queue, devices, users, terms) = (status?, queue?, devices?, users?, terms?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let panel = parts::owner_panel(t, lang, &status.motor, &queue);
     // A new pump's first screen: what is left to set up. It goes away once a device is registered,
@@ -94,6 +95,7 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
                 button.secondary type="submit" { (t.register) }
             }
         }
+        (super::owner::terms_card(&page, &terms))
         } }
     };
     Ok(page.render(Tab::AdminPump, Live::Owner, t.nav_pump, content))
