@@ -351,7 +351,7 @@ async function main() {
   await step('usage chart and audit log for the owner', async () => {
     await admin.goto(`${server.url}/admin/usage`);
     await admin.locator('svg.chart rect.bar').first().waitFor({ state: 'attached' });
-    await admin.locator('.hbars .hb-name', { hasText: 'Karim Mia' }).waitFor();
+    await admin.locator('.hbars .hb-name', { hasText: 'Karim Mia' }).first().waitFor();
     // Cash taken: per day (a chart in taka) and per farmer, from the receipts.
     await admin.locator('#revenue', { hasText: 'Cash taken in these days: 120 taka' }).waitFor();
     await admin.locator('#revenue svg.chart text.unit', { hasText: 'taka' }).waitFor({ state: 'attached' });
@@ -360,8 +360,15 @@ async function main() {
     await admin.locator('#revenue').scrollIntoViewIfNeeded();
     await admin.screenshot({ path: join(shots, 'admin-revenue-phone.png') });
     await admin.goto(`${server.url}/admin/log`);
-    await admin.getByText('Device registered').first().waitFor();
+    await admin.locator('#audit td', { hasText: 'Device registered' }).first().waitFor();
     await admin.screenshot({ path: join(shots, 'admin-log-phone.png') });
+    // Filtered by kind: only the two recharges, their numbers in words.
+    await admin.locator('#log-filter select[name=kind]').selectOption('recharge');
+    await admin.getByRole('button', { name: 'Show' }).click();
+    await admin.locator('#audit td', { hasText: '+30 min (60 taka)' }).first().waitFor();
+    const kinds = await admin.locator('#audit tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+    assert(kinds.length === 2 && kinds.every((k) => k === 'recharge'), `only recharges: ${kinds}`);
+    await admin.locator('#log-count', { hasText: '2 of the latest' }).waitFor();
     await admin.goto(`${server.url}/admin/farmers`);
     await admin.getByRole('link', { name: 'Karim Mia' }).first().waitFor();
     await admin.screenshot({ path: join(shots, 'admin-farmers-phone.png') });
@@ -491,8 +498,17 @@ async function main() {
     await salma.context().close();
     await admin.getByRole('link', { name: 'Done' }).click();
     await admin.goto(`${server.url}/admin/log`);
-    await admin.getByText('New password made').first().waitFor();
-    await admin.getByText('Farmer renamed').first().waitFor();
+    await admin.locator('#audit td', { hasText: 'New password made' }).first().waitFor();
+    await admin.locator('#audit td', { hasText: 'Farmer renamed' }).first().waitFor();
+    // Filtered by farmer, in Bangla: her lines only, the details in Bangla digits.
+    await admin.context().addCookies([{ name: 'pp_lang', value: 'bn', url: server.url }]);
+    const salmaId = await admin.locator('#log-filter select[name=farmer] option', { hasText: 'Salma Akter' }).getAttribute('value');
+    await admin.goto(`${server.url}/admin/log?farmer=${salmaId}`);
+    await admin.locator('#audit td', { hasText: '+৩০ মিনিট (৬০ টাকা)' }).waitFor();
+    const about = await admin.locator('#audit tbody tr').count();
+    assert(about === 4, `Salma's lines: added, recharged, renamed, new password: ${about}`);
+    await admin.screenshot({ path: join(shots, 'admin-log-bangla-phone.png') });
+    await admin.context().addCookies([{ name: 'pp_lang', value: 'en', url: server.url }]);
   });
 
   assert(device.polls > 0, 'the device polled');

@@ -56,7 +56,7 @@ pub fn columns_of(bars: &[Bar], title: &str, lang: Lang, axes: &Axes, text: &dyn
             title { (title) }
             line.axis x1=(left) y1=(top + plot) x2=(WIDTH - left) y2=(top + plot) {}
             line.axis x1=(left) y1=(top) x2=(left) y2=(top + plot) {}
-            text.unit x=(left - 6) y=(top - 16) text-anchor="end" { (axes.unit) }
+            text.unit x="4" y=(top - 16) text-anchor="start" { (axes.unit) }
             text.tick x=(left - 6) y=(top + 5) text-anchor="end" { (minutes_text(max, lang)) }
             text.tick x=(left - 6) y=(top + plot) text-anchor="end" { (digits("0", lang)) }
             text.unit x=(WIDTH - left) y=(height - 2) text-anchor="end" { (axes.across) }

@@ -52,6 +52,15 @@ pub struct OwnerText {
     pub new_password_help: &'static str,
     pub username: &'static str,
     pub back_to_farmer: &'static str,
+    pub filter_kind: &'static str,
+    pub filter_farmer: &'static str,
+    pub filter_all: &'static str,
+    pub filter_show: &'static str,
+    /// `{0}` shown of `{1}` lines.
+    pub filter_count: &'static str,
+    /// An audit detail of the terms: `{0}` the most minutes, `{1}` the price in words.
+    pub detail_terms: &'static str,
+    pub taka_per_hour: &'static str,
 }
 
 pub static EN: OwnerText = OwnerText {
@@ -96,6 +105,13 @@ pub static EN: OwnerText = OwnerText {
     new_password_help: "Give it to the farmer now. It is not shown again.",
     username: "Username",
     back_to_farmer: "Back to the farmer",
+    filter_kind: "What",
+    filter_farmer: "Farmer",
+    filter_all: "All",
+    filter_show: "Show",
+    filter_count: "{0} of the latest {1} lines.",
+    detail_terms: "at most {0} a request; {1}",
+    taka_per_hour: "{0} taka an hour",
 };
 
 pub static BN: OwnerText = OwnerText {
@@ -140,6 +156,13 @@ pub static BN: OwnerText = OwnerText {
     new_password_help: "এখনই কৃষককে দিন। এটি আর দেখানো হবে না।",
     username: "ইউজারনেম",
     back_to_farmer: "কৃষকের পাতায় ফিরুন",
+    filter_kind: "কী",
+    filter_farmer: "কৃষক",
+    filter_all: "সব",
+    filter_show: "দেখান",
+    filter_count: "সর্বশেষ {1} লাইনের মধ্যে {0}টি।",
+    detail_terms: "এক অনুরোধে সর্বোচ্চ {0}; {1}",
+    taka_per_hour: "ঘণ্টায় {0} টাকা",
 };
 
 impl OwnerText {
