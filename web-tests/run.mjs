@@ -412,9 +412,10 @@ async function main() {
       const receipts = await (await fetch('/api/admin/receipts', { credentials: 'same-origin' })).json();
       return [users[0].id, receipts[0].id];
     });
+    const ownerId = await master.evaluate(async () => (await (await fetch('/api/master/admins')).json())[0].id);
     const pages = [
       [null, ['/login']],
-      [master, ['/master']],
+      [master, ['/master', `/master/owners/${ownerId}`]],
       [admin, ['/admin', '/admin/farmers', `/admin/farmers/${farmerId}`, `/admin/receipts/${receiptId}`, '/admin/requests', '/admin/usage', '/admin/log']],
       [a, ['/user', '/user/minutes', '/user/history']],
     ];
@@ -474,6 +475,13 @@ async function main() {
   await step('owner renames Salma and makes her a new password: shown once, the old sign-in ends', async () => {
     await admin.goto(`${server.url}/admin/farmers`);
     await admin.getByRole('link', { name: 'Salma Begum' }).first().click();
+    // The code the farmer scans to open the app on this server, signed in as far as a code can.
+    await admin.locator('#app-sign-in .qr svg path').waitFor({ state: 'attached' });
+    const link = await admin.locator('#app-link').getAttribute('href');
+    const host = encodeURIComponent(new URL(server.url).origin);
+    assert(link === `pumppilot://sign-in?server=${host}&username=01711000002`, `the app link: ${link}`);
+    await admin.locator('#app-sign-in').scrollIntoViewIfNeeded();
+    await admin.screenshot({ path: join(shots, 'admin-app-qr-phone.png') });
     await admin.locator('#e-name').fill('Salma Akter');
     await admin.getByRole('button', { name: 'Save the name' }).click();
     await admin.getByText('The name is now Salma Akter.').waitFor();
@@ -509,6 +517,20 @@ async function main() {
     assert(about === 4, `Salma's lines: added, recharged, renamed, new password: ${about}`);
     await admin.screenshot({ path: join(shots, 'admin-log-bangla-phone.png') });
     await admin.context().addCookies([{ name: 'pp_lang', value: 'en', url: server.url }]);
+  });
+
+  await step('the master sees totals across pumps and opens a pump: its queue, farmers and usage', async () => {
+    await master.goto(`${server.url}/master`);
+    await master.locator('#totals dd', { hasText: '120 taka' }).waitFor();
+    await master.locator('#totals', { hasText: 'Pump owners' }).waitFor();
+    await screenshots(master, 'master-totals');
+    await master.getByRole('link', { name: 'Rahim Uddin' }).click();
+    await master.locator('#pump-title', { hasText: 'Pump of Rahim Uddin' }).waitFor();
+    await master.locator('#pump-farmers td', { hasText: 'Karim Mia' }).waitFor();
+    await master.locator('#pump-farmers td', { hasText: 'Salma Akter' }).waitFor();
+    await master.locator('#pump-usage dd', { hasText: '120 taka' }).waitFor();
+    await master.locator('#queue-body').waitFor();
+    await screenshots(master, 'master-pump');
   });
 
   assert(device.polls > 0, 'the device polled');

@@ -91,6 +91,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/usage.csv", get(admin::usage_csv))
         .route("/admin/log", get(admin::log))
         .route("/master", get(master::owners).post(master::create_owner))
+        .route("/master/owners/{id}", get(master::pump))
         .route("/master/owners/{id}/suspend", post(master::suspend))
         .route("/master/owners/{id}/unsuspend", post(master::unsuspend))
         .route("/static/{file}", get(assets::serve))

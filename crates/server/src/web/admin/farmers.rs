@@ -57,6 +57,7 @@ pub async fn create_farmer(State(web): State<WebState>, posted: Posted) -> Respo
 pub async fn farmer(
     State(web): State<WebState>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     OwnerPage(page): OwnerPage,
 ) -> Result<Response, Response> {
     if !valid_id(&id) {
@@ -151,6 +152,7 @@ pub async fn farmer(
                 button.secondary type="submit" { (t.bind_card) }
             }
         }
+        (super::owner::app_card(&page, &super::owner::server_url(&headers), &user.user.username))
         section.card #edit-farmer {
             h2 { (o.edit_title) }
             form method="post" action={"/admin/farmers/" (id) "/name"} {

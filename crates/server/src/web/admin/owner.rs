@@ -188,3 +188,75 @@ pub async fn reset_password(State(web): State<WebState>, Path(id): Path<String>,
     };
     page.render(Tab::AdminFarmers, Live::Off, o.password_title, content)
 }
+
+/// The link the app opens to sign in to this server: `pumppilot://sign-in?server=…&username=…`
+/// (the app's scheme, `app.json`).
+pub fn app_link(server: &str, username: &str) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    format!("pumppilot://sign-in?server={}&username={}", encode(server), encode(username))
+}
+
+/// The address this page was reached at (`https` behind a proxy that says so), for the app.
+pub fn server_url(headers: &axum::http::HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let host = header("x-forwarded-host").or_else(|| header("host")).unwrap_or("localhost");
+    let scheme = if header("x-forwarded-proto") == Some("https") { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+/// A QR code of `text` as inline SVG (drawn here: nothing is fetched from anywhere).
+pub fn qr_svg(text: &str) -> Option<maud::PreEscaped<String>> {
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build();
+    // The XML declaration belongs to a file, not to an element inside a page.
+    let start = svg.find("<svg")?;
+    Some(maud::PreEscaped(svg[start..].to_string()))
+}
+
+/// The farmer page's card: a QR code (and the link) that opens the app on this server.
+pub fn app_card(page: &crate::web::Page, server: &str, username: &str) -> maud::Markup {
+    let o = page.t().owner;
+    let link = app_link(server, username);
+    html! {
+        section.card #app-sign-in {
+            h2 { (o.app_title) }
+            p.hint { (o.app_help) }
+            @if let Some(svg) = qr_svg(&link) { div.qr role="img" aria-label=(o.app_title) { (svg) } }
+            p { a.button.secondary #app-link href=(link) { (o.app_link) } }
+            p.muted { (fill(o.app_server, &[server])) " · " (username) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_link_carries_the_server_and_username_encoded() {
+        assert_eq!(
+            app_link("http://192.168.0.10:8080", "01711 000"),
+            "pumppilot://sign-in?server=http%3A%2F%2F192.168.0.10%3A8080&username=01711%20000"
+        );
+        let svg = qr_svg(&app_link("https://pump.example", "karim")).unwrap().0;
+        assert!(svg.starts_with("<svg") && svg.contains("<path"), "{}", &svg[..80]);
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", "10.0.0.2:8080".parse().unwrap());
+        assert_eq!(server_url(&headers), "http://10.0.0.2:8080");
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        headers.insert("x-forwarded-host", "pump.example".parse().unwrap());
+        assert_eq!(server_url(&headers), "https://pump.example");
+    }
+}

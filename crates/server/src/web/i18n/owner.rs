@@ -61,6 +61,23 @@ pub struct OwnerText {
     /// An audit detail of the terms: `{0}` the most minutes, `{1}` the price in words.
     pub detail_terms: &'static str,
     pub taka_per_hour: &'static str,
+    pub totals_title: &'static str,
+    pub total_owners: &'static str,
+    pub total_farmers: &'static str,
+    pub total_running: &'static str,
+    pub total_online: &'static str,
+    pub total_minutes_30: &'static str,
+    pub total_cash_30: &'static str,
+    pub open_pump: &'static str,
+    /// `{0}`: the owner.
+    pub pump_of: &'static str,
+    pub back_to_owners: &'static str,
+    pub last_30_days: &'static str,
+    pub app_title: &'static str,
+    pub app_help: &'static str,
+    pub app_link: &'static str,
+    /// `{0}`: the server's address.
+    pub app_server: &'static str,
 }
 
 pub static EN: OwnerText = OwnerText {
@@ -112,6 +129,21 @@ pub static EN: OwnerText = OwnerText {
     filter_count: "{0} of the latest {1} lines.",
     detail_terms: "at most {0} a request; {1}",
     taka_per_hour: "{0} taka an hour",
+    totals_title: "All pumps",
+    total_owners: "Pump owners",
+    total_farmers: "Farmers",
+    total_running: "Pumping now",
+    total_online: "Devices online",
+    total_minutes_30: "Time pumped, last 30 days",
+    total_cash_30: "Cash taken, last 30 days",
+    open_pump: "Open",
+    pump_of: "Pump of {0}",
+    back_to_owners: "Back to the pump owners",
+    last_30_days: "Last 30 days",
+    app_title: "Sign in on the phone",
+    app_help: "The farmer scans this code with the phone's camera: the PumpPilot app opens this server with their username filled in. They type only their password.",
+    app_link: "Open in the PumpPilot app",
+    app_server: "Server: {0}",
 };
 
 pub static BN: OwnerText = OwnerText {
@@ -163,6 +195,21 @@ pub static BN: OwnerText = OwnerText {
     filter_count: "সর্বশেষ {1} লাইনের মধ্যে {0}টি।",
     detail_terms: "এক অনুরোধে সর্বোচ্চ {0}; {1}",
     taka_per_hour: "ঘণ্টায় {0} টাকা",
+    totals_title: "সব পাম্প",
+    total_owners: "পাম্প মালিক",
+    total_farmers: "কৃষক",
+    total_running: "এখন চলছে",
+    total_online: "সংযুক্ত ডিভাইস",
+    total_minutes_30: "পাম্প চলেছে, গত ৩০ দিন",
+    total_cash_30: "আদায়, গত ৩০ দিন",
+    open_pump: "খুলুন",
+    pump_of: "{0}-এর পাম্প",
+    back_to_owners: "পাম্প মালিকদের তালিকায় ফিরুন",
+    last_30_days: "গত ৩০ দিন",
+    app_title: "ফোনে সাইন ইন",
+    app_help: "কৃষক ফোনের ক্যামেরা দিয়ে এই কোডটি স্ক্যান করবেন: পাম্পপাইলট অ্যাপ এই সার্ভারে খুলবে, ইউজারনেম বসানো থাকবে। শুধু পাসওয়ার্ড লিখতে হবে।",
+    app_link: "পাম্পপাইলট অ্যাপে খুলুন",
+    app_server: "সার্ভার: {0}",
 };
 
 impl OwnerText {
