@@ -49,8 +49,12 @@ function admin(initial: Status = salmaRunning()) {
     { ...SALMA, availableSeconds: 600, availableMinutes: 10 },
   ];
   server.on('GET /api/admin/users', sessions.authed(() => ({ body: users }), [...isAdmin]));
+  const cards = [{ uid: '04A1B2C3', userId: KARIM.id, boundAt: '2026-11-27T08:00:00Z' }];
+  server.on('GET /api/admin/cards', sessions.authed(() => ({ body: cards }), [...isAdmin]));
+  server.on('GET /api/admin/usage', sessions.authed(() => ({ body: [] }), [...isAdmin]));
+  server.on('GET /api/admin/receipts', sessions.authed(() => ({ body: [] }), [...isAdmin]));
   renderApp(signedInStorage(sessions, ADMIN));
-  return { server, sessions, users, setStatus: (s: Status) => (current = s) };
+  return { server, sessions, users, cards, setStatus: (s: Status) => (current = s) };
 }
 
 describe('admin', () => {
@@ -236,7 +240,7 @@ describe('admin', () => {
   test('no device registered: says so', async () => {
     const { server } = admin(idle());
     server.on('GET /api/admin/devices', { body: [] });
-    expect(await screen.findByText('No device is registered. Register one in the web dashboard.')).toBeTruthy();
+    expect(await screen.findByText('No device is registered yet. Register the one at the pump below.')).toBeTruthy();
   });
 });
 

@@ -73,7 +73,7 @@ describe('staying signed in', () => {
     const phone = signedInStorage(sessions, ADMIN);
     const stored = await phone.secure.get(KEYS.refreshToken);
     renderApp(phone);
-    expect(await screen.findByText('No device is registered. Register one in the web dashboard.')).toBeTruthy();
+    expect(await screen.findByText('No device is registered yet. Register the one at the pump below.')).toBeTruthy();
     expect(server.count('POST /api/mobile/refresh')).toBe(1);
     expect(server.last('POST /api/mobile/refresh')!.body).toEqual({ refreshToken: stored });
     // The rotated token is stored at once, so the next start presents the new one.

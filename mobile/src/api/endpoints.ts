@@ -4,10 +4,13 @@ import type { ApiClient } from './client';
 import type {
   AdminSummary,
   Balance,
+  Card,
   Device,
+  DeviceCreated,
   Entry,
   MinuteRequest,
   Queue,
+  Receipt,
   Status,
   Usage,
   User,
@@ -46,6 +49,20 @@ export function endpoints(client: ApiClient) {
     reject: async (id: string) =>
       (await client.call('post', '/api/admin/minute-requests/{id}/reject', { params: { id } })) as MinuteRequest,
     devices: async (): Promise<Device[]> => client.call('get', '/api/admin/devices'),
+    createUser: async (name: string, username: string, password: string) =>
+      (await client.call('post', '/api/admin/users', { body: { name, username, password } })) as User,
+    cards: async (): Promise<Card[]> => client.call('get', '/api/admin/cards'),
+    bindCard: async (id: string, uid: string): Promise<Card> =>
+      client.call('post', '/api/admin/users/{id}/rfid', { params: { id }, body: { uid } }),
+    removeCard: async (uid: string): Promise<void> => {
+      await client.call('delete', '/api/admin/cards/{uid}', { params: { uid } });
+    },
+    registerDevice: async (name: string): Promise<DeviceCreated> =>
+      client.call('post', '/api/admin/devices', { body: { name } }),
+    /** The tenant's finished runs and receipts since `from` (RFC 3339). */
+    tenantUsage: async (from: string): Promise<Usage[]> =>
+      (await client.call('get', '/api/admin/usage', { query: { from } })) as Usage[],
+    receipts: async (from: string): Promise<Receipt[]> => client.call('get', '/api/admin/receipts', { query: { from } }),
     adminStop: async () => (await client.call('post', '/api/admin/motor/stop')) as Entry,
 
     // Master.
