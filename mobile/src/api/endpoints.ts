@@ -67,6 +67,16 @@ export function endpoints(client: ApiClient) {
 
     // Master.
     admins: async () => (await client.call('get', '/api/master/admins')) as AdminSummary[],
+    /** One pump, read by the master: its queue, its farmers, its last runs and receipts. */
+    pumpOf: async (adminId: string, from: string) => {
+      const [queue, users, usage, receipts] = await Promise.all([
+        client.call('get', '/api/queue', { query: { adminId } }) as Promise<Queue>,
+        client.call('get', '/api/admin/users', { query: { adminId } }) as Promise<UserWithBalance[]>,
+        client.call('get', '/api/admin/usage', { query: { adminId, from } }) as Promise<Usage[]>,
+        client.call('get', '/api/admin/receipts', { query: { adminId, from } }) as Promise<Receipt[]>,
+      ]);
+      return { queue, users, usage, receipts };
+    },
   };
 }
 

@@ -205,7 +205,15 @@ const en = {
   adminsTitle: 'Pump owners',
   noAdmins: 'No pump owners yet.',
   farmers: (n: string) => `${n} farmers`,
-  masterNote: 'Manage owners and tenants in the web dashboard.',
+  masterNote: 'Add or suspend pump owners in the web dashboard.',
+  totalsTitle: 'All pumps',
+  totalOwners: (n: string) => `${n} pump owners`,
+  totalFarmers: (n: string) => `${n} farmers`,
+  totalRunning: (n: string) => `${n} pumping now`,
+  totalOnline: (n: string) => `${n} devices online`,
+  openPump: 'Open this pump',
+  closePump: 'Close',
+  pumpUsage: (d: string, taka: string) => `Last 14 days: pumped ${d}, cash taken ${taka} taka`,
 
   // Screens not for this account
   notForYou: 'This screen is for pump owners only.',
@@ -441,7 +449,15 @@ const bn: Strings = {
   adminsTitle: 'পাম্প মালিক',
   noAdmins: 'এখনো কোনো পাম্প মালিক নেই।',
   farmers: (n) => `${n} জন কৃষক`,
-  masterNote: 'মালিক ও তাঁদের হিসাব ওয়েব ড্যাশবোর্ডে পরিচালনা করুন।',
+  masterNote: 'পাম্প মালিক যোগ বা স্থগিত করুন ওয়েব ড্যাশবোর্ডে।',
+  totalsTitle: 'সব পাম্প',
+  totalOwners: (n) => `${n} জন পাম্প মালিক`,
+  totalFarmers: (n) => `${n} জন কৃষক`,
+  totalRunning: (n) => `${n}টি পাম্প এখন চলছে`,
+  totalOnline: (n) => `${n}টি যন্ত্র সংযুক্ত`,
+  openPump: 'এই পাম্প খুলুন',
+  closePump: 'বন্ধ করুন',
+  pumpUsage: (d, taka) => `গত ১৪ দিন: পাম্প চলেছে ${d}, আদায় ${taka} টাকা`,
 
   notForYou: 'এই পাতা শুধু পাম্প মালিকদের জন্য।',
 
