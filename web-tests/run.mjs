@@ -289,6 +289,43 @@ async function main() {
     await admin.locator('#device-status', { hasText: 'Pumping' }).waitFor();
   });
 
+  await step('owner moves a waiting farmer up the line, with a reason; every page follows', async () => {
+    // A third farmer, with minutes from a correction (no cash, so no receipt), joins the line.
+    await admin.evaluate(async () => {
+      const post = async (path, body) => {
+        const r = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+        return r.json();
+      };
+      const user = await post('/api/admin/users', { name: 'Jamal Hossain', username: '01711000003', password: '01711000003-pw' });
+      await post('/api/admin/corrections', { userId: user.id, minutes: 10, note: 'test minutes' });
+    });
+    const c = await phone('farmer C');
+    await signIn(c, '01711000003', '01711000003-pw');
+    await c.locator('#motor-button', { hasText: 'JOIN THE QUEUE' }).click();
+    await waitWord(c, 'WAITING #2');
+    await admin.goto(`${server.url}/admin`);
+    await admin.locator('#mv-user').selectOption({ label: '#2 Jamal Hossain' });
+    await admin.locator('#mv-position').fill('1');
+    await admin.locator('#mv-reason').fill('sick child at home');
+    await admin.locator('#move-waiting').scrollIntoViewIfNeeded();
+    await admin.screenshot({ path: join(shots, 'admin-move-waiting-phone.png') });
+    const width = await admin.evaluate(() => document.documentElement.scrollWidth);
+    assert(width <= 360, `the page with the move form fits 360 px: ${width}`);
+    await admin.getByRole('button', { name: 'Move', exact: true }).click();
+    await admin.getByText('Jamal Hossain is now #1 in the queue.').waitFor();
+    await waitWord(c, 'WAITING #1');
+    await waitWord(b, 'WAITING #2');
+    // Jamal leaves again; Salma is next once more.
+    await c.locator('#motor-button', { hasText: 'LEAVE THE QUEUE' }).click();
+    await waitWord(c, 'IDLE');
+    await waitWord(b, 'WAITING #1');
+    await c.context().close();
+    await admin.goto(`${server.url}/admin/log?kind=queue.move`);
+    await admin.locator('#audit td', { hasText: '#2 → #1 sick child at home' }).waitFor();
+    await admin.goto(`${server.url}/admin`);
+  });
+
   await step('screenshots: farmer running, farmer waiting, owner, master', async () => {
     await screenshots(a, 'farmer-running');
     await screenshots(b, 'farmer-waiting');

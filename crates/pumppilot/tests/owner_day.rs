@@ -153,3 +153,54 @@ async fn the_owner_renames_a_farmer_and_gives_a_new_password_that_signs_them_out
     assert!(actions.contains(&"user.edit") && actions.contains(&"user.password"), "{actions:?}");
     assert!(!audit.to_string().contains(password), "the password is never logged");
 }
+
+#[tokio::test]
+async fn the_owner_moves_a_waiting_farmer_with_a_reason_and_the_others_keep_their_order() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 4, 30).await;
+    let _polling = t.device.keep_polling();
+    t.device.poll(false, true).await;
+    for farmer in &t.users {
+        farmer.ok("/api/motor/start", json!({})).await;
+    }
+    let order = |queue: &serde_json::Value| -> Vec<String> {
+        queue["waiting"].as_array().unwrap().iter().map(|e| e["userName"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(order(&t.admin.get("/api/queue").await.1), ["Farmer 1", "Farmer 2", "Farmer 3"]);
+    let last = &t.user_ids[3];
+
+    let no_reason = t.admin.post(&format!("/api/admin/queue/{last}/move"), json!({"position": 1, "reason": " "})).await;
+    assert_error(&no_reason, StatusCode::BAD_REQUEST, "VALIDATION");
+    let zero = t.admin.post(&format!("/api/admin/queue/{last}/move"), json!({"position": 0, "reason": "x"})).await;
+    assert_error(&zero, StatusCode::BAD_REQUEST, "VALIDATION");
+    let running = &t.user_ids[0];
+    let not_waiting =
+        t.admin.post(&format!("/api/admin/queue/{running}/move"), json!({"position": 1, "reason": "x"})).await;
+    assert_error(&not_waiting, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_error(
+        &t.users[1].post(&format!("/api/admin/queue/{last}/move"), json!({"position": 1, "reason": "me first"})).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
+    assert_eq!(order(&t.admin.get("/api/queue").await.1), ["Farmer 1", "Farmer 2", "Farmer 3"], "nothing moved");
+
+    let moved =
+        t.admin.ok(&format!("/api/admin/queue/{last}/move"), json!({"position": 1, "reason": "sick child"})).await;
+    assert_eq!(order(&moved), ["Farmer 3", "Farmer 1", "Farmer 2"]);
+    assert_eq!(moved["waiting"][0]["position"], 1);
+    // The farmer sees it too, and a place past the end is last.
+    assert_eq!(order(&t.users[1].get("/api/queue").await.1), ["Farmer 3", "Farmer 1", "Farmer 2"]);
+    let back =
+        t.admin.ok(&format!("/api/admin/queue/{last}/move"), json!({"position": 99, "reason": "better now"})).await;
+    assert_eq!(order(&back), ["Farmer 1", "Farmer 2", "Farmer 3"]);
+
+    let (_, audit) = t.admin.get("/api/admin/audit").await;
+    let moves: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "queue.move")
+        .map(|a| a["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(moves, ["#1 → #3 better now", "#3 → #1 sick child"]);
+}

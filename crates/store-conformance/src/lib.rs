@@ -48,8 +48,8 @@ pub use guards::{
     an_export_erased_and_imported_again_is_the_same_installation,
 };
 pub use owner::{
-    a_receipt_is_written_with_its_recharge, changing_a_farmer_renames_resets_and_revokes_at_once,
-    terms_are_per_tenant_and_written_with_their_audit_line,
+    a_receipt_is_written_with_its_recharge, a_waiting_farmer_moved_in_line_passes_the_others,
+    changing_a_farmer_renames_resets_and_revokes_at_once, terms_are_per_tenant_and_written_with_their_audit_line,
 };
 pub use queue::{one_active_entry_per_admin_is_enforced_by_the_store, positions_close_up_as_the_line_moves};
 pub use requests::{approving_with_a_commit_decides_once, one_pending_request_per_user, rejecting_decides_once};
@@ -156,6 +156,7 @@ macro_rules! conformance_tests {
             terms_are_per_tenant_and_written_with_their_audit_line,
             a_receipt_is_written_with_its_recharge,
             changing_a_farmer_renames_resets_and_revokes_at_once,
+            a_waiting_farmer_moved_in_line_passes_the_others,
         );
     };
 }

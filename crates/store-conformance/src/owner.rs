@@ -7,7 +7,7 @@ use pumppilot_store::{
     Terms,
 };
 
-use crate::support::{DAY, assert_err, at, load, recharge, tenancy};
+use crate::support::{DAY, Driver, all_good, assert_err, at, load, recharge, tenancy};
 
 fn line(admin: AdminId, seconds: i64, action: &str, target: UserId) -> AuditEntry {
     AuditEntry {
@@ -180,4 +180,34 @@ pub async fn changing_a_farmer_renames_resets_and_revokes_at_once(store: &dyn St
     assert_ne!(store.account(q.users[0]).await.unwrap().unwrap().name, "Taken");
     let audit = store.audit(Some(rahim.admin), 10).await.unwrap();
     assert_eq!(audit.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["user.password", "user.edit"]);
+}
+
+/// The owner moves a waiting farmer up or down the line: the entries pass each other's places
+/// within one write, the store keeps one entry per place, and the line reloads in the new order.
+pub async fn a_waiting_farmer_moved_in_line_passes_the_others(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 4).await;
+    let admin = rahim.admin;
+    let mut pump = Driver::load(store, admin).await;
+    for user in &rahim.users {
+        pump.step(recharge(admin, *user, 600), at(0)).await;
+    }
+    pump.step(all_good(), at(1)).await;
+    for (n, user) in rahim.users.iter().enumerate() {
+        let start = pumppilot_engine::Event::Start {
+            user: *user,
+            requested_minutes: None,
+            entry_id: pumppilot_engine::EntryId::new(),
+        };
+        pump.step(start, at(2 + n as i64)).await;
+    }
+    let line = |pump: &Driver<'_>| pump.tenant.waiting.iter().map(|e| e.user_id).collect::<Vec<_>>();
+    let [_, b, c, d] = rahim.users[..] else { panic!("four farmers") };
+    assert_eq!(line(&pump), [b, c, d]);
+    // The last to the front: every entry passes another's place (Driver checks the reload).
+    pump.step(pumppilot_engine::Event::MoveWaiting { user: d, to: 1 }, at(10)).await;
+    assert_eq!(line(&pump), [d, b, c]);
+    pump.step(pumppilot_engine::Event::MoveWaiting { user: d, to: 3 }, at(11)).await;
+    assert_eq!(line(&pump), [b, c, d]);
+    let stored = load(store, admin).await;
+    assert_eq!(stored.waiting.iter().map(|e| e.user_id).collect::<Vec<_>>(), [b, c, d]);
 }

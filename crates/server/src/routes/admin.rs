@@ -28,7 +28,7 @@ use crate::{
     runtime::Extras,
     views::{
         AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, MinuteRequestView, MotorSettingsView,
-        UsageView, UserBalanceView, UserView, WalletView, minutes,
+        QueueView, UsageView, UserBalanceView, UserView, WalletView, minutes,
     },
 };
 
@@ -50,6 +50,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(motor_settings, set_motor_settings))
         .routes(routes!(admin_stop))
         .routes(routes!(remove_waiting))
+        .routes(routes!(move_waiting))
         .routes(routes!(tenant_usage))
         .routes(routes!(audit_log))
 }
@@ -617,6 +618,55 @@ async fn remove_waiting(
     let Reply::Ended(entry) = reply? else { return Err(ApiError::internal()) };
     let name = |_: UserId| user.name.clone();
     Ok(Json(EntryView::new(&entry, &tenant, now, &name)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveWaitingBody {
+    /// The new place in line: 1 is next; past the end is last.
+    #[schema(minimum = 1)]
+    position: i64,
+    /// Why (1 to 500 characters); written in the audit log.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+/// Moves a waiting farmer to another place in line, with a reason (audited); the others keep
+/// their order. 404 when the farmer is not waiting.
+#[utoipa::path(post, path = "/api/admin/queue/{userId}/move", tag = "admin", params(("userId" = String, Path), AdminIdParam),
+    request_body = MoveWaitingBody, security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The queue in its new order", body = QueueView), Scoped, Body, Refused))]
+async fn move_waiting(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(user_id): ApiPath<String>,
+    ApiJson(body): ApiJson<MoveWaitingBody>,
+) -> Result<Json<QueueView>, ApiError> {
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::validation("reason: say why, in 1 to 500 characters"));
+    }
+    let to = usize::try_from(body.position)
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| ApiError::validation("position: 1 or more"))?;
+    let user = tenant_user(&app, admin.scope, &user_id).await?;
+    let (from, waiting) = app
+        .runtime
+        .read(admin.scope.admin(), |t, _| (t.waiting.iter().position(|e| e.user_id == user.id), t.waiting.len()))
+        .await?;
+    let from = from.ok_or_else(|| ApiError::not_found("waiting farmer"))?;
+    // The audit line says where the farmer lands (past the end is last).
+    let detail = format!("#{} → #{} {reason}", from + 1, to.min(waiting));
+    let extras = Extras::audit(audit(&app, &admin, "queue.move", user.id.to_string(), detail));
+    let (reply, (tenant, now)) = app
+        .runtime
+        .apply(admin.scope.admin(), Event::MoveWaiting { user: user.id, to }, extras, |t, now| (t.clone(), now))
+        .await?;
+    reply?;
+    let ids = tenant.active.iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
+    let names = app.names(ids).await?;
+    Ok(Json(QueueView::new(&tenant, now, &|id: UserId| names.get(&id).cloned().unwrap_or_default())))
 }
 
 #[derive(Deserialize, IntoParams)]

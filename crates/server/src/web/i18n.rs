@@ -569,6 +569,7 @@ pub static EN: Text = Text {
         ("card.unbind", "Card removed"),
         ("queue.remove", "Taken out of the queue"),
         ("terms.set", "Price and limits changed"),
+        ("queue.move", "Moved in the queue"),
         ("user.edit", "Farmer renamed"),
         ("user.password", "New password made"),
     ],
@@ -661,6 +662,7 @@ pub static EN: Text = Text {
         ("maxRequestMinutes", "Most minutes: a whole number from 1 to 10080."),
         ("pricePerHourTaka", "Price: whole taka from 0 to 100000, or empty for no price."),
         ("cashTaka", "Cash: whole taka, like 150, or empty."),
+        ("position", "Place: a whole number, 1 for next."),
     ],
 
     unit_h: "h",
@@ -887,6 +889,7 @@ pub static BN: Text = Text {
         ("card.unbind", "কার্ড বাদ"),
         ("queue.remove", "সারি থেকে সরানো"),
         ("terms.set", "দাম ও সীমা বদলানো হয়েছে"),
+        ("queue.move", "সারিতে সরানো হয়েছে"),
         ("user.edit", "কৃষকের নাম বদলানো হয়েছে"),
         ("user.password", "নতুন পাসওয়ার্ড তৈরি হয়েছে"),
     ],
@@ -979,6 +982,7 @@ pub static BN: Text = Text {
         ("maxRequestMinutes", "সর্বোচ্চ মিনিট: ১ থেকে ১০০৮০-এর মধ্যে একটি পূর্ণ সংখ্যা।"),
         ("pricePerHourTaka", "দাম: ০ থেকে ১০০০০০ টাকা, অথবা দাম না থাকলে খালি।"),
         ("cashTaka", "টাকা: পূর্ণ সংখ্যায়, যেমন ১৫০, অথবা খালি।"),
+        ("position", "নম্বর: একটি পূর্ণ সংখ্যা, পরের জনের জন্য ১।"),
     ],
 
     unit_h: "ঘণ্টা",

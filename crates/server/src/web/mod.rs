@@ -84,6 +84,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/terms", post(admin::set_terms))
         .route("/admin/receipts/{id}", get(admin::receipt))
         .route("/admin/queue/remove", post(admin::remove_waiting))
+        .route("/admin/queue/move", post(admin::move_waiting))
         .route("/admin/requests", get(admin::requests))
         .route("/admin/requests/{id}/approve", post(admin::approve))
         .route("/admin/requests/{id}/reject", post(admin::reject))

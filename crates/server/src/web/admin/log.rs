@@ -147,6 +147,18 @@ pub fn detail(t: &Text, lang: Lang, action: &str, text: &str) -> String {
             };
             parse().unwrap_or_else(|| text.to_string())
         }
+        "queue.move" => {
+            // `#3 → #1 reason`: the places in the reader's digits.
+            let place = |part: &str| part.strip_prefix('#').and_then(|n| n.parse::<i64>().ok());
+            let mut words = text.splitn(4, ' ');
+            match (words.next().and_then(place), words.next(), words.next().and_then(place)) {
+                (Some(from), Some("→"), Some(to)) => {
+                    let rest = words.next().map(|r| format!(" {r}")).unwrap_or_default();
+                    format!("#{} → #{}{rest}", number(from, lang), number(to, lang))
+                }
+                _ => text.to_string(),
+            }
+        }
         _ => text.to_string(),
     }
 }
@@ -176,5 +188,6 @@ mod tests {
         );
         assert_eq!(detail(&BN, Lang::Bn, "queue.remove", "left the field 3"), "left the field 3");
         assert_eq!(detail(&EN, Lang::En, "recharge", "odd"), "odd");
+        assert_eq!(detail(&BN, Lang::Bn, "queue.move", "#3 → #1 sick child"), "#৩ → #১ sick child");
     }
 }

@@ -62,6 +62,6 @@ mod usage;
 pub use farmers::{bind_card, correct, create_farmer, farmer, farmers, recharge, remove_card, suspend, unsuspend};
 pub use log::log;
 pub use owner::{receipt, rename, reset_password, set_terms};
-pub use pump::{pump, register_device, remove_waiting, rotate_key, stop};
+pub use pump::{move_waiting, pump, register_device, remove_waiting, rotate_key, stop};
 pub use requests::{approve, reject, requests};
 pub use usage::{usage, usage_csv};

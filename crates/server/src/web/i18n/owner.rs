@@ -78,6 +78,12 @@ pub struct OwnerText {
     pub app_link: &'static str,
     /// `{0}`: the server's address.
     pub app_server: &'static str,
+    pub move_title: &'static str,
+    pub move_help: &'static str,
+    pub move_to: &'static str,
+    pub move_button: &'static str,
+    /// `{0}` the farmer, `{1}` the new place.
+    pub flash_moved: &'static str,
 }
 
 pub static EN: OwnerText = OwnerText {
@@ -144,6 +150,11 @@ pub static EN: OwnerText = OwnerText {
     app_help: "The farmer scans this code with the phone's camera: the PumpPilot app opens this server with their username filled in. They type only their password.",
     app_link: "Open in the PumpPilot app",
     app_server: "Server: {0}",
+    move_title: "Move someone in the queue",
+    move_help: "For a good reason (an emergency, a mistake). The others keep their order. The reason is written in the log.",
+    move_to: "To place (1 = next)",
+    move_button: "Move",
+    flash_moved: "{0} is now #{1} in the queue.",
 };
 
 pub static BN: OwnerText = OwnerText {
@@ -210,6 +221,11 @@ pub static BN: OwnerText = OwnerText {
     app_help: "কৃষক ফোনের ক্যামেরা দিয়ে এই কোডটি স্ক্যান করবেন: পাম্পপাইলট অ্যাপ এই সার্ভারে খুলবে, ইউজারনেম বসানো থাকবে। শুধু পাসওয়ার্ড লিখতে হবে।",
     app_link: "পাম্পপাইলট অ্যাপে খুলুন",
     app_server: "সার্ভার: {0}",
+    move_title: "সারিতে কাউকে সরান",
+    move_help: "যুক্তিসঙ্গত কারণে (জরুরি অবস্থা, ভুল)। বাকিরা নিজেদের ক্রমে থাকবেন। কারণটি লগে লেখা হবে।",
+    move_to: "কত নম্বরে (১ = পরের জন)",
+    move_button: "সরান",
+    flash_moved: "{0} এখন সারিতে #{1}।",
 };
 
 impl OwnerText {
@@ -218,6 +234,7 @@ impl OwnerText {
         Some(match key {
             "terms_saved" => self.flash_terms_saved,
             "renamed" => self.flash_renamed,
+            "moved" => self.flash_moved,
             _ => return None,
         })
     }
