@@ -118,3 +118,44 @@ describe('owner tools in the app', () => {
     expect(await screen.findByTestId('device-d1')).toBeTruthy();
   });
 });
+
+describe('owner tools in the app: cash and passwords', () => {
+  test('a recharge records the cash taken and says the receipt; at the price when left empty', async () => {
+    const { server, sessions, users } = owner();
+    server.on(
+      'POST /api/admin/recharge',
+      sessions.authed((req) => {
+        const u = users[0]!;
+        u.availableSeconds += req.body.minutes * 60;
+        const receipt = req.body.cashTaka === undefined ? 'r-price' : 'r-typed';
+        return { body: { userId: u.id, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: receipt } };
+      }),
+    );
+    server.on('GET /api/admin/receipts/{id}', sessions.authed({ body: { id: 'r-price', userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 30, cashTaka: 75, recordedByName: ADMIN.name } }));
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.changeText(screen.getByTestId('user-karim-cash'), 'abc');
+    fireEvent.press(screen.getByTestId('user-karim-recharge'));
+    expect(await screen.findByText('Cash: whole taka, like 150, or empty.')).toBeTruthy();
+    expect(server.count('POST /api/admin/recharge')).toBe(0);
+    fireEvent.changeText(screen.getByTestId('user-karim-cash'), '100');
+    fireEvent.press(screen.getByTestId('user-karim-recharge'));
+    expect(await screen.findByText('Karim Mia now has 1 h. Receipt: 100 taka.')).toBeTruthy();
+    expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 30, note: null, cashTaka: 100 });
+    fireEvent.press(screen.getByTestId('user-karim-recharge'));
+    expect(await screen.findByText('Karim Mia now has 1 h 30 min. Receipt: 75 taka.')).toBeTruthy();
+    expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 30, note: null });
+  });
+
+  test('a new password takes a second tap and is shown once', async () => {
+    const { server, sessions } = owner();
+    server.on('POST /api/admin/users/{id}/password', sessions.authed({ body: { userId: KARIM.id, username: KARIM.username, password: 'k7mq2xw9pd' } }));
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.press(screen.getByTestId('user-karim-password'));
+    expect(server.calls.filter((c) => c.path.endsWith('/password'))).toHaveLength(0);
+    fireEvent.press(await screen.findByText('Tap again: the old password stops working'));
+    expect(await screen.findByText('New password for Karim Mia: k7mq2xw9pd — give it now; it is not shown again.')).toBeTruthy();
+    expect(server.calls.filter((c) => c.path === `/api/admin/users/${KARIM.id}/password`)).toHaveLength(1);
+  });
+});

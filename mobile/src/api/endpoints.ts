@@ -9,6 +9,7 @@ import type {
   DeviceCreated,
   Entry,
   MinuteRequest,
+  NewPassword,
   Queue,
   Receipt,
   Status,
@@ -33,8 +34,15 @@ export function endpoints(client: ApiClient) {
 
     // Admin.
     users: async () => (await client.call('get', '/api/admin/users')) as UserWithBalance[],
-    recharge: async (userId: string, minutes: number, note?: string): Promise<Balance> =>
-      client.call('post', '/api/admin/recharge', { body: { userId, minutes, note: note || null } }),
+    /** Adds minutes; with `cashTaka` (or at the pump's price when absent) a receipt is written. */
+    recharge: async (userId: string, minutes: number, note?: string, cashTaka?: number): Promise<Balance> =>
+      client.call('post', '/api/admin/recharge', {
+        body: cashTaka === undefined ? { userId, minutes, note: note || null } : { userId, minutes, note: note || null, cashTaka },
+      }),
+    receipt: async (id: string): Promise<Receipt> => client.call('get', '/api/admin/receipts/{id}', { params: { id } }),
+    /** A new password for a farmer, shown once; the farmer is signed out everywhere. */
+    resetPassword: async (id: string): Promise<NewPassword> =>
+      client.call('post', '/api/admin/users/{id}/password', { params: { id } }),
     /** ± minutes with a reason (a mistake put right); written in the ledger and the log. */
     correct: async (userId: string, minutes: number, note: string): Promise<Balance> =>
       client.call('post', '/api/admin/corrections', { body: { userId, minutes, note } }),

@@ -34,6 +34,7 @@ export type Balance = Schemas['BalanceView'];
 export type Card = Schemas['CardView'];
 export type DeviceCreated = Schemas['DeviceCreatedView'];
 export type Receipt = Schemas['ReceiptView'];
+export type NewPassword = Schemas['NewPasswordView'];
 export type TokenPair = Omit<Schemas['TokenPair'], 'user'> & { user: User };
 export type ErrorBody = Schemas['ErrorBody'];
 

@@ -168,6 +168,12 @@ const en = {
   usageTotal: (d: string) => `Pumped ${d}`,
   cashTotal: (taka: string) => `Cash taken ${taka} taka`,
   usageNone: 'No runs in these days.',
+  cashTaken: 'Cash taken (taka; empty: at your price, if set)',
+  badCash: 'Cash: whole taka, like 150, or empty.',
+  rechargeReceipt: (name: string, b: string, taka: string) => `${name} now has ${b}. Receipt: ${taka} taka.`,
+  resetPassword: 'Make a new password',
+  confirmResetPassword: 'Tap again: the old password stops working',
+  newPassword: (name: string, password: string) => `New password for ${name}: ${password} — give it now; it is not shown again.`,
 
   // Admin: farmers
   usersTitle: 'Farmers',
@@ -415,6 +421,12 @@ const bn: Strings = {
   usageTotal: (d) => `পাম্প চলেছে ${d}`,
   cashTotal: (taka) => `আদায় ${taka} টাকা`,
   usageNone: 'এই দিনগুলোতে কোনো চালানো নেই।',
+  cashTaken: 'নেওয়া টাকা (খালি: আপনার দামে, যদি ঠিক করা থাকে)',
+  badCash: 'টাকা: পূর্ণ সংখ্যায়, যেমন ১৫০, অথবা খালি।',
+  rechargeReceipt: (name, b, taka) => `${name}-এর এখন ${b} আছে। রসিদ: ${taka} টাকা।`,
+  resetPassword: 'নতুন পাসওয়ার্ড তৈরি করুন',
+  confirmResetPassword: 'আবার চাপুন: পুরনো পাসওয়ার্ড আর কাজ করবে না',
+  newPassword: (name, password) => `${name}-এর নতুন পাসওয়ার্ড: ${password} — এখনই দিন; এটি আর দেখানো হবে না।`,
 
   usersTitle: 'কৃষক',
   noUsers: 'এখনো কোনো কৃষক নেই। ওপরে প্রথমজনকে যোগ করুন।',

@@ -168,7 +168,9 @@ function UserCard({
   const i18n = useI18n();
   const { t } = i18n;
   const [minutes, setMinutes] = useState('30');
-  const [busy, setBusy] = useState<'recharge' | 'suspend' | 'correct' | null>(null);
+  const [cash, setCash] = useState('');
+  const [busy, setBusy] = useState<'recharge' | 'suspend' | 'correct' | 'password' | null>(null);
+  const [confirmReset, setConfirmReset] = useState(false);
   const [confirmSuspend, setConfirmSuspend] = useState(false);
   const [fix, setFix] = useState('');
   const [why, setWhy] = useState('');
@@ -204,10 +206,39 @@ function UserCard({
       onDone({ kind: 'error', text: t.badMinutes });
       return;
     }
+    const taka = cash.trim() ? parseWholeNumber(cash) : undefined;
+    if (taka === null) {
+      onDone({ kind: 'error', text: t.badCash });
+      return;
+    }
     setBusy('recharge');
     try {
-      const balance = await api.recharge(user.id, n);
-      onDone({ kind: 'success', text: t.rechargeDone(user.name, i18n.duration(balance.availableSeconds)) });
+      const balance = await api.recharge(user.id, n, undefined, taka);
+      // Without a typed amount the server took the pump's price: the receipt says how much.
+      const paid = balance.receiptId ? (taka ?? (await api.receipt(balance.receiptId)).cashTaka) : null;
+      setCash('');
+      const left = i18n.duration(balance.availableSeconds);
+      onDone({
+        kind: 'success',
+        text: paid === null ? t.rechargeDone(user.name, left) : t.rechargeReceipt(user.name, left, i18n.num(paid)),
+      });
+    } catch (err) {
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const resetPassword = async () => {
+    if (!confirmReset) {
+      setConfirmReset(true);
+      return;
+    }
+    setConfirmReset(false);
+    setBusy('password');
+    try {
+      const made = await api.resetPassword(user.id);
+      onDone({ kind: 'success', text: t.newPassword(user.name, made.password) });
     } catch (err) {
       onDone({ kind: 'error', text: i18n.error(err) });
     } finally {
@@ -266,6 +297,14 @@ function UserCard({
             onChange={(m) => setMinutes(String(m))}
             options={PRESETS.map((m) => ({ value: m, label: i18n.minutes(m) }))}
           />
+          <Field
+            testID={`user-${user.username}-cash`}
+            label={t.cashTaken}
+            value={cash}
+            onChangeText={setCash}
+            keyboardType="number-pad"
+            maxLength={8}
+          />
           <Button
             testID={`user-${user.username}-recharge`}
             label={`${t.recharge} +${i18n.minutes(parseWholeNumber(minutes) ?? 0)}`}
@@ -287,6 +326,13 @@ function UserCard({
             label={user.suspended ? t.unsuspend : confirmSuspend ? t.confirmSuspend : t.suspend}
             busy={busy === 'suspend'}
             onPress={() => void toggleSuspension()}
+          />
+          <Button
+            kind="outline"
+            testID={`user-${user.username}-password`}
+            label={confirmReset ? t.confirmResetPassword : t.resetPassword}
+            busy={busy === 'password'}
+            onPress={() => void resetPassword()}
           />
           <Cards user={user} cards={cards} onDone={onDone} />
         </View>
