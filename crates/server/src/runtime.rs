@@ -16,7 +16,7 @@ use std::{
 use pumppilot_engine::{
     AdminId, DeviceId, DevicePoll, Event, MotorRules, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp, UserId,
 };
-use pumppilot_store::{AuditEntry, Commit, Decision, Store, StoreError, Telemetry};
+use pumppilot_store::{AuditEntry, Commit, Decision, Receipt, Store, StoreError, Telemetry};
 use tokio::sync::{Mutex, Notify, watch};
 
 use crate::clock::SharedClock;
@@ -42,6 +42,8 @@ pub struct Extras {
     pub audit: Vec<AuditEntry>,
     pub decision: Option<Decision>,
     pub suspension: Option<(UserId, bool)>,
+    /// The receipt of a recharge paid in cash.
+    pub receipt: Option<Receipt>,
 }
 
 impl Extras {
@@ -51,7 +53,7 @@ impl Extras {
     }
 
     fn is_empty(&self) -> bool {
-        self.audit.is_empty() && self.decision.is_none() && self.suspension.is_none()
+        self.audit.is_empty() && self.decision.is_none() && self.suspension.is_none() && self.receipt.is_none()
     }
 }
 
@@ -209,6 +211,7 @@ impl Runtime {
                     audit: if accepted { &extras.audit } else { &[] },
                     decision: extras.decision.as_ref().filter(|_| accepted),
                     suspension: extras.suspension.filter(|_| accepted),
+                    receipt: extras.receipt.as_ref().filter(|_| accepted),
                 };
                 match self.store.commit(commit).await {
                     Ok(()) => {

@@ -103,6 +103,8 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "at": -1 }, "at", false, None),
             ],
         ),
+        ("terms", vec![]),
+        ("receipts", vec![index(doc! { "adminId": 1, "at": -1 }, "admin_at", false, None)]),
         ("meta", vec![]),
     ]
 }

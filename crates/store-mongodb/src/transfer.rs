@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Every collection that holds PumpPilot's data (not `meta`).
-const DATA: [&str; 13] = [
+const DATA: [&str; 15] = [
     "usernames",
     "admins",
     "users",
@@ -29,6 +29,8 @@ const DATA: [&str; 13] = [
     "devices",
     "cards",
     "audit_logs",
+    "terms",
+    "receipts",
 ];
 
 impl MongoStore {
@@ -66,6 +68,12 @@ impl MongoStore {
         }
         for doc in self.find_all("cards", doc! {}, doc! { "boundAt": 1, "uid": 1 }, None).await? {
             snapshot.cards.push(codec::card(&doc)?);
+        }
+        for doc in self.find_all("terms", doc! {}, doc! { "_id": 1 }, None).await? {
+            snapshot.terms.push(codec::terms(&doc)?);
+        }
+        for doc in self.find_all("receipts", doc! {}, doc! { "at": 1, "_id": 1 }, None).await? {
+            snapshot.receipts.push(codec::receipt(&doc)?);
         }
         let ids: Vec<AdminId> = self.tenant_ids().await?;
         for admin in ids {
@@ -150,6 +158,8 @@ impl MongoStore {
         let devices = part.devices.iter().map(codec::device_doc).collect::<Result<Vec<_>, _>>()?;
         self.insert("devices", devices).await?;
         self.insert("cards", part.cards.iter().map(codec::card_doc).collect()).await?;
+        self.insert("terms", part.terms.iter().map(|(admin, terms)| codec::terms_doc(*admin, terms)).collect()).await?;
+        self.insert("receipts", part.receipts.iter().map(codec::receipt_doc).collect()).await?;
         Ok(())
     }
 

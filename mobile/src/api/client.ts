@@ -65,7 +65,7 @@ export function normaliseServerUrl(input: string): string {
   return url.replace(/\/+$/, '');
 }
 
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'delete';
 type CallOptions<P extends keyof paths, M extends Method> = {
   body?: BodyOf<P, M>;
   query?: QueryOf<P, M>;

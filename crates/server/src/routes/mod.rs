@@ -8,6 +8,7 @@ mod live;
 mod master;
 pub(crate) mod motor;
 pub mod openapi;
+pub(crate) mod owner;
 
 pub use cards::{CardView, RecentTaps};
 
@@ -35,6 +36,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(master::routes())
         .merge(admin::routes())
+        .merge(owner::routes())
         .merge(motor::routes())
         .merge(device::routes())
         .merge(cards::routes())
