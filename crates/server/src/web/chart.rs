@@ -44,7 +44,8 @@ pub fn amount_text(value: i64, lang: Lang) -> String {
 pub fn columns_of(bars: &[Bar], title: &str, lang: Lang, axes: &Axes, text: &dyn Fn(i64, Lang) -> String) -> Markup {
     let minutes_text = text;
     let height = 240;
-    let (top, bottom, left) = (40, 44, 56);
+    // The bottom holds the bars' labels and, a line below them, what the bars are.
+    let (top, bottom, left) = (40, 64, 56);
     let plot = height - top - bottom;
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
     let slot = (WIDTH - 2 * left) / (bars.len() as i64).max(1);
