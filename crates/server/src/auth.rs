@@ -59,6 +59,12 @@ impl Sessions {
         self.by_hash.write().expect("sessions lock").retain(|_, s| s.expires_at > now);
     }
 
+    /// Forgets every session and account held in memory (the store's change feed had a gap).
+    pub fn forget_all(&self) {
+        self.by_hash.write().expect("sessions lock").clear();
+        self.accounts.write().expect("accounts lock").clear();
+    }
+
     /// Forgets an account so its next use reads it again (after a suspension, say).
     pub fn forget_account(&self, id: UserId) {
         self.accounts.write().expect("accounts lock").remove(&id);
@@ -66,7 +72,9 @@ impl Sessions {
 
     /// An account, from memory or the store.
     pub async fn account(&self, app: &App, id: UserId) -> Result<Option<Arc<Account>>, ApiError> {
-        if let Some(account) = self.accounts.read().expect("accounts lock").get(&id) {
+        // While a shared store's change feed is silent, memory may be older than the store.
+        let fresh = app.runtime.is_fresh();
+        if fresh && let Some(account) = self.accounts.read().expect("accounts lock").get(&id) {
             return Ok(Some(Arc::clone(account)));
         }
         let Some(account) = app.store.account(id).await? else { return Ok(None) };
@@ -76,7 +84,9 @@ impl Sessions {
     }
 
     async fn session(&self, app: &App, kind: SessionKind, hash: [u8; 32]) -> Result<Option<CachedSession>, ApiError> {
-        if let Some(session) = self.by_hash.read().expect("sessions lock").get(&hash) {
+        if app.runtime.is_fresh()
+            && let Some(session) = self.by_hash.read().expect("sessions lock").get(&hash)
+        {
             return Ok(Some(session.clone()));
         }
         let Some(session) = app.store.session_by_access_hash(kind, &hash).await? else { return Ok(None) };

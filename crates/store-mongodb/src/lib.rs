@@ -22,6 +22,7 @@
 
 mod codec;
 mod error;
+mod feed;
 mod schema;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -680,6 +681,11 @@ impl Store for MongoStore {
             purged += usize::try_from(result.deleted_count).unwrap_or(usize::MAX);
         }
         Ok(purged)
+    }
+
+    /// One change stream on the database (see `feed.rs`): several servers may share MongoDB.
+    fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<pumppilot_store::Change>> {
+        Some(feed::start(self.db.clone()))
     }
 
     async fn export(&self) -> StoreResult<Snapshot> {

@@ -41,8 +41,32 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// What moved in a store shared by several servers, as its change feed tells every one of them
+/// (see [`Store::changes`]). A server drops or refreshes what it keeps in memory accordingly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A tenant's stored state: its version (moves with every commit) and its device's last poll
+    /// (moves with telemetry flushed by any server).
+    Tenant { admin: AdminId, version: u64, last_poll_at: Option<Timestamp> },
+    /// A device was added, its key set or rotated, its telemetry written, or it was retired
+    /// (`key_hash` is `None` then): the key it answers to now, if any.
+    Device { id: DeviceId, admin: Option<AdminId>, key_hash: Option<Vec<u8>> },
+    /// A session changed (revoked, rotated, deleted).
+    Session { id: SessionId },
+    /// An account changed (suspended, renamed, its wallet moved, deleted).
+    Account { id: UserId },
+    /// Nothing changed, and the feed is known to be live at this moment (a heartbeat).
+    Live,
+    /// The feed may have missed changes (it was restarted without a place to resume from): forget
+    /// everything kept in memory.
+    Reset,
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How often a live change feed says so when nothing changes (see [`Store::changes`]).
+pub const FEED_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// One tenant transition to write atomically.
 #[derive(Debug, Clone, Copy)]
@@ -241,6 +265,16 @@ pub trait Store: Send + Sync + 'static {
     /// (the refresh token for mobile, the access token for web) expired before `before`.
     /// Returns how many were deleted.
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize>;
+
+    // --- several servers on one store ---
+    /// The feed of changes made by any server, live or not, for a store that several servers may
+    /// share; `None` for a store of one process (SQLite: a lock file refuses a second server),
+    /// where nothing changes behind the server's back. The feed sends [`Change::Live`] at least
+    /// every [`FEED_HEARTBEAT`] while it is live, and [`Change::Reset`] first and after any gap.
+    /// It ends when the receiver is dropped.
+    fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        None
+    }
 
     // --- moving an installation (`pumppilot migrate`); a wrapper store need not offer it ---
     /// Everything stored, as one [`Snapshot`].
