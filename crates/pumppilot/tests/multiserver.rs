@@ -303,3 +303,99 @@ async fn three_servers_on_one_mongodb_act_as_one() {
     let offline: Vec<&Heard> = heard.iter().filter(|h| h.answer["holdReason"] == "DEVICE_OFFLINE").collect();
     assert!(offline.is_empty(), "DEVICE_OFFLINE while the device polled within its lease: {offline:?}");
 }
+
+/// A device poll on `site` that gives up after `timeout`: its answer, or `None`.
+async fn poll_once(device: &Client, site: &Site, timeout: Duration) -> Option<(StatusCode, Value)> {
+    let response = device
+        .http
+        .get(format!("{}{}", site.base, poll_path(None)))
+        .bearer_auth(device.token.as_deref().unwrap())
+        .timeout(timeout)
+        .send()
+        .await
+        .ok()?;
+    let status = response.status();
+    Some((status, response.json().await.ok()?))
+}
+
+#[tokio::test]
+async fn mongodb_lost_while_running_turns_devices_off_and_everything_recovers_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let db = testing::start_on_disk(data.path(), None);
+    let port = db.port();
+    // A lost MongoDB is noticed within a second (the driver's server selection), not ten.
+    let url = format!("mongodb://127.0.0.1:{port}/lost?directConnection=true&serverSelectionTimeoutMS=1000");
+    let (_a, a) = start(dir.path(), &url);
+    let (_b, b) = start(dir.path(), &url);
+    let tenant = a.tenant("rahim", 1, 10).await;
+    let device = &tenant.device.client;
+    within("the device known on B", 5 * ONE_SECOND, || {
+        let device = on(device, &b);
+        async move { (device.get(&poll_path(None)).await.0 == StatusCode::OK).then_some(()) }
+    })
+    .await;
+    tenant.users[0].ok("/api/motor/start", json!({})).await;
+    for site in [&a, &b] {
+        within("the device told ON", 5 * ONE_SECOND, || {
+            let device = on(device, site);
+            async move { (device.get(&poll_path(None)).await.1["motor"] == "ON").then_some(()) }
+        })
+        .await;
+    }
+
+    // MongoDB goes away.
+    db.stop();
+    let lost = Instant::now();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    for site in [&a, &b] {
+        let ((), _) = within("the device told OFF for the store", 20 * ONE_SECOND, || {
+            let (device, heard) = (device.clone(), Arc::clone(&heard));
+            async move {
+                let (status, answer) = poll_once(&device, site, Duration::from_secs(3)).await?;
+                heard.lock().unwrap().push((Instant::now(), answer.clone()));
+                (status == StatusCode::OK && answer["motor"] == "OFF" && answer["holdReason"] == "STORE_UNAVAILABLE")
+                    .then_some(())
+            }
+        })
+        .await;
+        let (status, _) = site.anonymous().get("/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "/readyz on {}", site.base);
+        let stop = on(&tenant.users[0], site).post("/api/motor/stop", json!({})).await;
+        common::assert_error(&stop, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    }
+    // Nothing the device heard after the freshness window (plus the time to notice) said ON.
+    let window = Duration::from_secs(3);
+    let heard = heard.lock().unwrap().clone();
+    let late_on: Vec<_> = heard.iter().filter(|(at, a)| *at > lost + window && a["motor"] == "ON").collect();
+    assert!(late_on.is_empty(), "ON from state the server could not confirm: {late_on:?}");
+    for _ in 0..3 {
+        for site in [&a, &b] {
+            if let Some((_, answer)) = poll_once(device, site, Duration::from_secs(3)).await {
+                assert_ne!(answer["motor"], "ON", "ON while MongoDB is gone: {answer}");
+            }
+        }
+    }
+
+    // MongoDB is back on the same port with the same data: both servers recover by themselves.
+    let _db = testing::start_on_disk(data.path(), Some(port));
+    for site in [&a, &b] {
+        within("ON again after the store came back", 30 * ONE_SECOND, || {
+            let device = device.clone();
+            async move {
+                let (_, answer) = poll_once(&device, site, Duration::from_secs(3)).await?;
+                (answer["motor"] == "ON").then_some(())
+            }
+        })
+        .await;
+        within("/readyz 200 again", 30 * ONE_SECOND, || async move {
+            (site.anonymous().get("/readyz").await.0 == StatusCode::OK).then_some(())
+        })
+        .await;
+    }
+    let ended = on(&tenant.users[0], &b).ok("/api/motor/stop", json!({})).await;
+    assert_eq!(ended["status"], "COMPLETED", "{ended}");
+    let (_, wallet) = on(&tenant.users[0], &a).get("/api/wallet").await;
+    let sum: i64 = wallet["ledger"].as_array().unwrap().iter().map(|l| l["deltaSeconds"].as_i64().unwrap()).sum();
+    assert_eq!(wallet["availableSeconds"].as_i64().unwrap(), sum, "balance = ledger");
+}
