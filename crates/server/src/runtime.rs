@@ -121,6 +121,8 @@ pub struct Runtime {
     /// probe failed); cleared by the next write that succeeds. While set, polls answer OFF.
     outage: SyncMutex<Option<Timestamp>>,
     retries: AtomicU64,
+    /// How many times a tenant was read from the store.
+    loads: AtomicU64,
     /// The change feed, when several servers may share the store.
     feed: Option<Feed>,
     /// The feed's receiver until `start` takes it.
@@ -156,6 +158,7 @@ impl Runtime {
             motor_rules: SyncMutex::new(MotorRules::NONE),
             outage: SyncMutex::default(),
             retries: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
         })
     }
 
@@ -190,6 +193,12 @@ impl Runtime {
     /// retry path ran).
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
+    }
+
+    /// How many times a tenant's state was read from the store since the start (to show that
+    /// quiet polls are answered from memory).
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
     }
 
     /// Sets the server's restart protection (`PUMPPILOT_MIN_OFF_MS`, …) for every tenant.
@@ -437,6 +446,7 @@ impl Runtime {
     }
 
     async fn load(&self, admin: AdminId) -> Result<Tenant, RuntimeError> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
         match self.store.load_tenant(admin, self.lease_ms).await? {
             Some(mut tenant) => {
                 tenant.defaults = *self.motor_rules.lock().expect("motor rules lock");
