@@ -3,7 +3,7 @@
 //! key made or rotated on one server works on the others within 1 s; a long-poll on one server
 //! answers within 1 s of a Start on another; a Stop on any server turns the device OFF on its next
 //! poll at another; concurrent Starts on different servers make one active run; a suspension on
-//! one server locks the farmer out on the others within 1 s; a server killed with SIGKILL in the
+//! one server locks the farmer out on the others within 1 s; failed sign-ins count on every server; a server killed with SIGKILL in the
 //! middle of a run: the run still ends on time, the next farmer starts, no DEVICE_OFFLINE hold while
 //! the device polls within its lease, and every balance equals its ledger.
 //!
@@ -137,6 +137,19 @@ async fn three_servers_on_one_mongodb_act_as_one() {
             clients.push(site.login(&format!("rahim-farmer-{i}"), PASSWORD).await);
         }
         farmers.push(clients);
+    }
+
+    // Failed sign-ins count on every server: ten wrong passwords spread over the three, then
+    // the eleventh is refused on each (one server alone saw only a few of them).
+    for _ in 0..10 {
+        let site = &sites[rand::rng().random_range(0..3)];
+        let (status, body) =
+            site.anonymous().post("/api/auth/login", json!({"username": "guessed", "password": "wrong"})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    for site in sites.iter() {
+        let refused = site.anonymous().post("/api/auth/login", json!({"username": "guessed", "password": "wrong"})).await;
+        common::assert_error(&refused, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     }
 
     // A long-poll held on A answers within 1 s of a Start on C (farmer 1), with the motor ON.

@@ -64,13 +64,16 @@ impl App {
                 device_keys.insert(hash, (device.id, device.admin_id));
             }
         }
+        // On a store several servers share, failed sign-ins are counted there, for every server.
+        let logins = LoginLimiter::new(clock, LoginLimiter::WINDOW);
+        let logins = if runtime.is_shared() { logins.shared_through(Arc::clone(&store)) } else { logins };
         let app = Arc::new(App {
             settings,
             store,
             runtime,
             keyring: Keyring::new(secret.0.as_bytes()),
             sessions: Sessions::default(),
-            logins: LoginLimiter::new(clock, LoginLimiter::WINDOW),
+            logins,
             passwords: PasswordChecks::new(usize::try_from(max_hashing).unwrap_or(1)),
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),

@@ -683,6 +683,51 @@ impl Store for MongoStore {
         Ok(purged)
     }
 
+    /// One document per key in `login_failures`: its window's start, its count, and when MongoDB
+    /// may delete it (a TTL index). A window that is over starts again (a race between two servers
+    /// there loses at most one count).
+    async fn add_login_failure(&self, keys: &[String], now: Timestamp, window_ms: i64) -> StoreResult<()> {
+        let collection = self.collection("login_failures");
+        for key in keys {
+            let counted = collection
+                .update_one(
+                    doc! { "_id": key, "since": { "$gt": at(now - window_ms) } },
+                    doc! { "$inc": { "count": 1_i64 } },
+                )
+                .await
+                .map_err(Failure::from)?;
+            if counted.matched_count == 0 {
+                collection
+                    .replace_one(
+                        doc! { "_id": key },
+                        doc! { "_id": key, "since": at(now), "count": 1_i64, "expiresAt": at(now + window_ms) },
+                    )
+                    .upsert(true)
+                    .await
+                    .map_err(Failure::from)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn login_failures(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        window_ms: i64,
+    ) -> StoreResult<Vec<(String, Timestamp, u32)>> {
+        let filter = doc! { "_id": { "$in": keys }, "since": { "$gt": at(now - window_ms) } };
+        let docs = self.find_all("login_failures", filter, doc! { "_id": 1 }, None).await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                let since = Timestamp(d.get_datetime("since").ok()?.timestamp_millis());
+                let count = d.get_i64("count").or_else(|_| d.get_i32("count").map(i64::from)).ok()?;
+                Some((d.get_str("_id").ok()?.to_owned(), since, u32::try_from(count).unwrap_or(u32::MAX)))
+            })
+            .collect())
+    }
+
     /// One change stream on the database (see `feed.rs`): several servers may share MongoDB.
     fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<pumppilot_store::Change>> {
         Some(feed::start(self.db.clone()))

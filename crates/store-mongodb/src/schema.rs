@@ -103,6 +103,19 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "at": -1 }, "at", false, None),
             ],
         ),
+        // Failed sign-ins counted by every server alike; MongoDB deletes a key's window once over.
+        (
+            "login_failures",
+            vec![IndexModel::builder()
+                .keys(doc! { "expiresAt": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("expires".to_owned())
+                        .expire_after(std::time::Duration::ZERO)
+                        .build(),
+                )
+                .build()],
+        ),
         ("meta", vec![]),
     ]
 }

@@ -165,3 +165,21 @@ async fn unreadable_documents_are_reported_not_panicked_on() {
         other => panic!("expected unavailable, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn failed_sign_ins_are_counted_per_key_in_windows_that_start_again() {
+    let store = testing::fresh_store().await;
+    let window = 60_000;
+    let keys = ["u:karim".to_owned(), "p:karim|10.0.0.1".to_owned()];
+    for second in 0..3 {
+        store.add_login_failure(&keys, at(second), window).await.unwrap();
+    }
+    store.add_login_failure(&keys[..1], at(10), window).await.unwrap();
+    let mut counted = store.login_failures(&keys, at(20), window).await.unwrap();
+    counted.sort();
+    assert_eq!(counted, [("p:karim|10.0.0.1".to_owned(), at(0), 3), ("u:karim".to_owned(), at(0), 4)]);
+    // The window is over: nothing counts, and the next failure starts a new one.
+    assert!(store.login_failures(&keys, at(60), window).await.unwrap().is_empty());
+    store.add_login_failure(&keys[..1], at(61), window).await.unwrap();
+    assert_eq!(store.login_failures(&keys, at(62), window).await.unwrap(), [("u:karim".to_owned(), at(61), 1)]);
+}

@@ -276,6 +276,23 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Counts one failed sign-in under each of `keys` at `now`, for every server alike: a key's
+    /// count starts again at 1 once `window_ms` passed since its window began. A store of one
+    /// process need not (its server counts in memory): this default keeps nothing.
+    async fn add_login_failure(&self, _keys: &[String], _now: Timestamp, _window_ms: i64) -> StoreResult<()> {
+        Ok(())
+    }
+    /// For each of `keys` with failures in a window that still holds at `now`: the key, when
+    /// its window began and how many failed. The default (a store of one process) knows none.
+    async fn login_failures(
+        &self,
+        _keys: &[String],
+        _now: Timestamp,
+        _window_ms: i64,
+    ) -> StoreResult<Vec<(String, Timestamp, u32)>> {
+        Ok(Vec::new())
+    }
+
     // --- moving an installation (`pumppilot migrate`); a wrapper store need not offer it ---
     /// Everything stored, as one [`Snapshot`].
     async fn export(&self) -> StoreResult<Snapshot> {
