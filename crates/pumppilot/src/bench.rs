@@ -145,7 +145,11 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     );
     println!(
         "tenant states read from the store while polling: {loads} ({}; a quiet poll is answered from memory)",
-        if server.app.runtime.is_shared() { "a shared store: memory kept true by its change feed" } else { "a store of one server" }
+        if server.app.runtime.is_shared() {
+            "a shared store: memory kept true by its change feed"
+        } else {
+            "a store of one server"
+        }
     );
     anyhow::ensure!(poll.errors == 0, "{} poll requests failed", poll.errors);
     Ok(())

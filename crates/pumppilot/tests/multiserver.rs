@@ -148,7 +148,8 @@ async fn three_servers_on_one_mongodb_act_as_one() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     }
     for site in sites.iter() {
-        let refused = site.anonymous().post("/api/auth/login", json!({"username": "guessed", "password": "wrong"})).await;
+        let refused =
+            site.anonymous().post("/api/auth/login", json!({"username": "guessed", "password": "wrong"})).await;
         common::assert_error(&refused, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     }
 
@@ -170,7 +171,11 @@ async fn three_servers_on_one_mongodb_act_as_one() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["motor"], "ON", "the long-poll woke for the Start made on C: {answer}");
     eprintln!("the long-poll on A answered {:?} after the Start on C", woke.saturating_duration_since(start_answered));
-    assert!(woke.saturating_duration_since(start_answered) < ONE_SECOND, "the long-poll answered {:?} after the Start", woke - start_answered);
+    assert!(
+        woke.saturating_duration_since(start_answered) < ONE_SECOND,
+        "the long-poll answered {:?} after the Start",
+        woke - start_answered
+    );
 
     // A Stop on B: the device polling C is OFF on its next poll.
     let (status, stopped) = farmers[1][1].post("/api/motor/stop", json!({})).await;
@@ -183,7 +188,8 @@ async fn three_servers_on_one_mongodb_act_as_one() {
     let heard = Arc::new(Mutex::new(Vec::<Heard>::new()));
     let alive = Arc::new(Mutex::new(vec![true, true, true]));
     let poller = {
-        let (heard, alive, sites, device) = (Arc::clone(&heard), Arc::clone(&alive), Arc::clone(&sites), device.clone());
+        let (heard, alive, sites, device) =
+            (Arc::clone(&heard), Arc::clone(&alive), Arc::clone(&sites), device.clone());
         tokio::spawn(async move {
             loop {
                 let server = {

@@ -418,11 +418,7 @@ impl LoginLimiter {
 
     /// Admits one attempt before its password is hashed, or refuses it with 429 `RATE_LIMITED`
     /// and `Retry-After`.
-    pub async fn begin(
-        &self,
-        username: &str,
-        addr: Option<std::net::IpAddr>,
-    ) -> Result<LoginAttempt<'_>, ApiError> {
+    pub async fn begin(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<LoginAttempt<'_>, ApiError> {
         let now = self.clock.now();
         let (user, address, pair) = Self::keys(username, addr);
         self.catch_up(&[user.clone(), address.clone(), pair.clone()], now).await;

@@ -141,9 +141,8 @@ impl Runtime {
 
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, lease_ms: u32, poll_ms: u32) -> Arc<Self> {
         let feed_rx = store.changes();
-        let feed = feed_rx
-            .as_ref()
-            .map(|_| Feed { live_at: SyncMutex::default(), notices: broadcast::channel(4096).0 });
+        let feed =
+            feed_rx.as_ref().map(|_| Feed { live_at: SyncMutex::default(), notices: broadcast::channel(4096).0 });
         Arc::new(Runtime {
             feed,
             feed_rx: SyncMutex::new(feed_rx),
@@ -172,9 +171,7 @@ impl Runtime {
     pub fn is_fresh(&self) -> bool {
         match &self.feed {
             None => true,
-            Some(feed) => {
-                feed.live_at.lock().expect("feed lock").is_some_and(|at| at.elapsed() < FRESH_FOR)
-            }
+            Some(feed) => feed.live_at.lock().expect("feed lock").is_some_and(|at| at.elapsed() < FRESH_FOR),
         }
     }
 

@@ -31,12 +31,11 @@ pub(crate) fn start(db: Database) -> mpsc::Receiver<Change> {
     rx
 }
 
-async fn open(db: &Database, resume: Option<ResumeToken>) -> mongodb::error::Result<ChangeStream<ChangeStreamEvent<Document>>> {
-    db.watch()
-        .max_await_time(FEED_HEARTBEAT)
-        .full_document(FullDocumentType::UpdateLookup)
-        .resume_after(resume)
-        .await
+async fn open(
+    db: &Database,
+    resume: Option<ResumeToken>,
+) -> mongodb::error::Result<ChangeStream<ChangeStreamEvent<Document>>> {
+    db.watch().max_await_time(FEED_HEARTBEAT).full_document(FullDocumentType::UpdateLookup).resume_after(resume).await
 }
 
 async fn run(db: Database, tx: mpsc::Sender<Change>) {
@@ -96,7 +95,8 @@ fn change_of(event: &ChangeStreamEvent<Document>) -> Option<Change> {
         "tenants" => {
             let full = full?;
             let version = u64::try_from(full.get_i64("version").ok()?).ok()?;
-            let last_poll_at = full.get_datetime("lastPollAt").ok().map(|at| pumppilot_engine::Timestamp(at.timestamp_millis()));
+            let last_poll_at =
+                full.get_datetime("lastPollAt").ok().map(|at| pumppilot_engine::Timestamp(at.timestamp_millis()));
             Some(Change::Tenant { admin: id.parse().ok()?, version, last_poll_at })
         }
         "devices" => Some(Change::Device {

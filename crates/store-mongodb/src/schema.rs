@@ -106,15 +106,17 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         // Failed sign-ins counted by every server alike; MongoDB deletes a key's window once over.
         (
             "login_failures",
-            vec![IndexModel::builder()
-                .keys(doc! { "expiresAt": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("expires".to_owned())
-                        .expire_after(std::time::Duration::ZERO)
-                        .build(),
-                )
-                .build()],
+            vec![
+                IndexModel::builder()
+                    .keys(doc! { "expiresAt": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("expires".to_owned())
+                            .expire_after(std::time::Duration::ZERO)
+                            .build(),
+                    )
+                    .build(),
+            ],
         ),
         ("meta", vec![]),
     ]
