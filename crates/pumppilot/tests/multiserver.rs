@@ -418,3 +418,52 @@ async fn mongodb_lost_while_running_turns_devices_off_and_everything_recovers_wi
     let sum: i64 = wallet["ledger"].as_array().unwrap().iter().map(|l| l["deltaSeconds"].as_i64().unwrap()).sum();
     assert_eq!(wallet["availableSeconds"].as_i64().unwrap(), sum, "balance = ledger");
 }
+
+#[tokio::test]
+async fn a_card_tap_sent_to_two_servers_at_once_acts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = testing::server().fresh_url();
+    let (_a, a) = start(dir.path(), &url);
+    let (_b, b) = start(dir.path(), &url);
+    let tenant = a.tenant("rahim", 1, 10).await;
+    let farmer = &tenant.user_ids[0];
+    tenant.admin.ok(&format!("/api/admin/users/{farmer}/rfid"), json!({"uid": "04A1B2C3"})).await;
+    let device = &tenant.device.client;
+    within("the device known on B", 5 * ONE_SECOND, || {
+        let device = on(device, &b);
+        async move { (device.get(&poll_path(None)).await.0 == StatusCode::OK).then_some(()) }
+    })
+    .await;
+    device.get(&poll_path(None)).await;
+
+    // The board's tap reaches A; its retry (the answer was lost) reaches B: one start, the same
+    // answer twice, not a start and a stop.
+    let tap = json!({"uid": "04A1B2C3"});
+    let tapped = Instant::now();
+    let on_a = on(device, &a).post("/api/esp32/rfid", tap.clone()).await;
+    let on_b = on(device, &b).post("/api/esp32/rfid", tap.clone()).await;
+    for (status, answer) in [&on_a, &on_b] {
+        assert_eq!(*status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["action"], "STARTED", "both answers are the one start: {answer}");
+    }
+    assert_eq!(on_a.1["entry"]["id"], on_b.1["entry"]["id"], "one entry");
+    // Two at once, at both servers, a moment later: still the same start.
+    let (device_a, device_b) = (on(device, &a), on(device, &b));
+    let (again_a, again_b) =
+        tokio::join!(device_a.post("/api/esp32/rfid", tap.clone()), device_b.post("/api/esp32/rfid", tap.clone()));
+    for (_, answer) in [&again_a, &again_b] {
+        assert_eq!(answer["action"], "STARTED", "{answer}");
+    }
+    // Once the 2 s window has passed, a tap at either server is a new tap: it stops the run.
+    let (stopped, _) = within("a later tap stops the run", 10 * ONE_SECOND, || {
+        let device = on(device, &b);
+        let tap = tap.clone();
+        async move {
+            let (_, answer) = device.post("/api/esp32/rfid", tap).await;
+            (answer["action"] != "STARTED").then_some(answer)
+        }
+    })
+    .await;
+    assert_eq!(stopped["action"], "STOPPED", "{stopped}");
+    assert!(tapped.elapsed() >= Duration::from_millis(1_900), "the same answer was repeated for the whole window");
+}

@@ -728,6 +728,53 @@ impl Store for MongoStore {
             .collect())
     }
 
+    /// One document per card and pump in `card_taps`: the claim's time and, once recorded, its
+    /// answer. A claim older than the window is taken over; two servers claiming at once meet the
+    /// `_id` and one of them repeats.
+    async fn claim_tap(
+        &self,
+        admin: AdminId,
+        uid: &str,
+        now: Timestamp,
+        window_ms: i64,
+    ) -> StoreResult<pumppilot_store::TapClaim> {
+        use pumppilot_store::TapClaim;
+        let collection = self.collection("card_taps");
+        let id = format!("{admin}|{uid}");
+        let fresh = doc! { "_id": &id, "at": at(now), "answer": Bson::Null, "expiresAt": at(now + window_ms) };
+        let taken_over = collection
+            .replace_one(doc! { "_id": &id, "at": { "$lte": at(now - window_ms) } }, fresh.clone())
+            .await
+            .map_err(Failure::from)?;
+        if taken_over.matched_count > 0 {
+            return Ok(TapClaim::Act);
+        }
+        match collection.insert_one(fresh).await {
+            Ok(_) => Ok(TapClaim::Act),
+            Err(e) if duplicate_key(&e).is_some() => {
+                let doc = self.find_one("card_taps", doc! { "_id": &id }).await?;
+                Ok(TapClaim::Repeat(doc.and_then(|d| d.get_str("answer").ok().map(str::to_owned))))
+            }
+            Err(e) => Err(Failure::from(e).into()),
+        }
+    }
+
+    async fn answer_tap(&self, admin: AdminId, uid: &str, answer: &str) -> StoreResult<()> {
+        self.collection("card_taps")
+            .update_one(doc! { "_id": format!("{admin}|{uid}") }, doc! { "$set": { "answer": answer } })
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn release_tap(&self, admin: AdminId, uid: &str) -> StoreResult<()> {
+        self.collection("card_taps")
+            .delete_one(doc! { "_id": format!("{admin}|{uid}") })
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
     /// One change stream on the database (see `feed.rs`): several servers may share MongoDB.
     fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<pumppilot_store::Change>> {
         Some(feed::start(self.db.clone()))

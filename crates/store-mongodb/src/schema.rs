@@ -118,6 +118,21 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                     .build(),
             ],
         ),
+        // Card taps claimed by one server; MongoDB deletes them once their window is over.
+        (
+            "card_taps",
+            vec![
+                IndexModel::builder()
+                    .keys(doc! { "expiresAt": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("expires".to_owned())
+                            .expire_after(std::time::Duration::ZERO)
+                            .build(),
+                    )
+                    .build(),
+            ],
+        ),
         ("meta", vec![]),
     ]
 }

@@ -62,6 +62,15 @@ pub enum Change {
     Reset,
 }
 
+/// Who acts on a card tap at a pump (see [`Store::claim_tap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TapClaim {
+    /// This caller acts on the tap, then records its answer ([`Store::answer_tap`]).
+    Act,
+    /// The same card tapped at the same pump within the window: its answer (JSON), once recorded.
+    Repeat(Option<String>),
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -291,6 +300,21 @@ pub trait Store: Send + Sync + 'static {
         _window_ms: i64,
     ) -> StoreResult<Vec<(String, Timestamp, u32)>> {
         Ok(Vec::new())
+    }
+
+    /// Claims a tap of card `uid` at a tenant's pump at `now`, so that one server acts on it: a tap
+    /// of the same card claimed within `window_ms` before is a [`TapClaim::Repeat`]. A store of one
+    /// process need not (its server remembers taps in memory): this default always says `Act`.
+    async fn claim_tap(&self, _admin: AdminId, _uid: &str, _now: Timestamp, _window_ms: i64) -> StoreResult<TapClaim> {
+        Ok(TapClaim::Act)
+    }
+    /// Records the answer (JSON) of a tap this caller claimed.
+    async fn answer_tap(&self, _admin: AdminId, _uid: &str, _answer: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Gives a claimed tap up (it was refused and changed nothing): the next tap is decided afresh.
+    async fn release_tap(&self, _admin: AdminId, _uid: &str) -> StoreResult<()> {
+        Ok(())
     }
 
     // --- moving an installation (`pumppilot migrate`); a wrapper store need not offer it ---
