@@ -420,7 +420,7 @@ async fn mongodb_lost_while_running_turns_devices_off_and_everything_recovers_wi
 }
 
 #[tokio::test]
-async fn a_card_tap_sent_to_two_servers_at_once_acts_once() {
+async fn a_card_tap_retried_at_another_server_is_answered_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = testing::server().fresh_url();
     let (_a, a) = start(dir.path(), &url);
