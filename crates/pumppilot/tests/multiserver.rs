@@ -1,7 +1,7 @@
 //! Three `pumppilot serve` processes (the real binary) on one MongoDB (SecantusDB, started by the
 //! test) act as one server. Clients and a simulated device reach them at random. Shown: a device
-//! key made or rotated on one server works on the others within 1 s; a long-poll on one server
-//! answers within 1 s of a Start on another; a Stop on any server turns the device OFF on its next
+//! key made or rotated on one server works on the others within 1 s; a long-poll and an event
+//! stream on one server answer within 1 s of a Start on another; a Stop on any server turns the device OFF on its next
 //! poll at another; concurrent Starts on different servers make one active run; a suspension on
 //! one server locks the farmer out on the others within 1 s; failed sign-ins count on every server; a server killed with SIGKILL in the
 //! middle of a run: the run still ends on time, the next farmer starts, no DEVICE_OFFLINE hold while
@@ -153,6 +153,38 @@ async fn three_servers_on_one_mongodb_act_as_one() {
         common::assert_error(&refused, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     }
 
+    // Farmer 2 watches the pump's live state on B (server-sent events); every event is kept with
+    // the moment it arrived.
+    let events = Arc::new(Mutex::new(Vec::<(Instant, Value)>::new()));
+    let watcher = {
+        let (events, client) = (Arc::clone(&events), farmers[2][1].clone());
+        tokio::spawn(async move {
+            let mut response = client
+                .http
+                .get(format!("{}/api/events", client.base))
+                .bearer_auth(client.token.as_deref().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let mut buffer = String::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    if block.lines().any(|l| l == "event: state") {
+                        let data: String = block.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+                        events.lock().unwrap().push((Instant::now(), serde_json::from_str(&data).unwrap()));
+                    }
+                }
+            }
+        })
+    };
+    within("the first event on B", 5 * ONE_SECOND, || {
+        let events = Arc::clone(&events);
+        async move { (!events.lock().unwrap().is_empty()).then_some(()) }
+    })
+    .await;
+
     // A long-poll held on A answers within 1 s of a Start on C (farmer 1), with the motor ON.
     let first = on(&device, a).get(&poll_path(None)).await.1;
     let seq = first["seq"].as_u64().expect("a seq");
@@ -176,6 +208,22 @@ async fn three_servers_on_one_mongodb_act_as_one() {
         "the long-poll answered {:?} after the Start",
         woke - start_answered
     );
+
+    // The event stream on B showed the run started on C within 1 s.
+    let (arrived, _) = within("an event on B for the Start on C", 5 * ONE_SECOND, || {
+        let events = Arc::clone(&events);
+        async move {
+            let events = events.lock().unwrap();
+            events.iter().find(|(_, e)| e["motor"]["state"] == "RUNNING").map(|(at, _)| *at)
+        }
+    })
+    .await;
+    eprintln!(
+        "the event stream on B showed the Start on C {:?} after it",
+        arrived.saturating_duration_since(start_answered)
+    );
+    assert!(arrived.saturating_duration_since(start_answered) < ONE_SECOND, "the event stream on B was late");
+    watcher.abort();
 
     // A Stop on B: the device polling C is OFF on its next poll.
     let (status, stopped) = farmers[1][1].post("/api/motor/stop", json!({})).await;
