@@ -457,10 +457,11 @@ impl Runtime {
     }
 
     /// Whether a cached state may answer at `now`: on a shared store only while the feed is live,
-    /// and not once the device's lease ran out (another server may have had its polls since).
+    /// and not once the device's lease ran out under a running run (another server may have had
+    /// its polls since).
     fn may_use(&self, tenant: &Tenant, now: Timestamp) -> bool {
-        !self.is_shared()
-            || (self.is_fresh() && tenant.device.lease_end().is_none_or(|end| end > now || tenant.active.is_none()))
+        let running = tenant.active.as_ref().is_some_and(|e| e.status == pumppilot_engine::EntryStatus::Running);
+        !self.is_shared() || (self.is_fresh() && (!running || tenant.device.lease_end().is_none_or(|end| end > now)))
     }
 
     /// Reads a tenant from the store again, keeping this server's own polls of its controller that
