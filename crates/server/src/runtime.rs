@@ -84,6 +84,11 @@ pub const FRESH_FOR: Duration = Duration::from_secs(2);
 /// again first, and the engine still holds the run at the lease's very moment.
 pub const LEASE_TAKEOVER_GRACE: Duration = Duration::from_millis(2_500);
 
+/// On a shared store, how long a server's heartbeat keeps it among the live servers (it beats
+/// every second), and how long after a deadline a server that does not own the tenant's timer
+/// waits before it fires the deadline itself (the owner died, or has not yet been replaced).
+pub const TIMER_TAKEOVER: Duration = Duration::from_secs(3);
+
 /// What the change feed of a shared store tells this server, and since when it is live.
 struct Feed {
     /// When the feed last proved live (a change or a heartbeat), on the machine's own monotonic
@@ -127,6 +132,10 @@ pub struct Runtime {
     feed: Option<Feed>,
     /// The feed's receiver until `start` takes it.
     feed_rx: SyncMutex<Option<mpsc::Receiver<Change>>>,
+    /// This server's id among the servers on the store.
+    server_id: String,
+    /// The servers alive on the store at the last heartbeat (this one included).
+    fleet: SyncMutex<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -143,7 +152,10 @@ impl Runtime {
         let feed_rx = store.changes();
         let feed =
             feed_rx.as_ref().map(|_| Feed { live_at: SyncMutex::default(), notices: broadcast::channel(4096).0 });
+        let server_id = uuid::Uuid::now_v7().simple().to_string();
         Arc::new(Runtime {
+            fleet: SyncMutex::new(vec![server_id.clone()]),
+            server_id,
             feed,
             feed_rx: SyncMutex::new(feed_rx),
             store,
@@ -172,6 +184,34 @@ impl Runtime {
         match &self.feed {
             None => true,
             Some(feed) => feed.live_at.lock().expect("feed lock").is_some_and(|at| at.elapsed() < FRESH_FOR),
+        }
+    }
+
+    /// True when this server's timer acts first on `admin`'s deadlines: of the live servers, the one
+    /// whose hash with the tenant is highest (rendezvous hashing: a server that leaves moves only
+    /// its own tenants). The others act [`TIMER_TAKEOVER`] later, if the deadline is still there.
+    pub fn owns_timer(&self, admin: AdminId) -> bool {
+        use std::hash::{Hash, Hasher};
+        let score = |server: &String| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            (server, admin).hash(&mut hasher);
+            hasher.finish()
+        };
+        let fleet = self.fleet.lock().expect("fleet lock");
+        fleet.iter().max_by_key(|server| (score(server), *server)).is_none_or(|owner| *owner == self.server_id)
+    }
+
+    /// Notes this server alive on the store and learns which others are.
+    async fn heartbeat(&self) {
+        let ttl = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap_or(i64::MAX);
+        match self.store.heartbeat(&self.server_id, self.clock.now(), ttl).await {
+            Ok(mut fleet) => {
+                if !fleet.contains(&self.server_id) {
+                    fleet.push(self.server_id.clone());
+                }
+                *self.fleet.lock().expect("fleet lock") = fleet;
+            }
+            Err(err) => tracing::debug!(%err, "could not note this server alive"),
         }
     }
 
@@ -400,6 +440,18 @@ impl Runtime {
         if let Some(changes) = feed {
             let watcher = Arc::downgrade(self);
             tokio::spawn(watch_feed(watcher, changes));
+            self.heartbeat().await;
+            let beating = Arc::downgrade(self);
+            tokio::spawn(async move {
+                loop {
+                    let Some(runtime) = beating.upgrade() else { return };
+                    let next = runtime.clock.sleep(Duration::from_secs(1));
+                    drop(runtime);
+                    next.await;
+                    let Some(runtime) = beating.upgrade() else { return };
+                    runtime.heartbeat().await;
+                }
+            });
         }
         let timer = Arc::clone(self);
         tokio::spawn(async move { timer.run_timer().await });
@@ -585,6 +637,13 @@ impl Runtime {
                 let mut timer = self.timer.lock().expect("timer lock");
                 timer.queue.remove(&(at, admin));
                 timer.by_tenant.remove(&admin);
+                // Another server owns this tenant's timer: act only if it has not within the take-over.
+                let takeover = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap_or(i64::MAX);
+                if self.is_shared() && !self.owns_timer(admin) && self.clock.now() < at + takeover {
+                    timer.by_tenant.insert(admin, at + takeover);
+                    timer.queue.insert((at + takeover, admin));
+                    continue;
+                }
             }
             if let Err(err) = self.read(admin, |_, _| ()).await {
                 tracing::warn!(tenant = %admin, %err, "timer could not bring a tenant up to date; retrying");

@@ -1,7 +1,7 @@
 //! Two servers' runtimes on one MongoDB (SecantusDB, started by the test) and one manual clock: a
 //! device that polls only server B keeps its lease on server A (B's flushed polls reach A), and
-//! when the device falls silent, the timers hold its run DEVICE_OFFLINE at the lease's moment but
-//! only after the take-over grace, with one commit across both servers.
+//! when the device falls silent, the timer of the one that owns the tenant holds its run
+//! DEVICE_OFFLINE at the lease's moment but only after the take-over grace, once across both.
 //!
 //! The clock is fake; only the change feed between the two runs on real time, so the test waits
 //! for what A has heard with generous limits, never a fixed sleep.
@@ -16,7 +16,7 @@ use pumppilot_engine::{
 };
 use pumppilot_server::{
     clock::{Clock, ManualClock},
-    runtime::{Extras, LEASE_TAKEOVER_GRACE, Runtime},
+    runtime::{Extras, LEASE_TAKEOVER_GRACE, Runtime, TIMER_TAKEOVER},
 };
 use pumppilot_store::{Account, Device, Role, Store, Telemetry};
 use pumppilot_store_mongodb::testing;
@@ -74,7 +74,7 @@ async fn poll(runtime: &Runtime, admin: AdminId, device: DeviceId, now: Timestam
 }
 
 #[tokio::test]
-async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_after_the_grace() {
+async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_by_the_timers_owner() {
     let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
     let clock = ManualClock::starting_now();
     let (admin, farmer, device) = (AdminId(UserId::new()), UserId::new(), DeviceId::new());
@@ -127,6 +127,8 @@ async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_aft
     let lease_end = last_poll + i64::from(LEASE_MS);
     let grace = i64::try_from(LEASE_TAKEOVER_GRACE.as_millis()).unwrap();
     let version = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().version;
+    until("each knows the other alive", || async { a.owns_timer(admin) != b.owns_timer(admin) }).await;
+    let retries = a.retries() + b.retries();
     until("both timers wait for the lease's end and the grace", || async {
         clock.waits().iter().filter(|at| **at == lease_end + grace).count() >= 2
     })
@@ -147,7 +149,14 @@ async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_aft
     })
     .await;
     let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
-    assert_eq!(stored.version, version + 1, "both timers fired; one commit held the run");
+    assert_eq!(stored.version, version + 1, "one commit held the run");
+    assert_eq!(a.retries() + b.retries(), retries, "the timer's owner fired; the other did not even try");
+    let takeover = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap();
+    assert!(
+        clock.waits().contains(&(lease_end + grace + takeover)),
+        "the other server's timer put the deadline off by the take-over time: {:?}",
+        clock.waits()
+    );
     let entry = stored.active.expect("the run");
     assert_eq!(entry.running_ms, lease_end - told_on, "charged from the ON to the lease's very moment");
 }

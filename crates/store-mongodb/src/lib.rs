@@ -683,6 +683,21 @@ impl Store for MongoStore {
         Ok(purged)
     }
 
+    /// One document per server in `servers`, moved on at every heartbeat.
+    async fn heartbeat(&self, server: &str, now: Timestamp, ttl_ms: i64) -> StoreResult<Vec<String>> {
+        let collection = self.collection("servers");
+        collection
+            .replace_one(
+                doc! { "_id": server },
+                doc! { "_id": server, "seenAt": at(now), "expiresAt": at(now + ttl_ms) },
+            )
+            .upsert(true)
+            .await
+            .map_err(Failure::from)?;
+        let docs = self.find_all("servers", doc! { "expiresAt": { "$gt": at(now) } }, doc! { "_id": 1 }, None).await?;
+        Ok(docs.iter().filter_map(|d| d.get_str("_id").ok().map(str::to_owned)).collect())
+    }
+
     /// One document per key in `login_failures`: its window's start, its count, and when MongoDB
     /// may delete it (a TTL index). A window that is over starts again (a race between two servers
     /// there loses at most one count).

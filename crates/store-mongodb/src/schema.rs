@@ -133,6 +133,21 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                     .build(),
             ],
         ),
+        // The servers alive on this database (heartbeats); MongoDB deletes one that stopped.
+        (
+            "servers",
+            vec![
+                IndexModel::builder()
+                    .keys(doc! { "expiresAt": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("expires".to_owned())
+                            .expire_after(std::time::Duration::ZERO)
+                            .build(),
+                    )
+                    .build(),
+            ],
+        ),
         ("meta", vec![]),
     ]
 }

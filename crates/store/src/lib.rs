@@ -285,6 +285,13 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Notes that server `server` is alive at `now` (for `ttl_ms`), and answers the servers alive
+    /// at `now`, this one included: each tenant's timer belongs to one of them. A store of one
+    /// process has only its own server (this default).
+    async fn heartbeat(&self, server: &str, _now: Timestamp, _ttl_ms: i64) -> StoreResult<Vec<String>> {
+        Ok(vec![server.to_owned()])
+    }
+
     /// Counts one failed sign-in under each of `keys` at `now`, for every server alike: a key's
     /// count starts again at 1 once `window_ms` passed since its window began. A store of one
     /// process need not (its server counts in memory): this default keeps nothing.
