@@ -8,7 +8,7 @@ use std::{
 
 use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse};
 use pumppilot_engine::{AdminId, DeviceId, Timestamp, UserId};
-use pumppilot_store::{Account, Role, Store};
+use pumppilot_store::{Account, Change, Role, Store};
 use tokio::net::TcpListener;
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
 use utoipa::OpenApi;
@@ -64,18 +64,24 @@ impl App {
                 device_keys.insert(hash, (device.id, device.admin_id));
             }
         }
+        // On a store several servers share, failed sign-ins are counted there, for every server.
+        let logins = LoginLimiter::new(clock, LoginLimiter::WINDOW);
+        let logins = if runtime.is_shared() { logins.shared_through(Arc::clone(&store)) } else { logins };
         let app = Arc::new(App {
             settings,
             store,
             runtime,
             keyring: Keyring::new(secret.0.as_bytes()),
             sessions: Sessions::default(),
-            logins: LoginLimiter::new(clock, LoginLimiter::WINDOW),
+            logins,
             passwords: PasswordChecks::new(usize::try_from(max_hashing).unwrap_or(1)),
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),
         });
         app.runtime.start().await?;
+        if let Some(changes) = app.runtime.store_changes() {
+            tokio::spawn(follow_changes(Arc::downgrade(&app), changes));
+        }
         let sweeper = Arc::downgrade(&app);
         tokio::spawn(async move {
             loop {
@@ -87,6 +93,20 @@ impl App {
             }
         });
         Ok(app)
+    }
+
+    /// Reads every device key again (after the store's change feed missed changes).
+    async fn reload_device_keys(&self) {
+        match self.store.devices(None).await {
+            Ok(devices) => {
+                let keys = devices
+                    .into_iter()
+                    .filter_map(|d| Some((<[u8; 32]>::try_from(d.key_hash.as_slice()).ok()?, (d.id, d.admin_id))))
+                    .collect();
+                *self.device_keys.write().expect("device keys lock") = keys;
+            }
+            Err(err) => tracing::warn!(%err, "could not read the device keys again"),
+        }
     }
 
     /// Deletes sessions that can never be used again, and forgets expired ones held in memory.
@@ -233,4 +253,41 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
             .await
     });
     Ok(Running { addr, app, task, stop })
+}
+
+/// Keeps the caches in front of a shared store true to what any server changed: a device's key
+/// (added, rotated, retired), a session (revoked), an account (suspended); after a gap in the
+/// feed, everything is forgotten and read again.
+async fn follow_changes(app: std::sync::Weak<App>, mut changes: tokio::sync::broadcast::Receiver<Change>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => change,
+            Err(RecvError::Lagged(_)) => Change::Reset,
+            Err(RecvError::Closed) => return,
+        };
+        let Some(app) = app.upgrade() else { return };
+        match change {
+            Change::Device { id, admin, key_hash } => {
+                let mut keys = app.device_keys.write().expect("device keys lock");
+                let hash = key_hash.as_deref().and_then(|h| <[u8; 32]>::try_from(h).ok());
+                if let (Some(hash), Some(admin)) = (hash, admin)
+                    && keys.get(&hash) == Some(&(id, admin))
+                {
+                    continue; // the key it had (telemetry moved, say)
+                }
+                keys.retain(|_, (known, _)| *known != id);
+                if let (Some(hash), Some(admin)) = (hash, admin) {
+                    keys.insert(hash, (id, admin));
+                }
+            }
+            Change::Session { id } => app.sessions.forget(&[id]),
+            Change::Account { id } => app.sessions.forget_account(id),
+            Change::Reset => {
+                app.sessions.forget_all();
+                app.reload_device_keys().await;
+            }
+            Change::Tenant { .. } | Change::Live => {}
+        }
+    }
 }

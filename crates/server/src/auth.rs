@@ -59,6 +59,12 @@ impl Sessions {
         self.by_hash.write().expect("sessions lock").retain(|_, s| s.expires_at > now);
     }
 
+    /// Forgets every session and account held in memory (the store's change feed had a gap).
+    pub fn forget_all(&self) {
+        self.by_hash.write().expect("sessions lock").clear();
+        self.accounts.write().expect("accounts lock").clear();
+    }
+
     /// Forgets an account so its next use reads it again (after a suspension, say).
     pub fn forget_account(&self, id: UserId) {
         self.accounts.write().expect("accounts lock").remove(&id);
@@ -66,7 +72,9 @@ impl Sessions {
 
     /// An account, from memory or the store.
     pub async fn account(&self, app: &App, id: UserId) -> Result<Option<Arc<Account>>, ApiError> {
-        if let Some(account) = self.accounts.read().expect("accounts lock").get(&id) {
+        // While a shared store's change feed is silent, memory may be older than the store.
+        let fresh = app.runtime.is_fresh();
+        if fresh && let Some(account) = self.accounts.read().expect("accounts lock").get(&id) {
             return Ok(Some(Arc::clone(account)));
         }
         let Some(account) = app.store.account(id).await? else { return Ok(None) };
@@ -76,7 +84,9 @@ impl Sessions {
     }
 
     async fn session(&self, app: &App, kind: SessionKind, hash: [u8; 32]) -> Result<Option<CachedSession>, ApiError> {
-        if let Some(session) = self.by_hash.read().expect("sessions lock").get(&hash) {
+        if app.runtime.is_fresh()
+            && let Some(session) = self.by_hash.read().expect("sessions lock").get(&hash)
+        {
             return Ok(Some(session.clone()));
         }
         let Some(session) = app.store.session_by_access_hash(kind, &hash).await? else { return Ok(None) };
@@ -332,6 +342,9 @@ pub struct LoginLimiter {
     clock: SharedClock,
     window_ms: i64,
     state: std::sync::Mutex<LimiterState>,
+    /// A store several servers share: failures are counted there too, so every server refuses
+    /// alike (`None`: one server, counted in memory only).
+    shared: Option<Arc<dyn pumppilot_store::Store>>,
 }
 
 #[derive(Default)]
@@ -363,7 +376,30 @@ impl LoginLimiter {
 
     pub fn new(clock: SharedClock, window: Duration) -> Self {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        LoginLimiter { clock, window_ms, state: Default::default() }
+        LoginLimiter { clock, window_ms, state: Default::default(), shared: None }
+    }
+
+    /// Counts failures in `store` too, for every server on it.
+    pub fn shared_through(mut self, store: Arc<dyn pumppilot_store::Store>) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
+    /// Takes the failures other servers counted in the shared store into this server's count.
+    async fn catch_up(&self, keys: &[String], now: Timestamp) {
+        let Some(store) = &self.shared else { return };
+        match store.login_failures(keys, now, self.window_ms).await {
+            Ok(counted) => {
+                let mut state = self.state.lock().expect("limiter lock");
+                for (key, since, count) in counted {
+                    let (local, _) = self.recent(&state, &key, now);
+                    if count > local {
+                        state.failures.insert(key, (since, count));
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, "could not read the shared sign-in failures; counting this server's"),
+        }
     }
 
     fn keys(username: &str, addr: Option<std::net::IpAddr>) -> (String, String, String) {
@@ -382,9 +418,10 @@ impl LoginLimiter {
 
     /// Admits one attempt before its password is hashed, or refuses it with 429 `RATE_LIMITED`
     /// and `Retry-After`.
-    pub fn begin(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<LoginAttempt<'_>, ApiError> {
+    pub async fn begin(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<LoginAttempt<'_>, ApiError> {
         let now = self.clock.now();
         let (user, address, pair) = Self::keys(username, addr);
+        self.catch_up(&[user.clone(), address.clone(), pair.clone()], now).await;
         let mut state = self.state.lock().expect("limiter lock");
         let (pair_failures, pair_left_ms) = self.recent(&state, &pair, now);
         if pair_failures >= Self::PER_PAIR {
@@ -414,10 +451,17 @@ impl LoginLimiter {
 }
 
 impl LoginAttempt<'_> {
-    /// Counts this attempt as failed, for its username, its address and the pair.
-    pub fn failed(&self) {
+    /// Counts this attempt as failed, for its username, its address and the pair (in the shared
+    /// store too, when there is one).
+    pub async fn failed(&self) {
         let limiter = self.limiter;
         let now = limiter.clock.now();
+        if let Some(store) = &limiter.shared {
+            let keys = [self.keys[0].clone(), self.keys[1].clone(), self.pair.clone()];
+            if let Err(err) = store.add_login_failure(&keys, now, limiter.window_ms).await {
+                tracing::warn!(%err, "could not count a failed sign-in in the shared store");
+            }
+        }
         let mut state = limiter.state.lock().expect("limiter lock");
         if state.failures.len() > 100_000 {
             state.failures.retain(|_, (since, _)| now - *since < limiter.window_ms);

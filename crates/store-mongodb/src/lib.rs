@@ -22,6 +22,7 @@
 
 mod codec;
 mod error;
+mod feed;
 mod schema;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -771,6 +772,118 @@ impl Store for MongoStore {
             purged += usize::try_from(result.deleted_count).unwrap_or(usize::MAX);
         }
         Ok(purged)
+    }
+
+    /// One document per server in `servers`, moved on at every heartbeat.
+    async fn heartbeat(&self, server: &str, now: Timestamp, ttl_ms: i64) -> StoreResult<Vec<String>> {
+        let collection = self.collection("servers");
+        collection
+            .replace_one(
+                doc! { "_id": server },
+                doc! { "_id": server, "seenAt": at(now), "expiresAt": at(now + ttl_ms) },
+            )
+            .upsert(true)
+            .await
+            .map_err(Failure::from)?;
+        let docs = self.find_all("servers", doc! { "expiresAt": { "$gt": at(now) } }, doc! { "_id": 1 }, None).await?;
+        Ok(docs.iter().filter_map(|d| d.get_str("_id").ok().map(str::to_owned)).collect())
+    }
+
+    /// One document per key in `login_failures`: its window's start, its count, and when MongoDB
+    /// may delete it (a TTL index). A window that is over starts again (a race between two servers
+    /// there loses at most one count).
+    async fn add_login_failure(&self, keys: &[String], now: Timestamp, window_ms: i64) -> StoreResult<()> {
+        let collection = self.collection("login_failures");
+        for key in keys {
+            let counted = collection
+                .update_one(
+                    doc! { "_id": key, "since": { "$gt": at(now - window_ms) } },
+                    doc! { "$inc": { "count": 1_i64 } },
+                )
+                .await
+                .map_err(Failure::from)?;
+            if counted.matched_count == 0 {
+                collection
+                    .replace_one(
+                        doc! { "_id": key },
+                        doc! { "_id": key, "since": at(now), "count": 1_i64, "expiresAt": at(now + window_ms) },
+                    )
+                    .upsert(true)
+                    .await
+                    .map_err(Failure::from)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn login_failures(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        window_ms: i64,
+    ) -> StoreResult<Vec<(String, Timestamp, u32)>> {
+        let filter = doc! { "_id": { "$in": keys }, "since": { "$gt": at(now - window_ms) } };
+        let docs = self.find_all("login_failures", filter, doc! { "_id": 1 }, None).await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                let since = Timestamp(d.get_datetime("since").ok()?.timestamp_millis());
+                let count = d.get_i64("count").or_else(|_| d.get_i32("count").map(i64::from)).ok()?;
+                Some((d.get_str("_id").ok()?.to_owned(), since, u32::try_from(count).unwrap_or(u32::MAX)))
+            })
+            .collect())
+    }
+
+    /// One document per card and pump in `card_taps`: the claim's time and, once recorded, its
+    /// answer. A claim older than the window is taken over; two servers claiming at once meet the
+    /// `_id` and one of them repeats.
+    async fn claim_tap(
+        &self,
+        admin: AdminId,
+        uid: &str,
+        now: Timestamp,
+        window_ms: i64,
+    ) -> StoreResult<pumppilot_store::TapClaim> {
+        use pumppilot_store::TapClaim;
+        let collection = self.collection("card_taps");
+        let id = format!("{admin}|{uid}");
+        let fresh = doc! { "_id": &id, "at": at(now), "answer": Bson::Null, "expiresAt": at(now + window_ms) };
+        let taken_over = collection
+            .replace_one(doc! { "_id": &id, "at": { "$lte": at(now - window_ms) } }, fresh.clone())
+            .await
+            .map_err(Failure::from)?;
+        if taken_over.matched_count > 0 {
+            return Ok(TapClaim::Act);
+        }
+        match collection.insert_one(fresh).await {
+            Ok(_) => Ok(TapClaim::Act),
+            Err(e) if duplicate_key(&e).is_some() => {
+                let doc = self.find_one("card_taps", doc! { "_id": &id }).await?;
+                Ok(TapClaim::Repeat(doc.and_then(|d| d.get_str("answer").ok().map(str::to_owned))))
+            }
+            Err(e) => Err(Failure::from(e).into()),
+        }
+    }
+
+    async fn answer_tap(&self, admin: AdminId, uid: &str, answer: &str) -> StoreResult<()> {
+        self.collection("card_taps")
+            .update_one(doc! { "_id": format!("{admin}|{uid}") }, doc! { "$set": { "answer": answer } })
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn release_tap(&self, admin: AdminId, uid: &str) -> StoreResult<()> {
+        self.collection("card_taps")
+            .delete_one(doc! { "_id": format!("{admin}|{uid}") })
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    /// One change stream on the database (see `feed.rs`): several servers may share MongoDB.
+    fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<pumppilot_store::Change>> {
+        Some(feed::start(self.db.clone()))
     }
 
     async fn export(&self) -> StoreResult<Snapshot> {

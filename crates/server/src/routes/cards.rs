@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Mutex};
 use axum::{Json, extract::State, http::StatusCode};
 use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply, Timestamp};
 use pumppilot_protocol::{CardAction, CardTap};
-use pumppilot_store::Card;
+use pumppilot_store::{Card, TapClaim};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -141,17 +141,49 @@ async fn tap(
     State(app): State<AppState>,
     caller: DeviceCaller,
     RawBody(body): RawBody,
-) -> Result<Json<TapView>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let tap: CardTap = parse_json(&body)?;
     let uid = card_uid(tap.uid)?;
     if let Some(answer) = app.taps.recent(caller.admin, &uid, app.now()) {
-        return Ok(Json(answer));
+        return Ok(Json(json_of(&answer)));
     }
-    let answer = act_on_tap(&app, caller.admin, &uid).await?;
-    if answer.action != CardAction::Denied {
-        app.taps.remember(caller.admin, uid, answer.clone(), app.now());
+    // On a store several servers share, one of them acts on the tap; a retry that reached another
+    // server gets the same answer.
+    if app.runtime.is_shared() {
+        let started = app.now();
+        loop {
+            match app.store.claim_tap(caller.admin, &uid, app.now(), RecentTaps::WINDOW_MS).await? {
+                TapClaim::Act => break,
+                TapClaim::Repeat(Some(answer)) => {
+                    return serde_json::from_str(&answer).map(Json).map_err(|_| ApiError::internal());
+                }
+                // The other server is still acting on it: its answer comes in a moment.
+                TapClaim::Repeat(None) if app.now() - started < RecentTaps::WINDOW_MS => {
+                    app.settings.clock.sleep(std::time::Duration::from_millis(50)).await;
+                }
+                TapClaim::Repeat(None) => return Err(ApiError::unavailable()),
+            }
+        }
     }
-    Ok(Json(answer))
+    let answer = match act_on_tap(&app, caller.admin, &uid).await {
+        Ok(answer) => answer,
+        Err(err) => {
+            let _ = app.store.release_tap(caller.admin, &uid).await;
+            return Err(err);
+        }
+    };
+    let json = json_of(&answer);
+    if answer.action == CardAction::Denied {
+        app.store.release_tap(caller.admin, &uid).await?;
+    } else {
+        app.taps.remember(caller.admin, uid.clone(), answer, app.now());
+        app.store.answer_tap(caller.admin, &uid, &json.to_string()).await?;
+    }
+    Ok(Json(json))
+}
+
+fn json_of(answer: &TapView) -> serde_json::Value {
+    serde_json::to_value(answer).unwrap_or_default()
 }
 
 async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, ApiError> {
