@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod json;
+pub mod link;
 
 /// Path of the poll endpoint.
 pub const POLL_PATH: &str = "/api/esp32/poll";

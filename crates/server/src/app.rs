@@ -1,7 +1,7 @@
 //! The server as a whole: its state, its router, and how it starts.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     net::SocketAddr,
     sync::{Arc, RwLock},
 };
@@ -48,6 +48,8 @@ pub struct App {
     pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
     /// Card taps answered in the last moments (a retried tap gets the same answer).
     pub taps: RecentTaps,
+    /// Devices that have signed a request: an unsigned one from them is refused (`crate::link`).
+    pub signed_devices: RwLock<HashSet<DeviceId>>,
 }
 
 impl App {
@@ -64,6 +66,7 @@ impl App {
                 device_keys.insert(hash, (device.id, device.admin_id));
             }
         }
+        let signed_devices = store.device_counters(None).await?.into_iter().map(|(device, _)| device).collect();
         let app = Arc::new(App {
             settings,
             store,
@@ -74,6 +77,7 @@ impl App {
             passwords: PasswordChecks::new(usize::try_from(max_hashing).unwrap_or(1)),
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),
+            signed_devices: RwLock::new(signed_devices),
         });
         app.runtime.start().await?;
         let sweeper = Arc::downgrade(&app);

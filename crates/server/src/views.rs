@@ -404,6 +404,9 @@ pub struct DeviceView {
     pub reader: Option<String>,
     /// Its motor-running feedback input (true: the motor runs); null for a board without one.
     pub feedback: Option<bool>,
+    /// It signs its requests with its link secret (false: it has polled with its key alone so
+    /// far, as devices from before the authenticated link do).
+    pub signed_link: bool,
 }
 
 impl DeviceView {
@@ -425,7 +428,13 @@ impl DeviceView {
             firmware: t.and_then(|t| t.firmware.clone()),
             uptime_ms: t.and_then(|t| t.uptime_ms),
             rssi: t.and_then(|t| t.rssi),
+            signed_link: false,
         }
+    }
+
+    /// The view with whether the device signs its requests.
+    pub fn signing(self, signed_link: bool) -> Self {
+        DeviceView { signed_link, ..self }
     }
 }
 
@@ -436,6 +445,10 @@ pub struct DeviceCreatedView {
     pub id: String,
     pub name: String,
     pub device_key: String,
+    /// The secret the device signs its requests with and checks every answer by (`pp_link_…`;
+    /// see docs/DEVICE.md, "The authenticated link"). It never travels again; a new key gives a
+    /// new secret.
+    pub link_secret: String,
 }
 
 /// The values of the API's named strings, for the OpenAPI document only: the views carry the

@@ -17,8 +17,9 @@ use std::{
 };
 
 use pumppilot_controller::{
-    CardFeedback, Controller, Decision, LongPoll, Millis, OffReason, Sent, Settings,
-    protocol::{self, HoldReason, MotorState, PollAnswer, json},
+    AnswerError, CardFeedback, Controller, Decision, LinkSecret, LongPoll, Millis, OffReason, Reply, Sent, Settings,
+    Signature,
+    protocol::{self, HoldReason, MotorState, PollAnswer, json, link},
     timing,
 };
 use tokio::sync::{mpsc, watch};
@@ -41,6 +42,9 @@ pub struct DeviceSpec {
     /// `http://host:port`, without a trailing slash.
     pub server: String,
     pub key: String,
+    /// The device's link secret (`pp_link_…`): with one, every request is signed and only answers
+    /// whose MAC checks are used, as on the firmware.
+    pub link_secret: Option<String>,
     /// Scripted inputs; without one, the [`Controls`] decide.
     pub script: Option<Script>,
     /// The firmware's settings; `settings.long_poll` asks for long-polls (`wait=`).
@@ -58,6 +62,7 @@ impl DeviceSpec {
             name: name.into(),
             server: server.into().trim_end_matches('/').to_owned(),
             key: key.into(),
+            link_secret: None,
             script: None,
             observer: None,
             tick: TICK,
@@ -66,6 +71,18 @@ impl DeviceSpec {
                 ..Settings::DEFAULT
             },
         }
+    }
+}
+
+impl DeviceSpec {
+    /// A device from its credentials as the CLI takes them: `key`, or `key:link-secret` for a
+    /// device that signs (neither a key nor a secret contains `:`).
+    pub fn with_credentials(name: impl Into<String>, server: impl Into<String>, credentials: &str) -> Self {
+        let (key, secret) = match credentials.split_once(':') {
+            Some((key, secret)) => (key, Some(secret.to_owned())),
+            None => (credentials, None),
+        };
+        DeviceSpec { link_secret: secret, ..DeviceSpec::new(name, server, key) }
     }
 }
 
@@ -254,9 +271,36 @@ impl VirtualDevice {
     }
 }
 
+/// An HTTP answer with the link's headers.
+struct Answered {
+    status: reqwest::StatusCode,
+    counter: Option<Vec<u8>>,
+    mac: Option<Vec<u8>>,
+    body: Vec<u8>,
+}
+
+impl Answered {
+    async fn read(answer: reqwest::Response) -> Result<Answered, reqwest::Error> {
+        let status = answer.status();
+        let header = |name: &str| answer.headers().get(name).map(|v| v.as_bytes().to_vec());
+        let (counter, mac) = (header(link::COUNTER_HEADER), header(link::MAC_HEADER));
+        let body = answer.bytes().await?.to_vec();
+        Ok(Answered { status, counter, mac, body })
+    }
+
+    fn reply(&self) -> Reply<'_> {
+        Reply {
+            status: self.status.as_u16(),
+            counter: self.counter.as_deref(),
+            mac: self.mac.as_deref(),
+            body: &self.body,
+        }
+    }
+}
+
 /// The outcome of one poll request.
 enum Polled {
-    Answer(reqwest::StatusCode, Vec<u8>),
+    Answer(Answered),
     Failed(String),
     Cut,
 }
@@ -287,6 +331,9 @@ async fn run(
             // A virtual board always starts from power-on; its first poll says so, as a real one.
             let mut controller = Controller::new(spec.settings);
             controller.set_reset_reason(protocol::ResetReason::PowerOn);
+            if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse) {
+                controller.set_link_secret(secret);
+            }
             controller
         },
         timeline: Timeline { name: spec.name.clone(), ..Timeline::default() },
@@ -298,7 +345,7 @@ async fn run(
         last_command: None,
         link_up: true,
     };
-    let (card_tx, mut card_rx) = mpsc::unbounded_channel::<(String, CardFeedback)>();
+    let (card_tx, mut card_rx) = mpsc::unbounded_channel::<TapAnswer>();
     let mut tick = tokio::time::interval(device.spec.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight: Option<(InFlight, Sent, bool)> = None;
@@ -331,7 +378,12 @@ async fn run(
                 next_poll = Instant::now() + Duration::from_millis(u64::from(wait));
                 device.switch();
             }
-            Some((uid, feedback)) = card_rx.recv() => {
+            Some((uid, signature, answered)) = card_rx.recv() => {
+                // The controller checks the answer (and its MAC): it knows the link's secret.
+                let feedback = match &answered {
+                    Some(answered) => device.controller.card_reply(signature, answered.reply()),
+                    None => CardFeedback::Error,
+                };
                 device.record(Happening::Card { uid, feedback });
             }
             _ = stop.changed() => break,
@@ -359,7 +411,7 @@ impl Device {
         controls: &Controls,
         before: Duration,
         elapsed: Duration,
-        cards: &mpsc::UnboundedSender<(String, CardFeedback)>,
+        cards: &mpsc::UnboundedSender<TapAnswer>,
     ) -> Inputs {
         let mut held: Vec<Vec<u8>> = std::mem::take(&mut *controls.cards.lock().expect("cards lock"));
         let inputs = match &self.spec.script {
@@ -381,21 +433,20 @@ impl Device {
         for uid in held {
             if let Some(card) = self.controller.card(now, &uid) {
                 let uid = card.as_str().to_owned();
-                let request = self.request(protocol::CARD_PATH, tap_body(&uid), CARD_REQUEST_TIMEOUT);
+                let body = tap_body(&uid);
+                let signature = self.controller.sign("POST", protocol::CARD_PATH, &body);
+                let request = self.request(protocol::CARD_PATH, body, signature, CARD_REQUEST_TIMEOUT);
                 let network = inputs.network;
                 let cards = cards.clone();
                 tokio::spawn(async move {
-                    let feedback = match network {
+                    let answered = match network {
                         true => match request.send().await {
-                            Ok(answer) if answer.status() == reqwest::StatusCode::OK => match answer.bytes().await {
-                                Ok(body) => pumppilot_controller::CardFeedback::from_answer(&body),
-                                Err(_) => CardFeedback::Error,
-                            },
-                            _ => CardFeedback::Error,
+                            Ok(answer) => Answered::read(answer).await.ok(),
+                            Err(_) => None,
                         },
-                        false => CardFeedback::Error,
+                        false => None,
                     };
-                    let _ = cards.send((uid, feedback));
+                    let _ = cards.send((uid, signature, answered));
                 });
             }
         }
@@ -417,13 +468,26 @@ impl Device {
         self.record(Happening::Relay { on, why });
     }
 
-    fn request(&self, path: &str, body: Vec<u8>, timeout: Duration) -> reqwest::RequestBuilder {
-        self.http
+    fn request(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        signature: Option<Signature>,
+        timeout: Duration,
+    ) -> reqwest::RequestBuilder {
+        let request = self
+            .http
             .post(format!("{}{path}", self.spec.server))
             .bearer_auth(&self.spec.key)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .timeout(timeout)
-            .body(body)
+            .body(body);
+        match signature {
+            Some(signature) => request
+                .header(link::COUNTER_HEADER, signature.counter())
+                .header(link::MAC_HEADER, String::from_utf8_lossy(&signature.mac_hex()).into_owned()),
+            None => request,
+        }
     }
 
     /// Starts a poll with the controller's report (a long-poll when the controller asks for one).
@@ -442,7 +506,8 @@ impl Device {
         };
         // The controller sizes the timeout: never more than half of what is left of the lease.
         let timeout = Duration::from_millis(u64::from(poll.timeout_ms));
-        let sent = poll.sent;
+        let mut sent = poll.sent;
+        let signature = self.controller.sign_poll(&mut sent, "POST", &path, &body);
         if !network {
             // Packets go nowhere: the request times out (sooner than a real one, to keep runs short).
             let future: InFlight = Box::pin(async move {
@@ -451,16 +516,13 @@ impl Device {
             });
             return (future, sent, false);
         }
-        let request = self.request(&path, body, timeout);
+        let request = self.request(&path, body, signature, timeout);
         let future: InFlight = Box::pin(async move {
             match request.send().await {
-                Ok(answer) => {
-                    let status = answer.status();
-                    match answer.bytes().await {
-                        Ok(body) => Polled::Answer(status, body.to_vec()),
-                        Err(err) => Polled::Failed(err.to_string()),
-                    }
-                }
+                Ok(answer) => match Answered::read(answer).await {
+                    Ok(answered) => Polled::Answer(answered),
+                    Err(err) => Polled::Failed(err.to_string()),
+                },
                 Err(err) => Polled::Failed(describe(&err)),
             }
         });
@@ -472,23 +534,21 @@ impl Device {
         self.timeline.polls += 1;
         let now = self.now();
         let failure = match polled {
-            Polled::Answer(status, body) if status == reqwest::StatusCode::OK => {
-                match self.controller.answer(sent, now, &body) {
-                    Ok(answer) => {
-                        if !long {
-                            let took = self.started.elapsed().saturating_sub(Duration::from_millis(sent.at().0));
-                            self.timeline.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
-                        }
-                        self.answered(&answer);
-                        None
+            Polled::Answer(answered) => match self.controller.reply(sent, now, answered.reply()) {
+                Ok(answer) => {
+                    if !long {
+                        let took = self.started.elapsed().saturating_sub(Duration::from_millis(sent.at().0));
+                        self.timeline.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
                     }
-                    Err(err) => Some(format!("unusable answer ({err:?})")),
+                    self.answered(&answer);
+                    None
                 }
-            }
-            Polled::Answer(status, body) => {
-                self.controller.poll_failed(now);
-                Some(format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)])))
-            }
+                Err(AnswerError::Refused(_)) => {
+                    let body = &answered.body;
+                    Some(format!("HTTP {}: {}", answered.status, String::from_utf8_lossy(&body[..body.len().min(200)])))
+                }
+                Err(err) => Some(format!("unusable answer ({err:?})")),
+            },
             Polled::Failed(error) => {
                 self.controller.poll_failed(now);
                 Some(error)
@@ -540,6 +600,9 @@ impl Device {
         self.timeline
     }
 }
+
+/// A card tap's UID, its signature, and the answer (`None`: no answer).
+type TapAnswer = (String, Option<Signature>, Option<Answered>);
 
 fn tap_body(uid: &str) -> Vec<u8> {
     let mut buf = [0u8; 64];

@@ -38,8 +38,9 @@ use std::{
 use async_trait::async_trait;
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation,
-    Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AuditEntry, Card, Commit, CounterCheck, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role,
+    Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry,
+    UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -270,6 +271,14 @@ impl Store for SqliteStore {
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
         let key_hash = key_hash.to_vec();
         self.write(move |conn| devices::set_key(conn, admin, device, &key_hash)).await
+    }
+
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+        self.write(move |conn| devices::accept_counter(conn, admin, device, counter)).await
+    }
+
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {
+        self.read(move |conn| devices::counters(conn, admin)).await
     }
 
     async fn bind_card(&self, card: &Card) -> StoreResult<()> {

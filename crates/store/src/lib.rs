@@ -191,6 +191,13 @@ pub trait Store: Send + Sync + 'static {
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()>;
     /// Replaces a device's key hash (rotation).
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()>;
+    /// Accepts a request counter of a device's authenticated link in one atomic step (see
+    /// [`LinkCounters::accept`]), so several servers on one store never accept the same counter
+    /// twice. [`StoreError::NotFound`] when the tenant has no such device.
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck>;
+    /// The highest accepted link counter of each device that has signed a request (of one tenant,
+    /// or of all).
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>>;
     /// Retires a device of a tenant: it and its key are gone ([`StoreError::NotFound`] when the
     /// tenant has no such device). The tenant's controller is the engine's, changed by a commit.
     async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()>;

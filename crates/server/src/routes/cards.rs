@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply, Timestamp};
 use pumppilot_protocol::{CardAction, CardTap};
 use pumppilot_store::Card;
@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{admin::tenant_user, audit_entry, device::DeviceCaller};
+use super::{admin::tenant_user, audit_entry};
 use crate::{
     app::{App, AppState},
     auth::AdminScope,
     clock::rfc3339,
-    error::{ApiError, ApiJson, ApiPath, RawBody, parse_json},
+    error::{ApiError, ApiJson, ApiPath, parse_json},
+    link::DeviceLink,
     routes::openapi::{AdminIdParam, Body, Device, Refused, Scoped},
     runtime::Extras,
     views::EntryView,
@@ -137,21 +138,21 @@ impl TapView {
     request_body(content = BindCardBody, description = "`{uid}`: the card's UID in hex"),
     responses((status = 200, description = "What the tap did (a refusal is `DENIED` with its reason)", body = TapView),
         Device, Body, Refused))]
-async fn tap(
-    State(app): State<AppState>,
-    caller: DeviceCaller,
-    RawBody(body): RawBody,
-) -> Result<Json<TapView>, ApiError> {
-    let tap: CardTap = parse_json(&body)?;
-    let uid = card_uid(tap.uid)?;
-    if let Some(answer) = app.taps.recent(caller.admin, &uid, app.now()) {
-        return Ok(Json(answer));
+async fn tap(State(app): State<AppState>, link: DeviceLink) -> Response {
+    let result = async {
+        let tap: CardTap = parse_json(&link.body)?;
+        let uid = card_uid(tap.uid)?;
+        if let Some(answer) = app.taps.recent(link.admin, &uid, app.now()) {
+            return Ok(Json(answer));
+        }
+        let answer = act_on_tap(&app, link.admin, &uid).await?;
+        if answer.action != CardAction::Denied {
+            app.taps.remember(link.admin, uid, answer.clone(), app.now());
+        }
+        Ok::<_, ApiError>(Json(answer))
     }
-    let answer = act_on_tap(&app, caller.admin, &uid).await?;
-    if answer.action != CardAction::Denied {
-        app.taps.remember(caller.admin, uid, answer.clone(), app.now());
-    }
-    Ok(Json(answer))
+    .await;
+    link.answer(result).await
 }
 
 async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, ApiError> {

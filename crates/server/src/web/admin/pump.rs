@@ -153,8 +153,13 @@ async fn show_key(web: WebState, posted: Posted, answer: crate::web::api::Answer
                 textarea #device-key .key-value readonly rows="2" spellcheck="false" aria-label=(t.key_title) { (created.device_key) }
                 button #copy-key .secondary type="button" data-copy="device-key" data-done=(t.copied) { (t.copy) }
             }
+            h2 { (t.link_secret_title) }
+            div.key-row {
+                textarea #link-secret .key-value readonly rows="2" spellcheck="false" aria-label=(t.link_secret_title) { (created.link_secret) }
+                button #copy-secret .secondary type="button" data-copy="link-secret" data-done=(t.copied) { (t.copy) }
+            }
             p.warn { (t.key_help) }
-            p.muted { "POST /api/esp32/poll · Authorization: Bearer …" }
+            p.muted { "POST /api/esp32/poll · Authorization: Bearer … · x-pumppilot-counter · x-pumppilot-mac" }
             p { a.button href="/admin" { (t.done) } }
         }
     };
