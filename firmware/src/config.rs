@@ -2,7 +2,7 @@
 //! Every value has a safe default so the image builds without any of them; a malformed value
 //! stops the build with a message naming the variable (the parsers run in `const` context).
 
-use pumppilot_controller::{FeedbackInput, Settings};
+use pumppilot_controller::{FeedbackInput, LinkSecret, Settings};
 
 /// A yes/no variable: `1`/`true`, `0`/`false`, or unset/empty for the default.
 macro_rules! flag {
@@ -26,6 +26,16 @@ pub const WIFI_PASSWORD: &str = text(option_env!("PUMPPILOT_WIFI_PASSWORD"));
 pub const SERVER: &str = text(option_env!("PUMPPILOT_SERVER"));
 /// The device key from `POST /api/admin/devices` (sent as `Authorization: Bearer <key>`).
 pub const DEVICE_KEY: &str = text(option_env!("PUMPPILOT_DEVICE_KEY"));
+/// The link secret shown with the device key (`pp_link_…`): every request is signed with it and
+/// only answers whose MAC checks are used. Empty: unsigned polls with the key alone (accepted
+/// only for a device that has never signed one; see docs/DEVICE.md).
+pub const LINK_SECRET: Option<LinkSecret> = match text(option_env!("PUMPPILOT_LINK_SECRET")).as_bytes() {
+    b"" => None,
+    _ => match LinkSecret::parse(text(option_env!("PUMPPILOT_LINK_SECRET"))) {
+        Some(secret) => Some(secret),
+        None => panic!("PUMPPILOT_LINK_SECRET must be the pp_link_… secret shown with the device key"),
+    },
+};
 
 /// The load-shedding input is high while the grid is down (`1`, the default) or low (`0`).
 pub const LOAD_SHEDDING_ACTIVE_HIGH: bool = flag!("PUMPPILOT_LOAD_SHEDDING_ACTIVE_HIGH", true);

@@ -108,7 +108,12 @@ async fn main(spawner: Spawner) -> ! {
     rtc.rwdt.set_timeout(RwdtStage::Stage0, esp_hal::time::Duration::from_millis(WATCHDOG_MS));
     rtc.rwdt.enable();
     let reset = reset_reason();
-    with_controller(|controller| controller.set_reset_reason(reset));
+    with_controller(|controller| {
+        controller.set_reset_reason(reset);
+        if let Some(secret) = config::LINK_SECRET {
+            controller.set_link_secret(secret);
+        }
+    });
 
     // 3. Inputs, pulled towards their unsafe meaning: a broken wire reads "grid down" and
     // "not ready", and the motor stays OFF.

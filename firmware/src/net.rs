@@ -23,7 +23,10 @@ use esp_println::println;
 use esp_radio::wifi::{
     AuthenticationMethodConfig, Config as WifiConfig, Interface, Password, Ssid, WifiController, sta::StationConfig,
 };
-use pumppilot_controller::protocol::{POLL_PATH, json};
+use pumppilot_controller::{
+    AnswerError, Reply, Signature,
+    protocol::{POLL_PATH, json, link},
+};
 use reqwless::{
     client::HttpConnection,
     headers::ContentType,
@@ -164,10 +167,25 @@ pub struct Http {
     authorization: heapless::String<160>,
 }
 
+/// The link's two answer headers, copied out before the body is read.
+#[derive(Default)]
+pub struct LinkHeaders {
+    counter: heapless::Vec<u8, 20>,
+    mac: heapless::Vec<u8, 64>,
+}
+
+impl LinkHeaders {
+    /// The answer as the controller takes it.
+    pub fn reply<'a>(&'a self, status: u16, body: &'a [u8]) -> Reply<'a> {
+        let present = |v: &'a [u8]| (!v.is_empty()).then_some(v);
+        Reply { status, counter: present(&self.counter), mac: present(&self.mac), body }
+    }
+}
+
 /// What came back from one POST.
 pub enum Posted<'b> {
-    /// An HTTP answer: its status and body.
-    Answer(u16, &'b [u8]),
+    /// An HTTP answer: its status, the link's headers and the body.
+    Answer(u16, LinkHeaders, &'b [u8]),
     /// No answer: connection, timeout, or a body that did not fit.
     Failed,
 }
@@ -196,20 +214,36 @@ impl Http {
         Http { stack, tcp, host, port, address: None, connection: None, authorization }
     }
 
-    /// POSTs `body` as JSON to `path` (with its query) with the device key; the answer's body
-    /// lands in `rx`. A kept connection that turns out to be closed is replaced once, within the
-    /// same `timeout`; any failure drops the connection (and the address, when connecting failed).
-    pub async fn post<'b>(&mut self, path: &str, body: &[u8], rx: &'b mut [u8], timeout: Duration) -> Posted<'b> {
+    /// POSTs `body` as JSON to `path` (with its query) with the device key, and the link's
+    /// headers when `signature` is given; the answer's body lands in `rx`. A kept connection that
+    /// turns out to be closed is replaced once, within the same `timeout`; any failure drops the
+    /// connection (and the address, when connecting failed).
+    pub async fn post<'b>(
+        &mut self,
+        path: &str,
+        body: &[u8],
+        signature: Option<Signature>,
+        rx: &'b mut [u8],
+        timeout: Duration,
+    ) -> Posted<'b> {
+        let mut counter: heapless::String<20> = heapless::String::new();
+        let mut mac = [0u8; 64];
+        if let Some(signature) = signature {
+            let _ = write!(counter, "{}", signature.counter());
+            mac = signature.mac_hex();
+        }
+        let mac = core::str::from_utf8(&mac).unwrap_or_default();
+        let sign = signature.map(|_| (counter.as_str(), mac));
         let outcome = with_timeout(timeout, async {
             let reused = self.connection.is_some();
-            match self.exchange(path, body, rx).await {
-                Err(Failure::Io | Failure::Http(_)) if reused => self.exchange(path, body, rx).await,
+            match self.exchange(path, body, sign, rx).await {
+                Err(Failure::Io | Failure::Http(_)) if reused => self.exchange(path, body, sign, rx).await,
                 other => other,
             }
         })
         .await;
         match outcome {
-            Ok(Ok((status, start, len))) => Posted::Answer(status, &rx[start..start + len]),
+            Ok(Ok((status, headers, start, len))) => Posted::Answer(status, headers, &rx[start..start + len]),
             Ok(Err(err)) => {
                 println!("POST {path}: {err:?}");
                 Posted::Failed
@@ -225,7 +259,13 @@ impl Http {
     /// and where the body is in `rx`. The connection is taken out while the request is under way
     /// and put back only after a whole answer: a request abandoned half way (a timeout, a
     /// long-poll cut short) closes it instead of leaving an answer unread on it.
-    async fn exchange(&mut self, path: &str, body: &[u8], rx: &mut [u8]) -> Result<(u16, usize, usize), Failure> {
+    async fn exchange(
+        &mut self,
+        path: &str,
+        body: &[u8],
+        sign: Option<(&str, &str)>,
+        rx: &mut [u8],
+    ) -> Result<(u16, LinkHeaders, usize, usize), Failure> {
         let mut connection = match self.connection.take() {
             Some(connection) => connection,
             None => {
@@ -248,7 +288,7 @@ impl Http {
                 }
             }
         };
-        let result = exchange(&mut connection, self.host, path, &self.authorization, body, rx).await;
+        let result = exchange(&mut connection, self.host, path, &self.authorization, sign, body, rx).await;
         if result.is_ok() {
             self.connection = Some(connection);
         }
@@ -261,12 +301,24 @@ async fn exchange(
     host: &str,
     path: &str,
     authorization: &str,
+    sign: Option<(&str, &str)>,
     body: &[u8],
     rx: &mut [u8],
-) -> Result<(u16, usize, usize), Failure> {
-    let headers = [("Authorization", authorization)];
+) -> Result<(u16, LinkHeaders, usize, usize), Failure> {
+    let signed;
+    let plain;
+    let headers: &[(&str, &str)] = match sign {
+        Some((counter, mac)) => {
+            signed = [("Authorization", authorization), (link::COUNTER_HEADER, counter), (link::MAC_HEADER, mac)];
+            &signed
+        }
+        None => {
+            plain = [("Authorization", authorization)];
+            &plain
+        }
+    };
     let request =
-        Request::post(path).host(host).content_type(ContentType::ApplicationJson).headers(&headers).body(body).build();
+        Request::post(path).host(host).content_type(ContentType::ApplicationJson).headers(headers).body(body).build();
     request.write_header(connection).await.map_err(Failure::Http)?;
     connection.write_all(body).await.map_err(|_| Failure::Io)?;
     connection.flush().await.map_err(|_| Failure::Io)?;
@@ -275,8 +327,17 @@ async fn exchange(
     let mut connection = HttpConnection::Plain(connection);
     let response = Response::read(&mut connection, Method::POST, rx).await.map_err(Failure::Http)?;
     let status = response.status.0;
+    let mut link_headers = LinkHeaders::default();
+    for (name, value) in response.headers() {
+        // A value too long for its buffer is left empty: the answer then does not check.
+        if name.eq_ignore_ascii_case(link::COUNTER_HEADER) {
+            link_headers.counter = heapless::Vec::from_slice(value).unwrap_or_default();
+        } else if name.eq_ignore_ascii_case(link::MAC_HEADER) {
+            link_headers.mac = heapless::Vec::from_slice(value).unwrap_or_default();
+        }
+    }
     let answer = response.body().read_to_end().await.map_err(Failure::Http)?;
-    Ok((status, answer.as_ptr() as usize - start, answer.len()))
+    Ok((status, link_headers, answer.as_ptr() as usize - start, answer.len()))
 }
 
 /// Polls the server for as long as the device runs: at the controller's interval, at once when
@@ -316,7 +377,7 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         let started = Instant::now();
         let at = now();
         let poll = with_controller(|controller| controller.poll(at));
-        let (mut report, long_poll, sent) = (poll.report, poll.long_poll, poll.sent);
+        let (mut report, long_poll, mut sent) = (poll.report, poll.long_poll, poll.sent);
         let rssi = RSSI.load(Ordering::Relaxed);
         report.rssi = (rssi != 0).then(|| i16::try_from(rssi).unwrap_or(i16::MIN));
         let mut body = [0u8; json::MAX_REPORT_BYTES];
@@ -333,7 +394,8 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         // The controller sizes it: never more than half of what is left of the lease.
         let timeout = Duration::from_millis(u64::from(poll.timeout_ms));
 
-        let request = http.post(&url, &body[..len], &mut rx, timeout);
+        let signature = with_controller(|controller| controller.sign_poll(&mut sent, "POST", &url, &body[..len]));
+        let request = http.post(&url, &body[..len], signature, &mut rx, timeout);
         let posted = if long_poll.is_some() {
             // A held request is cut short by a local change: the next report carries it.
             REPORT_NOW.reset();
@@ -349,17 +411,19 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
             request.await
         };
         match posted {
-            Posted::Answer(200, answer) => match with_controller(|controller| controller.answer(sent, now(), answer)) {
-                Ok(_) => NetState::Online.set(),
-                Err(err) => {
-                    println!("unusable answer ({err:?}): motor OFF until a good one");
-                    NetState::NoServer.set();
+            // The controller checks the answer's MAC (with a link secret) and its status.
+            Posted::Answer(status, headers, answer) => {
+                match with_controller(|controller| controller.reply(sent, now(), headers.reply(status, answer))) {
+                    Ok(_) => NetState::Online.set(),
+                    Err(AnswerError::Refused(status)) => {
+                        println!("poll refused: HTTP {status}");
+                        NetState::NoServer.set();
+                    }
+                    Err(err) => {
+                        println!("unusable answer ({err:?}): motor OFF until a good one");
+                        NetState::NoServer.set();
+                    }
                 }
-            },
-            Posted::Answer(status, _) => {
-                println!("poll refused: HTTP {status}");
-                with_controller(|controller| controller.poll_failed(now()));
-                NetState::NoServer.set();
             }
             Posted::Failed => {
                 with_controller(|controller| controller.poll_failed(now()));

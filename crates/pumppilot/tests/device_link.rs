@@ -22,6 +22,9 @@ struct Board {
     http: reqwest::Client,
 }
 
+/// A request sent with headers that do not fit it: path, body, counter and MAC headers.
+type Tampered<'a> = (&'a str, &'a [u8], Option<String>, Option<String>);
+
 /// An answer with its status, the link's two headers and the body.
 struct Answer {
     status: StatusCode,
@@ -153,7 +156,7 @@ async fn a_tampered_or_unsigned_request_is_refused_and_changes_nothing() {
     let tag = board.secret.request_tag("POST", "/api/esp32/poll", 2, REPORT);
     let mac = || Some(String::from_utf8(link::to_hex(&tag).to_vec()).unwrap());
     let counter = || Some("2".to_owned());
-    let cases: [(&str, &[u8], Option<String>, Option<String>); 5] = [
+    let cases: [Tampered; 5] = [
         ("/api/esp32/poll", SHEDDING, counter(), mac()),
         ("/api/esp32/poll?wait=1000&seq=0", REPORT, counter(), mac()),
         ("/api/esp32/poll", REPORT, Some("3".into()), mac()),
