@@ -26,11 +26,13 @@
 
 mod card;
 mod input;
+mod update;
 
 pub use card::{CardFeedback, CardUid, MAX_UID_BYTES, MIN_UID_BYTES};
 pub use input::DEBOUNCE_SAMPLES;
 /// The wire types, re-exported so a caller of this crate needs no second dependency.
 pub use pumppilot_protocol as protocol;
+pub use update::{BootCheck, BootVerdict, Offer, Stage, Update, UpdateError};
 
 use input::Debounced;
 pub use pumppilot_protocol::link::LinkSecret;

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod firmware;
 pub mod json;
 pub mod link;
 
