@@ -96,6 +96,18 @@ pub fn decode_answer(body: &[u8]) -> Result<PollAnswer, JsonError> {
     decode(body, MAX_ANSWER_BYTES)
 }
 
+/// The firmware version a poll answer says is meant for this device (`update`), if any: read
+/// from an answer the controller has accepted (`Controller::reply`), never on its own.
+pub fn decode_update(body: &[u8]) -> Option<&str> {
+    #[derive(Deserialize)]
+    struct Hint<'a> {
+        #[serde(default, borrow)]
+        update: Option<&'a str>,
+    }
+    let hint: Hint<'_> = decode(body, MAX_ANSWER_BYTES).ok()?;
+    hint.update.filter(|version| crate::firmware::valid_version(version))
+}
+
 /// Writes the body of `POST /api/esp32/rfid`; returns how many bytes of `buf` it used.
 pub fn encode_card_tap(tap: &CardTap<'_>, buf: &mut [u8]) -> Result<usize, JsonError> {
     encode(tap, buf)
@@ -104,6 +116,22 @@ pub fn encode_card_tap(tap: &CardTap<'_>, buf: &mut [u8]) -> Result<usize, JsonE
 /// Reads the answer to a card tap (the HTTP 200 body), keeping only the action.
 pub fn decode_card_answer(body: &[u8]) -> Result<CardAnswer, JsonError> {
     decode(body, MAX_CARD_ANSWER_BYTES)
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+
+    #[test]
+    fn the_update_hint_is_read_beside_the_answer() {
+        let with = br#"{"motor":"OFF","state":"IDLE","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":1,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0,"update":"1.5.0"}"#;
+        assert_eq!(decode_update(with), Some("1.5.0"));
+        assert!(decode_answer(with).is_ok(), "an answer with the hint is still an answer");
+        let without = br#"{"motor":"OFF","state":"IDLE","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":1,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0}"#;
+        assert_eq!(decode_update(without), None);
+        assert_eq!(decode_update(br#"{"update":"../../etc"}"#), None, "not a version");
+        assert_eq!(decode_update(b"garbage"), None);
+    }
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub struct App {
     pub taps: RecentTaps,
     /// Devices that have signed a request: an unsigned one from them is refused (`crate::link`).
     pub signed_devices: RwLock<HashSet<DeviceId>>,
+    /// The firmware releases, for the poll path (`routes::firmware`).
+    pub firmware: crate::routes::firmware::Releases,
 }
 
 impl App {
@@ -67,6 +69,7 @@ impl App {
             }
         }
         let signed_devices = store.device_counters(None).await?.into_iter().map(|(device, _)| device).collect();
+        let firmware = crate::routes::firmware::Releases::new(store.firmware_releases().await?);
         let app = Arc::new(App {
             settings,
             store,
@@ -78,6 +81,7 @@ impl App {
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),
             signed_devices: RwLock::new(signed_devices),
+            firmware,
         });
         app.runtime.start().await?;
         let sweeper = Arc::downgrade(&app);

@@ -239,3 +239,37 @@ pub async fn link_counters_accept_each_counter_once(store: &dyn Store) {
         );
     }
 }
+
+/// Firmware releases: kept with their bytes, listed newest first without them, one per version,
+/// the bytes exactly their size, the rollout set per release (and only for one that exists).
+pub async fn firmware_releases_keep_their_bytes_and_rollout(store: &dyn Store) {
+    use pumppilot_store::{FirmwareRelease, Rollout};
+    let rahim = tenancy(store, "rahim", 0).await;
+    let release = |version: &str, size: u32, at_ms: i64| FirmwareRelease {
+        version: version.to_owned(),
+        size,
+        sha256: [size as u8; 32],
+        signature: [7; 64],
+        published_at: at(at_ms),
+        rollout: Rollout::default(),
+    };
+    assert_eq!(store.firmware_releases().await.unwrap(), []);
+    let old = release("1.4.0", 3, 10);
+    let new = release("1.5.0", 5, 20);
+    store.put_firmware(&old, &[1, 2, 3]).await.expect("publish");
+    store.put_firmware(&new, &[9; 5]).await.expect("publish");
+    assert_eq!(store.firmware_releases().await.unwrap(), [new.clone(), old.clone()], "newest first");
+    assert_eq!(store.firmware_bytes("1.4.0").await.unwrap().as_deref(), Some(&[1u8, 2, 3][..]));
+    assert_eq!(store.firmware_bytes("9.9.9").await.unwrap(), None);
+    assert_err!(store.put_firmware(&release("1.5.0", 1, 30), &[0]).await, StoreError::Invariant(_));
+    assert_err!(store.put_firmware(&release("2.0.0", 4, 40), &[0; 3]).await, StoreError::Invariant(_));
+    assert_eq!(store.firmware_releases().await.unwrap().len(), 2, "nothing of a refused release is kept");
+
+    let first = Rollout { percent: 0, tenant: Some(rahim.admin) };
+    store.set_firmware_rollout("1.5.0", first).await.expect("rollout");
+    let half = Rollout { percent: 50, tenant: None };
+    store.set_firmware_rollout("1.4.0", half).await.expect("rollout");
+    let listed = store.firmware_releases().await.unwrap();
+    assert_eq!((listed[0].rollout, listed[1].rollout), (first, half));
+    assert_err!(store.set_firmware_rollout("9.9.9", half).await, StoreError::NotFound);
+}

@@ -39,8 +39,8 @@ pub use books::{
 pub use cards::cards_bind_move_and_stay_in_their_tenant;
 pub use devices::{
     devices_report_reset_reader_and_feedback, devices_telemetry_and_key_rotation,
-    link_counters_accept_each_counter_once, only_the_controller_keeps_the_lease_and_devices_retire,
-    the_write_probe_succeeds_and_changes_nothing,
+    firmware_releases_keep_their_bytes_and_rollout, link_counters_accept_each_counter_once,
+    only_the_controller_keeps_the_lease_and_devices_retire, the_write_probe_succeeds_and_changes_nothing,
 };
 pub use guards::{
     a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant, an_ended_entry_is_final,
@@ -144,6 +144,7 @@ macro_rules! conformance_tests {
             devices_telemetry_and_key_rotation,
             devices_report_reset_reader_and_feedback,
             link_counters_accept_each_counter_once,
+            firmware_releases_keep_their_bytes_and_rollout,
             only_the_controller_keeps_the_lease_and_devices_retire,
             the_write_probe_succeeds_and_changes_nothing,
             controller_and_restart_protection_survive_reload,

@@ -39,9 +39,9 @@ use mongodb::{
 };
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Commit, CounterCheck, Decision, Device, LinkCounters, MinuteRequest, RefreshMatch,
-    RequestQuery, RequestStatus, Role, Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store,
-    StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AuditEntry, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, LinkCounters, MinuteRequest,
+    RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, Session, SessionId, SessionKind, SessionScope,
+    Snapshot, Store, StoreError, StoreResult, Telemetry, UsageQuery,
 };
 
 use crate::{
@@ -505,6 +505,50 @@ impl Store for MongoStore {
             ));
         }
         Ok(out)
+    }
+
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()> {
+        if bytes.len() != release.size as usize {
+            return Err(StoreError::Invariant("a firmware image is not the size of its release".into()));
+        }
+        // `_id` is the version: a second release of it is refused by the index (Invariant).
+        self.collection("firmware").insert_one(codec::firmware_doc(release, bytes)).await.map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>> {
+        let projection = doc! { "bytes": 0 };
+        let mut cursor = self
+            .collection("firmware")
+            .find(Document::new())
+            .projection(projection)
+            .sort(doc! { "publishedAt": -1, "_id": -1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc = cursor.deserialize_current().map_err(Failure::from)?;
+            out.push(codec::firmware_release(&doc)?);
+        }
+        Ok(out)
+    }
+
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        let Some(doc) = self.find_one("firmware", doc! { "_id": version }).await? else { return Ok(None) };
+        Ok(Some(codec::Fields::of(&doc, "firmware").bytes("bytes")?))
+    }
+
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()> {
+        let set = doc! { "rolloutPercent": i32::from(rollout.percent.min(100)), "rolloutTenant": codec::opt_key(rollout.tenant) };
+        let result = self
+            .collection("firmware")
+            .update_one(doc! { "_id": version }, doc! { "$set": set })
+            .await
+            .map_err(Failure::from)?;
+        if result.matched_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn bind_card(&self, card: &Card) -> StoreResult<()> {

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_cards.sql"),
     include_str!("../migrations/0003_field_safety.sql"),
     include_str!("../migrations/0004_device_link.sql"),
+    include_str!("../migrations/0005_firmware.sql"),
 ];
 
 /// The schema version this build writes.

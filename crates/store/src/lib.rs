@@ -202,6 +202,17 @@ pub trait Store: Send + Sync + 'static {
     /// tenant has no such device). The tenant's controller is the engine's, changed by a commit.
     async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()>;
 
+    // --- firmware ---
+    /// Keeps a firmware image (its rollout starts at nobody). A version published already is
+    /// [`StoreError::Invariant`]; the bytes are `release.size` long.
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()>;
+    /// Every release, without bytes, newest first.
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>>;
+    /// The bytes of a release, or `None` for no such version.
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Sets a release's rollout ([`StoreError::NotFound`] for no such version).
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()>;
+
     // --- cards ---
     /// Binds a card to a user of its tenant; a card already bound in that tenant moves to the
     /// new user. The user must be an account of the tenant (else [`StoreError::NotFound`]).

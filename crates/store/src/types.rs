@@ -111,6 +111,29 @@ impl LinkCounters {
     }
 }
 
+/// Which devices a firmware release is meant for: every device of one tenant, or else this share
+/// of all devices (chosen by device id, so the same devices stay in as the share grows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rollout {
+    /// 0 to 100.
+    pub percent: u8,
+    /// One tenant first: all of its devices, and no other's (the percentage then does not count).
+    pub tenant: Option<AdminId>,
+}
+
+/// A published firmware image, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirmwareRelease {
+    /// Unique (`pumppilot_protocol::firmware::valid_version`).
+    pub version: String,
+    pub size: u32,
+    pub sha256: [u8; 32],
+    /// Ed25519 over the signed description (`pumppilot_protocol::firmware::signed_message`).
+    pub signature: [u8; 64],
+    pub published_at: Timestamp,
+    pub rollout: Rollout,
+}
+
 /// What the store made of a device's request counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CounterCheck {

@@ -20,7 +20,7 @@ use axum::{
 use pumppilot_engine::{AdminId, DeviceId, DevicePoll, HoldReason, ReaderState, RelayOff, ResetReason};
 use pumppilot_protocol::{MAX_WAIT_MS, PollAnswer, PollReport};
 use pumppilot_store::Telemetry;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -107,7 +107,28 @@ fn check_tenant(caller: &DeviceCaller, admin_id: Option<&str>) -> Result<(), Api
     }
 }
 
+/// The poll answer with, when one is meant for this device and it runs another, the firmware
+/// version to update to (`update`; the rest is `PollAnswer`, which devices read alone).
+#[derive(Serialize)]
+struct Reply {
+    #[serde(flatten)]
+    answer: PollAnswer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update: Option<String>,
+}
+
 async fn answer(
+    app: &AppState,
+    caller: &DeviceCaller,
+    report: PollReport<'_>,
+    long_poll: LongPoll,
+) -> Result<Json<Reply>, ApiError> {
+    let update = app.firmware.meant_for(caller.admin, caller.device, report.fw);
+    let Json(answer) = command(app, caller, report, long_poll).await?;
+    Ok(Json(Reply { answer, update }))
+}
+
+async fn command(
     app: &AppState,
     caller: &DeviceCaller,
     report: PollReport<'_>,
