@@ -26,6 +26,7 @@
 
 mod card;
 mod input;
+pub mod status;
 mod update;
 
 pub use card::{CardFeedback, CardUid, MAX_UID_BYTES, MIN_UID_BYTES};

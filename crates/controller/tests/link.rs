@@ -175,8 +175,10 @@ fn a_failed_request_keeps_the_lease_and_says_what_failed() {
     let refused = Reply { status: 401, counter: None, mac: None, body: br#"{"error":{}}"# };
     assert_eq!(device.reply(sent, Millis(17_000), refused), Err(AnswerError::Refused(401)));
     assert_eq!(device.link_state(), LinkState::KeyRefused);
+    let key_refused = pumppilot_controller::status::blink(true, device.link_state());
     device.poll_failed(Millis(18_000));
     assert_eq!(device.link_state(), LinkState::Unreachable);
+    assert_ne!(pumppilot_controller::status::blink(true, device.link_state()), key_refused, "the LED tells them apart");
 }
 
 #[test]

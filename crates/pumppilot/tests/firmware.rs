@@ -154,7 +154,10 @@ async fn a_signed_image_is_published_rolled_out_and_downloaded_in_ranges() {
         .await;
     assert_eq!(set.0, StatusCode::OK, "{}", set.1);
     assert_eq!(well.poll("pumppilot-fw/1.0.0").await["update"], "2.0.0");
+    let update_to = || async { rahim.get("/api/admin/devices").await.1[0]["updateTo"].clone() };
+    assert_eq!(update_to().await, "2.0.0", "the owner sees the update offered");
     assert!(well.poll("pumppilot-fw/2.0.0").await.get("update").is_none(), "it runs it already");
+    assert_eq!(update_to().await, Value::Null, "and then that it runs it");
     assert!(other.poll("pumppilot-fw/1.0.0").await.get("update").is_none(), "another tenant waits");
     let missing =
         master.request(reqwest::Method::PUT, "/api/master/firmware/9.9.9/rollout", Some(json!({"percent": 100}))).await;

@@ -407,6 +407,9 @@ pub struct DeviceView {
     /// It signs its requests with its link secret (false: it has polled with its key alone so
     /// far, as devices from before the authenticated link do).
     pub signed_link: bool,
+    /// The firmware version meant for it that it does not run yet (an update is offered with
+    /// every poll until it reports running it); null when it runs what is meant for it.
+    pub update_to: Option<String>,
 }
 
 impl DeviceView {
@@ -429,12 +432,18 @@ impl DeviceView {
             uptime_ms: t.and_then(|t| t.uptime_ms),
             rssi: t.and_then(|t| t.rssi),
             signed_link: false,
+            update_to: None,
         }
     }
 
     /// The view with whether the device signs its requests.
     pub fn signing(self, signed_link: bool) -> Self {
         DeviceView { signed_link, ..self }
+    }
+
+    /// The view with the firmware update offered to it, if any.
+    pub fn updating(self, update_to: Option<String>) -> Self {
+        DeviceView { update_to, ..self }
     }
 }
 

@@ -451,7 +451,12 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
                 device.telemetry = Some(latest);
             }
             let signed = app.signed_devices.read().expect("signed devices lock").contains(&device.id);
-            DeviceView::new(&device, lease, now, controller == Some(device.id)).signing(signed)
+            let update = app.firmware.meant_for(
+                device.admin_id,
+                device.id,
+                device.telemetry.as_ref().and_then(|t| t.firmware.as_deref()),
+            );
+            DeviceView::new(&device, lease, now, controller == Some(device.id)).signing(signed).updating(update)
         })
         .collect();
     Ok(Json(views))
