@@ -949,19 +949,23 @@ impl Controller {
     /// tap's own counter counts (anything else is [`CardFeedback::Error`]); a verified `409`
     /// moves the counter up, as for a poll.
     pub fn card_reply(&mut self, signature: Option<Signature>, reply: Reply<'_>) -> CardFeedback {
-        if self.link.is_some() {
-            let Some(counter) = self.verified(signature, &reply) else { return CardFeedback::Error };
-            if reply.status != 200 {
-                self.refusal(reply.status, counter);
-                return CardFeedback::Error;
-            }
-            if Some(counter) != signature.map(|s| s.counter) {
-                return CardFeedback::Error;
-            }
-        } else if reply.status != 200 {
-            return CardFeedback::Error;
+        if self.accept(signature, &reply) { CardFeedback::from_answer(reply.body) } else { CardFeedback::Error }
+    }
+
+    /// True when any other answer (a firmware description, a range of an image) to a request sent
+    /// with `signature` may be used: its status is 200 or 206 and, with a link secret, its MAC
+    /// checks and names the request's own counter (a verified `409` moves the counter up).
+    pub fn accept(&mut self, signature: Option<Signature>, reply: &Reply<'_>) -> bool {
+        let success = matches!(reply.status, 200 | 206);
+        if self.link.is_none() {
+            return success;
         }
-        CardFeedback::from_answer(reply.body)
+        let Some(counter) = self.verified(signature, reply) else { return false };
+        if !success {
+            self.refusal(reply.status, counter);
+            return false;
+        }
+        Some(counter) == signature.map(|s| s.counter)
     }
 }
 

@@ -204,6 +204,65 @@ async fn a_signed_image_is_published_rolled_out_and_downloaded_in_ranges() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn a_simulated_device_updates_itself_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("firmware.key");
+    let public = pumppilot(&["firmware", "keygen", "--out", key.to_str().unwrap()], &[]);
+    let image: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let image_path = dir.path().join("pump.bin");
+    std::fs::write(&image_path, &image).unwrap();
+    pumppilot(
+        &["firmware", "sign", "--key", key.to_str().unwrap(), "--version", "3.1.0", image_path.to_str().unwrap()],
+        &[],
+    );
+    let (_server, base) = start_server_with(dir.path(), &[("PUMPPILOT_FIRMWARE_PUBLIC_KEY", &public)]);
+    pumppilot(
+        &["firmware", "publish", "--server", &base, "--version", "3.1.0", image_path.to_str().unwrap()],
+        &[("PUMPPILOT_MASTER_PASSWORD", "master-password")],
+    );
+    let site = Site { base: base.clone() };
+    let master = site.master().await;
+    master.ok("/api/master/admins", json!({"name": "Rahim", "username": "rahim", "password": PASSWORD})).await;
+    let rahim = site.login("rahim", PASSWORD).await;
+    let created = rahim.ok("/api/admin/devices", json!({"name": "well"})).await;
+    let set =
+        master.request(reqwest::Method::PUT, "/api/master/firmware/3.1.0/rollout", Some(json!({"percent": 100}))).await;
+    assert_eq!(set.0, StatusCode::OK);
+
+    let credentials = format!("{}:{}", created["deviceKey"].as_str().unwrap(), created["linkSecret"].as_str().unwrap());
+    let mut spec = pumppilot_sim::DeviceSpec::with_credentials("well", &base, &credentials);
+    spec.firmware_key = Some(hex_array(&public));
+    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    spec.observer = Some(observer);
+    let device = pumppilot_sim::VirtualDevice::spawn(spec, pumppilot_sim::http_client(1));
+    let stages = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut stages = Vec::new();
+        while let Some((_, _, happening)) = seen.recv().await {
+            if let pumppilot_sim::Happening::Firmware { version, stage } = happening {
+                assert_eq!(version, "3.1.0");
+                let done =
+                    matches!(stage, pumppilot_sim::UpdateStage::Confirmed | pumppilot_sim::UpdateStage::Failed(_));
+                stages.push(stage);
+                if done {
+                    break;
+                }
+            }
+        }
+        stages
+    })
+    .await
+    .expect("the update finished within 30 s");
+    use pumppilot_sim::UpdateStage::*;
+    assert_eq!(stages, [Offered, Verified, Rebooted, Confirmed]);
+    // The owner sees the new version and no update left to do.
+    let devices = rahim.get("/api/admin/devices").await.1;
+    assert_eq!(devices[0]["firmware"], "pumppilot-sim/3.1.0", "{devices}");
+    assert_eq!(devices[0]["updateTo"], Value::Null);
+    let timeline = device.stop().await;
+    assert!(timeline.relay_changes().is_empty(), "the relay never closed:\n{timeline}");
+}
+
 fn hex_array<const N: usize>(text: &str) -> [u8; N] {
     let bytes: Vec<u8> = (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect();
     bytes.try_into().unwrap()

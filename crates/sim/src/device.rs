@@ -17,8 +17,8 @@ use std::{
 };
 
 use pumppilot_controller::{
-    AnswerError, CardFeedback, Controller, Decision, LinkSecret, LongPoll, Millis, OffReason, Reply, Sent, Settings,
-    Signature,
+    AnswerError, BootCheck, BootVerdict, CardFeedback, Controller, Decision, LinkSecret, LongPoll, Millis, OffReason,
+    Offer, Reply, Sent, Settings, Signature, Update,
     protocol::{self, HoldReason, MotorState, PollAnswer, json, link},
     timing,
 };
@@ -45,6 +45,9 @@ pub struct DeviceSpec {
     /// The device's link secret (`pp_link_…`): with one, every request is signed and only answers
     /// whose MAC checks are used, as on the firmware.
     pub link_secret: Option<String>,
+    /// The firmware's public key: with one, the device takes the updates its poll answers offer
+    /// (`update`), downloads and checks them as the firmware does, and "reboots" into them.
+    pub firmware_key: Option<[u8; 32]>,
     /// Scripted inputs; without one, the [`Controls`] decide.
     pub script: Option<Script>,
     /// The firmware's settings; `settings.long_poll` asks for long-polls (`wait=`).
@@ -63,6 +66,7 @@ impl DeviceSpec {
             server: server.into().trim_end_matches('/').to_owned(),
             key: key.into(),
             link_secret: None,
+            firmware_key: None,
             script: None,
             observer: None,
             tick: TICK,
@@ -127,6 +131,25 @@ pub enum Happening {
     Link { up: bool, error: Option<String> },
     /// A card tap and what the server made of it.
     Card { uid: String, feedback: CardFeedback },
+    /// A firmware update moved on.
+    Firmware { version: String, stage: UpdateStage },
+}
+
+/// How far a firmware update got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateStage {
+    /// A poll answer offered it.
+    Offered,
+    /// Every byte arrived and every check passed.
+    Verified,
+    /// The device restarted into it (with the relay open).
+    Rebooted,
+    /// The first usable answer after the reboot: the image is marked valid.
+    Confirmed,
+    /// No usable answer in time after the reboot: back to the previous image.
+    RolledBack,
+    /// A check failed or the server refused; the running image stays.
+    Failed(String),
 }
 
 /// Everything one device saw, in order, with counters.
@@ -197,6 +220,7 @@ impl fmt::Display for Line<'_> {
                 write!(f, "server unreachable: {}", error.as_deref().unwrap_or("no answer"))
             }
             Happening::Card { uid, feedback } => write!(f, "card {uid}: {feedback:?}"),
+            Happening::Firmware { version, stage } => write!(f, "firmware {version}: {stage:?}"),
         }
     }
 }
@@ -317,7 +341,22 @@ struct Device {
     inputs: Option<Inputs>,
     last_command: Option<(MotorState, Option<HoldReason>)>,
     link_up: bool,
+    /// The firmware update under way, if any.
+    updating: Option<Updating>,
+    /// A freshly booted image not confirmed yet.
+    boot_check: Option<(String, Millis, BootCheck)>,
 }
+
+/// A firmware update under way: the version, and once its description checked, the download.
+struct Updating {
+    version: String,
+    update: Option<Update>,
+}
+
+/// The OTA slot of the firmware's partition table (1.9 MiB on a 4 MiB ESP32-C3).
+const SLOT_BYTES: u32 = 0x1E_0000;
+/// The range asked for per request.
+const CHUNK_BYTES: u32 = 16 * 1024;
 
 async fn run(
     spec: DeviceSpec,
@@ -344,11 +383,14 @@ async fn run(
         inputs: None,
         last_command: None,
         link_up: true,
+        updating: None,
+        boot_check: None,
     };
     let (card_tx, mut card_rx) = mpsc::unbounded_channel::<TapAnswer>();
     let mut tick = tokio::time::interval(device.spec.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight: Option<(InFlight, Sent, bool)> = None;
+    let mut fetching: Option<(InFlight, Option<Signature>, Option<u32>)> = None;
     let mut next_poll = Instant::now();
     let mut elapsed_before = Duration::ZERO;
     loop {
@@ -368,6 +410,14 @@ async fn run(
                 if cut_short || (settled && in_flight.is_none() && (urgent || Instant::now() >= next_poll)) {
                     in_flight = Some(device.poll(inputs.network));
                 }
+                // A firmware update moves on only while the relay is open (the controller says).
+                if fetching.is_none() && inputs.network && device.controller.may_update(now) {
+                    fetching = device.update_step();
+                }
+            }
+            fetched = async { fetching.as_mut().expect("guarded").0.as_mut().await }, if fetching.is_some() => {
+                let (_, signature, first) = fetching.take().expect("guarded");
+                device.fetched(fetched, signature, first);
             }
             polled = async { in_flight.as_mut().expect("guarded").0.as_mut().await }, if in_flight.is_some() => {
                 let (_, sent, long) = in_flight.take().expect("guarded");
@@ -536,6 +586,7 @@ impl Device {
         let failure = match polled {
             Polled::Answer(answered) => match self.controller.reply(sent, now, answered.reply()) {
                 Ok(answer) => {
+                    self.offered(json::decode_update(&answered.body));
                     if !long {
                         let took = self.started.elapsed().saturating_sub(Duration::from_millis(sent.at().0));
                         self.timeline.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
@@ -580,6 +631,111 @@ impl Device {
         self.link_up
     }
 
+    /// A usable poll answer: confirms a freshly booted image, and takes an update it offers.
+    fn offered(&mut self, update: Option<&str>) {
+        if let Some((version, booted, check)) = self.boot_check.take() {
+            // The controller's clock counts from the "reboot": the time since it.
+            let since_boot = Millis(self.now().0.saturating_sub(booted.0));
+            match check.verdict(&self.controller, since_boot) {
+                BootVerdict::Valid => self.record(Happening::Firmware { version, stage: UpdateStage::Confirmed }),
+                BootVerdict::RollBack => self.record(Happening::Firmware { version, stage: UpdateStage::RolledBack }),
+                BootVerdict::Wait => self.boot_check = Some((version, booted, check)),
+            }
+        }
+        let (Some(version), Some(_)) = (update, self.spec.firmware_key) else { return };
+        if self.updating.is_none() {
+            self.updating = Some(Updating { version: version.to_owned(), update: None });
+            self.record(Happening::Firmware { version: version.to_owned(), stage: UpdateStage::Offered });
+        }
+    }
+
+    /// The next request of the update under way (its description, then range by range), or
+    /// the reboot into a verified image; `None` when there is nothing to do.
+    fn update_step(&mut self) -> Option<(InFlight, Option<Signature>, Option<u32>)> {
+        let updating = self.updating.as_ref()?;
+        let version = updating.version.clone();
+        let (path, range) = match &updating.update {
+            None => (format!("/api/esp32/firmware/{version}/release"), None),
+            Some(update) => match update.next_range(CHUNK_BYTES) {
+                Some(range) => (format!("/api/esp32/firmware/{version}"), Some(range)),
+                None => {
+                    self.reboot(version);
+                    return None;
+                }
+            },
+        };
+        let signature = self.controller.sign("GET", &path, b"");
+        let mut request = self.http.get(format!("{}{path}", self.spec.server)).bearer_auth(&self.spec.key);
+        if let Some(signature) = signature {
+            request = request
+                .header(link::COUNTER_HEADER, signature.counter())
+                .header(link::MAC_HEADER, String::from_utf8_lossy(&signature.mac_hex()).into_owned());
+        }
+        if let Some((first, last)) = range {
+            request = request.header(reqwest::header::RANGE, format!("bytes={first}-{last}"));
+        }
+        let request = request.timeout(Duration::from_secs(10));
+        let future: InFlight = Box::pin(async move {
+            match request.send().await {
+                Ok(answer) => match Answered::read(answer).await {
+                    Ok(answered) => Polled::Answer(answered),
+                    Err(err) => Polled::Failed(err.to_string()),
+                },
+                Err(err) => Polled::Failed(describe(&err)),
+            }
+        });
+        Some((future, signature, range.map(|(first, _)| first)))
+    }
+
+    /// Takes the answer to an update request: the description (checked with the firmware's key)
+    /// or a range (written where the controller says). A dropped request is asked again.
+    fn fetched(&mut self, fetched: Polled, signature: Option<Signature>, first: Option<u32>) {
+        let Polled::Answer(answered) = fetched else { return };
+        if !self.controller.accept(signature, &answered.reply()) {
+            return; // refused or not signed for this request: asked again at the next step
+        }
+        let Some(updating) = self.updating.as_mut() else { return };
+        let version = updating.version.clone();
+        let outcome = match (&mut updating.update, first) {
+            (None, _) => begin(self.spec.firmware_key, &version, &answered.body).map(|update| {
+                updating.update = Some(update);
+                false
+            }),
+            (Some(update), Some(first)) => match update.received(first, &answered.body) {
+                Ok(_) if update.next_range(CHUNK_BYTES).is_none() => {
+                    update.finish().map(|()| true).map_err(|err| format!("{err:?}"))
+                }
+                Ok(_) => Ok(false),
+                Err(err) => Err(format!("{err:?}")),
+            },
+            (Some(_), None) => Ok(false),
+        };
+        match outcome {
+            Ok(true) => self.record(Happening::Firmware { version, stage: UpdateStage::Verified }),
+            Ok(false) => {}
+            Err(why) => {
+                self.updating = None;
+                self.record(Happening::Firmware { version, stage: UpdateStage::Failed(why) });
+            }
+        }
+    }
+
+    /// Restarts into a verified image (only ever with the relay open): a new controller, as after
+    /// a real reboot, reporting the new version; it must then be confirmed by a usable answer.
+    fn reboot(&mut self, version: String) {
+        self.updating = None;
+        let firmware: &'static str = Box::leak(format!("pumppilot-sim/{version}").into_boxed_str());
+        self.spec.settings.firmware = Some(firmware);
+        let mut controller = Controller::new(self.spec.settings);
+        controller.set_reset_reason(protocol::ResetReason::Software);
+        if let Some(secret) = self.spec.link_secret.as_deref().and_then(LinkSecret::parse) {
+            controller.set_link_secret(secret);
+        }
+        self.controller = controller;
+        self.boot_check = Some((version.clone(), self.now(), BootCheck::DEFAULT));
+        self.record(Happening::Firmware { version, stage: UpdateStage::Rebooted });
+    }
+
     fn answered(&mut self, answer: &PollAnswer) {
         let command = (answer.state, answer.hold_reason);
         if self.last_command != Some(command) {
@@ -599,6 +755,24 @@ impl Device {
         }
         self.timeline
     }
+}
+
+/// An update from its signed description (`{version, size, sha256, signature}` in hex), checked
+/// with the firmware's key before a byte is downloaded.
+fn begin(key: Option<[u8; 32]>, version: &str, body: &[u8]) -> Result<Update, String> {
+    let key = key.ok_or("no firmware key")?;
+    let description: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let text = |field: &str| description[field].as_str().unwrap_or_default().as_bytes().to_vec();
+    let sha256 = link::from_hex(&text("sha256")).ok_or("sha256 is not 64 hex digits")?;
+    let signature = text("signature");
+    let halves = (signature.len() == 128).then(|| (link::from_hex(&signature[..64]), link::from_hex(&signature[64..])));
+    let Some((Some(high), Some(low))) = halves else { return Err("signature is not 128 hex digits".into()) };
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(&high);
+    signature[32..].copy_from_slice(&low);
+    let size = description["size"].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or("size is not a number")?;
+    let offer = Offer { version, size, sha256, signature };
+    Update::begin(&key, SLOT_BYTES, &offer).map_err(|err| format!("{err:?}"))
 }
 
 /// A card tap's UID, its signature, and the answer (`None`: no answer).
