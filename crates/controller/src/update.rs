@@ -9,14 +9,8 @@ use pumppilot_protocol::firmware::{self, ImageDigest, ImageError, MAX_VERSION_BY
 
 use crate::{Controller, LinkState, Millis};
 
-/// An image the server offers: its signed description.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Offer<'a> {
-    pub version: &'a str,
-    pub size: u32,
-    pub sha256: [u8; 32],
-    pub signature: [u8; 64],
-}
+/// An image the server offers: its signed description (`protocol::json::decode_release`).
+pub type Offer<'a> = firmware::Release<'a>;
 
 /// Why an update stopped. The image is never booted; the running one stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,15 @@ use sha2::{Digest as _, Sha256};
 /// Longest version string.
 pub const MAX_VERSION_BYTES: usize = 32;
 
+/// An image's signed description, as a device reads it (`json::decode_release`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release<'a> {
+    pub version: &'a str,
+    pub size: u32,
+    pub sha256: [u8; 32],
+    pub signature: [u8; 64],
+}
+
 /// Why an image (or its description) is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageError {

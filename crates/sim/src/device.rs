@@ -18,7 +18,7 @@ use std::{
 
 use pumppilot_controller::{
     AnswerError, BootCheck, BootVerdict, CardFeedback, Controller, Decision, LinkSecret, LongPoll, Millis, OffReason,
-    Offer, Reply, Sent, Settings, Signature, Update,
+    Reply, Sent, Settings, Signature, Update,
     protocol::{self, HoldReason, MotorState, PollAnswer, json, link},
     timing,
 };
@@ -761,17 +761,10 @@ impl Device {
 /// with the firmware's key before a byte is downloaded.
 fn begin(key: Option<[u8; 32]>, version: &str, body: &[u8]) -> Result<Update, String> {
     let key = key.ok_or("no firmware key")?;
-    let description: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let text = |field: &str| description[field].as_str().unwrap_or_default().as_bytes().to_vec();
-    let sha256 = link::from_hex(&text("sha256")).ok_or("sha256 is not 64 hex digits")?;
-    let signature = text("signature");
-    let halves = (signature.len() == 128).then(|| (link::from_hex(&signature[..64]), link::from_hex(&signature[64..])));
-    let Some((Some(high), Some(low))) = halves else { return Err("signature is not 128 hex digits".into()) };
-    let mut signature = [0u8; 64];
-    signature[..32].copy_from_slice(&high);
-    signature[32..].copy_from_slice(&low);
-    let size = description["size"].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or("size is not a number")?;
-    let offer = Offer { version, size, sha256, signature };
+    let offer = json::decode_release(body).ok_or("not a firmware description")?;
+    if offer.version != version {
+        return Err(format!("the description is of {}", offer.version));
+    }
     Update::begin(&key, SLOT_BYTES, &offer).map_err(|err| format!("{err:?}"))
 }
 
