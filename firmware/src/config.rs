@@ -37,6 +37,15 @@ pub const LINK_SECRET: Option<LinkSecret> = match text(option_env!("PUMPPILOT_LI
     },
 };
 
+/// The public key firmware updates must be signed for (`pumppilot firmware keygen`, 64 hex
+/// digits). Empty: no updates over the air.
+pub const FIRMWARE_KEY: Option<[u8; 32]> = parse_key(
+    option_env!("PUMPPILOT_FIRMWARE_PUBLIC_KEY"),
+    "PUMPPILOT_FIRMWARE_PUBLIC_KEY must be the 64 hex digits `pumppilot firmware keygen` printed",
+);
+/// The size of an OTA slot (`partitions.csv`: ota_0 and ota_1).
+pub const OTA_SLOT_BYTES: u32 = 0x1E_0000;
+
 /// The load-shedding input is high while the grid is down (`1`, the default) or low (`0`).
 pub const LOAD_SHEDDING_ACTIVE_HIGH: bool = flag!("PUMPPILOT_LOAD_SHEDDING_ACTIVE_HIGH", true);
 /// The ready input is high while the pump is ready (`1`, the default) or low (`0`).
@@ -88,6 +97,33 @@ const fn parse_flag(value: Option<&str>, default: bool, error: &str) -> bool {
         b"" => default,
         b"1" | b"true" => true,
         b"0" | b"false" => false,
+        _ => panic!("{}", error),
+    }
+}
+
+const fn parse_key(value: Option<&str>, error: &str) -> Option<[u8; 32]> {
+    let Some(value) = value else { return None };
+    let bytes = value.as_bytes();
+    if bytes.is_empty() {
+        return None;
+    }
+    if bytes.len() != 64 {
+        panic!("{}", error);
+    }
+    let mut key = [0u8; 32];
+    let mut i = 0;
+    while i < 64 {
+        key[i / 2] = hex_digit(bytes[i], error) * 16 + hex_digit(bytes[i + 1], error);
+        i += 2;
+    }
+    Some(key)
+}
+
+const fn hex_digit(b: u8, error: &str) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        b'A'..=b'F' => b - b'A' + 10,
         _ => panic!("{}", error),
     }
 }

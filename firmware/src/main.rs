@@ -15,6 +15,7 @@ mod board;
 mod config;
 mod led;
 mod net;
+mod ota;
 mod panic;
 mod rfid;
 
@@ -146,6 +147,7 @@ async fn main(spawner: Spawner) -> ! {
             let reader =
                 rfid::Reader::new(peripherals.SPI2, pins.rfid_sck, pins.rfid_mosi, pins.rfid_miso, pins.rfid_cs);
             spawner.spawn(rfid::card_task(stack, server, reader).expect("card task"));
+            spawner.spawn(ota::ota_task(stack, server, peripherals.FLASH).expect("update task"));
         }
         Err(err) => println!("PUMPPILOT_SERVER is not usable ({err:?}): this device will never poll; motor stays OFF"),
     }

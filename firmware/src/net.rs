@@ -149,7 +149,7 @@ fn station_config() -> Option<StationConfig> {
     Some(StationConfig::default().with_ssid(ssid).with_authentication(authentication))
 }
 
-type Tcp = TcpClient<'static, 1, 1024, 1024>;
+pub type Tcp = TcpClient<'static, 1, 1024, 1024>;
 type Connection = TcpConnection<'static, 1, 1024, 1024>;
 
 /// One HTTP client with its own socket (so a long-poll never delays a card tap), that keeps its
@@ -226,6 +226,38 @@ impl Http {
         rx: &'b mut [u8],
         timeout: Duration,
     ) -> Posted<'b> {
+        self.request(Method::POST, path, body, signature, None, rx, timeout).await
+    }
+
+    /// GETs `path` (a firmware description, or the bytes `first..=last` of an image with
+    /// `Range`), signed like a POST; the answer's body lands in `rx`.
+    pub async fn get<'b>(
+        &mut self,
+        path: &str,
+        signature: Option<Signature>,
+        range: Option<(u32, u32)>,
+        rx: &'b mut [u8],
+        timeout: Duration,
+    ) -> Posted<'b> {
+        self.request(Method::GET, path, &[], signature, range, rx, timeout).await
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one request's parts, passed straight through")]
+    async fn request<'b>(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        signature: Option<Signature>,
+        range: Option<(u32, u32)>,
+        rx: &'b mut [u8],
+        timeout: Duration,
+    ) -> Posted<'b> {
+        let mut range_text: heapless::String<32> = heapless::String::new();
+        if let Some((first, last)) = range {
+            let _ = write!(range_text, "bytes={first}-{last}");
+        }
+        let range = range.map(|_| range_text.as_str());
         let mut counter: heapless::String<20> = heapless::String::new();
         let mut mac = [0u8; 64];
         if let Some(signature) = signature {
@@ -236,8 +268,10 @@ impl Http {
         let sign = signature.map(|_| (counter.as_str(), mac));
         let outcome = with_timeout(timeout, async {
             let reused = self.connection.is_some();
-            match self.exchange(path, body, sign, rx).await {
-                Err(Failure::Io | Failure::Http(_)) if reused => self.exchange(path, body, sign, rx).await,
+            match self.exchange(method, path, body, sign, range, rx).await {
+                Err(Failure::Io | Failure::Http(_)) if reused => {
+                    self.exchange(method, path, body, sign, range, rx).await
+                }
                 other => other,
             }
         })
@@ -261,9 +295,11 @@ impl Http {
     /// long-poll cut short) closes it instead of leaving an answer unread on it.
     async fn exchange(
         &mut self,
+        method: Method,
         path: &str,
         body: &[u8],
         sign: Option<(&str, &str)>,
+        range: Option<&str>,
         rx: &mut [u8],
     ) -> Result<(u16, LinkHeaders, usize, usize), Failure> {
         let mut connection = match self.connection.take() {
@@ -288,7 +324,8 @@ impl Http {
                 }
             }
         };
-        let result = exchange(&mut connection, self.host, path, &self.authorization, sign, body, rx).await;
+        let parts = Parts { method, host: self.host, path, authorization: &self.authorization, sign, range };
+        let result = exchange(&mut connection, parts, body, rx).await;
         if result.is_ok() {
             self.connection = Some(connection);
         }
@@ -296,36 +333,48 @@ impl Http {
     }
 }
 
+/// What goes into one request's header.
+struct Parts<'a> {
+    method: Method,
+    host: &'a str,
+    path: &'a str,
+    authorization: &'a str,
+    /// The link's counter and MAC.
+    sign: Option<(&'a str, &'a str)>,
+    /// `bytes=first-last`.
+    range: Option<&'a str>,
+}
+
 async fn exchange(
     connection: &mut Connection,
-    host: &str,
-    path: &str,
-    authorization: &str,
-    sign: Option<(&str, &str)>,
+    parts: Parts<'_>,
     body: &[u8],
     rx: &mut [u8],
 ) -> Result<(u16, LinkHeaders, usize, usize), Failure> {
-    let signed;
-    let plain;
-    let headers: &[(&str, &str)] = match sign {
-        Some((counter, mac)) => {
-            signed = [("Authorization", authorization), (link::COUNTER_HEADER, counter), (link::MAC_HEADER, mac)];
-            &signed
-        }
-        None => {
-            plain = [("Authorization", authorization)];
-            &plain
-        }
-    };
-    let request =
-        Request::post(path).host(host).content_type(ContentType::ApplicationJson).headers(headers).body(body).build();
+    let mut list = [("Authorization", parts.authorization); 4];
+    let mut count = 1;
+    if let Some((counter, mac)) = parts.sign {
+        list[1] = (link::COUNTER_HEADER, counter);
+        list[2] = (link::MAC_HEADER, mac);
+        count = 3;
+    }
+    if let Some(range) = parts.range {
+        list[count] = ("Range", range);
+        count += 1;
+    }
+    let headers = &list[..count];
+    let method = parts.method;
+    let builder = Request::new(method, parts.path).host(parts.host).headers(headers);
+    let builder =
+        if matches!(method, Method::POST) { builder.content_type(ContentType::ApplicationJson) } else { builder };
+    let request = builder.body(body).build();
     request.write_header(connection).await.map_err(Failure::Http)?;
     connection.write_all(body).await.map_err(|_| Failure::Io)?;
     connection.flush().await.map_err(|_| Failure::Io)?;
     let start = rx.as_ptr() as usize;
     // reqwless reads bodies through its own connection type (a plain one: no TLS here).
     let mut connection = HttpConnection::Plain(connection);
-    let response = Response::read(&mut connection, Method::POST, rx).await.map_err(Failure::Http)?;
+    let response = Response::read(&mut connection, method, rx).await.map_err(Failure::Http)?;
     let status = response.status.0;
     let mut link_headers = LinkHeaders::default();
     for (name, value) in response.headers() {
@@ -414,7 +463,13 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
             // The controller checks the answer's MAC (with a link secret) and its status.
             Posted::Answer(status, headers, answer) => {
                 match with_controller(|controller| controller.reply(sent, now(), headers.reply(status, answer))) {
-                    Ok(_) => NetState::Online.set(),
+                    Ok(_) => {
+                        NetState::Online.set();
+                        // Only from an answer the controller accepted (its MAC checked).
+                        if let Some(version) = json::decode_update(answer) {
+                            crate::ota::offer(version);
+                        }
+                    }
                     Err(AnswerError::Refused(status)) => {
                         println!("poll refused: HTTP {status}");
                         NetState::NoServer.set();
