@@ -931,6 +931,11 @@ export interface components {
              *     far, as devices from before the authenticated link do).
              */
             signedLink: boolean;
+            /**
+             * @description The firmware version meant for it that it does not run yet (an update is offered with
+             *     every poll until it reports running it); null when it runs what is meant for it.
+             */
+            updateTo?: string | null;
             /** Format: int64 */
             uptimeMs?: number | null;
         };
