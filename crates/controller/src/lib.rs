@@ -26,6 +26,7 @@
 
 mod card;
 mod input;
+pub mod setup;
 pub mod status;
 mod update;
 

@@ -77,6 +77,11 @@ impl LinkSecret {
         &self.bytes[..usize::from(self.len)]
     }
 
+    /// The secret's text form (to keep it in the device's settings).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.key()
+    }
+
     fn mac(&self) -> HmacSha256 {
         HmacSha256::new_from_slice(self.key()).expect("HMAC takes any key length")
     }
