@@ -163,6 +163,16 @@ async fn show_key(web: WebState, posted: Posted, answer: crate::web::api::Answer
                 button #copy-secret .secondary type="button" data-copy="link-secret" data-done=(t.copied) { (t.copy) }
             }
             p.warn { (t.key_help) }
+            @let server = page.visit.host.clone().unwrap_or_default();
+            h2 { (t.setup_values) }
+            dl.facts {
+                dt { (t.setup_server) } dd { code { (server) } }
+                dt { (t.setup_key) } dd { code { (created.device_key) } }
+                dt { (t.setup_secret) } dd { code { (created.link_secret) } }
+            }
+            @if let Some(svg) = setup_qr(&server, &created.device_key, &created.link_secret) {
+                figure.qr { (maud::PreEscaped(svg)) figcaption.muted { (t.setup_qr) } }
+            }
             p.muted { "POST /api/esp32/poll · Authorization: Bearer … · x-pumppilot-counter · x-pumppilot-mac" }
             p { a.button href="/admin" { (t.done) } }
         }
@@ -182,4 +192,34 @@ pub async fn remove_waiting(State(web): State<WebState>, posted: Posted) -> Resp
     finish(&posted, answer, "/admin", |ended| {
         Some(Flash::ok("removed_from_queue", &[ended["userName"].as_str().unwrap_or_default()]))
     })
+}
+
+/// The QR code (SVG) of a new device's setup values, as the device's setup form takes them
+/// (`server=…&key=…&secret=…`; the technician adds the WiFi network on site).
+pub fn setup_qr(server: &str, key: &str, secret: &str) -> Option<String> {
+    let encode = |value: &str| -> String {
+        value
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let text = format!("server={}&key={}&secret={}", encode(server), encode(key), encode(secret));
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::setup_qr;
+
+    #[test]
+    fn the_setup_values_make_a_qr_code() {
+        let svg = setup_qr("192.168.1.10:8080", "pp_dev_abc", "pp_link_def").expect("a QR code");
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("<path"), "{svg}");
+        let other = setup_qr("192.168.1.10:8080", "pp_dev_abd", "pp_link_def").unwrap();
+        assert_ne!(svg, other, "the code carries the values");
+    }
 }
