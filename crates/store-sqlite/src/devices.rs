@@ -178,3 +178,31 @@ pub(crate) fn counters(conn: &Connection, admin: Option<AdminId>) -> Result<Vec<
     }
     Ok(out)
 }
+
+/// Every device's link counters that are not the initial ones (for an export).
+pub(crate) fn links(conn: &Connection) -> Result<Vec<(DeviceId, LinkCounters)>, Failure> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, link_highest, link_below FROM devices WHERE link_highest > 0 ORDER BY id")?;
+    let rows =
+        stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, highest, below) = row?;
+        let id = id.parse().map_err(|_| invariant(format!("device id {id} is not an id")))?;
+        let highest = u64::try_from(highest).map_err(|_| invariant("a negative link counter is stored"))?;
+        out.push((id, LinkCounters { highest, below: below as u64 }));
+    }
+    Ok(out)
+}
+
+/// Sets a device's link counters (an import; the device must be there).
+pub(crate) fn set_link(conn: &Connection, device: DeviceId, counters: LinkCounters) -> Result<(), Failure> {
+    let highest = i64::try_from(counters.highest).map_err(|_| invariant("a link counter is too large to store"))?;
+    let changed = conn
+        .prepare_cached("UPDATE devices SET link_highest = ?2, link_below = ?3 WHERE id = ?1")?
+        .execute((device.to_string(), highest, counters.below as i64))?;
+    if changed == 0 {
+        return Err(invariant(format!("link counters of device {device}, which is not there")));
+    }
+    Ok(())
+}

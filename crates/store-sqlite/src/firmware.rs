@@ -84,3 +84,13 @@ pub(crate) fn set_rollout(conn: &Connection, version: &str, rollout: Rollout) ->
     }
     Ok(())
 }
+
+/// Every release with its bytes (for an export), oldest first.
+pub(crate) fn all(conn: &Connection) -> Result<Vec<(FirmwareRelease, Vec<u8>)>, Failure> {
+    let mut out = Vec::new();
+    for release in releases(conn)?.into_iter().rev() {
+        let data = bytes(conn, &release.version)?.ok_or_else(|| invariant("a release without its bytes"))?;
+        out.push((release, data));
+    }
+    Ok(out)
+}

@@ -393,11 +393,16 @@ pub struct Snapshot {
     pub sessions: Vec<Session>,
     pub devices: Vec<Device>,
     pub cards: Vec<Card>,
+    /// The link counters of the devices that have signed a request (after `devices`): without
+    /// them a copy would accept captured requests again.
+    pub device_links: Vec<(DeviceId, LinkCounters)>,
+    /// Firmware releases with their bytes.
+    pub firmware: Vec<(FirmwareRelease, Vec<u8>)>,
 }
 
 impl Snapshot {
     /// How many records of each kind it holds, by the kind's name.
-    pub fn counts(&self) -> [(&'static str, usize); 10] {
+    pub fn counts(&self) -> [(&'static str, usize); 12] {
         [
             ("accounts", self.accounts.len()),
             ("tenants", self.tenants.len()),
@@ -409,6 +414,8 @@ impl Snapshot {
             ("sessions", self.sessions.len()),
             ("devices", self.devices.len()),
             ("cards", self.cards.len()),
+            ("device link counters", self.device_links.len()),
+            ("firmware releases", self.firmware.len()),
         ]
     }
 
