@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod firmware;
 mod migrate;
 mod sim;
 
@@ -37,6 +38,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Copy an installation from one store to another (SQLite to MongoDB or back) and verify it.
     Migrate(migrate::MigrateArgs),
+    /// Firmware images for updates over the air: make the signing key, sign, publish.
+    #[command(subcommand)]
+    Firmware(firmware::FirmwareCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Firmware(command) => firmware::run(command).await,
         }
     })
 }

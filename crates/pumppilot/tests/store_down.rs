@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation,
-    Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AuditEntry, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, MinuteRequest, RefreshMatch,
+    RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError,
+    StoreResult, Telemetry, UsageQuery,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -148,6 +149,36 @@ impl Store for Unplugged {
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
         self.check_write()?;
         self.inner.record_telemetry(batch).await
+    }
+
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.put_firmware(release, bytes).await
+    }
+
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>> {
+        self.check()?;
+        self.inner.firmware_releases().await
+    }
+
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.check()?;
+        self.inner.firmware_bytes(version).await
+    }
+
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.set_firmware_rollout(version, rollout).await
+    }
+
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+        self.check_write()?;
+        self.inner.accept_device_counter(admin, device, counter).await
+    }
+
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {
+        self.check()?;
+        self.inner.device_counters(admin).await
     }
 
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {

@@ -1,7 +1,7 @@
 //! The server as a whole: its state, its router, and how it starts.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     net::SocketAddr,
     sync::{Arc, RwLock},
 };
@@ -48,6 +48,10 @@ pub struct App {
     pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
     /// Card taps answered in the last moments (a retried tap gets the same answer).
     pub taps: RecentTaps,
+    /// Devices that have signed a request: an unsigned one from them is refused (`crate::link`).
+    pub signed_devices: RwLock<HashSet<DeviceId>>,
+    /// The firmware releases, for the poll path (`routes::firmware`).
+    pub firmware: crate::routes::firmware::Releases,
 }
 
 impl App {
@@ -67,6 +71,8 @@ impl App {
         // On a store several servers share, failed sign-ins are counted there, for every server.
         let logins = LoginLimiter::new(clock, LoginLimiter::WINDOW);
         let logins = if runtime.is_shared() { logins.shared_through(Arc::clone(&store)) } else { logins };
+        let signed_devices = store.device_counters(None).await?.into_iter().map(|(device, _)| device).collect();
+        let firmware = crate::routes::firmware::Releases::new(store.firmware_releases().await?);
         let app = Arc::new(App {
             settings,
             store,
@@ -77,6 +83,8 @@ impl App {
             passwords: PasswordChecks::new(usize::try_from(max_hashing).unwrap_or(1)),
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),
+            signed_devices: RwLock::new(signed_devices),
+            firmware,
         });
         app.runtime.start().await?;
         if let Some(changes) = app.runtime.store_changes() {

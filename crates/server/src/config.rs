@@ -12,6 +12,7 @@
 //! | `PUMPPILOT_MAX_STARTS_PER_HOUR` | `6` | restart protection: most starts in any hour (0 = no cap) |
 //! | `PUMPPILOT_MAX_HASHING` | `4` | most password hashes at once (about 19 MiB each), 1 to 64 |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
+//! | `PUMPPILOT_FIRMWARE_PUBLIC_KEY` | — (no uploads) | Ed25519 public key (64 hex digits) firmware uploads must be signed for |
 
 use std::{fmt, net::SocketAddr};
 
@@ -46,6 +47,9 @@ pub struct Settings {
     pub max_hashing: u32,
     pub master_username: Option<String>,
     pub master_password: Option<Secret>,
+    /// The public key firmware images must be signed for (`pumppilot firmware keygen`); without
+    /// one, uploads are refused.
+    pub firmware_key: Option<[u8; 32]>,
     /// The clock the server runs on: the wall clock, or a [`crate::clock::ManualClock`] in tests.
     pub clock: SharedClock,
 }
@@ -72,6 +76,7 @@ impl Default for Settings {
             max_hashing: 4,
             master_username: None,
             master_password: None,
+            firmware_key: None,
             clock: clock::system(),
         }
     }
@@ -156,6 +161,13 @@ impl Settings {
                     MAX_HASHING.end()
                 ),
             })?;
+        }
+        if let Some(text) = lookup("PUMPPILOT_FIRMWARE_PUBLIC_KEY") {
+            let key = hex::decode(text.trim()).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+            s.firmware_key = Some(key.ok_or_else(|| ConfigError {
+                variable: "PUMPPILOT_FIRMWARE_PUBLIC_KEY",
+                problem: "must be the 64 hex digits `pumppilot firmware keygen` printed".into(),
+            })?);
         }
         s.master_username = lookup("PUMPPILOT_MASTER_USERNAME");
         s.master_password = lookup("PUMPPILOT_MASTER_PASSWORD").map(Secret);

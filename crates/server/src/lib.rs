@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod link;
 mod routes;
 pub mod runtime;
 pub mod views;

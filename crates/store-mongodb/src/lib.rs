@@ -40,9 +40,9 @@ use mongodb::{
 };
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AccountChange, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, Receipt, ReceiptQuery,
-    RefreshMatch, RequestQuery, RequestStatus, Role, Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot,
-    Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Account, AccountChange, AuditEntry, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, LinkCounters,
+    MinuteRequest, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, Session,
+    SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -505,6 +505,112 @@ impl Store for MongoStore {
                 doc! { "_id": key(device), "adminId": key(admin) },
                 doc! { "$set": { "keyHash": codec::bytes(key_hash) } },
             )
+            .await
+            .map_err(Failure::from)?;
+        if result.matched_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Read, decide, then write only if the counters are still the ones read (compare and set),
+    /// so two servers accepting counters of one device at once never both win with the same one.
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+        loop {
+            let filter = doc! { "_id": key(device), "adminId": key(admin) };
+            let Some(doc) = self.find_one("devices", filter.clone()).await? else {
+                return Err(StoreError::NotFound);
+            };
+            let stored = |field: &str| doc.get(field).cloned().unwrap_or(Bson::Null);
+            let (highest_bson, below_bson) = (stored("linkHighest"), stored("linkBelow"));
+            let number = |value: &Bson| match value {
+                Bson::Null => Ok(0),
+                Bson::Int64(n) => Ok(*n),
+                Bson::Int32(n) => Ok(i64::from(*n)),
+                other => Err(StoreError::Invariant(format!("a device's link counter is {other}"))),
+            };
+            let highest = u64::try_from(number(&highest_bson)?)
+                .map_err(|_| StoreError::Invariant("a negative link counter is stored".into()))?;
+            // The mask is 64 bits kept in a signed field: the same bits either way.
+            let now = LinkCounters { highest, below: number(&below_bson)? as u64 };
+            let Some(next) = now.accept(counter) else {
+                return Ok(CounterCheck::Refused { highest });
+            };
+            let next_highest = i64::try_from(next.highest)
+                .map_err(|_| StoreError::Invariant(format!("link counter {counter} is too large to store")))?;
+            let mut guarded = filter;
+            guarded.insert("linkHighest", highest_bson);
+            guarded.insert("linkBelow", below_bson);
+            let result = self
+                .collection("devices")
+                .update_one(guarded, doc! { "$set": { "linkHighest": next_highest, "linkBelow": next.below as i64 } })
+                .await
+                .map_err(Failure::from)?;
+            if result.matched_count == 1 {
+                return Ok(CounterCheck::Accepted);
+            }
+            // Another server moved the counters since they were read: decide again on the new ones.
+        }
+    }
+
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {
+        let mut filter = doc! { "linkHighest": { "$gt": 0_i64 } };
+        if let Some(admin) = admin {
+            filter.insert("adminId", key(admin));
+        }
+        let docs = self.find_all("devices", filter, doc! { "_id": 1 }, None).await?;
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let id = doc
+                .get_str("_id")
+                .ok()
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| StoreError::Invariant("a device without an id".into()))?;
+            let highest = doc.get_i64("linkHighest").ok().and_then(|n| u64::try_from(n).ok());
+            out.push((
+                id,
+                highest.ok_or_else(|| StoreError::Invariant("a device's link counter is not a number".into()))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()> {
+        if bytes.len() != release.size as usize {
+            return Err(StoreError::Invariant("a firmware image is not the size of its release".into()));
+        }
+        // `_id` is the version: a second release of it is refused by the index (Invariant).
+        self.collection("firmware").insert_one(codec::firmware_doc(release, bytes)).await.map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>> {
+        let projection = doc! { "bytes": 0 };
+        let mut cursor = self
+            .collection("firmware")
+            .find(Document::new())
+            .projection(projection)
+            .sort(doc! { "publishedAt": -1, "_id": -1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc = cursor.deserialize_current().map_err(Failure::from)?;
+            out.push(codec::firmware_release(&doc)?);
+        }
+        Ok(out)
+    }
+
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        let Some(doc) = self.find_one("firmware", doc! { "_id": version }).await? else { return Ok(None) };
+        Ok(Some(codec::Fields::of(&doc, "firmware").bytes("bytes")?))
+    }
+
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()> {
+        let set = doc! { "rolloutPercent": i32::from(rollout.percent.min(100)), "rolloutTenant": codec::opt_key(rollout.tenant) };
+        let result = self
+            .collection("firmware")
+            .update_one(doc! { "_id": version }, doc! { "$set": set })
             .await
             .map_err(Failure::from)?;
         if result.matched_count == 0 {

@@ -19,6 +19,7 @@ mod books;
 mod cards;
 mod devices;
 mod error;
+mod firmware;
 mod location;
 mod owner;
 mod rows;
@@ -39,9 +40,9 @@ use std::{
 use async_trait::async_trait;
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AccountChange, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, Receipt, ReceiptQuery,
-    RefreshMatch, RequestQuery, Role, Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store,
-    StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Account, AccountChange, AuditEntry, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, MinuteRequest,
+    Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind,
+    SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -286,6 +287,33 @@ impl Store for SqliteStore {
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
         let key_hash = key_hash.to_vec();
         self.write(move |conn| devices::set_key(conn, admin, device, &key_hash)).await
+    }
+
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+        self.write(move |conn| devices::accept_counter(conn, admin, device, counter)).await
+    }
+
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {
+        self.read(move |conn| devices::counters(conn, admin)).await
+    }
+
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()> {
+        let (release, bytes) = (release.clone(), bytes.to_vec());
+        self.write(move |conn| firmware::put(conn, &release, &bytes)).await
+    }
+
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>> {
+        self.read(|conn| firmware::releases(conn)).await
+    }
+
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        let version = version.to_owned();
+        self.read(move |conn| firmware::bytes(conn, &version)).await
+    }
+
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()> {
+        let version = version.to_owned();
+        self.write(move |conn| firmware::set_rollout(conn, &version, rollout)).await
     }
 
     async fn bind_card(&self, card: &Card) -> StoreResult<()> {

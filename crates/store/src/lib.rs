@@ -251,9 +251,27 @@ pub trait Store: Send + Sync + 'static {
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()>;
     /// Replaces a device's key hash (rotation).
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()>;
+    /// Accepts a request counter of a device's authenticated link in one atomic step (see
+    /// [`LinkCounters::accept`]), so several servers on one store never accept the same counter
+    /// twice. [`StoreError::NotFound`] when the tenant has no such device.
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck>;
+    /// The highest accepted link counter of each device that has signed a request (of one tenant,
+    /// or of all).
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>>;
     /// Retires a device of a tenant: it and its key are gone ([`StoreError::NotFound`] when the
     /// tenant has no such device). The tenant's controller is the engine's, changed by a commit.
     async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()>;
+
+    // --- firmware ---
+    /// Keeps a firmware image (its rollout starts at nobody). A version published already is
+    /// [`StoreError::Invariant`]; the bytes are `release.size` long.
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()>;
+    /// Every release, without bytes, newest first.
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>>;
+    /// The bytes of a release, or `None` for no such version.
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Sets a release's rollout ([`StoreError::NotFound`] for no such version).
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()>;
 
     // --- cards ---
     /// Binds a card to a user of its tenant; a card already bound in that tenant moves to the

@@ -85,7 +85,7 @@ export interface paths {
         /** The tenant's devices with what they last reported, and which one drives the motor. */
         get: operations["list_devices"];
         put?: never;
-        /** Registers a device; its key is shown in this answer only. */
+        /** Registers a device; its key and link secret are shown in this answer only. */
         post: operations["register_device"];
         delete?: never;
         options?: never;
@@ -142,7 +142,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Gives a device a new key, shown in this answer only; the old key stops working at once. */
+        /** Gives a device a new key and link secret, shown in this answer only; the old key stops working at once. */
         post: operations["rotate_device_key"];
         delete?: never;
         options?: never;
@@ -536,6 +536,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/esp32/firmware/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Part of an image: `Range: bytes=first-last` (206, at most 16 KiB), or from the start without
+         *     one (200, the first 16 KiB, with `Content-Range` saying how much there is). A dropped
+         *     download resumes with the next range.
+         */
+        get: operations["download"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/esp32/firmware/{version}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed description of an image, for a device to check before downloading it. */
+        get: operations["release"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/esp32/poll": {
         parameters: {
             query?: never;
@@ -642,6 +680,41 @@ export interface paths {
         put?: never;
         /** Lets a suspended admin and their users back in. */
         post: operations["unsuspend_admin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/master/firmware": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every published firmware image, newest first, with its rollout. */
+        get: operations["list"];
+        put?: never;
+        /** Publishes a signed firmware image (the body); it is meant for no device until rolled out. */
+        post: operations["publish"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/master/firmware/{version}/rollout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Sets which devices a release is meant for: one tenant first, or a share of all devices. */
+        put: operations["set_rollout"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -929,6 +1002,12 @@ export interface components {
         DeviceCreatedView: {
             deviceKey: string;
             id: string;
+            /**
+             * @description The secret the device signs its requests with and checks every answer by (`pp_link_…`;
+             *     see docs/DEVICE.md, "The authenticated link"). It never travels again; a new key gives a
+             *     new secret.
+             */
+            linkSecret: string;
             name: string;
         };
         /** @description The tenant's device as the motor status shows it. */
@@ -975,6 +1054,16 @@ export interface components {
             relay: boolean;
             /** Format: int32 */
             rssi?: number | null;
+            /**
+             * @description It signs its requests with its link secret (false: it has polled with its key alone so
+             *     far, as devices from before the authenticated link do).
+             */
+            signedLink: boolean;
+            /**
+             * @description The firmware version meant for it that it does not run yet (an update is offered with
+             *     every poll until it reports running it); null when it runs what is meant for it.
+             */
+            updateTo?: string | null;
             /** Format: int64 */
             uptimeMs?: number | null;
         };
@@ -1245,6 +1334,24 @@ export interface components {
         RefreshBody: {
             refreshToken: string;
         };
+        /** @description A published firmware image. */
+        ReleaseView: {
+            publishedAt: string;
+            /**
+             * Format: int32
+             * @description The share of all devices (0 to 100) it is meant for, unless `tenant` goes first.
+             */
+            rolloutPercent: number;
+            /** @description One tenant first: all of its devices (and only those). */
+            rolloutTenant?: string | null;
+            /** @description 64 hex digits. */
+            sha256: string;
+            /** @description The Ed25519 signature, 128 hex digits. */
+            signature: string;
+            /** Format: int32 */
+            size: number;
+            version: string;
+        };
         RemoveWaitingBody: {
             /** @description Why the farmer is taken out of the line (1 to 500 characters); written in the audit log. */
             reason: string;
@@ -1259,6 +1366,16 @@ export interface components {
          * @enum {string}
          */
         Role: "master" | "admin" | "user";
+        /** @description Which devices a release is meant for. */
+        RolloutBody: {
+            /** @description One tenant first: all of its devices and no other's (the percentage then does not count). */
+            adminId?: string | null;
+            /**
+             * Format: int32
+             * @description 0 to 100: this share of all devices.
+             */
+            percent: number;
+        };
         StartBody: {
             /**
              * Format: int32
@@ -1392,7 +1509,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1459,7 +1576,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1526,7 +1643,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1597,7 +1714,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1624,7 +1741,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1682,7 +1799,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1753,7 +1870,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1780,7 +1897,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1838,7 +1955,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1865,7 +1982,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1916,7 +2033,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1943,7 +2060,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1994,7 +2111,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2021,7 +2138,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2072,7 +2189,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2141,7 +2258,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2168,7 +2285,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2219,7 +2336,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2246,7 +2363,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2295,7 +2412,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2322,7 +2439,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2371,7 +2488,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2442,7 +2559,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2469,7 +2586,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2624,7 +2741,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2651,7 +2768,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2855,7 +2972,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2882,7 +2999,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3096,7 +3213,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3163,7 +3280,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3234,7 +3351,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3261,7 +3378,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3476,7 +3593,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3503,7 +3620,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3563,7 +3680,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3590,7 +3707,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3641,7 +3758,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3668,7 +3785,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3719,7 +3836,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3788,7 +3905,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3851,7 +3968,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3898,7 +4015,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3909,6 +4026,140 @@ export interface operations {
             };
             /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the bytes asked for */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": number[];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    release: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `{version, size, sha256, signature, …}` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseView"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3987,7 +4238,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3998,6 +4249,15 @@ export interface operations {
             };
             /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4058,7 +4318,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4069,6 +4329,15 @@ export interface operations {
             };
             /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4128,7 +4397,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4137,7 +4406,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4195,7 +4464,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4251,7 +4520,7 @@ export interface operations {
                     "application/json": components["schemas"]["AdminSummaryView"][];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4311,7 +4580,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4329,7 +4598,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4378,7 +4647,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4405,7 +4674,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4445,7 +4714,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserView"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4472,8 +4741,219 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The releases */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseView"][];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    publish: {
+        parameters: {
+            query: {
+                /** @description The Ed25519 signature `pumppilot firmware sign` made (128 hex digits). */
+                signature: string;
+                /** @description 1 to 32 of letters, digits and `.-+_`. */
+                version: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description the image, at most 2 MiB */
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            /** @description The release */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_rollout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RolloutBody"];
+            };
+        };
+        responses: {
+            /** @description The release */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReleaseView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4510,7 +4990,7 @@ export interface operations {
                     "application/json": components["schemas"]["MinuteRequestView"][];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4570,7 +5050,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4588,7 +5068,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4648,7 +5128,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4775,7 +5255,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4845,7 +5325,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4863,7 +5343,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4921,7 +5401,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4977,7 +5457,7 @@ export interface operations {
                     "application/json": components["schemas"]["EntryView"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5004,7 +5484,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5053,7 +5533,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5156,7 +5636,7 @@ export interface operations {
                     "application/json": components["schemas"]["UsageView"][];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5203,7 +5683,7 @@ export interface operations {
                     "application/json": components["schemas"]["WalletView"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;

@@ -24,6 +24,7 @@ use crate::{
     clock,
     error::{ApiError, ApiJson, ApiPath, ApiQuery},
     keys::Keyring,
+    link,
     routes::openapi::{AdminIdParam, Body, Refused, Scoped},
     runtime::Extras,
     views::{
@@ -384,7 +385,7 @@ pub struct NewDeviceBody {
     name: String,
 }
 
-/// Registers a device; its key is shown in this answer only.
+/// Registers a device; its key and link secret are shown in this answer only.
 #[utoipa::path(post, path = "/api/admin/devices", tag = "admin", request_body = NewDeviceBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 201, description = "The device and its key (shown this once)", body = DeviceCreatedView),
         Scoped, Body, Refused))]
@@ -410,10 +411,14 @@ async fn register_device(
     app.store.create_device(&device).await?;
     app.device_keys.write().expect("device keys lock").insert(hash, (device.id, device.admin_id));
     app.store.append_audit(&audit(&app, &admin, "device.register", device.id.to_string(), device.name.clone())).await?;
-    Ok((StatusCode::CREATED, Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key })))
+    let link_secret = link::secret_for(&app.keyring, device.id, &hash);
+    Ok((
+        StatusCode::CREATED,
+        Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key, link_secret }),
+    ))
 }
 
-/// Gives a device a new key, shown in this answer only; the old key stops working at once.
+/// Gives a device a new key and link secret, shown in this answer only; the old key stops working at once.
 #[utoipa::path(post, path = "/api/admin/devices/{id}/rotate-key", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The device and its new key (shown this once)", body = DeviceCreatedView),
         Scoped, Refused))]
@@ -436,7 +441,8 @@ async fn rotate_device_key(
     app.store
         .append_audit(&audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone()))
         .await?;
-    Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key }))
+    let link_secret = link::secret_for(&app.keyring, device.id, &hash);
+    Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key, link_secret }))
 }
 
 /// The tenant's devices with what they last reported, and which one drives the motor.
@@ -462,7 +468,13 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
                 }
                 device.telemetry = Some(latest);
             }
-            DeviceView::new(&device, lease, now, controller == Some(device.id))
+            let signed = app.signed_devices.read().expect("signed devices lock").contains(&device.id);
+            let update = app.firmware.meant_for(
+                device.admin_id,
+                device.id,
+                device.telemetry.as_ref().and_then(|t| t.firmware.as_deref()),
+            );
+            DeviceView::new(&device, lease, now, controller == Some(device.id)).signing(signed).updating(update)
         })
         .collect();
     Ok(Json(views))
@@ -507,7 +519,8 @@ async fn choose_controller(
     let extras = Extras::audit(audit(&app, &admin, "device.controller", device.id.to_string(), device.name.clone()));
     let event = Event::SetController { device: Some(device.id) };
     let (_done, ()) = app.runtime.apply(admin.scope.admin(), event, extras, |_, _| ()).await?;
-    Ok(Json(DeviceView::new(&device, i64::from(app.settings.device_lease_ms), app.now(), true)))
+    let signed = app.signed_devices.read().expect("signed devices lock").contains(&device.id);
+    Ok(Json(DeviceView::new(&device, i64::from(app.settings.device_lease_ms), app.now(), true).signing(signed)))
 }
 
 /// The pump's restart protection: the owner's own values and the values in force.

@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply, Timestamp};
 use pumppilot_protocol::{CardAction, CardTap};
 use pumppilot_store::{Card, TapClaim};
@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{admin::tenant_user, audit_entry, device::DeviceCaller};
+use super::{admin::tenant_user, audit_entry};
 use crate::{
     app::{App, AppState},
     auth::AdminScope,
     clock::rfc3339,
-    error::{ApiError, ApiJson, ApiPath, RawBody, parse_json},
+    error::{ApiError, ApiJson, ApiPath, parse_json},
+    link::DeviceLink,
     routes::openapi::{AdminIdParam, Body, Device, Refused, Scoped},
     runtime::Extras,
     views::EntryView,
@@ -137,25 +138,27 @@ impl TapView {
     request_body(content = BindCardBody, description = "`{uid}`: the card's UID in hex"),
     responses((status = 200, description = "What the tap did (a refusal is `DENIED` with its reason)", body = TapView),
         Device, Body, Refused))]
-async fn tap(
-    State(app): State<AppState>,
-    caller: DeviceCaller,
-    RawBody(body): RawBody,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let tap: CardTap = parse_json(&body)?;
+async fn tap(State(app): State<AppState>, link: DeviceLink) -> Response {
+    let result = tap_once(&app, link.admin, &link.body).await;
+    link.answer(result.map(Json)).await
+}
+
+/// The tap's answer: repeated within the window, else acted on by this server alone.
+async fn tap_once(app: &AppState, admin: AdminId, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let tap: CardTap = parse_json(body)?;
     let uid = card_uid(tap.uid)?;
-    if let Some(answer) = app.taps.recent(caller.admin, &uid, app.now()) {
-        return Ok(Json(json_of(&answer)));
+    if let Some(answer) = app.taps.recent(admin, &uid, app.now()) {
+        return Ok(json_of(&answer));
     }
     // On a store several servers share, one of them acts on the tap; a retry that reached another
     // server gets the same answer.
     if app.runtime.is_shared() {
         let started = app.now();
         loop {
-            match app.store.claim_tap(caller.admin, &uid, app.now(), RecentTaps::WINDOW_MS).await? {
+            match app.store.claim_tap(admin, &uid, app.now(), RecentTaps::WINDOW_MS).await? {
                 TapClaim::Act => break,
                 TapClaim::Repeat(Some(answer)) => {
-                    return serde_json::from_str(&answer).map(Json).map_err(|_| ApiError::internal());
+                    return serde_json::from_str(&answer).map_err(|_| ApiError::internal());
                 }
                 // The other server is still acting on it: its answer comes in a moment.
                 TapClaim::Repeat(None) if app.now() - started < RecentTaps::WINDOW_MS => {
@@ -165,21 +168,21 @@ async fn tap(
             }
         }
     }
-    let answer = match act_on_tap(&app, caller.admin, &uid).await {
+    let answer = match act_on_tap(app, admin, &uid).await {
         Ok(answer) => answer,
         Err(err) => {
-            let _ = app.store.release_tap(caller.admin, &uid).await;
+            let _ = app.store.release_tap(admin, &uid).await;
             return Err(err);
         }
     };
     let json = json_of(&answer);
     if answer.action == CardAction::Denied {
-        app.store.release_tap(caller.admin, &uid).await?;
+        app.store.release_tap(admin, &uid).await?;
     } else {
-        app.taps.remember(caller.admin, uid.clone(), answer, app.now());
-        app.store.answer_tap(caller.admin, &uid, &json.to_string()).await?;
+        app.taps.remember(admin, uid.clone(), answer, app.now());
+        app.store.answer_tap(admin, &uid, &json.to_string()).await?;
     }
-    Ok(Json(json))
+    Ok(json)
 }
 
 fn json_of(answer: &TapView) -> serde_json::Value {

@@ -4,6 +4,7 @@ mod accounts;
 pub(crate) mod admin;
 pub(crate) mod cards;
 mod device;
+pub(crate) mod firmware;
 mod live;
 mod master;
 pub(crate) mod motor;
@@ -40,6 +41,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(motor::routes())
         .merge(device::routes())
         .merge(cards::routes())
+        .merge(firmware::routes())
         .merge(live::routes())
 }
 

@@ -94,7 +94,9 @@ impl Failure {
             }
             Failure::Unauthenticated => {
                 "`UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or \
-                 `INVALID_CREDENTIALS` (wrong username or password)"
+                 `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its \
+                 request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device \
+                 that signs)"
             }
             Failure::Forbidden => {
                 "`FORBIDDEN` (this role may not; a cookie request from another site; a device key of \
@@ -103,7 +105,8 @@ impl Failure {
             Failure::NotFound => "`NOT_FOUND`: no such object, or it belongs to another tenant",
             Failure::Conflict => {
                 "`CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state \
-                 does not allow it; nothing was changed"
+                 does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's \
+                 counter was used already or is too old (signed; `x-pumppilot-counter` names the highest)"
             }
             Failure::TooLarge => "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB",
             Failure::RateLimited => {
@@ -151,8 +154,8 @@ failures! {
     /// A caller scoped to a tenant (`AdminScope`, `Member`): the master names it with `?adminId=`,
     /// 400 without it, 404 when it is no admin.
     Scoped = [Validation, Unauthenticated, Forbidden, NotFound, Unavailable];
-    /// A device key (`DeviceCaller`).
-    Device = [Unauthenticated, Unavailable];
+    /// A device key, and the device's signature when it signs (`DeviceLink`).
+    Device = [Unauthenticated, Conflict, Unavailable];
     /// A request body (`ApiJson`, `OptionalJson`, `RawBody`).
     Body = [Validation, TooLarge];
     /// Parameters checked by the handler.

@@ -242,6 +242,8 @@ pub struct Visit {
     pub flash: Option<Flash>,
     pub path: String,
     pub client: Option<SocketAddr>,
+    /// The address the browser reached this server at (`Host`), to show a device where to poll.
+    pub host: Option<String>,
 }
 
 impl Visit {
@@ -279,6 +281,7 @@ impl FromRequestParts<WebState> for Visit {
                 _ => "/".to_string(),
             },
             client: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned),
         })
     }
 }
