@@ -12,6 +12,7 @@
 //! | `PUMPPILOT_MAX_STARTS_PER_HOUR` | `6` | restart protection: most starts in any hour (0 = no cap) |
 //! | `PUMPPILOT_MAX_HASHING` | `4` | most password hashes at once (about 19 MiB each), 1 to 64 |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
+//! | `PUMPPILOT_TRUSTED_PROXIES` | — | comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the client |
 
 use std::{fmt, net::SocketAddr};
 
@@ -46,6 +47,9 @@ pub struct Settings {
     pub max_hashing: u32,
     pub master_username: Option<String>,
     pub master_password: Option<Secret>,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` names the client; from any other peer the
+    /// header is ignored (see [`crate::auth::client_ip`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The clock the server runs on: the wall clock, or a [`crate::clock::ManualClock`] in tests.
     pub clock: SharedClock,
 }
@@ -72,6 +76,7 @@ impl Default for Settings {
             max_hashing: 4,
             master_username: None,
             master_password: None,
+            trusted_proxies: Vec::new(),
             clock: clock::system(),
         }
     }
@@ -173,8 +178,28 @@ impl Settings {
                 problem: "must be at least 8 characters".into(),
             });
         }
+        if let Some(text) = lookup("PUMPPILOT_TRUSTED_PROXIES") {
+            s.trusted_proxies = trusted_proxies(&text)?;
+        }
         Ok(s)
     }
+}
+
+/// `10.0.0.0/8, 127.0.0.1, ::1`: networks, or single addresses (a /32 or /128).
+fn trusted_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| ConfigError {
+                    variable: "PUMPPILOT_TRUSTED_PROXIES",
+                    problem: format!("`{part}` is not a network like 10.0.0.0/8 or an address like 127.0.0.1"),
+                })
+        })
+        .collect()
 }
 
 fn millis(
@@ -256,6 +281,18 @@ mod tests {
         assert_eq!(from(&[("PUMPPILOT_DATABASE_URL", "postgres://x")]).unwrap_err().variable, "PUMPPILOT_DATABASE_URL");
         assert_eq!(from(&[("PUMPPILOT_SECRET", "short")]).unwrap_err().variable, "PUMPPILOT_SECRET");
         assert_eq!(from(&[("PUMPPILOT_MASTER_USERNAME", "boss")]).unwrap_err().variable, "PUMPPILOT_MASTER_PASSWORD");
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_addresses() {
+        assert!(from(&[]).unwrap().trusted_proxies.is_empty());
+        let s = from(&[("PUMPPILOT_TRUSTED_PROXIES", "10.1.2.3/8, 127.0.0.1,::1 ,fd00::/8")]).unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
+        for value in ["10.0.0.0/33", "proxy.local", "10.0.0.0/8;"] {
+            let err = from(&[("PUMPPILOT_TRUSTED_PROXIES", value)]).unwrap_err();
+            assert_eq!(err.variable, "PUMPPILOT_TRUSTED_PROXIES");
+        }
     }
 
     #[test]

@@ -16,3 +16,4 @@ pub mod web;
 
 pub use app::{App, AppState, Running, router, spawn};
 pub use config::Settings;
+pub use routes::STREAMS_PER_SESSION;

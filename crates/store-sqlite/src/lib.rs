@@ -19,6 +19,7 @@ mod books;
 mod cards;
 mod devices;
 mod error;
+mod files;
 mod location;
 mod rows;
 mod schema;
@@ -70,6 +71,8 @@ pub struct SqliteStore {
     /// Read-only connections; for an in-memory database, the writer itself.
     readers: Vec<Arc<Mutex<Connection>>>,
     next_reader: AtomicUsize,
+    /// A file database's files as opened, checked before every operation.
+    files: Option<Arc<files::Files>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -92,14 +95,10 @@ impl SqliteStore {
                 configure_writer(&conn, false)?;
                 schema::migrate(&mut conn)?;
                 let writer = Arc::new(Mutex::new(conn));
-                Ok(SqliteStore::from_connections(writer.clone(), vec![writer]))
+                Ok(SqliteStore::from_connections(writer.clone(), vec![writer], None))
             }
             Location::File(path) => {
-                if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(folder).map_err(|e| {
-                        StoreError::Unavailable(format!("cannot create the folder {}: {e}", folder.display()))
-                    })?;
-                }
+                files::prepare(&path)?;
                 let mut conn = open_file(&path, OpenFlags::SQLITE_OPEN_CREATE)?;
                 configure_writer(&conn, true)?;
                 schema::migrate(&mut conn)?;
@@ -110,13 +109,18 @@ impl SqliteStore {
                         Ok(Arc::new(Mutex::new(reader)))
                     })
                     .collect::<StoreResult<Vec<_>>>()?;
-                Ok(SqliteStore::from_connections(Arc::new(Mutex::new(conn)), readers))
+                let files = files::Files::opened(&path)?;
+                Ok(SqliteStore::from_connections(Arc::new(Mutex::new(conn)), readers, Some(Arc::new(files))))
             }
         }
     }
 
-    fn from_connections(writer: Arc<Mutex<Connection>>, readers: Vec<Arc<Mutex<Connection>>>) -> SqliteStore {
-        SqliteStore { writer, readers, next_reader: AtomicUsize::new(0) }
+    fn from_connections(
+        writer: Arc<Mutex<Connection>>,
+        readers: Vec<Arc<Mutex<Connection>>>,
+        files: Option<Arc<files::Files>>,
+    ) -> SqliteStore {
+        SqliteStore { writer, readers, next_reader: AtomicUsize::new(0), files }
     }
 
     /// Runs `op` on the writer connection, on the blocking pool.
@@ -126,7 +130,7 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
     {
         let conn = self.writer.clone().lock_owned().await;
-        run(conn, op).await
+        run(conn, self.files.clone(), op).await
     }
 
     /// Runs `op` on a free read connection (or the next one in turn), on the blocking pool.
@@ -143,18 +147,38 @@ impl SqliteStore {
                 self.readers[turn].clone().lock_owned().await
             }
         };
-        run(conn, op).await
+        run(conn, self.files.clone(), op).await
     }
 }
 
-/// Runs `op` with the locked connection on the blocking pool; the lock is released when it ends,
-/// even if the caller stopped waiting.
-async fn run<T, F>(mut conn: OwnedMutexGuard<Connection>, op: F) -> StoreResult<T>
+impl Drop for SqliteStore {
+    /// Closing a connection checkpoints and reads the `-shm` mapping: with the files lost under
+    /// the server (a truncated `-shm`), that would be SIGBUS. Such connections are left open for
+    /// the process's end instead.
+    fn drop(&mut self) {
+        if self.files.as_ref().is_some_and(|files| files.is_lost() || files.check().is_err()) {
+            std::mem::forget(Arc::clone(&self.writer));
+            for reader in &self.readers {
+                std::mem::forget(Arc::clone(reader));
+            }
+        }
+    }
+}
+
+/// Runs `op` with the locked connection on the blocking pool, once `files` are checked to be the
+/// ones opened; the lock is released when it ends, even if the caller stopped waiting.
+async fn run<T, F>(mut conn: OwnedMutexGuard<Connection>, files: Option<Arc<files::Files>>, op: F) -> StoreResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
 {
-    match tokio::task::spawn_blocking(move || op(&mut conn)).await {
+    let guarded = move || {
+        if let Some(files) = &files {
+            files.check()?;
+        }
+        op(&mut conn)
+    };
+    match tokio::task::spawn_blocking(guarded).await {
         Ok(result) => result.map_err(StoreError::from),
         Err(join) => Err(StoreError::Unavailable(format!("a store operation failed: {join}"))),
     }

@@ -184,8 +184,14 @@ async fn change_balance(
     let detail = format!("{minutes_delta:+} min {note}").trim_end().to_string();
     let action = if kind == LedgerKind::Correction { "correction" } else { "recharge" };
     let extras = Extras::audit(audit(app, admin, action, user.id.to_string(), detail));
-    let credit =
-        Credit { user: user.id, seconds: minutes_delta * 60, kind, actor: admin.caller.id(), note, request_id: None };
+    let credit = Credit {
+        user: user.id,
+        seconds: minutes_delta.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?,
+        kind,
+        actor: admin.caller.id(),
+        note,
+        request_id: None,
+    };
     let (reply, available) = app
         .runtime
         .apply(admin.scope.admin(), Event::Credit(credit), extras, |t, now| t.available_seconds(user.id, now))
@@ -299,7 +305,7 @@ async fn approve_request(
     };
     let credit = Credit {
         user: request.user_id,
-        seconds: request.minutes * 60,
+        seconds: request.minutes.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?,
         kind: LedgerKind::RequestApproved,
         actor: admin.caller.id(),
         note: request.note.clone(),
@@ -375,10 +381,7 @@ async fn register_device(
     admin: AdminScope,
     ApiJson(body): ApiJson<NewDeviceBody>,
 ) -> Result<(StatusCode, Json<DeviceCreatedView>), ApiError> {
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 80 {
-        return Err(ApiError::validation("name: 1 to 80 characters"));
-    }
+    let name = super::check_name(&body.name)?;
     let key = Keyring::new_token("pp_dev_");
     let hash = app.keyring.hash(&key);
     let device = Device {
