@@ -1036,3 +1036,71 @@ async fn every_answer_carries_a_request_id() {
     let given = http.get(format!("{}/healthz", app.base)).header("x-request-id", "proxy-42").send().await.unwrap();
     assert_eq!(given.headers()["x-request-id"], "proxy-42");
 }
+
+/// The value of one sample line of a Prometheus text page (`name{labels}` exactly).
+fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn metrics_page(app: &TestApp, token: Option<&str>) -> (StatusCode, String, String) {
+    let mut request = reqwest::Client::new().get(format!("{}/metrics", app.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status();
+    let content_type =
+        answer.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, content_type, answer.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn metrics_show_requests_runs_holds_devices_and_failed_logins_to_the_master_only() {
+    const TOKEN: &str = "a-scraper-token-of-some-length";
+    let app = spawn_app_configured(|settings| Settings {
+        metrics_token: Some(pumppilot_server::config::Secret(TOKEN.into())),
+        ..settings
+    })
+    .await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let q = app.tenant("karim", 1, 10).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.device.poll(false, true).await;
+    q.device.poll(false, true).await;
+    q.users[0].ok("/api/motor/start", json!({})).await;
+    q.device.poll(true, true).await; // load shedding: HOLD
+    let wrong = app.anonymous().post("/api/auth/login", json!({"username": "rahim", "password": "guess"})).await;
+    assert_error(&wrong, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+
+    // Nobody else reads them.
+    let (status, _, body) = metrics_page(&app, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _, _) = metrics_page(&app, t.admin.token.as_deref()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = metrics_page(&app, Some("a-wrong-token-of-some-length")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let master = app.master().await;
+    let (status, content_type, page) = metrics_page(&app, master.token.as_deref()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let value = |series: &str| sample(&page, series).unwrap_or_else(|| panic!("no {series} in\n{page}"));
+    assert_eq!(value("pumppilot_failed_logins_total"), 1.0);
+    assert_eq!(value("pumppilot_tenants"), 2.0);
+    assert_eq!(value(r#"pumppilot_active_runs{status="RUNNING"}"#), 1.0);
+    assert_eq!(value(r#"pumppilot_active_runs{status="HOLD"}"#), 1.0);
+    assert_eq!(value(r#"pumppilot_holds{reason="LOAD_SHEDDING"}"#), 1.0);
+    assert_eq!(value("pumppilot_devices_online"), 2.0);
+    assert_eq!(value("pumppilot_device_polls_total"), 4.0);
+    assert_eq!(value(r#"pumppilot_http_requests_total{method="GET",route="/api/esp32/poll",status="200"}"#), 4.0);
+    assert_eq!(value(r#"pumppilot_http_requests_total{method="POST",route="/api/auth/login",status="401"}"#), 1.0);
+    assert_eq!(value("pumppilot_store_up"), 1.0);
+    assert_eq!(value("pumppilot_store_outage"), 0.0);
+    assert!(value("pumppilot_store_read_seconds") >= 0.0);
+    assert!(value(r#"pumppilot_http_request_seconds_count{route="/api/motor/start"}"#) >= 2.0);
+    // Once the device is silent past its lease, it is offline.
+    app.clock.advance(Duration::from_millis(u64::from(LEASE_MS) + 1));
+    let (_, _, page) = metrics_page(&app, Some(TOKEN)).await;
+    assert_eq!(sample(&page, "pumppilot_devices_online"), Some(0.0), "{page}");
+}

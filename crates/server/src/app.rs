@@ -48,6 +48,8 @@ pub struct App {
     pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
     /// Card taps answered in the last moments (a retried tap gets the same answer).
     pub taps: RecentTaps,
+    /// The figures of `GET /metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl App {
@@ -74,6 +76,7 @@ impl App {
             passwords: PasswordChecks::new(usize::try_from(max_hashing).unwrap_or(1)),
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),
+            metrics: Default::default(),
         });
         app.runtime.start().await?;
         let sweeper = Arc::downgrade(&app);
@@ -132,8 +135,10 @@ pub fn router(app: AppState) -> Router {
             async move { axum::Json(openapi.as_ref().clone()) }
         }),
     )
+    .merge(crate::metrics::routes())
     .merge(dashboard) // its fallback answers unknown paths: a page for browsers, JSON otherwise
     .method_not_allowed_fallback(error::wrong_method)
+    .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::metrics::track))
     .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::auth::resolve_client))
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .layer(axum::middleware::from_fn(error::request_head_limits))

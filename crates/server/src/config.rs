@@ -12,6 +12,7 @@
 //! | `PUMPPILOT_MAX_STARTS_PER_HOUR` | `6` | restart protection: most starts in any hour (0 = no cap) |
 //! | `PUMPPILOT_MAX_HASHING` | `4` | most password hashes at once (about 19 MiB each), 1 to 64 |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
+//! | `PUMPPILOT_METRICS_TOKEN` | — | bearer token (16+ characters) that may read `GET /metrics` besides the master |
 //! | `PUMPPILOT_TRUSTED_PROXIES` | — | comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the client |
 
 use std::{fmt, net::SocketAddr};
@@ -50,6 +51,8 @@ pub struct Settings {
     /// Reverse proxies (CIDRs) whose `X-Forwarded-For` names the client; from any other peer the
     /// header is ignored (see [`crate::auth::client_ip`]).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A bearer token that may read `GET /metrics` (a Prometheus scraper), besides the master.
+    pub metrics_token: Option<Secret>,
     /// The clock the server runs on: the wall clock, or a [`crate::clock::ManualClock`] in tests.
     pub clock: SharedClock,
 }
@@ -77,6 +80,7 @@ impl Default for Settings {
             master_username: None,
             master_password: None,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
             clock: clock::system(),
         }
     }
@@ -176,6 +180,13 @@ impl Settings {
             return Err(ConfigError {
                 variable: "PUMPPILOT_MASTER_PASSWORD",
                 problem: "must be at least 8 characters".into(),
+            });
+        }
+        s.metrics_token = lookup("PUMPPILOT_METRICS_TOKEN").map(Secret);
+        if s.metrics_token.as_ref().is_some_and(|token| token.0.trim().len() < 16) {
+            return Err(ConfigError {
+                variable: "PUMPPILOT_METRICS_TOKEN",
+                problem: "must be at least 16 characters".into(),
             });
         }
         if let Some(text) = lookup("PUMPPILOT_TRUSTED_PROXIES") {

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 mod routes;
 pub mod runtime;
 pub mod views;
