@@ -1,5 +1,6 @@
 //! `pumppilot`: serve (the default), create-master, sim, bench.
 
+mod backup;
 mod bench;
 mod demo;
 mod migrate;
@@ -37,6 +38,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Copy an installation from one store to another (SQLite to MongoDB or back) and verify it.
     Migrate(migrate::MigrateArgs),
+    /// Write a consistent copy of the store (PUMPPILOT_DATABASE_URL) and the secret into one file,
+    /// while the server runs.
+    Backup(backup::BackupArgs),
+    /// Fill the empty store (PUMPPILOT_DATABASE_URL) from a backup file, and verify it.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +72,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Backup(args) => backup::backup(settings()?, args).await,
+            Command::Restore(args) => backup::restore(settings()?, args).await,
         }
     })
 }

@@ -58,6 +58,40 @@ pub fn database_file(url: &str) -> Option<std::path::PathBuf> {
     }
 }
 
+/// Copies the live database at `url` into a new SQLite file `image` with SQLite's online backup,
+/// while a server may be writing it: the copy is one consistent moment (a write by another
+/// process during the copy makes SQLite start it again). `progress(done, total)` counts pages.
+/// The image is a single file (rollback journal, not WAL), created 0600.
+pub fn backup_to(url: &str, image: &Path, mut progress: impl FnMut(u64, u64)) -> StoreResult<()> {
+    let Location::File(path) = Location::parse(url)? else {
+        return Err(StoreError::Unavailable("an in-memory database has nothing to back up".into()));
+    };
+    if !path.exists() {
+        return Err(StoreError::Unavailable(format!("there is no database at {}", path.display())));
+    }
+    let source = open_file(&path, OpenFlags::empty())?;
+    files::prepare(image)?;
+    let mut target = Connection::open(image).map_err(Failure::from)?;
+    {
+        let backup = rusqlite::backup::Backup::new(&source, &mut target).map_err(Failure::from)?;
+        loop {
+            use rusqlite::backup::StepResult;
+            let step = backup.step(1024).map_err(Failure::from)?;
+            let p = backup.progress();
+            let total = u64::try_from(p.pagecount).unwrap_or(0);
+            progress(total.saturating_sub(u64::try_from(p.remaining).unwrap_or(0)), total);
+            match step {
+                StepResult::Done => break,
+                StepResult::More => {}
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+    let _: String =
+        target.pragma_update_and_check(None, "journal_mode", "DELETE", |row| row.get(0)).map_err(Failure::from)?;
+    Ok(())
+}
+
 /// How long a connection waits for a lock held by another process (a backup, a second server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections of a file database.
