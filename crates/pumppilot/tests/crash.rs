@@ -170,7 +170,8 @@ async fn sigkill_mid_stream_loses_no_acknowledged_change() {
 /// at the end; after every restart the store writes, and one farmer's balance is their ledger.
 async fn chaos(cycles: usize) {
     use rand::{Rng, SeedableRng};
-    let seed: u64 = std::env::var("PUMPPILOT_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 =
+        std::env::var("PUMPPILOT_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     eprintln!("chaos: {cycles} cycles, PUMPPILOT_CHAOS_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let started = std::time::Instant::now();
