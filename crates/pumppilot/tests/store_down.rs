@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation,
-    Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AuditEntry, AuditedWrite, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role,
+    Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -155,6 +155,10 @@ impl Store for Unplugged {
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         self.check_write()?;
         self.inner.append_audit(entry).await
+    }
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.write_audited(write, entry).await
     }
 
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>> {

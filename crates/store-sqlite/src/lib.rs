@@ -39,8 +39,9 @@ use std::{
 use async_trait::async_trait;
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation,
-    Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AuditEntry, AuditedWrite, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role,
+    Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry,
+    UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -356,6 +357,22 @@ impl Store for SqliteStore {
     async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>> {
         let query = query.clone();
         self.read(move |conn| books::usage(conn, &query)).await
+    }
+
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()> {
+        let (write, entry) = (write.clone(), entry.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            match &write {
+                AuditedWrite::CreateAccount(account) => accounts::create_in(&tx, account)?,
+                AuditedWrite::CreateDevice(device) => devices::create_in(&tx, device)?,
+                AuditedWrite::Decide(decision) => books::decide(&tx, decision)?,
+            }
+            books::insert_audit(&tx, &entry)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {

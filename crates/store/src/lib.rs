@@ -212,6 +212,9 @@ pub trait Store: Send + Sync + 'static {
     /// Usage rows of a tenant (or one user of it) that ended in `[from, to)`, newest first.
     async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>>;
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// `write` and its audit `entry` in one atomic write: if either is refused (or the store
+    /// fails), neither is stored. Each write keeps the rules of its own method.
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()>;
     /// Audit entries of a tenant (or all, for `None`), newest first.
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>>;
 

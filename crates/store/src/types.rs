@@ -210,6 +210,18 @@ pub struct RequestQuery {
     pub status: Option<RequestStatus>,
 }
 
+/// A write that an owner or the master makes, kept with its audit entry by
+/// [`crate::Store::write_audited`]: both or neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditedWrite {
+    /// As [`crate::Store::create_account`].
+    CreateAccount(Account),
+    /// As [`crate::Store::create_device`] (a device without telemetry).
+    CreateDevice(Device),
+    /// As [`crate::Store::decide_minute_request`].
+    Decide(Decision),
+}
+
 /// Deciding a PENDING request once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {

@@ -11,7 +11,7 @@ use axum::{
 };
 use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, MotorSettings, Reply, RequestId, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role, UsageQuery,
+    Account, AuditEntry, AuditedWrite, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role, UsageQuery,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -351,16 +351,8 @@ async fn reject_request(
         decided_by: admin.caller.id(),
         at: app.now(),
     };
-    app.store.decide_minute_request(&decision).await?;
-    app.store
-        .append_audit(&audit(
-            &app,
-            &admin,
-            "request.reject",
-            request.id.to_string(),
-            format!("{} min", request.minutes),
-        ))
-        .await?;
+    let entry = audit(&app, &admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes));
+    app.store.write_audited(&AuditedWrite::Decide(decision.clone()), &entry).await?;
     Ok(Json(decided(request, &decision)))
 }
 
@@ -392,9 +384,9 @@ async fn register_device(
         created_at: app.now(),
         telemetry: None,
     };
-    app.store.create_device(&device).await?;
+    let entry = audit(&app, &admin, "device.register", device.id.to_string(), device.name.clone());
+    app.store.write_audited(&AuditedWrite::CreateDevice(device.clone()), &entry).await?;
     app.device_keys.write().expect("device keys lock").insert(hash, (device.id, device.admin_id));
-    app.store.append_audit(&audit(&app, &admin, "device.register", device.id.to_string(), device.name.clone())).await?;
     Ok((StatusCode::CREATED, Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key })))
 }
 

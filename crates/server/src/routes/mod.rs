@@ -14,7 +14,7 @@ pub use cards::{CardView, RecentTaps};
 
 use axum::extract::State;
 use pumppilot_engine::{AdminId, Event, Timestamp, UserId};
-use pumppilot_store::{Account, AuditEntry, Role, SessionScope};
+use pumppilot_store::{Account, AuditEntry, AuditedWrite, Role, SessionScope};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -137,11 +137,9 @@ pub async fn create_account(
         suspended: false,
         created_at: app.now(),
     };
-    app.store.create_account(&account).await?;
     let action = format!("{}.create", role.as_str());
-    app.store
-        .append_audit(&audit_entry(app.now(), account.admin_id, actor, action, &account.id, &account.username))
-        .await?;
+    let entry = audit_entry(app.now(), account.admin_id, actor, action, &account.id, &account.username);
+    app.store.write_audited(&AuditedWrite::CreateAccount(account.clone()), &entry).await?;
     Ok(account)
 }
 
