@@ -2,7 +2,7 @@
 
 use pumppilot_engine::{AdminId, DeviceId, RequestId, UserId};
 use pumppilot_store::{
-    AuditEntry, AuditedWrite, Decision, Device, MinuteRequest, RequestStatus, Role, Store, StoreError,
+    AuditEntry, AuditedWrite, Card, Decision, Device, MinuteRequest, RequestStatus, Role, Store, StoreError,
 };
 
 use crate::support::{assert_err, at, tenancy, user_account};
@@ -22,9 +22,10 @@ async fn actions(store: &dyn Store, admin: AdminId) -> Vec<String> {
     store.audit(Some(admin), 100).await.unwrap().into_iter().rev().map(|e| e.action).collect()
 }
 
-/// An account, a device and a rejection each land with their audit entry in one write; a write
-/// the store refuses (a taken username, a device id used twice, a request decided already, a user
-/// of no tenant) leaves no audit entry behind.
+/// An account, a device, a rejection, a key rotation, a card bound and unbound each land with
+/// their audit entry in one write; a write the store refuses (a taken username, a user of no
+/// tenant, a device id used twice, a request decided already, an unknown device, a card for a
+/// stranger, a card not bound) leaves no audit entry behind.
 pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) {
     let rahim = tenancy(store, "rahim", 1).await;
     let admin = rahim.admin;
@@ -106,6 +107,41 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
         StoreError::AlreadyDecided
     );
 
-    assert_eq!(actions(store, admin).await, ["user.create", "device.register", "request.reject"]);
+    let rotate = |device, key_hash: Vec<u8>| AuditedWrite::SetDeviceKey { admin, device, key_hash };
+    store
+        .write_audited(&rotate(pump.id, vec![9; 32]), &entry(admin, "device.rotate-key", pump.id.to_string(), 8))
+        .await
+        .expect("rotate");
+    assert_eq!(store.devices(Some(admin)).await.unwrap()[0].key_hash, vec![9; 32]);
+    assert_err!(
+        store
+            .write_audited(&rotate(DeviceId::new(), vec![1; 32]), &entry(admin, "nowhere.rotate-key", String::new(), 8))
+            .await,
+        StoreError::NotFound
+    );
+
+    let card = Card { admin_id: admin, uid: "04A1B2C3".into(), user_id: karim.id, bound_at: at(9) };
+    store
+        .write_audited(&AuditedWrite::BindCard(card.clone()), &entry(admin, "card.bind", karim.id.to_string(), 9))
+        .await
+        .expect("bind");
+    assert_eq!(store.card(admin, "04A1B2C3").await.unwrap(), Some(card.clone()));
+    let stranger = Card { user_id: UserId::new(), uid: "04FFFFFF".into(), ..card.clone() };
+    assert_err!(
+        store.write_audited(&AuditedWrite::BindCard(stranger), &entry(admin, "stranger.bind", String::new(), 9)).await,
+        StoreError::NotFound
+    );
+    let unbind = AuditedWrite::UnbindCard { admin, uid: card.uid.clone() };
+    store.write_audited(&unbind, &entry(admin, "card.unbind", card.uid.clone(), 10)).await.expect("unbind");
+    assert_eq!(store.card(admin, "04A1B2C3").await.unwrap(), None);
+    assert_err!(
+        store.write_audited(&unbind, &entry(admin, "again.unbind", card.uid.clone(), 11)).await,
+        StoreError::NotFound
+    );
+
+    assert_eq!(
+        actions(store, admin).await,
+        ["user.create", "device.register", "request.reject", "device.rotate-key", "card.bind", "card.unbind"]
+    );
     assert_eq!(store.accounts(Role::User, Some(admin)).await.unwrap().len(), 2);
 }

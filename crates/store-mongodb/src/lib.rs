@@ -566,6 +566,48 @@ impl Store for MongoStore {
                             .await?;
                     }
                     AuditedWrite::Decide(decision) => store.decide_in(session, decision).await?,
+                    AuditedWrite::SetDeviceKey { admin, device, key_hash } => {
+                        let result = store
+                            .collection("devices")
+                            .update_one(
+                                doc! { "_id": key(*device), "adminId": key(*admin) },
+                                doc! { "$set": { "keyHash": codec::bytes(key_hash) } },
+                            )
+                            .session(&mut *session)
+                            .await?;
+                        if result.matched_count == 0 {
+                            return Err(Failure::Store(StoreError::NotFound));
+                        }
+                    }
+                    AuditedWrite::BindCard(card) => {
+                        let member = store
+                            .collection("users")
+                            .find_one(doc! { "_id": key(card.user_id), "adminId": key(card.admin_id), "role": "user" })
+                            .session(&mut *session)
+                            .await?;
+                        if member.is_none() {
+                            return Err(Failure::Store(StoreError::NotFound));
+                        }
+                        store
+                            .collection("cards")
+                            .update_one(
+                                doc! { "adminId": key(card.admin_id), "uid": &card.uid },
+                                doc! { "$set": { "userId": key(card.user_id), "boundAt": at(card.bound_at) } },
+                            )
+                            .upsert(true)
+                            .session(&mut *session)
+                            .await?;
+                    }
+                    AuditedWrite::UnbindCard { admin, uid } => {
+                        let result = store
+                            .collection("cards")
+                            .delete_one(doc! { "adminId": key(*admin), "uid": uid })
+                            .session(&mut *session)
+                            .await?;
+                        if result.deleted_count == 0 {
+                            return Err(Failure::Store(StoreError::NotFound));
+                        }
+                    }
                 }
                 store.collection("audit_logs").insert_one(codec::audit_doc(&entry)).session(&mut *session).await?;
                 Ok(())

@@ -367,6 +367,11 @@ impl Store for SqliteStore {
                 AuditedWrite::CreateAccount(account) => accounts::create_in(&tx, account)?,
                 AuditedWrite::CreateDevice(device) => devices::create_in(&tx, device)?,
                 AuditedWrite::Decide(decision) => books::decide(&tx, decision)?,
+                AuditedWrite::SetDeviceKey { admin, device, key_hash } => {
+                    devices::set_key(&tx, *admin, *device, key_hash)?
+                }
+                AuditedWrite::BindCard(card) => cards::bind_in(&tx, card)?,
+                AuditedWrite::UnbindCard { admin, uid } => cards::unbind(&tx, *admin, uid)?,
             }
             books::insert_audit(&tx, &entry)?;
             tx.commit()?;

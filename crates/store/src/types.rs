@@ -220,6 +220,12 @@ pub enum AuditedWrite {
     CreateDevice(Device),
     /// As [`crate::Store::decide_minute_request`].
     Decide(Decision),
+    /// As [`crate::Store::set_device_key`].
+    SetDeviceKey { admin: AdminId, device: DeviceId, key_hash: Vec<u8> },
+    /// As [`crate::Store::bind_card`].
+    BindCard(Card),
+    /// As [`crate::Store::unbind_card`].
+    UnbindCard { admin: AdminId, uid: String },
 }
 
 /// Deciding a PENDING request once.

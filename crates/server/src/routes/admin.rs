@@ -404,15 +404,14 @@ async fn rotate_device_key(
     let device = devices.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::not_found("device"))?;
     let key = Keyring::new_token("pp_dev_");
     let hash = app.keyring.hash(&key);
-    app.store.set_device_key(device.admin_id, device.id, &hash).await?;
+    let entry = audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone());
+    let rotation = AuditedWrite::SetDeviceKey { admin: device.admin_id, device: device.id, key_hash: hash.to_vec() };
+    app.store.write_audited(&rotation, &entry).await?;
     {
         let mut keys = app.device_keys.write().expect("device keys lock");
         keys.retain(|_, (known, _)| *known != device.id);
         keys.insert(hash, (device.id, device.admin_id));
     }
-    app.store
-        .append_audit(&audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone()))
-        .await?;
     Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key }))
 }
 
