@@ -16,7 +16,7 @@
 //! | `pumppilot_store_outage` | gauge | 1 while the runtime holds a store outage (no write succeeded since one failed) |
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     fmt::Write as _,
     sync::{
         Mutex,
@@ -27,7 +27,7 @@ use std::{
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -39,11 +39,18 @@ use crate::{app::AppState, error::ApiError};
 /// The figures counted as requests are answered.
 #[derive(Default)]
 pub struct Metrics {
-    /// (method, route, status) → answers.
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    /// route → (seconds spent, answers).
-    durations: Mutex<BTreeMap<String, (f64, u64)>>,
+    /// Route template → its figures (one lock per answer, no allocation once a route was seen).
+    routes: Mutex<HashMap<String, RouteFigures>>,
     failed_logins: AtomicU64,
+}
+
+/// What one route template answered.
+#[derive(Default, Clone)]
+struct RouteFigures {
+    /// (method, status) → answers.
+    answers: HashMap<(Method, u16), u64>,
+    seconds: f64,
+    count: u64,
 }
 
 impl Metrics {
@@ -59,20 +66,21 @@ impl Metrics {
 
 /// Middleware: counts every answer by its route template and status.
 pub async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("other", |p| p.as_str()).to_string();
-    let method = request.method().as_str().to_string();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("other", MatchedPath::as_str);
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
-    {
-        let mut requests = app.metrics.requests.lock().expect("metrics lock");
-        *requests.entry((method, route.clone(), status)).or_insert(0) += 1;
-    }
-    let mut durations = app.metrics.durations.lock().expect("metrics lock");
-    let slot = durations.entry(route).or_insert((0.0, 0));
-    slot.0 += seconds;
-    slot.1 += 1;
+    let mut routes = app.metrics.routes.lock().expect("metrics lock");
+    let figures = match routes.get_mut(route) {
+        Some(figures) => figures,
+        None => routes.entry(route.to_string()).or_default(),
+    };
+    *figures.answers.entry((method, status)).or_insert(0) += 1;
+    figures.seconds += seconds;
+    figures.count += 1;
     response
 }
 
@@ -124,23 +132,27 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 fn render_counters(app: &AppState, out: &mut String) {
-    let requests = app.metrics.requests.lock().expect("metrics lock").clone();
+    let routes: BTreeMap<String, RouteFigures> =
+        app.metrics.routes.lock().expect("metrics lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     family(out, "pumppilot_http_requests_total", "counter", "HTTP answers by route template and status.");
     let mut polls = 0;
-    for ((method, route, status), count) in &requests {
-        let _ = writeln!(
-            out,
-            "pumppilot_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
-            label(method),
-            label(route)
-        );
-        if route == "/api/esp32/poll" {
-            polls += count;
+    for (route, figures) in &routes {
+        let answers: BTreeMap<(&str, u16), u64> =
+            figures.answers.iter().map(|((method, status), n)| ((method.as_str(), *status), *n)).collect();
+        for ((method, status), count) in answers {
+            let _ = writeln!(
+                out,
+                "pumppilot_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
+                label(method),
+                label(route)
+            );
+            if route == "/api/esp32/poll" {
+                polls += count;
+            }
         }
     }
-    let durations = app.metrics.durations.lock().expect("metrics lock").clone();
     family(out, "pumppilot_http_request_seconds", "summary", "Time spent answering, by route template.");
-    for (route, (seconds, count)) in &durations {
+    for (route, RouteFigures { seconds, count, .. }) in &routes {
         let route = label(route);
         let _ = writeln!(out, "pumppilot_http_request_seconds_sum{{route=\"{route}\"}} {seconds}");
         let _ = writeln!(out, "pumppilot_http_request_seconds_count{{route=\"{route}\"}} {count}");
