@@ -151,6 +151,8 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
             "a store of one server"
         }
     );
+    // Stopped before its folder is deleted: the store would rightly report its files gone.
+    server.shutdown().await?;
     anyhow::ensure!(poll.errors == 0, "{} poll requests failed", poll.errors);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `pumppilot`: serve (the default), create-master, sim, bench.
 
+mod backup;
 mod bench;
 mod demo;
 mod firmware;
@@ -41,6 +42,11 @@ enum Command {
     /// Firmware images for updates over the air: make the signing key, sign, publish.
     #[command(subcommand)]
     Firmware(firmware::FirmwareCommand),
+    /// Write a consistent copy of the store (PUMPPILOT_DATABASE_URL) and the secret into one file,
+    /// while the server runs.
+    Backup(backup::BackupArgs),
+    /// Fill the empty store (PUMPPILOT_DATABASE_URL) from a backup file, and verify it.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -71,6 +77,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Bench(args) => bench::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
             Command::Firmware(command) => firmware::run(command).await,
+            Command::Backup(args) => backup::backup(settings()?, args).await,
+            Command::Restore(args) => backup::restore(settings()?, args).await,
         }
     })
 }

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, MinuteRequest, RefreshMatch,
-    RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError,
-    StoreResult, Telemetry, UsageQuery,
+    Account, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, MinuteRequest,
+    RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store,
+    StoreError, StoreResult, Telemetry, UsageQuery,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -219,6 +219,10 @@ impl Store for Unplugged {
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         self.check_write()?;
         self.inner.append_audit(entry).await
+    }
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.write_audited(write, entry).await
     }
 
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>> {
@@ -541,4 +545,56 @@ async fn a_store_error_during_token_lookup_or_rotation_is_503_never_401() {
     let again = anon.ok("/api/mobile/refresh", refresh).await;
     assert!(again["accessToken"].as_str().is_some_and(|t| t.starts_with("m_")), "{again}");
     drop(t);
+}
+
+/// Deleting the database under the running server (with its `-wal` and `-shm`) used to go
+/// unnoticed: writes answered 200 into unlinked files and were gone at the next start.
+#[tokio::test]
+async fn a_deleted_database_turns_writes_into_503_and_readyz_says_so() {
+    if std::env::var("PUMPPILOT_TEST_STORE").as_deref() == Ok("mongodb") {
+        return; // files are SQLite's
+    }
+    let app = common::spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
+    let db = app.database();
+    for suffix in ["", "-wal", "-shm"] {
+        std::fs::remove_file(format!("{}{suffix}", db.display())).unwrap();
+    }
+    assert_error(&app.anonymous().get("/readyz").await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    assert_error(
+        &t.admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 5})).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+    );
+    // The process lives on and says what it can.
+    assert_eq!(app.anonymous().get("/healthz").await.0, StatusCode::OK);
+    assert_error(&app.anonymous().get("/readyz").await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+}
+
+/// `/readyz` used to answer 200 before the first master admin existed.
+#[tokio::test]
+async fn not_ready_until_the_first_master_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, secret) = common::test_store(dir.path());
+    let settings = pumppilot_server::Settings {
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url,
+        secret,
+        ..pumppilot_server::Settings::default()
+    };
+    let secret = pumppilot::store::load_secret(&settings).unwrap();
+    let store = pumppilot::store::open_store(&settings).await.unwrap();
+    let running = pumppilot_server::app::spawn(settings, store, secret).await.unwrap();
+    let readyz = format!("http://{}/readyz", running.addr);
+    let answer = reqwest::get(&readyz).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAVAILABLE", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("master"), "{body}");
+    pumppilot_server::app::create_master(running.app.store.as_ref(), "master", "master-password", running.app.now())
+        .await
+        .unwrap();
+    assert_eq!(reqwest::get(&readyz).await.unwrap().status(), StatusCode::OK);
+    running.shutdown().await.unwrap();
 }

@@ -18,6 +18,7 @@
 //! ```
 
 mod accounts;
+mod audited;
 mod books;
 mod cards;
 mod devices;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use pumppilot_store::Store;
 
 pub use accounts::{accounts_round_trip_and_filtering, suspending_the_master, usernames_are_unique};
+pub use audited::a_write_and_its_audit_entry_are_stored_together;
 pub use books::{
     audit_newest_first_with_limit, ledger_and_wallets_survive_reload, usage_by_tenant_user_and_date_range,
 };
@@ -145,6 +147,7 @@ macro_rules! conformance_tests {
             audit_newest_first_with_limit,
             approving_with_a_commit_decides_once,
             rejecting_decides_once,
+            a_write_and_its_audit_entry_are_stored_together,
             one_pending_request_per_user,
             devices_telemetry_and_key_rotation,
             devices_report_reset_reader_and_feedback,

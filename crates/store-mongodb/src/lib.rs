@@ -40,7 +40,7 @@ use mongodb::{
 };
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AccountChange, AuditEntry, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, LinkCounters,
+    Account, AccountChange, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, LinkCounters,
     MinuteRequest, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, Session,
     SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
@@ -235,6 +235,75 @@ fn limit(limit: usize) -> Option<usize> {
     Some(limit)
 }
 
+/// An account's tenant fits its role (as SQLite's `create` checks it).
+fn check_tenant_of(account: &Account) -> StoreResult<()> {
+    let tenant_ok = match account.role {
+        Role::Master => account.admin_id.is_none(),
+        Role::Admin => account.admin_id == Some(AdminId(account.id)),
+        Role::User => account.admin_id.is_some(),
+    };
+    if !tenant_ok {
+        return Err(StoreError::Invariant(format!(
+            "a {} account cannot have admin_id {:?}",
+            account.role.as_str(),
+            account.admin_id.map(|admin| admin.to_string())
+        )));
+    }
+    Ok(())
+}
+
+impl MongoStore {
+    /// Creates an account (its username's claim, its document, an admin's tenant) in `session`'s
+    /// transaction.
+    async fn create_account_in(&self, session: &mut ClientSession, account: &Account) -> Result<(), Failure> {
+        let claim = doc! { "_id": &account.username, "accountId": key(account.id) };
+        self.collection("usernames").insert_one(claim).session(&mut *session).await.map_err(
+            |e| match duplicate_key(&e) {
+                Some(_) => Failure::Store(StoreError::UsernameTaken),
+                None => Failure::Mongo(e),
+            },
+        )?;
+        let mut doc = codec::account_doc(account);
+        if account.role == Role::User {
+            let Some(admin) = account.admin_id else {
+                return Err(invariant(format!("user {} names no tenant", account.id)));
+            };
+            let tenant = self.collection("tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await?;
+            if tenant.is_none() {
+                return Err(invariant(format!("user {} names no tenant {admin}", account.id)));
+            }
+            doc.insert("balanceSeconds", 0_i64);
+        }
+        self.collection(accounts_collection(account.role)).insert_one(doc).session(&mut *session).await?;
+        if account.role == Role::Admin {
+            self.collection("tenants")
+                .insert_one(tenants::new_tenant_doc(AdminId(account.id)))
+                .session(&mut *session)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Decides a PENDING request in `session`'s transaction.
+    async fn decide_in(&self, session: &mut ClientSession, decision: &Decision) -> Result<(), Failure> {
+        if decision.status == RequestStatus::Pending {
+            return Err(invariant("a decision must approve or reject"));
+        }
+        let (filter, update) = tenants::decision_update(decision);
+        let result = self.collection("minute_requests").update_one(filter, update).session(&mut *session).await?;
+        if result.matched_count == 0 {
+            let exists = self
+                .collection("minute_requests")
+                .find_one(doc! { "_id": key(decision.request_id), "adminId": key(decision.admin_id) })
+                .session(&mut *session)
+                .await?
+                .is_some();
+            return Err(Failure::Store(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound }));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Store for MongoStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -255,51 +324,13 @@ impl Store for MongoStore {
     }
 
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
-        let tenant_ok = match account.role {
-            Role::Master => account.admin_id.is_none(),
-            Role::Admin => account.admin_id == Some(AdminId(account.id)),
-            Role::User => account.admin_id.is_some(),
-        };
-        if !tenant_ok {
-            return Err(StoreError::Invariant(format!(
-                "a {} account cannot have admin_id {:?}",
-                account.role.as_str(),
-                account.admin_id.map(|admin| admin.to_string())
-            )));
-        }
+        check_tenant_of(account)?;
         let account = account.clone();
         let store = self.clone();
         self.transaction(move |session| {
             let account = account.clone();
             let store = store.clone();
-            Box::pin(async move {
-                let claim = doc! { "_id": &account.username, "accountId": key(account.id) };
-                store.collection("usernames").insert_one(claim).session(&mut *session).await.map_err(|e| {
-                    match duplicate_key(&e) {
-                        Some(_) => Failure::Store(StoreError::UsernameTaken),
-                        None => Failure::Mongo(e),
-                    }
-                })?;
-                let mut doc = codec::account_doc(&account);
-                if account.role == Role::User {
-                    let admin = account.admin_id.expect("checked above");
-                    let tenant =
-                        store.collection("tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await?;
-                    if tenant.is_none() {
-                        return Err(invariant(format!("user {} names no tenant {admin}", account.id)));
-                    }
-                    doc.insert("balanceSeconds", 0_i64);
-                }
-                store.collection(accounts_collection(account.role)).insert_one(doc).session(&mut *session).await?;
-                if account.role == Role::Admin {
-                    store
-                        .collection("tenants")
-                        .insert_one(tenants::new_tenant_doc(AdminId(account.id)))
-                        .session(&mut *session)
-                        .await?;
-                }
-                Ok(())
-            })
+            Box::pin(async move { store.create_account_in(session, &account).await })
         })
         .await?;
         Ok(())
@@ -684,6 +715,80 @@ impl Store for MongoStore {
         let docs =
             self.find_all("usage_history", filter, doc! { "endedAt": -1, "_id": -1 }, limit(query.limit)).await?;
         Ok(docs.iter().map(codec::usage_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()> {
+        match write {
+            AuditedWrite::CreateAccount(account) => check_tenant_of(account)?,
+            AuditedWrite::CreateDevice(device) if device.telemetry.is_some() => {
+                return Err(StoreError::Invariant("an audited new device comes without telemetry".into()));
+            }
+            _ => {}
+        }
+        let (write, entry) = (write.clone(), entry.clone());
+        let store = self.clone();
+        self.transaction(move |session| {
+            let (write, entry, store) = (write.clone(), entry.clone(), store.clone());
+            Box::pin(async move {
+                match &write {
+                    AuditedWrite::CreateAccount(account) => store.create_account_in(session, account).await?,
+                    AuditedWrite::CreateDevice(device) => {
+                        store
+                            .collection("devices")
+                            .insert_one(codec::device_doc(device)?)
+                            .session(&mut *session)
+                            .await?;
+                    }
+                    AuditedWrite::Decide(decision) => store.decide_in(session, decision).await?,
+                    AuditedWrite::SetDeviceKey { admin, device, key_hash } => {
+                        let result = store
+                            .collection("devices")
+                            .update_one(
+                                doc! { "_id": key(*device), "adminId": key(*admin) },
+                                doc! { "$set": { "keyHash": codec::bytes(key_hash) } },
+                            )
+                            .session(&mut *session)
+                            .await?;
+                        if result.matched_count == 0 {
+                            return Err(Failure::Store(StoreError::NotFound));
+                        }
+                    }
+                    AuditedWrite::BindCard(card) => {
+                        let member = store
+                            .collection("users")
+                            .find_one(doc! { "_id": key(card.user_id), "adminId": key(card.admin_id), "role": "user" })
+                            .session(&mut *session)
+                            .await?;
+                        if member.is_none() {
+                            return Err(Failure::Store(StoreError::NotFound));
+                        }
+                        store
+                            .collection("cards")
+                            .update_one(
+                                doc! { "adminId": key(card.admin_id), "uid": &card.uid },
+                                doc! { "$set": { "userId": key(card.user_id), "boundAt": at(card.bound_at) } },
+                            )
+                            .upsert(true)
+                            .session(&mut *session)
+                            .await?;
+                    }
+                    AuditedWrite::UnbindCard { admin, uid } => {
+                        let result = store
+                            .collection("cards")
+                            .delete_one(doc! { "adminId": key(*admin), "uid": uid })
+                            .session(&mut *session)
+                            .await?;
+                        if result.deleted_count == 0 {
+                            return Err(Failure::Store(StoreError::NotFound));
+                        }
+                    }
+                }
+                store.collection("audit_logs").insert_one(codec::audit_doc(&entry)).session(&mut *session).await?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(())
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {

@@ -13,13 +13,18 @@ use crate::{
 
 /// Registers a device (with its telemetry, if it comes with one).
 pub(crate) fn create(conn: &mut Connection, device: &Device) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    create_in(&tx, device)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`create`] inside the caller's transaction.
+pub(crate) fn create_in(tx: &Connection, device: &Device) -> Result<(), Failure> {
     if device.telemetry.as_ref().is_some_and(|t| t.device_id != device.id || t.admin_id != device.admin_id) {
         return Err(invariant("a new device's telemetry names another device"));
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    insert(&tx, device)?;
-    tx.commit()?;
-    Ok(())
+    insert(tx, device)
 }
 
 /// Writes a device and its telemetry inside the caller's transaction.

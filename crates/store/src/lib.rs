@@ -294,6 +294,9 @@ pub trait Store: Send + Sync + 'static {
     async fn receipt(&self, admin: AdminId, id: ReceiptId) -> StoreResult<Option<Receipt>>;
     /// Receipts of a tenant (or one user of it) written in `[from, to)`, newest first.
     async fn receipts(&self, query: &ReceiptQuery) -> StoreResult<Vec<Receipt>>;
+    /// `write` and its audit `entry` in one atomic write: if either is refused (or the store
+    /// fails), neither is stored. Each write keeps the rules of its own method.
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()>;
     /// Audit entries of a tenant (or all, for `None`), newest first.
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>>;
 

@@ -354,6 +354,24 @@ pub struct RequestQuery {
     pub status: Option<RequestStatus>,
 }
 
+/// A write that an owner or the master makes, kept with its audit entry by
+/// [`crate::Store::write_audited`]: both or neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditedWrite {
+    /// As [`crate::Store::create_account`].
+    CreateAccount(Account),
+    /// As [`crate::Store::create_device`] (a device without telemetry).
+    CreateDevice(Device),
+    /// As [`crate::Store::decide_minute_request`].
+    Decide(Decision),
+    /// As [`crate::Store::set_device_key`].
+    SetDeviceKey { admin: AdminId, device: DeviceId, key_hash: Vec<u8> },
+    /// As [`crate::Store::bind_card`].
+    BindCard(Card),
+    /// As [`crate::Store::unbind_card`].
+    UnbindCard { admin: AdminId, uid: String },
+}
+
 /// Deciding a PENDING request once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {

@@ -940,7 +940,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The store commits a write. */
+        /**
+         * The store commits a write (on SQLite, to the very files the server opened) and the first master
+         *     admin exists.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -1518,7 +1521,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1585,7 +1588,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1652,7 +1655,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1723,7 +1726,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1808,7 +1811,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1879,7 +1882,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1964,7 +1967,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2042,7 +2045,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2120,7 +2123,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2198,7 +2201,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2267,7 +2270,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2345,7 +2348,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2421,7 +2424,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2497,7 +2500,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2659,7 +2662,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2841,7 +2844,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3066,7 +3069,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3222,7 +3225,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3289,7 +3292,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3451,7 +3454,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3602,7 +3605,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3689,7 +3692,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3767,7 +3770,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3845,7 +3848,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3914,7 +3917,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3932,7 +3935,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this address, or this username (or a much-failing address) is being checked already */
+            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this address, or this username (or a much-failing address) is being checked already; for `GET /api/events`, the session has as many live streams open as it may */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3977,7 +3980,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4024,7 +4027,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4247,7 +4250,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4327,7 +4330,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4473,7 +4476,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4484,6 +4487,15 @@ export interface operations {
             };
             /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this address, or this username (or a much-failing address) is being checked already; for `GET /api/events`, the session has as many live streams open as it may */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4529,7 +4541,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4589,7 +4601,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4656,7 +4668,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4723,7 +4735,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4999,7 +5011,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5059,7 +5071,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5137,7 +5149,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5155,7 +5167,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this address, or this username (or a much-failing address) is being checked already */
+            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this address, or this username (or a much-failing address) is being checked already; for `GET /api/events`, the session has as many live streams open as it may */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5264,7 +5276,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5334,7 +5346,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5410,7 +5422,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5466,7 +5478,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5542,7 +5554,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5645,7 +5657,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5692,7 +5704,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5741,7 +5753,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `ready`: the store commits a write */
+            /** @description `ready`: the store commits a write and the master admin exists */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -78,9 +78,8 @@ async fn bind_card(
 ) -> Result<Json<CardView>, ApiError> {
     let user = tenant_user(&app, admin.scope, &id).await?;
     let card = Card { admin_id: admin.scope.admin(), uid: card_uid(&body.uid)?, user_id: user.id, bound_at: app.now() };
-    app.store.bind_card(&card).await?;
     let entry = audit_entry(app.now(), Some(card.admin_id), admin.caller.id(), "card.bind", &user.id, card.uid.clone());
-    app.store.append_audit(&entry).await?;
+    app.store.write_audited(&pumppilot_store::AuditedWrite::BindCard(card.clone()), &entry).await?;
     Ok(Json(CardView::from(&card)))
 }
 
@@ -100,13 +99,13 @@ async fn unbind_card(
     ApiPath(uid): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = card_uid(&uid).map_err(|_| ApiError::not_found("card"))?;
-    app.store.unbind_card(admin.scope.admin(), &uid).await.map_err(|err| match err {
+    let entry =
+        audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "card.unbind", &uid, String::new());
+    let unbind = pumppilot_store::AuditedWrite::UnbindCard { admin: admin.scope.admin(), uid: uid.clone() };
+    app.store.write_audited(&unbind, &entry).await.map_err(|err| match err {
         pumppilot_store::StoreError::NotFound => ApiError::not_found("card"),
         other => other.into(),
     })?;
-    let entry =
-        audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "card.unbind", &uid, String::new());
-    app.store.append_audit(&entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -100,7 +100,7 @@ impl Failure {
             }
             Failure::Forbidden => {
                 "`FORBIDDEN` (this role may not; a cookie request from another site; a device key of \
-                 another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant)"
+                 another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant)"
             }
             Failure::NotFound => "`NOT_FOUND`: no such object, or it belongs to another tenant",
             Failure::Conflict => {
@@ -111,7 +111,8 @@ impl Failure {
             Failure::TooLarge => "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB",
             Failure::RateLimited => {
                 "`RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from \
-                 this address, or this username (or a much-failing address) is being checked already"
+                 this address, or this username (or a much-failing address) is being checked already; \
+                 for `GET /api/events`, the session has as many live streams open as it may"
             }
             Failure::Unavailable => {
                 "`UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). \
@@ -168,10 +169,12 @@ failures! {
     Refused = [Conflict];
     /// A store read or write with no caller to check.
     Store = [Unavailable];
+    /// Too many at once for this caller.
+    Limited = [RateLimited];
 }
 
 /// `?adminId=`: the tenant the master acts on (required for the master; others act on their own
-/// tenant and this is ignored).
+/// tenant, and naming another is 403).
 #[derive(utoipa::IntoParams)]
 #[into_params(names("adminId"), parameter_in = Query)]
 pub struct AdminIdParam(#[allow(dead_code)] Option<String>);

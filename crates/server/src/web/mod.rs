@@ -280,7 +280,11 @@ impl FromRequestParts<WebState> for Visit {
                 axum::http::Method::GET => parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
                 _ => "/".to_string(),
             },
-            client: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            // The client as the trusted proxies name it (`auth::resolve_client`), for the login limit.
+            client: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| SocketAddr::new(crate::auth::client_of(parts).unwrap_or(c.0.ip()), c.0.port())),
             host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned),
         })
     }
