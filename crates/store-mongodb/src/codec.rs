@@ -10,8 +10,8 @@ use std::{fmt::Display, str::FromStr};
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
 use pumppilot_engine::{AdminId, LedgerEntry, QueueEntry, Timestamp, UsageRow};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Device, MinuteRequest, Receipt, Session, SessionId, SessionKind, StoreName, Telemetry,
-     FirmwareRelease, Rollout, Terms,
+    Account, AuditEntry, Card, Device, FirmwareRelease, MinuteRequest, Receipt, Rollout, Session, SessionId,
+    SessionKind, StoreName, Telemetry, Terms,
 };
 use uuid::Uuid;
 

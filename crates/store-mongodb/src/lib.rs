@@ -40,9 +40,10 @@ use mongodb::{
 };
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AccountChange, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, LinkCounters,
-    MinuteRequest, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, Session,
-    SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Account, AccountChange, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease,
+    LinkCounters, MinuteRequest, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout,
+    Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry,
+    Terms, UsageQuery,
 };
 
 use crate::{

@@ -19,8 +19,8 @@ mod books;
 mod cards;
 mod devices;
 mod error;
-mod firmware;
 mod files;
+mod firmware;
 mod location;
 mod owner;
 mod rows;
@@ -41,9 +41,9 @@ use std::{
 use async_trait::async_trait;
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AccountChange, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, MinuteRequest,
-    Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind,
-    SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Account, AccountChange, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease,
+    MinuteRequest, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId,
+    SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
