@@ -253,7 +253,7 @@ async fn chaos(cycles: usize) {
         assert_eq!(admin.get("/readyz").await.0, StatusCode::OK, "cycle {cycle}");
         let (id, user) = &users[cycle % users.len()];
         let (_, wallet) = user.get("/api/wallet").await;
-        let sum: i64 = wallet["ledger"].as_array().unwrap().iter().map(|l| l["deltaSeconds"].as_i64().unwrap()).sum();
+        let sum = Books::read(dir.path(), id).balance();
         let available = wallet["availableSeconds"].as_i64().unwrap();
         // A run in progress has used seconds its ledger entry does not hold yet.
         let running = queue["active"]["userId"].as_str() == Some(id.as_str());
@@ -280,23 +280,46 @@ async fn chaos(cycles: usize) {
     let missing: Vec<_> = acked.ended_runs.difference(&recorded).collect();
     assert!(missing.is_empty(), "acknowledged stops lost: {missing:?} (seed {seed})");
     for (id, user) in &users {
+        // The API shows the latest 500 ledger lines; hundreds of cycles write more: the whole books
+        // are read from the database file.
+        let books = Books::read(dir.path(), id);
         let (_, wallet) = user.get("/api/wallet").await;
-        let ledger = wallet["ledger"].as_array().unwrap();
-        let sum: i64 = ledger.iter().map(|l| l["deltaSeconds"].as_i64().unwrap()).sum();
+        let sum = books.balance();
         assert_eq!(wallet["availableSeconds"].as_i64().unwrap(), sum, "balance = ledger for {id} (seed {seed})");
         assert!(sum >= 0);
-        let recharges = ledger.iter().filter(|l| l["kind"] == "RECHARGE").count() - 1;
+        let recharges = books.ledger.iter().filter(|(kind, _)| kind == "RECHARGE").count() - 1;
         let acknowledged = acked.recharges.get(id).copied().unwrap_or(0);
         let attempted = acked.attempted_recharges.get(id).copied().unwrap_or(0);
         assert!(recharges >= acknowledged, "{id}: {recharges} stored, {acknowledged} acknowledged (seed {seed})");
         assert!(recharges <= attempted, "{id}: {recharges} stored, {attempted} attempted (seed {seed})");
-        let charges: i64 =
-            ledger.iter().filter(|l| l["kind"] == "RUN_CHARGE").map(|l| -l["deltaSeconds"].as_i64().unwrap()).sum();
-        let (_, own_usage) = user.get("/api/usage").await;
-        let charged: i64 = own_usage.as_array().unwrap().iter().map(|u| u["chargedSeconds"].as_i64().unwrap()).sum();
-        assert_eq!(charges, charged, "every charge has its usage row (seed {seed})");
+        let charges: i64 = books.ledger.iter().filter(|(kind, _)| kind == "RUN_CHARGE").map(|(_, delta)| -delta).sum();
+        assert_eq!(charges, books.charged, "every charge has its usage row (seed {seed})");
     }
     server.kill();
+}
+
+/// One farmer's books as stored: every ledger line (kind, seconds) and the seconds charged in the
+/// usage rows, read from the server's database file (WAL readers do not disturb the server).
+struct Books {
+    ledger: Vec<(String, i64)>,
+    charged: i64,
+}
+
+impl Books {
+    fn read(dir: &std::path::Path, user: &str) -> Self {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let db = rusqlite::Connection::open_with_flags(dir.join("pumppilot.db"), flags).unwrap();
+        let mut lines = db.prepare("SELECT kind, delta_seconds FROM ledger WHERE user_id = ?1 ORDER BY id").unwrap();
+        let ledger = lines.query_map([user], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
+        let ledger = ledger.collect::<Result<Vec<_>, _>>().unwrap();
+        let charged = "SELECT COALESCE(SUM(charged_seconds), 0) FROM usage_history WHERE user_id = ?1";
+        let charged = db.query_row(charged, [user], |row| row.get(0)).unwrap();
+        Books { ledger, charged }
+    }
+
+    fn balance(&self) -> i64 {
+        self.ledger.iter().map(|(_, delta)| delta).sum()
+    }
 }
 
 #[tokio::test]

@@ -107,6 +107,7 @@ impl App {
     }
 
     /// Reads every device key again (after the store's change feed missed changes).
+    /// Reads the device keys, and which devices sign, again (after a gap in the feed).
     async fn reload_device_keys(&self) {
         match self.store.devices(None).await {
             Ok(devices) => {
@@ -117,6 +118,13 @@ impl App {
                 *self.device_keys.write().expect("device keys lock") = keys;
             }
             Err(err) => tracing::warn!(%err, "could not read the device keys again"),
+        }
+        match self.store.device_counters(None).await {
+            Ok(signed) => {
+                let signed = signed.into_iter().map(|(device, _)| device).collect();
+                *self.signed_devices.write().expect("signed devices lock") = signed;
+            }
+            Err(err) => tracing::warn!(%err, "could not read which devices sign again"),
         }
     }
 
@@ -296,7 +304,10 @@ async fn follow_changes(app: std::sync::Weak<App>, mut changes: tokio::sync::bro
         };
         let Some(app) = app.upgrade() else { return };
         match change {
-            Change::Device { id, admin, key_hash } => {
+            Change::Device { id, admin, key_hash, signs } => {
+                if signs {
+                    app.signed_devices.write().expect("signed devices lock").insert(id);
+                }
                 let mut keys = app.device_keys.write().expect("device keys lock");
                 let hash = key_hash.as_deref().and_then(|h| <[u8; 32]>::try_from(h).ok());
                 if let (Some(hash), Some(admin)) = (hash, admin)
@@ -311,9 +322,11 @@ async fn follow_changes(app: std::sync::Weak<App>, mut changes: tokio::sync::bro
             }
             Change::Session { id } => app.sessions.forget(&[id]),
             Change::Account { id } => app.sessions.forget_account(id),
+            Change::Firmware => app.firmware.reload(&app).await,
             Change::Reset => {
                 app.sessions.forget_all();
                 app.reload_device_keys().await;
+                app.firmware.reload(&app).await;
             }
             Change::Tenant { .. } | Change::Live => {}
         }

@@ -103,7 +103,9 @@ fn change_of(event: &ChangeStreamEvent<Document>) -> Option<Change> {
             id: id.parse().ok()?,
             admin: full.and_then(|d| d.get_str("adminId").ok()).and_then(|a| a.parse().ok()),
             key_hash: full.filter(|_| !deleted).and_then(|d| d.get_binary_generic("keyHash").ok()).cloned(),
+            signs: full.is_some_and(|d| d.contains_key("linkHighest")),
         }),
+        "firmware" => Some(Change::Firmware),
         "web_sessions" | "mobile_sessions" => {
             Some(Change::Session { id: pumppilot_store::SessionId(uuid::Uuid::parse_str(id).ok()?) })
         }

@@ -49,8 +49,11 @@ pub enum Change {
     /// (moves with telemetry flushed by any server).
     Tenant { admin: AdminId, version: u64, last_poll_at: Option<Timestamp> },
     /// A device was added, its key set or rotated, its telemetry written, or it was retired
-    /// (`key_hash` is `None` then): the key it answers to now, if any.
-    Device { id: DeviceId, admin: Option<AdminId>, key_hash: Option<Vec<u8>> },
+    /// (`key_hash` is `None` then): the key it answers to now, if any, and whether it has signed a
+    /// request (`signs`: from then on an unsigned one is refused, at every server).
+    Device { id: DeviceId, admin: Option<AdminId>, key_hash: Option<Vec<u8>>, signs: bool },
+    /// A firmware release was published or its rollout changed.
+    Firmware,
     /// A session changed (revoked, rotated, deleted).
     Session { id: SessionId },
     /// An account changed (suspended, renamed, its wallet moved, deleted).

@@ -72,6 +72,14 @@ impl Releases {
         *self.list.write().expect("releases lock") = list;
     }
 
+    /// Reads the releases again (another server published one or changed a rollout).
+    pub async fn reload(&self, app: &App) {
+        match app.store.firmware_releases().await {
+            Ok(list) => self.replace(list),
+            Err(err) => tracing::warn!(%err, "could not read the firmware releases again"),
+        }
+    }
+
     async fn bytes(&self, app: &App, version: &str) -> Result<Option<Arc<Vec<u8>>>, ApiError> {
         if let Some(bytes) = self.bytes.lock().expect("firmware bytes lock").get(version) {
             return Ok(Some(Arc::clone(bytes)));
