@@ -5,7 +5,8 @@
 //! poll at another; concurrent Starts on different servers make one active run; a suspension on
 //! one server locks the farmer out on the others within 1 s; failed sign-ins count on every server; a server killed with SIGKILL in the
 //! middle of a run: the run still ends on time, the next farmer starts, no DEVICE_OFFLINE hold while
-//! the device polls within its lease, and every balance equals its ledger.
+//! the device polls within its lease, and every balance equals its ledger; a device that signed its
+//! link at one server is refused unsigned at the others within 1 s.
 //!
 //! Real processes run on real time: the test waits for conditions with generous limits and checks
 //! their causes (what the answers say), never a fixed sleep followed by an assertion.
@@ -514,4 +515,48 @@ async fn a_card_tap_retried_at_another_server_is_answered_once() {
     .await;
     assert_eq!(stopped["action"], "STOPPED", "{stopped}");
     assert!(tapped.elapsed() >= Duration::from_millis(1_900), "the same answer was repeated for the whole window");
+}
+
+#[tokio::test]
+async fn a_device_that_signed_at_one_server_must_sign_at_every_server() {
+    use pumppilot_protocol::link::{self, LinkSecret};
+    let dir = tempfile::tempdir().unwrap();
+    let url = testing::server().fresh_url();
+    let (_a, a) = start(dir.path(), &url);
+    let (_b, b) = start(dir.path(), &url);
+    let tenant = a.tenant("rahim", 1, 10).await;
+    let created = tenant.admin.ok("/api/admin/devices", json!({"name": "spare"})).await;
+    let key = created["deviceKey"].as_str().unwrap().to_owned();
+    let secret = LinkSecret::parse(created["linkSecret"].as_str().unwrap()).unwrap();
+    let http = reqwest::Client::new();
+    let path = poll_path(None);
+    let unsigned = |site: &Site| http.get(format!("{}{path}", site.base)).bearer_auth(&key).send();
+
+    // B knows the new device and takes its key alone, as from a board of before the link.
+    within("the spare known on B", 5 * ONE_SECOND, || async {
+        (unsigned(&b).await.ok()?.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+    // The board signs once, at A.
+    let tag = secret.request_tag("GET", &path, 1, b"");
+    let signed = http
+        .get(format!("{}{path}", a.base))
+        .bearer_auth(&key)
+        .header(link::COUNTER_HEADER, "1")
+        .header(link::MAC_HEADER, std::str::from_utf8(&link::to_hex(&tag)).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::OK, "{}", signed.text().await.unwrap());
+    // From then on B refuses its key alone too: a captured unsigned poll is no way around the link.
+    let (code, took) = within("B refuses the unsigned poll", 5 * ONE_SECOND, || async {
+        let answer = unsigned(&b).await.ok()?;
+        let refused = answer.status() == StatusCode::UNAUTHORIZED;
+        let body: Value = answer.json().await.ok()?;
+        refused.then(|| body["error"]["code"].as_str().unwrap_or_default().to_owned())
+    })
+    .await;
+    assert_eq!(code, "SIGNATURE_REQUIRED");
+    eprintln!("a device that signs at A is refused unsigned at B after {took:?}");
+    assert!(took < ONE_SECOND, "B took {took:?} to learn that the device signs");
 }
