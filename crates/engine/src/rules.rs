@@ -18,6 +18,9 @@ pub enum Event {
     Start { user: UserId, requested_minutes: Option<u32>, entry_id: EntryId },
     /// A user presses Stop: ends their run, or takes them out of the line.
     Stop { user: UserId },
+    /// A user's card is held to the pump's reader: it stops their run when theirs is the active
+    /// one (after time caught up), else it is a Start (a place kept for one already waiting).
+    CardTap { user: UserId, entry_id: EntryId },
     /// The admin stops whatever is active.
     AdminStop,
     /// The admin takes a waiting user out of the line (their minutes are untouched; a running or
@@ -151,6 +154,10 @@ impl Tenant {
                 self.start(user, requested_minutes, entry_id, now, &mut records)
             }
             Event::Stop { user } => self.stop(user, now, &mut records),
+            Event::CardTap { user, entry_id } => match self.active.as_ref().is_some_and(|e| e.user_id == user) {
+                true => self.stop(user, now, &mut records),
+                false => self.start(user, None, entry_id, now, &mut records),
+            },
             Event::AdminStop => match self.active.as_ref() {
                 Some(_) => Ok(Reply::Ended(self.end_active(now, EndReason::AdminStop, &mut records))),
                 None => Err(Refusal::NothingToStop),

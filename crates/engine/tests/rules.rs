@@ -108,7 +108,7 @@ mod pump {
 
 use pump::*;
 use pumppilot_engine::{
-    EndReason, EntryStatus, Event, HoldReason, LedgerKind, Motor, MotorState, Refusal, Reply, Tenant,
+    EndReason, EntryId, EntryStatus, Event, HoldReason, LedgerKind, Motor, MotorState, Refusal, Reply, Tenant,
 };
 
 const RUNNING: Option<(EntryStatus, Option<usize>)> = Some((EntryStatus::Running, None));
@@ -224,6 +224,32 @@ fn the_owner_moves_a_waiting_farmer_and_the_others_keep_their_order() {
     let before = t.clone();
     assert_eq!(t.apply(Event::MoveWaiting { user: A, to: 1 }, at(8)).reply, Err(Refusal::NothingToStop));
     assert_eq!(t, before);
+}
+
+#[test]
+fn a_card_tap_starts_a_run_keeps_a_place_and_stops_only_the_active_run() {
+    let tap = |user| Event::CardTap { user, entry_id: EntryId::new() };
+    let mut t = pump_with(&[(A, 600), (B, 600)]);
+    let first = begin(&mut t, tap(A), at(0)).reply;
+    assert!(matches!(first, Ok(Reply::Entry(e)) if e.status == EntryStatus::Running && e.user_id == A));
+    let waits = begin(&mut t, tap(B), at(1)).reply;
+    assert!(matches!(waits, Ok(Reply::Entry(e)) if e.status == EntryStatus::Waiting));
+    // B taps again while waiting: their place is kept, nothing changes.
+    let before = t.clone();
+    let again = begin(&mut t, tap(B), at(2));
+    assert!(matches!(again.reply, Ok(Reply::Entry(e)) if e.status == EntryStatus::Waiting) && !again.records.changed);
+    assert_eq!(t, before);
+    // A taps again: their run ends and B's starts at that moment.
+    let stopped = begin(&mut t, tap(A), at(30)).reply;
+    assert!(matches!(stopped, Ok(Reply::Ended(e)) if e.user_id == A && e.status == EntryStatus::Completed));
+    assert_eq!(place(&t, B), RUNNING);
+    // A run that ended by itself before the tap arrived: the tap is a new start, not a stop.
+    let mut t = pump_with(&[(A, 600)]);
+    begin(&mut t, start_for(A, 1), at(0));
+    let after_end = begin(&mut t, tap(A), at(120)).reply;
+    assert!(
+        matches!(after_end, Ok(Reply::Entry(e)) if e.status == EntryStatus::Running && e.started_at == Some(at(120)))
+    );
 }
 
 #[test]

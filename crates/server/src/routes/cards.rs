@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{admin::tenant_user, audit_entry};
 use crate::{
     app::{App, AppState},
-    auth::AdminScope,
+    auth::{AdminScope, ensure_active},
     clock::rfc3339,
     error::{ApiError, ApiJson, ApiPath, parse_json},
     link::DeviceLink,
@@ -192,21 +192,16 @@ async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, Api
     let Some(card) = app.store.card(admin, uid).await? else {
         return Ok(TapView::denied("UNKNOWN_CARD"));
     };
-    let holder = match app.sessions.account(app, card.user_id).await? {
-        Some(account) if !account.suspended => account,
-        _ => return Ok(TapView::denied("ACCOUNT_SUSPENDED")),
+    // The holder may act as they may in the app (their account and their pump's owner active).
+    let Some(holder) = app.sessions.account(app, card.user_id).await? else {
+        return Ok(TapView::denied("ACCOUNT_SUSPENDED"));
     };
-    // A tap stops the holder's run when it is the active one; otherwise it starts (or, for a
-    // farmer already waiting, keeps) their place.
-    let running =
-        app.runtime.read(admin, |tenant, _| tenant.active.as_ref().is_some_and(|e| e.user_id == holder.id)).await?;
-    let (event, what) = if running {
-        (Event::Stop { user: holder.id }, "stop")
-    } else {
-        (Event::Start { user: holder.id, requested_minutes: None, entry_id: EntryId::new() }, "start")
-    };
-    let extras =
-        Extras::audit(audit_entry(app.now(), Some(admin), holder.id, "card.tap", &holder.id, format!("{uid} {what}")));
+    if let Err(refused) = ensure_active(app, &holder).await {
+        return if refused.code == "ACCOUNT_SUSPENDED" { Ok(TapView::denied(refused.code)) } else { Err(refused) };
+    }
+    // Stop or start is the engine's to decide, on the state it applies the tap to.
+    let event = Event::CardTap { user: holder.id, entry_id: EntryId::new() };
+    let extras = Extras::audit(audit_entry(app.now(), Some(admin), holder.id, "card.tap", &holder.id, uid.to_owned()));
     let (reply, (tenant, now)) = app.runtime.apply(admin, event, extras, |t, now| (t.clone(), now)).await?;
     let (action, entry) = match reply {
         Ok(Reply::Entry(entry)) if entry.status == EntryStatus::Waiting => (CardAction::Queued, entry),
