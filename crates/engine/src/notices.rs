@@ -147,8 +147,8 @@ impl ActiveRun {
 
 /// The notices of one transition, from the active run before and after it and the records it
 /// left: a run that became active started; RUNNING ↔ HOLD held or resumed; an ended run ended
-/// (with its charge and the balance left); a charge that crossed [`LOW_BALANCE_SECONDS`] leaves
-/// the balance low; a NO_FEEDBACK hold tells the owner too.
+/// (with its charge and the balance left); its charge, when it crossed [`LOW_BALANCE_SECONDS`],
+/// leaves the balance low; a NO_FEEDBACK hold tells the owner too.
 pub(crate) fn notices_of(
     admin: AdminId,
     before: Option<ActiveRun>,
@@ -165,12 +165,12 @@ pub(crate) fn notices_of(
         if before.is_none_or(|b| b.id != entry.id) {
             tell(entry.user_id, NoticeKind::RunStarted, entry.started_at.unwrap_or(at), run(entry));
         }
-        let balance = records
+        let charge = records
             .ledger
             .iter()
-            .rev()
-            .find(|l| l.user_id == entry.user_id && l.kind == LedgerKind::RunCharge && l.entry_id == Some(entry.id))
-            .map(|l| l.balance_after);
+            .find(|l| l.user_id == entry.user_id && l.kind == LedgerKind::RunCharge && l.entry_id == Some(entry.id));
+        // A run that charged nothing leaves the balance as the wallet had it.
+        let balance = charge.map(|l| l.balance_after);
         let facts = Facts {
             end_reason: entry.end_reason,
             seconds: entry.charged_seconds,
@@ -178,6 +178,13 @@ pub(crate) fn notices_of(
             ..run(entry)
         };
         tell(entry.user_id, NoticeKind::RunEnded, at, facts);
+        if let Some(charge) = charge {
+            let before = charge.balance_after - charge.delta_seconds;
+            if charge.balance_after < LOW_BALANCE_SECONDS && before >= LOW_BALANCE_SECONDS {
+                let facts = Facts { balance_seconds: Some(charge.balance_after), ..Facts::default() };
+                tell(charge.user_id, NoticeKind::BalanceLow, charge.at, facts);
+            }
+        }
     }
     if let Some(entry) = after {
         let at = entry.phase_since.or(entry.started_at).unwrap_or(now);
@@ -201,13 +208,6 @@ pub(crate) fn notices_of(
             && before.is_none_or(|b| b.id != entry.id || b.status == EntryStatus::Running);
         if newly_no_feedback {
             tell(owner, NoticeKind::RelayNoFeedback, at, held(entry.hold_reason));
-        }
-    }
-    for charge in records.ledger.iter().filter(|l| l.kind == LedgerKind::RunCharge) {
-        let before = charge.balance_after - charge.delta_seconds;
-        if charge.balance_after < LOW_BALANCE_SECONDS && before >= LOW_BALANCE_SECONDS {
-            let facts = Facts { balance_seconds: Some(charge.balance_after), ..Facts::default() };
-            tell(charge.user_id, NoticeKind::BalanceLow, charge.at, facts);
         }
     }
     notices
