@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_cards.sql"),
     include_str!("../migrations/0003_field_safety.sql"),
+    include_str!("../migrations/0004_alerts.sql"),
 ];
 
 /// The schema version this build writes.
