@@ -109,7 +109,12 @@ pub async fn outbox_claims_are_held_by_one_sender(store: &dyn Store) {
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].notification.id, again[0].attempts), (first, 1));
     assert_eq!(again[0].delivered, BTreeSet::from([Channel::Push]));
-    store.finish_outbox(first, "c", &Delivery::Done { at: at(101) }).await.unwrap();
+    // Deferred (quiet hours): due later, and not counted as a try.
+    store.finish_outbox(first, "c", &Delivery::Defer { at: at(200) }).await.unwrap();
+    assert_eq!(store.claim_outbox("c", at(199), at(229), 10).await.unwrap(), []);
+    let later = store.claim_outbox("c", at(200), at(230), 10).await.unwrap();
+    assert_eq!((later[0].attempts, later[0].delivered.len()), (1, 1));
+    store.finish_outbox(first, "c", &Delivery::Done { at: at(201) }).await.unwrap();
     assert_eq!(store.claim_outbox("d", at(10_000), at(10_030), 10).await.unwrap(), [], "nothing is sent twice");
 }
 

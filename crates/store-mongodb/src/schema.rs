@@ -103,6 +103,11 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "at": -1 }, "at", false, None),
             ],
         ),
+        ("notifications", vec![index(doc! { "userId": 1, "at": -1, "_id": -1 }, "user_at", false, None)]),
+        ("notice_keys", vec![]),
+        ("outbox", vec![index(doc! { "dueAt": 1, "_id": 1 }, "due", false, None)]),
+        ("alert_profiles", vec![]),
+        ("phones", vec![index(doc! { "userId": 1 }, "user", false, None)]),
         ("meta", vec![]),
     ]
 }

@@ -218,6 +218,9 @@ pub(crate) async fn commit(db: &Database, session: &mut ClientSession, commit: &
             return Err(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound }.into());
         }
     }
+    for notice in &commit.records.notices {
+        crate::alerts::insert_notice(db, session, notice).await?;
+    }
     if let Some((account, suspended)) = commit.suspension {
         let filter = doc! { "_id": key(account), "adminId": key(tenant.admin_id) };
         let mut found = false;

@@ -232,6 +232,12 @@ pub(crate) fn finish(conn: &Connection, id: NotificationId, sender: &str, delive
                  WHERE id = ?1 AND claimed_by = ?2 AND done_at IS NULL AND failed_at IS NULL",
             )?
             .execute((&key, sender, at.millis(), channel_names(delivered), error))?,
+        Delivery::Defer { at } => conn
+            .prepare_cached(
+                "UPDATE outbox SET due_at = ?3, claimed_by = NULL, claimed_until = NULL \
+                 WHERE id = ?1 AND claimed_by = ?2 AND done_at IS NULL AND failed_at IS NULL",
+            )?
+            .execute((&key, sender, at.millis()))?,
         Delivery::Failed { at, error } => conn
             .prepare_cached(
                 "UPDATE outbox SET failed_at = ?3, last_error = ?4, attempts = attempts + 1, claimed_by = NULL, \

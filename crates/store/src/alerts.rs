@@ -170,6 +170,8 @@ pub enum Delivery {
     Done { at: Timestamp },
     /// Try again at `at`, sending only to the channels not in `delivered`.
     Retry { at: Timestamp, delivered: BTreeSet<Channel>, error: String },
+    /// Not now (quiet hours, a rate limit): due again at `at`, not counted as a try.
+    Defer { at: Timestamp },
     /// Given up after too many tries: kept for the record, never sent again.
     Failed { at: Timestamp, error: String },
 }
