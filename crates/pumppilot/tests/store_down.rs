@@ -10,9 +10,10 @@ use std::sync::{
 
 use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
-use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Commit, Decision, Device, MinuteRequest, RefreshMatch, RequestQuery, Role, Rotation,
+    Account, AlertProfile, AuditEntry, Card, Commit, Decision, Delivery, Device, MinuteRequest, Notification,
+    NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role, Rotation,
     Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
 };
 use reqwest::StatusCode;
@@ -100,6 +101,57 @@ impl Store for Unplugged {
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
         self.check_write()?;
         self.inner.commit(commit).await
+    }
+
+    async fn add_notices(&self, notices: &[Notice]) -> StoreResult<Vec<Notification>> {
+        self.check_write()?;
+        self.inner.add_notices(notices).await
+    }
+
+    async fn notifications(&self, user: UserId, limit: usize) -> StoreResult<Vec<Notification>> {
+        self.check()?;
+        self.inner.notifications(user, limit).await
+    }
+
+    async fn unread_notifications(&self, user: UserId) -> StoreResult<u64> {
+        self.check()?;
+        self.inner.unread_notifications(user).await
+    }
+
+    async fn mark_notifications_read(&self, user: UserId, ids: Option<&[NotificationId]>) -> StoreResult<u64> {
+        self.check_write()?;
+        self.inner.mark_notifications_read(user, ids).await
+    }
+
+    async fn alert_profile(&self, user: UserId) -> StoreResult<Option<AlertProfile>> {
+        self.check()?;
+        self.inner.alert_profile(user).await
+    }
+
+    async fn alert_profile_by_phone(&self, phone: &str) -> StoreResult<Option<AlertProfile>> {
+        self.check()?;
+        self.inner.alert_profile_by_phone(phone).await
+    }
+
+    async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.set_alert_profile(profile).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        sender: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        self.check_write()?;
+        self.inner.claim_outbox(sender, now, until, limit).await
+    }
+
+    async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.finish_outbox(id, sender, delivery).await
     }
 
     async fn create_device(&self, device: &Device) -> StoreResult<()> {

@@ -76,6 +76,7 @@ impl App {
             taps: RecentTaps::default(),
         });
         app.runtime.start().await?;
+        crate::alerts::spawn(&app);
         let sweeper = Arc::downgrade(&app);
         tokio::spawn(async move {
             loop {

@@ -48,6 +48,8 @@ pub struct Settings {
     pub master_password: Option<Secret>,
     /// The clock the server runs on: the wall clock, or a [`crate::clock::ManualClock`] in tests.
     pub clock: SharedClock,
+    /// Alerts: SMS gateway, Expo push, rate limits, the silent-device alert (`crate::alerts`).
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 /// A setting that cannot be used, named so the operator knows what to fix.
@@ -73,6 +75,7 @@ impl Default for Settings {
             master_username: None,
             master_password: None,
             clock: clock::system(),
+            alerts: crate::alerts::AlertSettings { offline_after_ms: 10 * 60_000, ..Default::default() },
         }
     }
 }
@@ -173,6 +176,7 @@ impl Settings {
                 problem: "must be at least 8 characters".into(),
             });
         }
+        s.alerts = crate::alerts::AlertSettings::from_lookup(&lookup)?;
         Ok(s)
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per caller family.
 
 mod accounts;
+mod alerts;
 pub(crate) mod admin;
 pub(crate) mod cards;
 mod device;
@@ -39,6 +40,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(device::routes())
         .merge(cards::routes())
         .merge(live::routes())
+        .merge(alerts::routes())
 }
 
 /// The server is serving (`/` is the dashboard's, `web`).
