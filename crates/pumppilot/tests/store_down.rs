@@ -13,8 +13,8 @@ use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
     Account, AlertProfile, AuditEntry, Card, Commit, Decision, Delivery, Device, MinuteRequest, Notification,
-    NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role, Rotation,
-    Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role, Rotation, Session, SessionId, SessionKind,
+    SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
 };
 use reqwest::StatusCode;
 use serde_json::json;

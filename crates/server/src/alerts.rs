@@ -5,7 +5,8 @@
 use std::{sync::Arc, time::Duration};
 
 use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, Limits, Outbox, SmsGateway};
-use pumppilot_engine::{Facts, Notice, NoticeKind};
+use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
+use pumppilot_store::MinuteRequest;
 
 use crate::{app::App, config::ConfigError};
 
@@ -61,7 +62,10 @@ impl AlertSettings {
             None => None,
             Some(url) => {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(ConfigError { variable: "PUMPPILOT_SMS_URL", problem: "must be an http(s) URL".into() });
+                    return Err(ConfigError {
+                        variable: "PUMPPILOT_SMS_URL",
+                        problem: "must be an http(s) URL".into(),
+                    });
                 }
                 let format = match lookup("PUMPPILOT_SMS_FORMAT").as_deref() {
                     None | Some("json") => BodyFormat::Json,
@@ -98,7 +102,10 @@ impl AlertSettings {
                 timeout,
             }),
             Some(other) => {
-                return Err(ConfigError { variable: "PUMPPILOT_EXPO_PUSH", problem: format!("`{other}` must be on or off") });
+                return Err(ConfigError {
+                    variable: "PUMPPILOT_EXPO_PUSH",
+                    problem: format!("`{other}` must be on or off"),
+                });
             }
         };
         let defaults = Limits::default();
@@ -184,4 +191,16 @@ pub async fn watch_devices(app: &App) {
     {
         tracing::warn!(%err, "could not record offline devices");
     }
+}
+
+/// The farmer hears their request was decided.
+pub fn request_decided(request: &MinuteRequest, approved: bool, at: Timestamp) -> Notice {
+    let facts = Facts { seconds: Some(request.minutes * 60), approved: Some(approved), ..Facts::default() };
+    Notice::new(request.user_id, request.admin_id, NoticeKind::RequestDecided, at, facts)
+}
+
+/// The owner hears a farmer (`who`) asks for minutes.
+pub fn request_new(request: &MinuteRequest, who: &str) -> Notice {
+    let facts = Facts { seconds: Some(request.minutes * 60), who: Some(who.to_owned()), ..Facts::default() };
+    Notice::new(request.admin_id.0, request.admin_id, NoticeKind::RequestNew, request.created_at, facts)
 }

@@ -14,7 +14,8 @@ use std::{
 };
 
 use pumppilot_engine::{
-    AdminId, DeviceId, DevicePoll, Event, MotorRules, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp, UserId,
+    AdminId, DeviceId, DevicePoll, Event, MotorRules, Notice, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp,
+    UserId,
 };
 use pumppilot_store::{AuditEntry, Commit, Decision, Store, StoreError, Telemetry};
 use tokio::sync::{Mutex, Notify, watch};
@@ -42,6 +43,8 @@ pub struct Extras {
     pub audit: Vec<AuditEntry>,
     pub decision: Option<Decision>,
     pub suspension: Option<(UserId, bool)>,
+    /// Notices that go with the accepted event (a request decided), besides the engine's own.
+    pub notices: Vec<Notice>,
 }
 
 impl Extras {
@@ -51,7 +54,7 @@ impl Extras {
     }
 
     fn is_empty(&self) -> bool {
-        self.audit.is_empty() && self.decision.is_none() && self.suspension.is_none()
+        self.audit.is_empty() && self.decision.is_none() && self.suspension.is_none() && self.notices.is_empty()
     }
 }
 
@@ -201,6 +204,9 @@ impl Runtime {
             let Outcome { records: after, reply } = next.apply(event.clone(), now);
             records.extend(after);
             let accepted = reply.is_ok();
+            if accepted {
+                records.notices.extend(extras.notices.iter().cloned());
+            }
             let with_extras = accepted && !extras.is_empty();
             if records.changed || with_extras {
                 let commit = Commit {

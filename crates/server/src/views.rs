@@ -635,7 +635,14 @@ pub struct NotificationView {
 impl NotificationView {
     pub fn new(n: &pumppilot_store::Notification, language: pumppilot_alerts::Language) -> Self {
         let (title, text) = pumppilot_alerts::render(n.kind, &n.facts, language);
-        NotificationView { id: n.id.to_string(), kind: n.kind.as_str().into(), at: rfc3339(n.at), title, text, read: n.read }
+        NotificationView {
+            id: n.id.to_string(),
+            kind: n.kind.as_str().into(),
+            at: rfc3339(n.at),
+            title,
+            text,
+            read: n.read,
+        }
     }
 }
 

@@ -307,6 +307,7 @@ async fn approve_request(
     };
     let extras = Extras {
         decision: Some(decision.clone()),
+        notices: vec![crate::alerts::request_decided(&request, true, decision.at)],
         ..Extras::audit(audit(
             &app,
             &admin,
@@ -346,6 +347,7 @@ async fn reject_request(
         at: app.now(),
     };
     app.store.decide_minute_request(&decision).await?;
+    app.store.add_notices(&[crate::alerts::request_decided(&request, false, decision.at)]).await?;
     app.store
         .append_audit(&audit(
             &app,

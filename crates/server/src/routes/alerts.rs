@@ -19,10 +19,7 @@ use crate::{
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(notifications))
-        .routes(routes!(mark_read))
-        .routes(routes!(profile, set_profile))
+    OpenApiRouter::new().routes(routes!(notifications)).routes(routes!(mark_read)).routes(routes!(profile, set_profile))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -79,7 +76,9 @@ async fn mark_read(
         Some(ids) if ids.len() > 200 => return Err(ApiError::validation("ids: at most 200")),
         Some(ids) => Some(
             ids.iter()
-                .map(|id| id.parse::<NotificationId>().map_err(|_| ApiError::validation(format!("ids: `{id}` is not an id"))))
+                .map(|id| {
+                    id.parse::<NotificationId>().map_err(|_| ApiError::validation(format!("ids: `{id}` is not an id")))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
@@ -140,9 +139,9 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
     }
     let mut muted = BTreeSet::new();
     for m in &view.muted {
-        let kind = NoticeKind::parse(&m.kind).ok_or_else(|| ApiError::validation(format!("muted.kind: `{}` is no kind", m.kind)))?;
-        let channel =
-            Channel::parse(&m.channel).ok_or_else(|| ApiError::validation("muted.channel: PUSH or SMS"))?;
+        let kind = NoticeKind::parse(&m.kind)
+            .ok_or_else(|| ApiError::validation(format!("muted.kind: `{}` is no kind", m.kind)))?;
+        let channel = Channel::parse(&m.channel).ok_or_else(|| ApiError::validation("muted.channel: PUSH or SMS"))?;
         muted.insert((kind, channel));
     }
     let quiet_hours = match &view.quiet_hours {
@@ -160,7 +159,14 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
     };
     let mut tokens = view.push_tokens;
     tokens.dedup();
-    Ok(AlertProfile { user_id: caller.id(), phone: view.phone, push_tokens: tokens, language: view.language, muted, quiet_hours })
+    Ok(AlertProfile {
+        user_id: caller.id(),
+        phone: view.phone,
+        push_tokens: tokens,
+        language: view.language,
+        muted,
+        quiet_hours,
+    })
 }
 
 /// How the caller wants to hear (the empty profile until they set one).

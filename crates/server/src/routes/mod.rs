@@ -1,8 +1,8 @@
 //! The HTTP routes, one module per caller family.
 
 mod accounts;
-mod alerts;
 pub(crate) mod admin;
+mod alerts;
 pub(crate) mod cards;
 mod device;
 mod live;
