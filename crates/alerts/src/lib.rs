@@ -11,6 +11,9 @@ pub mod sms;
 pub mod text;
 pub mod worker;
 
+/// The HTTP client the senders take.
+pub use reqwest::Client as HttpClient;
+
 pub use push::{EXPO_PUSH_URL, ExpoPush};
 pub use sms::{BodyFormat, Encoding, Parts, SendError, SmsGateway, parts};
 pub use text::{Language, render};

@@ -225,3 +225,89 @@ async fn until_bell(app: &TestApp, client: &common::Client, count: usize) {
     }
     panic!("the bell never had {count} notifications");
 }
+
+const INBOUND_SECRET: &str = "inbound-secret-of-the-gateway";
+
+/// Posts a text as the SMS gateway does, signed with `secret` (unsigned when `None`).
+async fn text_in(app: &TestApp, from: &str, text: &str, secret: Option<&str>) -> (StatusCode, Value) {
+    use hmac::{Hmac, Mac};
+    let body = json!({"from": from, "text": text}).to_string();
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/sms/inbound", app.site.base))
+        .header("content-type", "application/json")
+        .body(body.clone());
+    if let Some(secret) = secret {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        request = request.header("x-pumppilot-signature", hex::encode(mac.finalize().into_bytes()));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps_rules() {
+    let (sms, url) = sms_gateway().await;
+    let app = app_with_alerts(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
+        ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
+        ("PUMPPILOT_ALERT_OFFLINE_MINUTES", "0".into()),
+    ])
+    .await;
+    let t = app.tenant("rahim", 2, 30).await;
+    let (karim, jamal) = (&t.users[0], &t.users[1]);
+    for (client, phone, language) in [(karim, "+8801711000001", "en"), (jamal, "+8801711000002", "bn")] {
+        let profile = json!({"phone": phone, "pushTokens": [], "language": language, "muted": [], "quietHours": null});
+        assert_eq!(client.request(Method::PUT, "/api/alerts/profile", Some(profile)).await.0, StatusCode::OK);
+    }
+    t.device.poll(false, true).await;
+
+    // Unsigned, wrongly signed, or from a number nobody registered: refused, nothing done.
+    assert_error(&text_in(&app, "+8801711000001", "START", None).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_error(
+        &text_in(&app, "+8801711000001", "START", Some("a-guess")).await,
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+    );
+    assert_error(
+        &text_in(&app, "+8801799999999", "START", Some(INBOUND_SECRET)).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
+    assert_eq!(karim.status().await["me"]["entry"], Value::Null);
+
+    let (status, answer) = text_in(&app, "+8801711000001", "start", Some(INBOUND_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, json!({"command": "START", "reply": "Started. 30 min left."}));
+    assert_eq!(karim.status().await["me"]["entry"]["status"], "RUNNING");
+    let (_, answer) = text_in(&app, "+8801711000002", "চালু", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer, json!({"command": "START", "reply": "আপনি লাইনে ১ নম্বরে। ৩০ মিনিট বাকি।"}));
+    assert_eq!(jamal.status().await["me"]["entry"]["position"], 1);
+
+    let (_, answer) = text_in(&app, "+8801711000001", "BAL", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer["reply"], "30 min left.");
+    let (_, answer) = text_in(&app, "+8801711000001", "STOP", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer["command"], "STOP");
+    assert_eq!(karim.status().await["me"]["entry"], Value::Null);
+    let (_, answer) = text_in(&app, "+8801711000001", "STOP", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer["reply"], "Nothing to stop.");
+    let (_, answer) = text_in(&app, "+8801711000001", "hello", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer, json!({"command": "HELP", "reply": "Send START, STOP or BAL."}));
+
+    until("every reply reaches the gateway", || {
+        sms.lock().unwrap().iter().filter(|body| body.contains("Started. 30 min left.")).count() == 1
+            && sms.lock().unwrap().iter().any(|body| body.contains("Send START, STOP or BAL."))
+    })
+    .await;
+    assert!(
+        sms.lock().unwrap().iter().any(|b| b == r#"{"to":"+8801711000002","text":"আপনি লাইনে ১ নম্বরে। ৩০ মিনিট বাকি।"}"#)
+    );
+}
+
+#[tokio::test]
+async fn without_an_inbound_secret_control_by_sms_is_off() {
+    let app = spawn_app().await;
+    assert_error(&text_in(&app, "+8801711000001", "START", Some("anything")).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+}

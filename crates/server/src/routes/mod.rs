@@ -9,6 +9,7 @@ mod live;
 mod master;
 pub(crate) mod motor;
 pub mod openapi;
+mod sms;
 
 pub use cards::{CardView, RecentTaps};
 
@@ -41,6 +42,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(cards::routes())
         .merge(live::routes())
         .merge(alerts::routes())
+        .merge(sms::routes())
 }
 
 /// The server is serving (`/` is the dashboard's, `web`).
