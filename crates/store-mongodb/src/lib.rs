@@ -627,7 +627,7 @@ impl Store for MongoStore {
         let mut filter = alerts::of_user(user);
         filter.insert("read", false);
         if let Some(ids) = ids {
-            filter.insert("_id", doc! { "$in": ids.iter().map(|id| key(id)).collect::<Vec<_>>() });
+            filter.insert("_id", doc! { "$in": ids.iter().map(key).collect::<Vec<_>>() });
         }
         let result = self
             .collection("notifications")

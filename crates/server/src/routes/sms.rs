@@ -48,7 +48,7 @@ pub struct InboundAnswer {
 
 /// A command, from its English or Bangla word.
 fn command(text: &str) -> &'static str {
-    let word = text.trim().split_whitespace().next().unwrap_or("").to_uppercase();
+    let word = text.split_whitespace().next().unwrap_or("").to_uppercase();
     match word.as_str() {
         "START" | "ON" | "চালু" => "START",
         "STOP" | "OFF" | "বন্ধ" => "STOP",
