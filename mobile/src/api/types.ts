@@ -33,10 +33,13 @@ export type Device = Schemas['DeviceView'];
 export type Balance = Schemas['BalanceView'];
 export type TokenPair = Omit<Schemas['TokenPair'], 'user'> & { user: User };
 export type ErrorBody = Schemas['ErrorBody'];
+export type Notification = Schemas['NotificationView'];
+export type Notifications = Schemas['NotificationsView'];
+export type AlertProfile = Schemas['AlertProfileView'];
 
 // Typed access to the paths of the document: a path or method the server does not serve is a
 // compile error, and bodies and answers come from the same document.
-type Method = 'get' | 'post';
+type Method = 'get' | 'post' | 'put';
 type Operation<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>;
 export type PathWith<M extends Method> = {
   [P in keyof paths]: [paths[P][M]] extends [undefined] ? never : P;
