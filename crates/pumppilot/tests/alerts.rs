@@ -311,3 +311,28 @@ async fn without_an_inbound_secret_control_by_sms_is_off() {
     let app = spawn_app().await;
     assert_error(&text_in(&app, "+8801711000001", "START", Some("anything")).await, StatusCode::FORBIDDEN, "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn long_load_shedding_tells_the_owner_once_per_spell() {
+    let app = app_with_alerts(&[
+        ("PUMPPILOT_ALERT_OFFLINE_MINUTES", "0".into()),
+        ("PUMPPILOT_ALERT_LOAD_SHEDDING_MINUTES", "1".into()),
+    ])
+    .await;
+    let t = app.tenant("rahim", 0, 0).await;
+    t.device.poll(false, true).await;
+    t.device.poll(true, true).await;
+    // The device keeps polling through the spell; the watch looks every 30 s.
+    app.pass_polling(Duration::from_secs(95), &t.device, true, true).await;
+    until_bell(&app, &t.admin, 1).await;
+    let body = bell(&t.admin).await;
+    assert_eq!(body["notifications"][0]["text"], "Load shedding has lasted a long time.");
+    // Four more rounds of the watch while the spell goes on.
+    app.pass_polling(Duration::from_secs(120), &t.device, true, true).await;
+
+    // The grid comes back, then goes again: a new spell, told again when it lasts.
+    app.pass_polling(Duration::from_secs(5), &t.device, false, true).await;
+    app.pass_polling(Duration::from_secs(125), &t.device, true, true).await;
+    until_bell(&app, &t.admin, 2).await;
+    assert_eq!(kinds(&bell(&t.admin).await), ["LOAD_SHEDDING_LONG", "LOAD_SHEDDING_LONG"], "once per spell");
+}

@@ -25,6 +25,8 @@ pub struct AlertSettings {
     pub inbound_secret: Option<String>,
     /// An owner hears of a device silent this long (0: never).
     pub offline_after_ms: i64,
+    /// An owner hears of load shedding that lasts this long (0: never).
+    pub shedding_after_ms: i64,
 }
 
 impl std::fmt::Debug for AlertSettings {
@@ -34,6 +36,7 @@ impl std::fmt::Debug for AlertSettings {
             .field("push", &self.push.as_ref().map(|p| &p.url))
             .field("limits", &self.limits)
             .field("offline_after_ms", &self.offline_after_ms)
+            .field("shedding_after_ms", &self.shedding_after_ms)
             .finish_non_exhaustive()
     }
 }
@@ -115,12 +118,14 @@ impl AlertSettings {
             ..defaults
         };
         let offline_minutes = number(lookup, "PUMPPILOT_ALERT_OFFLINE_MINUTES", 10, 0..=10_080)?;
+        let shedding_minutes = number(lookup, "PUMPPILOT_ALERT_LOAD_SHEDDING_MINUTES", 180, 0..=10_080)?;
         Ok(AlertSettings {
             sms,
             push,
             limits,
             inbound_secret: lookup("PUMPPILOT_SMS_INBOUND_SECRET"),
             offline_after_ms: i64::try_from(offline_minutes).unwrap_or(0) * 60_000,
+            shedding_after_ms: i64::try_from(shedding_minutes).unwrap_or(0) * 60_000,
         })
     }
 }
@@ -145,12 +150,13 @@ pub fn spawn(app: &Arc<App>) {
             }
         });
     }
-    if settings.offline_after_ms > 0 {
+    if settings.offline_after_ms > 0 || settings.shedding_after_ms > 0 {
         let weak = Arc::downgrade(app);
         tokio::spawn(async move {
+            let mut shedding = Shedding::default();
             loop {
                 let Some(app) = weak.upgrade() else { break };
-                watch_devices(&app).await;
+                watch_devices(&app, &mut shedding).await;
                 let next = app.settings.clock.sleep(WATCH_EVERY);
                 drop(app);
                 next.await;
@@ -163,10 +169,17 @@ fn uuid_like() -> String {
     pumppilot_store::NotificationId::new().to_string()
 }
 
-/// Tells each owner whose device has been silent longer than the set time, once per silence: the
-/// notice's key names the last poll, so every server and every restart writes it once.
-pub async fn watch_devices(app: &App) {
+/// When this server first saw each pump's current load shedding, by the spell's key.
+#[derive(Default)]
+pub struct Shedding(std::collections::HashMap<pumppilot_engine::AdminId, (String, Timestamp)>);
+
+/// Tells each owner whose device has been silent longer than the set time, once per silence (the
+/// notice's key names the last poll), and whose load shedding has lasted longer than the set time,
+/// once per spell (the key names when the grid last came back before it; the spell is timed from
+/// when this server first saw it). Every server and every restart writes each notice once.
+pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
     let after = app.settings.alerts.offline_after_ms;
+    let shedding_after = app.settings.alerts.shedding_after_ms;
     let tenants = match app.store.tenant_ids().await {
         Ok(tenants) => tenants,
         Err(err) => {
@@ -176,8 +189,33 @@ pub async fn watch_devices(app: &App) {
     };
     let mut notices = Vec::new();
     for admin in tenants {
-        let Ok(last_poll) = app.runtime.read(admin, |t, _| t.device.last_poll_at).await else { continue };
+        let seen = app
+            .runtime
+            .read(admin, |t, now| {
+                (t.device.last_poll_at, t.device.load_shedding && t.device.online_at(now), t.motor.grid_up_since)
+            })
+            .await;
+        let Ok((last_poll, shedding_now, grid_up_since)) = seen else { continue };
         let now = app.now();
+        if shedding_now && shedding_after > 0 {
+            let key = format!("shedding:{admin}:{}", grid_up_since.map_or(0, |t| t.millis()));
+            let (spell, since) = shedding.0.entry(admin).or_insert_with(|| (key.clone(), now));
+            if *spell != key {
+                (*spell, *since) = (key.clone(), now);
+            }
+            if now - *since >= shedding_after {
+                let facts = Facts { since: Some(*since), ..Facts::default() };
+                notices.push(Notice {
+                    key: Some(key),
+                    ..Notice::new(admin.0, admin, NoticeKind::LoadSheddingLong, now, facts)
+                });
+            }
+        } else {
+            shedding.0.remove(&admin);
+        }
+        if after == 0 {
+            continue;
+        }
         // A device never seen is not offline: it was never set up.
         let Some(last) = last_poll.filter(|last| now - *last >= after) else { continue };
         let facts = Facts { since: Some(last), ..Facts::default() };

@@ -75,7 +75,11 @@ impl Default for Settings {
             master_username: None,
             master_password: None,
             clock: clock::system(),
-            alerts: crate::alerts::AlertSettings { offline_after_ms: 10 * 60_000, ..Default::default() },
+            alerts: crate::alerts::AlertSettings {
+                offline_after_ms: 10 * 60_000,
+                shedding_after_ms: 180 * 60_000,
+                ..Default::default()
+            },
         }
     }
 }
