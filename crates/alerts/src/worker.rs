@@ -127,7 +127,7 @@ impl Outbox {
             sms,
             push,
             limits,
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
             windows: Mutex::default(),
         }
     }
