@@ -36,7 +36,8 @@ const HOUR_MS: i64 = 60 * MINUTE_MS;
 pub struct Limits {
     /// How long a claim holds an item (longer than any send may take).
     pub claim_ms: i64,
-    /// Items claimed at a time.
+    /// Items claimed at a time: few enough that sending all of them (each channel up to its
+    /// timeout) ends well within `claim_ms`, so no other sender takes an item still being sent.
     pub batch: usize,
     /// Tries before an item is given up.
     pub max_attempts: u32,
@@ -53,7 +54,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             claim_ms: 2 * MINUTE_MS,
-            batch: 50,
+            batch: 5,
             max_attempts: 8,
             backoff_ms: 30_000,
             backoff_max_ms: HOUR_MS,
@@ -130,6 +131,11 @@ impl Outbox {
             http: crate::http_client(),
             windows: Mutex::default(),
         }
+    }
+
+    /// Items claimed at a time.
+    pub fn batch(&self) -> usize {
+        self.limits.batch
     }
 
     /// The channels this server can send on.

@@ -141,8 +141,16 @@ pub fn spawn(app: &Arc<App>) {
         tokio::spawn(async move {
             loop {
                 let Some(app) = weak.upgrade() else { break };
-                if let Err(err) = outbox.run_once(app.now()).await {
-                    tracing::warn!(%err, "could not deliver alerts; trying again");
+                // A full round may have left more: go again at once.
+                loop {
+                    match outbox.run_once(app.now()).await {
+                        Ok(round) if round.claimed == outbox.batch() => continue,
+                        Ok(_) => break,
+                        Err(err) => {
+                            tracing::warn!(%err, "could not deliver alerts; trying again");
+                            break;
+                        }
+                    }
                 }
                 let next = app.settings.clock.sleep(SEND_EVERY);
                 drop(app);
