@@ -14,13 +14,6 @@ pub mod worker;
 /// The HTTP client the senders take.
 pub use reqwest::Client as HttpClient;
 
-/// An HTTP client for gateways and Expo, with TLS (rustls on ring, the system's roots).
-pub fn http_client() -> HttpClient {
-    // The process-wide provider; the MongoDB driver picks the same one. Installed once.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    HttpClient::new()
-}
-
 pub use push::{EXPO_PUSH_URL, ExpoPush};
 pub use sms::{BodyFormat, Encoding, Parts, SendError, SmsGateway, parts};
 pub use text::{Language, render};

@@ -128,7 +128,7 @@ impl Outbox {
             sms,
             push,
             limits,
-            http: crate::http_client(),
+            http: reqwest::Client::new(),
             windows: Mutex::default(),
         }
     }

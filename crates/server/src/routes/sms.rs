@@ -172,5 +172,5 @@ async fn inbound(
 }
 
 fn reqwest_client() -> pumppilot_alerts::HttpClient {
-    pumppilot_alerts::http_client()
+    pumppilot_alerts::HttpClient::new()
 }
