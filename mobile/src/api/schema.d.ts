@@ -495,7 +495,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-sent events: `state` with `{motor, me, device, queue}` at every change of the caller's tenant. */
+        /** Server-sent events: `state` with `{motor, me, device, queue, unread}` at every change of the caller's tenant. */
         get: operations["events"];
         put?: never;
         post?: never;
@@ -1025,6 +1025,11 @@ export interface components {
         /** @description One `state` event: the motor, the caller's own entry and balance, the device, and the queue. */
         LiveView: components["schemas"]["StatusView"] & {
             queue: components["schemas"]["QueueView"];
+            /**
+             * Format: int64
+             * @description The caller's unread notifications (the bell's count).
+             */
+            unread: number;
         };
         LoginBody: {
             deviceName?: string | null;
