@@ -75,22 +75,22 @@ pub async fn page(State(web): State<WebState>, AnyPage(page): AnyPage) -> Result
         }
         section.card {
             h2 { (t.alerts_settings_title) }
-            form.stack method="post" action="/notifications/profile" {
+            form method="post" action="/notifications/profile" {
                 (page.csrf_field())
                 label for="phone" { (t.alerts_phone) }
-                input #phone type="tel" name="phone" autocomplete="tel" value=(profile.phone.unwrap_or_default());
+                input #phone type="tel" name="phone" autocomplete="tel" maxlength="16" value=(profile.phone.unwrap_or_default());
                 label for="language" { (t.alerts_language) }
                 select #language name="language" {
                     option value="en" selected[profile.language == "en"] { "English" }
                     option value="bn" selected[profile.language == "bn"] lang="bn" { "বাংলা" }
                 }
                 label for="quiet-from" { (t.alerts_quiet_from) }
-                input #quiet-from name="quietFrom" inputmode="numeric" placeholder="22:00"
+                input #quiet-from type="text" name="quietFrom" maxlength="5" inputmode="numeric" placeholder="22:00"
                     value=(profile.quiet_hours.as_ref().map_or("", |q| q.from.as_str()));
                 label for="quiet-to" { (t.alerts_quiet_to) }
-                input #quiet-to name="quietTo" inputmode="numeric" placeholder="06:00"
+                input #quiet-to type="text" name="quietTo" maxlength="5" inputmode="numeric" placeholder="06:00"
                     value=(profile.quiet_hours.as_ref().map_or("", |q| q.to.as_str()));
-                button type="submit" { (t.alerts_save) }
+                button.big.go type="submit" { (t.alerts_save) }
             }
         }
     };
