@@ -124,7 +124,10 @@ pub fn render(kind: NoticeKind, facts: &Facts, language: Language) -> (String, S
             "Motor did not start".into(),
             "The relay was switched on but the motor did not confirm it runs. Please check the pump.".into(),
         ),
-        (English, StoreTrouble) => ("Server trouble".into(), "The server cannot write its records.".into()),
+        (English, StoreTrouble) => (
+            "Server trouble".into(),
+            "The server could not write its records for a while; runs were held meanwhile. It works again.".into(),
+        ),
         (Bangla, RunStarted) => ("আপনার পালা".into(), "আপনার পালা এসেছে: পাম্প চালু হচ্ছে।".into()),
         (Bangla, RunHeld) => {
             ("রান থেমে আছে".into(), format!("আপনার রান থেমে আছে: {}।", hold_reason(facts.hold_reason, language)))
@@ -146,7 +149,9 @@ pub fn render(kind: NoticeKind, facts: &Facts, language: Language) -> (String, S
             ("ডিভাইস রিস্টার্ট".into(), format!("পাম্পের ডিভাইস রিস্টার্ট হয়েছে: {}।", reset_reason(facts.reset, language)))
         }
         (Bangla, RelayNoFeedback) => ("মোটর চালু হয়নি".into(), "রিলে চালু হয়েছিল কিন্তু মোটর চলেনি। পাম্পটি দেখুন।".into()),
-        (Bangla, StoreTrouble) => ("সার্ভারে সমস্যা".into(), "সার্ভার তার রেকর্ড লিখতে পারছে না।".into()),
+        (Bangla, StoreTrouble) => {
+            ("সার্ভারে সমস্যা".into(), "সার্ভার কিছুক্ষণ রেকর্ড লিখতে পারেনি; তখন রান থেমে ছিল। এখন আবার চলছে।".into())
+        }
     };
     (title, digits(&body, language))
 }

@@ -530,3 +530,34 @@ async fn a_store_error_during_token_lookup_or_rotation_is_503_never_401() {
     assert!(again["accessToken"].as_str().is_some_and(|t| t.starts_with("m_")), "{again}");
     drop(t);
 }
+
+#[tokio::test]
+async fn owners_hear_of_a_long_store_outage_once_it_is_over() {
+    let (app, Switches { full, .. }) = spawn_unpluggable().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    full.store(true, Ordering::SeqCst);
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    // The watch looks every 30 s and sees the outage; nothing can be written meanwhile.
+    for _ in 0..3 {
+        app.clock.advance(std::time::Duration::from_secs(30));
+    }
+    common::until("the watch saw the outage", || app.waits_for(30_000) > 0).await;
+    full.store(false, Ordering::SeqCst);
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
+    let mut told = serde_json::Value::Null;
+    for _ in 0..2000 {
+        app.clock.advance(std::time::Duration::from_secs(30));
+        told = t.admin.get("/api/notifications").await.1;
+        if told["unread"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(told["notifications"][0]["kind"], "STORE_TROUBLE", "{told}");
+    assert_eq!(t.users[0].get("/api/notifications").await.1["unread"], 0, "owners only");
+    for _ in 0..4 {
+        app.clock.advance(std::time::Duration::from_secs(30));
+    }
+    app.until_waiting_for(30_000).await;
+    assert_eq!(t.admin.get("/api/notifications").await.1["unread"], 1, "told once");
+}

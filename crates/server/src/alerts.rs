@@ -177,9 +177,13 @@ fn uuid_like() -> String {
     pumppilot_store::NotificationId::new().to_string()
 }
 
-/// When this server first saw each pump's current load shedding, by the spell's key.
+/// What the watch remembers between rounds: when it first saw each pump's current load shedding
+/// (by the spell's key), and since when the store has been failing.
 #[derive(Default)]
-pub struct Shedding(std::collections::HashMap<pumppilot_engine::AdminId, (String, Timestamp)>);
+pub struct Shedding(std::collections::HashMap<pumppilot_engine::AdminId, (String, Timestamp)>, Option<Timestamp>);
+
+/// A store outage at least this long is told to every owner once the store works again.
+const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
 
 /// Tells each owner whose device has been silent longer than the set time, once per silence (the
 /// notice's key names the last poll), and whose load shedding has lasted longer than the set time,
@@ -188,6 +192,13 @@ pub struct Shedding(std::collections::HashMap<pumppilot_engine::AdminId, (String
 pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
     let after = app.settings.alerts.offline_after_ms;
     let shedding_after = app.settings.alerts.shedding_after_ms;
+    // Nothing can be written while the store fails: remember since when, and tell every owner
+    // once it works again (this server's outage: the key names its start).
+    if let Some(since) = app.runtime.store_outage() {
+        shedding.1.get_or_insert(since);
+        return;
+    }
+    let outage = shedding.1.take().filter(|since| app.now() - *since >= STORE_TROUBLE_AFTER_MS);
     let tenants = match app.store.tenant_ids().await {
         Ok(tenants) => tenants,
         Err(err) => {
@@ -196,6 +207,15 @@ pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
         }
     };
     let mut notices = Vec::new();
+    if let Some(since) = outage {
+        for &admin in &tenants {
+            let facts = Facts { since: Some(since), ..Facts::default() };
+            notices.push(Notice {
+                key: Some(format!("store:{}:{admin}", since.millis())),
+                ..Notice::new(admin.0, admin, NoticeKind::StoreTrouble, app.now(), facts)
+            });
+        }
+    }
     for admin in tenants {
         let seen = app
             .runtime
