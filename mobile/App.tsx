@@ -1,3 +1,4 @@
+import * as Linking from 'expo-linking';
 import { StatusBar } from 'expo-status-bar';
 import { useMemo } from 'react';
 import { ActivityIndicator, StyleSheet, View } from 'react-native';
@@ -8,6 +9,7 @@ import { I18nProvider, type Language } from './src/i18n/I18n';
 import { LiveProvider } from './src/live/LiveProvider';
 import { watchesMotor } from './src/navigation';
 import { LoginScreen } from './src/screens/LoginScreen';
+import { parseSignInLink } from './src/server';
 import { Shell } from './src/Shell';
 import { deviceStorage, type AppStorage } from './src/storage';
 import { colors } from './src/ui/theme';
@@ -36,6 +38,9 @@ export default function App({ storage, pollMs, language }: AppProps) {
 
 function Root({ pollMs }: { pollMs?: number }) {
   const { state } = useAuth();
+  // The link that opened the app (the owner's QR code): the sign-in screen takes its server.
+  const url = Linking.useURL();
+  const link = useMemo(() => parseSignInLink(url), [url]);
   if (state.phase === 'loading') {
     return (
       <View style={styles.center}>
@@ -46,7 +51,7 @@ function Root({ pollMs }: { pollMs?: number }) {
   if (state.phase === 'signedOut') {
     return (
       <SafeAreaView style={styles.page} edges={['top', 'bottom']}>
-        <LoginScreen notice={state.notice} />
+        <LoginScreen notice={state.notice} link={link} />
       </SafeAreaView>
     );
   }

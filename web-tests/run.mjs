@@ -181,6 +181,16 @@ async function main() {
     await admin.locator('#setup li.todo', { hasText: 'Register the device at the pump' }).waitFor();
     await admin.locator('#device-status', { hasText: 'No device at the pump yet' }).waitFor();
     await screenshots(admin, 'admin-setup');
+    // The owner's price and limit per request, before any recharge.
+    await admin.locator('#t-max').fill('120');
+    await admin.locator('#t-price').fill('120');
+    await admin.getByRole('button', { name: 'Save price and limits' }).click();
+    await admin.getByText('Saved: at most 120 min in one request; 120 taka an hour.').waitFor();
+    // A bad limit is refused in words, and what was typed stays.
+    await admin.locator('#t-max').fill('abc');
+    await admin.getByRole('button', { name: 'Save price and limits' }).click();
+    await admin.getByText('Most minutes: a whole number from 1 to 10080.').waitFor();
+    assert((await admin.locator('#t-max').inputValue()) === 'abc', 'the typed value is kept');
     for (const [name, username] of [['Karim Mia', '01711000001'], ['Salma Begum', '01711000002']]) {
       await admin.goto(`${server.url}/admin/farmers`);
       await admin.locator('#f-name').fill(name);
@@ -190,9 +200,19 @@ async function main() {
       await admin.getByText(`${name} was added.`).waitFor();
       await admin.getByRole('link', { name }).first().click();
       await admin.locator('#r-minutes').fill('30');
+      await admin.locator('#r-cash-help', { hasText: 'at 120 taka an hour' }).waitFor();
       await admin.getByRole('button', { name: 'Recharge' }).click();
       await admin.getByText(`${name} now has 30 min.`).waitFor();
+      // The recharge goes on to its receipt: at the price, 30 minutes are 60 taka.
+      await admin.locator('#receipt', { hasText: name }).waitFor();
+      await admin.locator('#receipt dd', { hasText: '60 taka' }).waitFor();
     }
+    await screenshots(admin, 'admin-receipt');
+    // The receipt in the farmer's language, with Bangla digits.
+    await admin.getByRole('link', { name: 'বাংলায় দেখুন' }).click();
+    await admin.locator('#receipt dd', { hasText: '৬০ টাকা' }).waitFor();
+    await admin.locator('#receipt h1', { hasText: 'রসিদ' }).waitFor();
+    await admin.screenshot({ path: join(shots, 'admin-receipt-bangla-phone.png') });
     await admin.goto(`${server.url}/admin`);
     await admin.locator('#device-name').fill('Field pump');
     await admin.getByRole('button', { name: 'Register' }).click();
@@ -269,6 +289,43 @@ async function main() {
     await admin.locator('#device-status', { hasText: 'Pumping' }).waitFor();
   });
 
+  await step('owner moves a waiting farmer up the line, with a reason; every page follows', async () => {
+    // A third farmer, with minutes from a correction (no cash, so no receipt), joins the line.
+    await admin.evaluate(async () => {
+      const post = async (path, body) => {
+        const r = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+        return r.json();
+      };
+      const user = await post('/api/admin/users', { name: 'Jamal Hossain', username: '01711000003', password: '01711000003-pw' });
+      await post('/api/admin/corrections', { userId: user.id, minutes: 10, note: 'test minutes' });
+    });
+    const c = await phone('farmer C');
+    await signIn(c, '01711000003', '01711000003-pw');
+    await c.locator('#motor-button', { hasText: 'JOIN THE QUEUE' }).click();
+    await waitWord(c, 'WAITING #2');
+    await admin.goto(`${server.url}/admin`);
+    await admin.locator('#mv-user').selectOption({ label: '#2 Jamal Hossain' });
+    await admin.locator('#mv-position').fill('1');
+    await admin.locator('#mv-reason').fill('sick child at home');
+    await admin.locator('#move-waiting').scrollIntoViewIfNeeded();
+    await admin.screenshot({ path: join(shots, 'admin-move-waiting-phone.png') });
+    const width = await admin.evaluate(() => document.documentElement.scrollWidth);
+    assert(width <= 360, `the page with the move form fits 360 px: ${width}`);
+    await admin.getByRole('button', { name: 'Move', exact: true }).click();
+    await admin.getByText('Jamal Hossain is now #1 in the queue.').waitFor();
+    await waitWord(c, 'WAITING #1');
+    await waitWord(b, 'WAITING #2');
+    // Jamal leaves again; Salma is next once more.
+    await c.locator('#motor-button', { hasText: 'LEAVE THE QUEUE' }).click();
+    await waitWord(c, 'IDLE');
+    await waitWord(b, 'WAITING #1');
+    await c.context().close();
+    await admin.goto(`${server.url}/admin/log?kind=queue.move`);
+    await admin.locator('#audit td', { hasText: '#2 → #1 sick child at home' }).waitFor();
+    await admin.goto(`${server.url}/admin`);
+  });
+
   await step('screenshots: farmer running, farmer waiting, owner, master', async () => {
     await screenshots(a, 'farmer-running');
     await screenshots(b, 'farmer-waiting');
@@ -312,6 +369,16 @@ async function main() {
     await admin.locator('#state-detail', { hasText: 'Salma Begum' }).waitFor();
   });
 
+  await step('a farmer asks for at most the owner’s limit', async () => {
+    await a.goto(`${server.url}/user/minutes`);
+    await a.getByText('At most 120 min in one request').waitFor();
+    await a.locator('#req-minutes').fill('121');
+    await a.getByRole('button', { name: 'Send request' }).click();
+    await a.getByText('Please check what you entered.').waitFor();
+    assert((await a.locator('#req-minutes').inputValue()) === '121', 'the typed value is kept');
+    await a.goto(`${server.url}/user`);
+  });
+
   await step('a farmer cannot reach the owner’s pages (403 page)', async () => {
     const response = await a.goto(`${server.url}/admin/farmers`);
     assert(response.status() === 403, `status ${response.status()}`);
@@ -321,11 +388,24 @@ async function main() {
   await step('usage chart and audit log for the owner', async () => {
     await admin.goto(`${server.url}/admin/usage`);
     await admin.locator('svg.chart rect.bar').first().waitFor({ state: 'attached' });
-    await admin.locator('.hbars .hb-name', { hasText: 'Karim Mia' }).waitFor();
+    await admin.locator('.hbars .hb-name', { hasText: 'Karim Mia' }).first().waitFor();
+    // Cash taken: per day (a chart in taka) and per farmer, from the receipts.
+    await admin.locator('#revenue', { hasText: 'Cash taken in these days: 120 taka' }).waitFor();
+    await admin.locator('#revenue svg.chart text.unit', { hasText: 'taka' }).waitFor({ state: 'attached' });
+    await admin.locator('.hbars .hb-value', { hasText: '60 taka' }).first().waitFor();
     await screenshots(admin, 'admin-usage');
+    await admin.locator('#revenue').scrollIntoViewIfNeeded();
+    await admin.screenshot({ path: join(shots, 'admin-revenue-phone.png') });
     await admin.goto(`${server.url}/admin/log`);
-    await admin.getByText('Device registered').first().waitFor();
+    await admin.locator('#audit td', { hasText: 'Device registered' }).first().waitFor();
     await admin.screenshot({ path: join(shots, 'admin-log-phone.png') });
+    // Filtered by kind: only the two recharges, their numbers in words.
+    await admin.locator('#log-filter select[name=kind]').selectOption('recharge');
+    await admin.getByRole('button', { name: 'Show' }).click();
+    await admin.locator('#audit td', { hasText: '+30 min (60 taka)' }).first().waitFor();
+    const kinds = await admin.locator('#audit tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+    assert(kinds.length === 2 && kinds.every((k) => k === 'recharge'), `only recharges: ${kinds}`);
+    await admin.locator('#log-count', { hasText: '2 of the latest' }).waitFor();
     await admin.goto(`${server.url}/admin/farmers`);
     await admin.getByRole('link', { name: 'Karim Mia' }).first().waitFor();
     await admin.screenshot({ path: join(shots, 'admin-farmers-phone.png') });
@@ -364,14 +444,16 @@ async function main() {
   });
 
   await step('every page of every role fits 360 px and every control is at least 48×48 px, in English and Bangla', async () => {
-    const farmerId = await admin.evaluate(async () => {
+    const [farmerId, receiptId] = await admin.evaluate(async () => {
       const users = await (await fetch('/api/admin/users', { credentials: 'same-origin' })).json();
-      return users[0].id;
+      const receipts = await (await fetch('/api/admin/receipts', { credentials: 'same-origin' })).json();
+      return [users[0].id, receipts[0].id];
     });
+    const ownerId = await master.evaluate(async () => (await (await fetch('/api/master/admins')).json())[0].id);
     const pages = [
       [null, ['/login']],
-      [master, ['/master']],
-      [admin, ['/admin', '/admin/farmers', `/admin/farmers/${farmerId}`, '/admin/requests', '/admin/usage', '/admin/log']],
+      [master, ['/master', `/master/owners/${ownerId}`]],
+      [admin, ['/admin', '/admin/farmers', `/admin/farmers/${farmerId}`, `/admin/receipts/${receiptId}`, '/admin/requests', '/admin/usage', '/admin/log']],
       [a, ['/user', '/user/minutes', '/user/history']],
     ];
     const problems = [];
@@ -425,6 +507,67 @@ async function main() {
     await b.waitForURL((u) => u.pathname === '/login');
     const response = await b.goto(`${server.url}/user`);
     assert(new URL(response.url()).pathname === '/login', 'signed out');
+  });
+
+  await step('owner renames Salma and makes her a new password: shown once, the old sign-in ends', async () => {
+    await admin.goto(`${server.url}/admin/farmers`);
+    await admin.getByRole('link', { name: 'Salma Begum' }).first().click();
+    // The code the farmer scans to open the app on this server, signed in as far as a code can.
+    await admin.locator('#app-sign-in .qr svg path').waitFor({ state: 'attached' });
+    const link = await admin.locator('#app-link').getAttribute('href');
+    const host = encodeURIComponent(new URL(server.url).origin);
+    assert(link === `pumppilot://sign-in?server=${host}&username=01711000002`, `the app link: ${link}`);
+    await admin.locator('#app-sign-in').scrollIntoViewIfNeeded();
+    await admin.screenshot({ path: join(shots, 'admin-app-qr-phone.png') });
+    await admin.locator('#e-name').fill('Salma Akter');
+    await admin.getByRole('button', { name: 'Save the name' }).click();
+    await admin.getByText('The name is now Salma Akter.').waitFor();
+    await admin.locator('h1', { hasText: 'Salma Akter' }).waitFor();
+    const salma = await phone('Salma again');
+    await signIn(salma, '01711000002', '01711000002-pw');
+    const asked = [];
+    const seen = (dialog) => asked.push(dialog.message());
+    admin.on('dialog', seen);
+    await admin.getByRole('button', { name: 'Make a new password' }).click();
+    await admin.locator('#new-password h1', { hasText: 'New password for Salma Akter' }).waitFor();
+    admin.off('dialog', seen);
+    assert(asked.length === 1 && /new password/.test(asked[0]), `asked first: ${asked}`);
+    const password = await admin.locator('#password-value').inputValue();
+    assert(/^[a-z2-9]{10}$/.test(password), `a password a farmer can type: ${password}`);
+    await admin.screenshot({ path: join(shots, 'admin-new-password-phone.png') });
+    // The old session is over; the new password works.
+    const response = await salma.goto(`${server.url}/user`);
+    assert(new URL(response.url()).pathname === '/login', 'the old sign-in ended');
+    await signIn(salma, '01711000002', password);
+    assert(new URL(salma.url()).pathname === '/user', `signed in with the new password: ${salma.url()}`);
+    await salma.context().close();
+    await admin.getByRole('link', { name: 'Done' }).click();
+    await admin.goto(`${server.url}/admin/log`);
+    await admin.locator('#audit td', { hasText: 'New password made' }).first().waitFor();
+    await admin.locator('#audit td', { hasText: 'Farmer renamed' }).first().waitFor();
+    // Filtered by farmer, in Bangla: her lines only, the details in Bangla digits.
+    await admin.context().addCookies([{ name: 'pp_lang', value: 'bn', url: server.url }]);
+    const salmaId = await admin.locator('#log-filter select[name=farmer] option', { hasText: 'Salma Akter' }).getAttribute('value');
+    await admin.goto(`${server.url}/admin/log?farmer=${salmaId}`);
+    await admin.locator('#audit td', { hasText: '+৩০ মিনিট (৬০ টাকা)' }).waitFor();
+    const about = await admin.locator('#audit tbody tr').count();
+    assert(about === 4, `Salma's lines: added, recharged, renamed, new password: ${about}`);
+    await admin.screenshot({ path: join(shots, 'admin-log-bangla-phone.png') });
+    await admin.context().addCookies([{ name: 'pp_lang', value: 'en', url: server.url }]);
+  });
+
+  await step('the master sees totals across pumps and opens a pump: its queue, farmers and usage', async () => {
+    await master.goto(`${server.url}/master`);
+    await master.locator('#totals dd', { hasText: '120 taka' }).waitFor();
+    await master.locator('#totals', { hasText: 'Pump owners' }).waitFor();
+    await screenshots(master, 'master-totals');
+    await master.getByRole('link', { name: 'Rahim Uddin' }).click();
+    await master.locator('#pump-title', { hasText: 'Pump of Rahim Uddin' }).waitFor();
+    await master.locator('#pump-farmers td', { hasText: 'Karim Mia' }).waitFor();
+    await master.locator('#pump-farmers td', { hasText: 'Salma Akter' }).waitFor();
+    await master.locator('#pump-usage dd', { hasText: '120 taka' }).waitFor();
+    await master.locator('#queue-body').waitFor();
+    await screenshots(master, 'master-pump');
   });
 
   assert(device.polls > 0, 'the device polled');

@@ -49,8 +49,12 @@ function admin(initial: Status = salmaRunning()) {
     { ...SALMA, availableSeconds: 600, availableMinutes: 10 },
   ];
   server.on('GET /api/admin/users', sessions.authed(() => ({ body: users }), [...isAdmin]));
+  const cards = [{ uid: '04A1B2C3', userId: KARIM.id, boundAt: '2026-11-27T08:00:00Z' }];
+  server.on('GET /api/admin/cards', sessions.authed(() => ({ body: cards }), [...isAdmin]));
+  server.on('GET /api/admin/usage', sessions.authed(() => ({ body: [] }), [...isAdmin]));
+  server.on('GET /api/admin/receipts', sessions.authed(() => ({ body: [] }), [...isAdmin]));
   renderApp(signedInStorage(sessions, ADMIN));
-  return { server, sessions, users, setStatus: (s: Status) => (current = s) };
+  return { server, sessions, users, cards, setStatus: (s: Status) => (current = s) };
 }
 
 describe('admin', () => {
@@ -236,7 +240,7 @@ describe('admin', () => {
   test('no device registered: says so', async () => {
     const { server } = admin(idle());
     server.on('GET /api/admin/devices', { body: [] });
-    expect(await screen.findByText('No device is registered. Register one in the web dashboard.')).toBeTruthy();
+    expect(await screen.findByText('No device is registered yet. Register the one at the pump below.')).toBeTruthy();
   });
 });
 
@@ -253,4 +257,61 @@ test('master: the pump owners at a glance, and no motor polling', async () => {
   expect(screen.getByText('Pump not connected')).toBeTruthy();
   expect(server.count('GET /api/motor/status')).toBe(0);
   expect(screen.queryByTestId('tab-pump')).toBeNull();
+});
+
+test('master: totals across pumps, and one pump opened: its queue, farmers and last 14 days', async () => {
+  const { server, sessions } = newServer();
+  const OTHER = { ...ADMIN, id: 'a2', username: 'qadir', name: 'Qadir' };
+  server.on(
+    'GET /api/master/admins',
+    sessions.authed(
+      {
+        body: [
+          { ...ADMIN, userCount: 12, motorState: 'RUNNING', deviceOnline: true },
+          { ...OTHER, userCount: 3, motorState: 'IDLE', deviceOnline: false },
+        ],
+      },
+      ['master'],
+    ),
+  );
+  server.on(
+    'GET /api/queue',
+    sessions.authed(
+      () => ({
+        body: {
+          active: entry({ userId: SALMA.id, userName: SALMA.name, remainingSeconds: 600 }),
+          waiting: [entry({ id: 'e2', userId: KARIM.id, userName: KARIM.name, status: 'WAITING', position: 1, remainingSeconds: null })],
+        },
+      }),
+      ['master'],
+    ),
+  );
+  server.on('GET /api/admin/users', sessions.authed({ body: [{ ...KARIM, availableSeconds: 1800, availableMinutes: 30 }] }, ['master']));
+  server.on(
+    'GET /api/admin/usage',
+    sessions.authed(
+      { body: [{ entryId: 'e0', userId: KARIM.id, startedAt: '2026-11-27T08:00:00Z', endedAt: '2026-11-27T09:00:00Z', runningSeconds: 3600, heldSeconds: 0, chargedSeconds: 3600, endReason: 'USER_STOP' }] },
+      ['master'],
+    ),
+  );
+  server.on(
+    'GET /api/admin/receipts',
+    sessions.authed({ body: [{ id: 'r1', userId: KARIM.id, userName: KARIM.name, at: '2026-11-27T07:00:00Z', minutes: 60, cashTaka: 150, recordedByName: ADMIN.name }] }, ['master']),
+  );
+  renderApp(signedInStorage(sessions, MASTER));
+  const totals = await screen.findByTestId('totals');
+  expect(totals).toHaveTextContent(/2 pump owners/);
+  expect(totals).toHaveTextContent(/15 farmers/);
+  expect(totals).toHaveTextContent(/1 pumping now/);
+  expect(totals).toHaveTextContent(/1 devices online/);
+  fireEvent.press(screen.getByTestId('admin-rahim-open'));
+  expect(await screen.findByTestId('pump-rahim-usage')).toHaveTextContent('Last 14 days: pumped 1 h, cash taken 150 taka');
+  expect(screen.getByTestId('pump-rahim-active')).toHaveTextContent(SALMA.name);
+  expect(screen.getByTestId('pump-rahim-waiting-1')).toHaveTextContent(`#1 ${KARIM.name}`);
+  expect(screen.getByTestId(`pump-rahim-user-${KARIM.username}`)).toHaveTextContent(`${KARIM.name}: 30 min`);
+  // Every read names the pump: the master has none of its own.
+  for (const path of ['/api/queue', '/api/admin/users', '/api/admin/usage', '/api/admin/receipts']) {
+    expect(server.calls.find((c) => c.path === path)!.query.get('adminId')).toBe(ADMIN.id);
+  }
+  expect(server.count('GET /api/motor/status')).toBe(0);
 });

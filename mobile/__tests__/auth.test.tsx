@@ -45,7 +45,7 @@ describe('sign in', () => {
     server.offline = true;
     renderApp(freshPhone());
     await signIn('10.0.0.1:8080', 'karim', 'karim-password');
-    expect(await screen.findByText('Cannot reach the server. Check the internet or the server address.')).toBeTruthy();
+    expect(await screen.findByText(/Nothing answers at this address/)).toBeTruthy();
   });
 
   test('the sign-in form is prefilled with the remembered server and username', async () => {
@@ -73,7 +73,7 @@ describe('staying signed in', () => {
     const phone = signedInStorage(sessions, ADMIN);
     const stored = await phone.secure.get(KEYS.refreshToken);
     renderApp(phone);
-    expect(await screen.findByText('No device is registered. Register one in the web dashboard.')).toBeTruthy();
+    expect(await screen.findByText('No device is registered yet. Register the one at the pump below.')).toBeTruthy();
     expect(server.count('POST /api/mobile/refresh')).toBe(1);
     expect(server.last('POST /api/mobile/refresh')!.body).toEqual({ refreshToken: stored });
     // The rotated token is stored at once, so the next start presents the new one.

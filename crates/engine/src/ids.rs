@@ -69,6 +69,10 @@ id_type!(
     /// A user's request for more minutes.
     RequestId
 );
+id_type!(
+    /// The receipt of one recharge paid in cash.
+    ReceiptId
+);
 
 /// An admin's account id, which is also the id of the tenant the admin owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ mod records;
 mod rules;
 mod time;
 
-pub use ids::{AdminId, DeviceId, EntryId, RequestId, UserId};
+pub use ids::{AdminId, DeviceId, EntryId, ReceiptId, RequestId, UserId};
 pub use model::{DeviceLink, EndReason, EntryStatus, QueueEntry, Tenant};
 pub use motor::{HOUR_MS, MotorHistory, MotorRules, MotorSettings};
 pub use notices::{Facts, LOW_BALANCE_SECONDS, Notice, NoticeKind};

@@ -87,6 +87,9 @@ pub struct Records {
     /// True when the tenant state changed in a way that must be committed. A quiet device poll
     /// (see [`crate::Tenant::is_quiet_report`]) moves only the last-seen time and leaves this false.
     pub changed: bool,
+    /// True when waiting entries changed their order (not only closed up): a store must let them
+    /// pass each other's places in the line within the write.
+    pub reordered: bool,
 }
 
 impl Records {
@@ -97,5 +100,6 @@ impl Records {
         self.ended.extend(other.ended);
         self.notices.extend(other.notices);
         self.changed |= other.changed;
+        self.reordered |= other.reordered;
     }
 }

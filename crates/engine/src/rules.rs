@@ -25,6 +25,9 @@ pub enum Event {
     /// held run is not touched: that is `AdminStop`). Refused with `NothingToStop` when the user
     /// is not waiting.
     RemoveWaiting { user: UserId },
+    /// The admin moves a waiting user to place `to` in the line (1 = next; past the end = last);
+    /// the others keep their order. Refused with `NothingToStop` when the user is not waiting.
+    MoveWaiting { user: UserId, to: usize },
     /// The controller's inputs, with nothing else reported (tools and tests).
     DeviceReport { load_shedding: bool, ready: bool, relay: bool },
     /// A poll of one of the tenant's devices: only the controller's changes anything.
@@ -169,6 +172,19 @@ impl Tenant {
                     .map(Reply::Ended)
                     .ok_or(Refusal::NothingToStop),
                 false => Err(Refusal::NothingToStop),
+            },
+            Event::MoveWaiting { user, to } => match self.waiting.iter().position(|e| e.user_id == user) {
+                Some(from) => {
+                    let to = to.clamp(1, self.waiting.len()) - 1;
+                    if from != to {
+                        let entry = self.waiting.remove(from);
+                        self.waiting.insert(to, entry);
+                        records.changed = true;
+                        records.reordered = true;
+                    }
+                    Ok(Reply::Done)
+                }
+                None => Err(Refusal::NothingToStop),
             },
             Event::DeviceReport { load_shedding, ready, relay } => {
                 self.report(load_shedding, ready, relay, false, now, &mut records);

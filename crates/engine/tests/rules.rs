@@ -107,7 +107,9 @@ mod pump {
 }
 
 use pump::*;
-use pumppilot_engine::{EndReason, EntryStatus, Event, HoldReason, LedgerKind, Motor, MotorState, Refusal, Reply};
+use pumppilot_engine::{
+    EndReason, EntryStatus, Event, HoldReason, LedgerKind, Motor, MotorState, Refusal, Reply, Tenant,
+};
 
 const RUNNING: Option<(EntryStatus, Option<usize>)> = Some((EntryStatus::Running, None));
 
@@ -198,6 +200,30 @@ fn the_owner_removes_a_waiting_farmer_and_only_a_waiting_one() {
     assert_eq!(refused.reply, Err(Refusal::NothingToStop));
     assert_eq!(t, before);
     assert_eq!(place(&t, A), RUNNING);
+}
+
+#[test]
+fn the_owner_moves_a_waiting_farmer_and_the_others_keep_their_order() {
+    let mut t = pump_with(&[(A, 600), (B, 600), (C, 600), (D, 600)]);
+    for (i, user) in [A, B, C, D].into_iter().enumerate() {
+        t.apply(start(user), at(i as i64));
+    }
+    let line = |t: &Tenant| t.waiting.iter().map(|e| e.user_id).collect::<Vec<_>>();
+    let out = t.apply(Event::MoveWaiting { user: D, to: 1 }, at(5));
+    assert_eq!(out.reply, Ok(Reply::Done));
+    assert!(out.records.changed && out.records.reordered, "a new order is written, entries passing each other");
+    assert!(out.records.ledger.is_empty() && out.records.ended.is_empty());
+    assert_eq!(line(&t), [D, B, C]);
+    assert_eq!(place(&t, D), Some((EntryStatus::Waiting, Some(1))));
+    // Past the end is last; the same place changes nothing.
+    t.apply(Event::MoveWaiting { user: D, to: 99 }, at(6));
+    assert_eq!(line(&t), [B, C, D]);
+    let stay = t.apply(Event::MoveWaiting { user: C, to: 2 }, at(7));
+    assert!(!stay.records.reordered);
+    // The running farmer is not in the line: refused, and nothing changes.
+    let before = t.clone();
+    assert_eq!(t.apply(Event::MoveWaiting { user: A, to: 1 }, at(8)).reply, Err(Refusal::NothingToStop));
+    assert_eq!(t, before);
 }
 
 #[test]

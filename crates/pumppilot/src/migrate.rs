@@ -82,7 +82,7 @@ fn parts(snapshot: &Snapshot) -> Vec<(&'static str, Snapshot)> {
     }
     split!(accounts: "accounts", tenants: "tenants", ended_entries: "queue entries", ledger: "ledger",
            usage: "usage", audit: "audit log", minute_requests: "minute requests", sessions: "sessions",
-           devices: "devices", cards: "cards");
+           devices: "devices", cards: "cards", terms: "owners' terms", receipts: "receipts");
     parts
 }
 

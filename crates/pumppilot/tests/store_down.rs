@@ -58,6 +58,39 @@ impl Store for Unplugged {
         self.inner.probe_write().await
     }
 
+    async fn change_account(
+        &self,
+        change: &pumppilot_store::AccountChange,
+        audit: &AuditEntry,
+    ) -> StoreResult<Vec<SessionId>> {
+        self.check_write()?;
+        self.inner.change_account(change, audit).await
+    }
+
+    async fn terms(&self, admin: AdminId) -> StoreResult<pumppilot_store::Terms> {
+        self.check()?;
+        self.inner.terms(admin).await
+    }
+
+    async fn set_terms(&self, admin: AdminId, terms: &pumppilot_store::Terms, audit: &AuditEntry) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.set_terms(admin, terms, audit).await
+    }
+
+    async fn receipt(
+        &self,
+        admin: AdminId,
+        id: pumppilot_engine::ReceiptId,
+    ) -> StoreResult<Option<pumppilot_store::Receipt>> {
+        self.check()?;
+        self.inner.receipt(admin, id).await
+    }
+
+    async fn receipts(&self, query: &pumppilot_store::ReceiptQuery) -> StoreResult<Vec<pumppilot_store::Receipt>> {
+        self.check()?;
+        self.inner.receipts(query).await
+    }
+
     async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()> {
         self.check_write()?;
         self.inner.delete_device(admin, device).await

@@ -17,7 +17,7 @@ use pumppilot_engine::{
     AdminId, DeviceId, DevicePoll, Event, MotorRules, Notice, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp,
     UserId,
 };
-use pumppilot_store::{AuditEntry, Commit, Decision, Store, StoreError, Telemetry};
+use pumppilot_store::{AuditEntry, Commit, Decision, Receipt, Store, StoreError, Telemetry};
 use tokio::sync::{Mutex, Notify, watch};
 
 use crate::clock::SharedClock;
@@ -43,6 +43,8 @@ pub struct Extras {
     pub audit: Vec<AuditEntry>,
     pub decision: Option<Decision>,
     pub suspension: Option<(UserId, bool)>,
+    /// The receipt of a recharge paid in cash.
+    pub receipt: Option<Receipt>,
     /// Notices that go with the accepted event (a request decided), besides the engine's own.
     pub notices: Vec<Notice>,
 }
@@ -54,7 +56,11 @@ impl Extras {
     }
 
     fn is_empty(&self) -> bool {
-        self.audit.is_empty() && self.decision.is_none() && self.suspension.is_none() && self.notices.is_empty()
+        self.audit.is_empty()
+            && self.decision.is_none()
+            && self.suspension.is_none()
+            && self.receipt.is_none()
+            && self.notices.is_empty()
     }
 }
 
@@ -215,6 +221,7 @@ impl Runtime {
                     audit: if accepted { &extras.audit } else { &[] },
                     decision: extras.decision.as_ref().filter(|_| accepted),
                     suspension: extras.suspension.filter(|_| accepted),
+                    receipt: extras.receipt.as_ref().filter(|_| accepted),
                 };
                 match self.store.commit(commit).await {
                     Ok(()) => {

@@ -292,6 +292,61 @@ pub struct BalanceView {
     pub user_id: String,
     pub available_seconds: i64,
     pub available_minutes: i64,
+    /// The receipt written with a recharge paid in cash (`GET /api/admin/receipts/{id}`).
+    pub receipt_id: Option<String>,
+}
+
+/// A pump's terms.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TermsView {
+    /// The most minutes one request may ask for.
+    pub max_request_minutes: i64,
+    /// Taka for an hour of pumping; null when the pump has no price.
+    pub price_per_hour_taka: Option<i64>,
+}
+
+impl From<pumppilot_store::Terms> for TermsView {
+    fn from(terms: pumppilot_store::Terms) -> Self {
+        TermsView { max_request_minutes: terms.max_request_minutes, price_per_hour_taka: terms.price_per_hour_taka }
+    }
+}
+
+/// The receipt of a recharge paid in cash.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptView {
+    pub id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub at: String,
+    pub minutes: i64,
+    pub cash_taka: i64,
+    /// Who took the cash.
+    pub recorded_by_name: String,
+}
+
+impl ReceiptView {
+    pub fn new(receipt: &pumppilot_store::Receipt, user_name: String, recorded_by_name: String) -> Self {
+        ReceiptView {
+            id: receipt.id.to_string(),
+            user_id: receipt.user_id.to_string(),
+            user_name,
+            at: rfc3339(receipt.at),
+            minutes: receipt.minutes,
+            cash_taka: receipt.cash_taka,
+            recorded_by_name,
+        }
+    }
+}
+
+/// A farmer's new password, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPasswordView {
+    pub user_id: String,
+    pub username: String,
+    pub password: String,
 }
 
 /// A minute request.

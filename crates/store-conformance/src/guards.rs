@@ -9,7 +9,7 @@ use crate::support::{Driver, LEASE_MS, account, admin_account, all_good, assert_
 
 /// Commits `tenant` with `records` and nothing else.
 async fn try_commit(store: &dyn Store, tenant: &Tenant, records: &Records) -> Result<(), StoreError> {
-    store.commit(Commit { tenant, records, audit: &[], decision: None, suspension: None }).await
+    store.commit(Commit { tenant, records, audit: &[], decision: None, suspension: None, receipt: None }).await
 }
 
 /// The refusal's message, or a panic naming what came instead.
@@ -117,8 +117,39 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
     }
     let card = Card { admin_id: admin, uid: "04A1".into(), user_id: u2, bound_at: at(4) };
     store.bind_card(&card).await.unwrap();
+    let terms = pumppilot_store::Terms { max_request_minutes: 45, price_per_hour_taka: Some(120) };
+    let line = pumppilot_store::AuditEntry {
+        admin_id: Some(admin),
+        at: at(4),
+        actor_id: Some(admin.0),
+        action: "terms.set".into(),
+        target_id: None,
+        detail: String::new(),
+    };
+    store.set_terms(admin, &terms, &line).await.unwrap();
+    let receipt = pumppilot_store::Receipt {
+        id: pumppilot_engine::ReceiptId::new(),
+        admin_id: admin,
+        user_id: u1,
+        at: at(5),
+        minutes: 10,
+        cash_taka: 20,
+        recorded_by: admin.0,
+    };
+    let records = pump.tenant.apply(recharge(admin, u1, 600), at(5)).records;
+    let commit = Commit {
+        tenant: &pump.tenant,
+        records: &records,
+        audit: &[],
+        decision: None,
+        suspension: None,
+        receipt: Some(&receipt),
+    };
+    store.commit(commit).await.unwrap();
+    pump.tenant.version += 1;
     let before = store.export().await.unwrap();
     assert_eq!(before.cards, vec![card]);
+    assert_eq!((before.terms.clone(), before.receipts.clone()), (vec![(admin, terms)], vec![receipt]));
     // The lease is the server's setting, not stored: it exports as 0.
     let tenant = &pump.tenant;
     assert_eq!(before.tenants, vec![Tenant { device: DeviceLink { lease_ms: 0, ..tenant.device }, ..tenant.clone() }]);

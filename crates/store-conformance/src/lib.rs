@@ -23,6 +23,7 @@ mod books;
 mod cards;
 mod devices;
 mod guards;
+mod owner;
 mod queue;
 mod requests;
 mod sessions;
@@ -50,6 +51,10 @@ pub use guards::{
     a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant, an_ended_entry_is_final,
     an_entry_left_out_of_the_state_without_ending_is_refused,
     an_export_erased_and_imported_again_is_the_same_installation,
+};
+pub use owner::{
+    a_receipt_is_written_with_its_recharge, a_waiting_farmer_moved_in_line_passes_the_others,
+    changing_a_farmer_renames_resets_and_revokes_at_once, terms_are_per_tenant_and_written_with_their_audit_line,
 };
 pub use queue::{one_active_entry_per_admin_is_enforced_by_the_store, positions_close_up_as_the_line_moves};
 pub use requests::{approving_with_a_commit_decides_once, one_pending_request_per_user, rejecting_decides_once};
@@ -158,6 +163,10 @@ macro_rules! conformance_tests {
             racing_claims_never_share_an_item,
             alert_profiles_round_trip_and_phones_are_unique,
             purging_removes_only_dead_sessions,
+            terms_are_per_tenant_and_written_with_their_audit_line,
+            a_receipt_is_written_with_its_recharge,
+            changing_a_farmer_renames_resets_and_revokes_at_once,
+            a_waiting_farmer_moved_in_line_passes_the_others,
         );
     };
 }

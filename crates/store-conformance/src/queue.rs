@@ -32,7 +32,8 @@ pub async fn one_active_entry_per_admin_is_enforced_by_the_store(store: &dyn Sto
     // A credit in the same commit shows that nothing at all is written.
     let records = forged.apply(recharge(admin, u2, 60), at(5)).records;
     assert_eq!(records.ledger.len(), 1);
-    let commit = Commit { tenant: &forged, records: &records, audit: &[], decision: None, suspension: None };
+    let commit =
+        Commit { tenant: &forged, records: &records, audit: &[], decision: None, suspension: None, receipt: None };
     match store.commit(commit).await {
         Err(StoreError::Invariant(message)) => {
             assert!(message.contains("one RUNNING or HOLD entry per admin"), "{message}")

@@ -79,8 +79,14 @@ pub async fn approving_with_a_commit_decides_once(store: &dyn Store) {
     let mut again = pump.tenant.clone();
     let records = again.apply(approval(&asked), at(20)).records;
     let approve_again = decision(&asked, RequestStatus::Approved, at(20));
-    let commit =
-        Commit { tenant: &again, records: &records, audit: &[], decision: Some(&approve_again), suspension: None };
+    let commit = Commit {
+        tenant: &again,
+        records: &records,
+        audit: &[],
+        decision: Some(&approve_again),
+        suspension: None,
+        receipt: None,
+    };
     assert_err!(store.commit(commit).await, StoreError::AlreadyDecided);
     pump.assert_stored().await;
     assert_eq!(store.ledger(u1, 10).await.unwrap().len(), 1, "the refused recharge was rolled back");
@@ -158,7 +164,14 @@ pub async fn rejecting_decides_once(store: &dyn Store) {
     let mut tenant = load(store, admin).await;
     let records = tenant.apply(approval(&first), at(7)).records;
     let approve = decision(&first, RequestStatus::Approved, at(7));
-    let commit = Commit { tenant: &tenant, records: &records, audit: &[], decision: Some(&approve), suspension: None };
+    let commit = Commit {
+        tenant: &tenant,
+        records: &records,
+        audit: &[],
+        decision: Some(&approve),
+        suspension: None,
+        receipt: None,
+    };
     assert_err!(store.commit(commit).await, StoreError::AlreadyDecided);
     assert_eq!(store.ledger(u1, 10).await.unwrap(), vec![]);
     assert_eq!(load(store, admin).await.version, 0);

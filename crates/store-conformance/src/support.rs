@@ -138,7 +138,7 @@ impl<'a> Driver<'a> {
         decision: Option<&Decision>,
         suspension: Option<(UserId, bool)>,
     ) -> StoreResult<()> {
-        let commit = Commit { tenant: &self.tenant, records, audit, decision, suspension };
+        let commit = Commit { tenant: &self.tenant, records, audit, decision, suspension, receipt: None };
         self.store.commit(commit).await?;
         self.tenant.version += 1;
         self.committed.extend(records.clone());

@@ -89,7 +89,14 @@ pub async fn stale_version_is_a_conflict_and_writes_nothing(store: &dyn Store) {
     pump.step(recharge(admin, u1, 100), at(1)).await;
 
     let outcome = stale.apply(recharge(admin, u1, 50), at(2));
-    let commit = Commit { tenant: &stale, records: &outcome.records, audit: &[], decision: None, suspension: None };
+    let commit = Commit {
+        tenant: &stale,
+        records: &outcome.records,
+        audit: &[],
+        decision: None,
+        suspension: None,
+        receipt: None,
+    };
     assert_err!(store.commit(commit).await, StoreError::VersionConflict);
 
     assert_eq!(store.ledger(u1, 100).await.unwrap().len(), 2, "the stale ledger entry was not written");
@@ -97,8 +104,14 @@ pub async fn stale_version_is_a_conflict_and_writes_nothing(store: &dyn Store) {
     assert_eq!(load(store, admin).await.wallet(u1), 200);
 
     let unknown = Tenant::new(AdminId(UserId::new()), LEASE_MS);
-    let commit =
-        Commit { tenant: &unknown, records: &Records::default(), audit: &[], decision: None, suspension: None };
+    let commit = Commit {
+        tenant: &unknown,
+        records: &Records::default(),
+        audit: &[],
+        decision: None,
+        suspension: None,
+        receipt: None,
+    };
     assert_err!(store.commit(commit).await, StoreError::NotFound);
 }
 
@@ -112,13 +125,21 @@ pub async fn racing_commits_only_one_wins(store: &dyn Store) {
     let second_records = second.apply(recharge(admin, u2, 120), at(0)).records;
 
     let (a, b) = tokio::join!(
-        store.commit(Commit { tenant: &first, records: &first_records, audit: &[], decision: None, suspension: None }),
+        store.commit(Commit {
+            tenant: &first,
+            records: &first_records,
+            audit: &[],
+            decision: None,
+            suspension: None,
+            receipt: None
+        }),
         store.commit(Commit {
             tenant: &second,
             records: &second_records,
             audit: &[],
             decision: None,
-            suspension: None
+            suspension: None,
+            receipt: None,
         }),
     );
     let winner = match (a, b) {
@@ -154,8 +175,14 @@ pub async fn concurrent_writers_retry_until_every_credit_lands(store: &dyn Store
                         together.wait().await;
                     }
                     let records = tenant.apply(recharge(admin, u1, 10), at(n * 100 + k)).records;
-                    let commit =
-                        Commit { tenant: &tenant, records: &records, audit: &[], decision: None, suspension: None };
+                    let commit = Commit {
+                        tenant: &tenant,
+                        records: &records,
+                        audit: &[],
+                        decision: None,
+                        suspension: None,
+                        receipt: None,
+                    };
                     match store.commit(commit).await {
                         Ok(()) => {
                             retried += i64::from(attempt > 0);
@@ -203,8 +230,14 @@ pub async fn suspending_a_tenant_in_one_commit(store: &dyn Store) {
     // A suspension of another tenant's account is refused with the whole commit.
     let mut wrong = pump.tenant.clone();
     let records = wrong.apply(Event::SuspendTenant, at(10)).records;
-    let commit =
-        Commit { tenant: &wrong, records: &records, audit: &[], decision: None, suspension: Some((q.users[0], true)) };
+    let commit = Commit {
+        tenant: &wrong,
+        records: &records,
+        audit: &[],
+        decision: None,
+        suspension: Some((q.users[0], true)),
+        receipt: None,
+    };
     assert_err!(store.commit(commit).await, StoreError::NotFound);
     pump.assert_stored().await;
 

@@ -8,9 +8,10 @@
 use std::{fmt::Display, str::FromStr};
 
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
-use pumppilot_engine::{LedgerEntry, QueueEntry, Timestamp, UsageRow};
+use pumppilot_engine::{AdminId, LedgerEntry, QueueEntry, Timestamp, UsageRow};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Device, MinuteRequest, Session, SessionId, SessionKind, StoreName, Telemetry,
+    Account, AuditEntry, Card, Device, MinuteRequest, Receipt, Session, SessionId, SessionKind, StoreName, Telemetry,
+    Terms,
 };
 use uuid::Uuid;
 
@@ -508,5 +509,48 @@ pub(crate) fn session(doc: &Document, kind: SessionKind) -> Result<Session, Fail
         device_name: f.opt_string("deviceName")?,
         created_at: f.at("createdAt")?,
         revoked_at: f.opt_at("revokedAt")?,
+    })
+}
+
+// --- the owner's terms and receipts ---
+
+pub(crate) fn terms_doc(admin: AdminId, terms: &Terms) -> Document {
+    doc! {
+        "_id": key(admin),
+        "maxRequestMinutes": terms.max_request_minutes,
+        "pricePerHourTaka": terms.price_per_hour_taka.map_or(Bson::Null, Bson::Int64),
+    }
+}
+
+pub(crate) fn terms(doc: &Document) -> Result<(AdminId, Terms), Failure> {
+    let f = Fields::of(doc, "terms");
+    Ok((
+        f.parsed("_id")?,
+        Terms { max_request_minutes: f.i64("maxRequestMinutes")?, price_per_hour_taka: f.opt_i64("pricePerHourTaka")? },
+    ))
+}
+
+pub(crate) fn receipt_doc(receipt: &Receipt) -> Document {
+    doc! {
+        "_id": key(receipt.id),
+        "adminId": key(receipt.admin_id),
+        "userId": key(receipt.user_id),
+        "at": at(receipt.at),
+        "minutes": receipt.minutes,
+        "cashTaka": receipt.cash_taka,
+        "recordedBy": key(receipt.recorded_by),
+    }
+}
+
+pub(crate) fn receipt(doc: &Document) -> Result<Receipt, Failure> {
+    let f = Fields::of(doc, "receipts");
+    Ok(Receipt {
+        id: f.parsed("_id")?,
+        admin_id: f.parsed("adminId")?,
+        user_id: f.parsed("userId")?,
+        at: f.at("at")?,
+        minutes: f.i64("minutes")?,
+        cash_taka: f.i64("cashTaka")?,
+        recorded_by: f.parsed("recordedBy")?,
     })
 }

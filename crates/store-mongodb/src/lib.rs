@@ -38,11 +38,14 @@ use mongodb::{
     error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT},
     options::{ClientOptions, ReadConcern, TransactionOptions, WriteConcern},
 };
-use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_engine::{
+    AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
+};
 use pumppilot_store::{
-    Account, AlertProfile, AuditEntry, Card, Commit, Decision, Delivery, Device, MinuteRequest, Notification,
-    NotificationId, OutboxItem, RefreshMatch, RequestQuery, RequestStatus, Role, Rotation, Session, SessionId,
-    SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AccountChange, AlertProfile, AuditEntry, Card, Commit, Decision, Delivery, Device, MinuteRequest,
+    Notification, NotificationId, OutboxItem, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role,
+    Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry,
+    Terms, UsageQuery,
 };
 
 use crate::{
@@ -337,6 +340,43 @@ impl Store for MongoStore {
         Err(StoreError::NotFound)
     }
 
+    async fn change_account(&self, change: &AccountChange, audit: &AuditEntry) -> StoreResult<Vec<SessionId>> {
+        let store = self.clone();
+        let (change, audit) = (change.clone(), audit.clone());
+        Ok(self
+            .transaction(move |session| {
+                let (store, change, audit) = (store.clone(), change.clone(), audit.clone());
+                Box::pin(async move {
+                    let mut set = Document::new();
+                    if let Some(name) = &change.name {
+                        set.insert("name", name);
+                    }
+                    if let Some(hash) = &change.password_hash {
+                        set.insert("passwordHash", hash);
+                    }
+                    let filter = doc! { "_id": key(change.id), "adminId": key(change.admin_id), "role": "user" };
+                    // An empty change still has to find its account.
+                    let update = if set.is_empty() {
+                        doc! { "$inc": { "changes": 0_i64 } }
+                    } else {
+                        doc! { "$set": set }
+                    };
+                    let found = store.collection("users").update_one(filter, update).session(&mut *session).await?;
+                    if found.matched_count == 0 {
+                        return Err(Failure::Store(StoreError::NotFound));
+                    }
+                    let revoked = if change.password_hash.is_some() {
+                        tenants::revoke_sessions(&store.db, session, SessionScope::User(change.id), change.at).await?
+                    } else {
+                        Vec::new()
+                    };
+                    store.collection("audit_logs").insert_one(codec::audit_doc(&audit)).session(&mut *session).await?;
+                    Ok(revoked)
+                })
+            })
+            .await?)
+    }
+
     async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>> {
         let docs = self.find_all("tenants", doc! {}, doc! { "_id": 1 }, None).await?;
         Ok(docs.iter().map(|doc| codec::Fields::of(doc, "tenants").parsed("_id")).collect::<Result<_, _>>()?)
@@ -360,6 +400,36 @@ impl Store for MongoStore {
             let store = store.clone();
             let commit = commit.clone();
             Box::pin(async move { tenants::commit(&store.db, session, &commit).await })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn terms(&self, admin: AdminId) -> StoreResult<Terms> {
+        let doc = self.find_one("terms", doc! { "_id": key(admin) }).await?;
+        Ok(doc.as_ref().map(codec::terms).transpose()?.map(|(_, terms)| terms).unwrap_or_default())
+    }
+
+    async fn set_terms(&self, admin: AdminId, terms: &Terms, audit: &AuditEntry) -> StoreResult<()> {
+        let store = self.clone();
+        let (terms, audit) = (*terms, audit.clone());
+        self.transaction(move |session| {
+            let (store, audit) = (store.clone(), audit.clone());
+            Box::pin(async move {
+                let tenant =
+                    store.collection("tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await?;
+                if tenant.is_none() {
+                    return Err(Failure::Store(StoreError::NotFound));
+                }
+                store
+                    .collection("terms")
+                    .replace_one(doc! { "_id": key(admin) }, codec::terms_doc(admin, &terms))
+                    .upsert(true)
+                    .session(&mut *session)
+                    .await?;
+                store.collection("audit_logs").insert_one(codec::audit_doc(&audit)).session(&mut *session).await?;
+                Ok(())
+            })
         })
         .await?;
         Ok(())
@@ -516,6 +586,30 @@ impl Store for MongoStore {
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         self.collection("audit_logs").insert_one(codec::audit_doc(entry)).await.map_err(Failure::from)?;
         Ok(())
+    }
+
+    async fn receipt(&self, admin: AdminId, id: ReceiptId) -> StoreResult<Option<Receipt>> {
+        let doc = self.find_one("receipts", doc! { "_id": key(id), "adminId": key(admin) }).await?;
+        Ok(doc.as_ref().map(codec::receipt).transpose()?)
+    }
+
+    async fn receipts(&self, query: &ReceiptQuery) -> StoreResult<Vec<Receipt>> {
+        let mut filter = doc! { "adminId": key(query.admin) };
+        if let Some(user) = query.user {
+            filter.insert("userId", key(user));
+        }
+        let mut range = Document::new();
+        if let Some(from) = query.from {
+            range.insert("$gte", at(from));
+        }
+        if let Some(to) = query.to {
+            range.insert("$lt", at(to));
+        }
+        if !range.is_empty() {
+            filter.insert("at", range);
+        }
+        let docs = self.find_all("receipts", filter, doc! { "at": -1, "_id": -1 }, limit(query.limit)).await?;
+        Ok(docs.iter().map(codec::receipt).collect::<Result<_, _>>()?)
     }
 
     async fn audit(&self, admin: Option<AdminId>, max: usize) -> StoreResult<Vec<AuditEntry>> {

@@ -103,6 +103,8 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "at": -1 }, "at", false, None),
             ],
         ),
+        ("terms", vec![]),
+        ("receipts", vec![index(doc! { "adminId": 1, "at": -1 }, "admin_at", false, None)]),
         ("notifications", vec![index(doc! { "userId": 1, "at": -1, "_id": -1 }, "user_at", false, None)]),
         ("notice_keys", vec![]),
         ("outbox", vec![index(doc! { "dueAt": 1, "_id": 1 }, "due", false, None)]),

@@ -172,6 +172,17 @@ pub(crate) async fn commit(db: &Database, session: &mut ClientSession, commit: &
     if let Some(active) = &tenant.active {
         write_entry(db, session, active, None).await?;
     }
+    if commit.records.reordered {
+        // Entries that pass each other in the line would meet at one place on the way: first they
+        // all step aside, then take their places.
+        coll(db, "queues")
+            .update_many(
+                doc! { "adminId": key(tenant.admin_id), "status": "WAITING" },
+                doc! { "$inc": { "position": 1_000_000_i64 } },
+            )
+            .session(&mut *session)
+            .await?;
+    }
     for (position, entry) in (1_i64..).zip(&tenant.waiting) {
         write_entry(db, session, entry, Some(position)).await?;
     }
@@ -220,6 +231,9 @@ pub(crate) async fn commit(db: &Database, session: &mut ClientSession, commit: &
     }
     for notice in &commit.records.notices {
         crate::alerts::insert_notice(db, session, notice).await?;
+    }
+    if let Some(receipt) = &commit.receipt {
+        coll(db, "receipts").insert_one(codec::receipt_doc(receipt)).session(&mut *session).await?;
     }
     if let Some((account, suspended)) = commit.suspension {
         let filter = doc! { "_id": key(account), "adminId": key(tenant.admin_id) };

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Every collection that holds PumpPilot's data (not `meta`).
-const DATA: [&str; 18] = [
+const DATA: [&str; 20] = [
     "outbox",
     "notifications",
     "notice_keys",
@@ -34,6 +34,8 @@ const DATA: [&str; 18] = [
     "devices",
     "cards",
     "audit_logs",
+    "terms",
+    "receipts",
 ];
 
 impl MongoStore {
@@ -71,6 +73,12 @@ impl MongoStore {
         }
         for doc in self.find_all("cards", doc! {}, doc! { "boundAt": 1, "uid": 1 }, None).await? {
             snapshot.cards.push(codec::card(&doc)?);
+        }
+        for doc in self.find_all("terms", doc! {}, doc! { "_id": 1 }, None).await? {
+            snapshot.terms.push(codec::terms(&doc)?);
+        }
+        for doc in self.find_all("receipts", doc! {}, doc! { "at": 1, "_id": 1 }, None).await? {
+            snapshot.receipts.push(codec::receipt(&doc)?);
         }
         let ids: Vec<AdminId> = self.tenant_ids().await?;
         for admin in ids {
@@ -155,6 +163,8 @@ impl MongoStore {
         let devices = part.devices.iter().map(codec::device_doc).collect::<Result<Vec<_>, _>>()?;
         self.insert("devices", devices).await?;
         self.insert("cards", part.cards.iter().map(codec::card_doc).collect()).await?;
+        self.insert("terms", part.terms.iter().map(|(admin, terms)| codec::terms_doc(*admin, terms)).collect()).await?;
+        self.insert("receipts", part.receipts.iter().map(codec::receipt_doc).collect()).await?;
         Ok(())
     }
 

@@ -55,7 +55,9 @@ async fn tenant_with_users(store: &MongoStore) -> (Tenant, UserId, UserId) {
 
 async fn commit(store: &MongoStore, tenant: &mut Tenant, event: Event, now: Timestamp) -> Result<Records, StoreError> {
     let records = tenant.apply(event, now).records;
-    store.commit(Commit { tenant, records: &records, audit: &[], decision: None, suspension: None }).await?;
+    store
+        .commit(Commit { tenant, records: &records, audit: &[], decision: None, suspension: None, receipt: None })
+        .await?;
     tenant.version += 1;
     Ok(records)
 }

@@ -21,6 +21,7 @@ mod cards;
 mod devices;
 mod error;
 mod location;
+mod owner;
 mod rows;
 mod schema;
 mod sessions;
@@ -37,11 +38,14 @@ use std::{
 };
 
 use async_trait::async_trait;
-use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_engine::{
+    AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
+};
 use pumppilot_store::{
-    Account, AlertProfile, AuditEntry, Card, Commit, Decision, Delivery, Device, MinuteRequest, Notification,
-    NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role, Rotation, Session, SessionId, SessionKind,
-    SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AccountChange, AlertProfile, AuditEntry, Card, Commit, Decision, Delivery, Device, MinuteRequest,
+    Notification, NotificationId, OutboxItem, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rotation,
+    Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms,
+    UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -234,6 +238,11 @@ impl Store for SqliteStore {
         self.write(move |conn| accounts::set_suspended(conn, id, suspended)).await
     }
 
+    async fn change_account(&self, change: &AccountChange, audit: &AuditEntry) -> StoreResult<Vec<SessionId>> {
+        let (change, audit) = (change.clone(), audit.clone());
+        self.write(move |conn| owner::change_account(conn, &change, &audit)).await
+    }
+
     async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>> {
         self.read(|conn| tenants::ids(conn)).await
     }
@@ -246,6 +255,15 @@ impl Store for SqliteStore {
         commit.check()?;
         let commit = pumppilot_store::OwnedCommit::from(commit);
         self.write(move |conn| tenants::commit(conn, &commit)).await
+    }
+
+    async fn terms(&self, admin: AdminId) -> StoreResult<Terms> {
+        self.read(move |conn| owner::terms(conn, admin)).await
+    }
+
+    async fn set_terms(&self, admin: AdminId, terms: &Terms, audit: &AuditEntry) -> StoreResult<()> {
+        let (terms, audit) = (*terms, audit.clone());
+        self.write(move |conn| owner::set_terms(conn, admin, &terms, &audit)).await
     }
 
     async fn create_device(&self, device: &Device) -> StoreResult<()> {
@@ -305,6 +323,15 @@ impl Store for SqliteStore {
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         let entry = entry.clone();
         self.write(move |conn| books::insert_audit(conn, &entry)).await
+    }
+
+    async fn receipt(&self, admin: AdminId, id: ReceiptId) -> StoreResult<Option<Receipt>> {
+        self.read(move |conn| owner::receipt(conn, admin, id)).await
+    }
+
+    async fn receipts(&self, query: &ReceiptQuery) -> StoreResult<Vec<Receipt>> {
+        let query = query.clone();
+        self.read(move |conn| owner::receipts(conn, &query)).await
     }
 
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>> {

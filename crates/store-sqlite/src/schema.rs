@@ -10,7 +10,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_cards.sql"),
     include_str!("../migrations/0003_field_safety.sql"),
-    include_str!("../migrations/0004_alerts.sql"),
+    include_str!("../migrations/0004_owner_day.sql"),
+    include_str!("../migrations/0005_alerts.sql"),
 ];
 
 /// The schema version this build writes.

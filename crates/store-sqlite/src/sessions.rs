@@ -3,7 +3,7 @@
 //! Both tables have the same columns; the session's kind picks the table. Lookups return revoked
 //! and expired sessions too: the caller decides what a revoked session means.
 
-use pumppilot_engine::Timestamp;
+use pumppilot_engine::{Timestamp, UserId};
 use pumppilot_store::{RefreshMatch, Rotation, Session, SessionId, SessionKind, SessionScope, StoreError};
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
@@ -112,17 +112,27 @@ pub(crate) fn revoke_scope(
         SessionScope::Tenant(admin) => ("user_id IN (SELECT id FROM accounts WHERE admin_id = ?1)", admin.to_string()),
     };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let revoked = revoke_where(&tx, owners, &key, at)?;
+    tx.commit()?;
+    Ok(revoked)
+}
+
+/// Revokes the live sessions of one user inside a caller's transaction.
+pub(crate) fn revoke_user(tx: &Connection, user: UserId, at: Timestamp) -> Result<Vec<SessionId>, Failure> {
+    revoke_where(tx, "user_id = ?1", &user.to_string(), at)
+}
+
+fn revoke_where(tx: &Connection, owners: &str, key: &str, at: Timestamp) -> Result<Vec<SessionId>, Failure> {
     let mut revoked = Vec::new();
     for kind in KINDS {
         let sql =
             format!("UPDATE {} SET revoked_at = ?2 WHERE {owners} AND revoked_at IS NULL RETURNING id", table(kind));
         let mut statement = tx.prepare_cached(&sql)?;
-        let ids = statement.query_map((&key, at.millis()), |row| row.parsed("id").map(SessionId))?;
+        let ids = statement.query_map((key, at.millis()), |row| row.parsed("id").map(SessionId))?;
         for id in ids {
             revoked.push(id?);
         }
     }
-    tx.commit()?;
     Ok(revoked)
 }
 

@@ -94,6 +94,14 @@ pub(crate) fn commit(conn: &mut Connection, commit: &OwnedCommit) -> Result<(), 
     if let Some(active) = &tenant.active {
         write_entry(&tx, active, None)?;
     }
+    if commit.records.reordered {
+        // Entries that pass each other in the line would meet at one place on the way (the unique
+        // index is checked per statement): first they all step aside, then take their places.
+        tx.prepare_cached(
+            "UPDATE queues SET position = position + 1000000 WHERE admin_id = ?1 AND status = 'WAITING'",
+        )?
+        .execute([tenant.admin_id.to_string()])?;
+    }
     for (position, entry) in (1_i64..).zip(&tenant.waiting) {
         write_entry(&tx, entry, Some(position))?;
     }
@@ -115,6 +123,9 @@ pub(crate) fn commit(conn: &mut Connection, commit: &OwnedCommit) -> Result<(), 
     }
     if let Some((account, suspended)) = commit.suspension {
         accounts::set_suspended_in_tenant(&tx, tenant.admin_id, account, suspended)?;
+    }
+    if let Some(receipt) = &commit.receipt {
+        crate::owner::insert_receipt(&tx, receipt)?;
     }
     tx.commit()?;
     Ok(())

@@ -77,6 +77,8 @@ pub(crate) fn export(conn: &mut Connection) -> Result<Snapshot, Failure> {
                 })
             },
         )?,
+        terms: crate::owner::all_terms(&tx)?,
+        receipts: crate::owner::all_receipts(&tx)?,
         ..Snapshot::default()
     };
     for (kind, table) in [(SessionKind::Web, "web_sessions"), (SessionKind::Mobile, "mobile_sessions")] {
@@ -146,6 +148,12 @@ pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failu
         tx.prepare_cached("INSERT INTO cards (admin_id, uid, user_id, bound_at) VALUES (?1, ?2, ?3, ?4)")?
             .execute((card.admin_id.to_string(), &card.uid, card.user_id.to_string(), card.bound_at.millis()))?;
     }
+    for (admin, terms) in &part.terms {
+        crate::owner::write_terms(&tx, *admin, terms)?;
+    }
+    for receipt in &part.receipts {
+        crate::owner::insert_receipt(&tx, receipt)?;
+    }
     tx.commit()?;
     Ok(())
 }
@@ -155,7 +163,7 @@ pub(crate) fn erase(conn: &mut Connection) -> Result<(), Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "PRAGMA defer_foreign_keys = ON; DELETE FROM outbox; DELETE FROM notifications; DELETE FROM alert_profiles; \
-         DELETE FROM cards; DELETE FROM devices; DELETE FROM web_sessions; \
+         DELETE FROM receipts; DELETE FROM terms; DELETE FROM cards; DELETE FROM devices; DELETE FROM web_sessions; \
          DELETE FROM mobile_sessions; DELETE FROM minute_requests; DELETE FROM audit_logs; DELETE FROM ledger; \
          DELETE FROM usage_history; DELETE FROM queues; DELETE FROM accounts; DELETE FROM tenants;",
     )?;

@@ -67,7 +67,9 @@ async fn tenant_with_users(store: &SqliteStore) -> (Tenant, UserId, UserId) {
 /// Applies an event and commits it; the in-memory version follows the stored one.
 async fn commit(store: &SqliteStore, tenant: &mut Tenant, event: Event, now: Timestamp) -> Result<Records, StoreError> {
     let records = tenant.apply(event, now).records;
-    store.commit(Commit { tenant, records: &records, audit: &[], decision: None, suspension: None }).await?;
+    store
+        .commit(Commit { tenant, records: &records, audit: &[], decision: None, suspension: None, receipt: None })
+        .await?;
     tenant.version += 1;
     Ok(records)
 }

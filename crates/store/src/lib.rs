@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use pumppilot_engine::{
-    AdminId, DeviceId, EntryStatus, LedgerEntry, Notice, Records, RequestId, Tenant, Timestamp, UsageRow, UserId,
+    AdminId, DeviceId, EntryStatus, LedgerEntry, Notice, ReceiptId, Records, RequestId, Tenant, Timestamp, UsageRow,
+    UserId,
 };
 
 mod alerts;
@@ -65,6 +66,8 @@ pub struct Commit<'a> {
     pub decision: Option<&'a Decision>,
     /// An account suspended or unsuspended in the same write.
     pub suspension: Option<(UserId, bool)>,
+    /// The receipt of a recharge written in the same write.
+    pub receipt: Option<&'a Receipt>,
 }
 
 /// A [`Commit`] that owns its parts, for a backend that moves the write to another thread or
@@ -76,6 +79,7 @@ pub struct OwnedCommit {
     pub audit: Vec<AuditEntry>,
     pub decision: Option<Decision>,
     pub suspension: Option<(UserId, bool)>,
+    pub receipt: Option<Receipt>,
 }
 
 impl From<Commit<'_>> for OwnedCommit {
@@ -86,6 +90,7 @@ impl From<Commit<'_>> for OwnedCommit {
             audit: commit.audit.to_vec(),
             decision: commit.decision.cloned(),
             suspension: commit.suspension,
+            receipt: commit.receipt.cloned(),
         }
     }
 }
@@ -165,6 +170,20 @@ impl Commit<'_> {
         if self.decision.is_some_and(|d| d.admin_id != admin) {
             return invariant("the decided minute request belongs to another tenant".to_owned());
         }
+        if let Some(receipt) = self.receipt {
+            if receipt.admin_id != admin {
+                return invariant("the receipt belongs to another tenant".to_owned());
+            }
+            if receipt.minutes <= 0 || receipt.cash_taka < 0 {
+                return invariant(format!(
+                    "the receipt {} is for {} min and {} taka",
+                    receipt.id, receipt.minutes, receipt.cash_taka
+                ));
+            }
+            if !self.records.ledger.iter().any(|entry| entry.user_id == receipt.user_id && entry.delta_seconds > 0) {
+                return invariant(format!("the receipt {} goes with no credit to its farmer", receipt.id));
+            }
+        }
         Ok(())
     }
 }
@@ -187,6 +206,10 @@ pub trait Store: Send + Sync + 'static {
     async fn accounts(&self, role: Role, admin: Option<AdminId>) -> StoreResult<Vec<Account>>;
     /// Sets the suspended flag of an account that no engine state depends on (the master).
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()>;
+    /// Renames a user of a tenant and/or gives them a new password, with its audit line, in one
+    /// write; a new password also revokes every session of the user (their ids are returned).
+    /// [`StoreError::NotFound`] when the account is not a user of `change.admin_id`.
+    async fn change_account(&self, change: &AccountChange, audit: &AuditEntry) -> StoreResult<Vec<SessionId>>;
 
     // --- tenants ---
     /// Every tenant's admin id.
@@ -195,6 +218,11 @@ pub trait Store: Send + Sync + 'static {
     async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>>;
     /// Writes one transition; see [`Commit`].
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()>;
+    /// The owner's terms for a tenant ([`Terms::default`] until set).
+    async fn terms(&self, admin: AdminId) -> StoreResult<Terms>;
+    /// Sets a tenant's terms and writes its audit line in one write ([`StoreError::NotFound`]
+    /// when there is no such tenant; nothing is written then).
+    async fn set_terms(&self, admin: AdminId, terms: &Terms, audit: &AuditEntry) -> StoreResult<()>;
 
     // --- devices ---
     async fn create_device(&self, device: &Device) -> StoreResult<()>;
@@ -225,6 +253,10 @@ pub trait Store: Send + Sync + 'static {
     /// Usage rows of a tenant (or one user of it) that ended in `[from, to)`, newest first.
     async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>>;
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// A receipt of a tenant.
+    async fn receipt(&self, admin: AdminId, id: ReceiptId) -> StoreResult<Option<Receipt>>;
+    /// Receipts of a tenant (or one user of it) written in `[from, to)`, newest first.
+    async fn receipts(&self, query: &ReceiptQuery) -> StoreResult<Vec<Receipt>>;
     /// Audit entries of a tenant (or all, for `None`), newest first.
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>>;
 

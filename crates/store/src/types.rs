@@ -1,8 +1,8 @@
 //! The stored records that are not engine state.
 
 use pumppilot_engine::{
-    AdminId, DeviceId, LedgerEntry, QueueEntry, ReaderState, RequestId, ResetReason, Tenant, Timestamp, UsageRow,
-    UserId,
+    AdminId, DeviceId, LedgerEntry, QueueEntry, ReaderState, ReceiptId, RequestId, ResetReason, Tenant, Timestamp,
+    UsageRow, UserId,
 };
 use uuid::Uuid;
 
@@ -147,6 +147,69 @@ pub struct AuditEntry {
     pub action: String,
     pub target_id: Option<String>,
     pub detail: String,
+}
+
+/// What a pump owner sets for the farmers of their pump (not a pump rule): the most minutes one
+/// request may ask for, and the price of an hour of pumping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terms {
+    /// 1 to [`Terms::MAX_REQUEST_MINUTES_LIMIT`].
+    pub max_request_minutes: i64,
+    /// Taka for one hour of pumping; `None` until the owner sets one.
+    pub price_per_hour_taka: Option<i64>,
+}
+
+impl Terms {
+    /// The most minutes one request may ask for until the owner says otherwise.
+    pub const DEFAULT_MAX_REQUEST_MINUTES: i64 = 600;
+    /// The highest maximum an owner may set (a week of pumping).
+    pub const MAX_REQUEST_MINUTES_LIMIT: i64 = 10_080;
+    /// The highest price of an hour an owner may set.
+    pub const MAX_PRICE_PER_HOUR_TAKA: i64 = 100_000;
+}
+
+impl Default for Terms {
+    fn default() -> Self {
+        Terms { max_request_minutes: Terms::DEFAULT_MAX_REQUEST_MINUTES, price_per_hour_taka: None }
+    }
+}
+
+/// The receipt of a recharge: the minutes a farmer got and the cash the owner took for them.
+/// Written in the same commit as the recharge's ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: ReceiptId,
+    pub admin_id: AdminId,
+    pub user_id: UserId,
+    pub at: Timestamp,
+    pub minutes: i64,
+    /// Whole taka, 0 or more.
+    pub cash_taka: i64,
+    /// Who took the cash (the owner, or the master for them).
+    pub recorded_by: UserId,
+}
+
+/// Filter for receipts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptQuery {
+    pub admin: AdminId,
+    pub user: Option<UserId>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: usize,
+}
+
+/// An owner's change to one of their farmers' accounts: a new name, a new password, or both.
+/// A new password ends every session of the farmer in the same write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChange {
+    pub id: UserId,
+    /// The tenant the account must belong to (a user of it), else [`StoreError::NotFound`](crate::StoreError::NotFound).
+    pub admin_id: AdminId,
+    pub name: Option<String>,
+    /// Argon2id PHC string.
+    pub password_hash: Option<String>,
+    pub at: Timestamp,
 }
 
 /// Filter for usage rows.
@@ -312,11 +375,15 @@ pub struct Snapshot {
     pub sessions: Vec<Session>,
     pub devices: Vec<Device>,
     pub cards: Vec<Card>,
+    /// The owners' terms, for the tenants that set them.
+    pub terms: Vec<(AdminId, Terms)>,
+    /// Oldest first.
+    pub receipts: Vec<Receipt>,
 }
 
 impl Snapshot {
     /// How many records of each kind it holds, by the kind's name.
-    pub fn counts(&self) -> [(&'static str, usize); 10] {
+    pub fn counts(&self) -> [(&'static str, usize); 12] {
         [
             ("accounts", self.accounts.len()),
             ("tenants", self.tenants.len()),
@@ -328,6 +395,8 @@ impl Snapshot {
             ("sessions", self.sessions.len()),
             ("devices", self.devices.len()),
             ("cards", self.cards.len()),
+            ("owners' terms", self.terms.len()),
+            ("receipts", self.receipts.len()),
         ]
     }
 

@@ -65,7 +65,7 @@ export function normaliseServerUrl(input: string): string {
   return url.replace(/\/+$/, '');
 }
 
-type Method = 'get' | 'post' | 'put';
+type Method = 'get' | 'post' | 'put' | 'delete';
 type CallOptions<P extends keyof paths, M extends Method> = {
   body?: BodyOf<P, M>;
   query?: QueryOf<P, M>;

@@ -6,10 +6,14 @@ import type {
   AlertProfile,
   Notifications,
   Balance,
+  Card,
   Device,
+  DeviceCreated,
   Entry,
   MinuteRequest,
+  NewPassword,
   Queue,
+  Receipt,
   Status,
   Usage,
   User,
@@ -32,8 +36,15 @@ export function endpoints(client: ApiClient) {
 
     // Admin.
     users: async () => (await client.call('get', '/api/admin/users')) as UserWithBalance[],
-    recharge: async (userId: string, minutes: number, note?: string): Promise<Balance> =>
-      client.call('post', '/api/admin/recharge', { body: { userId, minutes, note: note || null } }),
+    /** Adds minutes; with `cashTaka` (or at the pump's price when absent) a receipt is written. */
+    recharge: async (userId: string, minutes: number, note?: string, cashTaka?: number): Promise<Balance> =>
+      client.call('post', '/api/admin/recharge', {
+        body: cashTaka === undefined ? { userId, minutes, note: note || null } : { userId, minutes, note: note || null, cashTaka },
+      }),
+    receipt: async (id: string): Promise<Receipt> => client.call('get', '/api/admin/receipts/{id}', { params: { id } }),
+    /** A new password for a farmer, shown once; the farmer is signed out everywhere. */
+    resetPassword: async (id: string): Promise<NewPassword> =>
+      client.call('post', '/api/admin/users/{id}/password', { params: { id } }),
     /** ± minutes with a reason (a mistake put right); written in the ledger and the log. */
     correct: async (userId: string, minutes: number, note: string): Promise<Balance> =>
       client.call('post', '/api/admin/corrections', { body: { userId, minutes, note } }),
@@ -48,6 +59,20 @@ export function endpoints(client: ApiClient) {
     reject: async (id: string) =>
       (await client.call('post', '/api/admin/minute-requests/{id}/reject', { params: { id } })) as MinuteRequest,
     devices: async (): Promise<Device[]> => client.call('get', '/api/admin/devices'),
+    createUser: async (name: string, username: string, password: string) =>
+      (await client.call('post', '/api/admin/users', { body: { name, username, password } })) as User,
+    cards: async (): Promise<Card[]> => client.call('get', '/api/admin/cards'),
+    bindCard: async (id: string, uid: string): Promise<Card> =>
+      client.call('post', '/api/admin/users/{id}/rfid', { params: { id }, body: { uid } }),
+    removeCard: async (uid: string): Promise<void> => {
+      await client.call('delete', '/api/admin/cards/{uid}', { params: { uid } });
+    },
+    registerDevice: async (name: string): Promise<DeviceCreated> =>
+      client.call('post', '/api/admin/devices', { body: { name } }),
+    /** The tenant's finished runs and receipts since `from` (RFC 3339). */
+    tenantUsage: async (from: string): Promise<Usage[]> =>
+      (await client.call('get', '/api/admin/usage', { query: { from } })) as Usage[],
+    receipts: async (from: string): Promise<Receipt[]> => client.call('get', '/api/admin/receipts', { query: { from } }),
     adminStop: async () => (await client.call('post', '/api/admin/motor/stop')) as Entry,
 
     // Alerts: everyone's bell and how they hear.
@@ -61,6 +86,16 @@ export function endpoints(client: ApiClient) {
 
     // Master.
     admins: async () => (await client.call('get', '/api/master/admins')) as AdminSummary[],
+    /** One pump, read by the master: its queue, its farmers, its last runs and receipts. */
+    pumpOf: async (adminId: string, from: string) => {
+      const [queue, users, usage, receipts] = await Promise.all([
+        client.call('get', '/api/queue', { query: { adminId } }) as Promise<Queue>,
+        client.call('get', '/api/admin/users', { query: { adminId } }) as Promise<UserWithBalance[]>,
+        client.call('get', '/api/admin/usage', { query: { adminId, from } }) as Promise<Usage[]>,
+        client.call('get', '/api/admin/receipts', { query: { adminId, from } }) as Promise<Receipt[]>,
+      ]);
+      return { queue, users, usage, receipts };
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { Platform } from 'react-native';
 import { ApiClient, ApiError, OfflineError, normaliseServerUrl, revokeRefreshToken, type Tokens } from '../api/client';
 import { endpoints, type Api } from '../api/endpoints';
 import type { User } from '../api/types';
+import { diagnoseServer, ServerProblemError } from '../server';
 import { KEYS, type AppStorage } from '../storage';
 
 /** Why the sign-in screen is showing, when it is not the first time. */
@@ -123,7 +124,15 @@ export function AuthProvider({ storage, children }: { storage: AppStorage; child
     async (serverInput: string, username: string, password: string) => {
       const serverUrl = normaliseServerUrl(serverInput);
       const client = makeClient(serverUrl, null);
-      const user = await client.login(username.trim(), password, `PumpPilot app (${Platform.OS})`);
+      let user: User;
+      try {
+        user = await client.login(username.trim(), password, `PumpPilot app (${Platform.OS})`);
+      } catch (err) {
+        // No answer, or an answer that is not PumpPilot's: find out why, to say what to fix.
+        const unclear = err instanceof OfflineError || (err instanceof ApiError && err.code.startsWith('HTTP_'));
+        const problem = unclear ? await diagnoseServer(serverUrl) : null;
+        throw problem ? new ServerProblemError(problem) : err;
+      }
       await Promise.all([
         storage.prefs.set(KEYS.serverUrl, serverUrl),
         storage.prefs.set(KEYS.lastUsername, username.trim()),

@@ -1,6 +1,7 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 
 import { ApiError, OfflineError } from '../api/client';
+import { ServerProblemError } from '../server';
 import { KEYS, type KeyValueStore } from '../storage';
 import * as format from './format';
 import type { Language } from './format';
@@ -44,6 +45,7 @@ export function makeI18n(lang: Language, setLanguage: (lang: Language) => void =
 
 export function describeError(err: unknown, t: Strings, lang: Language): string {
   if (err instanceof OfflineError) return t.errors.OFFLINE!;
+  if (err instanceof ServerProblemError) return t.errors[err.code]!;
   if (err instanceof ApiError) {
     const known = t.errors[err.code];
     // A validation message names the field; the rest is the server's English (or a parser's),

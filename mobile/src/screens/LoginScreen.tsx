@@ -2,15 +2,20 @@ import { useEffect, useState } from 'react';
 import { StyleSheet, Text, View } from 'react-native';
 
 import { useAuth, type Notice } from '../auth/AuthProvider';
+import { builtInServerUrl, type SignInLink } from '../server';
 import { useI18n } from '../i18n/I18n';
 import { Body, Button, Field, Message, Screen } from '../ui/components';
 import { colors } from '../ui/theme';
 
-export function LoginScreen({ notice }: { notice?: Notice }) {
+/**
+ * Signing in. The server comes from a sign-in link (the owner's QR code), else the last one used
+ * here, else the one built into the app; typing one stays possible.
+ */
+export function LoginScreen({ notice, link }: { notice?: Notice; link?: SignInLink | null }) {
   const { signIn, remembered } = useAuth();
   const i18n = useI18n();
   const { t } = i18n;
-  const [server, setServer] = useState(remembered.serverUrl);
+  const [server, setServer] = useState(link?.server || remembered.serverUrl || builtInServerUrl());
   const [username, setUsername] = useState(remembered.username);
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
@@ -21,6 +26,14 @@ export function LoginScreen({ notice }: { notice?: Notice }) {
     setServer((s) => s || remembered.serverUrl);
     setUsername((u) => u || remembered.username);
   }, [remembered]);
+
+  // A link opened now wins over anything remembered.
+  useEffect(() => {
+    if (!link) return;
+    setServer(link.server);
+    if (link.username) setUsername(link.username);
+    setError(null);
+  }, [link]);
 
   const submit = async () => {
     if (!server.trim()) return setError(t.needServer);
@@ -49,6 +62,7 @@ export function LoginScreen({ notice }: { notice?: Notice }) {
         {t.signInTitle}
       </Text>
       {noticeText ? <Message kind="info" text={noticeText} testID="login-notice" /> : null}
+      {link ? <Message kind="info" text={t.linkOpened(link.server)} testID="login-link" /> : null}
       <Field
         testID="login-server"
         label={t.serverAddress}

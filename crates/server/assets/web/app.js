@@ -84,6 +84,10 @@
     true
   );
 
+  Array.prototype.forEach.call(document.querySelectorAll('[data-print]'), function (button) {
+    button.addEventListener('click', function () { window.print(); });
+  });
+
   Array.prototype.forEach.call(document.querySelectorAll('[data-copy]'), function (button) {
     button.addEventListener('click', function () {
       var input = $(button.getAttribute('data-copy'));

@@ -28,7 +28,7 @@ use crate::{
     runtime::Extras,
     views::{
         AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, MinuteRequestView, MotorSettingsView,
-        UsageView, UserBalanceView, UserView, WalletView, minutes,
+        QueueView, UsageView, UserBalanceView, UserView, WalletView, minutes,
     },
 };
 
@@ -50,6 +50,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(motor_settings, set_motor_settings))
         .routes(routes!(admin_stop))
         .routes(routes!(remove_waiting))
+        .routes(routes!(move_waiting))
         .routes(routes!(tenant_usage))
         .routes(routes!(audit_log))
 }
@@ -146,6 +147,11 @@ pub struct RechargeBody {
     #[serde(default)]
     #[schema(max_length = 500)]
     note: Option<String>,
+    /// The cash taken for these minutes, in whole taka (0 to 10000000); a receipt is written with
+    /// the recharge. When absent and the pump has a price, the price of the minutes is taken.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 10000000)]
+    cash_taka: Option<i64>,
 }
 
 fn note(text: Option<String>) -> Result<String, ApiError> {
@@ -168,7 +174,14 @@ async fn recharge(
         return Err(ApiError::validation("minutes: from 1 to 100000"));
     }
     let note = note(body.note)?;
-    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Recharge, note).await
+    if body.cash_taka.is_some_and(|taka| !(0..=10_000_000).contains(&taka)) {
+        return Err(ApiError::validation("cashTaka: from 0 to 10000000"));
+    }
+    let cash = match body.cash_taka {
+        Some(taka) => Some(taka),
+        None => super::owner::price_of(&app.store.terms(admin.scope.admin()).await?, body.minutes),
+    };
+    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Recharge, note, cash).await
 }
 
 /// Adds (or, for a correction, takes away) minutes, with its ledger and audit entries.
@@ -179,11 +192,15 @@ async fn change_balance(
     minutes_delta: i64,
     kind: LedgerKind,
     note: String,
+    cash_taka: Option<i64>,
 ) -> Result<Json<BalanceView>, ApiError> {
     let user = tenant_user(app, admin.scope, user_id).await?;
-    let detail = format!("{minutes_delta:+} min {note}").trim_end().to_string();
+    let paid = cash_taka.map(|taka| format!(" ({taka} taka)")).unwrap_or_default();
+    let detail = format!("{minutes_delta:+} min{paid} {note}").trim_end().to_string();
     let action = if kind == LedgerKind::Correction { "correction" } else { "recharge" };
-    let extras = Extras::audit(audit(app, admin, action, user.id.to_string(), detail));
+    let receipt = cash_taka.map(|taka| super::owner::new_receipt(app, admin, user.id, minutes_delta, taka));
+    let receipt_id = receipt.as_ref().map(|r| r.id.to_string());
+    let extras = Extras { receipt, ..Extras::audit(audit(app, admin, action, user.id.to_string(), detail)) };
     let credit =
         Credit { user: user.id, seconds: minutes_delta * 60, kind, actor: admin.caller.id(), note, request_id: None };
     let (reply, available) = app
@@ -195,6 +212,7 @@ async fn change_balance(
         user_id: user.id.to_string(),
         available_seconds: available,
         available_minutes: minutes(available),
+        receipt_id,
     }))
 }
 
@@ -226,7 +244,7 @@ async fn correct(
     if note.trim().is_empty() {
         return Err(ApiError::validation("note: say why the balance is corrected"));
     }
-    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Correction, note).await
+    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Correction, note, None).await
 }
 
 /// A user's balance and ledger, newest first.
@@ -604,6 +622,55 @@ async fn remove_waiting(
     Ok(Json(EntryView::new(&entry, &tenant, now, &name)))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveWaitingBody {
+    /// The new place in line: 1 is next; past the end is last.
+    #[schema(minimum = 1)]
+    position: i64,
+    /// Why (1 to 500 characters); written in the audit log.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+/// Moves a waiting farmer to another place in line, with a reason (audited); the others keep
+/// their order. 404 when the farmer is not waiting.
+#[utoipa::path(post, path = "/api/admin/queue/{userId}/move", tag = "admin", params(("userId" = String, Path), AdminIdParam),
+    request_body = MoveWaitingBody, security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The queue in its new order", body = QueueView), Scoped, Body, Refused))]
+async fn move_waiting(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(user_id): ApiPath<String>,
+    ApiJson(body): ApiJson<MoveWaitingBody>,
+) -> Result<Json<QueueView>, ApiError> {
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::validation("reason: say why, in 1 to 500 characters"));
+    }
+    let to = usize::try_from(body.position)
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| ApiError::validation("position: 1 or more"))?;
+    let user = tenant_user(&app, admin.scope, &user_id).await?;
+    let (from, waiting) = app
+        .runtime
+        .read(admin.scope.admin(), |t, _| (t.waiting.iter().position(|e| e.user_id == user.id), t.waiting.len()))
+        .await?;
+    let from = from.ok_or_else(|| ApiError::not_found("waiting farmer"))?;
+    // The audit line says where the farmer lands (past the end is last).
+    let detail = format!("#{} → #{} {reason}", from + 1, to.min(waiting));
+    let extras = Extras::audit(audit(&app, &admin, "queue.move", user.id.to_string(), detail));
+    let (reply, (tenant, now)) = app
+        .runtime
+        .apply(admin.scope.admin(), Event::MoveWaiting { user: user.id, to }, extras, |t, now| (t.clone(), now))
+        .await?;
+    reply?;
+    let ids = tenant.active.iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
+    let names = app.names(ids).await?;
+    Ok(Json(QueueView::new(&tenant, now, &|id: UserId| names.get(&id).cloned().unwrap_or_default())))
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct UsageFilter {
@@ -621,7 +688,7 @@ struct UsageFilter {
     admin_id: Option<String>,
 }
 
-fn time_param(text: Option<&str>, field: &str) -> Result<Option<pumppilot_engine::Timestamp>, ApiError> {
+pub(crate) fn time_param(text: Option<&str>, field: &str) -> Result<Option<pumppilot_engine::Timestamp>, ApiError> {
     match text {
         None | Some("") => Ok(None),
         Some(text) => clock::parse_time(text)

@@ -9,6 +9,7 @@ mod live;
 mod master;
 pub(crate) mod motor;
 pub mod openapi;
+pub(crate) mod owner;
 mod sms;
 
 pub use cards::{CardView, RecentTaps};
@@ -37,6 +38,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(master::routes())
         .merge(admin::routes())
+        .merge(owner::routes())
         .merge(motor::routes())
         .merge(device::routes())
         .merge(cards::routes())

@@ -128,14 +128,11 @@ async fn wallet(State(app): State<AppState>, farmer: Farmer) -> Result<Json<Wall
     Ok(Json(wallet_view(&app, farmer.scope, farmer.id()).await?))
 }
 
-/// The most minutes one request may ask for (the owner's own limit is not stored yet).
-pub const MAX_REQUEST_MINUTES: i64 = 600;
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MinuteRequestBody {
-    /// 1 to 600 (`MAX_REQUEST_MINUTES`).
-    #[schema(minimum = 1, maximum = 600)]
+    /// 1 to the pump's `maxRequestMinutes` (`GET /api/terms`; 600 until the owner sets it).
+    #[schema(minimum = 1)]
     minutes: i64,
     /// Up to 500 characters.
     #[serde(default)]
@@ -152,8 +149,9 @@ async fn request_minutes(
     farmer: Farmer,
     ApiJson(body): ApiJson<MinuteRequestBody>,
 ) -> Result<(StatusCode, Json<MinuteRequestView>), ApiError> {
-    if !(1..=MAX_REQUEST_MINUTES).contains(&body.minutes) {
-        return Err(ApiError::validation(format!("minutes: from 1 to {MAX_REQUEST_MINUTES}")));
+    let most = app.store.terms(farmer.scope.admin()).await?.max_request_minutes;
+    if !(1..=most).contains(&body.minutes) {
+        return Err(ApiError::validation(format!("minutes: from 1 to {most}")));
     }
     let note = body.note.unwrap_or_default();
     if note.chars().count() > 500 {

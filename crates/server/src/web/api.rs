@@ -107,6 +107,14 @@ impl Api {
         self.call(Method::POST, path, Some(token), Some(body), None).await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PUT, path, Some(token), Some(body), None).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(token), Some(body), None).await
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> Answer {
         self.call(Method::DELETE, path, Some(token), None, None).await
     }
@@ -128,7 +136,8 @@ pub use crate::{
     views::{
         AdminSummaryView as AdminSummary, AuditView as Audit, DeviceCreatedView as DeviceCreated,
         DeviceStateView as DeviceState, DeviceView as Device, LedgerView as Ledger, MinuteRequestView as MinuteRequest,
-        MotorView as Motor, QueueView as Queue, StatusView as Status, UsageView as Usage,
-        UserBalanceView as UserBalance, UserView as User, WalletView as Wallet,
+        MotorView as Motor, NewPasswordView as NewPassword, QueueView as Queue, ReceiptView as Receipt,
+        StatusView as Status, TermsView as Terms, UsageView as Usage, UserBalanceView as UserBalance, UserView as User,
+        WalletView as Wallet,
     },
 };

@@ -5,7 +5,7 @@ use maud::{Markup, html};
 
 use super::i18n::{Lang, digits, number};
 
-/// One bar: its label and its value in seconds (drawn and written in minutes).
+/// One bar: its label and its value (seconds, drawn and written in minutes; or whole taka).
 pub struct Bar {
     pub label: String,
     pub value: i64,
@@ -32,8 +32,20 @@ pub struct Axes<'a> {
 /// Vertical bars (minutes per day), value above each bar, label below; the axes carry the unit
 /// (minutes, with the top value) and what the bars are (days).
 pub fn columns(bars: &[Bar], title: &str, lang: Lang, axes: &Axes) -> Markup {
+    columns_of(bars, title, lang, axes, &minutes_text)
+}
+
+/// Whole numbers as they are (taka), in the language's digits.
+pub fn amount_text(value: i64, lang: Lang) -> String {
+    number(value, lang)
+}
+
+/// Vertical bars whose values `text` writes (in the unit `axes` names).
+pub fn columns_of(bars: &[Bar], title: &str, lang: Lang, axes: &Axes, text: &dyn Fn(i64, Lang) -> String) -> Markup {
+    let minutes_text = text;
     let height = 240;
-    let (top, bottom, left) = (40, 44, 56);
+    // The bottom holds the bars' labels and, a line below them, what the bars are.
+    let (top, bottom, left) = (40, 64, 56);
     let plot = height - top - bottom;
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
     let slot = (WIDTH - 2 * left) / (bars.len() as i64).max(1);
@@ -45,7 +57,7 @@ pub fn columns(bars: &[Bar], title: &str, lang: Lang, axes: &Axes) -> Markup {
             title { (title) }
             line.axis x1=(left) y1=(top + plot) x2=(WIDTH - left) y2=(top + plot) {}
             line.axis x1=(left) y1=(top) x2=(left) y2=(top + plot) {}
-            text.unit x=(left - 6) y=(top - 16) text-anchor="end" { (axes.unit) }
+            text.unit x="4" y=(top - 16) text-anchor="start" { (axes.unit) }
             text.tick x=(left - 6) y=(top + 5) text-anchor="end" { (minutes_text(max, lang)) }
             text.tick x=(left - 6) y=(top + plot) text-anchor="end" { (digits("0", lang)) }
             text.unit x=(WIDTH - left) y=(height - 2) text-anchor="end" { (axes.across) }
@@ -70,6 +82,12 @@ pub fn columns(bars: &[Bar], title: &str, lang: Lang, axes: &Axes) -> Markup {
 /// Horizontal bars (minutes per farmer): the name and the value are page text (readable on a
 /// phone at any width), only the bar itself is a small SVG.
 pub fn rows(bars: &[Bar], title: &str, lang: Lang, unit: &str) -> Markup {
+    rows_of(bars, title, lang, unit, &minutes_text)
+}
+
+/// Horizontal bars whose values `text` writes, followed by `unit`.
+pub fn rows_of(bars: &[Bar], title: &str, lang: Lang, unit: &str, text: &dyn Fn(i64, Lang) -> String) -> Markup {
+    let minutes_text = text;
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
     html! {
         ul.hbars aria-label=(title) {
@@ -109,5 +127,10 @@ mod tests {
         assert_eq!(minutes_text(12, Lang::En), "0.2");
         assert_eq!(minutes_text(599, Lang::Bn), "১০.০");
         assert_eq!(minutes_text(3600, Lang::En), "60");
+        let taka = vec![Bar { label: "Karim".into(), value: 1500 }];
+        let list = rows_of(&taka, "cash per farmer", Lang::Bn, "টাকা", &amount_text).into_string();
+        assert!(list.contains("১,৫০০ টাকা"), "amounts carry their unit: {list}");
+        let days = columns_of(&taka, "cash per day", Lang::En, &Axes { unit: "taka", across: "day" }, &amount_text);
+        assert!(days.into_string().contains(">1,500<"));
     }
 }

@@ -5,8 +5,6 @@ use axum::{extract::State, response::Response};
 use maud::html;
 use serde_json::json;
 
-use crate::routes::motor::MAX_REQUEST_MINUTES;
-
 use super::{
     FarmerPage, Flash, Live, Page, Posted, Tab, WebState,
     api::{MinuteRequest, Queue, Status, Usage, Wallet},
@@ -100,11 +98,12 @@ pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
 
 /// `GET /user/minutes`: ask for minutes; the requests and the ledger.
 pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) -> Result<Response, Response> {
-    let (requests, wallet) = tokio::join!(
+    let (requests, wallet, terms) = tokio::join!(
         page.get::<Vec<MinuteRequest>>(&web, "/api/minute-requests"),
-        page.get::<Wallet>(&web, "/api/wallet")
+        page.get::<Wallet>(&web, "/api/wallet"),
+        page.get::<super::api::Terms>(&web, "/api/terms"),
     );
-    let (requests, wallet) = (requests?, wallet?);
+    let (requests, wallet, terms) = (requests?, wallet?, terms?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let content = html! {
         section.card.balance {
@@ -114,7 +113,7 @@ pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) 
         section.card {
             h2 { (t.request_title) }
             p.muted { (t.request_help) }
-            p.hint { (fill(t.request_limits, &[&fmt_minutes(MAX_REQUEST_MINUTES, lang)])) }
+            p.hint { (fill(t.request_limits, &[&fmt_minutes(terms.max_request_minutes, lang)])) }
             @if requests.iter().any(|r| r.status == "PENDING") { p.warn #request-waiting { (t.request_waiting) } }
             @else {
             form method="post" action="/user/minutes" {

@@ -7,6 +7,9 @@
 
 use axum::http::{HeaderMap, header};
 
+mod owner;
+pub use owner::OwnerText;
+
 /// A language the dashboard speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -348,6 +351,8 @@ pub struct Text {
     pub unit_min: &'static str,
     pub unit_s: &'static str,
     pub months: [&'static str; 12],
+    /// The owner's day: terms, receipts, a farmer's name and password.
+    pub owner: &'static OwnerText,
 }
 
 pub static EN: Text = Text {
@@ -575,6 +580,10 @@ pub static EN: Text = Text {
         ("card.bind", "Card bound"),
         ("card.unbind", "Card removed"),
         ("queue.remove", "Taken out of the queue"),
+        ("terms.set", "Price and limits changed"),
+        ("queue.move", "Moved in the queue"),
+        ("user.edit", "Farmer renamed"),
+        ("user.password", "New password made"),
     ],
 
     owners_title: "Pump owners",
@@ -674,12 +683,17 @@ pub static EN: Text = Text {
         ("uid", "Card number: the letters and digits on the reader, like 04A1B2C3."),
         ("from", "Dates: pick a day."),
         ("to", "Dates: pick a day."),
+        ("maxRequestMinutes", "Most minutes: a whole number from 1 to 10080."),
+        ("pricePerHourTaka", "Price: whole taka from 0 to 100000, or empty for no price."),
+        ("cashTaka", "Cash: whole taka, like 150, or empty."),
+        ("position", "Place: a whole number, 1 for next."),
     ],
 
     unit_h: "h",
     unit_min: "min",
     unit_s: "s",
     months: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    owner: &owner::EN,
 };
 
 pub static BN: Text = Text {
@@ -898,6 +912,10 @@ pub static BN: Text = Text {
         ("card.bind", "কার্ড যুক্ত"),
         ("card.unbind", "কার্ড বাদ"),
         ("queue.remove", "সারি থেকে সরানো"),
+        ("terms.set", "দাম ও সীমা বদলানো হয়েছে"),
+        ("queue.move", "সারিতে সরানো হয়েছে"),
+        ("user.edit", "কৃষকের নাম বদলানো হয়েছে"),
+        ("user.password", "নতুন পাসওয়ার্ড তৈরি হয়েছে"),
     ],
 
     owners_title: "পাম্প মালিক",
@@ -997,12 +1015,17 @@ pub static BN: Text = Text {
         ("uid", "কার্ড নম্বর: রিডারে দেখানো অক্ষর ও সংখ্যা, যেমন 04A1B2C3।"),
         ("from", "তারিখ: একটি দিন বেছে নিন।"),
         ("to", "তারিখ: একটি দিন বেছে নিন।"),
+        ("maxRequestMinutes", "সর্বোচ্চ মিনিট: ১ থেকে ১০০৮০-এর মধ্যে একটি পূর্ণ সংখ্যা।"),
+        ("pricePerHourTaka", "দাম: ০ থেকে ১০০০০০ টাকা, অথবা দাম না থাকলে খালি।"),
+        ("cashTaka", "টাকা: পূর্ণ সংখ্যায়, যেমন ১৫০, অথবা খালি।"),
+        ("position", "নম্বর: একটি পূর্ণ সংখ্যা, পরের জনের জন্য ১।"),
     ],
 
     unit_h: "ঘণ্টা",
     unit_min: "মিনিট",
     unit_s: "সেকেন্ড",
     months: ["জানুয়ারি", "ফেব্রুয়ারি", "মার্চ", "এপ্রিল", "মে", "জুন", "জুলাই", "আগস্ট", "সেপ্টেম্বর", "অক্টোবর", "নভেম্বর", "ডিসেম্বর"],
+    owner: &owner::BN,
 };
 
 const BANGLA_DIGITS: [char; 10] = ['০', '১', '২', '৩', '৪', '৫', '৬', '৭', '৮', '৯'];

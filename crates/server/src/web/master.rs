@@ -2,18 +2,64 @@
 
 use axum::{
     extract::{Path, State},
+    http::StatusCode,
     response::Response,
 };
 use maud::html;
 use serde_json::json;
 
-use super::{Flash, Live, MasterPage, Posted, Tab, WebState, api::AdminSummary, finish, i18n::number, parts, redirect};
+use super::{
+    Flash, Live, MasterPage, Page, Posted, Tab, Web, WebState,
+    api::{AdminSummary, Queue, Receipt, Status, Usage, UserBalance},
+    finish,
+    i18n::{date_time, duration, fill, number},
+    message_page, parts, redirect,
+};
 
-/// `GET /master`: the pump owners.
+/// Thirty days before now, as RFC 3339 (the window of the totals).
+fn thirty_days_ago(web: &Web) -> String {
+    crate::clock::rfc3339(web.app.now() + (-30 * 24 * 3_600_000))
+}
+
+/// Minutes charged and cash taken at one pump in the last 30 days (the master reads it with
+/// `?adminId=`).
+async fn last_30_days(web: &Web, page: &Page, admin: &str) -> Result<(Vec<Usage>, Vec<Receipt>), Response> {
+    let since = thirty_days_ago(web);
+    let (usage_path, receipts_path) = (
+        format!("/api/admin/usage?adminId={admin}&from={since}"),
+        format!("/api/admin/receipts?adminId={admin}&from={since}"),
+    );
+    let (usage, receipts) =
+        tokio::join!(page.get::<Vec<Usage>>(web, &usage_path), page.get::<Vec<Receipt>>(web, &receipts_path));
+    Ok((usage?, receipts?))
+}
+
+/// `GET /master`: totals across pumps, then the pump owners.
 pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -> Result<Response, Response> {
     let owners = page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await?;
     let (t, lang) = (page.t(), page.lang());
+    let o = t.owner;
+    let (mut seconds, mut cash) = (0_i64, 0_i64);
+    for owner in &owners {
+        let (usage, receipts) = last_30_days(&web, &page, &owner.user.id).await?;
+        seconds += usage.iter().map(|u| u.charged_seconds).sum::<i64>();
+        cash += receipts.iter().map(|r| r.cash_taka).sum::<i64>();
+    }
+    let totals = [
+        (o.total_owners, number(owners.len() as i64, lang)),
+        (o.total_farmers, number(owners.iter().map(|o| o.user_count as i64).sum(), lang)),
+        (o.total_running, number(owners.iter().filter(|o| o.motor_state != "IDLE").count() as i64, lang)),
+        (o.total_online, number(owners.iter().filter(|o| o.device_online).count() as i64, lang)),
+        (o.total_minutes_30, duration(seconds, lang)),
+        (o.total_cash_30, fill(o.taka, &[&number(cash, lang)])),
+    ];
     let content = html! {
+        section.card #totals {
+            h2 { (o.totals_title) }
+            dl.facts.totals {
+                @for (label, value) in &totals { dt { (label) } dd.num { strong { (value) } } }
+            }
+        }
         section.card {
             h2 { (t.owners_title) }
             @if owners.is_empty() { p.muted { (t.no_owners) } }
@@ -23,7 +69,10 @@ pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -
                     tbody {
                         @for o in &owners {
                             tr data-owner=(o.user.id) {
-                                td data-label=(t.name) { strong { (o.user.name) } br; small.muted { (o.user.username) } }
+                                td data-label=(t.name) {
+                                    a href={"/master/owners/" (o.user.id)} { strong { (o.user.name) } }
+                                    br; small.muted { (o.user.username) }
+                                }
                                 td data-label=(t.motor) .m-state { (parts::tag(t, &o.motor_state)) }
                                 td data-label=(t.device_title) .m-device {
                                     span.chip.(if o.device_online { "good" } else { "bad" }) {
@@ -88,4 +137,91 @@ pub async fn suspend(State(web): State<WebState>, Path(id): Path<String>, posted
 /// `POST /master/owners/{id}/unsuspend`.
 pub async fn unsuspend(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
     set_suspended(web, id, posted, false).await
+}
+
+/// `GET /master/owners/{id}`: one pump as its owner sees it, read-only: the motor, the queue, the
+/// farmers with their balances, and the last 30 days' minutes and cash.
+pub async fn pump(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    MasterPage(page): MasterPage,
+) -> Result<Response, Response> {
+    let t = page.t();
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(message_page(&page.visit, Some(&page), StatusCode::NOT_FOUND, t.not_found_title, t.not_found_text));
+    }
+    let owners = page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await?;
+    let Some(owner) = owners.into_iter().find(|o| o.user.id == id) else {
+        return Err(message_page(&page.visit, Some(&page), StatusCode::NOT_FOUND, t.not_found_title, t.not_found_text));
+    };
+    let paths = [
+        format!("/api/motor/status?adminId={id}"),
+        format!("/api/queue?adminId={id}"),
+        format!("/api/admin/users?adminId={id}"),
+    ];
+    let (status, queue, users) = tokio::join!(
+        page.get::<Status>(&web, &paths[0]),
+        page.get::<Queue>(&web, &paths[1]),
+        page.get::<Vec<UserBalance>>(&web, &paths[2]),
+    );
+    let (status, queue, users) = (status?, queue?, users?);
+    let (usage, receipts) = last_30_days(&web, &page, &id).await?;
+    let (lang, zone) = (page.lang(), page.visit.zone);
+    let o = t.owner;
+    let panel = parts::owner_panel(t, lang, &status.motor, &queue);
+    let minutes: i64 = usage.iter().map(|u| u.charged_seconds).sum();
+    let cash: i64 = receipts.iter().map(|r| r.cash_taka).sum();
+    let title = fill(o.pump_of, &[&owner.user.name]);
+    let content = html! {
+        p { a href="/master" { "← " (o.back_to_owners) } }
+        h1 #pump-title { (title) " " @if owner.user.suspended { span.tag.bad { (t.suspended) } } }
+        (parts::panel(&panel))
+        (parts::device_status(t, &status.device))
+        section.card #queue {
+            h2 { (t.queue_title) }
+            (parts::queue(t, lang, &queue, &page.me.id))
+        }
+        section.card #pump-farmers {
+            h2 { (t.farmers_title) }
+            @if users.is_empty() { p.muted { (t.no_farmers) } }
+            @else {
+                table.table.farmers {
+                    thead { tr { th { (t.name) } th { (t.balance) } th { (t.status) } } }
+                    tbody {
+                        @for u in &users {
+                            tr {
+                                td data-label=(t.name) { strong { (u.user.name) } br; small.muted { (u.user.username) } }
+                                td data-label=(t.balance) .num { (duration(u.available_seconds, lang)) }
+                                td data-label=(t.status) {
+                                    @if u.user.suspended { span.tag.bad { (t.suspended) } } @else { span.tag.good { (t.active) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card #pump-usage {
+            h2 { (o.last_30_days) }
+            dl.facts {
+                dt { (o.total_minutes_30) } dd.num { strong { (duration(minutes, lang)) } }
+                dt { (o.total_cash_30) } dd.num { strong { (fill(o.taka, &[&number(cash, lang)])) } }
+            }
+            @if !usage.is_empty() {
+                table.table {
+                    thead { tr { th { (t.col_when) } th { (t.name) } th { (t.minutes) } } }
+                    tbody {
+                        @for u in usage.iter().take(20) {
+                            tr {
+                                td data-label=(t.col_when) { (date_time(&u.ended_at, zone, lang)) }
+                                td data-label=(t.name) { (users.iter().find(|x| x.user.id == u.user_id).map_or(t.unknown_user, |x| x.user.name.as_str())) }
+                                td data-label=(t.minutes) .num { (duration(u.charged_seconds, lang)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page.render(Tab::Master, Live::Off, &title, content))
 }

@@ -83,7 +83,12 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/farmers/{id}/unsuspend", post(admin::unsuspend))
         .route("/admin/farmers/{id}/card", post(admin::bind_card))
         .route("/admin/farmers/{id}/cards/{uid}/remove", post(admin::remove_card))
+        .route("/admin/farmers/{id}/name", post(admin::rename))
+        .route("/admin/farmers/{id}/password", post(admin::reset_password))
+        .route("/admin/terms", post(admin::set_terms))
+        .route("/admin/receipts/{id}", get(admin::receipt))
         .route("/admin/queue/remove", post(admin::remove_waiting))
+        .route("/admin/queue/move", post(admin::move_waiting))
         .route("/admin/requests", get(admin::requests))
         .route("/admin/requests/{id}/approve", post(admin::approve))
         .route("/admin/requests/{id}/reject", post(admin::reject))
@@ -91,6 +96,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/usage.csv", get(admin::usage_csv))
         .route("/admin/log", get(admin::log))
         .route("/master", get(master::owners).post(master::create_owner))
+        .route("/master/owners/{id}", get(master::pump))
         .route("/master/owners/{id}/suspend", post(master::suspend))
         .route("/master/owners/{id}/unsuspend", post(master::unsuspend))
         .route("/static/{file}", get(assets::serve))
@@ -207,7 +213,10 @@ impl Flash {
             "signed_out" => t.signed_out,
             "form_expired" => t.form_expired,
             "error" => return error_words(t, &args),
-            _ => return (String::new(), None),
+            other => match t.owner.flash(other) {
+                Some(template) => template,
+                None => return (String::new(), None),
+            },
         };
         (fill(template, &args), None)
     }

@@ -1,9 +1,10 @@
-import { useState } from 'react';
+import { useCallback, useState } from 'react';
+import { Text } from 'react-native';
 
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
-import { Body, Card, ErrorBox, Fact, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
+import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
 import { useResource } from '../../ui/useResource';
 import { deviceOk, deviceWords, holdWords, motorTone, motorWord } from '../../ui/words';
 import { AdminOnly } from './AdminOnly';
@@ -68,6 +69,89 @@ function Pump() {
           <Body muted>{d.lastSeenAt ? t.lastSeen(i18n.dateTime(d.lastSeenAt)) : t.neverSeen}</Body>
         </Card>
       ))}
+      <RegisterDevice onRegistered={() => void devices.reload()} />
+      <UsageSummary version={live.version} />
     </Screen>
+  );
+}
+
+/** Registers a device; its key is shown this once, to copy into the device. */
+function RegisterDevice({ onRegistered }: { onRegistered: () => void }) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const [name, setName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [key, setKey] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const register = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const created = await api.registerDevice(name.trim());
+      setKey(created.deviceKey);
+      setName('');
+      onRegistered();
+    } catch (err) {
+      setError(i18n.error(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Card testID="register-device">
+      <Body strong>{t.registerDevice}</Body>
+      {key ? (
+        <>
+          <Body strong>{t.deviceKeyTitle}</Body>
+          <Text selectable testID="device-key">
+            {key}
+          </Text>
+          <Message kind="info" text={t.deviceKeyHelp} />
+        </>
+      ) : null}
+      {error ? <Message kind="error" text={error} testID="register-device-error" /> : null}
+      <Field testID="device-name" label={t.deviceName} value={name} onChangeText={setName} maxLength={80} />
+      <Button kind="outline" testID="device-register" label={t.register} busy={busy} onPress={() => void register()} />
+    </Card>
+  );
+}
+
+const DAY_MS = 24 * 3_600_000;
+
+/** The last 14 days: time pumped and cash taken, and per farmer. */
+function UsageSummary({ version }: { version: number }) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const load = useCallback(async () => {
+    const from = new Date(Date.now() - 14 * DAY_MS).toISOString();
+    const [usage, receipts, users] = await Promise.all([api.tenantUsage(from), api.receipts(from), api.users()]);
+    return { usage, receipts, names: new Map(users.map((u) => [u.id, u.name])) };
+  }, [api]);
+  const data = useResource(load, version);
+  if (!data.data) return data.error ? <ErrorBox error={data.error} onRetry={data.reload} /> : null;
+  const { usage, receipts, names } = data.data;
+  const perFarmer = new Map<string, number>();
+  for (const u of usage) {
+    const name = names.get(u.userId) ?? u.userId;
+    perFarmer.set(name, (perFarmer.get(name) ?? 0) + u.chargedSeconds);
+  }
+  const total = usage.reduce((sum, u) => sum + u.chargedSeconds, 0);
+  const cash = receipts.reduce((sum, r) => sum + r.cashTaka, 0);
+  return (
+    <Card testID="usage-summary">
+      <Body strong>{t.usageTitle}</Body>
+      <Body testID="usage-total">{t.usageTotal(i18n.duration(total))}</Body>
+      <Body testID="usage-cash">{t.cashTotal(i18n.num(cash))}</Body>
+      {usage.length === 0 ? <Body muted>{t.usageNone}</Body> : null}
+      {[...perFarmer.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, seconds]) => (
+          <Body key={name} testID={`usage-${name}`}>{`${name}: ${i18n.duration(seconds)}`}</Body>
+        ))}
+    </Card>
   );
 }

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { StyleSheet, Text, View } from 'react-native';
 
-import type { UserWithBalance } from '../../api/types';
+import type { Card as RfidCard, UserWithBalance } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { parseSignedNumber, parseWholeNumber } from '../../i18n/format';
@@ -24,12 +24,14 @@ function Users() {
   const { api } = useSession();
   const { t } = useI18n();
   const users = useResource(api.users);
+  const cards = useResource(api.cards);
   const [open, setOpen] = useState<string | null>(null);
   const [message, setMessage] = useState<Note>(null);
 
   const done = (note: Note) => {
     setMessage(note);
     void users.reload();
+    void cards.reload();
   };
 
   return (
@@ -37,11 +39,113 @@ function Users() {
       {message ? <Message kind={message.kind} text={message.text} testID={`users-${message.kind}`} /> : null}
       {users.error ? <ErrorBox error={users.error} onRetry={users.reload} /> : null}
       {!users.data && users.loading ? <Loading /> : null}
+      <NewFarmer onDone={done} />
       {users.data?.length === 0 ? <Body muted>{t.noUsers}</Body> : null}
       {users.data?.map((u) => (
-        <UserCard key={u.id} user={u} open={open === u.id} onToggle={() => setOpen(open === u.id ? null : u.id)} onDone={done} />
+        <UserCard
+          key={u.id}
+          user={u}
+          cards={(cards.data ?? []).filter((c) => c.userId === u.id)}
+          open={open === u.id}
+          onToggle={() => setOpen(open === u.id ? null : u.id)}
+          onDone={done}
+        />
       ))}
     </Screen>
+  );
+}
+
+/** A new farmer: name, username (a phone number works) and a first password. */
+function NewFarmer({ onDone }: { onDone: (note: Note) => void }) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const [name, setName] = useState('');
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  const add = async () => {
+    setBusy(true);
+    try {
+      const user = await api.createUser(name.trim(), username.trim(), password);
+      setName('');
+      setUsername('');
+      setPassword('');
+      onDone({ kind: 'success', text: t.farmerAdded(user.name) });
+    } catch (err) {
+      // What was typed stays, to be put right.
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Card testID="new-farmer">
+      <Text style={styles.name}>{t.addFarmerTitle}</Text>
+      <Field testID="new-farmer-name" label={t.farmerName} value={name} onChangeText={setName} maxLength={80} />
+      <Field testID="new-farmer-username" label={t.username} value={username} onChangeText={setUsername} autoCapitalize="none" maxLength={64} />
+      <Field testID="new-farmer-password" label={t.farmerPassword} value={password} onChangeText={setPassword} autoCapitalize="none" maxLength={256} />
+      <Button testID="new-farmer-add" label={t.addFarmer} busy={busy} onPress={() => void add()} />
+    </Card>
+  );
+}
+
+/** A farmer's RFID cards: give one (a card of another farmer moves), take one away (two taps). */
+function Cards({ user, cards, onDone }: { user: UserWithBalance; cards: RfidCard[]; onDone: (note: Note) => void }) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const [uid, setUid] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [confirm, setConfirm] = useState<string | null>(null);
+
+  const bind = async () => {
+    setBusy(true);
+    try {
+      const card = await api.bindCard(user.id, uid);
+      setUid('');
+      onDone({ kind: 'success', text: t.cardBound(card.uid, user.name) });
+    } catch (err) {
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const remove = async (card: string) => {
+    if (confirm !== card) {
+      setConfirm(card);
+      return;
+    }
+    setConfirm(null);
+    try {
+      await api.removeCard(card);
+      onDone({ kind: 'success', text: t.cardRemoved(card) });
+    } catch (err) {
+      onDone({ kind: 'error', text: i18n.error(err) });
+    }
+  };
+
+  return (
+    <View style={styles.panel} testID={`user-${user.username}-cards`}>
+      <Body strong>{t.cardsTitle}</Body>
+      {cards.length === 0 ? <Body muted>{t.noCards}</Body> : null}
+      {cards.map((c) => (
+        <View key={c.uid} style={styles.row}>
+          <Text style={styles.grow}>{c.uid}</Text>
+          <Button
+            kind="danger"
+            testID={`card-${c.uid}-remove`}
+            label={confirm === c.uid ? t.confirmRemoveCard : t.removeCard}
+            onPress={() => void remove(c.uid)}
+          />
+        </View>
+      ))}
+      <Field testID={`user-${user.username}-uid`} label={t.cardUid} value={uid} onChangeText={setUid} autoCapitalize="characters" maxLength={32} />
+      <Button kind="outline" testID={`user-${user.username}-bind`} label={t.bindCard} busy={busy} onPress={() => void bind()} />
+    </View>
   );
 }
 
@@ -49,11 +153,13 @@ const PRESETS = [10, 30, 60, 120] as const;
 
 function UserCard({
   user,
+  cards,
   open,
   onToggle,
   onDone,
 }: {
   user: UserWithBalance;
+  cards: RfidCard[];
   open: boolean;
   onToggle: () => void;
   onDone: (note: Note) => void;
@@ -62,7 +168,9 @@ function UserCard({
   const i18n = useI18n();
   const { t } = i18n;
   const [minutes, setMinutes] = useState('30');
-  const [busy, setBusy] = useState<'recharge' | 'suspend' | 'correct' | null>(null);
+  const [cash, setCash] = useState('');
+  const [busy, setBusy] = useState<'recharge' | 'suspend' | 'correct' | 'password' | null>(null);
+  const [confirmReset, setConfirmReset] = useState(false);
   const [confirmSuspend, setConfirmSuspend] = useState(false);
   const [fix, setFix] = useState('');
   const [why, setWhy] = useState('');
@@ -98,10 +206,39 @@ function UserCard({
       onDone({ kind: 'error', text: t.badMinutes });
       return;
     }
+    const taka = cash.trim() ? parseWholeNumber(cash) : undefined;
+    if (taka === null) {
+      onDone({ kind: 'error', text: t.badCash });
+      return;
+    }
     setBusy('recharge');
     try {
-      const balance = await api.recharge(user.id, n);
-      onDone({ kind: 'success', text: t.rechargeDone(user.name, i18n.duration(balance.availableSeconds)) });
+      const balance = await api.recharge(user.id, n, undefined, taka);
+      // Without a typed amount the server took the pump's price: the receipt says how much.
+      const paid = balance.receiptId ? (taka ?? (await api.receipt(balance.receiptId)).cashTaka) : null;
+      setCash('');
+      const left = i18n.duration(balance.availableSeconds);
+      onDone({
+        kind: 'success',
+        text: paid === null ? t.rechargeDone(user.name, left) : t.rechargeReceipt(user.name, left, i18n.num(paid)),
+      });
+    } catch (err) {
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const resetPassword = async () => {
+    if (!confirmReset) {
+      setConfirmReset(true);
+      return;
+    }
+    setConfirmReset(false);
+    setBusy('password');
+    try {
+      const made = await api.resetPassword(user.id);
+      onDone({ kind: 'success', text: t.newPassword(user.name, made.password) });
     } catch (err) {
       onDone({ kind: 'error', text: i18n.error(err) });
     } finally {
@@ -160,6 +297,14 @@ function UserCard({
             onChange={(m) => setMinutes(String(m))}
             options={PRESETS.map((m) => ({ value: m, label: i18n.minutes(m) }))}
           />
+          <Field
+            testID={`user-${user.username}-cash`}
+            label={t.cashTaken}
+            value={cash}
+            onChangeText={setCash}
+            keyboardType="number-pad"
+            maxLength={8}
+          />
           <Button
             testID={`user-${user.username}-recharge`}
             label={`${t.recharge} +${i18n.minutes(parseWholeNumber(minutes) ?? 0)}`}
@@ -182,6 +327,14 @@ function UserCard({
             busy={busy === 'suspend'}
             onPress={() => void toggleSuspension()}
           />
+          <Button
+            kind="outline"
+            testID={`user-${user.username}-password`}
+            label={confirmReset ? t.confirmResetPassword : t.resetPassword}
+            busy={busy === 'password'}
+            onPress={() => void resetPassword()}
+          />
+          <Cards user={user} cards={cards} onDone={onDone} />
         </View>
       ) : null}
     </Card>

@@ -1,11 +1,14 @@
+import { useCallback, useState } from 'react';
+
+import type { AdminSummary } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
-import { Body, Card, ErrorBox, Fact, Loading, Screen, Tag } from '../../ui/components';
+import { Body, Button, Card, ErrorBox, Fact, Heading, Loading, Screen, Tag } from '../../ui/components';
 import { useResource } from '../../ui/useResource';
-import { motorTone, motorWord } from '../../ui/words';
+import { entryTone, entryWord, motorTone, motorWord } from '../../ui/words';
 import { AdminOnly } from '../admin/AdminOnly';
 
-/** The master's overview: every pump owner and their motor at a glance. */
+/** The master's overview: totals across pumps, every pump owner at a glance, and any pump opened. */
 export function AdminsScreen() {
   return (
     <AdminOnly allow={['master']}>
@@ -19,13 +22,24 @@ function Admins() {
   const i18n = useI18n();
   const { t } = i18n;
   const admins = useResource(api.admins);
+  const [open, setOpen] = useState<string | null>(null);
+  const all = admins.data ?? [];
   return (
     <Screen title={t.adminsTitle} testID="admins" onRefresh={admins.reload}>
+      {admins.data ? (
+        <Card testID="totals">
+          <Body strong>{t.totalsTitle}</Body>
+          <Body>{t.totalOwners(i18n.num(all.length))}</Body>
+          <Body>{t.totalFarmers(i18n.num(all.reduce((n, a) => n + a.userCount, 0)))}</Body>
+          <Body>{t.totalRunning(i18n.num(all.filter((a) => a.motorState !== 'IDLE').length))}</Body>
+          <Body>{t.totalOnline(i18n.num(all.filter((a) => a.deviceOnline).length))}</Body>
+        </Card>
+      ) : null}
       <Body muted>{t.masterNote}</Body>
       {admins.error ? <ErrorBox error={admins.error} onRetry={admins.reload} /> : null}
       {!admins.data && admins.loading ? <Loading /> : null}
       {admins.data?.length === 0 ? <Body muted>{t.noAdmins}</Body> : null}
-      {admins.data?.map((a) => (
+      {all.map((a) => (
         <Card key={a.id} testID={`admin-${a.username}`}>
           <Body strong>{a.name}</Body>
           <Body muted>
@@ -34,8 +48,54 @@ function Admins() {
           <Tag tone={motorTone(a.motorState)} word={motorWord(a.motorState, t)} />
           <Fact ok={a.deviceOnline} text={a.deviceOnline ? t.pumpConnected : t.pumpNotConnected} />
           {a.suspended ? <Tag tone="hold" word={t.suspended} /> : null}
+          <Button
+            kind="outline"
+            testID={`admin-${a.username}-open`}
+            label={open === a.id ? t.closePump : t.openPump}
+            onPress={() => setOpen(open === a.id ? null : a.id)}
+          />
+          {open === a.id ? <PumpOf admin={a} /> : null}
         </Card>
       ))}
     </Screen>
+  );
+}
+
+const DAY_MS = 24 * 3_600_000;
+
+/** One pump, read-only: its queue, its farmers with their balances, its last 14 days. */
+function PumpOf({ admin }: { admin: AdminSummary }) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const load = useCallback(() => api.pumpOf(admin.id, new Date(Date.now() - 14 * DAY_MS).toISOString()), [api, admin.id]);
+  const pump = useResource(load);
+  if (pump.error) return <ErrorBox error={pump.error} onRetry={pump.reload} />;
+  if (!pump.data) return <Loading />;
+  const { queue, users, usage, receipts } = pump.data;
+  const pumped = usage.reduce((n, u) => n + u.chargedSeconds, 0);
+  const cash = receipts.reduce((n, r) => n + r.cashTaka, 0);
+  return (
+    <>
+      <Body testID={`pump-${admin.username}-usage`}>{t.pumpUsage(i18n.duration(pumped), i18n.num(cash))}</Body>
+      <Heading>{t.tabQueue}</Heading>
+      {/* A snapshot, not live: the master watches no motor of its own. */}
+      {queue.active ? (
+        <Body testID={`pump-${admin.username}-active`}>{queue.active.userName}</Body>
+      ) : (
+        <Body muted>{t.motorIdleNobody}</Body>
+      )}
+      {queue.active ? <Tag tone={entryTone(queue.active)} word={entryWord(queue.active, t)} /> : null}
+      {queue.waiting.map((e) => (
+        <Body key={e.id} testID={`pump-${admin.username}-waiting-${e.position ?? 0}`}>{`#${i18n.num(e.position ?? 0)} ${e.userName}`}</Body>
+      ))}
+      <Heading>{t.usersTitle}</Heading>
+      {users.length === 0 ? <Body muted>{t.noUsers}</Body> : null}
+      {users.map((u) => (
+        <Body key={u.id} testID={`pump-${admin.username}-user-${u.username}`}>
+          {`${u.name}: ${i18n.duration(u.availableSeconds)}`}
+        </Body>
+      ))}
+    </>
   );
 }

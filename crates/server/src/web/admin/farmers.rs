@@ -57,6 +57,7 @@ pub async fn create_farmer(State(web): State<WebState>, posted: Posted) -> Respo
 pub async fn farmer(
     State(web): State<WebState>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     OwnerPage(page): OwnerPage,
 ) -> Result<Response, Response> {
     if !valid_id(&id) {
@@ -64,12 +65,16 @@ pub async fn farmer(
     }
     let wallet = page.get::<Wallet>(&web, &format!("/api/admin/users/{id}/wallet")).await?;
     let usage_path = format!("/api/admin/usage?userId={id}");
-    let (users, cards, usage) = tokio::join!(
+    let receipts_path = format!("/api/admin/receipts?userId={id}");
+    let (users, cards, usage, terms, receipts) = tokio::join!(
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
         page.get::<Vec<Card>>(&web, "/api/admin/cards"),
         page.get::<Vec<Usage>>(&web, &usage_path),
+        page.get::<crate::web::api::Terms>(&web, "/api/admin/terms"),
+        page.get::<Vec<crate::web::api::Receipt>>(&web, &receipts_path),
     );
-    let (users, cards, usage) = (users?, cards?, usage?);
+    let (users, cards, usage, terms, receipts) = (users?, cards?, usage?, terms?, receipts?);
+    let o = page.t().owner;
     let Some(user) = users.into_iter().find(|u| u.user.id == id) else { return Err(not_found(&page.visit)) };
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let name = user.user.name.clone();
@@ -90,10 +95,21 @@ pub async fn farmer(
                 input type="hidden" name="name" value=(name);
                 label for="r-minutes" { (t.recharge_minutes) }
                 input #r-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off" value=(page.visit.kept("minutes"));
+                label for="r-cash" { (o.cash_taken) }
+                input #r-cash type="text" name="cashTaka" inputmode="numeric" maxlength="9" autocomplete="off"
+                    value=(page.visit.kept("cashTaka"));
+                small.muted #r-cash-help {
+                    @if terms.price_per_hour_taka.is_some() { (fill(o.cash_help, &[&super::owner::price_words(o, &terms, lang)])) }
+                    @else { (o.cash_help_no_price) }
+                }
                 label for="r-note" { (t.note) }
                 input #r-note type="text" name="note" maxlength="500" placeholder=(t.note_placeholder) value=(page.visit.kept("note"));
                 button.big.go type="submit" { (t.recharge) }
             }
+        }
+        section.card #receipts {
+            h2 { (o.receipts_title) }
+            (super::owner::receipts_table(&page, &receipts))
         }
         section.card #correction {
             h2 { (t.correction_title) }
@@ -136,6 +152,26 @@ pub async fn farmer(
                 button.secondary type="submit" { (t.bind_card) }
             }
         }
+        (super::owner::app_card(&page, &super::owner::server_url(&headers), &user.user.username))
+        section.card #edit-farmer {
+            h2 { (o.edit_title) }
+            form method="post" action={"/admin/farmers/" (id) "/name"} {
+                (page.csrf_field())
+                label for="e-name" { (t.name) }
+                input #e-name type="text" name="name" required maxlength="80" autocomplete="off"
+                    value=(if page.visit.kept("name").is_empty() || page.visit.kept("name") == name { name.as_str() } else { page.visit.kept("name") });
+                button.secondary type="submit" { (o.save_name) }
+            }
+        }
+        section.card #password {
+            h2 { (o.password_title) }
+            p.hint { (o.password_help) }
+            form method="post" action={"/admin/farmers/" (id) "/password"} data-confirm=(o.confirm_reset_password) {
+                (page.csrf_field())
+                input type="hidden" name="name" value=(name);
+                button.secondary #reset-password type="submit" { (o.reset_password) }
+            }
+        }
         section.card {
             h2 { (t.status) }
             @if user.user.suspended {
@@ -166,10 +202,17 @@ pub async fn recharge(State(web): State<WebState>, Path(id): Path<String>, poste
         return not_found(&posted.visit);
     }
     let minutes = parse_whole(posted.field("minutes")).map_or(json!(posted.field("minutes")), |m| json!(m));
-    let body = json!({"userId": id, "minutes": minutes, "note": posted.field("note")});
+    let mut body = json!({"userId": id, "minutes": minutes, "note": posted.field("note")});
+    let cash = posted.field("cashTaka").trim();
+    if !cash.is_empty() {
+        body["cashTaka"] = parse_whole(cash).map_or(json!(cash), |taka| json!(taka));
+    }
     let answer = web.api.post("/api/admin/recharge", &token, body).await;
     let (lang, name) = (posted.visit.lang, posted.field("name").to_string());
-    finish(&posted, answer, &format!("/admin/farmers/{id}"), |balance| {
+    // A recharge with a receipt goes on to the receipt, to print or show.
+    let receipt = answer.body["receiptId"].as_str().filter(|_| answer.status.is_success()).map(str::to_owned);
+    let back = receipt.map_or_else(|| format!("/admin/farmers/{id}"), |receipt| format!("/admin/receipts/{receipt}"));
+    finish(&posted, answer, &back, |balance| {
         Some(Flash::ok("recharged", &[&name, &duration(balance["availableSeconds"].as_i64().unwrap_or(0), lang)]))
     })
 }

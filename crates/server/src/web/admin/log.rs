@@ -1,9 +1,30 @@
-//! The audit log.
+//! The audit log: names instead of ids, details in the reader's language, and filters by kind,
+//! by farmer and by day.
 
 use super::*;
+use crate::web::i18n::{Lang, Text, number};
 
-/// `GET /admin/log`: the audit log, names instead of ids where the tenant knows them.
-pub async fn log(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
+/// How many of the latest lines the page reads (the API's page of the log).
+const LATEST: usize = 500;
+
+#[derive(Deserialize, Default)]
+pub struct LogFilter {
+    /// An action (`recharge`, `user.suspend`, …); all when empty.
+    kind: Option<String>,
+    /// A farmer's id: lines about them.
+    farmer: Option<String>,
+    /// Local days, inclusive.
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /admin/log?kind=&farmer=&from=&to=`: the audit log, names instead of ids where the tenant
+/// knows them, details in the page's language.
+pub async fn log(
+    State(web): State<WebState>,
+    Query(filter): Query<LogFilter>,
+    OwnerPage(page): OwnerPage,
+) -> Result<Response, Response> {
     let (audit, users, devices) = tokio::join!(
         page.get::<Vec<Audit>>(&web, "/api/admin/audit"),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
@@ -11,6 +32,7 @@ pub async fn log(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Res
     );
     let (audit, users, devices) = (audit?, users?, devices?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    let o = t.owner;
     let mut names: HashMap<&str, &str> = users.iter().map(|u| (u.user.id.as_str(), u.user.name.as_str())).collect();
     names.extend(devices.iter().map(|d| (d.id.as_str(), d.name.as_str())));
     names.insert(page.me.id.as_str(), page.me.name.as_str());
@@ -18,20 +40,61 @@ pub async fn log(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Res
         Some(id) => names.get(id).map_or_else(|| short_id(id), |n| (*n).to_string()),
         None => "—".to_string(),
     };
+    let day = |text: &Option<String>| {
+        text.as_deref()
+            .and_then(|s| time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok())
+    };
+    let (from, to) = (day(&filter.from), day(&filter.to));
+    let kind = filter.kind.as_deref().filter(|k| !k.is_empty());
+    let farmer = filter.farmer.as_deref().filter(|f| !f.is_empty());
+    let shown: Vec<&Audit> = audit
+        .iter()
+        .filter(|a| kind.is_none_or(|k| a.action == k))
+        .filter(|a| farmer.is_none_or(|f| a.target_id.as_deref() == Some(f) || a.actor_id.as_deref() == Some(f)))
+        .filter(|a| {
+            let local = zone.local(&a.at).map(|at| at.date());
+            from.is_none_or(|from| local.is_some_and(|d| d >= from))
+                && to.is_none_or(|to| local.is_some_and(|d| d <= to))
+        })
+        .collect();
+    let mut kinds: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let ymd = |d: Option<time::Date>| {
+        d.and_then(|d| d.format(time::macros::format_description!("[year]-[month]-[day]")).ok()).unwrap_or_default()
+    };
     let content = html! {
         section.card {
             h2 { (t.audit_title) }
-            @if audit.is_empty() { p.muted { (t.no_audit) } }
+            form.period #log-filter method="get" action="/admin/log" {
+                label { (o.filter_kind) " "
+                    select name="kind" {
+                        option value="" { (o.filter_all) }
+                        @for k in &kinds { option value=(k) selected[kind == Some(*k)] { (words(t.audit_actions, k)) } }
+                    }
+                }
+                label { (o.filter_farmer) " "
+                    select name="farmer" {
+                        option value="" { (o.filter_all) }
+                        @for u in &users { option value=(u.user.id) selected[farmer == Some(u.user.id.as_str())] { (u.user.name) } }
+                    }
+                }
+                label { (t.from) " " input type="date" name="from" value=(ymd(from)); }
+                label { (t.to) " " input type="date" name="to" value=(ymd(to)); }
+                button.secondary type="submit" { (o.filter_show) }
+            }
+            p.muted #log-count { (fill(o.filter_count, &[&number(shown.len() as i64, lang), &number(audit.len().min(LATEST) as i64, lang)])) }
+            @if shown.is_empty() { p.muted { (t.no_audit) } }
             @else {
-                table.table {
+                table.table #audit {
                     thead { tr { th { (t.col_when) } th { (t.col_who) } th { (t.col_action) } th { (t.col_detail) } } }
                     tbody {
-                        @for a in &audit {
-                            tr {
+                        @for a in &shown {
+                            tr data-action=(a.action) {
                                 td data-label=(t.col_when) { (date_time(&a.at, zone, lang)) }
                                 td data-label=(t.col_who) { (name(&a.actor_id)) }
                                 td data-label=(t.col_action) { strong { (words(t.audit_actions, &a.action)) } br; small.muted { (name(&a.target_id)) } }
-                                td data-label=(t.col_detail) { (a.detail) }
+                                td data-label=(t.col_detail) { (detail(t, lang, &a.action, &a.detail)) }
                             }
                         }
                     }
@@ -42,7 +105,89 @@ pub async fn log(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Res
     Ok(page.render(Tab::AdminLog, Live::Off, t.nav_audit, content))
 }
 
+/// An audit line's detail in the reader's language: the server writes the numbers of a recharge,
+/// a correction, a request and the terms in a fixed form (`+30 min (60 taka) note`,
+/// `max 120 min, 150 taka/h`); those are put in words, what a person typed stays as typed.
+pub fn detail(t: &Text, lang: Lang, action: &str, text: &str) -> String {
+    let o = t.owner;
+    match action {
+        "recharge" | "correction" | "request.approve" | "request.reject" => {
+            let Some((amount, rest)) = text.split_once(" min") else { return text.to_string() };
+            let Ok(minutes) = amount.parse::<i64>() else { return text.to_string() };
+            let sign = if amount.starts_with('+') {
+                "+"
+            } else if minutes < 0 {
+                "−"
+            } else {
+                ""
+            };
+            let mut out = format!("{sign}{}", fmt_minutes(minutes.abs(), lang));
+            let mut rest = rest;
+            if let Some(paid) = rest.strip_prefix(" (")
+                && let Some((taka, after)) = paid.split_once(" taka)")
+                && let Ok(taka) = taka.parse::<i64>()
+            {
+                out.push_str(&format!(" ({})", fill(o.taka, &[&number(taka, lang)])));
+                rest = after;
+            }
+            out.push_str(rest);
+            out
+        }
+        "terms.set" => {
+            let parse = || {
+                let rest = text.strip_prefix("max ")?;
+                let (minutes, price) = rest.split_once(" min, ")?;
+                let minutes = fmt_minutes(minutes.parse().ok()?, lang);
+                let price = match price.strip_suffix(" taka/h") {
+                    Some(taka) => fill(o.taka_per_hour, &[&number(taka.parse().ok()?, lang)]),
+                    None if price == "no price" => o.no_price.to_string(),
+                    None => return None,
+                };
+                Some(fill(o.detail_terms, &[&minutes, &price]))
+            };
+            parse().unwrap_or_else(|| text.to_string())
+        }
+        "queue.move" => {
+            // `#3 → #1 reason`: the places in the reader's digits.
+            let place = |part: &str| part.strip_prefix('#').and_then(|n| n.parse::<i64>().ok());
+            let mut words = text.splitn(4, ' ');
+            match (words.next().and_then(place), words.next(), words.next().and_then(place)) {
+                (Some(from), Some("→"), Some(to)) => {
+                    let rest = words.next().map(|r| format!(" {r}")).unwrap_or_default();
+                    format!("#{} → #{}{rest}", number(from, lang), number(to, lang))
+                }
+                _ => text.to_string(),
+            }
+        }
+        _ => text.to_string(),
+    }
+}
+
 /// The first characters of an id nobody here has a name for (the master, another tenant's).
 fn short_id(id: &str) -> String {
     format!("{}…", id.chars().take(8).collect::<String>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::i18n::{BN, EN};
+
+    #[test]
+    fn details_are_put_in_words_and_typed_notes_stay() {
+        assert_eq!(detail(&BN, Lang::Bn, "recharge", "+60 min (100 taka) paid 2"), "+৬০ মিনিট (১০০ টাকা) paid 2");
+        assert_eq!(detail(&EN, Lang::En, "correction", "-5 min typo"), "−5 min typo");
+        assert_eq!(detail(&BN, Lang::Bn, "request.reject", "15 min"), "১৫ মিনিট");
+        assert_eq!(
+            detail(&BN, Lang::Bn, "terms.set", "max 120 min, 150 taka/h"),
+            "এক অনুরোধে সর্বোচ্চ ১২০ মিনিট; ঘণ্টায় ১৫০ টাকা"
+        );
+        assert_eq!(
+            detail(&EN, Lang::En, "terms.set", "max 600 min, no price"),
+            "at most 600 min a request; no price set"
+        );
+        assert_eq!(detail(&BN, Lang::Bn, "queue.remove", "left the field 3"), "left the field 3");
+        assert_eq!(detail(&EN, Lang::En, "recharge", "odd"), "odd");
+        assert_eq!(detail(&BN, Lang::Bn, "queue.move", "#3 → #1 sick child"), "#৩ → #১ sick child");
+    }
 }

@@ -54,12 +54,14 @@ macro_rules! token_or_login {
 
 mod farmers;
 mod log;
+mod owner;
 mod pump;
 mod requests;
 mod usage;
 
 pub use farmers::{bind_card, correct, create_farmer, farmer, farmers, recharge, remove_card, suspend, unsuspend};
 pub use log::log;
-pub use pump::{pump, register_device, remove_waiting, rotate_key, stop};
+pub use owner::{receipt, rename, reset_password, set_terms};
+pub use pump::{move_waiting, pump, register_device, remove_waiting, rotate_key, stop};
 pub use requests::{approve, reject, requests};
 pub use usage::{usage, usage_csv};

@@ -4,13 +4,14 @@ use super::*;
 
 /// `GET /admin`: the motor, the device, the queue.
 pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
-    let (status, queue, devices, users) = tokio::join!(
+    let (status, queue, devices, users, terms) = tokio::join!(
         page.get::<Status>(&web, "/api/motor/status"),
         page.get::<Queue>(&web, "/api/queue"),
         page.get::<Vec<Device>>(&web, "/api/admin/devices"),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
+        page.get::<crate::web::api::Terms>(&web, "/api/admin/terms"),
     );
-    let (status, queue, devices, users) = (status?, queue?, devices?, users?);
+    let (status, queue, devices, users, terms) = (status?, queue?, devices?, users?, terms?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let panel = parts::owner_panel(t, lang, &status.motor, &queue);
     // A new pump's first screen: what is left to set up. It goes away once a device is registered,
@@ -64,6 +65,26 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
                     button.danger type="submit" { (t.remove_waiting) }
                 }
             }
+            @if queue.waiting.len() > 1 {
+                section.card #move-waiting {
+                    h2 { (t.owner.move_title) }
+                    p.hint { (t.owner.move_help) }
+                    form method="post" action="/admin/queue/move" {
+                        (page.csrf_field())
+                        label for="mv-user" { (t.remove_waiting_who) }
+                        select #mv-user name="user" required {
+                            @for e in &queue.waiting {
+                                option value=(e.user_id) { "#" (crate::web::i18n::number(e.position.unwrap_or(0) as i64, lang)) " " (e.user_name) }
+                            }
+                        }
+                        label for="mv-position" { (t.owner.move_to) }
+                        input #mv-position type="text" name="position" inputmode="numeric" required maxlength="4" autocomplete="off" value=(page.visit.kept("position"));
+                        label for="mv-reason" { (t.remove_waiting_reason) }
+                        input #mv-reason type="text" name="reason" required maxlength="500" value=(page.visit.kept("reason"));
+                        button.secondary type="submit" { (t.owner.move_button) }
+                    }
+                }
+            }
         }
         }
         div.col {
@@ -94,6 +115,7 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
                 button.secondary type="submit" { (t.register) }
             }
         }
+        (super::owner::terms_card(&page, &terms))
         } }
     };
     Ok(page.render(Tab::AdminPump, Live::Owner, t.nav_pump, content))
@@ -172,5 +194,24 @@ pub async fn remove_waiting(State(web): State<WebState>, posted: Posted) -> Resp
     let answer = web.api.post(&format!("/api/admin/queue/{user}/remove"), &token, body).await;
     finish(&posted, answer, "/admin", |ended| {
         Some(Flash::ok("removed_from_queue", &[ended["userName"].as_str().unwrap_or_default()]))
+    })
+}
+
+/// `POST /admin/queue/move`: moves a waiting farmer (`user`) to place `position`, with a `reason`.
+pub async fn move_waiting(State(web): State<WebState>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    let user = posted.field("user");
+    if !valid_id(user) {
+        return not_found(&posted.visit);
+    }
+    let typed = posted.field("position");
+    let position = parse_whole(typed).map_or(json!(typed), |p| json!(p));
+    let body = json!({"position": position, "reason": posted.field("reason")});
+    let answer = web.api.post(&format!("/api/admin/queue/{user}/move"), &token, body).await;
+    let (user, lang) = (user.to_string(), posted.visit.lang);
+    finish(&posted, answer, "/admin#queue", |queue| {
+        let moved = queue["waiting"].as_array()?.iter().find(|e| e["userId"] == user.as_str())?;
+        let place = crate::web::i18n::number(moved["position"].as_i64()?, lang);
+        Some(Flash::ok("moved", &[moved["userName"].as_str()?, &place]))
     })
 }

@@ -46,11 +46,14 @@ pub async fn usage(
     let (from, to) = period(&query, zone, web.app.now());
     let range = format!("from={}&to={}", midnight_utc(from, zone), midnight_utc(to + time::Duration::days(1), zone));
     let usage_path = format!("/api/admin/usage?{range}");
-    let (usage, users) = tokio::join!(
+    let receipts_path = format!("/api/admin/receipts?{range}");
+    let (usage, users, receipts) = tokio::join!(
         page.get::<Vec<Usage>>(&web, &usage_path),
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
+        page.get::<Vec<crate::web::api::Receipt>>(&web, &receipts_path),
     );
-    let (usage, users) = (usage?, users?);
+    let (usage, users, receipts) = (usage?, users?, receipts?);
+    let o = t.owner;
     let names: HashMap<String, String> = users.iter().map(|u| (u.user.id.clone(), u.user.name.clone())).collect();
     let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| t.unknown_user.to_string());
 
@@ -73,6 +76,23 @@ pub async fn usage(
         *per_user.entry(u.user_id.clone()).or_default() += u.charged_seconds;
     }
     let day_bars: Vec<Bar> = per_day.iter().map(|(d, s)| Bar { label: day_month(*d, lang), value: *s }).collect();
+    // Cash taken: the receipts of the same days, per day and per farmer.
+    let mut cash_per_day: Vec<(time::Date, i64)> = per_day.iter().map(|(d, _)| (*d, 0)).collect();
+    let mut cash_per_user: HashMap<String, i64> = HashMap::new();
+    for r in &receipts {
+        if let Some(local) = zone.local(&r.at)
+            && let Some(slot) = cash_per_day.iter_mut().find(|(d, _)| *d == local.date())
+        {
+            slot.1 += r.cash_taka;
+        }
+        *cash_per_user.entry(r.user_id.clone()).or_default() += r.cash_taka;
+    }
+    let cash_day_bars: Vec<Bar> =
+        cash_per_day.iter().map(|(d, taka)| Bar { label: day_month(*d, lang), value: *taka }).collect();
+    let mut cash_user_bars: Vec<Bar> =
+        cash_per_user.iter().map(|(id, taka)| Bar { label: name_of(id), value: *taka }).collect();
+    cash_user_bars.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.label.cmp(&b.label)));
+    let cash_total: i64 = receipts.iter().map(|r| r.cash_taka).sum();
     let mut user_bars: Vec<Bar> = per_user.iter().map(|(id, s)| Bar { label: name_of(id), value: *s }).collect();
     user_bars.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.label.cmp(&b.label)));
     let total: i64 = usage.iter().map(|u| u.charged_seconds).sum();
@@ -96,6 +116,20 @@ pub async fn usage(
             h2 { (t.per_user) }
             @if user_bars.is_empty() { p.muted { (t.no_usage) } }
             @else { (chart::rows(&user_bars, t.chart_label_user, lang, t.unit_min)) }
+        }
+        section.card #revenue {
+            h2 { (o.revenue_per_day) }
+            p.total { (fill(o.total_revenue, &[&super::owner::taka(o, cash_total, lang)])) }
+            (chart::columns_of(&cash_day_bars, o.chart_label_revenue, lang, &chart::Axes { unit: o.unit_taka, across: t.axis_day }, &chart::amount_text))
+        }
+        section.card {
+            h2 { (o.revenue_per_user) }
+            @if cash_user_bars.is_empty() { p.muted { (o.no_receipts) } }
+            @else { (chart::rows_of(&cash_user_bars, o.revenue_per_user, lang, o.unit_taka, &chart::amount_text)) }
+        }
+        section.card #receipts {
+            h2 { (o.receipts_title) }
+            (super::owner::receipts_table(&page, &receipts))
         }
         section.card {
             h2 { (t.history_title) }

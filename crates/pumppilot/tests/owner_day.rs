@@ -1,0 +1,206 @@
+//! The owner's day over real HTTP: the pump's terms (the most minutes per request, the price of
+//! an hour), receipts of cash recharges, renaming a farmer and a new password shown once.
+
+mod common;
+
+use common::{PASSWORD, assert_error, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn the_owner_sets_the_most_minutes_per_request_and_the_price_per_tenant() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let other = app.tenant("qadir", 1, 0).await;
+    let farmer = &t.users[0];
+    let (status, terms) = farmer.get("/api/terms").await;
+    assert_eq!((status, &terms), (StatusCode::OK, &json!({"maxRequestMinutes": 600, "pricePerHourTaka": null})));
+
+    // Bad terms are refused with the field named, and change nothing.
+    for bad in [
+        json!({"maxRequestMinutes": 0}),
+        json!({"maxRequestMinutes": 10_081}),
+        json!({"maxRequestMinutes": "abc"}),
+        json!({"maxRequestMinutes": 60, "pricePerHourTaka": -1}),
+        json!({"maxRequestMinutes": 60, "pricePerHourTaka": 100_001}),
+    ] {
+        let answer = t.admin.request(Method::PUT, "/api/admin/terms", Some(bad.clone())).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "VALIDATION");
+    }
+    assert_eq!(t.admin.get("/api/admin/terms").await.1["maxRequestMinutes"], 600);
+    let by_farmer = farmer.request(Method::PUT, "/api/admin/terms", Some(json!({"maxRequestMinutes": 9_000}))).await;
+    assert_error(&by_farmer, StatusCode::FORBIDDEN, "FORBIDDEN");
+
+    let (status, set) = t
+        .admin
+        .request(Method::PUT, "/api/admin/terms", Some(json!({"maxRequestMinutes": 120, "pricePerHourTaka": 150})))
+        .await;
+    assert_eq!((status, &set), (StatusCode::OK, &json!({"maxRequestMinutes": 120, "pricePerHourTaka": 150})));
+    assert_eq!(farmer.get("/api/terms").await.1, set);
+    let too_many = farmer.post("/api/minute-requests", json!({"minutes": 121})).await;
+    assert_error(&too_many, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert!(too_many.1["error"]["message"].as_str().unwrap().contains("120"), "{}", too_many.1);
+    farmer.ok("/api/minute-requests", json!({"minutes": 120})).await;
+
+    // Another pump keeps the default.
+    assert_eq!(other.users[0].get("/api/terms").await.1["maxRequestMinutes"], 600);
+    other.users[0].ok("/api/minute-requests", json!({"minutes": 600})).await;
+
+    let (_, audit) = t.admin.get("/api/admin/audit").await;
+    let line = audit.as_array().unwrap().iter().find(|a| a["action"] == "terms.set").expect("audited");
+    assert_eq!(line["detail"], "max 120 min, 150 taka/h");
+}
+
+#[tokio::test]
+async fn a_recharge_records_the_cash_taken_with_a_receipt() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let other = app.tenant("qadir", 1, 0).await;
+    let (karim, salma) = (&t.user_ids[0], &t.user_ids[1]);
+
+    // No price: a recharge without cash has no receipt.
+    let plain = t.admin.ok("/api/admin/recharge", json!({"userId": karim, "minutes": 10})).await;
+    assert_eq!(plain["receiptId"], json!(null));
+
+    t.admin
+        .request(Method::PUT, "/api/admin/terms", Some(json!({"maxRequestMinutes": 600, "pricePerHourTaka": 120})))
+        .await;
+    // At the price: 30 minutes of 120 taka an hour are 60 taka.
+    let priced = t.admin.ok("/api/admin/recharge", json!({"userId": karim, "minutes": 30})).await;
+    let priced_id = priced["receiptId"].as_str().expect("a receipt").to_string();
+    // The cash actually taken, when the owner says so.
+    let paid = t.admin.ok("/api/admin/recharge", json!({"userId": salma, "minutes": 60, "cashTaka": 100})).await;
+    assert_eq!(paid["availableSeconds"], 3600);
+    let paid_id = paid["receiptId"].as_str().unwrap().to_string();
+
+    let (status, receipt) = t.admin.get(&format!("/api/admin/receipts/{priced_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(
+        (&receipt["userName"], &receipt["minutes"], &receipt["cashTaka"], &receipt["recordedByName"]),
+        (&json!("Farmer 0"), &json!(30), &json!(60), &json!("rahim"))
+    );
+    let (_, listed) = t.admin.get("/api/admin/receipts").await;
+    let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [paid_id.as_str(), priced_id.as_str()], "newest first");
+    let (_, karims) = t.admin.get(&format!("/api/admin/receipts?userId={karim}")).await;
+    assert_eq!(karims.as_array().unwrap().len(), 1);
+
+    // Bad cash is refused and nothing is recharged; a correction makes no receipt.
+    let bad = t.admin.post("/api/admin/recharge", json!({"userId": karim, "minutes": 5, "cashTaka": -5})).await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "VALIDATION");
+    let fixed = t.admin.ok("/api/admin/corrections", json!({"userId": karim, "minutes": -5, "note": "typo"})).await;
+    assert_eq!(fixed["receiptId"], json!(null));
+    assert_eq!(fixed["availableSeconds"], 35 * 60);
+    assert_eq!(t.admin.get("/api/admin/receipts").await.1.as_array().unwrap().len(), 2);
+
+    // Another pump's owner and a farmer cannot see it.
+    assert_error(
+        &other.admin.get(&format!("/api/admin/receipts/{priced_id}")).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+    assert_error(&t.users[0].get("/api/admin/receipts").await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let (_, audit) = t.admin.get("/api/admin/audit").await;
+    assert!(audit.as_array().unwrap().iter().any(|a| a["detail"] == "+60 min (100 taka)"), "{audit}");
+}
+
+#[tokio::test]
+async fn the_owner_renames_a_farmer_and_gives_a_new_password_that_signs_them_out() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 5).await;
+    let other = app.tenant("qadir", 1, 0).await;
+    let karim = &t.user_ids[0];
+
+    let blank = t.admin.request(Method::PATCH, &format!("/api/admin/users/{karim}"), Some(json!({"name": " "}))).await;
+    assert_error(&blank, StatusCode::BAD_REQUEST, "VALIDATION");
+    let (status, renamed) =
+        t.admin.request(Method::PATCH, &format!("/api/admin/users/{karim}"), Some(json!({"name": "Karim Mia"}))).await;
+    assert_eq!((status, &renamed["name"]), (StatusCode::OK, &json!("Karim Mia")));
+    assert_eq!(t.users[0].get("/api/auth/me").await.1["name"], "Karim Mia", "a new name keeps the farmer signed in");
+
+    let (status, reset) = t.admin.post(&format!("/api/admin/users/{karim}/password"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    let password = reset["password"].as_str().unwrap();
+    assert_eq!(password.len(), 10);
+    assert_eq!(reset["username"], "rahim-farmer-0");
+    // The old sign-in and the old password stop at once; the new password works.
+    assert_error(&t.users[0].get("/api/wallet").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let old =
+        app.anonymous().post("/api/auth/login", json!({"username": "rahim-farmer-0", "password": PASSWORD})).await;
+    assert_error(&old, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    let again = app.login("rahim-farmer-0", password).await;
+    assert_eq!(again.get("/api/wallet").await.1["availableSeconds"], 300);
+    // Other farmers stay signed in.
+    assert_eq!(t.users[1].get("/api/wallet").await.0, StatusCode::OK);
+
+    // Another pump's farmer is not found here; a farmer may not do this.
+    let theirs = &other.user_ids[0];
+    assert_error(
+        &t.admin.post(&format!("/api/admin/users/{theirs}/password"), json!({})).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+    let rename_theirs =
+        t.admin.request(Method::PATCH, &format!("/api/admin/users/{theirs}"), Some(json!({"name": "X"}))).await;
+    assert_error(&rename_theirs, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_error(
+        &t.users[1].post(&format!("/api/admin/users/{karim}/password"), json!({})).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
+    let (_, audit) = t.admin.get("/api/admin/audit").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"user.edit") && actions.contains(&"user.password"), "{actions:?}");
+    assert!(!audit.to_string().contains(password), "the password is never logged");
+}
+
+#[tokio::test]
+async fn the_owner_moves_a_waiting_farmer_with_a_reason_and_the_others_keep_their_order() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 4, 30).await;
+    let _polling = t.device.keep_polling();
+    t.device.poll(false, true).await;
+    for farmer in &t.users {
+        farmer.ok("/api/motor/start", json!({})).await;
+    }
+    let order = |queue: &serde_json::Value| -> Vec<String> {
+        queue["waiting"].as_array().unwrap().iter().map(|e| e["userName"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(order(&t.admin.get("/api/queue").await.1), ["Farmer 1", "Farmer 2", "Farmer 3"]);
+    let last = &t.user_ids[3];
+
+    let no_reason = t.admin.post(&format!("/api/admin/queue/{last}/move"), json!({"position": 1, "reason": " "})).await;
+    assert_error(&no_reason, StatusCode::BAD_REQUEST, "VALIDATION");
+    let zero = t.admin.post(&format!("/api/admin/queue/{last}/move"), json!({"position": 0, "reason": "x"})).await;
+    assert_error(&zero, StatusCode::BAD_REQUEST, "VALIDATION");
+    let running = &t.user_ids[0];
+    let not_waiting =
+        t.admin.post(&format!("/api/admin/queue/{running}/move"), json!({"position": 1, "reason": "x"})).await;
+    assert_error(&not_waiting, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_error(
+        &t.users[1].post(&format!("/api/admin/queue/{last}/move"), json!({"position": 1, "reason": "me first"})).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
+    assert_eq!(order(&t.admin.get("/api/queue").await.1), ["Farmer 1", "Farmer 2", "Farmer 3"], "nothing moved");
+
+    let moved =
+        t.admin.ok(&format!("/api/admin/queue/{last}/move"), json!({"position": 1, "reason": "sick child"})).await;
+    assert_eq!(order(&moved), ["Farmer 3", "Farmer 1", "Farmer 2"]);
+    assert_eq!(moved["waiting"][0]["position"], 1);
+    // The farmer sees it too, and a place past the end is last.
+    assert_eq!(order(&t.users[1].get("/api/queue").await.1), ["Farmer 3", "Farmer 1", "Farmer 2"]);
+    let back =
+        t.admin.ok(&format!("/api/admin/queue/{last}/move"), json!({"position": 99, "reason": "better now"})).await;
+    assert_eq!(order(&back), ["Farmer 1", "Farmer 2", "Farmer 3"]);
+
+    let (_, audit) = t.admin.get("/api/admin/audit").await;
+    let moves: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "queue.move")
+        .map(|a| a["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(moves, ["#1 → #3 better now", "#3 → #1 sick child"]);
+}

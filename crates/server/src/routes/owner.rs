@@ -1,0 +1,245 @@
+//! The owner's day: the terms of their pump (the most minutes one request may ask for, the price
+//! of an hour), receipts of cash recharges, and changes to a farmer's account (a new name, a new
+//! password shown once).
+
+use axum::{Json, extract::State, http::StatusCode};
+use pumppilot_engine::{ReceiptId, UserId};
+use pumppilot_store::{AccountChange, Receipt, ReceiptQuery, Terms};
+use rand::Rng;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    app::AppState,
+    auth::{AdminScope, Farmer},
+    error::{ApiError, ApiJson, ApiPath, ApiQuery},
+    keys,
+    routes::{
+        admin::{tenant_user, time_param},
+        audit_entry,
+        openapi::{AdminIdParam, Body, Scoped, SignedIn},
+        parse_id,
+    },
+    views::{NewPasswordView, ReceiptView, TermsView, UserView},
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(terms, set_terms))
+        .routes(routes!(own_terms))
+        .routes(routes!(list_receipts))
+        .routes(routes!(one_receipt))
+        .routes(routes!(edit_user))
+        .routes(routes!(reset_password))
+}
+
+/// The pump's terms: the most minutes one request may ask for, and the price of an hour.
+#[utoipa::path(get, path = "/api/admin/terms", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The pump's terms", body = TermsView), Scoped))]
+async fn terms(State(app): State<AppState>, admin: AdminScope) -> Result<Json<TermsView>, ApiError> {
+    Ok(Json(TermsView::from(app.store.terms(admin.scope.admin()).await?)))
+}
+
+/// The terms of the caller's pump (a farmer sees the most one request may ask for, and the price).
+#[utoipa::path(get, path = "/api/terms", tag = "motor", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The terms of the caller's pump", body = TermsView), SignedIn))]
+async fn own_terms(State(app): State<AppState>, farmer: Farmer) -> Result<Json<TermsView>, ApiError> {
+    Ok(Json(TermsView::from(app.store.terms(farmer.scope.admin()).await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TermsBody {
+    /// The most minutes one request may ask for: 1 to 10080.
+    #[schema(minimum = 1, maximum = 10080)]
+    max_request_minutes: i64,
+    /// Taka for an hour of pumping, 0 to 100000; null when the pump has no price.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 100000)]
+    price_per_hour_taka: Option<i64>,
+}
+
+/// Sets the pump's terms (audited, in the same write).
+#[utoipa::path(put, path = "/api/admin/terms", tag = "admin", request_body = TermsBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The pump's terms", body = TermsView), Scoped, Body))]
+async fn set_terms(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiJson(body): ApiJson<TermsBody>,
+) -> Result<Json<TermsView>, ApiError> {
+    if !(1..=Terms::MAX_REQUEST_MINUTES_LIMIT).contains(&body.max_request_minutes) {
+        return Err(ApiError::validation(format!("maxRequestMinutes: from 1 to {}", Terms::MAX_REQUEST_MINUTES_LIMIT)));
+    }
+    if body.price_per_hour_taka.is_some_and(|taka| !(0..=Terms::MAX_PRICE_PER_HOUR_TAKA).contains(&taka)) {
+        return Err(ApiError::validation(format!(
+            "pricePerHourTaka: from 0 to {}, or null",
+            Terms::MAX_PRICE_PER_HOUR_TAKA
+        )));
+    }
+    let terms = Terms { max_request_minutes: body.max_request_minutes, price_per_hour_taka: body.price_per_hour_taka };
+    let tenant = admin.scope.admin();
+    let detail = match terms.price_per_hour_taka {
+        Some(taka) => format!("max {} min, {taka} taka/h", terms.max_request_minutes),
+        None => format!("max {} min, no price", terms.max_request_minutes),
+    };
+    let line = audit_entry(app.now(), Some(tenant), admin.caller.id(), "terms.set", &tenant, detail);
+    app.store.set_terms(tenant, &terms, &line).await?;
+    Ok(Json(TermsView::from(terms)))
+}
+
+/// The cash for `minutes` at the pump's price, rounded to the nearest taka (`None` without a price).
+pub fn price_of(terms: &Terms, minutes: i64) -> Option<i64> {
+    terms.price_per_hour_taka.map(|taka| (taka * minutes + 30).div_euclid(60))
+}
+
+/// The receipt of a recharge of `minutes` for which the owner took `cash_taka`.
+pub fn new_receipt(app: &AppState, admin: &AdminScope, user: UserId, minutes: i64, cash_taka: i64) -> Receipt {
+    Receipt {
+        id: ReceiptId::new(),
+        admin_id: admin.scope.admin(),
+        user_id: user,
+        at: app.now(),
+        minutes,
+        cash_taka,
+        recorded_by: admin.caller.id(),
+    }
+}
+
+async fn receipt_view(app: &AppState, receipt: &Receipt) -> Result<ReceiptView, ApiError> {
+    let names = app.names(vec![receipt.user_id, receipt.recorded_by]).await?;
+    let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();
+    Ok(ReceiptView::new(receipt, name(receipt.user_id), name(receipt.recorded_by)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ReceiptFilter {
+    /// RFC 3339 time or `YYYY-MM-DD` (inclusive).
+    from: Option<String>,
+    /// RFC 3339 time or `YYYY-MM-DD` (exclusive).
+    to: Option<String>,
+    /// Only this farmer.
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+    #[allow(dead_code)]
+    #[serde(rename = "adminId")]
+    admin_id: Option<String>,
+}
+
+/// The pump's receipts, newest first.
+#[utoipa::path(get, path = "/api/admin/receipts", tag = "admin", params(ReceiptFilter), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "Receipts of cash recharges", body = [ReceiptView]), Scoped))]
+async fn list_receipts(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiQuery(filter): ApiQuery<ReceiptFilter>,
+) -> Result<Json<Vec<ReceiptView>>, ApiError> {
+    let user = match filter.user_id.as_deref() {
+        Some(id) if !id.is_empty() => Some(tenant_user(&app, admin.scope, id).await?.id),
+        _ => None,
+    };
+    let query = ReceiptQuery {
+        admin: admin.scope.admin(),
+        user,
+        from: time_param(filter.from.as_deref(), "from")?,
+        to: time_param(filter.to.as_deref(), "to")?,
+        limit: 10_000,
+    };
+    let receipts = app.store.receipts(&query).await?;
+    let mut ids: Vec<UserId> = receipts.iter().flat_map(|r| [r.user_id, r.recorded_by]).collect();
+    ids.sort();
+    ids.dedup();
+    let names = app.names(ids).await?;
+    let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();
+    Ok(Json(receipts.iter().map(|r| ReceiptView::new(r, name(r.user_id), name(r.recorded_by))).collect()))
+}
+
+/// One receipt of the pump (404 for another pump's).
+#[utoipa::path(get, path = "/api/admin/receipts/{id}", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The receipt", body = ReceiptView), Scoped))]
+async fn one_receipt(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ReceiptView>, ApiError> {
+    let id: ReceiptId = parse_id(&id, "receipt")?;
+    let receipt = app.store.receipt(admin.scope.admin(), id).await?.ok_or_else(|| ApiError::not_found("receipt"))?;
+    Ok(Json(receipt_view(&app, &receipt).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditUserBody {
+    /// The farmer's name, 1 to 80 characters.
+    #[schema(min_length = 1, max_length = 80)]
+    name: String,
+}
+
+/// Renames a farmer (audited, in the same write).
+#[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin", request_body = EditUserBody, params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The farmer, renamed", body = UserView), Scoped, Body))]
+async fn edit_user(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<EditUserBody>,
+) -> Result<Json<UserView>, ApiError> {
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 80 {
+        return Err(ApiError::validation("name: 1 to 80 characters"));
+    }
+    let user = tenant_user(&app, admin.scope, &id).await?;
+    let change = AccountChange {
+        id: user.id,
+        admin_id: admin.scope.admin(),
+        name: Some(name.clone()),
+        password_hash: None,
+        at: app.now(),
+    };
+    let detail = format!("{} → {name}", user.name);
+    let line = audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "user.edit", &user.id, detail);
+    app.store.change_account(&change, &line).await?;
+    app.sessions.forget_account(user.id);
+    Ok(Json(UserView::from(&pumppilot_store::Account { name, ..(*user).clone() })))
+}
+
+/// Letters and digits a farmer cannot confuse (no 0/O, 1/l/I).
+const PASSWORD_LETTERS: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+/// A new password's length: 10 of 31 letters is about 50 bits, behind Argon2 and the sign-in limit.
+const PASSWORD_LENGTH: usize = 10;
+
+/// A new password a farmer can type.
+fn new_password() -> String {
+    let mut rng = rand::rng();
+    (0..PASSWORD_LENGTH).map(|_| char::from(PASSWORD_LETTERS[rng.random_range(0..PASSWORD_LETTERS.len())])).collect()
+}
+
+/// Gives a farmer a new password, shown in this answer only; every session of the farmer ends in
+/// the same write (audited).
+#[utoipa::path(post, path = "/api/admin/users/{id}/password", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The new password (shown this once)", body = NewPasswordView), Scoped))]
+async fn reset_password(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(id): ApiPath<String>,
+) -> Result<(StatusCode, Json<NewPasswordView>), ApiError> {
+    let user = tenant_user(&app, admin.scope, &id).await?;
+    let password = new_password();
+    let hash = keys::hash_password(password.clone()).await?;
+    let change = AccountChange {
+        id: user.id,
+        admin_id: admin.scope.admin(),
+        name: None,
+        password_hash: Some(hash),
+        at: app.now(),
+    };
+    let line = audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "user.password", &user.id, "");
+    let revoked = app.store.change_account(&change, &line).await?;
+    app.sessions.forget(&revoked);
+    app.sessions.forget_account(user.id);
+    Ok((
+        StatusCode::OK,
+        Json(NewPasswordView { user_id: user.id.to_string(), username: user.username.clone(), password }),
+    ))
+}

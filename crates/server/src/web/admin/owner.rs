@@ -1,0 +1,262 @@
+//! The owner's day on the web: the pump's price and limits, receipts of cash recharges, a
+//! farmer's name and a new password shown once.
+
+use super::*;
+use crate::web::{
+    api::{NewPassword, Receipt, Terms},
+    i18n::{Lang, OwnerText, number},
+};
+
+/// The price of an hour in words, or "no price set".
+pub fn price_words(o: &OwnerText, terms: &Terms, lang: Lang) -> String {
+    terms.price_per_hour_taka.map_or_else(|| o.no_price.to_string(), |taka| fill(o.price_text, &[&number(taka, lang)]))
+}
+
+/// An amount of taka in words.
+pub fn taka(o: &OwnerText, amount: i64, lang: Lang) -> String {
+    fill(o.taka, &[&number(amount, lang)])
+}
+
+/// The pump page's card: the most minutes per request and the price of an hour.
+pub fn terms_card(page: &crate::web::Page, terms: &Terms) -> maud::Markup {
+    let (t, lang) = (page.t(), page.lang());
+    let o = t.owner;
+    let kept = |field: &str, value: String| {
+        let typed = page.visit.kept(field);
+        if typed.is_empty() { value } else { typed.to_string() }
+    };
+    html! {
+        section.card #terms {
+            h2 { (o.terms_title) }
+            p.hint { (o.terms_help) }
+            p #terms-now {
+                (fill(t.request_limits, &[&fmt_minutes(terms.max_request_minutes, lang)])) " · " (price_words(o, terms, lang))
+            }
+            form method="post" action="/admin/terms" {
+                (page.csrf_field())
+                label for="t-max" { (o.max_request) }
+                input #t-max type="text" name="maxRequestMinutes" inputmode="numeric" required maxlength="6" autocomplete="off"
+                    value=(kept("maxRequestMinutes", terms.max_request_minutes.to_string()));
+                label for="t-price" { (o.price_per_hour) }
+                input #t-price type="text" name="pricePerHourTaka" inputmode="numeric" maxlength="7" autocomplete="off"
+                    value=(kept("pricePerHourTaka", terms.price_per_hour_taka.map(|p| p.to_string()).unwrap_or_default()));
+                button.secondary type="submit" { (o.save_terms) }
+            }
+        }
+    }
+}
+
+/// A typed whole number for the API (either script's digits); anything else goes as typed, so
+/// the API's VALIDATION names the field.
+fn whole_or_text(typed: &str) -> serde_json::Value {
+    parse_whole(typed).map_or(json!(typed), |n| json!(n))
+}
+
+/// `POST /admin/terms` (`maxRequestMinutes`, `pricePerHourTaka`; empty price: none).
+pub async fn set_terms(State(web): State<WebState>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    let price = posted.field("pricePerHourTaka").trim();
+    let body = json!({
+        "maxRequestMinutes": whole_or_text(posted.field("maxRequestMinutes")),
+        "pricePerHourTaka": if price.is_empty() { serde_json::Value::Null } else { whole_or_text(price) },
+    });
+    let answer = web.api.put("/api/admin/terms", &token, body).await;
+    let lang = posted.visit.lang;
+    let o = posted.visit.t().owner;
+    finish(&posted, answer, "/admin#terms", |terms| {
+        let terms: Terms = serde_json::from_value(terms.clone()).ok()?;
+        Some(Flash::ok("terms_saved", &[&fmt_minutes(terms.max_request_minutes, lang), &price_words(o, &terms, lang)]))
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ReceiptLang {
+    lang: Option<String>,
+}
+
+/// `GET /admin/receipts/{id}?lang=`: one receipt, to print or photograph, in the language asked
+/// for (the farmer's), else the viewer's.
+pub async fn receipt(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    Query(query): Query<ReceiptLang>,
+    OwnerPage(mut page): OwnerPage,
+) -> Result<Response, Response> {
+    if !valid_id(&id) {
+        return Err(not_found(&page.visit));
+    }
+    let receipt = page.get::<Receipt>(&web, &format!("/api/admin/receipts/{id}")).await?;
+    if let Some(lang) = query.lang.as_deref().and_then(Lang::parse) {
+        page.visit.lang = lang;
+    }
+    let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    let o = t.owner;
+    let content = html! {
+        p.no-print { a href={"/admin/farmers/" (receipt.user_id)} { "← " (o.back_to_farmer) } }
+        section.card.receipt #receipt {
+            h1 { (o.receipt_title) }
+            p.muted { (t.app_name) " · " (page.me.name) }
+            dl.facts {
+                dt { (o.receipt_no) } dd { code { (receipt.id.get(..8).unwrap_or(&receipt.id)) } }
+                dt { (o.receipt_date) } dd { (date_time(&receipt.at, zone, lang)) }
+                dt { (o.receipt_farmer) } dd { strong { (receipt.user_name) } }
+                dt { (o.receipt_minutes) } dd.num { (fmt_minutes(receipt.minutes, lang)) }
+                dt { (o.receipt_cash) } dd.num { strong { (taka(o, receipt.cash_taka, lang)) } }
+                dt { (o.receipt_by) } dd { (receipt.recorded_by_name) }
+            }
+            p { (o.receipt_thanks) }
+        }
+        p.no-print.actions {
+            button.big.go #print-receipt type="button" data-print="yes" { (o.print) }
+            " "
+            a.button.secondary href={"/admin/receipts/" (receipt.id) "?lang=" (lang.other().code())} { (o.receipt_other_lang) }
+        }
+    };
+    Ok(page.render(Tab::AdminFarmers, Live::Off, o.receipt_title, content))
+}
+
+/// The receipts of a period, newest first, each a link to its page.
+pub fn receipts_table(page: &crate::web::Page, receipts: &[Receipt]) -> maud::Markup {
+    let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    let o = t.owner;
+    html! {
+        @if receipts.is_empty() { p.muted { (o.no_receipts) } }
+        @else {
+            table.table.receipts {
+                thead { tr { th { (o.receipt_date) } th { (o.receipt_farmer) } th { (o.receipt_minutes) } th { (o.receipt_cash) } th {} } }
+                tbody {
+                    @for r in receipts {
+                        tr {
+                            td data-label=(o.receipt_date) { (date_time(&r.at, zone, lang)) }
+                            td data-label=(o.receipt_farmer) { (r.user_name) }
+                            td data-label=(o.receipt_minutes) .num { (fmt_minutes(r.minutes, lang)) }
+                            td data-label=(o.receipt_cash) .num { (taka(o, r.cash_taka, lang)) }
+                            td { a.button.small href={"/admin/receipts/" (r.id)} { (o.open_receipt) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /admin/farmers/{id}/name` (`name`).
+pub async fn rename(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    let answer = web.api.patch(&format!("/api/admin/users/{id}"), &token, json!({"name": posted.field("name")})).await;
+    finish(&posted, answer, &format!("/admin/farmers/{id}"), |user| {
+        Some(Flash::ok("renamed", &[user["name"].as_str().unwrap_or_default()]))
+    })
+}
+
+/// `POST /admin/farmers/{id}/password`: a new password, shown this once (never cached, never in
+/// a cookie or a URL); the farmer is signed out everywhere.
+pub async fn reset_password(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    let answer = web.api.post(&format!("/api/admin/users/{id}/password"), &token, json!({})).await;
+    if posted.json || !answer.status.is_success() {
+        return finish(&posted, answer, &format!("/admin/farmers/{id}"), |_| None);
+    }
+    let created: NewPassword = match answer.into() {
+        Ok(created) => created,
+        Err(failure) => return crate::web::failure_page(&posted.visit, None, &failure),
+    };
+    let name = posted.field("name").to_string();
+    let mut page = page_or_return!(web, posted.visit);
+    page.visit.path = format!("/admin/farmers/{id}");
+    let t = page.t();
+    let o = t.owner;
+    let content = html! {
+        section.card.key #new-password {
+            h1 { (fill(o.new_password_title, &[&name])) }
+            dl.facts {
+                dt { (o.username) } dd { code { (created.username) } }
+            }
+            div.key-row {
+                textarea #password-value .key-value readonly rows="1" spellcheck="false" aria-label=(o.password_title) { (created.password) }
+                button #copy-password .secondary type="button" data-copy="password-value" data-done=(t.copied) { (t.copy) }
+            }
+            p.warn { (o.new_password_help) }
+            p { a.button href={"/admin/farmers/" (id)} { (t.done) } }
+        }
+    };
+    page.render(Tab::AdminFarmers, Live::Off, o.password_title, content)
+}
+
+/// The link the app opens to sign in to this server: `pumppilot://sign-in?server=…&username=…`
+/// (the app's scheme, `app.json`).
+pub fn app_link(server: &str, username: &str) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    format!("pumppilot://sign-in?server={}&username={}", encode(server), encode(username))
+}
+
+/// The address this page was reached at (`https` behind a proxy that says so), for the app.
+pub fn server_url(headers: &axum::http::HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let host = header("x-forwarded-host").or_else(|| header("host")).unwrap_or("localhost");
+    let scheme = if header("x-forwarded-proto") == Some("https") { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+/// A QR code of `text` as inline SVG (drawn here: nothing is fetched from anywhere).
+pub fn qr_svg(text: &str) -> Option<maud::PreEscaped<String>> {
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build();
+    // The XML declaration belongs to a file, not to an element inside a page.
+    let start = svg.find("<svg")?;
+    Some(maud::PreEscaped(svg[start..].to_string()))
+}
+
+/// The farmer page's card: a QR code (and the link) that opens the app on this server.
+pub fn app_card(page: &crate::web::Page, server: &str, username: &str) -> maud::Markup {
+    let o = page.t().owner;
+    let link = app_link(server, username);
+    html! {
+        section.card #app-sign-in {
+            h2 { (o.app_title) }
+            p.hint { (o.app_help) }
+            @if let Some(svg) = qr_svg(&link) { div.qr role="img" aria-label=(o.app_title) { (svg) } }
+            p { a.button.secondary #app-link href=(link) { (o.app_link) } }
+            p.muted { (fill(o.app_server, &[server])) " · " (username) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_link_carries_the_server_and_username_encoded() {
+        assert_eq!(
+            app_link("http://192.168.0.10:8080", "01711 000"),
+            "pumppilot://sign-in?server=http%3A%2F%2F192.168.0.10%3A8080&username=01711%20000"
+        );
+        let svg = qr_svg(&app_link("https://pump.example", "karim")).unwrap().0;
+        assert!(svg.starts_with("<svg") && svg.contains("<path"), "{}", &svg[..80]);
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("host", "10.0.0.2:8080".parse().unwrap());
+        assert_eq!(server_url(&headers), "http://10.0.0.2:8080");
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        headers.insert("x-forwarded-host", "pump.example".parse().unwrap());
+        assert_eq!(server_url(&headers), "https://pump.example");
+    }
+}

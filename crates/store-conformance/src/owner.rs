@@ -1,0 +1,213 @@
+//! The owner's day: terms per pump, receipts written with their recharge, and changes to a
+//! farmer's account (name, password) with their audit line in one write.
+
+use pumppilot_engine::{AdminId, ReceiptId, UserId};
+use pumppilot_store::{
+    AccountChange, AuditEntry, Commit, Receipt, ReceiptQuery, Role, Session, SessionId, SessionKind, Store, StoreError,
+    Terms,
+};
+
+use crate::support::{DAY, Driver, all_good, assert_err, at, load, recharge, tenancy};
+
+fn line(admin: AdminId, seconds: i64, action: &str, target: UserId) -> AuditEntry {
+    AuditEntry {
+        admin_id: Some(admin),
+        at: at(seconds),
+        actor_id: Some(admin.0),
+        action: action.to_owned(),
+        target_id: Some(target.to_string()),
+        detail: format!("{action} at {seconds}"),
+    }
+}
+
+/// A tenant has the default terms until its owner sets them; terms are per tenant, written with
+/// their audit line; a tenant that does not exist gets neither.
+pub async fn terms_are_per_tenant_and_written_with_their_audit_line(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 0).await;
+    let q = tenancy(store, "q", 0).await;
+    assert_eq!(store.terms(rahim.admin).await.unwrap(), Terms::default());
+    assert_eq!(Terms::default().max_request_minutes, 600);
+
+    let set = Terms { max_request_minutes: 120, price_per_hour_taka: Some(150) };
+    store.set_terms(rahim.admin, &set, &line(rahim.admin, 1, "terms.set", rahim.admin.0)).await.expect("set");
+    assert_eq!(store.terms(rahim.admin).await.unwrap(), set);
+    assert_eq!(store.terms(q.admin).await.unwrap(), Terms::default(), "terms are per tenant");
+    let again = Terms { max_request_minutes: 90, price_per_hour_taka: None };
+    store.set_terms(rahim.admin, &again, &line(rahim.admin, 2, "terms.set", rahim.admin.0)).await.expect("again");
+    assert_eq!(store.terms(rahim.admin).await.unwrap(), again);
+    let audit = store.audit(Some(rahim.admin), 10).await.unwrap();
+    assert_eq!(audit.iter().map(|e| e.at).collect::<Vec<_>>(), [at(2), at(1)]);
+
+    let nobody = AdminId(UserId::new());
+    assert_err!(store.set_terms(nobody, &set, &line(nobody, 3, "terms.set", nobody.0)).await, StoreError::NotFound);
+    assert_eq!(store.audit(Some(nobody), 10).await.unwrap(), vec![]);
+    assert_eq!(store.audit(None, 10).await.unwrap().len(), 2, "a refused change writes no audit line");
+}
+
+/// A receipt lands only with its recharge: a commit that loses its version writes neither, one of
+/// another tenant or without a credit is refused; receipts are listed by tenant, farmer and time.
+pub async fn a_receipt_is_written_with_its_recharge(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let q = tenancy(store, "q", 1).await;
+    let (a, b) = (rahim.users[0], rahim.users[1]);
+    let receipt = |admin: AdminId, user: UserId, seconds: i64, minutes: i64, cash: i64| Receipt {
+        id: ReceiptId::new(),
+        admin_id: admin,
+        user_id: user,
+        at: at(seconds),
+        minutes,
+        cash_taka: cash,
+        recorded_by: admin.0,
+    };
+
+    let mut tenant = load(store, rahim.admin).await;
+    let first = receipt(rahim.admin, a, 10, 60, 150);
+    let records = tenant.apply(recharge(rahim.admin, a, 3600), at(10)).records;
+    // Another tenant's receipt, or a receipt with no credit, is refused with the whole commit.
+    let theirs = receipt(q.admin, q.users[0], 10, 60, 150);
+    let commit = |receipt| Commit {
+        tenant: &tenant,
+        records: &records,
+        audit: &[],
+        decision: None,
+        suspension: None,
+        receipt: Some(receipt),
+    };
+    assert_err!(store.commit(commit(&theirs)).await, StoreError::Invariant(_));
+    let none = pumppilot_engine::Records::default();
+    let empty = Commit { records: &none, ..commit(&first) };
+    assert_err!(store.commit(empty).await, StoreError::Invariant(_));
+    assert_eq!(load(store, rahim.admin).await.version, 0);
+
+    store.commit(commit(&first)).await.expect("recharge with receipt");
+    // The same recharge again from the old version: a conflict, and no second receipt.
+    let stale = receipt(rahim.admin, a, 11, 60, 150);
+    assert_err!(store.commit(commit(&stale)).await, StoreError::VersionConflict);
+    assert_eq!(store.receipt(rahim.admin, stale.id).await.unwrap(), None);
+
+    tenant = load(store, rahim.admin).await;
+    let second = receipt(rahim.admin, b, 20 + DAY / 1000, 30, 0);
+    let records = tenant.apply(recharge(rahim.admin, b, 1800), second.at).records;
+    let commit = Commit {
+        tenant: &tenant,
+        records: &records,
+        audit: &[],
+        decision: None,
+        suspension: None,
+        receipt: Some(&second),
+    };
+    store.commit(commit).await.expect("a free recharge has a receipt too");
+
+    assert_eq!(store.receipt(rahim.admin, first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.receipt(q.admin, first.id).await.unwrap(), None, "receipts stay in their tenant");
+    let query = |user, from, to| ReceiptQuery { admin: rahim.admin, user, from, to, limit: 10 };
+    assert_eq!(store.receipts(&query(None, None, None)).await.unwrap(), [second.clone(), first.clone()]);
+    assert_eq!(store.receipts(&query(Some(a), None, None)).await.unwrap(), std::slice::from_ref(&first));
+    assert_eq!(store.receipts(&query(None, Some(at(11)), None)).await.unwrap(), std::slice::from_ref(&second));
+    assert_eq!(store.receipts(&query(None, None, Some(at(11)))).await.unwrap(), std::slice::from_ref(&first));
+    assert_eq!(store.receipts(&ReceiptQuery { limit: 1, ..query(None, None, None) }).await.unwrap(), [second]);
+    let theirs = ReceiptQuery { admin: q.admin, user: None, from: None, to: None, limit: 10 };
+    assert_eq!(store.receipts(&theirs).await.unwrap(), vec![]);
+}
+
+/// An owner renames a farmer or gives them a new password with its audit line in one write; a
+/// new password revokes every session of the farmer (and only theirs); an account that is not a
+/// farmer of the tenant is not found and nothing changes.
+pub async fn changing_a_farmer_renames_resets_and_revokes_at_once(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let q = tenancy(store, "q", 1).await;
+    let (a, b) = (rahim.users[0], rahim.users[1]);
+    let session = |user: UserId, kind: SessionKind, token: &[u8]| Session {
+        id: SessionId::new(),
+        kind,
+        user_id: user,
+        access_hash: token.to_vec(),
+        access_expires_at: at(0) + DAY,
+        refresh_hash: (kind == SessionKind::Mobile).then(|| [token, b"-r"].concat()),
+        previous_refresh_hash: None,
+        refresh_expires_at: (kind == SessionKind::Mobile).then(|| at(0) + 30 * DAY),
+        device_name: None,
+        created_at: at(0),
+        revoked_at: None,
+    };
+    let (web_a, phone_a, web_b) = (
+        session(a, SessionKind::Web, b"a-web"),
+        session(a, SessionKind::Mobile, b"a-phone"),
+        session(b, SessionKind::Web, b"b-web"),
+    );
+    for s in [&web_a, &phone_a, &web_b] {
+        store.create_session(s).await.unwrap();
+    }
+    let change = |id, name: Option<&str>, hash: Option<&str>, seconds| AccountChange {
+        id,
+        admin_id: rahim.admin,
+        name: name.map(str::to_owned),
+        password_hash: hash.map(str::to_owned),
+        at: at(seconds),
+    };
+
+    let renamed =
+        store.change_account(&change(a, Some("Karim Mia"), None, 1), &line(rahim.admin, 1, "user.edit", a)).await;
+    assert_eq!(renamed.expect("rename"), vec![], "a new name signs nobody out");
+    let stored = store.account(a).await.unwrap().unwrap();
+    assert_eq!((stored.name.as_str(), stored.role), ("Karim Mia", Role::User));
+    let old_hash = stored.password_hash.clone();
+
+    let reset = change(a, None, Some("$argon2id$v=19$m=19456,t=2,p=1$bmV3$new"), 2);
+    let mut revoked = store.change_account(&reset, &line(rahim.admin, 2, "user.password", a)).await.expect("reset");
+    revoked.sort();
+    let mut expected = vec![web_a.id, phone_a.id];
+    expected.sort();
+    assert_eq!(revoked, expected);
+    let stored = store.account(a).await.unwrap().unwrap();
+    assert_ne!(stored.password_hash, old_hash);
+    assert_eq!(stored.name, "Karim Mia", "a reset keeps the name");
+    let revoked_at = |kind, hash: &'static [u8]| async move {
+        store.session_by_access_hash(kind, hash).await.unwrap().unwrap().revoked_at
+    };
+    assert_eq!(revoked_at(SessionKind::Web, b"a-web").await, Some(at(2)));
+    assert_eq!(revoked_at(SessionKind::Mobile, b"a-phone").await, Some(at(2)));
+    assert_eq!(revoked_at(SessionKind::Web, b"b-web").await, None, "other farmers stay signed in");
+
+    // Another tenant's farmer, the owner, and nobody: not found, no audit line, nothing changed.
+    for stranger in [q.users[0], rahim.admin.0, UserId::new()] {
+        let attempt = change(stranger, Some("Taken"), Some("$argon2id$x"), 3);
+        assert_err!(
+            store.change_account(&attempt, &line(rahim.admin, 3, "user.edit", stranger)).await,
+            StoreError::NotFound
+        );
+    }
+    assert_ne!(store.account(q.users[0]).await.unwrap().unwrap().name, "Taken");
+    let audit = store.audit(Some(rahim.admin), 10).await.unwrap();
+    assert_eq!(audit.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["user.password", "user.edit"]);
+}
+
+/// The owner moves a waiting farmer up or down the line: the entries pass each other's places
+/// within one write, the store keeps one entry per place, and the line reloads in the new order.
+pub async fn a_waiting_farmer_moved_in_line_passes_the_others(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 4).await;
+    let admin = rahim.admin;
+    let mut pump = Driver::load(store, admin).await;
+    for user in &rahim.users {
+        pump.step(recharge(admin, *user, 600), at(0)).await;
+    }
+    pump.step(all_good(), at(1)).await;
+    for (n, user) in rahim.users.iter().enumerate() {
+        let start = pumppilot_engine::Event::Start {
+            user: *user,
+            requested_minutes: None,
+            entry_id: pumppilot_engine::EntryId::new(),
+        };
+        pump.step(start, at(2 + n as i64)).await;
+    }
+    let line = |pump: &Driver<'_>| pump.tenant.waiting.iter().map(|e| e.user_id).collect::<Vec<_>>();
+    let [_, b, c, d] = rahim.users[..] else { panic!("four farmers") };
+    assert_eq!(line(&pump), [b, c, d]);
+    // The last to the front: every entry passes another's place (Driver checks the reload).
+    pump.step(pumppilot_engine::Event::MoveWaiting { user: d, to: 1 }, at(10)).await;
+    assert_eq!(line(&pump), [d, b, c]);
+    pump.step(pumppilot_engine::Event::MoveWaiting { user: d, to: 3 }, at(11)).await;
+    assert_eq!(line(&pump), [b, c, d]);
+    let stored = load(store, admin).await;
+    assert_eq!(stored.waiting.iter().map(|e| e.user_id).collect::<Vec<_>>(), [b, c, d]);
+}

@@ -1,0 +1,161 @@
+// The owner's tools in the app: add a farmer, give and take RFID cards, register a device (its
+// key shown once), and the last 14 days' time pumped and cash taken.
+import { fireEvent, screen, waitFor } from '@testing-library/react-native';
+
+import type { UserWithBalance } from '../src/api/types';
+import { newServer, renderApp, signedInStorage } from '../test/app';
+import { ADMIN, KARIM, SALMA, error, idle } from '../test/fakeServer';
+
+function owner() {
+  const { server, sessions } = newServer();
+  const isAdmin = ['admin', 'master'] as const;
+  server.on('GET /api/motor/status', sessions.authed({ body: idle() }));
+  server.on('GET /api/queue', sessions.authed({ body: { active: null, waiting: [] } }));
+  const devices: object[] = [];
+  server.on('GET /api/admin/devices', sessions.authed(() => ({ body: devices }), [...isAdmin]));
+  const users: UserWithBalance[] = [{ ...KARIM, availableSeconds: 1800, availableMinutes: 30 }];
+  server.on('GET /api/admin/users', sessions.authed(() => ({ body: users }), [...isAdmin]));
+  let cards = [{ uid: '04A1B2C3', userId: KARIM.id, boundAt: '2026-11-27T08:00:00Z' }];
+  server.on('GET /api/admin/cards', sessions.authed(() => ({ body: cards }), [...isAdmin]));
+  server.on(
+    'GET /api/admin/usage',
+    sessions.authed(() => ({
+      body: [
+        { entryId: 'e1', userId: KARIM.id, startedAt: '2026-11-27T08:00:00Z', endedAt: '2026-11-27T08:30:00Z', runningSeconds: 1800, heldSeconds: 0, chargedSeconds: 1800, endReason: 'USER_STOP' },
+        { entryId: 'e2', userId: KARIM.id, startedAt: '2026-11-28T08:00:00Z', endedAt: '2026-11-28T08:15:00Z', runningSeconds: 900, heldSeconds: 0, chargedSeconds: 900, endReason: 'USER_STOP' },
+      ],
+    })),
+  );
+  server.on(
+    'GET /api/admin/receipts',
+    sessions.authed(() => ({
+      body: [{ id: 'r1', userId: KARIM.id, userName: KARIM.name, at: '2026-11-27T07:00:00Z', minutes: 60, cashTaka: 1500, recordedByName: ADMIN.name }],
+    })),
+  );
+  renderApp(signedInStorage(sessions, ADMIN));
+  return {
+    server,
+    sessions,
+    users,
+    devices,
+    setCards: (next: typeof cards) => (cards = next),
+  };
+}
+
+describe('owner tools in the app', () => {
+  test('adds a farmer; a refused one keeps what was typed and says why', async () => {
+    const { server, sessions, users } = owner();
+    server.on(
+      'POST /api/admin/users',
+      sessions.authed((req) => {
+        if (req.body.username === 'karim') return error(409, 'USERNAME_TAKEN', 'username is taken');
+        const user = { ...SALMA, name: req.body.name, username: req.body.username };
+        users.push({ ...user, availableSeconds: 0, availableMinutes: 0 });
+        return { status: 201, body: user };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.changeText(await screen.findByTestId('new-farmer-name'), 'Salma Begum');
+    fireEvent.changeText(screen.getByTestId('new-farmer-username'), 'karim');
+    fireEvent.changeText(screen.getByTestId('new-farmer-password'), 'salma-password');
+    fireEvent.press(screen.getByTestId('new-farmer-add'));
+    expect(await screen.findByText('That username is taken.')).toBeTruthy();
+    expect(screen.getByTestId('new-farmer-name').props.value).toBe('Salma Begum');
+    fireEvent.changeText(screen.getByTestId('new-farmer-username'), '01711000002');
+    fireEvent.press(screen.getByTestId('new-farmer-add'));
+    expect(await screen.findByText('Salma Begum was added.')).toBeTruthy();
+    expect(server.last('POST /api/admin/users')!.body).toEqual({ name: 'Salma Begum', username: '01711000002', password: 'salma-password' });
+    expect(await screen.findByTestId('user-01711000002')).toBeTruthy();
+    expect(screen.getByTestId('new-farmer-name').props.value).toBe('');
+  });
+
+  test('gives a card, and takes one away with a second tap', async () => {
+    const { server, sessions, setCards } = owner();
+    server.on(
+      'POST /api/admin/users/{id}/rfid',
+      sessions.authed((req) => ({ body: { uid: String(req.body.uid).toUpperCase(), userId: KARIM.id, boundAt: '2026-11-28T08:00:00Z' } })),
+    );
+    server.on(
+      'DELETE /api/admin/cards/{uid}',
+      sessions.authed(() => {
+        setCards([]);
+        return { status: 204 };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    expect(await screen.findByText('04A1B2C3')).toBeTruthy();
+    fireEvent.changeText(screen.getByTestId('user-karim-uid'), 'deadbeef');
+    fireEvent.press(screen.getByTestId('user-karim-bind'));
+    expect(await screen.findByText('Card DEADBEEF now belongs to Karim Mia.')).toBeTruthy();
+    expect(server.calls.find((c) => c.method === 'POST' && c.path === `/api/admin/users/${KARIM.id}/rfid`)!.body).toEqual({ uid: 'deadbeef' });
+    fireEvent.press(screen.getByTestId('card-04A1B2C3-remove'));
+    expect(server.count('DELETE /api/admin/cards/04A1B2C3')).toBe(0);
+    fireEvent.press(await screen.findByText('Tap again to remove'));
+    expect(await screen.findByText('Card 04A1B2C3 was removed. It no longer starts the pump.')).toBeTruthy();
+    expect(server.count('DELETE /api/admin/cards/04A1B2C3')).toBe(1);
+    await waitFor(() => expect(screen.queryByTestId('card-04A1B2C3-remove')).toBeNull());
+  });
+
+  test('registers a device and shows its key once; shows the last 14 days', async () => {
+    const { server, sessions, devices } = owner();
+    server.on(
+      'POST /api/admin/devices',
+      sessions.authed((req) => {
+        devices.push({ id: 'd1', name: req.body.name, online: false, lastSeenAt: null, loadShedding: false, ready: false, relay: false });
+        return { status: 201, body: { id: 'd1', name: req.body.name, deviceKey: 'pp_dev_secret' } };
+      }),
+    );
+    expect(await screen.findByText('No device is registered yet. Register the one at the pump below.')).toBeTruthy();
+    expect(await screen.findByTestId('usage-total')).toHaveTextContent('Pumped 45 min');
+    expect(screen.getByTestId('usage-cash')).toHaveTextContent('Cash taken 1,500 taka');
+    expect(screen.getByTestId('usage-Karim Mia')).toHaveTextContent('Karim Mia: 45 min');
+    fireEvent.changeText(screen.getByTestId('device-name'), 'Field pump');
+    fireEvent.press(screen.getByTestId('device-register'));
+    expect(await screen.findByTestId('device-key')).toHaveTextContent('pp_dev_secret');
+    expect(screen.getByText('Put it in the device now. It is shown only this once.')).toBeTruthy();
+    expect(server.last('POST /api/admin/devices')!.body).toEqual({ name: 'Field pump' });
+    expect(await screen.findByTestId('device-d1')).toBeTruthy();
+  });
+});
+
+describe('owner tools in the app: cash and passwords', () => {
+  test('a recharge records the cash taken and says the receipt; at the price when left empty', async () => {
+    const { server, sessions, users } = owner();
+    server.on(
+      'POST /api/admin/recharge',
+      sessions.authed((req) => {
+        const u = users[0]!;
+        u.availableSeconds += req.body.minutes * 60;
+        const receipt = req.body.cashTaka === undefined ? 'r-price' : 'r-typed';
+        return { body: { userId: u.id, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: receipt } };
+      }),
+    );
+    server.on('GET /api/admin/receipts/{id}', sessions.authed({ body: { id: 'r-price', userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 30, cashTaka: 75, recordedByName: ADMIN.name } }));
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.changeText(screen.getByTestId('user-karim-cash'), 'abc');
+    fireEvent.press(screen.getByTestId('user-karim-recharge'));
+    expect(await screen.findByText('Cash: whole taka, like 150, or empty.')).toBeTruthy();
+    expect(server.count('POST /api/admin/recharge')).toBe(0);
+    fireEvent.changeText(screen.getByTestId('user-karim-cash'), '100');
+    fireEvent.press(screen.getByTestId('user-karim-recharge'));
+    expect(await screen.findByText('Karim Mia now has 1 h. Receipt: 100 taka.')).toBeTruthy();
+    expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 30, note: null, cashTaka: 100 });
+    fireEvent.press(screen.getByTestId('user-karim-recharge'));
+    expect(await screen.findByText('Karim Mia now has 1 h 30 min. Receipt: 75 taka.')).toBeTruthy();
+    expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 30, note: null });
+  });
+
+  test('a new password takes a second tap and is shown once', async () => {
+    const { server, sessions } = owner();
+    server.on('POST /api/admin/users/{id}/password', sessions.authed({ body: { userId: KARIM.id, username: KARIM.username, password: 'k7mq2xw9pd' } }));
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.press(screen.getByTestId('user-karim-password'));
+    expect(server.calls.filter((c) => c.path.endsWith('/password'))).toHaveLength(0);
+    fireEvent.press(await screen.findByText('Tap again: the old password stops working'));
+    expect(await screen.findByText('New password for Karim Mia: k7mq2xw9pd — give it now; it is not shown again.')).toBeTruthy();
+    expect(server.calls.filter((c) => c.path === `/api/admin/users/${KARIM.id}/password`)).toHaveLength(1);
+  });
+});
