@@ -35,7 +35,8 @@ pub async fn notices_are_written_with_their_commit(store: &dyn Store) {
     stale.version -= 1;
     let notice = Notice::new(karim, admin, NoticeKind::BalanceLow, at(40), Facts::default());
     let records = Records { notices: vec![notice], changed: true, ..Records::default() };
-    let commit = Commit { tenant: &stale, records: &records, audit: &[], decision: None, suspension: None };
+    let commit =
+        Commit { tenant: &stale, records: &records, audit: &[], decision: None, suspension: None, receipt: None };
     assert_err!(store.commit(commit).await, StoreError::VersionConflict);
     assert_eq!(store.unread_notifications(karim).await.unwrap(), 2);
 
