@@ -2,7 +2,7 @@
 //! Every value has a safe default so the image builds without any of them; a malformed value
 //! stops the build with a message naming the variable (the parsers run in `const` context).
 
-use pumppilot_controller::{FeedbackInput, Settings};
+use pumppilot_controller::{FeedbackInput, LinkSecret, Settings};
 
 /// A yes/no variable: `1`/`true`, `0`/`false`, or unset/empty for the default.
 macro_rules! flag {
@@ -26,6 +26,25 @@ pub const WIFI_PASSWORD: &str = text(option_env!("PUMPPILOT_WIFI_PASSWORD"));
 pub const SERVER: &str = text(option_env!("PUMPPILOT_SERVER"));
 /// The device key from `POST /api/admin/devices` (sent as `Authorization: Bearer <key>`).
 pub const DEVICE_KEY: &str = text(option_env!("PUMPPILOT_DEVICE_KEY"));
+/// The link secret shown with the device key (`pp_link_…`): every request is signed with it and
+/// only answers whose MAC checks are used. Empty: unsigned polls with the key alone (accepted
+/// only for a device that has never signed one; see docs/DEVICE.md).
+pub const LINK_SECRET: Option<LinkSecret> = match text(option_env!("PUMPPILOT_LINK_SECRET")).as_bytes() {
+    b"" => None,
+    _ => match LinkSecret::parse(text(option_env!("PUMPPILOT_LINK_SECRET"))) {
+        Some(secret) => Some(secret),
+        None => panic!("PUMPPILOT_LINK_SECRET must be the pp_link_… secret shown with the device key"),
+    },
+};
+
+/// The public key firmware updates must be signed for (`pumppilot firmware keygen`, 64 hex
+/// digits). Empty: no updates over the air.
+pub const FIRMWARE_KEY: Option<[u8; 32]> = parse_key(
+    option_env!("PUMPPILOT_FIRMWARE_PUBLIC_KEY"),
+    "PUMPPILOT_FIRMWARE_PUBLIC_KEY must be the 64 hex digits `pumppilot firmware keygen` printed",
+);
+/// The size of an OTA slot (`partitions.csv`: ota_0 and ota_1).
+pub const OTA_SLOT_BYTES: u32 = 0x1E_0000;
 
 /// The load-shedding input is high while the grid is down (`1`, the default) or low (`0`).
 pub const LOAD_SHEDDING_ACTIVE_HIGH: bool = flag!("PUMPPILOT_LOAD_SHEDDING_ACTIVE_HIGH", true);
@@ -78,6 +97,33 @@ const fn parse_flag(value: Option<&str>, default: bool, error: &str) -> bool {
         b"" => default,
         b"1" | b"true" => true,
         b"0" | b"false" => false,
+        _ => panic!("{}", error),
+    }
+}
+
+const fn parse_key(value: Option<&str>, error: &str) -> Option<[u8; 32]> {
+    let Some(value) = value else { return None };
+    let bytes = value.as_bytes();
+    if bytes.is_empty() {
+        return None;
+    }
+    if bytes.len() != 64 {
+        panic!("{}", error);
+    }
+    let mut key = [0u8; 32];
+    let mut i = 0;
+    while i < 64 {
+        key[i / 2] = hex_digit(bytes[i], error) * 16 + hex_digit(bytes[i + 1], error);
+        i += 2;
+    }
+    Some(key)
+}
+
+const fn hex_digit(b: u8, error: &str) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        b'A'..=b'F' => b - b'A' + 10,
         _ => panic!("{}", error),
     }
 }

@@ -3,8 +3,11 @@
 //! | pattern | meaning |
 //! |---|---|
 //! | short flash every 2 s | no WiFi / no address |
-//! | blinking 1 Hz | on the network, the server does not answer (or refuses the key) |
+//! | blinking 1 Hz | on the network, the server does not answer (or an answer did not check) |
+//! | fast blinking, 4 Hz | the server refuses the key or the signature |
 //! | steady on | polling normally |
+//!
+//! The network patterns are the controller's (`pumppilot_controller::status::blink`).
 //! | one long flash (1 s) | card: run started |
 //! | two flashes | card: joined the queue |
 //! | three flashes | card: run stopped |
@@ -17,7 +20,7 @@ use embassy_time::{Duration, Timer};
 use esp_hal::gpio::{Level, Output};
 use pumppilot_controller::CardFeedback;
 
-use crate::{board::pins::LED_ACTIVE_HIGH, net::NetState};
+use crate::{board::pins::LED_ACTIVE_HIGH, net::NetState, with_controller};
 
 static CARD: Signal<CriticalSectionRawMutex, CardFeedback> = Signal::new();
 
@@ -67,11 +70,9 @@ async fn hold(led: &mut Output<'static>, on: bool, ms: u64) -> Option<CardFeedba
 #[embassy_executor::task]
 pub async fn led_task(mut led: Output<'static>) {
     loop {
-        let (on_ms, off_ms) = match NetState::get() {
-            NetState::Offline => (100, 1_900),
-            NetState::NoServer => (500, 500),
-            NetState::Online => (1_000, 0),
-        };
+        let wifi = NetState::get() != NetState::Offline;
+        let blink = pumppilot_controller::status::blink(wifi, with_controller(|controller| controller.link_state()));
+        let (on_ms, off_ms) = (u64::from(blink.on_ms), u64::from(blink.off_ms));
         let mut card = hold(&mut led, true, on_ms).await;
         if card.is_none() && off_ms > 0 {
             card = hold(&mut led, false, off_ms).await;

@@ -15,6 +15,7 @@ mod board;
 mod config;
 mod led;
 mod net;
+mod ota;
 mod panic;
 mod rfid;
 
@@ -108,7 +109,12 @@ async fn main(spawner: Spawner) -> ! {
     rtc.rwdt.set_timeout(RwdtStage::Stage0, esp_hal::time::Duration::from_millis(WATCHDOG_MS));
     rtc.rwdt.enable();
     let reset = reset_reason();
-    with_controller(|controller| controller.set_reset_reason(reset));
+    with_controller(|controller| {
+        controller.set_reset_reason(reset);
+        if let Some(secret) = config::LINK_SECRET {
+            controller.set_link_secret(secret);
+        }
+    });
 
     // 3. Inputs, pulled towards their unsafe meaning: a broken wire reads "grid down" and
     // "not ready", and the motor stays OFF.
@@ -141,6 +147,7 @@ async fn main(spawner: Spawner) -> ! {
             let reader =
                 rfid::Reader::new(peripherals.SPI2, pins.rfid_sck, pins.rfid_mosi, pins.rfid_miso, pins.rfid_cs);
             spawner.spawn(rfid::card_task(stack, server, reader).expect("card task"));
+            spawner.spawn(ota::ota_task(stack, server, peripherals.FLASH).expect("update task"));
         }
         Err(err) => println!("PUMPPILOT_SERVER is not usable ({err:?}): this device will never poll; motor stays OFF"),
     }

@@ -23,7 +23,10 @@ use esp_println::println;
 use esp_radio::wifi::{
     AuthenticationMethodConfig, Config as WifiConfig, Interface, Password, Ssid, WifiController, sta::StationConfig,
 };
-use pumppilot_controller::protocol::{POLL_PATH, json};
+use pumppilot_controller::{
+    AnswerError, Reply, Signature,
+    protocol::{POLL_PATH, json, link},
+};
 use reqwless::{
     client::HttpConnection,
     headers::ContentType,
@@ -146,7 +149,7 @@ fn station_config() -> Option<StationConfig> {
     Some(StationConfig::default().with_ssid(ssid).with_authentication(authentication))
 }
 
-type Tcp = TcpClient<'static, 1, 1024, 1024>;
+pub type Tcp = TcpClient<'static, 1, 1024, 1024>;
 type Connection = TcpConnection<'static, 1, 1024, 1024>;
 
 /// One HTTP client with its own socket (so a long-poll never delays a card tap), that keeps its
@@ -164,10 +167,25 @@ pub struct Http {
     authorization: heapless::String<160>,
 }
 
+/// The link's two answer headers, copied out before the body is read.
+#[derive(Default)]
+pub struct LinkHeaders {
+    counter: heapless::Vec<u8, 20>,
+    mac: heapless::Vec<u8, 64>,
+}
+
+impl LinkHeaders {
+    /// The answer as the controller takes it.
+    pub fn reply<'a>(&'a self, status: u16, body: &'a [u8]) -> Reply<'a> {
+        let present = |v: &'a [u8]| (!v.is_empty()).then_some(v);
+        Reply { status, counter: present(&self.counter), mac: present(&self.mac), body }
+    }
+}
+
 /// What came back from one POST.
 pub enum Posted<'b> {
-    /// An HTTP answer: its status and body.
-    Answer(u16, &'b [u8]),
+    /// An HTTP answer: its status, the link's headers and the body.
+    Answer(u16, LinkHeaders, &'b [u8]),
     /// No answer: connection, timeout, or a body that did not fit.
     Failed,
 }
@@ -196,20 +214,70 @@ impl Http {
         Http { stack, tcp, host, port, address: None, connection: None, authorization }
     }
 
-    /// POSTs `body` as JSON to `path` (with its query) with the device key; the answer's body
-    /// lands in `rx`. A kept connection that turns out to be closed is replaced once, within the
-    /// same `timeout`; any failure drops the connection (and the address, when connecting failed).
-    pub async fn post<'b>(&mut self, path: &str, body: &[u8], rx: &'b mut [u8], timeout: Duration) -> Posted<'b> {
+    /// POSTs `body` as JSON to `path` (with its query) with the device key, and the link's
+    /// headers when `signature` is given; the answer's body lands in `rx`. A kept connection that
+    /// turns out to be closed is replaced once, within the same `timeout`; any failure drops the
+    /// connection (and the address, when connecting failed).
+    pub async fn post<'b>(
+        &mut self,
+        path: &str,
+        body: &[u8],
+        signature: Option<Signature>,
+        rx: &'b mut [u8],
+        timeout: Duration,
+    ) -> Posted<'b> {
+        self.request(Method::POST, path, body, signature, None, rx, timeout).await
+    }
+
+    /// GETs `path` (a firmware description, or the bytes `first..=last` of an image with
+    /// `Range`), signed like a POST; the answer's body lands in `rx`.
+    pub async fn get<'b>(
+        &mut self,
+        path: &str,
+        signature: Option<Signature>,
+        range: Option<(u32, u32)>,
+        rx: &'b mut [u8],
+        timeout: Duration,
+    ) -> Posted<'b> {
+        self.request(Method::GET, path, &[], signature, range, rx, timeout).await
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one request's parts, passed straight through")]
+    async fn request<'b>(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        signature: Option<Signature>,
+        range: Option<(u32, u32)>,
+        rx: &'b mut [u8],
+        timeout: Duration,
+    ) -> Posted<'b> {
+        let mut range_text: heapless::String<32> = heapless::String::new();
+        if let Some((first, last)) = range {
+            let _ = write!(range_text, "bytes={first}-{last}");
+        }
+        let range = range.map(|_| range_text.as_str());
+        let mut counter: heapless::String<20> = heapless::String::new();
+        let mut mac = [0u8; 64];
+        if let Some(signature) = signature {
+            let _ = write!(counter, "{}", signature.counter());
+            mac = signature.mac_hex();
+        }
+        let mac = core::str::from_utf8(&mac).unwrap_or_default();
+        let sign = signature.map(|_| (counter.as_str(), mac));
         let outcome = with_timeout(timeout, async {
             let reused = self.connection.is_some();
-            match self.exchange(path, body, rx).await {
-                Err(Failure::Io | Failure::Http(_)) if reused => self.exchange(path, body, rx).await,
+            match self.exchange(method, path, body, sign, range, rx).await {
+                Err(Failure::Io | Failure::Http(_)) if reused => {
+                    self.exchange(method, path, body, sign, range, rx).await
+                }
                 other => other,
             }
         })
         .await;
         match outcome {
-            Ok(Ok((status, start, len))) => Posted::Answer(status, &rx[start..start + len]),
+            Ok(Ok((status, headers, start, len))) => Posted::Answer(status, headers, &rx[start..start + len]),
             Ok(Err(err)) => {
                 println!("POST {path}: {err:?}");
                 Posted::Failed
@@ -225,7 +293,15 @@ impl Http {
     /// and where the body is in `rx`. The connection is taken out while the request is under way
     /// and put back only after a whole answer: a request abandoned half way (a timeout, a
     /// long-poll cut short) closes it instead of leaving an answer unread on it.
-    async fn exchange(&mut self, path: &str, body: &[u8], rx: &mut [u8]) -> Result<(u16, usize, usize), Failure> {
+    async fn exchange(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        sign: Option<(&str, &str)>,
+        range: Option<&str>,
+        rx: &mut [u8],
+    ) -> Result<(u16, LinkHeaders, usize, usize), Failure> {
         let mut connection = match self.connection.take() {
             Some(connection) => connection,
             None => {
@@ -248,7 +324,8 @@ impl Http {
                 }
             }
         };
-        let result = exchange(&mut connection, self.host, path, &self.authorization, body, rx).await;
+        let parts = Parts { method, host: self.host, path, authorization: &self.authorization, sign, range };
+        let result = exchange(&mut connection, parts, body, rx).await;
         if result.is_ok() {
             self.connection = Some(connection);
         }
@@ -256,27 +333,60 @@ impl Http {
     }
 }
 
+/// What goes into one request's header.
+struct Parts<'a> {
+    method: Method,
+    host: &'a str,
+    path: &'a str,
+    authorization: &'a str,
+    /// The link's counter and MAC.
+    sign: Option<(&'a str, &'a str)>,
+    /// `bytes=first-last`.
+    range: Option<&'a str>,
+}
+
 async fn exchange(
     connection: &mut Connection,
-    host: &str,
-    path: &str,
-    authorization: &str,
+    parts: Parts<'_>,
     body: &[u8],
     rx: &mut [u8],
-) -> Result<(u16, usize, usize), Failure> {
-    let headers = [("Authorization", authorization)];
-    let request =
-        Request::post(path).host(host).content_type(ContentType::ApplicationJson).headers(&headers).body(body).build();
+) -> Result<(u16, LinkHeaders, usize, usize), Failure> {
+    let mut list = [("Authorization", parts.authorization); 4];
+    let mut count = 1;
+    if let Some((counter, mac)) = parts.sign {
+        list[1] = (link::COUNTER_HEADER, counter);
+        list[2] = (link::MAC_HEADER, mac);
+        count = 3;
+    }
+    if let Some(range) = parts.range {
+        list[count] = ("Range", range);
+        count += 1;
+    }
+    let headers = &list[..count];
+    let method = parts.method;
+    let builder = Request::new(method, parts.path).host(parts.host).headers(headers);
+    let builder =
+        if matches!(method, Method::POST) { builder.content_type(ContentType::ApplicationJson) } else { builder };
+    let request = builder.body(body).build();
     request.write_header(connection).await.map_err(Failure::Http)?;
     connection.write_all(body).await.map_err(|_| Failure::Io)?;
     connection.flush().await.map_err(|_| Failure::Io)?;
     let start = rx.as_ptr() as usize;
     // reqwless reads bodies through its own connection type (a plain one: no TLS here).
     let mut connection = HttpConnection::Plain(connection);
-    let response = Response::read(&mut connection, Method::POST, rx).await.map_err(Failure::Http)?;
+    let response = Response::read(&mut connection, method, rx).await.map_err(Failure::Http)?;
     let status = response.status.0;
+    let mut link_headers = LinkHeaders::default();
+    for (name, value) in response.headers() {
+        // A value too long for its buffer is left empty: the answer then does not check.
+        if name.eq_ignore_ascii_case(link::COUNTER_HEADER) {
+            link_headers.counter = heapless::Vec::from_slice(value).unwrap_or_default();
+        } else if name.eq_ignore_ascii_case(link::MAC_HEADER) {
+            link_headers.mac = heapless::Vec::from_slice(value).unwrap_or_default();
+        }
+    }
     let answer = response.body().read_to_end().await.map_err(Failure::Http)?;
-    Ok((status, answer.as_ptr() as usize - start, answer.len()))
+    Ok((status, link_headers, answer.as_ptr() as usize - start, answer.len()))
 }
 
 /// Polls the server for as long as the device runs: at the controller's interval, at once when
@@ -316,7 +426,7 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         let started = Instant::now();
         let at = now();
         let poll = with_controller(|controller| controller.poll(at));
-        let (mut report, long_poll, sent) = (poll.report, poll.long_poll, poll.sent);
+        let (mut report, long_poll, mut sent) = (poll.report, poll.long_poll, poll.sent);
         let rssi = RSSI.load(Ordering::Relaxed);
         report.rssi = (rssi != 0).then(|| i16::try_from(rssi).unwrap_or(i16::MIN));
         let mut body = [0u8; json::MAX_REPORT_BYTES];
@@ -333,7 +443,8 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         // The controller sizes it: never more than half of what is left of the lease.
         let timeout = Duration::from_millis(u64::from(poll.timeout_ms));
 
-        let request = http.post(&url, &body[..len], &mut rx, timeout);
+        let signature = with_controller(|controller| controller.sign_poll(&mut sent, "POST", &url, &body[..len]));
+        let request = http.post(&url, &body[..len], signature, &mut rx, timeout);
         let posted = if long_poll.is_some() {
             // A held request is cut short by a local change: the next report carries it.
             REPORT_NOW.reset();
@@ -349,17 +460,25 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
             request.await
         };
         match posted {
-            Posted::Answer(200, answer) => match with_controller(|controller| controller.answer(sent, now(), answer)) {
-                Ok(_) => NetState::Online.set(),
-                Err(err) => {
-                    println!("unusable answer ({err:?}): motor OFF until a good one");
-                    NetState::NoServer.set();
+            // The controller checks the answer's MAC (with a link secret) and its status.
+            Posted::Answer(status, headers, answer) => {
+                match with_controller(|controller| controller.reply(sent, now(), headers.reply(status, answer))) {
+                    Ok(_) => {
+                        NetState::Online.set();
+                        // Only from an answer the controller accepted (its MAC checked).
+                        if let Some(version) = json::decode_update(answer) {
+                            crate::ota::offer(version);
+                        }
+                    }
+                    Err(AnswerError::Refused(status)) => {
+                        println!("poll refused: HTTP {status}");
+                        NetState::NoServer.set();
+                    }
+                    Err(err) => {
+                        println!("unusable answer ({err:?}): motor OFF until a good one");
+                        NetState::NoServer.set();
+                    }
                 }
-            },
-            Posted::Answer(status, _) => {
-                println!("poll refused: HTTP {status}");
-                with_controller(|controller| controller.poll_failed(now()));
-                NetState::NoServer.set();
             }
             Posted::Failed => {
                 with_controller(|controller| controller.poll_failed(now()));

@@ -218,11 +218,17 @@ pub async fn card_task(stack: Stack<'static>, server: &'static Server, reader: R
             let Ok(body_len) = json::encode_card_tap(&card.tap(), &mut body) else { continue };
             let first = Instant::now();
             let feedback = loop {
-                match http.post(url, &body[..body_len], &mut rx, TAP_TIMEOUT).await {
-                    Posted::Answer(200, answer) => break CardFeedback::from_answer(answer),
-                    Posted::Answer(status, _) => {
-                        println!("card tap refused: HTTP {status}");
-                        break CardFeedback::Error;
+                // Each attempt is signed afresh: a retry with the same counter would be a replay.
+                let signature = with_controller(|controller| controller.sign("POST", url, &body[..body_len]));
+                match http.post(url, &body[..body_len], signature, &mut rx, TAP_TIMEOUT).await {
+                    Posted::Answer(status, headers, answer) => {
+                        let feedback = with_controller(|controller| {
+                            controller.card_reply(signature, headers.reply(status, answer))
+                        });
+                        if status != 200 {
+                            println!("card tap refused: HTTP {status}");
+                        }
+                        break feedback;
                     }
                     Posted::Failed if first.elapsed() < RETRY_WITHIN => continue,
                     Posted::Failed => break CardFeedback::Error,

@@ -36,8 +36,47 @@ pub fn check(cargo: &str) -> Result<(), String> {
     let elf = target_dir.join(TARGET).join("release").join(BINARY);
     let bytes = std::fs::read(&elf).map_err(|err| format!("cannot read the image {}: {err}", elf.display()))?;
     let size = flash_bytes(&bytes).map_err(|err| format!("{}: {err}", elf.display()))?;
-    println!("firmware: esp32c3 image {} bytes (flash), built in {:.0?}", thousands(size), started.elapsed());
+    let table = std::fs::read_to_string(firmware.join("partitions.csv"))
+        .map_err(|err| format!("cannot read firmware/partitions.csv: {err}"))?;
+    let slot = ota_slot_bytes(&table)?;
+    println!(
+        "firmware: esp32c3 image {} bytes (flash) of a {}-byte OTA slot ({}%), built in {:.0?}",
+        thousands(size),
+        thousands(slot),
+        size * 100 / slot.max(1),
+        started.elapsed()
+    );
+    if size > slot {
+        return Err(format!("the image ({size} bytes) does not fit an OTA slot ({slot} bytes)"));
+    }
     Ok(())
+}
+
+/// The size of the smaller OTA app slot of an ESP-IDF partition table (CSV); an error unless it
+/// has two (`ota_0`, `ota_1`) and an `otadata` partition, which updates over the air need.
+pub fn ota_slot_bytes(table: &str) -> Result<u64, String> {
+    let mut slots = Vec::new();
+    let mut otadata = false;
+    for line in table.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [_, kind, subtype, _, size, ..] = fields.as_slice() else {
+            return Err(format!("partitions.csv: `{line}` is not name, type, subtype, offset, size"));
+        };
+        let size = match size.strip_prefix("0x").or_else(|| size.strip_prefix("0X")) {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => size.parse(),
+        }
+        .map_err(|_| format!("partitions.csv: `{size}` is not a size"))?;
+        match (*kind, *subtype) {
+            ("app", sub) if sub.starts_with("ota_") => slots.push(size),
+            ("data", "ota") => otadata = true,
+            _ => {}
+        }
+    }
+    if slots.len() < 2 || !otadata {
+        return Err("partitions.csv needs otadata and two OTA app slots (ota_0, ota_1)".into());
+    }
+    Ok(slots.into_iter().min().unwrap_or(0))
 }
 
 fn firmware_dir() -> PathBuf {
@@ -121,6 +160,16 @@ mod tests {
             bytes.extend_from_slice(&header);
         }
         bytes
+    }
+
+    #[test]
+    fn the_ota_slot_is_read_from_the_partition_table() {
+        let table = std::fs::read_to_string(firmware_dir().join("partitions.csv")).unwrap();
+        assert_eq!(ota_slot_bytes(&table), Ok(0x1E_0000));
+        assert!(ota_slot_bytes("nvs, data, nvs, 0x9000, 0x4000\nfactory, app, factory, 0x10000, 0x3F0000").is_err());
+        assert!(ota_slot_bytes("otadata, data, ota, 0xd000, 0x2000\nota_0, app, ota_0, 0x10000, zz\n").is_err());
+        let uneven = "otadata, data, ota, 0xd000, 0x2000\nota_0, app, ota_0, 0x10000, 0x200000\nota_1, app, ota_1, 0x210000, 0x100000";
+        assert_eq!(ota_slot_bytes(uneven), Ok(0x10_0000), "the smaller slot bounds an update");
     }
 
     #[test]

@@ -62,6 +62,11 @@ const FLEET: (&str, Step) = (
     "fleet soak",
     Step::Cargo(&["test", "-p", "pumppilot", "--locked", "--test", "fleet", "--", "--ignored", "--nocapture"]),
 );
+/// A thousand SIGKILLs of the real server at random moments under mixed load.
+const CHAOS: (&str, Step) = (
+    "chaos soak",
+    Step::Cargo(&["test", "-p", "pumppilot", "--locked", "--test", "crash", "--", "--ignored", "--nocapture"]),
+);
 /// The in-process API tests again, each server on a fresh database of SecantusDB (a MongoDB-wire
 /// server the tests install and start).
 const TESTS_ON_MONGO: (&str, Step) = (
@@ -117,7 +122,7 @@ fn main() -> ExitCode {
             APP_E2E,
         ],
         "quick" => &[FORMAT, FAST_TESTS, FAST_API_TESTS],
-        "soak" => &[FLEET],
+        "soak" => &[FLEET, CHAOS],
         "lint" => &[FORMAT, FIRMWARE_FORMAT, LINT],
         "firmware" => &[FIRMWARE_FORMAT, FIRMWARE_IMAGE, FIRMWARE_LINT],
         "contract" => &[CONTRACT],

@@ -26,14 +26,22 @@
 
 mod card;
 mod input;
+pub mod setup;
+pub mod status;
+mod update;
 
 pub use card::{CardFeedback, CardUid, MAX_UID_BYTES, MIN_UID_BYTES};
 pub use input::DEBOUNCE_SAMPLES;
 /// The wire types, re-exported so a caller of this crate needs no second dependency.
 pub use pumppilot_protocol as protocol;
+pub use update::{BootCheck, BootVerdict, Offer, Stage, Update, UpdateError};
 
 use input::Debounced;
-use pumppilot_protocol::{MAX_WAIT_MS, MotorState, PollAnswer, PollReport, ReaderState, RelayOff, ResetReason, json};
+pub use pumppilot_protocol::link::LinkSecret;
+use pumppilot_protocol::{
+    MAX_WAIT_MS, MotorState, PollAnswer, PollReport, ReaderState, RelayOff, ResetReason, json,
+    link::{self, Tag},
+};
 
 /// The device's timing, shared by the firmware and the simulator so both behave alike.
 pub mod timing {
@@ -221,6 +229,60 @@ pub enum AnswerError {
     /// The answer to a poll sent before the one that gave the current command, or before the
     /// clock went back: nothing changes.
     Stale,
+    /// A device with a link secret got an HTTP 200 whose MAC does not check (or none): made or
+    /// changed by someone without the secret, or an answer to another request. The stored
+    /// command is dropped (relay OFF), as for garbage.
+    Forged,
+    /// An HTTP status other than 200 (for a device with a link secret, one whose MAC checked or
+    /// that is no answer at all); counted as a failed poll, the command stays until its lease
+    /// runs out. A signed `409` names the highest counter the server accepted, and the next
+    /// request is signed above it.
+    Refused(u16),
+}
+
+/// A signed request: the two headers to send with it (`X-PumpPilot-Counter`, `X-PumpPilot-Mac`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature {
+    counter: u64,
+    tag: Tag,
+}
+
+impl Signature {
+    /// The request's counter (send it in decimal).
+    pub const fn counter(&self) -> u64 {
+        self.counter
+    }
+
+    /// The request's MAC as 64 hex digits.
+    pub fn mac_hex(&self) -> [u8; 64] {
+        link::to_hex(&self.tag)
+    }
+}
+
+/// An HTTP answer as a shell received it: the status, the two link headers (raw values, if
+/// present) and the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply<'a> {
+    pub status: u16,
+    pub counter: Option<&'a [u8]>,
+    pub mac: Option<&'a [u8]>,
+    pub body: &'a [u8],
+}
+
+/// What the status LED should say about the link to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkState {
+    /// No request answered yet since boot.
+    Unknown,
+    /// The last request got a usable answer.
+    Up,
+    /// The last request got no answer (network, timeout, a status of a proxy in between).
+    Unreachable,
+    /// The server refused the device's key or signature (HTTP 401 or 403): someone must fix the
+    /// device's settings, waiting will not help.
+    KeyRefused,
+    /// The last answer was forged or damaged (a MAC that does not check, or garbage).
+    Forged,
 }
 
 /// Long-poll parameters for the next poll: `POST /api/esp32/poll?wait={wait_ms}&seq={seq}`.
@@ -239,6 +301,8 @@ pub struct Sent {
     at: Millis,
     /// How many times the clock had gone back when the poll was sent.
     epoch: u32,
+    /// How the poll was signed ([`Controller::sign_poll`]), on a device with a link secret.
+    signature: Option<Signature>,
 }
 
 impl Sent {
@@ -356,6 +420,11 @@ pub struct Controller {
     /// Why the board started, reported until the server has answered once.
     reset: Option<ResetReason>,
     reader: Option<ReaderState>,
+    /// The per-device secret of the authenticated link, when the device has one.
+    link: Option<LinkSecret>,
+    /// The last counter used (or the highest the server named): the next request signs above it.
+    counter: u64,
+    link_state: LinkState,
 }
 
 impl Controller {
@@ -387,7 +456,103 @@ impl Controller {
             no_feedback_seq: None,
             reset: None,
             reader: None,
+            link: None,
+            counter: 0,
+            link_state: LinkState::Unknown,
         }
+    }
+
+    /// Gives the device its link secret: from now on every request is signed
+    /// ([`Controller::sign`]) and only answers whose MAC checks are used ([`Controller::reply`]).
+    pub fn set_link_secret(&mut self, secret: LinkSecret) {
+        self.link = Some(secret);
+    }
+
+    /// True when the device has a link secret.
+    pub const fn signs(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// What the LED should say about the link to the server.
+    pub const fn link_state(&self) -> LinkState {
+        self.link_state
+    }
+
+    /// Signs a request (`method`, path with its query, body) with the next counter; `None` on a
+    /// device without a link secret (the request goes unsigned).
+    pub fn sign(&mut self, method: &str, path: &str, body: &[u8]) -> Option<Signature> {
+        let secret = self.link?;
+        self.counter = self.counter.saturating_add(1).min(link::MAX_COUNTER);
+        let counter = self.counter;
+        Some(Signature { counter, tag: secret.request_tag(method, path, counter, body) })
+    }
+
+    /// Signs a poll ([`Controller::sign`]) and remembers the signature in `sent`, so that only
+    /// an answer to this very request is used.
+    pub fn sign_poll(&mut self, sent: &mut Sent, method: &str, path: &str, body: &[u8]) -> Option<Signature> {
+        let signature = self.sign(method, path, body);
+        sent.signature = signature;
+        signature
+    }
+
+    /// Checks a reply's MAC against the request's signature: `Some(counter)` (the counter the
+    /// answer names) when it checks.
+    fn verified(&self, signature: Option<Signature>, reply: &Reply<'_>) -> Option<u64> {
+        let (secret, signature) = (self.link?, signature?);
+        let counter = link::parse_counter(reply.counter?)?;
+        let tag = link::from_hex(reply.mac?)?;
+        secret.check_answer(&signature.tag, reply.status, counter, reply.body, &tag).then_some(counter)
+    }
+
+    /// A verified refusal: a `409` names the highest counter the server accepted (the device
+    /// rebooted and began again from 1): sign above it from now on.
+    fn refusal(&mut self, status: u16, counter: u64) {
+        if status == 409 {
+            self.counter = self.counter.max(counter);
+        }
+    }
+
+    /// Takes an HTTP answer to the poll sent at `sent`, arriving at `now`: the way every shell
+    /// should hand answers in. Without a link secret: a 200's body goes to
+    /// [`Controller::answer`], anything else is a failed poll. With one: the answer's MAC must
+    /// check against the poll's signature and name its counter, else a 200 is
+    /// [`AnswerError::Forged`] (relay OFF) and anything else a failed poll; a verified 200 goes
+    /// to [`Controller::answer`]'s rules, a verified `409 STALE_COUNTER` moves the counter up.
+    pub fn reply(&mut self, sent: Sent, now: Millis, reply: Reply<'_>) -> Result<PollAnswer, AnswerError> {
+        self.observe(now);
+        if self.link.is_none() {
+            if reply.status == 200 {
+                return self.take_answer(sent, now, reply.body);
+            }
+            return Err(self.refused(now, reply.status));
+        }
+        let verified = self.verified(sent.signature, &reply);
+        let own = sent.signature.map(|s| s.counter);
+        match verified {
+            Some(counter) if reply.status == 200 && Some(counter) == own => self.take_answer(sent, now, reply.body),
+            Some(counter) if reply.status != 200 => {
+                self.refusal(reply.status, counter);
+                Err(self.refused(now, reply.status))
+            }
+            _ if reply.status == 200 => Err(self.forged()),
+            _ => Err(self.refused(now, reply.status)),
+        }
+    }
+
+    fn refused(&mut self, now: Millis, status: u16) -> AnswerError {
+        self.poll_failed(now);
+        if matches!(status, 401 | 403) {
+            self.link_state = LinkState::KeyRefused;
+        }
+        AnswerError::Refused(status)
+    }
+
+    fn forged(&mut self) -> AnswerError {
+        self.command = None;
+        self.run_may_be_active = true;
+        self.failures = self.failures.saturating_add(1);
+        self.link_state = LinkState::Forged;
+        AnswerError::Forged
     }
 
     /// The settings this controller was made with.
@@ -602,7 +767,7 @@ impl Controller {
     /// The moment `now` as the send time of a poll ([`Controller::poll`] gives it too).
     pub fn sent(&mut self, now: Millis) -> Sent {
         self.observe(now);
-        Sent { at: now, epoch: self.epoch }
+        Sent { at: now, epoch: self.epoch, signature: None }
     }
 
     /// Everything to send a poll at `now`: the report, the long-poll, the request's timeout, and
@@ -632,8 +797,19 @@ impl Controller {
     /// the command (relay OFF) and counts as a failed poll. An answer to a poll sent before the
     /// one that gave the current command (a late, reordered or duplicated answer), or before the
     /// clock went back, changes nothing ([`AnswerError::Stale`]).
+    ///
+    /// Only for a device without a link secret: one that has a secret trusts no body without its
+    /// MAC, so here it drops the command ([`AnswerError::Forged`]); it hands answers to
+    /// [`Controller::reply`].
     pub fn answer(&mut self, sent: Sent, now: Millis, body: &[u8]) -> Result<PollAnswer, AnswerError> {
         self.observe(now);
+        if self.link.is_some() {
+            return Err(self.forged());
+        }
+        self.take_answer(sent, now, body)
+    }
+
+    fn take_answer(&mut self, sent: Sent, now: Millis, body: &[u8]) -> Result<PollAnswer, AnswerError> {
         let stale = sent.epoch != self.epoch || sent.at > now || self.command.is_some_and(|c| c.at > sent.at);
         match json::decode_answer(body) {
             Ok(_) if stale => Err(AnswerError::Stale),
@@ -653,12 +829,14 @@ impl Controller {
                 self.run_may_be_active = !matches!(answer.state, MotorState::Idle);
                 self.failures = 0;
                 self.reset = None;
+                self.link_state = LinkState::Up;
                 Ok(answer)
             }
             Err(err) => {
                 self.command = None;
                 self.run_may_be_active = true;
                 self.failures = self.failures.saturating_add(1);
+                self.link_state = LinkState::Forged;
                 Err(match err {
                     json::JsonError::TooLong => AnswerError::TooLong,
                     _ => AnswerError::Invalid,
@@ -673,6 +851,7 @@ impl Controller {
     pub fn poll_failed(&mut self, now: Millis) {
         self.observe(now);
         self.failures = self.failures.saturating_add(1);
+        self.link_state = LinkState::Unreachable;
     }
 
     /// Failed polls in a row (0 after a usable answer).
@@ -764,6 +943,30 @@ impl Controller {
     /// (network error, another status) show [`CardFeedback::Error`].
     pub fn card_answer(&self, body: &[u8]) -> CardFeedback {
         CardFeedback::from_answer(body)
+    }
+
+    /// The feedback for an HTTP answer to a card tap sent with `signature`
+    /// ([`Controller::sign`]). With a link secret only an answer whose MAC checks and names the
+    /// tap's own counter counts (anything else is [`CardFeedback::Error`]); a verified `409`
+    /// moves the counter up, as for a poll.
+    pub fn card_reply(&mut self, signature: Option<Signature>, reply: Reply<'_>) -> CardFeedback {
+        if self.accept(signature, &reply) { CardFeedback::from_answer(reply.body) } else { CardFeedback::Error }
+    }
+
+    /// True when any other answer (a firmware description, a range of an image) to a request sent
+    /// with `signature` may be used: its status is 200 or 206 and, with a link secret, its MAC
+    /// checks and names the request's own counter (a verified `409` moves the counter up).
+    pub fn accept(&mut self, signature: Option<Signature>, reply: &Reply<'_>) -> bool {
+        let success = matches!(reply.status, 200 | 206);
+        if self.link.is_none() {
+            return success;
+        }
+        let Some(counter) = self.verified(signature, reply) else { return false };
+        if !success {
+            self.refusal(reply.status, counter);
+            return false;
+        }
+        Some(counter) == signature.map(|s| s.counter)
     }
 }
 

@@ -521,11 +521,14 @@ impl Tenant {
         if credit.seconds == 0 || (!is_correction && credit.seconds < 0) {
             return Err(Refusal::InvalidAmount);
         }
-        // A correction may not take away seconds a running run has already used.
-        if self.available_seconds(credit.user, now) + credit.seconds < 0 {
+        // A correction may not take away seconds a running run has already used; an amount past
+        // what a balance can hold is refused, never wrapped.
+        if self.available_seconds(credit.user, now).checked_add(credit.seconds).is_none_or(|left| left < 0) {
             return Err(Refusal::InvalidAmount);
         }
-        let balance = self.wallet(credit.user) + credit.seconds;
+        let Some(balance) = self.wallet(credit.user).checked_add(credit.seconds) else {
+            return Err(Refusal::InvalidAmount);
+        };
         self.set_wallet(credit.user, balance);
         records.changed = true;
         records.ledger.push(LedgerEntry {

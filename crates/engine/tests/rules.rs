@@ -413,6 +413,15 @@ fn correction_cannot_make_a_balance_negative() {
 }
 
 #[test]
+fn amounts_past_what_a_balance_holds_are_refused_not_wrapped() {
+    let mut t = pump_with(&[(A, 100), (B, 100)]);
+    assert_eq!(t.apply(correction(A, i64::MIN), at(1)).reply, Err(Refusal::InvalidAmount));
+    assert_eq!(t.apply(credit(B, i64::MAX), at(1)).reply, Err(Refusal::InvalidAmount));
+    assert_eq!(t.apply(correction(B, i64::MAX - 50), at(1)).reply, Err(Refusal::InvalidAmount));
+    assert_eq!((t.wallet(A), t.wallet(B)), (100, 100), "nothing changed");
+}
+
+#[test]
 fn correction_that_uses_up_a_running_balance_ends_the_run_then() {
     let mut t = pump_with(&[(A, 100), (B, 100)]);
     begin(&mut t, start(A), at(0));

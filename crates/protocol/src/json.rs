@@ -96,6 +96,47 @@ pub fn decode_answer(body: &[u8]) -> Result<PollAnswer, JsonError> {
     decode(body, MAX_ANSWER_BYTES)
 }
 
+/// The firmware version a poll answer says is meant for this device (`update`), if any: read
+/// from an answer the controller has accepted (`Controller::reply`), never on its own.
+pub fn decode_update(body: &[u8]) -> Option<&str> {
+    #[derive(Deserialize)]
+    struct Hint<'a> {
+        #[serde(default, borrow)]
+        update: Option<&'a str>,
+    }
+    let hint: Hint<'_> = decode(body, MAX_ANSWER_BYTES).ok()?;
+    hint.update.filter(|version| crate::firmware::valid_version(version))
+}
+
+/// A firmware image's signed description as the server gives it
+/// (`GET /api/esp32/firmware/{version}/release`: `{version, size, sha256, signature, …}`, the
+/// digest and signature in hex), or `None` when it is not one. Its signature is checked by
+/// `pumppilot_controller::Update::begin`, not here.
+pub fn decode_release(body: &[u8]) -> Option<crate::firmware::Release<'_>> {
+    #[derive(Deserialize)]
+    struct Description<'a> {
+        version: &'a str,
+        size: u32,
+        sha256: &'a str,
+        signature: &'a str,
+    }
+    let d: Description<'_> = decode(body, 1024).ok()?;
+    let signature = d.signature.as_bytes();
+    if signature.len() != 128 || !crate::firmware::valid_version(d.version) {
+        return None;
+    }
+    let (high, low) = (crate::link::from_hex(&signature[..64])?, crate::link::from_hex(&signature[64..])?);
+    let mut full = [0u8; 64];
+    full[..32].copy_from_slice(&high);
+    full[32..].copy_from_slice(&low);
+    Some(crate::firmware::Release {
+        version: d.version,
+        size: d.size,
+        sha256: crate::link::from_hex(d.sha256.as_bytes())?,
+        signature: full,
+    })
+}
+
 /// Writes the body of `POST /api/esp32/rfid`; returns how many bytes of `buf` it used.
 pub fn encode_card_tap(tap: &CardTap<'_>, buf: &mut [u8]) -> Result<usize, JsonError> {
     encode(tap, buf)
@@ -104,6 +145,35 @@ pub fn encode_card_tap(tap: &CardTap<'_>, buf: &mut [u8]) -> Result<usize, JsonE
 /// Reads the answer to a card tap (the HTTP 200 body), keeping only the action.
 pub fn decode_card_answer(body: &[u8]) -> Result<CardAnswer, JsonError> {
     decode(body, MAX_CARD_ANSWER_BYTES)
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+
+    #[test]
+    fn the_update_hint_is_read_beside_the_answer() {
+        let with = br#"{"motor":"OFF","state":"IDLE","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":1,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0,"update":"1.5.0"}"#;
+        assert_eq!(decode_update(with), Some("1.5.0"));
+        assert!(decode_answer(with).is_ok(), "an answer with the hint is still an answer");
+        let without = br#"{"motor":"OFF","state":"IDLE","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":1,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0}"#;
+        assert_eq!(decode_update(without), None);
+        assert_eq!(decode_update(br#"{"update":"../../etc"}"#), None, "not a version");
+        assert_eq!(decode_update(b"garbage"), None);
+    }
+
+    #[test]
+    fn a_release_description_is_read_strictly() {
+        let good = br#"{"version":"2.0.0","size":40000,"sha256":"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff","signature":"0101010101010101010101010101010101010101010101010101010101010101fefefefefefefefefefefefefefefefefefefefefefefefefefefefefefefefe","publishedAt":"2026-12-01T09:00:00Z","rolloutPercent":100,"rolloutTenant":null}"#;
+        let release = decode_release(good).expect("a description");
+        assert_eq!(
+            (release.version, release.size, release.sha256[1], release.signature[0], release.signature[63]),
+            ("2.0.0", 40_000, 0x11, 1, 0xfe)
+        );
+        let short = br#"{"version":"2.0.0","size":1,"sha256":"0011","signature":"01"}"#;
+        assert!(decode_release(short).is_none());
+        assert!(decode_release(br#"{"version":"2.0.0"}"#).is_none());
+    }
 }
 
 #[cfg(test)]

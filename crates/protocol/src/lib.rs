@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod firmware;
 pub mod json;
+pub mod link;
 
 /// Path of the poll endpoint.
 pub const POLL_PATH: &str = "/api/esp32/poll";

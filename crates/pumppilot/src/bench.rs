@@ -111,7 +111,9 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
             })
             .collect(),
     );
+    let loads_before = server.app.runtime.loads();
     let poll = load("device poll", server.addr, poll_paths, args).await?;
+    let loads = server.app.runtime.loads() - loads_before;
 
     let trivial_router = axum::Router::new()
         .route("/trivial", axum::routing::get(|| async { axum::Json(serde_json::json!({"motor": "OFF"})) }));
@@ -141,6 +143,16 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
         args.connections,
         args.seconds
     );
+    println!(
+        "tenant states read from the store while polling: {loads} ({}; a quiet poll is answered from memory)",
+        if server.app.runtime.is_shared() {
+            "a shared store: memory kept true by its change feed"
+        } else {
+            "a store of one server"
+        }
+    );
+    // Stopped before its folder is deleted: the store would rightly report its files gone.
+    server.shutdown().await?;
     anyhow::ensure!(poll.errors == 0, "{} poll requests failed", poll.errors);
     Ok(())
 }

@@ -75,7 +75,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let master_token = api.login(&master, settings.master_password.as_ref().map_or(PASSWORD, |p| &p.0)).await?;
     for pump in PUMPS {
         let key = seed(&api, &master_token, pump).await.with_context(|| format!("seeding {}", pump.owner.1))?;
-        let mut spec = DeviceSpec::new(format!("{} pump", pump.owner.1), &base, key);
+        let mut spec = DeviceSpec::with_credentials(format!("{} pump", pump.owner.1), &base, &key);
         spec.script = Some(Script::parse(pump.script)?);
         spec.settings.long_poll = true;
         spec.observer = Some(observer.clone());
@@ -99,13 +99,15 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
 }
 
 /// Creates a pump owner, their farmers with minutes, a device, and the farmers' first moves.
-/// Returns the device key.
+/// Returns the device's credentials (`key:link-secret`).
 async fn seed(api: &Api, master: &str, pump: &Pump) -> anyhow::Result<String> {
     let (name, username) = pump.owner;
     api.post(master, "/api/master/admins", json!({"name": name, "username": username, "password": PASSWORD})).await?;
     let owner = api.login(username, PASSWORD).await?;
     let device = api.post(&owner, "/api/admin/devices", json!({"name": format!("{name}'s pump")})).await?;
-    let key = device["deviceKey"].as_str().context("no device key")?.to_owned();
+    let key = device["deviceKey"].as_str().context("no device key")?;
+    let secret = device["linkSecret"].as_str().context("no link secret")?;
+    let key = format!("{key}:{secret}");
     let mut farmers = Vec::new();
     for &(name, username, minutes, start) in pump.farmers {
         let body = json!({"name": name, "username": username, "password": PASSWORD});

@@ -1,7 +1,9 @@
 //! `pumppilot`: serve (the default), create-master, sim, bench.
 
+mod backup;
 mod bench;
 mod demo;
+mod firmware;
 mod migrate;
 mod sim;
 
@@ -37,6 +39,14 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Copy an installation from one store to another (SQLite to MongoDB or back) and verify it.
     Migrate(migrate::MigrateArgs),
+    /// Firmware images for updates over the air: make the signing key, sign, publish.
+    #[command(subcommand)]
+    Firmware(firmware::FirmwareCommand),
+    /// Write a consistent copy of the store (PUMPPILOT_DATABASE_URL) and the secret into one file,
+    /// while the server runs.
+    Backup(backup::BackupArgs),
+    /// Fill the empty store (PUMPPILOT_DATABASE_URL) from a backup file, and verify it.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +76,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Firmware(command) => firmware::run(command).await,
+            Command::Backup(args) => backup::backup(settings()?, args).await,
+            Command::Restore(args) => backup::restore(settings()?, args).await,
         }
     })
 }

@@ -62,7 +62,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
 }
 
 /// How many accounts a store holds.
-async fn accounts(store: &dyn Store) -> anyhow::Result<usize> {
+pub(crate) async fn accounts(store: &dyn Store) -> anyhow::Result<usize> {
     let mut held = 0;
     for role in [Role::Master, Role::Admin, Role::User] {
         held += store.accounts(role, None).await?.len();
@@ -71,7 +71,7 @@ async fn accounts(store: &dyn Store) -> anyhow::Result<usize> {
 }
 
 /// The snapshot in pieces of at most [`CHUNK`] records, accounts first, then tenants, then the rest.
-fn parts(snapshot: &Snapshot) -> Vec<(&'static str, Snapshot)> {
+pub(crate) fn parts(snapshot: &Snapshot) -> Vec<(&'static str, Snapshot)> {
     let mut parts = Vec::new();
     macro_rules! split {
         ($($field:ident: $kind:literal),*) => {$(
@@ -82,13 +82,18 @@ fn parts(snapshot: &Snapshot) -> Vec<(&'static str, Snapshot)> {
     }
     split!(accounts: "accounts", tenants: "tenants", ended_entries: "queue entries", ledger: "ledger",
            usage: "usage", audit: "audit log", minute_requests: "minute requests", sessions: "sessions",
-           devices: "devices", cards: "cards", terms: "owners' terms", receipts: "receipts");
+           devices: "devices", cards: "cards", terms: "owners' terms", receipts: "receipts",
+           device_links: "device link counters");
+    // Images are large: one per part.
+    for chunk in snapshot.firmware.chunks(1) {
+        parts.push(("firmware releases", Snapshot { firmware: chunk.to_vec(), ..Snapshot::default() }));
+    }
     parts
 }
 
 /// The target holds as many records of each kind as the source, and every user's wallet is the
 /// sum of their ledger and the balance the source had. Returns how many wallets were checked.
-fn verify(source: &Snapshot, copied: &Snapshot) -> anyhow::Result<usize> {
+pub(crate) fn verify(source: &Snapshot, copied: &Snapshot) -> anyhow::Result<usize> {
     for ((kind, expected), (_, found)) in source.counts().iter().zip(copied.counts()) {
         anyhow::ensure!(*expected == found, "the target holds {found} {kind}, the source {expected}");
     }

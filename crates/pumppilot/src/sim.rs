@@ -17,16 +17,16 @@ const PRINT_LIMIT: usize = 20;
     cut@40s..1m         the network is gone\n  \
     card@5s=04A1B2C3    a card is held to the reader\n\n\
     Examples:\n  \
-    pumppilot sim --key pp_dev_… --script 'shed@20s..35s, card@50s=04A1B2C3'\n  \
+    pumppilot sim --key pp_dev_…:pp_link_… --script 'shed@20s..35s, card@50s=04A1B2C3'\n  \
     PUMPPILOT_ADMIN_PASSWORD=… pumppilot sim --admin rahim --devices 2000 --duration 30s")]
 pub struct SimArgs {
     /// The PumpPilot server.
     #[arg(long, env = "PUMPPILOT_SERVER", default_value = "http://127.0.0.1:8080")]
     server: String,
-    /// A device key (repeat for several devices).
+    /// A device key, or `key:link-secret` for a device that signs its requests (repeat for several devices).
     #[arg(long = "key", env = "PUMPPILOT_DEVICE_KEY", value_delimiter = ',')]
     keys: Vec<String>,
-    /// A file with one device key per line.
+    /// A file with one device key (or `key:link-secret`) per line.
     #[arg(long)]
     keys_file: Option<PathBuf>,
     /// Register this many new devices for `--admin` (password in PUMPPILOT_ADMIN_PASSWORD) and run them.
@@ -73,7 +73,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         .iter()
         .enumerate()
         .map(|(n, key)| {
-            let mut spec = DeviceSpec::new(format!("device {}", n + 1), &args.server, key);
+            let mut spec = DeviceSpec::with_credentials(format!("device {}", n + 1), &args.server, key);
             spec.script = Some(script.clone());
             spec.settings.long_poll = args.long_poll;
             if keys.len() > PRINT_LIMIT {

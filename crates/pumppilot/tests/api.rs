@@ -4,9 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, LEASE_MS, PASSWORD, TestApp, assert_error, spawn_app};
+use common::{Client, LEASE_MS, PASSWORD, TestApp, assert_error, spawn_app, spawn_app_configured};
+use pumppilot_server::Settings;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn user_a_running_user_b_starts_and_waits_at_position_1() {
@@ -868,4 +869,238 @@ async fn parallel_sign_ins_never_hash_more_than_the_slots_at_once() {
     eprintln!("32 parallel sign-ins: at most {peak} hashes at once ({slots} slots)");
     assert!(peak <= slots, "{peak} hashes ran at once with {slots} slots");
     assert!(peak >= 2, "the checks ran in parallel (peak {peak})");
+}
+
+/// A sign-in through a reverse proxy, for the client at `client` (its `X-Forwarded-For`).
+async fn login_forwarded_for(app: &TestApp, client: &str, username: &str, password: &str) -> (StatusCode, Value) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", app.base))
+        .header("x-forwarded-for", client)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (answer.status(), answer.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limiter_counts_the_forwarded_client() {
+    let app =
+        spawn_app_configured(|settings| Settings { trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()], ..settings })
+            .await;
+    let t = app.tenant("rahim", 1, 1).await;
+    let guesser = "203.0.113.9";
+    for _ in 0..pumppilot_server::auth::LoginLimiter::PER_PAIR {
+        let answer = login_forwarded_for(&app, guesser, "rahim-farmer-0", "guess").await;
+        assert_error(&answer, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    }
+    let answer = login_forwarded_for(&app, guesser, "rahim-farmer-0", PASSWORD).await;
+    assert_error(&answer, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    // The owner behind the same proxy, from their own address, is another client.
+    let owner = login_forwarded_for(&app, "198.51.100.20", "rahim-farmer-0", PASSWORD).await;
+    assert_eq!(owner.0, StatusCode::OK, "{}", owner.1);
+    // A guesser who forges the header past the proxy is still counted as who the proxy saw.
+    let forged = login_forwarded_for(&app, "198.51.100.21, 203.0.113.9", "rahim-farmer-0", PASSWORD).await;
+    assert_error(&forged, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    drop(t);
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_for_header_is_ignored() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 1).await;
+    for i in 0..pumppilot_server::auth::LoginLimiter::PER_PAIR {
+        // A guesser cannot spread its attempts over invented addresses.
+        let answer = login_forwarded_for(&app, &format!("203.0.113.{i}"), "rahim-farmer-0", "guess").await;
+        assert_error(&answer, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+    }
+    let answer = login_forwarded_for(&app, "203.0.113.200", "rahim-farmer-0", "guess").await;
+    assert_error(&answer, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    drop(t);
+}
+
+/// A raw request, for bodies and heads the JSON client would not send.
+async fn raw(
+    app: &TestApp,
+    client: &Client,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", app.base)).body(body.to_string());
+    if let Some(token) = &client.token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status();
+    let text = answer.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[tokio::test]
+async fn every_refusal_is_json_with_a_code() {
+    let app = spawn_app().await;
+    let anon = app.anonymous();
+    assert_error(&anon.get("/static/missing.css").await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let long = format!("/api/motor/status?x={}", "a".repeat(9 * 1024));
+    assert_error(&anon.get(&long).await, StatusCode::URI_TOO_LONG, "URI_TOO_LONG");
+    let answer = reqwest::Client::new()
+        .get(format!("{}/healthz", app.base))
+        .header("x-big", "b".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "HEADERS_TOO_LARGE", "{body}");
+    let big = format!("{{\"username\": \"{}\"}}", "u".repeat(70 * 1024));
+    let answer = raw(&app, &anon, Method::POST, "/api/auth/login", Some("application/json"), &big).await;
+    assert_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+    assert_error(
+        &anon.request(Method::DELETE, "/healthz", None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    );
+}
+
+#[tokio::test]
+async fn every_endpoint_keeps_one_body_policy() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let farmer = &t.users[0];
+    for (content_type, body) in [(Some("text/plain"), "{}"), (None, "{}"), (Some("application/json"), "[]")] {
+        let answer = raw(&app, farmer, Method::POST, "/api/motor/start", content_type, body).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "VALIDATION");
+    }
+    let answer =
+        raw(&app, &app.anonymous(), Method::POST, "/api/auth/login", Some("application/json"), r#"["rahim", "x"]"#)
+            .await;
+    assert_error(&answer, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_eq!(farmer.status().await["me"]["state"], "IDLE", "nothing started");
+    // No body at all is still a plain Start.
+    let answer = raw(&app, farmer, Method::POST, "/api/motor/start", None, "").await;
+    assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+}
+
+#[tokio::test]
+async fn naming_another_tenant_is_refused_not_ignored() {
+    let app = spawn_app().await;
+    let rahim = app.tenant("rahim", 1, 10).await;
+    let karim = app.tenant("karim", 1, 10).await;
+    let other = format!("/api/admin/users?adminId={}", karim.admin_id);
+    assert_error(&rahim.admin.get(&other).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let own = format!("/api/admin/users?adminId={}", rahim.admin_id);
+    assert_eq!(rahim.admin.get(&own).await.0, StatusCode::OK);
+    let status = format!("/api/motor/status?adminId={}", karim.admin_id);
+    assert_error(&rahim.users[0].get(&status).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_error(&rahim.admin.get("/api/admin/users?adminId=junk").await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    // The master still names any tenant.
+    let master = app.master().await;
+    assert_eq!(master.get(&other).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn names_carry_no_control_or_direction_characters() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    for name in ["Karim\u{0}", "Ka\nrim", "\u{202E}miraK", "Karim\u{2067}", "\u{1b}[31mKarim"] {
+        let answer =
+            t.admin.post("/api/admin/users", json!({"name": name, "username": "karim", "password": PASSWORD})).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "VALIDATION");
+        assert_error(
+            &t.admin.post("/api/admin/devices", json!({"name": name})).await,
+            StatusCode::BAD_REQUEST,
+            "VALIDATION",
+        );
+    }
+    let (_, users) = t.admin.get("/api/admin/users").await;
+    assert_eq!(users.as_array().unwrap().len(), 1, "nothing was created");
+    // Bangla and other scripts are names like any.
+    t.admin.ok("/api/admin/users", json!({"name": "করিম মিয়া", "username": "karim", "password": PASSWORD})).await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let app = spawn_app().await;
+    let http = reqwest::Client::new();
+    let answer = http.get(format!("{}/api/motor/status", app.base)).send().await.unwrap();
+    let id = answer.headers().get("x-request-id").expect("a request id").to_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let other = http.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_ne!(other.headers()["x-request-id"], id.as_str(), "one per request");
+    // A proxy's own id is kept, so both logs name the same request.
+    let given = http.get(format!("{}/healthz", app.base)).header("x-request-id", "proxy-42").send().await.unwrap();
+    assert_eq!(given.headers()["x-request-id"], "proxy-42");
+}
+
+/// The value of one sample line of a Prometheus text page (`name{labels}` exactly).
+fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn metrics_page(app: &TestApp, token: Option<&str>) -> (StatusCode, String, String) {
+    let mut request = reqwest::Client::new().get(format!("{}/metrics", app.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status();
+    let content_type =
+        answer.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (status, content_type, answer.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn metrics_show_requests_runs_holds_devices_and_failed_logins_to_the_master_only() {
+    const TOKEN: &str = "a-scraper-token-of-some-length";
+    let app = spawn_app_configured(|settings| Settings {
+        metrics_token: Some(pumppilot_server::config::Secret(TOKEN.into())),
+        ..settings
+    })
+    .await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let q = app.tenant("karim", 1, 10).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.device.poll(false, true).await;
+    q.device.poll(false, true).await;
+    q.users[0].ok("/api/motor/start", json!({})).await;
+    q.device.poll(true, true).await; // load shedding: HOLD
+    let wrong = app.anonymous().post("/api/auth/login", json!({"username": "rahim", "password": "guess"})).await;
+    assert_error(&wrong, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
+
+    // Nobody else reads them.
+    let (status, _, body) = metrics_page(&app, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _, _) = metrics_page(&app, t.admin.token.as_deref()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = metrics_page(&app, Some("a-wrong-token-of-some-length")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let master = app.master().await;
+    let (status, content_type, page) = metrics_page(&app, master.token.as_deref()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let value = |series: &str| sample(&page, series).unwrap_or_else(|| panic!("no {series} in\n{page}"));
+    assert_eq!(value("pumppilot_failed_logins_total"), 1.0);
+    assert_eq!(value("pumppilot_tenants"), 2.0);
+    assert_eq!(value(r#"pumppilot_active_runs{status="RUNNING"}"#), 1.0);
+    assert_eq!(value(r#"pumppilot_active_runs{status="HOLD"}"#), 1.0);
+    assert_eq!(value(r#"pumppilot_holds{reason="LOAD_SHEDDING"}"#), 1.0);
+    assert_eq!(value("pumppilot_devices_online"), 2.0);
+    assert_eq!(value("pumppilot_device_polls_total"), 4.0);
+    assert_eq!(value(r#"pumppilot_http_requests_total{method="GET",route="/api/esp32/poll",status="200"}"#), 4.0);
+    assert_eq!(value(r#"pumppilot_http_requests_total{method="POST",route="/api/auth/login",status="401"}"#), 1.0);
+    assert_eq!(value("pumppilot_store_up"), 1.0);
+    assert_eq!(value("pumppilot_store_outage"), 0.0);
+    assert!(value("pumppilot_store_read_seconds") >= 0.0);
+    assert!(value(r#"pumppilot_http_request_seconds_count{route="/api/motor/start"}"#) >= 2.0);
+    // Once the device is silent past its lease, it is offline.
+    app.clock.advance(Duration::from_millis(u64::from(LEASE_MS) + 1));
+    let (_, _, page) = metrics_page(&app, Some(TOKEN)).await;
+    assert_eq!(sample(&page, "pumppilot_devices_online"), Some(0.0), "{page}");
 }

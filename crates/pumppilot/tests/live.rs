@@ -141,3 +141,43 @@ async fn the_stream_ends_when_the_session_ends_and_needs_a_session_to_start() {
     app.clock.advance(Duration::from_secs(12 * 3600 + 1));
     assert!(matches!(events.read(PATIENCE).await, Next::Ended), "the expired session's stream ended");
 }
+
+#[tokio::test]
+async fn a_session_holds_only_a_few_streams_open_at_once() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    let farmer = &t.users[0];
+    let cap = pumppilot_server::STREAMS_PER_SESSION;
+    let mut open = Vec::new();
+    for _ in 0..cap {
+        open.push(Events::open(farmer).await);
+    }
+    let one_more = || async {
+        farmer
+            .http
+            .get(format!("{}/api/events", farmer.base))
+            .bearer_auth(farmer.token.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap()
+    };
+    let refused = one_more().await;
+    assert_eq!(refused.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "RATE_LIMITED", "{body}");
+    // Another session of the same farmer is not affected.
+    let phone = app.login("rahim-farmer-0", common::PASSWORD).await;
+    Events::open(&phone).await;
+    // A stream closed by its client frees its place (once the server sees it gone).
+    drop(open.pop());
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let answer = one_more().await;
+        if answer.status() == reqwest::StatusCode::OK {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the closed stream's place was never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -238,3 +238,41 @@ async fn a_killed_server_leaves_the_relay_off_within_the_lease() {
     let off = timeline.events.iter().rev().find(|(_, h)| is_relay(h, false)).expect("relay OFF");
     assert_eq!(off_reason(&off.1), "Some(LeaseExpired)", "OFF by the lease, not by an answer:\n{timeline}");
 }
+
+#[tokio::test]
+async fn a_signing_device_runs_the_pump_and_after_a_reboot_continues_above_its_counter() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    let id = devices[0]["id"].as_str().unwrap().to_owned();
+    let created = t.admin.ok(&format!("/api/admin/devices/{id}/rotate-key"), json!({})).await;
+    let credentials = format!("{}:{}", created["deviceKey"].as_str().unwrap(), created["linkSecret"].as_str().unwrap());
+    let boot = || {
+        let mut spec = DeviceSpec::with_credentials("well 1", &app.base, &credentials);
+        spec.settings.long_poll = true;
+        let (observer, seen) = mpsc::unbounded_channel();
+        spec.observer = Some(observer);
+        (VirtualDevice::spawn(spec, http_client(1)), seen)
+    };
+    let (pump, mut events) = boot();
+    seen(&mut events, "the first answer", |h| is_command(h, "IDLE")).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON on a signed answer");
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    assert!(pump.wait_for_relay(false, PATIENCE).await, "relay OFF after stop");
+    let timeline = pump.stop().await;
+    on_with_the_answer(&timeline);
+    assert_eq!(timeline.errors, 0, "{timeline}");
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    assert_eq!(devices[0]["signedLink"], true);
+
+    // The board restarts and counts from 1 again: the server's signed refusal moves it above the
+    // counters it used before, and it runs the pump again.
+    let (pump, mut events) = boot();
+    seen(&mut events, "an answer after the reboot", |h| is_command(h, "IDLE")).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON after the reboot");
+    let timeline = pump.stop().await;
+    assert_eq!(timeline.errors, 1, "one refused poll (STALE_COUNTER), then signed above it:\n{timeline}");
+    assert!(timeline.to_string().contains("STALE_COUNTER"), "{timeline}");
+}

@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AlertProfile, AuditEntry, Card, Commit, Decision, Delivery, Device, MinuteRequest, Notification,
-    NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role, Rotation, Session, SessionId, SessionKind,
-    SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery, Device,
+    FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role,
+    Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry,
+    UsageQuery,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -202,6 +203,36 @@ impl Store for Unplugged {
         self.inner.record_telemetry(batch).await
     }
 
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.put_firmware(release, bytes).await
+    }
+
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>> {
+        self.check()?;
+        self.inner.firmware_releases().await
+    }
+
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.check()?;
+        self.inner.firmware_bytes(version).await
+    }
+
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.set_firmware_rollout(version, rollout).await
+    }
+
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+        self.check_write()?;
+        self.inner.accept_device_counter(admin, device, counter).await
+    }
+
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {
+        self.check()?;
+        self.inner.device_counters(admin).await
+    }
+
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
         self.check_write()?;
         self.inner.set_device_key(admin, device, key_hash).await
@@ -240,6 +271,10 @@ impl Store for Unplugged {
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         self.check_write()?;
         self.inner.append_audit(entry).await
+    }
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.write_audited(write, entry).await
     }
 
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>> {
@@ -593,4 +628,56 @@ async fn owners_hear_of_a_long_store_outage_once_it_is_over() {
     }
     app.until_waiting_for(30_000).await;
     assert_eq!(t.admin.get("/api/notifications").await.1["unread"], 1, "told once");
+}
+
+/// Deleting the database under the running server (with its `-wal` and `-shm`) used to go
+/// unnoticed: writes answered 200 into unlinked files and were gone at the next start.
+#[tokio::test]
+async fn a_deleted_database_turns_writes_into_503_and_readyz_says_so() {
+    if std::env::var("PUMPPILOT_TEST_STORE").as_deref() == Ok("mongodb") {
+        return; // files are SQLite's
+    }
+    let app = common::spawn_app().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
+    let db = app.database();
+    for suffix in ["", "-wal", "-shm"] {
+        std::fs::remove_file(format!("{}{suffix}", db.display())).unwrap();
+    }
+    assert_error(&app.anonymous().get("/readyz").await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    assert_error(
+        &t.admin.post("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 5})).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+    );
+    // The process lives on and says what it can.
+    assert_eq!(app.anonymous().get("/healthz").await.0, StatusCode::OK);
+    assert_error(&app.anonymous().get("/readyz").await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+}
+
+/// `/readyz` used to answer 200 before the first master admin existed.
+#[tokio::test]
+async fn not_ready_until_the_first_master_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (database_url, secret) = common::test_store(dir.path());
+    let settings = pumppilot_server::Settings {
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url,
+        secret,
+        ..pumppilot_server::Settings::default()
+    };
+    let secret = pumppilot::store::load_secret(&settings).unwrap();
+    let store = pumppilot::store::open_store(&settings).await.unwrap();
+    let running = pumppilot_server::app::spawn(settings, store, secret).await.unwrap();
+    let readyz = format!("http://{}/readyz", running.addr);
+    let answer = reqwest::get(&readyz).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAVAILABLE", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("master"), "{body}");
+    pumppilot_server::app::create_master(running.app.store.as_ref(), "master", "master-password", running.app.now())
+        .await
+        .unwrap();
+    assert_eq!(reqwest::get(&readyz).await.unwrap().status(), StatusCode::OK);
+    running.shutdown().await.unwrap();
 }

@@ -494,7 +494,14 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     let key = shown.body[start..].split(['"', '<']).next().unwrap().to_string();
     let device = common::Client { token: Some(key.clone()), ..app.anonymous() };
     assert_eq!(device.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0, StatusCode::OK);
-    assert!(!admin.get("/admin").await.body.contains(&key), "never shown again");
+    // With the link secret, the values to enter on the device and their QR code.
+    let secret_at = shown.body.find("pp_link_").expect("the link secret is shown");
+    let secret = shown.body[secret_at..].split(['"', '<']).next().unwrap().to_string();
+    assert!(shown.body.contains("<svg") && shown.body.contains("Values to enter"), "{}", shown.body);
+    let server = app.base.trim_start_matches("http://");
+    assert!(shown.body.contains(&format!("<code>{server}</code>")), "the server as the browser reached it");
+    let home = admin.get("/admin").await.body;
+    assert!(!home.contains(&key) && !home.contains(&secret), "never shown again");
 
     // Rotating needs the box ticked; then the old key stops working.
     let (_, devices) = t.admin.get("/api/admin/devices").await;

@@ -1,14 +1,14 @@
 //! The server as a whole: its state, its router, and how it starts.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     net::SocketAddr,
     sync::{Arc, RwLock},
 };
 
 use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse};
 use pumppilot_engine::{AdminId, DeviceId, Timestamp, UserId};
-use pumppilot_store::{Account, Role, Store};
+use pumppilot_store::{Account, Change, Role, Store};
 use tokio::net::TcpListener;
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
 use utoipa::OpenApi;
@@ -48,6 +48,12 @@ pub struct App {
     pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
     /// Card taps answered in the last moments (a retried tap gets the same answer).
     pub taps: RecentTaps,
+    /// Devices that have signed a request: an unsigned one from them is refused (`crate::link`).
+    pub signed_devices: RwLock<HashSet<DeviceId>>,
+    /// The firmware releases, for the poll path (`routes::firmware`).
+    pub firmware: crate::routes::firmware::Releases,
+    /// The figures of `GET /metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl App {
@@ -64,18 +70,29 @@ impl App {
                 device_keys.insert(hash, (device.id, device.admin_id));
             }
         }
+        // On a store several servers share, failed sign-ins are counted there, for every server.
+        let logins = LoginLimiter::new(clock, LoginLimiter::WINDOW);
+        let logins = if runtime.is_shared() { logins.shared_through(Arc::clone(&store)) } else { logins };
+        let signed_devices = store.device_counters(None).await?.into_iter().map(|(device, _)| device).collect();
+        let firmware = crate::routes::firmware::Releases::new(store.firmware_releases().await?);
         let app = Arc::new(App {
             settings,
             store,
             runtime,
             keyring: Keyring::new(secret.0.as_bytes()),
             sessions: Sessions::default(),
-            logins: LoginLimiter::new(clock, LoginLimiter::WINDOW),
+            logins,
             passwords: PasswordChecks::new(usize::try_from(max_hashing).unwrap_or(1)),
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),
+            signed_devices: RwLock::new(signed_devices),
+            firmware,
+            metrics: Default::default(),
         });
         app.runtime.start().await?;
+        if let Some(changes) = app.runtime.store_changes() {
+            tokio::spawn(follow_changes(Arc::downgrade(&app), changes));
+        }
         crate::alerts::spawn(&app);
         let sweeper = Arc::downgrade(&app);
         tokio::spawn(async move {
@@ -88,6 +105,20 @@ impl App {
             }
         });
         Ok(app)
+    }
+
+    /// Reads every device key again (after the store's change feed missed changes).
+    async fn reload_device_keys(&self) {
+        match self.store.devices(None).await {
+            Ok(devices) => {
+                let keys = devices
+                    .into_iter()
+                    .filter_map(|d| Some((<[u8; 32]>::try_from(d.key_hash.as_slice()).ok()?, (d.id, d.admin_id))))
+                    .collect();
+                *self.device_keys.write().expect("device keys lock") = keys;
+            }
+            Err(err) => tracing::warn!(%err, "could not read the device keys again"),
+        }
     }
 
     /// Deletes sessions that can never be used again, and forgets expired ones held in memory.
@@ -133,15 +164,32 @@ pub fn router(app: AppState) -> Router {
             async move { axum::Json(openapi.as_ref().clone()) }
         }),
     )
+    .merge(crate::metrics::routes())
     .merge(dashboard) // its fallback answers unknown paths: a page for browsers, JSON otherwise
     .method_not_allowed_fallback(error::wrong_method)
+    .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::metrics::track))
+    .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::auth::resolve_client))
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
+    .layer(axum::middleware::from_fn(error::request_head_limits))
+    .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+    .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+    .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
     .layer(cors())
     .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
         tracing::error!("a request handler panicked");
         error::ApiError::internal().into_response()
     }))
     .with_state(app)
+}
+
+/// The request log: every request gets an `x-request-id` (the caller's own when it sent one, else a
+/// new UUID, `SetRequestIdLayer`), answered back in the response header, and a `request` span with
+/// it, the method and the path (never the query or a header), so every line logged while serving
+/// it names it. Each answer is logged at debug level (`PUMPPILOT_LOG=info,tower_http=debug`): at
+/// info, thousands of polling devices would drown the log.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
 }
 
 /// Lets the app's web build and scripts on other origins call the API with bearer tokens. No
@@ -234,4 +282,41 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
             .await
     });
     Ok(Running { addr, app, task, stop })
+}
+
+/// Keeps the caches in front of a shared store true to what any server changed: a device's key
+/// (added, rotated, retired), a session (revoked), an account (suspended); after a gap in the
+/// feed, everything is forgotten and read again.
+async fn follow_changes(app: std::sync::Weak<App>, mut changes: tokio::sync::broadcast::Receiver<Change>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => change,
+            Err(RecvError::Lagged(_)) => Change::Reset,
+            Err(RecvError::Closed) => return,
+        };
+        let Some(app) = app.upgrade() else { return };
+        match change {
+            Change::Device { id, admin, key_hash } => {
+                let mut keys = app.device_keys.write().expect("device keys lock");
+                let hash = key_hash.as_deref().and_then(|h| <[u8; 32]>::try_from(h).ok());
+                if let (Some(hash), Some(admin)) = (hash, admin)
+                    && keys.get(&hash) == Some(&(id, admin))
+                {
+                    continue; // the key it had (telemetry moved, say)
+                }
+                keys.retain(|_, (known, _)| *known != id);
+                if let (Some(hash), Some(admin)) = (hash, admin) {
+                    keys.insert(hash, (id, admin));
+                }
+            }
+            Change::Session { id } => app.sessions.forget(&[id]),
+            Change::Account { id } => app.sessions.forget_account(id),
+            Change::Reset => {
+                app.sessions.forget_all();
+                app.reload_device_keys().await;
+            }
+            Change::Tenant { .. } | Change::Live => {}
+        }
+    }
 }

@@ -59,6 +59,12 @@ impl Sessions {
         self.by_hash.write().expect("sessions lock").retain(|_, s| s.expires_at > now);
     }
 
+    /// Forgets every session and account held in memory (the store's change feed had a gap).
+    pub fn forget_all(&self) {
+        self.by_hash.write().expect("sessions lock").clear();
+        self.accounts.write().expect("accounts lock").clear();
+    }
+
     /// Forgets an account so its next use reads it again (after a suspension, say).
     pub fn forget_account(&self, id: UserId) {
         self.accounts.write().expect("accounts lock").remove(&id);
@@ -66,7 +72,9 @@ impl Sessions {
 
     /// An account, from memory or the store.
     pub async fn account(&self, app: &App, id: UserId) -> Result<Option<Arc<Account>>, ApiError> {
-        if let Some(account) = self.accounts.read().expect("accounts lock").get(&id) {
+        // While a shared store's change feed is silent, memory may be older than the store.
+        let fresh = app.runtime.is_fresh();
+        if fresh && let Some(account) = self.accounts.read().expect("accounts lock").get(&id) {
             return Ok(Some(Arc::clone(account)));
         }
         let Some(account) = app.store.account(id).await? else { return Ok(None) };
@@ -76,7 +84,9 @@ impl Sessions {
     }
 
     async fn session(&self, app: &App, kind: SessionKind, hash: [u8; 32]) -> Result<Option<CachedSession>, ApiError> {
-        if let Some(session) = self.by_hash.read().expect("sessions lock").get(&hash) {
+        if app.runtime.is_fresh()
+            && let Some(session) = self.by_hash.read().expect("sessions lock").get(&hash)
+        {
             return Ok(Some(session.clone()));
         }
         let Some(session) = app.store.session_by_access_hash(kind, &hash).await? else { return Ok(None) };
@@ -213,6 +223,26 @@ struct AdminIdQuery {
     admin_id: Option<String>,
 }
 
+/// Anyone but the master may name only their own tenant with `?adminId=`: another is 403, never
+/// silently their own data.
+fn own_tenant_only(parts: &Parts, own: AdminId) -> Result<TenantScope, ApiError> {
+    let named = parts
+        .uri
+        .query()
+        .map(|query| {
+            form_urlencoded::parse(query.as_bytes())
+                .filter(|(key, _)| key == "adminId")
+                .map(|(_, value)| value.into_owned())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    if named.iter().all(|value| value.parse::<AdminId>().is_ok_and(|id| id == own)) {
+        Ok(TenantScope(own))
+    } else {
+        Err(ApiError::forbidden("adminId: only the master may name another pump owner's tenant"))
+    }
+}
+
 /// The master may name any tenant with `?adminId=`; it must be an existing admin (else 404).
 async fn master_scope(parts: &mut Parts, app: &AppState) -> Result<TenantScope, ApiError> {
     let Query(query) = Query::<AdminIdQuery>::from_request_parts(parts, app)
@@ -238,7 +268,7 @@ impl FromRequestParts<AppState> for AdminScope {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, app).await?;
         let scope = match caller.account.role {
-            Role::Admin => TenantScope(AdminId(caller.id())),
+            Role::Admin => own_tenant_only(parts, AdminId(caller.id()))?,
             Role::Master => master_scope(parts, app).await?,
             Role::User => return Err(ApiError::forbidden("this needs an admin")),
         };
@@ -259,7 +289,7 @@ impl FromRequestParts<AppState> for Member {
         let caller = Caller::from_request_parts(parts, app).await?;
         let scope = match (caller.account.role, caller.account.admin_id) {
             (Role::Master, _) => master_scope(parts, app).await?,
-            (_, Some(admin)) => TenantScope(admin),
+            (_, Some(admin)) => own_tenant_only(parts, admin)?,
             (_, None) => return Err(ApiError::internal()),
         };
         Ok(Member { caller, scope })
@@ -284,7 +314,7 @@ impl FromRequestParts<AppState> for Farmer {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, app).await?;
         match (caller.account.role, caller.account.admin_id) {
-            (Role::User, Some(admin)) => Ok(Farmer { caller, scope: TenantScope(admin) }),
+            (Role::User, Some(admin)) => Ok(Farmer { scope: own_tenant_only(parts, admin)?, caller }),
             _ => Err(ApiError::forbidden("only a user's own account operates the motor")),
         }
     }
@@ -305,15 +335,76 @@ impl FromRequestParts<AppState> for Master {
     }
 }
 
-/// The client's address (for login rate limiting).
+/// The client's address (for login rate limiting): [`ClientIp`] when the request came through
+/// [`resolve_client`], else the connection's peer.
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
+        Ok(ClientAddr(client_of(parts)))
     }
+}
+
+/// The client's address as [`resolve_client`] found it (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+/// The client of a request: what [`resolve_client`] found, or the connection's peer.
+pub fn client_of(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()))
+}
+
+/// Who the client is: the connection's peer, unless the peer is a trusted proxy
+/// (`PUMPPILOT_TRUSTED_PROXIES`); then `X-Forwarded-For` is read from the right, skipping trusted
+/// proxies, and the first address that is not one is the client (each proxy appends the address
+/// it saw, so only the part added by trusted proxies can be believed). A header that does not
+/// parse is not believed: the peer stays the client.
+pub fn client_ip(
+    trusted: &[ipnet::IpNet],
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else { return peer };
+        for hop in text.split(',') {
+            match hop.trim().parse::<std::net::IpAddr>() {
+                Ok(ip) => hops.push(ip.to_canonical()),
+                Err(_) => return peer,
+            }
+        }
+    }
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        client = hop;
+        if !is_trusted(&hop) {
+            break;
+        }
+    }
+    client
+}
+
+/// Middleware: puts the request's [`ClientIp`] in its extensions, for the login limiter and logs.
+pub async fn resolve_client(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
+        let client = client_ip(&app.settings.trusted_proxies, peer, request.headers());
+        request.extensions_mut().insert(ClientIp(client));
+    }
+    next.run(request).await
 }
 
 /// Sign-in limits, counted before any password is hashed, on the server's clock.
@@ -332,6 +423,9 @@ pub struct LoginLimiter {
     clock: SharedClock,
     window_ms: i64,
     state: std::sync::Mutex<LimiterState>,
+    /// A store several servers share: failures are counted there too, so every server refuses
+    /// alike (`None`: one server, counted in memory only).
+    shared: Option<Arc<dyn pumppilot_store::Store>>,
 }
 
 #[derive(Default)]
@@ -363,7 +457,30 @@ impl LoginLimiter {
 
     pub fn new(clock: SharedClock, window: Duration) -> Self {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        LoginLimiter { clock, window_ms, state: Default::default() }
+        LoginLimiter { clock, window_ms, state: Default::default(), shared: None }
+    }
+
+    /// Counts failures in `store` too, for every server on it.
+    pub fn shared_through(mut self, store: Arc<dyn pumppilot_store::Store>) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
+    /// Takes the failures other servers counted in the shared store into this server's count.
+    async fn catch_up(&self, keys: &[String], now: Timestamp) {
+        let Some(store) = &self.shared else { return };
+        match store.login_failures(keys, now, self.window_ms).await {
+            Ok(counted) => {
+                let mut state = self.state.lock().expect("limiter lock");
+                for (key, since, count) in counted {
+                    let (local, _) = self.recent(&state, &key, now);
+                    if count > local {
+                        state.failures.insert(key, (since, count));
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, "could not read the shared sign-in failures; counting this server's"),
+        }
     }
 
     fn keys(username: &str, addr: Option<std::net::IpAddr>) -> (String, String, String) {
@@ -382,9 +499,10 @@ impl LoginLimiter {
 
     /// Admits one attempt before its password is hashed, or refuses it with 429 `RATE_LIMITED`
     /// and `Retry-After`.
-    pub fn begin(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<LoginAttempt<'_>, ApiError> {
+    pub async fn begin(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<LoginAttempt<'_>, ApiError> {
         let now = self.clock.now();
         let (user, address, pair) = Self::keys(username, addr);
+        self.catch_up(&[user.clone(), address.clone(), pair.clone()], now).await;
         let mut state = self.state.lock().expect("limiter lock");
         let (pair_failures, pair_left_ms) = self.recent(&state, &pair, now);
         if pair_failures >= Self::PER_PAIR {
@@ -414,10 +532,17 @@ impl LoginLimiter {
 }
 
 impl LoginAttempt<'_> {
-    /// Counts this attempt as failed, for its username, its address and the pair.
-    pub fn failed(&self) {
+    /// Counts this attempt as failed, for its username, its address and the pair (in the shared
+    /// store too, when there is one).
+    pub async fn failed(&self) {
         let limiter = self.limiter;
         let now = limiter.clock.now();
+        if let Some(store) = &limiter.shared {
+            let keys = [self.keys[0].clone(), self.keys[1].clone(), self.pair.clone()];
+            if let Err(err) = store.add_login_failure(&keys, now, limiter.window_ms).await {
+                tracing::warn!(%err, "could not count a failed sign-in in the shared store");
+            }
+        }
         let mut state = limiter.state.lock().expect("limiter lock");
         if state.failures.len() > 100_000 {
             state.failures.retain(|_, (since, _)| now - *since < limiter.window_ms);
@@ -443,5 +568,41 @@ impl Drop for LoginAttempt<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use axum::http::HeaderMap;
+
+    use super::client_ip;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        // From anyone else the header is the client's own word: ignored.
+        assert_eq!(client_ip(&trusted, ip("198.51.100.7"), &forwarded(&["203.0.113.9"])), ip("198.51.100.7"));
+        assert_eq!(client_ip(&[], ip("10.0.0.1"), &forwarded(&["203.0.113.9"])), ip("10.0.0.1"));
+        // Through a trusted proxy: the last address it was not told by another trusted proxy.
+        assert_eq!(client_ip(&trusted, ip("10.0.0.1"), &forwarded(&["203.0.113.9"])), ip("203.0.113.9"));
+        assert_eq!(
+            client_ip(&trusted, ip("10.0.0.1"), &forwarded(&["1.2.3.4, 203.0.113.9", "10.9.9.9"])),
+            ip("203.0.113.9"),
+            "a forged first hop and a chain of trusted proxies"
+        );
+        assert_eq!(client_ip(&trusted, ip("::1"), &forwarded(&["::ffff:203.0.113.9"])), ip("203.0.113.9"));
+        // Only trusted hops: the first of them. No header or a broken one: the peer.
+        assert_eq!(client_ip(&trusted, ip("10.0.0.1"), &forwarded(&["10.0.0.2"])), ip("10.0.0.2"));
+        assert_eq!(client_ip(&trusted, ip("10.0.0.1"), &forwarded(&[])), ip("10.0.0.1"));
+        assert_eq!(client_ip(&trusted, ip("10.0.0.1"), &forwarded(&["203.0.113.9, junk"])), ip("10.0.0.1"));
     }
 }

@@ -12,6 +12,9 @@
 //! | `PUMPPILOT_MAX_STARTS_PER_HOUR` | `6` | restart protection: most starts in any hour (0 = no cap) |
 //! | `PUMPPILOT_MAX_HASHING` | `4` | most password hashes at once (about 19 MiB each), 1 to 64 |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
+//! | `PUMPPILOT_FIRMWARE_PUBLIC_KEY` | — (no uploads) | Ed25519 public key (64 hex digits) firmware uploads must be signed for |
+//! | `PUMPPILOT_METRICS_TOKEN` | — | bearer token (16+ characters) that may read `GET /metrics` besides the master |
+//! | `PUMPPILOT_TRUSTED_PROXIES` | — | comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the client |
 
 use std::{fmt, net::SocketAddr};
 
@@ -46,6 +49,14 @@ pub struct Settings {
     pub max_hashing: u32,
     pub master_username: Option<String>,
     pub master_password: Option<Secret>,
+    /// The public key firmware images must be signed for (`pumppilot firmware keygen`); without
+    /// one, uploads are refused.
+    pub firmware_key: Option<[u8; 32]>,
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` names the client; from any other peer the
+    /// header is ignored (see [`crate::auth::client_ip`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A bearer token that may read `GET /metrics` (a Prometheus scraper), besides the master.
+    pub metrics_token: Option<Secret>,
     /// The clock the server runs on: the wall clock, or a [`crate::clock::ManualClock`] in tests.
     pub clock: SharedClock,
     /// Alerts: SMS gateway, Expo push, rate limits, the silent-device alert (`crate::alerts`).
@@ -74,6 +85,9 @@ impl Default for Settings {
             max_hashing: 4,
             master_username: None,
             master_password: None,
+            firmware_key: None,
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
             clock: clock::system(),
             alerts: crate::alerts::AlertSettings {
                 offline_after_ms: 10 * 60_000,
@@ -164,6 +178,13 @@ impl Settings {
                 ),
             })?;
         }
+        if let Some(text) = lookup("PUMPPILOT_FIRMWARE_PUBLIC_KEY") {
+            let key = hex::decode(text.trim()).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+            s.firmware_key = Some(key.ok_or_else(|| ConfigError {
+                variable: "PUMPPILOT_FIRMWARE_PUBLIC_KEY",
+                problem: "must be the 64 hex digits `pumppilot firmware keygen` printed".into(),
+            })?);
+        }
         s.master_username = lookup("PUMPPILOT_MASTER_USERNAME");
         s.master_password = lookup("PUMPPILOT_MASTER_PASSWORD").map(Secret);
         if s.master_username.is_some() != s.master_password.is_some() {
@@ -180,9 +201,36 @@ impl Settings {
                 problem: "must be at least 8 characters".into(),
             });
         }
+        s.metrics_token = lookup("PUMPPILOT_METRICS_TOKEN").map(Secret);
+        if s.metrics_token.as_ref().is_some_and(|token| token.0.trim().len() < 16) {
+            return Err(ConfigError {
+                variable: "PUMPPILOT_METRICS_TOKEN",
+                problem: "must be at least 16 characters".into(),
+            });
+        }
+        if let Some(text) = lookup("PUMPPILOT_TRUSTED_PROXIES") {
+            s.trusted_proxies = trusted_proxies(&text)?;
+        }
         s.alerts = crate::alerts::AlertSettings::from_lookup(&lookup)?;
         Ok(s)
     }
+}
+
+/// `10.0.0.0/8, 127.0.0.1, ::1`: networks, or single addresses (a /32 or /128).
+fn trusted_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| ConfigError {
+                    variable: "PUMPPILOT_TRUSTED_PROXIES",
+                    problem: format!("`{part}` is not a network like 10.0.0.0/8 or an address like 127.0.0.1"),
+                })
+        })
+        .collect()
 }
 
 fn millis(
@@ -264,6 +312,18 @@ mod tests {
         assert_eq!(from(&[("PUMPPILOT_DATABASE_URL", "postgres://x")]).unwrap_err().variable, "PUMPPILOT_DATABASE_URL");
         assert_eq!(from(&[("PUMPPILOT_SECRET", "short")]).unwrap_err().variable, "PUMPPILOT_SECRET");
         assert_eq!(from(&[("PUMPPILOT_MASTER_USERNAME", "boss")]).unwrap_err().variable, "PUMPPILOT_MASTER_PASSWORD");
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_addresses() {
+        assert!(from(&[]).unwrap().trusted_proxies.is_empty());
+        let s = from(&[("PUMPPILOT_TRUSTED_PROXIES", "10.1.2.3/8, 127.0.0.1,::1 ,fd00::/8")]).unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8"]);
+        for value in ["10.0.0.0/33", "proxy.local", "10.0.0.0/8;"] {
+            let err = from(&[("PUMPPILOT_TRUSTED_PROXIES", value)]).unwrap_err();
+            assert_eq!(err.variable, "PUMPPILOT_TRUSTED_PROXIES");
+        }
     }
 
     #[test]

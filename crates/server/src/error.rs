@@ -167,14 +167,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let mime = content_type.split(';').next().unwrap_or("").trim();
-        if mime != "application/json" && !mime.ends_with("+json") {
-            return Err(ApiError::validation("send JSON with Content-Type: application/json"));
-        }
+        let json = is_json(req.headers());
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
-        parse_json(&bytes).map(ApiJson)
+        parse_body(json, &bytes).map(ApiJson)
     }
+}
+
+/// The body is declared JSON (`application/json` or `…+json`).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || mime.ends_with("+json")
+}
+
+/// The one policy for every JSON request body ([`ApiJson`], [`OptionalJson`]): declared JSON, a
+/// JSON object (never an array, which serde would otherwise read into a struct field by field),
+/// then parsed with the field at fault named.
+fn parse_body<T: DeserializeOwned>(declared_json: bool, bytes: &[u8]) -> Result<T, ApiError> {
+    if !declared_json {
+        return Err(ApiError::validation("send JSON with Content-Type: application/json"));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::validation("the body must be a JSON object"));
+    }
+    parse_json(bytes)
 }
 
 /// A path parameter. One that cannot be read (percent-encoded bytes that are not UTF-8) names no
@@ -204,6 +220,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Longest request target (path and query) answered; a longer one is a JSON 414.
+pub const MAX_URI: usize = 8 * 1024;
+/// Most bytes of request headers answered; more is a JSON 431.
+pub const MAX_HEADERS: usize = 32 * 1024;
+
+/// Middleware: refuses an oversized request target (414 `URI_TOO_LONG`) or oversized headers (431
+/// `HEADERS_TOO_LARGE`) with this API's JSON error, well below hyper's own limits (a 64 KiB
+/// target, a 400 KiB head, 100 headers), where hyper itself answers with an empty body.
+pub async fn request_head_limits(request: Request, next: axum::middleware::Next) -> Response {
+    let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI {
+        tracing::info!(bytes = target, "refused a request target over the limit");
+        return ApiError::new(StatusCode::URI_TOO_LONG, "URI_TOO_LONG", "the path and query are over 8 KiB")
+            .into_response();
+    }
+    let headers: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if headers > MAX_HEADERS {
+        tracing::info!(bytes = headers, "refused request headers over the limit");
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HEADERS_TOO_LARGE",
+            "the request headers are over 32 KiB",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// The answer when the path exists but not for this method.
 pub async fn wrong_method() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "this path does not take that method")
@@ -216,11 +260,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers());
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
-        parse_json(&bytes).map(OptionalJson)
+        parse_body(json, &bytes).map(OptionalJson)
     }
 }
 

@@ -10,6 +10,8 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod link;
+pub mod metrics;
 mod routes;
 pub mod runtime;
 pub mod views;
@@ -17,3 +19,4 @@ pub mod web;
 
 pub use app::{App, AppState, Running, router, spawn};
 pub use config::Settings;
+pub use routes::STREAMS_PER_SESSION;

@@ -17,8 +17,8 @@ use pumppilot_engine::{
     AdminId, DeviceId, DevicePoll, Event, MotorRules, Notice, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp,
     UserId,
 };
-use pumppilot_store::{AuditEntry, Commit, Decision, Receipt, Store, StoreError, Telemetry};
-use tokio::sync::{Mutex, Notify, watch};
+use pumppilot_store::{AuditEntry, Change, Commit, Decision, Receipt, Store, StoreError, Telemetry};
+use tokio::sync::{Mutex, Notify, broadcast, mpsc, watch};
 
 use crate::clock::SharedClock;
 
@@ -81,6 +81,32 @@ impl Stamp {
 /// How often buffered device telemetry (last-seen times) is written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// On a store several servers share, how long the change feed may stay silent (no change, no
+/// heartbeat) before this server stops trusting what it keeps in memory: from then every answer
+/// is built from state read from the store again (or is OFF when the store cannot be read), until
+/// the feed is live again. The bound on how old an answer's state can be.
+pub const FRESH_FOR: Duration = Duration::from_secs(2);
+
+/// On a store several servers share, how long after a device's lease runs out the timer waits
+/// before it holds the run DEVICE_OFFLINE: the other servers' buffered polls (flushed every
+/// second) and the feed that carries them have landed by then. The state is read from the store
+/// again first, and the engine still holds the run at the lease's very moment.
+pub const LEASE_TAKEOVER_GRACE: Duration = Duration::from_millis(2_500);
+
+/// On a shared store, how long a server's heartbeat keeps it among the live servers (it beats
+/// every second), and how long after a deadline a server that does not own the tenant's timer
+/// waits before it fires the deadline itself (the owner died, or has not yet been replaced).
+pub const TIMER_TAKEOVER: Duration = Duration::from_secs(3);
+
+/// What the change feed of a shared store tells this server, and since when it is live.
+struct Feed {
+    /// When the feed last proved live (a change or a heartbeat), on the machine's own monotonic
+    /// clock: the feed's liveness is about the connection, not about the pump's time.
+    live_at: SyncMutex<Option<std::time::Instant>>,
+    /// Device, session, account and reset changes, for the caches outside the runtime.
+    notices: broadcast::Sender<Change>,
+}
+
 /// One tenant: its state (loaded on first use) and the channel that announces its changes.
 #[derive(Default)]
 struct Slot {
@@ -109,6 +135,16 @@ pub struct Runtime {
     /// probe failed); cleared by the next write that succeeds. While set, polls answer OFF.
     outage: SyncMutex<Option<Timestamp>>,
     retries: AtomicU64,
+    /// How many times a tenant was read from the store.
+    loads: AtomicU64,
+    /// The change feed, when several servers may share the store.
+    feed: Option<Feed>,
+    /// The feed's receiver until `start` takes it.
+    feed_rx: SyncMutex<Option<mpsc::Receiver<Change>>>,
+    /// This server's id among the servers on the store.
+    server_id: String,
+    /// The servers alive on the store at the last heartbeat (this one included).
+    fleet: SyncMutex<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -122,7 +158,15 @@ impl Runtime {
     pub const ATTEMPTS: usize = 5;
 
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, lease_ms: u32, poll_ms: u32) -> Arc<Self> {
+        let feed_rx = store.changes();
+        let feed =
+            feed_rx.as_ref().map(|_| Feed { live_at: SyncMutex::default(), notices: broadcast::channel(4096).0 });
+        let server_id = uuid::Uuid::now_v7().simple().to_string();
         Arc::new(Runtime {
+            fleet: SyncMutex::new(vec![server_id.clone()]),
+            server_id,
+            feed,
+            feed_rx: SyncMutex::new(feed_rx),
             store,
             clock,
             lease_ms: i64::from(lease_ms),
@@ -134,7 +178,56 @@ impl Runtime {
             motor_rules: SyncMutex::new(MotorRules::NONE),
             outage: SyncMutex::default(),
             retries: AtomicU64::new(0),
+            loads: AtomicU64::new(0),
         })
+    }
+
+    /// True when several servers may share the store (it has a change feed).
+    pub fn is_shared(&self) -> bool {
+        self.feed.is_some()
+    }
+
+    /// True while this server may answer from what it keeps in memory: always on a store of one
+    /// process; on a shared store, while its change feed proved live within [`FRESH_FOR`].
+    pub fn is_fresh(&self) -> bool {
+        match &self.feed {
+            None => true,
+            Some(feed) => feed.live_at.lock().expect("feed lock").is_some_and(|at| at.elapsed() < FRESH_FOR),
+        }
+    }
+
+    /// True when this server's timer acts first on `admin`'s deadlines: of the live servers, the one
+    /// whose hash with the tenant is highest (rendezvous hashing: a server that leaves moves only
+    /// its own tenants). The others act [`TIMER_TAKEOVER`] later, if the deadline is still there.
+    pub fn owns_timer(&self, admin: AdminId) -> bool {
+        use std::hash::{Hash, Hasher};
+        let score = |server: &String| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            (server, admin).hash(&mut hasher);
+            hasher.finish()
+        };
+        let fleet = self.fleet.lock().expect("fleet lock");
+        fleet.iter().max_by_key(|server| (score(server), *server)).is_none_or(|owner| *owner == self.server_id)
+    }
+
+    /// Notes this server alive on the store and learns which others are.
+    async fn heartbeat(&self) {
+        let ttl = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap_or(i64::MAX);
+        match self.store.heartbeat(&self.server_id, self.clock.now(), ttl).await {
+            Ok(mut fleet) => {
+                if !fleet.contains(&self.server_id) {
+                    fleet.push(self.server_id.clone());
+                }
+                *self.fleet.lock().expect("fleet lock") = fleet;
+            }
+            Err(err) => tracing::debug!(%err, "could not note this server alive"),
+        }
+    }
+
+    /// Device, session, account and reset changes made by any server, for the caches in front of
+    /// the store; `None` on a store of one process. A [`Change::Reset`] means "forget everything".
+    pub fn store_changes(&self) -> Option<broadcast::Receiver<Change>> {
+        self.feed.as_ref().map(|feed| feed.notices.subscribe())
     }
 
     /// The clock this runtime runs on.
@@ -146,6 +239,12 @@ impl Runtime {
     /// retry path ran).
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
+    }
+
+    /// How many times a tenant's state was read from the store since the start (to show that
+    /// quiet polls are answered from memory).
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
     }
 
     /// Sets the server's restart protection (`PUMPPILOT_MIN_OFF_MS`, …) for every tenant.
@@ -194,12 +293,14 @@ impl Runtime {
     ) -> Result<(Result<Reply, Refusal>, R), RuntimeError> {
         let cell = self.cell(admin);
         let mut guard = cell.tenant.lock().await;
+        // The state a version conflict made stale: its unflushed polls are kept over the reload.
+        let mut stale: Option<Tenant> = None;
         for _attempt in 0..Self::ATTEMPTS {
-            let current = match guard.take() {
-                Some(tenant) => tenant,
-                None => self.load(admin).await?,
-            };
             let now = self.clock.now();
+            let current = match guard.take() {
+                Some(tenant) if self.may_use(&tenant, now) => tenant,
+                cached => self.load_over(admin, cached.as_ref().or(stale.as_ref())).await?,
+            };
             let mut next = current.clone();
             // The device was told OFF during a store outage: the run holds from that moment.
             let outage = *cell.outage.lock().expect("outage lock");
@@ -232,6 +333,7 @@ impl Runtime {
                     // Another server (or a flush) moved the tenant on: read it again and redo.
                     Err(StoreError::VersionConflict) => {
                         self.retries.fetch_add(1, Ordering::Relaxed);
+                        stale = Some(current);
                         continue;
                     }
                     Err(err) => {
@@ -249,7 +351,7 @@ impl Runtime {
                 *cell.outage.lock().expect("outage lock") = None;
             }
             let answer = view(&next, now);
-            let deadline = next.next_deadline();
+            let deadline = self.deadline_of(&next);
             let stamp = Stamp::of(&next);
             *guard = Some(next);
             drop(guard);
@@ -296,6 +398,7 @@ impl Runtime {
             let in_outage = cell.outage.lock().expect("outage lock").is_some();
             if let Some(tenant) = guard.as_mut()
                 && !in_outage
+                && self.may_use(tenant, now)
                 && tenant.is_quiet_poll(&poll, now)
             {
                 if tenant.controller == Some(poll.device) {
@@ -346,6 +449,23 @@ impl Runtime {
         for admin in self.store.tenant_ids().await? {
             self.read(admin, |_, _| ()).await?;
         }
+        let feed = self.feed_rx.lock().expect("feed lock").take();
+        if let Some(changes) = feed {
+            let watcher = Arc::downgrade(self);
+            tokio::spawn(watch_feed(watcher, changes));
+            self.heartbeat().await;
+            let beating = Arc::downgrade(self);
+            tokio::spawn(async move {
+                loop {
+                    let Some(runtime) = beating.upgrade() else { return };
+                    let next = runtime.clock.sleep(Duration::from_secs(1));
+                    drop(runtime);
+                    next.await;
+                    let Some(runtime) = beating.upgrade() else { return };
+                    runtime.heartbeat().await;
+                }
+            });
+        }
         let timer = Arc::clone(self);
         tokio::spawn(async move { timer.run_timer().await });
         let flusher = Arc::clone(self);
@@ -388,6 +508,7 @@ impl Runtime {
     }
 
     async fn load(&self, admin: AdminId) -> Result<Tenant, RuntimeError> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
         match self.store.load_tenant(admin, self.lease_ms).await? {
             Some(mut tenant) => {
                 tenant.defaults = *self.motor_rules.lock().expect("motor rules lock");
@@ -397,6 +518,98 @@ impl Runtime {
                 self.cells.write().expect("cells lock").remove(&admin);
                 Err(RuntimeError::NotFound)
             }
+        }
+    }
+
+    /// Whether a cached state may answer at `now`: on a shared store only while the feed is live,
+    /// and not once the device's lease ran out under a running run (another server may have had
+    /// its polls since).
+    fn may_use(&self, tenant: &Tenant, now: Timestamp) -> bool {
+        let running = tenant.active.as_ref().is_some_and(|e| e.status == pumppilot_engine::EntryStatus::Running);
+        !self.is_shared() || (self.is_fresh() && (!running || tenant.device.lease_end().is_none_or(|end| end > now)))
+    }
+
+    /// Reads a tenant from the store again, keeping this server's own polls of its controller that
+    /// were not flushed yet (from `cached`). A store that cannot be read marks the outage.
+    async fn load_over(&self, admin: AdminId, cached: Option<&Tenant>) -> Result<Tenant, RuntimeError> {
+        let mut tenant = match self.load(admin).await {
+            Ok(tenant) => tenant,
+            Err(RuntimeError::Store(StoreError::Unavailable(reason))) => {
+                self.note_write(false);
+                return Err(RuntimeError::Store(StoreError::Unavailable(reason)));
+            }
+            Err(err) => return Err(err),
+        };
+        if let Some(cached) = cached
+            && cached.controller.is_some()
+            && cached.controller == tenant.controller
+            && let Some(seen) = cached.device.last_poll_at
+        {
+            tenant.touch(seen);
+        }
+        Ok(tenant)
+    }
+
+    /// Another server changed a tenant (its version moved) or flushed its device's polls: the
+    /// cached state is read again (or its last poll moved on), and long-polls and event streams
+    /// here hear of it.
+    async fn on_tenant_change(&self, admin: AdminId, version: u64, last_poll_at: Option<Timestamp>) {
+        let cell = self.cell(admin);
+        let mut guard = cell.tenant.lock().await;
+        if let Some(tenant) = guard.as_mut()
+            && tenant.version >= version
+        {
+            if let Some(seen) = last_poll_at
+                && tenant.controller.is_some()
+                && tenant.device.last_poll_at.is_none_or(|known| known < seen)
+            {
+                tenant.touch(seen);
+                let deadline = self.deadline_of(tenant);
+                drop(guard);
+                self.schedule(admin, deadline);
+            }
+            return;
+        }
+        self.refresh(admin, &cell, &mut guard).await;
+    }
+
+    /// Reads a tenant again into its slot (whose lock the caller holds), announces its stamp and
+    /// schedules its deadline; a tenant that cannot be read is left to be read on its next use.
+    async fn refresh(&self, admin: AdminId, cell: &Cell, guard: &mut Option<Tenant>) {
+        let cached = guard.take();
+        match self.load_over(admin, cached.as_ref()).await {
+            Ok(tenant) => {
+                let deadline = self.deadline_of(&tenant);
+                let stamp = Stamp::of(&tenant);
+                *guard = Some(tenant);
+                cell.changes.send_if_modified(|seen| std::mem::replace(seen, stamp) != stamp);
+                self.schedule(admin, deadline);
+            }
+            Err(err) => tracing::debug!(tenant = %admin, %err, "could not read a tenant again"),
+        }
+    }
+
+    /// Reads every cached tenant again (the feed may have missed changes).
+    async fn refresh_all(&self) {
+        let cells: Vec<(AdminId, Cell)> =
+            self.cells.read().expect("cells lock").iter().map(|(a, c)| (*a, Arc::clone(c))).collect();
+        for (admin, cell) in cells {
+            let mut guard = cell.tenant.lock().await;
+            if guard.is_some() {
+                self.refresh(admin, &cell, &mut guard).await;
+            }
+        }
+    }
+
+    /// When the timer should next bring a tenant up to date. On a shared store a lease's end is
+    /// acted on [`LEASE_TAKEOVER_GRACE`] later, once every server's polls have landed in the store.
+    fn deadline_of(&self, tenant: &Tenant) -> Option<Timestamp> {
+        let deadline = tenant.next_deadline()?;
+        let grace = i64::try_from(LEASE_TAKEOVER_GRACE.as_millis()).unwrap_or(i64::MAX);
+        if self.is_shared() && tenant.device.lease_end() == Some(deadline) {
+            Some(deadline + grace)
+        } else {
+            Some(deadline)
         }
     }
 
@@ -437,10 +650,46 @@ impl Runtime {
                 let mut timer = self.timer.lock().expect("timer lock");
                 timer.queue.remove(&(at, admin));
                 timer.by_tenant.remove(&admin);
+                // Another server owns this tenant's timer: act only if it has not within the take-over.
+                let takeover = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap_or(i64::MAX);
+                if self.is_shared() && !self.owns_timer(admin) && self.clock.now() < at + takeover {
+                    timer.by_tenant.insert(admin, at + takeover);
+                    timer.queue.insert((at + takeover, admin));
+                    continue;
+                }
             }
             if let Err(err) = self.read(admin, |_, _| ()).await {
                 tracing::warn!(tenant = %admin, %err, "timer could not bring a tenant up to date; retrying");
                 self.schedule(admin, Some(self.clock.now() + 1000));
+            }
+        }
+    }
+}
+
+/// Follows a shared store's change feed: notes when it was last live, reads changed tenants
+/// again, and passes the other changes on to the caches in front of the store. A feed that comes
+/// back after a silence longer than [`FRESH_FOR`] counts as a reset (everything is read again).
+async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiver<Change>) {
+    while let Some(change) = changes.recv().await {
+        let Some(runtime) = runtime.upgrade() else { return };
+        let Some(feed) = runtime.feed.as_ref() else { return };
+        let was_fresh = runtime.is_fresh();
+        let reset = matches!(change, Change::Reset) || !was_fresh;
+        if reset {
+            // Everything is read again before the feed counts as live: until then, answers come
+            // from the store.
+            let _ = feed.notices.send(Change::Reset);
+            runtime.refresh_all().await;
+        }
+        *feed.live_at.lock().expect("feed lock") = Some(std::time::Instant::now());
+        match change {
+            Change::Tenant { admin, version, last_poll_at } => {
+                let runtime = Arc::clone(&runtime);
+                tokio::spawn(async move { runtime.on_tenant_change(admin, version, last_poll_at).await });
+            }
+            Change::Live | Change::Reset => {}
+            other => {
+                let _ = feed.notices.send(other);
             }
         }
     }

@@ -459,6 +459,12 @@ pub struct DeviceView {
     pub reader: Option<String>,
     /// Its motor-running feedback input (true: the motor runs); null for a board without one.
     pub feedback: Option<bool>,
+    /// It signs its requests with its link secret (false: it has polled with its key alone so
+    /// far, as devices from before the authenticated link do).
+    pub signed_link: bool,
+    /// The firmware version meant for it that it does not run yet (an update is offered with
+    /// every poll until it reports running it); null when it runs what is meant for it.
+    pub update_to: Option<String>,
 }
 
 impl DeviceView {
@@ -480,7 +486,19 @@ impl DeviceView {
             firmware: t.and_then(|t| t.firmware.clone()),
             uptime_ms: t.and_then(|t| t.uptime_ms),
             rssi: t.and_then(|t| t.rssi),
+            signed_link: false,
+            update_to: None,
         }
+    }
+
+    /// The view with whether the device signs its requests.
+    pub fn signing(self, signed_link: bool) -> Self {
+        DeviceView { signed_link, ..self }
+    }
+
+    /// The view with the firmware update offered to it, if any.
+    pub fn updating(self, update_to: Option<String>) -> Self {
+        DeviceView { update_to, ..self }
     }
 }
 
@@ -491,6 +509,10 @@ pub struct DeviceCreatedView {
     pub id: String,
     pub name: String,
     pub device_key: String,
+    /// The secret the device signs its requests with and checks every answer by (`pp_link_…`;
+    /// see docs/DEVICE.md, "The authenticated link"). It never travels again; a new key gives a
+    /// new secret.
+    pub link_secret: String,
 }
 
 /// The values of the API's named strings, for the OpenAPI document only: the views carry the

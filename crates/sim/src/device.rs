@@ -17,8 +17,9 @@ use std::{
 };
 
 use pumppilot_controller::{
-    CardFeedback, Controller, Decision, LongPoll, Millis, OffReason, Sent, Settings,
-    protocol::{self, HoldReason, MotorState, PollAnswer, json},
+    AnswerError, BootCheck, BootVerdict, CardFeedback, Controller, Decision, LinkSecret, LongPoll, Millis, OffReason,
+    Reply, Sent, Settings, Signature, Update,
+    protocol::{self, HoldReason, MotorState, PollAnswer, json, link},
     timing,
 };
 use tokio::sync::{mpsc, watch};
@@ -41,6 +42,12 @@ pub struct DeviceSpec {
     /// `http://host:port`, without a trailing slash.
     pub server: String,
     pub key: String,
+    /// The device's link secret (`pp_link_…`): with one, every request is signed and only answers
+    /// whose MAC checks are used, as on the firmware.
+    pub link_secret: Option<String>,
+    /// The firmware's public key: with one, the device takes the updates its poll answers offer
+    /// (`update`), downloads and checks them as the firmware does, and "reboots" into them.
+    pub firmware_key: Option<[u8; 32]>,
     /// Scripted inputs; without one, the [`Controls`] decide.
     pub script: Option<Script>,
     /// The firmware's settings; `settings.long_poll` asks for long-polls (`wait=`).
@@ -58,6 +65,8 @@ impl DeviceSpec {
             name: name.into(),
             server: server.into().trim_end_matches('/').to_owned(),
             key: key.into(),
+            link_secret: None,
+            firmware_key: None,
             script: None,
             observer: None,
             tick: TICK,
@@ -66,6 +75,18 @@ impl DeviceSpec {
                 ..Settings::DEFAULT
             },
         }
+    }
+}
+
+impl DeviceSpec {
+    /// A device from its credentials as the CLI takes them: `key`, or `key:link-secret` for a
+    /// device that signs (neither a key nor a secret contains `:`).
+    pub fn with_credentials(name: impl Into<String>, server: impl Into<String>, credentials: &str) -> Self {
+        let (key, secret) = match credentials.split_once(':') {
+            Some((key, secret)) => (key, Some(secret.to_owned())),
+            None => (credentials, None),
+        };
+        DeviceSpec { link_secret: secret, ..DeviceSpec::new(name, server, key) }
     }
 }
 
@@ -110,6 +131,25 @@ pub enum Happening {
     Link { up: bool, error: Option<String> },
     /// A card tap and what the server made of it.
     Card { uid: String, feedback: CardFeedback },
+    /// A firmware update moved on.
+    Firmware { version: String, stage: UpdateStage },
+}
+
+/// How far a firmware update got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateStage {
+    /// A poll answer offered it.
+    Offered,
+    /// Every byte arrived and every check passed.
+    Verified,
+    /// The device restarted into it (with the relay open).
+    Rebooted,
+    /// The first usable answer after the reboot: the image is marked valid.
+    Confirmed,
+    /// No usable answer in time after the reboot: back to the previous image.
+    RolledBack,
+    /// A check failed or the server refused; the running image stays.
+    Failed(String),
 }
 
 /// Everything one device saw, in order, with counters.
@@ -180,6 +220,7 @@ impl fmt::Display for Line<'_> {
                 write!(f, "server unreachable: {}", error.as_deref().unwrap_or("no answer"))
             }
             Happening::Card { uid, feedback } => write!(f, "card {uid}: {feedback:?}"),
+            Happening::Firmware { version, stage } => write!(f, "firmware {version}: {stage:?}"),
         }
     }
 }
@@ -254,9 +295,36 @@ impl VirtualDevice {
     }
 }
 
+/// An HTTP answer with the link's headers.
+struct Answered {
+    status: reqwest::StatusCode,
+    counter: Option<Vec<u8>>,
+    mac: Option<Vec<u8>>,
+    body: Vec<u8>,
+}
+
+impl Answered {
+    async fn read(answer: reqwest::Response) -> Result<Answered, reqwest::Error> {
+        let status = answer.status();
+        let header = |name: &str| answer.headers().get(name).map(|v| v.as_bytes().to_vec());
+        let (counter, mac) = (header(link::COUNTER_HEADER), header(link::MAC_HEADER));
+        let body = answer.bytes().await?.to_vec();
+        Ok(Answered { status, counter, mac, body })
+    }
+
+    fn reply(&self) -> Reply<'_> {
+        Reply {
+            status: self.status.as_u16(),
+            counter: self.counter.as_deref(),
+            mac: self.mac.as_deref(),
+            body: &self.body,
+        }
+    }
+}
+
 /// The outcome of one poll request.
 enum Polled {
-    Answer(reqwest::StatusCode, Vec<u8>),
+    Answer(Answered),
     Failed(String),
     Cut,
 }
@@ -273,7 +341,22 @@ struct Device {
     inputs: Option<Inputs>,
     last_command: Option<(MotorState, Option<HoldReason>)>,
     link_up: bool,
+    /// The firmware update under way, if any.
+    updating: Option<Updating>,
+    /// A freshly booted image not confirmed yet.
+    boot_check: Option<(String, Millis, BootCheck)>,
 }
+
+/// A firmware update under way: the version, and once its description checked, the download.
+struct Updating {
+    version: String,
+    update: Option<Update>,
+}
+
+/// The OTA slot of the firmware's partition table (1.9 MiB on a 4 MiB ESP32-C3).
+const SLOT_BYTES: u32 = 0x1E_0000;
+/// The range asked for per request.
+const CHUNK_BYTES: u32 = 16 * 1024;
 
 async fn run(
     spec: DeviceSpec,
@@ -287,6 +370,9 @@ async fn run(
             // A virtual board always starts from power-on; its first poll says so, as a real one.
             let mut controller = Controller::new(spec.settings);
             controller.set_reset_reason(protocol::ResetReason::PowerOn);
+            if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse) {
+                controller.set_link_secret(secret);
+            }
             controller
         },
         timeline: Timeline { name: spec.name.clone(), ..Timeline::default() },
@@ -297,11 +383,14 @@ async fn run(
         inputs: None,
         last_command: None,
         link_up: true,
+        updating: None,
+        boot_check: None,
     };
-    let (card_tx, mut card_rx) = mpsc::unbounded_channel::<(String, CardFeedback)>();
+    let (card_tx, mut card_rx) = mpsc::unbounded_channel::<TapAnswer>();
     let mut tick = tokio::time::interval(device.spec.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight: Option<(InFlight, Sent, bool)> = None;
+    let mut fetching: Option<(InFlight, Option<Signature>, Option<u32>)> = None;
     let mut next_poll = Instant::now();
     let mut elapsed_before = Duration::ZERO;
     loop {
@@ -321,6 +410,14 @@ async fn run(
                 if cut_short || (settled && in_flight.is_none() && (urgent || Instant::now() >= next_poll)) {
                     in_flight = Some(device.poll(inputs.network));
                 }
+                // A firmware update moves on only while the relay is open (the controller says).
+                if fetching.is_none() && inputs.network && device.controller.may_update(now) {
+                    fetching = device.update_step();
+                }
+            }
+            fetched = async { fetching.as_mut().expect("guarded").0.as_mut().await }, if fetching.is_some() => {
+                let (_, signature, first) = fetching.take().expect("guarded");
+                device.fetched(fetched, signature, first);
             }
             polled = async { in_flight.as_mut().expect("guarded").0.as_mut().await }, if in_flight.is_some() => {
                 let (_, sent, long) = in_flight.take().expect("guarded");
@@ -331,7 +428,12 @@ async fn run(
                 next_poll = Instant::now() + Duration::from_millis(u64::from(wait));
                 device.switch();
             }
-            Some((uid, feedback)) = card_rx.recv() => {
+            Some((uid, signature, answered)) = card_rx.recv() => {
+                // The controller checks the answer (and its MAC): it knows the link's secret.
+                let feedback = match &answered {
+                    Some(answered) => device.controller.card_reply(signature, answered.reply()),
+                    None => CardFeedback::Error,
+                };
                 device.record(Happening::Card { uid, feedback });
             }
             _ = stop.changed() => break,
@@ -359,7 +461,7 @@ impl Device {
         controls: &Controls,
         before: Duration,
         elapsed: Duration,
-        cards: &mpsc::UnboundedSender<(String, CardFeedback)>,
+        cards: &mpsc::UnboundedSender<TapAnswer>,
     ) -> Inputs {
         let mut held: Vec<Vec<u8>> = std::mem::take(&mut *controls.cards.lock().expect("cards lock"));
         let inputs = match &self.spec.script {
@@ -381,21 +483,20 @@ impl Device {
         for uid in held {
             if let Some(card) = self.controller.card(now, &uid) {
                 let uid = card.as_str().to_owned();
-                let request = self.request(protocol::CARD_PATH, tap_body(&uid), CARD_REQUEST_TIMEOUT);
+                let body = tap_body(&uid);
+                let signature = self.controller.sign("POST", protocol::CARD_PATH, &body);
+                let request = self.request(protocol::CARD_PATH, body, signature, CARD_REQUEST_TIMEOUT);
                 let network = inputs.network;
                 let cards = cards.clone();
                 tokio::spawn(async move {
-                    let feedback = match network {
+                    let answered = match network {
                         true => match request.send().await {
-                            Ok(answer) if answer.status() == reqwest::StatusCode::OK => match answer.bytes().await {
-                                Ok(body) => pumppilot_controller::CardFeedback::from_answer(&body),
-                                Err(_) => CardFeedback::Error,
-                            },
-                            _ => CardFeedback::Error,
+                            Ok(answer) => Answered::read(answer).await.ok(),
+                            Err(_) => None,
                         },
-                        false => CardFeedback::Error,
+                        false => None,
                     };
-                    let _ = cards.send((uid, feedback));
+                    let _ = cards.send((uid, signature, answered));
                 });
             }
         }
@@ -417,13 +518,26 @@ impl Device {
         self.record(Happening::Relay { on, why });
     }
 
-    fn request(&self, path: &str, body: Vec<u8>, timeout: Duration) -> reqwest::RequestBuilder {
-        self.http
+    fn request(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        signature: Option<Signature>,
+        timeout: Duration,
+    ) -> reqwest::RequestBuilder {
+        let request = self
+            .http
             .post(format!("{}{path}", self.spec.server))
             .bearer_auth(&self.spec.key)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .timeout(timeout)
-            .body(body)
+            .body(body);
+        match signature {
+            Some(signature) => request
+                .header(link::COUNTER_HEADER, signature.counter())
+                .header(link::MAC_HEADER, String::from_utf8_lossy(&signature.mac_hex()).into_owned()),
+            None => request,
+        }
     }
 
     /// Starts a poll with the controller's report (a long-poll when the controller asks for one).
@@ -442,7 +556,8 @@ impl Device {
         };
         // The controller sizes the timeout: never more than half of what is left of the lease.
         let timeout = Duration::from_millis(u64::from(poll.timeout_ms));
-        let sent = poll.sent;
+        let mut sent = poll.sent;
+        let signature = self.controller.sign_poll(&mut sent, "POST", &path, &body);
         if !network {
             // Packets go nowhere: the request times out (sooner than a real one, to keep runs short).
             let future: InFlight = Box::pin(async move {
@@ -451,16 +566,13 @@ impl Device {
             });
             return (future, sent, false);
         }
-        let request = self.request(&path, body, timeout);
+        let request = self.request(&path, body, signature, timeout);
         let future: InFlight = Box::pin(async move {
             match request.send().await {
-                Ok(answer) => {
-                    let status = answer.status();
-                    match answer.bytes().await {
-                        Ok(body) => Polled::Answer(status, body.to_vec()),
-                        Err(err) => Polled::Failed(err.to_string()),
-                    }
-                }
+                Ok(answer) => match Answered::read(answer).await {
+                    Ok(answered) => Polled::Answer(answered),
+                    Err(err) => Polled::Failed(err.to_string()),
+                },
                 Err(err) => Polled::Failed(describe(&err)),
             }
         });
@@ -472,23 +584,22 @@ impl Device {
         self.timeline.polls += 1;
         let now = self.now();
         let failure = match polled {
-            Polled::Answer(status, body) if status == reqwest::StatusCode::OK => {
-                match self.controller.answer(sent, now, &body) {
-                    Ok(answer) => {
-                        if !long {
-                            let took = self.started.elapsed().saturating_sub(Duration::from_millis(sent.at().0));
-                            self.timeline.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
-                        }
-                        self.answered(&answer);
-                        None
+            Polled::Answer(answered) => match self.controller.reply(sent, now, answered.reply()) {
+                Ok(answer) => {
+                    self.offered(json::decode_update(&answered.body));
+                    if !long {
+                        let took = self.started.elapsed().saturating_sub(Duration::from_millis(sent.at().0));
+                        self.timeline.latencies_us.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
                     }
-                    Err(err) => Some(format!("unusable answer ({err:?})")),
+                    self.answered(&answer);
+                    None
                 }
-            }
-            Polled::Answer(status, body) => {
-                self.controller.poll_failed(now);
-                Some(format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)])))
-            }
+                Err(AnswerError::Refused(_)) => {
+                    let body = &answered.body;
+                    Some(format!("HTTP {}: {}", answered.status, String::from_utf8_lossy(&body[..body.len().min(200)])))
+                }
+                Err(err) => Some(format!("unusable answer ({err:?})")),
+            },
             Polled::Failed(error) => {
                 self.controller.poll_failed(now);
                 Some(error)
@@ -520,6 +631,111 @@ impl Device {
         self.link_up
     }
 
+    /// A usable poll answer: confirms a freshly booted image, and takes an update it offers.
+    fn offered(&mut self, update: Option<&str>) {
+        if let Some((version, booted, check)) = self.boot_check.take() {
+            // The controller's clock counts from the "reboot": the time since it.
+            let since_boot = Millis(self.now().0.saturating_sub(booted.0));
+            match check.verdict(&self.controller, since_boot) {
+                BootVerdict::Valid => self.record(Happening::Firmware { version, stage: UpdateStage::Confirmed }),
+                BootVerdict::RollBack => self.record(Happening::Firmware { version, stage: UpdateStage::RolledBack }),
+                BootVerdict::Wait => self.boot_check = Some((version, booted, check)),
+            }
+        }
+        let (Some(version), Some(_)) = (update, self.spec.firmware_key) else { return };
+        if self.updating.is_none() {
+            self.updating = Some(Updating { version: version.to_owned(), update: None });
+            self.record(Happening::Firmware { version: version.to_owned(), stage: UpdateStage::Offered });
+        }
+    }
+
+    /// The next request of the update under way (its description, then range by range), or
+    /// the reboot into a verified image; `None` when there is nothing to do.
+    fn update_step(&mut self) -> Option<(InFlight, Option<Signature>, Option<u32>)> {
+        let updating = self.updating.as_ref()?;
+        let version = updating.version.clone();
+        let (path, range) = match &updating.update {
+            None => (format!("/api/esp32/firmware/{version}/release"), None),
+            Some(update) => match update.next_range(CHUNK_BYTES) {
+                Some(range) => (format!("/api/esp32/firmware/{version}"), Some(range)),
+                None => {
+                    self.reboot(version);
+                    return None;
+                }
+            },
+        };
+        let signature = self.controller.sign("GET", &path, b"");
+        let mut request = self.http.get(format!("{}{path}", self.spec.server)).bearer_auth(&self.spec.key);
+        if let Some(signature) = signature {
+            request = request
+                .header(link::COUNTER_HEADER, signature.counter())
+                .header(link::MAC_HEADER, String::from_utf8_lossy(&signature.mac_hex()).into_owned());
+        }
+        if let Some((first, last)) = range {
+            request = request.header(reqwest::header::RANGE, format!("bytes={first}-{last}"));
+        }
+        let request = request.timeout(Duration::from_secs(10));
+        let future: InFlight = Box::pin(async move {
+            match request.send().await {
+                Ok(answer) => match Answered::read(answer).await {
+                    Ok(answered) => Polled::Answer(answered),
+                    Err(err) => Polled::Failed(err.to_string()),
+                },
+                Err(err) => Polled::Failed(describe(&err)),
+            }
+        });
+        Some((future, signature, range.map(|(first, _)| first)))
+    }
+
+    /// Takes the answer to an update request: the description (checked with the firmware's key)
+    /// or a range (written where the controller says). A dropped request is asked again.
+    fn fetched(&mut self, fetched: Polled, signature: Option<Signature>, first: Option<u32>) {
+        let Polled::Answer(answered) = fetched else { return };
+        if !self.controller.accept(signature, &answered.reply()) {
+            return; // refused or not signed for this request: asked again at the next step
+        }
+        let Some(updating) = self.updating.as_mut() else { return };
+        let version = updating.version.clone();
+        let outcome = match (&mut updating.update, first) {
+            (None, _) => begin(self.spec.firmware_key, &version, &answered.body).map(|update| {
+                updating.update = Some(update);
+                false
+            }),
+            (Some(update), Some(first)) => match update.received(first, &answered.body) {
+                Ok(_) if update.next_range(CHUNK_BYTES).is_none() => {
+                    update.finish().map(|()| true).map_err(|err| format!("{err:?}"))
+                }
+                Ok(_) => Ok(false),
+                Err(err) => Err(format!("{err:?}")),
+            },
+            (Some(_), None) => Ok(false),
+        };
+        match outcome {
+            Ok(true) => self.record(Happening::Firmware { version, stage: UpdateStage::Verified }),
+            Ok(false) => {}
+            Err(why) => {
+                self.updating = None;
+                self.record(Happening::Firmware { version, stage: UpdateStage::Failed(why) });
+            }
+        }
+    }
+
+    /// Restarts into a verified image (only ever with the relay open): a new controller, as after
+    /// a real reboot, reporting the new version; it must then be confirmed by a usable answer.
+    fn reboot(&mut self, version: String) {
+        self.updating = None;
+        let firmware: &'static str = Box::leak(format!("pumppilot-sim/{version}").into_boxed_str());
+        self.spec.settings.firmware = Some(firmware);
+        let mut controller = Controller::new(self.spec.settings);
+        controller.set_reset_reason(protocol::ResetReason::Software);
+        if let Some(secret) = self.spec.link_secret.as_deref().and_then(LinkSecret::parse) {
+            controller.set_link_secret(secret);
+        }
+        self.controller = controller;
+        self.boot_check = Some((version.clone(), self.now(), BootCheck::DEFAULT));
+        self.record(Happening::Firmware { version, stage: UpdateStage::Rebooted });
+    }
+
     fn answered(&mut self, answer: &PollAnswer) {
         let command = (answer.state, answer.hold_reason);
         if self.last_command != Some(command) {
@@ -540,6 +756,20 @@ impl Device {
         self.timeline
     }
 }
+
+/// An update from its signed description (`{version, size, sha256, signature}` in hex), checked
+/// with the firmware's key before a byte is downloaded.
+fn begin(key: Option<[u8; 32]>, version: &str, body: &[u8]) -> Result<Update, String> {
+    let key = key.ok_or("no firmware key")?;
+    let offer = json::decode_release(body).ok_or("not a firmware description")?;
+    if offer.version != version {
+        return Err(format!("the description is of {}", offer.version));
+    }
+    Update::begin(&key, SLOT_BYTES, &offer).map_err(|err| format!("{err:?}"))
+}
+
+/// A card tap's UID, its signature, and the answer (`None`: no answer).
+type TapAnswer = (String, Option<Signature>, Option<Answered>);
 
 fn tap_body(uid: &str) -> Vec<u8> {
     let mut buf = [0u8; 64];

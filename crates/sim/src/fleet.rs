@@ -30,14 +30,17 @@ pub async fn run_fleet(specs: Vec<DeviceSpec>, duration: Duration, http: reqwest
     timelines
 }
 
-/// Registers `count` devices for an admin (signing in with their password) and returns their keys.
+/// Registers `count` devices for an admin (signing in with their password) and returns their
+/// credentials, each `key:link-secret` ([`DeviceSpec::with_credentials`](crate::DeviceSpec::with_credentials)).
 pub async fn provision(server: &str, username: &str, password: &str, count: usize) -> anyhow::Result<Vec<String>> {
     let api = Api::new(reqwest::Client::new(), server);
     let token = api.login(username, password).await.with_context(|| format!("signing in as {username}"))?;
     let mut keys = Vec::with_capacity(count);
     for n in 1..=count {
         let device = api.post(&token, "/api/admin/devices", json!({"name": format!("sim {n}")})).await?;
-        keys.push(device["deviceKey"].as_str().context("no deviceKey in the answer")?.to_owned());
+        let key = device["deviceKey"].as_str().context("no deviceKey in the answer")?;
+        let secret = device["linkSecret"].as_str().context("no linkSecret in the answer")?;
+        keys.push(format!("{key}:{secret}"));
     }
     Ok(keys)
 }

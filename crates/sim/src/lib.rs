@@ -12,6 +12,6 @@ pub mod fleet;
 pub mod script;
 
 pub use api::Api;
-pub use device::{DeviceSpec, Happening, Line, Timeline, VirtualDevice};
+pub use device::{DeviceSpec, Happening, Line, Timeline, UpdateStage, VirtualDevice};
 pub use fleet::{Summary, http_client, provision, run_fleet};
 pub use script::Script;

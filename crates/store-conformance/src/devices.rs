@@ -169,3 +169,107 @@ pub async fn the_write_probe_succeeds_and_changes_nothing(store: &dyn Store) {
     store.probe_write().await.expect("probe again");
     assert_eq!(load(store, rahim.admin).await, before);
 }
+
+/// A device's link counters: each accepted once, late ones within the window, never a replay or
+/// one older than the window; kept per device and tenant; two servers racing with the same counter
+/// never both win; the counters survive (they are the store's, not a server's memory).
+pub async fn link_counters_accept_each_counter_once(store: &dyn Store) {
+    use pumppilot_store::{CounterCheck, LinkCounters};
+    let rahim = tenancy(store, "rahim", 0).await;
+    let q = tenancy(store, "q", 0).await;
+    let well = device(rahim.admin, "well", b"key-1", at(0));
+    let other = device(rahim.admin, "other", b"key-2", at(1));
+    for new in [&well, &other] {
+        store.create_device(new).await.expect("create device");
+    }
+    assert_eq!(store.device_counters(None).await.unwrap(), [], "no device has signed yet");
+    let accept = |counter| store.accept_device_counter(rahim.admin, well.id, counter);
+    assert_eq!(accept(0).await.unwrap(), CounterCheck::Refused { highest: 0 }, "counters start at 1");
+    assert_eq!(accept(5).await.unwrap(), CounterCheck::Accepted);
+    assert_eq!(accept(5).await.unwrap(), CounterCheck::Refused { highest: 5 }, "a replay");
+    assert_eq!(accept(7).await.unwrap(), CounterCheck::Accepted);
+    assert_eq!(accept(6).await.unwrap(), CounterCheck::Accepted, "late, within the window");
+    assert_eq!(accept(6).await.unwrap(), CounterCheck::Refused { highest: 7 }, "a late one replayed");
+    assert_eq!(accept(4).await.unwrap(), CounterCheck::Accepted, "never seen, within the window");
+    let far = 7 + LinkCounters::WINDOW + 1;
+    assert_eq!(accept(far).await.unwrap(), CounterCheck::Accepted);
+    assert_eq!(accept(7).await.unwrap(), CounterCheck::Refused { highest: far }, "older than the window");
+    assert_eq!(
+        accept(far - LinkCounters::WINDOW).await.unwrap(),
+        CounterCheck::Accepted,
+        "the oldest the window holds"
+    );
+    assert_eq!(accept(i64::MAX as u64).await.unwrap(), CounterCheck::Accepted, "the largest counter");
+    assert_eq!(accept(i64::MAX as u64).await.unwrap(), CounterCheck::Refused { highest: i64::MAX as u64 });
+    // Another device and another tenant have counters of their own.
+    assert_eq!(store.accept_device_counter(rahim.admin, other.id, 5).await.unwrap(), CounterCheck::Accepted);
+    assert_err!(store.accept_device_counter(q.admin, well.id, 10).await, StoreError::NotFound);
+    assert_err!(store.accept_device_counter(rahim.admin, DeviceId::new(), 10).await, StoreError::NotFound);
+    let mut counters = store.device_counters(Some(rahim.admin)).await.unwrap();
+    counters.sort();
+    let mut expected = vec![(well.id, i64::MAX as u64), (other.id, 5)];
+    expected.sort();
+    assert_eq!(counters, expected);
+    assert_eq!(store.device_counters(Some(q.admin)).await.unwrap(), []);
+
+    // Many requests at once (several servers on one store): each counter wins exactly once.
+    let fresh = device(rahim.admin, "fresh", b"key-3", at(2));
+    store.create_device(&fresh).await.expect("create device");
+    let server = |offset: u64| async move {
+        let mut won = Vec::new();
+        for step in 0..20 {
+            // Each server goes through the counters from another place, so they collide often.
+            let counter = (step + offset) % 20 + 1;
+            match store.accept_device_counter(rahim.admin, fresh.id, counter).await.expect("accept") {
+                CounterCheck::Accepted => won.push(counter),
+                CounterCheck::Refused { .. } => {}
+            }
+        }
+        won
+    };
+    let (a, b, c, d) = tokio::join!(server(0), server(0), server(7), server(13));
+    let mut won: Vec<u64> = [a, b, c, d].concat();
+    won.sort_unstable();
+    assert_eq!(won, (1..=20).collect::<Vec<_>>(), "each counter accepted exactly once");
+    for counter in 1..=20 {
+        assert_eq!(
+            store.accept_device_counter(rahim.admin, fresh.id, counter).await.unwrap(),
+            CounterCheck::Refused { highest: 20 },
+            "counter {counter} again"
+        );
+    }
+}
+
+/// Firmware releases: kept with their bytes, listed newest first without them, one per version,
+/// the bytes exactly their size, the rollout set per release (and only for one that exists).
+pub async fn firmware_releases_keep_their_bytes_and_rollout(store: &dyn Store) {
+    use pumppilot_store::{FirmwareRelease, Rollout};
+    let rahim = tenancy(store, "rahim", 0).await;
+    let release = |version: &str, size: u32, at_ms: i64| FirmwareRelease {
+        version: version.to_owned(),
+        size,
+        sha256: [size as u8; 32],
+        signature: [7; 64],
+        published_at: at(at_ms),
+        rollout: Rollout::default(),
+    };
+    assert_eq!(store.firmware_releases().await.unwrap(), []);
+    let old = release("1.4.0", 3, 10);
+    let new = release("1.5.0", 5, 20);
+    store.put_firmware(&old, &[1, 2, 3]).await.expect("publish");
+    store.put_firmware(&new, &[9; 5]).await.expect("publish");
+    assert_eq!(store.firmware_releases().await.unwrap(), [new.clone(), old.clone()], "newest first");
+    assert_eq!(store.firmware_bytes("1.4.0").await.unwrap().as_deref(), Some(&[1u8, 2, 3][..]));
+    assert_eq!(store.firmware_bytes("9.9.9").await.unwrap(), None);
+    assert_err!(store.put_firmware(&release("1.5.0", 1, 30), &[0]).await, StoreError::Invariant(_));
+    assert_err!(store.put_firmware(&release("2.0.0", 4, 40), &[0; 3]).await, StoreError::Invariant(_));
+    assert_eq!(store.firmware_releases().await.unwrap().len(), 2, "nothing of a refused release is kept");
+
+    let first = Rollout { percent: 0, tenant: Some(rahim.admin) };
+    store.set_firmware_rollout("1.5.0", first).await.expect("rollout");
+    let half = Rollout { percent: 50, tenant: None };
+    store.set_firmware_rollout("1.4.0", half).await.expect("rollout");
+    let listed = store.firmware_releases().await.unwrap();
+    assert_eq!((listed[0].rollout, listed[1].rollout), (first, half));
+    assert_err!(store.set_firmware_rollout("9.9.9", half).await, StoreError::NotFound);
+}

@@ -19,6 +19,7 @@
 
 mod accounts;
 mod alerts;
+mod audited;
 mod books;
 mod cards;
 mod devices;
@@ -39,12 +40,14 @@ pub use alerts::{
     alert_profiles_round_trip_and_phones_are_unique, keyed_notices_are_told_once,
     notices_are_written_with_their_commit, outbox_claims_are_held_by_one_sender, racing_claims_never_share_an_item,
 };
+pub use audited::a_write_and_its_audit_entry_are_stored_together;
 pub use books::{
     audit_newest_first_with_limit, ledger_and_wallets_survive_reload, usage_by_tenant_user_and_date_range,
 };
 pub use cards::cards_bind_move_and_stay_in_their_tenant;
 pub use devices::{
     devices_report_reset_reader_and_feedback, devices_telemetry_and_key_rotation,
+    firmware_releases_keep_their_bytes_and_rollout, link_counters_accept_each_counter_once,
     only_the_controller_keeps_the_lease_and_devices_retire, the_write_probe_succeeds_and_changes_nothing,
 };
 pub use guards::{
@@ -149,9 +152,12 @@ macro_rules! conformance_tests {
             audit_newest_first_with_limit,
             approving_with_a_commit_decides_once,
             rejecting_decides_once,
+            a_write_and_its_audit_entry_are_stored_together,
             one_pending_request_per_user,
             devices_telemetry_and_key_rotation,
             devices_report_reset_reader_and_feedback,
+            link_counters_accept_each_counter_once,
+            firmware_releases_keep_their_bytes_and_rollout,
             only_the_controller_keeps_the_lease_and_devices_retire,
             the_write_probe_succeeds_and_changes_nothing,
             controller_and_restart_protection_survive_reload,

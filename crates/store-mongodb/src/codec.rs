@@ -10,8 +10,8 @@ use std::{fmt::Display, str::FromStr};
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
 use pumppilot_engine::{AdminId, LedgerEntry, QueueEntry, Timestamp, UsageRow};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Device, MinuteRequest, Receipt, Session, SessionId, SessionKind, StoreName, Telemetry,
-    Terms,
+    Account, AuditEntry, Card, Device, FirmwareRelease, MinuteRequest, Receipt, Rollout, Session, SessionId,
+    SessionKind, StoreName, Telemetry, Terms,
 };
 use uuid::Uuid;
 
@@ -74,7 +74,7 @@ impl<'a> Fields<'a> {
         Fields { doc, collection }
     }
 
-    fn bad(&self, field: &str, cause: impl Display) -> Failure {
+    pub(crate) fn bad(&self, field: &str, cause: impl Display) -> Failure {
         let value = self.doc.get(field).map_or_else(|| "nothing".to_owned(), |v| v.to_string());
         unreadable(format!("{}.{field} holds {value}, which cannot be read: {cause}", self.collection))
     }
@@ -552,5 +552,33 @@ pub(crate) fn receipt(doc: &Document) -> Result<Receipt, Failure> {
         minutes: f.i64("minutes")?,
         cash_taka: f.i64("cashTaka")?,
         recorded_by: f.parsed("recordedBy")?,
+    })
+}
+
+/// A firmware release as stored in `firmware` (`_id` is the version; the bytes are beside it).
+pub(crate) fn firmware_doc(release: &FirmwareRelease, data: &[u8]) -> Document {
+    doc! {
+        "_id": release.version.as_str(),
+        "size": i64::from(release.size),
+        "sha256": bytes(&release.sha256),
+        "signature": bytes(&release.signature),
+        "publishedAt": at(release.published_at),
+        "rolloutPercent": i32::from(release.rollout.percent),
+        "rolloutTenant": opt_key(release.rollout.tenant),
+        "bytes": bytes(data),
+    }
+}
+
+pub(crate) fn firmware_release(doc: &Document) -> Result<FirmwareRelease, Failure> {
+    let f = Fields::of(doc, "firmware");
+    let size = u32::try_from(f.i64("size")?).map_err(|_| f.bad("size", "it is out of range"))?;
+    let percent = u8::try_from(f.i64("rolloutPercent")?).map_err(|_| f.bad("rolloutPercent", "it is out of range"))?;
+    Ok(FirmwareRelease {
+        version: f.string("_id")?,
+        size,
+        sha256: f.bytes("sha256")?.try_into().map_err(|_| f.bad("sha256", "it is not 32 bytes"))?,
+        signature: f.bytes("signature")?.try_into().map_err(|_| f.bad("signature", "it is not 64 bytes"))?,
+        published_at: f.at("publishedAt")?,
+        rollout: Rollout { percent, tenant: f.opt_parsed("rolloutTenant")? },
     })
 }

@@ -23,6 +23,7 @@
 mod alerts;
 mod codec;
 mod error;
+mod feed;
 mod schema;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -42,10 +43,10 @@ use pumppilot_engine::{
     AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
 };
 use pumppilot_store::{
-    Account, AccountChange, AlertProfile, AuditEntry, Card, Commit, Decision, Delivery, Device, MinuteRequest,
-    Notification, NotificationId, OutboxItem, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role,
-    Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry,
-    Terms, UsageQuery,
+    Account, AccountChange, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery,
+    Device, FirmwareRelease, LinkCounters, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt,
+    ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, Session, SessionId, SessionKind,
+    SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -238,6 +239,75 @@ fn limit(limit: usize) -> Option<usize> {
     Some(limit)
 }
 
+/// An account's tenant fits its role (as SQLite's `create` checks it).
+fn check_tenant_of(account: &Account) -> StoreResult<()> {
+    let tenant_ok = match account.role {
+        Role::Master => account.admin_id.is_none(),
+        Role::Admin => account.admin_id == Some(AdminId(account.id)),
+        Role::User => account.admin_id.is_some(),
+    };
+    if !tenant_ok {
+        return Err(StoreError::Invariant(format!(
+            "a {} account cannot have admin_id {:?}",
+            account.role.as_str(),
+            account.admin_id.map(|admin| admin.to_string())
+        )));
+    }
+    Ok(())
+}
+
+impl MongoStore {
+    /// Creates an account (its username's claim, its document, an admin's tenant) in `session`'s
+    /// transaction.
+    async fn create_account_in(&self, session: &mut ClientSession, account: &Account) -> Result<(), Failure> {
+        let claim = doc! { "_id": &account.username, "accountId": key(account.id) };
+        self.collection("usernames").insert_one(claim).session(&mut *session).await.map_err(
+            |e| match duplicate_key(&e) {
+                Some(_) => Failure::Store(StoreError::UsernameTaken),
+                None => Failure::Mongo(e),
+            },
+        )?;
+        let mut doc = codec::account_doc(account);
+        if account.role == Role::User {
+            let Some(admin) = account.admin_id else {
+                return Err(invariant(format!("user {} names no tenant", account.id)));
+            };
+            let tenant = self.collection("tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await?;
+            if tenant.is_none() {
+                return Err(invariant(format!("user {} names no tenant {admin}", account.id)));
+            }
+            doc.insert("balanceSeconds", 0_i64);
+        }
+        self.collection(accounts_collection(account.role)).insert_one(doc).session(&mut *session).await?;
+        if account.role == Role::Admin {
+            self.collection("tenants")
+                .insert_one(tenants::new_tenant_doc(AdminId(account.id)))
+                .session(&mut *session)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Decides a PENDING request in `session`'s transaction.
+    async fn decide_in(&self, session: &mut ClientSession, decision: &Decision) -> Result<(), Failure> {
+        if decision.status == RequestStatus::Pending {
+            return Err(invariant("a decision must approve or reject"));
+        }
+        let (filter, update) = tenants::decision_update(decision);
+        let result = self.collection("minute_requests").update_one(filter, update).session(&mut *session).await?;
+        if result.matched_count == 0 {
+            let exists = self
+                .collection("minute_requests")
+                .find_one(doc! { "_id": key(decision.request_id), "adminId": key(decision.admin_id) })
+                .session(&mut *session)
+                .await?
+                .is_some();
+            return Err(Failure::Store(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound }));
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Store for MongoStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -258,51 +328,13 @@ impl Store for MongoStore {
     }
 
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
-        let tenant_ok = match account.role {
-            Role::Master => account.admin_id.is_none(),
-            Role::Admin => account.admin_id == Some(AdminId(account.id)),
-            Role::User => account.admin_id.is_some(),
-        };
-        if !tenant_ok {
-            return Err(StoreError::Invariant(format!(
-                "a {} account cannot have admin_id {:?}",
-                account.role.as_str(),
-                account.admin_id.map(|admin| admin.to_string())
-            )));
-        }
+        check_tenant_of(account)?;
         let account = account.clone();
         let store = self.clone();
         self.transaction(move |session| {
             let account = account.clone();
             let store = store.clone();
-            Box::pin(async move {
-                let claim = doc! { "_id": &account.username, "accountId": key(account.id) };
-                store.collection("usernames").insert_one(claim).session(&mut *session).await.map_err(|e| {
-                    match duplicate_key(&e) {
-                        Some(_) => Failure::Store(StoreError::UsernameTaken),
-                        None => Failure::Mongo(e),
-                    }
-                })?;
-                let mut doc = codec::account_doc(&account);
-                if account.role == Role::User {
-                    let admin = account.admin_id.expect("checked above");
-                    let tenant =
-                        store.collection("tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await?;
-                    if tenant.is_none() {
-                        return Err(invariant(format!("user {} names no tenant {admin}", account.id)));
-                    }
-                    doc.insert("balanceSeconds", 0_i64);
-                }
-                store.collection(accounts_collection(account.role)).insert_one(doc).session(&mut *session).await?;
-                if account.role == Role::Admin {
-                    store
-                        .collection("tenants")
-                        .insert_one(tenants::new_tenant_doc(AdminId(account.id)))
-                        .session(&mut *session)
-                        .await?;
-                }
-                Ok(())
-            })
+            Box::pin(async move { store.create_account_in(session, &account).await })
         })
         .await?;
         Ok(())
@@ -516,6 +548,112 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    /// Read, decide, then write only if the counters are still the ones read (compare and set),
+    /// so two servers accepting counters of one device at once never both win with the same one.
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+        loop {
+            let filter = doc! { "_id": key(device), "adminId": key(admin) };
+            let Some(doc) = self.find_one("devices", filter.clone()).await? else {
+                return Err(StoreError::NotFound);
+            };
+            let stored = |field: &str| doc.get(field).cloned().unwrap_or(Bson::Null);
+            let (highest_bson, below_bson) = (stored("linkHighest"), stored("linkBelow"));
+            let number = |value: &Bson| match value {
+                Bson::Null => Ok(0),
+                Bson::Int64(n) => Ok(*n),
+                Bson::Int32(n) => Ok(i64::from(*n)),
+                other => Err(StoreError::Invariant(format!("a device's link counter is {other}"))),
+            };
+            let highest = u64::try_from(number(&highest_bson)?)
+                .map_err(|_| StoreError::Invariant("a negative link counter is stored".into()))?;
+            // The mask is 64 bits kept in a signed field: the same bits either way.
+            let now = LinkCounters { highest, below: number(&below_bson)? as u64 };
+            let Some(next) = now.accept(counter) else {
+                return Ok(CounterCheck::Refused { highest });
+            };
+            let next_highest = i64::try_from(next.highest)
+                .map_err(|_| StoreError::Invariant(format!("link counter {counter} is too large to store")))?;
+            let mut guarded = filter;
+            guarded.insert("linkHighest", highest_bson);
+            guarded.insert("linkBelow", below_bson);
+            let result = self
+                .collection("devices")
+                .update_one(guarded, doc! { "$set": { "linkHighest": next_highest, "linkBelow": next.below as i64 } })
+                .await
+                .map_err(Failure::from)?;
+            if result.matched_count == 1 {
+                return Ok(CounterCheck::Accepted);
+            }
+            // Another server moved the counters since they were read: decide again on the new ones.
+        }
+    }
+
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {
+        let mut filter = doc! { "linkHighest": { "$gt": 0_i64 } };
+        if let Some(admin) = admin {
+            filter.insert("adminId", key(admin));
+        }
+        let docs = self.find_all("devices", filter, doc! { "_id": 1 }, None).await?;
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let id = doc
+                .get_str("_id")
+                .ok()
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| StoreError::Invariant("a device without an id".into()))?;
+            let highest = doc.get_i64("linkHighest").ok().and_then(|n| u64::try_from(n).ok());
+            out.push((
+                id,
+                highest.ok_or_else(|| StoreError::Invariant("a device's link counter is not a number".into()))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()> {
+        if bytes.len() != release.size as usize {
+            return Err(StoreError::Invariant("a firmware image is not the size of its release".into()));
+        }
+        // `_id` is the version: a second release of it is refused by the index (Invariant).
+        self.collection("firmware").insert_one(codec::firmware_doc(release, bytes)).await.map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>> {
+        let projection = doc! { "bytes": 0 };
+        let mut cursor = self
+            .collection("firmware")
+            .find(Document::new())
+            .projection(projection)
+            .sort(doc! { "publishedAt": -1, "_id": -1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc = cursor.deserialize_current().map_err(Failure::from)?;
+            out.push(codec::firmware_release(&doc)?);
+        }
+        Ok(out)
+    }
+
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        let Some(doc) = self.find_one("firmware", doc! { "_id": version }).await? else { return Ok(None) };
+        Ok(Some(codec::Fields::of(&doc, "firmware").bytes("bytes")?))
+    }
+
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()> {
+        let set = doc! { "rolloutPercent": i32::from(rollout.percent.min(100)), "rolloutTenant": codec::opt_key(rollout.tenant) };
+        let result = self
+            .collection("firmware")
+            .update_one(doc! { "_id": version }, doc! { "$set": set })
+            .await
+            .map_err(Failure::from)?;
+        if result.matched_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn bind_card(&self, card: &Card) -> StoreResult<()> {
         let member = self
             .find_one("users", doc! { "_id": key(card.user_id), "adminId": key(card.admin_id), "role": "user" })
@@ -581,6 +719,80 @@ impl Store for MongoStore {
         let docs =
             self.find_all("usage_history", filter, doc! { "endedAt": -1, "_id": -1 }, limit(query.limit)).await?;
         Ok(docs.iter().map(codec::usage_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()> {
+        match write {
+            AuditedWrite::CreateAccount(account) => check_tenant_of(account)?,
+            AuditedWrite::CreateDevice(device) if device.telemetry.is_some() => {
+                return Err(StoreError::Invariant("an audited new device comes without telemetry".into()));
+            }
+            _ => {}
+        }
+        let (write, entry) = (write.clone(), entry.clone());
+        let store = self.clone();
+        self.transaction(move |session| {
+            let (write, entry, store) = (write.clone(), entry.clone(), store.clone());
+            Box::pin(async move {
+                match &write {
+                    AuditedWrite::CreateAccount(account) => store.create_account_in(session, account).await?,
+                    AuditedWrite::CreateDevice(device) => {
+                        store
+                            .collection("devices")
+                            .insert_one(codec::device_doc(device)?)
+                            .session(&mut *session)
+                            .await?;
+                    }
+                    AuditedWrite::Decide(decision) => store.decide_in(session, decision).await?,
+                    AuditedWrite::SetDeviceKey { admin, device, key_hash } => {
+                        let result = store
+                            .collection("devices")
+                            .update_one(
+                                doc! { "_id": key(*device), "adminId": key(*admin) },
+                                doc! { "$set": { "keyHash": codec::bytes(key_hash) } },
+                            )
+                            .session(&mut *session)
+                            .await?;
+                        if result.matched_count == 0 {
+                            return Err(Failure::Store(StoreError::NotFound));
+                        }
+                    }
+                    AuditedWrite::BindCard(card) => {
+                        let member = store
+                            .collection("users")
+                            .find_one(doc! { "_id": key(card.user_id), "adminId": key(card.admin_id), "role": "user" })
+                            .session(&mut *session)
+                            .await?;
+                        if member.is_none() {
+                            return Err(Failure::Store(StoreError::NotFound));
+                        }
+                        store
+                            .collection("cards")
+                            .update_one(
+                                doc! { "adminId": key(card.admin_id), "uid": &card.uid },
+                                doc! { "$set": { "userId": key(card.user_id), "boundAt": at(card.bound_at) } },
+                            )
+                            .upsert(true)
+                            .session(&mut *session)
+                            .await?;
+                    }
+                    AuditedWrite::UnbindCard { admin, uid } => {
+                        let result = store
+                            .collection("cards")
+                            .delete_one(doc! { "adminId": key(*admin), "uid": uid })
+                            .session(&mut *session)
+                            .await?;
+                        if result.deleted_count == 0 {
+                            return Err(Failure::Store(StoreError::NotFound));
+                        }
+                    }
+                }
+                store.collection("audit_logs").insert_one(codec::audit_doc(&entry)).session(&mut *session).await?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(())
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
@@ -860,6 +1072,118 @@ impl Store for MongoStore {
             purged += usize::try_from(result.deleted_count).unwrap_or(usize::MAX);
         }
         Ok(purged)
+    }
+
+    /// One document per server in `servers`, moved on at every heartbeat.
+    async fn heartbeat(&self, server: &str, now: Timestamp, ttl_ms: i64) -> StoreResult<Vec<String>> {
+        let collection = self.collection("servers");
+        collection
+            .replace_one(
+                doc! { "_id": server },
+                doc! { "_id": server, "seenAt": at(now), "expiresAt": at(now + ttl_ms) },
+            )
+            .upsert(true)
+            .await
+            .map_err(Failure::from)?;
+        let docs = self.find_all("servers", doc! { "expiresAt": { "$gt": at(now) } }, doc! { "_id": 1 }, None).await?;
+        Ok(docs.iter().filter_map(|d| d.get_str("_id").ok().map(str::to_owned)).collect())
+    }
+
+    /// One document per key in `login_failures`: its window's start, its count, and when MongoDB
+    /// may delete it (a TTL index). A window that is over starts again (a race between two servers
+    /// there loses at most one count).
+    async fn add_login_failure(&self, keys: &[String], now: Timestamp, window_ms: i64) -> StoreResult<()> {
+        let collection = self.collection("login_failures");
+        for key in keys {
+            let counted = collection
+                .update_one(
+                    doc! { "_id": key, "since": { "$gt": at(now - window_ms) } },
+                    doc! { "$inc": { "count": 1_i64 } },
+                )
+                .await
+                .map_err(Failure::from)?;
+            if counted.matched_count == 0 {
+                collection
+                    .replace_one(
+                        doc! { "_id": key },
+                        doc! { "_id": key, "since": at(now), "count": 1_i64, "expiresAt": at(now + window_ms) },
+                    )
+                    .upsert(true)
+                    .await
+                    .map_err(Failure::from)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn login_failures(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        window_ms: i64,
+    ) -> StoreResult<Vec<(String, Timestamp, u32)>> {
+        let filter = doc! { "_id": { "$in": keys }, "since": { "$gt": at(now - window_ms) } };
+        let docs = self.find_all("login_failures", filter, doc! { "_id": 1 }, None).await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                let since = Timestamp(d.get_datetime("since").ok()?.timestamp_millis());
+                let count = d.get_i64("count").or_else(|_| d.get_i32("count").map(i64::from)).ok()?;
+                Some((d.get_str("_id").ok()?.to_owned(), since, u32::try_from(count).unwrap_or(u32::MAX)))
+            })
+            .collect())
+    }
+
+    /// One document per card and pump in `card_taps`: the claim's time and, once recorded, its
+    /// answer. A claim older than the window is taken over; two servers claiming at once meet the
+    /// `_id` and one of them repeats.
+    async fn claim_tap(
+        &self,
+        admin: AdminId,
+        uid: &str,
+        now: Timestamp,
+        window_ms: i64,
+    ) -> StoreResult<pumppilot_store::TapClaim> {
+        use pumppilot_store::TapClaim;
+        let collection = self.collection("card_taps");
+        let id = format!("{admin}|{uid}");
+        let fresh = doc! { "_id": &id, "at": at(now), "answer": Bson::Null, "expiresAt": at(now + window_ms) };
+        let taken_over = collection
+            .replace_one(doc! { "_id": &id, "at": { "$lte": at(now - window_ms) } }, fresh.clone())
+            .await
+            .map_err(Failure::from)?;
+        if taken_over.matched_count > 0 {
+            return Ok(TapClaim::Act);
+        }
+        match collection.insert_one(fresh).await {
+            Ok(_) => Ok(TapClaim::Act),
+            Err(e) if duplicate_key(&e).is_some() => {
+                let doc = self.find_one("card_taps", doc! { "_id": &id }).await?;
+                Ok(TapClaim::Repeat(doc.and_then(|d| d.get_str("answer").ok().map(str::to_owned))))
+            }
+            Err(e) => Err(Failure::from(e).into()),
+        }
+    }
+
+    async fn answer_tap(&self, admin: AdminId, uid: &str, answer: &str) -> StoreResult<()> {
+        self.collection("card_taps")
+            .update_one(doc! { "_id": format!("{admin}|{uid}") }, doc! { "$set": { "answer": answer } })
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    async fn release_tap(&self, admin: AdminId, uid: &str) -> StoreResult<()> {
+        self.collection("card_taps")
+            .delete_one(doc! { "_id": format!("{admin}|{uid}") })
+            .await
+            .map_err(Failure::from)?;
+        Ok(())
+    }
+
+    /// One change stream on the database (see `feed.rs`): several servers may share MongoDB.
+    fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<pumppilot_store::Change>> {
+        Some(feed::start(self.db.clone()))
     }
 
     async fn export(&self) -> StoreResult<Snapshot> {

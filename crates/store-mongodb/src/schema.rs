@@ -27,6 +27,12 @@ fn index(keys: Document, name: &str, unique: bool, partial: Option<Document>) ->
     IndexModel::builder().keys(keys).options(options).build()
 }
 
+/// A TTL index: MongoDB deletes a document once its `expiresAt` has passed.
+fn expires() -> IndexModel {
+    let options = IndexOptions::builder().name("expires".to_owned()).expire_after(std::time::Duration::ZERO).build();
+    IndexModel::builder().keys(doc! { "expiresAt": 1 }).options(options).build()
+}
+
 /// Every collection's indexes.
 fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
     vec![
@@ -105,6 +111,12 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         ),
         ("terms", vec![]),
         ("receipts", vec![index(doc! { "adminId": 1, "at": -1 }, "admin_at", false, None)]),
+        // Failed sign-ins counted by every server alike; MongoDB deletes a key's window once over.
+        ("login_failures", vec![expires()]),
+        // Card taps claimed by one server; MongoDB deletes them once their window is over.
+        ("card_taps", vec![expires()]),
+        // The servers alive on this database (heartbeats); MongoDB deletes one that stopped.
+        ("servers", vec![expires()]),
         ("notifications", vec![index(doc! { "userId": 1, "at": -1, "_id": -1 }, "user_at", false, None)]),
         ("notice_keys", vec![]),
         ("outbox", vec![index(doc! { "dueAt": 1, "_id": 1 }, "due", false, None)]),

@@ -57,6 +57,12 @@ impl TestServer {
     pub fn log(&self) -> &Path {
         &self.log
     }
+
+    /// Stops the server and waits until it has exited (its port is free again).
+    pub fn stop(mut self) {
+        drop(self._watch.stdin.take());
+        let _ = self._watch.wait();
+    }
 }
 
 /// The server of this test binary, started (and installed) on first use.
@@ -130,13 +136,28 @@ fn run(command: &mut Command) -> Result<(), String> {
     Ok(())
 }
 
+/// Another server, of the caller's own, that keeps its data in `dir` and listens on `port` (a free
+/// one when `None`): stopped ([`TestServer::stop`]) and started again on the same port and folder,
+/// it is the same database back after an outage.
+pub fn start_on_disk(dir: &Path, port: Option<u16>) -> TestServer {
+    let storage = dir.to_str().expect("a UTF-8 path");
+    start_with(storage, port, &[]).unwrap_or_else(|e| panic!("cannot start SecantusDB on {storage}: {e}"))
+}
+
 fn start(extra: &[&str]) -> Result<TestServer, String> {
+    start_with(":memory:", None, extra)
+}
+
+fn start_with(storage: &str, port: Option<u16>, extra: &[&str]) -> Result<TestServer, String> {
     let home = home().map_err(|e| e.to_string())?;
     let launcher = install(&home)?;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
+    let port = match port {
+        Some(port) => port,
+        None => TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port(),
+    };
     let logs = home.join("logs");
     fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
     let log = logs.join(format!("{port}.log"));
@@ -149,7 +170,7 @@ fn start(extra: &[&str]) -> Result<TestServer, String> {
         .arg(script)
         .arg("sh")
         .arg(&launcher)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path", ":memory:"])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path", storage])
         .args(["--log-level", "WARNING"])
         .args(extra)
         .stdin(Stdio::piped())

@@ -3,9 +3,9 @@
 //! A migration fills a store nothing else uses, so the writes are plain bulk inserts; the
 //! migration verifies what landed afterwards.
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use pumppilot_engine::AdminId;
-use pumppilot_store::{Role, SessionKind, Snapshot, Store, StoreError};
+use pumppilot_store::{LinkCounters, Role, SessionKind, Snapshot, Store, StoreError};
 
 use crate::{
     MongoStore, codec,
@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Every collection that holds PumpPilot's data (not `meta`).
-const DATA: [&str; 20] = [
+const DATA: [&str; 21] = [
     "outbox",
     "notifications",
     "notice_keys",
@@ -36,6 +36,7 @@ const DATA: [&str; 20] = [
     "audit_logs",
     "terms",
     "receipts",
+    "firmware",
 ];
 
 impl MongoStore {
@@ -70,6 +71,20 @@ impl MongoStore {
         }
         for doc in self.find_all("devices", doc! {}, by_age, None).await? {
             snapshot.devices.push(codec::device(&doc)?);
+            let number = |field: &str| match doc.get(field) {
+                Some(Bson::Int64(n)) => *n,
+                Some(Bson::Int32(n)) => i64::from(*n),
+                _ => 0,
+            };
+            let highest = u64::try_from(number("linkHighest")).unwrap_or(0);
+            if highest > 0 {
+                let id = snapshot.devices.last().map(|d| d.id).ok_or_else(|| invariant("a device vanished"))?;
+                snapshot.device_links.push((id, LinkCounters { highest, below: number("linkBelow") as u64 }));
+            }
+        }
+        for doc in self.find_all("firmware", doc! {}, doc! { "publishedAt": 1, "_id": 1 }, None).await? {
+            let data = codec::Fields::of(&doc, "firmware").bytes("bytes")?;
+            snapshot.firmware.push((codec::firmware_release(&doc)?, data));
         }
         for doc in self.find_all("cards", doc! {}, doc! { "boundAt": 1, "uid": 1 }, None).await? {
             snapshot.cards.push(codec::card(&doc)?);
@@ -165,6 +180,21 @@ impl MongoStore {
         self.insert("cards", part.cards.iter().map(codec::card_doc).collect()).await?;
         self.insert("terms", part.terms.iter().map(|(admin, terms)| codec::terms_doc(*admin, terms)).collect()).await?;
         self.insert("receipts", part.receipts.iter().map(codec::receipt_doc).collect()).await?;
+        for (device, counters) in &part.device_links {
+            let highest =
+                i64::try_from(counters.highest).map_err(|_| invariant("a link counter is too large to store"))?;
+            let set = doc! { "linkHighest": highest, "linkBelow": counters.below as i64 };
+            let result =
+                self.collection("devices").update_one(doc! { "_id": key(*device) }, doc! { "$set": set }).await?;
+            if result.matched_count == 0 {
+                return Err(invariant(format!("link counters of device {device}, which is not there")));
+            }
+        }
+        self.insert(
+            "firmware",
+            part.firmware.iter().map(|(release, data)| codec::firmware_doc(release, data)).collect(),
+        )
+        .await?;
         Ok(())
     }
 

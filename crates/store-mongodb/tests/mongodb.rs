@@ -167,3 +167,50 @@ async fn unreadable_documents_are_reported_not_panicked_on() {
         other => panic!("expected unavailable, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn failed_sign_ins_are_counted_per_key_in_windows_that_start_again() {
+    let store = testing::fresh_store().await;
+    let window = 60_000;
+    let keys = ["u:karim".to_owned(), "p:karim|10.0.0.1".to_owned()];
+    for second in 0..3 {
+        store.add_login_failure(&keys, at(second), window).await.unwrap();
+    }
+    store.add_login_failure(&keys[..1], at(10), window).await.unwrap();
+    let mut counted = store.login_failures(&keys, at(20), window).await.unwrap();
+    counted.sort();
+    assert_eq!(counted, [("p:karim|10.0.0.1".to_owned(), at(0), 3), ("u:karim".to_owned(), at(0), 4)]);
+    // The window is over: nothing counts, and the next failure starts a new one.
+    assert!(store.login_failures(&keys, at(60), window).await.unwrap().is_empty());
+    store.add_login_failure(&keys[..1], at(61), window).await.unwrap();
+    assert_eq!(store.login_failures(&keys, at(62), window).await.unwrap(), [("u:karim".to_owned(), at(61), 1)]);
+}
+
+#[tokio::test]
+async fn a_card_tap_is_claimed_once_per_window_and_its_answer_repeated() {
+    use pumppilot_store::TapClaim;
+    let store = testing::fresh_store().await;
+    let admin = AdminId(UserId::new());
+    let window = 2_000;
+    assert_eq!(store.claim_tap(admin, "04A1B2C3", at(0), window).await.unwrap(), TapClaim::Act);
+    assert_eq!(store.claim_tap(admin, "04A1B2C3", at(1), window).await.unwrap(), TapClaim::Repeat(None));
+    store.answer_tap(admin, "04A1B2C3", r#"{"action":"STARTED"}"#).await.unwrap();
+    let repeated = TapClaim::Repeat(Some(r#"{"action":"STARTED"}"#.to_owned()));
+    assert_eq!(store.claim_tap(admin, "04A1B2C3", T0 + 1_999, window).await.unwrap(), repeated);
+    // Another card, or another pump, is another tap.
+    assert_eq!(store.claim_tap(admin, "04A1B2C4", at(1), window).await.unwrap(), TapClaim::Act);
+    assert_eq!(store.claim_tap(AdminId(UserId::new()), "04A1B2C3", at(1), window).await.unwrap(), TapClaim::Act);
+    // The window is over: a new tap; a released claim (a refused tap) is decided afresh at once.
+    assert_eq!(store.claim_tap(admin, "04A1B2C3", at(2), window).await.unwrap(), TapClaim::Act);
+    store.release_tap(admin, "04A1B2C3").await.unwrap();
+    assert_eq!(store.claim_tap(admin, "04A1B2C3", at(2), window).await.unwrap(), TapClaim::Act);
+}
+
+#[tokio::test]
+async fn servers_that_stop_beating_leave_the_fleet() {
+    let store = testing::fresh_store().await;
+    let ttl = 3_000;
+    assert_eq!(store.heartbeat("a", at(0), ttl).await.unwrap(), ["a"]);
+    assert_eq!(store.heartbeat("b", at(1), ttl).await.unwrap(), ["a", "b"]);
+    assert_eq!(store.heartbeat("b", at(3), ttl).await.unwrap(), ["b"], "a's last beat was 3 s ago");
+}

@@ -11,6 +11,15 @@ use crate::{
 
 /// Creates an account; an admin gets its tenant (version 0) in the same transaction.
 pub(crate) fn create(conn: &mut Connection, account: &Account) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    create_in(&tx, account)?;
+    // A user's admin_id is checked here (a deferred reference to `tenants`).
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`create`] inside the caller's transaction.
+pub(crate) fn create_in(tx: &Connection, account: &Account) -> Result<(), Failure> {
     let tenant_ok = match account.role {
         Role::Master => account.admin_id.is_none(),
         Role::Admin => account.admin_id == Some(AdminId(account.id)),
@@ -23,11 +32,7 @@ pub(crate) fn create(conn: &mut Connection, account: &Account) -> Result<(), Fai
             account.admin_id.map(|admin| admin.to_string())
         )));
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    insert(&tx, account)?;
-    // A user's admin_id is checked here (a deferred reference to `tenants`).
-    tx.commit()?;
-    Ok(())
+    insert(tx, account)
 }
 
 /// Writes an account, and an admin's tenant row (version 0), inside the caller's transaction.

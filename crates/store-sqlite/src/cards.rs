@@ -12,8 +12,15 @@ use crate::{
 /// Binds a card to a user of its tenant, moving it when the tenant already has it.
 pub(crate) fn bind(conn: &mut Connection, card: &Card) -> Result<(), Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    bind_in(&tx, card)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`bind`] inside the caller's transaction.
+pub(crate) fn bind_in(tx: &Connection, card: &Card) -> Result<(), Failure> {
     let member: Option<i64> = query_opt(
-        &tx,
+        tx,
         "SELECT 1 FROM accounts WHERE id = ?1 AND admin_id = ?2 AND role = 'user'",
         (card.user_id.to_string(), card.admin_id.to_string()),
         |row| row.get(0),
@@ -31,7 +38,6 @@ pub(crate) fn bind(conn: &mut Connection, card: &Card) -> Result<(), Failure> {
         ":user_id": card.user_id.to_string(),
         ":bound_at": card.bound_at.millis(),
     })?;
-    tx.commit()?;
     Ok(())
 }
 

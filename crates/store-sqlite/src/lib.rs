@@ -20,6 +20,8 @@ mod books;
 mod cards;
 mod devices;
 mod error;
+mod files;
+mod firmware;
 mod location;
 mod owner;
 mod rows;
@@ -42,10 +44,10 @@ use pumppilot_engine::{
     AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
 };
 use pumppilot_store::{
-    Account, AccountChange, AlertProfile, AuditEntry, Card, Commit, Decision, Delivery, Device, MinuteRequest,
-    Notification, NotificationId, OutboxItem, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rotation,
-    Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms,
-    UsageQuery,
+    Account, AccountChange, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery,
+    Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt, ReceiptQuery,
+    RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot,
+    Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -63,6 +65,40 @@ pub fn database_file(url: &str) -> Option<std::path::PathBuf> {
     }
 }
 
+/// Copies the live database at `url` into a new SQLite file `image` with SQLite's online backup,
+/// while a server may be writing it: the copy is one consistent moment (a write by another
+/// process during the copy makes SQLite start it again). `progress(done, total)` counts pages.
+/// The image is a single file (rollback journal, not WAL), created 0600.
+pub fn backup_to(url: &str, image: &Path, mut progress: impl FnMut(u64, u64)) -> StoreResult<()> {
+    let Location::File(path) = Location::parse(url)? else {
+        return Err(StoreError::Unavailable("an in-memory database has nothing to back up".into()));
+    };
+    if !path.exists() {
+        return Err(StoreError::Unavailable(format!("there is no database at {}", path.display())));
+    }
+    let source = open_file(&path, OpenFlags::empty())?;
+    files::prepare(image)?;
+    let mut target = Connection::open(image).map_err(Failure::from)?;
+    {
+        let backup = rusqlite::backup::Backup::new(&source, &mut target).map_err(Failure::from)?;
+        loop {
+            use rusqlite::backup::StepResult;
+            let step = backup.step(1024).map_err(Failure::from)?;
+            let p = backup.progress();
+            let total = u64::try_from(p.pagecount).unwrap_or(0);
+            progress(total.saturating_sub(u64::try_from(p.remaining).unwrap_or(0)), total);
+            match step {
+                StepResult::Done => break,
+                StepResult::More => {}
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+    let _: String =
+        target.pragma_update_and_check(None, "journal_mode", "DELETE", |row| row.get(0)).map_err(Failure::from)?;
+    Ok(())
+}
+
 /// How long a connection waits for a lock held by another process (a backup, a second server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read connections of a file database.
@@ -76,6 +112,8 @@ pub struct SqliteStore {
     /// Read-only connections; for an in-memory database, the writer itself.
     readers: Vec<Arc<Mutex<Connection>>>,
     next_reader: AtomicUsize,
+    /// A file database's files as opened, checked before every operation.
+    files: Option<Arc<files::Files>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -98,14 +136,10 @@ impl SqliteStore {
                 configure_writer(&conn, false)?;
                 schema::migrate(&mut conn)?;
                 let writer = Arc::new(Mutex::new(conn));
-                Ok(SqliteStore::from_connections(writer.clone(), vec![writer]))
+                Ok(SqliteStore::from_connections(writer.clone(), vec![writer], None))
             }
             Location::File(path) => {
-                if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(folder).map_err(|e| {
-                        StoreError::Unavailable(format!("cannot create the folder {}: {e}", folder.display()))
-                    })?;
-                }
+                files::prepare(&path)?;
                 let mut conn = open_file(&path, OpenFlags::SQLITE_OPEN_CREATE)?;
                 configure_writer(&conn, true)?;
                 schema::migrate(&mut conn)?;
@@ -116,13 +150,18 @@ impl SqliteStore {
                         Ok(Arc::new(Mutex::new(reader)))
                     })
                     .collect::<StoreResult<Vec<_>>>()?;
-                Ok(SqliteStore::from_connections(Arc::new(Mutex::new(conn)), readers))
+                let files = files::Files::opened(&path)?;
+                Ok(SqliteStore::from_connections(Arc::new(Mutex::new(conn)), readers, Some(Arc::new(files))))
             }
         }
     }
 
-    fn from_connections(writer: Arc<Mutex<Connection>>, readers: Vec<Arc<Mutex<Connection>>>) -> SqliteStore {
-        SqliteStore { writer, readers, next_reader: AtomicUsize::new(0) }
+    fn from_connections(
+        writer: Arc<Mutex<Connection>>,
+        readers: Vec<Arc<Mutex<Connection>>>,
+        files: Option<Arc<files::Files>>,
+    ) -> SqliteStore {
+        SqliteStore { writer, readers, next_reader: AtomicUsize::new(0), files }
     }
 
     /// Runs `op` on the writer connection, on the blocking pool.
@@ -132,7 +171,7 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
     {
         let conn = self.writer.clone().lock_owned().await;
-        run(conn, op).await
+        run(conn, self.files.clone(), op).await
     }
 
     /// Runs `op` on a free read connection (or the next one in turn), on the blocking pool.
@@ -149,18 +188,38 @@ impl SqliteStore {
                 self.readers[turn].clone().lock_owned().await
             }
         };
-        run(conn, op).await
+        run(conn, self.files.clone(), op).await
     }
 }
 
-/// Runs `op` with the locked connection on the blocking pool; the lock is released when it ends,
-/// even if the caller stopped waiting.
-async fn run<T, F>(mut conn: OwnedMutexGuard<Connection>, op: F) -> StoreResult<T>
+impl Drop for SqliteStore {
+    /// Closing a connection checkpoints and reads the `-shm` mapping: with the files lost under
+    /// the server (a truncated `-shm`), that would be SIGBUS. Such connections are left open for
+    /// the process's end instead.
+    fn drop(&mut self) {
+        if self.files.as_ref().is_some_and(|files| files.is_lost() || files.check().is_err()) {
+            std::mem::forget(Arc::clone(&self.writer));
+            for reader in &self.readers {
+                std::mem::forget(Arc::clone(reader));
+            }
+        }
+    }
+}
+
+/// Runs `op` with the locked connection on the blocking pool, once `files` are checked to be the
+/// ones opened; the lock is released when it ends, even if the caller stopped waiting.
+async fn run<T, F>(mut conn: OwnedMutexGuard<Connection>, files: Option<Arc<files::Files>>, op: F) -> StoreResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
 {
-    match tokio::task::spawn_blocking(move || op(&mut conn)).await {
+    let guarded = move || {
+        if let Some(files) = &files {
+            files.check()?;
+        }
+        op(&mut conn)
+    };
+    match tokio::task::spawn_blocking(guarded).await {
         Ok(result) => result.map_err(StoreError::from),
         Err(join) => Err(StoreError::Unavailable(format!("a store operation failed: {join}"))),
     }
@@ -292,6 +351,33 @@ impl Store for SqliteStore {
         self.write(move |conn| devices::set_key(conn, admin, device, &key_hash)).await
     }
 
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+        self.write(move |conn| devices::accept_counter(conn, admin, device, counter)).await
+    }
+
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {
+        self.read(move |conn| devices::counters(conn, admin)).await
+    }
+
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()> {
+        let (release, bytes) = (release.clone(), bytes.to_vec());
+        self.write(move |conn| firmware::put(conn, &release, &bytes)).await
+    }
+
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>> {
+        self.read(|conn| firmware::releases(conn)).await
+    }
+
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>> {
+        let version = version.to_owned();
+        self.read(move |conn| firmware::bytes(conn, &version)).await
+    }
+
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()> {
+        let version = version.to_owned();
+        self.write(move |conn| firmware::set_rollout(conn, &version, rollout)).await
+    }
+
     async fn bind_card(&self, card: &Card) -> StoreResult<()> {
         let card = card.clone();
         self.write(move |conn| cards::bind(conn, &card)).await
@@ -318,6 +404,27 @@ impl Store for SqliteStore {
     async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>> {
         let query = query.clone();
         self.read(move |conn| books::usage(conn, &query)).await
+    }
+
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()> {
+        let (write, entry) = (write.clone(), entry.clone());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            match &write {
+                AuditedWrite::CreateAccount(account) => accounts::create_in(&tx, account)?,
+                AuditedWrite::CreateDevice(device) => devices::create_in(&tx, device)?,
+                AuditedWrite::Decide(decision) => books::decide(&tx, decision)?,
+                AuditedWrite::SetDeviceKey { admin, device, key_hash } => {
+                    devices::set_key(&tx, *admin, *device, key_hash)?
+                }
+                AuditedWrite::BindCard(card) => cards::bind_in(&tx, card)?,
+                AuditedWrite::UnbindCard { admin, uid } => cards::unbind(&tx, *admin, uid)?,
+            }
+            books::insert_audit(&tx, &entry)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {

@@ -79,6 +79,8 @@ pub(crate) fn export(conn: &mut Connection) -> Result<Snapshot, Failure> {
         )?,
         terms: crate::owner::all_terms(&tx)?,
         receipts: crate::owner::all_receipts(&tx)?,
+        device_links: devices::links(&tx)?,
+        firmware: crate::firmware::all(&tx)?,
         ..Snapshot::default()
     };
     for (kind, table) in [(SessionKind::Web, "web_sessions"), (SessionKind::Mobile, "mobile_sessions")] {
@@ -144,6 +146,12 @@ pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failu
     for device in &part.devices {
         devices::insert(&tx, device)?;
     }
+    for (device, counters) in &part.device_links {
+        devices::set_link(&tx, *device, *counters)?;
+    }
+    for (release, bytes) in &part.firmware {
+        crate::firmware::put(&tx, release, bytes)?;
+    }
     for card in &part.cards {
         tx.prepare_cached("INSERT INTO cards (admin_id, uid, user_id, bound_at) VALUES (?1, ?2, ?3, ?4)")?
             .execute((card.admin_id.to_string(), &card.uid, card.user_id.to_string(), card.bound_at.millis()))?;
@@ -163,7 +171,7 @@ pub(crate) fn erase(conn: &mut Connection) -> Result<(), Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "PRAGMA defer_foreign_keys = ON; DELETE FROM outbox; DELETE FROM notifications; DELETE FROM alert_profiles; \
-         DELETE FROM receipts; DELETE FROM terms; DELETE FROM cards; DELETE FROM devices; DELETE FROM web_sessions; \
+         DELETE FROM receipts; DELETE FROM terms; DELETE FROM firmware; DELETE FROM cards; DELETE FROM devices; DELETE FROM web_sessions; \
          DELETE FROM mobile_sessions; DELETE FROM minute_requests; DELETE FROM audit_logs; DELETE FROM ledger; \
          DELETE FROM usage_history; DELETE FROM queues; DELETE FROM accounts; DELETE FROM tenants;",
     )?;

@@ -196,3 +196,78 @@ async fn unreadable_rows_are_reported_not_panicked_on() {
         other => panic!("expected unavailable, got {other:?}"),
     }
 }
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", path.display()))
+}
+
+fn expect_lost(result: Result<(), StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Unavailable(message)) => assert!(message.contains(what), "{message}"),
+        other => panic!("expected the store to refuse ({what}), got {other:?}"),
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_folder_and_the_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    store.probe_write().await.unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(path.parent().unwrap()), 0o700, "the data folder");
+    for file in [path.clone(), with_suffix(&path, "-wal"), with_suffix(&path, "-shm")] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    // A database left readable by others by an older version is made private on the next start.
+    drop(store);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = SqliteStore::open(&url(&path)).unwrap();
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[tokio::test]
+async fn a_deleted_database_refuses_every_write_instead_of_losing_it() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    store.probe_write().await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        std::fs::remove_file(with_suffix(&path, suffix)).unwrap();
+    }
+    expect_lost(store.probe_write().await, "is gone");
+    expect_lost(store.create_account(&account("late-farmer", Role::Master, None)).await, "deleted, replaced");
+    expect_lost(store.ping().await, "deleted, replaced");
+}
+
+#[tokio::test]
+async fn a_replaced_database_file_refuses_every_write() {
+    let (dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    store.probe_write().await.unwrap();
+    let other = dir.path().join("other.db");
+    std::fs::copy(&path, &other).unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    expect_lost(store.probe_write().await, "replaced");
+}
+
+#[tokio::test]
+async fn a_truncated_shared_memory_file_is_refused_before_it_is_touched() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    store.probe_write().await.unwrap();
+    // SQLite maps this file: touching a page past its end would kill the process with SIGBUS.
+    std::fs::OpenOptions::new().write(true).open(with_suffix(&path, "-shm")).unwrap().set_len(0).unwrap();
+    expect_lost(store.probe_write().await, "shrank");
+    expect_lost(store.ping().await, "deleted, replaced or damaged");
+}
+
+#[tokio::test]
+async fn closing_a_store_whose_shared_memory_was_truncated_does_not_crash() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    store.probe_write().await.unwrap();
+    std::fs::OpenOptions::new().write(true).open(with_suffix(&path, "-shm")).unwrap().set_len(0).unwrap();
+    // Closing would checkpoint through the mapping (SIGBUS, killing this test process).
+    drop(store);
+}

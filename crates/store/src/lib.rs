@@ -50,8 +50,41 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// What moved in a store shared by several servers, as its change feed tells every one of them
+/// (see [`Store::changes`]). A server drops or refreshes what it keeps in memory accordingly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A tenant's stored state: its version (moves with every commit) and its device's last poll
+    /// (moves with telemetry flushed by any server).
+    Tenant { admin: AdminId, version: u64, last_poll_at: Option<Timestamp> },
+    /// A device was added, its key set or rotated, its telemetry written, or it was retired
+    /// (`key_hash` is `None` then): the key it answers to now, if any.
+    Device { id: DeviceId, admin: Option<AdminId>, key_hash: Option<Vec<u8>> },
+    /// A session changed (revoked, rotated, deleted).
+    Session { id: SessionId },
+    /// An account changed (suspended, renamed, its wallet moved, deleted).
+    Account { id: UserId },
+    /// Nothing changed, and the feed is known to be live at this moment (a heartbeat).
+    Live,
+    /// The feed may have missed changes (it was restarted without a place to resume from): forget
+    /// everything kept in memory.
+    Reset,
+}
+
+/// Who acts on a card tap at a pump (see [`Store::claim_tap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TapClaim {
+    /// This caller acts on the tap, then records its answer ([`Store::answer_tap`]).
+    Act,
+    /// The same card tapped at the same pump within the window: its answer (JSON), once recorded.
+    Repeat(Option<String>),
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How often a live change feed says so when nothing changes (see [`Store::changes`]).
+pub const FEED_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// One tenant transition to write atomically.
 #[derive(Debug, Clone, Copy)]
@@ -232,9 +265,27 @@ pub trait Store: Send + Sync + 'static {
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()>;
     /// Replaces a device's key hash (rotation).
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()>;
+    /// Accepts a request counter of a device's authenticated link in one atomic step (see
+    /// [`LinkCounters::accept`]), so several servers on one store never accept the same counter
+    /// twice. [`StoreError::NotFound`] when the tenant has no such device.
+    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck>;
+    /// The highest accepted link counter of each device that has signed a request (of one tenant,
+    /// or of all).
+    async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>>;
     /// Retires a device of a tenant: it and its key are gone ([`StoreError::NotFound`] when the
     /// tenant has no such device). The tenant's controller is the engine's, changed by a commit.
     async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()>;
+
+    // --- firmware ---
+    /// Keeps a firmware image (its rollout starts at nobody). A version published already is
+    /// [`StoreError::Invariant`]; the bytes are `release.size` long.
+    async fn put_firmware(&self, release: &FirmwareRelease, bytes: &[u8]) -> StoreResult<()>;
+    /// Every release, without bytes, newest first.
+    async fn firmware_releases(&self) -> StoreResult<Vec<FirmwareRelease>>;
+    /// The bytes of a release, or `None` for no such version.
+    async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Sets a release's rollout ([`StoreError::NotFound`] for no such version).
+    async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()>;
 
     // --- cards ---
     /// Binds a card to a user of its tenant; a card already bound in that tenant moves to the
@@ -257,6 +308,9 @@ pub trait Store: Send + Sync + 'static {
     async fn receipt(&self, admin: AdminId, id: ReceiptId) -> StoreResult<Option<Receipt>>;
     /// Receipts of a tenant (or one user of it) written in `[from, to)`, newest first.
     async fn receipts(&self, query: &ReceiptQuery) -> StoreResult<Vec<Receipt>>;
+    /// `write` and its audit `entry` in one atomic write: if either is refused (or the store
+    /// fails), neither is stored. Each write keeps the rules of its own method.
+    async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()>;
     /// Audit entries of a tenant (or all, for `None`), newest first.
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>>;
 
@@ -318,6 +372,55 @@ pub trait Store: Send + Sync + 'static {
     /// Records what became of an item `sender` claimed ([`StoreError::ClaimLost`] when it no
     /// longer holds the claim).
     async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()>;
+
+    // --- several servers on one store ---
+    /// The feed of changes made by any server, live or not, for a store that several servers may
+    /// share; `None` for a store of one process (SQLite: a lock file refuses a second server),
+    /// where nothing changes behind the server's back. The feed sends [`Change::Live`] at least
+    /// every [`FEED_HEARTBEAT`] while it is live, and [`Change::Reset`] first and after any gap.
+    /// It ends when the receiver is dropped.
+    fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        None
+    }
+
+    /// Notes that server `server` is alive at `now` (for `ttl_ms`), and answers the servers alive
+    /// at `now`, this one included: each tenant's timer belongs to one of them. A store of one
+    /// process has only its own server (this default).
+    async fn heartbeat(&self, server: &str, _now: Timestamp, _ttl_ms: i64) -> StoreResult<Vec<String>> {
+        Ok(vec![server.to_owned()])
+    }
+
+    /// Counts one failed sign-in under each of `keys` at `now`, for every server alike: a key's
+    /// count starts again at 1 once `window_ms` passed since its window began. A store of one
+    /// process need not (its server counts in memory): this default keeps nothing.
+    async fn add_login_failure(&self, _keys: &[String], _now: Timestamp, _window_ms: i64) -> StoreResult<()> {
+        Ok(())
+    }
+    /// For each of `keys` with failures in a window that still holds at `now`: the key, when
+    /// its window began and how many failed. The default (a store of one process) knows none.
+    async fn login_failures(
+        &self,
+        _keys: &[String],
+        _now: Timestamp,
+        _window_ms: i64,
+    ) -> StoreResult<Vec<(String, Timestamp, u32)>> {
+        Ok(Vec::new())
+    }
+
+    /// Claims a tap of card `uid` at a tenant's pump at `now`, so that one server acts on it: a tap
+    /// of the same card claimed within `window_ms` before is a [`TapClaim::Repeat`]. A store of one
+    /// process need not (its server remembers taps in memory): this default always says `Act`.
+    async fn claim_tap(&self, _admin: AdminId, _uid: &str, _now: Timestamp, _window_ms: i64) -> StoreResult<TapClaim> {
+        Ok(TapClaim::Act)
+    }
+    /// Records the answer (JSON) of a tap this caller claimed.
+    async fn answer_tap(&self, _admin: AdminId, _uid: &str, _answer: &str) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Gives a claimed tap up (it was refused and changed nothing): the next tap is decided afresh.
+    async fn release_tap(&self, _admin: AdminId, _uid: &str) -> StoreResult<()> {
+        Ok(())
+    }
 
     // --- moving an installation (`pumppilot migrate`); a wrapper store need not offer it ---
     /// Everything stored, as one [`Snapshot`].

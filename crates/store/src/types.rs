@@ -62,6 +62,87 @@ pub struct Device {
     pub telemetry: Option<Telemetry>,
 }
 
+/// The counters of a device's authenticated link the server has accepted: the highest, and which
+/// of the [`LinkCounters::WINDOW`] counters below it came in too (requests of one device may
+/// arrive out of order: a card tap beside a long-poll). A counter is accepted once, only when it
+/// is above the highest, or within the window below it and not seen yet; so a captured request
+/// can never be replayed, however long after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkCounters {
+    /// The highest counter accepted (0: none yet, the device has never signed a request).
+    pub highest: u64,
+    /// Bit `i` set: counter `highest - 1 - i` was accepted.
+    pub below: u64,
+}
+
+impl LinkCounters {
+    /// How many counters below the highest may still come in late.
+    pub const WINDOW: u64 = 64;
+
+    /// The counters after accepting `counter`, or `None` when it must be refused (0, seen
+    /// already, or older than the window).
+    pub const fn accept(self, counter: u64) -> Option<LinkCounters> {
+        if counter == 0 {
+            return None;
+        }
+        if counter > self.highest {
+            let shift = counter - self.highest;
+            // The old highest becomes bit `shift - 1`; older bits move up with it.
+            let below = if shift > Self::WINDOW {
+                0
+            } else if shift == Self::WINDOW {
+                1 << (Self::WINDOW - 1)
+            } else {
+                (self.below << shift) | (1 << (shift - 1))
+            };
+            // No highest yet: nothing below it was accepted.
+            let below = if self.highest == 0 { 0 } else { below };
+            return Some(LinkCounters { highest: counter, below });
+        }
+        let back = self.highest - counter;
+        if back == 0 || back > Self::WINDOW {
+            return None;
+        }
+        let bit = 1u64 << (back - 1);
+        if self.below & bit != 0 {
+            return None;
+        }
+        Some(LinkCounters { highest: self.highest, below: self.below | bit })
+    }
+}
+
+/// Which devices a firmware release is meant for: every device of one tenant, or else this share
+/// of all devices (chosen by device id, so the same devices stay in as the share grows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rollout {
+    /// 0 to 100.
+    pub percent: u8,
+    /// One tenant first: all of its devices, and no other's (the percentage then does not count).
+    pub tenant: Option<AdminId>,
+}
+
+/// A published firmware image, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirmwareRelease {
+    /// Unique (`pumppilot_protocol::firmware::valid_version`).
+    pub version: String,
+    pub size: u32,
+    pub sha256: [u8; 32],
+    /// Ed25519 over the signed description (`pumppilot_protocol::firmware::signed_message`).
+    pub signature: [u8; 64],
+    pub published_at: Timestamp,
+    pub rollout: Rollout,
+}
+
+/// What the store made of a device's request counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterCheck {
+    /// Accepted and recorded: the same counter is refused from now on, by every server.
+    Accepted,
+    /// Refused: seen already or too old; `highest` is the highest counter accepted so far.
+    Refused { highest: u64 },
+}
+
 /// What a device last reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Telemetry {
@@ -273,6 +354,24 @@ pub struct RequestQuery {
     pub status: Option<RequestStatus>,
 }
 
+/// A write that an owner or the master makes, kept with its audit entry by
+/// [`crate::Store::write_audited`]: both or neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditedWrite {
+    /// As [`crate::Store::create_account`].
+    CreateAccount(Account),
+    /// As [`crate::Store::create_device`] (a device without telemetry).
+    CreateDevice(Device),
+    /// As [`crate::Store::decide_minute_request`].
+    Decide(Decision),
+    /// As [`crate::Store::set_device_key`].
+    SetDeviceKey { admin: AdminId, device: DeviceId, key_hash: Vec<u8> },
+    /// As [`crate::Store::bind_card`].
+    BindCard(Card),
+    /// As [`crate::Store::unbind_card`].
+    UnbindCard { admin: AdminId, uid: String },
+}
+
 /// Deciding a PENDING request once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -379,11 +478,16 @@ pub struct Snapshot {
     pub terms: Vec<(AdminId, Terms)>,
     /// Oldest first.
     pub receipts: Vec<Receipt>,
+    /// The link counters of the devices that have signed a request (after `devices`): without
+    /// them a copy would accept captured requests again.
+    pub device_links: Vec<(DeviceId, LinkCounters)>,
+    /// Firmware releases with their bytes.
+    pub firmware: Vec<(FirmwareRelease, Vec<u8>)>,
 }
 
 impl Snapshot {
     /// How many records of each kind it holds, by the kind's name.
-    pub fn counts(&self) -> [(&'static str, usize); 12] {
+    pub fn counts(&self) -> [(&'static str, usize); 14] {
         [
             ("accounts", self.accounts.len()),
             ("tenants", self.tenants.len()),
@@ -397,6 +501,8 @@ impl Snapshot {
             ("cards", self.cards.len()),
             ("owners' terms", self.terms.len()),
             ("receipts", self.receipts.len()),
+            ("device link counters", self.device_links.len()),
+            ("firmware releases", self.firmware.len()),
         ]
     }
 
@@ -408,5 +514,65 @@ impl Snapshot {
     /// True when it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod link_counter_tests {
+    use std::collections::BTreeSet;
+
+    use super::LinkCounters;
+
+    /// The rule written plainly: a counter is accepted when it is not 0, was never accepted, and is
+    /// above the highest or at most `WINDOW` below it.
+    fn model(seen: &BTreeSet<u64>, counter: u64) -> bool {
+        let highest = seen.last().copied().unwrap_or(0);
+        counter != 0 && !seen.contains(&counter) && (counter > highest || highest - counter <= LinkCounters::WINDOW)
+    }
+
+    #[test]
+    fn the_window_agrees_with_the_plain_rule() {
+        // Deterministic pseudo-random walks: mostly forward, some late, some replays, some jumps.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200 {
+            let (mut counters, mut seen) = (LinkCounters::default(), BTreeSet::new());
+            for _ in 0..300 {
+                let highest = counters.highest;
+                let counter = match next() % 6 {
+                    0 => highest + 1,
+                    1 => highest + next() % 3 + 1,
+                    2 => highest.saturating_sub(next() % 70),
+                    3 => highest + next() % 130,
+                    4 => next() % (highest + 2),
+                    _ => highest.saturating_sub(LinkCounters::WINDOW) + next() % 2,
+                };
+                let expected = model(&seen, counter);
+                match counters.accept(counter) {
+                    Some(after) => {
+                        assert!(expected, "{counter} accepted after {seen:?}");
+                        seen.insert(counter);
+                        counters = after;
+                        assert_eq!(counters.highest, *seen.last().unwrap());
+                    }
+                    None => assert!(!expected, "{counter} refused after {seen:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_jump_of_exactly_the_window_keeps_the_old_highest() {
+        let c = LinkCounters::default().accept(10).unwrap().accept(10 + LinkCounters::WINDOW).unwrap();
+        assert!(c.accept(10).is_none(), "the old highest is remembered");
+        assert!(c.accept(11).is_some());
+        assert!(c.accept(9).is_none(), "older than the window");
+        let far = c.accept(10 + 2 * LinkCounters::WINDOW + 1).unwrap();
+        assert_eq!(far.below, 0);
     }
 }

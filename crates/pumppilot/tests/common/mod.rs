@@ -39,26 +39,34 @@ pub async fn spawn_app() -> TestApp {
 /// A server whose store is wrapped by `wrap` (for fault injection), on a manual clock.
 pub async fn spawn_app_with(wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>) -> TestApp {
     let clock = ManualClock::starting_now();
-    spawn_app_on(clock.clone(), clock, wrap, |s| s).await
+    spawn_app_on(clock.clone(), clock, wrap).await
 }
 
-/// [`spawn_app`] with some settings changed (alerts' gateways, …).
-pub async fn spawn_app_configured(change: impl FnOnce(Settings) -> Settings) -> TestApp {
+/// A server on a manual clock with some settings changed by `configure`.
+pub async fn spawn_app_configured(configure: impl FnOnce(Settings) -> Settings) -> TestApp {
     let clock = ManualClock::starting_now();
-    spawn_app_on(clock.clone(), clock, |store| store, change).await
+    spawn_app_full(clock.clone(), clock, |store| store, configure).await
 }
 
 /// A server on the wall clock (for devices that run on real time, as the simulator does).
 pub async fn spawn_app_on_the_wall_clock() -> TestApp {
     let unused = ManualClock::starting_now();
-    spawn_app_on(pumppilot_server::clock::system(), unused, |store| store, |s| s).await
+    spawn_app_on(pumppilot_server::clock::system(), unused, |store| store).await
 }
 
 async fn spawn_app_on(
     server_clock: SharedClock,
     clock: Arc<ManualClock>,
     wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
-    change: impl FnOnce(Settings) -> Settings,
+) -> TestApp {
+    spawn_app_full(server_clock, clock, wrap, |settings| settings).await
+}
+
+async fn spawn_app_full(
+    server_clock: SharedClock,
+    clock: Arc<ManualClock>,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+    configure: impl FnOnce(Settings) -> Settings,
 ) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (database_url, secret) = test_store(dir.path());
@@ -76,7 +84,7 @@ async fn spawn_app_on(
         clock: server_clock,
         ..Settings::default()
     };
-    let settings = change(Settings { secret, ..settings });
+    let settings = configure(Settings { secret, ..settings });
     let secret = pumppilot::store::load_secret(&settings).unwrap();
     let store = wrap(pumppilot::store::open_store(&settings).await.unwrap());
     let running = app::spawn(settings, store, secret).await.unwrap();

@@ -71,7 +71,7 @@ async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Res
     if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 256 {
         return Err(ApiError::validation("username: 1 to 64 characters; password: at most 256"));
     }
-    let attempt = app.logins.begin(&body.username, addr.0)?;
+    let attempt = app.logins.begin(&body.username, addr.0).await?;
     let account = app.store.account_by_username(&body.username.to_ascii_lowercase()).await?;
     let stored = match &account {
         Some(account) => account.password_hash.clone(),
@@ -85,7 +85,8 @@ async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Res
             Ok(account)
         }
         _ => {
-            attempt.failed();
+            attempt.failed().await;
+            app.metrics.failed_login();
             tracing::info!(username = %body.username, addr = ?addr.0, "failed sign-in");
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong username or password"))
         }

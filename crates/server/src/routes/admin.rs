@@ -11,7 +11,7 @@ use axum::{
 };
 use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, MotorSettings, Reply, RequestId, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role, UsageQuery,
+    Account, AuditEntry, AuditedWrite, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role, UsageQuery,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -24,6 +24,7 @@ use crate::{
     clock,
     error::{ApiError, ApiJson, ApiPath, ApiQuery},
     keys::Keyring,
+    link,
     routes::openapi::{AdminIdParam, Body, Refused, Scoped},
     runtime::Extras,
     views::{
@@ -201,8 +202,14 @@ async fn change_balance(
     let receipt = cash_taka.map(|taka| super::owner::new_receipt(app, admin, user.id, minutes_delta, taka));
     let receipt_id = receipt.as_ref().map(|r| r.id.to_string());
     let extras = Extras { receipt, ..Extras::audit(audit(app, admin, action, user.id.to_string(), detail)) };
-    let credit =
-        Credit { user: user.id, seconds: minutes_delta * 60, kind, actor: admin.caller.id(), note, request_id: None };
+    let credit = Credit {
+        user: user.id,
+        seconds: minutes_delta.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?,
+        kind,
+        actor: admin.caller.id(),
+        note,
+        request_id: None,
+    };
     let (reply, available) = app
         .runtime
         .apply(admin.scope.admin(), Event::Credit(credit), extras, |t, now| t.available_seconds(user.id, now))
@@ -317,7 +324,7 @@ async fn approve_request(
     };
     let credit = Credit {
         user: request.user_id,
-        seconds: request.minutes * 60,
+        seconds: request.minutes.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?,
         kind: LedgerKind::RequestApproved,
         actor: admin.caller.id(),
         note: request.note.clone(),
@@ -364,17 +371,9 @@ async fn reject_request(
         decided_by: admin.caller.id(),
         at: app.now(),
     };
-    app.store.decide_minute_request(&decision).await?;
+    let entry = audit(&app, &admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes));
+    app.store.write_audited(&AuditedWrite::Decide(decision.clone()), &entry).await?;
     app.store.add_notices(&[crate::alerts::request_decided(&request, false, decision.at)]).await?;
-    app.store
-        .append_audit(&audit(
-            &app,
-            &admin,
-            "request.reject",
-            request.id.to_string(),
-            format!("{} min", request.minutes),
-        ))
-        .await?;
     Ok(Json(decided(request, &decision)))
 }
 
@@ -386,7 +385,7 @@ pub struct NewDeviceBody {
     name: String,
 }
 
-/// Registers a device; its key is shown in this answer only.
+/// Registers a device; its key and link secret are shown in this answer only.
 #[utoipa::path(post, path = "/api/admin/devices", tag = "admin", request_body = NewDeviceBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 201, description = "The device and its key (shown this once)", body = DeviceCreatedView),
         Scoped, Body, Refused))]
@@ -395,10 +394,7 @@ async fn register_device(
     admin: AdminScope,
     ApiJson(body): ApiJson<NewDeviceBody>,
 ) -> Result<(StatusCode, Json<DeviceCreatedView>), ApiError> {
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 80 {
-        return Err(ApiError::validation("name: 1 to 80 characters"));
-    }
+    let name = super::check_name(&body.name)?;
     let key = Keyring::new_token("pp_dev_");
     let hash = app.keyring.hash(&key);
     let device = Device {
@@ -409,13 +405,17 @@ async fn register_device(
         created_at: app.now(),
         telemetry: None,
     };
-    app.store.create_device(&device).await?;
+    let entry = audit(&app, &admin, "device.register", device.id.to_string(), device.name.clone());
+    app.store.write_audited(&AuditedWrite::CreateDevice(device.clone()), &entry).await?;
     app.device_keys.write().expect("device keys lock").insert(hash, (device.id, device.admin_id));
-    app.store.append_audit(&audit(&app, &admin, "device.register", device.id.to_string(), device.name.clone())).await?;
-    Ok((StatusCode::CREATED, Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key })))
+    let link_secret = link::secret_for(&app.keyring, device.id, &hash);
+    Ok((
+        StatusCode::CREATED,
+        Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key, link_secret }),
+    ))
 }
 
-/// Gives a device a new key, shown in this answer only; the old key stops working at once.
+/// Gives a device a new key and link secret, shown in this answer only; the old key stops working at once.
 #[utoipa::path(post, path = "/api/admin/devices/{id}/rotate-key", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The device and its new key (shown this once)", body = DeviceCreatedView),
         Scoped, Refused))]
@@ -429,16 +429,16 @@ async fn rotate_device_key(
     let device = devices.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::not_found("device"))?;
     let key = Keyring::new_token("pp_dev_");
     let hash = app.keyring.hash(&key);
-    app.store.set_device_key(device.admin_id, device.id, &hash).await?;
+    let entry = audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone());
+    let rotation = AuditedWrite::SetDeviceKey { admin: device.admin_id, device: device.id, key_hash: hash.to_vec() };
+    app.store.write_audited(&rotation, &entry).await?;
     {
         let mut keys = app.device_keys.write().expect("device keys lock");
         keys.retain(|_, (known, _)| *known != device.id);
         keys.insert(hash, (device.id, device.admin_id));
     }
-    app.store
-        .append_audit(&audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone()))
-        .await?;
-    Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key }))
+    let link_secret = link::secret_for(&app.keyring, device.id, &hash);
+    Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key, link_secret }))
 }
 
 /// The tenant's devices with what they last reported, and which one drives the motor.
@@ -464,7 +464,13 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
                 }
                 device.telemetry = Some(latest);
             }
-            DeviceView::new(&device, lease, now, controller == Some(device.id))
+            let signed = app.signed_devices.read().expect("signed devices lock").contains(&device.id);
+            let update = app.firmware.meant_for(
+                device.admin_id,
+                device.id,
+                device.telemetry.as_ref().and_then(|t| t.firmware.as_deref()),
+            );
+            DeviceView::new(&device, lease, now, controller == Some(device.id)).signing(signed).updating(update)
         })
         .collect();
     Ok(Json(views))
@@ -509,7 +515,8 @@ async fn choose_controller(
     let extras = Extras::audit(audit(&app, &admin, "device.controller", device.id.to_string(), device.name.clone()));
     let event = Event::SetController { device: Some(device.id) };
     let (_done, ()) = app.runtime.apply(admin.scope.admin(), event, extras, |_, _| ()).await?;
-    Ok(Json(DeviceView::new(&device, i64::from(app.settings.device_lease_ms), app.now(), true)))
+    let signed = app.signed_devices.read().expect("signed devices lock").contains(&device.id);
+    Ok(Json(DeviceView::new(&device, i64::from(app.settings.device_lease_ms), app.now(), true).signing(signed)))
 }
 
 /// The pump's restart protection: the owner's own values and the values in force.

@@ -3,20 +3,21 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply, Timestamp};
 use pumppilot_protocol::{CardAction, CardTap};
-use pumppilot_store::Card;
+use pumppilot_store::{Card, TapClaim};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{admin::tenant_user, audit_entry, device::DeviceCaller};
+use super::{admin::tenant_user, audit_entry};
 use crate::{
     app::{App, AppState},
     auth::AdminScope,
     clock::rfc3339,
-    error::{ApiError, ApiJson, ApiPath, RawBody, parse_json},
+    error::{ApiError, ApiJson, ApiPath, parse_json},
+    link::DeviceLink,
     routes::openapi::{AdminIdParam, Body, Device, Refused, Scoped},
     runtime::Extras,
     views::EntryView,
@@ -77,9 +78,8 @@ async fn bind_card(
 ) -> Result<Json<CardView>, ApiError> {
     let user = tenant_user(&app, admin.scope, &id).await?;
     let card = Card { admin_id: admin.scope.admin(), uid: card_uid(&body.uid)?, user_id: user.id, bound_at: app.now() };
-    app.store.bind_card(&card).await?;
     let entry = audit_entry(app.now(), Some(card.admin_id), admin.caller.id(), "card.bind", &user.id, card.uid.clone());
-    app.store.append_audit(&entry).await?;
+    app.store.write_audited(&pumppilot_store::AuditedWrite::BindCard(card.clone()), &entry).await?;
     Ok(Json(CardView::from(&card)))
 }
 
@@ -99,13 +99,13 @@ async fn unbind_card(
     ApiPath(uid): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let uid = card_uid(&uid).map_err(|_| ApiError::not_found("card"))?;
-    app.store.unbind_card(admin.scope.admin(), &uid).await.map_err(|err| match err {
+    let entry =
+        audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "card.unbind", &uid, String::new());
+    let unbind = pumppilot_store::AuditedWrite::UnbindCard { admin: admin.scope.admin(), uid: uid.clone() };
+    app.store.write_audited(&unbind, &entry).await.map_err(|err| match err {
         pumppilot_store::StoreError::NotFound => ApiError::not_found("card"),
         other => other.into(),
     })?;
-    let entry =
-        audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "card.unbind", &uid, String::new());
-    app.store.append_audit(&entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -137,21 +137,55 @@ impl TapView {
     request_body(content = BindCardBody, description = "`{uid}`: the card's UID in hex"),
     responses((status = 200, description = "What the tap did (a refusal is `DENIED` with its reason)", body = TapView),
         Device, Body, Refused))]
-async fn tap(
-    State(app): State<AppState>,
-    caller: DeviceCaller,
-    RawBody(body): RawBody,
-) -> Result<Json<TapView>, ApiError> {
-    let tap: CardTap = parse_json(&body)?;
+async fn tap(State(app): State<AppState>, link: DeviceLink) -> Response {
+    let result = tap_once(&app, link.admin, &link.body).await;
+    link.answer(result.map(Json)).await
+}
+
+/// The tap's answer: repeated within the window, else acted on by this server alone.
+async fn tap_once(app: &AppState, admin: AdminId, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let tap: CardTap = parse_json(body)?;
     let uid = card_uid(tap.uid)?;
-    if let Some(answer) = app.taps.recent(caller.admin, &uid, app.now()) {
-        return Ok(Json(answer));
+    if let Some(answer) = app.taps.recent(admin, &uid, app.now()) {
+        return Ok(json_of(&answer));
     }
-    let answer = act_on_tap(&app, caller.admin, &uid).await?;
-    if answer.action != CardAction::Denied {
-        app.taps.remember(caller.admin, uid, answer.clone(), app.now());
+    // On a store several servers share, one of them acts on the tap; a retry that reached another
+    // server gets the same answer.
+    if app.runtime.is_shared() {
+        let started = app.now();
+        loop {
+            match app.store.claim_tap(admin, &uid, app.now(), RecentTaps::WINDOW_MS).await? {
+                TapClaim::Act => break,
+                TapClaim::Repeat(Some(answer)) => {
+                    return serde_json::from_str(&answer).map_err(|_| ApiError::internal());
+                }
+                // The other server is still acting on it: its answer comes in a moment.
+                TapClaim::Repeat(None) if app.now() - started < RecentTaps::WINDOW_MS => {
+                    app.settings.clock.sleep(std::time::Duration::from_millis(50)).await;
+                }
+                TapClaim::Repeat(None) => return Err(ApiError::unavailable()),
+            }
+        }
     }
-    Ok(Json(answer))
+    let answer = match act_on_tap(app, admin, &uid).await {
+        Ok(answer) => answer,
+        Err(err) => {
+            let _ = app.store.release_tap(admin, &uid).await;
+            return Err(err);
+        }
+    };
+    let json = json_of(&answer);
+    if answer.action == CardAction::Denied {
+        app.store.release_tap(admin, &uid).await?;
+    } else {
+        app.taps.remember(admin, uid.clone(), answer, app.now());
+        app.store.answer_tap(admin, &uid, &json.to_string()).await?;
+    }
+    Ok(json)
+}
+
+fn json_of(answer: &TapView) -> serde_json::Value {
+    serde_json::to_value(answer).unwrap_or_default()
 }
 
 async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, ApiError> {

@@ -14,19 +14,20 @@
 
 use axum::{
     Json,
-    extract::{FromRequestParts, Query, State},
-    http::{header, request::Parts},
+    extract::{Query, State},
+    response::Response,
 };
 use pumppilot_engine::{AdminId, DeviceId, DevicePoll, HoldReason, ReaderState, RelayOff, ResetReason};
 use pumppilot_protocol::{MAX_WAIT_MS, PollAnswer, PollReport};
 use pumppilot_store::Telemetry;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     app::AppState,
-    error::{ApiError, RawBody, parse_json},
+    error::{ApiError, parse_json},
+    link::DeviceLink,
     routes::openapi::{Body, Device, Forbidden, Invalid},
 };
 
@@ -34,26 +35,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(poll_get, poll_post))
 }
 
-/// A device, known by its key.
+/// A device, known by its key (and, once it signs, by its link: `crate::link`).
 pub struct DeviceCaller {
     pub device: DeviceId,
     pub admin: AdminId,
 }
 
-impl FromRequestParts<AppState> for DeviceCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(ApiError::unauthenticated)?;
-        let hash = app.keyring.hash(key.trim());
-        let known = app.device_keys.read().expect("device keys lock").get(&hash).copied();
-        let (device, admin) = known.ok_or_else(ApiError::unauthenticated)?;
-        Ok(DeviceCaller { device, admin })
+impl DeviceCaller {
+    fn of(link: &DeviceLink) -> Self {
+        DeviceCaller { device: link.device, admin: link.admin }
     }
 }
 
@@ -117,7 +107,28 @@ fn check_tenant(caller: &DeviceCaller, admin_id: Option<&str>) -> Result<(), Api
     }
 }
 
+/// The poll answer with, when one is meant for this device and it runs another, the firmware
+/// version to update to (`update`; the rest is `PollAnswer`, which devices read alone).
+#[derive(Serialize)]
+struct Reply {
+    #[serde(flatten)]
+    answer: PollAnswer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update: Option<String>,
+}
+
 async fn answer(
+    app: &AppState,
+    caller: &DeviceCaller,
+    report: PollReport<'_>,
+    long_poll: LongPoll,
+) -> Result<Json<Reply>, ApiError> {
+    let update = app.firmware.meant_for(caller.admin, caller.device, report.fw);
+    let Json(answer) = command(app, caller, report, long_poll).await?;
+    Ok(Json(Reply { answer, update }))
+}
+
+async fn command(
     app: &AppState,
     caller: &DeviceCaller,
     report: PollReport<'_>,
@@ -187,24 +198,29 @@ async fn answer(
         body = Object), Device, Invalid, Forbidden))]
 async fn poll_get(
     State(app): State<AppState>,
-    caller: DeviceCaller,
     query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<PollAnswer>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
-    check_tenant(&caller, q.admin_id.as_deref())?;
-    let report = PollReport {
-        load_shedding: flag(q.load_shedding.as_deref(), "loadShedding", None)?,
-        ready: flag(q.ready.as_deref(), "ready", None)?,
-        relay: flag(q.relay.as_deref(), "relay", Some(false))?,
-        fw: q.fw.as_deref(),
-        uptime_ms: q.uptime_ms,
-        rssi: q.rssi,
-        reset: q.reset,
-        feedback: q.feedback.as_deref().map(|f| flag(Some(f), "feedback", None)).transpose()?,
-        reader: q.reader,
-        relay_off: q.relay_off,
-    };
-    answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
+    link: DeviceLink,
+) -> Response {
+    let result = async {
+        let caller = DeviceCaller::of(&link);
+        let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+        check_tenant(&caller, q.admin_id.as_deref())?;
+        let report = PollReport {
+            load_shedding: flag(q.load_shedding.as_deref(), "loadShedding", None)?,
+            ready: flag(q.ready.as_deref(), "ready", None)?,
+            relay: flag(q.relay.as_deref(), "relay", Some(false))?,
+            fw: q.fw.as_deref(),
+            uptime_ms: q.uptime_ms,
+            rssi: q.rssi,
+            reset: q.reset,
+            feedback: q.feedback.as_deref().map(|f| flag(Some(f), "feedback", None)).transpose()?,
+            reader: q.reader,
+            relay_off: q.relay_off,
+        };
+        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
+    }
+    .await;
+    link.answer(result).await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -227,12 +243,16 @@ struct PollPostQuery {
     responses((status = 200, description = "the command, as for `GET`", body = Object), Device, Body, Forbidden))]
 async fn poll_post(
     State(app): State<AppState>,
-    caller: DeviceCaller,
     query: Result<Query<PollPostQuery>, axum::extract::rejection::QueryRejection>,
-    RawBody(body): RawBody,
-) -> Result<Json<PollAnswer>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
-    check_tenant(&caller, q.admin_id.as_deref())?;
-    let report: PollReport = parse_json(&body)?;
-    answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
+    link: DeviceLink,
+) -> Response {
+    let result = async {
+        let caller = DeviceCaller::of(&link);
+        let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+        check_tenant(&caller, q.admin_id.as_deref())?;
+        let report: PollReport = parse_json(&link.body)?;
+        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
+    }
+    .await;
+    link.answer(result).await
 }

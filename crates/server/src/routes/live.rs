@@ -14,6 +14,7 @@ use axum::{
 };
 use futures_util::{Stream, stream};
 use pumppilot_engine::{AdminId, UserId};
+use pumppilot_store::SessionId;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -23,7 +24,7 @@ use crate::{
     app::AppState,
     auth::Member,
     error::ApiError,
-    routes::openapi::{AdminIdParam, Scoped},
+    routes::openapi::{AdminIdParam, Limited, Scoped},
     views::{QueueView, StatusView},
 };
 
@@ -49,14 +50,18 @@ pub struct LiveView {
 /// Server-sent events: `state` with `{motor, me, device, queue, unread}` at every change of the caller's tenant.
 #[utoipa::path(get, path = "/api/events", tag = "motor", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, content_type = "text/event-stream", body = LiveView,
-        description = "a stream of `state` events, each one JSON `LiveView`"), Scoped))]
-async fn events(State(app): State<AppState>, member: Member) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+        description = "a stream of `state` events, each one JSON `LiveView`"), Scoped, Limited))]
+async fn events(
+    State(app): State<AppState>,
+    member: Member,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let admin = member.scope.admin();
     let me = member.caller.id();
     let session = member.caller.session;
+    let open = OpenStream::begin(session)?;
     let changes = app.runtime.subscribe(admin);
-    let state = (app, changes, true);
-    let stream = stream::unfold(state, move |(app, mut changes, first)| async move {
+    let state = (app, changes, true, open);
+    let stream = stream::unfold(state, move |(app, mut changes, first, open)| async move {
         if !first {
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return None },
@@ -72,9 +77,52 @@ async fn events(State(app): State<AppState>, member: Member) -> Sse<impl Stream<
             Err(err) => Event::default().event("error").data(err.code),
         };
         let event = if first { event.retry(RECONNECT) } else { event };
-        Some((Ok(event), (app, changes, false)))
+        Some((Ok(event), (app, changes, false, open)))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Most event streams one session holds open at once (a few tabs or screens).
+pub const STREAMS_PER_SESSION: u32 = 4;
+
+/// Streams open per session, in this process (session ids are unique, so one map serves every
+/// server a test process starts).
+fn open_streams() -> &'static std::sync::Mutex<std::collections::HashMap<SessionId, u32>> {
+    static OPEN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<SessionId, u32>>> =
+        std::sync::OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+/// One open stream of a session, counted until it is dropped (the client went away or the
+/// stream ended).
+struct OpenStream(SessionId);
+
+impl OpenStream {
+    fn begin(session: SessionId) -> Result<OpenStream, ApiError> {
+        let mut open = open_streams().lock().expect("streams lock");
+        let count = open.entry(session).or_insert(0);
+        if *count >= STREAMS_PER_SESSION {
+            tracing::warn!("event stream refused: {STREAMS_PER_SESSION} already open for one session");
+            return Err(ApiError::rate_limited(
+                "too many live streams open for this session; close a tab or screen",
+                REFRESH.as_secs(),
+            ));
+        }
+        *count += 1;
+        Ok(OpenStream(session))
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let mut open = open_streams().lock().expect("streams lock");
+        if let Some(count) = open.get_mut(&self.0) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.0);
+            }
+        }
+    }
 }
 
 async fn live_view(app: &AppState, admin: AdminId, me: UserId) -> Result<LiveView, ApiError> {

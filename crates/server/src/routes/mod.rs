@@ -5,7 +5,9 @@ pub(crate) mod admin;
 mod alerts;
 pub(crate) mod cards;
 mod device;
+pub(crate) mod firmware;
 mod live;
+pub use live::STREAMS_PER_SESSION;
 mod master;
 pub(crate) mod motor;
 pub mod openapi;
@@ -16,7 +18,7 @@ pub use cards::{CardView, RecentTaps};
 
 use axum::extract::State;
 use pumppilot_engine::{AdminId, Event, Timestamp, UserId};
-use pumppilot_store::{Account, AuditEntry, Role, SessionScope};
+use pumppilot_store::{Account, AuditEntry, AuditedWrite, Role, SessionScope};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -42,6 +44,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(motor::routes())
         .merge(device::routes())
         .merge(cards::routes())
+        .merge(firmware::routes())
         .merge(live::routes())
         .merge(alerts::routes())
         .merge(sms::routes())
@@ -54,13 +57,23 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The store commits a write.
+/// The store commits a write (on SQLite, to the very files the server opened) and the first master
+/// admin exists.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(),
-    responses((status = 200, description = "`ready`: the store commits a write", body = String, content_type = "text/plain"),
+    responses((status = 200, description = "`ready`: the store commits a write and the master admin exists", body = String, content_type = "text/plain"),
         openapi::Store))]
 async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiError> {
-    match app.runtime.probe_store().await {
-        Ok(()) => Ok("ready"),
+    if let Err(err) = app.runtime.probe_store().await {
+        tracing::warn!(error = ?err, "not ready: the store does not commit a write");
+        return Err(ApiError::unavailable());
+    }
+    match app.store.accounts(pumppilot_store::Role::Master, None).await {
+        Ok(masters) if !masters.is_empty() => Ok("ready"),
+        Ok(_) => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "not ready: no master admin exists yet (set PUMPPILOT_MASTER_USERNAME and _PASSWORD, or run create-master)",
+        )),
         Err(_) => Err(ApiError::unavailable()),
     }
 }
@@ -86,11 +99,25 @@ pub struct NewAccountBody {
     password: String,
 }
 
-fn validate_account(body: &NewAccountBody) -> Result<(), ApiError> {
-    let name = body.name.trim();
+/// The one check of every name that enters the system (a person's, a device's): 1 to 80
+/// characters after trimming, with no control characters (NUL, line breaks, escapes) and no
+/// bidirectional overrides, embeddings or isolates, which could make a name read as another in a
+/// list, a log or the usage spreadsheet. Returns the trimmed name.
+pub fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 80 {
         return Err(ApiError::validation("name: 1 to 80 characters"));
     }
+    let bidi =
+        |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
+    if name.chars().any(|c| c.is_control() || bidi(c)) {
+        return Err(ApiError::validation("name: no control or text-direction characters"));
+    }
+    Ok(name.to_string())
+}
+
+fn validate_account(body: &NewAccountBody) -> Result<(), ApiError> {
+    check_name(&body.name)?;
     crate::app::check_username(&body.username)?;
     if !(8..=256).contains(&body.password.chars().count()) {
         return Err(ApiError::validation("password: 8 to 256 characters"));
@@ -118,11 +145,9 @@ pub async fn create_account(
         suspended: false,
         created_at: app.now(),
     };
-    app.store.create_account(&account).await?;
     let action = format!("{}.create", role.as_str());
-    app.store
-        .append_audit(&audit_entry(app.now(), account.admin_id, actor, action, &account.id, &account.username))
-        .await?;
+    let entry = audit_entry(app.now(), account.admin_id, actor, action, &account.id, &account.username);
+    app.store.write_audited(&AuditedWrite::CreateAccount(account.clone()), &entry).await?;
     Ok(account)
 }
 

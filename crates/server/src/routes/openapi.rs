@@ -94,21 +94,25 @@ impl Failure {
             }
             Failure::Unauthenticated => {
                 "`UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or \
-                 `INVALID_CREDENTIALS` (wrong username or password)"
+                 `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its \
+                 request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device \
+                 that signs)"
             }
             Failure::Forbidden => {
                 "`FORBIDDEN` (this role may not; a cookie request from another site; a device key of \
-                 another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant)"
+                 another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant)"
             }
             Failure::NotFound => "`NOT_FOUND`: no such object, or it belongs to another tenant",
             Failure::Conflict => {
                 "`CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state \
-                 does not allow it; nothing was changed"
+                 does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's \
+                 counter was used already or is too old (signed; `x-pumppilot-counter` names the highest)"
             }
             Failure::TooLarge => "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB",
             Failure::RateLimited => {
                 "`RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from \
-                 this address, or this username (or a much-failing address) is being checked already"
+                 this address, or this username (or a much-failing address) is being checked already; \
+                 for `GET /api/events`, the session has as many live streams open as it may"
             }
             Failure::Unavailable => {
                 "`UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). \
@@ -151,8 +155,8 @@ failures! {
     /// A caller scoped to a tenant (`AdminScope`, `Member`): the master names it with `?adminId=`,
     /// 400 without it, 404 when it is no admin.
     Scoped = [Validation, Unauthenticated, Forbidden, NotFound, Unavailable];
-    /// A device key (`DeviceCaller`).
-    Device = [Unauthenticated, Unavailable];
+    /// A device key, and the device's signature when it signs (`DeviceLink`).
+    Device = [Unauthenticated, Conflict, Unavailable];
     /// A request body (`ApiJson`, `OptionalJson`, `RawBody`).
     Body = [Validation, TooLarge];
     /// Parameters checked by the handler.
@@ -165,10 +169,12 @@ failures! {
     Refused = [Conflict];
     /// A store read or write with no caller to check.
     Store = [Unavailable];
+    /// Too many at once for this caller.
+    Limited = [RateLimited];
 }
 
 /// `?adminId=`: the tenant the master acts on (required for the master; others act on their own
-/// tenant and this is ignored).
+/// tenant, and naming another is 403).
 #[derive(utoipa::IntoParams)]
 #[into_params(names("adminId"), parameter_in = Query)]
 pub struct AdminIdParam(#[allow(dead_code)] Option<String>);

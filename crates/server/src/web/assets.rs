@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use axum::{
     extract::Path,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use sha2::{Digest, Sha256};
@@ -43,7 +43,7 @@ pub fn js() -> String {
 /// `GET /static/{file}`: only the current names exist.
 pub async fn serve(Path(file): Path<String>) -> Response {
     let Some(asset) = [&*CSS, &*JS].into_iter().find(|a| a.name == file) else {
-        return (StatusCode::NOT_FOUND, "no such file").into_response();
+        return crate::error::ApiError::not_found("file").into_response();
     };
     let mut response = asset.bytes.into_response();
     let headers = response.headers_mut();

@@ -248,6 +248,8 @@ pub struct Visit {
     pub flash: Option<Flash>,
     pub path: String,
     pub client: Option<SocketAddr>,
+    /// The address the browser reached this server at (`Host`), to show a device where to poll.
+    pub host: Option<String>,
 }
 
 impl Visit {
@@ -284,7 +286,12 @@ impl FromRequestParts<WebState> for Visit {
                 axum::http::Method::GET => parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
                 _ => "/".to_string(),
             },
-            client: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+            // The client as the trusted proxies name it (`auth::resolve_client`), for the login limit.
+            client: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| SocketAddr::new(crate::auth::client_of(parts).unwrap_or(c.0.ip()), c.0.port())),
+            host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned),
         })
     }
 }

@@ -97,7 +97,11 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
                     // The grid, readiness and relay are the live lights above; these are the device's own facts.
                     dl.facts {
                         dt { (t.device_title) } dd { span.chip.(if d.online { "good" } else { "bad" }) { (if d.online { t.pump_connected } else { t.pump_not_connected }) } }
-                        dt { (t.firmware) } dd { (d.firmware.as_deref().unwrap_or("—")) }
+                        dt { (t.firmware) } dd {
+                            (d.firmware.as_deref().unwrap_or("—"))
+                            @if let Some(version) = &d.update_to { " → " (version) " (" (t.update_offered) ")" }
+                        }
+                        dt { (t.link) } dd { (if d.signed_link { t.link_signed } else { t.link_key_only }) }
                         dt { (t.last_seen) } dd { (d.last_seen_at.as_deref().map_or_else(|| t.never_seen.to_string(), |at| date_time(at, zone, lang))) }
                     }
                     form.rotate method="post" action={"/admin/devices/" (d.id) "/rotate-key"} {
@@ -175,8 +179,23 @@ async fn show_key(web: WebState, posted: Posted, answer: crate::web::api::Answer
                 textarea #device-key .key-value readonly rows="2" spellcheck="false" aria-label=(t.key_title) { (created.device_key) }
                 button #copy-key .secondary type="button" data-copy="device-key" data-done=(t.copied) { (t.copy) }
             }
+            h2 { (t.link_secret_title) }
+            div.key-row {
+                textarea #link-secret .key-value readonly rows="2" spellcheck="false" aria-label=(t.link_secret_title) { (created.link_secret) }
+                button #copy-secret .secondary type="button" data-copy="link-secret" data-done=(t.copied) { (t.copy) }
+            }
             p.warn { (t.key_help) }
-            p.muted { "POST /api/esp32/poll · Authorization: Bearer …" }
+            @let server = page.visit.host.clone().unwrap_or_default();
+            h2 { (t.setup_values) }
+            dl.facts {
+                dt { (t.setup_server) } dd { code { (server) } }
+                dt { (t.setup_key) } dd { code { (created.device_key) } }
+                dt { (t.setup_secret) } dd { code { (created.link_secret) } }
+            }
+            @if let Some(svg) = setup_qr(&server, &created.device_key, &created.link_secret) {
+                figure.qr { (maud::PreEscaped(svg)) figcaption.muted { (t.setup_qr) } }
+            }
+            p.muted { "POST /api/esp32/poll · Authorization: Bearer … · x-pumppilot-counter · x-pumppilot-mac" }
             p { a.button href="/admin" { (t.done) } }
         }
     };
@@ -214,4 +233,34 @@ pub async fn move_waiting(State(web): State<WebState>, posted: Posted) -> Respon
         let place = crate::web::i18n::number(moved["position"].as_i64()?, lang);
         Some(Flash::ok("moved", &[moved["userName"].as_str()?, &place]))
     })
+}
+
+/// The QR code (SVG) of a new device's setup values, as the device's setup form takes them
+/// (`server=…&key=…&secret=…`; the technician adds the WiFi network on site).
+pub fn setup_qr(server: &str, key: &str, secret: &str) -> Option<String> {
+    let encode = |value: &str| -> String {
+        value
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let text = format!("server={}&key={}&secret={}", encode(server), encode(key), encode(secret));
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::setup_qr;
+
+    #[test]
+    fn the_setup_values_make_a_qr_code() {
+        let svg = setup_qr("192.168.1.10:8080", "pp_dev_abc", "pp_link_def").expect("a QR code");
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("<path"), "{svg}");
+        let other = setup_qr("192.168.1.10:8080", "pp_dev_abd", "pp_link_def").unwrap();
+        assert_ne!(svg, other, "the code carries the values");
+    }
 }

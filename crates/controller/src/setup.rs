@@ -1,0 +1,308 @@
+//! The device's own settings, set up on site: read from the setup page's form (captive portal),
+//! kept in flash as a checked record, validated the same way both times, so one image serves
+//! every board. A setting that does not pass is never saved, and a record that does not read back
+//! (erased, cut, corrupt) means setup mode with the outputs OFF.
+
+use pumppilot_protocol::link::LinkSecret;
+
+use crate::Settings;
+
+/// A short text setting kept by value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Text<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Text<N> {
+    const EMPTY: Self = Text { bytes: [0; N], len: 0 };
+
+    fn new(value: &[u8]) -> Option<Self> {
+        if value.len() > N || core::str::from_utf8(value).is_err() {
+            return None;
+        }
+        let mut text = Self::EMPTY;
+        text.bytes[..value.len()].copy_from_slice(value);
+        text.len = value.len();
+        Some(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for Text<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// Why a setting was refused: which field, and what it must be (shown on the setup page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingError {
+    pub field: &'static str,
+    pub problem: &'static str,
+}
+
+const fn refuse(field: &'static str, problem: &'static str) -> SettingError {
+    SettingError { field, problem }
+}
+
+/// Everything a board needs to work at its pump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceSettings {
+    pub wifi_ssid: Text<32>,
+    /// Empty for an open network.
+    pub wifi_password: Text<63>,
+    /// `host[:port]` (plain HTTP).
+    pub server: Text<96>,
+    pub device_key: Text<64>,
+    pub link_secret: Option<LinkSecret>,
+    pub relay_active_high: bool,
+    pub load_shedding_active_high: bool,
+    pub ready_active_high: bool,
+}
+
+/// The largest record [`DeviceSettings::to_record`] writes.
+pub const RECORD_BYTES: usize = 1024;
+const MAGIC: &[u8; 4] = b"PPS1";
+
+impl DeviceSettings {
+    /// Reads the setup page's form (`application/x-www-form-urlencoded`: `ssid`, `password`,
+    /// `server`, `key`, `secret`, and `relay`, `shedding`, `ready` as `1`/`0`, active high when
+    /// left out). The first field that does not pass is the error; unknown fields are refused.
+    pub fn from_form(body: &[u8]) -> Result<DeviceSettings, SettingError> {
+        let mut ssid = None;
+        let mut password = Text::EMPTY;
+        let mut server = None;
+        let mut key = None;
+        let mut secret = None;
+        let (mut relay, mut shedding, mut ready) = (true, true, true);
+        for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (name, raw) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &pair[..0]),
+            };
+            let mut buf = [0u8; 128];
+            let value = decode(raw, &mut buf).ok_or(refuse("form", "a value is not correctly encoded"))?;
+            match name {
+                b"ssid" => ssid = Some(wifi_ssid(value)?),
+                b"password" => password = wifi_password(value)?,
+                b"server" => server = Some(server_address(value)?),
+                b"key" => key = Some(device_key(value)?),
+                b"secret" if value.is_empty() => secret = None,
+                b"secret" => {
+                    let text =
+                        core::str::from_utf8(value).map_err(|_| refuse("secret", "must be the pp_link_… secret"))?;
+                    secret = Some(
+                        LinkSecret::parse(text)
+                            .ok_or(refuse("secret", "must be the pp_link_… secret shown with the key"))?,
+                    );
+                }
+                b"relay" => relay = flag(value, "relay")?,
+                b"shedding" => shedding = flag(value, "shedding")?,
+                b"ready" => ready = flag(value, "ready")?,
+                _ => return Err(refuse("form", "has a field this device does not know")),
+            }
+        }
+        Ok(DeviceSettings {
+            wifi_ssid: ssid.ok_or(refuse("ssid", "is required"))?,
+            wifi_password: password,
+            server: server.ok_or(refuse("server", "is required"))?,
+            device_key: key.ok_or(refuse("key", "is required"))?,
+            link_secret: secret,
+            relay_active_high: relay,
+            load_shedding_active_high: shedding,
+            ready_active_high: ready,
+        })
+    }
+
+    /// Writes the record kept in flash: `PPS1`, the length, the settings as a form, and a CRC-32
+    /// of all before it. Returns its length.
+    pub fn to_record(&self, out: &mut [u8; RECORD_BYTES]) -> usize {
+        let mut w = Writer { out: &mut out[6..RECORD_BYTES - 4], at: 0 };
+        w.field("ssid", self.wifi_ssid.as_str().as_bytes());
+        w.field("password", self.wifi_password.as_str().as_bytes());
+        w.field("server", self.server.as_str().as_bytes());
+        w.field("key", self.device_key.as_str().as_bytes());
+        if let Some(secret) = &self.link_secret {
+            w.field("secret", secret.as_bytes());
+        }
+        w.field("relay", if self.relay_active_high { b"1" } else { b"0" });
+        w.field("shedding", if self.load_shedding_active_high { b"1" } else { b"0" });
+        w.field("ready", if self.ready_active_high { b"1" } else { b"0" });
+        let len = w.at;
+        out[..4].copy_from_slice(MAGIC);
+        out[4..6].copy_from_slice(&(len as u16).to_le_bytes());
+        let crc = crc32(&out[..6 + len]);
+        out[6 + len..10 + len].copy_from_slice(&crc.to_le_bytes());
+        10 + len
+    }
+
+    /// Reads a record back; anything but an intact one (erased flash, a cut write, a flipped bit,
+    /// a setting that no longer passes) is an error: the device then opens its setup page, with
+    /// the outputs OFF.
+    pub fn from_record(bytes: &[u8]) -> Result<DeviceSettings, SettingError> {
+        let broken = refuse("record", "the settings in flash are missing or damaged");
+        if bytes.len() < 10 || &bytes[..4] != MAGIC {
+            return Err(broken);
+        }
+        let len = usize::from(u16::from_le_bytes([bytes[4], bytes[5]]));
+        let end = 6 + len;
+        if bytes.len() < end + 4 || len > RECORD_BYTES - 10 {
+            return Err(broken);
+        }
+        let stored = u32::from_le_bytes([bytes[end], bytes[end + 1], bytes[end + 2], bytes[end + 3]]);
+        if crc32(&bytes[..end]) != stored {
+            return Err(broken);
+        }
+        DeviceSettings::from_form(&bytes[6..end])
+    }
+
+    /// The controller's settings for this board (its active levels on top of `base`).
+    pub const fn controller_settings(&self, base: Settings) -> Settings {
+        Settings {
+            load_shedding_active_high: self.load_shedding_active_high,
+            ready_active_high: self.ready_active_high,
+            ..base
+        }
+    }
+}
+
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn push(&mut self, b: u8) {
+        if self.at < self.out.len() {
+            self.out[self.at] = b;
+        }
+        self.at = (self.at + 1).min(self.out.len());
+    }
+
+    fn field(&mut self, name: &str, value: &[u8]) {
+        if self.at > 0 {
+            self.push(b'&');
+        }
+        name.bytes().for_each(|b| self.push(b));
+        self.push(b'=');
+        for &b in value {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                self.push(b);
+            } else {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                self.push(b'%');
+                self.push(HEX[usize::from(b >> 4)]);
+                self.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+    }
+}
+
+/// Percent-decodes `raw` (`+` is a space) into `buf`.
+fn decode<'b>(raw: &[u8], buf: &'b mut [u8; 128]) -> Option<&'b [u8]> {
+    let mut at = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        let b = match raw[i] {
+            b'+' => b' ',
+            b'%' => {
+                let high = (*raw.get(i + 1)? as char).to_digit(16)?;
+                let low = (*raw.get(i + 2)? as char).to_digit(16)?;
+                i += 2;
+                (high * 16 + low) as u8
+            }
+            b => b,
+        };
+        *buf.get_mut(at)? = b;
+        at += 1;
+        i += 1;
+    }
+    Some(&buf[..at])
+}
+
+fn wifi_ssid(value: &[u8]) -> Result<Text<32>, SettingError> {
+    if value.is_empty() || value.len() > 32 {
+        return Err(refuse("ssid", "must be 1 to 32 bytes"));
+    }
+    Text::new(value).ok_or(refuse("ssid", "must be text"))
+}
+
+fn wifi_password(value: &[u8]) -> Result<Text<63>, SettingError> {
+    if !value.is_empty() && !(8..=63).contains(&value.len()) {
+        return Err(refuse("password", "must be 8 to 63 characters (WPA2), or empty for an open network"));
+    }
+    if value.iter().any(|&b| !(0x20..0x7f).contains(&b)) {
+        return Err(refuse("password", "must be printable ASCII"));
+    }
+    Text::new(value).ok_or(refuse("password", "must be text"))
+}
+
+fn server_address(value: &[u8]) -> Result<Text<96>, SettingError> {
+    if value.starts_with(b"https://") {
+        return Err(refuse("server", "https is not supported: use http:// on the farm's network"));
+    }
+    let rest = value.strip_prefix(b"http://").unwrap_or(value);
+    let rest = rest.strip_suffix(b"/").unwrap_or(rest);
+    let (host, port) = match rest.iter().rposition(|&b| b == b':') {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 80
+        && host.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    if !host_ok {
+        return Err(refuse("server", "must be host or host:port (letters, digits, dots and dashes)"));
+    }
+    if let Some(port) = port {
+        let number = core::str::from_utf8(port).ok().and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
+        if number.is_none() || port.first() == Some(&b'0') {
+            return Err(refuse("server", "the port must be 1 to 65535"));
+        }
+    }
+    Text::new(rest).ok_or(refuse("server", "is too long"))
+}
+
+fn device_key(value: &[u8]) -> Result<Text<64>, SettingError> {
+    let ok = value.starts_with(b"pp_dev_")
+        && (17..=64).contains(&value.len())
+        && value.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if !ok {
+        return Err(refuse("key", "must be the pp_dev_… key shown when the device was registered"));
+    }
+    Text::new(value).ok_or(refuse("key", "must be text"))
+}
+
+fn flag(value: &[u8], field: &'static str) -> Result<bool, SettingError> {
+    match value {
+        b"1" => Ok(true),
+        b"0" => Ok(false),
+        _ => Err(refuse(field, "must be 1 (active high) or 0 (active low)")),
+    }
+}
+
+/// CRC-32 (IEEE), bit by bit: small, and a record is read once per boot.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crc32;
+
+    #[test]
+    fn crc32_is_the_ieee_one() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+}

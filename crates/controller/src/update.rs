@@ -1,0 +1,166 @@
+//! Firmware updates on the device: whether one may start or reboot now (never while the relay is
+//! ON), what to download next (a dropped connection resumes where it stopped, with an HTTP
+//! `Range`), whether the image may be booted (its signature, size and SHA-256, see
+//! `pumppilot_protocol::firmware`), and, after the reboot, whether the new image is confirmed (a
+//! usable answer from the server) or must roll back. The shell writes the bytes to the inactive
+//! OTA slot and switches the boot slot; every decision is here, tested on the host.
+
+use pumppilot_protocol::firmware::{self, ImageDigest, ImageError, MAX_VERSION_BYTES};
+
+use crate::{Controller, LinkState, Millis};
+
+/// An image the server offers: its signed description (`protocol::json::decode_release`).
+pub type Offer<'a> = firmware::Release<'a>;
+
+/// Why an update stopped. The image is never booted; the running one stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateError {
+    /// Larger than the OTA slot.
+    TooLarge,
+    /// The description or the image fails a check (signature, size, digest, version).
+    Image(ImageError),
+    /// Bytes that do not start where the download stands (the shell resumes from
+    /// [`Update::next_range`]), or past the image's end.
+    OutOfOrder,
+}
+
+/// Where an update stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Bytes `0..written` are in the slot.
+    Downloading { written: u32 },
+    /// Every check passed: the slot may be made the boot slot (when [`Controller::may_update`]).
+    Verified,
+    /// Stopped for good; start again from a new offer.
+    Failed(UpdateError),
+}
+
+/// One firmware update, from the offer to a verified image.
+#[derive(Clone)]
+pub struct Update {
+    public_key: [u8; 32],
+    version: [u8; MAX_VERSION_BYTES],
+    version_len: usize,
+    size: u32,
+    sha256: [u8; 32],
+    signature: [u8; 64],
+    digest: ImageDigest,
+    stage: Stage,
+}
+
+impl Update {
+    /// Starts an update from an offer, for a slot of `slot_size` bytes and the firmware's own
+    /// public key. The signature is checked first: an image signed by anyone else is never
+    /// downloaded.
+    pub fn begin(public_key: &[u8; 32], slot_size: u32, offer: &Offer<'_>) -> Result<Update, UpdateError> {
+        firmware::verify(public_key, offer.version, offer.size, &offer.sha256, &offer.signature)
+            .map_err(UpdateError::Image)?;
+        if offer.size > slot_size {
+            return Err(UpdateError::TooLarge);
+        }
+        let mut version = [0u8; MAX_VERSION_BYTES];
+        version[..offer.version.len()].copy_from_slice(offer.version.as_bytes());
+        Ok(Update {
+            public_key: *public_key,
+            version,
+            version_len: offer.version.len(),
+            size: offer.size,
+            sha256: offer.sha256,
+            signature: offer.signature,
+            digest: ImageDigest::new(),
+            stage: Stage::Downloading { written: 0 },
+        })
+    }
+
+    /// The version being installed.
+    pub fn version(&self) -> &str {
+        core::str::from_utf8(&self.version[..self.version_len]).unwrap_or("")
+    }
+
+    pub const fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// The next bytes to ask for, at most `chunk` of them, as an inclusive range (`Range:
+    /// bytes=first-last`); `None` when nothing is left to download.
+    pub fn next_range(&self, chunk: u32) -> Option<(u32, u32)> {
+        let Stage::Downloading { written } = self.stage else { return None };
+        (written < self.size).then(|| (written, (written + chunk.max(1)).min(self.size) - 1))
+    }
+
+    /// Takes bytes that start at `at` of the image; returns where to write them in the slot. A
+    /// dropped connection loses nothing: ask again from [`Update::next_range`].
+    pub fn received(&mut self, at: u32, bytes: &[u8]) -> Result<u32, UpdateError> {
+        let Stage::Downloading { written } = self.stage else { return Err(UpdateError::OutOfOrder) };
+        let end = u64::from(at) + bytes.len() as u64;
+        if at != written || end > u64::from(self.size) {
+            return Err(UpdateError::OutOfOrder);
+        }
+        self.digest.update(bytes);
+        self.stage = Stage::Downloading { written: end as u32 };
+        Ok(at)
+    }
+
+    /// After the last byte: checks size, digest and signature. Only a [`Stage::Verified`] image
+    /// may become the boot slot.
+    pub fn finish(&mut self) -> Result<(), UpdateError> {
+        let result = firmware::check_image(
+            &self.public_key,
+            self.version(),
+            self.size,
+            &self.sha256,
+            &self.signature,
+            self.digest.clone(),
+        )
+        .map_err(UpdateError::Image);
+        self.stage = match result {
+            Ok(()) => Stage::Verified,
+            Err(err) => Stage::Failed(err),
+        };
+        result
+    }
+}
+
+/// What to do with a freshly booted image that is not confirmed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootVerdict {
+    /// The server answered usably: mark the image valid (no rollback any more).
+    Valid,
+    /// Not yet: keep polling.
+    Wait,
+    /// No usable answer within the time allowed: reboot into the previous image.
+    RollBack,
+}
+
+/// The confirmation of a new image after its first boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootCheck {
+    /// How long after boot a usable answer must have come.
+    pub within_ms: u64,
+}
+
+impl BootCheck {
+    /// Ten minutes: long enough for WiFi and a server that restarts, short enough that a broken
+    /// image does not keep a pump off its server for long.
+    pub const DEFAULT: BootCheck = BootCheck { within_ms: 600_000 };
+
+    /// The verdict at `now` (milliseconds since this boot). Valid only after an answer whose
+    /// MAC checked (with a link secret) and that the controller used.
+    pub fn verdict(&self, controller: &Controller, now: Millis) -> BootVerdict {
+        if controller.link_state() == LinkState::Up {
+            BootVerdict::Valid
+        } else if now.0 >= self.within_ms {
+            BootVerdict::RollBack
+        } else {
+            BootVerdict::Wait
+        }
+    }
+}
+
+impl Controller {
+    /// True when an update may start, or its reboot happen, at `now`: the relay is open and
+    /// stays open (never while it is ON; a run on HOLD keeps it open anyway).
+    pub fn may_update(&self, now: Millis) -> bool {
+        !self.closed() && !self.relay(now)
+    }
+}

@@ -1,0 +1,148 @@
+//! Firmware updates: never started or rebooted into while the relay is ON, an image signed by
+//! anyone else never downloaded, an interrupted download resumed where it stopped, a damaged or
+//! cut image never booted, and a new image confirmed only by a usable answer (else rolled back).
+
+mod common;
+
+use common::hold;
+use ed25519_dalek::{Signer as _, SigningKey};
+use pumppilot_controller::{
+    BootCheck, BootVerdict, Controller, Millis, Offer, Settings, Stage, Update, UpdateError,
+    protocol::firmware::{self, ImageError},
+};
+use sha2::{Digest as _, Sha256};
+
+const SLOT: u32 = 0x1E_0000;
+const ON: &[u8] = br#"{"motor":"ON","state":"RUNNING","holdReason":null,"remainingSeconds":600,"pollMs":5000,"leaseMs":15000,"seq":7,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0}"#;
+const IDLE: &[u8] = br#"{"motor":"OFF","state":"IDLE","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":8,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0}"#;
+
+fn publisher() -> SigningKey {
+    SigningKey::from_bytes(&[42u8; 32])
+}
+
+/// An image of `size` bytes and its offer, signed by `key`.
+fn signed(key: &SigningKey, version: &'static str, size: usize) -> (Vec<u8>, Offer<'static>) {
+    let image: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+    let sha256: [u8; 32] = Sha256::digest(&image).into();
+    let size = u32::try_from(size).unwrap();
+    let mut buf = [0u8; 128];
+    let len = firmware::signed_message(version, size, &sha256, &mut buf);
+    let signature = key.sign(&buf[..len]).to_bytes();
+    (image, Offer { version, size, sha256, signature })
+}
+
+fn public() -> [u8; 32] {
+    publisher().verifying_key().to_bytes()
+}
+
+/// Downloads in chunks as the shell does: range by range, each written where the controller says.
+fn download(update: &mut Update, image: &[u8], chunk: u32, slot: &mut [u8]) {
+    while let Some((first, last)) = update.next_range(chunk) {
+        let bytes = &image[first as usize..=last as usize];
+        let at = update.received(first, bytes).expect("in order") as usize;
+        slot[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+}
+
+#[test]
+fn a_signed_image_downloads_in_ranges_resumes_and_verifies() {
+    let (image, offer) = signed(&publisher(), "1.5.0", 10_000);
+    let mut update = Update::begin(&public(), SLOT, &offer).expect("a signed offer");
+    assert_eq!(update.version(), "1.5.0");
+    assert_eq!(update.next_range(4096), Some((0, 4095)));
+    update.received(0, &image[..4096]).unwrap();
+    // The connection drops half way through the next chunk: only whole answers count, and the
+    // download resumes where the slot stands.
+    assert_eq!(update.next_range(4096), Some((4096, 8191)));
+    assert_eq!(update.received(6000, &image[6000..7000]), Err(UpdateError::OutOfOrder), "a gap is refused");
+    assert_eq!(update.received(0, &image[..10]), Err(UpdateError::OutOfOrder), "bytes already written");
+    let mut slot = vec![0u8; image.len()];
+    slot[..4096].copy_from_slice(&image[..4096]);
+    download(&mut update, &image, 4096, &mut slot);
+    assert_eq!(update.next_range(4096), None);
+    assert_eq!(update.stage(), Stage::Downloading { written: 10_000 });
+    assert_eq!(update.finish(), Ok(()));
+    assert_eq!(update.stage(), Stage::Verified);
+    assert_eq!(slot, image);
+}
+
+#[test]
+fn an_image_that_fails_a_check_is_never_booted() {
+    // Signed by someone else: refused before a byte is downloaded.
+    let (_, stranger) = signed(&SigningKey::from_bytes(&[7u8; 32]), "6.6.6", 1_000);
+    assert_eq!(Update::begin(&public(), SLOT, &stranger).err(), Some(UpdateError::Image(ImageError::BadSignature)));
+    // A genuine description with a changed version.
+    let (_, genuine) = signed(&publisher(), "1.5.0", 1_000);
+    let renamed = Offer { version: "1.5.1", ..genuine };
+    assert_eq!(Update::begin(&public(), SLOT, &renamed).err(), Some(UpdateError::Image(ImageError::BadSignature)));
+    // Larger than the slot.
+    let (_, huge) = signed(&publisher(), "9.0.0", 4_000);
+    assert_eq!(Update::begin(&public(), 3_999, &huge).err(), Some(UpdateError::TooLarge));
+    // Bytes changed on the way: the digest does not match, the slot never becomes the boot slot.
+    let (image, offer) = signed(&publisher(), "1.5.0", 5_000);
+    let mut damaged = image.clone();
+    damaged[4_321] ^= 0x40;
+    let mut update = Update::begin(&public(), SLOT, &offer).unwrap();
+    download(&mut update, &damaged, 1_000, &mut vec![0; 5_000]);
+    assert_eq!(update.finish(), Err(UpdateError::Image(ImageError::WrongDigest)));
+    assert_eq!(update.stage(), Stage::Failed(UpdateError::Image(ImageError::WrongDigest)));
+    assert_eq!(update.next_range(1_000), None, "a failed update takes no more bytes");
+    // Cut short: finishing early fails on the size.
+    let mut update = Update::begin(&public(), SLOT, &offer).unwrap();
+    update.received(0, &image[..4_999]).unwrap();
+    assert_eq!(update.finish(), Err(UpdateError::Image(ImageError::WrongSize)));
+    // More bytes than signed.
+    let mut update = Update::begin(&public(), SLOT, &offer).unwrap();
+    let mut longer = image.clone();
+    longer.push(0);
+    assert_eq!(update.received(0, &longer), Err(UpdateError::OutOfOrder));
+}
+
+/// A device whose inputs say grid up and pump ready.
+fn device() -> Controller {
+    let mut device = Controller::new(Settings::DEFAULT);
+    hold(&mut device, 0, 200, 20, false, true);
+    device
+}
+
+#[test]
+fn never_while_the_relay_is_on() {
+    let mut device = device();
+    assert!(device.may_update(Millis(300)), "idle, relay open");
+    let sent = device.sent(Millis(1_000));
+    device.answer(sent, Millis(1_000), ON).unwrap();
+    assert!(!device.may_update(Millis(1_000)), "the relay is about to close");
+    device.drive(Millis(1_000));
+    assert!(device.closed());
+    assert!(!device.may_update(Millis(5_000)), "the relay is ON");
+    let sent = device.sent(Millis(6_000));
+    device.answer(sent, Millis(6_000), IDLE).unwrap();
+    assert!(!device.may_update(Millis(6_000)), "until the relay has really opened");
+    device.drive(Millis(6_000));
+    assert!(device.may_update(Millis(6_000)));
+    // Load shedding under an ON command: the relay is open, an update may go ahead.
+    let sent = device.sent(Millis(7_000));
+    device.answer(sent, Millis(7_000), ON).unwrap();
+    hold(&mut device, 7_000, 7_200, 20, true, true);
+    device.drive(Millis(7_200));
+    assert!(!device.closed() && device.may_update(Millis(7_200)));
+}
+
+#[test]
+fn a_new_image_is_confirmed_by_a_usable_answer_or_rolled_back() {
+    let check = BootCheck::DEFAULT;
+    let mut device = device();
+    assert_eq!(check.verdict(&device, Millis(1_000)), BootVerdict::Wait);
+    device.poll_failed(Millis(2_000));
+    assert_eq!(check.verdict(&device, Millis(2_000)), BootVerdict::Wait, "a failed poll confirms nothing");
+    let sent = device.sent(Millis(3_000));
+    assert!(device.answer(sent, Millis(3_000), b"garbage").is_err());
+    assert_eq!(check.verdict(&device, Millis(3_000)), BootVerdict::Wait, "nor does garbage");
+    let sent = device.sent(Millis(4_000));
+    device.answer(sent, Millis(4_000), IDLE).unwrap();
+    assert_eq!(check.verdict(&device, Millis(4_000)), BootVerdict::Valid);
+    // An image that never reaches the server rolls back when the time is up.
+    let silent = self::device();
+    assert_eq!(check.verdict(&silent, Millis(check.within_ms - 1)), BootVerdict::Wait);
+    assert_eq!(check.verdict(&silent, Millis(check.within_ms)), BootVerdict::RollBack);
+}

@@ -1,0 +1,262 @@
+//! The authenticated link between a device and the server: HMAC-SHA-256 with a per-device secret
+//! that never travels (see `docs/DEVICE.md`, "The authenticated link").
+//!
+//! - A request carries a counter (`X-PumpPilot-Counter`, decimal, from 1, never repeated) and
+//!   `X-PumpPilot-Mac`: HMAC(secret, `"PP-REQ-1\n" method "\n" path-and-query "\n" counter "\n" body`).
+//!   The server refuses a MAC that does not check, and a counter it has seen or that is too old.
+//! - Every answer to a request whose MAC checked carries `X-PumpPilot-Counter` (the request's own
+//!   counter, or on a `409 STALE_COUNTER` refusal the highest counter the server accepted) and
+//!   `X-PumpPilot-Mac`: HMAC(secret, `"PP-ANS-1\n"` request MAC, status (2 bytes big-endian),
+//!   counter (8 bytes big-endian), body). It binds the answer to the very request: an answer
+//!   captured earlier, or made by anyone without the secret, does not check.
+//!
+//! Both MACs are compared in constant time. Everything here is `no_std` and allocation-free, so
+//! the firmware, the simulator and the server share these exact functions.
+
+use hmac::{Hmac, Mac as _};
+use sha2::Sha256;
+
+/// The request header with the counter (decimal).
+pub const COUNTER_HEADER: &str = "x-pumppilot-counter";
+/// The request and answer header with the MAC (64 lower-case hex digits).
+pub const MAC_HEADER: &str = "x-pumppilot-mac";
+/// Every link secret starts with this (the server shows it once, like the device key).
+pub const SECRET_PREFIX: &str = "pp_link_";
+/// Longest secret a device keeps (the server's are 51 bytes).
+pub const MAX_SECRET_BYTES: usize = 64;
+/// Shortest secret accepted: 16 bytes after the prefix.
+pub const MIN_SECRET_BYTES: usize = SECRET_PREFIX.len() + 16;
+/// The highest counter the server accepts (it keeps counters as signed 64-bit numbers).
+pub const MAX_COUNTER: u64 = i64::MAX as u64;
+
+/// An HMAC-SHA-256 tag.
+pub type Tag = [u8; 32];
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A device's link secret, kept by value (no allocation), as the bytes of its text form.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct LinkSecret {
+    bytes: [u8; MAX_SECRET_BYTES],
+    len: u8,
+}
+
+impl core::fmt::Debug for LinkSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("LinkSecret(..)")
+    }
+}
+
+impl LinkSecret {
+    /// The secret from its text form (`pp_link_…`), or `None` when it does not look like one:
+    /// another prefix, shorter than [`MIN_SECRET_BYTES`], longer than [`MAX_SECRET_BYTES`], or a
+    /// character outside letters, digits, `-` and `_`.
+    pub const fn parse(text: &str) -> Option<LinkSecret> {
+        let text = text.as_bytes();
+        let prefix = SECRET_PREFIX.as_bytes();
+        if text.len() < MIN_SECRET_BYTES || text.len() > MAX_SECRET_BYTES {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_SECRET_BYTES];
+        let mut i = 0;
+        while i < text.len() {
+            let b = text[i];
+            if i < prefix.len() && b != prefix[i] {
+                return None;
+            }
+            if !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return None;
+            }
+            bytes[i] = b;
+            i += 1;
+        }
+        Some(LinkSecret { bytes, len: text.len() as u8 })
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// The secret's text form (to keep it in the device's settings).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.key()
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        HmacSha256::new_from_slice(self.key()).expect("HMAC takes any key length")
+    }
+
+    /// The MAC of a request.
+    pub fn request_tag(&self, method: &str, path: &str, counter: u64, body: &[u8]) -> Tag {
+        let mut mac = self.mac();
+        feed_request(&mut mac, method, path, counter, body);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// True when `tag` (raw bytes) is the MAC of this request (constant-time).
+    pub fn check_request(&self, method: &str, path: &str, counter: u64, body: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.mac();
+        feed_request(&mut mac, method, path, counter, body);
+        mac.verify_slice(tag).is_ok()
+    }
+
+    /// The MAC of an answer to the request whose MAC was `request`.
+    pub fn answer_tag(&self, request: &Tag, status: u16, counter: u64, body: &[u8]) -> Tag {
+        let mut mac = self.mac();
+        feed_answer(&mut mac, request, status, counter, body);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// True when `tag` (raw bytes) is the MAC of this answer (constant-time).
+    pub fn check_answer(&self, request: &Tag, status: u16, counter: u64, body: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.mac();
+        feed_answer(&mut mac, request, status, counter, body);
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+fn feed_request(mac: &mut HmacSha256, method: &str, path: &str, counter: u64, body: &[u8]) {
+    let mut digits = [0u8; 20];
+    mac.update(b"PP-REQ-1\n");
+    mac.update(method.as_bytes());
+    mac.update(b"\n");
+    mac.update(path.as_bytes());
+    mac.update(b"\n");
+    mac.update(decimal(counter, &mut digits));
+    mac.update(b"\n");
+    mac.update(body);
+}
+
+fn feed_answer(mac: &mut HmacSha256, request: &Tag, status: u16, counter: u64, body: &[u8]) {
+    mac.update(b"PP-ANS-1\n");
+    mac.update(request);
+    mac.update(&status.to_be_bytes());
+    mac.update(&counter.to_be_bytes());
+    mac.update(body);
+}
+
+/// `n` in decimal, written into `buf` (20 digits hold any `u64`).
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[at..]
+}
+
+/// A counter header's value: decimal digits only, 1 to [`MAX_COUNTER`].
+pub fn parse_counter(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || text.len() > 19 || !text.iter().all(u8::is_ascii_digit) || text[0] == b'0' {
+        return None;
+    }
+    let n = text.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    (n <= MAX_COUNTER).then_some(n)
+}
+
+/// A tag as 64 lower-case hex digits.
+pub fn to_hex(tag: &Tag) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in tag.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+    }
+    out
+}
+
+/// A tag from 64 hex digits (either case), or `None`.
+pub fn from_hex(text: &[u8]) -> Option<Tag> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut tag = [0u8; 32];
+    for (i, pair) in text.chunks_exact(2).enumerate() {
+        let high = (pair[0] as char).to_digit(16)?;
+        let low = (pair[1] as char).to_digit(16)?;
+        tag[i] = (high * 16 + low) as u8;
+    }
+    Some(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "pp_link_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
+
+    fn secret() -> LinkSecret {
+        LinkSecret::parse(SECRET).unwrap()
+    }
+
+    #[test]
+    fn a_request_checks_only_as_sent() {
+        let s = secret();
+        let tag = s.request_tag("POST", "/api/esp32/poll?wait=100&seq=3", 7, b"{}");
+        assert!(s.check_request("POST", "/api/esp32/poll?wait=100&seq=3", 7, b"{}", &tag));
+        assert!(!s.check_request("GET", "/api/esp32/poll?wait=100&seq=3", 7, b"{}", &tag));
+        assert!(!s.check_request("POST", "/api/esp32/poll?wait=100&seq=4", 7, b"{}", &tag));
+        assert!(!s.check_request("POST", "/api/esp32/poll?wait=100&seq=3", 8, b"{}", &tag));
+        assert!(!s.check_request("POST", "/api/esp32/poll?wait=100&seq=3", 7, b"{ }", &tag));
+        assert!(!s.check_request("POST", "/api/esp32/poll?wait=100&seq=3", 7, b"{}", &tag[..31]));
+        let other = LinkSecret::parse("pp_link_0123456789abcdefghijklmnopqrstuvwxyzABCDEFH").unwrap();
+        assert!(!other.check_request("POST", "/api/esp32/poll?wait=100&seq=3", 7, b"{}", &tag));
+    }
+
+    #[test]
+    fn an_answer_is_bound_to_its_request() {
+        let s = secret();
+        let first = s.request_tag("POST", "/p", 1, b"a");
+        let second = s.request_tag("POST", "/p", 2, b"a");
+        let tag = s.answer_tag(&first, 200, 1, b"{\"motor\":\"ON\"}");
+        assert!(s.check_answer(&first, 200, 1, b"{\"motor\":\"ON\"}", &tag));
+        assert!(!s.check_answer(&second, 200, 1, b"{\"motor\":\"ON\"}", &tag));
+        assert!(!s.check_answer(&first, 409, 1, b"{\"motor\":\"ON\"}", &tag));
+        assert!(!s.check_answer(&first, 200, 2, b"{\"motor\":\"ON\"}", &tag));
+        assert!(!s.check_answer(&first, 200, 1, b"{\"motor\":\"OF\"}", &tag));
+    }
+
+    #[test]
+    fn the_request_mac_is_hmac_sha256_of_the_documented_bytes() {
+        // Written out independently, so a change of the framing cannot go unnoticed.
+        let s = secret();
+        let mut mac = HmacSha256::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(b"PP-REQ-1\nPOST\n/api/esp32/rfid\n12345\n{\"uid\":\"04A1B2C3\"}");
+        let expected: Tag = mac.finalize().into_bytes().into();
+        assert_eq!(s.request_tag("POST", "/api/esp32/rfid", 12345, b"{\"uid\":\"04A1B2C3\"}"), expected);
+    }
+
+    #[test]
+    fn secrets_counters_and_hex_are_read_strictly() {
+        assert!(LinkSecret::parse("pp_dev_0123456789abcdefghijklmnopqrstuvwxyz").is_none());
+        assert!(LinkSecret::parse("pp_link_short").is_none());
+        assert!(LinkSecret::parse("pp_link_0123456789abcdef 123").is_none());
+        let mut long = [b'a'; MAX_SECRET_BYTES + 1];
+        long[..SECRET_PREFIX.len()].copy_from_slice(SECRET_PREFIX.as_bytes());
+        let text = |len: usize| core::str::from_utf8(&long[..len]).unwrap();
+        assert!(LinkSecret::parse(text(MAX_SECRET_BYTES + 1)).is_none());
+        assert!(LinkSecret::parse(text(MAX_SECRET_BYTES)).is_some());
+        assert!(LinkSecret::parse(text(MIN_SECRET_BYTES)).is_some());
+        assert!(LinkSecret::parse(text(MIN_SECRET_BYTES - 1)).is_none());
+        assert_eq!(parse_counter(b"1"), Some(1));
+        assert_eq!(parse_counter(b"9223372036854775807"), Some(MAX_COUNTER));
+        for bad in [&b""[..], b"0", b"01", b"-1", b"1 ", b"9223372036854775808", b"99999999999999999999", b"1e3"] {
+            assert_eq!(parse_counter(bad), None, "{bad:?}");
+        }
+        let mut buf = [0u8; 20];
+        assert_eq!(decimal(0, &mut buf), b"0");
+        assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
+        let tag = secret().request_tag("GET", "/", 1, b"");
+        assert_eq!(from_hex(&to_hex(&tag)), Some(tag));
+        let upper = to_hex(&tag).map(|b| b.to_ascii_uppercase());
+        assert_eq!(from_hex(&upper), Some(tag));
+        assert_eq!(from_hex(&to_hex(&tag)[..63]), None);
+        let mut bad = to_hex(&tag);
+        bad[10] = b'g';
+        assert_eq!(from_hex(&bad), None);
+    }
+}

@@ -1,0 +1,237 @@
+//! The authenticated device link against the real server on a real port: signed requests are
+//! answered signed, a counter is accepted once (also after a restart), a tampered request or a
+//! wrong secret is refused and changes nothing, a device that signs cannot fall back to its key
+//! alone, and a device from before the link still polls with its key. The device's half (forged,
+//! tampered and replayed answers are OFF) is `crates/controller/tests/link.rs`.
+
+mod common;
+
+use common::{PASSWORD, Site, spawn_app, start_server};
+use pumppilot_protocol::link::{self, LinkSecret};
+use reqwest::{StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+
+const REPORT: &[u8] = br#"{"loadShedding":false,"ready":true,"relay":false}"#;
+const SHEDDING: &[u8] = br#"{"loadShedding":true,"ready":true,"relay":false}"#;
+
+/// A device as the firmware is provisioned: its key and link secret.
+struct Board {
+    base: String,
+    key: String,
+    secret: LinkSecret,
+    http: reqwest::Client,
+}
+
+/// A request sent with headers that do not fit it: path, body, counter and MAC headers.
+type Tampered<'a> = (&'a str, &'a [u8], Option<String>, Option<String>);
+
+/// An answer with its status, the link's two headers and the body.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    fn code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The counter the answer names, when its MAC checks against the request sent with `tag`.
+    fn verified(&self, secret: &LinkSecret, tag: &link::Tag) -> Option<u64> {
+        let counter = link::parse_counter(self.headers.get(link::COUNTER_HEADER)?.as_bytes())?;
+        let mac = link::from_hex(self.headers.get(link::MAC_HEADER)?.as_bytes())?;
+        secret.check_answer(tag, self.status.as_u16(), counter, &self.body, &mac).then_some(counter)
+    }
+}
+
+impl Board {
+    async fn register(site: &Site, admin: &common::Client, name: &str) -> Board {
+        let created = admin.ok("/api/admin/devices", json!({"name": name})).await;
+        Board::from_created(site, &created)
+    }
+
+    fn from_created(site: &Site, created: &Value) -> Board {
+        let secret = created["linkSecret"].as_str().expect("a link secret, shown with the key");
+        assert!(secret.starts_with("pp_link_") && secret.len() == 51, "{secret}");
+        Board {
+            base: site.base.clone(),
+            key: created["deviceKey"].as_str().unwrap().to_owned(),
+            secret: LinkSecret::parse(secret).expect("the device can use it"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends `body` to `path`, with the counter and MAC headers given (raw), returns the answer.
+    async fn raw(&self, path: &str, body: &[u8], counter: Option<String>, mac: Option<String>) -> Answer {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(counter) = counter {
+            request = request.header(link::COUNTER_HEADER, counter);
+        }
+        if let Some(mac) = mac {
+            request = request.header(link::MAC_HEADER, mac);
+        }
+        let answer = request.send().await.expect("the server answers");
+        let (status, headers) = (answer.status(), answer.headers().clone());
+        Answer { status, headers, body: answer.bytes().await.unwrap().to_vec() }
+    }
+
+    /// A request signed with `counter` as the firmware signs it; returns the answer and the MAC sent.
+    async fn signed(&self, path: &str, counter: u64, body: &[u8]) -> (Answer, link::Tag) {
+        let tag = self.secret.request_tag("POST", path, counter, body);
+        let mac = String::from_utf8(link::to_hex(&tag).to_vec()).unwrap();
+        (self.raw(path, body, Some(counter.to_string()), Some(mac)).await, tag)
+    }
+
+    /// A signed poll that must be accepted: its answer is signed with the same counter.
+    async fn poll_ok(&self, counter: u64, body: &[u8]) -> Value {
+        let (answer, tag) = self.signed("/api/esp32/poll", counter, body).await;
+        assert_eq!(answer.status, StatusCode::OK, "counter {counter}: {}", answer.json());
+        assert_eq!(answer.verified(&self.secret, &tag), Some(counter), "the answer is signed for this request");
+        answer.json()
+    }
+}
+
+async fn device_view(admin: &common::Client) -> Value {
+    let (status, devices) = admin.get("/api/admin/devices").await;
+    assert_eq!(status, StatusCode::OK, "{devices}");
+    devices[0].clone()
+}
+
+#[tokio::test]
+async fn a_counter_is_accepted_once_and_every_answer_is_signed() {
+    let app = spawn_app().await;
+    let master = app.master().await;
+    master.ok("/api/master/admins", json!({"name": "Rahim", "username": "rahim", "password": PASSWORD})).await;
+    let admin = app.login("rahim", PASSWORD).await;
+    let board = Board::register(&app, &admin, "well").await;
+    assert_eq!(device_view(&admin).await["signedLink"], false);
+
+    let answer = board.poll_ok(1, REPORT).await;
+    assert_eq!(answer["motor"], "OFF");
+    assert_eq!(device_view(&admin).await["signedLink"], true, "the owner sees that it signs");
+
+    // The captured request, sent again byte for byte: refused, and the refusal is signed with the
+    // highest counter so far (a device that rebooted continues above it).
+    let (replayed, tag) = board.signed("/api/esp32/poll", 1, REPORT).await;
+    assert_eq!((replayed.status, replayed.code().as_str()), (StatusCode::CONFLICT, "STALE_COUNTER"));
+    assert_eq!(replayed.verified(&board.secret, &tag), Some(1));
+    // Out of order within the window is fine, each once.
+    board.poll_ok(5, REPORT).await;
+    board.poll_ok(3, REPORT).await;
+    let (again, tag) = board.signed("/api/esp32/poll", 3, REPORT).await;
+    assert_eq!(again.code(), "STALE_COUNTER");
+    assert_eq!(again.verified(&board.secret, &tag), Some(5));
+
+    // A card tap is signed the same way.
+    let (tap, tag) = board.signed("/api/esp32/rfid", 6, br#"{"uid":"04A1B2C3"}"#).await;
+    assert_eq!(tap.status, StatusCode::OK, "{}", tap.json());
+    assert_eq!((tap.json()["action"].as_str(), tap.verified(&board.secret, &tag)), (Some("DENIED"), Some(6)));
+    // A signed request the handler refuses gets a signed refusal too.
+    let (bad, tag) = board.signed("/api/esp32/poll", 7, b"{not json").await;
+    assert_eq!((bad.status, bad.verified(&board.secret, &tag)), (StatusCode::BAD_REQUEST, Some(7)));
+}
+
+#[tokio::test]
+async fn a_tampered_or_unsigned_request_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let master = app.master().await;
+    master.ok("/api/master/admins", json!({"name": "Rahim", "username": "rahim", "password": PASSWORD})).await;
+    let admin = app.login("rahim", PASSWORD).await;
+    let board = Board::register(&app, &admin, "well").await;
+    board.poll_ok(1, REPORT).await;
+    let seen = device_view(&admin).await;
+    assert_eq!(seen["loadShedding"], false);
+
+    // Signed for one body, sent with another ("grid down" put in by someone on the network).
+    let tag = board.secret.request_tag("POST", "/api/esp32/poll", 2, REPORT);
+    let mac = || Some(String::from_utf8(link::to_hex(&tag).to_vec()).unwrap());
+    let counter = || Some("2".to_owned());
+    let cases: [Tampered; 5] = [
+        ("/api/esp32/poll", SHEDDING, counter(), mac()),
+        ("/api/esp32/poll?wait=1000&seq=0", REPORT, counter(), mac()),
+        ("/api/esp32/poll", REPORT, Some("3".into()), mac()),
+        ("/api/esp32/poll", REPORT, counter(), None),
+        ("/api/esp32/poll", REPORT, Some("02".into()), mac()),
+    ];
+    for (path, body, counter, mac) in cases {
+        let answer = board.raw(path, body, counter.clone(), mac).await;
+        assert_eq!(
+            (answer.status, answer.code().as_str()),
+            (StatusCode::UNAUTHORIZED, "BAD_SIGNATURE"),
+            "{path} {counter:?}"
+        );
+        assert!(answer.headers.get(link::MAC_HEADER).is_none(), "nothing to sign for a request that does not check");
+    }
+    // Another device's secret (the other tenant's board) does not sign for this one.
+    let other = Board::register(&app, &admin, "spare").await;
+    let impostor = Board { key: board.key.clone(), ..other };
+    let (answer, _) = impostor.signed("/api/esp32/poll", 9, SHEDDING).await;
+    assert_eq!(answer.code(), "BAD_SIGNATURE");
+    // Nothing changed: the device still reads as it last truly reported, and counter 2 is unused.
+    let now = device_view(&admin).await;
+    assert_eq!(
+        (now["loadShedding"].clone(), now["lastSeenAt"].clone()),
+        (seen["loadShedding"].clone(), seen["lastSeenAt"].clone())
+    );
+    board.poll_ok(2, REPORT).await;
+
+    // The key alone no longer works for a device that signs.
+    let (status, body) = common::Client { token: Some(board.key.clone()), ..app.anonymous() }
+        .get("/api/esp32/poll?loadShedding=1&ready=1")
+        .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("SIGNATURE_REQUIRED")));
+    let unsigned = board.raw("/api/esp32/poll", SHEDDING, None, None).await;
+    assert_eq!(unsigned.code(), "SIGNATURE_REQUIRED");
+    assert_eq!(device_view(&admin).await["loadShedding"], false);
+}
+
+#[tokio::test]
+async fn a_device_from_before_the_link_polls_with_its_key_until_it_signs() {
+    let app = spawn_app().await;
+    let rahim = app.tenant("rahim", 0, 0).await;
+    // Never signed: its key alone works, as before.
+    rahim.device.poll(false, true).await;
+    assert_eq!(device_view(&rahim.admin).await["signedLink"], false);
+    // A new key brings a new secret; the old secret no longer checks.
+    let id = device_view(&rahim.admin).await["id"].as_str().unwrap().to_owned();
+    let first = rahim.admin.ok(&format!("/api/admin/devices/{id}/rotate-key"), json!({})).await;
+    let second = rahim.admin.ok(&format!("/api/admin/devices/{id}/rotate-key"), json!({})).await;
+    assert_ne!(first["linkSecret"], second["linkSecret"]);
+    let old = Board { key: second["deviceKey"].as_str().unwrap().to_owned(), ..Board::from_created(&app, &first) };
+    let (answer, _) = old.signed("/api/esp32/poll", 1, REPORT).await;
+    assert_eq!(answer.code(), "BAD_SIGNATURE");
+    Board::from_created(&app, &second).poll_ok(1, REPORT).await;
+}
+
+#[tokio::test]
+async fn a_replay_stays_refused_after_the_server_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = start_server(dir.path());
+    let site = Site { base };
+    let master = site.master().await;
+    master.ok("/api/master/admins", json!({"name": "Rahim", "username": "rahim", "password": PASSWORD})).await;
+    let admin = site.login("rahim", PASSWORD).await;
+    let board = Board::register(&site, &admin, "well").await;
+    board.poll_ok(41, REPORT).await;
+    server.terminate();
+
+    let (_server, base) = start_server(dir.path());
+    let site = Site { base };
+    let board = Board { base: site.base.clone(), ..board };
+    let (replayed, tag) = board.signed("/api/esp32/poll", 41, REPORT).await;
+    assert_eq!((replayed.status, replayed.code().as_str()), (StatusCode::CONFLICT, "STALE_COUNTER"));
+    assert_eq!(replayed.verified(&board.secret, &tag), Some(41));
+    // Still a device that signs: its key alone is refused after the restart too.
+    assert_eq!(board.raw("/api/esp32/poll", REPORT, None, None).await.code(), "SIGNATURE_REQUIRED");
+    board.poll_ok(42, REPORT).await;
+}

@@ -1,0 +1,269 @@
+//! Firmware updates over the air, server side, with the real binary on a real port: the signing
+//! key made, an image signed and published with `pumppilot firmware`; an unsigned, mis-signed,
+//! oversized or repeated upload refused; the poll answer names the image only for the devices
+//! its rollout includes (one tenant first, then a share); the device reads the signed description
+//! and downloads the image in ranges (resuming), every answer signed on its link, and the
+//! controller's own checks pass on what it got.
+
+mod common;
+
+use std::process::Command;
+
+use common::{PASSWORD, Site, start_server_with};
+use pumppilot_controller::{Offer, Stage, Update};
+use pumppilot_protocol::link::{self, LinkSecret};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn pumppilot(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_pumppilot")).args(args).envs(env.iter().copied()).output().unwrap();
+    assert!(out.status.success(), "pumppilot {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A registered device with its key and link secret, signing as the firmware does.
+struct Board {
+    base: String,
+    key: String,
+    secret: LinkSecret,
+    counter: std::cell::Cell<u64>,
+}
+
+impl Board {
+    async fn register(site: &Site, admin: &common::Client) -> Board {
+        let created = admin.ok("/api/admin/devices", json!({"name": "well"})).await;
+        Board {
+            base: site.base.clone(),
+            key: created["deviceKey"].as_str().unwrap().to_owned(),
+            secret: LinkSecret::parse(created["linkSecret"].as_str().unwrap()).unwrap(),
+            counter: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A signed request; returns the status, the body and the headers after checking the
+    /// answer's MAC (a test failure when it does not check).
+    async fn send(&self, method: &str, path: &str, body: &[u8], range: Option<&str>) -> (StatusCode, Vec<u8>) {
+        let counter = self.counter.get() + 1;
+        self.counter.set(counter);
+        let tag = self.secret.request_tag(method, path, counter, body);
+        let mut request = reqwest::Client::new()
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header(link::COUNTER_HEADER, counter)
+            .header(link::MAC_HEADER, String::from_utf8(link::to_hex(&tag).to_vec()).unwrap());
+        if method == "POST" {
+            request = request.header("content-type", "application/json").body(body.to_vec());
+        }
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        let answer = request.send().await.unwrap();
+        let (status, headers) = (answer.status(), answer.headers().clone());
+        let bytes = answer.bytes().await.unwrap().to_vec();
+        let mac = link::from_hex(headers[link::MAC_HEADER].as_bytes()).unwrap();
+        assert!(self.secret.check_answer(&tag, status.as_u16(), counter, &bytes, &mac), "{path}: a signed answer");
+        (status, bytes)
+    }
+
+    async fn poll(&self, fw: &str) -> Value {
+        let body = format!(r#"{{"loadShedding":false,"ready":true,"relay":false,"fw":"{fw}"}}"#);
+        let (status, answer) = self.send("POST", "/api/esp32/poll", body.as_bytes(), None).await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_slice(&answer).unwrap()
+    }
+}
+
+async fn upload(site: &Site, token: &str, query: &str, image: Vec<u8>) -> (StatusCode, Value) {
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/master/firmware{query}", site.base))
+        .bearer_auth(token)
+        .header("content-type", "application/octet-stream")
+        .body(image)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    (status, answer.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_signed_image_is_published_rolled_out_and_downloaded_in_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("firmware.key");
+    let public = pumppilot(&["firmware", "keygen", "--out", key.to_str().unwrap()], &[]);
+    assert_eq!(public.len(), 64, "{public}");
+    let image: Vec<u8> = (0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let image_path = dir.path().join("pump.bin");
+    std::fs::write(&image_path, &image).unwrap();
+    let signature = pumppilot(
+        &["firmware", "sign", "--key", key.to_str().unwrap(), "--version", "2.0.0", image_path.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(signature.len(), 128);
+
+    let (_server, base) = start_server_with(dir.path(), &[("PUMPPILOT_FIRMWARE_PUBLIC_KEY", &public)]);
+    let site = Site { base: base.clone() };
+    pumppilot(
+        &["firmware", "publish", "--server", &base, "--version", "2.0.0", image_path.to_str().unwrap()],
+        &[("PUMPPILOT_MASTER_PASSWORD", "master-password")],
+    );
+
+    // Refused uploads: unsigned, signed for another version, too large, the same version again,
+    // and from someone who is not the master.
+    let master = site.master().await;
+    let token = master.token.clone().unwrap();
+    let refused = [
+        ("?version=2.0.1".to_owned(), image.clone(), StatusCode::BAD_REQUEST),
+        (format!("?version=2.0.1&signature={signature}"), image.clone(), StatusCode::BAD_REQUEST),
+        (format!("?version=2.0.1&signature={signature}"), vec![0; 2 * 1024 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE),
+        (format!("?version=2.0.0&signature={signature}"), image.clone(), StatusCode::CONFLICT),
+    ];
+    for (query, body, status) in refused {
+        let (got, answer) = upload(&site, &token, &query, body).await;
+        assert_eq!(got, status, "{query}: {answer}");
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{answer}");
+    }
+    master.ok("/api/master/admins", json!({"name": "Rahim", "username": "rahim", "password": PASSWORD})).await;
+    master.ok("/api/master/admins", json!({"name": "Karim", "username": "karim", "password": PASSWORD})).await;
+    let rahim = site.login("rahim", PASSWORD).await;
+    let karim = site.login("karim", PASSWORD).await;
+    let (status, _) =
+        upload(&site, rahim.token.as_deref().unwrap(), &format!("?version=3.0.0&signature={signature}"), image.clone())
+            .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, releases) = master.get("/api/master/firmware").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(releases.as_array().unwrap().len(), 1, "{releases}");
+    assert_eq!((releases[0]["version"].as_str(), releases[0]["size"].as_u64()), (Some("2.0.0"), Some(40_000)));
+    assert_eq!(releases[0]["rolloutPercent"], 0);
+
+    // Meant for nobody yet; then for Rahim's pump first; then for everyone.
+    let well = Board::register(&site, &rahim).await;
+    let other = Board::register(&site, &karim).await;
+    assert!(well.poll("pumppilot-fw/1.0.0").await.get("update").is_none());
+    let rahim_id =
+        master.get("/api/master/admins").await.1.as_array().unwrap().iter().find(|a| a["username"] == "rahim").unwrap()
+            ["id"]
+            .clone();
+    let set = master
+        .request(
+            reqwest::Method::PUT,
+            "/api/master/firmware/2.0.0/rollout",
+            Some(json!({"percent": 0, "adminId": rahim_id})),
+        )
+        .await;
+    assert_eq!(set.0, StatusCode::OK, "{}", set.1);
+    assert_eq!(well.poll("pumppilot-fw/1.0.0").await["update"], "2.0.0");
+    let update_to = || async { rahim.get("/api/admin/devices").await.1[0]["updateTo"].clone() };
+    assert_eq!(update_to().await, "2.0.0", "the owner sees the update offered");
+    assert!(well.poll("pumppilot-fw/2.0.0").await.get("update").is_none(), "it runs it already");
+    assert_eq!(update_to().await, Value::Null, "and then that it runs it");
+    assert!(other.poll("pumppilot-fw/1.0.0").await.get("update").is_none(), "another tenant waits");
+    let missing =
+        master.request(reqwest::Method::PUT, "/api/master/firmware/9.9.9/rollout", Some(json!({"percent": 100}))).await;
+    assert_eq!(missing.0, StatusCode::NOT_FOUND);
+    let bad =
+        master.request(reqwest::Method::PUT, "/api/master/firmware/2.0.0/rollout", Some(json!({"percent": 101}))).await;
+    assert_eq!(bad.0, StatusCode::BAD_REQUEST);
+    master.request(reqwest::Method::PUT, "/api/master/firmware/2.0.0/rollout", Some(json!({"percent": 100}))).await;
+    assert_eq!(other.poll("pumppilot-fw/1.0.0").await["update"], "2.0.0");
+
+    // The device reads the signed description, checks it with the key built into it, and
+    // downloads in ranges; the third range is "dropped" and asked for again.
+    let (status, description) = well.send("GET", "/api/esp32/firmware/2.0.0/release", b"", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let description: Value = serde_json::from_slice(&description).unwrap();
+    let offer = Offer {
+        version: "2.0.0",
+        size: 40_000,
+        sha256: hex_array(description["sha256"].as_str().unwrap()),
+        signature: hex_array(description["signature"].as_str().unwrap()),
+    };
+    let public: [u8; 32] = hex_array(&public);
+    let mut update = Update::begin(&public, 1_900_000, &offer).expect("the description checks");
+    let mut slot = vec![0u8; 40_000];
+    let mut asked = 0;
+    while let Some((first, last)) = update.next_range(16 * 1024) {
+        asked += 1;
+        let range = format!("bytes={first}-{last}");
+        let (status, bytes) = well.send("GET", "/api/esp32/firmware/2.0.0", b"", Some(&range)).await;
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+        if asked == 3 {
+            continue; // the connection dropped: nothing taken, the same range is asked again
+        }
+        let at = update.received(first, &bytes).unwrap() as usize;
+        slot[at..at + bytes.len()].copy_from_slice(&bytes);
+    }
+    assert_eq!(update.finish(), Ok(()));
+    assert_eq!(update.stage(), Stage::Verified);
+    assert_eq!(slot, image);
+    assert_eq!(asked, 4, "three ranges of at most 16 KiB, one asked twice");
+    let (status, _) = well.send("GET", "/api/esp32/firmware/2.0.0", b"", Some("bytes=40000-")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "past the end");
+    let (status, _) = well.send("GET", "/api/esp32/firmware/9.9.9", b"", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_simulated_device_updates_itself_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("firmware.key");
+    let public = pumppilot(&["firmware", "keygen", "--out", key.to_str().unwrap()], &[]);
+    let image: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let image_path = dir.path().join("pump.bin");
+    std::fs::write(&image_path, &image).unwrap();
+    pumppilot(
+        &["firmware", "sign", "--key", key.to_str().unwrap(), "--version", "3.1.0", image_path.to_str().unwrap()],
+        &[],
+    );
+    let (_server, base) = start_server_with(dir.path(), &[("PUMPPILOT_FIRMWARE_PUBLIC_KEY", &public)]);
+    pumppilot(
+        &["firmware", "publish", "--server", &base, "--version", "3.1.0", image_path.to_str().unwrap()],
+        &[("PUMPPILOT_MASTER_PASSWORD", "master-password")],
+    );
+    let site = Site { base: base.clone() };
+    let master = site.master().await;
+    master.ok("/api/master/admins", json!({"name": "Rahim", "username": "rahim", "password": PASSWORD})).await;
+    let rahim = site.login("rahim", PASSWORD).await;
+    let created = rahim.ok("/api/admin/devices", json!({"name": "well"})).await;
+    let set =
+        master.request(reqwest::Method::PUT, "/api/master/firmware/3.1.0/rollout", Some(json!({"percent": 100}))).await;
+    assert_eq!(set.0, StatusCode::OK);
+
+    let credentials = format!("{}:{}", created["deviceKey"].as_str().unwrap(), created["linkSecret"].as_str().unwrap());
+    let mut spec = pumppilot_sim::DeviceSpec::with_credentials("well", &base, &credentials);
+    spec.firmware_key = Some(hex_array(&public));
+    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    spec.observer = Some(observer);
+    let device = pumppilot_sim::VirtualDevice::spawn(spec, pumppilot_sim::http_client(1));
+    let stages = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut stages = Vec::new();
+        while let Some((_, _, happening)) = seen.recv().await {
+            if let pumppilot_sim::Happening::Firmware { version, stage } = happening {
+                assert_eq!(version, "3.1.0");
+                let done =
+                    matches!(stage, pumppilot_sim::UpdateStage::Confirmed | pumppilot_sim::UpdateStage::Failed(_));
+                stages.push(stage);
+                if done {
+                    break;
+                }
+            }
+        }
+        stages
+    })
+    .await
+    .expect("the update finished within 30 s");
+    use pumppilot_sim::UpdateStage::*;
+    assert_eq!(stages, [Offered, Verified, Rebooted, Confirmed]);
+    // The owner sees the new version and no update left to do.
+    let devices = rahim.get("/api/admin/devices").await.1;
+    assert_eq!(devices[0]["firmware"], "pumppilot-sim/3.1.0", "{devices}");
+    assert_eq!(devices[0]["updateTo"], Value::Null);
+    let timeline = device.stop().await;
+    assert!(timeline.relay_changes().is_empty(), "the relay never closed:\n{timeline}");
+}
+
+fn hex_array<const N: usize>(text: &str) -> [u8; N] {
+    let bytes: Vec<u8> = (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect();
+    bytes.try_into().unwrap()
+}

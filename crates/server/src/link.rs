@@ -1,0 +1,150 @@
+//! The authenticated device link, server side (the device side and the MAC framing are
+//! `pumppilot_protocol::link`; the rules are in `docs/DEVICE.md`, "The authenticated link").
+//!
+//! - **The secret.** Each device's link secret is derived, not stored: HMAC-SHA-256 under the
+//!   server secret of the device's id and its key hash. A copy of the database alone reveals no
+//!   secret (as for the device keys), a new key gives a new secret, and retiring the device ends
+//!   both. It is shown once, with the key, when the device is registered or its key rotated.
+//! - **A signed request** (`X-PumpPilot-Counter`, `X-PumpPilot-Mac`) is checked here: a MAC that
+//!   does not check is `401 BAD_SIGNATURE`; then the store accepts the counter once
+//!   ([`pumppilot_store::Store::accept_device_counter`], shared by every server on the store and
+//!   kept across restarts), else `409 STALE_COUNTER` (signed, naming the highest counter
+//!   accepted, so a device that rebooted continues above it).
+//! - **Every answer** to a request whose MAC checked is signed, errors included.
+//! - **Migration.** A device that has never signed a request may still poll with its key alone
+//!   (devices in the field before this change); from its first signed request on, an unsigned one
+//!   is `401 SIGNATURE_REQUIRED`, so a captured key alone no longer works for it.
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{FromRequest, Request},
+    http::{HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use pumppilot_engine::{AdminId, DeviceId};
+use pumppilot_protocol::link::{self, LinkSecret, Tag};
+use pumppilot_store::CounterCheck;
+
+use crate::{
+    app::AppState,
+    error::{ApiError, RawBody},
+    keys::Keyring,
+};
+
+/// The link secret of a device with this key hash (`pp_link_` and 43 characters).
+pub fn secret_for(keyring: &Keyring, device: DeviceId, key_hash: &[u8; 32]) -> String {
+    let hex: String = key_hash.iter().map(|b| format!("{b:02x}")).collect();
+    let digest = keyring.hash(&format!("pumppilot-link-v1:{device}:{hex}"));
+    format!("{}{}", link::SECRET_PREFIX, URL_SAFE_NO_PAD.encode(digest))
+}
+
+/// How the answer to a signed request is signed.
+#[derive(Clone, Copy)]
+pub struct Signer {
+    secret: LinkSecret,
+    request: Tag,
+    counter: u64,
+}
+
+impl Signer {
+    /// Signs `response` (buffering its body, small for device routes) with the request's counter.
+    pub async fn seal(&self, response: Response) -> Response {
+        self.seal_with(response, self.counter).await
+    }
+
+    async fn seal_with(&self, response: Response, counter: u64) -> Response {
+        let (mut parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, crate::app::BODY_LIMIT).await else {
+            return ApiError::internal().into_response();
+        };
+        let tag = self.secret.answer_tag(&self.request, parts.status.as_u16(), counter, &bytes);
+        let headers = &mut parts.headers;
+        headers.insert(link::COUNTER_HEADER, HeaderValue::from(counter));
+        let hex = link::to_hex(&tag);
+        headers.insert(link::MAC_HEADER, HeaderValue::from_bytes(&hex).expect("hex digits are a header value"));
+        headers.remove(header::CONTENT_LENGTH);
+        Response::from_parts(parts, Body::from(bytes))
+    }
+}
+
+/// A device request: who sent it, its body, and how to sign the answer (`None`: an unsigned
+/// request of a device that has never signed one).
+pub struct DeviceLink {
+    pub device: DeviceId,
+    pub admin: AdminId,
+    pub body: Bytes,
+    pub signer: Option<Signer>,
+}
+
+impl DeviceLink {
+    /// The answer to send: `result` as a response, signed when the request was.
+    pub async fn answer(&self, result: impl IntoResponse) -> Response {
+        let response = result.into_response();
+        match &self.signer {
+            Some(signer) => signer.seal(response).await,
+            None => response,
+        }
+    }
+}
+
+fn refused(code: &'static str, message: &str) -> Response {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message).into_response()
+}
+
+impl FromRequest<AppState> for DeviceLink {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Self, Self::Rejection> {
+        let key = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthenticated().into_response())?;
+        let hash = app.keyring.hash(key.trim());
+        let known = app.device_keys.read().expect("device keys lock").get(&hash).copied();
+        let (device, admin) = known.ok_or_else(|| ApiError::unauthenticated().into_response())?;
+        let counter = req.headers().get(link::COUNTER_HEADER).map(|v| link::parse_counter(v.as_bytes()));
+        let tag = req.headers().get(link::MAC_HEADER).map(|v| link::from_hex(v.as_bytes()));
+        let method: Method = req.method().clone();
+        let path = req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        let RawBody(body) = RawBody::from_request(req, app).await.map_err(IntoResponse::into_response)?;
+        let (counter, tag) = match (counter, tag) {
+            (None, None) => {
+                if app.signed_devices.read().expect("signed devices lock").contains(&device) {
+                    return Err(refused(
+                        "SIGNATURE_REQUIRED",
+                        "this device signs its requests: an unsigned one is refused",
+                    ));
+                }
+                return Ok(DeviceLink { device, admin, body, signer: None });
+            }
+            (Some(Some(counter)), Some(Some(tag))) => (counter, tag),
+            _ => {
+                return Err(refused(
+                    "BAD_SIGNATURE",
+                    "x-pumppilot-counter (1 to 2^63-1) and x-pumppilot-mac (64 hex digits) go together",
+                ));
+            }
+        };
+        let secret = LinkSecret::parse(&secret_for(&app.keyring, device, &hash)).expect("a derived secret parses");
+        if !secret.check_request(method.as_str(), &path, counter, &body, &tag) {
+            return Err(refused("BAD_SIGNATURE", "the request's MAC does not check"));
+        }
+        let signer = Signer { secret, request: tag, counter };
+        match app.store.accept_device_counter(admin, device, counter).await {
+            Ok(CounterCheck::Accepted) => {}
+            Ok(CounterCheck::Refused { highest }) => {
+                let error = ApiError::conflict(
+                    "STALE_COUNTER",
+                    format!("counter {counter} was used already or is too old; continue above {highest}"),
+                );
+                return Err(signer.seal_with(error.into_response(), highest).await);
+            }
+            Err(err) => return Err(signer.seal(ApiError::from(err).into_response()).await),
+        }
+        app.signed_devices.write().expect("signed devices lock").insert(device);
+        Ok(DeviceLink { device, admin, body, signer: Some(signer) })
+    }
+}

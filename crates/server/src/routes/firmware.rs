@@ -1,0 +1,347 @@
+//! Firmware updates over the air, server side: the master publishes signed images and rolls each
+//! out (one tenant first, or a share of all devices); a poll answer names the image meant for the
+//! device (`update`); the device reads its signed description and downloads it in ranges (each
+//! answer signed on the authenticated link). The device's own checks and decisions are
+//! `pumppilot_controller::Update` (see docs/DEVICE.md, "Firmware updates").
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use pumppilot_engine::{AdminId, DeviceId};
+use pumppilot_protocol::firmware;
+use pumppilot_store::{FirmwareRelease, Rollout};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    app::{App, AppState},
+    auth::Master,
+    clock::rfc3339,
+    error::{ApiError, ApiJson, ApiPath, ApiQuery},
+    link::DeviceLink,
+    routes::openapi::{Body, Device, Missing, Refused, SignedIn},
+};
+
+/// Largest firmware image accepted (the ESP32-C3's OTA slots are 1.9 MiB in the usual 4 MiB table).
+pub const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
+/// Largest range a device gets in one answer.
+pub const MAX_CHUNK_BYTES: usize = 16 * 1024;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish, list))
+        .routes(routes!(set_rollout))
+        .routes(routes!(release))
+        .routes(routes!(download))
+}
+
+/// The releases, kept in memory for the poll path (loaded at start, updated by this server's
+/// publishing and rollouts), with the bytes of those devices download.
+#[derive(Default)]
+pub struct Releases {
+    list: RwLock<Vec<FirmwareRelease>>,
+    bytes: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+}
+
+impl Releases {
+    pub fn new(list: Vec<FirmwareRelease>) -> Self {
+        Releases { list: RwLock::new(list), bytes: Mutex::default() }
+    }
+
+    /// The newest release meant for this device, unless it runs it already (`running` is the
+    /// firmware it reports, `name/version` or `version`).
+    pub fn meant_for(&self, admin: AdminId, device: DeviceId, running: Option<&str>) -> Option<String> {
+        let list = self.list.read().expect("releases lock");
+        let newest = list.iter().find(|release| included(release.rollout, admin, device))?;
+        let running = running.map(|fw| fw.rsplit('/').next().unwrap_or(fw).trim());
+        (running != Some(newest.version.as_str())).then(|| newest.version.clone())
+    }
+
+    fn replace(&self, list: Vec<FirmwareRelease>) {
+        *self.list.write().expect("releases lock") = list;
+    }
+
+    async fn bytes(&self, app: &App, version: &str) -> Result<Option<Arc<Vec<u8>>>, ApiError> {
+        if let Some(bytes) = self.bytes.lock().expect("firmware bytes lock").get(version) {
+            return Ok(Some(Arc::clone(bytes)));
+        }
+        let Some(bytes) = app.store.firmware_bytes(version).await? else { return Ok(None) };
+        let bytes = Arc::new(bytes);
+        self.bytes.lock().expect("firmware bytes lock").insert(version.to_owned(), Arc::clone(&bytes));
+        Ok(Some(bytes))
+    }
+}
+
+/// Whether a rollout includes a device: every device of its tenant when it names one, else the
+/// devices whose id falls in the first `percent` of 100 buckets (a hash of the id, so the same
+/// devices stay in as the share grows).
+pub fn included(rollout: Rollout, admin: AdminId, device: DeviceId) -> bool {
+    match rollout.tenant {
+        Some(tenant) => tenant == admin,
+        None => {
+            let digest = Sha256::digest(device.to_string().as_bytes());
+            u16::from_be_bytes([digest[0], digest[1]]) % 100 < u16::from(rollout.percent)
+        }
+    }
+}
+
+/// A published firmware image.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseView {
+    pub version: String,
+    pub size: u32,
+    /// 64 hex digits.
+    pub sha256: String,
+    /// The Ed25519 signature, 128 hex digits.
+    pub signature: String,
+    pub published_at: String,
+    /// The share of all devices (0 to 100) it is meant for, unless `tenant` goes first.
+    pub rollout_percent: u8,
+    /// One tenant first: all of its devices (and only those).
+    pub rollout_tenant: Option<String>,
+}
+
+impl ReleaseView {
+    fn new(release: &FirmwareRelease) -> Self {
+        ReleaseView {
+            version: release.version.clone(),
+            size: release.size,
+            sha256: hex::encode(release.sha256),
+            signature: hex::encode(release.signature),
+            published_at: rfc3339(release.published_at),
+            rollout_percent: release.rollout.percent,
+            rollout_tenant: release.rollout.tenant.map(|t| t.to_string()),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PublishQuery {
+    /// 1 to 32 of letters, digits and `.-+_`.
+    version: String,
+    /// The Ed25519 signature `pumppilot firmware sign` made (128 hex digits).
+    signature: String,
+}
+
+/// The image as the body (any content type), at most [`MAX_IMAGE_BYTES`] (its own limit, above the
+/// API's 64 KiB); a larger one is 413.
+struct Image(Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Image {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        axum::body::to_bytes(req.into_body(), MAX_IMAGE_BYTES).await.map(Image).map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("a firmware image is at most {MAX_IMAGE_BYTES} bytes"),
+            )
+        })
+    }
+}
+
+/// Publishes a signed firmware image (the body); it is meant for no device until rolled out.
+#[utoipa::path(post, path = "/api/master/firmware", tag = "master", params(PublishQuery),
+    security(("bearer" = []), ("sessionCookie" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the image, at most 2 MiB"),
+    responses((status = 201, description = "The release", body = ReleaseView), SignedIn, Body, Refused))]
+async fn publish(
+    State(app): State<AppState>,
+    _: Master,
+    ApiQuery(q): ApiQuery<PublishQuery>,
+    Image(bytes): Image,
+) -> Result<(StatusCode, Json<ReleaseView>), ApiError> {
+    let Some(key) = app.settings.firmware_key else {
+        return Err(ApiError::conflict(
+            "NO_FIRMWARE_KEY",
+            "set PUMPPILOT_FIRMWARE_PUBLIC_KEY to the key images are signed for before publishing",
+        ));
+    };
+    if !firmware::valid_version(&q.version) {
+        return Err(ApiError::validation("version: 1 to 32 of letters, digits and .-+_"));
+    }
+    let signature = hex::decode(q.signature.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+        .ok_or_else(|| ApiError::validation("signature: the 128 hex digits `pumppilot firmware sign` wrote"))?;
+    if bytes.is_empty() {
+        return Err(ApiError::validation("the image is empty"));
+    }
+    let size = u32::try_from(bytes.len()).map_err(|_| ApiError::validation("the image is too large"))?;
+    let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+    firmware::verify(&key, &q.version, size, &sha256, &signature)
+        .map_err(|err| ApiError::validation(err.to_string()))?;
+    if app.firmware.list.read().expect("releases lock").iter().any(|r| r.version == q.version) {
+        return Err(ApiError::conflict("VERSION_EXISTS", format!("firmware {} is published already", q.version)));
+    }
+    let release = FirmwareRelease {
+        version: q.version,
+        size,
+        sha256,
+        signature,
+        published_at: app.now(),
+        rollout: Rollout::default(),
+    };
+    app.store.put_firmware(&release, &bytes).await?;
+    app.firmware.replace(app.store.firmware_releases().await?);
+    tracing::info!(version = %release.version, size, "firmware published");
+    Ok((StatusCode::CREATED, Json(ReleaseView::new(&release))))
+}
+
+/// Every published firmware image, newest first, with its rollout.
+#[utoipa::path(get, path = "/api/master/firmware", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The releases", body = [ReleaseView]), SignedIn))]
+async fn list(State(app): State<AppState>, _: Master) -> Result<Json<Vec<ReleaseView>>, ApiError> {
+    Ok(Json(app.store.firmware_releases().await?.iter().map(ReleaseView::new).collect()))
+}
+
+/// Which devices a release is meant for.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutBody {
+    /// 0 to 100: this share of all devices.
+    #[schema(minimum = 0, maximum = 100)]
+    percent: u8,
+    /// One tenant first: all of its devices and no other's (the percentage then does not count).
+    admin_id: Option<String>,
+}
+
+/// Sets which devices a release is meant for: one tenant first, or a share of all devices.
+#[utoipa::path(put, path = "/api/master/firmware/{version}/rollout", tag = "master", params(("version" = String, Path)),
+    security(("bearer" = []), ("sessionCookie" = [])), request_body = RolloutBody,
+    responses((status = 200, description = "The release", body = ReleaseView), SignedIn, Body, Missing))]
+async fn set_rollout(
+    State(app): State<AppState>,
+    _: Master,
+    ApiPath(version): ApiPath<String>,
+    ApiJson(body): ApiJson<RolloutBody>,
+) -> Result<Json<ReleaseView>, ApiError> {
+    if body.percent > 100 {
+        return Err(ApiError::validation("percent: 0 to 100"));
+    }
+    let tenant = match body.admin_id.as_deref() {
+        None => None,
+        Some(text) => {
+            let admin: AdminId = text.parse().map_err(|_| ApiError::validation("adminId: not an admin"))?;
+            if !app.store.tenant_ids().await?.contains(&admin) {
+                return Err(ApiError::validation("adminId: not an admin"));
+            }
+            Some(admin)
+        }
+    };
+    app.store.set_firmware_rollout(&version, Rollout { percent: body.percent, tenant }).await.map_err(
+        |err| match err {
+            pumppilot_store::StoreError::NotFound => ApiError::not_found("firmware version"),
+            other => ApiError::from(other),
+        },
+    )?;
+    let list = app.store.firmware_releases().await?;
+    let release = list.iter().find(|r| r.version == version).map(ReleaseView::new).ok_or_else(ApiError::internal)?;
+    app.firmware.replace(list);
+    tracing::info!(%version, percent = body.percent, tenant = ?tenant, "firmware rollout set");
+    Ok(Json(release))
+}
+
+/// The signed description of an image, for a device to check before downloading it.
+#[utoipa::path(get, path = "/api/esp32/firmware/{version}/release", tag = "device", params(("version" = String, Path)),
+    security(("deviceKey" = [])),
+    responses((status = 200, description = "`{version, size, sha256, signature, …}`", body = ReleaseView), Device, Missing))]
+async fn release(State(app): State<AppState>, ApiPath(version): ApiPath<String>, link: DeviceLink) -> Response {
+    let found = app.firmware.list.read().expect("releases lock").iter().find(|r| r.version == version).cloned();
+    let result = found.map(|r| Json(ReleaseView::new(&r))).ok_or_else(|| ApiError::not_found("firmware version"));
+    link.answer(result).await
+}
+
+/// Parses `bytes=first-last` or `bytes=first-` against an image of `size` bytes; `None` for a
+/// range this server does not serve (several ranges, a suffix range, past the end).
+fn byte_range(value: &str, size: usize) -> Option<(usize, usize)> {
+    let (first, last) = value.trim().strip_prefix("bytes=")?.split_once('-')?;
+    let first: usize = first.parse().ok()?;
+    let last: usize = if last.is_empty() { size.checked_sub(1)? } else { last.parse().ok()? };
+    (first <= last && first < size).then_some((first, last.min(size - 1)))
+}
+
+/// Part of an image: `Range: bytes=first-last` (206, at most 16 KiB), or from the start without
+/// one (200, the first 16 KiB, with `Content-Range` saying how much there is). A dropped
+/// download resumes with the next range.
+#[utoipa::path(get, path = "/api/esp32/firmware/{version}", tag = "device", params(("version" = String, Path)),
+    security(("deviceKey" = [])),
+    responses((status = 206, description = "the bytes asked for", content_type = "application/octet-stream", body = Vec<u8>),
+        Device, Body, Missing))]
+async fn download(
+    State(app): State<AppState>,
+    ApiPath(version): ApiPath<String>,
+    headers: axum::http::HeaderMap,
+    link: DeviceLink,
+) -> Response {
+    let result = async {
+        let bytes = app.firmware.bytes(&app, &version).await?.ok_or_else(|| ApiError::not_found("firmware version"))?;
+        let size = bytes.len();
+        let range = match headers.get(header::RANGE) {
+            None => (0, size.min(MAX_CHUNK_BYTES).saturating_sub(1)),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|v| byte_range(v, size))
+                .ok_or_else(|| ApiError::validation(format!("range: bytes=first-last within 0-{}", size - 1)))?,
+        };
+        let (first, last) = (range.0, range.1.min(range.0 + MAX_CHUNK_BYTES - 1));
+        let mut response = (StatusCode::PARTIAL_CONTENT, bytes[first..=last].to_vec()).into_response();
+        let content_range = format!("bytes {first}-{last}/{size}");
+        response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&content_range).expect("ascii"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        Ok::<_, ApiError>(response)
+    }
+    .await;
+    link.answer(result).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_read_strictly() {
+        assert_eq!(byte_range("bytes=0-99", 1000), Some((0, 99)));
+        assert_eq!(byte_range("bytes=900-", 1000), Some((900, 999)));
+        assert_eq!(byte_range("bytes=900-5000", 1000), Some((900, 999)));
+        for bad in ["bytes=1000-", "bytes=5-4", "bytes=-100", "items=0-1", "bytes=0-1,5-6", "bytes=a-b", ""] {
+            assert_eq!(byte_range(bad, 1000), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_share_keeps_the_same_devices_as_it_grows_and_a_tenant_goes_alone() {
+        let devices: Vec<DeviceId> = (0..1000).map(|_| DeviceId::new()).collect();
+        let admin = AdminId(pumppilot_engine::UserId::new());
+        let share =
+            |percent| devices.iter().filter(|d| included(Rollout { percent, tenant: None }, admin, **d)).count();
+        assert_eq!((share(0), share(100)), (0, 1000));
+        let ten = share(10);
+        assert!((50..=150).contains(&ten), "{ten} of 1000 at 10%");
+        for d in &devices {
+            if included(Rollout { percent: 10, tenant: None }, admin, *d) {
+                assert!(included(Rollout { percent: 50, tenant: None }, admin, *d));
+            }
+        }
+        let first = Rollout { percent: 100, tenant: Some(admin) };
+        assert!(
+            included(first, admin, devices[0])
+                && !included(first, AdminId(pumppilot_engine::UserId::new()), devices[0])
+        );
+    }
+}

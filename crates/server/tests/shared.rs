@@ -1,0 +1,162 @@
+//! Two servers' runtimes on one MongoDB (SecantusDB, started by the test) and one manual clock: a
+//! device that polls only server B keeps its lease on server A (B's flushed polls reach A), and
+//! when the device falls silent, the timer of the one that owns the tenant holds its run
+//! DEVICE_OFFLINE at the lease's moment but only after the take-over grace, once across both.
+//!
+//! The clock is fake; only the change feed between the two runs on real time, so the test waits
+//! for what A has heard with generous limits, never a fixed sleep.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use pumppilot_engine::{
+    AdminId, Credit, DeviceId, DevicePoll, EntryId, EntryStatus, Event, HoldReason, LedgerKind, Timestamp, UserId,
+};
+use pumppilot_server::{
+    clock::{Clock, ManualClock},
+    runtime::{Extras, LEASE_TAKEOVER_GRACE, Runtime, TIMER_TAKEOVER},
+};
+use pumppilot_store::{Account, Device, Role, Store, Telemetry};
+use pumppilot_store_mongodb::testing;
+
+const LEASE_MS: u32 = 10_000;
+
+fn account(id: UserId, admin: AdminId, role: Role, now: Timestamp) -> Account {
+    Account {
+        id,
+        username: id.to_string(),
+        name: "someone".into(),
+        role,
+        admin_id: Some(admin),
+        password_hash: String::new(),
+        suspended: false,
+        created_at: now,
+    }
+}
+
+/// Waits, on real time, until `done` holds (at most 20 s).
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < Duration::from_secs(20), "{what}: not within 20 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn poll(runtime: &Runtime, admin: AdminId, device: DeviceId, now: Timestamp) {
+    let poll = DevicePoll {
+        device,
+        load_shedding: false,
+        ready: true,
+        relay: false,
+        feedback: None,
+        reset: None,
+        relay_off: None,
+    };
+    let telemetry = Telemetry {
+        device_id: device,
+        admin_id: admin,
+        last_seen_at: now,
+        load_shedding: false,
+        ready: true,
+        relay: false,
+        firmware: None,
+        uptime_ms: None,
+        rssi: None,
+        last_reset: None,
+        last_reset_at: None,
+        reader: None,
+        feedback: None,
+    };
+    runtime.poll(admin, poll, telemetry).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_by_the_timers_owner() {
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let (admin, farmer, device) = (AdminId(UserId::new()), UserId::new(), DeviceId::new());
+    store.create_account(&account(admin.0, admin, Role::Admin, clock.now())).await.unwrap();
+    store.create_account(&account(farmer, admin, Role::User, clock.now())).await.unwrap();
+    let key_hash = vec![7; 32];
+    let pump =
+        Device { id: device, admin_id: admin, name: "pump".into(), key_hash, created_at: clock.now(), telemetry: None };
+    store.create_device(&pump).await.unwrap();
+    let a = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
+    let b = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    assert!(a.is_shared() && b.is_shared());
+    until("both feeds live", || async { a.is_fresh() && b.is_fresh() }).await;
+
+    // On A: minutes and a Start. The device polls only B.
+    let credit = Credit {
+        user: farmer,
+        seconds: 600,
+        kind: LedgerKind::Recharge,
+        actor: admin.0,
+        note: String::new(),
+        request_id: None,
+    };
+    a.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    let start = Event::Start { user: farmer, requested_minutes: None, entry_id: EntryId::new() };
+    a.apply(admin, start, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    until("B hears of the Start", || async { b.read(admin, |t, _| t.active.is_some()).await.unwrap() }).await;
+    let told_on = clock.now();
+    poll(&b, admin, device, told_on).await;
+
+    // For three leases the device polls B every 4 s; A never hears a poll itself.
+    let mut last_poll = clock.now();
+    for _ in 0..8 {
+        clock.advance(Duration::from_secs(4));
+        last_poll = clock.now();
+        poll(&b, admin, device, last_poll).await;
+        b.flush_telemetry().await;
+        until("A hears of B's poll", || async {
+            a.read(admin, |t, _| t.device.last_poll_at).await.unwrap() == Some(last_poll)
+        })
+        .await;
+        let (status, hold) =
+            a.read(admin, |t, _| t.active.as_ref().map(|e| (e.status, e.hold_reason))).await.unwrap().expect("the run");
+        assert_eq!((status, hold), (EntryStatus::Running, None), "the lease counts the polls made at B");
+    }
+
+    // The device falls silent. Its lease ends at `lease_end`; both timers wait the grace longer.
+    let lease_end = last_poll + i64::from(LEASE_MS);
+    let grace = i64::try_from(LEASE_TAKEOVER_GRACE.as_millis()).unwrap();
+    let version = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().version;
+    until("each knows the other alive", || async { a.owns_timer(admin) != b.owns_timer(admin) }).await;
+    let retries = a.retries() + b.retries();
+    until("both timers wait for the lease's end and the grace", || async {
+        clock.waits().iter().filter(|at| **at == lease_end + grace).count() >= 2
+    })
+    .await;
+    clock.advance(Duration::from_millis(u64::try_from((lease_end + grace - 1) - clock.now()).unwrap()));
+    let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
+    assert_eq!(stored.version, version, "nothing is held before the grace has passed");
+    clock.advance(Duration::from_millis(1));
+    until("the run held DEVICE_OFFLINE in the store", || async {
+        let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
+        stored.active.as_ref().is_some_and(|e| e.hold_reason == Some(HoldReason::DeviceOffline))
+    })
+    .await;
+    until("both servers know the hold", || async {
+        let held = |t: &pumppilot_engine::Tenant, _| t.active.as_ref().and_then(|e| e.hold_reason);
+        a.read(admin, held).await.unwrap() == Some(HoldReason::DeviceOffline)
+            && b.read(admin, held).await.unwrap() == Some(HoldReason::DeviceOffline)
+    })
+    .await;
+    let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
+    assert_eq!(stored.version, version + 1, "one commit held the run");
+    assert_eq!(a.retries() + b.retries(), retries, "the timer's owner fired; the other did not even try");
+    let takeover = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap();
+    assert!(
+        clock.waits().contains(&(lease_end + grace + takeover)),
+        "the other server's timer put the deadline off by the take-over time: {:?}",
+        clock.waits()
+    );
+    let entry = stored.active.expect("the run");
+    assert_eq!(entry.running_ms, lease_end - told_on, "charged from the ON to the lease's very moment");
+}

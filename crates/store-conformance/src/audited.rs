@@ -1,0 +1,147 @@
+//! A write of an owner or the master and its audit entry: both or neither.
+
+use pumppilot_engine::{AdminId, DeviceId, RequestId, UserId};
+use pumppilot_store::{
+    AuditEntry, AuditedWrite, Card, Decision, Device, MinuteRequest, RequestStatus, Role, Store, StoreError,
+};
+
+use crate::support::{assert_err, at, tenancy, user_account};
+
+fn entry(admin: AdminId, action: &str, target: String, seconds: i64) -> AuditEntry {
+    AuditEntry {
+        admin_id: Some(admin),
+        at: at(seconds),
+        actor_id: Some(admin.0),
+        action: action.to_owned(),
+        target_id: Some(target),
+        detail: String::new(),
+    }
+}
+
+async fn actions(store: &dyn Store, admin: AdminId) -> Vec<String> {
+    store.audit(Some(admin), 100).await.unwrap().into_iter().rev().map(|e| e.action).collect()
+}
+
+/// An account, a device, a rejection, a key rotation, a card bound and unbound each land with
+/// their audit entry in one write; a write the store refuses (a taken username, a user of no
+/// tenant, a device id used twice, a request decided already, an unknown device, a card for a
+/// stranger, a card not bound) leaves no audit entry behind.
+pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let admin = rahim.admin;
+
+    let karim = user_account(admin, "karim", at(1));
+    let create = AuditedWrite::CreateAccount(karim.clone());
+    store.write_audited(&create, &entry(admin, "user.create", karim.id.to_string(), 1)).await.expect("create");
+    assert_eq!(store.account(karim.id).await.unwrap(), Some(karim.clone()));
+    let twin = user_account(admin, "karim", at(2));
+    assert_err!(
+        store
+            .write_audited(
+                &AuditedWrite::CreateAccount(twin.clone()),
+                &entry(admin, "twin.create", twin.id.to_string(), 2)
+            )
+            .await,
+        StoreError::UsernameTaken
+    );
+    let stray = user_account(AdminId(UserId::new()), "stray", at(2));
+    assert!(
+        store
+            .write_audited(
+                &AuditedWrite::CreateAccount(stray.clone()),
+                &entry(admin, "stray.create", stray.id.to_string(), 2)
+            )
+            .await
+            .is_err(),
+        "a user of no tenant"
+    );
+    assert_eq!(store.account(stray.id).await.unwrap(), None);
+
+    let pump = Device {
+        id: DeviceId::new(),
+        admin_id: admin,
+        name: "pump".into(),
+        key_hash: vec![7; 32],
+        created_at: at(3),
+        telemetry: None,
+    };
+    store
+        .write_audited(
+            &AuditedWrite::CreateDevice(pump.clone()),
+            &entry(admin, "device.register", pump.id.to_string(), 3),
+        )
+        .await
+        .expect("device");
+    assert_eq!(store.devices(Some(admin)).await.unwrap().len(), 1);
+    let again = AuditedWrite::CreateDevice(Device { key_hash: vec![8; 32], ..pump.clone() });
+    assert!(store.write_audited(&again, &entry(admin, "again.register", pump.id.to_string(), 4)).await.is_err());
+
+    let asked = MinuteRequest {
+        id: RequestId::new(),
+        user_id: rahim.users[0],
+        admin_id: admin,
+        minutes: 10,
+        note: String::new(),
+        status: RequestStatus::Pending,
+        created_at: at(5),
+        decided_at: None,
+        decided_by: None,
+    };
+    store.create_minute_request(&asked).await.unwrap();
+    let reject = Decision {
+        request_id: asked.id,
+        admin_id: admin,
+        status: RequestStatus::Rejected,
+        decided_by: admin.0,
+        at: at(6),
+    };
+    store
+        .write_audited(&AuditedWrite::Decide(reject.clone()), &entry(admin, "request.reject", asked.id.to_string(), 6))
+        .await
+        .expect("reject");
+    assert_eq!(store.minute_request(asked.id).await.unwrap().map(|r| r.status), Some(RequestStatus::Rejected));
+    assert_err!(
+        store
+            .write_audited(&AuditedWrite::Decide(reject), &entry(admin, "again.reject", asked.id.to_string(), 7))
+            .await,
+        StoreError::AlreadyDecided
+    );
+
+    let rotate = |device, key_hash: Vec<u8>| AuditedWrite::SetDeviceKey { admin, device, key_hash };
+    store
+        .write_audited(&rotate(pump.id, vec![9; 32]), &entry(admin, "device.rotate-key", pump.id.to_string(), 8))
+        .await
+        .expect("rotate");
+    assert_eq!(store.devices(Some(admin)).await.unwrap()[0].key_hash, vec![9; 32]);
+    assert_err!(
+        store
+            .write_audited(&rotate(DeviceId::new(), vec![1; 32]), &entry(admin, "nowhere.rotate-key", String::new(), 8))
+            .await,
+        StoreError::NotFound
+    );
+
+    let card = Card { admin_id: admin, uid: "04A1B2C3".into(), user_id: karim.id, bound_at: at(9) };
+    store
+        .write_audited(&AuditedWrite::BindCard(card.clone()), &entry(admin, "card.bind", karim.id.to_string(), 9))
+        .await
+        .expect("bind");
+    assert_eq!(store.card(admin, "04A1B2C3").await.unwrap(), Some(card.clone()));
+    let stranger = Card { user_id: UserId::new(), uid: "04FFFFFF".into(), ..card.clone() };
+    assert_err!(
+        store.write_audited(&AuditedWrite::BindCard(stranger), &entry(admin, "stranger.bind", String::new(), 9)).await,
+        StoreError::NotFound
+    );
+    let unbind = AuditedWrite::UnbindCard { admin, uid: card.uid.clone() };
+    store.write_audited(&unbind, &entry(admin, "card.unbind", card.uid.clone(), 10)).await.expect("unbind");
+    assert_eq!(store.card(admin, "04A1B2C3").await.unwrap(), None);
+    assert_err!(
+        store.write_audited(&unbind, &entry(admin, "again.unbind", card.uid.clone(), 11)).await,
+        StoreError::NotFound
+    );
+
+    assert_eq!(
+        actions(store, admin).await,
+        ["user.create", "device.register", "request.reject", "device.rotate-key", "card.bind", "card.unbind"]
+    );
+    assert_eq!(store.accounts(Role::User, Some(admin)).await.unwrap().len(), 2);
+}

@@ -1,0 +1,159 @@
+//! Updates over the air: moves bytes between the server, the controller's `Update` (which checks
+//! the signature, the size and the SHA-256, and says what to download next) and the inactive OTA
+//! slot; the controller says when (`may_update`: never while the relay is ON) and whether a new
+//! image is confirmed (`BootCheck`). The ESP-IDF bootloader boots the slot `otadata` names and
+//! rolls back an image left unconfirmed (state `New`/`PendingVerify` at the next boot).
+
+use embassy_net::Stack;
+use embassy_sync::{blocking_mutex::raw::CriticalSectionRawMutex, signal::Signal};
+use embassy_time::{Duration, Timer};
+use esp_bootloader_esp_idf::{
+    ota::OtaImageState,
+    ota_updater::OtaUpdater,
+    partitions::{FlashStorage, PARTITION_TABLE_MAX_LEN},
+};
+use esp_hal::peripherals::FLASH;
+use esp_println::println;
+use pumppilot_controller::{BootCheck, BootVerdict, Stage, Update, protocol::json};
+use static_cell::StaticCell;
+
+use crate::{
+    config::{self, Server},
+    net::{Http, Posted, Tcp},
+    now, with_controller,
+};
+
+/// The version a poll answer offered (`update`), for the update task.
+static OFFER: Signal<CriticalSectionRawMutex, heapless::String<32>> = Signal::new();
+
+/// Bytes asked for per request (the server sends at most 16 KiB; the receive buffer holds them
+/// beside the headers).
+const CHUNK: u32 = 8 * 1024;
+/// Flash is erased in sectors of this size before it is written.
+const SECTOR: u32 = 4096;
+/// How long a request of the update may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Called by the poll task with every usable answer's `update`.
+pub fn offer(version: &str) {
+    let mut text = heapless::String::new();
+    if text.push_str(version).is_ok() {
+        OFFER.signal(text);
+    }
+}
+
+/// Waits until the controller allows an update step (the relay open).
+async fn relay_open() {
+    while !with_controller(|controller| controller.may_update(now())) {
+        Timer::after(Duration::from_millis(500)).await;
+    }
+}
+
+#[embassy_executor::task]
+pub async fn ota_task(stack: Stack<'static>, server: &'static Server, flash: FLASH<'static>) {
+    static STATE: StaticCell<embassy_net::tcp::client::TcpClientState<1, 1024, 1024>> = StaticCell::new();
+    static CLIENT: StaticCell<Tcp> = StaticCell::new();
+    let mut storage = FlashStorage::new(flash);
+    let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
+    let Ok(mut ota) = OtaUpdater::new(&mut storage, &mut table) else {
+        println!("OTA: no otadata or fewer than two OTA slots in the partition table; updates off");
+        return;
+    };
+    // 1. A new image confirms itself with a usable answer, or rolls back.
+    if matches!(ota.current_ota_state(), Ok(OtaImageState::New | OtaImageState::PendingVerify)) {
+        println!("OTA: new image, waiting for a usable answer to confirm it");
+        loop {
+            match with_controller(|controller| BootCheck::DEFAULT.verdict(controller, now())) {
+                BootVerdict::Valid => {
+                    let marked = ota.set_current_ota_state(OtaImageState::Valid);
+                    println!("OTA: image confirmed ({marked:?})");
+                    break;
+                }
+                BootVerdict::RollBack => {
+                    relay_open().await;
+                    let _ = ota.set_current_ota_state(OtaImageState::Invalid);
+                    println!("OTA: no usable answer in time; back to the previous image");
+                    esp_hal::system::software_reset();
+                }
+                BootVerdict::Wait => Timer::after(Duration::from_secs(1)).await,
+            }
+        }
+    }
+    let Some(key) = config::FIRMWARE_KEY else {
+        println!("OTA: no PUMPPILOT_FIRMWARE_PUBLIC_KEY built in; updates off");
+        return;
+    };
+    let tcp = CLIENT.init(Tcp::new(stack, STATE.init(embassy_net::tcp::client::TcpClientState::new())));
+    let mut http = Http::new(stack, tcp, server);
+    let mut rx = [0u8; 1024 + CHUNK as usize];
+    loop {
+        let version = OFFER.wait().await;
+        // 2. The signed description, checked with the key built into this image.
+        let mut path: heapless::String<96> = heapless::String::new();
+        let _ = core::fmt::Write::write_fmt(&mut path, format_args!("/api/esp32/firmware/{version}/release"));
+        relay_open().await;
+        let signature = with_controller(|controller| controller.sign("GET", &path, b""));
+        let mut update = match http.get(&path, signature, None, &mut rx, TIMEOUT).await {
+            Posted::Answer(status, headers, body) => {
+                let accepted = with_controller(|controller| controller.accept(signature, &headers.reply(status, body)));
+                match json::decode_release(body).filter(|release| accepted && release.version == version.as_str()) {
+                    Some(offer) => match Update::begin(&key, config::OTA_SLOT_BYTES, &offer) {
+                        Ok(update) => update,
+                        Err(err) => {
+                            println!("OTA: {version} refused: {err:?}");
+                            continue;
+                        }
+                    },
+                    None => continue,
+                }
+            }
+            Posted::Failed => continue,
+        };
+        println!("OTA: downloading {version}");
+        // 3. Range by range into the inactive slot, only while the relay is open.
+        path.clear();
+        let _ = core::fmt::Write::write_fmt(&mut path, format_args!("/api/esp32/firmware/{version}"));
+        let mut failures = 0;
+        while let Some((first, last)) = update.next_range(CHUNK) {
+            relay_open().await;
+            let signature = with_controller(|controller| controller.sign("GET", &path, b""));
+            let Posted::Answer(status, headers, body) =
+                http.get(&path, signature, Some((first, last)), &mut rx, TIMEOUT).await
+            else {
+                failures += 1;
+                if failures > 20 {
+                    break;
+                }
+                Timer::after(Duration::from_secs(2)).await;
+                continue; // resumes with the same range
+            };
+            if !with_controller(|controller| controller.accept(signature, &headers.reply(status, body))) {
+                failures += 1;
+                continue;
+            }
+            let Ok(at) = update.received(first, body) else { break };
+            let Ok((mut slot, _)) = ota.next_partition() else { break };
+            // Erase the sectors this range starts (a sector is erased once, when the download reaches it).
+            let erase_from = at.div_ceil(SECTOR) * SECTOR;
+            let erase_to = (at + body.len() as u32).div_ceil(SECTOR) * SECTOR;
+            if erase_to > erase_from && slot.erase(erase_from, erase_to).is_err() {
+                break;
+            }
+            if slot.write(at, body).is_err() {
+                break;
+            }
+        }
+        // 4. Only an image that passed every check becomes the boot slot, with the relay open.
+        if update.next_range(CHUNK).is_some() || update.finish().is_err() || update.stage() != Stage::Verified {
+            println!("OTA: {version} not installed ({:?})", update.stage());
+            continue;
+        }
+        relay_open().await;
+        if ota.activate_next_partition().is_ok() && ota.set_current_ota_state(OtaImageState::New).is_ok() {
+            println!("OTA: {version} installed; restarting into it");
+            Timer::after(Duration::from_millis(200)).await;
+            esp_hal::system::software_reset();
+        }
+        println!("OTA: could not switch the boot slot");
+    }
+}
