@@ -302,7 +302,7 @@ describe('roles', () => {
   test('a farmer gets farmer tabs and no admin screen', async () => {
     const { server } = farmer();
     await screen.findByText('IDLE');
-    for (const id of ['home', 'queue', 'wallet', 'request', 'history']) expect(screen.getByTestId(`tab-${id}`)).toBeTruthy();
+    for (const id of ['home', 'queue', 'wallet', 'request', 'history', 'alerts']) expect(screen.getByTestId(`tab-${id}`)).toBeTruthy();
     for (const id of ['pump', 'admin-queue', 'users', 'requests', 'admins']) expect(screen.queryByTestId(`tab-${id}`)).toBeNull();
     expect(server.calls.some((c) => c.path.startsWith('/api/admin') || c.path.startsWith('/api/master'))).toBe(false);
   });

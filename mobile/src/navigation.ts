@@ -9,6 +9,7 @@ import { PumpScreen } from './screens/admin/PumpScreen';
 import { RequestsScreen } from './screens/admin/RequestsScreen';
 import { UsersScreen } from './screens/admin/UsersScreen';
 import { AdminsScreen } from './screens/master/AdminsScreen';
+import { NotificationsScreen } from './screens/NotificationsScreen';
 import { HistoryScreen } from './screens/user/HistoryScreen';
 import { HomeScreen } from './screens/user/HomeScreen';
 import { QueueScreen } from './screens/user/QueueScreen';
@@ -27,6 +28,7 @@ const USER_TABS: Tab[] = [
   { id: 'wallet', label: (t) => t.tabWallet, Screen: WalletScreen },
   { id: 'request', label: (t) => t.tabRequest, Screen: RequestScreen },
   { id: 'history', label: (t) => t.tabHistory, Screen: HistoryScreen },
+  { id: 'alerts', label: (t) => t.tabAlerts, Screen: NotificationsScreen },
 ];
 
 const ADMIN_TABS: Tab[] = [
@@ -34,6 +36,7 @@ const ADMIN_TABS: Tab[] = [
   { id: 'admin-queue', label: (t) => t.tabQueue, Screen: AdminQueueScreen },
   { id: 'users', label: (t) => t.tabUsers, Screen: UsersScreen },
   { id: 'requests', label: (t) => t.tabRequests, Screen: RequestsScreen },
+  { id: 'alerts', label: (t) => t.tabAlerts, Screen: NotificationsScreen },
 ];
 
 const MASTER_TABS: Tab[] = [{ id: 'admins', label: (t) => t.tabAdmins, Screen: AdminsScreen }];

@@ -84,6 +84,8 @@ const TESTS_ON_MONGO: (&str, Step) = (
         "live",
         "--test",
         "web",
+        "--test",
+        "alerts",
         "--",
         "--skip",
         "a_refresh_retried_at_once",

@@ -18,6 +18,7 @@
 mod ids;
 mod model;
 mod motor;
+mod notices;
 mod records;
 mod rules;
 mod time;
@@ -25,6 +26,7 @@ mod time;
 pub use ids::{AdminId, DeviceId, EntryId, ReceiptId, RequestId, UserId};
 pub use model::{DeviceLink, EndReason, EntryStatus, QueueEntry, Tenant};
 pub use motor::{HOUR_MS, MotorHistory, MotorRules, MotorSettings};
+pub use notices::{Facts, LOW_BALANCE_SECONDS, Notice, NoticeKind};
 pub use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer, ReaderState, RelayOff, ResetReason};
 pub use records::{LedgerEntry, LedgerKind, Records, UsageRow};
 pub use rules::{Credit, DevicePoll, Event, Outcome, Refusal, Reply};

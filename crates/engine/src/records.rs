@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AdminId, EndReason, EntryId, QueueEntry, RequestId, Timestamp, UserId};
+use crate::{AdminId, EndReason, EntryId, Notice, QueueEntry, RequestId, Timestamp, UserId};
 
 /// Why a balance changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,6 +81,9 @@ pub struct Records {
     pub usage: Vec<UsageRow>,
     /// Entries that left the live set (COMPLETED or CANCELLED), in their final form.
     pub ended: Vec<QueueEntry>,
+    /// What to tell whom about this change (written to the notifications and the outbox in the
+    /// same commit).
+    pub notices: Vec<Notice>,
     /// True when the tenant state changed in a way that must be committed. A quiet device poll
     /// (see [`crate::Tenant::is_quiet_report`]) moves only the last-seen time and leaves this false.
     pub changed: bool,
@@ -95,6 +98,7 @@ impl Records {
         self.ledger.extend(other.ledger);
         self.usage.extend(other.usage);
         self.ended.extend(other.ended);
+        self.notices.extend(other.notices);
         self.changed |= other.changed;
         self.reordered |= other.reordered;
     }

@@ -7,8 +7,9 @@
 use pumppilot_protocol::{HoldReason, RelayOff, ResetReason};
 
 use crate::{
-    DeviceId, EndReason, EntryId, EntryStatus, LedgerEntry, LedgerKind, MotorSettings, QueueEntry, Records, RequestId,
-    Tenant, Timestamp, UsageRow, UserId,
+    DeviceId, EndReason, EntryId, EntryStatus, Facts, LedgerEntry, LedgerKind, MotorSettings, Notice, NoticeKind,
+    QueueEntry, Records, RequestId, Tenant, Timestamp, UsageRow, UserId,
+    notices::{ActiveRun, notices_of},
 };
 
 /// Something that happens to a tenant.
@@ -104,6 +105,15 @@ impl DevicePoll {
         !self.relay && matches!(self.relay_off, Some(reason) if reason.holds_command())
     }
 
+    /// The board restarted for a reason its owner should hear of (a sag, a hang, a crash), not a
+    /// plain power-on or its own restart.
+    pub const fn unexpected_reset(&self) -> bool {
+        matches!(
+            self.reset,
+            Some(ResetReason::BrownOut | ResetReason::Watchdog | ResetReason::Panic | ResetReason::Other)
+        )
+    }
+
     /// The board has just come back from a power cut or a sag: the grid has just come back.
     pub const fn power_returned(&self) -> bool {
         matches!(self.reset, Some(ResetReason::PowerOn | ResetReason::BrownOut))
@@ -147,6 +157,7 @@ impl Tenant {
     /// Applies `event` at `now`. See the module documentation.
     pub fn apply(&mut self, event: Event, now: Timestamp) -> Outcome {
         let before = self.command_fingerprint();
+        let active_before = ActiveRun::of(self.active.as_ref());
         let mut records = self.advance(now);
         let reply = match event {
             Event::Tick => Ok(Reply::Done),
@@ -239,6 +250,8 @@ impl Tenant {
             self.seq += 1;
             records.changed = true;
         }
+        let notices = notices_of(self.admin_id, active_before, self.active.as_ref(), &records, now);
+        records.notices.extend(notices);
         Outcome { records, reply }
     }
 
@@ -261,6 +274,7 @@ impl Tenant {
         }
         self.controller.is_some()
             && !poll.power_returned()
+            && !poll.unexpected_reset()
             && !self.feedback_fault(poll)
             && (!poll.relay_held_open() || !self.charging())
             && self.is_quiet_report(poll.load_shedding, poll.ready, poll.relay, now)
@@ -417,6 +431,11 @@ impl Tenant {
         }
         if poll.power_returned() {
             self.motor.grid_up_since = Some(now);
+            records.changed = true;
+        }
+        if let Some(reason) = poll.reset.filter(|_| poll.unexpected_reset()) {
+            let facts = Facts { reset: Some(reason), ..Facts::default() };
+            records.notices.push(Notice::new(self.admin_id.0, self.admin_id, NoticeKind::DeviceReset, now, facts));
             records.changed = true;
         }
         if self.feedback_fault(&poll) {

@@ -10,11 +10,12 @@ use std::sync::{
 
 use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
-use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease, MinuteRequest,
-    RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store,
-    StoreError, StoreResult, Telemetry, UsageQuery,
+    Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery, Device,
+    FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role,
+    Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry,
+    UsageQuery,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -134,6 +135,57 @@ impl Store for Unplugged {
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
         self.check_write()?;
         self.inner.commit(commit).await
+    }
+
+    async fn add_notices(&self, notices: &[Notice]) -> StoreResult<Vec<Notification>> {
+        self.check_write()?;
+        self.inner.add_notices(notices).await
+    }
+
+    async fn notifications(&self, user: UserId, limit: usize) -> StoreResult<Vec<Notification>> {
+        self.check()?;
+        self.inner.notifications(user, limit).await
+    }
+
+    async fn unread_notifications(&self, user: UserId) -> StoreResult<u64> {
+        self.check()?;
+        self.inner.unread_notifications(user).await
+    }
+
+    async fn mark_notifications_read(&self, user: UserId, ids: Option<&[NotificationId]>) -> StoreResult<u64> {
+        self.check_write()?;
+        self.inner.mark_notifications_read(user, ids).await
+    }
+
+    async fn alert_profile(&self, user: UserId) -> StoreResult<Option<AlertProfile>> {
+        self.check()?;
+        self.inner.alert_profile(user).await
+    }
+
+    async fn alert_profile_by_phone(&self, phone: &str) -> StoreResult<Option<AlertProfile>> {
+        self.check()?;
+        self.inner.alert_profile_by_phone(phone).await
+    }
+
+    async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.set_alert_profile(profile).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        sender: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        self.check_write()?;
+        self.inner.claim_outbox(sender, now, until, limit).await
+    }
+
+    async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.finish_outbox(id, sender, delivery).await
     }
 
     async fn create_device(&self, device: &Device) -> StoreResult<()> {
@@ -545,6 +597,37 @@ async fn a_store_error_during_token_lookup_or_rotation_is_503_never_401() {
     let again = anon.ok("/api/mobile/refresh", refresh).await;
     assert!(again["accessToken"].as_str().is_some_and(|t| t.starts_with("m_")), "{again}");
     drop(t);
+}
+
+#[tokio::test]
+async fn owners_hear_of_a_long_store_outage_once_it_is_over() {
+    let (app, Switches { full, .. }) = spawn_unpluggable().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    full.store(true, Ordering::SeqCst);
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    // The watch looks every 30 s and sees the outage; nothing can be written meanwhile.
+    for _ in 0..3 {
+        app.clock.advance(std::time::Duration::from_secs(30));
+    }
+    common::until("the watch saw the outage", || app.waits_for(30_000) > 0).await;
+    full.store(false, Ordering::SeqCst);
+    assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
+    let mut told = serde_json::Value::Null;
+    for _ in 0..2000 {
+        app.clock.advance(std::time::Duration::from_secs(30));
+        told = t.admin.get("/api/notifications").await.1;
+        if told["unread"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(told["notifications"][0]["kind"], "STORE_TROUBLE", "{told}");
+    assert_eq!(t.users[0].get("/api/notifications").await.1["unread"], 0, "owners only");
+    for _ in 0..4 {
+        app.clock.advance(std::time::Duration::from_secs(30));
+    }
+    app.until_waiting_for(30_000).await;
+    assert_eq!(t.admin.get("/api/notifications").await.1["unread"], 1, "told once");
 }
 
 /// Deleting the database under the running server (with its `-wal` and `-shm`) used to go

@@ -274,6 +274,7 @@ async fn every_page_has_a_strict_csp_and_no_inline_script_or_style_and_assets_ar
     pages.push(admin.get(&format!("/admin/farmers/{}", t.user_ids[0])).await);
     pages.push(master.get("/master").await);
     pages.push(farmer.get("/admin").await);
+    pages.push(farmer.get("/notifications").await);
     for page in &pages {
         let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         for directive in [
@@ -697,4 +698,40 @@ async fn the_owner_moves_a_card_only_when_asked_removes_cards_and_takes_a_farmer
     assert!(running.body.contains("Not found."), "{}", running.body);
     let log = admin.get("/admin/log").await;
     assert!(log.body.contains("Taken out of the queue") && log.body.contains("not at the field"), "{}", log.body);
+}
+
+#[tokio::test]
+async fn the_bell_counts_unread_notifications_and_the_page_lists_marks_read_and_saves_how_to_hear() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let home = farmer.get("/user").await;
+    assert!(home.body.contains(r#"<span class="bell-count" id="bell-count">1</span>"#), "{}", home.body);
+    let page = farmer.get("/notifications").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Your turn came: the pump is starting for you."));
+    assert!(page.body.contains(r#"aria-current="page""#));
+
+    let read = farmer.submit("/notifications", "/notifications/read", &[]).await;
+    assert!(read.body.contains("All marked read."));
+    assert!(!read.body.contains("bell-count"), "nothing unread, no count");
+
+    let refused =
+        farmer.submit("/notifications", "/notifications/profile", &[("phone", "01711"), ("language", "bn")]).await;
+    assert!(!refused.body.contains("Saved."));
+    assert_eq!(t.users[0].get("/api/alerts/profile").await.1["phone"], serde_json::Value::Null);
+    let saved = farmer
+        .submit(
+            "/notifications",
+            "/notifications/profile",
+            &[("phone", "+8801711000001"), ("language", "bn"), ("quietFrom", "22:00"), ("quietTo", "06:00")],
+        )
+        .await;
+    assert!(saved.body.contains("Saved."), "{}", saved.body);
+    let profile = t.users[0].get("/api/alerts/profile").await.1;
+    assert_eq!(profile["phone"], "+8801711000001");
+    assert_eq!(profile["quietHours"], json!({"from": "22:00", "to": "06:00", "utcOffsetMinutes": 360}));
+    assert!(saved.body.contains("আপনার পালা এসেছে"), "texts now come in Bangla");
 }

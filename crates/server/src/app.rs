@@ -93,6 +93,7 @@ impl App {
         if let Some(changes) = app.runtime.store_changes() {
             tokio::spawn(follow_changes(Arc::downgrade(&app), changes));
         }
+        crate::alerts::spawn(&app);
         let sweeper = Arc::downgrade(&app);
         tokio::spawn(async move {
             loop {

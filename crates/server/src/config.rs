@@ -59,6 +59,8 @@ pub struct Settings {
     pub metrics_token: Option<Secret>,
     /// The clock the server runs on: the wall clock, or a [`crate::clock::ManualClock`] in tests.
     pub clock: SharedClock,
+    /// Alerts: SMS gateway, Expo push, rate limits, the silent-device alert (`crate::alerts`).
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 /// A setting that cannot be used, named so the operator knows what to fix.
@@ -87,6 +89,11 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             metrics_token: None,
             clock: clock::system(),
+            alerts: crate::alerts::AlertSettings {
+                offline_after_ms: 10 * 60_000,
+                shedding_after_ms: 180 * 60_000,
+                ..Default::default()
+            },
         }
     }
 }
@@ -204,6 +211,7 @@ impl Settings {
         if let Some(text) = lookup("PUMPPILOT_TRUSTED_PROXIES") {
             s.trusted_proxies = trusted_proxies(&text)?;
         }
+        s.alerts = crate::alerts::AlertSettings::from_lookup(&lookup)?;
         Ok(s)
     }
 }

@@ -102,6 +102,8 @@ impl From<StoreError> for ApiError {
                 ApiError::conflict("REQUEST_PENDING", "a request is already waiting for the owner")
             }
             StoreError::NotFound => ApiError::not_found("object"),
+            StoreError::PhoneTaken => ApiError::conflict("PHONE_TAKEN", "that phone number belongs to another account"),
+            StoreError::ClaimLost => ApiError::conflict("CONFLICT", "changed by someone else; try again"),
             StoreError::VersionConflict => ApiError::conflict("CONFLICT", "changed by someone else; try again"),
             StoreError::Invariant(cause) => {
                 tracing::error!(%cause, "store refused a change");

@@ -3,6 +3,7 @@
 //!
 //! Start with [`app::spawn`]; [`config::Settings`] documents every setting.
 
+pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod clock;

@@ -14,7 +14,8 @@ use std::{
 };
 
 use pumppilot_engine::{
-    AdminId, DeviceId, DevicePoll, Event, MotorRules, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp, UserId,
+    AdminId, DeviceId, DevicePoll, Event, MotorRules, Notice, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp,
+    UserId,
 };
 use pumppilot_store::{AuditEntry, Change, Commit, Decision, Receipt, Store, StoreError, Telemetry};
 use tokio::sync::{Mutex, Notify, broadcast, mpsc, watch};
@@ -44,6 +45,8 @@ pub struct Extras {
     pub suspension: Option<(UserId, bool)>,
     /// The receipt of a recharge paid in cash.
     pub receipt: Option<Receipt>,
+    /// Notices that go with the accepted event (a request decided), besides the engine's own.
+    pub notices: Vec<Notice>,
 }
 
 impl Extras {
@@ -53,7 +56,11 @@ impl Extras {
     }
 
     fn is_empty(&self) -> bool {
-        self.audit.is_empty() && self.decision.is_none() && self.suspension.is_none() && self.receipt.is_none()
+        self.audit.is_empty()
+            && self.decision.is_none()
+            && self.suspension.is_none()
+            && self.receipt.is_none()
+            && self.notices.is_empty()
     }
 }
 
@@ -304,6 +311,9 @@ impl Runtime {
             let Outcome { records: after, reply } = next.apply(event.clone(), now);
             records.extend(after);
             let accepted = reply.is_ok();
+            if accepted {
+                records.notices.extend(extras.notices.iter().cloned());
+            }
             let with_extras = accepted && !extras.is_empty();
             if records.changed || with_extras {
                 let commit = Commit {

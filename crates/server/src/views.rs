@@ -692,3 +692,80 @@ mod tests {
         assert_eq!(device_status(true, true, false, true, false, "IDLE"), "READY");
     }
 }
+
+/// One notification in the bell, in the reader's language.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationView {
+    pub id: String,
+    /// `RUN_STARTED`, `RUN_HELD`, `RUN_RESUMED`, `RUN_ENDED`, `BALANCE_LOW`, `REQUEST_DECIDED`,
+    /// `REQUEST_NEW`, `DEVICE_OFFLINE`, `LOAD_SHEDDING_LONG`, `DEVICE_RESET`, `RELAY_NO_FEEDBACK`,
+    /// `STORE_TROUBLE`.
+    pub kind: String,
+    /// When it happened (RFC 3339).
+    pub at: String,
+    pub title: String,
+    pub text: String,
+    pub read: bool,
+}
+
+impl NotificationView {
+    pub fn new(n: &pumppilot_store::Notification, language: pumppilot_alerts::Language) -> Self {
+        let (title, text) = pumppilot_alerts::render(n.kind, &n.facts, language);
+        NotificationView {
+            id: n.id.to_string(),
+            kind: n.kind.as_str().into(),
+            at: rfc3339(n.at),
+            title,
+            text,
+            read: n.read,
+        }
+    }
+}
+
+/// The caller's notifications, newest first, and how many are unread.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationsView {
+    pub unread: u64,
+    pub notifications: Vec<NotificationView>,
+}
+
+/// A kind of notification the person does not want on a channel.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MutedView {
+    /// A notification kind, e.g. `RUN_HELD`.
+    pub kind: String,
+    /// `PUSH` or `SMS`.
+    pub channel: String,
+}
+
+/// Quiet hours: no push or SMS from `from` to `to` (`HH:MM`, may wrap midnight) in the zone
+/// `utcOffsetMinutes` from UTC (360 for Bangladesh); the bell still shows everything.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuietHoursView {
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub from: String,
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    pub to: String,
+    #[schema(minimum = -720, maximum = 840)]
+    pub utc_offset_minutes: i16,
+}
+
+/// How the caller wants to hear: phone (E.164), push tokens, language, muted kinds per channel,
+/// quiet hours.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertProfileView {
+    /// E.164, e.g. `+8801711000000`; null for none. One number belongs to one account.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
+    pub phone: Option<String>,
+    /// Expo push tokens (`ExponentPushToken[…]`), at most 10.
+    pub push_tokens: Vec<String>,
+    /// `en` or `bn`.
+    pub language: String,
+    pub muted: Vec<MutedView>,
+    pub quiet_hours: Option<QuietHoursView>,
+}

@@ -18,6 +18,7 @@
 //! ```
 
 mod accounts;
+mod alerts;
 mod audited;
 mod books;
 mod cards;
@@ -35,6 +36,10 @@ use std::sync::Arc;
 use pumppilot_store::Store;
 
 pub use accounts::{accounts_round_trip_and_filtering, suspending_the_master, usernames_are_unique};
+pub use alerts::{
+    alert_profiles_round_trip_and_phones_are_unique, keyed_notices_are_told_once,
+    notices_are_written_with_their_commit, outbox_claims_are_held_by_one_sender, racing_claims_never_share_an_item,
+};
 pub use audited::a_write_and_its_audit_entry_are_stored_together;
 pub use books::{
     audit_newest_first_with_limit, ledger_and_wallets_survive_reload, usage_by_tenant_user_and_date_range,
@@ -158,6 +163,11 @@ macro_rules! conformance_tests {
             controller_and_restart_protection_survive_reload,
             cards_bind_move_and_stay_in_their_tenant,
             sessions_lookup_rotation_and_revocation,
+            notices_are_written_with_their_commit,
+            keyed_notices_are_told_once,
+            outbox_claims_are_held_by_one_sender,
+            racing_claims_never_share_an_item,
+            alert_profiles_round_trip_and_phones_are_unique,
             purging_removes_only_dead_sessions,
             terms_are_per_tenant_and_written_with_their_audit_line,
             a_receipt_is_written_with_its_recharge,

@@ -20,6 +20,7 @@
 //!   partial unique index), one waiting entry per position, one username, one card UID per
 //!   tenant, one session per token hash, one device per key hash.
 
+mod alerts;
 mod codec;
 mod error;
 mod feed;
@@ -38,12 +39,14 @@ use mongodb::{
     error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT},
     options::{ClientOptions, ReadConcern, TransactionOptions, WriteConcern},
 };
-use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_engine::{
+    AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
+};
 use pumppilot_store::{
-    Account, AccountChange, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease,
-    LinkCounters, MinuteRequest, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout,
-    Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry,
-    Terms, UsageQuery,
+    Account, AccountChange, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery,
+    Device, FirmwareRelease, LinkCounters, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt,
+    ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, Session, SessionId, SessionKind,
+    SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -895,6 +898,91 @@ impl Store for MongoStore {
             return Err(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound });
         }
         Ok(())
+    }
+
+    async fn add_notices(&self, notices: &[Notice]) -> StoreResult<Vec<Notification>> {
+        let store = self.clone();
+        let notices = notices.to_vec();
+        Ok(self
+            .transaction(move |session| {
+                let (store, notices) = (store.clone(), notices.clone());
+                Box::pin(async move {
+                    let mut written = Vec::new();
+                    for notice in &notices {
+                        written.extend(alerts::insert_notice(&store.db, session, notice).await?);
+                    }
+                    Ok(written)
+                })
+            })
+            .await?)
+    }
+
+    async fn notifications(&self, user: UserId, max: usize) -> StoreResult<Vec<Notification>> {
+        let docs =
+            self.find_all("notifications", alerts::of_user(user), doc! { "at": -1, "_id": -1 }, limit(max)).await?;
+        Ok(docs.iter().map(alerts::notification).collect::<Result<_, _>>()?)
+    }
+
+    async fn unread_notifications(&self, user: UserId) -> StoreResult<u64> {
+        let mut filter = alerts::of_user(user);
+        filter.insert("read", false);
+        Ok(self.collection("notifications").count_documents(filter).await.map_err(Failure::from)?)
+    }
+
+    async fn mark_notifications_read(&self, user: UserId, ids: Option<&[NotificationId]>) -> StoreResult<u64> {
+        let mut filter = alerts::of_user(user);
+        filter.insert("read", false);
+        if let Some(ids) = ids {
+            filter.insert("_id", doc! { "$in": ids.iter().map(key).collect::<Vec<_>>() });
+        }
+        let result = self
+            .collection("notifications")
+            .update_many(filter, doc! { "$set": { "read": true } })
+            .await
+            .map_err(Failure::from)?;
+        Ok(result.modified_count)
+    }
+
+    async fn alert_profile(&self, user: UserId) -> StoreResult<Option<AlertProfile>> {
+        let doc = self.find_one("alert_profiles", doc! { "_id": key(user) }).await?;
+        Ok(doc.as_ref().map(alerts::profile).transpose()?)
+    }
+
+    async fn alert_profile_by_phone(&self, phone: &str) -> StoreResult<Option<AlertProfile>> {
+        let doc = self.find_one("alert_profiles", doc! { "phone": phone }).await?;
+        Ok(doc.as_ref().map(alerts::profile).transpose()?)
+    }
+
+    async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
+        let store = self.clone();
+        let profile = profile.clone();
+        self.transaction(move |session| {
+            let (store, profile) = (store.clone(), profile.clone());
+            Box::pin(async move { alerts::set_profile(&store.db, session, &profile).await })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_outbox(
+        &self,
+        sender: &str,
+        now: Timestamp,
+        until: Timestamp,
+        max: usize,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        let store = self.clone();
+        let sender = sender.to_owned();
+        Ok(self
+            .transaction(move |session| {
+                let (store, sender) = (store.clone(), sender.clone());
+                Box::pin(async move { alerts::claim(&store.db, session, &sender, now, until, max).await })
+            })
+            .await?)
+    }
+
+    async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()> {
+        Ok(alerts::finish(&self.db, id, sender, delivery).await?)
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {

@@ -117,6 +117,11 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         ("card_taps", vec![expires()]),
         // The servers alive on this database (heartbeats); MongoDB deletes one that stopped.
         ("servers", vec![expires()]),
+        ("notifications", vec![index(doc! { "userId": 1, "at": -1, "_id": -1 }, "user_at", false, None)]),
+        ("notice_keys", vec![]),
+        ("outbox", vec![index(doc! { "dueAt": 1, "_id": 1 }, "due", false, None)]),
+        ("alert_profiles", vec![]),
+        ("phones", vec![index(doc! { "userId": 1 }, "user", false, None)]),
         ("meta", vec![]),
     ]
 }

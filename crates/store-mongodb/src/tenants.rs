@@ -229,6 +229,9 @@ pub(crate) async fn commit(db: &Database, session: &mut ClientSession, commit: &
             return Err(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound }.into());
         }
     }
+    for notice in &commit.records.notices {
+        crate::alerts::insert_notice(db, session, notice).await?;
+    }
     if let Some(receipt) = &commit.receipt {
         coll(db, "receipts").insert_one(codec::receipt_doc(receipt)).session(&mut *session).await?;
     }

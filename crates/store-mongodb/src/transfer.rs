@@ -15,7 +15,12 @@ use crate::{
 };
 
 /// Every collection that holds PumpPilot's data (not `meta`).
-const DATA: [&str; 16] = [
+const DATA: [&str; 21] = [
+    "outbox",
+    "notifications",
+    "notice_keys",
+    "alert_profiles",
+    "phones",
     "usernames",
     "admins",
     "users",

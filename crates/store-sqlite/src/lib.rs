@@ -15,6 +15,7 @@
 //! rusqlite is synchronous, so every operation runs on tokio's blocking thread pool.
 
 mod accounts;
+mod alerts;
 mod books;
 mod cards;
 mod devices;
@@ -39,11 +40,14 @@ use std::{
 };
 
 use async_trait::async_trait;
-use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_engine::{
+    AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
+};
 use pumppilot_store::{
-    Account, AccountChange, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Device, FirmwareRelease,
-    MinuteRequest, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId,
-    SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Account, AccountChange, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery,
+    Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt, ReceiptQuery,
+    RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot,
+    Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -458,6 +462,54 @@ impl Store for SqliteStore {
     async fn decide_minute_request(&self, decision: &Decision) -> StoreResult<()> {
         let decision = decision.clone();
         self.write(move |conn| books::decide(conn, &decision)).await
+    }
+
+    async fn add_notices(&self, notices: &[Notice]) -> StoreResult<Vec<Notification>> {
+        let notices = notices.to_vec();
+        self.write(move |conn| alerts::add(conn, &notices)).await
+    }
+
+    async fn notifications(&self, user: UserId, limit: usize) -> StoreResult<Vec<Notification>> {
+        self.read(move |conn| alerts::list(conn, user, limit)).await
+    }
+
+    async fn unread_notifications(&self, user: UserId) -> StoreResult<u64> {
+        self.read(move |conn| alerts::unread(conn, user)).await
+    }
+
+    async fn mark_notifications_read(&self, user: UserId, ids: Option<&[NotificationId]>) -> StoreResult<u64> {
+        let ids = ids.map(<[NotificationId]>::to_vec);
+        self.write(move |conn| alerts::mark_read(conn, user, ids.as_deref())).await
+    }
+
+    async fn alert_profile(&self, user: UserId) -> StoreResult<Option<AlertProfile>> {
+        self.read(move |conn| alerts::profile_of(conn, user)).await
+    }
+
+    async fn alert_profile_by_phone(&self, phone: &str) -> StoreResult<Option<AlertProfile>> {
+        let phone = phone.to_owned();
+        self.read(move |conn| alerts::profile_by_phone(conn, &phone)).await
+    }
+
+    async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
+        let profile = profile.clone();
+        self.write(move |conn| alerts::set_profile(conn, &profile)).await
+    }
+
+    async fn claim_outbox(
+        &self,
+        sender: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        let sender = sender.to_owned();
+        self.write(move |conn| alerts::claim(conn, &sender, now, until, limit)).await
+    }
+
+    async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()> {
+        let (sender, delivery) = (sender.to_owned(), delivery.clone());
+        self.write(move |conn| alerts::finish(conn, id, &sender, &delivery)).await
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_owner_day.sql"),
     include_str!("../migrations/0005_device_link.sql"),
     include_str!("../migrations/0006_firmware.sql"),
+    include_str!("../migrations/0007_alerts.sql"),
 ];
 
 /// The schema version this build writes.

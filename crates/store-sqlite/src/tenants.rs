@@ -9,7 +9,7 @@ use pumppilot_store::{OwnedCommit, StoreError};
 use rusqlite::{Connection, Transaction, TransactionBehavior, named_params};
 
 use crate::{
-    accounts, books,
+    accounts, alerts, books,
     error::{Failure, constraint_message, invariant},
     rows::{self, RowExt, entry_columns, opt_ms, query_all, query_opt, to_i64},
 };
@@ -117,6 +117,9 @@ pub(crate) fn commit(conn: &mut Connection, commit: &OwnedCommit) -> Result<(), 
     }
     if let Some(decision) = &commit.decision {
         books::decide(&tx, decision)?;
+    }
+    for notice in &commit.records.notices {
+        alerts::insert_notice(&tx, notice)?;
     }
     if let Some((account, suspended)) = commit.suspension {
         accounts::set_suspended_in_tenant(&tx, tenant.admin_id, account, suspended)?;

@@ -13,10 +13,13 @@ use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use pumppilot_engine::{
-    AdminId, DeviceId, EntryStatus, LedgerEntry, ReceiptId, Records, RequestId, Tenant, Timestamp, UsageRow, UserId,
+    AdminId, DeviceId, EntryStatus, LedgerEntry, Notice, ReceiptId, Records, RequestId, Tenant, Timestamp, UsageRow,
+    UserId,
 };
 
+mod alerts;
 mod types;
+pub use alerts::*;
 pub use types::*;
 
 /// What can go wrong in a store.
@@ -33,6 +36,12 @@ pub enum StoreError {
     RequestPending,
     #[error("not found")]
     NotFound,
+    /// Another account already has this phone number.
+    #[error("phone number is taken")]
+    PhoneTaken,
+    /// The outbox item is no longer claimed by this sender (its claim ran out and another took it).
+    #[error("the outbox item is not claimed by this sender")]
+    ClaimLost,
     /// A rule the store enforces itself (for example one active entry per admin) was broken.
     #[error("the store refused an invalid change: {0}")]
     Invariant(String),
@@ -143,6 +152,8 @@ store_name!(
     pumppilot_engine::EndReason,
     pumppilot_engine::HoldReason,
     pumppilot_engine::LedgerKind,
+    pumppilot_engine::NoticeKind,
+    Channel,
     Role,
     RequestStatus
 );
@@ -188,6 +199,9 @@ impl Commit<'_> {
         }
         if let Some((user, balance)) = last_balance.iter().find(|(user, balance)| tenant.wallet(**user) != **balance) {
             return invariant(format!("the ledger leaves user {user} at {balance} s but the state says otherwise"));
+        }
+        if self.records.notices.iter().any(|n| n.admin_id != admin) {
+            return invariant("a notice belongs to another tenant".to_owned());
         }
         if self.decision.is_some_and(|d| d.admin_id != admin) {
             return invariant("the decided minute request belongs to another tenant".to_owned());
@@ -329,6 +343,38 @@ pub trait Store: Send + Sync + 'static {
     /// (the refresh token for mobile, the access token for web) expired before `before`.
     /// Returns how many were deleted.
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize>;
+
+    // --- alerts ---
+    /// Writes notices that come from outside a tenant commit (a request made or rejected, a
+    /// device silent too long): each becomes a notification and an outbox item in one write; a
+    /// notice whose `key` is already stored is skipped. Returns the notifications written.
+    async fn add_notices(&self, notices: &[Notice]) -> StoreResult<Vec<Notification>>;
+    /// A person's notifications, newest first.
+    async fn notifications(&self, user: UserId, limit: usize) -> StoreResult<Vec<Notification>>;
+    /// How many of a person's notifications are unread.
+    async fn unread_notifications(&self, user: UserId) -> StoreResult<u64>;
+    /// Marks a person's notifications read: all of them (`None`) or those of `ids` that are
+    /// theirs. Returns how many changed.
+    async fn mark_notifications_read(&self, user: UserId, ids: Option<&[NotificationId]>) -> StoreResult<u64>;
+    /// A person's alert profile, if they set one.
+    async fn alert_profile(&self, user: UserId) -> StoreResult<Option<AlertProfile>>;
+    /// The alert profile with this phone number.
+    async fn alert_profile_by_phone(&self, phone: &str) -> StoreResult<Option<AlertProfile>>;
+    /// Writes a person's alert profile ([`StoreError::PhoneTaken`] when another has the phone).
+    async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()>;
+    /// Claims up to `limit` outbox items due at `now` (oldest first) for `sender` until
+    /// `until`: items neither delivered nor given up, not claimed by a sender whose claim still
+    /// runs. Each item is claimed by one sender at a time, also across servers on one store.
+    async fn claim_outbox(
+        &self,
+        sender: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxItem>>;
+    /// Records what became of an item `sender` claimed ([`StoreError::ClaimLost`] when it no
+    /// longer holds the claim).
+    async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()>;
 
     // --- several servers on one store ---
     /// The feed of changes made by any server, live or not, for a store that several servers may

@@ -3,6 +3,8 @@
 import type { ApiClient } from './client';
 import type {
   AdminSummary,
+  AlertProfile,
+  Notifications,
   Balance,
   Card,
   Device,
@@ -72,6 +74,15 @@ export function endpoints(client: ApiClient) {
       (await client.call('get', '/api/admin/usage', { query: { from } })) as Usage[],
     receipts: async (from: string): Promise<Receipt[]> => client.call('get', '/api/admin/receipts', { query: { from } }),
     adminStop: async () => (await client.call('post', '/api/admin/motor/stop')) as Entry,
+
+    // Alerts: everyone's bell and how they hear.
+    notifications: async (): Promise<Notifications> => client.call('get', '/api/notifications', { query: { limit: 100 } }),
+    /** Marks the given notifications read, or all of them. */
+    markRead: async (ids?: string[]): Promise<Notifications> =>
+      client.call('post', '/api/notifications/read', { body: { ids: ids ?? null } }),
+    alertProfile: async (): Promise<AlertProfile> => client.call('get', '/api/alerts/profile'),
+    setAlertProfile: async (profile: AlertProfile): Promise<AlertProfile> =>
+      client.call('put', '/api/alerts/profile', { body: profile }),
 
     // Master.
     admins: async () => (await client.call('get', '/api/master/admins')) as AdminSummary[],

@@ -485,6 +485,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/alerts/profile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How the caller wants to hear (the empty profile until they set one). */
+        get: operations["profile"];
+        /** Sets how the caller wants to hear: phone, push tokens, language, muted kinds, quiet hours. */
+        put: operations["set_profile"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/login": {
         parameters: {
             query?: never;
@@ -624,7 +642,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Server-sent events: `state` with `{motor, me, device, queue}` at every change of the caller's tenant. */
+        /** Server-sent events: `state` with `{motor, me, device, queue, unread}` at every change of the caller's tenant. */
         get: operations["events"];
         put?: never;
         post?: never;
@@ -848,6 +866,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's notifications, newest first, in their language, with the unread count. */
+        get: operations["notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Marks the caller's notifications read: all, or the `ids` given. Answers the unread count after. */
+        post: operations["mark_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/queue": {
         parameters: {
             query?: never;
@@ -859,6 +911,26 @@ export interface paths {
         get: operations["queue"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sms/inbound": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A text from the SMS gateway (signed). Unsigned or wrongly signed: 401; a sender whose number
+         *     is no farmer's: 403; both change nothing and answer nothing by SMS.
+         */
+        post: operations["inbound"];
         delete?: never;
         options?: never;
         head?: never;
@@ -962,6 +1034,20 @@ export interface components {
             deviceOnline: boolean;
             motorState: components["schemas"]["MotorState"];
             userCount: number;
+        };
+        /**
+         * @description How the caller wants to hear: phone (E.164), push tokens, language, muted kinds per channel,
+         *     quiet hours.
+         */
+        AlertProfileView: {
+            /** @description `en` or `bn`. */
+            language: string;
+            muted: components["schemas"]["MutedView"][];
+            /** @description E.164, e.g. `+8801711000000`; null for none. One number belongs to one account. */
+            phone?: string | null;
+            /** @description Expo push tokens (`ExponentPushToken[…]`), at most 10. */
+            pushTokens: string[];
+            quietHours?: components["schemas"]["QuietHoursView"] | null;
         };
         /** @description A line of the audit log. */
         AuditView: {
@@ -1132,6 +1218,19 @@ export interface components {
          * @enum {string}
          */
         HoldReason: "LOAD_SHEDDING" | "DEVICE_NOT_READY" | "DEVICE_OFFLINE" | "GRID_SETTLING" | "RESTART_WAIT" | "NO_FEEDBACK" | "STORE_UNAVAILABLE";
+        /** @description What was done, and the reply sent back by SMS. */
+        InboundAnswer: {
+            /** @description `START`, `STOP`, `BAL` or `HELP` (not understood). */
+            command: string;
+            reply: string;
+        };
+        /** @description A text received by the SMS gateway. */
+        InboundSms: {
+            /** @description The sender, E.164. */
+            from: string;
+            /** @description What they wrote. */
+            text: string;
+        };
         /**
          * @description What changed a wallet.
          * @enum {string}
@@ -1150,6 +1249,11 @@ export interface components {
         /** @description One `state` event: the motor, the caller's own entry and balance, the device, and the queue. */
         LiveView: components["schemas"]["StatusView"] & {
             queue: components["schemas"]["QueueView"];
+            /**
+             * Format: int64
+             * @description The caller's unread notifications (the bell's count).
+             */
+            unread: number;
         };
         LoginBody: {
             deviceName?: string | null;
@@ -1278,6 +1382,13 @@ export interface components {
             /** @description Why (1 to 500 characters); written in the audit log. */
             reason: string;
         };
+        /** @description A kind of notification the person does not want on a channel. */
+        MutedView: {
+            /** @description `PUSH` or `SMS`. */
+            channel: string;
+            /** @description A notification kind, e.g. `RUN_HELD`. */
+            kind: string;
+        };
         /** @description A new admin or user. */
         NewAccountBody: {
             /** @description The person's name, 1 to 80 characters. */
@@ -1300,10 +1411,46 @@ export interface components {
             userId: string;
             username: string;
         };
+        /** @description The caller's notifications, newest first, and how many are unread. */
+        NotificationsView: {
+            notifications: components["schemas"]["NotificationView"][];
+            /** Format: int64 */
+            unread: number;
+        };
+        /** @description One notification in the bell, in the reader's language. */
+        NotificationView: {
+            /** @description When it happened (RFC 3339). */
+            at: string;
+            id: string;
+            /**
+             * @description `RUN_STARTED`, `RUN_HELD`, `RUN_RESUMED`, `RUN_ENDED`, `BALANCE_LOW`, `REQUEST_DECIDED`,
+             *     `REQUEST_NEW`, `DEVICE_OFFLINE`, `LOAD_SHEDDING_LONG`, `DEVICE_RESET`, `RELAY_NO_FEEDBACK`,
+             *     `STORE_TROUBLE`.
+             */
+            kind: string;
+            read: boolean;
+            text: string;
+            title: string;
+        };
         /** @description `GET /api/queue`. */
         QueueView: {
             active?: components["schemas"]["EntryView"] | null;
             waiting: components["schemas"]["EntryView"][];
+        };
+        /**
+         * @description Quiet hours: no push or SMS from `from` to `to` (`HH:MM`, may wrap midnight) in the zone
+         *     `utcOffsetMinutes` from UTC (360 for Bangladesh); the bell still shows everything.
+         */
+        QuietHoursView: {
+            from: string;
+            to: string;
+            /** Format: int32 */
+            utcOffsetMinutes: number;
+        };
+        /** @description Which notifications to mark read. */
+        ReadBody: {
+            /** @description These (the caller's own; others are ignored); all of the caller's when absent. */
+            ids?: string[] | null;
         };
         /** @description The receipt of a recharge paid in cash. */
         ReceiptView: {
@@ -2571,7 +2718,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2653,7 +2800,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2680,7 +2827,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2753,7 +2900,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2835,7 +2982,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2904,7 +3051,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2913,7 +3060,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2984,7 +3131,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3060,7 +3207,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3131,7 +3278,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3140,7 +3287,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3363,7 +3510,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3445,7 +3592,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3523,7 +3670,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3532,7 +3679,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3859,6 +4006,131 @@ export interface operations {
             };
             /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's alert profile */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertProfileView"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertProfileView"];
+            };
+        };
+        responses: {
+            /** @description The profile as stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertProfileView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4800,7 +5072,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4866,7 +5138,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4946,7 +5218,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5516,6 +5788,135 @@ export interface operations {
             };
         };
     };
+    notifications: {
+        parameters: {
+            query?: {
+                /** @description At most this many (1 to 200, default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's notifications */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationsView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mark_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description optional: without `ids`, all */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ReadBody"] | null;
+            };
+        };
+        responses: {
+            /** @description The caller's notifications after */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationsView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     queue: {
         parameters: {
             query?: {
@@ -5583,6 +5984,76 @@ export interface operations {
             };
         };
     };
+    inbound: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description `{from, text}`, signed in `X-PumpPilot-Signature` */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InboundSms"];
+            };
+        };
+        responses: {
+            /** @description What was done and the reply sent */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InboundAnswer"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (sign-in, with `Retry-After`): every password check slot is taken */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     own_terms: {
         parameters: {
             query?: never;
@@ -5601,7 +6072,7 @@ export interface operations {
                     "application/json": components["schemas"]["TermsView"];
                 };
             };
-            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password) */
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5610,7 +6081,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
             403: {
                 headers: {
                     [name: string]: unknown;

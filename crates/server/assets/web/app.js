@@ -219,6 +219,26 @@
     state = next;
     stateAt = Date.now();
     render();
+    bell(next.unread);
+  }
+
+  // The bell's unread count, from the event stream (a polled state has none: the page's stays).
+  function bell(unread) {
+    if (typeof unread !== 'number') return;
+    var link = document.querySelector('a.bell');
+    if (!link) return;
+    var count = document.getElementById('bell-count');
+    if (unread === 0) {
+      if (count) count.parentNode.removeChild(count);
+      return;
+    }
+    if (!count) {
+      count = document.createElement('span');
+      count.className = 'bell-count';
+      count.id = 'bell-count';
+      link.appendChild(count);
+    }
+    count.textContent = digits(String(unread));
   }
 
   function elapsed() {

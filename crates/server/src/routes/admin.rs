@@ -332,6 +332,7 @@ async fn approve_request(
     };
     let extras = Extras {
         decision: Some(decision.clone()),
+        notices: vec![crate::alerts::request_decided(&request, true, decision.at)],
         ..Extras::audit(audit(
             &app,
             &admin,
@@ -372,6 +373,7 @@ async fn reject_request(
     };
     let entry = audit(&app, &admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes));
     app.store.write_audited(&AuditedWrite::Decide(decision.clone()), &entry).await?;
+    app.store.add_notices(&[crate::alerts::request_decided(&request, false, decision.at)]).await?;
     Ok(Json(decided(request, &decision)))
 }
 

@@ -43,9 +43,11 @@ pub struct LiveView {
     #[serde(flatten)]
     pub status: StatusView,
     pub queue: QueueView,
+    /// The caller's unread notifications (the bell's count).
+    pub unread: u64,
 }
 
-/// Server-sent events: `state` with `{motor, me, device, queue}` at every change of the caller's tenant.
+/// Server-sent events: `state` with `{motor, me, device, queue, unread}` at every change of the caller's tenant.
 #[utoipa::path(get, path = "/api/events", tag = "motor", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, content_type = "text/event-stream", body = LiveView,
         description = "a stream of `state` events, each one JSON `LiveView`"), Scoped, Limited))]
@@ -128,5 +130,6 @@ async fn live_view(app: &AppState, admin: AdminId, me: UserId) -> Result<LiveVie
     let ids = tenant.active.iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
     let names = app.names(ids).await?;
     let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();
-    Ok(LiveView { status: status_view(&tenant, now, me, &name), queue: QueueView::new(&tenant, now, &name) })
+    let unread = app.store.unread_notifications(me).await?;
+    Ok(LiveView { status: status_view(&tenant, now, me, &name), queue: QueueView::new(&tenant, now, &name), unread })
 }

@@ -2,6 +2,7 @@
 
 mod accounts;
 pub(crate) mod admin;
+mod alerts;
 pub(crate) mod cards;
 mod device;
 pub(crate) mod firmware;
@@ -11,6 +12,7 @@ mod master;
 pub(crate) mod motor;
 pub mod openapi;
 pub(crate) mod owner;
+mod sms;
 
 pub use cards::{CardView, RecentTaps};
 
@@ -44,6 +46,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(cards::routes())
         .merge(firmware::routes())
         .merge(live::routes())
+        .merge(alerts::routes())
+        .merge(sms::routes())
 }
 
 /// The server is serving (`/` is the dashboard's, `web`).

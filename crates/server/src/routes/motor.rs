@@ -169,6 +169,10 @@ async fn request_minutes(
         decided_by: None,
     };
     app.store.create_minute_request(&request).await?;
+    let notice = crate::alerts::request_new(&request, &farmer.caller.account.name);
+    if let Err(err) = app.store.add_notices(&[notice]).await {
+        tracing::warn!(%err, "could not tell the owner of a new minute request");
+    }
     Ok((StatusCode::CREATED, Json(MinuteRequestView::from(&request))))
 }
 

@@ -9,6 +9,7 @@
 //!   from another origin. Templates are `maud`, which escapes everything it is given.
 
 mod admin;
+mod alerts;
 mod api;
 mod assets;
 mod chart;
@@ -62,6 +63,9 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/lang", post(switch_language))
+        .route("/notifications", get(alerts::page))
+        .route("/notifications/read", post(alerts::mark_read))
+        .route("/notifications/profile", post(alerts::save_profile))
         .route("/user", get(farmer::home))
         .route("/user/start", post(farmer::start))
         .route("/user/stop", post(farmer::stop))
@@ -196,6 +200,8 @@ impl Flash {
             "rejected" => t.flash_rejected,
             "card_bound" => t.flash_card_bound,
             "request_sent" => t.flash_request_sent,
+            "alerts_saved" => t.flash_alerts_saved,
+            "alerts_read" => t.flash_alerts_read,
             "started" => t.flash_started,
             "stopped" => t.flash_stopped,
             "run_stopped" => t.flash_run_stopped,
@@ -416,6 +422,8 @@ pub struct Page {
     pub token: String,
     pub me: User,
     pub csrf: String,
+    /// Unread notifications, for the bell (`None` when they could not be read).
+    pub unread: Option<u64>,
 }
 
 /// The signed-in page context, or where to go instead (the sign-in form).
@@ -434,7 +442,9 @@ async fn signed_in(web: &Web, visit: Visit) -> Result<Page, Response> {
         Err(failure) => return Err(failure_page(&visit, None, &failure)),
     };
     let csrf = csrf::token(&web.app.keyring, csrf::Binding::Session(&token));
-    Ok(Page { visit, token, me, csrf })
+    let unread = web.api.get("/api/notifications?limit=1", &token).await;
+    let unread = unread.status.is_success().then(|| unread.body["unread"].as_u64()).flatten();
+    Ok(Page { visit, token, me, csrf, unread })
 }
 
 /// A signed-in visit by an account of `role`; another role gets the 403 page.
@@ -468,6 +478,18 @@ role_page!(FarmerPage, "user");
 role_page!(OwnerPage, "admin");
 role_page!(MasterPage, "master");
 
+/// Any signed-in visit (the notifications page is everyone's).
+pub struct AnyPage(pub Page);
+
+impl FromRequestParts<WebState> for AnyPage {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, web: &WebState) -> Result<Self, Self::Rejection> {
+        let Ok(visit) = Visit::from_request_parts(parts, web).await;
+        signed_in(web, visit).await.map(AnyPage)
+    }
+}
+
 /// Which tab of the navigation a page is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -480,6 +502,7 @@ pub enum Tab {
     AdminUsage,
     AdminLog,
     Master,
+    Alerts,
     None,
 }
 
@@ -666,6 +689,15 @@ fn layout(
                         span.who {
                             span.who-name { (page.me.name) }
                             @if page.me.name != role { span.who-role { (role) } }
+                        }
+                    }
+                    @if let Some(page) = page {
+                        @let unread = i64::try_from(page.unread.unwrap_or(0)).unwrap_or(i64::MAX);
+                        a.bell href="/notifications" aria-label=(format!("{} ({})", t.nav_alerts, fill(t.alerts_unread, &[&i18n::number(unread, visit.lang)]))) aria-current=[(tab == Tab::Alerts).then_some("page")] {
+                            svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" {
+                                path d="M12 22a2.5 2.5 0 0 0 2.5-2.5h-5A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.8V3.5a1.5 1.5 0 0 0-3 0v.7A7 7 0 0 0 5 11v5l-2 2v1h18v-1z" fill="currentColor" {}
+                            }
+                            @if unread > 0 { span.bell-count #bell-count { (i18n::number(unread, visit.lang)) } }
                         }
                     }
                     @if let Some(token) = csrf_token { (language_form(visit, token)) }

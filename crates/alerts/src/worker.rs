@@ -1,0 +1,256 @@
+//! The outbox worker: claims due notifications from the store, sends each to the channels its
+//! person wants and can be reached on, and records what became of it.
+//!
+//! - **Nothing lost**: an item is claimed for [`Limits::claim_ms`]; a sender killed mid-send
+//!   leaves its claim to run out and any sender (after a restart, or another server on the same
+//!   store) takes the item again.
+//! - **Nothing twice**: a delivered item is never claimed again; a retry sends only the channels
+//!   not yet delivered; the SMS gateway gets the notification's id (`{id}`) to drop a repeat.
+//! - **Retries** back off from [`Limits::backoff_ms`] doubling up to [`Limits::backoff_max_ms`];
+//!   after [`Limits::max_attempts`] tries an item is given up.
+//! - **Quiet hours** and **rate limits** (per person, and per SMS gateway) defer an item without
+//!   counting a try.
+//!
+//! Time is given to [`Outbox::run_once`], so tests run it on fake time.
+
+use std::{
+    collections::{BTreeSet, HashMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+use pumppilot_engine::{Timestamp, UserId};
+use pumppilot_store::{AlertProfile, Channel, Delivery, OutboxItem, Store, StoreError};
+use serde_json::json;
+
+use crate::{
+    push::ExpoPush,
+    sms::{SendError, SmsGateway},
+    text::{Language, render},
+};
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+
+/// How the worker paces itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a claim holds an item (longer than any send may take).
+    pub claim_ms: i64,
+    /// Items claimed at a time: few enough that sending all of them (each channel up to its
+    /// timeout) ends well within `claim_ms`, so no other sender takes an item still being sent.
+    pub batch: usize,
+    /// Tries before an item is given up.
+    pub max_attempts: u32,
+    /// The first retry's wait; each further retry waits twice as long, up to `backoff_max_ms`.
+    pub backoff_ms: i64,
+    pub backoff_max_ms: i64,
+    /// Messages (push or SMS) one person gets in an hour at most.
+    pub per_person_per_hour: usize,
+    /// Messages the SMS gateway gets in a minute at most.
+    pub sms_per_minute: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            claim_ms: 2 * MINUTE_MS,
+            batch: 5,
+            max_attempts: 8,
+            backoff_ms: 30_000,
+            backoff_max_ms: HOUR_MS,
+            per_person_per_hour: 20,
+            sms_per_minute: 60,
+        }
+    }
+}
+
+impl Limits {
+    /// The wait before try number `attempts + 1`.
+    pub fn backoff(&self, attempts: u32) -> i64 {
+        let factor = 1_i64.checked_shl(attempts.min(30)).unwrap_or(i64::MAX);
+        self.backoff_ms.saturating_mul(factor).min(self.backoff_max_ms)
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    pub claimed: usize,
+    pub done: usize,
+    pub retried: usize,
+    pub deferred: usize,
+    pub failed: usize,
+    /// Items whose claim another sender had taken by the time this one finished.
+    pub lost: usize,
+}
+
+/// Sliding windows of send times.
+#[derive(Default)]
+struct Windows {
+    per_person: HashMap<UserId, VecDeque<Timestamp>>,
+    sms: VecDeque<Timestamp>,
+}
+
+/// Waits until a window of `span` has room for one more, or records the send at `now`.
+fn admit(window: &mut VecDeque<Timestamp>, now: Timestamp, span: i64, max: usize) -> Result<(), Timestamp> {
+    while window.front().is_some_and(|t| *t + span <= now) {
+        window.pop_front();
+    }
+    if window.len() >= max {
+        return Err(window[window.len() - max] + span);
+    }
+    Ok(())
+}
+
+/// The outbox worker of one server.
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    /// This sender's name in claims (unique per process).
+    sender: String,
+    sms: Option<SmsGateway>,
+    push: Option<ExpoPush>,
+    limits: Limits,
+    http: reqwest::Client,
+    windows: Mutex<Windows>,
+}
+
+impl Outbox {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sender: impl Into<String>,
+        sms: Option<SmsGateway>,
+        push: Option<ExpoPush>,
+        limits: Limits,
+    ) -> Self {
+        Outbox {
+            store,
+            sender: sender.into(),
+            sms,
+            push,
+            limits,
+            http: reqwest::Client::new(),
+            windows: Mutex::default(),
+        }
+    }
+
+    /// Items claimed at a time.
+    pub fn batch(&self) -> usize {
+        self.limits.batch
+    }
+
+    /// The channels this server can send on.
+    pub fn channels(&self) -> BTreeSet<Channel> {
+        let mut channels = BTreeSet::new();
+        if self.push.is_some() {
+            channels.insert(Channel::Push);
+        }
+        if self.sms.is_some() {
+            channels.insert(Channel::Sms);
+        }
+        channels
+    }
+
+    /// Claims the items due at `now` and delivers them.
+    pub async fn run_once(&self, now: Timestamp) -> Result<Round, StoreError> {
+        let items = self.store.claim_outbox(&self.sender, now, now + self.limits.claim_ms, self.limits.batch).await?;
+        let mut round = Round { claimed: items.len(), ..Round::default() };
+        for item in items {
+            let id = item.notification.id;
+            let delivery = self.deliver(&item, now).await?;
+            match &delivery {
+                Delivery::Done { .. } => round.done += 1,
+                Delivery::Retry { .. } => round.retried += 1,
+                Delivery::Defer { .. } => round.deferred += 1,
+                Delivery::Failed { .. } => round.failed += 1,
+            }
+            match self.store.finish_outbox(id, &self.sender, &delivery).await {
+                Ok(()) => {}
+                Err(StoreError::ClaimLost) => {
+                    tracing::warn!(notification = %id, "another sender took this notification over");
+                    round.lost += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(round)
+    }
+
+    /// Where this item still has to go, for this person.
+    fn channels_for(&self, item: &OutboxItem, profile: &AlertProfile) -> Vec<Channel> {
+        let kind = item.notification.kind;
+        let mut channels = Vec::new();
+        if self.push.is_some() && !profile.push_tokens.is_empty() && profile.wants(kind, Channel::Push) {
+            channels.push(Channel::Push);
+        }
+        if self.sms.is_some() && profile.phone.is_some() && profile.wants(kind, Channel::Sms) {
+            channels.push(Channel::Sms);
+        }
+        channels.retain(|c| !item.delivered.contains(c));
+        channels
+    }
+
+    async fn deliver(&self, item: &OutboxItem, now: Timestamp) -> Result<Delivery, StoreError> {
+        let n = &item.notification;
+        let profile = self.store.alert_profile(n.user_id).await?.unwrap_or_else(|| AlertProfile::empty(n.user_id));
+        let channels = self.channels_for(item, &profile);
+        if channels.is_empty() {
+            return Ok(Delivery::Done { at: now });
+        }
+        if let Some(quiet) = profile.quiet_hours.filter(|q| q.contains(now)) {
+            return Ok(Delivery::Defer { at: quiet.end_after(now) });
+        }
+        {
+            let mut windows = self.windows.lock().expect("windows lock");
+            let person = windows.per_person.entry(n.user_id).or_default();
+            if let Err(at) = admit(person, now, HOUR_MS, self.limits.per_person_per_hour) {
+                return Ok(Delivery::Defer { at });
+            }
+            if channels.contains(&Channel::Sms)
+                && let Err(at) = admit(&mut windows.sms, now, MINUTE_MS, self.limits.sms_per_minute)
+            {
+                return Ok(Delivery::Defer { at });
+            }
+            windows.per_person.entry(n.user_id).or_default().push_back(now);
+            if channels.contains(&Channel::Sms) {
+                windows.sms.push_back(now);
+            }
+        }
+        let (title, body) = render(n.kind, &n.facts, Language::from_code(&profile.language));
+        let mut delivered = item.delivered.clone();
+        let mut temporary = Vec::new();
+        let mut refused = Vec::new();
+        for channel in channels {
+            let result = match channel {
+                Channel::Push => {
+                    let push = self.push.as_ref().expect("push is configured");
+                    let data = json!({ "id": n.id.to_string(), "kind": n.kind.as_str() });
+                    push.send(&self.http, &profile.push_tokens, &title, &body, data).await
+                }
+                Channel::Sms => {
+                    let sms = self.sms.as_ref().expect("SMS is configured");
+                    let phone = profile.phone.as_deref().expect("a phone");
+                    sms.send(&self.http, phone, &body, &n.id.to_string()).await
+                }
+            };
+            match result {
+                Ok(()) => {
+                    delivered.insert(channel);
+                }
+                Err(SendError::Temporary(e)) => temporary.push(format!("{}: {e}", channel.as_str())),
+                Err(SendError::Refused(e)) => refused.push(format!("{}: {e}", channel.as_str())),
+            }
+        }
+        if temporary.is_empty() {
+            if !refused.is_empty() {
+                tracing::warn!(notification = %n.id, errors = %refused.join("; "), "a channel refused a notification");
+            }
+            return Ok(Delivery::Done { at: now });
+        }
+        let error = temporary.into_iter().chain(refused).collect::<Vec<_>>().join("; ");
+        if item.attempts + 1 >= self.limits.max_attempts {
+            tracing::warn!(notification = %n.id, %error, "giving a notification up");
+            return Ok(Delivery::Failed { at: now, error });
+        }
+        Ok(Delivery::Retry { at: now + self.limits.backoff(item.attempts), delivered, error })
+    }
+}

@@ -1,0 +1,334 @@
+//! The outbox worker against local stand-ins for Expo's push API and an SMS gateway that record
+//! the exact requests, on a real SQLite store, with time given by hand.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
+use pumppilot_alerts::{BodyFormat, ExpoPush, Limits, Outbox, Round, SmsGateway, parts};
+use pumppilot_engine::{AdminId, EndReason, Facts, Notice, NoticeKind, Timestamp, UserId};
+use pumppilot_store::{Account, AlertProfile, QuietHours, Role, Store};
+use pumppilot_store_sqlite::SqliteStore;
+
+/// 2026-01-01T00:00:00Z.
+const T0: Timestamp = Timestamp(1_767_225_600_000);
+
+fn at(seconds: i64) -> Timestamp {
+    T0 + seconds * 1000
+}
+
+/// One recorded request: its Authorization and Content-Type headers and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    authorization: Option<String>,
+    content_type: Option<String>,
+    body: String,
+}
+
+/// A stand-in HTTP receiver: records every request and answers from a script (then 200 + `ok`).
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    answers: Arc<Mutex<VecDeque<(StatusCode, String)>>>,
+    ok: Arc<Mutex<String>>,
+}
+
+impl Receiver {
+    async fn start(ok: &str) -> (Receiver, String) {
+        let receiver = Receiver { ok: Arc::new(Mutex::new(ok.to_owned())), ..Receiver::default() };
+        async fn record(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            r.seen.lock().unwrap().push(Seen {
+                authorization: header("authorization"),
+                content_type: header("content-type"),
+                body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+            });
+            let scripted = r.answers.lock().unwrap().pop_front();
+            scripted.unwrap_or_else(|| (StatusCode::OK, r.ok.lock().unwrap().clone()))
+        }
+        let app = Router::new().route("/send", post(record)).with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/send", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (receiver, url)
+    }
+
+    fn answer(&self, status: StatusCode, body: &str) {
+        self.answers.lock().unwrap().push_back((status, body.to_owned()));
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+const EXPO_OK: &str = r#"{"data":[{"status":"ok","id":"ticket-1"}]}"#;
+const SMS_TEMPLATE: &str = r#"{"to":"{to}","from":"{from}","message":"{text}","ref":"{id}","coding":"{encoding}"}"#;
+
+struct Pump {
+    store: Arc<dyn Store>,
+    admin: AdminId,
+    karim: UserId,
+    expo: Receiver,
+    expo_url: String,
+    sms: Receiver,
+    sms_url: String,
+}
+
+impl Pump {
+    async fn new() -> Pump {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").unwrap());
+        let owner = account(UserId::new(), "rahim", Role::Admin, None);
+        let admin = AdminId(owner.id);
+        store.create_account(&Account { admin_id: Some(admin), ..owner }).await.unwrap();
+        let karim = account(UserId::new(), "karim", Role::User, Some(admin));
+        store.create_account(&karim).await.unwrap();
+        let (expo, expo_url) = Receiver::start(EXPO_OK).await;
+        let (sms, sms_url) = Receiver::start(r#"{"status":"queued"}"#).await;
+        Pump { store, admin, karim: karim.id, expo, expo_url, sms, sms_url }
+    }
+
+    fn worker(&self, name: &str, limits: Limits) -> Outbox {
+        let sms = SmsGateway {
+            url: self.sms_url.clone(),
+            template: SMS_TEMPLATE.to_owned(),
+            format: BodyFormat::Json,
+            authorization: Some("Basic dXNlcjpwYXNz".to_owned()),
+            from: "PumpPilot".to_owned(),
+            timeout: Duration::from_secs(5),
+        };
+        let push = ExpoPush {
+            url: self.expo_url.clone(),
+            access_token: Some("expo-secret".to_owned()),
+            timeout: Duration::from_secs(5),
+        };
+        Outbox::new(Arc::clone(&self.store), name, Some(sms), Some(push), limits)
+    }
+
+    async fn profile(&self, language: &str, quiet: Option<QuietHours>) {
+        let profile = AlertProfile {
+            phone: Some("+8801711000001".to_owned()),
+            push_tokens: vec!["ExponentPushToken[karim]".to_owned()],
+            language: language.to_owned(),
+            quiet_hours: quiet,
+            ..AlertProfile::empty(self.karim)
+        };
+        self.store.set_alert_profile(&profile).await.unwrap();
+    }
+
+    async fn tell(&self, kind: NoticeKind, when: Timestamp, facts: Facts) -> String {
+        let notice = Notice::new(self.karim, self.admin, kind, when, facts);
+        let written = self.store.add_notices(&[notice]).await.unwrap();
+        written[0].id.to_string()
+    }
+}
+
+fn account(id: UserId, username: &str, role: Role, admin_id: Option<AdminId>) -> Account {
+    Account {
+        id,
+        username: username.to_owned(),
+        name: username.to_owned(),
+        role,
+        admin_id,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$x".to_owned(),
+        suspended: false,
+        created_at: T0,
+    }
+}
+
+fn ended() -> Facts {
+    Facts {
+        end_reason: Some(EndReason::UserStop),
+        seconds: Some(25 * 60),
+        balance_seconds: Some(95 * 60),
+        ..Facts::default()
+    }
+}
+
+#[tokio::test]
+async fn a_run_end_goes_to_expo_and_the_sms_gateway_exactly_once_with_bangla_as_unicode() {
+    let pump = Pump::new().await;
+    pump.profile("bn", None).await;
+    let id = pump.tell(NoticeKind::RunEnded, at(0), ended()).await;
+    let worker = pump.worker("server-1", Limits::default());
+
+    let round = worker.run_once(at(1)).await.unwrap();
+    assert_eq!(round, Round { claimed: 1, done: 1, ..Round::default() });
+
+    let text = "আপনার রান শেষ (আপনি বন্ধ করেছেন): ২৫ মিনিট খরচ, ৯৫ মিনিট বাকি।";
+    let push = pump.expo.seen();
+    assert_eq!(push.len(), 1);
+    assert_eq!(push[0].authorization.as_deref(), Some("Bearer expo-secret"));
+    assert_eq!(push[0].content_type.as_deref(), Some("application/json"));
+    let expected = serde_json::json!([{
+        "to": "ExponentPushToken[karim]",
+        "title": "রান শেষ",
+        "body": text,
+        "sound": "default",
+        "data": { "id": id, "kind": "RUN_ENDED" },
+    }]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&push[0].body).unwrap(), expected);
+
+    let sms = pump.sms.seen();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0].authorization.as_deref(), Some("Basic dXNlcjpwYXNz"));
+    assert_eq!(sms[0].content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        sms[0].body,
+        format!(r#"{{"to":"+8801711000001","from":"PumpPilot","message":"{text}","ref":"{id}","coding":"ucs2"}}"#),
+        "the Bangla text goes as it is (UTF-8 JSON), marked Unicode"
+    );
+    let size = parts(text);
+    assert_eq!((size.units, size.parts), (text.encode_utf16().count(), 1));
+
+    // Delivered is delivered: neither this worker nor a new one over the same store sends it again.
+    assert_eq!(worker.run_once(at(1000)).await.unwrap(), Round::default());
+    assert_eq!(pump.worker("server-2", Limits::default()).run_once(at(100_000)).await.unwrap(), Round::default());
+    assert_eq!((pump.expo.seen().len(), pump.sms.seen().len()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_gateway_that_fails_is_tried_again_after_a_backoff_and_only_the_channel_that_failed() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    pump.tell(NoticeKind::RunStarted, at(0), Facts::default()).await;
+    pump.sms.answer(StatusCode::SERVICE_UNAVAILABLE, "busy");
+    pump.sms.answer(StatusCode::TOO_MANY_REQUESTS, "slow down");
+    let worker = pump.worker("server-1", Limits::default());
+
+    assert_eq!(worker.run_once(at(0)).await.unwrap().retried, 1);
+    assert_eq!((pump.expo.seen().len(), pump.sms.seen().len()), (1, 1));
+    // The first retry waits 30 s, the second 60 s.
+    assert_eq!(worker.run_once(at(29)).await.unwrap(), Round::default());
+    assert_eq!(worker.run_once(at(30)).await.unwrap().retried, 1);
+    assert_eq!(worker.run_once(at(89)).await.unwrap(), Round::default());
+    assert_eq!(worker.run_once(at(90)).await.unwrap().done, 1);
+    assert_eq!(pump.expo.seen().len(), 1, "push was delivered the first time and never sent again");
+    let sms = pump.sms.seen();
+    assert_eq!(sms.len(), 3);
+    assert!(sms.iter().all(|s| s.body == sms[0].body), "the same message, with the same ref, each time");
+    assert!(sms[0].body.contains(r#""message":"Your turn came: the pump is starting for you.""#));
+    assert!(sms[0].body.contains(r#""coding":"gsm7""#));
+}
+
+#[tokio::test]
+async fn a_sender_that_died_mid_send_leaves_its_items_to_the_next_after_its_claim_runs_out() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    pump.tell(NoticeKind::RunStarted, at(0), Facts::default()).await;
+    pump.tell(NoticeKind::RunHeld, at(1), Facts::default()).await;
+    // The first server claims both and is killed before it records anything.
+    let claimed = pump.store.claim_outbox("killed", at(2), at(2) + 120_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+
+    let restarted = pump.worker("restarted", Limits::default());
+    assert_eq!(restarted.run_once(at(121)).await.unwrap(), Round::default(), "the dead claim still holds");
+    assert_eq!(restarted.run_once(at(122)).await.unwrap(), Round { claimed: 2, done: 2, ..Round::default() });
+    assert_eq!((pump.expo.seen().len(), pump.sms.seen().len()), (2, 2));
+    // The killed server's late word changes nothing.
+    let done = pumppilot_store::Delivery::Done { at: at(123) };
+    let late = pump.store.finish_outbox(claimed[0].notification.id, "killed", &done).await;
+    assert!(matches!(late, Err(pumppilot_store::StoreError::ClaimLost)));
+    assert_eq!(restarted.run_once(at(10_000)).await.unwrap(), Round::default());
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_messages_until_they_end_but_not_the_bell() {
+    let pump = Pump::new().await;
+    // 22:00 to 06:00 in Dhaka (UTC+6); T0 is 06:00 in Dhaka, so 16 h after T0 is 22:00.
+    let quiet = QuietHours { from_minute: 22 * 60, to_minute: 6 * 60, utc_offset_minutes: 360 };
+    pump.profile("en", Some(quiet)).await;
+    let night = at(17 * 3600);
+    pump.tell(NoticeKind::RunEnded, night, ended()).await;
+    let worker = pump.worker("server-1", Limits::default());
+    assert_eq!(worker.run_once(night).await.unwrap().deferred, 1);
+    assert_eq!(pump.store.unread_notifications(pump.karim).await.unwrap(), 1, "the bell has it at once");
+    let morning = at(24 * 3600);
+    assert_eq!(worker.run_once(morning - 1000).await.unwrap(), Round::default());
+    assert_eq!(worker.run_once(morning).await.unwrap().done, 1);
+    assert_eq!((pump.expo.seen().len(), pump.sms.seen().len()), (1, 1));
+}
+
+#[tokio::test]
+async fn one_person_gets_at_most_so_many_messages_an_hour_and_the_gateway_so_many_a_minute() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    for n in 0..3 {
+        pump.tell(NoticeKind::RunHeld, at(n), Facts::default()).await;
+    }
+    let limits = Limits { per_person_per_hour: 2, ..Limits::default() };
+    let worker = pump.worker("server-1", limits);
+    let round = worker.run_once(at(10)).await.unwrap();
+    assert_eq!((round.done, round.deferred), (2, 1));
+    assert_eq!(worker.run_once(at(3609)).await.unwrap(), Round::default(), "an hour after the first send");
+    assert_eq!(worker.run_once(at(3610)).await.unwrap().done, 1);
+    assert_eq!(pump.sms.seen().len(), 3);
+
+    // The gateway's own limit, across people.
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    for n in 0..3 {
+        pump.tell(NoticeKind::RunHeld, at(n), Facts::default()).await;
+    }
+    let worker = pump.worker("server-1", Limits { sms_per_minute: 1, ..Limits::default() });
+    assert_eq!(worker.run_once(at(10)).await.unwrap().deferred, 2);
+    assert_eq!(worker.run_once(at(70)).await.unwrap().done, 1);
+    assert_eq!(pump.sms.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_refusal_is_not_retried_and_endless_trouble_is_given_up() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    pump.tell(NoticeKind::RunStarted, at(0), Facts::default()).await;
+    pump.sms.answer(StatusCode::BAD_REQUEST, "no such number");
+    let worker = pump.worker("server-1", Limits { max_attempts: 2, ..Limits::default() });
+    assert_eq!(worker.run_once(at(0)).await.unwrap().done, 1, "a bad number will not get better");
+    assert_eq!(worker.run_once(at(10_000)).await.unwrap(), Round::default());
+
+    pump.tell(NoticeKind::RunHeld, at(20_000), Facts::default()).await;
+    for _ in 0..2 {
+        pump.sms.answer(StatusCode::BAD_GATEWAY, "down");
+    }
+    assert_eq!(worker.run_once(at(20_000)).await.unwrap().retried, 1);
+    assert_eq!(worker.run_once(at(20_030)).await.unwrap().failed, 1);
+    assert_eq!(worker.run_once(at(90_000)).await.unwrap(), Round::default());
+}
+
+#[test]
+fn sms_parts_follow_gsm7_and_ucs2() {
+    let p = |text: &str| {
+        let parts = parts(text);
+        (parts.encoding.as_str(), parts.units, parts.parts)
+    };
+    assert_eq!(p("Your turn came."), ("gsm7", 15, 1));
+    assert_eq!(p(&"a".repeat(160)), ("gsm7", 160, 1));
+    assert_eq!(p(&"a".repeat(161)), ("gsm7", 161, 2));
+    assert_eq!(p(&"a".repeat(306)), ("gsm7", 306, 2));
+    assert_eq!(p(&"a".repeat(307)), ("gsm7", 307, 3));
+    assert_eq!(p("€[x]"), ("gsm7", 7, 1), "extension characters take two septets");
+    assert_eq!(p(&"ক".repeat(70)), ("ucs2", 70, 1));
+    assert_eq!(p(&"ক".repeat(71)), ("ucs2", 71, 2));
+    assert_eq!(p(&"ক".repeat(134)), ("ucs2", 134, 2));
+    assert_eq!(p(&"ক".repeat(135)), ("ucs2", 135, 3));
+    assert_eq!(p("ok 🙂"), ("ucs2", 5, 1), "one character outside GSM-7 makes it all Unicode");
+}
+
+#[test]
+fn form_templates_percent_encode_utf8_and_placeholders_in_values_stay_as_they_are() {
+    let gateway = SmsGateway {
+        url: String::new(),
+        template: "to={to}&text={text}&type={encoding}&parts={parts}".to_owned(),
+        format: BodyFormat::Form,
+        authorization: None,
+        from: String::new(),
+        timeout: Duration::from_secs(1),
+    };
+    assert_eq!(
+        gateway.body("+8801711000001", "পালা {to} & more", "x"),
+        "to=%2B8801711000001&text=%E0%A6%AA%E0%A6%BE%E0%A6%B2%E0%A6%BE%20%7Bto%7D%20%26%20more&type=ucs2&parts=1"
+    );
+}

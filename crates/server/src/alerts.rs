@@ -1,0 +1,272 @@
+//! Alerts on this server: their settings (`PUMPPILOT_SMS_*`, `PUMPPILOT_EXPO_*`,
+//! `PUMPPILOT_ALERT_*`), the outbox worker's loop on the server's clock, and the watch that tells
+//! an owner once when their device has been silent too long.
+
+use std::{sync::Arc, time::Duration};
+
+use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, Limits, Outbox, SmsGateway};
+use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
+use pumppilot_store::MinuteRequest;
+
+use crate::{app::App, config::ConfigError};
+
+/// How often the outbox is looked at.
+const SEND_EVERY: Duration = Duration::from_secs(2);
+/// How often devices are checked for silence.
+const WATCH_EVERY: Duration = Duration::from_secs(30);
+
+/// What this server sends alerts through. Secrets never print.
+#[derive(Clone, Default)]
+pub struct AlertSettings {
+    pub sms: Option<SmsGateway>,
+    pub push: Option<ExpoPush>,
+    pub limits: Limits,
+    /// The shared secret the SMS gateway's inbound webhook presents (`PUMPPILOT_SMS_INBOUND_SECRET`).
+    pub inbound_secret: Option<String>,
+    /// An owner hears of a device silent this long (0: never).
+    pub offline_after_ms: i64,
+    /// An owner hears of load shedding that lasts this long (0: never).
+    pub shedding_after_ms: i64,
+}
+
+impl std::fmt::Debug for AlertSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertSettings")
+            .field("sms", &self.sms.as_ref().map(|s| &s.url))
+            .field("push", &self.push.as_ref().map(|p| &p.url))
+            .field("limits", &self.limits)
+            .field("offline_after_ms", &self.offline_after_ms)
+            .field("shedding_after_ms", &self.shedding_after_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The SMS template used when `PUMPPILOT_SMS_TEMPLATE` is not set.
+pub const DEFAULT_SMS_TEMPLATE: &str = r#"{"to":"{to}","from":"{from}","text":"{text}","reference":"{id}"}"#;
+
+fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(text) = lookup(variable) else { return Ok(default) };
+    text.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| ConfigError {
+        variable,
+        problem: format!("`{text}` must be a whole number from {} to {}", range.start(), range.end()),
+    })
+}
+
+impl AlertSettings {
+    /// Reads the alert settings through `lookup` (see the README's "Alerts").
+    pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<AlertSettings, ConfigError> {
+        let timeout = Duration::from_secs(10);
+        let sms = match lookup("PUMPPILOT_SMS_URL") {
+            None => None,
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError {
+                        variable: "PUMPPILOT_SMS_URL",
+                        problem: "must be an http(s) URL".into(),
+                    });
+                }
+                let format = match lookup("PUMPPILOT_SMS_FORMAT").as_deref() {
+                    None | Some("json") => BodyFormat::Json,
+                    Some("form") => BodyFormat::Form,
+                    Some(other) => {
+                        return Err(ConfigError {
+                            variable: "PUMPPILOT_SMS_FORMAT",
+                            problem: format!("`{other}` must be json or form"),
+                        });
+                    }
+                };
+                let template = lookup("PUMPPILOT_SMS_TEMPLATE").unwrap_or_else(|| DEFAULT_SMS_TEMPLATE.to_owned());
+                if !template.contains("{to}") || !template.contains("{text}") {
+                    return Err(ConfigError {
+                        variable: "PUMPPILOT_SMS_TEMPLATE",
+                        problem: "must contain {to} and {text}".into(),
+                    });
+                }
+                Some(SmsGateway {
+                    url,
+                    template,
+                    format,
+                    authorization: lookup("PUMPPILOT_SMS_AUTHORIZATION"),
+                    from: lookup("PUMPPILOT_SMS_FROM").unwrap_or_else(|| "PumpPilot".to_owned()),
+                    timeout,
+                })
+            }
+        };
+        let push = match lookup("PUMPPILOT_EXPO_PUSH").as_deref() {
+            None | Some("off") => None,
+            Some("on") => Some(ExpoPush {
+                url: lookup("PUMPPILOT_EXPO_PUSH_URL").unwrap_or_else(|| EXPO_PUSH_URL.to_owned()),
+                access_token: lookup("PUMPPILOT_EXPO_ACCESS_TOKEN"),
+                timeout,
+            }),
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "PUMPPILOT_EXPO_PUSH",
+                    problem: format!("`{other}` must be on or off"),
+                });
+            }
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            per_person_per_hour: number(lookup, "PUMPPILOT_ALERTS_PER_PERSON_PER_HOUR", 20, 1..=1000)? as usize,
+            sms_per_minute: number(lookup, "PUMPPILOT_SMS_PER_MINUTE", 60, 1..=100_000)? as usize,
+            ..defaults
+        };
+        let offline_minutes = number(lookup, "PUMPPILOT_ALERT_OFFLINE_MINUTES", 10, 0..=10_080)?;
+        let shedding_minutes = number(lookup, "PUMPPILOT_ALERT_LOAD_SHEDDING_MINUTES", 180, 0..=10_080)?;
+        Ok(AlertSettings {
+            sms,
+            push,
+            limits,
+            inbound_secret: lookup("PUMPPILOT_SMS_INBOUND_SECRET"),
+            offline_after_ms: i64::try_from(offline_minutes).unwrap_or(0) * 60_000,
+            shedding_after_ms: i64::try_from(shedding_minutes).unwrap_or(0) * 60_000,
+        })
+    }
+}
+
+/// Starts the outbox worker (when a channel is set up) and the device watch, each on the server's
+/// clock, for as long as the app lives.
+pub fn spawn(app: &Arc<App>) {
+    let settings = app.settings.alerts.clone();
+    if settings.sms.is_some() || settings.push.is_some() {
+        let sender = format!("{}-{}", std::process::id(), uuid_like());
+        let outbox = Outbox::new(Arc::clone(&app.store), sender, settings.sms, settings.push, settings.limits);
+        let weak = Arc::downgrade(app);
+        tokio::spawn(async move {
+            loop {
+                let Some(app) = weak.upgrade() else { break };
+                // A full round may have left more: go again at once.
+                loop {
+                    match outbox.run_once(app.now()).await {
+                        Ok(round) if round.claimed == outbox.batch() => continue,
+                        Ok(_) => break,
+                        Err(err) => {
+                            tracing::warn!(%err, "could not deliver alerts; trying again");
+                            break;
+                        }
+                    }
+                }
+                let next = app.settings.clock.sleep(SEND_EVERY);
+                drop(app);
+                next.await;
+            }
+        });
+    }
+    if settings.offline_after_ms > 0 || settings.shedding_after_ms > 0 {
+        let weak = Arc::downgrade(app);
+        tokio::spawn(async move {
+            let mut shedding = Shedding::default();
+            loop {
+                let Some(app) = weak.upgrade() else { break };
+                watch_devices(&app, &mut shedding).await;
+                let next = app.settings.clock.sleep(WATCH_EVERY);
+                drop(app);
+                next.await;
+            }
+        });
+    }
+}
+
+fn uuid_like() -> String {
+    pumppilot_store::NotificationId::new().to_string()
+}
+
+/// What the watch remembers between rounds: when it first saw each pump's current load shedding
+/// (by the spell's key), and since when the store has been failing.
+#[derive(Default)]
+pub struct Shedding(std::collections::HashMap<pumppilot_engine::AdminId, (String, Timestamp)>, Option<Timestamp>);
+
+/// A store outage at least this long is told to every owner once the store works again.
+const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
+
+/// Tells each owner whose device has been silent longer than the set time, once per silence (the
+/// notice's key names the last poll), and whose load shedding has lasted longer than the set time,
+/// once per spell (the key names when the grid last came back before it; the spell is timed from
+/// when this server first saw it). Every server and every restart writes each notice once.
+pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
+    let after = app.settings.alerts.offline_after_ms;
+    let shedding_after = app.settings.alerts.shedding_after_ms;
+    // Nothing can be written while the store fails: remember since when, and tell every owner
+    // once it works again (this server's outage: the key names its start).
+    if let Some(since) = app.runtime.store_outage() {
+        shedding.1.get_or_insert(since);
+        return;
+    }
+    let outage = shedding.1.take().filter(|since| app.now() - *since >= STORE_TROUBLE_AFTER_MS);
+    let tenants = match app.store.tenant_ids().await {
+        Ok(tenants) => tenants,
+        Err(err) => {
+            tracing::warn!(%err, "could not list pumps to watch");
+            return;
+        }
+    };
+    let mut notices = Vec::new();
+    if let Some(since) = outage {
+        for &admin in &tenants {
+            let facts = Facts { since: Some(since), ..Facts::default() };
+            notices.push(Notice {
+                key: Some(format!("store:{}:{admin}", since.millis())),
+                ..Notice::new(admin.0, admin, NoticeKind::StoreTrouble, app.now(), facts)
+            });
+        }
+    }
+    for admin in tenants {
+        let seen = app
+            .runtime
+            .read(admin, |t, now| {
+                (t.device.last_poll_at, t.device.load_shedding && t.device.online_at(now), t.motor.grid_up_since)
+            })
+            .await;
+        let Ok((last_poll, shedding_now, grid_up_since)) = seen else { continue };
+        let now = app.now();
+        if shedding_now && shedding_after > 0 {
+            let key = format!("shedding:{admin}:{}", grid_up_since.map_or(0, |t| t.millis()));
+            let (spell, since) = shedding.0.entry(admin).or_insert_with(|| (key.clone(), now));
+            if *spell != key {
+                (*spell, *since) = (key.clone(), now);
+            }
+            if now - *since >= shedding_after {
+                let facts = Facts { since: Some(*since), ..Facts::default() };
+                notices.push(Notice {
+                    key: Some(key),
+                    ..Notice::new(admin.0, admin, NoticeKind::LoadSheddingLong, now, facts)
+                });
+            }
+        } else {
+            shedding.0.remove(&admin);
+        }
+        if after == 0 {
+            continue;
+        }
+        // A device never seen is not offline: it was never set up.
+        let Some(last) = last_poll.filter(|last| now - *last >= after) else { continue };
+        let facts = Facts { since: Some(last), ..Facts::default() };
+        notices.push(Notice {
+            key: Some(format!("offline:{admin}:{}", last.millis())),
+            ..Notice::new(admin.0, admin, NoticeKind::DeviceOffline, last + after, facts)
+        });
+    }
+    if !notices.is_empty()
+        && let Err(err) = app.store.add_notices(&notices).await
+    {
+        tracing::warn!(%err, "could not record offline devices");
+    }
+}
+
+/// The farmer hears their request was decided.
+pub fn request_decided(request: &MinuteRequest, approved: bool, at: Timestamp) -> Notice {
+    let facts = Facts { seconds: Some(request.minutes * 60), approved: Some(approved), ..Facts::default() };
+    Notice::new(request.user_id, request.admin_id, NoticeKind::RequestDecided, at, facts)
+}
+
+/// The owner hears a farmer (`who`) asks for minutes.
+pub fn request_new(request: &MinuteRequest, who: &str) -> Notice {
+    let facts = Facts { seconds: Some(request.minutes * 60), who: Some(who.to_owned()), ..Facts::default() };
+    Notice::new(request.admin_id.0, request.admin_id, NoticeKind::RequestNew, request.created_at, facts)
+}

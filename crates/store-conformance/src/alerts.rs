@@ -1,0 +1,184 @@
+//! Alerts: notifications written with the change that caused them, read flags, keyed notices told
+//! once, outbox claims held by one sender at a time, and alert profiles.
+
+use std::collections::BTreeSet;
+
+use pumppilot_engine::{Event, Facts, Notice, NoticeKind, Records, UserId};
+use pumppilot_store::{AlertProfile, Channel, Commit, Delivery, NotificationId, QuietHours, Store, StoreError};
+
+use crate::support::{Driver, all_good, assert_err, at, recharge, tenancy};
+
+/// A run's notices are in the store exactly when its commit is: the farmer's bell lists them
+/// newest first, unread, and marks them read (theirs only); a commit refused for its version
+/// writes none.
+pub async fn notices_are_written_with_their_commit(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let (admin, karim, jamal) = (rahim.admin, rahim.users[0], rahim.users[1]);
+    let mut pump = Driver::load(store, admin).await;
+    pump.step(recharge(admin, karim, 600), at(0)).await;
+    pump.step(all_good(), at(1)).await;
+    pump.step(Event::Start { user: karim, requested_minutes: None, entry_id: Default::default() }, at(2)).await;
+    pump.step(Event::DeviceReport { load_shedding: true, ready: true, relay: false }, at(30)).await;
+
+    let bell = store.notifications(karim, 10).await.unwrap();
+    let kinds: Vec<_> = bell.iter().map(|n| n.kind).collect();
+    assert_eq!(kinds, [NoticeKind::RunHeld, NoticeKind::RunStarted], "newest first");
+    assert_eq!(bell[0].at, at(30));
+    assert_eq!(bell[0].facts.hold_reason, Some(pumppilot_engine::HoldReason::LoadShedding));
+    assert!(bell.iter().all(|n| !n.read && n.user_id == karim && n.admin_id == admin));
+    assert_eq!(store.unread_notifications(karim).await.unwrap(), 2);
+    assert_eq!(store.notifications(karim, 1).await.unwrap().len(), 1, "the limit holds");
+    assert_eq!(store.notifications(jamal, 10).await.unwrap(), []);
+
+    // A stale commit carrying a notice writes nothing.
+    let mut stale = pump.tenant.clone();
+    stale.version -= 1;
+    let notice = Notice::new(karim, admin, NoticeKind::BalanceLow, at(40), Facts::default());
+    let records = Records { notices: vec![notice], changed: true, ..Records::default() };
+    let commit =
+        Commit { tenant: &stale, records: &records, audit: &[], decision: None, suspension: None, receipt: None };
+    assert_err!(store.commit(commit).await, StoreError::VersionConflict);
+    assert_eq!(store.unread_notifications(karim).await.unwrap(), 2);
+
+    // Someone else's ids mark nothing; the farmer's own ids mark theirs; then all.
+    assert_eq!(store.mark_notifications_read(jamal, Some(&[bell[0].id])).await.unwrap(), 0);
+    assert_eq!(store.mark_notifications_read(karim, Some(&[bell[0].id, NotificationId::new()])).await.unwrap(), 1);
+    let bell = store.notifications(karim, 10).await.unwrap();
+    assert_eq!(bell.iter().map(|n| n.read).collect::<Vec<_>>(), [true, false]);
+    assert_eq!(store.unread_notifications(karim).await.unwrap(), 1);
+    assert_eq!(store.mark_notifications_read(karim, None).await.unwrap(), 1);
+    assert_eq!(store.unread_notifications(karim).await.unwrap(), 0);
+}
+
+/// Notices from outside a commit: a keyed notice is written once, whoever adds it and however
+/// often; each written notice has one outbox item.
+pub async fn keyed_notices_are_told_once(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 0).await;
+    let owner = rahim.admin.0;
+    let offline = |at| Notice {
+        key: Some(format!("offline:{}:{}", rahim.admin, 1000)),
+        ..Notice::new(owner, rahim.admin, NoticeKind::DeviceOffline, at, Facts { since: Some(at), ..Facts::default() })
+    };
+    let written = store.add_notices(&[offline(at(10)), offline(at(11))]).await.unwrap();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].at, at(10));
+    assert_eq!(store.add_notices(&[offline(at(20))]).await.unwrap(), []);
+    let other = Notice::new(owner, rahim.admin, NoticeKind::StoreTrouble, at(21), Facts::default());
+    assert_eq!(store.add_notices(&[other.clone(), other]).await.unwrap().len(), 2, "no key, no dedupe");
+    assert_eq!(store.unread_notifications(owner).await.unwrap(), 3);
+    let items = store.claim_outbox("a", at(30), at(60), 10).await.unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].notification, written[0], "oldest first, the notification as stored");
+}
+
+/// One sender at a time holds an item: a second sender gets nothing while the claim runs and
+/// cannot finish it; after the claim runs out another may take it and the first has lost it; a
+/// retry waits for its time and remembers the channels already delivered; a delivered or failed
+/// item is never claimed again.
+pub async fn outbox_claims_are_held_by_one_sender(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let karim = rahim.users[0];
+    let notice = |n: i64| Notice::new(karim, rahim.admin, NoticeKind::RunStarted, at(n), Facts::default());
+    store.add_notices(&[notice(1), notice(2), notice(3)]).await.unwrap();
+
+    assert_eq!(store.claim_outbox("a", at(0), at(30), 10).await.unwrap(), [], "nothing is due before its time");
+    let a = store.claim_outbox("a", at(5), at(35), 2).await.unwrap();
+    assert_eq!(a.len(), 2);
+    assert!(a.iter().all(|item| item.attempts == 0 && item.delivered.is_empty()));
+    let b = store.claim_outbox("b", at(5), at(50), 10).await.unwrap();
+    assert_eq!(b.len(), 1, "b gets only what a did not claim");
+    assert!(a.iter().all(|item| item.notification.id != b[0].notification.id));
+    let first = a[0].notification.id;
+    let done = Delivery::Done { at: at(6) };
+    assert_err!(store.finish_outbox(first, "b", &done).await, StoreError::ClaimLost);
+
+    // a's claim runs out at 35: b takes the item, and a's late answer is refused.
+    assert_eq!(store.claim_outbox("b", at(34), at(64), 10).await.unwrap(), []);
+    let taken = store.claim_outbox("b", at(35), at(65), 10).await.unwrap();
+    assert_eq!(taken.len(), 2);
+    assert_err!(store.finish_outbox(first, "a", &done).await, StoreError::ClaimLost);
+
+    let retry = Delivery::Retry { at: at(100), delivered: BTreeSet::from([Channel::Push]), error: "503".into() };
+    store.finish_outbox(first, "b", &retry).await.unwrap();
+    let second = taken.iter().map(|i| i.notification.id).find(|id| *id != first).unwrap();
+    store.finish_outbox(second, "b", &Delivery::Failed { at: at(40), error: "gave up".into() }).await.unwrap();
+    store.finish_outbox(b[0].notification.id, "b", &done).await.unwrap();
+    assert_err!(store.finish_outbox(b[0].notification.id, "b", &done).await, StoreError::ClaimLost);
+
+    assert_eq!(store.claim_outbox("c", at(99), at(129), 10).await.unwrap(), [], "the retry waits for its time");
+    let again = store.claim_outbox("c", at(100), at(130), 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].notification.id, again[0].attempts), (first, 1));
+    assert_eq!(again[0].delivered, BTreeSet::from([Channel::Push]));
+    // Deferred (quiet hours): due later, and not counted as a try.
+    store.finish_outbox(first, "c", &Delivery::Defer { at: at(200) }).await.unwrap();
+    assert_eq!(store.claim_outbox("c", at(199), at(229), 10).await.unwrap(), []);
+    let later = store.claim_outbox("c", at(200), at(230), 10).await.unwrap();
+    assert_eq!((later[0].attempts, later[0].delivered.len()), (1, 1));
+    store.finish_outbox(first, "c", &Delivery::Done { at: at(201) }).await.unwrap();
+    assert_eq!(store.claim_outbox("d", at(10_000), at(10_030), 10).await.unwrap(), [], "nothing is sent twice");
+}
+
+/// Many senders claiming at once share the items without overlap.
+pub async fn racing_claims_never_share_an_item(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let karim = rahim.users[0];
+    let notices: Vec<_> =
+        (0..20).map(|n| Notice::new(karim, rahim.admin, NoticeKind::RunEnded, at(n), Facts::default())).collect();
+    store.add_notices(&notices).await.unwrap();
+    let senders = ["s1", "s2", "s3", "s4"];
+    let claims = futures_join(store, &senders).await;
+    let mut seen = BTreeSet::new();
+    for items in &claims {
+        for item in items {
+            assert!(seen.insert(item.notification.id), "an item was claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 20);
+}
+
+async fn futures_join(store: &dyn Store, senders: &[&str]) -> Vec<Vec<pumppilot_store::OutboxItem>> {
+    let (a, b, c, d) = tokio::join!(
+        store.claim_outbox(senders[0], at(100), at(130), 8),
+        store.claim_outbox(senders[1], at(100), at(130), 8),
+        store.claim_outbox(senders[2], at(100), at(130), 8),
+        store.claim_outbox(senders[3], at(100), at(130), 8),
+    );
+    vec![a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()]
+}
+
+/// A profile reads back as written, is found by its phone, and a phone belongs to one person.
+pub async fn alert_profiles_round_trip_and_phones_are_unique(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let (karim, jamal) = (rahim.users[0], rahim.users[1]);
+    assert_eq!(store.alert_profile(karim).await.unwrap(), None);
+    let profile = AlertProfile {
+        phone: Some("+8801711000001".into()),
+        push_tokens: vec!["ExponentPushToken[aaa]".into(), "ExponentPushToken[bbb]".into()],
+        language: "bn".into(),
+        muted: BTreeSet::from([(NoticeKind::RunHeld, Channel::Sms), (NoticeKind::BalanceLow, Channel::Push)]),
+        quiet_hours: Some(QuietHours { from_minute: 22 * 60, to_minute: 6 * 60, utc_offset_minutes: 360 }),
+        ..AlertProfile::empty(karim)
+    };
+    store.set_alert_profile(&profile).await.unwrap();
+    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(profile.clone()));
+    assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap(), Some(profile.clone()));
+    assert_eq!(store.alert_profile_by_phone("+8801711000002").await.unwrap(), None);
+
+    let taken = AlertProfile { phone: Some("+8801711000001".into()), ..AlertProfile::empty(jamal) };
+    assert_err!(store.set_alert_profile(&taken).await, StoreError::PhoneTaken);
+    assert_eq!(store.alert_profile(jamal).await.unwrap(), None);
+
+    // A new phone frees the old one; no phone at all is fine for many.
+    let moved = AlertProfile { phone: Some("+8801711000009".into()), quiet_hours: None, ..profile };
+    store.set_alert_profile(&moved).await.unwrap();
+    store.set_alert_profile(&taken).await.unwrap();
+    assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap().map(|p| p.user_id), Some(jamal));
+    store.set_alert_profile(&AlertProfile::empty(karim)).await.unwrap();
+    store.set_alert_profile(&AlertProfile { phone: None, ..AlertProfile::empty(jamal) }).await.unwrap();
+    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(AlertProfile::empty(karim)));
+    assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap(), None);
+
+    let nobody = AlertProfile::empty(UserId::new());
+    assert_err!(store.set_alert_profile(&nobody).await, StoreError::NotFound);
+}

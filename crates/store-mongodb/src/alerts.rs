@@ -1,0 +1,295 @@
+//! Alerts: notifications, the outbox and alert profiles.
+//!
+//! Collections: `notifications` (one per person and notice), `notice_keys` (one document per
+//! keyed notice: the guard that tells a lasting condition once), `outbox` (one per notification
+//! until delivered or given up), `alert_profiles` (one per person, `_id` = their id) and `phones`
+//! (one document per phone number: the guard that gives a number to one person).
+
+use std::collections::BTreeSet;
+
+use mongodb::{
+    ClientSession, Collection, Database,
+    bson::{Bson, Document, doc},
+};
+use pumppilot_engine::{Notice, Timestamp, UserId};
+use pumppilot_store::{
+    AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, QuietHours, StoreError, facts_from_json,
+    facts_to_json, muted_names, parse_muted,
+};
+
+use crate::{
+    codec::{Fields, at, key},
+    error::{Failure, unreadable},
+};
+
+fn coll(db: &Database, name: &str) -> Collection<Document> {
+    db.collection(name)
+}
+
+/// Writes one notice (a notification and its outbox item) in the caller's transaction; `None`
+/// when its key is already stored.
+pub(crate) async fn insert_notice(
+    db: &Database,
+    session: &mut ClientSession,
+    notice: &Notice,
+) -> Result<Option<Notification>, Failure> {
+    let notification = Notification {
+        id: NotificationId::new(),
+        user_id: notice.to,
+        admin_id: notice.admin_id,
+        kind: notice.kind,
+        at: notice.at,
+        facts: notice.facts.clone(),
+        read: false,
+    };
+    if let Some(notice_key) = &notice.key {
+        let keys = coll(db, "notice_keys");
+        if keys.find_one(doc! { "_id": notice_key }).session(&mut *session).await?.is_some() {
+            return Ok(None);
+        }
+        // Two writers of one key conflict on this document; the one retried sees the other's.
+        keys.insert_one(doc! { "_id": notice_key, "notification": key(notification.id) })
+            .session(&mut *session)
+            .await?;
+    }
+    coll(db, "notifications").insert_one(notification_doc(&notification)).session(&mut *session).await?;
+    coll(db, "outbox")
+        .insert_one(doc! {
+            "_id": key(notification.id),
+            "dueAt": at(notification.at),
+            "attempts": 0_i64,
+            "delivered": [],
+            "claimedBy": Bson::Null,
+            "claimedUntil": Bson::Null,
+            "doneAt": Bson::Null,
+            "failedAt": Bson::Null,
+            "lastError": Bson::Null,
+        })
+        .session(&mut *session)
+        .await?;
+    Ok(Some(notification))
+}
+
+fn notification_doc(n: &Notification) -> Document {
+    doc! {
+        "_id": key(n.id),
+        "userId": key(n.user_id),
+        "adminId": key(n.admin_id),
+        "kind": n.kind.as_str(),
+        "at": at(n.at),
+        "facts": facts_to_json(&n.facts),
+        "read": n.read,
+    }
+}
+
+pub(crate) fn notification(doc: &Document) -> Result<Notification, Failure> {
+    let f = Fields::of(doc, "notifications");
+    let facts = f.string("facts")?;
+    Ok(Notification {
+        id: f.parsed("_id")?,
+        user_id: f.parsed("userId")?,
+        admin_id: f.parsed("adminId")?,
+        kind: f.named("kind")?,
+        at: f.at("at")?,
+        facts: facts_from_json(&facts).map_err(|e| unreadable(format!("notifications.facts cannot be read: {e}")))?,
+        read: f.bool("read")?,
+    })
+}
+
+fn strings(doc: &Document, collection: &str, field: &str) -> Result<Vec<String>, Failure> {
+    let bad = || unreadable(format!("{collection}.{field} is not a list of strings"));
+    match doc.get(field) {
+        None | Some(Bson::Null) => Ok(Vec::new()),
+        Some(Bson::Array(items)) => items.iter().map(|item| item.as_str().map(str::to_owned).ok_or_else(bad)).collect(),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// The claim of one outbox document read with its notification.
+pub(crate) fn outbox_item(outbox: &Document, notification_doc: &Document) -> Result<OutboxItem, Failure> {
+    let f = Fields::of(outbox, "outbox");
+    let delivered = strings(outbox, "outbox", "delivered")?
+        .iter()
+        .map(|c| Channel::parse(c).ok_or_else(|| unreadable(format!("outbox.delivered holds {c}"))))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    let attempts = u32::try_from(f.unsigned("attempts")?).unwrap_or(u32::MAX);
+    Ok(OutboxItem { notification: notification(notification_doc)?, attempts, delivered })
+}
+
+/// The filter of items due at `now` and free to claim.
+pub(crate) fn claimable(now: Timestamp) -> Document {
+    doc! {
+        "doneAt": Bson::Null,
+        "failedAt": Bson::Null,
+        "dueAt": { "$lte": at(now) },
+        "$or": [{ "claimedUntil": Bson::Null }, { "claimedUntil": { "$lte": at(now) } }],
+    }
+}
+
+/// Claims due items in the caller's transaction: each is updated only if still claimable, so two
+/// senders claiming at once conflict on it and the one retried no longer finds it.
+pub(crate) async fn claim(
+    db: &Database,
+    session: &mut ClientSession,
+    sender: &str,
+    now: Timestamp,
+    until: Timestamp,
+    max: usize,
+) -> Result<Vec<OutboxItem>, Failure> {
+    let outbox = coll(db, "outbox");
+    let due = outbox
+        .find(claimable(now))
+        .sort(doc! { "dueAt": 1, "_id": 1 })
+        .limit(i64::try_from(max).unwrap_or(i64::MAX))
+        .session(&mut *session)
+        .await?;
+    let due = crate::collect(due, session).await?;
+    let mut items = Vec::new();
+    for item in due {
+        let id = item.get("_id").cloned().unwrap_or(Bson::Null);
+        let mut filter = claimable(now);
+        filter.insert("_id", id.clone());
+        let claimed = outbox
+            .update_one(filter, doc! { "$set": { "claimedBy": sender, "claimedUntil": at(until) } })
+            .session(&mut *session)
+            .await?;
+        if claimed.modified_count == 0 {
+            continue;
+        }
+        let Some(notification) =
+            coll(db, "notifications").find_one(doc! { "_id": id.clone() }).session(&mut *session).await?
+        else {
+            return Err(unreadable(format!("outbox item {id} has no notification")));
+        };
+        items.push(outbox_item(&item, &notification)?);
+    }
+    Ok(items)
+}
+
+pub(crate) async fn finish(
+    db: &Database,
+    id: NotificationId,
+    sender: &str,
+    delivery: &Delivery,
+) -> Result<(), Failure> {
+    let filter = doc! { "_id": key(id), "claimedBy": sender, "doneAt": Bson::Null, "failedAt": Bson::Null };
+    let release = doc! { "claimedBy": Bson::Null, "claimedUntil": Bson::Null };
+    let update = match delivery {
+        Delivery::Done { at: done } => {
+            let mut set = release;
+            set.insert("doneAt", at(*done));
+            doc! { "$set": set }
+        }
+        Delivery::Retry { at: due, delivered, error } => {
+            let mut set = release;
+            set.insert("dueAt", at(*due));
+            set.insert("delivered", delivered.iter().map(|c| c.as_str()).collect::<Vec<_>>());
+            set.insert("lastError", error);
+            doc! { "$set": set, "$inc": { "attempts": 1_i64 } }
+        }
+        Delivery::Defer { at: due } => {
+            let mut set = release;
+            set.insert("dueAt", at(*due));
+            doc! { "$set": set }
+        }
+        Delivery::Failed { at: failed, error } => {
+            let mut set = release;
+            set.insert("failedAt", at(*failed));
+            set.insert("lastError", error);
+            doc! { "$set": set, "$inc": { "attempts": 1_i64 } }
+        }
+    };
+    if coll(db, "outbox").update_one(filter, update).await?.matched_count == 0 {
+        return Err(StoreError::ClaimLost.into());
+    }
+    Ok(())
+}
+
+pub(crate) fn profile_doc(profile: &AlertProfile) -> Document {
+    doc! {
+        "_id": key(profile.user_id),
+        "phone": profile.phone.clone().map_or(Bson::Null, Bson::String),
+        "pushTokens": profile.push_tokens.clone(),
+        "language": &profile.language,
+        "muted": muted_names(&profile.muted),
+        "quiet": profile.quiet_hours.map_or(Bson::Null, |q| Bson::Document(doc! {
+            "from": i32::from(q.from_minute),
+            "to": i32::from(q.to_minute),
+            "utcOffset": i32::from(q.utc_offset_minutes),
+        })),
+    }
+}
+
+pub(crate) fn profile(doc: &Document) -> Result<AlertProfile, Failure> {
+    let f = Fields::of(doc, "alert_profiles");
+    let muted = strings(doc, "alert_profiles", "muted")?;
+    let muted = parse_muted(muted.iter().map(String::as_str))
+        .map_err(|e| unreadable(format!("alert_profiles.muted cannot be read: {e}")))?;
+    let quiet = match doc.get("quiet") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::Document(q)) => {
+            let q = Fields::of(q, "alert_profiles");
+            let minute = |field| {
+                u16::try_from(q.i64(field)?).map_err(|_| unreadable(format!("alert_profiles.quiet.{field} is off")))
+            };
+            Some(QuietHours {
+                from_minute: minute("from")?,
+                to_minute: minute("to")?,
+                utc_offset_minutes: i16::try_from(q.i64("utcOffset")?)
+                    .map_err(|_| unreadable("alert_profiles.quiet.utcOffset is off"))?,
+            })
+        }
+        Some(_) => return Err(unreadable("alert_profiles.quiet is not a document")),
+    };
+    Ok(AlertProfile {
+        user_id: f.parsed("_id")?,
+        phone: f.opt_string("phone")?,
+        push_tokens: strings(doc, "alert_profiles", "pushTokens")?,
+        language: f.string("language")?,
+        muted,
+        quiet_hours: quiet,
+    })
+}
+
+/// Writes a profile in the caller's transaction, moving its phone's guard document.
+pub(crate) async fn set_profile(
+    db: &Database,
+    session: &mut ClientSession,
+    profile: &AlertProfile,
+) -> Result<(), Failure> {
+    let user = key(profile.user_id);
+    let mut exists = false;
+    for collection in ["admins", "users"] {
+        exists |= coll(db, collection).find_one(doc! { "_id": user.clone() }).session(&mut *session).await?.is_some();
+    }
+    if !exists {
+        return Err(StoreError::NotFound.into());
+    }
+    let phones = coll(db, "phones");
+    if let Some(phone) = &profile.phone {
+        let holder = phones.find_one(doc! { "_id": phone }).session(&mut *session).await?;
+        match holder.as_ref().map(|h| h.get("userId")) {
+            Some(Some(holder)) if *holder != user => return Err(StoreError::PhoneTaken.into()),
+            Some(_) => {}
+            None => {
+                phones.insert_one(doc! { "_id": phone, "userId": user.clone() }).session(&mut *session).await?;
+            }
+        }
+    }
+    let mut stale = doc! { "userId": user.clone() };
+    if let Some(phone) = &profile.phone {
+        stale.insert("_id", doc! { "$ne": phone });
+    }
+    phones.delete_many(stale).session(&mut *session).await?;
+    coll(db, "alert_profiles")
+        .replace_one(doc! { "_id": user }, profile_doc(profile))
+        .upsert(true)
+        .session(&mut *session)
+        .await?;
+    Ok(())
+}
+
+/// A person's notifications filter.
+pub(crate) fn of_user(user: UserId) -> Document {
+    doc! { "userId": key(user) }
+}

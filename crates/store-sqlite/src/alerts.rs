@@ -1,0 +1,252 @@
+//! Alerts: notifications, the outbox and alert profiles.
+
+use std::collections::BTreeSet;
+
+use pumppilot_engine::{Notice, Timestamp, UserId};
+use pumppilot_store::{
+    AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, QuietHours, StoreError, facts_from_json,
+    facts_to_json, muted_names, parse_muted,
+};
+use rusqlite::{Connection, Row, TransactionBehavior, named_params};
+
+use crate::{
+    error::{Failure, constraint_message},
+    rows::{RowExt, bad_value, limit, query_all, query_opt},
+};
+
+/// Writes one notice as a notification and its outbox item; `None` when its key is already stored.
+pub(crate) fn insert_notice(conn: &Connection, notice: &Notice) -> Result<Option<Notification>, Failure> {
+    let notification = Notification {
+        id: NotificationId::new(),
+        user_id: notice.to,
+        admin_id: notice.admin_id,
+        kind: notice.kind,
+        at: notice.at,
+        facts: notice.facts.clone(),
+        read: false,
+    };
+    let written = conn
+        .prepare_cached(
+            "INSERT INTO notifications (id, user_id, admin_id, kind, at, facts, key) \
+             VALUES (:id, :user_id, :admin_id, :kind, :at, :facts, :key) ON CONFLICT (key) DO NOTHING",
+        )?
+        .execute(named_params! {
+            ":id": notification.id.to_string(),
+            ":user_id": notification.user_id.to_string(),
+            ":admin_id": notification.admin_id.to_string(),
+            ":kind": notification.kind.as_str(),
+            ":at": notification.at.millis(),
+            ":facts": facts_to_json(&notification.facts),
+            ":key": notice.key,
+        })?;
+    if written == 0 {
+        return Ok(None);
+    }
+    conn.prepare_cached("INSERT INTO outbox (id, due_at) VALUES (?1, ?2)")?
+        .execute((notification.id.to_string(), notification.at.millis()))?;
+    Ok(Some(notification))
+}
+
+/// Notices from outside a tenant commit, in one transaction.
+pub(crate) fn add(conn: &mut Connection, notices: &[Notice]) -> Result<Vec<Notification>, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut written = Vec::new();
+    for notice in notices {
+        written.extend(insert_notice(&tx, notice)?);
+    }
+    tx.commit()?;
+    Ok(written)
+}
+
+const NOTIFICATION_COLUMNS: &str = "n.id, n.user_id, n.admin_id, n.kind, n.at, n.facts, n.read";
+
+fn notification(row: &Row<'_>) -> rusqlite::Result<Notification> {
+    let facts: String = row.get("facts")?;
+    Ok(Notification {
+        id: row.parsed("id")?,
+        user_id: row.parsed("user_id")?,
+        admin_id: row.parsed("admin_id")?,
+        kind: row.named("kind")?,
+        at: row.at("at")?,
+        facts: facts_from_json(&facts).map_err(|cause| bad_value(row, "facts", &facts, cause))?,
+        read: row.get("read")?,
+    })
+}
+
+pub(crate) fn list(conn: &Connection, user: UserId, max: usize) -> Result<Vec<Notification>, Failure> {
+    let sql = format!(
+        "SELECT {NOTIFICATION_COLUMNS} FROM notifications n WHERE n.user_id = ?1 ORDER BY n.at DESC, n.id DESC LIMIT ?2"
+    );
+    query_all(conn, &sql, (user.to_string(), limit(max)), notification)
+}
+
+pub(crate) fn unread(conn: &Connection, user: UserId) -> Result<u64, Failure> {
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM notifications WHERE user_id = ?1 AND read = 0")?
+        .query_row([user.to_string()], |row| row.get(0))?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+pub(crate) fn mark_read(conn: &mut Connection, user: UserId, ids: Option<&[NotificationId]>) -> Result<u64, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let changed = match ids {
+        None => tx
+            .prepare_cached("UPDATE notifications SET read = 1 WHERE user_id = ?1 AND read = 0")?
+            .execute([user.to_string()])?,
+        Some(ids) => {
+            let mut statement =
+                tx.prepare_cached("UPDATE notifications SET read = 1 WHERE id = ?1 AND user_id = ?2 AND read = 0")?;
+            let mut changed = 0;
+            for id in ids {
+                changed += statement.execute((id.to_string(), user.to_string()))?;
+            }
+            changed
+        }
+    };
+    tx.commit()?;
+    Ok(changed as u64)
+}
+
+const PROFILE_COLUMNS: &str = "user_id, phone, push_tokens, language, muted, quiet_from, quiet_to, quiet_offset";
+
+fn profile(row: &Row<'_>) -> rusqlite::Result<AlertProfile> {
+    let tokens: String = row.get("push_tokens")?;
+    let muted: String = row.get("muted")?;
+    let quiet = match (row.get::<_, Option<u16>>("quiet_from")?, row.get::<_, Option<u16>>("quiet_to")?) {
+        (Some(from_minute), Some(to_minute)) => Some(QuietHours {
+            from_minute,
+            to_minute,
+            utc_offset_minutes: row.get::<_, Option<i16>>("quiet_offset")?.unwrap_or(0),
+        }),
+        _ => None,
+    };
+    Ok(AlertProfile {
+        user_id: row.parsed("user_id")?,
+        phone: row.get("phone")?,
+        push_tokens: tokens.lines().filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        language: row.get("language")?,
+        muted: parse_muted(muted.split(',')).map_err(|cause| bad_value(row, "muted", &muted, cause))?,
+        quiet_hours: quiet,
+    })
+}
+
+pub(crate) fn profile_of(conn: &Connection, user: UserId) -> Result<Option<AlertProfile>, Failure> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM alert_profiles WHERE user_id = ?1");
+    query_opt(conn, &sql, [user.to_string()], profile)
+}
+
+pub(crate) fn profile_by_phone(conn: &Connection, phone: &str) -> Result<Option<AlertProfile>, Failure> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM alert_profiles WHERE phone = ?1");
+    query_opt(conn, &sql, [phone], profile)
+}
+
+pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(), Failure> {
+    let quiet = profile.quiet_hours;
+    let result = conn
+        .prepare_cached(
+            "INSERT INTO alert_profiles (user_id, phone, push_tokens, language, muted, quiet_from, quiet_to, \
+             quiet_offset) VALUES (:user_id, :phone, :push_tokens, :language, :muted, :quiet_from, :quiet_to, \
+             :quiet_offset) ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, push_tokens = \
+             excluded.push_tokens, language = excluded.language, muted = excluded.muted, quiet_from = \
+             excluded.quiet_from, quiet_to = excluded.quiet_to, quiet_offset = excluded.quiet_offset",
+        )?
+        .execute(named_params! {
+            ":user_id": profile.user_id.to_string(),
+            ":phone": profile.phone,
+            ":push_tokens": profile.push_tokens.join("\n"),
+            ":language": profile.language,
+            ":muted": muted_names(&profile.muted).join(","),
+            ":quiet_from": quiet.map(|q| q.from_minute),
+            ":quiet_to": quiet.map(|q| q.to_minute),
+            ":quiet_offset": quiet.map(|q| q.utc_offset_minutes),
+        });
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if constraint_message(&err).is_some_and(|m| m.contains("alert_profiles.phone")) => {
+            Err(StoreError::PhoneTaken.into())
+        }
+        Err(err) if constraint_message(&err).is_some_and(|m| m.contains("FOREIGN KEY")) => {
+            Err(StoreError::NotFound.into())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Claims due items in one `BEGIN IMMEDIATE` transaction: only one writer (of any process) runs it
+/// at a time, so an item is claimed by one sender.
+pub(crate) fn claim(
+    conn: &mut Connection,
+    sender: &str,
+    now: Timestamp,
+    until: Timestamp,
+    max: usize,
+) -> Result<Vec<OutboxItem>, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let sql = format!(
+        "SELECT {NOTIFICATION_COLUMNS}, o.attempts, o.delivered FROM outbox o JOIN notifications n ON n.id = o.id \
+         WHERE o.done_at IS NULL AND o.failed_at IS NULL AND o.due_at <= ?1 \
+         AND (o.claimed_until IS NULL OR o.claimed_until <= ?1) ORDER BY o.due_at, o.id LIMIT ?2"
+    );
+    let items = query_all(&tx, &sql, (now.millis(), limit(max)), |row| {
+        let delivered: String = row.get("delivered")?;
+        Ok(OutboxItem {
+            notification: notification(row)?,
+            attempts: row.get("attempts")?,
+            delivered: parse_channels(&delivered).map_err(|cause| bad_value(row, "delivered", &delivered, cause))?,
+        })
+    })?;
+    {
+        let mut claim = tx.prepare_cached("UPDATE outbox SET claimed_by = ?1, claimed_until = ?2 WHERE id = ?3")?;
+        for item in &items {
+            claim.execute((sender, until.millis(), item.notification.id.to_string()))?;
+        }
+    }
+    tx.commit()?;
+    Ok(items)
+}
+
+fn parse_channels(text: &str) -> Result<BTreeSet<Channel>, String> {
+    text.split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| Channel::parse(c).ok_or_else(|| format!("unknown channel {c}")))
+        .collect()
+}
+
+fn channel_names(channels: &BTreeSet<Channel>) -> String {
+    channels.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
+}
+
+pub(crate) fn finish(conn: &Connection, id: NotificationId, sender: &str, delivery: &Delivery) -> Result<(), Failure> {
+    let key = id.to_string();
+    let changed = match delivery {
+        Delivery::Done { at } => conn
+            .prepare_cached(
+                "UPDATE outbox SET done_at = ?3, claimed_by = NULL, claimed_until = NULL \
+                 WHERE id = ?1 AND claimed_by = ?2 AND done_at IS NULL AND failed_at IS NULL",
+            )?
+            .execute((&key, sender, at.millis()))?,
+        Delivery::Retry { at, delivered, error } => conn
+            .prepare_cached(
+                "UPDATE outbox SET due_at = ?3, delivered = ?4, last_error = ?5, attempts = attempts + 1, \
+                 claimed_by = NULL, claimed_until = NULL \
+                 WHERE id = ?1 AND claimed_by = ?2 AND done_at IS NULL AND failed_at IS NULL",
+            )?
+            .execute((&key, sender, at.millis(), channel_names(delivered), error))?,
+        Delivery::Defer { at } => conn
+            .prepare_cached(
+                "UPDATE outbox SET due_at = ?3, claimed_by = NULL, claimed_until = NULL \
+                 WHERE id = ?1 AND claimed_by = ?2 AND done_at IS NULL AND failed_at IS NULL",
+            )?
+            .execute((&key, sender, at.millis()))?,
+        Delivery::Failed { at, error } => conn
+            .prepare_cached(
+                "UPDATE outbox SET failed_at = ?3, last_error = ?4, attempts = attempts + 1, claimed_by = NULL, \
+                 claimed_until = NULL WHERE id = ?1 AND claimed_by = ?2 AND done_at IS NULL AND failed_at IS NULL",
+            )?
+            .execute((&key, sender, at.millis(), error))?,
+    };
+    if changed == 0 {
+        return Err(StoreError::ClaimLost.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! Alerts: what the store keeps so that people hear of what happened — each person's
+//! notifications (the bell), the outbox their delivery is claimed from, and each person's alert
+//! profile (phone, push tokens, language, what they want on which channel, quiet hours).
+
+use std::{collections::BTreeSet, fmt, str::FromStr};
+
+use pumppilot_engine::{AdminId, Facts, NoticeKind, Timestamp, UserId};
+use uuid::Uuid;
+
+/// A notification's id; its outbox row has the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NotificationId(pub Uuid);
+
+impl NotificationId {
+    /// A new, time-ordered id.
+    pub fn new() -> Self {
+        NotificationId(Uuid::now_v7())
+    }
+}
+
+impl Default for NotificationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for NotificationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.as_simple().fmt(f)
+    }
+}
+
+impl FromStr for NotificationId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::try_parse(s).map(NotificationId)
+    }
+}
+
+/// One notice as one person's notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: NotificationId,
+    pub user_id: UserId,
+    pub admin_id: AdminId,
+    pub kind: NoticeKind,
+    pub at: Timestamp,
+    pub facts: Facts,
+    pub read: bool,
+}
+
+/// Where a notification goes besides the bell (which shows them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    /// A push notification to the app (Expo).
+    Push,
+    /// A text message through the SMS gateway.
+    Sms,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Push, Channel::Sms];
+
+    /// The wire and store name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Push => "PUSH",
+            Channel::Sms => "SMS",
+        }
+    }
+
+    /// Parses a wire or store name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// The hours a person does not want to be woken: from `from_minute` to `to_minute` of the day
+/// (minutes after midnight in their zone, `utc_offset_minutes` from UTC; may wrap midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    pub from_minute: u16,
+    pub to_minute: u16,
+    pub utc_offset_minutes: i16,
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+impl QuietHours {
+    /// Whether `at` falls in the quiet hours.
+    pub fn contains(&self, at: Timestamp) -> bool {
+        let minute = self.minute_of_day(at);
+        let (from, to) = (i64::from(self.from_minute), i64::from(self.to_minute));
+        if from <= to { (from..to).contains(&minute) } else { minute >= from || minute < to }
+    }
+
+    /// The first moment at or after `at` outside the quiet hours.
+    pub fn end_after(&self, at: Timestamp) -> Timestamp {
+        if !self.contains(at) {
+            return at;
+        }
+        let minute = self.minute_of_day(at);
+        let to = i64::from(self.to_minute);
+        let minutes_left = (to - minute).rem_euclid(24 * 60);
+        let local = at.millis() + i64::from(self.utc_offset_minutes) * 60_000;
+        let start_of_minute = local - local.rem_euclid(60_000);
+        Timestamp(start_of_minute + minutes_left * 60_000 - i64::from(self.utc_offset_minutes) * 60_000)
+    }
+
+    fn minute_of_day(&self, at: Timestamp) -> i64 {
+        let local = at.millis() + i64::from(self.utc_offset_minutes) * 60_000;
+        local.rem_euclid(DAY_MS) / 60_000
+    }
+}
+
+/// How one person wants to hear: where to reach them and what they want where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertProfile {
+    pub user_id: UserId,
+    /// A phone number in E.164 (`+8801711000000`) for SMS and control by SMS; unique.
+    pub phone: Option<String>,
+    /// Expo push tokens of the person's phones.
+    pub push_tokens: Vec<String>,
+    /// `en` or `bn`: the language of texts sent to them.
+    pub language: String,
+    /// The kinds they do not want on a channel (everything else they get).
+    pub muted: BTreeSet<(NoticeKind, Channel)>,
+    pub quiet_hours: Option<QuietHours>,
+}
+
+impl AlertProfile {
+    /// The profile of someone who has set nothing: English, no phone, no push, everything on.
+    pub fn empty(user_id: UserId) -> Self {
+        AlertProfile {
+            user_id,
+            phone: None,
+            push_tokens: Vec::new(),
+            language: "en".to_owned(),
+            muted: BTreeSet::new(),
+            quiet_hours: None,
+        }
+    }
+
+    /// Whether they want this kind on this channel.
+    pub fn wants(&self, kind: NoticeKind, channel: Channel) -> bool {
+        !self.muted.contains(&(kind, channel))
+    }
+}
+
+/// A phone number in E.164: `+`, then 8 to 15 digits, the first not 0.
+pub fn is_e164(phone: &str) -> bool {
+    let Some(digits) = phone.strip_prefix('+') else { return false };
+    (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
+}
+
+/// One notification waiting to be delivered, claimed by one sender until `claimed_until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub notification: Notification,
+    /// Failed tries so far.
+    pub attempts: u32,
+    /// The channels already delivered (a retry sends only the rest).
+    pub delivered: BTreeSet<Channel>,
+}
+
+/// What became of a claimed outbox item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Everything it had to go to is delivered (or there was nowhere to send it): never again.
+    Done { at: Timestamp },
+    /// Try again at `at`, sending only to the channels not in `delivered`.
+    Retry { at: Timestamp, delivered: BTreeSet<Channel>, error: String },
+    /// Not now (quiet hours, a rate limit): due again at `at`, not counted as a try.
+    Defer { at: Timestamp },
+    /// Given up after too many tries: kept for the record, never sent again.
+    Failed { at: Timestamp, error: String },
+}
+
+/// A notice's facts as the JSON text both backends keep.
+pub fn facts_to_json(facts: &Facts) -> String {
+    serde_json::to_string(facts).expect("facts are plain data")
+}
+
+/// Facts read back from their JSON text.
+pub fn facts_from_json(text: &str) -> Result<Facts, String> {
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The muted pairs as stored: `KIND:CHANNEL`.
+pub fn muted_names(muted: &BTreeSet<(NoticeKind, Channel)>) -> Vec<String> {
+    muted.iter().map(|(kind, channel)| format!("{}:{}", kind.as_str(), channel.as_str())).collect()
+}
+
+/// Muted pairs read back from their stored names.
+pub fn parse_muted<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<BTreeSet<(NoticeKind, Channel)>, String> {
+    names
+        .into_iter()
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            let (kind, channel) = name.split_once(':').ok_or_else(|| format!("not KIND:CHANNEL: {name}"))?;
+            let kind = NoticeKind::parse(kind).ok_or_else(|| format!("unknown kind {kind}"))?;
+            let channel = Channel::parse(channel).ok_or_else(|| format!("unknown channel {channel}"))?;
+            Ok((kind, channel))
+        })
+        .collect()
+}

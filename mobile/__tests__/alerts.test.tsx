@@ -1,0 +1,101 @@
+import { fireEvent, screen, waitFor } from '@testing-library/react-native';
+import * as Notifications from 'expo-notifications';
+
+import type { AlertProfile, Notifications as List } from '../src/api/types';
+import { newServer, renderApp, signedInStorage } from '../test/app';
+import { KARIM, idle } from '../test/fakeServer';
+
+jest.mock('expo-notifications', () => ({
+  getPermissionsAsync: jest.fn(),
+  requestPermissionsAsync: jest.fn(),
+  getExpoPushTokenAsync: jest.fn(),
+}));
+const mocked = Notifications as jest.Mocked<typeof Notifications>;
+
+const EMPTY: AlertProfile = { phone: null, pushTokens: [], language: 'en', muted: [], quietHours: null };
+
+/** A farmer with two notifications (one unread) and an alert profile kept by the fake server. */
+function farmerWithAlerts() {
+  const { server, sessions } = newServer();
+  let profile: AlertProfile = { ...EMPTY };
+  let list: List = {
+    unread: 1,
+    notifications: [
+      { id: 'n2', kind: 'RUN_HELD', at: '2026-01-01T06:00:00Z', title: 'Run on hold', text: 'Your run is on hold: load shedding.', read: false },
+      { id: 'n1', kind: 'RUN_STARTED', at: '2026-01-01T05:00:00Z', title: 'Your turn', text: 'Your turn came: the pump is starting for you.', read: true },
+    ],
+  };
+  server.on('GET /api/motor/status', sessions.authed(() => ({ body: idle() })));
+  server.on('GET /api/notifications', sessions.authed(() => ({ body: list })));
+  server.on(
+    'POST /api/notifications/read',
+    sessions.authed(() => {
+      list = { unread: 0, notifications: list.notifications.map((n) => ({ ...n, read: true })) };
+      return { body: list };
+    }),
+  );
+  server.on('GET /api/alerts/profile', sessions.authed(() => ({ body: profile })));
+  server.on(
+    'PUT /api/alerts/profile',
+    sessions.authed((req) => {
+      profile = req.body;
+      return { body: profile };
+    }),
+  );
+  renderApp(signedInStorage(sessions, KARIM));
+  return { server, profile: () => profile };
+}
+
+async function openAlerts() {
+  await screen.findByText('IDLE');
+  fireEvent.press(await screen.findByTestId('tab-alerts'));
+}
+
+describe('alerts', () => {
+  beforeEach(() => jest.clearAllMocks());
+
+  test('the bell lists notifications newest first, counts the unread and marks them read', async () => {
+    const { server } = farmerWithAlerts();
+    await openAlerts();
+    expect(await screen.findByText('● Run on hold')).toBeTruthy();
+    expect(screen.getByText('Your run is on hold: load shedding.')).toBeTruthy();
+    expect(screen.getByText('Your turn')).toBeTruthy();
+    expect(screen.getByTestId('alerts-unread')).toHaveTextContent('1 unread');
+    fireEvent.press(screen.getByTestId('alerts-read'));
+    await waitFor(() => expect(screen.queryByTestId('alerts-unread')).toBeNull());
+    expect(screen.getByText('Run on hold')).toBeTruthy();
+    expect(server.last('POST /api/notifications/read')!.body).toEqual({ ids: null });
+  });
+
+  test('push registration asks once, then adds this phone’s Expo token to the profile', async () => {
+    mocked.getPermissionsAsync.mockResolvedValue({ granted: false, canAskAgain: true } as never);
+    mocked.requestPermissionsAsync.mockResolvedValue({ granted: true, canAskAgain: true } as never);
+    mocked.getExpoPushTokenAsync.mockResolvedValue({ type: 'expo', data: 'ExponentPushToken[karim-phone]' });
+    const { server, profile } = farmerWithAlerts();
+    await openAlerts();
+    fireEvent.press(await screen.findByTestId('alerts-push'));
+    expect(await screen.findByText('This phone gets notifications.')).toBeTruthy();
+    expect(mocked.requestPermissionsAsync).toHaveBeenCalledTimes(1);
+    expect(server.last('PUT /api/alerts/profile')!.body).toEqual({ ...EMPTY, pushTokens: ['ExponentPushToken[karim-phone]'] });
+    expect(profile().pushTokens).toEqual(['ExponentPushToken[karim-phone]']);
+  });
+
+  test('a phone that refuses notifications says so and registers nothing', async () => {
+    mocked.getPermissionsAsync.mockResolvedValue({ granted: false, canAskAgain: false } as never);
+    const { server } = farmerWithAlerts();
+    await openAlerts();
+    fireEvent.press(await screen.findByTestId('alerts-push'));
+    expect(await screen.findByText('Notifications are turned off for PumpPilot in this phone’s settings.')).toBeTruthy();
+    expect(mocked.requestPermissionsAsync).not.toHaveBeenCalled();
+    expect(server.count('PUT /api/alerts/profile')).toBe(0);
+  });
+
+  test('the SMS phone is saved with the app’s language', async () => {
+    const { server } = farmerWithAlerts();
+    await openAlerts();
+    fireEvent.changeText(await screen.findByTestId('alerts-phone'), ' +8801711000001 ');
+    fireEvent.press(screen.getByTestId('alerts-save'));
+    expect(await screen.findByText('Saved.')).toBeTruthy();
+    expect(server.last('PUT /api/alerts/profile')!.body).toEqual({ ...EMPTY, phone: '+8801711000001', language: 'en' });
+  });
+});
