@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::sms::SendError;
+use crate::{
+    http::{HttpClient, Post},
+    sms::SendError,
+};
 
 /// Expo's push service.
 #[derive(Debug, Clone)]
@@ -34,24 +37,23 @@ impl ExpoPush {
     /// `ok` (a token Expo no longer knows, `DeviceNotRegistered`, is a phone that is gone).
     pub async fn send(
         &self,
-        http: &reqwest::Client,
+        http: &HttpClient,
         tokens: &[String],
         title: &str,
         body: &str,
         data: Value,
     ) -> Result<(), SendError> {
-        let mut request = http
-            .post(&self.url)
-            .timeout(self.timeout)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(self.body(tokens, title, body, data).to_string());
-        if let Some(token) = &self.access_token {
-            request = request.header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let response = request.send().await.map_err(|e| SendError::from_reqwest(&e))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        let answer = http
+            .post(Post {
+                url: &self.url,
+                content_type: "application/json",
+                authorization: self.access_token.as_ref().map(|token| format!("Bearer {token}")).as_deref(),
+                accept_json: true,
+                body: self.body(tokens, title, body, data).to_string(),
+                timeout: self.timeout,
+            })
+            .await?;
+        let (status, text) = (answer.status, answer.text);
         if !status.is_success() {
             return Err(SendError::from_status(status, &text));
         }

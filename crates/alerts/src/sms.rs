@@ -7,6 +7,10 @@
 
 use std::time::Duration;
 
+use hyper::StatusCode;
+
+use crate::http::{HttpClient, Post};
+
 /// How a text is encoded on the air.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -112,7 +116,7 @@ pub struct SmsGateway {
 /// Why a message was not sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Worth trying again later (network, timeout, 429, 5xx).
+    /// Worth trying again later (network, timeout, an untrusted certificate, 429, 5xx).
     #[error("temporary: {0}")]
     Temporary(String),
     /// Trying again will not help (4xx: a bad number, bad credentials).
@@ -121,17 +125,13 @@ pub enum SendError {
 }
 
 impl SendError {
-    pub(crate) fn from_status(status: reqwest::StatusCode, body: &str) -> SendError {
+    pub(crate) fn from_status(status: StatusCode, body: &str) -> SendError {
         let message = format!("{status}: {}", body.chars().take(200).collect::<String>());
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             SendError::Temporary(message)
         } else {
             SendError::Refused(message)
         }
-    }
-
-    pub(crate) fn from_reqwest(error: &reqwest::Error) -> SendError {
-        SendError::Temporary(error.to_string())
     }
 }
 
@@ -166,21 +166,20 @@ impl SmsGateway {
     }
 
     /// Sends one message.
-    pub async fn send(&self, http: &reqwest::Client, to: &str, text: &str, id: &str) -> Result<(), SendError> {
-        let mut request = http
-            .post(&self.url)
-            .timeout(self.timeout)
-            .header(reqwest::header::CONTENT_TYPE, self.format.content_type())
-            .body(self.body(to, text, id));
-        if let Some(authorization) = &self.authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, authorization);
-        }
-        let response = request.send().await.map_err(|e| SendError::from_reqwest(&e))?;
-        let status = response.status();
-        if status.is_success() {
+    pub async fn send(&self, http: &HttpClient, to: &str, text: &str, id: &str) -> Result<(), SendError> {
+        let answer = http
+            .post(Post {
+                url: &self.url,
+                content_type: self.format.content_type(),
+                authorization: self.authorization.as_deref(),
+                accept_json: false,
+                body: self.body(to, text, id),
+                timeout: self.timeout,
+            })
+            .await?;
+        if answer.status.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
-        Err(SendError::from_status(status, &body))
+        Err(SendError::from_status(answer.status, &answer.text))
     }
 }

@@ -23,6 +23,7 @@ use pumppilot_store::{AlertProfile, Channel, Delivery, OutboxItem, Store, StoreE
 use serde_json::json;
 
 use crate::{
+    http::HttpClient,
     push::ExpoPush,
     sms::{SendError, SmsGateway},
     text::{Language, render},
@@ -110,7 +111,7 @@ pub struct Outbox {
     sms: Option<SmsGateway>,
     push: Option<ExpoPush>,
     limits: Limits,
-    http: reqwest::Client,
+    http: HttpClient,
     windows: Mutex<Windows>,
 }
 
@@ -122,15 +123,15 @@ impl Outbox {
         push: Option<ExpoPush>,
         limits: Limits,
     ) -> Self {
-        Outbox {
-            store,
-            sender: sender.into(),
-            sms,
-            push,
-            limits,
-            http: reqwest::Client::new(),
-            windows: Mutex::default(),
-        }
+        Outbox { store, sender: sender.into(), sms, push, limits, http: HttpClient::new(), windows: Mutex::default() }
+    }
+
+    /// Sends through `http` (e.g. one trusting a private gateway's CA) instead of a client
+    /// trusting only the Mozilla roots.
+    #[must_use]
+    pub fn with_http(mut self, http: HttpClient) -> Self {
+        self.http = http;
+        self
     }
 
     /// Items claimed at a time.

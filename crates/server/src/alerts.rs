@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, Limits, Outbox, SmsGateway};
+use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, HttpClient, Limits, Outbox, SmsGateway};
 use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
 use pumppilot_store::MinuteRequest;
 
@@ -27,6 +27,9 @@ pub struct AlertSettings {
     pub offline_after_ms: i64,
     /// An owner hears of load shedding that lasts this long (0: never).
     pub shedding_after_ms: i64,
+    /// The client alerts are posted through: the Mozilla roots, plus the certificates of
+    /// `PUMPPILOT_ALERTS_CA_FILE` when it is set.
+    pub http: HttpClient,
 }
 
 impl std::fmt::Debug for AlertSettings {
@@ -111,6 +114,11 @@ impl AlertSettings {
                 });
             }
         };
+        let http = match lookup("PUMPPILOT_ALERTS_CA_FILE") {
+            None => HttpClient::new(),
+            Some(path) => HttpClient::with_ca_file(std::path::Path::new(&path))
+                .map_err(|e| ConfigError { variable: "PUMPPILOT_ALERTS_CA_FILE", problem: e.to_string() })?,
+        };
         let defaults = Limits::default();
         let limits = Limits {
             per_person_per_hour: number(lookup, "PUMPPILOT_ALERTS_PER_PERSON_PER_HOUR", 20, 1..=1000)? as usize,
@@ -126,6 +134,7 @@ impl AlertSettings {
             inbound_secret: lookup("PUMPPILOT_SMS_INBOUND_SECRET"),
             offline_after_ms: i64::try_from(offline_minutes).unwrap_or(0) * 60_000,
             shedding_after_ms: i64::try_from(shedding_minutes).unwrap_or(0) * 60_000,
+            http,
         })
     }
 }
@@ -136,7 +145,8 @@ pub fn spawn(app: &Arc<App>) {
     let settings = app.settings.alerts.clone();
     if settings.sms.is_some() || settings.push.is_some() {
         let sender = format!("{}-{}", std::process::id(), uuid_like());
-        let outbox = Outbox::new(Arc::clone(&app.store), sender, settings.sms, settings.push, settings.limits);
+        let outbox = Outbox::new(Arc::clone(&app.store), sender, settings.sms, settings.push, settings.limits)
+            .with_http(settings.http);
         let weak = Arc::downgrade(app);
         tokio::spawn(async move {
             loop {

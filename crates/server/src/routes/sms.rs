@@ -161,16 +161,13 @@ async fn inbound(
         _ => reply(language, "Send START, STOP or BAL.".into(), "চালু, বন্ধ বা ব্যালেন্স লিখে পাঠান।".into()),
     };
     if let Some(gateway) = app.settings.alerts.sms.clone() {
+        let http = app.settings.alerts.http.clone();
         let (to, body, id) = (sms.from.clone(), text.clone(), pumppilot_store::NotificationId::new().to_string());
         tokio::spawn(async move {
-            if let Err(err) = gateway.send(&reqwest_client(), &to, &body, &id).await {
+            if let Err(err) = gateway.send(&http, &to, &body, &id).await {
                 tracing::warn!(%err, "could not answer an SMS");
             }
         });
     }
     Ok(Json(InboundAnswer { command: command.into(), reply: text }))
-}
-
-fn reqwest_client() -> pumppilot_alerts::HttpClient {
-    pumppilot_alerts::HttpClient::new()
 }
