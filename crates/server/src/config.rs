@@ -15,6 +15,9 @@
 //! | `PUMPPILOT_FIRMWARE_PUBLIC_KEY` | — (no uploads) | Ed25519 public key (64 hex digits) firmware uploads must be signed for |
 //! | `PUMPPILOT_METRICS_TOKEN` | — | bearer token (16+ characters) that may read `GET /metrics` besides the master |
 //! | `PUMPPILOT_TRUSTED_PROXIES` | — | comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the client |
+//! | `PUMPPILOT_SMS_URL`, `_FORMAT`, `_TEMPLATE`, `_AUTHORIZATION`, `_FROM` | — | the SMS gateway for alerts, `http://` or `https://` (`crate::alerts`) |
+//! | `PUMPPILOT_EXPO_PUSH`, `PUMPPILOT_EXPO_PUSH_URL`, `PUMPPILOT_EXPO_ACCESS_TOKEN` | `off` | Expo push for alerts |
+//! | `PUMPPILOT_ALERTS_CA_FILE` | — (Mozilla roots only) | PEM file of extra CA certificates trusted for `https://` alerts |
 
 use std::{fmt, net::SocketAddr};
 
