@@ -1,5 +1,6 @@
 //! Alerts over the real HTTP API: the bell, the alert profile, the outbox reaching a stand-in SMS
-//! gateway, minute requests and a silent device, on the manual clock.
+//! gateway (over HTTP, and over HTTPS with a self-signed certificate trusted through
+//! `PUMPPILOT_ALERTS_CA_FILE`), minute requests and a silent device, on the manual clock.
 
 mod common;
 
@@ -26,6 +27,59 @@ async fn sms_gateway() -> (Arc<Mutex<Vec<String>>>, String) {
     let url = format!("http://{}/sms", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (seen, url)
+}
+
+/// A TLS listener for `axum::serve` (a failed handshake is skipped).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, address)) = self.tcp.accept().await else { continue };
+            if let Ok(stream) = self.tls.accept(tcp).await {
+                return (stream, address);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// The stand-in SMS gateway over HTTPS with a fresh self-signed certificate for `localhost`:
+/// the bodies it gets, its URL, and its certificate (PEM).
+async fn https_sms_gateway() -> (Arc<Mutex<Vec<String>>>, String, String) {
+    use tokio_rustls::rustls::{
+        ServerConfig,
+        crypto::ring,
+        pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+    };
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![CertificateDer::from(certified.cert.der().to_vec())], key)
+        .unwrap();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    async fn record(State(seen): State<Arc<Mutex<Vec<String>>>>, body: Bytes) -> &'static str {
+        seen.lock().unwrap().push(String::from_utf8(body.to_vec()).unwrap());
+        r#"{"status":"queued"}"#
+    }
+    let app = Router::new().route("/sms", post(record)).with_state(Arc::clone(&seen));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://localhost:{}/sms", tcp.local_addr().unwrap().port());
+    let listener = TlsListener { tcp, tls: tokio_rustls::TlsAcceptor::from(Arc::new(config)) };
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (seen, url, certified.cert.pem())
 }
 
 async fn app_with_alerts(pairs: &[(&str, String)]) -> TestApp {
@@ -165,6 +219,46 @@ async fn a_run_reaches_the_farmers_phone_through_the_outbox_and_the_sms_gateway_
         )],
         "one message: the start was muted for SMS, the end sent once"
     );
+}
+
+#[tokio::test]
+async fn an_https_gateway_with_a_private_certificate_is_reached_once_its_ca_file_is_set() {
+    let (sms, url, pem) = https_sms_gateway().await;
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), pem).unwrap();
+    let lookup = |ca_file: String| {
+        let url = url.clone();
+        move |name: &str| match name {
+            "PUMPPILOT_SMS_URL" => Some(url.clone()),
+            "PUMPPILOT_ALERTS_CA_FILE" => Some(ca_file.clone()),
+            _ => None,
+        }
+    };
+    let error = AlertSettings::from_lookup(&lookup("/nonexistent/ca.pem".into())).unwrap_err();
+    assert_eq!(error.variable, "PUMPPILOT_ALERTS_CA_FILE");
+    assert!(error.problem.starts_with("cannot read /nonexistent/ca.pem"), "{}", error.problem);
+    let alerts = AlertSettings::from_lookup(&lookup(ca.path().display().to_string())).unwrap();
+    let app = spawn_app_configured(move |settings| pumppilot_server::Settings {
+        alerts: AlertSettings { offline_after_ms: 0, ..alerts },
+        ..settings
+    })
+    .await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let farmer = &t.users[0];
+    let profile =
+        json!({"phone": "+8801711000001", "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
+    assert_eq!(farmer.request(Method::PUT, "/api/alerts/profile", Some(profile)).await.0, StatusCode::OK);
+    t.device.poll(false, true).await;
+    farmer.ok("/api/motor/start", json!({})).await;
+    let id = bell(farmer).await["notifications"][0]["id"].as_str().unwrap().to_owned();
+
+    for _ in 0..3 {
+        app.clock.advance(Duration::from_secs(2));
+    }
+    until("the HTTPS gateway hears of the run's start", || !sms.lock().unwrap().is_empty()).await;
+    let seen = sms.lock().unwrap().clone();
+    let sent: Value = serde_json::from_str(&seen[0]).unwrap();
+    assert_eq!((sent["to"].as_str(), sent["reference"].as_str()), (Some("+8801711000001"), Some(id.as_str())));
 }
 
 #[tokio::test]
