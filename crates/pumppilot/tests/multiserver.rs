@@ -3,7 +3,7 @@
 //! key made or rotated on one server works on the others within 1 s; a long-poll and an event
 //! stream on one server answer within 1 s of a Start on another; a Stop on any server turns the device OFF on its next
 //! poll at another; concurrent Starts on different servers make one active run; a suspension on
-//! one server locks the farmer out on the others within 1 s; failed sign-ins count on every server; a server killed with SIGKILL in the
+//! one server locks the farmer out on the others within 1 s, and so does a sign-out; failed sign-ins count on every server; a server killed with SIGKILL in the
 //! middle of a run: the run still ends on time, the next farmer starts, no DEVICE_OFFLINE hold while
 //! the device polls within its lease, and every balance equals its ledger; a device that signed its
 //! link at one server is refused unsigned at the others within 1 s.
@@ -312,6 +312,23 @@ async fn three_servers_on_one_mongodb_act_as_one() {
         .await;
         eprintln!("a suspension reached {} in {took:?}", client.base);
         assert!(took < ONE_SECOND, "a suspension took {took:?} to reach {}", client.base);
+    }
+
+    // The owner signs out of a second session on A: its token is refused on B and C within 1 s.
+    let second = a.login("rahim", PASSWORD).await;
+    for site in [b, c] {
+        assert_eq!(on(&second, site).get("/api/auth/me").await.0, StatusCode::OK);
+    }
+    assert_eq!(second.post("/api/auth/logout", json!({})).await.0, StatusCode::NO_CONTENT);
+    for site in [b, c] {
+        let client = on(&second, site);
+        let (_, took) = within("the sign-out on another server", 5 * ONE_SECOND, || {
+            let client = client.clone();
+            async move { (client.get("/api/auth/me").await.0 == StatusCode::UNAUTHORIZED).then_some(()) }
+        })
+        .await;
+        eprintln!("a sign-out reached {} in {took:?}", site.base);
+        assert!(took < ONE_SECOND, "a sign-out took {took:?} to reach {}", site.base);
     }
 
     // The device has reached every server, and farmer 0's run is under way on all of them.

@@ -210,8 +210,9 @@ impl Runtime {
         fleet.iter().max_by_key(|server| (score(server), *server)).is_none_or(|owner| *owner == self.server_id)
     }
 
-    /// Notes this server alive on the store and learns which others are.
-    async fn heartbeat(&self) {
+    /// Notes this server alive on the store and learns which others are (every second of the
+    /// runtime's clock; tests on a manual clock that jump further than [`TIMER_TAKEOVER`] beat by hand).
+    pub async fn heartbeat(&self) {
         let ttl = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap_or(i64::MAX);
         match self.store.heartbeat(&self.server_id, self.clock.now(), ttl).await {
             Ok(mut fleet) => {
