@@ -446,54 +446,23 @@ async fn until_told_of_shedding(app: &TestApp, t: &common::Tenant, count: usize)
     panic!("the owner was never told of {count} spells of load shedding");
 }
 
-/// The `state` events of `GET /api/events`, one JSON at a time.
-struct Stream {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Stream {
-    async fn open(client: &common::Client) -> Stream {
-        let response = client
-            .http
-            .get(format!("{}/api/events", client.base))
-            .bearer_auth(client.token.as_deref().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        Stream { response, buffer: String::new() }
-    }
-
-    async fn next(&mut self) -> Value {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                if block.lines().any(|l| l == "event: state") {
-                    let data: String = block.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
-                    return serde_json::from_str(&data).unwrap();
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(20), self.response.chunk()).await;
-            let chunk = chunk.expect("an event within 20 s").unwrap().expect("the stream goes on");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-}
-
 #[tokio::test]
 async fn the_event_stream_carries_the_bells_unread_count() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 30).await;
     let farmer = &t.users[0];
     t.device.poll(false, true).await;
-    let mut events = Stream::open(farmer).await;
-    assert_eq!(events.next().await["unread"], 0);
+    let mut events = common::Events::open(farmer).await;
+    let patience = Duration::from_secs(20);
+    assert_eq!(events.next(patience).await.expect("an event within 20 s")["unread"], 0);
     farmer.ok("/api/motor/start", json!({})).await;
-    let started = events.next().await;
+    let started = events.next(patience).await.expect("an event within 20 s");
     assert_eq!((started["motor"]["state"].as_str(), &started["unread"]), (Some("RUNNING"), &json!(1)));
     farmer.ok("/api/notifications/read", json!({})).await;
     farmer.ok("/api/motor/stop", json!({})).await;
-    assert_eq!(events.next().await["unread"], 1, "the run's end, unread; the start was read");
+    assert_eq!(
+        events.next(patience).await.expect("an event within 20 s")["unread"],
+        1,
+        "the run's end, unread; the start was read"
+    );
 }

@@ -4,67 +4,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::spawn_app;
+use common::{Events, Next, spawn_app};
 use serde_json::{Value, json};
 
 /// How long (real time) an event that must come may take: generous, for a slow machine. The
 /// server's clock is manual, so nothing comes by the passing of time unless the test moves it.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Reads server-sent events from a response, one `state` event's JSON at a time.
-struct Events {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Events {
-    async fn open(client: &common::Client) -> Events {
-        let response = client
-            .http
-            .get(format!("{}/api/events", client.base))
-            .bearer_auth(client.token.as_deref().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), reqwest::StatusCode::OK);
-        assert_eq!(response.headers()["content-type"], "text/event-stream");
-        Events { response, buffer: String::new() }
-    }
-
-    /// The next `state` event within `limit`, or `None` when none came in time.
-    async fn next(&mut self, limit: Duration) -> Option<Value> {
-        match self.read(limit).await {
-            Next::Event(state) => Some(state),
-            Next::Quiet => None,
-            Next::Ended => panic!("the stream ended"),
-        }
-    }
-
-    async fn read(&mut self, limit: Duration) -> Next {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                if block.lines().any(|l| l == "event: state") {
-                    let data: String = block.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
-                    return Next::Event(serde_json::from_str(&data).unwrap());
-                }
-                continue;
-            }
-            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
-                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
-                Ok(_) => return Next::Ended,
-                Err(_) => return Next::Quiet,
-            }
-        }
-    }
-}
-
-enum Next {
-    Event(Value),
-    Ended,
-    Quiet,
-}
 
 #[tokio::test]
 async fn every_change_of_the_tenant_is_pushed_and_nothing_of_another_tenant() {

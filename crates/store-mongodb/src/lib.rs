@@ -235,6 +235,31 @@ fn accounts_collection(role: Role) -> &'static str {
 }
 
 /// A limit as the server's integer.
+/// A tenant's documents (or one user's of it) whose `field` is in `[from, to)`.
+fn of_tenant_between(
+    admin: AdminId,
+    user: Option<UserId>,
+    field: &str,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Document {
+    let mut filter = doc! { "adminId": key(admin) };
+    if let Some(user) = user {
+        filter.insert("userId", key(user));
+    }
+    let mut range = Document::new();
+    if let Some(from) = from {
+        range.insert("$gte", at(from));
+    }
+    if let Some(to) = to {
+        range.insert("$lt", at(to));
+    }
+    if !range.is_empty() {
+        filter.insert(field, range);
+    }
+    filter
+}
+
 fn limit(limit: usize) -> Option<usize> {
     Some(limit)
 }
@@ -702,20 +727,7 @@ impl Store for MongoStore {
     }
 
     async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>> {
-        let mut filter = doc! { "adminId": key(query.admin) };
-        if let Some(user) = query.user {
-            filter.insert("userId", key(user));
-        }
-        let mut range = Document::new();
-        if let Some(from) = query.from {
-            range.insert("$gte", at(from));
-        }
-        if let Some(to) = query.to {
-            range.insert("$lt", at(to));
-        }
-        if !range.is_empty() {
-            filter.insert("endedAt", range);
-        }
+        let filter = of_tenant_between(query.admin, query.user, "endedAt", query.from, query.to);
         let docs =
             self.find_all("usage_history", filter, doc! { "endedAt": -1, "_id": -1 }, limit(query.limit)).await?;
         Ok(docs.iter().map(codec::usage_row).collect::<Result<_, _>>()?)
@@ -806,20 +818,7 @@ impl Store for MongoStore {
     }
 
     async fn receipts(&self, query: &ReceiptQuery) -> StoreResult<Vec<Receipt>> {
-        let mut filter = doc! { "adminId": key(query.admin) };
-        if let Some(user) = query.user {
-            filter.insert("userId", key(user));
-        }
-        let mut range = Document::new();
-        if let Some(from) = query.from {
-            range.insert("$gte", at(from));
-        }
-        if let Some(to) = query.to {
-            range.insert("$lt", at(to));
-        }
-        if !range.is_empty() {
-            filter.insert("at", range);
-        }
+        let filter = of_tenant_between(query.admin, query.user, "at", query.from, query.to);
         let docs = self.find_all("receipts", filter, doc! { "at": -1, "_id": -1 }, limit(query.limit)).await?;
         Ok(docs.iter().map(codec::receipt).collect::<Result<_, _>>()?)
     }

@@ -399,3 +399,58 @@ impl Server {
         self.0.id()
     }
 }
+
+/// Reads server-sent events from a response, one `state` event's JSON at a time.
+pub struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    pub async fn open(client: &Client) -> Events {
+        let response = client
+            .http
+            .get(format!("{}/api/events", client.base))
+            .bearer_auth(client.token.as_deref().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Events { response, buffer: String::new() }
+    }
+
+    /// The next `state` event within `limit`, or `None` when none came in time.
+    pub async fn next(&mut self, limit: Duration) -> Option<Value> {
+        match self.read(limit).await {
+            Next::Event(state) => Some(state),
+            Next::Quiet => None,
+            Next::Ended => panic!("the stream ended"),
+        }
+    }
+
+    pub async fn read(&mut self, limit: Duration) -> Next {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if block.lines().any(|l| l == "event: state") {
+                    let data: String = block.lines().filter_map(|l| l.strip_prefix("data: ")).collect();
+                    return Next::Event(serde_json::from_str(&data).unwrap());
+                }
+                continue;
+            }
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(_) => return Next::Ended,
+                Err(_) => return Next::Quiet,
+            }
+        }
+    }
+}
+
+pub enum Next {
+    Event(Value),
+    Ended,
+    Quiet,
+}
