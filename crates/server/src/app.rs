@@ -191,11 +191,16 @@ pub fn router(app: AppState) -> Router {
 }
 
 /// The request log: every request gets an `x-request-id` (the caller's own when it sent one, else a
-/// new UUID, `SetRequestIdLayer`), answered back in the response header, and a `request` span with
-/// it, the method and the path (never the query or a header), so every line logged while serving
+/// new UUID, `SetRequestIdLayer`), answered back in the response header, and (but for the devices'
+/// hot path) a `request` span with it, the method and the path (never the query or a header), so every line logged while serving
 /// it names it. Each answer is logged at debug level (`PUMPPILOT_LOG=info,tower_http=debug`): at
 /// info, thousands of polling devices would drown the log.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    // The device path is the hot path: thousands of polls a second, each a span formatted for the
+    // log would cost more than the poll itself. Devices' requests keep their id in the answer.
+    if request.uri().path().starts_with("/api/esp32/") {
+        return tracing::Span::none();
+    }
     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
     tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
 }
