@@ -74,14 +74,23 @@ impl Measured {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("pumppilot-bench-{}", std::process::id()));
+    let dir = folder();
     std::fs::create_dir_all(&dir)?;
-    let result = match args.relay {
+    match args.relay {
         true => relay::run(args.runs, args.pumps.max(1), &dir).await,
         false => run_in(&args, &dir).await,
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    }
+}
+
+/// The bench's own folder (its SQLite store), per process.
+fn folder() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("pumppilot-bench-{}", std::process::id()))
+}
+
+/// Deletes the bench's folder, once the tokio runtime (and with it the server's background tasks
+/// over the store in it) is gone: deleted under them, the store would rightly report its files lost.
+pub fn remove_folder() {
+    let _ = std::fs::remove_dir_all(folder());
 }
 
 async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
@@ -151,7 +160,6 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
             "a store of one server"
         }
     );
-    // Stopped before its folder is deleted: the store would rightly report its files gone.
     server.shutdown().await?;
     anyhow::ensure!(poll.errors == 0, "{} poll requests failed", poll.errors);
     Ok(())

@@ -68,7 +68,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .with_target(false)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let bench = matches!(cli.command, Some(Command::Bench(_)));
+    let result = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve { demo: false }) {
             Command::Serve { demo: false } => serve().await,
             Command::Serve { demo: true } => demo::serve(settings()?).await,
@@ -80,7 +81,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Backup(args) => backup::backup(settings()?, args).await,
             Command::Restore(args) => backup::restore(settings()?, args).await,
         }
-    })
+    });
+    drop(runtime);
+    if bench {
+        bench::remove_folder();
+    }
+    result
 }
 
 fn settings() -> anyhow::Result<Settings> {
