@@ -218,6 +218,15 @@ const en = {
   corrected: (name: string, b: string) => `Corrected. ${name} now has ${b}.`,
   rejected: (name: string) => `Rejected the request of ${name}.`,
   unknownUser: 'Unknown farmer',
+  newName: 'Name',
+  termsTitle: 'Terms of the pump',
+  termsMaxMinutes: 'Most minutes one request may ask for',
+  termsPrice: 'Taka for an hour (empty: no price)',
+  saveTerms: 'Save the terms',
+  badTerms: 'Type whole numbers, like 600 minutes and 120 taka; leave the price empty for none.',
+  termsSaved: (m: string, price: string | null) => `Saved: a request may ask for up to ${m}; ${price === null ? 'no price' : `${price} taka an hour`}.`,
+  rename: 'Change the name',
+  renamed: (name: string) => `The name is now ${name}.`,
 
   // Master
   adminsTitle: 'Pump owners',
@@ -270,6 +279,8 @@ const en = {
     password: 'Password: at least 8 characters.',
     note: 'Note: at most 500 letters.',
     reason: 'Say why, in a few words.',
+    maxRequestMinutes: 'Most minutes: from 1 to 10080 (a week).',
+    pricePerHourTaka: 'Price: from 0 to 100000 taka an hour, or empty.',
   } as Record<string, string>,
 };
 
@@ -481,6 +492,15 @@ const bn: Strings = {
   corrected: (name, b) => `ঠিক করা হয়েছে। ${name}-এর এখন ${b}।`,
   rejected: (name) => `${name}-এর অনুরোধ নামঞ্জুর হয়েছে।`,
   unknownUser: 'অজানা কৃষক',
+  newName: 'নাম',
+  termsTitle: 'পাম্পের শর্ত',
+  termsMaxMinutes: 'একটি অনুরোধে সর্বোচ্চ মিনিট',
+  termsPrice: 'ঘণ্টায় টাকা (খালি: দাম নেই)',
+  saveTerms: 'শর্ত রাখুন',
+  badTerms: 'পূর্ণ সংখ্যা লিখুন, যেমন ৬০০ মিনিট আর ১২০ টাকা; দাম না থাকলে খালি রাখুন।',
+  termsSaved: (m, price) => `রাখা হয়েছে: একটি অনুরোধে সর্বোচ্চ ${m}; ${price === null ? 'দাম নেই' : `ঘণ্টায় ${price} টাকা`}।`,
+  rename: 'নাম বদলান',
+  renamed: (name) => `নাম এখন ${name}।`,
 
   adminsTitle: 'পাম্প মালিক',
   noAdmins: 'এখনো কোনো পাম্প মালিক নেই।',
@@ -529,6 +549,8 @@ const bn: Strings = {
     password: 'পাসওয়ার্ড: অন্তত ৮ অক্ষর।',
     note: 'নোট: সর্বোচ্চ ৫০০ অক্ষর।',
     reason: 'কেন, তা কয়েক কথায় লিখুন।',
+    maxRequestMinutes: 'সর্বোচ্চ মিনিট: ১ থেকে ১০০৮০ (এক সপ্তাহ)।',
+    pricePerHourTaka: 'দাম: ঘণ্টায় ০ থেকে ১০০০০০ টাকা, অথবা খালি।',
   },
 };
 
