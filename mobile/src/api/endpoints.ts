@@ -81,6 +81,9 @@ export function endpoints(client: ApiClient) {
     /** Sets the pump's terms; `pricePerHourTaka` null = no price. */
     setTerms: async (maxRequestMinutes: number, pricePerHourTaka: number | null): Promise<Terms> =>
       client.call('put', '/api/admin/terms', { body: { maxRequestMinutes, pricePerHourTaka } }),
+    /** Moves a waiting farmer to `position` (1 = next, past the end = last), with a reason; → the queue in its new order. */
+    moveWaiting: async (userId: string, position: number, reason: string) =>
+      (await client.call('post', '/api/admin/queue/{userId}/move', { params: { userId }, body: { position, reason } })) as Queue,
     adminStop: async () => (await client.call('post', '/api/admin/motor/stop')) as Entry,
 
     // Alerts: everyone's bell and how they hear.
