@@ -1,10 +1,11 @@
-// The owner's tools in the app: add a farmer, give and take RFID cards, register a device (its
-// key shown once), and the last 14 days' time pumped and cash taken.
+// The owner's tools in the app: add and rename a farmer, give and take RFID cards, register a
+// device (its key shown once), the pump's terms, move a waiting farmer in line, and the last 14
+// days' time pumped and cash taken.
 import { fireEvent, screen, waitFor } from '@testing-library/react-native';
 
 import type { UserWithBalance } from '../src/api/types';
 import { newServer, renderApp, signedInStorage } from '../test/app';
-import { ADMIN, KARIM, SALMA, error, idle } from '../test/fakeServer';
+import { ADMIN, KARIM, SALMA, entry, error, idle } from '../test/fakeServer';
 
 function owner() {
   const { server, sessions } = newServer();
@@ -32,6 +33,7 @@ function owner() {
       body: [{ id: 'r1', userId: KARIM.id, userName: KARIM.name, at: '2026-11-27T07:00:00Z', minutes: 60, cashTaka: 1500, recordedByName: ADMIN.name }],
     })),
   );
+  server.on('GET /api/admin/terms', sessions.authed({ body: { maxRequestMinutes: 600, pricePerHourTaka: null } }, [...isAdmin]));
   renderApp(signedInStorage(sessions, ADMIN));
   return {
     server,
@@ -157,5 +159,136 @@ describe('owner tools in the app: cash and passwords', () => {
     fireEvent.press(await screen.findByText('Tap again: the old password stops working'));
     expect(await screen.findByText('New password for Karim Mia: k7mq2xw9pd — give it now; it is not shown again.')).toBeTruthy();
     expect(server.calls.filter((c) => c.path === `/api/admin/users/${KARIM.id}/password`)).toHaveLength(1);
+  });
+  test('renames a farmer; a refused name is said in words and stays to be put right', async () => {
+    const { server, sessions, users } = owner();
+    server.on(
+      'PATCH /api/admin/users/{id}',
+      sessions.authed((req) => {
+        const name = String(req.body.name).trim();
+        if (!name || name.length > 80) return error(400, 'VALIDATION', 'name: 1 to 80 characters');
+        users[0] = { ...users[0]!, name };
+        return { body: { ...KARIM, name } };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    expect(screen.getByTestId('user-karim-name').props.value).toBe('Karim Mia');
+    fireEvent.changeText(screen.getByTestId('user-karim-name'), '   ');
+    fireEvent.press(screen.getByTestId('user-karim-rename'));
+    expect(await screen.findByText('Please check what you entered. Name: 1 to 80 letters.')).toBeTruthy();
+    expect(server.last('PATCH /api/admin/users/u1')!.body).toEqual({ name: '' });
+    expect(screen.getByTestId('user-karim-name').props.value).toBe('   ');
+    expect(users[0]!.name).toBe('Karim Mia');
+    fireEvent.changeText(screen.getByTestId('user-karim-name'), '  Karim Mia (north field) ');
+    fireEvent.press(screen.getByTestId('user-karim-rename'));
+    expect(await screen.findByText('The name is now Karim Mia (north field).')).toBeTruthy();
+    expect(server.last('PATCH /api/admin/users/u1')!.body).toEqual({ name: 'Karim Mia (north field)' });
+    expect(server.count('PATCH /api/admin/users/u1')).toBe(2);
+    // The list is read again and shows the new name.
+    expect(await screen.findByText('Karim Mia (north field)')).toBeTruthy();
+  });
+  test('sets the pump terms; a refused value is said in words and stays to be put right', async () => {
+    const { server, sessions } = owner();
+    let terms: { maxRequestMinutes: number; pricePerHourTaka: number | null } = { maxRequestMinutes: 480, pricePerHourTaka: 90 };
+    server.on('GET /api/admin/terms', sessions.authed(() => ({ body: terms })));
+    server.on(
+      'PUT /api/admin/terms',
+      sessions.authed((req) => {
+        const m = req.body.maxRequestMinutes;
+        if (m < 1 || m > 10080) return error(400, 'VALIDATION', 'maxRequestMinutes: from 1 to 10080');
+        terms = { maxRequestMinutes: m, pricePerHourTaka: req.body.pricePerHourTaka };
+        return { body: terms };
+      }),
+    );
+    // The fields start from the terms in force.
+    await waitFor(() => expect(screen.getByTestId('terms-max').props.value).toBe('480'));
+    expect(screen.getByTestId('terms-price').props.value).toBe('90');
+    // Not a number: said here, nothing sent.
+    fireEvent.changeText(screen.getByTestId('terms-price'), 'a lot');
+    fireEvent.press(screen.getByTestId('terms-save'));
+    expect(await screen.findByText('Type whole numbers, like 600 minutes and 120 taka; leave the price empty for none.')).toBeTruthy();
+    expect(server.count('PUT /api/admin/terms')).toBe(0);
+    // Out of range: the server refuses, the owner reads why, the value stays.
+    fireEvent.changeText(screen.getByTestId('terms-max'), '20000');
+    fireEvent.changeText(screen.getByTestId('terms-price'), '120');
+    fireEvent.press(screen.getByTestId('terms-save'));
+    expect(await screen.findByText('Please check what you entered. Most minutes: from 1 to 10080 (a week).')).toBeTruthy();
+    expect(server.last('PUT /api/admin/terms')!.body).toEqual({ maxRequestMinutes: 20000, pricePerHourTaka: 120 });
+    expect(screen.getByTestId('terms-max').props.value).toBe('20000');
+    expect(terms).toEqual({ maxRequestMinutes: 480, pricePerHourTaka: 90 });
+    fireEvent.changeText(screen.getByTestId('terms-max'), '240');
+    fireEvent.press(screen.getByTestId('terms-save'));
+    expect(await screen.findByText('Saved: a request may ask for up to 240 min; 120 taka an hour.')).toBeTruthy();
+    expect(server.last('PUT /api/admin/terms')!.body).toEqual({ maxRequestMinutes: 240, pricePerHourTaka: 120 });
+    // An empty price is no price (null), as on the web dashboard.
+    fireEvent.changeText(screen.getByTestId('terms-price'), ' ');
+    fireEvent.press(screen.getByTestId('terms-save'));
+    expect(await screen.findByText('Saved: a request may ask for up to 240 min; no price.')).toBeTruthy();
+    expect(server.last('PUT /api/admin/terms')!.body).toEqual({ maxRequestMinutes: 240, pricePerHourTaka: null });
+  });
+  test('moves a waiting farmer in line with a reason; a refused one is said in words and stays', async () => {
+    const { server, sessions } = owner();
+    let waiting = [
+      entry({ id: 'e1', userId: KARIM.id, userName: KARIM.name, status: 'WAITING', position: 1, remainingSeconds: null }),
+      entry({ id: 'e2', userId: SALMA.id, userName: SALMA.name, status: 'WAITING', position: 2, remainingSeconds: null }),
+    ];
+    server.on('GET /api/queue', sessions.authed(() => ({ body: { active: null, waiting } })));
+    server.on(
+      'POST /api/admin/queue/{userId}/move',
+      sessions.authed((req) => {
+        if (!String(req.body.reason).trim()) return error(400, 'VALIDATION', 'reason: say why, in 1 to 500 characters');
+        if (req.body.position < 1) return error(400, 'VALIDATION', 'position: 1 or more');
+        const moving = waiting.find((e) => req.path === `/api/admin/queue/${e.userId}/move`)!;
+        const rest = waiting.filter((e) => e !== moving);
+        rest.splice(Math.min(req.body.position, waiting.length) - 1, 0, moving);
+        waiting = rest.map((e, n) => ({ ...e, position: n + 1 }));
+        return { body: { active: null, waiting } };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-admin-queue'));
+    expect(await screen.findByTestId('move-waiting')).toBeTruthy();
+    // The last in line is chosen first; no reason: the server refuses, the place typed stays.
+    expect(screen.getByTestId(`move-who-${SALMA.id}`).props.accessibilityState).toEqual({ selected: true });
+    fireEvent.press(screen.getByTestId('move-go'));
+    expect(await screen.findByText('Please check what you entered. Say why, in a few words.')).toBeTruthy();
+    expect(server.last(`POST /api/admin/queue/${SALMA.id}/move`)!.body).toEqual({ position: 1, reason: '' });
+    fireEvent.changeText(screen.getByTestId('move-place'), '0');
+    fireEvent.changeText(screen.getByTestId('move-reason'), 'sick child at home');
+    fireEvent.press(screen.getByTestId('move-go'));
+    expect(await screen.findByText('Please check what you entered. Place in line: 1 or more (1 is next).')).toBeTruthy();
+    expect(screen.getByTestId('move-place').props.value).toBe('0');
+    expect(screen.getByTestId('move-reason').props.value).toBe('sick child at home');
+    // Not a number: said here, nothing sent.
+    fireEvent.changeText(screen.getByTestId('move-place'), 'first');
+    fireEvent.press(screen.getByTestId('move-go'));
+    expect(await screen.findByText('Type the new place as a whole number, like 1 for next, and say why.')).toBeTruthy();
+    expect(server.calls.filter((c) => c.path.endsWith('/move'))).toHaveLength(2);
+    fireEvent.changeText(screen.getByTestId('move-place'), '1');
+    fireEvent.press(screen.getByTestId('move-go'));
+    expect(await screen.findByText('Salma Begum is now number 1 in line.')).toBeTruthy();
+    expect(server.last(`POST /api/admin/queue/${SALMA.id}/move`)!.body).toEqual({ position: 1, reason: 'sick child at home' });
+    // The line is read again in its new order.
+    await waitFor(() => expect(screen.getByTestId('queue-waiting-1')).toHaveTextContent(/Salma Begum/));
+    expect(screen.getByTestId('queue-waiting-2')).toHaveTextContent(/Karim Mia/);
+    expect(screen.getByTestId('move-reason').props.value).toBe('');
+  });
+  test('in Bangla: a refused term is said in Bangla, and Bangla digits are read', async () => {
+    const { server, sessions } = owner();
+    server.on(
+      'PUT /api/admin/terms',
+      sessions.authed((req) =>
+        req.body.maxRequestMinutes > 10080
+          ? error(400, 'VALIDATION', 'maxRequestMinutes: from 1 to 10080')
+          : { body: { maxRequestMinutes: req.body.maxRequestMinutes, pricePerHourTaka: req.body.pricePerHourTaka } },
+      ),
+    );
+    fireEvent.press(await screen.findByTestId('language'));
+    await waitFor(() => expect(screen.getByTestId('terms-max').props.value).toBe('600'));
+    fireEvent.changeText(screen.getByTestId('terms-max'), '২০০০০');
+    fireEvent.press(screen.getByTestId('terms-save'));
+    expect(await screen.findByText('যা লিখেছেন তা আবার দেখুন। সর্বোচ্চ মিনিট: ১ থেকে ১০০৮০ (এক সপ্তাহ)।')).toBeTruthy();
+    expect(server.last('PUT /api/admin/terms')!.body).toEqual({ maxRequestMinutes: 20000, pricePerHourTaka: null });
+    expect(screen.getByTestId('terms-max').props.value).toBe('২০০০০');
   });
 });

@@ -65,7 +65,7 @@ export function normaliseServerUrl(input: string): string {
   return url.replace(/\/+$/, '');
 }
 
-type Method = 'get' | 'post' | 'put' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type CallOptions<P extends keyof paths, M extends Method> = {
   body?: BodyOf<P, M>;
   query?: QueryOf<P, M>;
@@ -241,7 +241,7 @@ async function request(
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   const init: RequestInit = { method: method.toUpperCase(), headers };
-  if (method === 'post' || method === 'put') {
+  if (method === 'post' || method === 'put' || method === 'patch') {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body ?? {});
   }

@@ -15,6 +15,7 @@ import type {
   Queue,
   Receipt,
   Status,
+  Terms,
   Usage,
   User,
   UserWithBalance,
@@ -48,6 +49,9 @@ export function endpoints(client: ApiClient) {
     /** ± minutes with a reason (a mistake put right); written in the ledger and the log. */
     correct: async (userId: string, minutes: number, note: string): Promise<Balance> =>
       client.call('post', '/api/admin/corrections', { body: { userId, minutes, note } }),
+    /** A farmer's new name (1 to 80 characters; the server trims it). */
+    renameUser: async (id: string, name: string) =>
+      (await client.call('patch', '/api/admin/users/{id}', { params: { id }, body: { name } })) as User,
     suspend: async (id: string) =>
       (await client.call('post', '/api/admin/users/{id}/suspend', { params: { id } })) as User,
     unsuspend: async (id: string) =>
@@ -73,6 +77,13 @@ export function endpoints(client: ApiClient) {
     tenantUsage: async (from: string): Promise<Usage[]> =>
       (await client.call('get', '/api/admin/usage', { query: { from } })) as Usage[],
     receipts: async (from: string): Promise<Receipt[]> => client.call('get', '/api/admin/receipts', { query: { from } }),
+    terms: async (): Promise<Terms> => client.call('get', '/api/admin/terms'),
+    /** Sets the pump's terms; `pricePerHourTaka` null = no price. */
+    setTerms: async (maxRequestMinutes: number, pricePerHourTaka: number | null): Promise<Terms> =>
+      client.call('put', '/api/admin/terms', { body: { maxRequestMinutes, pricePerHourTaka } }),
+    /** Moves a waiting farmer to `position` (1 = next, past the end = last), with a reason; → the queue in its new order. */
+    moveWaiting: async (userId: string, position: number, reason: string) =>
+      (await client.call('post', '/api/admin/queue/{userId}/move', { params: { userId }, body: { position, reason } })) as Queue,
     adminStop: async () => (await client.call('post', '/api/admin/motor/stop')) as Entry,
 
     // Alerts: everyone's bell and how they hear.

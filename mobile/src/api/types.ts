@@ -28,6 +28,8 @@ export type Queue = Omit<Schemas['QueueView'], 'active' | 'waiting'> & { active?
 export type LedgerLine = Schemas['LedgerView'];
 export type Wallet = Schemas['WalletView'];
 export type Usage = Schemas['UsageView'];
+/** The pump's terms: the most minutes one request may ask for, and the price of an hour (null: none). */
+export type Terms = Schemas['TermsView'];
 export type MinuteRequest = Narrow<Schemas['MinuteRequestView'], 'status', RequestStatus>;
 export type Device = Schemas['DeviceView'];
 export type Balance = Schemas['BalanceView'];
@@ -43,7 +45,7 @@ export type AlertProfile = Schemas['AlertProfileView'];
 
 // Typed access to the paths of the document: a path or method the server does not serve is a
 // compile error, and bodies and answers come from the same document.
-type Method = 'get' | 'post' | 'put' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 type Operation<P extends keyof paths, M extends Method> = NonNullable<paths[P][M]>;
 export type PathWith<M extends Method> = {
   [P in keyof paths]: [paths[P][M]] extends [undefined] ? never : P;

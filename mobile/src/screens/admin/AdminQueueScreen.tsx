@@ -3,7 +3,9 @@ import { useState } from 'react';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { useLive } from '../../live/LiveProvider';
-import { ErrorBox, Loading, Message, Screen } from '../../ui/components';
+import type { Queue } from '../../api/types';
+import { parseWholeNumber } from '../../i18n/format';
+import { Body, Button, Card, Choices, ErrorBox, Field, Loading, Message, Screen } from '../../ui/components';
 import { useResource } from '../../ui/useResource';
 import { QueueList } from '../QueueList';
 import { AdminOnly } from './AdminOnly';
@@ -39,6 +41,54 @@ function AdminQueue() {
       ) : queue.loading ? (
         <Loading />
       ) : null}
+      {queue.data && queue.data.waiting.length > 1 ? <MoveWaiting queue={queue.data} onDone={done} /> : null}
     </Screen>
+  );
+}
+
+/** Moves a waiting farmer to another place in line, with a reason (as on the web dashboard). */
+function MoveWaiting({ queue, onDone }: { queue: Queue; onDone: (m: { kind: 'error' | 'success'; text: string }) => void }) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const [who, setWho] = useState<string>('');
+  const [place, setPlace] = useState('1');
+  const [why, setWhy] = useState('');
+  const [busy, setBusy] = useState(false);
+  const chosen = queue.waiting.find((e) => e.userId === who) ?? queue.waiting[queue.waiting.length - 1];
+
+  const move = async () => {
+    const position = parseWholeNumber(place);
+    if (!chosen || position === null) {
+      onDone({ kind: 'error', text: t.badPosition });
+      return;
+    }
+    setBusy(true);
+    try {
+      const next = await api.moveWaiting(chosen.userId, position, why.trim());
+      const landed = next.waiting.find((e) => e.userId === chosen.userId);
+      setWhy('');
+      onDone({ kind: 'success', text: t.moved(chosen.userName, i18n.num(landed?.position ?? position)) });
+    } catch (err) {
+      // What was typed stays, to be put right.
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Card testID="move-waiting">
+      <Body strong>{t.moveTitle}</Body>
+      <Choices
+        testID="move-who"
+        value={chosen?.userId ?? ''}
+        onChange={setWho}
+        options={queue.waiting.map((e) => ({ value: e.userId, label: `${i18n.num(e.position ?? 0)}. ${e.userName}` }))}
+      />
+      <Field testID="move-place" label={t.moveTo} value={place} onChangeText={setPlace} keyboardType="number-pad" maxLength={4} />
+      <Field testID="move-reason" label={t.moveReason} value={why} onChangeText={setWhy} maxLength={500} />
+      <Button kind="outline" testID="move-go" label={t.moveButton} busy={busy} onPress={() => void move()} />
+    </Card>
   );
 }

@@ -1,9 +1,10 @@
-import { useCallback, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { Text } from 'react-native';
 
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
+import { parseWholeNumber } from '../../i18n/format';
 import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
 import { useResource } from '../../ui/useResource';
 import { deviceOk, deviceWords, holdWords, motorTone, motorWord } from '../../ui/words';
@@ -70,6 +71,7 @@ function Pump() {
         </Card>
       ))}
       <RegisterDevice onRegistered={() => void devices.reload()} />
+      <PumpTerms />
       <UsageSummary version={live.version} />
     </Screen>
   );
@@ -115,6 +117,58 @@ function RegisterDevice({ onRegistered }: { onRegistered: () => void }) {
       {error ? <Message kind="error" text={error} testID="register-device-error" /> : null}
       <Field testID="device-name" label={t.deviceName} value={name} onChangeText={setName} maxLength={80} />
       <Button kind="outline" testID="device-register" label={t.register} busy={busy} onPress={() => void register()} />
+    </Card>
+  );
+}
+
+/** The pump's terms: the most minutes one request may ask for, and the price of an hour. */
+function PumpTerms() {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const terms = useResource(api.terms);
+  const [most, setMost] = useState('');
+  const [price, setPrice] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [note, setNote] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
+
+  // The fields start from the terms in force.
+  useEffect(() => {
+    if (!terms.data) return;
+    setMost(String(terms.data.maxRequestMinutes));
+    setPrice(terms.data.pricePerHourTaka == null ? '' : String(terms.data.pricePerHourTaka));
+  }, [terms.data]);
+
+  const save = async () => {
+    const minutes = parseWholeNumber(most);
+    const taka = price.trim() ? parseWholeNumber(price) : null;
+    if (minutes === null || (price.trim() !== '' && taka === null)) {
+      setNote({ kind: 'error', text: t.badTerms });
+      return;
+    }
+    setBusy(true);
+    try {
+      const saved = await api.setTerms(minutes, taka);
+      setNote({
+        kind: 'success',
+        text: t.termsSaved(i18n.minutes(saved.maxRequestMinutes), saved.pricePerHourTaka == null ? null : i18n.num(saved.pricePerHourTaka)),
+      });
+    } catch (err) {
+      // What was typed stays, to be put right.
+      setNote({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Card testID="terms">
+      <Body strong>{t.termsTitle}</Body>
+      {terms.error ? <ErrorBox error={terms.error} onRetry={terms.reload} /> : null}
+      {note ? <Message kind={note.kind} text={note.text} testID={`terms-${note.kind}`} /> : null}
+      <Field testID="terms-max" label={t.termsMaxMinutes} value={most} onChangeText={setMost} keyboardType="number-pad" maxLength={6} />
+      <Field testID="terms-price" label={t.termsPrice} value={price} onChangeText={setPrice} keyboardType="number-pad" maxLength={7} />
+      <Button kind="outline" testID="terms-save" label={t.saveTerms} busy={busy} disabled={!terms.data} onPress={() => void save()} />
     </Card>
   );
 }

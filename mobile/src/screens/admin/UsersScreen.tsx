@@ -169,7 +169,8 @@ function UserCard({
   const { t } = i18n;
   const [minutes, setMinutes] = useState('30');
   const [cash, setCash] = useState('');
-  const [busy, setBusy] = useState<'recharge' | 'suspend' | 'correct' | 'password' | null>(null);
+  const [busy, setBusy] = useState<'recharge' | 'suspend' | 'correct' | 'password' | 'rename' | null>(null);
+  const [name, setName] = useState(user.name);
   const [confirmReset, setConfirmReset] = useState(false);
   const [confirmSuspend, setConfirmSuspend] = useState(false);
   const [fix, setFix] = useState('');
@@ -194,6 +195,20 @@ function UserCard({
       setWhy('');
       onDone({ kind: 'success', text: t.corrected(user.name, i18n.duration(balance.availableSeconds)) });
     } catch (err) {
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const rename = async () => {
+    setBusy('rename');
+    try {
+      const renamed = await api.renameUser(user.id, name.trim());
+      setName(renamed.name);
+      onDone({ kind: 'success', text: t.renamed(renamed.name) });
+    } catch (err) {
+      // What was typed stays, to be put right.
       onDone({ kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);
@@ -319,6 +334,14 @@ function UserCard({
             label={confirmFix ? t.correctAgain : t.correct}
             busy={busy === 'correct'}
             onPress={() => void correct()}
+          />
+          <Field testID={`user-${user.username}-name`} label={t.newName} value={name} onChangeText={setName} maxLength={80} />
+          <Button
+            kind="outline"
+            testID={`user-${user.username}-rename`}
+            label={t.rename}
+            busy={busy === 'rename'}
+            onPress={() => void rename()}
           />
           <Button
             kind={user.suspended ? 'outline' : 'danger'}
