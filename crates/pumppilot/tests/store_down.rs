@@ -282,9 +282,9 @@ impl Store for Unplugged {
         self.inner.audit(admin, limit).await
     }
 
-    async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()> {
+    async fn create_minute_request(&self, request: &MinuteRequest, notices: &[Notice]) -> StoreResult<()> {
         self.check_write()?;
-        self.inner.create_minute_request(request).await
+        self.inner.create_minute_request(request, notices).await
     }
 
     async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>> {

@@ -3,8 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use pumppilot_engine::{Event, Facts, Notice, NoticeKind, Records, UserId};
-use pumppilot_store::{AlertProfile, Channel, Commit, Delivery, NotificationId, QuietHours, Store, StoreError};
+use pumppilot_engine::{Event, Facts, Notice, NoticeKind, Records, RequestId, UserId};
+use pumppilot_store::{
+    AlertProfile, AuditEntry, AuditedWrite, Channel, Commit, Decision, Delivery, MinuteRequest, NotificationId,
+    QuietHours, RequestStatus, Store, StoreError,
+};
 
 use crate::support::{Driver, all_good, assert_err, at, recharge, tenancy};
 
@@ -69,6 +72,74 @@ pub async fn keyed_notices_are_told_once(store: &dyn Store) {
     let items = store.claim_outbox("a", at(30), at(60), 10).await.unwrap();
     assert_eq!(items.len(), 3);
     assert_eq!(items[0].notification, written[0], "oldest first, the notification as stored");
+}
+
+/// A request's notice is stored with the request, and a rejection's with the rejection (and its
+/// audit entry): each as a notification with its outbox item, a keyed one once. A refused write
+/// (a second pending request, a second decision) stores no notice.
+pub async fn request_notices_are_written_with_the_request(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let (admin, owner, karim) = (rahim.admin, rahim.admin.0, rahim.users[0]);
+    let asked = MinuteRequest {
+        id: RequestId::new(),
+        user_id: karim,
+        admin_id: admin,
+        minutes: 10,
+        note: String::new(),
+        status: RequestStatus::Pending,
+        created_at: at(5),
+        decided_at: None,
+        decided_by: None,
+    };
+    let facts = Facts { seconds: Some(600), who: Some("karim".into()), ..Facts::default() };
+    let new = Notice {
+        key: Some(format!("asked:{}", asked.id)),
+        ..Notice::new(owner, admin, NoticeKind::RequestNew, at(5), facts)
+    };
+    store.create_minute_request(&asked, &[new.clone(), new.clone()]).await.expect("ask");
+    let bell = store.notifications(owner, 10).await.unwrap();
+    assert_eq!(bell.iter().map(|n| n.kind).collect::<Vec<_>>(), [NoticeKind::RequestNew], "a keyed notice once");
+    assert_eq!(bell[0].facts, new.facts);
+
+    let again = MinuteRequest { id: RequestId::new(), created_at: at(6), ..asked.clone() };
+    let refused = Notice::new(owner, admin, NoticeKind::RequestNew, at(6), Facts::default());
+    assert_err!(store.create_minute_request(&again, &[refused]).await, StoreError::RequestPending);
+    assert_eq!(store.unread_notifications(owner).await.unwrap(), 1, "a refused request tells no one");
+
+    let reject = Decision {
+        request_id: asked.id,
+        admin_id: admin,
+        status: RequestStatus::Rejected,
+        decided_by: owner,
+        at: at(7),
+    };
+    let decided = Facts { seconds: Some(600), approved: Some(false), ..Facts::default() };
+    let told = Notice::new(karim, admin, NoticeKind::RequestDecided, at(7), decided);
+    let entry = |seconds| AuditEntry {
+        admin_id: Some(admin),
+        at: at(seconds),
+        actor_id: Some(owner),
+        action: "request.reject".into(),
+        target_id: Some(asked.id.to_string()),
+        detail: String::new(),
+    };
+    let write = AuditedWrite::Decide { decision: reject.clone(), notices: vec![told.clone()] };
+    store.write_audited(&write, &entry(7)).await.expect("reject");
+    let bell = store.notifications(karim, 10).await.unwrap();
+    assert_eq!(bell.iter().map(|n| (n.kind, n.at)).collect::<Vec<_>>(), [(NoticeKind::RequestDecided, at(7))]);
+    let twice = AuditedWrite::Decide { decision: Decision { at: at(8), ..reject }, notices: vec![told] };
+    assert_err!(store.write_audited(&twice, &entry(8)).await, StoreError::AlreadyDecided);
+    assert_eq!(store.unread_notifications(karim).await.unwrap(), 1, "a refused decision tells no one");
+    assert_eq!(store.audit(Some(admin), 10).await.unwrap().len(), 1);
+
+    // Each stored notice has exactly one outbox item, the notification as stored.
+    let items = store.claim_outbox("a", at(30), at(60), 10).await.unwrap();
+    let mut outbox: Vec<_> = items.into_iter().map(|i| i.notification).collect();
+    outbox.sort_by_key(|n| n.at);
+    let mut stored = store.notifications(owner, 10).await.unwrap();
+    stored.extend(store.notifications(karim, 10).await.unwrap());
+    stored.sort_by_key(|n| n.at);
+    assert_eq!(outbox, stored);
 }
 
 /// One sender at a time holds an item: a second sender gets nothing while the claim runs and

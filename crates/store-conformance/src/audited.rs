@@ -87,7 +87,7 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
         decided_at: None,
         decided_by: None,
     };
-    store.create_minute_request(&asked).await.unwrap();
+    store.create_minute_request(&asked, &[]).await.unwrap();
     let reject = Decision {
         request_id: asked.id,
         admin_id: admin,
@@ -96,13 +96,19 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
         at: at(6),
     };
     store
-        .write_audited(&AuditedWrite::Decide(reject.clone()), &entry(admin, "request.reject", asked.id.to_string(), 6))
+        .write_audited(
+            &AuditedWrite::Decide { decision: reject.clone(), notices: vec![] },
+            &entry(admin, "request.reject", asked.id.to_string(), 6),
+        )
         .await
         .expect("reject");
     assert_eq!(store.minute_request(asked.id).await.unwrap().map(|r| r.status), Some(RequestStatus::Rejected));
     assert_err!(
         store
-            .write_audited(&AuditedWrite::Decide(reject), &entry(admin, "again.reject", asked.id.to_string(), 7))
+            .write_audited(
+                &AuditedWrite::Decide { decision: reject, notices: vec![] },
+                &entry(admin, "again.reject", asked.id.to_string(), 7)
+            )
             .await,
         StoreError::AlreadyDecided
     );

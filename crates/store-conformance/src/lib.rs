@@ -39,6 +39,7 @@ pub use accounts::{accounts_round_trip_and_filtering, suspending_the_master, use
 pub use alerts::{
     alert_profiles_round_trip_and_phones_are_unique, keyed_notices_are_told_once,
     notices_are_written_with_their_commit, outbox_claims_are_held_by_one_sender, racing_claims_never_share_an_item,
+    request_notices_are_written_with_the_request,
 };
 pub use audited::a_write_and_its_audit_entry_are_stored_together;
 pub use books::{
@@ -165,6 +166,7 @@ macro_rules! conformance_tests {
             sessions_lookup_rotation_and_revocation,
             notices_are_written_with_their_commit,
             keyed_notices_are_told_once,
+            request_notices_are_written_with_the_request,
             outbox_claims_are_held_by_one_sender,
             racing_claims_never_share_an_item,
             alert_profiles_round_trip_and_phones_are_unique,

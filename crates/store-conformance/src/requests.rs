@@ -52,7 +52,7 @@ pub async fn approving_with_a_commit_decides_once(store: &dyn Store) {
     let q = tenancy(store, "q", 1).await;
     let (admin, u1) = (rahim.admin, rahim.users[0]);
     let asked = request(u1, admin, 10, at(0));
-    store.create_minute_request(&asked).await.expect("create request");
+    store.create_minute_request(&asked, &[]).await.expect("create request");
     assert_eq!(store.minute_request(asked.id).await.unwrap(), Some(asked.clone()));
 
     let mut pump = Driver::load(store, admin).await;
@@ -103,7 +103,7 @@ pub async fn approving_with_a_commit_decides_once(store: &dyn Store) {
         StoreError::NotFound
     );
     let theirs = request(q.users[0], q.admin, 5, at(41));
-    store.create_minute_request(&theirs).await.unwrap();
+    store.create_minute_request(&theirs, &[]).await.unwrap();
     let mut crossed = decision(&theirs, RequestStatus::Rejected, at(42));
     crossed.admin_id = admin;
     assert_err!(store.decide_minute_request(&crossed).await, StoreError::NotFound);
@@ -116,7 +116,7 @@ pub async fn one_pending_request_per_user(store: &dyn Store) {
     let rahim = tenancy(store, "rahim", 2).await;
     let (admin, u1, u2) = (rahim.admin, rahim.users[0], rahim.users[1]);
     let asked = [request(u1, admin, 10, at(0)), request(u1, admin, 20, at(0))];
-    let (a, b) = tokio::join!(store.create_minute_request(&asked[0]), store.create_minute_request(&asked[1]));
+    let (a, b) = tokio::join!(store.create_minute_request(&asked[0], &[]), store.create_minute_request(&asked[1], &[]));
     let created: Vec<&MinuteRequest> = [(a, &asked[0]), (b, &asked[1])]
         .into_iter()
         .filter_map(|(result, asked)| match result {
@@ -127,13 +127,13 @@ pub async fn one_pending_request_per_user(store: &dyn Store) {
         .collect();
     assert_eq!(created.len(), 1, "exactly one of two requests at once waits");
     let waiting = created[0].clone();
-    assert_err!(store.create_minute_request(&request(u1, admin, 30, at(1))).await, StoreError::RequestPending);
-    store.create_minute_request(&request(u2, admin, 30, at(1))).await.expect("another user asks");
+    assert_err!(store.create_minute_request(&request(u1, admin, 30, at(1)), &[]).await, StoreError::RequestPending);
+    store.create_minute_request(&request(u2, admin, 30, at(1)), &[]).await.expect("another user asks");
     let pending = RequestQuery { admin, user: Some(u1), status: Some(RequestStatus::Pending) };
     assert_eq!(store.minute_requests(&pending).await.unwrap(), std::slice::from_ref(&waiting));
 
     store.decide_minute_request(&decision(&waiting, RequestStatus::Rejected, at(2))).await.expect("reject");
-    store.create_minute_request(&request(u1, admin, 40, at(3))).await.expect("asks again after the decision");
+    store.create_minute_request(&request(u1, admin, 40, at(3)), &[]).await.expect("asks again after the decision");
 }
 
 /// A rejection is final; requests list by tenant, user and status, newest first.
@@ -146,13 +146,13 @@ pub async fn rejecting_decides_once(store: &dyn Store) {
     let third = request(u1, admin, 30, at(2));
     let theirs = request(q.users[0], q.admin, 40, at(3));
     for asked in [&first, &second, &theirs] {
-        store.create_minute_request(asked).await.unwrap();
+        store.create_minute_request(asked, &[]).await.unwrap();
     }
 
     let reject = decision(&first, RequestStatus::Rejected, at(5));
     store.decide_minute_request(&reject).await.expect("reject");
     // u1 may ask again once their first request is decided.
-    store.create_minute_request(&third).await.unwrap();
+    store.create_minute_request(&third, &[]).await.unwrap();
     let rejected = decided(&first, &reject);
     assert_eq!(store.minute_request(first.id).await.unwrap(), Some(rejected.clone()));
     assert_err!(

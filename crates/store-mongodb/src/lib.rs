@@ -755,7 +755,12 @@ impl Store for MongoStore {
                             .session(&mut *session)
                             .await?;
                     }
-                    AuditedWrite::Decide(decision) => store.decide_in(session, decision).await?,
+                    AuditedWrite::Decide { decision, notices } => {
+                        store.decide_in(session, decision).await?;
+                        for notice in notices {
+                            alerts::insert_notice(&store.db, session, notice).await?;
+                        }
+                    }
                     AuditedWrite::SetDeviceKey { admin, device, key_hash } => {
                         let result = store
                             .collection("devices")
@@ -829,11 +834,11 @@ impl Store for MongoStore {
         Ok(docs.iter().map(codec::audit_entry).collect::<Result<_, _>>()?)
     }
 
-    async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()> {
+    async fn create_minute_request(&self, request: &MinuteRequest, notices: &[Notice]) -> StoreResult<()> {
         let store = self.clone();
-        let request = request.clone();
+        let (request, notices) = (request.clone(), notices.to_vec());
         self.transaction(move |session| {
-            let (store, request) = (store.clone(), request.clone());
+            let (store, request, notices) = (store.clone(), request.clone(), notices.clone());
             Box::pin(async move {
                 // Counting the user's requests writes their document: two requests of one user at
                 // once conflict, and the one retried sees the other's.
@@ -855,6 +860,9 @@ impl Store for MongoStore {
                     .insert_one(codec::request_doc(&request))
                     .session(&mut *session)
                     .await?;
+                for notice in &notices {
+                    alerts::insert_notice(&store.db, session, notice).await?;
+                }
                 Ok(())
             })
         })

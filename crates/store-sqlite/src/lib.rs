@@ -413,7 +413,12 @@ impl Store for SqliteStore {
             match &write {
                 AuditedWrite::CreateAccount(account) => accounts::create_in(&tx, account)?,
                 AuditedWrite::CreateDevice(device) => devices::create_in(&tx, device)?,
-                AuditedWrite::Decide(decision) => books::decide(&tx, decision)?,
+                AuditedWrite::Decide { decision, notices } => {
+                    books::decide(&tx, decision)?;
+                    for notice in notices {
+                        alerts::insert_notice(&tx, notice)?;
+                    }
+                }
                 AuditedWrite::SetDeviceKey { admin, device, key_hash } => {
                     devices::set_key(&tx, *admin, *device, key_hash)?
                 }
@@ -445,9 +450,18 @@ impl Store for SqliteStore {
         self.read(move |conn| books::audit(conn, admin, limit)).await
     }
 
-    async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()> {
-        let request = request.clone();
-        self.write(move |conn| books::ask(conn, &request)).await
+    async fn create_minute_request(&self, request: &MinuteRequest, notices: &[Notice]) -> StoreResult<()> {
+        let (request, notices) = (request.clone(), notices.to_vec());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            books::ask(&tx, &request)?;
+            for notice in &notices {
+                alerts::insert_notice(&tx, notice)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>> {

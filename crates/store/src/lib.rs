@@ -319,8 +319,10 @@ pub trait Store: Send + Sync + 'static {
 
     // --- minute requests ---
     /// Stores a new request. A user has at most one PENDING request: another PENDING one is refused
-    /// with [`StoreError::RequestPending`], also when two arrive at once.
-    async fn create_minute_request(&self, request: &MinuteRequest) -> StoreResult<()>;
+    /// with [`StoreError::RequestPending`], also when two arrive at once. `notices` (the owner's
+    /// `REQUEST_NEW`) are written in the same atomic write, as [`Store::add_notices`] writes them:
+    /// a refused request stores none of them.
+    async fn create_minute_request(&self, request: &MinuteRequest, notices: &[Notice]) -> StoreResult<()>;
     async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>>;
     /// Requests of a tenant, optionally filtered, newest first.
     async fn minute_requests(&self, query: &RequestQuery) -> StoreResult<Vec<MinuteRequest>>;
@@ -345,8 +347,8 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize>;
 
     // --- alerts ---
-    /// Writes notices that come from outside a tenant commit (a request made or rejected, a
-    /// device silent too long): each becomes a notification and an outbox item in one write; a
+    /// Writes notices that come from outside a tenant commit (a device silent too long; a
+    /// request made or rejected carries its notices in its own write): each becomes a notification and an outbox item in one write; a
     /// notice whose `key` is already stored is skipped. Returns the notifications written.
     async fn add_notices(&self, notices: &[Notice]) -> StoreResult<Vec<Notification>>;
     /// A person's notifications, newest first.

@@ -1,8 +1,8 @@
 //! The stored records that are not engine state.
 
 use pumppilot_engine::{
-    AdminId, DeviceId, LedgerEntry, QueueEntry, ReaderState, ReceiptId, RequestId, ResetReason, Tenant, Timestamp,
-    UsageRow, UserId,
+    AdminId, DeviceId, LedgerEntry, Notice, QueueEntry, ReaderState, ReceiptId, RequestId, ResetReason, Tenant,
+    Timestamp, UsageRow, UserId,
 };
 use uuid::Uuid;
 
@@ -362,8 +362,9 @@ pub enum AuditedWrite {
     CreateAccount(Account),
     /// As [`crate::Store::create_device`] (a device without telemetry).
     CreateDevice(Device),
-    /// As [`crate::Store::decide_minute_request`].
-    Decide(Decision),
+    /// As [`crate::Store::decide_minute_request`], with the notices it causes (the farmer's
+    /// `REQUEST_DECIDED` on a rejection), written as [`crate::Store::add_notices`] writes them.
+    Decide { decision: Decision, notices: Vec<Notice> },
     /// As [`crate::Store::set_device_key`].
     SetDeviceKey { admin: AdminId, device: DeviceId, key_hash: Vec<u8> },
     /// As [`crate::Store::bind_card`].

@@ -372,8 +372,9 @@ async fn reject_request(
         at: app.now(),
     };
     let entry = audit(&app, &admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes));
-    app.store.write_audited(&AuditedWrite::Decide(decision.clone()), &entry).await?;
-    app.store.add_notices(&[crate::alerts::request_decided(&request, false, decision.at)]).await?;
+    // The farmer's notice goes in the rejection's own write: both or neither.
+    let notices = vec![crate::alerts::request_decided(&request, false, decision.at)];
+    app.store.write_audited(&AuditedWrite::Decide { decision: decision.clone(), notices }, &entry).await?;
     Ok(Json(decided(request, &decision)))
 }
 

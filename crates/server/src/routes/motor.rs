@@ -168,11 +168,9 @@ async fn request_minutes(
         decided_at: None,
         decided_by: None,
     };
-    app.store.create_minute_request(&request).await?;
+    // The owner's notice goes in the request's own write: both or neither.
     let notice = crate::alerts::request_new(&request, &farmer.caller.account.name);
-    if let Err(err) = app.store.add_notices(&[notice]).await {
-        tracing::warn!(%err, "could not tell the owner of a new minute request");
-    }
+    app.store.create_minute_request(&request, &[notice]).await?;
     Ok((StatusCode::CREATED, Json(MinuteRequestView::from(&request))))
 }
 
