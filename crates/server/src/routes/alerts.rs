@@ -48,8 +48,10 @@ async fn notifications(
         return Err(ApiError::validation("limit: from 1 to 200"));
     }
     let language = Language::from_code(&profile_of(&app, &caller).await?.language);
-    let list = app.store.notifications(caller.id(), limit).await?;
+    // The count first: a notice that lands between the two reads is in the list, never counted
+    // without being shown.
     let unread = app.store.unread_notifications(caller.id()).await?;
+    let list = app.store.notifications(caller.id(), limit).await?;
     let notifications = list.iter().map(|n| NotificationView::new(n, language)).collect();
     Ok(Json(NotificationsView { unread, notifications }))
 }
