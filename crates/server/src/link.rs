@@ -107,11 +107,16 @@ impl FromRequest<AppState> for DeviceLink {
         let (device, admin) = known.ok_or_else(|| ApiError::unauthenticated().into_response())?;
         let counter = req.headers().get(link::COUNTER_HEADER).map(|v| link::parse_counter(v.as_bytes()));
         let tag = req.headers().get(link::MAC_HEADER).map(|v| link::from_hex(v.as_bytes()));
-        let method: Method = req.method().clone();
-        let path = req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+        // What a signed request's MAC covers besides its body; an unsigned poll (the hot path of
+        // boards from before the link) copies none of it.
+        let head: Option<(Method, String)> = (counter.is_some() || tag.is_some()).then(|| {
+            let path =
+                req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+            (req.method().clone(), path)
+        });
         let RawBody(body) = RawBody::from_request(req, app).await.map_err(IntoResponse::into_response)?;
-        let (counter, tag) = match (counter, tag) {
-            (None, None) => {
+        let (counter, tag, (method, path)) = match (counter, tag, head) {
+            (None, None, _) => {
                 if app.signed_devices.read().expect("signed devices lock").contains(&device) {
                     return Err(refused(
                         "SIGNATURE_REQUIRED",
@@ -120,7 +125,7 @@ impl FromRequest<AppState> for DeviceLink {
                 }
                 return Ok(DeviceLink { device, admin, body, signer: None });
             }
-            (Some(Some(counter)), Some(Some(tag))) => (counter, tag),
+            (Some(Some(counter)), Some(Some(tag)), Some(head)) => (counter, tag, head),
             _ => {
                 return Err(refused(
                     "BAD_SIGNATURE",
