@@ -12,6 +12,22 @@ async fn try_commit(store: &dyn Store, tenant: &Tenant, records: &Records) -> Re
     store.commit(Commit { tenant, records, audit: &[], decision: None, suspension: None, receipt: None }).await
 }
 
+/// A pump of `farmers` with 10 minutes each and the grid up, where each farmer pressed Start in
+/// turn from the second second on: the first runs, the others wait.
+async fn started<'a>(store: &'a dyn Store, farmers: usize) -> (Driver<'a>, Vec<pumppilot_engine::UserId>) {
+    let tenant = tenancy(store, "rahim", farmers).await;
+    let mut pump = Driver::load(store, tenant.admin).await;
+    for user in &tenant.users {
+        pump.step(recharge(tenant.admin, *user, 600), at(0)).await;
+    }
+    pump.step(all_good(), at(1)).await;
+    for (i, user) in tenant.users.iter().enumerate() {
+        pump.step(Event::Start { user: *user, requested_minutes: None, entry_id: EntryId::new() }, at(2 + i as i64))
+            .await;
+    }
+    (pump, tenant.users)
+}
+
 /// The refusal's message, or a panic naming what came instead.
 fn refusal(result: Result<(), StoreError>) -> String {
     match result {
@@ -23,14 +39,7 @@ fn refusal(result: Result<(), StoreError>) -> String {
 /// A state that drops the active entry or the line without ending them, or that calls a waiting
 /// entry RUNNING, is refused and changes nothing.
 pub async fn an_entry_left_out_of_the_state_without_ending_is_refused(store: &dyn Store) {
-    let rahim = tenancy(store, "rahim", 2).await;
-    let (admin, u1, u2) = (rahim.admin, rahim.users[0], rahim.users[1]);
-    let mut pump = Driver::load(store, admin).await;
-    pump.step(recharge(admin, u1, 600), at(0)).await;
-    pump.step(recharge(admin, u2, 600), at(0)).await;
-    pump.step(all_good(), at(1)).await;
-    pump.step(Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() }, at(2)).await;
-    pump.step(Event::Start { user: u2, requested_minutes: None, entry_id: EntryId::new() }, at(3)).await;
+    let (pump, _) = started(store, 2).await;
 
     let mut no_active = pump.tenant.clone();
     no_active.active = None;
@@ -47,12 +56,8 @@ pub async fn an_entry_left_out_of_the_state_without_ending_is_refused(store: &dy
 /// A run that ended stays ended: a state that brings it back, even at the right version, is
 /// refused and changes nothing.
 pub async fn an_ended_entry_is_final(store: &dyn Store) {
-    let rahim = tenancy(store, "rahim", 1).await;
-    let (admin, u1) = (rahim.admin, rahim.users[0]);
-    let mut pump = Driver::load(store, admin).await;
-    pump.step(recharge(admin, u1, 600), at(0)).await;
-    pump.step(all_good(), at(1)).await;
-    pump.step(Event::Start { user: u1, requested_minutes: None, entry_id: EntryId::new() }, at(2)).await;
+    let (mut pump, users) = started(store, 1).await;
+    let u1 = users[0];
     let before = pump.tenant.clone();
     pump.step(Event::Stop { user: u1 }, at(10)).await;
 
