@@ -6,6 +6,8 @@
 //! The clock is fake; only the change feed between the two runs on real time, so the test waits
 //! for what A has heard with generous limits, never a fixed sleep.
 
+mod support;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -18,23 +20,11 @@ use pumppilot_server::{
     clock::{Clock, ManualClock},
     runtime::{Extras, LEASE_TAKEOVER_GRACE, Runtime, TIMER_TAKEOVER},
 };
-use pumppilot_store::{Account, Device, Role, Store, Telemetry};
+use pumppilot_store::{Device, Role, Store, Telemetry};
 use pumppilot_store_mongodb::testing;
+use support::account;
 
 const LEASE_MS: u32 = 10_000;
-
-fn account(id: UserId, admin: AdminId, role: Role, now: Timestamp) -> Account {
-    Account {
-        id,
-        username: id.to_string(),
-        name: "someone".into(),
-        role,
-        admin_id: Some(admin),
-        password_hash: String::new(),
-        suspended: false,
-        created_at: now,
-    }
-}
 
 /// Waits, on real time, until `done` holds (at most 20 s).
 async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {

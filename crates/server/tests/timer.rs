@@ -2,6 +2,8 @@
 //! is ended, charged and written, and the next in line starts. On a manual clock: the run ends
 //! when the clock reaches its last second, not before, however slow the machine.
 
+mod support;
+
 use std::{sync::Arc, time::Duration};
 
 use pumppilot_engine::{AdminId, Credit, EntryId, Event, LedgerKind, UserId};
@@ -9,21 +11,9 @@ use pumppilot_server::{
     clock::{Clock, ManualClock},
     runtime::{Extras, Runtime},
 };
-use pumppilot_store::{Account, Role, Store, UsageQuery};
+use pumppilot_store::{Role, Store, UsageQuery};
 use pumppilot_store_sqlite::SqliteStore;
-
-fn account(id: UserId, admin: AdminId, role: Role, clock: &ManualClock) -> Account {
-    Account {
-        id,
-        username: id.to_string(),
-        name: "someone".into(),
-        role,
-        admin_id: Some(admin),
-        password_hash: String::new(),
-        suspended: false,
-        created_at: clock.now(),
-    }
-}
+use support::account;
 
 async fn apply(runtime: &Runtime, admin: AdminId, event: Event) {
     let (reply, ()) = runtime.apply(admin, event, Extras::default(), |_, _| ()).await.unwrap();
@@ -36,9 +26,9 @@ async fn a_run_that_uses_its_last_second_ends_by_itself_and_the_next_starts() {
     let admin = AdminId(UserId::new());
     let (first, second) = (UserId::new(), UserId::new());
     let clock = ManualClock::starting_now();
-    store.create_account(&account(admin.0, admin, Role::Admin, &clock)).await.unwrap();
-    store.create_account(&account(first, admin, Role::User, &clock)).await.unwrap();
-    store.create_account(&account(second, admin, Role::User, &clock)).await.unwrap();
+    store.create_account(&account(admin.0, admin, Role::Admin, clock.now())).await.unwrap();
+    store.create_account(&account(first, admin, Role::User, clock.now())).await.unwrap();
+    store.create_account(&account(second, admin, Role::User, clock.now())).await.unwrap();
     let runtime = Runtime::new(Arc::clone(&store), clock.clone(), 60_000, 5_000);
     runtime.start().await.unwrap();
 
@@ -101,8 +91,8 @@ async fn a_commit_that_meets_another_servers_write_is_redone_on_the_new_state() 
     let clock = ManualClock::starting_now();
     let admin = AdminId(UserId::new());
     let farmer = UserId::new();
-    store.create_account(&account(admin.0, admin, Role::Admin, &clock)).await.unwrap();
-    store.create_account(&account(farmer, admin, Role::User, &clock)).await.unwrap();
+    store.create_account(&account(admin.0, admin, Role::Admin, clock.now())).await.unwrap();
+    store.create_account(&account(farmer, admin, Role::User, clock.now())).await.unwrap();
     let here = Runtime::new(Arc::clone(&store), clock.clone(), 60_000, 5_000);
     let elsewhere = Runtime::new(Arc::clone(&store), clock.clone(), 60_000, 5_000);
     let credit = |seconds| {
