@@ -5,7 +5,12 @@
 
 use pumppilot_protocol::link::LinkSecret;
 
-use crate::Settings;
+use crate::{Millis, Settings};
+
+/// The setup page the device serves in setup mode (English and Bangla). Its fields are the
+/// form [`DeviceSettings::from_form`] reads; it posts them and shows the answer: `{"saved":true}`
+/// or the error of [`SettingError::write_json`].
+pub const PAGE: &str = include_str!("setup_page.html");
 
 /// A short text setting kept by value.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,6 +50,67 @@ pub struct SettingError {
     pub problem: &'static str,
 }
 
+impl SettingError {
+    /// The answer to a refused form: `{"error":{"code":"BAD_SETTING","field":…,"message":…}}`
+    /// (the field name and the problem, e.g. `ssid must be 1 to 32 bytes`).
+    pub fn write_json(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        // Field names and problems are this module's own texts: no quote or backslash in them.
+        write!(
+            out,
+            r#"{{"error":{{"code":"BAD_SETTING","field":"{}","message":"{} {}"}}}}"#,
+            self.field, self.field, self.problem
+        )
+    }
+}
+
+/// How long the setup button must be held for the device to open its setup page.
+pub const SETUP_HOLD_MS: u64 = 5_000;
+
+/// The setup button (a long press opens setup mode). It counts only after it has been seen
+/// released since boot, so a button stuck down (or held while the board powers up) never sends
+/// the device into setup mode over and over.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetupButton {
+    armed: bool,
+    pressed_since: Option<Millis>,
+}
+
+impl SetupButton {
+    pub const fn new() -> SetupButton {
+        SetupButton { armed: false, pressed_since: None }
+    }
+
+    /// Takes one sample of the button (`pressed`: held down). True once the button has been held
+    /// without a break for [`SETUP_HOLD_MS`] (then not again until it is released). A clock that
+    /// goes backwards starts the count over.
+    pub fn sample(&mut self, now: Millis, pressed: bool) -> bool {
+        if !pressed {
+            self.armed = true;
+            self.pressed_since = None;
+            return false;
+        }
+        if !self.armed {
+            return false;
+        }
+        match self.pressed_since {
+            Some(since) if now.0 < since.0 => {
+                self.pressed_since = Some(now);
+                false
+            }
+            Some(since) if now.0 - since.0 >= SETUP_HOLD_MS => {
+                self.armed = false;
+                self.pressed_since = None;
+                true
+            }
+            Some(_) => false,
+            None => {
+                self.pressed_since = Some(now);
+                false
+            }
+        }
+    }
+}
+
 const fn refuse(field: &'static str, problem: &'static str) -> SettingError {
     SettingError { field, problem }
 }
@@ -59,10 +125,26 @@ pub struct DeviceSettings {
     pub server: Text<96>,
     pub device_key: Text<64>,
     pub link_secret: Option<LinkSecret>,
+    /// The device's id on the server (the MQTT user name); empty when not given (HTTP needs none).
+    pub device_id: Text<64>,
+    /// How the device talks to the server.
+    pub transport: Transport,
+    /// The MQTT broker, `host[:port]` (port 1883 when left out); empty: the server's host.
+    pub broker: Text<96>,
     pub relay_active_high: bool,
     pub load_shedding_active_high: bool,
     pub ready_active_high: bool,
 }
+
+/// How the device talks to the server: HTTP polls (the default) or an MQTT session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Http,
+    Mqtt,
+}
+
+/// The MQTT port when the broker's address names none.
+pub const MQTT_PORT: u16 = 1883;
 
 /// The largest record [`DeviceSettings::to_record`] writes.
 pub const RECORD_BYTES: usize = 1024;
@@ -70,14 +152,18 @@ const MAGIC: &[u8; 4] = b"PPS1";
 
 impl DeviceSettings {
     /// Reads the setup page's form (`application/x-www-form-urlencoded`: `ssid`, `password`,
-    /// `server`, `key`, `secret`, and `relay`, `shedding`, `ready` as `1`/`0`, active high when
-    /// left out). The first field that does not pass is the error; unknown fields are refused.
+    /// `server`, `key`, `secret`, `id`, `transport` (`http`, the default, or `mqtt`, which needs
+    /// `id`), `broker`, and `relay`, `shedding`, `ready` as `1`/`0`, active high when left out).
+    /// The first field that does not pass is the error; unknown fields are refused.
     pub fn from_form(body: &[u8]) -> Result<DeviceSettings, SettingError> {
         let mut ssid = None;
         let mut password = Text::EMPTY;
         let mut server = None;
         let mut key = None;
         let mut secret = None;
+        let mut id = Text::EMPTY;
+        let mut transport = Transport::Http;
+        let mut broker = Text::EMPTY;
         let (mut relay, mut shedding, mut ready) = (true, true, true);
         for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, raw) = match pair.iter().position(|&b| b == b'=') {
@@ -89,7 +175,7 @@ impl DeviceSettings {
             match name {
                 b"ssid" => ssid = Some(wifi_ssid(value)?),
                 b"password" => password = wifi_password(value)?,
-                b"server" => server = Some(server_address(value)?),
+                b"server" => server = Some(address(value, "server")?),
                 b"key" => key = Some(device_key(value)?),
                 b"secret" if value.is_empty() => secret = None,
                 b"secret" => {
@@ -100,22 +186,45 @@ impl DeviceSettings {
                             .ok_or(refuse("secret", "must be the pp_link_… secret shown with the key"))?,
                     );
                 }
+                b"id" => id = device_id(value)?,
+                b"transport" => transport = transport_kind(value)?,
+                b"broker" if value.is_empty() => broker = Text::EMPTY,
+                b"broker" => broker = address(value, "broker")?,
                 b"relay" => relay = flag(value, "relay")?,
                 b"shedding" => shedding = flag(value, "shedding")?,
                 b"ready" => ready = flag(value, "ready")?,
                 _ => return Err(refuse("form", "has a field this device does not know")),
             }
         }
-        Ok(DeviceSettings {
+        let settings = DeviceSettings {
             wifi_ssid: ssid.ok_or(refuse("ssid", "is required"))?,
             wifi_password: password,
             server: server.ok_or(refuse("server", "is required"))?,
             device_key: key.ok_or(refuse("key", "is required"))?,
             link_secret: secret,
+            device_id: id,
+            transport,
+            broker,
             relay_active_high: relay,
             load_shedding_active_high: shedding,
             ready_active_high: ready,
-        })
+        };
+        if transport == Transport::Mqtt && settings.device_id.len == 0 {
+            return Err(refuse("id", "is required for MQTT (the device id shown on the dashboard)"));
+        }
+        Ok(settings)
+    }
+
+    /// The MQTT broker's host and port: `broker`, or the server's host, at port 1883 unless
+    /// named.
+    pub fn broker_address(&self) -> (&str, u16) {
+        let raw = if self.broker.len == 0 { host_only(self.server.as_str()) } else { self.broker.as_str() };
+        split_port(raw, MQTT_PORT)
+    }
+
+    /// The server's host and port (80 unless named).
+    pub fn server_address(&self) -> (&str, u16) {
+        split_port(self.server.as_str(), 80)
     }
 
     /// Writes the record kept in flash: `PPS1`, the length, the settings as a form, and a CRC-32
@@ -128,6 +237,15 @@ impl DeviceSettings {
         w.field("key", self.device_key.as_str().as_bytes());
         if let Some(secret) = &self.link_secret {
             w.field("secret", secret.as_bytes());
+        }
+        if self.device_id.len > 0 {
+            w.field("id", self.device_id.as_str().as_bytes());
+        }
+        if self.transport == Transport::Mqtt {
+            w.field("transport", b"mqtt");
+        }
+        if self.broker.len > 0 {
+            w.field("broker", self.broker.as_str().as_bytes());
         }
         w.field("relay", if self.relay_active_high { b"1" } else { b"0" });
         w.field("shedding", if self.load_shedding_active_high { b"1" } else { b"0" });
@@ -241,9 +359,42 @@ fn wifi_password(value: &[u8]) -> Result<Text<63>, SettingError> {
     Text::new(value).ok_or(refuse("password", "must be text"))
 }
 
-fn server_address(value: &[u8]) -> Result<Text<96>, SettingError> {
+/// `host` or `host:port` without a port.
+fn host_only(address: &str) -> &str {
+    address.rsplit_once(':').map_or(address, |(host, _)| host)
+}
+
+/// `host[:port]` into its parts (`default` when no port is named; the port was checked when the
+/// setting was read).
+fn split_port(address: &str, default: u16) -> (&str, u16) {
+    match address.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().unwrap_or(default)),
+        None => (address, default),
+    }
+}
+
+fn device_id(value: &[u8]) -> Result<Text<64>, SettingError> {
+    let ok = value.is_empty()
+        || (value.len() <= 64 && value.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')));
+    if !ok {
+        return Err(refuse("id", "must be the device id shown on the dashboard (letters, digits, - and _)"));
+    }
+    Text::new(value).ok_or(refuse("id", "must be text"))
+}
+
+fn transport_kind(value: &[u8]) -> Result<Transport, SettingError> {
+    match value {
+        b"" | b"http" => Ok(Transport::Http),
+        b"mqtt" => Ok(Transport::Mqtt),
+        _ => Err(refuse("transport", "must be http or mqtt")),
+    }
+}
+
+/// The server's or the broker's address: `host[:port]`, `http://` allowed (and dropped) for the
+/// server.
+fn address(value: &[u8], field: &'static str) -> Result<Text<96>, SettingError> {
     if value.starts_with(b"https://") {
-        return Err(refuse("server", "https is not supported: use http:// on the farm's network"));
+        return Err(refuse(field, "https is not supported: use http:// on the farm's network"));
     }
     let rest = value.strip_prefix(b"http://").unwrap_or(value);
     let rest = rest.strip_suffix(b"/").unwrap_or(rest);
@@ -255,15 +406,15 @@ fn server_address(value: &[u8]) -> Result<Text<96>, SettingError> {
         && host.len() <= 80
         && host.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
     if !host_ok {
-        return Err(refuse("server", "must be host or host:port (letters, digits, dots and dashes)"));
+        return Err(refuse(field, "must be host or host:port (letters, digits, dots and dashes)"));
     }
     if let Some(port) = port {
         let number = core::str::from_utf8(port).ok().and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
         if number.is_none() || port.first() == Some(&b'0') {
-            return Err(refuse("server", "the port must be 1 to 65535"));
+            return Err(refuse(field, "the port must be 1 to 65535"));
         }
     }
-    Text::new(rest).ok_or(refuse("server", "is too long"))
+    Text::new(rest).ok_or(refuse(field, "is too long"))
 }
 
 fn device_key(value: &[u8]) -> Result<Text<64>, SettingError> {

@@ -19,6 +19,8 @@ pub struct Blink {
 /// | blinking 1 Hz | the server does not answer (or its answer did not check): wait, or look at the server |
 /// | fast blinking, 4 Hz | the server refuses the device's key or signature: the device's settings must change |
 /// | steady on | polling normally |
+///
+/// Setup mode has a pattern of its own, [`SETUP`].
 pub const fn blink(wifi: bool, link: LinkState) -> Blink {
     if !wifi {
         return Blink { on_ms: 100, off_ms: 1_900 };
@@ -29,6 +31,10 @@ pub const fn blink(wifi: bool, link: LinkState) -> Blink {
         LinkState::Unknown | LinkState::Unreachable | LinkState::Forged => Blink { on_ms: 500, off_ms: 500 },
     }
 }
+
+/// Setup mode (the device's own access point and setup page are open, the motor is OFF): on,
+/// with a short dark gap every 2 s (the opposite of "no WiFi").
+pub const SETUP: Blink = Blink { on_ms: 1_800, off_ms: 200 };
 
 #[cfg(test)]
 mod tests {
@@ -45,5 +51,10 @@ mod tests {
         assert_ne!(blink(true, LinkState::KeyRefused), blink(true, LinkState::Unreachable));
         assert_ne!(blink(true, LinkState::Up), blink(true, LinkState::Unreachable));
         assert_eq!(blink(true, LinkState::Up).off_ms, 0, "steady when all is well");
+        for wifi in [false, true] {
+            for link in all {
+                assert_ne!(blink(wifi, link), SETUP, "setup mode looks like no network state");
+            }
+        }
     }
 }

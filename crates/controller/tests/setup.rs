@@ -79,3 +79,134 @@ fn a_damaged_record_means_setup_mode() {
     }
     assert_eq!(refused(&[]), Err("record"));
 }
+
+#[test]
+fn the_device_id_transport_and_broker_are_read_and_kept() {
+    use pumppilot_controller::setup::Transport;
+    let http = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    assert_eq!((http.transport, http.device_id.as_str(), http.broker.as_str()), (Transport::Http, "", ""));
+    assert_eq!(http.server_address(), ("192.168.1.10", 8080));
+    assert_eq!(http.broker_address(), ("192.168.1.10", 1883), "no broker: the server's host at 1883");
+
+    let mqtt = DeviceSettings::from_form(format!("{FORM}&id=dev_7f3a-01&transport=mqtt").as_bytes()).unwrap();
+    assert_eq!((mqtt.transport, mqtt.device_id.as_str()), (Transport::Mqtt, "dev_7f3a-01"));
+    assert_eq!(mqtt.broker_address(), ("192.168.1.10", 1883));
+    let mut record = [0u8; RECORD_BYTES];
+    let len = mqtt.to_record(&mut record);
+    assert_eq!(DeviceSettings::from_record(&record[..len]), Ok(mqtt));
+
+    let broker =
+        DeviceSettings::from_form(format!("{FORM}&id=d1&transport=mqtt&broker=mqtt.farm.example:8883").as_bytes())
+            .unwrap();
+    assert_eq!(broker.broker_address(), ("mqtt.farm.example", 8883));
+    let len = broker.to_record(&mut record);
+    assert_eq!(DeviceSettings::from_record(&record[..len]), Ok(broker));
+    let named = DeviceSettings::from_form(format!("{FORM}&broker=mqtt.farm.example").as_bytes()).unwrap();
+    assert_eq!(named.broker_address(), ("mqtt.farm.example", 1883));
+
+    let refused = |extra: &str| DeviceSettings::from_form(format!("{FORM}{extra}").as_bytes()).unwrap_err();
+    let no_id = refused("&transport=mqtt");
+    assert_eq!(no_id.field, "id", "MQTT signs in with the device id");
+    assert!(no_id.problem.contains("MQTT"));
+    assert_eq!(refused("&transport=coap").field, "transport");
+    assert_eq!(refused("&id=has%20space").field, "id");
+    assert_eq!(refused(&format!("&id={}", "d".repeat(65))).field, "id");
+    assert_eq!(refused("&broker=https://mqtt.example").field, "broker");
+    assert_eq!(refused("&broker=mqtt.example:0").field, "broker");
+}
+
+/// The `name="…"` attributes of the setup page's inputs and selects.
+fn page_fields() -> Vec<String> {
+    pumppilot_controller::setup::PAGE
+        .split(" name=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| *name != "viewport")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_setup_page_posts_exactly_the_fields_the_form_reader_takes() {
+    let mut fields = page_fields();
+    fields.sort();
+    let mut known =
+        ["broker", "id", "key", "password", "ready", "relay", "secret", "server", "shedding", "ssid", "transport"];
+    known.sort();
+    assert_eq!(fields, known);
+    // What the page sends with a value typed or chosen in every field is read.
+    let value = |name: &str| match name {
+        "ssid" => "Farm AP",
+        "password" => "s3cret!pass",
+        "server" => "192.168.1.10:8080",
+        "id" => "dev_1",
+        "key" => "pp_dev_0123456789abcdef",
+        "secret" => "pp_link_Zm9yIHRoZSB0ZXN0cyBvbmx5LCBuZXZlciBpbiB0aGUgZmllbGQ",
+        "transport" => "mqtt",
+        "broker" => "",
+        _ => "0",
+    };
+    let form: Vec<String> =
+        fields.iter().map(|name| format!("{name}={}", value(name).replace(' ', "+").replace('!', "%21"))).collect();
+    let settings = DeviceSettings::from_form(form.join("&").as_bytes()).expect("the page's form is read");
+    assert!(!settings.relay_active_high && !settings.ready_active_high && !settings.load_shedding_active_high);
+    // The page offers exactly the values the reader takes for its choices.
+    for choice in ["value=\"http\"", "value=\"mqtt\"", "value=\"1\"", "value=\"0\""] {
+        assert!(pumppilot_controller::setup::PAGE.contains(choice), "{choice}");
+    }
+    // The QR code's text (the dashboard's `server=…&key=…&secret=…`) fills the page's fields.
+    assert!(pumppilot_controller::setup::PAGE.contains("new URLSearchParams(this.value.trim())"));
+}
+
+#[test]
+fn a_refused_form_is_answered_with_a_json_error_naming_the_field() {
+    let error = DeviceSettings::from_form(b"ssid=&server=h&key=pp_dev_0123456789abcdef").unwrap_err();
+    let mut json = String::new();
+    error.write_json(&mut json).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    assert_eq!(value["error"]["code"], "BAD_SETTING");
+    assert_eq!(value["error"]["field"], "ssid");
+    assert_eq!(value["error"]["message"], "ssid must be 1 to 32 bytes");
+}
+
+#[test]
+fn a_long_press_of_five_seconds_opens_setup_mode_once() {
+    use pumppilot_controller::{Millis, setup::SetupButton};
+    let mut button = SetupButton::new();
+    // Held from power-up (or stuck): never counts until it has been released once.
+    for at in (0..=20_000).step_by(50) {
+        assert!(!button.sample(Millis(at), true), "a button held since boot at {at}");
+    }
+    assert!(!button.sample(Millis(20_050), false));
+    // A press of 4.95 s, released, then one of 5 s: only the second counts.
+    for at in (21_000..=25_950).step_by(50) {
+        assert!(!button.sample(Millis(at), true));
+    }
+    assert!(!button.sample(Millis(26_000), false));
+    let fired: Vec<u64> = (30_000..=40_000).step_by(50).filter(|&at| button.sample(Millis(at), true)).collect();
+    assert_eq!(fired, vec![35_000], "once, at 5 s, however long it is held");
+    // A clock that goes back starts the count over.
+    let mut button = SetupButton::new();
+    button.sample(Millis(0), false);
+    assert!(!button.sample(Millis(10_000), true));
+    assert!(!button.sample(Millis(9_000), true));
+    assert!(!button.sample(Millis(13_999), true));
+    assert!(button.sample(Millis(14_000), true));
+}
+
+/// Setup mode: the firmware runs the same control loop without a poll task, so no command ever
+/// arrives and the relay stays OFF, whatever the inputs say and however long it lasts.
+#[test]
+fn without_a_command_the_relay_stays_off_through_setup_mode() {
+    use pumppilot_controller::{Controller, Millis};
+    let settings = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    let mut device = Controller::new(settings.controller_settings(Settings::DEFAULT));
+    let grid_up = !settings.load_shedding_active_high;
+    let ready = settings.ready_active_high;
+    for step in 0..(30 * 60 * 20) {
+        let at = Millis(step * 50);
+        device.sense(at, grid_up, ready);
+        assert!(!device.drive(at).is_on(), "relay ON at {} ms of setup mode", at.0);
+    }
+    assert!(device.settled(Millis(30 * 60 * 1_000)), "the inputs were read all along");
+}
