@@ -156,6 +156,40 @@ impl DeviceSettings {
     /// `id`), `broker`, and `relay`, `shedding`, `ready` as `1`/`0`, active high when left out).
     /// The first field that does not pass is the error; unknown fields are refused.
     pub fn from_form(body: &[u8]) -> Result<DeviceSettings, SettingError> {
+        let mut error = None;
+        let mut buf = [0u8; 128];
+        let mut pairs = body.split(|&b| b == b'&').filter(|p| !p.is_empty());
+        let fields = core::iter::from_fn(|| {
+            let pair = pairs.next()?;
+            let (name, raw) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &pair[..0]),
+            };
+            match decode(raw, &mut buf) {
+                // Each value is checked (and copied) before the next one is decoded.
+                Some(value) => Some((name, Value::new(value))),
+                None => {
+                    error = Some(refuse("form", "a value is not correctly encoded"));
+                    None
+                }
+            }
+        });
+        let settings = Self::read(fields);
+        match error {
+            Some(error) => Err(error),
+            None => settings,
+        }
+    }
+
+    /// The same settings from values that are not form-encoded (the build-time ones): each
+    /// `(name, value)` checked exactly as a field of the form.
+    pub fn from_fields<'a>(
+        fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<DeviceSettings, SettingError> {
+        Self::read(fields.into_iter().map(|(name, value)| (name.as_bytes(), Value::new(value))))
+    }
+
+    fn read<'n>(fields: impl Iterator<Item = (&'n [u8], Value)>) -> Result<DeviceSettings, SettingError> {
         let mut ssid = None;
         let mut password = Text::EMPTY;
         let mut server = None;
@@ -165,13 +199,8 @@ impl DeviceSettings {
         let mut transport = Transport::Http;
         let mut broker = Text::EMPTY;
         let (mut relay, mut shedding, mut ready) = (true, true, true);
-        for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-            let (name, raw) = match pair.iter().position(|&b| b == b'=') {
-                Some(at) => (&pair[..at], &pair[at + 1..]),
-                None => (pair, &pair[..0]),
-            };
-            let mut buf = [0u8; 128];
-            let value = decode(raw, &mut buf).ok_or(refuse("form", "a value is not correctly encoded"))?;
+        for (name, value) in fields {
+            let value = value.as_slice();
             match name {
                 b"ssid" => ssid = Some(wifi_ssid(value)?),
                 b"password" => password = wifi_password(value)?,
@@ -319,6 +348,34 @@ impl Writer<'_> {
         }
     }
 }
+
+/// One field's value, copied out of the form (at most 128 bytes; a `len` of 129 means longer).
+struct Value {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl Value {
+    fn new(value: &[u8]) -> Value {
+        let mut bytes = [0u8; 128];
+        if value.len() <= bytes.len() {
+            bytes[..value.len()].copy_from_slice(value);
+        }
+        Value { bytes, len: value.len().min(129) }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        if self.len > 128 {
+            // Longer than any setting: refused by every field's check for its length.
+            &TOO_LONG
+        } else {
+            &self.bytes[..self.len]
+        }
+    }
+}
+
+/// Stands for a value longer than any setting.
+const TOO_LONG: [u8; 129] = [b'x'; 129];
 
 /// Percent-decodes `raw` (`+` is a space) into `buf`.
 fn decode<'b>(raw: &[u8], buf: &'b mut [u8; 128]) -> Option<&'b [u8]> {

@@ -210,3 +210,35 @@ fn without_a_command_the_relay_stays_off_through_setup_mode() {
     }
     assert!(device.settled(Millis(30 * 60 * 1_000)), "the inputs were read all along");
 }
+
+#[test]
+fn build_time_values_are_checked_like_the_form() {
+    let key = "pp_dev_0123456789abcdef";
+    let fields = |ssid: &'static str, password: &'static str| {
+        DeviceSettings::from_fields([
+            ("ssid", ssid.as_bytes()),
+            ("password", password.as_bytes()),
+            ("server", b"http://192.168.1.10:8080/".as_slice()),
+            ("key", key.as_bytes()),
+            ("secret", b"".as_slice()),
+            ("relay", b"0".as_slice()),
+        ])
+    };
+    let form = DeviceSettings::from_form(
+        format!(
+            "ssid=Farm+AP&password=s3cret%21pass&server=http%3A%2F%2F192.168.1.10%3A8080%2F&key={key}&secret=&relay=0"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(fields("Farm AP", "s3cret!pass"), form);
+    assert!(form.is_ok());
+    // Unset build variables are empty: the image then has no usable settings of its own.
+    assert_eq!(DeviceSettings::from_fields([("ssid", b"".as_slice())]).unwrap_err().field, "ssid");
+    let long = "x".repeat(300);
+    let long: &'static str = Box::leak(long.into_boxed_str());
+    assert_eq!(fields(long, "").unwrap_err().field, "ssid", "far too long is refused, not cut");
+    assert_eq!(fields("Farm AP", long).unwrap_err().field, "password");
+    let mut form = FORM.to_owned();
+    form.push_str(&format!("&id={}", "a".repeat(200)));
+    assert_eq!(DeviceSettings::from_form(form.as_bytes()).unwrap_err().field, "form", "too long to decode");
+}
