@@ -34,6 +34,10 @@ pub mod pins {
     /// that must not be pulled low at reset: wire the contact so that it only pulls the pin to
     /// its active level while the motor runs (which it cannot at boot: the relay is OFF).
     pub const FEEDBACK: u8 = 2;
+    /// The setup button: the board's BOOT button (GPIO9, to GND when pressed; a strapping pin, so
+    /// it must not be held while the board powers up, which starts the ROM's download mode).
+    /// Held for 5 s while the firmware runs, it opens setup mode.
+    pub const BUTTON: u8 = 9;
 
     /// Takes the profile's pins out of `esp_hal::peripherals::Peripherals`.
     macro_rules! take_pins {
@@ -49,6 +53,7 @@ pub mod pins {
                 rfid_cs: $p.GPIO10.into(),
                 led: $p.GPIO8.into(),
                 feedback: $p.GPIO2.into(),
+                button: $p.GPIO9.into(),
             }
         };
     }
@@ -76,6 +81,8 @@ pub mod pins {
     /// Optional motor-running feedback input (`PUMPPILOT_FEEDBACK=1`); input-only, no internal
     /// pull: fit an external resistor towards the "not running" level.
     pub const FEEDBACK: u8 = 34;
+    /// The setup button: the DevKit's BOOT button (GPIO0, to GND when pressed; a strapping pin).
+    pub const BUTTON: u8 = 0;
 
     macro_rules! take_pins {
         ($p:ident) => {
@@ -90,6 +97,7 @@ pub mod pins {
                 rfid_cs: $p.GPIO21.into(),
                 led: $p.GPIO2.into(),
                 feedback: $p.GPIO34.into(),
+                button: $p.GPIO0.into(),
             }
         };
     }
@@ -110,6 +118,7 @@ pub struct Pins {
     pub rfid_cs: AnyPin<'static>,
     pub led: AnyPin<'static>,
     pub feedback: AnyPin<'static>,
+    pub button: AnyPin<'static>,
 }
 
 impl Pins {
@@ -128,6 +137,7 @@ impl Pins {
             (&self.rfid_cs, pins::RFID_CS),
             (&self.led, pins::LED),
             (&self.feedback, pins::FEEDBACK),
+            (&self.button, pins::BUTTON),
         ]
         .iter()
         .all(|(pin, number)| pin.number() == *number)
@@ -136,20 +146,24 @@ impl Pins {
 
 /// Drives both motor outputs to OFF by writing the GPIO registers directly: no driver state, no
 /// allocation, no lock, so it works from the panic handler whatever state the rest is in. Both
-/// motor pins are below 32 on both profiles (bank 0 registers).
+/// motor pins are below 32 on both profiles (bank 0 registers). The relay pin is left alone while
+/// its OFF level is not known yet (a panic before the settings were read: the pin is then still
+/// the high-impedance input it is at reset).
 pub fn outputs_off_raw() {
     const _: () = assert!(pins::RELAY < 32 && pins::OPTO < 32);
     let relay = 1u32 << pins::RELAY;
     let opto = 1u32 << pins::OPTO;
     let high = |on: bool, active_high: bool| pumppilot_controller::pin_level(on, active_high);
-    let mut set = 0;
-    let mut clear = 0;
-    for (mask, active_high) in [(relay, crate::config::RELAY_ACTIVE_HIGH), (opto, crate::config::OPTO_ACTIVE_HIGH)] {
+    let mut outputs = [(opto, Some(crate::config::OPTO_ACTIVE_HIGH)), (relay, crate::settings::relay_active_high())];
+    let (mut set, mut clear, mut enable) = (0, 0, 0);
+    for (mask, active_high) in &mut outputs {
+        let Some(active_high) = *active_high else { continue };
         if high(false, active_high) {
-            set |= mask;
+            set |= *mask;
         } else {
-            clear |= mask;
+            clear |= *mask;
         }
+        enable |= *mask;
     }
     let gpio = esp_hal::peripherals::GPIO::regs();
     // SAFETY: the write-1-to-set/clear registers only touch the bits given, which are the two
@@ -157,6 +171,6 @@ pub fn outputs_off_raw() {
     unsafe {
         gpio.out_w1ts().write(|w| w.bits(set));
         gpio.out_w1tc().write(|w| w.bits(clear));
-        gpio.enable_w1ts().write(|w| w.bits(relay | opto));
+        gpio.enable_w1ts().write(|w| w.bits(enable));
     }
 }

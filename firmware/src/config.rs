@@ -1,8 +1,10 @@
-//! Per-device provisioning, baked in at build time from environment variables (see README).
-//! Every value has a safe default so the image builds without any of them; a malformed value
-//! stops the build with a message naming the variable (the parsers run in `const` context).
+//! Build-time settings from environment variables (see README): the board's wiring options, and
+//! the development/CI fallback for the settings a technician normally sets up on site (used only
+//! when the `settings` partition holds no intact record; `settings.rs`). Every value has a safe
+//! default so the image builds without any of them; a malformed value stops the build with a
+//! message naming the variable (the parsers run in `const` context).
 
-use pumppilot_controller::{FeedbackInput, LinkSecret, Settings};
+use pumppilot_controller::{FeedbackInput, LinkSecret, Settings, setup::DeviceSettings};
 
 /// A yes/no variable: `1`/`true`, `0`/`false`, or unset/empty for the default.
 macro_rules! flag {
@@ -18,7 +20,7 @@ macro_rules! number {
     };
 }
 
-/// WiFi network name. Empty: the device never joins a network and the motor stays OFF.
+/// WiFi network name. Empty: no built-in settings (setup mode unless the flash holds some).
 pub const WIFI_SSID: &str = text(option_env!("PUMPPILOT_WIFI_SSID"));
 /// WiFi password (WPA2-Personal). Empty: an open network.
 pub const WIFI_PASSWORD: &str = text(option_env!("PUMPPILOT_WIFI_PASSWORD"));
@@ -29,13 +31,21 @@ pub const DEVICE_KEY: &str = text(option_env!("PUMPPILOT_DEVICE_KEY"));
 /// The link secret shown with the device key (`pp_link_…`): every request is signed with it and
 /// only answers whose MAC checks are used. Empty: unsigned polls with the key alone (accepted
 /// only for a device that has never signed one; see docs/DEVICE.md).
-pub const LINK_SECRET: Option<LinkSecret> = match text(option_env!("PUMPPILOT_LINK_SECRET")).as_bytes() {
+pub const LINK_SECRET_TEXT: &str = text(option_env!("PUMPPILOT_LINK_SECRET"));
+/// Checked at build time: a malformed secret stops the build.
+const _: Option<LinkSecret> = match LINK_SECRET_TEXT.as_bytes() {
     b"" => None,
-    _ => match LinkSecret::parse(text(option_env!("PUMPPILOT_LINK_SECRET"))) {
+    _ => match LinkSecret::parse(LINK_SECRET_TEXT) {
         Some(secret) => Some(secret),
         None => panic!("PUMPPILOT_LINK_SECRET must be the pp_link_… secret shown with the device key"),
     },
 };
+/// The device's id on the server (needed for MQTT: its user name).
+pub const DEVICE_ID: &str = text(option_env!("PUMPPILOT_DEVICE_ID"));
+/// `http` (the default) or `mqtt`.
+pub const TRANSPORT: &str = text(option_env!("PUMPPILOT_TRANSPORT"));
+/// The MQTT broker `host[:port]`; empty: the server's host, port 1883.
+pub const MQTT_BROKER: &str = text(option_env!("PUMPPILOT_MQTT_BROKER"));
 
 /// The public key firmware updates must be signed for (`pumppilot firmware keygen`, 64 hex
 /// digits). Empty: no updates over the air.
@@ -147,34 +157,23 @@ const fn parse_number(value: Option<&str>, default: u32, error: &str) -> u32 {
     n
 }
 
-/// How the server is reached, parsed from [`SERVER`] at boot.
+/// How the server is reached: from the device's settings (checked there: `host[:port]`, plain
+/// HTTP, https refused).
 pub struct Server {
-    /// `http://host:port` without a trailing slash.
-    pub base: heapless::String<96>,
-}
-
-/// Why [`SERVER`] cannot be used.
-#[derive(Debug)]
-pub enum ServerError {
-    Unset,
-    /// `https://`: reqwless is built without TLS here (a documented limitation).
-    Tls,
-    TooLong,
+    pub host: heapless::String<96>,
+    pub port: u16,
+    /// `Bearer <device key>`.
+    pub authorization: heapless::String<80>,
 }
 
 impl Server {
-    /// Parses [`SERVER`]: `host:port`, `host`, `http://host[:port]`, with or without a final `/`.
-    pub fn from_config() -> Result<Server, ServerError> {
-        let raw = SERVER.trim().trim_end_matches('/');
-        if raw.is_empty() {
-            return Err(ServerError::Unset);
-        }
-        if raw.starts_with("https://") {
-            return Err(ServerError::Tls);
-        }
-        let host = raw.strip_prefix("http://").unwrap_or(raw);
-        let mut base = heapless::String::new();
-        base.push_str("http://").and_then(|()| base.push_str(host)).map_err(|_| ServerError::TooLong)?;
-        Ok(Server { base })
+    pub fn new(settings: &DeviceSettings) -> Server {
+        let (host, port) = settings.server_address();
+        let mut server = Server { host: heapless::String::new(), port, authorization: heapless::String::new() };
+        // Both fit: the settings' checks bound the server to 96 bytes and the key to 64.
+        let _ = server.host.push_str(host);
+        let _ = server.authorization.push_str("Bearer ");
+        let _ = server.authorization.push_str(settings.device_key.as_str());
+        server
     }
 }

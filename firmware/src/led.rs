@@ -6,6 +6,7 @@
 //! | blinking 1 Hz | on the network, the server does not answer (or an answer did not check) |
 //! | fast blinking, 4 Hz | the server refuses the key or the signature |
 //! | steady on | polling normally |
+//! | on, with a short dark gap every 2 s | setup mode: join `PumpPilot-XXXX` and open the setup page |
 //!
 //! The network patterns are the controller's (`pumppilot_controller::status::blink`).
 //! | one long flash (1 s) | card: run started |
@@ -14,6 +15,8 @@
 //! | five fast flashes | card: denied |
 //! | ten very fast flashes | card: no answer from the server |
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use embassy_futures::select::{Either, select};
 use embassy_sync::{blocking_mutex::raw::CriticalSectionRawMutex, signal::Signal};
 use embassy_time::{Duration, Timer};
@@ -21,6 +24,9 @@ use esp_hal::gpio::{Level, Output};
 use pumppilot_controller::CardFeedback;
 
 use crate::{board::pins::LED_ACTIVE_HIGH, net::NetState, with_controller};
+
+/// Set at boot in setup mode: the LED shows `status::SETUP` and nothing else.
+pub static SETUP_MODE: AtomicBool = AtomicBool::new(false);
 
 static CARD: Signal<CriticalSectionRawMutex, CardFeedback> = Signal::new();
 
@@ -71,7 +77,11 @@ async fn hold(led: &mut Output<'static>, on: bool, ms: u64) -> Option<CardFeedba
 pub async fn led_task(mut led: Output<'static>) {
     loop {
         let wifi = NetState::get() != NetState::Offline;
-        let blink = pumppilot_controller::status::blink(wifi, with_controller(|controller| controller.link_state()));
+        let blink = if SETUP_MODE.load(Ordering::Relaxed) {
+            pumppilot_controller::status::SETUP
+        } else {
+            pumppilot_controller::status::blink(wifi, with_controller(|controller| controller.link_state()))
+        };
         let (on_ms, off_ms) = (u64::from(blink.on_ms), u64::from(blink.off_ms));
         let mut card = hold(&mut led, true, on_ms).await;
         if card.is_none() && off_ms > 0 {

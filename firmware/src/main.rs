@@ -1,8 +1,13 @@
 //! The device at the pump. It moves pin levels and bytes in and out of `pumppilot-controller`,
 //! which makes every decision; nothing here decides whether the motor runs.
 //!
-//! Order at boot, for safety: both motor outputs are driven OFF first, then the hardware watchdog
-//! is armed, before the heap, the scheduler or WiFi (a hang anywhere after that resets the chip).
+//! Order at boot, for safety: the settings are read from flash first (the relay's OFF level is one
+//! of them: a partition table and a 1 KiB record, well under a millisecond, while the motor pins
+//! are still the high-impedance inputs they are at reset), then both motor outputs are driven OFF,
+//! then the hardware watchdog is armed, before the heap, the scheduler or WiFi (a hang anywhere
+//! after that resets the chip). Without usable settings (no record in flash, none built in) the
+//! relay's OFF level is unknown: its pin is left an input (the wiring's pull resistor holds it
+//! OFF) and the device opens setup mode (`portal.rs`).
 //! The reason for the last reset is read and handed to the controller for the first poll. The
 //! control loop (this `main`, every `timing::TICK_MS`) reads the inputs, lets the controller
 //! drive the relay, drives both outputs, and feeds the watchdog; it runs whatever the network
@@ -17,7 +22,9 @@ mod led;
 mod net;
 mod ota;
 mod panic;
+mod portal;
 mod rfid;
+mod settings;
 
 use core::cell::RefCell;
 
@@ -27,6 +34,7 @@ use embassy_sync::{
     signal::Signal,
 };
 use embassy_time::{Duration, Instant, Ticker};
+use esp_bootloader_esp_idf::partitions::FlashStorage;
 use esp_hal::{
     clock::CpuClock,
     gpio::{Input, InputConfig, Level, Output, OutputConfig, Pull},
@@ -34,7 +42,13 @@ use esp_hal::{
     timer::timg::TimerGroup,
 };
 use esp_println::println;
-use pumppilot_controller::{Controller, Millis, pin_level, protocol::ResetReason, timing};
+use pumppilot_controller::{
+    Controller, Millis, Settings, pin_level,
+    protocol::ResetReason,
+    setup::{DeviceSettings, SetupButton, Transport},
+    timing,
+};
+use static_cell::StaticCell;
 
 esp_bootloader_esp_idf::esp_app_desc!();
 
@@ -90,72 +104,118 @@ const fn level(high: bool) -> Level {
     if high { Level::High } else { Level::Low }
 }
 
+/// The settings this boot runs with (from flash, or built in), for the tasks.
+static DEVICE: StaticCell<DeviceSettings> = StaticCell::new();
+
 #[esp_rtos::main]
 async fn main(spawner: Spawner) -> ! {
     let peripherals = esp_hal::init(esp_hal::Config::default().with_cpu_clock(CpuClock::max()));
 
-    // 1. Motor outputs OFF, before anything else.
+    // 1. The settings: the record in flash, else the built-in values. The motor pins are still
+    // high-impedance inputs, as at reset.
+    let mut flash = FlashStorage::new(peripherals.FLASH);
+    let chosen = settings::choose(&mut flash);
+    let asked_for_setup = settings::take_setup_request();
+
+    // 2. Motor outputs OFF. The relay's OFF level is a setting: without settings its pin stays an
+    // input (setup mode; the relay's pull resistor holds it OFF).
     let pins = board::pins::take_pins!(peripherals);
     let wiring_ok = pins.match_profile();
     let off = |active_high| level(pin_level(false, active_high));
-    let mut relay = Output::new(pins.relay, off(config::RELAY_ACTIVE_HIGH), OutputConfig::default());
+    let relay_active_high = chosen.map(|(device, _)| device.relay_active_high);
+    if let Some(high) = relay_active_high {
+        settings::set_relay_active_high(high);
+    }
+    let mut relay = relay_active_high.map(|high| Output::new(pins.relay, off(high), OutputConfig::default()));
     let mut opto = Output::new(pins.opto, off(config::OPTO_ACTIVE_HIGH), OutputConfig::default());
     // The panic path writes the registers of the profile's pin numbers: they must be these pins.
     assert!(wiring_ok, "board profile: pin numbers do not match the pins taken");
 
-    // 2. The hardware watchdog, before anything that could hang (heap, scheduler, WiFi); only
+    // 3. The hardware watchdog, before anything that could hang (heap, scheduler, WiFi); only
     // the control loop feeds it from then on.
     let mut rtc = Rtc::new(peripherals.RTC_TIMER);
     rtc.rwdt.set_timeout(RwdtStage::Stage0, esp_hal::time::Duration::from_millis(WATCHDOG_MS));
     rtc.rwdt.enable();
     let reset = reset_reason();
+    let setup_mode = chosen.is_none() || asked_for_setup;
+    // The inputs' active levels: the settings', else the build's (setup mode without settings:
+    // nothing is decided from them, the relay stays OFF without a command).
+    let (shedding_high, ready_high) = match chosen {
+        Some((device, _)) => (device.load_shedding_active_high, device.ready_active_high),
+        None => (config::LOAD_SHEDDING_ACTIVE_HIGH, config::READY_ACTIVE_HIGH),
+    };
     with_controller(|controller| {
+        *controller = Controller::new(Settings {
+            load_shedding_active_high: shedding_high,
+            ready_active_high: ready_high,
+            ..config::SETTINGS
+        });
         controller.set_reset_reason(reset);
-        if let Some(secret) = config::LINK_SECRET {
+        if let Some(secret) = chosen.and_then(|(device, _)| device.link_secret) {
             controller.set_link_secret(secret);
         }
     });
 
-    // 3. Inputs, pulled towards their unsafe meaning: a broken wire reads "grid down" and
+    // 4. Inputs, pulled towards their unsafe meaning: a broken wire reads "grid down" and
     // "not ready", and the motor stays OFF.
     let towards = |high: bool| if high { Pull::Up } else { Pull::Down };
-    let load_shedding =
-        Input::new(pins.load_shedding, InputConfig::default().with_pull(towards(config::LOAD_SHEDDING_ACTIVE_HIGH)));
-    let ready = Input::new(pins.ready, InputConfig::default().with_pull(towards(!config::READY_ACTIVE_HIGH)));
+    let load_shedding = Input::new(pins.load_shedding, InputConfig::default().with_pull(towards(shedding_high)));
+    let ready = Input::new(pins.ready, InputConfig::default().with_pull(towards(!ready_high)));
     let led = Output::new(pins.led, level(!board::pins::LED_ACTIVE_HIGH), OutputConfig::default());
     // The feedback input (when fitted) rests at "not running".
     let feedback = config::FEEDBACK
         .then(|| Input::new(pins.feedback, InputConfig::default().with_pull(towards(!config::FEEDBACK_ACTIVE_HIGH))));
+    // The setup button pulls its pin to GND while pressed.
+    let button = Input::new(pins.button, InputConfig::default().with_pull(Pull::Up));
 
-    println!("{} ({}) starting after {:?}; motor outputs OFF", config::FIRMWARE, board::pins::BOARD, reset);
+    println!(
+        "{} ({}) starting after {:?}; motor outputs OFF; {}",
+        config::FIRMWARE,
+        board::pins::BOARD,
+        reset,
+        match (chosen, asked_for_setup) {
+            (None, _) => "no settings: setup mode",
+            (Some(_), true) => "setup button: setup mode",
+            (Some((_, settings::Source::Flash)), false) => "settings from flash",
+            (Some((_, settings::Source::Build)), false) => "settings built in",
+        }
+    );
     rtc.rwdt.feed();
 
-    // 4. Heap and scheduler (WiFi needs both).
+    // 5. Heap and scheduler (WiFi needs both).
     esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: 64 * 1024);
     esp_alloc::heap_allocator!(size: 32 * 1024);
     let timg0 = TimerGroup::new(peripherals.TIMG0);
     esp_rtos::start(timg0.timer0, peripherals.FROM_CPU_INTR0);
 
-    // 5. The tasks that only move bytes: WiFi, the network stack, polls, cards, the status LED.
+    // 6. The tasks that only move bytes. Setup mode: the access point and the setup page, and no
+    // poll task (so no command, so the relay stays OFF). Normal mode: WiFi, polls, cards, updates.
+    led::SETUP_MODE.store(setup_mode, core::sync::atomic::Ordering::Relaxed);
     spawner.spawn(led::led_task(led).expect("led task"));
-    let stack = net::start(&spawner, peripherals.WIFI);
-    rtc.rwdt.feed();
-    match config::Server::from_config() {
-        Ok(server) => {
-            let server = net::SERVER.init(server);
+    match chosen {
+        Some((device, _)) if !setup_mode => {
+            let device: &'static DeviceSettings = DEVICE.init(device);
+            let stack = net::start(&spawner, peripherals.WIFI, device);
+            rtc.rwdt.feed();
+            let server: &'static config::Server = net::SERVER.init(config::Server::new(device));
+            if device.transport == Transport::Mqtt {
+                println!("transport mqtt: not in this image yet; polling over HTTP");
+            }
             spawner.spawn(net::poll_task(stack, server).expect("poll task"));
             let reader =
                 rfid::Reader::new(peripherals.SPI2, pins.rfid_sck, pins.rfid_mosi, pins.rfid_miso, pins.rfid_cs);
             spawner.spawn(rfid::card_task(stack, server, reader).expect("card task"));
-            spawner.spawn(ota::ota_task(stack, server, peripherals.FLASH).expect("update task"));
+            spawner.spawn(ota::ota_task(stack, server, flash).expect("update task"));
         }
-        Err(err) => println!("PUMPPILOT_SERVER is not usable ({err:?}): this device will never poll; motor stays OFF"),
+        _ => portal::start(&spawner, peripherals.WIFI, flash),
     }
 
-    // 6. The control loop, which alone feeds the watchdog.
+    // 7. The control loop, which alone feeds the watchdog. In setup mode it runs the same way:
+    // no command ever arrives, so the controller's rule keeps the relay OFF.
     rtc.rwdt.feed();
     let mut ticker = Ticker::every(TICK);
     let mut was_on = false;
+    let mut setup_button = SetupButton::new();
     loop {
         let at = now();
         let (decision, report_now) = with_controller(|controller| {
@@ -166,10 +226,14 @@ async fn main(spawner: Spawner) -> ! {
             (controller.drive(at), controller.report_now(at))
         });
         let on = decision.is_on();
-        let relay_level = level(pin_level(on, config::RELAY_ACTIVE_HIGH));
         let opto_level = level(pin_level(on, config::OPTO_ACTIVE_HIGH));
-        relay.set_level(relay_level);
         opto.set_level(opto_level);
+        let mut relay_holds = true;
+        if let (Some(relay), Some(high)) = (relay.as_mut(), relay_active_high) {
+            let relay_level = level(pin_level(on, high));
+            relay.set_level(relay_level);
+            relay_holds = relay.output_level() == relay_level;
+        }
         if on != was_on {
             println!("relay {} at {} ms ({:?})", if on { "ON" } else { "OFF" }, at.0, decision);
             was_on = on;
@@ -177,9 +241,17 @@ async fn main(spawner: Spawner) -> ! {
         if report_now {
             REPORT_NOW.signal(());
         }
-        // Healthy: both outputs really hold the level decided. Otherwise stop feeding, and the
+        // A long press of the setup button: restart into setup mode (the outputs OFF first; the
+        // reset and the boot path keep them so).
+        if !setup_mode && setup_button.sample(at, button.is_low()) {
+            println!("setup button held 5 s: restarting into setup mode");
+            board::outputs_off_raw();
+            settings::request_setup_mode();
+            esp_hal::system::software_reset();
+        }
+        // Healthy: the outputs really hold the level decided. Otherwise stop feeding, and the
         // watchdog resets the chip (outputs OFF at reset and at boot).
-        if relay.output_level() == relay_level && opto.output_level() == opto_level {
+        if relay_holds && opto.output_level() == opto_level {
             rtc.rwdt.feed();
         }
         ticker.next().await;

@@ -26,6 +26,7 @@ use esp_radio::wifi::{
 use pumppilot_controller::{
     AnswerError, Reply, Signature,
     protocol::{POLL_PATH, json, link},
+    setup::DeviceSettings,
 };
 use reqwless::{
     client::HttpConnection,
@@ -35,13 +36,9 @@ use reqwless::{
 };
 use static_cell::StaticCell;
 
-use crate::{
-    REPORT_NOW,
-    config::{self, Server},
-    now, with_controller,
-};
+use crate::{REPORT_NOW, config::Server, now, with_controller};
 
-/// The server, parsed once at boot.
+/// The server, from the settings, once at boot.
 pub static SERVER: StaticCell<Server> = StaticCell::new();
 
 /// What the status LED shows about the network.
@@ -77,8 +74,9 @@ impl NetState {
 /// Wait before trying to join the network again.
 const RECONNECT_DELAY: Duration = Duration::from_secs(5);
 
-/// Starts WiFi and the network stack; returns the stack for the HTTP tasks.
-pub fn start(spawner: &Spawner, wifi: WIFI<'static>) -> Stack<'static> {
+/// Starts WiFi (a station of the network `settings` name) and the network stack; returns the
+/// stack for the HTTP tasks.
+pub fn start(spawner: &Spawner, wifi: WIFI<'static>, settings: &'static DeviceSettings) -> Stack<'static> {
     static RESOURCES: StaticCell<StackResources<6>> = StaticCell::new();
     let controller = WifiController::new(wifi, Default::default()).expect("WiFi driver");
     let station = Interface::station();
@@ -91,7 +89,7 @@ pub fn start(spawner: &Spawner, wifi: WIFI<'static>) -> Stack<'static> {
         seed,
     );
     spawner.spawn(net_task(runner).expect("net task"));
-    spawner.spawn(wifi_task(controller).expect("wifi task"));
+    spawner.spawn(wifi_task(controller, settings).expect("wifi task"));
     stack
 }
 
@@ -102,9 +100,9 @@ async fn net_task(mut runner: Runner<'static, Interface>) {
 
 /// Joins the network and rejoins it whenever the link drops.
 #[embassy_executor::task]
-async fn wifi_task(mut controller: WifiController<'static>) {
-    let Some(station) = station_config() else {
-        println!("PUMPPILOT_WIFI_SSID/PASSWORD not set or too long: no network; motor stays OFF");
+async fn wifi_task(mut controller: WifiController<'static>, settings: &'static DeviceSettings) {
+    let Some(station) = station_config(settings) else {
+        println!("the WiFi name or password cannot be used: no network; motor stays OFF");
         return;
     };
     if let Err(err) = controller.set_config(&WifiConfig::Station(station)) {
@@ -114,7 +112,7 @@ async fn wifi_task(mut controller: WifiController<'static>) {
     loop {
         match controller.connect_async().await {
             Ok(_) => {
-                println!("WiFi connected to {}", config::WIFI_SSID);
+                println!("WiFi connected to {}", settings.wifi_ssid.as_str());
                 loop {
                     match select(controller.wait_for_disconnect_async(), Timer::after(Duration::from_secs(10))).await {
                         Either::First(_) => break,
@@ -136,15 +134,13 @@ async fn wifi_task(mut controller: WifiController<'static>) {
     }
 }
 
-fn station_config() -> Option<StationConfig> {
-    if config::WIFI_SSID.is_empty() {
-        return None;
-    }
-    let ssid = Ssid::try_from(config::WIFI_SSID).ok()?;
-    let authentication = if config::WIFI_PASSWORD.is_empty() {
+fn station_config(settings: &DeviceSettings) -> Option<StationConfig> {
+    let ssid = Ssid::try_from(settings.wifi_ssid.as_str()).ok()?;
+    let password = settings.wifi_password.as_str();
+    let authentication = if password.is_empty() {
         AuthenticationMethodConfig::Open
     } else {
-        AuthenticationMethodConfig::WpaWpa2Personal(Password::try_from(config::WIFI_PASSWORD).ok()?)
+        AuthenticationMethodConfig::WpaWpa2Personal(Password::try_from(password).ok()?)
     };
     Some(StationConfig::default().with_ssid(ssid).with_authentication(authentication))
 }
@@ -158,13 +154,13 @@ type Connection = TcpConnection<'static, 1, 1024, 1024>;
 pub struct Http {
     stack: Stack<'static>,
     tcp: &'static Tcp,
-    /// The server's host name (or address) and port, from `PUMPPILOT_SERVER`.
+    /// The server's host name (or address) and port, and the key, from the settings.
     host: &'static str,
     port: u16,
+    authorization: &'static str,
     /// The resolved address, kept until a connection to it fails.
     address: Option<IpAddress>,
     connection: Option<Connection>,
-    authorization: heapless::String<160>,
 }
 
 /// The link's two answer headers, copied out before the body is read.
@@ -202,16 +198,15 @@ enum Failure {
 impl Http {
     /// A client for `server`, on a TCP client of its own.
     pub fn new(stack: Stack<'static>, tcp: &'static Tcp, server: &'static Server) -> Http {
-        let mut authorization = heapless::String::new();
-        if write!(authorization, "Bearer {}", config::DEVICE_KEY).is_err() {
-            println!("PUMPPILOT_DEVICE_KEY is too long; polls will be refused");
+        Http {
+            stack,
+            tcp,
+            host: &server.host,
+            port: server.port,
+            authorization: &server.authorization,
+            address: None,
+            connection: None,
         }
-        let authority = server.base.strip_prefix("http://").unwrap_or(&server.base);
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) => (host, port.parse().unwrap_or(80)),
-            None => (authority, 80),
-        };
-        Http { stack, tcp, host, port, address: None, connection: None, authorization }
     }
 
     /// POSTs `body` as JSON to `path` (with its query) with the device key, and the link's
@@ -324,7 +319,7 @@ impl Http {
                 }
             }
         };
-        let parts = Parts { method, host: self.host, path, authorization: &self.authorization, sign, range };
+        let parts = Parts { method, host: self.host, path, authorization: self.authorization, sign, range };
         let result = exchange(&mut connection, parts, body, rx).await;
         if result.is_ok() {
             self.connection = Some(connection);

@@ -12,7 +12,6 @@ use esp_bootloader_esp_idf::{
     ota_updater::OtaUpdater,
     partitions::{FlashStorage, PARTITION_TABLE_MAX_LEN},
 };
-use esp_hal::peripherals::FLASH;
 use esp_println::println;
 use pumppilot_controller::{BootCheck, BootVerdict, Stage, Update, protocol::json};
 use static_cell::StaticCell;
@@ -50,10 +49,9 @@ async fn relay_open() {
 }
 
 #[embassy_executor::task]
-pub async fn ota_task(stack: Stack<'static>, server: &'static Server, flash: FLASH<'static>) {
+pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storage: FlashStorage<'static>) {
     static STATE: StaticCell<embassy_net::tcp::client::TcpClientState<1, 1024, 1024>> = StaticCell::new();
     static CLIENT: StaticCell<Tcp> = StaticCell::new();
-    let mut storage = FlashStorage::new(flash);
     let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
     let Ok(mut ota) = OtaUpdater::new(&mut storage, &mut table) else {
         println!("OTA: no otadata or fewer than two OTA slots in the partition table; updates off");

@@ -1,0 +1,209 @@
+//! Setup mode: the device's own WiFi access point (`PumpPilot-XXXX`, the last two bytes of its
+//! MAC address), a DHCP server (edge-dhcp) that hands out addresses with the device as gateway and
+//! name server, a name server (edge-captive) that answers every name with the device's address,
+//! and a web server (picoserve) with one page: the setup form of
+//! `pumppilot_controller::setup`. Any other address a phone asks for (its "is there internet?"
+//! check) is sent to the page, so the phone opens it by itself.
+//!
+//! Nothing here touches the motor outputs: no poll task runs in setup mode, so the controller
+//! never gets a command and the control loop holds the relay OFF (`main`). A form the controller
+//! refuses is answered with its JSON error (the page shows it, in English and Bangla) and nothing
+//! is written; a good one is written to the `settings` partition, read back, and the device
+//! restarts into normal mode.
+
+use core::{
+    cell::RefCell,
+    fmt::Write as _,
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
+};
+
+use edge_nal::UdpBind as _;
+use edge_nal_embassy::{Udp, UdpBuffers};
+use embassy_executor::Spawner;
+use embassy_net::{Ipv4Cidr, Runner, Stack, StackResources, StaticConfigV4};
+use embassy_sync::{
+    blocking_mutex::{Mutex, raw::CriticalSectionRawMutex},
+    signal::Signal,
+};
+use embassy_time::{Duration, Instant, Timer};
+use esp_bootloader_esp_idf::partitions::FlashStorage;
+use esp_hal::{peripherals::WIFI, rng::Rng};
+use esp_println::println;
+use esp_radio::wifi::{Config as WifiConfig, Interface, Ssid, WifiController, ap::AccessPointConfig};
+use picoserve::{
+    ResponseSent,
+    io::Read,
+    request::{Path, Request},
+    response::{IntoResponse, Redirect, Response, ResponseWriter, StatusCode},
+    routing::{PathRouterService, get},
+};
+use pumppilot_controller::setup::{DeviceSettings, PAGE};
+use static_cell::StaticCell;
+
+use crate::settings;
+
+/// The device's address on its own access point (also its gateway and name server).
+const ADDRESS: Ipv4Addr = Ipv4Addr::new(192, 168, 4, 1);
+/// Where every other address is sent.
+const PAGE_URL: &str = "http://192.168.4.1/";
+/// Web server tasks: a phone opens a few connections at once (its portal check, the page).
+const WEB_TASKS: usize = 2;
+
+/// The flash, for writing the settings (setup mode only: the update task does not run).
+static FLASH: Mutex<CriticalSectionRawMutex, RefCell<Option<FlashStorage<'static>>>> = Mutex::new(RefCell::new(None));
+/// Raised once the settings are saved: restart after the answer went out.
+static SAVED: Signal<CriticalSectionRawMutex, ()> = Signal::new();
+
+type Buffers = UdpBuffers<2, 640, 640, 2>;
+
+/// Starts the access point and the three servers.
+pub fn start(spawner: &Spawner, wifi: WIFI<'static>, flash: FlashStorage<'static>) {
+    static RESOURCES: StaticCell<StackResources<6>> = StaticCell::new();
+    static UDP: StaticCell<Buffers> = StaticCell::new();
+    FLASH.lock(|cell| *cell.borrow_mut() = Some(flash));
+    let controller = WifiController::new(wifi, Default::default()).expect("WiFi driver");
+    let access_point = Interface::access_point();
+    let mac = access_point.mac_address();
+    let mut name: heapless::String<32> = heapless::String::new();
+    let _ = write!(name, "PumpPilot-{:02X}{:02X}", mac[4], mac[5]);
+    let rng = Rng::new();
+    let seed = (u64::from(rng.random()) << 32) | u64::from(rng.random());
+    let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
+        address: Ipv4Cidr::new(ADDRESS, 24),
+        gateway: Some(ADDRESS),
+        dns_servers: Default::default(),
+    });
+    let (stack, runner) = embassy_net::new(access_point, config, RESOURCES.init(StackResources::new()), seed);
+    let udp = UDP.init(UdpBuffers::new());
+    spawner.spawn(net_task(runner).expect("net task"));
+    spawner.spawn(access_point_task(controller, name).expect("access point task"));
+    spawner.spawn(dhcp_task(stack, udp).expect("DHCP task"));
+    spawner.spawn(dns_task(stack, udp).expect("DNS task"));
+    for id in 0..WEB_TASKS {
+        spawner.spawn(web_task(id, stack).expect("web task"));
+    }
+    spawner.spawn(restart_task().expect("restart task"));
+}
+
+#[embassy_executor::task]
+async fn net_task(mut runner: Runner<'static, Interface>) {
+    runner.run().await
+}
+
+/// Opens the access point and keeps its controller (dropping it would stop WiFi).
+#[embassy_executor::task]
+async fn access_point_task(mut controller: WifiController<'static>, name: heapless::String<32>) {
+    let started = Ssid::try_from(name.as_str()).map_err(|_| ()).and_then(|ssid| {
+        controller
+            .set_config(&WifiConfig::AccessPoint(AccessPointConfig::default().with_ssid(ssid)))
+            .map_err(|err| println!("setup mode: the access point did not start: {err:?}"))
+    });
+    if started.is_ok() {
+        println!("setup mode: join the WiFi {name} and open {PAGE_URL}");
+    }
+    core::future::pending::<()>().await
+}
+
+/// Hands out addresses from 192.168.4.50 on, the device as gateway and name server, and the page
+/// as the captive portal's address (RFC 8910).
+#[embassy_executor::task]
+async fn dhcp_task(stack: Stack<'static>, buffers: &'static Buffers) {
+    let udp = Udp::new(stack, buffers);
+    let mut buf = [0u8; 640];
+    let dns = [ADDRESS];
+    loop {
+        match udp.bind(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67))).await {
+            Ok(mut socket) => {
+                let mut gateway = [ADDRESS];
+                let mut options = edge_dhcp::server::ServerOptions::new(ADDRESS, Some(&mut gateway));
+                options.dns = &dns;
+                options.captive_url = Some(PAGE_URL);
+                let mut server = edge_dhcp::server::Server::<_, 8>::new(|| Instant::now().as_secs(), ADDRESS);
+                if let Err(err) = edge_dhcp::io::server::run(&mut server, &options, &mut socket, &mut buf).await {
+                    println!("setup mode: DHCP server: {err:?}");
+                }
+            }
+            Err(err) => println!("setup mode: DHCP port: {err:?}"),
+        }
+        Timer::after(Duration::from_secs(1)).await;
+    }
+}
+
+/// Answers every name with the device's own address.
+#[embassy_executor::task]
+async fn dns_task(stack: Stack<'static>, buffers: &'static Buffers) {
+    let udp = Udp::new(stack, buffers);
+    let (mut tx, mut rx) = ([0u8; 512], [0u8; 512]);
+    loop {
+        let local = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 53));
+        let ttl = core::time::Duration::from_secs(60);
+        if let Err(err) = edge_captive::io::run(&udp, local, &mut tx, &mut rx, ADDRESS, ttl).await {
+            println!("setup mode: name server: {err:?}");
+        }
+        Timer::after(Duration::from_secs(1)).await;
+    }
+}
+
+/// Every address but the page's is sent to the page (a phone's portal check then opens it).
+struct ToThePage;
+
+impl PathRouterService<()> for ToThePage {
+    async fn call_path_router_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _current_path_parameters: (),
+        _path: Path<'_>,
+        request: Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        Redirect::to(PAGE_URL).write_to(request.body_connection.finalize().await?, response_writer).await
+    }
+}
+
+async fn show_page() -> impl IntoResponse {
+    Response::ok(PAGE).with_content_type("text/html; charset=utf-8")
+}
+
+/// The form posted by the page: checked by the controller; saved only when it passes.
+async fn save(form: heapless::Vec<u8, 1024>) -> impl IntoResponse {
+    let mut answer: heapless::String<320> = heapless::String::new();
+    let status = match DeviceSettings::from_form(&form) {
+        Err(refused) => {
+            println!("setup mode: not saved: {} {}", refused.field, refused.problem);
+            let _ = refused.write_json(&mut answer);
+            StatusCode::BAD_REQUEST
+        }
+        Ok(new) => {
+            let written =
+                FLASH.lock(|cell| cell.borrow_mut().as_mut().is_some_and(|flash| settings::save(flash, &new)));
+            if written {
+                println!("setup mode: settings saved; restarting into normal mode");
+                let _ = answer.push_str(r#"{"saved":true}"#);
+                SAVED.signal(());
+                StatusCode::OK
+            } else {
+                let _ = answer.push_str(
+                    r#"{"error":{"code":"FLASH","field":"record","message":"the settings could not be written to flash; try again"}}"#,
+                );
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    };
+    Response::new(status, answer).with_content_type("application/json")
+}
+
+#[embassy_executor::task(pool_size = WEB_TASKS)]
+async fn web_task(id: usize, stack: Stack<'static>) {
+    static CONFIG: picoserve::Config = picoserve::Config::const_default();
+    let app = picoserve::Router::from_service(ToThePage).route("/", get(show_page).post(save));
+    let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 1536], [0u8; 2048]);
+    picoserve::Server::new(&app, &CONFIG, &mut http).listen_and_serve(id, stack, 80, &mut rx, &mut tx).await;
+}
+
+/// Restarts a moment after the settings were saved (the page's answer goes out first).
+#[embassy_executor::task]
+async fn restart_task() {
+    SAVED.wait().await;
+    Timer::after(Duration::from_millis(1_500)).await;
+    esp_hal::system::software_reset();
+}
