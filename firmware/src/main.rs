@@ -207,7 +207,7 @@ async fn main(spawner: Spawner) -> ! {
             spawner.spawn(rfid::card_task(stack, server, reader).expect("card task"));
             spawner.spawn(ota::ota_task(stack, server, flash).expect("update task"));
         }
-        _ => portal::start(&spawner, peripherals.WIFI, flash),
+        _ => portal::start(&spawner, peripherals.WIFI, flash, chosen.is_some()),
     }
 
     // 7. The control loop, which alone feeds the watchdog. In setup mode it runs the same way:

@@ -20,6 +20,7 @@ use core::{
 use edge_nal::UdpBind as _;
 use edge_nal_embassy::{Udp, UdpBuffers};
 use embassy_executor::Spawner;
+use embassy_futures::select::{Either, select};
 use embassy_net::{Ipv4Cidr, Runner, Stack, StackResources, StaticConfigV4};
 use embassy_sync::{
     blocking_mutex::{Mutex, raw::CriticalSectionRawMutex},
@@ -56,8 +57,13 @@ static SAVED: Signal<CriticalSectionRawMutex, ()> = Signal::new();
 
 type Buffers = UdpBuffers<2, 640, 640, 2>;
 
-/// Starts the access point and the three servers.
-pub fn start(spawner: &Spawner, wifi: WIFI<'static>, flash: FlashStorage<'static>) {
+/// A board that has settings (setup mode from the button) goes back to work after this long
+/// without a save; a board without settings stays in setup mode.
+const GIVE_UP: Duration = Duration::from_secs(15 * 60);
+
+/// Starts the access point and the three servers. `has_settings`: the board can go back to work
+/// if nobody saves (setup mode from the button).
+pub fn start(spawner: &Spawner, wifi: WIFI<'static>, flash: FlashStorage<'static>, has_settings: bool) {
     static RESOURCES: StaticCell<StackResources<6>> = StaticCell::new();
     static UDP: StaticCell<Buffers> = StaticCell::new();
     FLASH.lock(|cell| *cell.borrow_mut() = Some(flash));
@@ -82,7 +88,7 @@ pub fn start(spawner: &Spawner, wifi: WIFI<'static>, flash: FlashStorage<'static
     for id in 0..WEB_TASKS {
         spawner.spawn(web_task(id, stack).expect("web task"));
     }
-    spawner.spawn(restart_task().expect("restart task"));
+    spawner.spawn(restart_task(has_settings).expect("restart task"));
 }
 
 #[embassy_executor::task]
@@ -200,10 +206,18 @@ async fn web_task(id: usize, stack: Stack<'static>) {
     picoserve::Server::new(&app, &CONFIG, &mut http).listen_and_serve(id, stack, 80, &mut rx, &mut tx).await;
 }
 
-/// Restarts a moment after the settings were saved (the page's answer goes out first).
+/// Restarts a moment after the settings were saved (the page's answer goes out first), or, on a
+/// board that has settings, after [`GIVE_UP`] without a save (a press of the button by mistake
+/// does not keep the pump out of work).
 #[embassy_executor::task]
-async fn restart_task() {
-    SAVED.wait().await;
+async fn restart_task(has_settings: bool) {
+    if has_settings {
+        if let Either::First(()) = select(Timer::after(GIVE_UP), SAVED.wait()).await {
+            println!("setup mode: nothing saved in 15 minutes; restarting with the settings it had");
+        }
+    } else {
+        SAVED.wait().await;
+    }
     Timer::after(Duration::from_millis(1_500)).await;
     esp_hal::system::software_reset();
 }
