@@ -66,9 +66,15 @@ impl NetState {
         }
     }
 
-    fn set(self) {
+    pub fn set(self) {
         NET_STATE.store(self as u8, Ordering::Relaxed);
     }
+}
+
+/// The last WiFi signal strength in dBm, when known (for the report).
+pub fn rssi() -> Option<i16> {
+    let rssi = RSSI.load(Ordering::Relaxed);
+    (rssi != 0).then(|| i16::try_from(rssi).unwrap_or(i16::MIN))
 }
 
 /// Wait before trying to join the network again.
@@ -422,8 +428,7 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         let at = now();
         let poll = with_controller(|controller| controller.poll(at));
         let (mut report, long_poll, mut sent) = (poll.report, poll.long_poll, poll.sent);
-        let rssi = RSSI.load(Ordering::Relaxed);
-        report.rssi = (rssi != 0).then(|| i16::try_from(rssi).unwrap_or(i16::MIN));
+        report.rssi = rssi();
         let mut body = [0u8; json::MAX_REPORT_BYTES];
         let Ok(len) = json::encode_report(&report, &mut body) else {
             // Cannot happen with this firmware's report; never send a partial one.

@@ -88,7 +88,12 @@ fn the_device_id_transport_and_broker_are_read_and_kept() {
     assert_eq!(http.server_address(), ("192.168.1.10", 8080));
     assert_eq!(http.broker_address(), ("192.168.1.10", 1883), "no broker: the server's host at 1883");
 
-    let mqtt = DeviceSettings::from_form(format!("{FORM}&id=dev_7f3a-01&transport=mqtt").as_bytes()).unwrap();
+    // FORM has a link secret: MQTT carries no MAC, so a signing device cannot use it.
+    let signed = DeviceSettings::from_form(format!("{FORM}&id=dev_7f3a-01&transport=mqtt").as_bytes()).unwrap_err();
+    assert_eq!(signed.field, "transport");
+    assert!(signed.problem.contains("secret"), "{signed:?}");
+    let unsigned = FORM.replace("&secret=pp_link_Zm9yIHRoZSB0ZXN0cyBvbmx5LCBuZXZlciBpbiB0aGUgZmllbGQ", "");
+    let mqtt = DeviceSettings::from_form(format!("{unsigned}&id=dev_7f3a-01&transport=mqtt").as_bytes()).unwrap();
     assert_eq!((mqtt.transport, mqtt.device_id.as_str()), (Transport::Mqtt, "dev_7f3a-01"));
     assert_eq!(mqtt.broker_address(), ("192.168.1.10", 1883));
     let mut record = [0u8; RECORD_BYTES];
@@ -96,7 +101,7 @@ fn the_device_id_transport_and_broker_are_read_and_kept() {
     assert_eq!(DeviceSettings::from_record(&record[..len]), Ok(mqtt));
 
     let broker =
-        DeviceSettings::from_form(format!("{FORM}&id=d1&transport=mqtt&broker=mqtt.farm.example:8883").as_bytes())
+        DeviceSettings::from_form(format!("{unsigned}&id=d1&transport=mqtt&broker=mqtt.farm.example:8883").as_bytes())
             .unwrap();
     assert_eq!(broker.broker_address(), ("mqtt.farm.example", 8883));
     let len = broker.to_record(&mut record);
@@ -105,7 +110,7 @@ fn the_device_id_transport_and_broker_are_read_and_kept() {
     assert_eq!(named.broker_address(), ("mqtt.farm.example", 1883));
 
     let refused = |extra: &str| DeviceSettings::from_form(format!("{FORM}{extra}").as_bytes()).unwrap_err();
-    let no_id = refused("&transport=mqtt");
+    let no_id = DeviceSettings::from_form(format!("{unsigned}&transport=mqtt").as_bytes()).unwrap_err();
     assert_eq!(no_id.field, "id", "MQTT signs in with the device id");
     assert!(no_id.problem.contains("MQTT"));
     assert_eq!(refused("&transport=coap").field, "transport");
@@ -141,7 +146,7 @@ fn the_setup_page_posts_exactly_the_fields_the_form_reader_takes() {
         "server" => "192.168.1.10:8080",
         "id" => "dev_1",
         "key" => "pp_dev_0123456789abcdef",
-        "secret" => "pp_link_Zm9yIHRoZSB0ZXN0cyBvbmx5LCBuZXZlciBpbiB0aGUgZmllbGQ",
+        "secret" => "",
         "transport" => "mqtt",
         "broker" => "",
         _ => "0",
