@@ -26,6 +26,7 @@
 
 mod card;
 mod input;
+pub mod mqtt;
 pub mod setup;
 pub mod status;
 mod update;
@@ -425,6 +426,8 @@ pub struct Controller {
     /// The last counter used (or the highest the server named): the next request signs above it.
     counter: u64,
     link_state: LinkState,
+    /// The send times of the last MQTT reports, by `ref` (`mqtt.rs`).
+    refs: mqtt::Refs,
 }
 
 impl Controller {
@@ -459,6 +462,7 @@ impl Controller {
             link: None,
             counter: 0,
             link_state: LinkState::Unknown,
+            refs: mqtt::Refs::NONE,
         }
     }
 
@@ -832,16 +836,19 @@ impl Controller {
                 self.link_state = LinkState::Up;
                 Ok(answer)
             }
-            Err(err) => {
-                self.command = None;
-                self.run_may_be_active = true;
-                self.failures = self.failures.saturating_add(1);
-                self.link_state = LinkState::Forged;
-                Err(match err {
-                    json::JsonError::TooLong => AnswerError::TooLong,
-                    _ => AnswerError::Invalid,
-                })
-            }
+            Err(err) => Err(self.garbage(err)),
+        }
+    }
+
+    /// An unusable answer: the command is dropped (relay OFF) and it counts as a failed poll.
+    fn garbage(&mut self, err: json::JsonError) -> AnswerError {
+        self.command = None;
+        self.run_may_be_active = true;
+        self.failures = self.failures.saturating_add(1);
+        self.link_state = LinkState::Forged;
+        match err {
+            json::JsonError::TooLong => AnswerError::TooLong,
+            _ => AnswerError::Invalid,
         }
     }
 

@@ -137,6 +137,54 @@ pub fn decode_release(body: &[u8]) -> Option<crate::firmware::Release<'_>> {
     })
 }
 
+/// The name of the optional field that numbers a report and names it in a command, over MQTT
+/// (`docs/DEVICE.md`, "MQTT"): `"ref"`, a `u32`, on both the report and the command.
+pub const REF_FIELD: &str = "ref";
+
+/// Longest MQTT report: a [`PollReport`] and its `,"ref":4294967295`.
+pub const MAX_MQTT_REPORT_BYTES: usize = MAX_REPORT_BYTES + 17;
+
+/// Writes an MQTT report: the body of `POST /api/esp32/poll` with `"ref":reference` as its last
+/// field (the bytes `serde_json` makes for the same fields); returns how many bytes it used.
+pub fn encode_report_ref(report: &PollReport<'_>, reference: u32, buf: &mut [u8]) -> Result<usize, JsonError> {
+    let n = encode(report, buf)?;
+    // The report always has fields, so it ends `...}`: put `,"ref":N}` in place of the brace.
+    let mut digits = [0u8; 10];
+    let mut value = reference;
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    let tail = [b",\"ref\":".as_slice(), &digits[start..], b"}"];
+    let len = n - 1 + tail.iter().map(|part| part.len()).sum::<usize>();
+    if buf.len() < len {
+        return Err(JsonError::BufferFull);
+    }
+    let mut at = n - 1;
+    for part in tail {
+        buf[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    Ok(len)
+}
+
+/// The `ref` of an MQTT report or command: `Ok(None)` when the body has none (or `null`), an
+/// error when the body is not one JSON object within `limit` bytes or its `ref` is not a `u32`.
+/// Read beside [`decode_answer`] (a device) or the report (the server), never on its own.
+pub fn decode_ref(body: &[u8], limit: usize) -> Result<Option<u32>, JsonError> {
+    #[derive(Deserialize)]
+    struct Ref {
+        #[serde(default, rename = "ref")]
+        reference: Option<u32>,
+    }
+    decode::<Ref>(body, limit).map(|found| found.reference)
+}
+
 /// Writes the body of `POST /api/esp32/rfid`; returns how many bytes of `buf` it used.
 pub fn encode_card_tap(tap: &CardTap<'_>, buf: &mut [u8]) -> Result<usize, JsonError> {
     encode(tap, buf)
@@ -321,6 +369,60 @@ mod tests {
         };
         let n = encode_report(&minimal, &mut buf).unwrap();
         assert_eq!(&buf[..n], br#"{"loadShedding":true,"ready":false,"relay":false}"#);
+    }
+
+    #[test]
+    fn an_mqtt_report_is_the_report_with_its_ref() {
+        let report = PollReport {
+            load_shedding: false,
+            ready: true,
+            relay: false,
+            fw: Some("pumppilot-fw/0.1.0"),
+            uptime_ms: Some(12),
+            rssi: None,
+            reset: None,
+            feedback: None,
+            reader: None,
+            relay_off: Some(RelayOff::NoCommand),
+        };
+        let mut buf = [0u8; MAX_MQTT_REPORT_BYTES];
+        for reference in [0, 7, 10, 4_294_967_295] {
+            let n = encode_report_ref(&report, reference, &mut buf).unwrap();
+            let mut expected = serde_json::to_value(report).unwrap();
+            expected["ref"] = serde_json::json!(reference);
+            assert_eq!(serde_json::from_slice::<serde_json::Value>(&buf[..n]).unwrap(), expected);
+            assert!(core::str::from_utf8(&buf[..n]).unwrap().ends_with(&format!(",\"ref\":{reference}}}")));
+            assert_eq!(decode_ref(&buf[..n], MAX_MQTT_REPORT_BYTES), Ok(Some(reference)));
+            assert_eq!(serde_json::from_slice::<PollReport>(&buf[..n]).unwrap(), report, "HTTP's reader skips it");
+            let plain = encode_report(&report, &mut [0u8; MAX_REPORT_BYTES]).unwrap();
+            assert_eq!(encode_report_ref(&report, reference, &mut buf[..plain + 3]), Err(JsonError::BufferFull));
+        }
+        // The longest report with the longest ref fits.
+        let longest = PollReport {
+            load_shedding: true,
+            fw: Some(&"f".repeat(40)),
+            uptime_ms: Some(u64::MAX),
+            rssi: Some(i16::MIN),
+            reset: Some(ResetReason::BrownOut),
+            feedback: Some(false),
+            reader: Some(ReaderState::Absent),
+            relay_off: Some(RelayOff::GridSettling),
+            ..report
+        };
+        assert!(encode_report_ref(&longest, u32::MAX, &mut buf).is_ok());
+    }
+
+    #[test]
+    fn a_ref_is_a_u32_or_absent() {
+        assert_eq!(decode_ref(ANSWER.as_bytes(), MAX_ANSWER_BYTES), Ok(None));
+        let with = ANSWER.replace("\"seq\":42", "\"seq\":42,\"ref\":9");
+        assert_eq!(decode_ref(with.as_bytes(), MAX_ANSWER_BYTES), Ok(Some(9)));
+        assert!(decode_answer(with.as_bytes()).unwrap().commands_on(), "the answer reads past it");
+        assert_eq!(decode_ref(br#"{"ref":null}"#, 64), Ok(None));
+        for bad in [r#"{"ref":-1}"#, r#"{"ref":4294967296}"#, r#"{"ref":"9"}"#, r#"{"ref":1.5}"#, "[]", "{"] {
+            assert_eq!(decode_ref(bad.as_bytes(), 64), Err(JsonError::Invalid), "{bad}");
+        }
+        assert_eq!(decode_ref(with.as_bytes(), 10), Err(JsonError::TooLong));
     }
 
     #[test]

@@ -1,0 +1,230 @@
+//! The device's side of MQTT (`docs/DEVICE.md`, "MQTT"): the topics, the report with its `ref`,
+//! and a command the server pushes.
+//!
+//! Over MQTT no answer belongs to a request, so the lease cannot count from "the poll that
+//! brought it". Instead each report carries a `ref` (going up), the device remembers when it sent
+//! its last [`REMEMBERED_REFS`] reports, and a command names the `ref` of the latest report the
+//! server had when it made it: the command's lease counts from that report's send time, which is
+//! never later than the command itself (the same rule as an HTTP answer, whose lease counts from
+//! its poll's send). A command without a `ref`, or with one the device no longer remembers, may
+//! switch the relay OFF but never ON; the device then reports at once, and the answer to that
+//! report (naming its `ref`) may switch it ON.
+//!
+//! A shell (firmware, simulator) does:
+//! 1. connect with [`KEEP_ALIVE_S`], clean session, the will [`Topics::status`] /
+//!    [`WILL_PAYLOAD`]; subscribe to [`Topics::command`];
+//! 2. publish [`Controller::mqtt_report`] (its [`MqttReport::encode`]) to [`Topics::report`] at
+//!    once when [`Controller::report_now`] says so, else every [`Controller::next_poll_in`];
+//! 3. hand every message on [`Topics::command`] to [`Controller::command`], and report at once when
+//!    the result says [`Pushed::report_now`];
+//! 4. a connection that fails or drops: [`Controller::poll_failed`] (the reconnect backs off);
+//!    the command stays until its lease runs out, as for HTTP.
+//!
+//! A device with a link secret does not use MQTT (the server refuses it at CONNECT): for it
+//! [`Controller::command`] drops the command, as [`Controller::answer`] does.
+
+use pumppilot_protocol::{
+    MAX_ANSWER_BYTES, PollAnswer, PollReport,
+    json::{self, JsonError},
+};
+
+use crate::{AnswerError, Controller, Millis, Sent};
+
+/// How many reports' send times a device remembers (a command naming an older one cannot switch
+/// the relay ON).
+pub const REMEMBERED_REFS: usize = 8;
+
+/// The keep-alive the device asks for, in seconds (the server closes a connection silent for
+/// one and a half times this).
+pub const KEEP_ALIVE_S: u16 = 30;
+
+/// The will message's payload, on [`Topics::status`].
+pub const WILL_PAYLOAD: &[u8] = b"offline";
+
+/// Longest device id a [`Topic`] holds (the server's ids are 32 hex digits).
+pub const MAX_DEVICE_ID: usize = 64;
+
+/// A topic name in a fixed buffer (no allocation).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Topic {
+    buf: [u8; MAX_DEVICE_ID + 18],
+    len: u8,
+}
+
+impl Topic {
+    fn of(device_id: &str, leaf: &str) -> Topic {
+        let mut topic = Topic { buf: [0; MAX_DEVICE_ID + 18], len: 0 };
+        for part in ["pumppilot/", device_id, "/", leaf] {
+            let at = usize::from(topic.len);
+            topic.buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+            topic.len += part.len() as u8;
+        }
+        topic
+    }
+
+    /// The topic name.
+    pub fn as_str(&self) -> &str {
+        // Built only from `&str` parts, so always UTF-8.
+        core::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl core::fmt::Debug for Topic {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The three topics of one device: `pumppilot/{deviceId}/report`, `/command` and `/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topics {
+    pub report: Topic,
+    pub command: Topic,
+    pub status: Topic,
+}
+
+impl Topics {
+    /// The topics of `device_id`, or `None` when it is empty, longer than [`MAX_DEVICE_ID`], or
+    /// holds anything but ASCII letters, digits, `-` and `_` (so no MQTT wildcard or level).
+    pub fn new(device_id: &str) -> Option<Topics> {
+        let fits = !device_id.is_empty() && device_id.len() <= MAX_DEVICE_ID;
+        if !fits || !device_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return None;
+        }
+        Some(Topics {
+            report: Topic::of(device_id, "report"),
+            command: Topic::of(device_id, "command"),
+            status: Topic::of(device_id, "status"),
+        })
+    }
+}
+
+/// A report to publish, numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MqttReport {
+    /// The inputs, as for an HTTP poll (the shell may fill in `rssi`).
+    pub report: PollReport<'static>,
+    /// This report's `ref`.
+    pub reference: u32,
+}
+
+impl MqttReport {
+    /// Writes the payload (the poll report JSON with `"ref"`); at most
+    /// [`json::MAX_MQTT_REPORT_BYTES`].
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, JsonError> {
+        json::encode_report_ref(&self.report, self.reference, buf)
+    }
+}
+
+/// What a pushed command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// It names a report the device remembers: it is the command now, its lease counted from
+    /// that report's send time.
+    Taken(PollAnswer),
+    /// It has no `ref` or one the device no longer remembers and says OFF: it is the command now
+    /// (the relay opens). Report at once.
+    TakenOff(PollAnswer),
+    /// It has no `ref` or one the device no longer remembers and says ON: it is not used (the
+    /// command before it stays, with its own lease). Report at once: the answer, naming the
+    /// report, may switch the relay ON.
+    Unreferenced(PollAnswer),
+}
+
+impl Pushed {
+    /// The command as the server sent it.
+    pub const fn answer(&self) -> &PollAnswer {
+        match self {
+            Pushed::Taken(answer) | Pushed::TakenOff(answer) | Pushed::Unreferenced(answer) => answer,
+        }
+    }
+
+    /// True when the device should publish a report at once.
+    pub const fn report_now(&self) -> bool {
+        !matches!(self, Pushed::Taken(_))
+    }
+}
+
+/// The send times of the last [`REMEMBERED_REFS`] reports, and the next `ref`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refs {
+    sent: [Option<(u32, Sent)>; REMEMBERED_REFS],
+    next: u32,
+}
+
+impl Refs {
+    pub(crate) const NONE: Refs = Refs { sent: [None; REMEMBERED_REFS], next: 1 };
+
+    fn push(&mut self, sent: Sent) -> u32 {
+        let reference = self.next;
+        self.next = self.next.wrapping_add(1).max(1);
+        self.sent[reference as usize % REMEMBERED_REFS] = Some((reference, sent));
+        reference
+    }
+
+    fn find(&self, reference: u32, epoch: u32) -> Option<Sent> {
+        match self.sent[reference as usize % REMEMBERED_REFS] {
+            Some((known, sent)) if known == reference && sent.epoch == epoch => Some(sent),
+            _ => None,
+        }
+    }
+
+    /// The newest send time remembered under the clock's current epoch.
+    fn newest(&self, epoch: u32) -> Option<Sent> {
+        self.sent.iter().flatten().filter(|(_, sent)| sent.epoch == epoch).map(|(_, sent)| *sent).max_by_key(|s| s.at)
+    }
+}
+
+impl Controller {
+    /// The report to publish at `now`, with its `ref` (one more than the last); remembers its
+    /// send time for the command that will name it. The same report as [`Controller::report`]
+    /// (and remembered for [`Controller::report_now`] alike).
+    pub fn mqtt_report(&mut self, now: Millis) -> MqttReport {
+        let report = self.report(now);
+        let sent = self.sent(now);
+        MqttReport { report, reference: self.refs.push(sent) }
+    }
+
+    /// Takes a command the server pushed (the payload of a message on [`Topics::command`]),
+    /// arriving at `now`.
+    ///
+    /// - Garbage (not the answer JSON, too long, a `ref` that is not a number) drops the command
+    ///   (relay OFF), as for HTTP.
+    /// - A `ref` the device remembers: the command is taken as an HTTP answer to that report
+    ///   ([`Controller::answer`]'s rules; a command older than the current one is
+    ///   [`AnswerError::Stale`]).
+    /// - No `ref`, or one no longer remembered: an OFF is taken, an ON is not; either way the
+    ///   device should report at once ([`Pushed::report_now`], and [`Controller::report_now`]
+    ///   says so too).
+    pub fn command(&mut self, now: Millis, body: &[u8]) -> Result<Pushed, AnswerError> {
+        self.observe(now);
+        if self.link.is_some() {
+            return Err(self.forged());
+        }
+        let (answer, reference) = match json::decode_answer(body)
+            .and_then(|answer| Ok((answer, json::decode_ref(body, MAX_ANSWER_BYTES)?)))
+        {
+            Ok(read) => read,
+            Err(err) => return Err(self.garbage(err)),
+        };
+        if let Some(sent) = reference.and_then(|r| self.refs.find(r, self.epoch)) {
+            return self.take_answer(sent, now, body).map(Pushed::Taken);
+        }
+        if answer.commands_on() {
+            // Not used; the link is up, and a report at once brings the answer naming it.
+            self.failures = 0;
+            self.reported = None;
+            return Ok(Pushed::Unreferenced(answer));
+        }
+        // An OFF counts from the newest report sent (an answer to that one, made after this
+        // command, may follow and is used), or from now when none is remembered; never from
+        // before the current command.
+        let mut anchor = self.refs.newest(self.epoch).unwrap_or_else(|| self.sent(now));
+        if let Some(command) = self.command {
+            anchor.at = anchor.at.max(command.at);
+        }
+        self.take_answer(anchor, now, body)?;
+        self.reported = None;
+        Ok(Pushed::TakenOff(answer))
+    }
+}
