@@ -19,6 +19,7 @@
 mod board;
 mod config;
 mod led;
+mod mqtt;
 mod net;
 mod ota;
 mod panic;
@@ -198,10 +199,12 @@ async fn main(spawner: Spawner) -> ! {
             let stack = net::start(&spawner, peripherals.WIFI, device);
             rtc.rwdt.feed();
             let server: &'static config::Server = net::SERVER.init(config::Server::new(device));
-            if device.transport == Transport::Mqtt {
-                println!("transport mqtt: not in this image yet; polling over HTTP");
+            // The inputs go to the server and its commands come back by HTTP polls or an MQTT
+            // session; card taps and updates go over HTTP either way.
+            match device.transport {
+                Transport::Http => spawner.spawn(net::poll_task(stack, server).expect("poll task")),
+                Transport::Mqtt => spawner.spawn(mqtt::mqtt_task(stack, device).expect("MQTT task")),
             }
-            spawner.spawn(net::poll_task(stack, server).expect("poll task"));
             let reader =
                 rfid::Reader::new(peripherals.SPI2, pins.rfid_sck, pins.rfid_mosi, pins.rfid_miso, pins.rfid_cs);
             spawner.spawn(rfid::card_task(stack, server, reader).expect("card task"));
