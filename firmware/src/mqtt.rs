@@ -180,6 +180,9 @@ async fn session(
                 if publish_report(socket, topics).await.is_err() {
                     return Ended::Closed;
                 }
+                // A change signalled before this report is in it (the control loop signals again
+                // for anything newer).
+                REPORT_NOW.reset();
                 last_sent = Instant::now();
                 let wait = with_controller(|controller| controller.next_poll_in(rng.random()));
                 next_report = last_sent + Duration::from_millis(u64::from(wait));
