@@ -189,10 +189,11 @@ async fn show_key(web: WebState, posted: Posted, answer: crate::web::api::Answer
             h2 { (t.setup_values) }
             dl.facts {
                 dt { (t.setup_server) } dd { code { (server) } }
+                dt { (t.setup_id) } dd { code { (created.id) } }
                 dt { (t.setup_key) } dd { code { (created.device_key) } }
                 dt { (t.setup_secret) } dd { code { (created.link_secret) } }
             }
-            @if let Some(svg) = setup_qr(&server, &created.device_key, &created.link_secret) {
+            @if let Some(svg) = setup_qr(&server, &created.id, &created.device_key, &created.link_secret) {
                 figure.qr { (maud::PreEscaped(svg)) figcaption.muted { (t.setup_qr) } }
             }
             p.muted { "POST /api/esp32/poll · Authorization: Bearer … · x-pumppilot-counter · x-pumppilot-mac" }
@@ -236,8 +237,9 @@ pub async fn move_waiting(State(web): State<WebState>, posted: Posted) -> Respon
 }
 
 /// The QR code (SVG) of a new device's setup values, as the device's setup form takes them
-/// (`server=…&key=…&secret=…`; the technician adds the WiFi network on site).
-pub fn setup_qr(server: &str, key: &str, secret: &str) -> Option<String> {
+/// (`server=…&id=…&key=…&secret=…`: the id is what MQTT signs in with; the technician adds the
+/// WiFi network on site).
+pub fn setup_qr(server: &str, id: &str, key: &str, secret: &str) -> Option<String> {
     let encode = |value: &str| -> String {
         value
             .bytes()
@@ -247,7 +249,7 @@ pub fn setup_qr(server: &str, key: &str, secret: &str) -> Option<String> {
             })
             .collect()
     };
-    let text = format!("server={}&key={}&secret={}", encode(server), encode(key), encode(secret));
+    let text = format!("server={}&id={}&key={}&secret={}", encode(server), encode(id), encode(key), encode(secret));
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
     Some(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
 }
@@ -258,9 +260,9 @@ mod tests {
 
     #[test]
     fn the_setup_values_make_a_qr_code() {
-        let svg = setup_qr("192.168.1.10:8080", "pp_dev_abc", "pp_link_def").expect("a QR code");
+        let svg = setup_qr("192.168.1.10:8080", "0123abcd", "pp_dev_abc", "pp_link_def").expect("a QR code");
         assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.contains("<path"), "{svg}");
-        let other = setup_qr("192.168.1.10:8080", "pp_dev_abd", "pp_link_def").unwrap();
+        let other = setup_qr("192.168.1.10:8080", "0123abcd", "pp_dev_abd", "pp_link_def").unwrap();
         assert_ne!(svg, other, "the code carries the values");
     }
 }
