@@ -240,3 +240,36 @@ async fn with_the_disk_full_and_the_log_on_it_every_request_is_answered_and_writ
     assert_eq!(std::fs::metadata(&log).unwrap().len(), limit, "the log could not grow");
     eprintln!("disk full: {recharged} recharges went through, then {refused} were refused with 503");
 }
+
+/// Found by hand: failed sign-ins and 429s were not logged at any level.
+#[tokio::test]
+async fn failed_sign_ins_and_refusals_are_logged_with_who_and_where_never_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let server = Serving::start(dir.path(), &log, None).await;
+    let site = server.site();
+    let guess = "a-guessed-secret-42";
+    let mut refused = 0;
+    for _ in 0..12 {
+        let (status, _) =
+            site.anonymous().post("/api/auth/login", json!({"username": "rahim", "password": guess})).await;
+        refused += usize::from(status == StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert!(refused >= 1, "the limiter refused none of 12 wrong passwords");
+    // The log is written as it happens; wait until the last refusal is in it.
+    let mut text = String::new();
+    for _ in 0..2000 {
+        text = read(&log);
+        if text.lines().filter(|line| line.contains("sign-in refused")).count() >= refused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let failed: Vec<_> = text.lines().filter(|line| line.contains("failed sign-in")).collect();
+    assert_eq!(failed.len(), 12 - refused, "{text}");
+    assert!(failed.iter().all(|line| line.contains("rahim") && line.contains("127.0.0.1")), "{failed:#?}");
+    let limited: Vec<_> = text.lines().filter(|line| line.contains("sign-in refused")).collect();
+    assert_eq!(limited.len(), refused, "{text}");
+    assert!(limited.iter().all(|line| line.contains("WARN") && line.contains("rahim")), "{limited:#?}");
+    assert!(!text.contains(guess), "a password reached the log");
+}
