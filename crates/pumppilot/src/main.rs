@@ -50,12 +50,27 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    return_large_blocks();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             say_to(&mut std::io::stderr(), format_args!("pumppilot: {err:#}"));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Every password check takes an Argon2id block of about 19 MiB, each time on whichever thread of
+/// the blocking pool is free. glibc's malloc would serve such blocks from mmap only until the first
+/// one is freed, then raise its threshold and keep freed blocks in each thread's arena: a sign-in
+/// flood left a block in every arena (issue 12: 52 MiB to 493 MiB after 120 parallel sign-ins,
+/// with only 4 checks at once). A fixed 4 MiB threshold gives every block back when its check ends,
+/// so memory follows `PUMPPILOT_MAX_HASHING`.
+fn return_large_blocks() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called first in main, before any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }
 
