@@ -68,9 +68,9 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let (observer, mut lines) = mpsc::unbounded_channel();
     let http = http_client(PUMPS.len());
     let mut devices = Vec::new();
-    println!("PumpPilot demo is serving on {base} (in memory: nothing is kept when it stops)");
-    println!("  every password below is `{PASSWORD}`");
-    println!("  master admin: {master}");
+    crate::say(format_args!("PumpPilot demo is serving on {base} (in memory: nothing is kept when it stops)"));
+    crate::say(format_args!("  every password below is `{PASSWORD}`"));
+    crate::say(format_args!("  master admin: {master}"));
     let api = Api::new(http.clone(), &base);
     let master_token = api.login(&master, settings.master_password.as_ref().map_or(PASSWORD, |p| &p.0)).await?;
     for pump in PUMPS {
@@ -81,14 +81,14 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         spec.observer = Some(observer.clone());
         devices.push(VirtualDevice::spawn(spec, http.clone()));
         let users: Vec<&str> = pump.farmers.iter().map(|f| f.1).collect();
-        println!("  pump owner {} with farmers {}: {}", pump.owner.1, users.join(", "), pump.story);
+        crate::say(format_args!("  pump owner {} with farmers {}: {}", pump.owner.1, users.join(", "), pump.story));
     }
-    println!("Try: curl -s {base}/api/auth/login -H 'content-type: application/json' \\");
-    println!("       -d '{{\"username\":\"karim\",\"password\":\"{PASSWORD}\"}}'");
-    println!("The simulated devices report below. Ctrl-C stops the demo.");
+    crate::say(format_args!("Try: curl -s {base}/api/auth/login -H 'content-type: application/json' \\"));
+    crate::say(format_args!("       -d '{{\"username\":\"karim\",\"password\":\"{PASSWORD}\"}}'"));
+    crate::say(format_args!("The simulated devices report below. Ctrl-C stops the demo."));
     loop {
         tokio::select! {
-            Some((name, at, what)) = lines.recv() => println!("{}", Line(&name, at, &what)),
+            Some((name, at, what)) = lines.recv() => crate::say(format_args!("{}", Line(&name, at, &what))),
             _ = tokio::signal::ctrl_c() => break,
         }
     }

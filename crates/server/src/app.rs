@@ -54,6 +54,8 @@ pub struct App {
     pub firmware: crate::routes::firmware::Releases,
     /// The figures of `GET /metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// The live event streams this server may still open (`routes::live`).
+    pub streams: crate::routes::StreamSlots,
 }
 
 impl App {
@@ -61,6 +63,7 @@ impl App {
     pub async fn new(settings: Settings, store: Arc<dyn Store>, secret: &Secret) -> Result<AppState, ApiError> {
         let clock = Arc::clone(&settings.clock);
         let max_hashing = settings.max_hashing;
+        let max_streams = settings.max_streams as usize;
         let runtime =
             Runtime::new(Arc::clone(&store), Arc::clone(&clock), settings.device_lease_ms, settings.poll_interval_ms);
         runtime.set_motor_rules(settings.motor_rules());
@@ -88,6 +91,7 @@ impl App {
             signed_devices: RwLock::new(signed_devices),
             firmware,
             metrics: Default::default(),
+            streams: crate::routes::StreamSlots::new(max_streams),
         });
         app.runtime.start().await?;
         if let Some(changes) = app.runtime.store_changes() {
@@ -285,15 +289,15 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
         TcpListener::bind(settings.bind).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
     let app = App::new(settings, store, &secret).await.map_err(|e| anyhow::anyhow!("starting: {}", e.message))?;
-    let service = router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>();
+    let router = router(Arc::clone(&app));
+    let limits = crate::serve::Limits {
+        max_connections: app.settings.max_connections as usize,
+        header_timeout: app.settings.header_timeout,
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(crate::serve::serve(listener, router, limits, async {
+        let _ = stopped.await;
+    }));
     Ok(Running { addr, app, task, stop })
 }
 

@@ -11,6 +11,8 @@
 //! | `PUMPPILOT_GRID_SETTLE_MS` | `60000` | restart protection: how long the grid must be back before ON |
 //! | `PUMPPILOT_MAX_STARTS_PER_HOUR` | `6` | restart protection: most starts in any hour (0 = no cap) |
 //! | `PUMPPILOT_MAX_HASHING` | `4` | most password hashes at once (about 19 MiB each), 1 to 64 |
+//! | `PUMPPILOT_MAX_CONNECTIONS` | ¾ of the open-file limit | connections served at once; more wait to be accepted |
+//! | `PUMPPILOT_MAX_STREAMS` | ¼ of the open-file limit | live event streams open at once; more get 503 `BUSY` |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
 //! | `PUMPPILOT_FIRMWARE_PUBLIC_KEY` | — (no uploads) | Ed25519 public key (64 hex digits) firmware uploads must be signed for |
 //! | `PUMPPILOT_METRICS_TOKEN` | — | bearer token (16+ characters) that may read `GET /metrics` besides the master |
@@ -50,6 +52,14 @@ pub struct Settings {
     /// Most Argon2id password hashes at once (about 19 MiB each); sign-ins beyond wait briefly,
     /// then get 503 `BUSY`.
     pub max_hashing: u32,
+    /// Connections served at once (each is a file); beyond, new ones wait in the kernel's backlog
+    /// until one closes.
+    pub max_connections: u32,
+    /// Live event streams (`GET /api/events`) open at once; beyond, 503 `BUSY` with `Retry-After`.
+    pub max_streams: u32,
+    /// How long a client may take to send a request's head, and how long an idle kept-alive
+    /// connection stays open (a slow or silent client holds a connection no longer).
+    pub header_timeout: std::time::Duration,
     pub master_username: Option<String>,
     pub master_password: Option<Secret>,
     /// The public key firmware images must be signed for (`pumppilot firmware keygen`); without
@@ -86,6 +96,9 @@ impl Default for Settings {
             grid_settle_ms: 60_000,
             max_starts_per_hour: 6,
             max_hashing: 4,
+            max_connections: default_connections(open_file_limit()),
+            max_streams: default_streams(open_file_limit()),
+            header_timeout: std::time::Duration::from_secs(20),
             master_username: None,
             master_password: None,
             firmware_key: None,
@@ -107,6 +120,30 @@ pub const MOTOR_WAIT_MS: std::ops::RangeInclusive<u32> = 0..=3_600_000;
 pub const MAX_STARTS: std::ops::RangeInclusive<u32> = 0..=60;
 /// The range of `PUMPPILOT_MAX_HASHING` (64 hashes at once is about 1.2 GiB).
 pub const MAX_HASHING: std::ops::RangeInclusive<u32> = 1..=64;
+/// The range of `PUMPPILOT_MAX_CONNECTIONS` and `PUMPPILOT_MAX_STREAMS`.
+pub const MAX_OPEN: std::ops::RangeInclusive<u32> = 1..=1_000_000;
+
+/// The process's open-file limit (each connection is a file), or 1024 when it cannot be read.
+pub fn open_file_limit() -> u64 {
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::from(u32::MAX))
+    }
+    #[cfg(not(unix))]
+    {
+        1024
+    }
+}
+
+/// Three quarters of the file limit: the rest is for the store, alerts and the log.
+fn default_connections(file_limit: u64) -> u32 {
+    u32::try_from(file_limit / 4 * 3).unwrap_or(u32::MAX).clamp(64, *MAX_OPEN.end())
+}
+
+/// A quarter of the file limit: streams never take every connection from devices and the API.
+fn default_streams(file_limit: u64) -> u32 {
+    u32::try_from(file_limit / 4).unwrap_or(u32::MAX).clamp(16, *MAX_OPEN.end())
+}
 
 impl Settings {
     /// The restart protection of every pump whose owner chose nothing else.
@@ -181,6 +218,8 @@ impl Settings {
                 ),
             })?;
         }
+        s.max_connections = count(&lookup, "PUMPPILOT_MAX_CONNECTIONS", "connections", s.max_connections)?;
+        s.max_streams = count(&lookup, "PUMPPILOT_MAX_STREAMS", "live streams", s.max_streams)?;
         if let Some(text) = lookup("PUMPPILOT_FIRMWARE_PUBLIC_KEY") {
             let key = hex::decode(text.trim()).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
             s.firmware_key = Some(key.ok_or_else(|| ConfigError {
@@ -236,6 +275,23 @@ fn trusted_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
         .collect()
 }
 
+fn count(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    what: &str,
+    default: u32,
+) -> Result<u32, ConfigError> {
+    let Some(text) = lookup(variable) else { return Ok(default) };
+    text.parse().ok().filter(|n| MAX_OPEN.contains(n)).ok_or_else(|| ConfigError {
+        variable,
+        problem: format!(
+            "`{text}` must be a whole number of {what} at once from {} to {}",
+            MAX_OPEN.start(),
+            MAX_OPEN.end()
+        ),
+    })
+}
+
 fn millis(
     lookup: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
@@ -273,6 +329,21 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://./data/pumppilot.db");
         assert_eq!((s.min_off_ms, s.grid_settle_ms, s.max_starts_per_hour), (60_000, 60_000, 6));
         assert_eq!(s.max_hashing, 4);
+    }
+
+    #[test]
+    fn connections_and_streams_follow_the_file_limit_or_the_setting() {
+        assert_eq!((default_connections(1024), default_streams(1024)), (768, 256));
+        assert_eq!((default_connections(100), default_streams(100)), (75, 25));
+        assert_eq!((default_connections(20), default_streams(20)), (64, 16));
+        assert_eq!(default_connections(u64::MAX), *MAX_OPEN.end());
+        let s = from(&[("PUMPPILOT_MAX_CONNECTIONS", "500"), ("PUMPPILOT_MAX_STREAMS", "7")]).unwrap();
+        assert_eq!((s.max_connections, s.max_streams), (500, 7));
+        for (variable, value) in [("PUMPPILOT_MAX_CONNECTIONS", "0"), ("PUMPPILOT_MAX_STREAMS", "many")] {
+            let err = from(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().contains(value), "{err}");
+        }
     }
 
     #[test]

@@ -227,7 +227,8 @@ pub const MAX_HEADERS: usize = 32 * 1024;
 
 /// Middleware: refuses an oversized request target (414 `URI_TOO_LONG`) or oversized headers (431
 /// `HEADERS_TOO_LARGE`) with this API's JSON error, well below hyper's own limits (a 64 KiB
-/// target, a 400 KiB head, 100 headers), where hyper itself answers with an empty body.
+/// target, a 400 KiB head, 100 headers); past those, hyper refuses before any handler runs and
+/// `serve::JsonRefusals` gives its answer the same JSON body.
 pub async fn request_head_limits(request: Request, next: axum::middleware::Next) -> Response {
     let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI {

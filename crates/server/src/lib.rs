@@ -14,6 +14,7 @@ pub mod link;
 pub mod metrics;
 mod routes;
 pub mod runtime;
+pub mod serve;
 pub mod views;
 pub mod web;
 

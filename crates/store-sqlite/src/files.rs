@@ -7,6 +7,11 @@
 //! database, its `-wal` and its `-shm` are still the files (device and inode) it opened and that
 //! the `-shm` did not shrink; if not, the operation is refused as unavailable (503) and nothing is
 //! touched.
+//!
+//! A `-shm` made immutable (`chattr +i`) is as deadly: the kernel answers SQLite's next write to
+//! the mapping with SIGBUS. Its inode flags are read (`FS_IOC_GETFLAGS`, on a descriptor held
+//! since opening) before every operation too; while it is immutable every operation is refused
+//! as unavailable, logged once, and the store works again once the flag is cleared.
 
 use std::{
     path::{Path, PathBuf},
@@ -23,6 +28,11 @@ pub(crate) struct Files {
     shm_size: AtomicU64,
     /// Set once a check failed (it stays failed: the files opened are gone for good).
     lost: AtomicBool,
+    /// The `-shm` as opened, for reading its inode flags.
+    #[cfg(target_os = "linux")]
+    shm_file: std::fs::File,
+    /// Set while the `-shm` is immutable (logged once per such spell).
+    frozen: AtomicBool,
 }
 
 /// A sibling of the database file: `pp.db` → `pp.db-wal`.
@@ -91,7 +101,18 @@ impl Files {
             files.push((path, identity(&meta)));
         }
         let shm_size = std::fs::metadata(&shm).map(|m| m.len()).unwrap_or(0);
-        Ok(Files { files, shm, shm_size: AtomicU64::new(shm_size), lost: AtomicBool::new(false) })
+        #[cfg(target_os = "linux")]
+        let shm_file = std::fs::File::open(&shm)
+            .map_err(|e| unavailable(format!("cannot open {} to watch it: {e}", shm.display())))?;
+        Ok(Files {
+            files,
+            shm,
+            shm_size: AtomicU64::new(shm_size),
+            lost: AtomicBool::new(false),
+            #[cfg(target_os = "linux")]
+            shm_file,
+            frozen: AtomicBool::new(false),
+        })
     }
 
     /// Refuses when a file opened was deleted or replaced, or the `-shm` shrank.
@@ -117,7 +138,41 @@ impl Files {
                 Err(e) => return Err(self.lose(format!("{} is gone ({e})", path.display()))),
             }
         }
+        self.check_writable()
+    }
+
+    /// Refuses while the `-shm` is immutable: SQLite writes to it through its mapping, and the
+    /// kernel answers such a write with SIGBUS. Not for good: once the flag is cleared, the store
+    /// works again.
+    fn check_writable(&self) -> Result<(), Failure> {
+        if self.shm_is_immutable() {
+            if !self.frozen.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    "{} was made immutable under the running server; every operation answers 503 until the flag \
+                     is cleared (chattr -i)",
+                    self.shm.display()
+                );
+            }
+            return Err(unavailable(format!(
+                "{} is immutable: the database cannot be used until the flag is cleared (chattr -i)",
+                self.shm.display()
+            )));
+        }
+        if self.frozen.swap(false, Ordering::Relaxed) {
+            tracing::warn!("{} is writable again; the database is used again", self.shm.display());
+        }
         Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn shm_is_immutable(&self) -> bool {
+        // A file system without inode flags (ENOTTY, EOPNOTSUPP) has no immutable files either.
+        rustix::fs::ioctl_getflags(&self.shm_file).is_ok_and(|flags| flags.contains(rustix::fs::IFlags::IMMUTABLE))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn shm_is_immutable(&self) -> bool {
+        false
     }
 
     /// True once a check found the files lost.

@@ -271,3 +271,52 @@ async fn closing_a_store_whose_shared_memory_was_truncated_does_not_crash() {
     // Closing would checkpoint through the mapping (SIGBUS, killing this test process).
     drop(store);
 }
+
+/// Sets or clears the immutable flag of `path`; `false` when this process may not (it needs
+/// CAP_LINUX_IMMUTABLE, which root has).
+#[cfg(target_os = "linux")]
+fn set_immutable(path: &Path, on: bool) -> bool {
+    use rustix::fs::{IFlags, ioctl_getflags, ioctl_setflags};
+    let file = std::fs::File::open(path).unwrap();
+    let flags = ioctl_getflags(&file).unwrap();
+    let flags = if on { flags | IFlags::IMMUTABLE } else { flags - IFlags::IMMUTABLE };
+    match ioctl_setflags(&file, flags) {
+        Ok(()) => true,
+        Err(rustix::io::Errno::PERM) => false,
+        Err(err) => panic!("setting the inode flags of {}: {err}", path.display()),
+    }
+}
+
+/// Clears the flag again even when the test fails (else the folder could not be deleted).
+#[cfg(target_os = "linux")]
+struct Immutable(PathBuf);
+
+#[cfg(target_os = "linux")]
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        set_immutable(&self.0, false);
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_immutable_shared_memory_file_is_refused_before_it_is_touched_and_used_again_once_cleared() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    store.probe_write().await.unwrap();
+    let shm = with_suffix(&path, "-shm");
+    if !set_immutable(&shm, true) {
+        eprintln!("SKIPPED: setting the immutable flag needs root (CAP_LINUX_IMMUTABLE)");
+        return;
+    }
+    let guard = Immutable(shm.clone());
+    // SQLite writes to this file through its mapping: with the flag set, the kernel answers that
+    // write with SIGBUS, which would kill this test process.
+    expect_lost(store.probe_write().await, "immutable");
+    expect_lost(store.create_account(&account("late-farmer", Role::Master, None)).await, "immutable");
+    expect_lost(store.ping().await, "immutable");
+    // Not lost for good: once the flag is cleared the same store works again.
+    drop(guard);
+    store.probe_write().await.unwrap();
+    store.create_account(&account("late-farmer", Role::Master, None)).await.unwrap();
+}

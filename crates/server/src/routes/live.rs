@@ -5,6 +5,11 @@
 //! `GET /api/queue` would answer at that moment. Changes that come faster than a client reads are
 //! coalesced: it always gets the latest state. The stream ends when the caller's session is
 //! revoked or expires, or the account is suspended; browsers reconnect by themselves.
+//!
+//! Each stream holds a connection (a file) for as long as it is open, so they are capped: a few
+//! per session ([`STREAMS_PER_SESSION`], 429) and a number per server
+//! (`PUMPPILOT_MAX_STREAMS`, [`StreamSlots`], 503 `BUSY`), both with `Retry-After`; the pages
+//! poll instead until a slot is free.
 
 use std::{convert::Infallible, time::Duration};
 
@@ -58,7 +63,7 @@ async fn events(
     let admin = member.scope.admin();
     let me = member.caller.id();
     let session = member.caller.session;
-    let open = OpenStream::begin(session)?;
+    let open = OpenStream::begin(&app.streams, session)?;
     let changes = app.runtime.subscribe(admin);
     let state = (app, changes, true, open);
     let stream = stream::unfold(state, move |(app, mut changes, first, open)| async move {
@@ -93,33 +98,62 @@ fn open_streams() -> &'static std::sync::Mutex<std::collections::HashMap<Session
     OPEN.get_or_init(Default::default)
 }
 
-/// One open stream of a session, counted until it is dropped (the client went away or the
-/// stream ended).
-struct OpenStream(SessionId);
+/// The event streams one server may hold open at once (`PUMPPILOT_MAX_STREAMS`).
+#[derive(Debug)]
+pub struct StreamSlots {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl StreamSlots {
+    pub fn new(max: usize) -> StreamSlots {
+        StreamSlots { slots: std::sync::Arc::new(tokio::sync::Semaphore::new(max)), max }
+    }
+
+    /// Streams open now.
+    pub fn open(&self) -> usize {
+        self.max - self.slots.available_permits()
+    }
+}
+
+/// One open stream of a session, counted (for its session and in the server's slots) until it is
+/// dropped (the client went away or the stream ended).
+struct OpenStream {
+    session: SessionId,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
 
 impl OpenStream {
-    fn begin(session: SessionId) -> Result<OpenStream, ApiError> {
+    fn begin(slots: &StreamSlots, session: SessionId) -> Result<OpenStream, ApiError> {
         let mut open = open_streams().lock().expect("streams lock");
-        let count = open.entry(session).or_insert(0);
-        if *count >= STREAMS_PER_SESSION {
+        if open.get(&session).is_some_and(|count| *count >= STREAMS_PER_SESSION) {
             tracing::warn!("event stream refused: {STREAMS_PER_SESSION} already open for one session");
             return Err(ApiError::rate_limited(
                 "too many live streams open for this session; close a tab or screen",
                 REFRESH.as_secs(),
             ));
         }
-        *count += 1;
-        Ok(OpenStream(session))
+        let Ok(slot) = slots.slots.clone().try_acquire_owned() else {
+            tracing::warn!(max = slots.max, "event stream refused: every stream slot of this server is taken");
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "BUSY",
+                "the server holds as many live streams as it may; the page polls until one is free",
+            )
+            .retry_after(REFRESH.as_secs()));
+        };
+        *open.entry(session).or_insert(0) += 1;
+        Ok(OpenStream { session, _slot: slot })
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
         let mut open = open_streams().lock().expect("streams lock");
-        if let Some(count) = open.get_mut(&self.0) {
+        if let Some(count) = open.get_mut(&self.session) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.0);
+                open.remove(&self.session);
             }
         }
     }

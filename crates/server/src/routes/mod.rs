@@ -7,7 +7,7 @@ pub(crate) mod cards;
 mod device;
 pub(crate) mod firmware;
 mod live;
-pub use live::STREAMS_PER_SESSION;
+pub use live::{STREAMS_PER_SESSION, StreamSlots};
 mod master;
 pub(crate) mod motor;
 pub mod openapi;

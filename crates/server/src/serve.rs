@@ -1,0 +1,232 @@
+//! Serving connections: HTTP/1.1 through hyper, with the limits a caller meets before any handler
+//! runs (what `axum::serve` left open to anonymous callers).
+//!
+//! - At most `PUMPPILOT_MAX_CONNECTIONS` connections at once: beyond, the server stops accepting
+//!   until one closes (new ones wait in the kernel's backlog), so no caller makes it hold more
+//!   files and buffers than that.
+//! - A request's head must arrive within [`Settings::header_timeout`](crate::Settings), and a
+//!   kept-alive connection idle that long is closed: a slow-loris client trickling its headers,
+//!   or a crowd of idle ones, holds a connection no longer.
+//! - A head hyper refuses itself (over 100 headers, over its read buffer, a target over 64 KiB,
+//!   bytes that are no HTTP) is answered with hyper's status and this API's JSON error instead of
+//!   hyper's empty body ([`JsonRefusals`]); smaller excesses reach `error::request_head_limits`.
+
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use axum::{Router, extract::ConnectInfo};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpListener,
+    sync::Semaphore,
+};
+
+/// What one server allows each connection, and how many at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
+/// finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut told_full = false;
+    loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if !std::mem::replace(&mut told_full, true) {
+                    tracing::warn!(
+                        max = limits.max_connections,
+                        "every connection slot is taken (PUMPPILOT_MAX_CONNECTIONS); new connections wait"
+                    );
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the slots are never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of files or memory for a moment: try again shortly, never spin.
+                    tracing::warn!(%err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        told_full = false;
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(router.clone(), request)
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(TokioIo::new(JsonRefusals::new(stream)), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, %peer, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// The connection's socket, rewriting hyper's own refusals into this API's JSON error.
+///
+/// hyper answers a head it cannot take (400, 414, 431) itself, before any handler runs, with an
+/// empty body. Every answer of the handlers with those statuses carries a JSON body, so a head
+/// with one of them, no `content-type` and no body is hyper's: it goes out with the JSON error
+/// instead (hyper closes the connection after it).
+pub struct JsonRefusals<T> {
+    inner: T,
+    /// Bytes owed to the socket (a rewritten refusal) before anything else is written.
+    pending: Vec<u8>,
+    sent: usize,
+}
+
+impl<T> JsonRefusals<T> {
+    pub fn new(inner: T) -> Self {
+        JsonRefusals { inner, pending: Vec::new(), sent: 0 }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> JsonRefusals<T> {
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        self.pending.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// hyper's own refusal, rewritten with a JSON body; `None` for anything else.
+pub fn rewrite_refusal(head: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(head).ok()?;
+    let rest = text.strip_prefix("HTTP/1.1 ")?;
+    let (code, status, message) = match rest.get(..4)? {
+        "400 " => ("VALIDATION", "400 Bad Request", "the request is not HTTP/1.1 this server can read"),
+        "414 " => ("URI_TOO_LONG", "414 URI Too Long", "the path and query are over 8 KiB"),
+        "431 " => (
+            "HEADERS_TOO_LARGE",
+            "431 Request Header Fields Too Large",
+            "the request headers are over 32 KiB or 100 fields",
+        ),
+        _ => return None,
+    };
+    let fields = text.strip_suffix("\r\n\r\n")?.split("\r\n").skip(1);
+    let mut kept = Vec::new();
+    for field in fields {
+        let name = field.split(':').next()?.trim().to_ascii_lowercase();
+        match name.as_str() {
+            "content-length" if field.split(':').nth(1)?.trim() == "0" => {}
+            "content-length" | "content-type" | "transfer-encoding" => return None, // a handler's answer
+            _ => kept.push(field),
+        }
+    }
+    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let mut answer = format!("HTTP/1.1 {status}\r\n");
+    for field in kept {
+        answer.push_str(field);
+        answer.push_str("\r\n");
+    }
+    answer.push_str(&format!("content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len()));
+    Some(answer.into_bytes())
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for JsonRefusals<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for JsonRefusals<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.drain(cx))?;
+        if buf.starts_with(b"HTTP/1.1 4")
+            && let Some(answer) = rewrite_refusal(buf)
+        {
+            self.pending = answer;
+            // The rewritten answer is owed now; hyper's bytes count as written.
+            let _ = self.drain(cx)?;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.drain(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.drain(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    /// One contiguous buffer per write, so a refusal's head arrives whole in one call.
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewrite_refusal;
+
+    #[test]
+    fn hypers_own_refusals_get_the_json_error_and_handlers_answers_pass() {
+        let hyper = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Tue, 01 Dec 2026 12:00:00 GMT\r\n\r\n";
+        let answer = String::from_utf8(rewrite_refusal(hyper).unwrap()).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
+        assert!(head.contains("\r\ndate: Tue, 01 Dec 2026"), "{head}");
+        assert!(head.contains("\r\ncontent-type: application/json"), "{head}");
+        assert!(head.ends_with(&format!("content-length: {}", body.len())), "{head}");
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["error"]["code"], "HEADERS_TOO_LARGE");
+        assert!(rewrite_refusal(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n").is_some());
+        assert!(rewrite_refusal(b"HTTP/1.1 400 Bad Request\r\n\r\n").is_some());
+        // A handler's answers, and other statuses, go out as they are.
+        let json = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 64\r\n\r\n";
+        assert_eq!(rewrite_refusal(json), None);
+        assert_eq!(rewrite_refusal(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"), None);
+        assert_eq!(
+            rewrite_refusal(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n{}"),
+            None
+        );
+    }
+}
