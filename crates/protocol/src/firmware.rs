@@ -13,6 +13,10 @@ use sha2::{Digest as _, Sha256};
 /// Longest version string.
 pub const MAX_VERSION_BYTES: usize = 32;
 
+/// The size of each of the ESP32-C3's two OTA slots (`firmware/partitions.csv`, 0x1E0000): no
+/// image larger can be installed, so the server takes none larger.
+pub const OTA_SLOT_BYTES: u32 = 0x1E_0000;
+
 /// An image's signed description, as a device reads it (`json::decode_release`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Release<'a> {

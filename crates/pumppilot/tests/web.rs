@@ -152,7 +152,9 @@ async fn a_user_opening_admin_or_master_pages_gets_the_403_page_and_an_admin_get
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 30).await;
     let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
-    for path in ["/admin", "/admin/farmers", "/admin/requests", "/admin/usage", "/admin/log", "/master"] {
+    for path in
+        ["/admin", "/admin/farmers", "/admin/requests", "/admin/usage", "/admin/log", "/master", "/master/firmware"]
+    {
         let page = farmer.get(path).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
         assert!(page.body.contains("Not for your account"), "{path}: {}", page.body);
@@ -160,6 +162,7 @@ async fn a_user_opening_admin_or_master_pages_gets_the_403_page_and_an_admin_get
     }
     let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
     assert_eq!(admin.get("/master").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(admin.get("/master/firmware").await.status, StatusCode::FORBIDDEN);
     assert_eq!(admin.get("/user").await.status, StatusCode::FORBIDDEN);
 
     // A farmer's form posted to an admin action changes nothing: the API says 403.
@@ -273,6 +276,7 @@ async fn every_page_has_a_strict_csp_and_no_inline_script_or_style_and_assets_ar
     }
     pages.push(admin.get(&format!("/admin/farmers/{}", t.user_ids[0])).await);
     pages.push(master.get("/master").await);
+    pages.push(master.get("/master/firmware").await);
     pages.push(farmer.get("/admin").await);
     pages.push(farmer.get("/notifications").await);
     for page in &pages {
@@ -734,4 +738,197 @@ async fn the_bell_counts_unread_notifications_and_the_page_lists_marks_read_and_
     assert_eq!(profile["phone"], "+8801711000001");
     assert_eq!(profile["quietHours"], json!({"from": "22:00", "to": "06:00", "utcOffsetMinutes": 360}));
     assert!(saved.body.contains("আপনার পালা এসেছে"), "texts now come in Bangla");
+}
+
+/// A firmware signing key, and the signature `pumppilot firmware sign` makes with it.
+fn firmware_key() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+}
+
+fn sign_image(version: &str, image: &[u8]) -> String {
+    use ed25519_dalek::Signer as _;
+    use sha2::Digest as _;
+    let sha256: [u8; 32] = sha2::Sha256::digest(image).into();
+    let mut buf = [0u8; 128];
+    let len = pumppilot_protocol::firmware::signed_message(version, image.len() as u32, &sha256, &mut buf);
+    hex::encode(firmware_key().sign(&buf[..len]).to_bytes())
+}
+
+impl Browser {
+    /// Posts the firmware upload form as a browser does (multipart, the files with their names).
+    async fn upload(&self, token: &str, version: &str, image: &[u8], signature: &str) -> Answer {
+        let boundary = "----pumppilot-test-boundary-7f3a";
+        let mut body = Vec::new();
+        let mut part = |name: &str, file: Option<&str>, bytes: &[u8]| {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+            );
+            if let Some(file) = file {
+                body.extend_from_slice(
+                    format!("; filename=\"{file}\"\r\nContent-Type: application/octet-stream").as_bytes(),
+                );
+            }
+            body.extend_from_slice(b"\r\n\r\n");
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        };
+        part("_csrf", None, token.as_bytes());
+        part("image", Some("pump.bin"), image);
+        // As `pumppilot firmware sign` writes it: the hex and a newline.
+        part("signature", Some("pump.bin.sig"), format!("{signature}\n").as_bytes());
+        part("version", None, version.as_bytes());
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let response = self
+            .http
+            .post(format!("{}/master/firmware", self.base))
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Self::answer(response).await
+    }
+}
+
+#[tokio::test]
+async fn the_master_publishes_and_rolls_out_firmware_from_the_dashboard() {
+    let public = firmware_key().verifying_key().to_bytes();
+    let app = common::spawn_app_configured(|s| pumppilot_server::Settings { firmware_key: Some(public), ..s }).await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let poll = |fw: &'static str| {
+        let device = t.device.clone();
+        async move {
+            let (status, answer) =
+                device.client.get(&format!("/api/esp32/poll?loadShedding=0&ready=1&relay=0&fw={fw}")).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            answer
+        }
+    };
+    poll("pumppilot-fw/1.0.0").await;
+    let api = app.master().await;
+    let releases = || async { api.get("/api/master/firmware").await.1 };
+    let master = Browser::signed_in(&app, common::MASTER.0, common::MASTER.1).await;
+
+    let empty = master.get("/master/firmware").await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.contains("No firmware published yet."), "{}", empty.body);
+    assert!(empty.body.contains(r#"enctype="multipart/form-data""#));
+    assert!(!empty.body.contains(r#"id="no-key""#), "the key is set");
+    let token = empty.token();
+
+    // A form without its token changes nothing.
+    let image: Vec<u8> = (0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let forged = master.upload("not the token", "2.0.0", &image, &sign_image("2.0.0", &image)).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // Signed as another version: refused in words, the version typed kept, nothing published.
+    let refused = master.upload(&token, "2.0.0", &image, &sign_image("2.0.1", &image)).await;
+    assert_eq!((refused.status, refused.location()), (StatusCode::SEE_OTHER, "/master/firmware"));
+    let page = master.get("/master/firmware").await;
+    assert!(page.body.contains("The signature does not match this image, this version"), "{}", page.body);
+    assert!(page.body.contains(r#"value="2.0.0""#), "the version typed is kept");
+    assert_eq!(releases().await, json!([]));
+    // In Bangla, the same sentence in Bangla.
+    master.submit("/master/firmware", "/lang", &[("lang", "bn"), ("back", "/master/firmware")]).await;
+    master.upload(&token, "2.0.0", &image, &sign_image("2.0.1", &image)).await;
+    let page = master.get("/master/firmware").await;
+    assert!(page.body.contains("সইটি এই ইমেজ, এই ভার্সন"), "{}", page.body);
+    master.submit("/master/firmware", "/lang", &[("lang", "en"), ("back", "/master/firmware")]).await;
+
+    // Signed right: published, meant for nobody yet.
+    let published = master.upload(&token, "2.0.0", &image, &sign_image("2.0.0", &image)).await;
+    assert_eq!(published.status, StatusCode::SEE_OTHER);
+    let page = master.get("/master/firmware").await;
+    assert!(page.body.contains("Firmware 2.0.0 is published (40,000 bytes)."), "{}", page.body);
+    assert!(page.body.contains(r#"<tr data-version="2.0.0">"#));
+    assert!(page.body.contains("Nobody yet"));
+    assert!(page.body.contains("0 of 1 devices run it"), "{}", page.body);
+    let listed = releases().await;
+    assert_eq!((listed[0]["version"].as_str(), listed[0]["size"].as_u64()), (Some("2.0.0"), Some(40_000)));
+    // The same version again: refused in words.
+    master.upload(&token, "2.0.0", &image, &sign_image("2.0.0", &image)).await;
+    assert!(master.get("/master/firmware").await.body.contains("That version is published already."));
+    assert!(poll("pumppilot-fw/1.0.0").await.get("update").is_none(), "meant for nobody yet");
+
+    // A rollout without the box ticked changes nothing.
+    let unticked = master
+        .submit(
+            "/master/firmware",
+            "/master/firmware/rollout",
+            &[("version", "2.0.0"), ("to", "all"), ("percent", "100")],
+        )
+        .await;
+    assert!(unticked.body.contains("Tick the box to confirm the rollout."), "{}", unticked.body);
+    assert_eq!(releases().await[0]["rolloutPercent"], 0);
+    // A share over 100 is refused, naming the rule.
+    let over = master
+        .submit(
+            "/master/firmware",
+            "/master/firmware/rollout",
+            &[("version", "2.0.0"), ("to", "all"), ("percent", "150"), ("confirm", "yes")],
+        )
+        .await;
+    assert!(over.body.contains("Share: a whole number from 0 to 100."), "{}", over.body);
+    assert_eq!(releases().await[0]["rolloutPercent"], 0);
+
+    // Rahim's pump first: his device is offered it, the page counts it.
+    let first = master
+        .submit(
+            "/master/firmware",
+            "/master/firmware/rollout",
+            &[("version", "2.0.0"), ("to", &t.admin_id), ("percent", ""), ("confirm", "yes")],
+        )
+        .await;
+    assert!(first.body.contains("Firmware 2.0.0 is now meant for: rahim first."), "{}", first.body);
+    assert_eq!(releases().await[0]["rolloutTenant"], t.admin_id.as_str());
+    assert_eq!(poll("pumppilot-fw/1.0.0").await["update"], "2.0.0");
+    let page = master.get("/master/firmware").await;
+    assert!(page.body.contains(r#"data-label="Offered">1</td>"#), "{}", page.body);
+    // The device runs it now.
+    assert!(poll("pumppilot-fw/2.0.0").await.get("update").is_none());
+    let page = master.get("/master/firmware").await;
+    assert!(page.body.contains("1 of 1 devices run it"), "{}", page.body);
+    assert!(page.body.contains(r#"data-label="Offered">0</td>"#));
+
+    // Then half of all devices.
+    let half = master
+        .submit(
+            "/master/firmware",
+            "/master/firmware/rollout",
+            &[("version", "2.0.0"), ("to", "all"), ("percent", "50"), ("confirm", "yes")],
+        )
+        .await;
+    assert!(half.body.contains("Firmware 2.0.0 is now meant for: 50% of all devices."), "{}", half.body);
+    assert_eq!(
+        (releases().await[0]["rolloutPercent"].as_u64(), releases().await[0]["rolloutTenant"].is_null()),
+        (Some(50), true)
+    );
+
+    // An image as large as a device's OTA slot goes through the page; one byte more is refused in
+    // words, by the API's limit or, far larger, by the page's own.
+    let slot = pumppilot_protocol::firmware::OTA_SLOT_BYTES as usize;
+    let full = vec![0x5a; slot];
+    master.upload(&token, "2.1.0", &full, &sign_image("2.1.0", &full)).await;
+    assert!(master.get("/master/firmware").await.body.contains("Firmware 2.1.0 is published (1,966,080 bytes)."));
+    for size in [slot + 1, slot + 200 * 1024] {
+        let over = vec![0x5a; size];
+        let answer = master.upload(&token, "2.2.0", &over, &sign_image("2.2.0", &over)).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{size}");
+        let page = master.get("/master/firmware").await;
+        assert!(page.body.contains("larger than a device's update slot"), "{size}: {}", page.body);
+    }
+    assert_eq!(releases().await.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn without_a_firmware_key_the_page_says_so_and_an_upload_is_refused_in_words() {
+    let app = spawn_app().await;
+    let master = Browser::signed_in(&app, common::MASTER.0, common::MASTER.1).await;
+    let page = master.get("/master/firmware").await;
+    assert!(page.body.contains(r#"id="no-key""#), "{}", page.body);
+    let image = vec![1u8; 1000];
+    let answer = master.upload(&page.token(), "2.0.0", &image, &sign_image("2.0.0", &image)).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let page = master.get("/master/firmware").await;
+    assert!(page.body.contains("This server has no firmware key: set PUMPPILOT_FIRMWARE_PUBLIC_KEY"), "{}", page.body);
+    assert_eq!(app.master().await.get("/api/master/firmware").await.1, json!([]));
 }

@@ -5104,7 +5104,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description the image, at most 2 MiB */
+        /** @description the image, at most 1,966,080 bytes (one OTA slot) */
         requestBody: {
             content: {
                 "application/octet-stream": number[];

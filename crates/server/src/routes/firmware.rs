@@ -33,8 +33,8 @@ use crate::{
     routes::openapi::{Body, Device, Missing, Refused, SignedIn},
 };
 
-/// Largest firmware image accepted (the ESP32-C3's OTA slots are 1.9 MiB in the usual 4 MiB table).
-pub const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
+/// Largest firmware image accepted: one OTA slot (1,966,080 bytes; a device refuses anything larger).
+pub const MAX_IMAGE_BYTES: usize = firmware::OTA_SLOT_BYTES as usize;
 /// Largest range a device gets in one answer.
 pub const MAX_CHUNK_BYTES: usize = 16 * 1024;
 
@@ -64,7 +64,7 @@ impl Releases {
     pub fn meant_for(&self, admin: AdminId, device: DeviceId, running: Option<&str>) -> Option<String> {
         let list = self.list.read().expect("releases lock");
         let newest = list.iter().find(|release| included(release.rollout, admin, device))?;
-        let running = running.map(|fw| fw.rsplit('/').next().unwrap_or(fw).trim());
+        let running = running.map(running_version);
         (running != Some(newest.version.as_str())).then(|| newest.version.clone())
     }
 
@@ -89,6 +89,11 @@ impl Releases {
         self.bytes.lock().expect("firmware bytes lock").insert(version.to_owned(), Arc::clone(&bytes));
         Ok(Some(bytes))
     }
+}
+
+/// The version in what a device reports running (`name/version`, or `version` alone).
+pub fn running_version(fw: &str) -> &str {
+    fw.rsplit('/').next().unwrap_or(fw).trim()
 }
 
 /// Whether a rollout includes a device: every device of its tenant when it names one, else the
@@ -165,7 +170,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Image {
 /// Publishes a signed firmware image (the body); it is meant for no device until rolled out.
 #[utoipa::path(post, path = "/api/master/firmware", tag = "master", params(PublishQuery),
     security(("bearer" = []), ("sessionCookie" = [])),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the image, at most 2 MiB"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the image, at most 1,966,080 bytes (one OTA slot)"),
     responses((status = 201, description = "The release", body = ReleaseView), SignedIn, Body, Refused))]
 async fn publish(
     State(app): State<AppState>,
@@ -187,12 +192,12 @@ async fn publish(
         .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
         .ok_or_else(|| ApiError::validation("signature: the 128 hex digits `pumppilot firmware sign` wrote"))?;
     if bytes.is_empty() {
-        return Err(ApiError::validation("the image is empty"));
+        return Err(ApiError::validation("image: the image is empty"));
     }
     let size = u32::try_from(bytes.len()).map_err(|_| ApiError::validation("the image is too large"))?;
     let sha256: [u8; 32] = Sha256::digest(&bytes).into();
     firmware::verify(&key, &q.version, size, &sha256, &signature)
-        .map_err(|err| ApiError::validation(err.to_string()))?;
+        .map_err(|err| ApiError::validation(format!("signature: {err}")))?;
     if app.firmware.list.read().expect("releases lock").iter().any(|r| r.version == q.version) {
         return Err(ApiError::conflict("VERSION_EXISTS", format!("firmware {} is published already", q.version)));
     }

@@ -74,14 +74,27 @@ impl Api {
         body: Option<Value>,
         client: Option<SocketAddr>,
     ) -> Answer {
+        let body = body.map(|json| ("application/json", Body::from(json.to_string())));
+        self.send(method, path, token, body, client).await
+    }
+
+    /// One call with a body of any type (`content_type`, the bytes).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&'static str, Body)>,
+        client: Option<SocketAddr>,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let body = match body {
-            Some(json) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Body::from(json.to_string())
+            Some((content_type, body)) => {
+                request = request.header(header::CONTENT_TYPE, content_type);
+                body
             }
             None => Body::empty(),
         };
@@ -105,6 +118,12 @@ impl Api {
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
         self.call(Method::POST, path, Some(token), Some(body), None).await
+    }
+
+    /// A POST whose body is `bytes` as `application/octet-stream` (a firmware image).
+    pub async fn post_bytes(&self, path: &str, token: &str, bytes: axum::body::Bytes) -> Answer {
+        let body = Some(("application/octet-stream", Body::from(bytes)));
+        self.send(Method::POST, path, Some(token), body, None).await
     }
 
     pub async fn put(&self, path: &str, token: &str, body: Value) -> Answer {

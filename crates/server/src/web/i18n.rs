@@ -7,7 +7,9 @@
 
 use axum::http::{HeaderMap, header};
 
+mod firmware;
 mod owner;
+pub use firmware::FirmwareText;
 pub use owner::OwnerText;
 
 /// A language the dashboard speaks.
@@ -364,6 +366,8 @@ pub struct Text {
     pub months: [&'static str; 12],
     /// The owner's day: terms, receipts, a farmer's name and password.
     pub owner: &'static OwnerText,
+    /// The master's firmware page and a device's update state.
+    pub updates: &'static FirmwareText,
 }
 
 pub static EN: Text = Text {
@@ -716,6 +720,7 @@ pub static EN: Text = Text {
     unit_s: "s",
     months: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
     owner: &owner::EN,
+    updates: &firmware::EN,
 };
 
 pub static BN: Text = Text {
@@ -1059,6 +1064,7 @@ pub static BN: Text = Text {
     unit_s: "সেকেন্ড",
     months: ["জানুয়ারি", "ফেব্রুয়ারি", "মার্চ", "এপ্রিল", "মে", "জুন", "জুলাই", "আগস্ট", "সেপ্টেম্বর", "অক্টোবর", "নভেম্বর", "ডিসেম্বর"],
     owner: &owner::BN,
+    updates: &firmware::BN,
 };
 
 const BANGLA_DIGITS: [char; 10] = ['০', '১', '২', '৩', '৪', '৫', '৬', '৭', '৮', '৯'];

@@ -1,4 +1,7 @@
 //! The master admin's page: every pump owner with their tenant at a glance; add, suspend, let back.
+//! The firmware page (releases, upload, rollout) is [`firmware`].
+
+pub mod firmware;
 
 use axum::{
     extract::{Path, State},

@@ -99,6 +99,14 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/master/owners/{id}", get(master::pump))
         .route("/master/owners/{id}/suspend", post(master::suspend))
         .route("/master/owners/{id}/unsuspend", post(master::unsuspend))
+        // An image is up to a device's OTA slot: this route reads more than the 64 KiB of the rest.
+        .route(
+            "/master/firmware",
+            get(master::firmware::page)
+                .post(master::firmware::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(master::firmware::UPLOAD_LIMIT)),
+        )
+        .route("/master/firmware/rollout", post(master::firmware::rollout))
         .route("/static/{file}", get(assets::serve))
         .fallback(nowhere)
         .layer(middleware::map_response(secure_headers))
@@ -213,7 +221,7 @@ impl Flash {
             "signed_out" => t.signed_out,
             "form_expired" => t.form_expired,
             "error" => return error_words(t, &args),
-            other => match t.owner.flash(other) {
+            other => match t.owner.flash(other).or_else(|| t.updates.flash(other)) {
                 Some(template) => template,
                 None => return (String::new(), None),
             },
@@ -226,7 +234,7 @@ impl Flash {
 fn error_words(t: &Text, args: &[&str]) -> (String, Option<String>) {
     let code = args.first().copied().unwrap_or("INTERNAL");
     let status = args.get(1).copied().unwrap_or("500");
-    let words = match t.errors.iter().find(|(c, _)| *c == code) {
+    let words = match t.errors.iter().chain(t.updates.errors).find(|(c, _)| *c == code) {
         Some((_, words)) => (*words).to_string(),
         None => fill(t.error_other, &[status]),
     };
@@ -234,7 +242,10 @@ fn error_words(t: &Text, args: &[&str]) -> (String, Option<String>) {
     // the field it names, in their language, or nothing more.
     let field = args.get(2).and_then(|m| m.split(':').next()).unwrap_or_default();
     let detail = (code == "VALIDATION")
-        .then(|| t.field_hints.iter().find(|(f, _)| *f == field).map(|(_, hint)| (*hint).to_string()))
+        .then(|| {
+            let mut hints = t.field_hints.iter().chain(t.updates.field_hints);
+            hints.find(|(f, _)| *f == field).map(|(_, hint)| (*hint).to_string())
+        })
         .flatten();
     (words, detail)
 }
@@ -336,14 +347,20 @@ impl FromRequest<WebState> for Posted {
             return Err(refused(&visit, json));
         };
         let given = fields.iter().find(|(k, _)| k == csrf::FIELD).map_or("", |(_, v)| v.as_str());
-        let keys = &web.app.keyring;
-        let matches = visit.session.as_deref().is_some_and(|s| csrf::verify(keys, csrf::Binding::Session(s), given))
-            || visit.pre.as_deref().is_some_and(|p| csrf::verify(keys, csrf::Binding::Pre(p), given));
-        if !matches {
+        if !form_token_matches(web, &visit, given) {
             return Err(refused(&visit, json));
         }
         Ok(Posted { visit, fields, json })
     }
+}
+
+/// True when a form's token (`given`) is this browser's: its session's, or before sign-in its
+/// pre-session cookie's. [`Posted`] checks it for every form; the firmware upload (multipart)
+/// calls it itself.
+fn form_token_matches(web: &Web, visit: &Visit, given: &str) -> bool {
+    let keys = &web.app.keyring;
+    visit.session.as_deref().is_some_and(|s| csrf::verify(keys, csrf::Binding::Session(s), given))
+        || visit.pre.as_deref().is_some_and(|p| csrf::verify(keys, csrf::Binding::Pre(p), given))
 }
 
 /// A form without a valid token: 403, nothing done.
@@ -502,6 +519,7 @@ pub enum Tab {
     AdminUsage,
     AdminLog,
     Master,
+    MasterFirmware,
     Alerts,
     None,
 }
@@ -750,7 +768,7 @@ fn tabs(t: &Text, role: &str, current: Tab) -> Markup {
             (Tab::AdminUsage, "/admin/usage", t.nav_usage),
             (Tab::AdminLog, "/admin/log", t.nav_audit),
         ],
-        _ => &[(Tab::Master, "/master", t.nav_owners)],
+        _ => &[(Tab::Master, "/master", t.nav_owners), (Tab::MasterFirmware, "/master/firmware", t.updates.nav)],
     };
     html! {
         nav.tabs {

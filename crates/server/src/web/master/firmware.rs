@@ -1,0 +1,302 @@
+//! The master's firmware page: the releases with their rollout and how many devices run each, the
+//! upload of a signed image, and the rollout (one pump owner first, or a share of all devices).
+//! Both forms go through the JSON API (`routes::firmware`), which holds every rule: the signature
+//! against `PUMPPILOT_FIRMWARE_PUBLIC_KEY`, the size, the version, who a rollout includes.
+
+use axum::{
+    body::Bytes,
+    extract::{Multipart, State, multipart::MultipartRejection},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
+use maud::{Markup, html};
+use serde_json::json;
+
+use crate::{
+    routes::firmware::{MAX_IMAGE_BYTES, ReleaseView, running_version},
+    web::{
+        Flash, Live, MasterPage, Page, Posted, Tab, Visit, WebState,
+        api::{AdminSummary, Device, Failure},
+        csrf, finish, form_token_matches,
+        i18n::{Lang, Text, date_time, fill, number},
+        message_page, redirect, refused,
+    },
+};
+
+/// The most the upload form's body may be: the largest image, its signature file, the version and
+/// the form's token with their multipart headers.
+pub const UPLOAD_LIMIT: usize = MAX_IMAGE_BYTES + 64 * 1024;
+
+const PAGE: &str = "/master/firmware";
+
+/// One release with what the devices say about it.
+struct Row {
+    release: ReleaseView,
+    /// Devices that report running this version.
+    running: usize,
+    /// Devices it is offered to (meant for them, not running it yet).
+    offered: usize,
+}
+
+/// `GET /master/firmware`: the releases, the upload form and the rollout form.
+pub async fn page(State(web): State<WebState>, MasterPage(page): MasterPage) -> Result<Response, Response> {
+    let (releases, owners) = tokio::join!(
+        page.get::<Vec<ReleaseView>>(&web, "/api/master/firmware"),
+        page.get::<Vec<AdminSummary>>(&web, "/api/master/admins"),
+    );
+    let (releases, owners) = (releases?, owners?);
+    let mut devices = Vec::new();
+    for owner in &owners {
+        devices.extend(page.get::<Vec<Device>>(&web, &format!("/api/admin/devices?adminId={}", owner.user.id)).await?);
+    }
+    let rows: Vec<Row> = releases
+        .into_iter()
+        .map(|release| {
+            let runs = |d: &&Device| d.firmware.as_deref().is_some_and(|fw| running_version(fw) == release.version);
+            let running = devices.iter().filter(runs).count();
+            let offered = devices.iter().filter(|d| d.update_to.as_deref() == Some(release.version.as_str())).count();
+            Row { release, running, offered }
+        })
+        .collect();
+    let t = page.t();
+    let f = t.updates;
+    let has_key = web.app.settings.firmware_key.is_some();
+    let content = html! {
+        h1 { (f.title) }
+        p.hint { (f.intro) }
+        section.card #releases {
+            h2 { (f.releases_title) }
+            @if rows.is_empty() { p.muted { (f.no_releases) } }
+            @else {
+                table.table.releases {
+                    thead { tr {
+                        th { (f.version) } th { (f.rollout) } th { (f.running) } th { (f.offered) }
+                        th { (f.size) } th { (f.sha256) } th { (f.published) }
+                    } }
+                    tbody {
+                        @for row in &rows { (release_row(&page, &owners, row, devices.len())) }
+                    }
+                }
+            }
+        }
+        @if !rows.is_empty() { (rollout_form(&page, &owners, &rows)) }
+        (upload_form(&page, has_key))
+    };
+    Ok(page.render(Tab::MasterFirmware, Live::Off, f.title, content))
+}
+
+fn release_row(page: &Page, owners: &[AdminSummary], row: &Row, total: usize) -> Markup {
+    let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    let f = t.updates;
+    let r = &row.release;
+    let share = if total == 0 { 0 } else { row.running * 100 / total };
+    html! {
+        tr data-version=(r.version) {
+            td data-label=(f.version) { strong.version { (r.version) } }
+            td data-label=(f.rollout) .rollout { (rollout_words(t, lang, owners, r)) }
+            td data-label=(f.running) .running {
+                span.num { (number(row.running as i64, lang)) }
+                // How many of all devices run it, at a glance.
+                svg.fw-bar viewBox="0 0 100 8" preserveAspectRatio="none" role="img"
+                    aria-label=(fill(f.running_of, &[&number(row.running as i64, lang), &number(total as i64, lang)])) {
+                    rect width="100" height="8" fill="#e9eef3" {}
+                    rect width=(share) height="8" fill="#0f7b3a" {}
+                }
+                small.muted { (fill(f.running_of, &[&number(row.running as i64, lang), &number(total as i64, lang)])) }
+            }
+            td data-label=(f.offered) .offered .num { (number(row.offered as i64, lang)) }
+            td data-label=(f.size) .num { (fill(f.bytes, &[&number(i64::from(r.size), lang)])) }
+            td data-label=(f.sha256) { code title=(r.sha256) { (r.sha256.get(..12).unwrap_or(&r.sha256)) "…" } }
+            td data-label=(f.published) { (date_time(&r.published_at, zone, lang)) }
+        }
+    }
+}
+
+/// Who a release is meant for, in words.
+fn rollout_words(t: &Text, lang: Lang, owners: &[AdminSummary], release: &ReleaseView) -> String {
+    let f = t.updates;
+    match &release.rollout_tenant {
+        Some(id) => {
+            let name = owners.iter().find(|o| &o.user.id == id).map_or(id.as_str(), |o| o.user.name.as_str());
+            fill(f.rollout_first, &[name])
+        }
+        None if release.rollout_percent == 0 => f.rollout_nobody.to_string(),
+        None => fill(f.rollout_share, &[&number(i64::from(release.rollout_percent), lang)]),
+    }
+}
+
+fn rollout_form(page: &Page, owners: &[AdminSummary], rows: &[Row]) -> Markup {
+    let t = page.t();
+    let f = t.updates;
+    let kept_to = page.visit.kept("to");
+    html! {
+        section.card #rollout {
+            h2 { (f.rollout_title) }
+            p.hint { (f.rollout_help) }
+            // One form for every release (the release is a field), so the page stays short.
+            form method="post" action="/master/firmware/rollout" {
+                (page.csrf_field())
+                label for="ro-version" { (f.release) }
+                select #ro-version name="version" required {
+                    @for row in rows {
+                        option value=(row.release.version) selected[page.visit.kept("version") == row.release.version] { (row.release.version) }
+                    }
+                }
+                label for="ro-to" { (f.to_whom) }
+                select #ro-to name="to" required {
+                    option value="all" selected[kept_to.is_empty() || kept_to == "all"] { (f.to_share) }
+                    @if !owners.is_empty() {
+                        optgroup label=(f.to_owner_first) {
+                            @for o in owners {
+                                option value=(o.user.id) selected[kept_to == o.user.id] { (o.user.name) }
+                            }
+                        }
+                    }
+                }
+                label for="ro-percent" { (f.percent) }
+                p.hint #ro-percent-help { (f.percent_help) }
+                input #ro-percent type="text" name="percent" inputmode="numeric" maxlength="3" autocomplete="off"
+                    aria-describedby="ro-percent-help" value=(page.visit.kept("percent"));
+                label.check { input type="checkbox" name="confirm" value="yes" required; " " (f.confirm) }
+                button type="submit" { (f.set_rollout) }
+            }
+        }
+    }
+}
+
+fn upload_form(page: &Page, has_key: bool) -> Markup {
+    let f = page.t().updates;
+    html! {
+        section.card #upload {
+            h2 { (f.upload_title) }
+            @if !has_key { p.warn #no-key { (f.no_key) } }
+            p.hint { (f.upload_help) }
+            form method="post" action=(PAGE) enctype="multipart/form-data" {
+                (page.csrf_field())
+                label for="fw-image" { (f.image_file) }
+                input #fw-image type="file" name="image" required accept=".bin,application/octet-stream";
+                label for="fw-signature" { (f.signature_file) }
+                input #fw-signature type="file" name="signature" required accept=".sig,text/plain";
+                label for="fw-version" { (f.version) }
+                p.hint #fw-version-help { (f.version_help) }
+                input #fw-version type="text" name="version" required maxlength="32" autocapitalize="none"
+                    autocomplete="off" spellcheck="false" aria-describedby="fw-version-help" value=(page.visit.kept("version"));
+                button type="submit" { (f.upload) }
+            }
+        }
+    }
+}
+
+/// What the upload form posted.
+#[derive(Default)]
+struct Upload {
+    token: String,
+    version: String,
+    signature: String,
+    image: Bytes,
+}
+
+/// Reads the multipart form (within [`UPLOAD_LIMIT`]); the error is what to tell the master.
+async fn read_upload(multipart: Result<Multipart, MultipartRejection>) -> Result<Upload, Failure> {
+    let refused = |status: StatusCode| {
+        let (code, message) = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ("PAYLOAD_TOO_LARGE", "the form is over the largest image"),
+            _ => ("VALIDATION", "image: the form could not be read"),
+        };
+        Failure { status, code: code.into(), message: message.into() }
+    };
+    let mut multipart = multipart.map_err(|rejection| refused(rejection.status()))?;
+    let mut upload = Upload::default();
+    while let Some(field) = multipart.next_field().await.map_err(|err| refused(err.status()))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(|err| refused(err.status()))?;
+        let text = || String::from_utf8_lossy(&bytes).trim().chars().take(200).collect::<String>();
+        match name.as_str() {
+            csrf::FIELD => upload.token = text(),
+            "version" => upload.version = text(),
+            "signature" => upload.signature = text(),
+            "image" => upload.image = bytes,
+            _ => {}
+        }
+    }
+    Ok(upload)
+}
+
+/// `POST /master/firmware` (multipart: the image, its `.sig` file, the version): publishes through
+/// `POST /api/master/firmware`, so a refused image is refused by the same rule, nothing kept.
+pub async fn upload(
+    State(web): State<WebState>,
+    visit: Visit,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    if csrf::cross_site(&headers) {
+        return refused(&visit, false);
+    }
+    let upload = match read_upload(multipart).await {
+        Ok(upload) => upload,
+        // Nothing was read that could be trusted: the token may be in what was not read.
+        Err(failure) => return redirect(PAGE, &[Flash::error(&failure).cookie()]),
+    };
+    if !form_token_matches(&web, &visit, &upload.token) {
+        return refused(&visit, false);
+    }
+    let Some(session) = visit.session.clone() else { return redirect("/login", &[]) };
+    let kept = vec![("version".to_owned(), upload.version.clone())];
+    if upload.image.is_empty() {
+        let failure = Failure {
+            status: StatusCode::BAD_REQUEST,
+            code: "VALIDATION".into(),
+            message: "image: no image file".into(),
+        };
+        return redirect(PAGE, &[Flash { kept, ..Flash::error(&failure) }.cookie()]);
+    }
+    // Letters, digits and `.-+_` reach the query as they are; anything else is encoded and then
+    // refused by the API's own check of the version.
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("version", &upload.version)
+        .append_pair("signature", &upload.signature)
+        .finish();
+    let answer = web.api.post_bytes(&format!("/api/master/firmware?{query}"), &session, upload.image).await;
+    if answer.status == StatusCode::UNAUTHORIZED {
+        return redirect("/login", &[]);
+    }
+    let flash = if answer.status.is_success() {
+        let size = answer.body["size"].as_i64().unwrap_or_default();
+        let t = visit.t();
+        let size = fill(t.updates.bytes, &[&number(size, visit.lang)]);
+        Flash::ok("firmware_published", &[answer.body["version"].as_str().unwrap_or_default(), &size])
+    } else {
+        Flash { kept, ..Flash::error(&answer.failure()) }
+    };
+    redirect(PAGE, &[flash.cookie()])
+}
+
+/// `POST /master/firmware/rollout` (`version`, `to`: `all` or a pump owner's id, `percent`,
+/// `confirm`): sets who the release is meant for through `PUT /api/master/firmware/{version}/rollout`.
+pub async fn rollout(State(web): State<WebState>, posted: Posted) -> Response {
+    let Some(session) = posted.visit.session.clone() else { return redirect("/login", &[]) };
+    let version = posted.field("version");
+    if !pumppilot_protocol::firmware::valid_version(version) {
+        let t = posted.visit.t();
+        return message_page(&posted.visit, None, StatusCode::NOT_FOUND, t.not_found_title, t.not_found_text);
+    }
+    if posted.field("confirm") != "yes" {
+        return redirect(PAGE, &[Flash::refused("rollout_confirm", &[]).keeping(&posted).cookie()]);
+    }
+    let percent = posted.field("percent").trim();
+    // A number goes as one and the API checks it (0 to 100); anything else (nothing typed, say)
+    // goes as typed, and the API refuses it naming the field.
+    let percent = percent.parse::<u64>().map_or_else(|_| json!(percent), |n| json!(n));
+    let body = match posted.field("to") {
+        "all" | "" => json!({"percent": percent}),
+        owner => json!({"percent": 0, "adminId": owner}),
+    };
+    let answer = web.api.put(&format!("/api/master/firmware/{version}/rollout"), &session, body).await;
+    let owners = web.api.get("/api/master/admins", &session).await.into::<Vec<AdminSummary>>().unwrap_or_default();
+    let (t, lang) = (posted.visit.t(), posted.visit.lang);
+    finish(&posted, answer, PAGE, |release| {
+        let release: ReleaseView = serde_json::from_value(release.clone()).ok()?;
+        Some(Flash::ok("rollout_set", &[&release.version, &rollout_words(t, lang, &owners, &release)]))
+    })
+}
