@@ -7,7 +7,9 @@
 // PUMPPILOT_BIN  the server binary (default ../target/debug/pumppilot; see ../test-support/server.mjs)
 // SCREENSHOTS    where the screenshots go (default ../docs/screenshots)
 // CHROMIUM       the browser (default /usr/bin/chromium)
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash, createPrivateKey, createPublicKey, sign } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +23,22 @@ const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const MASTER = { username: 'master', password: 'master-password-web' };
 const PHONE = { width: 360, height: 740 };
 const DESKTOP = { width: 1366, height: 768 };
+
+// The firmware signing key (a fixed test seed): the server gets its public half, as
+// `pumppilot firmware keygen` would have printed it, and the test signs as `pumppilot firmware sign`.
+const FIRMWARE_KEY = createPrivateKey({
+  key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.alloc(32, 7)]),
+  format: 'der',
+  type: 'pkcs8',
+});
+const FIRMWARE_PUBLIC = createPublicKey(FIRMWARE_KEY).export({ format: 'der', type: 'spki' }).subarray(-32).toString('hex');
+
+/** The signature of an image as `version` (Ed25519 over "PP-FW-1\n" version "\n" size "\n" SHA-256). */
+function signImage(version, image) {
+  const digest = createHash('sha256').update(image).digest();
+  const message = Buffer.concat([Buffer.from(`PP-FW-1\n${version}\n${image.length}\n`), digest]);
+  return sign(null, message, FIRMWARE_KEY).toString('hex');
+}
 
 const started = Date.now();
 const cleanups = [];
@@ -76,6 +94,7 @@ async function startTestServer() {
       PUMPPILOT_MIN_OFF_MS: '0',
       PUMPPILOT_GRID_SETTLE_MS: '0',
       PUMPPILOT_MAX_STARTS_PER_HOUR: '0',
+      PUMPPILOT_FIRMWARE_PUBLIC_KEY: FIRMWARE_PUBLIC,
     },
   });
   cleanups.unshift(server.stop);
@@ -84,7 +103,7 @@ async function startTestServer() {
 
 /** A device at the pump: power and readiness set by the test, the relay following the server. */
 function startDevice(url, key) {
-  const device = { loadShedding: false, ready: true, relay: false, polls: 0, failures: 0 };
+  const device = { loadShedding: false, ready: true, relay: false, polls: 0, failures: 0, fw: 'web-test/1.0.0', update: null };
   let stopped = false;
   const loop = async () => {
     while (!stopped) {
@@ -92,11 +111,12 @@ function startDevice(url, key) {
         const r = await fetch(`${url}/api/esp32/poll`, {
           method: 'POST',
           headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-          body: JSON.stringify({ loadShedding: device.loadShedding, ready: device.ready, relay: device.relay, fw: 'web-test 1.0' }),
+          body: JSON.stringify({ loadShedding: device.loadShedding, ready: device.ready, relay: device.relay, fw: device.fw }),
         });
         const answer = await r.json();
         if (r.ok) {
           device.relay = answer.motor === 'ON';
+          device.update = answer.update || null;
           device.polls++;
         } else device.failures++;
       } catch {
@@ -443,6 +463,71 @@ async function main() {
     await admin.waitForFunction(() => !/Back online|Cannot reach/.test(document.getElementById('live-status').textContent) || document.getElementById('live-status').hidden, null, { timeout: 10_000 });
   });
 
+  await step('the master publishes firmware from the page (a bad signature refused in words, in both languages) and rolls it out to one owner first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pumppilot-firmware-'));
+    cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
+    const file = (name, bytes) => {
+      writeFileSync(join(dir, name), bytes);
+      return join(dir, name);
+    };
+    const image = Buffer.alloc(804_628);
+    for (let i = 0; i < image.length; i++) image[i] = (i * 2654435761) >>> 24;
+    const bin = file('pumppilot-fw.bin', image);
+    const upload = async (sig, version, imageFile = bin) => {
+      await master.locator('#fw-image').setInputFiles(imageFile);
+      await master.locator('#fw-signature').setInputFiles(sig);
+      await master.locator('#fw-version').fill(version);
+      await master.locator('#upload button[type=submit]').click();
+    };
+    await master.goto(`${server.url}/master`);
+    await master.getByRole('link', { name: 'Firmware' }).click();
+    await master.locator('#releases', { hasText: 'No firmware published yet.' }).waitFor();
+    // Signed as another version: refused in words, nothing published.
+    const wrong = file('wrong.sig', `${signImage('1.9.0', image)}\n`);
+    await upload(wrong, '2.0.0');
+    await master.locator('.flash.err', { hasText: 'The signature does not match this image' }).waitFor();
+    await master.locator('#releases', { hasText: 'No firmware published yet.' }).waitFor();
+    await master.locator('button[lang="bn"]').click();
+    await master.locator('html[lang="bn"]').waitFor();
+    await upload(wrong, '2.0.0');
+    await master.locator('.flash.err', { hasText: 'সইটি এই ইমেজ' }).waitFor();
+    await master.screenshot({ path: join(shots, 'master-firmware-refused-bangla-phone.png') });
+    await master.locator('button[lang="en"]').click();
+    await master.locator('html[lang="en"]').waitFor();
+    // Signed right (the .sig file as `pumppilot firmware sign` writes it).
+    await upload(file('pumppilot-fw.bin.sig', `${signImage('2.0.0', image)}\n`), '2.0.0');
+    await master.locator('.flash.ok', { hasText: 'Firmware 2.0.0 is published (804,628 bytes).' }).waitFor();
+    await master.locator('tr[data-version="2.0.0"]', { hasText: 'Nobody yet' }).waitFor();
+    // Rahim's pump first, confirmed; his device is offered it, then reports running it.
+    await master.locator('#ro-to').selectOption({ label: 'Rahim Uddin' });
+    await master.locator('#rollout input[name=confirm]').check();
+    await master.getByRole('button', { name: 'Set the rollout' }).click();
+    await master.locator('.flash.ok', { hasText: 'Firmware 2.0.0 is now meant for: Rahim Uddin first.' }).waitFor();
+    await until(() => device.update === '2.0.0', 'the device is offered 2.0.0');
+    device.fw = 'pumppilot-fw/2.0.0';
+    await until(async () => {
+      await master.goto(`${server.url}/master/firmware`);
+      return (await master.locator('tr[data-version="2.0.0"] .running').innerText()).includes('1 of 1 devices run it');
+    }, 'the page counts the device running 2.0.0');
+    await until(() => device.update === null, 'no offer once it runs it');
+    // A newer image, meant for nobody yet, beside it.
+    const newer = Buffer.concat([image, Buffer.alloc(7_372, 1)]);
+    await upload(file('newer.bin.sig', `${signImage('2.1.0', newer)}\n`), '2.1.0', file('newer.bin', newer));
+    await master.locator('.flash.ok', { hasText: 'Firmware 2.1.0 is published' }).waitFor();
+    await master.locator('tr[data-version="2.1.0"]', { hasText: 'Nobody yet' }).waitFor();
+    // The releases at the top of the phone's screen (past the title and the intro), the whole
+    // page's top on the desktop.
+    await master.goto(`${server.url}/master/firmware`);
+    await master.locator('#releases h2').evaluate((h) => window.scrollTo(0, h.closest('section').offsetTop - 8));
+    await painted(master);
+    await master.screenshot({ path: join(shots, 'master-firmware-phone.png') });
+    await master.setViewportSize(DESKTOP);
+    await master.evaluate(() => window.scrollTo(0, 0));
+    await painted(master);
+    await master.screenshot({ path: join(shots, 'master-firmware-desktop.png') });
+    await master.setViewportSize(PHONE);
+  });
+
   await step('every page of every role fits 360 px and every control is at least 48×48 px, in English and Bangla', async () => {
     const [farmerId, receiptId] = await admin.evaluate(async () => {
       const users = await (await fetch('/api/admin/users', { credentials: 'same-origin' })).json();
@@ -452,7 +537,7 @@ async function main() {
     const ownerId = await master.evaluate(async () => (await (await fetch('/api/master/admins')).json())[0].id);
     const pages = [
       [null, ['/login']],
-      [master, ['/master', `/master/owners/${ownerId}`]],
+      [master, ['/master', `/master/owners/${ownerId}`, '/master/firmware']],
       [admin, ['/admin', '/admin/farmers', `/admin/farmers/${farmerId}`, `/admin/receipts/${receiptId}`, '/admin/requests', '/admin/usage', '/admin/log']],
       [a, ['/user', '/user/minutes', '/user/history']],
     ];

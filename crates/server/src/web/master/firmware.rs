@@ -79,8 +79,11 @@ pub async fn page(State(web): State<WebState>, MasterPage(page): MasterPage) -> 
                 }
             }
         }
-        @if !rows.is_empty() { (rollout_form(&page, &owners, &rows)) }
-        (upload_form(&page, has_key))
+        // On a wide screen the two forms side by side; on a phone, the rollout first.
+        div.cols {
+            div.col { @if !rows.is_empty() { (rollout_form(&page, &owners, &rows)) } @else { (upload_form(&page, has_key)) } }
+            div.col { @if !rows.is_empty() { (upload_form(&page, has_key)) } }
+        }
     };
     Ok(page.render(Tab::MasterFirmware, Live::Off, f.title, content))
 }
@@ -89,20 +92,19 @@ fn release_row(page: &Page, owners: &[AdminSummary], row: &Row, total: usize) ->
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let f = t.updates;
     let r = &row.release;
-    let share = if total == 0 { 0 } else { row.running * 100 / total };
+    let share = (row.running * 100).checked_div(total).unwrap_or(0);
+    let running_of = fill(f.running_of, &[&number(row.running as i64, lang), &number(total as i64, lang)]);
     html! {
         tr data-version=(r.version) {
             td data-label=(f.version) { strong.version { (r.version) } }
             td data-label=(f.rollout) .rollout { (rollout_words(t, lang, owners, r)) }
             td data-label=(f.running) .running {
-                span.num { (number(row.running as i64, lang)) }
-                // How many of all devices run it, at a glance.
-                svg.fw-bar viewBox="0 0 100 8" preserveAspectRatio="none" role="img"
-                    aria-label=(fill(f.running_of, &[&number(row.running as i64, lang), &number(total as i64, lang)])) {
+                span.count { (running_of) }
+                // How many of all devices run it, at a glance (the words above say it for a reader).
+                svg.fw-bar viewBox="0 0 100 8" preserveAspectRatio="none" aria-hidden="true" {
                     rect width="100" height="8" fill="#e9eef3" {}
                     rect width=(share) height="8" fill="#0f7b3a" {}
                 }
-                small.muted { (fill(f.running_of, &[&number(row.running as i64, lang), &number(total as i64, lang)])) }
             }
             td data-label=(f.offered) .offered .num { (number(row.offered as i64, lang)) }
             td data-label=(f.size) .num { (fill(f.bytes, &[&number(i64::from(r.size), lang)])) }
@@ -171,6 +173,12 @@ fn upload_form(page: &Page, has_key: bool) -> Markup {
             h2 { (f.upload_title) }
             @if !has_key { p.warn #no-key { (f.no_key) } }
             p.hint { (f.upload_help) }
+            // The command breaks only between its arguments.
+            p { code.command {
+                @for (i, part) in ["pumppilot firmware sign", "--key KEY", "--version VERSION", "IMAGE"].iter().enumerate() {
+                    @if i > 0 { " " } span { (part) }
+                }
+            } }
             form method="post" action=(PAGE) enctype="multipart/form-data" {
                 (page.csrf_field())
                 label for="fw-image" { (f.image_file) }
