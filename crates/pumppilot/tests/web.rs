@@ -883,8 +883,49 @@ async fn the_master_publishes_and_rolls_out_firmware_from_the_dashboard() {
     assert_eq!(poll("pumppilot-fw/1.0.0").await["update"], "2.0.0");
     let page = master.get("/master/firmware").await;
     assert!(page.body.contains(r#"data-label="Offered">1</td>"#), "{}", page.body);
+
+    // The owner sees where the device stands: offered, downloading, failed, up to date.
+    let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let chip = |state: &str, words: &str| format!(r#"data-update="{state}">{words}</span>"#);
+    let page = owner.get("/admin").await;
+    assert!(page.body.contains(&chip("OFFERED", "update 2.0.0 offered")), "{}", page.body);
+    let download = |range: &'static str| {
+        let key = t.device.client.token.clone().unwrap();
+        let base = app.base.clone();
+        async move {
+            let answer = reqwest::Client::new()
+                .get(format!("{base}/api/esp32/firmware/2.0.0"))
+                .bearer_auth(key)
+                .header(header::RANGE, range)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::PARTIAL_CONTENT);
+        }
+    };
+    download("bytes=0-15999").await;
+    assert!(owner.get("/admin").await.body.contains(&chip("DOWNLOADING", "downloading 2.0.0: 40%")));
+    download("bytes=16000-31999").await;
+    download("bytes=32000-39999").await;
+    assert!(owner.get("/admin").await.body.contains(&chip("DOWNLOADING", "downloading 2.0.0: 100%")));
+    // It started again a minute later, still on the old image: the new one failed.
+    app.clock.advance(std::time::Duration::from_secs(60));
+    let (status, _) = t
+        .device
+        .client
+        .post(
+            "/api/esp32/poll",
+            json!({"loadShedding": false, "ready": true, "relay": false, "fw": "pumppilot-fw/1.0.0", "uptimeMs": 1000, "reset": "SOFTWARE"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = owner.get("/admin").await;
+    assert!(page.body.contains(&chip("FAILED", "update 2.0.0 failed: it went back to the old one")), "{}", page.body);
+    owner.submit("/admin", "/lang", &[("lang", "bn"), ("back", "/admin")]).await;
+    assert!(owner.get("/admin").await.body.contains(&chip("FAILED", "আপডেট 2.0.0 ব্যর্থ: আগেরটিতে ফিরে গেছে")));
     // The device runs it now.
     assert!(poll("pumppilot-fw/2.0.0").await.get("update").is_none());
+    assert!(owner.get("/admin").await.body.contains(&chip("UPDATED", "হালনাগাদ")));
     let page = master.get("/master/firmware").await;
     assert!(page.body.contains("1 of 1 devices run it"), "{}", page.body);
     assert!(page.body.contains(r#"data-label="Offered">0</td>"#));

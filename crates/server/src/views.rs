@@ -465,6 +465,14 @@ pub struct DeviceView {
     /// The firmware version meant for it that it does not run yet (an update is offered with
     /// every poll until it reports running it); null when it runs what is meant for it.
     pub update_to: Option<String>,
+    /// Where it stands with the newest release meant for it, from what this server knows:
+    /// OFFERED, DOWNLOADING, FAILED (it downloaded all of it, started again and still runs another
+    /// version: a check failed or it went back to the old image), UPDATED (it runs it); null when
+    /// no release is meant for it.
+    #[schema(value_type = Option<names::UpdateState>)]
+    pub update_state: Option<String>,
+    /// While DOWNLOADING: how much of the image it has, 0 to 100.
+    pub update_percent: Option<u8>,
 }
 
 impl DeviceView {
@@ -488,6 +496,8 @@ impl DeviceView {
             rssi: t.and_then(|t| t.rssi),
             signed_link: false,
             update_to: None,
+            update_state: None,
+            update_percent: None,
         }
     }
 
@@ -499,6 +509,15 @@ impl DeviceView {
     /// The view with the firmware update offered to it, if any.
     pub fn updating(self, update_to: Option<String>) -> Self {
         DeviceView { update_to, ..self }
+    }
+
+    /// The view with where it stands with the release meant for it (`routes::firmware`).
+    pub fn update_progress(self, progress: Option<crate::routes::firmware::UpdateProgress>) -> Self {
+        DeviceView {
+            update_state: progress.as_ref().map(|p| p.state.as_str().to_owned()),
+            update_percent: progress.and_then(|p| p.percent),
+            ..self
+        }
     }
 }
 
@@ -548,6 +567,16 @@ pub mod names {
         Waiting,
         Running,
         Hold,
+    }
+
+    /// Where a device stands with the firmware meant for it (`DeviceView.updateState`).
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum UpdateState {
+        Offered,
+        Downloading,
+        Failed,
+        Updated,
     }
 
     /// The one status of a pump's device (`device.status`): NO_DEVICE (none has ever reported),

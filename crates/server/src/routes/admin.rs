@@ -471,7 +471,16 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
                 device.id,
                 device.telemetry.as_ref().and_then(|t| t.firmware.as_deref()),
             );
-            DeviceView::new(&device, lease, now, controller == Some(device.id)).signing(signed).updating(update)
+            let progress = app.firmware.progress(
+                device.admin_id,
+                device.id,
+                device.telemetry.as_ref().and_then(|t| t.firmware.as_deref()),
+                device.telemetry.as_ref().and_then(|t| t.last_reset_at),
+            );
+            DeviceView::new(&device, lease, now, controller == Some(device.id))
+                .signing(signed)
+                .updating(update)
+                .update_progress(progress)
         })
         .collect();
     Ok(Json(views))

@@ -16,7 +16,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pumppilot_engine::{AdminId, DeviceId};
+use pumppilot_engine::{AdminId, DeviceId, Timestamp};
 use pumppilot_protocol::firmware;
 use pumppilot_store::{FirmwareRelease, Rollout};
 use serde::{Deserialize, Serialize};
@@ -47,16 +47,110 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The releases, kept in memory for the poll path (loaded at start, updated by this server's
-/// publishing and rollouts), with the bytes of those devices download.
+/// publishing and rollouts), with the bytes of those devices download and how far each device
+/// has got downloading (as this server served it).
 #[derive(Default)]
 pub struct Releases {
     list: RwLock<Vec<FirmwareRelease>>,
     bytes: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    downloads: Mutex<HashMap<DeviceId, Download>>,
+}
+
+/// The last image a device downloaded from this server: up to where, and when.
+#[derive(Debug, Clone)]
+struct Download {
+    version: String,
+    /// The end of the furthest range served (bytes from the start).
+    received: u32,
+    size: u32,
+    at: Timestamp,
+}
+
+/// How far a device has got with the update meant for it, from what the server knows: the offer in
+/// its poll answers, the ranges it downloaded, the version it reports and when it last started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateState {
+    /// Meant for it; it has downloaded nothing of it yet.
+    Offered,
+    /// It has downloaded part of it, or all of it and not started again yet (it installs only
+    /// with the relay open).
+    Downloading,
+    /// It downloaded all of it and has started again since, still running another version: the
+    /// image failed a check on the device or did not reach the server and was rolled back.
+    Failed,
+    /// It runs the newest release meant for it.
+    Updated,
+}
+
+impl UpdateState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UpdateState::Offered => "OFFERED",
+            UpdateState::Downloading => "DOWNLOADING",
+            UpdateState::Failed => "FAILED",
+            UpdateState::Updated => "UPDATED",
+        }
+    }
+}
+
+/// A device's update: the release meant for it, how far it has got, and (while downloading) how
+/// much of the image it has, 0 to 100.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateProgress {
+    pub version: String,
+    pub state: UpdateState,
+    pub percent: Option<u8>,
 }
 
 impl Releases {
     pub fn new(list: Vec<FirmwareRelease>) -> Self {
-        Releases { list: RwLock::new(list), bytes: Mutex::default() }
+        Releases { list: RwLock::new(list), ..Releases::default() }
+    }
+
+    /// Where a device stands with the newest release meant for it (`None` when none is): `running`
+    /// is the firmware it reports, `started_at` when it last started.
+    pub fn progress(
+        &self,
+        admin: AdminId,
+        device: DeviceId,
+        running: Option<&str>,
+        started_at: Option<Timestamp>,
+    ) -> Option<UpdateProgress> {
+        let version = {
+            let list = self.list.read().expect("releases lock");
+            list.iter().find(|release| included(release.rollout, admin, device))?.version.clone()
+        };
+        let (state, percent) = if running.map(running_version) == Some(version.as_str()) {
+            (UpdateState::Updated, None)
+        } else {
+            let downloads = self.downloads.lock().expect("firmware downloads lock");
+            match downloads.get(&device).filter(|d| d.version == version) {
+                None => (UpdateState::Offered, None),
+                Some(d) if d.received >= d.size && started_at.is_some_and(|at| at > d.at) => {
+                    (UpdateState::Failed, None)
+                }
+                Some(d) => {
+                    let percent = u64::from(d.received) * 100 / u64::from(d.size.max(1));
+                    (UpdateState::Downloading, Some(u8::try_from(percent.min(100)).unwrap_or(100)))
+                }
+            }
+        };
+        Some(UpdateProgress { version, state, percent })
+    }
+
+    /// Notes a range served to a device (`end`: the byte after its last).
+    fn served(&self, device: DeviceId, version: &str, end: u32, size: u32, at: Timestamp) {
+        let mut downloads = self.downloads.lock().expect("firmware downloads lock");
+        let download = downloads
+            .entry(device)
+            .and_modify(|d| {
+                if d.version != version {
+                    *d = Download { version: version.to_owned(), received: 0, size, at };
+                }
+            })
+            .or_insert_with(|| Download { version: version.to_owned(), received: 0, size, at });
+        download.received = download.received.max(end);
+        download.at = at;
     }
 
     /// The newest release meant for this device, unless it runs it already (`running` is the
@@ -313,6 +407,8 @@ async fn download(
                 .ok_or_else(|| ApiError::validation(format!("range: bytes=first-last within 0-{}", size - 1)))?,
         };
         let (first, last) = (range.0, range.1.min(range.0 + MAX_CHUNK_BYTES - 1));
+        let end = u32::try_from(last + 1).unwrap_or(u32::MAX);
+        app.firmware.served(link.device, &version, end, u32::try_from(size).unwrap_or(u32::MAX), app.now());
         let mut response = (StatusCode::PARTIAL_CONTENT, bytes[first..=last].to_vec()).into_response();
         let content_range = format!("bytes {first}-{last}/{size}");
         response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&content_range).expect("ascii"));
@@ -335,6 +431,41 @@ mod tests {
         for bad in ["bytes=1000-", "bytes=5-4", "bytes=-100", "items=0-1", "bytes=0-1,5-6", "bytes=a-b", ""] {
             assert_eq!(byte_range(bad, 1000), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_device_is_offered_then_downloads_then_runs_it_or_fails() {
+        let (admin, device) = (AdminId(pumppilot_engine::UserId::new()), DeviceId::new());
+        let release = |version: &str, tenant| FirmwareRelease {
+            version: version.into(),
+            size: 1000,
+            sha256: [0; 32],
+            signature: [0; 64],
+            published_at: Timestamp(0),
+            rollout: Rollout { percent: 0, tenant },
+        };
+        let releases = Releases::new(vec![release("2.0.0", Some(admin))]);
+        let at = Timestamp;
+        let state = |running, started| {
+            releases.progress(admin, device, running, started).map(|p| (p.version, p.state, p.percent))
+        };
+        let offered = Some(("2.0.0".to_owned(), UpdateState::Offered, None));
+        assert_eq!(state(Some("fw/1.0.0"), None), offered);
+        assert_eq!(
+            releases.progress(AdminId(pumppilot_engine::UserId::new()), device, None, None),
+            None,
+            "not meant for it"
+        );
+        releases.served(device, "1.9.0", 500, 1000, at(5)); // another image: not this one's progress
+        assert_eq!(state(Some("fw/1.0.0"), None), offered);
+        releases.served(device, "2.0.0", 400, 1000, at(10));
+        releases.served(device, "2.0.0", 200, 1000, at(11)); // a range asked again
+        assert_eq!(state(Some("fw/1.0.0"), None), Some(("2.0.0".into(), UpdateState::Downloading, Some(40))));
+        releases.served(device, "2.0.0", 1000, 1000, at(20));
+        // All of it, and no start since: it installs when the relay is open.
+        assert_eq!(state(Some("fw/1.0.0"), Some(at(1))), Some(("2.0.0".into(), UpdateState::Downloading, Some(100))));
+        assert_eq!(state(Some("fw/1.0.0"), Some(at(30))), Some(("2.0.0".into(), UpdateState::Failed, None)));
+        assert_eq!(state(Some("fw/2.0.0"), Some(at(30))), Some(("2.0.0".into(), UpdateState::Updated, None)));
     }
 
     #[test]

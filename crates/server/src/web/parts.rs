@@ -248,3 +248,20 @@ pub fn new_account_form(t: &Text, page: &super::Page, title: &str, action: &str,
         }
     }
 }
+
+/// Where a device stands with the firmware meant for it (`updateState`), as a chip: the version
+/// offered, how much it has downloaded, whether it failed or runs it. Nothing when none is meant for it.
+pub fn update_state(t: &Text, lang: Lang, device: &super::api::Device) -> Markup {
+    let Some(state) = device.update_state.as_deref() else { return html! {} };
+    // The release meant for it, while it does not run it (UPDATED needs none: it runs it).
+    let version = device.update_to.as_deref().unwrap_or_default();
+    let percent = super::i18n::number(i64::from(device.update_percent.unwrap_or(0)), lang);
+    let class = match state {
+        "UPDATED" => "good",
+        "FAILED" => "bad",
+        _ => "warn",
+    };
+    html! {
+        " " span.chip.update.(class) data-update=(state) { (fill(&words(t.updates.states, state), &[version, &percent])) }
+    }
+}

@@ -99,7 +99,7 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
                         dt { (t.device_title) } dd { span.chip.(if d.online { "good" } else { "bad" }) { (if d.online { t.pump_connected } else { t.pump_not_connected }) } }
                         dt { (t.firmware) } dd {
                             (d.firmware.as_deref().unwrap_or("—"))
-                            @if let Some(version) = &d.update_to { " → " (version) " (" (t.update_offered) ")" }
+                            (parts::update_state(t, lang, d))
                         }
                         dt { (t.link) } dd { (if d.signed_link { t.link_signed } else { t.link_key_only }) }
                         dt { (t.last_seen) } dd { (d.last_seen_at.as_deref().map_or_else(|| t.never_seen.to_string(), |at| date_time(at, zone, lang))) }

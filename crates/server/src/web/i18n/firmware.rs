@@ -48,6 +48,8 @@ pub struct FirmwareText {
     /// `{0}`: the version, `{1}`: who gets it, in words.
     pub flash_rollout: &'static str,
     pub flash_confirm: &'static str,
+    /// A device's update state (`updateState`), `{0}`: the version meant for it, `{1}`: the share downloaded.
+    pub states: Table,
     /// The API's refusals of an upload, by code, in words.
     pub errors: Table,
     /// A refused field's rule, by the field's name in the API.
@@ -104,6 +106,12 @@ pub static EN: FirmwareText = FirmwareText {
     flash_published: "Firmware {0} is published ({1}). It is meant for nobody until you roll it out.",
     flash_rollout: "Firmware {0} is now meant for: {1}.",
     flash_confirm: "Tick the box to confirm the rollout. Nothing was changed.",
+    states: &[
+        ("OFFERED", "update {0} offered"),
+        ("DOWNLOADING", "downloading {0}: {1}%"),
+        ("FAILED", "update {0} failed: it went back to the old one"),
+        ("UPDATED", "up to date"),
+    ],
     errors: &[
         (
             "NO_FIRMWARE_KEY",
@@ -133,7 +141,7 @@ pub static EN: FirmwareText = FirmwareText {
 pub static BN: FirmwareText = FirmwareText {
     nav: "ফার্মওয়্যার",
     title: "ফার্মওয়্যার আপডেট",
-    intro: "ডিভাইস বাতাসের মাধ্যমে নতুন ইমেজ পায়, শুধু মোটর বন্ধ থাকলে; নতুনটি সার্ভারে পৌঁছাতে না পারলে আগেরটিতে ফিরে যায়।",
+    intro: "যন্ত্র বাতাসের মাধ্যমে নতুন ইমেজ পায়, শুধু মোটর বন্ধ থাকলে; নতুনটি সার্ভারে পৌঁছাতে না পারলে আগেরটিতে ফিরে যায়।",
     releases_title: "রিলিজ",
     no_releases: "এখনও কোনো ফার্মওয়্যার প্রকাশ হয়নি।",
     version: "ভার্সন",
@@ -143,11 +151,11 @@ pub static BN: FirmwareText = FirmwareText {
     published: "প্রকাশ",
     rollout: "কাদের জন্য",
     rollout_nobody: "এখনও কারও জন্য নয়",
-    rollout_share: "সব ডিভাইসের {0}%",
+    rollout_share: "সব যন্ত্রের {0}%",
     rollout_first: "প্রথমে {0}",
     running: "চলছে",
     offered: "দেওয়া হয়েছে",
-    running_of: "{1}টি ডিভাইসের {0}টিতে চলছে",
+    running_of: "{1}টি যন্ত্রের {0}টিতে চলছে",
     upload_title: "নতুন ইমেজ প্রকাশ করুন",
     upload_help: "আগে ইমেজে সই করুন, যে কম্পিউটারে সই করার কী আছে সেখানে। এটি ইমেজের পাশে IMAGE.sig লেখে:",
     image_file: "ইমেজ ফাইল (.bin)",
@@ -156,25 +164,31 @@ pub static BN: FirmwareText = FirmwareText {
     upload: "প্রকাশ করুন",
     no_key: "এই সার্ভারে ফার্মওয়্যার কী (PUMPPILOT_FIRMWARE_PUBLIC_KEY) নেই, তাই এটি সব ইমেজ ফিরিয়ে দেয়।",
     rollout_title: "ছড়িয়ে দিন",
-    rollout_help: "প্রথমে একজন পাম্প মালিকের ডিভাইস, তারপর সব ডিভাইসের একটি অংশ, তারপর ১০০%। অংশ বাড়লেও একই ডিভাইসগুলো থাকে।",
+    rollout_help: "প্রথমে একজন পাম্প মালিকের যন্ত্র, তারপর সব যন্ত্রের একটি অংশ, তারপর ১০০%। অংশ বাড়লেও একই যন্ত্রগুলো থাকে।",
     release: "রিলিজ",
     to_whom: "কাকে দেবেন",
-    to_share: "সব ডিভাইসের একটি অংশ",
+    to_share: "সব যন্ত্রের একটি অংশ",
     to_owner_first: "প্রথমে একজন পাম্প মালিক",
-    percent: "সব ডিভাইসের অংশ (%)",
-    percent_help: "অংশের জন্য: ০ থেকে ১০০ (০ দিলে কেউ পায় না)। প্রথমে একজন পাম্প মালিক বাছলে তাঁর সব ডিভাইস পায়।",
-    confirm: "হ্যাঁ, এই রিলিজ এই ডিভাইসগুলোকে দিন",
+    percent: "সব যন্ত্রের অংশ (%)",
+    percent_help: "অংশের জন্য: ০ থেকে ১০০ (০ দিলে কেউ পায় না)। প্রথমে একজন পাম্প মালিক বাছলে তাঁর সব যন্ত্র পায়।",
+    confirm: "হ্যাঁ, এই রিলিজ এই যন্ত্রগুলোকে দিন",
     set_rollout: "ছড়ানো ঠিক করুন",
     flash_published: "ফার্মওয়্যার {0} প্রকাশ হয়েছে ({1})। ছড়িয়ে না দেওয়া পর্যন্ত এটি কারও জন্য নয়।",
     flash_rollout: "ফার্মওয়্যার {0} এখন যাদের জন্য: {1}।",
     flash_confirm: "ছড়ানো নিশ্চিত করতে বাক্সে টিক দিন। কিছুই বদলায়নি।",
+    states: &[
+        ("OFFERED", "আপডেট {0} দেওয়া হয়েছে"),
+        ("DOWNLOADING", "{0} নামছে: {1}%"),
+        ("FAILED", "আপডেট {0} ব্যর্থ: আগেরটিতে ফিরে গেছে"),
+        ("UPDATED", "হালনাগাদ"),
+    ],
     errors: &[
         (
             "NO_FIRMWARE_KEY",
             "এই সার্ভারে ফার্মওয়্যার কী নেই: PUMPPILOT_FIRMWARE_PUBLIC_KEY ঠিক করে সার্ভার আবার চালু করুন। কিছুই প্রকাশ হয়নি।",
         ),
         ("VERSION_EXISTS", "এই ভার্সন আগেই প্রকাশ হয়েছে। নতুন ইমেজে নতুন ভার্সন দিয়ে সই করুন। কিছুই প্রকাশ হয়নি।"),
-        ("PAYLOAD_TOO_LARGE", "ইমেজটি ডিভাইসের আপডেট স্লটের (১৯,৬৬,০৮০ বাইট) চেয়ে বড়। কিছুই প্রকাশ হয়নি।"),
+        ("PAYLOAD_TOO_LARGE", "ইমেজটি যন্ত্রের আপডেট স্লটের (১৯,৬৬,০৮০ বাইট) চেয়ে বড়। কিছুই প্রকাশ হয়নি।"),
     ],
     field_hints: &[
         (
