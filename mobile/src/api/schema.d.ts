@@ -1149,6 +1149,12 @@ export interface components {
              */
             signedLink: boolean;
             /**
+             * Format: int32
+             * @description While DOWNLOADING: how much of the image it has, 0 to 100.
+             */
+            updatePercent?: number | null;
+            updateState?: components["schemas"]["UpdateState"] | null;
+            /**
              * @description The firmware version meant for it that it does not run yet (an update is offered with
              *     every poll until it reports running it); null when it runs what is meant for it.
              */
@@ -1582,6 +1588,11 @@ export interface components {
             refreshToken: string;
             user: components["schemas"]["UserView"];
         };
+        /**
+         * @description Where a device stands with the firmware meant for it (`DeviceView.updateState`).
+         * @enum {string}
+         */
+        UpdateState: "OFFERED" | "DOWNLOADING" | "FAILED" | "UPDATED";
         /** @description A finished run in the usage history. */
         UsageView: {
             /** Format: int64 */
