@@ -510,6 +510,14 @@ async function main() {
       return (await master.locator('tr[data-version="2.0.0"] .running').innerText()).includes('1 of 1 devices run it');
     }, 'the page counts the device running 2.0.0');
     await until(() => device.update === null, 'no offer once it runs it');
+    // The owner sees the device's version and that it is up to date.
+    await admin.goto(`${server.url}/admin`);
+    const update = admin.locator('.device [data-update="UPDATED"]', { hasText: 'up to date' });
+    await update.waitFor();
+    await admin.locator('.device dd', { hasText: 'pumppilot-fw/2.0.0' }).waitFor();
+    await update.evaluate((chip) => chip.closest('.device').scrollIntoView());
+    await painted(admin);
+    await admin.screenshot({ path: join(shots, 'admin-device-update-phone.png') });
     // A newer image, meant for nobody yet, beside it.
     const newer = Buffer.concat([image, Buffer.alloc(7_372, 1)]);
     await upload(file('newer.bin.sig', `${signImage('2.1.0', newer)}\n`), '2.1.0', file('newer.bin', newer));
