@@ -45,9 +45,12 @@ pub async fn page(State(web): State<WebState>, MasterPage(page): MasterPage) -> 
         page.get::<Vec<AdminSummary>>(&web, "/api/master/admins"),
     );
     let (releases, owners) = (releases?, owners?);
+    // Every pump's devices, the pumps asked at once.
+    let paths: Vec<String> = owners.iter().map(|o| format!("/api/admin/devices?adminId={}", o.user.id)).collect();
+    let lists = futures_util::future::join_all(paths.iter().map(|path| page.get::<Vec<Device>>(&web, path))).await;
     let mut devices = Vec::new();
-    for owner in &owners {
-        devices.extend(page.get::<Vec<Device>>(&web, &format!("/api/admin/devices?adminId={}", owner.user.id)).await?);
+    for list in lists {
+        devices.extend(list?);
     }
     let rows: Vec<Row> = releases
         .into_iter()
@@ -182,9 +185,9 @@ fn upload_form(page: &Page, has_key: bool) -> Markup {
             form method="post" action=(PAGE) enctype="multipart/form-data" {
                 (page.csrf_field())
                 label for="fw-image" { (f.image_file) }
-                input #fw-image type="file" name="image" required accept=".bin,application/octet-stream";
+                input #fw-image type="file" name="image" required;
                 label for="fw-signature" { (f.signature_file) }
-                input #fw-signature type="file" name="signature" required accept=".sig,text/plain";
+                input #fw-signature type="file" name="signature" required;
                 label for="fw-version" { (f.version) }
                 p.hint #fw-version-help { (f.version_help) }
                 input #fw-version type="text" name="version" required maxlength="32" autocapitalize="none"
