@@ -107,6 +107,9 @@ async fn serve() -> anyhow::Result<()> {
             "Created the master admin. Sign in with username `{username}` and password `{password}` (shown only this once)."
         );
     }
+    if let Some(mqtt) = running.mqtt_addr {
+        println!("Devices may connect over MQTT on {mqtt}");
+    }
     println!("PumpPilot is serving on http://{} (store: {})", running.addr, redact(&settings.database_url));
     shutdown_signal().await;
     println!("Stopping: finishing the requests in flight and writing the last device telemetry.");

@@ -54,6 +54,8 @@ pub struct App {
     pub firmware: crate::routes::firmware::Releases,
     /// The figures of `GET /metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// MQTT CONNECTs per client address (`crate::mqtt`).
+    pub mqtt_budget: crate::mqtt::ConnectBudget,
 }
 
 impl App {
@@ -75,6 +77,8 @@ impl App {
         let logins = if runtime.is_shared() { logins.shared_through(Arc::clone(&store)) } else { logins };
         let signed_devices = store.device_counters(None).await?.into_iter().map(|(device, _)| device).collect();
         let firmware = crate::routes::firmware::Releases::new(store.firmware_releases().await?);
+        let mqtt_budget =
+            crate::mqtt::ConnectBudget::new(Arc::clone(&settings.clock), settings.mqtt_connects_per_second);
         let app = Arc::new(App {
             settings,
             store,
@@ -88,6 +92,7 @@ impl App {
             signed_devices: RwLock::new(signed_devices),
             firmware,
             metrics: Default::default(),
+            mqtt_budget,
         });
         app.runtime.start().await?;
         if let Some(changes) = app.runtime.store_changes() {
@@ -263,16 +268,22 @@ pub async fn create_master(
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where devices connect over MQTT, when `PUMPPILOT_MQTT_BIND` is set.
+    pub mqtt_addr: Option<SocketAddr>,
     pub app: AppState,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
+    mqtt: Option<crate::mqtt::Listener>,
 }
 
 impl Running {
-    /// Stops accepting connections, lets the requests in flight finish, then writes the buffered
-    /// device telemetry.
+    /// Stops accepting connections, lets the requests in flight finish, closes the devices' MQTT
+    /// connections, then writes the buffered device telemetry.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
+        if let Some(mqtt) = self.mqtt {
+            mqtt.shutdown().await;
+        }
         self.task.await??;
         self.app.runtime.flush_telemetry().await;
         Ok(())
@@ -284,7 +295,12 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
     let listener =
         TcpListener::bind(settings.bind).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
+    let mqtt_bind = settings.mqtt_bind;
     let app = App::new(settings, store, &secret).await.map_err(|e| anyhow::anyhow!("starting: {}", e.message))?;
+    let mqtt = match mqtt_bind {
+        Some(bind) => Some(crate::mqtt::Listener::bind(&app, bind).await?),
+        None => None,
+    };
     let service = router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -294,7 +310,7 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
             })
             .await
     });
-    Ok(Running { addr, app, task, stop })
+    Ok(Running { addr, mqtt_addr: mqtt.as_ref().map(|m| m.addr), app, task, stop, mqtt })
 }
 
 /// Keeps the caches in front of a shared store true to what any server changed: a device's key
