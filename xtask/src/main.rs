@@ -54,7 +54,20 @@ const FAST_TESTS: (&str, Step) =
     ("fast tests", Step::Cargo(&["test", "--workspace", "--locked", "--exclude", "pumppilot"]));
 const FAST_API_TESTS: (&str, Step) = (
     "fast API tests",
-    Step::Cargo(&["test", "-p", "pumppilot", "--locked", "--test", "api", "--test", "device_api", "--test", "live"]),
+    Step::Cargo(&[
+        "test",
+        "-p",
+        "pumppilot",
+        "--locked",
+        "--test",
+        "api",
+        "--test",
+        "device_api",
+        "--test",
+        "live",
+        "--test",
+        "mqtt",
+    ]),
 );
 /// The 2,000-device fleet for 30 s through the real binaries; prints polls, errors, p50/p99,
 /// the server's CPU and memory.

@@ -160,6 +160,20 @@ async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_it
 }
 
 #[tokio::test]
+async fn a_device_that_connects_again_takes_over_its_session() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let (mut before, _) = connected(&app, &t).await;
+    command(&mut before).await;
+    let (mut again, topic) = connected(&app, &t).await;
+    closed(&mut before, "the connection taken over").await;
+    command(&mut again).await;
+    again.publish(&format!("{topic}/report"), &report(false, Some(1))).await.unwrap();
+    assert_eq!(command(&mut again).await["ref"], json!(1));
+    open_connections(&app, 1).await;
+}
+
+#[tokio::test]
 async fn a_dropped_connection_holds_the_run_at_the_lease_end_not_before() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
@@ -246,6 +260,31 @@ async fn a_wrong_id_or_key_or_a_retired_device_is_refused_at_connect() {
     let answer = tokio::time::timeout(PATIENCE, mixed.next()).await.unwrap().unwrap();
     assert!(matches!(answer, Some(Packet::ConnAck(ack)) if ack.code == ConnectReturnCode::BadUserNamePassword));
     closed(&mut mixed, "after a refused CONNECT").await;
+    // A device that signs its HTTP requests (the link) is not let in: MQTT carries no MAC.
+    let signing = t.admin.ok("/api/admin/devices", json!({"name": "signing board"})).await;
+    let (signing_id, signing_key) = (signing["id"].as_str().unwrap(), signing["deviceKey"].as_str().unwrap());
+    Connection::connect(&addr, signing_id, signing_key, 30).await.expect("before it ever signed");
+    let secret = pumppilot_protocol::link::LinkSecret::parse(signing["linkSecret"].as_str().unwrap()).unwrap();
+    let body = report(false, None);
+    let tag = secret.request_tag("POST", "/api/esp32/poll", 1, &body);
+    let signed = reqwest::Client::new()
+        .post(format!("{}/api/esp32/poll", app.base))
+        .bearer_auth(signing_key)
+        .header("content-type", "application/json")
+        .header(pumppilot_protocol::link::COUNTER_HEADER, "1")
+        .header(
+            pumppilot_protocol::link::MAC_HEADER,
+            String::from_utf8(pumppilot_protocol::link::to_hex(&tag).to_vec()).unwrap(),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        refused(Connection::connect(&addr, signing_id, signing_key, 30).await),
+        ConnectReturnCode::NotAuthorized
+    );
     // The right pair works, until the device is retired.
     Connection::connect(&addr, &id, &key(&t), 30).await.expect("the right id and key");
     let (status, body) = t.admin.request(reqwest::Method::DELETE, &format!("/api/admin/devices/{id}"), None).await;
@@ -258,9 +297,11 @@ async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_conn
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 0, 0).await;
     let other = app.tenant("karim", 0, 0).await;
-    let (mut bystander, own) = connected(&app, &t).await;
+    // The bystander is another pump's device; every attack comes from this one's.
+    let (mut bystander, theirs) = connected(&app, &other).await;
     command(&mut bystander).await;
     let other_id = device_id(&other).await;
+    let own = format!("pumppilot/{}", device_id(&t).await);
     let addr = mqtt(&app);
 
     type Attack = fn(String, String) -> Vec<Packet>;
@@ -317,7 +358,7 @@ async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_conn
     closed(&mut early, "a PINGREQ before CONNECT").await;
 
     // Through all of it the other connection kept working.
-    bystander.publish(&format!("{own}/report"), &report(false, Some(3))).await.unwrap();
+    bystander.publish(&format!("{theirs}/report"), &report(false, Some(3))).await.unwrap();
     assert_eq!(command(&mut bystander).await["ref"], json!(3));
     open_connections(&app, 1).await;
 }

@@ -16,10 +16,18 @@
 mod budget;
 mod session;
 
-use std::net::SocketAddr;
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
 
 pub use budget::ConnectBudget;
-use tokio::{net::TcpListener, sync::watch};
+use pumppilot_engine::DeviceId;
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, watch},
+};
 
 use crate::app::AppState;
 
@@ -53,13 +61,41 @@ impl Listener {
     }
 }
 
+/// The device of each open session: a device that connects again takes over (MQTT's rule for a
+/// client id), so a half-open connection left by a dropped link ends at once.
+#[derive(Default)]
+struct Connected(Mutex<HashMap<DeviceId, Arc<Notify>>>);
+
+impl Connected {
+    /// Registers a session of `device`, ending the one before it; the session ends when the
+    /// returned signal is notified.
+    fn enter(&self, device: DeviceId) -> Arc<Notify> {
+        let mine = Arc::new(Notify::new());
+        let before = self.0.lock().expect("sessions lock").insert(device, Arc::clone(&mine));
+        if let Some(before) = before {
+            before.notify_one();
+        }
+        mine
+    }
+
+    /// Forgets the session, unless another one of the device took its place.
+    fn leave(&self, device: DeviceId, mine: &Arc<Notify>) {
+        let mut sessions = self.0.lock().expect("sessions lock");
+        if sessions.get(&device).is_some_and(|current| Arc::ptr_eq(current, mine)) {
+            sessions.remove(&device);
+        }
+    }
+}
+
 async fn accept(app: AppState, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let connected = Arc::new(Connected::default());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(session::run(AppState::clone(&app), stream, peer, stop.clone()));
+                    let connected = Arc::clone(&connected);
+                    tokio::spawn(session::run(AppState::clone(&app), connected, stream, peer, stop.clone()));
                 }
                 Err(err) => {
                     // Out of file descriptors, most likely: wait a moment (real time: this is

@@ -1,13 +1,14 @@
 //! One device's MQTT connection: CONNECT (id, key, budget), then its session until it ends.
 //!
 //! What ends a session, each closing this connection only: the socket closing (a will, the
-//! device gone), silence beyond one and a half keep-alives on the server's clock, a DISCONNECT,
+//! device gone), silence beyond one and a half keep-alives on the server's clock, a new connection
+//! of the same device, a DISCONNECT,
 //! an `offline` status, a malformed packet or one over [`MAX_PACKET`], an unreadable report, a
 //! publish or subscription outside the device's own topics, the server shutting down. None does
 //! anything else: the device is silent from its last report on, and the engine holds its run at
 //! the lease's end as for a device that stops polling.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use pumppilot_engine::Timestamp;
@@ -16,9 +17,13 @@ use rumqttc::mqttbytes::{
     Error as CodecError, QoS,
     v4::{ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck},
 };
-use tokio::{io::AsyncWriteExt, net::TcpStream, sync::watch};
+use tokio::{
+    io::AsyncWriteExt,
+    net::TcpStream,
+    sync::{Notify, watch},
+};
 
-use super::MAX_PACKET;
+use super::{Connected, MAX_PACKET};
 use crate::{
     app::AppState,
     routes::device::{self, DeviceCaller, Reply},
@@ -49,6 +54,8 @@ enum End {
     Silent,
     /// The report could not be applied (the tenant is gone, the store refused).
     Refused,
+    /// The device connected again.
+    TakenOver,
     /// The server stops.
     Shutdown,
 }
@@ -63,6 +70,7 @@ impl End {
             End::Trespass => "outside its own topics",
             End::Silent => "silent beyond its keep-alive",
             End::Refused => "its report could not be applied",
+            End::TakenOver => "the device connected again",
             End::Shutdown => "the server stops",
         }
     }
@@ -117,7 +125,13 @@ impl Wire {
 }
 
 /// Serves one connection from `peer` until it ends.
-pub(super) async fn run(app: AppState, stream: TcpStream, peer: SocketAddr, mut stop: watch::Receiver<bool>) {
+pub(super) async fn run(
+    app: AppState,
+    connected: Arc<Connected>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
     let _open = app.metrics.mqtt_opened();
     let mut wire = Wire { app: AppState::clone(&app), stream, buf: BytesMut::new() };
     let first = tokio::select! {
@@ -177,7 +191,9 @@ pub(super) async fn run(app: AppState, stream: TcpStream, peer: SocketAddr, mut 
         heard: app.now(),
     };
     drop(connect);
-    let end = session.serve(&app, &mut wire, &mut stop).await;
+    let taken = connected.enter(session.caller.device);
+    let end = session.serve(&app, &mut wire, &mut stop, &taken).await;
+    connected.leave(session.caller.device, &taken);
     tracing::debug!(device = %session.caller.device, why = end.why(), "MQTT session ended");
 }
 
@@ -205,7 +221,13 @@ struct Session {
 }
 
 impl Session {
-    async fn serve(&mut self, app: &AppState, wire: &mut Wire, stop: &mut watch::Receiver<bool>) -> End {
+    async fn serve(
+        &mut self,
+        app: &AppState,
+        wire: &mut Wire,
+        stop: &mut watch::Receiver<bool>,
+        taken: &Notify,
+    ) -> End {
         let mut changes = app.runtime.subscribe(self.caller.admin);
         changes.borrow_and_update();
         let mut silence = app.settings.clock.sleep_until(self.heard + self.silent_after);
@@ -240,6 +262,7 @@ impl Session {
                     }
                     silence = app.settings.clock.sleep_until(until);
                 }
+                () = taken.notified() => return End::TakenOver,
                 _ = stop.changed() => return End::Shutdown,
             }
         }
