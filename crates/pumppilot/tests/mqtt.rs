@@ -394,3 +394,55 @@ async fn a_connect_flood_from_one_address_is_refused() {
         other => panic!("after the failures: {:?}", other.err()),
     }
 }
+
+/// The server's resident memory, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// What an idle MQTT connection costs the real server (a measurement, not a check of speed:
+/// `cargo test -p pumppilot --test mqtt -- --ignored --nocapture`). `MQTT_DEVICES` devices
+/// (default 2,000) connect, subscribe and report once, then stay idle.
+#[tokio::test]
+#[ignore = "a measurement: run it by name"]
+async fn idle_connections_cost_a_few_kilobytes_each() {
+    let devices: usize = std::env::var("MQTT_DEVICES").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000);
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let (server, base) = common::start_server_with(
+        dir.path(),
+        &[("PUMPPILOT_MQTT_BIND", addr.as_str()), ("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "100000")],
+    );
+    let site = common::Site { base: base.clone() };
+    let t = site.tenant("rahim", 0, 0).await;
+    let mut ids = Vec::new();
+    for n in 0..devices {
+        let created = t.admin.ok("/api/admin/devices", json!({"name": format!("well {n}")})).await;
+        ids.push((created["id"].as_str().unwrap().to_owned(), created["deviceKey"].as_str().unwrap().to_owned()));
+    }
+    // Warm up what every server has before devices come (one connection and report).
+    let (id, key) = &ids[0];
+    let mut first = Connection::device(&addr, id, key).await.unwrap();
+    first.publish(&format!("pumppilot/{id}/report"), &report(false, Some(1))).await.unwrap();
+    command(&mut first).await;
+    command(&mut first).await;
+    let before = resident_kib(server.pid());
+    let mut connections = Vec::with_capacity(devices);
+    for (id, key) in &ids[1..] {
+        let mut connection = Connection::device(&addr, id, key).await.unwrap();
+        command(&mut connection).await;
+        connection.publish(&format!("pumppilot/{id}/report"), &report(false, Some(1))).await.unwrap();
+        command(&mut connection).await;
+        connections.push(connection);
+    }
+    let after = resident_kib(server.pid());
+    let each = (after.saturating_sub(before)) as f64 / connections.len() as f64;
+    println!(
+        "{} idle MQTT connections: server resident {before} KiB before, {after} KiB after: {each:.1} KiB each",
+        connections.len()
+    );
+    drop(server);
+}
