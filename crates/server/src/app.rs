@@ -274,6 +274,7 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
     mqtt: Option<crate::mqtt::Listener>,
+    broker: Option<crate::mqtt::Bridge>,
 }
 
 impl Running {
@@ -283,6 +284,9 @@ impl Running {
         let _ = self.stop.send(());
         if let Some(mqtt) = self.mqtt {
             mqtt.shutdown().await;
+        }
+        if let Some(broker) = self.broker {
+            broker.shutdown().await;
         }
         self.task.await??;
         self.app.runtime.flush_telemetry().await;
@@ -295,12 +299,13 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
     let listener =
         TcpListener::bind(settings.bind).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
-    let mqtt_bind = settings.mqtt_bind;
+    let (mqtt_bind, broker) = (settings.mqtt_bind, settings.mqtt_broker.clone());
     let app = App::new(settings, store, &secret).await.map_err(|e| anyhow::anyhow!("starting: {}", e.message))?;
     let mqtt = match mqtt_bind {
         Some(bind) => Some(crate::mqtt::Listener::bind(&app, bind).await?),
         None => None,
     };
+    let broker = broker.map(|broker| crate::mqtt::Bridge::start(&app, &broker));
     let service = router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -310,7 +315,7 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
             })
             .await
     });
-    Ok(Running { addr, mqtt_addr: mqtt.as_ref().map(|m| m.addr), app, task, stop, mqtt })
+    Ok(Running { addr, mqtt_addr: mqtt.as_ref().map(|m| m.addr), app, task, stop, mqtt, broker })
 }
 
 /// Keeps the caches in front of a shared store true to what any server changed: a device's key

@@ -19,6 +19,8 @@
 //! | `PUMPPILOT_EXPO_PUSH`, `PUMPPILOT_EXPO_PUSH_URL`, `PUMPPILOT_EXPO_ACCESS_TOKEN` | `off` | Expo push for alerts |
 //! | `PUMPPILOT_MQTT_BIND` | — (no MQTT) | address for devices over MQTT 3.1.1, e.g. `127.0.0.1:1883` (`crate::mqtt`) |
 //! | `PUMPPILOT_MQTT_CONNECTS_PER_SECOND` | `100` | MQTT CONNECTs each client address may make a second (ten seconds' worth at once), 1 to 100000 |
+//! | `PUMPPILOT_MQTT_BROKER` | — | an external broker `mqtt://host:port` PumpPilot connects to as a client (`crate::mqtt::Bridge`) |
+//! | `PUMPPILOT_MQTT_BROKER_USERNAME` / `_PASSWORD` | — | PumpPilot's own login at that broker |
 //! | `PUMPPILOT_ALERTS_CA_FILE` | — (Mozilla roots only) | PEM file of extra CA certificates trusted for `https://` alerts |
 
 use std::{fmt, net::SocketAddr};
@@ -70,6 +72,8 @@ pub struct Settings {
     pub mqtt_bind: Option<SocketAddr>,
     /// MQTT CONNECTs each client address may make a second (`crate::mqtt::ConnectBudget`).
     pub mqtt_connects_per_second: u32,
+    /// An external broker to serve devices through (`None`: none).
+    pub mqtt_broker: Option<crate::mqtt::BrokerSettings>,
 }
 
 /// A setting that cannot be used, named so the operator knows what to fix.
@@ -105,6 +109,7 @@ impl Default for Settings {
             },
             mqtt_bind: None,
             mqtt_connects_per_second: 100,
+            mqtt_broker: None,
         }
     }
 }
@@ -236,6 +241,23 @@ impl Settings {
                     problem: format!("`{text}` must be a whole number of CONNECTs a second from 1 to 100000"),
                 })?;
         }
+        if let Some(url) = lookup("PUMPPILOT_MQTT_BROKER") {
+            let mut broker = crate::mqtt::BrokerSettings::parse(&url).ok_or_else(|| ConfigError {
+                variable: "PUMPPILOT_MQTT_BROKER",
+                problem: format!("`{url}` is not a broker like mqtt://127.0.0.1:1883"),
+            })?;
+            match (lookup("PUMPPILOT_MQTT_BROKER_USERNAME"), lookup("PUMPPILOT_MQTT_BROKER_PASSWORD")) {
+                (Some(username), Some(password)) => broker.login = Some((username, Secret(password))),
+                (None, None) => {}
+                _ => {
+                    return Err(ConfigError {
+                        variable: "PUMPPILOT_MQTT_BROKER_PASSWORD",
+                        problem: "set both PUMPPILOT_MQTT_BROKER_USERNAME and _PASSWORD, or neither".into(),
+                    });
+                }
+            }
+            s.mqtt_broker = Some(broker);
+        }
         Ok(s)
     }
 }
@@ -360,7 +382,12 @@ mod tests {
             (s.mqtt_bind.map(|a| a.to_string()), s.mqtt_connects_per_second),
             (Some("127.0.0.1:1883".into()), 5)
         );
+        let s = from(&[("PUMPPILOT_MQTT_BROKER", "mqtt://broker:1884"), ("PUMPPILOT_MQTT_BROKER_USERNAME", "pp")]);
+        assert_eq!(s.unwrap_err().variable, "PUMPPILOT_MQTT_BROKER_PASSWORD");
+        let s = from(&[("PUMPPILOT_MQTT_BROKER", "mqtt://broker:1884")]).unwrap();
+        assert_eq!(s.mqtt_broker.map(|b| (b.host, b.port)), Some(("broker".into(), 1884)));
         for (variable, value) in [
+            ("PUMPPILOT_MQTT_BROKER", "tcp://broker"),
             ("PUMPPILOT_MQTT_BIND", "1883"),
             ("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "0"),
             ("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "many"),

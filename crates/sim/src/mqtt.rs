@@ -10,7 +10,7 @@ use pumppilot_controller::mqtt::{KEEP_ALIVE_S, Topics, WILL_PAYLOAD};
 use rumqttc::mqttbytes::v4::{Connect, LastWill, Login};
 pub use rumqttc::mqttbytes::{
     QoS,
-    v4::{ConnectReturnCode, Packet, Publish, Subscribe},
+    v4::{ConnectReturnCode, Packet, Publish, Subscribe, SubscribeReasonCode},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

@@ -10,9 +10,13 @@
 //! any of them changed), and in answer to every report. The contract is in `docs/DEVICE.md`,
 //! "MQTT".
 //!
+//! With an external broker instead (`PUMPPILOT_MQTT_BROKER`, `broker.rs`), PumpPilot is one of its
+//! clients and the broker keeps the devices' connections.
+//!
 //! A connection costs one task, its socket, and a read buffer that exists only while bytes of an
 //! unfinished packet wait (none while idle).
 
+mod broker;
 mod budget;
 mod session;
 
@@ -22,6 +26,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+pub use broker::{Bridge, BrokerSettings};
 pub use budget::ConnectBudget;
 use pumppilot_engine::DeviceId;
 use tokio::{
