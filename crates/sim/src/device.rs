@@ -386,6 +386,7 @@ async fn run(
             // A virtual board always starts from power-on; its first poll says so, as a real one.
             let mut controller = Controller::new(spec.settings);
             controller.set_reset_reason(protocol::ResetReason::PowerOn);
+            controller.set_first_ref(rand::random());
             if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse)
                 && spec.mqtt.is_none()
             {
@@ -901,6 +902,7 @@ impl Device {
         self.spec.settings.firmware = Some(firmware);
         let mut controller = Controller::new(self.spec.settings);
         controller.set_reset_reason(protocol::ResetReason::Software);
+        controller.set_first_ref(rand::random());
         if let Some(secret) = self.spec.link_secret.as_deref().and_then(LinkSecret::parse) {
             controller.set_link_secret(secret);
         }
