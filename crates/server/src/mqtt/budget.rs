@@ -20,7 +20,14 @@ pub struct ConnectBudget {
     clock: SharedClock,
     per_second: u64,
     window_ms: i64,
-    addresses: Mutex<HashMap<IpAddr, Budget>>,
+    addresses: Mutex<Addresses>,
+}
+
+#[derive(Default)]
+struct Addresses {
+    budgets: HashMap<IpAddr, Budget>,
+    /// When the quiet addresses were last forgotten (at most once a second).
+    swept: Option<Timestamp>,
 }
 
 #[derive(Clone, Copy)]
@@ -53,10 +60,12 @@ impl ConnectBudget {
         let now = self.clock.now();
         let full = self.full();
         let mut addresses = self.addresses.lock().expect("connect budget lock");
-        if addresses.len() > SWEEP_ABOVE {
-            addresses.retain(|_, budget| !self.settled(budget, now));
+        if addresses.budgets.len() > SWEEP_ABOVE && addresses.swept.is_none_or(|at| now - at >= 1_000) {
+            addresses.swept = Some(now);
+            addresses.budgets.retain(|_, budget| !self.settled(budget, now));
         }
-        let budget = addresses.entry(address).or_insert(Budget { tokens: full, at: now, failures: 0, since: now });
+        let budget =
+            addresses.budgets.entry(address).or_insert(Budget { tokens: full, at: now, failures: 0, since: now });
         self.refill(budget, now);
         if budget.failures >= Self::FAILURES || budget.tokens < 1000 {
             return false;
@@ -70,7 +79,8 @@ impl ConnectBudget {
         let now = self.clock.now();
         let full = self.full();
         let mut addresses = self.addresses.lock().expect("connect budget lock");
-        let budget = addresses.entry(address).or_insert(Budget { tokens: full, at: now, failures: 0, since: now });
+        let budget =
+            addresses.budgets.entry(address).or_insert(Budget { tokens: full, at: now, failures: 0, since: now });
         self.refill(budget, now);
         budget.failures = budget.failures.saturating_add(1);
     }
@@ -114,6 +124,20 @@ mod tests {
         clock.advance(Duration::from_millis(500));
         assert!(budget.admit(flood), "one more after half a second at 2 a second");
         assert!(!budget.admit(flood));
+    }
+
+    #[test]
+    fn quiet_addresses_are_forgotten() {
+        let clock = ManualClock::starting_now();
+        let budget = ConnectBudget::new(clock.clone(), 10);
+        for n in 0..=SWEEP_ABOVE as u32 {
+            assert!(budget.admit(IpAddr::from(std::net::Ipv4Addr::from(0x0A00_0000 + n))));
+        }
+        budget.failed(IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)));
+        clock.advance(Duration::from_secs(BURST_SECONDS));
+        assert!(budget.admit(IpAddr::from(Ipv4Addr::new(192, 168, 0, 1))));
+        let kept = budget.addresses.lock().unwrap().budgets.len();
+        assert_eq!(kept, 2, "the refilled addresses are gone; the one that failed and the new one stay");
     }
 
     #[test]
