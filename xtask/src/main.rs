@@ -102,6 +102,8 @@ const TESTS_ON_MONGO: (&str, Step) = (
         "web",
         "--test",
         "alerts",
+        "--test",
+        "mqtt",
         "--",
         "--skip",
         "a_refresh_retried_at_once",
