@@ -18,7 +18,7 @@ use rumqttc::mqttbytes::{
     v4::{ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck},
 };
 use tokio::{
-    io::AsyncWriteExt,
+    io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
     sync::{Notify, watch},
 };
@@ -111,6 +111,18 @@ impl Wire {
         }
     }
 
+    /// Answers a CONNECT with a refusal and closes, reading what the client still sends until it
+    /// closes too (at most a second), so the CONNACK is not lost to a reset.
+    async fn refuse(mut self, code: ConnectReturnCode) {
+        if self.send(connack(code)).await.is_err() {
+            return;
+        }
+        let _ = self.stream.shutdown().await;
+        let mut sink = [0u8; 256];
+        let drain = async { while let Ok(1..) = self.stream.read(&mut sink).await {} };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
+
     async fn send(&mut self, packet: Packet) -> Result<(), End> {
         let mut out = BytesMut::new();
         packet.write(&mut out, usize::MAX).map_err(|_| End::Malformed("cannot encode"))?;
@@ -142,7 +154,8 @@ pub(super) async fn run(
     let address = peer.ip();
     let connect = match first {
         Ok(Packet::Connect(connect)) => connect,
-        Ok(_) | Err(End::Malformed(_)) => {
+        // Anything else first, garbage, or nothing in time: a failed CONNECT for the budget.
+        Ok(_) | Err(End::Malformed(_) | End::Silent) => {
             app.mqtt_budget.failed(address);
             return;
         }
@@ -150,12 +163,10 @@ pub(super) async fn run(
     };
     app.metrics.mqtt_connect();
     if !app.mqtt_budget.admit(address) {
-        let _ = wire.send(connack(ConnectReturnCode::ServiceUnavailable)).await;
-        return;
+        return wire.refuse(ConnectReturnCode::ServiceUnavailable).await;
     }
     if connect.protocol != rumqttc::mqttbytes::Protocol::V4 {
-        let _ = wire.send(connack(ConnectReturnCode::RefusedProtocolVersion)).await;
-        return;
+        return wire.refuse(ConnectReturnCode::RefusedProtocolVersion).await;
     }
     let caller = connect.login.as_ref().and_then(|login| {
         let hash = app.keyring.hash(login.password.trim());
@@ -165,13 +176,11 @@ pub(super) async fn run(
     });
     let Some(caller) = caller else {
         app.mqtt_budget.failed(address);
-        let _ = wire.send(connack(ConnectReturnCode::BadUserNamePassword)).await;
-        return;
+        return wire.refuse(ConnectReturnCode::BadUserNamePassword).await;
     };
     // A device that signs its HTTP requests trusts no unsigned command: MQTT carries no MAC.
     if app.signed_devices.read().expect("signed devices lock").contains(&caller.device) {
-        let _ = wire.send(connack(ConnectReturnCode::NotAuthorized)).await;
-        return;
+        return wire.refuse(ConnectReturnCode::NotAuthorized).await;
     }
     if wire.send(connack(ConnectReturnCode::Success)).await.is_err() {
         return;
