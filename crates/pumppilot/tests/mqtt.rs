@@ -128,6 +128,46 @@ async fn a_simulated_device_over_mqtt_runs_the_pump_on_start_and_stops_on_stop()
 }
 
 #[tokio::test]
+async fn a_simulated_device_cut_off_stops_at_its_lease_and_runs_again_when_back() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let mut spec = DeviceSpec::new("well 1", &app.base, key(&t));
+    spec.mqtt = Some(MqttSpec { addr: mqtt(&app), device_id: device_id(&t).await });
+    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    spec.observer = Some(observer);
+    let pump = VirtualDevice::spawn(spec, http_client(1));
+    until_status(&t, "the device online", |status| status["device"]["online"] == json!(true)).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON");
+    open_connections(&app, 1).await;
+
+    // The network goes: the device's own lease (on its clock) opens the relay; the server sees
+    // the connection end, and holds the run only at the lease's end on its clock.
+    pump.set_network(false);
+    let why = tokio::time::timeout(PATIENCE, async {
+        while let Some((_, _, happening)) = seen.recv().await {
+            if let Happening::Relay { on: false, why } = happening {
+                return why;
+            }
+        }
+        None
+    });
+    assert_eq!(why.await.expect("relay OFF"), Some(pumppilot_controller::OffReason::LeaseExpired));
+    open_connections(&app, 0).await;
+    assert_eq!(t.users[0].status().await["motor"]["state"], json!("RUNNING"), "not before the lease");
+    app.clock.advance(Duration::from_millis(u64::from(LEASE_MS) + 1));
+    let held = t.users[0].status().await;
+    assert_eq!(held["motor"]["holdReason"], json!("DEVICE_OFFLINE"), "{held}");
+
+    // Back: it connects again, reports, and the run resumes with the relay ON.
+    pump.set_network(true);
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON again");
+    until_state(&t, "RUNNING").await;
+    let timeline = pump.stop().await;
+    assert_eq!(timeline.relay_changes().iter().map(|(_, on)| *on).collect::<Vec<_>>(), [true, false, true, false]);
+}
+
+#[tokio::test]
 async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_its_ref() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
