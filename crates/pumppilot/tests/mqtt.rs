@@ -197,6 +197,29 @@ async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_it
     device.publish(&format!("{topic}/report"), &report(true, None)).await.unwrap();
     let answer = command(&mut device).await;
     assert_eq!(answer.get("ref"), None, "a report without a ref gets an answer without one: {answer}");
+
+    // The figures count it.
+    let master = app.master().await;
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(master.token.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let figure = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(figure("pumppilot_mqtt_connections"), 1);
+    assert_eq!(figure("pumppilot_mqtt_connects_total"), 1);
+    // In: SUBSCRIBE and three reports. Out: CONNACK, SUBACK, a PUBACK and five commands.
+    assert_eq!(
+        (figure("pumppilot_mqtt_messages_received_total"), figure("pumppilot_mqtt_messages_sent_total")),
+        (4, 8)
+    );
 }
 
 #[tokio::test]
