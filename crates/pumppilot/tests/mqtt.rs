@@ -223,7 +223,7 @@ async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_it
 }
 
 #[tokio::test]
-async fn a_device_that_connects_again_takes_over_its_session() {
+async fn a_device_that_connects_again_takes_over_and_offline_ends_the_session() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 0, 0).await;
     let (mut before, _) = connected(&app, &t).await;
@@ -231,9 +231,15 @@ async fn a_device_that_connects_again_takes_over_its_session() {
     let (mut again, topic) = connected(&app, &t).await;
     closed(&mut before, "the connection taken over").await;
     command(&mut again).await;
+    // A status other than `offline` changes nothing; `offline` (a will's words, said by the device
+    // itself) ends the session.
+    again.publish(&format!("{topic}/status"), b"online").await.unwrap();
     again.publish(&format!("{topic}/report"), &report(false, Some(1))).await.unwrap();
     assert_eq!(command(&mut again).await["ref"], json!(1));
     open_connections(&app, 1).await;
+    again.publish(&format!("{topic}/status"), b"offline").await.unwrap();
+    closed(&mut again, "offline on its status topic").await;
+    open_connections(&app, 0).await;
 }
 
 #[tokio::test]
