@@ -149,7 +149,8 @@ impl Pushed {
 /// The send times of the last [`REMEMBERED_REFS`] reports, and the next `ref`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Refs {
-    sent: [Option<(u32, Sent)>; REMEMBERED_REFS],
+    /// `(ref, sent at, clock epoch)`, at `ref % REMEMBERED_REFS`.
+    sent: [Option<(u32, Millis, u32)>; REMEMBERED_REFS],
     next: u32,
 }
 
@@ -163,20 +164,23 @@ impl Refs {
     fn push(&mut self, sent: Sent) -> u32 {
         let reference = self.next;
         self.next = self.next.wrapping_add(1).max(1);
-        self.sent[reference as usize % REMEMBERED_REFS] = Some((reference, sent));
+        self.sent[reference as usize % REMEMBERED_REFS] = Some((reference, sent.at, sent.epoch));
         reference
     }
 
     fn find(&self, reference: u32, epoch: u32) -> Option<Sent> {
         match self.sent[reference as usize % REMEMBERED_REFS] {
-            Some((known, sent)) if known == reference && sent.epoch == epoch => Some(sent),
+            Some((known, at, sent_epoch)) if known == reference && sent_epoch == epoch => {
+                Some(Sent { at, epoch, signature: None })
+            }
             _ => None,
         }
     }
 
     /// The newest send time remembered under the clock's current epoch.
     fn newest(&self, epoch: u32) -> Option<Sent> {
-        self.sent.iter().flatten().filter(|(_, sent)| sent.epoch == epoch).map(|(_, sent)| *sent).max_by_key(|s| s.at)
+        let at = self.sent.iter().flatten().filter(|(_, _, e)| *e == epoch).map(|(_, at, _)| *at).max()?;
+        Some(Sent { at, epoch, signature: None })
     }
 }
 
