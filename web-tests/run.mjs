@@ -405,7 +405,7 @@ async function main() {
     await admin.locator('#audit td', { hasText: '+30 min (60 taka)' }).first().waitFor();
     const kinds = await admin.locator('#audit tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.action));
     assert(kinds.length === 2 && kinds.every((k) => k === 'recharge'), `only recharges: ${kinds}`);
-    await admin.locator('#log-count', { hasText: '2 of the latest' }).waitFor();
+    await admin.locator('#log-count', { hasText: 'Lines 1 to 2' }).waitFor();
     await admin.goto(`${server.url}/admin/farmers`);
     await admin.getByRole('link', { name: 'Karim Mia' }).first().waitFor();
     await admin.screenshot({ path: join(shots, 'admin-farmers-phone.png') });

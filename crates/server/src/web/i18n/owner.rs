@@ -56,8 +56,11 @@ pub struct OwnerText {
     pub filter_farmer: &'static str,
     pub filter_all: &'static str,
     pub filter_show: &'static str,
-    /// `{0}` shown of `{1}` lines.
+    /// The lines shown: `{0}` to `{1}`, counted from the newest.
     pub filter_count: &'static str,
+    /// The audit log's pages.
+    pub page_newer: &'static str,
+    pub page_older: &'static str,
     /// An audit detail of the terms: `{0}` the most minutes, `{1}` the price in words.
     pub detail_terms: &'static str,
     pub taka_per_hour: &'static str,
@@ -132,7 +135,9 @@ pub static EN: OwnerText = OwnerText {
     filter_farmer: "Farmer",
     filter_all: "All",
     filter_show: "Show",
-    filter_count: "{0} of the latest {1} lines.",
+    filter_count: "Lines {0} to {1}, newest first.",
+    page_newer: "Newer",
+    page_older: "Older",
     detail_terms: "at most {0} a request; {1}",
     taka_per_hour: "{0} taka an hour",
     totals_title: "All pumps",
@@ -203,7 +208,9 @@ pub static BN: OwnerText = OwnerText {
     filter_farmer: "কৃষক",
     filter_all: "সব",
     filter_show: "দেখান",
-    filter_count: "সর্বশেষ {1} লাইনের মধ্যে {0}টি।",
+    filter_count: "লাইন {0} থেকে {1}, নতুনগুলো আগে।",
+    page_newer: "নতুনগুলো",
+    page_older: "পুরনোগুলো",
     detail_terms: "এক অনুরোধে সর্বোচ্চ {0}; {1}",
     taka_per_hour: "ঘণ্টায় {0} টাকা",
     totals_title: "সব পাম্প",
