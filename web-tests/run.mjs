@@ -7,7 +7,7 @@
 // PUMPPILOT_BIN  the server binary (default ../target/debug/pumppilot; see ../test-support/server.mjs)
 // SCREENSHOTS    where the screenshots go (default ../docs/screenshots)
 // CHROMIUM       the browser (default /usr/bin/chromium)
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -274,6 +274,31 @@ async function main() {
     await admin.locator('#receipt dd', { hasText: '৬০ টাকা' }).waitFor();
     await admin.locator('#receipt h1', { hasText: 'রসিদ' }).waitFor();
     await admin.screenshot({ path: join(shots, 'admin-receipt-bangla-phone.png') });
+    // Saved as an image where the browser cannot share files: a PNG of the receipt, in Bangla.
+    const [download] = await Promise.all([admin.waitForEvent('download'), admin.locator('#share-receipt', { hasText: 'ছবি হিসেবে' }).click()]);
+    assert(/^receipt-[0-9a-f]{8}\.png$/.test(download.suggestedFilename()), `named after the receipt: ${download.suggestedFilename()}`);
+    const image = join(shots, 'admin-receipt-image-bangla.png');
+    await download.saveAs(image);
+    const png = readFileSync(image);
+    assert(png.subarray(1, 4).toString() === 'PNG' && png.readUInt32BE(16) === 720, `a PNG 720 px wide (360 at 2×): ${png.readUInt32BE(16)}`);
+    await admin.locator('#receipt-image-status', { hasText: 'রসিদের ছবি রাখা হয়েছে' }).waitFor();
+    // Shared through the Web Share API where the browser can share files (a phone's browser).
+    const receiptUrl = admin.url();
+    const sharing = await admin.context().newPage();
+    await sharing.addInitScript(() => {
+      navigator.canShare = (data) => Boolean(data && data.files && data.files.length);
+      navigator.share = async (data) => {
+        const file = data.files[0];
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        window.__shared = { title: data.title, name: file.name, type: file.type, size: file.size, magic: String.fromCharCode(...bytes.subarray(1, 4)) };
+      };
+    });
+    await sharing.goto(receiptUrl);
+    await sharing.locator('#share-receipt').click();
+    await sharing.locator('#receipt-image-status', { hasText: 'রসিদের ছবি পাঠানো হয়েছে।' }).waitFor();
+    const shared = await sharing.evaluate(() => window.__shared);
+    assert(shared.type === 'image/png' && shared.magic === 'PNG' && shared.title === 'রসিদ' && shared.name === download.suggestedFilename() && shared.size > 1000, `the PNG file shared: ${JSON.stringify(shared)}`);
+    await sharing.close();
     await admin.goto(`${server.url}/admin`);
     await admin.locator('#device-name').fill('Field pump');
     await admin.getByRole('button', { name: 'Register' }).click();
