@@ -104,7 +104,7 @@ impl ExpoPush {
             .await;
         let answer = match answer {
             Ok(answer) => answer,
-            Err(error) => return failed(error.into()),
+            Err(error) => return failed(error),
         };
         if !answer.status.is_success() {
             return failed(SendError::from_status(answer.status, &answer.text));

@@ -277,7 +277,7 @@ pub async fn send_windows_count_across_senders(store: &dyn Store) {
         store.admit_send(&[person(5), sms.clone()], hour + 60_000).await.unwrap(),
         Admission::Full { until: hour + 3_600_000 }
     );
-    assert_eq!(store.admit_send(&[sms.clone()], hour + 60_000).await.unwrap(), Admission::Admitted);
+    assert_eq!(store.admit_send(std::slice::from_ref(&sms), hour + 60_000).await.unwrap(), Admission::Admitted);
     // The next hour starts empty.
     assert_eq!(store.admit_send(&[person(5)], hour + 3_600_000).await.unwrap(), Admission::Admitted);
 
