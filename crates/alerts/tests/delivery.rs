@@ -82,7 +82,10 @@ struct Pump {
 
 impl Pump {
     async fn new() -> Pump {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").unwrap());
+        Pump::on(Arc::new(SqliteStore::open("sqlite::memory:").unwrap())).await
+    }
+
+    async fn on(store: Arc<dyn Store>) -> Pump {
         let owner = account(UserId::new(), "rahim", Role::Admin, None);
         let admin = AdminId(owner.id);
         store.create_account(&Account { admin_id: Some(admin), ..owner }).await.unwrap();
@@ -396,6 +399,37 @@ async fn a_receipt_not_ready_is_asked_for_again_and_given_up_after_a_day() {
     assert!(pump.receipts.seen().iter().all(|s| s.body == r#"{"ids":["ticket-1"]}"#));
     worker.run_once(at(24 * 3600)).await.unwrap();
     assert_eq!(pump.receipts.seen().len(), 3, "given up after a day");
+}
+
+#[tokio::test]
+async fn two_servers_each_with_its_own_connection_to_one_mongodb_keep_one_limit() {
+    // Two servers: two clients of one SecantusDB database, each with its own worker.
+    let url = pumppilot_store_mongodb::testing::server().fresh_url();
+    let connect =
+        || async { Arc::new(pumppilot_store_mongodb::MongoStore::connect(&url).await.unwrap()) as Arc<dyn Store> };
+    let pump = Pump::on(connect().await).await;
+    pump.profile("en", None).await;
+    for n in 0..6 {
+        pump.tell(NoticeKind::RunHeld, at(n), Facts::default()).await;
+    }
+    let limits = Limits { per_person_per_hour: 3, batch: 3, ..Limits::default() };
+    let one = pump.worker("server-1", limits);
+    // The second server sends SMS through the same stand-in gateway (push is not set up there).
+    let sms = SmsGateway {
+        url: pump.sms_url.clone(),
+        template: SMS_TEMPLATE.to_owned(),
+        format: BodyFormat::Json,
+        authorization: Some("Basic dXNlcjpwYXNz".to_owned()),
+        from: "PumpPilot".to_owned(),
+        timeout: Duration::from_secs(5),
+    };
+    let two = Outbox::new(connect().await, "server-2", Some(sms), None, limits);
+    let (a, b) = tokio::join!(one.run_once(at(10)), two.run_once(at(10)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.claimed + b.claimed, a.done + b.done, a.deferred + b.deferred), (6, 3, 3), "{a:?} {b:?}");
+    assert_eq!(pump.sms.seen().len(), 3, "two servers, one person's limit of 3 an hour");
+    assert_eq!(two.run_once(at(3600)).await.unwrap().done, 3, "the next hour");
+    assert_eq!(pump.sms.seen().len(), 6);
 }
 
 #[tokio::test]
