@@ -107,6 +107,8 @@ struct Ticket {
     user: UserId,
     token: String,
     sent_at: Timestamp,
+    /// When its receipt is asked for (again).
+    ask_at: Timestamp,
 }
 
 /// The outbox worker of one server.
@@ -192,7 +194,7 @@ impl Outbox {
         let due: Vec<Ticket> = {
             let mut tickets = self.tickets.lock().expect("tickets lock");
             tickets.retain(|t| now - t.sent_at < self.limits.receipt_gives_up_ms);
-            tickets.iter().filter(|t| now - t.sent_at >= self.limits.receipt_after_ms).take(1000).cloned().collect()
+            tickets.iter().filter(|t| t.ask_at <= now).take(1000).cloned().collect()
         };
         if due.is_empty() {
             return Ok(());
@@ -201,10 +203,14 @@ impl Outbox {
         let receipts = match push.receipts(&self.http, &ids).await {
             Ok(receipts) => receipts,
             Err(err) => {
-                tracing::warn!(%err, "could not read Expo's push receipts; trying again");
+                tracing::warn!(%err, "could not read Expo's push receipts; trying again in a minute");
+                self.ask_again(&ids, now + MINUTE_MS);
                 return Ok(());
             }
         };
+        // A receipt Expo does not have yet is asked for again after the same wait.
+        let later: Vec<String> = ids.iter().filter(|id| !receipts.contains_key(*id)).cloned().collect();
+        self.ask_again(&later, now + self.limits.receipt_after_ms);
         self.tickets.lock().expect("tickets lock").retain(|t| !receipts.contains_key(&t.id));
         round.receipts += receipts.len();
         for ticket in &due {
@@ -219,6 +225,12 @@ impl Outbox {
             }
         }
         Ok(())
+    }
+
+    fn ask_again(&self, ids: &[String], at: Timestamp) {
+        for ticket in self.tickets.lock().expect("tickets lock").iter_mut().filter(|t| ids.contains(&t.id)) {
+            ticket.ask_at = at;
+        }
     }
 
     /// Takes a token Expo no longer knows out of a person's profile.
@@ -295,14 +307,9 @@ impl Outbox {
                     for token in &pushed.gone {
                         self.forget_token(n.user_id, token).await?;
                     }
-                    self.tickets.lock().expect("tickets lock").extend(
-                        pushed.tickets.into_iter().map(|(token, id)| Ticket {
-                            id,
-                            user: n.user_id,
-                            token,
-                            sent_at: now,
-                        }),
-                    );
+                    self.tickets.lock().expect("tickets lock").extend(pushed.tickets.into_iter().map(|(token, id)| {
+                        Ticket { id, user: n.user_id, token, sent_at: now, ask_at: now + self.limits.receipt_after_ms }
+                    }));
                     pushed.result
                 }
                 Channel::Sms => {

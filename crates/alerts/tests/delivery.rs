@@ -390,13 +390,19 @@ async fn a_receipt_not_ready_is_asked_for_again_and_given_up_after_a_day() {
     pump.tell(NoticeKind::RunStarted, at(0), Facts::default()).await;
     let worker = pump.worker("server-1", Limits::default());
     worker.run_once(at(0)).await.unwrap();
-    // Expo has no receipt yet (an empty answer), then its receipts service fails.
+    // Expo has no receipt yet (an empty answer): asked again 15 minutes later, not before.
     assert_eq!(worker.run_once(at(15 * 60)).await.unwrap().receipts, 0);
-    pump.receipts.answer(StatusCode::BAD_GATEWAY, "down");
     assert_eq!(worker.run_once(at(16 * 60)).await.unwrap().receipts, 0);
-    assert_eq!(worker.run_once(at(24 * 3600) - 1).await.unwrap().receipts, 0);
+    assert_eq!(pump.receipts.seen().len(), 1);
+    // Its receipts service fails: asked again a minute later.
+    pump.receipts.answer(StatusCode::BAD_GATEWAY, "down");
+    worker.run_once(at(30 * 60)).await.unwrap();
+    worker.run_once(at(31 * 60) - 1).await.unwrap();
+    assert_eq!(pump.receipts.seen().len(), 2);
+    worker.run_once(at(31 * 60)).await.unwrap();
     assert_eq!(pump.receipts.seen().len(), 3);
     assert!(pump.receipts.seen().iter().all(|s| s.body == r#"{"ids":["ticket-1"]}"#));
+    // Still nothing a day after the push: given up.
     worker.run_once(at(24 * 3600)).await.unwrap();
     assert_eq!(pump.receipts.seen().len(), 3, "given up after a day");
 }

@@ -163,7 +163,12 @@ async fn inbound(
     };
     // The answer goes through the outbox like every alert: retried, sent once, and still sent
     // after a restart (and kept in the farmer's bell).
+    // The command is done whatever happens here: a failure to write its answer is logged, not
+    // answered with an error the gateway might retry (and so repeat the command).
     let facts = Facts { text: Some(text.clone()), ..Facts::default() };
-    app.store.add_notices(&[Notice::new(account.id, admin, NoticeKind::SmsReply, app.now(), facts)]).await?;
+    let answer = Notice::new(account.id, admin, NoticeKind::SmsReply, app.now(), facts);
+    if let Err(err) = app.store.add_notices(&[answer]).await {
+        tracing::warn!(%err, "could not write an SMS answer to the outbox");
+    }
     Ok(Json(InboundAnswer { command: command.into(), reply: text }))
 }
