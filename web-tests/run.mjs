@@ -8,7 +8,8 @@
 // SCREENSHOTS    where the screenshots go (default ../docs/screenshots)
 // CHROMIUM       the browser (default /usr/bin/chromium)
 import { createHash, createPrivateKey, createPublicKey, sign } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,8 +83,64 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+/**
+ * A stand-in for Expo's push API on a free port: records every request exactly (method, path,
+ * headers, body) and answers each push with an `ok` ticket, each receipts request with none yet.
+ */
+async function startExpoStandIn() {
+  const requests = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      requests.push({ method: req.method, path: req.url, headers: req.headers, body });
+      res.setHeader('content-type', 'application/json');
+      if (req.url.endsWith('/getReceipts')) res.end('{"data":{}}');
+      else res.end(JSON.stringify({ data: JSON.parse(body).map((_, n) => ({ status: 'ok', id: `ticket-${requests.length}-${n}` })) }));
+    });
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  cleanups.unshift(() => new Promise((ok) => server.close(ok)));
+  return { url: `http://127.0.0.1:${server.address().port}`, requests };
+}
+
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * An Android-style notification card drawn from one push message exactly as Expo received it
+ * (title, body, the app's name), with the request body itself printed under it.
+ */
+function pushCard(request) {
+  const [message] = JSON.parse(request.body);
+  return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<style>
+  body { margin: 0; font-family: Roboto, 'Noto Sans', 'Lohit Bengali', sans-serif; background: linear-gradient(#1d3b2a, #3d6b4f); min-height: 100vh; color: #111; }
+  .status { color: #fff; display: flex; justify-content: space-between; padding: 10px 18px; font-size: 14px; }
+  .shade { padding: 8px 10px; }
+  .card { background: #fff; border-radius: 22px; padding: 14px 16px 16px; box-shadow: 0 2px 8px rgba(0,0,0,.25); }
+  .head { display: flex; align-items: center; gap: 8px; font-size: 12.5px; color: #444; }
+  .icon { width: 20px; height: 20px; border-radius: 50%; background: #0b3d91; color: #fff; font-weight: 700; font-size: 11px; display: grid; place-items: center; }
+  .title { font-weight: 600; font-size: 15.5px; margin-top: 8px; }
+  .body { font-size: 14.5px; line-height: 1.35; margin-top: 2px; color: #333; }
+  .caption { color: #fff; font-size: 12.5px; margin: 16px 6px 6px; }
+  pre { background: rgba(0,0,0,.45); color: #e8f5e9; font-size: 11px; line-height: 1.35; border-radius: 12px; padding: 10px; margin: 0 4px; white-space: pre-wrap; word-break: break-all; }
+</style></head><body>
+<div class="status"><span>9:41</span><span>▾ ▴ ▮</span></div>
+<div class="shade">
+  <div class="card" id="push-card">
+    <div class="head"><span class="icon">P</span><span>PumpPilot</span><span>· now</span></div>
+    <div class="title" id="push-title">${escapeHtml(message.title)}</div>
+    <div class="body" id="push-body">${escapeHtml(message.body)}</div>
+  </div>
+  <p class="caption">A rendering of the exact request the stand-in Expo push receiver got in the browser test:<br>
+  <code style="white-space: nowrap">${escapeHtml(request.method)} ${escapeHtml(request.path)}</code></p>
+  <pre id="push-request">${escapeHtml(JSON.stringify(JSON.parse(request.body), null, 1))}</pre>
+</div></body></html>`;
+}
+
 /** The server with the test's master and a short poll interval and lease. */
-async function startTestServer() {
+async function startTestServer(expo) {
   const server = await startServer({
     masterUsername: MASTER.username,
     masterPassword: MASTER.password,
@@ -95,6 +152,9 @@ async function startTestServer() {
       PUMPPILOT_GRID_SETTLE_MS: '0',
       PUMPPILOT_MAX_STARTS_PER_HOUR: '0',
       PUMPPILOT_FIRMWARE_PUBLIC_KEY: FIRMWARE_PUBLIC,
+      // Push through the stand-in Expo receiver.
+      PUMPPILOT_EXPO_PUSH: 'on',
+      PUMPPILOT_EXPO_PUSH_URL: `${expo.url}/--/api/v2/push/send`,
     },
   });
   cleanups.unshift(server.stop);
@@ -133,7 +193,8 @@ function startDevice(url, key) {
 async function main() {
   if (!existsSync(browserPath)) throw new Error(`no browser at ${browserPath}: apt-get install -y chromium (or set CHROMIUM)`);
   mkdirSync(shots, { recursive: true });
-  const server = await step('start the server', startTestServer);
+  const expo = await startExpoStandIn();
+  const server = await step('start the server', () => startTestServer(expo));
   log(`server ${server.url}`);
 
   const browser = await step('launch Chromium', () =>
@@ -233,6 +294,31 @@ async function main() {
     await admin.locator('#receipt dd', { hasText: '৬০ টাকা' }).waitFor();
     await admin.locator('#receipt h1', { hasText: 'রসিদ' }).waitFor();
     await admin.screenshot({ path: join(shots, 'admin-receipt-bangla-phone.png') });
+    // Saved as an image where the browser cannot share files: a PNG of the receipt, in Bangla.
+    const [download] = await Promise.all([admin.waitForEvent('download'), admin.locator('#share-receipt', { hasText: 'ছবি হিসেবে' }).click()]);
+    assert(/^receipt-[0-9a-f]{8}\.png$/.test(download.suggestedFilename()), `named after the receipt: ${download.suggestedFilename()}`);
+    const image = join(shots, 'admin-receipt-image-bangla.png');
+    await download.saveAs(image);
+    const png = readFileSync(image);
+    assert(png.subarray(1, 4).toString() === 'PNG' && png.readUInt32BE(16) === 720, `a PNG 720 px wide (360 at 2×): ${png.readUInt32BE(16)}`);
+    await admin.locator('#receipt-image-status', { hasText: 'রসিদের ছবি রাখা হয়েছে' }).waitFor();
+    // Shared through the Web Share API where the browser can share files (a phone's browser).
+    const receiptUrl = admin.url();
+    const sharing = await admin.context().newPage();
+    await sharing.addInitScript(() => {
+      navigator.canShare = (data) => Boolean(data && data.files && data.files.length);
+      navigator.share = async (data) => {
+        const file = data.files[0];
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        window.__shared = { title: data.title, name: file.name, type: file.type, size: file.size, magic: String.fromCharCode(...bytes.subarray(1, 4)) };
+      };
+    });
+    await sharing.goto(receiptUrl);
+    await sharing.locator('#share-receipt').click();
+    await sharing.locator('#receipt-image-status', { hasText: 'রসিদের ছবি পাঠানো হয়েছে।' }).waitFor();
+    const shared = await sharing.evaluate(() => window.__shared);
+    assert(shared.type === 'image/png' && shared.magic === 'PNG' && shared.title === 'রসিদ' && shared.name === download.suggestedFilename() && shared.size > 1000, `the PNG file shared: ${JSON.stringify(shared)}`);
+    await sharing.close();
     await admin.goto(`${server.url}/admin`);
     await admin.locator('#device-name').fill('Field pump');
     await admin.getByRole('button', { name: 'Register' }).click();
@@ -255,6 +341,22 @@ async function main() {
   // ---- Farmer A starts; farmer B joins the queue. ----
   const a = await phone('farmer A');
   const b = await phone('farmer B');
+  const PUSH_TOKEN = 'ExponentPushToken[web-test-karim]';
+  await step('farmer A’s phone registers for push (as the app does)', async () => {
+    const login = await fetch(`${server.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: '01711000001', password: '01711000001-pw' }),
+    });
+    const { token } = await login.json();
+    const profile = await fetch(`${server.url}/api/alerts/profile`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ phone: null, pushTokens: [PUSH_TOKEN], language: 'en', muted: [], quietHours: null }),
+    });
+    assert(profile.ok, `the push token is saved: ${profile.status}`);
+  });
+
   await step('farmer A starts and sees RUNNING, the time counting down', async () => {
     await signIn(a, '01711000001', '01711000001-pw');
     assert(new URL(a.url()).pathname === '/user', `farmer lands on ${a.url()}`);
@@ -274,6 +376,32 @@ async function main() {
     };
     assert(seconds(later) < seconds(first), `the remaining time counts down: ${first} → ${later}`);
     assert(a.url().endsWith('/user'), 'no page load for Start');
+  });
+
+  await step('the turn reaches farmer A’s phone through Expo: the exact request, drawn as a notification', async () => {
+    await until(() => expo.requests.some((r) => r.path === '/--/api/v2/push/send'), 'a push request');
+    const request = expo.requests.find((r) => r.path === '/--/api/v2/push/send');
+    assert(request.method === 'POST' && request.headers['content-type'] === 'application/json', `a JSON POST: ${request.method} ${request.headers['content-type']}`);
+    assert(request.headers.authorization === undefined, 'no access token configured, none sent');
+    const messages = JSON.parse(request.body);
+    assert(messages.length === 1, `one message per token: ${request.body}`);
+    const [message] = messages;
+    assert(
+      JSON.stringify(Object.keys(message).sort()) === JSON.stringify(['body', 'data', 'sound', 'title', 'to']) &&
+        message.to === PUSH_TOKEN &&
+        message.title === 'Your turn' &&
+        message.body === 'Your turn came: the pump is starting for you.' &&
+        message.sound === 'default' &&
+        message.data.kind === 'RUN_STARTED' &&
+        /^[0-9a-f]{32}$/.test(message.data.id),
+      `the exact message: ${request.body}`,
+    );
+    const card = await browser.newPage({ viewport: PHONE, deviceScaleFactor: 2 });
+    await card.setContent(pushCard(request));
+    assert((await card.locator('#push-title').innerText()) === message.title, 'the card shows the title sent');
+    await painted(card);
+    await card.screenshot({ path: join(shots, 'alerts-push-phone.png') });
+    await card.close();
   });
 
   await step('farmer B (another browser) joins and sees WAITING #1', async () => {
@@ -425,7 +553,7 @@ async function main() {
     await admin.locator('#audit td', { hasText: '+30 min (60 taka)' }).first().waitFor();
     const kinds = await admin.locator('#audit tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.action));
     assert(kinds.length === 2 && kinds.every((k) => k === 'recharge'), `only recharges: ${kinds}`);
-    await admin.locator('#log-count', { hasText: '2 of the latest' }).waitFor();
+    await admin.locator('#log-count', { hasText: 'Lines 1 to 2' }).waitFor();
     await admin.goto(`${server.url}/admin/farmers`);
     await admin.getByRole('link', { name: 'Karim Mia' }).first().waitFor();
     await admin.screenshot({ path: join(shots, 'admin-farmers-phone.png') });

@@ -1,7 +1,8 @@
 // The owner's tools in the app: add and rename a farmer, give and take RFID cards, register a
 // device (its key shown once), the pump's terms, move a waiting farmer in line, and the last 14
 // days' time pumped and cash taken.
-import { fireEvent, screen, waitFor } from '@testing-library/react-native';
+import { fireEvent, screen, waitFor, within } from '@testing-library/react-native';
+import { Share } from 'react-native';
 
 import type { UserWithBalance } from '../src/api/types';
 import { newServer, renderApp, signedInStorage } from '../test/app';
@@ -133,7 +134,11 @@ describe('owner tools in the app: cash and passwords', () => {
         return { body: { userId: u.id, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: receipt } };
       }),
     );
-    server.on('GET /api/admin/receipts/{id}', sessions.authed({ body: { id: 'r-price', userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 30, cashTaka: 75, recordedByName: ADMIN.name } }));
+    const receipt = (id: string, cashTaka: number) => ({ id, userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 30, cashTaka, recordedByName: ADMIN.name });
+    server.on(
+      'GET /api/admin/receipts/{id}',
+      sessions.authed((req) => ({ body: req.path.endsWith('r-typed') ? receipt('r-typed', 100) : receipt('r-price', 75) })),
+    );
     fireEvent.press(await screen.findByTestId('tab-users'));
     fireEvent.press(await screen.findByTestId('user-karim-open'));
     fireEvent.changeText(screen.getByTestId('user-karim-cash'), 'abc');
@@ -147,6 +152,55 @@ describe('owner tools in the app: cash and passwords', () => {
     fireEvent.press(screen.getByTestId('user-karim-recharge'));
     expect(await screen.findByText('Karim Mia now has 1 h 30 min. Receipt: 75 taka.')).toBeTruthy();
     expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 30, note: null });
+  });
+
+  test('a recharge shows its receipt, in the farmer’s language, shared as text', async () => {
+    const { server, sessions, users } = owner();
+    server.on(
+      'POST /api/admin/recharge',
+      sessions.authed((req) => {
+        const u = users[0]!;
+        u.availableSeconds += req.body.minutes * 60;
+        return { body: { userId: u.id, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: '0a1b2c3d-receipt' } };
+      }),
+    );
+    server.on(
+      'GET /api/admin/receipts/{id}',
+      sessions.authed({ body: { id: '0a1b2c3d-receipt', userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 60, cashTaka: 150, recordedByName: ADMIN.name } }),
+    );
+    const share = jest.spyOn(Share, 'share').mockResolvedValue({ action: Share.sharedAction });
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    expect(screen.queryByTestId('user-karim-receipt')).toBeNull();
+    fireEvent.changeText(screen.getByTestId('user-karim-minutes'), '60');
+    fireEvent.changeText(screen.getByTestId('user-karim-cash'), '150');
+    fireEvent.press(screen.getByTestId('user-karim-recharge'));
+    const card = await screen.findByTestId('user-karim-receipt');
+    expect(within(card).getByText('Karim Mia')).toBeTruthy();
+    expect(within(card).getByText('150 taka')).toBeTruthy();
+    expect(within(card).getByText('0A1B2C3D')).toBeTruthy();
+    // Karim reads Bangla: the receipt in Bangla, digits too, then shared.
+    fireEvent.press(within(card).getByTestId('user-karim-receipt-language-bn'));
+    expect(await within(card).findByText('১৫০ টাকা')).toBeTruthy();
+    fireEvent.press(within(card).getByTestId('user-karim-receipt-share'));
+    expect(await screen.findByText('The receipt was shared.')).toBeTruthy();
+    expect(share).toHaveBeenCalledTimes(1);
+    const sent = share.mock.calls[0]![0] as { message: string; title: string };
+    expect(sent.title).toBe('রসিদ');
+    expect(sent.message.split('\n')).toEqual([
+      'পাম্পপাইলট — রসিদ',
+      'কৃষক: Karim Mia',
+      expect.stringMatching(/^তারিখ: .*২৮/),
+      'যোগ করা মিনিট: ৬০ মিনিট',
+      'নগদ দেওয়া: ১৫০ টাকা',
+      `গ্রহণকারী: ${ADMIN.name}`,
+      'রসিদ নং: 0A1B2C3D',
+    ]);
+    // A phone that cannot share says so.
+    share.mockRejectedValueOnce(new Error('not supported'));
+    fireEvent.press(within(card).getByTestId('user-karim-receipt-share'));
+    expect(await screen.findByText('This phone cannot share from here: show the receipt or copy its text.')).toBeTruthy();
+    share.mockRestore();
   });
 
   test('a new password takes a second tap and is shown once', async () => {
@@ -273,6 +327,47 @@ describe('owner tools in the app: cash and passwords', () => {
     expect(screen.getByTestId('queue-waiting-2')).toHaveTextContent(/Karim Mia/);
     expect(screen.getByTestId('move-reason').props.value).toBe('');
   });
+  test('takes a waiting farmer out of the line with a reason, after a second tap', async () => {
+    const { server, sessions } = owner();
+    let waiting = [
+      entry({ id: 'e1', userId: KARIM.id, userName: KARIM.name, status: 'WAITING', position: 1, remainingSeconds: null }),
+      entry({ id: 'e2', userId: SALMA.id, userName: SALMA.name, status: 'WAITING', position: 2, remainingSeconds: null }),
+    ];
+    server.on('GET /api/queue', sessions.authed(() => ({ body: { active: null, waiting } })));
+    server.on(
+      'POST /api/admin/queue/{userId}/remove',
+      sessions.authed((req) => {
+        if (req.body.reason === 'gone') return error(404, 'NOT_FOUND', 'not waiting');
+        const leaving = waiting.find((e) => req.path === `/api/admin/queue/${e.userId}/remove`)!;
+        waiting = waiting.filter((e) => e !== leaving).map((e, n) => ({ ...e, position: n + 1 }));
+        return { body: { ...leaving, status: 'COMPLETED', position: null } };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-admin-queue'));
+    expect(await screen.findByTestId('remove-waiting')).toBeTruthy();
+    // No reason: said here, nothing sent.
+    fireEvent.press(screen.getByTestId('remove-go'));
+    expect(await screen.findByText('Say why the farmer leaves the line.')).toBeTruthy();
+    fireEvent.press(screen.getByTestId(`remove-who-${SALMA.id}`));
+    fireEvent.changeText(screen.getByTestId('remove-reason'), 'not at the field');
+    fireEvent.press(screen.getByTestId('remove-go'));
+    // The first tap only asks.
+    expect(await screen.findByText('Tap again: Salma Begum leaves the line')).toBeTruthy();
+    expect(server.calls.filter((c) => c.path.endsWith('/remove'))).toHaveLength(0);
+    fireEvent.press(screen.getByTestId('remove-go'));
+    expect(await screen.findByText('Salma Begum was taken out of the line. Their minutes are kept.')).toBeTruthy();
+    expect(server.last(`POST /api/admin/queue/${SALMA.id}/remove`)!.body).toEqual({ reason: 'not at the field' });
+    await waitFor(() => expect(screen.queryByTestId('queue-waiting-2')).toBeNull());
+    expect(screen.getByTestId('queue-waiting-1')).toHaveTextContent(/Karim Mia/);
+    expect(screen.getByTestId('remove-reason').props.value).toBe('');
+    // Refused (no longer waiting): said in words, what was typed stays.
+    fireEvent.changeText(screen.getByTestId('remove-reason'), 'gone');
+    fireEvent.press(screen.getByTestId('remove-go'));
+    fireEvent.press(await screen.findByText('Tap again: Karim Mia leaves the line'));
+    expect(await screen.findByText(/not found|no longer/i)).toBeTruthy();
+    expect(screen.getByTestId('remove-reason').props.value).toBe('gone');
+  });
+
   test('in Bangla: a refused term is said in Bangla, and Bangla digits are read', async () => {
     const { server, sessions } = owner();
     server.on(

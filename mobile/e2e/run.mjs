@@ -190,6 +190,15 @@ async function main() {
     }),
   );
   cleanups.unshift(() => context.close());
+  // The browser's share sheet: what the app hands to it is kept for the test to read.
+  await context.addInitScript(() => {
+    Object.defineProperty(navigator, 'share', {
+      configurable: true,
+      value: async (data) => {
+        window.__shared = data;
+      },
+    });
+  });
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15_000);
   const pageErrors = [];
@@ -344,6 +353,24 @@ async function main() {
     await shot('09-admin-pump');
   });
 
+  await step('admin takes a waiting farmer out of the line, with a reason and a second tap', async () => {
+    const karim = await login('01711000001', 'karim-password');
+    await api('POST', '/api/motor/start', { token: karim, body: { minutes: null } });
+    await tab('admin-queue');
+    await byId('remove-waiting').waitFor();
+    await byId('remove-reason').fill('not at the field');
+    await byId('remove-go').click();
+    await waitText('remove-go', 'Tap again: Karim Mia leaves the line');
+    assert((await api('GET', '/api/queue', { token: seed.admin })).waiting.length === 1, 'the first tap only asks');
+    await shot('10b-admin-remove-waiting');
+    await byId('remove-go').click();
+    await waitText('admin-queue-success', 'Karim Mia was taken out of the line. Their minutes are kept.');
+    const queue = await api('GET', '/api/queue', { token: seed.admin });
+    assert(queue.waiting.length === 0, `Karim left the line: ${JSON.stringify(queue.waiting)}`);
+    const audit = await api('GET', '/api/admin/audit?action=queue.remove', { token: seed.admin });
+    assert(audit.length === 1 && audit[0].detail === 'not at the field', `audited with the reason: ${JSON.stringify(audit)}`);
+  });
+
   await step('admin stops the run from the queue', async () => {
     await tab('admin-queue');
     await waitText('queue-active', 'Salma Begum');
@@ -360,12 +387,34 @@ async function main() {
     await tab('users');
     await byId('user-01711000001-open').click();
     await byId('user-01711000001-minutes').fill('20');
+    await byId('user-01711000001-cash').fill('50');
     await byId('user-01711000001-recharge').click();
     await byId('users-success').waitFor();
     const after = (await api('GET', '/api/admin/users', { token: seed.admin })).find((u) => u.id === seed.karim.id).availableSeconds;
     assert(after === before + 20 * 60, `recharge should add 20 min: ${before} → ${after}`);
     assert(seconds(await text('user-01711000001-balance')) === after, 'the list shows the new balance');
     await shot('11-admin-users');
+  });
+
+  await step('the recharge’s receipt: shown, in the farmer’s language, shared as text', async () => {
+    const card = byId('user-01711000001-receipt');
+    await card.getByText('50 taka').waitFor();
+    await card.getByText('Karim Mia').waitFor();
+    await byId('user-01711000001-receipt-language-bn').click();
+    await card.getByText('৫০ টাকা').waitFor();
+    await card.scrollIntoViewIfNeeded();
+    await shot('11b-admin-receipt-bangla');
+    await byId('user-01711000001-receipt-share').click();
+    await waitText('user-01711000001-receipt-success', 'The receipt was shared.');
+    const shared = await page.evaluate(() => window.__shared);
+    const [receipt] = await api('GET', '/api/admin/receipts?from=2000-01-01', { token: seed.admin });
+    const lines = shared.text.split('\n');
+    assert(shared.title === 'রসিদ', `shared with its title: ${shared.title}`);
+    assert(
+      lines[0] === 'পাম্পপাইলট — রসিদ' && lines[1] === 'কৃষক: Karim Mia' && lines[3] === 'যোগ করা মিনিট: ২০ মিনিট' &&
+        lines[4] === 'নগদ দেওয়া: ৫০ টাকা' && lines[5] === 'গ্রহণকারী: Rahim Uddin' && lines[6] === `রসিদ নং: ${receipt.id.slice(0, 8).toUpperCase()}`,
+      `the receipt's text, in Bangla: ${shared.text}`,
+    );
   });
 
   await step('admin approves the minute request', async () => {

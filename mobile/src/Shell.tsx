@@ -56,6 +56,9 @@ export function Shell({ live }: { live: boolean }) {
       <View style={styles.tabs} accessibilityRole="tablist">
         {tabs.map((x) => {
           const on = x.id === tab.id;
+          const label = x.label(t);
+          // Each tab as wide as its word: five whole words fit a 360 px phone ("Requests" needs
+          // more room than "Pump"), where equal shares cut the longer ones off.
           return (
             <Pressable
               key={x.id}
@@ -63,10 +66,10 @@ export function Shell({ live }: { live: boolean }) {
               accessibilityRole="tab"
               accessibilityState={{ selected: on }}
               onPress={() => setCurrent(x.id)}
-              style={[styles.tab, on && styles.tabOn]}
+              style={[styles.tab, { flexGrow: label.length }, on && styles.tabOn]}
             >
-              <Text style={[styles.tabText, on && styles.tabTextOn]} numberOfLines={1} adjustsFontSizeToFit>
-                {x.label(t)}
+              <Text style={[styles.tabText, tabs.length > 4 && styles.tabTextSmall, on && styles.tabTextOn]} numberOfLines={1}>
+                {label}
               </Text>
             </Pressable>
           );
@@ -130,8 +133,9 @@ const styles = StyleSheet.create({
   offlineSmall: { color: colors.offlineText, fontSize: 16 },
   body: { flex: 1, backgroundColor: colors.background },
   tabs: { flexDirection: 'row', backgroundColor: colors.header, borderTopWidth: 2, borderTopColor: colors.header },
-  tab: { flex: 1, minHeight: 64, alignItems: 'center', justifyContent: 'center', paddingHorizontal: 2 },
+  tab: { flexBasis: 0, minWidth: 48, minHeight: 64, alignItems: 'center', justifyContent: 'center', paddingHorizontal: 2 },
   tabOn: { backgroundColor: colors.background },
   tabText: { color: colors.headerText, fontSize: 17, fontWeight: '800' },
+  tabTextSmall: { fontSize: 15 },
   tabTextOn: { color: colors.text },
 });

@@ -10,20 +10,31 @@ use crate::run;
 /// one, Bangla text passes the checks but shows as empty boxes in the screenshots).
 const PACKAGES: &[&str] = &["chromium", "fonts-lohit-beng-bengali"];
 
-/// Installs the packages with apt unless they are there already.
+/// Installs the browser's packages with apt unless they are there already.
 pub fn ensure_browser() -> Result<(), String> {
+    ensure(PACKAGES)
+}
+
+/// Installs Debian's Mosquitto (the external broker of `crates/pumppilot/tests/mqtt_broker.rs`)
+/// unless it is there already.
+pub fn ensure_mosquitto() -> Result<(), String> {
+    ensure(&["mosquitto"])
+}
+
+/// Installs `packages` with apt unless they are all there already.
+fn ensure(packages: &[&str]) -> Result<(), String> {
     let installed = Command::new("dpkg-query")
         .args(["--show", "--showformat", "${db:Status-Status}\n"])
-        .args(PACKAGES)
+        .args(packages)
         .output()
         .map(|out| String::from_utf8_lossy(&out.stdout).lines().filter(|l| *l == "installed").count())
         .unwrap_or(0);
-    if installed == PACKAGES.len() {
-        eprintln!("    {} already installed", PACKAGES.join(", "));
+    if installed == packages.len() {
+        eprintln!("    {} already installed", packages.join(", "));
         return Ok(());
     }
     run(Command::new("apt-get").args(["update", "-qq"]))?;
-    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(PACKAGES))
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(packages))
 }
 
 /// `npm ci` in `folder` (`mobile` or `web-tests`).

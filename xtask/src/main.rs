@@ -39,6 +39,8 @@ enum Step {
     AppInstall,
     /// The app's typecheck and jest.
     AppCheck,
+    /// Debian's Mosquitto, for the external-broker test among the Rust tests.
+    Mosquitto,
     /// The app's web build in Chromium against the real server.
     AppEndToEnd,
 }
@@ -47,6 +49,7 @@ const FORMAT: (&str, Step) = ("format", Step::Cargo(&["fmt", "--all", "--", "--c
 const LINT: (&str, Step) =
     ("lint", Step::Cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]));
 const TESTS: (&str, Step) = ("tests", Step::Cargo(&["test", "--workspace", "--locked"]));
+const MOSQUITTO: (&str, Step) = ("Mosquitto (external MQTT broker test)", Step::Mosquitto);
 const CONTRACT: (&str, Step) = ("API contract", Step::Contract);
 /// Every crate's tests but the binary's end-to-end ones, then the fast in-process API tests (all
 /// on the server's manual clock).
@@ -54,7 +57,20 @@ const FAST_TESTS: (&str, Step) =
     ("fast tests", Step::Cargo(&["test", "--workspace", "--locked", "--exclude", "pumppilot"]));
 const FAST_API_TESTS: (&str, Step) = (
     "fast API tests",
-    Step::Cargo(&["test", "-p", "pumppilot", "--locked", "--test", "api", "--test", "device_api", "--test", "live"]),
+    Step::Cargo(&[
+        "test",
+        "-p",
+        "pumppilot",
+        "--locked",
+        "--test",
+        "api",
+        "--test",
+        "device_api",
+        "--test",
+        "live",
+        "--test",
+        "mqtt",
+    ]),
 );
 /// The 2,000-device fleet for 30 s through the real binaries; prints polls, errors, p50/p99,
 /// the server's CPU and memory.
@@ -86,6 +102,8 @@ const TESTS_ON_MONGO: (&str, Step) = (
         "web",
         "--test",
         "alerts",
+        "--test",
+        "mqtt",
         "--",
         "--skip",
         "a_refresh_retried_at_once",
@@ -109,6 +127,7 @@ fn main() -> ExitCode {
             FORMAT,
             FIRMWARE_FORMAT,
             LINT,
+            MOSQUITTO,
             TESTS,
             CONTRACT,
             TESTS_ON_MONGO,
@@ -163,6 +182,7 @@ fn main() -> ExitCode {
             Step::Contract => contract::check(&root(), &cargo),
             Step::FirmwareImage => firmware::check(&cargo),
             Step::Browser => app::ensure_browser(),
+            Step::Mosquitto => app::ensure_mosquitto(),
             Step::DashboardInstall => app::install(&root(), "web-tests"),
             Step::Dashboard => app::dashboard(&root(), &cargo),
             Step::AppInstall => app::install(&root(), "mobile"),

@@ -152,6 +152,8 @@ pub fn render(kind: NoticeKind, facts: &Facts, language: Language) -> (String, S
         (Bangla, StoreTrouble) => {
             ("সার্ভারে সমস্যা".into(), "সার্ভার কিছুক্ষণ রেকর্ড লিখতে পারেনি; তখন রান থেমে ছিল। এখন আবার চলছে।".into())
         }
+        (English, SmsReply) => ("SMS answer".into(), facts.text.clone().unwrap_or_default()),
+        (Bangla, SmsReply) => ("এসএমএস উত্তর".into(), facts.text.clone().unwrap_or_default()),
     };
     (title, digits(&body, language))
 }

@@ -8,23 +8,26 @@
 //!   not yet delivered; the SMS gateway gets the notification's id (`{id}`) to drop a repeat.
 //! - **Retries** back off from [`Limits::backoff_ms`] doubling up to [`Limits::backoff_max_ms`];
 //!   after [`Limits::max_attempts`] tries an item is given up.
+//! - **SMS answers** (`SMS_REPLY`, the answer to a farmer's text) go by SMS only, at once: no
+//!   muting, no quiet hours, only the gateway's limit.
 //! - **Quiet hours** and **rate limits** (per person, and per SMS gateway) defer an item without
-//!   counting a try.
+//!   counting a try. The limits are counted in the store ([`Store::admit_send`]), so several
+//!   servers on one store keep one limit.
 //!
 //! Time is given to [`Outbox::run_once`], so tests run it on fake time.
 
 use std::{
-    collections::{BTreeSet, HashMap, VecDeque},
+    collections::BTreeSet,
     sync::{Arc, Mutex},
 };
 
-use pumppilot_engine::{Timestamp, UserId};
-use pumppilot_store::{AlertProfile, Channel, Delivery, OutboxItem, Store, StoreError};
+use pumppilot_engine::{NoticeKind, Timestamp, UserId};
+use pumppilot_store::{Admission, AlertProfile, Channel, Delivery, OutboxItem, SendWindow, Store, StoreError};
 use serde_json::json;
 
 use crate::{
     http::HttpClient,
-    push::ExpoPush,
+    push::{DEVICE_NOT_REGISTERED, ExpoPush, Receipt},
     sms::{SendError, SmsGateway},
     text::{Language, render},
 };
@@ -45,10 +48,16 @@ pub struct Limits {
     /// The first retry's wait; each further retry waits twice as long, up to `backoff_max_ms`.
     pub backoff_ms: i64,
     pub backoff_max_ms: i64,
-    /// Messages (push or SMS) one person gets in an hour at most.
-    pub per_person_per_hour: usize,
-    /// Messages the SMS gateway gets in a minute at most.
-    pub sms_per_minute: usize,
+    /// Messages (push or SMS) one person gets in a clock hour at most, counted in the store
+    /// (one limit for every server on it).
+    pub per_person_per_hour: u32,
+    /// Messages the SMS gateway gets in a clock minute at most, counted in the store.
+    pub sms_per_minute: u32,
+    /// How long after a push its receipt is read (Expo advises about 15 minutes).
+    pub receipt_after_ms: i64,
+    /// A receipt Expo still does not have this long after the push is no longer asked for (Expo
+    /// keeps them a day).
+    pub receipt_gives_up_ms: i64,
 }
 
 impl Default for Limits {
@@ -61,6 +70,8 @@ impl Default for Limits {
             backoff_max_ms: HOUR_MS,
             per_person_per_hour: 20,
             sms_per_minute: 60,
+            receipt_after_ms: 15 * MINUTE_MS,
+            receipt_gives_up_ms: 24 * HOUR_MS,
         }
     }
 }
@@ -83,24 +94,21 @@ pub struct Round {
     pub failed: usize,
     /// Items whose claim another sender had taken by the time this one finished.
     pub lost: usize,
+    /// Push receipts read.
+    pub receipts: usize,
+    /// Push tokens taken out of profiles because Expo says their phone is gone.
+    pub tokens_removed: usize,
 }
 
-/// Sliding windows of send times.
-#[derive(Default)]
-struct Windows {
-    per_person: HashMap<UserId, VecDeque<Timestamp>>,
-    sms: VecDeque<Timestamp>,
-}
-
-/// Waits until a window of `span` has room for one more, or records the send at `now`.
-fn admit(window: &mut VecDeque<Timestamp>, now: Timestamp, span: i64, max: usize) -> Result<(), Timestamp> {
-    while window.front().is_some_and(|t| *t + span <= now) {
-        window.pop_front();
-    }
-    if window.len() >= max {
-        return Err(window[window.len() - max] + span);
-    }
-    Ok(())
+/// A push Expo accepted, whose receipt is still to be read.
+#[derive(Debug, Clone)]
+struct Ticket {
+    id: String,
+    user: UserId,
+    token: String,
+    sent_at: Timestamp,
+    /// When its receipt is asked for (again).
+    ask_at: Timestamp,
 }
 
 /// The outbox worker of one server.
@@ -112,7 +120,9 @@ pub struct Outbox {
     push: Option<ExpoPush>,
     limits: Limits,
     http: HttpClient,
-    windows: Mutex<Windows>,
+    /// Pushes whose receipts are still to be read (kept in memory: after a restart, a gone phone
+    /// is found by the next push's ticket or receipt).
+    tickets: Mutex<Vec<Ticket>>,
 }
 
 impl Outbox {
@@ -123,7 +133,7 @@ impl Outbox {
         push: Option<ExpoPush>,
         limits: Limits,
     ) -> Self {
-        Outbox { store, sender: sender.into(), sms, push, limits, http: HttpClient::new(), windows: Mutex::default() }
+        Outbox { store, sender: sender.into(), sms, push, limits, http: HttpClient::new(), tickets: Mutex::default() }
     }
 
     /// Sends through `http` (e.g. one trusting a private gateway's CA) instead of a client
@@ -173,13 +183,80 @@ impl Outbox {
                 Err(err) => return Err(err),
             }
         }
+        self.read_receipts(now, &mut round).await?;
         Ok(round)
+    }
+
+    /// Reads the receipts of pushes sent at least [`Limits::receipt_after_ms`] ago; a phone Expo
+    /// says is gone (`DeviceNotRegistered`) has its token taken out of its person's profile.
+    async fn read_receipts(&self, now: Timestamp, round: &mut Round) -> Result<(), StoreError> {
+        let Some(push) = &self.push else { return Ok(()) };
+        let due: Vec<Ticket> = {
+            let mut tickets = self.tickets.lock().expect("tickets lock");
+            tickets.retain(|t| now - t.sent_at < self.limits.receipt_gives_up_ms);
+            tickets.iter().filter(|t| t.ask_at <= now).take(1000).cloned().collect()
+        };
+        if due.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = due.iter().map(|t| t.id.clone()).collect();
+        let receipts = match push.receipts(&self.http, &ids).await {
+            Ok(receipts) => receipts,
+            Err(err) => {
+                tracing::warn!(%err, "could not read Expo's push receipts; trying again in a minute");
+                self.ask_again(&ids, now + MINUTE_MS);
+                return Ok(());
+            }
+        };
+        // A receipt Expo does not have yet is asked for again after the same wait.
+        let later: Vec<String> = ids.iter().filter(|id| !receipts.contains_key(*id)).cloned().collect();
+        self.ask_again(&later, now + self.limits.receipt_after_ms);
+        self.tickets.lock().expect("tickets lock").retain(|t| !receipts.contains_key(&t.id));
+        round.receipts += receipts.len();
+        for ticket in &due {
+            match receipts.get(&ticket.id) {
+                Some(Receipt::Error(code)) if code == DEVICE_NOT_REGISTERED => {
+                    round.tokens_removed += self.forget_token(ticket.user, &ticket.token).await?;
+                }
+                Some(Receipt::Error(code)) => {
+                    tracing::warn!(ticket = %ticket.id, %code, "Expo could not deliver a push");
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn ask_again(&self, ids: &[String], at: Timestamp) {
+        for ticket in self.tickets.lock().expect("tickets lock").iter_mut().filter(|t| ids.contains(&t.id)) {
+            ticket.ask_at = at;
+        }
+    }
+
+    /// Takes a token Expo no longer knows out of a person's profile.
+    async fn forget_token(&self, user: UserId, token: &str) -> Result<usize, StoreError> {
+        let Some(mut profile) = self.store.alert_profile(user).await? else { return Ok(0) };
+        let before = profile.push_tokens.len();
+        profile.push_tokens.retain(|t| t != token);
+        if profile.push_tokens.len() == before {
+            return Ok(0);
+        }
+        self.store.set_alert_profile(&profile).await?;
+        tracing::info!(%user, "a phone is gone (DeviceNotRegistered): its push token is forgotten");
+        Ok(1)
     }
 
     /// Where this item still has to go, for this person.
     fn channels_for(&self, item: &OutboxItem, profile: &AlertProfile) -> Vec<Channel> {
         let kind = item.notification.kind;
         let mut channels = Vec::new();
+        if kind == NoticeKind::SmsReply {
+            // An answer goes back the way the question came, whatever is muted.
+            if self.sms.is_some() && profile.phone.is_some() && !item.delivered.contains(&Channel::Sms) {
+                channels.push(Channel::Sms);
+            }
+            return channels;
+        }
         if self.push.is_some() && !profile.push_tokens.is_empty() && profile.wants(kind, Channel::Push) {
             channels.push(Channel::Push);
         }
@@ -197,24 +274,25 @@ impl Outbox {
         if channels.is_empty() {
             return Ok(Delivery::Done { at: now });
         }
-        if let Some(quiet) = profile.quiet_hours.filter(|q| q.contains(now)) {
+        // An SMS answer is awaited: neither quiet hours nor the person's hourly limit hold it
+        // (the gateway's limit does).
+        let answer = n.kind == NoticeKind::SmsReply;
+        if let Some(quiet) = profile.quiet_hours.filter(|q| !answer && q.contains(now)) {
             return Ok(Delivery::Defer { at: quiet.end_after(now) });
         }
-        {
-            let mut windows = self.windows.lock().expect("windows lock");
-            let person = windows.per_person.entry(n.user_id).or_default();
-            if let Err(at) = admit(person, now, HOUR_MS, self.limits.per_person_per_hour) {
-                return Ok(Delivery::Defer { at });
-            }
-            if channels.contains(&Channel::Sms)
-                && let Err(at) = admit(&mut windows.sms, now, MINUTE_MS, self.limits.sms_per_minute)
-            {
-                return Ok(Delivery::Defer { at });
-            }
-            windows.per_person.entry(n.user_id).or_default().push_back(now);
-            if channels.contains(&Channel::Sms) {
-                windows.sms.push_back(now);
-            }
+        let mut windows = Vec::new();
+        if !answer {
+            windows.push(SendWindow {
+                key: format!("person:{}", n.user_id),
+                span_ms: HOUR_MS,
+                max: self.limits.per_person_per_hour,
+            });
+        }
+        if channels.contains(&Channel::Sms) {
+            windows.push(SendWindow { key: "sms".to_owned(), span_ms: MINUTE_MS, max: self.limits.sms_per_minute });
+        }
+        if let Admission::Full { until } = self.store.admit_send(&windows, now).await? {
+            return Ok(Delivery::Defer { at: until });
         }
         let (title, body) = render(n.kind, &n.facts, Language::from_code(&profile.language));
         let mut delivered = item.delivered.clone();
@@ -225,7 +303,14 @@ impl Outbox {
                 Channel::Push => {
                     let push = self.push.as_ref().expect("push is configured");
                     let data = json!({ "id": n.id.to_string(), "kind": n.kind.as_str() });
-                    push.send(&self.http, &profile.push_tokens, &title, &body, data).await
+                    let pushed = push.send(&self.http, &profile.push_tokens, &title, &body, data).await;
+                    for token in &pushed.gone {
+                        self.forget_token(n.user_id, token).await?;
+                    }
+                    self.tickets.lock().expect("tickets lock").extend(pushed.tickets.into_iter().map(|(token, id)| {
+                        Ticket { id, user: n.user_id, token, sent_at: now, ask_at: now + self.limits.receipt_after_ms }
+                    }));
+                    pushed.result
                 }
                 Channel::Sms => {
                     let sms = self.sms.as_ref().expect("SMS is configured");

@@ -74,21 +74,27 @@ struct Pump {
     karim: UserId,
     expo: Receiver,
     expo_url: String,
+    receipts: Receiver,
+    receipts_url: String,
     sms: Receiver,
     sms_url: String,
 }
 
 impl Pump {
     async fn new() -> Pump {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open("sqlite::memory:").unwrap());
+        Pump::on(Arc::new(SqliteStore::open("sqlite::memory:").unwrap())).await
+    }
+
+    async fn on(store: Arc<dyn Store>) -> Pump {
         let owner = account(UserId::new(), "rahim", Role::Admin, None);
         let admin = AdminId(owner.id);
         store.create_account(&Account { admin_id: Some(admin), ..owner }).await.unwrap();
         let karim = account(UserId::new(), "karim", Role::User, Some(admin));
         store.create_account(&karim).await.unwrap();
         let (expo, expo_url) = Receiver::start(EXPO_OK).await;
+        let (receipts, receipts_url) = Receiver::start(r#"{"data":{}}"#).await;
         let (sms, sms_url) = Receiver::start(r#"{"status":"queued"}"#).await;
-        Pump { store, admin, karim: karim.id, expo, expo_url, sms, sms_url }
+        Pump { store, admin, karim: karim.id, expo, expo_url, receipts, receipts_url, sms, sms_url }
     }
 
     fn worker(&self, name: &str, limits: Limits) -> Outbox {
@@ -102,6 +108,7 @@ impl Pump {
         };
         let push = ExpoPush {
             url: self.expo_url.clone(),
+            receipts_url: self.receipts_url.clone(),
             access_token: Some("expo-secret".to_owned()),
             timeout: Duration::from_secs(5),
         };
@@ -263,8 +270,8 @@ async fn one_person_gets_at_most_so_many_messages_an_hour_and_the_gateway_so_man
     let worker = pump.worker("server-1", limits);
     let round = worker.run_once(at(10)).await.unwrap();
     assert_eq!((round.done, round.deferred), (2, 1));
-    assert_eq!(worker.run_once(at(3609)).await.unwrap(), Round::default(), "an hour after the first send");
-    assert_eq!(worker.run_once(at(3610)).await.unwrap().done, 1);
+    assert_eq!(worker.run_once(at(3599)).await.unwrap(), Round::default(), "the clock hour is full");
+    assert_eq!(worker.run_once(at(3600)).await.unwrap().done, 1, "the next clock hour");
     assert_eq!(pump.sms.seen().len(), 3);
 
     // The gateway's own limit, across people.
@@ -277,6 +284,158 @@ async fn one_person_gets_at_most_so_many_messages_an_hour_and_the_gateway_so_man
     assert_eq!(worker.run_once(at(10)).await.unwrap().deferred, 2);
     assert_eq!(worker.run_once(at(70)).await.unwrap().done, 1);
     assert_eq!(pump.sms.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn two_servers_on_one_store_keep_one_limit_per_person_and_per_gateway() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    for n in 0..4 {
+        pump.tell(NoticeKind::RunHeld, at(n), Facts::default()).await;
+    }
+    let limits = Limits { per_person_per_hour: 2, batch: 2, ..Limits::default() };
+    let (one, two) = (pump.worker("server-1", limits), pump.worker("server-2", limits));
+    let (a, b) = tokio::join!(one.run_once(at(10)), two.run_once(at(10)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.claimed + b.claimed, a.done + b.done, a.deferred + b.deferred), (4, 2, 2));
+    assert_eq!((pump.expo.seen().len(), pump.sms.seen().len()), (2, 2), "two servers, one person's limit of 2");
+    assert_eq!(one.run_once(at(3599)).await.unwrap(), Round::default());
+    assert_eq!(two.run_once(at(3600)).await.unwrap().done, 2);
+
+    // The gateway's minute is one for both servers.
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    pump.tell(NoticeKind::RunHeld, at(0), Facts::default()).await;
+    pump.tell(NoticeKind::RunResumed, at(1), Facts::default()).await;
+    let limits = Limits { sms_per_minute: 1, batch: 1, ..Limits::default() };
+    let (one, two) = (pump.worker("server-1", limits), pump.worker("server-2", limits));
+    assert_eq!(one.run_once(at(10)).await.unwrap().done, 1);
+    assert_eq!(two.run_once(at(11)).await.unwrap().deferred, 1, "server-2 sees server-1's send");
+    assert_eq!(two.run_once(at(60)).await.unwrap().done, 1);
+    assert_eq!(pump.sms.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn an_sms_answer_goes_by_sms_only_at_once_even_in_quiet_hours_and_past_the_hourly_limit() {
+    let pump = Pump::new().await;
+    // Quiet all day long, and SMS muted for answers: an answer still goes, by SMS only.
+    let quiet = QuietHours { from_minute: 0, to_minute: 1439, utc_offset_minutes: 0 };
+    pump.profile("en", Some(quiet)).await;
+    let mut profile = pump.store.alert_profile(pump.karim).await.unwrap().unwrap();
+    profile.muted.insert((NoticeKind::SmsReply, pumppilot_store::Channel::Sms));
+    pump.store.set_alert_profile(&profile).await.unwrap();
+    let facts = Facts { text: Some("Started. 30 min left.".to_owned()), ..Facts::default() };
+    let first = pump.tell(NoticeKind::SmsReply, at(0), facts.clone()).await;
+    pump.tell(NoticeKind::SmsReply, at(1), facts).await;
+    let worker = pump.worker("server-1", Limits { per_person_per_hour: 1, ..Limits::default() });
+    assert_eq!(worker.run_once(at(2)).await.unwrap(), Round { claimed: 2, done: 2, ..Round::default() });
+    assert_eq!(pump.expo.seen(), [], "never pushed");
+    let sms = pump.sms.seen();
+    assert_eq!(sms.len(), 2);
+    assert_eq!(
+        sms[0].body,
+        format!(
+            r#"{{"to":"+8801711000001","from":"PumpPilot","message":"Started. 30 min left.","ref":"{first}","coding":"gsm7"}}"#
+        )
+    );
+    assert_eq!(worker.run_once(at(1000)).await.unwrap(), Round::default(), "sent once");
+}
+
+#[tokio::test]
+async fn a_phone_expo_says_is_gone_loses_its_token_from_the_ticket_or_from_the_receipt_read_later() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let mut profile = pump.store.alert_profile(pump.karim).await.unwrap().unwrap();
+    profile.push_tokens = ["karim", "old-phone", "uninstalled"].map(|t| format!("ExponentPushToken[{t}]")).to_vec();
+    pump.store.set_alert_profile(&profile).await.unwrap();
+    // One ticket per message, in order: the third phone is already known to be gone.
+    pump.expo.answer(
+        StatusCode::OK,
+        r#"{"data":[{"status":"ok","id":"ticket-karim"},{"status":"ok","id":"ticket-old"},
+            {"status":"error","message":"not registered","details":{"error":"DeviceNotRegistered"}}]}"#,
+    );
+    pump.tell(NoticeKind::RunStarted, at(0), Facts::default()).await;
+    let worker = pump.worker("server-1", Limits::default());
+    let round = worker.run_once(at(1)).await.unwrap();
+    assert_eq!((round.done, round.receipts), (1, 0));
+    let tokens = || async { pump.store.alert_profile(pump.karim).await.unwrap().unwrap().push_tokens };
+    assert_eq!(tokens().await, ["ExponentPushToken[karim]", "ExponentPushToken[old-phone]"], "gone at once");
+
+    // Receipts are read 15 minutes later, with the tickets' ids.
+    assert_eq!(worker.run_once(at(1 + 15 * 60) - 1).await.unwrap(), Round::default());
+    assert_eq!(pump.receipts.seen(), []);
+    pump.receipts.answer(
+        StatusCode::OK,
+        r#"{"data":{"ticket-karim":{"status":"ok"},
+            "ticket-old":{"status":"error","message":"The device cannot receive push notifications anymore",
+            "details":{"error":"DeviceNotRegistered"}}}}"#,
+    );
+    let round = worker.run_once(at(1 + 15 * 60)).await.unwrap();
+    assert_eq!((round.receipts, round.tokens_removed), (2, 1));
+    let seen = pump.receipts.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].authorization.as_deref(), Some("Bearer expo-secret"));
+    assert_eq!(seen[0].content_type.as_deref(), Some("application/json"));
+    assert_eq!(seen[0].body, r#"{"ids":["ticket-karim","ticket-old"]}"#);
+    assert_eq!(tokens().await, ["ExponentPushToken[karim]"]);
+    // Read receipts are not asked for again.
+    assert_eq!(worker.run_once(at(2 * 15 * 60)).await.unwrap(), Round::default());
+    assert_eq!(pump.receipts.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_receipt_not_ready_is_asked_for_again_and_given_up_after_a_day() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    pump.tell(NoticeKind::RunStarted, at(0), Facts::default()).await;
+    let worker = pump.worker("server-1", Limits::default());
+    worker.run_once(at(0)).await.unwrap();
+    // Expo has no receipt yet (an empty answer): asked again 15 minutes later, not before.
+    assert_eq!(worker.run_once(at(15 * 60)).await.unwrap().receipts, 0);
+    assert_eq!(worker.run_once(at(16 * 60)).await.unwrap().receipts, 0);
+    assert_eq!(pump.receipts.seen().len(), 1);
+    // Its receipts service fails: asked again a minute later.
+    pump.receipts.answer(StatusCode::BAD_GATEWAY, "down");
+    worker.run_once(at(30 * 60)).await.unwrap();
+    worker.run_once(at(31 * 60) - 1).await.unwrap();
+    assert_eq!(pump.receipts.seen().len(), 2);
+    worker.run_once(at(31 * 60)).await.unwrap();
+    assert_eq!(pump.receipts.seen().len(), 3);
+    assert!(pump.receipts.seen().iter().all(|s| s.body == r#"{"ids":["ticket-1"]}"#));
+    // Still nothing a day after the push: given up.
+    worker.run_once(at(24 * 3600)).await.unwrap();
+    assert_eq!(pump.receipts.seen().len(), 3, "given up after a day");
+}
+
+#[tokio::test]
+async fn two_servers_each_with_its_own_connection_to_one_mongodb_keep_one_limit() {
+    // Two servers: two clients of one SecantusDB database, each with its own worker.
+    let url = pumppilot_store_mongodb::testing::server().fresh_url();
+    let connect =
+        || async { Arc::new(pumppilot_store_mongodb::MongoStore::connect(&url).await.unwrap()) as Arc<dyn Store> };
+    let pump = Pump::on(connect().await).await;
+    pump.profile("en", None).await;
+    for n in 0..6 {
+        pump.tell(NoticeKind::RunHeld, at(n), Facts::default()).await;
+    }
+    let limits = Limits { per_person_per_hour: 3, batch: 3, ..Limits::default() };
+    let one = pump.worker("server-1", limits);
+    // The second server sends SMS through the same stand-in gateway (push is not set up there).
+    let sms = SmsGateway {
+        url: pump.sms_url.clone(),
+        template: SMS_TEMPLATE.to_owned(),
+        format: BodyFormat::Json,
+        authorization: Some("Basic dXNlcjpwYXNz".to_owned()),
+        from: "PumpPilot".to_owned(),
+        timeout: Duration::from_secs(5),
+    };
+    let two = Outbox::new(connect().await, "server-2", Some(sms), None, limits);
+    let (a, b) = tokio::join!(one.run_once(at(10)), two.run_once(at(10)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.claimed + b.claimed, a.done + b.done, a.deferred + b.deferred), (6, 3, 3), "{a:?} {b:?}");
+    assert_eq!(pump.sms.seen().len(), 3, "two servers, one person's limit of 3 an hour");
+    assert_eq!(two.run_once(at(3600)).await.unwrap().done, 3, "the next hour");
+    assert_eq!(pump.sms.seen().len(), 6);
 }
 
 #[tokio::test]

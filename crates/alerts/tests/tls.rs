@@ -170,14 +170,17 @@ async fn a_push_goes_over_https_by_host_name_to_expo_whose_certificate_is_truste
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &receiver.pem).unwrap();
     let http = HttpClient::with_ca_file(file.path()).unwrap();
-    let push = ExpoPush {
-        url: receiver.url("localhost", "/--/api/v2/push/send"),
-        access_token: Some("expo-secret".to_owned()),
-        timeout: Duration::from_secs(10),
-    };
+    let push = ExpoPush::new(
+        receiver.url("localhost", "/--/api/v2/push/send"),
+        Some("expo-secret".to_owned()),
+        Duration::from_secs(10),
+    );
     let tokens = vec!["ExponentPushToken[karim]".to_owned()];
 
-    push.send(&http, &tokens, "Your turn", "The pump is yours: 30 min.", json!({"kind": "RUN_STARTED"})).await.unwrap();
+    push.send(&http, &tokens, "Your turn", "The pump is yours: 30 min.", json!({"kind": "RUN_STARTED"}))
+        .await
+        .result
+        .unwrap();
 
     let seen = receiver.seen();
     assert_eq!(seen.len(), 1);

@@ -11,6 +11,7 @@
 //! report (naming its `ref`) may switch it ON.
 //!
 //! A shell (firmware, simulator) does:
+//! 0. at boot, [`Controller::set_first_ref`] with a random number;
 //! 1. connect with [`KEEP_ALIVE_S`], clean session, the will [`Topics::status`] /
 //!    [`WILL_PAYLOAD`]; subscribe to [`Topics::command`];
 //! 2. publish [`Controller::mqtt_report`] (its [`MqttReport::encode`]) to [`Topics::report`] at
@@ -148,34 +149,51 @@ impl Pushed {
 /// The send times of the last [`REMEMBERED_REFS`] reports, and the next `ref`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Refs {
-    sent: [Option<(u32, Sent)>; REMEMBERED_REFS],
+    /// `(ref, sent at, clock epoch)`, at `ref % REMEMBERED_REFS`.
+    sent: [Option<(u32, Millis, u32)>; REMEMBERED_REFS],
     next: u32,
 }
 
 impl Refs {
     pub(crate) const NONE: Refs = Refs { sent: [None; REMEMBERED_REFS], next: 1 };
 
+    fn start_at(&mut self, first: u32) {
+        *self = Refs { next: first.max(1), ..Refs::NONE };
+    }
+
     fn push(&mut self, sent: Sent) -> u32 {
         let reference = self.next;
         self.next = self.next.wrapping_add(1).max(1);
-        self.sent[reference as usize % REMEMBERED_REFS] = Some((reference, sent));
+        self.sent[reference as usize % REMEMBERED_REFS] = Some((reference, sent.at, sent.epoch));
         reference
     }
 
     fn find(&self, reference: u32, epoch: u32) -> Option<Sent> {
         match self.sent[reference as usize % REMEMBERED_REFS] {
-            Some((known, sent)) if known == reference && sent.epoch == epoch => Some(sent),
+            Some((known, at, sent_epoch)) if known == reference && sent_epoch == epoch => {
+                Some(Sent { at, epoch, signature: None })
+            }
             _ => None,
         }
     }
 
     /// The newest send time remembered under the clock's current epoch.
     fn newest(&self, epoch: u32) -> Option<Sent> {
-        self.sent.iter().flatten().filter(|(_, sent)| sent.epoch == epoch).map(|(_, sent)| *sent).max_by_key(|s| s.at)
+        let at = self.sent.iter().flatten().filter(|(_, _, e)| *e == epoch).map(|(_, at, _)| *at).max()?;
+        Some(Sent { at, epoch, signature: None })
     }
 }
 
 impl Controller {
+    /// Numbers this boot's reports from `first` (0 counts as 1). Call it once at boot with a
+    /// random number (the firmware's hardware RNG): a command naming a report of an earlier boot
+    /// (a broker's retained message, a server that has not yet heard of the reboot) then names a
+    /// `ref` this boot has not sent, and cannot switch the relay ON with the lease of another
+    /// report. Without it, refs start at 1. It forgets the send times remembered so far.
+    pub fn set_first_ref(&mut self, first: u32) {
+        self.refs.start_at(first);
+    }
+
     /// The report to publish at `now`, with its `ref` (one more than the last); remembers its
     /// send time for the command that will name it. The same report as [`Controller::report`]
     /// (and remembered for [`Controller::report_now`] alike).

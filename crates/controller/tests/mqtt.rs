@@ -245,3 +245,33 @@ fn topics_are_built_without_allocation_and_refuse_wildcards() {
         assert!(Topics::new(bad).is_none(), "{bad:?}");
     }
 }
+
+#[test]
+fn refs_of_an_earlier_boot_are_not_this_boots() {
+    // Before a reboot the device numbered its reports from 1; a command for its report 3 is
+    // still on its way (a broker's retained message, a server behind).
+    let mut before = ready_device();
+    for _ in 0..3 {
+        before.mqtt_report(Millis(1_000));
+    }
+    let old = on(15_000, 1, Some(3));
+    // After the reboot, numbered from a random start, its own report 3 does not exist.
+    let mut after = ready_device();
+    after.set_first_ref(0x9E37_79B9);
+    let mut sent = Vec::new();
+    for _ in 0..5 {
+        sent.push(after.mqtt_report(Millis(1_100)).reference);
+    }
+    assert_eq!(sent[0], 0x9E37_79B9);
+    assert!(sent.windows(2).all(|w| w[1] == w[0] + 1), "{sent:?}");
+    assert!(matches!(after.command(Millis(1_200), &old), Ok(Pushed::Unreferenced(_))));
+    assert_eq!(after.drive(Millis(1_200)), Decision::Off(OffReason::NoCommand));
+    // Numbering wraps past u32::MAX without ever using 0.
+    let mut wrapping = ready_device();
+    wrapping.set_first_ref(u32::MAX);
+    assert_eq!(wrapping.mqtt_report(Millis(1_100)).reference, u32::MAX);
+    assert_eq!(wrapping.mqtt_report(Millis(1_100)).reference, 1);
+    let mut zero = ready_device();
+    zero.set_first_ref(0);
+    assert_eq!(zero.mqtt_report(Millis(1_100)).reference, 1);
+}

@@ -38,11 +38,14 @@ pub enum NoticeKind {
     RelayNoFeedback,
     /// (Owner) The server cannot write to its store.
     StoreTrouble,
+    /// The answer to a text a farmer sent from their phone (control by SMS): sent back by SMS
+    /// only, at once (no quiet hours, no muting), and kept in the bell.
+    SmsReply,
 }
 
 impl NoticeKind {
     /// Every kind, in order.
-    pub const ALL: [NoticeKind; 12] = [
+    pub const ALL: [NoticeKind; 13] = [
         NoticeKind::RunStarted,
         NoticeKind::RunHeld,
         NoticeKind::RunResumed,
@@ -55,6 +58,7 @@ impl NoticeKind {
         NoticeKind::DeviceReset,
         NoticeKind::RelayNoFeedback,
         NoticeKind::StoreTrouble,
+        NoticeKind::SmsReply,
     ];
 
     /// The wire and store name.
@@ -72,6 +76,7 @@ impl NoticeKind {
             NoticeKind::DeviceReset => "DEVICE_RESET",
             NoticeKind::RelayNoFeedback => "RELAY_NO_FEEDBACK",
             NoticeKind::StoreTrouble => "STORE_TROUBLE",
+            NoticeKind::SmsReply => "SMS_REPLY",
         }
     }
 
@@ -108,6 +113,9 @@ pub struct Facts {
     /// The farmer a notice to the owner is about (their name, filled in by who writes it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub who: Option<String>,
+    /// A text already written in the person's language (an SMS answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// One thing to tell one person.

@@ -26,7 +26,9 @@ use pump::{Held as HeldPoll, Reply, Request};
 pub use pump::{Pump, PumpFigures};
 
 use pumppilot_controller::{
-    AnswerError, Controller, Decision, FeedbackInput, Millis, OffReason, Sent, Settings, pin_level,
+    AnswerError, Controller, Decision, FeedbackInput, Millis, OffReason, Sent, Settings,
+    mqtt::{Pushed, REMEMBERED_REFS},
+    pin_level,
     timing::{HOUR_MS, TICK_MS},
 };
 use pumppilot_protocol::{Motor, MotorState, PollAnswer, ResetReason};
@@ -151,6 +153,10 @@ pub struct Figures {
     pub on_while_grid_truly_down: u64,
     /// Runs the engine held NO_FEEDBACK although the motor at the pump ran when asked.
     pub false_no_feedback: u64,
+    /// Over MQTT: commands without a `ref` or with one the device no longer remembers, saying ON
+    /// (not used) and saying OFF (used).
+    pub unreferenced_on: u64,
+    pub unreferenced_off: u64,
 }
 
 impl Figures {
@@ -181,7 +187,9 @@ impl Figures {
             acceptance_mismatches,
             off_though_allowed,
             on_while_grid_truly_down,
-            false_no_feedback
+            false_no_feedback,
+            unreferenced_on,
+            unreferenced_off
         );
     }
 }
@@ -208,6 +216,7 @@ impl core::fmt::Display for Figures {
         writeln!(f, "reboots / clock jumps   {} / {}", self.reboots, self.clock_jumps)?;
         writeln!(f, "noisy samples           {}", self.noisy_samples)?;
         writeln!(f, "feedback trips          {}", self.feedback_trips)?;
+        writeln!(f, "MQTT unreferenced ON / OFF   {} / {}", self.unreferenced_on, self.unreferenced_off)?;
         writeln!(f, "relay ON outside the rule (must be 0)   {}", self.violations)?;
         writeln!(f, "acceptance mismatches (must be 0)       {}", self.acceptance_mismatches)?;
         writeln!(f, "relay OFF though allowed (slowness)     {}", self.off_though_allowed)?;
@@ -261,6 +270,8 @@ struct Oracle {
     switched_dev: u64,
     starts: Vec<u64>,
     feedback_seen: Option<u64>,
+    /// Over MQTT: the last reports' refs with their true and device send times and the epoch.
+    refs: Vec<(u32, u64, u64, u64)>,
 }
 
 /// One answer on its way to the device.
@@ -268,6 +279,8 @@ struct Oracle {
 struct Delivery {
     at_true: u64,
     sent: Sent,
+    /// Over MQTT: the `ref` of the report it answers.
+    reference: Option<u32>,
     send_true: u64,
     send_dev: u64,
     epoch: u64,
@@ -292,6 +305,8 @@ struct InFlight {
     give_up_true: u64,
     long: bool,
     sent: Sent,
+    /// Over MQTT: the report's `ref`.
+    reference: Option<u32>,
     send_true: u64,
     send_dev: u64,
     epoch: u64,
@@ -307,6 +322,9 @@ struct InFlight {
 /// The device, the world around it and the oracle, for one campaign.
 pub struct Campaign {
     pub pump: Pump,
+    /// Reports and commands as over MQTT (`Controller::mqtt_report`, `Controller::command`)
+    /// instead of polls and answers.
+    mqtt: bool,
     rng: Rng,
     faults: Faults,
     settings: Settings,
@@ -346,6 +364,7 @@ impl Campaign {
     pub fn new(seed: u64, settings: Settings, faults: Faults, pump: Pump) -> Campaign {
         Campaign {
             pump,
+            mqtt: false,
             rng: Rng::new(seed),
             faults,
             settings,
@@ -370,6 +389,17 @@ impl Campaign {
             examples: Vec::new(),
             slow_reasons: Vec::new(),
         }
+    }
+
+    /// The same campaign with MQTT's delivery: each report carries a `ref` and its answer is a
+    /// pushed command naming it; now and then one comes without a `ref` or with one the device
+    /// no longer remembers (a reconnect, a server behind), which may switch the relay OFF, never
+    /// ON. The oracle keeps its own account of the refs.
+    pub fn over_mqtt(mut self) -> Campaign {
+        self.mqtt = true;
+        let first = self.rng.next_u64() as u32;
+        self.device.set_first_ref(first);
+        self
     }
 
     fn dev(&self) -> u64 {
@@ -493,6 +523,10 @@ impl Campaign {
     fn reboot(&mut self) {
         self.figures.reboots += 1;
         self.device = Controller::new(self.settings);
+        if self.mqtt {
+            let first = self.rng.next_u64() as u32;
+            self.device.set_first_ref(first);
+        }
         let reason = [ResetReason::PowerOn, ResetReason::BrownOut, ResetReason::Watchdog, ResetReason::Panic]
             [self.rng.below(4) as usize];
         self.device.set_reset_reason(reason);
@@ -697,6 +731,7 @@ impl Campaign {
         flight.delivery = Some(Delivery {
             at_true,
             sent: flight.sent,
+            reference: flight.reference,
             send_true: flight.send_true,
             send_dev: flight.send_dev,
             epoch: flight.epoch,
@@ -764,7 +799,11 @@ impl Campaign {
             self.hand_over(now, delivery);
         } else if self.t >= flight.give_up_true {
             self.figures.timeouts += 1;
-            self.device.poll_failed(Millis(now));
+            // Over MQTT a report is not a request: an answer not yet come is no failure, the next
+            // report goes on schedule.
+            if !self.mqtt {
+                self.device.poll_failed(Millis(now));
+            }
             if !matches!(flight.stage, Stage::Held(_)) {
                 self.orphan(flight);
             }
@@ -775,6 +814,9 @@ impl Campaign {
 
     /// One answer body reaches the controller; the oracle decides on its own what must happen.
     fn hand_over(&mut self, now: u64, d: Delivery) {
+        if self.mqtt {
+            return self.push(now, d);
+        }
         let result = self.device.answer(d.sent, Millis(now), &d.body);
         let o = &mut self.oracle;
         let expected = match d.answer {
@@ -816,6 +858,85 @@ impl Campaign {
         }
     }
 
+    /// Over MQTT: the answer reaches the controller as a pushed command naming the report's
+    /// `ref`, or now and then none or a forgotten one.
+    fn push(&mut self, now: u64, d: Delivery) {
+        let reference = match self.rng.below(100) {
+            0..=2 => None,
+            3 => d.reference.map(|r| r.wrapping_sub(REMEMBERED_REFS as u32 + 1)),
+            _ => d.reference,
+        };
+        let mut body = d.body.clone();
+        if let (Some(r), Some(b'}')) = (reference, body.last()) {
+            body.pop();
+            body.extend_from_slice(format!(",\"ref\":{r}}}").as_bytes());
+        }
+        let result = self.device.command(Millis(now), &body);
+        let o = &mut self.oracle;
+        let known = reference.and_then(|r| o.refs.iter().find(|(known, _, _, epoch)| *known == r && *epoch == o.epoch));
+        // What must happen: Err(()) the command dropped, Ok(None) stale or unused, Ok(Some(on))
+        // taken (`on`: by its ref), and whether it was unreferenced.
+        let expected: Result<(bool, bool), ()> = match (d.answer, known) {
+            (None, _) => Err(()),
+            (Some(answer), Some(&(_, send_true, send_dev, _))) => {
+                let stale = send_dev > now || o.held.is_some_and(|h| h.send_true > send_true);
+                if !stale {
+                    o.held = Some(Held { send_true, send_dev, answer });
+                }
+                Ok((!stale, false))
+            }
+            (Some(answer), None) if answer.motor == Motor::On && answer.state == MotorState::Running => {
+                Ok((false, true))
+            }
+            (Some(answer), None) => {
+                let newest = o.refs.iter().filter(|r| r.3 == o.epoch).max_by_key(|r| r.1).map(|r| (r.1, r.2));
+                let (mut send_true, mut send_dev) = newest.unwrap_or((self.t, now));
+                if let Some(held) = o.held
+                    && held.send_true > send_true
+                {
+                    (send_true, send_dev) = (held.send_true, held.send_dev);
+                }
+                o.held = Some(Held { send_true, send_dev, answer });
+                Ok((true, true))
+            }
+        };
+        if expected.is_err() {
+            o.held = None;
+        }
+        let agrees = match (&result, expected) {
+            (Ok(Pushed::Taken(_)), Ok((true, false))) => {
+                self.figures.answers_used += 1;
+                true
+            }
+            (Err(AnswerError::Stale), Ok((false, false))) => {
+                self.figures.answers_stale += 1;
+                true
+            }
+            (Ok(Pushed::Unreferenced(_)), Ok((false, true))) => {
+                self.figures.unreferenced_on += 1;
+                true
+            }
+            (Ok(Pushed::TakenOff(_)), Ok((true, true))) => {
+                self.figures.unreferenced_off += 1;
+                true
+            }
+            (Err(AnswerError::Invalid | AnswerError::TooLong), Err(())) => {
+                self.figures.answers_garbage += 1;
+                true
+            }
+            _ => false,
+        };
+        if !agrees {
+            self.figures.acceptance_mismatches += 1;
+            if self.examples.len() < 5 {
+                self.examples.push(format!(
+                    "command {:?} ref {reference:?} at dev {now}: controller {result:?}, oracle {expected:?}",
+                    d.answer
+                ));
+            }
+        }
+    }
+
     fn poll(&mut self, now: u64) {
         // A held long-poll is cut short by a local change, as the shells do (the server drops a
         // held request whose connection closed; one still on its way arrives anyway).
@@ -847,14 +968,29 @@ impl Campaign {
                 OffReason::NoCommand | OffReason::CommandOff | OffReason::LeaseExpired | OffReason::ClockWentBack
             ),
         };
-        let poll = self.device.poll(Millis(now));
+        let (poll, reference) = if self.mqtt {
+            // A report, numbered; its answer may come any time (no request waits for it).
+            let report = self.device.mqtt_report(Millis(now));
+            let sent = self.device.sent(Millis(now));
+            let o = &mut self.oracle;
+            o.refs.push((report.reference, self.t, now, o.epoch));
+            if o.refs.len() > REMEMBERED_REFS {
+                o.refs.remove(0);
+            }
+            let poll = pumppilot_controller::Poll { report: report.report, long_poll: None, timeout_ms: 0, sent };
+            (poll, Some(report.reference))
+        } else {
+            (self.device.poll(Millis(now)), None)
+        };
         self.figures.polls += 1;
         let delay = self.device.next_poll_in(self.rng.next_u64() as u32);
         self.next_poll_true = self.t + u64::from(delay);
+        let timeout_ms = if self.mqtt { u64::from(delay) } else { u64::from(poll.timeout_ms) };
         let mut flight = InFlight {
-            give_up_true: self.t + u64::from(poll.timeout_ms),
+            give_up_true: self.t + timeout_ms,
             long: poll.long_poll.is_some(),
             sent: poll.sent,
+            reference,
             send_true: self.t,
             send_dev: now,
             epoch: self.oracle.epoch,
@@ -867,7 +1003,7 @@ impl Campaign {
         let up = rng.between(2, 400);
         if self.t < self.silent_until || rng.chance(self.faults.lost_request) {
             self.figures.lost += 1;
-        } else if rng.chance(self.faults.server_error) {
+        } else if !self.mqtt && rng.chance(self.faults.server_error) {
             // A proxy or a server in trouble answers 5xx.
             flight.error_at = Some(self.t + up + rng.between(2, 400));
         } else {

@@ -93,3 +93,46 @@ fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a
     );
     assert!(pump_total.charged_s * 1_000 <= pump_total.charging_ms + 1_000 * pump_total.runs);
 }
+
+/// The same campaign with MQTT's delivery: reports carry a `ref`, answers come as pushed commands
+/// naming it (now and then without one, or with one forgotten). 800,000 steps over the eight
+/// board settings; the same four counts must be 0.
+#[test]
+fn over_mqtt_pushed_commands_never_run_the_motor_outside_the_rule_nor_charge_a_stopped_one() {
+    let mut total = Figures::default();
+    let mut pump_total = PumpFigures::default();
+    let mut examples = Vec::new();
+    for (i, settings) in boards().into_iter().enumerate() {
+        let seed = 0x3A77_0000 + i as u64;
+        let (poll_ms, lease_ms, rules) = server(i);
+        let pump = Pump::new(seed ^ 0xB0B, poll_ms, lease_ms, rules);
+        let mut campaign = Campaign::new(seed, settings, Faults::BAD_DAY, pump).over_mqtt();
+        campaign.run(STEPS_PER_BOARD * 2 / 5);
+        campaign.pump.finish();
+        total.add(&campaign.figures);
+        pump_total.add(&campaign.pump.figures);
+        examples.extend(campaign.examples.into_iter().map(|e| format!("board {i} (seed {seed:#x}): {e}")));
+        examples.extend(campaign.pump.examples.into_iter().map(|e| format!("board {i} (seed {seed:#x}): {e}")));
+    }
+    println!("fault campaign over MQTT:\n{total}\n{pump_total}");
+    assert_eq!(total.violations, 0, "{examples:#?}");
+    assert_eq!(total.acceptance_mismatches, 0, "{examples:#?}");
+    assert_eq!(pump_total.charged_while_off_ms, 0, "{examples:#?}");
+    assert_eq!(pump_total.ledger_mismatches, 0, "balances that are not their ledger");
+    assert_eq!(total.false_no_feedback, 0, "{examples:#?}");
+    for (what, count) in [
+        ("relay ON steps", total.relay_on_steps),
+        ("commands used", total.answers_used),
+        ("stale commands", total.answers_stale),
+        ("garbage commands", total.answers_garbage),
+        ("unreferenced ON commands (not used)", total.unreferenced_on),
+        ("unreferenced OFF commands (used)", total.unreferenced_off),
+        ("late deliveries", total.late_deliveries),
+        ("reboots", total.reboots),
+        ("clock jumps", total.clock_jumps),
+        ("runs", pump_total.runs),
+    ] {
+        assert!(count > 0, "the MQTT campaign never saw any {what}");
+    }
+    assert!(total.relay_on_steps * 20 > total.steps, "the relay was ON in too few steps to mean much: {total}");
+}

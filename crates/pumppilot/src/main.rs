@@ -126,6 +126,9 @@ async fn serve() -> anyhow::Result<()> {
             "Created the master admin. Sign in with username `{username}` and password `{password}` (shown only this once)."
         ));
     }
+    if let Some(mqtt) = running.mqtt_addr {
+        say(format_args!("Devices may connect over MQTT on {mqtt}"));
+    }
     say(format_args!("PumpPilot is serving on http://{} (store: {})", running.addr, redact(&settings.database_url)));
     shutdown_signal().await;
     say(format_args!("Stopping: finishing the requests in flight and writing the last device telemetry."));

@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use pumppilot_sim::{DeviceSpec, Line, Script, Summary, VirtualDevice, http_client, provision};
+use pumppilot_sim::{DeviceSpec, Line, MqttSpec, Script, Summary, VirtualDevice, http_client, provision_devices};
 use tokio::sync::mpsc;
 
 /// Devices beyond this many print only their summary.
@@ -18,6 +18,7 @@ const PRINT_LIMIT: usize = 20;
     card@5s=04A1B2C3    a card is held to the reader\n\n\
     Examples:\n  \
     pumppilot sim --key pp_dev_…:pp_link_… --script 'shed@20s..35s, card@50s=04A1B2C3'\n  \
+    pumppilot sim --mqtt 127.0.0.1:1883 --device-id 0190… --key pp_dev_…\n  \
     PUMPPILOT_ADMIN_PASSWORD=… pumppilot sim --admin rahim --devices 2000 --duration 30s")]
 pub struct SimArgs {
     /// The PumpPilot server.
@@ -47,6 +48,13 @@ pub struct SimArgs {
     /// Print only the summary.
     #[arg(long)]
     quiet: bool,
+    /// Talk MQTT to the server's listener at HOST:PORT (`PUMPPILOT_MQTT_BIND`) instead of polling:
+    /// reports go up, commands are pushed. Needs each device's id (`--device-id`, or `--admin`).
+    #[arg(long, value_name = "HOST:PORT")]
+    mqtt: Option<String>,
+    /// The ids of the `--key` devices, in the same order (for `--mqtt`).
+    #[arg(long = "device-id", value_delimiter = ',')]
+    device_ids: Vec<String>,
 }
 
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
@@ -56,11 +64,18 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         keys.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
     }
+    let mut ids = args.device_ids.clone();
+    if args.mqtt.is_some() && ids.len() != keys.len() {
+        bail!("--mqtt needs one --device-id for each --key ({} ids, {} keys)", ids.len(), keys.len());
+    }
     if let (Some(count), Some(admin)) = (args.devices, &args.admin) {
         let password = std::env::var("PUMPPILOT_ADMIN_PASSWORD")
             .context("--devices needs the admin's password in PUMPPILOT_ADMIN_PASSWORD")?;
         eprintln!("Registering {count} devices for {admin} on {}…", args.server);
-        keys.extend(provision(&args.server, admin, &password, count).await?);
+        for (id, credentials) in provision_devices(&args.server, admin, &password, count).await? {
+            ids.push(id);
+            keys.push(credentials);
+        }
     }
     if keys.is_empty() {
         bail!("no device: give --key (or PUMPPILOT_DEVICE_KEY), --keys-file, or --admin with --devices");
@@ -80,12 +95,18 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
                 spec.tick = pumppilot_sim::device::FLEET_TICK;
             }
             spec.observer = live.then(|| observer.clone());
+            spec.mqtt = args.mqtt.as_ref().map(|addr| MqttSpec { addr: addr.clone(), device_id: ids[n].clone() });
             VirtualDevice::spawn(spec, http.clone())
         })
         .collect();
     drop(observer);
-    let mode = if args.long_poll { "long-polling" } else { "polling" };
-    eprintln!("{} virtual device(s) {mode} {}; Ctrl-C stops them.", devices.len(), args.server);
+    let target = args.mqtt.as_ref().map_or(args.server.as_str(), |addr| addr.as_str());
+    let mode = match (&args.mqtt, args.long_poll) {
+        (Some(_), _) => "over MQTT to",
+        (None, true) => "long-polling",
+        (None, false) => "polling",
+    };
+    eprintln!("{} virtual device(s) {mode} {target}; Ctrl-C stops them.", devices.len());
 
     let progress = match (live, duration) {
         (false, Some(duration)) if !args.quiet || devices.len() > PRINT_LIMIT => {

@@ -390,14 +390,39 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
     let (_, answer) = text_in(&app, "+8801711000001", "hello", Some(INBOUND_SECRET)).await;
     assert_eq!(answer, json!({"command": "HELP", "reply": "Send START, STOP or BAL."}));
 
-    until("every reply reaches the gateway", || {
-        sms.lock().unwrap().iter().filter(|body| body.contains("Started. 30 min left.")).count() == 1
-            && sms.lock().unwrap().iter().any(|body| body.contains("Send START, STOP or BAL."))
-    })
-    .await;
-    assert!(
-        sms.lock().unwrap().iter().any(|b| b == r#"{"to":"+8801711000002","text":"আপনি লাইনে ১ নম্বরে। ৩০ মিনিট বাকি।"}"#)
-    );
+    // The answers wait in the outbox (and the farmer's bell) until the worker sends them: nothing
+    // has gone out while the server's clock stood still.
+    let mut expected = Vec::new();
+    for (client, phone) in [(karim, "+8801711000001"), (jamal, "+8801711000002")] {
+        for n in bell(client).await["notifications"].as_array().unwrap().iter().filter(|n| n["kind"] == "SMS_REPLY") {
+            expected.push(format!(r#"{{"to":"{phone}","text":"{}"}}"#, n["text"].as_str().unwrap()));
+        }
+    }
+    expected.sort();
+    assert_eq!(expected.len(), 6, "{expected:?}");
+    let jamals = bell(jamal).await;
+    let answer = jamals["notifications"].as_array().unwrap().iter().find(|n| n["kind"] == "SMS_REPLY").unwrap();
+    assert_eq!(answer["title"], "এসএমএস উত্তর", "in the farmer's language");
+    let answers = |sms: &Arc<Mutex<Vec<String>>>| {
+        let mut sent: Vec<String> = sms.lock().unwrap().iter().filter(|b| expected.contains(b)).cloned().collect();
+        sent.sort();
+        sent
+    };
+    assert_eq!(answers(&sms), Vec::<String>::new(), "sent by the outbox worker, not by the request");
+    for _ in 0..200 {
+        if answers(&sms).len() >= expected.len() {
+            break;
+        }
+        app.clock.advance(Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..3 {
+        app.clock.advance(Duration::from_secs(2));
+        app.until_waiting_for(2_000).await;
+    }
+    assert_eq!(answers(&sms), expected, "each answer once");
+    assert!(expected.iter().any(|b| b == r#"{"to":"+8801711000002","text":"আপনি লাইনে ১ নম্বরে। ৩০ মিনিট বাকি।"}"#));
+    assert!(expected.iter().any(|b| b == r#"{"to":"+8801711000001","text":"Send START, STOP or BAL."}"#));
 }
 
 #[tokio::test]
@@ -465,4 +490,42 @@ async fn the_event_stream_carries_the_bells_unread_count() {
         1,
         "the run's end, unread; the start was read"
     );
+}
+
+#[tokio::test]
+async fn read_notifications_are_purged_after_90_days_and_every_one_after_a_year() {
+    use pumppilot_engine::{AdminId, Facts, Notice, NoticeKind, UserId};
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let store = std::sync::Arc::clone(&app.running.app.store);
+    let (user, admin): (UserId, AdminId) = (t.user_ids[0].parse().unwrap(), t.admin_id.parse().unwrap());
+    let now = app.running.app.now();
+    let notice = |kind| Notice::new(user, admin, kind, now, Facts::default());
+    let written = store.add_notices(&[notice(NoticeKind::RunStarted), notice(NoticeKind::RunHeld)]).await.unwrap();
+    store.mark_notifications_read(user, Some(&[written[0].id])).await.unwrap();
+    let left = || async { store.notifications(user, 10).await.unwrap() };
+
+    // The purge runs hourly on the server's clock (so does the sessions' sweep: once both wait for
+    // the next hour, this hour's purge is done). 89 days on, the read one is still kept.
+    async fn swept(app: &TestApp) {
+        until("the hourly purge ran", || app.waits_for(3_600_000) >= 2).await;
+    }
+    const DAY: u64 = 24 * 60 * 60;
+    app.clock.advance(Duration::from_secs(89 * DAY));
+    swept(&app).await;
+    assert_eq!(left().await.len(), 2);
+    app.clock.advance(Duration::from_secs(DAY + 3600));
+    swept(&app).await;
+    let kept = left().await;
+    assert_eq!(
+        kept.iter().map(|n| n.kind).collect::<Vec<_>>(),
+        [NoticeKind::RunHeld],
+        "the read one went, the unread one stays"
+    );
+    app.clock.advance(Duration::from_secs(274 * DAY));
+    swept(&app).await;
+    assert_eq!(left().await.len(), 1, "not yet a year");
+    app.clock.advance(Duration::from_secs(DAY));
+    swept(&app).await;
+    assert_eq!(left().await, [], "every one is gone after a year");
 }

@@ -204,3 +204,58 @@ async fn the_owner_moves_a_waiting_farmer_with_a_reason_and_the_others_keep_thei
         .collect();
     assert_eq!(moves, ["#1 → #3 better now", "#3 → #1 sick child"]);
 }
+
+#[tokio::test]
+async fn the_audit_log_is_filtered_over_the_whole_log_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let (karim, jamal) = (&t.user_ids[0], &t.user_ids[1]);
+    // The oldest line about Karim: a recharge; then 520 newer lines about devices.
+    t.admin.ok("/api/admin/recharge", json!({"userId": karim, "minutes": 30})).await;
+    let store = std::sync::Arc::clone(&app.running.app.store);
+    let admin: pumppilot_engine::AdminId = t.admin_id.parse().unwrap();
+    let now = app.running.app.now();
+    for n in 0..520 {
+        let line = pumppilot_store::AuditEntry {
+            admin_id: Some(admin),
+            at: now + 1000 + n,
+            actor_id: Some(admin.0),
+            action: "device.rotate-key".into(),
+            target_id: Some(format!("device-{n}")),
+            detail: format!("line {n}"),
+        };
+        store.append_audit(&line).await.unwrap();
+    }
+    let (status, everything) = t.admin.get("/api/admin/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(everything.as_array().unwrap().len(), 500, "a page is 500 at most");
+
+    // Karim's recharge is found behind the 520 newer lines, by action and by the farmer.
+    let (_, recharges) = t.admin.get("/api/admin/audit?action=recharge").await;
+    assert_eq!(recharges.as_array().unwrap().len(), 1, "{recharges}");
+    assert_eq!(recharges[0]["targetId"], *karim);
+    let (_, about) = t.admin.get(&format!("/api/admin/audit?about={karim}")).await;
+    assert_eq!(
+        about.as_array().unwrap().iter().map(|l| l["action"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["recharge", "user.create"]
+    );
+    let (_, none) = t.admin.get(&format!("/api/admin/audit?about={jamal}&action=recharge")).await;
+    assert_eq!(none, json!([]));
+    // Pages, and a time range.
+    let (_, page) = t.admin.get("/api/admin/audit?action=device.rotate-key&offset=510&limit=20").await;
+    let details: Vec<&str> = page.as_array().unwrap().iter().map(|l| l["detail"].as_str().unwrap()).collect();
+    assert_eq!(details, (0..10).rev().map(|n| format!("line {n}")).collect::<Vec<_>>());
+    let from = pumppilot_server::clock::rfc3339(now + 1000 + 100);
+    let to = pumppilot_server::clock::rfc3339(now + 1000 + 103);
+    let (_, range) = t.admin.get(&format!("/api/admin/audit?from={from}&to={to}")).await;
+    let details: Vec<&str> = range.as_array().unwrap().iter().map(|l| l["detail"].as_str().unwrap()).collect();
+    assert_eq!(details, ["line 102", "line 101", "line 100"]);
+    // Bad parameters are refused.
+    assert_error(&t.admin.get("/api/admin/audit?limit=0").await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&t.admin.get("/api/admin/audit?limit=501").await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&t.admin.get("/api/admin/audit?from=yesterday").await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&t.admin.get("/api/admin/audit?offset=-1").await, StatusCode::BAD_REQUEST, "VALIDATION");
+    // Another pump's lines never.
+    let other = app.tenant("salam", 0, 0).await;
+    assert_eq!(other.admin.get(&format!("/api/admin/audit?about={karim}")).await.1, json!([]));
+}

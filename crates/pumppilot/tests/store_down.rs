@@ -188,6 +188,20 @@ impl Store for Unplugged {
         self.inner.finish_outbox(id, sender, delivery).await
     }
 
+    async fn admit_send(
+        &self,
+        windows: &[pumppilot_store::SendWindow],
+        now: Timestamp,
+    ) -> StoreResult<pumppilot_store::Admission> {
+        self.check_write()?;
+        self.inner.admit_send(windows, now).await
+    }
+
+    async fn purge_notifications(&self, read_before: Timestamp, all_before: Timestamp) -> StoreResult<u64> {
+        self.check_write()?;
+        self.inner.purge_notifications(read_before, all_before).await
+    }
+
     async fn create_device(&self, device: &Device) -> StoreResult<()> {
         self.check_write()?;
         self.inner.create_device(device).await
@@ -280,6 +294,11 @@ impl Store for Unplugged {
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>> {
         self.check()?;
         self.inner.audit(admin, limit).await
+    }
+
+    async fn audit_lines(&self, query: &pumppilot_store::AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.check()?;
+        self.inner.audit_lines(query).await
     }
 
     async fn create_minute_request(&self, request: &MinuteRequest, notices: &[Notice]) -> StoreResult<()> {

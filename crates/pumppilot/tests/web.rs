@@ -572,7 +572,7 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
         "Request approved",
         "Run stopped",
     ] {
-        assert!(log.body.contains(action), "{action} in the log: {}", log.body);
+        assert!(log.body.contains(&format!("<strong>{action}</strong>")), "{action} in the log: {}", log.body);
     }
 
     // A correction: minus minutes with a reason, written in the ledger; without a reason, refused.
@@ -701,7 +701,11 @@ async fn the_owner_moves_a_card_only_when_asked_removes_cards_and_takes_a_farmer
     let running = admin.submit("/admin", "/admin/queue/remove", &[("user", &t.user_ids[0]), ("reason", "x")]).await;
     assert!(running.body.contains("Not found."), "{}", running.body);
     let log = admin.get("/admin/log").await;
-    assert!(log.body.contains("Taken out of the queue") && log.body.contains("not at the field"), "{}", log.body);
+    assert!(
+        log.body.contains("<strong>Taken out of the queue</strong>") && log.body.contains("not at the field"),
+        "{}",
+        log.body
+    );
 }
 
 #[tokio::test]
@@ -972,4 +976,50 @@ async fn without_a_firmware_key_the_page_says_so_and_an_upload_is_refused_in_wor
     let page = master.get("/master/firmware").await;
     assert!(page.body.contains("This server has no firmware key: set PUMPPILOT_FIRMWARE_PUBLIC_KEY"), "{}", page.body);
     assert_eq!(app.master().await.get("/api/master/firmware").await.1, json!([]));
+
+#[tokio::test]
+async fn the_audit_log_page_filters_the_whole_log_and_pages_through_it() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let store = std::sync::Arc::clone(&app.running.app.store);
+    let admin_id: pumppilot_engine::AdminId = t.admin_id.parse().unwrap();
+    let now = app.running.app.now();
+    // 560 lines newer than the farmer's recharge: more than the 500 the page once read.
+    for n in 0..560 {
+        let line = pumppilot_store::AuditEntry {
+            admin_id: Some(admin_id),
+            at: now + 1000 + n,
+            actor_id: Some(admin_id.0),
+            action: "device.rotate-key".into(),
+            target_id: Some(format!("device-{n}")),
+            detail: format!("line {n}"),
+        };
+        store.append_audit(&line).await.unwrap();
+    }
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let rows = |body: &str| body.matches("<tr data-action=").count();
+
+    let newest = admin.get("/admin/log").await;
+    assert_eq!(rows(&newest.body), 50, "a page of 50");
+    assert!(newest.body.contains("Lines 1 to 50, newest first."), "{}", newest.body);
+    assert!(newest.body.contains("line 559") && !newest.body.contains("line 509<"), "{}", newest.body);
+    assert!(newest.body.contains(r#"rel="next" href="/admin/log?page=1""#), "{}", newest.body);
+    assert!(!newest.body.contains(r#"rel="prev""#));
+    let second = admin.get("/admin/log?page=1").await;
+    assert!(second.body.contains("Lines 51 to 100, newest first.") && second.body.contains("line 509"));
+    assert!(second.body.contains(r#"rel="prev" href="/admin/log?page=0""#), "{}", second.body);
+
+    // The farmer's recharge, 560 lines back, is found by the filter.
+    let farmer = &t.user_ids[0];
+    let recharges = admin.get("/admin/log?kind=recharge").await;
+    assert_eq!(rows(&recharges.body), 1, "{}", recharges.body);
+    assert!(recharges.body.contains("+30 min"), "{}", recharges.body);
+    let about = admin.get(&format!("/admin/log?farmer={farmer}")).await;
+    assert_eq!(rows(&about.body), 2, "added and recharged: {}", about.body);
+    assert!(!about.body.contains(r#"rel="next""#));
+    // Days in the viewer's zone: tomorrow has nothing.
+    let tomorrow = pumppilot_server::clock::rfc3339(now + 2 * 24 * 3_600_000)[..10].to_owned();
+    let later = admin.get(&format!("/admin/log?from={tomorrow}")).await;
+    assert_eq!(rows(&later.body), 0);
+    assert!(later.body.contains("Nothing yet."));
 }

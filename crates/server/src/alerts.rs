@@ -1,10 +1,11 @@
 //! Alerts on this server: their settings (`PUMPPILOT_SMS_*`, `PUMPPILOT_EXPO_*`,
-//! `PUMPPILOT_ALERT_*`), the outbox worker's loop on the server's clock, and the watch that tells
-//! an owner once when their device has been silent too long.
+//! `PUMPPILOT_ALERT_*`), the outbox worker's loop on the server's clock, the watch that tells
+//! an owner once when their device has been silent too long, and the hourly purge of old
+//! notifications (read ones after 90 days, every one after a year).
 
 use std::{sync::Arc, time::Duration};
 
-use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, HttpClient, Limits, Outbox, SmsGateway};
+use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, HttpClient, Limits, Outbox, SmsGateway, receipts_url_for};
 use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
 use pumppilot_store::MinuteRequest;
 
@@ -14,6 +15,13 @@ use crate::{app::App, config::ConfigError};
 const SEND_EVERY: Duration = Duration::from_secs(2);
 /// How often devices are checked for silence.
 const WATCH_EVERY: Duration = Duration::from_secs(30);
+/// How often old notifications are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60 * 60);
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// A read notification is kept this long.
+pub const READ_KEPT_MS: i64 = 90 * DAY_MS;
+/// Any notification is kept this long.
+pub const KEPT_MS: i64 = 365 * DAY_MS;
 
 /// What this server sends alerts through. Secrets never print.
 #[derive(Clone, Default)]
@@ -102,11 +110,21 @@ impl AlertSettings {
         };
         let push = match lookup("PUMPPILOT_EXPO_PUSH").as_deref() {
             None | Some("off") => None,
-            Some("on") => Some(ExpoPush {
-                url: lookup("PUMPPILOT_EXPO_PUSH_URL").unwrap_or_else(|| EXPO_PUSH_URL.to_owned()),
-                access_token: lookup("PUMPPILOT_EXPO_ACCESS_TOKEN"),
-                timeout,
-            }),
+            Some("on") => {
+                let url = lookup("PUMPPILOT_EXPO_PUSH_URL").unwrap_or_else(|| EXPO_PUSH_URL.to_owned());
+                let receipts = lookup("PUMPPILOT_EXPO_RECEIPTS_URL").unwrap_or_else(|| receipts_url_for(&url));
+                for (variable, url) in [("PUMPPILOT_EXPO_PUSH_URL", &url), ("PUMPPILOT_EXPO_RECEIPTS_URL", &receipts)] {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(ConfigError { variable, problem: "must be an http(s) URL".into() });
+                    }
+                }
+                Some(ExpoPush {
+                    url,
+                    receipts_url: receipts,
+                    access_token: lookup("PUMPPILOT_EXPO_ACCESS_TOKEN"),
+                    timeout,
+                })
+            }
             Some(other) => {
                 return Err(ConfigError {
                     variable: "PUMPPILOT_EXPO_PUSH",
@@ -121,8 +139,8 @@ impl AlertSettings {
         };
         let defaults = Limits::default();
         let limits = Limits {
-            per_person_per_hour: number(lookup, "PUMPPILOT_ALERTS_PER_PERSON_PER_HOUR", 20, 1..=1000)? as usize,
-            sms_per_minute: number(lookup, "PUMPPILOT_SMS_PER_MINUTE", 60, 1..=100_000)? as usize,
+            per_person_per_hour: number(lookup, "PUMPPILOT_ALERTS_PER_PERSON_PER_HOUR", 20, 1..=1000)? as u32,
+            sms_per_minute: number(lookup, "PUMPPILOT_SMS_PER_MINUTE", 60, 1..=100_000)? as u32,
             ..defaults
         };
         let offline_minutes = number(lookup, "PUMPPILOT_ALERT_OFFLINE_MINUTES", 10, 0..=10_080)?;
@@ -168,6 +186,16 @@ pub fn spawn(app: &Arc<App>) {
             }
         });
     }
+    let weak = Arc::downgrade(app);
+    tokio::spawn(async move {
+        loop {
+            let Some(app) = weak.upgrade() else { break };
+            purge_notifications(&app).await;
+            let next = app.settings.clock.sleep(PURGE_EVERY);
+            drop(app);
+            next.await;
+        }
+    });
     if settings.offline_after_ms > 0 || settings.shedding_after_ms > 0 {
         let weak = Arc::downgrade(app);
         tokio::spawn(async move {
@@ -180,6 +208,17 @@ pub fn spawn(app: &Arc<App>) {
                 next.await;
             }
         });
+    }
+}
+
+/// Deletes read notifications older than [`READ_KEPT_MS`] and all older than [`KEPT_MS`], by
+/// the server's clock (every server does, hourly; a second purge finds nothing).
+pub async fn purge_notifications(app: &App) {
+    let now = app.now();
+    match app.store.purge_notifications(now - READ_KEPT_MS, now - KEPT_MS).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "purged old notifications"),
+        Err(err) => tracing::warn!(%err, "could not purge old notifications"),
     }
 }
 

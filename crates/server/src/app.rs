@@ -56,6 +56,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// The live event streams this server may still open (`routes::live`).
     pub streams: crate::routes::StreamSlots,
+    /// MQTT CONNECTs per client address (`crate::mqtt`).
+    pub mqtt_budget: crate::mqtt::ConnectBudget,
 }
 
 impl App {
@@ -78,6 +80,8 @@ impl App {
         let logins = if runtime.is_shared() { logins.shared_through(Arc::clone(&store)) } else { logins };
         let signed_devices = store.device_counters(None).await?.into_iter().map(|(device, _)| device).collect();
         let firmware = crate::routes::firmware::Releases::new(store.firmware_releases().await?);
+        let mqtt_budget =
+            crate::mqtt::ConnectBudget::new(Arc::clone(&settings.clock), settings.mqtt_connects_per_second);
         let app = Arc::new(App {
             settings,
             store,
@@ -92,6 +96,7 @@ impl App {
             firmware,
             metrics: Default::default(),
             streams: crate::routes::StreamSlots::new(max_streams),
+            mqtt_budget,
         });
         app.runtime.start().await?;
         if let Some(changes) = app.runtime.store_changes() {
@@ -267,16 +272,26 @@ pub async fn create_master(
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where devices connect over MQTT, when `PUMPPILOT_MQTT_BIND` is set.
+    pub mqtt_addr: Option<SocketAddr>,
     pub app: AppState,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
+    mqtt: Option<crate::mqtt::Listener>,
+    broker: Option<crate::mqtt::Bridge>,
 }
 
 impl Running {
-    /// Stops accepting connections, lets the requests in flight finish, then writes the buffered
-    /// device telemetry.
+    /// Stops accepting connections, lets the requests in flight finish, closes the devices' MQTT
+    /// connections, then writes the buffered device telemetry.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
+        if let Some(mqtt) = self.mqtt {
+            mqtt.shutdown().await;
+        }
+        if let Some(broker) = self.broker {
+            broker.shutdown().await;
+        }
         self.task.await??;
         self.app.runtime.flush_telemetry().await;
         Ok(())
@@ -288,7 +303,13 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
     let listener =
         TcpListener::bind(settings.bind).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
+    let (mqtt_bind, broker) = (settings.mqtt_bind, settings.mqtt_broker.clone());
     let app = App::new(settings, store, &secret).await.map_err(|e| anyhow::anyhow!("starting: {}", e.message))?;
+    let mqtt = match mqtt_bind {
+        Some(bind) => Some(crate::mqtt::Listener::bind(&app, bind).await?),
+        None => None,
+    };
+    let broker = broker.map(|broker| crate::mqtt::Bridge::start(&app, &broker));
     let router = router(Arc::clone(&app));
     let limits = crate::serve::Limits {
         max_connections: app.settings.max_connections as usize,
@@ -298,7 +319,7 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
     let task = tokio::spawn(crate::serve::serve(listener, router, limits, async {
         let _ = stopped.await;
     }));
-    Ok(Running { addr, app, task, stop })
+    Ok(Running { addr, mqtt_addr: mqtt.as_ref().map(|m| m.addr), app, task, stop, mqtt, broker })
 }
 
 /// Keeps the caches in front of a shared store true to what any server changed: a device's key

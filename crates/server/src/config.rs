@@ -19,6 +19,10 @@
 //! | `PUMPPILOT_TRUSTED_PROXIES` | — | comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the client |
 //! | `PUMPPILOT_SMS_URL`, `_FORMAT`, `_TEMPLATE`, `_AUTHORIZATION`, `_FROM` | — | the SMS gateway for alerts, `http://` or `https://` (`crate::alerts`) |
 //! | `PUMPPILOT_EXPO_PUSH`, `PUMPPILOT_EXPO_PUSH_URL`, `PUMPPILOT_EXPO_ACCESS_TOKEN` | `off` | Expo push for alerts |
+//! | `PUMPPILOT_MQTT_BIND` | — (no MQTT) | address for devices over MQTT 3.1.1, e.g. `127.0.0.1:1883` (`crate::mqtt`) |
+//! | `PUMPPILOT_MQTT_CONNECTS_PER_SECOND` | `100` | MQTT CONNECTs each client address may make a second (ten seconds' worth at once), 1 to 100000 |
+//! | `PUMPPILOT_MQTT_BROKER` | — | an external broker `mqtt://host:port` PumpPilot connects to as a client (`crate::mqtt::Bridge`) |
+//! | `PUMPPILOT_MQTT_BROKER_USERNAME` / `_PASSWORD` | — | PumpPilot's own login at that broker |
 //! | `PUMPPILOT_ALERTS_CA_FILE` | — (Mozilla roots only) | PEM file of extra CA certificates trusted for `https://` alerts |
 
 use std::{fmt, net::SocketAddr};
@@ -74,6 +78,12 @@ pub struct Settings {
     pub clock: SharedClock,
     /// Alerts: SMS gateway, Expo push, rate limits, the silent-device alert (`crate::alerts`).
     pub alerts: crate::alerts::AlertSettings,
+    /// Where devices connect over MQTT (`None`: no MQTT listener).
+    pub mqtt_bind: Option<SocketAddr>,
+    /// MQTT CONNECTs each client address may make a second (`crate::mqtt::ConnectBudget`).
+    pub mqtt_connects_per_second: u32,
+    /// An external broker to serve devices through (`None`: none).
+    pub mqtt_broker: Option<crate::mqtt::BrokerSettings>,
 }
 
 /// A setting that cannot be used, named so the operator knows what to fix.
@@ -110,6 +120,9 @@ impl Default for Settings {
                 shedding_after_ms: 180 * 60_000,
                 ..Default::default()
             },
+            mqtt_bind: None,
+            mqtt_connects_per_second: 100,
+            mqtt_broker: None,
         }
     }
 }
@@ -254,6 +267,36 @@ impl Settings {
             s.trusted_proxies = trusted_proxies(&text)?;
         }
         s.alerts = crate::alerts::AlertSettings::from_lookup(&lookup)?;
+        if let Some(bind) = lookup("PUMPPILOT_MQTT_BIND") {
+            s.mqtt_bind = Some(bind.parse().map_err(|_| ConfigError {
+                variable: "PUMPPILOT_MQTT_BIND",
+                problem: format!("`{bind}` is not an address like 127.0.0.1:1883"),
+            })?);
+        }
+        if let Some(text) = lookup("PUMPPILOT_MQTT_CONNECTS_PER_SECOND") {
+            s.mqtt_connects_per_second =
+                text.parse().ok().filter(|n| (1..=100_000).contains(n)).ok_or_else(|| ConfigError {
+                    variable: "PUMPPILOT_MQTT_CONNECTS_PER_SECOND",
+                    problem: format!("`{text}` must be a whole number of CONNECTs a second from 1 to 100000"),
+                })?;
+        }
+        if let Some(url) = lookup("PUMPPILOT_MQTT_BROKER") {
+            let mut broker = crate::mqtt::BrokerSettings::parse(&url).ok_or_else(|| ConfigError {
+                variable: "PUMPPILOT_MQTT_BROKER",
+                problem: format!("`{url}` is not a broker like mqtt://127.0.0.1:1883"),
+            })?;
+            match (lookup("PUMPPILOT_MQTT_BROKER_USERNAME"), lookup("PUMPPILOT_MQTT_BROKER_PASSWORD")) {
+                (Some(username), Some(password)) => broker.login = Some((username, Secret(password))),
+                (None, None) => {}
+                _ => {
+                    return Err(ConfigError {
+                        variable: "PUMPPILOT_MQTT_BROKER_PASSWORD",
+                        problem: "set both PUMPPILOT_MQTT_BROKER_USERNAME and _PASSWORD, or neither".into(),
+                    });
+                }
+            }
+            s.mqtt_broker = Some(broker);
+        }
         Ok(s)
     }
 }
@@ -397,6 +440,32 @@ mod tests {
         for value in ["10.0.0.0/33", "proxy.local", "10.0.0.0/8;"] {
             let err = from(&[("PUMPPILOT_TRUSTED_PROXIES", value)]).unwrap_err();
             assert_eq!(err.variable, "PUMPPILOT_TRUSTED_PROXIES");
+        }
+    }
+
+    #[test]
+    fn mqtt_is_off_unless_bound() {
+        let s = from(&[]).unwrap();
+        assert_eq!((s.mqtt_bind, s.mqtt_connects_per_second), (None, 100));
+        let s =
+            from(&[("PUMPPILOT_MQTT_BIND", "127.0.0.1:1883"), ("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "5")]).unwrap();
+        assert_eq!(
+            (s.mqtt_bind.map(|a| a.to_string()), s.mqtt_connects_per_second),
+            (Some("127.0.0.1:1883".into()), 5)
+        );
+        let s = from(&[("PUMPPILOT_MQTT_BROKER", "mqtt://broker:1884"), ("PUMPPILOT_MQTT_BROKER_USERNAME", "pp")]);
+        assert_eq!(s.unwrap_err().variable, "PUMPPILOT_MQTT_BROKER_PASSWORD");
+        let s = from(&[("PUMPPILOT_MQTT_BROKER", "mqtt://broker:1884")]).unwrap();
+        assert_eq!(s.mqtt_broker.map(|b| (b.host, b.port)), Some(("broker".into(), 1884)));
+        for (variable, value) in [
+            ("PUMPPILOT_MQTT_BROKER", "tcp://broker"),
+            ("PUMPPILOT_MQTT_BIND", "1883"),
+            ("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "0"),
+            ("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "many"),
+        ] {
+            let err = from(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().contains(value), "{err}");
         }
     }
 

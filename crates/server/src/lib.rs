@@ -12,6 +12,7 @@ pub mod error;
 pub mod keys;
 pub mod link;
 pub mod metrics;
+pub mod mqtt;
 mod routes;
 pub mod runtime;
 pub mod serve;

@@ -7,6 +7,9 @@
 //! | `pumppilot_http_request_seconds_sum` / `_count{route}` | counter | time spent answering, by route |
 //! | `pumppilot_device_polls_total` | counter | device polls answered (GET and POST `/api/esp32/poll`); its `rate()` is the poll rate |
 //! | `pumppilot_failed_logins_total` | counter | sign-ins refused for a wrong username or password |
+//! | `pumppilot_mqtt_connections` | gauge | MQTT connections open now (`crate::mqtt`) |
+//! | `pumppilot_mqtt_connects_total` | counter | MQTT CONNECTs received (refused ones included) |
+//! | `pumppilot_mqtt_messages_received_total` / `_sent_total` | counter | MQTT packets from and to devices after CONNECT |
 //! | `pumppilot_active_runs{status}` | gauge | pumps with a RUNNING or HOLD run |
 //! | `pumppilot_holds{reason}` | gauge | runs on HOLD, by reason |
 //! | `pumppilot_devices_online` | gauge | pumps whose controlling device polled within its lease |
@@ -42,6 +45,25 @@ pub struct Metrics {
     /// Route template → its figures (one lock per answer, no allocation once a route was seen).
     routes: Mutex<HashMap<String, RouteFigures>>,
     failed_logins: AtomicU64,
+    mqtt: MqttFigures,
+}
+
+/// What the MQTT listener counts.
+#[derive(Default)]
+struct MqttFigures {
+    open: AtomicU64,
+    connects: AtomicU64,
+    received: AtomicU64,
+    sent: AtomicU64,
+}
+
+/// One open MQTT connection, counted in `pumppilot_mqtt_connections` until it is dropped.
+pub struct MqttOpen<'a>(&'a Metrics);
+
+impl Drop for MqttOpen<'_> {
+    fn drop(&mut self) {
+        self.0.mqtt.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What one route template answered.
@@ -61,6 +83,32 @@ impl Metrics {
 
     pub fn failed_logins(&self) -> u64 {
         self.failed_logins.load(Ordering::Relaxed)
+    }
+
+    /// Counts an MQTT connection as open until the guard is dropped.
+    pub fn mqtt_opened(&self) -> MqttOpen<'_> {
+        self.mqtt.open.fetch_add(1, Ordering::Relaxed);
+        MqttOpen(self)
+    }
+
+    /// MQTT connections open now.
+    pub fn mqtt_connections(&self) -> u64 {
+        self.mqtt.open.load(Ordering::Relaxed)
+    }
+
+    /// Counts an MQTT CONNECT.
+    pub fn mqtt_connect(&self) {
+        self.mqtt.connects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a packet received from a connected device.
+    pub fn mqtt_message_in(&self) {
+        self.mqtt.received.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a packet sent to a connected device.
+    pub fn mqtt_message_out(&self) {
+        self.mqtt.sent.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -161,6 +209,15 @@ fn render_counters(app: &AppState, out: &mut String) {
     let _ = writeln!(out, "pumppilot_device_polls_total {polls}");
     family(out, "pumppilot_failed_logins_total", "counter", "Sign-ins refused for a wrong username or password.");
     let _ = writeln!(out, "pumppilot_failed_logins_total {}", app.metrics.failed_logins());
+    let mqtt = &app.metrics.mqtt;
+    family(out, "pumppilot_mqtt_connections", "gauge", "MQTT connections open now.");
+    let _ = writeln!(out, "pumppilot_mqtt_connections {}", mqtt.open.load(Ordering::Relaxed));
+    family(out, "pumppilot_mqtt_connects_total", "counter", "MQTT CONNECTs received, refused ones included.");
+    let _ = writeln!(out, "pumppilot_mqtt_connects_total {}", mqtt.connects.load(Ordering::Relaxed));
+    family(out, "pumppilot_mqtt_messages_received_total", "counter", "MQTT packets received from connected devices.");
+    let _ = writeln!(out, "pumppilot_mqtt_messages_received_total {}", mqtt.received.load(Ordering::Relaxed));
+    family(out, "pumppilot_mqtt_messages_sent_total", "counter", "MQTT packets sent to connected devices.");
+    let _ = writeln!(out, "pumppilot_mqtt_messages_sent_total {}", mqtt.sent.load(Ordering::Relaxed));
 }
 
 async fn render_state(app: &AppState, out: &mut String) {

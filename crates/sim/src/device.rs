@@ -24,7 +24,10 @@ use pumppilot_controller::{
 };
 use tokio::sync::{mpsc, watch};
 
-use crate::script::{Inputs, Script};
+use crate::{
+    mqtt::{Connection as MqttConnection, Packet as MqttPacket},
+    script::{Inputs, Script},
+};
 
 /// How often the control loop of one device looks at its inputs and the relay: the firmware's
 /// loop period, from the controller crate.
@@ -56,6 +59,18 @@ pub struct DeviceSpec {
     pub tick: Duration,
     /// Receives every happening as it happens (for printing live), with the device's name.
     pub observer: Option<mpsc::UnboundedSender<(String, Duration, Happening)>>,
+    /// Talk MQTT to this listener instead of polling `server` (card taps and updates still go
+    /// over HTTP). The link secret is not used: a device that signs does not use MQTT.
+    pub mqtt: Option<MqttSpec>,
+}
+
+/// Where and as whom a device connects over MQTT.
+#[derive(Debug, Clone)]
+pub struct MqttSpec {
+    /// `host:port` of the server's MQTT listener.
+    pub addr: String,
+    /// The device's id (its MQTT client id and username).
+    pub device_id: String,
 }
 
 impl DeviceSpec {
@@ -69,6 +84,7 @@ impl DeviceSpec {
             firmware_key: None,
             script: None,
             observer: None,
+            mqtt: None,
             tick: TICK,
             settings: Settings {
                 firmware: Some(concat!("pumppilot-sim ", env!("CARGO_PKG_VERSION"))),
@@ -370,7 +386,10 @@ async fn run(
             // A virtual board always starts from power-on; its first poll says so, as a real one.
             let mut controller = Controller::new(spec.settings);
             controller.set_reset_reason(protocol::ResetReason::PowerOn);
-            if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse) {
+            controller.set_first_ref(rand::random());
+            if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse)
+                && spec.mqtt.is_none()
+            {
                 controller.set_link_secret(secret);
             }
             controller
@@ -386,6 +405,9 @@ async fn run(
         updating: None,
         boot_check: None,
     };
+    if let Some(mqtt) = device.spec.mqtt.clone() {
+        return run_mqtt(device, mqtt, controls, stop).await;
+    }
     let (card_tx, mut card_rx) = mpsc::unbounded_channel::<TapAnswer>();
     let mut tick = tokio::time::interval(device.spec.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -442,9 +464,161 @@ async fn run(
     device.finish()
 }
 
+type Connecting = Pin<Box<dyn Future<Output = Result<MqttConnection, crate::mqtt::ConnectError>> + Send>>;
+
+/// The device's loop over MQTT: connect (again, backing off, while the network is up), report
+/// when the controller's schedule says so or at once on a change, and hand every pushed command
+/// to the controller. A network cut drops the connection (the server sees the socket close).
+async fn run_mqtt(
+    mut device: Device,
+    mqtt: MqttSpec,
+    controls: Arc<Controls>,
+    mut stop: watch::Receiver<bool>,
+) -> Timeline {
+    use pumppilot_controller::mqtt::{Pushed, Topics};
+    let Some(topics) = Topics::new(&mqtt.device_id) else {
+        device.record(Happening::Link { up: false, error: Some(format!("{:?} is no device id", mqtt.device_id)) });
+        return device.finish();
+    };
+    let (card_tx, mut card_rx) = mpsc::unbounded_channel::<TapAnswer>();
+    let mut tick = tokio::time::interval(device.spec.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut connection: Option<MqttConnection> = None;
+    let mut connecting: Option<Connecting> = None;
+    let mut next_try = Instant::now();
+    let mut next_report = Instant::now();
+    let mut last_sent = Instant::now();
+    // The ref and moment of the last report, for the round trip of its answer.
+    let mut awaiting: Option<(u32, Instant)> = None;
+    let mut elapsed_before = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let elapsed = device.started.elapsed();
+                let inputs = device.sense(&controls, elapsed_before, elapsed, &card_tx);
+                elapsed_before = elapsed;
+                device.switch();
+                let now = device.now();
+                if !inputs.network {
+                    if connection.take().is_some() || connecting.take().is_some() {
+                        device.controller.poll_failed(now);
+                        device.timeline.cut_polls += 1;
+                        device.link(false, Some("network cut".into()));
+                    }
+                    continue;
+                }
+                if connection.is_none() && connecting.is_none() && Instant::now() >= next_try {
+                    let (addr, id, key) = (mqtt.addr.clone(), mqtt.device_id.clone(), device.spec.key.clone());
+                    connecting = Some(Box::pin(async move { MqttConnection::device(&addr, &id, &key).await }));
+                }
+                let Some(open) = connection.as_mut() else { continue };
+                let due = device.controller.report_now(now) || Instant::now() >= next_report;
+                let sent = if device.controller.settled(now) && due {
+                    let report = device.controller.mqtt_report(now);
+                    let mut buf = [0u8; json::MAX_MQTT_REPORT_BYTES];
+                    let len = report.encode(&mut buf).unwrap_or(0);
+                    awaiting = Some((report.reference, Instant::now()));
+                    device.timeline.polls += 1;
+                    let wait = device.controller.next_poll_in(rand::random());
+                    next_report = Instant::now() + Duration::from_millis(u64::from(wait));
+                    Some(open.publish(topics.report.as_str(), &buf[..len]).await)
+                } else if last_sent.elapsed() >= Duration::from_secs(u64::from(pumppilot_controller::mqtt::KEEP_ALIVE_S) / 2) {
+                    Some(open.send(MqttPacket::PingReq).await)
+                } else {
+                    None
+                };
+                match sent {
+                    Some(Ok(())) => last_sent = Instant::now(),
+                    Some(Err(err)) => {
+                        connection = None;
+                        device.lost(&mut next_try, err.to_string());
+                    }
+                    None => {}
+                }
+            }
+            made = async { connecting.as_mut().expect("guarded").as_mut().await }, if connecting.is_some() => {
+                connecting = None;
+                match made {
+                    Ok(open) => {
+                        connection = Some(open);
+                        last_sent = Instant::now();
+                    }
+                    Err(err) => device.lost(&mut next_try, err.to_string()),
+                }
+            }
+            packet = async { connection.as_mut().expect("guarded").next().await }, if connection.is_some() => {
+                let now = device.now();
+                match packet {
+                    Ok(Some(MqttPacket::Publish(publish))) if publish.topic == topics.command.as_str() => {
+                        match device.controller.command(now, &publish.payload) {
+                            Ok(pushed) => {
+                                if let (Pushed::Taken(_), Some((reference, at))) = (pushed, awaiting)
+                                    && json::decode_ref(&publish.payload, protocol::MAX_ANSWER_BYTES) == Ok(Some(reference))
+                                {
+                                    awaiting = None;
+                                    device.timeline.latencies_us.push(u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX));
+                                }
+                                device.offered(json::decode_update(&publish.payload));
+                                device.answered(pushed.answer());
+                                device.link(true, None);
+                            }
+                            Err(AnswerError::Stale) => {}
+                            Err(err) => {
+                                device.timeline.errors += 1;
+                                device.link(false, Some(format!("unusable command ({err:?})")));
+                            }
+                        }
+                        device.switch();
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        connection = None;
+                        device.lost(&mut next_try, "the server closed the connection".into());
+                    }
+                    Err(err) => {
+                        connection = None;
+                        device.lost(&mut next_try, err.to_string());
+                    }
+                }
+            }
+            Some((uid, signature, answered)) = card_rx.recv() => {
+                let feedback = match &answered {
+                    Some(answered) => device.controller.card_reply(signature, answered.reply()),
+                    None => CardFeedback::Error,
+                };
+                device.record(Happening::Card { uid, feedback });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    if let Some(mut open) = connection {
+        let _ = open.send(MqttPacket::Disconnect).await;
+    }
+    device.finish()
+}
+
 impl Device {
     fn now(&self) -> Millis {
         Millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// The link came up (`true`) or failed, recorded when that changes.
+    fn link(&mut self, up: bool, error: Option<String>) {
+        if self.link_up != up {
+            self.link_up = up;
+            self.record(Happening::Link { up, error });
+        }
+    }
+
+    /// An MQTT connection failed or was lost while the network was up: a failed poll, and the
+    /// next try after the controller's backoff.
+    fn lost(&mut self, next_try: &mut Instant, error: String) {
+        let now = self.now();
+        self.controller.poll_failed(now);
+        self.timeline.errors += 1;
+        let wait = self.controller.next_poll_in(rand::random());
+        *next_try = Instant::now() + Duration::from_millis(u64::from(wait));
+        self.link(false, Some(error));
     }
 
     fn record(&mut self, what: Happening) {
@@ -728,6 +902,7 @@ impl Device {
         self.spec.settings.firmware = Some(firmware);
         let mut controller = Controller::new(self.spec.settings);
         controller.set_reset_reason(protocol::ResetReason::Software);
+        controller.set_first_ref(rand::random());
         if let Some(secret) = self.spec.link_secret.as_deref().and_then(LinkSecret::parse) {
             controller.set_link_secret(secret);
         }

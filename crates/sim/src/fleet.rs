@@ -33,16 +33,27 @@ pub async fn run_fleet(specs: Vec<DeviceSpec>, duration: Duration, http: reqwest
 /// Registers `count` devices for an admin (signing in with their password) and returns their
 /// credentials, each `key:link-secret` ([`DeviceSpec::with_credentials`](crate::DeviceSpec::with_credentials)).
 pub async fn provision(server: &str, username: &str, password: &str, count: usize) -> anyhow::Result<Vec<String>> {
+    Ok(provision_devices(server, username, password, count).await?.into_iter().map(|(_, keys)| keys).collect())
+}
+
+/// As [`provision`], with each device's id beside its credentials (an MQTT device needs it).
+pub async fn provision_devices(
+    server: &str,
+    username: &str,
+    password: &str,
+    count: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
     let api = Api::new(reqwest::Client::new(), server);
     let token = api.login(username, password).await.with_context(|| format!("signing in as {username}"))?;
-    let mut keys = Vec::with_capacity(count);
+    let mut devices = Vec::with_capacity(count);
     for n in 1..=count {
         let device = api.post(&token, "/api/admin/devices", json!({"name": format!("sim {n}")})).await?;
+        let id = device["id"].as_str().context("no id in the answer")?;
         let key = device["deviceKey"].as_str().context("no deviceKey in the answer")?;
         let secret = device["linkSecret"].as_str().context("no linkSecret in the answer")?;
-        keys.push(format!("{key}:{secret}"));
+        devices.push((id.to_owned(), format!("{key}:{secret}")));
     }
-    Ok(keys)
+    Ok(devices)
 }
 
 /// What a fleet run adds up to.

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use pumppilot_engine::{Event, Facts, Notice, NoticeKind, Records, RequestId, UserId};
 use pumppilot_store::{
-    AlertProfile, AuditEntry, AuditedWrite, Channel, Commit, Decision, Delivery, MinuteRequest, NotificationId,
-    QuietHours, RequestStatus, Store, StoreError,
+    Admission, AlertProfile, AuditEntry, AuditedWrite, Channel, Commit, Decision, Delivery, MinuteRequest,
+    NotificationId, QuietHours, RequestStatus, SendWindow, Store, StoreError,
 };
 
 use crate::support::{Driver, all_good, assert_err, at, recharge, tenancy};
@@ -252,4 +252,60 @@ pub async fn alert_profiles_round_trip_and_phones_are_unique(store: &dyn Store) 
 
     let nobody = AlertProfile::empty(UserId::new());
     assert_err!(store.set_alert_profile(&nobody).await, StoreError::NotFound);
+}
+
+/// Rate limits are counted in the store: a window takes `max` sends, then says when it ends;
+/// a send limited by two windows is counted in both or in neither; a new window starts empty;
+/// sends raced from several servers at once are admitted exactly `max` times.
+pub async fn send_windows_count_across_senders(store: &dyn Store) {
+    let person = |max| SendWindow { key: "person:karim".into(), span_ms: 3_600_000, max };
+    let sms = SendWindow { key: "sms".into(), span_ms: 60_000, max: 3 };
+    let hour = at(3_600 * 100);
+    for n in 0..3 {
+        assert_eq!(store.admit_send(&[person(5), sms.clone()], hour + n).await.unwrap(), Admission::Admitted);
+    }
+    // The gateway's minute is full: nothing is counted for the person either.
+    assert_eq!(
+        store.admit_send(&[person(5), sms.clone()], hour + 10).await.unwrap(),
+        Admission::Full { until: hour + 60_000 }
+    );
+    assert_eq!(store.admit_send(&[person(5)], hour + 20).await.unwrap(), Admission::Admitted, "4th of 5");
+    assert_eq!(store.admit_send(&[person(5)], hour + 30).await.unwrap(), Admission::Admitted, "5th of 5");
+    assert_eq!(store.admit_send(&[person(5)], hour + 40).await.unwrap(), Admission::Full { until: hour + 3_600_000 });
+    // The next minute has room for SMS, but the person's hour is still full.
+    assert_eq!(
+        store.admit_send(&[person(5), sms.clone()], hour + 60_000).await.unwrap(),
+        Admission::Full { until: hour + 3_600_000 }
+    );
+    assert_eq!(store.admit_send(std::slice::from_ref(&sms), hour + 60_000).await.unwrap(), Admission::Admitted);
+    // The next hour starts empty.
+    assert_eq!(store.admit_send(&[person(5)], hour + 3_600_000).await.unwrap(), Admission::Admitted);
+
+    // Eight senders race for a window of three.
+    let race = SendWindow { key: "sms:race".into(), span_ms: 60_000, max: 3 };
+    let windows = [race];
+    let admit = || store.admit_send(&windows, hour);
+    let (a, b, c, d, e, f, g, h) = tokio::join!(admit(), admit(), admit(), admit(), admit(), admit(), admit(), admit());
+    let results = [a, b, c, d, e, f, g, h];
+    let admitted = results.into_iter().filter(|r| *r.as_ref().unwrap() == Admission::Admitted).count();
+    assert_eq!(admitted, 3, "one limit for every sender");
+}
+
+/// Old notifications are purged: read ones before the first moment, every one before the second
+/// (with its outbox item); newer ones and unread ones newer than the second stay.
+pub async fn old_notifications_are_purged(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let karim = rahim.users[0];
+    let notice = |seconds| Notice::new(karim, rahim.admin, NoticeKind::RunEnded, at(seconds), Facts::default());
+    // 10: ancient and unread; 20: old and read; 30: old, unread; 40: recent and read.
+    let written = store.add_notices(&[notice(10), notice(20), notice(30), notice(40)]).await.unwrap();
+    let ids: Vec<_> = written.iter().map(|n| n.id).collect();
+    store.mark_notifications_read(karim, Some(&[ids[1], ids[3]])).await.unwrap();
+    assert_eq!(store.purge_notifications(at(35), at(15)).await.unwrap(), 2);
+    let left: Vec<_> = store.notifications(karim, 10).await.unwrap().iter().map(|n| n.id).collect();
+    assert_eq!(left, [ids[3], ids[2]]);
+    let claimed: BTreeSet<_> =
+        store.claim_outbox("a", at(100), at(200), 10).await.unwrap().iter().map(|i| i.notification.id).collect();
+    assert_eq!(claimed, BTreeSet::from([ids[2], ids[3]]), "the purged ones' outbox items are gone");
+    assert_eq!(store.purge_notifications(at(35), at(15)).await.unwrap(), 0);
 }

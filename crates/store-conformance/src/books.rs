@@ -1,7 +1,7 @@
 //! The books: ledger and wallets, usage history and the audit log.
 
 use pumppilot_engine::{AdminId, EntryId, Event, LedgerKind, UsageRow, UserId};
-use pumppilot_store::{AuditEntry, Store, UsageQuery};
+use pumppilot_store::{AuditEntry, AuditQuery, Store, UsageQuery};
 
 use crate::support::{DAY, Driver, SECOND, T0, all_good, at, credit, load, recharge, tenancy};
 
@@ -132,4 +132,71 @@ pub async fn audit_newest_first_with_limit(store: &dyn Store) {
     );
     assert_eq!(store.audit(None, 3).await.unwrap(), everything[..3]);
     assert_eq!(store.audit(Some(AdminId(UserId::new())), 100).await.unwrap(), vec![]);
+}
+
+/// The audit log is filtered over the whole log in the store: by action, by a person the line is
+/// about (as actor or target), by time (from inclusive, to exclusive), a page at a time, newest
+/// first, one tenant's only.
+pub async fn audit_lines_are_filtered_over_the_whole_log_a_page_at_a_time(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let q = tenancy(store, "q", 0).await;
+    let (karim, jamal) = (rahim.users[0].to_string(), rahim.users[1].to_string());
+    // 600 lines: more than the 500 the page once read; every tenth a recharge of karim, every seventh about jamal.
+    for n in 0..600_i64 {
+        let (action, target) = match n {
+            n if n % 10 == 0 => ("recharge", karim.clone()),
+            n if n % 7 == 0 => ("user.suspend", jamal.clone()),
+            _ => ("device.rotate-key", format!("device-{n}")),
+        };
+        let entry = AuditEntry {
+            admin_id: Some(rahim.admin),
+            at: at(n),
+            actor_id: Some(rahim.admin.0),
+            action: action.to_owned(),
+            target_id: Some(target),
+            detail: format!("line {n}"),
+        };
+        store.append_audit(&entry).await.unwrap();
+    }
+    let other = AuditEntry {
+        admin_id: Some(q.admin),
+        at: at(5),
+        actor_id: Some(q.admin.0),
+        action: "recharge".into(),
+        target_id: Some(karim.clone()),
+        detail: "another pump".into(),
+    };
+    store.append_audit(&other).await.unwrap();
+    let query =
+        AuditQuery { admin: rahim.admin, action: None, about: None, from: None, to: None, offset: 0, limit: 50 };
+    let details = |lines: Vec<AuditEntry>| lines.into_iter().map(|l| l.detail).collect::<Vec<_>>();
+
+    // The oldest recharge is found though 599 lines are newer.
+    let recharges = AuditQuery { action: Some("recharge".into()), limit: 500, ..query.clone() };
+    let recharges = details(store.audit_lines(&recharges).await.unwrap());
+    assert_eq!(recharges.len(), 60);
+    assert_eq!((recharges[0].as_str(), recharges[59].as_str()), ("line 590", "line 0"));
+
+    // A person's lines, a page at a time.
+    let about = |offset| AuditQuery { about: Some(jamal.clone()), offset, limit: 50, ..query.clone() };
+    let first = details(store.audit_lines(&about(0)).await.unwrap());
+    let second = details(store.audit_lines(&about(50)).await.unwrap());
+    let jamals: Vec<String> =
+        (0..600).rev().filter(|n| n % 10 != 0 && n % 7 == 0).map(|n| format!("line {n}")).collect();
+    assert_eq!(jamals.len(), 77);
+    assert_eq!(first, jamals[..50]);
+    assert_eq!(second, jamals[50..]);
+    // The actor counts too.
+    let owners = AuditQuery { about: Some(rahim.admin.0.to_string()), limit: 2000, ..query.clone() };
+    assert_eq!(store.audit_lines(&owners).await.unwrap().len(), 600);
+
+    // A time range (from inclusive, to exclusive) with an action.
+    let range = AuditQuery { action: Some("recharge".into()), from: Some(at(100)), to: Some(at(130)), ..query.clone() };
+    assert_eq!(details(store.audit_lines(&range).await.unwrap()), ["line 120", "line 110", "line 100"]);
+    let paged = store.audit_lines(&AuditQuery { offset: 1, limit: 1, ..range }).await.unwrap();
+    assert_eq!(details(paged), ["line 110"]);
+
+    // Only this tenant's.
+    let qs = AuditQuery { admin: q.admin, about: Some(karim.clone()), ..query.clone() };
+    assert_eq!(details(store.audit_lines(&qs).await.unwrap()), ["another pump"]);
 }

@@ -38,12 +38,13 @@ use pumppilot_store::Store;
 pub use accounts::{accounts_round_trip_and_filtering, suspending_the_master, usernames_are_unique};
 pub use alerts::{
     alert_profiles_round_trip_and_phones_are_unique, keyed_notices_are_told_once,
-    notices_are_written_with_their_commit, outbox_claims_are_held_by_one_sender, racing_claims_never_share_an_item,
-    request_notices_are_written_with_the_request,
+    notices_are_written_with_their_commit, old_notifications_are_purged, outbox_claims_are_held_by_one_sender,
+    racing_claims_never_share_an_item, request_notices_are_written_with_the_request, send_windows_count_across_senders,
 };
 pub use audited::a_write_and_its_audit_entry_are_stored_together;
 pub use books::{
-    audit_newest_first_with_limit, ledger_and_wallets_survive_reload, usage_by_tenant_user_and_date_range,
+    audit_lines_are_filtered_over_the_whole_log_a_page_at_a_time, audit_newest_first_with_limit,
+    ledger_and_wallets_survive_reload, usage_by_tenant_user_and_date_range,
 };
 pub use cards::cards_bind_move_and_stay_in_their_tenant;
 pub use devices::{
@@ -151,6 +152,7 @@ macro_rules! conformance_tests {
             ledger_and_wallets_survive_reload,
             usage_by_tenant_user_and_date_range,
             audit_newest_first_with_limit,
+            audit_lines_are_filtered_over_the_whole_log_a_page_at_a_time,
             approving_with_a_commit_decides_once,
             rejecting_decides_once,
             a_write_and_its_audit_entry_are_stored_together,
@@ -170,6 +172,8 @@ macro_rules! conformance_tests {
             outbox_claims_are_held_by_one_sender,
             racing_claims_never_share_an_item,
             alert_profiles_round_trip_and_phones_are_unique,
+            send_windows_count_across_senders,
+            old_notifications_are_purged,
             purging_removes_only_dead_sessions,
             terms_are_per_tenant_and_written_with_their_audit_line,
             a_receipt_is_written_with_its_recharge,

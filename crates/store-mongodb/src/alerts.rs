@@ -13,8 +13,8 @@ use mongodb::{
 };
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
-    AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, QuietHours, StoreError, facts_from_json,
-    facts_to_json, muted_names, parse_muted,
+    Admission, AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, QuietHours, SendWindow,
+    StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
 };
 
 use crate::{
@@ -292,4 +292,81 @@ pub(crate) async fn set_profile(
 /// A person's notifications filter.
 pub(crate) fn of_user(user: UserId) -> Document {
     doc! { "userId": key(user) }
+}
+
+/// Counts a send in every window, or in none, in the caller's transaction: two servers counting
+/// at once write the same window document, so one of them is retried and sees the other's count.
+pub(crate) async fn admit(
+    db: &Database,
+    session: &mut ClientSession,
+    windows: &[SendWindow],
+    now: Timestamp,
+) -> Result<Admission, Failure> {
+    let collection = coll(db, "send_windows");
+    let mut counted = Vec::with_capacity(windows.len());
+    let mut full_until: Option<Timestamp> = None;
+    for window in windows {
+        let stored = collection.find_one(doc! { "_id": &window.key }).session(&mut *session).await?;
+        let stored = match stored {
+            None => None,
+            Some(doc) => {
+                let f = Fields::of(&doc, "send_windows");
+                let count = u32::try_from(f.unsigned("count")?).unwrap_or(u32::MAX);
+                Some((f.at("start")?, count))
+            }
+        };
+        match admit_one(window, stored, now) {
+            Ok(next) => counted.push((window, next)),
+            Err(until) => full_until = Some(full_until.map_or(until, |u| u.max(until))),
+        }
+    }
+    if let Some(until) = full_until {
+        return Ok(Admission::Full { until });
+    }
+    for (window, (start, count)) in counted {
+        collection
+            .replace_one(
+                doc! { "_id": &window.key },
+                doc! {
+                    "_id": &window.key,
+                    "start": at(start),
+                    "count": i64::from(count),
+                    "expiresAt": at(start + window.span_ms),
+                },
+            )
+            .upsert(true)
+            .session(&mut *session)
+            .await?;
+    }
+    Ok(Admission::Admitted)
+}
+
+/// Deletes notifications read before `read_before` and all from before `all_before`, with their
+/// outbox items and keys, in the caller's transaction.
+pub(crate) async fn purge(
+    db: &Database,
+    session: &mut ClientSession,
+    read_before: Timestamp,
+    all_before: Timestamp,
+) -> Result<u64, Failure> {
+    let old = doc! { "$or": [
+        { "at": { "$lt": at(all_before) } },
+        { "read": true, "at": { "$lt": at(read_before) } },
+    ] };
+    let notifications = coll(db, "notifications");
+    let cursor = notifications.find(old).projection(doc! { "_id": 1 }).session(&mut *session).await?;
+    let ids: Vec<Bson> =
+        crate::collect(cursor, session).await?.into_iter().filter_map(|doc| doc.get("_id").cloned()).collect();
+    let mut deleted = 0;
+    for chunk in ids.chunks(500) {
+        let chunk = chunk.to_vec();
+        coll(db, "outbox").delete_many(doc! { "_id": { "$in": chunk.clone() } }).session(&mut *session).await?;
+        coll(db, "notice_keys")
+            .delete_many(doc! { "notification": { "$in": chunk.clone() } })
+            .session(&mut *session)
+            .await?;
+        deleted +=
+            notifications.delete_many(doc! { "_id": { "$in": chunk } }).session(&mut *session).await?.deleted_count;
+    }
+    Ok(deleted)
 }

@@ -43,10 +43,10 @@ use pumppilot_engine::{
     AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
 };
 use pumppilot_store::{
-    Account, AccountChange, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery,
-    Device, FirmwareRelease, LinkCounters, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt,
-    ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, Session, SessionId, SessionKind,
-    SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterCheck,
+    Decision, Delivery, Device, FirmwareRelease, LinkCounters, MinuteRequest, Notification, NotificationId, OutboxItem,
+    Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, SendWindow, Session,
+    SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -834,6 +834,39 @@ impl Store for MongoStore {
         Ok(docs.iter().map(codec::audit_entry).collect::<Result<_, _>>()?)
     }
 
+    async fn audit_lines(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let mut filter = doc! { "adminId": key(query.admin) };
+        if let Some(action) = &query.action {
+            filter.insert("action", action);
+        }
+        if let Some(about) = &query.about {
+            filter.insert("$or", vec![doc! { "actorId": about }, doc! { "targetId": about }]);
+        }
+        let mut at_filter = Document::new();
+        if let Some(from) = query.from {
+            at_filter.insert("$gte", at(from));
+        }
+        if let Some(to) = query.to {
+            at_filter.insert("$lt", at(to));
+        }
+        if !at_filter.is_empty() {
+            filter.insert("at", at_filter);
+        }
+        let mut cursor = self
+            .collection("audit_logs")
+            .find(filter)
+            .sort(doc! { "at": -1, "_id": -1 })
+            .skip(u64::try_from(query.offset).unwrap_or(u64::MAX))
+            .limit(i64::try_from(query.limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(Failure::from)?;
+        let mut docs = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            docs.push(cursor.deserialize_current().map_err(Failure::from)?);
+        }
+        Ok(docs.iter().map(codec::audit_entry).collect::<Result<_, _>>()?)
+    }
+
     async fn create_minute_request(&self, request: &MinuteRequest, notices: &[Notice]) -> StoreResult<()> {
         let store = self.clone();
         let (request, notices) = (request.clone(), notices.to_vec());
@@ -990,6 +1023,27 @@ impl Store for MongoStore {
 
     async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()> {
         Ok(alerts::finish(&self.db, id, sender, delivery).await?)
+    }
+
+    async fn admit_send(&self, windows: &[SendWindow], now: Timestamp) -> StoreResult<Admission> {
+        let store = self.clone();
+        let windows = windows.to_vec();
+        Ok(self
+            .transaction(move |session| {
+                let (store, windows) = (store.clone(), windows.clone());
+                Box::pin(async move { alerts::admit(&store.db, session, &windows, now).await })
+            })
+            .await?)
+    }
+
+    async fn purge_notifications(&self, read_before: Timestamp, all_before: Timestamp) -> StoreResult<u64> {
+        let store = self.clone();
+        Ok(self
+            .transaction(move |session| {
+                let store = store.clone();
+                Box::pin(async move { alerts::purge(&store.db, session, read_before, all_before).await })
+            })
+            .await?)
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {

@@ -117,8 +117,17 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         ("card_taps", vec![expires()]),
         // The servers alive on this database (heartbeats); MongoDB deletes one that stopped.
         ("servers", vec![expires()]),
-        ("notifications", vec![index(doc! { "userId": 1, "at": -1, "_id": -1 }, "user_at", false, None)]),
-        ("notice_keys", vec![]),
+        (
+            "notifications",
+            vec![
+                index(doc! { "userId": 1, "at": -1, "_id": -1 }, "user_at", false, None),
+                // The purge of old notifications.
+                index(doc! { "at": 1 }, "at", false, None),
+            ],
+        ),
+        ("notice_keys", vec![index(doc! { "notification": 1 }, "notification", false, None)]),
+        // Rate limits counted by every server alike; MongoDB deletes a window once over.
+        ("send_windows", vec![expires()]),
         ("outbox", vec![index(doc! { "dueAt": 1, "_id": 1 }, "due", false, None)]),
         ("alert_profiles", vec![]),
         ("phones", vec![index(doc! { "userId": 1 }, "user", false, None)]),

@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
-    AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, QuietHours, StoreError, facts_from_json,
-    facts_to_json, muted_names, parse_muted,
+    Admission, AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, QuietHours, SendWindow,
+    StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
 };
 use rusqlite::{Connection, Row, TransactionBehavior, named_params};
 
@@ -249,4 +249,49 @@ pub(crate) fn finish(conn: &Connection, id: NotificationId, sender: &str, delive
         return Err(StoreError::ClaimLost.into());
     }
     Ok(())
+}
+
+/// Counts a send in every window, or in none when one is full, in one `BEGIN IMMEDIATE`
+/// transaction (one writer at a time).
+pub(crate) fn admit(conn: &mut Connection, windows: &[SendWindow], now: Timestamp) -> Result<Admission, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut counted = Vec::with_capacity(windows.len());
+    let mut full_until: Option<Timestamp> = None;
+    for window in windows {
+        let stored = query_opt(&tx, "SELECT start, count FROM send_windows WHERE key = ?1", [&window.key], |row| {
+            Ok((row.at("start")?, row.get::<_, u32>("count")?))
+        })?;
+        match admit_one(window, stored, now) {
+            Ok(next) => counted.push((window, next)),
+            Err(until) => full_until = Some(full_until.map_or(until, |u| u.max(until))),
+        }
+    }
+    if let Some(until) = full_until {
+        return Ok(Admission::Full { until });
+    }
+    {
+        let mut write = tx.prepare_cached(
+            "INSERT INTO send_windows (key, start, count) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET start = excluded.start, count = excluded.count",
+        )?;
+        for (window, (start, count)) in counted {
+            write.execute((&window.key, start.millis(), count))?;
+        }
+    }
+    tx.commit()?;
+    Ok(Admission::Admitted)
+}
+
+/// Deletes notifications read before `read_before` and all from before `all_before`, with their
+/// outbox rows.
+pub(crate) fn purge(conn: &mut Connection, read_before: Timestamp, all_before: Timestamp) -> Result<u64, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    const OLD: &str = "(at < ?2 OR (read = 1 AND at < ?1))";
+    tx.prepare_cached(&format!("DELETE FROM outbox WHERE id IN (SELECT id FROM notifications WHERE {OLD})"))?
+        .execute((read_before.millis(), all_before.millis()))?;
+    let deleted = tx
+        .prepare_cached(&format!("DELETE FROM notifications WHERE {OLD}"))?
+        .execute((read_before.millis(), all_before.millis()))?;
+    tx.commit()?;
+    Ok(deleted as u64)
 }

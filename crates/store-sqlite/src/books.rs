@@ -1,7 +1,9 @@
 //! The books: ledger and wallets, usage history, audit log and minute requests.
 
 use pumppilot_engine::{AdminId, LedgerEntry, RequestId, UsageRow, UserId};
-use pumppilot_store::{AuditEntry, Decision, MinuteRequest, RequestQuery, RequestStatus, StoreError, UsageQuery};
+use pumppilot_store::{
+    AuditEntry, AuditQuery, Decision, MinuteRequest, RequestQuery, RequestStatus, StoreError, UsageQuery,
+};
 use rusqlite::{Connection, named_params};
 
 use crate::{
@@ -150,6 +152,33 @@ pub(crate) fn audit(conn: &Connection, admin: Option<AdminId>, max: usize) -> Re
             query_all(conn, sql, [limit(max)], rows::audit_entry)
         }
     }
+}
+
+/// A page of a tenant's audit lines matching the query, newest first. Every filter is a
+/// parameter (`?n IS NULL OR …`), so the statement is one for every query.
+pub(crate) fn audit_lines(conn: &Connection, query: &AuditQuery) -> Result<Vec<AuditEntry>, Failure> {
+    let sql = concat!(
+        "SELECT ",
+        audit_columns!(),
+        " FROM audit_logs WHERE admin_id = :admin AND (:action IS NULL OR action = :action) \
+         AND (:about IS NULL OR actor_id = :about OR target_id = :about) \
+         AND (:from IS NULL OR at >= :from) AND (:to IS NULL OR at < :to) \
+         ORDER BY at DESC, id DESC LIMIT :limit OFFSET :offset"
+    );
+    query_all(
+        conn,
+        sql,
+        named_params! {
+            ":admin": query.admin.to_string(),
+            ":action": query.action,
+            ":about": query.about,
+            ":from": query.from.map(|t| t.millis()),
+            ":to": query.to.map(|t| t.millis()),
+            ":limit": limit(query.limit),
+            ":offset": i64::try_from(query.offset).unwrap_or(i64::MAX),
+        },
+        rows::audit_entry,
+    )
 }
 
 /// Stores a new minute request.

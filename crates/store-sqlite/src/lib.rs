@@ -44,10 +44,10 @@ use pumppilot_engine::{
     AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
 };
 use pumppilot_store::{
-    Account, AccountChange, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery,
-    Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt, ReceiptQuery,
-    RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot,
-    Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterCheck,
+    Decision, Delivery, Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt,
+    ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind,
+    SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -450,6 +450,11 @@ impl Store for SqliteStore {
         self.read(move |conn| books::audit(conn, admin, limit)).await
     }
 
+    async fn audit_lines(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let query = query.clone();
+        self.read(move |conn| books::audit_lines(conn, &query)).await
+    }
+
     async fn create_minute_request(&self, request: &MinuteRequest, notices: &[Notice]) -> StoreResult<()> {
         let (request, notices) = (request.clone(), notices.to_vec());
         self.write(move |conn| {
@@ -524,6 +529,15 @@ impl Store for SqliteStore {
     async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()> {
         let (sender, delivery) = (sender.to_owned(), delivery.clone());
         self.write(move |conn| alerts::finish(conn, id, &sender, &delivery)).await
+    }
+
+    async fn admit_send(&self, windows: &[SendWindow], now: Timestamp) -> StoreResult<Admission> {
+        let windows = windows.to_vec();
+        self.write(move |conn| alerts::admit(conn, &windows, now)).await
+    }
+
+    async fn purge_notifications(&self, read_before: Timestamp, all_before: Timestamp) -> StoreResult<u64> {
+        self.write(move |conn| alerts::purge(conn, read_before, all_before)).await
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {

@@ -204,3 +204,48 @@ pub fn parse_muted<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<BTree
         })
         .collect()
 }
+
+/// A limit on sends counted in the store, so that every server on one store keeps one limit:
+/// at most `max` sends per window of `span_ms`, the windows starting at whole multiples of
+/// `span_ms` since the epoch (a clock minute, a clock hour).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendWindow {
+    /// What is counted: `person:<id>` for one person's messages, `sms` for the SMS gateway.
+    pub key: String,
+    pub span_ms: i64,
+    pub max: u32,
+}
+
+impl SendWindow {
+    /// The start of the window `at` falls in.
+    pub fn start_of(&self, at: Timestamp) -> Timestamp {
+        Timestamp(at.millis() - at.millis().rem_euclid(self.span_ms.max(1)))
+    }
+}
+
+/// What [`crate::Store::admit_send`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted in every window: send now.
+    Admitted,
+    /// A window is full: nothing was counted; every window has room again at `until`.
+    Full { until: Timestamp },
+}
+
+/// The decision for one window holding `count` sends since `start`, at `now`: the count after
+/// the send, or the moment the window ends when it is full. Both backends decide through this.
+pub fn admit_one(
+    window: &SendWindow,
+    stored: Option<(Timestamp, u32)>,
+    now: Timestamp,
+) -> Result<(Timestamp, u32), Timestamp> {
+    let start = window.start_of(now);
+    let count = match stored {
+        Some((at, count)) if at == start => count,
+        _ => 0,
+    };
+    if count >= window.max {
+        return Err(start + window.span_ms);
+    }
+    Ok((start, count + 1))
+}

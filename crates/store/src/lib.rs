@@ -316,6 +316,8 @@ pub trait Store: Send + Sync + 'static {
     async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()>;
     /// Audit entries of a tenant (or all, for `None`), newest first.
     async fn audit(&self, admin: Option<AdminId>, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+    /// A page of a tenant's audit lines that match `query` (over the whole log), newest first.
+    async fn audit_lines(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
 
     // --- minute requests ---
     /// Stores a new request. A user has at most one PENDING request: another PENDING one is refused
@@ -377,6 +379,13 @@ pub trait Store: Send + Sync + 'static {
     /// Records what became of an item `sender` claimed ([`StoreError::ClaimLost`] when it no
     /// longer holds the claim).
     async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()>;
+    /// Counts one send in every window of `windows` at `now` if each has room for it, in one
+    /// atomic write (several servers on one store keep one limit); when one is full nothing is
+    /// counted and [`Admission::Full`] says when all have room again.
+    async fn admit_send(&self, windows: &[SendWindow], now: Timestamp) -> StoreResult<Admission>;
+    /// Deletes notifications read before `read_before` and every one from before `all_before`
+    /// (with their outbox items and keys). Returns how many were deleted.
+    async fn purge_notifications(&self, read_before: Timestamp, all_before: Timestamp) -> StoreResult<u64>;
 
     // --- several servers on one store ---
     /// The feed of changes made by any server, live or not, for a store that several servers may

@@ -303,6 +303,23 @@ pub struct UsageQuery {
     pub limit: usize,
 }
 
+/// A page of one tenant's audit log, filtered over the whole log, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub admin: AdminId,
+    /// One action (`recharge`, `user.suspend`, …).
+    pub action: Option<String>,
+    /// Lines whose actor or target is this id (a farmer's lines).
+    pub about: Option<String>,
+    /// From this moment (inclusive) …
+    pub from: Option<Timestamp>,
+    /// … to this one (exclusive).
+    pub to: Option<Timestamp>,
+    /// Lines skipped (the pages before).
+    pub offset: usize,
+    pub limit: usize,
+}
+
 /// Where a minute request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestStatus {

@@ -84,6 +84,9 @@ export function endpoints(client: ApiClient) {
     /** Moves a waiting farmer to `position` (1 = next, past the end = last), with a reason; → the queue in its new order. */
     moveWaiting: async (userId: string, position: number, reason: string) =>
       (await client.call('post', '/api/admin/queue/{userId}/move', { params: { userId }, body: { position, reason } })) as Queue,
+    /** Takes a waiting farmer out of the line, with a reason (their minutes stay); → the ended entry. */
+    removeWaiting: async (userId: string, reason: string) =>
+      (await client.call('post', '/api/admin/queue/{userId}/remove', { params: { userId }, body: { reason } })) as Entry,
     adminStop: async () => (await client.call('post', '/api/admin/motor/stop')) as Entry,
 
     // Alerts: everyone's bell and how they hear.

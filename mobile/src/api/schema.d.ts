@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's audit log, newest first. */
+        /**
+         * The tenant's audit log, newest first, filtered over the whole log (`action`, `about`,
+         *     `from`, `to`) a page at a time (`offset`, `limit`).
+         */
         get: operations["audit_log"];
         put?: never;
         post?: never;
@@ -1431,7 +1434,7 @@ export interface components {
             /**
              * @description `RUN_STARTED`, `RUN_HELD`, `RUN_RESUMED`, `RUN_ENDED`, `BALANCE_LOW`, `REQUEST_DECIDED`,
              *     `REQUEST_NEW`, `DEVICE_OFFLINE`, `LOAD_SHEDDING_LONG`, `DEVICE_RESET`, `RELAY_NO_FEEDBACK`,
-             *     `STORE_TROUBLE`.
+             *     `STORE_TROUBLE`, `SMS_REPLY` (the answer to a text the farmer sent).
              */
             kind: string;
             read: boolean;
@@ -1644,7 +1647,19 @@ export interface operations {
     audit_log: {
         parameters: {
             query?: {
+                /** @description Lines whose actor or target is this id (a farmer's lines). */
+                about?: string;
+                /** @description One action (`recharge`, `user.suspend`, `queue.remove`, …). */
+                action?: string;
                 adminId?: string;
+                /** @description RFC 3339 time or `YYYY-MM-DD` (inclusive). */
+                from?: string;
+                /** @description Lines in the page: 1 to 500 (default 500). */
+                limit?: number;
+                /** @description Lines to skip: the pages before (default 0). */
+                offset?: number;
+                /** @description RFC 3339 time or `YYYY-MM-DD` (exclusive). */
+                to?: string;
             };
             header?: never;
             path?: never;
@@ -1652,7 +1667,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The tenant's audit log */
+            /** @description A page of the tenant's audit log */
             200: {
                 headers: {
                     [name: string]: unknown;

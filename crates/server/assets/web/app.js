@@ -88,6 +88,101 @@
     button.addEventListener('click', function () { window.print(); });
   });
 
+  // A receipt as a picture: its lines drawn onto a canvas (in the page's language and fonts),
+  // shared as a PNG through the Web Share API where the browser can share files, downloaded
+  // otherwise.
+  var shareReceipt = $('share-receipt');
+  var receiptCard = $('receipt');
+  if (shareReceipt && receiptCard && document.createElement('canvas').getContext) {
+    shareReceipt.hidden = false;
+    shareReceipt.addEventListener('click', function () {
+      var status = $('receipt-image-status');
+      var say = function (text) { if (status) status.textContent = text; };
+      receiptImage(receiptCard).then(function (blob) {
+        var name = shareReceipt.getAttribute('data-receipt-image') || 'receipt.png';
+        var file = typeof File === 'function' ? new File([blob], name, { type: 'image/png' }) : null;
+        var title = (receiptCard.querySelector('h1') || {}).textContent || '';
+        if (file && navigator.canShare && navigator.share && navigator.canShare({ files: [file] })) {
+          return navigator.share({ files: [file], title: title }).then(function () {
+            say(shareReceipt.getAttribute('data-shared'));
+          }, function (err) {
+            if (!err || err.name !== 'AbortError') download(blob, name);
+          });
+        }
+        download(blob, name);
+      });
+      function download(blob, name) {
+        var url = URL.createObjectURL(blob);
+        var a = document.createElement('a');
+        a.href = url;
+        a.download = name;
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+        say(shareReceipt.getAttribute('data-saved'));
+      }
+    });
+  }
+
+  /** Draws a receipt card (its title, its facts as label/value pairs, its other lines) as a PNG. */
+  function receiptImage(card) {
+    var scale = 2, width = 360, pad = 20;
+    var font = getComputedStyle(card).fontFamily || 'sans-serif';
+    var lines = [];
+    var h1 = card.querySelector('h1');
+    if (h1) lines.push({ title: h1.textContent });
+    Array.prototype.forEach.call(card.children, function (el) {
+      if (el.tagName === 'P') lines.push({ text: el.textContent });
+      if (el.tagName === 'DL') {
+        Array.prototype.forEach.call(el.querySelectorAll('dt'), function (dt) {
+          var dd = dt.nextElementSibling;
+          lines.push({ label: dt.textContent, value: dd ? dd.textContent : '' });
+        });
+      }
+    });
+    var canvas = document.createElement('canvas');
+    var ctx = canvas.getContext('2d');
+    // Measure first: long lines wrap.
+    var rows = [];
+    var wrap = function (text, size, weight, maxWidth) {
+      ctx.font = weight + ' ' + size + 'px ' + font;
+      var words = String(text).trim().split(/\s+/), out = [], line = '';
+      words.forEach(function (w) {
+        var next = line ? line + ' ' + w : w;
+        if (line && ctx.measureText(next).width > maxWidth) { out.push(line); line = w; } else line = next;
+      });
+      if (line) out.push(line);
+      return out;
+    };
+    lines.forEach(function (l) {
+      if (l.title) wrap(l.title, 26, '700', width - 2 * pad).forEach(function (t) { rows.push({ text: t, size: 26, weight: '700', h: 36 }); });
+      else if (l.text) wrap(l.text, 15, '400', width - 2 * pad).forEach(function (t) { rows.push({ text: t, size: 15, weight: '400', h: 22, muted: true }); });
+      else {
+        rows.push({ text: l.label, size: 14, weight: '400', h: 20, muted: true });
+        wrap(l.value, 18, '700', width - 2 * pad).forEach(function (t) { rows.push({ text: t, size: 18, weight: '700', h: 28 }); });
+      }
+    });
+    var height = pad * 2 + rows.reduce(function (sum, r) { return sum + r.h; }, 0) + 8;
+    canvas.width = width * scale;
+    canvas.height = height * scale;
+    ctx.scale(scale, scale);
+    ctx.fillStyle = '#ffffff';
+    ctx.fillRect(0, 0, width, height);
+    ctx.strokeStyle = '#0b3d91';
+    ctx.lineWidth = 2;
+    ctx.strokeRect(6, 6, width - 12, height - 12);
+    ctx.textBaseline = 'top';
+    var y = pad;
+    rows.forEach(function (r) {
+      ctx.font = r.weight + ' ' + r.size + 'px ' + font;
+      ctx.fillStyle = r.muted ? '#555555' : '#111111';
+      ctx.fillText(r.text, pad, y);
+      y += r.h;
+    });
+    return new Promise(function (resolve) { canvas.toBlob(resolve, 'image/png'); });
+  }
+
   Array.prototype.forEach.call(document.querySelectorAll('[data-copy]'), function (button) {
     button.addEventListener('click', function () {
       var input = $(button.getAttribute('data-copy'));

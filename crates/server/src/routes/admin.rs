@@ -11,7 +11,8 @@ use axum::{
 };
 use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, MotorSettings, Reply, RequestId, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, AuditedWrite, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role, UsageQuery,
+    Account, AuditEntry, AuditQuery, AuditedWrite, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role,
+    UsageQuery,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -777,9 +778,59 @@ pub fn csv_field(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
 }
 
-/// The tenant's audit log, newest first.
-#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
-    responses((status = 200, description = "The tenant's audit log", body = [AuditView]), Scoped))]
-async fn audit_log(State(app): State<AppState>, admin: AdminScope) -> Result<Json<Vec<AuditView>>, ApiError> {
-    Ok(Json(app.store.audit(Some(admin.scope.admin()), 500).await?.iter().map(AuditView::from).collect()))
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditFilter {
+    /// One action (`recharge`, `user.suspend`, `queue.remove`, …).
+    action: Option<String>,
+    /// Lines whose actor or target is this id (a farmer's lines).
+    about: Option<String>,
+    /// RFC 3339 time or `YYYY-MM-DD` (inclusive).
+    from: Option<String>,
+    /// RFC 3339 time or `YYYY-MM-DD` (exclusive).
+    to: Option<String>,
+    /// Lines to skip: the pages before (default 0).
+    offset: Option<usize>,
+    /// Lines in the page: 1 to 500 (default 500).
+    limit: Option<usize>,
+    #[allow(dead_code)]
+    #[serde(rename = "adminId")]
+    admin_id: Option<String>,
+}
+
+/// Most lines in one page of the audit log.
+pub const AUDIT_PAGE_MAX: usize = 500;
+
+/// The tenant's audit log, newest first, filtered over the whole log (`action`, `about`,
+/// `from`, `to`) a page at a time (`offset`, `limit`).
+#[utoipa::path(get, path = "/api/admin/audit", tag = "admin", params(AuditFilter), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "A page of the tenant's audit log", body = [AuditView]), Scoped))]
+async fn audit_log(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiQuery(filter): ApiQuery<AuditFilter>,
+) -> Result<Json<Vec<AuditView>>, ApiError> {
+    let limit = filter.limit.unwrap_or(AUDIT_PAGE_MAX);
+    if !(1..=AUDIT_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::validation(format!("limit: 1 to {AUDIT_PAGE_MAX}")));
+    }
+    let offset = filter.offset.unwrap_or(0);
+    if offset > 1_000_000 {
+        return Err(ApiError::validation("offset: 0 to 1000000"));
+    }
+    let text = |value: Option<String>, field: &str| match value {
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) if v.chars().count() > 100 => Err(ApiError::validation(format!("{field}: at most 100 characters"))),
+        other => Ok(other),
+    };
+    let query = AuditQuery {
+        admin: admin.scope.admin(),
+        action: text(filter.action, "action")?,
+        about: text(filter.about, "about")?,
+        from: time_param(filter.from.as_deref(), "from")?,
+        to: time_param(filter.to.as_deref(), "to")?,
+        offset,
+        limit,
+    };
+    Ok(Json(app.store.audit_lines(&query).await?.iter().map(AuditView::from).collect()))
 }

@@ -42,7 +42,7 @@ pub struct DeviceCaller {
 }
 
 impl DeviceCaller {
-    fn of(link: &DeviceLink) -> Self {
+    pub(crate) fn of(link: &DeviceLink) -> Self {
         DeviceCaller { device: link.device, admin: link.admin }
     }
 }
@@ -108,36 +108,23 @@ fn check_tenant(caller: &DeviceCaller, admin_id: Option<&str>) -> Result<(), Api
 }
 
 /// The poll answer with, when one is meant for this device and it runs another, the firmware
-/// version to update to (`update`; the rest is `PollAnswer`, which devices read alone).
+/// version to update to (`update`; the rest is `PollAnswer`, which devices read alone), and over
+/// MQTT the `ref` of the report it follows (`crate::mqtt`).
 #[derive(Serialize)]
-struct Reply {
+pub(crate) struct Reply {
     #[serde(flatten)]
-    answer: PollAnswer,
+    pub answer: PollAnswer,
     #[serde(skip_serializing_if = "Option::is_none")]
-    update: Option<String>,
+    pub update: Option<String>,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<u32>,
 }
 
-async fn answer(
-    app: &AppState,
-    caller: &DeviceCaller,
-    report: PollReport<'_>,
-    long_poll: LongPoll,
-) -> Result<Json<Reply>, ApiError> {
+/// A device's report applied: the one way a report becomes a command, for the HTTP poll and for
+/// MQTT alike. Records the telemetry, applies the poll to the tenant (the engine decides), and
+/// answers with the command and the firmware meant for the device.
+pub(crate) async fn report(app: &AppState, caller: &DeviceCaller, report: PollReport<'_>) -> Result<Reply, ApiError> {
     let update = app.firmware.meant_for(caller.admin, caller.device, report.fw);
-    let Json(answer) = command(app, caller, report, long_poll).await?;
-    Ok(Json(Reply { answer, update }))
-}
-
-async fn command(
-    app: &AppState,
-    caller: &DeviceCaller,
-    report: PollReport<'_>,
-    long_poll: LongPoll,
-) -> Result<Json<PollAnswer>, ApiError> {
-    let wait = long_poll.wait.unwrap_or(0);
-    if wait > MAX_WAIT_MS {
-        return Err(ApiError::validation(format!("wait: at most {MAX_WAIT_MS} ms")));
-    }
     let now = app.now();
     let telemetry = Telemetry {
         device_id: caller.device,
@@ -164,13 +151,43 @@ async fn command(
         reset: report.reset,
         relay_off: report.relay_off,
     };
-    let arrived = telemetry.last_seen_at;
-    let first = app.runtime.poll(caller.admin, poll, telemetry).await?;
+    let answer = app.runtime.poll(caller.admin, poll, telemetry).await?;
+    Ok(Reply { answer, update, reference: None })
+}
+
+async fn answer(
+    app: &AppState,
+    caller: &DeviceCaller,
+    report: PollReport<'_>,
+    long_poll: LongPoll,
+) -> Result<Json<Reply>, ApiError> {
+    let wait = long_poll.wait.unwrap_or(0);
+    if wait > MAX_WAIT_MS {
+        return Err(ApiError::validation(format!("wait: at most {MAX_WAIT_MS} ms")));
+    }
+    let arrived = app.now();
+    let relay = report.relay;
+    let first = self::report(app, caller, report).await?;
+    let answer = held(app, caller, first.answer, relay, arrived, wait, long_poll.seq).await?;
+    Ok(Json(Reply { answer, ..first }))
+}
+
+/// A long-poll: the answer `first` to the report that arrived at `arrived`, or a newer one when
+/// the command changes within the wait.
+async fn held(
+    app: &AppState,
+    caller: &DeviceCaller,
+    first: PollAnswer,
+    relay: bool,
+    arrived: pumppilot_engine::Timestamp,
+    wait: u32,
+    seq: Option<u64>,
+) -> Result<PollAnswer, ApiError> {
     let wait = wait.min(app.settings.device_lease_ms / 3);
     // A device told OFF for the store gets no long wait: the store may be back in a moment.
-    let behind = (first.commands_on() && !report.relay) || first.hold_reason == Some(HoldReason::StoreUnavailable);
-    let Some(known) = long_poll.seq.filter(|seq| wait > 0 && !behind && *seq == first.seq) else {
-        return Ok(Json(first));
+    let behind = (first.commands_on() && !relay) || first.hold_reason == Some(HoldReason::StoreUnavailable);
+    let Some(known) = seq.filter(|seq| wait > 0 && !behind && *seq == first.seq) else {
+        return Ok(first);
     };
     // Subscribing after the poll misses nothing: the channel holds the latest stamp, so a change
     // committed since `first` is seen at once by `wait_for`.
@@ -183,13 +200,13 @@ async fn command(
     let elapsed_ms = u32::try_from(now - arrived).unwrap_or(0);
     // The store failed while the answer was held: the ON it held can no longer be recorded.
     if let Some(off) = app.runtime.outage_answer(caller.admin, now).await {
-        return Ok(Json(off));
+        return Ok(off);
     }
     if !changed {
-        return Ok(Json(PollAnswer { lease_ms: first.lease_ms.saturating_sub(elapsed_ms), ..first }));
+        return Ok(PollAnswer { lease_ms: first.lease_ms.saturating_sub(elapsed_ms), ..first });
     }
     let now = app.runtime.command(caller.admin, caller.device).await?;
-    Ok(Json(PollAnswer { lease_ms: now.lease_ms.saturating_sub(elapsed_ms), ..now }))
+    Ok(PollAnswer { lease_ms: now.lease_ms.saturating_sub(elapsed_ms), ..now })
 }
 
 /// Report inputs and get the motor command (query form).

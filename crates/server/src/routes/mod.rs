@@ -4,7 +4,7 @@ mod accounts;
 pub(crate) mod admin;
 mod alerts;
 pub(crate) mod cards;
-mod device;
+pub(crate) mod device;
 pub(crate) mod firmware;
 mod live;
 pub use live::{STREAMS_PER_SESSION, StreamSlots};

@@ -1,11 +1,12 @@
 //! Control by SMS for feature phones: the SMS gateway posts each text it receives here, signed;
 //! a farmer's registered phone may send `START`, `STOP` or `BAL` (or `চালু`, `বন্ধ`, `ব্যালেন্স`),
-//! which go through the same runtime events as the app's buttons, and the answer goes back by SMS.
+//! which go through the same runtime events as the app's buttons, and the answer goes back by SMS
+//! through the outbox (an `SMS_REPLY` notification).
 
 use axum::{Json, extract::State, http::HeaderMap};
 use hmac::{Hmac, Mac};
 use pumppilot_alerts::{Language, text::digits};
-use pumppilot_engine::{EntryId, Event, Refusal, Reply};
+use pumppilot_engine::{EntryId, Event, Facts, Notice, NoticeKind, Refusal, Reply};
 use pumppilot_store::{Role, is_e164};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -160,14 +161,14 @@ async fn inbound(
         }
         _ => reply(language, "Send START, STOP or BAL.".into(), "চালু, বন্ধ বা ব্যালেন্স লিখে পাঠান।".into()),
     };
-    if let Some(gateway) = app.settings.alerts.sms.clone() {
-        let http = app.settings.alerts.http.clone();
-        let (to, body, id) = (sms.from.clone(), text.clone(), pumppilot_store::NotificationId::new().to_string());
-        tokio::spawn(async move {
-            if let Err(err) = gateway.send(&http, &to, &body, &id).await {
-                tracing::warn!(%err, "could not answer an SMS");
-            }
-        });
+    // The answer goes through the outbox like every alert: retried, sent once, and still sent
+    // after a restart (and kept in the farmer's bell).
+    // The command is done whatever happens here: a failure to write its answer is logged, not
+    // answered with an error the gateway might retry (and so repeat the command).
+    let facts = Facts { text: Some(text.clone()), ..Facts::default() };
+    let answer = Notice::new(account.id, admin, NoticeKind::SmsReply, app.now(), facts);
+    if let Err(err) = app.store.add_notices(&[answer]).await {
+        tracing::warn!(%err, "could not write an SMS answer to the outbox");
     }
     Ok(Json(InboundAnswer { command: command.into(), reply: text }))
 }

@@ -42,6 +42,7 @@ function AdminQueue() {
         <Loading />
       ) : null}
       {queue.data && queue.data.waiting.length > 1 ? <MoveWaiting queue={queue.data} onDone={done} /> : null}
+      {queue.data && queue.data.waiting.length > 0 ? <RemoveWaiting queue={queue.data} onDone={done} /> : null}
     </Screen>
   );
 }
@@ -89,6 +90,68 @@ function MoveWaiting({ queue, onDone }: { queue: Queue; onDone: (m: { kind: 'err
       <Field testID="move-place" label={t.moveTo} value={place} onChangeText={setPlace} keyboardType="number-pad" maxLength={4} />
       <Field testID="move-reason" label={t.moveReason} value={why} onChangeText={setWhy} maxLength={500} />
       <Button kind="outline" testID="move-go" label={t.moveButton} busy={busy} onPress={() => void move()} />
+    </Card>
+  );
+}
+
+/**
+ * Takes a waiting farmer out of the line, with a reason (audited; their minutes stay), after a
+ * second tap (as on the web dashboard, where it asks first).
+ */
+function RemoveWaiting({ queue, onDone }: { queue: Queue; onDone: (m: { kind: 'error' | 'success'; text: string }) => void }) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const [who, setWho] = useState<string>('');
+  const [why, setWhy] = useState('');
+  const [confirm, setConfirm] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const chosen = queue.waiting.find((e) => e.userId === who) ?? queue.waiting[0];
+
+  const choose = (userId: string) => {
+    setWho(userId);
+    setConfirm(false);
+  };
+  const remove = async () => {
+    if (!chosen || !why.trim()) {
+      onDone({ kind: 'error', text: t.badRemove });
+      return;
+    }
+    if (!confirm) {
+      setConfirm(true);
+      return;
+    }
+    setConfirm(false);
+    setBusy(true);
+    try {
+      await api.removeWaiting(chosen.userId, why.trim());
+      setWhy('');
+      onDone({ kind: 'success', text: t.removedFromLine(chosen.userName) });
+    } catch (err) {
+      // What was typed stays, to be put right.
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Card testID="remove-waiting">
+      <Body strong>{t.removeTitle}</Body>
+      <Choices
+        testID="remove-who"
+        value={chosen?.userId ?? ''}
+        onChange={choose}
+        options={queue.waiting.map((e) => ({ value: e.userId, label: `${i18n.num(e.position ?? 0)}. ${e.userName}` }))}
+      />
+      <Field testID="remove-reason" label={t.removeReason} value={why} onChangeText={setWhy} maxLength={500} />
+      <Button
+        kind="danger"
+        testID="remove-go"
+        label={confirm && chosen ? t.confirmRemove(chosen.userName) : t.removeButton}
+        busy={busy}
+        onPress={() => void remove()}
+      />
     </Card>
   );
 }

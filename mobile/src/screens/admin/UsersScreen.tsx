@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { StyleSheet, Text, View } from 'react-native';
 
-import type { Card as RfidCard, UserWithBalance } from '../../api/types';
+import type { Card as RfidCard, Receipt, UserWithBalance } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { parseSignedNumber, parseWholeNumber } from '../../i18n/format';
@@ -9,6 +9,7 @@ import { Body, Button, Card, Choices, ErrorBox, Field, Loading, Message, Screen,
 import { colors } from '../../ui/theme';
 import { useResource } from '../../ui/useResource';
 import { AdminOnly } from './AdminOnly';
+import { ReceiptCard } from './ReceiptCard';
 
 type Note = { kind: 'error' | 'success'; text: string } | null;
 
@@ -176,6 +177,7 @@ function UserCard({
   const [fix, setFix] = useState('');
   const [why, setWhy] = useState('');
   const [confirmFix, setConfirmFix] = useState(false);
+  const [receipt, setReceipt] = useState<Receipt | null>(null);
 
   const correct = async () => {
     const n = parseSignedNumber(fix);
@@ -229,8 +231,10 @@ function UserCard({
     setBusy('recharge');
     try {
       const balance = await api.recharge(user.id, n, undefined, taka);
-      // Without a typed amount the server took the pump's price: the receipt says how much.
-      const paid = balance.receiptId ? (taka ?? (await api.receipt(balance.receiptId)).cashTaka) : null;
+      // The receipt (when cash was taken, or the pump has a price) is shown to be shared.
+      const written = balance.receiptId ? await api.receipt(balance.receiptId) : null;
+      setReceipt(written);
+      const paid = written ? written.cashTaka : null;
       setCash('');
       const left = i18n.duration(balance.availableSeconds);
       onDone({
@@ -326,6 +330,7 @@ function UserCard({
             busy={busy === 'recharge'}
             onPress={() => void recharge()}
           />
+          {receipt ? <ReceiptCard receipt={receipt} testID={`user-${user.username}-receipt`} /> : null}
           <Field testID={`user-${user.username}-fix`} label={t.correctionMinutes} value={fix} onChangeText={setFix} maxLength={7} />
           <Field testID={`user-${user.username}-why`} label={t.correctionReason} value={why} onChangeText={setWhy} maxLength={500} />
           <Button

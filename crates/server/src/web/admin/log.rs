@@ -4,8 +4,8 @@
 use super::*;
 use crate::web::i18n::{Lang, Text, number};
 
-/// How many of the latest lines the page reads (the API's page of the log).
-const LATEST: usize = 500;
+/// Lines on one page of the log.
+const PAGE: usize = 50;
 
 #[derive(Deserialize, Default)]
 pub struct LogFilter {
@@ -16,30 +16,20 @@ pub struct LogFilter {
     /// Local days, inclusive.
     from: Option<String>,
     to: Option<String>,
+    /// The page, 0 = the newest lines.
+    page: Option<usize>,
 }
 
-/// `GET /admin/log?kind=&farmer=&from=&to=`: the audit log, names instead of ids where the tenant
-/// knows them, details in the page's language.
+/// `GET /admin/log?kind=&farmer=&from=&to=&page=`: the audit log filtered over the whole log by
+/// the API (`/api/admin/audit`), a page at a time, names instead of ids where the tenant knows
+/// them, details in the page's language.
 pub async fn log(
     State(web): State<WebState>,
     Query(filter): Query<LogFilter>,
     OwnerPage(page): OwnerPage,
 ) -> Result<Response, Response> {
-    let (audit, users, devices) = tokio::join!(
-        page.get::<Vec<Audit>>(&web, "/api/admin/audit"),
-        page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
-        page.get::<Vec<Device>>(&web, "/api/admin/devices"),
-    );
-    let (audit, users, devices) = (audit?, users?, devices?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let o = t.owner;
-    let mut names: HashMap<&str, &str> = users.iter().map(|u| (u.user.id.as_str(), u.user.name.as_str())).collect();
-    names.extend(devices.iter().map(|d| (d.id.as_str(), d.name.as_str())));
-    names.insert(page.me.id.as_str(), page.me.name.as_str());
-    let name = |id: &Option<String>| match id.as_deref() {
-        Some(id) => names.get(id).map_or_else(|| short_id(id), |n| (*n).to_string()),
-        None => "—".to_string(),
-    };
     let day = |text: &Option<String>| {
         text.as_deref()
             .and_then(|s| time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok())
@@ -47,22 +37,66 @@ pub async fn log(
     let (from, to) = (day(&filter.from), day(&filter.to));
     let kind = filter.kind.as_deref().filter(|k| !k.is_empty());
     let farmer = filter.farmer.as_deref().filter(|f| !f.is_empty());
-    let shown: Vec<&Audit> = audit
-        .iter()
-        .filter(|a| kind.is_none_or(|k| a.action == k))
-        .filter(|a| farmer.is_none_or(|f| a.target_id.as_deref() == Some(f) || a.actor_id.as_deref() == Some(f)))
-        .filter(|a| {
-            let local = zone.local(&a.at).map(|at| at.date());
-            from.is_none_or(|from| local.is_some_and(|d| d >= from))
-                && to.is_none_or(|to| local.is_some_and(|d| d <= to))
-        })
-        .collect();
-    let mut kinds: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    let number_of_page = filter.page.unwrap_or(0).min(10_000);
+    // One more line than a page tells whether there is an older page.
+    let audit_path = {
+        // (The serializer is not Send: it lives only in this block.)
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("limit", &(PAGE + 1).to_string()).append_pair("offset", &(number_of_page * PAGE).to_string());
+        if let Some(kind) = kind {
+            query.append_pair("action", kind);
+        }
+        if let Some(farmer) = farmer {
+            query.append_pair("about", farmer);
+        }
+        if let Some(from) = from {
+            query.append_pair("from", &super::usage::midnight_utc(from, zone));
+        }
+        if let Some(to) = to {
+            query.append_pair("to", &super::usage::midnight_utc(to + time::Duration::days(1), zone));
+        }
+        format!("/api/admin/audit?{}", query.finish())
+    };
+    let (audit, users, devices) = tokio::join!(
+        page.get::<Vec<Audit>>(&web, &audit_path),
+        page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
+        page.get::<Vec<Device>>(&web, "/api/admin/devices"),
+    );
+    let (mut shown, users, devices) = (audit?, users?, devices?);
+    let older = shown.len() > PAGE;
+    shown.truncate(PAGE);
+    let mut names: HashMap<&str, &str> = users.iter().map(|u| (u.user.id.as_str(), u.user.name.as_str())).collect();
+    names.extend(devices.iter().map(|d| (d.id.as_str(), d.name.as_str())));
+    names.insert(page.me.id.as_str(), page.me.name.as_str());
+    let name = |id: &Option<String>| match id.as_deref() {
+        Some(id) => names.get(id).map_or_else(|| short_id(id), |n| (*n).to_string()),
+        None => "—".to_string(),
+    };
+    // Every action the log may hold, and any other on this page.
+    let mut kinds: Vec<&str> = t.audit_actions.iter().map(|(code, _)| *code).collect();
+    kinds.extend(shown.iter().map(|a| a.action.as_str()));
+    kinds.extend(kind);
     kinds.sort_unstable();
     kinds.dedup();
     let ymd = |d: Option<time::Date>| {
         d.and_then(|d| d.format(time::macros::format_description!("[year]-[month]-[day]")).ok()).unwrap_or_default()
     };
+    let link_to = |to_page: usize| {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [("kind", kind), ("farmer", farmer)] {
+            if let Some(value) = value {
+                q.append_pair(key, value);
+            }
+        }
+        for (key, value) in [("from", from), ("to", to)] {
+            if value.is_some() {
+                q.append_pair(key, &ymd(value));
+            }
+        }
+        q.append_pair("page", &to_page.to_string());
+        format!("/admin/log?{}", q.finish())
+    };
+    let first_line = number_of_page * PAGE + 1;
     let content = html! {
         section.card {
             h2 { (t.audit_title) }
@@ -83,9 +117,9 @@ pub async fn log(
                 label { (t.to) " " input type="date" name="to" value=(ymd(to)); }
                 button.secondary type="submit" { (o.filter_show) }
             }
-            p.muted #log-count { (fill(o.filter_count, &[&number(shown.len() as i64, lang), &number(audit.len().min(LATEST) as i64, lang)])) }
-            @if shown.is_empty() { p.muted { (t.no_audit) } }
+            @if shown.is_empty() { p.muted #log-count { (t.no_audit) } }
             @else {
+                p.muted #log-count { (fill(o.filter_count, &[&number(first_line as i64, lang), &number((first_line + shown.len() - 1) as i64, lang)])) }
                 table.table #audit {
                     thead { tr { th { (t.col_when) } th { (t.col_who) } th { (t.col_action) } th { (t.col_detail) } } }
                     tbody {
@@ -98,6 +132,12 @@ pub async fn log(
                             }
                         }
                     }
+                }
+            }
+            @if number_of_page > 0 || older {
+                nav.pager #log-pages {
+                    @if number_of_page > 0 { a.button.secondary rel="prev" href=(link_to(number_of_page - 1)) { (o.page_newer) } }
+                    @if older { a.button.secondary rel="next" href=(link_to(number_of_page + 1)) { (o.page_older) } }
                 }
             }
         }

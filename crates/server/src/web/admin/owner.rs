@@ -109,8 +109,16 @@ pub async fn receipt(
         p.no-print.actions {
             button.big.go #print-receipt type="button" data-print="yes" { (o.print) }
             " "
+            // Drawn onto a canvas by the page script: shared as a PNG where the browser can
+            // (the Web Share API), downloaded otherwise. Hidden until the script shows it.
+            button.big.secondary #share-receipt type="button" hidden
+                data-receipt-image={"receipt-" (receipt.id.get(..8).unwrap_or(&receipt.id)) ".png"}
+                data-shared=(o.receipt_image_shared) data-saved=(o.receipt_image_saved)
+                { (o.receipt_image) }
+            " "
             a.button.secondary href={"/admin/receipts/" (receipt.id) "?lang=" (lang.other().code())} { (o.receipt_other_lang) }
         }
+        p.no-print.muted #receipt-image-status role="status" {}
     };
     Ok(page.render(Tab::AdminFarmers, Live::Off, o.receipt_title, content))
 }

@@ -26,7 +26,7 @@ fn period(query: &Period, zone: Zone, now: pumppilot_engine::Timestamp) -> (time
 }
 
 /// Local midnight of `day` as RFC 3339 UTC (no `+` to escape in a URL).
-fn midnight_utc(day: time::Date, zone: Zone) -> String {
+pub(super) fn midnight_utc(day: time::Date, zone: Zone) -> String {
     let offset = time::UtcOffset::from_whole_seconds(zone.0 * 60).unwrap_or(time::UtcOffset::UTC);
     let at = day.midnight().assume_offset(offset).to_offset(time::UtcOffset::UTC);
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()

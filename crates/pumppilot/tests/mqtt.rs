@@ -1,0 +1,517 @@
+//! Devices over MQTT, end to end: real TCP to the server's listener (`PUMPPILOT_MQTT_BIND`), the
+//! simulator's devices and raw connections on the same codec, SQLite. The server runs on its
+//! manual clock, so leases and keep-alives end only when a test moves it; the tests wait for
+//! events with time limits, never for a window.
+
+mod common;
+
+use std::{net::SocketAddr, time::Duration};
+
+use common::{LEASE_MS, Tenant, TestApp, spawn_app_configured, until};
+use pumppilot_server::Settings;
+use pumppilot_sim::{
+    DeviceSpec, Happening, MqttSpec, VirtualDevice, http_client,
+    mqtt::{ConnectError, ConnectReturnCode, Connection, Packet, Publish, QoS, Subscribe, connect_packet, encode},
+};
+use serde_json::{Value, json};
+
+/// How long (real time) something that must happen may take.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn spawn_mqtt_app(configure: impl FnOnce(Settings) -> Settings) -> TestApp {
+    spawn_app_configured(|settings| {
+        configure(Settings { mqtt_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))), ..settings })
+    })
+    .await
+}
+
+fn mqtt(app: &TestApp) -> String {
+    app.running.mqtt_addr.expect("the MQTT listener").to_string()
+}
+
+fn key(t: &Tenant) -> String {
+    t.device.client.token.clone().unwrap()
+}
+
+/// The tenant's (one) device id, as the API gives it.
+async fn device_id(t: &Tenant) -> String {
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    devices[0]["id"].as_str().expect("a device id").to_owned()
+}
+
+fn report(relay: bool, reference: Option<u32>) -> Vec<u8> {
+    let mut body = json!({"loadShedding": false, "ready": true, "relay": relay, "fw": "test"});
+    if let Some(reference) = reference {
+        body["ref"] = json!(reference);
+    }
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// The next command published to the device (other packets are skipped).
+async fn command(connection: &mut Connection) -> Value {
+    let next = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match connection.next().await.expect("reading") {
+                Some(Packet::Publish(publish)) => {
+                    assert!(publish.topic.ends_with("/command"), "{}", publish.topic);
+                    return serde_json::from_slice::<Value>(&publish.payload).unwrap();
+                }
+                Some(_) => {}
+                None => panic!("the server closed the connection"),
+            }
+        }
+    });
+    next.await.expect("a command within the limit")
+}
+
+/// Waits until the server closes `connection` (other packets are skipped).
+async fn closed(connection: &mut Connection, what: &str) {
+    let end = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match connection.next().await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return,
+            }
+        }
+    });
+    end.await.unwrap_or_else(|_| panic!("{what}: the connection stayed open"));
+}
+
+/// A connected, subscribed device and its topics' prefix.
+async fn connected(app: &TestApp, t: &Tenant) -> (Connection, String) {
+    let id = device_id(t).await;
+    let connection = Connection::device(&mqtt(app), &id, &key(t)).await.expect("connected");
+    (connection, format!("pumppilot/{id}"))
+}
+
+async fn open_connections(app: &TestApp, expected: u64) {
+    let metrics = &app.running.app.metrics;
+    until(&format!("{expected} MQTT connection(s) open"), || metrics.mqtt_connections() == expected).await;
+}
+
+#[tokio::test]
+async fn a_simulated_device_over_mqtt_runs_the_pump_on_start_and_stops_on_stop() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let mut spec = DeviceSpec::new("well 1", &app.base, key(&t));
+    spec.mqtt = Some(MqttSpec { addr: mqtt(&app), device_id: device_id(&t).await });
+    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    spec.observer = Some(observer);
+    let pump = VirtualDevice::spawn(spec, http_client(1));
+    // The device reports at once after subscribing; the answer to it says IDLE.
+    let idle = tokio::time::timeout(PATIENCE, async {
+        while let Some((_, _, happening)) = seen.recv().await {
+            if matches!(happening, Happening::Command { state, .. } if state.as_str() == "IDLE") {
+                return;
+            }
+        }
+    });
+    idle.await.expect("the device heard IDLE");
+    // Its first report (at once after subscribing) made it the pump's device.
+    until_status(&t, "the device online", |status| status["device"]["online"] == json!(true)).await;
+
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON from the pushed command");
+    let running = t.users[0].status().await;
+    assert_eq!(running["motor"]["state"], json!("RUNNING"), "{running}");
+
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    assert!(pump.wait_for_relay(false, PATIENCE).await, "relay OFF after Stop");
+    let timeline = pump.stop().await;
+    assert_eq!(timeline.relay_changes().iter().map(|(_, on)| *on).collect::<Vec<_>>(), [true, false], "{timeline}");
+    assert_eq!(timeline.errors, 0, "{timeline}");
+    assert!(timeline.polls > 0 && !timeline.latencies_us.is_empty(), "reports answered: {timeline}");
+    // The listener stops with the server, closing what is left.
+    let (mut left, _) = connected(&app, &t).await;
+    app.running.shutdown().await.unwrap();
+    closed(&mut left, "server shutdown").await;
+}
+
+#[tokio::test]
+async fn a_simulated_device_cut_off_stops_at_its_lease_and_runs_again_when_back() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let mut spec = DeviceSpec::new("well 1", &app.base, key(&t));
+    spec.mqtt = Some(MqttSpec { addr: mqtt(&app), device_id: device_id(&t).await });
+    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    spec.observer = Some(observer);
+    let pump = VirtualDevice::spawn(spec, http_client(1));
+    until_status(&t, "the device online", |status| status["device"]["online"] == json!(true)).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON");
+    open_connections(&app, 1).await;
+
+    // The network goes: the device's own lease (on its clock) opens the relay; the server sees
+    // the connection end, and holds the run only at the lease's end on its clock.
+    pump.set_network(false);
+    let why = tokio::time::timeout(PATIENCE, async {
+        while let Some((_, _, happening)) = seen.recv().await {
+            if let Happening::Relay { on: false, why } = happening {
+                return why;
+            }
+        }
+        None
+    });
+    assert_eq!(why.await.expect("relay OFF"), Some(pumppilot_controller::OffReason::LeaseExpired));
+    open_connections(&app, 0).await;
+    assert_eq!(t.users[0].status().await["motor"]["state"], json!("RUNNING"), "not before the lease");
+    app.clock.advance(Duration::from_millis(u64::from(LEASE_MS) + 1));
+    let held = t.users[0].status().await;
+    assert_eq!(held["motor"]["holdReason"], json!("DEVICE_OFFLINE"), "{held}");
+
+    // Back: it connects again, reports, and the run resumes with the relay ON.
+    pump.set_network(true);
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON again");
+    until_state(&t, "RUNNING").await;
+    let timeline = pump.stop().await;
+    assert_eq!(timeline.relay_changes().iter().map(|(_, on)| *on).collect::<Vec<_>>(), [true, false, true, false]);
+}
+
+#[tokio::test]
+async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_its_ref() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (mut device, topic) = connected(&app, &t).await;
+    let first = command(&mut device).await;
+    assert_eq!((first["state"].as_str(), first.get("ref")), (Some("IDLE"), None), "{first}");
+    assert_eq!(first["leaseMs"], json!(LEASE_MS));
+
+    // A report at QoS 1: acknowledged, and answered naming its ref.
+    let pkid = device.publish_acked(&format!("{topic}/report"), &report(false, Some(7))).await.unwrap();
+    let acked = tokio::time::timeout(PATIENCE, device.next()).await.unwrap().unwrap();
+    assert!(matches!(&acked, Some(Packet::PubAck(ack)) if ack.pkid == pkid), "{acked:?}");
+    let answer = command(&mut device).await;
+    assert_eq!((answer["state"].as_str(), answer["ref"].as_u64()), (Some("IDLE"), Some(7)), "{answer}");
+
+    // A farmer presses Start: the new command is pushed at once, naming the last report.
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let pushed = command(&mut device).await;
+    assert_eq!((pushed["motor"].as_str(), pushed["state"].as_str()), (Some("ON"), Some("RUNNING")), "{pushed}");
+    assert_eq!(pushed["ref"].as_u64(), Some(7));
+    assert!(pushed["seq"].as_u64() > answer["seq"].as_u64(), "a new seq: {pushed}");
+
+    // Every report is answered, QoS 0 too; the relay now closed starts the charging.
+    device.publish(&format!("{topic}/report"), &report(true, Some(8))).await.unwrap();
+    let answer = command(&mut device).await;
+    assert_eq!((answer["motor"].as_str(), answer["ref"].as_u64()), (Some("ON"), Some(8)), "{answer}");
+    device.publish(&format!("{topic}/report"), &report(true, None)).await.unwrap();
+    let answer = command(&mut device).await;
+    assert_eq!(answer.get("ref"), None, "a report without a ref gets an answer without one: {answer}");
+
+    // The figures count it.
+    let master = app.master().await;
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(master.token.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let figure = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(figure("pumppilot_mqtt_connections"), 1);
+    assert_eq!(figure("pumppilot_mqtt_connects_total"), 1);
+    // In: SUBSCRIBE and three reports. Out: CONNACK, SUBACK, a PUBACK and five commands.
+    assert_eq!(
+        (figure("pumppilot_mqtt_messages_received_total"), figure("pumppilot_mqtt_messages_sent_total")),
+        (4, 8)
+    );
+}
+
+#[tokio::test]
+async fn a_device_that_connects_again_takes_over_and_offline_ends_the_session() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let (mut before, _) = connected(&app, &t).await;
+    command(&mut before).await;
+    let (mut again, topic) = connected(&app, &t).await;
+    closed(&mut before, "the connection taken over").await;
+    command(&mut again).await;
+    // A status other than `offline` changes nothing; `offline` (a will's words, said by the device
+    // itself) ends the session.
+    again.publish(&format!("{topic}/status"), b"online").await.unwrap();
+    again.publish(&format!("{topic}/report"), &report(false, Some(1))).await.unwrap();
+    assert_eq!(command(&mut again).await["ref"], json!(1));
+    open_connections(&app, 1).await;
+    again.publish(&format!("{topic}/status"), b"offline").await.unwrap();
+    closed(&mut again, "offline on its status topic").await;
+    open_connections(&app, 0).await;
+}
+
+#[tokio::test]
+async fn a_dropped_connection_holds_the_run_at_the_lease_end_not_before() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (mut device, topic) = connected(&app, &t).await;
+    command(&mut device).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    device.publish(&format!("{topic}/report"), &report(true, Some(1))).await.unwrap();
+    until_state(&t, "RUNNING").await;
+    // The socket closes without a DISCONNECT (as the will message tells a broker).
+    drop(device);
+    open_connections(&app, 0).await;
+    assert_eq!(t.users[0].status().await["motor"]["state"], json!("RUNNING"), "nothing happens at once");
+    app.clock.advance(Duration::from_millis(u64::from(LEASE_MS) + 1));
+    let held = t.users[0].status().await;
+    assert_eq!(held["motor"]["state"], json!("HOLD"), "{held}");
+    assert_eq!(held["motor"]["holdReason"], json!("DEVICE_OFFLINE"), "{held}");
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let id = device_id(&t).await;
+    let mut device = Connection::connect(&mqtt(&app), &id, &key(&t), 10).await.unwrap();
+    device.subscribe(&format!("pumppilot/{id}/command")).await.unwrap();
+    command(&mut device).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    device.publish(&format!("pumppilot/{id}/report"), &report(true, Some(1))).await.unwrap();
+    command(&mut device).await;
+    until_state(&t, "RUNNING").await;
+    // The device says nothing more but keeps its socket open.
+    let silent_at = pumppilot_server::clock::Clock::now(app.clock.as_ref()) + 15_000;
+    until("the session waits for the keep-alive", || app.clock.waits().contains(&silent_at)).await;
+    app.clock.advance(Duration::from_millis(u64::from(LEASE_MS) + 1));
+    let held = t.users[0].status().await;
+    assert_eq!(held["motor"]["holdReason"], json!("DEVICE_OFFLINE"), "the lease, not the connection: {held}");
+    assert_eq!(app.running.app.metrics.mqtt_connections(), 1, "still open within 15 s");
+    app.clock.advance(Duration::from_millis(15_000));
+    closed(&mut device, "silent past 1.5 × 10 s").await;
+    open_connections(&app, 0).await;
+}
+
+async fn until_state(t: &Tenant, state: &str) {
+    until_status(t, state, |status| status["motor"]["state"] == json!(state)).await;
+}
+
+/// Reads the farmer's status every 10 ms (real time) until `done` accepts it, for up to 20 s.
+async fn until_status(t: &Tenant, what: &str, done: impl Fn(&Value) -> bool) {
+    let mut status = Value::Null;
+    for _ in 0..2000 {
+        status = t.users[0].status().await;
+        if done(&status) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never {what}: {status}");
+}
+
+#[tokio::test]
+async fn a_wrong_id_or_key_or_a_retired_device_is_refused_at_connect() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let other = app.tenant("karim", 0, 0).await;
+    let (id, other_id) = (device_id(&t).await, device_id(&other).await);
+    let refused = |result: Result<Connection, ConnectError>| match result {
+        Err(ConnectError::Refused(code)) => code,
+        Err(other) => panic!("refused otherwise: {other}"),
+        Ok(_) => panic!("accepted"),
+    };
+    let addr = mqtt(&app);
+    let wrong = "pp_dev_not-the-key";
+    assert_eq!(refused(Connection::connect(&addr, &id, wrong, 30).await), ConnectReturnCode::BadUserNamePassword);
+    assert_eq!(
+        refused(Connection::connect(&addr, &other_id, &key(&t), 30).await),
+        ConnectReturnCode::BadUserNamePassword,
+        "a key under another device's id"
+    );
+    // Username right, client id another: refused too.
+    let mut mixed = Connection::open(&addr).await.unwrap();
+    let Packet::Connect(mut connect) = connect_packet(&id, &key(&t), 30) else { unreachable!() };
+    connect.client_id = other_id.clone();
+    mixed.send(Packet::Connect(connect)).await.unwrap();
+    let answer = tokio::time::timeout(PATIENCE, mixed.next()).await.unwrap().unwrap();
+    assert!(matches!(answer, Some(Packet::ConnAck(ack)) if ack.code == ConnectReturnCode::BadUserNamePassword));
+    closed(&mut mixed, "after a refused CONNECT").await;
+    // A device that signs its HTTP requests (the link) is not let in: MQTT carries no MAC.
+    let signing = t.admin.ok("/api/admin/devices", json!({"name": "signing board"})).await;
+    let (signing_id, signing_key) = (signing["id"].as_str().unwrap(), signing["deviceKey"].as_str().unwrap());
+    Connection::connect(&addr, signing_id, signing_key, 30).await.expect("before it ever signed");
+    let secret = pumppilot_protocol::link::LinkSecret::parse(signing["linkSecret"].as_str().unwrap()).unwrap();
+    let body = report(false, None);
+    let tag = secret.request_tag("POST", "/api/esp32/poll", 1, &body);
+    let signed = reqwest::Client::new()
+        .post(format!("{}/api/esp32/poll", app.base))
+        .bearer_auth(signing_key)
+        .header("content-type", "application/json")
+        .header(pumppilot_protocol::link::COUNTER_HEADER, "1")
+        .header(
+            pumppilot_protocol::link::MAC_HEADER,
+            String::from_utf8(pumppilot_protocol::link::to_hex(&tag).to_vec()).unwrap(),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        refused(Connection::connect(&addr, signing_id, signing_key, 30).await),
+        ConnectReturnCode::NotAuthorized
+    );
+    // The right pair works, until the device is retired.
+    Connection::connect(&addr, &id, &key(&t), 30).await.expect("the right id and key");
+    let (status, body) = t.admin.request(reqwest::Method::DELETE, &format!("/api/admin/devices/{id}"), None).await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(refused(Connection::connect(&addr, &id, &key(&t), 30).await), ConnectReturnCode::BadUserNamePassword);
+}
+
+#[tokio::test]
+async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_connection() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let other = app.tenant("karim", 0, 0).await;
+    // The bystander is another pump's device; every attack comes from this one's.
+    let (mut bystander, theirs) = connected(&app, &other).await;
+    command(&mut bystander).await;
+    let other_id = device_id(&other).await;
+    let own = format!("pumppilot/{}", device_id(&t).await);
+    let addr = mqtt(&app);
+
+    type Attack = fn(String, String) -> Vec<Packet>;
+    let trespass: [(&str, Attack); 4] = [
+        ("a report to another device's topic", |_, other| {
+            vec![Packet::Publish(Publish::new(
+                format!("pumppilot/{other}/report"),
+                QoS::AtMostOnce,
+                report(false, None),
+            ))]
+        }),
+        ("another device's command topic", |_, other| {
+            vec![Packet::Subscribe(Subscribe::new(format!("pumppilot/{other}/command"), QoS::AtMostOnce))]
+        }),
+        ("every device's commands", |_, _| {
+            vec![Packet::Subscribe(Subscribe::new("pumppilot/+/command", QoS::AtMostOnce))]
+        }),
+        ("a topic outside the contract", |own, _| {
+            vec![Packet::Publish(Publish::new(format!("pumppilot/{own}/relay"), QoS::AtMostOnce, b"on".to_vec()))]
+        }),
+    ];
+    let own_id = own.trim_start_matches("pumppilot/").to_owned();
+    for (what, attack) in trespass {
+        let mut device = Connection::device(&addr, &own_id, &key(&t)).await.unwrap();
+        for packet in attack(own_id.clone(), other_id.clone()) {
+            device.send(packet).await.unwrap();
+        }
+        closed(&mut device, what).await;
+    }
+
+    let bad: [(&str, Vec<u8>); 5] = [
+        ("garbage", vec![0xFF; 16]),
+        ("a second CONNECT", encode(&connect_packet(&own_id, &key(&t), 30)).unwrap()),
+        (
+            "an oversized packet (5 KiB)",
+            encode(&Packet::Publish(Publish::new(format!("{own}/report"), QoS::AtMostOnce, vec![b' '; 5 * 1024])))
+                .unwrap(),
+        ),
+        (
+            "a report that is not JSON",
+            encode(&Packet::Publish(Publish::new(format!("{own}/report"), QoS::AtMostOnce, b"relay=1".to_vec())))
+                .unwrap(),
+        ),
+        ("a remaining length past four bytes", vec![0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+    ];
+    for (what, bytes) in bad {
+        let mut device = Connection::device(&addr, &own_id, &key(&t)).await.unwrap();
+        device.send_raw(&bytes).await.unwrap();
+        closed(&mut device, what).await;
+    }
+    // Before CONNECT, anything else closes the connection without an answer.
+    let mut early = Connection::open(&addr).await.unwrap();
+    early.send(Packet::PingReq).await.unwrap();
+    closed(&mut early, "a PINGREQ before CONNECT").await;
+
+    // Through all of it the other connection kept working.
+    bystander.publish(&format!("{theirs}/report"), &report(false, Some(3))).await.unwrap();
+    assert_eq!(command(&mut bystander).await["ref"], json!(3));
+    open_connections(&app, 1).await;
+}
+
+#[tokio::test]
+async fn a_connect_flood_from_one_address_is_refused() {
+    // One CONNECT a second, ten at once; the server's clock stands still, so nothing refills.
+    let app = spawn_mqtt_app(|s| Settings { mqtt_connects_per_second: 1, ..s }).await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let id = device_id(&t).await;
+    let addr = mqtt(&app);
+    for n in 0..10 {
+        Connection::connect(&addr, &id, &key(&t), 30).await.unwrap_or_else(|e| panic!("CONNECT {n}: {e}"));
+    }
+    match Connection::connect(&addr, &id, &key(&t), 30).await {
+        Err(ConnectError::Refused(ConnectReturnCode::ServiceUnavailable)) => {}
+        other => panic!("the 11th CONNECT: {:?}", other.err()),
+    }
+    app.clock.advance(Duration::from_secs(1));
+    Connection::connect(&addr, &id, &key(&t), 30).await.expect("one more a second later");
+
+    // Wrong keys use the budget up for the window, as failed sign-ins do.
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let id = device_id(&t).await;
+    let addr = mqtt(&app);
+    for _ in 0..pumppilot_server::mqtt::ConnectBudget::FAILURES {
+        let refused = Connection::connect(&addr, &id, "pp_dev_guess", 30).await;
+        assert!(matches!(refused, Err(ConnectError::Refused(ConnectReturnCode::BadUserNamePassword))));
+    }
+    match Connection::connect(&addr, &id, &key(&t), 30).await {
+        Err(ConnectError::Refused(ConnectReturnCode::ServiceUnavailable)) => {}
+        other => panic!("after the failures: {:?}", other.err()),
+    }
+}
+
+/// The server's resident memory, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// What an idle MQTT connection costs the real server (a measurement, not a check of speed:
+/// `cargo test -p pumppilot --test mqtt -- --ignored --nocapture`). `MQTT_DEVICES` devices
+/// (default 2,000) connect, subscribe and report once, then stay idle.
+#[tokio::test]
+#[ignore = "a measurement: run it by name"]
+async fn idle_connections_cost_a_few_kilobytes_each() {
+    let devices: usize = std::env::var("MQTT_DEVICES").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000);
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let (server, base) = common::start_server_with(
+        dir.path(),
+        &[("PUMPPILOT_MQTT_BIND", addr.as_str()), ("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "100000")],
+    );
+    let site = common::Site { base: base.clone() };
+    let t = site.tenant("rahim", 0, 0).await;
+    let mut ids = Vec::new();
+    for n in 0..devices {
+        let created = t.admin.ok("/api/admin/devices", json!({"name": format!("well {n}")})).await;
+        ids.push((created["id"].as_str().unwrap().to_owned(), created["deviceKey"].as_str().unwrap().to_owned()));
+    }
+    // Warm up what every server has before devices come (one connection and report).
+    let (id, key) = &ids[0];
+    let mut first = Connection::device(&addr, id, key).await.unwrap();
+    first.publish(&format!("pumppilot/{id}/report"), &report(false, Some(1))).await.unwrap();
+    command(&mut first).await;
+    command(&mut first).await;
+    let before = resident_kib(server.pid());
+    let mut connections = Vec::with_capacity(devices);
+    for (id, key) in &ids[1..] {
+        let mut connection = Connection::device(&addr, id, key).await.unwrap();
+        command(&mut connection).await;
+        connection.publish(&format!("pumppilot/{id}/report"), &report(false, Some(1))).await.unwrap();
+        command(&mut connection).await;
+        connections.push(connection);
+    }
+    let after = resident_kib(server.pid());
+    let each = (after.saturating_sub(before)) as f64 / connections.len() as f64;
+    println!(
+        "{} idle MQTT connections: server resident {before} KiB before, {after} KiB after: {each:.1} KiB each",
+        connections.len()
+    );
+    drop(server);
+}

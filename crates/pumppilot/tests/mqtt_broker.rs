@@ -1,0 +1,148 @@
+//! An external broker (`PUMPPILOT_MQTT_BROKER`): Debian's Mosquitto with a password file and the
+//! ACL the docs give, PumpPilot connected to it as a client, and a simulated device connected to
+//! Mosquitto, not to PumpPilot. Skipped, saying so, only when the `mosquitto` binary is absent
+//! (`cargo xtask test` installs it with apt).
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use common::{Tenant, spawn_app_configured, until};
+use pumppilot_server::{Settings, config::Secret, mqtt::BrokerSettings};
+use pumppilot_sim::{
+    DeviceSpec, Happening, MqttSpec, VirtualDevice, http_client,
+    mqtt::{ConnectError, Connection},
+};
+use serde_json::json;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+const SERVER_LOGIN: (&str, &str) = ("pumppilot", "a-broker-password-for-the-server");
+
+fn mosquitto() -> Option<PathBuf> {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.exists())
+}
+
+/// Mosquitto on `port` with a password file of `users` and the ACL of `docs/DEVICE.md`.
+struct Broker(Child);
+
+impl Broker {
+    fn start(binary: &Path, dir: &Path, port: u16, users: &[(&str, &str)]) -> Broker {
+        let passwd = dir.join("passwd");
+        for (n, (user, password)) in users.iter().enumerate() {
+            let mut command = Command::new("mosquitto_passwd");
+            if n == 0 {
+                command.arg("-c");
+            }
+            let status = command.arg("-b").arg(&passwd).arg(user).arg(password).stdout(Stdio::null()).status();
+            assert!(status.expect("mosquitto_passwd").success(), "mosquitto_passwd for {user}");
+        }
+        let acl = dir.join("acl");
+        std::fs::write(
+            &acl,
+            format!("user {}\ntopic readwrite pumppilot/#\n\npattern readwrite pumppilot/%u/#\n", SERVER_LOGIN.0),
+        )
+        .unwrap();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "user root\nlistener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\nlog_dest stderr\nlog_type error\n",
+                passwd.display(),
+                acl.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(binary).arg("-c").arg(&conf).stdout(Stdio::null()).spawn().expect("start mosquitto");
+        Broker(child)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn device_id(t: &Tenant) -> String {
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    devices[0]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn through_mosquitto_a_simulated_device_runs_the_pump_and_strangers_are_kept_out() {
+    let Some(binary) = mosquitto() else {
+        eprintln!(
+            "SKIPPED: the `mosquitto` binary is not installed (apt-get install mosquitto; `cargo xtask test` does)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let broker = BrokerSettings {
+        host: "127.0.0.1".into(),
+        port,
+        login: Some((SERVER_LOGIN.0.into(), Secret(SERVER_LOGIN.1.into()))),
+    };
+    let app = spawn_app_configured(|s| Settings { mqtt_broker: Some(broker), ..s }).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (id, key) = (device_id(&t).await, t.device.client.token.clone().unwrap());
+    let _mosquitto = Broker::start(&binary, dir.path(), port, &[SERVER_LOGIN, (&id, &key)]);
+    let addr = format!("127.0.0.1:{port}");
+    // Wait until the broker takes connections (PumpPilot keeps trying by itself).
+    until("Mosquitto listening", || std::net::TcpStream::connect(&addr).is_ok()).await;
+
+    // The broker refuses a wrong key; a device it knows connects.
+    let wrong = Connection::connect(&addr, &id, "pp_dev_wrong", 30).await;
+    assert!(matches!(wrong, Err(ConnectError::Refused(_))), "a wrong key: {:?}", wrong.err());
+
+    let mut spec = DeviceSpec::new("well 1", &app.base, key.clone());
+    spec.mqtt = Some(MqttSpec { addr: addr.clone(), device_id: id.clone() });
+    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    spec.observer = Some(observer);
+    let pump = VirtualDevice::spawn(spec, http_client(1));
+    let heard = tokio::time::timeout(PATIENCE, async {
+        while let Some((_, _, happening)) = seen.recv().await {
+            if matches!(happening, Happening::Command { .. }) {
+                return;
+            }
+        }
+    });
+    heard.await.expect("a command through the broker");
+
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON through the broker");
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    assert!(pump.wait_for_relay(false, PATIENCE).await, "relay OFF through the broker");
+    let timeline = pump.stop().await;
+    assert_eq!(timeline.relay_changes().iter().map(|(_, on)| *on).collect::<Vec<_>>(), [true, false], "{timeline}");
+
+    // The ACL keeps a device on its own topics: subscribing to another's commands is refused
+    // (a SUBACK that says failure, or the connection closed, as Mosquitto's version decides).
+    let mut stranger = Connection::connect(&addr, &id, &key, 30).await.unwrap();
+    let other = format!("pumppilot/{}/command", pumppilot_engine::DeviceId::new());
+    stranger
+        .send(pumppilot_sim::mqtt::Packet::Subscribe(pumppilot_sim::mqtt::Subscribe::new(
+            other,
+            pumppilot_sim::mqtt::QoS::AtMostOnce,
+        )))
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(PATIENCE, stranger.next()).await.unwrap().unwrap();
+    match answer {
+        Some(pumppilot_sim::mqtt::Packet::SubAck(ack)) => assert_eq!(
+            ack.return_codes,
+            [pumppilot_sim::mqtt::SubscribeReasonCode::Failure],
+            "another device's topic is refused"
+        ),
+        None => {}
+        other => panic!("{other:?}"),
+    }
+}

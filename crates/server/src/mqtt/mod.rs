@@ -1,0 +1,115 @@
+//! Devices over MQTT 3.1.1 (`PUMPPILOT_MQTT_BIND`), next to the HTTP poll: the listener, the
+//! CONNECT budget per client address, and one task per connection (`session.rs`).
+//!
+//! PumpPilot is the broker for its devices' own topics only, with its own session handling over
+//! rumqttc's packet codec (`rumqttc::mqttbytes::v4`): a device connects with its id and key,
+//! subscribes to `pumppilot/{id}/command` and publishes its reports to `pumppilot/{id}/report`;
+//! each report goes through the same function as the HTTP poll (`routes::device::report`), and
+//! the command is pushed at once on SUBSCRIBE, on every change of its `seq` (the runtime's
+//! change stamps, which follow the store's change feed, so every server of a fleet pushes what
+//! any of them changed), and in answer to every report. The contract is in `docs/DEVICE.md`,
+//! "MQTT".
+//!
+//! With an external broker instead (`PUMPPILOT_MQTT_BROKER`, `broker.rs`), PumpPilot is one of its
+//! clients and the broker keeps the devices' connections.
+//!
+//! A connection costs one task, its socket, and a read buffer that exists only while bytes of an
+//! unfinished packet wait (none while idle).
+
+mod broker;
+mod budget;
+mod session;
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+pub use broker::{Bridge, BrokerSettings};
+pub use budget::ConnectBudget;
+use pumppilot_engine::DeviceId;
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, watch},
+};
+
+use crate::app::AppState;
+
+/// Largest packet accepted (its remaining length); a longer one closes the connection.
+pub const MAX_PACKET: usize = 4 * 1024;
+
+/// The MQTT listener of a running server.
+pub struct Listener {
+    /// The address it listens on (port 0 in the settings picks a free one).
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    /// Binds `addr` and accepts devices until [`Listener::shutdown`].
+    pub async fn bind(app: &AppState, addr: SocketAddr) -> anyhow::Result<Listener> {
+        let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_MQTT_BIND {addr}: {e}"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept(AppState::clone(app), listener, stopped));
+        Ok(Listener { addr, stop, task })
+    }
+
+    /// Stops accepting, closes every device's connection, and returns once all have ended.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        // Every session holds a receiver of `stop`: all are gone once it is closed.
+        self.stop.closed().await;
+    }
+}
+
+/// The device of each open session: a device that connects again takes over (MQTT's rule for a
+/// client id), so a half-open connection left by a dropped link ends at once.
+#[derive(Default)]
+struct Connected(Mutex<HashMap<DeviceId, Arc<Notify>>>);
+
+impl Connected {
+    /// Registers a session of `device`, ending the one before it; the session ends when the
+    /// returned signal is notified.
+    fn enter(&self, device: DeviceId) -> Arc<Notify> {
+        let mine = Arc::new(Notify::new());
+        let before = self.0.lock().expect("sessions lock").insert(device, Arc::clone(&mine));
+        if let Some(before) = before {
+            before.notify_one();
+        }
+        mine
+    }
+
+    /// Forgets the session, unless another one of the device took its place.
+    fn leave(&self, device: DeviceId, mine: &Arc<Notify>) {
+        let mut sessions = self.0.lock().expect("sessions lock");
+        if sessions.get(&device).is_some_and(|current| Arc::ptr_eq(current, mine)) {
+            sessions.remove(&device);
+        }
+    }
+}
+
+async fn accept(app: AppState, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let connected = Arc::new(Connected::default());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let connected = Arc::clone(&connected);
+                    tokio::spawn(session::run(AppState::clone(&app), connected, stream, peer, stop.clone()));
+                }
+                Err(err) => {
+                    // Out of file descriptors, most likely: wait a moment (real time: this is
+                    // the machine's limit, not the pump's clock) instead of spinning.
+                    tracing::warn!(%err, "MQTT: could not accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}

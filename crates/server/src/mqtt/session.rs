@@ -1,0 +1,366 @@
+//! One device's MQTT connection: CONNECT (id, key, budget), then its session until it ends.
+//!
+//! What ends a session, each closing this connection only: the socket closing (a will, the
+//! device gone), silence beyond one and a half keep-alives on the server's clock, a new connection
+//! of the same device, a DISCONNECT,
+//! an `offline` status, a malformed packet or one over [`MAX_PACKET`], an unreadable report, a
+//! publish or subscription outside the device's own topics, the server shutting down. None does
+//! anything else: the device is silent from its last report on, and the engine holds its run at
+//! the lease's end as for a device that stops polling.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use pumppilot_engine::Timestamp;
+use pumppilot_protocol::{PollReport, json};
+use rumqttc::mqttbytes::{
+    Error as CodecError, QoS,
+    v4::{ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck},
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::{Notify, watch},
+};
+
+use super::{Connected, MAX_PACKET};
+use crate::{
+    app::AppState,
+    routes::device::{self, DeviceCaller, Reply},
+};
+
+/// A connection that has not sent its CONNECT within this time is closed.
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+/// The keep-alive used for a device that asks for none (0) or for more than this, in seconds:
+/// a connection that says nothing is never kept for ever.
+const MAX_KEEP_ALIVE_S: u16 = 300;
+/// Longest a write to a device may take (a device that does not read is dropped).
+const WRITE_WITHIN: Duration = Duration::from_secs(10);
+/// Bytes read at a time: a report fits; a longer packet grows the buffer up to [`MAX_PACKET`].
+const READ_CHUNK: usize = 512;
+
+/// Why a connection ends.
+#[derive(Debug, Clone, Copy)]
+enum End {
+    /// The socket closed or failed: the device is gone (what a will message says).
+    Gone,
+    /// Not a packet the contract allows, or not one at all.
+    Malformed(&'static str),
+    /// The device asked to end (DISCONNECT, or `offline` on its status topic).
+    Asked,
+    /// Outside its own topics.
+    Trespass,
+    /// Silent beyond one and a half keep-alives.
+    Silent,
+    /// The report could not be applied (the tenant is gone, the store refused).
+    Refused,
+    /// The device connected again.
+    TakenOver,
+    /// The server stops.
+    Shutdown,
+}
+
+impl End {
+    /// The reason in a few words, for the log.
+    fn why(self) -> &'static str {
+        match self {
+            End::Gone => "the connection closed",
+            End::Malformed(what) => what,
+            End::Asked => "the device disconnected",
+            End::Trespass => "outside its own topics",
+            End::Silent => "silent beyond its keep-alive",
+            End::Refused => "its report could not be applied",
+            End::TakenOver => "the device connected again",
+            End::Shutdown => "the server stops",
+        }
+    }
+}
+
+/// The socket and the bytes of a packet not yet complete.
+struct Wire {
+    app: AppState,
+    stream: TcpStream,
+    /// Empty (no allocation) between packets; holds at most one unfinished packet's bytes.
+    buf: BytesMut,
+}
+
+impl Wire {
+    /// The next packet. Cancel-safe: bytes read stay in `buf`, and a packet is returned as soon
+    /// as it is cut from it.
+    async fn next(&mut self) -> Result<Packet, End> {
+        loop {
+            if !self.buf.is_empty() {
+                match Packet::read(&mut self.buf, MAX_PACKET) {
+                    Ok(packet) => return Ok(packet),
+                    Err(CodecError::InsufficientBytes(_)) => {}
+                    Err(CodecError::PayloadSizeLimitExceeded(_)) => return Err(End::Malformed("packet too long")),
+                    Err(_) => return Err(End::Malformed("not an MQTT 3.1.1 packet")),
+                }
+            } else if self.buf.capacity() > 0 {
+                // Idle connections hold no buffer.
+                self.buf = BytesMut::new();
+            }
+            self.stream.readable().await.map_err(|_| End::Gone)?;
+            self.buf.reserve(READ_CHUNK);
+            match self.stream.try_read_buf(&mut self.buf) {
+                Ok(0) => return Err(End::Gone),
+                Ok(_) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Err(End::Gone),
+            }
+        }
+    }
+
+    /// Answers a CONNECT with a refusal and closes, reading what the client still sends until it
+    /// closes too (at most a second), so the CONNACK is not lost to a reset.
+    async fn refuse(mut self, code: ConnectReturnCode) {
+        if self.send(connack(code)).await.is_err() {
+            return;
+        }
+        let _ = self.stream.shutdown().await;
+        let mut sink = [0u8; 256];
+        let drain = async { while let Ok(1..) = self.stream.read(&mut sink).await {} };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
+
+    async fn send(&mut self, packet: Packet) -> Result<(), End> {
+        let mut out = BytesMut::new();
+        packet.write(&mut out, usize::MAX).map_err(|_| End::Malformed("cannot encode"))?;
+        match tokio::time::timeout(WRITE_WITHIN, self.stream.write_all(&out)).await {
+            Ok(Ok(())) => {
+                self.app.metrics.mqtt_message_out();
+                Ok(())
+            }
+            _ => Err(End::Gone),
+        }
+    }
+}
+
+/// Serves one connection from `peer` until it ends.
+pub(super) async fn run(
+    app: AppState,
+    connected: Arc<Connected>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _open = app.metrics.mqtt_opened();
+    let mut wire = Wire { app: AppState::clone(&app), stream, buf: BytesMut::new() };
+    let first = tokio::select! {
+        packet = wire.next() => packet,
+        () = app.settings.clock.sleep(CONNECT_WITHIN) => Err(End::Silent),
+        _ = stop.changed() => Err(End::Shutdown),
+    };
+    let address = peer.ip();
+    let connect = match first {
+        Ok(Packet::Connect(connect)) => connect,
+        // Anything else first, garbage, or nothing in time: a failed CONNECT for the budget.
+        Ok(_) | Err(End::Malformed(_) | End::Silent) => {
+            app.mqtt_budget.failed(address);
+            return;
+        }
+        Err(_) => return,
+    };
+    app.metrics.mqtt_connect();
+    if !app.mqtt_budget.admit(address) {
+        return wire.refuse(ConnectReturnCode::ServiceUnavailable).await;
+    }
+    if connect.protocol != rumqttc::mqttbytes::Protocol::V4 {
+        return wire.refuse(ConnectReturnCode::RefusedProtocolVersion).await;
+    }
+    let caller = connect.login.as_ref().and_then(|login| {
+        let hash = app.keyring.hash(login.password.trim());
+        let (device, admin) = app.device_keys.read().expect("device keys lock").get(&hash).copied()?;
+        let id = device.to_string();
+        (login.username == id && connect.client_id == id).then_some(DeviceCaller { device, admin })
+    });
+    let Some(caller) = caller else {
+        app.mqtt_budget.failed(address);
+        return wire.refuse(ConnectReturnCode::BadUserNamePassword).await;
+    };
+    // A device that signs its HTTP requests trusts no unsigned command: MQTT carries no MAC.
+    if app.signed_devices.read().expect("signed devices lock").contains(&caller.device) {
+        return wire.refuse(ConnectReturnCode::NotAuthorized).await;
+    }
+    if wire.send(connack(ConnectReturnCode::Success)).await.is_err() {
+        return;
+    }
+    let keep_alive = match connect.keep_alive {
+        0 => MAX_KEEP_ALIVE_S,
+        asked => asked.min(MAX_KEEP_ALIVE_S),
+    };
+    let mut session = Session {
+        prefix: format!("pumppilot/{}/", caller.device),
+        caller,
+        subscribed: false,
+        reference: None,
+        sent_seq: None,
+        update: None,
+        silent_after: i64::from(keep_alive) * 1500,
+        heard: app.now(),
+    };
+    drop(connect);
+    let taken = connected.enter(session.caller.device);
+    let end = session.serve(&app, &mut wire, &mut stop, &taken).await;
+    connected.leave(session.caller.device, &taken);
+    tracing::debug!(device = %session.caller.device, why = end.why(), "MQTT session ended");
+}
+
+fn connack(code: ConnectReturnCode) -> Packet {
+    Packet::ConnAck(ConnAck { session_present: false, code })
+}
+
+/// What the server keeps of one connected device.
+struct Session {
+    caller: DeviceCaller,
+    /// `pumppilot/{deviceId}/`.
+    prefix: String,
+    /// It subscribed to its command topic.
+    subscribed: bool,
+    /// The `ref` of the latest report received on this connection.
+    reference: Option<u32>,
+    /// The `seq` of the last command published.
+    sent_seq: Option<u64>,
+    /// The firmware meant for the device, as its last report's answer said.
+    update: Option<String>,
+    /// Milliseconds of silence that end the session (1.5 keep-alives).
+    silent_after: i64,
+    /// When the device last sent a packet.
+    heard: Timestamp,
+}
+
+impl Session {
+    async fn serve(
+        &mut self,
+        app: &AppState,
+        wire: &mut Wire,
+        stop: &mut watch::Receiver<bool>,
+        taken: &Notify,
+    ) -> End {
+        let mut changes = app.runtime.subscribe(self.caller.admin);
+        changes.borrow_and_update();
+        let mut silence = app.settings.clock.sleep_until(self.heard + self.silent_after);
+        loop {
+            tokio::select! {
+                packet = wire.next() => {
+                    let packet = match packet {
+                        Ok(packet) => packet,
+                        Err(end) => return end,
+                    };
+                    self.heard = app.now();
+                    app.metrics.mqtt_message_in();
+                    if let Err(end) = self.take(app, wire, packet, &mut changes).await {
+                        return end;
+                    }
+                }
+                changed = changes.changed(), if self.subscribed => {
+                    if changed.is_err() {
+                        return End::Shutdown;
+                    }
+                    let seq = changes.borrow_and_update().seq;
+                    if self.sent_seq != Some(seq)
+                        && let Err(end) = self.push(app, wire).await
+                    {
+                        return end;
+                    }
+                }
+                () = &mut silence => {
+                    let until = self.heard + self.silent_after;
+                    if app.now() >= until {
+                        return End::Silent;
+                    }
+                    silence = app.settings.clock.sleep_until(until);
+                }
+                () = taken.notified() => return End::TakenOver,
+                _ = stop.changed() => return End::Shutdown,
+            }
+        }
+    }
+
+    /// Handles one packet from the device.
+    async fn take(
+        &mut self,
+        app: &AppState,
+        wire: &mut Wire,
+        packet: Packet,
+        changes: &mut watch::Receiver<crate::runtime::Stamp>,
+    ) -> Result<(), End> {
+        match packet {
+            Packet::Publish(publish) => self.published(app, wire, publish).await,
+            Packet::Subscribe(subscribe) => {
+                if subscribe.filters.is_empty() || !subscribe.filters.iter().all(|f| self.is_own(&f.path, "command")) {
+                    return Err(End::Trespass);
+                }
+                let codes = subscribe.filters.iter().map(|_| SubscribeReasonCode::Success(QoS::AtMostOnce)).collect();
+                wire.send(Packet::SubAck(SubAck { pkid: subscribe.pkid, return_codes: codes })).await?;
+                self.subscribed = true;
+                // Changes from now on are pushed by `serve`; this one is the current command.
+                changes.borrow_and_update();
+                self.push(app, wire).await
+            }
+            Packet::Unsubscribe(unsubscribe) => {
+                if !unsubscribe.topics.iter().all(|topic| self.is_own(topic, "command")) {
+                    return Err(End::Trespass);
+                }
+                self.subscribed = false;
+                wire.send(Packet::UnsubAck(UnsubAck { pkid: unsubscribe.pkid })).await
+            }
+            Packet::PingReq => wire.send(Packet::PingResp).await,
+            Packet::Disconnect => Err(End::Asked),
+            // Commands go out at QoS 0, so nothing is owed; an acknowledgement is harmless.
+            Packet::PubAck(_) => Ok(()),
+            _ => Err(End::Malformed("a packet a device does not send here")),
+        }
+    }
+
+    async fn published(&mut self, app: &AppState, wire: &mut Wire, publish: Publish) -> Result<(), End> {
+        if publish.qos == QoS::ExactlyOnce {
+            return Err(End::Malformed("QoS 2 is not offered"));
+        }
+        if self.is_own(&publish.topic, "status") {
+            if publish.qos == QoS::AtLeastOnce {
+                wire.send(Packet::PubAck(PubAck { pkid: publish.pkid })).await?;
+            }
+            return if publish.payload.as_ref() == b"offline" { Err(End::Asked) } else { Ok(()) };
+        }
+        if !self.is_own(&publish.topic, "report") {
+            return Err(End::Trespass);
+        }
+        let payload = publish.payload.as_ref();
+        let report: PollReport<'_> = serde_json::from_slice(payload).map_err(|_| End::Malformed("not a report"))?;
+        let reference = json::decode_ref(payload, MAX_PACKET).map_err(|_| End::Malformed("ref: a u32"))?;
+        self.reference = reference;
+        if publish.qos == QoS::AtLeastOnce {
+            wire.send(Packet::PubAck(PubAck { pkid: publish.pkid })).await?;
+        }
+        let reply = device::report(app, &self.caller, report).await.map_err(|_| End::Refused)?;
+        self.update.clone_from(&reply.update);
+        if self.subscribed {
+            self.send(wire, Reply { reference: self.reference, ..reply }).await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the current command.
+    async fn push(&mut self, app: &AppState, wire: &mut Wire) -> Result<(), End> {
+        let (admin, device) = (self.caller.admin, self.caller.device);
+        let answer = match app.runtime.outage_answer(admin, app.now()).await {
+            Some(off) => off,
+            None => app.runtime.command(admin, device).await.map_err(|_| End::Refused)?,
+        };
+        let reply = Reply { answer, update: self.update.clone(), reference: self.reference };
+        self.send(wire, reply).await
+    }
+
+    async fn send(&mut self, wire: &mut Wire, reply: Reply) -> Result<(), End> {
+        let payload = serde_json::to_vec(&reply).map_err(|_| End::Malformed("cannot encode"))?;
+        self.sent_seq = Some(reply.answer.seq);
+        let topic = format!("{}command", self.prefix);
+        wire.send(Packet::Publish(Publish::new(topic, QoS::AtMostOnce, payload))).await
+    }
+
+    /// True for `pumppilot/{own id}/{leaf}`.
+    fn is_own(&self, topic: &str, leaf: &str) -> bool {
+        topic.strip_prefix(self.prefix.as_str()) == Some(leaf)
+    }
+}

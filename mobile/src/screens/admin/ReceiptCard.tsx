@@ -1,0 +1,56 @@
+import { useState } from 'react';
+import { Share, StyleSheet, Text, View } from 'react-native';
+
+import type { Receipt } from '../../api/types';
+import { makeI18n, useI18n, type Language } from '../../i18n/I18n';
+import { receiptLines, receiptText } from '../../receipt';
+import { Body, Button, Card, Choices, Message } from '../../ui/components';
+import { colors } from '../../ui/theme';
+
+/**
+ * The receipt of a recharge, shown after it: in the farmer's language (chosen here, the app's by
+ * default), and shared as a text message (the phone's share sheet; on the web, the browser's).
+ */
+export function ReceiptCard({ receipt, testID = 'receipt' }: { receipt: Receipt; testID?: string }) {
+  const app = useI18n();
+  const [lang, setLang] = useState<Language>(app.lang);
+  const [note, setNote] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
+  const i18n = makeI18n(lang);
+  const share = async () => {
+    try {
+      // (On the web the browser's navigator.share resolves with nothing.)
+      const result: { action?: string } | undefined = await Share.share({ message: receiptText(receipt, i18n), title: i18n.t.receiptTitle });
+      if (result?.action !== Share.dismissedAction) setNote({ kind: 'success', text: app.t.receiptShared });
+    } catch {
+      setNote({ kind: 'error', text: app.t.shareUnavailable });
+    }
+  };
+  return (
+    <Card testID={testID}>
+      <Text style={styles.title}>{`${i18n.t.appName} — ${i18n.t.receiptTitle}`}</Text>
+      {receiptLines(receipt, i18n).map(([label, value]) => (
+        <View key={label} style={styles.line}>
+          <Body muted>{label}</Body>
+          <Body strong>{value}</Body>
+        </View>
+      ))}
+      <Body muted>{app.t.receiptLanguage}</Body>
+      <Choices
+        testID={`${testID}-language`}
+        value={lang}
+        onChange={setLang}
+        options={[
+          { value: 'en', label: 'English' },
+          { value: 'bn', label: 'বাংলা' },
+        ]}
+      />
+      <Button testID={`${testID}-share`} kind="outline" label={app.t.shareReceipt} onPress={() => void share()} />
+      {note ? <Message kind={note.kind} text={note.text} testID={`${testID}-${note.kind}`} /> : null}
+    </Card>
+  );
+}
+
+const styles = StyleSheet.create({
+  title: { fontSize: 20, fontWeight: '800', color: colors.text },
+  line: { flexDirection: 'row', justifyContent: 'space-between', gap: 10, flexWrap: 'wrap' },
+});
