@@ -976,6 +976,7 @@ async fn without_a_firmware_key_the_page_says_so_and_an_upload_is_refused_in_wor
     let page = master.get("/master/firmware").await;
     assert!(page.body.contains("This server has no firmware key: set PUMPPILOT_FIRMWARE_PUBLIC_KEY"), "{}", page.body);
     assert_eq!(app.master().await.get("/api/master/firmware").await.1, json!([]));
+}
 
 #[tokio::test]
 async fn the_audit_log_page_filters_the_whole_log_and_pages_through_it() {
