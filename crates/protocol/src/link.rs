@@ -186,6 +186,16 @@ pub enum Framed<'a> {
     Malformed,
 }
 
+impl<'a> Framed<'a> {
+    /// The JSON after the prefix (empty when malformed); whether it may be used is another matter.
+    pub const fn body(&self) -> &'a [u8] {
+        match self {
+            Framed::Signed { body, .. } | Framed::Plain(body) => body,
+            Framed::Malformed => b"",
+        }
+    }
+}
+
 /// Reads an MQTT payload's prefix. The counter is decimal without leading zeros, 0 to
 /// [`MAX_COUNTER`] (a command made before any report carries 0).
 pub fn unframe(payload: &[u8]) -> Framed<'_> {
