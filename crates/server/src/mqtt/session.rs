@@ -27,7 +27,7 @@ use tokio::{
     sync::{Notify, watch},
 };
 
-use super::{Connected, MAX_PACKET};
+use super::{Connected, MAX_PACKET, signed};
 use crate::{
     app::AppState,
     routes::device::{self, DeviceCaller, Reply},
@@ -368,6 +368,9 @@ impl Session {
                     // A replay, or a device that rebooted: nothing changes; the device learns
                     // where to continue (signed, so nobody else can move its counter).
                     tracing::debug!(%device, counter, highest, "MQTT: a report's counter refused");
+                    if !self.subscribed {
+                        return Ok(());
+                    }
                     let refusal = serde_json::json!({"error": {
                         "code": "STALE_COUNTER",
                         "message": format!("counter {counter} was used already or is too old; continue above {highest}"),
@@ -422,15 +425,4 @@ impl Session {
     fn is_own(&self, topic: &str, leaf: &str) -> bool {
         topic.strip_prefix(self.prefix.as_str()) == Some(leaf)
     }
-}
-
-/// `json` signed as an MQTT message of `kind` on `topic`: `<counter> <mac-hex>\n` before it.
-fn signed(secret: &LinkSecret, kind: MqttKind, topic: &str, counter: u64, json: &[u8]) -> Vec<u8> {
-    let tag = secret.mqtt_tag(kind, topic, counter, json);
-    let mut prefix = [0u8; link::MAX_MQTT_PREFIX_BYTES];
-    let at = link::write_prefix(counter, &tag, &mut prefix);
-    let mut out = Vec::with_capacity(at + json.len());
-    out.extend_from_slice(&prefix[..at]);
-    out.extend_from_slice(json);
-    out
 }
