@@ -197,6 +197,10 @@ async fn main(spawner: Spawner) -> ! {
         Some((device, _)) if !setup_mode => {
             let device: &'static DeviceSettings = DEVICE.init(device);
             let stack = net::start(&spawner, peripherals.WIFI, device);
+            // The radio is on now, so the hardware RNG draws on true noise: this boot's MQTT
+            // reports are numbered from a random `ref`, so a command naming a report of an earlier
+            // boot (a retained message, a server that missed the reboot) names none of this boot's.
+            with_controller(|controller| controller.set_first_ref(esp_hal::rng::Rng::new().random()));
             rtc.rwdt.feed();
             let server: &'static config::Server = net::SERVER.init(config::Server::new(device));
             // The inputs go to the server and its commands come back by HTTP polls or an MQTT

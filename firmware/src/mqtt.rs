@@ -4,6 +4,10 @@
 //! decision (when to report, what a command means, the lease counted from the report it names,
 //! the backoff) is the controller's (`pumppilot_controller::mqtt`). Card taps and updates still go
 //! over HTTP.
+//!
+//! With a link secret in the settings the controller signs every report (`<counter> <mac-hex>\n`
+//! before the JSON) and takes only commands whose MAC checks; a signed refusal of a report's
+//! counter (after a reboot) moves the counter, and the next report goes after the retry delay.
 
 use embassy_futures::select::{Either3, select3};
 use embassy_net::{IpAddress, Stack, dns::DnsQueryType, tcp::TcpSocket};
@@ -15,9 +19,9 @@ use mqttrs::{
     Connect, ConnectReturnCode, LastWill, Packet, Pid, Protocol, Publish, QoS, QosPid, Subscribe, SubscribeTopic,
 };
 use pumppilot_controller::{
-    Reply,
-    mqtt::{KEEP_ALIVE_S, Pushed, Topics, WILL_PAYLOAD},
-    protocol::json,
+    AnswerError, Reply,
+    mqtt::{KEEP_ALIVE_S, MAX_REPORT_PAYLOAD, Pushed, Topics, WILL_PAYLOAD},
+    protocol::{json, link},
     setup::DeviceSettings,
 };
 
@@ -157,17 +161,17 @@ async fn session(
         match event {
             Either3::First(Err(ended)) => return ended,
             Either3::First(Ok(len)) => {
-                let mut report_now = false;
+                let mut report_in = None;
                 match mqttrs::decode_slice(&buf[..len]) {
                     Ok(Some(Packet::Publish(publish))) if publish.topic_name == topics.command.as_str() => {
-                        report_now = take_command(publish.payload);
+                        report_in = take_command(topics, publish.payload, rng);
                     }
                     Ok(Some(Packet::Suback(_) | Packet::Pingresp | Packet::Puback(_) | Packet::Publish(_))) => {}
                     _ => return Ended::Malformed,
                 }
                 consume(buf, &mut filled, len);
-                if report_now {
-                    next_report = Instant::now();
+                if let Some(wait) = report_in {
+                    next_report = Instant::now() + Duration::from_millis(u64::from(wait));
                 }
             }
             Either3::Second(()) if Instant::now() < next_report => {
@@ -191,33 +195,45 @@ async fn session(
     }
 }
 
-/// Hands a pushed command to the controller; true when it asks for a report at once.
-fn take_command(payload: &[u8]) -> bool {
-    match with_controller(|controller| controller.command(now(), payload)) {
+/// Hands a pushed command to the controller; returns when to report next (milliseconds from
+/// now), or `None` to keep the schedule.
+fn take_command(topics: &Topics, payload: &[u8], rng: &Rng) -> Option<u32> {
+    match with_controller(|controller| controller.command(now(), topics.command.as_str(), payload)) {
         Ok(pushed) => {
             NetState::Online.set();
             if let Pushed::Taken(_) = pushed
-                && let Some(version) = json::decode_update(payload)
+                && let Some(version) = json::decode_update(link::unframe(payload).body())
             {
-                // Only from a command the controller took.
+                // Only from a command the controller took (so its MAC checked, on a signing device).
                 crate::ota::offer(version);
             }
-            pushed.report_now()
+            pushed.report_now().then_some(0)
+        }
+        Err(AnswerError::Stale) => None,
+        Err(AnswerError::Refused(status)) => {
+            // The server refused the report's counter: the controller moved it up; retry.
+            println!("MQTT: report refused ({status}); counter moved, retrying");
+            NetState::NoServer.set();
+            Some(with_controller(|controller| controller.next_poll_in(rng.random())))
         }
         Err(err) => {
             println!("MQTT: unusable command ({err:?}): motor OFF until a good one");
             NetState::NoServer.set();
-            true
+            Some(0)
         }
     }
 }
 
-/// Publishes the controller's report (with its `ref`) to the report topic, QoS 0.
+/// Publishes the controller's report (with its `ref`; signed with a link secret) to the report
+/// topic, QoS 0.
 async fn publish_report(socket: &mut TcpSocket<'_>, topics: &Topics) -> Result<(), ()> {
-    let mut report = with_controller(|controller| controller.mqtt_report(now()));
-    report.report.rssi = crate::net::rssi();
-    let mut payload = [0u8; json::MAX_MQTT_REPORT_BYTES];
-    let len = report.encode(&mut payload).map_err(|_| ())?;
+    let mut payload = [0u8; MAX_REPORT_PAYLOAD];
+    let len = with_controller(|controller| {
+        let mut report = controller.mqtt_report(now());
+        report.report.rssi = crate::net::rssi();
+        controller.mqtt_payload(&report, topics.report.as_str(), &mut payload)
+    })
+    .map_err(|_| ())?;
     let publish = Packet::Publish(Publish {
         dup: false,
         qospid: QosPid::AtMostOnce,

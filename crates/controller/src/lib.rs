@@ -486,9 +486,14 @@ impl Controller {
     /// device without a link secret (the request goes unsigned).
     pub fn sign(&mut self, method: &str, path: &str, body: &[u8]) -> Option<Signature> {
         let secret = self.link?;
-        self.counter = self.counter.saturating_add(1).min(link::MAX_COUNTER);
-        let counter = self.counter;
+        let counter = self.next_counter();
         Some(Signature { counter, tag: secret.request_tag(method, path, counter, body) })
+    }
+
+    /// The counter of the next signed message (HTTP request or MQTT report: one sequence).
+    fn next_counter(&mut self) -> u64 {
+        self.counter = self.counter.saturating_add(1).min(link::MAX_COUNTER);
+        self.counter
     }
 
     /// Signs a poll ([`Controller::sign`]) and remembers the signature in `sent`, so that only

@@ -21,12 +21,17 @@
 //! 4. a connection that fails or drops: [`Controller::poll_failed`] (the reconnect backs off);
 //!    the command stays until its lease runs out, as for HTTP.
 //!
-//! A device with a link secret does not use MQTT (the server refuses it at CONNECT): for it
-//! [`Controller::command`] drops the command, as [`Controller::answer`] does.
+//! A device with a link secret signs (`pumppilot_protocol::link`, "Over MQTT"): its reports carry
+//! the prefix line `<counter> <mac-hex>\n` ([`Controller::mqtt_payload`], the counter shared with
+//! its HTTP requests), and [`Controller::command`] takes only a command whose MAC checks; anything
+//! else (forged, tampered, unsigned) drops the command (relay OFF), as for HTTP. A signed refusal
+//! of a report's counter (the device rebooted and counts from 1 again) moves the counter above
+//! the highest the server accepted; the next report goes after the retry delay.
 
 use pumppilot_protocol::{
     MAX_ANSWER_BYTES, PollAnswer, PollReport,
     json::{self, JsonError},
+    link::{self, Framed, MqttKind},
 };
 
 use crate::{AnswerError, Controller, Millis, Sent};
@@ -41,6 +46,10 @@ pub const KEEP_ALIVE_S: u16 = 30;
 
 /// The will message's payload, on [`Topics::status`].
 pub const WILL_PAYLOAD: &[u8] = b"offline";
+
+/// Longest report payload [`Controller::mqtt_payload`] writes (and the buffer it needs): the JSON
+/// with `ref` and, on a device that signs, the prefix line before it.
+pub const MAX_REPORT_PAYLOAD: usize = json::MAX_MQTT_REPORT_BYTES + link::MAX_MQTT_PREFIX_BYTES;
 
 /// Longest device id a [`Topic`] holds (the server's ids are 32 hex digits).
 pub const MAX_DEVICE_ID: usize = 64;
@@ -203,8 +212,26 @@ impl Controller {
         MqttReport { report, reference: self.refs.push(sent) }
     }
 
-    /// Takes a command the server pushed (the payload of a message on [`Topics::command`]),
-    /// arriving at `now`.
+    /// Writes the payload to publish for `report` on `topic` (the device's [`Topics::report`])
+    /// into `buf` (at least [`MAX_REPORT_PAYLOAD`] bytes) and returns its length: the JSON
+    /// ([`MqttReport::encode`]) and, on a device with a link secret, signed with the next counter
+    /// (`<counter> <mac-hex>\n` before it).
+    pub fn mqtt_payload(&mut self, report: &MqttReport, topic: &str, buf: &mut [u8]) -> Result<usize, JsonError> {
+        let Some(secret) = self.link else { return report.encode(buf) };
+        let at = link::MAX_MQTT_PREFIX_BYTES;
+        let len = report.encode(buf.get_mut(at..).ok_or(JsonError::BufferFull)?)?;
+        let counter = self.next_counter();
+        Ok(link::sign_in_place(&secret, MqttKind::Report, topic, counter, buf, len))
+    }
+
+    /// Takes a command the server pushed (the payload of a message on `topic`, the device's
+    /// [`Topics::command`]), arriving at `now`.
+    ///
+    /// On a device with a link secret the payload must be signed (`<counter> <mac-hex>\n` before
+    /// the JSON) and its MAC check for a command on `topic`: else the command is dropped (relay
+    /// OFF, [`AnswerError::Forged`]), whatever it says. A signed refusal of a report's counter
+    /// moves the counter above the one it names and counts as a failed report
+    /// ([`AnswerError::Refused`]`(409)`); the rules below then apply to the JSON.
     ///
     /// - Garbage (not the answer JSON, too long, a `ref` that is not a number) drops the command
     ///   (relay OFF), as for HTTP.
@@ -214,11 +241,24 @@ impl Controller {
     /// - No `ref`, or one no longer remembered: an OFF is taken, an ON is not; either way the
     ///   device should report at once ([`Pushed::report_now`], and [`Controller::report_now`]
     ///   says so too).
-    pub fn command(&mut self, now: Millis, body: &[u8]) -> Result<Pushed, AnswerError> {
+    pub fn command(&mut self, now: Millis, topic: &str, payload: &[u8]) -> Result<Pushed, AnswerError> {
         self.observe(now);
-        if self.link.is_some() {
-            return Err(self.forged());
-        }
+        let body = match self.link {
+            None => payload,
+            Some(secret) => match link::unframe(payload) {
+                Framed::Signed { counter, tag, body } => {
+                    if secret.check_mqtt(MqttKind::Command, topic, counter, body, &tag) {
+                        body
+                    } else if secret.check_mqtt(MqttKind::Stale, topic, counter, body, &tag) {
+                        self.refusal(409, counter);
+                        return Err(self.refused(now, 409));
+                    } else {
+                        return Err(self.forged());
+                    }
+                }
+                Framed::Plain(_) | Framed::Malformed => return Err(self.forged()),
+            },
+        };
         let (answer, reference) = match json::decode_answer(body)
             .and_then(|answer| Ok((answer, json::decode_ref(body, MAX_ANSWER_BYTES)?)))
         {

@@ -241,14 +241,6 @@ impl DeviceSettings {
         if transport == Transport::Mqtt && settings.device_id.len == 0 {
             return Err(refuse("id", "is required for MQTT (the device id shown on the dashboard)"));
         }
-        if transport == Transport::Mqtt && settings.link_secret.is_some() {
-            // MQTT messages carry no MAC: a device that signs takes no unsigned command, and the
-            // server refuses it at CONNECT. A secret would leave the pump OFF for good.
-            return Err(refuse(
-                "transport",
-                "mqtt carries no link signature: use http with the link secret, or leave the secret empty for mqtt",
-            ));
-        }
         Ok(settings)
     }
 

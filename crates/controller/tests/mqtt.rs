@@ -13,6 +13,8 @@ use pumppilot_protocol::{
     json::{MAX_MQTT_REPORT_BYTES, decode_ref},
 };
 
+const COMMAND: &str = "pumppilot/0190a1b2c3d4e5f60718293a4b5c6d7e/command";
+
 fn answer(motor: Motor, state: MotorState, lease_ms: u32, seq: u64) -> PollAnswer {
     PollAnswer {
         motor,
@@ -83,7 +85,7 @@ fn the_lease_counts_from_the_send_time_of_the_report_named() {
     let reference = device.mqtt_report(Millis(1_000)).reference;
     // The command arrives 3 s later: its 15 s lease still ends 15 s after the report was sent.
     hold(&mut device, 1_000, 4_000, 10, false, true);
-    assert!(matches!(device.command(Millis(4_000), &on(15_000, 1, Some(reference))), Ok(Pushed::Taken(_))));
+    assert!(matches!(device.command(Millis(4_000), COMMAND, &on(15_000, 1, Some(reference))), Ok(Pushed::Taken(_))));
     assert_eq!(device.drive(Millis(4_000)), Decision::On);
     assert_eq!(at(&mut device, 4_000, 15_999), Decision::On);
     assert_eq!(at(&mut device, 15_999, 16_000), Decision::Off(OffReason::LeaseExpired));
@@ -95,11 +97,11 @@ fn the_lease_counts_from_the_send_time_of_the_report_named() {
 fn a_change_pushed_under_the_same_ref_keeps_that_reports_send_time() {
     let mut device = ready_device();
     let reference = device.mqtt_report(Millis(1_000)).reference;
-    device.command(Millis(1_050), &off(1, Some(reference))).unwrap();
+    device.command(Millis(1_050), COMMAND, &off(1, Some(reference))).unwrap();
     assert_eq!(at(&mut device, 1_050, 2_000), Decision::Off(OffReason::CommandOff));
     // A farmer presses Start: the server pushes the new command naming the last report it had.
     hold(&mut device, 2_000, 9_000, 10, false, true);
-    device.command(Millis(9_000), &on(15_000, 2, Some(reference))).unwrap();
+    device.command(Millis(9_000), COMMAND, &on(15_000, 2, Some(reference))).unwrap();
     assert_eq!(device.drive(Millis(9_000)), Decision::On);
     assert_eq!(at(&mut device, 9_000, 16_000), Decision::Off(OffReason::LeaseExpired), "15 s from 1 s");
 }
@@ -117,7 +119,7 @@ fn no_ref_or_an_unknown_ref_never_switches_on_and_asks_for_a_report() {
     for index in 0..4 {
         let mut device = ready_device();
         let reference = unknown(&mut device)[index];
-        let pushed = device.command(Millis(1_300), &on(15_000, 1, reference)).unwrap();
+        let pushed = device.command(Millis(1_300), COMMAND, &on(15_000, 1, reference)).unwrap();
         assert!(matches!(pushed, Pushed::Unreferenced(_)) && pushed.report_now(), "{reference:?}");
         assert!(pushed.answer().commands_on());
         assert_eq!(device.drive(Millis(1_300)), Decision::Off(OffReason::NoCommand), "{reference:?}");
@@ -125,7 +127,7 @@ fn no_ref_or_an_unknown_ref_never_switches_on_and_asks_for_a_report() {
         // The report at once, and the answer naming it, switch it ON.
         let report = device.mqtt_report(Millis(1_310)).reference;
         assert!(!device.report_now(Millis(1_310)));
-        assert!(matches!(device.command(Millis(1_320), &on(15_000, 1, Some(report))), Ok(Pushed::Taken(_))));
+        assert!(matches!(device.command(Millis(1_320), COMMAND, &on(15_000, 1, Some(report))), Ok(Pushed::Taken(_))));
         assert_eq!(device.drive(Millis(1_320)), Decision::On);
         // The relay changed: that is worth a report, as over HTTP.
         assert!(device.report_now(Millis(1_320)));
@@ -136,11 +138,11 @@ fn no_ref_or_an_unknown_ref_never_switches_on_and_asks_for_a_report() {
 fn an_unreferenced_on_leaves_the_command_before_it_with_its_own_lease() {
     let mut device = ready_device();
     let reference = device.mqtt_report(Millis(1_000)).reference;
-    device.command(Millis(1_000), &on(15_000, 1, Some(reference))).unwrap();
+    device.command(Millis(1_000), COMMAND, &on(15_000, 1, Some(reference))).unwrap();
     assert_eq!(device.drive(Millis(1_000)), Decision::On);
     // A reconnect: the new session's first push has no ref; it does not renew the lease.
     assert_eq!(at(&mut device, 1_000, 10_000), Decision::On);
-    assert!(matches!(device.command(Millis(10_000), &on(15_000, 1, None)), Ok(Pushed::Unreferenced(_))));
+    assert!(matches!(device.command(Millis(10_000), COMMAND, &on(15_000, 1, None)), Ok(Pushed::Unreferenced(_))));
     assert_eq!(at(&mut device, 10_000, 15_999), Decision::On);
     assert_eq!(at(&mut device, 15_999, 16_000), Decision::Off(OffReason::LeaseExpired));
 }
@@ -149,19 +151,19 @@ fn an_unreferenced_on_leaves_the_command_before_it_with_its_own_lease() {
 fn an_unreferenced_off_switches_off_at_once() {
     let mut device = ready_device();
     let reference = device.mqtt_report(Millis(1_000)).reference;
-    device.command(Millis(1_000), &on(15_000, 1, Some(reference))).unwrap();
+    device.command(Millis(1_000), COMMAND, &on(15_000, 1, Some(reference))).unwrap();
     assert_eq!(at(&mut device, 1_000, 2_000), Decision::On);
-    let pushed = device.command(Millis(2_000), &off(2, None)).unwrap();
+    let pushed = device.command(Millis(2_000), COMMAND, &off(2, None)).unwrap();
     assert!(matches!(pushed, Pushed::TakenOff(_)) && pushed.report_now());
     assert_eq!(device.drive(Millis(2_000)), Decision::Off(OffReason::CommandOff));
     assert!(device.report_now(Millis(2_000)));
     // The answer to the newest report may follow it and is used.
     hold(&mut device, 2_000, 2_010, 10, false, true);
     let again = device.mqtt_report(Millis(2_010)).reference;
-    device.command(Millis(2_020), &on(15_000, 3, Some(again))).unwrap();
+    device.command(Millis(2_020), COMMAND, &on(15_000, 3, Some(again))).unwrap();
     assert_eq!(at(&mut device, 2_020, 2_030), Decision::On);
     // An OFF naming an old ref still switches it off.
-    device.command(Millis(2_040), &off(4, Some(reference + 1_000))).unwrap();
+    device.command(Millis(2_040), COMMAND, &off(4, Some(reference + 1_000))).unwrap();
     assert_eq!(device.drive(Millis(2_040)), Decision::Off(OffReason::CommandOff));
 }
 
@@ -170,8 +172,8 @@ fn a_command_for_an_older_report_than_the_current_one_changes_nothing() {
     let mut device = ready_device();
     let older = device.mqtt_report(Millis(1_000)).reference;
     let newer = device.mqtt_report(Millis(2_000)).reference;
-    device.command(Millis(2_100), &off(5, Some(newer))).unwrap();
-    assert_eq!(device.command(Millis(2_200), &on(15_000, 4, Some(older))), Err(AnswerError::Stale));
+    device.command(Millis(2_100), COMMAND, &off(5, Some(newer))).unwrap();
+    assert_eq!(device.command(Millis(2_200), COMMAND, &on(15_000, 4, Some(older))), Err(AnswerError::Stale));
     assert_eq!(at(&mut device, 2_200, 2_300), Decision::Off(OffReason::CommandOff));
 }
 
@@ -179,7 +181,7 @@ fn a_command_for_an_older_report_than_the_current_one_changes_nothing() {
 fn garbage_drops_the_command() {
     let mut device = ready_device();
     let reference = device.mqtt_report(Millis(1_000)).reference;
-    device.command(Millis(1_000), &on(15_000, 1, Some(reference))).unwrap();
+    device.command(Millis(1_000), COMMAND, &on(15_000, 1, Some(reference))).unwrap();
     assert_eq!(device.drive(Millis(1_000)), Decision::On);
     let bad_ref =
         on(15_000, 1, None).iter().copied().take_while(|b| *b != b'}').chain(*b",\"ref\":-3}").collect::<Vec<u8>>();
@@ -189,7 +191,7 @@ fn garbage_drops_the_command() {
         (vec![b' '; 600], AnswerError::TooLong),
     ] {
         let mut device = device;
-        assert_eq!(device.command(Millis(1_100), &body), Err(error), "{}", String::from_utf8_lossy(&body));
+        assert_eq!(device.command(Millis(1_100), COMMAND, &body), Err(error), "{}", String::from_utf8_lossy(&body));
         assert_eq!(device.drive(Millis(1_100)), Decision::Off(OffReason::NoCommand));
     }
 }
@@ -208,7 +210,7 @@ fn the_relay_rule_is_the_http_one() {
             let sent = http.sent(Millis(500));
             http.answer(sent, Millis(700), &on(lease_ms, 1, None)).unwrap();
             let reference = mqtt.mqtt_report(Millis(500)).reference;
-            mqtt.command(Millis(700), &on(lease_ms, 1, Some(reference))).unwrap();
+            mqtt.command(Millis(700), COMMAND, &on(lease_ms, 1, Some(reference))).unwrap();
             let mut t = 700;
             while t < 20_000 {
                 for device in [&mut http, &mut mqtt] {
@@ -226,11 +228,11 @@ fn the_relay_rule_is_the_http_one() {
 }
 
 #[test]
-fn a_device_with_a_link_secret_takes_no_pushed_command() {
+fn a_signing_device_takes_no_unsigned_command() {
     let mut device = ready_device();
     device.set_link_secret(LinkSecret::parse(&format!("pp_link_{}", "A".repeat(43))).unwrap());
     let reference = device.mqtt_report(Millis(1_200)).reference;
-    assert_eq!(device.command(Millis(1_200), &on(15_000, 1, Some(reference))), Err(AnswerError::Forged));
+    assert_eq!(device.command(Millis(1_200), COMMAND, &on(15_000, 1, Some(reference))), Err(AnswerError::Forged));
     assert_eq!(device.drive(Millis(1_200)), Decision::Off(OffReason::NoCommand));
 }
 
@@ -264,7 +266,7 @@ fn refs_of_an_earlier_boot_are_not_this_boots() {
     }
     assert_eq!(sent[0], 0x9E37_79B9);
     assert!(sent.windows(2).all(|w| w[1] == w[0] + 1), "{sent:?}");
-    assert!(matches!(after.command(Millis(1_200), &old), Ok(Pushed::Unreferenced(_))));
+    assert!(matches!(after.command(Millis(1_200), COMMAND, &old), Ok(Pushed::Unreferenced(_))));
     assert_eq!(after.drive(Millis(1_200)), Decision::Off(OffReason::NoCommand));
     // Numbering wraps past u32::MAX without ever using 0.
     let mut wrapping = ready_device();

@@ -88,10 +88,12 @@ fn the_device_id_transport_and_broker_are_read_and_kept() {
     assert_eq!(http.server_address(), ("192.168.1.10", 8080));
     assert_eq!(http.broker_address(), ("192.168.1.10", 1883), "no broker: the server's host at 1883");
 
-    // FORM has a link secret: MQTT carries no MAC, so a signing device cannot use it.
-    let signed = DeviceSettings::from_form(format!("{FORM}&id=dev_7f3a-01&transport=mqtt").as_bytes()).unwrap_err();
-    assert_eq!(signed.field, "transport");
-    assert!(signed.problem.contains("secret"), "{signed:?}");
+    // FORM has a link secret: over MQTT the device signs its reports and checks the commands.
+    let signed = DeviceSettings::from_form(format!("{FORM}&id=dev_7f3a-01&transport=mqtt").as_bytes()).unwrap();
+    assert_eq!((signed.transport, signed.link_secret.is_some()), (Transport::Mqtt, true));
+    let mut record = [0u8; RECORD_BYTES];
+    let len = signed.to_record(&mut record);
+    assert_eq!(DeviceSettings::from_record(&record[..len]), Ok(signed));
     let unsigned = FORM.replace("&secret=pp_link_Zm9yIHRoZSB0ZXN0cyBvbmx5LCBuZXZlciBpbiB0aGUgZmllbGQ", "");
     let mqtt = DeviceSettings::from_form(format!("{unsigned}&id=dev_7f3a-01&transport=mqtt").as_bytes()).unwrap();
     assert_eq!((mqtt.transport, mqtt.device_id.as_str()), (Transport::Mqtt, "dev_7f3a-01"));

@@ -871,7 +871,7 @@ impl Campaign {
             body.pop();
             body.extend_from_slice(format!(",\"ref\":{r}}}").as_bytes());
         }
-        let result = self.device.command(Millis(now), &body);
+        let result = self.device.command(Millis(now), "pumppilot/fieldtest/command", &body);
         let o = &mut self.oracle;
         let known = reference.and_then(|r| o.refs.iter().find(|(known, _, _, epoch)| *known == r && *epoch == o.epoch));
         // What must happen: Err(()) the command dropped, Ok(None) stale or unused, Ok(Some(on))

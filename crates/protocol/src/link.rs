@@ -10,6 +10,13 @@
 //!   counter (8 bytes big-endian), body). It binds the answer to the very request: an answer
 //!   captured earlier, or made by anyone without the secret, does not check.
 //!
+//! - Over MQTT (no request and answer, no headers) a signed payload starts with a line
+//!   `<counter> <mac-hex>\n` before the JSON ([`frame`], [`unframe`]); the MAC is
+//!   HMAC(secret, tag "\n" topic "\n" counter "\n" JSON) with the tag of its kind ([`MqttKind`]):
+//!   a report carries the device's next counter (accepted once, as for HTTP); a command the counter
+//!   of the report it answers (0 before any); a refusal of a report's counter the highest counter
+//!   the server accepted.
+//!
 //! Both MACs are compared in constant time. Everything here is `no_std` and allocation-free, so
 //! the firmware, the simulator and the server share these exact functions.
 
@@ -113,6 +120,130 @@ impl LinkSecret {
         feed_answer(&mut mac, request, status, counter, body);
         mac.verify_slice(tag).is_ok()
     }
+}
+
+/// What a signed MQTT message is: each kind has its own tag in the MAC, so one kind can never be
+/// passed off as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MqttKind {
+    /// A report, on `pumppilot/{id}/report`, signed by the device with its next counter.
+    Report,
+    /// A command, on `pumppilot/{id}/command`, signed by the server with the counter of the report
+    /// it answers (0 when it made it before any report of the connection).
+    Command,
+    /// A refused report counter, on the command topic, signed by the server with the highest
+    /// counter it accepted: the device continues above it.
+    Stale,
+}
+
+impl MqttKind {
+    const fn tag(self) -> &'static [u8] {
+        match self {
+            MqttKind::Report => b"PP-MQTT-REPORT-1\n",
+            MqttKind::Command => b"PP-MQTT-COMMAND-1\n",
+            MqttKind::Stale => b"PP-MQTT-STALE-1\n",
+        }
+    }
+}
+
+/// Longest signed-message prefix: 19 digits, a space, 64 hex digits, a newline.
+pub const MAX_MQTT_PREFIX_BYTES: usize = 19 + 1 + 64 + 1;
+
+impl LinkSecret {
+    /// The MAC of an MQTT message of `kind` on `topic` with `counter` and the JSON `body`.
+    pub fn mqtt_tag(&self, kind: MqttKind, topic: &str, counter: u64, body: &[u8]) -> Tag {
+        let mut mac = self.mac();
+        feed_mqtt(&mut mac, kind, topic, counter, body);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// True when `tag` is the MAC of this MQTT message (constant-time).
+    pub fn check_mqtt(&self, kind: MqttKind, topic: &str, counter: u64, body: &[u8], tag: &Tag) -> bool {
+        let mut mac = self.mac();
+        feed_mqtt(&mut mac, kind, topic, counter, body);
+        mac.verify_slice(tag).is_ok()
+    }
+}
+
+fn feed_mqtt(mac: &mut HmacSha256, kind: MqttKind, topic: &str, counter: u64, body: &[u8]) {
+    let mut digits = [0u8; 20];
+    mac.update(kind.tag());
+    mac.update(topic.as_bytes());
+    mac.update(b"\n");
+    mac.update(decimal(counter, &mut digits));
+    mac.update(b"\n");
+    mac.update(body);
+}
+
+/// An MQTT payload as received: signed (a prefix line), plain (JSON alone), or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framed<'a> {
+    /// `<counter> <mac-hex>\n` and the JSON after it.
+    Signed { counter: u64, tag: Tag, body: &'a [u8] },
+    /// No prefix: the payload does not start with a digit.
+    Plain(&'a [u8]),
+    /// It starts with a digit but the prefix is not `<counter> <64 hex digits>\n`.
+    Malformed,
+}
+
+impl<'a> Framed<'a> {
+    /// The JSON after the prefix (empty when malformed); whether it may be used is another matter.
+    pub const fn body(&self) -> &'a [u8] {
+        match self {
+            Framed::Signed { body, .. } | Framed::Plain(body) => body,
+            Framed::Malformed => b"",
+        }
+    }
+}
+
+/// Reads an MQTT payload's prefix. The counter is decimal without leading zeros, 0 to
+/// [`MAX_COUNTER`] (a command made before any report carries 0).
+pub fn unframe(payload: &[u8]) -> Framed<'_> {
+    if !payload.first().is_some_and(u8::is_ascii_digit) {
+        return Framed::Plain(payload);
+    }
+    let Some(space) = payload.iter().take(20).position(|&b| b == b' ') else { return Framed::Malformed };
+    let digits = &payload[..space];
+    let counter = if digits == b"0" { Some(0) } else { parse_counter(digits) };
+    let rest = &payload[space + 1..];
+    match (counter, rest.get(..64).and_then(from_hex), rest.get(64)) {
+        (Some(counter), Some(tag), Some(b'\n')) => Framed::Signed { counter, tag, body: &rest[65..] },
+        _ => Framed::Malformed,
+    }
+}
+
+/// Writes the prefix `<counter> <mac-hex>\n` into `out` (at least [`MAX_MQTT_PREFIX_BYTES`]
+/// long); returns its length.
+pub fn write_prefix(counter: u64, tag: &Tag, out: &mut [u8]) -> usize {
+    let mut digits = [0u8; 20];
+    let digits = decimal(counter, &mut digits);
+    let mut at = digits.len();
+    out[..at].copy_from_slice(digits);
+    out[at] = b' ';
+    out[at + 1..at + 65].copy_from_slice(&to_hex(tag));
+    out[at + 65] = b'\n';
+    at += 66;
+    at
+}
+
+/// Signs the JSON already written at `buf[MAX_MQTT_PREFIX_BYTES..MAX_MQTT_PREFIX_BYTES + len]` as
+/// an MQTT message and moves it so that the whole signed payload starts at `buf[0]`; returns its
+/// length. (Written in place so that a device needs a single buffer.)
+pub fn sign_in_place(
+    secret: &LinkSecret,
+    kind: MqttKind,
+    topic: &str,
+    counter: u64,
+    buf: &mut [u8],
+    len: usize,
+) -> usize {
+    let body = MAX_MQTT_PREFIX_BYTES..MAX_MQTT_PREFIX_BYTES + len;
+    let tag = secret.mqtt_tag(kind, topic, counter, &buf[body.clone()]);
+    let mut prefix = [0u8; MAX_MQTT_PREFIX_BYTES];
+    let at = write_prefix(counter, &tag, &mut prefix);
+    buf.copy_within(body, at);
+    buf[..at].copy_from_slice(&prefix[..at]);
+    at + len
 }
 
 fn feed_request(mac: &mut HmacSha256, method: &str, path: &str, counter: u64, body: &[u8]) {
@@ -228,6 +359,50 @@ mod tests {
         mac.update(b"PP-REQ-1\nPOST\n/api/esp32/rfid\n12345\n{\"uid\":\"04A1B2C3\"}");
         let expected: Tag = mac.finalize().into_bytes().into();
         assert_eq!(s.request_tag("POST", "/api/esp32/rfid", 12345, b"{\"uid\":\"04A1B2C3\"}"), expected);
+    }
+
+    #[test]
+    fn an_mqtt_message_checks_only_as_sent_and_for_its_kind() {
+        let s = secret();
+        let topic = "pumppilot/abc/report";
+        let tag = s.mqtt_tag(MqttKind::Report, topic, 5, b"{}");
+        assert!(s.check_mqtt(MqttKind::Report, topic, 5, b"{}", &tag));
+        assert!(!s.check_mqtt(MqttKind::Command, topic, 5, b"{}", &tag));
+        assert!(!s.check_mqtt(MqttKind::Stale, topic, 5, b"{}", &tag));
+        assert!(!s.check_mqtt(MqttKind::Report, "pumppilot/abd/report", 5, b"{}", &tag));
+        assert!(!s.check_mqtt(MqttKind::Report, topic, 6, b"{}", &tag));
+        assert!(!s.check_mqtt(MqttKind::Report, topic, 5, b"{ }", &tag));
+        // Written out independently, so a change of the framing cannot go unnoticed.
+        let mut mac = HmacSha256::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(b"PP-MQTT-COMMAND-1\npumppilot/abc/command\n0\n{\"motor\":\"OFF\"}");
+        let expected: Tag = mac.finalize().into_bytes().into();
+        assert_eq!(s.mqtt_tag(MqttKind::Command, "pumppilot/abc/command", 0, b"{\"motor\":\"OFF\"}"), expected);
+    }
+
+    #[test]
+    fn a_signed_payload_is_framed_and_read_back() {
+        let s = secret();
+        let mut buf = [0u8; MAX_MQTT_PREFIX_BYTES + 16];
+        buf[MAX_MQTT_PREFIX_BYTES..MAX_MQTT_PREFIX_BYTES + 2].copy_from_slice(b"{}");
+        let len = sign_in_place(&s, MqttKind::Report, "t", 42, &mut buf, 2);
+        let tag = s.mqtt_tag(MqttKind::Report, "t", 42, b"{}");
+        assert_eq!(&buf[..3], b"42 ");
+        assert_eq!(&buf[3..67], &to_hex(&tag));
+        assert_eq!(&buf[67..len], b"\n{}");
+        assert_eq!(unframe(&buf[..len]), Framed::Signed { counter: 42, tag, body: b"{}" });
+        let mut zero = [0u8; MAX_MQTT_PREFIX_BYTES];
+        let n = write_prefix(0, &tag, &mut zero);
+        assert!(matches!(unframe(&zero[..n]), Framed::Signed { counter: 0, body: b"", .. }));
+        let mut max = [0u8; MAX_MQTT_PREFIX_BYTES];
+        assert_eq!(write_prefix(MAX_COUNTER, &tag, &mut max), MAX_MQTT_PREFIX_BYTES);
+        assert_eq!(unframe(b"{\"a\":1}"), Framed::Plain(b"{\"a\":1}"));
+        assert_eq!(unframe(b""), Framed::Plain(b""));
+        for bad in [&b"1"[..], b"1 ", b"01 ", b"1 abc\n{}", b"9223372036854775808 "] {
+            assert_eq!(unframe(bad), Framed::Malformed, "{bad:?}");
+        }
+        let mut no_newline = buf;
+        no_newline[67] = b' ';
+        assert_eq!(unframe(&no_newline[..len]), Framed::Malformed);
     }
 
     #[test]

@@ -18,7 +18,7 @@ const PRINT_LIMIT: usize = 20;
     card@5s=04A1B2C3    a card is held to the reader\n\n\
     Examples:\n  \
     pumppilot sim --key pp_dev_…:pp_link_… --script 'shed@20s..35s, card@50s=04A1B2C3'\n  \
-    pumppilot sim --mqtt 127.0.0.1:1883 --device-id 0190… --key pp_dev_…\n  \
+    pumppilot sim --mqtt 127.0.0.1:1883 --device-id 0190… --key pp_dev_…:pp_link_…\n  \
     PUMPPILOT_ADMIN_PASSWORD=… pumppilot sim --admin rahim --devices 2000 --duration 30s")]
 pub struct SimArgs {
     /// The PumpPilot server.

@@ -146,3 +146,85 @@ async fn through_mosquitto_a_simulated_device_runs_the_pump_and_strangers_are_ke
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn through_mosquitto_a_signing_device_runs_the_pump_and_a_replay_is_refused_signed() {
+    use pumppilot_protocol::link::{self, Framed, LinkSecret, MqttKind};
+    let Some(binary) = mosquitto() else {
+        eprintln!(
+            "SKIPPED: the `mosquitto` binary is not installed (apt-get install mosquitto; `cargo xtask test` does)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let broker = BrokerSettings {
+        host: "127.0.0.1".into(),
+        port,
+        login: Some((SERVER_LOGIN.0.into(), Secret(SERVER_LOGIN.1.into()))),
+    };
+    let app = spawn_app_configured(|s| Settings { mqtt_broker: Some(broker), ..s }).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let id = device_id(&t).await;
+    let rotated = t.admin.ok(&format!("/api/admin/devices/{id}/rotate-key"), json!({})).await;
+    let (key, secret_text) = (rotated["deviceKey"].as_str().unwrap(), rotated["linkSecret"].as_str().unwrap());
+    let secret = LinkSecret::parse(secret_text).unwrap();
+    let _mosquitto = Broker::start(&binary, dir.path(), port, &[SERVER_LOGIN, (&id, key)]);
+    let addr = format!("127.0.0.1:{port}");
+    until("Mosquitto listening", || std::net::TcpStream::connect(&addr).is_ok()).await;
+
+    let mut spec = DeviceSpec::new("well 1", &app.base, key.to_owned());
+    spec.link_secret = Some(secret_text.to_owned());
+    spec.mqtt = Some(MqttSpec { addr: addr.clone(), device_id: id.clone() });
+    let pump = VirtualDevice::spawn(spec, http_client(1));
+    let store = &app.running.app.store;
+    let signed_once = || async { store.device_counters(None).await.unwrap().iter().any(|(_, c)| *c >= 1) };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !signed_once().await {
+        assert!(tokio::time::Instant::now() < deadline, "a signed report accepted through the broker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON from a signed command through the broker");
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    assert!(pump.wait_for_relay(false, PATIENCE).await, "relay OFF through the broker");
+    pump.stop().await;
+
+    // The retained command is signed; a report with a used counter (the highest accepted), as a
+    // replay has, gets a signed refusal naming the highest counter accepted, and nothing changes.
+    let highest = store.device_counters(None).await.unwrap()[0].1;
+    let mut raw = Connection::device(&addr, &id, key).await.expect("connects to Mosquitto");
+    let command = format!("pumppilot/{id}/command");
+    let checks = |kind: MqttKind, payload: &[u8]| match link::unframe(payload) {
+        Framed::Signed { counter, tag, body } => {
+            secret.check_mqtt(kind, &command, counter, body, &tag).then_some(counter)
+        }
+        _ => None,
+    };
+    let retained = next(&mut raw).await;
+    assert!(checks(MqttKind::Command, &retained).is_some(), "{}", String::from_utf8_lossy(&retained));
+    let body = serde_json::to_vec(&json!({"loadShedding": true, "ready": true, "relay": false, "ref": 1})).unwrap();
+    let report_topic = format!("pumppilot/{id}/report");
+    let tag = secret.mqtt_tag(MqttKind::Report, &report_topic, highest, &body);
+    let mut replay = format!("{highest} ").into_bytes();
+    replay.extend_from_slice(&link::to_hex(&tag));
+    replay.push(b'\n');
+    replay.extend_from_slice(&body);
+    raw.publish(&report_topic, &replay).await.unwrap();
+    let refusal = next(&mut raw).await;
+    assert_eq!(checks(MqttKind::Stale, &refusal), Some(highest), "{}", String::from_utf8_lossy(&refusal));
+    assert_eq!(store.device_counters(None).await.unwrap()[0].1, highest);
+    let status = t.users[0].status().await;
+    assert_ne!(status["device"]["loadShedding"], json!(true), "the replay was not applied: {status}");
+}
+
+/// The payload of the next message published to `connection`.
+async fn next(connection: &mut Connection) -> Vec<u8> {
+    loop {
+        match tokio::time::timeout(PATIENCE, connection.next()).await.expect("a message").unwrap() {
+            Some(pumppilot_sim::mqtt::Packet::Publish(publish)) => return publish.payload.to_vec(),
+            Some(_) => {}
+            None => panic!("closed"),
+        }
+    }
+}

@@ -138,7 +138,7 @@ impl FromRequest<AppState> for DeviceLink {
             return Err(refused("BAD_SIGNATURE", "the request's MAC does not check"));
         }
         let signer = Signer { secret, request: tag, counter };
-        match app.store.accept_device_counter(admin, device, counter).await {
+        match accept_counter(app, admin, device, counter).await {
             Ok(CounterCheck::Accepted) => {}
             Ok(CounterCheck::Refused { highest }) => {
                 let error = ApiError::conflict(
@@ -147,9 +147,25 @@ impl FromRequest<AppState> for DeviceLink {
                 );
                 return Err(signer.seal_with(error.into_response(), highest).await);
             }
-            Err(err) => return Err(signer.seal(ApiError::from(err).into_response()).await),
+            Err(err) => return Err(signer.seal(err.into_response()).await),
         }
-        app.signed_devices.write().expect("signed devices lock").insert(device);
         Ok(DeviceLink { device, admin, body, signer: Some(signer) })
     }
+}
+
+/// THE acceptance of a signed message's counter, for every transport (the HTTP requests above,
+/// MQTT reports in `crate::mqtt`): its MAC has checked; the store accepts the counter once
+/// (above the highest accepted, or at most 64 below it if not seen yet), and the device counts as
+/// signing from then on (an unsigned message of it is refused).
+pub async fn accept_counter(
+    app: &AppState,
+    admin: AdminId,
+    device: DeviceId,
+    counter: u64,
+) -> Result<CounterCheck, ApiError> {
+    let check = app.store.accept_device_counter(admin, device, counter).await?;
+    if check == CounterCheck::Accepted {
+        app.signed_devices.write().expect("signed devices lock").insert(device);
+    }
+    Ok(check)
 }

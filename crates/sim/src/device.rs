@@ -60,7 +60,7 @@ pub struct DeviceSpec {
     /// Receives every happening as it happens (for printing live), with the device's name.
     pub observer: Option<mpsc::UnboundedSender<(String, Duration, Happening)>>,
     /// Talk MQTT to this listener instead of polling `server` (card taps and updates still go
-    /// over HTTP). The link secret is not used: a device that signs does not use MQTT.
+    /// over HTTP). With a link secret the reports are signed and only signed commands are taken.
     pub mqtt: Option<MqttSpec>,
 }
 
@@ -387,9 +387,7 @@ async fn run(
             let mut controller = Controller::new(spec.settings);
             controller.set_reset_reason(protocol::ResetReason::PowerOn);
             controller.set_first_ref(rand::random());
-            if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse)
-                && spec.mqtt.is_none()
-            {
+            if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse) {
                 controller.set_link_secret(secret);
             }
             controller
@@ -515,8 +513,9 @@ async fn run_mqtt(
                 let due = device.controller.report_now(now) || Instant::now() >= next_report;
                 let sent = if device.controller.settled(now) && due {
                     let report = device.controller.mqtt_report(now);
-                    let mut buf = [0u8; json::MAX_MQTT_REPORT_BYTES];
-                    let len = report.encode(&mut buf).unwrap_or(0);
+                    let mut buf = [0u8; pumppilot_controller::mqtt::MAX_REPORT_PAYLOAD];
+                    // Signed when the device has a link secret.
+                    let len = device.controller.mqtt_payload(&report, topics.report.as_str(), &mut buf).unwrap_or(0);
                     awaiting = Some((report.reference, Instant::now()));
                     device.timeline.polls += 1;
                     let wait = device.controller.next_poll_in(rand::random());
@@ -550,19 +549,27 @@ async fn run_mqtt(
                 let now = device.now();
                 match packet {
                     Ok(Some(MqttPacket::Publish(publish))) if publish.topic == topics.command.as_str() => {
-                        match device.controller.command(now, &publish.payload) {
+                        match device.controller.command(now, topics.command.as_str(), &publish.payload) {
                             Ok(pushed) => {
                                 if let (Pushed::Taken(_), Some((reference, at))) = (pushed, awaiting)
-                                    && json::decode_ref(&publish.payload, protocol::MAX_ANSWER_BYTES) == Ok(Some(reference))
+                                    && json::decode_ref(link::unframe(&publish.payload).body(), protocol::MAX_ANSWER_BYTES)
+                                        == Ok(Some(reference))
                                 {
                                     awaiting = None;
                                     device.timeline.latencies_us.push(u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX));
                                 }
-                                device.offered(json::decode_update(&publish.payload));
+                                device.offered(json::decode_update(link::unframe(&publish.payload).body()));
                                 device.answered(pushed.answer());
                                 device.link(true, None);
                             }
                             Err(AnswerError::Stale) => {}
+                            Err(AnswerError::Refused(status)) => {
+                                // The server refused the report's counter (the device counted
+                                // from 1 again): the controller moved it; report after the retry.
+                                let wait = device.controller.next_poll_in(rand::random());
+                                next_report = Instant::now() + Duration::from_millis(u64::from(wait));
+                                device.link(false, Some(format!("report refused ({status})")));
+                            }
                             Err(err) => {
                                 device.timeline.errors += 1;
                                 device.link(false, Some(format!("unusable command ({err:?})")));

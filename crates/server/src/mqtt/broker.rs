@@ -5,8 +5,11 @@
 //! The broker authenticates the devices and keeps each on its own topics (Mosquitto: a password
 //! file with each device's id and key, and the ACL `pattern readwrite pumppilot/%u/#`; see
 //! `docs/DEVICE.md`, "An external broker"). PumpPilot trusts the device id in a topic only for a
-//! device it knows that does not sign its HTTP requests, and applies each report through the same
-//! function as the HTTP poll. Commands go out retained, so a device gets the current one from the
+//! device it knows, and from a device that signs (over HTTP or MQTT) only a signed report whose
+//! MAC checks and whose counter the link accepts (`crate::link::accept_counter`; a refused one
+//! gets a signed refusal, a bad one is ignored and logged: the broker, not PumpPilot, holds the
+//! connection). It applies each report through the same function as the HTTP poll, and signs every
+//! command to a device that signs. Commands go out retained, so a device gets the current one from the
 //! broker as it subscribes; then on every change of its `seq`, and once per report, with the
 //! `ref` of the latest report this server handled. An `offline` status ends the device's
 //! session here (no more pushes); its run holds at the lease's end as for any silent device.
@@ -14,11 +17,15 @@
 use std::{collections::HashMap, time::Duration};
 
 use pumppilot_engine::{AdminId, DeviceId};
-use pumppilot_protocol::{PollReport, json};
+use pumppilot_protocol::{
+    PollReport, json,
+    link::{self, Framed, LinkSecret, MqttKind},
+};
+use pumppilot_store::CounterCheck;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 
-use super::MAX_PACKET;
+use super::{MAX_PACKET, signed};
 use crate::{
     app::AppState,
     routes::device::{self, DeviceCaller, Reply},
@@ -79,6 +86,10 @@ impl Bridge {
 /// What PumpPilot keeps of a device it heard through the broker.
 struct Heard {
     admin: AdminId,
+    /// The device's link secret (derived from its key).
+    secret: LinkSecret,
+    /// The counter of the latest signed report accepted (0 before any): its commands carry it.
+    counter: u64,
     reference: Option<u32>,
     sent_seq: Option<u64>,
     update: Option<String>,
@@ -111,15 +122,32 @@ async fn serve(app: AppState, client: AsyncClient, mut events: EventLoop, mut st
                         }
                         continue;
                     }
-                    let Some(caller) = known(&app, id, &devices) else {
+                    let Some((caller, secret)) = known(&app, id, &devices) else {
                         tracing::debug!(device = %id, "MQTT broker: a report of no device that may use MQTT");
                         continue;
                     };
                     watched.entry(caller.admin).or_insert_with(|| {
                         tokio::spawn(watch_tenant(AppState::clone(&app), caller.admin, changed_tx.clone()))
                     });
-                    let heard = devices.entry(id).or_insert(Heard { admin: caller.admin, reference: None, sent_seq: None, update: None });
-                    let payload = publish.payload.as_ref();
+                    let heard = devices.entry(id).or_insert(Heard { admin: caller.admin, secret, counter: 0, reference: None, sent_seq: None, update: None });
+                    heard.secret = secret;
+                    let Some((payload, counter)) = read_signed(&app, id, heard, &publish.topic, publish.payload.as_ref()) else {
+                        continue;
+                    };
+                    if let Some(counter) = counter {
+                        match crate::link::accept_counter(&app, caller.admin, id, counter).await {
+                            Ok(CounterCheck::Accepted) => heard.counter = counter,
+                            Ok(CounterCheck::Refused { highest }) => {
+                                tracing::debug!(device = %id, counter, highest, "MQTT broker: a report's counter refused");
+                                publish_refusal(&app, &client, id, heard, counter, highest);
+                                continue;
+                            }
+                            Err(err) => {
+                                tracing::warn!(device = %id, error = %err.message, "MQTT broker: a counter could not be checked");
+                                continue;
+                            }
+                        }
+                    }
                     let (Ok(report), Ok(reference)) =
                         (serde_json::from_slice::<PollReport<'_>>(payload), json::decode_ref(payload, MAX_PACKET))
                     else {
@@ -187,27 +215,69 @@ fn topic_parts(topic: &str) -> Option<(DeviceId, &str)> {
     Some((id.parse().ok()?, leaf))
 }
 
-/// The device and its tenant, when PumpPilot knows it and it does not sign over HTTP.
-fn known(app: &AppState, id: DeviceId, devices: &HashMap<DeviceId, Heard>) -> Option<DeviceCaller> {
-    if app.signed_devices.read().expect("signed devices lock").contains(&id) {
-        return None;
-    }
+/// The device, its tenant and its link secret, when PumpPilot knows it.
+fn known(app: &AppState, id: DeviceId, devices: &HashMap<DeviceId, Heard>) -> Option<(DeviceCaller, LinkSecret)> {
     let keys = app.device_keys.read().expect("device keys lock");
-    if let Some(heard) = devices.get(&id)
-        && keys.values().any(|(device, _)| *device == id)
-    {
-        return Some(DeviceCaller { device: id, admin: heard.admin });
+    let (hash, (device, admin)) = keys.iter().find(|(_, (device, _))| *device == id)?;
+    let secret =
+        LinkSecret::parse(&crate::link::secret_for(&app.keyring, *device, hash)).expect("a derived secret parses");
+    let admin = devices.get(&id).map_or(*admin, |heard| heard.admin);
+    Some((DeviceCaller { device: id, admin }, secret))
+}
+
+/// The report JSON of a payload and its counter when signed; `None` (logged) for an unsigned
+/// report of a device that signs, a MAC that does not check, or a broken prefix line.
+fn read_signed<'a>(
+    app: &AppState,
+    id: DeviceId,
+    heard: &Heard,
+    topic: &str,
+    payload: &'a [u8],
+) -> Option<(&'a [u8], Option<u64>)> {
+    match link::unframe(payload) {
+        Framed::Plain(json) if !app.signed_devices.read().expect("signed devices lock").contains(&id) => {
+            Some((json, None))
+        }
+        Framed::Plain(_) => {
+            tracing::warn!(device = %id, "MQTT broker: an unsigned report of a device that signs; ignored");
+            None
+        }
+        Framed::Signed { counter, tag, body }
+            if counter > 0 && heard.secret.check_mqtt(MqttKind::Report, topic, counter, body, &tag) =>
+        {
+            Some((body, Some(counter)))
+        }
+        Framed::Signed { .. } | Framed::Malformed => {
+            tracing::warn!(device = %id, "MQTT broker: a report whose signature does not check; ignored");
+            None
+        }
     }
-    keys.values()
-        .find(|(device, _)| *device == id)
-        .map(|(device, admin)| DeviceCaller { device: *device, admin: *admin })
+}
+
+/// Tells a device that signs that its report's counter was refused (not retained: it concerns
+/// that report only).
+fn publish_refusal(app: &AppState, client: &AsyncClient, id: DeviceId, heard: &Heard, counter: u64, highest: u64) {
+    let refusal = serde_json::json!({"error": {
+        "code": "STALE_COUNTER",
+        "message": format!("counter {counter} was used already or is too old; continue above {highest}"),
+    }});
+    let Ok(body) = serde_json::to_vec(&refusal) else { return };
+    let topic = format!("pumppilot/{id}/command");
+    let payload = signed(&heard.secret, MqttKind::Stale, &topic, highest, &body);
+    match client.try_publish(topic, QoS::AtMostOnce, false, payload) {
+        Ok(()) => app.metrics.mqtt_message_out(),
+        Err(err) => tracing::warn!(device = %id, %err, "MQTT broker: a refusal could not be queued"),
+    }
 }
 
 fn publish_command(app: &AppState, client: &AsyncClient, id: DeviceId, heard: &mut Heard, reply: Reply) {
     let reply = Reply { reference: heard.reference, ..reply };
-    let Ok(payload) = serde_json::to_vec(&reply) else { return };
+    let Ok(mut payload) = serde_json::to_vec(&reply) else { return };
     heard.sent_seq = Some(reply.answer.seq);
     let topic = format!("pumppilot/{id}/command");
+    if app.signed_devices.read().expect("signed devices lock").contains(&id) {
+        payload = signed(&heard.secret, MqttKind::Command, &topic, heard.counter, &payload);
+    }
     match client.try_publish(topic, QoS::AtMostOnce, true, payload) {
         Ok(()) => app.metrics.mqtt_message_out(),
         Err(err) => tracing::warn!(device = %id, %err, "MQTT broker: a command could not be queued"),

@@ -29,12 +29,22 @@ use std::{
 pub use broker::{Bridge, BrokerSettings};
 pub use budget::ConnectBudget;
 use pumppilot_engine::DeviceId;
+use pumppilot_protocol::link::{self, LinkSecret, MqttKind};
 use tokio::{
     net::TcpListener,
     sync::{Notify, watch},
 };
 
 use crate::app::AppState;
+
+/// `json` signed as an MQTT message of `kind` on `topic`: `<counter> <mac-hex>\n` before it (a
+/// command or refusal to a device that signs; `pumppilot_protocol::link`).
+fn signed(secret: &LinkSecret, kind: MqttKind, topic: &str, counter: u64, json: &[u8]) -> Vec<u8> {
+    let tag = secret.mqtt_tag(kind, topic, counter, json);
+    let mut prefix = [0u8; link::MAX_MQTT_PREFIX_BYTES];
+    let at = link::write_prefix(counter, &tag, &mut prefix);
+    [&prefix[..at], json].concat()
+}
 
 /// Largest packet accepted (its remaining length); a longer one closes the connection.
 pub const MAX_PACKET: usize = 4 * 1024;

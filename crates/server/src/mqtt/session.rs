@@ -3,8 +3,8 @@
 //! What ends a session, each closing this connection only: the socket closing (a will, the
 //! device gone), silence beyond one and a half keep-alives on the server's clock, a new connection
 //! of the same device, a DISCONNECT,
-//! an `offline` status, a malformed packet or one over [`MAX_PACKET`], an unreadable report, a
-//! publish or subscription outside the device's own topics, the server shutting down. None does
+//! an `offline` status, a malformed packet or one over [`MAX_PACKET`], an unreadable report, an
+//! unsigned report of a device that signs or one whose MAC does not check, a publish or subscription outside the device's own topics, the server shutting down. None does
 //! anything else: the device is silent from its last report on, and the engine holds its run at
 //! the lease's end as for a device that stops polling.
 
@@ -12,7 +12,11 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use pumppilot_engine::Timestamp;
-use pumppilot_protocol::{PollReport, json};
+use pumppilot_protocol::{
+    PollReport, json,
+    link::{self, Framed, LinkSecret, MqttKind},
+};
+use pumppilot_store::CounterCheck;
 use rumqttc::mqttbytes::{
     Error as CodecError, QoS,
     v4::{ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck},
@@ -23,7 +27,7 @@ use tokio::{
     sync::{Notify, watch},
 };
 
-use super::{Connected, MAX_PACKET};
+use super::{Connected, MAX_PACKET, signed};
 use crate::{
     app::AppState,
     routes::device::{self, DeviceCaller, Reply},
@@ -54,6 +58,8 @@ enum End {
     Silent,
     /// The report could not be applied (the tenant is gone, the store refused).
     Refused,
+    /// An unsigned report of a device that signs, or one whose MAC does not check.
+    Unsigned,
     /// The device connected again.
     TakenOver,
     /// The server stops.
@@ -70,6 +76,7 @@ impl End {
             End::Trespass => "outside its own topics",
             End::Silent => "silent beyond its keep-alive",
             End::Refused => "its report could not be applied",
+            End::Unsigned => "a report without a valid signature",
             End::TakenOver => "the device connected again",
             End::Shutdown => "the server stops",
         }
@@ -172,16 +179,16 @@ pub(super) async fn run(
         let hash = app.keyring.hash(login.password.trim());
         let (device, admin) = app.device_keys.read().expect("device keys lock").get(&hash).copied()?;
         let id = device.to_string();
-        (login.username == id && connect.client_id == id).then_some(DeviceCaller { device, admin })
+        (login.username == id && connect.client_id == id).then_some((DeviceCaller { device, admin }, hash))
     });
-    let Some(caller) = caller else {
+    let Some((caller, hash)) = caller else {
         app.mqtt_budget.failed(address);
         return wire.refuse(ConnectReturnCode::BadUserNamePassword).await;
     };
-    // A device that signs its HTTP requests trusts no unsigned command: MQTT carries no MAC.
-    if app.signed_devices.read().expect("signed devices lock").contains(&caller.device) {
-        return wire.refuse(ConnectReturnCode::NotAuthorized).await;
-    }
+    // The link secret (derived, never stored): a device that signs has its reports checked and
+    // its commands signed with it.
+    let secret = LinkSecret::parse(&crate::link::secret_for(&app.keyring, caller.device, &hash))
+        .expect("a derived secret parses");
     if wire.send(connack(ConnectReturnCode::Success)).await.is_err() {
         return;
     }
@@ -192,6 +199,8 @@ pub(super) async fn run(
     let mut session = Session {
         prefix: format!("pumppilot/{}/", caller.device),
         caller,
+        secret,
+        counter: 0,
         subscribed: false,
         reference: None,
         sent_seq: None,
@@ -213,6 +222,11 @@ fn connack(code: ConnectReturnCode) -> Packet {
 /// What the server keeps of one connected device.
 struct Session {
     caller: DeviceCaller,
+    /// The device's link secret.
+    secret: LinkSecret,
+    /// The counter of the latest signed report accepted on this connection (0 before any): the
+    /// commands carry it.
+    counter: u64,
     /// `pumppilot/{deviceId}/`.
     prefix: String,
     /// It subscribed to its command topic.
@@ -326,17 +340,54 @@ impl Session {
         if !self.is_own(&publish.topic, "report") {
             return Err(End::Trespass);
         }
-        let payload = publish.payload.as_ref();
+        let device = self.caller.device;
+        let (payload, counter) = match link::unframe(publish.payload.as_ref()) {
+            Framed::Plain(payload) if !self.signs(app) => (payload, None),
+            Framed::Plain(_) => {
+                tracing::warn!(%device, "MQTT: an unsigned report of a device that signs; disconnected");
+                return Err(End::Unsigned);
+            }
+            Framed::Signed { counter, tag, body } => {
+                if counter == 0 || !self.secret.check_mqtt(MqttKind::Report, &publish.topic, counter, body, &tag) {
+                    tracing::warn!(%device, "MQTT: a report whose MAC does not check; disconnected");
+                    return Err(End::Unsigned);
+                }
+                (body, Some(counter))
+            }
+            Framed::Malformed => return Err(End::Malformed("not a signature line")),
+        };
         let report: PollReport<'_> = serde_json::from_slice(payload).map_err(|_| End::Malformed("not a report"))?;
         let reference = json::decode_ref(payload, MAX_PACKET).map_err(|_| End::Malformed("ref: a u32"))?;
-        self.reference = reference;
         if publish.qos == QoS::AtLeastOnce {
             wire.send(Packet::PubAck(PubAck { pkid: publish.pkid })).await?;
         }
+        if let Some(counter) = counter {
+            match crate::link::accept_counter(app, self.caller.admin, device, counter).await {
+                Ok(CounterCheck::Accepted) => self.counter = counter,
+                Ok(CounterCheck::Refused { highest }) => {
+                    // A replay, or a device that rebooted: nothing changes; the device learns
+                    // where to continue (signed, so nobody else can move its counter).
+                    tracing::debug!(%device, counter, highest, "MQTT: a report's counter refused");
+                    if !self.subscribed {
+                        return Ok(());
+                    }
+                    let refusal = serde_json::json!({"error": {
+                        "code": "STALE_COUNTER",
+                        "message": format!("counter {counter} was used already or is too old; continue above {highest}"),
+                    }});
+                    let body = serde_json::to_vec(&refusal).map_err(|_| End::Malformed("cannot encode"))?;
+                    let topic = format!("{}command", self.prefix);
+                    let payload = signed(&self.secret, MqttKind::Stale, &topic, highest, &body);
+                    return wire.send(Packet::Publish(Publish::new(topic, QoS::AtMostOnce, payload))).await;
+                }
+                Err(_) => return Err(End::Refused),
+            }
+        }
+        self.reference = reference;
         let reply = device::report(app, &self.caller, report).await.map_err(|_| End::Refused)?;
         self.update.clone_from(&reply.update);
         if self.subscribed {
-            self.send(wire, Reply { reference: self.reference, ..reply }).await?;
+            self.send(app, wire, Reply { reference: self.reference, ..reply }).await?;
         }
         Ok(())
     }
@@ -349,14 +400,25 @@ impl Session {
             None => app.runtime.command(admin, device).await.map_err(|_| End::Refused)?,
         };
         let reply = Reply { answer, update: self.update.clone(), reference: self.reference };
-        self.send(wire, reply).await
+        self.send(app, wire, reply).await
     }
 
-    async fn send(&mut self, wire: &mut Wire, reply: Reply) -> Result<(), End> {
-        let payload = serde_json::to_vec(&reply).map_err(|_| End::Malformed("cannot encode"))?;
+    /// Publishes a command; to a device that signs, signed with the counter of the report it
+    /// answers (0 before any on this connection).
+    async fn send(&mut self, app: &AppState, wire: &mut Wire, reply: Reply) -> Result<(), End> {
+        let mut payload = serde_json::to_vec(&reply).map_err(|_| End::Malformed("cannot encode"))?;
         self.sent_seq = Some(reply.answer.seq);
         let topic = format!("{}command", self.prefix);
+        if self.signs(app) {
+            payload = signed(&self.secret, MqttKind::Command, &topic, self.counter, &payload);
+        }
         wire.send(Packet::Publish(Publish::new(topic, QoS::AtMostOnce, payload))).await
+    }
+
+    /// True once the device has signed a message (over HTTP or MQTT, on any server of the
+    /// store): from then on it sends and takes signed messages only.
+    fn signs(&self, app: &AppState) -> bool {
+        app.signed_devices.read().expect("signed devices lock").contains(&self.caller.device)
     }
 
     /// True for `pumppilot/{own id}/{leaf}`.

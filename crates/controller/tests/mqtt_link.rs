@@ -1,0 +1,194 @@
+//! Signed MQTT on the device: a device with a link secret signs every report (one counter with
+//! its HTTP requests) and takes only a command whose MAC checks; a signed refusal of its counter
+//! moves the counter up, never down. The relay rule is unchanged (`tests/mqtt.rs`).
+
+mod common;
+use common::hold;
+use pumppilot_controller::{
+    AnswerError, Controller, Decision, LinkSecret, LinkState, Millis, OffReason, Settings,
+    mqtt::{MAX_REPORT_PAYLOAD, Pushed, Topics},
+};
+use pumppilot_protocol::{
+    Motor, MotorState, PollAnswer,
+    json::decode_ref,
+    link::{self, Framed, MqttKind},
+};
+
+const DEVICE: &str = "0190a1b2c3d4e5f60718293a4b5c6d7e";
+
+fn secret() -> LinkSecret {
+    LinkSecret::parse(&format!("pp_link_{}", "S".repeat(43))).unwrap()
+}
+
+fn topics() -> Topics {
+    Topics::new(DEVICE).unwrap()
+}
+
+fn on(seq: u64, reference: u32) -> Vec<u8> {
+    let answer = PollAnswer {
+        motor: Motor::On,
+        state: MotorState::Running,
+        hold_reason: None,
+        remaining_seconds: 600,
+        poll_ms: 5_000,
+        lease_ms: 15_000,
+        seq,
+        min_off_ms: 0,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
+    };
+    let mut value = serde_json::to_value(answer).unwrap();
+    value["ref"] = serde_json::json!(reference);
+    serde_json::to_vec(&value).unwrap()
+}
+
+/// What the server publishes: `json` signed as `kind` on the command topic with `counter`.
+fn signed(with: &LinkSecret, kind: MqttKind, counter: u64, json: &[u8]) -> Vec<u8> {
+    let tag = with.mqtt_tag(kind, topics().command.as_str(), counter, json);
+    let mut out = format!("{counter} ").into_bytes();
+    out.extend_from_slice(&link::to_hex(&tag));
+    out.push(b'\n');
+    out.extend_from_slice(json);
+    out
+}
+
+/// A signing device, grid up and ready (settled by t = 1000).
+fn signing_device() -> Controller {
+    let mut device = Controller::new(Settings::DEFAULT);
+    device.set_link_secret(secret());
+    hold(&mut device, 0, 1_000, 10, false, true);
+    device
+}
+
+/// Publishes a report at `now`: its `ref`, its counter and its JSON, checked as the server does.
+fn report(device: &mut Controller, now: u64) -> (u32, u64, Vec<u8>) {
+    let report = device.mqtt_report(Millis(now));
+    let mut buf = [0u8; MAX_REPORT_PAYLOAD];
+    let n = device.mqtt_payload(&report, topics().report.as_str(), &mut buf).unwrap();
+    let Framed::Signed { counter, tag, body } = link::unframe(&buf[..n]) else { panic!("not signed") };
+    assert!(secret().check_mqtt(MqttKind::Report, topics().report.as_str(), counter, body, &tag));
+    assert!(!secret().check_mqtt(MqttKind::Report, topics().command.as_str(), counter, body, &tag));
+    assert_eq!(decode_ref(body, MAX_REPORT_PAYLOAD), Ok(Some(report.reference)));
+    (report.reference, counter, body.to_vec())
+}
+
+#[test]
+fn every_report_is_signed_with_a_new_counter_shared_with_http() {
+    let mut device = signing_device();
+    let (_, first, _) = report(&mut device, 1_000);
+    let (_, second, _) = report(&mut device, 1_001);
+    assert_eq!(second, first + 1);
+    let http = device.sign("POST", "/api/esp32/poll", b"{}").unwrap();
+    assert_eq!(http.counter(), second + 1);
+    let (_, third, _) = report(&mut device, 1_002);
+    assert_eq!(third, http.counter() + 1);
+    // Without a secret the payload is the JSON alone, as before.
+    let mut plain = Controller::new(Settings::DEFAULT);
+    let sent = plain.mqtt_report(Millis(0));
+    let mut buf = [0u8; MAX_REPORT_PAYLOAD];
+    let n = plain.mqtt_payload(&sent, topics().report.as_str(), &mut buf).unwrap();
+    assert_eq!(buf[0], b'{');
+    assert!(matches!(link::unframe(&buf[..n]), Framed::Plain(_)));
+}
+
+#[test]
+fn a_signed_command_runs_the_pump_and_a_forged_one_drops_it() {
+    let mut device = signing_device();
+    let (reference, counter, _) = report(&mut device, 1_000);
+    let command = topics().command;
+    let good = signed(&secret(), MqttKind::Command, counter, &on(1, reference));
+    assert!(matches!(device.command(Millis(1_100), command.as_str(), &good), Ok(Pushed::Taken(_))));
+    assert_eq!(device.drive(Millis(1_100)), Decision::On);
+    assert_eq!(device.link_state(), LinkState::Up);
+
+    let other = LinkSecret::parse(&format!("pp_link_{}", "T".repeat(43))).unwrap();
+    let mut tampered = good.clone();
+    let at = tampered.len() - 2;
+    tampered[at] ^= 1;
+    let mut forgeries = vec![
+        ("another secret", signed(&other, MqttKind::Command, counter, &on(2, reference))),
+        ("a report's MAC", signed(&secret(), MqttKind::Report, counter, &on(2, reference))),
+        ("tampered", tampered),
+        ("unsigned", on(2, reference)),
+        ("a broken prefix", b"12 zz\n{}".to_vec()),
+    ];
+    // A MAC made for another device's topic does not check on this one.
+    let elsewhere = Topics::new("ffffffffffffffffffffffffffffffff").unwrap();
+    let json = on(2, reference);
+    let tag = secret().mqtt_tag(MqttKind::Command, elsewhere.command.as_str(), counter, &json);
+    let mut moved = format!("{counter} ").into_bytes();
+    moved.extend_from_slice(&link::to_hex(&tag));
+    moved.push(b'\n');
+    moved.extend_from_slice(&json);
+    forgeries.push(("another topic", moved));
+    let mut t = 1_200;
+    for (what, forged) in forgeries {
+        // Each time the pump runs on a good command first.
+        let (reference, counter, _) = report(&mut device, t);
+        let good = signed(&secret(), MqttKind::Command, counter, &on(1, reference));
+        device.command(Millis(t), command.as_str(), &good).unwrap();
+        assert_eq!(device.drive(Millis(t)), Decision::On, "{what}");
+        assert_eq!(device.command(Millis(t + 1), command.as_str(), &forged), Err(AnswerError::Forged), "{what}");
+        assert_eq!(device.drive(Millis(t + 1)), Decision::Off(OffReason::NoCommand), "{what}");
+        assert_eq!(device.link_state(), LinkState::Forged, "{what}");
+        hold(&mut device, t + 1, t + 100, 10, false, true);
+        t += 100;
+    }
+}
+
+#[test]
+fn a_command_made_before_any_report_is_signed_with_counter_zero() {
+    let mut device = signing_device();
+    let off = br#"{"motor":"OFF","state":"IDLE","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":1,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0}"#;
+    let pushed =
+        device.command(Millis(1_000), topics().command.as_str(), &signed(&secret(), MqttKind::Command, 0, off));
+    assert!(matches!(pushed, Ok(Pushed::TakenOff(_))), "{pushed:?}");
+}
+
+#[test]
+fn after_a_reboot_a_signed_refusal_moves_the_counter_above_the_servers() {
+    // The server accepted counters up to 500 before the board rebooted and began again from 1.
+    let mut device = signing_device();
+    let (_, counter, _) = report(&mut device, 1_000);
+    assert_eq!(counter, 1);
+    let command = topics().command;
+    let stale = br#"{"error":{"code":"STALE_COUNTER","message":"continue above 500"}}"#;
+    // A refusal nobody signed, or signed as a command, moves nothing (and is forged).
+    let forged =
+        signed(&LinkSecret::parse(&format!("pp_link_{}", "T".repeat(43))).unwrap(), MqttKind::Stale, 500, stale);
+    assert_eq!(device.command(Millis(1_010), command.as_str(), &forged), Err(AnswerError::Forged));
+    assert_eq!(report(&mut device, 1_020).1, 2);
+    let refusal = signed(&secret(), MqttKind::Stale, 500, stale);
+    assert_eq!(device.command(Millis(1_030), command.as_str(), &refusal), Err(AnswerError::Refused(409)));
+    // A failed report (the second in a row, after the forged one): the next one goes after the
+    // retry delay, not at once.
+    assert_eq!(device.failures(), 2);
+    assert!(!device.report_now(Millis(1_030)));
+    assert_eq!(device.next_poll_in(0), 1_800);
+    let (reference, counter, _) = report(&mut device, 2_030);
+    assert_eq!(counter, 501);
+    // The server accepts it and answers, signed with that counter: the pump runs.
+    let answer = signed(&secret(), MqttKind::Command, counter, &on(1, reference));
+    assert!(matches!(device.command(Millis(2_040), command.as_str(), &answer), Ok(Pushed::Taken(_))));
+    assert_eq!(device.drive(Millis(2_040)), Decision::On);
+    // A refusal replayed later (naming a lower counter) never moves the counter down.
+    let old = signed(&secret(), MqttKind::Stale, 7, stale);
+    assert_eq!(device.command(Millis(2_050), command.as_str(), &old), Err(AnswerError::Refused(409)));
+    assert_eq!(report(&mut device, 2_060).1, 502);
+}
+
+#[test]
+fn a_replayed_command_cannot_extend_the_lease() {
+    // A signed ON captured from the air and sent again later still counts from its report.
+    let mut device = signing_device();
+    let (reference, counter, _) = report(&mut device, 1_000);
+    let command = topics().command;
+    let captured = signed(&secret(), MqttKind::Command, counter, &on(1, reference));
+    device.command(Millis(1_010), command.as_str(), &captured).unwrap();
+    hold(&mut device, 1_010, 15_000, 10, false, true);
+    let again = device.command(Millis(15_000), command.as_str(), &captured);
+    assert!(matches!(again, Ok(Pushed::Taken(_))), "{again:?}");
+    assert_eq!(device.drive(Millis(15_999)), Decision::On);
+    hold(&mut device, 15_999, 16_000, 10, false, true);
+    assert_eq!(device.drive(Millis(16_000)), Decision::Off(OffReason::LeaseExpired));
+}

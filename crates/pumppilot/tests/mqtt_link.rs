@@ -1,0 +1,291 @@
+//! Signed MQTT, end to end (`docs/DEVICE.md`, "MQTT", signed messages): a device with a link
+//! secret signs its reports (`<counter> <mac-hex>\n` before the JSON), the server accepts each
+//! counter once through the same acceptance as the HTTP link, refuses a replay with a signed
+//! message that changes nothing, signs every command, and disconnects a signing device's unsigned
+//! report. Real TCP to the server's listener, SQLite, the server on its manual clock.
+
+mod common;
+
+use std::{net::SocketAddr, time::Duration};
+
+use common::{Tenant, TestApp, spawn_app_configured};
+use pumppilot_protocol::link::{self, Framed, LinkSecret, MqttKind};
+use pumppilot_server::Settings;
+use pumppilot_sim::{DeviceSpec, Happening, MqttSpec, VirtualDevice, http_client, mqtt::Connection};
+use serde_json::{Value, json};
+
+/// How long (real time) something that must happen may take.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn spawn_mqtt_app() -> TestApp {
+    spawn_app_configured(|settings| Settings { mqtt_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))), ..settings })
+        .await
+}
+
+fn mqtt(app: &TestApp) -> String {
+    app.running.mqtt_addr.expect("the MQTT listener").to_string()
+}
+
+/// The tenant's device with a new key and its link secret (rotating shows both).
+struct Board {
+    id: String,
+    key: String,
+    secret: LinkSecret,
+    secret_text: String,
+}
+
+async fn board(t: &Tenant) -> Board {
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    let id = devices[0]["id"].as_str().expect("a device id").to_owned();
+    let rotated = t.admin.ok(&format!("/api/admin/devices/{id}/rotate-key"), json!({})).await;
+    let secret_text = rotated["linkSecret"].as_str().expect("a link secret").to_owned();
+    Board {
+        key: rotated["deviceKey"].as_str().expect("a key").to_owned(),
+        secret: LinkSecret::parse(&secret_text).unwrap(),
+        secret_text,
+        id,
+    }
+}
+
+impl Board {
+    fn topic(&self, leaf: &str) -> String {
+        format!("pumppilot/{}/{leaf}", self.id)
+    }
+
+    /// A report payload signed with `counter`.
+    fn signed_report(&self, counter: u64, relay: bool, reference: u32) -> Vec<u8> {
+        let body = serde_json::to_vec(
+            &json!({"loadShedding": false, "ready": true, "relay": relay, "fw": "test", "ref": reference}),
+        )
+        .unwrap();
+        let tag = self.secret.mqtt_tag(MqttKind::Report, &self.topic("report"), counter, &body);
+        let mut out = format!("{counter} ").into_bytes();
+        out.extend_from_slice(&link::to_hex(&tag));
+        out.push(b'\n');
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// True when `payload` is signed as `kind` on the command topic with this device's secret.
+    fn checks(&self, kind: MqttKind, payload: &[u8]) -> bool {
+        match link::unframe(payload) {
+            Framed::Signed { counter, tag, body } => {
+                self.secret.check_mqtt(kind, &self.topic("command"), counter, body, &tag)
+            }
+            _ => false,
+        }
+    }
+
+    /// Checks a message on the command topic: signed by the server with this device's secret,
+    /// as `kind`; returns its counter and JSON.
+    fn verified(&self, kind: MqttKind, payload: &[u8]) -> (u64, Value) {
+        let Framed::Signed { counter, tag, body } = link::unframe(payload) else {
+            panic!("not signed: {}", String::from_utf8_lossy(payload))
+        };
+        assert!(
+            self.secret.check_mqtt(kind, &self.topic("command"), counter, body, &tag),
+            "{kind:?} MAC: {}",
+            String::from_utf8_lossy(payload)
+        );
+        (counter, serde_json::from_slice(body).unwrap())
+    }
+}
+
+/// The next message on the command topic, as published (other packets are skipped).
+async fn message(connection: &mut Connection) -> Vec<u8> {
+    use pumppilot_sim::mqtt::Packet;
+    let next = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match connection.next().await.expect("reading") {
+                Some(Packet::Publish(publish)) => {
+                    assert!(publish.topic.ends_with("/command"), "{}", publish.topic);
+                    return publish.payload.to_vec();
+                }
+                Some(_) => {}
+                None => panic!("the server closed the connection"),
+            }
+        }
+    });
+    next.await.expect("a message within the limit")
+}
+
+/// Waits until the server closes `connection`.
+async fn closed(connection: &mut Connection, what: &str) {
+    let end = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match connection.next().await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return,
+            }
+        }
+    });
+    end.await.unwrap_or_else(|_| panic!("{what}: the connection stayed open"));
+}
+
+/// The highest counter the store accepted for the tenant's devices.
+async fn counters(app: &TestApp) -> Vec<(String, u64)> {
+    let mut all: Vec<(String, u64)> = app
+        .running
+        .app
+        .store
+        .device_counters(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(device, counter)| (device.to_string(), counter))
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn a_signed_simulated_device_runs_the_pump_over_mqtt() {
+    let app = spawn_mqtt_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let board = board(&t).await;
+    let mut spec = DeviceSpec::new("well 1", &app.base, board.key.clone());
+    spec.link_secret = Some(board.secret_text.clone());
+    spec.mqtt = Some(MqttSpec { addr: mqtt(&app), device_id: board.id.clone() });
+    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    spec.observer = Some(observer);
+    let pump = VirtualDevice::spawn(spec.clone(), http_client(1));
+    let idle = tokio::time::timeout(PATIENCE, async {
+        while let Some((_, _, happening)) = seen.recv().await {
+            if matches!(happening, Happening::Command { state, .. } if state.as_str() == "IDLE") {
+                return;
+            }
+        }
+    });
+    idle.await.expect("the device took a signed IDLE");
+    // Its reports were signed: the store holds its counter, and it now counts as signing.
+    let signed = counters(&app).await;
+    assert!(signed.iter().any(|(device, counter)| *device == board.id && *counter >= 1), "{signed:?}");
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    assert_eq!(devices[0]["signedLink"], json!(true), "{devices}");
+
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON from a signed command");
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    assert!(pump.wait_for_relay(false, PATIENCE).await, "relay OFF after Stop");
+    let timeline = pump.stop().await;
+    assert_eq!(timeline.relay_changes().iter().map(|(_, on)| *on).collect::<Vec<_>>(), [true, false], "{timeline}");
+    assert!(timeline.polls > 0 && !timeline.latencies_us.is_empty(), "reports answered: {timeline}");
+    let before = counters(&app).await;
+
+    // A reboot: the board counts from 1 again. Its first report is refused (signed, naming the
+    // highest counter accepted); it continues above it and runs the pump again.
+    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    spec.observer = Some(observer);
+    let rebooted = VirtualDevice::spawn(spec, http_client(1));
+    let refused = tokio::time::timeout(PATIENCE, async {
+        while let Some((_, _, happening)) = seen.recv().await {
+            if let Happening::Link { up: false, error: Some(error) } = &happening
+                && error.contains("report refused (409)")
+            {
+                return;
+            }
+        }
+    });
+    refused.await.expect("the rebooted device's first report refused");
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert!(rebooted.wait_for_relay(true, PATIENCE).await, "relay ON after the counter moved up");
+    let after = counters(&app).await;
+    assert!(after[0].1 > before[0].1, "{before:?} then {after:?}");
+    rebooted.stop().await;
+}
+
+#[tokio::test]
+async fn a_replayed_report_is_refused_with_a_signed_message_and_changes_nothing() {
+    let app = spawn_mqtt_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let board = board(&t).await;
+    let mut device = Connection::device(&mqtt(&app), &board.id, &board.key).await.expect("a signing device connects");
+    // Before it ever signed, the command on SUBSCRIBE went out plain; from its first signed report
+    // on, every command is signed, carrying the counter of the report it answers.
+    let first = message(&mut device).await;
+    assert_eq!(first[0], b'{', "{}", String::from_utf8_lossy(&first));
+    let captured = board.signed_report(5, false, 100);
+    device.publish(&board.topic("report"), &captured).await.unwrap();
+    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut device).await);
+    assert_eq!((counter, answer["ref"].clone(), answer["state"].clone()), (5, json!(100), json!("IDLE")));
+    assert_eq!(counters(&app).await, [(board.id.clone(), 5)]);
+    // A command made by a change (Start), signed too, still naming report 5.
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut device).await);
+    assert_eq!((counter, answer["ref"].clone(), answer["state"].clone()), (5, json!(100), json!("RUNNING")));
+    // The device reports again (relay closed now), counter 6.
+    device.publish(&board.topic("report"), &board.signed_report(6, true, 101)).await.unwrap();
+    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut device).await);
+    assert_eq!((counter, answer["ref"].clone()), (6, json!(101)));
+    until_status(&t, "report 6 applied", |status| status["device"]["relay"] == json!(true)).await;
+
+    // The captured report 5 (relay open) again, same bytes, on a new connection: refused with a
+    // message signed as a refusal (no command) naming the highest counter accepted; nothing
+    // changes.
+    let mut replay = Connection::device(&mqtt(&app), &board.id, &board.key).await.expect("connects");
+    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut replay).await);
+    assert_eq!((counter, answer.get("ref")), (0, None), "no report on this connection yet");
+    replay.publish(&board.topic("report"), &captured).await.unwrap();
+    let refusal = message(&mut replay).await;
+    assert!(!board.checks(MqttKind::Command, &refusal), "a refusal is no command");
+    let (highest, error) = board.verified(MqttKind::Stale, &refusal);
+    assert_eq!((highest, error["error"]["code"].clone()), (6, json!("STALE_COUNTER")));
+    assert_eq!(counters(&app).await, [(board.id.clone(), 6)]);
+    let status = t.users[0].status().await;
+    assert_eq!(status["device"]["relay"], json!(true), "the replayed report was not applied: {status}");
+    // The connection goes on: the next counter is taken.
+    replay.publish(&board.topic("report"), &board.signed_report(7, true, 102)).await.unwrap();
+    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut replay).await);
+    assert_eq!((counter, answer["ref"].clone()), (7, json!(102)));
+}
+
+async fn until_status(t: &Tenant, what: &str, done: impl Fn(&Value) -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let status = t.users[0].status().await;
+        if done(&status) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_signing_devices_unsigned_or_tampered_report_disconnects_it() {
+    let app = spawn_mqtt_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let board = board(&t).await;
+    let addr = mqtt(&app);
+    let mut device = Connection::device(&addr, &board.id, &board.key).await.expect("connects");
+    message(&mut device).await;
+    device.publish(&board.topic("report"), &board.signed_report(1, false, 1)).await.unwrap();
+    board.verified(MqttKind::Command, &message(&mut device).await);
+    // From now on an unsigned report (what a captured key alone could send) ends the connection,
+    // and nothing is applied.
+    let mut forger = Connection::device(&addr, &board.id, &board.key).await.expect("the key alone still connects");
+    // The command on SUBSCRIBE is signed: a device that signs takes nothing else.
+    board.verified(MqttKind::Command, &message(&mut forger).await);
+    let unsigned = serde_json::to_vec(&json!({"loadShedding": true, "ready": true, "relay": false, "ref": 2})).unwrap();
+    forger.publish(&board.topic("report"), &unsigned).await.unwrap();
+    closed(&mut forger, "an unsigned report").await;
+    // A tampered one (grid down written over a signed grid up) too, and a broken prefix.
+    for payload in [
+        {
+            let mut tampered = board.signed_report(7, false, 3);
+            let text =
+                String::from_utf8(tampered.clone()).unwrap().replace("\"loadShedding\":false", "\"loadShedding\":true");
+            tampered = text.into_bytes();
+            tampered
+        },
+        b"8 nothex\n{}".to_vec(),
+    ] {
+        let mut forger = Connection::device(&addr, &board.id, &board.key).await.expect("connects");
+        message(&mut forger).await;
+        forger.publish(&board.topic("report"), &payload).await.unwrap();
+        closed(&mut forger, &String::from_utf8_lossy(&payload)).await;
+    }
+    assert_eq!(counters(&app).await, [(board.id.clone(), 1)], "no counter taken");
+    let status = t.users[0].status().await;
+    assert_ne!(status["device"]["loadShedding"], json!(true), "{status}");
+}
