@@ -256,6 +256,16 @@ impl Controller {
                         return Err(self.forged());
                     }
                 }
+                // The command a server pushes on SUBSCRIBE, before this connection's first
+                // (signed) report told it that the device signs, comes plain and names no report:
+                // it is not used (the relay keeps the command it has) and the device reports at
+                // once; the answer to that report comes signed. Any other plain command is forged.
+                Framed::Plain(body) if matches!(json::decode_ref(body, MAX_ANSWER_BYTES), Ok(None)) => {
+                    return match json::decode_answer(body) {
+                        Ok(answer) => Ok(Pushed::Unreferenced(answer)),
+                        Err(_) => Err(self.forged()),
+                    };
+                }
                 Framed::Plain(_) | Framed::Malformed => return Err(self.forged()),
             },
         };

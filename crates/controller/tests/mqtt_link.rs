@@ -137,6 +137,34 @@ fn a_signed_command_runs_the_pump_and_a_forged_one_drops_it() {
 }
 
 #[test]
+fn the_plain_command_pushed_on_subscribe_is_not_used_and_asks_for_a_report() {
+    // A server that has not yet seen this device sign pushes the current command plain, naming
+    // no report. A signing device neither takes it nor counts it as forged: it reports at once.
+    let mut device = signing_device();
+    let (reference, counter, _) = report(&mut device, 1_000);
+    let command = topics().command;
+    device
+        .command(Millis(1_100), command.as_str(), &signed(&secret(), MqttKind::Command, counter, &on(1, reference)))
+        .unwrap();
+    assert_eq!(device.drive(Millis(1_100)), Decision::On);
+    let without_ref = |motor: &str| {
+        format!(
+            r#"{{"motor":"{motor}","state":"IDLE","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":2,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0}}"#
+        )
+    };
+    for motor in ["OFF", "ON"] {
+        let pushed = device.command(Millis(1_200), command.as_str(), without_ref(motor).as_bytes());
+        assert!(matches!(pushed, Ok(Pushed::Unreferenced(_))), "{motor}: {pushed:?}");
+        assert!(pushed.unwrap().report_now());
+        assert_eq!(device.drive(Millis(1_200)), Decision::On, "{motor}: the signed command stays");
+        assert_eq!(device.link_state(), LinkState::Up, "{motor}");
+    }
+    // Naming a report, a plain command is forged (the list above), and so is garbage.
+    assert_eq!(device.command(Millis(1_300), command.as_str(), b"{\"motor\":"), Err(AnswerError::Forged));
+    assert_eq!(device.drive(Millis(1_300)), Decision::Off(OffReason::NoCommand));
+}
+
+#[test]
 fn a_command_made_before_any_report_is_signed_with_counter_zero() {
     let mut device = signing_device();
     let off = br#"{"motor":"OFF","state":"IDLE","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":1,"minOffMs":0,"gridSettleMs":0,"maxStartsPerHour":0}"#;
