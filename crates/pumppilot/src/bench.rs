@@ -22,6 +22,8 @@ use pumppilot_server::{Settings, app, config::Secret, keys::Keyring, runtime::Ex
 use pumppilot_store::{Account, Device, Role, Store};
 use tokio::net::TcpStream;
 
+mod fleet;
+pub mod load;
 mod relay;
 
 #[derive(clap::Args)]
@@ -47,9 +49,27 @@ pub struct BenchArgs {
     /// Pumps run in parallel for `--relay`.
     #[arg(long, default_value_t = 40)]
     pumps: usize,
-    /// The store to measure on, empty (a MongoDB URL, say); default: a fresh SQLite file.
+    /// The store to measure on, empty (a MongoDB URL, say); default: a fresh SQLite file (with
+    /// `--fleet`: SecantusDB, started here).
     #[arg(long)]
     store: Option<String>,
+    /// The fleet bench instead: this many devices, long-polling from load generator processes,
+    /// on `--servers` server processes of this binary on one store (`fleet.rs`); `--seconds` is
+    /// its steady window.
+    #[arg(long)]
+    fleet: Option<usize>,
+    /// Server processes for `--fleet`.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// How the fleet's devices talk to the servers.
+    #[arg(long, value_enum, default_value = "http")]
+    transport: fleet::Transport,
+    /// Farmers who press Start during the fleet's steady window (Start → relay ON is timed).
+    #[arg(long, default_value_t = 100)]
+    starts: usize,
+    /// Password sign-ins (Argon2id) before the fleet's steady window.
+    #[arg(long, default_value_t = 0)]
+    sign_ins: usize,
 }
 
 /// What one load run measured.
@@ -76,6 +96,18 @@ impl Measured {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = folder();
     std::fs::create_dir_all(&dir)?;
+    if let Some(devices) = args.fleet {
+        let fleet = fleet::Fleet {
+            devices,
+            servers: args.servers,
+            transport: args.transport,
+            starts: args.starts,
+            sign_ins: args.sign_ins,
+            seconds: args.seconds,
+            store: args.store.clone(),
+        };
+        return fleet::run(fleet, &dir).await;
+    }
     match args.relay {
         true => relay::run(args.runs, args.pumps.max(1), &dir).await,
         false => run_in(&args, &dir).await,

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery, Device,
+    Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterWindow, Decision, Delivery, Device,
     FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role,
     Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry,
     UsageQuery,
@@ -223,9 +223,15 @@ impl Store for Unplugged {
         self.inner.set_firmware_rollout(version, rollout).await
     }
 
-    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+    async fn reserve_device_counters(
+        &self,
+        admin: AdminId,
+        device: DeviceId,
+        at_least: u64,
+        block: u64,
+    ) -> StoreResult<CounterWindow> {
         self.check_write()?;
-        self.inner.accept_device_counter(admin, device, counter).await
+        self.inner.reserve_device_counters(admin, device, at_least, block).await
     }
 
     async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {

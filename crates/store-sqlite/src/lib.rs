@@ -44,7 +44,7 @@ use pumppilot_engine::{
     AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
 };
 use pumppilot_store::{
-    Account, AccountChange, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery,
+    Account, AccountChange, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterWindow, Decision, Delivery,
     Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt, ReceiptQuery,
     RefreshMatch, RequestQuery, Role, Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Snapshot,
     Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
@@ -351,8 +351,14 @@ impl Store for SqliteStore {
         self.write(move |conn| devices::set_key(conn, admin, device, &key_hash)).await
     }
 
-    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
-        self.write(move |conn| devices::accept_counter(conn, admin, device, counter)).await
+    async fn reserve_device_counters(
+        &self,
+        admin: AdminId,
+        device: DeviceId,
+        at_least: u64,
+        block: u64,
+    ) -> StoreResult<CounterWindow> {
+        self.write(move |conn| devices::reserve_counters(conn, admin, device, at_least, block)).await
     }
 
     async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {

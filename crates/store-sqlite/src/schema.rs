@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_device_link.sql"),
     include_str!("../migrations/0006_firmware.sql"),
     include_str!("../migrations/0007_alerts.sql"),
+    include_str!("../migrations/0009_link_windows.sql"),
 ];
 
 /// The schema version this build writes.
