@@ -239,6 +239,11 @@ impl Store for Unplugged {
         self.inner.device_counters(admin).await
     }
 
+    async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.record_last_polls(polls).await
+    }
+
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
         self.check_write()?;
         self.inner.set_device_key(admin, device, key_hash).await

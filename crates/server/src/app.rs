@@ -257,7 +257,7 @@ impl Running {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.task.await??;
-        self.app.runtime.flush_telemetry().await;
+        self.app.runtime.flush_all_telemetry().await;
         Ok(())
     }
 }

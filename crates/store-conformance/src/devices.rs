@@ -151,6 +151,22 @@ pub async fn only_the_controller_keeps_the_lease_and_devices_retire(store: &dyn 
     store.record_telemetry(&[telemetry(&d1, at(40), false)]).await.expect("controller telemetry");
     assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(40)));
 
+    // A quiet poll's lease alone: the tenant's last poll moves, the device's telemetry does not.
+    let before = store.devices(Some(rahim.admin)).await.unwrap();
+    let version = load(store, rahim.admin).await.version;
+    store.record_last_polls(&[(rahim.admin, d2.id, at(70))]).await.expect("spare poll");
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(40)), "a spare keeps no lease");
+    let polls = [(rahim.admin, d1.id, at(60)), (rahim.admin, d1.id, at(55)), (q.admin, d1.id, at(90))];
+    store.record_last_polls(&polls).await.expect("controller polls");
+    let tenant = load(store, rahim.admin).await;
+    assert_eq!((tenant.device.last_poll_at, tenant.version), (Some(at(60)), version), "forward only, not a transition");
+    assert_eq!(load(store, q.admin).await.device.last_poll_at, None, "another tenant's device moves nothing");
+    store.record_last_polls(&[(rahim.admin, DeviceId::new(), at(80))]).await.expect("an unknown device");
+    store.record_last_polls(&[(rahim.admin, d1.id, at(50))]).await.expect("an older poll");
+    store.record_last_polls(&[]).await.expect("none");
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(60)));
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), before, "no telemetry written");
+
     assert_err!(store.delete_device(q.admin, d2.id).await, StoreError::NotFound);
     assert_err!(store.delete_device(rahim.admin, DeviceId::new()).await, StoreError::NotFound);
     store.delete_device(rahim.admin, d2.id).await.expect("retire");

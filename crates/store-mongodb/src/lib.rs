@@ -80,6 +80,21 @@ pub struct MongoStore {
 }
 
 impl MongoStore {
+    /// Moves each tenant's last poll forward to a poll of its controller (or of any device, before
+    /// there is one), never backwards.
+    async fn move_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
+        for (admin, device, when) in polls {
+            self.collection("tenants")
+                .update_one(
+                    doc! { "_id": key(*admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(*device) } ] },
+                    doc! { "$max": { "lastPollAt": at(*when) } },
+                )
+                .await
+                .map_err(Failure::from)?;
+        }
+        Ok(())
+    }
+
     /// Connects to `url`, checks the server can run transactions and prepares the database.
     ///
     /// Every failure is [`StoreError::Unavailable`] with a sentence that names the host: a
@@ -533,17 +548,20 @@ impl Store for MongoStore {
                 *entry = (*entry).max(telemetry.last_seen_at);
             }
         }
-        // Only the tenant's controller (or a first device, before there is one) keeps its lease.
-        for ((admin, device), when) in latest {
-            self.collection("tenants")
-                .update_one(
-                    doc! { "_id": key(admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(device) } ] },
-                    doc! { "$max": { "lastPollAt": at(when) } },
-                )
-                .await
-                .map_err(Failure::from)?;
+        let polls: Vec<_> = latest.into_iter().map(|((admin, device), when)| (admin, device, when)).collect();
+        self.move_last_polls(&polls).await
+    }
+
+    async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
+        // Only polls of a device of that tenant count.
+        let mut known = Vec::with_capacity(polls.len());
+        for (admin, device, when) in polls {
+            let filter = doc! { "_id": key(*device), "adminId": key(*admin) };
+            if self.collection("devices").count_documents(filter).await.map_err(Failure::from)? > 0 {
+                known.push((*admin, *device, *when));
+            }
         }
-        Ok(())
+        self.move_last_polls(&known).await
     }
 
     async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()> {

@@ -103,6 +103,30 @@ pub(crate) fn write_telemetry(conn: &Connection, telemetry: &Telemetry) -> Resul
         ":reader": telemetry.reader.map(reader_state_name),
         ":feedback": telemetry.feedback,
     })?;
+    move_last_poll(conn, telemetry.admin_id, telemetry.device_id, telemetry.last_seen_at)
+}
+
+/// Moves the tenant's last poll forward for a poll of one of its devices, in one transaction.
+pub(crate) fn record_last_polls(
+    conn: &mut Connection,
+    polls: &[(AdminId, DeviceId, pumppilot_engine::Timestamp)],
+) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (admin, device, at) in polls {
+        move_last_poll(&tx, *admin, *device, *at)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Moves a tenant's last poll forward for a poll of `device`.
+fn move_last_poll(
+    conn: &Connection,
+    admin: AdminId,
+    device: DeviceId,
+    at: pumppilot_engine::Timestamp,
+) -> Result<(), Failure> {
+    let (device_id, admin_id, at) = (device.to_string(), admin.to_string(), at.millis());
     // Only the tenant's controller (or a first device, before there is one) keeps its lease.
     conn.prepare_cached(
         "UPDATE tenants SET last_poll_at = max(coalesce(last_poll_at, :at), :at) \

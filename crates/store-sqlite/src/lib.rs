@@ -334,6 +334,14 @@ impl Store for SqliteStore {
         self.read(move |conn| devices::list(conn, admin)).await
     }
 
+    async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
+        if polls.is_empty() {
+            return Ok(());
+        }
+        let polls = polls.to_vec();
+        self.write(move |conn| devices::record_last_polls(conn, &polls)).await
+    }
+
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());

@@ -266,6 +266,11 @@ pub trait Store: Send + Sync + 'static {
     async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>>;
     /// Writes the latest telemetry of devices (batched; last-seen times only move forward).
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()>;
+    /// Moves the tenants' last poll forward for these polls (tenant, device, when) without writing
+    /// the devices' telemetry: the lease of a quiet device, whose report did not change, kept as
+    /// [`Store::record_telemetry`] keeps it (only the controller's, or any device's before there is
+    /// one; never backwards; an unknown device moves nothing).
+    async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()>;
     /// Replaces a device's key hash (rotation).
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()>;
     /// Reserves a block of a device's link counters for one server, in one atomic conditional
