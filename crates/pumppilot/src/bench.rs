@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// Password sign-ins (Argon2id) before the fleet's steady window.
     #[arg(long, default_value_t = 0)]
     sign_ins: usize,
+    /// Devices the fleet connects per second, all load generators together (each device coming
+    /// online is one commit: a store that takes few transactions at once needs a gentle ramp).
+    #[arg(long, default_value_t = 200)]
+    ramp: u32,
 }
 
 /// What one load run measured.
@@ -112,6 +116,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             starts: args.starts,
             sign_ins: args.sign_ins,
             seconds: args.seconds,
+            ramp: args.ramp,
             store: args.store.clone(),
         };
         return fleet::run(fleet, &dir).await;

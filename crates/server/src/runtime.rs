@@ -437,10 +437,12 @@ impl Runtime {
             }
         }
         let device = poll.device;
-        match self
-            .apply(admin, Event::Poll(poll), Extras::default(), |t, now| t.poll_answer_for(device, now, poll_ms))
-            .await
-        {
+        // Boxed: a poll that changes something is rare, and inline its commit would make every
+        // poll's future (held through a long-poll's wait) several kilobytes larger.
+        let applied = Box::pin(
+            self.apply(admin, Event::Poll(poll), Extras::default(), |t, now| t.poll_answer_for(device, now, poll_ms)),
+        );
+        match applied.await {
             Ok((_, answer)) => Ok(answer),
             // The failed commit marked the outage: the device is told OFF like every other poll now.
             Err(RuntimeError::Store(StoreError::Unavailable(reason))) => {

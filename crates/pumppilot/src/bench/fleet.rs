@@ -26,7 +26,9 @@ use std::{
 };
 
 use anyhow::Context;
-use pumppilot_engine::{AdminId, Credit, DeviceId, Event, LedgerKind, Timestamp, UserId};
+use pumppilot_engine::{
+    AdminId, Credit, DeviceId, DeviceLink, Event, LedgerKind, MotorHistory, Tenant, Timestamp, UserId,
+};
 use pumppilot_server::{keys::Keyring, link, runtime::Runtime};
 use pumppilot_store::{Account, Device, Role, Session, SessionId, SessionKind, Snapshot, Store};
 use tokio::{
@@ -59,6 +61,7 @@ pub struct Fleet {
     pub starts: usize,
     pub sign_ins: usize,
     pub seconds: u64,
+    pub ramp: u32,
     pub store: Option<String>,
 }
 
@@ -67,6 +70,7 @@ pub struct Fleet {
 struct GeneratorStat {
     polls: u64,
     errors: u64,
+    answered: u64,
 }
 
 enum Said {
@@ -124,7 +128,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     for (k, addr) in addrs.iter().enumerate() {
         servers.push(start_server(*addr, &url, &secret, &dir.join(format!("server-{k}.log")))?);
     }
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     for addr in &addrs {
         wait_healthy(&http, *addr).await?;
     }
@@ -137,20 +141,33 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let per = fleet.devices.div_ceil(groups);
     for g in 0..groups {
         let (from, to) = (g * per, ((g + 1) * per).min(fleet.devices));
-        generators.push(start_generator(g, from, to, &file, said.clone())?);
+        let ramp = (fleet.ramp / u32::try_from(groups).unwrap_or(1)).max(1);
+        generators.push(start_generator(g, from, to, ramp, &file, said.clone())?);
     }
     drop(said);
     let started = Instant::now();
-    let bar = progress(groups as u64, "devices answered");
+    let bar = progress(fleet.devices as u64, "devices answered");
     let (mut ready, mut stats) = (0, vec![GeneratorStat::default(); groups]);
+    let mut told = Instant::now();
     while ready < groups {
         let next = tokio::time::timeout(Duration::from_secs(600), hear.recv()).await;
         match next.context("the devices did not all connect within 10 minutes")? {
-            Some(Said::Ready) => {
-                ready += 1;
-                bar.inc(1);
+            Some(Said::Ready) => ready += 1,
+            Some(Said::Stat { generator, stat }) => {
+                stats[generator] = stat;
+                let answered: u64 = stats.iter().map(|s| s.answered).sum();
+                bar.set_position(answered);
+                if !bar.is_hidden() || told.elapsed() < Duration::from_secs(10) {
+                    continue;
+                }
+                told = Instant::now();
+                let errors: u64 = stats.iter().map(|s| s.errors).sum();
+                println!(
+                    "  {answered} devices answered after {:.0} s ({errors} errors; {:.0} MB resident in the servers)",
+                    started.elapsed().as_secs_f64(),
+                    resident(&servers) as f64 / 1024.0
+                );
             }
-            Some(Said::Stat { generator, stat }) => stats[generator] = stat,
             Some(Said::On { .. }) => {}
             None => anyhow::bail!("a load generator ended"),
         }
@@ -187,6 +204,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let bar = progress(fleet.seconds, "steady");
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let starts = fleet.starts.min(pumps.len());
+    let (answered, mut starts_done) = mpsc::unbounded_channel::<(bool, u64)>();
     loop {
         let due = started + spacing * u32::try_from(next_start).unwrap_or(u32::MAX);
         tokio::select! {
@@ -195,19 +213,19 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
                 next_start += 1;
                 // On another server than the device's: the command crosses the change feed.
                 let server = addrs[(j + 1) % addrs.len()];
-                let at = now_micros();
-                sent.insert(j, at);
-                let t = Instant::now();
-                let answer = http
-                    .post(format!("http://{server}/api/motor/start"))
-                    .bearer_auth(pumps[j].token.as_deref().unwrap_or_default())
-                    .send()
-                    .await;
-                match answer {
-                    Ok(a) if a.status().is_success() => start_rtt.push(t.elapsed().as_micros() as u64),
-                    _ => start_errors += 1,
-                }
+                sent.insert(j, now_micros());
+                let (http, token, done) = (http.clone(), pumps[j].token.clone().unwrap_or_default(), answered.clone());
+                tokio::spawn(async move {
+                    let t = Instant::now();
+                    let answer = http.post(format!("http://{server}/api/motor/start")).bearer_auth(token).send().await;
+                    let ok = answer.is_ok_and(|a| a.status().is_success());
+                    let _ = done.send((ok, t.elapsed().as_micros() as u64));
+                });
             }
+            Some((ok, micros)) = starts_done.recv() => match ok {
+                true => start_rtt.push(micros),
+                false => start_errors += 1,
+            },
             said = hear.recv() => match said {
                 Some(Said::On { device, micros }) => {
                     if let Some(at) = sent.remove(&device) {
@@ -307,14 +325,33 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
     let bar = progress(fleet.devices as u64, "provisioning");
     let mut pumps = Vec::with_capacity(fleet.devices);
     let mut farmers = Vec::new();
+    // Every pump is provisioned as driven by its device, seen until the fleet has connected (a
+    // fleet that was online before these servers started): a device coming online is a commit,
+    // and SecantusDB runs out of sessions after about a thousand transactions in a row (its log:
+    // "out of sessions, configured for 1032"), so a fleet cannot come online on it device by device.
+    let connect_ms = i64::try_from(fleet.devices as u64 * 1000 / u64::from(fleet.ramp.max(1))).unwrap_or(0);
+    let seen = Timestamp(now.0 + connect_ms + 120_000);
     for chunk in (0..fleet.devices).collect::<Vec<_>>().chunks(CHUNK) {
         let (mut admins, mut users, mut devices, mut sessions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut tenants = Vec::new();
         for &i in chunk {
             let admin = AdminId(UserId::new());
             admins.push(account(admin.0, format!("fleet-owner-{i}"), Role::Admin, None));
             let key = Keyring::new_token("pp_dev_");
             let hash = keyring.hash(&key);
             let id = DeviceId::new();
+            tenants.push(Tenant {
+                controller: Some(id),
+                device: DeviceLink {
+                    last_poll_at: Some(seen),
+                    load_shedding: false,
+                    ready: true,
+                    relay: false,
+                    lease_ms: 0,
+                },
+                motor: MotorHistory { grid_up_since: Some(Timestamp(now.0 - 3_600_000)), ..MotorHistory::default() },
+                ..Tenant::new(admin, 0)
+            });
             devices.push(Device {
                 id,
                 admin_id: admin,
@@ -338,7 +375,7 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
                     kind: SessionKind::Web,
                     user_id: farmer,
                     access_hash: keyring.hash(&token).to_vec(),
-                    access_expires_at: Timestamp(i64::MAX / 2),
+                    access_expires_at: Timestamp(now.0 + 30 * 24 * 3_600_000),
                     refresh_hash: None,
                     previous_refresh_hash: None,
                     refresh_expires_at: None,
@@ -352,7 +389,7 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
             pumps.push(pump);
         }
         admins.extend(users);
-        store.import(&Snapshot { accounts: admins, ..Snapshot::default() }).await?;
+        store.import(&Snapshot { accounts: admins, tenants, ..Snapshot::default() }).await?;
         store.import(&Snapshot { devices, sessions, ..Snapshot::default() }).await?;
         bar.inc(chunk.len() as u64);
     }
@@ -378,7 +415,8 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
 
 fn start_server(addr: SocketAddr, url: &str, secret: &str, log: &Path) -> anyhow::Result<Child> {
     let log = std::fs::File::create(log)?;
-    Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    die_with_parent(&mut command)
         .arg("serve")
         .env("PUMPPILOT_BIND", addr.to_string())
         .env("PUMPPILOT_DATABASE_URL", url)
@@ -411,14 +449,17 @@ fn start_generator(
     group: usize,
     from: usize,
     to: usize,
+    ramp: u32,
     file: &Path,
     said: mpsc::UnboundedSender<Said>,
 ) -> anyhow::Result<Child> {
-    let mut child = Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    let mut child = die_with_parent(&mut command)
         .arg("bench-devices")
         .arg("--file")
         .arg(file)
         .args(["--from", &from.to_string(), "--to", &to.to_string(), "--group", &group.to_string()])
+        .args(["--ramp", &ramp.to_string()])
         .env("PUMPPILOT_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -437,7 +478,11 @@ fn start_generator(
                 }
                 (Some("stat"), Some(polls), Some(errors)) => Said::Stat {
                     generator: group,
-                    stat: GeneratorStat { polls: polls.parse().unwrap_or(0), errors: errors.parse().unwrap_or(0) },
+                    stat: GeneratorStat {
+                        polls: polls.parse().unwrap_or(0),
+                        errors: errors.parse().unwrap_or(0),
+                        answered: words.next().and_then(|a| a.parse().ok()).unwrap_or(0),
+                    },
                 },
                 _ => continue,
             };
@@ -447,6 +492,17 @@ fn start_generator(
         }
     });
     Ok(child)
+}
+
+/// Ends a child with the bench: the kernel kills it when the bench's process dies, however it ends.
+fn die_with_parent(command: &mut Command) -> &mut Command {
+    // SAFETY: prctl is async-signal-safe, as code between fork and exec must be.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
+    }
 }
 
 fn now_micros() -> u128 {

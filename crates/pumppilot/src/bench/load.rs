@@ -91,7 +91,12 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
             println!("ready {total}");
             told_ready = true;
         }
-        println!("stat {} {}", counts.polls.load(Ordering::Relaxed), counts.errors.load(Ordering::Relaxed));
+        println!(
+            "stat {} {} {}",
+            counts.polls.load(Ordering::Relaxed),
+            counts.errors.load(Ordering::Relaxed),
+            counts.answered.load(Ordering::Relaxed)
+        );
     }
 }
 
