@@ -3,8 +3,8 @@
 //!
 //! Starts the real server in-process on a fresh SQLite file with `tenants × devices` registered
 //! devices (half the tenants with a run in progress), drives `GET /api/esp32/poll` from
-//! `connections` keep-alive connections for `seconds`, then drives a trivial axum handler the
-//! same way, and prints polls/s, p50/p99 latency and the ratio poll/trivial.
+//! `connections` keep-alive connections and a trivial axum handler the same way, taking turns a
+//! second each for `seconds` each, and prints polls/s, p50/p99 latency and the ratio poll/trivial.
 
 use std::{
     net::SocketAddr,
@@ -22,6 +22,8 @@ use pumppilot_server::{Settings, app, config::Secret, keys::Keyring, runtime::Ex
 use pumppilot_store::{Account, Device, Role, Store};
 use tokio::net::TcpStream;
 
+mod fleet;
+pub mod load;
 mod relay;
 
 #[derive(clap::Args)]
@@ -47,12 +49,35 @@ pub struct BenchArgs {
     /// Pumps run in parallel for `--relay`.
     #[arg(long, default_value_t = 40)]
     pumps: usize,
-    /// The store to measure on, empty (a MongoDB URL, say); default: a fresh SQLite file.
+    /// The store to measure on, empty (a MongoDB URL, say); default: a fresh SQLite file (with
+    /// `--fleet`: SecantusDB, started here).
     #[arg(long)]
     store: Option<String>,
+    /// The fleet bench instead: this many devices, long-polling from load generator processes,
+    /// on `--servers` server processes of this binary on one store (`fleet.rs`); `--seconds` is
+    /// its steady window.
+    #[arg(long)]
+    fleet: Option<usize>,
+    /// Server processes for `--fleet`.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// How the fleet's devices talk to the servers.
+    #[arg(long, value_enum, default_value = "http")]
+    transport: fleet::Transport,
+    /// Farmers who press Start during the fleet's steady window (Start → relay ON is timed).
+    #[arg(long, default_value_t = 100)]
+    starts: usize,
+    /// Password sign-ins (Argon2id) before the fleet's steady window.
+    #[arg(long, default_value_t = 0)]
+    sign_ins: usize,
+    /// Devices the fleet connects per second, all load generators together (each device coming
+    /// online is one commit: a store that takes few transactions at once needs a gentle ramp).
+    #[arg(long, default_value_t = 200)]
+    ramp: u32,
 }
 
 /// What one load run measured.
+#[derive(Default)]
 struct Measured {
     requests: usize,
     errors: usize,
@@ -61,6 +86,13 @@ struct Measured {
 }
 
 impl Measured {
+    fn add(&mut self, other: Measured) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies_us.extend(other.latencies_us);
+    }
+
     fn per_second(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -76,6 +108,19 @@ impl Measured {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = folder();
     std::fs::create_dir_all(&dir)?;
+    if let Some(devices) = args.fleet {
+        let fleet = fleet::Fleet {
+            devices,
+            servers: args.servers,
+            transport: args.transport,
+            starts: args.starts,
+            sign_ins: args.sign_ins,
+            seconds: args.seconds,
+            ramp: args.ramp,
+            store: args.store.clone(),
+        };
+        return fleet::run(fleet, &dir).await;
+    }
     match args.relay {
         true => relay::run(args.runs, args.pumps.max(1), &dir).await,
         false => run_in(&args, &dir).await,
@@ -120,17 +165,27 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
             })
             .collect(),
     );
-    let loads_before = server.app.runtime.loads();
-    let poll = load("device poll", server.addr, poll_paths, args).await?;
-    let loads = server.app.runtime.loads() - loads_before;
-
     let trivial_router = axum::Router::new()
         .route("/trivial", axum::routing::get(|| async { axum::Json(serde_json::json!({"motor": "OFF"})) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let trivial_addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, trivial_router).await });
     let trivial_paths = Arc::new(vec![("/trivial".to_string(), "Bearer none".to_string())]);
-    let trivial = load("trivial handler", trivial_addr, trivial_paths, args).await?;
+
+    // The two targets take turns, a second each, so the machine's neighbours weigh on both alike.
+    let loads_before = server.app.runtime.loads();
+    let bar = progress(args.seconds * 2, "poll / trivial");
+    let (mut poll, mut trivial) = (Measured::default(), Measured::default());
+    for _ in 0..args.seconds {
+        poll.add(load(server.addr, Arc::clone(&poll_paths), args.connections).await?);
+        bar.inc(1);
+        trivial.add(load(trivial_addr, Arc::clone(&trivial_paths), args.connections).await?);
+        bar.inc(1);
+    }
+    bar.finish();
+    poll.latencies_us.sort_unstable();
+    trivial.latencies_us.sort_unstable();
+    let loads = server.app.runtime.loads() - loads_before;
 
     println!();
     println!("{:<18} {:>12} {:>10} {:>10} {:>8}", "target", "requests/s", "p50 ms", "p99 ms", "errors");
@@ -242,31 +297,17 @@ fn progress(len: u64, message: &'static str) -> ProgressBar {
     bar
 }
 
-/// Drives `paths` (each with its Authorization header) round-robin from keep-alive connections.
-async fn load(
-    name: &'static str,
-    addr: SocketAddr,
-    paths: Arc<Vec<(String, String)>>,
-    args: &BenchArgs,
-) -> anyhow::Result<Measured> {
-    let duration = Duration::from_secs(args.seconds);
-    let bar = progress(args.seconds, name);
-    let ticker = {
-        let bar = bar.clone();
-        tokio::spawn(async move {
-            for _ in 0..duration.as_secs() {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                bar.inc(1);
-            }
-        })
-    };
+/// Drives `paths` (each with its Authorization header) round-robin from keep-alive connections,
+/// for one second.
+async fn load(addr: SocketAddr, paths: Arc<Vec<(String, String)>>, connections: usize) -> anyhow::Result<Measured> {
+    let duration = Duration::from_secs(1);
     let started = Instant::now();
     let mut workers = Vec::new();
-    for worker in 0..args.connections {
+    for worker in 0..connections {
         let paths = Arc::clone(&paths);
         workers.push(tokio::spawn(async move { connection(addr, paths, worker, started + duration).await }));
     }
-    let mut measured = Measured { requests: 0, errors: 0, elapsed: Duration::ZERO, latencies_us: Vec::new() };
+    let mut measured = Measured::default();
     for worker in workers {
         let (requests, errors, latencies) = worker.await??;
         measured.requests += requests;
@@ -274,9 +315,6 @@ async fn load(
         measured.latencies_us.extend(latencies);
     }
     measured.elapsed = started.elapsed();
-    measured.latencies_us.sort_unstable();
-    ticker.abort();
-    bar.finish();
     Ok(measured)
 }
 
@@ -290,7 +328,7 @@ async fn connection(
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let (mut requests, mut errors, mut latencies) = (0, 0, Vec::with_capacity(100_000));
+    let (mut requests, mut errors, mut latencies) = (0, 0, Vec::with_capacity(20_000));
     let mut i = worker;
     while Instant::now() < until {
         let (path, auth) = &paths[i % paths.len()];

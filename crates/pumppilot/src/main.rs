@@ -37,6 +37,9 @@ enum Command {
     Sim(sim::SimArgs),
     /// Measure the device poll path against a trivial handler on this machine.
     Bench(bench::BenchArgs),
+    /// One load generator process of `bench --fleet` (started by it).
+    #[command(hide = true)]
+    BenchDevices(bench::load::DevicesArgs),
     /// Copy an installation from one store to another (SQLite to MongoDB or back) and verify it.
     Migrate(migrate::MigrateArgs),
     /// Firmware images for updates over the air: make the signing key, sign, publish.
@@ -50,7 +53,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    return_large_blocks();
+    fix_mmap_threshold();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -60,17 +63,17 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Every password check takes an Argon2id block of about 19 MiB, each time on whichever thread of
-/// the blocking pool is free. glibc's malloc would serve such blocks from mmap only until the first
-/// one is freed, then raise its threshold and keep freed blocks in each thread's arena: a sign-in
-/// flood left a block in every arena (issue 12: 52 MiB to 493 MiB after 120 parallel sign-ins,
-/// with only 4 checks at once). A fixed 4 MiB threshold gives every block back when its check ends,
-/// so memory follows `PUMPPILOT_MAX_HASHING`.
-fn return_large_blocks() {
+/// Keeps large allocations out of the heap for good. A password check's Argon2id takes about
+/// 19 MiB in one block; glibc serves a block that large with its own mapping and unmaps it when
+/// freed, but it also raises its threshold for that (up to 32 MiB) after each such free, so the
+/// next hashes come from the heap and stay there: 10,000 sign-ins once left 433 MB resident.
+/// Setting the threshold (1 MiB) turns that adjustment off, and every hash's memory goes back to
+/// the system when the check ends.
+fn fix_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called first in main, before any thread.
+    // SAFETY: mallopt only sets the allocator's parameters; called first thing, before any thread.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
@@ -95,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::CreateMaster { username } => create_master(&username).await,
             Command::Sim(args) => sim::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BenchDevices(args) => bench::load::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
             Command::Firmware(command) => firmware::run(command).await,
             Command::Backup(args) => backup::backup(settings()?, args).await,

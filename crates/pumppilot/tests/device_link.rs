@@ -228,10 +228,18 @@ async fn a_replay_stays_refused_after_the_server_restarts() {
     let (_server, base) = start_server(dir.path());
     let site = Site { base };
     let board = Board { base: site.base.clone(), ..board };
+    // The server before the restart had reserved counters up to 41 and a block beyond
+    // (`CounterWindows::BLOCK`); the restarted one reserves above them, and names that floor.
+    let floor = 40 + pumppilot_server::link::CounterWindows::BLOCK;
     let (replayed, tag) = board.signed("/api/esp32/poll", 41, REPORT).await;
     assert_eq!((replayed.status, replayed.code().as_str()), (StatusCode::CONFLICT, "STALE_COUNTER"));
-    assert_eq!(replayed.verified(&board.secret, &tag), Some(41));
+    assert_eq!(replayed.verified(&board.secret, &tag), Some(floor));
+    for counter in [42, floor] {
+        let (unused, tag) = board.signed("/api/esp32/poll", counter, REPORT).await;
+        assert_eq!(unused.code(), "STALE_COUNTER", "counter {counter}, in the old server's window, is refused too");
+        assert_eq!(unused.verified(&board.secret, &tag), Some(floor));
+    }
     // Still a device that signs: its key alone is refused after the restart too.
     assert_eq!(board.raw("/api/esp32/poll", REPORT, None, None).await.code(), "SIGNATURE_REQUIRED");
-    board.poll_ok(42, REPORT).await;
+    board.poll_ok(floor + 1, REPORT).await;
 }

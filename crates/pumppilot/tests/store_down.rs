@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterCheck, Decision, Delivery, Device,
+    Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterWindow, Decision, Delivery, Device,
     FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role,
     Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry,
     UsageQuery,
@@ -237,14 +237,25 @@ impl Store for Unplugged {
         self.inner.set_firmware_rollout(version, rollout).await
     }
 
-    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+    async fn reserve_device_counters(
+        &self,
+        admin: AdminId,
+        device: DeviceId,
+        at_least: u64,
+        block: u64,
+    ) -> StoreResult<CounterWindow> {
         self.check_write()?;
-        self.inner.accept_device_counter(admin, device, counter).await
+        self.inner.reserve_device_counters(admin, device, at_least, block).await
     }
 
     async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {
         self.check()?;
         self.inner.device_counters(admin).await
+    }
+
+    async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.record_last_polls(polls).await
     }
 
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {

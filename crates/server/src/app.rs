@@ -48,6 +48,8 @@ pub struct App {
     pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
     /// Card taps answered in the last moments (a retried tap gets the same answer).
     pub taps: RecentTaps,
+    /// This server's counter windows and link secrets of the devices that sign (`crate::link`).
+    pub counters: crate::link::CounterWindows,
     /// Devices that have signed a request: an unsigned one from them is refused (`crate::link`).
     pub signed_devices: RwLock<HashSet<DeviceId>>,
     /// The firmware releases, for the poll path (`routes::firmware`).
@@ -92,6 +94,7 @@ impl App {
             passwords: PasswordChecks::new(usize::try_from(max_hashing).unwrap_or(1)),
             device_keys: RwLock::new(device_keys),
             taps: RecentTaps::default(),
+            counters: Default::default(),
             signed_devices: RwLock::new(signed_devices),
             firmware,
             metrics: Default::default(),
@@ -184,34 +187,14 @@ pub fn router(app: AppState) -> Router {
     .merge(crate::metrics::routes())
     .merge(dashboard) // its fallback answers unknown paths: a page for browsers, JSON otherwise
     .method_not_allowed_fallback(error::wrong_method)
-    .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::metrics::track))
-    .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::auth::resolve_client))
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
-    .layer(axum::middleware::from_fn(error::request_head_limits))
-    .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
-    .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
-    .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
+    .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::metrics::edge))
     .layer(cors())
     .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
         tracing::error!("a request handler panicked");
         error::ApiError::internal().into_response()
     }))
     .with_state(app)
-}
-
-/// The request log: every request gets an `x-request-id` (the caller's own when it sent one, else a
-/// new UUID, `SetRequestIdLayer`), answered back in the response header, and (but for the devices'
-/// hot path) a `request` span with it, the method and the path (never the query or a header), so every line logged while serving
-/// it names it. Each answer is logged at debug level (`PUMPPILOT_LOG=info,tower_http=debug`): at
-/// info, thousands of polling devices would drown the log.
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    // The device path is the hot path: thousands of polls a second, each a span formatted for the
-    // log would cost more than the poll itself. Devices' requests keep their id in the answer.
-    if request.uri().path().starts_with("/api/esp32/") {
-        return tracing::Span::none();
-    }
-    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
 }
 
 /// Lets the app's web build and scripts on other origins call the API with bearer tokens. No
@@ -293,7 +276,7 @@ impl Running {
             broker.shutdown().await;
         }
         self.task.await??;
-        self.app.runtime.flush_telemetry().await;
+        self.app.runtime.flush_all_telemetry().await;
         Ok(())
     }
 }

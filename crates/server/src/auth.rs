@@ -394,17 +394,17 @@ pub fn client_ip(
     client
 }
 
-/// Middleware: puts the request's [`ClientIp`] in its extensions, for the login limiter and logs.
-pub async fn resolve_client(
-    axum::extract::State(app): axum::extract::State<AppState>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+/// Puts the request's [`ClientIp`] in its extensions, for the login limiter and logs (called for
+/// every request by `metrics::edge`). Without trusted proxies the client is the peer, which
+/// [`client_of`] reads from the connection: nothing to do.
+pub fn resolve_client(app: &App, request: &mut axum::extract::Request) {
+    if app.settings.trusted_proxies.is_empty() {
+        return;
+    }
     if let Some(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
         let client = client_ip(&app.settings.trusted_proxies, peer, request.headers());
         request.extensions_mut().insert(ClientIp(client));
     }
-    next.run(request).await
 }
 
 /// Sign-in limits, counted before any password is hashed, on the server's clock.

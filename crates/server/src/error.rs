@@ -225,28 +225,33 @@ pub const MAX_URI: usize = 8 * 1024;
 /// Most bytes of request headers answered; more is a JSON 431.
 pub const MAX_HEADERS: usize = 32 * 1024;
 
-/// Middleware: refuses an oversized request target (414 `URI_TOO_LONG`) or oversized headers (431
-/// `HEADERS_TOO_LARGE`) with this API's JSON error, well below hyper's own limits (a 64 KiB
-/// target, a 400 KiB head, 100 headers); past those, hyper refuses before any handler runs and
-/// `serve::JsonRefusals` gives its answer the same JSON body.
-pub async fn request_head_limits(request: Request, next: axum::middleware::Next) -> Response {
+/// The refusal of an oversized request target (414 `URI_TOO_LONG`) or oversized headers (431
+/// `HEADERS_TOO_LARGE`), with this API's JSON error, well below hyper's own limits (a 64 KiB
+/// target, a 400 KiB head, 100 headers), where hyper refuses before any handler runs and
+/// `serve::JsonRefusals` gives its answer the same JSON body; `None`
+/// for a request within them. Checked for every request by `metrics::edge`.
+pub fn head_refusal(request: &Request) -> Option<Response> {
     let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI {
         tracing::info!(bytes = target, "refused a request target over the limit");
-        return ApiError::new(StatusCode::URI_TOO_LONG, "URI_TOO_LONG", "the path and query are over 8 KiB")
-            .into_response();
+        return Some(
+            ApiError::new(StatusCode::URI_TOO_LONG, "URI_TOO_LONG", "the path and query are over 8 KiB")
+                .into_response(),
+        );
     }
     let headers: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     if headers > MAX_HEADERS {
         tracing::info!(bytes = headers, "refused request headers over the limit");
-        return ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "HEADERS_TOO_LARGE",
-            "the request headers are over 32 KiB",
-        )
-        .into_response();
+        return Some(
+            ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "HEADERS_TOO_LARGE",
+                "the request headers are over 32 KiB",
+            )
+            .into_response(),
+        );
     }
-    next.run(request).await
+    None
 }
 
 /// The answer when the path exists but not for this method.

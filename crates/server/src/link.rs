@@ -6,10 +6,16 @@
 //!   secret (as for the device keys), a new key gives a new secret, and retiring the device ends
 //!   both. It is shown once, with the key, when the device is registered or its key rotated.
 //! - **A signed request** (`X-PumpPilot-Counter`, `X-PumpPilot-Mac`) is checked here: a MAC that
-//!   does not check is `401 BAD_SIGNATURE`; then the store accepts the counter once
-//!   ([`pumppilot_store::Store::accept_device_counter`], shared by every server on the store and
-//!   kept across restarts), else `409 STALE_COUNTER` (signed, naming the highest counter
-//!   accepted, so a device that rebooted continues above it).
+//!   does not check is `401 BAD_SIGNATURE`; then its counter is accepted once ([`CounterWindows`]),
+//!   else `409 STALE_COUNTER` (signed, naming the highest counter this server accepted or the
+//!   floor of its window, so a device that rebooted continues above it).
+//! - **Counter windows.** A server reserves a block of a device's counters in the store at once
+//!   ([`pumppilot_store::Store::reserve_device_counters`]: one conditional write moves the stored
+//!   floor up by [`CounterWindows::BLOCK`]) and accepts the counters inside its window from memory,
+//!   each once; a counter at or below the window's floor is refused, one above it reserves the
+//!   next window. Windows never overlap, on one server or many, and a server that restarts starts
+//!   above every window given before: a captured request is refused everywhere, however late. A
+//!   device keeps its connection to one server; one that moves to another pays one `409` there.
 //! - **Every answer** to a request whose MAC checked is signed, errors included.
 //! - **Migration.** A device that has never signed a request may still poll with its key alone
 //!   (devices in the field before this change); from its first signed request on, an unsigned one
@@ -24,7 +30,7 @@ use axum::{
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use pumppilot_engine::{AdminId, DeviceId};
 use pumppilot_protocol::link::{self, LinkSecret, Tag};
-use pumppilot_store::CounterCheck;
+use pumppilot_store::{CounterWindow, LinkCounters, Store, StoreError};
 
 use crate::{
     app::AppState,
@@ -37,6 +43,128 @@ pub fn secret_for(keyring: &Keyring, device: DeviceId, key_hash: &[u8; 32]) -> S
     let hex: String = key_hash.iter().map(|b| format!("{b:02x}")).collect();
     let digest = keyring.hash(&format!("pumppilot-link-v1:{device}:{hex}"));
     format!("{}{}", link::SECRET_PREFIX, URL_SAFE_NO_PAD.encode(digest))
+}
+
+/// What a server made of a signed request's counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterCheck {
+    /// Accepted: the same counter is refused from now on, by every server.
+    Accepted,
+    /// Refused (seen already, or at or below this server's floor): the device continues above
+    /// `highest`.
+    Refused { highest: u64 },
+}
+
+/// One device's reserved window and the counters accepted in it.
+#[derive(Clone, Copy)]
+struct Window {
+    reserved: CounterWindow,
+    seen: LinkCounters,
+}
+
+impl Window {
+    /// The counter a refusal names: the highest accepted here, at least the window's floor.
+    fn highest(&self) -> u64 {
+        self.seen.highest.max(self.reserved.after)
+    }
+
+    /// Accepts `counter` inside the window once; `None` when it is outside the window.
+    fn check(&mut self, counter: u64) -> Option<CounterCheck> {
+        if counter > self.reserved.through {
+            return None;
+        }
+        if counter <= self.reserved.after {
+            return Some(CounterCheck::Refused { highest: self.highest() });
+        }
+        Some(match self.seen.accept(counter) {
+            Some(next) => {
+                self.seen = next;
+                CounterCheck::Accepted
+            }
+            None => CounterCheck::Refused { highest: self.highest() },
+        })
+    }
+}
+
+/// What this server keeps of a device that signs: its counter window and its link secret.
+#[derive(Default)]
+struct Held {
+    window: Option<Window>,
+    /// The secret, with the key hash it was derived from (a rotated key derives another).
+    secret: Option<([u8; 32], LinkSecret)>,
+}
+
+type Shard = std::sync::Mutex<std::collections::HashMap<DeviceId, Held>>;
+
+/// This server's counter windows and link secrets, one entry per device that signed here (about a
+/// hundred bytes each), in shards so devices do not wait on one lock.
+pub struct CounterWindows {
+    shards: [Shard; 16],
+}
+
+impl Default for CounterWindows {
+    fn default() -> Self {
+        CounterWindows { shards: std::array::from_fn(|_| Default::default()) }
+    }
+}
+
+impl CounterWindows {
+    /// How many counters one reservation takes: a device polling every 5 s uses a block in about
+    /// 80 minutes, so its counters cost the store one write then instead of one per poll.
+    pub const BLOCK: u64 = 1000;
+
+    fn shard(&self, device: DeviceId) -> &Shard {
+        &self.shards[usize::from(device.0.as_bytes()[15]) % self.shards.len()]
+    }
+
+    /// The device's link secret for this key hash (derived once, then kept).
+    pub fn secret(&self, keyring: &Keyring, device: DeviceId, key_hash: &[u8; 32]) -> LinkSecret {
+        if let Some(held) = self.shard(device).lock().expect("counter windows lock").get(&device)
+            && let Some((hash, secret)) = held.secret
+            && hash == *key_hash
+        {
+            return secret;
+        }
+        let secret = LinkSecret::parse(&secret_for(keyring, device, key_hash)).expect("a derived secret parses");
+        self.shard(device).lock().expect("counter windows lock").entry(device).or_default().secret =
+            Some((*key_hash, secret));
+        secret
+    }
+
+    fn check_held(&self, device: DeviceId, counter: u64) -> Option<CounterCheck> {
+        self.shard(device).lock().expect("counter windows lock").get_mut(&device)?.window.as_mut()?.check(counter)
+    }
+
+    /// Accepts `counter` of a device once: inside this server's window from memory, else after
+    /// reserving the next window in the store (a counter at or below the stored floor is refused;
+    /// the window reserved then is where the device continues).
+    pub async fn check(
+        &self,
+        store: &dyn Store,
+        admin: AdminId,
+        device: DeviceId,
+        counter: u64,
+    ) -> Result<CounterCheck, StoreError> {
+        if let Some(check) = self.check_held(device, counter) {
+            return Ok(check);
+        }
+        let reserved = store.reserve_device_counters(admin, device, counter, Self::BLOCK).await?;
+        let mut shard = self.shard(device).lock().expect("counter windows lock");
+        let held = shard.entry(device).or_default();
+        // Two requests of one device may have reserved at once: the later window (the higher
+        // floor) replaces the earlier one, whose counters are then below the floor.
+        let window = match &mut held.window {
+            Some(window) if window.reserved.through >= reserved.through => window,
+            slot => slot.insert(Window { reserved, seen: LinkCounters::default() }),
+        };
+        Ok(window.check(counter).unwrap_or(CounterCheck::Refused { highest: window.highest() }))
+    }
+
+    /// Forgets a device (retired, or its key rotated): its counters stay refused, being at or
+    /// below the stored floor, and its next request reserves a new window.
+    pub fn forget(&self, device: DeviceId) {
+        self.shard(device).lock().expect("counter windows lock").remove(&device);
+    }
 }
 
 /// How the answer to a signed request is signed.
@@ -133,7 +261,7 @@ impl FromRequest<AppState> for DeviceLink {
                 ));
             }
         };
-        let secret = LinkSecret::parse(&secret_for(&app.keyring, device, &hash)).expect("a derived secret parses");
+        let secret = app.counters.secret(&app.keyring, device, &hash);
         if !secret.check_request(method.as_str(), &path, counter, &body, &tag) {
             return Err(refused("BAD_SIGNATURE", "the request's MAC does not check"));
         }
@@ -154,8 +282,8 @@ impl FromRequest<AppState> for DeviceLink {
 }
 
 /// THE acceptance of a signed message's counter, for every transport (the HTTP requests above,
-/// MQTT reports in `crate::mqtt`): its MAC has checked; the store accepts the counter once
-/// (above the highest accepted, or at most 64 below it if not seen yet), and the device counts as
+/// MQTT reports in `crate::mqtt`): its MAC has checked; this server's counter window accepts it
+/// once (`CounterWindows`, reserved from the store a block at a time), and the device counts as
 /// signing from then on (an unsigned message of it is refused).
 pub async fn accept_counter(
     app: &AppState,
@@ -163,8 +291,8 @@ pub async fn accept_counter(
     device: DeviceId,
     counter: u64,
 ) -> Result<CounterCheck, ApiError> {
-    let check = app.store.accept_device_counter(admin, device, counter).await?;
-    if check == CounterCheck::Accepted {
+    let check = app.counters.check(app.store.as_ref(), admin, device, counter).await?;
+    if check == CounterCheck::Accepted && !app.signed_devices.read().expect("signed devices lock").contains(&device) {
         app.signed_devices.write().expect("signed devices lock").insert(device);
     }
     Ok(check)

@@ -22,7 +22,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     fmt::Write as _,
     sync::{
-        Mutex,
+        Arc, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Instant,
@@ -30,20 +30,21 @@ use std::{
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::{AdminId, EntryStatus};
 use pumppilot_store::Role;
+use tracing::Instrument as _;
 
 use crate::{app::AppState, error::ApiError};
 
-/// The figures counted as requests are answered.
+/// The figures counted as requests are answered: per route template, atomics (a request takes
+/// no lock but a shared read of the route table, and allocates nothing once its route was seen).
 #[derive(Default)]
 pub struct Metrics {
-    /// Route template → its figures (one lock per answer, no allocation once a route was seen).
-    routes: Mutex<HashMap<String, RouteFigures>>,
+    routes: RwLock<HashMap<String, Arc<RouteFigures>>>,
     failed_logins: AtomicU64,
     mqtt: MqttFigures,
 }
@@ -67,12 +68,31 @@ impl Drop for MqttOpen<'_> {
 }
 
 /// What one route template answered.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct RouteFigures {
-    /// (method, status) → answers.
-    answers: HashMap<(Method, u16), u64>,
-    seconds: f64,
-    count: u64,
+    /// (method, status) → answers; a pair not seen before is added under the write lock.
+    answers: RwLock<Vec<(Method, u16, AtomicU64)>>,
+    nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl RouteFigures {
+    fn record(&self, method: &Method, status: u16, elapsed: std::time::Duration) {
+        self.nanos.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let seen = |answers: &[(Method, u16, AtomicU64)]| {
+            answers.iter().find(|(m, s, _)| *s == status && m == method).map(|(_, _, n)| {
+                n.fetch_add(1, Ordering::Relaxed);
+            })
+        };
+        if seen(&self.answers.read().expect("metrics lock")).is_some() {
+            return;
+        }
+        let mut answers = self.answers.write().expect("metrics lock");
+        if seen(&answers).is_none() {
+            answers.push((method.clone(), status, AtomicU64::new(1)));
+        }
+    }
 }
 
 impl Metrics {
@@ -110,27 +130,65 @@ impl Metrics {
     pub fn mqtt_message_out(&self) {
         self.mqtt.sent.fetch_add(1, Ordering::Relaxed);
     }
+
+    fn route(&self, route: &str) -> Arc<RouteFigures> {
+        if let Some(figures) = self.routes.read().expect("metrics lock").get(route) {
+            return Arc::clone(figures);
+        }
+        Arc::clone(self.routes.write().expect("metrics lock").entry(route.to_owned()).or_default())
+    }
 }
 
-/// Middleware: counts every answer by its route template and status.
-pub async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map_or("other", MatchedPath::as_str);
+/// The one layer every request goes through (after routing, so its route template is known), in
+/// one pass and without a lock held while the handler runs:
+/// - the request head's size: an oversized target (414 `URI_TOO_LONG`) or head (431
+///   `HEADERS_TOO_LARGE`) is answered with this API's JSON error ([`error::head_refusal`]);
+/// - the client's address behind trusted proxies ([`auth::resolve_client`]);
+/// - the request id (`x-request-id`: the proxy's own, when it sent one, else a new UUID), in the
+///   request for handlers and in the answer;
+/// - the `request` span with it, the method and the path (never the query or a header), so every
+///   line logged while serving it names it, but for the devices' hot path (thousands of polls a
+///   second: a span formatted for the log would cost more than the poll); each answer is logged
+///   at debug level (`PUMPPILOT_LOG=info,tower_http=debug`);
+/// - the answer counted by route template and status, and its time.
+pub async fn edge(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+    if let Some(refusal) = crate::error::head_refusal(&request) {
+        return refusal;
+    }
+    crate::auth::resolve_client(&app, &mut request);
+    let figures = app.metrics.route(request.extensions().get::<MatchedPath>().map_or("other", MatchedPath::as_str));
     let method = request.method().clone();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let status = response.status().as_u16();
-    let mut routes = app.metrics.routes.lock().expect("metrics lock");
-    let figures = match routes.get_mut(route) {
-        Some(figures) => figures,
-        None => routes.entry(route.to_string()).or_default(),
+    let id = match request.headers().get(REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let mut text = [0u8; 36];
+            let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text).as_bytes();
+            let id = HeaderValue::from_bytes(id).expect("a UUID is a header value");
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
     };
-    *figures.answers.entry((method, status)).or_insert(0) += 1;
-    figures.seconds += seconds;
-    figures.count += 1;
+    let started = Instant::now();
+    let mut response = if request.uri().path().starts_with("/api/esp32/") {
+        next.run(request).await
+    } else {
+        let span = tracing::info_span!(
+            "request",
+            id = id.to_str().unwrap_or("-"),
+            method = %request.method(),
+            path = %request.uri().path()
+        );
+        next.run(request).instrument(span).await
+    };
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
+    response.headers_mut().insert(REQUEST_ID, id);
+    figures.record(&method, status, elapsed);
     response
 }
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The routes of `/metrics` (outside the API's OpenAPI document: it is for operators' scrapers).
 pub fn routes() -> axum::Router<AppState> {
@@ -180,13 +238,28 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 fn render_counters(app: &AppState, out: &mut String) {
-    let routes: BTreeMap<String, RouteFigures> =
-        app.metrics.routes.lock().expect("metrics lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    type Answers = BTreeMap<(String, u16), u64>;
+    let routes: BTreeMap<String, (Answers, f64, u64)> = app
+        .metrics
+        .routes
+        .read()
+        .expect("metrics lock")
+        .iter()
+        .map(|(route, figures)| {
+            let answers = figures
+                .answers
+                .read()
+                .expect("metrics lock")
+                .iter()
+                .map(|(method, status, n)| ((method.as_str().to_owned(), *status), n.load(Ordering::Relaxed)))
+                .collect();
+            let seconds = figures.nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            (route.clone(), (answers, seconds, figures.count.load(Ordering::Relaxed)))
+        })
+        .collect();
     family(out, "pumppilot_http_requests_total", "counter", "HTTP answers by route template and status.");
     let mut polls = 0;
-    for (route, figures) in &routes {
-        let answers: BTreeMap<(&str, u16), u64> =
-            figures.answers.iter().map(|((method, status), n)| ((method.as_str(), *status), *n)).collect();
+    for (route, (answers, _, _)) in &routes {
         for ((method, status), count) in answers {
             let _ = writeln!(
                 out,
@@ -200,7 +273,7 @@ fn render_counters(app: &AppState, out: &mut String) {
         }
     }
     family(out, "pumppilot_http_request_seconds", "summary", "Time spent answering, by route template.");
-    for (route, RouteFigures { seconds, count, .. }) in &routes {
+    for (route, (_, seconds, count)) in &routes {
         let route = label(route);
         let _ = writeln!(out, "pumppilot_http_request_seconds_sum{{route=\"{route}\"}} {seconds}");
         let _ = writeln!(out, "pumppilot_http_request_seconds_count{{route=\"{route}\"}} {count}");

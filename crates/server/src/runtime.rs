@@ -81,6 +81,11 @@ impl Stamp {
 /// How often buffered device telemetry (last-seen times) is written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// The quiet path's writes ([`Runtime::flush_telemetry`]): a device whose report did not change
+/// (the same inputs, firmware, reset reason, reader and feedback) has its telemetry (its last-seen
+/// time in the device list) written at most this often.
+pub const SEEN_EVERY: Duration = Duration::from_secs(60);
+
 /// On a store several servers share, how long the change feed may stay silent (no change, no
 /// heartbeat) before this server stops trusting what it keeps in memory: from then every answer
 /// is built from state read from the store again (or is OFF when the store cannot be read), until
@@ -129,6 +134,8 @@ pub struct Runtime {
     timer: SyncMutex<Deadlines>,
     wake: Notify,
     telemetry: SyncMutex<HashMap<DeviceId, Telemetry>>,
+    /// What was last written of each device's telemetry.
+    written: SyncMutex<HashMap<DeviceId, Written>>,
     /// The server's restart protection, given to every tenant loaded.
     motor_rules: SyncMutex<MotorRules>,
     /// Since when the store has failed to commit (a commit, a telemetry flush or the readiness
@@ -145,6 +152,26 @@ pub struct Runtime {
     server_id: String,
     /// The servers alive on the store at the last heartbeat (this one included).
     fleet: SyncMutex<Vec<String>>,
+}
+
+/// What the store holds of a device's telemetry, as this server last wrote it.
+#[derive(Clone, Copy)]
+struct Written {
+    /// The last-seen time of the telemetry written.
+    seen: Timestamp,
+    /// The last poll written for the tenant's lease (with the telemetry, or alone).
+    lease: Timestamp,
+    /// A digest of the report's fields but the time ([`report_digest`]).
+    report: u64,
+}
+
+/// A digest of what a report says, but its time, uptime and signal (which change every poll).
+fn report_digest(t: &Telemetry) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (t.load_shedding, t.ready, t.relay, &t.firmware, t.last_reset, t.last_reset_at, t.reader, t.feedback)
+        .hash(&mut hasher);
+    hasher.finish()
 }
 
 #[derive(Default)]
@@ -175,6 +202,7 @@ impl Runtime {
             timer: SyncMutex::default(),
             wake: Notify::new(),
             telemetry: SyncMutex::default(),
+            written: SyncMutex::default(),
             motor_rules: SyncMutex::new(MotorRules::NONE),
             outage: SyncMutex::default(),
             retries: AtomicU64::new(0),
@@ -409,10 +437,12 @@ impl Runtime {
             }
         }
         let device = poll.device;
-        match self
-            .apply(admin, Event::Poll(poll), Extras::default(), |t, now| t.poll_answer_for(device, now, poll_ms))
-            .await
-        {
+        // Boxed: a poll that changes something is rare, and inline its commit would make every
+        // poll's future (held through a long-poll's wait) several kilobytes larger.
+        let applied = Box::pin(
+            self.apply(admin, Event::Poll(poll), Extras::default(), |t, now| t.poll_answer_for(device, now, poll_ms)),
+        );
+        match applied.await {
             Ok((_, answer)) => Ok(answer),
             // The failed commit marked the outage: the device is told OFF like every other poll now.
             Err(RuntimeError::Store(StoreError::Unavailable(reason))) => {
@@ -479,21 +509,92 @@ impl Runtime {
         Ok(())
     }
 
-    /// Writes the buffered device telemetry.
+    /// Writes what the quiet path must write of the buffered telemetry, as little as keeps every
+    /// rule: a device's telemetry when its report changed or [`SEEN_EVERY`] after it was last
+    /// written; the last poll alone (the lease, `Store::record_last_polls`) every flush while its
+    /// tenant has a run (the lease decides the run, on every server: `LEASE_TAKEOVER_GRACE`), and
+    /// otherwise half a lease after the last one written, so every server still sees the device
+    /// online (polled within its lease) and a Start on any server finds its lease alive. What is
+    /// not written yet stays buffered (and shown: [`Runtime::pending_telemetry`]).
     pub async fn flush_telemetry(&self) {
-        let batch: Vec<Telemetry> = self.telemetry.lock().expect("telemetry lock").drain().map(|(_, t)| t).collect();
-        if batch.is_empty() {
-            return;
-        }
-        let result = self.store.record_telemetry(&batch).await;
-        self.note_result(&result);
-        if let Err(err) = result {
-            tracing::warn!(%err, devices = batch.len(), "could not write device telemetry; keeping it for the next flush");
+        self.flush(false).await;
+    }
+
+    /// Writes all the buffered telemetry (at shutdown).
+    pub async fn flush_all_telemetry(&self) {
+        self.flush(true).await;
+    }
+
+    async fn flush(&self, all: bool) {
+        let (mut full, mut leases) = (Vec::new(), Vec::new());
+        {
             let mut buffer = self.telemetry.lock().expect("telemetry lock");
-            for t in batch {
-                buffer.entry(t.device_id).or_insert(t);
+            let written = self.written.lock().expect("telemetry lock");
+            let seen_every = i64::try_from(SEEN_EVERY.as_millis()).unwrap_or(i64::MAX);
+            buffer.retain(|device, t| {
+                let before = written.get(device);
+                let due = before.is_none_or(|w| w.report != report_digest(t) || t.last_seen_at - w.seen >= seen_every);
+                if all || due {
+                    full.push(t.clone());
+                    return false;
+                }
+                if let Some(w) = before
+                    && t.last_seen_at > w.lease
+                    && let Some(has_run) = self.lease_of(t.admin_id, *device)
+                    && (has_run || t.last_seen_at - w.lease >= self.lease_ms / 2)
+                {
+                    leases.push((t.admin_id, *device, t.last_seen_at));
+                }
+                true
+            });
+        }
+        if !leases.is_empty() {
+            let result = self.store.record_last_polls(&leases).await;
+            self.note_result(&result);
+            match result {
+                Ok(()) => {
+                    let mut written = self.written.lock().expect("telemetry lock");
+                    for (_, device, at) in &leases {
+                        if let Some(w) = written.get_mut(device) {
+                            w.lease = w.lease.max(*at);
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(%err, devices = leases.len(), "could not write devices' last polls"),
             }
         }
+        if full.is_empty() {
+            return;
+        }
+        let result = self.store.record_telemetry(&full).await;
+        self.note_result(&result);
+        match result {
+            Ok(()) => {
+                let mut written = self.written.lock().expect("telemetry lock");
+                for t in &full {
+                    let report = report_digest(t);
+                    written.insert(t.device_id, Written { seen: t.last_seen_at, lease: t.last_seen_at, report });
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, devices = full.len(), "could not write device telemetry; keeping it for the next flush");
+                let mut buffer = self.telemetry.lock().expect("telemetry lock");
+                for t in full {
+                    buffer.entry(t.device_id).or_insert(t);
+                }
+            }
+        }
+    }
+
+    /// Whether `device`'s polls keep its tenant's lease (it is the controller, or there is none
+    /// yet: `None` for a spare, whose last poll the store ignores), and if so whether the lease
+    /// decides something now (the tenant has a run; also when its state is busy or not here, to
+    /// be safe).
+    fn lease_of(&self, admin: AdminId, device: DeviceId) -> Option<bool> {
+        let Some(cell) = self.cells.read().expect("cells lock").get(&admin).cloned() else { return Some(true) };
+        let Ok(tenant) = cell.tenant.try_lock() else { return Some(true) };
+        let Some(tenant) = tenant.as_ref() else { return Some(true) };
+        tenant.controller.is_none_or(|c| c == device).then_some(tenant.active.is_some())
     }
 
     /// The latest telemetry of a device not yet flushed, if any.

@@ -151,6 +151,22 @@ pub async fn only_the_controller_keeps_the_lease_and_devices_retire(store: &dyn 
     store.record_telemetry(&[telemetry(&d1, at(40), false)]).await.expect("controller telemetry");
     assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(40)));
 
+    // A quiet poll's lease alone: the tenant's last poll moves, the device's telemetry does not.
+    let before = store.devices(Some(rahim.admin)).await.unwrap();
+    let version = load(store, rahim.admin).await.version;
+    store.record_last_polls(&[(rahim.admin, d2.id, at(70))]).await.expect("spare poll");
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(40)), "a spare keeps no lease");
+    let polls = [(rahim.admin, d1.id, at(60)), (rahim.admin, d1.id, at(55)), (q.admin, d1.id, at(90))];
+    store.record_last_polls(&polls).await.expect("controller polls");
+    let tenant = load(store, rahim.admin).await;
+    assert_eq!((tenant.device.last_poll_at, tenant.version), (Some(at(60)), version), "forward only, not a transition");
+    assert_eq!(load(store, q.admin).await.device.last_poll_at, None, "another tenant's device moves nothing");
+    store.record_last_polls(&[(rahim.admin, DeviceId::new(), at(80))]).await.expect("an unknown device");
+    store.record_last_polls(&[(rahim.admin, d1.id, at(50))]).await.expect("an older poll");
+    store.record_last_polls(&[]).await.expect("none");
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(60)));
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), before, "no telemetry written");
+
     assert_err!(store.delete_device(q.admin, d2.id).await, StoreError::NotFound);
     assert_err!(store.delete_device(rahim.admin, DeviceId::new()).await, StoreError::NotFound);
     store.delete_device(rahim.admin, d2.id).await.expect("retire");
@@ -170,11 +186,12 @@ pub async fn the_write_probe_succeeds_and_changes_nothing(store: &dyn Store) {
     assert_eq!(load(store, rahim.admin).await, before);
 }
 
-/// A device's link counters: each accepted once, late ones within the window, never a replay or
-/// one older than the window; kept per device and tenant; two servers racing with the same counter
-/// never both win; the counters survive (they are the store's, not a server's memory).
-pub async fn link_counters_accept_each_counter_once(store: &dyn Store) {
-    use pumppilot_store::{CounterCheck, LinkCounters};
+/// A device's link counters are reserved in windows: each reservation starts at the stored
+/// floor and moves it up (to the counter asked for, when that is higher), so two windows never
+/// share a counter, however many servers reserve at once; the floor is the store's, kept per
+/// device and tenant, and survives (a server that restarts starts above it).
+pub async fn link_counter_windows_never_overlap(store: &dyn Store) {
+    use pumppilot_store::CounterWindow;
     let rahim = tenancy(store, "rahim", 0).await;
     let q = tenancy(store, "q", 0).await;
     let well = device(rahim.admin, "well", b"key-1", at(0));
@@ -183,61 +200,73 @@ pub async fn link_counters_accept_each_counter_once(store: &dyn Store) {
         store.create_device(new).await.expect("create device");
     }
     assert_eq!(store.device_counters(None).await.unwrap(), [], "no device has signed yet");
-    let accept = |counter| store.accept_device_counter(rahim.admin, well.id, counter);
-    assert_eq!(accept(0).await.unwrap(), CounterCheck::Refused { highest: 0 }, "counters start at 1");
-    assert_eq!(accept(5).await.unwrap(), CounterCheck::Accepted);
-    assert_eq!(accept(5).await.unwrap(), CounterCheck::Refused { highest: 5 }, "a replay");
-    assert_eq!(accept(7).await.unwrap(), CounterCheck::Accepted);
-    assert_eq!(accept(6).await.unwrap(), CounterCheck::Accepted, "late, within the window");
-    assert_eq!(accept(6).await.unwrap(), CounterCheck::Refused { highest: 7 }, "a late one replayed");
-    assert_eq!(accept(4).await.unwrap(), CounterCheck::Accepted, "never seen, within the window");
-    let far = 7 + LinkCounters::WINDOW + 1;
-    assert_eq!(accept(far).await.unwrap(), CounterCheck::Accepted);
-    assert_eq!(accept(7).await.unwrap(), CounterCheck::Refused { highest: far }, "older than the window");
+    let reserve = |at_least, block| store.reserve_device_counters(rahim.admin, well.id, at_least, block);
+    let first = reserve(1, 1000).await.unwrap();
+    assert_eq!(first, CounterWindow { after: 0, through: 1000 });
+    assert!(first.holds(1) && first.holds(1000) && !first.holds(0) && !first.holds(1001));
+    assert_eq!(reserve(1, 1000).await.unwrap(), CounterWindow { after: 1000, through: 2000 }, "the next one above");
     assert_eq!(
-        accept(far - LinkCounters::WINDOW).await.unwrap(),
-        CounterCheck::Accepted,
-        "the oldest the window holds"
+        reserve(5000, 1000).await.unwrap(),
+        CounterWindow { after: 2000, through: 5999 },
+        "up to the counter asked for and a block beyond"
     );
-    assert_eq!(accept(i64::MAX as u64).await.unwrap(), CounterCheck::Accepted, "the largest counter");
-    assert_eq!(accept(i64::MAX as u64).await.unwrap(), CounterCheck::Refused { highest: i64::MAX as u64 });
+    assert_eq!(
+        reserve(10, 1).await.unwrap(),
+        CounterWindow { after: 5999, through: 6000 },
+        "a counter below the floor gets a window above it"
+    );
+    assert_eq!(reserve(7000, 0).await.unwrap(), CounterWindow { after: 6000, through: 7000 }, "a block is at least 1");
+    let largest = i64::MAX as u64;
+    assert_eq!(
+        reserve(largest, 1).await.unwrap(),
+        CounterWindow { after: 7000, through: largest },
+        "the largest counter"
+    );
+    assert_err!(reserve(largest, 1).await, StoreError::Invariant(_));
+    assert_eq!(
+        store.device_counters(Some(rahim.admin)).await.unwrap(),
+        [(well.id, largest)],
+        "a failed reservation moves nothing"
+    );
     // Another device and another tenant have counters of their own.
-    assert_eq!(store.accept_device_counter(rahim.admin, other.id, 5).await.unwrap(), CounterCheck::Accepted);
-    assert_err!(store.accept_device_counter(q.admin, well.id, 10).await, StoreError::NotFound);
-    assert_err!(store.accept_device_counter(rahim.admin, DeviceId::new(), 10).await, StoreError::NotFound);
+    assert_eq!(
+        store.reserve_device_counters(rahim.admin, other.id, 1, 10).await.unwrap(),
+        CounterWindow { after: 0, through: 10 }
+    );
+    assert_err!(store.reserve_device_counters(q.admin, well.id, 1, 10).await, StoreError::NotFound);
+    assert_err!(store.reserve_device_counters(rahim.admin, DeviceId::new(), 1, 10).await, StoreError::NotFound);
     let mut counters = store.device_counters(Some(rahim.admin)).await.unwrap();
     counters.sort();
-    let mut expected = vec![(well.id, i64::MAX as u64), (other.id, 5)];
+    let mut expected = vec![(well.id, largest), (other.id, 10)];
     expected.sort();
     assert_eq!(counters, expected);
     assert_eq!(store.device_counters(Some(q.admin)).await.unwrap(), []);
 
-    // Many requests at once (several servers on one store): each counter wins exactly once.
+    // Many servers reserving at once: the windows tile the counters, none shared, none lost.
     let fresh = device(rahim.admin, "fresh", b"key-3", at(2));
     store.create_device(&fresh).await.expect("create device");
-    let server = |offset: u64| async move {
-        let mut won = Vec::new();
-        for step in 0..20 {
-            // Each server goes through the counters from another place, so they collide often.
-            let counter = (step + offset) % 20 + 1;
-            match store.accept_device_counter(rahim.admin, fresh.id, counter).await.expect("accept") {
-                CounterCheck::Accepted => won.push(counter),
-                CounterCheck::Refused { .. } => {}
-            }
+    let server = |block: u64| async move {
+        let mut windows = Vec::new();
+        for _ in 0..10 {
+            windows.push(store.reserve_device_counters(rahim.admin, fresh.id, 1, block).await.expect("reserve"));
         }
-        won
+        windows
     };
-    let (a, b, c, d) = tokio::join!(server(0), server(0), server(7), server(13));
-    let mut won: Vec<u64> = [a, b, c, d].concat();
-    won.sort_unstable();
-    assert_eq!(won, (1..=20).collect::<Vec<_>>(), "each counter accepted exactly once");
-    for counter in 1..=20 {
-        assert_eq!(
-            store.accept_device_counter(rahim.admin, fresh.id, counter).await.unwrap(),
-            CounterCheck::Refused { highest: 20 },
-            "counter {counter} again"
-        );
+    let (a, b, c, d) = tokio::join!(server(3), server(5), server(7), server(11));
+    let mut windows: Vec<CounterWindow> = [a, b, c, d].concat();
+    windows.sort_by_key(|w| w.after);
+    let mut floor = 0;
+    for window in &windows {
+        assert_eq!(window.after, floor, "each window starts where the one before ended: {windows:?}");
+        assert!(window.through > window.after);
+        floor = window.through;
     }
+    assert_eq!(floor, 10 * (3 + 5 + 7 + 11));
+    assert_eq!(
+        store.reserve_device_counters(rahim.admin, fresh.id, 1, 1).await.unwrap(),
+        CounterWindow { after: floor, through: floor + 1 },
+        "the floor is the store's"
+    );
 }
 
 /// Firmware releases: kept with their bytes, listed newest first without them, one per version,

@@ -152,7 +152,7 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
     };
     store.commit(commit).await.unwrap();
     pump.tenant.version += 1;
-    // A device that signs, with a late counter in its window, and a firmware release: a copy
+    // A device that signs, with counters reserved, and a firmware release: a copy
     // that lost them would take captured requests again, or forget the image.
     let device = pumppilot_store::Device {
         id: pumppilot_engine::DeviceId::new(),
@@ -163,8 +163,8 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
         telemetry: None,
     };
     store.create_device(&device).await.unwrap();
-    for counter in [3, 9] {
-        store.accept_device_counter(admin, device.id, counter).await.unwrap();
+    for at_least in [3, 9] {
+        store.reserve_device_counters(admin, device.id, at_least, 1).await.unwrap();
     }
     let release = pumppilot_store::FirmwareRelease {
         version: "1.0.0".into(),
@@ -178,7 +178,7 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
     let before = store.export().await.unwrap();
     assert_eq!(before.cards, vec![card]);
     assert_eq!((before.terms.clone(), before.receipts.clone()), (vec![(admin, terms)], vec![receipt]));
-    assert_eq!(before.device_links, vec![(device.id, pumppilot_store::LinkCounters { highest: 9, below: 1 << 5 })]);
+    assert_eq!(before.device_links, vec![(device.id, 9)]);
     assert_eq!(before.firmware, vec![(release, vec![7, 8, 9])]);
     // The lease is the server's setting, not stored: it exports as 0.
     let tenant = &pump.tenant;
@@ -195,9 +195,9 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
     assert_eq!(store.export().await.unwrap(), before);
     assert_eq!(store.load_tenant(admin, LEASE_MS).await.unwrap().as_ref(), Some(tenant));
     assert_eq!(
-        store.accept_device_counter(admin, device.id, 3).await.unwrap(),
-        pumppilot_store::CounterCheck::Refused { highest: 9 },
-        "a replay stays refused in the copy"
+        store.reserve_device_counters(admin, device.id, 3, 1).await.unwrap(),
+        pumppilot_store::CounterWindow { after: 9, through: 10 },
+        "no counter given before is given again in the copy"
     );
     let again = account(pumppilot_engine::UserId::new(), "rahim-1", Role::Master, None, at(5));
     assert_err!(store.create_account(&again).await, StoreError::UsernameTaken);

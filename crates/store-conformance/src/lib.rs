@@ -49,7 +49,7 @@ pub use books::{
 pub use cards::cards_bind_move_and_stay_in_their_tenant;
 pub use devices::{
     devices_report_reset_reader_and_feedback, devices_telemetry_and_key_rotation,
-    firmware_releases_keep_their_bytes_and_rollout, link_counters_accept_each_counter_once,
+    firmware_releases_keep_their_bytes_and_rollout, link_counter_windows_never_overlap,
     only_the_controller_keeps_the_lease_and_devices_retire, the_write_probe_succeeds_and_changes_nothing,
 };
 pub use guards::{
@@ -159,7 +159,7 @@ macro_rules! conformance_tests {
             one_pending_request_per_user,
             devices_telemetry_and_key_rotation,
             devices_report_reset_reader_and_feedback,
-            link_counters_accept_each_counter_once,
+            link_counter_windows_never_overlap,
             firmware_releases_keep_their_bytes_and_rollout,
             only_the_controller_keeps_the_lease_and_devices_retire,
             the_write_probe_succeeds_and_changes_nothing,

@@ -43,10 +43,10 @@ use pumppilot_engine::{
     AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
 };
 use pumppilot_store::{
-    Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterCheck,
-    Decision, Delivery, Device, FirmwareRelease, LinkCounters, MinuteRequest, Notification, NotificationId, OutboxItem,
-    Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, SendWindow, Session,
-    SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
+    Decision, Delivery, Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt,
+    ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, SendWindow, Session, SessionId,
+    SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -80,6 +80,21 @@ pub struct MongoStore {
 }
 
 impl MongoStore {
+    /// Moves each tenant's last poll forward to a poll of its controller (or of any device, before
+    /// there is one), never backwards.
+    async fn move_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
+        for (admin, device, when) in polls {
+            self.collection("tenants")
+                .update_one(
+                    doc! { "_id": key(*admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(*device) } ] },
+                    doc! { "$max": { "lastPollAt": at(*when) } },
+                )
+                .await
+                .map_err(Failure::from)?;
+        }
+        Ok(())
+    }
+
     /// Connects to `url`, checks the server can run transactions and prepares the database.
     ///
     /// Every failure is [`StoreError::Unavailable`] with a sentence that names the host: a
@@ -533,17 +548,20 @@ impl Store for MongoStore {
                 *entry = (*entry).max(telemetry.last_seen_at);
             }
         }
-        // Only the tenant's controller (or a first device, before there is one) keeps its lease.
-        for ((admin, device), when) in latest {
-            self.collection("tenants")
-                .update_one(
-                    doc! { "_id": key(admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(device) } ] },
-                    doc! { "$max": { "lastPollAt": at(when) } },
-                )
-                .await
-                .map_err(Failure::from)?;
+        let polls: Vec<_> = latest.into_iter().map(|((admin, device), when)| (admin, device, when)).collect();
+        self.move_last_polls(&polls).await
+    }
+
+    async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
+        // Only polls of a device of that tenant count.
+        let mut known = Vec::with_capacity(polls.len());
+        for (admin, device, when) in polls {
+            let filter = doc! { "_id": key(*device), "adminId": key(*admin) };
+            if self.collection("devices").count_documents(filter).await.map_err(Failure::from)? > 0 {
+                known.push((*admin, *device, *when));
+            }
         }
-        Ok(())
+        self.move_last_polls(&known).await
     }
 
     async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()> {
@@ -573,43 +591,42 @@ impl Store for MongoStore {
         Ok(())
     }
 
-    /// Read, decide, then write only if the counters are still the ones read (compare and set),
-    /// so two servers accepting counters of one device at once never both win with the same one.
-    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
+    /// Read the floor, then move it only if it is still the one read (compare and set), so two
+    /// servers reserving for one device at once never get overlapping windows.
+    async fn reserve_device_counters(
+        &self,
+        admin: AdminId,
+        device: DeviceId,
+        at_least: u64,
+        block: u64,
+    ) -> StoreResult<CounterWindow> {
         loop {
             let filter = doc! { "_id": key(device), "adminId": key(admin) };
             let Some(doc) = self.find_one("devices", filter.clone()).await? else {
                 return Err(StoreError::NotFound);
             };
-            let stored = |field: &str| doc.get(field).cloned().unwrap_or(Bson::Null);
-            let (highest_bson, below_bson) = (stored("linkHighest"), stored("linkBelow"));
-            let number = |value: &Bson| match value {
-                Bson::Null => Ok(0),
-                Bson::Int64(n) => Ok(*n),
-                Bson::Int32(n) => Ok(i64::from(*n)),
-                other => Err(StoreError::Invariant(format!("a device's link counter is {other}"))),
+            let stored = doc.get("linkHighest").cloned().unwrap_or(Bson::Null);
+            let floor = match &stored {
+                Bson::Null => 0,
+                Bson::Int64(n) => *n,
+                Bson::Int32(n) => i64::from(*n),
+                other => return Err(StoreError::Invariant(format!("a device's link counter is {other}"))),
             };
-            let highest = u64::try_from(number(&highest_bson)?)
-                .map_err(|_| StoreError::Invariant("a negative link counter is stored".into()))?;
-            // The mask is 64 bits kept in a signed field: the same bits either way.
-            let now = LinkCounters { highest, below: number(&below_bson)? as u64 };
-            let Some(next) = now.accept(counter) else {
-                return Ok(CounterCheck::Refused { highest });
-            };
-            let next_highest = i64::try_from(next.highest)
-                .map_err(|_| StoreError::Invariant(format!("link counter {counter} is too large to store")))?;
+            let floor =
+                u64::try_from(floor).map_err(|_| StoreError::Invariant("a negative link counter is stored".into()))?;
+            let through = CounterWindow::next_floor(floor, at_least, block)
+                .ok_or_else(|| StoreError::Invariant(format!("link counter {at_least} is too large to store")))?;
             let mut guarded = filter;
-            guarded.insert("linkHighest", highest_bson);
-            guarded.insert("linkBelow", below_bson);
+            guarded.insert("linkHighest", stored);
             let result = self
                 .collection("devices")
-                .update_one(guarded, doc! { "$set": { "linkHighest": next_highest, "linkBelow": next.below as i64 } })
+                .update_one(guarded, doc! { "$set": { "linkHighest": through as i64 }, "$unset": { "linkBelow": "" } })
                 .await
                 .map_err(Failure::from)?;
             if result.matched_count == 1 {
-                return Ok(CounterCheck::Accepted);
+                return Ok(CounterWindow { after: floor, through });
             }
-            // Another server moved the counters since they were read: decide again on the new ones.
+            // Another server reserved since the floor was read: reserve above its window.
         }
     }
 

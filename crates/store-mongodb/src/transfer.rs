@@ -5,7 +5,7 @@
 
 use mongodb::bson::{Bson, Document, doc};
 use pumppilot_engine::AdminId;
-use pumppilot_store::{LinkCounters, Role, SessionKind, Snapshot, Store, StoreError};
+use pumppilot_store::{Role, SessionKind, Snapshot, Store, StoreError};
 
 use crate::{
     MongoStore, codec,
@@ -79,7 +79,7 @@ impl MongoStore {
             let highest = u64::try_from(number("linkHighest")).unwrap_or(0);
             if highest > 0 {
                 let id = snapshot.devices.last().map(|d| d.id).ok_or_else(|| invariant("a device vanished"))?;
-                snapshot.device_links.push((id, LinkCounters { highest, below: number("linkBelow") as u64 }));
+                snapshot.device_links.push((id, highest));
             }
         }
         for doc in self.find_all("firmware", doc! {}, doc! { "publishedAt": 1, "_id": 1 }, None).await? {
@@ -180,10 +180,9 @@ impl MongoStore {
         self.insert("cards", part.cards.iter().map(codec::card_doc).collect()).await?;
         self.insert("terms", part.terms.iter().map(|(admin, terms)| codec::terms_doc(*admin, terms)).collect()).await?;
         self.insert("receipts", part.receipts.iter().map(codec::receipt_doc).collect()).await?;
-        for (device, counters) in &part.device_links {
-            let highest =
-                i64::try_from(counters.highest).map_err(|_| invariant("a link counter is too large to store"))?;
-            let set = doc! { "linkHighest": highest, "linkBelow": counters.below as i64 };
+        for (device, floor) in &part.device_links {
+            let highest = i64::try_from(*floor).map_err(|_| invariant("a link counter is too large to store"))?;
+            let set = doc! { "linkHighest": highest };
             let result =
                 self.collection("devices").update_one(doc! { "_id": key(*device) }, doc! { "$set": set }).await?;
             if result.matched_count == 0 {

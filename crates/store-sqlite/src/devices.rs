@@ -1,9 +1,7 @@
 //! Devices at the pumps, their keys and their last telemetry.
 
 use pumppilot_engine::{AdminId, DeviceId};
-use pumppilot_store::{
-    CounterCheck, Device, LinkCounters, StoreError, Telemetry, reader_state_name, reset_reason_name,
-};
+use pumppilot_store::{CounterWindow, Device, StoreError, Telemetry, reader_state_name, reset_reason_name};
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::{
@@ -105,6 +103,30 @@ pub(crate) fn write_telemetry(conn: &Connection, telemetry: &Telemetry) -> Resul
         ":reader": telemetry.reader.map(reader_state_name),
         ":feedback": telemetry.feedback,
     })?;
+    move_last_poll(conn, telemetry.admin_id, telemetry.device_id, telemetry.last_seen_at)
+}
+
+/// Moves the tenant's last poll forward for a poll of one of its devices, in one transaction.
+pub(crate) fn record_last_polls(
+    conn: &mut Connection,
+    polls: &[(AdminId, DeviceId, pumppilot_engine::Timestamp)],
+) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (admin, device, at) in polls {
+        move_last_poll(&tx, *admin, *device, *at)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Moves a tenant's last poll forward for a poll of `device`.
+fn move_last_poll(
+    conn: &Connection,
+    admin: AdminId,
+    device: DeviceId,
+    at: pumppilot_engine::Timestamp,
+) -> Result<(), Failure> {
+    let (device_id, admin_id, at) = (device.to_string(), admin.to_string(), at.millis());
     // Only the tenant's controller (or a first device, before there is one) keeps its lease.
     conn.prepare_cached(
         "UPDATE tenants SET last_poll_at = max(coalesce(last_poll_at, :at), :at) \
@@ -137,38 +159,38 @@ pub(crate) fn delete(conn: &Connection, admin: AdminId, device: DeviceId) -> Res
     Ok(())
 }
 
-/// Accepts a link counter of a device, read and written in one immediate transaction.
-pub(crate) fn accept_counter(
+/// Reserves a window of a device's link counters: the floor read and moved in one immediate
+/// transaction (SQLite's one writer), so two reservations never share a counter.
+pub(crate) fn reserve_counters(
     conn: &mut Connection,
     admin: AdminId,
     device: DeviceId,
-    counter: u64,
-) -> Result<CounterCheck, Failure> {
+    at_least: u64,
+    block: u64,
+) -> Result<CounterWindow, Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (id, admin_id) = (device.to_string(), admin.to_string());
-    let stored: Option<(i64, i64)> = tx
-        .prepare_cached("SELECT link_highest, link_below FROM devices WHERE id = ?1 AND admin_id = ?2")?
-        .query_map((&id, &admin_id), |row| Ok((row.get(0)?, row.get(1)?)))?
+    let stored: Option<i64> = tx
+        .prepare_cached("SELECT link_highest FROM devices WHERE id = ?1 AND admin_id = ?2")?
+        .query_map((&id, &admin_id), |row| row.get(0))?
         .next()
         .transpose()?;
-    let Some((highest, below)) = stored else {
+    let Some(floor) = stored else {
         return Err(StoreError::NotFound.into());
     };
-    let highest = u64::try_from(highest).map_err(|_| invariant("a negative link counter is stored"))?;
-    // The mask is 64 bits kept in a signed column: the same bits either way.
-    let now = LinkCounters { highest, below: below as u64 };
-    let Some(next) = now.accept(counter) else {
-        return Ok(CounterCheck::Refused { highest });
-    };
-    let next_highest =
-        i64::try_from(next.highest).map_err(|_| invariant(format!("link counter {counter} is too large to store")))?;
-    tx.prepare_cached("UPDATE devices SET link_highest = ?3, link_below = ?4 WHERE id = ?1 AND admin_id = ?2")?
-        .execute((&id, &admin_id, next_highest, next.below as i64))?;
+    let floor = u64::try_from(floor).map_err(|_| invariant("a negative link counter is stored"))?;
+    let through = CounterWindow::next_floor(floor, at_least, block)
+        .ok_or_else(|| invariant(format!("link counter {at_least} is too large to store")))?;
+    tx.prepare_cached("UPDATE devices SET link_highest = ?3 WHERE id = ?1 AND admin_id = ?2")?.execute((
+        &id,
+        &admin_id,
+        through as i64,
+    ))?;
     tx.commit()?;
-    Ok(CounterCheck::Accepted)
+    Ok(CounterWindow { after: floor, through })
 }
 
-/// The highest accepted link counter of each device that has signed a request.
+/// The reserved floor of each device that has signed a request.
 pub(crate) fn counters(conn: &Connection, admin: Option<AdminId>) -> Result<Vec<(DeviceId, u64)>, Failure> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, link_highest FROM devices WHERE link_highest > 0 AND (?1 IS NULL OR admin_id = ?1) ORDER BY id",
@@ -184,28 +206,17 @@ pub(crate) fn counters(conn: &Connection, admin: Option<AdminId>) -> Result<Vec<
     Ok(out)
 }
 
-/// Every device's link counters that are not the initial ones (for an export).
-pub(crate) fn links(conn: &Connection) -> Result<Vec<(DeviceId, LinkCounters)>, Failure> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, link_highest, link_below FROM devices WHERE link_highest > 0 ORDER BY id")?;
-    let rows =
-        stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, highest, below) = row?;
-        let id = id.parse().map_err(|_| invariant(format!("device id {id} is not an id")))?;
-        let highest = u64::try_from(highest).map_err(|_| invariant("a negative link counter is stored"))?;
-        out.push((id, LinkCounters { highest, below: below as u64 }));
-    }
-    Ok(out)
+/// Every device's reserved floor that is not the initial one (for an export).
+pub(crate) fn links(conn: &Connection) -> Result<Vec<(DeviceId, u64)>, Failure> {
+    counters(conn, None)
 }
 
 /// Sets a device's link counters (an import; the device must be there).
-pub(crate) fn set_link(conn: &Connection, device: DeviceId, counters: LinkCounters) -> Result<(), Failure> {
-    let highest = i64::try_from(counters.highest).map_err(|_| invariant("a link counter is too large to store"))?;
+pub(crate) fn set_link(conn: &Connection, device: DeviceId, floor: u64) -> Result<(), Failure> {
+    let highest = i64::try_from(floor).map_err(|_| invariant("a link counter is too large to store"))?;
     let changed = conn
-        .prepare_cached("UPDATE devices SET link_highest = ?2, link_below = ?3 WHERE id = ?1")?
-        .execute((device.to_string(), highest, counters.below as i64))?;
+        .prepare_cached("UPDATE devices SET link_highest = ?2 WHERE id = ?1")?
+        .execute((device.to_string(), highest))?;
     if changed == 0 {
         return Err(invariant(format!("link counters of device {device}, which is not there")));
     }

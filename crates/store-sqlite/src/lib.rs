@@ -44,7 +44,7 @@ use pumppilot_engine::{
     AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
 };
 use pumppilot_store::{
-    Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterCheck,
+    Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
     Decision, Delivery, Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt,
     ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind,
     SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
@@ -334,6 +334,14 @@ impl Store for SqliteStore {
         self.read(move |conn| devices::list(conn, admin)).await
     }
 
+    async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
+        if polls.is_empty() {
+            return Ok(());
+        }
+        let polls = polls.to_vec();
+        self.write(move |conn| devices::record_last_polls(conn, &polls)).await
+    }
+
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());
@@ -351,8 +359,14 @@ impl Store for SqliteStore {
         self.write(move |conn| devices::set_key(conn, admin, device, &key_hash)).await
     }
 
-    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck> {
-        self.write(move |conn| devices::accept_counter(conn, admin, device, counter)).await
+    async fn reserve_device_counters(
+        &self,
+        admin: AdminId,
+        device: DeviceId,
+        at_least: u64,
+        block: u64,
+    ) -> StoreResult<CounterWindow> {
+        self.write(move |conn| devices::reserve_counters(conn, admin, device, at_least, block)).await
     }
 
     async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_firmware.sql"),
     include_str!("../migrations/0007_alerts.sql"),
     include_str!("../migrations/0008_owner_alerts.sql"),
+    include_str!("../migrations/0009_link_windows.sql"),
 ];
 
 /// The schema version this build writes.

@@ -146,8 +146,8 @@ pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failu
     for device in &part.devices {
         devices::insert(&tx, device)?;
     }
-    for (device, counters) in &part.device_links {
-        devices::set_link(&tx, *device, *counters)?;
+    for (device, floor) in &part.device_links {
+        devices::set_link(&tx, *device, *floor)?;
     }
     for (release, bytes) in &part.firmware {
         crate::firmware::put(&tx, release, bytes)?;

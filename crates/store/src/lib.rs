@@ -266,14 +266,28 @@ pub trait Store: Send + Sync + 'static {
     async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>>;
     /// Writes the latest telemetry of devices (batched; last-seen times only move forward).
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()>;
+    /// Moves the tenants' last poll forward for these polls (tenant, device, when) without writing
+    /// the devices' telemetry: the lease of a quiet device, whose report did not change, kept as
+    /// [`Store::record_telemetry`] keeps it (only the controller's, or any device's before there is
+    /// one; never backwards; an unknown device moves nothing).
+    async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()>;
     /// Replaces a device's key hash (rotation).
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()>;
-    /// Accepts a request counter of a device's authenticated link in one atomic step (see
-    /// [`LinkCounters::accept`]), so several servers on one store never accept the same counter
-    /// twice. [`StoreError::NotFound`] when the tenant has no such device.
-    async fn accept_device_counter(&self, admin: AdminId, device: DeviceId, counter: u64) -> StoreResult<CounterCheck>;
-    /// The highest accepted link counter of each device that has signed a request (of one tenant,
-    /// or of all).
+    /// Reserves a block of a device's link counters for one server, in one atomic conditional
+    /// write: the stored floor `f` (every counter at or below it may have been accepted by some
+    /// server) moves to `max(f, at_least - 1) + block`, and the window `(f, that]` is the caller's
+    /// alone: it accepts counters inside it from memory, each once, and no other server, nor this
+    /// one after a restart, is ever given any of them again. [`StoreError::NotFound`] when the
+    /// tenant has no such device. `block` is at least 1.
+    async fn reserve_device_counters(
+        &self,
+        admin: AdminId,
+        device: DeviceId,
+        at_least: u64,
+        block: u64,
+    ) -> StoreResult<CounterWindow>;
+    /// The reserved floor of each device that has signed a request (of one tenant, or of all): no
+    /// counter at or below it is accepted again.
     async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>>;
     /// Retires a device of a tenant: it and its key are gone ([`StoreError::NotFound`] when the
     /// tenant has no such device). The tenant's controller is the engine's, changed by a commit.

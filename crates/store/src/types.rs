@@ -62,11 +62,11 @@ pub struct Device {
     pub telemetry: Option<Telemetry>,
 }
 
-/// The counters of a device's authenticated link the server has accepted: the highest, and which
-/// of the [`LinkCounters::WINDOW`] counters below it came in too (requests of one device may
-/// arrive out of order: a card tap beside a long-poll). A counter is accepted once, only when it
-/// is above the highest, or within the window below it and not seen yet; so a captured request
-/// can never be replayed, however long after.
+/// The counters of a device's authenticated link a server has accepted inside its reserved
+/// [`CounterWindow`] (kept in that server's memory): the highest, and which of the
+/// [`LinkCounters::WINDOW`] counters below it came in too (requests of one device may arrive out
+/// of order: a card tap beside a long-poll). A counter is accepted once, only when it is above
+/// the highest, or within the window below it and not seen yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LinkCounters {
     /// The highest counter accepted (0: none yet, the device has never signed a request).
@@ -134,13 +134,30 @@ pub struct FirmwareRelease {
     pub rollout: Rollout,
 }
 
-/// What the store made of a device's request counter.
+/// A block of a device's link counters reserved for one server (`Store::reserve_device_counters`):
+/// the counters above `after` up to `through`, both as stored, are this server's to accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CounterCheck {
-    /// Accepted and recorded: the same counter is refused from now on, by every server.
-    Accepted,
-    /// Refused: seen already or too old; `highest` is the highest counter accepted so far.
-    Refused { highest: u64 },
+pub struct CounterWindow {
+    /// The floor before the reservation: no counter at or below it may be accepted by the holder.
+    pub after: u64,
+    /// The floor after it, the window's last counter.
+    pub through: u64,
+}
+
+impl CounterWindow {
+    /// Whether `counter` is inside the window.
+    pub const fn holds(&self, counter: u64) -> bool {
+        counter > self.after && counter <= self.through
+    }
+
+    /// The floor a reservation moves to from the stored floor `floor`: a block beyond it, or
+    /// beyond `at_least - 1` when that is higher, up to the largest counter a store keeps (a
+    /// signed 64-bit integer); `None` when the floor is there already.
+    pub fn next_floor(floor: u64, at_least: u64, block: u64) -> Option<u64> {
+        const LARGEST: u64 = i64::MAX as u64;
+        let start = floor.max(at_least.saturating_sub(1));
+        (start < LARGEST).then(|| start.saturating_add(block.max(1)).min(LARGEST))
+    }
 }
 
 /// What a device last reported.
@@ -496,9 +513,9 @@ pub struct Snapshot {
     pub terms: Vec<(AdminId, Terms)>,
     /// Oldest first.
     pub receipts: Vec<Receipt>,
-    /// The link counters of the devices that have signed a request (after `devices`): without
-    /// them a copy would accept captured requests again.
-    pub device_links: Vec<(DeviceId, LinkCounters)>,
+    /// The reserved link counter floor of the devices that have signed a request (after
+    /// `devices`): without it a copy would accept captured requests again.
+    pub device_links: Vec<(DeviceId, u64)>,
     /// Firmware releases with their bytes.
     pub firmware: Vec<(FirmwareRelease, Vec<u8>)>,
 }

@@ -16,12 +16,12 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use crate::link::CounterCheck;
 use pumppilot_engine::{AdminId, DeviceId};
 use pumppilot_protocol::{
     PollReport, json,
     link::{self, Framed, LinkSecret, MqttKind},
 };
-use pumppilot_store::CounterCheck;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 

@@ -10,13 +10,13 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use crate::link::CounterCheck;
 use bytes::BytesMut;
 use pumppilot_engine::Timestamp;
 use pumppilot_protocol::{
     PollReport, json,
     link::{self, Framed, LinkSecret, MqttKind},
 };
-use pumppilot_store::CounterCheck;
 use rumqttc::mqttbytes::{
     Error as CodecError, QoS,
     v4::{ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode, UnsubAck},

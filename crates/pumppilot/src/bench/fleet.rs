@@ -1,0 +1,555 @@
+//! `pumppilot bench --fleet N --servers K`: N devices on K server processes of this binary, all on
+//! one MongoDB-wire store, driven by load generator processes (`pumppilot bench-devices`,
+//! `load.rs`), each device a long-poll reporting every 5 s from its own loopback source address.
+//!
+//! 1. The store: `--store URL`, or SecantusDB started here (as the tests start it).
+//! 2. Provisioning straight into the store (`Store::import`, in chunks; no sign-in per device):
+//!    one pump owner per device (every device drives a pump), and for `--starts` of them a farmer
+//!    with minutes and a session token.
+//! 3. K `pumppilot serve` on 127.0.1.1…K:8080, then load generators of at most 16,000 devices each
+//!    (a process may hold 20,000 open files here), device i on server i mod K.
+//! 4. Once every device had its first answer: `--sign-ins` password sign-ins (Argon2id), then
+//!    `--starts` farmers press Start over HTTP, spread over `--seconds`, each on a server other
+//!    than its device's when there are several; the time from sending the Start to the device
+//!    receiving ON is the command latency.
+//! 5. It prints the servers' resident memory (together and per device), CPU, the polls, errors,
+//!    and the latencies.
+
+use std::{
+    collections::HashMap,
+    io::Write as _,
+    net::SocketAddr,
+    path::Path,
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::Context;
+use pumppilot_engine::{
+    AdminId, Credit, DeviceId, DeviceLink, Event, LedgerKind, MotorHistory, Tenant, Timestamp, UserId,
+};
+use pumppilot_server::{keys::Keyring, link, runtime::Runtime};
+use pumppilot_store::{Account, Device, Role, Session, SessionId, SessionKind, Snapshot, Store};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+    sync::mpsc,
+};
+
+use super::progress;
+
+/// How the devices talk to the servers.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// Long-poll `GET /api/esp32/poll`, signed.
+    Http,
+    /// MQTT (the device contract of `docs/DEVICE.md`).
+    Mqtt,
+}
+
+/// The most devices one load generator process drives.
+const PER_GENERATOR: usize = 16_000;
+/// Tenants per provisioning chunk.
+const CHUNK: usize = 2_000;
+const PASSWORD: &str = "fleet-password";
+
+pub struct Fleet {
+    pub devices: usize,
+    pub servers: usize,
+    pub transport: Transport,
+    pub starts: usize,
+    pub sign_ins: usize,
+    pub seconds: u64,
+    pub ramp: u32,
+    pub store: Option<String>,
+}
+
+/// What one load generator said last.
+#[derive(Default, Clone, Copy)]
+struct GeneratorStat {
+    polls: u64,
+    errors: u64,
+    answered: u64,
+}
+
+enum Said {
+    Ready,
+    On { device: usize, micros: u128 },
+    Stat { generator: usize, stat: GeneratorStat },
+}
+
+pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        fleet.transport == Transport::Http,
+        "--transport mqtt: the server's MQTT listener is not on this branch yet"
+    );
+    anyhow::ensure!(fleet.servers >= 1 && fleet.devices >= 1, "--fleet and --servers: at least 1");
+    let url = match &fleet.store {
+        Some(url) => url.clone(),
+        None => {
+            if std::env::var_os("PUMPPILOT_TEST_SECANTUSDB_HOME").is_none() {
+                // target/release/pumppilot → target/secantusdb, where the tests install it.
+                let exe = std::env::current_exe()?;
+                let target = exe.ancestors().nth(2).context("the binary is not in target/")?;
+                // SAFETY: set before any other thread of this process reads the environment.
+                unsafe { std::env::set_var("PUMPPILOT_TEST_SECANTUSDB_HOME", target.join("secantusdb")) };
+            }
+            let server = tokio::task::spawn_blocking(pumppilot_store_mongodb::testing::server).await?;
+            server.url(&format!("fleet{}", std::process::id()))
+        }
+    };
+    let store: Arc<dyn Store> = pumppilot::store::open_url(&url, "--store").await?;
+    anyhow::ensure!(store.tenant_ids().await?.is_empty(), "--store: the fleet bench needs an empty database");
+    anyhow::ensure!(
+        store.changes().is_some(),
+        "--store: the fleet bench needs a store several servers share (MongoDB)"
+    );
+    println!("store: {}", crate::redact(&url));
+
+    let secret = Keyring::new_token("");
+    let keyring = Keyring::new(secret.as_bytes());
+    let started = Instant::now();
+    let pumps = provision(&store, &keyring, &fleet).await?;
+    println!("provisioned {} devices in {:.1} s", fleet.devices, started.elapsed().as_secs_f64());
+
+    let addrs: Vec<SocketAddr> =
+        (0..fleet.servers).map(|k| SocketAddr::from(([127, 0, 1, (k + 1) as u8], 8080))).collect();
+    let file = dir.join("devices.txt");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+    for (i, pump) in pumps.iter().enumerate() {
+        writeln!(out, "{} {} {}", addrs[i % addrs.len()], pump.key, pump.secret)?;
+    }
+    out.flush()?;
+    drop(out);
+
+    let mut servers = Vec::new();
+    let started = Instant::now();
+    for (k, addr) in addrs.iter().enumerate() {
+        servers.push(start_server(*addr, &url, &secret, &dir.join(format!("server-{k}.log")))?);
+    }
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    for addr in &addrs {
+        wait_healthy(&http, *addr).await?;
+    }
+    println!("{} servers up in {:.1} s", fleet.servers, started.elapsed().as_secs_f64());
+    let idle = resident(&servers);
+
+    let (said, mut hear) = mpsc::unbounded_channel();
+    let mut generators = Vec::new();
+    let groups = fleet.devices.div_ceil(PER_GENERATOR);
+    let per = fleet.devices.div_ceil(groups);
+    for g in 0..groups {
+        let (from, to) = (g * per, ((g + 1) * per).min(fleet.devices));
+        let ramp = (fleet.ramp / u32::try_from(groups).unwrap_or(1)).max(1);
+        generators.push(start_generator(g, from, to, ramp, &file, said.clone())?);
+    }
+    drop(said);
+    let started = Instant::now();
+    let bar = progress(fleet.devices as u64, "devices answered");
+    let (mut ready, mut stats) = (0, vec![GeneratorStat::default(); groups]);
+    let mut told = Instant::now();
+    while ready < groups {
+        let next = tokio::time::timeout(Duration::from_secs(600), hear.recv()).await;
+        match next.context("the devices did not all connect within 10 minutes")? {
+            Some(Said::Ready) => ready += 1,
+            Some(Said::Stat { generator, stat }) => {
+                stats[generator] = stat;
+                let answered: u64 = stats.iter().map(|s| s.answered).sum();
+                bar.set_position(answered);
+                if !bar.is_hidden() || told.elapsed() < Duration::from_secs(10) {
+                    continue;
+                }
+                told = Instant::now();
+                let errors: u64 = stats.iter().map(|s| s.errors).sum();
+                println!(
+                    "  {answered} devices answered after {:.0} s ({errors} errors; {:.0} MB resident in the servers)",
+                    started.elapsed().as_secs_f64(),
+                    resident(&servers) as f64 / 1024.0
+                );
+            }
+            Some(Said::On { .. }) => {}
+            None => anyhow::bail!("a load generator ended"),
+        }
+    }
+    bar.finish();
+    println!("{} devices connected and answered in {:.1} s", fleet.devices, started.elapsed().as_secs_f64());
+    let connected = resident(&servers);
+
+    // Sign-ins: Argon2id's memory must go back to the system afterwards.
+    let started = Instant::now();
+    for i in 0..fleet.sign_ins {
+        let farmer = &pumps[i % fleet.starts.max(1)];
+        let answer = http
+            .post(format!("http://{}/api/auth/login", addrs[i % addrs.len()]))
+            .json(&serde_json::json!({"username": farmer.farmer_name, "password": PASSWORD}))
+            .send()
+            .await?;
+        anyhow::ensure!(answer.status().is_success(), "sign-in {i}: {}", answer.status());
+    }
+    let signed_in = resident(&servers);
+    if fleet.sign_ins > 0 {
+        println!("{} sign-ins in {:.1} s", fleet.sign_ins, started.elapsed().as_secs_f64());
+    }
+
+    // The steady window: Starts spread over it, polls and CPU counted across it.
+    let cpu_before = cpu_ticks(&servers);
+    let before: Vec<GeneratorStat> = stats.clone();
+    let window = Duration::from_secs(fleet.seconds);
+    let started = Instant::now();
+    let spacing = window / u32::try_from(fleet.starts.max(1)).unwrap_or(1);
+    let mut sent: HashMap<usize, u128> = HashMap::new();
+    let (mut latencies, mut start_rtt, mut start_errors) = (Vec::new(), Vec::new(), 0usize);
+    let mut next_start = 0;
+    let bar = progress(fleet.seconds, "steady");
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let starts = fleet.starts.min(pumps.len());
+    let (answered, mut starts_done) = mpsc::unbounded_channel::<(bool, u64)>();
+    loop {
+        let due = started + spacing * u32::try_from(next_start).unwrap_or(u32::MAX);
+        tokio::select! {
+            () = tokio::time::sleep_until(due.into()), if next_start < starts => {
+                let j = next_start;
+                next_start += 1;
+                // On another server than the device's: the command crosses the change feed.
+                let server = addrs[(j + 1) % addrs.len()];
+                sent.insert(j, now_micros());
+                let (http, token, done) = (http.clone(), pumps[j].token.clone().unwrap_or_default(), answered.clone());
+                tokio::spawn(async move {
+                    let t = Instant::now();
+                    let answer = http.post(format!("http://{server}/api/motor/start")).bearer_auth(token).send().await;
+                    let ok = answer.is_ok_and(|a| a.status().is_success());
+                    let _ = done.send((ok, t.elapsed().as_micros() as u64));
+                });
+            }
+            Some((ok, micros)) = starts_done.recv() => match ok {
+                true => start_rtt.push(micros),
+                false => start_errors += 1,
+            },
+            said = hear.recv() => match said {
+                Some(Said::On { device, micros }) => {
+                    if let Some(at) = sent.remove(&device) {
+                        latencies.push(micros.saturating_sub(at) as u64);
+                    }
+                }
+                Some(Said::Stat { generator, stat }) => stats[generator] = stat,
+                Some(Said::Ready) => {}
+                None => anyhow::bail!("a load generator ended"),
+            },
+            _ = tick.tick() => {
+                bar.set_position(started.elapsed().as_secs().min(fleet.seconds));
+                if started.elapsed() >= window + Duration::from_secs(5) {
+                    break;
+                }
+            }
+        }
+    }
+    bar.finish();
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_ticks(&servers).saturating_sub(cpu_before) as f64 / ticks_per_second() / elapsed;
+    let steady = resident(&servers);
+    let polls: u64 = stats.iter().zip(&before).map(|(a, b)| a.polls - b.polls).sum();
+    let errors: u64 = stats.iter().zip(&before).map(|(a, b)| a.errors - b.errors).sum();
+    let generator_rss: u64 = generators.iter().map(|g| rss_kib(g.id())).sum();
+
+    let n = fleet.devices as f64;
+    println!();
+    println!(
+        "fleet: {} devices (long-poll HTTP, signed, reporting every 5 s) on {} servers, one store",
+        fleet.devices, fleet.servers
+    );
+    for (name, kib) in [("servers started", idle), ("devices connected", connected)]
+        .into_iter()
+        .chain((fleet.sign_ins > 0).then_some(("after sign-ins", signed_in)))
+        .chain([("end of the steady window", steady)])
+    {
+        let grown = kib.saturating_sub(idle) as f64 * 1024.0 / n;
+        println!(
+            "  resident, all servers, {name:<24} {:>8.1} MB   ({:.0} bytes a device over the idle servers)",
+            kib as f64 / 1024.0,
+            grown
+        );
+    }
+    println!("  resident per device, all in:                    {:>8.0} bytes", steady as f64 * 1024.0 / n);
+    println!("  server CPU, all servers:                        {:>8.0} % of one core", cpu * 100.0);
+    println!(
+        "  polls answered: {polls} in {elapsed:.0} s ({:.0}/s); poll errors: {errors}; load generators {:.0} MB resident",
+        polls as f64 / elapsed,
+        generator_rss as f64 / 1024.0
+    );
+    latencies.sort_unstable();
+    start_rtt.sort_unstable();
+    println!(
+        "  Start → relay ON: {} of {} starts; p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} without ON, {} Starts refused",
+        latencies.len(),
+        starts,
+        pct(&latencies, 0.5),
+        pct(&latencies, 0.99),
+        pct(&latencies, 1.0),
+        sent.len(),
+        start_errors
+    );
+    println!("  Start request: p50 {:.1} ms, p99 {:.1} ms", pct(&start_rtt, 0.5), pct(&start_rtt, 0.99));
+
+    for mut child in generators.into_iter().chain(servers) {
+        let _ = child.kill().await;
+    }
+    Ok(())
+}
+
+/// One pump as provisioned: its device's key and link secret, and for the first `--starts`, its
+/// farmer's session token.
+struct Pump {
+    key: String,
+    secret: String,
+    farmer_name: String,
+    token: Option<String>,
+}
+
+async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> anyhow::Result<Vec<Pump>> {
+    let password_hash =
+        pumppilot_server::keys::hash_password(PASSWORD.into()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    let now = Timestamp(now_micros() as i64 / 1000);
+    let account = |id: UserId, username: String, role, admin_id| Account {
+        id,
+        username,
+        name: "Fleet".into(),
+        role,
+        admin_id,
+        password_hash: password_hash.clone(),
+        suspended: false,
+        created_at: now,
+    };
+    let master = account(UserId::new(), "fleet-master".into(), Role::Master, None);
+    store.import(&Snapshot { accounts: vec![master], ..Snapshot::default() }).await?;
+    let bar = progress(fleet.devices as u64, "provisioning");
+    let mut pumps = Vec::with_capacity(fleet.devices);
+    let mut farmers = Vec::new();
+    // Every pump is provisioned as driven by its device, seen until the fleet has connected (a
+    // fleet that was online before these servers started): a device coming online is a commit,
+    // and SecantusDB runs out of sessions after about a thousand transactions in a row (its log:
+    // "out of sessions, configured for 1032"), so a fleet cannot come online on it device by device.
+    let connect_ms = i64::try_from(fleet.devices as u64 * 1000 / u64::from(fleet.ramp.max(1))).unwrap_or(0);
+    let seen = Timestamp(now.0 + connect_ms + 120_000);
+    for chunk in (0..fleet.devices).collect::<Vec<_>>().chunks(CHUNK) {
+        let (mut admins, mut users, mut devices, mut sessions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut tenants = Vec::new();
+        for &i in chunk {
+            let admin = AdminId(UserId::new());
+            admins.push(account(admin.0, format!("fleet-owner-{i}"), Role::Admin, None));
+            let key = Keyring::new_token("pp_dev_");
+            let hash = keyring.hash(&key);
+            let id = DeviceId::new();
+            tenants.push(Tenant {
+                controller: Some(id),
+                device: DeviceLink {
+                    last_poll_at: Some(seen),
+                    load_shedding: false,
+                    ready: true,
+                    relay: false,
+                    lease_ms: 0,
+                },
+                motor: MotorHistory { grid_up_since: Some(Timestamp(now.0 - 3_600_000)), ..MotorHistory::default() },
+                ..Tenant::new(admin, 0)
+            });
+            devices.push(Device {
+                id,
+                admin_id: admin,
+                name: format!("pump {i}"),
+                key_hash: hash.to_vec(),
+                created_at: now,
+                telemetry: None,
+            });
+            let mut pump = Pump {
+                key,
+                secret: link::secret_for(keyring, id, &hash),
+                farmer_name: format!("fleet-farmer-{i}"),
+                token: None,
+            };
+            if i < fleet.starts {
+                let farmer = UserId::new();
+                users.push(account(farmer, pump.farmer_name.clone(), Role::User, Some(admin)));
+                let token = Keyring::new_token("w_");
+                sessions.push(Session {
+                    id: SessionId::new(),
+                    kind: SessionKind::Web,
+                    user_id: farmer,
+                    access_hash: keyring.hash(&token).to_vec(),
+                    access_expires_at: Timestamp(now.0 + 30 * 24 * 3_600_000),
+                    refresh_hash: None,
+                    previous_refresh_hash: None,
+                    refresh_expires_at: None,
+                    device_name: None,
+                    created_at: now,
+                    revoked_at: None,
+                });
+                pump.token = Some(token);
+                farmers.push((admin, farmer));
+            }
+            pumps.push(pump);
+        }
+        admins.extend(users);
+        store.import(&Snapshot { accounts: admins, tenants, ..Snapshot::default() }).await?;
+        store.import(&Snapshot { devices, sessions, ..Snapshot::default() }).await?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish();
+    // Minutes for the farmers, through the engine (the ledger and the balance agree).
+    let runtime = Runtime::new(Arc::clone(store), pumppilot_server::clock::system(), 15_000, 5_000);
+    for (admin, user) in farmers {
+        let credit = Credit {
+            user,
+            seconds: 600 * 60,
+            kind: LedgerKind::Recharge,
+            actor: admin.0,
+            note: "fleet".into(),
+            request_id: None,
+        };
+        let (reply, ()) = runtime
+            .apply(admin, Event::Credit(credit), pumppilot_server::runtime::Extras::default(), |_, _| ())
+            .await?;
+        reply.map_err(|refusal| anyhow::anyhow!("credit refused: {refusal:?}"))?;
+    }
+    Ok(pumps)
+}
+
+fn start_server(addr: SocketAddr, url: &str, secret: &str, log: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::File::create(log)?;
+    let mut command = Command::new(std::env::current_exe()?);
+    die_with_parent(&mut command)
+        .arg("serve")
+        .env("PUMPPILOT_BIND", addr.to_string())
+        .env("PUMPPILOT_DATABASE_URL", url)
+        .env("PUMPPILOT_SECRET", secret)
+        .env("PUMPPILOT_LOG", "warn")
+        .env_remove("PUMPPILOT_MASTER_USERNAME")
+        .env_remove("PUMPPILOT_MASTER_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting a server")
+}
+
+async fn wait_healthy(http: &reqwest::Client, addr: SocketAddr) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        if let Ok(answer) = http.get(format!("http://{addr}/readyz")).send().await
+            && answer.status().is_success()
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "server {addr} not ready within 10 minutes");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn start_generator(
+    group: usize,
+    from: usize,
+    to: usize,
+    ramp: u32,
+    file: &Path,
+    said: mpsc::UnboundedSender<Said>,
+) -> anyhow::Result<Child> {
+    let mut command = Command::new(std::env::current_exe()?);
+    let mut child = die_with_parent(&mut command)
+        .arg("bench-devices")
+        .arg("--file")
+        .arg(file)
+        .args(["--from", &from.to_string(), "--to", &to.to_string(), "--group", &group.to_string()])
+        .args(["--ramp", &ramp.to_string()])
+        .env("PUMPPILOT_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting a load generator")?;
+    let stdout = child.stdout.take().context("its output")?;
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut words = line.split(' ');
+            let said_now = match (words.next(), words.next(), words.next()) {
+                (Some("ready"), Some(_), _) => Said::Ready,
+                (Some("on"), Some(device), Some(micros)) => {
+                    Said::On { device: device.parse().unwrap_or(usize::MAX), micros: micros.parse().unwrap_or(0) }
+                }
+                (Some("stat"), Some(polls), Some(errors)) => Said::Stat {
+                    generator: group,
+                    stat: GeneratorStat {
+                        polls: polls.parse().unwrap_or(0),
+                        errors: errors.parse().unwrap_or(0),
+                        answered: words.next().and_then(|a| a.parse().ok()).unwrap_or(0),
+                    },
+                },
+                _ => continue,
+            };
+            if said.send(said_now).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(child)
+}
+
+/// Ends a child with the bench: the kernel kills it when the bench's process dies, however it ends.
+fn die_with_parent(command: &mut Command) -> &mut Command {
+    // SAFETY: prctl is async-signal-safe, as code between fork and exec must be.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
+    }
+}
+
+fn now_micros() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros()
+}
+
+fn pct(sorted_micros: &[u64], p: f64) -> f64 {
+    if sorted_micros.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted_micros.len() - 1) as f64 * p).round() as usize;
+    sorted_micros[index] as f64 / 1000.0
+}
+
+/// VmRSS of a process, in KiB (0 when it is gone).
+fn rss_kib(pid: Option<u32>) -> u64 {
+    let Some(pid) = pid else { return 0 };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn resident(servers: &[Child]) -> u64 {
+    servers.iter().map(|s| rss_kib(s.id())).sum()
+}
+
+/// User and system CPU time of the servers, in clock ticks.
+fn cpu_ticks(servers: &[Child]) -> u64 {
+    servers
+        .iter()
+        .filter_map(|s| s.id())
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Fields after the command's closing parenthesis: state is the 3rd field, utime the 14th.
+            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            field(14) + field(15)
+        })
+        .sum()
+}
+
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
