@@ -369,8 +369,6 @@ struct Updating {
     update: Option<Update>,
 }
 
-/// The OTA slot of the firmware's partition table (1.9 MiB on a 4 MiB ESP32-C3).
-const SLOT_BYTES: u32 = 0x1E_0000;
 /// The range asked for per request.
 const CHUNK_BYTES: u32 = 16 * 1024;
 
@@ -947,7 +945,7 @@ fn begin(key: Option<[u8; 32]>, version: &str, body: &[u8]) -> Result<Update, St
     if offer.version != version {
         return Err(format!("the description is of {}", offer.version));
     }
-    Update::begin(&key, SLOT_BYTES, &offer).map_err(|err| format!("{err:?}"))
+    Update::begin(&key, protocol::firmware::OTA_SLOT_BYTES, &offer).map_err(|err| format!("{err:?}"))
 }
 
 /// A card tap's UID, its signature, and the answer (`None`: no answer).
