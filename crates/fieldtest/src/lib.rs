@@ -850,11 +850,16 @@ impl Campaign {
             _ => false,
         };
         if !agrees {
-            self.figures.acceptance_mismatches += 1;
-            if self.examples.len() < 5 {
-                self.examples
-                    .push(format!("answer {:?} at dev {now}: controller {result:?}, oracle {expected:?}", d.answer));
-            }
+            self.mismatch(|| format!("answer {:?} at dev {now}: controller {result:?}, oracle {expected:?}", d.answer));
+        }
+    }
+
+    /// An answer the controller and the oracle disagree on: counted, and the first few kept as
+    /// examples.
+    fn mismatch(&mut self, example: impl FnOnce() -> String) {
+        self.figures.acceptance_mismatches += 1;
+        if self.examples.len() < 5 {
+            self.examples.push(example());
         }
     }
 
@@ -927,13 +932,12 @@ impl Campaign {
             _ => false,
         };
         if !agrees {
-            self.figures.acceptance_mismatches += 1;
-            if self.examples.len() < 5 {
-                self.examples.push(format!(
+            self.mismatch(|| {
+                format!(
                     "command {:?} ref {reference:?} at dev {now}: controller {result:?}, oracle {expected:?}",
                     d.answer
-                ));
-            }
+                )
+            });
         }
     }
 
