@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{
     LEASE_MS, Tenant, TestApp,
     mqtt::{
-        PATIENCE, closed, device_id, device_key, heard, mqtt_addr, mqtt_device, next_command, spawn_mqtt_app,
+        PATIENCE, Seen, closed, device_id, device_key, heard, mqtt_addr, mqtt_device, next_command, spawn_mqtt_app,
         until_status,
     },
     until,
@@ -37,6 +37,12 @@ async fn connected(app: &TestApp, t: &Tenant) -> (Connection, String) {
     (connection, format!("pumppilot/{id}"))
 }
 
+/// The tenant's device simulated on the server's MQTT listener, and what it tells.
+async fn simulated(app: &TestApp, t: &Tenant) -> (VirtualDevice, Seen) {
+    let (spec, seen) = mqtt_device(&app.base, &device_key(t), &mqtt_addr(app), &device_id(t).await);
+    (VirtualDevice::spawn(spec, http_client(1)), seen)
+}
+
 async fn open_connections(app: &TestApp, expected: u64) {
     let metrics = &app.running.app.metrics;
     until(&format!("{expected} MQTT connection(s) open"), || metrics.mqtt_connections() == expected).await;
@@ -46,8 +52,7 @@ async fn open_connections(app: &TestApp, expected: u64) {
 async fn a_simulated_device_over_mqtt_runs_the_pump_on_start_and_stops_on_stop() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
-    let (spec, mut seen) = mqtt_device(&app.base, &device_key(&t), &mqtt_addr(&app), &device_id(&t).await);
-    let pump = VirtualDevice::spawn(spec, http_client(1));
+    let (pump, mut seen) = simulated(&app, &t).await;
     // The device reports at once after subscribing; the answer to it says IDLE.
     heard(&mut seen, "IDLE", |happening| {
         matches!(happening, Happening::Command { state, .. } if state.as_str() == "IDLE").then_some(())
@@ -77,8 +82,7 @@ async fn a_simulated_device_over_mqtt_runs_the_pump_on_start_and_stops_on_stop()
 async fn a_simulated_device_cut_off_stops_at_its_lease_and_runs_again_when_back() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
-    let (spec, mut seen) = mqtt_device(&app.base, &device_key(&t), &mqtt_addr(&app), &device_id(&t).await);
-    let pump = VirtualDevice::spawn(spec, http_client(1));
+    let (pump, mut seen) = simulated(&app, &t).await;
     until_status(&t, "the device online", |status| status["device"]["online"] == json!(true)).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON");
