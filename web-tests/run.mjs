@@ -635,7 +635,7 @@ async function main() {
     device.fw = 'pumppilot-fw/2.0.0';
     await until(async () => {
       await master.goto(`${server.url}/master/firmware`);
-      return (await master.locator('tr[data-version="2.0.0"] .running').innerText()).includes('1 of 1 devices run it');
+      return (await master.locator('tr[data-version="2.0.0"] .running').innerText()).includes('1 of 1 device runs it');
     }, 'the page counts the device running 2.0.0');
     await until(() => device.update === null, 'no offer once it runs it');
     // The owner sees the device's version and that it is up to date.

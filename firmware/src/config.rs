@@ -53,8 +53,6 @@ pub const FIRMWARE_KEY: Option<[u8; 32]> = parse_key(
     option_env!("PUMPPILOT_FIRMWARE_PUBLIC_KEY"),
     "PUMPPILOT_FIRMWARE_PUBLIC_KEY must be the 64 hex digits `pumppilot firmware keygen` printed",
 );
-/// The size of an OTA slot (`partitions.csv`: ota_0 and ota_1).
-pub const OTA_SLOT_BYTES: u32 = 0x1E_0000;
 
 /// The load-shedding input is high while the grid is down (`1`, the default) or low (`0`).
 pub const LOAD_SHEDDING_ACTIVE_HIGH: bool = flag!("PUMPPILOT_LOAD_SHEDDING_ACTIVE_HIGH", true);

@@ -13,7 +13,10 @@ use esp_bootloader_esp_idf::{
     partitions::{FlashStorage, PARTITION_TABLE_MAX_LEN},
 };
 use esp_println::println;
-use pumppilot_controller::{BootCheck, BootVerdict, Stage, Update, protocol::json};
+use pumppilot_controller::{
+    BootCheck, BootVerdict, Stage, Update,
+    protocol::{firmware::OTA_SLOT_BYTES, json},
+};
 use static_cell::StaticCell;
 
 use crate::{
@@ -95,7 +98,7 @@ pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storag
             Posted::Answer(status, headers, body) => {
                 let accepted = with_controller(|controller| controller.accept(signature, &headers.reply(status, body)));
                 match json::decode_release(body).filter(|release| accepted && release.version == version.as_str()) {
-                    Some(offer) => match Update::begin(&key, config::OTA_SLOT_BYTES, &offer) {
+                    Some(offer) => match Update::begin(&key, OTA_SLOT_BYTES, &offer) {
                         Ok(update) => update,
                         Err(err) => {
                             println!("OTA: {version} refused: {err:?}");

@@ -834,27 +834,26 @@ impl Campaign {
         if expected.is_err() {
             o.held = None;
         }
-        let agrees = match (&result, expected) {
-            (Ok(_), Ok(true)) => {
-                self.figures.answers_used += 1;
-                true
-            }
-            (Err(AnswerError::Stale), Ok(false)) => {
-                self.figures.answers_stale += 1;
-                true
-            }
-            (Err(AnswerError::Invalid | AnswerError::TooLong), Err(())) => {
-                self.figures.answers_garbage += 1;
-                true
-            }
-            _ => false,
+        // What the agreement counts as, or nothing when controller and oracle disagree.
+        let agreed = match (&result, expected) {
+            (Ok(_), Ok(true)) => Some(&mut self.figures.answers_used),
+            (Err(AnswerError::Stale), Ok(false)) => Some(&mut self.figures.answers_stale),
+            (Err(AnswerError::Invalid | AnswerError::TooLong), Err(())) => Some(&mut self.figures.answers_garbage),
+            _ => None,
         };
-        if !agrees {
-            self.figures.acceptance_mismatches += 1;
-            if self.examples.len() < 5 {
-                self.examples
-                    .push(format!("answer {:?} at dev {now}: controller {result:?}, oracle {expected:?}", d.answer));
-            }
+        if let Some(count) = agreed {
+            *count += 1;
+        } else {
+            self.mismatch(|| format!("answer {:?} at dev {now}: controller {result:?}, oracle {expected:?}", d.answer));
+        }
+    }
+
+    /// An answer the controller and the oracle disagree on: counted, and the first few kept as
+    /// examples.
+    fn mismatch(&mut self, example: impl FnOnce() -> String) {
+        self.figures.acceptance_mismatches += 1;
+        if self.examples.len() < 5 {
+            self.examples.push(example());
         }
     }
 
@@ -903,37 +902,24 @@ impl Campaign {
         if expected.is_err() {
             o.held = None;
         }
-        let agrees = match (&result, expected) {
-            (Ok(Pushed::Taken(_)), Ok((true, false))) => {
-                self.figures.answers_used += 1;
-                true
-            }
-            (Err(AnswerError::Stale), Ok((false, false))) => {
-                self.figures.answers_stale += 1;
-                true
-            }
-            (Ok(Pushed::Unreferenced(_)), Ok((false, true))) => {
-                self.figures.unreferenced_on += 1;
-                true
-            }
-            (Ok(Pushed::TakenOff(_)), Ok((true, true))) => {
-                self.figures.unreferenced_off += 1;
-                true
-            }
-            (Err(AnswerError::Invalid | AnswerError::TooLong), Err(())) => {
-                self.figures.answers_garbage += 1;
-                true
-            }
-            _ => false,
+        // What the agreement counts as, or nothing when controller and oracle disagree.
+        let agreed = match (&result, expected) {
+            (Ok(Pushed::Taken(_)), Ok((true, false))) => Some(&mut self.figures.answers_used),
+            (Err(AnswerError::Stale), Ok((false, false))) => Some(&mut self.figures.answers_stale),
+            (Ok(Pushed::Unreferenced(_)), Ok((false, true))) => Some(&mut self.figures.unreferenced_on),
+            (Ok(Pushed::TakenOff(_)), Ok((true, true))) => Some(&mut self.figures.unreferenced_off),
+            (Err(AnswerError::Invalid | AnswerError::TooLong), Err(())) => Some(&mut self.figures.answers_garbage),
+            _ => None,
         };
-        if !agrees {
-            self.figures.acceptance_mismatches += 1;
-            if self.examples.len() < 5 {
-                self.examples.push(format!(
+        if let Some(count) = agreed {
+            *count += 1;
+        } else {
+            self.mismatch(|| {
+                format!(
                     "command {:?} ref {reference:?} at dev {now}: controller {result:?}, oracle {expected:?}",
                     d.answer
-                ));
-            }
+                )
+            });
         }
     }
 

@@ -30,34 +30,60 @@ fn server(i: usize) -> (u32, u32, MotorRules) {
     (poll_ms, lease_ms, rules)
 }
 
-#[test]
-fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a_stopped_one() {
-    let started = Instant::now();
+/// Runs the campaign `steps` steps on every board setting (`mqtt`: with MQTT's delivery), board
+/// `i` seeded `seed_base + i` and its server `pump_mix` apart, and shows each finished campaign to
+/// `each`. Returns the figures added up and every board's examples, named by board and seed.
+fn on_every_board(
+    seed_base: u64,
+    pump_mix: u64,
+    steps: u64,
+    mqtt: bool,
+    mut each: impl FnMut(usize, &Campaign),
+) -> (Figures, PumpFigures, Vec<String>) {
     let mut total = Figures::default();
     let mut pump_total = PumpFigures::default();
     let mut examples = Vec::new();
     for (i, settings) in boards().into_iter().enumerate() {
-        let seed = 0x5EED_0000 + i as u64;
+        let seed = seed_base + i as u64;
         let (poll_ms, lease_ms, rules) = server(i);
-        let pump = Pump::new(seed ^ 0xA11CE, poll_ms, lease_ms, rules);
+        let pump = Pump::new(seed ^ pump_mix, poll_ms, lease_ms, rules);
         let mut campaign = Campaign::new(seed, settings, Faults::BAD_DAY, pump);
-        campaign.run(STEPS_PER_BOARD);
+        if mqtt {
+            campaign = campaign.over_mqtt();
+        }
+        campaign.run(steps);
         campaign.pump.finish();
         total.add(&campaign.figures);
         pump_total.add(&campaign.pump.figures);
-        println!("board {i}: OFF though allowed: {:?}", campaign.slow_reasons);
-        println!("board {i}: charged while OFF, by the board's reason: {:?}", campaign.pump.off_reasons);
+        each(i, &campaign);
         examples.extend(campaign.examples.into_iter().map(|e| format!("board {i} (seed {seed:#x}): {e}")));
         examples.extend(campaign.pump.examples.into_iter().map(|e| format!("board {i} (seed {seed:#x}): {e}")));
     }
-    let took = started.elapsed();
-    println!("fault campaign, {} boards:\n{total}\n{pump_total}\nwall time {took:.2?}", boards().len());
-    assert!(total.steps >= 1_000_000);
+    (total, pump_total, examples)
+}
+
+/// What must never happen: the relay ON outside the rule, an answer taken against the oracle, a
+/// millisecond charged while OFF, a balance that is not its ledger, a NO_FEEDBACK hold of a motor
+/// that ran.
+fn assert_nothing_wrong(total: &Figures, pump_total: &PumpFigures, examples: &[String]) {
     assert_eq!(total.violations, 0, "{examples:#?}");
     assert_eq!(total.acceptance_mismatches, 0, "{examples:#?}");
     assert_eq!(pump_total.charged_while_off_ms, 0, "{examples:#?}");
     assert_eq!(pump_total.ledger_mismatches, 0, "balances that are not their ledger");
     assert_eq!(total.false_no_feedback, 0, "{examples:#?}");
+}
+
+#[test]
+fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a_stopped_one() {
+    let started = Instant::now();
+    let (total, pump_total, examples) = on_every_board(0x5EED_0000, 0xA11CE, STEPS_PER_BOARD, false, |i, campaign| {
+        println!("board {i}: OFF though allowed: {:?}", campaign.slow_reasons);
+        println!("board {i}: charged while OFF, by the board's reason: {:?}", campaign.pump.off_reasons);
+    });
+    let took = started.elapsed();
+    println!("fault campaign, {} boards:\n{total}\n{pump_total}\nwall time {took:.2?}", boards().len());
+    assert!(total.steps >= 1_000_000);
+    assert_nothing_wrong(&total, &pump_total, &examples);
     // The campaign did exercise what it claims to.
     for (what, count) in [
         ("relay ON steps", total.relay_on_steps),
@@ -99,27 +125,9 @@ fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a
 /// board settings; the same four counts must be 0.
 #[test]
 fn over_mqtt_pushed_commands_never_run_the_motor_outside_the_rule_nor_charge_a_stopped_one() {
-    let mut total = Figures::default();
-    let mut pump_total = PumpFigures::default();
-    let mut examples = Vec::new();
-    for (i, settings) in boards().into_iter().enumerate() {
-        let seed = 0x3A77_0000 + i as u64;
-        let (poll_ms, lease_ms, rules) = server(i);
-        let pump = Pump::new(seed ^ 0xB0B, poll_ms, lease_ms, rules);
-        let mut campaign = Campaign::new(seed, settings, Faults::BAD_DAY, pump).over_mqtt();
-        campaign.run(STEPS_PER_BOARD * 2 / 5);
-        campaign.pump.finish();
-        total.add(&campaign.figures);
-        pump_total.add(&campaign.pump.figures);
-        examples.extend(campaign.examples.into_iter().map(|e| format!("board {i} (seed {seed:#x}): {e}")));
-        examples.extend(campaign.pump.examples.into_iter().map(|e| format!("board {i} (seed {seed:#x}): {e}")));
-    }
+    let (total, pump_total, examples) = on_every_board(0x3A77_0000, 0xB0B, STEPS_PER_BOARD * 2 / 5, true, |_, _| {});
     println!("fault campaign over MQTT:\n{total}\n{pump_total}");
-    assert_eq!(total.violations, 0, "{examples:#?}");
-    assert_eq!(total.acceptance_mismatches, 0, "{examples:#?}");
-    assert_eq!(pump_total.charged_while_off_ms, 0, "{examples:#?}");
-    assert_eq!(pump_total.ledger_mismatches, 0, "balances that are not their ledger");
-    assert_eq!(total.false_no_feedback, 0, "{examples:#?}");
+    assert_nothing_wrong(&total, &pump_total, &examples);
     for (what, count) in [
         ("relay ON steps", total.relay_on_steps),
         ("commands used", total.answers_used),

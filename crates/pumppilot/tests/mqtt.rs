@@ -5,39 +5,22 @@
 
 mod common;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
-use common::{LEASE_MS, Tenant, TestApp, spawn_app_configured, until};
+use common::{
+    LEASE_MS, Tenant, TestApp,
+    mqtt::{
+        PATIENCE, Seen, closed, device_id, device_key, heard, mqtt_addr, mqtt_device, next_command, spawn_mqtt_app,
+        until_status,
+    },
+    until,
+};
 use pumppilot_server::Settings;
 use pumppilot_sim::{
-    DeviceSpec, Happening, MqttSpec, VirtualDevice, http_client,
+    Happening, VirtualDevice, http_client,
     mqtt::{ConnectError, ConnectReturnCode, Connection, Packet, Publish, QoS, Subscribe, connect_packet, encode},
 };
-use serde_json::{Value, json};
-
-/// How long (real time) something that must happen may take.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn spawn_mqtt_app(configure: impl FnOnce(Settings) -> Settings) -> TestApp {
-    spawn_app_configured(|settings| {
-        configure(Settings { mqtt_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))), ..settings })
-    })
-    .await
-}
-
-fn mqtt(app: &TestApp) -> String {
-    app.running.mqtt_addr.expect("the MQTT listener").to_string()
-}
-
-fn key(t: &Tenant) -> String {
-    t.device.client.token.clone().unwrap()
-}
-
-/// The tenant's (one) device id, as the API gives it.
-async fn device_id(t: &Tenant) -> String {
-    let (_, devices) = t.admin.get("/api/admin/devices").await;
-    devices[0]["id"].as_str().expect("a device id").to_owned()
-}
+use serde_json::json;
 
 fn report(relay: bool, reference: Option<u32>) -> Vec<u8> {
     let mut body = json!({"loadShedding": false, "ready": true, "relay": relay, "fw": "test"});
@@ -47,41 +30,17 @@ fn report(relay: bool, reference: Option<u32>) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
-/// The next command published to the device (other packets are skipped).
-async fn command(connection: &mut Connection) -> Value {
-    let next = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match connection.next().await.expect("reading") {
-                Some(Packet::Publish(publish)) => {
-                    assert!(publish.topic.ends_with("/command"), "{}", publish.topic);
-                    return serde_json::from_slice::<Value>(&publish.payload).unwrap();
-                }
-                Some(_) => {}
-                None => panic!("the server closed the connection"),
-            }
-        }
-    });
-    next.await.expect("a command within the limit")
-}
-
-/// Waits until the server closes `connection` (other packets are skipped).
-async fn closed(connection: &mut Connection, what: &str) {
-    let end = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match connection.next().await {
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return,
-            }
-        }
-    });
-    end.await.unwrap_or_else(|_| panic!("{what}: the connection stayed open"));
-}
-
 /// A connected, subscribed device and its topics' prefix.
 async fn connected(app: &TestApp, t: &Tenant) -> (Connection, String) {
     let id = device_id(t).await;
-    let connection = Connection::device(&mqtt(app), &id, &key(t)).await.expect("connected");
+    let connection = Connection::device(&mqtt_addr(app), &id, &device_key(t)).await.expect("connected");
     (connection, format!("pumppilot/{id}"))
+}
+
+/// The tenant's device simulated on the server's MQTT listener, and what it tells.
+async fn simulated(app: &TestApp, t: &Tenant) -> (VirtualDevice, Seen) {
+    let (spec, seen) = mqtt_device(&app.base, &device_key(t), &mqtt_addr(app), &device_id(t).await);
+    (VirtualDevice::spawn(spec, http_client(1)), seen)
 }
 
 async fn open_connections(app: &TestApp, expected: u64) {
@@ -93,20 +52,12 @@ async fn open_connections(app: &TestApp, expected: u64) {
 async fn a_simulated_device_over_mqtt_runs_the_pump_on_start_and_stops_on_stop() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
-    let mut spec = DeviceSpec::new("well 1", &app.base, key(&t));
-    spec.mqtt = Some(MqttSpec { addr: mqtt(&app), device_id: device_id(&t).await });
-    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
-    spec.observer = Some(observer);
-    let pump = VirtualDevice::spawn(spec, http_client(1));
+    let (pump, mut seen) = simulated(&app, &t).await;
     // The device reports at once after subscribing; the answer to it says IDLE.
-    let idle = tokio::time::timeout(PATIENCE, async {
-        while let Some((_, _, happening)) = seen.recv().await {
-            if matches!(happening, Happening::Command { state, .. } if state.as_str() == "IDLE") {
-                return;
-            }
-        }
-    });
-    idle.await.expect("the device heard IDLE");
+    heard(&mut seen, "IDLE", |happening| {
+        matches!(happening, Happening::Command { state, .. } if state.as_str() == "IDLE").then_some(())
+    })
+    .await;
     // Its first report (at once after subscribing) made it the pump's device.
     until_status(&t, "the device online", |status| status["device"]["online"] == json!(true)).await;
 
@@ -131,11 +82,7 @@ async fn a_simulated_device_over_mqtt_runs_the_pump_on_start_and_stops_on_stop()
 async fn a_simulated_device_cut_off_stops_at_its_lease_and_runs_again_when_back() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
-    let mut spec = DeviceSpec::new("well 1", &app.base, key(&t));
-    spec.mqtt = Some(MqttSpec { addr: mqtt(&app), device_id: device_id(&t).await });
-    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
-    spec.observer = Some(observer);
-    let pump = VirtualDevice::spawn(spec, http_client(1));
+    let (pump, mut seen) = simulated(&app, &t).await;
     until_status(&t, "the device online", |status| status["device"]["online"] == json!(true)).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON");
@@ -144,15 +91,12 @@ async fn a_simulated_device_cut_off_stops_at_its_lease_and_runs_again_when_back(
     // The network goes: the device's own lease (on its clock) opens the relay; the server sees
     // the connection end, and holds the run only at the lease's end on its clock.
     pump.set_network(false);
-    let why = tokio::time::timeout(PATIENCE, async {
-        while let Some((_, _, happening)) = seen.recv().await {
-            if let Happening::Relay { on: false, why } = happening {
-                return why;
-            }
-        }
-        None
-    });
-    assert_eq!(why.await.expect("relay OFF"), Some(pumppilot_controller::OffReason::LeaseExpired));
+    let why = heard(&mut seen, "relay OFF", |happening| match happening {
+        Happening::Relay { on: false, why } => Some(why),
+        _ => None,
+    })
+    .await;
+    assert_eq!(why, Some(pumppilot_controller::OffReason::LeaseExpired));
     open_connections(&app, 0).await;
     assert_eq!(t.users[0].status().await["motor"]["state"], json!("RUNNING"), "not before the lease");
     app.clock.advance(Duration::from_millis(u64::from(LEASE_MS) + 1));
@@ -172,7 +116,7 @@ async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_it
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
     let (mut device, topic) = connected(&app, &t).await;
-    let first = command(&mut device).await;
+    let first = next_command(&mut device).await;
     assert_eq!((first["state"].as_str(), first.get("ref")), (Some("IDLE"), None), "{first}");
     assert_eq!(first["leaseMs"], json!(LEASE_MS));
 
@@ -180,22 +124,22 @@ async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_it
     let pkid = device.publish_acked(&format!("{topic}/report"), &report(false, Some(7))).await.unwrap();
     let acked = tokio::time::timeout(PATIENCE, device.next()).await.unwrap().unwrap();
     assert!(matches!(&acked, Some(Packet::PubAck(ack)) if ack.pkid == pkid), "{acked:?}");
-    let answer = command(&mut device).await;
+    let answer = next_command(&mut device).await;
     assert_eq!((answer["state"].as_str(), answer["ref"].as_u64()), (Some("IDLE"), Some(7)), "{answer}");
 
     // A farmer presses Start: the new command is pushed at once, naming the last report.
     t.users[0].ok("/api/motor/start", json!({})).await;
-    let pushed = command(&mut device).await;
+    let pushed = next_command(&mut device).await;
     assert_eq!((pushed["motor"].as_str(), pushed["state"].as_str()), (Some("ON"), Some("RUNNING")), "{pushed}");
     assert_eq!(pushed["ref"].as_u64(), Some(7));
     assert!(pushed["seq"].as_u64() > answer["seq"].as_u64(), "a new seq: {pushed}");
 
     // Every report is answered, QoS 0 too; the relay now closed starts the charging.
     device.publish(&format!("{topic}/report"), &report(true, Some(8))).await.unwrap();
-    let answer = command(&mut device).await;
+    let answer = next_command(&mut device).await;
     assert_eq!((answer["motor"].as_str(), answer["ref"].as_u64()), (Some("ON"), Some(8)), "{answer}");
     device.publish(&format!("{topic}/report"), &report(true, None)).await.unwrap();
-    let answer = command(&mut device).await;
+    let answer = next_command(&mut device).await;
     assert_eq!(answer.get("ref"), None, "a report without a ref gets an answer without one: {answer}");
 
     // The figures count it.
@@ -227,15 +171,15 @@ async fn a_device_that_connects_again_takes_over_and_offline_ends_the_session() 
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 0, 0).await;
     let (mut before, _) = connected(&app, &t).await;
-    command(&mut before).await;
+    next_command(&mut before).await;
     let (mut again, topic) = connected(&app, &t).await;
     closed(&mut before, "the connection taken over").await;
-    command(&mut again).await;
+    next_command(&mut again).await;
     // A status other than `offline` changes nothing; `offline` (a will's words, said by the device
     // itself) ends the session.
     again.publish(&format!("{topic}/status"), b"online").await.unwrap();
     again.publish(&format!("{topic}/report"), &report(false, Some(1))).await.unwrap();
-    assert_eq!(command(&mut again).await["ref"], json!(1));
+    assert_eq!(next_command(&mut again).await["ref"], json!(1));
     open_connections(&app, 1).await;
     again.publish(&format!("{topic}/status"), b"offline").await.unwrap();
     closed(&mut again, "offline on its status topic").await;
@@ -247,7 +191,7 @@ async fn a_dropped_connection_holds_the_run_at_the_lease_end_not_before() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
     let (mut device, topic) = connected(&app, &t).await;
-    command(&mut device).await;
+    next_command(&mut device).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     device.publish(&format!("{topic}/report"), &report(true, Some(1))).await.unwrap();
     until_state(&t, "RUNNING").await;
@@ -266,12 +210,12 @@ async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
     let id = device_id(&t).await;
-    let mut device = Connection::connect(&mqtt(&app), &id, &key(&t), 10).await.unwrap();
+    let mut device = Connection::connect(&mqtt_addr(&app), &id, &device_key(&t), 10).await.unwrap();
     device.subscribe(&format!("pumppilot/{id}/command")).await.unwrap();
-    command(&mut device).await;
+    next_command(&mut device).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     device.publish(&format!("pumppilot/{id}/report"), &report(true, Some(1))).await.unwrap();
-    command(&mut device).await;
+    next_command(&mut device).await;
     until_state(&t, "RUNNING").await;
     // The device says nothing more but keeps its socket open.
     let silent_at = pumppilot_server::clock::Clock::now(app.clock.as_ref()) + 15_000;
@@ -289,19 +233,6 @@ async fn until_state(t: &Tenant, state: &str) {
     until_status(t, state, |status| status["motor"]["state"] == json!(state)).await;
 }
 
-/// Reads the farmer's status every 10 ms (real time) until `done` accepts it, for up to 20 s.
-async fn until_status(t: &Tenant, what: &str, done: impl Fn(&Value) -> bool) {
-    let mut status = Value::Null;
-    for _ in 0..2000 {
-        status = t.users[0].status().await;
-        if done(&status) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never {what}: {status}");
-}
-
 #[tokio::test]
 async fn a_wrong_id_or_key_or_a_retired_device_is_refused_at_connect() {
     let app = spawn_mqtt_app(|s| s).await;
@@ -313,17 +244,17 @@ async fn a_wrong_id_or_key_or_a_retired_device_is_refused_at_connect() {
         Err(other) => panic!("refused otherwise: {other}"),
         Ok(_) => panic!("accepted"),
     };
-    let addr = mqtt(&app);
+    let addr = mqtt_addr(&app);
     let wrong = "pp_dev_not-the-key";
     assert_eq!(refused(Connection::connect(&addr, &id, wrong, 30).await), ConnectReturnCode::BadUserNamePassword);
     assert_eq!(
-        refused(Connection::connect(&addr, &other_id, &key(&t), 30).await),
+        refused(Connection::connect(&addr, &other_id, &device_key(&t), 30).await),
         ConnectReturnCode::BadUserNamePassword,
         "a key under another device's id"
     );
     // Username right, client id another: refused too.
     let mut mixed = Connection::open(&addr).await.unwrap();
-    let Packet::Connect(mut connect) = connect_packet(&id, &key(&t), 30) else { unreachable!() };
+    let Packet::Connect(mut connect) = connect_packet(&id, &device_key(&t), 30) else { unreachable!() };
     connect.client_id = other_id.clone();
     mixed.send(Packet::Connect(connect)).await.unwrap();
     let answer = tokio::time::timeout(PATIENCE, mixed.next()).await.unwrap().unwrap();
@@ -353,10 +284,13 @@ async fn a_wrong_id_or_key_or_a_retired_device_is_refused_at_connect() {
     assert_eq!(signed.status(), reqwest::StatusCode::OK);
     Connection::connect(&addr, signing_id, signing_key, 30).await.expect("a device that signs");
     // The right pair works, until the device is retired.
-    Connection::connect(&addr, &id, &key(&t), 30).await.expect("the right id and key");
+    Connection::connect(&addr, &id, &device_key(&t), 30).await.expect("the right id and key");
     let (status, body) = t.admin.request(reqwest::Method::DELETE, &format!("/api/admin/devices/{id}"), None).await;
     assert!(status.is_success(), "{status} {body}");
-    assert_eq!(refused(Connection::connect(&addr, &id, &key(&t), 30).await), ConnectReturnCode::BadUserNamePassword);
+    assert_eq!(
+        refused(Connection::connect(&addr, &id, &device_key(&t), 30).await),
+        ConnectReturnCode::BadUserNamePassword
+    );
 }
 
 #[tokio::test]
@@ -366,10 +300,10 @@ async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_conn
     let other = app.tenant("karim", 0, 0).await;
     // The bystander is another pump's device; every attack comes from this one's.
     let (mut bystander, theirs) = connected(&app, &other).await;
-    command(&mut bystander).await;
+    next_command(&mut bystander).await;
     let other_id = device_id(&other).await;
     let own = format!("pumppilot/{}", device_id(&t).await);
-    let addr = mqtt(&app);
+    let addr = mqtt_addr(&app);
 
     type Attack = fn(String, String) -> Vec<Packet>;
     let trespass: [(&str, Attack); 4] = [
@@ -392,7 +326,7 @@ async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_conn
     ];
     let own_id = own.trim_start_matches("pumppilot/").to_owned();
     for (what, attack) in trespass {
-        let mut device = Connection::device(&addr, &own_id, &key(&t)).await.unwrap();
+        let mut device = Connection::device(&addr, &own_id, &device_key(&t)).await.unwrap();
         for packet in attack(own_id.clone(), other_id.clone()) {
             device.send(packet).await.unwrap();
         }
@@ -401,7 +335,7 @@ async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_conn
 
     let bad: [(&str, Vec<u8>); 5] = [
         ("garbage", vec![0xFF; 16]),
-        ("a second CONNECT", encode(&connect_packet(&own_id, &key(&t), 30)).unwrap()),
+        ("a second CONNECT", encode(&connect_packet(&own_id, &device_key(&t), 30)).unwrap()),
         (
             "an oversized packet (5 KiB)",
             encode(&Packet::Publish(Publish::new(format!("{own}/report"), QoS::AtMostOnce, vec![b' '; 5 * 1024])))
@@ -415,7 +349,7 @@ async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_conn
         ("a remaining length past four bytes", vec![0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
     ];
     for (what, bytes) in bad {
-        let mut device = Connection::device(&addr, &own_id, &key(&t)).await.unwrap();
+        let mut device = Connection::device(&addr, &own_id, &device_key(&t)).await.unwrap();
         device.send_raw(&bytes).await.unwrap();
         closed(&mut device, what).await;
     }
@@ -426,7 +360,7 @@ async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_conn
 
     // Through all of it the other connection kept working.
     bystander.publish(&format!("{theirs}/report"), &report(false, Some(3))).await.unwrap();
-    assert_eq!(command(&mut bystander).await["ref"], json!(3));
+    assert_eq!(next_command(&mut bystander).await["ref"], json!(3));
     open_connections(&app, 1).await;
 }
 
@@ -436,27 +370,27 @@ async fn a_connect_flood_from_one_address_is_refused() {
     let app = spawn_mqtt_app(|s| Settings { mqtt_connects_per_second: 1, ..s }).await;
     let t = app.tenant("rahim", 0, 0).await;
     let id = device_id(&t).await;
-    let addr = mqtt(&app);
+    let addr = mqtt_addr(&app);
     for n in 0..10 {
-        Connection::connect(&addr, &id, &key(&t), 30).await.unwrap_or_else(|e| panic!("CONNECT {n}: {e}"));
+        Connection::connect(&addr, &id, &device_key(&t), 30).await.unwrap_or_else(|e| panic!("CONNECT {n}: {e}"));
     }
-    match Connection::connect(&addr, &id, &key(&t), 30).await {
+    match Connection::connect(&addr, &id, &device_key(&t), 30).await {
         Err(ConnectError::Refused(ConnectReturnCode::ServiceUnavailable)) => {}
         other => panic!("the 11th CONNECT: {:?}", other.err()),
     }
     app.clock.advance(Duration::from_secs(1));
-    Connection::connect(&addr, &id, &key(&t), 30).await.expect("one more a second later");
+    Connection::connect(&addr, &id, &device_key(&t), 30).await.expect("one more a second later");
 
     // Wrong keys use the budget up for the window, as failed sign-ins do.
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 0, 0).await;
     let id = device_id(&t).await;
-    let addr = mqtt(&app);
+    let addr = mqtt_addr(&app);
     for _ in 0..pumppilot_server::mqtt::ConnectBudget::FAILURES {
         let refused = Connection::connect(&addr, &id, "pp_dev_guess", 30).await;
         assert!(matches!(refused, Err(ConnectError::Refused(ConnectReturnCode::BadUserNamePassword))));
     }
-    match Connection::connect(&addr, &id, &key(&t), 30).await {
+    match Connection::connect(&addr, &id, &device_key(&t), 30).await {
         Err(ConnectError::Refused(ConnectReturnCode::ServiceUnavailable)) => {}
         other => panic!("after the failures: {:?}", other.err()),
     }
@@ -494,15 +428,15 @@ async fn idle_connections_cost_a_few_kilobytes_each() {
     let (id, key) = &ids[0];
     let mut first = Connection::device(&addr, id, key).await.unwrap();
     first.publish(&format!("pumppilot/{id}/report"), &report(false, Some(1))).await.unwrap();
-    command(&mut first).await;
-    command(&mut first).await;
+    next_command(&mut first).await;
+    next_command(&mut first).await;
     let before = resident_kib(server.pid());
     let mut connections = Vec::with_capacity(devices);
     for (id, key) in &ids[1..] {
         let mut connection = Connection::device(&addr, id, key).await.unwrap();
-        command(&mut connection).await;
+        next_command(&mut connection).await;
         connection.publish(&format!("pumppilot/{id}/report"), &report(false, Some(1))).await.unwrap();
-        command(&mut connection).await;
+        next_command(&mut connection).await;
         connections.push(connection);
     }
     let after = resident_kib(server.pid());

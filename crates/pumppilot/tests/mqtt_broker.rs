@@ -11,15 +11,17 @@ use std::{
     time::Duration,
 };
 
-use common::{Tenant, spawn_app_configured, until};
+use common::{
+    TestApp,
+    mqtt::{PATIENCE, device_id, device_key, heard, mqtt_device, next_message, signed_report},
+    spawn_app_configured, until,
+};
 use pumppilot_server::{Settings, config::Secret, mqtt::BrokerSettings};
 use pumppilot_sim::{
-    DeviceSpec, Happening, MqttSpec, VirtualDevice, http_client,
+    Happening, VirtualDevice, http_client,
     mqtt::{ConnectError, Connection},
 };
 use serde_json::json;
-
-const PATIENCE: Duration = Duration::from_secs(20);
 const SERVER_LOGIN: (&str, &str) = ("pumppilot", "a-broker-password-for-the-server");
 
 fn mosquitto() -> Option<PathBuf> {
@@ -71,18 +73,15 @@ impl Drop for Broker {
     }
 }
 
-async fn device_id(t: &Tenant) -> String {
-    let (_, devices) = t.admin.get("/api/admin/devices").await;
-    devices[0]["id"].as_str().unwrap().to_owned()
-}
-
-#[tokio::test]
-async fn through_mosquitto_a_simulated_device_runs_the_pump_and_strangers_are_kept_out() {
+/// Mosquitto's binary, a directory for its files, the port it is to listen on, and a server
+/// connected to it as a client (trying until Mosquitto listens); `None` (saying so) when the
+/// binary is absent.
+async fn server_for_a_broker() -> Option<(PathBuf, tempfile::TempDir, u16, TestApp)> {
     let Some(binary) = mosquitto() else {
         eprintln!(
             "SKIPPED: the `mosquitto` binary is not installed (apt-get install mosquitto; `cargo xtask test` does)"
         );
-        return;
+        return None;
     };
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -92,8 +91,14 @@ async fn through_mosquitto_a_simulated_device_runs_the_pump_and_strangers_are_ke
         login: Some((SERVER_LOGIN.0.into(), Secret(SERVER_LOGIN.1.into()))),
     };
     let app = spawn_app_configured(|s| Settings { mqtt_broker: Some(broker), ..s }).await;
+    Some((binary, dir, port, app))
+}
+
+#[tokio::test]
+async fn through_mosquitto_a_simulated_device_runs_the_pump_and_strangers_are_kept_out() {
+    let Some((binary, dir, port, app)) = server_for_a_broker().await else { return };
     let t = app.tenant("rahim", 1, 30).await;
-    let (id, key) = (device_id(&t).await, t.device.client.token.clone().unwrap());
+    let (id, key) = (device_id(&t).await, device_key(&t));
     let _mosquitto = Broker::start(&binary, dir.path(), port, &[SERVER_LOGIN, (&id, &key)]);
     let addr = format!("127.0.0.1:{port}");
     // Wait until the broker takes connections (PumpPilot keeps trying by itself).
@@ -103,19 +108,12 @@ async fn through_mosquitto_a_simulated_device_runs_the_pump_and_strangers_are_ke
     let wrong = Connection::connect(&addr, &id, "pp_dev_wrong", 30).await;
     assert!(matches!(wrong, Err(ConnectError::Refused(_))), "a wrong key: {:?}", wrong.err());
 
-    let mut spec = DeviceSpec::new("well 1", &app.base, key.clone());
-    spec.mqtt = Some(MqttSpec { addr: addr.clone(), device_id: id.clone() });
-    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
-    spec.observer = Some(observer);
+    let (spec, mut seen) = mqtt_device(&app.base, &key, &addr, &id);
     let pump = VirtualDevice::spawn(spec, http_client(1));
-    let heard = tokio::time::timeout(PATIENCE, async {
-        while let Some((_, _, happening)) = seen.recv().await {
-            if matches!(happening, Happening::Command { .. }) {
-                return;
-            }
-        }
-    });
-    heard.await.expect("a command through the broker");
+    heard(&mut seen, "a command through the broker", |happening| {
+        matches!(happening, Happening::Command { .. }).then_some(())
+    })
+    .await;
 
     t.users[0].ok("/api/motor/start", json!({})).await;
     assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON through the broker");
@@ -150,20 +148,7 @@ async fn through_mosquitto_a_simulated_device_runs_the_pump_and_strangers_are_ke
 #[tokio::test]
 async fn through_mosquitto_a_signing_device_runs_the_pump_and_a_replay_is_refused_signed() {
     use pumppilot_protocol::link::{self, Framed, LinkSecret, MqttKind};
-    let Some(binary) = mosquitto() else {
-        eprintln!(
-            "SKIPPED: the `mosquitto` binary is not installed (apt-get install mosquitto; `cargo xtask test` does)"
-        );
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let broker = BrokerSettings {
-        host: "127.0.0.1".into(),
-        port,
-        login: Some((SERVER_LOGIN.0.into(), Secret(SERVER_LOGIN.1.into()))),
-    };
-    let app = spawn_app_configured(|s| Settings { mqtt_broker: Some(broker), ..s }).await;
+    let Some((binary, dir, port, app)) = server_for_a_broker().await else { return };
     let t = app.tenant("rahim", 1, 30).await;
     let id = device_id(&t).await;
     let rotated = t.admin.ok(&format!("/api/admin/devices/{id}/rotate-key"), json!({})).await;
@@ -173,9 +158,8 @@ async fn through_mosquitto_a_signing_device_runs_the_pump_and_a_replay_is_refuse
     let addr = format!("127.0.0.1:{port}");
     until("Mosquitto listening", || std::net::TcpStream::connect(&addr).is_ok()).await;
 
-    let mut spec = DeviceSpec::new("well 1", &app.base, key.to_owned());
+    let (mut spec, _seen) = mqtt_device(&app.base, key, &addr, &id);
     spec.link_secret = Some(secret_text.to_owned());
-    spec.mqtt = Some(MqttSpec { addr: addr.clone(), device_id: id.clone() });
     let pump = VirtualDevice::spawn(spec, http_client(1));
     let store = &app.running.app.store;
     let signed_once = || async { store.device_counters(None).await.unwrap().iter().any(|(_, c)| *c >= 1) };
@@ -202,32 +186,17 @@ async fn through_mosquitto_a_signing_device_runs_the_pump_and_a_replay_is_refuse
         }
         _ => None,
     };
-    let retained = next(&mut raw).await;
+    let retained = next_message(&mut raw).await;
     let used = checks(MqttKind::Command, &retained).expect("the retained command is signed");
     assert!(used >= 1, "{}", String::from_utf8_lossy(&retained));
     let body = serde_json::to_vec(&json!({"loadShedding": true, "ready": true, "relay": false, "ref": 1})).unwrap();
     let report_topic = format!("pumppilot/{id}/report");
-    let tag = secret.mqtt_tag(MqttKind::Report, &report_topic, used, &body);
-    let mut replay = format!("{used} ").into_bytes();
-    replay.extend_from_slice(&link::to_hex(&tag));
-    replay.push(b'\n');
-    replay.extend_from_slice(&body);
+    let replay = signed_report(&secret, &report_topic, used, &body);
     raw.publish(&report_topic, &replay).await.unwrap();
-    let refusal = next(&mut raw).await;
+    let refusal = next_message(&mut raw).await;
     let above = checks(MqttKind::Stale, &refusal);
     assert!(above.is_some_and(|above| above >= used), "{}", String::from_utf8_lossy(&refusal));
     assert_eq!(store.device_counters(None).await.unwrap()[0].1, floor, "no window moved");
     let status = t.users[0].status().await;
     assert_ne!(status["device"]["loadShedding"], json!(true), "the replay was not applied: {status}");
-}
-
-/// The payload of the next message published to `connection`.
-async fn next(connection: &mut Connection) -> Vec<u8> {
-    loop {
-        match tokio::time::timeout(PATIENCE, connection.next()).await.expect("a message").unwrap() {
-            Some(pumppilot_sim::mqtt::Packet::Publish(publish)) => return publish.payload.to_vec(),
-            Some(_) => {}
-            None => panic!("closed"),
-        }
-    }
 }

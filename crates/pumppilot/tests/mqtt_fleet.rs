@@ -4,34 +4,9 @@
 
 mod common;
 
-use std::time::Duration;
-
-use pumppilot_sim::{DeviceSpec, MqttSpec, VirtualDevice, http_client};
-use serde_json::{Value, json};
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn key(t: &common::Tenant) -> String {
-    t.device.client.token.clone().unwrap()
-}
-
-async fn device_id(t: &common::Tenant) -> String {
-    let (_, devices) = t.admin.get("/api/admin/devices").await;
-    devices[0]["id"].as_str().expect("a device id").to_owned()
-}
-
-/// Reads the farmer's status every 10 ms (real time) until `done` accepts it, for up to 20 s.
-async fn until_status(t: &common::Tenant, what: &str, done: impl Fn(&Value) -> bool) {
-    let mut status = Value::Null;
-    for _ in 0..2000 {
-        status = t.users[0].status().await;
-        if done(&status) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never {what}: {status}");
-}
+use common::mqtt::{PATIENCE, device_id, device_key, mqtt_device, until_status};
+use pumppilot_sim::{VirtualDevice, http_client};
+use serde_json::json;
 
 /// Two `pumppilot serve` processes on one MongoDB (SecantusDB, started by the test): a device
 /// connected over MQTT to one of them gets the Start pressed on the other, pushed through the
@@ -58,8 +33,7 @@ async fn a_start_on_another_server_of_the_fleet_is_pushed_to_the_device_connecte
     let b_pairs: Vec<(&str, &str)> = b_settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (_b, base_b) = common::start_server_with(dir_b.path(), &b_pairs);
     let t = common::Site { base: base_a.clone() }.tenant("rahim", 1, 30).await;
-    let mut spec = DeviceSpec::new("well 1", &base_a, key(&t));
-    spec.mqtt = Some(MqttSpec { addr: mqtt_a.clone(), device_id: device_id(&t).await });
+    let (spec, _seen) = mqtt_device(&base_a, &device_key(&t), &mqtt_a, &device_id(&t).await);
     let pump = VirtualDevice::spawn(spec, http_client(1));
     let farmer_on_b = common::Client { base: base_b.clone(), ..t.users[0].clone() };
     until_status(&t, "the device online", |status| status["device"]["online"] == json!(true)).await;

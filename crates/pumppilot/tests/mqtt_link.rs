@@ -6,25 +6,16 @@
 
 mod common;
 
-use std::{net::SocketAddr, time::Duration};
-
-use common::{Tenant, TestApp, spawn_app_configured};
+use common::{
+    Tenant, TestApp,
+    mqtt::{
+        PATIENCE, closed, device_id, heard, mqtt_addr, mqtt_device, next_message, signed_report, spawn_mqtt_app,
+        until_status,
+    },
+};
 use pumppilot_protocol::link::{self, Framed, LinkSecret, MqttKind};
-use pumppilot_server::Settings;
-use pumppilot_sim::{DeviceSpec, Happening, MqttSpec, VirtualDevice, http_client, mqtt::Connection};
+use pumppilot_sim::{Happening, VirtualDevice, http_client, mqtt::Connection};
 use serde_json::{Value, json};
-
-/// How long (real time) something that must happen may take.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn spawn_mqtt_app() -> TestApp {
-    spawn_app_configured(|settings| Settings { mqtt_bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))), ..settings })
-        .await
-}
-
-fn mqtt(app: &TestApp) -> String {
-    app.running.mqtt_addr.expect("the MQTT listener").to_string()
-}
 
 /// The tenant's device with a new key and its link secret (rotating shows both).
 struct Board {
@@ -35,8 +26,7 @@ struct Board {
 }
 
 async fn board(t: &Tenant) -> Board {
-    let (_, devices) = t.admin.get("/api/admin/devices").await;
-    let id = devices[0]["id"].as_str().expect("a device id").to_owned();
+    let id = device_id(t).await;
     let rotated = t.admin.ok(&format!("/api/admin/devices/{id}/rotate-key"), json!({})).await;
     let secret_text = rotated["linkSecret"].as_str().expect("a link secret").to_owned();
     Board {
@@ -58,12 +48,7 @@ impl Board {
             &json!({"loadShedding": false, "ready": true, "relay": relay, "fw": "test", "ref": reference}),
         )
         .unwrap();
-        let tag = self.secret.mqtt_tag(MqttKind::Report, &self.topic("report"), counter, &body);
-        let mut out = format!("{counter} ").into_bytes();
-        out.extend_from_slice(&link::to_hex(&tag));
-        out.push(b'\n');
-        out.extend_from_slice(&body);
-        out
+        signed_report(&self.secret, &self.topic("report"), counter, &body)
     }
 
     /// True when `payload` is signed as `kind` on the command topic with this device's secret.
@@ -91,37 +76,6 @@ impl Board {
     }
 }
 
-/// The next message on the command topic, as published (other packets are skipped).
-async fn message(connection: &mut Connection) -> Vec<u8> {
-    use pumppilot_sim::mqtt::Packet;
-    let next = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match connection.next().await.expect("reading") {
-                Some(Packet::Publish(publish)) => {
-                    assert!(publish.topic.ends_with("/command"), "{}", publish.topic);
-                    return publish.payload.to_vec();
-                }
-                Some(_) => {}
-                None => panic!("the server closed the connection"),
-            }
-        }
-    });
-    next.await.expect("a message within the limit")
-}
-
-/// Waits until the server closes `connection`.
-async fn closed(connection: &mut Connection, what: &str) {
-    let end = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match connection.next().await {
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return,
-            }
-        }
-    });
-    end.await.unwrap_or_else(|_| panic!("{what}: the connection stayed open"));
-}
-
 /// The highest counter the store accepted for the tenant's devices.
 async fn counters(app: &TestApp) -> Vec<(String, u64)> {
     let mut all: Vec<(String, u64)> = app
@@ -140,23 +94,16 @@ async fn counters(app: &TestApp) -> Vec<(String, u64)> {
 
 #[tokio::test]
 async fn a_signed_simulated_device_runs_the_pump_over_mqtt() {
-    let app = spawn_mqtt_app().await;
+    let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
     let board = board(&t).await;
-    let mut spec = DeviceSpec::new("well 1", &app.base, board.key.clone());
+    let (mut spec, mut seen) = mqtt_device(&app.base, &board.key, &mqtt_addr(&app), &board.id);
     spec.link_secret = Some(board.secret_text.clone());
-    spec.mqtt = Some(MqttSpec { addr: mqtt(&app), device_id: board.id.clone() });
-    let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
-    spec.observer = Some(observer);
     let pump = VirtualDevice::spawn(spec.clone(), http_client(1));
-    let idle = tokio::time::timeout(PATIENCE, async {
-        while let Some((_, _, happening)) = seen.recv().await {
-            if matches!(happening, Happening::Command { state, .. } if state.as_str() == "IDLE") {
-                return;
-            }
-        }
-    });
-    idle.await.expect("the device took a signed IDLE");
+    heard(&mut seen, "a signed IDLE", |happening| {
+        matches!(happening, Happening::Command { state, .. } if state.as_str() == "IDLE").then_some(())
+    })
+    .await;
     // Its reports were signed: the store holds its counter, and it now counts as signing.
     let signed = counters(&app).await;
     assert!(signed.iter().any(|(device, counter)| *device == board.id && *counter >= 1), "{signed:?}");
@@ -177,16 +124,11 @@ async fn a_signed_simulated_device_runs_the_pump_over_mqtt() {
     let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
     spec.observer = Some(observer);
     let rebooted = VirtualDevice::spawn(spec, http_client(1));
-    let refused = tokio::time::timeout(PATIENCE, async {
-        while let Some((_, _, happening)) = seen.recv().await {
-            if let Happening::Link { up: false, error: Some(error) } = &happening
-                && error.contains("report refused (409)")
-            {
-                return;
-            }
-        }
-    });
-    refused.await.expect("the rebooted device's first report refused");
+    heard(&mut seen, "the rebooted device's first report refused", |happening| {
+        matches!(&happening, Happening::Link { up: false, error: Some(error) } if error.contains("report refused (409)"))
+            .then_some(())
+    })
+    .await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     assert!(rebooted.wait_for_relay(true, PATIENCE).await, "relay ON after the counter moved up");
     let after = counters(&app).await;
@@ -196,37 +138,38 @@ async fn a_signed_simulated_device_runs_the_pump_over_mqtt() {
 
 #[tokio::test]
 async fn a_replayed_report_is_refused_with_a_signed_message_and_changes_nothing() {
-    let app = spawn_mqtt_app().await;
+    let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
     let board = board(&t).await;
-    let mut device = Connection::device(&mqtt(&app), &board.id, &board.key).await.expect("a signing device connects");
+    let mut device =
+        Connection::device(&mqtt_addr(&app), &board.id, &board.key).await.expect("a signing device connects");
     // Before it ever signed, the command on SUBSCRIBE went out plain; from its first signed report
     // on, every command is signed, carrying the counter of the report it answers.
-    let first = message(&mut device).await;
+    let first = next_message(&mut device).await;
     assert_eq!(first[0], b'{', "{}", String::from_utf8_lossy(&first));
     let captured = board.signed_report(5, false, 100);
     device.publish(&board.topic("report"), &captured).await.unwrap();
-    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut device).await);
+    let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut device).await);
     assert_eq!((counter, answer["ref"].clone(), answer["state"].clone()), (5, json!(100), json!("IDLE")));
     assert_eq!(counters(&app).await, [(board.id.clone(), 5)]);
     // A command made by a change (Start), signed too, still naming report 5.
     t.users[0].ok("/api/motor/start", json!({})).await;
-    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut device).await);
+    let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut device).await);
     assert_eq!((counter, answer["ref"].clone(), answer["state"].clone()), (5, json!(100), json!("RUNNING")));
     // The device reports again (relay closed now), counter 6.
     device.publish(&board.topic("report"), &board.signed_report(6, true, 101)).await.unwrap();
-    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut device).await);
+    let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut device).await);
     assert_eq!((counter, answer["ref"].clone()), (6, json!(101)));
     until_status(&t, "report 6 applied", |status| status["device"]["relay"] == json!(true)).await;
 
     // The captured report 5 (relay open) again, same bytes, on a new connection: refused with a
     // message signed as a refusal (no command) naming the highest counter accepted; nothing
     // changes.
-    let mut replay = Connection::device(&mqtt(&app), &board.id, &board.key).await.expect("connects");
-    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut replay).await);
+    let mut replay = Connection::device(&mqtt_addr(&app), &board.id, &board.key).await.expect("connects");
+    let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut replay).await);
     assert_eq!((counter, answer.get("ref")), (0, None), "no report on this connection yet");
     replay.publish(&board.topic("report"), &captured).await.unwrap();
-    let refusal = message(&mut replay).await;
+    let refusal = next_message(&mut replay).await;
     assert!(!board.checks(MqttKind::Command, &refusal), "a refusal is no command");
     let (highest, error) = board.verified(MqttKind::Stale, &refusal);
     assert_eq!((highest, error["error"]["code"].clone()), (6, json!("STALE_COUNTER")));
@@ -235,37 +178,25 @@ async fn a_replayed_report_is_refused_with_a_signed_message_and_changes_nothing(
     assert_eq!(status["device"]["relay"], json!(true), "the replayed report was not applied: {status}");
     // The connection goes on: the next counter is taken.
     replay.publish(&board.topic("report"), &board.signed_report(7, true, 102)).await.unwrap();
-    let (counter, answer) = board.verified(MqttKind::Command, &message(&mut replay).await);
+    let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut replay).await);
     assert_eq!((counter, answer["ref"].clone()), (7, json!(102)));
-}
-
-async fn until_status(t: &Tenant, what: &str, done: impl Fn(&Value) -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let status = t.users[0].status().await;
-        if done(&status) {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: {status}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
 async fn a_signing_devices_unsigned_or_tampered_report_disconnects_it() {
-    let app = spawn_mqtt_app().await;
+    let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
     let board = board(&t).await;
-    let addr = mqtt(&app);
+    let addr = mqtt_addr(&app);
     let mut device = Connection::device(&addr, &board.id, &board.key).await.expect("connects");
-    message(&mut device).await;
+    next_message(&mut device).await;
     device.publish(&board.topic("report"), &board.signed_report(1, false, 1)).await.unwrap();
-    board.verified(MqttKind::Command, &message(&mut device).await);
+    board.verified(MqttKind::Command, &next_message(&mut device).await);
     // From now on an unsigned report (what a captured key alone could send) ends the connection,
     // and nothing is applied.
     let mut forger = Connection::device(&addr, &board.id, &board.key).await.expect("the key alone still connects");
     // The command on SUBSCRIBE is signed: a device that signs takes nothing else.
-    board.verified(MqttKind::Command, &message(&mut forger).await);
+    board.verified(MqttKind::Command, &next_message(&mut forger).await);
     let unsigned = serde_json::to_vec(&json!({"loadShedding": true, "ready": true, "relay": false, "ref": 2})).unwrap();
     forger.publish(&board.topic("report"), &unsigned).await.unwrap();
     closed(&mut forger, "an unsigned report").await;
@@ -281,7 +212,7 @@ async fn a_signing_devices_unsigned_or_tampered_report_disconnects_it() {
         b"8 nothex\n{}".to_vec(),
     ] {
         let mut forger = Connection::device(&addr, &board.id, &board.key).await.expect("connects");
-        message(&mut forger).await;
+        next_message(&mut forger).await;
         forger.publish(&board.topic("report"), &payload).await.unwrap();
         closed(&mut forger, &String::from_utf8_lossy(&payload)).await;
     }

@@ -845,7 +845,7 @@ async fn the_master_publishes_and_rolls_out_firmware_from_the_dashboard() {
     assert!(page.body.contains("Firmware 2.0.0 is published (40,000 bytes)."), "{}", page.body);
     assert!(page.body.contains(r#"<tr data-version="2.0.0">"#));
     assert!(page.body.contains("Nobody yet"));
-    assert!(page.body.contains("0 of 1 devices run it"), "{}", page.body);
+    assert!(page.body.contains("0 of 1 device runs it"), "{}", page.body);
     let listed = releases().await;
     assert_eq!((listed[0]["version"].as_str(), listed[0]["size"].as_u64()), (Some("2.0.0"), Some(40_000)));
     // The same version again: refused in words.
@@ -931,8 +931,12 @@ async fn the_master_publishes_and_rolls_out_firmware_from_the_dashboard() {
     assert!(poll("pumppilot-fw/2.0.0").await.get("update").is_none());
     assert!(owner.get("/admin").await.body.contains(&chip("UPDATED", "হালনাগাদ")));
     let page = master.get("/master/firmware").await;
-    assert!(page.body.contains("1 of 1 devices run it"), "{}", page.body);
+    assert!(page.body.contains("1 of 1 device runs it"), "{}", page.body);
     assert!(page.body.contains(r#"data-label="Offered">0</td>"#));
+    master.submit("/master/firmware", "/lang", &[("lang", "bn"), ("back", "/master/firmware")]).await;
+    let page = master.get("/master/firmware").await;
+    assert!(page.body.contains("১টি যন্ত্রের মধ্যে ১টিতে চলছে"), "{}", page.body);
+    master.submit("/master/firmware", "/lang", &[("lang", "en"), ("back", "/master/firmware")]).await;
 
     // Then half of all devices.
     let half = master

@@ -355,6 +355,8 @@ struct Device {
     timeline: Timeline,
     relay: watch::Sender<bool>,
     inputs: Option<Inputs>,
+    /// How long after the start the inputs were last read (cards held since then are tapped).
+    sensed_until: Duration,
     last_command: Option<(MotorState, Option<HoldReason>)>,
     link_up: bool,
     /// The firmware update under way, if any.
@@ -369,8 +371,6 @@ struct Updating {
     update: Option<Update>,
 }
 
-/// The OTA slot of the firmware's partition table (1.9 MiB on a 4 MiB ESP32-C3).
-const SLOT_BYTES: u32 = 0x1E_0000;
 /// The range asked for per request.
 const CHUNK_BYTES: u32 = 16 * 1024;
 
@@ -398,6 +398,7 @@ async fn run(
         started: Instant::now(),
         relay,
         inputs: None,
+        sensed_until: Duration::ZERO,
         last_command: None,
         link_up: true,
         updating: None,
@@ -407,20 +408,14 @@ async fn run(
         return run_mqtt(device, mqtt, controls, stop).await;
     }
     let (card_tx, mut card_rx) = mpsc::unbounded_channel::<TapAnswer>();
-    let mut tick = tokio::time::interval(device.spec.tick);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = device.ticker();
     let mut in_flight: Option<(InFlight, Sent, bool)> = None;
     let mut fetching: Option<(InFlight, Option<Signature>, Option<u32>)> = None;
     let mut next_poll = Instant::now();
-    let mut elapsed_before = Duration::ZERO;
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let elapsed = device.started.elapsed();
-                let inputs = device.sense(&controls, elapsed_before, elapsed, &card_tx);
-                elapsed_before = elapsed;
-                device.switch();
-                let now = device.now();
+                let (inputs, now) = device.tick(&controls, &card_tx);
                 // Nothing is reported before both inputs have settled (a boot would otherwise
                 // report load shedding for a moment). Then a local change is reported at once,
                 // cutting a long-poll in flight short.
@@ -448,14 +443,7 @@ async fn run(
                 next_poll = Instant::now() + Duration::from_millis(u64::from(wait));
                 device.switch();
             }
-            Some((uid, signature, answered)) = card_rx.recv() => {
-                // The controller checks the answer (and its MAC): it knows the link's secret.
-                let feedback = match &answered {
-                    Some(answered) => device.controller.card_reply(signature, answered.reply()),
-                    None => CardFeedback::Error,
-                };
-                device.record(Happening::Card { uid, feedback });
-            }
+            Some(tapped) = card_rx.recv() => device.card_answered(tapped),
             _ = stop.changed() => break,
         }
     }
@@ -479,8 +467,7 @@ async fn run_mqtt(
         return device.finish();
     };
     let (card_tx, mut card_rx) = mpsc::unbounded_channel::<TapAnswer>();
-    let mut tick = tokio::time::interval(device.spec.tick);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = device.ticker();
     let mut connection: Option<MqttConnection> = None;
     let mut connecting: Option<Connecting> = None;
     let mut next_try = Instant::now();
@@ -488,15 +475,10 @@ async fn run_mqtt(
     let mut last_sent = Instant::now();
     // The ref and moment of the last report, for the round trip of its answer.
     let mut awaiting: Option<(u32, Instant)> = None;
-    let mut elapsed_before = Duration::ZERO;
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let elapsed = device.started.elapsed();
-                let inputs = device.sense(&controls, elapsed_before, elapsed, &card_tx);
-                elapsed_before = elapsed;
-                device.switch();
-                let now = device.now();
+                let (inputs, now) = device.tick(&controls, &card_tx);
                 if !inputs.network {
                     if connection.take().is_some() || connecting.take().is_some() {
                         device.controller.poll_failed(now);
@@ -588,13 +570,7 @@ async fn run_mqtt(
                     }
                 }
             }
-            Some((uid, signature, answered)) = card_rx.recv() => {
-                let feedback = match &answered {
-                    Some(answered) => device.controller.card_reply(signature, answered.reply()),
-                    None => CardFeedback::Error,
-                };
-                device.record(Happening::Card { uid, feedback });
-            }
+            Some(tapped) = card_rx.recv() => device.card_answered(tapped),
             _ = stop.changed() => break,
         }
     }
@@ -634,6 +610,33 @@ impl Device {
             let _ = observer.send((self.spec.name.clone(), at, what.clone()));
         }
         self.timeline.events.push((at, what));
+    }
+
+    /// The device's clock: one tick every `spec.tick`, late ticks delayed rather than bunched.
+    fn ticker(&self) -> tokio::time::Interval {
+        let mut tick = tokio::time::interval(self.spec.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick
+    }
+
+    /// One tick: reads the inputs (and the cards held since the last tick) and drives the relay;
+    /// returns the inputs read and the controller's time after.
+    fn tick(&mut self, controls: &Controls, cards: &mpsc::UnboundedSender<TapAnswer>) -> (Inputs, Millis) {
+        let elapsed = self.started.elapsed();
+        let inputs = self.sense(controls, self.sensed_until, elapsed, cards);
+        self.sensed_until = elapsed;
+        self.switch();
+        (inputs, self.now())
+    }
+
+    /// A card tap's answer (none when it failed), checked by the controller (and its MAC: it
+    /// knows the link's secret), and the feedback recorded.
+    fn card_answered(&mut self, (uid, signature, answered): TapAnswer) {
+        let feedback = match &answered {
+            Some(answered) => self.controller.card_reply(signature, answered.reply()),
+            None => CardFeedback::Error,
+        };
+        self.record(Happening::Card { uid, feedback });
     }
 
     /// Reads the inputs into the controller, and sends the cards held since the last tick.
@@ -947,7 +950,7 @@ fn begin(key: Option<[u8; 32]>, version: &str, body: &[u8]) -> Result<Update, St
     if offer.version != version {
         return Err(format!("the description is of {}", offer.version));
     }
-    Update::begin(&key, SLOT_BYTES, &offer).map_err(|err| format!("{err:?}"))
+    Update::begin(&key, protocol::firmware::OTA_SLOT_BYTES, &offer).map_err(|err| format!("{err:?}"))
 }
 
 /// A card tap's UID, its signature, and the answer (`None`: no answer).

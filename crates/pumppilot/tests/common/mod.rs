@@ -1,6 +1,8 @@
 //! A real server on a random port with a fresh SQLite file, and a small JSON client.
 #![allow(dead_code)]
 
+pub mod mqtt;
+
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,

@@ -26,6 +26,8 @@ pub struct FirmwareText {
     pub offered: &'static str,
     /// `{0}` devices of `{1}` run it.
     pub running_of: &'static str,
+    /// The same when `{1}`, the number of all devices, is 1.
+    pub running_of_one: &'static str,
     pub upload_title: &'static str,
     pub upload_help: &'static str,
     pub image_file: &'static str,
@@ -86,6 +88,7 @@ pub static EN: FirmwareText = FirmwareText {
     running: "Running it",
     offered: "Offered",
     running_of: "{0} of {1} devices run it",
+    running_of_one: "{0} of {1} device runs it",
     upload_title: "Publish a new image",
     upload_help: "Sign the image first, on the computer that keeps the signing key. It writes IMAGE.sig beside the image:",
     image_file: "Image file (.bin)",
@@ -155,7 +158,8 @@ pub static BN: FirmwareText = FirmwareText {
     rollout_first: "প্রথমে {0}",
     running: "চলছে",
     offered: "দেওয়া হয়েছে",
-    running_of: "{1}টি যন্ত্রের {0}টিতে চলছে",
+    running_of: "{1}টি যন্ত্রের মধ্যে {0}টিতে চলছে",
+    running_of_one: "{1}টি যন্ত্রের মধ্যে {0}টিতে চলছে",
     upload_title: "নতুন ইমেজ প্রকাশ করুন",
     upload_help: "আগে ইমেজে সই করুন, যে কম্পিউটারে সই করার কী আছে সেখানে। এটি ইমেজের পাশে IMAGE.sig লেখে:",
     image_file: "ইমেজ ফাইল (.bin)",

@@ -96,7 +96,8 @@ fn release_row(page: &Page, owners: &[AdminSummary], row: &Row, total: usize) ->
     let f = t.updates;
     let r = &row.release;
     let share = (row.running * 100).checked_div(total).unwrap_or(0);
-    let running_of = fill(f.running_of, &[&number(row.running as i64, lang), &number(total as i64, lang)]);
+    let running_of = if total == 1 { f.running_of_one } else { f.running_of };
+    let running_of = fill(running_of, &[&number(row.running as i64, lang), &number(total as i64, lang)]);
     html! {
         tr data-version=(r.version) {
             td data-label=(f.version) { strong.version { (r.version) } }
