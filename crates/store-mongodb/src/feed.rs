@@ -106,9 +106,13 @@ fn change_of(event: &ChangeStreamEvent<Document>) -> Option<Change> {
             signs: full.is_some_and(|d| d.contains_key("linkHighest")),
         }),
         "firmware" => Some(Change::Firmware),
-        "web_sessions" | "mobile_sessions" => {
+        // A new session changes nothing held anywhere (each server reads it at its first use);
+        // telling it would make the server that just remembered it forget it again, and a live
+        // stream of it would end at its first check.
+        "web_sessions" | "mobile_sessions" if !matches!(event.operation_type, OperationType::Insert) => {
             Some(Change::Session { id: pumppilot_store::SessionId(uuid::Uuid::parse_str(id).ok()?) })
         }
+        "web_sessions" | "mobile_sessions" => None,
         "admins" | "users" => Some(Change::Account { id: id.parse().ok()? }),
         _ => None,
     }
