@@ -309,6 +309,15 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     for mut child in generators.into_iter().chain(servers) {
         let _ = child.kill().await;
     }
+    // What the servers logged (their folder goes with the bench): how many errors, and the first.
+    for k in 0..fleet.servers {
+        let log = std::fs::read_to_string(dir.join(format!("server-{k}.log"))).unwrap_or_default();
+        let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
+        if let Some(first) = errors.first() {
+            let first: String = first.chars().take(400).collect();
+            println!("  server {k}: {} errors logged; the first: {first}", errors.len());
+        }
+    }
     if let Some(server) = secantusdb {
         tokio::task::spawn_blocking(|| server.stop()).await?;
     }
