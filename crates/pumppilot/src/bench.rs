@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 
 mod fleet;
 pub mod load;
+mod mqtt_load;
 mod relay;
 
 #[derive(clap::Args)]
@@ -53,9 +54,9 @@ pub struct BenchArgs {
     /// `--fleet`: SecantusDB, started here).
     #[arg(long)]
     store: Option<String>,
-    /// The fleet bench instead: this many devices, long-polling from load generator processes,
-    /// on `--servers` server processes of this binary on one store (`fleet.rs`); `--seconds` is
-    /// its steady window.
+    /// The fleet bench instead: this many devices, long-polling (or over MQTT: `--transport`) from
+    /// load generator processes, on `--servers` server processes of this binary on one store
+    /// (`fleet.rs`); `--seconds` is its steady window.
     #[arg(long)]
     fleet: Option<usize>,
     /// Server processes for `--fleet`.

@@ -77,6 +77,14 @@ pub fn start_standalone() -> TestServer {
     start(&["--standalone"]).unwrap_or_else(|e| panic!("cannot start a standalone SecantusDB: {e}"))
 }
 
+/// Another server, of the caller's own, whose WiredTiger session cap (`--session-max`: each
+/// client connection and change-stream tailer takes one; its default is 1,000) is `sessions`:
+/// for the fleet bench's many server processes. It stops when the returned value is dropped.
+pub fn start_with_session_max(sessions: u32) -> TestServer {
+    let sessions = sessions.to_string();
+    start(&["--session-max", &sessions]).unwrap_or_else(|e| panic!("cannot start SecantusDB: {e}"))
+}
+
 /// A database name no other test (of any binary running now) uses.
 pub fn fresh_database_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);

@@ -1,8 +1,11 @@
 //! `pumppilot bench --fleet N --servers K`: N devices on K server processes of this binary, all on
 //! one MongoDB-wire store, driven by load generator processes (`pumppilot bench-devices`,
-//! `load.rs`), each device a long-poll reporting every 5 s from its own loopback source address.
+//! `load.rs`), each device a long-poll reporting every 5 s from its own loopback source address,
+//! or with `--transport mqtt` an MQTT connection (`mqtt_load.rs`) publishing a signed report every
+//! 5 s to the server's MQTT listener (127.0.1.k:1883).
 //!
-//! 1. The store: `--store URL`, or SecantusDB started here (as the tests start it).
+//! 1. The store: `--store URL`, or SecantusDB started here (as the tests start it, with a session
+//!    cap for many servers' connections).
 //! 2. Provisioning straight into the store (`Store::import`, in chunks; no sign-in per device):
 //!    one pump owner per device (every device drives a pump), and for `--starts` of them a farmer
 //!    with minutes and a session token.
@@ -53,6 +56,8 @@ const PER_GENERATOR: usize = 16_000;
 /// Tenants per provisioning chunk.
 const CHUNK: usize = 2_000;
 const PASSWORD: &str = "fleet-password";
+/// SecantusDB's session cap (`--session-max`; its default, 1,000, stopped a fleet at 2,000 devices).
+const SESSION_MAX: u32 = 20_000;
 
 pub struct Fleet {
     pub devices: usize,
@@ -80,11 +85,9 @@ enum Said {
 }
 
 pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        fleet.transport == Transport::Http,
-        "--transport mqtt: the server's MQTT listener is not on this branch yet"
-    );
     anyhow::ensure!(fleet.servers >= 1 && fleet.devices >= 1, "--fleet and --servers: at least 1");
+    // SecantusDB started here, kept (and stopped) with this function.
+    let mut secantusdb = None;
     let url = match &fleet.store {
         Some(url) => url.clone(),
         None => {
@@ -95,8 +98,14 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
                 // SAFETY: set before any other thread of this process reads the environment.
                 unsafe { std::env::set_var("PUMPPILOT_TEST_SECANTUSDB_HOME", target.join("secantusdb")) };
             }
-            let server = tokio::task::spawn_blocking(pumppilot_store_mongodb::testing::server).await?;
-            server.url(&format!("fleet{}", std::process::id()))
+            // Every client connection and change-stream tailer takes one of its sessions: room for
+            // the servers' connection pools however many there are.
+            let server =
+                tokio::task::spawn_blocking(|| pumppilot_store_mongodb::testing::start_with_session_max(SESSION_MAX))
+                    .await?;
+            let url = server.url(&format!("fleet{}", std::process::id()));
+            secantusdb = Some(server);
+            url
         }
     };
     let store: Arc<dyn Store> = pumppilot::store::open_url(&url, "--store").await?;
@@ -115,10 +124,16 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
 
     let addrs: Vec<SocketAddr> =
         (0..fleet.servers).map(|k| SocketAddr::from(([127, 0, 1, (k + 1) as u8], 8080))).collect();
+    let mqtt = fleet.transport == Transport::Mqtt;
+    let mqtt_addrs: Vec<SocketAddr> = addrs.iter().map(|a| SocketAddr::new(a.ip(), 1883)).collect();
     let file = dir.join("devices.txt");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
     for (i, pump) in pumps.iter().enumerate() {
-        writeln!(out, "{} {} {}", addrs[i % addrs.len()], pump.key, pump.secret)?;
+        write!(out, "{} {} {}", addrs[i % addrs.len()], pump.key, pump.secret)?;
+        if mqtt {
+            write!(out, " {} {}", mqtt_addrs[i % addrs.len()], pump.device_id)?;
+        }
+        writeln!(out)?;
     }
     out.flush()?;
     drop(out);
@@ -126,7 +141,8 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let mut servers = Vec::new();
     let started = Instant::now();
     for (k, addr) in addrs.iter().enumerate() {
-        servers.push(start_server(*addr, &url, &secret, &dir.join(format!("server-{k}.log")))?);
+        let mqtt_bind = mqtt.then_some(mqtt_addrs[k]);
+        servers.push(start_server(*addr, mqtt_bind, &url, &secret, &dir.join(format!("server-{k}.log")))?);
     }
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     for addr in &addrs {
@@ -142,7 +158,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     for g in 0..groups {
         let (from, to) = (g * per, ((g + 1) * per).min(fleet.devices));
         let ramp = (fleet.ramp / u32::try_from(groups).unwrap_or(1)).max(1);
-        generators.push(start_generator(g, from, to, ramp, &file, said.clone())?);
+        generators.push(start_generator(g, from, to, ramp, mqtt, &file, said.clone())?);
     }
     drop(said);
     let started = Instant::now();
@@ -254,10 +270,8 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
 
     let n = fleet.devices as f64;
     println!();
-    println!(
-        "fleet: {} devices (long-poll HTTP, signed, reporting every 5 s) on {} servers, one store",
-        fleet.devices, fleet.servers
-    );
+    let how = if mqtt { "MQTT, signed reports every 5 s" } else { "long-poll HTTP, signed, reporting every 5 s" };
+    println!("fleet: {} devices ({how}) on {} servers, one store", fleet.devices, fleet.servers);
     for (name, kib) in [("servers started", idle), ("devices connected", connected)]
         .into_iter()
         .chain((fleet.sign_ins > 0).then_some(("after sign-ins", signed_in)))
@@ -273,7 +287,8 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     println!("  resident per device, all in:                    {:>8.0} bytes", steady as f64 * 1024.0 / n);
     println!("  server CPU, all servers:                        {:>8.0} % of one core", cpu * 100.0);
     println!(
-        "  polls answered: {polls} in {elapsed:.0} s ({:.0}/s); poll errors: {errors}; load generators {:.0} MB resident",
+        "  {}: {polls} in {elapsed:.0} s ({:.0}/s); errors: {errors}; load generators {:.0} MB resident",
+        if mqtt { "reports published" } else { "polls answered" },
         polls as f64 / elapsed,
         generator_rss as f64 / 1024.0
     );
@@ -294,12 +309,25 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     for mut child in generators.into_iter().chain(servers) {
         let _ = child.kill().await;
     }
+    // What the servers logged (their folder goes with the bench): how many errors, and the first.
+    for k in 0..fleet.servers {
+        let log = std::fs::read_to_string(dir.join(format!("server-{k}.log"))).unwrap_or_default();
+        let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
+        if let Some(first) = errors.first() {
+            let first: String = first.chars().take(400).collect();
+            println!("  server {k}: {} errors logged; the first: {first}", errors.len());
+        }
+    }
+    if let Some(server) = secantusdb {
+        tokio::task::spawn_blocking(|| server.stop()).await?;
+    }
     Ok(())
 }
 
 /// One pump as provisioned: its device's key and link secret, and for the first `--starts`, its
 /// farmer's session token.
 struct Pump {
+    device_id: String,
     key: String,
     secret: String,
     farmer_name: String,
@@ -361,6 +389,7 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
                 telemetry: None,
             });
             let mut pump = Pump {
+                device_id: id.to_string(),
                 key,
                 secret: link::secret_for(keyring, id, &hash),
                 farmer_name: format!("fleet-farmer-{i}"),
@@ -413,9 +442,19 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
     Ok(pumps)
 }
 
-fn start_server(addr: SocketAddr, url: &str, secret: &str, log: &Path) -> anyhow::Result<Child> {
+fn start_server(
+    addr: SocketAddr,
+    mqtt: Option<SocketAddr>,
+    url: &str,
+    secret: &str,
+    log: &Path,
+) -> anyhow::Result<Child> {
     let log = std::fs::File::create(log)?;
     let mut command = Command::new(std::env::current_exe()?);
+    if let Some(mqtt) = mqtt {
+        // A thousand devices share a source address and connect within a second.
+        command.env("PUMPPILOT_MQTT_BIND", mqtt.to_string()).env("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "100000");
+    }
     die_with_parent(&mut command)
         .arg("serve")
         .env("PUMPPILOT_BIND", addr.to_string())
@@ -450,6 +489,7 @@ fn start_generator(
     from: usize,
     to: usize,
     ramp: u32,
+    mqtt: bool,
     file: &Path,
     said: mpsc::UnboundedSender<Said>,
 ) -> anyhow::Result<Child> {
@@ -460,6 +500,7 @@ fn start_generator(
         .arg(file)
         .args(["--from", &from.to_string(), "--to", &to.to_string(), "--group", &group.to_string()])
         .args(["--ramp", &ramp.to_string()])
+        .args(mqtt.then_some("--mqtt"))
         .env("PUMPPILOT_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -3,7 +3,8 @@
 //! loopback source address, sign every request as a board does, and report at the interval the
 //! server holds them for. It writes one line per event on standard output for the bench:
 //! `ready N` once every device had its first answer, `on DEVICE MICROS` when a device is told ON
-//! (Unix time in microseconds), and every second `stat POLLS ERRORS`.
+//! (Unix time in microseconds), and every second `stat POLLS ERRORS ANSWERED`. With `--mqtt` its
+//! devices speak MQTT instead (`mqtt_load.rs`; POLLS then counts the reports published).
 //!
 //! Kept light on purpose (it shares the machine with the servers it measures): no HTTP client
 //! library, one small buffer per device, one task per device.
@@ -18,6 +19,8 @@ use std::{
 };
 
 use anyhow::Context;
+
+use super::mqtt_load::MqttSpec;
 use pumppilot_protocol::link::{self, LinkSecret};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -44,6 +47,9 @@ pub struct DevicesArgs {
     /// New connections per second while starting.
     #[arg(long, default_value_t = 2000)]
     ramp: u32,
+    /// The devices speak MQTT (the devices file then names each device's MQTT address and id).
+    #[arg(long)]
+    mqtt: bool,
 }
 
 /// One device as the bench made it.
@@ -55,10 +61,10 @@ struct Spec {
 
 /// What every device of the process counts.
 #[derive(Default)]
-struct Counts {
-    polls: AtomicU64,
-    errors: AtomicU64,
-    answered: AtomicU64,
+pub(super) struct Counts {
+    pub(super) polls: AtomicU64,
+    pub(super) errors: AtomicU64,
+    pub(super) answered: AtomicU64,
 }
 
 pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
@@ -70,17 +76,30 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
             anyhow::bail!("a malformed devices line: {line}");
         };
         let secret = LinkSecret::parse(secret).context("a link secret")?;
-        specs.push(Spec { server: server.parse()?, key: key.to_owned(), secret });
+        let mqtt = match (args.mqtt, parts.next(), parts.next()) {
+            (false, ..) => None,
+            (true, Some(mqtt), Some(id)) => Some((mqtt.parse()?, id.to_owned())),
+            (true, ..) => anyhow::bail!("a devices line without an MQTT address and device id: {line}"),
+        };
+        specs.push((Spec { server: server.parse()?, key: key.to_owned(), secret }, mqtt));
     }
     let total = specs.len() as u64;
     let counts = Arc::new(Counts::default());
     let pause = Duration::from_secs(1) / args.ramp.max(1);
-    for (i, spec) in specs.into_iter().enumerate() {
+    for (i, (spec, mqtt)) in specs.into_iter().enumerate() {
         // 1,000 connections per source address: far from the ephemeral ports' limit.
         let n = u32::try_from(i / 1000).unwrap_or(0) + 1;
         let source = Ipv4Addr::new(127, args.group + 1, (n >> 8) as u8, n as u8);
         let device = u32::try_from(args.from + i).unwrap_or(u32::MAX);
-        tokio::spawn(device_loop(device, spec, source, args.wait_ms, Arc::clone(&counts)));
+        match mqtt {
+            Some((server, device_id)) => {
+                let spec = MqttSpec { server, device_id, key: spec.key, secret: spec.secret };
+                tokio::spawn(super::mqtt_load::device_loop(device, spec, source, args.wait_ms, Arc::clone(&counts)));
+            }
+            None => {
+                tokio::spawn(device_loop(device, spec, source, args.wait_ms, Arc::clone(&counts)));
+            }
+        }
         tokio::time::sleep(pause).await;
     }
     let mut told_ready = false;
