@@ -116,7 +116,8 @@ impl Failure {
             }
             Failure::Unavailable => {
                 "`UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). \
-                 `BUSY` (sign-in, with `Retry-After`): every password check slot is taken"
+                 `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for \
+                 `GET /api/events`, this server holds as many live streams as it may"
             }
         }
     }
