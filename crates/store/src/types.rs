@@ -459,6 +459,25 @@ pub struct Session {
     pub revoked_at: Option<Timestamp>,
 }
 
+impl Session {
+    /// A new web session (no refresh token) for `user_id`, known by the hash of its access token.
+    pub fn web(user_id: UserId, access_hash: Vec<u8>, now: Timestamp, expires_at: Timestamp) -> Session {
+        Session {
+            id: SessionId::new(),
+            kind: SessionKind::Web,
+            user_id,
+            access_hash,
+            access_expires_at: expires_at,
+            refresh_hash: None,
+            previous_refresh_hash: None,
+            refresh_expires_at: None,
+            device_name: None,
+            created_at: now,
+            revoked_at: None,
+        }
+    }
+}
+
 /// Which refresh token of a session was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshMatch {

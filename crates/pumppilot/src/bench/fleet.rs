@@ -33,7 +33,7 @@ use pumppilot_engine::{
     AdminId, Credit, DeviceId, DeviceLink, Event, LedgerKind, MotorHistory, Tenant, Timestamp, UserId,
 };
 use pumppilot_server::{keys::Keyring, link, runtime::Runtime};
-use pumppilot_store::{Account, Device, Role, Session, SessionId, SessionKind, Snapshot, Store};
+use pumppilot_store::{Account, Device, Role, Session, Snapshot, Store};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -399,19 +399,12 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
                 let farmer = UserId::new();
                 users.push(account(farmer, pump.farmer_name.clone(), Role::User, Some(admin)));
                 let token = Keyring::new_token("w_");
-                sessions.push(Session {
-                    id: SessionId::new(),
-                    kind: SessionKind::Web,
-                    user_id: farmer,
-                    access_hash: keyring.hash(&token).to_vec(),
-                    access_expires_at: Timestamp(now.0 + 30 * 24 * 3_600_000),
-                    refresh_hash: None,
-                    previous_refresh_hash: None,
-                    refresh_expires_at: None,
-                    device_name: None,
-                    created_at: now,
-                    revoked_at: None,
-                });
+                sessions.push(Session::web(
+                    farmer,
+                    keyring.hash(&token).to_vec(),
+                    now,
+                    Timestamp(now.0 + 30 * 24 * 3_600_000),
+                ));
                 pump.token = Some(token);
                 farmers.push((admin, farmer));
             }

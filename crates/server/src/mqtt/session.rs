@@ -198,6 +198,7 @@ pub(super) async fn run(
     };
     let mut session = Session {
         prefix: format!("pumppilot/{}/", caller.device),
+        command_topic: format!("pumppilot/{}/command", caller.device),
         caller,
         secret,
         counter: 0,
@@ -229,6 +230,8 @@ struct Session {
     counter: u64,
     /// `pumppilot/{deviceId}/`.
     prefix: String,
+    /// `pumppilot/{id}/command`, where every command and refusal goes (made once, not per send).
+    command_topic: String,
     /// It subscribed to its command topic.
     subscribed: bool,
     /// The `ref` of the latest report received on this connection.
@@ -376,7 +379,7 @@ impl Session {
                         "message": format!("counter {counter} was used already or is too old; continue above {highest}"),
                     }});
                     let body = serde_json::to_vec(&refusal).map_err(|_| End::Malformed("cannot encode"))?;
-                    let topic = format!("{}command", self.prefix);
+                    let topic = self.command_topic.clone();
                     let payload = signed(&self.secret, MqttKind::Stale, &topic, highest, &body);
                     return wire.send(Packet::Publish(Publish::new(topic, QoS::AtMostOnce, payload))).await;
                 }
@@ -408,7 +411,7 @@ impl Session {
     async fn send(&mut self, app: &AppState, wire: &mut Wire, reply: Reply) -> Result<(), End> {
         let mut payload = serde_json::to_vec(&reply).map_err(|_| End::Malformed("cannot encode"))?;
         self.sent_seq = Some(reply.answer.seq);
-        let topic = format!("{}command", self.prefix);
+        let topic = self.command_topic.clone();
         if self.signs(app) {
             payload = signed(&self.secret, MqttKind::Command, &topic, self.counter, &payload);
         }

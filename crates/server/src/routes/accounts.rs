@@ -104,19 +104,7 @@ async fn login(
     let account = authenticate(&app, &body, addr).await?;
     let token = Keyring::new_token("w_");
     let now = app.now();
-    let session = Session {
-        id: SessionId::new(),
-        kind: SessionKind::Web,
-        user_id: account.id,
-        access_hash: app.keyring.hash(&token).to_vec(),
-        access_expires_at: now + WEB_SESSION_MS,
-        refresh_hash: None,
-        previous_refresh_hash: None,
-        refresh_expires_at: None,
-        device_name: None,
-        created_at: now,
-        revoked_at: None,
-    };
+    let session = Session::web(account.id, app.keyring.hash(&token).to_vec(), now, now + WEB_SESSION_MS);
     app.store.create_session(&session).await?;
     app.sessions.remember(&session);
     let cookie =
