@@ -210,7 +210,9 @@ impl DeviceLink {
     pub async fn answer(&self, result: impl IntoResponse) -> Response {
         let response = result.into_response();
         match &self.signer {
-            Some(signer) => signer.seal(response).await,
+            // Boxed, as the extraction below: a handler's future is kept at its largest state's
+            // size through a whole long-poll (`routes::device::held`).
+            Some(signer) => Box::pin(signer.seal(response)).await,
             None => response,
         }
     }
@@ -224,6 +226,14 @@ impl FromRequest<AppState> for DeviceLink {
     type Rejection = Response;
 
     async fn from_request(req: Request, app: &AppState) -> Result<Self, Self::Rejection> {
+        // On the heap only while it runs: axum keeps the handler's future, with room for this
+        // one, through a whole long-poll (`routes::device::held`).
+        Box::pin(Self::extract(req, app)).await
+    }
+}
+
+impl DeviceLink {
+    async fn extract(req: Request, app: &AppState) -> Result<Self, Response> {
         let key = req
             .headers()
             .get(header::AUTHORIZATION)

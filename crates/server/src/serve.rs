@@ -47,6 +47,9 @@ pub async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut told_full = false;
+    // One builder (and one timer) for every connection.
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     loop {
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
@@ -82,17 +85,16 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             tower::ServiceExt::oneshot(router.clone(), request)
         });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .serve_connection(TokioIo::new(JsonRefusals::new(stream)), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
+        let connection = graceful.watch(http1.serve_connection(TokioIo::new(JsonRefusals::new(stream)), service));
+        // The connection's future is the task itself: awaited inside an `async move` block it
+        // would take its size twice in the task (the value moved in, and the one awaited), for as
+        // long as the connection lives.
+        tokio::spawn(futures_util::FutureExt::map(connection, move |ended| {
+            if let Err(err) = ended {
                 tracing::debug!(%err, %peer, "connection ended with an error");
             }
             drop(slot);
-        });
+        }));
     }
     drop(listener);
     graceful.shutdown().await;

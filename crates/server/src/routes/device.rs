@@ -167,13 +167,19 @@ async fn answer(
     }
     let arrived = app.now();
     let relay = report.relay;
-    let first = self::report(app, caller, report).await?;
+    // On the heap only while the report runs: this future is kept, at its largest state's size,
+    // through the whole long-poll (see `held`), and the report's (the runtime, the store) is large.
+    let first = Box::pin(self::report(app, caller, report)).await?;
     let answer = held(app, caller, first.answer, relay, arrived, wait, long_poll.seq).await?;
     Ok(Json(Reply { answer, ..first }))
 }
 
 /// A long-poll: the answer `first` to the report that arrived at `arrived`, or a newer one when
 /// the command changes within the wait.
+///
+/// Memory: a parked long-poll costs what its futures weigh, and a future weighs its largest state
+/// for as long as it lives, so what runs after the wait (the runtime's locks, the store) is boxed
+/// and what is kept through the wait is the change subscription, the timer and `first`.
 async fn held(
     app: &AppState,
     caller: &DeviceCaller,
@@ -189,13 +195,30 @@ async fn held(
     let Some(known) = seq.filter(|seq| wait > 0 && !behind && *seq == first.seq) else {
         return Ok(first);
     };
+    let changed = changed_within(app, caller.admin, known, arrived + i64::from(wait)).await;
+    Box::pin(after_wait(app, caller, first, arrived, changed)).await
+}
+
+/// Waits until the tenant's command `seq` differs from `known` (true) or `until` comes (false).
+async fn changed_within(app: &AppState, admin: AdminId, known: u64, until: pumppilot_engine::Timestamp) -> bool {
     // Subscribing after the poll misses nothing: the channel holds the latest stamp, so a change
-    // committed since `first` is seen at once by `wait_for`.
-    let mut changes = app.runtime.subscribe(caller.admin);
-    let changed = tokio::select! {
+    // committed since the poll is seen at once by `wait_for`.
+    let mut changes = app.runtime.subscribe(admin);
+    tokio::select! {
         seen = changes.wait_for(|stamp| stamp.seq != known) => seen.is_ok(),
-        () = app.settings.clock.sleep_until(arrived + i64::from(wait)) => false,
-    };
+        () = app.settings.clock.sleep_until(until) => false,
+    }
+}
+
+/// The answer at the end of a long-poll: `first` with the lease left, or the command now when it
+/// `changed`, or OFF when the store failed meanwhile.
+async fn after_wait(
+    app: &AppState,
+    caller: &DeviceCaller,
+    first: PollAnswer,
+    arrived: pumppilot_engine::Timestamp,
+    changed: bool,
+) -> Result<PollAnswer, ApiError> {
     let now = app.now();
     let elapsed_ms = u32::try_from(now - arrived).unwrap_or(0);
     // The store failed while the answer was held: the ON it held can no longer be recorded.
@@ -272,4 +295,35 @@ async fn poll_post(
     }
     .await;
     link.answer(result).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::{FromRequest, Request};
+
+    use super::*;
+
+    fn size2<A, B, F: std::future::Future>(_: impl FnOnce(A, B) -> F) -> usize {
+        size_of::<F>()
+    }
+    fn size3<A, B, C, F: std::future::Future>(_: impl FnOnce(A, B, C) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    /// axum boxes a handler's future at its largest state's size and keeps it through the whole
+    /// long-poll: what runs before and after the wait (the device's link, the report, the
+    /// sealing) stays out of it (4,104 bytes for `poll_get` before; the parked wait is ~400).
+    #[test]
+    fn a_parked_long_poll_keeps_small_futures() {
+        let handlers = [("poll_get", size3(poll_get)), ("poll_post", size3(poll_post))];
+        for (name, size) in handlers {
+            assert!(size <= 2048, "{name}'s future: {size} bytes");
+        }
+        let link = size2(|request: Request, app: &'static AppState| DeviceLink::from_request(request, app));
+        assert!(link <= 512, "the link's extraction: {link} bytes");
+        let held = size3(|app: &'static AppState, caller: &'static DeviceCaller, first: PollAnswer| {
+            held(app, caller, first, false, pumppilot_engine::Timestamp(0), 0, None)
+        });
+        assert!(held <= 512, "the held wait: {held} bytes");
+    }
 }
