@@ -86,6 +86,14 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// time in the device list) written at most this often.
 pub const SEEN_EVERY: Duration = Duration::from_secs(60);
 
+/// How many tenant reads from the store may be in flight at once; the others wait their turn
+/// before the store is asked. When the change feed of a shared store falls silent, every
+/// device's next report or command reads its tenant again: 10,000 reads in flight at once held
+/// about 18 KB each of the store driver's sessions, operations and documents (180 MB) for as long
+/// as the store took; queued here they hold none of it, and finish as soon (the store's
+/// connections are the limit either way).
+pub const LOADS_AT_ONCE: usize = 32;
+
 /// On a store several servers share, how long the change feed may stay silent (no change, no
 /// heartbeat) before this server stops trusting what it keeps in memory: from then every answer
 /// is built from state read from the store again (or is OFF when the store cannot be read), until
@@ -144,6 +152,8 @@ pub struct Runtime {
     retries: AtomicU64,
     /// How many times a tenant was read from the store.
     loads: AtomicU64,
+    /// Tenant reads from the store in flight at once ([`LOADS_AT_ONCE`]).
+    loading: tokio::sync::Semaphore,
     /// The change feed, when several servers may share the store.
     feed: Option<Feed>,
     /// The feed's receiver until `start` takes it.
@@ -207,6 +217,7 @@ impl Runtime {
             outage: SyncMutex::default(),
             retries: AtomicU64::new(0),
             loads: AtomicU64::new(0),
+            loading: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
         })
     }
 
@@ -610,6 +621,7 @@ impl Runtime {
     }
 
     async fn load(&self, admin: AdminId) -> Result<Tenant, RuntimeError> {
+        let _turn = self.loading.acquire().await.expect("the loading semaphore is never closed");
         self.loads.fetch_add(1, Ordering::Relaxed);
         match self.store.load_tenant(admin, self.lease_ms).await? {
             Some(mut tenant) => {

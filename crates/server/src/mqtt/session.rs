@@ -120,7 +120,7 @@ impl Wire {
 
     /// Answers a CONNECT with a refusal and closes, reading what the client still sends until it
     /// closes too (at most a second), so the CONNACK is not lost to a reset.
-    async fn refuse(mut self, code: ConnectReturnCode) {
+    async fn refuse(&mut self, code: ConnectReturnCode) {
         if self.send(connack(code)).await.is_err() {
             return;
         }
@@ -153,6 +153,23 @@ pub(super) async fn run(
 ) {
     let _open = app.metrics.mqtt_opened();
     let mut wire = Wire { app: AppState::clone(&app), stream, buf: BytesMut::new() };
+    // Boxed: the CONNECT (its packet, a refusal's drain) is over before the session starts;
+    // inline, every session's task would keep room for it as long as the device stays.
+    let Some(mut session) = Box::pin(connect(&app, &mut wire, peer, &mut stop)).await else { return };
+    let taken = connected.enter(session.caller.device);
+    let end = session.serve(&app, &mut wire, &mut stop, &taken).await;
+    connected.leave(session.caller.device, &taken);
+    tracing::debug!(device = %session.caller.device, why = end.why(), "MQTT session ended");
+}
+
+/// Takes the connection's CONNECT: the device's session once it is accepted (CONNACK sent), or
+/// `None` when the connection ends there (refused, silent, malformed, gone).
+async fn connect(
+    app: &AppState,
+    wire: &mut Wire,
+    peer: SocketAddr,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Session> {
     let first = tokio::select! {
         packet = wire.next() => packet,
         () = app.settings.clock.sleep(CONNECT_WITHIN) => Err(End::Silent),
@@ -164,16 +181,18 @@ pub(super) async fn run(
         // Anything else first, garbage, or nothing in time: a failed CONNECT for the budget.
         Ok(_) | Err(End::Malformed(_) | End::Silent) => {
             app.mqtt_budget.failed(address);
-            return;
+            return None;
         }
-        Err(_) => return,
+        Err(_) => return None,
     };
     app.metrics.mqtt_connect();
     if !app.mqtt_budget.admit(address) {
-        return wire.refuse(ConnectReturnCode::ServiceUnavailable).await;
+        wire.refuse(ConnectReturnCode::ServiceUnavailable).await;
+        return None;
     }
     if connect.protocol != rumqttc::mqttbytes::Protocol::V4 {
-        return wire.refuse(ConnectReturnCode::RefusedProtocolVersion).await;
+        wire.refuse(ConnectReturnCode::RefusedProtocolVersion).await;
+        return None;
     }
     let caller = connect.login.as_ref().and_then(|login| {
         let hash = app.keyring.hash(login.password.trim());
@@ -183,20 +202,19 @@ pub(super) async fn run(
     });
     let Some((caller, hash)) = caller else {
         app.mqtt_budget.failed(address);
-        return wire.refuse(ConnectReturnCode::BadUserNamePassword).await;
+        wire.refuse(ConnectReturnCode::BadUserNamePassword).await;
+        return None;
     };
     // The link secret (derived, never stored): a device that signs has its reports checked and
     // its commands signed with it.
     let secret = LinkSecret::parse(&crate::link::secret_for(&app.keyring, caller.device, &hash))
         .expect("a derived secret parses");
-    if wire.send(connack(ConnectReturnCode::Success)).await.is_err() {
-        return;
-    }
+    wire.send(connack(ConnectReturnCode::Success)).await.ok()?;
     let keep_alive = match connect.keep_alive {
         0 => MAX_KEEP_ALIVE_S,
         asked => asked.min(MAX_KEEP_ALIVE_S),
     };
-    let mut session = Session {
+    Some(Session {
         prefix: format!("pumppilot/{}/", caller.device),
         command_topic: format!("pumppilot/{}/command", caller.device),
         caller,
@@ -208,12 +226,7 @@ pub(super) async fn run(
         update: None,
         silent_after: i64::from(keep_alive) * 1500,
         heard: app.now(),
-    };
-    drop(connect);
-    let taken = connected.enter(session.caller.device);
-    let end = session.serve(&app, &mut wire, &mut stop, &taken).await;
-    connected.leave(session.caller.device, &taken);
-    tracing::debug!(device = %session.caller.device, why = end.why(), "MQTT session ended");
+    })
 }
 
 fn connack(code: ConnectReturnCode) -> Packet {
@@ -266,7 +279,10 @@ impl Session {
                     };
                     self.heard = app.now();
                     app.metrics.mqtt_message_in();
-                    if let Err(end) = self.take(app, wire, packet, &mut changes).await {
+                    // Boxed, as the push below: a packet's handling (a report through the engine
+                    // and the store, a command read) takes kilobytes of future state for the
+                    // moment it runs; inline, every idle connection's task would carry them.
+                    if let Err(end) = Box::pin(self.take(app, wire, packet, &mut changes)).await {
                         return end;
                     }
                 }
@@ -276,7 +292,7 @@ impl Session {
                     }
                     let seq = changes.borrow_and_update().seq;
                     if self.sent_seq != Some(seq)
-                        && let Err(end) = self.push(app, wire).await
+                        && let Err(end) = Box::pin(self.push(app, wire)).await
                     {
                         return end;
                     }
@@ -400,7 +416,9 @@ impl Session {
         let (admin, device) = (self.caller.admin, self.caller.device);
         let answer = match app.runtime.outage_answer(admin, app.now()).await {
             Some(off) => off,
-            None => app.runtime.command(admin, device).await.map_err(|_| End::Refused)?,
+            // Boxed: reading the command may bring the tenant up to date through the store (kilobytes
+            // of future state), and a report's handling would otherwise keep room for it.
+            None => Box::pin(app.runtime.command(admin, device)).await.map_err(|_| End::Refused)?,
         };
         let reply = Reply { answer, update: self.update.clone(), reference: self.reference };
         self.send(app, wire, reply).await
