@@ -177,24 +177,31 @@ pub fn router(app: AppState) -> Router {
     let openapi = Arc::new(openapi);
     // The dashboard calls the API in-process, through the same router.
     let dashboard = web::router(Arc::clone(&app), api.clone().with_state(Arc::clone(&app)));
-    api.route(
-        "/api/openapi.json",
-        axum::routing::get(move || {
-            let openapi = Arc::clone(&openapi);
-            async move { axum::Json(openapi.as_ref().clone()) }
-        }),
-    )
-    .merge(crate::metrics::routes())
-    .merge(dashboard) // its fallback answers unknown paths: a page for browsers, JSON otherwise
-    .method_not_allowed_fallback(error::wrong_method)
-    .layer(DefaultBodyLimit::max(BODY_LIMIT))
-    .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::metrics::edge))
-    .layer(cors())
-    .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-        tracing::error!("a request handler panicked");
-        error::ApiError::internal().into_response()
-    }))
-    .with_state(app)
+    let routes = api
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let openapi = Arc::clone(&openapi);
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .merge(crate::metrics::routes())
+        .merge(dashboard) // its fallback answers unknown paths: a page for browsers, JSON otherwise
+        .method_not_allowed_fallback(error::wrong_method)
+        // Per route: the edge counts answers by route template, known once the route is matched.
+        .layer(crate::metrics::Edge(Arc::clone(&app)))
+        .with_state(app);
+    // Wrapped once around the whole router, not around each route: a layer given to
+    // `Router::layer` is cloned with every route it wraps at every request.
+    let every_request = tower::ServiceBuilder::new()
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            error::ApiError::internal().into_response()
+        }))
+        .layer(cors())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .service(routes);
+    Router::new().fallback_service(every_request)
 }
 
 /// Lets the app's web build and scripts on other origins call the API with bearer tokens. No
@@ -207,6 +214,9 @@ fn cors() -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, header::ACCEPT_LANGUAGE])
         .max_age(std::time::Duration::from_secs(3600))
+        // No `Vary`: every answer of this policy is the same whatever the request's `Origin` and
+        // preflight headers (any origin, fixed lists), so there is nothing for a cache to tell apart.
+        .vary([])
 }
 
 /// Creates the master admin on first start. Returns the generated password when none was given,

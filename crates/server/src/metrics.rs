@@ -20,6 +20,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    convert::Infallible,
     fmt::Write as _,
     sync::{
         Arc, RwLock,
@@ -31,7 +32,6 @@ use std::{
 use axum::{
     extract::{MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::{AdminId, EntryStatus};
@@ -151,11 +151,57 @@ impl Metrics {
 ///   second: a span formatted for the log would cost more than the poll); each answer is logged
 ///   at debug level (`PUMPPILOT_LOG=info,tower_http=debug`);
 /// - the answer counted by route template and status, and its time.
-pub async fn edge(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+///
+/// A tower layer of its own rather than `axum::middleware::from_fn`, which boxes the rest of the
+/// route again for every request.
+#[derive(Clone)]
+pub struct Edge(pub AppState);
+
+impl<S> tower::Layer<S> for Edge {
+    type Service = EdgeService<S>;
+
+    fn layer(&self, inner: S) -> EdgeService<S> {
+        EdgeService { app: Arc::clone(&self.0), inner }
+    }
+}
+
+/// A route behind the [`Edge`].
+#[derive(Clone)]
+pub struct EdgeService<S> {
+    app: AppState,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for EdgeService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The service made ready goes with the request; a clone stays for the next one.
+        let ready = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, ready);
+        let app = Arc::clone(&self.app);
+        Box::pin(async move { Ok(edge(&app, request, inner).await) })
+    }
+}
+
+async fn edge<S>(app: &AppState, mut request: Request, mut inner: S) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
     if let Some(refusal) = crate::error::head_refusal(&request) {
         return refusal;
     }
-    crate::auth::resolve_client(&app, &mut request);
+    crate::auth::resolve_client(app, &mut request);
     let figures = app.metrics.route(request.extensions().get::<MatchedPath>().map_or("other", MatchedPath::as_str));
     let method = request.method().clone();
     let id = match request.headers().get(REQUEST_ID) {
@@ -169,8 +215,8 @@ pub async fn edge(State(app): State<AppState>, mut request: Request, next: Next)
         }
     };
     let started = Instant::now();
-    let mut response = if request.uri().path().starts_with("/api/esp32/") {
-        next.run(request).await
+    let answered = if request.uri().path().starts_with("/api/esp32/") {
+        inner.call(request).await
     } else {
         let span = tracing::info_span!(
             "request",
@@ -178,7 +224,11 @@ pub async fn edge(State(app): State<AppState>, mut request: Request, next: Next)
             method = %request.method(),
             path = %request.uri().path()
         );
-        next.run(request).instrument(span).await
+        inner.call(request).instrument(span).await
+    };
+    let mut response = match answered {
+        Ok(response) => response,
+        Err(never) => match never {},
     };
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
