@@ -2,11 +2,12 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    convert::Infallible,
     net::SocketAddr,
     sync::{Arc, RwLock},
 };
 
-use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse};
+use axum::{extract::DefaultBodyLimit, response::IntoResponse};
 use pumppilot_engine::{AdminId, DeviceId, Timestamp, UserId};
 use pumppilot_store::{Account, Change, Role, Store};
 use tokio::net::TcpListener;
@@ -45,7 +46,7 @@ pub struct App {
     /// The bounded queue every sign-in's password check goes through.
     pub passwords: PasswordChecks,
     /// Device key hash → the device and its tenant (the poll path never touches the store).
-    pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
+    pub device_keys: RwLock<keys::ByKeyHash<(DeviceId, AdminId)>>,
     /// Card taps answered in the last moments (a retried tap gets the same answer).
     pub taps: RecentTaps,
     /// This server's counter windows and link secrets of the devices that sign (`crate::link`).
@@ -71,7 +72,7 @@ impl App {
         let runtime =
             Runtime::new(Arc::clone(&store), Arc::clone(&clock), settings.device_lease_ms, settings.poll_interval_ms);
         runtime.set_motor_rules(settings.motor_rules());
-        let mut device_keys = HashMap::new();
+        let mut device_keys = keys::ByKeyHash::default();
         for device in store.devices(None).await? {
             if let Ok(hash) = <[u8; 32]>::try_from(device.key_hash.as_slice()) {
                 device_keys.insert(hash, (device.id, device.admin_id));
@@ -170,8 +171,18 @@ impl App {
     }
 }
 
-/// The whole HTTP surface, with the OpenAPI document of every route in it.
-pub fn router(app: AppState) -> Router {
+/// A request as it comes from a connection (`crate::serve`).
+pub type Incoming = axum::http::Request<hyper::body::Incoming>;
+
+/// The whole HTTP surface, with the OpenAPI document of every route in it: the router, and once
+/// around it the layers every request meets.
+pub fn router(
+    app: AppState,
+) -> impl tower::Service<Incoming, Response = axum::response::Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
     let (api, openapi) =
         OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi()).merge(routes::api()).split_for_parts();
     let openapi = Arc::new(openapi);
@@ -193,15 +204,15 @@ pub fn router(app: AppState) -> Router {
         .with_state(app);
     // Wrapped once around the whole router, not around each route: a layer given to
     // `Router::layer` is cloned with every route it wraps at every request.
-    let every_request = tower::ServiceBuilder::new()
+    tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             tracing::error!("a request handler panicked");
             error::ApiError::internal().into_response()
         }))
         .layer(cors())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .service(routes);
-    Router::new().fallback_service(every_request)
+        .service(routes)
 }
 
 /// Lets the app's web build and scripts on other origins call the API with bearer tokens. No

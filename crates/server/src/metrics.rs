@@ -153,7 +153,7 @@ impl Metrics {
 /// - the answer counted by route template and status, and its time.
 ///
 /// A tower layer of its own rather than `axum::middleware::from_fn`, which boxes the rest of the
-/// route again for every request.
+/// route again for every request: the request's part is done in `call`, the answer's in its future.
 #[derive(Clone)]
 pub struct Edge(pub AppState);
 
@@ -185,57 +185,51 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
-        // The service made ready goes with the request; a clone stays for the next one.
-        let ready = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, ready);
-        let app = Arc::clone(&self.app);
-        Box::pin(async move { Ok(edge(&app, request, inner).await) })
-    }
-}
-
-async fn edge<S>(app: &AppState, mut request: Request, mut inner: S) -> Response
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible>,
-{
-    if let Some(refusal) = crate::error::head_refusal(&request) {
-        return refusal;
-    }
-    crate::auth::resolve_client(app, &mut request);
-    let figures = app.metrics.route(request.extensions().get::<MatchedPath>().map_or("other", MatchedPath::as_str));
-    let method = request.method().clone();
-    let id = match request.headers().get(REQUEST_ID) {
-        Some(id) => id.clone(),
-        None => {
-            let mut text = [0u8; 36];
-            let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text).as_bytes();
-            let id = HeaderValue::from_bytes(id).expect("a UUID is a header value");
-            request.headers_mut().insert(REQUEST_ID, id.clone());
-            id
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let app = &self.app;
+        if let Some(refusal) = crate::error::head_refusal(&request) {
+            return Box::pin(std::future::ready(Ok(refusal)));
         }
-    };
-    let started = Instant::now();
-    let answered = if request.uri().path().starts_with("/api/esp32/") {
-        inner.call(request).await
-    } else {
-        let span = tracing::info_span!(
-            "request",
-            id = id.to_str().unwrap_or("-"),
-            method = %request.method(),
-            path = %request.uri().path()
-        );
-        inner.call(request).instrument(span).await
-    };
-    let mut response = match answered {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
-    response.headers_mut().insert(REQUEST_ID, id);
-    figures.record(&method, status, elapsed);
-    response
+        crate::auth::resolve_client(app, &mut request);
+        let figures = app.metrics.route(request.extensions().get::<MatchedPath>().map_or("other", MatchedPath::as_str));
+        let method = request.method().clone();
+        let id = match request.headers().get(REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => {
+                let mut text = [0u8; 36];
+                let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text).as_bytes();
+                let id = HeaderValue::from_bytes(id).expect("a UUID is a header value");
+                request.headers_mut().insert(REQUEST_ID, id.clone());
+                id
+            }
+        };
+        let span = (!request.uri().path().starts_with("/api/esp32/")).then(|| {
+            tracing::info_span!(
+                "request",
+                id = id.to_str().unwrap_or("-"),
+                method = %request.method(),
+                path = %request.uri().path()
+            )
+        });
+        let started = Instant::now();
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let answered = match span {
+                Some(span) => answer.instrument(span).await,
+                None => answer.await,
+            };
+            let mut response = match answered {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let elapsed = started.elapsed();
+            let status = response.status().as_u16();
+            tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
+            response.headers_mut().insert(REQUEST_ID, id);
+            figures.record(&method, status, elapsed);
+            Ok(response)
+        })
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -14,7 +14,12 @@
 
 use std::borrow::Cow;
 
-use axum::{Json, extract::State, http::Uri, response::Response};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, Uri, header},
+    response::{IntoResponse, Response},
+};
 use pumppilot_engine::{AdminId, DeviceId, DevicePoll, HoldReason, ReaderState, RelayOff, ResetReason};
 use pumppilot_protocol::{MAX_WAIT_MS, PollAnswer, PollReport};
 use pumppilot_store::Telemetry;
@@ -118,11 +123,17 @@ impl<'a> PollQuery<'a> {
 /// `form_urlencoded`.
 fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
     query.unwrap_or_default().split('&').filter(|pair| !pair.is_empty()).map(|pair| {
-        if pair.bytes().any(|b| b == b'%' || b == b'+') {
-            form_urlencoded::parse(pair.as_bytes()).next().unwrap_or_default()
-        } else {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (Cow::Borrowed(name), Cow::Borrowed(value))
+        let mut equals = None;
+        for (i, byte) in pair.bytes().enumerate() {
+            match byte {
+                b'%' | b'+' => return form_urlencoded::parse(pair.as_bytes()).next().unwrap_or_default(),
+                b'=' if equals.is_none() => equals = Some(i),
+                _ => {}
+            }
+        }
+        match equals {
+            Some(i) => (Cow::Borrowed(&pair[..i]), Cow::Borrowed(&pair[i + 1..])),
+            None => (Cow::Borrowed(pair), Cow::Borrowed("")),
         }
     })
 }
@@ -185,6 +196,19 @@ pub(crate) struct Reply {
     pub update: Option<String>,
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<u32>,
+}
+
+impl IntoResponse for Reply {
+    /// The answer as JSON, written into a buffer sized for it at once (a reply is under 256 bytes).
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(256);
+        if serde_json::to_writer(&mut body, &self).is_err() {
+            return ApiError::internal().into_response();
+        }
+        let mut response = Response::new(axum::body::Body::from(body));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
 }
 
 /// A device's report applied: the one way a report becomes a command, for the HTTP poll and for
@@ -297,7 +321,7 @@ async fn poll_get(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> Re
             reader: q.reader,
             relay_off: q.relay_off,
         };
-        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
+        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
     }
     .await;
     link.answer(result).await
@@ -343,8 +367,56 @@ async fn poll_post(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> R
         let q = PollPostQuery::parse(uri.query())?;
         check_tenant(&caller, q.admin_id.as_deref())?;
         let report: PollReport = parse_json(&link.body)?;
-        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
+        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
     }
     .await;
     link.answer(result).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(error: ApiError) -> String {
+        error.message.to_string()
+    }
+
+    #[test]
+    fn the_poll_query_reads_every_name_and_borrows_plain_values() {
+        let q = PollQuery::parse(Some(
+            "adminId=a&loadShedding=0&ready=1&relay=1&fw=pump%2F1.2+beta&uptimeMs=42&rssi=-70&reset=BROWN_OUT\
+             &feedback=1&reader=ABSENT&relayOff=GRID_SETTLING&wait=100&seq=7&unknown=x&&",
+        ))
+        .unwrap();
+        assert!(matches!(q.admin_id, Some(Cow::Borrowed("a"))));
+        assert_eq!(
+            (q.load_shedding.as_deref(), q.ready.as_deref(), q.relay.as_deref()),
+            (Some("0"), Some("1"), Some("1"))
+        );
+        assert_eq!(q.fw.as_deref(), Some("pump/1.2 beta"), "decoded as a form");
+        assert_eq!((q.uptime_ms, q.rssi, q.wait, q.seq), (Some(42), Some(-70), Some(100), Some(7)));
+        assert_eq!(q.reset, Some(ResetReason::BrownOut));
+        assert_eq!(q.feedback.as_deref(), Some("1"));
+        assert_eq!(q.reader, Some(ReaderState::Absent));
+        assert_eq!(q.relay_off, Some(RelayOff::GridSettling));
+        let empty = PollQuery::parse(None).unwrap();
+        assert!(empty.admin_id.is_none() && empty.ready.is_none() && empty.wait.is_none());
+        assert_eq!(PollQuery::parse(Some("ready")).unwrap().ready.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_query_value_that_does_not_read_is_named() {
+        let bad = |query: &str| message(PollQuery::parse(Some(query)).err().expect(query));
+        assert!(bad("wait=-5").starts_with("wait: "), "{}", bad("wait=-5"));
+        assert!(bad("rssi=99999").starts_with("rssi: "));
+        assert!(bad("uptimeMs=1e3").starts_with("uptimeMs: "));
+        assert!(bad("reset=TIRED").starts_with("reset: unknown variant `TIRED`"), "{}", bad("reset=TIRED"));
+        assert!(bad("reader=ok").starts_with("reader: "));
+        assert_eq!(bad("ready=1&ready=0"), "ready: given twice");
+        let post = |query: &str| message(PollPostQuery::parse(Some(query)).err().expect(query));
+        assert!(post("seq=x").starts_with("seq: "));
+        assert_eq!(post("adminId=a&adminId=b"), "adminId: given twice");
+        let q = PollPostQuery::parse(Some("adminId=a%20b&wait=5&seq=9&ready=1")).unwrap();
+        assert_eq!((q.admin_id.as_deref(), q.wait, q.seq), (Some("a b"), Some(5), Some(9)));
+    }
 }
