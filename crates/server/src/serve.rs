@@ -9,7 +9,7 @@
 //!   or a crowd of idle ones, holds a connection no longer.
 //! - A head hyper refuses itself (over 100 headers, over its read buffer, a target over 64 KiB,
 //!   bytes that are no HTTP) is answered with hyper's status and this API's JSON error instead of
-//!   hyper's empty body ([`JsonRefusals`]); smaller excesses reach `error::head_refusal` (in `metrics::edge`).
+//!   hyper's empty body ([`JsonRefusals`]); smaller excesses reach `error::head_refusal` (in `metrics::Edge`).
 
 use std::{
     convert::Infallible,
