@@ -2,11 +2,12 @@
 
 use std::{
     collections::{HashMap, HashSet},
+    convert::Infallible,
     net::SocketAddr,
     sync::{Arc, RwLock},
 };
 
-use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse};
+use axum::{extract::DefaultBodyLimit, response::IntoResponse};
 use pumppilot_engine::{AdminId, DeviceId, Timestamp, UserId};
 use pumppilot_store::{Account, Change, Role, Store};
 use tokio::net::TcpListener;
@@ -45,7 +46,7 @@ pub struct App {
     /// The bounded queue every sign-in's password check goes through.
     pub passwords: PasswordChecks,
     /// Device key hash → the device and its tenant (the poll path never touches the store).
-    pub device_keys: RwLock<HashMap<[u8; 32], (DeviceId, AdminId)>>,
+    pub device_keys: RwLock<keys::ByKeyHash<(DeviceId, AdminId)>>,
     /// Card taps answered in the last moments (a retried tap gets the same answer).
     pub taps: RecentTaps,
     /// This server's counter windows and link secrets of the devices that sign (`crate::link`).
@@ -71,7 +72,7 @@ impl App {
         let runtime =
             Runtime::new(Arc::clone(&store), Arc::clone(&clock), settings.device_lease_ms, settings.poll_interval_ms);
         runtime.set_motor_rules(settings.motor_rules());
-        let mut device_keys = HashMap::new();
+        let mut device_keys = keys::ByKeyHash::default();
         for device in store.devices(None).await? {
             if let Ok(hash) = <[u8; 32]>::try_from(device.key_hash.as_slice()) {
                 device_keys.insert(hash, (device.id, device.admin_id));
@@ -170,31 +171,48 @@ impl App {
     }
 }
 
-/// The whole HTTP surface, with the OpenAPI document of every route in it.
-pub fn router(app: AppState) -> Router {
+/// A request as it comes from a connection (`crate::serve`).
+pub type Incoming = axum::http::Request<hyper::body::Incoming>;
+
+/// The whole HTTP surface, with the OpenAPI document of every route in it: the router, and once
+/// around it the layers every request meets.
+pub fn router(
+    app: AppState,
+) -> impl tower::Service<Incoming, Response = axum::response::Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
     let (api, openapi) =
         OpenApiRouter::with_openapi(routes::openapi::ApiDoc::openapi()).merge(routes::api()).split_for_parts();
     let openapi = Arc::new(openapi);
     // The dashboard calls the API in-process, through the same router.
     let dashboard = web::router(Arc::clone(&app), api.clone().with_state(Arc::clone(&app)));
-    api.route(
-        "/api/openapi.json",
-        axum::routing::get(move || {
-            let openapi = Arc::clone(&openapi);
-            async move { axum::Json(openapi.as_ref().clone()) }
-        }),
-    )
-    .merge(crate::metrics::routes())
-    .merge(dashboard) // its fallback answers unknown paths: a page for browsers, JSON otherwise
-    .method_not_allowed_fallback(error::wrong_method)
-    .layer(DefaultBodyLimit::max(BODY_LIMIT))
-    .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), crate::metrics::edge))
-    .layer(cors())
-    .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-        tracing::error!("a request handler panicked");
-        error::ApiError::internal().into_response()
-    }))
-    .with_state(app)
+    let routes = api
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let openapi = Arc::clone(&openapi);
+                async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .merge(crate::metrics::routes())
+        .merge(dashboard) // its fallback answers unknown paths: a page for browsers, JSON otherwise
+        .method_not_allowed_fallback(error::wrong_method)
+        // Per route: the edge counts answers by route template, known once the route is matched.
+        .layer(crate::metrics::Edge(Arc::clone(&app)))
+        .with_state(app);
+    // Wrapped once around the whole router, not around each route: a layer given to
+    // `Router::layer` is cloned with every route it wraps at every request.
+    tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            error::ApiError::internal().into_response()
+        }))
+        .layer(cors())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .service(routes)
 }
 
 /// Lets the app's web build and scripts on other origins call the API with bearer tokens. No
@@ -207,6 +225,9 @@ fn cors() -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, header::ACCEPT_LANGUAGE])
         .max_age(std::time::Duration::from_secs(3600))
+        // No `Vary`: every answer of this policy is the same whatever the request's `Origin` and
+        // preflight headers (any origin, fixed lists), so there is nothing for a cache to tell apart.
+        .vary([])
 }
 
 /// Creates the master admin on first start. Returns the generated password when none was given,

@@ -395,7 +395,7 @@ pub fn client_ip(
 }
 
 /// Puts the request's [`ClientIp`] in its extensions, for the login limiter and logs (called for
-/// every request by `metrics::edge`). Without trusted proxies the client is the peer, which
+/// every request by `metrics::Edge`). Without trusted proxies the client is the peer, which
 /// [`client_of`] reads from the connection: nothing to do.
 pub fn resolve_client(app: &App, request: &mut axum::extract::Request) {
     if app.settings.trusted_proxies.is_empty() {

@@ -229,7 +229,7 @@ pub const MAX_HEADERS: usize = 32 * 1024;
 /// `HEADERS_TOO_LARGE`), with this API's JSON error, well below hyper's own limits (a 64 KiB
 /// target, a 400 KiB head, 100 headers), where hyper refuses before any handler runs and
 /// `serve::JsonRefusals` gives its answer the same JSON body; `None`
-/// for a request within them. Checked for every request by `metrics::edge`.
+/// for a request within them. Checked for every request by `metrics::Edge`.
 pub fn head_refusal(request: &Request) -> Option<Response> {
     let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target > MAX_URI {

@@ -22,9 +22,9 @@
 //!   is `401 SIGNATURE_REQUIRED`, so a captured key alone no longer works for it.
 
 use axum::{
-    body::{Body, Bytes},
+    body::{Body, Bytes, HttpBody as _},
     extract::{FromRequest, Request},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -188,9 +188,9 @@ impl Signer {
         };
         let tag = self.secret.answer_tag(&self.request, parts.status.as_u16(), counter, &bytes);
         let headers = &mut parts.headers;
-        headers.insert(link::COUNTER_HEADER, HeaderValue::from(counter));
+        headers.insert(COUNTER, HeaderValue::from(counter));
         let hex = link::to_hex(&tag);
-        headers.insert(link::MAC_HEADER, HeaderValue::from_bytes(&hex).expect("hex digits are a header value"));
+        headers.insert(MAC, HeaderValue::from_bytes(&hex).expect("hex digits are a header value"));
         headers.remove(header::CONTENT_LENGTH);
         Response::from_parts(parts, Body::from(bytes))
     }
@@ -218,6 +218,10 @@ impl DeviceLink {
     }
 }
 
+/// The link's headers as names (a `&str` would be parsed at every lookup).
+const COUNTER: HeaderName = HeaderName::from_static(link::COUNTER_HEADER);
+const MAC: HeaderName = HeaderName::from_static(link::MAC_HEADER);
+
 fn refused(code: &'static str, message: &str) -> Response {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message).into_response()
 }
@@ -243,8 +247,8 @@ impl DeviceLink {
         let hash = app.keyring.hash(key.trim());
         let known = app.device_keys.read().expect("device keys lock").get(&hash).copied();
         let (device, admin) = known.ok_or_else(|| ApiError::unauthenticated().into_response())?;
-        let counter = req.headers().get(link::COUNTER_HEADER).map(|v| link::parse_counter(v.as_bytes()));
-        let tag = req.headers().get(link::MAC_HEADER).map(|v| link::from_hex(v.as_bytes()));
+        let counter = req.headers().get(COUNTER).map(|v| link::parse_counter(v.as_bytes()));
+        let tag = req.headers().get(MAC).map(|v| link::from_hex(v.as_bytes()));
         // What a signed request's MAC covers besides its body; an unsigned poll (the hot path of
         // boards from before the link) copies none of it.
         let head: Option<(Method, String)> = (counter.is_some() || tag.is_some()).then(|| {
@@ -252,7 +256,11 @@ impl DeviceLink {
                 req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
             (req.method().clone(), path)
         });
-        let RawBody(body) = RawBody::from_request(req, app).await.map_err(IntoResponse::into_response)?;
+        // A request that says it has no body (a GET poll) has nothing to read.
+        let body = match req.body().is_end_stream() {
+            true => Bytes::new(),
+            false => RawBody::from_request(req, app).await.map_err(IntoResponse::into_response)?.0,
+        };
         let (counter, tag, (method, path)) = match (counter, tag, head) {
             (None, None, _) => {
                 if app.signed_devices.read().expect("signed devices lock").contains(&device) {

@@ -20,6 +20,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    convert::Infallible,
     fmt::Write as _,
     sync::{
         Arc, RwLock,
@@ -31,7 +32,6 @@ use std::{
 use axum::{
     extract::{MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::{AdminId, EntryStatus};
@@ -151,41 +151,85 @@ impl Metrics {
 ///   second: a span formatted for the log would cost more than the poll); each answer is logged
 ///   at debug level (`PUMPPILOT_LOG=info,tower_http=debug`);
 /// - the answer counted by route template and status, and its time.
-pub async fn edge(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
-    if let Some(refusal) = crate::error::head_refusal(&request) {
-        return refusal;
+///
+/// A tower layer of its own rather than `axum::middleware::from_fn`, which boxes the rest of the
+/// route again for every request: the request's part is done in `call`, the answer's in its future.
+#[derive(Clone)]
+pub struct Edge(pub AppState);
+
+impl<S> tower::Layer<S> for Edge {
+    type Service = EdgeService<S>;
+
+    fn layer(&self, inner: S) -> EdgeService<S> {
+        EdgeService { app: Arc::clone(&self.0), inner }
     }
-    crate::auth::resolve_client(&app, &mut request);
-    let figures = app.metrics.route(request.extensions().get::<MatchedPath>().map_or("other", MatchedPath::as_str));
-    let method = request.method().clone();
-    let id = match request.headers().get(REQUEST_ID) {
-        Some(id) => id.clone(),
-        None => {
-            let mut text = [0u8; 36];
-            let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text).as_bytes();
-            let id = HeaderValue::from_bytes(id).expect("a UUID is a header value");
-            request.headers_mut().insert(REQUEST_ID, id.clone());
-            id
+}
+
+/// A route behind the [`Edge`].
+#[derive(Clone)]
+pub struct EdgeService<S> {
+    app: AppState,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for EdgeService<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let app = &self.app;
+        if let Some(refusal) = crate::error::head_refusal(&request) {
+            return Box::pin(std::future::ready(Ok(refusal)));
         }
-    };
-    let started = Instant::now();
-    let mut response = if request.uri().path().starts_with("/api/esp32/") {
-        next.run(request).await
-    } else {
-        let span = tracing::info_span!(
-            "request",
-            id = id.to_str().unwrap_or("-"),
-            method = %request.method(),
-            path = %request.uri().path()
-        );
-        next.run(request).instrument(span).await
-    };
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
-    tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
-    response.headers_mut().insert(REQUEST_ID, id);
-    figures.record(&method, status, elapsed);
-    response
+        crate::auth::resolve_client(app, &mut request);
+        let figures = app.metrics.route(request.extensions().get::<MatchedPath>().map_or("other", MatchedPath::as_str));
+        let method = request.method().clone();
+        let id = match request.headers().get(REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => {
+                let mut text = [0u8; 36];
+                let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text).as_bytes();
+                let id = HeaderValue::from_bytes(id).expect("a UUID is a header value");
+                request.headers_mut().insert(REQUEST_ID, id.clone());
+                id
+            }
+        };
+        let span = (!request.uri().path().starts_with("/api/esp32/")).then(|| {
+            tracing::info_span!(
+                "request",
+                id = id.to_str().unwrap_or("-"),
+                method = %request.method(),
+                path = %request.uri().path()
+            )
+        });
+        let started = Instant::now();
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let answered = match span {
+                Some(span) => answer.instrument(span).await,
+                None => answer.await,
+            };
+            let mut response = match answered {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let elapsed = started.elapsed();
+            let status = response.status().as_u16();
+            tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
+            response.headers_mut().insert(REQUEST_ID, id);
+            figures.record(&method, status, elapsed);
+            Ok(response)
+        })
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

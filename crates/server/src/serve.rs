@@ -9,9 +9,10 @@
 //!   or a crowd of idle ones, holds a connection no longer.
 //! - A head hyper refuses itself (over 100 headers, over its read buffer, a target over 64 KiB,
 //!   bytes that are no HTTP) is answered with hyper's status and this API's JSON error instead of
-//!   hyper's empty body ([`JsonRefusals`]); smaller excesses reach `error::head_refusal` (in `metrics::edge`).
+//!   hyper's empty body ([`JsonRefusals`]); smaller excesses reach `error::head_refusal` (in `metrics::Edge`).
 
 use std::{
+    convert::Infallible,
     future::Future,
     io,
     pin::Pin,
@@ -20,7 +21,9 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, extract::ConnectInfo};
+use axum::{extract::ConnectInfo, response::Response};
+
+use crate::app::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -37,12 +40,16 @@ pub struct Limits {
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
 /// finish.
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    router: S,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: tower::Service<Incoming, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -81,7 +88,7 @@ pub async fn serve(
         told_full = false;
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        let service = hyper::service::service_fn(move |mut request: Incoming| {
             request.extensions_mut().insert(ConnectInfo(peer));
             tower::ServiceExt::oneshot(router.clone(), request)
         });

@@ -12,10 +12,13 @@
 //! - A device that reports its relay OFF while the command is ON (its lease ran out, its inputs
 //!   were settling) needs the command now, not at the end of a wait: it gets the answer at once.
 
+use std::borrow::Cow;
+
 use axum::{
     Json,
-    extract::{Query, State},
-    response::Response,
+    extract::State,
+    http::{HeaderValue, Uri, header},
+    response::{IntoResponse, Response},
 };
 use pumppilot_engine::{AdminId, DeviceId, DevicePoll, HoldReason, ReaderState, RelayOff, ResetReason};
 use pumppilot_protocol::{MAX_WAIT_MS, PollAnswer, PollReport};
@@ -47,19 +50,24 @@ impl DeviceCaller {
     }
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-struct PollQuery {
+/// The query of `GET /api/esp32/poll`, borrowed from the request ([`PollQuery::parse`]).
+#[derive(Default, IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+struct PollQuery<'a> {
     /// Must be the key's own tenant when given.
-    admin_id: Option<String>,
+    #[param(value_type = Option<String>)]
+    admin_id: Option<Cow<'a, str>>,
     /// `1` when the grid is down.
-    load_shedding: Option<String>,
+    #[param(value_type = Option<String>)]
+    load_shedding: Option<Cow<'a, str>>,
     /// `1` when the pump is ready.
-    ready: Option<String>,
+    #[param(value_type = Option<String>)]
+    ready: Option<Cow<'a, str>>,
     /// `1` when the relay is energised.
-    relay: Option<String>,
-    fw: Option<String>,
+    #[param(value_type = Option<String>)]
+    relay: Option<Cow<'a, str>>,
+    #[param(value_type = Option<String>)]
+    fw: Option<Cow<'a, str>>,
     uptime_ms: Option<u64>,
     rssi: Option<i16>,
     /// Why the board last started (first poll after a boot): POWER_ON, BROWN_OUT, WATCHDOG, PANIC,
@@ -67,7 +75,8 @@ struct PollQuery {
     #[param(value_type = Option<String>)]
     reset: Option<ResetReason>,
     /// `1` when the motor-running feedback input says the motor runs (boards that have one).
-    feedback: Option<String>,
+    #[param(value_type = Option<String>)]
+    feedback: Option<Cow<'a, str>>,
     /// The RFID reader: OK or ABSENT (boards that have one).
     #[param(value_type = Option<String>)]
     reader: Option<ReaderState>,
@@ -80,6 +89,75 @@ struct PollQuery {
     wait: Option<u32>,
     /// Long-poll: the last `seq` this device received; an answer with another `seq` returns at once.
     seq: Option<u64>,
+}
+
+impl<'a> PollQuery<'a> {
+    /// Reads the query in one pass, borrowing every value that is not percent-encoded. A name
+    /// given twice or a value that does not read is a 400 naming it; other names are ignored.
+    fn parse(query: Option<&'a str>) -> Result<Self, ApiError> {
+        let mut q = PollQuery::default();
+        for (name, value) in query_pairs(query) {
+            match &*name {
+                "adminId" => once(&mut q.admin_id, "adminId", text(value))?,
+                "loadShedding" => once(&mut q.load_shedding, "loadShedding", text(value))?,
+                "ready" => once(&mut q.ready, "ready", text(value))?,
+                "relay" => once(&mut q.relay, "relay", text(value))?,
+                "fw" => once(&mut q.fw, "fw", text(value))?,
+                "uptimeMs" => once(&mut q.uptime_ms, "uptimeMs", number(&value))?,
+                "rssi" => once(&mut q.rssi, "rssi", number(&value))?,
+                "reset" => once(&mut q.reset, "reset", named(&value))?,
+                "feedback" => once(&mut q.feedback, "feedback", text(value))?,
+                "reader" => once(&mut q.reader, "reader", named(&value))?,
+                "relayOff" => once(&mut q.relay_off, "relayOff", named(&value))?,
+                "wait" => once(&mut q.wait, "wait", number(&value))?,
+                "seq" => once(&mut q.seq, "seq", number(&value))?,
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// The pairs of a query string, read as `application/x-www-form-urlencoded`: a pair with nothing
+/// encoded in it (no `%`, no `+`) is borrowed as it stands, any other is decoded by
+/// `form_urlencoded`.
+fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    query.unwrap_or_default().split('&').filter(|pair| !pair.is_empty()).map(|pair| {
+        let mut equals = None;
+        for (i, byte) in pair.bytes().enumerate() {
+            match byte {
+                b'%' | b'+' => return form_urlencoded::parse(pair.as_bytes()).next().unwrap_or_default(),
+                b'=' if equals.is_none() => equals = Some(i),
+                _ => {}
+            }
+        }
+        match equals {
+            Some(i) => (Cow::Borrowed(&pair[..i]), Cow::Borrowed(&pair[i + 1..])),
+            None => (Cow::Borrowed(pair), Cow::Borrowed("")),
+        }
+    })
+}
+
+/// Sets a query field the first time its name comes.
+fn once<T, E: std::fmt::Display>(slot: &mut Option<T>, name: &str, value: Result<T, E>) -> Result<(), ApiError> {
+    let value = value.map_err(|err| ApiError::validation(format!("{name}: {err}")))?;
+    match slot.replace(value) {
+        None => Ok(()),
+        Some(_) => Err(ApiError::validation(format!("{name}: given twice"))),
+    }
+}
+
+fn text(value: Cow<'_, str>) -> Result<Cow<'_, str>, std::convert::Infallible> {
+    Ok(value)
+}
+
+fn number<T: std::str::FromStr>(value: &str) -> Result<T, T::Err> {
+    value.parse()
+}
+
+/// A value named by one of the protocol's words (`POWER_ON`, `ABSENT`, …), as serde reads it.
+fn named<'de, T: Deserialize<'de>>(value: &'de str) -> Result<T, serde::de::value::Error> {
+    T::deserialize(serde::de::value::BorrowedStrDeserializer::new(value))
 }
 
 /// Long-poll parameters, on both forms of the poll.
@@ -118,6 +196,19 @@ pub(crate) struct Reply {
     pub update: Option<String>,
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<u32>,
+}
+
+impl IntoResponse for Reply {
+    /// The answer as JSON, written into a buffer sized for it at once (a reply is under 256 bytes).
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(256);
+        if serde_json::to_writer(&mut body, &self).is_err() {
+            return ApiError::internal().into_response();
+        }
+        let mut response = Response::new(axum::body::Body::from(body));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
 }
 
 /// A device's report applied: the one way a report becomes a command, for the HTTP poll and for
@@ -236,14 +327,10 @@ async fn after_wait(
 #[utoipa::path(get, path = "/api/esp32/poll", tag = "device", params(PollQuery), security(("deviceKey" = [])),
     responses((status = 200, description = "the command: motor, state, holdReason, remainingSeconds, pollMs, leaseMs, seq",
         body = Object), Device, Invalid, Forbidden))]
-async fn poll_get(
-    State(app): State<AppState>,
-    query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
-    link: DeviceLink,
-) -> Response {
+async fn poll_get(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> Response {
     let result = async {
         let caller = DeviceCaller::of(&link);
-        let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+        let q = PollQuery::parse(uri.query())?;
         check_tenant(&caller, q.admin_id.as_deref())?;
         let report = PollReport {
             load_shedding: flag(q.load_shedding.as_deref(), "loadShedding", None)?,
@@ -257,18 +344,18 @@ async fn poll_get(
             reader: q.reader,
             relay_off: q.relay_off,
         };
-        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
+        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
     }
     .await;
     link.answer(result).await
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-struct PollPostQuery {
+#[derive(Default, IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+struct PollPostQuery<'a> {
     /// Must be the key's own tenant when given.
-    admin_id: Option<String>,
+    #[param(value_type = Option<String>)]
+    admin_id: Option<Cow<'a, str>>,
     /// Long-poll: hold the answer up to this many milliseconds (at most 30000; cut to a third of the
     /// lease) until the command changes.
     wait: Option<u32>,
@@ -276,22 +363,34 @@ struct PollPostQuery {
     seq: Option<u64>,
 }
 
+impl<'a> PollPostQuery<'a> {
+    /// As [`PollQuery::parse`], for the names of the JSON form's query.
+    fn parse(query: Option<&'a str>) -> Result<Self, ApiError> {
+        let mut q = PollPostQuery::default();
+        for (name, value) in query_pairs(query) {
+            match &*name {
+                "adminId" => once(&mut q.admin_id, "adminId", text(value))?,
+                "wait" => once(&mut q.wait, "wait", number(&value))?,
+                "seq" => once(&mut q.seq, "seq", number(&value))?,
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
 /// Report inputs and get the motor command (JSON body `{loadShedding, ready, relay, fw?, uptimeMs?, rssi?,
 /// reset?, feedback?, reader?}`).
 #[utoipa::path(post, path = "/api/esp32/poll", tag = "device", params(PollPostQuery), security(("deviceKey" = [])),
     request_body(content = Object, description = "`{loadShedding, ready, relay, fw?, uptimeMs?, rssi?, reset?, feedback?, reader?}`"),
     responses((status = 200, description = "the command, as for `GET`", body = Object), Device, Body, Forbidden))]
-async fn poll_post(
-    State(app): State<AppState>,
-    query: Result<Query<PollPostQuery>, axum::extract::rejection::QueryRejection>,
-    link: DeviceLink,
-) -> Response {
+async fn poll_post(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> Response {
     let result = async {
         let caller = DeviceCaller::of(&link);
-        let Query(q) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+        let q = PollPostQuery::parse(uri.query())?;
         check_tenant(&caller, q.admin_id.as_deref())?;
         let report: PollReport = parse_json(&link.body)?;
-        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await
+        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
     }
     .await;
     link.answer(result).await
@@ -325,5 +424,48 @@ mod tests {
             held(app, caller, first, false, pumppilot_engine::Timestamp(0), 0, None)
         });
         assert!(held <= 512, "the held wait: {held} bytes");
+    }
+
+    fn message(error: ApiError) -> String {
+        error.message.to_string()
+    }
+
+    #[test]
+    fn the_poll_query_reads_every_name_and_borrows_plain_values() {
+        let q = PollQuery::parse(Some(
+            "adminId=a&loadShedding=0&ready=1&relay=1&fw=pump%2F1.2+beta&uptimeMs=42&rssi=-70&reset=BROWN_OUT\
+             &feedback=1&reader=ABSENT&relayOff=GRID_SETTLING&wait=100&seq=7&unknown=x&&",
+        ))
+        .unwrap();
+        assert!(matches!(q.admin_id, Some(Cow::Borrowed("a"))));
+        assert_eq!(
+            (q.load_shedding.as_deref(), q.ready.as_deref(), q.relay.as_deref()),
+            (Some("0"), Some("1"), Some("1"))
+        );
+        assert_eq!(q.fw.as_deref(), Some("pump/1.2 beta"), "decoded as a form");
+        assert_eq!((q.uptime_ms, q.rssi, q.wait, q.seq), (Some(42), Some(-70), Some(100), Some(7)));
+        assert_eq!(q.reset, Some(ResetReason::BrownOut));
+        assert_eq!(q.feedback.as_deref(), Some("1"));
+        assert_eq!(q.reader, Some(ReaderState::Absent));
+        assert_eq!(q.relay_off, Some(RelayOff::GridSettling));
+        let empty = PollQuery::parse(None).unwrap();
+        assert!(empty.admin_id.is_none() && empty.ready.is_none() && empty.wait.is_none());
+        assert_eq!(PollQuery::parse(Some("ready")).unwrap().ready.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_query_value_that_does_not_read_is_named() {
+        let bad = |query: &str| message(PollQuery::parse(Some(query)).err().expect(query));
+        assert!(bad("wait=-5").starts_with("wait: "), "{}", bad("wait=-5"));
+        assert!(bad("rssi=99999").starts_with("rssi: "));
+        assert!(bad("uptimeMs=1e3").starts_with("uptimeMs: "));
+        assert!(bad("reset=TIRED").starts_with("reset: unknown variant `TIRED`"), "{}", bad("reset=TIRED"));
+        assert!(bad("reader=ok").starts_with("reader: "));
+        assert_eq!(bad("ready=1&ready=0"), "ready: given twice");
+        let post = |query: &str| message(PollPostQuery::parse(Some(query)).err().expect(query));
+        assert!(post("seq=x").starts_with("seq: "));
+        assert_eq!(post("adminId=a&adminId=b"), "adminId: given twice");
+        let q = PollPostQuery::parse(Some("adminId=a%20b&wait=5&seq=9&ready=1")).unwrap();
+        assert_eq!((q.admin_id.as_deref(), q.wait, q.seq), (Some("a b"), Some(5), Some(9)));
     }
 }
