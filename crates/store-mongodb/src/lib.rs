@@ -464,6 +464,15 @@ impl Store for MongoStore {
             .await?)
     }
 
+    /// A few reads for all of them (`tenants::load_all`); those committed to meanwhile alone.
+    async fn load_tenants(&self, lease_ms: i64) -> StoreResult<Vec<Tenant>> {
+        let (mut tenants, moved) = tenants::load_all(&self.db, lease_ms).await?;
+        for admin in moved {
+            tenants.extend(self.load_tenant(admin, lease_ms).await?);
+        }
+        Ok(tenants)
+    }
+
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
         commit.check()?;
         let commit = pumppilot_store::OwnedCommit::from(commit);
@@ -562,6 +571,70 @@ impl Store for MongoStore {
             }
         }
         self.move_last_polls(&known).await
+    }
+
+    /// The presence is a field of the tenant's document (`presence: {server, device}`), so the
+    /// feed's event for the tenant carries it; a join is one conditional update, a leave clears it
+    /// only where it names this server and device.
+    async fn record_presence(
+        &self,
+        server: &str,
+        joined: &[(AdminId, DeviceId, Timestamp)],
+        left: &[(AdminId, DeviceId, Timestamp)],
+    ) -> StoreResult<()> {
+        for (admin, device, when) in joined {
+            if self
+                .collection("devices")
+                .count_documents(doc! { "_id": key(*device), "adminId": key(*admin) })
+                .await
+                .map_err(Failure::from)?
+                == 0
+            {
+                continue;
+            }
+            self.collection("tenants")
+                .update_one(
+                    doc! { "_id": key(*admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(*device) } ] },
+                    doc! {
+                        "$max": { "lastPollAt": at(*when) },
+                        "$set": { "presence": { "server": server, "device": key(*device) } },
+                    },
+                )
+                .await
+                .map_err(Failure::from)?;
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        self.record_last_polls(left).await?;
+        for (admin, device, _) in left {
+            self.collection("tenants")
+                .update_one(
+                    doc! { "_id": key(*admin), "presence.server": server, "presence.device": key(*device) },
+                    doc! { "$unset": { "presence": "" } },
+                )
+                .await
+                .map_err(Failure::from)?;
+        }
+        Ok(())
+    }
+
+    async fn presences(&self) -> StoreResult<Vec<pumppilot_store::Presence>> {
+        let mut cursor = self
+            .collection("tenants")
+            .find(doc! { "presence": { "$ne": Bson::Null } })
+            .projection(doc! { "presence": 1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
+            let admin = doc.get_str("_id").ok().and_then(|id| id.parse().ok());
+            if let (Some(admin), Some((device, server))) = (admin, codec::presence_of(&doc)) {
+                out.push(pumppilot_store::Presence { admin, device, server });
+            }
+        }
+        Ok(out)
     }
 
     async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()> {
@@ -1152,13 +1225,25 @@ impl Store for MongoStore {
         Ok(purged)
     }
 
-    /// One document per server in `servers`, moved on at every heartbeat.
-    async fn heartbeat(&self, server: &str, now: Timestamp, ttl_ms: i64) -> StoreResult<Vec<String>> {
+    /// One document per server in `servers`, moved on at every heartbeat (its replacement is the
+    /// feed's [`pumppilot_store::Change::Beat`]).
+    async fn heartbeat(
+        &self,
+        server: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+        polled_since: Timestamp,
+    ) -> StoreResult<Vec<String>> {
         let collection = self.collection("servers");
         collection
             .replace_one(
                 doc! { "_id": server },
-                doc! { "_id": server, "seenAt": at(now), "expiresAt": at(now + ttl_ms) },
+                doc! {
+                    "_id": server,
+                    "seenAt": at(now),
+                    "expiresAt": at(now + ttl_ms),
+                    "polledSince": at(polled_since),
+                },
             )
             .upsert(true)
             .await
