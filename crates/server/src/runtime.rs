@@ -84,6 +84,13 @@ const FEED_START: Duration = Duration::from_secs(10);
 /// How often buffered device telemetry (last-seen times) is written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// The most devices one flush writes the telemetry of, and the most that join this server in one
+/// flush (the rest wait for the next): a store that takes milliseconds a write (SecantusDB about
+/// 12 ms) must not hold a run's lease, or a heartbeat waiting on a join, behind thousands of them
+/// while a fleet comes online.
+const REPORTS_PER_FLUSH: usize = 256;
+const JOINS_PER_FLUSH: usize = 64;
+
 /// The quiet path's writes ([`Runtime::flush_telemetry`]): a device whose report did not change
 /// (the same inputs, firmware, reset reason, reader and feedback) has its telemetry (its last-seen
 /// time in the device list) written at most this often; on a shared store, not at all while it is
@@ -171,7 +178,7 @@ pub struct Runtime {
     /// Every server's latest heartbeat heard in the feed: since when its present devices have
     /// polled it at the latest (`None` for a server named by a presence before its first beat).
     beats: SyncMutex<HashMap<Arc<str>, Option<Timestamp>>>,
-    /// Held by a flush and by letting silent devices go before a heartbeat, one at a time.
+    /// Held while devices join (a flush) or are let go (before a heartbeat), one at a time.
     flushing: Mutex<()>,
 }
 
@@ -523,7 +530,10 @@ impl Runtime {
     pub async fn start(self: &Arc<Self>) -> Result<(), RuntimeError> {
         let feed = self.feed_rx.lock().expect("feed lock").take();
         if let (Some(changes), Some(live)) = (feed, self.feed.as_ref()) {
+            // Registered before the feed's task starts, so its first word is not missed.
             let waiting = live.live.notified();
+            tokio::pin!(waiting);
+            waiting.as_mut().enable();
             let watcher = Arc::downgrade(self);
             tokio::spawn(watch_feed(watcher, changes));
             if !self.is_fresh() {
@@ -595,12 +605,11 @@ impl Runtime {
     }
 
     async fn flush(&self, all: bool) {
-        let _one_at_a_time = self.flushing.lock().await;
         let shared = self.is_shared();
         let (mut full, mut leases, mut joins) = (Vec::new(), Vec::new(), Vec::new());
         {
             let mut buffer = self.telemetry.lock().expect("telemetry lock");
-            let mut written = self.written.lock().expect("telemetry lock");
+            let written = self.written.lock().expect("telemetry lock");
             let seen_every = i64::try_from(SEEN_EVERY.as_millis()).unwrap_or(i64::MAX);
             buffer.retain(|device, t| {
                 let before = written.get(device);
@@ -608,13 +617,13 @@ impl Runtime {
                 let present = before.is_some_and(|w| w.present);
                 // On a shared store a controller whose telemetry is stored joins this server:
                 // from then its quiet polls are this server's heartbeats.
-                if shared && lease.is_some() && before.is_some_and(|w| !w.joined) {
+                if shared && lease.is_some() && before.is_some_and(|w| !w.joined) && joins.len() < JOINS_PER_FLUSH {
                     joins.push((t.admin_id, *device, t.last_seen_at));
                 }
                 let due = before.is_none_or(|w| {
                     w.report != report_digest(t) || (!present && t.last_seen_at - w.seen >= seen_every)
                 });
-                if all || due {
+                if all || (due && full.len() < REPORTS_PER_FLUSH) {
                     full.push(t.clone());
                     return false;
                 }
@@ -629,13 +638,6 @@ impl Runtime {
                 }
                 true
             });
-            // Present before the join is written: the store never names this server for a device
-            // its beats do not cover.
-            for (_, device, _) in &joins {
-                if let Some(w) = written.get_mut(device) {
-                    w.present = true;
-                }
-            }
         }
         if !leases.is_empty() {
             let result = self.store.record_last_polls(&leases).await;
@@ -656,6 +658,17 @@ impl Runtime {
             self.write_telemetry(full).await;
         }
         if !joins.is_empty() {
+            // One join or leave at a time, and present before the join is written: the store never
+            // names this server for a device its beats do not cover.
+            let _one_at_a_time = self.flushing.lock().await;
+            {
+                let mut written = self.written.lock().expect("telemetry lock");
+                for (_, device, _) in &joins {
+                    if let Some(w) = written.get_mut(device) {
+                        w.present = true;
+                    }
+                }
+            }
             let result = self.store.record_presence(&self.server_id, &joins, &[]).await;
             self.note_result(&result);
             match result {
