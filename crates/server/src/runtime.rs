@@ -938,13 +938,36 @@ impl Runtime {
 
     /// Reads every cached tenant again (the feed may have missed changes).
     async fn refresh_all(&self) {
-        let cells: Vec<(AdminId, Cell)> =
-            self.cells.read().expect("cells lock").iter().map(|(a, c)| (*a, Arc::clone(c))).collect();
-        for (admin, cell) in cells {
-            let mut guard = cell.tenant.lock().await;
-            if guard.is_some() {
-                self.refresh(admin, &cell, &mut guard).await;
+        // All in a few reads (`Store::load_tenants`), not one per tenant: a gap in the feed of a
+        // busy store must not become thousands of reads that keep it busy.
+        let fresh = match self.store.load_tenants(self.lease_ms).await {
+            Ok(tenants) => tenants,
+            Err(err) => {
+                tracing::debug!(%err, "could not read the tenants again; each is read on its next use");
+                return;
             }
+        };
+        self.loads.fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        let motor_rules = *self.motor_rules.lock().expect("motor rules lock");
+        for mut tenant in fresh {
+            let admin = tenant.admin_id;
+            let Some(cell) = self.cells.read().expect("cells lock").get(&admin).cloned() else { continue };
+            let mut guard = cell.tenant.lock().await;
+            let Some(cached) = guard.as_ref() else { continue };
+            tenant.defaults = motor_rules;
+            // This server's own polls of its controller not flushed yet are kept (as `load_over`).
+            if cached.controller.is_some()
+                && cached.controller == tenant.controller
+                && let Some(seen) = cached.device.last_poll_at
+            {
+                tenant.touch(seen);
+            }
+            let deadline = self.deadline_of(&tenant);
+            let stamp = Stamp::of(&tenant);
+            *guard = Some(tenant);
+            drop(guard);
+            cell.changes.send_if_modified(|seen| std::mem::replace(seen, stamp) != stamp);
+            self.schedule(admin, deadline);
         }
     }
 
