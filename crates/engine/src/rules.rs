@@ -255,14 +255,20 @@ impl Tenant {
         Outcome { records, reply }
     }
 
-    /// A device poll that changes nothing but the last-seen time needs no commit.
+    /// A device poll that changes nothing but the last-seen time needs no commit. A run held
+    /// DEVICE_OFFLINE is never quiet: only a controller's report resumes it, and the report may
+    /// find the device online already (another server's view of its last poll was older, or a new
+    /// controller follows one that was polling).
     pub fn is_quiet_report(&self, load_shedding: bool, ready: bool, relay: bool, now: Timestamp) -> bool {
         let d = &self.device;
         d.load_shedding == load_shedding
             && d.ready == ready
             && d.relay == relay
             && d.online_at(now)
-            && !self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_none())
+            && !self.active.as_ref().is_some_and(|e| {
+                (e.status == EntryStatus::Running && e.phase_since.is_none())
+                    || e.hold_reason == Some(HoldReason::DeviceOffline)
+            })
             && self.next_deadline().is_none_or(|deadline| deadline > now)
     }
 

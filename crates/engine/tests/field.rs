@@ -218,6 +218,18 @@ fn only_the_controller_drives_the_run() {
     t.apply(poll(BOARD, false), at(11));
     assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::DeviceOffline)), "the old board no longer counts");
     assert_eq!(t.poll_answer_for(BOARD, at(11), 5000).motor, Motor::Off);
+    // Its first report is never quiet, although the old board's poll keeps the pump online: the
+    // server must apply it, or the run would stay held.
+    let first = DevicePoll {
+        device: SPARE,
+        load_shedding: false,
+        ready: true,
+        relay: false,
+        feedback: None,
+        reset: None,
+        relay_off: None,
+    };
+    assert!(t.device.online_at(at(12)) && !t.is_quiet_poll(&first, at(12)));
     t.apply(poll(SPARE, false), at(12));
     assert_eq!(t.poll_answer_for(SPARE, at(12), 5000).motor, Motor::On);
     let out = t.apply(stop(A), at(20));

@@ -258,6 +258,26 @@ impl Store for Unplugged {
         self.inner.record_last_polls(polls).await
     }
 
+    async fn load_tenants(&self, lease_ms: i64) -> StoreResult<Vec<pumppilot_engine::Tenant>> {
+        self.check()?;
+        self.inner.load_tenants(lease_ms).await
+    }
+
+    async fn record_presence(
+        &self,
+        server: &str,
+        joined: &[(AdminId, DeviceId, Timestamp)],
+        left: &[(AdminId, DeviceId, Timestamp)],
+    ) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.record_presence(server, joined, left).await
+    }
+
+    async fn presences(&self) -> StoreResult<Vec<pumppilot_store::Presence>> {
+        self.check()?;
+        self.inner.presences().await
+    }
+
     async fn set_device_key(&self, admin: AdminId, device: DeviceId, key_hash: &[u8]) -> StoreResult<()> {
         self.check_write()?;
         self.inner.set_device_key(admin, device, key_hash).await

@@ -363,7 +363,7 @@ async fn follow_changes(app: std::sync::Weak<App>, mut changes: tokio::sync::bro
                 app.reload_device_keys().await;
                 app.firmware.reload(&app).await;
             }
-            Change::Tenant { .. } | Change::Live => {}
+            Change::Tenant { .. } | Change::Beat { .. } | Change::Live => {}
         }
     }
 }

@@ -78,12 +78,23 @@ impl Stamp {
     }
 }
 
+/// How long `Runtime::start` waits for a shared store's change feed to come up.
+const FEED_START: Duration = Duration::from_secs(10);
+
 /// How often buffered device telemetry (last-seen times) is written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// The most devices one flush writes the telemetry of, and the most that join this server in one
+/// flush (the rest wait for the next): a store that takes milliseconds a write (SecantusDB about
+/// 12 ms) must not hold a run's lease, or a heartbeat waiting on a join, behind thousands of them
+/// while a fleet comes online.
+const REPORTS_PER_FLUSH: usize = 256;
+const JOINS_PER_FLUSH: usize = 64;
+
 /// The quiet path's writes ([`Runtime::flush_telemetry`]): a device whose report did not change
 /// (the same inputs, firmware, reset reason, reader and feedback) has its telemetry (its last-seen
-/// time in the device list) written at most this often.
+/// time in the device list) written at most this often; on a shared store, not at all while it is
+/// present at this server (its heartbeat stands for it), and once more when it is let go.
 pub const SEEN_EVERY: Duration = Duration::from_secs(60);
 
 /// How many tenant reads from the store may be in flight at once; the others wait their turn
@@ -93,6 +104,13 @@ pub const SEEN_EVERY: Duration = Duration::from_secs(60);
 /// as the store took; queued here they hold none of it, and finish as soon (the store's
 /// connections are the limit either way).
 pub const LOADS_AT_ONCE: usize = 32;
+
+/// On a shared store, the part of the lease a controller may stay silent at this server and still
+/// be present here ([`Store::record_presence`]): each heartbeat vouches that every device present
+/// here polled within `lease × PRESENT_WITHIN` before it, and a device silent for longer is let go
+/// (its last poll written) before the beat. Two thirds: a device polling every third of its lease
+/// never leaves, and a beat a second old still shows it online elsewhere for a third of a lease.
+pub const PRESENT_WITHIN: (i64, i64) = (2, 3);
 
 /// On a store several servers share, how long the change feed may stay silent (no change, no
 /// heartbeat) before this server stops trusting what it keeps in memory: from then every answer
@@ -118,6 +136,8 @@ struct Feed {
     live_at: SyncMutex<Option<std::time::Instant>>,
     /// Device, session, account and reset changes, for the caches outside the runtime.
     notices: broadcast::Sender<Change>,
+    /// Told each time the feed proves live.
+    live: Notify,
 }
 
 /// One tenant: its state (loaded on first use) and the channel that announces its changes.
@@ -128,6 +148,9 @@ struct Slot {
     /// Since when this tenant's device has been told OFF because the store could not commit: the
     /// run holds from then (`Event::StoreOutage`) with the first commit that succeeds.
     outage: SyncMutex<Option<Timestamp>>,
+    /// On a shared store, the device the tenant names present and the server it is present at
+    /// (from the feed, in its order): that server's heartbeats stand for the device's polls.
+    presence: SyncMutex<Option<(DeviceId, Arc<str>)>>,
 }
 
 type Cell = Arc<Slot>;
@@ -162,6 +185,11 @@ pub struct Runtime {
     server_id: String,
     /// The servers alive on the store at the last heartbeat (this one included).
     fleet: SyncMutex<Vec<String>>,
+    /// Every server's latest heartbeat heard in the feed: since when its present devices have
+    /// polled it at the latest (`None` for a server named by a presence before its first beat).
+    beats: SyncMutex<HashMap<Arc<str>, Option<Timestamp>>>,
+    /// Held while devices join (a flush) or are let go (before a heartbeat), one at a time.
+    flushing: Mutex<()>,
 }
 
 /// What the store holds of a device's telemetry, as this server last wrote it.
@@ -173,6 +201,14 @@ struct Written {
     lease: Timestamp,
     /// A digest of the report's fields but the time ([`report_digest`]).
     report: u64,
+    /// The device's tenant.
+    admin: AdminId,
+    /// On a shared store, whether this server's heartbeats vouch for the device: set before its
+    /// join is written and cleared only once its leave is, so the store never names this server
+    /// for a device its beats do not cover.
+    present: bool,
+    /// Whether the store has the join (else the next flush writes it again).
+    joined: bool,
 }
 
 /// A digest of what a report says, but its time, uptime and signal (which change every poll).
@@ -196,10 +232,15 @@ impl Runtime {
 
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, lease_ms: u32, poll_ms: u32) -> Arc<Self> {
         let feed_rx = store.changes();
-        let feed =
-            feed_rx.as_ref().map(|_| Feed { live_at: SyncMutex::default(), notices: broadcast::channel(4096).0 });
+        let feed = feed_rx.as_ref().map(|_| Feed {
+            live_at: SyncMutex::default(),
+            notices: broadcast::channel(4096).0,
+            live: Notify::new(),
+        });
         let server_id = uuid::Uuid::now_v7().simple().to_string();
         Arc::new(Runtime {
+            beats: SyncMutex::default(),
+            flushing: Mutex::new(()),
             fleet: SyncMutex::new(vec![server_id.clone()]),
             server_id,
             feed,
@@ -251,9 +292,16 @@ impl Runtime {
 
     /// Notes this server alive on the store and learns which others are (every second of the
     /// runtime's clock; tests on a manual clock that jump further than [`TIMER_TAKEOVER`] beat by hand).
+    /// On a shared store the beat vouches for the devices present here ([`PRESENT_WITHIN`]):
+    /// those silent for longer are let go first, and if that cannot be written there is no beat.
     pub async fn heartbeat(&self) {
         let ttl = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap_or(i64::MAX);
-        match self.store.heartbeat(&self.server_id, self.clock.now(), ttl).await {
+        let now = self.clock.now();
+        let polled_since = now - self.present_within();
+        if self.is_shared() && !self.let_go_of_silent(polled_since).await {
+            return;
+        }
+        match self.store.heartbeat(&self.server_id, now, ttl, polled_since).await {
             Ok(mut fleet) => {
                 if !fleet.contains(&self.server_id) {
                     fleet.push(self.server_id.clone());
@@ -337,10 +385,11 @@ impl Runtime {
         let mut stale: Option<Tenant> = None;
         for _attempt in 0..Self::ATTEMPTS {
             let now = self.clock.now();
-            let current = match guard.take() {
+            let mut current = match guard.take() {
                 Some(tenant) if self.may_use(&tenant, now) => tenant,
                 cached => self.load_over(admin, cached.as_ref().or(stale.as_ref())).await?,
             };
+            self.vouch(&cell, &mut current);
             let mut next = current.clone();
             // The device was told OFF during a store outage: the run holds from that moment.
             let outage = *cell.outage.lock().expect("outage lock");
@@ -486,15 +535,23 @@ impl Runtime {
     }
 
     /// Loads every tenant, applies what time changed while the server was down, and runs the
-    /// timer and the telemetry flush until the process ends.
+    /// timer and the telemetry flush until the process ends. On a shared store the change feed is
+    /// followed first, and the tenants are read once it is live: every change after that is told,
+    /// so none needs a second read.
     pub async fn start(self: &Arc<Self>) -> Result<(), RuntimeError> {
-        for admin in self.store.tenant_ids().await? {
-            self.read(admin, |_, _| ()).await?;
-        }
         let feed = self.feed_rx.lock().expect("feed lock").take();
-        if let Some(changes) = feed {
+        if let (Some(changes), Some(live)) = (feed, self.feed.as_ref()) {
+            // Registered before the feed's task starts, so its first word is not missed.
+            let waiting = live.live.notified();
+            tokio::pin!(waiting);
+            waiting.as_mut().enable();
             let watcher = Arc::downgrade(self);
             tokio::spawn(watch_feed(watcher, changes));
+            if !self.is_fresh() {
+                // A feed that does not come up in time: the tenants are read anyway (and again
+                // when it does).
+                let _ = tokio::time::timeout(FEED_START, waiting).await;
+            }
             self.heartbeat().await;
             let beating = Arc::downgrade(self);
             tokio::spawn(async move {
@@ -507,6 +564,25 @@ impl Runtime {
                     runtime.heartbeat().await;
                 }
             });
+        }
+        // Every tenant in a few reads, then brought up to date one by one (in memory, but for
+        // what time changed while no server was running).
+        let tenants = self.store.load_tenants(self.lease_ms).await?;
+        self.loads.fetch_add(tenants.len() as u64, Ordering::Relaxed);
+        let motor_rules = *self.motor_rules.lock().expect("motor rules lock");
+        let mut admins = Vec::with_capacity(tenants.len());
+        for mut tenant in tenants {
+            let admin = tenant.admin_id;
+            let cell = self.cell(admin);
+            let mut guard = cell.tenant.lock().await;
+            if guard.is_none() {
+                tenant.defaults = motor_rules;
+                *guard = Some(tenant);
+            }
+            admins.push(admin);
+        }
+        for admin in admins {
+            self.read(admin, |_, _| ()).await?;
         }
         let timer = Arc::clone(self);
         tokio::spawn(async move { timer.run_timer().await });
@@ -521,12 +597,15 @@ impl Runtime {
     }
 
     /// Writes what the quiet path must write of the buffered telemetry, as little as keeps every
-    /// rule: a device's telemetry when its report changed or [`SEEN_EVERY`] after it was last
-    /// written; the last poll alone (the lease, `Store::record_last_polls`) every flush while its
-    /// tenant has a run (the lease decides the run, on every server: `LEASE_TAKEOVER_GRACE`), and
-    /// otherwise half a lease after the last one written, so every server still sees the device
-    /// online (polled within its lease) and a Start on any server finds its lease alive. What is
-    /// not written yet stays buffered (and shown: [`Runtime::pending_telemetry`]).
+    /// rule: a device's telemetry when its report changed, else [`SEEN_EVERY`] after it was last
+    /// written (on a shared store not while the device is present here); the last poll alone (the
+    /// lease, `Store::record_last_polls`) every flush while its tenant has a run (the lease decides
+    /// the run, on every server: `LEASE_TAKEOVER_GRACE`). Otherwise, on a shared store, a
+    /// controller joins this server once (`Store::record_presence`) and this server's heartbeats
+    /// stand for its quiet polls: every server sees it online and a Start on any server finds its
+    /// lease alive, without a write per device; on a store of one server its last poll is written
+    /// half a lease after the last one written. What is not written yet stays buffered (and
+    /// shown: [`Runtime::pending_telemetry`]).
     pub async fn flush_telemetry(&self) {
         self.flush(false).await;
     }
@@ -537,22 +616,34 @@ impl Runtime {
     }
 
     async fn flush(&self, all: bool) {
-        let (mut full, mut leases) = (Vec::new(), Vec::new());
+        let shared = self.is_shared();
+        let (mut full, mut leases, mut joins) = (Vec::new(), Vec::new(), Vec::new());
         {
             let mut buffer = self.telemetry.lock().expect("telemetry lock");
             let written = self.written.lock().expect("telemetry lock");
             let seen_every = i64::try_from(SEEN_EVERY.as_millis()).unwrap_or(i64::MAX);
             buffer.retain(|device, t| {
                 let before = written.get(device);
-                let due = before.is_none_or(|w| w.report != report_digest(t) || t.last_seen_at - w.seen >= seen_every);
-                if all || due {
+                let lease = self.lease_of(t.admin_id, *device);
+                let present = before.is_some_and(|w| w.present);
+                // On a shared store a controller whose telemetry is stored joins this server:
+                // from then its quiet polls are this server's heartbeats.
+                if shared && lease.is_some() && before.is_some_and(|w| !w.joined) && joins.len() < JOINS_PER_FLUSH {
+                    joins.push((t.admin_id, *device, t.last_seen_at));
+                }
+                let due = before.is_none_or(|w| {
+                    w.report != report_digest(t) || (!present && t.last_seen_at - w.seen >= seen_every)
+                });
+                if all || (due && full.len() < REPORTS_PER_FLUSH) {
                     full.push(t.clone());
                     return false;
                 }
+                // The lease alone: every flush while its tenant has a run (the lease decides the
+                // run, on every server); on a store of one server also every half lease.
                 if let Some(w) = before
                     && t.last_seen_at > w.lease
-                    && let Some(has_run) = self.lease_of(t.admin_id, *device)
-                    && (has_run || t.last_seen_at - w.lease >= self.lease_ms / 2)
+                    && let Some(has_run) = lease
+                    && (has_run || (!shared && t.last_seen_at - w.lease >= self.lease_ms / 2))
                 {
                     leases.push((t.admin_id, *device, t.last_seen_at));
                 }
@@ -574,9 +665,40 @@ impl Runtime {
                 Err(err) => tracing::warn!(%err, devices = leases.len(), "could not write devices' last polls"),
             }
         }
-        if full.is_empty() {
-            return;
+        if !full.is_empty() {
+            self.write_telemetry(full).await;
         }
+        if !joins.is_empty() {
+            // One join or leave at a time, and present before the join is written: the store never
+            // names this server for a device its beats do not cover.
+            let _one_at_a_time = self.flushing.lock().await;
+            {
+                let mut written = self.written.lock().expect("telemetry lock");
+                for (_, device, _) in &joins {
+                    if let Some(w) = written.get_mut(device) {
+                        w.present = true;
+                    }
+                }
+            }
+            let result = self.store.record_presence(&self.server_id, &joins, &[]).await;
+            self.note_result(&result);
+            match result {
+                Ok(()) => {
+                    let mut written = self.written.lock().expect("telemetry lock");
+                    for (_, device, at) in &joins {
+                        if let Some(w) = written.get_mut(device) {
+                            w.joined = true;
+                            w.lease = w.lease.max(*at);
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(%err, devices = joins.len(), "could not note devices present here"),
+            }
+        }
+    }
+
+    /// Writes devices' telemetry; what cannot be written is kept for the next flush.
+    async fn write_telemetry(&self, full: Vec<Telemetry>) -> bool {
         let result = self.store.record_telemetry(&full).await;
         self.note_result(&result);
         match result {
@@ -584,8 +706,13 @@ impl Runtime {
                 let mut written = self.written.lock().expect("telemetry lock");
                 for t in &full {
                     let report = report_digest(t);
-                    written.insert(t.device_id, Written { seen: t.last_seen_at, lease: t.last_seen_at, report });
+                    let (seen, admin) = (t.last_seen_at, t.admin_id);
+                    written
+                        .entry(t.device_id)
+                        .and_modify(|w| (w.seen, w.lease, w.report) = (seen, w.lease.max(seen), report))
+                        .or_insert(Written { seen, lease: seen, report, admin, present: false, joined: false });
                 }
+                true
             }
             Err(err) => {
                 tracing::warn!(%err, devices = full.len(), "could not write device telemetry; keeping it for the next flush");
@@ -593,7 +720,125 @@ impl Runtime {
                 for t in full {
                     buffer.entry(t.device_id).or_insert(t);
                 }
+                false
             }
+        }
+    }
+
+    /// How long before a heartbeat every device present here has polled at the latest.
+    fn present_within(&self) -> i64 {
+        self.lease_ms * PRESENT_WITHIN.0 / PRESENT_WITHIN.1
+    }
+
+    /// Lets go of the devices present here that have not polled since `since` (their telemetry not
+    /// yet written first, then their leave with their last poll), so the next heartbeat vouches
+    /// only for devices that did. False when that could not be written.
+    async fn let_go_of_silent(&self, since: Timestamp) -> bool {
+        let _one_at_a_time = self.flushing.lock().await;
+        let (pending, leaving) = {
+            let mut buffer = self.telemetry.lock().expect("telemetry lock");
+            let written = self.written.lock().expect("telemetry lock");
+            let leaving: Vec<(AdminId, DeviceId, Timestamp)> = written
+                .iter()
+                .filter(|(_, w)| w.present)
+                .filter_map(|(device, w)| {
+                    let last = buffer.get(device).map_or(w.seen, |t| t.last_seen_at.max(w.seen)).max(w.lease);
+                    (last < since).then_some((w.admin, *device, last))
+                })
+                .collect();
+            let pending: Vec<Telemetry> = leaving.iter().filter_map(|(_, device, _)| buffer.remove(device)).collect();
+            (pending, leaving)
+        };
+        if leaving.is_empty() {
+            return true;
+        }
+        if !pending.is_empty() && !self.write_telemetry(pending).await {
+            return false;
+        }
+        let result = self.store.record_presence(&self.server_id, &[], &leaving).await;
+        self.note_result(&result);
+        if let Err(err) = result {
+            tracing::warn!(%err, devices = leaving.len(), "could not let silent devices go; no heartbeat until it can");
+            return false;
+        }
+        let mut written = self.written.lock().expect("telemetry lock");
+        for (_, device, _) in &leaving {
+            if let Some(w) = written.get_mut(device) {
+                (w.present, w.joined) = (false, false);
+            }
+        }
+        true
+    }
+
+    /// A server's heartbeat heard in the feed.
+    fn note_beat(&self, server: &str, polled_since: Timestamp) {
+        let mut beats = self.beats.lock().expect("beats lock");
+        match beats.get_mut(server) {
+            Some(known) => *known = Some(known.map_or(polled_since, |k| k.max(polled_since))),
+            None => {
+                beats.insert(Arc::from(server), Some(polled_since));
+            }
+        }
+    }
+
+    /// A tenant's presence as the store names it now (the feed's order, or a fresh read).
+    fn note_presence(&self, admin: AdminId, presence: Option<(DeviceId, String)>) {
+        let presence = presence.map(|(device, server)| {
+            let mut beats = self.beats.lock().expect("beats lock");
+            let server = match beats.get_key_value(server.as_str()) {
+                Some((known, _)) => Arc::clone(known),
+                None => {
+                    let known: Arc<str> = Arc::from(server);
+                    beats.insert(Arc::clone(&known), None);
+                    known
+                }
+            };
+            (device, server)
+        });
+        *self.cell(admin).presence.lock().expect("presence lock") = presence;
+    }
+
+    /// Reads every tenant's presence again (the feed may have missed changes).
+    async fn reload_presences(&self) {
+        match self.store.presences().await {
+            Ok(presences) => {
+                let cells: Vec<Cell> = self.cells.read().expect("cells lock").values().cloned().collect();
+                for cell in cells {
+                    *cell.presence.lock().expect("presence lock") = None;
+                }
+                for p in presences {
+                    self.note_presence(p.admin, Some((p.device, p.server)));
+                }
+            }
+            Err(err) => tracing::warn!(%err, "could not read which devices are present where"),
+        }
+    }
+
+    /// Since when `device` has polled at the latest, as the heartbeat of the server it is present
+    /// at vouches (a shared store only; `None` when no server vouches for it).
+    pub fn present_since(&self, admin: AdminId, device: DeviceId) -> Option<Timestamp> {
+        let cell = self.cells.read().expect("cells lock").get(&admin).cloned()?;
+        let presence = cell.presence.lock().expect("presence lock").clone();
+        let (present, server) = presence?;
+        if present != device {
+            return None;
+        }
+        *self.beats.lock().expect("beats lock").get(&server)?
+    }
+
+    /// The tenant's controller polled at least as late as the heartbeat of the server it is
+    /// present at vouches: its last poll moves there (never beyond a poll that happened).
+    fn vouch(&self, cell: &Slot, tenant: &mut Tenant) {
+        if !self.is_shared() {
+            return;
+        }
+        let Some(controller) = tenant.controller else { return };
+        let Some((device, server)) = cell.presence.lock().expect("presence lock").clone() else { return };
+        if device != controller {
+            return;
+        }
+        if let Some(since) = self.beats.lock().expect("beats lock").get(&server).copied().flatten() {
+            tenant.touch(since);
         }
     }
 
@@ -705,13 +950,36 @@ impl Runtime {
 
     /// Reads every cached tenant again (the feed may have missed changes).
     async fn refresh_all(&self) {
-        let cells: Vec<(AdminId, Cell)> =
-            self.cells.read().expect("cells lock").iter().map(|(a, c)| (*a, Arc::clone(c))).collect();
-        for (admin, cell) in cells {
-            let mut guard = cell.tenant.lock().await;
-            if guard.is_some() {
-                self.refresh(admin, &cell, &mut guard).await;
+        // All in a few reads (`Store::load_tenants`), not one per tenant: a gap in the feed of a
+        // busy store must not become thousands of reads that keep it busy.
+        let fresh = match self.store.load_tenants(self.lease_ms).await {
+            Ok(tenants) => tenants,
+            Err(err) => {
+                tracing::debug!(%err, "could not read the tenants again; each is read on its next use");
+                return;
             }
+        };
+        self.loads.fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        let motor_rules = *self.motor_rules.lock().expect("motor rules lock");
+        for mut tenant in fresh {
+            let admin = tenant.admin_id;
+            let Some(cell) = self.cells.read().expect("cells lock").get(&admin).cloned() else { continue };
+            let mut guard = cell.tenant.lock().await;
+            let Some(cached) = guard.as_ref() else { continue };
+            tenant.defaults = motor_rules;
+            // This server's own polls of its controller not flushed yet are kept (as `load_over`).
+            if cached.controller.is_some()
+                && cached.controller == tenant.controller
+                && let Some(seen) = cached.device.last_poll_at
+            {
+                tenant.touch(seen);
+            }
+            let deadline = self.deadline_of(&tenant);
+            let stamp = Stamp::of(&tenant);
+            *guard = Some(tenant);
+            drop(guard);
+            cell.changes.send_if_modified(|seen| std::mem::replace(seen, stamp) != stamp);
+            self.schedule(admin, deadline);
         }
     }
 
@@ -793,14 +1061,19 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
             // Everything is read again before the feed counts as live: until then, answers come
             // from the store.
             let _ = feed.notices.send(Change::Reset);
+            runtime.reload_presences().await;
             runtime.refresh_all().await;
         }
         *feed.live_at.lock().expect("feed lock") = Some(std::time::Instant::now());
+        feed.live.notify_waiters();
         match change {
-            Change::Tenant { admin, version, last_poll_at } => {
+            Change::Tenant { admin, version, last_poll_at, presence } => {
+                // Here, in the feed's order: a beat never vouches for a device let go before it.
+                runtime.note_presence(admin, presence);
                 let runtime = Arc::clone(&runtime);
                 tokio::spawn(async move { runtime.on_tenant_change(admin, version, last_poll_at).await });
             }
+            Change::Beat { server, polled_since } => runtime.note_beat(&server, polled_since),
             Change::Live | Change::Reset => {}
             other => {
                 let _ = feed.notices.send(other);

@@ -131,6 +131,15 @@ async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_by_
     clock.advance(Duration::from_millis(u64::try_from((lease_end + grace - 1) - clock.now()).unwrap()));
     let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
     assert_eq!(stored.version, version, "nothing is held before the grace has passed");
+    // The jump outran the beats' time to live: each server's own beat at the new time may have come
+    // before the other's, so both beat again until each knows the other alive (one owns the timer).
+    until("each server knows the other alive again", || async {
+        a.heartbeat().await;
+        b.heartbeat().await;
+        a.heartbeat().await;
+        a.owns_timer(admin) != b.owns_timer(admin)
+    })
+    .await;
     clock.advance(Duration::from_millis(1));
     until("the run held DEVICE_OFFLINE in the store", || async {
         let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
@@ -162,4 +171,90 @@ async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_by_
     );
     let entry = stored.active.expect("the run");
     assert_eq!(entry.running_ms, lease_end - told_on, "charged from the ON to the lease's very moment");
+}
+
+/// A quiet device present at A costs the store no write per poll: A's heartbeats vouch for it,
+/// so B sees it online lease after lease and a Start on B finds it online; B's view of its last
+/// poll is never later than a poll that happened. Once it falls silent, A lets it go (its last
+/// poll written) before its next beat, and B sees it offline at that poll's lease end.
+#[tokio::test]
+async fn a_quiet_device_is_vouched_for_by_its_servers_heartbeat_and_let_go_when_silent() {
+    use pumppilot_server::runtime::PRESENT_WITHIN;
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let (admin, farmer, device) = (AdminId(UserId::new()), UserId::new(), DeviceId::new());
+    store.create_account(&account(admin.0, admin, Role::Admin, clock.now())).await.unwrap();
+    store.create_account(&account(farmer, admin, Role::User, clock.now())).await.unwrap();
+    let pump = Device {
+        id: device,
+        admin_id: admin,
+        name: "pump".into(),
+        key_hash: vec![9; 32],
+        created_at: clock.now(),
+        telemetry: None,
+    };
+    store.create_device(&pump).await.unwrap();
+    let a = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
+    let b = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    until("both feeds live", || async { a.is_fresh() && b.is_fresh() }).await;
+    let credit = Credit {
+        user: farmer,
+        seconds: 600,
+        kind: LedgerKind::Recharge,
+        actor: admin.0,
+        note: String::new(),
+        request_id: None,
+    };
+    b.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+
+    // The device polls A: its first report is written, the next one makes it present at A.
+    poll(&a, admin, device, clock.now()).await;
+    a.flush_telemetry().await;
+    clock.advance(Duration::from_secs(4));
+    poll(&a, admin, device, clock.now()).await;
+    a.flush_telemetry().await;
+    let joined = clock.now();
+    let stored_poll =
+        || async { store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().device.last_poll_at };
+    assert_eq!(stored_poll().await, Some(joined));
+
+    // Six leases of quiet polls every 4 s: nothing more is written, and B sees it online
+    // throughout, never later than its last poll.
+    let mut last_poll = joined;
+    for _ in 0..15 {
+        clock.advance(Duration::from_secs(4));
+        last_poll = clock.now();
+        poll(&a, admin, device, last_poll).await;
+        a.flush_telemetry().await;
+        a.heartbeat().await;
+        let vouched = last_poll - i64::from(LEASE_MS) * PRESENT_WITHIN.0 / PRESENT_WITHIN.1;
+        until("B hears of A's beat", || async { b.present_since(admin, device) == Some(vouched) }).await;
+        let (online, seen) = b.read(admin, |t, now| (t.device.online_at(now), t.device.last_poll_at)).await.unwrap();
+        assert!(online, "B sees the device online: A's beat vouches for it");
+        assert!(seen.is_some_and(|seen| seen <= last_poll), "never a poll that did not happen: {seen:?}");
+    }
+    assert_eq!(stored_poll().await, Some(joined), "no write per poll");
+
+    // A Start on B finds the device online: the run is RUNNING, waiting to tell the device.
+    let start = Event::Start { user: farmer, requested_minutes: None, entry_id: EntryId::new() };
+    b.apply(admin, start, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    let state = b.read(admin, |t, _| t.active.as_ref().map(|e| (e.status, e.hold_reason))).await.unwrap();
+    assert_eq!(state, Some((EntryStatus::Running, None)));
+    let stop = Event::Stop { user: farmer };
+    b.apply(admin, stop, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    until("A hears of the Stop", || async { a.read(admin, |t, _| t.active.is_none()).await.unwrap() }).await;
+
+    // The device falls silent. Two thirds of a lease later A lets it go before it beats: the
+    // store has its last poll and names no server, and B sees it offline at that poll's lease end.
+    clock.advance(Duration::from_millis(u64::try_from(i64::from(LEASE_MS) * 2 / 3 + 1).unwrap()));
+    a.heartbeat().await;
+    assert_eq!(store.presences().await.unwrap(), []);
+    assert!(stored_poll().await >= Some(last_poll));
+    until("B hears A let it go", || async { b.present_since(admin, device).is_none() }).await;
+    let seen = b.read(admin, |t, _| t.device.last_poll_at).await.unwrap();
+    assert!(seen.is_some_and(|seen| seen <= last_poll), "never a poll that did not happen: {seen:?}");
+    clock.set(last_poll + i64::from(LEASE_MS));
+    assert!(!b.read(admin, |t, now| t.device.online_at(now)).await.unwrap(), "offline at its lease's end");
 }

@@ -302,3 +302,59 @@ pub async fn firmware_releases_keep_their_bytes_and_rollout(store: &dyn Store) {
     assert_eq!((listed[0].rollout, listed[1].rollout), (first, half));
     assert_err!(store.set_firmware_rollout("9.9.9", half).await, StoreError::NotFound);
 }
+
+/// A server vouches for the controllers polling it instead of writing each quiet poll: a join
+/// names the server and the device on the tenant (only the controller's, only a device of that
+/// tenant), a leave clears it only where it still names that server and device, both move the
+/// last poll forward only and neither is a transition; a commit keeps the presence.
+pub async fn controllers_are_present_at_the_server_they_poll(store: &dyn Store) {
+    use pumppilot_store::Presence;
+    let rahim = tenancy(store, "rahim", 1).await;
+    let q = tenancy(store, "q", 0).await;
+    let d1 = device(rahim.admin, "pump board", b"key-1", at(0));
+    let d2 = device(rahim.admin, "spare board", b"key-2", at(1));
+    for new in [&d1, &d2] {
+        store.create_device(new).await.expect("create device");
+    }
+    let mut pump = Driver::load(store, rahim.admin).await;
+    let poll = DevicePoll {
+        device: d1.id,
+        load_shedding: false,
+        ready: true,
+        relay: false,
+        feedback: None,
+        reset: None,
+        relay_off: None,
+    };
+    pump.step(Event::Poll(poll), at(10)).await;
+    let version = load(store, rahim.admin).await.version;
+    let present = |server: &str| Presence { admin: rahim.admin, device: d1.id, server: server.to_owned() };
+
+    store.record_presence("a", &[], &[]).await.expect("nothing");
+    // A spare, a device of another tenant and an unknown device join nothing.
+    let strays = [(rahim.admin, d2.id, at(30)), (q.admin, d1.id, at(30)), (rahim.admin, DeviceId::new(), at(30))];
+    store.record_presence("a", &strays, &[]).await.expect("strays");
+    assert_eq!(store.presences().await.unwrap(), []);
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(10)));
+
+    store.record_presence("a", &[(rahim.admin, d1.id, at(20))], &[]).await.expect("join");
+    assert_eq!(store.presences().await.unwrap(), [present("a")]);
+    let tenant = load(store, rahim.admin).await;
+    assert_eq!((tenant.device.last_poll_at, tenant.version), (Some(at(20)), version), "forward, not a transition");
+
+    // The device moved on to server b; a's late leave clears nothing but still moves the poll on.
+    store.record_presence("b", &[(rahim.admin, d1.id, at(25))], &[]).await.expect("join b");
+    store.record_presence("a", &[], &[(rahim.admin, d1.id, at(22))]).await.expect("a lets go");
+    assert_eq!(store.presences().await.unwrap(), [present("b")]);
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(25)), "never backwards");
+
+    // A commit (a credit) keeps it.
+    let mut pump = Driver::load(store, rahim.admin).await;
+    pump.step(crate::support::recharge(rahim.admin, rahim.users[0], 600), at(26)).await;
+    assert_eq!(store.presences().await.unwrap(), [present("b")], "a commit keeps the presence");
+
+    store.record_presence("b", &[], &[(rahim.admin, d1.id, at(40))]).await.expect("b lets go");
+    assert_eq!(store.presences().await.unwrap(), []);
+    let tenant = load(store, rahim.admin).await;
+    assert_eq!(tenant.device.last_poll_at, Some(at(40)), "a leave writes the last poll");
+}

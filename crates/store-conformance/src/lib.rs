@@ -48,9 +48,10 @@ pub use books::{
 };
 pub use cards::cards_bind_move_and_stay_in_their_tenant;
 pub use devices::{
-    devices_report_reset_reader_and_feedback, devices_telemetry_and_key_rotation,
-    firmware_releases_keep_their_bytes_and_rollout, link_counter_windows_never_overlap,
-    only_the_controller_keeps_the_lease_and_devices_retire, the_write_probe_succeeds_and_changes_nothing,
+    controllers_are_present_at_the_server_they_poll, devices_report_reset_reader_and_feedback,
+    devices_telemetry_and_key_rotation, firmware_releases_keep_their_bytes_and_rollout,
+    link_counter_windows_never_overlap, only_the_controller_keeps_the_lease_and_devices_retire,
+    the_write_probe_succeeds_and_changes_nothing,
 };
 pub use guards::{
     a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant, an_ended_entry_is_final,
@@ -61,7 +62,10 @@ pub use owner::{
     a_receipt_is_written_with_its_recharge, a_waiting_farmer_moved_in_line_passes_the_others,
     changing_a_farmer_renames_resets_and_revokes_at_once, terms_are_per_tenant_and_written_with_their_audit_line,
 };
-pub use queue::{one_active_entry_per_admin_is_enforced_by_the_store, positions_close_up_as_the_line_moves};
+pub use queue::{
+    all_tenants_read_together_are_each_as_read_alone, one_active_entry_per_admin_is_enforced_by_the_store,
+    positions_close_up_as_the_line_moves,
+};
 pub use requests::{approving_with_a_commit_decides_once, one_pending_request_per_user, rejecting_decides_once};
 pub use sessions::{purging_removes_only_dead_sessions, sessions_lookup_rotation_and_revocation};
 pub use tenants::{
@@ -162,6 +166,8 @@ macro_rules! conformance_tests {
             link_counter_windows_never_overlap,
             firmware_releases_keep_their_bytes_and_rollout,
             only_the_controller_keeps_the_lease_and_devices_retire,
+            controllers_are_present_at_the_server_they_poll,
+            all_tenants_read_together_are_each_as_read_alone,
             the_write_probe_succeeds_and_changes_nothing,
             controller_and_restart_protection_survive_reload,
             cards_bind_move_and_stay_in_their_tenant,

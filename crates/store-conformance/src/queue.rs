@@ -94,3 +94,32 @@ pub async fn positions_close_up_as_the_line_moves(store: &dyn Store) {
     assert_eq!((ended[1].user_id, ended[1].end_reason), (u6, Some(EndReason::InsufficientBalance)));
     assert!(pump.tenant.active.is_none() && pump.tenant.waiting.is_empty());
 }
+
+/// Every tenant read together (a server that starts) is each tenant as it reads alone: its run,
+/// its line in order, its wallets, its last poll and controller.
+pub async fn all_tenants_read_together_are_each_as_read_alone(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 3).await;
+    let quiet = tenancy(store, "quiet", 1).await;
+    let (admin, [u1, u2, u3]) = (rahim.admin, [rahim.users[0], rahim.users[1], rahim.users[2]]);
+    let mut pump = Driver::load(store, admin).await;
+    for user in [u1, u2, u3] {
+        pump.step(recharge(admin, user, 600), at(0)).await;
+    }
+    pump.step(all_good(), at(1)).await;
+    for (user, when) in [(u1, 2), (u3, 3), (u2, 4)] {
+        pump.step(Event::Start { user, requested_minutes: None, entry_id: EntryId::new() }, at(when)).await;
+    }
+    pump.step(Event::Stop { user: u3 }, at(5)).await;
+    pump.step(Event::Start { user: u3, requested_minutes: Some(2), entry_id: EntryId::new() }, at(6)).await;
+    assert_eq!(line(&pump.tenant), [u2, u3]);
+
+    let mut together = store.load_tenants(crate::support::LEASE_MS).await.expect("load all");
+    together.sort_by_key(|t| t.admin_id);
+    let mut alone = Vec::new();
+    for admin in [rahim.admin, quiet.admin] {
+        alone.push(crate::support::load(store, admin).await);
+    }
+    alone.sort_by_key(|t| t.admin_id);
+    assert_eq!(together, alone);
+    assert!(together.iter().any(|t| t.active.is_some() && t.waiting.len() == 2 && t.wallets.len() == 3));
+}

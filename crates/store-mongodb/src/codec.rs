@@ -40,6 +40,13 @@ pub(crate) fn opt_key(id: Option<impl Display>) -> Bson {
 }
 
 /// A session id in its stored form (like every id: 32 hex digits).
+/// A tenant document's presence (`presence: {server, device}`): the device and the server that
+/// vouches for it, if any.
+pub(crate) fn presence_of(tenant: &Document) -> Option<(pumppilot_engine::DeviceId, String)> {
+    let presence = tenant.get_document("presence").ok()?;
+    Some((presence.get_str("device").ok()?.parse().ok()?, presence.get_str("server").ok()?.to_owned()))
+}
+
 pub(crate) fn session_key(id: SessionId) -> Bson {
     Bson::String(id.0.as_simple().to_string())
 }

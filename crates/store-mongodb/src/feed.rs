@@ -97,7 +97,21 @@ fn change_of(event: &ChangeStreamEvent<Document>) -> Option<Change> {
             let version = u64::try_from(full.get_i64("version").ok()?).ok()?;
             let last_poll_at =
                 full.get_datetime("lastPollAt").ok().map(|at| pumppilot_engine::Timestamp(at.timestamp_millis()));
-            Some(Change::Tenant { admin: id.parse().ok()?, version, last_poll_at })
+            Some(Change::Tenant {
+                admin: id.parse().ok()?,
+                version,
+                last_poll_at,
+                presence: crate::codec::presence_of(full),
+            })
+        }
+        // A heartbeat replaces its server's document, whole.
+        "servers" if !deleted => {
+            let full = full?;
+            let polled_since = full.get_datetime("polledSince").ok()?;
+            Some(Change::Beat {
+                server: id.to_owned(),
+                polled_since: pumppilot_engine::Timestamp(polled_since.timestamp_millis()),
+            })
         }
         "devices" => Some(Change::Device {
             id: id.parse().ok()?,

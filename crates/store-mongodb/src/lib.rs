@@ -63,6 +63,9 @@ const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a transaction keeps retrying transient errors before giving up (as the driver's own
 /// `with_transaction` does, but shorter: a client is waiting).
 const TRANSACTION_RETRY_FOR: Duration = Duration::from_secs(20);
+/// How many updates one `update` command carries (`MongoStore::update_many_ways`): few, as the
+/// server runs them one after another (SecantusDB about 12 ms each) and a Start waits behind them.
+const UPDATES_PER_COMMAND: usize = 32;
 
 /// The collection that holds sessions of `kind`.
 pub(crate) fn sessions_collection(kind: SessionKind) -> &'static str {
@@ -81,18 +84,56 @@ pub struct MongoStore {
 
 impl MongoStore {
     /// Moves each tenant's last poll forward to a poll of its controller (or of any device, before
-    /// there is one), never backwards.
+    /// there is one), never backwards: one command for the whole batch.
     async fn move_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
-        for (admin, device, when) in polls {
-            self.collection("tenants")
-                .update_one(
-                    doc! { "_id": key(*admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(*device) } ] },
-                    doc! { "$max": { "lastPollAt": at(*when) } },
-                )
-                .await
-                .map_err(Failure::from)?;
+        let updates = polls.iter().map(|(admin, device, when)| {
+            doc! {
+                "q": { "_id": key(*admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(*device) } ] },
+                "u": { "$max": { "lastPollAt": at(*when) } },
+            }
+        });
+        self.update_many_ways("tenants", updates.collect()).await
+    }
+
+    /// Several updates of one collection, each with its own filter and change, in as few `update`
+    /// commands of `UPDATES_PER_COMMAND` (one round trip each, not one per update; not atomic together).
+    async fn update_many_ways(&self, collection: &str, updates: Vec<Document>) -> StoreResult<()> {
+        for chunk in updates.chunks(UPDATES_PER_COMMAND) {
+            let command = doc! { "update": collection, "updates": chunk.to_vec(), "ordered": false };
+            let reply = self.db.run_command(command).await.map_err(Failure::from)?;
+            if let Ok(errors) = reply.get_array("writeErrors")
+                && let Some(first) = errors.first()
+            {
+                return Err(StoreError::Unavailable(format!("{collection}: {first}")));
+            }
         }
         Ok(())
+    }
+
+    /// Which of these devices are devices of the tenant named with them (one query per `UPDATES_PER_COMMAND`).
+    async fn known_devices(
+        &self,
+        polls: &[(AdminId, DeviceId, Timestamp)],
+    ) -> StoreResult<std::collections::HashSet<(AdminId, DeviceId)>> {
+        let ids: Vec<Bson> = polls.iter().map(|(_, device, _)| key(*device)).collect();
+        let mut known = std::collections::HashSet::new();
+        for chunk in ids.chunks(UPDATES_PER_COMMAND) {
+            let mut cursor = self
+                .collection("devices")
+                .find(doc! { "_id": { "$in": chunk.to_vec() } })
+                .projection(doc! { "adminId": 1 })
+                .await
+                .map_err(Failure::from)?;
+            while cursor.advance().await.map_err(Failure::from)? {
+                let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
+                let device = doc.get_str("_id").ok().and_then(|id| id.parse().ok());
+                let admin = doc.get_str("adminId").ok().and_then(|id| id.parse().ok());
+                if let (Some(device), Some(admin)) = (device, admin) {
+                    known.insert((admin, device));
+                }
+            }
+        }
+        Ok(known)
     }
 
     /// Connects to `url`, checks the server can run transactions and prepares the database.
@@ -464,6 +505,15 @@ impl Store for MongoStore {
             .await?)
     }
 
+    /// A few reads for all of them (`tenants::load_all`); those committed to meanwhile alone.
+    async fn load_tenants(&self, lease_ms: i64) -> StoreResult<Vec<Tenant>> {
+        let (mut tenants, moved) = tenants::load_all(&self.db, lease_ms).await?;
+        for admin in moved {
+            tenants.extend(self.load_tenant(admin, lease_ms).await?);
+        }
+        Ok(tenants)
+    }
+
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
         commit.check()?;
         let commit = pumppilot_store::OwnedCommit::from(commit);
@@ -526,42 +576,95 @@ impl Store for MongoStore {
     }
 
     /// Each report is its own atomic write (a report older than the stored one changes nothing),
-    /// then each tenant's last poll moves forward once to the latest report that landed; a batch
-    /// needs no transaction and never holds a tenant's document for long.
+    /// then each tenant's last poll moves forward to the latest report of a device of its own; a
+    /// batch needs no transaction, never holds a tenant's document for long, and takes three round
+    /// trips however many devices it has (`update_many_ways`).
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
         let mut latest: std::collections::BTreeMap<(AdminId, DeviceId), Timestamp> = std::collections::BTreeMap::new();
+        let mut updates = Vec::with_capacity(batch.len());
         for telemetry in batch {
             let when = at(telemetry.last_seen_at);
             let mut fields = codec::telemetry_fields(telemetry)?;
             fields.extend(codec::reset_fields(telemetry).unwrap_or_default());
-            let filter = doc! {
-                "_id": key(telemetry.device_id),
-                "adminId": key(telemetry.admin_id),
-                "$or": [ { "lastSeenAt": Bson::Null }, { "lastSeenAt": { "$lte": when } } ],
-            };
-            let result =
-                self.collection("devices").update_one(filter, doc! { "$set": fields }).await.map_err(Failure::from)?;
-            // Not matched: no such device of this tenant, or a later report is stored already (and
-            // moved the tenant's last poll at least that far).
-            if result.matched_count > 0 {
-                let entry = latest.entry((telemetry.admin_id, telemetry.device_id)).or_insert(telemetry.last_seen_at);
-                *entry = (*entry).max(telemetry.last_seen_at);
-            }
+            updates.push(doc! {
+                "q": {
+                    "_id": key(telemetry.device_id),
+                    "adminId": key(telemetry.admin_id),
+                    "$or": [ { "lastSeenAt": Bson::Null }, { "lastSeenAt": { "$lte": when } } ],
+                },
+                "u": { "$set": fields },
+            });
+            let entry = latest.entry((telemetry.admin_id, telemetry.device_id)).or_insert(telemetry.last_seen_at);
+            *entry = (*entry).max(telemetry.last_seen_at);
         }
+        self.update_many_ways("devices", updates).await?;
+        // A report that did not land (a later one is stored) moves nothing the later one did not
+        // move further already; one of a device of another tenant (or of none) moves nothing.
         let polls: Vec<_> = latest.into_iter().map(|((admin, device), when)| (admin, device, when)).collect();
-        self.move_last_polls(&polls).await
+        self.record_last_polls(&polls).await
     }
 
     async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
         // Only polls of a device of that tenant count.
-        let mut known = Vec::with_capacity(polls.len());
-        for (admin, device, when) in polls {
-            let filter = doc! { "_id": key(*device), "adminId": key(*admin) };
-            if self.collection("devices").count_documents(filter).await.map_err(Failure::from)? > 0 {
-                known.push((*admin, *device, *when));
+        if polls.is_empty() {
+            return Ok(());
+        }
+        let known = self.known_devices(polls).await?;
+        let polls: Vec<_> = polls.iter().copied().filter(|(a, d, _)| known.contains(&(*a, *d))).collect();
+        self.move_last_polls(&polls).await
+    }
+
+    /// The presence is a field of the tenant's document (`presence: {server, device}`), so the
+    /// feed's event for the tenant carries it; a join is one conditional update, a leave clears it
+    /// only where it names this server and device.
+    async fn record_presence(
+        &self,
+        server: &str,
+        joined: &[(AdminId, DeviceId, Timestamp)],
+        left: &[(AdminId, DeviceId, Timestamp)],
+    ) -> StoreResult<()> {
+        if !joined.is_empty() {
+            let known = self.known_devices(joined).await?;
+            let updates = joined.iter().filter(|(a, d, _)| known.contains(&(*a, *d))).map(|(admin, device, when)| {
+                doc! {
+                    "q": { "_id": key(*admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(*device) } ] },
+                    "u": {
+                        "$max": { "lastPollAt": at(*when) },
+                        "$set": { "presence": { "server": server, "device": key(*device) } },
+                    },
+                }
+            });
+            self.update_many_ways("tenants", updates.collect()).await?;
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        self.record_last_polls(left).await?;
+        let updates = left.iter().map(|(admin, device, _)| {
+            doc! {
+                "q": { "_id": key(*admin), "presence.server": server, "presence.device": key(*device) },
+                "u": { "$unset": { "presence": "" } },
+            }
+        });
+        self.update_many_ways("tenants", updates.collect()).await
+    }
+
+    async fn presences(&self) -> StoreResult<Vec<pumppilot_store::Presence>> {
+        let mut cursor = self
+            .collection("tenants")
+            .find(doc! { "presence": { "$ne": Bson::Null } })
+            .projection(doc! { "presence": 1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
+            let admin = doc.get_str("_id").ok().and_then(|id| id.parse().ok());
+            if let (Some(admin), Some((device, server))) = (admin, codec::presence_of(&doc)) {
+                out.push(pumppilot_store::Presence { admin, device, server });
             }
         }
-        self.move_last_polls(&known).await
+        Ok(out)
     }
 
     async fn delete_device(&self, admin: AdminId, device: DeviceId) -> StoreResult<()> {
@@ -1152,13 +1255,25 @@ impl Store for MongoStore {
         Ok(purged)
     }
 
-    /// One document per server in `servers`, moved on at every heartbeat.
-    async fn heartbeat(&self, server: &str, now: Timestamp, ttl_ms: i64) -> StoreResult<Vec<String>> {
+    /// One document per server in `servers`, moved on at every heartbeat (its replacement is the
+    /// feed's [`pumppilot_store::Change::Beat`]).
+    async fn heartbeat(
+        &self,
+        server: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+        polled_since: Timestamp,
+    ) -> StoreResult<Vec<String>> {
         let collection = self.collection("servers");
         collection
             .replace_one(
                 doc! { "_id": server },
-                doc! { "_id": server, "seenAt": at(now), "expiresAt": at(now + ttl_ms) },
+                doc! {
+                    "_id": server,
+                    "seenAt": at(now),
+                    "expiresAt": at(now + ttl_ms),
+                    "polledSince": at(polled_since),
+                },
             )
             .upsert(true)
             .await

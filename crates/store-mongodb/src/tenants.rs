@@ -102,19 +102,11 @@ fn read_motor(
     ))
 }
 
-/// The tenant's engine state, read in one snapshot (the caller's transaction).
-pub(crate) async fn load(
-    db: &Database,
-    session: &mut ClientSession,
-    admin: AdminId,
-    lease_ms: i64,
-) -> Result<Option<Tenant>, Failure> {
-    let Some(doc) = coll(db, "tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await? else {
-        return Ok(None);
-    };
-    let f = Fields::of(&doc, "tenants");
-    let (controller, motor_settings, motor) = read_motor(&f, &doc)?;
-    let mut tenant = Tenant {
+/// A tenant's engine state as its own document holds it (no entries, no wallets yet).
+fn tenant_of(doc: &Document, admin: AdminId, lease_ms: i64) -> Result<Tenant, Failure> {
+    let f = Fields::of(doc, "tenants");
+    let (controller, motor_settings, motor) = read_motor(&f, doc)?;
+    Ok(Tenant {
         admin_id: admin,
         version: f.unsigned("version")?,
         suspended: f.bool("suspended")?,
@@ -133,7 +125,20 @@ pub(crate) async fn load(
         motor_settings,
         defaults: MotorRules::NONE,
         motor,
+    })
+}
+
+/// The tenant's engine state, read in one snapshot (the caller's transaction).
+pub(crate) async fn load(
+    db: &Database,
+    session: &mut ClientSession,
+    admin: AdminId,
+    lease_ms: i64,
+) -> Result<Option<Tenant>, Failure> {
+    let Some(doc) = coll(db, "tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await? else {
+        return Ok(None);
     };
+    let mut tenant = tenant_of(&doc, admin, lease_ms)?;
     let active = coll(db, "queues")
         .find_one(doc! { "adminId": key(admin), "status": { "$in": ACTIVE.to_vec() } })
         .session(&mut *session)
@@ -155,6 +160,78 @@ pub(crate) async fn load(
         tenant.wallets.insert(f.parsed::<UserId>("_id")?, f.i64("balanceSeconds")?);
     }
     Ok(Some(tenant))
+}
+
+/// Every tenant's engine state in a few reads (all tenants, all live entries, all wallets that
+/// are not empty), not one transaction per tenant. A tenant committed to while they ran (its
+/// version differs when read again at the end) may be read half before and half after: those
+/// are left out, for the caller to read alone.
+pub(crate) async fn load_all(db: &Database, lease_ms: i64) -> Result<(Vec<Tenant>, Vec<AdminId>), Failure> {
+    async fn all(
+        db: &Database,
+        name: &str,
+        filter: Document,
+        projection: Option<Document>,
+    ) -> Result<Vec<Document>, Failure> {
+        let collection = coll(db, name);
+        let mut find = collection.find(filter);
+        if let Some(projection) = projection {
+            find = find.projection(projection);
+        }
+        let mut cursor = find.await?;
+        let mut docs = Vec::new();
+        while cursor.advance().await? {
+            docs.push(cursor.deserialize_current()?);
+        }
+        Ok(docs)
+    }
+    let mut tenants = BTreeMap::new();
+    for doc in all(db, "tenants", doc! {}, None).await? {
+        let admin: AdminId = Fields::of(&doc, "tenants").parsed("_id")?;
+        tenants.insert(admin, tenant_of(&doc, admin, lease_ms)?);
+    }
+    let mut waiting: BTreeMap<AdminId, Vec<(i64, QueueEntry)>> = BTreeMap::new();
+    for doc in all(db, "queues", doc! { "status": { "$in": LIVE.to_vec() } }, None).await? {
+        let entry = codec::entry(&doc)?;
+        let Some(tenant) = tenants.get_mut(&entry.admin_id) else { continue };
+        if ACTIVE.contains(&doc.get_str("status").unwrap_or_default()) {
+            tenant.active = Some(entry);
+        } else {
+            let position = doc.get_i64("position").unwrap_or(i64::MAX);
+            waiting.entry(entry.admin_id).or_default().push((position, entry));
+        }
+    }
+    for (admin, mut entries) in waiting {
+        entries.sort_by_key(|(position, _)| *position);
+        if let Some(tenant) = tenants.get_mut(&admin) {
+            tenant.waiting = entries.into_iter().map(|(_, entry)| entry).collect();
+        }
+    }
+    let wallets = all(
+        db,
+        "users",
+        doc! { "adminId": { "$ne": Bson::Null }, "balanceSeconds": { "$ne": 0_i64 } },
+        Some(doc! { "adminId": 1, "balanceSeconds": 1 }),
+    )
+    .await?;
+    for doc in wallets {
+        let f = Fields::of(&doc, "users");
+        let admin: AdminId = f.parsed("adminId")?;
+        if let Some(tenant) = tenants.get_mut(&admin) {
+            tenant.wallets.insert(f.parsed::<UserId>("_id")?, f.i64("balanceSeconds")?);
+        }
+    }
+    let mut moved = Vec::new();
+    for doc in all(db, "tenants", doc! {}, Some(doc! { "version": 1 })).await? {
+        let f = Fields::of(&doc, "tenants");
+        let admin: AdminId = f.parsed("_id")?;
+        let version = f.unsigned("version")?;
+        if tenants.get(&admin).is_some_and(|t| t.version != version) {
+            tenants.remove(&admin);
+            moved.push(admin);
+        }
+    }
+    Ok((tenants.into_values().collect(), moved))
 }
 
 /// Writes one transition inside the caller's transaction.

@@ -58,6 +58,14 @@ impl TestServer {
         &self.log
     }
 
+    /// The server process's id (the child of the shell that watches it), on Linux: for the fleet
+    /// bench's count of the store's CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        let shell = self._watch.id();
+        let children = fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
     /// Stops the server and waits until it has exited (its port is free again).
     pub fn stop(mut self) {
         drop(self._watch.stdin.take());
@@ -96,6 +104,38 @@ pub fn fresh_database_name() -> String {
 pub async fn fresh_store() -> MongoStore {
     let url = server().fresh_url();
     MongoStore::connect(&url).await.unwrap_or_else(|e| panic!("cannot connect to the test server at {url}: {e}"))
+}
+
+/// What the server ran on each collection of `store`'s database since it started, from its `top`
+/// command: per collection, per kind of operation (`queries`, `getmore`, `insert`, `update`,
+/// `remove`, `commands`), how many and for how many microseconds. For the fleet bench: what the
+/// servers ask of the store.
+pub async fn operations(
+    store: &MongoStore,
+) -> Result<std::collections::BTreeMap<String, std::collections::BTreeMap<String, (u64, u64)>>, String> {
+    use mongodb::bson::doc;
+    let top = store.client.database("admin").run_command(doc! { "top": 1 }).await.map_err(|e| e.to_string())?;
+    let totals = top.get_document("totals").map_err(|e| e.to_string())?;
+    let prefix = format!("{}.", store.db.name());
+    let mut out = std::collections::BTreeMap::new();
+    for (namespace, sections) in totals {
+        let (Some(collection), Some(sections)) = (namespace.strip_prefix(&prefix), sections.as_document()) else {
+            continue;
+        };
+        let mut kinds = std::collections::BTreeMap::new();
+        for kind in ["queries", "getmore", "insert", "update", "remove", "commands"] {
+            let Ok(section) = sections.get_document(kind) else { continue };
+            let number = |field: &str| {
+                section.get(field).and_then(|v| v.as_i64().or_else(|| v.as_i32().map(i64::from))).unwrap_or(0)
+            };
+            let (count, micros) = (number("count"), number("time"));
+            if count > 0 {
+                kinds.insert(kind.to_owned(), (u64::try_from(count).unwrap_or(0), u64::try_from(micros).unwrap_or(0)));
+            }
+        }
+        out.insert(collection.to_owned(), kinds);
+    }
+    Ok(out)
 }
 
 /// `target/secantusdb`, beside this test binary's profile folder.

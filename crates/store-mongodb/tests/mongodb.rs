@@ -210,7 +210,7 @@ async fn a_card_tap_is_claimed_once_per_window_and_its_answer_repeated() {
 async fn servers_that_stop_beating_leave_the_fleet() {
     let store = testing::fresh_store().await;
     let ttl = 3_000;
-    assert_eq!(store.heartbeat("a", at(0), ttl).await.unwrap(), ["a"]);
-    assert_eq!(store.heartbeat("b", at(1), ttl).await.unwrap(), ["a", "b"]);
-    assert_eq!(store.heartbeat("b", at(3), ttl).await.unwrap(), ["b"], "a's last beat was 3 s ago");
+    assert_eq!(store.heartbeat("a", at(0), ttl, at(0)).await.unwrap(), ["a"]);
+    assert_eq!(store.heartbeat("b", at(1), ttl, at(1)).await.unwrap(), ["a", "b"]);
+    assert_eq!(store.heartbeat("b", at(3), ttl, at(3)).await.unwrap(), ["b"], "a's last beat was 3 s ago");
 }

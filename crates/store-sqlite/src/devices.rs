@@ -119,6 +119,56 @@ pub(crate) fn record_last_polls(
     Ok(())
 }
 
+/// Devices that joined or left `server` (see `Store::record_presence`), in one transaction.
+pub(crate) fn record_presence(
+    conn: &mut Connection,
+    server: &str,
+    joined: &[(AdminId, DeviceId, pumppilot_engine::Timestamp)],
+    left: &[(AdminId, DeviceId, pumppilot_engine::Timestamp)],
+) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (admin, device, at) in joined {
+        move_last_poll(&tx, *admin, *device, *at)?;
+        tx.prepare_cached(
+            "UPDATE tenants SET presence_server = :server, presence_device = :device_id \
+             WHERE admin_id = :admin_id AND (controller_id IS NULL OR controller_id = :device_id) \
+             AND EXISTS (SELECT 1 FROM devices WHERE id = :device_id AND admin_id = :admin_id)",
+        )?
+        .execute(
+            named_params! { ":server": server, ":device_id": device.to_string(), ":admin_id": admin.to_string() },
+        )?;
+    }
+    for (admin, device, at) in left {
+        move_last_poll(&tx, *admin, *device, *at)?;
+        tx.prepare_cached(
+            "UPDATE tenants SET presence_server = NULL, presence_device = NULL \
+             WHERE admin_id = :admin_id AND presence_server = :server AND presence_device = :device_id",
+        )?
+        .execute(
+            named_params! { ":server": server, ":device_id": device.to_string(), ":admin_id": admin.to_string() },
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Every tenant's presence.
+pub(crate) fn presences(conn: &Connection) -> Result<Vec<pumppilot_store::Presence>, Failure> {
+    let mut statement = conn.prepare_cached(
+        "SELECT admin_id, presence_device, presence_server FROM tenants WHERE presence_server IS NOT NULL",
+    )?;
+    let rows = statement
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (admin, device, server) = row?;
+        let admin = admin.parse().map_err(|_| invariant("a tenant id is not a UUID"))?;
+        let device = device.parse().map_err(|_| invariant("a present device id is not a UUID"))?;
+        out.push(pumppilot_store::Presence { admin, device, server });
+    }
+    Ok(out)
+}
+
 /// Moves a tenant's last poll forward for a poll of `device`.
 fn move_last_poll(
     conn: &Connection,

@@ -310,6 +310,17 @@ impl Store for SqliteStore {
         self.read(move |conn| tenants::load(conn, admin, lease_ms)).await
     }
 
+    async fn load_tenants(&self, lease_ms: i64) -> StoreResult<Vec<Tenant>> {
+        self.read(move |conn| {
+            let mut tenants = Vec::new();
+            for admin in tenants::ids(conn)? {
+                tenants.extend(tenants::load(conn, admin, lease_ms)?);
+            }
+            Ok(tenants)
+        })
+        .await
+    }
+
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
         commit.check()?;
         let commit = pumppilot_store::OwnedCommit::from(commit);
@@ -340,6 +351,23 @@ impl Store for SqliteStore {
         }
         let polls = polls.to_vec();
         self.write(move |conn| devices::record_last_polls(conn, &polls)).await
+    }
+
+    async fn record_presence(
+        &self,
+        server: &str,
+        joined: &[(AdminId, DeviceId, Timestamp)],
+        left: &[(AdminId, DeviceId, Timestamp)],
+    ) -> StoreResult<()> {
+        if joined.is_empty() && left.is_empty() {
+            return Ok(());
+        }
+        let (server, joined, left) = (server.to_owned(), joined.to_vec(), left.to_vec());
+        self.write(move |conn| devices::record_presence(conn, &server, &joined, &left)).await
+    }
+
+    async fn presences(&self) -> StoreResult<Vec<pumppilot_store::Presence>> {
+        self.read(|conn| devices::presences(conn)).await
     }
 
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {

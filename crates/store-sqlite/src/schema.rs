@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_alerts.sql"),
     include_str!("../migrations/0008_owner_alerts.sql"),
     include_str!("../migrations/0009_link_windows.sql"),
+    include_str!("../migrations/0010_presence.sql"),
 ];
 
 /// The schema version this build writes.

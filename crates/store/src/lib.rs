@@ -54,9 +54,14 @@ pub enum StoreError {
 /// (see [`Store::changes`]). A server drops or refreshes what it keeps in memory accordingly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// A tenant's stored state: its version (moves with every commit) and its device's last poll
-    /// (moves with telemetry flushed by any server).
-    Tenant { admin: AdminId, version: u64, last_poll_at: Option<Timestamp> },
+    /// A tenant's stored state: its version (moves with every commit), its device's last poll
+    /// (moves with telemetry flushed by any server) and which server vouches for that device now
+    /// (its id and the server's: [`Store::record_presence`]).
+    Tenant { admin: AdminId, version: u64, last_poll_at: Option<Timestamp>, presence: Option<(DeviceId, String)> },
+    /// A server's heartbeat ([`Store::heartbeat`]): every device present at `server` has polled
+    /// it at or after `polled_since`. It comes in the feed's order with the presences it vouches
+    /// for, so a device let go before this beat is never vouched for by it.
+    Beat { server: String, polled_since: Timestamp },
     /// A device was added, its key set or rotated, its telemetry written, or it was retired
     /// (`key_hash` is `None` then): the key it answers to now, if any, and whether it has signed a
     /// request (`signs`: from then on an unsigned one is refused, at every server).
@@ -81,6 +86,15 @@ pub enum TapClaim {
     Act,
     /// The same card tapped at the same pump within the window: its answer (JSON), once recorded.
     Repeat(Option<String>),
+}
+
+/// A device a server vouches for: it is the tenant's controller and polls that server (see
+/// [`Store::record_presence`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    pub admin: AdminId,
+    pub device: DeviceId,
+    pub server: String,
 }
 
 /// Shorthand for store results.
@@ -252,6 +266,10 @@ pub trait Store: Send + Sync + 'static {
     async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>>;
     /// The tenant's runtime state: device link, live entries and its users' wallets.
     async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>>;
+    /// Every tenant's runtime state, each as [`Store::load_tenant`] reads it, for a server that
+    /// starts: a store may read them together, and reads alone a tenant it could not read whole
+    /// that way (committed to meanwhile).
+    async fn load_tenants(&self, lease_ms: i64) -> StoreResult<Vec<Tenant>>;
     /// Writes one transition; see [`Commit`].
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()>;
     /// The owner's terms for a tenant ([`Terms::default`] until set).
@@ -412,11 +430,37 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Notes that server `server` is alive at `now` (for `ttl_ms`), and answers the servers alive
-    /// at `now`, this one included: each tenant's timer belongs to one of them. A store of one
-    /// process has only its own server (this default).
-    async fn heartbeat(&self, server: &str, _now: Timestamp, _ttl_ms: i64) -> StoreResult<Vec<String>> {
+    /// at `now`, this one included: each tenant's timer belongs to one of them. The beat also
+    /// vouches that every device present at `server` ([`Store::record_presence`]) polled it at or
+    /// after `polled_since` (the feed tells it: [`Change::Beat`]). A store of one process has only
+    /// its own server (this default).
+    async fn heartbeat(
+        &self,
+        server: &str,
+        _now: Timestamp,
+        _ttl_ms: i64,
+        _polled_since: Timestamp,
+    ) -> StoreResult<Vec<String>> {
         Ok(vec![server.to_owned()])
     }
+
+    /// Which controllers a server of a shared store vouches for, instead of writing each quiet
+    /// device's last poll every few seconds. `joined` (tenant, device, when) polled `server`:
+    /// from now on the tenant names the device and the server as its presence, and the server's
+    /// heartbeats vouch for it ([`Store::heartbeat`]'s `polled_since`). `left` fell silent there
+    /// (when each polled last): the tenant's presence is cleared only if it still names this
+    /// server and device (the device may have moved to another server since). Both move the
+    /// tenant's last poll forward as [`Store::record_last_polls`] does; only the controller's (or,
+    /// before there is one, any device's) poll joins, and an unknown device changes nothing. No
+    /// version moves.
+    async fn record_presence(
+        &self,
+        server: &str,
+        joined: &[(AdminId, DeviceId, Timestamp)],
+        left: &[(AdminId, DeviceId, Timestamp)],
+    ) -> StoreResult<()>;
+    /// Every tenant's presence: its tenant, device and server, in no order.
+    async fn presences(&self) -> StoreResult<Vec<Presence>>;
 
     /// Counts one failed sign-in under each of `keys` at `now`, for every server alike: a key's
     /// count starts again at 1 once `window_ms` passed since its window began. A store of one

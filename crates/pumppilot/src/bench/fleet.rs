@@ -2,14 +2,14 @@
 //! one MongoDB-wire store, driven by load generator processes (`pumppilot bench-devices`,
 //! `load.rs`), each device a long-poll reporting every 5 s from its own loopback source address,
 //! or with `--transport mqtt` an MQTT connection (`mqtt_load.rs`) publishing a signed report every
-//! 5 s to the server's MQTT listener (127.0.1.k:1883).
+//! 5 s to the server's MQTT listener (127.0.n.k:1883).
 //!
 //! 1. The store: `--store URL`, or SecantusDB started here (as the tests start it, with a session
 //!    cap for many servers' connections).
 //! 2. Provisioning straight into the store (`Store::import`, in chunks; no sign-in per device):
 //!    one pump owner per device (every device drives a pump), and for `--starts` of them a farmer
 //!    with minutes and a session token.
-//! 3. K `pumppilot serve` on 127.0.1.1…K:8080, then load generators of at most 16,000 devices each
+//! 3. K `pumppilot serve` on 127.0.n.1…K:8080 (the first n whose ports are free), then load generators of at most 16,000 devices each
 //!    (a process may hold 20,000 open files here), device i on server i mod K.
 //! 4. Once every device had its first answer: `--sign-ins` password sign-ins (Argon2id), then
 //!    `--starts` farmers press Start over HTTP, spread over `--seconds`, each on a server other
@@ -87,7 +87,7 @@ enum Said {
 pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(fleet.servers >= 1 && fleet.devices >= 1, "--fleet and --servers: at least 1");
     // SecantusDB started here, kept (and stopped) with this function.
-    let mut secantusdb = None;
+    let mut secantusdb: Option<pumppilot_store_mongodb::testing::TestServer> = None;
     let url = match &fleet.store {
         Some(url) => url.clone(),
         None => {
@@ -122,8 +122,18 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let pumps = provision(&store, &keyring, &fleet).await?;
     println!("provisioned {} devices in {:.1} s", fleet.devices, started.elapsed().as_secs_f64());
 
+    // 127.0.n.1…K with the first n whose ports are all free (another bench may run on this machine).
+    let net = (1..=250u8)
+        .find(|&n| {
+            (0..fleet.servers).all(|k| {
+                [8080, 1883].iter().all(|&port| {
+                    std::net::TcpListener::bind(SocketAddr::from(([127, 0, n, (k + 1) as u8], port))).is_ok()
+                })
+            })
+        })
+        .context("no free 127.0.n.x block for the servers")?;
     let addrs: Vec<SocketAddr> =
-        (0..fleet.servers).map(|k| SocketAddr::from(([127, 0, 1, (k + 1) as u8], 8080))).collect();
+        (0..fleet.servers).map(|k| SocketAddr::from(([127, 0, net, (k + 1) as u8], 8080))).collect();
     let mqtt = fleet.transport == Transport::Mqtt;
     let mqtt_addrs: Vec<SocketAddr> = addrs.iter().map(|a| SocketAddr::new(a.ip(), 1883)).collect();
     let file = dir.join("devices.txt");
@@ -208,7 +218,12 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         println!("{} sign-ins in {:.1} s", fleet.sign_ins, started.elapsed().as_secs_f64());
     }
 
-    // The steady window: Starts spread over it, polls and CPU counted across it.
+    // The steady window: Starts spread over it, polls and CPU counted across it, and what the
+    // servers asked of the store (its operations per collection, and SecantusDB's own CPU).
+    let watcher = pumppilot_store_mongodb::MongoStore::connect(&url).await?;
+    let ops_before = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
+    let store_pid = secantusdb.as_ref().and_then(|s| s.pid());
+    let store_cpu_before = store_pid.map_or(0, process_ticks);
     let cpu_before = cpu_ticks(&servers);
     let before: Vec<GeneratorStat> = stats.clone();
     let window = Duration::from_secs(fleet.seconds);
@@ -263,6 +278,9 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     bar.finish();
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_ticks(&servers).saturating_sub(cpu_before) as f64 / ticks_per_second() / elapsed;
+    let store_cpu =
+        store_pid.map(|pid| process_ticks(pid).saturating_sub(store_cpu_before) as f64 / ticks_per_second() / elapsed);
+    let ops_after = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
     let steady = resident(&servers);
     let polls: u64 = stats.iter().zip(&before).map(|(a, b)| a.polls - b.polls).sum();
     let errors: u64 = stats.iter().zip(&before).map(|(a, b)| a.errors - b.errors).sum();
@@ -305,6 +323,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         start_errors
     );
     println!("  Start request: p50 {:.1} ms, p99 {:.1} ms", pct(&start_rtt, 0.5), pct(&start_rtt, 0.99));
+    print_store_load(&ops_before, &ops_after, elapsed, n, fleet.servers, store_cpu);
 
     for mut child in generators.into_iter().chain(servers) {
         let _ = child.kill().await;
@@ -568,18 +587,67 @@ fn resident(servers: &[Child]) -> u64 {
 
 /// User and system CPU time of the servers, in clock ticks.
 fn cpu_ticks(servers: &[Child]) -> u64 {
-    servers
-        .iter()
-        .filter_map(|s| s.id())
-        .map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // Fields after the command's closing parenthesis: state is the 3rd field, utime the 14th.
-            let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            field(14) + field(15)
-        })
-        .sum()
+    servers.iter().filter_map(|s| s.id()).map(process_ticks).sum()
+}
+
+/// User and system CPU time of one process, in clock ticks (0 when it is gone).
+fn process_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis: state is the 3rd field, utime the 14th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(14) + field(15)
+}
+
+/// Operations per collection and kind (count, microseconds), as `testing::operations` gives them.
+type Operations = std::collections::BTreeMap<String, std::collections::BTreeMap<String, (u64, u64)>>;
+
+/// What the servers asked of the store over the steady window: operations a second, per device a
+/// second, per collection; and the change events that makes (every write is one event to each
+/// server's change stream).
+fn print_store_load(
+    before: &Operations,
+    after: &Operations,
+    elapsed: f64,
+    devices: f64,
+    servers: usize,
+    cpu: Option<f64>,
+) {
+    let (mut total, mut writes, mut busy) = (0u64, 0u64, 0u64);
+    let mut lines = Vec::new();
+    for (collection, kinds) in after {
+        let mut parts = Vec::new();
+        for (kind, (count, micros)) in kinds {
+            let (was, was_micros) = before.get(collection).and_then(|k| k.get(kind)).copied().unwrap_or((0, 0));
+            let count = count.saturating_sub(was);
+            if count == 0 {
+                continue;
+            }
+            total += count;
+            busy += micros.saturating_sub(was_micros);
+            if matches!(kind.as_str(), "insert" | "update" | "remove") {
+                writes += count;
+            }
+            parts.push(format!("{kind} {:.1}/s", count as f64 / elapsed));
+        }
+        if !parts.is_empty() {
+            lines.push(format!("    {collection}: {}", parts.join(", ")));
+        }
+    }
+    let per_second = total as f64 / elapsed;
+    println!(
+        "  store: {per_second:.0} operations/s ({:.4} a device a second), {:.0} writes/s, so {:.0} change events/s \
+         to the {servers} servers; {:.0}% of a core in the store's operations{}",
+        per_second / devices,
+        writes as f64 / elapsed,
+        writes as f64 / elapsed * servers as f64,
+        busy as f64 / 1e4 / elapsed,
+        cpu.map_or(String::new(), |c| format!(", SecantusDB's process {:.0}% of a core", c * 100.0))
+    );
+    for line in lines {
+        println!("{line}");
+    }
 }
 
 fn ticks_per_second() -> f64 {

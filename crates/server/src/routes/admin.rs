@@ -466,6 +466,12 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
                 }
                 device.telemetry = Some(latest);
             }
+            // Present at another server: its heartbeat says how late the device polled at least.
+            if let (Some(seen), Some(telemetry)) =
+                (app.runtime.present_since(device.admin_id, device.id), device.telemetry.as_mut())
+            {
+                telemetry.last_seen_at = telemetry.last_seen_at.max(seen);
+            }
             let signed = app.signed_devices.read().expect("signed devices lock").contains(&device.id);
             let update = app.firmware.meant_for(
                 device.admin_id,
