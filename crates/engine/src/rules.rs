@@ -84,6 +84,19 @@ pub struct DevicePoll {
 }
 
 impl DevicePoll {
+    /// A board's everyday poll: the grid up, the pump ready, its relay open, nothing more to say.
+    pub const fn ready(device: DeviceId) -> Self {
+        DevicePoll {
+            device,
+            load_shedding: false,
+            ready: true,
+            relay: false,
+            feedback: None,
+            reset: None,
+            relay_off: None,
+        }
+    }
+
     /// The board gave up on a motor that did not confirm: its relay was closed at the last poll
     /// (`relay_was_on`) and the board opened it itself with the feedback input saying the motor
     /// does not run. A board that says why its relay is OFF says `relayOff: NO_FEEDBACK`; from one

@@ -194,15 +194,7 @@ fn only_the_controller_drives_the_run() {
     assert_eq!(t.controller, Some(BOARD), "the first device to poll");
     t.apply(start(A), at(1));
     t.apply(poll(BOARD, false), at(1));
-    let spare = DevicePoll {
-        device: SPARE,
-        load_shedding: false,
-        ready: true,
-        relay: false,
-        feedback: None,
-        reset: None,
-        relay_off: None,
-    };
+    let spare = DevicePoll::ready(SPARE);
     let before = t.clone();
     assert!(t.is_quiet_poll(&spare, at(2)));
     let out = t.apply(Event::Poll(spare), at(2));
@@ -220,15 +212,7 @@ fn only_the_controller_drives_the_run() {
     assert_eq!(t.poll_answer_for(BOARD, at(11), 5000).motor, Motor::Off);
     // Its first report is never quiet, although the old board's poll keeps the pump online: the
     // server must apply it, or the run would stay held.
-    let first = DevicePoll {
-        device: SPARE,
-        load_shedding: false,
-        ready: true,
-        relay: false,
-        feedback: None,
-        reset: None,
-        relay_off: None,
-    };
+    let first = DevicePoll::ready(SPARE);
     assert!(t.device.online_at(at(12)) && !t.is_quiet_poll(&first, at(12)));
     t.apply(poll(SPARE, false), at(12));
     assert_eq!(t.poll_answer_for(SPARE, at(12), 5000).motor, Motor::On);

@@ -36,15 +36,7 @@ async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl
 }
 
 async fn poll(runtime: &Runtime, admin: AdminId, device: DeviceId, now: Timestamp) {
-    let poll = DevicePoll {
-        device,
-        load_shedding: false,
-        ready: true,
-        relay: false,
-        feedback: None,
-        reset: None,
-        relay_off: None,
-    };
+    let poll = DevicePoll::ready(device);
     let telemetry = Telemetry {
         device_id: device,
         admin_id: admin,

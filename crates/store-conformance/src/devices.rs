@@ -134,15 +134,7 @@ pub async fn only_the_controller_keeps_the_lease_and_devices_retire(store: &dyn 
         store.create_device(new).await.expect("create device");
     }
     let mut pump = Driver::load(store, rahim.admin).await;
-    let poll = DevicePoll {
-        device: d1.id,
-        load_shedding: false,
-        ready: true,
-        relay: false,
-        feedback: None,
-        reset: None,
-        relay_off: None,
-    };
+    let poll = DevicePoll::ready(d1.id);
     pump.step(Event::Poll(poll), at(10)).await;
     assert_eq!(load(store, rahim.admin).await.controller, Some(d1.id), "the first device to poll drives the pump");
 
@@ -317,15 +309,7 @@ pub async fn controllers_are_present_at_the_server_they_poll(store: &dyn Store) 
         store.create_device(new).await.expect("create device");
     }
     let mut pump = Driver::load(store, rahim.admin).await;
-    let poll = DevicePoll {
-        device: d1.id,
-        load_shedding: false,
-        ready: true,
-        relay: false,
-        feedback: None,
-        reset: None,
-        relay_off: None,
-    };
+    let poll = DevicePoll::ready(d1.id);
     pump.step(Event::Poll(poll), at(10)).await;
     let version = load(store, rahim.admin).await.version;
     let present = |server: &str| Presence { admin: rahim.admin, device: d1.id, server: server.to_owned() };

@@ -118,24 +118,10 @@ impl<'a> PollQuery<'a> {
     }
 }
 
-/// The pairs of a query string, read as `application/x-www-form-urlencoded`: a pair with nothing
-/// encoded in it (no `%`, no `+`) is borrowed as it stands, any other is decoded by
-/// `form_urlencoded`.
-fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    query.unwrap_or_default().split('&').filter(|pair| !pair.is_empty()).map(|pair| {
-        let mut equals = None;
-        for (i, byte) in pair.bytes().enumerate() {
-            match byte {
-                b'%' | b'+' => return form_urlencoded::parse(pair.as_bytes()).next().unwrap_or_default(),
-                b'=' if equals.is_none() => equals = Some(i),
-                _ => {}
-            }
-        }
-        match equals {
-            Some(i) => (Cow::Borrowed(&pair[..i]), Cow::Borrowed(&pair[i + 1..])),
-            None => (Cow::Borrowed(pair), Cow::Borrowed("")),
-        }
-    })
+/// The pairs of a query string, read as `application/x-www-form-urlencoded` (a name or value
+/// with nothing encoded in it is borrowed as it stands).
+fn query_pairs(query: Option<&str>) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
 }
 
 /// Sets a query field the first time its name comes.
