@@ -299,6 +299,35 @@ impl Tenant {
             && self.is_quiet_report(poll.load_shedding, poll.ready, poll.relay, now)
     }
 
+    /// Whether `device` may be answered at `now` from this state although the state of record may
+    /// be newer (on a store several servers share, while this server's copy may have missed
+    /// another server's changes): only when the answer is OFF and time alone changes nothing in
+    /// this state by `now` (no run's end, lease or restart wait is due, so the answer is the one a
+    /// `Tick` would give).
+    ///
+    /// Why an OFF answer may come from an older state, and an ON answer may not:
+    /// - A relay closes only on an ON answer. An OFF answer can never turn a motor ON or keep it
+    ///   ON; the worst it does is keep OFF a motor that should run.
+    /// - Charging starts only when a controller's poll commits ON (`phase_since` is set in
+    ///   `report`, in a commit at the store's version). A poll answered from memory commits
+    ///   nothing, so a Start made on another server that this copy has not heard of stays RUNNING,
+    ///   untold and uncharged, until this copy is read again: a delay, never a charge.
+    /// - An ON answer from an older state may be wrong the dangerous way: a Stop, an admin stop, a
+    ///   suspension, a correction that ended the minutes, a DEVICE_OFFLINE hold taken by another
+    ///   server's timer, or another controller chosen, each made on another server, leave this
+    ///   copy RUNNING while the truth is OFF. So an ON answer is always built from the state of
+    ///   record (read again).
+    /// - A DEVICE_OFFLINE hold is never a quiet poll (`is_quiet_report`): the poll that resumes it
+    ///   reads the state of record.
+    /// - What an OFF from older state cannot rule out: a run already charging elsewhere (its device
+    ///   told ON at another server, then moved here with its relay opened) is held OFF here while
+    ///   it is charged. How long an older copy may answer is the server's to bound (it knows when
+    ///   the copy was last read; `runtime::STALE_OFF_FOR`).
+    pub fn may_answer_from_older_state(&self, device: DeviceId, now: Timestamp) -> bool {
+        (!self.is_controller(device) || self.motor_command() == crate::Motor::Off)
+            && self.next_deadline().is_none_or(|deadline| deadline > now)
+    }
+
     /// True while the active run is RUNNING and charged.
     fn charging(&self) -> bool {
         self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some())

@@ -7,9 +7,9 @@ use std::{sync::Arc, time::Duration};
 
 use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, HttpClient, Limits, Outbox, SmsGateway, receipts_url_for};
 use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
-use pumppilot_store::MinuteRequest;
+use pumppilot_store::{MinuteRequest, Store};
 
-use crate::{app::App, config::ConfigError};
+use crate::{app::App, config::ConfigError, runtime::Runtime};
 
 /// How often the outbox is looked at.
 const SEND_EVERY: Duration = Duration::from_secs(2);
@@ -227,9 +227,18 @@ fn uuid_like() -> String {
 }
 
 /// What the watch remembers between rounds: when it first saw each pump's current load shedding
-/// (by the spell's key), and since when the store has been failing.
+/// (by the spell's key), since when the store has been failing, and when the last round ran.
 #[derive(Default)]
-pub struct Shedding(std::collections::HashMap<pumppilot_engine::AdminId, (String, Timestamp)>, Option<Timestamp>);
+pub struct Shedding(
+    std::collections::HashMap<pumppilot_engine::AdminId, (String, Timestamp)>,
+    Option<Timestamp>,
+    Option<Timestamp>,
+);
+
+/// On a shared store whose change feed fell behind, the watch skips its rounds (each reads every
+/// pump from the store, which a lagging feed says is already too slow), but never for longer than
+/// this: a device silent that long past the set time is told even if the feed never catches up.
+pub const WATCH_STALE_AT_MOST: Duration = Duration::from_secs(5 * 60);
 
 /// A store outage at least this long is told to every owner once the store works again.
 const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
@@ -239,16 +248,42 @@ const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
 /// once per spell (the key names when the grid last came back before it; the spell is timed from
 /// when this server first saw it). Every server and every restart writes each notice once.
 pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
-    let after = app.settings.alerts.offline_after_ms;
-    let shedding_after = app.settings.alerts.shedding_after_ms;
+    watch_pumps(&app.runtime, app.store.as_ref(), &app.settings.alerts, shedding).await;
+}
+
+/// One round of [`watch_devices`], on `runtime`'s clock and state and `store`.
+///
+/// On a shared store whose change feed is behind (`Runtime::is_fresh`), the round is skipped and
+/// reads nothing, for at most [`WATCH_STALE_AT_MOST`] since the last round that ran. Nothing is
+/// lost by it: a silence's notice is keyed and timed by the last poll (the next round that runs
+/// writes it, with the time the device went offline), a load shedding spell is timed from when a
+/// round first saw it (as after a restart), and the rounds skipped are at most a few minutes
+/// apart, so a silence that lasts that much longer than the set time is always told.
+pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertSettings, shedding: &mut Shedding) {
+    let after = settings.offline_after_ms;
+    let shedding_after = settings.shedding_after_ms;
+    let clock = runtime.clock();
     // Nothing can be written while the store fails: remember since when, and tell every owner
     // once it works again (this server's outage: the key names its start).
-    if let Some(since) = app.runtime.store_outage() {
+    if let Some(since) = runtime.store_outage() {
         shedding.1.get_or_insert(since);
         return;
     }
-    let outage = shedding.1.take().filter(|since| app.now() - *since >= STORE_TROUBLE_AFTER_MS);
-    let tenants = match app.store.tenant_ids().await {
+    let started = clock.now();
+    let stale_at_most = i64::try_from(WATCH_STALE_AT_MOST.as_millis()).unwrap_or(i64::MAX);
+    if runtime.is_shared()
+        && !runtime.is_fresh()
+        && let Some(last) = shedding.2.filter(|last| (0..stale_at_most).contains(&(started - *last)))
+    {
+        tracing::debug!(
+            last_round_ms_ago = started - last,
+            "the store's change feed is behind: the device watch skips this round and reads nothing"
+        );
+        return;
+    }
+    shedding.2 = Some(started);
+    let outage = shedding.1.take().filter(|since| started - *since >= STORE_TROUBLE_AFTER_MS);
+    let tenants = match store.tenant_ids().await {
         Ok(tenants) => tenants,
         Err(err) => {
             tracing::warn!(%err, "could not list pumps to watch");
@@ -261,19 +296,18 @@ pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
             let facts = Facts { since: Some(since), ..Facts::default() };
             notices.push(Notice {
                 key: Some(format!("store:{}:{admin}", since.millis())),
-                ..Notice::new(admin.0, admin, NoticeKind::StoreTrouble, app.now(), facts)
+                ..Notice::new(admin.0, admin, NoticeKind::StoreTrouble, clock.now(), facts)
             });
         }
     }
     for admin in tenants {
-        let seen = app
-            .runtime
+        let seen = runtime
             .read(admin, |t, now| {
                 (t.device.last_poll_at, t.device.load_shedding && t.device.online_at(now), t.motor.grid_up_since)
             })
             .await;
         let Ok((last_poll, shedding_now, grid_up_since)) = seen else { continue };
-        let now = app.now();
+        let now = clock.now();
         if shedding_now && shedding_after > 0 {
             let key = format!("shedding:{admin}:{}", grid_up_since.map_or(0, |t| t.millis()));
             let (spell, since) = shedding.0.entry(admin).or_insert_with(|| (key.clone(), now));
@@ -302,7 +336,7 @@ pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
         });
     }
     if !notices.is_empty()
-        && let Err(err) = app.store.add_notices(&notices).await
+        && let Err(err) = store.add_notices(&notices).await
     {
         tracing::warn!(%err, "could not record offline devices");
     }

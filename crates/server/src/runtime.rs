@@ -8,7 +8,7 @@ use std::{
     collections::{BTreeSet, HashMap},
     sync::{
         Arc, Mutex as SyncMutex, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -113,10 +113,20 @@ pub const LOADS_AT_ONCE: usize = 32;
 pub const PRESENT_WITHIN: (i64, i64) = (2, 3);
 
 /// On a store several servers share, how long the change feed may stay silent (no change, no
-/// heartbeat) before this server stops trusting what it keeps in memory: from then every answer
-/// is built from state read from the store again (or is OFF when the store cannot be read), until
-/// the feed is live again. The bound on how old an answer's state can be.
+/// heartbeat), on the runtime's clock, before this server stops trusting what it keeps in memory:
+/// from then every answer that may turn or keep a motor ON is built from state read from the
+/// store again (or is OFF when the store cannot be read), until the feed is live again. The bound
+/// on how old an ON answer's state can be.
 pub const FRESH_FOR: Duration = Duration::from_secs(2);
+
+/// On a store several servers share whose change feed fell behind ([`FRESH_FOR`]), how long after
+/// a tenant's state was last known to be the store's (read from it, committed to it, or the feed
+/// live) a device may still be answered OFF from it without reading the store again, where the
+/// engine allows it (`Tenant::may_answer_from_older_state`: the answer is OFF, so it can only
+/// delay a run, never keep a motor ON). A slow store whose feed lags is not asked again for every
+/// quiet poll (which made it slower still); a Start made on another server reaches a device here
+/// within this long even if the feed never comes back. ON answers always read the store.
+pub const STALE_OFF_FOR: Duration = Duration::from_secs(60);
 
 /// On a store several servers share, how long after a device's lease runs out the timer waits
 /// before it holds the run DEVICE_OFFLINE: the other servers' buffered polls (flushed every
@@ -131,9 +141,9 @@ pub const TIMER_TAKEOVER: Duration = Duration::from_secs(3);
 
 /// What the change feed of a shared store tells this server, and since when it is live.
 struct Feed {
-    /// When the feed last proved live (a change or a heartbeat), on the machine's own monotonic
-    /// clock: the feed's liveness is about the connection, not about the pump's time.
-    live_at: SyncMutex<Option<std::time::Instant>>,
+    /// When the feed last proved live (a change or a heartbeat), on the runtime's clock (tests
+    /// drive it by hand; a clock set back counts as not live until the feed speaks again).
+    live_at: SyncMutex<Option<Timestamp>>,
     /// Device, session, account and reset changes, for the caches outside the runtime.
     notices: broadcast::Sender<Change>,
     /// Told each time the feed proves live.
@@ -151,6 +161,9 @@ struct Slot {
     /// On a shared store, the device the tenant names present and the server it is present at
     /// (from the feed, in its order): that server's heartbeats stand for the device's polls.
     presence: SyncMutex<Option<(DeviceId, Arc<str>)>>,
+    /// When the cached state was last known to be the store's (read from it or committed to it),
+    /// in milliseconds of the runtime's clock ([`STALE_OFF_FOR`]).
+    read_at: AtomicI64,
 }
 
 type Cell = Arc<Slot>;
@@ -268,11 +281,25 @@ impl Runtime {
     }
 
     /// True while this server may answer from what it keeps in memory: always on a store of one
-    /// process; on a shared store, while its change feed proved live within [`FRESH_FOR`].
+    /// process; on a shared store, while its change feed proved live within [`FRESH_FOR`] on the
+    /// runtime's clock (and not in its future: a clock set back waits for the feed's next word).
     pub fn is_fresh(&self) -> bool {
         match &self.feed {
             None => true,
-            Some(feed) => feed.live_at.lock().expect("feed lock").is_some_and(|at| at.elapsed() < FRESH_FOR),
+            Some(feed) => {
+                let fresh_for = i64::try_from(FRESH_FOR.as_millis()).unwrap_or(i64::MAX);
+                let now = self.clock.now();
+                feed.live_at.lock().expect("feed lock").is_some_and(|at| (0..fresh_for).contains(&(now - at)))
+            }
+        }
+    }
+
+    /// Passes the store's change feed through `through` before [`Runtime::start`] follows it (a
+    /// test holds it back to play a feed that falls behind); nothing on a store of one process.
+    pub fn feed_through(&self, through: impl FnOnce(mpsc::Receiver<Change>) -> mpsc::Receiver<Change>) {
+        let mut feed = self.feed_rx.lock().expect("feed lock");
+        if let Some(changes) = feed.take() {
+            *feed = Some(through(changes));
         }
     }
 
@@ -387,7 +414,11 @@ impl Runtime {
             let now = self.clock.now();
             let mut current = match guard.take() {
                 Some(tenant) if self.may_use(&tenant, now) => tenant,
-                cached => self.load_over(admin, cached.as_ref().or(stale.as_ref())).await?,
+                cached => {
+                    let tenant = self.load_over(admin, cached.as_ref().or(stale.as_ref())).await?;
+                    cell.read_at.store(now.millis(), Ordering::Relaxed);
+                    tenant
+                }
             };
             self.vouch(&cell, &mut current);
             let mut next = current.clone();
@@ -416,6 +447,7 @@ impl Runtime {
                 match self.store.commit(commit).await {
                     Ok(()) => {
                         next.version += 1;
+                        cell.read_at.store(now.millis(), Ordering::Relaxed);
                         self.note_write(true);
                         *cell.outage.lock().expect("outage lock") = None;
                     }
@@ -487,7 +519,7 @@ impl Runtime {
             let in_outage = cell.outage.lock().expect("outage lock").is_some();
             if let Some(tenant) = guard.as_mut()
                 && !in_outage
-                && self.may_use(tenant, now)
+                && (self.may_use(tenant, now) || self.may_answer_off(&cell, tenant, poll.device, now))
                 && tenant.is_quiet_poll(&poll, now)
             {
                 if tenant.controller == Some(poll.device) {
@@ -531,6 +563,19 @@ impl Runtime {
     /// The command for one of a tenant's devices as it stands now, without counting as a poll.
     pub async fn command(&self, admin: AdminId, device: DeviceId) -> Result<PollAnswer, RuntimeError> {
         let poll_ms = self.poll_ms;
+        if !self.is_fresh() && self.store_outage().is_none() {
+            // The feed fell behind: an OFF the engine allows from older state is answered from
+            // memory (`may_answer_off`); anything else reads the store below.
+            let cell = self.cell(admin);
+            let guard = cell.tenant.lock().await;
+            let now = self.clock.now();
+            if let Some(tenant) = guard.as_ref()
+                && cell.outage.lock().expect("outage lock").is_none()
+                && self.may_answer_off(&cell, tenant, device, now)
+            {
+                return Ok(tenant.poll_answer_for(device, now, poll_ms));
+            }
+        }
         self.read(admin, |tenant, now| tenant.poll_answer_for(device, now, poll_ms)).await
     }
 
@@ -567,6 +612,7 @@ impl Runtime {
         }
         // Every tenant in a few reads, then brought up to date one by one (in memory, but for
         // what time changed while no server was running).
+        let read_at = self.clock.now();
         let tenants = self.store.load_tenants(self.lease_ms).await?;
         self.loads.fetch_add(tenants.len() as u64, Ordering::Relaxed);
         let motor_rules = *self.motor_rules.lock().expect("motor rules lock");
@@ -578,6 +624,7 @@ impl Runtime {
             if guard.is_none() {
                 tenant.defaults = motor_rules;
                 *guard = Some(tenant);
+                cell.read_at.store(read_at.millis(), Ordering::Relaxed);
             }
             admins.push(admin);
         }
@@ -888,6 +935,19 @@ impl Runtime {
         !self.is_shared() || (self.is_fresh() && (!running || tenant.device.lease_end().is_none_or(|end| end > now)))
     }
 
+    /// Whether `device` may be answered from the cached state of `cell` at `now` while the feed of
+    /// a shared store is behind ([`may_use`](Self::may_use) refuses it): the engine allows the
+    /// answer from older state (it is OFF: `Tenant::may_answer_from_older_state`), and the state
+    /// was known to be the store's within [`STALE_OFF_FOR`] (read, committed, or the feed live).
+    fn may_answer_off(&self, cell: &Slot, tenant: &Tenant, device: DeviceId, now: Timestamp) -> bool {
+        let Some(feed) = &self.feed else { return false };
+        let live_at = feed.live_at.lock().expect("feed lock").map_or(i64::MIN, Timestamp::millis);
+        let known_at = cell.read_at.load(Ordering::Relaxed).max(live_at);
+        let off_for = i64::try_from(STALE_OFF_FOR.as_millis()).unwrap_or(i64::MAX);
+        (0..off_for).contains(&(now.millis().saturating_sub(known_at)))
+            && tenant.may_answer_from_older_state(device, now)
+    }
+
     /// Reads a tenant from the store again, keeping this server's own polls of its controller that
     /// were not flushed yet (from `cached`). A store that cannot be read marks the outage.
     async fn load_over(&self, admin: AdminId, cached: Option<&Tenant>) -> Result<Tenant, RuntimeError> {
@@ -936,8 +996,10 @@ impl Runtime {
     /// schedules its deadline; a tenant that cannot be read is left to be read on its next use.
     async fn refresh(&self, admin: AdminId, cell: &Cell, guard: &mut Option<Tenant>) {
         let cached = guard.take();
+        let now = self.clock.now();
         match self.load_over(admin, cached.as_ref()).await {
             Ok(tenant) => {
+                cell.read_at.store(now.millis(), Ordering::Relaxed);
                 let deadline = self.deadline_of(&tenant);
                 let stamp = Stamp::of(&tenant);
                 *guard = Some(tenant);
@@ -952,6 +1014,7 @@ impl Runtime {
     async fn refresh_all(&self) {
         // All in a few reads (`Store::load_tenants`), not one per tenant: a gap in the feed of a
         // busy store must not become thousands of reads that keep it busy.
+        let read_at = self.clock.now();
         let fresh = match self.store.load_tenants(self.lease_ms).await {
             Ok(tenants) => tenants,
             Err(err) => {
@@ -978,6 +1041,7 @@ impl Runtime {
             let stamp = Stamp::of(&tenant);
             *guard = Some(tenant);
             drop(guard);
+            cell.read_at.store(read_at.millis(), Ordering::Relaxed);
             cell.changes.send_if_modified(|seen| std::mem::replace(seen, stamp) != stamp);
             self.schedule(admin, deadline);
         }
@@ -1064,7 +1128,7 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
             runtime.reload_presences().await;
             runtime.refresh_all().await;
         }
-        *feed.live_at.lock().expect("feed lock") = Some(std::time::Instant::now());
+        *feed.live_at.lock().expect("feed lock") = Some(runtime.clock.now());
         feed.live.notify_waiters();
         match change {
             Change::Tenant { admin, version, last_poll_at, presence } => {
