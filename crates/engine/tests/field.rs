@@ -352,3 +352,32 @@ fn a_relay_opened_by_the_lease_is_not_a_motor_without_feedback() {
     t.apply(says(false, Some(false), Some(RelayOff::NoFeedback)), at(30));
     assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::NoFeedback)));
 }
+
+/// A copy of the state that may be older than the store's answers only OFF: never ON, and not once
+/// time alone would change it (a run's end, a lease).
+#[test]
+fn only_an_off_answer_may_come_from_an_older_state() {
+    let mut t = pump(MotorRules::NONE);
+    assert!(t.may_answer_from_older_state(BOARD, at(1)), "no run: OFF");
+    t.apply(start(A), at(1)).reply.expect("start");
+    assert_eq!(t.motor_command(), Motor::On);
+    assert!(!t.may_answer_from_older_state(BOARD, at(2)), "ON is never answered from an older state");
+    assert!(t.may_answer_from_older_state(SPARE, at(2)), "another device is answered OFF");
+    t.apply(stop(A), at(3)).reply.expect("stop");
+    assert!(t.may_answer_from_older_state(BOARD, at(4)));
+    assert!(t.may_answer_from_older_state(BOARD, at(LEASE_SECS + 10)), "no run: nothing is due at any time");
+    let mut held = pump(MotorRules::NONE);
+    held.apply(start(A), at(1)).reply.expect("start");
+    held.apply(says(false, None, Some(RelayOff::RestartWait)), at(2));
+    assert_eq!(held.motor_command(), Motor::On, "told ON, relay held open by the board: still ON");
+    assert!(!held.may_answer_from_older_state(BOARD, at(3)));
+    let mut offline = pump(MotorRules::NONE);
+    offline.apply(poll(BOARD, true), at(1));
+    offline.apply(start(A), at(2)).reply.expect("start");
+    assert_eq!(offline.motor_command(), Motor::Off, "held for load shedding: OFF");
+    assert!(offline.may_answer_from_older_state(BOARD, at(3)));
+    assert!(
+        !offline.may_answer_from_older_state(BOARD, at(LEASE_SECS + 1)),
+        "the lease ran out by then: a Tick would change the state first"
+    );
+}
