@@ -125,14 +125,22 @@ async fn next_request(stream: &mut TcpStream, read: &mut BytesMut, peer: SocketA
         }
         // Waiting takes no buffer.
         stream.readable().await?;
-        read.reserve(READ_CHUNK);
-        match stream.try_read_buf(read) {
+        match read_some(stream, read) {
             Ok(0) => return Ok(Next::Closed),
             Ok(_) => {}
             Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(err) => return Err(err),
         }
     }
+}
+
+/// Appends what the socket holds (up to [`READ_CHUNK`] bytes) to `read`, through a buffer on the
+/// stack: `read` grows by what came, and a read that finds nothing allocates nothing.
+fn read_some(stream: &TcpStream, read: &mut BytesMut) -> std::io::Result<usize> {
+    let mut chunk = [0u8; READ_CHUNK];
+    let n = stream.try_read(&mut chunk)?;
+    read.extend_from_slice(&chunk[..n]);
+    Ok(n)
 }
 
 /// Returns when the peer closes (or resets) the connection; never when it sends more (the next
@@ -282,13 +290,14 @@ fn encode(mut head: Parts, body: &[u8], keep_alive: bool, now: SystemTime) -> Ve
     }
     let bodyless = status.is_informational() || matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED);
     let length = |out: &mut Vec<u8>| {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(body.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        use std::io::Write as _;
+        let _ = write!(out, "content-length: {}\r\n", body.len());
     };
     let (mut wrote_length, mut wrote_date) = (false, false);
-    for name in head.headers.keys() {
-        let mut values = head.headers.get_all(name).iter();
+    // The values of one name come one after the other; `connection`'s go on one line.
+    let mut in_connection = false;
+    for (name, value) in head.headers.iter() {
+        let more_of_connection = std::mem::replace(&mut in_connection, *name == header::CONNECTION);
         match *name {
             header::CONTENT_LENGTH => {
                 if !bodyless && !wrote_length {
@@ -298,34 +307,28 @@ fn encode(mut head: Parts, body: &[u8], keep_alive: bool, now: SystemTime) -> Ve
                 continue;
             }
             header::TRANSFER_ENCODING | header::TRAILER => continue,
-            header::CONNECTION => {
-                out.extend_from_slice(b"connection: ");
-                if let Some(first) = values.next() {
-                    out.extend_from_slice(first.as_bytes());
-                }
-                for value in values {
-                    out.extend_from_slice(b", ");
-                    out.extend_from_slice(value.as_bytes());
-                }
+            header::CONNECTION if more_of_connection => {
+                // Back over the line's end, and on with this value.
+                out.truncate(out.len() - 2);
+                out.extend_from_slice(b", ");
+                out.extend_from_slice(value.as_bytes());
                 out.extend_from_slice(b"\r\n");
                 continue;
             }
             header::DATE => wrote_date = true,
             _ => {}
         }
-        for value in values {
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     if !wrote_length && !bodyless {
         length(&mut out);
     }
     if !wrote_date {
         out.extend_from_slice(b"date: ");
-        out.extend_from_slice(httpdate::fmt_http_date(now).as_bytes());
+        out.extend_from_slice(&date(now));
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
@@ -333,6 +336,25 @@ fn encode(mut head: Parts, body: &[u8], keep_alive: bool, now: SystemTime) -> Ve
         out.extend_from_slice(body);
     }
     out
+}
+
+/// `now` as an HTTP date, formatted once a second per thread (as hyper keeps its own).
+fn date(now: SystemTime) -> [u8; 29] {
+    thread_local! {
+        static FORMATTED: std::cell::Cell<(u64, [u8; 29])> = const { std::cell::Cell::new((u64::MAX, [0; 29])) };
+    }
+    let second = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    FORMATTED.with(|formatted| {
+        let (at, text) = formatted.get();
+        if at == second {
+            return text;
+        }
+        let mut text = [b' '; 29];
+        let fresh = httpdate::fmt_http_date(now);
+        text[..fresh.len().min(29)].copy_from_slice(&fresh.as_bytes()[..fresh.len().min(29)]);
+        formatted.set((second, text));
+        text
+    })
 }
 
 /// The comma-separated `value` names `option` (`Connection: keep-alive, close`).
