@@ -97,6 +97,9 @@ pub async fn connection<S>(
 }
 
 /// What a connection sends next.
+// Returned once a request and taken apart at once: boxing the request would cost an allocation a
+// poll for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     /// A device poll, whole; `keep_alive` is false when it asked to close after the answer.
     Poll { request: Request, keep_alive: bool },
@@ -155,6 +158,7 @@ async fn gone(stream: &TcpStream) {
 
 /// What the bytes read so far are.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // as `Next`
 enum Parsed {
     /// The start of a device poll (or too little to tell).
     Partial,
@@ -512,7 +516,8 @@ mod tests {
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response
         }
-        let answers: [(&str, fn() -> Response); 7] = [
+        type Answer = fn() -> Response;
+        let answers: [(&str, Answer); 7] = [
             ("ok", || json(StatusCode::OK, r#"{"motor":"ON","seq":3}"#)),
             ("an error with retry-after", || {
                 let mut response = json(StatusCode::SERVICE_UNAVAILABLE, r#"{"error":{"code":"BUSY"}}"#);
