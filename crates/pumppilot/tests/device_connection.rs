@@ -1,7 +1,8 @@
 //! The devices' own HTTP/1.1 path (`pumppilot_server::serve::poll`), through the real port: a
 //! device's poll is answered byte for byte as hyper answered it (a connection that began with
 //! another request stays hyper's, so the same poll on it is the reference), a long-poll whose
-//! device goes away stops waiting, and slow or idle device connections are closed.
+//! device goes away stops waiting, slow or idle device connections are closed, and a shutdown
+//! answers the long-poll in flight before it closes its connection.
 
 mod common;
 
@@ -266,4 +267,31 @@ async fn slow_poll_heads_and_idle_device_connections_are_closed() {
     let answer = answer(&mut idle, &mut read).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(closed_within(&mut idle, PATIENCE).await, "an idle connection stayed open");
+}
+
+#[tokio::test]
+async fn a_shutdown_answers_the_long_poll_in_flight_then_closes_its_connection() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("closing", 1, 60).await;
+    let key = tenant.device.client.token.clone().unwrap();
+    let seq = tenant.device.poll(false, true).await["seq"].as_u64().unwrap();
+    let wait = i64::from(LEASE_MS / 3);
+    // One device connection idle after its answer, one with a long-poll held.
+    let (mut idle, mut idle_read) = open(&app, Path::Device).await;
+    idle.write_all(get(&key, "loadShedding=0&ready=1", "").as_bytes()).await.unwrap();
+    assert!(answer(&mut idle, &mut idle_read).await.unwrap().starts_with("HTTP/1.1 200 OK\r\n"));
+    let (mut held, mut read) = open(&app, Path::Device).await;
+    held.write_all(get(&key, &format!("loadShedding=0&ready=1&wait=30000&seq={seq}"), "").as_bytes()).await.unwrap();
+    app.until_one_more_waits(wait, 0).await;
+
+    let clock = app.clock.clone();
+    let shutdown = tokio::spawn(app.shutdown());
+    assert!(closed_within(&mut idle, PATIENCE).await, "the idle connection closed at the shutdown");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!shutdown.is_finished(), "the shutdown waits for the long-poll in flight");
+    clock.advance(Duration::from_millis(wait as u64));
+    let last = answer(&mut held, &mut read).await.expect("the long-poll answered");
+    assert!(last.starts_with("HTTP/1.1 200 OK\r\n") && last.contains("\r\nconnection: close\r\n"), "{last}");
+    assert_eq!(answer(&mut held, &mut read).await, None, "closed after its answer");
+    tokio::time::timeout(PATIENCE, shutdown).await.expect("the shutdown ends").unwrap();
 }
