@@ -59,8 +59,9 @@ pub async fn connection<S>(
     // Bytes read and not yet answered: empty (no allocation) while an answer waits.
     let mut read = BytesMut::new();
     loop {
-        // The head must arrive within the timeout, counted from the end of the last answer, so
-        // a connection left idle is closed as hyper closes its own.
+        // The head (and a poll's small body) must arrive within the timeout, counted from the
+        // end of the last answer, so a connection left idle is closed as hyper closes its own
+        // (hyper gives a body no limit in time; a device's body is a few hundred bytes).
         let next = tokio::select! {
             next = tokio::time::timeout(shared.header_timeout, next_request(&mut stream, &mut read, peer)) => next,
             () = super::stopping(&mut stop) => return,
