@@ -171,15 +171,16 @@ impl App {
     }
 }
 
-/// A request as it comes from a connection (`crate::serve`).
-pub type Incoming = axum::http::Request<hyper::body::Incoming>;
-
 /// The whole HTTP surface, with the OpenAPI document of every route in it: the router, and once
 /// around it the layers every request meets.
 pub fn router(
     app: AppState,
-) -> impl tower::Service<Incoming, Response = axum::response::Response, Error = Infallible, Future: Send + 'static>
-+ Clone
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
 + Send
 + Sync
 + 'static {

@@ -1,6 +1,12 @@
-//! Serving connections: HTTP/1.1 through hyper, with the limits a caller meets before any handler
+//! Serving connections: the devices' polls on this server's own small HTTP/1.1 path
+//! ([`poll`]), everything else through hyper, with the limits a caller meets before any handler
 //! runs (what `axum::serve` left open to anonymous callers).
 //!
+//! - Every connection starts on the device path, which reads the first request line: a device
+//!   poll (`GET` or `POST /api/esp32/poll`) is answered there, through the same router as every
+//!   other request; anything else, at any request of the connection, hands the connection with
+//!   the bytes already read to hyper for the rest of its life ([`hyper_connection`]). A waiting
+//!   long-poll then holds no read or write buffer (hyper keeps 8 KiB of each per connection).
 //! - At most `PUMPPILOT_MAX_CONNECTIONS` connections at once: beyond, the server stops accepting
 //!   until one closes (new ones wait in the kernel's backlog), so no caller makes it hold more
 //!   files and buffers than that.
@@ -10,25 +16,34 @@
 //! - A head hyper refuses itself (over 100 headers, over its read buffer, a target over 64 KiB,
 //!   bytes that are no HTTP) is answered with hyper's status and this API's JSON error instead of
 //!   hyper's empty body ([`JsonRefusals`]); smaller excesses reach `error::head_refusal` (in `metrics::Edge`).
+//!   The device path hands every head it does not take whole (over 8 KiB, over 32 fields, not
+//!   HTTP/1.1, a body over 4 KiB or not of a known length, `Expect`, `Upgrade`) to hyper, so
+//!   these limits and answers are hyper's and the API's alone.
+
+pub mod poll;
 
 use std::{
     convert::Infallible,
     future::Future,
     io,
+    net::SocketAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
     time::Duration,
 };
 
-use axum::{extract::ConnectInfo, response::Response};
+use axum::{
+    body::{Body, Bytes},
+    extract::{ConnectInfo, Request},
+    response::Response,
+};
 
-use crate::app::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::TcpListener,
-    sync::Semaphore,
+    net::{TcpListener, TcpStream},
+    sync::{Semaphore, watch},
 };
 
 /// What one server allows each connection, and how many at once.
@@ -36,6 +51,14 @@ use tokio::{
 pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
+}
+
+/// What every connection of one server shares.
+pub struct Shared<S> {
+    router: S,
+    /// hyper's settings, for the connections handed to it.
+    http1: hyper::server::conn::http1::Builder,
+    header_timeout: Duration,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
@@ -47,16 +70,20 @@ pub async fn serve<S>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()>
 where
-    S: tower::Service<Incoming, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection holds a receiver: at shutdown each finishes the request it serves and
+    // closes (hyper's connections through their graceful shutdown), and the server waits until
+    // every receiver is gone.
+    let (stop, stopping) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut told_full = false;
     // One builder (and one timer) for every connection.
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    let shared = Arc::new(Shared { router, http1, header_timeout: limits.header_timeout });
     loop {
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
@@ -87,25 +114,90 @@ where
         };
         told_full = false;
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: Incoming| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            tower::ServiceExt::oneshot(router.clone(), request)
-        });
-        let connection = graceful.watch(http1.serve_connection(TokioIo::new(JsonRefusals::new(stream)), service));
+        let connection = poll::connection(stream, peer, Arc::clone(&shared), stopping.clone());
         // The connection's future is the task itself: awaited inside an `async move` block it
         // would take its size twice in the task (the value moved in, and the one awaited), for as
         // long as the connection lives.
-        tokio::spawn(futures_util::FutureExt::map(connection, move |ended| {
-            if let Err(err) = ended {
-                tracing::debug!(%err, %peer, "connection ended with an error");
-            }
-            drop(slot);
-        }));
+        tokio::spawn(futures_util::FutureExt::map(connection, move |()| drop(slot)));
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(stopping);
+    stop.send_replace(true);
+    stop.closed().await;
     Ok(())
+}
+
+/// A connection served by hyper from here on: `read` are the bytes the device path read from
+/// it already (the start of a request it does not answer itself).
+async fn hyper_connection<S>(
+    stream: TcpStream,
+    read: Bytes,
+    peer: SocketAddr,
+    shared: &Shared<S>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
+    let router = shared.router.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        tower::ServiceExt::oneshot(router.clone(), request)
+    });
+    let io = TokioIo::new(JsonRefusals::new(Rewind { read, inner: stream }));
+    let mut connection = std::pin::pin!(shared.http1.serve_connection(io, service));
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = stopping(&mut stop) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = ended {
+        tracing::debug!(%err, %peer, "connection ended with an error");
+    }
+}
+
+/// Returns once the server shuts down.
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// A socket with the bytes already read from it put back in front.
+struct Rewind {
+    read: Bytes,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.read.is_empty() {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        let read = std::mem::take(&mut self.read);
+        let n = read.len().min(buf.remaining());
+        buf.put_slice(&read[..n]);
+        if n < read.len() {
+            self.read = read.slice(n..);
+        }
+        // Else the bytes' buffer is released: it is no longer referenced.
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The connection's socket, rewriting hyper's own refusals into this API's JSON error.

@@ -109,6 +109,11 @@ pub fn test_store(dir: &std::path::Path) -> (String, Option<Secret>) {
 }
 
 impl TestApp {
+    /// Shuts the server down as a signal does: what it serves is finished first.
+    pub async fn shutdown(self) {
+        self.running.shutdown().await.unwrap();
+    }
+
     /// The SQLite file behind the server (to stage what only time could do otherwise).
     pub fn database(&self) -> std::path::PathBuf {
         self._dir.path().join("pumppilot.db")
