@@ -125,8 +125,11 @@ pub(crate) async fn commit_tenants(store: &MongoStore, batch: Vec<OwnedCommit>) 
     results
 }
 
-/// Inside the batch's transaction: each tenant's version-guarded update, for tenants that have
-/// no live entry stored (the state says none; one stored would be refused, alone).
+/// Inside the batch's transaction, in three round trips: the tenants' versions and live entries
+/// as stored (the snapshot), then one command with the version-guarded update of each tenant
+/// whose stored version is the one its commit started from and that has no live entry stored
+/// (the state says none; one stored is refused, alone). Every update sent must land (the snapshot
+/// said so), else the transaction is given up and each commit is written alone.
 async fn write_tenants(
     db: &mongodb::Database,
     session: &mut ClientSession,
@@ -134,24 +137,73 @@ async fn write_tenants(
 ) -> Result<Vec<bool>, Failure> {
     let admins: Vec<Bson> = batch.iter().map(|c| key(c.tenant.admin_id)).collect();
     let cursor = db
+        .collection::<Document>("tenants")
+        .find(doc! { "_id": { "$in": admins.clone() } })
+        .projection(doc! { "version": 1 })
+        .session(&mut *session)
+        .await?;
+    let versions: std::collections::HashMap<String, i64> = collect(cursor, session)
+        .await?
+        .iter()
+        .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), number(d.get("version")?)?)))
+        .collect();
+    let cursor = db
         .collection::<Document>("queues")
         .find(doc! { "adminId": { "$in": admins }, "status": { "$in": tenants::LIVE.to_vec() } })
         .projection(doc! { "adminId": 1 })
         .session(&mut *session)
         .await?;
-    let with_entries: Vec<String> =
+    let with_entries: std::collections::HashSet<String> =
         collect(cursor, session).await?.iter().filter_map(|d| d.get_str("adminId").ok().map(str::to_owned)).collect();
-    let mut landed = Vec::with_capacity(batch.len());
-    for commit in batch {
-        if with_entries.contains(&commit.tenant.admin_id.to_string()) {
-            landed.push(false);
+    let mut landed = vec![false; batch.len()];
+    let mut updates = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for (i, commit) in batch.iter().enumerate() {
+        let admin = commit.tenant.admin_id.to_string();
+        let version = i64::try_from(commit.tenant.version).ok();
+        // A tenant once a batch; a second commit of it (from the same version) goes alone.
+        if with_entries.contains(&admin) || versions.get(&admin).copied() != version || !taken.insert(admin) {
             continue;
         }
         let (filter, update) = tenants::tenant_update(&commit.tenant)?;
-        let result = db.collection::<Document>("tenants").update_one(filter, update).session(&mut *session).await?;
-        landed.push(result.matched_count == 1);
+        updates.push(doc! { "q": filter, "u": update });
+        landed[i] = true;
     }
+    update_all(db, session, "tenants", updates).await?;
     Ok(landed)
+}
+
+/// One `update` command in the transaction; every update in it must match a document.
+async fn update_all(
+    db: &mongodb::Database,
+    session: &mut ClientSession,
+    collection: &str,
+    updates: Vec<Document>,
+) -> Result<(), Failure> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let sent = updates.len() as i64;
+    let command = doc! { "update": collection, "updates": updates, "ordered": true };
+    let reply = db.run_command(command).session(&mut *session).await?;
+    if let Ok(errors) = reply.get_array("writeErrors")
+        && let Some(first) = errors.first()
+    {
+        return Err(StoreError::Unavailable(format!("{collection}: {first}")).into());
+    }
+    if reply.get("n").and_then(number) != Some(sent) {
+        return Err(StoreError::Unavailable(format!("{collection}: a grouped write did not land whole")).into());
+    }
+    Ok(())
+}
+
+/// A stored integer, whichever width it was stored in.
+fn number(value: &Bson) -> Option<i64> {
+    match value {
+        Bson::Int64(n) => Some(*n),
+        Bson::Int32(n) => Some(i64::from(*n)),
+        _ => None,
+    }
 }
 
 /// One reservation: the tenant, its device, the counter asked for and the block.
@@ -159,10 +211,7 @@ pub(crate) type Reservation = (AdminId, DeviceId, u64, u64);
 
 /// Reserves counter windows for several devices in one transaction; those that do not land there
 /// (a floor moved meanwhile, the transaction failed) are reserved alone. In the order of `batch`.
-pub(crate) async fn reserve_counters(
-    store: &MongoStore,
-    batch: Vec<Reservation>,
-) -> Vec<StoreResult<CounterWindow>> {
+pub(crate) async fn reserve_counters(store: &MongoStore, batch: Vec<Reservation>) -> Vec<StoreResult<CounterWindow>> {
     let alone = |n: usize| (0..n).map(|_| None).collect::<Vec<_>>();
     let reserved: Vec<Option<StoreResult<CounterWindow>>> = if batch.len() < 2 {
         alone(batch.len())
@@ -189,8 +238,9 @@ pub(crate) async fn reserve_counters(
     results
 }
 
-/// Inside the batch's transaction: each device's floor read, then moved only where it is still
-/// the one read (as alone). `None` for a reservation left to be made alone.
+/// Inside the batch's transaction, in two round trips: each device's floor read, then one command
+/// that moves each floor only where it is still the one read (as alone; a second reservation of a
+/// device in the batch builds on the first).
 async fn reserve_in(
     db: &mongodb::Database,
     session: &mut ClientSession,
@@ -214,6 +264,7 @@ async fn reserve_in(
         })
         .collect();
     let mut out = Vec::with_capacity(batch.len());
+    let mut updates = Vec::new();
     for &(admin, device, at_least, block) in batch {
         let id = device.to_string();
         let Some((stored_admin, stored)) = floors.get(&id).filter(|(a, _)| *a == admin.to_string()).cloned() else {
@@ -231,20 +282,14 @@ async fn reserve_in(
             out.push(Some(Err(StoreError::Invariant(format!("link counter {at_least} is too large to store")))));
             continue;
         };
-        let result = db
-            .collection::<Document>("devices")
-            .update_one(
-                doc! { "_id": id.as_str(), "adminId": stored_admin.as_str(), "linkHighest": stored },
-                doc! { "$set": { "linkHighest": through as i64 }, "$unset": { "linkBelow": "" } },
-            )
-            .session(&mut *session)
-            .await?;
-        if result.matched_count == 1 {
-            floors.insert(id, (stored_admin, Bson::Int64(through as i64)));
-            out.push(Some(Ok(CounterWindow { after: floor, through })));
-        } else {
-            out.push(None);
-        }
+        updates.push(doc! {
+            "q": { "_id": id.as_str(), "adminId": stored_admin.as_str(), "linkHighest": stored },
+            "u": { "$set": { "linkHighest": through as i64 }, "$unset": { "linkBelow": "" } },
+        });
+        floors.insert(id, (stored_admin, Bson::Int64(through as i64)));
+        out.push(Some(Ok(CounterWindow { after: floor, through })));
     }
+    // Every compare-and-set sent holds (the snapshot said so), else all are made alone.
+    update_all(db, session, "devices", updates).await?;
     Ok(out)
 }

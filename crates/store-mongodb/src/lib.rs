@@ -79,6 +79,11 @@ pub(crate) fn link_floor(stored: &Bson) -> StoreResult<u64> {
     u64::try_from(floor).map_err(|_| StoreError::Invariant("a negative link counter is stored".into()))
 }
 
+// The filters of the per-device writes (`move_last_polls`, `record_telemetry`, `record_presence`)
+// name the document by `_id` and say the rest without `$or` (`controllerId: {$in: [null, id]}`,
+// `lastSeenAt: {$not: {$gt: when}}`, the same documents): SecantusDB scans the whole collection
+// for an `$or` beside `_id` (690 ms an update at 20,000 tenants, against 0.5 to 7 ms).
+
 /// The collection that holds sessions of `kind`.
 pub(crate) fn sessions_collection(kind: SessionKind) -> &'static str {
     match kind {
@@ -148,7 +153,7 @@ impl MongoStore {
     async fn move_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {
         let updates = polls.iter().map(|(admin, device, when)| {
             doc! {
-                "q": { "_id": key(*admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(*device) } ] },
+                "q": { "_id": key(*admin), "controllerId": { "$in": [Bson::Null, key(*device)] } },
                 "u": { "$max": { "lastPollAt": at(*when) } },
             }
         });
@@ -589,9 +594,10 @@ impl Store for MongoStore {
         }
         let store = self.clone();
         let write = move |batch| async move { grouped::commit_tenants(&store, batch).await };
-        self.commits.submit(commit, grouped::COMMITS_AT_ONCE, write).await.unwrap_or_else(|| {
-            Err(StoreError::Unavailable("a grouped commit ended without an answer".into()))
-        })
+        self.commits
+            .submit(commit, grouped::COMMITS_AT_ONCE, write)
+            .await
+            .unwrap_or_else(|| Err(StoreError::Unavailable("a grouped commit ended without an answer".into())))
     }
 
     async fn terms(&self, admin: AdminId) -> StoreResult<Terms> {
@@ -657,7 +663,7 @@ impl Store for MongoStore {
                 "q": {
                     "_id": key(telemetry.device_id),
                     "adminId": key(telemetry.admin_id),
-                    "$or": [ { "lastSeenAt": Bson::Null }, { "lastSeenAt": { "$lte": when } } ],
+                    "lastSeenAt": { "$not": { "$gt": when } },
                 },
                 "u": { "$set": fields },
             });
@@ -694,7 +700,7 @@ impl Store for MongoStore {
             let known = self.known_devices(joined).await?;
             let updates = joined.iter().filter(|(a, d, _)| known.contains(&(*a, *d))).map(|(admin, device, when)| {
                 doc! {
-                    "q": { "_id": key(*admin), "$or": [ { "controllerId": Bson::Null }, { "controllerId": key(*device) } ] },
+                    "q": { "_id": key(*admin), "controllerId": { "$in": [Bson::Null, key(*device)] } },
                     "u": {
                         "$max": { "lastPollAt": at(*when) },
                         "$set": { "presence": { "server": server, "device": key(*device) } },

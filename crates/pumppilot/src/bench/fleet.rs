@@ -236,11 +236,14 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     bar.finish();
     let ops_online = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
     let online_secs = online.unwrap_or(started.elapsed()).as_secs_f64();
-    let store_cpu_online = store_pid.map(|pid| {
-        process_ticks(pid).saturating_sub(store_cpu_offline) as f64 / ticks_per_second() / online_secs
-    });
+    let store_cpu_online = store_pid
+        .map(|pid| process_ticks(pid).saturating_sub(store_cpu_offline) as f64 / ticks_per_second() / online_secs);
     if let Some(online) = online {
-        println!("{} devices online for every server in {:.1} s after the first connected", fleet.devices, online.as_secs_f64());
+        println!(
+            "{} devices online for every server in {:.1} s after the first connected",
+            fleet.devices,
+            online.as_secs_f64()
+        );
     }
     println!("coming online, what the store was asked (from the first connect until all were present):");
     print_store_load(&ops_offline, &ops_online, online_secs, fleet.devices as f64, fleet.servers, store_cpu_online);
