@@ -342,3 +342,125 @@ pub async fn controllers_are_present_at_the_server_they_poll(store: &dyn Store) 
     let tenant = load(store, rahim.admin).await;
     assert_eq!(tenant.device.last_poll_at, Some(at(40)), "a leave writes the last poll");
 }
+
+/// A fleet comes online at once: many tenants' devices report their first inputs and reserve
+/// their first counter windows at the same moment (a backend may write them together). Each
+/// still gets exactly its own answer: a commit from a moved version is a conflict and writes
+/// nothing, one of an unknown tenant is not found, one that leaves a stored run out is refused,
+/// the others land with their version; every device's windows tile its counters, none shared.
+pub async fn a_fleet_coming_online_at_once_gets_each_answer_exact(store: &dyn Store) {
+    use pumppilot_engine::{EntryId, Records, Tenant, UserId};
+    use pumppilot_store::{Commit, CounterWindow};
+
+    const PUMPS: usize = 24;
+    let mut tenants = Vec::new();
+    let mut devices = Vec::new();
+    for n in 0..PUMPS {
+        let owner = tenancy(store, &format!("owner-{n}"), 1).await;
+        let pump = device(owner.admin, "well", format!("key-{n}").as_bytes(), at(0));
+        store.create_device(&pump).await.expect("create device");
+        devices.push(pump);
+        tenants.push(owner);
+    }
+    // Pumps 0..4 were moved on by another server since they were read; pump 5 has a run stored
+    // that its state leaves out.
+    let mut states: Vec<Tenant> = Vec::new();
+    for (n, owner) in tenants.iter().enumerate() {
+        let read = load(store, owner.admin).await;
+        if n < 4 {
+            let mut other = Driver::load(store, owner.admin).await;
+            other.step(Event::DeviceReport { load_shedding: true, ready: true, relay: false }, at(1)).await;
+        }
+        if n == 5 {
+            let mut other = Driver::load(store, owner.admin).await;
+            other.step(crate::support::recharge(owner.admin, owner.users[0], 600), at(1)).await;
+            other.step(crate::support::all_good(), at(1)).await;
+            let start = Event::Start { user: owner.users[0], requested_minutes: None, entry_id: EntryId::new() };
+            other.step(start, at(2)).await;
+            let mut left_out = other.tenant.clone();
+            left_out.active = None;
+            states.push(left_out);
+            continue;
+        }
+        states.push(read);
+    }
+    let stored_before: Vec<Tenant> = {
+        let mut all = Vec::new();
+        for owner in &tenants {
+            all.push(load(store, owner.admin).await);
+        }
+        all
+    };
+    let mut records = Vec::new();
+    for (n, state) in states.iter_mut().enumerate() {
+        let poll = DevicePoll::ready(devices[n].id);
+        let outcome = state.apply(Event::Poll(poll), at(10));
+        let mut outcome_records = outcome.records;
+        outcome_records.changed = true;
+        records.push(outcome_records);
+    }
+    let unknown = Tenant::new(AdminId(UserId::new()), crate::support::LEASE_MS);
+    let nothing = Records { changed: true, ..Records::default() };
+    let commits = states
+        .iter()
+        .zip(&records)
+        .map(|(tenant, records)| Commit {
+            tenant,
+            records,
+            audit: &[],
+            decision: None,
+            suspension: None,
+            receipt: None,
+        })
+        .chain([Commit {
+            tenant: &unknown,
+            records: &nothing,
+            audit: &[],
+            decision: None,
+            suspension: None,
+            receipt: None,
+        }]);
+    let answers = futures_util::future::join_all(commits.map(|commit| store.commit(commit))).await;
+    for (n, answer) in answers.iter().enumerate() {
+        match n {
+            0..=3 => assert!(matches!(answer, Err(StoreError::VersionConflict)), "pump {n}: {answer:?}"),
+            5 => assert!(matches!(answer, Err(StoreError::Invariant(_))), "pump {n}: {answer:?}"),
+            PUMPS => assert!(matches!(answer, Err(StoreError::NotFound)), "the unknown tenant: {answer:?}"),
+            _ => assert!(answer.is_ok(), "pump {n}: {answer:?}"),
+        }
+    }
+    for (n, owner) in tenants.iter().enumerate() {
+        let stored = load(store, owner.admin).await;
+        if n < 4 || n == 5 {
+            assert_eq!(stored, stored_before[n], "pump {n}: a refused commit writes nothing");
+        } else {
+            let mut expected = states[n].clone();
+            expected.version += 1;
+            assert_eq!(stored, expected, "pump {n}: online as committed, one version on");
+            assert_eq!(stored.controller, Some(devices[n].id));
+        }
+    }
+
+    // Two reservations per device at once, and one for a device of another tenant.
+    let asks = devices
+        .iter()
+        .flat_map(|d| [(d.admin_id, d.id), (d.admin_id, d.id)])
+        .chain([(tenants[0].admin, devices[1].id)]);
+    let windows =
+        futures_util::future::join_all(asks.map(|(admin, id)| store.reserve_device_counters(admin, id, 1, 1000))).await;
+    assert!(matches!(windows.last(), Some(Err(StoreError::NotFound))), "another tenant's device: {windows:?}");
+    for (n, pair) in windows[..2 * PUMPS].chunks(2).enumerate() {
+        let mut pair: Vec<CounterWindow> = pair.iter().map(|w| *w.as_ref().expect("a window")).collect();
+        pair.sort_by_key(|w| w.after);
+        assert_eq!(
+            pair,
+            [CounterWindow { after: 0, through: 1000 }, CounterWindow { after: 1000, through: 2000 }],
+            "device {n}: its windows tile its counters"
+        );
+    }
+    let mut counters = store.device_counters(None).await.unwrap();
+    counters.sort();
+    let mut expected: Vec<_> = devices.iter().map(|d| (d.id, 2000)).collect();
+    expected.sort();
+    assert_eq!(counters, expected, "every reservation is stored, the refused one moved nothing");
+}

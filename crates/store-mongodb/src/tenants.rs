@@ -20,7 +20,7 @@ use crate::{
     sessions_collection,
 };
 
-const LIVE: [&str; 3] = ["WAITING", "RUNNING", "HOLD"];
+pub(crate) const LIVE: [&str; 3] = ["WAITING", "RUNNING", "HOLD"];
 const ACTIVE: [&str; 2] = ["RUNNING", "HOLD"];
 
 fn coll(db: &Database, name: &str) -> Collection<Document> {
@@ -334,6 +334,19 @@ pub(crate) async fn commit(db: &Database, session: &mut ClientSession, commit: &
 
 /// Moves the version on if it is still the one the transition started from.
 async fn write_tenant(db: &Database, session: &mut ClientSession, tenant: &Tenant) -> Result<(), Failure> {
+    let (filter, update) = tenant_update(tenant)?;
+    let result = coll(db, "tenants").update_one(filter, update).session(&mut *session).await?;
+    if result.matched_count == 0 {
+        let exists =
+            coll(db, "tenants").find_one(doc! { "_id": key(tenant.admin_id) }).session(&mut *session).await?.is_some();
+        return Err(if exists { StoreError::VersionConflict } else { StoreError::NotFound }.into());
+    }
+    Ok(())
+}
+
+/// The filter and update that write a tenant's document at the version it was read at (it
+/// matches nothing once the stored version moved).
+pub(crate) fn tenant_update(tenant: &Tenant) -> Result<(Document, Document), Failure> {
     let version = i64::try_from(tenant.version).map_err(|_| invariant("the version is too large to store"))?;
     let seq = i64::try_from(tenant.seq).map_err(|_| invariant("the seq is too large to store"))?;
     let mut set = doc! {
@@ -349,16 +362,7 @@ async fn write_tenant(db: &Database, session: &mut ClientSession, tenant: &Tenan
     if let Some(last_poll) = tenant.device.last_poll_at {
         update.insert("$max", doc! { "lastPollAt": at(last_poll) });
     }
-    let result = coll(db, "tenants")
-        .update_one(doc! { "_id": key(tenant.admin_id), "version": version }, update)
-        .session(&mut *session)
-        .await?;
-    if result.matched_count == 0 {
-        let exists =
-            coll(db, "tenants").find_one(doc! { "_id": key(tenant.admin_id) }).session(&mut *session).await?.is_some();
-        return Err(if exists { StoreError::VersionConflict } else { StoreError::NotFound }.into());
-    }
-    Ok(())
+    Ok((doc! { "_id": key(tenant.admin_id), "version": version }, update))
 }
 
 /// Inserts an entry or updates its stored document. A stored entry changes only while it is

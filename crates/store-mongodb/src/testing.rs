@@ -106,6 +106,14 @@ pub async fn fresh_store() -> MongoStore {
     MongoStore::connect(&url).await.unwrap_or_else(|e| panic!("cannot connect to the test server at {url}: {e}"))
 }
 
+/// How many tenants of `store`'s database name their device present at a server (`presence`): for
+/// the fleet bench, how many of its devices every server sees online without a write of theirs.
+pub async fn present_tenants(store: &MongoStore) -> Result<u64, String> {
+    use mongodb::bson::{Bson, doc};
+    let filter = doc! { "presence": { "$ne": Bson::Null } };
+    store.db.collection::<mongodb::bson::Document>("tenants").count_documents(filter).await.map_err(|e| e.to_string())
+}
+
 /// What the server ran on each collection of `store`'s database since it started, from its `top`
 /// command: per collection, per kind of operation (`queries`, `getmore`, `insert`, `update`,
 /// `remove`, `commands`), how many and for how many microseconds. For the fleet bench: what the

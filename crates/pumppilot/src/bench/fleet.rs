@@ -7,8 +7,9 @@
 //! 1. The store: `--store URL`, or SecantusDB started here (as the tests start it, with a session
 //!    cap for many servers' connections).
 //! 2. Provisioning straight into the store (`Store::import`, in chunks; no sign-in per device):
-//!    one pump owner per device (every device drives a pump), and for `--starts` of them a farmer
-//!    with minutes and a session token.
+//!    one pump owner per device (every device drives a pump, never seen or last seen a day ago,
+//!    so each device's first report brings it online), and for `--starts` of them a farmer with
+//!    minutes and a session token.
 //! 3. K `pumppilot serve` on 127.0.n.1…K:8080 (the first n whose ports are free), then load generators of at most 16,000 devices each
 //!    (a process may hold 20,000 open files here), device i on server i mod K.
 //! 4. Once every device had its first answer: `--sign-ins` password sign-ins (Argon2id), then
@@ -161,6 +162,12 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     println!("{} servers up in {:.1} s", fleet.servers, started.elapsed().as_secs_f64());
     let idle = resident(&servers);
 
+    // What coming online asks of the store: its operations from the first connect until every
+    // device is present at its server.
+    let watcher = pumppilot_store_mongodb::MongoStore::connect(&url).await?;
+    let ops_offline = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
+    let store_pid = secantusdb.as_ref().and_then(|s| s.pid());
+    let store_cpu_offline = store_pid.map_or(0, process_ticks);
     let (said, mut hear) = mpsc::unbounded_channel();
     let mut generators = Vec::new();
     let groups = fleet.devices.div_ceil(PER_GENERATOR);
@@ -200,6 +207,48 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     }
     bar.finish();
     println!("{} devices connected and answered in {:.1} s", fleet.devices, started.elapsed().as_secs_f64());
+    // Online for every server: each device's coming online committed, its telemetry written and
+    // its presence joined at its server (whose heartbeats then stand for its polls).
+    let bar = progress(fleet.devices as u64, "devices present at their server");
+    let mut told = Instant::now();
+    let online = loop {
+        let present = pumppilot_store_mongodb::testing::present_tenants(&watcher).await.unwrap_or(0);
+        bar.set_position(present);
+        if present >= fleet.devices as u64 {
+            break Some(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(1200) {
+            println!("  only {present} of {} devices present at their server after 20 minutes", fleet.devices);
+            break None;
+        }
+        if bar.is_hidden() && told.elapsed() >= Duration::from_secs(10) {
+            told = Instant::now();
+            println!("  {present} devices present at their server after {:.0} s", started.elapsed().as_secs_f64());
+        }
+        // Drain what the generators said meanwhile (their stats).
+        while let Ok(said) = hear.try_recv() {
+            if let Said::Stat { generator, stat } = said {
+                stats[generator] = stat;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    bar.finish();
+    let ops_online = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
+    let online_secs = online.unwrap_or(started.elapsed()).as_secs_f64();
+    let store_cpu_online = store_pid
+        .map(|pid| process_ticks(pid).saturating_sub(store_cpu_offline) as f64 / ticks_per_second() / online_secs);
+    if let Some(online) = online {
+        println!(
+            "{} devices online for every server in {:.1} s after the first connected",
+            fleet.devices,
+            online.as_secs_f64()
+        );
+    }
+    println!("coming online, what the store was asked (from the first connect until all were present):");
+    print_store_load(&ops_offline, &ops_online, online_secs, fleet.devices as f64, fleet.servers, store_cpu_online);
+    let online_ops: u64 = count_ops(&ops_offline, &ops_online);
+    println!("  {:.1} store operations a device to come online", online_ops as f64 / fleet.devices as f64);
     let connected = resident(&servers);
 
     // Sign-ins: Argon2id's memory must go back to the system afterwards.
@@ -220,9 +269,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
 
     // The steady window: Starts spread over it, polls and CPU counted across it, and what the
     // servers asked of the store (its operations per collection, and SecantusDB's own CPU).
-    let watcher = pumppilot_store_mongodb::MongoStore::connect(&url).await?;
     let ops_before = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
-    let store_pid = secantusdb.as_ref().and_then(|s| s.pid());
     let store_cpu_before = store_pid.map_or(0, process_ticks);
     let cpu_before = cpu_ticks(&servers);
     let before: Vec<GeneratorStat> = stats.clone();
@@ -372,12 +419,11 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
     let bar = progress(fleet.devices as u64, "provisioning");
     let mut pumps = Vec::with_capacity(fleet.devices);
     let mut farmers = Vec::new();
-    // Every pump is provisioned as driven by its device, seen until the fleet has connected (a
-    // fleet that was online before these servers started): a device coming online is a commit,
-    // and SecantusDB runs out of sessions after about a thousand transactions in a row (its log:
-    // "out of sessions, configured for 1032"), so a fleet cannot come online on it device by device.
-    let connect_ms = i64::try_from(fleet.devices as u64 * 1000 / u64::from(fleet.ramp.max(1))).unwrap_or(0);
-    let seen = Timestamp(now.0 + connect_ms + 120_000);
+    // Every pump is provisioned as its owner has it before the fleet comes online: driven by its
+    // device, which was never seen (even ones) or was last seen a day ago (odd ones). Each
+    // device's first report brings it online, a commit of its tenant, so the figures include the
+    // fleet coming online.
+    let long_ago = Timestamp(now.0 - 24 * 3_600_000);
     for chunk in (0..fleet.devices).collect::<Vec<_>>().chunks(CHUNK) {
         let (mut admins, mut users, mut devices, mut sessions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut tenants = Vec::new();
@@ -390,7 +436,7 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
             tenants.push(Tenant {
                 controller: Some(id),
                 device: DeviceLink {
-                    last_poll_at: Some(seen),
+                    last_poll_at: (i % 2 == 1).then_some(long_ago),
                     load_shedding: false,
                     ready: true,
                     relay: false,
@@ -648,6 +694,19 @@ fn print_store_load(
     for line in lines {
         println!("{line}");
     }
+}
+
+/// How many operations the store ran between two counts.
+fn count_ops(before: &Operations, after: &Operations) -> u64 {
+    after
+        .iter()
+        .flat_map(|(collection, kinds)| {
+            kinds.iter().map(move |(kind, (count, _))| {
+                let was = before.get(collection).and_then(|k| k.get(kind)).map_or(0, |(c, _)| *c);
+                count.saturating_sub(was)
+            })
+        })
+        .sum()
 }
 
 fn ticks_per_second() -> f64 {
