@@ -462,7 +462,6 @@ mod tests {
     #[test]
     fn a_connected_device_keeps_a_small_task() {
         let task = size5(run);
-        println!("session task future: {task} bytes; session {} bytes", size_of::<Session>());
         assert!(task <= 1280, "the session's future: {task} bytes");
         assert!(size_of::<Session>() <= 256, "the session: {} bytes", size_of::<Session>());
     }
