@@ -143,7 +143,7 @@ pub(crate) async fn load(
         .find_one(doc! { "adminId": key(admin), "status": { "$in": ACTIVE.to_vec() } })
         .session(&mut *session)
         .await?;
-    tenant.active = active.as_ref().map(codec::entry).transpose()?;
+    tenant.active = active.as_ref().map(codec::entry).transpose()?.map(Box::new);
     let cursor = coll(db, "queues")
         .find(doc! { "adminId": key(admin), "status": "WAITING" })
         .sort(doc! { "position": 1 })
@@ -199,7 +199,7 @@ pub(crate) async fn load_all(db: &Database, lease_ms: i64) -> Result<(Vec<Tenant
         let entry = codec::entry(&doc)?;
         let Some(tenant) = tenants.get_mut(&entry.admin_id) else { return Ok(()) };
         if ACTIVE.contains(&doc.get_str("status").unwrap_or_default()) {
-            tenant.active = Some(entry);
+            tenant.active = Some(Box::new(entry));
         } else {
             let position = doc.get_i64("position").unwrap_or(i64::MAX);
             waiting.entry(entry.admin_id).or_default().push((position, entry));
