@@ -170,7 +170,7 @@ impl Tenant {
     /// Applies `event` at `now`. See the module documentation.
     pub fn apply(&mut self, event: Event, now: Timestamp) -> Outcome {
         let before = self.command_fingerprint();
-        let active_before = ActiveRun::of(self.active.as_ref());
+        let active_before = ActiveRun::of(self.active.as_deref());
         let mut records = self.advance(now);
         let reply = match event {
             Event::Tick => Ok(Reply::Done),
@@ -263,7 +263,7 @@ impl Tenant {
             self.seq += 1;
             records.changed = true;
         }
-        let notices = notices_of(self.admin_id, active_before, self.active.as_ref(), &records, now);
+        let notices = notices_of(self.admin_id, active_before, self.active.as_deref(), &records, now);
         records.notices.extend(notices);
         Outcome { records, reply }
     }
@@ -434,7 +434,7 @@ impl Tenant {
         records.changed = true;
         if self.active.is_none() {
             self.activate(entry, now);
-            Ok(Reply::Entry(self.active.clone().expect("just activated")))
+            Ok(Reply::Entry(self.active.as_deref().cloned().expect("just activated")))
         } else {
             self.waiting.push(entry.clone());
             Ok(Reply::Entry(entry))
@@ -630,7 +630,7 @@ impl Tenant {
                 entry.hold_reason = Some(reason);
             }
         }
-        self.active = Some(entry);
+        self.active = Some(Box::new(entry));
         self.sync_motor(at);
     }
 
@@ -714,12 +714,12 @@ impl Tenant {
             charged_seconds: charged,
             end_reason: reason,
         });
-        records.ended.push(entry.clone());
+        records.ended.push(QueueEntry::clone(&entry));
         records.changed = true;
         // The motor stays ON through a handover to a next run that may run at once.
         self.start_next(at, records);
         self.sync_motor(at);
-        entry
+        *entry
     }
 
     fn start_next(&mut self, at: Timestamp, records: &mut Records) {

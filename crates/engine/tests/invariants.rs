@@ -234,7 +234,7 @@ impl Harness {
             !t.suspended || (t.active.is_none() && t.waiting.is_empty()),
             "a suspended tenant with live entries"
         );
-        let live: Vec<_> = t.active.iter().chain(&t.waiting).collect();
+        let live: Vec<_> = t.active.as_deref().into_iter().chain(&t.waiting).collect();
         let live_users: HashSet<_> = live.iter().map(|e| e.user_id).collect();
         prop_assert_eq!(live_users.len(), live.len(), "a user with two live entries");
 

@@ -256,7 +256,7 @@ fn a_card_tap_starts_a_run_keeps_a_place_and_stops_only_the_active_run() {
 fn starting_twice_returns_the_same_entry() {
     let mut t = pump_with(&[(A, 600), (B, 600)]);
     begin(&mut t, start(A), at(0));
-    let first_a = Ok(Reply::Entry(t.active.clone().expect("A runs")));
+    let first_a = Ok(Reply::Entry(t.active.as_deref().cloned().expect("A runs")));
     let first_b = begin(&mut t, start(B), at(1)).reply;
     let before = t.clone();
     let again_a = begin(&mut t, start(A), at(2));

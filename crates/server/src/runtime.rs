@@ -154,7 +154,7 @@ struct Feed {
 #[derive(Default)]
 struct Slot {
     tenant: Mutex<Option<Tenant>>,
-    changes: watch::Sender<Stamp>,
+    changes: SyncMutex<Changes>,
     /// Since when this tenant's device has been told OFF because the store could not commit: the
     /// run holds from then (`Event::StoreOutage`) with the first commit that succeeds.
     outage: SyncMutex<Option<Timestamp>>,
@@ -167,6 +167,49 @@ struct Slot {
 }
 
 type Cell = Arc<Slot>;
+
+/// How a tenant's changes are announced: its last stamp alone while nobody listens, a channel
+/// (about 370 bytes: a watch channel keeps nine wait lists) only while somebody does (a device's
+/// MQTT session, a long-poll, an event stream). Most tenants a server keeps have no listener here:
+/// their devices are connected to other servers, or poll now and then.
+enum Changes {
+    Quiet(Stamp),
+    Heard(watch::Sender<Stamp>),
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes::Quiet(Stamp::default())
+    }
+}
+
+impl Slot {
+    /// Announces the tenant's stamp to whoever listens (only when it moved), and drops the
+    /// channel once nobody does.
+    fn announce(&self, stamp: Stamp) {
+        let mut changes = self.changes.lock().expect("changes lock");
+        match &mut *changes {
+            Changes::Quiet(seen) => *seen = stamp,
+            Changes::Heard(sender) if sender.receiver_count() == 0 => *changes = Changes::Quiet(stamp),
+            Changes::Heard(sender) => {
+                sender.send_if_modified(|seen| std::mem::replace(seen, stamp) != stamp);
+            }
+        }
+    }
+
+    /// A receiver whose current value is the last stamp announced.
+    fn subscribe(&self) -> watch::Receiver<Stamp> {
+        let mut changes = self.changes.lock().expect("changes lock");
+        match &*changes {
+            Changes::Heard(sender) => sender.subscribe(),
+            Changes::Quiet(stamp) => {
+                let (sender, receiver) = watch::channel(*stamp);
+                *changes = Changes::Heard(sender);
+                receiver
+            }
+        }
+    }
+}
 
 /// The live state of every tenant served here.
 pub struct Runtime {
@@ -425,13 +468,16 @@ impl Runtime {
         let cell = self.cell(admin);
         let mut guard = cell.tenant.lock().await;
         // The state a version conflict made stale: its unflushed polls are kept over the reload.
-        let mut stale: Option<Tenant> = None;
+        // Boxed, as the states below: a report that waits for the store (a load 32 at a time, a
+        // commit) holds this future, and each tenant inline was 424 bytes of it.
+        let mut stale: Option<Box<Tenant>> = None;
         for _attempt in 0..Self::ATTEMPTS {
             let now = self.clock.now();
             let mut current = match guard.take() {
-                Some(tenant) if self.may_use(&tenant, now) => tenant,
+                Some(tenant) if self.may_use(&tenant, now) => Box::new(tenant),
                 cached => {
-                    let tenant = self.load_over(admin, cached.as_ref().or(stale.as_ref())).await?;
+                    let cached = cached.map(Box::new);
+                    let tenant = Box::new(self.load_over(admin, cached.as_deref().or(stale.as_deref())).await?);
                     cell.read_at.store(now.millis(), Ordering::Relaxed);
                     tenant
                 }
@@ -490,9 +536,9 @@ impl Runtime {
             let answer = view(&next, now);
             let deadline = self.deadline_of(&next);
             let stamp = Stamp::of(&next);
-            *guard = Some(next);
+            *guard = Some(*next);
             drop(guard);
-            cell.changes.send_if_modified(|seen| std::mem::replace(seen, stamp) != stamp);
+            cell.announce(stamp);
             self.schedule(admin, deadline);
             return Ok((reply, answer));
         }
@@ -573,7 +619,7 @@ impl Runtime {
     /// A receiver that sees every committed change of a tenant from now on (its current value is
     /// the last change announced, which may predate the caller's own read).
     pub fn subscribe(&self, admin: AdminId) -> watch::Receiver<Stamp> {
-        self.cell(admin).changes.subscribe()
+        self.cell(admin).subscribe()
     }
 
     /// The command for one of a tenant's devices as it stands now, without counting as a poll.
@@ -1019,7 +1065,7 @@ impl Runtime {
                 let deadline = self.deadline_of(&tenant);
                 let stamp = Stamp::of(&tenant);
                 *guard = Some(tenant);
-                cell.changes.send_if_modified(|seen| std::mem::replace(seen, stamp) != stamp);
+                cell.announce(stamp);
                 self.schedule(admin, deadline);
             }
             Err(err) => tracing::debug!(tenant = %admin, %err, "could not read a tenant again"),
@@ -1058,7 +1104,7 @@ impl Runtime {
             *guard = Some(tenant);
             drop(guard);
             cell.read_at.store(read_at.millis(), Ordering::Relaxed);
-            cell.changes.send_if_modified(|seen| std::mem::replace(seen, stamp) != stamp);
+            cell.announce(stamp);
             self.schedule(admin, deadline);
         }
     }
@@ -1159,5 +1205,58 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
                 let _ = feed.notices.send(other);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What every tenant costs a server that keeps it (all of them, after the start): its slot
+    /// stays small, and a tenant nobody listens to has no channel.
+    #[test]
+    fn a_kept_tenant_stays_small() {
+        let (slot, tenant) = (size_of::<Slot>(), size_of::<Tenant>());
+        // 560 and 424 with the active run inline (most tenants have none).
+        assert!(tenant <= 288, "a tenant: {tenant} bytes");
+        assert!(slot <= 448, "a tenant's slot: {slot} bytes");
+        let quiet = Slot::default();
+        quiet.announce(Stamp { version: 1, seq: 1 });
+        assert!(matches!(*quiet.changes.lock().unwrap(), Changes::Quiet(_)), "no channel without a listener");
+    }
+
+    /// A report that waits for the store (a tenant read 32 at a time, a commit) holds the
+    /// runtime's `apply` future all along: the tenant's states in it are boxed (2,632 bytes with
+    /// three tenants inline).
+    #[test]
+    fn a_report_waiting_for_the_store_holds_a_small_future() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("sizes.db").display());
+        let store: Arc<dyn Store> = Arc::new(pumppilot_store_sqlite::SqliteStore::open(&url).unwrap());
+        let clock: SharedClock = crate::clock::ManualClock::at(Timestamp(0));
+        let runtime = Runtime::new(store, clock, 15_000, 5_000);
+        let apply = runtime.apply(AdminId(UserId::new()), Event::Tick, Extras::default(), |_, _| ());
+        let size = size_of_val(&apply);
+        assert!(size <= 1536, "apply's future: {size} bytes");
+    }
+
+    /// A listener sees the last stamp announced before it came, and every one after; once it is
+    /// gone, the channel goes too, and the next listener starts from the latest stamp.
+    #[test]
+    fn a_tenant_has_a_channel_only_while_somebody_listens() {
+        let slot = Slot::default();
+        slot.announce(Stamp { version: 3, seq: 2 });
+        let mut first = slot.subscribe();
+        assert_eq!(*first.borrow_and_update(), Stamp { version: 3, seq: 2 });
+        slot.announce(Stamp { version: 4, seq: 3 });
+        assert!(first.has_changed().unwrap());
+        assert_eq!(*first.borrow_and_update(), Stamp { version: 4, seq: 3 });
+        let second = slot.subscribe();
+        assert_eq!(*second.borrow(), Stamp { version: 4, seq: 3 });
+        drop((first, second));
+        slot.announce(Stamp { version: 5, seq: 3 });
+        assert!(matches!(*slot.changes.lock().unwrap(), Changes::Quiet(Stamp { version: 5, seq: 3 })));
+        let third = slot.subscribe();
+        assert_eq!(*third.borrow(), Stamp { version: 5, seq: 3 });
     }
 }

@@ -28,7 +28,7 @@ pub async fn one_active_entry_per_admin_is_enforced_by_the_store(store: &dyn Sto
     second.status = EntryStatus::Running;
     second.started_at = Some(at(5));
     second.phase_since = Some(at(5));
-    forged.active = Some(second);
+    forged.active = Some(Box::new(second));
     // A credit in the same commit shows that nothing at all is written.
     let records = forged.apply(recharge(admin, u2, 60), at(5)).records;
     assert_eq!(records.ledger.len(), 1);

@@ -65,7 +65,7 @@ pub(crate) fn load(conn: &mut Connection, admin: AdminId, lease_ms: i64) -> Resu
     // Both queries read through the partial unique indexes.
     let sql =
         concat!("SELECT ", entry_columns!(), " FROM queues WHERE admin_id = ?1 AND status IN ('RUNNING', 'HOLD')");
-    tenant.active = query_opt(&tx, sql, [&key], rows::entry)?;
+    tenant.active = query_opt(&tx, sql, [&key], rows::entry)?.map(Box::new);
     let sql = concat!(
         "SELECT ",
         entry_columns!(),

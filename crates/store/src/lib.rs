@@ -182,7 +182,7 @@ impl Commit<'_> {
         let tenant = self.tenant;
         let admin = tenant.admin_id;
         let mut seen = HashSet::new();
-        for entry in self.records.ended.iter().chain(&tenant.active).chain(&tenant.waiting) {
+        for entry in self.records.ended.iter().chain(tenant.active.as_deref()).chain(&tenant.waiting) {
             if entry.admin_id != admin {
                 return invariant(format!("queue entry {} belongs to another tenant", entry.id));
             }

@@ -447,3 +447,22 @@ impl Session {
         topic.strip_prefix(self.prefix.as_str()) == Some(leaf)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size5<A, B, C, D, E, F: std::future::Future>(_: impl FnOnce(A, B, C, D, E) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    /// What a connected device costs this server in its own task: the connection's future (its
+    /// socket, its session, the waits of `serve`) stays small while the device is idle; the
+    /// CONNECT and each packet's handling are boxed for the moment they run.
+    #[test]
+    fn a_connected_device_keeps_a_small_task() {
+        let task = size5(run);
+        assert!(task <= 1280, "the session's future: {task} bytes");
+        assert!(size_of::<Session>() <= 256, "the session: {} bytes", size_of::<Session>());
+    }
+}

@@ -690,7 +690,7 @@ async fn move_waiting(
         .apply(admin.scope.admin(), Event::MoveWaiting { user: user.id, to }, extras, |t, now| (t.clone(), now))
         .await?;
     reply?;
-    let ids = tenant.active.iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
+    let ids = tenant.active.as_deref().into_iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
     let names = app.names(ids).await?;
     Ok(Json(QueueView::new(&tenant, now, &|id: UserId| names.get(&id).cloned().unwrap_or_default())))
 }

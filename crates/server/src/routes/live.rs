@@ -161,7 +161,7 @@ impl Drop for OpenStream {
 
 async fn live_view(app: &AppState, admin: AdminId, me: UserId) -> Result<LiveView, ApiError> {
     let (tenant, now) = app.runtime.read(admin, |t, now| (t.clone(), now)).await?;
-    let ids = tenant.active.iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
+    let ids = tenant.active.as_deref().into_iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
     let names = app.names(ids).await?;
     let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();
     let unread = app.store.unread_notifications(me).await?;

@@ -116,7 +116,7 @@ pub fn status_view(tenant: &Tenant, now: Timestamp, me: UserId, name: &impl Fn(U
     responses((status = 200, description = "The active run and the waiting line", body = QueueView), Scoped))]
 async fn queue(State(app): State<AppState>, member: Member) -> Result<Json<QueueView>, ApiError> {
     let (tenant, now) = app.runtime.read(member.scope.admin(), |t, now| (t.clone(), now)).await?;
-    let ids = tenant.active.iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
+    let ids = tenant.active.as_deref().into_iter().chain(&tenant.waiting).map(|e| e.user_id).collect();
     let names = app.names(ids).await?;
     Ok(Json(QueueView::new(&tenant, now, &|id: UserId| names.get(&id).cloned().unwrap_or_default())))
 }
