@@ -103,10 +103,16 @@ impl Sessions {
         Ok(Some(cached))
     }
 
-    /// True while a session that was used since its last check is neither revoked nor expired
-    /// (a session is remembered on every use; revocation and expiry forget it).
-    pub fn is_live(&self, id: SessionId, now: Timestamp) -> bool {
-        self.by_hash.read().expect("sessions lock").values().any(|s| s.id == id && s.expires_at > now)
+    /// True while the caller's session is neither revoked nor expired: from memory (revocation
+    /// and expiry forget it), or from the store when memory was forgotten (a gap in a shared
+    /// store's feed) or may be older than it, as when the caller came in.
+    pub async fn is_live(&self, app: &App, caller: &Caller, now: Timestamp) -> bool {
+        match self.session(app, caller.kind, caller.token_hash).await {
+            Ok(Some(session)) => session.id == caller.session && session.expires_at > now,
+            // Revoked, or gone; a store that cannot be read ends the stream too (the client
+            // comes back, and is let in once the store answers).
+            Ok(None) | Err(_) => false,
+        }
     }
 
     /// Remembers a session just created.
@@ -123,6 +129,8 @@ pub struct Caller {
     pub account: Arc<Account>,
     pub session: SessionId,
     pub kind: SessionKind,
+    /// The keyed hash of the caller's token, which finds its session (in memory or the store).
+    token_hash: [u8; 32],
 }
 
 impl Caller {
@@ -171,7 +179,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         let account = app.sessions.account(app, session.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
         ensure_active(app, &account).await?;
-        Ok(Caller { account, session: session.id, kind })
+        Ok(Caller { account, session: session.id, kind, token_hash: hash })
     }
 }
 

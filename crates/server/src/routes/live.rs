@@ -62,11 +62,10 @@ async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let admin = member.scope.admin();
     let me = member.caller.id();
-    let session = member.caller.session;
-    let open = OpenStream::begin(&app.streams, session)?;
+    let open = OpenStream::begin(&app.streams, member.caller.session)?;
     let changes = app.runtime.subscribe(admin);
-    let state = (app, changes, true, open);
-    let stream = stream::unfold(state, move |(app, mut changes, first, open)| async move {
+    let state = (app, changes, true, open, member.caller);
+    let stream = stream::unfold(state, move |(app, mut changes, first, open, caller)| async move {
         if !first {
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return None },
@@ -74,7 +73,7 @@ async fn events(
             }
         }
         let account = app.sessions.account(&app, me).await.ok().flatten();
-        if !app.sessions.is_live(session, app.now()) || account.is_none_or(|a| a.suspended) {
+        if !app.sessions.is_live(&app, &caller, app.now()).await || account.is_none_or(|a| a.suspended) {
             return None;
         }
         let event = match live_view(&app, admin, me).await {
@@ -82,7 +81,7 @@ async fn events(
             Err(err) => Event::default().event("error").data(err.code),
         };
         let event = if first { event.retry(RECONNECT) } else { event };
-        Some((Ok(event), (app, changes, false, open)))
+        Some((Ok(event), (app, changes, false, open, caller)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
