@@ -113,7 +113,7 @@ pub const LOADS_AT_ONCE: usize = 32;
 pub const PRESENT_WITHIN: (i64, i64) = (2, 3);
 
 /// On a store several servers share, how long the change feed may stay silent (no change, no
-/// heartbeat), on the runtime's clock, before this server stops trusting what it keeps in memory:
+/// heartbeat), on the feed's clock (`Runtime::time_the_feed_by`), before this server stops trusting what it keeps in memory:
 /// from then every answer that may turn or keep a motor ON is built from state read from the
 /// store again (or is OFF when the store cannot be read), until the feed is live again. The bound
 /// on how old an ON answer's state can be.
@@ -141,8 +141,9 @@ pub const TIMER_TAKEOVER: Duration = Duration::from_secs(3);
 
 /// What the change feed of a shared store tells this server, and since when it is live.
 struct Feed {
-    /// When the feed last proved live (a change or a heartbeat), on the runtime's clock (tests
-    /// drive it by hand; a clock set back counts as not live until the feed speaks again).
+    /// When the feed last proved live (a change or a heartbeat), on the feed's clock (the wall
+    /// clock, or a test's: `Runtime::time_the_feed_by`; a clock set back counts as not live until
+    /// the feed speaks again).
     live_at: SyncMutex<Option<Timestamp>>,
     /// Device, session, account and reset changes, for the caches outside the runtime.
     notices: broadcast::Sender<Change>,
@@ -162,7 +163,7 @@ struct Slot {
     /// (from the feed, in its order): that server's heartbeats stand for the device's polls.
     presence: SyncMutex<Option<(DeviceId, Arc<str>)>>,
     /// When the cached state was last known to be the store's (read from it or committed to it),
-    /// in milliseconds of the runtime's clock ([`STALE_OFF_FOR`]).
+    /// in milliseconds of the feed's clock ([`STALE_OFF_FOR`]).
     read_at: AtomicI64,
 }
 
@@ -215,6 +216,8 @@ impl Slot {
 pub struct Runtime {
     store: Arc<dyn Store>,
     clock: SharedClock,
+    /// What times the feed's liveness, when not the wall clock ([`Runtime::time_the_feed_by`]).
+    feed_clock: std::sync::OnceLock<SharedClock>,
     lease_ms: i64,
     poll_ms: u32,
     cells: RwLock<HashMap<AdminId, Cell>>,
@@ -303,6 +306,7 @@ impl Runtime {
             feed_rx: SyncMutex::new(feed_rx),
             store,
             clock,
+            feed_clock: std::sync::OnceLock::new(),
             lease_ms: i64::from(lease_ms),
             poll_ms,
             cells: RwLock::default(),
@@ -325,23 +329,42 @@ impl Runtime {
 
     /// True while this server may answer from what it keeps in memory: always on a store of one
     /// process; on a shared store, while its change feed proved live within [`FRESH_FOR`] on the
-    /// runtime's clock (and not in its future: a clock set back waits for the feed's next word).
+    /// feed's clock ([`Runtime::time_the_feed_by`]; not in its future: a clock set back waits for
+    /// the feed's next word).
     pub fn is_fresh(&self) -> bool {
         match &self.feed {
             None => true,
             Some(feed) => {
                 let fresh_for = i64::try_from(FRESH_FOR.as_millis()).unwrap_or(i64::MAX);
-                let now = self.clock.now();
+                let now = self.feed_now();
                 feed.live_at.lock().expect("feed lock").is_some_and(|at| (0..fresh_for).contains(&(now - at)))
             }
         }
     }
 
+    /// Times the change feed's liveness ([`FRESH_FOR`]) and how old a cached state is
+    /// ([`STALE_OFF_FOR`]) by `clock` instead of the wall clock, for a test that plays a feed
+    /// falling behind on a clock it moves by hand. Only before [`Runtime::start`]; once.
+    ///
+    /// The pump's time (leases, runs, the timer) is the runtime's own clock, which tests step by
+    /// minutes; the feed's liveness is about its connection, which speaks every second of real
+    /// time whatever the pump's clock says, so it is not timed by the pump's clock by default.
+    pub fn time_the_feed_by(&self, clock: SharedClock) {
+        let _ = self.feed_clock.set(clock);
+    }
+
+    /// Now, on the feed's clock ([`Runtime::time_the_feed_by`]; the wall clock unless a test set
+    /// one).
+    fn feed_now(&self) -> Timestamp {
+        match self.feed_clock.get() {
+            Some(clock) => clock.now(),
+            None => crate::clock::Clock::now(&crate::clock::SystemClock),
+        }
+    }
+
     /// Whether this server may answer from memory now ([`is_fresh`](Self::is_fresh)), or once the
-    /// feed speaks again within `within` of real time (the feed's liveness is its connection's: a
-    /// beat lands every second while it keeps up). For work that can wait a moment rather than
-    /// read the store, such as the alerts watch, after a step of the clock longer than
-    /// [`FRESH_FOR`] whose beat is still on its way.
+    /// feed speaks again within `within` of real time (a beat lands every second while it keeps
+    /// up). For work that can wait a moment rather than read the store, such as the alerts watch.
     pub async fn fresh_within(&self, within: Duration) -> bool {
         let Some(feed) = &self.feed else { return true };
         let live = feed.live.notified();
@@ -478,7 +501,7 @@ impl Runtime {
                 cached => {
                     let cached = cached.map(Box::new);
                     let tenant = Box::new(self.load_over(admin, cached.as_deref().or(stale.as_deref())).await?);
-                    cell.read_at.store(now.millis(), Ordering::Relaxed);
+                    cell.read_at.store(self.feed_now().millis(), Ordering::Relaxed);
                     tenant
                 }
             };
@@ -509,7 +532,7 @@ impl Runtime {
                 match self.store.commit(commit).await {
                     Ok(()) => {
                         next.version += 1;
-                        cell.read_at.store(now.millis(), Ordering::Relaxed);
+                        cell.read_at.store(self.feed_now().millis(), Ordering::Relaxed);
                         self.note_write(true);
                         *cell.outage.lock().expect("outage lock") = None;
                     }
@@ -674,7 +697,7 @@ impl Runtime {
         }
         // Every tenant in a few reads, then brought up to date one by one (in memory, but for
         // what time changed while no server was running).
-        let read_at = self.clock.now();
+        let read_at = self.feed_now();
         let tenants = self.store.load_tenants(self.lease_ms).await?;
         self.loads.fetch_add(tenants.len() as u64, Ordering::Relaxed);
         let motor_rules = *self.motor_rules.lock().expect("motor rules lock");
@@ -1006,7 +1029,7 @@ impl Runtime {
         let live_at = feed.live_at.lock().expect("feed lock").map_or(i64::MIN, Timestamp::millis);
         let known_at = cell.read_at.load(Ordering::Relaxed).max(live_at);
         let off_for = i64::try_from(STALE_OFF_FOR.as_millis()).unwrap_or(i64::MAX);
-        (0..off_for).contains(&(now.millis().saturating_sub(known_at)))
+        (0..off_for).contains(&(self.feed_now().millis().saturating_sub(known_at)))
             && tenant.may_answer_from_older_state(device, now)
     }
 
@@ -1058,10 +1081,10 @@ impl Runtime {
     /// schedules its deadline; a tenant that cannot be read is left to be read on its next use.
     async fn refresh(&self, admin: AdminId, cell: &Cell, guard: &mut Option<Tenant>) {
         let cached = guard.take();
-        let now = self.clock.now();
+        let read_at = self.feed_now();
         match self.load_over(admin, cached.as_ref()).await {
             Ok(tenant) => {
-                cell.read_at.store(now.millis(), Ordering::Relaxed);
+                cell.read_at.store(read_at.millis(), Ordering::Relaxed);
                 let deadline = self.deadline_of(&tenant);
                 let stamp = Stamp::of(&tenant);
                 *guard = Some(tenant);
@@ -1076,7 +1099,7 @@ impl Runtime {
     async fn refresh_all(&self) {
         // All in a few reads (`Store::load_tenants`), not one per tenant: a gap in the feed of a
         // busy store must not become thousands of reads that keep it busy.
-        let read_at = self.clock.now();
+        let read_at = self.feed_now();
         let fresh = match self.store.load_tenants(self.lease_ms).await {
             Ok(tenants) => tenants,
             Err(err) => {
@@ -1190,7 +1213,7 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
             runtime.reload_presences().await;
             runtime.refresh_all().await;
         }
-        *feed.live_at.lock().expect("feed lock") = Some(runtime.clock.now());
+        *feed.live_at.lock().expect("feed lock") = Some(runtime.feed_now());
         feed.live.notify_waiters();
         match change {
             Change::Tenant { admin, version, last_poll_at, presence } => {

@@ -128,6 +128,8 @@ impl Pump {
     /// A runtime on the store (started), and its feed held back when `held`.
     async fn server(&self, held: bool) -> (Arc<Runtime>, Option<HeldFeed>) {
         let runtime = Runtime::new(Arc::clone(&self.store), self.clock.clone(), LEASE_MS, 5_000);
+        // The feed's liveness on the same clock, which the test moves: it plays a feed behind.
+        runtime.time_the_feed_by(self.clock.clone());
         let feed = held.then(|| HeldFeed::between(&runtime));
         runtime.start().await.unwrap();
         until("the feed live", || async { runtime.is_fresh() }).await;
