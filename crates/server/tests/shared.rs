@@ -8,10 +8,7 @@
 
 mod support;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use pumppilot_engine::{
     AdminId, Credit, DeviceId, DevicePoll, EntryId, EntryStatus, Event, HoldReason, LedgerKind, Timestamp, UserId,
@@ -22,18 +19,9 @@ use pumppilot_server::{
 };
 use pumppilot_store::{Device, Role, Store, Telemetry};
 use pumppilot_store_mongodb::testing;
-use support::account;
+use support::{account, until};
 
 const LEASE_MS: u32 = 10_000;
-
-/// Waits, on real time, until `done` holds (at most 20 s).
-async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
-    let started = Instant::now();
-    while !done().await {
-        assert!(started.elapsed() < Duration::from_secs(20), "{what}: not within 20 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 async fn poll(runtime: &Runtime, admin: AdminId, device: DeviceId, now: Timestamp) {
     let poll = DevicePoll::ready(device);

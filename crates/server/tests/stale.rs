@@ -15,7 +15,7 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use pumppilot_engine::{
@@ -28,19 +28,10 @@ use pumppilot_server::{
 };
 use pumppilot_store::{Change, Device, Role, Store, Telemetry};
 use pumppilot_store_mongodb::{MongoStore, testing};
-use support::account;
+use support::{account, until};
 use tokio::sync::{mpsc, watch};
 
 const LEASE_MS: u32 = 10_000;
-
-/// Waits, on real time, until `done` holds (at most 20 s).
-async fn until<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
-    let started = Instant::now();
-    while !done().await {
-        assert!(started.elapsed() < Duration::from_secs(20), "{what}: not within 20 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// The feed between the store and one runtime, which the test can hold back.
 struct HeldFeed {
