@@ -87,6 +87,22 @@ async fn the_stream_ends_when_the_session_ends_and_needs_a_session_to_start() {
     assert!(matches!(events.read(PATIENCE).await, Next::Ended), "the expired session's stream ended");
 }
 
+/// A gap in a shared store's change feed makes a server forget every session it keeps (they are
+/// read again on their next use): the streams open on it go on, for sessions still live.
+#[tokio::test]
+async fn a_stream_outlives_the_server_forgetting_its_sessions() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    t.device.poll(false, true).await;
+    let mut events = Events::open(&t.users[0]).await;
+    events.next(PATIENCE).await.expect("the state at once");
+    app.running.app.sessions.forget_all();
+    // The owner's change (the farmer's own session is not used again before it comes).
+    t.admin.ok("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 5})).await;
+    let recharged = events.next(PATIENCE).await.expect("still pushed after the sessions were forgotten");
+    assert_eq!(recharged["me"]["availableSeconds"], 35 * 60);
+}
+
 #[tokio::test]
 async fn a_session_holds_only_a_few_streams_open_at_once() {
     let app = spawn_app().await;
