@@ -11,49 +11,28 @@ mod support;
 use std::{sync::Arc, time::Duration};
 
 use pumppilot_engine::{
-    AdminId, Credit, DeviceId, DevicePoll, EntryId, EntryStatus, Event, HoldReason, LedgerKind, Timestamp, UserId,
+    AdminId, Credit, DeviceId, DevicePoll, EntryId, EntryStatus, Event, HoldReason, LedgerKind, Timestamp,
 };
 use pumppilot_server::{
     clock::{Clock, ManualClock},
     runtime::{Extras, LEASE_TAKEOVER_GRACE, Runtime, TIMER_TAKEOVER},
 };
-use pumppilot_store::{Device, Role, Store, Telemetry};
+use pumppilot_store::Store;
 use pumppilot_store_mongodb::testing;
-use support::{account, until};
+use support::{pump, telemetry, until};
 
 const LEASE_MS: u32 = 10_000;
 
 async fn poll(runtime: &Runtime, admin: AdminId, device: DeviceId, now: Timestamp) {
     let poll = DevicePoll::ready(device);
-    let telemetry = Telemetry {
-        device_id: device,
-        admin_id: admin,
-        last_seen_at: now,
-        load_shedding: false,
-        ready: true,
-        relay: false,
-        firmware: None,
-        uptime_ms: None,
-        rssi: None,
-        last_reset: None,
-        last_reset_at: None,
-        reader: None,
-        feedback: None,
-    };
-    runtime.poll(admin, poll, telemetry).await.unwrap();
+    runtime.poll(admin, poll, telemetry(admin, device, now, false)).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_by_the_timers_owner() {
     let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
     let clock = ManualClock::starting_now();
-    let (admin, farmer, device) = (AdminId(UserId::new()), UserId::new(), DeviceId::new());
-    store.create_account(&account(admin.0, admin, Role::Admin, clock.now())).await.unwrap();
-    store.create_account(&account(farmer, admin, Role::User, clock.now())).await.unwrap();
-    let key_hash = vec![7; 32];
-    let pump =
-        Device { id: device, admin_id: admin, name: "pump".into(), key_hash, created_at: clock.now(), telemetry: None };
-    store.create_device(&pump).await.unwrap();
+    let (admin, farmer, device) = pump(store.as_ref(), clock.now(), 7).await;
     let a = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
     let b = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
     a.start().await.unwrap();
@@ -168,18 +147,7 @@ async fn a_quiet_device_is_vouched_for_by_its_servers_heartbeat_and_let_go_when_
     use pumppilot_server::runtime::PRESENT_WITHIN;
     let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
     let clock = ManualClock::starting_now();
-    let (admin, farmer, device) = (AdminId(UserId::new()), UserId::new(), DeviceId::new());
-    store.create_account(&account(admin.0, admin, Role::Admin, clock.now())).await.unwrap();
-    store.create_account(&account(farmer, admin, Role::User, clock.now())).await.unwrap();
-    let pump = Device {
-        id: device,
-        admin_id: admin,
-        name: "pump".into(),
-        key_hash: vec![9; 32],
-        created_at: clock.now(),
-        telemetry: None,
-    };
-    store.create_device(&pump).await.unwrap();
+    let (admin, farmer, device) = pump(store.as_ref(), clock.now(), 9).await;
     let a = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
     let b = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
     a.start().await.unwrap();

@@ -26,9 +26,9 @@ use pumppilot_server::{
     clock::{Clock, ManualClock},
     runtime::{Extras, FRESH_FOR, Runtime, STALE_OFF_FOR},
 };
-use pumppilot_store::{Change, Device, Role, Store, Telemetry};
+use pumppilot_store::{Change, Store};
 use pumppilot_store_mongodb::{MongoStore, testing};
-use support::{account, until};
+use support::{pump, telemetry, until};
 use tokio::sync::{mpsc, watch};
 
 const LEASE_MS: u32 = 10_000;
@@ -101,18 +101,7 @@ impl Pump {
         let mongo = Arc::new(testing::fresh_store().await);
         let store: Arc<dyn Store> = mongo.clone();
         let clock = ManualClock::starting_now();
-        let (admin, farmer, device) = (AdminId(UserId::new()), UserId::new(), DeviceId::new());
-        store.create_account(&account(admin.0, admin, Role::Admin, clock.now())).await.unwrap();
-        store.create_account(&account(farmer, admin, Role::User, clock.now())).await.unwrap();
-        let pump = Device {
-            id: device,
-            admin_id: admin,
-            name: "pump".into(),
-            key_hash: vec![5; 32],
-            created_at: clock.now(),
-            telemetry: None,
-        };
-        store.create_device(&pump).await.unwrap();
+        let (admin, farmer, device) = pump(store.as_ref(), clock.now(), 5).await;
         Pump { mongo, store, clock, admin, farmer, device }
     }
 
@@ -131,22 +120,7 @@ impl Pump {
     async fn poll(&self, runtime: &Runtime, relay: bool) -> PollAnswer {
         let now = self.clock.now();
         let poll = DevicePoll { relay, ..DevicePoll::ready(self.device) };
-        let telemetry = Telemetry {
-            device_id: self.device,
-            admin_id: self.admin,
-            last_seen_at: now,
-            load_shedding: false,
-            ready: true,
-            relay,
-            firmware: None,
-            uptime_ms: None,
-            rssi: None,
-            last_reset: None,
-            last_reset_at: None,
-            reader: None,
-            feedback: None,
-        };
-        runtime.poll(self.admin, poll, telemetry).await.unwrap()
+        runtime.poll(self.admin, poll, telemetry(self.admin, self.device, now, relay)).await.unwrap()
     }
 
     /// Ten minutes for the farmer and their Start, on `runtime`.
