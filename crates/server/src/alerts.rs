@@ -9,11 +9,7 @@ use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, HttpClient, Limits, 
 use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
 use pumppilot_store::{MinuteRequest, Store};
 
-use crate::{
-    app::App,
-    config::ConfigError,
-    runtime::{FRESH_FOR, Runtime},
-};
+use crate::{app::App, config::ConfigError, runtime::Runtime};
 
 /// How often the outbox is looked at.
 const SEND_EVERY: Duration = Duration::from_secs(2);
@@ -257,13 +253,12 @@ pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
 
 /// One round of [`watch_devices`], on `runtime`'s clock and state and `store`.
 ///
-/// On a shared store whose change feed is behind (`Runtime::is_fresh`, and no word from it within
-/// [`FRESH_FOR`]), the round is skipped and reads nothing, for at most [`WATCH_STALE_AT_MOST`]
-/// since the last round that ran. Nothing is lost by it: a silence's notice is keyed and timed by
-/// the last poll (the next round that runs writes it, with the time the device went offline), a
-/// load shedding spell is timed from when a round first saw it (as after a restart), and the
-/// rounds skipped are at most a few minutes apart, so a silence that lasts that much longer than
-/// the set time is always told.
+/// On a shared store whose change feed is behind (`Runtime::is_fresh`), the round is skipped and
+/// reads nothing, for at most [`WATCH_STALE_AT_MOST`] since the last round that ran. Nothing is
+/// lost by it: a silence's notice is keyed and timed by the last poll (the next round that runs
+/// writes it, with the time the device went offline), a load shedding spell is timed from when a
+/// round first saw it (as after a restart), and the rounds skipped are at most a few minutes
+/// apart, so a silence that lasts that much longer than the set time is always told.
 pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertSettings, shedding: &mut Shedding) {
     let after = settings.offline_after_ms;
     let shedding_after = settings.shedding_after_ms;
@@ -277,7 +272,7 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     let started = clock.now();
     let stale_at_most = i64::try_from(WATCH_STALE_AT_MOST.as_millis()).unwrap_or(i64::MAX);
     if runtime.is_shared()
-        && !runtime.fresh_within(FRESH_FOR).await
+        && !runtime.is_fresh()
         && let Some(last) = shedding.2.filter(|last| (0..stale_at_most).contains(&(started - *last)))
     {
         tracing::debug!(

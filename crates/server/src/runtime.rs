@@ -362,20 +362,6 @@ impl Runtime {
         }
     }
 
-    /// Whether this server may answer from memory now ([`is_fresh`](Self::is_fresh)), or once the
-    /// feed speaks again within `within` of real time (a beat lands every second while it keeps
-    /// up). For work that can wait a moment rather than read the store, such as the alerts watch.
-    pub async fn fresh_within(&self, within: Duration) -> bool {
-        let Some(feed) = &self.feed else { return true };
-        let live = feed.live.notified();
-        tokio::pin!(live);
-        live.as_mut().enable();
-        if self.is_fresh() {
-            return true;
-        }
-        tokio::time::timeout(within, live).await.is_ok() && self.is_fresh()
-    }
-
     /// Passes the store's change feed through `through` before [`Runtime::start`] follows it (a
     /// test holds it back to play a feed that falls behind); nothing on a store of one process.
     pub fn feed_through(&self, through: impl FnOnce(mpsc::Receiver<Change>) -> mpsc::Receiver<Change>) {
