@@ -235,8 +235,8 @@ pub struct Shedding(
     Option<Timestamp>,
 );
 
-/// On a shared store whose change feed fell behind, the watch skips its rounds (each reads every
-/// pump from the store, which a lagging feed says is already too slow), but never for longer than
+/// On a shared store whose change feed fell behind, the watch skips its rounds (each reads the
+/// pumps it watches from the store, which a lagging feed says is already too slow), but never for longer than
 /// this: a device silent that long past the set time is told even if the feed never catches up.
 pub const WATCH_STALE_AT_MOST: Duration = Duration::from_secs(5 * 60);
 
@@ -246,7 +246,10 @@ const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
 /// Tells each owner whose device has been silent longer than the set time, once per silence (the
 /// notice's key names the last poll), and whose load shedding has lasted longer than the set time,
 /// once per spell (the key names when the grid last came back before it; the spell is timed from
-/// when this server first saw it). Every server and every restart writes each notice once.
+/// when this server first saw it). On a shared store each server watches only the pumps whose
+/// timer it owns (`Runtime::owns_timer`: it holds them anyway); while servers disagree on who owns
+/// a pump (one joins or dies), two may watch it, and the key still makes each notice written once
+/// whoever writes it, as after a restart.
 pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
     watch_pumps(&app.runtime, app.store.as_ref(), &app.settings.alerts, shedding).await;
 }
@@ -300,7 +303,7 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
             });
         }
     }
-    for admin in tenants {
+    for admin in tenants.into_iter().filter(|admin| runtime.owns_timer(*admin)) {
         let seen = runtime
             .read(admin, |t, now| {
                 (t.device.last_poll_at, t.device.load_shedding && t.device.online_at(now), t.motor.grid_up_since)

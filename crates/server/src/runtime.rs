@@ -3,12 +3,17 @@
 //! that wakes at the earliest deadline (a run's end, a device's lease).
 //!
 //! Reads bring a tenant up to date too, so nothing depends on the timer firing on time.
+//!
+//! On a store of one process every tenant is held. On a store several servers share, a server
+//! holds a tenant only while it needs it ([`KEEP_FOR`]: a device or a request of it here, or its
+//! timer owned here: [`Runtime::owns_timer`]); any other is read on its next use, and the change
+//! feed's news of it costs nothing.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, HashSet},
     sync::{
         Arc, Mutex as SyncMutex, RwLock,
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -139,6 +144,22 @@ pub const LEASE_TAKEOVER_GRACE: Duration = Duration::from_millis(2_500);
 /// waits before it fires the deadline itself (the owner died, or has not yet been replaced).
 pub const TIMER_TAKEOVER: Duration = Duration::from_secs(3);
 
+/// On a store several servers share, how long a server keeps a tenant in memory after it last
+/// needed it: a device of the tenant answered here, a request here touched it, or this server owned
+/// its timer ([`Runtime::owns_timer`]). While a device is connected here (an MQTT session, a
+/// long-poll, an event stream listening), present here, or its telemetry waits for the flush, and
+/// while this server owns the tenant's timer, the tenant is kept whatever the time; once none of
+/// that holds for this long, the heartbeat's sweep lets it go, and it is read again on its next
+/// use. A minute: a device polling every few seconds keeps its tenant, so a busy tenant is never
+/// read and dropped in a loop, and a server that stops owning a timer keeps the tenant long enough
+/// for the new owner to read it ([`Runtime::owns_timer`] says why deadlines stay safe).
+pub const KEEP_FOR: Duration = Duration::from_secs(60);
+
+/// Above this many tenants to read at once (a server taking over a share of the tenants, or a
+/// feed reset), they are read all together (`Store::load_tenants`, a few reads of the whole
+/// store) rather than one by one.
+const ONE_BY_ONE_UP_TO: usize = 8 * LOADS_AT_ONCE;
+
 /// What the change feed of a shared store tells this server, and since when it is live.
 struct Feed {
     /// When the feed last proved live (a change or a heartbeat), on the feed's clock (the wall
@@ -159,12 +180,15 @@ struct Slot {
     /// Since when this tenant's device has been told OFF because the store could not commit: the
     /// run holds from then (`Event::StoreOutage`) with the first commit that succeeds.
     outage: SyncMutex<Option<Timestamp>>,
-    /// On a shared store, the device the tenant names present and the server it is present at
-    /// (from the feed, in its order): that server's heartbeats stand for the device's polls.
-    presence: SyncMutex<Option<(DeviceId, Arc<str>)>>,
     /// When the cached state was last known to be the store's (read from it or committed to it),
     /// in milliseconds of the feed's clock ([`STALE_OFF_FOR`]).
     read_at: AtomicI64,
+    /// On a shared store, when this server last needed the tenant (a device, a request, its timer),
+    /// in milliseconds of the runtime's clock ([`KEEP_FOR`]).
+    used_at: AtomicI64,
+    /// On a shared store, whether this server owned the tenant's timer at the last heartbeat that
+    /// changed the fleet (or when the slot was made).
+    owned: AtomicBool,
 }
 
 type Cell = Arc<Slot>;
@@ -199,6 +223,12 @@ impl Slot {
     }
 
     /// A receiver whose current value is the last stamp announced.
+    /// Whether somebody here listens to the tenant's changes (a device's MQTT session, a
+    /// long-poll, an event stream).
+    fn is_heard(&self) -> bool {
+        matches!(&*self.changes.lock().expect("changes lock"), Changes::Heard(sender) if sender.receiver_count() > 0)
+    }
+
     fn subscribe(&self) -> watch::Receiver<Stamp> {
         let mut changes = self.changes.lock().expect("changes lock");
         match &*changes {
@@ -222,7 +252,7 @@ pub struct Runtime {
     poll_ms: u32,
     cells: RwLock<HashMap<AdminId, Cell>>,
     timer: SyncMutex<Deadlines>,
-    wake: Notify,
+    wake: Arc<Notify>,
     telemetry: SyncMutex<HashMap<DeviceId, Telemetry>>,
     /// What was last written of each device's telemetry.
     written: SyncMutex<HashMap<DeviceId, Written>>,
@@ -247,6 +277,15 @@ pub struct Runtime {
     /// Every server's latest heartbeat heard in the feed: since when its present devices have
     /// polled it at the latest (`None` for a server named by a presence before its first beat).
     beats: SyncMutex<HashMap<Arc<str>, Option<Timestamp>>>,
+    /// On a shared store, each tenant's device present and the server it is present at (from the
+    /// feed, in its order), for every tenant, held here or not: that server's heartbeats stand
+    /// for the device's polls once the tenant is read here.
+    presences: SyncMutex<HashMap<AdminId, (DeviceId, Arc<str>)>>,
+    /// Set when this server must read the tenants whose timer it owns and does not hold (the fleet
+    /// changed, the feed reset, or the last take-over could not read them all).
+    take_over_due: AtomicBool,
+    /// Held while a take-over reads tenants, one at a time.
+    taking_over: Arc<Mutex<()>>,
     /// Held while devices join (a flush) or are let go (before a heartbeat), one at a time.
     flushing: Mutex<()>,
 }
@@ -299,6 +338,9 @@ impl Runtime {
         let server_id = uuid::Uuid::now_v7().simple().to_string();
         Arc::new(Runtime {
             beats: SyncMutex::default(),
+            presences: SyncMutex::default(),
+            take_over_due: AtomicBool::new(false),
+            taking_over: Arc::default(),
             flushing: Mutex::new(()),
             fleet: SyncMutex::new(vec![server_id.clone()]),
             server_id,
@@ -311,7 +353,7 @@ impl Runtime {
             poll_ms,
             cells: RwLock::default(),
             timer: SyncMutex::default(),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             telemetry: SyncMutex::default(),
             written: SyncMutex::default(),
             motor_rules: SyncMutex::new(MotorRules::NONE),
@@ -374,22 +416,56 @@ impl Runtime {
     /// True when this server's timer acts first on `admin`'s deadlines: of the live servers, the one
     /// whose hash with the tenant is highest (rendezvous hashing: a server that leaves moves only
     /// its own tenants). The others act [`TIMER_TAKEOVER`] later, if the deadline is still there.
+    ///
+    /// On a shared store a server holds in memory only the tenants it needs ([`KEEP_FOR`]), and
+    /// every tenant's deadlines (a lease's end, a run's end) still fire, because its timer's owner
+    /// always holds it:
+    /// - the owner holds every tenant it owns: at the start, and whenever the heartbeat finds the
+    ///   fleet changed, it reads the tenants it owns and does not hold (`Runtime::take_over`,
+    ///   retried at the next beat until all are read), and it never lets an owned tenant go;
+    /// - a tenant committed to later (a new tenant's first run, say) reaches the owner through the
+    ///   feed: a change to a tenant this server owns and does not hold is read (any other change to
+    ///   a tenant not held here costs nothing);
+    /// - a server that stops owning a tenant (another joined) keeps it, and fires its deadlines
+    ///   [`TIMER_TAKEOVER`] late as every non-owner does, for [`KEEP_FOR`] more: the new owner
+    ///   learns of the fleet at its next beat (a second) and reads its share well within that, so no
+    ///   deadline falls between the two;
+    /// - an owner that dies stops beating: within [`TIMER_TAKEOVER`] its beat has expired, the next
+    ///   beat of each survivor names a new owner, which reads the tenant and fires what is due at
+    ///   once. A deadline is late by at most [`TIMER_TAKEOVER`] plus that read, never lost, and
+    ///   lateness changes no charge: the engine applies a deadline at its own moment whenever the
+    ///   tenant is next brought up to date (a run held DEVICE_OFFLINE is charged to the lease's end).
     pub fn owns_timer(&self, admin: AdminId) -> bool {
+        Self::owner_in(&self.fleet.lock().expect("fleet lock"), admin).is_none_or(|owner| *owner == self.server_id)
+    }
+
+    /// The server of `fleet` that owns `admin`'s timer ([`Runtime::owns_timer`]).
+    fn owner_in(fleet: &[String], admin: AdminId) -> Option<&String> {
         use std::hash::{Hash, Hasher};
         let score = |server: &String| {
             let mut hasher = std::hash::DefaultHasher::new();
             (server, admin).hash(&mut hasher);
             hasher.finish()
         };
-        let fleet = self.fleet.lock().expect("fleet lock");
-        fleet.iter().max_by_key(|server| (score(server), *server)).is_none_or(|owner| *owner == self.server_id)
+        fleet.iter().max_by_key(|server| (score(server), *server))
+    }
+
+    /// True when this server holds the tenant in memory now (on a shared store, only while it
+    /// needs it: [`KEEP_FOR`]).
+    pub fn holds(&self, admin: AdminId) -> bool {
+        self.cells.read().expect("cells lock").contains_key(&admin)
     }
 
     /// Notes this server alive on the store and learns which others are (every second of the
     /// runtime's clock; tests on a manual clock that jump further than [`TIMER_TAKEOVER`] beat by hand).
     /// On a shared store the beat vouches for the devices present here ([`PRESENT_WITHIN`]):
     /// those silent for longer are let go first, and if that cannot be written there is no beat.
-    pub async fn heartbeat(&self) {
+    ///
+    /// The beat also keeps this server's share of the tenants ([`Runtime::owns_timer`]): when the
+    /// fleet changed, it starts reading the tenants this server now owns (in the background: a
+    /// beat must not wait for thousands of reads), and it lets go of the tenants no longer needed
+    /// here ([`KEEP_FOR`]).
+    pub async fn heartbeat(self: &Arc<Self>) {
         let ttl = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap_or(i64::MAX);
         let now = self.clock.now();
         let polled_since = now - self.present_within();
@@ -401,9 +477,154 @@ impl Runtime {
                 if !fleet.contains(&self.server_id) {
                     fleet.push(self.server_id.clone());
                 }
-                *self.fleet.lock().expect("fleet lock") = fleet;
+                fleet.sort_unstable();
+                let changed = {
+                    let mut known = self.fleet.lock().expect("fleet lock");
+                    let changed = *known != fleet;
+                    *known = fleet;
+                    changed
+                };
+                if changed {
+                    self.note_owners();
+                }
             }
             Err(err) => tracing::debug!(%err, "could not note this server alive"),
+        }
+        if !self.is_shared() {
+            return;
+        }
+        self.let_go_of_unneeded();
+        if self.take_over_due.load(Ordering::Relaxed)
+            && let Ok(turn) = Arc::clone(&self.taking_over).try_lock_owned()
+        {
+            let runtime = Arc::clone(self);
+            tokio::spawn(async move {
+                let _turn = turn;
+                if let Err(err) = runtime.take_over().await {
+                    tracing::warn!(%err, "could not read every tenant this server now owns the timer of; trying again");
+                }
+            });
+        }
+    }
+
+    /// The fleet changed: which tenants held here this server owns now. One it stops owning is
+    /// kept [`KEEP_FOR`] from now; the tenants it starts owning are read at the next chance.
+    fn note_owners(&self) {
+        let fleet = self.fleet.lock().expect("fleet lock").clone();
+        let now = self.clock.now().millis();
+        for (admin, cell) in self.cells.read().expect("cells lock").iter() {
+            let owned = Self::owner_in(&fleet, *admin).is_none_or(|owner| *owner == self.server_id);
+            if cell.owned.swap(owned, Ordering::Relaxed) && !owned {
+                cell.used_at.store(now, Ordering::Relaxed);
+            }
+        }
+        self.take_over_due.store(true, Ordering::Relaxed);
+    }
+
+    /// Reads the tenants whose timer this server owns and that it does not hold (the caller holds
+    /// `taking_over`); what cannot be read now is tried again at the next beat.
+    async fn take_over(&self) -> Result<(), RuntimeError> {
+        self.take_over_due.store(false, Ordering::Relaxed);
+        let result = async {
+            let admins = self.store.tenant_ids().await?;
+            let fleet = self.fleet.lock().expect("fleet lock").clone();
+            let owned: Vec<AdminId> = {
+                let cells = self.cells.read().expect("cells lock");
+                admins
+                    .into_iter()
+                    .filter(|admin| {
+                        !cells.contains_key(admin)
+                            && Self::owner_in(&fleet, *admin).is_none_or(|owner| *owner == self.server_id)
+                    })
+                    .collect()
+            };
+            self.hold(Some(owned)).await
+        }
+        .await;
+        if result.is_err() {
+            self.take_over_due.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Reads `admins` (every tenant when `None`) into memory and brings each up to date (in memory,
+    /// but for what time changed while nobody held it: its deadlines fire here). Many are read all
+    /// together ([`ONE_BY_ONE_UP_TO`]), a few one by one, [`LOADS_AT_ONCE`] at a time.
+    async fn hold(&self, admins: Option<Vec<AdminId>>) -> Result<(), RuntimeError> {
+        let admins = match admins {
+            Some(admins) if admins.len() <= ONE_BY_ONE_UP_TO => admins,
+            wanted => {
+                let wanted: Option<HashSet<AdminId>> = wanted.map(|admins| admins.into_iter().collect());
+                let read_at = self.feed_now();
+                let tenants = self.store.load_tenants(self.lease_ms).await?;
+                self.loads.fetch_add(tenants.len() as u64, Ordering::Relaxed);
+                let motor_rules = *self.motor_rules.lock().expect("motor rules lock");
+                let mut admins = Vec::with_capacity(tenants.len());
+                for mut tenant in tenants {
+                    let admin = tenant.admin_id;
+                    if wanted.as_ref().is_some_and(|wanted| !wanted.contains(&admin)) {
+                        continue;
+                    }
+                    let cell = self.cell(admin);
+                    let mut guard = cell.tenant.lock().await;
+                    if guard.is_none() {
+                        tenant.defaults = motor_rules;
+                        *guard = Some(tenant);
+                        cell.read_at.store(read_at.millis(), Ordering::Relaxed);
+                    }
+                    admins.push(admin);
+                }
+                admins
+            }
+        };
+        for some in admins.chunks(LOADS_AT_ONCE) {
+            let read = futures_util::future::join_all(some.iter().map(|admin| self.read(*admin, |_, _| ()))).await;
+            for result in read {
+                match result {
+                    Ok(()) | Err(RuntimeError::NotFound) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// On a shared store, lets go of the tenants this server no longer needs ([`KEEP_FOR`]): their
+    /// state, their deadlines here (their timer's owner holds them) and their channel.
+    fn let_go_of_unneeded(&self) {
+        let now = self.clock.now().millis();
+        let keep_for = i64::try_from(KEEP_FOR.as_millis()).unwrap_or(i64::MAX);
+        let here: HashSet<AdminId> = {
+            let buffer = self.telemetry.lock().expect("telemetry lock");
+            let written = self.written.lock().expect("telemetry lock");
+            let present = written.values().filter(|w| w.present).map(|w| w.admin);
+            buffer.values().map(|t| t.admin_id).chain(present).collect()
+        };
+        let unneeded = |admin: &AdminId, cell: &Cell| {
+            !cell.owned.load(Ordering::Relaxed)
+                && now.saturating_sub(cell.used_at.load(Ordering::Relaxed)) >= keep_for
+                && !here.contains(admin)
+                && !cell.is_heard()
+                && cell.outage.lock().expect("outage lock").is_none()
+        };
+        let candidates: Vec<AdminId> = {
+            let cells = self.cells.read().expect("cells lock");
+            cells.iter().filter(|(admin, cell)| unneeded(admin, cell)).map(|(admin, _)| *admin).collect()
+        };
+        if candidates.is_empty() {
+            return;
+        }
+        // Under the cells' lock, so nobody takes the slot meanwhile (nobody else has it: one count)
+        // and nobody schedules a deadline for a new slot of the same tenant before this one's goes.
+        let mut cells = self.cells.write().expect("cells lock");
+        let mut timer = self.timer.lock().expect("timer lock");
+        for admin in candidates {
+            if cells.get(&admin).is_some_and(|cell| Arc::strong_count(cell) == 1 && unneeded(&admin, cell)) {
+                cells.remove(&admin);
+                if let Some(at) = timer.by_tenant.remove(&admin) {
+                    timer.queue.remove(&(at, admin));
+                }
+            }
         }
     }
 
@@ -491,7 +712,7 @@ impl Runtime {
                     tenant
                 }
             };
-            self.vouch(&cell, &mut current);
+            self.vouch(&mut current);
             let mut next = current.clone();
             // The device was told OFF during a store outage: the run holds from that moment.
             let outage = *cell.outage.lock().expect("outage lock");
@@ -681,34 +902,27 @@ impl Runtime {
                 }
             });
         }
-        // Every tenant in a few reads, then brought up to date one by one (in memory, but for
-        // what time changed while no server was running).
-        let read_at = self.feed_now();
-        let tenants = self.store.load_tenants(self.lease_ms).await?;
-        self.loads.fetch_add(tenants.len() as u64, Ordering::Relaxed);
-        let motor_rules = *self.motor_rules.lock().expect("motor rules lock");
-        let mut admins = Vec::with_capacity(tenants.len());
-        for mut tenant in tenants {
-            let admin = tenant.admin_id;
-            let cell = self.cell(admin);
-            let mut guard = cell.tenant.lock().await;
-            if guard.is_none() {
-                tenant.defaults = motor_rules;
-                *guard = Some(tenant);
-                cell.read_at.store(read_at.millis(), Ordering::Relaxed);
-            }
-            admins.push(admin);
+        // Every tenant on a store of one process; on a shared store, those whose timer this
+        // server owns (the others are read when they are needed here). Each is brought up to date
+        // (in memory, but for what time changed while no server held it).
+        if self.is_shared() {
+            let _turn = self.taking_over.lock().await;
+            self.take_over().await?;
+        } else {
+            self.hold(None).await?;
         }
-        for admin in admins {
-            self.read(admin, |_, _| ()).await?;
-        }
-        let timer = Arc::clone(self);
-        tokio::spawn(async move { timer.run_timer().await });
-        let flusher = Arc::clone(self);
+        // The timer and the flush hold the runtime only while they work: dropped, it stops (a
+        // server that dies, in the tests).
+        tokio::spawn(run_timer(Arc::downgrade(self), Arc::clone(&self.wake)));
+        let flusher = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
-                flusher.clock.sleep(FLUSH_EVERY).await;
-                flusher.flush_telemetry().await;
+                let Some(runtime) = flusher.upgrade() else { return };
+                let next = runtime.clock.sleep(FLUSH_EVERY);
+                drop(runtime);
+                next.await;
+                let Some(runtime) = flusher.upgrade() else { return };
+                runtime.flush_telemetry().await;
             }
         });
         Ok(())
@@ -913,17 +1127,18 @@ impl Runtime {
             };
             (device, server)
         });
-        *self.cell(admin).presence.lock().expect("presence lock") = presence;
+        let mut presences = self.presences.lock().expect("presence lock");
+        match presence {
+            Some(presence) => presences.insert(admin, presence),
+            None => presences.remove(&admin),
+        };
     }
 
     /// Reads every tenant's presence again (the feed may have missed changes).
     async fn reload_presences(&self) {
         match self.store.presences().await {
             Ok(presences) => {
-                let cells: Vec<Cell> = self.cells.read().expect("cells lock").values().cloned().collect();
-                for cell in cells {
-                    *cell.presence.lock().expect("presence lock") = None;
-                }
+                self.presences.lock().expect("presence lock").clear();
                 for p in presences {
                     self.note_presence(p.admin, Some((p.device, p.server)));
                 }
@@ -935,9 +1150,7 @@ impl Runtime {
     /// Since when `device` has polled at the latest, as the heartbeat of the server it is present
     /// at vouches (a shared store only; `None` when no server vouches for it).
     pub fn present_since(&self, admin: AdminId, device: DeviceId) -> Option<Timestamp> {
-        let cell = self.cells.read().expect("cells lock").get(&admin).cloned()?;
-        let presence = cell.presence.lock().expect("presence lock").clone();
-        let (present, server) = presence?;
+        let (present, server) = self.presences.lock().expect("presence lock").get(&admin).cloned()?;
         if present != device {
             return None;
         }
@@ -946,12 +1159,13 @@ impl Runtime {
 
     /// The tenant's controller polled at least as late as the heartbeat of the server it is
     /// present at vouches: its last poll moves there (never beyond a poll that happened).
-    fn vouch(&self, cell: &Slot, tenant: &mut Tenant) {
+    fn vouch(&self, tenant: &mut Tenant) {
         if !self.is_shared() {
             return;
         }
         let Some(controller) = tenant.controller else { return };
-        let Some((device, server)) = cell.presence.lock().expect("presence lock").clone() else { return };
+        let presence = self.presences.lock().expect("presence lock").get(&tenant.admin_id).cloned();
+        let Some((device, server)) = presence else { return };
         if device != controller {
             return;
         }
@@ -976,11 +1190,29 @@ impl Runtime {
         self.telemetry.lock().expect("telemetry lock").get(&device).cloned()
     }
 
+    /// The tenant's slot, made when it is not held here; this server needs the tenant now
+    /// ([`KEEP_FOR`]).
     fn cell(&self, admin: AdminId) -> Cell {
+        let now = self.clock.now().millis();
         if let Some(cell) = self.cells.read().expect("cells lock").get(&admin) {
+            cell.used_at.store(now, Ordering::Relaxed);
             return Arc::clone(cell);
         }
-        Arc::clone(self.cells.write().expect("cells lock").entry(admin).or_default())
+        let owned = self.owns_timer(admin);
+        let cell = Arc::clone(
+            self.cells
+                .write()
+                .expect("cells lock")
+                .entry(admin)
+                .or_insert_with(|| Arc::new(Slot { owned: AtomicBool::new(owned), ..Slot::default() })),
+        );
+        cell.used_at.store(now, Ordering::Relaxed);
+        cell
+    }
+
+    /// The tenant's slot if it is held here.
+    fn held(&self, admin: AdminId) -> Option<Cell> {
+        self.cells.read().expect("cells lock").get(&admin).cloned()
     }
 
     async fn load(&self, admin: AdminId) -> Result<Tenant, RuntimeError> {
@@ -1042,9 +1274,18 @@ impl Runtime {
 
     /// Another server changed a tenant (its version moved) or flushed its device's polls: the
     /// cached state is read again (or its last poll moved on), and long-polls and event streams
-    /// here hear of it.
+    /// here hear of it. A tenant not held here is read only when this server owns its timer
+    /// (`Runtime::owns_timer`); any other is left to be read on its next use.
     async fn on_tenant_change(&self, admin: AdminId, version: u64, last_poll_at: Option<Timestamp>) {
-        let cell = self.cell(admin);
+        let Some(cell) = self.held(admin) else {
+            if self.owns_timer(admin)
+                && let Err(err) = self.read(admin, |_, _| ()).await
+            {
+                tracing::debug!(tenant = %admin, %err, "could not read a tenant whose timer this server owns");
+                self.take_over_due.store(true, Ordering::Relaxed);
+            }
+            return;
+        };
         let mut guard = cell.tenant.lock().await;
         if let Some(tenant) = guard.as_mut()
             && tenant.version >= version
@@ -1081,9 +1322,23 @@ impl Runtime {
         }
     }
 
-    /// Reads every cached tenant again (the feed may have missed changes).
+    /// Reads every tenant held here again (the feed may have missed changes), and, on the next
+    /// beat, those whose timer this server owns and does not hold (their changes were missed too).
     async fn refresh_all(&self) {
-        // All in a few reads (`Store::load_tenants`), not one per tenant: a gap in the feed of a
+        self.take_over_due.store(true, Ordering::Relaxed);
+        let held: Vec<(AdminId, Cell)> =
+            self.cells.read().expect("cells lock").iter().map(|(admin, cell)| (*admin, Arc::clone(cell))).collect();
+        if held.len() <= ONE_BY_ONE_UP_TO {
+            for (admin, cell) in held {
+                let mut guard = cell.tenant.lock().await;
+                if guard.is_some() {
+                    self.refresh(admin, &cell, &mut guard).await;
+                }
+            }
+            return;
+        }
+        drop(held);
+        // Many in a few reads (`Store::load_tenants`), not one per tenant: a gap in the feed of a
         // busy store must not become thousands of reads that keep it busy.
         let read_at = self.feed_now();
         let fresh = match self.store.load_tenants(self.lease_ms).await {
@@ -1147,21 +1402,13 @@ impl Runtime {
         }
     }
 
-    async fn run_timer(&self) {
-        loop {
+    /// Brings the tenant of the earliest deadline up to date if it is due; else what to wait for.
+    async fn fire_next(&self) -> Option<crate::clock::Sleep> {
+        {
             let next = self.timer.lock().expect("timer lock").queue.first().copied();
-            let Some((at, admin)) = next else {
-                self.wake.notified().await;
-                continue;
-            };
+            let Some((at, admin)) = next else { return Some(Box::pin(std::future::pending())) };
             if at > self.clock.now() {
-                // A sooner deadline scheduled meanwhile is not missed: `notify_one` leaves a permit
-                // when nobody waits yet.
-                tokio::select! {
-                    _ = self.clock.sleep_until(at) => {}
-                    _ = self.wake.notified() => {}
-                }
-                continue;
+                return Some(self.clock.sleep_until(at));
             }
             {
                 let mut timer = self.timer.lock().expect("timer lock");
@@ -1172,12 +1419,37 @@ impl Runtime {
                 if self.is_shared() && !self.owns_timer(admin) && self.clock.now() < at + takeover {
                     timer.by_tenant.insert(admin, at + takeover);
                     timer.queue.insert((at + takeover, admin));
-                    continue;
+                    return None;
                 }
             }
             if let Err(err) = self.read(admin, |_, _| ()).await {
                 tracing::warn!(tenant = %admin, %err, "timer could not bring a tenant up to date; retrying");
                 self.schedule(admin, Some(self.clock.now() + 1000));
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // The timer wakes and ends.
+        self.wake.notify_one();
+    }
+}
+
+/// Fires the deadlines as they fall due, for as long as the runtime lives.
+async fn run_timer(runtime: std::sync::Weak<Runtime>, wake: Arc<Notify>) {
+    loop {
+        let Some(live) = runtime.upgrade() else { return };
+        let wait = live.fire_next().await;
+        drop(live);
+        if let Some(wait) = wait {
+            // A sooner deadline scheduled meanwhile is not missed: `notify_one` leaves a permit
+            // when nobody waits yet.
+            tokio::select! {
+                () = wait => {}
+                () = wake.notified() => {}
             }
         }
     }
@@ -1205,8 +1477,10 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
             Change::Tenant { admin, version, last_poll_at, presence } => {
                 // Here, in the feed's order: a beat never vouches for a device let go before it.
                 runtime.note_presence(admin, presence);
-                let runtime = Arc::clone(&runtime);
-                tokio::spawn(async move { runtime.on_tenant_change(admin, version, last_poll_at).await });
+                if runtime.holds(admin) || runtime.owns_timer(admin) {
+                    let runtime = Arc::clone(&runtime);
+                    tokio::spawn(async move { runtime.on_tenant_change(admin, version, last_poll_at).await });
+                }
             }
             Change::Beat { server, polled_since } => runtime.note_beat(&server, polled_since),
             Change::Live | Change::Reset => {}

@@ -212,3 +212,194 @@ async fn a_quiet_device_is_vouched_for_by_its_servers_heartbeat_and_let_go_when_
     clock.set(last_poll + i64::from(LEASE_MS));
     assert!(!b.read(admin, |t, now| t.device.online_at(now)).await.unwrap(), "offline at its lease's end");
 }
+
+/// Many pumps on `store`, made at `now` (which of two servers owns each's timer is a hash: among
+/// sixteen, each server owns some but once in 65,536 runs).
+async fn pumps(store: &dyn Store, now: Timestamp) -> Vec<(AdminId, pumppilot_engine::UserId, DeviceId)> {
+    let mut pumps = Vec::new();
+    for key in 0..16 {
+        pumps.push(pump(store, now, key).await);
+    }
+    pumps
+}
+
+/// Two started runtimes on `store` that know each other alive (A started first, alone: it read
+/// every tenant then).
+async fn two_servers(store: &Arc<dyn Store>, clock: &Arc<ManualClock>, some: AdminId) -> (Arc<Runtime>, Arc<Runtime>) {
+    let a = Runtime::new(Arc::clone(store), clock.clone(), LEASE_MS, 5_000);
+    a.start().await.unwrap();
+    let b = Runtime::new(Arc::clone(store), clock.clone(), LEASE_MS, 5_000);
+    b.start().await.unwrap();
+    until("both feeds live", || async { a.is_fresh() && b.is_fresh() }).await;
+    until("each server knows the other alive", || async {
+        b.heartbeat().await;
+        a.heartbeat().await;
+        a.owns_timer(some) != b.owns_timer(some)
+    })
+    .await;
+    (a, b)
+}
+
+/// Moves the clock on by `by`, a second at a time, every server of `servers` beating at each
+/// (so none drops out of the others' fleet meanwhile).
+async fn pass(clock: &ManualClock, servers: &[&Arc<Runtime>], by: Duration) {
+    let mut left = by;
+    while !left.is_zero() {
+        let step = left.min(Duration::from_secs(1));
+        clock.advance(step);
+        left -= step;
+        for server in servers {
+            server.heartbeat().await;
+        }
+    }
+}
+
+/// Minutes for `farmer` and their Start, on `runtime`.
+async fn start_a_run(runtime: &Runtime, admin: AdminId, farmer: pumppilot_engine::UserId) {
+    let credit = Credit {
+        user: farmer,
+        seconds: 600,
+        kind: LedgerKind::Recharge,
+        actor: admin.0,
+        note: String::new(),
+        request_id: None,
+    };
+    runtime.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    let start = Event::Start { user: farmer, requested_minutes: None, entry_id: EntryId::new() };
+    runtime.apply(admin, start, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+}
+
+/// A server keeps a tenant it no longer owns the timer of for `KEEP_FOR`, then lets it go; once
+/// it holds it no more (nobody uses it there, another server owns its timer), changes made to it
+/// on the other server cost it no store read.
+#[tokio::test]
+async fn a_tenant_neither_served_nor_owned_here_is_let_go_and_its_changes_cost_no_read() {
+    use pumppilot_server::runtime::KEEP_FOR;
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let pumps = pumps(store.as_ref(), clock.now()).await;
+    let (a, b) = two_servers(&store, &clock, pumps[0].0).await;
+    let (admin, farmer, _) = *pumps.iter().find(|p| b.owns_timer(p.0)).expect("B owns a pump's timer");
+    let (other, other_farmer, _) = *pumps.iter().find(|p| a.owns_timer(p.0)).expect("A owns a pump's timer");
+    assert!(a.holds(admin), "read at A's start, when it was alone: kept while the new owner reads it");
+    assert!(b.holds(admin) && a.holds(other), "B holds what it owns; A what it owns");
+
+    // A minute on, A has let go of what B owns; each still holds what it owns.
+    pass(&clock, &[&b, &a], KEEP_FOR).await;
+    assert!(!a.holds(admin), "A let go of a tenant it neither serves nor owns");
+    assert!(a.holds(other) && b.holds(admin), "each keeps the tenants whose timer it owns");
+
+    // Changes on B to B's tenant, then to A's: A hears of the second (it reads it again, once),
+    // so it has heard of the first before, and read nothing for it.
+    let loads = a.loads();
+    start_a_run(&b, admin, farmer).await;
+    let credit = Credit {
+        user: other_farmer,
+        seconds: 60,
+        kind: LedgerKind::Recharge,
+        actor: other.0,
+        note: String::new(),
+        request_id: None,
+    };
+    b.apply(other, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    let version = store.load_tenant(other, i64::from(LEASE_MS)).await.unwrap().unwrap().version;
+    let heard = a.subscribe(other);
+    until("A hears of the change to its own tenant", || async { heard.borrow().version == version }).await;
+    assert_eq!(a.loads(), loads + 1, "A read only its own tenant again, not B's (changed twice)");
+    assert!(!a.holds(admin), "and does not hold B's");
+}
+
+/// A device moves from server B to server A, which did not hold its tenant: A reads it at the
+/// first poll and answers as B would (ON, a run is on), and a Stop made on B still turns the device
+/// OFF at its next poll to A.
+#[tokio::test]
+async fn a_device_moving_to_a_server_that_does_not_hold_its_tenant_is_answered_right() {
+    use pumppilot_engine::Motor;
+    use pumppilot_server::runtime::KEEP_FOR;
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let pumps = pumps(store.as_ref(), clock.now()).await;
+    let (a, b) = two_servers(&store, &clock, pumps[0].0).await;
+    let (admin, farmer, device) = *pumps.iter().find(|p| b.owns_timer(p.0)).expect("B owns a pump's timer");
+    pass(&clock, &[&b, &a], KEEP_FOR).await;
+    assert!(!a.holds(admin));
+
+    let answer = |runtime: Arc<Runtime>| async move {
+        let now = runtime.clock().now();
+        runtime.poll(admin, DevicePoll::ready(device), telemetry(admin, device, now, false)).await.unwrap().motor
+    };
+    assert_eq!(answer(Arc::clone(&b)).await, Motor::Off, "no run yet");
+    start_a_run(&b, admin, farmer).await;
+    assert_eq!(answer(Arc::clone(&b)).await, Motor::On, "told ON at B");
+    assert!(!a.holds(admin));
+
+    // The device moves to A.
+    clock.advance(Duration::from_secs(4));
+    let loads = a.loads();
+    assert_eq!(answer(Arc::clone(&a)).await, Motor::On, "A reads the tenant and answers ON");
+    assert_eq!(a.loads(), loads + 1, "read once");
+    assert!(a.holds(admin), "held while the device polls here");
+
+    // The farmer presses Stop on B: at its next poll to A, the device is told OFF.
+    b.apply(admin, Event::Stop { user: farmer }, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    let version = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().version;
+    let heard = a.subscribe(admin);
+    until("A hears of the Stop", || async { heard.borrow().version == version }).await;
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(answer(Arc::clone(&a)).await, Motor::Off, "the Stop made on B turns it OFF at A");
+}
+
+/// The server that owns a tenant's timer dies (its runtime dropped: no beat, no timer): the other,
+/// which did not hold the tenant, takes it over within `TIMER_TAKEOVER` of the last beat and holds
+/// the silent device's run DEVICE_OFFLINE at the lease's end and grace, charged to the lease's end.
+#[tokio::test]
+async fn when_a_timers_owner_dies_another_server_takes_the_tenant_over_and_fires_its_lease() {
+    use pumppilot_server::runtime::KEEP_FOR;
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let pumps = pumps(store.as_ref(), clock.now()).await;
+    let (a, b) = two_servers(&store, &clock, pumps[0].0).await;
+    let (admin, farmer, device) = *pumps.iter().find(|p| b.owns_timer(p.0)).expect("B owns a pump's timer");
+    pass(&clock, &[&b, &a], KEEP_FOR).await;
+
+    // A run on B, its device polling B; A does not hold the tenant.
+    poll(&b, admin, device, clock.now()).await;
+    start_a_run(&b, admin, farmer).await;
+    let told_on = clock.now();
+    poll(&b, admin, device, told_on).await;
+    pass(&clock, &[&b, &a], Duration::from_secs(4)).await;
+    let last_poll = clock.now();
+    poll(&b, admin, device, last_poll).await;
+    b.flush_telemetry().await;
+    assert_eq!(
+        store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().device.last_poll_at,
+        Some(last_poll)
+    );
+    assert!(!a.holds(admin));
+    let version = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().version;
+
+    // B dies; the device falls silent. Within TIMER_TAKEOVER (and a beat) A owns and holds it.
+    let gone = Arc::downgrade(&b);
+    drop(b);
+    until("B's runtime is gone", || async { gone.upgrade().is_none() }).await;
+    pass(&clock, &[&a], TIMER_TAKEOVER + Duration::from_secs(1)).await;
+    assert!(a.owns_timer(admin), "A alone alive: it owns every timer");
+    until("A takes the tenant over", || async { a.holds(admin) }).await;
+
+    // It fires the lease's end at its time (after the grace), once.
+    let lease_end = last_poll + i64::from(LEASE_MS);
+    let grace = i64::try_from(LEASE_TAKEOVER_GRACE.as_millis()).unwrap();
+    until("A's timer waits for the lease's end", || async { clock.waits().contains(&(lease_end + grace)) }).await;
+    clock.set(lease_end + grace - 1);
+    a.heartbeat().await;
+    assert_eq!(store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().version, version, "not yet");
+    clock.advance(Duration::from_millis(1));
+    until("the run held DEVICE_OFFLINE in the store", || async {
+        let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
+        stored.active.as_ref().is_some_and(|e| e.hold_reason == Some(HoldReason::DeviceOffline))
+    })
+    .await;
+    let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
+    assert_eq!(stored.version, version + 1, "one commit held the run");
+    assert_eq!(stored.active.expect("the run").running_ms, lease_end - told_on, "charged to the lease's end");
+}
