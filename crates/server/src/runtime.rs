@@ -1495,8 +1495,9 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
 mod tests {
     use super::*;
 
-    /// What every tenant costs a server that keeps it (all of them, after the start): its slot
-    /// stays small, and a tenant nobody listens to has no channel.
+    /// What every tenant costs a server that keeps it (all of them on a store of one process; on
+    /// a shared store those it needs or owns the timer of): its slot stays small, and a tenant
+    /// nobody listens to has no channel.
     #[test]
     fn a_kept_tenant_stays_small() {
         let (slot, tenant) = (size_of::<Slot>(), size_of::<Tenant>());
