@@ -325,13 +325,19 @@ impl MongoStore {
     }
 
     /// The account with this id, from `admins` or `users`.
+    ///
+    /// Both collections are asked at once: a farmer's account (in `users`) is one round trip to
+    /// the store, not two, on the way of a signed-in request whose account is not in memory yet
+    /// (a farmer's first Start on this server).
     async fn account_where(&self, filter: Document) -> Result<Option<Account>, Failure> {
-        for collection in ["admins", "users"] {
-            if let Some(doc) = self.find_one(collection, filter.clone()).await? {
-                return Ok(Some(codec::account(&doc, collection)?));
-            }
+        let (admin, user) = tokio::join!(self.find_one("admins", filter.clone()), self.find_one("users", filter));
+        if let Some(doc) = admin? {
+            return Ok(Some(codec::account(&doc, "admins")?));
         }
-        Ok(None)
+        match user? {
+            Some(doc) => Ok(Some(codec::account(&doc, "users")?)),
+            None => Ok(None),
+        }
     }
 }
 

@@ -139,17 +139,21 @@ pub(crate) async fn load(
         return Ok(None);
     };
     let mut tenant = tenant_of(&doc, admin, lease_ms)?;
-    let active = coll(db, "queues")
-        .find_one(doc! { "adminId": key(admin), "status": { "$in": ACTIVE.to_vec() } })
-        .session(&mut *session)
-        .await?;
-    tenant.active = active.as_ref().map(codec::entry).transpose()?.map(Box::new);
+    // The live entries in one read (the active one and the line, in the line's order): a tenant
+    // read again when another server changed it is on the way of that change to a device here.
     let cursor = coll(db, "queues")
-        .find(doc! { "adminId": key(admin), "status": "WAITING" })
+        .find(doc! { "adminId": key(admin), "status": { "$in": LIVE.to_vec() } })
         .sort(doc! { "position": 1 })
         .session(&mut *session)
         .await?;
-    tenant.waiting = collect(cursor, session).await?.iter().map(codec::entry).collect::<Result<_, _>>()?;
+    for doc in collect(cursor, session).await? {
+        let entry = codec::entry(&doc)?;
+        if ACTIVE.contains(&entry.status.as_str()) {
+            tenant.active = Some(Box::new(entry));
+        } else {
+            tenant.waiting.push(entry);
+        }
+    }
     let cursor = coll(db, "users")
         .find(doc! { "adminId": key(admin), "balanceSeconds": { "$ne": 0_i64 } })
         .projection(doc! { "balanceSeconds": 1 })
@@ -416,24 +420,28 @@ fn explain_queue_conflict(entry: &QueueEntry, position: Option<i64>, message: &s
 }
 
 /// The stored live entries must be exactly the state's.
+///
+/// One read of the tenant's live entries (ids and statuses), not one per rule: each round trip
+/// inside a Start's transaction is on the way from the Start to the relay.
 async fn check_live_entries(db: &Database, session: &mut ClientSession, tenant: &Tenant) -> Result<(), Failure> {
-    let admin = key(tenant.admin_id);
     let cursor = coll(db, "queues")
-        .find(doc! { "adminId": admin.clone(), "status": { "$in": ACTIVE.to_vec() } })
-        .projection(doc! { "_id": 1 })
+        .find(doc! { "adminId": key(tenant.admin_id), "status": { "$in": LIVE.to_vec() } })
+        .projection(doc! { "_id": 1, "status": 1 })
         .session(&mut *session)
         .await?;
-    let stored_active = collect(cursor, session).await?;
+    let live = collect(cursor, session).await?;
+    let status = |doc: &Document| doc.get_str("status").unwrap_or_default().to_owned();
     let expected = tenant.active.as_ref().map(|entry| entry.id.to_string());
-    let stored: Vec<_> = stored_active.iter().filter_map(|doc| doc.get_str("_id").ok()).collect();
+    let stored: Vec<_> = live
+        .iter()
+        .filter(|doc| ACTIVE.contains(&status(doc).as_str()))
+        .filter_map(|doc| doc.get_str("_id").ok())
+        .collect();
     if stored != expected.iter().map(String::as_str).collect::<Vec<_>>() {
         return Err(invariant("the stored active entry is not the state's, and it was not ended"));
     }
-    let waiting = coll(db, "queues")
-        .count_documents(doc! { "adminId": admin, "status": "WAITING" })
-        .session(&mut *session)
-        .await?;
-    if usize::try_from(waiting).ok() != Some(tenant.waiting.len()) {
+    let waiting = live.iter().filter(|doc| status(doc) == "WAITING").count();
+    if waiting != tenant.waiting.len() {
         return Err(invariant("a stored waiting entry is not in the state's line, and it was not ended"));
     }
     Ok(())

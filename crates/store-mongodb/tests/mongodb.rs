@@ -214,3 +214,30 @@ async fn servers_that_stop_beating_leave_the_fleet() {
     assert_eq!(store.heartbeat("b", at(1), ttl, at(1)).await.unwrap(), ["a", "b"]);
     assert_eq!(store.heartbeat("b", at(3), ttl, at(3)).await.unwrap(), ["b"], "a's last beat was 3 s ago");
 }
+
+/// How many times the store was asked to read one collection (queries, aggregates, counts and
+/// cursor continuations) since it started.
+async fn reads_of(store: &MongoStore, collection: &str) -> u64 {
+    let ops = testing::operations(store).await.unwrap();
+    let kinds = ops.get(collection).cloned().unwrap_or_default();
+    ["queries", "getmore", "commands"].iter().filter_map(|kind| kinds.get(*kind)).map(|(count, _)| count).sum()
+}
+
+/// A Start's commit and a tenant read again (what another server does before its device hears
+/// of the Start) each read the line once: every round trip to the store inside them is on the
+/// way from the Start to the relay. The entries read are the state's, in the line's order.
+#[tokio::test]
+async fn a_start_and_a_tenant_read_again_each_read_the_line_once() {
+    let store = testing::fresh_store().await;
+    let (mut tenant, karim, salma) = tenant_with_users(&store).await;
+    let start = |user| Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
+    let before = reads_of(&store, "queues").await;
+    commit(&store, &mut tenant, start(karim), at(1)).await.unwrap();
+    assert_eq!(reads_of(&store, "queues").await - before, 1, "a Start's commit");
+    commit(&store, &mut tenant, start(salma), at(2)).await.unwrap();
+    let before = reads_of(&store, "queues").await;
+    let read = store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap().unwrap();
+    assert_eq!(reads_of(&store, "queues").await - before, 1, "a tenant read again");
+    assert_eq!(read.active.as_ref().map(|e| e.user_id), Some(karim));
+    assert_eq!(read.waiting.iter().map(|e| e.user_id).collect::<Vec<_>>(), [salma]);
+}
