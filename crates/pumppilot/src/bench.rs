@@ -75,6 +75,11 @@ pub struct BenchArgs {
     /// online is one commit: a store that takes few transactions at once needs a gentle ramp).
     #[arg(long, default_value_t = 200)]
     ramp: u32,
+    /// How the fleet arrives: `new` (never seen, or last seen a day ago: each device's first
+    /// report brings it online, a commit) or `returning` (online before the servers started, as
+    /// after a rolling restart: each device last seen just before it reconnects).
+    #[arg(long, value_enum, default_value = "new")]
+    arrival: fleet::Arrival,
 }
 
 /// What one load run measured.
@@ -118,6 +123,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             sign_ins: args.sign_ins,
             seconds: args.seconds,
             ramp: args.ramp,
+            arrival: args.arrival,
             store: args.store.clone(),
         };
         return fleet::run(fleet, &dir).await;

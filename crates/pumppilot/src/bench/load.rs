@@ -50,6 +50,11 @@ pub struct DevicesArgs {
     /// The devices speak MQTT (the devices file then names each device's MQTT address and id).
     #[arg(long)]
     mqtt: bool,
+    /// When to begin (Unix time in ms; default: at once): the process's device j connects at
+    /// AT + j / RAMP seconds, on a schedule that does not drift, so the bench knows when each
+    /// device comes (`fleet.rs`, `--arrival returning`).
+    #[arg(long)]
+    at: Option<u64>,
 }
 
 /// One device as the bench made it.
@@ -85,8 +90,11 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
     }
     let total = specs.len() as u64;
     let counts = Arc::new(Counts::default());
-    let pause = Duration::from_secs(1) / args.ramp.max(1);
+    let begin =
+        tokio::time::Instant::now() + Duration::from_millis(args.at.map_or(0, |at| at.saturating_sub(unix_millis())));
+    let ramp = f64::from(args.ramp.max(1));
     for (i, (spec, mqtt)) in specs.into_iter().enumerate() {
+        tokio::time::sleep_until(begin + Duration::from_secs_f64(i as f64 / ramp)).await;
         // 1,000 connections per source address: far from the ephemeral ports' limit.
         let n = u32::try_from(i / 1000).unwrap_or(0) + 1;
         let source = Ipv4Addr::new(127, args.group + 1, (n >> 8) as u8, n as u8);
@@ -100,7 +108,6 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
                 tokio::spawn(device_loop(device, spec, source, args.wait_ms, Arc::clone(&counts)));
             }
         }
-        tokio::time::sleep(pause).await;
     }
     let mut told_ready = false;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -117,6 +124,12 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
             counts.answered.load(Ordering::Relaxed)
         );
     }
+}
+
+/// Now, as Unix time in milliseconds.
+pub(super) fn unix_millis() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A device: connect, poll (signed) until the connection fails, then again after a second.
