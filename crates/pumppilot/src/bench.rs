@@ -80,6 +80,11 @@ pub struct BenchArgs {
     /// after a rolling restart: each device last seen just before it reconnects).
     #[arg(long, value_enum, default_value = "new")]
     arrival: fleet::Arrival,
+    /// The longest the fleet bench waits for its devices to answer, and then to be present at
+    /// their servers, in seconds (default: 20 minutes, or 25 ms a device if longer); it then
+    /// measures the steady window with the devices it has.
+    #[arg(long)]
+    patience: Option<u64>,
 }
 
 /// What one load run measured.
@@ -124,6 +129,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             seconds: args.seconds,
             ramp: args.ramp,
             arrival: args.arrival,
+            patience: args.patience,
             store: args.store.clone(),
         };
         return fleet::run(fleet, &dir).await;

@@ -82,6 +82,7 @@ pub struct Fleet {
     pub seconds: u64,
     pub ramp: u32,
     pub arrival: Arrival,
+    pub patience: Option<u64>,
     pub store: Option<String>,
 }
 
@@ -231,13 +232,27 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let bar = progress(fleet.devices as u64, "devices answered");
     let (mut ready, mut stats) = (0, vec![GeneratorStat::default(); groups]);
     let mut told = Instant::now();
+    // How long each wait below may take (`--patience`; by default long enough for SecantusDB to
+    // bring a new fleet online at about 45 devices a second).
+    let patience = fleet
+        .patience
+        .map_or(Duration::from_secs(1200).max(Duration::from_millis(25 * fleet.devices as u64)), Duration::from_secs);
+    let mut answered = 0;
     while ready < groups {
+        if started.elapsed() > patience {
+            println!(
+                "  only {answered} of {} devices answered after {:.0} s; going on without the others",
+                fleet.devices,
+                patience.as_secs_f64()
+            );
+            break;
+        }
         let next = tokio::time::timeout(Duration::from_secs(600), hear.recv()).await;
-        match next.context("the devices did not all connect within 10 minutes")? {
+        match next.context("the load generators fell silent for 10 minutes")? {
             Some(Said::Ready) => ready += 1,
             Some(Said::Stat { generator, stat }) => {
                 stats[generator] = stat;
-                let answered: u64 = stats.iter().map(|s| s.answered).sum();
+                answered = stats.iter().map(|s| s.answered).sum();
                 bar.set_position(answered);
                 if !bar.is_hidden() || told.elapsed() < Duration::from_secs(10) {
                     continue;
@@ -255,13 +270,11 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         }
     }
     bar.finish();
-    println!("{} devices connected and answered in {:.1} s", fleet.devices, started.elapsed().as_secs_f64());
+    println!("{answered} devices connected and answered in {:.1} s", started.elapsed().as_secs_f64());
     // Online for every server: each device's coming online committed, its telemetry written and
     // its presence joined at its server (whose heartbeats then stand for its polls).
     let bar = progress(fleet.devices as u64, "devices present at their server");
     let mut told = Instant::now();
-    // At SecantusDB's pace a new fleet comes online at about 45 devices a second.
-    let patience = Duration::from_secs(1200).max(Duration::from_millis(25 * fleet.devices as u64));
     let online = loop {
         let present = pumppilot_store_mongodb::testing::present_tenants(&watcher).await.unwrap_or(0);
         bar.set_position(present);
@@ -473,12 +486,11 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         );
     }
     println!("  per server (devices; resident MB idle → connected → end; CPU over the window):");
-    for k in 0..fleet.servers {
+    for (k, addr) in addrs.iter().enumerate() {
         let mb = |each: &[u64]| each.get(k).map_or(0.0, |kib| *kib as f64 / 1024.0);
         let devices = (k..fleet.devices).step_by(fleet.servers).count();
         println!(
-            "    server {k} ({}): {devices} devices; {:.1} → {:.1} → {:.1} MB; {:.0}% of a core",
-            addrs[k],
+            "    server {k} ({addr}): {devices} devices; {:.1} → {:.1} → {:.1} MB; {:.0}% of a core",
             mb(&idle_each),
             mb(&connected_each),
             mb(&steady_each),
