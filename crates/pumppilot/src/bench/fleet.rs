@@ -270,6 +270,9 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         }
     }
     bar.finish();
+    if ready == groups {
+        answered = fleet.devices as u64;
+    }
     println!("{answered} devices connected and answered in {:.1} s", started.elapsed().as_secs_f64());
     // Online for every server: each device's coming online committed, its telemetry written and
     // its presence joined at its server (whose heartbeats then stand for its polls).

@@ -93,22 +93,27 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
     let begin =
         tokio::time::Instant::now() + Duration::from_millis(args.at.map_or(0, |at| at.saturating_sub(unix_millis())));
     let ramp = f64::from(args.ramp.max(1));
-    for (i, (spec, mqtt)) in specs.into_iter().enumerate() {
-        tokio::time::sleep_until(begin + Duration::from_secs_f64(i as f64 / ramp)).await;
-        // 1,000 connections per source address: far from the ephemeral ports' limit.
-        let n = u32::try_from(i / 1000).unwrap_or(0) + 1;
-        let source = Ipv4Addr::new(127, args.group + 1, (n >> 8) as u8, n as u8);
-        let device = u32::try_from(args.from + i).unwrap_or(u32::MAX);
-        match mqtt {
-            Some((server, device_id)) => {
-                let spec = MqttSpec { server, device_id, key: spec.key, secret: spec.secret };
-                tokio::spawn(super::mqtt_load::device_loop(device, spec, source, args.wait_ms, Arc::clone(&counts)));
-            }
-            None => {
-                tokio::spawn(device_loop(device, spec, source, args.wait_ms, Arc::clone(&counts)));
+    // The ramp runs beside the stats below, so the bench hears of the devices as they come.
+    let (group, from, wait_ms, ramping) = (args.group, args.from, args.wait_ms, Arc::clone(&counts));
+    tokio::spawn(async move {
+        for (i, (spec, mqtt)) in specs.into_iter().enumerate() {
+            tokio::time::sleep_until(begin + Duration::from_secs_f64(i as f64 / ramp)).await;
+            // 1,000 connections per source address: far from the ephemeral ports' limit.
+            let n = u32::try_from(i / 1000).unwrap_or(0) + 1;
+            let source = Ipv4Addr::new(127, group + 1, (n >> 8) as u8, n as u8);
+            let device = u32::try_from(from + i).unwrap_or(u32::MAX);
+            let counts = Arc::clone(&ramping);
+            match mqtt {
+                Some((server, device_id)) => {
+                    let spec = MqttSpec { server, device_id, key: spec.key, secret: spec.secret };
+                    tokio::spawn(super::mqtt_load::device_loop(device, spec, source, wait_ms, counts));
+                }
+                None => {
+                    tokio::spawn(device_loop(device, spec, source, wait_ms, counts));
+                }
             }
         }
-    }
+    });
     let mut told_ready = false;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
