@@ -75,6 +75,16 @@ pub struct BenchArgs {
     /// online is one commit: a store that takes few transactions at once needs a gentle ramp).
     #[arg(long, default_value_t = 200)]
     ramp: u32,
+    /// How the fleet arrives: `new` (never seen, or last seen a day ago: each device's first
+    /// report brings it online, a commit) or `returning` (online before the servers started, as
+    /// after a rolling restart: each device last seen just before it reconnects).
+    #[arg(long, value_enum, default_value = "new")]
+    arrival: fleet::Arrival,
+    /// The longest the fleet bench waits for its devices to answer, and then to be present at
+    /// their servers, in seconds (default: 20 minutes, or 25 ms a device if longer); it then
+    /// measures the steady window with the devices it has.
+    #[arg(long)]
+    patience: Option<u64>,
 }
 
 /// What one load run measured.
@@ -118,6 +128,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             sign_ins: args.sign_ins,
             seconds: args.seconds,
             ramp: args.ramp,
+            arrival: args.arrival,
+            patience: args.patience,
             store: args.store.clone(),
         };
         return fleet::run(fleet, &dir).await;

@@ -52,6 +52,19 @@ pub enum Transport {
     Mqtt,
 }
 
+/// How the fleet arrives at the servers.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arrival {
+    /// As an owner has them before the fleet first connects: never seen (even devices) or last
+    /// seen a day ago (odd ones). Each device's first report brings it online: a commit.
+    New,
+    /// Online before the servers (re)started, as in a rolling restart: each device was last seen
+    /// just before it reconnects (the bench writes its last poll, as the server it left did,
+    /// `Store::record_last_polls`, a second or so before the device's turn in the ramp), so its
+    /// lease is alive when it comes and its first report changes nothing in its tenant.
+    Returning,
+}
+
 /// The most devices one load generator process drives.
 const PER_GENERATOR: usize = 16_000;
 /// Tenants per provisioning chunk.
@@ -68,6 +81,8 @@ pub struct Fleet {
     pub sign_ins: usize,
     pub seconds: u64,
     pub ramp: u32,
+    pub arrival: Arrival,
+    pub patience: Option<u64>,
     pub store: Option<String>,
 }
 
@@ -120,8 +135,16 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let secret = Keyring::new_token("");
     let keyring = Keyring::new(secret.as_bytes());
     let started = Instant::now();
-    let pumps = provision(&store, &keyring, &fleet).await?;
-    println!("provisioned {} devices in {:.1} s", fleet.devices, started.elapsed().as_secs_f64());
+    let (pumps, chunks) = provision(&store, &keyring, &fleet).await?;
+    let chunk_secs = |c: Option<&Duration>| c.map_or(0.0, Duration::as_secs_f64);
+    println!(
+        "provisioned {} devices in {:.1} s ({} chunks of {CHUNK}: the first {:.1} s, the last {:.1} s)",
+        fleet.devices,
+        started.elapsed().as_secs_f64(),
+        chunks.len(),
+        chunk_secs(chunks.first()),
+        chunk_secs(chunks.last())
+    );
 
     // 127.0.n.1…K with the first n whose ports are all free (another bench may run on this machine).
     let net = (1..=250u8)
@@ -161,6 +184,15 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     }
     println!("{} servers up in {:.1} s", fleet.servers, started.elapsed().as_secs_f64());
     let idle = resident(&servers);
+    let idle_pss = proportional(&servers);
+    let idle_each = resident_each(&servers);
+    let store_rss_idle = rss_kib(secantusdb.as_ref().and_then(|s| s.pid()));
+    println!(
+        "  resident: servers {:.1} MB together ({}), SecantusDB {:.1} MB",
+        idle as f64 / 1024.0,
+        idle_each.iter().map(|kib| format!("{:.1}", *kib as f64 / 1024.0)).collect::<Vec<_>>().join(" + "),
+        store_rss_idle as f64 / 1024.0
+    );
 
     // What coming online asks of the store: its operations from the first connect until every
     // device is present at its server.
@@ -172,23 +204,56 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let mut generators = Vec::new();
     let groups = fleet.devices.div_ceil(PER_GENERATOR);
     let per = fleet.devices.div_ceil(groups);
+    let ramp = (fleet.ramp / u32::try_from(groups).unwrap_or(1)).max(1);
+    // Every generator begins at `at`, its device j at `at + j / ramp` (a schedule that does not
+    // drift), so a returning device's last poll can be written just before its turn.
+    let at = super::load::unix_millis() + 3_000;
+    let turn = |i: usize| at + (i % per) as u64 * 1000 / u64::from(ramp);
+    let stamper = (fleet.arrival == Arrival::Returning).then(|| {
+        let mut schedule: Vec<(u64, AdminId, DeviceId)> =
+            pumps.iter().enumerate().map(|(i, p)| (turn(i), p.admin, p.device)).collect();
+        schedule.sort_unstable_by_key(|s| s.0);
+        let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        (tokio::spawn(play_departed_servers(Arc::clone(&store), schedule, Arc::clone(&calls))), calls)
+    });
     for g in 0..groups {
         let (from, to) = (g * per, ((g + 1) * per).min(fleet.devices));
-        let ramp = (fleet.ramp / u32::try_from(groups).unwrap_or(1)).max(1);
-        generators.push(start_generator(g, from, to, ramp, mqtt, &file, said.clone())?);
+        generators.push(start_generator(g, from, to, ramp, at, mqtt, &file, said.clone())?);
     }
     drop(said);
+    let arrival = match fleet.arrival {
+        Arrival::New => "new: never seen, or seen a day ago",
+        Arrival::Returning => "returning: each last seen a second or so before it reconnects",
+    };
+    println!(
+        "{groups} load generators of up to {per} devices, {} connects/s together ({arrival})",
+        u64::from(ramp) * groups as u64
+    );
     let started = Instant::now();
     let bar = progress(fleet.devices as u64, "devices answered");
     let (mut ready, mut stats) = (0, vec![GeneratorStat::default(); groups]);
     let mut told = Instant::now();
+    // How long each wait below may take (`--patience`; by default long enough for SecantusDB to
+    // bring a new fleet online at about 45 devices a second).
+    let patience = fleet
+        .patience
+        .map_or(Duration::from_secs(1200).max(Duration::from_millis(25 * fleet.devices as u64)), Duration::from_secs);
+    let mut answered = 0;
     while ready < groups {
+        if started.elapsed() > patience {
+            println!(
+                "  only {answered} of {} devices answered after {:.0} s; going on without the others",
+                fleet.devices,
+                patience.as_secs_f64()
+            );
+            break;
+        }
         let next = tokio::time::timeout(Duration::from_secs(600), hear.recv()).await;
-        match next.context("the devices did not all connect within 10 minutes")? {
+        match next.context("the load generators fell silent for 10 minutes")? {
             Some(Said::Ready) => ready += 1,
             Some(Said::Stat { generator, stat }) => {
                 stats[generator] = stat;
-                let answered: u64 = stats.iter().map(|s| s.answered).sum();
+                answered = stats.iter().map(|s| s.answered).sum();
                 bar.set_position(answered);
                 if !bar.is_hidden() || told.elapsed() < Duration::from_secs(10) {
                     continue;
@@ -206,7 +271,10 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         }
     }
     bar.finish();
-    println!("{} devices connected and answered in {:.1} s", fleet.devices, started.elapsed().as_secs_f64());
+    if ready == groups {
+        answered = fleet.devices as u64;
+    }
+    println!("{answered} devices connected and answered in {:.1} s", started.elapsed().as_secs_f64());
     // Online for every server: each device's coming online committed, its telemetry written and
     // its presence joined at its server (whose heartbeats then stand for its polls).
     let bar = progress(fleet.devices as u64, "devices present at their server");
@@ -217,13 +285,21 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         if present >= fleet.devices as u64 {
             break Some(started.elapsed());
         }
-        if started.elapsed() > Duration::from_secs(1200) {
-            println!("  only {present} of {} devices present at their server after 20 minutes", fleet.devices);
+        if started.elapsed() > patience {
+            println!(
+                "  only {present} of {} devices present at their server after {:.0} minutes",
+                fleet.devices,
+                patience.as_secs_f64() / 60.0
+            );
             break None;
         }
         if bar.is_hidden() && told.elapsed() >= Duration::from_secs(10) {
             told = Instant::now();
-            println!("  {present} devices present at their server after {:.0} s", started.elapsed().as_secs_f64());
+            println!(
+                "  {present} devices present at their server after {:.0} s ({:.0} MB resident in the servers)",
+                started.elapsed().as_secs_f64(),
+                resident(&servers) as f64 / 1024.0
+            );
         }
         // Drain what the generators said meanwhile (their stats).
         while let Ok(said) = hear.try_recv() {
@@ -231,9 +307,21 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
                 stats[generator] = stat;
             }
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Counting the present tenants is a scan of the collection: not too often for a large fleet.
+        tokio::time::sleep(Duration::from_secs(if fleet.devices > 20_000 { 5 } else { 2 })).await;
     };
     bar.finish();
+    let stamped = match stamper {
+        // Done by now unless the store fell behind (or the patience ran out): then stopped here.
+        Some((stamper, calls)) => {
+            stamper.abort();
+            if let Ok(Err(err)) = stamper.await {
+                println!("  the returning devices' last polls could not all be written: {err:#}");
+            }
+            Some(calls.load(std::sync::atomic::Ordering::Relaxed))
+        }
+        None => None,
+    };
     let ops_online = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
     let online_secs = online.unwrap_or(started.elapsed()).as_secs_f64();
     let store_cpu_online = store_pid
@@ -249,7 +337,15 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     print_store_load(&ops_offline, &ops_online, online_secs, fleet.devices as f64, fleet.servers, store_cpu_online);
     let online_ops: u64 = count_ops(&ops_offline, &ops_online);
     println!("  {:.1} store operations a device to come online", online_ops as f64 / fleet.devices as f64);
+    if let Some(commands) = stamped {
+        println!(
+            "  of which {commands} the bench's own (the departing servers' last polls, `record_last_polls`, {:.2} a device)",
+            commands as f64 / fleet.devices as f64
+        );
+    }
     let connected = resident(&servers);
+    let connected_pss = proportional(&servers);
+    let connected_each = resident_each(&servers);
 
     // Sign-ins: Argon2id's memory must go back to the system afterwards.
     let started = Instant::now();
@@ -263,6 +359,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         anyhow::ensure!(answer.status().is_success(), "sign-in {i}: {}", answer.status());
     }
     let signed_in = resident(&servers);
+    let signed_in_pss = proportional(&servers);
     if fleet.sign_ins > 0 {
         println!("{} sign-ins in {:.1} s", fleet.sign_ins, started.elapsed().as_secs_f64());
     }
@@ -272,6 +369,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let ops_before = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
     let store_cpu_before = store_pid.map_or(0, process_ticks);
     let cpu_before = cpu_ticks(&servers);
+    let cpu_before_each: Vec<u64> = servers.iter().filter_map(Child::id).map(process_ticks).collect();
     let before: Vec<GeneratorStat> = stats.clone();
     let window = Duration::from_secs(fleet.seconds);
     let started = Instant::now();
@@ -329,6 +427,16 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         store_pid.map(|pid| process_ticks(pid).saturating_sub(store_cpu_before) as f64 / ticks_per_second() / elapsed);
     let ops_after = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
     let steady = resident(&servers);
+    let steady_pss = proportional(&servers);
+    let steady_each = resident_each(&servers);
+    let cpu_each: Vec<f64> = servers
+        .iter()
+        .filter_map(Child::id)
+        .map(process_ticks)
+        .zip(&cpu_before_each)
+        .map(|(after, before)| after.saturating_sub(*before) as f64 / ticks_per_second() / elapsed)
+        .collect();
+    let store_rss = rss_kib(store_pid);
     let polls: u64 = stats.iter().zip(&before).map(|(a, b)| a.polls - b.polls).sum();
     let errors: u64 = stats.iter().zip(&before).map(|(a, b)| a.errors - b.errors).sum();
     let generator_rss: u64 = generators.iter().map(|g| rss_kib(g.id())).sum();
@@ -337,19 +445,29 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     println!();
     let how = if mqtt { "MQTT, signed reports every 5 s" } else { "long-poll HTTP, signed, reporting every 5 s" };
     println!("fleet: {} devices ({how}) on {} servers, one store", fleet.devices, fleet.servers);
-    for (name, kib) in [("servers started", idle), ("devices connected", connected)]
+    for (name, kib, pss) in [("servers started", idle, idle_pss), ("devices connected", connected, connected_pss)]
         .into_iter()
-        .chain((fleet.sign_ins > 0).then_some(("after sign-ins", signed_in)))
-        .chain([("end of the steady window", steady)])
+        .chain((fleet.sign_ins > 0).then_some(("after sign-ins", signed_in, signed_in_pss)))
+        .chain([("end of the steady window", steady, steady_pss)])
     {
         let grown = kib.saturating_sub(idle) as f64 * 1024.0 / n;
         println!(
-            "  resident, all servers, {name:<24} {:>8.1} MB   ({:.0} bytes a device over the idle servers)",
+            "  resident, all servers, {name:<24} {:>8.1} MB   ({:.0} bytes a device over the idle servers); \
+             {:.1} MB proportional",
             kib as f64 / 1024.0,
-            grown
+            grown,
+            pss as f64 / 1024.0
         );
     }
-    println!("  resident per device, all in:                    {:>8.0} bytes", steady as f64 * 1024.0 / n);
+    println!(
+        "  resident per device, all in:                    {:>8.0} bytes ({:.0} proportional)",
+        steady as f64 * 1024.0 / n,
+        steady_pss as f64 * 1024.0 / n
+    );
+    println!(
+        "  (resident: VmRSS summed, so the binary's code, shared by the servers, counts once a server; \
+         proportional: Pss summed, shared pages split between the processes that map them)"
+    );
     println!("  server CPU, all servers:                        {:>8.0} % of one core", cpu * 100.0);
     println!(
         "  {}: {polls} in {elapsed:.0} s ({:.0}/s); errors: {errors}; load generators {:.0} MB resident",
@@ -371,6 +489,25 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     );
     println!("  Start request: p50 {:.1} ms, p99 {:.1} ms", pct(&start_rtt, 0.5), pct(&start_rtt, 0.99));
     print_store_load(&ops_before, &ops_after, elapsed, n, fleet.servers, store_cpu);
+    if store_pid.is_some() {
+        println!(
+            "  SecantusDB resident: {:.1} MB at the end ({:.1} MB with the servers idle)",
+            store_rss as f64 / 1024.0,
+            store_rss_idle as f64 / 1024.0
+        );
+    }
+    println!("  per server (devices; resident MB idle → connected → end; CPU over the window):");
+    for (k, addr) in addrs.iter().enumerate() {
+        let mb = |each: &[u64]| each.get(k).map_or(0.0, |kib| *kib as f64 / 1024.0);
+        let devices = (k..fleet.devices).step_by(fleet.servers).count();
+        println!(
+            "    server {k} ({addr}): {devices} devices; {:.1} → {:.1} → {:.1} MB; {:.0}% of a core",
+            mb(&idle_each),
+            mb(&connected_each),
+            mb(&steady_each),
+            cpu_each.get(k).copied().unwrap_or(0.0) * 100.0
+        );
+    }
 
     for mut child in generators.into_iter().chain(servers) {
         let _ = child.kill().await;
@@ -393,6 +530,8 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
 /// One pump as provisioned: its device's key and link secret, and for the first `--starts`, its
 /// farmer's session token.
 struct Pump {
+    admin: AdminId,
+    device: DeviceId,
     device_id: String,
     key: String,
     secret: String,
@@ -400,7 +539,12 @@ struct Pump {
     token: Option<String>,
 }
 
-async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> anyhow::Result<Vec<Pump>> {
+/// Provisions the fleet; also how long each chunk took (a store that slows as it fills shows it).
+async fn provision(
+    store: &Arc<dyn Store>,
+    keyring: &Keyring,
+    fleet: &Fleet,
+) -> anyhow::Result<(Vec<Pump>, Vec<Duration>)> {
     let password_hash =
         pumppilot_server::keys::hash_password(PASSWORD.into()).await.map_err(|e| anyhow::anyhow!(e.message))?;
     let now = Timestamp(now_micros() as i64 / 1000);
@@ -419,12 +563,15 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
     let bar = progress(fleet.devices as u64, "provisioning");
     let mut pumps = Vec::with_capacity(fleet.devices);
     let mut farmers = Vec::new();
-    // Every pump is provisioned as its owner has it before the fleet comes online: driven by its
-    // device, which was never seen (even ones) or was last seen a day ago (odd ones). Each
+    // A new fleet is provisioned as its owner has it before it comes online: every pump driven by
+    // its device, which was never seen (even ones) or was last seen a day ago (odd ones); each
     // device's first report brings it online, a commit of its tenant, so the figures include the
-    // fleet coming online.
+    // fleet coming online. A returning fleet was seen just now (and is seen again just before
+    // each device reconnects: `play_departed_servers`).
     let long_ago = Timestamp(now.0 - 24 * 3_600_000);
+    let mut chunks = Vec::new();
     for chunk in (0..fleet.devices).collect::<Vec<_>>().chunks(CHUNK) {
+        let chunk_started = Instant::now();
         let (mut admins, mut users, mut devices, mut sessions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut tenants = Vec::new();
         for &i in chunk {
@@ -436,7 +583,10 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
             tenants.push(Tenant {
                 controller: Some(id),
                 device: DeviceLink {
-                    last_poll_at: (i % 2 == 1).then_some(long_ago),
+                    last_poll_at: match fleet.arrival {
+                        Arrival::New => (i % 2 == 1).then_some(long_ago),
+                        Arrival::Returning => Some(now),
+                    },
                     load_shedding: false,
                     ready: true,
                     relay: false,
@@ -454,6 +604,8 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
                 telemetry: None,
             });
             let mut pump = Pump {
+                admin,
+                device: id,
                 device_id: id.to_string(),
                 key,
                 secret: link::secret_for(keyring, id, &hash),
@@ -479,6 +631,14 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
         store.import(&Snapshot { accounts: admins, tenants, ..Snapshot::default() }).await?;
         store.import(&Snapshot { devices, sessions, ..Snapshot::default() }).await?;
         bar.inc(chunk.len() as u64);
+        chunks.push(chunk_started.elapsed());
+        if bar.is_hidden() && chunks.len() % 5 == 0 {
+            println!(
+                "  {} provisioned ({:.1} s for the last {CHUNK})",
+                bar.position(),
+                chunk_started.elapsed().as_secs_f64()
+            );
+        }
     }
     bar.finish();
     // Minutes for the farmers, through the engine (the ledger and the balance agree).
@@ -497,7 +657,33 @@ async fn provision(store: &Arc<dyn Store>, keyring: &Keyring, fleet: &Fleet) -> 
             .await?;
         reply.map_err(|refusal| anyhow::anyhow!("credit refused: {refusal:?}"))?;
     }
-    Ok(pumps)
+    Ok((pumps, chunks))
+}
+
+/// For a returning fleet, what the servers the devices left did before they went: each device's
+/// last poll written (`Store::record_last_polls`, as their flushes write it) a second or so before
+/// its turn to reconnect (`schedule`: when, sorted), so every device reconnects well within its
+/// lease. The other servers hear of it on the change feed, as they would. How many writes
+/// (calls) that took, in `calls`.
+async fn play_departed_servers(
+    store: Arc<dyn Store>,
+    schedule: Vec<(u64, AdminId, DeviceId)>,
+    calls: Arc<std::sync::atomic::AtomicU64>,
+) -> anyhow::Result<()> {
+    let mut next = 0;
+    while next < schedule.len() {
+        let now = super::load::unix_millis();
+        let end = next + schedule[next..].partition_point(|s| s.0 <= now + 1_500);
+        if end > next {
+            let seen = Timestamp(i64::try_from(now).unwrap_or(i64::MAX));
+            let polls: Vec<_> = schedule[next..end].iter().map(|&(_, admin, device)| (admin, device, seen)).collect();
+            store.record_last_polls(&polls).await.context("writing the returning devices' last polls")?;
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            next = end;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
 }
 
 fn start_server(
@@ -542,11 +728,13 @@ async fn wait_healthy(http: &reqwest::Client, addr: SocketAddr) -> anyhow::Resul
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn start_generator(
     group: usize,
     from: usize,
     to: usize,
     ramp: u32,
+    at: u64,
     mqtt: bool,
     file: &Path,
     said: mpsc::UnboundedSender<Said>,
@@ -557,7 +745,7 @@ fn start_generator(
         .arg("--file")
         .arg(file)
         .args(["--from", &from.to_string(), "--to", &to.to_string(), "--group", &group.to_string()])
-        .args(["--ramp", &ramp.to_string()])
+        .args(["--ramp", &ramp.to_string(), "--at", &at.to_string()])
         .args(mqtt.then_some("--mqtt"))
         .env("PUMPPILOT_LOG", "warn")
         .stdin(Stdio::null())
@@ -628,7 +816,29 @@ fn rss_kib(pid: Option<u32>) -> u64 {
 }
 
 fn resident(servers: &[Child]) -> u64 {
-    servers.iter().map(|s| rss_kib(s.id())).sum()
+    resident_each(servers).iter().sum()
+}
+
+/// The servers' proportional set size together (Pss: a page shared by n processes counts 1/n in
+/// each, so the binary's code, mapped by every server, counts once), in KiB.
+fn proportional(servers: &[Child]) -> u64 {
+    servers
+        .iter()
+        .filter_map(Child::id)
+        .map(|pid| {
+            let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+            rollup
+                .lines()
+                .find_map(|line| line.strip_prefix("Pss:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// VmRSS of each server, in KiB.
+fn resident_each(servers: &[Child]) -> Vec<u64> {
+    servers.iter().map(|s| rss_kib(s.id())).collect()
 }
 
 /// User and system CPU time of the servers, in clock ticks.

@@ -50,6 +50,11 @@ pub struct DevicesArgs {
     /// The devices speak MQTT (the devices file then names each device's MQTT address and id).
     #[arg(long)]
     mqtt: bool,
+    /// When to begin (Unix time in ms; default: at once): the process's device j connects at
+    /// AT + j / RAMP seconds, on a schedule that does not drift, so the bench knows when each
+    /// device comes (`fleet.rs`, `--arrival returning`).
+    #[arg(long)]
+    at: Option<u64>,
 }
 
 /// One device as the bench made it.
@@ -85,23 +90,30 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
     }
     let total = specs.len() as u64;
     let counts = Arc::new(Counts::default());
-    let pause = Duration::from_secs(1) / args.ramp.max(1);
-    for (i, (spec, mqtt)) in specs.into_iter().enumerate() {
-        // 1,000 connections per source address: far from the ephemeral ports' limit.
-        let n = u32::try_from(i / 1000).unwrap_or(0) + 1;
-        let source = Ipv4Addr::new(127, args.group + 1, (n >> 8) as u8, n as u8);
-        let device = u32::try_from(args.from + i).unwrap_or(u32::MAX);
-        match mqtt {
-            Some((server, device_id)) => {
-                let spec = MqttSpec { server, device_id, key: spec.key, secret: spec.secret };
-                tokio::spawn(super::mqtt_load::device_loop(device, spec, source, args.wait_ms, Arc::clone(&counts)));
-            }
-            None => {
-                tokio::spawn(device_loop(device, spec, source, args.wait_ms, Arc::clone(&counts)));
+    let begin =
+        tokio::time::Instant::now() + Duration::from_millis(args.at.map_or(0, |at| at.saturating_sub(unix_millis())));
+    let ramp = f64::from(args.ramp.max(1));
+    // The ramp runs beside the stats below, so the bench hears of the devices as they come.
+    let (group, from, wait_ms, ramping) = (args.group, args.from, args.wait_ms, Arc::clone(&counts));
+    tokio::spawn(async move {
+        for (i, (spec, mqtt)) in specs.into_iter().enumerate() {
+            tokio::time::sleep_until(begin + Duration::from_secs_f64(i as f64 / ramp)).await;
+            // 1,000 connections per source address: far from the ephemeral ports' limit.
+            let n = u32::try_from(i / 1000).unwrap_or(0) + 1;
+            let source = Ipv4Addr::new(127, group + 1, (n >> 8) as u8, n as u8);
+            let device = u32::try_from(from + i).unwrap_or(u32::MAX);
+            let counts = Arc::clone(&ramping);
+            match mqtt {
+                Some((server, device_id)) => {
+                    let spec = MqttSpec { server, device_id, key: spec.key, secret: spec.secret };
+                    tokio::spawn(super::mqtt_load::device_loop(device, spec, source, wait_ms, counts));
+                }
+                None => {
+                    tokio::spawn(device_loop(device, spec, source, wait_ms, counts));
+                }
             }
         }
-        tokio::time::sleep(pause).await;
-    }
+    });
     let mut told_ready = false;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -117,6 +129,12 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
             counts.answered.load(Ordering::Relaxed)
         );
     }
+}
+
+/// Now, as Unix time in milliseconds.
+pub(super) fn unix_millis() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A device: connect, poll (signed) until the connection fails, then again after a second.
