@@ -1456,15 +1456,20 @@ async fn run_timer(runtime: std::sync::Weak<Runtime>, wake: Arc<Notify>) {
 }
 
 /// Follows a shared store's change feed: notes when it was last live, reads changed tenants
-/// again, and passes the other changes on to the caches in front of the store. A feed that comes
-/// back after a silence longer than [`FRESH_FOR`] counts as a reset (everything is read again).
+/// again, and passes the other changes on to the caches in front of the store.
+///
+/// Only a [`Change::Reset`] (the store's feed could not resume where it stopped, so changes may
+/// have been missed) reads every held tenant again. A feed that was merely slow (silent for longer
+/// than [`FRESH_FOR`], the store busy) missed nothing: its changes come late but in order, each
+/// read here as it comes, and meanwhile answers that may keep a motor ON read the store
+/// ([`Runtime::may_use`]). Reading every tenant again on such a return made a busy store busier
+/// (a few thousand tenant reads each time its feed fell two seconds behind), so its feed fell
+/// behind again: a fleet of 10,000 devices never stayed online on SecantusDB.
 async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiver<Change>) {
     while let Some(change) = changes.recv().await {
         let Some(runtime) = runtime.upgrade() else { return };
         let Some(feed) = runtime.feed.as_ref() else { return };
-        let was_fresh = runtime.is_fresh();
-        let reset = matches!(change, Change::Reset) || !was_fresh;
-        if reset {
+        if matches!(change, Change::Reset) {
             // Everything is read again before the feed counts as live: until then, answers come
             // from the store.
             let _ = feed.notices.send(Change::Reset);
