@@ -565,9 +565,9 @@ mod tests {
         assert_eq!(whole_body(one, 1024).await.unwrap(), r#"{"motor":"ON"}"#);
         assert_eq!(whole_body(Body::empty(), 0).await.unwrap(), "");
         assert!(whole_body(Body::from("12345"), 4).await.is_err(), "over the limit");
-        let pieces = futures_util::stream::iter(["{\"a\"", ":", "1}"].map(|p| Ok::<_, std::io::Error>(p)));
+        let pieces = futures_util::stream::iter(["{\"a\"", ":", "1}"].map(Ok::<_, std::io::Error>));
         assert_eq!(whole_body(Body::from_stream(pieces), 1024).await.unwrap(), "{\"a\":1}");
-        let pieces = futures_util::stream::iter(["12", "345"].map(|p| Ok::<_, std::io::Error>(p)));
+        let pieces = futures_util::stream::iter(["12", "345"].map(Ok::<_, std::io::Error>));
         assert!(whole_body(Body::from_stream(pieces), 4).await.is_err(), "over the limit, in pieces");
     }
 
