@@ -85,6 +85,10 @@ pub struct BenchArgs {
     /// online is one commit: a store that takes few transactions at once needs a gentle ramp).
     #[arg(long, default_value_t = 200)]
     ramp: u32,
+    /// The polls unsigned (the device key alone: boards from before the signed link), to see
+    /// what signing costs; the trivial handlers get the same unsigned requests.
+    #[arg(long)]
+    unsigned: bool,
     /// Load one target alone (for a profiler such as `valgrind --tool=callgrind`); no ratio.
     #[arg(long, value_enum)]
     only: Option<Target>,
@@ -185,7 +189,8 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     let connections = args.connections.clamp(1, devices.len().max(1));
     // Every device polls once, signed, before the timing: its first signed request reserves its
     // counter window in the store (a device does that once per `CounterWindows::BLOCK` requests).
-    let warmed = drive(server.addr, &devices, &counters, connections, Drive::Once).await?;
+    let sign = !args.unsigned;
+    let warmed = drive(server.addr, &devices, &counters, connections, Drive::Once, sign).await?;
     anyhow::ensure!(warmed.errors == 0, "{} of the devices' first signed polls failed", warmed.errors);
 
     // The trivial handler answers the very same requests (its route is the poll's path, the
@@ -217,7 +222,8 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     let mut measured: Vec<Measured> = targets.iter().map(|_| Measured::default()).collect();
     for _ in 0..args.seconds {
         for ((_, addr), measured) in targets.iter().zip(&mut measured) {
-            measured.add(drive(*addr, &devices, &counters, connections, Drive::For(Duration::from_secs(1))).await?);
+            measured
+                .add(drive(*addr, &devices, &counters, connections, Drive::For(Duration::from_secs(1)), sign).await?);
             bar.inc(1);
         }
     }
@@ -232,7 +238,7 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     for ((target, _), m) in targets.iter().zip(&mut measured) {
         m.latencies_us.sort_unstable();
         let name = match target {
-            Target::Poll => "device poll (signed)",
+            Target::Poll => "device poll",
             Target::Trivial => "trivial, own serving path",
             Target::Axum => "trivial, axum::serve",
         };
@@ -250,8 +256,9 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
         let (own, bare) = (poll.per_second() / trivial.per_second(), poll.per_second() / axum.per_second());
         println!(
             "ratio poll/trivial: {:.2} (the lower of: {own:.2} against the trivial handler on the server's own serving \
-             path, {bare:.2} on axum::serve; {} tenants x {} devices, {} connections, {} s each, one run)",
+             path, {bare:.2} on axum::serve; polls {}; {} tenants x {} devices, {} connections, {} s each, one run)",
             own.min(bare),
+            if sign { "signed" } else { "unsigned" },
             args.tenants,
             args.devices,
             connections,
@@ -383,13 +390,14 @@ async fn drive(
     counters: &Arc<Vec<AtomicU64>>,
     connections: usize,
     how: Drive,
+    sign: bool,
 ) -> anyhow::Result<Measured> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..connections {
         let (devices, counters) = (Arc::clone(devices), Arc::clone(counters));
         let own: Vec<usize> = (worker..devices.len()).step_by(connections).collect();
-        workers.push(tokio::spawn(async move { connection(addr, &devices, &counters, own, how, started).await }));
+        workers.push(tokio::spawn(async move { connection(addr, &devices, &counters, own, how, started, sign).await }));
     }
     let mut measured = Measured::default();
     for worker in workers {
@@ -409,6 +417,7 @@ async fn connection(
     own: Vec<usize>,
     how: Drive,
     started: Instant,
+    sign: bool,
 ) -> anyhow::Result<(usize, usize, Vec<u32>)> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -424,14 +433,15 @@ async fn connection(
         }
         let Some(&d) = next.next() else { break };
         let device = &devices[d];
-        let counter = counters[d].fetch_add(1, Ordering::Relaxed) + 1;
-        let tag = device.secret.request_tag("GET", &device.path, counter, b"");
-        let request = Request::get(device.path.as_str())
+        let mut request = Request::get(device.path.as_str())
             .header("host", "bench")
-            .header("authorization", device.authorization.as_str())
-            .header(link::COUNTER_HEADER, counter)
-            .header(link::MAC_HEADER, &link::to_hex(&tag)[..])
-            .body(Empty::<Bytes>::new())?;
+            .header("authorization", device.authorization.as_str());
+        if sign {
+            let counter = counters[d].fetch_add(1, Ordering::Relaxed) + 1;
+            let tag = device.secret.request_tag("GET", &device.path, counter, b"");
+            request = request.header(link::COUNTER_HEADER, counter).header(link::MAC_HEADER, &link::to_hex(&tag)[..]);
+        }
+        let request = request.body(Empty::<Bytes>::new())?;
         let sent = Instant::now();
         let response = sender.send_request(request).await?;
         let ok = response.status().is_success();
