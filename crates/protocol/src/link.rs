@@ -20,7 +20,7 @@
 //! Both MACs are compared in constant time. Everything here is `no_std` and allocation-free, so
 //! the firmware, the simulator and the server share these exact functions.
 
-use hmac::{Hmac, Mac as _};
+use hmac::{Hmac, HmacCore, Mac as _, digest::KeyInit as _};
 use sha2::Sha256;
 
 /// The request header with the counter (decimal).
@@ -89,8 +89,59 @@ impl LinkSecret {
         self.key()
     }
 
+    /// The secret keyed once, for a holder that computes many MACs with it (the server).
+    pub fn keyed(&self) -> LinkKey {
+        LinkKey { core: HmacCore::new_from_slice(self.key()).expect("HMAC takes any key length") }
+    }
+
+    /// The MAC of a request.
+    pub fn request_tag(&self, method: &str, path: &str, counter: u64, body: &[u8]) -> Tag {
+        self.keyed().request_tag(method, path, counter, body)
+    }
+
+    /// True when `tag` (raw bytes) is the MAC of this request (constant-time).
+    pub fn check_request(&self, method: &str, path: &str, counter: u64, body: &[u8], tag: &[u8]) -> bool {
+        self.keyed().check_request(method, path, counter, body, tag)
+    }
+
+    /// The MAC of an answer to the request whose MAC was `request`.
+    pub fn answer_tag(&self, request: &Tag, status: u16, counter: u64, body: &[u8]) -> Tag {
+        self.keyed().answer_tag(request, status, counter, body)
+    }
+
+    /// True when `tag` (raw bytes) is the MAC of this answer (constant-time).
+    pub fn check_answer(&self, request: &Tag, status: u16, counter: u64, body: &[u8], tag: &[u8]) -> bool {
+        self.keyed().check_answer(request, status, counter, body, tag)
+    }
+
+    /// The MAC of an MQTT message of `kind` on `topic` with `counter` and the JSON `body`.
+    pub fn mqtt_tag(&self, kind: MqttKind, topic: &str, counter: u64, body: &[u8]) -> Tag {
+        self.keyed().mqtt_tag(kind, topic, counter, body)
+    }
+
+    /// True when `tag` is the MAC of this MQTT message (constant-time).
+    pub fn check_mqtt(&self, kind: MqttKind, topic: &str, counter: u64, body: &[u8], tag: &Tag) -> bool {
+        self.keyed().check_mqtt(kind, topic, counter, body, tag)
+    }
+}
+
+/// A [`LinkSecret`] keyed once: HMAC's inner and outer states after the key (80 bytes), so each
+/// MAC made with it costs its message's blocks alone, not the key's two blocks as well. The MACs
+/// are the secret's own ([`LinkSecret::request_tag`] and the others are these).
+#[derive(Clone)]
+pub struct LinkKey {
+    core: HmacCore<Sha256>,
+}
+
+impl core::fmt::Debug for LinkKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("LinkKey(..)")
+    }
+}
+
+impl LinkKey {
     fn mac(&self) -> HmacSha256 {
-        HmacSha256::new_from_slice(self.key()).expect("HMAC takes any key length")
+        HmacSha256::from_core(self.core.clone())
     }
 
     /// The MAC of a request.
@@ -118,6 +169,20 @@ impl LinkSecret {
     pub fn check_answer(&self, request: &Tag, status: u16, counter: u64, body: &[u8], tag: &[u8]) -> bool {
         let mut mac = self.mac();
         feed_answer(&mut mac, request, status, counter, body);
+        mac.verify_slice(tag).is_ok()
+    }
+
+    /// The MAC of an MQTT message of `kind` on `topic` with `counter` and the JSON `body`.
+    pub fn mqtt_tag(&self, kind: MqttKind, topic: &str, counter: u64, body: &[u8]) -> Tag {
+        let mut mac = self.mac();
+        feed_mqtt(&mut mac, kind, topic, counter, body);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// True when `tag` is the MAC of this MQTT message (constant-time).
+    pub fn check_mqtt(&self, kind: MqttKind, topic: &str, counter: u64, body: &[u8], tag: &Tag) -> bool {
+        let mut mac = self.mac();
+        feed_mqtt(&mut mac, kind, topic, counter, body);
         mac.verify_slice(tag).is_ok()
     }
 }
@@ -148,22 +213,6 @@ impl MqttKind {
 
 /// Longest signed-message prefix: 19 digits, a space, 64 hex digits, a newline.
 pub const MAX_MQTT_PREFIX_BYTES: usize = 19 + 1 + 64 + 1;
-
-impl LinkSecret {
-    /// The MAC of an MQTT message of `kind` on `topic` with `counter` and the JSON `body`.
-    pub fn mqtt_tag(&self, kind: MqttKind, topic: &str, counter: u64, body: &[u8]) -> Tag {
-        let mut mac = self.mac();
-        feed_mqtt(&mut mac, kind, topic, counter, body);
-        mac.finalize().into_bytes().into()
-    }
-
-    /// True when `tag` is the MAC of this MQTT message (constant-time).
-    pub fn check_mqtt(&self, kind: MqttKind, topic: &str, counter: u64, body: &[u8], tag: &Tag) -> bool {
-        let mut mac = self.mac();
-        feed_mqtt(&mut mac, kind, topic, counter, body);
-        mac.verify_slice(tag).is_ok()
-    }
-}
 
 fn feed_mqtt(mac: &mut HmacSha256, kind: MqttKind, topic: &str, counter: u64, body: &[u8]) {
     let mut digits = [0u8; 20];
@@ -339,6 +388,30 @@ mod tests {
     }
 
     #[test]
+    fn a_key_kept_keyed_makes_the_secrets_own_macs_again_and_again() {
+        let s = secret();
+        let key = s.keyed();
+        // HMAC-SHA-256 as written in RFC 2104, keyed afresh: the one the device computes.
+        let fresh = |parts: &[&[u8]]| -> Tag {
+            let mut mac = <HmacSha256 as hmac::Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
+            parts.iter().for_each(|part| mac.update(part));
+            mac.finalize().into_bytes().into()
+        };
+        for round in 0..3 {
+            let tag = key.request_tag("GET", "/api/esp32/poll?ready=1", 41 + round, b"");
+            let mut digits = [0u8; 20];
+            let counter = decimal(41 + round, &mut digits);
+            assert_eq!(tag, fresh(&[b"PP-REQ-1\nGET\n/api/esp32/poll?ready=1\n", counter, b"\n"]), "round {round}");
+            assert!(s.check_request("GET", "/api/esp32/poll?ready=1", 41 + round, b"", &tag));
+            let answer = key.answer_tag(&tag, 200, 41 + round, b"{}");
+            assert_eq!(answer, s.answer_tag(&tag, 200, 41 + round, b"{}"));
+            assert!(key.check_answer(&tag, 200, 41 + round, b"{}", &answer));
+            let mqtt = key.mqtt_tag(MqttKind::Report, "pumppilot/d/report", round, b"{}");
+            assert!(s.check_mqtt(MqttKind::Report, "pumppilot/d/report", round, b"{}", &mqtt));
+        }
+    }
+
+    #[test]
     fn an_answer_is_bound_to_its_request() {
         let s = secret();
         let first = s.request_tag("POST", "/p", 1, b"a");
@@ -355,7 +428,7 @@ mod tests {
     fn the_request_mac_is_hmac_sha256_of_the_documented_bytes() {
         // Written out independently, so a change of the framing cannot go unnoticed.
         let s = secret();
-        let mut mac = HmacSha256::new_from_slice(SECRET.as_bytes()).unwrap();
+        let mut mac = <HmacSha256 as hmac::Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
         mac.update(b"PP-REQ-1\nPOST\n/api/esp32/rfid\n12345\n{\"uid\":\"04A1B2C3\"}");
         let expected: Tag = mac.finalize().into_bytes().into();
         assert_eq!(s.request_tag("POST", "/api/esp32/rfid", 12345, b"{\"uid\":\"04A1B2C3\"}"), expected);
@@ -373,7 +446,7 @@ mod tests {
         assert!(!s.check_mqtt(MqttKind::Report, topic, 6, b"{}", &tag));
         assert!(!s.check_mqtt(MqttKind::Report, topic, 5, b"{ }", &tag));
         // Written out independently, so a change of the framing cannot go unnoticed.
-        let mut mac = HmacSha256::new_from_slice(SECRET.as_bytes()).unwrap();
+        let mut mac = <HmacSha256 as hmac::Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
         mac.update(b"PP-MQTT-COMMAND-1\npumppilot/abc/command\n0\n{\"motor\":\"OFF\"}");
         let expected: Tag = mac.finalize().into_bytes().into();
         assert_eq!(s.mqtt_tag(MqttKind::Command, "pumppilot/abc/command", 0, b"{\"motor\":\"OFF\"}"), expected);

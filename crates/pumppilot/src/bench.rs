@@ -3,12 +3,19 @@
 //!
 //! Starts the real server in-process on a fresh SQLite file with `tenants × devices` registered
 //! devices (half the tenants with a run in progress), drives `GET /api/esp32/poll` from
-//! `connections` keep-alive connections and a trivial axum handler the same way, taking turns a
-//! second each for `seconds` each, and prints polls/s, p50/p99 latency and the ratio poll/trivial.
+//! `connections` keep-alive connections, each request signed as the firmware signs it (counter
+//! and MAC, every device once before the timing so its counter window is reserved), and sends
+//! the very same requests to a trivial axum handler, served twice: by the server's own serving
+//! path (`pumppilot_server::serve`, where the poll is read and written by `serve/poll.rs`) and by
+//! bare `axum::serve` (hyper). The targets take turns, a second each for `seconds` each; it prints
+//! requests/s, p50/p99 latency and the ratio poll/trivial against each, the lower one first.
 
 use std::{
     net::SocketAddr,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -18,7 +25,10 @@ use hyper::{Request, body::Bytes};
 use hyper_util::rt::TokioIo;
 use indicatif::{ProgressBar, ProgressStyle};
 use pumppilot_engine::{AdminId, Credit, DeviceId, EntryId, Event, LedgerKind, Timestamp, UserId};
-use pumppilot_server::{Settings, app, config::Secret, keys::Keyring, runtime::Extras};
+use pumppilot_protocol::link::{self, LinkKey, LinkSecret};
+use pumppilot_server::{
+    Settings, app, config::Secret, keys::Keyring, link::secret_for as link_secret_for, runtime::Extras,
+};
 use pumppilot_store::{Account, Device, Role, Store};
 use tokio::net::TcpStream;
 
@@ -85,6 +95,24 @@ pub struct BenchArgs {
     /// measures the steady window with the devices it has.
     #[arg(long)]
     patience: Option<u64>,
+    /// The polls unsigned (the device key alone: boards from before the signed link), to see
+    /// what signing costs; the trivial handlers get the same unsigned requests.
+    #[arg(long)]
+    unsigned: bool,
+    /// Load one target alone (for a profiler such as `valgrind --tool=callgrind`); no ratio.
+    #[arg(long, value_enum)]
+    only: Option<Target>,
+}
+
+/// What the poll bench loads.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// The device poll, on the real server.
+    Poll,
+    /// The trivial handler on the server's own serving path.
+    Trivial,
+    /// The trivial handler on bare `axum::serve`.
+    Axum,
 }
 
 /// What one load run measured.
@@ -164,62 +192,91 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
         "--store: the bench seeds its own pumps and needs an empty database (a new database name in the URL)"
     );
     println!("store: {}", crate::redact(&settings.database_url));
-    let keys = seed(store.as_ref(), &Keyring::new(secret.0.as_bytes()), args).await?;
+    let devices = seed(store.as_ref(), &Keyring::new(secret.0.as_bytes()), args).await?;
     let server = app::spawn(settings, store, secret).await?;
     start_runs(&server.app, args.tenants).await?;
 
-    let poll_paths: Arc<Vec<(String, String)>> = Arc::new(
-        keys.iter()
-            .map(|(admin, key)| {
-                (
-                    format!("/api/esp32/poll?adminId={admin}&loadShedding=0&ready=1&relay=1&fw=bench"),
-                    format!("Bearer {key}"),
-                )
-            })
-            .collect(),
+    let devices: Arc<Vec<BenchDevice>> = Arc::new(devices);
+    let counters: Arc<Vec<AtomicU64>> = Arc::new(devices.iter().map(|_| AtomicU64::new(0)).collect());
+    let connections = args.connections.clamp(1, devices.len().max(1));
+    // Every device polls once, signed, before the timing: its first signed request reserves its
+    // counter window in the store (a device does that once per `CounterWindows::BLOCK` requests).
+    let sign = !args.unsigned;
+    let warmed = drive(server.addr, &devices, &counters, connections, Drive::Once, sign).await?;
+    anyhow::ensure!(warmed.errors == 0, "{} of the devices' first signed polls failed", warmed.errors);
+
+    // The trivial handler answers the very same requests (its route is the poll's path, the
+    // signature goes unread), once on the serving path the poll takes and once on bare axum.
+    let trivial_router = axum::Router::new().route(
+        pumppilot_server::serve::poll::POLL,
+        axum::routing::get(|| async { axum::Json(serde_json::json!({"motor": "OFF"})) }),
     );
-    let trivial_router = axum::Router::new()
-        .route("/trivial", axum::routing::get(|| async { axum::Json(serde_json::json!({"motor": "OFF"})) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let trivial_addr = listener.local_addr()?;
+    let limits = pumppilot_server::serve::Limits {
+        max_connections: server.app.settings.max_connections as usize,
+        header_timeout: server.app.settings.header_timeout,
+    };
+    let (stop_trivial, trivial_stopped) = tokio::sync::oneshot::channel::<()>();
+    let trivial_task = tokio::spawn(pumppilot_server::serve::serve(listener, trivial_router.clone(), limits, async {
+        let _ = trivial_stopped.await;
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let axum_addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, trivial_router).await });
-    let trivial_paths = Arc::new(vec![("/trivial".to_string(), "Bearer none".to_string())]);
 
-    // The two targets take turns, a second each, so the machine's neighbours weigh on both alike.
+    // The targets take turns, a second each, so the machine's neighbours weigh on all alike.
+    let targets = [(Target::Poll, server.addr), (Target::Trivial, trivial_addr), (Target::Axum, axum_addr)];
+    let targets: Vec<_> =
+        targets.into_iter().filter(|(target, _)| args.only.is_none_or(|only| only == *target)).collect();
     let loads_before = server.app.runtime.loads();
-    let bar = progress(args.seconds * 2, "poll / trivial");
-    let (mut poll, mut trivial) = (Measured::default(), Measured::default());
+    let bar = progress(args.seconds * targets.len() as u64, "poll / trivial");
+    let mut measured: Vec<Measured> = targets.iter().map(|_| Measured::default()).collect();
     for _ in 0..args.seconds {
-        poll.add(load(server.addr, Arc::clone(&poll_paths), args.connections).await?);
-        bar.inc(1);
-        trivial.add(load(trivial_addr, Arc::clone(&trivial_paths), args.connections).await?);
-        bar.inc(1);
+        for ((_, addr), measured) in targets.iter().zip(&mut measured) {
+            measured
+                .add(drive(*addr, &devices, &counters, connections, Drive::For(Duration::from_secs(1)), sign).await?);
+            bar.inc(1);
+        }
     }
     bar.finish();
-    poll.latencies_us.sort_unstable();
-    trivial.latencies_us.sort_unstable();
     let loads = server.app.runtime.loads() - loads_before;
 
     println!();
-    println!("{:<18} {:>12} {:>10} {:>10} {:>8}", "target", "requests/s", "p50 ms", "p99 ms", "errors");
-    for (name, m) in [("device poll", &poll), ("trivial handler", &trivial)] {
+    println!(
+        "{:<26} {:>12} {:>10} {:>10} {:>10} {:>8}",
+        "target", "requests", "requests/s", "p50 ms", "p99 ms", "errors"
+    );
+    for ((target, _), m) in targets.iter().zip(&mut measured) {
+        m.latencies_us.sort_unstable();
+        let name = match target {
+            Target::Poll => "device poll",
+            Target::Trivial => "trivial, own serving path",
+            Target::Axum => "trivial, axum::serve",
+        };
         println!(
-            "{:<18} {:>12.0} {:>10.3} {:>10.3} {:>8}",
+            "{:<26} {:>12} {:>10.0} {:>10.3} {:>10.3} {:>8}",
             name,
+            m.requests,
             m.per_second(),
             m.percentile(0.5),
             m.percentile(0.99),
             m.errors
         );
     }
-    println!(
-        "ratio poll/trivial: {:.2} ({} tenants x {} devices, {} connections, {} s each, one run)",
-        poll.per_second() / trivial.per_second(),
-        args.tenants,
-        args.devices,
-        args.connections,
-        args.seconds
-    );
+    if let [poll, trivial, axum] = &measured[..] {
+        let (own, bare) = (poll.per_second() / trivial.per_second(), poll.per_second() / axum.per_second());
+        println!(
+            "ratio poll/trivial: {:.2} (the lower of: {own:.2} against the trivial handler on the server's own serving \
+             path, {bare:.2} on axum::serve; polls {}; {} tenants x {} devices, {} connections, {} s each, one run)",
+            own.min(bare),
+            if sign { "signed" } else { "unsigned" },
+            args.tenants,
+            args.devices,
+            connections,
+            args.seconds
+        );
+    }
     println!(
         "tenant states read from the store while polling: {loads} ({}; a quiet poll is answered from memory)",
         if server.app.runtime.is_shared() {
@@ -228,13 +285,25 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
             "a store of one server"
         }
     );
+    let _ = stop_trivial.send(());
+    trivial_task.await??;
+    let poll_errors =
+        targets.iter().zip(&measured).filter(|((t, _), _)| *t == Target::Poll).map(|(_, m)| m.errors).sum::<usize>();
     server.shutdown().await?;
-    anyhow::ensure!(poll.errors == 0, "{} poll requests failed", poll.errors);
+    anyhow::ensure!(poll_errors == 0, "{poll_errors} poll requests failed");
     Ok(())
 }
 
-/// Creates the tenants, one user each with minutes, and the devices; returns (tenant, key) pairs.
-async fn seed(store: &dyn Store, keyring: &Keyring, args: &BenchArgs) -> anyhow::Result<Vec<(AdminId, String)>> {
+/// One device as the load generator drives it: its poll's path, its key and its link secret
+/// (keyed once: the generator's own work a request is as small as it can be, alike for all).
+struct BenchDevice {
+    path: String,
+    authorization: String,
+    secret: LinkKey,
+}
+
+/// Creates the tenants, one user each with minutes, and the devices.
+async fn seed(store: &dyn Store, keyring: &Keyring, args: &BenchArgs) -> anyhow::Result<Vec<BenchDevice>> {
     let bar = progress(args.tenants as u64, "seeding tenants");
     let password_hash =
         pumppilot_server::keys::hash_password("bench-password".into()).await.map_err(|e| anyhow::anyhow!(e.message))?;
@@ -265,8 +334,15 @@ async fn seed(store: &dyn Store, keyring: &Keyring, args: &BenchArgs) -> anyhow:
                 created_at: now,
                 telemetry: None,
             };
+            let hash: [u8; 32] = keyring.hash(&key);
+            let secret =
+                LinkSecret::parse(&link_secret_for(keyring, device.id, &hash)).context("a link secret")?.keyed();
             store.create_device(&device).await?;
-            keys.push((admin, key));
+            keys.push(BenchDevice {
+                path: format!("/api/esp32/poll?adminId={admin}&loadShedding=0&ready=1&relay=1&fw=bench"),
+                authorization: format!("Bearer {key}"),
+                secret,
+            });
         }
         bar.inc(1);
     }
@@ -310,15 +386,30 @@ fn progress(len: u64, message: &'static str) -> ProgressBar {
     bar
 }
 
-/// Drives `paths` (each with its Authorization header) round-robin from keep-alive connections,
-/// for one second.
-async fn load(addr: SocketAddr, paths: Arc<Vec<(String, String)>>, connections: usize) -> anyhow::Result<Measured> {
-    let duration = Duration::from_secs(1);
+/// How long a load lasts: one request per device, or a time.
+#[derive(Clone, Copy)]
+enum Drive {
+    Once,
+    For(Duration),
+}
+
+/// Drives `addr` from `connections` keep-alive connections, each with its own share of the
+/// devices (so a device's counters go up on one connection), round-robin, each request signed as
+/// the device signs it.
+async fn drive(
+    addr: SocketAddr,
+    devices: &Arc<Vec<BenchDevice>>,
+    counters: &Arc<Vec<AtomicU64>>,
+    connections: usize,
+    how: Drive,
+    sign: bool,
+) -> anyhow::Result<Measured> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..connections {
-        let paths = Arc::clone(&paths);
-        workers.push(tokio::spawn(async move { connection(addr, paths, worker, started + duration).await }));
+        let (devices, counters) = (Arc::clone(devices), Arc::clone(counters));
+        let own: Vec<usize> = (worker..devices.len()).step_by(connections).collect();
+        workers.push(tokio::spawn(async move { connection(addr, &devices, &counters, own, how, started, sign).await }));
     }
     let mut measured = Measured::default();
     for worker in workers {
@@ -333,23 +424,36 @@ async fn load(addr: SocketAddr, paths: Arc<Vec<(String, String)>>, connections: 
 
 async fn connection(
     addr: SocketAddr,
-    paths: Arc<Vec<(String, String)>>,
-    worker: usize,
-    until: Instant,
+    devices: &[BenchDevice],
+    counters: &[AtomicU64],
+    own: Vec<usize>,
+    how: Drive,
+    started: Instant,
+    sign: bool,
 ) -> anyhow::Result<(usize, usize, Vec<u32>)> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     let (mut requests, mut errors, mut latencies) = (0, 0, Vec::with_capacity(20_000));
-    let mut i = worker;
-    while Instant::now() < until {
-        let (path, auth) = &paths[i % paths.len()];
-        i += 7919; // a prime stride spreads the connections over the devices
-        let request = Request::get(path.as_str())
+    let mut next = own.iter().cycle();
+    loop {
+        match how {
+            Drive::Once if requests == own.len() => break,
+            Drive::For(duration) if started.elapsed() >= duration => break,
+            _ => {}
+        }
+        let Some(&d) = next.next() else { break };
+        let device = &devices[d];
+        let mut request = Request::get(device.path.as_str())
             .header("host", "bench")
-            .header("authorization", auth.as_str())
-            .body(Empty::<Bytes>::new())?;
+            .header("authorization", device.authorization.as_str());
+        if sign {
+            let counter = counters[d].fetch_add(1, Ordering::Relaxed) + 1;
+            let tag = device.secret.request_tag("GET", &device.path, counter, b"");
+            request = request.header(link::COUNTER_HEADER, counter).header(link::MAC_HEADER, &link::to_hex(&tag)[..]);
+        }
+        let request = request.body(Empty::<Bytes>::new())?;
         let sent = Instant::now();
         let response = sender.send_request(request).await?;
         let ok = response.status().is_success();

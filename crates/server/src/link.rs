@@ -29,7 +29,7 @@ use axum::{
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use pumppilot_engine::{AdminId, DeviceId};
-use pumppilot_protocol::link::{self, LinkSecret, Tag};
+use pumppilot_protocol::link::{self, LinkKey, LinkSecret, Tag};
 use pumppilot_store::{CounterWindow, LinkCounters, Store, StoreError};
 
 use crate::{
@@ -90,8 +90,9 @@ impl Window {
 #[derive(Default)]
 struct Held {
     window: Option<Window>,
-    /// The secret, with the key hash it was derived from (a rotated key derives another).
-    secret: Option<([u8; 32], LinkSecret)>,
+    /// The secret, keyed once (each MAC then hashes its message alone), with the key hash it was
+    /// derived from (a rotated key derives another).
+    secret: Option<([u8; 32], LinkKey)>,
 }
 
 type Shard = std::sync::Mutex<std::collections::HashMap<DeviceId, Held>>;
@@ -117,17 +118,18 @@ impl CounterWindows {
         &self.shards[usize::from(device.0.as_bytes()[15]) % self.shards.len()]
     }
 
-    /// The device's link secret for this key hash (derived once, then kept).
-    pub fn secret(&self, keyring: &Keyring, device: DeviceId, key_hash: &[u8; 32]) -> LinkSecret {
+    /// The device's link secret for this key hash, keyed (derived and keyed once, then kept).
+    pub fn secret(&self, keyring: &Keyring, device: DeviceId, key_hash: &[u8; 32]) -> LinkKey {
         if let Some(held) = self.shard(device).lock().expect("counter windows lock").get(&device)
-            && let Some((hash, secret)) = held.secret
-            && hash == *key_hash
+            && let Some((hash, secret)) = &held.secret
+            && hash == key_hash
         {
-            return secret;
+            return secret.clone();
         }
-        let secret = LinkSecret::parse(&secret_for(keyring, device, key_hash)).expect("a derived secret parses");
+        let secret =
+            LinkSecret::parse(&secret_for(keyring, device, key_hash)).expect("a derived secret parses").keyed();
         self.shard(device).lock().expect("counter windows lock").entry(device).or_default().secret =
-            Some((*key_hash, secret));
+            Some((*key_hash, secret.clone()));
         secret
     }
 
@@ -168,9 +170,9 @@ impl CounterWindows {
 }
 
 /// How the answer to a signed request is signed.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Signer {
-    secret: LinkSecret,
+    secret: LinkKey,
     request: Tag,
     counter: u64,
 }
@@ -183,7 +185,7 @@ impl Signer {
 
     async fn seal_with(&self, response: Response, counter: u64) -> Response {
         let (mut parts, body) = response.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, crate::app::BODY_LIMIT).await else {
+        let Ok(bytes) = crate::serve::poll::whole_body(body, crate::app::BODY_LIMIT).await else {
             return ApiError::internal().into_response();
         };
         let tag = self.secret.answer_tag(&self.request, parts.status.as_u16(), counter, &bytes);

@@ -119,9 +119,21 @@ impl<'a> PollQuery<'a> {
 }
 
 /// The pairs of a query string, read as `application/x-www-form-urlencoded` (a name or value
-/// with nothing encoded in it is borrowed as it stands).
-fn query_pairs(query: Option<&str>) -> form_urlencoded::Parse<'_> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+/// with nothing encoded in it is borrowed as it stands). A query with no `%` and no `+` in it (a
+/// board's everyday poll) has nothing to decode: it is split on `&` and each part on its first
+/// `=`, empty parts skipped, which are the very pairs `form_urlencoded` reads from it, without
+/// its look at every name and value for something to decode.
+fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    let query = query.unwrap_or_default();
+    let plain = !query.bytes().any(|b| b == b'%' || b == b'+');
+    let split = plain.then(|| {
+        query.split('&').filter(|part| !part.is_empty()).map(|part| {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            (Cow::Borrowed(name), Cow::Borrowed(value))
+        })
+    });
+    let decoded = (!plain).then(|| form_urlencoded::parse(query.as_bytes()));
+    split.into_iter().flatten().chain(decoded.into_iter().flatten())
 }
 
 /// Sets a query field the first time its name comes.
@@ -437,6 +449,27 @@ mod tests {
         let empty = PollQuery::parse(None).unwrap();
         assert!(empty.admin_id.is_none() && empty.ready.is_none() && empty.wait.is_none());
         assert_eq!(PollQuery::parse(Some("ready")).unwrap().ready.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_plain_query_is_split_into_the_pairs_form_urlencoded_reads() {
+        for query in [
+            "adminId=a&loadShedding=0&ready=1&relay=1&fw=bench",
+            "ready",
+            "ready=&=1&&a=b=c&",
+            "&&",
+            "",
+            "fw=pump%2F1.2+beta&ready=1",
+            "fw=a+b",
+            "x=%E2%82%AC&y=%zz",
+            "wait=100&seq=7&unknown=x",
+        ] {
+            let ours: Vec<_> = query_pairs(Some(query)).collect();
+            let theirs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+            assert_eq!(ours, theirs, "{query:?}");
+        }
+        assert_eq!(query_pairs(None).count(), 0);
+        assert!(query_pairs(Some("ready=1")).all(|(n, v)| matches!((n, v), (Cow::Borrowed(_), Cow::Borrowed(_)))));
     }
 
     #[test]

@@ -28,10 +28,15 @@ use axum::{
     response::Response,
 };
 use bytes::{Buf, BytesMut};
+use pumppilot_protocol::link;
 use std::convert::Infallible;
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::watch};
 
 use super::Shared;
+
+/// The signed link's header names (`crate::link`).
+const COUNTER: HeaderName = HeaderName::from_static(link::COUNTER_HEADER);
+const MAC: HeaderName = HeaderName::from_static(link::MAC_HEADER);
 
 /// The device poll's path (`routes::device`).
 pub const POLL: &str = "/api/esp32/poll";
@@ -205,7 +210,16 @@ fn parse(bytes: &[u8], peer: SocketAddr) -> Parsed {
     let mut headers = HeaderMap::with_capacity(head.headers.len());
     let (mut body_length, mut keep_alive) = (None, true);
     for field in head.headers.iter() {
-        let Ok(name) = HeaderName::from_bytes(field.name.as_bytes()) else { return Parsed::Other };
+        // The link's own names, as constants: `HeaderName::from_bytes` copies a name it does not
+        // know to the heap, twice a signed poll.
+        let name = match field.name.as_bytes() {
+            n if n.eq_ignore_ascii_case(link::COUNTER_HEADER.as_bytes()) => COUNTER,
+            n if n.eq_ignore_ascii_case(link::MAC_HEADER.as_bytes()) => MAC,
+            n => match HeaderName::from_bytes(n) {
+                Ok(name) => name,
+                Err(_) => return Parsed::Other,
+            },
+        };
         if name == header::CONTENT_LENGTH {
             // One length, in digits: anything else is hyper's to judge.
             let digits = field.value;
@@ -255,9 +269,36 @@ async fn send(stream: &mut TcpStream, response: Response, keep_alive: bool) -> s
     let (head, body) = response.into_parts();
     let keep_alive = keep_alive && !head.headers.get_all(header::CONNECTION).iter().any(|v| has_option(v, "close"));
     // A device's answer is a few hundred bytes, whole already (`link::Signer` reads it to sign).
-    let body = axum::body::to_bytes(body, usize::MAX).await.map_err(std::io::Error::other)?;
+    let body = whole_body(body, usize::MAX).await.map_err(std::io::Error::other)?;
     stream.write_all(&encode(head, &body, keep_alive, SystemTime::now())).await?;
     Ok(keep_alive)
+}
+
+/// A body's bytes, at most `limit` of them (else an error). A body in one piece (every answer
+/// of the device routes: JSON written whole) is handed over as it is; any other is collected.
+pub(crate) async fn whole_body(mut body: Body, limit: usize) -> Result<Bytes, axum::Error> {
+    use axum::body::HttpBody as _;
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
+    let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await else {
+        return Ok(Bytes::new());
+    };
+    let first = frame?.into_data().unwrap_or_default();
+    if first.len() > limit {
+        return Err(axum::Error::new("length limit exceeded"));
+    }
+    if body.is_end_stream() {
+        return Ok(first);
+    }
+    let rest = axum::body::to_bytes(body, limit - first.len()).await?;
+    if first.is_empty() {
+        return Ok(rest);
+    }
+    let mut all = BytesMut::with_capacity(first.len() + rest.len());
+    all.extend_from_slice(&first);
+    all.extend_from_slice(&rest);
+    Ok(all.freeze())
 }
 
 /// The answer's bytes, as hyper 1 writes them for an HTTP/1.1 request: the status line (`200 OK`,
@@ -414,6 +455,14 @@ mod tests {
         assert_eq!(request.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().unwrap().0, peer());
         assert!(axum::body::HttpBody::is_end_stream(request.body()));
 
+        // The link's headers, in any case, under their names.
+        let signed = b"GET /api/esp32/poll HTTP/1.1\r\nX-PumpPilot-Counter: 7\r\nx-pumppilot-mac: ab\r\nX-PumpPilot-Macs: c\r\n\r\n";
+        let (request, ..) = poll_of(signed);
+        assert_eq!(request.headers()["x-pumppilot-counter"], "7");
+        assert_eq!(request.headers()["x-pumppilot-mac"], "ab");
+        assert_eq!(request.headers()["x-pumppilot-macs"], "c");
+        assert_eq!(request.headers().len(), 3);
+
         // A JSON report, and the next request already behind it (pipelined).
         let post = b"POST /api/esp32/poll HTTP/1.1\r\ncontent-length: 14\r\nconnection: keep-alive, close\r\n\r\n{\"ready\":true}GET /api/esp32/poll HTTP/1.1\r\n";
         let (request, length, keep_alive) = poll_of(post);
@@ -507,6 +556,19 @@ mod tests {
         let head: Vec<_> =
             head.split("\r\n").map(|line| if line.starts_with("date: ") { "date: (now)" } else { line }).collect();
         format!("{}\r\n\r\n{body}", head.join("\r\n"))
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_in_one_piece_or_many() {
+        use super::whole_body;
+        let one = Body::from(r#"{"motor":"ON"}"#);
+        assert_eq!(whole_body(one, 1024).await.unwrap(), r#"{"motor":"ON"}"#);
+        assert_eq!(whole_body(Body::empty(), 0).await.unwrap(), "");
+        assert!(whole_body(Body::from("12345"), 4).await.is_err(), "over the limit");
+        let pieces = futures_util::stream::iter(["{\"a\"", ":", "1}"].map(Ok::<_, std::io::Error>));
+        assert_eq!(whole_body(Body::from_stream(pieces), 1024).await.unwrap(), "{\"a\":1}");
+        let pieces = futures_util::stream::iter(["12", "345"].map(Ok::<_, std::io::Error>));
+        assert!(whole_body(Body::from_stream(pieces), 4).await.is_err(), "over the limit, in pieces");
     }
 
     #[tokio::test]
