@@ -258,9 +258,13 @@ impl Store for Unplugged {
         self.inner.record_last_polls(polls).await
     }
 
-    async fn load_tenants(&self, lease_ms: i64) -> StoreResult<Vec<pumppilot_engine::Tenant>> {
+    async fn load_tenants(
+        &self,
+        lease_ms: i64,
+        wanted: Option<&std::collections::HashSet<AdminId>>,
+    ) -> StoreResult<Vec<pumppilot_engine::Tenant>> {
         self.check()?;
-        self.inner.load_tenants(lease_ms).await
+        self.inner.load_tenants(lease_ms, wanted).await
     }
 
     async fn record_presence(

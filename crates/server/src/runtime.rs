@@ -556,15 +556,12 @@ impl Runtime {
             wanted => {
                 let wanted: Option<HashSet<AdminId>> = wanted.map(|admins| admins.into_iter().collect());
                 let read_at = self.feed_now();
-                let tenants = self.store.load_tenants(self.lease_ms).await?;
+                let tenants = self.store.load_tenants(self.lease_ms, wanted.as_ref()).await?;
                 self.loads.fetch_add(tenants.len() as u64, Ordering::Relaxed);
                 let motor_rules = *self.motor_rules.lock().expect("motor rules lock");
                 let mut admins = Vec::with_capacity(tenants.len());
                 for mut tenant in tenants {
                     let admin = tenant.admin_id;
-                    if wanted.as_ref().is_some_and(|wanted| !wanted.contains(&admin)) {
-                        continue;
-                    }
                     let cell = self.cell(admin);
                     let mut guard = cell.tenant.lock().await;
                     if guard.is_none() {
@@ -1337,11 +1334,11 @@ impl Runtime {
             }
             return;
         }
-        drop(held);
+        let held: HashSet<AdminId> = held.into_iter().map(|(admin, _)| admin).collect();
         // Many in a few reads (`Store::load_tenants`), not one per tenant: a gap in the feed of a
         // busy store must not become thousands of reads that keep it busy.
         let read_at = self.feed_now();
-        let fresh = match self.store.load_tenants(self.lease_ms).await {
+        let fresh = match self.store.load_tenants(self.lease_ms, Some(&held)).await {
             Ok(tenants) => tenants,
             Err(err) => {
                 tracing::debug!(%err, "could not read the tenants again; each is read on its next use");

@@ -113,7 +113,7 @@ pub async fn all_tenants_read_together_are_each_as_read_alone(store: &dyn Store)
     pump.step(Event::Start { user: u3, requested_minutes: Some(2), entry_id: EntryId::new() }, at(6)).await;
     assert_eq!(line(&pump.tenant), [u2, u3]);
 
-    let mut together = store.load_tenants(crate::support::LEASE_MS).await.expect("load all");
+    let mut together = store.load_tenants(crate::support::LEASE_MS, None).await.expect("load all");
     together.sort_by_key(|t| t.admin_id);
     let mut alone = Vec::new();
     for admin in [rahim.admin, quiet.admin] {
@@ -122,4 +122,9 @@ pub async fn all_tenants_read_together_are_each_as_read_alone(store: &dyn Store)
     alone.sort_by_key(|t| t.admin_id);
     assert_eq!(together, alone);
     assert!(together.iter().any(|t| t.active.is_some() && t.waiting.len() == 2 && t.wallets.len() == 3));
+
+    // A server taking over its share reads only the tenants it wants, each the same.
+    let wanted: std::collections::HashSet<_> = [rahim.admin].into();
+    let share = store.load_tenants(crate::support::LEASE_MS, Some(&wanted)).await.expect("load a share");
+    assert_eq!(share, vec![crate::support::load(store, rahim.admin).await], "only the tenant wanted");
 }

@@ -596,8 +596,12 @@ impl Store for MongoStore {
     }
 
     /// A few reads for all of them (`tenants::load_all`); those committed to meanwhile alone.
-    async fn load_tenants(&self, lease_ms: i64) -> StoreResult<Vec<Tenant>> {
-        let (mut tenants, moved) = tenants::load_all(&self.db, lease_ms).await?;
+    async fn load_tenants(
+        &self,
+        lease_ms: i64,
+        wanted: Option<&std::collections::HashSet<AdminId>>,
+    ) -> StoreResult<Vec<Tenant>> {
+        let (mut tenants, moved) = tenants::load_all(&self.db, lease_ms, wanted).await?;
         for admin in moved {
             tenants.extend(self.load_tenant(admin, lease_ms).await?);
         }

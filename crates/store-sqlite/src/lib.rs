@@ -310,10 +310,18 @@ impl Store for SqliteStore {
         self.read(move |conn| tenants::load(conn, admin, lease_ms)).await
     }
 
-    async fn load_tenants(&self, lease_ms: i64) -> StoreResult<Vec<Tenant>> {
+    async fn load_tenants(
+        &self,
+        lease_ms: i64,
+        wanted: Option<&std::collections::HashSet<AdminId>>,
+    ) -> StoreResult<Vec<Tenant>> {
+        let wanted = wanted.cloned();
         self.read(move |conn| {
             let mut tenants = Vec::new();
             for admin in tenants::ids(conn)? {
+                if wanted.as_ref().is_some_and(|wanted| !wanted.contains(&admin)) {
+                    continue;
+                }
                 tenants.extend(tenants::load(conn, admin, lease_ms)?);
             }
             Ok(tenants)

@@ -266,10 +266,13 @@ pub trait Store: Send + Sync + 'static {
     async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>>;
     /// The tenant's runtime state: device link, live entries and its users' wallets.
     async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>>;
-    /// Every tenant's runtime state, each as [`Store::load_tenant`] reads it, for a server that
-    /// starts: a store may read them together, and reads alone a tenant it could not read whole
-    /// that way (committed to meanwhile).
-    async fn load_tenants(&self, lease_ms: i64) -> StoreResult<Vec<Tenant>>;
+    /// Every tenant's runtime state (or only those `wanted` names), each as
+    /// [`Store::load_tenant`] reads it, for a server that starts or takes over its share: a store
+    /// may read them together, and reads alone a tenant it could not read whole that way
+    /// (committed to meanwhile). A tenant not wanted is never held in memory, not even while the
+    /// others are read (a server that owns a seventh of 100,000 tenants must not hold all of them
+    /// for a moment: the allocator keeps what they took).
+    async fn load_tenants(&self, lease_ms: i64, wanted: Option<&HashSet<AdminId>>) -> StoreResult<Vec<Tenant>>;
     /// Writes one transition; see [`Commit`].
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()>;
     /// The owner's terms for a tenant ([`Terms::default`] until set).
