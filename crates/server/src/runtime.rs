@@ -903,8 +903,13 @@ impl Runtime {
         // server owns (the others are read when they are needed here). Each is brought up to date
         // (in memory, but for what time changed while no server held it).
         if self.is_shared() {
+            // A share that cannot be read whole now (a busy store gave up a transaction on one
+            // tenant) does not stop the server: what was not read is read on its next use, and the
+            // take-over is tried again at the next beat.
             let _turn = self.taking_over.lock().await;
-            self.take_over().await?;
+            if let Err(err) = self.take_over().await {
+                tracing::warn!(%err, "could not read every tenant this server owns the timer of; trying again");
+            }
         } else {
             self.hold(None).await?;
         }
