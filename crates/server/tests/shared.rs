@@ -41,17 +41,7 @@ async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_by_
     until("both feeds live", || async { a.is_fresh() && b.is_fresh() }).await;
 
     // On A: minutes and a Start. The device polls only B.
-    let credit = Credit {
-        user: farmer,
-        seconds: 600,
-        kind: LedgerKind::Recharge,
-        actor: admin.0,
-        note: String::new(),
-        request_id: None,
-    };
-    a.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
-    let start = Event::Start { user: farmer, requested_minutes: None, entry_id: EntryId::new() };
-    a.apply(admin, start, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    start_a_run(&a, admin, farmer).await;
     until("B hears of the Start", || async { b.read(admin, |t, _| t.active.is_some()).await.unwrap() }).await;
     let told_on = clock.now();
     poll(&b, admin, device, told_on).await;
