@@ -172,12 +172,12 @@ async fn through_mosquitto_a_signing_device_runs_the_pump_and_a_replay_is_refuse
     assert!(pump.wait_for_relay(true, PATIENCE).await, "relay ON from a signed command through the broker");
     t.users[0].ok("/api/motor/stop", json!({})).await;
     assert!(pump.wait_for_relay(false, PATIENCE).await, "relay OFF through the broker");
-    pump.stop().await;
+    let sent = pump.stop().await.polls;
 
-    // The retained command is signed with the counter of the report it answered; a report with
-    // that used counter, as a replay has, gets a signed refusal naming where to continue, and
-    // nothing changes.
-    let floor = store.device_counters(None).await.unwrap()[0].1;
+    // The server answers each report with the command signed with that report's counter, and the
+    // broker keeps the last; the device signed its reports 1, 2, 3, ..., so the answer to its
+    // last (`sent`) is the retained command or comes after it. A report with a used counter, as
+    // a replay has, then gets a signed refusal naming where to continue, and nothing changes.
     let mut raw = Connection::device(&addr, &id, key).await.expect("connects to Mosquitto");
     let command = format!("pumppilot/{id}/command");
     let checks = |kind: MqttKind, payload: &[u8]| match link::unframe(payload) {
@@ -186,9 +186,15 @@ async fn through_mosquitto_a_signing_device_runs_the_pump_and_a_replay_is_refuse
         }
         _ => None,
     };
-    let retained = next_message(&mut raw).await;
-    let used = checks(MqttKind::Command, &retained).expect("the retained command is signed");
-    assert!(used >= 1, "{}", String::from_utf8_lossy(&retained));
+    let used = loop {
+        let message = next_message(&mut raw).await;
+        let counter = checks(MqttKind::Command, &message).expect("a command is signed");
+        if counter >= sent {
+            break counter;
+        }
+    };
+    let window = || async { store.device_counters(None).await.unwrap()[0].1 };
+    let floor = window().await;
     let body = serde_json::to_vec(&json!({"loadShedding": true, "ready": true, "relay": false, "ref": 1})).unwrap();
     let report_topic = format!("pumppilot/{id}/report");
     let replay = signed_report(&secret, &report_topic, used, &body);
@@ -196,7 +202,7 @@ async fn through_mosquitto_a_signing_device_runs_the_pump_and_a_replay_is_refuse
     let refusal = next_message(&mut raw).await;
     let above = checks(MqttKind::Stale, &refusal);
     assert!(above.is_some_and(|above| above >= used), "{}", String::from_utf8_lossy(&refusal));
-    assert_eq!(store.device_counters(None).await.unwrap()[0].1, floor, "no window moved");
+    assert_eq!(window().await, floor, "no window moved");
     let status = t.users[0].status().await;
     assert_ne!(status["device"]["loadShedding"], json!(true), "the replay was not applied: {status}");
 }
