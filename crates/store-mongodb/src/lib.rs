@@ -585,6 +585,14 @@ impl Store for MongoStore {
         Ok(ids)
     }
 
+    async fn tenants_with_runs(&self) -> StoreResult<Vec<AdminId>> {
+        Ok(tenants::with_runs(&self.db).await?)
+    }
+
+    async fn pump_links(&self) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
+        Ok(tenants::links(&self.db).await?)
+    }
+
     async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>> {
         let store = self.clone();
         Ok(self
@@ -670,6 +678,27 @@ impl Store for MongoStore {
         let filter = admin.map_or_else(Document::new, |admin| doc! { "adminId": key(admin) });
         let docs = self.find_all("devices", filter, doc! { "createdAt": 1, "_id": 1 }, None).await?;
         Ok(docs.iter().map(codec::device).collect::<Result<_, _>>()?)
+    }
+
+    /// Three fields of each device (a projection), each converted as it arrives, unsorted.
+    async fn device_keys(&self) -> StoreResult<Vec<pumppilot_store::DeviceKey>> {
+        let mut cursor = self
+            .collection("devices")
+            .find(doc! {})
+            .projection(doc! { "adminId": 1, "keyHash": 1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut keys = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
+            let f = codec::Fields::of(&doc, "devices");
+            keys.push(pumppilot_store::DeviceKey {
+                device: f.parsed("_id")?,
+                admin: f.parsed("adminId")?,
+                key_hash: f.bytes("keyHash")?,
+            });
+        }
+        Ok(keys)
     }
 
     /// Each report is its own atomic write (a report older than the stored one changes nothing),
@@ -813,9 +842,18 @@ impl Store for MongoStore {
         if let Some(admin) = admin {
             filter.insert("adminId", key(admin));
         }
-        let docs = self.find_all("devices", filter, doc! { "_id": 1 }, None).await?;
-        let mut out = Vec::with_capacity(docs.len());
-        for doc in docs {
+        // The counter alone (a projection), each converted as it arrives: once a fleet signs,
+        // every device has one, and 100,000 whole documents held at once took tens of megabytes.
+        let mut cursor = self
+            .collection("devices")
+            .find(filter)
+            .projection(doc! { "linkHighest": 1 })
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
             let id = doc
                 .get_str("_id")
                 .ok()

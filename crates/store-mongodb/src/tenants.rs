@@ -46,14 +46,17 @@ pub(crate) fn new_tenant_doc(admin: AdminId) -> Document {
         "motorOffSince": Bson::Null,
         "gridUpSince": Bson::Null,
         "motorStarts": [],
+        "hasRun": false,
     }
 }
 
 /// The fields of a tenant's document that follow the engine's state one to one: the controller,
-/// the owner's restart protection and the motor's history (written by commits and imports).
+/// the owner's restart protection, the motor's history, and whether it has a run (`hasRun`, for
+/// the change feed: [`pumppilot_store::Change::Tenant`]) (written by commits and imports).
 pub(crate) fn motor_fields(tenant: &Tenant) -> Document {
     let settings = tenant.motor_settings;
     doc! {
+        "hasRun": tenant.active.is_some(),
         "controllerId": codec::opt_key(tenant.controller),
         "minOffMs": settings.min_off_ms.map_or(Bson::Null, Bson::Int64),
         "gridSettleMs": settings.grid_settle_ms.map_or(Bson::Null, Bson::Int64),
@@ -164,6 +167,41 @@ pub(crate) async fn load(
         tenant.wallets.insert(f.parsed::<UserId>("_id")?, f.i64("balanceSeconds")?);
     }
     Ok(Some(tenant))
+}
+
+/// Every tenant with a RUNNING or HOLD entry (a partial index holds those entries alone).
+pub(crate) async fn with_runs(db: &Database) -> Result<Vec<AdminId>, Failure> {
+    let mut cursor = coll(db, "queues")
+        .find(doc! { "status": { "$in": ACTIVE.to_vec() } })
+        .projection(doc! { "_id": 0, "adminId": 1 })
+        .await?;
+    let mut admins = Vec::new();
+    while cursor.advance().await? {
+        let doc: Document = cursor.deserialize_current()?;
+        admins.push(Fields::of(&doc, "queues").parsed("adminId")?);
+    }
+    Ok(admins)
+}
+
+/// What every tenant's document says of its device and grid, each converted as it arrives.
+pub(crate) async fn links(db: &Database) -> Result<Vec<pumppilot_store::PumpLink>, Failure> {
+    let mut cursor = coll(db, "tenants")
+        .find(doc! {})
+        .projection(doc! { "controllerId": 1, "lastPollAt": 1, "loadShedding": 1, "gridUpSince": 1 })
+        .await?;
+    let mut links = Vec::new();
+    while cursor.advance().await? {
+        let doc: Document = cursor.deserialize_current()?;
+        let f = Fields::of(&doc, "tenants");
+        links.push(pumppilot_store::PumpLink {
+            admin: f.parsed("_id")?,
+            controller: f.opt_parsed("controllerId")?,
+            last_poll_at: f.opt_at("lastPollAt")?,
+            load_shedding: f.opt_bool("loadShedding")?.unwrap_or(false),
+            grid_up_since: f.opt_at("gridUpSince")?,
+        });
+    }
+    Ok(links)
 }
 
 /// Every tenant's engine state in a few reads (all tenants, all live entries, all wallets that
