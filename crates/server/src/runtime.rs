@@ -605,13 +605,13 @@ impl Runtime {
             let present = written.values().filter(|w| w.present).map(|w| w.admin);
             buffer.values().map(|t| t.admin_id).chain(present).collect()
         };
-        let has_run = |cell: &Cell| match cell.tenant.try_lock() {
-            Ok(tenant) => tenant.as_ref().is_some_and(|t| t.active.is_some()),
-            // Busy: kept this time.
-            Err(_) => true,
+        // Its timer is owned here and it has a run (or its state is busy: kept this time).
+        let owned_with_a_run = |cell: &Cell| {
+            cell.owned.load(Ordering::Relaxed)
+                && cell.tenant.try_lock().map_or(true, |tenant| tenant.as_ref().is_some_and(|t| t.active.is_some()))
         };
         let unneeded = |admin: &AdminId, cell: &Cell| {
-            !(cell.owned.load(Ordering::Relaxed) && has_run(cell))
+            !owned_with_a_run(cell)
                 && now.saturating_sub(cell.used_at.load(Ordering::Relaxed)) >= keep_for
                 && !here.contains(admin)
                 && !cell.is_heard()
