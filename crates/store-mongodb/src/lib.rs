@@ -102,8 +102,11 @@ pub struct MongoStore {
     /// Counter windows reserved together (`grouped`).
     reservations: std::sync::Arc<grouped::Group<grouped::Reservation, StoreResult<CounterWindow>>>,
     /// Tenants read together (`Store::load_tenant`: a tenant and its lease).
-    loads: std::sync::Arc<grouped::Group<(AdminId, i64), StoreResult<Option<Tenant>>>>,
+    loads: std::sync::Arc<TenantReads>,
 }
+
+/// Tenant reads asked for at once (each a tenant and its lease), read together.
+type TenantReads = grouped::Group<(AdminId, i64), StoreResult<Option<Tenant>>>;
 
 /// The most tenants one grouped read asks for ([`MongoStore::load_together`]).
 const LOADS_AT_ONCE: usize = 256;
