@@ -258,6 +258,21 @@ impl Store for Unplugged {
         self.inner.record_last_polls(polls).await
     }
 
+    async fn tenants_with_runs(&self) -> StoreResult<Vec<AdminId>> {
+        self.check()?;
+        self.inner.tenants_with_runs().await
+    }
+
+    async fn pump_links(&self) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
+        self.check()?;
+        self.inner.pump_links().await
+    }
+
+    async fn device_keys(&self) -> StoreResult<Vec<pumppilot_store::DeviceKey>> {
+        self.check()?;
+        self.inner.device_keys().await
+    }
+
     async fn load_tenants(
         &self,
         lease_ms: i64,

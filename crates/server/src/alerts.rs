@@ -247,9 +247,12 @@ const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
 /// notice's key names the last poll), and whose load shedding has lasted longer than the set time,
 /// once per spell (the key names when the grid last came back before it; the spell is timed from
 /// when this server first saw it). On a shared store each server watches only the pumps whose
-/// timer it owns (`Runtime::owns_timer`: it holds them anyway); while servers disagree on who owns
-/// a pump (one joins or dies), two may watch it, and the key still makes each notice written once
-/// whoever writes it, as after a restart.
+/// timer it owns (`Runtime::owns_timer`); while servers disagree on who owns a pump (one joins or
+/// dies), two may watch it, and the key still makes each notice written once whoever writes it, as
+/// after a restart. A pump held here is read from memory; any other (most: a server holds only the
+/// pumps it needs) from what its record says (`Store::pump_links`, one read of every pump a
+/// round, as the list of pumps was) and the heartbeat that vouches for its device
+/// (`Runtime::last_poll_of`): watching never brings a pump into memory.
 pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
     watch_pumps(&app.runtime, app.store.as_ref(), &app.settings.alerts, shedding).await;
 }
@@ -286,8 +289,8 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     }
     shedding.2 = Some(started);
     let outage = shedding.1.take().filter(|since| started - *since >= STORE_TROUBLE_AFTER_MS);
-    let tenants = match store.tenant_ids().await {
-        Ok(tenants) => tenants,
+    let links = match store.pump_links().await {
+        Ok(links) => links,
         Err(err) => {
             tracing::warn!(%err, "could not list pumps to watch");
             return;
@@ -295,7 +298,7 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     };
     let mut notices = Vec::new();
     if let Some(since) = outage {
-        for &admin in &tenants {
+        for admin in links.iter().map(|link| link.admin) {
             let facts = Facts { since: Some(since), ..Facts::default() };
             notices.push(Notice {
                 key: Some(format!("store:{}:{admin}", since.millis())),
@@ -303,12 +306,19 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
             });
         }
     }
-    for admin in tenants.into_iter().filter(|admin| runtime.owns_timer(*admin)) {
-        let seen = runtime
-            .read(admin, |t, now| {
-                (t.device.last_poll_at, t.device.load_shedding && t.device.online_at(now), t.motor.grid_up_since)
-            })
-            .await;
+    for link in links.into_iter().filter(|link| runtime.owns_timer(link.admin)) {
+        let admin = link.admin;
+        let seen = if runtime.holds(admin) {
+            runtime
+                .read(admin, |t, now| {
+                    (t.device.last_poll_at, t.device.load_shedding && t.device.online_at(now), t.motor.grid_up_since)
+                })
+                .await
+        } else {
+            let last_poll = runtime.last_poll_of(&link);
+            let online = last_poll.is_some_and(|at| clock.now() < at + runtime.lease_ms());
+            Ok((last_poll, link.load_shedding && online, link.grid_up_since))
+        };
         let Ok((last_poll, shedding_now, grid_up_since)) = seen else { continue };
         let now = clock.now();
         if shedding_now && shedding_after > 0 {

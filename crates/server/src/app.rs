@@ -72,12 +72,7 @@ impl App {
         let runtime =
             Runtime::new(Arc::clone(&store), Arc::clone(&clock), settings.device_lease_ms, settings.poll_interval_ms);
         runtime.set_motor_rules(settings.motor_rules());
-        let mut device_keys = keys::ByKeyHash::default();
-        for device in store.devices(None).await? {
-            if let Ok(hash) = <[u8; 32]>::try_from(device.key_hash.as_slice()) {
-                device_keys.insert(hash, (device.id, device.admin_id));
-            }
-        }
+        let device_keys = by_key_hash(store.device_keys().await?);
         // On a store several servers share, failed sign-ins are counted there, for every server.
         let logins = LoginLimiter::new(clock, LoginLimiter::WINDOW);
         let logins = if runtime.is_shared() { logins.shared_through(Arc::clone(&store)) } else { logins };
@@ -123,14 +118,8 @@ impl App {
     /// Reads every device key again (after the store's change feed missed changes).
     /// Reads the device keys, and which devices sign, again (after a gap in the feed).
     async fn reload_device_keys(&self) {
-        match self.store.devices(None).await {
-            Ok(devices) => {
-                let keys = devices
-                    .into_iter()
-                    .filter_map(|d| Some((<[u8; 32]>::try_from(d.key_hash.as_slice()).ok()?, (d.id, d.admin_id))))
-                    .collect();
-                *self.device_keys.write().expect("device keys lock") = keys;
-            }
+        match self.store.device_keys().await {
+            Ok(keys) => *self.device_keys.write().expect("device keys lock") = by_key_hash(keys),
             Err(err) => tracing::warn!(%err, "could not read the device keys again"),
         }
         match self.store.device_counters(None).await {
@@ -169,6 +158,19 @@ impl App {
         }
         Ok(names)
     }
+}
+
+/// The device keys as the poll path looks them up (a key hash that is not 32 bytes long matches no
+/// key a device can present).
+fn by_key_hash(keys: Vec<pumppilot_store::DeviceKey>) -> keys::ByKeyHash<(DeviceId, AdminId)> {
+    let mut by_hash = keys::ByKeyHash::default();
+    by_hash.reserve(keys.len());
+    for key in keys {
+        if let Ok(hash) = <[u8; 32]>::try_from(key.key_hash.as_slice()) {
+            by_hash.insert(hash, (key.device, key.admin));
+        }
+    }
+    by_hash
 }
 
 /// The whole HTTP surface, with the OpenAPI document of every route in it: the router, and once

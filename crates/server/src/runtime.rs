@@ -5,9 +5,9 @@
 //! Reads bring a tenant up to date too, so nothing depends on the timer firing on time.
 //!
 //! On a store of one process every tenant is held. On a store several servers share, a server
-//! holds a tenant only while it needs it ([`KEEP_FOR`]: a device or a request of it here, or its
-//! timer owned here: [`Runtime::owns_timer`]); any other is read on its next use, and the change
-//! feed's news of it costs nothing.
+//! holds a tenant only while it needs it ([`KEEP_FOR`]: a device or a request of it here, or it has
+//! a run and its timer is owned here: [`Runtime::owns_timer`]); any other is read on its next use,
+//! and the change feed's news of it costs nothing.
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
@@ -148,7 +148,7 @@ pub const TIMER_TAKEOVER: Duration = Duration::from_secs(3);
 /// needed it: a device of the tenant answered here, a request here touched it, or this server owned
 /// its timer ([`Runtime::owns_timer`]). While a device is connected here (an MQTT session, a
 /// long-poll, an event stream listening), present here, or its telemetry waits for the flush, and
-/// while this server owns the tenant's timer, the tenant is kept whatever the time; once none of
+/// while it has a run whose timer this server owns, the tenant is kept whatever the time; once none of
 /// that holds for this long, the heartbeat's sweep lets it go, and it is read again on its next
 /// use. A minute: a device polling every few seconds keeps its tenant, so a busy tenant is never
 /// read and dropped in a loop, and a server that stops owning a timer keeps the tenant long enough
@@ -187,7 +187,7 @@ struct Slot {
     /// in milliseconds of the runtime's clock ([`KEEP_FOR`]).
     used_at: AtomicI64,
     /// On a shared store, whether this server owned the tenant's timer at the last heartbeat that
-    /// changed the fleet (or when the slot was made).
+    /// changed the fleet (or when the slot was made): then it keeps the tenant while it has a run.
     owned: AtomicBool,
 }
 
@@ -419,13 +419,17 @@ impl Runtime {
     ///
     /// On a shared store a server holds in memory only the tenants it needs ([`KEEP_FOR`]), and
     /// every tenant's deadlines (a lease's end, a run's end) still fire, because its timer's owner
-    /// always holds it:
-    /// - the owner holds every tenant it owns: at the start, and whenever the heartbeat finds the
-    ///   fleet changed, it reads the tenants it owns and does not hold (`Runtime::take_over`,
-    ///   retried at the next beat until all are read), and it never lets an owned tenant go;
-    /// - a tenant committed to later (a new tenant's first run, say) reaches the owner through the
-    ///   feed: a change to a tenant this server owns and does not hold is read (any other change to
-    ///   a tenant not held here costs nothing);
+    /// always holds it while it has any: only a tenant with a run (a RUNNING or HOLD entry) has a
+    /// deadline (`Tenant::next_deadline`), and
+    /// - the owner holds every tenant it owns that has a run: at the start, and whenever the
+    ///   heartbeat finds the fleet changed, it reads the tenants with a run (`Store::tenants_with_runs`)
+    ///   it owns and does not hold (`Runtime::take_over`, retried at the next beat until all are
+    ///   read), and it never lets an owned tenant go while it has a run;
+    /// - a tenant given a run later (a Start on any server) reaches the owner through the feed: a
+    ///   change to a tenant with a run that this server owns and does not hold is read (the feed
+    ///   says whether the tenant has a run: `Change::Tenant::has_run`; any other change to a tenant
+    ///   not held here costs nothing), and the take-over's list is read after the fleet it owns by
+    ///   is known, so a run started before is in it and one started after comes through the feed;
     /// - a server that stops owning a tenant (another joined) keeps it, and fires its deadlines
     ///   [`TIMER_TAKEOVER`] late as every non-owner does, for [`KEEP_FOR`] more: the new owner
     ///   learns of the fleet at its next beat (a second) and reads its share well within that, so no
@@ -508,7 +512,8 @@ impl Runtime {
     }
 
     /// The fleet changed: which tenants held here this server owns now. One it stops owning is
-    /// kept [`KEEP_FOR`] from now; the tenants it starts owning are read at the next chance.
+    /// kept [`KEEP_FOR`] from now; the tenants with a run it starts owning are read at the next
+    /// chance.
     fn note_owners(&self) {
         let fleet = self.fleet.lock().expect("fleet lock").clone();
         let now = self.clock.now().millis();
@@ -521,12 +526,14 @@ impl Runtime {
         self.take_over_due.store(true, Ordering::Relaxed);
     }
 
-    /// Reads the tenants whose timer this server owns and that it does not hold (the caller holds
-    /// `taking_over`); what cannot be read now is tried again at the next beat.
+    /// Reads the tenants with a run whose timer this server owns and that it does not hold (the
+    /// caller holds `taking_over`); what cannot be read now is tried again at the next beat. A
+    /// tenant without a run has no deadline: it is read on its next use, or when it gets a run
+    /// (the feed tells: [`Runtime::owns_timer`]).
     async fn take_over(&self) -> Result<(), RuntimeError> {
         self.take_over_due.store(false, Ordering::Relaxed);
         let result = async {
-            let admins = self.store.tenant_ids().await?;
+            let admins = self.store.tenants_with_runs().await?;
             let fleet = self.fleet.lock().expect("fleet lock").clone();
             let owned: Vec<AdminId> = {
                 let cells = self.cells.read().expect("cells lock");
@@ -587,7 +594,8 @@ impl Runtime {
     }
 
     /// On a shared store, lets go of the tenants this server no longer needs ([`KEEP_FOR`]): their
-    /// state, their deadlines here (their timer's owner holds them) and their channel.
+    /// state, their deadlines here (their timer's owner holds them) and their channel. A tenant
+    /// whose timer this server owns is kept while it has a run (or while its state is busy).
     fn let_go_of_unneeded(&self) {
         let now = self.clock.now().millis();
         let keep_for = i64::try_from(KEEP_FOR.as_millis()).unwrap_or(i64::MAX);
@@ -597,8 +605,13 @@ impl Runtime {
             let present = written.values().filter(|w| w.present).map(|w| w.admin);
             buffer.values().map(|t| t.admin_id).chain(present).collect()
         };
+        // Its timer is owned here and it has a run (or its state is busy: kept this time).
+        let owned_with_a_run = |cell: &Cell| {
+            cell.owned.load(Ordering::Relaxed)
+                && cell.tenant.try_lock().map_or(true, |tenant| tenant.as_ref().is_some_and(|t| t.active.is_some()))
+        };
         let unneeded = |admin: &AdminId, cell: &Cell| {
-            !cell.owned.load(Ordering::Relaxed)
+            !owned_with_a_run(cell)
                 && now.saturating_sub(cell.used_at.load(Ordering::Relaxed)) >= keep_for
                 && !here.contains(admin)
                 && !cell.is_heard()
@@ -899,8 +912,8 @@ impl Runtime {
                 }
             });
         }
-        // Every tenant on a store of one process; on a shared store, those whose timer this
-        // server owns (the others are read when they are needed here). Each is brought up to date
+        // Every tenant on a store of one process; on a shared store, those with a run whose timer
+        // this server owns (the others are read when they are needed here). Each is brought up to date
         // (in memory, but for what time changed while no server held it).
         if self.is_shared() {
             // A share that cannot be read whole now (a busy store gave up a transaction on one
@@ -1149,6 +1162,20 @@ impl Runtime {
         }
     }
 
+    /// The last poll of a tenant's controller as a read of the tenant would show it (but for this
+    /// server's own polls not flushed yet: a tenant with a device here is held), from what its
+    /// record says (`Store::pump_links`) and the heartbeat of the server the controller is present
+    /// at: for the alerts watch, which reads the tenants it does not hold that way.
+    pub fn last_poll_of(&self, link: &pumppilot_store::PumpLink) -> Option<Timestamp> {
+        let vouched = link.controller.and_then(|controller| self.present_since(link.admin, controller));
+        link.last_poll_at.max(vouched)
+    }
+
+    /// How long a poll's answer may be trusted by the device (every tenant's lease).
+    pub fn lease_ms(&self) -> i64 {
+        self.lease_ms
+    }
+
     /// Since when `device` has polled at the latest, as the heartbeat of the server it is present
     /// at vouches (a shared store only; `None` when no server vouches for it).
     pub fn present_since(&self, admin: AdminId, device: DeviceId) -> Option<Timestamp> {
@@ -1276,11 +1303,12 @@ impl Runtime {
 
     /// Another server changed a tenant (its version moved) or flushed its device's polls: the
     /// cached state is read again (or its last poll moved on), and long-polls and event streams
-    /// here hear of it. A tenant not held here is read only when this server owns its timer
-    /// (`Runtime::owns_timer`); any other is left to be read on its next use.
-    async fn on_tenant_change(&self, admin: AdminId, version: u64, last_poll_at: Option<Timestamp>) {
+    /// here hear of it. A tenant not held here is read only when it has a run (`has_run`) and this
+    /// server owns its timer (`Runtime::owns_timer`); any other is left to be read on its next use.
+    async fn on_tenant_change(&self, admin: AdminId, version: u64, last_poll_at: Option<Timestamp>, has_run: bool) {
         let Some(cell) = self.held(admin) else {
-            if self.owns_timer(admin)
+            if has_run
+                && self.owns_timer(admin)
                 && let Err(err) = self.read(admin, |_, _| ()).await
             {
                 tracing::debug!(tenant = %admin, %err, "could not read a tenant whose timer this server owns");
@@ -1325,7 +1353,8 @@ impl Runtime {
     }
 
     /// Reads every tenant held here again (the feed may have missed changes), and, on the next
-    /// beat, those whose timer this server owns and does not hold (their changes were missed too).
+    /// beat, those with a run whose timer this server owns and does not hold (their changes were
+    /// missed too).
     async fn refresh_all(&self) {
         self.take_over_due.store(true, Ordering::Relaxed);
         let held: Vec<(AdminId, Cell)> =
@@ -1481,12 +1510,12 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
         *feed.live_at.lock().expect("feed lock") = Some(runtime.feed_now());
         feed.live.notify_waiters();
         match change {
-            Change::Tenant { admin, version, last_poll_at, presence } => {
+            Change::Tenant { admin, version, last_poll_at, presence, has_run } => {
                 // Here, in the feed's order: a beat never vouches for a device let go before it.
                 runtime.note_presence(admin, presence);
-                if runtime.holds(admin) || runtime.owns_timer(admin) {
+                if runtime.holds(admin) || (has_run && runtime.owns_timer(admin)) {
                     let runtime = Arc::clone(&runtime);
-                    tokio::spawn(async move { runtime.on_tenant_change(admin, version, last_poll_at).await });
+                    tokio::spawn(async move { runtime.on_tenant_change(admin, version, last_poll_at, has_run).await });
                 }
             }
             Change::Beat { server, polled_since } => runtime.note_beat(&server, polled_since),

@@ -214,7 +214,7 @@ async fn pumps(store: &dyn Store, now: Timestamp) -> Vec<(AdminId, pumppilot_eng
 }
 
 /// Two started runtimes on `store` that know each other alive (A started first, alone: it read
-/// every tenant then).
+/// every tenant with a run then).
 async fn two_servers(store: &Arc<dyn Store>, clock: &Arc<ManualClock>, some: AdminId) -> (Arc<Runtime>, Arc<Runtime>) {
     let a = Runtime::new(Arc::clone(store), clock.clone(), LEASE_MS, 5_000);
     a.start().await.unwrap();
@@ -259,6 +259,19 @@ async fn start_a_run(runtime: &Runtime, admin: AdminId, farmer: pumppilot_engine
     runtime.apply(admin, start, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
 }
 
+/// Runs started on `pumps` before any server of the fleet starts (through a runtime that is not
+/// one of them), as a farmer's Start before a restart.
+async fn runs_before_the_servers(
+    store: &Arc<dyn Store>,
+    clock: &Arc<ManualClock>,
+    pumps: &[(AdminId, pumppilot_engine::UserId, DeviceId)],
+) {
+    let before = Runtime::new(Arc::clone(store), clock.clone(), LEASE_MS, 5_000);
+    for (admin, farmer, _) in pumps {
+        start_a_run(&before, *admin, *farmer).await;
+    }
+}
+
 /// A server keeps a tenant it no longer owns the timer of for `KEEP_FOR`, then lets it go; once
 /// it holds it no more (nobody uses it there, another server owns its timer), changes made to it
 /// on the other server cost it no store read.
@@ -268,21 +281,30 @@ async fn a_tenant_neither_served_nor_owned_here_is_let_go_and_its_changes_cost_n
     let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
     let clock = ManualClock::starting_now();
     let pumps = pumps(store.as_ref(), clock.now()).await;
+    runs_before_the_servers(&store, &clock, &pumps).await;
     let (a, b) = two_servers(&store, &clock, pumps[0].0).await;
     let (admin, farmer, _) = *pumps.iter().find(|p| b.owns_timer(p.0)).expect("B owns a pump's timer");
     let (other, other_farmer, _) = *pumps.iter().find(|p| a.owns_timer(p.0)).expect("A owns a pump's timer");
     assert!(a.holds(admin), "read at A's start, when it was alone: kept while the new owner reads it");
-    assert!(b.holds(admin) && a.holds(other), "B holds what it owns; A what it owns");
+    assert!(b.holds(admin) && a.holds(other), "B holds what it owns; A what it owns (each has a run)");
 
     // A minute on, A has let go of what B owns; each still holds what it owns.
     pass(&clock, &[&b, &a], KEEP_FOR).await;
     assert!(!a.holds(admin), "A let go of a tenant it neither serves nor owns");
-    assert!(a.holds(other) && b.holds(admin), "each keeps the tenants whose timer it owns");
+    assert!(a.holds(other) && b.holds(admin), "each keeps the tenants with a run whose timer it owns");
 
     // Changes on B to B's tenant, then to A's: A hears of the second (it reads it again, once),
     // so it has heard of the first before, and read nothing for it.
     let loads = a.loads();
-    start_a_run(&b, admin, farmer).await;
+    let credit = Credit {
+        user: farmer,
+        seconds: 60,
+        kind: LedgerKind::Recharge,
+        actor: admin.0,
+        note: String::new(),
+        request_id: None,
+    };
+    b.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
     let credit = Credit {
         user: other_farmer,
         seconds: 60,
@@ -295,7 +317,7 @@ async fn a_tenant_neither_served_nor_owned_here_is_let_go_and_its_changes_cost_n
     let version = store.load_tenant(other, i64::from(LEASE_MS)).await.unwrap().unwrap().version;
     let heard = a.subscribe(other);
     until("A hears of the change to its own tenant", || async { heard.borrow().version == version }).await;
-    assert_eq!(a.loads(), loads + 1, "A read only its own tenant again, not B's (changed twice)");
+    assert_eq!(a.loads(), loads + 1, "A read only its own tenant again, not B's (changed before it)");
     assert!(!a.holds(admin), "and does not hold B's");
 }
 
@@ -380,6 +402,90 @@ async fn when_a_timers_owner_dies_another_server_takes_the_tenant_over_and_fires
     let lease_end = last_poll + i64::from(LEASE_MS);
     let grace = i64::try_from(LEASE_TAKEOVER_GRACE.as_millis()).unwrap();
     until("A's timer waits for the lease's end", || async { clock.waits().contains(&(lease_end + grace)) }).await;
+    clock.set(lease_end + grace - 1);
+    a.heartbeat().await;
+    assert_eq!(store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().version, version, "not yet");
+    clock.advance(Duration::from_millis(1));
+    until("the run held DEVICE_OFFLINE in the store", || async {
+        let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
+        stored.active.as_ref().is_some_and(|e| e.hold_reason == Some(HoldReason::DeviceOffline))
+    })
+    .await;
+    let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
+    assert_eq!(stored.version, version + 1, "one commit held the run");
+    assert_eq!(stored.active.expect("the run").running_ms, lease_end - told_on, "charged to the lease's end");
+}
+
+/// A server taking over its share (here all of them: it starts alone) reads only the tenants with a
+/// run, the only ones whose deadlines it must fire; the others are read on use. Once a run ends,
+/// its tenant is let go `KEEP_FOR` after it was last needed, though this server owns its timer.
+#[tokio::test]
+async fn a_server_taking_over_reads_only_the_tenants_with_a_run() {
+    use pumppilot_server::runtime::KEEP_FOR;
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let pumps = pumps(store.as_ref(), clock.now()).await;
+    runs_before_the_servers(&store, &clock, &pumps[..2]).await;
+    let a = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
+    a.start().await.unwrap();
+    assert!(pumps.iter().all(|p| a.owns_timer(p.0)), "alone, it owns every timer");
+    assert_eq!(a.loads(), 2, "the two tenants with a run read, not the sixteen");
+    assert!(a.holds(pumps[0].0) && a.holds(pumps[1].0), "it holds the tenants with a run");
+    assert!(pumps[2..].iter().all(|p| !a.holds(p.0)), "and no other");
+
+    // One run ends: a minute after its Stop, its tenant is let go; the other is kept.
+    let (admin, farmer, _) = pumps[0];
+    a.apply(admin, Event::Stop { user: farmer }, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    pass(&clock, &[&a], KEEP_FOR + Duration::from_secs(1)).await;
+    assert!(!a.holds(admin), "no run, nothing of it here: let go");
+    assert!(a.holds(pumps[1].0), "a run: kept");
+}
+
+/// A tenant that gets its run after its timer's owner started (a Start made on another server) is
+/// read by the owner through the change feed, which says the tenant has a run now; a change to a
+/// tenant without a run costs the owner nothing. Its deadline (here the lease's end, the device
+/// gone silent) is fired by the owner at its time, the other server gone.
+#[tokio::test]
+async fn a_tenant_given_a_run_later_is_read_by_its_timers_owner_which_fires_its_deadline() {
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let pumps = pumps(store.as_ref(), clock.now()).await;
+    let (a, b) = two_servers(&store, &clock, pumps[0].0).await;
+    let mut owned = pumps.iter().filter(|p| a.owns_timer(p.0));
+    let (admin, farmer, device) = *owned.next().expect("A owns a pump's timer");
+    let (other, other_farmer, _) = *owned.next().expect("A owns two pumps' timers");
+    assert!(!a.holds(admin) && !a.holds(other), "no run: not read at A's start though it owns them");
+
+    // On B: minutes for a farmer of the other pump (no run), then a Start on the first pump.
+    let credit = Credit {
+        user: other_farmer,
+        seconds: 60,
+        kind: LedgerKind::Recharge,
+        actor: other.0,
+        note: String::new(),
+        request_id: None,
+    };
+    b.apply(other, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    poll(&b, admin, device, clock.now()).await;
+    start_a_run(&b, admin, farmer).await;
+    let told_on = clock.now();
+    poll(&b, admin, device, told_on).await;
+    let version = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().version;
+
+    // B dies at once (its beat still counts for a while; A's view of the fleet has not moved).
+    let gone = Arc::downgrade(&b);
+    drop(b);
+    until("B's runtime is gone", || async { gone.upgrade().is_none() }).await;
+    let lease_end = told_on + i64::from(LEASE_MS);
+    let grace = i64::try_from(LEASE_TAKEOVER_GRACE.as_millis()).unwrap();
+    until("A reads the tenant through the feed and waits for its lease's end", || async {
+        clock.waits().contains(&(lease_end + grace))
+    })
+    .await;
+    assert!(a.holds(admin), "held: it has a run and A owns its timer");
+    assert!(!a.holds(other), "the change to a tenant without a run cost A nothing");
+
+    // A fires the lease's end at its time (after the grace), once.
     clock.set(lease_end + grace - 1);
     a.heartbeat().await;
     assert_eq!(store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().version, version, "not yet");

@@ -1,7 +1,7 @@
 //! Devices: registration, telemetry that only moves forward, key rotation.
 
 use pumppilot_engine::{AdminId, DeviceId, DevicePoll, Event, ReaderState, ResetReason, Timestamp};
-use pumppilot_store::{Device, Store, StoreError, Telemetry};
+use pumppilot_store::{Device, DeviceKey, Store, StoreError, Telemetry};
 
 use crate::support::{Driver, assert_err, at, load, tenancy};
 
@@ -463,4 +463,99 @@ pub async fn a_fleet_coming_online_at_once_gets_each_answer_exact(store: &dyn St
     let mut expected: Vec<_> = devices.iter().map(|d| (d.id, 2000)).collect();
     expected.sort();
     assert_eq!(counters, expected, "every reservation is stored, the refused one moved nothing");
+}
+
+/// Every device's current key with the device and its tenant (`device_keys`, what a server keeps
+/// to know a device by its key): a rotated key replaces the old one, a retired device is gone.
+pub async fn device_keys_are_each_devices_current_key(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 0).await;
+    let q = tenancy(store, "q", 0).await;
+    let d1 = device(rahim.admin, "well 1", b"key-1", at(0));
+    let d2 = device(rahim.admin, "well 2", b"key-2", at(1));
+    let d3 = device(q.admin, "q's well", b"key-3", at(2));
+    for new in [&d1, &d2, &d3] {
+        store.create_device(new).await.expect("create device");
+    }
+    store.record_telemetry(&[telemetry(&d1, at(10), false)]).await.expect("telemetry");
+    let sorted = |mut keys: Vec<DeviceKey>| {
+        keys.sort_by_key(|key| key.device);
+        keys
+    };
+    let expected = |devices: &[&Device]| {
+        sorted(
+            devices
+                .iter()
+                .map(|d| DeviceKey { device: d.id, admin: d.admin_id, key_hash: d.key_hash.clone() })
+                .collect(),
+        )
+    };
+    assert_eq!(sorted(store.device_keys().await.unwrap()), expected(&[&d1, &d2, &d3]));
+
+    store.set_device_key(rahim.admin, d1.id, b"key-1b").await.expect("rotate");
+    store.delete_device(rahim.admin, d2.id).await.expect("retire");
+    let rotated = Device { key_hash: b"key-1b".to_vec(), ..d1.clone() };
+    assert_eq!(sorted(store.device_keys().await.unwrap()), expected(&[&rotated, &d3]));
+}
+
+/// The tenants with a run (`tenants_with_runs`) are exactly those with a RUNNING or HOLD entry: not
+/// one whose run ended, nor one that never had one. Every tenant's record (`pump_links`) says of
+/// its device and grid what the tenant read alone says.
+pub async fn tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone(store: &dyn Store) {
+    use pumppilot_engine::{EntryId, EntryStatus};
+    use pumppilot_store::PumpLink;
+
+    use crate::support::{LEASE_MS, all_good, recharge};
+    let running = tenancy(store, "running", 1).await;
+    let held = tenancy(store, "held", 1).await;
+    let ended = tenancy(store, "ended", 1).await;
+    let quiet = tenancy(store, "quiet", 0).await;
+    assert!(store.tenants_with_runs().await.unwrap().is_empty(), "no run yet");
+
+    let mut pumps = Vec::new();
+    for tenant in [&running, &held, &ended] {
+        let (admin, user) = (tenant.admin, tenant.users[0]);
+        let mut pump = Driver::load(store, admin).await;
+        pump.step(recharge(admin, user, 600), at(0)).await;
+        pump.step(all_good(), at(1)).await;
+        pump.step(Event::Start { user, requested_minutes: None, entry_id: EntryId::new() }, at(2)).await;
+        pumps.push(pump);
+    }
+    // The held pump's device falls silent: its run holds (DEVICE_OFFLINE). The ended one's stops.
+    pumps[1].step(Event::Tick, at(3) + LEASE_MS).await;
+    pumps[2].step(Event::Stop { user: ended.users[0] }, at(4)).await;
+    assert_eq!(load(store, held.admin).await.active.map(|e| e.status), Some(EntryStatus::Hold));
+    assert_eq!(load(store, running.admin).await.active.map(|e| e.status), Some(EntryStatus::Running));
+    // The quiet pump's controller reports the grid down.
+    let well = device(quiet.admin, "quiet well", b"quiet-key", at(0));
+    store.create_device(&well).await.expect("create device");
+    let mut pump = Driver::load(store, quiet.admin).await;
+    pump.step(Event::Poll(DevicePoll { load_shedding: true, ..DevicePoll::ready(well.id) }), at(5)).await;
+
+    let mut with_runs = store.tenants_with_runs().await.unwrap();
+    with_runs.sort();
+    let mut expected = vec![running.admin, held.admin];
+    expected.sort();
+    assert_eq!(with_runs, expected, "the running and the held pump, nothing else");
+
+    let mut links = store.pump_links().await.unwrap();
+    links.sort_by_key(|link| link.admin);
+    let mut alone = Vec::new();
+    for admin in [running.admin, held.admin, ended.admin, quiet.admin] {
+        let tenant = load(store, admin).await;
+        alone.push(PumpLink {
+            admin,
+            controller: tenant.controller,
+            last_poll_at: tenant.device.last_poll_at,
+            load_shedding: tenant.device.load_shedding,
+            grid_up_since: tenant.motor.grid_up_since,
+        });
+    }
+    alone.sort_by_key(|link| link.admin);
+    assert_eq!(links, alone);
+    let quiet_link = links.iter().find(|link| link.admin == quiet.admin).expect("the quiet pump");
+    assert_eq!(
+        (quiet_link.controller, quiet_link.last_poll_at, quiet_link.load_shedding),
+        (Some(well.id), Some(at(5)), true),
+        "its controller, last poll and the grid down"
+    );
 }

@@ -127,4 +127,25 @@ pub async fn all_tenants_read_together_are_each_as_read_alone(store: &dyn Store)
     let wanted: std::collections::HashSet<_> = [rahim.admin].into();
     let share = store.load_tenants(crate::support::LEASE_MS, Some(&wanted)).await.expect("load a share");
     assert_eq!(share, vec![crate::support::load(store, rahim.admin).await], "only the tenant wanted");
+
+    // Many callers reading at once (a fleet coming online; a store may read them together): each
+    // gets the tenant as read alone, with the lease it asked for, the same tenant asked twice
+    // included, and no tenant for an admin that has none.
+    let nobody = pumppilot_engine::AdminId(UserId::new());
+    let read = |admin, lease_ms| async move { store.load_tenant(admin, lease_ms).await.expect("load") };
+    let (a, b, c, d, e) = tokio::join!(
+        read(rahim.admin, crate::support::LEASE_MS),
+        read(quiet.admin, crate::support::LEASE_MS),
+        read(rahim.admin, 5_000),
+        read(nobody, crate::support::LEASE_MS),
+        read(quiet.admin, crate::support::LEASE_MS),
+    );
+    let rahim_alone = crate::support::load(store, rahim.admin).await;
+    let quiet_alone = crate::support::load(store, quiet.admin).await;
+    assert_eq!(a.as_ref(), Some(&rahim_alone));
+    assert_eq!((b.as_ref(), e.as_ref()), (Some(&quiet_alone), Some(&quiet_alone)));
+    let mut short_lease = rahim_alone.clone();
+    short_lease.device.lease_ms = 5_000;
+    assert_eq!(c, Some(short_lease), "each with the lease it asked for");
+    assert_eq!(d, None, "no tenant for an admin without one");
 }

@@ -102,6 +102,8 @@ fn change_of(event: &ChangeStreamEvent<Document>) -> Option<Change> {
                 version,
                 last_poll_at,
                 presence: crate::codec::presence_of(full),
+                // A document from before the field: it may have a run.
+                has_run: full.get_bool("hasRun").unwrap_or(true),
             })
         }
         // A heartbeat replaces its server's document, whole.

@@ -101,9 +101,66 @@ pub struct MongoStore {
     commits: std::sync::Arc<grouped::Group<pumppilot_store::OwnedCommit, StoreResult<()>>>,
     /// Counter windows reserved together (`grouped`).
     reservations: std::sync::Arc<grouped::Group<grouped::Reservation, StoreResult<CounterWindow>>>,
+    /// Tenants read together (`Store::load_tenant`: a tenant and its lease).
+    loads: std::sync::Arc<TenantReads>,
 }
 
+/// Tenant reads asked for at once (each a tenant and its lease), read together.
+type TenantReads = grouped::Group<(AdminId, i64), StoreResult<Option<Tenant>>>;
+
+/// The most tenants one grouped read asks for ([`MongoStore::load_together`]).
+const LOADS_AT_ONCE: usize = 256;
+
 impl MongoStore {
+    /// A tenant's state read alone, in a transaction of its own (one snapshot).
+    async fn load_alone(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>> {
+        let store = self.clone();
+        Ok(self
+            .transaction(move |session| {
+                let store = store.clone();
+                Box::pin(async move { tenants::load(&store.db, session, admin, lease_ms).await })
+            })
+            .await?)
+    }
+
+    /// Tenants asked for at once (each with its lease), answered in the order asked: one alone as
+    /// always; several in four reads for all of them (`tenants::load_all`, each answer the state a
+    /// read alone gives), and alone those committed to meanwhile, or all of them alone when the
+    /// reads together fail. A fleet coming online reads thousands of tenants, each a transaction
+    /// of its own before (SecantusDB: about 30 a second).
+    async fn load_together(&self, batch: Vec<(AdminId, i64)>) -> Vec<StoreResult<Option<Tenant>>> {
+        let mut answers = Vec::with_capacity(batch.len());
+        if let [(admin, lease_ms)] = batch[..] {
+            answers.push(self.load_alone(admin, lease_ms).await);
+            return answers;
+        }
+        let wanted: std::collections::HashSet<AdminId> = batch.iter().map(|(admin, _)| *admin).collect();
+        let (read, moved) = match tenants::load_all(&self.db, 0, Some(&wanted)).await {
+            Ok((read, moved)) => (read, moved),
+            Err(failure) => {
+                tracing::debug!(error = %StoreError::from(failure), "tenants read together failed; each is read alone");
+                for (admin, lease_ms) in batch {
+                    answers.push(self.load_alone(admin, lease_ms).await);
+                }
+                return answers;
+            }
+        };
+        let read: std::collections::HashMap<AdminId, Tenant> = read.into_iter().map(|t| (t.admin_id, t)).collect();
+        for (admin, lease_ms) in batch {
+            let answer = if moved.contains(&admin) {
+                self.load_alone(admin, lease_ms).await
+            } else {
+                // Not read: there is no such tenant (as `find_one` finds none alone).
+                Ok(read.get(&admin).cloned().map(|mut tenant| {
+                    tenant.device.lease_ms = lease_ms;
+                    tenant
+                }))
+            };
+            answers.push(answer);
+        }
+        answers
+    }
+
     /// One tenant transition in a transaction of its own.
     async fn commit_alone(&self, commit: pumppilot_store::OwnedCommit) -> StoreResult<()> {
         let store = self.clone();
@@ -233,6 +290,7 @@ impl MongoStore {
             client,
             commits: std::sync::Arc::default(),
             reservations: std::sync::Arc::default(),
+            loads: std::sync::Arc::default(),
         };
         schema::prepare(&store.db).await.map_err(|failure| match StoreError::from(failure) {
             StoreError::Unavailable(message) => StoreError::Unavailable(format!("MongoDB at {hosts}: {message}")),
@@ -585,14 +643,23 @@ impl Store for MongoStore {
         Ok(ids)
     }
 
+    async fn tenants_with_runs(&self) -> StoreResult<Vec<AdminId>> {
+        Ok(tenants::with_runs(&self.db).await?)
+    }
+
+    async fn pump_links(&self) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
+        Ok(tenants::links(&self.db).await?)
+    }
+
+    /// Read with the others asked for at the same time (`load_together`): a lone read waits for
+    /// nothing, a crowd (a fleet coming online) shares its reads.
     async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>> {
         let store = self.clone();
-        Ok(self
-            .transaction(move |session| {
-                let store = store.clone();
-                Box::pin(async move { tenants::load(&store.db, session, admin, lease_ms).await })
-            })
-            .await?)
+        let read = move |batch| async move { store.load_together(batch).await };
+        self.loads
+            .submit((admin, lease_ms), LOADS_AT_ONCE, read)
+            .await
+            .unwrap_or_else(|| Err(StoreError::Unavailable("a grouped read ended without an answer".into())))
     }
 
     /// A few reads for all of them (`tenants::load_all`); those committed to meanwhile alone.
@@ -603,7 +670,7 @@ impl Store for MongoStore {
     ) -> StoreResult<Vec<Tenant>> {
         let (mut tenants, moved) = tenants::load_all(&self.db, lease_ms, wanted).await?;
         for admin in moved {
-            tenants.extend(self.load_tenant(admin, lease_ms).await?);
+            tenants.extend(self.load_alone(admin, lease_ms).await?);
         }
         Ok(tenants)
     }
@@ -670,6 +737,27 @@ impl Store for MongoStore {
         let filter = admin.map_or_else(Document::new, |admin| doc! { "adminId": key(admin) });
         let docs = self.find_all("devices", filter, doc! { "createdAt": 1, "_id": 1 }, None).await?;
         Ok(docs.iter().map(codec::device).collect::<Result<_, _>>()?)
+    }
+
+    /// Three fields of each device (a projection), each converted as it arrives, unsorted.
+    async fn device_keys(&self) -> StoreResult<Vec<pumppilot_store::DeviceKey>> {
+        let mut cursor = self
+            .collection("devices")
+            .find(doc! {})
+            .projection(doc! { "adminId": 1, "keyHash": 1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut keys = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
+            let f = codec::Fields::of(&doc, "devices");
+            keys.push(pumppilot_store::DeviceKey {
+                device: f.parsed("_id")?,
+                admin: f.parsed("adminId")?,
+                key_hash: f.bytes("keyHash")?,
+            });
+        }
+        Ok(keys)
     }
 
     /// Each report is its own atomic write (a report older than the stored one changes nothing),
@@ -813,9 +901,18 @@ impl Store for MongoStore {
         if let Some(admin) = admin {
             filter.insert("adminId", key(admin));
         }
-        let docs = self.find_all("devices", filter, doc! { "_id": 1 }, None).await?;
-        let mut out = Vec::with_capacity(docs.len());
-        for doc in docs {
+        // The counter alone (a projection), each converted as it arrives: once a fleet signs,
+        // every device has one, and 100,000 whole documents held at once took tens of megabytes.
+        let mut cursor = self
+            .collection("devices")
+            .find(filter)
+            .projection(doc! { "linkHighest": 1 })
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
             let id = doc
                 .get_str("_id")
                 .ok()

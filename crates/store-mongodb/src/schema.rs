@@ -68,6 +68,13 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                     Some(doc! { "status": "WAITING" }),
                 ),
                 index(doc! { "adminId": 1, "status": 1 }, "admin_status", false, None),
+                // The tenants with a run (`Store::tenants_with_runs`), without a look at ended entries.
+                index(
+                    doc! { "status": 1, "adminId": 1 },
+                    "active_status_admin",
+                    false,
+                    Some(doc! { "status": { "$in": ["RUNNING", "HOLD"] } }),
+                ),
                 index(doc! { "userId": 1 }, "user", false, None),
             ],
         ),

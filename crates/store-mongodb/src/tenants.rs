@@ -46,14 +46,17 @@ pub(crate) fn new_tenant_doc(admin: AdminId) -> Document {
         "motorOffSince": Bson::Null,
         "gridUpSince": Bson::Null,
         "motorStarts": [],
+        "hasRun": false,
     }
 }
 
 /// The fields of a tenant's document that follow the engine's state one to one: the controller,
-/// the owner's restart protection and the motor's history (written by commits and imports).
+/// the owner's restart protection, the motor's history, and whether it has a run (`hasRun`, for
+/// the change feed: [`pumppilot_store::Change::Tenant`]) (written by commits and imports).
 pub(crate) fn motor_fields(tenant: &Tenant) -> Document {
     let settings = tenant.motor_settings;
     doc! {
+        "hasRun": tenant.active.is_some(),
         "controllerId": codec::opt_key(tenant.controller),
         "minOffMs": settings.min_off_ms.map_or(Bson::Null, Bson::Int64),
         "gridSettleMs": settings.grid_settle_ms.map_or(Bson::Null, Bson::Int64),
@@ -166,10 +169,45 @@ pub(crate) async fn load(
     Ok(Some(tenant))
 }
 
-/// Every tenant's engine state in a few reads (all tenants, all live entries, all wallets that
-/// are not empty), not one transaction per tenant. A tenant committed to while they ran (its
-/// version differs when read again at the end) may be read half before and half after: those
-/// are left out, for the caller to read alone.
+/// Every tenant with a RUNNING or HOLD entry (a partial index holds those entries alone).
+pub(crate) async fn with_runs(db: &Database) -> Result<Vec<AdminId>, Failure> {
+    let mut cursor = coll(db, "queues")
+        .find(doc! { "status": { "$in": ACTIVE.to_vec() } })
+        .projection(doc! { "_id": 0, "adminId": 1 })
+        .await?;
+    let mut admins = Vec::new();
+    while cursor.advance().await? {
+        let doc: Document = cursor.deserialize_current()?;
+        admins.push(Fields::of(&doc, "queues").parsed("adminId")?);
+    }
+    Ok(admins)
+}
+
+/// What every tenant's document says of its device and grid, each converted as it arrives.
+pub(crate) async fn links(db: &Database) -> Result<Vec<pumppilot_store::PumpLink>, Failure> {
+    let mut cursor = coll(db, "tenants")
+        .find(doc! {})
+        .projection(doc! { "controllerId": 1, "lastPollAt": 1, "loadShedding": 1, "gridUpSince": 1 })
+        .await?;
+    let mut links = Vec::new();
+    while cursor.advance().await? {
+        let doc: Document = cursor.deserialize_current()?;
+        let f = Fields::of(&doc, "tenants");
+        links.push(pumppilot_store::PumpLink {
+            admin: f.parsed("_id")?,
+            controller: f.opt_parsed("controllerId")?,
+            last_poll_at: f.opt_at("lastPollAt")?,
+            load_shedding: f.opt_bool("loadShedding")?.unwrap_or(false),
+            grid_up_since: f.opt_at("gridUpSince")?,
+        });
+    }
+    Ok(links)
+}
+
+/// Every tenant's engine state (or only those `wanted`: each read asks for those alone) in a few
+/// reads (the tenants, their live entries, their wallets that are not empty), not one transaction
+/// per tenant. A tenant committed to while they ran (its version differs when read again at the
+/// end) may be read half before and half after: those are left out, for the caller to read alone.
 pub(crate) async fn load_all(
     db: &Database,
     lease_ms: i64,
@@ -195,8 +233,20 @@ pub(crate) async fn load_all(
         }
         Ok(())
     }
+    // Only the tenants wanted, by their ids (a few tenants read together must not cost a scan of
+    // every tenant of the store).
+    let ids: Option<Vec<Bson>> = wanted.map(|wanted| wanted.iter().map(|admin| key(*admin)).collect());
+    let by_id = || ids.as_ref().map_or_else(Document::new, |ids| doc! { "_id": { "$in": ids.clone() } });
+    let of_wanted = |mut filter: Document| {
+        if let Some(ids) = &ids {
+            filter.insert("adminId", doc! { "$in": ids.clone() });
+        }
+        filter
+    };
+    let live_entries = of_wanted(doc! { "status": { "$in": LIVE.to_vec() } });
+    let wallets = of_wanted(doc! { "adminId": { "$ne": Bson::Null }, "balanceSeconds": { "$ne": 0_i64 } });
     let mut tenants = BTreeMap::new();
-    all(db, "tenants", doc! {}, None, |doc| {
+    all(db, "tenants", by_id(), None, |doc| {
         let admin: AdminId = Fields::of(&doc, "tenants").parsed("_id")?;
         if wanted.is_none_or(|wanted| wanted.contains(&admin)) {
             tenants.insert(admin, tenant_of(&doc, admin, lease_ms)?);
@@ -205,7 +255,7 @@ pub(crate) async fn load_all(
     })
     .await?;
     let mut waiting: BTreeMap<AdminId, Vec<(i64, QueueEntry)>> = BTreeMap::new();
-    all(db, "queues", doc! { "status": { "$in": LIVE.to_vec() } }, None, |doc| {
+    all(db, "queues", live_entries, None, |doc| {
         let entry = codec::entry(&doc)?;
         let Some(tenant) = tenants.get_mut(&entry.admin_id) else { return Ok(()) };
         if ACTIVE.contains(&doc.get_str("status").unwrap_or_default()) {
@@ -223,23 +273,17 @@ pub(crate) async fn load_all(
             tenant.waiting = entries.into_iter().map(|(_, entry)| entry).collect();
         }
     }
-    all(
-        db,
-        "users",
-        doc! { "adminId": { "$ne": Bson::Null }, "balanceSeconds": { "$ne": 0_i64 } },
-        Some(doc! { "adminId": 1, "balanceSeconds": 1 }),
-        |doc| {
-            let f = Fields::of(&doc, "users");
-            let admin: AdminId = f.parsed("adminId")?;
-            if let Some(tenant) = tenants.get_mut(&admin) {
-                tenant.wallets.insert(f.parsed::<UserId>("_id")?, f.i64("balanceSeconds")?);
-            }
-            Ok(())
-        },
-    )
+    all(db, "users", wallets, Some(doc! { "adminId": 1, "balanceSeconds": 1 }), |doc| {
+        let f = Fields::of(&doc, "users");
+        let admin: AdminId = f.parsed("adminId")?;
+        if let Some(tenant) = tenants.get_mut(&admin) {
+            tenant.wallets.insert(f.parsed::<UserId>("_id")?, f.i64("balanceSeconds")?);
+        }
+        Ok(())
+    })
     .await?;
     let mut moved = Vec::new();
-    all(db, "tenants", doc! {}, Some(doc! { "version": 1 }), |doc| {
+    all(db, "tenants", by_id(), Some(doc! { "version": 1 }), |doc| {
         let f = Fields::of(&doc, "tenants");
         let admin: AdminId = f.parsed("_id")?;
         let version = f.unsigned("version")?;

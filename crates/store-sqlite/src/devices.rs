@@ -6,7 +6,7 @@ use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::{
     error::{Failure, invariant},
-    rows::{self, device_columns, query_all},
+    rows::{self, RowExt, device_columns, query_all},
 };
 
 /// Registers a device (with its telemetry, if it comes with one).
@@ -42,6 +42,17 @@ pub(crate) fn insert(tx: &Connection, device: &Device) -> Result<(), Failure> {
         write_telemetry(tx, telemetry)?;
     }
     Ok(())
+}
+
+/// Every device's key hash, with the device and its tenant.
+pub(crate) fn keys(conn: &Connection) -> Result<Vec<pumppilot_store::DeviceKey>, Failure> {
+    query_all(conn, "SELECT id, admin_id, key_hash FROM devices", [], |row| {
+        Ok(pumppilot_store::DeviceKey {
+            device: row.parsed("id")?,
+            admin: row.parsed("admin_id")?,
+            key_hash: row.get("key_hash")?,
+        })
+    })
 }
 
 /// Devices of one tenant, or of all, oldest first.

@@ -310,6 +310,14 @@ impl Store for SqliteStore {
         self.read(move |conn| tenants::load(conn, admin, lease_ms)).await
     }
 
+    async fn tenants_with_runs(&self) -> StoreResult<Vec<AdminId>> {
+        self.read(|conn| tenants::with_runs(conn)).await
+    }
+
+    async fn pump_links(&self) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
+        self.read(|conn| tenants::links(conn)).await
+    }
+
     async fn load_tenants(
         &self,
         lease_ms: i64,
@@ -376,6 +384,10 @@ impl Store for SqliteStore {
 
     async fn presences(&self) -> StoreResult<Vec<pumppilot_store::Presence>> {
         self.read(|conn| devices::presences(conn)).await
+    }
+
+    async fn device_keys(&self) -> StoreResult<Vec<pumppilot_store::DeviceKey>> {
+        self.read(|conn| devices::keys(conn)).await
     }
 
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {

@@ -19,6 +19,25 @@ pub(crate) fn ids(conn: &Connection) -> Result<Vec<AdminId>, Failure> {
     query_all(conn, "SELECT admin_id FROM tenants ORDER BY admin_id", [], |row| row.parsed("admin_id"))
 }
 
+/// Every tenant with a RUNNING or HOLD entry (the index of one active entry per admin holds them).
+pub(crate) fn with_runs(conn: &Connection) -> Result<Vec<AdminId>, Failure> {
+    query_all(conn, "SELECT admin_id FROM queues WHERE status IN ('RUNNING', 'HOLD')", [], |row| row.parsed("admin_id"))
+}
+
+/// What every tenant's row says of its device and grid.
+pub(crate) fn links(conn: &Connection) -> Result<Vec<pumppilot_store::PumpLink>, Failure> {
+    let sql = "SELECT admin_id, controller_id, last_poll_at, load_shedding, grid_up_since FROM tenants";
+    query_all(conn, sql, [], |row| {
+        Ok(pumppilot_store::PumpLink {
+            admin: row.parsed("admin_id")?,
+            controller: row.opt_parsed("controller_id")?,
+            last_poll_at: row.opt_at("last_poll_at")?,
+            load_shedding: row.get("load_shedding")?,
+            grid_up_since: row.opt_at("grid_up_since")?,
+        })
+    })
+}
+
 /// The tenant's engine state, read from one snapshot: its row, its live entries and the wallets of
 /// its accounts that hold seconds.
 pub(crate) fn load(conn: &mut Connection, admin: AdminId, lease_ms: i64) -> Result<Option<Tenant>, Failure> {

@@ -56,8 +56,16 @@ pub enum StoreError {
 pub enum Change {
     /// A tenant's stored state: its version (moves with every commit), its device's last poll
     /// (moves with telemetry flushed by any server) and which server vouches for that device now
-    /// (its id and the server's: [`Store::record_presence`]).
-    Tenant { admin: AdminId, version: u64, last_poll_at: Option<Timestamp>, presence: Option<(DeviceId, String)> },
+    /// (its id and the server's: [`Store::record_presence`]), and whether it has a run
+    /// ([`Store::tenants_with_runs`]; true when the store cannot tell, so that no server misses a
+    /// run whose deadlines it must fire).
+    Tenant {
+        admin: AdminId,
+        version: u64,
+        last_poll_at: Option<Timestamp>,
+        presence: Option<(DeviceId, String)>,
+        has_run: bool,
+    },
     /// A server's heartbeat ([`Store::heartbeat`]): every device present at `server` has polled
     /// it at or after `polled_since`. It comes in the feed's order with the presences it vouches
     /// for, so a device let go before this beat is never vouched for by it.
@@ -95,6 +103,27 @@ pub struct Presence {
     pub admin: AdminId,
     pub device: DeviceId,
     pub server: String,
+}
+
+/// What a tenant's own record says of its device and grid (see [`Store::pump_links`]): its
+/// controller, the last poll written (a device present at a server polls it later: that server's
+/// heartbeats vouch for it, [`Store::record_presence`]), whether the grid was down at the last
+/// report, and since when it has been up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PumpLink {
+    pub admin: AdminId,
+    pub controller: Option<DeviceId>,
+    pub last_poll_at: Option<Timestamp>,
+    pub load_shedding: bool,
+    pub grid_up_since: Option<Timestamp>,
+}
+
+/// A device's key hash with the device and its tenant (see [`Store::device_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceKey {
+    pub device: DeviceId,
+    pub admin: AdminId,
+    pub key_hash: Vec<u8>,
 }
 
 /// Shorthand for store results.
@@ -273,6 +302,14 @@ pub trait Store: Send + Sync + 'static {
     /// others are read (a server that owns a seventh of 100,000 tenants must not hold all of them
     /// for a moment: the allocator keeps what they took).
     async fn load_tenants(&self, lease_ms: i64, wanted: Option<&HashSet<AdminId>>) -> StoreResult<Vec<Tenant>>;
+    /// Every tenant that has a run (a RUNNING or HOLD entry), in no order: the only tenants whose
+    /// state time alone changes (`Tenant::next_deadline`), so the only ones the server owning a
+    /// tenant's timer must hold in memory (a server taking over its share reads these alone).
+    async fn tenants_with_runs(&self) -> StoreResult<Vec<AdminId>>;
+    /// What every tenant's own record says of its device and grid ([`PumpLink`]), in no order,
+    /// read together without the tenants' entries and wallets (for the alerts watch, which must not
+    /// hold every tenant it watches in memory).
+    async fn pump_links(&self) -> StoreResult<Vec<PumpLink>>;
     /// Writes one transition; see [`Commit`].
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()>;
     /// The owner's terms for a tenant ([`Terms::default`] until set).
@@ -285,6 +322,10 @@ pub trait Store: Send + Sync + 'static {
     async fn create_device(&self, device: &Device) -> StoreResult<()>;
     /// Devices of one tenant, or of all tenants.
     async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>>;
+    /// Every device's key hash, with the device and its tenant, in no order: what a server keeps in
+    /// memory to know a device by its key (read without the devices' names and telemetry: 100,000
+    /// devices read whole took more than 100 MB a server, which the allocator kept).
+    async fn device_keys(&self) -> StoreResult<Vec<DeviceKey>>;
     /// Writes the latest telemetry of devices (batched; last-seen times only move forward).
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()>;
     /// Moves the tenants' last poll forward for these polls (tenant, device, when) without writing
