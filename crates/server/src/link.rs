@@ -225,8 +225,8 @@ impl DeviceLink {
 const COUNTER: HeaderName = HeaderName::from_static(link::COUNTER_HEADER);
 const MAC: HeaderName = HeaderName::from_static(link::MAC_HEADER);
 
-fn refused(code: &'static str, message: &str) -> Response {
-    ApiError::new(StatusCode::UNAUTHORIZED, code, message).into_response()
+fn refused(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
 impl FromRequest<AppState> for DeviceLink {
@@ -244,20 +244,23 @@ impl DeviceLink {
     /// error to seal) and boxed, so that this future stays small: it is allocated for every
     /// request, and a block of a kilobyte or more misses the allocator's per-thread cache.
     async fn extract(req: Request, app: &AppState) -> Result<Self, Response> {
-        let caller = Caller::of(&req, app)?;
+        let caller = Caller::of(&req, app).map_err(IntoResponse::into_response)?;
         // A request that says it has no body (a GET poll) has nothing to read: its MAC is
         // checked against the request as it stands. A body is read first (boxed), the head its
         // MAC covers copied before.
         let (body, signer) = if req.body().is_end_stream() {
-            let signer = caller.check(app, req.method(), path_and_query(&req), b"")?;
+            let signer =
+                caller.check(app, req.method(), path_and_query(&req), b"").map_err(IntoResponse::into_response)?;
             (Bytes::new(), signer)
         } else {
             let head = caller.signed().then(|| (req.method().clone(), path_and_query(&req).to_owned()));
             let body = Box::pin(RawBody::from_request(req, app)).await.map_err(IntoResponse::into_response)?.0;
             let signer = match &head {
-                Some((method, path)) => caller.check(app, method, path, &body)?,
-                None => caller.check(app, &Method::GET, "", &body)?,
+                Some((method, path)) => caller.check(app, method, path, &body),
+                // Unsigned: no MAC to check, so no head.
+                None => caller.check(app, &Method::GET, "", &body),
             };
+            let signer = signer.map_err(IntoResponse::into_response)?;
             (body, signer)
         };
         let Caller { device, admin, .. } = caller;
@@ -296,16 +299,16 @@ struct Caller {
 
 impl Caller {
     /// The device of the request's key (else 401 `UNAUTHENTICATED`) and its link headers.
-    fn of(req: &Request, app: &AppState) -> Result<Caller, Response> {
+    fn of(req: &Request, app: &AppState) -> Result<Caller, ApiError> {
         let key = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthenticated().into_response())?;
+            .ok_or_else(ApiError::unauthenticated)?;
         let key_hash = app.keyring.hash(key.trim());
         let known = app.device_keys.read().expect("device keys lock").get(&key_hash).copied();
-        let (device, admin) = known.ok_or_else(|| ApiError::unauthenticated().into_response())?;
+        let (device, admin) = known.ok_or_else(ApiError::unauthenticated)?;
         let counter = req.headers().get(COUNTER).map(|v| link::parse_counter(v.as_bytes()));
         let tag = req.headers().get(MAC).map(|v| link::from_hex(v.as_bytes()));
         Ok(Caller { device, admin, key_hash, counter, tag })
@@ -319,7 +322,7 @@ impl Caller {
     /// Checks the request's MAC over `method`, `path` and `body`: how to sign its answer (its
     /// counter not accepted yet), `None` for an unsigned request of a device that has never
     /// signed one, else the refusal.
-    fn check(&self, app: &AppState, method: &Method, path: &str, body: &[u8]) -> Result<Option<Signer>, Response> {
+    fn check(&self, app: &AppState, method: &Method, path: &str, body: &[u8]) -> Result<Option<Signer>, ApiError> {
         let (counter, tag) = match (self.counter, self.tag) {
             (None, None) => {
                 if app.signed_devices.read().expect("signed devices lock").contains(&self.device) {
