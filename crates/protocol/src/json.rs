@@ -91,6 +91,63 @@ pub fn encode_report(report: &PollReport<'_>, buf: &mut [u8]) -> Result<usize, J
     encode(report, buf)
 }
 
+/// Writes a poll answer (the HTTP 200 body, the MQTT command's JSON): the very bytes `serde_json`
+/// makes for [`PollAnswer`] (tested field by field against it), written directly, as the server
+/// answers every poll with one; returns how many bytes of `buf` it used (at most
+/// [`MAX_ANSWER_BYTES`]).
+pub fn encode_answer(answer: &PollAnswer, buf: &mut [u8]) -> Result<usize, JsonError> {
+    let mut out = Out { buf, at: 0 };
+    out.put(b"{\"motor\":\"")?;
+    out.put(answer.motor.as_str().as_bytes())?;
+    out.put(b"\",\"state\":\"")?;
+    out.put(answer.state.as_str().as_bytes())?;
+    out.put(b"\",\"holdReason\":")?;
+    match answer.hold_reason {
+        Some(reason) => {
+            out.put(b"\"")?;
+            out.put(reason.as_str().as_bytes())?;
+            out.put(b"\"")?;
+        }
+        None => out.put(b"null")?,
+    }
+    out.put(b",\"remainingSeconds\":")?;
+    out.number(answer.remaining_seconds.into())?;
+    out.put(b",\"pollMs\":")?;
+    out.number(answer.poll_ms.into())?;
+    out.put(b",\"leaseMs\":")?;
+    out.number(answer.lease_ms.into())?;
+    out.put(b",\"seq\":")?;
+    out.number(answer.seq)?;
+    out.put(b",\"minOffMs\":")?;
+    out.number(answer.min_off_ms.into())?;
+    out.put(b",\"gridSettleMs\":")?;
+    out.number(answer.grid_settle_ms.into())?;
+    out.put(b",\"maxStartsPerHour\":")?;
+    out.number(answer.max_starts_per_hour.into())?;
+    out.put(b"}")?;
+    Ok(out.at)
+}
+
+/// A caller's buffer, written from the start.
+struct Out<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Out<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), JsonError> {
+        let end = self.at + bytes.len();
+        self.buf.get_mut(self.at..end).ok_or(JsonError::BufferFull)?.copy_from_slice(bytes);
+        self.at = end;
+        Ok(())
+    }
+
+    fn number(&mut self, n: u64) -> Result<(), JsonError> {
+        let mut digits = [0u8; 20];
+        self.put(crate::link::decimal(n, &mut digits))
+    }
+}
+
 /// Reads the answer to a poll (the HTTP 200 body). Longer than [`MAX_ANSWER_BYTES`] is an error.
 pub fn decode_answer(body: &[u8]) -> Result<PollAnswer, JsonError> {
     decode(body, MAX_ANSWER_BYTES)
@@ -233,6 +290,49 @@ mod tests {
     use crate::{CardAction, HoldReason, Motor, MotorState, ReaderState, RelayOff, ResetReason};
 
     const ANSWER: &str = r#"{"motor":"ON","state":"RUNNING","holdReason":null,"remainingSeconds":0,"pollMs":5000,"leaseMs":15000,"seq":42,"minOffMs":60000,"gridSettleMs":45000,"maxStartsPerHour":6}"#;
+
+    #[test]
+    fn an_answer_is_written_as_serde_json_writes_it() {
+        let numbers: [(u32, u32, u32, u64, u32, u32, u8); 4] = [
+            (0, 5000, 15000, 42, 60000, 45000, 6),
+            (0, 0, 0, 0, 0, 0, 0),
+            (9, 10, 99, 100, 1, 19, 10),
+            (u32::MAX, u32::MAX, u32::MAX, u64::MAX, u32::MAX, u32::MAX, u8::MAX),
+        ];
+        let mut written = 0;
+        for motor in [Motor::On, Motor::Off] {
+            for state in [MotorState::Idle, MotorState::Running, MotorState::Hold] {
+                for hold_reason in core::iter::once(None).chain(HoldReason::ALL.map(Some)) {
+                    for (remaining_seconds, poll_ms, lease_ms, seq, min_off_ms, grid_settle_ms, max_starts) in numbers {
+                        let answer = PollAnswer {
+                            motor,
+                            state,
+                            hold_reason,
+                            remaining_seconds,
+                            poll_ms,
+                            lease_ms,
+                            seq,
+                            min_off_ms,
+                            grid_settle_ms,
+                            max_starts_per_hour: max_starts,
+                        };
+                        let mut buf = [0u8; MAX_ANSWER_BYTES];
+                        let n = encode_answer(&answer, &mut buf).unwrap();
+                        assert_eq!(
+                            core::str::from_utf8(&buf[..n]).unwrap(),
+                            serde_json::to_string(&answer).unwrap(),
+                            "{answer:?}"
+                        );
+                        assert_eq!(decode_answer(&buf[..n]), Ok(answer));
+                        // One byte short of room: refused, never cut.
+                        assert_eq!(encode_answer(&answer, &mut buf[..n - 1]), Err(JsonError::BufferFull));
+                        written += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(written, 2 * 3 * 8 * 4);
+    }
 
     #[test]
     fn answer_reads_what_the_server_writes() {

@@ -27,6 +27,16 @@ pub enum Motor {
     Off,
 }
 
+impl Motor {
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Motor::On => "ON",
+            Motor::Off => "OFF",
+        }
+    }
+}
+
 /// The state of the tenant's motor as the server sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -133,6 +133,7 @@ impl CounterWindows {
         secret
     }
 
+    /// Accepts `counter` from this server's window in memory; `None` when it is outside it.
     fn check_held(&self, device: DeviceId, counter: u64) -> Option<CounterCheck> {
         self.shard(device).lock().expect("counter windows lock").get_mut(&device)?.window.as_mut()?.check(counter)
     }
@@ -224,8 +225,8 @@ impl DeviceLink {
 const COUNTER: HeaderName = HeaderName::from_static(link::COUNTER_HEADER);
 const MAC: HeaderName = HeaderName::from_static(link::MAC_HEADER);
 
-fn refused(code: &'static str, message: &str) -> Response {
-    ApiError::new(StatusCode::UNAUTHORIZED, code, message).into_response()
+fn refused(code: &'static str, message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }
 
 impl FromRequest<AppState> for DeviceLink {
@@ -239,53 +240,32 @@ impl FromRequest<AppState> for DeviceLink {
 }
 
 impl DeviceLink {
+    /// Every `await` here but the counter's is rare (a body to read, a window to reserve, an
+    /// error to seal) and boxed, so that this future stays small: it is allocated for every
+    /// request, and a block of a kilobyte or more misses the allocator's per-thread cache.
     async fn extract(req: Request, app: &AppState) -> Result<Self, Response> {
-        let key = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthenticated().into_response())?;
-        let hash = app.keyring.hash(key.trim());
-        let known = app.device_keys.read().expect("device keys lock").get(&hash).copied();
-        let (device, admin) = known.ok_or_else(|| ApiError::unauthenticated().into_response())?;
-        let counter = req.headers().get(COUNTER).map(|v| link::parse_counter(v.as_bytes()));
-        let tag = req.headers().get(MAC).map(|v| link::from_hex(v.as_bytes()));
-        // What a signed request's MAC covers besides its body; an unsigned poll (the hot path of
-        // boards from before the link) copies none of it.
-        let head: Option<(Method, String)> = (counter.is_some() || tag.is_some()).then(|| {
-            let path =
-                req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-            (req.method().clone(), path)
-        });
-        // A request that says it has no body (a GET poll) has nothing to read.
-        let body = match req.body().is_end_stream() {
-            true => Bytes::new(),
-            false => RawBody::from_request(req, app).await.map_err(IntoResponse::into_response)?.0,
+        let caller = Caller::of(&req, app).map_err(IntoResponse::into_response)?;
+        // A request that says it has no body (a GET poll) has nothing to read: its MAC is
+        // checked against the request as it stands. A body is read first (boxed), the head its
+        // MAC covers copied before.
+        let (body, signer) = if req.body().is_end_stream() {
+            let signer =
+                caller.check(app, req.method(), path_and_query(&req), b"").map_err(IntoResponse::into_response)?;
+            (Bytes::new(), signer)
+        } else {
+            let head = caller.signed().then(|| (req.method().clone(), path_and_query(&req).to_owned()));
+            let body = Box::pin(RawBody::from_request(req, app)).await.map_err(IntoResponse::into_response)?.0;
+            let signer = match &head {
+                Some((method, path)) => caller.check(app, method, path, &body),
+                // Unsigned: no MAC to check, so no head.
+                None => caller.check(app, &Method::GET, "", &body),
+            };
+            let signer = signer.map_err(IntoResponse::into_response)?;
+            (body, signer)
         };
-        let (counter, tag, (method, path)) = match (counter, tag, head) {
-            (None, None, _) => {
-                if app.signed_devices.read().expect("signed devices lock").contains(&device) {
-                    return Err(refused(
-                        "SIGNATURE_REQUIRED",
-                        "this device signs its requests: an unsigned one is refused",
-                    ));
-                }
-                return Ok(DeviceLink { device, admin, body, signer: None });
-            }
-            (Some(Some(counter)), Some(Some(tag)), Some(head)) => (counter, tag, head),
-            _ => {
-                return Err(refused(
-                    "BAD_SIGNATURE",
-                    "x-pumppilot-counter (1 to 2^63-1) and x-pumppilot-mac (64 hex digits) go together",
-                ));
-            }
-        };
-        let secret = app.counters.secret(&app.keyring, device, &hash);
-        if !secret.check_request(method.as_str(), &path, counter, &body, &tag) {
-            return Err(refused("BAD_SIGNATURE", "the request's MAC does not check"));
-        }
-        let signer = Signer { secret, request: tag, counter };
+        let Caller { device, admin, .. } = caller;
+        let Some(signer) = signer else { return Ok(DeviceLink { device, admin, body, signer: None }) };
+        let counter = signer.counter;
         match accept_counter(app, admin, device, counter).await {
             Ok(CounterCheck::Accepted) => {}
             Ok(CounterCheck::Refused { highest }) => {
@@ -293,11 +273,79 @@ impl DeviceLink {
                     "STALE_COUNTER",
                     format!("counter {counter} was used already or is too old; continue above {highest}"),
                 );
-                return Err(signer.seal_with(error.into_response(), highest).await);
+                return Err(Box::pin(signer.seal_with(error.into_response(), highest)).await);
             }
-            Err(err) => return Err(signer.seal(err.into_response()).await),
+            Err(err) => return Err(Box::pin(signer.seal(err.into_response())).await),
         }
         Ok(DeviceLink { device, admin, body, signer: Some(signer) })
+    }
+}
+
+/// The path and query a signed request's MAC covers, as sent.
+fn path_and_query(req: &Request) -> &str {
+    req.uri().path_and_query().map_or_else(|| req.uri().path(), |p| p.as_str())
+}
+
+/// Who a device request says it is, by its key, and what its link headers say.
+struct Caller {
+    device: DeviceId,
+    admin: AdminId,
+    key_hash: [u8; 32],
+    /// `X-PumpPilot-Counter` when given (`None` inside: it does not read).
+    counter: Option<Option<u64>>,
+    /// `X-PumpPilot-Mac` when given (`None` inside: it does not read).
+    tag: Option<Option<Tag>>,
+}
+
+impl Caller {
+    /// The device of the request's key (else 401 `UNAUTHENTICATED`) and its link headers.
+    fn of(req: &Request, app: &AppState) -> Result<Caller, ApiError> {
+        let key = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthenticated)?;
+        let key_hash = app.keyring.hash(key.trim());
+        let known = app.device_keys.read().expect("device keys lock").get(&key_hash).copied();
+        let (device, admin) = known.ok_or_else(ApiError::unauthenticated)?;
+        let counter = req.headers().get(COUNTER).map(|v| link::parse_counter(v.as_bytes()));
+        let tag = req.headers().get(MAC).map(|v| link::from_hex(v.as_bytes()));
+        Ok(Caller { device, admin, key_hash, counter, tag })
+    }
+
+    /// The request has a link header.
+    fn signed(&self) -> bool {
+        self.counter.is_some() || self.tag.is_some()
+    }
+
+    /// Checks the request's MAC over `method`, `path` and `body`: how to sign its answer (its
+    /// counter not accepted yet), `None` for an unsigned request of a device that has never
+    /// signed one, else the refusal.
+    fn check(&self, app: &AppState, method: &Method, path: &str, body: &[u8]) -> Result<Option<Signer>, ApiError> {
+        let (counter, tag) = match (self.counter, self.tag) {
+            (None, None) => {
+                if app.signed_devices.read().expect("signed devices lock").contains(&self.device) {
+                    return Err(refused(
+                        "SIGNATURE_REQUIRED",
+                        "this device signs its requests: an unsigned one is refused",
+                    ));
+                }
+                return Ok(None);
+            }
+            (Some(Some(counter)), Some(Some(tag))) => (counter, tag),
+            _ => {
+                return Err(refused(
+                    "BAD_SIGNATURE",
+                    "x-pumppilot-counter (1 to 2^63-1) and x-pumppilot-mac (64 hex digits) go together",
+                ));
+            }
+        };
+        let secret = app.counters.secret(&app.keyring, self.device, &self.key_hash);
+        if !secret.check_request(method.as_str(), path, counter, body, &tag) {
+            return Err(refused("BAD_SIGNATURE", "the request's MAC does not check"));
+        }
+        Ok(Some(Signer { secret, request: tag, counter }))
     }
 }
 
@@ -311,7 +359,12 @@ pub async fn accept_counter(
     device: DeviceId,
     counter: u64,
 ) -> Result<CounterCheck, ApiError> {
-    let check = app.counters.check(app.store.as_ref(), admin, device, counter).await?;
+    let check = match app.counters.check_held(device, counter) {
+        Some(check) => check,
+        // Boxed: once a window (`CounterWindows::BLOCK` counters), so that the futures awaiting
+        // this one, one a request, stay small.
+        None => Box::pin(app.counters.check(app.store.as_ref(), admin, device, counter)).await?,
+    };
     if check == CounterCheck::Accepted && !app.signed_devices.read().expect("signed devices lock").contains(&device) {
         app.signed_devices.write().expect("signed devices lock").insert(device);
     }

@@ -21,7 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::{AdminId, DeviceId, DevicePoll, HoldReason, ReaderState, RelayOff, ResetReason};
-use pumppilot_protocol::{MAX_WAIT_MS, PollAnswer, PollReport};
+use pumppilot_protocol::{MAX_ANSWER_BYTES, MAX_WAIT_MS, PollAnswer, PollReport, json};
 use pumppilot_store::Telemetry;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
@@ -123,17 +123,49 @@ impl<'a> PollQuery<'a> {
 /// board's everyday poll) has nothing to decode: it is split on `&` and each part on its first
 /// `=`, empty parts skipped, which are the very pairs `form_urlencoded` reads from it, without
 /// its look at every name and value for something to decode.
-fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+fn query_pairs(query: Option<&str>) -> QueryPairs<'_> {
     let query = query.unwrap_or_default();
-    let plain = !query.bytes().any(|b| b == b'%' || b == b'+');
-    let split = plain.then(|| {
-        query.split('&').filter(|part| !part.is_empty()).map(|part| {
-            let (name, value) = part.split_once('=').unwrap_or((part, ""));
-            (Cow::Borrowed(name), Cow::Borrowed(value))
-        })
-    });
-    let decoded = (!plain).then(|| form_urlencoded::parse(query.as_bytes()));
-    split.into_iter().flatten().chain(decoded.into_iter().flatten())
+    match query.bytes().any(|b| b == b'%' || b == b'+') {
+        false => QueryPairs::Plain(query),
+        true => QueryPairs::Decoded(form_urlencoded::parse(query.as_bytes())),
+    }
+}
+
+/// See [`query_pairs`].
+enum QueryPairs<'a> {
+    /// What is left of a query with nothing to decode.
+    Plain(&'a str),
+    Decoded(form_urlencoded::Parse<'a>),
+}
+
+impl<'a> Iterator for QueryPairs<'a> {
+    type Item = (Cow<'a, str>, Cow<'a, str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = match self {
+            QueryPairs::Plain(rest) => rest,
+            QueryPairs::Decoded(pairs) => return pairs.next(),
+        };
+        loop {
+            if rest.is_empty() {
+                return None;
+            }
+            // Cut at ASCII bytes, so always at a character's boundary.
+            let (part, after) = match rest.bytes().position(|b| b == b'&') {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (*rest, ""),
+            };
+            *rest = after;
+            if part.is_empty() {
+                continue;
+            }
+            let (name, value) = match part.bytes().position(|b| b == b'=') {
+                Some(at) => (&part[..at], &part[at + 1..]),
+                None => (part, ""),
+            };
+            return Some((Cow::Borrowed(name), Cow::Borrowed(value)));
+        }
+    }
 }
 
 /// Sets a query field the first time its name comes.
@@ -196,13 +228,43 @@ pub(crate) struct Reply {
     pub reference: Option<u32>,
 }
 
-impl IntoResponse for Reply {
-    /// The answer as JSON, written into a buffer sized for it at once (a reply is under 256 bytes).
-    fn into_response(self) -> Response {
-        let mut body = Vec::with_capacity(256);
-        if serde_json::to_writer(&mut body, &self).is_err() {
-            return ApiError::internal().into_response();
+impl Reply {
+    /// The reply as JSON: the bytes serde makes for it (tested), written without serde on the
+    /// devices' hot path (its `flatten` goes through a map, field by field): the answer as the
+    /// protocol writes it ([`json::encode_answer`]), then `update` and `ref` when there are.
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, ApiError> {
+        let mut answer = [0u8; MAX_ANSWER_BYTES];
+        let n = json::encode_answer(&self.answer, &mut answer).map_err(|_| ApiError::internal())?;
+        // Sized for the whole reply at once (`vec!` of zeros would be `calloc`, which glibc
+        // serves without its per-thread cache).
+        let mut body = Vec::with_capacity(n + 64);
+        body.extend_from_slice(&answer[..n]);
+        if self.update.is_none() && self.reference.is_none() {
+            return Ok(body);
         }
+        // In place of the answer's closing brace.
+        body.pop();
+        if let Some(update) = &self.update {
+            body.extend_from_slice(b",\"update\":");
+            serde_json::to_writer(&mut body, update).map_err(|_| ApiError::internal())?;
+        }
+        if let Some(reference) = self.reference {
+            let mut digits = [0u8; 20];
+            body.extend_from_slice(b",\"ref\":");
+            body.extend_from_slice(pumppilot_protocol::link::decimal(reference.into(), &mut digits));
+        }
+        body.push(b'}');
+        Ok(body)
+    }
+}
+
+impl IntoResponse for Reply {
+    /// The answer as JSON ([`Reply::to_json`]).
+    fn into_response(self) -> Response {
+        let body = match self.to_json() {
+            Ok(body) => body,
+            Err(err) => return err.into_response(),
+        };
         let mut response = Response::new(axum::body::Body::from(body));
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
@@ -284,7 +346,8 @@ async fn held(
     let Some(known) = seq.filter(|seq| wait > 0 && !behind && *seq == first.seq) else {
         return Ok(first);
     };
-    let changed = changed_within(app, caller.admin, known, arrived + i64::from(wait)).await;
+    // Boxed: only a long-poll waits, and a poll's future (allocated for every poll) stays small.
+    let changed = Box::pin(changed_within(app, caller.admin, known, arrived + i64::from(wait))).await;
     Box::pin(after_wait(app, caller, first, arrived, changed)).await
 }
 
@@ -326,7 +389,10 @@ async fn after_wait(
     responses((status = 200, description = "the command: motor, state, holdReason, remainingSeconds, pollMs, leaseMs, seq",
         body = Object), Device, Invalid, Forbidden))]
 async fn poll_get(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> Response {
-    let result = async {
+    // Boxed (as in `poll_post`): axum allocates the handler's future for every poll, and with
+    // this inline it would be over a kilobyte, which glibc's per-thread cache does not keep; two
+    // smaller blocks cost less.
+    let result = Box::pin(async {
         let caller = DeviceCaller::of(&link);
         let q = PollQuery::parse(uri.query())?;
         check_tenant(&caller, q.admin_id.as_deref())?;
@@ -343,7 +409,7 @@ async fn poll_get(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> Re
             relay_off: q.relay_off,
         };
         answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
-    }
+    })
     .await;
     link.answer(result).await
 }
@@ -383,13 +449,13 @@ impl<'a> PollPostQuery<'a> {
     request_body(content = Object, description = "`{loadShedding, ready, relay, fw?, uptimeMs?, rssi?, reset?, feedback?, reader?}`"),
     responses((status = 200, description = "the command, as for `GET`", body = Object), Device, Body, Forbidden))]
 async fn poll_post(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> Response {
-    let result = async {
+    let result = Box::pin(async {
         let caller = DeviceCaller::of(&link);
         let q = PollPostQuery::parse(uri.query())?;
         check_tenant(&caller, q.admin_id.as_deref())?;
         let report: PollReport = parse_json(&link.body)?;
         answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
-    }
+    })
     .await;
     link.answer(result).await
 }
@@ -422,6 +488,47 @@ mod tests {
             held(app, caller, first, false, pumppilot_engine::Timestamp(0), 0, None)
         });
         assert!(held <= 512, "the held wait: {held} bytes");
+    }
+
+    #[test]
+    fn a_reply_is_written_as_serde_writes_it() {
+        use pumppilot_protocol::{Motor, MotorState};
+        let answers = [
+            PollAnswer {
+                motor: Motor::On,
+                state: MotorState::Running,
+                hold_reason: None,
+                remaining_seconds: 600,
+                poll_ms: 5000,
+                lease_ms: 15000,
+                seq: 7,
+                min_off_ms: 60000,
+                grid_settle_ms: 45000,
+                max_starts_per_hour: 6,
+            },
+            PollAnswer {
+                motor: Motor::Off,
+                state: MotorState::Hold,
+                hold_reason: Some(HoldReason::StoreUnavailable),
+                remaining_seconds: u32::MAX,
+                poll_ms: 0,
+                lease_ms: u32::MAX,
+                seq: u64::MAX,
+                min_off_ms: 0,
+                grid_settle_ms: u32::MAX,
+                max_starts_per_hour: u8::MAX,
+            },
+        ];
+        for answer in answers {
+            for update in [None, Some("1.5.0"), Some("pump/2.0 \"beta\" \\ \u{7}\u{e9}"), Some("")] {
+                for reference in [None, Some(0), Some(42), Some(u32::MAX)] {
+                    let reply = Reply { answer, update: update.map(str::to_owned), reference };
+                    let ours = reply.to_json().unwrap();
+                    let serde = serde_json::to_vec(&reply).unwrap();
+                    assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(serde).unwrap());
+                }
+            }
+        }
     }
 
     fn message(error: ApiError) -> String {
@@ -463,6 +570,11 @@ mod tests {
             "fw=a+b",
             "x=%E2%82%AC&y=%zz",
             "wait=100&seq=7&unknown=x",
+            "=",
+            "==&=&&x",
+            "a&b&",
+            "&a=1",
+            "fw=pump\u{e9}&ready=\u{20ac}1&x=\u{1F4A7}=",
         ] {
             let ours: Vec<_> = query_pairs(Some(query)).collect();
             let theirs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
