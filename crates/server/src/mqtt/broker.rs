@@ -272,7 +272,7 @@ fn publish_refusal(app: &AppState, client: &AsyncClient, id: DeviceId, heard: &H
 
 fn publish_command(app: &AppState, client: &AsyncClient, id: DeviceId, heard: &mut Heard, reply: Reply) {
     let reply = Reply { reference: heard.reference, ..reply };
-    let Ok(mut payload) = serde_json::to_vec(&reply) else { return };
+    let Ok(mut payload) = reply.to_json() else { return };
     heard.sent_seq = Some(reply.answer.seq);
     let topic = format!("pumppilot/{id}/command");
     if app.signed_devices.read().expect("signed devices lock").contains(&id) {

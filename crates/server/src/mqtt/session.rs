@@ -427,7 +427,7 @@ impl Session {
     /// Publishes a command; to a device that signs, signed with the counter of the report it
     /// answers (0 before any on this connection).
     async fn send(&mut self, app: &AppState, wire: &mut Wire, reply: Reply) -> Result<(), End> {
-        let mut payload = serde_json::to_vec(&reply).map_err(|_| End::Malformed("cannot encode"))?;
+        let mut payload = reply.to_json().map_err(|_| End::Malformed("cannot encode"))?;
         self.sent_seq = Some(reply.answer.seq);
         let topic = self.command_topic.clone();
         if self.signs(app) {
