@@ -38,7 +38,7 @@ async fn a_returning_fleet_is_present_at_its_server_once_its_telemetry_is_writte
             id: device,
             admin_id: admin,
             name: format!("pump {i}"),
-            key_hash: vec![7; 32],
+            key_hash: (i as u64).to_le_bytes().repeat(4),
             created_at: now,
             telemetry: None,
         });
