@@ -31,7 +31,13 @@ async fn a_returning_fleet_is_present_at_its_server_once_its_telemetry_is_writte
         accounts.push(account(admin.0, admin, Role::Admin, now));
         tenants.push(Tenant {
             controller: Some(device),
-            device: DeviceLink { last_poll_at: Some(now), load_shedding: false, ready: true, relay: false, lease_ms: 0 },
+            device: DeviceLink {
+                last_poll_at: Some(now),
+                load_shedding: false,
+                ready: true,
+                relay: false,
+                lease_ms: 0,
+            },
             ..Tenant::new(admin, 0)
         });
         devices.push(Device {

@@ -40,7 +40,13 @@ async fn main() {
             let device = DeviceId::new();
             tenants.push(Tenant {
                 controller: Some(device),
-                device: DeviceLink { last_poll_at: Some(now), load_shedding: false, ready: true, relay: false, lease_ms: 0 },
+                device: DeviceLink {
+                    last_poll_at: Some(now),
+                    load_shedding: false,
+                    ready: true,
+                    relay: false,
+                    lease_ms: 0,
+                },
                 ..Tenant::new(admin, 0)
             });
             devices.push(Device {
@@ -61,8 +67,11 @@ async fn main() {
     for size in sizes {
         let (mut joins, mut leaves) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
-            let batch: Vec<_> =
-                next.by_ref().take(size).map(|&(admin, device)| (admin, device, now + 1_000 * (round as i64 + 1))).collect();
+            let batch: Vec<_> = next
+                .by_ref()
+                .take(size)
+                .map(|&(admin, device)| (admin, device, now + 1_000 * (round as i64 + 1)))
+                .collect();
             let t = Instant::now();
             store.record_presence("probe", &batch, &[]).await.expect("joins");
             joins.push(t.elapsed().as_secs_f64() * 1_000.0);
