@@ -958,6 +958,9 @@ impl Runtime {
         let (mut full, mut leases, mut joins) = (Vec::new(), Vec::new(), Vec::new());
         // Devices whose telemetry this flush writes and that join once it is written.
         let mut joining_after = Vec::new();
+        // Only a device that polled within what a heartbeat now vouches for joins: a join names
+        // this server, and its next beat would vouch for a poll that did not happen.
+        let fresh_since = self.clock.now() - self.present_within();
         {
             let mut buffer = self.telemetry.lock().expect("telemetry lock");
             let written = self.written.lock().expect("telemetry lock");
@@ -968,7 +971,8 @@ impl Runtime {
                 let present = before.is_some_and(|w| w.present);
                 // On a shared store a controller whose telemetry is stored joins this server:
                 // from then its quiet polls are this server's heartbeats.
-                let to_join = shared && lease.is_some() && before.is_none_or(|w| !w.joined);
+                let to_join =
+                    shared && lease.is_some() && before.is_none_or(|w| !w.joined) && t.last_seen_at >= fresh_since;
                 let due = before.is_none_or(|w| {
                     w.report != report_digest(t) || (!present && t.last_seen_at - w.seen >= seen_every)
                 });

@@ -77,3 +77,29 @@ async fn a_returning_fleet_is_present_at_its_server_once_its_telemetry_is_writte
         assert!(server.pending_telemetry(device).is_none(), "{device}: its telemetry is written");
     }
 }
+
+/// A join names this server, and its next heartbeat vouches that the device polled within two
+/// thirds of a lease (`PRESENT_WITHIN`): a device whose last report is older than that when the
+/// flush writes it (the flush came late) has its telemetry written but does not join.
+#[tokio::test]
+async fn a_report_older_than_a_heartbeat_vouches_for_is_written_without_a_join() {
+    use pumppilot_server::runtime::PRESENT_WITHIN;
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let (admin, _farmer, device) = support::pump(store.as_ref(), clock.now(), 3).await;
+    let server = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
+    server.start().await.unwrap();
+    until("the feed is live", || async { server.is_fresh() }).await;
+    let polled = clock.now();
+    server.poll(admin, DevicePoll::ready(device), telemetry(admin, device, polled, false)).await.unwrap();
+    let present_within = i64::from(LEASE_MS) * PRESENT_WITHIN.0 / PRESENT_WITHIN.1;
+    clock.set(polled + present_within + 1);
+    server.flush_telemetry().await;
+    assert!(server.pending_telemetry(device).is_none(), "its telemetry is written");
+    assert_eq!(store.presences().await.unwrap(), [], "no join for a report older than a beat vouches for");
+    // Its next report is fresh: it joins with it.
+    let again = clock.now();
+    server.poll(admin, DevicePoll::ready(device), telemetry(admin, device, again, false)).await.unwrap();
+    server.flush_telemetry().await;
+    assert_eq!(store.presences().await.unwrap().len(), 1, "present once it polled within the window");
+}
