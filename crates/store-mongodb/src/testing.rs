@@ -2,9 +2,12 @@
 //!
 //! On first use, a Python virtual environment is created under `target/secantusdb/` and
 //! `secantusdb` is installed into it with pip (a lock file keeps concurrent test binaries from
-//! installing at the same time); later runs reuse it. The server listens on a free port with its
-//! data in memory, speaks the MongoDB wire protocol and reports itself as a one-node replica set,
-//! so transactions work. It stops when the test binary exits (a shell beside it waits for the
+//! installing at the same time); later runs reuse it. It is started through a launcher of ours
+//! (`secantusd.py`, written beside the environment), which tunes Python's garbage collector for
+//! this deployment (no automatic full collection; `PUMPPILOT_SECANTUSDB_GC=default` leaves it as
+//! Python has it) and reports its pauses in the log ([`TestServer::collector`]). The server
+//! listens on a free port with its data in memory, speaks the MongoDB wire protocol and reports
+//! itself as a one-node replica set, so transactions work. It stops when the test binary exits (a shell beside it waits for the
 //! binary's end of a pipe to close). Each test takes a fresh database name.
 //!
 //! Needs `python3` (with the `venv` module) and access to PyPI on the first run.
