@@ -153,16 +153,14 @@ async fn a_quiet_device_is_vouched_for_by_its_servers_heartbeat_and_let_go_when_
     };
     b.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
 
-    // The device polls A: its first report is written, the next one makes it present at A.
-    poll(&a, admin, device, clock.now()).await;
-    a.flush_telemetry().await;
-    clock.advance(Duration::from_secs(4));
-    poll(&a, admin, device, clock.now()).await;
-    a.flush_telemetry().await;
+    // The device polls A: the flush that writes its first report makes it present at A.
     let joined = clock.now();
+    poll(&a, admin, device, joined).await;
+    a.flush_telemetry().await;
     let stored_poll =
         || async { store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap().device.last_poll_at };
     assert_eq!(stored_poll().await, Some(joined));
+    assert_eq!(store.presences().await.unwrap().len(), 1, "present at A");
 
     // Six leases of quiet polls every 4 s: nothing more is written, and B sees it online
     // throughout, never later than its last poll.

@@ -67,6 +67,9 @@ const TRANSACTION_RETRY_FOR: Duration = Duration::from_secs(20);
 /// How many updates one `update` command carries (`MongoStore::update_many_ways`): few, as the
 /// server runs them one after another (SecantusDB about 12 ms each) and a Start waits behind them.
 const UPDATES_PER_COMMAND: usize = 32;
+/// How many ids one query of `MongoStore::known_devices` asks about: one read, not one per
+/// `UPDATES_PER_COMMAND`, for a flush's batch (a read of a few hundred ids by `_id` is quick).
+const IDS_PER_QUERY: usize = 1_000;
 
 /// A device's stored counter floor (`linkHighest`; none stored is 0).
 pub(crate) fn link_floor(stored: &Bson) -> StoreResult<u64> {
@@ -232,18 +235,20 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Which of these devices are devices of the tenant named with them (one query per `UPDATES_PER_COMMAND`).
+    /// Which of these devices are devices of the tenant named with them (one query per `IDS_PER_QUERY`).
     async fn known_devices(
         &self,
         polls: &[(AdminId, DeviceId, Timestamp)],
     ) -> StoreResult<std::collections::HashSet<(AdminId, DeviceId)>> {
         let ids: Vec<Bson> = polls.iter().map(|(_, device, _)| key(*device)).collect();
         let mut known = std::collections::HashSet::new();
-        for chunk in ids.chunks(UPDATES_PER_COMMAND) {
+        for chunk in ids.chunks(IDS_PER_QUERY) {
             let mut cursor = self
                 .collection("devices")
                 .find(doc! { "_id": { "$in": chunk.to_vec() } })
                 .projection(doc! { "adminId": 1 })
+                // All in the first answer: no round trip more for each 101 documents.
+                .batch_size(IDS_PER_QUERY as u32)
                 .await
                 .map_err(Failure::from)?;
             while cursor.advance().await.map_err(Failure::from)? {

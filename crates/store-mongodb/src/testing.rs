@@ -2,9 +2,12 @@
 //!
 //! On first use, a Python virtual environment is created under `target/secantusdb/` and
 //! `secantusdb` is installed into it with pip (a lock file keeps concurrent test binaries from
-//! installing at the same time); later runs reuse it. The server listens on a free port with its
-//! data in memory, speaks the MongoDB wire protocol and reports itself as a one-node replica set,
-//! so transactions work. It stops when the test binary exits (a shell beside it waits for the
+//! installing at the same time); later runs reuse it. It is started through a launcher of ours
+//! (`secantusd.py`, written beside the environment), which tunes Python's garbage collector for
+//! this deployment (no automatic full collection; `PUMPPILOT_SECANTUSDB_GC=default` leaves it as
+//! Python has it) and reports its pauses in the log ([`TestServer::collector`]). The server
+//! listens on a free port with its data in memory, speaks the MongoDB wire protocol and reports
+//! itself as a one-node replica set, so transactions work. It stops when the test binary exits (a shell beside it waits for the
 //! binary's end of a pipe to close). Each test takes a fresh database name.
 //!
 //! Needs `python3` (with the `venv` module) and access to PyPI on the first run.
@@ -66,10 +69,64 @@ impl TestServer {
         children.split_whitespace().next()?.parse().ok()
     }
 
+    /// What the server's garbage collector did since it started, from the last line the launcher
+    /// wrote to the log (`secantusd.py`; a second old at most); `None` before the first.
+    pub fn collector(&self) -> Option<Collector> {
+        let log = fs::read_to_string(&self.log).ok()?;
+        let line = log.lines().rev().find_map(|line| line.strip_prefix("pumppilot-gc "))?;
+        let n: Vec<f64> = line.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        let &[c0, c1, c2, m0, m1, m2, longest, o10, o50, o100, o250] = n.as_slice() else { return None };
+        let count = |x: f64| x as u64;
+        Some(Collector {
+            collections: [count(c0), count(c1), count(c2)],
+            millis: [m0, m1, m2],
+            longest_ms: longest,
+            pauses_over: [count(o10), count(o50), count(o100), count(o250)],
+        })
+    }
+
+    /// How the launcher set the collector up (`pumppilot-gc-tuned …` in the log), or `None` when
+    /// it was left as Python has it.
+    pub fn collector_tuning(&self) -> Option<String> {
+        let log = fs::read_to_string(&self.log).ok()?;
+        log.lines().find_map(|line| line.strip_prefix("pumppilot-gc-tuned ")).map(str::to_owned)
+    }
+
     /// Stops the server and waits until it has exited (its port is free again).
     pub fn stop(mut self) {
         drop(self._watch.stdin.take());
         let _ = self._watch.wait();
+    }
+}
+
+/// What SecantusDB's garbage collector did (`TestServer::collector`): totals since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Collector {
+    /// Collections of generation 0, 1 and 2.
+    pub collections: [u64; 3],
+    /// Milliseconds spent in each generation's collections (every thread of the server stopped).
+    pub millis: [f64; 3],
+    /// The longest pause since the server started.
+    pub longest_ms: f64,
+    /// Pauses of at least 10, 50, 100 and 250 ms.
+    pub pauses_over: [u64; 4],
+}
+
+impl Collector {
+    /// Pause bounds of [`Collector::pauses_over`], in milliseconds.
+    pub const BOUNDS_MS: [u64; 4] = [10, 50, 100, 250];
+
+    /// What happened between `before` and this (the longest pause stays the one since start).
+    pub fn since(&self, before: &Collector) -> Collector {
+        let mut out = *self;
+        for g in 0..3 {
+            out.collections[g] = self.collections[g].saturating_sub(before.collections[g]);
+            out.millis[g] = (self.millis[g] - before.millis[g]).max(0.0);
+        }
+        for (i, over) in out.pauses_over.iter_mut().enumerate() {
+            *over = self.pauses_over[i].saturating_sub(before.pauses_over[i]);
+        }
+        out
     }
 }
 
@@ -157,17 +214,26 @@ fn home() -> std::io::Result<PathBuf> {
     Ok(target.join("secantusdb"))
 }
 
-/// The `secantusd-py` launcher, installing SecantusDB into a virtual environment when needed.
-fn install(home: &Path) -> Result<PathBuf, String> {
+/// PumpPilot's launcher of SecantusDB: its garbage collector tuned for this deployment, and what
+/// the collector did reported in the log (`secantusd.py` says what and why).
+const LAUNCHER: &str = include_str!("secantusd.py");
+
+/// The virtual environment's Python and PumpPilot's launcher script beside it, installing
+/// SecantusDB into the environment when needed.
+fn install(home: &Path) -> Result<(PathBuf, PathBuf), String> {
     fs::create_dir_all(home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
     let venv = home.join("venv");
-    let launcher = venv.join("bin").join("secantusd-py");
+    let python = venv.join("bin").join("python3");
+    let launcher = home.join("pumppilot-secantusd.py");
     let marker = venv.join(format!("installed-secantusdb-{SECANTUSDB_VERSION}"));
     let lock_path = home.join("install.lock");
     let lock = File::create(&lock_path).map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
     lock.lock().map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
-    if marker.exists() && launcher.exists() {
-        return Ok(launcher);
+    if fs::read_to_string(&launcher).ok().as_deref() != Some(LAUNCHER) {
+        fs::write(&launcher, LAUNCHER).map_err(|e| format!("cannot write {}: {e}", launcher.display()))?;
+    }
+    if marker.exists() && python.exists() {
+        return Ok((python, launcher));
     }
     eprintln!("Installing SecantusDB {SECANTUSDB_VERSION} into {} (once) …", venv.display());
     let _ = fs::remove_dir_all(&venv);
@@ -176,7 +242,7 @@ fn install(home: &Path) -> Result<PathBuf, String> {
         .args(["install", "--quiet", "--disable-pip-version-check", "--pre"])
         .arg(format!("secantusdb=={SECANTUSDB_VERSION}")))?;
     File::create(&marker).map_err(|e| format!("cannot create {}: {e}", marker.display()))?;
-    Ok(launcher)
+    Ok((python, launcher))
 }
 
 fn run(command: &mut Command) -> Result<(), String> {
@@ -206,7 +272,7 @@ fn start(extra: &[&str]) -> Result<TestServer, String> {
 
 fn start_with(storage: &str, port: Option<u16>, extra: &[&str]) -> Result<TestServer, String> {
     let home = home().map_err(|e| e.to_string())?;
-    let launcher = install(&home)?;
+    let (python, launcher) = install(&home)?;
     let port = match port {
         Some(port) => port,
         None => TcpListener::bind("127.0.0.1:0")
@@ -225,6 +291,7 @@ fn start_with(storage: &str, port: Option<u16>, extra: &[&str]) -> Result<TestSe
         .arg("-c")
         .arg(script)
         .arg("sh")
+        .arg(&python)
         .arg(&launcher)
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path", storage])
         .args(["--log-level", "WARNING"])
@@ -233,7 +300,7 @@ fn start_with(storage: &str, port: Option<u16>, extra: &[&str]) -> Result<TestSe
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", launcher.display()))?;
+        .map_err(|e| format!("cannot start {} {}: {e}", python.display(), launcher.display()))?;
     let started = Instant::now();
     loop {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {

@@ -198,6 +198,16 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     // device is present at its server.
     let watcher = pumppilot_store_mongodb::MongoStore::connect(&url).await?;
     let ops_offline = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
+    let collector = || secantusdb.as_ref().and_then(pumppilot_store_mongodb::testing::TestServer::collector);
+    let gc_offline = collector();
+    if let Some(server) = &secantusdb {
+        // `PUMPPILOT_SECANTUSDB_GC` (crates/store-mongodb/src/secantusd.py): the stand-in store's
+        // deployment, not PumpPilot's.
+        match server.collector_tuning() {
+            Some(tuning) => println!("SecantusDB's garbage collector tuned by the launcher: {tuning}"),
+            None => println!("SecantusDB's garbage collector as Python has it (PUMPPILOT_SECANTUSDB_GC=default)"),
+        }
+    }
     let store_pid = secantusdb.as_ref().and_then(|s| s.pid());
     let store_cpu_offline = store_pid.map_or(0, process_ticks);
     let (said, mut hear) = mpsc::unbounded_channel();
@@ -323,6 +333,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         None => None,
     };
     let ops_online = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
+    let gc_online = collector();
     let online_secs = online.unwrap_or(started.elapsed()).as_secs_f64();
     let store_cpu_online = store_pid
         .map(|pid| process_ticks(pid).saturating_sub(store_cpu_offline) as f64 / ticks_per_second() / online_secs);
@@ -335,6 +346,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     }
     println!("coming online, what the store was asked (from the first connect until all were present):");
     print_store_load(&ops_offline, &ops_online, online_secs, fleet.devices as f64, fleet.servers, store_cpu_online);
+    print_collector(gc_offline, gc_online);
     let online_ops: u64 = count_ops(&ops_offline, &ops_online);
     println!("  {:.1} store operations a device to come online", online_ops as f64 / fleet.devices as f64);
     if let Some(commands) = stamped {
@@ -367,6 +379,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     // The steady window: Starts spread over it, polls and CPU counted across it, and what the
     // servers asked of the store (its operations per collection, and SecantusDB's own CPU).
     let ops_before = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
+    let gc_before = collector();
     let store_cpu_before = store_pid.map_or(0, process_ticks);
     let cpu_before = cpu_ticks(&servers);
     let cpu_before_each: Vec<u64> = servers.iter().filter_map(Child::id).map(process_ticks).collect();
@@ -426,6 +439,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let store_cpu =
         store_pid.map(|pid| process_ticks(pid).saturating_sub(store_cpu_before) as f64 / ticks_per_second() / elapsed);
     let ops_after = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
+    let gc_after = collector();
     let steady = resident(&servers);
     let steady_pss = proportional(&servers);
     let steady_each = resident_each(&servers);
@@ -489,6 +503,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     );
     println!("  Start request: p50 {:.1} ms, p99 {:.1} ms", pct(&start_rtt, 0.5), pct(&start_rtt, 0.99));
     print_store_load(&ops_before, &ops_after, elapsed, n, fleet.servers, store_cpu);
+    print_collector(gc_before, gc_after);
     if store_pid.is_some() {
         println!(
             "  SecantusDB resident: {:.1} MB at the end ({:.1} MB with the servers idle)",
@@ -854,6 +869,27 @@ fn process_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     field(14) + field(15)
+}
+
+/// What SecantusDB's garbage collector did between two readings (`testing::TestServer::collector`),
+/// and how the launcher tuned it.
+fn print_collector(
+    before: Option<pumppilot_store_mongodb::testing::Collector>,
+    after: Option<pumppilot_store_mongodb::testing::Collector>,
+) {
+    let (Some(before), Some(after)) = (before, after) else { return };
+    let d = after.since(&before);
+    let over = pumppilot_store_mongodb::testing::Collector::BOUNDS_MS
+        .iter()
+        .zip(d.pauses_over)
+        .map(|(bound, n)| format!("{n} ≥ {bound} ms"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "  SecantusDB's garbage collector: {}/{}/{} collections (generation 0/1/2), {:.0}/{:.0}/{:.0} ms stopped; \
+         pauses: {over}; longest since its start {:.0} ms",
+        d.collections[0], d.collections[1], d.collections[2], d.millis[0], d.millis[1], d.millis[2], d.longest_ms
+    );
 }
 
 /// Operations per collection and kind (count, microseconds), as `testing::operations` gives them.
