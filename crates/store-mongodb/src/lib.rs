@@ -660,7 +660,10 @@ impl Store for MongoStore {
     /// nothing, a crowd (a fleet coming online) shares its reads.
     async fn load_tenant(&self, admin: AdminId, lease_ms: i64) -> StoreResult<Option<Tenant>> {
         let store = self.clone();
-        let read = move |batch| async move { store.load_together(batch).await };
+        let read = move |batch| {
+            let store = store.clone();
+            async move { store.load_together(batch).await }
+        };
         self.loads
             .submit((admin, lease_ms), LOADS_AT_ONCE, read)
             .await
@@ -689,7 +692,10 @@ impl Store for MongoStore {
             return self.commit_alone(commit).await;
         }
         let store = self.clone();
-        let write = move |batch| async move { grouped::commit_tenants(&store, batch).await };
+        let write = move |batch| {
+            let store = store.clone();
+            async move { grouped::commit_tenants(&store, batch).await }
+        };
         self.commits
             .submit(commit, grouped::COMMITS_AT_ONCE, write)
             .await
@@ -894,7 +900,10 @@ impl Store for MongoStore {
         block: u64,
     ) -> StoreResult<CounterWindow> {
         let store = self.clone();
-        let write = move |batch| async move { grouped::reserve_counters(&store, batch).await };
+        let write = move |batch| {
+            let store = store.clone();
+            async move { grouped::reserve_counters(&store, batch).await }
+        };
         self.reservations
             .submit((admin, device, at_least, block), grouped::RESERVATIONS_AT_ONCE, write)
             .await

@@ -709,7 +709,19 @@ fn start_server(
     log: &Path,
 ) -> anyhow::Result<Child> {
     let log = std::fs::File::create(log)?;
-    let mut command = Command::new(std::env::current_exe()?);
+    // `PUMPPILOT_BENCH_SERVER_WRAP`, e.g. `heaptrack -o /tmp/server`: a command the server runs
+    // under (split at spaces), to profile a connected server. The bench then watches (and stops)
+    // the wrapper, not the server: its memory figures are the wrapper's.
+    let wrap = std::env::var("PUMPPILOT_BENCH_SERVER_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let mut command = match wrap.next() {
+        Some(wrapper) => {
+            let mut command = Command::new(wrapper);
+            command.args(wrap).arg(std::env::current_exe()?);
+            command
+        }
+        None => Command::new(std::env::current_exe()?),
+    };
     if let Some(mqtt) = mqtt {
         // A thousand devices share a source address and connect within a second.
         command.env("PUMPPILOT_MQTT_BIND", mqtt.to_string()).env("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "100000");
