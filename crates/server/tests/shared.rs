@@ -143,15 +143,7 @@ async fn a_quiet_device_is_vouched_for_by_its_servers_heartbeat_and_let_go_when_
     a.start().await.unwrap();
     b.start().await.unwrap();
     until("both feeds live", || async { a.is_fresh() && b.is_fresh() }).await;
-    let credit = Credit {
-        user: farmer,
-        seconds: 600,
-        kind: LedgerKind::Recharge,
-        actor: admin.0,
-        note: String::new(),
-        request_id: None,
-    };
-    b.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    recharge(&b, admin, farmer, 600).await;
 
     // The device polls A: the flush that writes its first report makes it present at A.
     let joined = clock.now();
@@ -242,6 +234,19 @@ async fn pass(clock: &ManualClock, servers: &[&Arc<Runtime>], by: Duration) {
     }
 }
 
+/// `seconds` recharged to `farmer` of `admin`'s pump on `server`.
+async fn recharge(server: &Runtime, admin: AdminId, farmer: pumppilot_engine::UserId, seconds: i64) {
+    let credit = Credit {
+        user: farmer,
+        seconds,
+        kind: LedgerKind::Recharge,
+        actor: admin.0,
+        note: String::new(),
+        request_id: None,
+    };
+    server.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+}
+
 /// `server`'s timer holds `admin`'s run (at `version`) for a silent device at `fires_at`, not a
 /// millisecond before, in one commit, charging `charged` milliseconds.
 async fn fires_the_lease_end_once(
@@ -269,15 +274,7 @@ async fn fires_the_lease_end_once(
 
 /// Minutes for `farmer` and their Start, on `runtime`.
 async fn start_a_run(runtime: &Runtime, admin: AdminId, farmer: pumppilot_engine::UserId) {
-    let credit = Credit {
-        user: farmer,
-        seconds: 600,
-        kind: LedgerKind::Recharge,
-        actor: admin.0,
-        note: String::new(),
-        request_id: None,
-    };
-    runtime.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    recharge(runtime, admin, farmer, 600).await;
     let start = Event::Start { user: farmer, requested_minutes: None, entry_id: EntryId::new() };
     runtime.apply(admin, start, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
 }
@@ -327,24 +324,8 @@ async fn a_tenant_neither_served_nor_owned_here_is_let_go_and_its_changes_cost_n
     // Changes on B to B's tenant, then to A's: A hears of the second (it reads it again, once),
     // so it has heard of the first before, and read nothing for it.
     let loads = a.loads();
-    let credit = Credit {
-        user: farmer,
-        seconds: 60,
-        kind: LedgerKind::Recharge,
-        actor: admin.0,
-        note: String::new(),
-        request_id: None,
-    };
-    b.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
-    let credit = Credit {
-        user: other_farmer,
-        seconds: 60,
-        kind: LedgerKind::Recharge,
-        actor: other.0,
-        note: String::new(),
-        request_id: None,
-    };
-    b.apply(other, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    recharge(&b, admin, farmer, 60).await;
+    recharge(&b, other, other_farmer, 60).await;
     let version = store.load_tenant(other, i64::from(LEASE_MS)).await.unwrap().unwrap().version;
     let heard = a.subscribe(other);
     until("A hears of the change to its own tenant", || async { heard.borrow().version == version }).await;
@@ -477,15 +458,7 @@ async fn a_tenant_given_a_run_later_is_read_by_its_timers_owner_which_fires_its_
     assert!(!a.holds(admin) && !a.holds(other), "no run: not read at A's start though it owns them");
 
     // On B: minutes for a farmer of the other pump (no run), then a Start on the first pump.
-    let credit = Credit {
-        user: other_farmer,
-        seconds: 60,
-        kind: LedgerKind::Recharge,
-        actor: other.0,
-        note: String::new(),
-        request_id: None,
-    };
-    b.apply(other, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    recharge(&b, other, other_farmer, 60).await;
     poll(&b, admin, device, clock.now()).await;
     start_a_run(&b, admin, farmer).await;
     let told_on = clock.now();
