@@ -115,7 +115,6 @@ impl App {
         Ok(app)
     }
 
-    /// Reads every device key again (after the store's change feed missed changes).
     /// Reads the device keys, and which devices sign, again (after a gap in the feed).
     async fn reload_device_keys(&self) {
         match self.store.device_keys().await {
