@@ -358,7 +358,7 @@ pub(crate) async fn purge(
     let ids: Vec<Bson> =
         crate::collect(cursor, session).await?.into_iter().filter_map(|doc| doc.get("_id").cloned()).collect();
     let mut deleted = 0;
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(crate::IDS_PER_QUERY) {
         let chunk = chunk.to_vec();
         coll(db, "outbox").delete_many(doc! { "_id": { "$in": chunk.clone() } }).session(&mut *session).await?;
         coll(db, "notice_keys")

@@ -26,10 +26,10 @@ use pumppilot_store::{CounterWindow, OwnedCommit, StoreError, StoreResult};
 use crate::{MongoStore, codec::key, collect, error::Failure, tenants};
 
 /// The most tenant commits one transaction writes (SecantusDB takes about a millisecond for each
-/// update: a Start waits behind at most this many).
-pub(crate) const COMMITS_AT_ONCE: usize = 128;
-/// The most counter reservations one transaction writes.
-pub(crate) const RESERVATIONS_AT_ONCE: usize = 128;
+/// update: a Start waits behind at most this many; their tenants are read by one `$in`).
+pub(crate) const COMMITS_AT_ONCE: usize = crate::IDS_PER_QUERY;
+/// The most counter reservations one transaction writes (their devices read by one `$in`).
+pub(crate) const RESERVATIONS_AT_ONCE: usize = crate::IDS_PER_QUERY;
 
 /// Requests waiting to be written together, and whether a task is writing their batches.
 ///

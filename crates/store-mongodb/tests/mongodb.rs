@@ -241,3 +241,96 @@ async fn a_start_and_a_tenant_read_again_each_read_the_line_once() {
     assert_eq!(read.active.as_ref().map(|e| e.user_id), Some(karim));
     assert_eq!(read.waiting.iter().map(|e| e.user_id).collect::<Vec<_>>(), [salma]);
 }
+
+/// The most ids any command of `store`'s database named in one `$in` since its profiler was set to
+/// record everything, and how many commands named more than one.
+async fn largest_in(store: &MongoStore) -> (usize, usize) {
+    fn walk(value: &Bson, largest: &mut usize) {
+        match value {
+            Bson::Document(doc) => {
+                for (field, inner) in doc {
+                    if let (true, Bson::Array(ids)) = (field == "$in", inner) {
+                        *largest = (*largest).max(ids.len());
+                    }
+                    walk(inner, largest);
+                }
+            }
+            Bson::Array(items) => items.iter().for_each(|item| walk(item, largest)),
+            _ => {}
+        }
+    }
+    let profile = store.database().collection::<Document>("system.profile");
+    let mut cursor = profile.find(doc! {}).await.unwrap();
+    let (mut largest, mut grouped) = (0, 0);
+    while cursor.advance().await.unwrap() {
+        let entry: Document = cursor.deserialize_current().unwrap();
+        let mut this = 0;
+        walk(&Bson::Document(entry.get_document("command").cloned().unwrap_or_default()), &mut this);
+        largest = largest.max(this);
+        grouped += usize::from(this > 1);
+    }
+    (largest, grouped)
+}
+
+/// A hundred pumps read, written and polled at once go to the store in queries of at most
+/// `IDS_PER_QUERY` ids each, and together, not one by one: SecantusDB matches an `$in` by walking
+/// its list for each document, so a query of 1,000 ids kept its one core busy for 1.4 s.
+#[tokio::test]
+async fn pumps_asked_about_together_are_asked_in_queries_of_a_few_ids() {
+    use pumppilot_engine::{DeviceId, DevicePoll};
+    use pumppilot_store::Device;
+    const PUMPS: usize = 100;
+    let store = testing::fresh_store().await;
+    let mut devices = Vec::new();
+    for n in 0..PUMPS {
+        let owner = account(&format!("owner{n}"), Role::Admin, None);
+        store.create_account(&owner).await.unwrap();
+        let device = Device {
+            id: DeviceId::new(),
+            admin_id: AdminId(owner.id),
+            name: format!("pump {n}"),
+            key_hash: vec![u8::try_from(n).unwrap(); 32],
+            created_at: T0,
+            telemetry: None,
+        };
+        store.create_device(&device).await.unwrap();
+        devices.push(device);
+    }
+    store.database().run_command(doc! { "profile": 2 }).await.unwrap();
+
+    let polls: Vec<_> = devices.iter().map(|d| (d.admin_id, d.id, at(5))).collect();
+    store.record_last_polls(&polls).await.unwrap();
+    let wanted = devices.iter().map(|d| d.admin_id).collect();
+    assert_eq!(store.load_tenants(LEASE_MS, Some(&wanted)).await.unwrap().len(), PUMPS);
+    let reads = futures_util::future::join_all(devices.iter().map(|d| store.load_tenant(d.admin_id, LEASE_MS))).await;
+    let mut states: Vec<Tenant> = reads.into_iter().map(|read| read.unwrap().unwrap()).collect();
+    let records: Vec<Records> = states
+        .iter_mut()
+        .zip(&devices)
+        .map(|(state, device)| {
+            let mut records = state.apply(Event::Poll(DevicePoll::ready(device.id)), at(10)).records;
+            records.changed = true;
+            records
+        })
+        .collect();
+    let commits = states.iter().zip(&records).map(|(tenant, records)| Commit {
+        tenant,
+        records,
+        audit: &[],
+        decision: None,
+        suspension: None,
+        receipt: None,
+    });
+    for answer in futures_util::future::join_all(commits.map(|commit| store.commit(commit))).await {
+        answer.unwrap();
+    }
+    let windows = devices.iter().map(|d| store.reserve_device_counters(d.admin_id, d.id, 1, 1000));
+    for window in futures_util::future::join_all(windows).await {
+        window.unwrap();
+    }
+    store.database().run_command(doc! { "profile": 0 }).await.unwrap();
+
+    let (largest, grouped) = largest_in(&store).await;
+    assert!(largest <= pumppilot_store_mongodb::IDS_PER_QUERY, "a query named {largest} ids in one `$in`");
+    assert!(grouped >= 4, "{grouped} commands named several ids: pumps asked about together are asked together");
+}
