@@ -54,9 +54,10 @@ enum Command {
 
 /// jemalloc, with its background thread on (the crate's `background_threads`): freed pages go
 /// back to the system within its decay time (10 s) while the server runs. glibc's malloc kept
-/// the heap's peak while a fleet came online (10,000 MQTT devices: 4.4 KB a device over the idle
-/// server with jemalloc, 10.7 KB on glibc; README, "Where issue 15's goals stand"), and a large
-/// block such as a sign-in's Argon2id (19 MiB) is jemalloc's own extent, given back the same way.
+/// free memory of the heap's peak while a fleet came online (10,000 MQTT devices: 4.4 KB a device
+/// over the idle server with jemalloc, the same with glibc and a `malloc_trim` every 10 s, 7.0 KB
+/// on glibc as it was; README, "Where issue 15's goals stand"), and a large block such as a
+/// sign-in's Argon2id (19 MiB) is jemalloc's own extent, given back the same way.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
