@@ -13,7 +13,7 @@
 //! With an external broker instead (`PUMPPILOT_MQTT_BROKER`, `broker.rs`), PumpPilot is one of its
 //! clients and the broker keeps the devices' connections.
 //!
-//! A connection costs one task (about 1.2 KB: what runs rarely, the CONNECT, a packet's handling,
+//! A connection costs one task (about 0.9 KB: what runs rarely, the CONNECT, a packet's handling,
 //! is boxed for the moment it runs), its socket, and a read buffer that exists only while bytes
 //! of a packet wait or are handled (none while idle).
 
@@ -55,6 +55,7 @@ pub struct Listener {
     /// The address it listens on (port 0 in the settings picks a free one).
     pub addr: SocketAddr,
     stop: watch::Sender<bool>,
+    connected: Arc<Connected>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -64,31 +65,46 @@ impl Listener {
         let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_MQTT_BIND {addr}: {e}"))?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept(AppState::clone(app), listener, stopped));
-        Ok(Listener { addr, stop, task })
+        let connected = Arc::new(Connected::default());
+        let task = tokio::spawn(accept(AppState::clone(app), listener, Arc::clone(&connected), stopped));
+        Ok(Listener { addr, stop, connected, task })
     }
 
     /// Stops accepting, closes every device's connection, and returns once all have ended.
     pub async fn shutdown(self) {
+        // Connections still at their CONNECT see `stop`; sessions are told through their takeover
+        // signal (one wait less in each idle session's task).
         let _ = self.stop.send(true);
+        self.connected.stop_all();
         let _ = self.task.await;
-        // Every session holds a receiver of `stop`: all are gone once it is closed.
+        // Every connection's task holds a receiver of `stop`: all are gone once it is closed.
         self.stop.closed().await;
     }
 }
 
 /// The device of each open session: a device that connects again takes over (MQTT's rule for a
-/// client id), so a half-open connection left by a dropped link ends at once.
+/// client id), so a half-open connection left by a dropped link ends at once. The same signal
+/// ends every session when the server stops.
 #[derive(Default)]
-struct Connected(Mutex<HashMap<DeviceId, Arc<Notify>>>);
+struct Connected(Mutex<Sessions>);
+
+#[derive(Default)]
+struct Sessions {
+    by_device: HashMap<DeviceId, Arc<Notify>>,
+    /// The server stops: a session that enters now ends at once.
+    stopping: bool,
+}
 
 impl Connected {
     /// Registers a session of `device`, ending the one before it; the session ends when the
-    /// returned signal is notified.
+    /// returned signal is notified (taken over, or the server stops: [`Connected::stopping`]).
     fn enter(&self, device: DeviceId) -> Arc<Notify> {
         let mine = Arc::new(Notify::new());
-        let before = self.0.lock().expect("sessions lock").insert(device, Arc::clone(&mine));
-        if let Some(before) = before {
+        let mut sessions = self.0.lock().expect("sessions lock");
+        if sessions.stopping {
+            mine.notify_one();
+        }
+        if let Some(before) = sessions.by_device.insert(device, Arc::clone(&mine)) {
             before.notify_one();
         }
         mine
@@ -97,14 +113,27 @@ impl Connected {
     /// Forgets the session, unless another one of the device took its place.
     fn leave(&self, device: DeviceId, mine: &Arc<Notify>) {
         let mut sessions = self.0.lock().expect("sessions lock");
-        if sessions.get(&device).is_some_and(|current| Arc::ptr_eq(current, mine)) {
-            sessions.remove(&device);
+        if sessions.by_device.get(&device).is_some_and(|current| Arc::ptr_eq(current, mine)) {
+            sessions.by_device.remove(&device);
         }
+    }
+
+    /// Ends every session, and every one that enters from now on.
+    fn stop_all(&self) {
+        let mut sessions = self.0.lock().expect("sessions lock");
+        sessions.stopping = true;
+        for session in sessions.by_device.values() {
+            session.notify_one();
+        }
+    }
+
+    /// True once the server stops.
+    fn stopping(&self) -> bool {
+        self.0.lock().expect("sessions lock").stopping
     }
 }
 
-async fn accept(app: AppState, listener: TcpListener, mut stop: watch::Receiver<bool>) {
-    let connected = Arc::new(Connected::default());
+async fn accept(app: AppState, listener: TcpListener, connected: Arc<Connected>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -8,7 +8,12 @@
 //! anything else: the device is silent from its last report on, and the engine holds its run at
 //! the lease's end as for a device that stops polling.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
 
 use crate::link::CounterCheck;
 use bytes::BytesMut;
@@ -93,27 +98,38 @@ struct Wire {
 
 impl Wire {
     /// The next packet. Cancel-safe: bytes read stay in `buf`, and a packet is returned as soon
-    /// as it is cut from it.
-    async fn next(&mut self) -> Result<Packet, End> {
+    /// as it is cut from it. A plain poll, not an `async fn`: waiting on the socket's own waker
+    /// slot (`poll_read_ready`) instead of `readable()`'s waiter keeps some 150 bytes out of
+    /// every idle session's task.
+    fn next(&mut self) -> impl Future<Output = Result<Packet, End>> + '_ {
+        std::future::poll_fn(|cx| self.poll_next(cx))
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Packet, End>> {
         loop {
             if !self.buf.is_empty() {
                 match Packet::read(&mut self.buf, MAX_PACKET) {
-                    Ok(packet) => return Ok(packet),
+                    Ok(packet) => return Poll::Ready(Ok(packet)),
                     Err(CodecError::InsufficientBytes(_)) => {}
-                    Err(CodecError::PayloadSizeLimitExceeded(_)) => return Err(End::Malformed("packet too long")),
-                    Err(_) => return Err(End::Malformed("not an MQTT 3.1.1 packet")),
+                    Err(CodecError::PayloadSizeLimitExceeded(_)) => {
+                        return Poll::Ready(Err(End::Malformed("packet too long")));
+                    }
+                    Err(_) => return Poll::Ready(Err(End::Malformed("not an MQTT 3.1.1 packet"))),
                 }
             } else if self.buf.capacity() > 0 {
                 // Idle connections hold no buffer.
                 self.buf = BytesMut::new();
             }
-            self.stream.readable().await.map_err(|_| End::Gone)?;
+            if ready!(self.stream.poll_read_ready(cx)).is_err() {
+                return Poll::Ready(Err(End::Gone));
+            }
             self.buf.reserve(READ_CHUNK);
             match self.stream.try_read_buf(&mut self.buf) {
-                Ok(0) => return Err(End::Gone),
+                Ok(0) => return Poll::Ready(Err(End::Gone)),
                 Ok(_) => {}
+                // Readiness was cleared: the next round registers this task's waker again.
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return Err(End::Gone),
+                Err(_) => return Poll::Ready(Err(End::Gone)),
             }
         }
     }
@@ -157,7 +173,10 @@ pub(super) async fn run(
     // inline, every session's task would keep room for it as long as the device stays.
     let Some(mut session) = Box::pin(connect(&app, &mut wire, peer, &mut stop)).await else { return };
     let taken = connected.enter(session.caller.device);
-    let end = session.serve(&app, &mut wire, &mut stop, &taken).await;
+    let end = match session.serve(&app, &mut wire, &taken).await {
+        End::TakenOver if connected.stopping() => End::Shutdown,
+        end => end,
+    };
     connected.leave(session.caller.device, &taken);
     tracing::debug!(device = %session.caller.device, why = end.why(), "MQTT session ended");
 }
@@ -215,7 +234,6 @@ async fn connect(
         asked => asked.min(MAX_KEEP_ALIVE_S),
     };
     Some(Session {
-        prefix: format!("pumppilot/{}/", caller.device),
         command_topic: format!("pumppilot/{}/command", caller.device),
         caller,
         secret,
@@ -241,9 +259,8 @@ struct Session {
     /// The counter of the latest signed report accepted on this connection (0 before any): the
     /// commands carry it.
     counter: u64,
-    /// `pumppilot/{deviceId}/`.
-    prefix: String,
-    /// `pumppilot/{id}/command`, where every command and refusal goes (made once, not per send).
+    /// `pumppilot/{id}/command`, where every command and refusal goes (made once, not per send);
+    /// its `pumppilot/{id}/` is the device's own topics' prefix.
     command_topic: String,
     /// It subscribed to its command topic.
     subscribed: bool,
@@ -260,13 +277,9 @@ struct Session {
 }
 
 impl Session {
-    async fn serve(
-        &mut self,
-        app: &AppState,
-        wire: &mut Wire,
-        stop: &mut watch::Receiver<bool>,
-        taken: &Notify,
-    ) -> End {
+    /// Serves the device until its session ends; `taken` is notified when another connection
+    /// of the device takes over or the server stops.
+    async fn serve(&mut self, app: &AppState, wire: &mut Wire, taken: &Notify) -> End {
         let mut changes = app.runtime.subscribe(self.caller.admin);
         changes.borrow_and_update();
         let mut silence = app.settings.clock.sleep_until(self.heard + self.silent_after);
@@ -305,7 +318,6 @@ impl Session {
                     silence = app.settings.clock.sleep_until(until);
                 }
                 () = taken.notified() => return End::TakenOver,
-                _ = stop.changed() => return End::Shutdown,
             }
         }
     }
@@ -444,7 +456,8 @@ impl Session {
 
     /// True for `pumppilot/{own id}/{leaf}`.
     fn is_own(&self, topic: &str, leaf: &str) -> bool {
-        topic.strip_prefix(self.prefix.as_str()) == Some(leaf)
+        let prefix = &self.command_topic[..self.command_topic.len() - "command".len()];
+        topic.strip_prefix(prefix) == Some(leaf)
     }
 }
 
@@ -458,11 +471,13 @@ mod tests {
 
     /// What a connected device costs this server in its own task: the connection's future (its
     /// socket, its session, the waits of `serve`) stays small while the device is idle; the
-    /// CONNECT and each packet's handling are boxed for the moment they run.
+    /// CONNECT and each packet's handling are boxed for the moment they run, the socket is
+    /// waited on through its own waker slot, and the server's stop comes through the takeover
+    /// signal. 904 bytes here (1,232 before those two), 1,407 B a task under heaptrack before.
     #[test]
     fn a_connected_device_keeps_a_small_task() {
         let task = size5(run);
-        assert!(task <= 1280, "the session's future: {task} bytes");
-        assert!(size_of::<Session>() <= 256, "the session: {} bytes", size_of::<Session>());
+        assert!(task <= 960, "the session's future: {task} bytes");
+        assert!(size_of::<Session>() <= 200, "the session: {} bytes", size_of::<Session>());
     }
 }
