@@ -163,7 +163,8 @@ pub async fn fresh_store() -> MongoStore {
     MongoStore::connect(&url).await.unwrap_or_else(|e| panic!("cannot connect to the test server at {url}: {e}"))
 }
 
-/// The commands a store sent, by name, in the order sent (a command monitor on its driver).
+/// The commands a store sent, in the order sent (a command monitor on its driver): each its name
+/// and the collection it names, if it names one (`find tenants`, `bulkWrite`).
 #[derive(Debug, Clone, Default)]
 pub struct Commands(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
@@ -183,7 +184,13 @@ pub async fn fresh_store_counted() -> (MongoStore, Commands) {
     let log = std::sync::Arc::clone(&commands.0);
     options.command_event_handler = Some(mongodb::event::EventHandler::callback(move |event| {
         if let mongodb::event::command::CommandEvent::Started(started) = event {
-            log.lock().expect("commands lock").push(started.command_name);
+            // The command's name, and the collection it names (when its first field does).
+            let named = started.command.iter().next().and_then(|(_, value)| value.as_str().map(str::to_owned));
+            let entry = match named {
+                Some(collection) => format!("{} {collection}", started.command_name),
+                None => started.command_name,
+            };
+            log.lock().expect("commands lock").push(entry);
         }
     }));
     let store = MongoStore::connect_with(options).await.unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));

@@ -261,7 +261,7 @@ async fn a_start_costs_one_round_trip_to_sign_in_and_two_to_commit() {
     commands.take();
 
     let signed_in = store.signed_in(SessionKind::Web, &hash).await.unwrap().expect("the session");
-    assert_eq!(commands.take(), ["aggregate"], "the sign-in check");
+    assert_eq!(commands.take(), ["aggregate web_sessions"], "the sign-in check");
     assert_eq!(signed_in.session.user_id, karim);
     assert_eq!(signed_in.account.map(|a| a.id), Some(karim));
     assert_eq!(signed_in.owner.map(|a| a.id), Some(tenant.admin_id.0));
@@ -283,7 +283,16 @@ async fn a_start_costs_one_round_trip_to_sign_in_and_two_to_commit() {
     commit(&store, &mut tenant, start(karim), at(1)).await.unwrap();
     assert_eq!(
         commands.take(),
-        ["update", "update", "update", "insert", "insert", "insert", "insert", "commitTransaction"],
+        [
+            "update tenants",
+            "update queues",
+            "update queues",
+            "insert notifications",
+            "insert outbox",
+            "insert notifications",
+            "insert outbox",
+            "commitTransaction"
+        ],
         "tenant, entry, the line's check, each notice (RUN_STARTED, RUN_HELD) and its outbox item, the commit"
     );
     let mut stale = stale;
