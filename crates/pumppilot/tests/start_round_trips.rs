@@ -13,8 +13,9 @@ use serde_json::json;
 
 /// One round trip for the sign-in check (the session with the farmer's account and the pump
 /// owner's, in one aggregation) and two for the Start's commit (its writes in one `bulkWrite`,
-/// and the commit). There were seven: the session, the farmer's account, the owner's (two
-/// collections each), the tenant's update, the entry's, a read of the stored line, the commit.
+/// and the commit). There were nine: the session, then the farmer's account, then the owner's
+/// (two collections at once each); the tenant's update, the entry's, a read of the stored line,
+/// the RUN_STARTED notice and its outbox item, the commit.
 #[tokio::test]
 async fn a_start_costs_three_round_trips_to_the_store() {
     let (store, commands) = pumppilot_store_mongodb::testing::fresh_store_counted().await;

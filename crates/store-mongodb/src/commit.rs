@@ -1,7 +1,8 @@
 //! A tenant transition written in one transaction of two round trips to the store: every write
 //! of it in one `bulkWrite` command (MongoDB 8's writes across collections; the transaction
 //! starts with it), then the commit. A farmer's Start waits for these before its device hears ON:
-//! it took four before (the tenant's update, the entry's, a read of the stored line, the commit).
+//! it took six before (the tenant's update, the entry's, a read of the stored line, the RUN_STARTED
+//! notice and its outbox item, the commit).
 //!
 //! Each write carries what its answer must be ([`Check`]), read in the order written, so a
 //! refused transition gives the answer it gave when each write was its own command: the version

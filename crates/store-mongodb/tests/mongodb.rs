@@ -248,7 +248,7 @@ async fn a_start_reads_no_line_and_a_tenant_read_again_reads_it_once() {
 /// the farmer's account and the pump owner's, as `Sessions` in the server reads them on a
 /// server that has not seen the session yet) in one aggregation, and the Start's commit (the
 /// tenant, the entry, the check of the stored line, the RUN_STARTED notice) in one `bulkWrite`
-/// and the commit. Seven round trips before: three reads for the sign-in, four for the commit.
+/// and the commit. Nine round trips before: three for the sign-in, six for the commit.
 /// A server without `bulkWrite` is sent the writes one command each, and answers the same.
 #[tokio::test]
 async fn a_start_costs_one_round_trip_to_sign_in_and_two_to_commit() {
