@@ -15,7 +15,7 @@ use axum::{
     http::{Method, header, request::Parts},
 };
 use pumppilot_engine::{AdminId, Timestamp, UserId};
-use pumppilot_store::{Account, Role, Session, SessionId, SessionKind};
+use pumppilot_store::{Account, Role, Session, SessionId, SessionKind, SignedIn};
 use serde::Deserialize;
 
 use crate::{
@@ -89,7 +89,17 @@ impl Sessions {
         {
             return Ok(Some(session.clone()));
         }
-        let Some(session) = app.store.session_by_access_hash(kind, &hash).await? else { return Ok(None) };
+        // The session with its account and a farmer's pump owner's, in one read (on a shared
+        // store, one round trip: a farmer's first Start on this server waits for it); the
+        // accounts are kept as `account` keeps them, so the checks that follow find them here.
+        let Some(signed_in) = app.store.signed_in(kind, &hash).await? else { return Ok(None) };
+        let SignedIn { session, account, owner } = signed_in;
+        {
+            let mut accounts = self.accounts.write().expect("accounts lock");
+            for account in account.into_iter().chain(owner) {
+                accounts.insert(account.id, Arc::new(account));
+            }
+        }
         if session.revoked_at.is_some() {
             // Suspension revokes the sessions; their tokens answer 403 `ACCOUNT_SUSPENDED` so the
             // apps can tell "suspended" from "signed out".

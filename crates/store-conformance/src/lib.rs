@@ -68,7 +68,9 @@ pub use queue::{
     positions_close_up_as_the_line_moves,
 };
 pub use requests::{approving_with_a_commit_decides_once, one_pending_request_per_user, rejecting_decides_once};
-pub use sessions::{purging_removes_only_dead_sessions, sessions_lookup_rotation_and_revocation};
+pub use sessions::{
+    a_session_is_read_with_its_accounts, purging_removes_only_dead_sessions, sessions_lookup_rotation_and_revocation,
+};
 pub use tenants::{
     commit_round_trip_with_the_engine, concurrent_writers_retry_until_every_credit_lands,
     controller_and_restart_protection_survive_reload, creating_an_admin_creates_its_tenant,
@@ -176,6 +178,7 @@ macro_rules! conformance_tests {
             controller_and_restart_protection_survive_reload,
             cards_bind_move_and_stay_in_their_tenant,
             sessions_lookup_rotation_and_revocation,
+            a_session_is_read_with_its_accounts,
             notices_are_written_with_their_commit,
             keyed_notices_are_told_once,
             request_notices_are_written_with_the_request,

@@ -146,3 +146,36 @@ pub async fn purging_removes_only_dead_sessions(store: &dyn Store) {
     }
     assert_eq!(store.purge_sessions(t0).await.unwrap(), 0, "purging again finds nothing");
 }
+
+/// A session read with its accounts (`Store::signed_in`) is what the reads one by one give: the
+/// session, its account, and for a farmer the pump owner's account (for an owner, none); a
+/// revoked session is still found (the server tells a suspended account from a signed-out one);
+/// an unknown hash or the other kind finds nothing.
+pub async fn a_session_is_read_with_its_accounts(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let farmer = rahim.users[0];
+    let by_farmer = mobile(farmer, b"farmer-access", b"farmer-refresh", at(0));
+    let by_owner = web(rahim.admin.0, b"owner-access", at(0));
+    for session in [&by_farmer, &by_owner] {
+        store.create_session(session).await.unwrap();
+    }
+    let account = |id: UserId| async move { store.account(id).await.unwrap().expect("the account") };
+
+    let read = store.signed_in(SessionKind::Mobile, b"farmer-access").await.unwrap().expect("the farmer's session");
+    assert_eq!(read.session, by_farmer);
+    assert_eq!(read.account, Some(account(farmer).await));
+    assert_eq!(read.owner, Some(account(rahim.admin.0).await));
+
+    let read = store.signed_in(SessionKind::Web, b"owner-access").await.unwrap().expect("the owner's session");
+    assert_eq!(read.session, by_owner);
+    assert_eq!(read.account, Some(account(rahim.admin.0).await));
+    assert_eq!(read.owner, None, "an owner has no owner");
+
+    store.revoke_session(SessionKind::Mobile, by_farmer.id, at(5)).await.unwrap();
+    let read = store.signed_in(SessionKind::Mobile, b"farmer-access").await.unwrap().expect("a revoked session");
+    assert_eq!(read.session.revoked_at, Some(at(5)));
+    assert_eq!(read.account.map(|a| a.id), Some(farmer));
+
+    assert_eq!(store.signed_in(SessionKind::Web, b"farmer-access").await.unwrap(), None, "another kind's");
+    assert_eq!(store.signed_in(SessionKind::Web, b"unknown").await.unwrap(), None);
+}

@@ -33,15 +33,7 @@ pub(crate) async fn insert_notice(
     session: &mut ClientSession,
     notice: &Notice,
 ) -> Result<Option<Notification>, Failure> {
-    let notification = Notification {
-        id: NotificationId::new(),
-        user_id: notice.to,
-        admin_id: notice.admin_id,
-        kind: notice.kind,
-        at: notice.at,
-        facts: notice.facts.clone(),
-        read: false,
-    };
+    let (notification, notification_doc, outbox_doc) = notice_docs(notice);
     if let Some(notice_key) = &notice.key {
         let keys = coll(db, "notice_keys");
         if keys.find_one(doc! { "_id": notice_key }).session(&mut *session).await?.is_some() {
@@ -52,22 +44,36 @@ pub(crate) async fn insert_notice(
             .session(&mut *session)
             .await?;
     }
-    coll(db, "notifications").insert_one(notification_doc(&notification)).session(&mut *session).await?;
-    coll(db, "outbox")
-        .insert_one(doc! {
-            "_id": key(notification.id),
-            "dueAt": at(notification.at),
-            "attempts": 0_i64,
-            "delivered": [],
-            "claimedBy": Bson::Null,
-            "claimedUntil": Bson::Null,
-            "doneAt": Bson::Null,
-            "failedAt": Bson::Null,
-            "lastError": Bson::Null,
-        })
-        .session(&mut *session)
-        .await?;
+    coll(db, "notifications").insert_one(notification_doc).session(&mut *session).await?;
+    coll(db, "outbox").insert_one(outbox_doc).session(&mut *session).await?;
     Ok(Some(notification))
+}
+
+/// A notice's notification, and its documents in `notifications` and `outbox` (a notice without
+/// a key is these two inserts and nothing else: a commit sends them with its other writes).
+pub(crate) fn notice_docs(notice: &Notice) -> (Notification, Document, Document) {
+    let notification = Notification {
+        id: NotificationId::new(),
+        user_id: notice.to,
+        admin_id: notice.admin_id,
+        kind: notice.kind,
+        at: notice.at,
+        facts: notice.facts.clone(),
+        read: false,
+    };
+    let outbox = doc! {
+        "_id": key(notification.id),
+        "dueAt": at(notification.at),
+        "attempts": 0_i64,
+        "delivered": [],
+        "claimedBy": Bson::Null,
+        "claimedUntil": Bson::Null,
+        "doneAt": Bson::Null,
+        "failedAt": Bson::Null,
+        "lastError": Bson::Null,
+    };
+    let doc = notification_doc(&notification);
+    (notification, doc, outbox)
 }
 
 fn notification_doc(n: &Notification) -> Document {

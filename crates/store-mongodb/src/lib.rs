@@ -22,6 +22,7 @@
 
 mod alerts;
 mod codec;
+mod commit;
 mod error;
 mod feed;
 mod grouped;
@@ -47,7 +48,7 @@ use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
     Decision, Delivery, Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt,
     ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, SendWindow, Session, SessionId,
-    SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    SessionKind, SessionScope, SignedIn, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -111,6 +112,9 @@ pub struct MongoStore {
     reservations: std::sync::Arc<grouped::Group<grouped::Reservation, StoreResult<CounterWindow>>>,
     /// Tenants read together (`Store::load_tenant`: a tenant and its lease).
     loads: std::sync::Arc<TenantReads>,
+    /// Whether the server has `bulkWrite` (MongoDB 8.0): a commit's writes in one command, else
+    /// one command each (`commit.rs`).
+    bulk_write: bool,
 }
 
 /// Tenant reads asked for at once (each a tenant and its lease), read together.
@@ -169,16 +173,35 @@ impl MongoStore {
         answers
     }
 
-    /// One tenant transition in a transaction of its own.
+    /// One tenant transition in a transaction of its own: its writes in one command, then the
+    /// commit (`commit.rs`). A refused version guard is a `VersionConflict`, or `NotFound` when
+    /// the tenant is not there; a refused decision `AlreadyDecided`, or `NotFound` when there is
+    /// no such request (read once the transaction is given up: on the way of refusals only).
     async fn commit_alone(&self, commit: pumppilot_store::OwnedCommit) -> StoreResult<()> {
-        let store = self.clone();
-        self.transaction(move |session| {
-            let store = store.clone();
-            let commit = commit.clone();
-            Box::pin(async move { tenants::commit(&store.db, session, &commit).await })
-        })
-        .await?;
-        Ok(())
+        let admin = commit.tenant.admin_id;
+        let request = commit.decision.as_ref().map(|d| (d.request_id, d.admin_id));
+        let (store, commit) = (self.clone(), std::sync::Arc::new(commit));
+        // Its writes come first and carry their own checks: no read concern, not even a causal
+        // one (the driver puts a transaction's on its first command, and SecantusDB refuses one
+        // on `bulkWrite`).
+        let options = TransactionOptions::builder().write_concern(WriteConcern::majority()).build();
+        let written = self
+            .transaction_with(options, false, move |session| {
+                let (store, commit) = (store.clone(), std::sync::Arc::clone(&commit));
+                Box::pin(async move { commit::commit(&store.db, session, &commit, store.bulk_write).await })
+            })
+            .await;
+        let (refusal, collection, filter) = match (written, request) {
+            (Err(Failure::Store(StoreError::VersionConflict)), _) => {
+                (StoreError::VersionConflict, "tenants", doc! { "_id": key(admin) })
+            }
+            (Err(Failure::Store(StoreError::AlreadyDecided)), Some((id, admin))) => {
+                (StoreError::AlreadyDecided, "minute_requests", doc! { "_id": key(id), "adminId": key(admin) })
+            }
+            (other, _) => return Ok(other?),
+        };
+        let exists = self.find_one(collection, filter).await?.is_some();
+        Err(if exists { refusal } else { StoreError::NotFound })
     }
 
     /// Read the floor, then move it only if it is still the one read (compare and set), so two
@@ -274,9 +297,15 @@ impl MongoStore {
     /// malformed URL, an unreachable server, a standalone server (with how to make it a replica
     /// set), a database written by a newer PumpPilot.
     pub async fn connect(url: &str) -> StoreResult<MongoStore> {
-        let mut options = ClientOptions::parse(url).await.map_err(|e| {
+        let options = ClientOptions::parse(url).await.map_err(|e| {
             StoreError::Unavailable(format!("the MongoDB URL cannot be read: {}", error::first_line(&e)))
         })?;
+        Self::connect_with(options).await
+    }
+
+    /// [`MongoStore::connect`] with the driver's options read from a URL (and, in tests, a
+    /// monitor of the commands sent: `testing::fresh_store_counted`).
+    pub(crate) async fn connect_with(mut options: ClientOptions) -> StoreResult<MongoStore> {
         let hosts = options.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         options.server_selection_timeout.get_or_insert(SERVER_SELECTION_TIMEOUT);
         options.app_name.get_or_insert_with(|| "pumppilot".to_owned());
@@ -286,6 +315,10 @@ impl MongoStore {
         let hello = client.database("admin").run_command(doc! { "hello": 1 }).await.map_err(|e| {
             StoreError::Unavailable(format!("MongoDB at {hosts} cannot be reached: {}", error::first_line(&e)))
         })?;
+        let bulk_write = hello
+            .get("maxWireVersion")
+            .and_then(|v| v.as_i32().or_else(|| v.as_i64().and_then(|v| i32::try_from(v).ok())))
+            .is_some_and(|version| version >= commit::BULK_WRITE_WIRE_VERSION);
         let replica_set = hello.get_str("setName").is_ok();
         let router = hello.get_str("msg") == Ok("isdbgrid");
         if !replica_set && !router {
@@ -301,6 +334,7 @@ impl MongoStore {
             commits: std::sync::Arc::default(),
             reservations: std::sync::Arc::default(),
             loads: std::sync::Arc::default(),
+            bulk_write,
         };
         schema::prepare(&store.db).await.map_err(|failure| match StoreError::from(failure) {
             StoreError::Unavailable(message) => StoreError::Unavailable(format!("MongoDB at {hosts}: {message}")),
@@ -322,7 +356,7 @@ impl MongoStore {
     /// write conflict with another transaction, a failover) and its commit while the outcome is
     /// unknown, as the driver's documentation prescribes. The store's own refusals are never
     /// retried.
-    async fn transaction<T, F>(&self, mut body: F) -> Result<T, Failure>
+    async fn transaction<T, F>(&self, body: F) -> Result<T, Failure>
     where
         F: for<'s> FnMut(&'s mut ClientSession) -> futures_boxed::BoxFuture<'s, Result<T, Failure>>,
     {
@@ -330,7 +364,17 @@ impl MongoStore {
             .read_concern(ReadConcern::snapshot())
             .write_concern(WriteConcern::majority())
             .build();
-        let mut session = self.client.start_session().await?;
+        self.transaction_with(options, true, body).await
+    }
+
+    /// [`MongoStore::transaction`] with its own options, in a causally consistent session or not
+    /// (one that is puts a read concern on each transaction's first command once it has seen the
+    /// server's time).
+    async fn transaction_with<T, F>(&self, options: TransactionOptions, causal: bool, mut body: F) -> Result<T, Failure>
+    where
+        F: for<'s> FnMut(&'s mut ClientSession) -> futures_boxed::BoxFuture<'s, Result<T, Failure>>,
+    {
+        let mut session = self.client.start_session().causal_consistency(causal).await?;
         let started = Instant::now();
         loop {
             session.start_transaction().with_options(options.clone()).await?;
@@ -1382,6 +1426,48 @@ impl Store for MongoStore {
     async fn session_by_access_hash(&self, kind: SessionKind, hash: &[u8]) -> StoreResult<Option<Session>> {
         let doc = self.find_one(sessions_collection(kind), doc! { "accessHash": codec::bytes(hash) }).await?;
         Ok(doc.map(|doc| codec::session(&doc, kind)).transpose()?)
+    }
+
+    /// One aggregation, one round trip: the session, joined to its account (in `admins` or
+    /// `users`, both by `_id`) and to a farmer's pump owner (in `admins`), each by its index.
+    async fn signed_in(&self, kind: SessionKind, hash: &[u8]) -> StoreResult<Option<SignedIn>> {
+        let join = |from: &str, local: &str, output: &str| {
+            doc! { "$lookup": { "from": from, "localField": local, "foreignField": "_id", "as": output } }
+        };
+        let pipeline = [
+            doc! { "$match": { "accessHash": codec::bytes(hash) } },
+            doc! { "$limit": 1 },
+            join("admins", "userId", "pp_admin"),
+            join("users", "userId", "pp_user"),
+            // The farmer's account, as a document (a path through a list is read differently
+            // by different servers).
+            doc! { "$set": { "pp_farmer": { "$arrayElemAt": ["$pp_user", 0] } } },
+            join("admins", "pp_farmer.adminId", "pp_owner"),
+        ];
+        let mut cursor = self.collection(sessions_collection(kind)).aggregate(pipeline).await.map_err(Failure::from)?;
+        if !cursor.advance().await.map_err(Failure::from)? {
+            return Ok(None);
+        }
+        let mut doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
+        // The first document of a join (each is by `_id`: at most one).
+        let mut first = |field: &str| match doc.remove(field) {
+            Some(Bson::Array(docs)) => docs.into_iter().find_map(|d| match d {
+                Bson::Document(d) => Some(d),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let (admin, user, owner) = (first("pp_admin"), first("pp_user"), first("pp_owner"));
+        let account = match (admin, user) {
+            (Some(admin), _) => Some(codec::account(&admin, "admins")?),
+            (None, Some(user)) => Some(codec::account(&user, "users")?),
+            (None, None) => None,
+        };
+        let owner = match &account {
+            Some(account) if account.role == Role::User => owner.map(|o| codec::account(&o, "admins")).transpose()?,
+            _ => None,
+        };
+        Ok(Some(SignedIn { session: codec::session(&doc, kind)?, account, owner }))
     }
 
     async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<(Session, RefreshMatch)>> {

@@ -1,5 +1,6 @@
-//! Tenants: loading the engine state and committing a transition in one transaction; and the
-//! other multi-document writes (deciding a request, revoking a tenant's sessions).
+//! Tenants: loading the engine state, the tenant's versioned update (a transition's writes are
+//! `commit.rs`); and the other multi-document writes (deciding a request, revoking a tenant's
+//! sessions).
 
 use std::collections::BTreeMap;
 
@@ -10,13 +11,13 @@ use mongodb::{
 use pumppilot_engine::{
     AdminId, DeviceLink, MotorHistory, MotorRules, MotorSettings, QueueEntry, Tenant, Timestamp, UserId,
 };
-use pumppilot_store::{Decision, OwnedCommit, SessionId, SessionKind, SessionScope, StoreError};
+use pumppilot_store::{Decision, SessionId, SessionKind, SessionScope};
 use uuid::Uuid;
 
 use crate::{
     codec::{self, Fields, at, key},
     collect,
-    error::{Failure, duplicate_key, invariant},
+    error::{Failure, invariant},
     sessions_collection,
 };
 
@@ -297,116 +298,6 @@ pub(crate) async fn load_all(
     Ok((tenants.into_values().collect(), moved))
 }
 
-/// Writes one transition inside the caller's transaction.
-///
-/// Order matters as in the SQLite store: the version guard first; then ended entries, the active
-/// entry and the waiting entries in ascending position, so the unique indexes (one active entry
-/// per admin, one entry per position) hold after every write while the line closes up; then the
-/// books.
-pub(crate) async fn commit(db: &Database, session: &mut ClientSession, commit: &OwnedCommit) -> Result<(), Failure> {
-    let tenant = &commit.tenant;
-    write_tenant(db, session, tenant).await?;
-    for entry in &commit.records.ended {
-        write_entry(db, session, entry, None).await?;
-    }
-    if let Some(active) = &tenant.active {
-        write_entry(db, session, active, None).await?;
-    }
-    if commit.records.reordered {
-        // Entries that pass each other in the line would meet at one place on the way: first they
-        // all step aside, then take their places.
-        coll(db, "queues")
-            .update_many(
-                doc! { "adminId": key(tenant.admin_id), "status": "WAITING" },
-                doc! { "$inc": { "position": 1_000_000_i64 } },
-            )
-            .session(&mut *session)
-            .await?;
-    }
-    for (position, entry) in (1_i64..).zip(&tenant.waiting) {
-        write_entry(db, session, entry, Some(position)).await?;
-    }
-    check_live_entries(db, session, tenant).await?;
-    for entry in &commit.records.ledger {
-        let moved = coll(db, "users")
-            .update_one(
-                doc! {
-                    "_id": key(entry.user_id),
-                    "adminId": key(entry.admin_id),
-                    "balanceSeconds": entry.balance_after - entry.delta_seconds,
-                },
-                doc! { "$set": { "balanceSeconds": entry.balance_after } },
-            )
-            .session(&mut *session)
-            .await?;
-        if moved.matched_count == 0 {
-            return Err(invariant(format!(
-                "a ledger entry of {} s leaving user {} at {} s does not follow the stored balance (or the user is \
-                 not in this tenant)",
-                entry.delta_seconds, entry.user_id, entry.balance_after
-            )));
-        }
-        if entry.balance_after < 0 {
-            return Err(invariant(format!("a ledger entry leaves user {} below zero", entry.user_id)));
-        }
-        coll(db, "ledger").insert_one(codec::ledger_doc(entry)).session(&mut *session).await?;
-    }
-    if !commit.records.usage.is_empty() {
-        let rows = commit.records.usage.iter().map(codec::usage_doc);
-        coll(db, "usage_history").insert_many(rows).session(&mut *session).await?;
-    }
-    if !commit.audit.is_empty() {
-        coll(db, "audit_logs").insert_many(commit.audit.iter().map(codec::audit_doc)).session(&mut *session).await?;
-    }
-    if let Some(decision) = &commit.decision {
-        let (filter, update) = decision_update(decision);
-        if coll(db, "minute_requests").update_one(filter, update).session(&mut *session).await?.matched_count == 0 {
-            let exists = coll(db, "minute_requests")
-                .find_one(doc! { "_id": key(decision.request_id), "adminId": key(decision.admin_id) })
-                .session(&mut *session)
-                .await?
-                .is_some();
-            return Err(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound }.into());
-        }
-    }
-    for notice in &commit.records.notices {
-        crate::alerts::insert_notice(db, session, notice).await?;
-    }
-    if let Some(receipt) = &commit.receipt {
-        coll(db, "receipts").insert_one(codec::receipt_doc(receipt)).session(&mut *session).await?;
-    }
-    if let Some((account, suspended)) = commit.suspension {
-        let filter = doc! { "_id": key(account), "adminId": key(tenant.admin_id) };
-        let mut found = false;
-        for collection in ["admins", "users"] {
-            let result = coll(db, collection)
-                .update_one(filter.clone(), doc! { "$set": { "suspended": suspended } })
-                .session(&mut *session)
-                .await?;
-            if result.matched_count > 0 {
-                found = true;
-                break;
-            }
-        }
-        if !found {
-            return Err(StoreError::NotFound.into());
-        }
-    }
-    Ok(())
-}
-
-/// Moves the version on if it is still the one the transition started from.
-async fn write_tenant(db: &Database, session: &mut ClientSession, tenant: &Tenant) -> Result<(), Failure> {
-    let (filter, update) = tenant_update(tenant)?;
-    let result = coll(db, "tenants").update_one(filter, update).session(&mut *session).await?;
-    if result.matched_count == 0 {
-        let exists =
-            coll(db, "tenants").find_one(doc! { "_id": key(tenant.admin_id) }).session(&mut *session).await?.is_some();
-        return Err(if exists { StoreError::VersionConflict } else { StoreError::NotFound }.into());
-    }
-    Ok(())
-}
-
 /// The filter and update that write a tenant's document at the version it was read at (it
 /// matches nothing once the stored version moved).
 pub(crate) fn tenant_update(tenant: &Tenant) -> Result<(Document, Document), Failure> {
@@ -426,75 +317,6 @@ pub(crate) fn tenant_update(tenant: &Tenant) -> Result<(Document, Document), Fai
         update.insert("$max", doc! { "lastPollAt": at(last_poll) });
     }
     Ok((doc! { "_id": key(tenant.admin_id), "version": version }, update))
-}
-
-/// Inserts an entry or updates its stored document. A stored entry changes only while it is
-/// live and only for the same tenant and user: an ended entry is final.
-async fn write_entry(
-    db: &Database,
-    session: &mut ClientSession,
-    entry: &QueueEntry,
-    position: Option<i64>,
-) -> Result<(), Failure> {
-    let filter = doc! {
-        "_id": key(entry.id),
-        "adminId": key(entry.admin_id),
-        "userId": key(entry.user_id),
-        "status": { "$in": LIVE.to_vec() },
-    };
-    let update = doc! {
-        "$set": codec::entry_fields(entry, position),
-        "$setOnInsert": { "createdAt": at(entry.created_at) },
-    };
-    coll(db, "queues").update_one(filter, update).upsert(true).session(&mut *session).await.map_err(|error| {
-        match duplicate_key(&error) {
-            Some(message) => invariant(explain_queue_conflict(entry, position, &message)),
-            None => Failure::Mongo(error),
-        }
-    })?;
-    Ok(())
-}
-
-/// Says which rule of the queue an entry broke, in the store's words.
-fn explain_queue_conflict(entry: &QueueEntry, position: Option<i64>, message: &str) -> String {
-    let rule = if message.contains(crate::schema::ONE_WAITING_PER_POSITION) {
-        format!("another entry already waits at position {}", position.unwrap_or_default())
-    } else if message.contains(crate::schema::ONE_ACTIVE_PER_ADMIN) {
-        "another entry is already active for this admin (one RUNNING or HOLD entry per admin)".to_owned()
-    } else if message.contains("_id_") {
-        "it is already ended, or is stored for another tenant or user".to_owned()
-    } else {
-        message.to_owned()
-    };
-    format!("queue entry {} ({}) refused: {rule}", entry.id, entry.status.as_str())
-}
-
-/// The stored live entries must be exactly the state's.
-///
-/// One read of the tenant's live entries (ids and statuses), not one per rule: each round trip
-/// inside a Start's transaction is on the way from the Start to the relay.
-async fn check_live_entries(db: &Database, session: &mut ClientSession, tenant: &Tenant) -> Result<(), Failure> {
-    let cursor = coll(db, "queues")
-        .find(doc! { "adminId": key(tenant.admin_id), "status": { "$in": LIVE.to_vec() } })
-        .projection(doc! { "_id": 1, "status": 1 })
-        .session(&mut *session)
-        .await?;
-    let live = collect(cursor, session).await?;
-    let status = |doc: &Document| doc.get_str("status").unwrap_or_default().to_owned();
-    let expected = tenant.active.as_ref().map(|entry| entry.id.to_string());
-    let stored: Vec<_> = live
-        .iter()
-        .filter(|doc| ACTIVE.contains(&status(doc).as_str()))
-        .filter_map(|doc| doc.get_str("_id").ok())
-        .collect();
-    if stored != expected.iter().map(String::as_str).collect::<Vec<_>>() {
-        return Err(invariant("the stored active entry is not the state's, and it was not ended"));
-    }
-    let waiting = live.iter().filter(|doc| status(doc) == "WAITING").count();
-    if waiting != tenant.waiting.len() {
-        return Err(invariant("a stored waiting entry is not in the state's line, and it was not ended"));
-    }
-    Ok(())
 }
 
 /// The filter and update that decide a PENDING request once.

@@ -163,6 +163,48 @@ pub async fn fresh_store() -> MongoStore {
     MongoStore::connect(&url).await.unwrap_or_else(|e| panic!("cannot connect to the test server at {url}: {e}"))
 }
 
+/// The commands a store sent, in the order sent (a command monitor on its driver): each its name
+/// and the collection it names, if it names one (`find tenants`, `bulkWrite`).
+#[derive(Debug, Clone, Default)]
+pub struct Commands(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Commands {
+    /// The commands sent since the last call (each one a round trip to the store).
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("commands lock"))
+    }
+}
+
+/// A store on a fresh database of this binary's server whose every command is written down: how
+/// many round trips an operation costs.
+pub async fn fresh_store_counted() -> (MongoStore, Commands) {
+    let url = server().fresh_url();
+    let mut options = mongodb::options::ClientOptions::parse(&url).await.expect("the test server's URL");
+    let commands = Commands::default();
+    let log = std::sync::Arc::clone(&commands.0);
+    options.command_event_handler = Some(mongodb::event::EventHandler::callback(move |event| {
+        if let mongodb::event::command::CommandEvent::Started(started) = event {
+            // The command's name, and the collection it names (when its first field does).
+            let named = started.command.iter().next().and_then(|(_, value)| value.as_str().map(str::to_owned));
+            let entry = match named {
+                Some(collection) => format!("{} {collection}", started.command_name),
+                None => started.command_name,
+            };
+            log.lock().expect("commands lock").push(entry);
+        }
+    }));
+    let store = MongoStore::connect_with(options).await.unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    commands.take();
+    (store, commands)
+}
+
+/// A store that sends a commit's writes one command each, as to a server without `bulkWrite`
+/// (MongoDB before 8.0).
+pub fn without_bulk_write(mut store: MongoStore) -> MongoStore {
+    store.bulk_write = false;
+    store
+}
+
 /// How many tenants of `store`'s database name their device present at a server (`presence`): for
 /// the fleet bench, how many of its devices every server sees online without a write of theirs.
 pub async fn present_tenants(store: &MongoStore) -> Result<u64, String> {

@@ -223,17 +223,18 @@ async fn reads_of(store: &MongoStore, collection: &str) -> u64 {
     ["queries", "getmore", "commands"].iter().filter_map(|kind| kinds.get(*kind)).map(|(count, _)| count).sum()
 }
 
-/// A Start's commit and a tenant read again (what another server does before its device hears
-/// of the Start) each read the line once: every round trip to the store inside them is on the
-/// way from the Start to the relay. The entries read are the state's, in the line's order.
+/// A Start's commit reads no line (its check of the stored line rides on its writes), and a
+/// tenant read again (what another server does before its device hears of the Start) reads it
+/// once: every round trip to the store inside them is on the way from the Start to the relay.
+/// The entries read are the state's, in the line's order.
 #[tokio::test]
-async fn a_start_and_a_tenant_read_again_each_read_the_line_once() {
+async fn a_start_reads_no_line_and_a_tenant_read_again_reads_it_once() {
     let store = testing::fresh_store().await;
     let (mut tenant, karim, salma) = tenant_with_users(&store).await;
     let start = |user| Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
     let before = reads_of(&store, "queues").await;
     commit(&store, &mut tenant, start(karim), at(1)).await.unwrap();
-    assert_eq!(reads_of(&store, "queues").await - before, 1, "a Start's commit");
+    assert_eq!(reads_of(&store, "queues").await - before, 0, "a Start's commit");
     commit(&store, &mut tenant, start(salma), at(2)).await.unwrap();
     let before = reads_of(&store, "queues").await;
     let read = store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap().unwrap();
@@ -333,4 +334,61 @@ async fn pumps_asked_about_together_are_asked_in_queries_of_a_few_ids() {
     let (largest, grouped) = largest_in(&store).await;
     assert!(largest <= pumppilot_store_mongodb::IDS_PER_QUERY, "a query named {largest} ids in one `$in`");
     assert!(grouped >= 4, "{grouped} commands named several ids: pumps asked about together are asked together");
+}
+
+/// What a farmer's Start asks of the store on its way from the request to the relay, counted by
+/// a monitor of the driver's commands (each a round trip): the sign-in check (the session with
+/// the farmer's account and the pump owner's, as `Sessions` in the server reads them on a
+/// server that has not seen the session yet) in one aggregation, and the Start's commit (the
+/// tenant, the entry, the check of the stored line, the RUN_STARTED notice) in one `bulkWrite`
+/// and the commit. Nine round trips before: three for the sign-in, six for the commit.
+/// A server without `bulkWrite` is sent the writes one command each, and answers the same.
+#[tokio::test]
+async fn a_start_costs_one_round_trip_to_sign_in_and_two_to_commit() {
+    use pumppilot_store::{Session, SessionKind};
+
+    let (store, commands) = testing::fresh_store_counted().await;
+    let (mut tenant, karim, _) = tenant_with_users(&store).await;
+    let hash = vec![7_u8; 32];
+    store.create_session(&Session::web(karim, hash.clone(), at(0), at(3600))).await.unwrap();
+    commands.take();
+
+    let signed_in = store.signed_in(SessionKind::Web, &hash).await.unwrap().expect("the session");
+    assert_eq!(commands.take(), ["aggregate web_sessions"], "the sign-in check");
+    assert_eq!(signed_in.session.user_id, karim);
+    assert_eq!(signed_in.account.map(|a| a.id), Some(karim));
+    assert_eq!(signed_in.owner.map(|a| a.id), Some(tenant.admin_id.0));
+
+    let start = |user| Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
+    let records = commit(&store, &mut tenant, start(karim), at(1)).await.unwrap();
+    assert!(!records.notices.is_empty(), "a Start tells the farmer the run started");
+    assert_eq!(commands.take(), ["bulkWrite", "commitTransaction"], "a Start's commit");
+    let read = store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap().unwrap();
+    assert_eq!(read.active.map(|e| e.user_id), Some(karim));
+    assert_eq!(store.notifications(karim, 10).await.unwrap().len(), records.notices.len());
+
+    // The same Start on a server without `bulkWrite`, and the same refusal of a stale state.
+    let (store, commands) = testing::fresh_store_counted().await;
+    let store = testing::without_bulk_write(store);
+    let (mut tenant, karim, _) = tenant_with_users(&store).await;
+    let stale = tenant.clone();
+    commands.take();
+    commit(&store, &mut tenant, start(karim), at(1)).await.unwrap();
+    assert_eq!(
+        commands.take(),
+        [
+            "update tenants",
+            "update queues",
+            "update queues",
+            "insert notifications",
+            "insert outbox",
+            "insert notifications",
+            "insert outbox",
+            "commitTransaction"
+        ],
+        "tenant, entry, the line's check, each notice (RUN_STARTED, RUN_HELD) and its outbox item, the commit"
+    );
+    let mut stale = stale;
+    assert!(matches!(commit(&store, &mut stale, start(karim), at(2)).await, Err(StoreError::VersionConflict)));
+    assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap().unwrap().version, tenant.version);
 }

@@ -410,6 +410,20 @@ pub trait Store: Send + Sync + 'static {
     // --- sessions (web_sessions and mobile_sessions) ---
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
     async fn session_by_access_hash(&self, kind: SessionKind, hash: &[u8]) -> StoreResult<Option<Session>>;
+    /// The session whose access token hashes to `hash`, with its account and, for a farmer, the
+    /// account of the farmer's pump owner: all that checking a signed-in request reads, at once
+    /// (a farmer's first request on a server, a Start, waits for it). Each part is what
+    /// [`Store::session_by_access_hash`] and [`Store::account`] answer; a store with round trips
+    /// to spare reads them one by one, as here.
+    async fn signed_in(&self, kind: SessionKind, hash: &[u8]) -> StoreResult<Option<SignedIn>> {
+        let Some(session) = self.session_by_access_hash(kind, hash).await? else { return Ok(None) };
+        let account = self.account(session.user_id).await?;
+        let owner = match account.as_ref().filter(|a| a.role == Role::User).and_then(|a| a.admin_id) {
+            Some(admin) => self.account(admin.0).await?,
+            None => None,
+        };
+        Ok(Some(SignedIn { session, account, owner }))
+    }
     /// The mobile session whose current or previous refresh token hashes to `hash`.
     async fn session_by_refresh_hash(&self, hash: &[u8]) -> StoreResult<Option<(Session, RefreshMatch)>>;
     /// Rotates a mobile session's tokens if its refresh hash is still `expected_refresh_hash`

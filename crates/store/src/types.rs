@@ -478,6 +478,18 @@ impl Session {
     }
 }
 
+/// A session with the accounts that checking a request made with it needs
+/// ([`crate::Store::signed_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub session: Session,
+    /// The session's account; `None` when it is gone.
+    pub account: Option<Account>,
+    /// For a farmer (`Role::User`), the pump owner's account (a suspended owner suspends the
+    /// farmer); `None` for the others, or when it is gone.
+    pub owner: Option<Account>,
+}
+
 /// Which refresh token of a session was presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshMatch {
