@@ -7,7 +7,9 @@
 //! On a store of one process every tenant is held. On a store several servers share, a server
 //! holds a tenant only while it needs it ([`KEEP_FOR`]: a device or a request of it here, or it has
 //! a run and its timer is owned here: [`Runtime::owns_timer`]); any other is read on its next use,
-//! and the change feed's news of it costs nothing.
+//! and the change feed's news of it costs nothing. The server's own reads of a tenant (its timer,
+//! a take-over, a read the feed's news caused) are no use of it: a tenant that other servers keep
+//! changing is let go all the same.
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
@@ -151,8 +153,10 @@ pub const LEASE_TAKEOVER_GRACE: Duration = Duration::from_millis(2_500);
 pub const TIMER_TAKEOVER: Duration = Duration::from_secs(3);
 
 /// On a store several servers share, how long a server keeps a tenant in memory after it last
-/// needed it: a device of the tenant answered here, a request here touched it, or this server owned
-/// its timer ([`Runtime::owns_timer`]). While a device is connected here (an MQTT session, a
+/// needed it ([`Slot::needed`]): a device of the tenant answered here, a request here touched it,
+/// somebody here listened to it, or this server stopped owning its timer ([`Runtime::owns_timer`]).
+/// The server's own reads of the tenant (its timer firing, a take-over, a read the change feed's
+/// news caused) are no need of it: a tenant other servers keep changing is let go all the same. While a device is connected here (an MQTT session, a
 /// long-poll, an event stream listening), present here, or its telemetry waits for the flush, and
 /// while it has a run whose timer this server owns, the tenant is kept whatever the time; once none of
 /// that holds for this long, the heartbeat's sweep lets it go, and it is read again on its next
@@ -189,8 +193,8 @@ struct Slot {
     /// When the cached state was last known to be the store's (read from it or committed to it),
     /// in milliseconds of the feed's clock ([`STALE_OFF_FOR`]).
     read_at: AtomicI64,
-    /// On a shared store, when this server last needed the tenant (a device, a request, its timer),
-    /// in milliseconds of the runtime's clock ([`KEEP_FOR`]).
+    /// On a shared store, when this server last needed the tenant ([`Slot::needed`]), in
+    /// milliseconds of the runtime's clock ([`KEEP_FOR`]); 0 when it never did.
     used_at: AtomicI64,
     /// On a shared store, whether this server owned the tenant's timer at the last heartbeat that
     /// changed the fleet (or when the slot was made): then it keeps the tenant while it has a run.
@@ -215,6 +219,13 @@ impl Default for Changes {
 }
 
 impl Slot {
+    /// This server needs the tenant at `now` ([`KEEP_FOR`]): a use of it here (a device, a request,
+    /// a listener: [`Runtime::use_here`]), or it stopped owning the tenant's timer
+    /// ([`Runtime::owns_timer`]). Nothing else keeps a tenant for [`KEEP_FOR`].
+    fn needed(&self, now: Timestamp) {
+        self.used_at.store(now.millis(), Ordering::Relaxed);
+    }
+
     /// Announces the tenant's stamp to whoever listens (only when it moved), and drops the
     /// channel once nobody does.
     fn announce(&self, stamp: Stamp) {
@@ -228,13 +239,13 @@ impl Slot {
         }
     }
 
-    /// A receiver whose current value is the last stamp announced.
     /// Whether somebody here listens to the tenant's changes (a device's MQTT session, a
     /// long-poll, an event stream).
     fn is_heard(&self) -> bool {
         matches!(&*self.changes.lock().expect("changes lock"), Changes::Heard(sender) if sender.receiver_count() > 0)
     }
 
+    /// A receiver whose current value is the last stamp announced.
     fn subscribe(&self) -> watch::Receiver<Stamp> {
         let mut changes = self.changes.lock().expect("changes lock");
         match &*changes {
@@ -294,6 +305,9 @@ pub struct Runtime {
     taking_over: Arc<Mutex<()>>,
     /// Held while devices join (a flush) or are let go (before a heartbeat), one at a time.
     flushing: Mutex<()>,
+    /// Held while this server beats: its beats reach the store in the order of their times (one
+    /// that waited must not overwrite a later one and drop this server from the others' fleet).
+    beating: Mutex<()>,
 }
 
 /// What the store holds of a device's telemetry, as this server last wrote it.
@@ -348,6 +362,7 @@ impl Runtime {
             take_over_due: AtomicBool::new(false),
             taking_over: Arc::default(),
             flushing: Mutex::new(()),
+            beating: Mutex::new(()),
             fleet: SyncMutex::new(vec![server_id.clone()]),
             server_id,
             feed,
@@ -476,6 +491,7 @@ impl Runtime {
     /// beat must not wait for thousands of reads), and it lets go of the tenants no longer needed
     /// here ([`KEEP_FOR`]).
     pub async fn heartbeat(self: &Arc<Self>) {
+        let _one_at_a_time = self.beating.lock().await;
         let ttl = i64::try_from(TIMER_TAKEOVER.as_millis()).unwrap_or(i64::MAX);
         let now = self.clock.now();
         let polled_since = now - self.present_within();
@@ -522,11 +538,11 @@ impl Runtime {
     /// chance.
     fn note_owners(&self) {
         let fleet = self.fleet.lock().expect("fleet lock").clone();
-        let now = self.clock.now().millis();
+        let now = self.clock.now();
         for (admin, cell) in self.cells.read().expect("cells lock").iter() {
             let owned = Self::owner_in(&fleet, *admin).is_none_or(|owner| *owner == self.server_id);
             if cell.owned.swap(owned, Ordering::Relaxed) && !owned {
-                cell.used_at.store(now, Ordering::Relaxed);
+                cell.needed(now);
             }
         }
         self.take_over_due.store(true, Ordering::Relaxed);
@@ -588,7 +604,7 @@ impl Runtime {
             }
         };
         for some in admins.chunks(LOADS_AT_ONCE) {
-            let read = futures_util::future::join_all(some.iter().map(|admin| self.read(*admin, |_, _| ()))).await;
+            let read = futures_util::future::join_all(some.iter().map(|admin| self.keep_up(*admin))).await;
             for result in read {
                 match result {
                     Ok(()) | Err(RuntimeError::NotFound) => {}
@@ -704,14 +720,33 @@ impl Runtime {
 
     /// Applies `event` to a tenant and commits what it changed, with `extras` when accepted.
     /// `view` reads the new state under the same lock.
-    pub async fn apply<R>(
+    /// A use of the tenant here ([`KEEP_FOR`]). Not an `async fn`: the future is `apply_to`'s own,
+    /// not one that holds the arguments beside it (a report that waits for the store holds it).
+    pub fn apply<R>(
         &self,
         admin: AdminId,
         event: Event,
         extras: Extras,
         view: impl FnOnce(&Tenant, Timestamp) -> R,
+    ) -> impl Future<Output = Result<(Result<Reply, Refusal>, R), RuntimeError>> {
+        self.apply_to(self.use_here(admin), admin, event, extras, view)
+    }
+
+    /// Brings a tenant up to date for this server's own upkeep (its timer, a take-over, a read the
+    /// change feed caused): not a use of it here ([`Runtime::use_here`]).
+    async fn keep_up(&self, admin: AdminId) -> Result<(), RuntimeError> {
+        self.apply_to(self.cell(admin), admin, Event::Tick, Extras::default(), |_, _| ()).await.map(|_| ())
+    }
+
+    /// [`Runtime::apply`] on the tenant's slot `cell`.
+    async fn apply_to<R>(
+        &self,
+        cell: Cell,
+        admin: AdminId,
+        event: Event,
+        extras: Extras,
+        view: impl FnOnce(&Tenant, Timestamp) -> R,
     ) -> Result<(Result<Reply, Refusal>, R), RuntimeError> {
-        let cell = self.cell(admin);
         let mut guard = cell.tenant.lock().await;
         // The state a version conflict made stale: its unflushed polls are kept over the reload.
         // Boxed, as the states below: a report that waits for the store (a load 32 at a time, a
@@ -791,7 +826,7 @@ impl Runtime {
         Err(RuntimeError::Busy)
     }
 
-    /// Brings a tenant up to date and reads it.
+    /// Brings a tenant up to date and reads it. A use of it here ([`KEEP_FOR`]).
     pub async fn read<R>(&self, admin: AdminId, view: impl FnOnce(&Tenant, Timestamp) -> R) -> Result<R, RuntimeError> {
         Ok(self.apply(admin, Event::Tick, Extras::default(), view).await?.1)
     }
@@ -820,7 +855,7 @@ impl Runtime {
         if let Some(off) = self.outage_answer(admin, now).await {
             return Ok(off);
         }
-        let cell = self.cell(admin);
+        let cell = self.use_here(admin);
         let poll_ms = self.poll_ms;
         {
             let mut guard = cell.tenant.lock().await;
@@ -856,7 +891,7 @@ impl Runtime {
     /// or `None` when it can. The tenant's run holds from the outage's start once the store is back.
     pub async fn outage_answer(&self, admin: AdminId, now: Timestamp) -> Option<PollAnswer> {
         let since = self.store_outage()?;
-        let cell = self.cell(admin);
+        let cell = self.use_here(admin);
         let guard = cell.tenant.lock().await;
         cell.outage.lock().expect("outage lock").get_or_insert(since);
         Some(Tenant::unavailable_answer(guard.as_ref(), now, self.poll_ms, self.lease_ms))
@@ -865,7 +900,7 @@ impl Runtime {
     /// A receiver that sees every committed change of a tenant from now on (its current value is
     /// the last change announced, which may predate the caller's own read).
     pub fn subscribe(&self, admin: AdminId) -> watch::Receiver<Stamp> {
-        self.cell(admin).subscribe()
+        self.use_here(admin).subscribe()
     }
 
     /// The command for one of a tenant's devices as it stands now, without counting as a poll.
@@ -874,7 +909,7 @@ impl Runtime {
         if !self.is_fresh() && self.store_outage().is_none() {
             // The feed fell behind: an OFF the engine allows from older state is answered from
             // memory (`may_answer_off`); anything else reads the store below.
-            let cell = self.cell(admin);
+            let cell = self.use_here(admin);
             let guard = cell.tenant.lock().await;
             let now = self.clock.now();
             if let Some(tenant) = guard.as_ref()
@@ -1241,24 +1276,31 @@ impl Runtime {
         self.telemetry.lock().expect("telemetry lock").get(&device).cloned()
     }
 
-    /// The tenant's slot, made when it is not held here; this server needs the tenant now
-    /// ([`KEEP_FOR`]).
+    /// The tenant's slot for a use of it here (a device or a request of the tenant at this
+    /// server, or somebody here listening to it), which keeps it [`KEEP_FOR`] from now
+    /// ([`Slot::needed`]). This server's own upkeep of a tenant (its timer firing, a take-over, a
+    /// read the change feed's news caused) takes [`Runtime::cell`] and keeps nothing.
+    fn use_here(&self, admin: AdminId) -> Cell {
+        let cell = self.cell(admin);
+        cell.needed(self.clock.now());
+        cell
+    }
+
+    /// The tenant's slot, made when it is not held here. Not a use of the tenant here
+    /// ([`Runtime::use_here`]): a slot made by this server's upkeep alone was never used here, and is
+    /// kept only while its timer is owned here and it has a run.
     fn cell(&self, admin: AdminId) -> Cell {
-        let now = self.clock.now().millis();
         if let Some(cell) = self.cells.read().expect("cells lock").get(&admin) {
-            cell.used_at.store(now, Ordering::Relaxed);
             return Arc::clone(cell);
         }
         let owned = self.owns_timer(admin);
-        let cell = Arc::clone(
+        Arc::clone(
             self.cells
                 .write()
                 .expect("cells lock")
                 .entry(admin)
                 .or_insert_with(|| Arc::new(Slot { owned: AtomicBool::new(owned), ..Slot::default() })),
-        );
-        cell.used_at.store(now, Ordering::Relaxed);
-        cell
+        )
     }
 
     /// The tenant's slot if it is held here.
@@ -1331,7 +1373,7 @@ impl Runtime {
         let Some(cell) = self.held(admin) else {
             if has_run
                 && self.owns_timer(admin)
-                && let Err(err) = self.read(admin, |_, _| ()).await
+                && let Err(err) = self.keep_up(admin).await
             {
                 tracing::debug!(tenant = %admin, %err, "could not read a tenant whose timer this server owns");
                 self.take_over_due.store(true, Ordering::Relaxed);
@@ -1475,7 +1517,7 @@ impl Runtime {
                     return None;
                 }
             }
-            if let Err(err) = self.read(admin, |_, _| ()).await {
+            if let Err(err) = self.keep_up(admin).await {
                 tracing::warn!(tenant = %admin, %err, "timer could not bring a tenant up to date; retrying");
                 self.schedule(admin, Some(self.clock.now() + 1000));
             }

@@ -292,9 +292,11 @@ async fn runs_before_the_servers(
     }
 }
 
-/// A server keeps a tenant it no longer owns the timer of for `KEEP_FOR`, then lets it go; once
-/// it holds it no more (nobody uses it there, another server owns its timer), changes made to it
-/// on the other server cost it no store read.
+/// A server keeps a tenant it no longer owns the timer of for `KEEP_FOR`, then lets it go, though
+/// the other server kept changing it meanwhile (reading it again for the change feed's news is no
+/// use of it); a tenant it owns the timer of but never used is held only while it has a run. Once
+/// it holds a tenant no more (nobody uses it there, another server owns its timer), changes made
+/// to it on the other server cost it no store read.
 #[tokio::test]
 async fn a_tenant_neither_served_nor_owned_here_is_let_go_and_its_changes_cost_no_read() {
     use pumppilot_server::runtime::KEEP_FOR;
@@ -302,23 +304,55 @@ async fn a_tenant_neither_served_nor_owned_here_is_let_go_and_its_changes_cost_n
     let clock = ManualClock::starting_now();
     let pumps = pumps(store.as_ref(), clock.now()).await;
     runs_before_the_servers(&store, &clock, &pumps).await;
+    // Pumps without a run: A reads none of them when it starts.
+    let mut idle = Vec::new();
+    for key in 16..32 {
+        idle.push(pump(store.as_ref(), clock.now(), key).await);
+    }
     let (a, b) = two_servers(&store, &clock, pumps[0].0).await;
     let (admin, farmer, _) = *pumps.iter().find(|p| b.owns_timer(p.0)).expect("B owns a pump's timer");
     let (other, other_farmer, _) = *pumps.iter().find(|p| a.owns_timer(p.0)).expect("A owns a pump's timer");
+    let (third, third_farmer, _) = *idle.iter().find(|p| a.owns_timer(p.0)).expect("A owns an idle pump's timer");
     assert!(a.holds(admin), "read at A's start, when it was alone: kept while the new owner reads it");
     assert!(b.holds(admin) && a.holds(other), "B holds what it owns; A what it owns (each has a run)");
+    assert!(!a.holds(third), "a pump without a run is not read");
 
-    // A minute on, A has let go of what B owns; each still holds what it owns.
-    pass(&clock, &[&b, &a], KEEP_FOR).await;
-    // The feed runs on real time: a change to the tenant heard late counts as a use at that
-    // moment of the clock, so the minute may start again once.
-    until("A let go of a tenant it neither serves nor owns", || async {
-        if a.holds(admin) {
-            pass(&clock, &[&b, &a], Duration::from_secs(1)).await;
+    // For a minute B keeps changing its tenant, and A reads each change again (it holds the
+    // tenant); meanwhile B gives a run to a pump whose timer A owns (A reads it: it has a deadline
+    // to keep) and ends it. None of that is a use at A: a minute after A last needed B's tenant (it
+    // stopped owning its timer) it is let go, not a second later; the other, never used at A, is
+    // let go once its run is over.
+    let heard = |loads: u64| {
+        let a = Arc::clone(&a);
+        async move { until("A reads the changed tenant again", || async { a.loads() > loads }).await }
+    };
+    for second in 1..=KEEP_FOR.as_secs() {
+        assert!(a.holds(admin), "kept for a minute, not less ({second} s)");
+        pass(&clock, &[&b, &a], Duration::from_secs(1)).await;
+        let loads = a.loads();
+        match second {
+            10 | 30 | 50 => {
+                recharge(&b, admin, farmer, 60).await;
+                heard(loads).await;
+            }
+            20 => {
+                start_a_run(&b, third, third_farmer).await;
+                heard(loads).await;
+                assert!(a.holds(third), "A holds a tenant with a run whose timer it owns");
+            }
+            25 => {
+                b.apply(third, Event::Stop { user: third_farmer }, Extras::default(), |_, _| ())
+                    .await
+                    .unwrap()
+                    .0
+                    .unwrap();
+                heard(loads).await;
+            }
+            _ => {}
         }
-        !a.holds(admin)
-    })
-    .await;
+    }
+    assert!(!a.holds(admin), "A let go of a tenant it neither serves nor owns, a minute after it last needed it");
+    assert!(!a.holds(third), "and of one it owns but never used, its run over");
     assert!(a.holds(other) && b.holds(admin), "each keeps the tenants with a run whose timer it owns");
 
     // Changes on B to B's tenant, then to A's: A hears of the second (it reads it again, once),
