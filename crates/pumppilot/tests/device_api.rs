@@ -246,6 +246,46 @@ async fn the_apps_web_build_may_call_the_api_from_another_origin_without_cookies
     assert!(allowed.contains("authorization") && allowed.contains("content-type"), "{allowed}");
 }
 
+/// A board is no browser and no page calls a device route (each takes a device key): a device's
+/// answer carries no CORS header and no request id of the server's own (a proxy's is echoed),
+/// while every other answer keeps both.
+#[tokio::test]
+async fn device_answers_carry_no_browser_headers() {
+    let app = spawn_app().await;
+    let t = app.tenant("salma", 1, 10).await;
+    let key = t.device.client.token.clone().unwrap();
+    let http = reqwest::Client::new();
+    let poll = format!("{}/api/esp32/poll?loadShedding=0&ready=1&relay=0", app.base);
+    let answer = http.get(&poll).bearer_auth(&key).header("Origin", "http://127.0.0.1:19006").send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let headers = answer.headers();
+    assert!(headers.get("access-control-allow-origin").is_none(), "{headers:?}");
+    assert!(headers.get("x-request-id").is_none(), "{headers:?}");
+    let refused = http.get(&poll).bearer_auth("pp_dev_nobody").send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.headers().get("access-control-allow-origin").is_none()
+            && refused.headers().get("x-request-id").is_none()
+    );
+    // A proxy's own id still comes back, so its log and the device's answer name one request.
+    let proxied = http.get(&poll).bearer_auth(&key).header("x-request-id", "proxy-7").send().await.unwrap();
+    assert_eq!(proxied.headers()["x-request-id"], "proxy-7");
+    // No preflight is answered for a device route.
+    let preflight = http
+        .request(Method::OPTIONS, &poll)
+        .header("Origin", "http://127.0.0.1:19006")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.headers().get("access-control-allow-origin").is_none(), "{:?}", preflight.headers());
+    // Every other route keeps both.
+    let other =
+        http.get(format!("{}/healthz", app.base)).header("Origin", "http://127.0.0.1:19006").send().await.unwrap();
+    assert_eq!(other.headers()["access-control-allow-origin"], "*");
+    assert_eq!(other.headers()["x-request-id"].len(), 36);
+}
+
 /// Audit actions of a tenant, newest first.
 async fn audit_actions(admin: &common::Client) -> Vec<String> {
     let (_, audit) = admin.get("/api/admin/audit").await;

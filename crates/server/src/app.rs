@@ -11,6 +11,7 @@ use axum::{extract::DefaultBodyLimit, response::IntoResponse};
 use pumppilot_engine::{AdminId, DeviceId, Timestamp, UserId};
 use pumppilot_store::{Account, Change, Role, Store};
 use tokio::net::TcpListener;
+use tower::Layer as _;
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -52,7 +53,7 @@ pub struct App {
     /// This server's counter windows and link secrets of the devices that sign (`crate::link`).
     pub counters: crate::link::CounterWindows,
     /// Devices that have signed a request: an unsigned one from them is refused (`crate::link`).
-    pub signed_devices: RwLock<HashSet<DeviceId>>,
+    pub signed_devices: RwLock<HashSet<DeviceId, keys::Ids>>,
     /// The firmware releases, for the poll path (`routes::firmware`).
     pub firmware: crate::routes::firmware::Releases,
     /// The figures of `GET /metrics`.
@@ -206,15 +207,47 @@ pub fn router(
         .with_state(app);
     // Wrapped once around the whole router, not around each route: a layer given to
     // `Router::layer` is cloned with every route it wraps at every request.
+    let routes = tower::ServiceBuilder::new().layer(DefaultBodyLimit::max(BODY_LIMIT)).service(routes);
     tower::ServiceBuilder::new()
         .map_response(IntoResponse::into_response)
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             tracing::error!("a request handler panicked");
             error::ApiError::internal().into_response()
         }))
-        .layer(cors())
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .service(routes)
+        .service(CorsButDevices { cors: cors().layer(routes.clone()), devices: routes })
+}
+
+/// [`cors`] for every route but the devices' ([`routes::device::PATHS`]): a board is no browser,
+/// and no browser page calls a device route (each takes a device key, which no page holds), so a
+/// device's answer goes without `access-control-allow-origin`, and its request without the CORS
+/// layer's work (a preflight there is answered as any `OPTIONS` of the route: 405).
+#[derive(Clone)]
+struct CorsButDevices<S> {
+    cors: tower_http::cors::Cors<S>,
+    devices: S,
+}
+
+impl<S, B> tower::Service<axum::extract::Request> for CorsButDevices<S>
+where
+    S: tower::Service<axum::extract::Request, Response = axum::http::Response<B>> + Clone,
+    B: Default,
+{
+    type Response = axum::http::Response<B>;
+    type Error = S::Error;
+    type Future = futures_util::future::Either<tower_http::cors::ResponseFuture<S::Future>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        std::task::ready!(self.cors.poll_ready(cx))?;
+        self.devices.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        use futures_util::future::Either;
+        match request.uri().path().starts_with(routes::device::PATHS) {
+            true => Either::Right(self.devices.call(request)),
+            false => Either::Left(self.cors.call(request)),
+        }
+    }
 }
 
 /// Lets the app's web build and scripts on other origins call the API with bearer tokens. No

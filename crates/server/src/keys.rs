@@ -77,6 +77,13 @@ impl std::hash::Hasher for KeyHasher {
 /// Device key hash → what is known by it.
 pub type ByKeyHash<V> = std::collections::HashMap<[u8; 32], V, KeyHashes>;
 
+/// Hashes map keys the server issued itself (device and tenant ids, route templates) with
+/// foldhash, seeded at random per map, in place of SipHash: a device poll looks such ids up
+/// several times. Only for keys no caller can choose: a device id or tenant id reaches these maps
+/// once its device key (or an account's session) was checked, and names something the server
+/// created; a key a caller writes (a username, an address, a token) keeps SipHash.
+pub type Ids = foldhash::fast::RandomState;
+
 /// Argon2id hash of a password, computed off the async threads.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || {

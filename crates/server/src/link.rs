@@ -95,7 +95,7 @@ struct Held {
     secret: Option<([u8; 32], LinkKey)>,
 }
 
-type Shard = std::sync::Mutex<std::collections::HashMap<DeviceId, Held>>;
+type Shard = std::sync::Mutex<std::collections::HashMap<DeviceId, Held, crate::keys::Ids>>;
 
 /// This server's counter windows and link secrets, one entry per device that signed here (about a
 /// hundred bytes each), in shards so devices do not wait on one lock.

@@ -44,7 +44,8 @@ use crate::{app::AppState, error::ApiError};
 /// no lock but a shared read of the route table, and allocates nothing once its route was seen).
 #[derive(Default)]
 pub struct Metrics {
-    routes: RwLock<HashMap<String, Arc<RouteFigures>>>,
+    /// By route template (or `other`): the router's own names, never a caller's.
+    routes: RwLock<HashMap<String, Arc<RouteFigures>, crate::keys::Ids>>,
     failed_logins: AtomicU64,
     mqtt: MqttFigures,
 }
@@ -145,7 +146,8 @@ impl Metrics {
 ///   `HEADERS_TOO_LARGE`) is answered with this API's JSON error ([`error::head_refusal`]);
 /// - the client's address behind trusted proxies ([`auth::resolve_client`]);
 /// - the request id (`x-request-id`: the proxy's own, when it sent one, else a new UUID), in the
-///   request for handlers and in the answer;
+///   request for handlers and in the answer; a device's request (`/api/esp32/…`) gets no new one
+///   (nothing logs it, and a board reads no header but the link's), only the proxy's echoed;
 /// - the `request` span with it, the method and the path (never the query or a header), so every
 ///   line logged while serving it names it, but for the devices' hot path (thousands of polls a
 ///   second: a span formatted for the log would cost more than the poll); each answer is logged
@@ -193,20 +195,24 @@ where
         crate::auth::resolve_client(app, &mut request);
         let figures = app.metrics.route(request.extensions().get::<MatchedPath>().map_or("other", MatchedPath::as_str));
         let method = request.method().clone();
+        let device = request.uri().path().starts_with(crate::routes::device::PATHS);
         let id = match request.headers().get(REQUEST_ID) {
-            Some(id) => id.clone(),
+            Some(id) => Some(id.clone()),
+            // A device's request gets no id of its own: no span or log line names it, and the
+            // boards read no header of the answer but the link's.
+            None if device => None,
             None => {
                 let mut text = [0u8; 36];
                 let id = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text).as_bytes();
                 let id = HeaderValue::from_bytes(id).expect("a UUID is a header value");
                 request.headers_mut().insert(REQUEST_ID, id.clone());
-                id
+                Some(id)
             }
         };
-        let span = (!request.uri().path().starts_with("/api/esp32/")).then(|| {
+        let span = (!device).then(|| {
             tracing::info_span!(
                 "request",
-                id = id.to_str().unwrap_or("-"),
+                id = id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
                 method = %request.method(),
                 path = %request.uri().path()
             )
@@ -225,7 +231,9 @@ where
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
             tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
-            response.headers_mut().insert(REQUEST_ID, id);
+            if let Some(id) = id {
+                response.headers_mut().insert(REQUEST_ID, id);
+            }
             figures.record(&method, status, elapsed);
             Ok(response)
         })

@@ -267,10 +267,10 @@ pub struct Runtime {
     feed_clock: std::sync::OnceLock<SharedClock>,
     lease_ms: i64,
     poll_ms: u32,
-    cells: RwLock<HashMap<AdminId, Cell>>,
+    cells: RwLock<HashMap<AdminId, Cell, crate::keys::Ids>>,
     timer: SyncMutex<Deadlines>,
     wake: Arc<Notify>,
-    telemetry: SyncMutex<HashMap<DeviceId, Telemetry>>,
+    telemetry: SyncMutex<HashMap<DeviceId, Telemetry, crate::keys::Ids>>,
     /// What was last written of each device's telemetry.
     written: SyncMutex<HashMap<DeviceId, Written>>,
     /// The server's restart protection, given to every tenant loaded.

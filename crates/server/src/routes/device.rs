@@ -34,6 +34,11 @@ use crate::{
     routes::openapi::{Body, Device, Forbidden, Invalid},
 };
 
+/// Where the devices' routes are (the poll, card taps, firmware): called by boards with their key,
+/// never by a browser, so their answers carry no CORS or request-id header (`app::router`,
+/// `metrics::Edge`).
+pub const PATHS: &str = "/api/esp32/";
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(poll_get, poll_post))
 }
@@ -284,7 +289,8 @@ pub(crate) async fn report(app: &AppState, caller: &DeviceCaller, report: PollRe
         load_shedding: report.load_shedding,
         ready: report.ready,
         relay: report.relay,
-        firmware: report.fw.map(|fw| fw.chars().take(40).collect()),
+        // At most 40 characters (a name of 40 bytes or fewer is copied as it is).
+        firmware: report.fw.map(|fw| if fw.len() <= 40 { fw.to_owned() } else { fw.chars().take(40).collect() }),
         uptime_ms: report.uptime_ms,
         rssi: report.rssi,
         last_reset: report.reset,
