@@ -52,15 +52,7 @@ pub(crate) async fn insert_notice(
 /// A notice's notification, and its documents in `notifications` and `outbox` (a notice without
 /// a key is these two inserts and nothing else: a commit sends them with its other writes).
 pub(crate) fn notice_docs(notice: &Notice) -> (Notification, Document, Document) {
-    let notification = Notification {
-        id: NotificationId::new(),
-        user_id: notice.to,
-        admin_id: notice.admin_id,
-        kind: notice.kind,
-        at: notice.at,
-        facts: notice.facts.clone(),
-        read: false,
-    };
+    let notification = Notification::of(notice);
     let outbox = doc! {
         "_id": key(notification.id),
         "dueAt": at(notification.at),

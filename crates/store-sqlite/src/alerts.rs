@@ -16,15 +16,7 @@ use crate::{
 
 /// Writes one notice as a notification and its outbox item; `None` when its key is already stored.
 pub(crate) fn insert_notice(conn: &Connection, notice: &Notice) -> Result<Option<Notification>, Failure> {
-    let notification = Notification {
-        id: NotificationId::new(),
-        user_id: notice.to,
-        admin_id: notice.admin_id,
-        kind: notice.kind,
-        at: notice.at,
-        facts: notice.facts.clone(),
-        read: false,
-    };
+    let notification = Notification::of(notice);
     let written = conn
         .prepare_cached(
             "INSERT INTO notifications (id, user_id, admin_id, kind, at, facts, key) \

@@ -49,6 +49,21 @@ pub struct Notification {
     pub read: bool,
 }
 
+impl Notification {
+    /// A notice as its person's new notification, not yet read.
+    pub fn of(notice: &pumppilot_engine::Notice) -> Self {
+        Notification {
+            id: NotificationId::new(),
+            user_id: notice.to,
+            admin_id: notice.admin_id,
+            kind: notice.kind,
+            at: notice.at,
+            facts: notice.facts.clone(),
+            read: false,
+        }
+    }
+}
+
 /// Where a notification goes besides the bell (which shows them all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Channel {
