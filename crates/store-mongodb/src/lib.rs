@@ -726,18 +726,17 @@ impl Store for MongoStore {
         lease_ms: i64,
         wanted: Option<&std::collections::HashSet<AdminId>>,
     ) -> StoreResult<Vec<Tenant>> {
-        let Some(wanted) = wanted else {
-            let (mut tenants, moved) = tenants::load_all(&self.db, lease_ms, None).await?;
-            for admin in moved {
-                tenants.extend(self.load_alone(admin, lease_ms).await?);
+        // Every tenant in one pass, or those wanted `IDS_PER_QUERY` at a time.
+        let parts: Vec<Option<std::collections::HashSet<AdminId>>> = match wanted {
+            None => vec![None],
+            Some(wanted) => {
+                let wanted: Vec<AdminId> = wanted.iter().copied().collect();
+                wanted.chunks(IDS_PER_QUERY).map(|chunk| Some(chunk.iter().copied().collect())).collect()
             }
-            return Ok(tenants);
         };
-        let wanted: Vec<AdminId> = wanted.iter().copied().collect();
-        let mut tenants = Vec::with_capacity(wanted.len());
-        for chunk in wanted.chunks(IDS_PER_QUERY) {
-            let chunk: std::collections::HashSet<AdminId> = chunk.iter().copied().collect();
-            let (read, moved) = tenants::load_all(&self.db, lease_ms, Some(&chunk)).await?;
+        let mut tenants = Vec::new();
+        for part in parts {
+            let (read, moved) = tenants::load_all(&self.db, lease_ms, part.as_ref()).await?;
             tenants.extend(read);
             for admin in moved {
                 tenants.extend(self.load_alone(admin, lease_ms).await?);
