@@ -329,6 +329,11 @@ struct Written {
     joined: bool,
 }
 
+/// The digest noted for a device present here whose telemetry is not written yet
+/// ([`Runtime::arrive`]): no report's digest is 0 but by a 1 in 2^64 chance, so the next flush
+/// writes its telemetry.
+const UNWRITTEN: u64 = 0;
+
 /// A digest of what a report says, but its time, uptime and signal (which change every poll).
 fn report_digest(t: &Telemetry) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -1007,7 +1012,7 @@ impl Runtime {
         let shared = self.is_shared();
         let (mut full, mut leases, mut joins) = (Vec::new(), Vec::new(), Vec::new());
         // Devices whose telemetry this flush writes and that join once it is written.
-        let mut joining_after = Vec::new();
+        let mut joining_after = HashSet::new();
         // Only a device that polled within what a heartbeat now vouches for joins: a join names
         // this server, and its next beat would vouch for a poll that did not happen.
         let fresh_since = self.clock.now() - self.present_within();
@@ -1028,7 +1033,7 @@ impl Runtime {
                 });
                 if all || (due && full.len() < REPORTS_PER_FLUSH) {
                     if to_join && joins.len() + joining_after.len() < JOINS_PER_FLUSH {
-                        joining_after.push((t.admin_id, *device, t.last_seen_at));
+                        joining_after.insert(*device);
                     }
                     full.push(t.clone());
                     return false;
@@ -1063,12 +1068,63 @@ impl Runtime {
                 Err(err) => tracing::warn!(%err, devices = leases.len(), "could not write devices' last polls"),
             }
         }
-        // A device whose telemetry is written now joins in this same flush, once it is stored.
-        if !full.is_empty() && self.write_telemetry(full).await {
-            joins.extend(joining_after);
+        // A device whose telemetry is written now joins in the same store call, a few at a time.
+        while !full.is_empty() {
+            let rest = full.split_off(full.len().min(JOINS_AT_ONCE));
+            let part = std::mem::replace(&mut full, rest);
+            let joining = part
+                .iter()
+                .filter(|t| joining_after.contains(&t.device_id))
+                .map(|t| (t.admin_id, t.device_id, t.last_seen_at))
+                .collect();
+            self.arrive(part, joining).await;
         }
         for batch in joins.chunks(JOINS_AT_ONCE) {
             self.join(batch).await;
+        }
+    }
+
+    /// Writes devices' telemetry and joins `joining` (devices of it) to this server in one store
+    /// call ([`Store::record_arrivals`]: each tenant written once). As [`Runtime::join`]: one
+    /// join at a time, and present before the join is written; one whose telemetry was never
+    /// written is noted unwritten, so it is written (and joined) again at the next flush when the
+    /// call fails, as all the telemetry is.
+    async fn arrive(&self, full: Vec<Telemetry>, joining: Vec<(AdminId, DeviceId, Timestamp)>) {
+        if joining.is_empty() {
+            self.write_telemetry(full).await;
+            return;
+        }
+        let _one_at_a_time = self.flushing.lock().await;
+        {
+            let mut written = self.written.lock().expect("telemetry lock");
+            for &(admin, device, at) in &joining {
+                written.entry(device).and_modify(|w| w.present = true).or_insert(Written {
+                    seen: at,
+                    lease: at,
+                    report: UNWRITTEN,
+                    admin,
+                    present: true,
+                    joined: false,
+                });
+            }
+        }
+        let result = self.store.record_arrivals(&self.server_id, &full, &joining).await;
+        self.note_result(&result);
+        match result {
+            Ok(()) => {
+                self.note_written(&full);
+                let mut written = self.written.lock().expect("telemetry lock");
+                for (_, device, at) in &joining {
+                    if let Some(w) = written.get_mut(device) {
+                        w.joined = true;
+                        w.lease = w.lease.max(*at);
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(%err, devices = full.len(), "could not write device telemetry and joins; keeping them for the next flush");
+                self.keep_for_next_flush(full);
+            }
         }
     }
 
@@ -1107,25 +1163,35 @@ impl Runtime {
         self.note_result(&result);
         match result {
             Ok(()) => {
-                let mut written = self.written.lock().expect("telemetry lock");
-                for t in &full {
-                    let report = report_digest(t);
-                    let (seen, admin) = (t.last_seen_at, t.admin_id);
-                    written
-                        .entry(t.device_id)
-                        .and_modify(|w| (w.seen, w.lease, w.report) = (seen, w.lease.max(seen), report))
-                        .or_insert(Written { seen, lease: seen, report, admin, present: false, joined: false });
-                }
+                self.note_written(&full);
                 true
             }
             Err(err) => {
                 tracing::warn!(%err, devices = full.len(), "could not write device telemetry; keeping it for the next flush");
-                let mut buffer = self.telemetry.lock().expect("telemetry lock");
-                for t in full {
-                    buffer.entry(t.device_id).or_insert(t);
-                }
+                self.keep_for_next_flush(full);
                 false
             }
+        }
+    }
+
+    /// Notes telemetry the store now has (with the last poll it moved).
+    fn note_written(&self, full: &[Telemetry]) {
+        let mut written = self.written.lock().expect("telemetry lock");
+        for t in full {
+            let report = report_digest(t);
+            let (seen, admin) = (t.last_seen_at, t.admin_id);
+            written
+                .entry(t.device_id)
+                .and_modify(|w| (w.seen, w.lease, w.report) = (seen, w.lease.max(seen), report))
+                .or_insert(Written { seen, lease: seen, report, admin, present: false, joined: false });
+        }
+    }
+
+    /// Puts telemetry the store did not take back in the buffer (unless a newer report came).
+    fn keep_for_next_flush(&self, full: Vec<Telemetry>) {
+        let mut buffer = self.telemetry.lock().expect("telemetry lock");
+        for t in full {
+            buffer.entry(t.device_id).or_insert(t);
         }
     }
 

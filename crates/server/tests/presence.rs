@@ -21,7 +21,8 @@ const DEVICES: usize = 300;
 
 #[tokio::test]
 async fn a_returning_fleet_is_present_at_its_server_once_its_telemetry_is_written() {
-    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let mongo = testing::fresh_store().await;
+    let store: Arc<dyn Store> = Arc::new(mongo.clone());
     let clock = ManualClock::starting_now();
     let now = clock.now();
     // Every pump's device was online at another server a moment ago (its last poll is `now`).
@@ -66,8 +67,14 @@ async fn a_returning_fleet_is_present_at_its_server_once_its_telemetry_is_writte
 
     // Two flushes write the telemetry of all of them (256 a flush); each device joins in the flush
     // that wrote its telemetry. (At 64 joins a flush, each a flush after the telemetry, 64 joined.)
-    server.flush_telemetry().await;
-    server.flush_telemetry().await;
+    let ((), written) = testing::statements_during(&mongo, async {
+        server.flush_telemetry().await;
+        server.flush_telemetry().await;
+    })
+    .await;
+    // Each tenant is written once, its last poll with its join (twice before: with the telemetry,
+    // then with the join), as SecantusDB writes one statement of a collection at a time.
+    assert_eq!(written.get("tenants"), Some(&DEVICES), "tenant writes: {written:?}");
     let present = store.presences().await.unwrap();
     assert_eq!(present.len(), DEVICES, "every device present after two flushes");
     assert!(present.iter().all(|p| p.server == present[0].server), "all at this one server");
@@ -84,7 +91,8 @@ async fn a_returning_fleet_is_present_at_its_server_once_its_telemetry_is_writte
 #[tokio::test]
 async fn a_report_older_than_a_heartbeat_vouches_for_is_written_without_a_join() {
     use pumppilot_server::runtime::PRESENT_WITHIN;
-    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let mongo = testing::fresh_store().await;
+    let store: Arc<dyn Store> = Arc::new(mongo.clone());
     let clock = ManualClock::starting_now();
     let (admin, _farmer, device) = support::pump(store.as_ref(), clock.now(), 3).await;
     let server = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);

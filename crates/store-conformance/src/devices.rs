@@ -343,6 +343,80 @@ pub async fn controllers_are_present_at_the_server_they_poll(store: &dyn Store) 
     assert_eq!(tenant.device.last_poll_at, Some(at(40)), "a leave writes the last poll");
 }
 
+/// Devices arriving at a server, in one call: every device's telemetry written, every tenant's
+/// last poll moved forward to its controller's latest report (or any device's, before there is
+/// a controller), and the controllers that join present at that server, with no version moved;
+/// a spare, a device named with another tenant and an unknown device join nothing and move
+/// nothing. A late arrival moves no time back, and its join names the server it arrived at.
+pub async fn arriving_devices_are_written_and_joined_in_one_call(store: &dyn Store) {
+    use pumppilot_store::Presence;
+    let rahim = tenancy(store, "rahim", 1).await;
+    let q = tenancy(store, "q", 0).await;
+    let karim = tenancy(store, "karim", 0).await;
+    let mut d1 = device(rahim.admin, "pump board", b"key-1", at(0));
+    let mut d2 = device(rahim.admin, "spare board", b"key-2", at(1));
+    let mut d3 = device(q.admin, "q's well", b"key-3", at(2));
+    let mut d4 = device(karim.admin, "karim's well", b"key-4", at(3));
+    for new in [&d1, &d2, &d3, &d4] {
+        store.create_device(new).await.expect("create device");
+    }
+    let mut pump = Driver::load(store, rahim.admin).await;
+    pump.step(Event::Poll(DevicePoll::ready(d1.id)), at(10)).await;
+    let versions = [load(store, rahim.admin).await.version, load(store, q.admin).await.version];
+    let present =
+        |admin: AdminId, device: DeviceId, server: &str| Presence { admin, device, server: server.to_owned() };
+    let presences = || async {
+        let mut all = store.presences().await.unwrap();
+        all.sort_by_key(|p| p.device.to_string());
+        all
+    };
+
+    store.record_arrivals("a", &[], &[]).await.expect("nobody");
+    let batch = [
+        telemetry(&d1, at(20), false),
+        telemetry(&d2, at(30), true),
+        telemetry(&d3, at(25), false),
+        telemetry(&d4, at(22), false),
+    ];
+    let joining = [
+        (rahim.admin, d1.id, at(20)),
+        (karim.admin, d4.id, at(22)),
+        (rahim.admin, d2.id, at(30)),
+        (q.admin, d1.id, at(40)),
+        (rahim.admin, DeviceId::new(), at(40)),
+    ];
+    store.record_arrivals("a", &batch, &joining).await.expect("arrivals");
+    for (device, telemetry) in [&mut d1, &mut d2, &mut d3, &mut d4].into_iter().zip(&batch) {
+        device.telemetry = Some(telemetry.clone());
+    }
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
+    assert_eq!(store.devices(Some(q.admin)).await.unwrap(), [d3.clone()]);
+    assert_eq!(store.devices(Some(karim.admin)).await.unwrap(), [d4.clone()]);
+    let mut expected = vec![present(rahim.admin, d1.id, "a"), present(karim.admin, d4.id, "a")];
+    expected.sort_by_key(|p| p.device.to_string());
+    assert_eq!(presences().await, expected);
+    let (rahim_now, q_now) = (load(store, rahim.admin).await, load(store, q.admin).await);
+    assert_eq!(
+        (rahim_now.device.last_poll_at, rahim_now.version),
+        (Some(at(20)), versions[0]),
+        "the controller's report, not the spare's; not a transition"
+    );
+    assert_eq!(
+        (q_now.device.last_poll_at, q_now.version),
+        (Some(at(25)), versions[1]),
+        "no controller yet: any device"
+    );
+    assert_eq!(load(store, karim.admin).await.device.last_poll_at, Some(at(22)));
+
+    // A late arrival at server b: its join names b, its report and time move nothing back.
+    store.record_arrivals("b", &[telemetry(&d1, at(15), true)], &[(rahim.admin, d1.id, at(15))]).await.expect("late");
+    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2], "a late report changes nothing");
+    let mut expected = vec![present(rahim.admin, d1.id, "b"), present(karim.admin, d4.id, "a")];
+    expected.sort_by_key(|p| p.device.to_string());
+    assert_eq!(presences().await, expected);
+    assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(20)), "never backwards");
+}
+
 /// A fleet comes online at once: many tenants' devices report their first inputs and reserve
 /// their first counter windows at the same moment (a backend may write them together). Each
 /// still gets exactly its own answer: a commit from a moved version is a conflict and writes

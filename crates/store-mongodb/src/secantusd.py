@@ -19,9 +19,10 @@ This launcher tunes the collector of the store's deployment here, nothing of Pum
 - ``PUMPPILOT_SECANTUSDB_GC=default``: Python's own collector, untouched (for comparison).
 - ``PUMPPILOT_SECANTUSDB_GC=T0,T1,T2``: start-up frozen, and these thresholds (for experiments).
 
-SecantusDB's two bookkeeping sweeps are made cheap (``PUMPPILOT_SECANTUSDB_SWEEPS=tuned``, the
-default; ``default`` leaves them as SecantusDB has them). Both run under its one transaction-registry
-lock, which every write takes:
+SecantusDB's bookkeeping is made cheap (``PUMPPILOT_SECANTUSDB_SWEEPS=tuned``, the default;
+``default`` leaves it as SecantusDB has it): its profiler settings are kept in memory rather than
+read from a table after every command (``remember_profile_settings``), and two sweeps, both under
+its one transaction-registry lock, which every write takes, are made cheap:
 
 - The replies kept for retryable writes (so that a driver's retry is answered, not run twice: 30
   minutes, at most 10,000) were swept on every write by walking all of them, and once 10,000 were
@@ -163,8 +164,39 @@ def sweep_cheaply():
 
     registry._prune_retryable_locked = prune_retryable
     registry._prune_locked = reap_idle
+    remember_profile_settings()
     sys.stderr.write("pumppilot-sweeps-tuned\n")
     sys.stderr.flush()
+
+
+def remember_profile_settings():
+    """SecantusDB looks up a database's profiler settings after every command, in a table read
+    under its one storage lock: about a ninth of its time while a fleet of 100,000 came online
+    (``py-spy record``). They change only through ``profile`` (``Storage.set_profile``), so they
+    are kept in memory, read from the table once and replaced whenever they are set; both under
+    that lock, so a lookup never keeps settings older than the last ones set."""
+    from secantus import storage
+
+    store = storage.Storage
+    read, write = store.get_profile, store.set_profile
+
+    def get_profile(self, db):
+        kept = self.__dict__.setdefault("_pumppilot_profiles", {})
+        settings = kept.get(db)
+        if settings is None:
+            with self._lock:
+                settings = kept.get(db)
+                if settings is None:
+                    settings = kept[db] = read(self, db)
+        return dict(settings)
+
+    def set_profile(self, db, **settings):
+        with self._lock:
+            write(self, db, **settings)
+            self.__dict__.setdefault("_pumppilot_profiles", {}).pop(db, None)
+
+    store.get_profile = get_profile
+    store.set_profile = set_profile
 
 
 def launch():

@@ -198,6 +198,32 @@ pub async fn fresh_store_counted() -> (MongoStore, Commands) {
     (store, commands)
 }
 
+/// Runs `work` with the profiler of `store`'s database on, and counts the write statements the
+/// database took for each collection meanwhile (each of an `update` command's statements; an
+/// `insert` or `delete` counts once): what a flush or a fleet coming online writes where.
+pub async fn statements_during<F: std::future::Future>(
+    store: &MongoStore,
+    work: F,
+) -> (F::Output, std::collections::BTreeMap<String, usize>) {
+    use mongodb::bson::{Document, doc};
+    let db = &store.db;
+    db.run_command(doc! { "profile": 2 }).await.expect("the profiler on");
+    let output = work.await;
+    db.run_command(doc! { "profile": 0 }).await.expect("the profiler off");
+    let mut counted = std::collections::BTreeMap::<String, usize>::new();
+    let writes = doc! { "op": { "$in": ["update", "insert", "remove"] } };
+    let mut profile = db.collection::<Document>("system.profile").find(writes).await.expect("the profile");
+    while profile.advance().await.expect("the profile") {
+        let entry: Document = profile.deserialize_current().expect("a profile entry");
+        let collection = entry.get_str("ns").unwrap_or_default().rsplit('.').next().unwrap_or_default().to_owned();
+        let statements =
+            entry.get_document("command").ok().and_then(|c| c.get_array("updates").ok()).map_or(1, Vec::len);
+        *counted.entry(collection).or_default() += statements;
+    }
+    db.collection::<Document>("system.profile").drop().await.expect("the profile dropped");
+    (output, counted)
+}
+
 /// A store that sends a commit's writes one command each, as to a server without `bulkWrite`
 /// (MongoDB before 8.0).
 pub fn without_bulk_write(mut store: MongoStore) -> MongoStore {

@@ -392,3 +392,64 @@ async fn a_start_costs_one_round_trip_to_sign_in_and_two_to_commit() {
     assert!(matches!(commit(&store, &mut stale, start(karim), at(2)).await, Err(StoreError::VersionConflict)));
     assert_eq!(store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap().unwrap().version, tenant.version);
 }
+
+/// The store the tests start keeps its profiler settings in memory (`secantusd.py`,
+/// `remember_profile_settings`): settings made later take effect at the very next command, on,
+/// off and on again, as they do when SecantusDB reads them from its table after each command.
+#[tokio::test]
+async fn profiler_settings_take_effect_at_the_next_command() {
+    let store = testing::fresh_store().await;
+    let db = store.database();
+    let profiled = |marker: &'static str| {
+        let db = db.clone();
+        async move {
+            db.run_command(doc! { "find": "tenants", "filter": {}, "comment": marker }).await.unwrap();
+            db.collection::<Document>("system.profile")
+                .count_documents(doc! { "command.comment": marker })
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(profiled("before").await, 0, "the profiler is off at first");
+    db.run_command(doc! { "profile": 2 }).await.unwrap();
+    assert_eq!(profiled("on").await, 1, "on at once");
+    db.run_command(doc! { "profile": 0 }).await.unwrap();
+    assert_eq!(profiled("off").await, 0, "off at once");
+    db.run_command(doc! { "profile": 2 }).await.unwrap();
+    assert_eq!(profiled("on again").await, 1, "on again at once");
+    let level = db.run_command(doc! { "profile": -1 }).await.unwrap();
+    assert_eq!(level.get_i32("was").ok().map(i64::from).or(level.get_i64("was").ok()), Some(2));
+}
+
+/// A write a driver sends again (the same session and transaction number, after a lost reply) is
+/// answered from the reply kept for it and not run twice, also with the store's sweep of kept
+/// replies made cheap (`secantusd.py`, `sweep_cheaply`): an increment retried after other
+/// sessions' writes counts once.
+#[tokio::test]
+async fn a_retried_write_is_answered_from_its_kept_reply_not_run_twice() {
+    use mongodb::bson::{Binary, spec::BinarySubtype};
+    let store = testing::fresh_store().await;
+    let db = store.database();
+    let session = |n: u8| doc! { "id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![n; 16] } };
+    db.run_command(doc! { "insert": "retried", "documents": [{ "_id": "pump", "starts": 0 }] }).await.unwrap();
+    let start = doc! {
+        "update": "retried",
+        "updates": [{ "q": { "_id": "pump" }, "u": { "$inc": { "starts": 1 } } }],
+        "lsid": session(1),
+        "txnNumber": 7_i64,
+    };
+    let first = db.run_command(start.clone()).await.unwrap();
+    for n in 2..40 {
+        let other = doc! {
+            "insert": "retried",
+            "documents": [{ "_id": format!("other {n}") }],
+            "lsid": session(n),
+            "txnNumber": 1_i64,
+        };
+        db.run_command(other).await.unwrap();
+    }
+    let again = db.run_command(start).await.unwrap();
+    assert_eq!(again.get_i32("n").unwrap(), first.get_i32("n").unwrap(), "the kept reply: {again}");
+    let pump = db.collection::<Document>("retried").find_one(doc! { "_id": "pump" }).await.unwrap().unwrap();
+    assert_eq!(pump.get_i32("starts").unwrap(), 1, "the retried increment ran once: {pump}");
+}

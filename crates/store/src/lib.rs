@@ -517,6 +517,22 @@ pub trait Store: Send + Sync + 'static {
         joined: &[(AdminId, DeviceId, Timestamp)],
         left: &[(AdminId, DeviceId, Timestamp)],
     ) -> StoreResult<()>;
+    /// Devices arriving at `server`: their telemetry written as [`Store::record_telemetry`] writes
+    /// it, and then `joining` (devices of the batch) joined to `server` as
+    /// [`Store::record_presence`] joins them. The tenants' last polls end where those two calls
+    /// leave them; a store where each write costs much moves a joining tenant's last poll with
+    /// its join, once, instead of once with the telemetry and again with the join (a fleet coming
+    /// online writes each tenant once, not twice). An error may leave part of it written; the
+    /// caller writes it all again (each part is idempotent).
+    async fn record_arrivals(
+        &self,
+        server: &str,
+        batch: &[Telemetry],
+        joining: &[(AdminId, DeviceId, Timestamp)],
+    ) -> StoreResult<()> {
+        self.record_telemetry(batch).await?;
+        self.record_presence(server, joining, &[]).await
+    }
     /// Every tenant's presence: its tenant, device and server, in no order.
     async fn presences(&self) -> StoreResult<Vec<Presence>>;
 
