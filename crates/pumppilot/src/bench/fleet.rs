@@ -13,9 +13,9 @@
 //! 3. K `pumppilot serve` on 127.0.n.1…K:8080 (the first n whose ports are free), then load generators of at most 16,000 devices each
 //!    (a process may hold 20,000 open files here), device i on server i mod K.
 //! 4. Once every device had its first answer: `--sign-ins` password sign-ins (Argon2id), then
-//!    `--starts` farmers press Start over HTTP, spread over `--seconds`, each on a server other
-//!    than its device's when there are several; the time from sending the Start to the device
-//!    receiving ON is the command latency.
+//!    `--starts` farmers open the app (their pump's state) and press Start over HTTP, spread over
+//!    `--seconds`, each on a server other than its device's when there are several; the time from
+//!    sending the Start to the device receiving ON is the command latency.
 //! 5. It prints the servers' resident memory (together and per device), CPU, the polls, errors,
 //!    and the latencies.
 
@@ -374,6 +374,16 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let signed_in_pss = proportional(&servers);
     if fleet.sign_ins > 0 {
         println!("{} sign-ins in {:.1} s", fleet.sign_ins, started.elapsed().as_secs_f64());
+    }
+
+    // The farmers have the app open: each asks for its pump's state (`GET /api/motor/status`) on
+    // the server its Start goes to, as the app does before it shows the Start button, so a Start
+    // is not its session's first request there (that one reads the session from the store).
+    for (j, farmer) in pumps.iter().take(fleet.starts).enumerate() {
+        let server = addrs[(j + 1) % addrs.len()];
+        let token = farmer.token.clone().unwrap_or_default();
+        let answer = http.get(format!("http://{server}/api/motor/status")).bearer_auth(token).send().await?;
+        anyhow::ensure!(answer.status().is_success(), "farmer {j}'s pump page: {}", answer.status());
     }
 
     // The steady window: Starts spread over it, polls and CPU counted across it, and what the
