@@ -406,6 +406,11 @@ pub(crate) async fn add_tickets(db: &Database, tickets: &[PushTicket]) -> Result
     Ok(())
 }
 
+/// The filter of tickets whose receipts are due at `now`.
+pub(crate) fn tickets_due(now: Timestamp) -> Document {
+    doc! { "askAt": { "$lte": at(now) }, "expiresAt": { "$gt": at(now) } }
+}
+
 /// Claims due tickets in the caller's transaction: their `askAt` moves to `until` only where it
 /// is still due, so two senders claiming at once conflict and the one retried finds others.
 pub(crate) async fn claim_tickets(
@@ -417,7 +422,7 @@ pub(crate) async fn claim_tickets(
 ) -> Result<Vec<PushTicket>, Failure> {
     let tickets = coll(db, "push_tickets");
     let due = tickets
-        .find(doc! { "askAt": { "$lte": at(now) }, "expiresAt": { "$gt": at(now) } })
+        .find(tickets_due(now))
         .sort(doc! { "askAt": 1, "_id": 1 })
         .limit(i64::try_from(max).unwrap_or(i64::MAX))
         .session(&mut *session)
