@@ -469,16 +469,11 @@ async fn a_restarted_server_reads_the_receipts_of_pushes_sent_before_it_stopped(
     let pump = Pump::on(Arc::new(SqliteStore::open(&url).unwrap())).await;
     pump.two_phones_told().await;
     assert_eq!(pump.worker("before", Limits::default()).run_once(at(1)).await.unwrap().done, 1);
-    let Pump { store, karim, expo, receipts, receipts_url, expo_url, .. } = pump;
+    let push = pump.worker_push();
+    let Pump { store, karim, expo, receipts, .. } = pump;
     drop(store);
 
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).unwrap());
-    let push = ExpoPush {
-        url: expo_url,
-        receipts_url,
-        access_token: Some("expo-secret".to_owned()),
-        timeout: Duration::from_secs(5),
-    };
     let after = Outbox::new(Arc::clone(&store), "after", None, Some(push), Limits::default());
     receipts.answer(StatusCode::OK, OLD_PHONE_GONE);
     let round = after.run_once(at(1 + 15 * 60)).await.unwrap();
