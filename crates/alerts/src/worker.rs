@@ -13,16 +13,20 @@
 //! - **Quiet hours** and **rate limits** (per person, and per SMS gateway) defer an item without
 //!   counting a try. The limits are counted in the store ([`Store::admit_send`]), so several
 //!   servers on one store keep one limit.
+//! - **Push receipts**: each push Expo accepts leaves its tickets in the store
+//!   ([`Store::add_push_tickets`]) before the item is recorded done; any server reads their
+//!   receipts [`Limits::receipt_after_ms`] later (a restart or another server included), drops a
+//!   token Expo says is gone, and deletes the tickets read. A ticket is kept
+//!   [`Limits::receipt_gives_up_ms`] at most.
 //!
 //! Time is given to [`Outbox::run_once`], so tests run it on fake time.
 
-use std::{
-    collections::BTreeSet,
-    sync::{Arc, Mutex},
-};
+use std::{collections::BTreeSet, sync::Arc};
 
 use pumppilot_engine::{NoticeKind, Timestamp, UserId};
-use pumppilot_store::{Admission, AlertProfile, Channel, Delivery, OutboxItem, SendWindow, Store, StoreError};
+use pumppilot_store::{
+    Admission, AlertProfile, Channel, Delivery, OutboxItem, PushTicket, SendWindow, Store, StoreError,
+};
 use serde_json::json;
 
 use crate::{
@@ -34,6 +38,8 @@ use crate::{
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
+/// Receipts asked for in one request at most (Expo takes 1,000 ids a request).
+const RECEIPTS_AT_ONCE: usize = 1000;
 
 /// How the worker paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +61,9 @@ pub struct Limits {
     pub sms_per_minute: u32,
     /// How long after a push its receipt is read (Expo advises about 15 minutes).
     pub receipt_after_ms: i64,
-    /// A receipt Expo still does not have this long after the push is no longer asked for (Expo
-    /// keeps them a day).
+    /// A receipt Expo still does not have this long after the push is no longer asked for, and
+    /// its ticket is deleted from the store (Expo keeps receipts about a day: asking later only
+    /// ever gets nothing).
     pub receipt_gives_up_ms: i64,
 }
 
@@ -100,17 +107,6 @@ pub struct Round {
     pub tokens_removed: usize,
 }
 
-/// A push Expo accepted, whose receipt is still to be read.
-#[derive(Debug, Clone)]
-struct Ticket {
-    id: String,
-    user: UserId,
-    token: String,
-    sent_at: Timestamp,
-    /// When its receipt is asked for (again).
-    ask_at: Timestamp,
-}
-
 /// The outbox worker of one server.
 pub struct Outbox {
     store: Arc<dyn Store>,
@@ -120,9 +116,6 @@ pub struct Outbox {
     push: Option<ExpoPush>,
     limits: Limits,
     http: HttpClient,
-    /// Pushes whose receipts are still to be read (kept in memory: after a restart, a gone phone
-    /// is found by the next push's ticket or receipt).
-    tickets: Mutex<Vec<Ticket>>,
 }
 
 impl Outbox {
@@ -133,7 +126,7 @@ impl Outbox {
         push: Option<ExpoPush>,
         limits: Limits,
     ) -> Self {
-        Outbox { store, sender: sender.into(), sms, push, limits, http: HttpClient::new(), tickets: Mutex::default() }
+        Outbox { store, sender: sender.into(), sms, push, limits, http: HttpClient::new() }
     }
 
     /// Sends through `http` (e.g. one trusting a private gateway's CA) instead of a client
@@ -189,13 +182,16 @@ impl Outbox {
 
     /// Reads the receipts of pushes sent at least [`Limits::receipt_after_ms`] ago; a phone Expo
     /// says is gone (`DeviceNotRegistered`) has its token taken out of its person's profile.
+    ///
+    /// The tickets live in the store ([`Store::add_push_tickets`]), not in this server: any
+    /// server on the store reads them, also after a restart. They are claimed for
+    /// [`Limits::claim_ms`] ([`Store::claim_push_tickets`]), so two servers do not ask for the
+    /// same receipts, and one that dies while asking leaves them to the next. A receipt read is
+    /// acted on before its ticket is deleted: a crash in between reads it again, and forgetting a
+    /// token twice changes nothing.
     async fn read_receipts(&self, now: Timestamp, round: &mut Round) -> Result<(), StoreError> {
         let Some(push) = &self.push else { return Ok(()) };
-        let due: Vec<Ticket> = {
-            let mut tickets = self.tickets.lock().expect("tickets lock");
-            tickets.retain(|t| now - t.sent_at < self.limits.receipt_gives_up_ms);
-            tickets.iter().filter(|t| t.ask_at <= now).take(1000).cloned().collect()
-        };
+        let due = self.store.claim_push_tickets(now, now + self.limits.claim_ms, RECEIPTS_AT_ONCE).await?;
         if due.is_empty() {
             return Ok(());
         }
@@ -204,14 +200,9 @@ impl Outbox {
             Ok(receipts) => receipts,
             Err(err) => {
                 tracing::warn!(%err, "could not read Expo's push receipts; trying again in a minute");
-                self.ask_again(&ids, now + MINUTE_MS);
-                return Ok(());
+                return self.store.settle_push_tickets(&[], &ids, now + MINUTE_MS).await;
             }
         };
-        // A receipt Expo does not have yet is asked for again after the same wait.
-        let later: Vec<String> = ids.iter().filter(|id| !receipts.contains_key(*id)).cloned().collect();
-        self.ask_again(&later, now + self.limits.receipt_after_ms);
-        self.tickets.lock().expect("tickets lock").retain(|t| !receipts.contains_key(&t.id));
         round.receipts += receipts.len();
         for ticket in &due {
             match receipts.get(&ticket.id) {
@@ -224,13 +215,9 @@ impl Outbox {
                 _ => {}
             }
         }
-        Ok(())
-    }
-
-    fn ask_again(&self, ids: &[String], at: Timestamp) {
-        for ticket in self.tickets.lock().expect("tickets lock").iter_mut().filter(|t| ids.contains(&t.id)) {
-            ticket.ask_at = at;
-        }
+        // A receipt Expo does not have yet is asked for again after the same wait.
+        let (read, later): (Vec<String>, Vec<String>) = ids.into_iter().partition(|id| receipts.contains_key(id));
+        self.store.settle_push_tickets(&read, &later, now + self.limits.receipt_after_ms).await
     }
 
     /// Takes a token Expo no longer knows out of a person's profile.
@@ -307,9 +294,22 @@ impl Outbox {
                     for token in &pushed.gone {
                         self.forget_token(n.user_id, token).await?;
                     }
-                    self.tickets.lock().expect("tickets lock").extend(pushed.tickets.into_iter().map(|(token, id)| {
-                        Ticket { id, user: n.user_id, token, sent_at: now, ask_at: now + self.limits.receipt_after_ms }
-                    }));
+                    // Kept in the store before the item is recorded done: a restart loses none.
+                    let tickets: Vec<PushTicket> = pushed
+                        .tickets
+                        .into_iter()
+                        .map(|(token, id)| PushTicket {
+                            id,
+                            user: n.user_id,
+                            token,
+                            sent_at: now,
+                            ask_at: now + self.limits.receipt_after_ms,
+                            expires_at: now + self.limits.receipt_gives_up_ms,
+                        })
+                        .collect();
+                    if !tickets.is_empty() {
+                        self.store.add_push_tickets(&tickets).await?;
+                    }
                     pushed.result
                 }
                 Channel::Sms => {

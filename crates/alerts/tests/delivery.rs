@@ -106,13 +106,17 @@ impl Pump {
             from: "PumpPilot".to_owned(),
             timeout: Duration::from_secs(5),
         };
-        let push = ExpoPush {
+        Outbox::new(Arc::clone(&self.store), name, Some(sms), Some(self.worker_push()), limits)
+    }
+
+    /// Expo's push API and receipts, at the stand-ins.
+    fn worker_push(&self) -> ExpoPush {
+        ExpoPush {
             url: self.expo_url.clone(),
             receipts_url: self.receipts_url.clone(),
             access_token: Some("expo-secret".to_owned()),
             timeout: Duration::from_secs(5),
-        };
-        Outbox::new(Arc::clone(&self.store), name, Some(sms), Some(push), limits)
+        }
     }
 
     async fn profile(&self, language: &str, quiet: Option<QuietHours>) {
@@ -381,6 +385,106 @@ async fn a_phone_expo_says_is_gone_loses_its_token_from_the_ticket_or_from_the_r
     // Read receipts are not asked for again.
     assert_eq!(worker.run_once(at(2 * 15 * 60)).await.unwrap(), Round::default());
     assert_eq!(pump.receipts.seen().len(), 1);
+}
+
+/// Expo's answer to a push to Karim's two phones: a ticket for each.
+const TWO_TICKETS: &str = r#"{"data":[{"status":"ok","id":"ticket-karim"},{"status":"ok","id":"ticket-old"}]}"#;
+/// The receipts of those tickets: the old phone is gone.
+const OLD_PHONE_GONE: &str = r#"{"data":{"ticket-karim":{"status":"ok"},
+    "ticket-old":{"status":"error","message":"The device cannot receive push notifications anymore",
+    "details":{"error":"DeviceNotRegistered"}}}}"#;
+
+impl Pump {
+    /// Karim with two phones, and a run start told to him.
+    async fn two_phones_told(&self) {
+        self.profile("en", None).await;
+        let mut profile = self.store.alert_profile(self.karim).await.unwrap().unwrap();
+        profile.push_tokens = ["karim", "old-phone"].map(|t| format!("ExponentPushToken[{t}]")).to_vec();
+        self.store.set_alert_profile(&profile).await.unwrap();
+        self.expo.answer(StatusCode::OK, TWO_TICKETS);
+        self.tell(NoticeKind::RunStarted, at(0), Facts::default()).await;
+    }
+
+    async fn tokens(&self) -> Vec<String> {
+        self.store.alert_profile(self.karim).await.unwrap().unwrap().push_tokens
+    }
+
+    /// The one receipts request Expo got, exactly: the tickets' ids, with the access token.
+    fn assert_one_receipts_request(&self) {
+        let seen = self.receipts.seen();
+        assert_eq!(seen.len(), 1, "the receipts are asked for once: {seen:?}");
+        assert_eq!(seen[0].authorization.as_deref(), Some("Bearer expo-secret"));
+        assert_eq!(seen[0].content_type.as_deref(), Some("application/json"));
+        assert_eq!(seen[0].body, r#"{"ids":["ticket-karim","ticket-old"]}"#);
+    }
+}
+
+/// Two servers on one MongoDB (SecantusDB; each its own connection and worker): server 1 pushes,
+/// server 2 reads the receipts 15 minutes later and takes the gone phone's token out, and server
+/// 1 does not ask for them again. Both looking at once ask Expo once (the tickets are claimed).
+#[tokio::test]
+async fn a_push_sent_by_one_server_has_its_receipts_read_by_another_that_drops_a_gone_phone() {
+    let connect = |url: String| async move {
+        Arc::new(pumppilot_store_mongodb::MongoStore::connect(&url).await.unwrap()) as Arc<dyn Store>
+    };
+    let url = pumppilot_store_mongodb::testing::server().fresh_url();
+    let pump = Pump::on(connect(url.clone()).await).await;
+    pump.two_phones_told().await;
+    let one = pump.worker("server-1", Limits::default());
+    assert_eq!(one.run_once(at(1)).await.unwrap().done, 1);
+    assert_eq!(pump.receipts.seen(), [], "not read before 15 minutes");
+    let two = Outbox::new(connect(url).await, "server-2", None, Some(pump.worker_push()), Limits::default());
+    assert_eq!(two.run_once(at(1 + 15 * 60) - 1).await.unwrap(), Round::default());
+    pump.receipts.answer(StatusCode::OK, OLD_PHONE_GONE);
+    let (a, b) = tokio::join!(one.run_once(at(1 + 15 * 60)), two.run_once(at(1 + 15 * 60)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.receipts + b.receipts, a.tokens_removed + b.tokens_removed), (2, 1), "{a:?} {b:?}");
+    pump.assert_one_receipts_request();
+    assert_eq!(pump.tokens().await, ["ExponentPushToken[karim]"]);
+    // Read receipts are asked for by no server again.
+    for (worker, when) in [(&one, 2 * 15 * 60), (&two, 3 * 15 * 60), (&one, 4 * 3600)] {
+        assert_eq!(worker.run_once(at(when)).await.unwrap(), Round::default());
+    }
+    pump.assert_one_receipts_request();
+
+    // Server 2 alone, while server 1 has not come back: the receipts are read there.
+    let url = pumppilot_store_mongodb::testing::server().fresh_url();
+    let pump = Pump::on(connect(url.clone()).await).await;
+    pump.two_phones_told().await;
+    pump.worker("server-1", Limits::default()).run_once(at(1)).await.unwrap();
+    pump.receipts.answer(StatusCode::OK, OLD_PHONE_GONE);
+    let two = Outbox::new(connect(url).await, "server-2", None, Some(pump.worker_push()), Limits::default());
+    let round = two.run_once(at(1 + 15 * 60)).await.unwrap();
+    assert_eq!((round.receipts, round.tokens_removed), (2, 1));
+    pump.assert_one_receipts_request();
+    assert_eq!(pump.tokens().await, ["ExponentPushToken[karim]"]);
+}
+
+/// A server that restarts between a push and its receipts (a new process on the same SQLite
+/// file) still reads them and drops the gone phone's token.
+#[tokio::test]
+async fn a_restarted_server_reads_the_receipts_of_pushes_sent_before_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("pumppilot.db").display());
+    let pump = Pump::on(Arc::new(SqliteStore::open(&url).unwrap())).await;
+    pump.two_phones_told().await;
+    assert_eq!(pump.worker("before", Limits::default()).run_once(at(1)).await.unwrap().done, 1);
+    let push = pump.worker_push();
+    let Pump { store, karim, expo, receipts, .. } = pump;
+    drop(store);
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).unwrap());
+    let after = Outbox::new(Arc::clone(&store), "after", None, Some(push), Limits::default());
+    receipts.answer(StatusCode::OK, OLD_PHONE_GONE);
+    let round = after.run_once(at(1 + 15 * 60)).await.unwrap();
+    assert_eq!((round.receipts, round.tokens_removed), (2, 1));
+    let seen = receipts.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].authorization.as_deref(), Some("Bearer expo-secret"));
+    assert_eq!(seen[0].body, r#"{"ids":["ticket-karim","ticket-old"]}"#);
+    assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().push_tokens, ["ExponentPushToken[karim]"]);
+    assert_eq!(expo.seen().len(), 1, "pushed once, before the restart");
+    assert_eq!(after.run_once(at(2 * 15 * 60)).await.unwrap(), Round::default(), "not read again");
 }
 
 #[tokio::test]

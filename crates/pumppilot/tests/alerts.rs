@@ -529,3 +529,47 @@ async fn read_notifications_are_purged_after_90_days_and_every_one_after_a_year(
     swept(&app).await;
     assert_eq!(left().await, [], "every one is gone after a year");
 }
+
+/// What the store keeps for receipts and downloads is bounded by the server's hourly purge: a push
+/// ticket goes a day after its push (Expo keeps receipts about that long), a device's download
+/// record a week after its last range (`pumppilot_server::DOWNLOAD_KEPT`).
+#[tokio::test]
+async fn the_hourly_purge_drops_push_tickets_after_a_day_and_download_records_after_a_week() {
+    use pumppilot_engine::{AdminId, DeviceId, UserId};
+    use pumppilot_store::{FirmwareDownload, PushTicket};
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let store = std::sync::Arc::clone(&app.running.app.store);
+    let (user, admin): (UserId, AdminId) = (t.user_ids[0].parse().unwrap(), t.admin_id.parse().unwrap());
+    let now = app.running.app.now();
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    let ticket = PushTicket {
+        id: "ticket-1".into(),
+        user,
+        token: "ExponentPushToken[karim]".into(),
+        sent_at: now,
+        ask_at: now + 15 * 60_000,
+        expires_at: now + DAY_MS,
+    };
+    store.add_push_tickets(&[ticket]).await.unwrap();
+    let download =
+        FirmwareDownload { device: DeviceId::new(), admin, version: "2.0.0".into(), received: 1, size: 9, at: now };
+    store.record_firmware_download(&download).await.unwrap();
+    async fn swept(app: &TestApp) {
+        until("the hourly purge ran", || app.waits_for(3_600_000) >= 2).await;
+    }
+
+    app.clock.advance(Duration::from_secs(23 * 3600));
+    swept(&app).await;
+    let later = app.running.app.now();
+    assert_eq!(store.claim_push_tickets(later, later + 1, 10).await.unwrap().len(), 1, "kept within the day");
+    app.clock.advance(Duration::from_secs(3600));
+    swept(&app).await;
+    assert_eq!(store.purge_push_tickets(now + 100 * DAY_MS).await.unwrap(), 0, "the server's purge took it");
+    assert_eq!(store.firmware_downloads(admin).await.unwrap(), [download], "kept within the week");
+
+    let week = pumppilot_server::DOWNLOAD_KEPT;
+    app.clock.advance(week - Duration::from_secs(24 * 3600) + Duration::from_secs(3600));
+    swept(&app).await;
+    assert_eq!(store.firmware_downloads(admin).await.unwrap(), [], "gone a week after its last range");
+}

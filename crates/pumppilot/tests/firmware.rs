@@ -3,7 +3,8 @@
 //! oversized or repeated upload refused; the poll answer names the image only for the devices
 //! its rollout includes (one tenant first, then a share); the device reads the signed description
 //! and downloads the image in ranges (resuming), every answer signed on its link, and the
-//! controller's own checks pass on what it got.
+//! controller's own checks pass on what it got; the owner sees how far it got, from any server
+//! of a fleet and after a restart.
 
 mod common;
 
@@ -101,7 +102,7 @@ async fn a_signed_image_is_published_rolled_out_and_downloaded_in_ranges() {
     );
     assert_eq!(signature.len(), 128);
 
-    let (_server, base) = start_server_with(dir.path(), &[("PUMPPILOT_FIRMWARE_PUBLIC_KEY", &public)]);
+    let (mut server, base) = start_server_with(dir.path(), &[("PUMPPILOT_FIRMWARE_PUBLIC_KEY", &public)]);
     let site = Site { base: base.clone() };
     pumppilot(
         &["firmware", "publish", "--server", &base, "--version", "2.0.0", image_path.to_str().unwrap()],
@@ -179,6 +180,7 @@ async fn a_signed_image_is_published_rolled_out_and_downloaded_in_ranges() {
         sha256: hex_array(description["sha256"].as_str().unwrap()),
         signature: hex_array(description["signature"].as_str().unwrap()),
     };
+    let public_hex = public.clone();
     let public: [u8; 32] = hex_array(&public);
     let mut update = Update::begin(&public, 1_900_000, &offer).expect("the description checks");
     let mut slot = vec![0u8; 40_000];
@@ -202,6 +204,19 @@ async fn a_signed_image_is_published_rolled_out_and_downloaded_in_ranges() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "past the end");
     let (status, _) = well.send("GET", "/api/esp32/firmware/9.9.9", b"", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Karim's device starts its download: he sees how far it got, and still does once the server
+    // was killed and started again (the progress is in the store, not in the server's memory).
+    let (status, _) = other.send("GET", "/api/esp32/firmware/2.0.0", b"", Some("bytes=0-16383")).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    let progress = |owner: common::Client| async move {
+        let devices = owner.get("/api/admin/devices").await.1;
+        (devices[0]["updateState"].clone(), devices[0]["updatePercent"].clone())
+    };
+    assert_eq!(progress(karim.clone()).await, (json!("DOWNLOADING"), json!(40)));
+    server.kill();
+    let (_server, base) = start_server_with(dir.path(), &[("PUMPPILOT_FIRMWARE_PUBLIC_KEY", &public_hex)]);
+    assert_eq!(progress(common::Client { base, ..karim }).await, (json!("DOWNLOADING"), json!(40)));
 }
 
 #[tokio::test]
@@ -266,4 +281,81 @@ async fn a_simulated_device_updates_itself_end_to_end() {
 fn hex_array<const N: usize>(text: &str) -> [u8; N] {
     let bytes: Vec<u8> = (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect();
     bytes.try_into().unwrap()
+}
+
+/// Two servers of one fleet on one MongoDB (SecantusDB), in this process on one manual clock: a
+/// device downloads an image from server A, and its owner, answered by server B, sees how far it
+/// got; so does a server started after A stopped. A writes the progress when the download starts
+/// and ends at once and in between at most every `PROGRESS_WRITE_EVERY`, not for every range.
+#[tokio::test]
+async fn a_download_served_by_one_server_shows_its_progress_on_another_and_after_a_restart() {
+    use pumppilot_server::{PROGRESS_WRITE_EVERY, clock::ManualClock, config::Secret};
+    use pumppilot_store::{FirmwareRelease, Rollout, Store};
+
+    let url = pumppilot_store_mongodb::testing::server().fresh_url();
+    let secret = || Some(Secret("a-test-secret-of-at-least-32-characters".into()));
+    let clock = ManualClock::starting_now();
+    // A release meant for every device, published before the servers start (they read it then).
+    let image: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    let store = pumppilot_store_mongodb::MongoStore::connect(&url).await.unwrap();
+    let release = FirmwareRelease {
+        version: "2.0.0".into(),
+        size: 40_000,
+        sha256: [1; 32],
+        signature: [2; 64],
+        published_at: pumppilot_server::clock::Clock::now(clock.as_ref()),
+        rollout: Rollout::default(),
+    };
+    store.put_firmware(&release, &image).await.unwrap();
+    store.set_firmware_rollout("2.0.0", Rollout { percent: 100, tenant: None }).await.unwrap();
+
+    let a = common::spawn_app_at(&url, secret(), clock.clone()).await;
+    let b = common::spawn_app_at(&url, secret(), clock.clone()).await;
+    let t = a.tenant("rahim", 0, 0).await;
+    let owner_on = |site: &common::TestApp| common::Client { base: site.base.clone(), ..t.admin.clone() };
+    let (owner_on_a, owner_on_b) = (owner_on(&a), owner_on(&b));
+    let progress = |owner: &common::Client| {
+        let owner = owner.clone();
+        async move {
+            let (status, devices) = owner.get("/api/admin/devices").await;
+            assert_eq!(status, StatusCode::OK, "{devices}");
+            (devices[0]["updateState"].as_str().unwrap().to_owned(), devices[0]["updatePercent"].as_u64())
+        }
+    };
+    let download = |range: &'static str| {
+        let device = t.device.client.clone();
+        async move {
+            let answer = device
+                .http
+                .get(format!("{}/api/esp32/firmware/2.0.0", device.base))
+                .bearer_auth(device.token.as_deref().unwrap())
+                .header("range", range)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+        }
+    };
+    let state = |name: &str, percent| (name.to_owned(), percent);
+    assert_eq!(progress(&owner_on_b).await, state("OFFERED", None));
+
+    // The first range, from A: written at once, so B shows it.
+    download("bytes=0-16383").await;
+    assert_eq!(progress(&owner_on_b).await, state("DOWNLOADING", Some(40)));
+    // The next one at the same moment: A shows it, and has not written it yet.
+    download("bytes=16384-32767").await;
+    assert_eq!(progress(&owner_on_a).await, state("DOWNLOADING", Some(81)));
+    assert_eq!(progress(&owner_on_b).await, state("DOWNLOADING", Some(40)), "not written for every range");
+    // A range asked again once PROGRESS_WRITE_EVERY has passed: A writes how far it has got.
+    clock.advance(PROGRESS_WRITE_EVERY);
+    download("bytes=16384-32767").await;
+    assert_eq!(progress(&owner_on_b).await, state("DOWNLOADING", Some(81)));
+    // The last range is written at once.
+    download("bytes=32768-39999").await;
+    assert_eq!(progress(&owner_on_b).await, state("DOWNLOADING", Some(100)));
+
+    // A stops; a server started afterwards knows as much.
+    a.shutdown().await;
+    let c = common::spawn_app_at(&url, secret(), clock.clone()).await;
+    assert_eq!(progress(&owner_on(&c)).await, state("DOWNLOADING", Some(100)));
 }

@@ -202,6 +202,46 @@ impl Store for Unplugged {
         self.inner.purge_notifications(read_before, all_before).await
     }
 
+    async fn add_push_tickets(&self, tickets: &[pumppilot_store::PushTicket]) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.add_push_tickets(tickets).await
+    }
+
+    async fn claim_push_tickets(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<pumppilot_store::PushTicket>> {
+        self.check_write()?;
+        self.inner.claim_push_tickets(now, until, limit).await
+    }
+
+    async fn settle_push_tickets(&self, read: &[String], again: &[String], ask_at: Timestamp) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.settle_push_tickets(read, again, ask_at).await
+    }
+
+    async fn purge_push_tickets(&self, now: Timestamp) -> StoreResult<u64> {
+        self.check_write()?;
+        self.inner.purge_push_tickets(now).await
+    }
+
+    async fn record_firmware_download(&self, download: &pumppilot_store::FirmwareDownload) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.record_firmware_download(download).await
+    }
+
+    async fn firmware_downloads(&self, admin: AdminId) -> StoreResult<Vec<pumppilot_store::FirmwareDownload>> {
+        self.check()?;
+        self.inner.firmware_downloads(admin).await
+    }
+
+    async fn purge_firmware_downloads(&self, before: Timestamp) -> StoreResult<u64> {
+        self.check_write()?;
+        self.inner.purge_firmware_downloads(before).await
+    }
+
     async fn create_device(&self, device: &Device) -> StoreResult<()> {
         self.check_write()?;
         self.inner.create_device(device).await

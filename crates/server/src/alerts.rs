@@ -1,7 +1,8 @@
 //! Alerts on this server: their settings (`PUMPPILOT_SMS_*`, `PUMPPILOT_EXPO_*`,
 //! `PUMPPILOT_ALERT_*`), the outbox worker's loop on the server's clock, the watch that tells
 //! an owner once when their device has been silent too long, and the hourly purge of old
-//! notifications (read ones after 90 days, every one after a year).
+//! notifications (read ones after 90 days, every one after a year), of push tickets past a day,
+//! and of firmware download records past a week.
 
 use std::{sync::Arc, time::Duration};
 
@@ -191,6 +192,7 @@ pub fn spawn(app: &Arc<App>) {
         loop {
             let Some(app) = weak.upgrade() else { break };
             purge_notifications(&app).await;
+            crate::routes::firmware::purge_downloads(&app).await;
             let next = app.settings.clock.sleep(PURGE_EVERY);
             drop(app);
             next.await;
@@ -211,14 +213,21 @@ pub fn spawn(app: &Arc<App>) {
     }
 }
 
-/// Deletes read notifications older than [`READ_KEPT_MS`] and all older than [`KEPT_MS`], by
-/// the server's clock (every server does, hourly; a second purge finds nothing).
+/// Deletes read notifications older than [`READ_KEPT_MS`] and all older than [`KEPT_MS`], and
+/// the push tickets whose receipts are no longer worth asking for (`Limits::receipt_gives_up_ms`
+/// after their push), by the server's clock (every server does, hourly; a second purge finds
+/// nothing).
 pub async fn purge_notifications(app: &App) {
     let now = app.now();
     match app.store.purge_notifications(now - READ_KEPT_MS, now - KEPT_MS).await {
         Ok(0) => {}
         Ok(deleted) => tracing::info!(deleted, "purged old notifications"),
         Err(err) => tracing::warn!(%err, "could not purge old notifications"),
+    }
+    match app.store.purge_push_tickets(now).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "purged push tickets whose receipts never came"),
+        Err(err) => tracing::warn!(%err, "could not purge old push tickets"),
     }
 }
 

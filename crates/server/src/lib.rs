@@ -21,4 +21,7 @@ pub mod web;
 
 pub use app::{App, AppState, Running, router, spawn};
 pub use config::Settings;
-pub use routes::STREAMS_PER_SESSION;
+pub use routes::{
+    STREAMS_PER_SESSION,
+    firmware::{DOWNLOAD_KEPT, PROGRESS_WRITE_EVERY},
+};

@@ -309,3 +309,69 @@ pub async fn old_notifications_are_purged(store: &dyn Store) {
     assert_eq!(claimed, BTreeSet::from([ids[2], ids[3]]), "the purged ones' outbox items are gone");
     assert_eq!(store.purge_notifications(at(35), at(15)).await.unwrap(), 0);
 }
+
+/// Push tickets wait in the store for their receipts: a claim takes those due (not before their
+/// time, not expired) and holds them until its end, so another sender gets none of them meanwhile
+/// and any sender gets them once the claim has run out; tickets read are deleted, the others asked
+/// for again when told; an id stored already is left as it is; the purge drops the expired.
+pub async fn push_tickets_wait_for_their_receipts_in_the_store(store: &dyn Store) {
+    use pumppilot_store::PushTicket;
+    let rahim = tenancy(store, "rahim", 1).await;
+    let karim = rahim.users[0];
+    let ticket = |id: &str, sent: i64| PushTicket {
+        id: id.to_owned(),
+        user: karim,
+        token: format!("ExponentPushToken[{id}]"),
+        sent_at: at(sent),
+        ask_at: at(sent + 900),
+        expires_at: at(sent + 86_400),
+    };
+    let ids = |tickets: &[PushTicket]| tickets.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+    store.add_push_tickets(&[ticket("a", 0), ticket("b", 10)]).await.unwrap();
+    store.add_push_tickets(&[ticket("c", 20)]).await.unwrap();
+    // The same ticket again (a retried write) changes nothing.
+    store.add_push_tickets(&[PushTicket { ask_at: at(0), ..ticket("c", 20) }]).await.unwrap();
+    assert_eq!(store.claim_push_tickets(at(899), at(1_019), 10).await.unwrap(), [], "not before their time");
+    let first = store.claim_push_tickets(at(915), at(1_035), 10).await.unwrap();
+    assert_eq!(first, [ticket("a", 0), ticket("b", 10)], "as stored, oldest first");
+    assert_eq!(ids(&store.claim_push_tickets(at(920), at(1_040), 10).await.unwrap()), ["c"], "the claimed are held");
+    // The first claimer read a's receipt; b's is not ready: asked for again at 1,815.
+    store.settle_push_tickets(&["a".to_owned()], &["b".to_owned()], at(1_815)).await.unwrap();
+    // c's claimer died: c is free again once its claim ran out, a is gone, b waits.
+    assert_eq!(store.claim_push_tickets(at(1_039), at(1_100), 10).await.unwrap(), []);
+    let again = store.claim_push_tickets(at(1_040), at(1_160), 10).await.unwrap();
+    assert_eq!(again, [PushTicket { ask_at: at(1_040), ..ticket("c", 20) }]);
+    assert_eq!(
+        ids(&store.claim_push_tickets(at(1_815), at(1_935), 10).await.unwrap()),
+        ["c", "b"],
+        "c's second claim ran out at 1,160: the oldest due first"
+    );
+    // A limit takes the oldest due first; unknown ids settle nothing.
+    store.settle_push_tickets(&["nope".to_owned()], &["b".to_owned(), "c".to_owned()], at(2_000)).await.unwrap();
+    assert_eq!(ids(&store.claim_push_tickets(at(2_000), at(2_120), 1).await.unwrap()).len(), 1);
+    assert_eq!(store.claim_push_tickets(at(2_000), at(2_120), 1).await.unwrap().len(), 1);
+    assert_eq!(store.claim_push_tickets(at(2_000), at(2_120), 1).await.unwrap(), []);
+    // b and c are next asked for after they expire.
+    store.settle_push_tickets(&[], &["b".to_owned(), "c".to_owned()], at(90_000)).await.unwrap();
+    // Racing claims share none.
+    let many: Vec<PushTicket> = (0..40).map(|n| ticket(&format!("t{n:02}"), 3_000)).collect();
+    store.add_push_tickets(&many).await.unwrap();
+    let (x, y, z) = tokio::join!(
+        store.claim_push_tickets(at(3_900), at(4_020), 16),
+        store.claim_push_tickets(at(3_900), at(4_020), 16),
+        store.claim_push_tickets(at(3_900), at(4_020), 16),
+    );
+    let mut seen = BTreeSet::new();
+    for claimed in [x.unwrap(), y.unwrap(), z.unwrap()] {
+        for t in claimed {
+            assert!(seen.insert(t.id), "a ticket was claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 40);
+    // Expired: never claimed, and purged.
+    assert_eq!(store.claim_push_tickets(at(90_000), at(90_120), 100).await.unwrap(), [], "all expired");
+    assert_eq!(store.purge_push_tickets(at(86_420)).await.unwrap(), 2, "b and c (a was read)");
+    assert_eq!(store.purge_push_tickets(at(86_420)).await.unwrap(), 0);
+    assert_eq!(store.claim_push_tickets(at(86_430), at(86_550), 100).await.unwrap().len(), 40, "the others stay");
+    assert_eq!(store.purge_push_tickets(at(89_400)).await.unwrap(), 40);
+}

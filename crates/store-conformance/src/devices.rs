@@ -295,6 +295,52 @@ pub async fn firmware_releases_keep_their_bytes_and_rollout(store: &dyn Store) {
     assert_err!(store.set_firmware_rollout("9.9.9", half).await, StoreError::NotFound);
 }
 
+/// A device's download record, as every server on the store writes and reads it: one per device;
+/// for its version the furthest range and the latest time win whatever order two servers write
+/// in; another version replaces it unless the stored record is newer; a tenant reads its own
+/// devices' only; the purge drops the records last written before a moment.
+pub async fn firmware_downloads_move_forward_and_are_purged(store: &dyn Store) {
+    use pumppilot_engine::DeviceId;
+    use pumppilot_store::FirmwareDownload;
+    let rahim = tenancy(store, "rahim", 0).await;
+    let karim = tenancy(store, "karim", 0).await;
+    let (well, spare, other) = (DeviceId::new(), DeviceId::new(), DeviceId::new());
+    let record = |device, admin, version: &str, received, when| FirmwareDownload {
+        device,
+        admin,
+        version: version.to_owned(),
+        received,
+        size: 40_000,
+        at: at(when),
+    };
+    let of = |admin| async move {
+        let mut list = store.firmware_downloads(admin).await.unwrap();
+        list.sort_by_key(|d| d.device.to_string());
+        list
+    };
+    assert_eq!(of(rahim.admin).await, []);
+    store.record_firmware_download(&record(well, rahim.admin, "2.0.0", 16_384, 10)).await.unwrap();
+    // Server B wrote a further range first; server A's older one arrives after it.
+    store.record_firmware_download(&record(well, rahim.admin, "2.0.0", 32_768, 12)).await.unwrap();
+    store.record_firmware_download(&record(well, rahim.admin, "2.0.0", 16_384, 11)).await.unwrap();
+    store.record_firmware_download(&record(other, karim.admin, "2.0.0", 40_000, 13)).await.unwrap();
+    assert_eq!(of(rahim.admin).await, [record(well, rahim.admin, "2.0.0", 32_768, 12)], "forward only, own only");
+    assert_eq!(of(karim.admin).await, [record(other, karim.admin, "2.0.0", 40_000, 13)]);
+    // A newer version replaces the record; a late write of the old one does not bring it back.
+    store.record_firmware_download(&record(well, rahim.admin, "2.1.0", 100, 20)).await.unwrap();
+    store.record_firmware_download(&record(well, rahim.admin, "2.0.0", 40_000, 19)).await.unwrap();
+    assert_eq!(of(rahim.admin).await, [record(well, rahim.admin, "2.1.0", 100, 20)]);
+    store.record_firmware_download(&record(spare, rahim.admin, "2.1.0", 0, 30)).await.unwrap();
+    let mut both = vec![record(well, rahim.admin, "2.1.0", 100, 20), record(spare, rahim.admin, "2.1.0", 0, 30)];
+    both.sort_by_key(|d| d.device.to_string());
+    assert_eq!(of(rahim.admin).await, both);
+    // The purge drops what was last written before the moment, and nothing else.
+    assert_eq!(store.purge_firmware_downloads(at(20)).await.unwrap(), 1, "karim's, last written at 13");
+    assert_eq!(of(rahim.admin).await, both);
+    assert_eq!(store.purge_firmware_downloads(at(31)).await.unwrap(), 2);
+    assert_eq!((of(rahim.admin).await, of(karim.admin).await), (vec![], vec![]));
+}
+
 /// A server vouches for the controllers polling it instead of writing each quiet poll: a join
 /// names the server and the device on the tenant (only the controller's, only a device of that
 /// tenant), a leave clears it only where it still names that server and device, both move the

@@ -39,7 +39,8 @@ pub use accounts::{accounts_round_trip_and_filtering, suspending_the_master, use
 pub use alerts::{
     alert_profiles_round_trip_and_phones_are_unique, keyed_notices_are_told_once,
     notices_are_written_with_their_commit, old_notifications_are_purged, outbox_claims_are_held_by_one_sender,
-    racing_claims_never_share_an_item, request_notices_are_written_with_the_request, send_windows_count_across_senders,
+    push_tickets_wait_for_their_receipts_in_the_store, racing_claims_never_share_an_item,
+    request_notices_are_written_with_the_request, send_windows_count_across_senders,
 };
 pub use audited::a_write_and_its_audit_entry_are_stored_together;
 pub use books::{
@@ -51,8 +52,8 @@ pub use devices::{
     a_fleet_coming_online_at_once_gets_each_answer_exact, arriving_devices_are_written_and_joined_in_one_call,
     controllers_are_present_at_the_server_they_poll, device_keys_are_each_devices_current_key,
     devices_report_reset_reader_and_feedback, devices_telemetry_and_key_rotation,
-    firmware_releases_keep_their_bytes_and_rollout, link_counter_windows_never_overlap,
-    only_the_controller_keeps_the_lease_and_devices_retire,
+    firmware_downloads_move_forward_and_are_purged, firmware_releases_keep_their_bytes_and_rollout,
+    link_counter_windows_never_overlap, only_the_controller_keeps_the_lease_and_devices_retire,
     tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone, the_write_probe_succeeds_and_changes_nothing,
 };
 pub use guards::{
@@ -170,6 +171,7 @@ macro_rules! conformance_tests {
             link_counter_windows_never_overlap,
             a_fleet_coming_online_at_once_gets_each_answer_exact,
             firmware_releases_keep_their_bytes_and_rollout,
+            firmware_downloads_move_forward_and_are_purged,
             only_the_controller_keeps_the_lease_and_devices_retire,
             controllers_are_present_at_the_server_they_poll,
             arriving_devices_are_written_and_joined_in_one_call,
@@ -189,6 +191,7 @@ macro_rules! conformance_tests {
             alert_profiles_round_trip_and_phones_are_unique,
             send_windows_count_across_senders,
             old_notifications_are_purged,
+            push_tickets_wait_for_their_receipts_in_the_store,
             purging_removes_only_dead_sessions,
             terms_are_per_tenant_and_written_with_their_audit_line,
             a_receipt_is_written_with_its_recharge,

@@ -3,7 +3,9 @@
 //! Collections: `notifications` (one per person and notice), `notice_keys` (one document per
 //! keyed notice: the guard that tells a lasting condition once), `outbox` (one per notification
 //! until delivered or given up), `alert_profiles` (one per person, `_id` = their id) and `phones`
-//! (one document per phone number: the guard that gives a number to one person).
+//! (one document per phone number: the guard that gives a number to one person), and
+//! `push_tickets` (one per push Expo accepted, `_id` = Expo's ticket id, until its receipt is
+//! read or it expires).
 
 use std::collections::BTreeSet;
 
@@ -13,13 +15,13 @@ use mongodb::{
 };
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
-    Admission, AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, QuietHours, SendWindow,
-    StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
+    Admission, AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, PushTicket, QuietHours,
+    SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
 };
 
 use crate::{
     codec::{Fields, at, key},
-    error::{Failure, unreadable},
+    error::{Failure, duplicate_key, unreadable},
 };
 
 fn coll(db: &Database, name: &str) -> Collection<Document> {
@@ -367,4 +369,91 @@ pub(crate) async fn purge(
             notifications.delete_many(doc! { "_id": { "$in": chunk } }).session(&mut *session).await?.deleted_count;
     }
     Ok(deleted)
+}
+
+fn ticket_doc(t: &PushTicket) -> Document {
+    doc! {
+        "_id": &t.id,
+        "userId": key(t.user),
+        "token": &t.token,
+        "sentAt": at(t.sent_at),
+        "askAt": at(t.ask_at),
+        "expiresAt": at(t.expires_at),
+    }
+}
+
+fn ticket(doc: &Document) -> Result<PushTicket, Failure> {
+    let f = Fields::of(doc, "push_tickets");
+    Ok(PushTicket {
+        id: f.string("_id")?,
+        user: f.parsed("userId")?,
+        token: f.string("token")?,
+        sent_at: f.at("sentAt")?,
+        ask_at: f.at("askAt")?,
+        expires_at: f.at("expiresAt")?,
+    })
+}
+
+/// Each ticket inserted once (a push carries one per phone of one person: a few).
+pub(crate) async fn add_tickets(db: &Database, tickets: &[PushTicket]) -> Result<(), Failure> {
+    for t in tickets {
+        match coll(db, "push_tickets").insert_one(ticket_doc(t)).await {
+            Ok(_) => {}
+            Err(e) if duplicate_key(&e).is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The filter of tickets whose receipts are due at `now`.
+pub(crate) fn tickets_due(now: Timestamp) -> Document {
+    doc! { "askAt": { "$lte": at(now) }, "expiresAt": { "$gt": at(now) } }
+}
+
+/// Claims due tickets in the caller's transaction: their `askAt` moves to `until` only where it
+/// is still due, so two senders claiming at once conflict and the one retried finds others.
+pub(crate) async fn claim_tickets(
+    db: &Database,
+    session: &mut ClientSession,
+    now: Timestamp,
+    until: Timestamp,
+    max: usize,
+) -> Result<Vec<PushTicket>, Failure> {
+    let tickets = coll(db, "push_tickets");
+    let due = tickets
+        .find(tickets_due(now))
+        .sort(doc! { "askAt": 1, "_id": 1 })
+        .limit(i64::try_from(max).unwrap_or(i64::MAX))
+        .session(&mut *session)
+        .await?;
+    let due = crate::collect(due, session).await?.iter().map(ticket).collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<&str> = due.iter().map(|t| t.id.as_str()).collect();
+    for chunk in ids.chunks(crate::IDS_PER_QUERY) {
+        tickets
+            .update_many(
+                doc! { "_id": { "$in": chunk }, "askAt": { "$lte": at(now) } },
+                doc! { "$set": { "askAt": at(until) } },
+            )
+            .session(&mut *session)
+            .await?;
+    }
+    Ok(due)
+}
+
+/// Deletes the tickets read and moves those asked for again, `IDS_PER_QUERY` at a time.
+pub(crate) async fn settle_tickets(
+    db: &Database,
+    read: &[String],
+    again: &[String],
+    ask_at: Timestamp,
+) -> Result<(), Failure> {
+    let tickets = coll(db, "push_tickets");
+    for chunk in read.chunks(crate::IDS_PER_QUERY) {
+        tickets.delete_many(doc! { "_id": { "$in": chunk } }).await?;
+    }
+    for chunk in again.chunks(crate::IDS_PER_QUERY) {
+        tickets.update_many(doc! { "_id": { "$in": chunk } }, doc! { "$set": { "askAt": at(ask_at) } }).await?;
+    }
+    Ok(())
 }

@@ -46,9 +46,10 @@ use pumppilot_engine::{
 };
 use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
-    Decision, Delivery, Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt,
-    ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation, SendWindow, Session, SessionId,
-    SessionKind, SessionScope, SignedIn, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, MinuteRequest, Notification, NotificationId,
+    OutboxItem, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation,
+    SendWindow, Session, SessionId, SessionKind, SessionScope, SignedIn, Snapshot, Store, StoreError, StoreResult,
+    Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -1074,6 +1075,72 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    /// One document per device in `firmware_downloads` (`_id` = the device): a `$max` where it
+    /// holds this version, else a replacement guarded by `at`; two servers inserting at once meet
+    /// the `_id`, and the one refused moves the other's record forward instead.
+    async fn record_firmware_download(&self, download: &FirmwareDownload) -> StoreResult<()> {
+        let collection = self.collection("firmware_downloads");
+        let id = key(download.device);
+        let (received, size) = (i64::from(download.received), i64::from(download.size));
+        let forward = doc! {
+            "$max": { "received": received, "at": at(download.at) },
+            "$set": { "adminId": key(download.admin), "size": size },
+        };
+        let whole = doc! {
+            "_id": id.clone(),
+            "adminId": key(download.admin),
+            "version": &download.version,
+            "received": received,
+            "size": size,
+            "at": at(download.at),
+        };
+        for _ in 0..2 {
+            let same = doc! { "_id": id.clone(), "version": &download.version };
+            if collection.update_one(same, forward.clone()).await.map_err(Failure::from)?.matched_count > 0 {
+                return Ok(());
+            }
+            let other =
+                doc! { "_id": id.clone(), "version": { "$ne": &download.version }, "at": { "$lte": at(download.at) } };
+            match collection.replace_one(other, whole.clone()).upsert(true).await {
+                Ok(_) => return Ok(()),
+                // It exists: this version written by another server meanwhile (moved forward on
+                // the next turn), or a newer record of another version (left as it is).
+                Err(e) if duplicate_key(&e).is_some() => {}
+                Err(e) => return Err(Failure::from(e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn firmware_downloads(&self, admin: AdminId) -> StoreResult<Vec<FirmwareDownload>> {
+        let docs = self.find_all("firmware_downloads", doc! { "adminId": key(admin) }, doc! { "_id": 1 }, None).await?;
+        let read = |doc: &Document| -> Result<FirmwareDownload, Failure> {
+            let f = codec::Fields::of(doc, "firmware_downloads");
+            let size = |field| {
+                u32::try_from(f.unsigned(field)?)
+                    .map_err(|_| error::unreadable(format!("firmware_downloads.{field} is too large")))
+            };
+            Ok(FirmwareDownload {
+                device: f.parsed("_id")?,
+                admin: f.parsed("adminId")?,
+                version: f.string("version")?,
+                received: size("received")?,
+                size: size("size")?,
+                at: f.at("at")?,
+            })
+        };
+        Ok(docs.iter().map(read).collect::<Result<_, _>>()?)
+    }
+
+    async fn purge_firmware_downloads(&self, before: Timestamp) -> StoreResult<u64> {
+        let result = self
+            .collection("firmware_downloads")
+            .delete_many(doc! { "at": { "$lt": at(before) } })
+            .await
+            .map_err(Failure::from)?;
+        Ok(result.deleted_count)
+    }
+
     async fn bind_card(&self, card: &Card) -> StoreResult<()> {
         let member = self
             .find_one("users", doc! { "_id": key(card.user_id), "adminId": key(card.admin_id), "role": "user" })
@@ -1439,6 +1506,38 @@ impl Store for MongoStore {
                 Box::pin(async move { alerts::purge(&store.db, session, read_before, all_before).await })
             })
             .await?)
+    }
+
+    async fn add_push_tickets(&self, tickets: &[PushTicket]) -> StoreResult<()> {
+        Ok(alerts::add_tickets(&self.db, tickets).await?)
+    }
+
+    /// Every server looks every few seconds, and mostly nothing is due: one plain read says so,
+    /// and only tickets that are due are claimed in a transaction.
+    async fn claim_push_tickets(&self, now: Timestamp, until: Timestamp, limit: usize) -> StoreResult<Vec<PushTicket>> {
+        if self.find_one("push_tickets", alerts::tickets_due(now)).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let store = self.clone();
+        Ok(self
+            .transaction(move |session| {
+                let store = store.clone();
+                Box::pin(async move { alerts::claim_tickets(&store.db, session, now, until, limit).await })
+            })
+            .await?)
+    }
+
+    async fn settle_push_tickets(&self, read: &[String], again: &[String], ask_at: Timestamp) -> StoreResult<()> {
+        Ok(alerts::settle_tickets(&self.db, read, again, ask_at).await?)
+    }
+
+    async fn purge_push_tickets(&self, now: Timestamp) -> StoreResult<u64> {
+        let result = self
+            .collection("push_tickets")
+            .delete_many(doc! { "expiresAt": { "$lte": at(now) } })
+            .await
+            .map_err(Failure::from)?;
+        Ok(result.deleted_count)
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {

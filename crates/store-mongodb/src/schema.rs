@@ -137,6 +137,15 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         ("send_windows", vec![expires()]),
         ("outbox", vec![index(doc! { "dueAt": 1, "_id": 1 }, "due", false, None)]),
         ("alert_profiles", vec![]),
+        // Pushes whose receipts are still to be read: by when each is due; MongoDB also deletes
+        // one once it expires (`Store::purge_push_tickets` does the same on every backend).
+        ("push_tickets", vec![index(doc! { "askAt": 1, "_id": 1 }, "ask", false, None), expires()]),
+        // How far each device has downloaded firmware: by tenant (the owner's list), and by
+        // when last written (the purge).
+        (
+            "firmware_downloads",
+            vec![index(doc! { "adminId": 1 }, "admin", false, None), index(doc! { "at": 1 }, "at", false, None)],
+        ),
         ("phones", vec![index(doc! { "userId": 1 }, "user", false, None)]),
         ("meta", vec![]),
     ]

@@ -15,7 +15,9 @@ use crate::{
 };
 
 /// Every collection that holds PumpPilot's data (not `meta`).
-const DATA: [&str; 21] = [
+const DATA: [&str; 23] = [
+    "firmware_downloads",
+    "push_tickets",
     "outbox",
     "notifications",
     "notice_keys",

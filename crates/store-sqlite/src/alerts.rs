@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
-    Admission, AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, QuietHours, SendWindow,
-    StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
+    Admission, AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, PushTicket, QuietHours,
+    SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
 };
 use rusqlite::{Connection, Row, TransactionBehavior, named_params};
 
@@ -285,5 +285,91 @@ pub(crate) fn purge(conn: &mut Connection, read_before: Timestamp, all_before: T
         .prepare_cached(&format!("DELETE FROM notifications WHERE {OLD}"))?
         .execute((read_before.millis(), all_before.millis()))?;
     tx.commit()?;
+    Ok(deleted as u64)
+}
+
+/// Tickets kept until their receipts are read; one already stored is left as it is.
+pub(crate) fn add_tickets(conn: &mut Connection, tickets: &[PushTicket]) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO push_tickets (id, user_id, token, sent_at, ask_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+        )?;
+        for t in tickets {
+            insert.execute((
+                &t.id,
+                t.user.to_string(),
+                &t.token,
+                t.sent_at.millis(),
+                t.ask_at.millis(),
+                t.expires_at.millis(),
+            ))?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn ticket(row: &Row<'_>) -> rusqlite::Result<PushTicket> {
+    Ok(PushTicket {
+        id: row.get("id")?,
+        user: row.parsed("user_id")?,
+        token: row.get("token")?,
+        sent_at: row.at("sent_at")?,
+        ask_at: row.at("ask_at")?,
+        expires_at: row.at("expires_at")?,
+    })
+}
+
+/// The tickets due at `now`, their `ask_at` moved to `until` in the same transaction (the
+/// answer carries the `ask_at` they had).
+pub(crate) fn claim_tickets(
+    conn: &mut Connection,
+    now: Timestamp,
+    until: Timestamp,
+    max: usize,
+) -> Result<Vec<PushTicket>, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let due = query_all(
+        &tx,
+        "SELECT id, user_id, token, sent_at, ask_at, expires_at FROM push_tickets \
+         WHERE ask_at <= ?1 AND expires_at > ?1 ORDER BY ask_at, id LIMIT ?2",
+        (now.millis(), limit(max)),
+        ticket,
+    )?;
+    {
+        let mut claim = tx.prepare_cached("UPDATE push_tickets SET ask_at = ?2 WHERE id = ?1")?;
+        for t in &due {
+            claim.execute((&t.id, until.millis()))?;
+        }
+    }
+    tx.commit()?;
+    Ok(due)
+}
+
+pub(crate) fn settle_tickets(
+    conn: &mut Connection,
+    read: &[String],
+    again: &[String],
+    ask_at: Timestamp,
+) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut delete = tx.prepare_cached("DELETE FROM push_tickets WHERE id = ?1")?;
+        for id in read {
+            delete.execute([id])?;
+        }
+        let mut later = tx.prepare_cached("UPDATE push_tickets SET ask_at = ?2 WHERE id = ?1")?;
+        for id in again {
+            later.execute((id, ask_at.millis()))?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub(crate) fn purge_tickets(conn: &Connection, now: Timestamp) -> Result<u64, Failure> {
+    let deleted = conn.prepare_cached("DELETE FROM push_tickets WHERE expires_at <= ?1")?.execute([now.millis()])?;
     Ok(deleted as u64)
 }

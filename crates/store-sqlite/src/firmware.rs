@@ -1,10 +1,13 @@
 //! Firmware images and their rollout.
 
 use pumppilot_engine::{AdminId, Timestamp};
-use pumppilot_store::{FirmwareRelease, Rollout, StoreError};
-use rusqlite::{Connection, OptionalExtension, named_params};
+use pumppilot_store::{FirmwareDownload, FirmwareRelease, Rollout, StoreError};
+use rusqlite::{Connection, OptionalExtension, Row, named_params};
 
-use crate::error::{Failure, invariant};
+use crate::{
+    error::{Failure, invariant},
+    rows::{RowExt, query_all},
+};
 
 pub(crate) fn put(conn: &Connection, release: &FirmwareRelease, bytes: &[u8]) -> Result<(), Failure> {
     if bytes.len() != release.size as usize {
@@ -93,4 +96,52 @@ pub(crate) fn all(conn: &Connection) -> Result<Vec<(FirmwareRelease, Vec<u8>)>, 
         out.push((release, data));
     }
     Ok(out)
+}
+
+/// One device's download record: for the version it holds, `received` and `at` move forward
+/// only; another version replaces it unless the stored record is newer.
+pub(crate) fn record_download(conn: &Connection, download: &FirmwareDownload) -> Result<(), Failure> {
+    conn.prepare_cached(
+        "INSERT INTO firmware_downloads (device_id, admin_id, version, received, size, at) \
+         VALUES (:device, :admin, :version, :received, :size, :at) \
+         ON CONFLICT (device_id) DO UPDATE SET \
+           received = CASE WHEN version = excluded.version THEN max(received, excluded.received) ELSE excluded.received END, \
+           at = CASE WHEN version = excluded.version THEN max(at, excluded.at) ELSE excluded.at END, \
+           admin_id = excluded.admin_id, size = excluded.size, version = excluded.version \
+         WHERE version = excluded.version OR at <= excluded.at",
+    )?
+    .execute(named_params! {
+        ":device": download.device.to_string(),
+        ":admin": download.admin.to_string(),
+        ":version": download.version,
+        ":received": download.received,
+        ":size": download.size,
+        ":at": download.at.millis(),
+    })?;
+    Ok(())
+}
+
+fn download(row: &Row<'_>) -> rusqlite::Result<FirmwareDownload> {
+    Ok(FirmwareDownload {
+        device: row.parsed("device_id")?,
+        admin: row.parsed("admin_id")?,
+        version: row.get("version")?,
+        received: row.get("received")?,
+        size: row.get("size")?,
+        at: row.at("at")?,
+    })
+}
+
+pub(crate) fn downloads(conn: &Connection, admin: AdminId) -> Result<Vec<FirmwareDownload>, Failure> {
+    query_all(
+        conn,
+        "SELECT device_id, admin_id, version, received, size, at FROM firmware_downloads WHERE admin_id = ?1",
+        [admin.to_string()],
+        download,
+    )
+}
+
+pub(crate) fn purge_downloads(conn: &Connection, before: Timestamp) -> Result<u64, Failure> {
+    let deleted = conn.prepare_cached("DELETE FROM firmware_downloads WHERE at < ?1")?.execute([before.millis()])?;
+    Ok(deleted as u64)
 }

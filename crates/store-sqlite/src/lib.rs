@@ -45,9 +45,10 @@ use pumppilot_engine::{
 };
 use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
-    Decision, Delivery, Device, FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, Receipt,
-    ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind,
-    SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, MinuteRequest, Notification, NotificationId,
+    OutboxItem, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, SendWindow,
+    Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms,
+    UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -440,6 +441,19 @@ impl Store for SqliteStore {
         self.write(move |conn| firmware::set_rollout(conn, &version, rollout)).await
     }
 
+    async fn record_firmware_download(&self, download: &FirmwareDownload) -> StoreResult<()> {
+        let download = download.clone();
+        self.write(move |conn| firmware::record_download(conn, &download)).await
+    }
+
+    async fn firmware_downloads(&self, admin: AdminId) -> StoreResult<Vec<FirmwareDownload>> {
+        self.read(move |conn| firmware::downloads(conn, admin)).await
+    }
+
+    async fn purge_firmware_downloads(&self, before: Timestamp) -> StoreResult<u64> {
+        self.write(move |conn| firmware::purge_downloads(conn, before)).await
+    }
+
     async fn bind_card(&self, card: &Card) -> StoreResult<()> {
         let card = card.clone();
         self.write(move |conn| cards::bind(conn, &card)).await
@@ -600,6 +614,24 @@ impl Store for SqliteStore {
 
     async fn purge_notifications(&self, read_before: Timestamp, all_before: Timestamp) -> StoreResult<u64> {
         self.write(move |conn| alerts::purge(conn, read_before, all_before)).await
+    }
+
+    async fn add_push_tickets(&self, tickets: &[PushTicket]) -> StoreResult<()> {
+        let tickets = tickets.to_vec();
+        self.write(move |conn| alerts::add_tickets(conn, &tickets)).await
+    }
+
+    async fn claim_push_tickets(&self, now: Timestamp, until: Timestamp, limit: usize) -> StoreResult<Vec<PushTicket>> {
+        self.write(move |conn| alerts::claim_tickets(conn, now, until, limit)).await
+    }
+
+    async fn settle_push_tickets(&self, read: &[String], again: &[String], ask_at: Timestamp) -> StoreResult<()> {
+        let (read, again) = (read.to_vec(), again.to_vec());
+        self.write(move |conn| alerts::settle_tickets(conn, &read, &again, ask_at)).await
+    }
+
+    async fn purge_push_tickets(&self, now: Timestamp) -> StoreResult<u64> {
+        self.write(move |conn| alerts::purge_tickets(conn, now)).await
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_owner_alerts.sql"),
     include_str!("../migrations/0009_link_windows.sql"),
     include_str!("../migrations/0010_presence.sql"),
+    include_str!("../migrations/0011_downloads_and_tickets.sql"),
 ];
 
 /// The schema version this build writes.

@@ -220,6 +220,22 @@ pub fn parse_muted<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<BTree
         .collect()
 }
 
+/// A push Expo accepted, whose receipt is still to be read (`Store::add_push_tickets`): Expo's
+/// ticket id, the person and the phone's token it went to, and when its receipt is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushTicket {
+    /// Expo's ticket id (unique).
+    pub id: String,
+    pub user: UserId,
+    /// The phone's Expo push token the message went to.
+    pub token: String,
+    pub sent_at: Timestamp,
+    /// When its receipt is asked for (again).
+    pub ask_at: Timestamp,
+    /// After this it is never asked for: Expo keeps receipts about a day.
+    pub expires_at: Timestamp,
+}
+
 /// A limit on sends counted in the store, so that every server on one store keeps one limit:
 /// at most `max` sends per window of `span_ms`, the windows starting at whole multiples of
 /// `span_ms` since the epoch (a clock minute, a clock hour).

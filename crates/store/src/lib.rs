@@ -365,6 +365,16 @@ pub trait Store: Send + Sync + 'static {
     async fn firmware_bytes(&self, version: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Sets a release's rollout ([`StoreError::NotFound`] for no such version).
     async fn set_firmware_rollout(&self, version: &str, rollout: Rollout) -> StoreResult<()>;
+    /// Notes how far a device has downloaded an image, for every server to show its owner. A
+    /// device has one record: for the version it holds, `received` and `at` only move forward
+    /// (two servers serving one download write in either order); another version replaces it,
+    /// unless the record is newer (`at` later) than the write.
+    async fn record_firmware_download(&self, download: &FirmwareDownload) -> StoreResult<()>;
+    /// The download records of a tenant's devices, in no order.
+    async fn firmware_downloads(&self, admin: AdminId) -> StoreResult<Vec<FirmwareDownload>>;
+    /// Deletes the download records last written before `before` (finished or abandoned).
+    /// Returns how many were deleted.
+    async fn purge_firmware_downloads(&self, before: Timestamp) -> StoreResult<u64>;
 
     // --- cards ---
     /// Binds a card to a user of its tenant; a card already bound in that tenant moves to the
@@ -476,6 +486,19 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes notifications read before `read_before` and every one from before `all_before`
     /// (with their outbox items and keys). Returns how many were deleted.
     async fn purge_notifications(&self, read_before: Timestamp, all_before: Timestamp) -> StoreResult<u64>;
+    /// Keeps pushes Expo accepted until their receipts are read (a ticket id stored already is
+    /// left as it is).
+    async fn add_push_tickets(&self, tickets: &[PushTicket]) -> StoreResult<()>;
+    /// Claims up to `limit` tickets whose receipts are due at `now` (`ask_at` at or before it,
+    /// not expired), oldest `ask_at` first, by moving their `ask_at` to `until`: a sender that
+    /// dies holding them leaves them to any sender (another server, or this one restarted) once
+    /// `until` has passed, and two senders claiming at once get different tickets.
+    async fn claim_push_tickets(&self, now: Timestamp, until: Timestamp, limit: usize) -> StoreResult<Vec<PushTicket>>;
+    /// After a read of receipts: the tickets `read` are deleted (their receipts are known) and
+    /// those `again` asked for at `ask_at`. Ids not stored are skipped.
+    async fn settle_push_tickets(&self, read: &[String], again: &[String], ask_at: Timestamp) -> StoreResult<()>;
+    /// Deletes the tickets expired at `now`. Returns how many were deleted.
+    async fn purge_push_tickets(&self, now: Timestamp) -> StoreResult<u64>;
 
     // --- several servers on one store ---
     /// The feed of changes made by any server, live or not, for a store that several servers may

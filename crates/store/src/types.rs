@@ -134,6 +134,21 @@ pub struct FirmwareRelease {
     pub rollout: Rollout,
 }
 
+/// How far a device has downloaded a firmware image, as the servers that served it wrote it
+/// (`Store::record_firmware_download`): one record per device, for the last version it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirmwareDownload {
+    pub device: DeviceId,
+    pub admin: AdminId,
+    pub version: String,
+    /// The end of the furthest range served (bytes from the start of the image).
+    pub received: u32,
+    /// The image's size in bytes.
+    pub size: u32,
+    /// When the latest range written was served.
+    pub at: Timestamp,
+}
+
 /// A block of a device's link counters reserved for one server (`Store::reserve_device_counters`):
 /// the counters above `after` up to `through`, both as stored, are this server's to accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -50,6 +50,14 @@ pub async fn spawn_app_configured(configure: impl FnOnce(Settings) -> Settings) 
     spawn_app_full(clock.clone(), clock, |store| store, configure).await
 }
 
+/// A server on the store at `database_url` (with the `secret` it needs), on `clock`: several of
+/// them on one MongoDB database are servers of one fleet, in one process, on one manual clock.
+pub async fn spawn_app_at(database_url: &str, secret: Option<Secret>, clock: Arc<ManualClock>) -> TestApp {
+    let database_url = database_url.to_owned();
+    spawn_app_full(clock.clone(), clock, |store| store, move |settings| Settings { database_url, secret, ..settings })
+        .await
+}
+
 /// A server on the wall clock (for devices that run on real time, as the simulator does).
 pub async fn spawn_app_on_the_wall_clock() -> TestApp {
     let unused = ManualClock::starting_now();

@@ -450,6 +450,7 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
     let now = app.now();
     let lease = i64::from(app.settings.device_lease_ms);
     let controller = app.runtime.read(admin.scope.admin(), |tenant, _| tenant.controller).await?;
+    let downloads = app.firmware.downloads(&app, admin.scope.admin()).await?;
     let views = app
         .store
         .devices(Some(admin.scope.admin()))
@@ -483,6 +484,7 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
                 device.id,
                 device.telemetry.as_ref().and_then(|t| t.firmware.as_deref()),
                 device.telemetry.as_ref().and_then(|t| t.last_reset_at),
+                downloads.get(&device.id),
             );
             DeviceView::new(&device, lease, now, controller == Some(device.id))
                 .signing(signed)

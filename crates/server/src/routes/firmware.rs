@@ -18,7 +18,7 @@ use axum::{
 };
 use pumppilot_engine::{AdminId, DeviceId, Timestamp};
 use pumppilot_protocol::firmware;
-use pumppilot_store::{FirmwareRelease, Rollout};
+use pumppilot_store::{FirmwareDownload, FirmwareRelease, Rollout};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -47,23 +47,39 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The releases, kept in memory for the poll path (loaded at start, updated by this server's
-/// publishing and rollouts), with the bytes of those devices download and how far each device
-/// has got downloading (as this server served it).
+/// publishing and rollouts, and read again when the change feed says another server changed
+/// them), with the bytes of those devices download, and what this server served of each
+/// device's download since it last wrote it to the store.
 #[derive(Default)]
 pub struct Releases {
     list: RwLock<Vec<FirmwareRelease>>,
     bytes: Mutex<HashMap<String, Arc<Vec<u8>>>>,
-    downloads: Mutex<HashMap<DeviceId, Download>>,
+    downloads: Mutex<HashMap<DeviceId, Served>>,
 }
 
-/// The last image a device downloaded from this server: up to where, and when.
+/// How often a device's download progress is written to the store at most while it moves: the
+/// first range of an image and its last are written at once, the ranges between at most this
+/// often (per device and server). A device asks for its image 16 KiB at a time: writing every
+/// range would be up to 120 writes an image (a 1.9 MiB slot), each a document change every other
+/// server's change feed carries; this is a few a minute, and the owner's view (which reads the
+/// store, and on the server that served the range also what it has not written yet) lags a
+/// download elsewhere by at most this long. A crash loses at most this much progress, never its
+/// start or its end.
+pub const PROGRESS_WRITE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a download record is kept after its last range: finished ones (the owner sees
+/// FAILED until the device runs the image, or it is offered again) and abandoned ones alike. A
+/// week: a downloaded image is installed only when the pump is off, and an owner who looks in
+/// once a week still sees how the last try went; after that the device is simply offered the
+/// image again. Each device has one record, so the store holds at most one per device anyway.
+pub const DOWNLOAD_KEPT: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 60 * 60);
+
+/// A device's download as this server served it, and how far of it was written to the store.
 #[derive(Debug, Clone)]
-struct Download {
-    version: String,
-    /// The end of the furthest range served (bytes from the start).
-    received: u32,
-    size: u32,
-    at: Timestamp,
+struct Served {
+    download: FirmwareDownload,
+    /// What of this download was written last (`received`, when it was written).
+    written: Option<(u32, Timestamp)>,
 }
 
 /// How far a device has got with the update meant for it, from what the server knows: the offer in
@@ -102,55 +118,137 @@ pub struct UpdateProgress {
     pub percent: Option<u8>,
 }
 
+/// The later of two records of one device's download: of one version, the furthest range and
+/// the latest time of either; of two versions, the one written last.
+fn merged(a: FirmwareDownload, b: &FirmwareDownload) -> FirmwareDownload {
+    if a.version == b.version {
+        FirmwareDownload { received: a.received.max(b.received), at: a.at.max(b.at), ..a }
+    } else if b.at > a.at {
+        b.clone()
+    } else {
+        a
+    }
+}
+
+/// Where a device running `running` (started last at `started_at`) stands with `version`, given
+/// its download record.
+fn state_of(
+    version: String,
+    running: Option<&str>,
+    started_at: Option<Timestamp>,
+    download: Option<&FirmwareDownload>,
+) -> UpdateProgress {
+    let (state, percent) = if running.map(running_version) == Some(version.as_str()) {
+        (UpdateState::Updated, None)
+    } else {
+        match download.filter(|d| d.version == version) {
+            None => (UpdateState::Offered, None),
+            Some(d) if d.received >= d.size && started_at.is_some_and(|at| at > d.at) => (UpdateState::Failed, None),
+            Some(d) => {
+                let percent = u64::from(d.received) * 100 / u64::from(d.size.max(1));
+                (UpdateState::Downloading, Some(u8::try_from(percent.min(100)).unwrap_or(100)))
+            }
+        }
+    };
+    UpdateProgress { version, state, percent }
+}
+
 impl Releases {
     pub fn new(list: Vec<FirmwareRelease>) -> Self {
         Releases { list: RwLock::new(list), ..Releases::default() }
     }
 
     /// Where a device stands with the newest release meant for it (`None` when none is): `running`
-    /// is the firmware it reports, `started_at` when it last started.
+    /// is the firmware it reports, `started_at` when it last started, `download` its record
+    /// ([`Releases::downloads`]).
     pub fn progress(
         &self,
         admin: AdminId,
         device: DeviceId,
         running: Option<&str>,
         started_at: Option<Timestamp>,
+        download: Option<&FirmwareDownload>,
     ) -> Option<UpdateProgress> {
         let version = {
             let list = self.list.read().expect("releases lock");
             list.iter().find(|release| included(release.rollout, admin, device))?.version.clone()
         };
-        let (state, percent) = if running.map(running_version) == Some(version.as_str()) {
-            (UpdateState::Updated, None)
-        } else {
-            let downloads = self.downloads.lock().expect("firmware downloads lock");
-            match downloads.get(&device).filter(|d| d.version == version) {
-                None => (UpdateState::Offered, None),
-                Some(d) if d.received >= d.size && started_at.is_some_and(|at| at > d.at) => {
-                    (UpdateState::Failed, None)
-                }
-                Some(d) => {
-                    let percent = u64::from(d.received) * 100 / u64::from(d.size.max(1));
-                    (UpdateState::Downloading, Some(u8::try_from(percent.min(100)).unwrap_or(100)))
-                }
-            }
-        };
-        Some(UpdateProgress { version, state, percent })
+        Some(state_of(version, running, started_at, download))
     }
 
-    /// Notes a range served to a device (`end`: the byte after its last).
-    fn served(&self, device: DeviceId, version: &str, end: u32, size: u32, at: Timestamp) {
-        let mut downloads = self.downloads.lock().expect("firmware downloads lock");
-        let download = downloads
-            .entry(device)
-            .and_modify(|d| {
-                if d.version != version {
-                    *d = Download { version: version.to_owned(), received: 0, size, at };
+    /// The download records of a tenant's devices, as the store has them from every server,
+    /// brought forward by what this server served and has not written yet.
+    pub async fn downloads(&self, app: &App, admin: AdminId) -> Result<HashMap<DeviceId, FirmwareDownload>, ApiError> {
+        let mut downloads: HashMap<DeviceId, FirmwareDownload> =
+            app.store.firmware_downloads(admin).await?.into_iter().map(|d| (d.device, d)).collect();
+        let served = self.downloads.lock().expect("firmware downloads lock");
+        for local in served.values().filter(|s| s.download.admin == admin) {
+            let download = match downloads.remove(&local.download.device) {
+                Some(stored) => merged(stored, &local.download),
+                None => local.download.clone(),
+            };
+            downloads.insert(download.device, download);
+        }
+        Ok(downloads)
+    }
+
+    /// Notes a range served to a device (`end`: the byte after its last), and writes the
+    /// download's progress to the store when it is due ([`PROGRESS_WRITE_EVERY`]). A write that
+    /// fails is logged and tried again with the next range: the device's download goes on.
+    async fn served(&self, app: &App, link: &DeviceLink, version: &str, end: u32, size: u32, at: Timestamp) {
+        let due = {
+            let mut downloads = self.downloads.lock().expect("firmware downloads lock");
+            let fresh = || Served {
+                download: FirmwareDownload {
+                    device: link.device,
+                    admin: link.admin,
+                    version: version.to_owned(),
+                    received: 0,
+                    size,
+                    at,
+                },
+                written: None,
+            };
+            let served = downloads
+                .entry(link.device)
+                .and_modify(|s| {
+                    if s.download.version != version {
+                        *s = fresh();
+                    }
+                })
+                .or_insert_with(fresh);
+            served.download.received = served.download.received.max(end);
+            served.download.at = at;
+            let every = i64::try_from(PROGRESS_WRITE_EVERY.as_millis()).unwrap_or(i64::MAX);
+            let d = &served.download;
+            let due = match served.written {
+                None => true,
+                Some((received, _)) if d.received >= d.size && received < d.size => true,
+                Some((received, written_at)) => d.received > received && at - written_at >= every,
+            };
+            due.then(|| d.clone())
+        };
+        let Some(download) = due else { return };
+        match app.store.record_firmware_download(&download).await {
+            Ok(()) => {
+                let mut downloads = self.downloads.lock().expect("firmware downloads lock");
+                if let Some(served) =
+                    downloads.get_mut(&download.device).filter(|s| s.download.version == download.version)
+                {
+                    let before = served.written.map_or(0, |(received, _)| received);
+                    served.written = Some((download.received.max(before), at));
                 }
-            })
-            .or_insert_with(|| Download { version: version.to_owned(), received: 0, size, at });
-        download.received = download.received.max(end);
-        download.at = at;
+            }
+            Err(err) => {
+                tracing::warn!(%err, device = %download.device, "could not write a firmware download's progress");
+            }
+        }
+    }
+
+    /// Forgets what this server served of downloads whose last range is older than `before`
+    /// (the store's records are purged by [`purge_downloads`]).
+    pub fn forget_served_before(&self, before: Timestamp) {
+        self.downloads.lock().expect("firmware downloads lock").retain(|_, s| s.download.at >= before);
     }
 
     /// The newest release meant for this device, unless it runs it already (`running` is the
@@ -182,6 +280,19 @@ impl Releases {
         let bytes = Arc::new(bytes);
         self.bytes.lock().expect("firmware bytes lock").insert(version.to_owned(), Arc::clone(&bytes));
         Ok(Some(bytes))
+    }
+}
+
+/// Deletes the download records whose last range is older than [`DOWNLOAD_KEPT`], from the
+/// store and from this server's memory, by the server's clock (every server does, hourly, with
+/// the notifications' purge; a second purge finds nothing).
+pub async fn purge_downloads(app: &App) {
+    let before = app.now() - i64::try_from(DOWNLOAD_KEPT.as_millis()).unwrap_or(i64::MAX);
+    app.firmware.forget_served_before(before);
+    match app.store.purge_firmware_downloads(before).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "purged old firmware download records"),
+        Err(err) => tracing::warn!(%err, "could not purge old firmware download records"),
     }
 }
 
@@ -408,7 +519,7 @@ async fn download(
         };
         let (first, last) = (range.0, range.1.min(range.0 + MAX_CHUNK_BYTES - 1));
         let end = u32::try_from(last + 1).unwrap_or(u32::MAX);
-        app.firmware.served(link.device, &version, end, u32::try_from(size).unwrap_or(u32::MAX), app.now());
+        app.firmware.served(&app, &link, &version, end, u32::try_from(size).unwrap_or(u32::MAX), app.now()).await;
         let mut response = (StatusCode::PARTIAL_CONTENT, bytes[first..=last].to_vec()).into_response();
         let content_range = format!("bytes {first}-{last}/{size}");
         response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&content_range).expect("ascii"));
@@ -446,26 +557,48 @@ mod tests {
         };
         let releases = Releases::new(vec![release("2.0.0", Some(admin))]);
         let at = Timestamp;
-        let state = |running, started| {
-            releases.progress(admin, device, running, started).map(|p| (p.version, p.state, p.percent))
+        let record = |version: &str, received, when| FirmwareDownload {
+            device,
+            admin,
+            version: version.into(),
+            received,
+            size: 1000,
+            at: at(when),
+        };
+        let state = |running, started, download: Option<&FirmwareDownload>| {
+            releases.progress(admin, device, running, started, download).map(|p| (p.version, p.state, p.percent))
         };
         let offered = Some(("2.0.0".to_owned(), UpdateState::Offered, None));
-        assert_eq!(state(Some("fw/1.0.0"), None), offered);
+        assert_eq!(state(Some("fw/1.0.0"), None, None), offered);
         assert_eq!(
-            releases.progress(AdminId(pumppilot_engine::UserId::new()), device, None, None),
+            releases.progress(AdminId(pumppilot_engine::UserId::new()), device, None, None, None),
             None,
             "not meant for it"
         );
-        releases.served(device, "1.9.0", 500, 1000, at(5)); // another image: not this one's progress
-        assert_eq!(state(Some("fw/1.0.0"), None), offered);
-        releases.served(device, "2.0.0", 400, 1000, at(10));
-        releases.served(device, "2.0.0", 200, 1000, at(11)); // a range asked again
-        assert_eq!(state(Some("fw/1.0.0"), None), Some(("2.0.0".into(), UpdateState::Downloading, Some(40))));
-        releases.served(device, "2.0.0", 1000, 1000, at(20));
+        // Another image's download is not this one's progress.
+        assert_eq!(state(Some("fw/1.0.0"), None, Some(&record("1.9.0", 500, 5))), offered);
+        // Two servers' records of one download: the furthest range and the latest time.
+        let both = merged(record("2.0.0", 400, 10), &record("2.0.0", 200, 11));
+        assert_eq!((both.received, both.at), (400, at(11)));
+        assert_eq!(merged(record("1.9.0", 900, 12), &record("2.0.0", 100, 11)).version, "1.9.0", "the later version");
+        assert_eq!(
+            state(Some("fw/1.0.0"), None, Some(&both)),
+            Some(("2.0.0".into(), UpdateState::Downloading, Some(40)))
+        );
+        let all = record("2.0.0", 1000, 20);
         // All of it, and no start since: it installs when the relay is open.
-        assert_eq!(state(Some("fw/1.0.0"), Some(at(1))), Some(("2.0.0".into(), UpdateState::Downloading, Some(100))));
-        assert_eq!(state(Some("fw/1.0.0"), Some(at(30))), Some(("2.0.0".into(), UpdateState::Failed, None)));
-        assert_eq!(state(Some("fw/2.0.0"), Some(at(30))), Some(("2.0.0".into(), UpdateState::Updated, None)));
+        assert_eq!(
+            state(Some("fw/1.0.0"), Some(at(1)), Some(&all)),
+            Some(("2.0.0".into(), UpdateState::Downloading, Some(100)))
+        );
+        assert_eq!(
+            state(Some("fw/1.0.0"), Some(at(30)), Some(&all)),
+            Some(("2.0.0".into(), UpdateState::Failed, None))
+        );
+        assert_eq!(
+            state(Some("fw/2.0.0"), Some(at(30)), Some(&all)),
+            Some(("2.0.0".into(), UpdateState::Updated, None))
+        );
     }
 
     #[test]
