@@ -255,13 +255,13 @@ const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
 /// Tells each owner whose device has been silent longer than the set time, once per silence (the
 /// notice's key names the last poll), and whose load shedding has lasted longer than the set time,
 /// once per spell (the key names when the grid last came back before it; the spell is timed from
-/// when this server first saw it). On a shared store each server watches only the pumps whose
-/// timer it owns (`Runtime::owns_timer`); while servers disagree on who owns a pump (one joins or
-/// dies), two may watch it, and the key still makes each notice written once whoever writes it, as
-/// after a restart. A pump held here is read from memory; any other (most: a server holds only the
-/// pumps it needs) from what its record says (`Store::pump_links`, one read of every pump a
-/// round, as the list of pumps was) and the heartbeat that vouches for its device
-/// (`Runtime::last_poll_of`): watching never brings a pump into memory.
+/// when this server first saw it). On a shared store one server watches every pump
+/// (`Runtime::watches_every_pump`, chosen among the live servers as a pump's timer is); while
+/// servers disagree on who it is (one joins or dies), two may watch, and the key still makes each
+/// notice written once whoever writes it, as after a restart. A pump held here is read from
+/// memory; any other (most: a server holds only the pumps it needs) from what its record says
+/// (`Store::pump_links`, one read of every pump a round) and the heartbeat that vouches for its
+/// device (`Runtime::last_poll_of`): watching never brings a pump into memory.
 pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
     watch_pumps(&app.runtime, app.store.as_ref(), &app.settings.alerts, shedding).await;
 }
@@ -278,6 +278,12 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     let after = settings.offline_after_ms;
     let shedding_after = settings.shedding_after_ms;
     let clock = runtime.clock();
+    if !runtime.watches_every_pump() {
+        // Another server watches; this one forgets its spells (as after a restart) and its
+        // outage, which the watching server saw too if the store was down for everyone.
+        *shedding = Shedding::default();
+        return;
+    }
     // Nothing can be written while the store fails: remember since when, and tell every owner
     // once it works again (this server's outage: the key names its start).
     if let Some(since) = runtime.store_outage() {
@@ -315,7 +321,7 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
             });
         }
     }
-    for link in links.into_iter().filter(|link| runtime.owns_timer(link.admin)) {
+    for link in links {
         let admin = link.admin;
         let seen = if runtime.holds(admin) {
             runtime

@@ -515,3 +515,47 @@ async fn a_tenant_given_a_run_later_is_read_by_its_timers_owner_which_fires_its_
     // A fires the lease's end at its time (after the grace), once.
     fires_the_lease_end_once(&store, &clock, &a, admin, version, lease_end + grace, lease_end - told_on).await;
 }
+
+/// On two servers of one store, one of them watches every pump for the owners' alerts: the other
+/// lists no pump and tells nobody, and the watching one tells each owner of a silent device, so a
+/// round lists the pumps once for the whole fleet, not once a server.
+#[tokio::test]
+async fn one_server_of_a_fleet_watches_every_pump_for_the_owners_alerts() {
+    use pumppilot_engine::NoticeKind;
+    use pumppilot_server::alerts::{AlertSettings, Shedding, watch_pumps};
+    let mongo = testing::fresh_store().await;
+    let store: Arc<dyn Store> = Arc::new(mongo.clone());
+    let clock = ManualClock::starting_now();
+    let pumps = pumps(store.as_ref(), clock.now()).await;
+    let (a, b) = two_servers(&store, &clock, pumps[0].0).await;
+    assert_ne!(a.watches_every_pump(), b.watches_every_pump(), "one of the two watches");
+    let (watcher, other) = if a.watches_every_pump() { (&a, &b) } else { (&b, &a) };
+    // Every device polls once, at either server, and falls silent for longer than the set time.
+    for (n, (admin, _, device)) in pumps.iter().enumerate() {
+        poll(if n % 2 == 0 { &a } else { &b }, *admin, *device, clock.now()).await;
+    }
+    a.flush_telemetry().await;
+    b.flush_telemetry().await;
+    pass(&clock, &[&a, &b], Duration::from_secs(70)).await;
+    let settings = AlertSettings { offline_after_ms: 60_000, ..AlertSettings::default() };
+    let told = || async {
+        let mut told = 0;
+        for (admin, _, _) in &pumps {
+            let notices = store.notifications(admin.0, 10).await.unwrap();
+            told += notices.iter().filter(|n| n.kind == NoticeKind::DeviceOffline).count();
+        }
+        told
+    };
+    let lists = || async {
+        let operations = testing::operations(&mongo).await.unwrap();
+        operations.get("tenants").and_then(|kinds| kinds.get("queries")).map_or(0, |(count, _)| *count)
+    };
+
+    let before = lists().await;
+    other.heartbeat().await;
+    watch_pumps(other, store.as_ref(), &settings, &mut Shedding::default()).await;
+    assert_eq!((lists().await - before, told().await), (0, 0), "the other server lists no pump, tells nobody");
+    watcher.heartbeat().await;
+    watch_pumps(watcher, store.as_ref(), &settings, &mut Shedding::default()).await;
+    assert_eq!(told().await, pumps.len(), "every owner is told once, by the watching server");
+}
