@@ -379,11 +379,16 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     // The farmers have the app open: each asks for its pump's state (`GET /api/motor/status`) on
     // the server its Start goes to, as the app does before it shows the Start button, so a Start
     // is not its session's first request there (that one reads the session from the store).
+    // A page that does not open (a store too busy) leaves that Start cold; the run goes on.
+    let mut unopened = 0;
     for (j, farmer) in pumps.iter().take(fleet.starts).enumerate() {
         let server = addrs[(j + 1) % addrs.len()];
         let token = farmer.token.clone().unwrap_or_default();
-        let answer = http.get(format!("http://{server}/api/motor/status")).bearer_auth(token).send().await?;
-        anyhow::ensure!(answer.status().is_success(), "farmer {j}'s pump page: {}", answer.status());
+        let answer = http.get(format!("http://{server}/api/motor/status")).bearer_auth(token).send().await;
+        unopened += usize::from(!answer.is_ok_and(|a| a.status().is_success()));
+    }
+    if unopened > 0 {
+        println!("  {unopened} of {} farmers' pump pages did not open before their Start", fleet.starts);
     }
 
     // The steady window: Starts spread over it, polls and CPU counted across it, and what the
