@@ -24,7 +24,7 @@ use pumppilot_engine::{
     AdminId, DeviceId, DevicePoll, Event, MotorRules, Notice, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp,
     UserId,
 };
-use pumppilot_store::{AuditEntry, Change, Commit, Decision, Receipt, Store, StoreError, Telemetry};
+use pumppilot_store::{AuditEntry, Change, Commit, Decision, PresenceNews, Receipt, Store, StoreError, Telemetry};
 use tokio::sync::{Mutex, Notify, broadcast, mpsc, watch};
 
 use crate::clock::SharedClock;
@@ -1185,8 +1185,41 @@ impl Runtime {
         }
     }
 
+    /// What the feed says of a tenant's presence, in its order. A part the change left as it was
+    /// (`presence.server` alone when the same device joined another server) is taken from the
+    /// presence known here, which the feed's earlier changes (or the read after a reset) set; with
+    /// none known, the tenant's device is not vouched for until a change names both parts (no
+    /// beat vouches for a device by a guess).
+    fn note_presence(&self, admin: AdminId, news: PresenceNews) {
+        let presence = match news {
+            PresenceNews::Unchanged => return,
+            PresenceNews::Gone => None,
+            PresenceNews::Present { device, server } => {
+                let known = || self.presences.lock().expect("presence lock").get(&admin).cloned();
+                let (device, server) = match (device, server) {
+                    (Some(device), Some(server)) => (Some(device), Some(server)),
+                    (device, server) => {
+                        let known = known();
+                        (
+                            device.or(known.as_ref().map(|(device, _)| *device)),
+                            server.or(known.map(|(_, server)| server.to_string())),
+                        )
+                    }
+                };
+                match device.zip(server) {
+                    Some(presence) => Some(presence),
+                    None => {
+                        tracing::debug!(tenant = %admin, "a presence changed in part, and none was known here");
+                        None
+                    }
+                }
+            }
+        };
+        self.set_presence(admin, presence);
+    }
+
     /// A tenant's presence as the store names it now (the feed's order, or a fresh read).
-    fn note_presence(&self, admin: AdminId, presence: Option<(DeviceId, String)>) {
+    fn set_presence(&self, admin: AdminId, presence: Option<(DeviceId, String)>) {
         let presence = presence.map(|(device, server)| {
             let mut beats = self.beats.lock().expect("beats lock");
             let server = match beats.get_key_value(server.as_str()) {
@@ -1212,7 +1245,7 @@ impl Runtime {
             Ok(presences) => {
                 self.presences.lock().expect("presence lock").clear();
                 for p in presences {
-                    self.note_presence(p.admin, Some((p.device, p.server)));
+                    self.set_presence(p.admin, Some((p.device, p.server)));
                 }
             }
             Err(err) => tracing::warn!(%err, "could not read which devices are present where"),
@@ -1365,13 +1398,21 @@ impl Runtime {
         Ok(tenant)
     }
 
-    /// Another server changed a tenant (its version moved) or flushed its device's polls: the
-    /// cached state is read again (or its last poll moved on), and long-polls and event streams
-    /// here hear of it. A tenant not held here is read only when it has a run (`has_run`) and this
-    /// server owns its timer (`Runtime::owns_timer`); any other is left to be read on its next use.
-    async fn on_tenant_change(&self, admin: AdminId, version: u64, last_poll_at: Option<Timestamp>, has_run: bool) {
+    /// Another server changed a tenant (its version moved: `Some`) or flushed its device's polls:
+    /// the cached state is read again (or, without a commit, only its last poll moves on: no
+    /// read), and long-polls and event streams here hear of it. A tenant not held here is read
+    /// only when the change gave it a run (`has_run`) and this server owns its timer
+    /// (`Runtime::owns_timer`); any other is left to be read on its next use (a run it already had
+    /// is held by its owner, which hears of every commit).
+    async fn on_tenant_change(
+        &self,
+        admin: AdminId,
+        version: Option<u64>,
+        last_poll_at: Option<Timestamp>,
+        has_run: Option<bool>,
+    ) {
         let Some(cell) = self.held(admin) else {
-            if has_run
+            if has_run == Some(true)
                 && self.owns_timer(admin)
                 && let Err(err) = self.keep_up(admin).await
             {
@@ -1382,7 +1423,7 @@ impl Runtime {
         };
         let mut guard = cell.tenant.lock().await;
         if let Some(tenant) = guard.as_mut()
-            && tenant.version >= version
+            && version.is_none_or(|version| tenant.version >= version)
         {
             if let Some(seen) = last_poll_at
                 && tenant.controller.is_some()
@@ -1393,6 +1434,10 @@ impl Runtime {
                 drop(guard);
                 self.schedule(admin, deadline);
             }
+            return;
+        }
+        // Not read yet (its first read, under way, reads it as it is now), and no commit to catch up with.
+        if version.is_none() {
             return;
         }
         self.refresh(admin, &cell, &mut guard).await;
@@ -1577,7 +1622,9 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
             Change::Tenant { admin, version, last_poll_at, presence, has_run } => {
                 // Here, in the feed's order: a beat never vouches for a device let go before it.
                 runtime.note_presence(admin, presence);
-                if runtime.holds(admin) || (has_run && runtime.owns_timer(admin)) {
+                // A presence alone asks nothing of the tenant held here.
+                let held = (version.is_some() || last_poll_at.is_some()) && runtime.holds(admin);
+                if held || (has_run == Some(true) && runtime.owns_timer(admin)) {
                     let runtime = Arc::clone(&runtime);
                     tokio::spawn(async move { runtime.on_tenant_change(admin, version, last_poll_at, has_run).await });
                 }
