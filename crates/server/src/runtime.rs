@@ -1671,6 +1671,37 @@ mod tests {
         assert!(size <= 1536, "apply's future: {size} bytes");
     }
 
+    /// A presence changed in part (MongoDB's diff of `presence` names `presence.server` alone
+    /// when the same device joined another server) keeps the part known here; with none known,
+    /// the device is vouched for by nobody until a change names both parts; a change that left
+    /// the presence as it was changes nothing, a leave removes it.
+    #[test]
+    fn a_presence_changed_in_part_keeps_the_part_known_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("presence.db").display());
+        let store: Arc<dyn Store> = Arc::new(pumppilot_store_sqlite::SqliteStore::open(&url).unwrap());
+        let clock: SharedClock = crate::clock::ManualClock::at(Timestamp(0));
+        let runtime = Runtime::new(store, clock, 15_000, 5_000);
+        let (admin, device) = (AdminId(UserId::new()), DeviceId::new());
+        let known = || runtime.presences.lock().unwrap().get(&admin).map(|(d, s)| (*d, s.to_string()));
+        let present =
+            |device, server: Option<&str>| PresenceNews::Present { device, server: server.map(str::to_owned) };
+
+        runtime.note_presence(admin, present(None, Some("b")));
+        assert_eq!(known(), None, "no part known here: no guess");
+        runtime.note_presence(admin, present(Some(device), Some("a")));
+        assert_eq!(known(), Some((device, "a".to_owned())));
+        runtime.note_presence(admin, present(None, Some("b")));
+        assert_eq!(known(), Some((device, "b".to_owned())), "the same device, at another server");
+        runtime.note_presence(admin, PresenceNews::Unchanged);
+        assert_eq!(known(), Some((device, "b".to_owned())));
+        let other = DeviceId::new();
+        runtime.note_presence(admin, present(Some(other), None));
+        assert_eq!(known(), Some((other, "b".to_owned())), "another device, at the same server");
+        runtime.note_presence(admin, PresenceNews::Gone);
+        assert_eq!(known(), None);
+    }
+
     /// A listener sees the last stamp announced before it came, and every one after; once it is
     /// gone, the channel goes too, and the next listener starts from the latest stamp.
     #[test]
