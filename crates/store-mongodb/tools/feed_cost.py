@@ -3,18 +3,23 @@ watched by several servers, with and without ``fullDocument: updateLookup``.
 
 Each run starts its own SecantusDB (PumpPilot's launcher, data in memory), stores ``--tenants``
 tenant documents as PumpPilot writes them, opens ``--watchers`` change streams on the database
-(one per server, each its own connection, as ``crates/store-mongodb/src/feed.rs`` opens it), then
+(one per server, each its own connection, as ``crates/store-mongodb/src/feed.rs`` opens it) and
 writes ``--updates`` presence joins (``$max lastPollAt`` and ``$set presence``, 32 to an update
-command, as ``MongoStore::record_presence`` does) and waits until every watcher has read every
-event. The store's CPU time (user + system, from /proc) is counted from the first write until the
-last watcher has read the last event. Three runs: no watcher (the writes alone), watchers without
-a lookup (the feed now), watchers with ``updateLookup`` (the feed before).
+command, as ``MongoStore::record_presence`` does). By default the watchers read once every update
+is written, and the store's CPU time (user + system, from /proc) is counted from then until the
+last watcher has read the last event: each watcher reads full batches, so the count is the
+store's work for each event and not how often a watcher wakes. With ``--live`` they read while
+the writes are made, and the count runs from the first write to the last event read (then how
+often each watcher wakes, and how many events each of its reads finds, count as much as the
+events). Runs: no watcher (the writes alone), then, alternating ``--rounds`` times, watchers
+without a lookup (the feed now) and with ``fullDocument: updateLookup`` (the feed before);
+medians are reported.
 
     target/secantusdb/venv/bin/python crates/store-mongodb/tools/feed_cost.py [--watchers 7] \
-        [--tenants 2000] [--updates 4000]
+        [--tenants 2000] [--updates 4000] [--rounds 3] [--live]
 
-(run from the workspace after any test has installed SecantusDB; a timing measurement: under
-``flock /work/wt/BENCH.lock`` on the shared machine.)
+(from the workspace, once a test has installed SecantusDB into ``target/secantusdb``; CPU time
+counts the store's own work, but a busy machine still moves it: one measurement at a time.)
 """
 
 import argparse
