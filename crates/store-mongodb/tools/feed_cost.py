@@ -77,7 +77,7 @@ def tenant_doc(admin):
     }
 
 
-def run(watchers, tenants, updates, lookup, drain):
+def run(watchers, tenants, updates, lookup, drain, pace=0.0):
     process, url = start_store()
     try:
         client = MongoClient(url)
@@ -96,6 +96,10 @@ def run(watchers, tenants, updates, lookup, drain):
             while read[i] < updates:
                 if streams[i].try_next() is not None:
                     read[i] += 1
+                    # With --pace-ms, a watcher that has read what its last batch brought waits
+                    # before it asks again, so that its next batch holds more events.
+                    if pace and not streams[i]._cursor._data:
+                        time.sleep(pace)
 
         threads = [threading.Thread(target=follow, args=(i,)) for i in range(watchers)]
 
@@ -115,24 +119,28 @@ def run(watchers, tenants, updates, lookup, drain):
             if writes:
                 db.tenants.bulk_write(writes, ordered=False)
 
+        def getmores():
+            return client.admin.command("serverStatus")["opcounters"]["getmore"]
+
         if drain:
             # The writes first, then the watchers read them all: each reads full batches, so
             # what is counted is the store's work for each event, not how often a watcher wakes.
             write()
-            before, started = cpu_seconds(process.pid), time.time()
+            before, started, reads = cpu_seconds(process.pid), time.time(), getmores()
             for t in threads:
                 t.start()
         else:
-            before, started = cpu_seconds(process.pid), time.time()
+            before, started, reads = cpu_seconds(process.pid), time.time(), getmores()
             for t in threads:
                 t.start()
             write()
         for t in threads:
             t.join()
         cpu, wall = cpu_seconds(process.pid) - before, time.time() - started
+        reads = getmores() - reads
         for s in streams:
             s.close()
-        return cpu, wall
+        return cpu, wall, reads
     finally:
         process.terminate()
         process.wait()
@@ -144,6 +152,8 @@ def main():
     parser.add_argument("--tenants", type=int, default=2000)
     parser.add_argument("--updates", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pace-ms", type=float, default=0.0,
+                        help="with --live: how long a watcher waits after each batch it has read")
     parser.add_argument("--live", dest="drain", action="store_false",
                         help="watchers read while the writes are made (how often each wakes counts too)")
     a = parser.parse_args()
@@ -156,16 +166,18 @@ def main():
     for _ in range(a.rounds):
         # Alternated, so that a change of the machine's load falls on both.
         for lookup in (False, True):
-            results[lookup].append(run(a.watchers, a.tenants, a.updates, lookup, a.drain))
+            results[lookup].append(run(a.watchers, a.tenants, a.updates, lookup, a.drain, a.pace_ms / 1000))
     for lookup in (False, True):
-        cpu = statistics.median(c for c, _ in results[lookup])
-        wall = statistics.median(w for _, w in results[lookup])
+        cpu = statistics.median(c for c, _, _ in results[lookup])
+        wall = statistics.median(w for _, w, _ in results[lookup])
+        reads = statistics.median(r for _, _, r in results[lookup])
         name = "with updateLookup:" if lookup else "without a lookup:"
-        runs = " ".join(f"{c:.2f}" for c, _ in results[lookup])
+        runs = " ".join(f"{c:.2f}" for c, _, _ in results[lookup])
         print(f"{name:22} {cpu:6.2f} s of the store's CPU ({wall:.1f} s wall; runs {runs}), "
-              f"{1e6 * (cpu - alone) / (a.updates * a.watchers):.0f} µs an event a watcher over the writes")
-    with_lookup = statistics.median(c for c, _ in results[True])
-    without = statistics.median(c for c, _ in results[False])
+              f"{1e6 * (cpu - alone) / (a.updates * a.watchers):.0f} µs an event a watcher over the writes; "
+              f"{reads:.0f} getMores, {a.updates * a.watchers / max(reads, 1):.1f} events each")
+    with_lookup = statistics.median(c for c, _, _ in results[True])
+    without = statistics.median(c for c, _, _ in results[False])
     print(f"with / without: {with_lookup / without:.2f}x the store's CPU; "
           f"the feed's part: {(with_lookup - alone) / max(without - alone, 1e-9):.2f}x")
 
