@@ -9,7 +9,7 @@ use std::{
 
 use axum::{extract::DefaultBodyLimit, response::IntoResponse};
 use pumppilot_engine::{AdminId, DeviceId, Timestamp, UserId};
-use pumppilot_store::{Account, Change, Role, Store};
+use pumppilot_store::{Account, Change, KeyNews, Role, Store};
 use tokio::net::TcpListener;
 use tower::Layer as _;
 use tower_http::{catch_panic::CatchPanicLayer, cors::CorsLayer};
@@ -374,16 +374,33 @@ async fn follow_changes(app: std::sync::Weak<App>, mut changes: tokio::sync::bro
         };
         let Some(app) = app.upgrade() else { return };
         match change {
-            Change::Device { id, admin, key_hash, signs } => {
+            Change::Device { id, key, signs } => {
                 if signs {
                     app.signed_devices.write().expect("signed devices lock").insert(id);
                 }
+                let (admin, key_hash) = match key {
+                    KeyNews::Unchanged => continue,
+                    KeyNews::Retired => (None, None),
+                    KeyNews::Added { admin, key_hash } => (Some(admin), Some(key_hash)),
+                    // A device stays with its tenant: the one its key here names.
+                    KeyNews::Rotated { key_hash } => {
+                        let admin = (app.device_keys.read().expect("device keys lock").values())
+                            .find(|(known, _)| *known == id)
+                            .map(|(_, admin)| *admin);
+                        if admin.is_none() {
+                            // Never added here (it came before the feed did): all read again, once.
+                            app.reload_device_keys().await;
+                            continue;
+                        }
+                        (admin, Some(key_hash))
+                    }
+                };
                 let mut keys = app.device_keys.write().expect("device keys lock");
                 let hash = key_hash.as_deref().and_then(|h| <[u8; 32]>::try_from(h).ok());
                 if let (Some(hash), Some(admin)) = (hash, admin)
                     && keys.get(&hash) == Some(&(id, admin))
                 {
-                    continue; // the key it had (telemetry moved, say)
+                    continue; // the key it had (rotated here, say)
                 }
                 keys.retain(|_, (known, _)| *known != id);
                 if let (Some(hash), Some(admin)) = (hash, admin) {

@@ -24,7 +24,7 @@ use pumppilot_engine::{
     AdminId, DeviceId, DevicePoll, Event, MotorRules, Notice, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp,
     UserId,
 };
-use pumppilot_store::{AuditEntry, Change, Commit, Decision, Receipt, Store, StoreError, Telemetry};
+use pumppilot_store::{AuditEntry, Change, Commit, Decision, PresenceNews, Receipt, Store, StoreError, Telemetry};
 use tokio::sync::{Mutex, Notify, broadcast, mpsc, watch};
 
 use crate::clock::SharedClock;
@@ -1261,8 +1261,41 @@ impl Runtime {
         }
     }
 
+    /// What the feed says of a tenant's presence, in its order. A part the change left as it was
+    /// (`presence.server` alone when the same device joined another server) is taken from the
+    /// presence known here, which the feed's earlier changes (or the read after a reset) set; with
+    /// none known, the tenant's device is not vouched for until a change names both parts (no
+    /// beat vouches for a device by a guess).
+    fn note_presence(&self, admin: AdminId, news: PresenceNews) {
+        let presence = match news {
+            PresenceNews::Unchanged => return,
+            PresenceNews::Gone => None,
+            PresenceNews::Present { device, server } => {
+                let known = || self.presences.lock().expect("presence lock").get(&admin).cloned();
+                let (device, server) = match (device, server) {
+                    (Some(device), Some(server)) => (Some(device), Some(server)),
+                    (device, server) => {
+                        let known = known();
+                        (
+                            device.or(known.as_ref().map(|(device, _)| *device)),
+                            server.or(known.map(|(_, server)| server.to_string())),
+                        )
+                    }
+                };
+                match device.zip(server) {
+                    Some(presence) => Some(presence),
+                    None => {
+                        tracing::debug!(tenant = %admin, "a presence changed in part, and none was known here");
+                        None
+                    }
+                }
+            }
+        };
+        self.set_presence(admin, presence);
+    }
+
     /// A tenant's presence as the store names it now (the feed's order, or a fresh read).
-    fn note_presence(&self, admin: AdminId, presence: Option<(DeviceId, String)>) {
+    fn set_presence(&self, admin: AdminId, presence: Option<(DeviceId, String)>) {
         let presence = presence.map(|(device, server)| {
             let mut beats = self.beats.lock().expect("beats lock");
             let server = match beats.get_key_value(server.as_str()) {
@@ -1288,7 +1321,7 @@ impl Runtime {
             Ok(presences) => {
                 self.presences.lock().expect("presence lock").clear();
                 for p in presences {
-                    self.note_presence(p.admin, Some((p.device, p.server)));
+                    self.set_presence(p.admin, Some((p.device, p.server)));
                 }
             }
             Err(err) => tracing::warn!(%err, "could not read which devices are present where"),
@@ -1441,13 +1474,21 @@ impl Runtime {
         Ok(tenant)
     }
 
-    /// Another server changed a tenant (its version moved) or flushed its device's polls: the
-    /// cached state is read again (or its last poll moved on), and long-polls and event streams
-    /// here hear of it. A tenant not held here is read only when it has a run (`has_run`) and this
-    /// server owns its timer (`Runtime::owns_timer`); any other is left to be read on its next use.
-    async fn on_tenant_change(&self, admin: AdminId, version: u64, last_poll_at: Option<Timestamp>, has_run: bool) {
+    /// Another server changed a tenant (its version moved: `Some`) or flushed its device's polls:
+    /// the cached state is read again (or, without a commit, only its last poll moves on: no
+    /// read), and long-polls and event streams here hear of it. A tenant not held here is read
+    /// only when the change gave it a run (`has_run`) and this server owns its timer
+    /// (`Runtime::owns_timer`); any other is left to be read on its next use (a run it already had
+    /// is held by its owner, which hears of every commit).
+    async fn on_tenant_change(
+        &self,
+        admin: AdminId,
+        version: Option<u64>,
+        last_poll_at: Option<Timestamp>,
+        has_run: Option<bool>,
+    ) {
         let Some(cell) = self.held(admin) else {
-            if has_run
+            if has_run == Some(true)
                 && self.owns_timer(admin)
                 && let Err(err) = self.keep_up(admin).await
             {
@@ -1458,7 +1499,7 @@ impl Runtime {
         };
         let mut guard = cell.tenant.lock().await;
         if let Some(tenant) = guard.as_mut()
-            && tenant.version >= version
+            && version.is_none_or(|version| tenant.version >= version)
         {
             if let Some(seen) = last_poll_at
                 && tenant.controller.is_some()
@@ -1469,6 +1510,10 @@ impl Runtime {
                 drop(guard);
                 self.schedule(admin, deadline);
             }
+            return;
+        }
+        // Not read yet (its first read, under way, reads it as it is now), and no commit to catch up with.
+        if version.is_none() {
             return;
         }
         self.refresh(admin, &cell, &mut guard).await;
@@ -1653,7 +1698,9 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
             Change::Tenant { admin, version, last_poll_at, presence, has_run } => {
                 // Here, in the feed's order: a beat never vouches for a device let go before it.
                 runtime.note_presence(admin, presence);
-                if runtime.holds(admin) || (has_run && runtime.owns_timer(admin)) {
+                // A presence alone asks nothing of the tenant held here.
+                let held = (version.is_some() || last_poll_at.is_some()) && runtime.holds(admin);
+                if held || (has_run == Some(true) && runtime.owns_timer(admin)) {
                     let runtime = Arc::clone(&runtime);
                     tokio::spawn(async move { runtime.on_tenant_change(admin, version, last_poll_at, has_run).await });
                 }
@@ -1698,6 +1745,37 @@ mod tests {
         let apply = runtime.apply(AdminId(UserId::new()), Event::Tick, Extras::default(), |_, _| ());
         let size = size_of_val(&apply);
         assert!(size <= 1536, "apply's future: {size} bytes");
+    }
+
+    /// A presence changed in part (MongoDB's diff of `presence` names `presence.server` alone
+    /// when the same device joined another server) keeps the part known here; with none known,
+    /// the device is vouched for by nobody until a change names both parts; a change that left
+    /// the presence as it was changes nothing, a leave removes it.
+    #[test]
+    fn a_presence_changed_in_part_keeps_the_part_known_here() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("presence.db").display());
+        let store: Arc<dyn Store> = Arc::new(pumppilot_store_sqlite::SqliteStore::open(&url).unwrap());
+        let clock: SharedClock = crate::clock::ManualClock::at(Timestamp(0));
+        let runtime = Runtime::new(store, clock, 15_000, 5_000);
+        let (admin, device) = (AdminId(UserId::new()), DeviceId::new());
+        let known = || runtime.presences.lock().unwrap().get(&admin).map(|(d, s)| (*d, s.to_string()));
+        let present =
+            |device, server: Option<&str>| PresenceNews::Present { device, server: server.map(str::to_owned) };
+
+        runtime.note_presence(admin, present(None, Some("b")));
+        assert_eq!(known(), None, "no part known here: no guess");
+        runtime.note_presence(admin, present(Some(device), Some("a")));
+        assert_eq!(known(), Some((device, "a".to_owned())));
+        runtime.note_presence(admin, present(None, Some("b")));
+        assert_eq!(known(), Some((device, "b".to_owned())), "the same device, at another server");
+        runtime.note_presence(admin, PresenceNews::Unchanged);
+        assert_eq!(known(), Some((device, "b".to_owned())));
+        let other = DeviceId::new();
+        runtime.note_presence(admin, present(Some(other), None));
+        assert_eq!(known(), Some((other, "b".to_owned())), "another device, at the same server");
+        runtime.note_presence(admin, PresenceNews::Gone);
+        assert_eq!(known(), None);
     }
 
     /// A listener sees the last stamp announced before it came, and every one after; once it is

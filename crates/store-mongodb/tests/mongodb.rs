@@ -3,7 +3,7 @@
 
 use mongodb::bson::{Bson, Document, doc};
 use pumppilot_engine::{AdminId, Credit, EntryId, Event, LedgerKind, Records, Tenant, Timestamp, UserId};
-use pumppilot_store::{Account, Commit, Role, Store, StoreError};
+use pumppilot_store::{Account, Change, Commit, Role, Store, StoreError};
 use pumppilot_store_mongodb::{MongoStore, SCHEMA_VERSION, testing};
 
 const LEASE_MS: i64 = 60_000;
@@ -452,4 +452,79 @@ async fn a_retried_write_is_answered_from_its_kept_reply_not_run_twice() {
     assert_eq!(again.get_i32("n").unwrap(), first.get_i32("n").unwrap(), "the kept reply: {again}");
     let pump = db.collection::<Document>("retried").find_one(doc! { "_id": "pump" }).await.unwrap().unwrap();
     assert_eq!(pump.get_i32("starts").unwrap(), 1, "the retried increment ran once: {pump}");
+}
+
+/// The next change of `changes` that is not the feed's heartbeat, within a generous limit.
+async fn next_news(changes: &mut tokio::sync::mpsc::Receiver<Change>) -> Change {
+    loop {
+        let change = tokio::time::timeout(std::time::Duration::from_secs(30), changes.recv())
+            .await
+            .expect("the feed said nothing for 30 s")
+            .expect("the feed ended");
+        if change != Change::Live {
+            return change;
+        }
+    }
+}
+
+/// The feed builds each change from its own event, never from a read of the document afterwards:
+/// its stream is opened without `fullDocument: updateLookup`, which made the store read the
+/// document again for every update event and for every server watching (7 servers, 7 reads for
+/// each presence, last poll or telemetry written). Shown where such a read tells another story:
+/// writes committed together in one transaction reach the stream after all of them, so a read for
+/// the first finds the document as the last one left it (a device that joined and left again
+/// showed as never present; a key rotated on a device retired after showed the key as gone).
+/// Neither SecantusDB's profiler nor its `top` counts those reads (the stream reads its storage
+/// directly): this is the store's own evidence that none is made.
+#[tokio::test]
+async fn each_change_is_what_its_own_write_did_not_what_a_read_finds_later() {
+    use mongodb::bson::{Binary, DateTime, spec::BinarySubtype};
+    use pumppilot_engine::DeviceId;
+    use pumppilot_store::{Device, KeyNews, PresenceNews};
+
+    let store = testing::fresh_store().await;
+    let admin = account("rahim", Role::Admin, None);
+    store.create_account(&admin).await.unwrap();
+    let admin = AdminId(admin.id);
+    let device = Device {
+        id: DeviceId::new(),
+        admin_id: admin,
+        name: "well".into(),
+        key_hash: vec![1; 32],
+        created_at: T0,
+        telemetry: None,
+    };
+    store.create_device(&device).await.unwrap();
+    let mut changes = store.changes().expect("a MongoDB store has a feed");
+    assert_eq!(next_news(&mut changes).await, Change::Reset, "the feed starts afresh");
+
+    let db = store.database();
+    let (tenants, devices) = (db.collection::<Document>("tenants"), db.collection::<Document>("devices"));
+    let (tenant_id, device_id) = (doc! { "_id": admin.to_string() }, doc! { "_id": device.id.to_string() });
+    let mut session = db.client().start_session().await.unwrap();
+    session.start_transaction().await.unwrap();
+    // The device joins at server a (as `record_presence` writes it), then leaves again.
+    let join = doc! {
+        "$max": { "lastPollAt": DateTime::from_millis(at(5).0) },
+        "$set": { "presence": { "server": "a", "device": device.id.to_string() } },
+    };
+    tenants.update_one(tenant_id.clone(), join).session(&mut session).await.unwrap();
+    tenants.update_one(tenant_id, doc! { "$unset": { "presence": "" } }).session(&mut session).await.unwrap();
+    // Its telemetry (no change), its key rotated (as `set_device_key` writes it), then it is retired.
+    let telemetry = doc! { "$set": { "lastSeenAt": DateTime::from_millis(at(5).0), "relay": true } };
+    devices.update_one(device_id.clone(), telemetry).session(&mut session).await.unwrap();
+    let rotated = doc! { "$set": { "keyHash": Binary { subtype: BinarySubtype::Generic, bytes: vec![2; 32] } } };
+    devices.update_one(device_id.clone(), rotated).session(&mut session).await.unwrap();
+    devices.delete_one(device_id).session(&mut session).await.unwrap();
+    session.commit_transaction().await.unwrap();
+
+    let present = PresenceNews::Present { device: Some(device.id), server: Some("a".into()) };
+    let joined = Change::Tenant { admin, version: None, last_poll_at: Some(at(5)), presence: present, has_run: None };
+    assert_eq!(next_news(&mut changes).await, joined, "the join, as it was written");
+    let left = Change::Tenant { admin, version: None, last_poll_at: None, presence: PresenceNews::Gone, has_run: None };
+    assert_eq!(next_news(&mut changes).await, left);
+    let rotated = Change::Device { id: device.id, key: KeyNews::Rotated { key_hash: vec![2; 32] }, signs: false };
+    assert_eq!(next_news(&mut changes).await, rotated, "the telemetry is no change; the key, as it was set");
+    let retired = Change::Device { id: device.id, key: KeyNews::Retired, signs: false };
+    assert_eq!(next_news(&mut changes).await, retired);
 }

@@ -52,28 +52,34 @@ pub enum StoreError {
 
 /// What moved in a store shared by several servers, as its change feed tells every one of them
 /// (see [`Store::changes`]). A server drops or refreshes what it keeps in memory accordingly.
+///
+/// A change says what its write changed and nothing more (a MongoDB change stream's update event
+/// carries the fields it set and removed, not the document: looking the document up for every
+/// event would cost the store one read per event per server). A field a write left as it was is
+/// `None` or `Unchanged` here, never a guess.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// A tenant's stored state: its version (moves with every commit), its device's last poll
-    /// (moves with telemetry flushed by any server) and which server vouches for that device now
-    /// (its id and the server's: [`Store::record_presence`]), and whether it has a run
-    /// ([`Store::tenants_with_runs`]; true when the store cannot tell, so that no server misses a
-    /// run whose deadlines it must fire).
+    /// A tenant's stored state moved: its version (`Some` when it moved: a commit), its device's
+    /// last poll (`Some` when it moved: telemetry or a presence flushed by any server), which
+    /// server vouches for that device ([`Store::record_presence`]), and whether it has a run
+    /// ([`Store::tenants_with_runs`]; `Some` when the write set it, `Some(true)` for a whole
+    /// document from before the field, so that no server misses a run whose deadlines it must
+    /// fire).
     Tenant {
         admin: AdminId,
-        version: u64,
+        version: Option<u64>,
         last_poll_at: Option<Timestamp>,
-        presence: Option<(DeviceId, String)>,
-        has_run: bool,
+        presence: PresenceNews,
+        has_run: Option<bool>,
     },
     /// A server's heartbeat ([`Store::heartbeat`]): every device present at `server` has polled
     /// it at or after `polled_since`. It comes in the feed's order with the presences it vouches
     /// for, so a device let go before this beat is never vouched for by it.
     Beat { server: String, polled_since: Timestamp },
-    /// A device was added, its key set or rotated, its telemetry written, or it was retired
-    /// (`key_hash` is `None` then): the key it answers to now, if any, and whether it has signed a
-    /// request (`signs`: from then on an unsigned one is refused, at every server).
-    Device { id: DeviceId, admin: Option<AdminId>, key_hash: Option<Vec<u8>>, signs: bool },
+    /// A device was added, its key set or rotated, or it was retired (`key`), or it signed a
+    /// request (`signs`: its link counter was reserved; from then on an unsigned one is refused,
+    /// at every server). Its telemetry moving is no change: nobody keeps it.
+    Device { id: DeviceId, key: KeyNews, signs: bool },
     /// A firmware release was published or its rollout changed.
     Firmware,
     /// A session changed (revoked, rotated, deleted).
@@ -85,6 +91,32 @@ pub enum Change {
     /// The feed may have missed changes (it was restarted without a place to resume from): forget
     /// everything kept in memory.
     Reset,
+}
+
+/// What a [`Change::Tenant`] says of the device present for the tenant ([`Store::record_presence`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceNews {
+    /// The write left it as it was.
+    Unchanged,
+    /// No device of the tenant is present at any server now.
+    Gone,
+    /// A device of the tenant is present at a server. A part that is `None` is as it was: MongoDB
+    /// may tell a sub-document's change by its changed fields alone (`presence.server` when the
+    /// same device moved to another server).
+    Present { device: Option<DeviceId>, server: Option<String> },
+}
+
+/// What a [`Change::Device`] says of the device's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyNews {
+    /// The write left it as it was.
+    Unchanged,
+    /// A device of `admin` answers to this key (a device added).
+    Added { admin: AdminId, key_hash: Vec<u8> },
+    /// The device answers to this key now (set or rotated; a device stays with its tenant).
+    Rotated { key_hash: Vec<u8> },
+    /// The device answers to no key (retired).
+    Retired,
 }
 
 /// Who acts on a card tap at a pump (see [`Store::claim_tap`]).
