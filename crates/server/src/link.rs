@@ -208,18 +208,18 @@ impl Signer {
 
     /// `response` signed at once when its body is whole already (every device route's answer:
     /// JSON written whole), without a future; else what is left to read of it.
-    fn seal_now(&self, response: Response, counter: u64) -> Result<Response, Unsealed> {
+    fn seal_now(&self, response: Response, counter: u64) -> Result<Response, Box<Unsealed>> {
         let (parts, body) = response.into_parts();
         match crate::serve::poll::body_now(body, crate::app::BODY_LIMIT) {
             BodyNow::Whole(bytes) => Ok(self.sealed(parts, bytes, counter)),
-            BodyNow::Partly { first, rest } => Err(Unsealed { parts, first, rest, counter }),
+            BodyNow::Partly { first, rest } => Err(Box::new(Unsealed { parts, first, rest, counter })),
             BodyNow::Failed(_) => Ok(ApiError::internal().into_response()),
         }
     }
 
     /// The answer [`Signer::seal_now`] could not sign at once, its body read whole first.
-    async fn seal_rest(&self, unsealed: Unsealed) -> Response {
-        let Unsealed { parts, first, rest, counter } = unsealed;
+    async fn seal_rest(&self, unsealed: Box<Unsealed>) -> Response {
+        let Unsealed { parts, first, rest, counter } = *unsealed;
         match crate::serve::poll::rest_of_body(first, rest, crate::app::BODY_LIMIT).await {
             Ok(bytes) => self.sealed(parts, bytes, counter),
             Err(_) => ApiError::internal().into_response(),
