@@ -214,17 +214,21 @@ pub fn router(
             tracing::error!("a request handler panicked");
             error::ApiError::internal().into_response()
         }))
-        .service(CorsButDevices { cors: cors().layer(routes.clone()), devices: routes })
+        .service(CorsButDevices { cors: Arc::new(cors()), routes })
 }
 
 /// [`cors`] for every route but the devices' ([`routes::device::PATHS`]): a board is no browser,
 /// and no browser page calls a device route (each takes a device key, which no page holds), so a
 /// device's answer goes without `access-control-allow-origin`, and its request without the CORS
 /// layer's work (a preflight there is answered as any `OPTIONS` of the route: 405).
+///
+/// The CORS policy is shared, and put around the routes only for a request that needs it: the
+/// service is cloned for every connection (`serve`), and a device's requests clone none of the
+/// policy's lists.
 #[derive(Clone)]
 struct CorsButDevices<S> {
-    cors: tower_http::cors::Cors<S>,
-    devices: S,
+    cors: Arc<CorsLayer>,
+    routes: S,
 }
 
 impl<S, B> tower::Service<axum::extract::Request> for CorsButDevices<S>
@@ -237,15 +241,19 @@ where
     type Future = futures_util::future::Either<tower_http::cors::ResponseFuture<S::Future>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
-        std::task::ready!(self.cors.poll_ready(cx))?;
-        self.devices.poll_ready(cx)
+        self.routes.poll_ready(cx)
     }
 
     fn call(&mut self, request: axum::extract::Request) -> Self::Future {
         use futures_util::future::Either;
         match request.uri().path().starts_with(routes::device::PATHS) {
-            true => Either::Right(self.devices.call(request)),
-            false => Either::Left(self.cors.call(request)),
+            true => Either::Right(self.routes.call(request)),
+            // The routes made ready above go into the CORS service; a clone takes their place.
+            false => {
+                let clone = self.routes.clone();
+                let ready = std::mem::replace(&mut self.routes, clone);
+                Either::Left(self.cors.layer(ready).call(request))
+            }
         }
     }
 }

@@ -24,7 +24,7 @@
 use axum::{
     body::{Body, Bytes, HttpBody as _},
     extract::{FromRequest, Request},
-    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -36,6 +36,7 @@ use crate::{
     app::AppState,
     error::{ApiError, RawBody},
     keys::Keyring,
+    serve::poll::BodyNow,
 };
 
 /// The link secret of a device with this key hash (`pp_link_` and 43 characters).
@@ -93,6 +94,9 @@ struct Held {
     /// The secret, keyed once (each MAC then hashes its message alone), with the key hash it was
     /// derived from (a rotated key derives another).
     secret: Option<([u8; 32], LinkKey)>,
+    /// The device is known to sign (in `App::signed_devices`, which then never loses it: the
+    /// store lists every device with a reserved window): its accepted counters need not look.
+    signing_noted: bool,
 }
 
 type Shard = std::sync::Mutex<std::collections::HashMap<DeviceId, Held, crate::keys::Ids>>;
@@ -133,9 +137,19 @@ impl CounterWindows {
         secret
     }
 
-    /// Accepts `counter` from this server's window in memory; `None` when it is outside it.
-    fn check_held(&self, device: DeviceId, counter: u64) -> Option<CounterCheck> {
-        self.shard(device).lock().expect("counter windows lock").get_mut(&device)?.window.as_mut()?.check(counter)
+    /// Accepts `counter` from this server's window in memory, and tells whether the device is
+    /// noted as signing already; `None` when the counter is outside the window.
+    fn check_held(&self, device: DeviceId, counter: u64) -> Option<(CounterCheck, bool)> {
+        let mut shard = self.shard(device).lock().expect("counter windows lock");
+        let held = shard.get_mut(&device)?;
+        Some((held.window.as_mut()?.check(counter)?, held.signing_noted))
+    }
+
+    /// Notes that the device is in `App::signed_devices` (until it is forgotten here).
+    fn note_signing(&self, device: DeviceId) {
+        if let Some(held) = self.shard(device).lock().expect("counter windows lock").get_mut(&device) {
+            held.signing_noted = true;
+        }
     }
 
     /// Accepts `counter` of a device once: inside this server's window from memory, else after
@@ -148,7 +162,7 @@ impl CounterWindows {
         device: DeviceId,
         counter: u64,
     ) -> Result<CounterCheck, StoreError> {
-        if let Some(check) = self.check_held(device, counter) {
+        if let Some((check, _)) = self.check_held(device, counter) {
             return Ok(check);
         }
         let reserved = store.reserve_device_counters(admin, device, counter, Self::BLOCK).await?;
@@ -185,10 +199,35 @@ impl Signer {
     }
 
     async fn seal_with(&self, response: Response, counter: u64) -> Response {
-        let (mut parts, body) = response.into_parts();
-        let Ok(bytes) = crate::serve::poll::whole_body(body, crate::app::BODY_LIMIT).await else {
-            return ApiError::internal().into_response();
-        };
+        match self.seal_now(response, counter) {
+            Ok(sealed) => sealed,
+            // Boxed: a body that is not whole at once is rare (no device route answers one).
+            Err(unsealed) => Box::pin(self.seal_rest(unsealed)).await,
+        }
+    }
+
+    /// `response` signed at once when its body is whole already (every device route's answer:
+    /// JSON written whole), without a future; else what is left to read of it.
+    fn seal_now(&self, response: Response, counter: u64) -> Result<Response, Box<Unsealed>> {
+        let (parts, body) = response.into_parts();
+        match crate::serve::poll::body_now(body, crate::app::BODY_LIMIT) {
+            BodyNow::Whole(bytes) => Ok(self.sealed(parts, bytes, counter)),
+            BodyNow::Partly { first, rest } => Err(Box::new(Unsealed { parts, first, rest, counter })),
+            BodyNow::Failed(_) => Ok(ApiError::internal().into_response()),
+        }
+    }
+
+    /// The answer [`Signer::seal_now`] could not sign at once, its body read whole first.
+    async fn seal_rest(&self, unsealed: Box<Unsealed>) -> Response {
+        let Unsealed { parts, first, rest, counter } = *unsealed;
+        match crate::serve::poll::rest_of_body(first, rest, crate::app::BODY_LIMIT).await {
+            Ok(bytes) => self.sealed(parts, bytes, counter),
+            Err(_) => ApiError::internal().into_response(),
+        }
+    }
+
+    /// The answer of `parts` and its whole body, signed.
+    fn sealed(&self, mut parts: axum::http::response::Parts, bytes: Bytes, counter: u64) -> Response {
         let tag = self.secret.answer_tag(&self.request, parts.status.as_u16(), counter, &bytes);
         let headers = &mut parts.headers;
         headers.insert(COUNTER, HeaderValue::from(counter));
@@ -199,11 +238,22 @@ impl Signer {
     }
 }
 
+/// An answer whose body was not whole at once ([`Signer::seal_now`]).
+struct Unsealed {
+    parts: axum::http::response::Parts,
+    first: Bytes,
+    rest: Body,
+    counter: u64,
+}
+
 /// A device request: who sent it, its body, and how to sign the answer (`None`: an unsigned
 /// request of a device that has never signed one).
 pub struct DeviceLink {
     pub device: DeviceId,
     pub admin: AdminId,
+    /// The request's target, as sent (its path and query are what a signed request's MAC
+    /// covers): moved here from the request, so a handler reads the query without a copy.
+    pub uri: Uri,
     pub body: Bytes,
     pub signer: Option<Signer>,
 }
@@ -212,11 +262,12 @@ impl DeviceLink {
     /// The answer to send: `result` as a response, signed when the request was.
     pub async fn answer(&self, result: impl IntoResponse) -> Response {
         let response = result.into_response();
-        match &self.signer {
+        let Some(signer) = &self.signer else { return response };
+        match signer.seal_now(response, signer.counter) {
+            Ok(sealed) => sealed,
             // Boxed, as the extraction below: a handler's future is kept at its largest state's
             // size through a whole long-poll (`routes::device::held`).
-            Some(signer) => Box::pin(signer.seal(response)).await,
-            None => response,
+            Err(unsealed) => Box::pin(signer.seal_rest(unsealed)).await,
         }
     }
 }
@@ -241,30 +292,32 @@ impl FromRequest<AppState> for DeviceLink {
 
 impl DeviceLink {
     /// Every `await` here but the counter's is rare (a body to read, a window to reserve, an
-    /// error to seal) and boxed, so that this future stays small: it is allocated for every
-    /// request, and a block of a kilobyte or more misses the allocator's per-thread cache.
+    /// error to seal) and boxed, so that this future stays small.
     async fn extract(req: Request, app: &AppState) -> Result<Self, Response> {
         let caller = Caller::of(&req, app).map_err(IntoResponse::into_response)?;
+        let (mut head, body) = req.into_parts();
+        let uri = std::mem::take(&mut head.uri);
         // A request that says it has no body (a GET poll) has nothing to read: its MAC is
-        // checked against the request as it stands. A body is read first (boxed), the head its
-        // MAC covers copied before.
-        let (body, signer) = if req.body().is_end_stream() {
+        // checked against the request as it stands. A body is read first (boxed).
+        let (body, signer) = if body.is_end_stream() {
             let signer =
-                caller.check(app, req.method(), path_and_query(&req), b"").map_err(IntoResponse::into_response)?;
+                caller.check(app, &head.method, path_and_query(&uri), b"").map_err(IntoResponse::into_response)?;
+            drop(head);
             (Bytes::new(), signer)
         } else {
-            let head = caller.signed().then(|| (req.method().clone(), path_and_query(&req).to_owned()));
-            let body = Box::pin(RawBody::from_request(req, app)).await.map_err(IntoResponse::into_response)?.0;
-            let signer = match &head {
-                Some((method, path)) => caller.check(app, method, path, &body),
-                // Unsigned: no MAC to check, so no head.
-                None => caller.check(app, &Method::GET, "", &body),
+            let method = head.method.clone();
+            let request = Request::from_parts(head, body);
+            let body = Box::pin(RawBody::from_request(request, app)).await.map_err(IntoResponse::into_response)?.0;
+            let signer = match caller.signed() {
+                true => caller.check(app, &method, path_and_query(&uri), &body),
+                // Unsigned: no MAC to check.
+                false => caller.check(app, &Method::GET, "", &body),
             };
             let signer = signer.map_err(IntoResponse::into_response)?;
             (body, signer)
         };
         let Caller { device, admin, .. } = caller;
-        let Some(signer) = signer else { return Ok(DeviceLink { device, admin, body, signer: None }) };
+        let Some(signer) = signer else { return Ok(DeviceLink { device, admin, uri, body, signer: None }) };
         let counter = signer.counter;
         match accept_counter(app, admin, device, counter).await {
             Ok(CounterCheck::Accepted) => {}
@@ -277,13 +330,13 @@ impl DeviceLink {
             }
             Err(err) => return Err(Box::pin(signer.seal(err.into_response())).await),
         }
-        Ok(DeviceLink { device, admin, body, signer: Some(signer) })
+        Ok(DeviceLink { device, admin, uri, body, signer: Some(signer) })
     }
 }
 
 /// The path and query a signed request's MAC covers, as sent.
-fn path_and_query(req: &Request) -> &str {
-    req.uri().path_and_query().map_or_else(|| req.uri().path(), |p| p.as_str())
+fn path_and_query(uri: &Uri) -> &str {
+    uri.path_and_query().map_or_else(|| uri.path(), |p| p.as_str())
 }
 
 /// Who a device request says it is, by its key, and what its link headers say.
@@ -359,14 +412,19 @@ pub async fn accept_counter(
     device: DeviceId,
     counter: u64,
 ) -> Result<CounterCheck, ApiError> {
-    let check = match app.counters.check_held(device, counter) {
-        Some(check) => check,
+    let (check, noted) = match app.counters.check_held(device, counter) {
+        Some(held) => held,
         // Boxed: once a window (`CounterWindows::BLOCK` counters), so that the futures awaiting
         // this one, one a request, stay small.
-        None => Box::pin(app.counters.check(app.store.as_ref(), admin, device, counter)).await?,
+        None => (Box::pin(app.counters.check(app.store.as_ref(), admin, device, counter)).await?, false),
     };
-    if check == CounterCheck::Accepted && !app.signed_devices.read().expect("signed devices lock").contains(&device) {
-        app.signed_devices.write().expect("signed devices lock").insert(device);
+    // Once a window at most: then the window says so, and the set (one more lookup a request,
+    // under a lock every request shares) is not read again.
+    if check == CounterCheck::Accepted && !noted {
+        if !app.signed_devices.read().expect("signed devices lock").contains(&device) {
+            app.signed_devices.write().expect("signed devices lock").insert(device);
+        }
+        app.counters.note_signing(device);
     }
     Ok(check)
 }

@@ -36,7 +36,6 @@ use axum::{
 };
 use pumppilot_engine::{AdminId, EntryStatus};
 use pumppilot_store::Role;
-use tracing::Instrument as _;
 
 use crate::{app::AppState, error::ApiError};
 
@@ -155,7 +154,8 @@ impl Metrics {
 /// - the answer counted by route template and status, and its time.
 ///
 /// A tower layer of its own rather than `axum::middleware::from_fn`, which boxes the rest of the
-/// route again for every request: the request's part is done in `call`, the answer's in its future.
+/// route again for every request: the request's part is done in `call`, the answer's in its
+/// future ([`EdgeFuture`]).
 #[derive(Clone)]
 pub struct Edge(pub AppState);
 
@@ -181,7 +181,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = futures_util::future::BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = EdgeFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -190,7 +190,7 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let app = &self.app;
         if let Some(refusal) = crate::error::head_refusal(&request) {
-            return Box::pin(std::future::ready(Ok(refusal)));
+            return EdgeFuture::Refused { refusal: Some(refusal) };
         }
         crate::auth::resolve_client(app, &mut request);
         let figures = app.metrics.route(request.extensions().get::<MatchedPath>().map_or("other", MatchedPath::as_str));
@@ -219,24 +219,59 @@ where
         });
         let started = Instant::now();
         let answer = self.inner.call(request);
-        Box::pin(async move {
-            let answered = match span {
-                Some(span) => answer.instrument(span).await,
-                None => answer.await,
-            };
-            let mut response = match answered {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            let elapsed = started.elapsed();
-            let status = response.status().as_u16();
-            tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
-            if let Some(id) = id {
-                response.headers_mut().insert(REQUEST_ID, id);
+        EdgeFuture::Answering { answer, span, answered: Some(Answered { figures, method, id, started }) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of a route behind the [`Edge`], counted and timed when it comes: a future of its
+    /// own rather than a boxed `async` block, so the edge costs a request no allocation (axum
+    /// boxes each route's future once, this one with the route's inside it).
+    #[project = EdgeProjection]
+    pub enum EdgeFuture<F> {
+        /// A head too large, answered at once.
+        Refused { refusal: Option<Response> },
+        /// The route's answer to come, inside the `request` span when there is one (not for
+        /// devices).
+        Answering { #[pin] answer: F, span: Option<tracing::Span>, answered: Option<Answered> },
+    }
+}
+
+/// What the edge notes of an answer once it comes.
+pub struct Answered {
+    figures: Arc<RouteFigures>,
+    method: Method,
+    id: Option<HeaderValue>,
+    started: Instant,
+}
+
+impl<F: std::future::Future<Output = Result<Response, Infallible>>> std::future::Future for EdgeFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let (answer, span, answered) = match self.project() {
+            EdgeProjection::Refused { refusal } => {
+                return std::task::Poll::Ready(Ok(refusal.take().expect("an answer is taken once")));
             }
-            figures.record(&method, status, elapsed);
-            Ok(response)
-        })
+            EdgeProjection::Answering { answer, span, answered } => (answer, span, answered),
+        };
+        let answer = {
+            let _entered = span.as_ref().map(tracing::Span::enter);
+            std::task::ready!(answer.poll(cx))
+        };
+        let mut response = match answer {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let Answered { figures, method, id, started } = answered.take().expect("an answer is taken once");
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
+        if let Some(id) = id {
+            response.headers_mut().insert(REQUEST_ID, id);
+        }
+        figures.record(&method, status, elapsed);
+        std::task::Poll::Ready(Ok(response))
     }
 }
 

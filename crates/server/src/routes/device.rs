@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use axum::{
     Json,
     extract::State,
-    http::{HeaderValue, Uri, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::{AdminId, DeviceId, DevicePoll, HoldReason, ReaderState, RelayOff, ResetReason};
@@ -130,9 +130,9 @@ impl<'a> PollQuery<'a> {
 /// its look at every name and value for something to decode.
 fn query_pairs(query: Option<&str>) -> QueryPairs<'_> {
     let query = query.unwrap_or_default();
-    match query.bytes().any(|b| b == b'%' || b == b'+') {
-        false => QueryPairs::Plain(query),
-        true => QueryPairs::Decoded(form_urlencoded::parse(query.as_bytes())),
+    match memchr::memchr2(b'%', b'+', query.as_bytes()) {
+        None => QueryPairs::Plain(query),
+        Some(_) => QueryPairs::Decoded(form_urlencoded::parse(query.as_bytes())),
     }
 }
 
@@ -156,7 +156,7 @@ impl<'a> Iterator for QueryPairs<'a> {
                 return None;
             }
             // Cut at ASCII bytes, so always at a character's boundary.
-            let (part, after) = match rest.bytes().position(|b| b == b'&') {
+            let (part, after) = match memchr::memchr(b'&', rest.as_bytes()) {
                 Some(at) => (&rest[..at], &rest[at + 1..]),
                 None => (*rest, ""),
             };
@@ -164,7 +164,7 @@ impl<'a> Iterator for QueryPairs<'a> {
             if part.is_empty() {
                 continue;
             }
-            let (name, value) = match part.bytes().position(|b| b == b'=') {
+            let (name, value) = match memchr::memchr(b'=', part.as_bytes()) {
                 Some(at) => (&part[..at], &part[at + 1..]),
                 None => (part, ""),
             };
@@ -240,13 +240,14 @@ impl Reply {
     pub(crate) fn to_json(&self) -> Result<Vec<u8>, ApiError> {
         let mut answer = [0u8; MAX_ANSWER_BYTES];
         let n = json::encode_answer(&self.answer, &mut answer).map_err(|_| ApiError::internal())?;
-        // Sized for the whole reply at once (`vec!` of zeros would be `calloc`, which glibc
-        // serves without its per-thread cache).
+        if self.update.is_none() && self.reference.is_none() {
+            // Exactly its length: a `Vec` with room to spare becomes `Bytes` through an
+            // allocation of its own (`Bytes::from`), one with none does not.
+            return Ok(answer[..n].to_vec());
+        }
+        // Sized for the whole reply at once.
         let mut body = Vec::with_capacity(n + 64);
         body.extend_from_slice(&answer[..n]);
-        if self.update.is_none() && self.reference.is_none() {
-            return Ok(body);
-        }
         // In place of the answer's closing brace.
         body.pop();
         if let Some(update) = &self.update {
@@ -280,8 +281,17 @@ impl IntoResponse for Reply {
 /// MQTT alike. Records the telemetry, applies the poll to the tenant (the engine decides), and
 /// answers with the command and the firmware meant for the device.
 pub(crate) async fn report(app: &AppState, caller: &DeviceCaller, report: PollReport<'_>) -> Result<Reply, ApiError> {
+    report_at(app, caller, report, app.now()).await
+}
+
+/// [`report`], the report having arrived `now` (the poll's one reading of the clock).
+async fn report_at(
+    app: &AppState,
+    caller: &DeviceCaller,
+    report: PollReport<'_>,
+    now: pumppilot_engine::Timestamp,
+) -> Result<Reply, ApiError> {
     let update = app.firmware.meant_for(caller.admin, caller.device, report.fw);
-    let now = app.now();
     let telemetry = Telemetry {
         device_id: caller.device,
         admin_id: caller.admin,
@@ -326,7 +336,7 @@ async fn answer(
     let relay = report.relay;
     // On the heap only while the report runs: this future is kept, at its largest state's size,
     // through the whole long-poll (see `held`), and the report's (the runtime, the store) is large.
-    let first = Box::pin(self::report(app, caller, report)).await?;
+    let first = Box::pin(report_at(app, caller, report, arrived)).await?;
     let answer = held(app, caller, first.answer, relay, arrived, wait, long_poll.seq).await?;
     Ok(Json(Reply { answer, ..first }))
 }
@@ -394,13 +404,13 @@ async fn after_wait(
 #[utoipa::path(get, path = "/api/esp32/poll", tag = "device", params(PollQuery), security(("deviceKey" = [])),
     responses((status = 200, description = "the command: motor, state, holdReason, remainingSeconds, pollMs, leaseMs, seq",
         body = Object), Device, Invalid, Forbidden))]
-async fn poll_get(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> Response {
-    // Boxed (as in `poll_post`): axum allocates the handler's future for every poll, and with
-    // this inline it would be over a kilobyte, which glibc's per-thread cache does not keep; two
-    // smaller blocks cost less.
-    let result = Box::pin(async {
+async fn poll_get(State(app): State<AppState>, link: DeviceLink) -> Response {
+    // Inline (as in `poll_post`): axum allocates the handler's future for every poll, one block
+    // (jemalloc keeps blocks of this size in its per-thread cache); what is large and runs only
+    // before or after a long-poll's wait is boxed further down (`answer`, `held`).
+    let result = async {
         let caller = DeviceCaller::of(&link);
-        let q = PollQuery::parse(uri.query())?;
+        let q = PollQuery::parse(link.uri.query())?;
         check_tenant(&caller, q.admin_id.as_deref())?;
         let report = PollReport {
             load_shedding: flag(q.load_shedding.as_deref(), "loadShedding", None)?,
@@ -415,7 +425,7 @@ async fn poll_get(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> Re
             relay_off: q.relay_off,
         };
         answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
-    })
+    }
     .await;
     link.answer(result).await
 }
@@ -454,14 +464,14 @@ impl<'a> PollPostQuery<'a> {
 #[utoipa::path(post, path = "/api/esp32/poll", tag = "device", params(PollPostQuery), security(("deviceKey" = [])),
     request_body(content = Object, description = "`{loadShedding, ready, relay, fw?, uptimeMs?, rssi?, reset?, feedback?, reader?}`"),
     responses((status = 200, description = "the command, as for `GET`", body = Object), Device, Body, Forbidden))]
-async fn poll_post(State(app): State<AppState>, uri: Uri, link: DeviceLink) -> Response {
-    let result = Box::pin(async {
+async fn poll_post(State(app): State<AppState>, link: DeviceLink) -> Response {
+    let result = async {
         let caller = DeviceCaller::of(&link);
-        let q = PollPostQuery::parse(uri.query())?;
+        let q = PollPostQuery::parse(link.uri.query())?;
         check_tenant(&caller, q.admin_id.as_deref())?;
         let report: PollReport = parse_json(&link.body)?;
         answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
-    })
+    }
     .await;
     link.answer(result).await
 }
@@ -484,7 +494,7 @@ mod tests {
     /// sealing) stays out of it (4,104 bytes for `poll_get` before; the parked wait is ~400).
     #[test]
     fn a_parked_long_poll_keeps_small_futures() {
-        let handlers = [("poll_get", size3(poll_get)), ("poll_post", size3(poll_post))];
+        let handlers = [("poll_get", size2(poll_get)), ("poll_post", size2(poll_post))];
         for (name, size) in handlers {
             assert!(size <= 2048, "{name}'s future: {size} bytes");
         }

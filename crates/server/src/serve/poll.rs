@@ -63,6 +63,9 @@ pub async fn connection<S>(
 {
     // Bytes read and not yet answered: empty (no allocation) while an answer waits.
     let mut read = BytesMut::new();
+    // The connection's own handle on the router, cloned once rather than for every request (a
+    // clone of the layered router counts references every connection shares).
+    let mut router = shared.router.clone();
     loop {
         // The head (and a poll's small body) must arrive within the timeout, counted from the
         // end of the last answer, so a connection left idle is closed as hyper closes its own
@@ -84,7 +87,7 @@ pub async fn connection<S>(
         };
         let answered = tokio::select! {
             biased;
-            answered = tower::ServiceExt::oneshot(shared.router.clone(), request) => answered,
+            answered = tower::ServiceExt::oneshot(&mut router, request) => answered,
             // The device went away: its request is dropped (a long-poll stops waiting).
             () = gone(&stream) => return,
         };
@@ -276,22 +279,56 @@ async fn send(stream: &mut TcpStream, response: Response, keep_alive: bool) -> s
 
 /// A body's bytes, at most `limit` of them (else an error). A body in one piece (every answer
 /// of the device routes: JSON written whole) is handed over as it is; any other is collected.
-pub(crate) async fn whole_body(mut body: Body, limit: usize) -> Result<Bytes, axum::Error> {
+pub(crate) async fn whole_body(body: Body, limit: usize) -> Result<Bytes, axum::Error> {
+    match body_now(body, limit) {
+        BodyNow::Whole(bytes) => Ok(bytes),
+        BodyNow::Failed(err) => Err(err),
+        BodyNow::Partly { first, rest } => rest_of_body(first, rest, limit).await,
+    }
+}
+
+/// What a body holds without waiting ([`body_now`]).
+pub(crate) enum BodyNow {
+    /// All of it.
+    Whole(Bytes),
+    /// Its `first` bytes (maybe none), and the `rest` still to come.
+    Partly { first: Bytes, rest: Body },
+    /// It failed, or it is over the limit.
+    Failed(axum::Error),
+}
+
+/// As much of a body as it holds now, at most `limit` bytes: the whole of a body in one piece
+/// (every answer of the device routes), so the answer is sealed and written without a future of
+/// its own; else its first bytes and the rest, for [`rest_of_body`].
+pub(crate) fn body_now(mut body: Body, limit: usize) -> BodyNow {
     use axum::body::HttpBody as _;
     if body.is_end_stream() {
-        return Ok(Bytes::new());
+        return BodyNow::Whole(Bytes::new());
     }
-    let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await else {
-        return Ok(Bytes::new());
+    // Asked once without a task to wake: a body that is not ready is asked again, with one, by
+    // `rest_of_body`.
+    let mut nobody = std::task::Context::from_waker(std::task::Waker::noop());
+    let frame = match std::pin::Pin::new(&mut body).poll_frame(&mut nobody) {
+        std::task::Poll::Pending => return BodyNow::Partly { first: Bytes::new(), rest: body },
+        std::task::Poll::Ready(None) => return BodyNow::Whole(Bytes::new()),
+        std::task::Poll::Ready(Some(frame)) => frame,
     };
-    let first = frame?.into_data().unwrap_or_default();
+    let first = match frame {
+        Ok(frame) => frame.into_data().unwrap_or_default(),
+        Err(err) => return BodyNow::Failed(err),
+    };
     if first.len() > limit {
-        return Err(axum::Error::new("length limit exceeded"));
+        return BodyNow::Failed(axum::Error::new("length limit exceeded"));
     }
-    if body.is_end_stream() {
-        return Ok(first);
+    match body.is_end_stream() {
+        true => BodyNow::Whole(first),
+        false => BodyNow::Partly { first, rest: body },
     }
-    let rest = axum::body::to_bytes(body, limit - first.len()).await?;
+}
+
+/// The `first` bytes of a body and its `rest`, at most `limit` bytes in all (else an error).
+pub(crate) async fn rest_of_body(first: Bytes, rest: Body, limit: usize) -> Result<Bytes, axum::Error> {
+    let rest = axum::body::to_bytes(rest, limit - first.len()).await?;
     if first.is_empty() {
         return Ok(rest);
     }
