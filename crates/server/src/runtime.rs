@@ -1089,16 +1089,18 @@ impl Runtime {
                 .collect();
             self.arrive(part, joining).await;
         }
+        // Devices whose telemetry is written already join alone, in calls of as many.
         for batch in joins.chunks(JOINS_AT_ONCE) {
-            self.join(batch).await;
+            self.arrive(Vec::new(), batch.to_vec()).await;
         }
     }
 
-    /// Writes devices' telemetry and joins `joining` (devices of it) to this server in one store
-    /// call ([`Store::record_arrivals`]: each tenant written once). As [`Runtime::join`]: one
-    /// join at a time, and present before the join is written; one whose telemetry was never
-    /// written is noted unwritten, so it is written (and joined) again at the next flush when the
-    /// call fails, as all the telemetry is.
+    /// Writes devices' telemetry (`full`, maybe none) and joins `joining` to this server in one
+    /// store call ([`Store::record_arrivals`]: each tenant written once). One join or leave at a
+    /// time, and present before the join is written: the store never names this server for a
+    /// device its beats do not cover. A joining device whose telemetry was never written is noted
+    /// unwritten, so when the call fails it is written (and joined) again at the next flush, as
+    /// all the telemetry is.
     async fn arrive(&self, full: Vec<Telemetry>, joining: Vec<(AdminId, DeviceId, Timestamp)>) {
         if joining.is_empty() {
             self.write_telemetry(full).await;
@@ -1132,38 +1134,9 @@ impl Runtime {
                 }
             }
             Err(err) => {
-                tracing::warn!(%err, devices = full.len(), "could not write device telemetry and joins; keeping them for the next flush");
+                tracing::warn!(%err, devices = full.len(), joining = joining.len(), "could not write device telemetry and joins; keeping them for the next flush");
                 self.keep_for_next_flush(full);
             }
-        }
-    }
-
-    /// Notes devices present at this server (`Store::record_presence`). One join or leave at a
-    /// time, and present before the join is written: the store never names this server for a
-    /// device its beats do not cover.
-    async fn join(&self, joins: &[(AdminId, DeviceId, Timestamp)]) {
-        let _one_at_a_time = self.flushing.lock().await;
-        {
-            let mut written = self.written.lock().expect("telemetry lock");
-            for (_, device, _) in joins {
-                if let Some(w) = written.get_mut(device) {
-                    w.present = true;
-                }
-            }
-        }
-        let result = self.store.record_presence(&self.server_id, joins, &[]).await;
-        self.note_result(&result);
-        match result {
-            Ok(()) => {
-                let mut written = self.written.lock().expect("telemetry lock");
-                for (_, device, at) in joins {
-                    if let Some(w) = written.get_mut(device) {
-                        w.joined = true;
-                        w.lease = w.lease.max(*at);
-                    }
-                }
-            }
-            Err(err) => tracing::warn!(%err, devices = joins.len(), "could not note devices present here"),
         }
     }
 

@@ -161,10 +161,7 @@ fn tenant_change(id: &str, written: &Written<'_>) -> Option<Change> {
             admin,
             version: Some(unsigned(doc.get("version")?)?),
             last_poll_at: doc.get("lastPollAt").and_then(at_of),
-            presence: match crate::codec::presence_of(doc) {
-                Some((device, server)) => PresenceNews::Present { device: Some(device), server: Some(server) },
-                None => PresenceNews::Gone,
-            },
+            presence: presence_in(doc),
             // A document from before the field: it may have a run.
             has_run: Some(doc.get_bool("hasRun").unwrap_or(true)),
         },
@@ -200,29 +197,29 @@ fn presence_news(set: &Document, removed: &[String]) -> PresenceNews {
     if removed.iter().any(|field| field == "presence" || field.starts_with("presence.")) {
         return PresenceNews::Gone;
     }
-    let device_of = |value: &Bson| value.as_str().and_then(|d| d.parse::<DeviceId>().ok());
-    let server_of = |value: &Bson| value.as_str().map(str::to_owned);
-    match set.get("presence") {
-        // Whole: both parts are there, or the stored presence names nobody (as a read finds it).
-        Some(Bson::Document(whole)) => {
-            match (whole.get("device").and_then(device_of), whole.get("server").and_then(server_of)) {
-                (Some(device), Some(server)) => PresenceNews::Present { device: Some(device), server: Some(server) },
-                _ => PresenceNews::Gone,
-            }
-        }
-        Some(_) => PresenceNews::Gone,
-        None => {
-            let (device, server) = (set.get("presence.device"), set.get("presence.server"));
-            if device.is_none() && server.is_none() {
-                return PresenceNews::Unchanged;
-            }
-            let (parsed_device, parsed_server) = (device.and_then(device_of), server.and_then(server_of));
-            // A part set to something that names nobody: the presence names nobody.
-            if parsed_device.is_none() != device.is_none() || parsed_server.is_none() != server.is_none() {
-                return PresenceNews::Gone;
-            }
-            PresenceNews::Present { device: parsed_device, server: parsed_server }
-        }
+    // Whole: as a read of the document finds it.
+    if set.contains_key("presence") {
+        return presence_in(set);
+    }
+    let (device, server) = (set.get("presence.device"), set.get("presence.server"));
+    if device.is_none() && server.is_none() {
+        return PresenceNews::Unchanged;
+    }
+    let parsed_device = device.and_then(|d| d.as_str()?.parse::<DeviceId>().ok());
+    let parsed_server = server.and_then(|s| s.as_str().map(str::to_owned));
+    // A part set to something that names nobody: the presence names nobody.
+    if parsed_device.is_none() != device.is_none() || parsed_server.is_none() != server.is_none() {
+        return PresenceNews::Gone;
+    }
+    PresenceNews::Present { device: parsed_device, server: parsed_server }
+}
+
+/// The presence a document holding a whole `presence` field names (`codec::presence_of`: both
+/// parts, or nobody).
+fn presence_in(doc: &Document) -> PresenceNews {
+    match crate::codec::presence_of(doc) {
+        Some((device, server)) => PresenceNews::Present { device: Some(device), server: Some(server) },
+        None => PresenceNews::Gone,
     }
 }
 

@@ -287,6 +287,12 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Deletes the documents of `collection` that match `filter` (a purge); how many.
+    async fn delete_where(&self, collection: &str, filter: Document) -> StoreResult<u64> {
+        let result = self.collection(collection).delete_many(filter).await.map_err(Failure::from)?;
+        Ok(result.deleted_count)
+    }
+
     /// Which of these devices are devices of the tenant named with them (one query per `IDS_PER_QUERY`).
     async fn known_devices(
         &self,
@@ -1133,12 +1139,7 @@ impl Store for MongoStore {
     }
 
     async fn purge_firmware_downloads(&self, before: Timestamp) -> StoreResult<u64> {
-        let result = self
-            .collection("firmware_downloads")
-            .delete_many(doc! { "at": { "$lt": at(before) } })
-            .await
-            .map_err(Failure::from)?;
-        Ok(result.deleted_count)
+        self.delete_where("firmware_downloads", doc! { "at": { "$lt": at(before) } }).await
     }
 
     async fn bind_card(&self, card: &Card) -> StoreResult<()> {
@@ -1532,12 +1533,7 @@ impl Store for MongoStore {
     }
 
     async fn purge_push_tickets(&self, now: Timestamp) -> StoreResult<u64> {
-        let result = self
-            .collection("push_tickets")
-            .delete_many(doc! { "expiresAt": { "$lte": at(now) } })
-            .await
-            .map_err(Failure::from)?;
-        Ok(result.deleted_count)
+        self.delete_where("push_tickets", doc! { "expiresAt": { "$lte": at(now) } }).await
     }
 
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
@@ -1664,9 +1660,8 @@ impl Store for MongoStore {
         ] };
         let mut purged = 0;
         for kind in [SessionKind::Web, SessionKind::Mobile] {
-            let result =
-                self.collection(sessions_collection(kind)).delete_many(filter.clone()).await.map_err(Failure::from)?;
-            purged += usize::try_from(result.deleted_count).unwrap_or(usize::MAX);
+            let deleted = self.delete_where(sessions_collection(kind), filter.clone()).await?;
+            purged += usize::try_from(deleted).unwrap_or(usize::MAX);
         }
         Ok(purged)
     }

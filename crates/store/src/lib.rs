@@ -585,7 +585,9 @@ pub trait Store: Send + Sync + 'static {
         batch: &[Telemetry],
         joining: &[(AdminId, DeviceId, Timestamp)],
     ) -> StoreResult<()> {
-        self.record_telemetry(batch).await?;
+        if !batch.is_empty() {
+            self.record_telemetry(batch).await?;
+        }
         self.record_presence(server, joining, &[]).await
     }
     /// Every tenant's presence: its tenant, device and server, in no order.
