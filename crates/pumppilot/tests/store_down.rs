@@ -11,6 +11,7 @@ use std::sync::{
 use async_trait::async_trait;
 use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_server::clock::Clock;
 use pumppilot_store::{
     Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterWindow, Decision, Delivery, Device,
     FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role,
@@ -566,8 +567,8 @@ async fn a_store_that_cannot_commit_tells_the_device_off_and_recovers_by_itself(
     assert_eq!(balance, ledger, "balance = ledger: {wallet}");
 }
 
-/// What one board heard: when (ms since the campaign began, at the client) and whether the answer
-/// let its relay be ON, and for how long.
+/// What one board heard: when (ms since the campaign began, on the server's clock) and whether the
+/// answer let its relay be ON, and for how long.
 #[derive(Debug, Clone, Copy)]
 struct Heard {
     at_ms: i64,
@@ -585,71 +586,85 @@ fn relay_possible_ms(answers: &[Heard]) -> i64 {
     total
 }
 
-/// The fault campaign's short version over real HTTP: three pumps, each with its board and a
-/// spare, farmers pressing Start and Stop at random, load shedding, and the disk filling up twice.
-/// No farmer is charged more than the board could have run (to a second per run for the rounding
-/// and the round trips), every answer held for the store is OFF, and every balance is its ledger.
+/// One pump of the campaign: its farmers and board, a spare board that must never hear ON, and
+/// what the board heard.
+struct CampaignPump {
+    t: common::Tenant,
+    spare: common::Client,
+    shedding: bool,
+    heard: Vec<Heard>,
+    held_for_store: u32,
+    spare_on: u32,
+}
+
+/// The fault campaign's short version over real HTTP, on the server's fake clock: three pumps,
+/// each with its board and a spare, farmers pressing Start and Stop at random, load shedding, and
+/// the disk filling up twice, over 30 s. Time moves 200 to 600 ms between rounds (the lease is 1.5 s), and only when the test moves
+/// it, so the same campaign runs however loaded the machine is. No farmer is charged more than the
+/// board could have run (to a second per run for the rounding and the round trips), every answer
+/// held for the store is OFF, and every balance is its ledger.
 #[tokio::test]
 async fn campaign_over_http_charges_nothing_a_relay_could_not_run() {
     let (app, Switches { full, .. }) = spawn_unpluggable().await;
-    let began = std::time::Instant::now();
+    let began = app.clock.now();
     let mut pumps = Vec::new();
-    for (n, name) in ["amin", "bashir", "chandra"].into_iter().enumerate() {
+    for name in ["amin", "bashir", "chandra"] {
         let t = app.tenant(name, 2, 10).await;
         let spare = t.admin.ok("/api/admin/devices", json!({"name": "spare"})).await;
         let spare =
             common::Client { token: Some(spare["deviceKey"].as_str().unwrap().to_owned()), ..t.device.client.clone() };
         t.device.poll(false, true).await;
-        let task = tokio::spawn(async move {
-            let mut seed: u64 = 0x9e37_79b9_7f4a_7c15 ^ (n as u64 + 1);
-            let mut next = move || {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed
-            };
-            let (mut heard, mut held_for_store, mut spare_on) = (Vec::new(), 0, 0);
-            let mut shedding = false;
-            while began.elapsed() < std::time::Duration::from_millis(5000) {
-                if next() % 12 == 0 {
-                    shedding = !shedding;
-                }
-                let path = format!("/api/esp32/poll?loadShedding={}&ready=1&relay=0", u8::from(shedding));
-                let (status, answer) = t.device.client.get(&path).await;
-                if status == StatusCode::OK {
-                    let on = answer["motor"] == "ON" && answer["state"] == "RUNNING" && !shedding;
-                    let at_ms = began.elapsed().as_millis() as i64;
-                    heard.push(Heard { at_ms, on, lease_ms: answer["leaseMs"].as_i64().unwrap() });
-                    if answer["holdReason"] == "STORE_UNAVAILABLE" {
-                        assert_eq!(answer["motor"], "OFF", "{answer}");
-                        held_for_store += 1;
-                    }
-                }
-                let (_, spare_answer) = spare.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await;
-                spare_on += u32::from(spare_answer["motor"] == "ON");
-                let user = &t.users[(next() % 2) as usize];
-                match next() % 6 {
-                    0 => drop(user.post("/api/motor/start", json!({})).await),
-                    1 => drop(user.post("/api/motor/stop", json!({})).await),
-                    _ => {}
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(40 + next() % 80)).await;
+        pumps.push(CampaignPump { t, spare, shedding: false, heard: Vec::new(), held_for_store: 0, spare_on: 0 });
+    }
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    // The disk is full from 8 s to 11 s and from 19 s to 22 s of the campaign's 30 s.
+    let disk_full = |ms: i64| (8000..11_000).contains(&ms) || (19_000..22_000).contains(&ms);
+    let mut full_rounds = 0;
+    loop {
+        let at_ms = app.clock.now().millis() - began.millis();
+        if at_ms >= 30_000 {
+            break;
+        }
+        if disk_full(at_ms) != full.load(Ordering::SeqCst) {
+            full.store(disk_full(at_ms), Ordering::SeqCst);
+            let expected = if disk_full(at_ms) { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+            assert_eq!(app.anonymous().get("/readyz").await.0, expected, "at {at_ms} ms");
+        }
+        full_rounds += u32::from(disk_full(at_ms));
+        for pump in &mut pumps {
+            if next() % 12 == 0 {
+                pump.shedding = !pump.shedding;
             }
-            (t, heard, held_for_store, spare_on)
-        });
-        pumps.push(task);
+            let path = format!("/api/esp32/poll?loadShedding={}&ready=1&relay=0", u8::from(pump.shedding));
+            let (status, answer) = pump.t.device.client.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "at {at_ms} ms: {answer}");
+            let on = answer["motor"] == "ON" && answer["state"] == "RUNNING";
+            assert!(!(on && pump.shedding), "ON while the board reports load shedding, at {at_ms} ms: {answer}");
+            pump.heard.push(Heard { at_ms, on, lease_ms: answer["leaseMs"].as_i64().unwrap() });
+            if answer["holdReason"] == "STORE_UNAVAILABLE" {
+                assert_eq!(answer["motor"], "OFF", "{answer}");
+                pump.held_for_store += 1;
+            }
+            let (_, spare_answer) = pump.spare.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await;
+            pump.spare_on += u32::from(spare_answer["motor"] == "ON");
+            let user = &pump.t.users[(next() % 2) as usize];
+            match next() % 6 {
+                0 => drop(user.post("/api/motor/start", json!({})).await),
+                1 => drop(user.post("/api/motor/stop", json!({})).await),
+                _ => {}
+            }
+        }
+        app.clock.advance(std::time::Duration::from_millis(200 + next() % 400));
     }
-    for _ in 0..2 {
-        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-        full.store(true, Ordering::SeqCst);
-        assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
-        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-        full.store(false, Ordering::SeqCst);
-        assert_eq!(app.anonymous().get("/readyz").await.0, StatusCode::OK);
-    }
-    let (mut total_held, mut runs) = (0, 0);
-    for task in pumps {
-        let (t, heard, held_for_store, spare_on) = task.await.unwrap();
+    full.store(false, Ordering::SeqCst);
+    let (mut total_held, mut runs, mut charged_in_all) = (0, 0, 0);
+    for CampaignPump { t, heard, held_for_store, spare_on, .. } in pumps {
         assert_eq!(spare_on, 0, "a spare board is never told ON");
         total_held += held_for_store;
         for user in &t.users {
@@ -659,6 +674,7 @@ async fn campaign_over_http_charges_nothing_a_relay_could_not_run() {
         let rows = usage.as_array().unwrap();
         runs += rows.len();
         let charged: i64 = rows.iter().map(|r| r["chargedSeconds"].as_i64().unwrap()).sum();
+        charged_in_all += charged;
         let possible = relay_possible_ms(&heard);
         assert!(
             charged * 1000 <= possible + 1000 * rows.len() as i64,
@@ -671,7 +687,11 @@ async fn campaign_over_http_charges_nothing_a_relay_could_not_run() {
             assert_eq!(wallet["availableSeconds"].as_i64().unwrap(), ledger, "balance = ledger: {wallet}");
         }
     }
-    assert!(total_held > 0 && runs > 3, "the campaign saw {total_held} answers held for the store and {runs} runs");
+    assert!(full_rounds > 0, "the disk was full for some rounds");
+    assert!(
+        total_held > 0 && runs > 3 && charged_in_all > 0,
+        "the campaign saw {total_held} answers held for the store, {runs} runs and {charged_in_all} s charged"
+    );
 }
 
 #[tokio::test]
