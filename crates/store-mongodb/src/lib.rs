@@ -863,6 +863,25 @@ impl Store for MongoStore {
         Ok(keys)
     }
 
+    /// The devices' documents, `IDS_PER_QUERY` a query (all in its first answer).
+    async fn latest_telemetry(&self, devices: &[DeviceId]) -> StoreResult<Vec<Telemetry>> {
+        let mut out = Vec::new();
+        for chunk in devices.chunks(IDS_PER_QUERY) {
+            let ids: Vec<Bson> = chunk.iter().map(|device| key(*device)).collect();
+            let mut cursor = self
+                .collection("devices")
+                .find(doc! { "_id": { "$in": ids }, "lastSeenAt": { "$ne": Bson::Null } })
+                .batch_size(IDS_PER_QUERY as u32)
+                .await
+                .map_err(Failure::from)?;
+            while cursor.advance().await.map_err(Failure::from)? {
+                let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
+                out.extend(codec::device(&doc)?.telemetry);
+            }
+        }
+        Ok(out)
+    }
+
     /// Each report is its own atomic write (a report older than the stored one changes nothing),
     /// then each tenant's last poll moves forward to the latest report of a device of its own
     /// (`record_arrivals` with nobody joining); a batch needs no transaction, never holds a

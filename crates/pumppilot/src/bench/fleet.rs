@@ -34,7 +34,7 @@ use pumppilot_engine::{
     AdminId, Credit, DeviceId, DeviceLink, Event, LedgerKind, MotorHistory, Tenant, Timestamp, UserId,
 };
 use pumppilot_server::{keys::Keyring, link, runtime::Runtime};
-use pumppilot_store::{Account, Device, Role, Session, Snapshot, Store};
+use pumppilot_store::{Account, Device, Role, Session, Snapshot, Store, Telemetry};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -631,7 +631,22 @@ async fn provision(
                 name: format!("pump {i}"),
                 key_hash: hash.to_vec(),
                 created_at: now,
-                telemetry: None,
+                // A returning device was online, so its telemetry is stored as it last reported.
+                telemetry: (fleet.arrival == Arrival::Returning).then_some(Telemetry {
+                    device_id: id,
+                    admin_id: admin,
+                    last_seen_at: now,
+                    load_shedding: false,
+                    ready: true,
+                    relay: false,
+                    firmware: None,
+                    uptime_ms: None,
+                    rssi: None,
+                    last_reset: None,
+                    last_reset_at: None,
+                    reader: None,
+                    feedback: None,
+                }),
             });
             let mut pump = Pump {
                 admin,
