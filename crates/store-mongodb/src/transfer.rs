@@ -229,14 +229,14 @@ impl MongoStore {
         .await?;
         self.insert("phones", part.alert_profiles.iter().filter_map(alerts::phone_doc).collect()).await?;
         self.insert("alert_profiles", part.alert_profiles.iter().map(alerts::profile_doc).collect()).await?;
-        let (mut notifications, mut keys, mut outbox) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut notifications, mut guards, mut outbox) = (Vec::new(), Vec::new(), Vec::new());
         for kept in &part.notifications {
-            let (notification, key, due) = alerts::kept_docs(kept);
+            let (notification, guard, due) = alerts::kept_docs(kept);
             notifications.push(notification);
-            keys.extend(key);
+            guards.extend(guard);
             outbox.extend(due);
         }
-        self.insert("notice_keys", keys).await?;
+        self.insert("notice_keys", guards).await?;
         self.insert("notifications", notifications).await?;
         self.insert("outbox", outbox).await?;
         Ok(())
