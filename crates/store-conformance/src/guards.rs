@@ -302,8 +302,10 @@ pub async fn alert_profiles_and_the_bell_come_through_an_export_whole(store: &dy
     assert_eq!(store.add_notices(&[offline(50)]).await.unwrap(), [], "the owner is not told twice");
     let now = store.claim_outbox("b", at(20), at(80), 10).await.unwrap();
     assert_eq!(now.iter().map(|item| item.notification.id).collect::<Vec<_>>(), [low], "only the claimed one");
+    store.finish_outbox(low, "b", &Delivery::Done { at: at(21) }).await.unwrap();
     let later = store.claim_outbox("b", at(100), at(130), 10).await.unwrap();
     assert_eq!(later.iter().map(|i| (i.notification.id, i.attempts)).collect::<Vec<_>>(), [(started, 1)]);
     assert_eq!(later[0].delivered, BTreeSet::from([Channel::Push]), "the app is not told again");
+    store.finish_outbox(started, "b", &Delivery::Done { at: at(101) }).await.unwrap();
     assert_eq!(store.claim_outbox("b", at(10_000), at(10_030), 10).await.unwrap(), [], "nothing else is sent");
 }
