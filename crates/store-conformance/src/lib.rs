@@ -58,9 +58,9 @@ pub use devices::{
     the_write_probe_succeeds_and_changes_nothing,
 };
 pub use guards::{
-    a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant, an_ended_entry_is_final,
+    a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant,
+    alert_profiles_and_the_bell_come_through_an_export_whole, an_ended_entry_is_final,
     an_entry_left_out_of_the_state_without_ending_is_refused,
-    alert_profiles_and_the_bell_come_through_an_export_whole,
     an_export_erased_and_imported_again_is_the_same_installation,
 };
 pub use owner::{

@@ -16,7 +16,8 @@ use mongodb::{
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
     Admission, AlertProfile, Channel, Delivery, DueDelivery, KeptNotification, Notification, NotificationId,
-    OutboxItem, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
+    OutboxItem, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names,
+    parse_muted,
 };
 
 use crate::{
@@ -130,7 +131,11 @@ fn due_delivery(outbox: &Document) -> Result<DueDelivery, Failure> {
 
 /// A notification as kept, from its document, its notice's key and its outbox document if its
 /// delivery is still to come (for an export).
-pub(crate) fn kept(doc: &Document, key: Option<String>, outbox: Option<&Document>) -> Result<KeptNotification, Failure> {
+pub(crate) fn kept(
+    doc: &Document,
+    key: Option<String>,
+    outbox: Option<&Document>,
+) -> Result<KeptNotification, Failure> {
     Ok(KeptNotification { notification: notification(doc)?, key, due: outbox.map(due_delivery).transpose()? })
 }
 

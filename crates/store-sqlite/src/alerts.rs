@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
     Admission, AlertProfile, Channel, Delivery, DueDelivery, KeptNotification, Notification, NotificationId,
-    OutboxItem, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
+    OutboxItem, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names,
+    parse_muted,
 };
 use rusqlite::{Connection, Row, TransactionBehavior, named_params};
 

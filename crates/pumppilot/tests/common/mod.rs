@@ -355,15 +355,16 @@ pub async fn leave_alerts(owner: &Client, farmer: &Client, phone: &str) {
     let (status, body) = farmer.request(Method::PUT, "/api/alerts/profile", Some(profile)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let first = farmer.ok("/api/minute-requests", json!({"minutes": 5})).await;
+    let told = owner.get("/api/notifications").await.1["notifications"][0].clone();
+    assert_eq!(told["kind"], "REQUEST_NEW", "{told}");
     let first = first["id"].as_str().unwrap();
     owner.ok(&format!("/api/admin/minute-requests/{first}/reject"), json!({})).await;
     farmer.ok("/api/minute-requests", json!({"minutes": 10})).await;
-    let bell = owner.get("/api/notifications").await.1;
-    let asked = bell["notifications"].as_array().unwrap().iter().filter(|n| n["kind"] == "REQUEST_NEW");
-    let oldest = asked.last().unwrap()["id"].clone();
-    let bell = owner.ok("/api/notifications/read", json!({"ids": [oldest]})).await;
-    let asked = bell["notifications"].as_array().unwrap().iter().filter(|n| n["kind"] == "REQUEST_NEW");
-    assert_eq!(asked.map(|n| n["read"].clone()).collect::<Vec<_>>(), [json!(false), json!(true)], "{bell}");
+    let bell = owner.ok("/api/notifications/read", json!({"ids": [told["id"]]})).await;
+    let newest = &bell["notifications"][0];
+    assert_eq!((&newest["kind"], &newest["read"]), (&json!("REQUEST_NEW"), &json!(false)), "{bell}");
+    let first_told = bell["notifications"].as_array().unwrap().iter().find(|n| n["id"] == told["id"]).unwrap();
+    assert_eq!(first_told["read"], true, "{bell}");
 }
 
 /// What each of `people` set and what their bell holds, as the API answers it (their alert
