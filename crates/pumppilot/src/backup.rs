@@ -252,7 +252,10 @@ pub async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Result<()
     let snapshot = image.export().await.context("reading the backup's data")?;
     drop(image);
     for (kind, n) in snapshot.counts() {
-        let expected = backup.manifest["counts"][kind].as_u64();
+        // A kind the manifest does not count is one an older PumpPilot did not count (the alerts):
+        // its data comes as the payload holds it, vouched for by the payload's checksum.
+        let Some(expected) = backup.manifest["counts"].get(kind) else { continue };
+        let expected = expected.as_u64();
         anyhow::ensure!(
             expected == Some(n as u64),
             "the backup's data holds {n} {kind}, its manifest says {expected:?}; the file is damaged"

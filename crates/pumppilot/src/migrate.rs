@@ -83,7 +83,8 @@ pub(crate) fn parts(snapshot: &Snapshot) -> Vec<(&'static str, Snapshot)> {
     split!(accounts: "accounts", tenants: "tenants", ended_entries: "queue entries", ledger: "ledger",
            usage: "usage", audit: "audit log", minute_requests: "minute requests", sessions: "sessions",
            devices: "devices", cards: "cards", terms: "owners' terms", receipts: "receipts",
-           device_links: "device link counters");
+           device_links: "device link counters", alert_profiles: "alert profiles",
+           notifications: "notifications");
     // Images are large: one per part.
     for chunk in snapshot.firmware.chunks(1) {
         parts.push(("firmware releases", Snapshot { firmware: chunk.to_vec(), ..Snapshot::default() }));

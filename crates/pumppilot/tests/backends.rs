@@ -150,7 +150,8 @@ async fn migrate_copies_an_installation_from_sqlite_to_mongodb_and_verifies_it()
     let sqlite = format!("sqlite://{}", dir.path().join("pumppilot.db").display());
     let mongo = testing::server().fresh_url();
 
-    // A pump with a run in progress, one farmer waiting, a finished run, a minute request and a card.
+    // A pump with a run in progress, one farmer waiting, a finished run, a minute request, a card,
+    // and alerts (a farmer's phone and push token, the owner's bell read and unread).
     let (mut server, base) = start_server(dir.path());
     let site = common::Site { base };
     let tenant = site.tenant("rahim", 3, 30).await;
@@ -163,6 +164,8 @@ async fn migrate_copies_an_installation_from_sqlite_to_mongodb_and_verifies_it()
     tenant.users[1].ok("/api/minute-requests", json!({"minutes": 15, "note": "paid cash"})).await;
     let card = format!("/api/admin/users/{}/rfid", tenant.user_ids[1]);
     tenant.admin.ok(&card, json!({"uid": "04A1B2C3"})).await;
+    common::leave_alerts(&tenant.admin, &tenant.users[2], "+8801711000001").await;
+    let alerts = common::alerts_of(&[&tenant.admin, &tenant.users[2]]).await;
     let before = answers(&site, &tenant).await;
     server.kill();
 
@@ -211,6 +214,8 @@ async fn migrate_copies_an_installation_from_sqlite_to_mongodb_and_verifies_it()
     let poll = tenant.device.poll(false, true).await;
     assert_eq!(poll["motor"], "ON", "the run goes on from MongoDB: {poll}");
     assert_eq!(answers(&site, &tenant).await, before);
+    let moved = common::alerts_of(&[&tenant.admin, &tenant.users[2]]).await;
+    assert_eq!(moved, alerts, "the phone, the push token and the bells moved too");
     server.kill();
 }
 

@@ -47,6 +47,8 @@ async fn a_backup_taken_while_the_server_writes_restores_into_an_empty_store_wit
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     t.device.poll(false, true).await;
+    common::leave_alerts(&t.admin, &t.users[0], "+8801711000001").await;
+    let alerts = common::alerts_of(&[&t.admin, &t.users[0]]).await;
 
     // Writes go on while the copy is taken: recharges and polls.
     let writer = {
@@ -103,6 +105,8 @@ async fn a_backup_taken_while_the_server_writes_restores_into_an_empty_store_wit
     let device = Client { token: Some(device_key), ..site.anonymous() };
     let (status, answer) = device.get("/api/esp32/poll?loadShedding=0&ready=1&relay=1&fw=test").await;
     assert_eq!(status, StatusCode::OK, "the old device key works: {answer}");
+    let farmer = site.login("rahim-farmer-0", PASSWORD).await;
+    assert_eq!(common::alerts_of(&[&admin, &farmer]).await, alerts, "the phone, the push token and the bells came");
     restored.kill();
 
     // A store that holds something is refused unless told.
@@ -152,6 +156,8 @@ async fn a_mongodb_installation_is_backed_up_through_the_driver_and_restored_int
     let (mut server, base) =
         common::start_server_with(live.path(), &[("PUMPPILOT_DATABASE_URL", &url), ("PUMPPILOT_SECRET", SECRET)]);
     let t = Site { base }.tenant("rahim", 2, 15).await;
+    common::leave_alerts(&t.admin, &t.users[0], "+8801711000001").await;
+    let alerts = common::alerts_of(&[&t.admin, &t.users[0]]).await;
     let file = live.path().join("mongo.backup");
     let said = succeeded(&pumppilot_on(live.path(), &url, Some(SECRET), &["backup", file.to_str().unwrap()]));
     assert!(said.contains("(mongodb)"), "{said}");
@@ -172,7 +178,44 @@ async fn a_mongodb_installation_is_backed_up_through_the_driver_and_restored_int
     let site = Site { base };
     let farmer = site.login("rahim-farmer-1", PASSWORD).await;
     assert_eq!(farmer.status().await["me"]["availableSeconds"], 15 * 60, "{}", farmer.status().await);
+    let (owner, asking) = (site.login("rahim", PASSWORD).await, site.login("rahim-farmer-0", PASSWORD).await);
+    assert_eq!(common::alerts_of(&[&owner, &asking]).await, alerts, "the phone, the push token and the bells came");
     let device = Client { base: site.base.clone(), ..t.device.client.clone() };
     assert_eq!(device.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0&fw=test").await.0, StatusCode::OK);
+    restored.kill();
+}
+
+#[tokio::test]
+async fn a_backup_whose_manifest_counts_no_alerts_restores_what_its_data_holds_of_them() {
+    let live = tempfile::tempdir().unwrap();
+    let (mut server, base) = start_server(live.path());
+    let t = Site { base }.tenant("rahim", 1, 10).await;
+    common::leave_alerts(&t.admin, &t.users[0], "+8801711000001").await;
+    let alerts = common::alerts_of(&[&t.admin, &t.users[0]]).await;
+    let file = live.path().join("pp.backup");
+    succeeded(&pumppilot(live.path(), &["backup", file.to_str().unwrap()]));
+    server.kill();
+
+    // The manifest as a PumpPilot that did not count the alerts wrote it (its data, a copy of the
+    // SQLite database, holds them all the same).
+    let bytes = std::fs::read(&file).unwrap();
+    let head = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let end = head + bytes[head..].iter().position(|&b| b == b'\n').unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&bytes[head..end]).unwrap();
+    for kind in ["alert profiles", "notifications"] {
+        assert!(manifest["counts"].as_object_mut().unwrap().remove(kind).is_some(), "{kind} is counted now");
+    }
+    let manifest = manifest.to_string();
+    let sum = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(manifest.as_bytes()));
+    let older = live.path().join("older.backup");
+    std::fs::write(&older, [format!("PUMPPILOT-BACKUP 1 {sum}\n{manifest}").as_bytes(), &bytes[end..]].concat())
+        .unwrap();
+
+    let fresh = tempfile::tempdir().unwrap();
+    succeeded(&pumppilot(fresh.path(), &["restore", older.to_str().unwrap()]));
+    let (mut restored, base) = start_server(fresh.path());
+    let site = Site { base };
+    let (owner, farmer) = (site.login("rahim", PASSWORD).await, site.login("rahim-farmer-0", PASSWORD).await);
+    assert_eq!(common::alerts_of(&[&owner, &farmer]).await, alerts);
     restored.kill();
 }

@@ -1,9 +1,14 @@
 //! What a store refuses by itself, whatever the caller hands it: an entry dropped without ending,
 //! an ended entry brought back, a ledger entry that does not follow the stored balance, an account
-//! of no tenant; and an installation that leaves and comes back through export and import whole.
+//! of no tenant; and an installation that leaves and comes back through export and import whole,
+//! its alert profiles and notifications too.
 
-use pumppilot_engine::{DeviceLink, EntryId, EntryStatus, Event, Records, Tenant};
-use pumppilot_store::{Card, Commit, Role, Snapshot, Store, StoreError};
+use std::collections::BTreeSet;
+
+use pumppilot_engine::{DeviceLink, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, Records, Tenant};
+use pumppilot_store::{
+    AlertProfile, Card, Channel, Commit, Delivery, DueDelivery, QuietHours, Role, Snapshot, Store, StoreError,
+};
 
 use crate::support::{Driver, LEASE_MS, account, admin_account, all_good, assert_err, at, recharge, tenancy};
 
@@ -209,4 +214,98 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
     );
     let again = account(pumppilot_engine::UserId::new(), "rahim-1", Role::Master, None, at(5));
     assert_err!(store.create_account(&again).await, StoreError::UsernameTaken);
+}
+
+/// What a person set and what the bell holds comes through export, erase and import: each alert
+/// profile (the phone still finds its person and is still theirs alone), each notification with
+/// its read state, a keyed notice still told once, and only the deliveries still to come are sent
+/// in the copy (one claimed when the export was taken is due again; one retried keeps its tries and
+/// the channels it reached; one delivered or given up is never sent again).
+pub async fn alert_profiles_and_the_bell_come_through_an_export_whole(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let (admin, owner, karim, jamal) = (rahim.admin, rahim.admin.0, rahim.users[0], rahim.users[1]);
+    let phone = "+8801711000001";
+    let farmer = AlertProfile {
+        phone: Some(phone.into()),
+        push_tokens: vec!["ExponentPushToken[karim]".into()],
+        language: "bn".into(),
+        muted: BTreeSet::from([(NoticeKind::RunStarted, Channel::Sms)]),
+        quiet_hours: Some(QuietHours { from_minute: 22 * 60, to_minute: 6 * 60, utc_offset_minutes: 360 }),
+        ..AlertProfile::empty(karim)
+    };
+    let the_owner = AlertProfile { phone: Some("+8801711000002".into()), ..AlertProfile::empty(owner) };
+    for profile in [&farmer, &the_owner] {
+        store.set_alert_profile(profile).await.unwrap();
+    }
+    let offline = |seconds| Notice {
+        key: Some(format!("offline:{admin}:1000")),
+        ..Notice::new(owner, admin, NoticeKind::DeviceOffline, at(seconds), Facts::default())
+    };
+    let told = |to, kind, seconds| Notice::new(to, admin, kind, at(seconds), Facts::default());
+    let written = store
+        .add_notices(&[
+            offline(1),
+            told(karim, NoticeKind::RunStarted, 2),
+            told(karim, NoticeKind::BalanceLow, 3),
+            told(jamal, NoticeKind::RunEnded, 4),
+        ])
+        .await
+        .unwrap();
+    let [told_owner, started, low, ended] = [0, 1, 2, 3].map(|i| written[i].id);
+    store.mark_notifications_read(karim, Some(&[started])).await.unwrap();
+    // The owner's was delivered, jamal's given up, karim's "started" retried after reaching the
+    // app, and karim's "low" claimed by a sender when the export is taken.
+    assert_eq!(store.claim_outbox("a", at(10), at(60), 10).await.unwrap().len(), 4);
+    store.finish_outbox(told_owner, "a", &Delivery::Done { at: at(11) }).await.unwrap();
+    store.finish_outbox(ended, "a", &Delivery::Failed { at: at(11), error: "no way".into() }).await.unwrap();
+    let retry = Delivery::Retry { at: at(100), delivered: BTreeSet::from([Channel::Push]), error: "503".into() };
+    store.finish_outbox(started, "a", &retry).await.unwrap();
+
+    let before = store.export().await.unwrap();
+    assert_eq!(before.alert_profiles.len(), 2);
+    let kept: Vec<_> = before
+        .notifications
+        .iter()
+        .map(|kept| (kept.notification.id, kept.notification.read, kept.key.is_some(), kept.due.clone()))
+        .collect();
+    let due = |seconds, attempts, delivered: &[Channel]| {
+        Some(DueDelivery { at: at(seconds), attempts, delivered: delivered.iter().copied().collect() })
+    };
+    assert_eq!(
+        kept,
+        [
+            (told_owner, false, true, None),
+            (started, true, false, due(100, 1, &[Channel::Push])),
+            (low, false, false, due(3, 0, &[])),
+            (ended, false, false, None),
+        ],
+        "oldest first, each with its read state, key and delivery to come"
+    );
+
+    store.erase().await.unwrap();
+    assert!(store.export().await.unwrap().is_empty(), "nothing is left");
+    let accounts = Snapshot { accounts: before.accounts.clone(), ..Snapshot::default() };
+    let tenants = Snapshot { tenants: before.tenants.clone(), ..Snapshot::default() };
+    let rest = Snapshot { accounts: vec![], tenants: vec![], ..before.clone() };
+    for part in [accounts, tenants, rest] {
+        store.import(&part).await.unwrap();
+    }
+    assert_eq!(store.export().await.unwrap(), before);
+
+    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(farmer.clone()));
+    assert_eq!(store.alert_profile_by_phone(phone).await.unwrap(), Some(farmer));
+    let taken = AlertProfile { phone: Some(phone.into()), ..AlertProfile::empty(jamal) };
+    assert_err!(store.set_alert_profile(&taken).await, StoreError::PhoneTaken);
+    let bell = store.notifications(karim, 10).await.unwrap();
+    assert_eq!(bell.iter().map(|n| (n.id, n.read)).collect::<Vec<_>>(), [(low, false), (started, true)]);
+    assert_eq!(store.unread_notifications(karim).await.unwrap(), 1);
+    assert_eq!(store.add_notices(&[offline(50)]).await.unwrap(), [], "the owner is not told twice");
+    let now = store.claim_outbox("b", at(20), at(80), 10).await.unwrap();
+    assert_eq!(now.iter().map(|item| item.notification.id).collect::<Vec<_>>(), [low], "only the claimed one");
+    store.finish_outbox(low, "b", &Delivery::Done { at: at(21) }).await.unwrap();
+    let later = store.claim_outbox("b", at(100), at(130), 10).await.unwrap();
+    assert_eq!(later.iter().map(|i| (i.notification.id, i.attempts)).collect::<Vec<_>>(), [(started, 1)]);
+    assert_eq!(later[0].delivered, BTreeSet::from([Channel::Push]), "the app is not told again");
+    store.finish_outbox(started, "b", &Delivery::Done { at: at(101) }).await.unwrap();
+    assert_eq!(store.claim_outbox("b", at(10_000), at(10_030), 10).await.unwrap(), [], "nothing else is sent");
 }

@@ -58,7 +58,8 @@ pub use devices::{
     the_write_probe_succeeds_and_changes_nothing,
 };
 pub use guards::{
-    a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant, an_ended_entry_is_final,
+    a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant,
+    alert_profiles_and_the_bell_come_through_an_export_whole, an_ended_entry_is_final,
     an_entry_left_out_of_the_state_without_ending_is_refused,
     an_export_erased_and_imported_again_is_the_same_installation,
 };
@@ -158,6 +159,7 @@ macro_rules! conformance_tests {
             a_ledger_entry_must_follow_the_stored_balance,
             accounts_must_name_a_real_tenant,
             an_export_erased_and_imported_again_is_the_same_installation,
+            alert_profiles_and_the_bell_come_through_an_export_whole,
             positions_close_up_as_the_line_moves,
             ledger_and_wallets_survive_reload,
             usage_by_tenant_user_and_date_range,

@@ -15,8 +15,9 @@ use mongodb::{
 };
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
-    Admission, AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, PushTicket, QuietHours,
-    SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
+    Admission, AlertProfile, Channel, Delivery, DueDelivery, KeptNotification, Notification, NotificationId,
+    OutboxItem, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names,
+    parse_muted,
 };
 
 use crate::{
@@ -55,19 +56,25 @@ pub(crate) async fn insert_notice(
 /// a key is these two inserts and nothing else: a commit sends them with its other writes).
 pub(crate) fn notice_docs(notice: &Notice) -> (Notification, Document, Document) {
     let notification = Notification::of(notice);
-    let outbox = doc! {
-        "_id": key(notification.id),
-        "dueAt": at(notification.at),
-        "attempts": 0_i64,
-        "delivered": [],
+    let due = DueDelivery { at: notification.at, attempts: 0, delivered: BTreeSet::new() };
+    let outbox = outbox_doc(notification.id, &due);
+    let doc = notification_doc(&notification);
+    (notification, doc, outbox)
+}
+
+/// The outbox document of a delivery still to come, claimed by no one.
+fn outbox_doc(id: NotificationId, due: &DueDelivery) -> Document {
+    doc! {
+        "_id": key(id),
+        "dueAt": at(due.at),
+        "attempts": i64::from(due.attempts),
+        "delivered": due.delivered.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         "claimedBy": Bson::Null,
         "claimedUntil": Bson::Null,
         "doneAt": Bson::Null,
         "failedAt": Bson::Null,
         "lastError": Bson::Null,
-    };
-    let doc = notification_doc(&notification);
-    (notification, doc, outbox)
+    }
 }
 
 fn notification_doc(n: &Notification) -> Document {
@@ -107,23 +114,55 @@ fn strings(doc: &Document, collection: &str, field: &str) -> Result<Vec<String>,
 
 /// The claim of one outbox document read with its notification.
 pub(crate) fn outbox_item(outbox: &Document, notification_doc: &Document) -> Result<OutboxItem, Failure> {
+    let due = due_delivery(outbox)?;
+    Ok(OutboxItem { notification: notification(notification_doc)?, attempts: due.attempts, delivered: due.delivered })
+}
+
+/// Where the delivery of one outbox document stands.
+fn due_delivery(outbox: &Document) -> Result<DueDelivery, Failure> {
     let f = Fields::of(outbox, "outbox");
     let delivered = strings(outbox, "outbox", "delivered")?
         .iter()
         .map(|c| Channel::parse(c).ok_or_else(|| unreadable(format!("outbox.delivered holds {c}"))))
         .collect::<Result<BTreeSet<_>, _>>()?;
     let attempts = u32::try_from(f.unsigned("attempts")?).unwrap_or(u32::MAX);
-    Ok(OutboxItem { notification: notification(notification_doc)?, attempts, delivered })
+    Ok(DueDelivery { at: f.at("dueAt")?, attempts, delivered })
+}
+
+/// A notification as kept, from its document, its notice's key and its outbox document if its
+/// delivery is still to come (for an export).
+pub(crate) fn kept(
+    doc: &Document,
+    key: Option<String>,
+    outbox: Option<&Document>,
+) -> Result<KeptNotification, Failure> {
+    Ok(KeptNotification { notification: notification(doc)?, key, due: outbox.map(due_delivery).transpose()? })
+}
+
+/// The filter of outbox documents whose delivery is still to come (neither done nor given up).
+pub(crate) fn still_due() -> Document {
+    doc! { "doneAt": Bson::Null, "failedAt": Bson::Null }
+}
+
+/// A kept notification's documents: in `notifications`, in `notice_keys` when it has a key, and in
+/// `outbox` when its delivery is still to come (for an import).
+pub(crate) fn kept_docs(kept: &KeptNotification) -> (Document, Option<Document>, Option<Document>) {
+    let id = kept.notification.id;
+    let guard = kept.key.as_ref().map(|notice_key| doc! { "_id": notice_key, "notification": key(id) });
+    (notification_doc(&kept.notification), guard, kept.due.as_ref().map(|due| outbox_doc(id, due)))
+}
+
+/// The guard document that gives a profile's phone to its person (for an import).
+pub(crate) fn phone_doc(profile: &AlertProfile) -> Option<Document> {
+    profile.phone.as_ref().map(|phone| doc! { "_id": phone, "userId": key(profile.user_id) })
 }
 
 /// The filter of items due at `now` and free to claim.
 pub(crate) fn claimable(now: Timestamp) -> Document {
-    doc! {
-        "doneAt": Bson::Null,
-        "failedAt": Bson::Null,
-        "dueAt": { "$lte": at(now) },
-        "$or": [{ "claimedUntil": Bson::Null }, { "claimedUntil": { "$lte": at(now) } }],
-    }
+    let mut filter = still_due();
+    filter.insert("dueAt", doc! { "$lte": at(now) });
+    filter.insert("$or", vec![doc! { "claimedUntil": Bson::Null }, doc! { "claimedUntil": { "$lte": at(now) } }]);
+    filter
 }
 
 /// Claims due items in the caller's transaction: each is updated only if still claimable, so two

@@ -3,12 +3,14 @@
 //! A migration fills a store nothing else uses, so the writes are plain bulk inserts; the
 //! migration verifies what landed afterwards.
 
+use std::collections::HashMap;
+
 use mongodb::bson::{Bson, Document, doc};
 use pumppilot_engine::AdminId;
-use pumppilot_store::{Role, SessionKind, Snapshot, Store, StoreError};
+use pumppilot_store::{KeptNotification, Role, SessionKind, Snapshot, Store, StoreError};
 
 use crate::{
-    MongoStore, codec,
+    MongoStore, alerts, codec,
     codec::key,
     error::{Failure, invariant},
     sessions_collection, tenants,
@@ -97,6 +99,10 @@ impl MongoStore {
         for doc in self.find_all("receipts", doc! {}, doc! { "at": 1, "_id": 1 }, None).await? {
             snapshot.receipts.push(codec::receipt(&doc)?);
         }
+        for doc in self.find_all("alert_profiles", doc! {}, doc! { "_id": 1 }, None).await? {
+            snapshot.alert_profiles.push(alerts::profile(&doc)?);
+        }
+        snapshot.notifications = self.export_notifications().await?;
         let ids: Vec<AdminId> = self.tenant_ids().await?;
         for admin in ids {
             if let Some(tenant) = self.load_tenant(admin, 0).await? {
@@ -104,6 +110,25 @@ impl MongoStore {
             }
         }
         Ok(snapshot)
+    }
+
+    /// Every notification, oldest first, with its notice's key and its delivery still to come.
+    async fn export_notifications(&self) -> Result<Vec<KeptNotification>, Failure> {
+        let id = |doc: &Document, field: &str| doc.get_str(field).map(str::to_owned).unwrap_or_default();
+        let mut keys = HashMap::new();
+        for doc in self.find_all("notice_keys", doc! {}, doc! { "_id": 1 }, None).await? {
+            keys.insert(id(&doc, "notification"), id(&doc, "_id"));
+        }
+        let mut due = HashMap::new();
+        for doc in self.find_all("outbox", alerts::still_due(), doc! { "_id": 1 }, None).await? {
+            due.insert(id(&doc, "_id"), doc);
+        }
+        let mut kept = Vec::new();
+        for doc in self.find_all("notifications", doc! {}, doc! { "at": 1, "_id": 1 }, None).await? {
+            let this = id(&doc, "_id");
+            kept.push(alerts::kept(&doc, keys.remove(&this), due.get(&this))?);
+        }
+        Ok(kept)
     }
 
     async fn insert(&self, collection: &str, docs: Vec<Document>) -> Result<(), Failure> {
@@ -202,6 +227,18 @@ impl MongoStore {
             part.firmware.iter().map(|(release, data)| codec::firmware_doc(release, data)).collect(),
         )
         .await?;
+        self.insert("phones", part.alert_profiles.iter().filter_map(alerts::phone_doc).collect()).await?;
+        self.insert("alert_profiles", part.alert_profiles.iter().map(alerts::profile_doc).collect()).await?;
+        let (mut notifications, mut guards, mut outbox) = (Vec::new(), Vec::new(), Vec::new());
+        for kept in &part.notifications {
+            let (notification, guard, due) = alerts::kept_docs(kept);
+            notifications.push(notification);
+            guards.extend(guard);
+            outbox.extend(due);
+        }
+        self.insert("notice_keys", guards).await?;
+        self.insert("notifications", notifications).await?;
+        self.insert("outbox", outbox).await?;
         Ok(())
     }
 

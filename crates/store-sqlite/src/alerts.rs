@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
-    Admission, AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, PushTicket, QuietHours,
-    SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names, parse_muted,
+    Admission, AlertProfile, Channel, Delivery, DueDelivery, KeptNotification, Notification, NotificationId,
+    OutboxItem, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names,
+    parse_muted,
 };
 use rusqlite::{Connection, Row, TransactionBehavior, named_params};
 
@@ -372,4 +373,58 @@ pub(crate) fn settle_tickets(
 pub(crate) fn purge_tickets(conn: &Connection, now: Timestamp) -> Result<u64, Failure> {
     let deleted = conn.prepare_cached("DELETE FROM push_tickets WHERE expires_at <= ?1")?.execute([now.millis()])?;
     Ok(deleted as u64)
+}
+
+/// Every alert profile, by person (for an export).
+pub(crate) fn all_profiles(conn: &Connection) -> Result<Vec<AlertProfile>, Failure> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM alert_profiles ORDER BY user_id");
+    query_all(conn, &sql, [], profile)
+}
+
+/// Every notification, oldest first, with its key and its delivery still to come (for an export).
+pub(crate) fn all_kept(conn: &Connection) -> Result<Vec<KeptNotification>, Failure> {
+    let sql = format!(
+        "SELECT {NOTIFICATION_COLUMNS}, n.key, o.id AS due, o.due_at, o.attempts, o.delivered FROM notifications n \
+         LEFT JOIN outbox o ON o.id = n.id AND o.done_at IS NULL AND o.failed_at IS NULL ORDER BY n.at, n.id"
+    );
+    query_all(conn, &sql, [], |row| {
+        let due = match row.get::<_, Option<String>>("due")? {
+            None => None,
+            Some(_) => {
+                let delivered: String = row.get("delivered")?;
+                Some(DueDelivery {
+                    at: row.at("due_at")?,
+                    attempts: row.get("attempts")?,
+                    delivered: parse_channels(&delivered)
+                        .map_err(|cause| bad_value(row, "delivered", &delivered, cause))?,
+                })
+            }
+        };
+        Ok(KeptNotification { notification: notification(row)?, key: row.get("key")?, due })
+    })
+}
+
+/// Writes a notification as it was kept, with its outbox item when its delivery is still to come
+/// (unclaimed).
+pub(crate) fn insert_kept(conn: &Connection, kept: &KeptNotification) -> Result<(), Failure> {
+    let n = &kept.notification;
+    conn.prepare_cached(
+        "INSERT INTO notifications (id, user_id, admin_id, kind, at, facts, read, key) \
+         VALUES (:id, :user_id, :admin_id, :kind, :at, :facts, :read, :key)",
+    )?
+    .execute(named_params! {
+        ":id": n.id.to_string(),
+        ":user_id": n.user_id.to_string(),
+        ":admin_id": n.admin_id.to_string(),
+        ":kind": n.kind.as_str(),
+        ":at": n.at.millis(),
+        ":facts": facts_to_json(&n.facts),
+        ":read": n.read,
+        ":key": kept.key,
+    })?;
+    if let Some(due) = &kept.due {
+        conn.prepare_cached("INSERT INTO outbox (id, due_at, attempts, delivered) VALUES (?1, ?2, ?3, ?4)")?
+            .execute((n.id.to_string(), due.at.millis(), due.attempts, channel_names(&due.delivered)))?;
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use pumppilot_store::{SessionKind, Snapshot, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::{
-    accounts, books, devices,
+    accounts, alerts, books, devices,
     error::{Failure, invariant},
     rows::{
         self, RowExt, account_columns, audit_columns, device_columns, entry_columns, ledger_columns, query_all,
@@ -81,6 +81,8 @@ pub(crate) fn export(conn: &mut Connection) -> Result<Snapshot, Failure> {
         receipts: crate::owner::all_receipts(&tx)?,
         device_links: devices::links(&tx)?,
         firmware: crate::firmware::all(&tx)?,
+        alert_profiles: alerts::all_profiles(&tx)?,
+        notifications: alerts::all_kept(&tx)?,
         ..Snapshot::default()
     };
     for (kind, table) in [(SessionKind::Web, "web_sessions"), (SessionKind::Mobile, "mobile_sessions")] {
@@ -161,6 +163,12 @@ pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failu
     }
     for receipt in &part.receipts {
         crate::owner::insert_receipt(&tx, receipt)?;
+    }
+    for profile in &part.alert_profiles {
+        alerts::set_profile(&tx, profile)?;
+    }
+    for kept in &part.notifications {
+        alerts::insert_kept(&tx, kept)?;
     }
     tx.commit()?;
     Ok(())

@@ -178,6 +178,29 @@ pub struct OutboxItem {
     pub delivered: BTreeSet<Channel>,
 }
 
+/// A notification as a backup or a move to another store carries it ([`crate::Snapshot`]): the
+/// bell's notification with its read state, the key of its notice, and its delivery if one is
+/// still to come. A delivery a sender had claimed comes as due again; one delivered or given up
+/// does not come (a copy never sends it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptNotification {
+    pub notification: Notification,
+    /// The key of the notice it came from (`Notice::key`): a condition that lasts is told once,
+    /// also in the copy.
+    pub key: Option<String>,
+    /// Its delivery still to come; `None` once delivered or given up.
+    pub due: Option<DueDelivery>,
+}
+
+/// A delivery still to come: when it is due, the failed tries so far and the channels already
+/// delivered (a retry sends only the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    pub at: Timestamp,
+    pub attempts: u32,
+    pub delivered: BTreeSet<Channel>,
+}
+
 /// What became of a claimed outbox item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {

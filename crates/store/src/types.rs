@@ -564,11 +564,19 @@ pub struct Snapshot {
     pub device_links: Vec<(DeviceId, u64)>,
     /// Firmware releases with their bytes.
     pub firmware: Vec<(FirmwareRelease, Vec<u8>)>,
+    /// How each person who set one wants to hear: their phone (SMS, control by SMS), their
+    /// phones' push tokens, language, what they muted, quiet hours.
+    pub alert_profiles: Vec<crate::AlertProfile>,
+    /// Every person's notifications (the bell, read or not), oldest first, each with its notice's
+    /// key and its delivery still to come. Left out on purpose, as they matter for minutes or
+    /// hours only: the sends counted against the rate limits, pushes waiting for their receipts,
+    /// firmware download progress, failed sign-ins and card taps.
+    pub notifications: Vec<crate::KeptNotification>,
 }
 
 impl Snapshot {
     /// How many records of each kind it holds, by the kind's name.
-    pub fn counts(&self) -> [(&'static str, usize); 14] {
+    pub fn counts(&self) -> [(&'static str, usize); 16] {
         [
             ("accounts", self.accounts.len()),
             ("tenants", self.tenants.len()),
@@ -584,6 +592,8 @@ impl Snapshot {
             ("receipts", self.receipts.len()),
             ("device link counters", self.device_links.len()),
             ("firmware releases", self.firmware.len()),
+            ("alert profiles", self.alert_profiles.len()),
+            ("notifications", self.notifications.len()),
         ]
     }
 

@@ -341,6 +341,46 @@ impl Client {
     }
 }
 
+/// Leaves an installation alerts a copy of it must keep: `farmer` sets a phone for SMS and a push
+/// token (in Bangla); they ask the owner for minutes twice, the first rejected. The owner's bell
+/// then holds the first request read and the second unread; the farmer's holds the rejection.
+pub async fn leave_alerts(owner: &Client, farmer: &Client, phone: &str) {
+    let profile = json!({
+        "phone": phone,
+        "pushTokens": ["ExponentPushToken[farmer-phone]"],
+        "language": "bn",
+        "muted": [{"kind": "RUN_STARTED", "channel": "SMS"}],
+        "quietHours": null,
+    });
+    let (status, body) = farmer.request(Method::PUT, "/api/alerts/profile", Some(profile)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = farmer.ok("/api/minute-requests", json!({"minutes": 5})).await;
+    let told = owner.get("/api/notifications").await.1["notifications"][0].clone();
+    assert_eq!(told["kind"], "REQUEST_NEW", "{told}");
+    let first = first["id"].as_str().unwrap();
+    owner.ok(&format!("/api/admin/minute-requests/{first}/reject"), json!({})).await;
+    farmer.ok("/api/minute-requests", json!({"minutes": 10})).await;
+    let bell = owner.ok("/api/notifications/read", json!({"ids": [told["id"]]})).await;
+    let newest = &bell["notifications"][0];
+    assert_eq!((&newest["kind"], &newest["read"]), (&json!("REQUEST_NEW"), &json!(false)), "{bell}");
+    let first_told = bell["notifications"].as_array().unwrap().iter().find(|n| n["id"] == told["id"]).unwrap();
+    assert_eq!(first_told["read"], true, "{bell}");
+}
+
+/// What each of `people` set and what their bell holds, as the API answers it (their alert
+/// profile, their notifications with the read state): a copy of the installation answers the same.
+pub async fn alerts_of(people: &[&Client]) -> Vec<Value> {
+    let mut answers = Vec::new();
+    for person in people {
+        for path in ["/api/alerts/profile", "/api/notifications"] {
+            let (status, body) = person.get(path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            answers.push(body);
+        }
+    }
+    answers
+}
+
 /// Asserts an error answer's status and code.
 pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
     assert_eq!(answer.0, status, "{}", answer.1);
