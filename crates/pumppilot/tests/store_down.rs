@@ -309,11 +309,6 @@ impl Store for Unplugged {
         self.inner.pump_links().await
     }
 
-    async fn latest_telemetry(&self, devices: &[DeviceId]) -> StoreResult<Vec<Telemetry>> {
-        self.check()?;
-        self.inner.latest_telemetry(devices).await
-    }
-
     async fn device_keys(&self) -> StoreResult<Vec<pumppilot_store::DeviceKey>> {
         self.check()?;
         self.inner.device_keys().await

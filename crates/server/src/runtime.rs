@@ -1020,8 +1020,6 @@ impl Runtime {
 
     async fn flush(&self, all: bool) {
         let shared = self.is_shared();
-        // Devices new here whose stored telemetry was not asked for yet wait for their turn.
-        let asked = if shared && !all { Some(self.learn_what_the_store_has().await) } else { None };
         let (mut full, mut leases, mut joins) = (Vec::new(), Vec::new(), Vec::new());
         // Devices whose telemetry this flush writes and that join once it is written.
         let mut joining_after = HashSet::new();
@@ -1034,19 +1032,14 @@ impl Runtime {
             let seen_every = i64::try_from(SEEN_EVERY.as_millis()).unwrap_or(i64::MAX);
             buffer.retain(|device, t| {
                 let before = written.get(device);
-                if before.is_none() && asked.as_ref().is_some_and(|asked| !asked.contains(device)) {
-                    return true;
-                }
                 let lease = self.lease_of(t.admin_id, *device);
                 let present = before.is_some_and(|w| w.present);
                 // On a shared store a controller whose telemetry is stored joins this server:
                 // from then its quiet polls are this server's heartbeats.
                 let to_join =
                     shared && lease.is_some() && before.is_none_or(|w| !w.joined) && t.last_seen_at >= fresh_since;
-                // A device about to join needs no write of its last-seen time: its join moves its
-                // last poll, and from then this server's heartbeats stand for it.
                 let due = before.is_none_or(|w| {
-                    w.report != report_digest(t) || (!present && !to_join && t.last_seen_at - w.seen >= seen_every)
+                    w.report != report_digest(t) || (!present && t.last_seen_at - w.seen >= seen_every)
                 });
                 if all || (due && full.len() < REPORTS_PER_FLUSH) {
                     if to_join && joins.len() + joining_after.len() < JOINS_PER_FLUSH {
@@ -1056,9 +1049,7 @@ impl Runtime {
                     return false;
                 }
                 if to_join && before.is_some() && joins.len() + joining_after.len() < JOINS_PER_FLUSH {
-                    // The join moves the last poll too.
                     joins.push((t.admin_id, *device, t.last_seen_at));
-                    return true;
                 }
                 // The lease alone: every flush while its tenant has a run (the lease decides the
                 // run, on every server); on a store of one server also every half lease.
@@ -1102,46 +1093,6 @@ impl Runtime {
         for batch in joins.chunks(JOINS_AT_ONCE) {
             self.arrive(Vec::new(), batch.to_vec()).await;
         }
-    }
-
-    /// On a shared store, reads what the store has of devices new here (reporting here, none of
-    /// their telemetry written by this server yet; [`REPORTS_PER_FLUSH`] a flush), and notes it
-    /// as written: a device whose report says nothing new (a fleet returning to a restarted
-    /// server) then only joins, and its telemetry is not written again. Its reset, which a board
-    /// reports once after a boot and the store keeps, is left out of what is compared, so a board
-    /// that did not restart says nothing new. A device the store never saw is written as before.
-    /// Returns the devices asked about (their telemetry is written if the store could not say).
-    async fn learn_what_the_store_has(&self) -> HashSet<DeviceId> {
-        let new: Vec<DeviceId> = {
-            let buffer = self.telemetry.lock().expect("telemetry lock");
-            let written = self.written.lock().expect("telemetry lock");
-            buffer.keys().filter(|device| !written.contains_key(*device)).take(REPORTS_PER_FLUSH).copied().collect()
-        };
-        let asked = new.iter().copied().collect();
-        if new.is_empty() {
-            return asked;
-        }
-        let stored = match self.store.latest_telemetry(&new).await {
-            Ok(stored) => stored,
-            Err(err) => {
-                tracing::debug!(%err, devices = new.len(), "could not read the devices' stored telemetry; writing theirs");
-                return asked;
-            }
-        };
-        let mut written = self.written.lock().expect("telemetry lock");
-        for t in stored {
-            let report = report_digest(&Telemetry { last_reset: None, last_reset_at: None, ..t.clone() });
-            let (seen, admin) = (t.last_seen_at, t.admin_id);
-            written.entry(t.device_id).or_insert(Written {
-                seen,
-                lease: seen,
-                report,
-                admin,
-                present: false,
-                joined: false,
-            });
-        }
-        asked
     }
 
     /// Writes devices' telemetry (`full`, maybe none) and joins `joining` to this server in one

@@ -123,41 +123,6 @@ pub async fn devices_report_reset_reader_and_feedback(store: &dyn Store) {
     }
 }
 
-/// What a server learns of devices arriving there (`latest_telemetry`): the telemetry stored of
-/// each device asked for, whichever tenant it is of, its reset kept from an earlier report; a
-/// device never seen, one not asked for, and an id of no device are left out.
-pub async fn the_latest_telemetry_of_the_devices_asked_for(store: &dyn Store) {
-    let rahim = tenancy(store, "rahim", 0).await;
-    let q = tenancy(store, "q", 0).await;
-    let d1 = device(rahim.admin, "well 1", b"key-1", at(0));
-    let d2 = device(rahim.admin, "well 2", b"key-2", at(1));
-    let d3 = device(q.admin, "q's well", b"key-3", at(2));
-    let never_seen = device(q.admin, "spare", b"key-4", at(3));
-    for new in [&d1, &d2, &d3, &never_seen] {
-        store.create_device(new).await.expect("create device");
-    }
-    let booted = Telemetry {
-        last_reset: Some(ResetReason::PowerOn),
-        last_reset_at: Some(at(9)),
-        reader: Some(ReaderState::Ok),
-        feedback: Some(true),
-        ..telemetry(&d1, at(10), false)
-    };
-    store
-        .record_telemetry(&[booted.clone(), telemetry(&d2, at(11), true), telemetry(&d3, at(12), false)])
-        .await
-        .unwrap();
-    let later = telemetry(&d1, at(20), true);
-    store.record_telemetry(std::slice::from_ref(&later)).await.unwrap();
-
-    let mut read =
-        store.latest_telemetry(&[d1.id, d3.id, never_seen.id, DeviceId::new()]).await.expect("latest telemetry");
-    read.sort_by_key(|t| t.last_seen_at);
-    let d1_now = Telemetry { last_reset: booted.last_reset, last_reset_at: booted.last_reset_at, ..later };
-    assert_eq!(read, [telemetry(&d3, at(12), false), d1_now]);
-    assert_eq!(store.latest_telemetry(&[]).await.unwrap(), []);
-}
-
 /// Once a tenant has a controller, another device's telemetry no longer moves the tenant's last
 /// poll (its lease); a retired device is gone with its key, and only its own tenant can retire it.
 pub async fn only_the_controller_keeps_the_lease_and_devices_retire(store: &dyn Store) {

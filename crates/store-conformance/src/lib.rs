@@ -54,8 +54,7 @@ pub use devices::{
     devices_report_reset_reader_and_feedback, devices_telemetry_and_key_rotation,
     firmware_downloads_move_forward_and_are_purged, firmware_releases_keep_their_bytes_and_rollout,
     link_counter_windows_never_overlap, only_the_controller_keeps_the_lease_and_devices_retire,
-    tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone, the_latest_telemetry_of_the_devices_asked_for,
-    the_write_probe_succeeds_and_changes_nothing,
+    tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone, the_write_probe_succeeds_and_changes_nothing,
 };
 pub use guards::{
     a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant,
@@ -181,7 +180,6 @@ macro_rules! conformance_tests {
             all_tenants_read_together_are_each_as_read_alone,
             tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone,
             device_keys_are_each_devices_current_key,
-            the_latest_telemetry_of_the_devices_asked_for,
             the_write_probe_succeeds_and_changes_nothing,
             controller_and_restart_protection_survive_reload,
             cards_bind_move_and_stay_in_their_tenant,

@@ -863,28 +863,6 @@ impl Store for MongoStore {
         Ok(keys)
     }
 
-    /// The devices' documents, `IDS_PER_QUERY` a query (all in its first answer), the queries at
-    /// once: a flush waits for one round trip, not one a query, however busy the store.
-    async fn latest_telemetry(&self, devices: &[DeviceId]) -> StoreResult<Vec<Telemetry>> {
-        let queries = devices.chunks(IDS_PER_QUERY).map(|chunk| async move {
-            let ids: Vec<Bson> = chunk.iter().map(|device| key(*device)).collect();
-            let mut cursor = self
-                .collection("devices")
-                .find(doc! { "_id": { "$in": ids }, "lastSeenAt": { "$ne": Bson::Null } })
-                .batch_size(IDS_PER_QUERY as u32)
-                .await
-                .map_err(Failure::from)?;
-            let mut found = Vec::new();
-            while cursor.advance().await.map_err(Failure::from)? {
-                let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
-                found.extend(codec::device(&doc)?.telemetry);
-            }
-            Ok::<_, StoreError>(found)
-        });
-        let found = futures_util::future::try_join_all(queries).await?;
-        Ok(found.into_iter().flatten().collect())
-    }
-
     /// Each report is its own atomic write (a report older than the stored one changes nothing),
     /// then each tenant's last poll moves forward to the latest report of a device of its own
     /// (`record_arrivals` with nobody joining); a batch needs no transaction, never holds a

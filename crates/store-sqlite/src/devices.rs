@@ -70,21 +70,6 @@ pub(crate) fn list(conn: &Connection, admin: Option<AdminId>) -> Result<Vec<Devi
     }
 }
 
-/// The telemetry stored of each of `devices` that has any (one indexed read a device).
-pub(crate) fn latest_telemetry(conn: &Connection, devices: &[DeviceId]) -> Result<Vec<Telemetry>, Failure> {
-    let mut read = conn.prepare_cached(concat!("SELECT ", device_columns!(), " FROM devices WHERE id = ?1"))?;
-    let mut out = Vec::new();
-    for device in devices {
-        let mut rows = read.query([device.to_string()])?;
-        if let Some(row) = rows.next()?
-            && let Some(telemetry) = rows::device(row)?.telemetry
-        {
-            out.push(telemetry);
-        }
-    }
-    Ok(out)
-}
-
 /// Writes a batch of telemetry in one transaction. A report older than the stored one is
 /// skipped, and so is a report for a device its tenant does not have.
 pub(crate) fn record_telemetry(conn: &mut Connection, batch: &[Telemetry]) -> Result<(), Failure> {

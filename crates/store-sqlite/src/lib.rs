@@ -391,11 +391,6 @@ impl Store for SqliteStore {
         self.read(|conn| devices::keys(conn)).await
     }
 
-    async fn latest_telemetry(&self, devices: &[DeviceId]) -> StoreResult<Vec<Telemetry>> {
-        let devices = devices.to_vec();
-        self.read(move |conn| devices::latest_telemetry(conn, &devices)).await
-    }
-
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());

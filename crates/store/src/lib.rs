@@ -358,10 +358,6 @@ pub trait Store: Send + Sync + 'static {
     /// memory to know a device by its key (read without the devices' names and telemetry: 100,000
     /// devices read whole took more than 100 MB a server, which the allocator kept).
     async fn device_keys(&self) -> StoreResult<Vec<DeviceKey>>;
-    /// The telemetry stored of each of `devices` that has any, in no order (a device never seen,
-    /// or unknown, is left out): what a server learns of devices arriving there, so that a report
-    /// that says nothing new is not written again (a fleet returning to a restarted server).
-    async fn latest_telemetry(&self, devices: &[DeviceId]) -> StoreResult<Vec<Telemetry>>;
     /// Writes the latest telemetry of devices (batched; last-seen times only move forward).
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()>;
     /// Moves the tenants' last poll forward for these polls (tenant, device, when) without writing
