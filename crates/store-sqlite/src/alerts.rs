@@ -18,26 +18,9 @@ use crate::{
 /// Writes one notice as a notification and its outbox item; `None` when its key is already stored.
 pub(crate) fn insert_notice(conn: &Connection, notice: &Notice) -> Result<Option<Notification>, Failure> {
     let notification = Notification::of(notice);
-    let written = conn
-        .prepare_cached(
-            "INSERT INTO notifications (id, user_id, admin_id, kind, at, facts, key) \
-             VALUES (:id, :user_id, :admin_id, :kind, :at, :facts, :key) ON CONFLICT (key) DO NOTHING",
-        )?
-        .execute(named_params! {
-            ":id": notification.id.to_string(),
-            ":user_id": notification.user_id.to_string(),
-            ":admin_id": notification.admin_id.to_string(),
-            ":kind": notification.kind.as_str(),
-            ":at": notification.at.millis(),
-            ":facts": facts_to_json(&notification.facts),
-            ":key": notice.key,
-        })?;
-    if written == 0 {
-        return Ok(None);
-    }
-    conn.prepare_cached("INSERT INTO outbox (id, due_at) VALUES (?1, ?2)")?
-        .execute((notification.id.to_string(), notification.at.millis()))?;
-    Ok(Some(notification))
+    let due = DueDelivery { at: notification.at, attempts: 0, delivered: BTreeSet::new() };
+    let kept = KeptNotification { notification, key: notice.key.clone(), due: Some(due) };
+    Ok(insert_kept(conn, &kept)?.then_some(kept.notification))
 }
 
 /// Notices from outside a tenant commit, in one transaction.
@@ -404,27 +387,32 @@ pub(crate) fn all_kept(conn: &Connection) -> Result<Vec<KeptNotification>, Failu
     })
 }
 
-/// Writes a notification as it was kept, with its outbox item when its delivery is still to come
-/// (unclaimed).
-pub(crate) fn insert_kept(conn: &Connection, kept: &KeptNotification) -> Result<(), Failure> {
+/// Writes a notification as it was kept (a new notice's, or one an export carried), with its outbox
+/// item when its delivery is still to come (unclaimed); false, writing nothing, when its key is
+/// already stored.
+pub(crate) fn insert_kept(conn: &Connection, kept: &KeptNotification) -> Result<bool, Failure> {
     let n = &kept.notification;
-    conn.prepare_cached(
-        "INSERT INTO notifications (id, user_id, admin_id, kind, at, facts, read, key) \
-         VALUES (:id, :user_id, :admin_id, :kind, :at, :facts, :read, :key)",
-    )?
-    .execute(named_params! {
-        ":id": n.id.to_string(),
-        ":user_id": n.user_id.to_string(),
-        ":admin_id": n.admin_id.to_string(),
-        ":kind": n.kind.as_str(),
-        ":at": n.at.millis(),
-        ":facts": facts_to_json(&n.facts),
-        ":read": n.read,
-        ":key": kept.key,
-    })?;
+    let written = conn
+        .prepare_cached(
+            "INSERT INTO notifications (id, user_id, admin_id, kind, at, facts, read, key) \
+             VALUES (:id, :user_id, :admin_id, :kind, :at, :facts, :read, :key) ON CONFLICT (key) DO NOTHING",
+        )?
+        .execute(named_params! {
+            ":id": n.id.to_string(),
+            ":user_id": n.user_id.to_string(),
+            ":admin_id": n.admin_id.to_string(),
+            ":kind": n.kind.as_str(),
+            ":at": n.at.millis(),
+            ":facts": facts_to_json(&n.facts),
+            ":read": n.read,
+            ":key": kept.key,
+        })?;
+    if written == 0 {
+        return Ok(false);
+    }
     if let Some(due) = &kept.due {
         conn.prepare_cached("INSERT INTO outbox (id, due_at, attempts, delivered) VALUES (?1, ?2, ?3, ?4)")?
             .execute((n.id.to_string(), due.at.millis(), due.attempts, channel_names(&due.delivered)))?;
     }
-    Ok(())
+    Ok(true)
 }

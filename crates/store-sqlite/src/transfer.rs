@@ -168,7 +168,12 @@ pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failu
         alerts::set_profile(&tx, profile)?;
     }
     for kept in &part.notifications {
-        alerts::insert_kept(&tx, kept)?;
+        if !alerts::insert_kept(&tx, kept)? {
+            return Err(invariant(format!(
+                "notification {}: its notice's key is stored already",
+                kept.notification.id
+            )));
+        }
     }
     tx.commit()?;
     Ok(())

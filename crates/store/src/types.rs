@@ -197,6 +197,28 @@ pub struct Telemetry {
     pub feedback: Option<bool>,
 }
 
+impl Telemetry {
+    /// What a board on a live grid with its pump ready and its relay off reports at `at`, saying
+    /// nothing else (no firmware, signal, reset, reader or feedback).
+    pub fn ready(admin: AdminId, device: DeviceId, at: Timestamp) -> Telemetry {
+        Telemetry {
+            device_id: device,
+            admin_id: admin,
+            last_seen_at: at,
+            load_shedding: false,
+            ready: true,
+            relay: false,
+            firmware: None,
+            uptime_ms: None,
+            rssi: None,
+            last_reset: None,
+            last_reset_at: None,
+            reader: None,
+            feedback: None,
+        }
+    }
+}
+
 /// The store name of a reset reason.
 pub const fn reset_reason_name(reason: ResetReason) -> &'static str {
     match reason {

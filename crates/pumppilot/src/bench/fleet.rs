@@ -632,21 +632,7 @@ async fn provision(
                 key_hash: hash.to_vec(),
                 created_at: now,
                 // A returning device was online, so its telemetry is stored as it last reported.
-                telemetry: (fleet.arrival == Arrival::Returning).then_some(Telemetry {
-                    device_id: id,
-                    admin_id: admin,
-                    last_seen_at: now,
-                    load_shedding: false,
-                    ready: true,
-                    relay: false,
-                    firmware: None,
-                    uptime_ms: None,
-                    rssi: None,
-                    last_reset: None,
-                    last_reset_at: None,
-                    reader: None,
-                    feedback: None,
-                }),
+                telemetry: (fleet.arrival == Arrival::Returning).then(|| Telemetry::ready(admin, id, now)),
             });
             let mut pump = Pump {
                 admin,

@@ -49,19 +49,5 @@ pub async fn pump(store: &dyn Store, now: Timestamp, key: u8) -> (AdminId, UserI
 /// What a ready device on the grid says at `now`, its relay as it says.
 #[allow(dead_code)] // as `pump`
 pub fn telemetry(admin: AdminId, device: DeviceId, now: Timestamp, relay: bool) -> Telemetry {
-    Telemetry {
-        device_id: device,
-        admin_id: admin,
-        last_seen_at: now,
-        load_shedding: false,
-        ready: true,
-        relay,
-        firmware: None,
-        uptime_ms: None,
-        rssi: None,
-        last_reset: None,
-        last_reset_at: None,
-        reader: None,
-        feedback: None,
-    }
+    Telemetry { relay, ..Telemetry::ready(admin, device, now) }
 }
