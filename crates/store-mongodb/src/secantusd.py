@@ -42,6 +42,18 @@ about 60 devices coming online a second.
 ``PUMPPILOT_SECANTUSDB_SWITCH_MS=N`` (unset by default) sets Python's thread switch interval (its
 own is 5 ms: how long a busy thread keeps the interpreter from one waiting for it), for experiments.
 
+``PUMPPILOT_SECANTUSDB_FEED`` paces the change streams (``pace_feeds``): ``tuned`` (the default)
+lets a stream that has just delivered events read the oplog again no sooner than 10 ms later, ``N``
+sets that pause to N ms, ``default`` leaves SecantusDB as it is. A change stream's ``getMore``
+reads the oplog at once and, finding nothing, waits for the next write and reads again; with 7
+servers watching, every write woke 7 readers, each of which opened a storage session and a cursor
+on every oplog table to read one entry. Measured with ``crates/store-mongodb/tools/statement_cost.py``
+(README "Paced change streams"). A stream that has been quiet for the pause is read at once, so a
+lone change (a farmer's Start) is not held; while changes stream in, each is held at most the pause,
+and each read returns all that came meanwhile. The report line ``pumppilot-feed`` counts, since
+start: oplog reads by change streams, reads that returned events, reads that waited for the pause,
+and the shortest time in ms from a read that returned events to the same stream's next read.
+
 Either way it reports what the collector did: each second that something changed, one line to
 standard error (the server's log), ``pumppilot-gc`` and, since start: collections of generation
 0, 1 and 2; milliseconds spent in each; the longest pause in ms; pauses of at least 10, 50, 100
@@ -86,7 +98,7 @@ def line():
 
 
 def report():
-    last = None
+    last, last_feed = None, None
     while True:
         time.sleep(1.0)
         now = line()
@@ -94,6 +106,11 @@ def report():
             sys.stderr.write(now + "\n")
             sys.stderr.flush()
             last = now
+        feed = feed_line()
+        if feed is not None and feed != last_feed:
+            sys.stderr.write(feed + "\n")
+            sys.stderr.flush()
+            last_feed = feed
 
 
 def argument(name, default):
@@ -199,6 +216,66 @@ def remember_profile_settings():
     store.set_profile = set_profile
 
 
+# What the paced change streams did (``pace_feeds``): reads, reads that returned events, reads that
+# waited for the pause, the shortest time from a delivering read to the next read of its stream.
+feed_counts = {"reads": 0, "delivered": 0, "paced": 0, "shortest": None, "on": False}
+
+
+def feed_line():
+    if not feed_counts["on"]:
+        return None
+    shortest = feed_counts["shortest"]
+    return "pumppilot-feed %d %d %d %s" % (
+        feed_counts["reads"],
+        feed_counts["delivered"],
+        feed_counts["paced"],
+        "-" if shortest is None else "%.1f" % shortest,
+    )
+
+
+def pace_feeds(pause_ms):
+    """A change stream that has just delivered events reads the oplog again no sooner than
+    ``pause_ms`` later (see the module's doc). The pause is taken in the stream's own connection
+    thread before its read, holding no lock of the store's."""
+    from secantus import commands
+
+    drain = commands._drain_change_stream_producer
+    pause = pause_ms / 1000.0
+    lock = threading.Lock()
+
+    def paced_drain(entry):
+        if entry.remaining or entry.producer is None or not entry.change_stream:
+            return drain(entry)
+        delivered_at = getattr(entry, "_pumppilot_delivered_at", None)
+        waited = False
+        if delivered_at is not None:
+            wait = delivered_at + pause - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+                waited = True
+        started = time.monotonic()
+        drain(entry)
+        with lock:
+            feed_counts["reads"] += 1
+            if waited:
+                feed_counts["paced"] += 1
+            if delivered_at is not None:
+                gap = (started - delivered_at) * 1000.0
+                if feed_counts["shortest"] is None or gap < feed_counts["shortest"]:
+                    feed_counts["shortest"] = gap
+            if entry.remaining:
+                feed_counts["delivered"] += 1
+        if entry.remaining:
+            entry._pumppilot_delivered_at = time.monotonic()
+        else:
+            entry._pumppilot_delivered_at = None
+
+    commands._drain_change_stream_producer = paced_drain
+    feed_counts["on"] = True
+    sys.stderr.write("pumppilot-feed-paced %s ms\n" % pause_ms)
+    sys.stderr.flush()
+
+
 def launch():
     mode = os.environ.get("PUMPPILOT_SECANTUSDB_GC", "tuned").strip() or "tuned"
     gc.callbacks.append(watch)
@@ -211,6 +288,9 @@ def launch():
         threading.Thread(target=tune, args=(mode,), name="pumppilot-gc-tune", daemon=True).start()
     if os.environ.get("PUMPPILOT_SECANTUSDB_SWEEPS", "tuned").strip() != "default":
         sweep_cheaply()
+    feed = os.environ.get("PUMPPILOT_SECANTUSDB_FEED", "tuned").strip() or "tuned"
+    if feed != "default":
+        pace_feeds(10.0 if feed == "tuned" else float(feed))
     from secantus.cli import main
 
     sys.exit(main())

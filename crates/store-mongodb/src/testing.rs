@@ -92,11 +92,39 @@ impl TestServer {
         log.lines().find_map(|line| line.strip_prefix("pumppilot-gc-tuned ")).map(str::to_owned)
     }
 
+    /// What the launcher's pacing of change streams did since the server started (the last
+    /// `pumppilot-feed` line, a second old at most; `secantusd.py`, `pace_feeds`), or `None` before
+    /// the first or when the streams are not paced.
+    pub fn feed_reads(&self) -> Option<FeedReads> {
+        let log = fs::read_to_string(&self.log).ok()?;
+        let line = log.lines().rev().find_map(|line| line.strip_prefix("pumppilot-feed "))?;
+        let mut parts = line.split_whitespace();
+        let mut count = || parts.next()?.parse::<u64>().ok();
+        let (reads, delivered, paced) = (count()?, count()?, count()?);
+        let shortest_gap_ms = parts.next()?.parse().ok();
+        Some(FeedReads { reads, delivered, paced, shortest_gap_ms })
+    }
+
     /// Stops the server and waits until it has exited (its port is free again).
     pub fn stop(mut self) {
         drop(self._watch.stdin.take());
         let _ = self._watch.wait();
     }
+}
+
+/// What the change streams' reads of the oplog were (`TestServer::feed_reads`): totals since the
+/// server started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FeedReads {
+    /// Reads of the oplog by change streams.
+    pub reads: u64,
+    /// Reads that returned events.
+    pub delivered: u64,
+    /// Reads that first waited for the pause (their stream had just delivered events).
+    pub paced: u64,
+    /// The shortest time from a read that returned events to its stream's next read, in ms;
+    /// `None` before a stream read again after delivering.
+    pub shortest_gap_ms: Option<f64>,
 }
 
 /// What SecantusDB's garbage collector did (`TestServer::collector`): totals since it started.
@@ -148,6 +176,15 @@ pub fn start_standalone() -> TestServer {
 pub fn start_with_session_max(sessions: u32) -> TestServer {
     let sessions = sessions.to_string();
     start(&["--session-max", &sessions]).unwrap_or_else(|e| panic!("cannot start SecantusDB: {e}"))
+}
+
+/// Another server, of the caller's own, whose change streams, having delivered events, read the
+/// oplog again no sooner than `pause_ms` later (`PUMPPILOT_SECANTUSDB_FEED`; 10 ms on the others).
+/// It stops when the returned value is dropped.
+pub fn start_with_feed_pause(pause_ms: u32) -> TestServer {
+    let pause = pause_ms.to_string();
+    start_with_env(":memory:", None, &[], &[("PUMPPILOT_SECANTUSDB_FEED", &pause)])
+        .unwrap_or_else(|e| panic!("cannot start SecantusDB: {e}"))
 }
 
 /// A database name no other test (of any binary running now) uses.
@@ -339,6 +376,15 @@ fn start(extra: &[&str]) -> Result<TestServer, String> {
 }
 
 fn start_with(storage: &str, port: Option<u16>, extra: &[&str]) -> Result<TestServer, String> {
+    start_with_env(storage, port, extra, &[])
+}
+
+fn start_with_env(
+    storage: &str,
+    port: Option<u16>,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Result<TestServer, String> {
     let home = home().map_err(|e| e.to_string())?;
     let (python, launcher) = install(&home)?;
     let port = match port {
@@ -364,6 +410,7 @@ fn start_with(storage: &str, port: Option<u16>, extra: &[&str]) -> Result<TestSe
         .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path", storage])
         .args(["--log-level", "WARNING"])
         .args(extra)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file)

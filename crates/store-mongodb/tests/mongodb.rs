@@ -528,3 +528,81 @@ async fn each_change_is_what_its_own_write_did_not_what_a_read_finds_later() {
     let retired = Change::Device { id: device.id, key: KeyNews::Retired, signs: false };
     assert_eq!(next_news(&mut changes).await, retired);
 }
+
+/// The launcher paces SecantusDB's change streams (`secantusd.py`, `pace_feeds`): a stream that
+/// has just delivered events reads the oplog again no sooner than the pause later, so a stream of
+/// writes costs each watching server one read a pause instead of one a write; a stream that has
+/// been quiet is read at once, so a lone change (a farmer's Start) is not held. Three servers'
+/// feeds on one store, the pause one second: a lone write reaches all three without a paced read;
+/// then a burst of writes reaches all three, every write of it, in paced reads, and no stream read
+/// again sooner than the pause after delivering. (The counts are the launcher's own, not timings
+/// of this test: a slow machine makes the gaps longer, never shorter.)
+#[tokio::test]
+async fn a_stream_that_just_delivered_waits_its_pause_and_a_quiet_one_is_read_at_once() {
+    use mongodb::bson::DateTime;
+
+    const PAUSE_MS: u32 = 1_000;
+    let server = testing::start_with_feed_pause(PAUSE_MS);
+    let url = server.fresh_url();
+    let store = MongoStore::connect(&url).await.unwrap();
+    let mut admins = Vec::new();
+    for n in 0..21 {
+        let admin = account(&format!("owner{n}"), Role::Admin, None);
+        store.create_account(&admin).await.unwrap();
+        admins.push(AdminId(admin.id));
+    }
+    let mut feeds = Vec::new();
+    for _ in 0..3 {
+        let server_store = MongoStore::connect(&url).await.unwrap();
+        let mut changes = server_store.changes().expect("a MongoDB store has a feed");
+        assert_eq!(next_news(&mut changes).await, Change::Reset, "the feed starts afresh");
+        feeds.push((server_store, changes));
+    }
+    let tenants = store.database().collection::<Document>("tenants");
+    let poll = |admin: AdminId, second: i64| {
+        let tenants = tenants.clone();
+        async move {
+            let moved = doc! { "$set": { "lastPollAt": DateTime::from_millis(at(second).0) } };
+            tenants.update_one(doc! { "_id": admin.to_string() }, moved).await.unwrap();
+        }
+    };
+    poll(admins[0], 1).await;
+    hear_all(&mut feeds, &admins[..1]).await;
+    let lone = reads_showing(&server, |reads| reads.delivered >= 3);
+    assert_eq!(lone.paced, 0, "a quiet stream is read at once: {lone:?}");
+
+    for (n, admin) in admins[1..].iter().enumerate() {
+        poll(*admin, 2 + n as i64).await;
+    }
+    hear_all(&mut feeds, &admins[1..]).await;
+    let burst = reads_showing(&server, |reads| reads.paced >= 1);
+    let shortest = burst.shortest_gap_ms.expect("a stream read again after delivering");
+    assert!(shortest >= f64::from(PAUSE_MS) - 0.5, "a stream read {shortest} ms after delivering: {burst:?}");
+    assert!(burst.delivered < 3 * 21, "the burst came in fewer reads than writes: {burst:?}");
+}
+
+/// Waits until every feed has told a last poll of each of `expected`.
+async fn hear_all(feeds: &mut [(MongoStore, tokio::sync::mpsc::Receiver<Change>)], expected: &[AdminId]) {
+    let waits = feeds.iter_mut().map(|(_, changes)| async move {
+        let mut left: std::collections::HashSet<AdminId> = expected.iter().copied().collect();
+        while !left.is_empty() {
+            if let Change::Tenant { admin, last_poll_at: Some(_), .. } = next_news(changes).await {
+                left.remove(&admin);
+            }
+        }
+    });
+    futures_util::future::join_all(waits).await;
+}
+
+/// The launcher's last report of its paced change streams once it shows `enough` (it reports once
+/// a second).
+fn reads_showing(server: &testing::TestServer, enough: impl Fn(&testing::FeedReads) -> bool) -> testing::FeedReads {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(reads) = server.feed_reads().filter(|reads| enough(reads)) {
+            return reads;
+        }
+        assert!(started.elapsed().as_secs() < 30, "the launcher did not report: {:?}", server.feed_reads());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

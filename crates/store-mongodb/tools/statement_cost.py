@@ -6,7 +6,9 @@ the database live (one per server, as ``crates/store-mongodb/src/feed.rs`` opens
     target/secantusdb/venv/bin/python crates/store-mongodb/tools/statement_cost.py [--statements 1024] [--watchers 7]
 
 (from the workspace, once a test has installed SecantusDB into ``target/secantusdb``; one
-measurement at a time: a busy machine moves CPU time too.)
+measurement at a time: a busy machine moves CPU time too.) The store runs through PumpPilot's
+launcher, so its change streams are paced as the tests and the bench have them;
+``PUMPPILOT_SECANTUSDB_FEED=default`` in the environment measures them as SecantusDB has them.
 """
 
 import argparse
@@ -34,8 +36,9 @@ def run(statements, per_command, watchers):
                 while not stop.is_set():
                     stream.try_next()
 
-        for _ in range(watchers):
-            threading.Thread(target=watch, daemon=True).start()
+        threads = [threading.Thread(target=watch, daemon=True) for _ in range(watchers)]
+        for thread in threads:
+            thread.start()
         time.sleep(1)
         before = cpu_seconds(process.pid)
         for start in range(0, statements, per_command):
@@ -46,6 +49,8 @@ def run(statements, per_command, watchers):
             tenants.bulk_write(joins, ordered=False)
         spent = cpu_seconds(process.pid) - before
         stop.set()
+        for thread in threads:
+            thread.join()
         return spent
     finally:
         process.kill()
