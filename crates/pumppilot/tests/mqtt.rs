@@ -229,6 +229,50 @@ async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
     open_connections(&app, 0).await;
 }
 
+/// A session busy with a report (its commit waits for the store) past one and a half keep-alives
+/// is not ended as silent when the device spoke meanwhile: what came while the report was
+/// handled is read before the silence is looked at. The store is held by the test with a write
+/// transaction of its own on the SQLite file (the server's commit waits, as it would on a busy
+/// store), the clock moved 16 s meanwhile, and the device pings; once the store is free, the ping
+/// is answered and the connection stays open. (Before, both were ready together and the session
+/// picked one at random: half the time the talking device was cut off as silent.)
+#[tokio::test]
+async fn a_device_that_spoke_while_its_report_waited_for_the_store_is_not_silent() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let id = device_id(&t).await;
+    let mut device = Connection::connect(&mqtt_addr(&app), &id, &device_key(&t), 10).await.unwrap();
+    device.subscribe(&format!("pumppilot/{id}/command")).await.unwrap();
+    next_command(&mut device).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    device.publish(&format!("pumppilot/{id}/report"), &report(true, Some(1))).await.unwrap();
+    next_command(&mut device).await;
+    until_state(&t, "RUNNING").await;
+
+    let metrics = &app.running.app.metrics;
+    let mut store = rusqlite::Connection::open(app.database()).unwrap();
+    let held = store.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    let before = metrics.mqtt_messages_in();
+    let shedding = serde_json::to_vec(&json!({"loadShedding": true, "ready": true, "relay": true, "ref": 2})).unwrap();
+    device.publish(&format!("pumppilot/{id}/report"), &shedding).await.unwrap();
+    until("the report taken (its commit waits for the store)", || metrics.mqtt_messages_in() > before).await;
+    app.clock.advance(Duration::from_millis(16_000));
+    device.send(Packet::PingReq).await.unwrap();
+    held.rollback().unwrap();
+
+    let answered = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match device.next().await {
+                Ok(Some(Packet::PingResp)) => return true,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return false,
+            }
+        }
+    });
+    assert!(answered.await.expect("an answer to the ping"), "the talking device was cut off as silent");
+    assert_eq!(metrics.mqtt_connections(), 1, "still connected");
+}
+
 async fn until_state(t: &Tenant, state: &str) {
     until_status(t, state, |status| status["motor"]["state"] == json!(state)).await;
 }

@@ -126,6 +126,11 @@ impl Metrics {
         self.mqtt.received.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Packets received from connected devices since the server started.
+    pub fn mqtt_messages_in(&self) -> u64 {
+        self.mqtt.received.load(Ordering::Relaxed)
+    }
+
     /// Counts a packet sent to a connected device.
     pub fn mqtt_message_out(&self) {
         self.mqtt.sent.fetch_add(1, Ordering::Relaxed);

@@ -284,7 +284,12 @@ impl Session {
         changes.borrow_and_update();
         let mut silence = app.settings.clock.sleep_until(self.heard + self.silent_after);
         loop {
+            // In this order: a takeover ends the session whatever else is ready, and a packet
+            // that came while the last one was handled (a report waiting on a busy store) is
+            // read before the silence is looked at, so a device is never silent while it talks.
             tokio::select! {
+                biased;
+                () = taken.notified() => return End::TakenOver,
                 packet = wire.next() => {
                     let packet = match packet {
                         Ok(packet) => packet,
@@ -317,7 +322,6 @@ impl Session {
                     }
                     silence = app.settings.clock.sleep_until(until);
                 }
-                () = taken.notified() => return End::TakenOver,
             }
         }
     }
