@@ -56,7 +56,7 @@ enum Command {
 /// back to the system within its decay time (10 s) while the server runs. glibc's malloc kept
 /// free memory of the heap's peak while a fleet came online (10,000 MQTT devices: 4.4 KB a device
 /// over the idle server with jemalloc, the same with glibc and a `malloc_trim` every 10 s, 7.0 KB
-/// on glibc as it was; README, "Where issue 15's goals stand"), and a large block such as a
+/// on glibc as it was; `docs/MEASUREMENTS.md`, the allocator row), and a large block such as a
 /// sign-in's Argon2id (19 MiB) is jemalloc's own extent, given back the same way.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]

@@ -216,6 +216,37 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
     assert_err!(store.create_account(&again).await, StoreError::UsernameTaken);
 }
 
+/// An erased store keeps nothing of the installation that was there, also none of the short-lived
+/// counts several servers share: a full SMS window, failed sign-ins, a claimed card tap, a server's
+/// heartbeat. Left behind, a migration's copy would refuse a farmer's card tap or an SMS, or slow a
+/// sign-in, for the rest of a window the old installation started, and list servers of it.
+pub async fn erase_leaves_no_passing_count_behind(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let now = at(10);
+    let sms = pumppilot_store::SendWindow { key: "sms".into(), span_ms: 60_000, max: 1 };
+    let admitted = |admission| matches!(admission, pumppilot_store::Admission::Admitted);
+    assert!(admitted(store.admit_send(std::slice::from_ref(&sms), now).await.unwrap()));
+    assert!(!admitted(store.admit_send(std::slice::from_ref(&sms), now).await.unwrap()), "the window is full");
+    let keys = ["user:rahim".to_owned()];
+    store.add_login_failure(&keys, now, 60_000).await.unwrap();
+    let failures_before = store.login_failures(&keys, now, 60_000).await.unwrap();
+    let tap = store.claim_tap(rahim.admin, "04A1", now, 60_000).await.unwrap();
+    assert_eq!(tap, pumppilot_store::TapClaim::Act);
+    store.answer_tap(rahim.admin, "04A1", "{}").await.unwrap();
+    let fleet = store.heartbeat("old", now, 60_000, now).await.unwrap();
+    assert_eq!(fleet, vec!["old".to_owned()]);
+
+    store.erase().await.unwrap();
+    assert!(store.export().await.unwrap().is_empty(), "nothing is left");
+    assert!(admitted(store.admit_send(&[sms], now).await.unwrap()), "the SMS window starts empty");
+    assert!(
+        store.login_failures(&keys, now, 60_000).await.unwrap().is_empty(),
+        "no failed sign-in is left (before: {failures_before:?})"
+    );
+    assert_eq!(store.claim_tap(rahim.admin, "04A1", now, 60_000).await.unwrap(), pumppilot_store::TapClaim::Act);
+    assert_eq!(store.heartbeat("new", now, 60_000, now).await.unwrap(), vec!["new".to_owned()], "no old server");
+}
+
 /// What a person set and what the bell holds comes through export, erase and import: each alert
 /// profile (the phone still finds its person and is still theirs alone), each notification with
 /// its read state, a keyed notice still told once, and only the deliveries still to come are sent

@@ -60,7 +60,7 @@ pub use guards::{
     a_ledger_entry_must_follow_the_stored_balance, accounts_must_name_a_real_tenant,
     alert_profiles_and_the_bell_come_through_an_export_whole, an_ended_entry_is_final,
     an_entry_left_out_of_the_state_without_ending_is_refused,
-    an_export_erased_and_imported_again_is_the_same_installation,
+    an_export_erased_and_imported_again_is_the_same_installation, erase_leaves_no_passing_count_behind,
 };
 pub use owner::{
     a_receipt_is_written_with_its_recharge, a_waiting_farmer_moved_in_line_passes_the_others,
@@ -158,6 +158,7 @@ macro_rules! conformance_tests {
             a_ledger_entry_must_follow_the_stored_balance,
             accounts_must_name_a_real_tenant,
             an_export_erased_and_imported_again_is_the_same_installation,
+            erase_leaves_no_passing_count_behind,
             alert_profiles_and_the_bell_come_through_an_export_whole,
             positions_close_up_as_the_line_moves,
             ledger_and_wallets_survive_reload,

@@ -6,7 +6,7 @@
 //! `presence.server`) and removed (`removedFields`). The stream is opened without
 //! `fullDocument: updateLookup`, which made the store read the document again for every update
 //! event and every server watching (at 7 servers, 7 reads for each telemetry or presence write;
-//! SecantusDB's CPU for a stream of tenant updates: README "The change feed reads nothing").
+//! SecantusDB's CPU for a stream of tenant updates: `docs/MEASUREMENTS.md`, "The change feed reads nothing").
 //! A field the write left as it was is told as unchanged ([`PresenceNews::Unchanged`],
 //! [`KeyNews::Unchanged`], `None`); a device's telemetry written is no change at all.
 //!

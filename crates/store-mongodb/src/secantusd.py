@@ -2,10 +2,11 @@
 
 SecantusDB, the stand-in MongoDB-wire store, is one Python process with a thread per client
 connection. Python's cyclic garbage collector stops every thread of it while it scans. Measured
-with the fleet bench (10,000 returning MQTT devices on one server, README "SecantusDB's garbage
-collector"): with Python's own settings, a full collection (generation 2) came every few seconds
-while the fleet came online and took 84 ms on average, up to 151 ms, and every store call waiting
-behind it (a farmer's Start among them) waited as long; the young generations took 0.1 and 1.6 ms.
+with the fleet bench (10,000 returning MQTT devices on one server, docs/MEASUREMENTS.md,
+"SecantusDB's garbage collector"): with Python's own settings, a full collection (generation 2)
+came every few seconds while the fleet came online and took 84 ms on average, up to 151 ms, and
+every store call waiting behind it (a farmer's Start among them) waited as long; the young
+generations took 0.1 and 1.6 ms.
 This launcher tunes the collector of the store's deployment here, nothing of PumpPilot's:
 
 - ``PUMPPILOT_SECANTUSDB_GC=tuned`` (the default): once the server accepts connections, what
@@ -35,7 +36,7 @@ its one transaction-registry lock, which every write takes, are made cheap:
   passes over a transaction whose statement is running (it is in use, not idle; the next sweep
   looks at it again).
 
-Measured with the fleet bench at 100,000 devices (README): with SecantusDB's own sweeps, its
+Measured with the fleet bench at 100,000 devices (docs/MEASUREMENTS.md): with SecantusDB's own sweeps, its
 process used about half a core while dozens of threads waited for that lock; the store answered
 about 60 devices coming online a second.
 
@@ -48,7 +49,7 @@ sets that pause to N ms, ``default`` leaves SecantusDB as it is. A change stream
 reads the oplog at once and, finding nothing, waits for the next write and reads again; with 7
 servers watching, every write woke 7 readers, each of which opened a storage session and a cursor
 on every oplog table to read one entry. Measured with ``crates/store-mongodb/tools/statement_cost.py``
-(README "Paced change streams"). A stream that has been quiet for the pause is read at once, so a
+(docs/MEASUREMENTS.md, "Paced change streams"). A stream that has been quiet for the pause is read at once, so a
 lone change (a farmer's Start) is not held; while changes stream in, each is held at most the pause,
 and each read returns all that came meanwhile. The report line ``pumppilot-feed`` counts, since
 start: oplog reads by change streams, reads that returned events, reads that waited for the pause,

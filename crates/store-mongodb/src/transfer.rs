@@ -16,8 +16,9 @@ use crate::{
     sessions_collection, tenants,
 };
 
-/// Every collection that holds PumpPilot's data (not `meta`).
-const DATA: [&str; 23] = [
+/// Every collection that holds PumpPilot's data (not `meta`), the short-lived counts and the
+/// servers' heartbeats too.
+const DATA: [&str; 27] = [
     "firmware_downloads",
     "push_tickets",
     "outbox",
@@ -41,6 +42,10 @@ const DATA: [&str; 23] = [
     "terms",
     "receipts",
     "firmware",
+    "send_windows",
+    "login_failures",
+    "card_taps",
+    "servers",
 ];
 
 impl MongoStore {
