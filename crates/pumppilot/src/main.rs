@@ -73,7 +73,14 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // A load generator's standard output is what it tells the bench (`bench::load`); its log goes
+    // to standard error, where the bench's own goes.
+    let writer = match cli.command {
+        Some(Command::BenchDevices(_)) => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+        _ => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout),
+    };
     tracing_subscriber::fmt()
+        .with_writer(writer)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PUMPPILOT_LOG")
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),

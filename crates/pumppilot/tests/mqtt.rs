@@ -205,18 +205,25 @@ async fn a_dropped_connection_holds_the_run_at_the_lease_end_not_before() {
     assert_eq!(held["motor"]["holdReason"], json!("DEVICE_OFFLINE"), "{held}");
 }
 
-#[tokio::test]
-async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
-    let app = spawn_mqtt_app(|s| s).await;
-    let t = app.tenant("rahim", 1, 30).await;
-    let id = device_id(&t).await;
-    let mut device = Connection::connect(&mqtt_addr(&app), &id, &device_key(&t), 10).await.unwrap();
+/// The tenant's device connected with a keep-alive of 10 s (silent after 15 s), subscribed, its
+/// pump started by the first farmer and confirmed running; the device and its id.
+async fn running_with_keep_alive_10(app: &TestApp, t: &Tenant) -> (Connection, String) {
+    let id = device_id(t).await;
+    let mut device = Connection::connect(&mqtt_addr(app), &id, &device_key(t), 10).await.unwrap();
     device.subscribe(&format!("pumppilot/{id}/command")).await.unwrap();
     next_command(&mut device).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     device.publish(&format!("pumppilot/{id}/report"), &report(true, Some(1))).await.unwrap();
     next_command(&mut device).await;
-    until_state(&t, "RUNNING").await;
+    until_state(t, "RUNNING").await;
+    (device, id)
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (mut device, _) = running_with_keep_alive_10(&app, &t).await;
     // The device says nothing more but keeps its socket open.
     let silent_at = pumppilot_server::clock::Clock::now(app.clock.as_ref()) + 15_000;
     until("the session waits for the keep-alive", || app.clock.waits().contains(&silent_at)).await;
@@ -240,14 +247,7 @@ async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
 async fn a_device_that_spoke_while_its_report_waited_for_the_store_is_not_silent() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
-    let id = device_id(&t).await;
-    let mut device = Connection::connect(&mqtt_addr(&app), &id, &device_key(&t), 10).await.unwrap();
-    device.subscribe(&format!("pumppilot/{id}/command")).await.unwrap();
-    next_command(&mut device).await;
-    t.users[0].ok("/api/motor/start", json!({})).await;
-    device.publish(&format!("pumppilot/{id}/report"), &report(true, Some(1))).await.unwrap();
-    next_command(&mut device).await;
-    until_state(&t, "RUNNING").await;
+    let (mut device, id) = running_with_keep_alive_10(&app, &t).await;
 
     let metrics = &app.running.app.metrics;
     let mut store = rusqlite::Connection::open(app.database()).unwrap();
