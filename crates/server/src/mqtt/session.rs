@@ -88,6 +88,13 @@ impl End {
     }
 }
 
+/// A session ended because the server could not do its part (the store refused or failed): said
+/// in the log, as a device cut off for it connects again and starts over.
+fn refused(device: pumppilot_engine::DeviceId, what: &str, err: &crate::error::ApiError) -> End {
+    tracing::warn!(%device, code = err.code, reason = %err.message, "MQTT: {what}; disconnected");
+    End::Refused
+}
+
 /// The socket and the bytes of a packet not yet complete.
 struct Wire {
     app: AppState,
@@ -415,11 +422,13 @@ impl Session {
                     let payload = signed(&self.secret, MqttKind::Stale, &topic, highest, &body);
                     return wire.send(Packet::Publish(Publish::new(topic, QoS::AtMostOnce, payload))).await;
                 }
-                Err(_) => return Err(End::Refused),
+                Err(err) => return Err(refused(device, "its report's counter could not be checked", &err)),
             }
         }
         self.reference = reference;
-        let reply = device::report(app, &self.caller, report).await.map_err(|_| End::Refused)?;
+        let reply = device::report(app, &self.caller, report)
+            .await
+            .map_err(|err| refused(device, "its report could not be applied", &err))?;
         self.update.clone_from(&reply.update);
         if self.subscribed {
             self.send(app, wire, Reply { reference: self.reference, ..reply }).await?;
@@ -434,7 +443,9 @@ impl Session {
             Some(off) => off,
             // Boxed: reading the command may bring the tenant up to date through the store (kilobytes
             // of future state), and a report's handling would otherwise keep room for it.
-            None => Box::pin(app.runtime.command(admin, device)).await.map_err(|_| End::Refused)?,
+            None => Box::pin(app.runtime.command(admin, device))
+                .await
+                .map_err(|err| refused(device, "its command could not be read", &err.into()))?,
         };
         let reply = Reply { answer, update: self.update.clone(), reference: self.reference };
         self.send(app, wire, reply).await
