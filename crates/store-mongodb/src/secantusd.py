@@ -217,13 +217,14 @@ def remember_profile_settings():
     store.set_profile = set_profile
 
 
-# What the paced change streams did (``pace_feeds``): reads, reads that returned events, reads that
-# waited for the pause, the shortest time from a delivering read to the next read of its stream.
-feed_counts = {"reads": 0, "delivered": 0, "paced": 0, "shortest": None, "on": False}
+# What the paced change streams did (``pace_feeds``; None while they are not paced): reads, reads
+# that returned events, reads that waited for the pause, the shortest time from a delivering read
+# to the next read of its stream.
+feed_counts = None
 
 
 def feed_line():
-    if not feed_counts["on"]:
+    if feed_counts is None:
         return None
     shortest = feed_counts["shortest"]
     return "pumppilot-feed %d %d %d %s" % (
@@ -238,8 +239,10 @@ def pace_feeds(pause_ms):
     """A change stream that has just delivered events reads the oplog again no sooner than
     ``pause_ms`` later (see the module's doc). The pause is taken in the stream's own connection
     thread before its read, holding no lock of the store's."""
+    global feed_counts
     from secantus import commands
 
+    feed_counts = {"reads": 0, "delivered": 0, "paced": 0, "shortest": None}
     drain = commands._drain_change_stream_producer
     pause = pause_ms / 1000.0
     lock = threading.Lock()
@@ -266,13 +269,9 @@ def pace_feeds(pause_ms):
                     feed_counts["shortest"] = gap
             if entry.remaining:
                 feed_counts["delivered"] += 1
-        if entry.remaining:
-            entry._pumppilot_delivered_at = time.monotonic()
-        else:
-            entry._pumppilot_delivered_at = None
+        entry._pumppilot_delivered_at = time.monotonic() if entry.remaining else None
 
     commands._drain_change_stream_producer = paced_drain
-    feed_counts["on"] = True
     sys.stderr.write("pumppilot-feed-paced %s ms\n" % pause_ms)
     sys.stderr.flush()
 

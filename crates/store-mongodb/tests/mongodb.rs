@@ -568,14 +568,14 @@ async fn a_stream_that_just_delivered_waits_its_pause_and_a_quiet_one_is_read_at
     };
     poll(admins[0], 1).await;
     hear_all(&mut feeds, &admins[..1]).await;
-    let lone = reads_showing(&server, |reads| reads.delivered >= 3);
+    let lone = reads_showing(&server, |reads| reads.delivered >= 3).await;
     assert_eq!(lone.paced, 0, "a quiet stream is read at once: {lone:?}");
 
     for (n, admin) in admins[1..].iter().enumerate() {
         poll(*admin, 2 + n as i64).await;
     }
     hear_all(&mut feeds, &admins[1..]).await;
-    let burst = reads_showing(&server, |reads| reads.paced >= 1);
+    let burst = reads_showing(&server, |reads| reads.paced >= 1).await;
     let shortest = burst.shortest_gap_ms.expect("a stream read again after delivering");
     assert!(shortest >= f64::from(PAUSE_MS) - 0.5, "a stream read {shortest} ms after delivering: {burst:?}");
     assert!(burst.delivered < 3 * 21, "the burst came in fewer reads than writes: {burst:?}");
@@ -595,14 +595,17 @@ async fn hear_all(feeds: &mut [(MongoStore, tokio::sync::mpsc::Receiver<Change>)
 }
 
 /// The launcher's last report of its paced change streams once it shows `enough` (it reports once
-/// a second).
-fn reads_showing(server: &testing::TestServer, enough: impl Fn(&testing::FeedReads) -> bool) -> testing::FeedReads {
+/// a second). Waits without blocking the feeds' tasks, which run on the test's runtime.
+async fn reads_showing(
+    server: &testing::TestServer,
+    enough: impl Fn(&testing::FeedReads) -> bool,
+) -> testing::FeedReads {
     let started = std::time::Instant::now();
     loop {
         if let Some(reads) = server.feed_reads().filter(|reads| enough(reads)) {
             return reads;
         }
         assert!(started.elapsed().as_secs() < 30, "the launcher did not report: {:?}", server.feed_reads());
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
