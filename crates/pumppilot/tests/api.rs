@@ -1064,6 +1064,8 @@ async fn metrics_show_requests_runs_holds_devices_and_failed_logins_to_the_maste
     .await;
     let t = app.tenant("rahim", 1, 10).await;
     let q = app.tenant("karim", 1, 10).await;
+    // A pump owner whose pump nobody used: counted (from the owners' ids).
+    app.tenant("jamal", 1, 10).await;
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     t.device.poll(false, true).await;
@@ -1087,7 +1089,7 @@ async fn metrics_show_requests_runs_holds_devices_and_failed_logins_to_the_maste
     assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
     let value = |series: &str| sample(&page, series).unwrap_or_else(|| panic!("no {series} in\n{page}"));
     assert_eq!(value("pumppilot_failed_logins_total"), 1.0);
-    assert_eq!(value("pumppilot_tenants"), 2.0);
+    assert_eq!(value("pumppilot_tenants"), 3.0);
     assert_eq!(value(r#"pumppilot_active_runs{status="RUNNING"}"#), 1.0);
     assert_eq!(value(r#"pumppilot_active_runs{status="HOLD"}"#), 1.0);
     assert_eq!(value(r#"pumppilot_holds{reason="LOAD_SHEDDING"}"#), 1.0);

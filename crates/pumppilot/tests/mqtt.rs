@@ -184,6 +184,8 @@ async fn a_device_that_connects_again_takes_over_and_offline_ends_the_session() 
     again.publish(&format!("{topic}/status"), b"offline").await.unwrap();
     closed(&mut again, "offline on its status topic").await;
     open_connections(&app, 0).await;
+    let ended = app.running.app.metrics.mqtt_sessions_ended();
+    assert_eq!(ended, [("asked", 1), ("taken_over", 1)].into(), "{ended:?}");
 }
 
 #[tokio::test]
@@ -234,6 +236,19 @@ async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
     app.clock.advance(Duration::from_millis(15_000));
     closed(&mut device, "silent past 1.5 × 10 s").await;
     open_connections(&app, 0).await;
+    // Counted for the operator as silence, not as a device that went away.
+    let master = app.master().await;
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(master.token.unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ended: Vec<&str> = metrics.lines().filter(|l| l.starts_with("pumppilot_mqtt_sessions_ended_total{")).collect();
+    assert_eq!(ended, ["pumppilot_mqtt_sessions_ended_total{why=\"silent\"} 1"], "{metrics}");
 }
 
 /// A session busy with a report (its commit waits for the store) past one and a half keep-alives
@@ -407,6 +422,9 @@ async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_conn
     bystander.publish(&format!("{theirs}/report"), &report(false, Some(3))).await.unwrap();
     assert_eq!(next_command(&mut bystander).await["ref"], json!(3));
     open_connections(&app, 1).await;
+    // The operator sees why each was cut off (the early one had no session).
+    let ended = app.running.app.metrics.mqtt_sessions_ended();
+    assert_eq!(ended, [("malformed", 5), ("trespass", 4)].into(), "{ended:?}");
 }
 
 #[tokio::test]

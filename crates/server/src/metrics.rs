@@ -10,12 +10,14 @@
 //! | `pumppilot_mqtt_connections` | gauge | MQTT connections open now (`crate::mqtt`) |
 //! | `pumppilot_mqtt_connects_total` | counter | MQTT CONNECTs received (refused ones included) |
 //! | `pumppilot_mqtt_messages_received_total` / `_sent_total` | counter | MQTT packets from and to devices after CONNECT |
+//! | `pumppilot_mqtt_sessions_ended_total{why}` | counter | MQTT sessions (after CONNACK) the server ended, by why: `gone` (the socket closed), `stuck` (a write did not finish in time), `silent`, `refused` (the store could not apply a report), `taken_over`, … |
+//! | `pumppilot_presence_joins_total` / `_leaves_total` | counter | on several servers: devices joined to this server, and let go by it as silent |
 //! | `pumppilot_active_runs{status}` | gauge | pumps with a RUNNING or HOLD run |
 //! | `pumppilot_holds{reason}` | gauge | runs on HOLD, by reason |
-//! | `pumppilot_devices_online` | gauge | pumps whose controlling device polled within its lease |
+//! | `pumppilot_devices_online` | gauge | pumps whose controlling device polled within its lease, among those this server serves (on several servers, sum them) |
 //! | `pumppilot_tenants` | gauge | pump owners |
-//! | `pumppilot_store_up` | gauge | 1 when the store's read below answered, else 0 |
-//! | `pumppilot_store_read_seconds` | gauge | how long one store read (the pump owners' list) took during this scrape |
+//! | `pumppilot_store_up` | gauge | 1 when the store answered a ping during this scrape, else 0 |
+//! | `pumppilot_store_read_seconds` | gauge | how long that ping took |
 //! | `pumppilot_store_outage` | gauge | 1 while the runtime holds a store outage (no write succeeded since one failed) |
 
 use std::{
@@ -34,8 +36,7 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pumppilot_engine::{AdminId, EntryStatus};
-use pumppilot_store::Role;
+use pumppilot_engine::EntryStatus;
 
 use crate::{app::AppState, error::ApiError};
 
@@ -56,6 +57,9 @@ struct MqttFigures {
     connects: AtomicU64,
     received: AtomicU64,
     sent: AtomicU64,
+    /// Sessions ended, by why (`crate::mqtt`'s reasons, a few fixed words): a session ends once
+    /// per connection, not per packet, so a lock is cheap here.
+    ended: std::sync::Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// One open MQTT connection, counted in `pumppilot_mqtt_connections` until it is dropped.
@@ -134,6 +138,16 @@ impl Metrics {
     /// Counts a packet sent to a connected device.
     pub fn mqtt_message_out(&self) {
         self.mqtt.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a session the server ended, by why (a fixed word of the MQTT listener).
+    pub fn mqtt_session_ended(&self, why: &'static str) {
+        *self.mqtt.ended.lock().expect("metrics lock").entry(why).or_default() += 1;
+    }
+
+    /// Sessions ended so far, by why.
+    pub fn mqtt_sessions_ended(&self) -> BTreeMap<&'static str, u64> {
+        self.mqtt.ended.lock().expect("metrics lock").clone()
     }
 
     fn route(&self, route: &str) -> Arc<RouteFigures> {
@@ -383,34 +397,52 @@ fn render_counters(app: &AppState, out: &mut String) {
     let _ = writeln!(out, "pumppilot_mqtt_messages_received_total {}", mqtt.received.load(Ordering::Relaxed));
     family(out, "pumppilot_mqtt_messages_sent_total", "counter", "MQTT packets sent to connected devices.");
     let _ = writeln!(out, "pumppilot_mqtt_messages_sent_total {}", mqtt.sent.load(Ordering::Relaxed));
+    let (joins, leaves) = app.runtime.presence_changes();
+    family(
+        out,
+        "pumppilot_presence_joins_total",
+        "counter",
+        "Devices joined to this server (several servers on one store).",
+    );
+    let _ = writeln!(out, "pumppilot_presence_joins_total {joins}");
+    family(
+        out,
+        "pumppilot_presence_leaves_total",
+        "counter",
+        "Devices let go by this server as silent (several servers on one store).",
+    );
+    let _ = writeln!(out, "pumppilot_presence_leaves_total {leaves}");
+    family(out, "pumppilot_mqtt_sessions_ended_total", "counter", "MQTT sessions the server ended, by why.");
+    for (why, count) in app.metrics.mqtt_sessions_ended() {
+        let _ = writeln!(out, "pumppilot_mqtt_sessions_ended_total{{why=\"{why}\"}} {count}");
+    }
 }
 
+/// The fleet's state, in work bounded by what is happening rather than by the fleet's size: a
+/// store ping, the tenants' ids, the tenants with a run (read through the runtime, few), and the
+/// devices online among the tenants held here ([`crate::runtime::Runtime::devices_online`]). A
+/// scrape never reads every tenant (at 100,000 pump owners that held each server for minutes and
+/// filled its memory with tenants nobody used).
 async fn render_state(app: &AppState, out: &mut String) {
     let started = Instant::now();
-    let owners = app.store.accounts(Role::Admin, None).await;
+    let up = app.store.ping().await.is_ok();
     let read_seconds = started.elapsed().as_secs_f64();
-    family(out, "pumppilot_store_up", "gauge", "1 when the store answered a read during this scrape.");
-    let _ = writeln!(out, "pumppilot_store_up {}", u8::from(owners.is_ok()));
-    family(out, "pumppilot_store_read_seconds", "gauge", "How long one store read took during this scrape.");
+    family(out, "pumppilot_store_up", "gauge", "1 when the store answered a ping during this scrape.");
+    let _ = writeln!(out, "pumppilot_store_up {}", u8::from(up));
+    family(out, "pumppilot_store_read_seconds", "gauge", "How long the store's ping took during this scrape.");
     let _ = writeln!(out, "pumppilot_store_read_seconds {read_seconds}");
     family(out, "pumppilot_store_outage", "gauge", "1 while no store write has succeeded since one failed.");
     let _ = writeln!(out, "pumppilot_store_outage {}", u8::from(app.runtime.store_outage().is_some()));
-    let owners = owners.unwrap_or_default();
-    let (mut running, mut held, mut online) = (0u64, 0u64, 0u64);
+    let tenants = if up { app.store.tenant_ids().await.map_or(0, |ids| ids.len()) } else { 0 };
+    let with_runs = if up { app.store.tenants_with_runs().await.unwrap_or_default() } else { Vec::new() };
+    let (mut running, mut held) = (0u64, 0u64);
     let mut holds: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for owner in &owners {
-        let seen = app
-            .runtime
-            .read(AdminId(owner.id), |tenant, now| {
-                let active = tenant.active.as_ref().map(|entry| (entry.status, entry.hold_reason));
-                (active, tenant.device.online_at(now))
-            })
-            .await;
-        let Ok((active, device_online)) = seen else { continue };
-        online += u64::from(device_online);
+    for admin in with_runs {
+        let active =
+            app.runtime.read(admin, |tenant, _| tenant.active.as_ref().map(|e| (e.status, e.hold_reason))).await;
         match active {
-            Some((EntryStatus::Running, _)) => running += 1,
-            Some((EntryStatus::Hold, reason)) => {
+            Ok(Some((EntryStatus::Running, _))) => running += 1,
+            Ok(Some((EntryStatus::Hold, reason))) => {
                 held += 1;
                 *holds.entry(reason.map_or("UNKNOWN", |r| r.as_str())).or_insert(0) += 1;
             }
@@ -418,7 +450,7 @@ async fn render_state(app: &AppState, out: &mut String) {
         }
     }
     family(out, "pumppilot_tenants", "gauge", "Pump owners.");
-    let _ = writeln!(out, "pumppilot_tenants {}", owners.len());
+    let _ = writeln!(out, "pumppilot_tenants {tenants}");
     family(out, "pumppilot_active_runs", "gauge", "Pumps with an active run, by its status.");
     let _ = writeln!(out, "pumppilot_active_runs{{status=\"RUNNING\"}} {running}");
     let _ = writeln!(out, "pumppilot_active_runs{{status=\"HOLD\"}} {held}");
@@ -426,6 +458,11 @@ async fn render_state(app: &AppState, out: &mut String) {
     for (reason, count) in holds {
         let _ = writeln!(out, "pumppilot_holds{{reason=\"{reason}\"}} {count}");
     }
-    family(out, "pumppilot_devices_online", "gauge", "Pumps whose controlling device polled within its lease.");
-    let _ = writeln!(out, "pumppilot_devices_online {online}");
+    family(
+        out,
+        "pumppilot_devices_online",
+        "gauge",
+        "Pumps whose controlling device polled within its lease, at this server (the servers' sum is the fleet's).",
+    );
+    let _ = writeln!(out, "pumppilot_devices_online {}", app.runtime.devices_online().await);
 }

@@ -279,6 +279,9 @@ pub struct Runtime {
     /// probe failed); cleared by the next write that succeeds. While set, polls answer OFF.
     outage: SyncMutex<Option<Timestamp>>,
     retries: AtomicU64,
+    /// Devices joined to this server and let go by it, on a shared store (written to the store).
+    joins: AtomicU64,
+    leaves: AtomicU64,
     /// How many times a tenant was read from the store.
     loads: AtomicU64,
     /// Tenant reads from the store in flight at once ([`LOADS_AT_ONCE`]).
@@ -385,6 +388,8 @@ impl Runtime {
             motor_rules: SyncMutex::new(MotorRules::NONE),
             outage: SyncMutex::default(),
             retries: AtomicU64::new(0),
+            joins: AtomicU64::new(0),
+            leaves: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             loading: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
         })
@@ -690,6 +695,12 @@ impl Runtime {
     /// retry path ran).
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Devices joined to this server and let go by it since the start (on a shared store): a
+    /// device that keeps leaving and joining again costs the store two writes each time.
+    pub fn presence_changes(&self) -> (u64, u64) {
+        (self.joins.load(Ordering::Relaxed), self.leaves.load(Ordering::Relaxed))
     }
 
     /// How many times a tenant's state was read from the store since the start (to show that
@@ -1125,6 +1136,7 @@ impl Runtime {
         match result {
             Ok(()) => {
                 self.note_written(&full);
+                self.joins.fetch_add(joining.len() as u64, Ordering::Relaxed);
                 let mut written = self.written.lock().expect("telemetry lock");
                 for (_, device, at) in &joining {
                     if let Some(w) = written.get_mut(device) {
@@ -1214,6 +1226,7 @@ impl Runtime {
             tracing::warn!(%err, devices = leaving.len(), "could not let silent devices go; no heartbeat until it can");
             return false;
         }
+        self.leaves.fetch_add(leaving.len() as u64, Ordering::Relaxed);
         let mut written = self.written.lock().expect("telemetry lock");
         for (_, device, _) in &leaving {
             if let Some(w) = written.get_mut(device) {
@@ -1351,6 +1364,31 @@ impl Runtime {
         let Ok(tenant) = cell.tenant.try_lock() else { return Some(true) };
         let Some(tenant) = tenant.as_ref() else { return Some(true) };
         tenant.controller.is_none_or(|c| c == device).then_some(tenant.active.is_some())
+    }
+
+    /// Pumps whose device is online (the engine's rule: polled within its lease) among the
+    /// tenants held here, without a store read. On a shared store only those present at this
+    /// server or at none count: a device is present at one server at most, so the servers'
+    /// counts add up to the fleet's (one not yet joined may count at two for a moment). On a
+    /// store of one server every device that polls is held here.
+    pub async fn devices_online(&self) -> u64 {
+        let cells: Vec<(AdminId, Cell)> =
+            self.cells.read().expect("cells lock").iter().map(|(admin, cell)| (*admin, Arc::clone(cell))).collect();
+        let mut online = 0;
+        for (admin, cell) in cells {
+            let elsewhere = self
+                .presences
+                .lock()
+                .expect("presence lock")
+                .get(&admin)
+                .is_some_and(|(_, server)| **server != *self.server_id);
+            if elsewhere {
+                continue;
+            }
+            let now = self.clock.now();
+            online += u64::from(cell.tenant.lock().await.as_ref().is_some_and(|t| t.device.online_at(now)));
+        }
+        online
     }
 
     /// The latest telemetry of a device not yet flushed, if any.

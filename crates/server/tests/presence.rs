@@ -77,6 +77,7 @@ async fn a_returning_fleet_is_present_at_its_server_once_its_telemetry_is_writte
     assert_eq!(written.get("tenants"), Some(&DEVICES), "tenant writes: {written:?}");
     let present = store.presences().await.unwrap();
     assert_eq!(present.len(), DEVICES, "every device present after two flushes");
+    assert_eq!(server.presence_changes(), (DEVICES as u64, 0), "the joins counted (for `/metrics`)");
     assert!(present.iter().all(|p| p.server == present[0].server), "all at this one server");
     for &(admin, device) in pumps.iter().step_by(37) {
         let stored = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();

@@ -17,7 +17,8 @@
 //!    `--seconds`, each on a server other than its device's when there are several; the time from
 //!    sending the Start to the device receiving ON is the command latency.
 //! 5. It prints the servers' resident memory (together and per device), CPU, the polls, errors,
-//!    and the latencies.
+//!    and the latencies; from the servers' `GET /metrics`, why they ended MQTT sessions and how
+//!    many devices joined them and were let go.
 
 use std::{
     collections::HashMap,
@@ -174,9 +175,12 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
 
     let mut servers = Vec::new();
     let started = Instant::now();
+    // The bench reads the servers' figures at the end (`GET /metrics`) with a token of its own.
+    let scrape = Keyring::new_token("");
     for (k, addr) in addrs.iter().enumerate() {
         let mqtt_bind = mqtt.then_some(mqtt_addrs[k]);
-        servers.push(start_server(*addr, mqtt_bind, &url, &secret, &dir.join(format!("server-{k}.log")))?);
+        let log = dir.join(format!("server-{k}.log"));
+        servers.push(start_server(*addr, mqtt_bind, &url, &secret, &scrape, &log)?);
     }
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     for addr in &addrs {
@@ -311,12 +315,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
                 resident(&servers) as f64 / 1024.0
             );
         }
-        // Drain what the generators said meanwhile (their stats).
-        while let Ok(said) = hear.try_recv() {
-            if let Said::Stat { generator, stat } = said {
-                stats[generator] = stat;
-            }
-        }
+        take_stats(&mut hear, &mut stats);
         // Counting the present tenants is a scan of the collection: not too often for a large fleet.
         tokio::time::sleep(Duration::from_secs(if fleet.devices > 20_000 { 5 } else { 2 })).await;
     };
@@ -398,6 +397,9 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let store_cpu_before = store_pid.map_or(0, process_ticks);
     let cpu_before = cpu_ticks(&servers);
     let cpu_before_each: Vec<u64> = servers.iter().filter_map(Child::id).map(process_ticks).collect();
+    // The generators' latest counts: what they said while the pages opened (seconds on a busy
+    // store) is read now, else the window would count those reports and errors as its own.
+    take_stats(&mut hear, &mut stats);
     let before: Vec<GeneratorStat> = stats.clone();
     let window = Duration::from_secs(fleet.seconds);
     let started = Instant::now();
@@ -538,6 +540,8 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
             cpu_each.get(k).copied().unwrap_or(0.0) * 100.0
         );
     }
+
+    print_server_counts(&http, &addrs, &scrape).await;
 
     for mut child in generators.into_iter().chain(servers) {
         let _ = child.kill().await;
@@ -722,6 +726,7 @@ fn start_server(
     mqtt: Option<SocketAddr>,
     url: &str,
     secret: &str,
+    metrics_token: &str,
     log: &Path,
 ) -> anyhow::Result<Child> {
     let log = std::fs::File::create(log)?;
@@ -747,6 +752,7 @@ fn start_server(
         .env("PUMPPILOT_BIND", addr.to_string())
         .env("PUMPPILOT_DATABASE_URL", url)
         .env("PUMPPILOT_SECRET", secret)
+        .env("PUMPPILOT_METRICS_TOKEN", metrics_token)
         .env("PUMPPILOT_LOG", "warn")
         .env_remove("PUMPPILOT_MASTER_USERNAME")
         .env_remove("PUMPPILOT_MASTER_PASSWORD")
@@ -897,6 +903,56 @@ fn process_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     field(14) + field(15)
+}
+
+/// Takes what the load generators said meanwhile: their latest counts (nothing else they say
+/// matters outside the steady window).
+fn take_stats(hear: &mut mpsc::UnboundedReceiver<Said>, stats: &mut [GeneratorStat]) {
+    while let Ok(said) = hear.try_recv() {
+        if let Said::Stat { generator, stat } = said {
+            stats[generator] = stat;
+        }
+    }
+}
+
+/// What the servers counted over the whole bench (their `GET /metrics`, summed): why they ended
+/// MQTT sessions (a load generator sees only that its connection closed), and how many devices
+/// joined them and were let go as silent (a device that leaves and joins again costs the store
+/// two writes each time).
+async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token: &str) {
+    let mut ended: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let (mut joins, mut leaves, mut unread) = (0u64, 0u64, 0);
+    for addr in addrs {
+        let answer = http.get(format!("http://{addr}/metrics")).bearer_auth(token).send().await;
+        let Ok(text) = async { answer?.error_for_status()?.text().await }.await else {
+            unread += 1;
+            continue;
+        };
+        for line in text.lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else { continue };
+            let value: u64 = value.parse().unwrap_or(0);
+            match series {
+                "pumppilot_presence_joins_total" => joins += value,
+                "pumppilot_presence_leaves_total" => leaves += value,
+                _ => {
+                    if let Some(why) = series
+                        .strip_prefix("pumppilot_mqtt_sessions_ended_total{why=\"")
+                        .and_then(|rest| rest.strip_suffix("\"}"))
+                    {
+                        *ended.entry(why.to_owned()).or_default() += value;
+                    }
+                }
+            }
+        }
+    }
+    let said = if ended.is_empty() {
+        "none".to_owned()
+    } else {
+        ended.iter().map(|(why, n)| format!("{why} {n}")).collect::<Vec<_>>().join(", ")
+    };
+    let unread = if unread > 0 { format!(" ({unread} servers' figures unread)") } else { String::new() };
+    println!("  MQTT sessions the servers ended, by why: {said}{unread}");
+    println!("  devices joined to a server: {joins}; let go as silent: {leaves}");
 }
 
 /// What SecantusDB's garbage collector did between two readings (`testing::TestServer::collector`),

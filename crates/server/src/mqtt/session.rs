@@ -53,6 +53,8 @@ const READ_CHUNK: usize = 512;
 enum End {
     /// The socket closed or failed: the device is gone (what a will message says).
     Gone,
+    /// A write to the device did not finish within [`WRITE_WITHIN`]: it does not read.
+    Stuck,
     /// Not a packet the contract allows, or not one at all.
     Malformed(&'static str),
     /// The device asked to end (DISCONNECT, or `offline` on its status topic).
@@ -76,6 +78,7 @@ impl End {
     fn why(self) -> &'static str {
         match self {
             End::Gone => "the connection closed",
+            End::Stuck => "a write to it did not finish in time",
             End::Malformed(what) => what,
             End::Asked => "the device disconnected",
             End::Trespass => "outside its own topics",
@@ -84,6 +87,22 @@ impl End {
             End::Unsigned => "a report without a valid signature",
             End::TakenOver => "the device connected again",
             End::Shutdown => "the server stops",
+        }
+    }
+
+    /// The word `pumppilot_mqtt_sessions_ended_total` counts it under.
+    fn label(self) -> &'static str {
+        match self {
+            End::Gone => "gone",
+            End::Stuck => "stuck",
+            End::Malformed(_) => "malformed",
+            End::Asked => "asked",
+            End::Trespass => "trespass",
+            End::Silent => "silent",
+            End::Refused => "refused",
+            End::Unsigned => "unsigned",
+            End::TakenOver => "taken_over",
+            End::Shutdown => "shutdown",
         }
     }
 }
@@ -161,7 +180,8 @@ impl Wire {
                 self.app.metrics.mqtt_message_out();
                 Ok(())
             }
-            _ => Err(End::Gone),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Stuck),
         }
     }
 }
@@ -185,6 +205,7 @@ pub(super) async fn run(
         end => end,
     };
     connected.leave(session.caller.device, &taken);
+    app.metrics.mqtt_session_ended(end.label());
     tracing::debug!(device = %session.caller.device, why = end.why(), "MQTT session ended");
 }
 
