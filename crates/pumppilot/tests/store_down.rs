@@ -21,12 +21,14 @@ use pumppilot_store::{
 use reqwest::StatusCode;
 use serde_json::json;
 
-/// The real SQLite store behind two switches: `down` makes every call fail as if the disk were
-/// gone; `full` makes every write fail while reads still work, as a full disk does.
+/// The real SQLite store behind three switches: `down` makes every call fail as if the disk were
+/// gone; `full` makes every write fail while reads still work, as a full disk does; `swamped`
+/// makes the list of pump owners never come, as from a store too busy to answer it.
 struct Unplugged {
     inner: Arc<dyn Store>,
     down: Arc<AtomicBool>,
     full: Arc<AtomicBool>,
+    swamped: Arc<AtomicBool>,
 }
 
 impl Unplugged {
@@ -125,6 +127,9 @@ impl Store for Unplugged {
 
     async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>> {
         self.check()?;
+        if self.swamped.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.inner.tenant_ids().await
     }
 
@@ -448,17 +453,48 @@ impl Store for Unplugged {
     }
 }
 
-/// The switches of an [`Unplugged`] store: `down`, nothing answers; `full`, reads work and writes fail.
+/// The switches of an [`Unplugged`] store: `down`, nothing answers; `full`, reads work and writes
+/// fail; `swamped`, the owners' list never comes.
 struct Switches {
     down: Arc<AtomicBool>,
     full: Arc<AtomicBool>,
+    swamped: Arc<AtomicBool>,
 }
 
-/// A server whose store can be unplugged or fill its disk, both off to begin with.
+/// A server whose store can be unplugged, fill its disk or be swamped, all off to begin with.
 async fn spawn_unpluggable() -> (common::TestApp, Switches) {
-    let switches = Switches { down: Arc::new(AtomicBool::new(false)), full: Arc::new(AtomicBool::new(false)) };
-    let (down, full) = (Arc::clone(&switches.down), Arc::clone(&switches.full));
-    (spawn_app_with(move |inner| Arc::new(Unplugged { inner, down, full })).await, switches)
+    let off = || Arc::new(AtomicBool::new(false));
+    let switches = Switches { down: off(), full: off(), swamped: off() };
+    let (down, full, swamped) =
+        (Arc::clone(&switches.down), Arc::clone(&switches.full), Arc::clone(&switches.swamped));
+    (spawn_app_with(move |inner| Arc::new(Unplugged { inner, down, full, swamped })).await, switches)
+}
+
+/// A scrape of `/metrics` answers in bounded time whatever the store does: with the owners' list
+/// not coming, the page comes once the scrape's wait for the store is over (5 s), without the
+/// series the store did not give (unknown, not zero) and with the rest.
+#[tokio::test]
+async fn a_scrape_answers_in_time_without_what_a_swamped_store_did_not_give() {
+    let (app, Switches { swamped, .. }) = spawn_unpluggable().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    t.device.poll(false, true).await;
+    let token = app.master().await.token.unwrap();
+    swamped.store(true, Ordering::SeqCst);
+    let asked = std::time::Instant::now();
+    let answer = reqwest::Client::new()
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth(token)
+        .timeout(std::time::Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let page = answer.text().await.unwrap();
+    let took = asked.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "the page took {took:?}");
+    let has = |line: &str| page.lines().any(|l| l == line);
+    assert!(has("pumppilot_store_up 1") && has("pumppilot_devices_online 1"), "{page}");
+    assert!(!page.lines().any(|l| l.starts_with("pumppilot_tenants ")), "no owners' count without the list: {page}");
 }
 
 #[tokio::test]
@@ -696,7 +732,7 @@ async fn campaign_over_http_charges_nothing_a_relay_could_not_run() {
 
 #[tokio::test]
 async fn a_store_error_during_token_lookup_or_rotation_is_503_never_401() {
-    let (app, Switches { down, full }) = spawn_unpluggable().await;
+    let (app, Switches { down, full, .. }) = spawn_unpluggable().await;
     let t = app.tenant("rahim", 1, 10).await;
     let anon = app.anonymous();
     let pair = anon.ok("/api/mobile/login", json!({"username": "rahim-farmer-0", "password": common::PASSWORD})).await;

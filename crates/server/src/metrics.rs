@@ -418,14 +418,21 @@ fn render_counters(app: &AppState, out: &mut String) {
     }
 }
 
+/// How long a scrape waits for the store, all its reads together: a scrape answers within a
+/// scraper's timeout (Prometheus': 10 s) whatever the store does.
+const STORE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The fleet's state, in work bounded by what is happening rather than by the fleet's size: a
 /// store ping, the tenants' ids, the tenants with a run (read through the runtime, few), and the
 /// devices online among the tenants held here ([`crate::runtime::Runtime::devices_online`]). A
 /// scrape never reads every tenant (at 100,000 pump owners that held each server for minutes and
-/// filled its memory with tenants nobody used).
+/// filled its memory with tenants nobody used). What the store did not give within
+/// [`STORE_WITHIN`] is left out of the page (an absent series is unknown, not zero), and a ping
+/// not answered by then is `pumppilot_store_up 0`.
 async fn render_state(app: &AppState, out: &mut String) {
+    let deadline = tokio::time::Instant::now() + STORE_WITHIN;
     let started = Instant::now();
-    let up = app.store.ping().await.is_ok();
+    let up = matches!(tokio::time::timeout_at(deadline, app.store.ping()).await, Ok(Ok(())));
     let read_seconds = started.elapsed().as_secs_f64();
     family(out, "pumppilot_store_up", "gauge", "1 when the store answered a ping during this scrape.");
     let _ = writeln!(out, "pumppilot_store_up {}", u8::from(up));
@@ -433,36 +440,43 @@ async fn render_state(app: &AppState, out: &mut String) {
     let _ = writeln!(out, "pumppilot_store_read_seconds {read_seconds}");
     family(out, "pumppilot_store_outage", "gauge", "1 while no store write has succeeded since one failed.");
     let _ = writeln!(out, "pumppilot_store_outage {}", u8::from(app.runtime.store_outage().is_some()));
-    let tenants = if up { app.store.tenant_ids().await.map_or(0, |ids| ids.len()) } else { 0 };
-    let with_runs = if up { app.store.tenants_with_runs().await.unwrap_or_default() } else { Vec::new() };
-    let (mut running, mut held) = (0u64, 0u64);
-    let mut holds: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for admin in with_runs {
-        let active =
-            app.runtime.read(admin, |tenant, _| tenant.active.as_ref().map(|e| (e.status, e.hold_reason))).await;
-        match active {
-            Ok(Some((EntryStatus::Running, _))) => running += 1,
-            Ok(Some((EntryStatus::Hold, reason))) => {
-                held += 1;
-                *holds.entry(reason.map_or("UNKNOWN", |r| r.as_str())).or_insert(0) += 1;
-            }
-            _ => {}
-        }
-    }
-    family(out, "pumppilot_tenants", "gauge", "Pump owners.");
-    let _ = writeln!(out, "pumppilot_tenants {tenants}");
-    family(out, "pumppilot_active_runs", "gauge", "Pumps with an active run, by its status.");
-    let _ = writeln!(out, "pumppilot_active_runs{{status=\"RUNNING\"}} {running}");
-    let _ = writeln!(out, "pumppilot_active_runs{{status=\"HOLD\"}} {held}");
-    family(out, "pumppilot_holds", "gauge", "Runs on HOLD, by reason.");
-    for (reason, count) in holds {
-        let _ = writeln!(out, "pumppilot_holds{{reason=\"{reason}\"}} {count}");
-    }
     family(
         out,
         "pumppilot_devices_online",
         "gauge",
         "Pumps whose controlling device polled within its lease, at this server (the servers' sum is the fleet's).",
     );
-    let _ = writeln!(out, "pumppilot_devices_online {}", app.runtime.devices_online().await);
+    let _ = writeln!(out, "pumppilot_devices_online {}", app.runtime.devices_online());
+    if !up {
+        return;
+    }
+    if let Ok(Ok(ids)) = tokio::time::timeout_at(deadline, app.store.tenant_ids()).await {
+        family(out, "pumppilot_tenants", "gauge", "Pump owners.");
+        let _ = writeln!(out, "pumppilot_tenants {}", ids.len());
+    }
+    let runs = async {
+        let (mut running, mut held) = (0u64, 0u64);
+        let mut holds: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for admin in app.store.tenants_with_runs().await? {
+            let active = app.runtime.read(admin, |t, _| t.active.as_ref().map(|e| (e.status, e.hold_reason))).await;
+            match active {
+                Ok(Some((EntryStatus::Running, _))) => running += 1,
+                Ok(Some((EntryStatus::Hold, reason))) => {
+                    held += 1;
+                    *holds.entry(reason.map_or("UNKNOWN", |r| r.as_str())).or_insert(0) += 1;
+                }
+                _ => {}
+            }
+        }
+        Ok::<_, pumppilot_store::StoreError>((running, held, holds))
+    };
+    if let Ok(Ok((running, held, holds))) = tokio::time::timeout_at(deadline, runs).await {
+        family(out, "pumppilot_active_runs", "gauge", "Pumps with an active run, by its status.");
+        let _ = writeln!(out, "pumppilot_active_runs{{status=\"RUNNING\"}} {running}");
+        let _ = writeln!(out, "pumppilot_active_runs{{status=\"HOLD\"}} {held}");
+        family(out, "pumppilot_holds", "gauge", "Runs on HOLD, by reason.");
+        for (reason, count) in holds {
+            let _ = writeln!(out, "pumppilot_holds{{reason=\"{reason}\"}} {count}");
+        }
+    }
 }
