@@ -465,8 +465,7 @@ struct Switches {
 async fn spawn_unpluggable() -> (common::TestApp, Switches) {
     let off = || Arc::new(AtomicBool::new(false));
     let switches = Switches { down: off(), full: off(), swamped: off() };
-    let (down, full, swamped) =
-        (Arc::clone(&switches.down), Arc::clone(&switches.full), Arc::clone(&switches.swamped));
+    let (down, full, swamped) = (Arc::clone(&switches.down), Arc::clone(&switches.full), Arc::clone(&switches.swamped));
     (spawn_app_with(move |inner| Arc::new(Unplugged { inner, down, full, swamped })).await, switches)
 }
 

@@ -396,6 +396,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let gc_before = collector();
     let store_cpu_before = store_pid.map_or(0, process_ticks);
     let cpu_before = cpu_ticks(&servers);
+    let generators_cpu_before = cpu_ticks(&generators);
     let cpu_before_each: Vec<u64> = servers.iter().filter_map(Child::id).map(process_ticks).collect();
     // The generators' latest counts: what they said while the pages opened (seconds on a busy
     // store) is read now, else the window would count those reports and errors as its own.
@@ -453,6 +454,8 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     bar.finish();
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_ticks(&servers).saturating_sub(cpu_before) as f64 / ticks_per_second() / elapsed;
+    let generators_cpu =
+        cpu_ticks(&generators).saturating_sub(generators_cpu_before) as f64 / ticks_per_second() / elapsed;
     let store_cpu =
         store_pid.map(|pid| process_ticks(pid).saturating_sub(store_cpu_before) as f64 / ticks_per_second() / elapsed);
     let ops_after = pumppilot_store_mongodb::testing::operations(&watcher).await.unwrap_or_default();
@@ -500,11 +503,16 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
          proportional: Pss summed, shared pages split between the processes that map them)"
     );
     println!("  server CPU, all servers:                        {:>8.0} % of one core", cpu * 100.0);
+    // A device reports every 5 s (± 10%): fewer a second means the load generators could not keep
+    // up (their CPU below says how busy they were), not that the servers refused anything.
     println!(
-        "  {}: {polls} in {elapsed:.0} s ({:.0}/s); errors: {errors}; load generators {:.0} MB resident",
+        "  {}: {polls} in {elapsed:.0} s ({:.0}/s, {:.0}% of every device's 5 s interval); errors: {errors}; \
+         load generators {:.0} MB resident, {:.0}% of a core",
         if mqtt { "reports published" } else { "polls answered" },
         polls as f64 / elapsed,
-        generator_rss as f64 / 1024.0
+        polls as f64 / elapsed / (n / 5.0) * 100.0,
+        generator_rss as f64 / 1024.0,
+        generators_cpu * 100.0
     );
     latencies.sort_unstable();
     start_rtt.sort_unstable();
