@@ -143,16 +143,7 @@ async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_it
     assert_eq!(answer.get("ref"), None, "a report without a ref gets an answer without one: {answer}");
 
     // The figures count it.
-    let master = app.master().await;
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", app.base))
-        .bearer_auth(master.token.unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_page(&app).await;
     let figure = |name: &str| -> u64 {
         let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
@@ -207,6 +198,13 @@ async fn a_dropped_connection_holds_the_run_at_the_lease_end_not_before() {
     assert_eq!(held["motor"]["holdReason"], json!("DEVICE_OFFLINE"), "{held}");
 }
 
+/// The server's `GET /metrics` page, as the master reads it.
+async fn metrics_page(app: &TestApp) -> String {
+    let master = app.master().await;
+    let answer = reqwest::Client::new().get(format!("{}/metrics", app.base)).bearer_auth(master.token.unwrap());
+    answer.send().await.unwrap().text().await.unwrap()
+}
+
 /// The tenant's device connected with a keep-alive of 10 s (silent after 15 s), subscribed, its
 /// pump started by the first farmer and confirmed running; the device and its id.
 async fn running_with_keep_alive_10(app: &TestApp, t: &Tenant) -> (Connection, String) {
@@ -237,16 +235,7 @@ async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
     closed(&mut device, "silent past 1.5 × 10 s").await;
     open_connections(&app, 0).await;
     // Counted for the operator as silence, not as a device that went away.
-    let master = app.master().await;
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", app.base))
-        .bearer_auth(master.token.unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_page(&app).await;
     let ended: Vec<&str> = metrics.lines().filter(|l| l.starts_with("pumppilot_mqtt_sessions_ended_total{")).collect();
     assert_eq!(ended, ["pumppilot_mqtt_sessions_ended_total{why=\"silent\"} 1"], "{metrics}");
 }

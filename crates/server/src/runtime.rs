@@ -1376,6 +1376,7 @@ impl Runtime {
     pub fn devices_online(&self) -> u64 {
         let cells: Vec<(AdminId, Cell)> =
             self.cells.read().expect("cells lock").iter().map(|(admin, cell)| (*admin, Arc::clone(cell))).collect();
+        let now = self.clock.now();
         let mut online = 0;
         for (admin, cell) in cells {
             let elsewhere = self
@@ -1387,7 +1388,6 @@ impl Runtime {
             if elsewhere {
                 continue;
             }
-            let now = self.clock.now();
             let Ok(tenant) = cell.tenant.try_lock() else { continue };
             online += u64::from(tenant.as_ref().is_some_and(|t| t.device.online_at(now)));
         }
