@@ -120,6 +120,16 @@ impl Store for Unplugged {
         self.inner.accounts(role, admin).await
     }
 
+    async fn owner_page(&self, query: &pumppilot_store::OwnerQuery) -> StoreResult<pumppilot_store::OwnerPage> {
+        self.check()?;
+        self.inner.owner_page(query).await
+    }
+
+    async fn farmer_counts(&self, admins: &[AdminId]) -> StoreResult<Vec<u64>> {
+        self.check()?;
+        self.inner.farmer_counts(admins).await
+    }
+
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {
         self.check_write()?;
         self.inner.set_suspended(id, suspended).await

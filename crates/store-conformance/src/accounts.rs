@@ -1,7 +1,7 @@
 //! Accounts: unique usernames, round trips, listing by role and tenant.
 
 use pumppilot_engine::{AdminId, UserId};
-use pumppilot_store::{Role, Store, StoreError};
+use pumppilot_store::{OwnerQuery, Role, Store, StoreError};
 
 use crate::support::{admin_account, assert_err, at, master_account, user_account};
 
@@ -65,4 +65,97 @@ pub async fn suspending_the_master(store: &dyn Store) {
     store.set_suspended(master.id, false).await.expect("unsuspend");
     assert!(!store.account(master.id).await.unwrap().unwrap().suspended);
     assert_err!(store.set_suspended(UserId::new(), true).await, StoreError::NotFound);
+}
+
+/// The master's list of pump owners comes a page at a time in username (byte) order: every owner
+/// exactly once, suspended ones too, never the master or a farmer, each with their farmer count;
+/// `more` says whether a page follows, `total` counts every owner the prefix matches.
+pub async fn owners_come_a_page_at_a_time_with_their_farmer_counts(store: &dyn Store) {
+    store.create_account(&master_account("master", at(0))).await.unwrap();
+    // Created out of username order; `b` < `babul` < `babul.k` < `babul2` in byte order.
+    let names = ["rahim", "babul2", "amina", "babul.k", "zaman", "b", "babul"];
+    let mut owners = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut owner = admin_account(name, at(1 + i as i64));
+        owner.suspended = *name == "zaman";
+        store.create_account(&owner).await.unwrap();
+        owners.push(owner);
+    }
+    let id = |name: &str| AdminId(owners.iter().find(|o| o.username == name).unwrap().id);
+    // Farmers sort before and between the owners; none is an owner.
+    let farmers = [("rahim", "aaa"), ("rahim", "rahim-1"), ("rahim", "rahim-2"), ("babul", "babul-1")];
+    for (i, (owner, name)) in farmers.iter().enumerate() {
+        store.create_account(&user_account(id(owner), name, at(20 + i as i64))).await.unwrap();
+    }
+    let farmers_of = |name: &str| match name {
+        "rahim" => 3,
+        "babul" => 1,
+        _ => 0,
+    };
+    let mut sorted: Vec<&str> = names.to_vec();
+    sorted.sort_unstable();
+
+    // Two at a time, each page after the last username of the one before.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.owner_page(&OwnerQuery { after: after.clone(), prefix: None, limit: 2 }).await.unwrap();
+        assert_eq!(page.total, 7, "every owner, whatever the page");
+        assert!(page.owners.len() <= 2);
+        for row in &page.owners {
+            assert_eq!(row.account.role, Role::Admin);
+            assert_eq!(Some(&row.account), owners.iter().find(|o| o.id == row.account.id), "as stored");
+            assert_eq!(row.farmers, farmers_of(&row.account.username), "{}", row.account.username);
+            seen.push(row.account.username.clone());
+        }
+        assert_eq!(page.more, seen.len() < 7, "more after {seen:?}");
+        if !page.more {
+            break;
+        }
+        after = page.owners.last().map(|row| row.account.username.clone());
+    }
+    assert_eq!(seen, sorted, "every owner once, in username order");
+
+    let all = store.owner_page(&OwnerQuery { after: None, prefix: None, limit: 100 }).await.unwrap();
+    assert_eq!(all.owners.len(), 7);
+    assert!(!all.more);
+    assert!(all.owners.iter().find(|row| row.account.username == "zaman").unwrap().account.suspended);
+    let exact = store.owner_page(&OwnerQuery { after: None, prefix: None, limit: 7 }).await.unwrap();
+    assert_eq!((exact.owners.len(), exact.more), (7, false), "a page that ends with the last owner says no more");
+
+    // After any name, owner or not.
+    let page = |after: Option<&str>, prefix: Option<&str>, limit: usize| {
+        let query = OwnerQuery { after: after.map(str::to_owned), prefix: prefix.map(str::to_owned), limit };
+        async move {
+            let page = store.owner_page(&query).await.unwrap();
+            let names: Vec<String> = page.owners.iter().map(|row| row.account.username.clone()).collect();
+            (names, page.more, page.total)
+        }
+    };
+    assert_eq!(page(Some("c"), None, 10).await, (vec!["rahim".into(), "zaman".into()], false, 7));
+    assert_eq!(page(Some("zaman"), None, 10).await, (vec![], false, 7));
+    assert_eq!(page(Some("zz"), None, 10).await, (vec![], false, 7));
+
+    // A prefix narrows the pages and the total.
+    assert_eq!(
+        page(None, Some("babul"), 10).await,
+        (vec!["babul".into(), "babul.k".into(), "babul2".into()], false, 3)
+    );
+    assert_eq!(page(None, Some("b"), 2).await, (vec!["b".into(), "babul".into()], true, 4));
+    assert_eq!(page(Some("babul"), Some("b"), 2).await, (vec!["babul.k".into(), "babul2".into()], false, 4));
+    assert_eq!(page(None, Some("rahim"), 10).await, (vec!["rahim".into()], false, 1), "not its farmers");
+    assert_eq!(page(None, Some("master"), 10).await, (vec![], false, 0), "not the master");
+    assert_eq!(page(None, Some("x"), 10).await, (vec![], false, 0));
+
+    // Counts alone, in the order asked, over more tenants than one query names.
+    assert_eq!(store.farmer_counts(&[]).await.unwrap(), Vec::<u64>::new());
+    let mut asked: Vec<AdminId> = (0..40).map(|_| AdminId(UserId::new())).collect();
+    asked[3] = id("babul");
+    asked[35] = id("rahim");
+    asked[36] = id("amina");
+    let counts = store.farmer_counts(&asked).await.unwrap();
+    let mut expected = vec![0; 40];
+    expected[3] = 1;
+    expected[35] = 3;
+    assert_eq!(counts, expected);
 }

@@ -35,7 +35,10 @@ use std::sync::Arc;
 
 use pumppilot_store::Store;
 
-pub use accounts::{accounts_round_trip_and_filtering, suspending_the_master, usernames_are_unique};
+pub use accounts::{
+    accounts_round_trip_and_filtering, owners_come_a_page_at_a_time_with_their_farmer_counts, suspending_the_master,
+    usernames_are_unique,
+};
 pub use alerts::{
     alert_profiles_round_trip_and_phones_are_unique, keyed_notices_are_told_once,
     notices_are_written_with_their_commit, old_notifications_are_purged, outbox_claims_are_held_by_one_sender,
@@ -145,6 +148,7 @@ macro_rules! conformance_tests {
             ping,
             usernames_are_unique,
             accounts_round_trip_and_filtering,
+            owners_come_a_page_at_a_time_with_their_farmer_counts,
             suspending_the_master,
             creating_an_admin_creates_its_tenant,
             commit_round_trip_with_the_engine,

@@ -47,7 +47,7 @@ use pumppilot_engine::{
 use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
     Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, MinuteRequest, Notification, NotificationId,
-    OutboxItem, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation,
+    OutboxItem, OwnerPage, OwnerQuery, OwnerRow, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation,
     SendWindow, Session, SessionId, SessionKind, SessionScope, SignedIn, Snapshot, Store, StoreError, StoreResult,
     Telemetry, Terms, UsageQuery,
 };
@@ -655,6 +655,65 @@ impl Store for MongoStore {
         let collection = accounts_collection(role);
         let docs = self.find_all(collection, filter, doc! { "createdAt": 1, "_id": 1 }, None).await?;
         Ok(docs.iter().map(|doc| codec::account(doc, collection)).collect::<Result<_, _>>()?)
+    }
+
+    async fn owner_page(&self, query: &OwnerQuery) -> StoreResult<OwnerPage> {
+        // The owners by `role_username`; the count beside the page, at the same time.
+        let mut range = Document::new();
+        if let Some(prefix) = &query.prefix {
+            range.insert("$gte", prefix);
+            range.insert("$lt", format!("{prefix}\u{10FFFF}"));
+        }
+        let mut filter = doc! { "role": Role::Admin.as_str() };
+        if !range.is_empty() {
+            filter.insert("username", range.clone());
+        }
+        let mut page_filter = filter.clone();
+        if let Some(after) = &query.after {
+            range.insert("$gt", after);
+            page_filter.insert("username", range);
+        }
+        let admins = self.collection("admins");
+        let (docs, total) = tokio::join!(
+            self.find_all("admins", page_filter, doc! { "username": 1 }, Some(query.limit.saturating_add(1))),
+            admins.count_documents(filter),
+        );
+        let (docs, total) = (docs?, total.map_err(Failure::from)?);
+        let more = docs.len() > query.limit;
+        let accounts = docs
+            .iter()
+            .take(query.limit)
+            .map(|doc| codec::account(doc, "admins"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids: Vec<AdminId> = accounts.iter().map(|a| AdminId(a.id)).collect();
+        let counts = self.farmer_counts(&ids).await?;
+        let owners = accounts.into_iter().zip(counts).map(|(account, farmers)| OwnerRow { account, farmers }).collect();
+        Ok(OwnerPage { owners, more, total })
+    }
+
+    async fn farmer_counts(&self, admins: &[AdminId]) -> StoreResult<Vec<u64>> {
+        // One `$group` per `IDS_PER_QUERY` tenants over `users {adminId}` (only farmers live there).
+        let mut counts = std::collections::HashMap::new();
+        for chunk in admins.chunks(IDS_PER_QUERY) {
+            let ids: Vec<Bson> = chunk.iter().map(|admin| key(admin)).collect();
+            let pipeline = [
+                doc! { "$match": { "adminId": { "$in": ids } } },
+                doc! { "$group": { "_id": "$adminId", "farmers": { "$sum": 1_i64 } } },
+            ];
+            let mut cursor = self.collection("users").aggregate(pipeline).await.map_err(Failure::from)?;
+            while cursor.advance().await.map_err(Failure::from)? {
+                let group: Document = cursor.deserialize_current().map_err(Failure::from)?;
+                let (Ok(admin), Some(farmers)) = (group.get_str("_id"), group.get("farmers")) else { continue };
+                let farmers = match farmers {
+                    Bson::Int64(n) => *n,
+                    Bson::Int32(n) => i64::from(*n),
+                    Bson::Double(n) => *n as i64,
+                    other => return Err(StoreError::Invariant(format!("a farmer count is {other}"))),
+                };
+                counts.insert(admin.to_owned(), u64::try_from(farmers).unwrap_or(0));
+            }
+        }
+        Ok(admins.iter().map(|admin| counts.get(&admin.to_string()).copied().unwrap_or(0)).collect())
     }
 
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {

@@ -42,6 +42,8 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
             vec![
                 index(doc! { "username": 1 }, "username", true, None),
                 index(doc! { "role": 1, "createdAt": 1 }, "role_created", false, None),
+                // The master's list of owners a page at a time (`Store::owner_page`).
+                index(doc! { "role": 1, "username": 1 }, "role_username", false, None),
             ],
         ),
         (

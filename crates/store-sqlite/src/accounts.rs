@@ -1,7 +1,7 @@
 //! Accounts: the master, admins (each with its tenant row) and users.
 
 use pumppilot_engine::{AdminId, UserId};
-use pumppilot_store::{Account, Role, StoreError};
+use pumppilot_store::{Account, OwnerPage, OwnerQuery, OwnerRow, Role, StoreError};
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::{
@@ -89,6 +89,72 @@ pub(crate) fn list(conn: &Connection, role: Role, admin: Option<AdminId>) -> Res
             query_all(conn, sql, [role.as_str()], rows::account)
         }
     }
+}
+
+/// The upper bound of the usernames that start with `prefix` (exclusive): the prefix and the
+/// greatest character, so `prefix <= username < bound` in byte order (SQLite's and MongoDB's).
+pub(crate) fn prefix_bound(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// One page of pump owners in username order with their farmer counts, and how many owners the
+/// prefix matches, in one read transaction (owners through `accounts_role_username`, farmers
+/// counted through `accounts_admin_role`).
+pub(crate) fn owner_page(conn: &mut Connection, query: &OwnerQuery) -> Result<OwnerPage, Failure> {
+    let tx = conn.transaction()?;
+    let mut filter = String::from("role = 'admin'");
+    if query.prefix.is_some() {
+        filter.push_str(" AND username >= :low AND username < :high");
+    }
+    let mut page_filter = filter.clone();
+    if query.after.is_some() {
+        page_filter.push_str(" AND username > :after");
+    }
+    let sql = format!(
+        "SELECT {}, (SELECT COUNT(*) FROM accounts AS farmer WHERE farmer.admin_id = owner.id AND farmer.role = 'user') \
+         AS farmers FROM accounts AS owner WHERE {page_filter} ORDER BY username LIMIT :limit",
+        account_columns!()
+    );
+    let high = query.prefix.as_deref().map(prefix_bound);
+    let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":limit", &limit)];
+    if let (Some(low), Some(high)) = (&query.prefix, &high) {
+        params.push((":low", low));
+        params.push((":high", high));
+    }
+    if let Some(after) = &query.after {
+        params.push((":after", after));
+    }
+    let mut owners = {
+        let mut statement = tx.prepare_cached(&sql)?;
+        let rows = statement.query_map(params.as_slice(), |row| {
+            let farmers: i64 = row.get("farmers")?;
+            Ok(OwnerRow { account: rows::account(row)?, farmers: u64::try_from(farmers).unwrap_or(0) })
+        })?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    let more = owners.len() > query.limit;
+    owners.truncate(query.limit);
+    let count_params: Vec<(&str, &dyn rusqlite::ToSql)> =
+        params.into_iter().filter(|(name, _)| matches!(*name, ":low" | ":high")).collect();
+    let total: i64 = tx
+        .prepare_cached(&format!("SELECT COUNT(*) FROM accounts WHERE {filter}"))?
+        .query_row(count_params.as_slice(), |row| row.get(0))?;
+    drop(tx);
+    Ok(OwnerPage { owners, more, total: u64::try_from(total).unwrap_or(0) })
+}
+
+/// How many farmers each tenant has, in the order asked.
+pub(crate) fn farmer_counts(conn: &Connection, admins: &[AdminId]) -> Result<Vec<u64>, Failure> {
+    let mut statement =
+        conn.prepare_cached("SELECT COUNT(*) FROM accounts WHERE admin_id = ?1 AND role = 'user'")?;
+    admins
+        .iter()
+        .map(|admin| {
+            let count: i64 = statement.query_row([admin.to_string()], |row| row.get(0))?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        })
+        .collect()
 }
 
 /// Sets an account's suspended flag.

@@ -46,7 +46,7 @@ use pumppilot_engine::{
 use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
     Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, MinuteRequest, Notification, NotificationId,
-    OutboxItem, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, SendWindow,
+    OutboxItem, OwnerPage, OwnerQuery, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, SendWindow,
     Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms,
     UsageQuery,
 };
@@ -292,6 +292,16 @@ impl Store for SqliteStore {
 
     async fn accounts(&self, role: Role, admin: Option<AdminId>) -> StoreResult<Vec<Account>> {
         self.read(move |conn| accounts::list(conn, role, admin)).await
+    }
+
+    async fn owner_page(&self, query: &OwnerQuery) -> StoreResult<OwnerPage> {
+        let query = query.clone();
+        self.read(move |conn| accounts::owner_page(conn, &query)).await
+    }
+
+    async fn farmer_counts(&self, admins: &[AdminId]) -> StoreResult<Vec<u64>> {
+        let admins = admins.to_vec();
+        self.read(move |conn| accounts::farmer_counts(conn, &admins)).await
     }
 
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {

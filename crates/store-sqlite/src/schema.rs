@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_link_windows.sql"),
     include_str!("../migrations/0010_presence.sql"),
     include_str!("../migrations/0011_downloads_and_tickets.sql"),
+    include_str!("../migrations/0012_owner_pages.sql"),
 ];
 
 /// The schema version this build writes.

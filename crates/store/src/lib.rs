@@ -315,6 +315,13 @@ pub trait Store: Send + Sync + 'static {
     async fn account_by_username(&self, username: &str) -> StoreResult<Option<Account>>;
     /// Accounts of one role, optionally of one tenant, oldest first.
     async fn accounts(&self, role: Role, admin: Option<AdminId>) -> StoreResult<Vec<Account>>;
+    /// One page of pump owners (admins, suspended or not) in username order, each with their
+    /// farmer count, and how many owners the query's prefix matches: work in proportion to the
+    /// page, never to every owner's accounts (the usernames are read through an index by role).
+    async fn owner_page(&self, query: &OwnerQuery) -> StoreResult<OwnerPage>;
+    /// How many farmers (users) each of these tenants has, in the order asked (0 for a tenant
+    /// with none, or no such tenant), counted in the store without reading the farmers.
+    async fn farmer_counts(&self, admins: &[AdminId]) -> StoreResult<Vec<u64>>;
     /// Sets the suspended flag of an account that no engine state depends on (the master).
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()>;
     /// Renames a user of a tenant and/or gives them a new password, with its audit line, in one

@@ -374,6 +374,35 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
+/// One page of the master's list of pump owners (admins), in username order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnerQuery {
+    /// Owners whose username comes after this one (the last username of the page before).
+    pub after: Option<String>,
+    /// Only owners whose username starts with this.
+    pub prefix: Option<String>,
+    /// At most this many owners.
+    pub limit: usize,
+}
+
+/// A pump owner on a page of [`OwnerQuery`], with how many farmers their tenant has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerRow {
+    pub account: Account,
+    pub farmers: u64,
+}
+
+/// What [`OwnerQuery`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnerPage {
+    /// At most `limit` owners, by username (byte order).
+    pub owners: Vec<OwnerRow>,
+    /// Whether owners come after the last of `owners` (with the same `prefix`).
+    pub more: bool,
+    /// Every owner with the query's `prefix` (all pages).
+    pub total: u64,
+}
+
 /// Where a minute request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestStatus {
