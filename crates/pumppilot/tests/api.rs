@@ -609,8 +609,8 @@ async fn master_sees_every_tenant_at_a_glance() {
     let t = app.tenant("rahim", 2, 10).await;
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
-    let (_, admins) = app.master().await.get("/api/master/admins").await;
-    let rahim = admins.as_array().unwrap().iter().find(|a| a["username"] == "rahim").unwrap();
+    let (_, page) = app.master().await.get("/api/master/admins").await;
+    let rahim = page["admins"].as_array().unwrap().iter().find(|a| a["username"] == "rahim").unwrap();
     assert_eq!(rahim["userCount"], 2);
     assert_eq!(rahim["motorState"], "RUNNING");
     assert_eq!(rahim["deviceOnline"], true);
@@ -618,6 +618,104 @@ async fn master_sees_every_tenant_at_a_glance() {
     let (_, devices) = t.admin.get("/api/admin/devices").await;
     assert_eq!(devices[0]["online"], true);
     assert_eq!(devices[0]["firmware"], "test");
+}
+
+/// The master's list of pump owners comes a page at a time, in username order: every owner once
+/// (a suspended one too) with their farmer count, `next` the cursor of the page after and `total`
+/// on every page; a bad `limit`, `after` or `q` is a 400 that changes nothing.
+#[tokio::test]
+async fn the_master_pages_through_every_pump_owner_once_in_username_order() {
+    let app = spawn_app().await;
+    let master = app.master().await;
+    let rahim = app.tenant("rahim", 2, 10).await;
+    let babul = app.tenant("babul", 1, 10).await;
+    for name in ["zaman", "amina", "karim"] {
+        master.ok("/api/master/admins", json!({"name": name, "username": name, "password": PASSWORD})).await;
+    }
+    master.ok(&format!("/api/master/admins/{}/suspend", babul.admin_id), json!({})).await;
+    let farmers = |name: &str| match name {
+        "rahim" => 2,
+        "babul" => 1,
+        _ => 0,
+    };
+
+    let mut seen = Vec::new();
+    let mut path = "/api/master/admins?limit=2".to_owned();
+    loop {
+        let (status, page) = master.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["total"], 5, "{page}");
+        let owners = page["admins"].as_array().unwrap();
+        assert!(owners.len() <= 2, "{page}");
+        for owner in owners {
+            let name = owner["username"].as_str().unwrap();
+            assert_eq!(owner["userCount"], farmers(name), "{owner}");
+            assert_eq!(owner["suspended"], name == "babul", "{owner}");
+            assert_eq!(owner["role"], "admin");
+            seen.push(name.to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => {
+                assert_eq!(Some(next), seen.last().map(String::as_str), "the cursor is the page's last username");
+                path = format!("/api/master/admins?limit=2&after={next}");
+            }
+            None => {
+                assert_eq!(page["next"], Value::Null);
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, ["amina", "babul", "karim", "rahim", "zaman"], "every owner once, by username");
+
+    // By default up to 50: all five, and no page after.
+    let (_, all) = master.get("/api/master/admins").await;
+    assert_eq!(all["admins"].as_array().unwrap().len(), 5);
+    assert_eq!((&all["next"], &all["total"]), (&Value::Null, &json!(5)));
+    let (status, most) = master.get("/api/master/admins?limit=200").await;
+    assert_eq!((status, most["admins"].as_array().unwrap().len()), (StatusCode::OK, 5));
+    let (_, last) = master.get("/api/master/admins?limit=5").await;
+    assert_eq!(last["next"], Value::Null, "a page that ends with the last owner says so");
+
+    // A username's beginning, any case.
+    let (_, found) = master.get("/api/master/admins?q=RA").await;
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["admins"][0]["id"], rahim.admin_id);
+    assert_eq!(found["admins"][0]["motorState"], "IDLE");
+    let (_, none) = master.get("/api/master/admins?q=rahim-farmer").await;
+    assert_eq!((none["admins"].as_array().unwrap().len(), &none["total"]), (0, &json!(0)), "farmers are no owners");
+
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "limit=-1",
+        "limit=ten",
+        "after=",
+        "after=not%20a%20name",
+        &format!("after={}", "a".repeat(65)),
+        "q=%C3%A9",
+        "q=",
+        "limit=2&limit=3",
+        "offset=2",
+    ] {
+        let answer = master.get(&format!("/api/master/admins?{bad}")).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, "VALIDATION");
+    }
+    let (_, again) = master.get("/api/master/admins").await;
+    assert_eq!(again, all, "the refusals changed nothing");
+    assert_error(&rahim.admin.get("/api/master/admins?limit=2").await, StatusCode::FORBIDDEN, "FORBIDDEN");
+
+    // One owner by id; a farmer or no one is not found.
+    let (status, one) = master.get(&format!("/api/master/admins/{}", rahim.admin_id)).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!((&one["username"], &one["userCount"]), (&json!("rahim"), &json!(2)));
+    for id in [rahim.user_ids[0].as_str(), "0123456789abcdef0123456789abcdef", "nobody"] {
+        assert_error(&master.get(&format!("/api/master/admins/{id}")).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
+    assert_error(
+        &rahim.admin.get(&format!("/api/master/admins/{}", rahim.admin_id)).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
 }
 
 /// The named strings of the OpenAPI document list exactly the names the engine and the store

@@ -634,6 +634,57 @@ async fn the_master_adds_suspends_and_lets_back_a_pump_owner() {
     assert_eq!(Browser::new(&app).sign_in("rahim", PASSWORD).await.location(), "/admin");
 }
 
+/// Many owners: `/master` shows a page of them with that page's totals and a link to the next,
+/// finds one by the start of their username, and the firmware page's list of owners is bounded.
+#[tokio::test]
+async fn the_master_sees_the_pump_owners_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let api = app.master().await;
+    for i in 0..22 {
+        let name = format!("owner-{i:02}");
+        api.ok("/api/master/admins", json!({"name": format!("Owner {i:02}"), "username": name, "password": PASSWORD}))
+            .await;
+    }
+    let master = Browser::signed_in(&app, common::MASTER.0, common::MASTER.1).await;
+    let rows = |body: &str| body.matches("data-owner=\"").count();
+
+    let first = master.get("/master").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(rows(&first.body), 20, "{}", first.body);
+    assert!(first.body.contains("These 20 pumps") && first.body.contains("22 in all"), "{}", first.body);
+    assert!(first.body.contains("Owner 00") && first.body.contains("Owner 19") && !first.body.contains("Owner 20"));
+    assert!(first.body.contains("data-api=\"/api/master/admins?limit=20&amp;\""), "{}", first.body);
+    let next = first.body.split("rel=\"next\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    assert_eq!(next, "/master?after=owner-19");
+
+    let second = master.get(&next).await;
+    assert_eq!(rows(&second.body), 2, "{}", second.body);
+    assert!(second.body.contains("Owner 20") && second.body.contains("Owner 21"));
+    assert!(second.body.contains("These 2 pumps") && second.body.contains("rel=\"first\" href=\"/master?\""));
+    assert!(!second.body.contains("rel=\"next\""), "the last page");
+
+    let found = master.get("/master?q=OWNER-1").await;
+    assert_eq!(rows(&found.body), 10, "owner-10 to owner-19: {}", found.body);
+    assert!(found.body.contains("10 in all"), "{}", found.body);
+    let none = master.get("/master?q=nobody").await;
+    assert!(none.body.contains("No pump owner’s username begins with “nobody”."), "{}", none.body);
+    let bad = master.get("/master?after=not%20a%20name").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    // The rollout's list holds the first 50 by username, or those found.
+    let firmware = master.get("/master/firmware").await;
+    assert_eq!(firmware.status, StatusCode::OK);
+    let found = master.get("/master/firmware?owner=owner-2").await;
+    assert_eq!(found.status, StatusCode::OK);
+
+    // One owner's pump, read by id alone.
+    let id = first.body.split("data-owner=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let pump = master.get(&format!("/master/owners/{id}")).await;
+    assert_eq!(pump.status, StatusCode::OK);
+    assert!(pump.body.contains("Pump of Owner 00"), "{}", pump.body);
+    assert_eq!(master.get("/master/owners/0123456789abcdef0123456789abcdef").await.status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn an_unknown_page_is_a_404_page_for_a_browser_and_json_for_the_api() {
     let app = spawn_app().await;

@@ -61,6 +61,18 @@ pub struct AdminSummaryView {
     pub device_online: bool,
 }
 
+/// One page of the master's list of pump owners, by username.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminPageView {
+    /// At most `limit` owners, by username.
+    pub admins: Vec<AdminSummaryView>,
+    /// The `after` of the next page (the last username of this one); null on the last page.
+    pub next: Option<String>,
+    /// How many owners there are (with `q`: how many it matches), on every page.
+    pub total: u64,
+}
+
 /// A queue entry.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

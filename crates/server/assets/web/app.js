@@ -242,13 +242,16 @@
     });
   }
 
-  // ---- The master's page: the owners' state, refreshed every 10 s. ----
-  if (live === 'master') {
+  // ---- The master's page: the state of the owners on this page, refreshed every 10 s. ----
+  var ownersTable = $('owners');
+  if (live === 'master' && ownersTable) {
     var tagClass = { RUNNING: 'running', HOLD: 'hold', WAITING: 'waiting' };
     var tagWord = { RUNNING: W.running, HOLD: W.hold, WAITING: W.waiting };
+    // The very page of the API the server read for this page.
+    var ownersPath = ownersTable.getAttribute('data-api');
     setInterval(function () {
-      getJSON('/api/master/admins').then(function (owners) {
-        owners.forEach(function (o) {
+      getJSON(ownersPath).then(function (page) {
+        page.admins.forEach(function (o) {
           var row = document.querySelector('tr[data-owner="' + o.id + '"]');
           if (!row) return;
           var state = row.querySelector('.m-state');

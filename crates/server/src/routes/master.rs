@@ -1,22 +1,26 @@
 //! The master admin: tenants (admins) and their state at a glance.
 
 use axum::{Json, extract::State, http::StatusCode};
+use futures_util::{StreamExt, TryStreamExt};
 use pumppilot_engine::AdminId;
-use pumppilot_store::Role;
+use pumppilot_store::{Account, OwnerQuery, Role};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{NewAccountBody, create_account, parse_id, set_suspended};
 use crate::{
     app::AppState,
     auth::Master,
-    error::{ApiError, ApiJson, ApiPath},
-    routes::openapi::{Body, Missing, Refused, SignedIn},
-    views::{AdminSummaryView, UserView},
+    error::{ApiError, ApiJson, ApiPath, ApiQuery},
+    routes::openapi::{Body, Invalid, Missing, Refused, SignedIn},
+    views::{AdminPageView, AdminSummaryView, UserView},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_admin, list_admins))
+        .routes(routes!(get_admin))
         .routes(routes!(suspend_admin))
         .routes(routes!(unsuspend_admin))
 }
@@ -33,24 +37,92 @@ async fn create_admin(
     Ok((StatusCode::CREATED, Json(UserView::from(&account))))
 }
 
-/// Every admin with their tenant's motor, device and number of users.
-#[utoipa::path(get, path = "/api/master/admins", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
-    responses((status = 200, description = "Every admin", body = [AdminSummaryView]), SignedIn))]
-async fn list_admins(State(app): State<AppState>, _: Master) -> Result<Json<Vec<AdminSummaryView>>, ApiError> {
-    let mut out = Vec::new();
-    for admin in app.store.accounts(Role::Admin, None).await? {
-        let tenant = AdminId(admin.id);
-        let user_count = app.store.accounts(Role::User, Some(tenant)).await?.len();
-        let (state, online) = app.runtime.read(tenant, |t, now| (t.motor_state().0, t.device.online_at(now))).await?;
+/// Most owners on one page of `GET /api/master/admins`, and how many when `limit` is not given.
+pub const OWNERS_PAGE_MAX: usize = 200;
+pub const OWNERS_PAGE_DEFAULT: usize = 50;
+/// Tenants read at once for one page (their motor and device).
+const READS_AT_ONCE: usize = 16;
 
-        out.push(AdminSummaryView {
-            user: UserView::from(&admin),
-            user_count,
-            motor_state: state.as_str().into(),
-            device_online: online,
-        });
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct OwnersQuery {
+    /// At most this many owners (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<usize>,
+    /// The `next` of the page before: owners whose username comes after it (a username: 1 to 64
+    /// of letters, digits and `._+-@`).
+    #[param(max_length = 64)]
+    after: Option<String>,
+    /// Only owners whose username starts with this (1 to 64 of letters, digits and `._+-@`).
+    #[param(max_length = 64)]
+    q: Option<String>,
+}
+
+/// A cursor or a prefix as usernames are stored (lower case), or a 400 naming the field.
+fn username_part(value: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let ok = (1..=64).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c));
+    if !ok {
+        return Err(ApiError::validation(format!("{field}: 1 to 64 of letters, digits and . _ + - @")));
     }
-    Ok(Json(out))
+    Ok(Some(value.to_ascii_lowercase()))
+}
+
+/// An owner as the master's list shows them: their account, their farmers, their motor and device
+/// (the tenant read through the runtime, brought up to date).
+async fn summary(app: &AppState, admin: Account, user_count: u64) -> Result<AdminSummaryView, ApiError> {
+    let tenant = AdminId(admin.id);
+    let (state, online) = app.runtime.read(tenant, |t, now| (t.motor_state().0, t.device.online_at(now))).await?;
+    Ok(AdminSummaryView {
+        user: UserView::from(&admin),
+        user_count: usize::try_from(user_count).unwrap_or(usize::MAX),
+        motor_state: state.as_str().into(),
+        device_online: online,
+    })
+}
+
+/// One page of the pump owners, by username, each with their tenant's motor, device and number of
+/// users: `limit` owners after the cursor `after` (the `next` of the page before), only those
+/// whose username starts with `q` when given. The work is the page's, whatever the number of owners.
+#[utoipa::path(get, path = "/api/master/admins", tag = "master", params(OwnersQuery), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "A page of the pump owners", body = AdminPageView), SignedIn, Invalid))]
+async fn list_admins(
+    State(app): State<AppState>,
+    _: Master,
+    ApiQuery(query): ApiQuery<OwnersQuery>,
+) -> Result<Json<AdminPageView>, ApiError> {
+    let limit = query.limit.unwrap_or(OWNERS_PAGE_DEFAULT);
+    if !(1..=OWNERS_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::validation(format!("limit: 1 to {OWNERS_PAGE_MAX}")));
+    }
+    let after = username_part(query.after, "after")?;
+    let prefix = username_part(query.q, "q")?;
+    let page = app.store.owner_page(&OwnerQuery { after, prefix, limit }).await?;
+    let next = if page.more { page.owners.last().map(|row| row.account.username.clone()) } else { None };
+    let admins = futures_util::stream::iter(page.owners)
+        .map(|row| summary(&app, row.account, row.farmers))
+        .buffered(READS_AT_ONCE)
+        .try_collect()
+        .await?;
+    Ok(Json(AdminPageView { admins, next, total: page.total }))
+}
+
+/// One pump owner with their tenant's motor, device and number of users.
+#[utoipa::path(get, path = "/api/master/admins/{id}", tag = "master", params(("id" = String, Path)), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The owner", body = AdminSummaryView), SignedIn, Missing))]
+async fn get_admin(
+    State(app): State<AppState>,
+    _: Master,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AdminSummaryView>, ApiError> {
+    let id = parse_id(&id, "admin")?;
+    let admin = match app.store.account(id).await? {
+        Some(admin) if admin.role == Role::Admin => admin,
+        _ => return Err(ApiError::not_found("admin")),
+    };
+    let farmers = app.store.farmer_counts(&[AdminId(admin.id)]).await?;
+    Ok(Json(summary(&app, admin, farmers.first().copied().unwrap_or(0)).await?))
 }
 
 async fn set_admin_suspended(

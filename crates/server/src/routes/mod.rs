@@ -8,7 +8,7 @@ pub(crate) mod device;
 pub(crate) mod firmware;
 mod live;
 pub use live::{STREAMS_PER_SESSION, StreamSlots};
-mod master;
+pub mod master;
 pub(crate) mod motor;
 pub mod openapi;
 pub(crate) mod owner;

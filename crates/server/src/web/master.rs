@@ -4,16 +4,17 @@
 pub mod firmware;
 
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::Response,
 };
 use maud::html;
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{
     Flash, Live, MasterPage, Page, Posted, Tab, Web, WebState,
-    api::{AdminSummary, Queue, Receipt, Status, Usage, UserBalance},
+    api::{AdminPage, AdminSummary, Queue, Receipt, Status, Usage, UserBalance},
     finish,
     i18n::{date_time, duration, fill, number},
     message_page, parts, redirect,
@@ -37,40 +38,99 @@ async fn last_30_days(web: &Web, page: &Page, admin: &str) -> Result<(Vec<Usage>
     Ok((usage?, receipts?))
 }
 
-/// `GET /master`: totals across pumps, then the pump owners.
-pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -> Result<Response, Response> {
-    let owners = page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await?;
+/// Pump owners on one page of `/master`.
+const OWNERS_PER_PAGE: usize = 20;
+/// Pumps whose last 30 days are read at once.
+const PUMPS_AT_ONCE: usize = 8;
+
+/// `/master`'s query: where the page starts and what the master searched for.
+#[derive(Deserialize, Default)]
+pub struct OwnersFilter {
+    /// The API's cursor: owners whose username comes after this one.
+    after: Option<String>,
+    /// The start of a username.
+    q: Option<String>,
+}
+
+/// `GET /master?q=&after=`: one page of pump owners (by username, [`OWNERS_PER_PAGE`], those whose
+/// username begins with `q`) with their totals, then the owners. The totals are every pump's when
+/// the page holds every owner, else this page's.
+pub async fn owners(
+    State(web): State<WebState>,
+    Query(filter): Query<OwnersFilter>,
+    MasterPage(page): MasterPage,
+) -> Result<Response, Response> {
+    let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let after = filter.after.as_deref().filter(|a| !a.is_empty());
+    let query = |after: Option<&str>| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(q) = q {
+            query.append_pair("q", q);
+        }
+        if let Some(after) = after {
+            query.append_pair("after", after);
+        }
+        query.finish()
+    };
+    let api_path = format!("/api/master/admins?limit={OWNERS_PER_PAGE}&{}", query(after));
+    let list = page.get::<AdminPage>(&web, &api_path).await?;
+    let owners = &list.admins;
     let (t, lang) = (page.t(), page.lang());
     let o = t.owner;
+    let whole = after.is_none() && q.is_none() && list.next.is_none();
     let (mut seconds, mut cash) = (0_i64, 0_i64);
-    for owner in &owners {
-        let (usage, receipts) = last_30_days(&web, &page, &owner.user.id).await?;
-        seconds += usage.iter().map(|u| u.charged_seconds).sum::<i64>();
-        cash += receipts.iter().map(|r| r.cash_taka).sum::<i64>();
+    for some in owners.chunks(PUMPS_AT_ONCE) {
+        for pump in futures_util::future::join_all(some.iter().map(|o| last_30_days(&web, &page, &o.user.id))).await {
+            let (usage, receipts) = pump?;
+            seconds += usage.iter().map(|u| u.charged_seconds).sum::<i64>();
+            cash += receipts.iter().map(|r| r.cash_taka).sum::<i64>();
+        }
     }
-    let totals = [
-        (o.total_owners, number(owners.len() as i64, lang)),
+    let mut totals = vec![
         (o.total_farmers, number(owners.iter().map(|o| o.user_count as i64).sum(), lang)),
         (o.total_running, number(owners.iter().filter(|o| o.motor_state != "IDLE").count() as i64, lang)),
         (o.total_online, number(owners.iter().filter(|o| o.device_online).count() as i64, lang)),
         (o.total_minutes_30, duration(seconds, lang)),
         (o.total_cash_30, fill(o.taka, &[&number(cash, lang)])),
     ];
+    let totals_title = if whole {
+        totals.insert(0, (o.total_owners, number(owners.len() as i64, lang)));
+        o.totals_title.to_string()
+    } else {
+        fill(o.page_totals_title, &[&number(owners.len() as i64, lang)])
+    };
+    let next = list.next.as_deref().map(|next| format!("/master?{}", query(Some(next))));
+    let first = after.map(|_| format!("/master?{}", query(None)));
     let content = html! {
-        section.card #totals {
-            h2 { (o.totals_title) }
-            dl.facts.totals {
-                @for (label, value) in &totals { dt { (label) } dd.num { strong { (value) } } }
+        @if !owners.is_empty() {
+            section.card #totals {
+                h2 { (totals_title) }
+                dl.facts.totals {
+                    @for (label, value) in &totals { dt { (label) } dd.num { strong { (value) } } }
+                }
             }
         }
         section.card {
-            h2 { (t.owners_title) }
-            @if owners.is_empty() { p.muted { (t.no_owners) } }
+            h2 { (t.owners_title) " " small.muted #owners-total { (fill(o.owners_in_all, &[&number(list.total as i64, lang)])) } }
+            form.period #find-owner method="get" action="/master" role="search" {
+                label { (o.find_owner) " "
+                    input type="search" name="q" value=(q.unwrap_or_default()) maxlength="64" autocapitalize="none"
+                        autocomplete="off" spellcheck="false";
+                }
+                button.secondary type="submit" { (o.find) }
+                @if q.is_some() { " " a.button.secondary href="/master" { (o.all_owners) } }
+            }
+            @if owners.is_empty() {
+                @match q {
+                    Some(q) => p.muted #no-owner-found { (fill(o.no_owner_found, &[q])) },
+                    None => p.muted { (t.no_owners) },
+                }
+            }
             @else {
-                table.table.owners #owners {
+                table.table.owners #owners data-api=(api_path) {
                     thead { tr { th { (t.name) } th { (t.motor) } th { (t.device_title) } th { (t.farmers_count) } th { (t.status) } } }
                     tbody {
-                        @for o in &owners {
+                        @for o in owners {
                             tr data-owner=(o.user.id) {
                                 td data-label=(t.name) {
                                     a href={"/master/owners/" (o.user.id)} { strong { (o.user.name) } }
@@ -101,6 +161,12 @@ pub async fn owners(State(web): State<WebState>, MasterPage(page): MasterPage) -
                             }
                         }
                     }
+                }
+            }
+            @if first.is_some() || next.is_some() {
+                nav.pager #owner-pages {
+                    @if let Some(first) = &first { a.button.secondary rel="first" href=(first) { (o.page_first) } }
+                    @if let Some(next) = &next { a.button.secondary rel="next" href=(next) { (o.page_next) } }
                 }
             }
         }
@@ -153,10 +219,7 @@ pub async fn pump(
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(message_page(&page.visit, Some(&page), StatusCode::NOT_FOUND, t.not_found_title, t.not_found_text));
     }
-    let owners = page.get::<Vec<AdminSummary>>(&web, "/api/master/admins").await?;
-    let Some(owner) = owners.into_iter().find(|o| o.user.id == id) else {
-        return Err(message_page(&page.visit, Some(&page), StatusCode::NOT_FOUND, t.not_found_title, t.not_found_text));
-    };
+    let owner = page.get::<AdminSummary>(&web, &format!("/api/master/admins/{id}")).await?;
     let paths = [
         format!("/api/motor/status?adminId={id}"),
         format!("/api/queue?adminId={id}"),

@@ -3,9 +3,11 @@
 //! Both forms go through the JSON API (`routes::firmware`), which holds every rule: the signature
 //! against `PUMPPILOT_FIRMWARE_PUBLIC_KEY`, the size, the version, who a rollout includes.
 
+use std::collections::HashMap;
+
 use axum::{
     body::Bytes,
-    extract::{Multipart, State, multipart::MultipartRejection},
+    extract::{Multipart, Query, State, multipart::MultipartRejection},
     http::{HeaderMap, StatusCode},
     response::Response,
 };
@@ -13,10 +15,13 @@ use maud::{Markup, html};
 use serde_json::json;
 
 use crate::{
-    routes::firmware::{MAX_IMAGE_BYTES, ReleaseView, running_version},
+    routes::{
+        firmware::{MAX_IMAGE_BYTES, ReleaseView, running_version},
+        master::OWNERS_PAGE_MAX,
+    },
     web::{
-        Flash, Live, MasterPage, Page, Posted, Tab, Visit, WebState,
-        api::{AdminSummary, Device, Failure},
+        Flash, Live, MasterPage, Page, Posted, Tab, Visit, Web, WebState,
+        api::{AdminPage, AdminSummary, Device, Failure},
         csrf, finish, form_token_matches,
         i18n::{Lang, Text, date_time, fill, number},
         message_page, redirect, refused,
@@ -38,20 +43,73 @@ struct Row {
     offered: usize,
 }
 
-/// `GET /master/firmware`: the releases, the upload form and the rollout form.
-pub async fn page(State(web): State<WebState>, MasterPage(page): MasterPage) -> Result<Response, Response> {
-    let (releases, owners) = tokio::join!(
-        page.get::<Vec<ReleaseView>>(&web, "/api/master/firmware"),
-        page.get::<Vec<AdminSummary>>(&web, "/api/master/admins"),
-    );
-    let (releases, owners) = (releases?, owners?);
-    // Every pump's devices, the pumps asked at once.
-    let paths: Vec<String> = owners.iter().map(|o| format!("/api/admin/devices?adminId={}", o.user.id)).collect();
-    let lists = futures_util::future::join_all(paths.iter().map(|path| page.get::<Vec<Device>>(&web, path))).await;
+/// Owners offered in the rollout form's list (by username; the master finds others by username).
+const OWNERS_LISTED: usize = 50;
+
+/// `/master/firmware`'s query: the start of the username of the owner to roll out to.
+#[derive(serde::Deserialize, Default)]
+pub struct FirmwareFilter {
+    owner: Option<String>,
+}
+
+/// Every device of every pump, the owners a page at a time (the largest page) and each page's
+/// pumps asked at once.
+async fn every_device(web: &Web, page: &Page) -> Result<Vec<Device>, Response> {
     let mut devices = Vec::new();
-    for list in lists {
-        devices.extend(list?);
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(after) => format!("/api/master/admins?limit={OWNERS_PAGE_MAX}&after={after}"),
+            None => format!("/api/master/admins?limit={OWNERS_PAGE_MAX}"),
+        };
+        let owners = page.get::<AdminPage>(web, &path).await?;
+        let paths: Vec<String> = owners.admins.iter().map(|o| format!("/api/admin/devices?adminId={}", o.user.id)).collect();
+        let lists = futures_util::future::join_all(paths.iter().map(|path| page.get::<Vec<Device>>(web, path))).await;
+        for list in lists {
+            devices.extend(list?);
+        }
+        match owners.next {
+            Some(next) => after = Some(next),
+            None => return Ok(devices),
+        }
     }
+}
+
+/// The names of the owners the releases are rolled out to first (one read each).
+async fn rollout_names(web: &Web, session: &str, releases: &[ReleaseView]) -> HashMap<String, String> {
+    let mut ids: Vec<&str> = releases.iter().filter_map(|r| r.rollout_tenant.as_deref()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let paths: Vec<String> = ids.iter().map(|id| format!("/api/master/admins/{id}")).collect();
+    let answers = futures_util::future::join_all(paths.iter().map(|path| web.api.get(path, session))).await;
+    ids.iter()
+        .zip(answers)
+        .filter_map(|(id, answer)| Some(((*id).to_owned(), answer.into::<AdminSummary>().ok()?.user.name)))
+        .collect()
+}
+
+/// `GET /master/firmware?owner=`: the releases, the upload form and the rollout form (its list of
+/// owners: the first [`OWNERS_LISTED`] by username, or those whose username begins with `owner`).
+pub async fn page(
+    State(web): State<WebState>,
+    Query(filter): Query<FirmwareFilter>,
+    MasterPage(page): MasterPage,
+) -> Result<Response, Response> {
+    let find = filter.owner.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let owners_path = match find {
+        Some(q) => format!(
+            "/api/master/admins?limit={OWNERS_LISTED}&{}",
+            form_urlencoded::Serializer::new(String::new()).append_pair("q", q).finish()
+        ),
+        None => format!("/api/master/admins?limit={OWNERS_LISTED}"),
+    };
+    let (releases, owners, devices) = tokio::join!(
+        page.get::<Vec<ReleaseView>>(&web, "/api/master/firmware"),
+        page.get::<AdminPage>(&web, &owners_path),
+        every_device(&web, &page),
+    );
+    let (releases, owners, devices) = (releases?, owners?, devices?);
+    let names = rollout_names(&web, &page.token, &releases).await;
     let rows: Vec<Row> = releases
         .into_iter()
         .map(|release| {
@@ -77,21 +135,21 @@ pub async fn page(State(web): State<WebState>, MasterPage(page): MasterPage) -> 
                         th { (f.size) } th { (f.sha256) } th { (f.published) }
                     } }
                     tbody {
-                        @for row in &rows { (release_row(&page, &owners, row, devices.len())) }
+                        @for row in &rows { (release_row(&page, &names, row, devices.len())) }
                     }
                 }
             }
         }
         // On a wide screen the two forms side by side; on a phone, the rollout first.
         div.cols {
-            div.col { @if !rows.is_empty() { (rollout_form(&page, &owners, &rows)) } @else { (upload_form(&page, has_key)) } }
+            div.col { @if !rows.is_empty() { (rollout_form(&page, &owners, find, &rows)) } @else { (upload_form(&page, has_key)) } }
             div.col { @if !rows.is_empty() { (upload_form(&page, has_key)) } }
         }
     };
     Ok(page.render(Tab::MasterFirmware, Live::Off, f.title, content))
 }
 
-fn release_row(page: &Page, owners: &[AdminSummary], row: &Row, total: usize) -> Markup {
+fn release_row(page: &Page, names: &HashMap<String, String>, row: &Row, total: usize) -> Markup {
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let f = t.updates;
     let r = &row.release;
@@ -101,7 +159,7 @@ fn release_row(page: &Page, owners: &[AdminSummary], row: &Row, total: usize) ->
     html! {
         tr data-version=(r.version) {
             td data-label=(f.version) { strong.version { (r.version) } }
-            td data-label=(f.rollout) .rollout { (rollout_words(t, lang, owners, r)) }
+            td data-label=(f.rollout) .rollout { (rollout_words(t, lang, names, r)) }
             td data-label=(f.running) .running {
                 span.count { (running_of) }
                 // How many of all devices run it, at a glance (the words above say it for a reader).
@@ -118,12 +176,12 @@ fn release_row(page: &Page, owners: &[AdminSummary], row: &Row, total: usize) ->
     }
 }
 
-/// Who a release is meant for, in words.
-fn rollout_words(t: &Text, lang: Lang, owners: &[AdminSummary], release: &ReleaseView) -> String {
+/// Who a release is meant for, in words (`names`: the owners' names by id).
+fn rollout_words(t: &Text, lang: Lang, names: &HashMap<String, String>, release: &ReleaseView) -> String {
     let f = t.updates;
     match &release.rollout_tenant {
         Some(id) => {
-            let name = owners.iter().find(|o| &o.user.id == id).map_or(id.as_str(), |o| o.user.name.as_str());
+            let name = names.get(id).map_or(id.as_str(), String::as_str);
             fill(f.rollout_first, &[name])
         }
         None if release.rollout_percent == 0 => f.rollout_nobody.to_string(),
@@ -131,14 +189,28 @@ fn rollout_words(t: &Text, lang: Lang, owners: &[AdminSummary], release: &Releas
     }
 }
 
-fn rollout_form(page: &Page, owners: &[AdminSummary], rows: &[Row]) -> Markup {
+fn rollout_form(page: &Page, list: &AdminPage, find: Option<&str>, rows: &[Row]) -> Markup {
     let t = page.t();
-    let f = t.updates;
+    let (f, o, lang) = (t.updates, t.owner, page.lang());
     let kept_to = page.visit.kept("to");
+    let owners = &list.admins;
     html! {
         section.card #rollout {
             h2 { (f.rollout_title) }
             p.hint { (f.rollout_help) }
+            // Many owners: the list holds the first by username, or those the master looks for.
+            @if list.next.is_some() || find.is_some() {
+                form.period #find-rollout-owner method="get" action=(PAGE) role="search" {
+                    label { (o.find_owner) " "
+                        input type="search" name="owner" value=(find.unwrap_or_default()) maxlength="64"
+                            autocapitalize="none" autocomplete="off" spellcheck="false";
+                    }
+                    button.secondary type="submit" { (o.find) }
+                }
+                p.hint #rollout-owners-shown {
+                    (fill(o.owners_shown, &[&number(owners.len() as i64, lang), &number(list.total as i64, lang)]))
+                }
+            }
             // One form for every release (the release is a field), so the page stays short.
             form method="post" action="/master/firmware/rollout" {
                 (page.csrf_field())
@@ -305,10 +377,11 @@ pub async fn rollout(State(web): State<WebState>, posted: Posted) -> Response {
         owner => json!({"percent": 0, "adminId": owner}),
     };
     let answer = web.api.put(&format!("/api/master/firmware/{version}/rollout"), &session, body).await;
-    let owners = web.api.get("/api/master/admins", &session).await.into::<Vec<AdminSummary>>().unwrap_or_default();
+    let release: Option<ReleaseView> = serde_json::from_value(answer.body.clone()).ok();
+    let names = rollout_names(&web, &session, release.as_slice()).await;
     let (t, lang) = (posted.visit.t(), posted.visit.lang);
     finish(&posted, answer, PAGE, |release| {
         let release: ReleaseView = serde_json::from_value(release.clone()).ok()?;
-        Some(Flash::ok("rollout_set", &[&release.version, &rollout_words(t, lang, &owners, &release)]))
+        Some(Flash::ok("rollout_set", &[&release.version, &rollout_words(t, lang, &names, &release)]))
     })
 }
