@@ -248,7 +248,7 @@ test('master: the pump owners at a glance, and no motor polling', async () => {
   const { server, sessions } = newServer();
   server.on(
     'GET /api/master/admins',
-    sessions.authed({ body: [{ ...ADMIN, userCount: 12, motorState: 'HOLD', deviceOnline: false }] }, ['master']),
+    sessions.authed({ body: { admins: [{ ...ADMIN, userCount: 12, motorState: 'HOLD', deviceOnline: false }], next: null, total: 1 } }, ['master']),
   );
   renderApp(signedInStorage(sessions, MASTER));
   expect(await screen.findByText('Rahim Uddin')).toBeTruthy();
@@ -259,6 +259,50 @@ test('master: the pump owners at a glance, and no motor polling', async () => {
   expect(screen.queryByTestId('tab-pump')).toBeNull();
 });
 
+test('master: the pump owners a page at a time, the next loaded with More, the totals those shown', async () => {
+  const { server, sessions } = newServer();
+  const owner = (n: number) => ({ ...ADMIN, id: `a${n}`, username: `owner-${n}`, name: `Owner ${n}`, adminId: `a${n}` });
+  server.on(
+    'GET /api/master/admins',
+    sessions.authed(
+      (req) =>
+        req.query.get('after') === 'owner-2'
+          ? { body: { admins: [{ ...owner(3), userCount: 4, motorState: 'RUNNING', deviceOnline: true }], next: null, total: 3 } }
+          : {
+              body: {
+                admins: [
+                  { ...owner(1), userCount: 1, motorState: 'IDLE', deviceOnline: false },
+                  { ...owner(2), userCount: 2, motorState: 'IDLE', deviceOnline: true, suspended: true },
+                ],
+                next: 'owner-2',
+                total: 3,
+              },
+            },
+      ['master'],
+    ),
+  );
+  renderApp(signedInStorage(sessions, MASTER));
+  const totals = await screen.findByTestId('totals');
+  expect(totals).toHaveTextContent(/The 2 pumps shown/);
+  expect(totals).toHaveTextContent(/3 pump owners/);
+  expect(totals).toHaveTextContent(/3 farmers/);
+  expect(screen.getByTestId('admin-owner-2')).toHaveTextContent(/Suspended/i);
+  expect(screen.queryByTestId('admin-owner-3')).toBeNull();
+  expect(server.last('GET /api/master/admins')!.query.get('limit')).toBe('50');
+  expect(server.last('GET /api/master/admins')!.query.get('after')).toBeNull();
+
+  fireEvent.press(screen.getByTestId('admins-more'));
+  expect(await screen.findByTestId('admin-owner-3')).toBeTruthy();
+  expect(server.last('GET /api/master/admins')!.query.get('after')).toBe('owner-2');
+  expect(screen.getByTestId('admin-owner-1')).toBeTruthy();
+  expect(screen.queryByTestId('admins-more')).toBeNull();
+  const all = screen.getByTestId('totals');
+  expect(all).toHaveTextContent(/All pumps/);
+  expect(all).toHaveTextContent(/7 farmers/);
+  expect(all).toHaveTextContent(/1 pumping now/);
+  expect(server.count('GET /api/master/admins')).toBe(2);
+});
+
 test('master: totals across pumps, and one pump opened: its queue, farmers and last 14 days', async () => {
   const { server, sessions } = newServer();
   const OTHER = { ...ADMIN, id: 'a2', username: 'qadir', name: 'Qadir' };
@@ -266,10 +310,14 @@ test('master: totals across pumps, and one pump opened: its queue, farmers and l
     'GET /api/master/admins',
     sessions.authed(
       {
-        body: [
-          { ...ADMIN, userCount: 12, motorState: 'RUNNING', deviceOnline: true },
-          { ...OTHER, userCount: 3, motorState: 'IDLE', deviceOnline: false },
-        ],
+        body: {
+          admins: [
+            { ...ADMIN, userCount: 12, motorState: 'RUNNING', deviceOnline: true },
+            { ...OTHER, userCount: 3, motorState: 'IDLE', deviceOnline: false },
+          ],
+          next: null,
+          total: 2,
+        },
       },
       ['master'],
     ),

@@ -68,6 +68,7 @@ pub struct AdminPageView {
     /// At most `limit` owners, by username.
     pub admins: Vec<AdminSummaryView>,
     /// The `after` of the next page (the last username of this one); null on the last page.
+    #[schema(required = true)]
     pub next: Option<String>,
     /// How many owners there are (with `q`: how many it matches), on every page.
     pub total: u64,

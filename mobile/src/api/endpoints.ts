@@ -2,6 +2,7 @@
 // server's document) to the values API.md names; see types.ts.
 import type { ApiClient } from './client';
 import type {
+  AdminPage,
   AdminSummary,
   AlertProfile,
   Notifications,
@@ -21,6 +22,9 @@ import type {
   UserWithBalance,
   Wallet,
 } from './types';
+
+/** Pump owners on one page of the master's list. */
+export const ADMINS_PER_PAGE = 50;
 
 export function endpoints(client: ApiClient) {
   return {
@@ -99,7 +103,11 @@ export function endpoints(client: ApiClient) {
       client.call('put', '/api/alerts/profile', { body: profile }),
 
     // Master.
-    admins: async () => (await client.call('get', '/api/master/admins')) as AdminSummary[],
+    /** One page of the pump owners by username: the first, or the one after the cursor `after` (a page's `next`). */
+    admins: async (after?: string | null): Promise<AdminPage> =>
+      (await client.call('get', '/api/master/admins', {
+        query: after ? { limit: ADMINS_PER_PAGE, after } : { limit: ADMINS_PER_PAGE },
+      })) as AdminPage,
     /** One pump, read by the master: its queue, its farmers, its last runs and receipts. */
     pumpOf: async (adminId: string, from: string) => {
       const [queue, users, usage, receipts] = await Promise.all([

@@ -662,11 +662,32 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every admin with their tenant's motor, device and number of users. */
+        /**
+         * One page of the pump owners, by username, each with their tenant's motor, device and number of
+         *     users: `limit` owners after the cursor `after` (the `next` of the page before), only those
+         *     whose username starts with `q` when given. The work is the page's, whatever the number of owners.
+         */
         get: operations["list_admins"];
         put?: never;
         /** Creates an admin: a new tenant with its own pump. */
         post: operations["create_admin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/master/admins/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One pump owner with their tenant's motor, device and number of users. */
+        get: operations["get_admin"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1032,6 +1053,18 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One page of the master's list of pump owners, by username. */
+        AdminPageView: {
+            /** @description At most `limit` owners, by username. */
+            admins: components["schemas"]["AdminSummaryView"][];
+            /** @description The `after` of the next page (the last username of this one); null on the last page. */
+            next: string | null;
+            /**
+             * Format: int64
+             * @description How many owners there are (with `q`: how many it matches), on every page.
+             */
+            total: number;
+        };
         /** @description An admin with their tenant's state at a glance (master's list). */
         AdminSummaryView: components["schemas"]["UserView"] & {
             deviceOnline: boolean;
@@ -4814,20 +4847,39 @@ export interface operations {
     };
     list_admins: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description The `next` of the page before: owners whose username comes after it (a username: 1 to 64
+                 *     of letters, digits and `._+-@`).
+                 */
+                after?: string;
+                /** @description At most this many owners (1 to 200, default 50). */
+                limit?: number;
+                /** @description Only owners whose username starts with this (1 to 64 of letters, digits and `._+-@`). */
+                q?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Every admin */
+            /** @description A page of the pump owners */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AdminSummaryView"][];
+                    "application/json": components["schemas"]["AdminPageView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
@@ -4919,6 +4971,64 @@ export interface operations {
             };
             /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_admin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The owner */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminSummaryView"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -19,6 +19,8 @@ export type LedgerKind = 'RECHARGE' | 'REQUEST_APPROVED' | 'RUN_CHARGE' | 'CORRE
 export type User = Narrow<Schemas['UserView'], 'role', Role>;
 export type UserWithBalance = User & Pick<Schemas['UserBalanceView'], 'availableSeconds' | 'availableMinutes'>;
 export type AdminSummary = User & Pick<Schemas['AdminSummaryView'], 'userCount' | 'deviceOnline'> & { motorState: MotorState };
+/** One page of the pump owners, by username: `next` is the `after` of the page that follows (null: none). */
+export type AdminPage = Omit<Schemas['AdminPageView'], 'admins'> & { admins: AdminSummary[] };
 export type Entry = Narrow<Schemas['EntryView'], 'status', EntryStatus>;
 export type Motor = Narrow<Schemas['MotorView'], 'state', MotorState>;
 export type Me = Narrow<Schemas['MeView'], 'entry', Entry | null | undefined>;

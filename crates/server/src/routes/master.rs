@@ -52,10 +52,10 @@ struct OwnersQuery {
     limit: Option<usize>,
     /// The `next` of the page before: owners whose username comes after it (a username: 1 to 64
     /// of letters, digits and `._+-@`).
-    #[param(max_length = 64)]
+    #[param(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._+@-]+$")]
     after: Option<String>,
     /// Only owners whose username starts with this (1 to 64 of letters, digits and `._+-@`).
-    #[param(max_length = 64)]
+    #[param(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9._+@-]+$")]
     q: Option<String>,
 }
 

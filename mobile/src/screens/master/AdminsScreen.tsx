@@ -1,4 +1,4 @@
-import { useCallback, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 
 import type { AdminSummary } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
@@ -8,7 +8,8 @@ import { useResource } from '../../ui/useResource';
 import { entryTone, entryWord, motorTone, motorWord } from '../../ui/words';
 import { AdminOnly } from '../admin/AdminOnly';
 
-/** The master's overview: totals across pumps, every pump owner at a glance, and any pump opened. */
+/** The master's overview: every pump owner at a glance, a page at a time (by username), their
+ *  totals, and any pump opened. */
 export function AdminsScreen() {
   return (
     <AdminOnly allow={['master']}>
@@ -17,19 +18,48 @@ export function AdminsScreen() {
   );
 }
 
+/** The pages loaded after the first (a refresh starts again from the first). */
+interface More {
+  admins: AdminSummary[];
+  next: string | null;
+}
+
 function Admins() {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
-  const admins = useResource(api.admins);
+  const first = useCallback(() => api.admins(), [api]);
+  const admins = useResource(first);
+  const [more, setMore] = useState<More | null>(null);
+  const [moreBusy, setMoreBusy] = useState(false);
+  const [moreError, setMoreError] = useState<unknown>(null);
   const [open, setOpen] = useState<string | null>(null);
-  const all = admins.data ?? [];
+  // A new first page (a refresh) drops the pages loaded after the old one.
+  useEffect(() => {
+    setMore(null);
+    setMoreError(null);
+  }, [admins.data]);
+  const all = [...(admins.data?.admins ?? []), ...(more?.admins ?? [])];
+  const next = more ? more.next : (admins.data?.next ?? null);
+  const loadMore = async () => {
+    if (!next) return;
+    setMoreBusy(true);
+    try {
+      const page = await api.admins(next);
+      setMore({ admins: [...(more?.admins ?? []), ...page.admins], next: page.next ?? null });
+      setMoreError(null);
+    } catch (err) {
+      setMoreError(err);
+    } finally {
+      setMoreBusy(false);
+    }
+  };
   return (
     <Screen title={t.adminsTitle} testID="admins" onRefresh={admins.reload}>
-      {admins.data ? (
+      {admins.data && all.length > 0 ? (
         <Card testID="totals">
-          <Body strong>{t.totalsTitle}</Body>
-          <Body>{t.totalOwners(i18n.num(all.length))}</Body>
+          <Body strong>{next ? t.totalsShown(i18n.num(all.length)) : t.totalsTitle}</Body>
+          <Body>{t.totalOwners(i18n.num(admins.data.total))}</Body>
           <Body>{t.totalFarmers(i18n.num(all.reduce((n, a) => n + a.userCount, 0)))}</Body>
           <Body>{t.totalRunning(i18n.num(all.filter((a) => a.motorState !== 'IDLE').length))}</Body>
           <Body>{t.totalOnline(i18n.num(all.filter((a) => a.deviceOnline).length))}</Body>
@@ -38,7 +68,7 @@ function Admins() {
       <Body muted>{t.masterNote}</Body>
       {admins.error ? <ErrorBox error={admins.error} onRetry={admins.reload} /> : null}
       {!admins.data && admins.loading ? <Loading /> : null}
-      {admins.data?.length === 0 ? <Body muted>{t.noAdmins}</Body> : null}
+      {admins.data && all.length === 0 ? <Body muted>{t.noAdmins}</Body> : null}
       {all.map((a) => (
         <Card key={a.id} testID={`admin-${a.username}`}>
           <Body strong>{a.name}</Body>
@@ -57,6 +87,8 @@ function Admins() {
           {open === a.id ? <PumpOf admin={a} /> : null}
         </Card>
       ))}
+      {moreError ? <ErrorBox error={moreError} onRetry={() => void loadMore()} /> : null}
+      {next ? <Button kind="outline" testID="admins-more" label={t.moreAdmins} busy={moreBusy} onPress={() => void loadMore()} /> : null}
     </Screen>
   );
 }
