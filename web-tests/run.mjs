@@ -83,6 +83,34 @@ function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+/** What does not fit a 360 px screen on the page as it is now: sideways scrolling, and every
+ *  button, header or tab link and checkbox label under 48×48 px or past the edge. */
+function layoutProblems(page) {
+  return page.evaluate(() => {
+    const out = [];
+    const width = document.documentElement.scrollWidth;
+    if (width > 360) {
+      // Name the innermost elements that stick out, so the fix is easy to find.
+      const over = [...document.querySelectorAll('body *')].filter(
+        (n) => n.getBoundingClientRect().right > 360.5 && ![...n.children].some((c) => c.getBoundingClientRect().right > 360.5),
+      );
+      const names = over.slice(0, 3).map((n) => `${n.tagName.toLowerCase()}.${n.className} "${n.textContent.trim().slice(0, 20)}"`);
+      out.push(`scrolls sideways: ${width} px (${names.join(', ')})`);
+    }
+    // Every button, every link in the header or the tabs, every checkbox's label.
+    const targets = document.querySelectorAll('button, .top a, .tabs a, label.check, input[type=submit]');
+    for (const node of targets) {
+      const box = node.getBoundingClientRect();
+      if (box.width === 0 && box.height === 0) continue; // hidden
+      if (box.width < 48 || box.height < 48) {
+        out.push(`${node.tagName.toLowerCase()} "${node.textContent.trim().slice(0, 30)}" is ${Math.round(box.width)}×${Math.round(box.height)}`);
+      }
+      if (box.right > 360.5) out.push(`${node.tagName.toLowerCase()} "${node.textContent.trim().slice(0, 30)}" ends at ${Math.round(box.right)} px`);
+    }
+    return out;
+  });
+}
+
 /**
  * A stand-in for Expo's push API on a free port: records every request exactly (method, path,
  * headers, body) and answers each push with an `ok` ticket, each receipts request with none yet.
@@ -670,7 +698,7 @@ async function main() {
       const receipts = await (await fetch('/api/admin/receipts', { credentials: 'same-origin' })).json();
       return [users[0].id, receipts[0].id];
     });
-    const ownerId = await master.evaluate(async () => (await (await fetch('/api/master/admins')).json())[0].id);
+    const ownerId = await master.evaluate(async () => (await (await fetch('/api/master/admins')).json()).admins[0].id);
     const pages = [
       [null, ['/login']],
       [master, ['/master', `/master/owners/${ownerId}`, '/master/firmware']],
@@ -688,29 +716,7 @@ async function main() {
           await page.goto(`${server.url}${path}`);
           await page.locator(`html[lang="${lang}"]`).waitFor();
           await page.evaluate(() => document.fonts.ready);
-          const found = await page.evaluate(() => {
-            const out = [];
-            const width = document.documentElement.scrollWidth;
-            if (width > 360) {
-              // Name the innermost elements that stick out, so the fix is easy to find.
-              const over = [...document.querySelectorAll('body *')].filter(
-                (n) => n.getBoundingClientRect().right > 360.5 && ![...n.children].some((c) => c.getBoundingClientRect().right > 360.5),
-              );
-              const names = over.slice(0, 3).map((n) => `${n.tagName.toLowerCase()}.${n.className} "${n.textContent.trim().slice(0, 20)}"`);
-              out.push(`scrolls sideways: ${width} px (${names.join(', ')})`);
-            }
-            // Every button, every link in the header or the tabs, every checkbox's label.
-            const targets = document.querySelectorAll('button, .top a, .tabs a, label.check, input[type=submit]');
-            for (const node of targets) {
-              const box = node.getBoundingClientRect();
-              if (box.width === 0 && box.height === 0) continue; // hidden
-              if (box.width < 48 || box.height < 48) {
-                out.push(`${node.tagName.toLowerCase()} "${node.textContent.trim().slice(0, 30)}" is ${Math.round(box.width)}×${Math.round(box.height)}`);
-              }
-              if (box.right > 360.5) out.push(`${node.tagName.toLowerCase()} "${node.textContent.trim().slice(0, 30)}" ends at ${Math.round(box.right)} px`);
-            }
-            return out;
-          });
+          const found = await layoutProblems(page);
           for (const f of found) problems.push(`${lang} ${path}: ${f}`);
         }
         await page.setViewportSize(PHONE);
@@ -789,6 +795,65 @@ async function main() {
     await master.locator('#pump-usage dd', { hasText: '120 taka' }).waitFor();
     await master.locator('#queue-body').waitFor();
     await screenshots(master, 'master-pump');
+  });
+
+  await step('many pump owners: the master sees them a page at a time (20, by username), finds one, and every page fits 360 px in English and Bangla', async () => {
+    const created = await master.evaluate(async () => {
+      const statuses = [];
+      for (let i = 0; i < 21; i++) {
+        const n = String(i).padStart(2, '0');
+        const r = await fetch('/api/master/admins', {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: `Owner ${n}`, username: `owner-${n}`, password: 'owner-password' }),
+        });
+        statuses.push(r.status);
+      }
+      return statuses;
+    });
+    assert(created.every((s) => s === 201), `owners created: ${created}`);
+    await master.goto(`${server.url}/master`);
+    await master.locator('#owners-total', { hasText: '22 in all' }).waitFor();
+    await master.locator('#totals h2', { hasText: 'These 20 pumps' }).waitFor();
+    const rows = await master.locator('#owners tr[data-owner]').count();
+    assert(rows === 20, `20 owners on the first page: ${rows}`);
+    // The page's live refresh reads the very page of the API it shows.
+    const live = await master.evaluate(async () => (await (await fetch(document.getElementById('owners').dataset.api)).json()));
+    assert(live.admins.length === 20 && live.next === 'owner-19' && live.total === 22, `the live page: ${JSON.stringify(live).slice(0, 200)}`);
+    const problems = [];
+    for (const lang of ['en', 'bn']) {
+      await master.context().addCookies([{ name: 'pp_lang', value: lang, url: server.url }]);
+      for (const path of ['/master', '/master?after=owner-19', '/master?q=owner-1', '/master?q=nobody', '/master/firmware?owner=owner-0']) {
+        await master.goto(`${server.url}${path}`);
+        await master.locator(`html[lang="${lang}"]`).waitFor();
+        await master.evaluate(() => document.fonts.ready);
+        for (const f of await layoutProblems(master)) problems.push(`${lang} ${path}: ${f}`);
+      }
+      await master.goto(`${server.url}/master`);
+      await painted(master);
+      await master.screenshot({ path: join(shots, `master-owners-paged${lang === 'bn' ? '-bangla' : ''}-phone.png`), fullPage: true });
+    }
+    await master.context().addCookies([{ name: 'pp_lang', value: 'en', url: server.url }]);
+    assert(problems.length === 0, `layout problems at 360×740:\n${problems.join('\n')}`);
+
+    await master.goto(`${server.url}/master`);
+    await master.locator('#owner-pages a[rel=next]').click();
+    await master.locator('#owners tr[data-owner]', { hasText: 'Rahim Uddin' }).waitFor();
+    await master.locator('#owners tr[data-owner]', { hasText: 'Owner 20' }).waitFor();
+    assert((await master.locator('#owners tr[data-owner]').count()) === 2, 'the second page holds the last two');
+    assert((await master.locator('#owner-pages a[rel=next]').count()) === 0, 'no page after the last');
+    await master.locator('#totals dd', { hasText: '120 taka' }).waitFor();
+    await master.locator('#owner-pages a[rel=first]').click();
+    await master.locator('#owners tr[data-owner]', { hasText: 'Owner 00' }).waitFor();
+    await master.locator('#find-owner input[name=q]').fill('rah');
+    await master.locator('#find-owner button[type=submit]').click();
+    await master.locator('#owners-total', { hasText: '1 in all' }).waitFor();
+    await master.locator('#owners tr[data-owner]', { hasText: 'Rahim Uddin' }).waitFor();
+    // The firmware rollout's list: the first 50 by username holds everyone here.
+    await master.goto(`${server.url}/master/firmware`);
+    await master.locator('#ro-to option', { hasText: 'Owner 20' }).waitFor({ state: 'attached' });
+    await master.locator('#ro-to option', { hasText: 'Rahim Uddin' }).waitFor({ state: 'attached' });
   });
 
   assert(device.polls > 0, 'the device polled');
