@@ -142,8 +142,7 @@ async fn a_signed_image_is_published_rolled_out_and_downloaded_in_ranges() {
     let well = Board::register(&site, &rahim).await;
     let other = Board::register(&site, &karim).await;
     assert!(well.poll("pumppilot-fw/1.0.0").await.get("update").is_none());
-    let rahim_id =
-        master.get("/api/master/admins?q=rahim").await.1["admins"][0]["id"].clone();
+    let rahim_id = master.get("/api/master/admins?q=rahim").await.1["admins"][0]["id"].clone();
     let set = master
         .request(
             reqwest::Method::PUT,

@@ -654,7 +654,8 @@ async fn the_master_sees_the_pump_owners_a_page_at_a_time() {
     assert!(first.body.contains("These 20 pumps") && first.body.contains("22 in all"), "{}", first.body);
     assert!(first.body.contains("Owner 00") && first.body.contains("Owner 19") && !first.body.contains("Owner 20"));
     assert!(first.body.contains("data-api=\"/api/master/admins?limit=20&amp;\""), "{}", first.body);
-    let next = first.body.split("rel=\"next\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    let next =
+        first.body.split("rel=\"next\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
     assert_eq!(next, "/master?after=owner-19");
 
     let second = master.get(&next).await;

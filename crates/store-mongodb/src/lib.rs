@@ -47,9 +47,9 @@ use pumppilot_engine::{
 use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
     Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, MinuteRequest, Notification, NotificationId,
-    OutboxItem, OwnerPage, OwnerQuery, OwnerRow, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, RequestStatus, Role, Rollout, Rotation,
-    SendWindow, Session, SessionId, SessionKind, SessionScope, SignedIn, Snapshot, Store, StoreError, StoreResult,
-    Telemetry, Terms, UsageQuery,
+    OutboxItem, OwnerPage, OwnerQuery, OwnerRow, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery,
+    RequestStatus, Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope, SignedIn,
+    Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -680,11 +680,8 @@ impl Store for MongoStore {
         );
         let (docs, total) = (docs?, total.map_err(Failure::from)?);
         let more = docs.len() > query.limit;
-        let accounts = docs
-            .iter()
-            .take(query.limit)
-            .map(|doc| codec::account(doc, "admins"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let accounts =
+            docs.iter().take(query.limit).map(|doc| codec::account(doc, "admins")).collect::<Result<Vec<_>, _>>()?;
         let ids: Vec<AdminId> = accounts.iter().map(|a| AdminId(a.id)).collect();
         let counts = self.farmer_counts(&ids).await?;
         let owners = accounts.into_iter().zip(counts).map(|(account, farmers)| OwnerRow { account, farmers }).collect();
@@ -695,7 +692,7 @@ impl Store for MongoStore {
         // One `$group` per `IDS_PER_QUERY` tenants over `users {adminId}` (only farmers live there).
         let mut counts = std::collections::HashMap::new();
         for chunk in admins.chunks(IDS_PER_QUERY) {
-            let ids: Vec<Bson> = chunk.iter().map(|admin| key(admin)).collect();
+            let ids: Vec<Bson> = chunk.iter().map(key).collect();
             let pipeline = [
                 doc! { "$match": { "adminId": { "$in": ids } } },
                 doc! { "$group": { "_id": "$adminId", "farmers": { "$sum": 1_i64 } } },

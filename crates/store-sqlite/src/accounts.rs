@@ -146,8 +146,7 @@ pub(crate) fn owner_page(conn: &mut Connection, query: &OwnerQuery) -> Result<Ow
 
 /// How many farmers each tenant has, in the order asked.
 pub(crate) fn farmer_counts(conn: &Connection, admins: &[AdminId]) -> Result<Vec<u64>, Failure> {
-    let mut statement =
-        conn.prepare_cached("SELECT COUNT(*) FROM accounts WHERE admin_id = ?1 AND role = 'user'")?;
+    let mut statement = conn.prepare_cached("SELECT COUNT(*) FROM accounts WHERE admin_id = ?1 AND role = 'user'")?;
     admins
         .iter()
         .map(|admin| {

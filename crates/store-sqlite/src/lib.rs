@@ -46,9 +46,9 @@ use pumppilot_engine::{
 use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
     Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, MinuteRequest, Notification, NotificationId,
-    OutboxItem, OwnerPage, OwnerQuery, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout, Rotation, SendWindow,
-    Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms,
-    UsageQuery,
+    OutboxItem, OwnerPage, OwnerQuery, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout,
+    Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult,
+    Telemetry, Terms, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};

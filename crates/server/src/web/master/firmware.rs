@@ -63,7 +63,8 @@ async fn every_device(web: &Web, page: &Page) -> Result<Vec<Device>, Response> {
             None => format!("/api/master/admins?limit={OWNERS_PAGE_MAX}"),
         };
         let owners = page.get::<AdminPage>(web, &path).await?;
-        let paths: Vec<String> = owners.admins.iter().map(|o| format!("/api/admin/devices?adminId={}", o.user.id)).collect();
+        let paths: Vec<String> =
+            owners.admins.iter().map(|o| format!("/api/admin/devices?adminId={}", o.user.id)).collect();
         let lists = futures_util::future::join_all(paths.iter().map(|path| page.get::<Vec<Device>>(web, path))).await;
         for list in lists {
             devices.extend(list?);
