@@ -37,9 +37,10 @@ async fn create_admin(
     Ok((StatusCode::CREATED, Json(UserView::from(&account))))
 }
 
-/// Most owners on one page of `GET /api/master/admins`, and how many when `limit` is not given.
+/// Most owners on one page of `GET /api/master/admins`.
 pub const OWNERS_PAGE_MAX: usize = 200;
-pub const OWNERS_PAGE_DEFAULT: usize = 50;
+/// Owners on a page when `limit` is not given.
+const OWNERS_PAGE_DEFAULT: usize = 50;
 /// Tenants read at once for one page (their motor and device).
 const READS_AT_ONCE: usize = 16;
 
