@@ -245,37 +245,47 @@ async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
 /// handled is read before the silence is looked at. The store is held by the test with a write
 /// transaction of its own on the SQLite file (the server's commit waits, as it would on a busy
 /// store), the clock moved 16 s meanwhile, and the device pings; once the store is free, the ping
-/// is answered and the connection stays open. (Before, both were ready together and the session
-/// picked one at random: half the time the talking device was cut off as silent.) On SQLite only:
-/// the run of these tests on MongoDB (`cargo xtask test`) skips it.
+/// is answered and the connection stays open. Before, both were ready together and the session
+/// picked one at random: half the time the talking device was cut off as silent. So the test
+/// does it [`ROUNDS`] times over (each report changes the inputs, so each commits): that bug
+/// would pass all of them once in 2^ROUNDS runs. On SQLite only: the run of these tests on
+/// MongoDB (`cargo xtask test`) skips it.
 #[tokio::test]
 async fn a_device_that_spoke_while_its_report_waited_for_the_store_is_not_silent() {
+    const ROUNDS: u32 = 12;
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
     let (mut device, id) = running_with_keep_alive_10(&app, &t).await;
 
     let metrics = &app.running.app.metrics;
     let mut store = rusqlite::Connection::open(app.database()).unwrap();
-    let held = store.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
-    let before = metrics.mqtt_messages_in();
-    let shedding = serde_json::to_vec(&json!({"loadShedding": true, "ready": true, "relay": true, "ref": 2})).unwrap();
-    device.publish(&format!("pumppilot/{id}/report"), &shedding).await.unwrap();
-    until("the report taken (its commit waits for the store)", || metrics.mqtt_messages_in() > before).await;
-    app.clock.advance(Duration::from_millis(16_000));
-    device.send(Packet::PingReq).await.unwrap();
-    held.rollback().unwrap();
+    for round in 0..ROUNDS {
+        let held = store.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+        let before = metrics.mqtt_messages_in();
+        let report = json!({"loadShedding": round % 2 == 0, "ready": true, "relay": true, "ref": round + 2});
+        device.publish(&format!("pumppilot/{id}/report"), &serde_json::to_vec(&report).unwrap()).await.unwrap();
+        until("the report taken (its commit waits for the store)", || metrics.mqtt_messages_in() > before).await;
+        app.clock.advance(Duration::from_millis(16_000));
+        device.send(Packet::PingReq).await.unwrap();
+        held.rollback().unwrap();
 
-    let answered = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match device.next().await {
-                Ok(Some(Packet::PingResp)) => return true,
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => return false,
+        let answered = tokio::time::timeout(PATIENCE, async {
+            loop {
+                match device.next().await {
+                    Ok(Some(Packet::PingResp)) => return true,
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => return false,
+                }
             }
-        }
-    });
-    assert!(answered.await.expect("an answer to the ping"), "the talking device was cut off as silent");
-    assert_eq!(metrics.mqtt_connections(), 1, "still connected");
+        });
+        assert!(
+            answered.await.expect("an answer to the ping"),
+            "round {round}: the talking device was cut off as silent"
+        );
+        assert_eq!(metrics.mqtt_connections(), 1, "round {round}: still connected");
+    }
+    let page = metrics_page(&app).await;
+    assert!(!page.contains("why=\"silent\""), "no session ended as silent: {page}");
 }
 
 async fn until_state(t: &Tenant, state: &str) {
