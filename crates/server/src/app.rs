@@ -287,10 +287,14 @@ pub async fn bootstrap_master(app: &App) -> Result<Option<(String, String)>, Api
     Ok(generated.then_some((username, password)))
 }
 
+/// True when every character may stand in a username: letters, digits and `._+-@`.
+pub fn username_chars(text: &str) -> bool {
+    text.chars().all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c))
+}
+
 /// A username is 3 to 64 of letters, digits and `._+-@` (a phone number works).
 pub fn check_username(username: &str) -> Result<(), ApiError> {
-    let ok = (3..=64).contains(&username.len())
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c));
+    let ok = (3..=64).contains(&username.len()) && username_chars(username);
     if ok { Ok(()) } else { Err(ApiError::validation("username: 3 to 64 of letters, digits and . _ + - @")) }
 }
 

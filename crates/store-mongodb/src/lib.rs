@@ -660,9 +660,9 @@ impl Store for MongoStore {
     async fn owner_page(&self, query: &OwnerQuery) -> StoreResult<OwnerPage> {
         // The owners by `role_username`; the count beside the page, at the same time.
         let mut range = Document::new();
-        if let Some(prefix) = &query.prefix {
-            range.insert("$gte", prefix);
-            range.insert("$lt", format!("{prefix}\u{10FFFF}"));
+        if let Some((low, high)) = query.prefix_range() {
+            range.insert("$gte", low);
+            range.insert("$lt", high);
         }
         let mut filter = doc! { "role": Role::Admin.as_str() };
         if !range.is_empty() {

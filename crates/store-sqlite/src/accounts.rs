@@ -91,12 +91,6 @@ pub(crate) fn list(conn: &Connection, role: Role, admin: Option<AdminId>) -> Res
     }
 }
 
-/// The upper bound of the usernames that start with `prefix` (exclusive): the prefix and the
-/// greatest character, so `prefix <= username < bound` in byte order (SQLite's and MongoDB's).
-pub(crate) fn prefix_bound(prefix: &str) -> String {
-    format!("{prefix}\u{10FFFF}")
-}
-
 /// One page of pump owners in username order with their farmer counts, and how many owners the
 /// prefix matches, in one read transaction (owners through `accounts_role_username`, farmers
 /// counted through `accounts_admin_role`).
@@ -115,10 +109,10 @@ pub(crate) fn owner_page(conn: &mut Connection, query: &OwnerQuery) -> Result<Ow
          AS farmers FROM accounts AS owner WHERE {page_filter} ORDER BY username LIMIT :limit",
         account_columns!()
     );
-    let high = query.prefix.as_deref().map(prefix_bound);
+    let range = query.prefix_range();
     let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
     let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":limit", &limit)];
-    if let (Some(low), Some(high)) = (&query.prefix, &high) {
+    if let Some((low, high)) = &range {
         params.push((":low", low));
         params.push((":high", high));
     }

@@ -385,6 +385,14 @@ pub struct OwnerQuery {
     pub limit: usize,
 }
 
+impl OwnerQuery {
+    /// The usernames `prefix` matches, as a range `low <= username < high` in byte order (SQLite's
+    /// and MongoDB's): the prefix, and the prefix followed by the greatest character.
+    pub fn prefix_range(&self) -> Option<(&str, String)> {
+        self.prefix.as_deref().map(|prefix| (prefix, format!("{prefix}\u{10FFFF}")))
+    }
+}
+
 /// A pump owner on a page of [`OwnerQuery`], with how many farmers their tenant has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerRow {

@@ -63,7 +63,7 @@ struct OwnersQuery {
 /// A cursor or a prefix as usernames are stored (lower case), or a 400 naming the field.
 fn username_part(value: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
     let Some(value) = value else { return Ok(None) };
-    let ok = (1..=64).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c));
+    let ok = (1..=64).contains(&value.len()) && crate::app::username_chars(&value);
     if !ok {
         return Err(ApiError::validation(format!("{field}: 1 to 64 of letters, digits and . _ + - @")));
     }

@@ -52,6 +52,24 @@ pub struct OwnersFilter {
     q: Option<String>,
 }
 
+/// The query of a page of owners, encoded (a username may hold `+`): those whose username begins
+/// with `q`, after the cursor `after`; empty without either.
+fn owners_query(q: Option<&str>, after: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(q) = q {
+        query.append_pair("q", q);
+    }
+    if let Some(after) = after {
+        query.append_pair("after", after);
+    }
+    query.finish()
+}
+
+/// `GET /api/master/admins` for a page of `limit` owners (see [`owners_query`]).
+fn owners_api_path(limit: usize, q: Option<&str>, after: Option<&str>) -> String {
+    format!("/api/master/admins?limit={limit}&{}", owners_query(q, after))
+}
+
 /// `GET /master?q=&after=`: one page of pump owners (by username, [`OWNERS_PER_PAGE`], those whose
 /// username begins with `q`) with their totals, then the owners. The totals are every pump's when
 /// the page holds every owner, else this page's.
@@ -62,17 +80,8 @@ pub async fn owners(
 ) -> Result<Response, Response> {
     let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let after = filter.after.as_deref().filter(|a| !a.is_empty());
-    let query = |after: Option<&str>| {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        if let Some(q) = q {
-            query.append_pair("q", q);
-        }
-        if let Some(after) = after {
-            query.append_pair("after", after);
-        }
-        query.finish()
-    };
-    let api_path = format!("/api/master/admins?limit={OWNERS_PER_PAGE}&{}", query(after));
+    let query = |after: Option<&str>| owners_query(q, after);
+    let api_path = owners_api_path(OWNERS_PER_PAGE, q, after);
     let list = page.get::<AdminPage>(&web, &api_path).await?;
     let owners = &list.admins;
     let (t, lang) = (page.t(), page.lang());
@@ -290,4 +299,19 @@ pub async fn pump(
         }
     };
     Ok(page.render(Tab::Master, Live::Off, &title, content))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A username may hold `+`, which a query string would read as a space unless encoded.
+    #[test]
+    fn an_owners_cursor_and_prefix_are_encoded() {
+        assert_eq!(
+            owners_api_path(20, Some("01711+"), Some("a+b@c")),
+            "/api/master/admins?limit=20&q=01711%2B&after=a%2Bb%40c"
+        );
+        assert_eq!(owners_api_path(50, None, None), "/api/master/admins?limit=50&");
+    }
 }

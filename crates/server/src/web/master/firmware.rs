@@ -58,10 +58,7 @@ async fn every_device(web: &Web, page: &Page) -> Result<Vec<Device>, Response> {
     let mut devices = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let path = match &after {
-            Some(after) => format!("/api/master/admins?limit={OWNERS_PAGE_MAX}&after={after}"),
-            None => format!("/api/master/admins?limit={OWNERS_PAGE_MAX}"),
-        };
+        let path = super::owners_api_path(OWNERS_PAGE_MAX, None, after.as_deref());
         let owners = page.get::<AdminPage>(web, &path).await?;
         let paths: Vec<String> =
             owners.admins.iter().map(|o| format!("/api/admin/devices?adminId={}", o.user.id)).collect();
@@ -97,13 +94,7 @@ pub async fn page(
     MasterPage(page): MasterPage,
 ) -> Result<Response, Response> {
     let find = filter.owner.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let owners_path = match find {
-        Some(q) => format!(
-            "/api/master/admins?limit={OWNERS_LISTED}&{}",
-            form_urlencoded::Serializer::new(String::new()).append_pair("q", q).finish()
-        ),
-        None => format!("/api/master/admins?limit={OWNERS_LISTED}"),
-    };
+    let owners_path = super::owners_api_path(OWNERS_LISTED, find, None);
     let (releases, owners, devices) = tokio::join!(
         page.get::<Vec<ReleaseView>>(&web, "/api/master/firmware"),
         page.get::<AdminPage>(&web, &owners_path),
