@@ -856,6 +856,31 @@ async function main() {
     await master.locator('#ro-to option', { hasText: 'Rahim Uddin' }).waitFor({ state: 'attached' });
   });
 
+  await step('a server without a firmware key says so on the firmware page, and the warning fits 360 px in English and Bangla', async () => {
+    // A second server as a new install starts: no PUMPPILOT_FIRMWARE_PUBLIC_KEY.
+    const bare = await startServer({ masterUsername: MASTER.username, masterPassword: MASTER.password });
+    cleanups.unshift(bare.stop);
+    const page = await phone('master without a firmware key');
+    await page.goto(`${bare.url}/`);
+    await page.locator('#username').fill(MASTER.username);
+    await page.locator('#password').fill(MASTER.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => !u.pathname.startsWith('/login'));
+    const problems = [];
+    for (const [lang, words] of [['en', 'PUMPPILOT_FIRMWARE_PUBLIC_KEY'], ['bn', 'ফার্মওয়্যার কী']]) {
+      await page.context().addCookies([{ name: 'pp_lang', value: lang, url: bare.url }]);
+      await page.goto(`${bare.url}/master/firmware`);
+      await page.locator(`html[lang="${lang}"]`).waitFor();
+      await page.locator('#no-key', { hasText: words }).waitFor();
+      await page.evaluate(() => document.fonts.ready);
+      for (const f of await layoutProblems(page)) problems.push(`${lang}: ${f}`);
+      await painted(page);
+      await page.screenshot({ path: join(shots, `master-firmware-no-key${lang === 'bn' ? '-bangla' : ''}-phone.png`) });
+    }
+    await page.context().close();
+    assert(problems.length === 0, `layout problems at 360×740:\n${problems.join('\n')}`);
+  });
+
   assert(device.polls > 0, 'the device polled');
   log(`device polled ${device.polls} times (${device.failures} failed)`);
   if (pageErrors.length) throw new Error(`errors in the pages:\n${pageErrors.join('\n')}`);

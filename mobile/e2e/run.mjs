@@ -392,7 +392,8 @@ async function main() {
     await byId('users-success').waitFor();
     const after = (await api('GET', '/api/admin/users', { token: seed.admin })).find((u) => u.id === seed.karim.id).availableSeconds;
     assert(after === before + 20 * 60, `recharge should add 20 min: ${before} → ${after}`);
-    assert(seconds(await text('user-01711000001-balance')) === after, 'the list shows the new balance');
+    // The list reads the farmers again after the success message: it shows the new balance soon after.
+    await until(async () => seconds(await text('user-01711000001-balance')) === after, 'the list shows the new balance', 5_000);
     await shot('11-admin-users');
   });
 

@@ -1204,3 +1204,38 @@ async fn metrics_show_requests_runs_holds_devices_and_failed_logins_to_the_maste
     let (_, _, page) = metrics_page(&app, Some(TOKEN)).await;
     assert_eq!(sample(&page, "pumppilot_devices_online"), Some(0.0), "{page}");
 }
+
+/// Two servers of one fleet on one MongoDB (SecantusDB), in this process: a scrape of server B
+/// reads from the store only the pump owners with a run, never every owner (at 100,000 owners
+/// that held a server for minutes). B counts what it read in `pumppilot_tenant_loads_total`.
+#[tokio::test]
+async fn a_scrape_on_a_shared_store_reads_only_the_owners_with_a_run() {
+    use pumppilot_server::{clock::ManualClock, config::Secret};
+    let url = pumppilot_store_mongodb::testing::server().fresh_url();
+    let secret = || Some(Secret("a-test-secret-of-at-least-32-characters".into()));
+    let clock = ManualClock::starting_now();
+    let a = common::spawn_app_at(&url, secret(), clock.clone()).await;
+    let b = common::spawn_app_at(&url, secret(), clock.clone()).await;
+    // Four owners on A; one of them has a run.
+    let running = a.tenant("rahim", 1, 10).await;
+    for name in ["karim", "jamal", "salma"] {
+        a.tenant(name, 1, 10).await;
+    }
+    running.device.poll(false, true).await;
+    running.users[0].ok("/api/motor/start", json!({})).await;
+    running.device.poll(false, true).await;
+
+    let master = b.master().await;
+    let loads = b.running.app.runtime.loads();
+    let (status, _, page) = metrics_page(&b, master.token.as_deref()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let read = b.running.app.runtime.loads() - loads;
+    assert!(read <= 1, "the scrape read {read} owners' states from the store; only the one with a run may be read");
+    assert_eq!(sample(&page, "pumppilot_tenants"), Some(4.0), "{page}");
+    assert_eq!(sample(&page, r#"pumppilot_active_runs{status="RUNNING"}"#), Some(1.0), "{page}");
+    assert_eq!(
+        sample(&page, "pumppilot_tenant_loads_total"),
+        Some(loads as f64),
+        "counted before the scrape's own reads"
+    );
+}

@@ -154,8 +154,17 @@ async fn a_signed_image_is_published_rolled_out_and_downloaded_in_ranges() {
     assert_eq!(well.poll("pumppilot-fw/1.0.0").await["update"], "2.0.0");
     let update_to = || async { rahim.get("/api/admin/devices").await.1[0]["updateTo"].clone() };
     assert_eq!(update_to().await, "2.0.0", "the owner sees the update offered");
+    // The master's count of the fleet: every device, and each release's running and offered.
+    let fleet = || async {
+        let (status, fleet) = master.get("/api/master/firmware/devices").await;
+        assert_eq!(status, StatusCode::OK, "{fleet}");
+        fleet
+    };
+    assert_eq!(fleet().await, json!({"devices": 2, "releases": [{"version": "2.0.0", "running": 0, "offered": 1}]}));
+    assert_eq!(rahim.get("/api/master/firmware/devices").await.0, StatusCode::FORBIDDEN);
     assert!(well.poll("pumppilot-fw/2.0.0").await.get("update").is_none(), "it runs it already");
     assert_eq!(update_to().await, Value::Null, "and then that it runs it");
+    assert_eq!(fleet().await, json!({"devices": 2, "releases": [{"version": "2.0.0", "running": 1, "offered": 0}]}));
     assert!(other.poll("pumppilot-fw/1.0.0").await.get("update").is_none(), "another tenant waits");
     let missing =
         master.request(reqwest::Method::PUT, "/api/master/firmware/9.9.9/rollout", Some(json!({"percent": 100}))).await;
@@ -165,6 +174,7 @@ async fn a_signed_image_is_published_rolled_out_and_downloaded_in_ranges() {
     assert_eq!(bad.0, StatusCode::BAD_REQUEST);
     master.request(reqwest::Method::PUT, "/api/master/firmware/2.0.0/rollout", Some(json!({"percent": 100}))).await;
     assert_eq!(other.poll("pumppilot-fw/1.0.0").await["update"], "2.0.0");
+    assert_eq!(fleet().await, json!({"devices": 2, "releases": [{"version": "2.0.0", "running": 1, "offered": 1}]}));
 
     // The device reads the signed description, checks it with the key built into it, and
     // downloads in ranges; the third range is "dropped" and asked for again.

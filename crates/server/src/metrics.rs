@@ -12,6 +12,7 @@
 //! | `pumppilot_mqtt_messages_received_total` / `_sent_total` | counter | MQTT packets from and to devices after CONNECT |
 //! | `pumppilot_mqtt_sessions_ended_total{why}` | counter | MQTT sessions (after CONNACK) the server ended, by why: `gone` (the socket closed), `stuck` (a write did not finish in time), `silent`, `refused` (the store could not apply a report), `taken_over`, … |
 //! | `pumppilot_presence_joins_total` / `_leaves_total` | counter | on several servers: devices joined to this server, and let go by it as silent |
+//! | `pumppilot_tenant_loads_total` | counter | pump owners' states read from the store into this server (one not held here, or read again); a steady climb means tenants are read over and over |
 //! | `pumppilot_active_runs{status}` | gauge | pumps with a RUNNING or HOLD run |
 //! | `pumppilot_holds{reason}` | gauge | runs on HOLD, by reason |
 //! | `pumppilot_devices_online` | gauge | pumps whose controlling device polled within its lease, among those this server serves (on several servers, sum them) |
@@ -412,6 +413,8 @@ fn render_counters(app: &AppState, out: &mut String) {
         "Devices let go by this server as silent (several servers on one store).",
     );
     let _ = writeln!(out, "pumppilot_presence_leaves_total {leaves}");
+    family(out, "pumppilot_tenant_loads_total", "counter", "Pump owners' states read from the store into this server.");
+    let _ = writeln!(out, "pumppilot_tenant_loads_total {}", app.runtime.loads());
     family(out, "pumppilot_mqtt_sessions_ended_total", "counter", "MQTT sessions the server ended, by why.");
     for (why, count) in app.metrics.mqtt_sessions_ended() {
         let _ = writeln!(out, "pumppilot_mqtt_sessions_ended_total{{why=\"{why}\"}} {count}");

@@ -763,6 +763,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/master/firmware/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How many devices run each release and how many it is offered to: one read of the devices (the
+         *     firmware each last reported: to this server, or as written to the store), whatever the number
+         *     of pump owners.
+         */
+        get: operations["fleet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/minute-requests": {
         parameters: {
             query?: never;
@@ -1255,6 +1276,16 @@ export interface components {
          * @enum {string}
          */
         FarmerState: "IDLE" | "WAITING" | "RUNNING" | "HOLD";
+        /** @description The fleet's devices and, for each release, how many run it and how many it is offered to. */
+        FleetFirmware: {
+            /**
+             * Format: int64
+             * @description Every device of every pump.
+             */
+            devices: number;
+            /** @description Newest first, as `GET /api/master/firmware` lists them. */
+            releases: components["schemas"]["ReleaseCount"][];
+        };
         /**
          * @description Why a run is paused.
          * @enum {string}
@@ -1525,6 +1556,20 @@ export interface components {
         };
         RefreshBody: {
             refreshToken: string;
+        };
+        /** @description One release's devices. */
+        ReleaseCount: {
+            /**
+             * Format: int64
+             * @description Devices it is the newest release meant for, running another version.
+             */
+            offered: number;
+            /**
+             * Format: int64
+             * @description Devices whose last report names this version.
+             */
+            running: number;
+            version: string;
         };
         /** @description A published firmware image. */
         ReleaseView: {
@@ -5374,6 +5419,53 @@ export interface operations {
             };
             /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    fleet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The devices' firmware */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetFirmware"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

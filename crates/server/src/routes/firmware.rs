@@ -41,6 +41,7 @@ pub const MAX_CHUNK_BYTES: usize = 16 * 1024;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(publish, list))
+        .routes(routes!(fleet))
         .routes(routes!(set_rollout))
         .routes(routes!(release))
         .routes(routes!(download))
@@ -425,6 +426,54 @@ async fn publish(
     responses((status = 200, description = "The releases", body = [ReleaseView]), SignedIn))]
 async fn list(State(app): State<AppState>, _: Master) -> Result<Json<Vec<ReleaseView>>, ApiError> {
     Ok(Json(app.store.firmware_releases().await?.iter().map(ReleaseView::new).collect()))
+}
+
+/// The fleet's devices and, for each release, how many run it and how many it is offered to.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetFirmware {
+    /// Every device of every pump.
+    pub devices: u64,
+    /// Newest first, as `GET /api/master/firmware` lists them.
+    pub releases: Vec<ReleaseCount>,
+}
+
+/// One release's devices.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseCount {
+    pub version: String,
+    /// Devices whose last report names this version.
+    pub running: u64,
+    /// Devices it is the newest release meant for, running another version.
+    pub offered: u64,
+}
+
+/// How many devices run each release and how many it is offered to: one read of the devices (the
+/// firmware each last reported: to this server, or as written to the store), whatever the number
+/// of pump owners.
+#[utoipa::path(get, path = "/api/master/firmware/devices", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The devices' firmware", body = FleetFirmware), SignedIn))]
+async fn fleet(State(app): State<AppState>, _: Master) -> Result<Json<FleetFirmware>, ApiError> {
+    let (releases, devices) = tokio::try_join!(app.store.firmware_releases(), app.store.devices(None))?;
+    let mut counts: Vec<ReleaseCount> = releases
+        .iter()
+        .map(|release| ReleaseCount { version: release.version.clone(), running: 0, offered: 0 })
+        .collect();
+    for device in &devices {
+        // What it last reported here and this server has not written yet, else what the store has.
+        let pending = app.runtime.pending_telemetry(device.id).and_then(|t| t.firmware);
+        let reported = pending.as_deref().or_else(|| device.telemetry.as_ref().and_then(|t| t.firmware.as_deref()));
+        let running = reported.map(running_version);
+        if let Some(count) = counts.iter_mut().find(|c| Some(c.version.as_str()) == running) {
+            count.running += 1;
+        }
+        let offered = app.firmware.meant_for(device.admin_id, device.id, reported);
+        if let Some(count) = counts.iter_mut().find(|c| offered.as_deref() == Some(c.version.as_str())) {
+            count.offered += 1;
+        }
+    }
+    Ok(Json(FleetFirmware { devices: devices.len() as u64, releases: counts }))
 }
 
 /// Which devices a release is meant for.

@@ -15,13 +15,10 @@ use maud::{Markup, html};
 use serde_json::json;
 
 use crate::{
-    routes::{
-        firmware::{MAX_IMAGE_BYTES, ReleaseView, running_version},
-        master::OWNERS_PAGE_MAX,
-    },
+    routes::firmware::{FleetFirmware, MAX_IMAGE_BYTES, ReleaseView},
     web::{
         Flash, Live, MasterPage, Page, Posted, Tab, Visit, Web, WebState,
-        api::{AdminPage, AdminSummary, Device, Failure},
+        api::{AdminPage, AdminSummary, Failure},
         csrf, finish, form_token_matches,
         i18n::{Lang, Text, date_time, fill, number},
         message_page, redirect, refused,
@@ -38,9 +35,9 @@ const PAGE: &str = "/master/firmware";
 struct Row {
     release: ReleaseView,
     /// Devices that report running this version.
-    running: usize,
+    running: u64,
     /// Devices it is offered to (meant for them, not running it yet).
-    offered: usize,
+    offered: u64,
 }
 
 /// Owners offered in the rollout form's list (by username; the master finds others by username).
@@ -50,27 +47,6 @@ const OWNERS_LISTED: usize = 50;
 #[derive(serde::Deserialize, Default)]
 pub struct FirmwareFilter {
     owner: Option<String>,
-}
-
-/// Every device of every pump, the owners a page at a time (the largest page) and each page's
-/// pumps asked at once.
-async fn every_device(web: &Web, page: &Page) -> Result<Vec<Device>, Response> {
-    let mut devices = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let path = super::owners_api_path(OWNERS_PAGE_MAX, None, after.as_deref());
-        let owners = page.get::<AdminPage>(web, &path).await?;
-        let paths: Vec<String> =
-            owners.admins.iter().map(|o| format!("/api/admin/devices?adminId={}", o.user.id)).collect();
-        let lists = futures_util::future::join_all(paths.iter().map(|path| page.get::<Vec<Device>>(web, path))).await;
-        for list in lists {
-            devices.extend(list?);
-        }
-        match owners.next {
-            Some(next) => after = Some(next),
-            None => return Ok(devices),
-        }
-    }
 }
 
 /// The names of the owners the releases are rolled out to first (one read each).
@@ -95,22 +71,22 @@ pub async fn page(
 ) -> Result<Response, Response> {
     let find = filter.owner.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let owners_path = super::owners_api_path(OWNERS_LISTED, find, None);
-    let (releases, owners, devices) = tokio::join!(
+    let (releases, owners, fleet) = tokio::join!(
         page.get::<Vec<ReleaseView>>(&web, "/api/master/firmware"),
         page.get::<AdminPage>(&web, &owners_path),
-        every_device(&web, &page),
+        page.get::<FleetFirmware>(&web, "/api/master/firmware/devices"),
     );
-    let (releases, owners, devices) = (releases?, owners?, devices?);
+    let (releases, owners, fleet) = (releases?, owners?, fleet?);
     let names = rollout_names(&web, &page.token, &releases).await;
     let rows: Vec<Row> = releases
         .into_iter()
         .map(|release| {
-            let runs = |d: &&Device| d.firmware.as_deref().is_some_and(|fw| running_version(fw) == release.version);
-            let running = devices.iter().filter(runs).count();
-            let offered = devices.iter().filter(|d| d.update_to.as_deref() == Some(release.version.as_str())).count();
+            let count = fleet.releases.iter().find(|c| c.version == release.version);
+            let (running, offered) = count.map_or((0, 0), |c| (c.running, c.offered));
             Row { release, running, offered }
         })
         .collect();
+    let devices = fleet.devices;
     let t = page.t();
     let f = t.updates;
     let has_key = web.app.settings.firmware_key.is_some();
@@ -127,7 +103,7 @@ pub async fn page(
                         th { (f.size) } th { (f.sha256) } th { (f.published) }
                     } }
                     tbody {
-                        @for row in &rows { (release_row(&page, &names, row, devices.len())) }
+                        @for row in &rows { (release_row(&page, &names, row, devices)) }
                     }
                 }
             }
@@ -141,7 +117,7 @@ pub async fn page(
     Ok(page.render(Tab::MasterFirmware, Live::Off, f.title, content))
 }
 
-fn release_row(page: &Page, names: &HashMap<String, String>, row: &Row, total: usize) -> Markup {
+fn release_row(page: &Page, names: &HashMap<String, String>, row: &Row, total: u64) -> Markup {
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let f = t.updates;
     let r = &row.release;
