@@ -138,10 +138,8 @@ pub const TOTALS_WINDOW_MS: i64 = 30 * 24 * 3_600_000;
     responses((status = 200, description = "Every pump's figures", body = FleetTotalsView), SignedIn))]
 async fn fleet_totals(State(app): State<AppState>, _: Master) -> Result<Json<FleetTotalsView>, ApiError> {
     let since = app.now() + -TOTALS_WINDOW_MS;
-    let (totals, runs) =
-        tokio::try_join!(async { app.store.fleet_totals(since).await.map_err(ApiError::from) }, async {
-            app.runtime.runs().await.map_err(ApiError::from)
-        },)?;
+    let (totals, runs) = tokio::join!(app.store.fleet_totals(since), app.runtime.runs());
+    let (totals, runs) = (totals?, runs?);
     Ok(Json(FleetTotalsView {
         owners: totals.owners,
         farmers: totals.farmers,
