@@ -815,7 +815,9 @@ async function main() {
     assert(created.every((s) => s === 201), `owners created: ${created}`);
     await master.goto(`${server.url}/master`);
     await master.locator('#owners-total', { hasText: '22 in all' }).waitFor();
-    await master.locator('#totals h2', { hasText: 'These 20 pumps' }).waitFor();
+    // Every pump's totals, whatever the page: the 120 taka taken at Rahim's pump among them.
+    await master.locator('#totals h2', { hasText: 'All pumps' }).waitFor();
+    await master.locator('#totals dd', { hasText: '120 taka' }).waitFor();
     const rows = await master.locator('#owners tr[data-owner]').count();
     assert(rows === 20, `20 owners on the first page: ${rows}`);
     // The page's live refresh reads the very page of the API it shows.

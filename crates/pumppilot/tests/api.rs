@@ -570,6 +570,70 @@ async fn cookie_sessions_need_a_same_origin_request_to_change_anything() {
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The master's totals are every pump's, in one call: owners, farmers, pumps running and on hold
+/// now, and the time charged and the cash taken in the last 30 days, exactly what each pump's own
+/// usage and receipts add up to; they leave the window 30 days on. Only the master reads them.
+#[tokio::test]
+async fn the_master_reads_every_pumps_totals_in_one_call() {
+    use pumppilot_server::clock::{Clock, rfc3339};
+    let app = spawn_app().await;
+    let master = app.master().await;
+    // Recharges without cash at a pump without a price: no receipt.
+    let rahim = app.tenant("rahim", 2, 10).await;
+    let karim = app.tenant("karim", 1, 10).await;
+    master.ok("/api/master/admins", json!({"name": "Jamal", "username": "jamal", "password": PASSWORD})).await;
+    let (_, empty) = master.get("/api/master/totals").await;
+    assert_eq!((&empty["owners"], &empty["farmers"]), (&json!(3), &json!(3)), "{empty}");
+    assert_eq!((&empty["chargedSeconds"], &empty["cashTaka"]), (&json!(0), &json!(0)), "{empty}");
+
+    for (owner, farmer, minutes, cash) in [(&rahim, 0, 30, 60), (&rahim, 1, 10, 25), (&karim, 0, 20, 45)] {
+        let body = json!({"userId": owner.user_ids[farmer], "minutes": minutes, "cashTaka": cash});
+        owner.admin.ok("/api/admin/recharge", body).await;
+    }
+    // A run of 90 s at Rahim's pump, then another farmer's that goes on; load shedding holds Karim's.
+    rahim.device.poll(false, true).await;
+    rahim.users[0].ok("/api/motor/start", json!({})).await;
+    rahim.device.poll(false, true).await;
+    app.pass_polling(Duration::from_secs(90), &rahim.device, false, true).await;
+    rahim.users[0].ok("/api/motor/stop", json!({})).await;
+    rahim.users[1].ok("/api/motor/start", json!({})).await;
+    rahim.device.poll(false, true).await;
+    karim.device.poll(false, true).await;
+    karim.users[0].ok("/api/motor/start", json!({})).await;
+    karim.device.poll(true, true).await;
+
+    let (status, totals) = master.get("/api/master/totals").await;
+    assert_eq!(status, StatusCode::OK, "{totals}");
+    let since = rfc3339(app.clock.now() + -30 * 24 * 3_600_000);
+    assert_eq!(
+        totals,
+        json!({
+            "owners": 3, "farmers": 3, "running": 1, "onHold": 1,
+            "since": since, "chargedSeconds": 90, "cashTaka": 60 + 25 + 45,
+        })
+    );
+    // The sum of what the master reads pump by pump.
+    let (mut seconds, mut cash) = (0, 0);
+    for admin in [&rahim.admin_id, &karim.admin_id] {
+        let (_, usage) = master.get(&format!("/api/admin/usage?adminId={admin}&from={since}")).await;
+        seconds += usage.as_array().unwrap().iter().map(|u| u["chargedSeconds"].as_i64().unwrap()).sum::<i64>();
+        let (_, receipts) = master.get(&format!("/api/admin/receipts?adminId={admin}&from={since}")).await;
+        cash += receipts.as_array().unwrap().iter().map(|r| r["cashTaka"].as_i64().unwrap()).sum::<i64>();
+    }
+    assert_eq!((json!(seconds), json!(cash)), (totals["chargedSeconds"].clone(), totals["cashTaka"].clone()));
+
+    // Nobody else reads them.
+    assert_error(&rahim.admin.get("/api/master/totals").await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_error(&rahim.users[0].get("/api/master/totals").await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_eq!(app.anonymous().get("/api/master/totals").await.0, StatusCode::UNAUTHORIZED);
+
+    // Thirty days on, the run and the receipts have left the window; the owners and farmers stay.
+    app.clock.advance(Duration::from_millis(30 * 24 * 3_600_000 + 1_000));
+    let (_, later) = app.master().await.get("/api/master/totals").await;
+    assert_eq!((&later["owners"], &later["farmers"]), (&json!(3), &json!(3)), "{later}");
+    assert_eq!((&later["chargedSeconds"], &later["cashTaka"]), (&json!(0), &json!(0)), "{later}");
+}
+
 #[tokio::test]
 async fn usage_exports_as_csv_and_the_audit_log_records_recharges() {
     let app = spawn_app().await;

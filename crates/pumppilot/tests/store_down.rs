@@ -130,6 +130,11 @@ impl Store for Unplugged {
         self.inner.farmer_counts(admins).await
     }
 
+    async fn fleet_totals(&self, since: Timestamp) -> StoreResult<pumppilot_store::FleetTotals> {
+        self.check()?;
+        self.inner.fleet_totals(since).await
+    }
+
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {
         self.check_write()?;
         self.inner.set_suspended(id, suspended).await

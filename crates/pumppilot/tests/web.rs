@@ -634,7 +634,7 @@ async fn the_master_adds_suspends_and_lets_back_a_pump_owner() {
     assert_eq!(Browser::new(&app).sign_in("rahim", PASSWORD).await.location(), "/admin");
 }
 
-/// Many owners: `/master` shows a page of them with that page's totals and a link to the next,
+/// Many owners: `/master` shows a page of them with every pump's totals and a link to the next,
 /// finds one by the start of their username, and the firmware page's list of owners is bounded.
 #[tokio::test]
 async fn the_master_sees_the_pump_owners_a_page_at_a_time() {
@@ -651,7 +651,12 @@ async fn the_master_sees_the_pump_owners_a_page_at_a_time() {
     let first = master.get("/master").await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(rows(&first.body), 20, "{}", first.body);
-    assert!(first.body.contains("These 20 pumps") && first.body.contains("22 in all"), "{}", first.body);
+    let totals =
+        |body: &str| body.split("id=\"totals\"").nth(1).unwrap().split("</section>").next().unwrap().to_owned();
+    // Every pump's totals, whatever the page: 22 owners, none with a farmer or a run.
+    let all = "<h2>All pumps</h2><dl class=\"facts totals\"><dt>Pump owners</dt><dd class=\"num\"><strong>22</strong>";
+    assert!(totals(&first.body).contains(all), "{}", first.body);
+    assert!(first.body.contains("22 in all"), "{}", first.body);
     assert!(first.body.contains("Owner 00") && first.body.contains("Owner 19") && !first.body.contains("Owner 20"));
     assert!(first.body.contains("data-api=\"/api/master/admins?limit=20&amp;\""), "{}", first.body);
     let next =
@@ -661,14 +666,17 @@ async fn the_master_sees_the_pump_owners_a_page_at_a_time() {
     let second = master.get(&next).await;
     assert_eq!(rows(&second.body), 2, "{}", second.body);
     assert!(second.body.contains("Owner 20") && second.body.contains("Owner 21"));
-    assert!(second.body.contains("These 2 pumps") && second.body.contains("rel=\"first\" href=\"/master?\""));
+    assert!(second.body.contains("rel=\"first\" href=\"/master?\""));
+    assert_eq!(totals(&second.body), totals(&first.body), "the same totals on every page");
     assert!(!second.body.contains("rel=\"next\""), "the last page");
 
     let found = master.get("/master?q=OWNER-1").await;
     assert_eq!(rows(&found.body), 10, "owner-10 to owner-19: {}", found.body);
     assert!(found.body.contains("10 in all"), "{}", found.body);
+    assert_eq!(totals(&found.body), totals(&first.body), "and whatever the search");
     let none = master.get("/master?q=nobody").await;
     assert!(none.body.contains("No pump owner’s username begins with “nobody”."), "{}", none.body);
+    assert_eq!(totals(&none.body), totals(&first.body), "even one that finds no one");
     let bad = master.get("/master?after=not%20a%20name").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 

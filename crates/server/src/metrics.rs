@@ -37,7 +37,6 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pumppilot_engine::EntryStatus;
 
 use crate::{app::AppState, error::ApiError};
 
@@ -457,28 +456,12 @@ async fn render_state(app: &AppState, out: &mut String) {
         family(out, "pumppilot_tenants", "gauge", "Pump owners.");
         let _ = writeln!(out, "pumppilot_tenants {}", ids.len());
     }
-    let runs = async {
-        let (mut running, mut held) = (0u64, 0u64);
-        let mut holds: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for admin in app.store.tenants_with_runs().await? {
-            let active = app.runtime.read(admin, |t, _| t.active.as_ref().map(|e| (e.status, e.hold_reason))).await;
-            match active {
-                Ok(Some((EntryStatus::Running, _))) => running += 1,
-                Ok(Some((EntryStatus::Hold, reason))) => {
-                    held += 1;
-                    *holds.entry(reason.map_or("UNKNOWN", |r| r.as_str())).or_insert(0) += 1;
-                }
-                _ => {}
-            }
-        }
-        Ok::<_, pumppilot_store::StoreError>((running, held, holds))
-    };
-    if let Ok(Ok((running, held, holds))) = tokio::time::timeout_at(deadline, runs).await {
+    if let Ok(Ok(runs)) = tokio::time::timeout_at(deadline, app.runtime.runs()).await {
         family(out, "pumppilot_active_runs", "gauge", "Pumps with an active run, by its status.");
-        let _ = writeln!(out, "pumppilot_active_runs{{status=\"RUNNING\"}} {running}");
-        let _ = writeln!(out, "pumppilot_active_runs{{status=\"HOLD\"}} {held}");
+        let _ = writeln!(out, "pumppilot_active_runs{{status=\"RUNNING\"}} {}", runs.running);
+        let _ = writeln!(out, "pumppilot_active_runs{{status=\"HOLD\"}} {}", runs.on_hold);
         family(out, "pumppilot_holds", "gauge", "Runs on HOLD, by reason.");
-        for (reason, count) in holds {
+        for (reason, count) in runs.holds {
             let _ = writeln!(out, "pumppilot_holds{{reason=\"{reason}\"}} {count}");
         }
     }

@@ -12,7 +12,7 @@
 //! changing is let go all the same.
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     sync::{
         Arc, Mutex as SyncMutex, RwLock,
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
@@ -20,9 +20,10 @@ use std::{
     time::Duration,
 };
 
+use futures_util::StreamExt;
 use pumppilot_engine::{
-    AdminId, DeviceId, DevicePoll, Event, MotorRules, Notice, Outcome, PollAnswer, Refusal, Reply, Tenant, Timestamp,
-    UserId,
+    AdminId, DeviceId, DevicePoll, EntryStatus, Event, MotorRules, Notice, Outcome, PollAnswer, Refusal, Reply, Tenant,
+    Timestamp, UserId,
 };
 use pumppilot_store::{AuditEntry, Change, Commit, Decision, PresenceNews, Receipt, Store, StoreError, Telemetry};
 use tokio::sync::{Mutex, Notify, broadcast, mpsc, watch};
@@ -43,6 +44,20 @@ pub enum RuntimeError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// The pumps with a run now ([`Runtime::runs`]), by the run's status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Runs {
+    /// Pumps whose motor runs for a farmer.
+    pub running: u64,
+    /// Pumps whose run is paused (HOLD), its time kept.
+    pub on_hold: u64,
+    /// The runs on HOLD by reason (`UNKNOWN` for one without).
+    pub holds: BTreeMap<&'static str, u64>,
+}
+
+/// Pumps read at once by [`Runtime::runs`].
+const RUNS_READ_AT_ONCE: usize = 16;
 
 /// Writes that go with an event in the same atomic commit, when the event is accepted.
 #[derive(Debug, Default)]
@@ -850,6 +865,30 @@ impl Runtime {
             return Ok((reply, answer));
         }
         Err(RuntimeError::Busy)
+    }
+
+    /// Every pump with a run now, counted by the run's status and a hold's reason: the tenants
+    /// the store names ([`Store::tenants_with_runs`]), each read here and brought up to date (a
+    /// run may have ended since). The work is the runs', whatever the number of owners; a pump
+    /// that cannot be read fails the count rather than leave it short.
+    pub async fn runs(&self) -> Result<Runs, RuntimeError> {
+        let tenants = self.store.tenants_with_runs().await?;
+        let mut actives = futures_util::stream::iter(tenants)
+            .map(|admin| self.read(admin, |t, _| t.active.as_ref().map(|e| (e.status, e.hold_reason))))
+            .buffer_unordered(RUNS_READ_AT_ONCE);
+        let mut runs = Runs::default();
+        while let Some(active) = actives.next().await {
+            match active {
+                Ok(Some((EntryStatus::Running, _))) => runs.running += 1,
+                Ok(Some((EntryStatus::Hold, reason))) => {
+                    runs.on_hold += 1;
+                    *runs.holds.entry(reason.map_or("UNKNOWN", |r| r.as_str())).or_insert(0) += 1;
+                }
+                Ok(_) | Err(RuntimeError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(runs)
     }
 
     /// Brings a tenant up to date and reads it. A use of it here ([`KEEP_FOR`]).

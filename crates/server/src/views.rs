@@ -74,6 +74,29 @@ pub struct AdminPageView {
     pub total: u64,
 }
 
+/// Every pump's figures together, for the master's dashboard: counted in the store and from the
+/// pumps with a run, whatever the number of owners.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetTotalsView {
+    /// Pump owners, suspended ones too.
+    pub owners: u64,
+    /// Farmers of every pump, suspended ones too.
+    pub farmers: u64,
+    /// Pumps whose motor runs for a farmer now.
+    pub running: u64,
+    /// Pumps whose run is on hold now (load shedding, the grid settling, …), its time kept.
+    pub on_hold: u64,
+    /// Where the window of `chargedSeconds` and `cashTaka` starts: 30 days before now.
+    pub since: String,
+    /// The seconds charged by every run that ended since `since`, at every pump (what every
+    /// pump's `GET /api/admin/usage?from=` adds up to).
+    pub charged_seconds: i64,
+    /// The taka of every receipt written since `since`, at every pump (what every pump's
+    /// `GET /api/admin/receipts?from=` adds up to).
+    pub cash_taka: i64,
+}
+
 /// A queue entry.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -30,6 +30,7 @@ mod requests;
 mod sessions;
 mod support;
 mod tenants;
+mod totals;
 
 use std::sync::Arc;
 
@@ -82,6 +83,7 @@ pub use tenants::{
     controller_and_restart_protection_survive_reload, creating_an_admin_creates_its_tenant,
     racing_commits_only_one_wins, stale_version_is_a_conflict_and_writes_nothing, suspending_a_tenant_in_one_commit,
 };
+pub use totals::fleet_totals_are_every_pumps_figures_from_a_moment;
 
 /// The store is reachable.
 pub async fn ping(store: &dyn Store) {
@@ -149,6 +151,7 @@ macro_rules! conformance_tests {
             usernames_are_unique,
             accounts_round_trip_and_filtering,
             owners_come_a_page_at_a_time_with_their_farmer_counts,
+            fleet_totals_are_every_pumps_figures_from_a_moment,
             suspending_the_master,
             creating_an_admin_creates_its_tenant,
             commit_round_trip_with_the_engine,

@@ -46,10 +46,10 @@ use pumppilot_engine::{
 };
 use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
-    Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, MinuteRequest, Notification, NotificationId,
-    OutboxItem, OwnerPage, OwnerQuery, OwnerRow, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery,
-    RequestStatus, Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope, SignedIn,
-    Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, FleetTotals, MinuteRequest, Notification,
+    NotificationId, OutboxItem, OwnerPage, OwnerQuery, OwnerRow, PushTicket, Receipt, ReceiptQuery, RefreshMatch,
+    RequestQuery, RequestStatus, Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope,
+    SignedIn, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -462,6 +462,22 @@ impl MongoStore {
         Ok(docs)
     }
 
+    /// The sum of `figure` over the documents of `collection` whose `field` is at or after
+    /// `since` (0 when none is).
+    async fn sum_since(&self, collection: &str, field: &str, figure: &str, since: Timestamp) -> Result<i64, Failure> {
+        let pipeline = [
+            doc! { "$match": { field: { "$gte": at(since) } } },
+            doc! { "$group": { "_id": Bson::Null, "sum": { "$sum": format!("${figure}") } } },
+        ];
+        let mut cursor = self.collection(collection).aggregate(pipeline).await?;
+        if !cursor.advance().await? {
+            return Ok(0);
+        }
+        let group: Document = cursor.deserialize_current()?;
+        let sum = group.get("sum").unwrap_or(&Bson::Int64(0));
+        Ok(whole(sum, &format!("the sum of {collection}'s {figure}"))?)
+    }
+
     async fn find_one(&self, collection: &str, filter: Document) -> Result<Option<Document>, Failure> {
         Ok(self.collection(collection).find_one(filter).await?)
     }
@@ -505,6 +521,17 @@ fn accounts_collection(role: Role) -> &'static str {
     match role {
         Role::Master | Role::Admin => "admins",
         Role::User => "users",
+    }
+}
+
+/// A count or a sum as a store's server answers it (a whole number of either width, or a double
+/// where a server sums that way), or [`StoreError::Invariant`] naming `what`.
+fn whole(value: &Bson, what: &str) -> StoreResult<i64> {
+    match value {
+        Bson::Int64(n) => Ok(*n),
+        Bson::Int32(n) => Ok(i64::from(*n)),
+        Bson::Double(n) => Ok(*n as i64),
+        other => Err(StoreError::Invariant(format!("{what} is {other}"))),
     }
 }
 
@@ -701,16 +728,29 @@ impl Store for MongoStore {
             while cursor.advance().await.map_err(Failure::from)? {
                 let group: Document = cursor.deserialize_current().map_err(Failure::from)?;
                 let (Ok(admin), Some(farmers)) = (group.get_str("_id"), group.get("farmers")) else { continue };
-                let farmers = match farmers {
-                    Bson::Int64(n) => *n,
-                    Bson::Int32(n) => i64::from(*n),
-                    Bson::Double(n) => *n as i64,
-                    other => return Err(StoreError::Invariant(format!("a farmer count is {other}"))),
-                };
-                counts.insert(admin.to_owned(), u64::try_from(farmers).unwrap_or(0));
+                counts.insert(admin.to_owned(), u64::try_from(whole(farmers, "a farmer count")?).unwrap_or(0));
             }
         }
         Ok(admins.iter().map(|admin| counts.get(&admin.to_string()).copied().unwrap_or(0)).collect())
+    }
+
+    async fn fleet_totals(&self, since: Timestamp) -> StoreResult<FleetTotals> {
+        // Each a count or a sum over one index: owners by role; farmers (only they live
+        // in `users`, each naming its tenant by an id, a string) as the range of every string in
+        // `admin_created`; the sums by time in `ended_charged` and `at_cash`, which hold the figures.
+        let (admins, users) = (self.collection("admins"), self.collection("users"));
+        let (owners, farmers, charged_seconds, cash_taka) = tokio::join!(
+            admins.count_documents(doc! { "role": Role::Admin.as_str() }),
+            users.count_documents(doc! { "adminId": { "$gte": "" } }),
+            self.sum_since("usage_history", "endedAt", "chargedSeconds", since),
+            self.sum_since("receipts", "at", "cashTaka", since),
+        );
+        Ok(FleetTotals {
+            owners: owners.map_err(Failure::from)?,
+            farmers: farmers.map_err(Failure::from)?,
+            charged_seconds: charged_seconds?,
+            cash_taka: cash_taka?,
+        })
     }
 
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {

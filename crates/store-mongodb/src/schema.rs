@@ -85,6 +85,9 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
             vec![
                 index(doc! { "adminId": 1, "endedAt": -1 }, "admin_ended", false, None),
                 index(doc! { "userId": 1, "endedAt": -1 }, "user_ended", false, None),
+                // The master's totals of every pump (`Store::fleet_totals`): the seconds charged
+                // since a moment, summed from the index alone.
+                index(doc! { "endedAt": 1, "chargedSeconds": 1 }, "ended_charged", false, None),
             ],
         ),
         ("ledger", vec![index(doc! { "userId": 1, "at": -1 }, "user_at", false, None)]),
@@ -119,7 +122,14 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
             ],
         ),
         ("terms", vec![]),
-        ("receipts", vec![index(doc! { "adminId": 1, "at": -1 }, "admin_at", false, None)]),
+        (
+            "receipts",
+            vec![
+                index(doc! { "adminId": 1, "at": -1 }, "admin_at", false, None),
+                // The master's totals of every pump: the cash taken since a moment, from the index alone.
+                index(doc! { "at": 1, "cashTaka": 1 }, "at_cash", false, None),
+            ],
+        ),
         // Failed sign-ins counted by every server alike; MongoDB deletes a key's window once over.
         ("login_failures", vec![expires()]),
         // Card taps claimed by one server; MongoDB deletes them once their window is over.

@@ -1,8 +1,8 @@
 //! The books: ledger and wallets, usage history, audit log and minute requests.
 
-use pumppilot_engine::{AdminId, LedgerEntry, RequestId, UsageRow, UserId};
+use pumppilot_engine::{AdminId, LedgerEntry, RequestId, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
-    AuditEntry, AuditQuery, Decision, MinuteRequest, RequestQuery, RequestStatus, StoreError, UsageQuery,
+    AuditEntry, AuditQuery, Decision, FleetTotals, MinuteRequest, RequestQuery, RequestStatus, StoreError, UsageQuery,
 };
 use rusqlite::{Connection, named_params};
 
@@ -117,6 +117,29 @@ pub(crate) fn usage(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageRo
             query_all(conn, sql, (admin, from, to, max, user.to_string()), rows::usage_row)
         }
     }
+}
+
+/// Every pump's figures in one statement (one snapshot): owners and farmers counted through
+/// `accounts_role_username`, the seconds charged and the cash taken from `?1` summed through
+/// `usage_history_ended` and `receipts_at` (each index holds the figure it sums).
+pub(crate) const FLEET_TOTALS: &str = "SELECT \
+     (SELECT COUNT(*) FROM accounts WHERE role = 'admin'), \
+     (SELECT COUNT(*) FROM accounts WHERE role = 'user'), \
+     (SELECT COALESCE(SUM(charged_seconds), 0) FROM usage_history WHERE ended_at >= ?1), \
+     (SELECT COALESCE(SUM(cash_taka), 0) FROM receipts WHERE at >= ?1)";
+
+/// Every pump's owners and farmers, and the seconds charged and the cash taken since `since`
+/// (the rows [`usage`] and `owner::receipts` read from `since`, of every tenant).
+pub(crate) fn fleet_totals(conn: &Connection, since: Timestamp) -> Result<FleetTotals, Failure> {
+    let (owners, farmers, charged_seconds, cash_taka): (i64, i64, i64, i64) = conn
+        .prepare_cached(FLEET_TOTALS)?
+        .query_row([since.millis()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?;
+    Ok(FleetTotals {
+        owners: u64::try_from(owners).unwrap_or(0),
+        farmers: u64::try_from(farmers).unwrap_or(0),
+        charged_seconds,
+        cash_taka,
+    })
 }
 
 /// Appends one audit log line.

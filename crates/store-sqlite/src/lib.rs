@@ -45,10 +45,10 @@ use pumppilot_engine::{
 };
 use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
-    Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, MinuteRequest, Notification, NotificationId,
-    OutboxItem, OwnerPage, OwnerQuery, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Role, Rollout,
-    Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError, StoreResult,
-    Telemetry, Terms, UsageQuery,
+    Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, FleetTotals, MinuteRequest, Notification,
+    NotificationId, OutboxItem, OwnerPage, OwnerQuery, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery,
+    Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError,
+    StoreResult, Telemetry, Terms, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -302,6 +302,10 @@ impl Store for SqliteStore {
     async fn farmer_counts(&self, admins: &[AdminId]) -> StoreResult<Vec<u64>> {
         let admins = admins.to_vec();
         self.read(move |conn| accounts::farmer_counts(conn, &admins)).await
+    }
+
+    async fn fleet_totals(&self, since: Timestamp) -> StoreResult<FleetTotals> {
+        self.read(move |conn| books::fleet_totals(conn, since)).await
     }
 
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()> {
@@ -713,5 +717,30 @@ mod tests {
         assert!(foreign_keys);
         let reader_refuses_writes = store.read(|conn| Ok(conn.execute("DELETE FROM accounts", [])?)).await;
         assert!(reader_refuses_writes.is_err(), "read connections are query-only");
+    }
+
+    /// The master's totals read indexes alone: no row of a table, and no index of one tenant's.
+    #[tokio::test]
+    async fn the_fleet_totals_are_counted_and_summed_from_indexes() {
+        let store = SqliteStore::open("sqlite::memory:").unwrap();
+        let plan = store
+            .read(|conn| {
+                let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", books::FLEET_TOTALS))?;
+                let steps = statement.query_map([0_i64], |row| row.get::<_, String>("detail"))?;
+                Ok(steps.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap();
+        // Each read of a table (the outer query's constant row is none).
+        let reads: Vec<&String> = plan
+            .iter()
+            .filter(|step| (step.starts_with("SEARCH") || step.starts_with("SCAN")) && !step.contains("CONSTANT ROW"))
+            .collect();
+        assert_eq!(reads.len(), 4, "{plan:?}");
+        for (read, index) in reads.iter().zip(["accounts_role", "accounts_role", "usage_history_ended", "receipts_at"])
+        {
+            assert!(read.starts_with("SEARCH") && read.contains("USING COVERING INDEX"), "{plan:?}");
+            assert!(read.contains(index), "{read} in {plan:?}");
+        }
     }
 }

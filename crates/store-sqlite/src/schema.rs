@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_presence.sql"),
     include_str!("../migrations/0011_downloads_and_tickets.sql"),
     include_str!("../migrations/0012_owner_pages.sql"),
+    include_str!("../migrations/0013_fleet_totals.sql"),
 ];
 
 /// The schema version this build writes.

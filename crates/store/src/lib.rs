@@ -322,6 +322,10 @@ pub trait Store: Send + Sync + 'static {
     /// How many farmers (users) each of these tenants has, in the order asked (0 for a tenant
     /// with none, or no such tenant), counted in the store without reading the farmers.
     async fn farmer_counts(&self, admins: &[AdminId]) -> StoreResult<Vec<u64>>;
+    /// Every pump's owners and farmers, and the time charged and the cash taken since `since`
+    /// (`since` inclusive, as [`Store::usage`] and [`Store::receipts`] count it from `from`), over
+    /// every tenant: a few counts and sums in the store, never a read per owner.
+    async fn fleet_totals(&self, since: Timestamp) -> StoreResult<FleetTotals>;
     /// Sets the suspended flag of an account that no engine state depends on (the master).
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()>;
     /// Renames a user of a tenant and/or gives them a new password, with its audit line, in one

@@ -411,6 +411,22 @@ pub struct OwnerPage {
     pub total: u64,
 }
 
+/// Every pump's figures together, for the master: each counted in the store, whatever the
+/// number of owners ([`Store::fleet_totals`](crate::Store::fleet_totals)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FleetTotals {
+    /// Pump owners (admins), suspended or not.
+    pub owners: u64,
+    /// Farmers (users) of every pump, suspended or not.
+    pub farmers: u64,
+    /// The charged seconds of every usage row that ended at or after `since`: the sum of every
+    /// tenant's [`UsageQuery`] from `since`.
+    pub charged_seconds: i64,
+    /// The cash of every receipt written at or after `since`: the sum of every tenant's
+    /// [`ReceiptQuery`] from `since`.
+    pub cash_taka: i64,
+}
+
 /// Where a minute request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestStatus {

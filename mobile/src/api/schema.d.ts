@@ -784,6 +784,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/master/totals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every pump's figures together: owners, farmers, pumps running and on hold now, and the time
+         *     charged and the cash taken in the last 30 days. A few counts and sums in the store, and a read
+         *     of each pump with a run: the work does not grow with the number of owners.
+         */
+        get: operations["fleet_totals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/minute-requests": {
         parameters: {
             query?: never;
@@ -1285,6 +1306,46 @@ export interface components {
             devices: number;
             /** @description Newest first, as `GET /api/master/firmware` lists them. */
             releases: components["schemas"]["ReleaseCount"][];
+        };
+        /**
+         * @description Every pump's figures together, for the master's dashboard: counted in the store and from the
+         *     pumps with a run, whatever the number of owners.
+         */
+        FleetTotalsView: {
+            /**
+             * Format: int64
+             * @description The taka of every receipt written since `since`, at every pump (what every pump's
+             *     `GET /api/admin/receipts?from=` adds up to).
+             */
+            cashTaka: number;
+            /**
+             * Format: int64
+             * @description The seconds charged by every run that ended since `since`, at every pump (what every
+             *     pump's `GET /api/admin/usage?from=` adds up to).
+             */
+            chargedSeconds: number;
+            /**
+             * Format: int64
+             * @description Farmers of every pump, suspended ones too.
+             */
+            farmers: number;
+            /**
+             * Format: int64
+             * @description Pumps whose run is on hold now (load shedding, the grid settling, …), its time kept.
+             */
+            onHold: number;
+            /**
+             * Format: int64
+             * @description Pump owners, suspended ones too.
+             */
+            owners: number;
+            /**
+             * Format: int64
+             * @description Pumps whose motor runs for a farmer now.
+             */
+            running: number;
+            /** @description Where the window of `chargedSeconds` and `cashTaka` starts: 30 days before now. */
+            since: string;
         };
         /**
          * @description Why a run is paused.
@@ -5453,6 +5514,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FleetFirmware"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    fleet_totals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every pump's figures */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetTotalsView"];
                 };
             };
             /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */

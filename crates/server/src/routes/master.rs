@@ -14,13 +14,14 @@ use crate::{
     auth::Master,
     error::{ApiError, ApiJson, ApiPath, ApiQuery},
     routes::openapi::{Body, Invalid, Missing, Refused, SignedIn},
-    views::{AdminPageView, AdminSummaryView, UserView},
+    views::{AdminPageView, AdminSummaryView, FleetTotalsView, UserView},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_admin, list_admins))
         .routes(routes!(get_admin))
+        .routes(routes!(fleet_totals))
         .routes(routes!(suspend_admin))
         .routes(routes!(unsuspend_admin))
 }
@@ -124,6 +125,30 @@ async fn get_admin(
     };
     let farmers = app.store.farmer_counts(&[AdminId(admin.id)]).await?;
     Ok(Json(summary(&app, admin, farmers.first().copied().unwrap_or(0)).await?))
+}
+
+/// The window of the totals' time charged and cash taken: the last 30 days (the dashboard's page
+/// of one pump shows the same window).
+pub const TOTALS_WINDOW_MS: i64 = 30 * 24 * 3_600_000;
+
+/// Every pump's figures together: owners, farmers, pumps running and on hold now, and the time
+/// charged and the cash taken in the last 30 days. A few counts and sums in the store, and a read
+/// of each pump with a run: the work does not grow with the number of owners.
+#[utoipa::path(get, path = "/api/master/totals", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "Every pump's figures", body = FleetTotalsView), SignedIn))]
+async fn fleet_totals(State(app): State<AppState>, _: Master) -> Result<Json<FleetTotalsView>, ApiError> {
+    let since = app.now() + -TOTALS_WINDOW_MS;
+    let (totals, runs) = tokio::join!(app.store.fleet_totals(since), app.runtime.runs());
+    let (totals, runs) = (totals?, runs?);
+    Ok(Json(FleetTotalsView {
+        owners: totals.owners,
+        farmers: totals.farmers,
+        running: runs.running,
+        on_hold: runs.on_hold,
+        since: crate::clock::rfc3339(since),
+        charged_seconds: totals.charged_seconds,
+        cash_taka: totals.cash_taka,
+    }))
 }
 
 async fn set_admin_suspended(

@@ -154,9 +154,9 @@ pub use crate::{
     routes::CardView as Card,
     views::{
         AdminPageView as AdminPage, AdminSummaryView as AdminSummary, AuditView as Audit,
-        DeviceCreatedView as DeviceCreated, DeviceStateView as DeviceState, DeviceView as Device, LedgerView as Ledger,
-        MinuteRequestView as MinuteRequest, MotorView as Motor, NewPasswordView as NewPassword, QueueView as Queue,
-        ReceiptView as Receipt, StatusView as Status, TermsView as Terms, UsageView as Usage,
-        UserBalanceView as UserBalance, UserView as User, WalletView as Wallet,
+        DeviceCreatedView as DeviceCreated, DeviceStateView as DeviceState, DeviceView as Device,
+        FleetTotalsView as FleetTotals, LedgerView as Ledger, MinuteRequestView as MinuteRequest, MotorView as Motor,
+        NewPasswordView as NewPassword, QueueView as Queue, ReceiptView as Receipt, StatusView as Status,
+        TermsView as Terms, UsageView as Usage, UserBalanceView as UserBalance, UserView as User, WalletView as Wallet,
     },
 };

@@ -14,15 +14,15 @@ use serde_json::json;
 
 use super::{
     Flash, Live, MasterPage, Page, Posted, Tab, Web, WebState,
-    api::{AdminPage, AdminSummary, Queue, Receipt, Status, Usage, UserBalance},
+    api::{AdminPage, AdminSummary, FleetTotals, Queue, Receipt, Status, Usage, UserBalance},
     finish,
     i18n::{date_time, duration, fill, number},
     message_page, parts, redirect,
 };
 
-/// Thirty days before now, as RFC 3339 (the window of the totals).
+/// Thirty days before now, as RFC 3339 (the window of the totals, as `GET /api/master/totals` has it).
 fn thirty_days_ago(web: &Web) -> String {
-    crate::clock::rfc3339(web.app.now() + (-30 * 24 * 3_600_000))
+    crate::clock::rfc3339(web.app.now() + -crate::routes::master::TOTALS_WINDOW_MS)
 }
 
 /// Minutes charged and cash taken at one pump in the last 30 days (the master reads it with
@@ -40,8 +40,6 @@ async fn last_30_days(web: &Web, page: &Page, admin: &str) -> Result<(Vec<Usage>
 
 /// Pump owners on one page of `/master`.
 const OWNERS_PER_PAGE: usize = 20;
-/// Pumps whose last 30 days are read at once.
-const PUMPS_AT_ONCE: usize = 8;
 
 /// `/master`'s query: where the page starts and what the master searched for.
 #[derive(Deserialize, Default)]
@@ -70,9 +68,9 @@ fn owners_api_path(limit: usize, q: Option<&str>, after: Option<&str>) -> String
     format!("/api/master/admins?limit={limit}&{}", owners_query(q, after))
 }
 
-/// `GET /master?q=&after=`: one page of pump owners (by username, [`OWNERS_PER_PAGE`], those whose
-/// username begins with `q`) with their totals, then the owners. The totals are every pump's when
-/// the page holds every owner, else this page's.
+/// `GET /master?q=&after=`: every pump's totals (`GET /api/master/totals`, whatever the page or
+/// the search), then one page of pump owners (by username, [`OWNERS_PER_PAGE`], those whose
+/// username begins with `q`).
 pub async fn owners(
     State(web): State<WebState>,
     Query(filter): Query<OwnersFilter>,
@@ -82,38 +80,27 @@ pub async fn owners(
     let after = filter.after.as_deref().filter(|a| !a.is_empty());
     let query = |after: Option<&str>| owners_query(q, after);
     let api_path = owners_api_path(OWNERS_PER_PAGE, q, after);
-    let list = page.get::<AdminPage>(&web, &api_path).await?;
+    let (list, fleet) =
+        tokio::join!(page.get::<AdminPage>(&web, &api_path), page.get::<FleetTotals>(&web, "/api/master/totals"));
+    let (list, fleet) = (list?, fleet?);
     let owners = &list.admins;
     let (t, lang) = (page.t(), page.lang());
     let o = t.owner;
-    let whole = after.is_none() && q.is_none() && list.next.is_none();
-    let (mut seconds, mut cash) = (0_i64, 0_i64);
-    for some in owners.chunks(PUMPS_AT_ONCE) {
-        for pump in futures_util::future::join_all(some.iter().map(|o| last_30_days(&web, &page, &o.user.id))).await {
-            let (usage, receipts) = pump?;
-            seconds += usage.iter().map(|u| u.charged_seconds).sum::<i64>();
-            cash += receipts.iter().map(|r| r.cash_taka).sum::<i64>();
-        }
-    }
-    let mut totals = vec![
-        (o.total_farmers, number(owners.iter().map(|o| o.user_count as i64).sum(), lang)),
-        (o.total_running, number(owners.iter().filter(|o| o.motor_state != "IDLE").count() as i64, lang)),
-        (o.total_online, number(owners.iter().filter(|o| o.device_online).count() as i64, lang)),
-        (o.total_minutes_30, duration(seconds, lang)),
-        (o.total_cash_30, fill(o.taka, &[&number(cash, lang)])),
+    let count = |n: u64| number(i64::try_from(n).unwrap_or(i64::MAX), lang);
+    let totals = [
+        (o.total_owners, count(fleet.owners)),
+        (o.total_farmers, count(fleet.farmers)),
+        (o.total_running, count(fleet.running)),
+        (o.total_on_hold, count(fleet.on_hold)),
+        (o.total_minutes_30, duration(fleet.charged_seconds, lang)),
+        (o.total_cash_30, fill(o.taka, &[&number(fleet.cash_taka, lang)])),
     ];
-    let totals_title = if whole {
-        totals.insert(0, (o.total_owners, number(owners.len() as i64, lang)));
-        o.totals_title.to_string()
-    } else {
-        fill(o.page_totals_title, &[&number(owners.len() as i64, lang)])
-    };
     let next = list.next.as_deref().map(|next| format!("/master?{}", query(Some(next))));
     let first = after.map(|_| format!("/master?{}", query(None)));
     let content = html! {
-        @if !owners.is_empty() {
+        @if fleet.owners > 0 {
             section.card #totals {
-                h2 { (totals_title) }
+                h2 { (o.totals_title) }
                 dl.facts.totals {
                     @for (label, value) in &totals { dt { (label) } dd.num { strong { (value) } } }
                 }

@@ -68,9 +68,8 @@ pub struct OwnerText {
     /// An audit detail of the terms: `{0}` the most minutes, `{1}` the price in words.
     pub detail_terms: &'static str,
     pub taka_per_hour: &'static str,
+    /// The totals of every pump, whatever page of owners is shown.
     pub totals_title: &'static str,
-    /// The totals of one page of owners: `{0}` how many pumps.
-    pub page_totals_title: &'static str,
     /// How many owners there are: `{0}`.
     pub owners_in_all: &'static str,
     pub find_owner: &'static str,
@@ -86,7 +85,7 @@ pub struct OwnerText {
     pub total_owners: &'static str,
     pub total_farmers: &'static str,
     pub total_running: &'static str,
-    pub total_online: &'static str,
+    pub total_on_hold: &'static str,
     pub total_minutes_30: &'static str,
     pub total_cash_30: &'static str,
     pub open_pump: &'static str,
@@ -162,7 +161,6 @@ pub static EN: OwnerText = OwnerText {
     detail_terms: "at most {0} a request; {1}",
     taka_per_hour: "{0} taka an hour",
     totals_title: "All pumps",
-    page_totals_title: "These {0} pumps",
     owners_in_all: "{0} in all",
     find_owner: "Username begins with",
     find: "Find",
@@ -174,7 +172,7 @@ pub static EN: OwnerText = OwnerText {
     total_owners: "Pump owners",
     total_farmers: "Farmers",
     total_running: "Pumping now",
-    total_online: "Devices online",
+    total_on_hold: "On hold",
     total_minutes_30: "Time pumped, last 30 days",
     total_cash_30: "Cash taken, last 30 days",
     open_pump: "Open",
@@ -247,7 +245,6 @@ pub static BN: OwnerText = OwnerText {
     detail_terms: "এক অনুরোধে সর্বোচ্চ {0}; {1}",
     taka_per_hour: "ঘণ্টায় {0} টাকা",
     totals_title: "সব পাম্প",
-    page_totals_title: "এই {0}টি পাম্প",
     owners_in_all: "মোট {0} জন",
     find_owner: "ইউজারনেমের শুরু",
     find: "খুঁজুন",
@@ -259,7 +256,7 @@ pub static BN: OwnerText = OwnerText {
     total_owners: "পাম্প মালিক",
     total_farmers: "কৃষক",
     total_running: "এখন চলছে",
-    total_online: "সংযুক্ত ডিভাইস",
+    total_on_hold: "বিরতিতে",
     total_minutes_30: "পাম্প চলেছে, গত ৩০ দিন",
     total_cash_30: "আদায়, গত ৩০ দিন",
     open_pump: "খুলুন",
