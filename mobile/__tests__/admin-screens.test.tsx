@@ -259,8 +259,12 @@ test('master: the pump owners at a glance, and no motor polling', async () => {
   expect(screen.queryByTestId('tab-pump')).toBeNull();
 });
 
-test('master: the pump owners a page at a time, the next loaded with More, the totals those shown', async () => {
+/** The master's `GET /api/master/totals` answer. */
+const TOTALS = { owners: 3, farmers: 7, running: 1, onHold: 1, since: '2026-10-28T06:00:00Z', chargedSeconds: 3600, cashTaka: 150 };
+
+test('master: the pump owners a page at a time, the next loaded with More, the totals every pump\'s', async () => {
   const { server, sessions } = newServer();
+  server.on('GET /api/master/totals', sessions.authed({ body: TOTALS }, ['master']));
   const owner = (n: number) => ({ ...ADMIN, id: `a${n}`, username: `owner-${n}`, name: `Owner ${n}`, adminId: `a${n}` });
   server.on(
     'GET /api/master/admins',
@@ -283,9 +287,10 @@ test('master: the pump owners a page at a time, the next loaded with More, the t
   );
   renderApp(signedInStorage(sessions, MASTER));
   const totals = await screen.findByTestId('totals');
-  expect(totals).toHaveTextContent(/The 2 pumps shown/);
+  // Every pump's, though only the first page of owners is loaded.
+  expect(totals).toHaveTextContent(/All pumps/);
   expect(totals).toHaveTextContent(/3 pump owners/);
-  expect(totals).toHaveTextContent(/3 farmers/);
+  expect(totals).toHaveTextContent(/7 farmers/);
   expect(screen.getByTestId('admin-owner-2')).toHaveTextContent(/Suspended/i);
   expect(screen.queryByTestId('admin-owner-3')).toBeNull();
   expect(server.last('GET /api/master/admins')!.query.get('limit')).toBe('50');
@@ -299,12 +304,13 @@ test('master: the pump owners a page at a time, the next loaded with More, the t
   const all = screen.getByTestId('totals');
   expect(all).toHaveTextContent(/All pumps/);
   expect(all).toHaveTextContent(/7 farmers/);
-  expect(all).toHaveTextContent(/1 pumping now/);
   expect(server.count('GET /api/master/admins')).toBe(2);
+  expect(server.count('GET /api/master/totals')).toBe(1);
 });
 
 test('master: totals across pumps, and one pump opened: its queue, farmers and last 14 days', async () => {
   const { server, sessions } = newServer();
+  server.on('GET /api/master/totals', sessions.authed({ body: TOTALS }, ['master']));
   const OTHER = { ...ADMIN, id: 'a2', username: 'qadir', name: 'Qadir' };
   server.on(
     'GET /api/master/admins',
@@ -348,10 +354,12 @@ test('master: totals across pumps, and one pump opened: its queue, farmers and l
   );
   renderApp(signedInStorage(sessions, MASTER));
   const totals = await screen.findByTestId('totals');
-  expect(totals).toHaveTextContent(/2 pump owners/);
-  expect(totals).toHaveTextContent(/15 farmers/);
+  expect(totals).toHaveTextContent(/3 pump owners/);
+  expect(totals).toHaveTextContent(/7 farmers/);
   expect(totals).toHaveTextContent(/1 pumping now/);
-  expect(totals).toHaveTextContent(/1 devices online/);
+  expect(totals).toHaveTextContent(/1 on hold/);
+  expect(totals).toHaveTextContent(/Pumped 1 h in the last 30 days/);
+  expect(totals).toHaveTextContent(/Cash taken in the last 30 days: 150 taka/);
   fireEvent.press(screen.getByTestId('admin-rahim-open'));
   expect(await screen.findByTestId('pump-rahim-usage')).toHaveTextContent('Last 14 days: pumped 1 h, cash taken 150 taka');
   expect(screen.getByTestId('pump-rahim-active')).toHaveTextContent(SALMA.name);

@@ -436,6 +436,34 @@ async function main() {
     await byId('language').click();
   });
 
+  // ---- The master ------------------------------------------------------------------------------
+  await step('the master sees every pump’s figures together, as the server counts them', async () => {
+    const master = await login(server.masterUsername, server.masterPassword);
+    const expected = await api('GET', '/api/master/totals', { token: master });
+    assert(expected.owners === 1 && expected.farmers === 2 && expected.cashTaka >= 50, `the server's totals: ${JSON.stringify(expected)}`);
+    await byId('sign-out').click();
+    await signIn(server.masterUsername, server.masterPassword, { fillServer: false });
+    await byId('login-submit').click();
+    const totals = byId('totals');
+    await totals.getByText('All pumps').waitFor();
+    for (const line of [
+      `${expected.owners} pump owners`,
+      `${expected.farmers} farmers`,
+      `${expected.running} pumping now`,
+      `${expected.onHold} on hold`,
+      `Cash taken in the last 30 days: ${expected.cashTaka} taka`,
+    ]) {
+      await totals.getByText(line, { exact: true }).waitFor();
+    }
+    await byId('admin-rahim').waitFor();
+    await shot('13b-master-totals');
+    // The owner again, whose pump screen keeps asking the server (the next step takes it away).
+    await byId('sign-out').click();
+    await signIn('rahim', 'rahim-password', { fillServer: false });
+    await byId('login-submit').click();
+    await byId('state-word').waitFor();
+  });
+
   await step('the offline banner shows when the server goes away', async () => {
     await server.stop();
     await byId('offline-banner').waitFor({ timeout: 20_000 });

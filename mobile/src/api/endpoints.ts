@@ -5,14 +5,15 @@ import type {
   AdminPage,
   AdminSummary,
   AlertProfile,
-  Notifications,
   Balance,
   Card,
   Device,
   DeviceCreated,
   Entry,
+  FleetTotals,
   MinuteRequest,
   NewPassword,
+  Notifications,
   Queue,
   Receipt,
   Status,
@@ -108,6 +109,8 @@ export function endpoints(client: ApiClient) {
       (await client.call('get', '/api/master/admins', {
         query: after ? { limit: ADMINS_PER_PAGE, after } : { limit: ADMINS_PER_PAGE },
       })) as AdminPage,
+    /** Every pump's figures together: owners, farmers, runs now, and the last 30 days' time and cash. */
+    totals: async (): Promise<FleetTotals> => client.call('get', '/api/master/totals'),
     /** One pump, read by the master: its queue, its farmers, its last runs and receipts. */
     pumpOf: async (adminId: string, from: string) => {
       const [queue, users, usage, receipts] = await Promise.all([

@@ -21,6 +21,8 @@ export type UserWithBalance = User & Pick<Schemas['UserBalanceView'], 'available
 export type AdminSummary = User & Pick<Schemas['AdminSummaryView'], 'userCount' | 'deviceOnline'> & { motorState: MotorState };
 /** One page of the pump owners, by username: `next` is the `after` of the page that follows (null: none). */
 export type AdminPage = Omit<Schemas['AdminPageView'], 'admins'> & { admins: AdminSummary[] };
+/** Every pump's figures together, for the master (`GET /api/master/totals`). */
+export type FleetTotals = Schemas['FleetTotalsView'];
 export type Entry = Narrow<Schemas['EntryView'], 'status', EntryStatus>;
 export type Motor = Narrow<Schemas['MotorView'], 'state', MotorState>;
 export type Me = Narrow<Schemas['MeView'], 'entry', Entry | null | undefined>;

@@ -137,7 +137,7 @@ pub const TOTALS_WINDOW_MS: i64 = 30 * 24 * 3_600_000;
 #[utoipa::path(get, path = "/api/master/totals", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "Every pump's figures", body = FleetTotalsView), SignedIn))]
 async fn fleet_totals(State(app): State<AppState>, _: Master) -> Result<Json<FleetTotalsView>, ApiError> {
-    let since = app.now() + -TOTALS_WINDOW_MS;
+    let since = app.now() - TOTALS_WINDOW_MS;
     let (totals, runs) = tokio::join!(app.store.fleet_totals(since), app.runtime.runs());
     let (totals, runs) = (totals?, runs?);
     Ok(Json(FleetTotalsView {

@@ -30,6 +30,12 @@ function Admins() {
   const { t } = i18n;
   const first = useCallback(() => api.admins(), [api]);
   const admins = useResource(first);
+  // Every pump's figures, whatever page of owners is loaded.
+  const loadTotals = useCallback(() => api.totals(), [api]);
+  const totals = useResource(loadTotals);
+  const refresh = useCallback(async () => {
+    await Promise.all([admins.reload(), totals.reload()]);
+  }, [admins, totals]);
   const [more, setMore] = useState<More | null>(null);
   const [moreBusy, setMoreBusy] = useState(false);
   const [moreError, setMoreError] = useState<unknown>(null);
@@ -55,16 +61,19 @@ function Admins() {
     }
   };
   return (
-    <Screen title={t.adminsTitle} testID="admins" onRefresh={admins.reload}>
-      {admins.data && all.length > 0 ? (
+    <Screen title={t.adminsTitle} testID="admins" onRefresh={refresh}>
+      {totals.data && totals.data.owners > 0 ? (
         <Card testID="totals">
-          <Body strong>{next ? t.totalsShown(i18n.num(all.length)) : t.totalsTitle}</Body>
-          <Body>{t.totalOwners(i18n.num(admins.data.total))}</Body>
-          <Body>{t.totalFarmers(i18n.num(all.reduce((n, a) => n + a.userCount, 0)))}</Body>
-          <Body>{t.totalRunning(i18n.num(all.filter((a) => a.motorState !== 'IDLE').length))}</Body>
-          <Body>{t.totalOnline(i18n.num(all.filter((a) => a.deviceOnline).length))}</Body>
+          <Body strong>{t.totalsTitle}</Body>
+          <Body>{t.totalOwners(i18n.num(totals.data.owners))}</Body>
+          <Body>{t.totalFarmers(i18n.num(totals.data.farmers))}</Body>
+          <Body>{t.totalRunning(i18n.num(totals.data.running))}</Body>
+          <Body>{t.totalOnHold(i18n.num(totals.data.onHold))}</Body>
+          <Body>{t.totalPumped30(i18n.duration(totals.data.chargedSeconds))}</Body>
+          <Body>{t.totalCash30(i18n.num(totals.data.cashTaka))}</Body>
         </Card>
       ) : null}
+      {totals.error ? <ErrorBox error={totals.error} onRetry={totals.reload} /> : null}
       <Body muted>{t.masterNote}</Body>
       {admins.error ? <ErrorBox error={admins.error} onRetry={admins.reload} /> : null}
       {!admins.data && admins.loading ? <Loading /> : null}
