@@ -137,26 +137,7 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
         detail: String::new(),
     };
     store.set_terms(admin, &terms, &line).await.unwrap();
-    let receipt = pumppilot_store::Receipt {
-        id: pumppilot_engine::ReceiptId::new(),
-        admin_id: admin,
-        user_id: u1,
-        at: at(5),
-        minutes: 10,
-        cash_taka: 20,
-        recorded_by: admin.0,
-    };
-    let records = pump.tenant.apply(recharge(admin, u1, 600), at(5)).records;
-    let commit = Commit {
-        tenant: &pump.tenant,
-        records: &records,
-        audit: &[],
-        decision: None,
-        suspension: None,
-        receipt: Some(&receipt),
-    };
-    store.commit(commit).await.unwrap();
-    pump.tenant.version += 1;
+    let receipt = pump.recharge_with_receipt(u1, 600, 20, at(5)).await;
     // A device that signs, with counters reserved, and a firmware release: a copy
     // that lost them would take captured requests again, or forget the image.
     let device = pumppilot_store::Device {

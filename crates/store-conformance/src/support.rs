@@ -1,8 +1,10 @@
 //! What the stories share: fixed times, accounts, and a driver that applies engine events and
 //! commits them the way the server does.
 
-use pumppilot_engine::{AdminId, Credit, EntryStatus, Event, LedgerKind, Outcome, Records, Tenant, Timestamp, UserId};
-use pumppilot_store::{Account, AuditEntry, Commit, Decision, Role, Store, StoreResult};
+use pumppilot_engine::{
+    AdminId, Credit, EntryStatus, Event, LedgerKind, Outcome, ReceiptId, Records, Tenant, Timestamp, UserId,
+};
+use pumppilot_store::{Account, AuditEntry, Commit, Decision, Receipt, Role, Store, StoreResult};
 
 /// The lease the stories load tenants with.
 pub(crate) const LEASE_MS: i64 = 60_000;
@@ -143,6 +145,34 @@ impl<'a> Driver<'a> {
         self.tenant.version += 1;
         self.committed.extend(records.clone());
         Ok(())
+    }
+
+    /// Recharges `user` with `seconds` at `now` and commits it with its receipt of `cash` taka,
+    /// written by the owner, as the server does when cash is taken; the receipt.
+    pub async fn recharge_with_receipt(&mut self, user: UserId, seconds: i64, cash: i64, now: Timestamp) -> Receipt {
+        let admin = self.tenant.admin_id;
+        let receipt = Receipt {
+            id: ReceiptId::new(),
+            admin_id: admin,
+            user_id: user,
+            at: now,
+            minutes: seconds / 60,
+            cash_taka: cash,
+            recorded_by: admin.0,
+        };
+        let records = self.tenant.apply(recharge(admin, user, seconds), now).records;
+        let commit = Commit {
+            tenant: &self.tenant,
+            records: &records,
+            audit: &[],
+            decision: None,
+            suspension: None,
+            receipt: Some(&receipt),
+        };
+        self.store.commit(commit).await.expect("a recharge with its receipt");
+        self.tenant.version += 1;
+        self.committed.extend(records);
+        receipt
     }
 
     /// The store holds exactly this driver's state.

@@ -1,35 +1,10 @@
 //! The master's totals of every pump: owners, farmers, and the time charged and the cash taken
 //! since a moment, over every tenant.
 
-use pumppilot_engine::{AdminId, EntryId, Event, ReceiptId, Timestamp, UserId};
-use pumppilot_store::{Commit, FleetTotals, Receipt, ReceiptQuery, Store, UsageQuery};
+use pumppilot_engine::{AdminId, EntryId, Event, Timestamp, UserId};
+use pumppilot_store::{FleetTotals, ReceiptQuery, Store, UsageQuery};
 
-use crate::support::{DAY, Driver, SECOND, T0, all_good, at, master_account, recharge, tenancy, user_account};
-
-/// A recharge of `seconds` with its receipt of `cash` taka, committed at `now` by the pump's driver.
-async fn recharge_with_receipt(pump: &mut Driver<'_>, user: UserId, seconds: i64, cash: i64, now: Timestamp) {
-    let admin = pump.tenant.admin_id;
-    let receipt = Receipt {
-        id: ReceiptId::new(),
-        admin_id: admin,
-        user_id: user,
-        at: now,
-        minutes: seconds / 60,
-        cash_taka: cash,
-        recorded_by: admin.0,
-    };
-    let records = pump.tenant.apply(recharge(admin, user, seconds), now).records;
-    let commit = Commit {
-        tenant: &pump.tenant,
-        records: &records,
-        audit: &[],
-        decision: None,
-        suspension: None,
-        receipt: Some(&receipt),
-    };
-    pump.store.commit(commit).await.expect("a recharge with its receipt");
-    pump.tenant.version += 1;
-}
+use crate::support::{DAY, Driver, SECOND, T0, all_good, at, master_account, tenancy, user_account};
 
 /// A run of `user` from `start` (the device reporting first) to `stop`: `stop - start` charged,
 /// its usage row ending at `stop`.
@@ -70,19 +45,19 @@ pub async fn fleet_totals_are_every_pumps_figures_from_a_moment(store: &dyn Stor
 
     let mut pump = Driver::load(store, rahim.admin).await;
     // Before the window: a receipt of 100 taka, a run of 10 s, and a run of 12 s that ends a second before it.
-    recharge_with_receipt(&mut pump, r1, 3_600, 100, at(0)).await;
+    pump.recharge_with_receipt(r1, 3_600, 100, at(0)).await;
     run(&mut pump, r1, at(1), at(11)).await;
     run(&mut pump, r1, since + -13 * SECOND, since + -SECOND).await;
     // From its very first moment: a receipt of 250 taka; then a run of 20 s.
-    recharge_with_receipt(&mut pump, r2, 1_800, 250, since).await;
+    pump.recharge_with_receipt(r2, 1_800, 250, since).await;
     run(&mut pump, r2, since + DAY, since + DAY + 20 * SECOND).await;
 
     let mut other = Driver::load(store, q.admin).await;
-    recharge_with_receipt(&mut other, q1, 600, 40, at(2)).await;
+    other.recharge_with_receipt(q1, 600, 40, at(2)).await;
     // A run of 7 s that ends at the window's first moment; a free recharge and a cash one inside.
     run(&mut other, q1, since + -7 * SECOND, since).await;
-    recharge_with_receipt(&mut other, q1, 600, 0, since + 2 * DAY).await;
-    recharge_with_receipt(&mut other, q1, 1_200, 75, since + 3 * DAY).await;
+    other.recharge_with_receipt(q1, 600, 0, since + 2 * DAY).await;
+    other.recharge_with_receipt(q1, 1_200, 75, since + 3 * DAY).await;
 
     let totals = store.fleet_totals(since).await.unwrap();
     assert_eq!(totals, FleetTotals { owners: 3, farmers: 4, charged_seconds: 20 + 7, cash_taka: 250 + 75 });
