@@ -292,6 +292,7 @@ test('master: the pump owners a page at a time, the next loaded with More, the t
   expect(totals).toHaveTextContent(/3 pump owners/);
   expect(totals).toHaveTextContent(/7 farmers/);
   expect(screen.getByTestId('admin-owner-2')).toHaveTextContent(/Suspended/i);
+  expect(screen.getByText('owner-1 · 1 farmer')).toBeTruthy();
   expect(screen.queryByTestId('admin-owner-3')).toBeNull();
   expect(server.last('GET /api/master/admins')!.query.get('limit')).toBe('50');
   expect(server.last('GET /api/master/admins')!.query.get('after')).toBeNull();

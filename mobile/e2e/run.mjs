@@ -447,7 +447,7 @@ async function main() {
     const totals = byId('totals');
     await totals.getByText('All pumps').waitFor();
     for (const line of [
-      `${expected.owners} pump owners`,
+      '1 pump owner',
       `${expected.farmers} farmers`,
       `${expected.running} pumping now`,
       `${expected.onHold} on hold`,
