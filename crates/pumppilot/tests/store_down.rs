@@ -23,7 +23,7 @@ use serde_json::json;
 
 /// The real SQLite store behind three switches: `down` makes every call fail as if the disk were
 /// gone; `full` makes every write fail while reads still work, as a full disk does; `swamped`
-/// makes the list of pump owners never come, as from a store too busy to answer it.
+/// makes the owners' page (and so their count) never come, as from a store too busy to answer it.
 struct Unplugged {
     inner: Arc<dyn Store>,
     down: Arc<AtomicBool>,
@@ -122,6 +122,9 @@ impl Store for Unplugged {
 
     async fn owner_page(&self, query: &pumppilot_store::OwnerQuery) -> StoreResult<pumppilot_store::OwnerPage> {
         self.check()?;
+        if self.swamped.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.inner.owner_page(query).await
     }
 
@@ -142,9 +145,6 @@ impl Store for Unplugged {
 
     async fn tenant_ids(&self) -> StoreResult<Vec<AdminId>> {
         self.check()?;
-        if self.swamped.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
         self.inner.tenant_ids().await
     }
 
@@ -469,7 +469,7 @@ impl Store for Unplugged {
 }
 
 /// The switches of an [`Unplugged`] store: `down`, nothing answers; `full`, reads work and writes
-/// fail; `swamped`, the owners' list never comes.
+/// fail; `swamped`, the owners' page never comes.
 struct Switches {
     down: Arc<AtomicBool>,
     full: Arc<AtomicBool>,
@@ -484,7 +484,7 @@ async fn spawn_unpluggable() -> (common::TestApp, Switches) {
     (spawn_app_with(move |inner| Arc::new(Unplugged { inner, down, full, swamped })).await, switches)
 }
 
-/// A scrape of `/metrics` answers in bounded time whatever the store does: with the owners' list
+/// A scrape of `/metrics` answers in bounded time whatever the store does: with the owners' count
 /// not coming, the page comes once the scrape's wait for the store is over (5 s), without the
 /// series the store did not give (unknown, not zero) and with the rest.
 #[tokio::test]

@@ -425,8 +425,9 @@ fn render_counters(app: &AppState, out: &mut String) {
 const STORE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The fleet's state, in work bounded by what is happening rather than by the fleet's size: a
-/// store ping, the tenants' ids, the tenants with a run (read through the runtime, few), and the
-/// devices online among the tenants held here ([`crate::runtime::Runtime::devices_online`]). A
+/// store ping, the owners' count (counted in the store), the tenants with a run (read through the
+/// runtime, few), and the devices online among the tenants held here
+/// ([`crate::runtime::Runtime::devices_online`]). A
 /// scrape never reads every tenant (at 100,000 pump owners that held each server for minutes and
 /// filled its memory with tenants nobody used). What the store did not give within
 /// [`STORE_WITHIN`] is left out of the page (an absent series is unknown, not zero), and a ping
@@ -452,9 +453,11 @@ async fn render_state(app: &AppState, out: &mut String) {
     if !up {
         return;
     }
-    if let Ok(Ok(ids)) = tokio::time::timeout_at(deadline, app.store.tenant_ids()).await {
+    // The owners counted in the store (a page of none, with its total): never a read of each.
+    let owners = pumppilot_store::OwnerQuery { after: None, prefix: None, limit: 0 };
+    if let Ok(Ok(page)) = tokio::time::timeout_at(deadline, app.store.owner_page(&owners)).await {
         family(out, "pumppilot_tenants", "gauge", "Pump owners.");
-        let _ = writeln!(out, "pumppilot_tenants {}", ids.len());
+        let _ = writeln!(out, "pumppilot_tenants {}", page.total);
     }
     if let Ok(Ok(runs)) = tokio::time::timeout_at(deadline, app.runtime.runs()).await {
         family(out, "pumppilot_active_runs", "gauge", "Pumps with an active run, by its status.");
