@@ -462,7 +462,7 @@ async fn render_state(app: &AppState, out: &mut String) {
     if let Ok(Ok(runs)) = tokio::time::timeout_at(deadline, app.runtime.runs()).await {
         family(out, "pumppilot_active_runs", "gauge", "Pumps with an active run, by its status.");
         let _ = writeln!(out, "pumppilot_active_runs{{status=\"RUNNING\"}} {}", runs.running);
-        let _ = writeln!(out, "pumppilot_active_runs{{status=\"HOLD\"}} {}", runs.on_hold);
+        let _ = writeln!(out, "pumppilot_active_runs{{status=\"HOLD\"}} {}", runs.on_hold());
         family(out, "pumppilot_holds", "gauge", "Runs on HOLD, by reason.");
         for (reason, count) in runs.holds {
             let _ = writeln!(out, "pumppilot_holds{{reason=\"{reason}\"}} {count}");

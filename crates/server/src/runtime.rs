@@ -50,10 +50,15 @@ pub enum RuntimeError {
 pub struct Runs {
     /// Pumps whose motor runs for a farmer.
     pub running: u64,
-    /// Pumps whose run is paused (HOLD), its time kept.
-    pub on_hold: u64,
     /// The runs on HOLD by reason (`UNKNOWN` for one without).
     pub holds: BTreeMap<&'static str, u64>,
+}
+
+impl Runs {
+    /// Pumps whose run is paused (HOLD), its time kept.
+    pub fn on_hold(&self) -> u64 {
+        self.holds.values().sum()
+    }
 }
 
 /// Pumps read at once by [`Runtime::runs`].
@@ -881,7 +886,6 @@ impl Runtime {
             match active {
                 Ok(Some((EntryStatus::Running, _))) => runs.running += 1,
                 Ok(Some((EntryStatus::Hold, reason))) => {
-                    runs.on_hold += 1;
                     *runs.holds.entry(reason.map_or("UNKNOWN", |r| r.as_str())).or_insert(0) += 1;
                 }
                 Ok(_) | Err(RuntimeError::NotFound) => {}

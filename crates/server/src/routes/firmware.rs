@@ -255,10 +255,33 @@ impl Releases {
     /// The newest release meant for this device, unless it runs it already (`running` is the
     /// firmware it reports, `name/version` or `version`).
     pub fn meant_for(&self, admin: AdminId, device: DeviceId, running: Option<&str>) -> Option<String> {
+        meant_in(&self.list.read().expect("releases lock"), admin, device, running)
+            .map(|release| release.version.clone())
+    }
+
+    /// For each release (newest first), how many of `devices` (each with the firmware it reports)
+    /// run it and how many it is offered to ([`Releases::meant_for`]).
+    pub fn count<'a>(
+        &self,
+        devices: impl IntoIterator<Item = (AdminId, DeviceId, Option<&'a str>)>,
+    ) -> Vec<ReleaseCount> {
         let list = self.list.read().expect("releases lock");
-        let newest = list.iter().find(|release| included(release.rollout, admin, device))?;
-        let running = running.map(running_version);
-        (running != Some(newest.version.as_str())).then(|| newest.version.clone())
+        let mut counts: Vec<ReleaseCount> = list
+            .iter()
+            .map(|release| ReleaseCount { version: release.version.clone(), running: 0, offered: 0 })
+            .collect();
+        for (admin, device, reported) in devices {
+            let running = reported.map(running_version);
+            if let Some(count) = counts.iter_mut().find(|c| Some(c.version.as_str()) == running) {
+                count.running += 1;
+            }
+            if let Some(offered) = meant_in(&list, admin, device, reported)
+                && let Some(count) = counts.iter_mut().find(|c| c.version == offered.version)
+            {
+                count.offered += 1;
+            }
+        }
+        counts
     }
 
     fn replace(&self, list: Vec<FirmwareRelease>) {
@@ -295,6 +318,18 @@ pub async fn purge_downloads(app: &App) {
         Ok(deleted) => tracing::info!(deleted, "purged old firmware download records"),
         Err(err) => tracing::warn!(%err, "could not purge old firmware download records"),
     }
+}
+
+/// The newest release of `list` (newest first) meant for this device, unless it runs it already
+/// (`running` is the firmware it reports, `name/version` or `version`).
+fn meant_in<'a>(
+    list: &'a [FirmwareRelease],
+    admin: AdminId,
+    device: DeviceId,
+    running: Option<&str>,
+) -> Option<&'a FirmwareRelease> {
+    let newest = list.iter().find(|release| included(release.rollout, admin, device))?;
+    (running.map(running_version) != Some(newest.version.as_str())).then_some(newest)
 }
 
 /// The version in what a device reports running (`name/version`, or `version` alone).
@@ -449,31 +484,22 @@ pub struct ReleaseCount {
     pub offered: u64,
 }
 
-/// How many devices run each release and how many it is offered to: one read of the devices (the
-/// firmware each last reported: to this server, or as written to the store), whatever the number
-/// of pump owners.
+/// How many devices run each release and how many it is offered to ([`Releases::count`]): one read
+/// of the devices (the firmware each last reported: to this server, or as written to the store),
+/// whatever the number of pump owners.
 #[utoipa::path(get, path = "/api/master/firmware/devices", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The devices' firmware", body = FleetFirmware), SignedIn))]
 async fn fleet(State(app): State<AppState>, _: Master) -> Result<Json<FleetFirmware>, ApiError> {
-    let (releases, devices) = tokio::try_join!(app.store.firmware_releases(), app.store.devices(None))?;
-    let mut counts: Vec<ReleaseCount> = releases
-        .iter()
-        .map(|release| ReleaseCount { version: release.version.clone(), running: 0, offered: 0 })
-        .collect();
-    for device in &devices {
-        // What it last reported here and this server has not written yet, else what the store has.
-        let pending = app.runtime.pending_telemetry(device.id).and_then(|t| t.firmware);
-        let reported = pending.as_deref().or_else(|| device.telemetry.as_ref().and_then(|t| t.firmware.as_deref()));
-        let running = reported.map(running_version);
-        if let Some(count) = counts.iter_mut().find(|c| Some(c.version.as_str()) == running) {
-            count.running += 1;
-        }
-        let offered = app.firmware.meant_for(device.admin_id, device.id, reported);
-        if let Some(count) = counts.iter_mut().find(|c| offered.as_deref() == Some(c.version.as_str())) {
-            count.offered += 1;
-        }
-    }
-    Ok(Json(FleetFirmware { devices: devices.len() as u64, releases: counts }))
+    let devices = app.store.devices(None).await?;
+    // What each last reported here and this server has not written yet, else what the store has.
+    let pending: Vec<Option<String>> =
+        devices.iter().map(|device| app.runtime.pending_telemetry(device.id).and_then(|t| t.firmware)).collect();
+    let reported = devices.iter().zip(&pending).map(|(device, pending)| {
+        let stored = device.telemetry.as_ref().and_then(|t| t.firmware.as_deref());
+        (device.admin_id, device.id, pending.as_deref().or(stored))
+    });
+    let releases = app.firmware.count(reported);
+    Ok(Json(FleetFirmware { devices: devices.len() as u64, releases }))
 }
 
 /// Which devices a release is meant for.

@@ -144,7 +144,7 @@ async fn fleet_totals(State(app): State<AppState>, _: Master) -> Result<Json<Fle
         owners: totals.owners,
         farmers: totals.farmers,
         running: runs.running,
-        on_hold: runs.on_hold,
+        on_hold: runs.on_hold(),
         since: crate::clock::rfc3339(since),
         charged_seconds: totals.charged_seconds,
         cash_taka: totals.cash_taka,

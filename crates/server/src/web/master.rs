@@ -22,7 +22,7 @@ use super::{
 
 /// Thirty days before now, as RFC 3339 (the window of the totals, as `GET /api/master/totals` has it).
 fn thirty_days_ago(web: &Web) -> String {
-    crate::clock::rfc3339(web.app.now() + -crate::routes::master::TOTALS_WINDOW_MS)
+    crate::clock::rfc3339(web.app.now() - crate::routes::master::TOTALS_WINDOW_MS)
 }
 
 /// Minutes charged and cash taken at one pump in the last 30 days (the master reads it with
