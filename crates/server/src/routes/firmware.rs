@@ -484,9 +484,9 @@ pub struct ReleaseCount {
     pub offered: u64,
 }
 
-/// How many devices run each release and how many it is offered to ([`Releases::count`]): one read
-/// of the devices (the firmware each last reported: to this server, or as written to the store),
-/// whatever the number of pump owners.
+/// How many devices run each release and how many it is offered to: one read of the devices (the
+/// firmware each last reported: to this server, or as written to the store), whatever the number
+/// of pump owners.
 #[utoipa::path(get, path = "/api/master/firmware/devices", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The devices' firmware", body = FleetFirmware), SignedIn))]
 async fn fleet(State(app): State<AppState>, _: Master) -> Result<Json<FleetFirmware>, ApiError> {
