@@ -149,7 +149,8 @@ async fn session(
         return Ended::Closed;
     }
     println!("MQTT: connected to {host}:{port} as {}", settings.device_id.as_str());
-    // The server publishes the current command right after SUBACK, and in answer to each report.
+    // The server publishes the current command right after SUBACK, then on a change and in answer
+    // to a report (an unchanged OFF only once): nothing here waits for an answer.
     let mut next_report = Instant::now();
     let mut last_sent = Instant::now();
     let keep_alive = Duration::from_secs(u64::from(KEEP_ALIVE_S) / 2);

@@ -157,6 +157,9 @@ pub struct Figures {
     /// (not used) and saying OFF (used).
     pub unreferenced_on: u64,
     pub unreferenced_off: u64,
+    /// Over MQTT: reports not answered, as the answer would only repeat the command the server
+    /// last sent (an unchanged OFF to a device whose relay is open).
+    pub answers_spared: u64,
 }
 
 impl Figures {
@@ -189,7 +192,8 @@ impl Figures {
             on_while_grid_truly_down,
             false_no_feedback,
             unreferenced_on,
-            unreferenced_off
+            unreferenced_off,
+            answers_spared
         );
     }
 }
@@ -217,6 +221,7 @@ impl core::fmt::Display for Figures {
         writeln!(f, "noisy samples           {}", self.noisy_samples)?;
         writeln!(f, "feedback trips          {}", self.feedback_trips)?;
         writeln!(f, "MQTT unreferenced ON / OFF   {} / {}", self.unreferenced_on, self.unreferenced_off)?;
+        writeln!(f, "MQTT reports not answered (an unchanged OFF)   {}", self.answers_spared)?;
         writeln!(f, "relay ON outside the rule (must be 0)   {}", self.violations)?;
         writeln!(f, "acceptance mismatches (must be 0)       {}", self.acceptance_mismatches)?;
         writeln!(f, "relay OFF though allowed (slowness)     {}", self.off_though_allowed)?;
@@ -297,6 +302,9 @@ enum Stage {
     Held(HeldPoll),
     /// Answered (the delivery, if any, is in `InFlight::delivery`), lost, or failed.
     Done,
+    /// Over MQTT: not answered, as the answer would only repeat the command the server last sent
+    /// (`PollAnswer::repeats`).
+    Spared,
 }
 
 /// A poll and what became of it.
@@ -325,6 +333,8 @@ pub struct Campaign {
     /// Reports and commands as over MQTT (`Controller::mqtt_report`, `Controller::command`)
     /// instead of polls and answers.
     mqtt: bool,
+    /// Over MQTT: the last command the server sent the device (on this boot's connection).
+    told: Option<PollAnswer>,
     rng: Rng,
     faults: Faults,
     settings: Settings,
@@ -365,6 +375,7 @@ impl Campaign {
         Campaign {
             pump,
             mqtt: false,
+            told: None,
             rng: Rng::new(seed),
             faults,
             settings,
@@ -526,6 +537,8 @@ impl Campaign {
         if self.mqtt {
             let first = self.rng.next_u64() as u32;
             self.device.set_first_ref(first);
+            // A new connection: the server has told it nothing yet.
+            self.told = None;
         }
         let reason = [ResetReason::PowerOn, ResetReason::BrownOut, ResetReason::Watchdog, ResetReason::Panic]
             [self.rng.below(4) as usize];
@@ -695,7 +708,20 @@ impl Campaign {
                     });
                 }
                 match self.pump.poll(&request) {
-                    Reply::Now(answer) => self.answer_back(flight, answer),
+                    // The server's rule over MQTT: an answer that only repeats what it last sent
+                    // is not sent.
+                    Reply::Now(answer)
+                        if self.mqtt && self.told.is_some_and(|told| answer.repeats(&told, request.report.relay)) =>
+                    {
+                        self.figures.answers_spared += 1;
+                        flight.stage = Stage::Spared;
+                    }
+                    Reply::Now(answer) => {
+                        if self.mqtt {
+                            self.told = Some(answer);
+                        }
+                        self.answer_back(flight, answer);
+                    }
                     Reply::Held(held) => flight.stage = Stage::Held(held),
                 }
             }
@@ -755,7 +781,7 @@ impl Campaign {
             let mut orphan = orphans[i].clone();
             self.serve(&mut orphan);
             let arrived = orphan.delivery.as_ref().is_some_and(|d| d.at_true <= self.t);
-            if arrived || matches!(orphan.stage, Stage::Done) && orphan.delivery.is_none() {
+            if arrived || matches!(orphan.stage, Stage::Done | Stage::Spared) && orphan.delivery.is_none() {
                 orphans.swap_remove(i);
                 if let Some(delivery) = orphan.delivery.filter(|_| arrived && orphan.deliverable) {
                     self.figures.late_deliveries += 1;
@@ -780,6 +806,9 @@ impl Campaign {
         }
         let Some(mut flight) = self.in_flight.take() else { return };
         self.serve(&mut flight);
+        if matches!(flight.stage, Stage::Spared) {
+            return;
+        }
         if let Some(at) = flight.error_at
             && at <= self.t
         {

@@ -242,6 +242,17 @@ impl PollAnswer {
     pub const fn commands_on(&self) -> bool {
         matches!(self.motor, Motor::On) && matches!(self.state, MotorState::Running)
     }
+
+    /// True when this answer, to a report that said the relay is `relay`, would only repeat
+    /// `told`, the last command the device was sent on its MQTT connection (one naming a report):
+    /// it does not run the pump, it is the same in every field, and the device's relay is open as
+    /// told. Over MQTT such an answer is not sent (`docs/DEVICE.md`, "MQTT"): an idle pump's
+    /// device hears from the server when something changes, not after every report. An ON is
+    /// always sent (each one renews its lease), and so is any answer to a device whose relay is
+    /// closed when it should not be (a command it never got is sent again).
+    pub fn repeats(&self, told: &PollAnswer, relay: bool) -> bool {
+        !self.commands_on() && !relay && self == told
+    }
 }
 
 /// Path of the card endpoint: a device reports an RFID card held to its reader.

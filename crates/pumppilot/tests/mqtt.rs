@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::{
     LEASE_MS, Tenant, TestApp,
     mqtt::{
-        PATIENCE, Seen, closed, device_id, device_key, heard, mqtt_addr, mqtt_device, next_command, spawn_mqtt_app,
-        until_status,
+        PATIENCE, Seen, closed, device_id, device_key, heard, mqtt_addr, mqtt_device, next_command, nothing_published,
+        spawn_mqtt_app, until_status,
     },
     until,
 };
@@ -155,6 +155,60 @@ async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_it
         (figure("pumppilot_mqtt_messages_received_total"), figure("pumppilot_mqtt_messages_sent_total")),
         (4, 8)
     );
+}
+
+/// An idle pump's device is not told the same OFF after every report: once it has the command
+/// (naming one of its reports), the server is silent until something changes. An ON is answered
+/// every time, since each answer renews its lease.
+#[tokio::test]
+async fn an_unchanged_off_is_told_once_and_an_on_after_every_report() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (mut device, topic) = connected(&app, &t).await;
+    let report_topic = format!("{topic}/report");
+    assert_eq!(next_command(&mut device).await.get("ref"), None, "the command on SUBSCRIBE names no report");
+    // The first report is answered: the device now has the command, naming a report of its own.
+    device.publish(&report_topic, &report(false, Some(1))).await.unwrap();
+    let idle = next_command(&mut device).await;
+    assert_eq!((idle["state"].as_str(), idle["ref"].as_u64()), (Some("IDLE"), Some(1)), "{idle}");
+    // The same OFF again is not sent, whatever the report says.
+    device.publish(&report_topic, &report(false, Some(2))).await.unwrap();
+    let grid_down = json!({"loadShedding": true, "ready": false, "relay": false, "fw": "test", "ref": 3});
+    device.publish(&report_topic, &serde_json::to_vec(&grid_down).unwrap()).await.unwrap();
+    nothing_published(&mut device, "an unchanged OFF repeated").await;
+    until_status(&t, "the grid down, reported", |status| status["device"]["loadShedding"] == json!(true)).await;
+    device.publish(&report_topic, &report(false, Some(4))).await.unwrap();
+
+    // A change is pushed at once, naming the latest report; each report while ON is answered.
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let on = next_command(&mut device).await;
+    assert_eq!((on["motor"].as_str(), on["ref"].as_u64()), (Some("ON"), Some(4)), "{on}");
+    for reference in [5, 6] {
+        device.publish(&report_topic, &report(true, Some(reference))).await.unwrap();
+        let answer = next_command(&mut device).await;
+        assert_eq!(
+            (answer["motor"].as_str(), answer["ref"].as_u64()),
+            (Some("ON"), Some(u64::from(reference))),
+            "{answer}"
+        );
+    }
+    // Stop: the OFF is pushed (naming report 6), and not repeated.
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    let off = next_command(&mut device).await;
+    assert_eq!(
+        (off["motor"].as_str(), off["state"].as_str(), off["ref"].as_u64()),
+        (Some("OFF"), Some("IDLE"), Some(6))
+    );
+    device.publish(&report_topic, &report(false, Some(7))).await.unwrap();
+    nothing_published(&mut device, "the OFF after Stop repeated").await;
+    // A device whose relay is closed when it should not be (it never got the OFF) is told again.
+    device.publish(&report_topic, &report(true, Some(8))).await.unwrap();
+    let again = next_command(&mut device).await;
+    assert_eq!((again["motor"].as_str(), again["ref"].as_u64()), (Some("OFF"), Some(8)), "{again}");
+
+    // Nor after a report without a ref.
+    device.publish(&report_topic, &report(false, None)).await.unwrap();
+    nothing_published(&mut device, "the OFF repeated for a report without a ref").await;
 }
 
 #[tokio::test]

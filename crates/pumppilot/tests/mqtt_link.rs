@@ -9,8 +9,8 @@ mod common;
 use common::{
     Tenant, TestApp,
     mqtt::{
-        PATIENCE, closed, device_id, heard, mqtt_addr, mqtt_device, next_message, signed_report, spawn_mqtt_app,
-        until_status,
+        PATIENCE, closed, device_id, heard, mqtt_addr, mqtt_device, next_message, nothing_published, signed_report,
+        spawn_mqtt_app, until_status,
     },
 };
 use pumppilot_protocol::link::{self, Framed, LinkSecret, MqttKind};
@@ -191,6 +191,32 @@ async fn a_replayed_report_is_refused_with_a_signed_message_and_changes_nothing(
     replay.publish(&board.topic("report"), &board.signed_report(7, true, 102)).await.unwrap();
     let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut replay).await);
     assert_eq!((counter, answer["ref"].clone()), (7, json!(102)));
+}
+
+/// A refused counter counts on the device as a failed report, so the next report it gets
+/// accepted is answered even when the command did not change (an unchanged OFF is otherwise told
+/// once, `mqtt.rs`).
+#[tokio::test]
+async fn after_a_refused_counter_the_next_report_is_answered() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let board = board(&t).await;
+    let mut device = Connection::device(&mqtt_addr(&app), &board.id, &board.key).await.expect("connects");
+    next_message(&mut device).await;
+    device.publish(&board.topic("report"), &board.signed_report(5, false, 100)).await.unwrap();
+    let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut device).await);
+    assert_eq!((counter, answer["ref"].clone(), answer["state"].clone()), (5, json!(100), json!("IDLE")));
+    device.publish(&board.topic("report"), &board.signed_report(6, false, 101)).await.unwrap();
+    nothing_published(&mut device, "an unchanged OFF repeated").await;
+    // Counter 5 again (a replay, or a device that rebooted and counts again): refused, naming 6.
+    device.publish(&board.topic("report"), &board.signed_report(5, false, 1)).await.unwrap();
+    let (highest, _) = board.verified(MqttKind::Stale, &next_message(&mut device).await);
+    assert_eq!(highest, 6);
+    device.publish(&board.topic("report"), &board.signed_report(7, false, 2)).await.unwrap();
+    let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut device).await);
+    assert_eq!((counter, answer["ref"].clone(), answer["state"].clone()), (7, json!(2), json!("IDLE")));
+    device.publish(&board.topic("report"), &board.signed_report(8, false, 3)).await.unwrap();
+    nothing_published(&mut device, "then told once again").await;
 }
 
 #[tokio::test]

@@ -93,6 +93,15 @@ pub async fn next_command(connection: &mut Connection) -> Value {
     serde_json::from_slice(&next_message(connection).await).unwrap()
 }
 
+/// Asserts that the server published nothing to the device since the packets read so far: it
+/// handles a connection's packets in order, so the answer to a PINGREQ sent now comes after
+/// anything the reports before it made; the next packet must be that PINGRESP.
+pub async fn nothing_published(connection: &mut Connection, what: &str) {
+    connection.send(Packet::PingReq).await.expect("a ping sent");
+    let next = tokio::time::timeout(PATIENCE, connection.next()).await.expect("an answer to the ping");
+    assert!(matches!(next, Ok(Some(Packet::PingResp))), "{what}: {next:?}");
+}
+
 /// Waits until the server closes `connection` (other packets are skipped).
 pub async fn closed(connection: &mut Connection, what: &str) {
     let end = tokio::time::timeout(PATIENCE, async {

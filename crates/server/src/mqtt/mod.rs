@@ -7,8 +7,8 @@
 //! each report goes through the same function as the HTTP poll (`routes::device::report`), and
 //! the command is pushed at once on SUBSCRIBE, on every change of its `seq` (the runtime's
 //! change stamps, which follow the store's change feed, so every server of a fleet pushes what
-//! any of them changed), and in answer to every report. The contract is in `docs/DEVICE.md`,
-//! "MQTT".
+//! any of them changed), and in answer to a report unless it would only repeat an OFF the device
+//! has (`PollAnswer::repeats`). The contract is in `docs/DEVICE.md`, "MQTT".
 //!
 //! With an external broker instead (`PUMPPILOT_MQTT_BROKER`, `broker.rs`), PumpPilot is one of its
 //! clients and the broker keeps the devices' connections.
