@@ -926,10 +926,12 @@ fn take_stats(hear: &mut mpsc::UnboundedReceiver<Said>, stats: &mut [GeneratorSt
 /// What the servers counted over the whole bench (their `GET /metrics`, summed): why they ended
 /// MQTT sessions (a load generator sees only that its connection closed), and how many devices
 /// joined them and were let go as silent (a device that leaves and joins again costs the store
-/// two writes each time).
+/// two writes each time), and the MQTT messages they took and sent (an idle pump's device is told
+/// an unchanged OFF once, not after every report).
 async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token: &str) {
     let mut ended: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     let (mut joins, mut leaves, mut unread) = (0u64, 0u64, 0);
+    let (mut received, mut sent) = (0u64, 0u64);
     for addr in addrs {
         let answer = http.get(format!("http://{addr}/metrics")).bearer_auth(token).send().await;
         let Ok(text) = async { answer?.error_for_status()?.text().await }.await else {
@@ -942,6 +944,8 @@ async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token
             match series {
                 "pumppilot_presence_joins_total" => joins += value,
                 "pumppilot_presence_leaves_total" => leaves += value,
+                "pumppilot_mqtt_messages_received_total" => received += value,
+                "pumppilot_mqtt_messages_sent_total" => sent += value,
                 _ => {
                     if let Some(why) = series
                         .strip_prefix("pumppilot_mqtt_sessions_ended_total{why=\"")
@@ -961,6 +965,7 @@ async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token
     let unread = if unread > 0 { format!(" ({unread} servers' figures unread)") } else { String::new() };
     println!("  MQTT sessions the servers ended, by why: {said}{unread}");
     println!("  devices joined to a server: {joins}; let go as silent: {leaves}");
+    println!("  MQTT messages over the whole bench: {received} taken by the servers, {sent} sent by them");
 }
 
 /// What SecantusDB's garbage collector did between two readings (`testing::TestServer::collector`),
