@@ -541,7 +541,6 @@ mod tests {
     #[test]
     fn a_connected_device_keeps_a_small_task() {
         let task = size5(run);
-        println!("the session's future: {task} bytes; the session: {} bytes", size_of::<Session>());
         assert!(task <= 960, "the session's future: {task} bytes");
         assert!(size_of::<Session>() <= 224, "the session: {} bytes", size_of::<Session>());
     }
