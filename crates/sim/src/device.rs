@@ -473,8 +473,12 @@ async fn run_mqtt(
     let mut next_try = Instant::now();
     let mut next_report = Instant::now();
     let mut last_sent = Instant::now();
-    // The ref and moment of the last report, for the round trip of its answer.
+    // The ref and moment of the last report, for the round trip of its answer: only of a report
+    // the server must answer (`docs/DEVICE.md`, "MQTT": an unchanged OFF is told once), so a push
+    // that later names a report left unanswered is not taken for a slow answer.
     let mut awaiting: Option<(u32, Instant)> = None;
+    // A command naming a report was taken on this connection (since it opened or since a refusal).
+    let mut told = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -498,7 +502,7 @@ async fn run_mqtt(
                     let mut buf = [0u8; pumppilot_controller::mqtt::MAX_REPORT_PAYLOAD];
                     // Signed when the device has a link secret.
                     let len = device.controller.mqtt_payload(&report, topics.report.as_str(), &mut buf).unwrap_or(0);
-                    awaiting = Some((report.reference, Instant::now()));
+                    awaiting = (!told || report.report.relay).then(|| (report.reference, Instant::now()));
                     device.timeline.polls += 1;
                     let wait = device.controller.next_poll_in(rand::random());
                     next_report = Instant::now() + Duration::from_millis(u64::from(wait));
@@ -523,6 +527,7 @@ async fn run_mqtt(
                     Ok(open) => {
                         connection = Some(open);
                         last_sent = Instant::now();
+                        told = false;
                     }
                     Err(err) => device.lost(&mut next_try, err.to_string()),
                 }
@@ -533,6 +538,9 @@ async fn run_mqtt(
                     Ok(Some(MqttPacket::Publish(publish))) if publish.topic == topics.command.as_str() => {
                         match device.controller.command(now, topics.command.as_str(), &publish.payload) {
                             Ok(pushed) => {
+                                if let Pushed::Taken(_) = pushed {
+                                    told = true;
+                                }
                                 if let (Pushed::Taken(_), Some((reference, at))) = (pushed, awaiting)
                                     && json::decode_ref(link::unframe(&publish.payload).body(), protocol::MAX_ANSWER_BYTES)
                                         == Ok(Some(reference))
@@ -550,6 +558,7 @@ async fn run_mqtt(
                                 // from 1 again): the controller moved it; report after the retry.
                                 let wait = device.controller.next_poll_in(rand::random());
                                 next_report = Instant::now() + Duration::from_millis(u64::from(wait));
+                                told = false;
                                 device.link(false, Some(format!("report refused ({status})")));
                             }
                             Err(err) => {
