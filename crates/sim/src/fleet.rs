@@ -63,6 +63,9 @@ pub struct Summary {
     pub polls: u64,
     pub errors: u64,
     pub cut_polls: u64,
+    /// Round trips timed: every usable HTTP answer; over MQTT only the answers the server owes
+    /// (an unchanged OFF is told once, so most reports of an idle pump get none).
+    pub timed: usize,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -83,6 +86,7 @@ impl Summary {
             polls: timelines.iter().map(|t| t.polls).sum(),
             errors: timelines.iter().map(|t| t.errors).sum(),
             cut_polls: timelines.iter().map(|t| t.cut_polls).sum(),
+            timed: latencies.len(),
             p50_ms: at(0.5),
             p99_ms: at(0.99),
             max_ms: at(1.0),
@@ -95,12 +99,13 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}, {}, {}, {} lost to scripted network cuts; poll round trip p50 {:.2} ms, p99 {:.2} ms, \
+            "{}, {}, {}, {} lost to scripted network cuts; round trip ({} timed) p50 {:.2} ms, p99 {:.2} ms, \
              max {:.2} ms; {} switched ON",
             count(self.devices as u64, "device"),
             count(self.polls, "poll"),
             count(self.errors, "error"),
             count(self.cut_polls, "poll"),
+            count(self.timed as u64, "answer"),
             self.p50_ms,
             self.p99_ms,
             self.max_ms,
