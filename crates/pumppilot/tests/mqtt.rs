@@ -112,7 +112,7 @@ async fn a_simulated_device_cut_off_stops_at_its_lease_and_runs_again_when_back(
 }
 
 #[tokio::test]
-async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_its_ref() {
+async fn commands_come_on_subscribe_on_every_change_and_in_answer_to_reports_with_their_ref() {
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 1, 30).await;
     let (mut device, topic) = connected(&app, &t).await;
@@ -134,7 +134,7 @@ async fn commands_come_on_subscribe_on_every_change_and_for_every_report_with_it
     assert_eq!(pushed["ref"].as_u64(), Some(7));
     assert!(pushed["seq"].as_u64() > answer["seq"].as_u64(), "a new seq: {pushed}");
 
-    // Every report is answered, QoS 0 too; the relay now closed starts the charging.
+    // Every report is answered while ON, QoS 0 too; the relay now closed starts the charging.
     device.publish(&format!("{topic}/report"), &report(true, Some(8))).await.unwrap();
     let answer = next_command(&mut device).await;
     assert_eq!((answer["motor"].as_str(), answer["ref"].as_u64()), (Some("ON"), Some(8)), "{answer}");

@@ -540,13 +540,13 @@ async fn run_mqtt(
                             Ok(pushed) => {
                                 if let Pushed::Taken(_) = pushed {
                                     told = true;
-                                }
-                                if let (Pushed::Taken(_), Some((reference, at))) = (pushed, awaiting)
-                                    && json::decode_ref(link::unframe(&publish.payload).body(), protocol::MAX_ANSWER_BYTES)
-                                        == Ok(Some(reference))
-                                {
-                                    awaiting = None;
-                                    device.timeline.latencies_us.push(u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX));
+                                    if let Some((reference, at)) = awaiting
+                                        && json::decode_ref(link::unframe(&publish.payload).body(), protocol::MAX_ANSWER_BYTES)
+                                            == Ok(Some(reference))
+                                    {
+                                        awaiting = None;
+                                        device.timeline.latencies_us.push(u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX));
+                                    }
                                 }
                                 device.offered(json::decode_update(link::unframe(&publish.payload).body()));
                                 device.answered(pushed.answer());

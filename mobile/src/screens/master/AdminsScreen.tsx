@@ -66,7 +66,7 @@ function Admins() {
         <Card testID="totals">
           <Body strong>{t.totalsTitle}</Body>
           <Body>{t.totalOwners(i18n.num(totals.data.owners))}</Body>
-          <Body>{t.totalFarmers(i18n.num(totals.data.farmers))}</Body>
+          <Body>{t.farmers(i18n.num(totals.data.farmers))}</Body>
           <Body>{t.totalRunning(i18n.num(totals.data.running))}</Body>
           <Body>{t.totalOnHold(i18n.num(totals.data.onHold))}</Body>
           <Body>{t.totalPumped30(i18n.duration(totals.data.chargedSeconds))}</Body>
