@@ -276,6 +276,66 @@ pub async fn present_tenants(store: &MongoStore) -> Result<u64, String> {
     store.db.collection::<mongodb::bson::Document>("tenants").count_documents(filter).await.map_err(|e| e.to_string())
 }
 
+/// What [`writes_between`] counted.
+#[derive(Debug, Default)]
+pub struct Writes {
+    /// Where the count begins: the moment asked for, or the oplog's oldest entry when it no
+    /// longer holds the writes before it.
+    pub from_ms: i64,
+    /// Per collection: (documents written outside transactions, inside them).
+    pub collections: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+/// The documents written to each collection of `store`'s database between two moments (Unix
+/// milliseconds), from the store's oplog: one entry a document inserted, updated or deleted, which
+/// is also one change event for every server following the feed, however the writes were grouped
+/// into commands. For the fleet bench: what a device coming online costs the store, as a count.
+/// Other databases' entries are left out, and those the oplog no longer holds (it keeps the last
+/// 100,000 in SecantusDB): the count then begins later (`Writes::from_ms`). SecantusDB logs each write
+/// of a transaction as an entry of its own; MongoDB packs a transaction's writes into one
+/// `applyOps` entry, which this does not open (its transactions count none).
+pub async fn writes_between(store: &MongoStore, from_ms: i64, to_ms: i64) -> Result<Writes, String> {
+    use futures_util::TryStreamExt;
+    use mongodb::bson::{Bson, DateTime, doc};
+    let oplog = store.client.database("local").collection::<mongodb::bson::Document>("oplog.rs");
+    let oldest = oplog
+        .find_one(doc! {})
+        .sort(doc! { "$natural": 1 })
+        .projection(doc! { "wall": 1 })
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|entry| entry.get_datetime("wall").ok().map(|wall| wall.timestamp_millis()));
+    let from_ms = from_ms.max(oldest.unwrap_or(from_ms));
+    let prefix = format!("{}.", store.db.name());
+    let pipeline = [
+        doc! { "$match": {
+            "op": { "$in": ["i", "u", "d"] },
+            "wall": { "$gte": DateTime::from_millis(from_ms), "$lt": DateTime::from_millis(to_ms) },
+        } },
+        doc! { "$group": {
+            "_id": { "ns": "$ns", "txn": { "$cond": [{ "$gt": ["$txnNumber", Bson::Null] }, 1, 0] } },
+            "n": { "$sum": 1 },
+        } },
+    ];
+    let groups: Vec<mongodb::bson::Document> =
+        oplog.aggregate(pipeline).await.map_err(|e| e.to_string())?.try_collect().await.map_err(|e| e.to_string())?;
+    let mut out = Writes { from_ms, collections: std::collections::BTreeMap::new() };
+    for group in groups {
+        let id = group.get_document("_id").map_err(|e| e.to_string())?;
+        let Some(collection) = id.get_str("ns").ok().and_then(|ns| ns.strip_prefix(&prefix)) else { continue };
+        let count =
+            |value: Option<&Bson>| value.and_then(|v| v.as_i64().or_else(|| v.as_i32().map(i64::from))).unwrap_or(0);
+        let n = u64::try_from(count(group.get("n"))).unwrap_or(0);
+        let entry = out.collections.entry(collection.to_owned()).or_default();
+        if count(id.get("txn")) == 1 {
+            entry.1 += n;
+        } else {
+            entry.0 += n;
+        }
+    }
+    Ok(out)
+}
+
 /// What the server ran on each collection of `store`'s database since it started, from its `top`
 /// command: per collection, per kind of operation (`queries`, `getmore`, `insert`, `update`,
 /// `remove`, `commands`), how many and for how many microseconds. For the fleet bench: what the

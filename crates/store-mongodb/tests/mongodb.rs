@@ -609,3 +609,47 @@ async fn reads_showing(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// What a device coming online at a server writes, counted in the store's oplog (as the fleet
+/// bench counts it, `testing::writes_between`): its link counters' reservation (alone here; in a
+/// transaction when grouped with others) and its telemetry on its device, and its join on its
+/// tenant, one document write each. Each
+/// is a change event for every server, so a write more here is a write more for every device of
+/// a fleet coming online (`docs/MEASUREMENTS.md`, "What a device coming online writes").
+#[tokio::test]
+async fn a_device_coming_online_writes_its_device_twice_and_its_tenant_once() {
+    let store = testing::fresh_store().await;
+    let admin = account("rahim", Role::Admin, None);
+    store.create_account(&admin).await.unwrap();
+    let admin = AdminId(admin.id);
+    let device = pumppilot_engine::DeviceId::new();
+    let created = pumppilot_store::Device {
+        id: device,
+        admin_id: admin,
+        name: "pump".to_owned(),
+        key_hash: vec![7; 32],
+        created_at: T0,
+        telemetry: None,
+    };
+    store.create_device(&created).await.unwrap();
+    let unix_ms = || {
+        i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+    };
+    // The oplog's times are in milliseconds: the count begins at the next one, after the device's
+    // creation.
+    let from = unix_ms() + 1;
+    while unix_ms() < from {
+        std::hint::spin_loop();
+    }
+
+    store.reserve_device_counters(admin, device, 1, 1_000).await.unwrap();
+    let arrived = pumppilot_store::Telemetry::ready(admin, device, at(1));
+    store.record_arrivals("server-a", &[arrived], &[(admin, device, at(1))]).await.unwrap();
+
+    let writes = testing::writes_between(&store, from, unix_ms() + 1).await.unwrap();
+    assert_eq!(writes.from_ms, from, "the oplog holds the whole interval");
+    let counted: Vec<(&str, u64)> =
+        writes.collections.iter().map(|(collection, (plain, txn))| (collection.as_str(), plain + txn)).collect();
+    assert_eq!(counted, [("devices", 2), ("tenants", 1)]);
+    assert_eq!(testing::present_tenants(&store).await.unwrap(), 1, "joined");
+}
