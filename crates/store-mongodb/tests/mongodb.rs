@@ -479,22 +479,11 @@ async fn next_news(changes: &mut tokio::sync::mpsc::Receiver<Change>) -> Change 
 #[tokio::test]
 async fn each_change_is_what_its_own_write_did_not_what_a_read_finds_later() {
     use mongodb::bson::{Binary, DateTime, spec::BinarySubtype};
-    use pumppilot_engine::DeviceId;
-    use pumppilot_store::{Device, KeyNews, PresenceNews};
+    use pumppilot_store::{KeyNews, PresenceNews};
 
     let store = testing::fresh_store().await;
-    let admin = account("rahim", Role::Admin, None);
-    store.create_account(&admin).await.unwrap();
-    let admin = AdminId(admin.id);
-    let device = Device {
-        id: DeviceId::new(),
-        admin_id: admin,
-        name: "well".into(),
-        key_hash: vec![1; 32],
-        created_at: T0,
-        telemetry: None,
-    };
-    store.create_device(&device).await.unwrap();
+    let device = owner_with_device(&store).await;
+    let admin = device.admin_id;
     let mut changes = store.changes().expect("a MongoDB store has a feed");
     assert_eq!(next_news(&mut changes).await, Change::Reset, "the feed starts afresh");
 
@@ -610,6 +599,22 @@ async fn reads_showing(
     }
 }
 
+/// A pump owner with one device (no telemetry yet), as stored.
+async fn owner_with_device(store: &MongoStore) -> pumppilot_store::Device {
+    let admin = account("rahim", Role::Admin, None);
+    store.create_account(&admin).await.unwrap();
+    let device = pumppilot_store::Device {
+        id: pumppilot_engine::DeviceId::new(),
+        admin_id: AdminId(admin.id),
+        name: "well".into(),
+        key_hash: vec![1; 32],
+        created_at: T0,
+        telemetry: None,
+    };
+    store.create_device(&device).await.unwrap();
+    device
+}
+
 /// What a device coming online at a server writes, counted in the store's oplog (as the fleet
 /// bench counts it, `testing::writes_between`): its link counters' reservation (alone here; in a
 /// transaction when grouped with others) and its telemetry on its device, and its join on its
@@ -619,19 +624,8 @@ async fn reads_showing(
 #[tokio::test]
 async fn a_device_coming_online_writes_its_device_twice_and_its_tenant_once() {
     let store = testing::fresh_store().await;
-    let admin = account("rahim", Role::Admin, None);
-    store.create_account(&admin).await.unwrap();
-    let admin = AdminId(admin.id);
-    let device = pumppilot_engine::DeviceId::new();
-    let created = pumppilot_store::Device {
-        id: device,
-        admin_id: admin,
-        name: "pump".to_owned(),
-        key_hash: vec![7; 32],
-        created_at: T0,
-        telemetry: None,
-    };
-    store.create_device(&created).await.unwrap();
+    let device = owner_with_device(&store).await;
+    let (admin, device) = (device.admin_id, device.id);
     let unix_ms = || {
         i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
     };
