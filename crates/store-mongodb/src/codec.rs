@@ -19,6 +19,15 @@ use crate::error::{Failure, unreadable};
 
 // --- writing ---
 
+/// A stored integer, whichever width it was stored in.
+pub(crate) fn number(value: &Bson) -> Option<i64> {
+    match value {
+        Bson::Int64(n) => Some(*n),
+        Bson::Int32(n) => Some(i64::from(*n)),
+        _ => None,
+    }
+}
+
 /// A time as a BSON date.
 pub(crate) fn at(t: Timestamp) -> Bson {
     Bson::DateTime(DateTime::from_millis(t.millis()))

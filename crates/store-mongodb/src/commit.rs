@@ -361,7 +361,8 @@ fn unanswered(what: &str) -> Failure {
     StoreError::Unavailable(what.to_owned()).into()
 }
 
-/// A stored integer, whichever width it was stored in.
+/// A number in the server's reply to a command (an index, an error code), as an integer: either
+/// width, or a whole double (a stored integer is read with `codec::number`, which takes no double).
 fn number(value: &Bson) -> Option<i64> {
     match value {
         Bson::Int64(n) => Some(*n),

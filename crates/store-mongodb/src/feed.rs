@@ -272,11 +272,7 @@ fn at_of(value: &Bson) -> Option<Timestamp> {
 }
 
 fn unsigned(value: &Bson) -> Option<u64> {
-    match value {
-        Bson::Int64(n) => u64::try_from(*n).ok(),
-        Bson::Int32(n) => u64::try_from(*n).ok(),
-        _ => None,
-    }
+    u64::try_from(crate::codec::number(value)?).ok()
 }
 
 #[cfg(test)]

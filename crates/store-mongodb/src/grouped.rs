@@ -185,7 +185,7 @@ async fn write_tenants(
     let versions: std::collections::HashMap<String, i64> = collect(cursor, session)
         .await?
         .iter()
-        .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), number(d.get("version")?)?)))
+        .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), crate::codec::number(d.get("version")?)?)))
         .collect();
     let cursor = db
         .collection::<Document>("queues")
@@ -231,19 +231,10 @@ async fn update_all(
     {
         return Err(StoreError::Unavailable(format!("{collection}: {first}")).into());
     }
-    if reply.get("n").and_then(number) != Some(sent) {
+    if reply.get("n").and_then(crate::codec::number) != Some(sent) {
         return Err(StoreError::Unavailable(format!("{collection}: a grouped write did not land whole")).into());
     }
     Ok(())
-}
-
-/// A stored integer, whichever width it was stored in.
-fn number(value: &Bson) -> Option<i64> {
-    match value {
-        Bson::Int64(n) => Some(*n),
-        Bson::Int32(n) => Some(i64::from(*n)),
-        _ => None,
-    }
 }
 
 /// One reservation: the tenant, its device, the counter asked for and the block.

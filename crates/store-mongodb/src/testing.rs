@@ -323,8 +323,7 @@ pub async fn writes_between(store: &MongoStore, from_ms: i64, to_ms: i64) -> Res
     for group in groups {
         let id = group.get_document("_id").map_err(|e| e.to_string())?;
         let Some(collection) = id.get_str("ns").ok().and_then(|ns| ns.strip_prefix(&prefix)) else { continue };
-        let count =
-            |value: Option<&Bson>| value.and_then(|v| v.as_i64().or_else(|| v.as_i32().map(i64::from))).unwrap_or(0);
+        let count = |value: Option<&Bson>| value.and_then(crate::codec::number).unwrap_or(0);
         let n = u64::try_from(count(group.get("n"))).unwrap_or(0);
         let entry = out.collections.entry(collection.to_owned()).or_default();
         if count(id.get("txn")) == 1 {
@@ -355,9 +354,7 @@ pub async fn operations(
         let mut kinds = std::collections::BTreeMap::new();
         for kind in ["queries", "getmore", "insert", "update", "remove", "commands"] {
             let Ok(section) = sections.get_document(kind) else { continue };
-            let number = |field: &str| {
-                section.get(field).and_then(|v| v.as_i64().or_else(|| v.as_i32().map(i64::from))).unwrap_or(0)
-            };
+            let number = |field: &str| section.get(field).and_then(crate::codec::number).unwrap_or(0);
             let (count, micros) = (number("count"), number("time"));
             if count > 0 {
                 kinds.insert(kind.to_owned(), (u64::try_from(count).unwrap_or(0), u64::try_from(micros).unwrap_or(0)));

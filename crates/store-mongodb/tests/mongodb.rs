@@ -618,9 +618,9 @@ async fn owner_with_device(store: &MongoStore) -> pumppilot_store::Device {
 /// What a device coming online at a server writes, counted in the store's oplog (as the fleet
 /// bench counts it, `testing::writes_between`): its link counters' reservation (alone here; in a
 /// transaction when grouped with others) and its telemetry on its device, and its join on its
-/// tenant, one document write each. Each
-/// is a change event for every server, so a write more here is a write more for every device of
-/// a fleet coming online (`docs/MEASUREMENTS.md`, "What a device coming online writes").
+/// tenant, one document write each. Each is a change event for every server, so a write more here
+/// is a write more for every device of a fleet coming online (`docs/MEASUREMENTS.md`, "What a
+/// device coming online writes").
 #[tokio::test]
 async fn a_device_coming_online_writes_its_device_twice_and_its_tenant_once() {
     let store = testing::fresh_store().await;

@@ -461,6 +461,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     }
     bar.finish();
     let elapsed = started.elapsed().as_secs_f64();
+    let window_to = super::load::unix_millis();
     let cpu = cpu_ticks(&servers).saturating_sub(cpu_before) as f64 / ticks_per_second() / elapsed;
     let generators_cpu =
         cpu_ticks(&generators).saturating_sub(generators_cpu_before) as f64 / ticks_per_second() / elapsed;
@@ -559,7 +560,6 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
 
     print_server_counts(&http, &addrs, &scrape).await;
     // Read last: the oplog's scan is work for the store that nothing measured should see.
-    let window_to = window_from + (elapsed * 1000.0) as u64;
     print_writes(&watcher, (at, online_at), (window_from, window_to), fleet.devices, stamped.is_some()).await;
 
     for mut child in generators.into_iter().chain(servers) {
