@@ -94,6 +94,36 @@ struct GeneratorStat {
     polls: u64,
     errors: u64,
     answered: u64,
+    /// The most a report of the last second was sent after its time (MQTT), in ms.
+    late_ms: u64,
+}
+
+/// How late the load generators sent their devices' reports over a part of the bench: a device
+/// whose report is some 40 s late is silent to its server (1.5 keep-alives since the one before),
+/// which ends its session, and it connects again.
+#[derive(Default)]
+struct Lateness {
+    worst_ms: u64,
+    /// Seconds of one generator with a report over 10 s late.
+    seconds_over_10s: u64,
+}
+
+impl Lateness {
+    fn hear(&mut self, stat: &GeneratorStat) {
+        self.worst_ms = self.worst_ms.max(stat.late_ms);
+        self.seconds_over_10s += u64::from(stat.late_ms > 10_000);
+    }
+}
+
+impl std::fmt::Display for Lateness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "reports sent up to {:.1} s after their time; {} generator-seconds with one over 10 s late",
+            self.worst_ms as f64 / 1000.0,
+            self.seconds_over_10s
+        )
+    }
 }
 
 enum Said {
@@ -213,6 +243,8 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
             None => println!("SecantusDB's garbage collector as Python has it (PUMPPILOT_SECANTUSDB_GC=default)"),
         }
     }
+    // Followed from before the first device connects until all are present.
+    let presence = Presence::follow(&store, watcher.clone())?;
     let store_pid = secantusdb.as_ref().and_then(|s| s.pid());
     let store_cpu_offline = store_pid.map_or(0, process_ticks);
     let (said, mut hear) = mpsc::unbounded_channel();
@@ -247,6 +279,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let bar = progress(fleet.devices as u64, "devices answered");
     let (mut ready, mut stats) = (0, vec![GeneratorStat::default(); groups]);
+    let mut late = Lateness::default();
     let mut told = Instant::now();
     // How long each wait below may take (`--patience`; by default long enough for SecantusDB to
     // bring a new fleet online at about 45 devices a second).
@@ -267,6 +300,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         match next.context("the load generators fell silent for 10 minutes")? {
             Some(Said::Ready) => ready += 1,
             Some(Said::Stat { generator, stat }) => {
+                late.hear(&stat);
                 stats[generator] = stat;
                 answered = stats.iter().map(|s| s.answered).sum();
                 bar.set_position(answered);
@@ -294,14 +328,8 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     // its presence joined at its server (whose heartbeats then stand for its polls).
     let bar = progress(fleet.devices as u64, "devices present at their server");
     let mut told = Instant::now();
-    // Counting the present tenants is a scan of them all (SecantusDB: 1.8 s of its CPU at
-    // 100,000, which every 5 s took a third of its core from the joins it waited for): about
-    // 6% of its core, whatever the fleet, so the moment all are present is known to within 2 s
-    // up to 6,666 devices, 3 s at 10,000 and 30 s at 100,000. (A server's `GET /metrics` is no
-    // cheaper there: it counts the owners in the store.)
-    let count_every = Duration::from_millis((fleet.devices as u64 * 3 / 10).max(2_000));
     let online = loop {
-        let present = pumppilot_store_mongodb::testing::present_tenants(&watcher).await.unwrap_or(0);
+        let present = presence.count();
         bar.set_position(present);
         if present >= fleet.devices as u64 {
             break Some(started.elapsed());
@@ -322,10 +350,12 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
                 resident(&servers) as f64 / 1024.0
             );
         }
-        take_stats(&mut hear, &mut stats);
-        tokio::time::sleep(count_every).await;
+        take_stats(&mut hear, &mut stats, &mut late);
+        tokio::time::sleep(Duration::from_secs(1)).await;
     };
     bar.finish();
+    // The window's store figures are the servers' alone.
+    drop(presence);
     let online_at = super::load::unix_millis();
     let stamped = match stamper {
         // Done by now unless the store fell behind (or the patience ran out): then stopped here.
@@ -407,8 +437,9 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let cpu_before_each: Vec<u64> = servers.iter().filter_map(Child::id).map(process_ticks).collect();
     // The generators' latest counts: what they said while the pages opened (seconds on a busy
     // store) is read now, else the window would count those reports and errors as its own.
-    take_stats(&mut hear, &mut stats);
+    take_stats(&mut hear, &mut stats, &mut late);
     let before: Vec<GeneratorStat> = stats.clone();
+    let arrival_late = std::mem::take(&mut late);
     let window = Duration::from_secs(fleet.seconds);
     let window_from = super::load::unix_millis();
     let started = Instant::now();
@@ -447,7 +478,10 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
                         latencies.push(micros.saturating_sub(at) as u64);
                     }
                 }
-                Some(Said::Stat { generator, stat }) => stats[generator] = stat,
+                Some(Said::Stat { generator, stat }) => {
+                    late.hear(&stat);
+                    stats[generator] = stat;
+                }
                 Some(Said::Ready) => {}
                 None => anyhow::bail!("a load generator ended"),
             },
@@ -523,6 +557,10 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         generator_rss as f64 / 1024.0,
         generators_cpu * 100.0
     );
+    if mqtt {
+        println!("  load generators coming online: {arrival_late}");
+        println!("  load generators in the window: {late}");
+    }
     latencies.sort_unstable();
     start_rtt.sort_unstable();
     println!(
@@ -714,6 +752,60 @@ async fn provision(
     Ok((pumps, chunks))
 }
 
+/// How many tenants have a device present at a server, followed on the store's change feed as
+/// the servers follow it. Counting them in the store is a scan of every tenant (SecantusDB: 1.8 s
+/// of its CPU at 100,000; counted every 3 s while 10,000 came online, an eleventh of its time):
+/// the bench would slow the joins it waits for. The feed's cost is one more stream's, and it is
+/// read once from the store at the feed's start and after any gap in it (a reset). Stops when
+/// dropped.
+struct Presence {
+    count: Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Presence {
+    fn follow(store: &Arc<dyn Store>, watcher: pumppilot_store_mongodb::MongoStore) -> anyhow::Result<Presence> {
+        let mut feed = store.changes().context("the store has no change feed")?;
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = Arc::clone(&count);
+        let task = tokio::spawn(async move {
+            let mut present = std::collections::HashSet::new();
+            while let Some(change) = feed.recv().await {
+                match change {
+                    pumppilot_store::Change::Reset => {
+                        match pumppilot_store_mongodb::testing::present_tenants(&watcher).await {
+                            Ok(read) => present = read.into_iter().collect(),
+                            Err(err) => println!("  the present tenants could not be read: {err}"),
+                        }
+                    }
+                    pumppilot_store::Change::Tenant { admin, presence, .. } => match presence {
+                        pumppilot_store::PresenceNews::Present { .. } => {
+                            present.insert(admin);
+                        }
+                        pumppilot_store::PresenceNews::Gone => {
+                            present.remove(&admin);
+                        }
+                        pumppilot_store::PresenceNews::Unchanged => {}
+                    },
+                    _ => {}
+                }
+                counted.store(present.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        Ok(Presence { count, task })
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// For a returning fleet, what the servers the devices left did before they went: each device's
 /// last poll written (`Store::record_last_polls`, as their flushes write it) a second or so before
 /// its turn to reconnect (`schedule`: when, sorted), so every device reconnects well within its
@@ -837,6 +929,7 @@ fn start_generator(
                         polls: polls.parse().unwrap_or(0),
                         errors: errors.parse().unwrap_or(0),
                         answered: words.next().and_then(|a| a.parse().ok()).unwrap_or(0),
+                        late_ms: words.next().and_then(|a| a.parse().ok()).unwrap_or(0),
                     },
                 },
                 _ => continue,
@@ -926,9 +1019,10 @@ fn process_ticks(pid: u32) -> u64 {
 
 /// Takes what the load generators said meanwhile: their latest counts (nothing else they say
 /// matters outside the steady window).
-fn take_stats(hear: &mut mpsc::UnboundedReceiver<Said>, stats: &mut [GeneratorStat]) {
+fn take_stats(hear: &mut mpsc::UnboundedReceiver<Said>, stats: &mut [GeneratorStat], late: &mut Lateness) {
     while let Ok(said) = hear.try_recv() {
         if let Said::Stat { generator, stat } = said {
+            late.hear(&stat);
             stats[generator] = stat;
         }
     }

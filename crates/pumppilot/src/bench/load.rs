@@ -3,8 +3,10 @@
 //! loopback source address, sign every request as a board does, and report at the interval the
 //! server holds them for. It writes one line per event on standard output for the bench:
 //! `ready N` once every device had its first answer, `on DEVICE MICROS` when a device is told ON
-//! (Unix time in microseconds), and every second `stat POLLS ERRORS ANSWERED`. With `--mqtt` its
-//! devices speak MQTT instead (`mqtt_load.rs`; POLLS then counts the reports published).
+//! (Unix time in microseconds), and every second `stat POLLS ERRORS ANSWERED LATE`. With `--mqtt`
+//! its devices speak MQTT instead (`mqtt_load.rs`; POLLS then counts the reports published, and
+//! LATE is the most, in ms, that a report of the last second was sent after its time: a generator
+//! short of CPU says so, rather than leave its devices' silence for the servers to explain).
 //!
 //! Kept light on purpose (it shares the machine with the servers it measures): no HTTP client
 //! library, one small buffer per device, one task per device.
@@ -70,6 +72,8 @@ pub(super) struct Counts {
     pub(super) polls: AtomicU64,
     pub(super) errors: AtomicU64,
     pub(super) answered: AtomicU64,
+    /// The most a report was sent after its time since the last `stat` line, in ms.
+    pub(super) late_ms: AtomicU64,
 }
 
 pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
@@ -123,10 +127,11 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
             told_ready = true;
         }
         println!(
-            "stat {} {} {}",
+            "stat {} {} {} {}",
             counts.polls.load(Ordering::Relaxed),
             counts.errors.load(Ordering::Relaxed),
-            counts.answered.load(Ordering::Relaxed)
+            counts.answered.load(Ordering::Relaxed),
+            counts.late_ms.swap(0, Ordering::Relaxed)
         );
     }
 }

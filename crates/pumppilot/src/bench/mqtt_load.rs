@@ -113,6 +113,8 @@ async fn session(
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next_report) => {
+                let late = tokio::time::Instant::now().saturating_duration_since(next_report);
+                counts.late_ms.fetch_max(u64::try_from(late.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
                 let at = now();
                 controller.sense(at, false, true);
                 let report = controller.mqtt_report(at);
