@@ -241,15 +241,21 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     };
     let at = super::load::unix_millis() + 3_000 + stamping;
     let turn = |i: usize| at + (i % per) as u64 * 1000 / u64::from(ramp);
-    let stamped = match fleet.arrival {
-        Arrival::Returning => {
-            let mut schedule: Vec<(u64, AdminId, DeviceId)> =
-                pumps.iter().enumerate().map(|(i, p)| (turn(i), p.admin, p.device)).collect();
-            schedule.sort_unstable_by_key(|s| s.0);
-            Some(play_departed_servers(&store, &schedule).await?)
-        }
-        Arrival::New => None,
-    };
+    if fleet.arrival == Arrival::Returning {
+        let mut schedule: Vec<(u64, AdminId, DeviceId)> =
+            pumps.iter().enumerate().map(|(i, p)| (turn(i), p.admin, p.device)).collect();
+        schedule.sort_unstable_by_key(|s| s.0);
+        let stamps = play_departed_servers(&store, &schedule).await?;
+        println!(
+            "the returning devices' last polls (the departed servers' part) written in {} write{}, {:.1} s; \
+             {} of {} landed after their device's turn",
+            stamps.calls,
+            if stamps.calls == 1 { "" } else { "s" },
+            stamps.took.as_secs_f64(),
+            stamps.late,
+            fleet.devices
+        );
+    }
 
     // What coming online asks of the store: its operations from the first connect until every
     // device is present at its server.
@@ -382,16 +388,6 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     print_collector(gc_offline, gc_online);
     let online_ops: u64 = count_ops(&ops_offline, &ops_online);
     println!("  {:.1} store operations a device to come online", online_ops as f64 / fleet.devices as f64);
-    if let Some(stamps) = &stamped {
-        println!(
-            "  before the first connect, the bench wrote the returning devices' last polls (the departed servers' \
-             part): {} writes, {:.1} s; {} of {} landed after their device's turn",
-            stamps.calls,
-            stamps.took.as_secs_f64(),
-            stamps.late,
-            fleet.devices
-        );
-    }
     let connected = resident(&servers);
     let connected_pss = proportional(&servers);
     let connected_each = resident_each(&servers);
