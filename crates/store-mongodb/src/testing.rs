@@ -268,27 +268,6 @@ pub fn without_bulk_write(mut store: MongoStore) -> MongoStore {
     store
 }
 
-/// The tenants of `store`'s database that name their device present at a server (`presence`):
-/// for the fleet bench, whose devices every server sees online without a write of theirs. A scan
-/// of every tenant (SecantusDB: about 1.8 s of its CPU at 100,000): the bench reads it once, then
-/// follows the change feed.
-pub async fn present_tenants(store: &MongoStore) -> Result<Vec<pumppilot_engine::AdminId>, String> {
-    use futures_util::TryStreamExt as _;
-    use mongodb::bson::{Bson, Document, doc};
-    let filter = doc! { "presence": { "$ne": Bson::Null } };
-    let found: Vec<Document> = store
-        .db
-        .collection::<Document>("tenants")
-        .find(filter)
-        .projection(doc! { "_id": 1 })
-        .await
-        .map_err(|e| e.to_string())?
-        .try_collect()
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(found.iter().filter_map(|tenant| tenant.get_str("_id").ok()?.parse().ok()).collect())
-}
-
 /// What [`writes_between`] counted.
 #[derive(Debug, Default)]
 pub struct Writes {

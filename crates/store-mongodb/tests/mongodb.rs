@@ -645,5 +645,6 @@ async fn a_device_coming_online_writes_its_device_twice_and_its_tenant_once() {
     let counted: Vec<(&str, u64)> =
         writes.collections.iter().map(|(collection, (plain, txn))| (collection.as_str(), plain + txn)).collect();
     assert_eq!(counted, [("devices", 2), ("tenants", 1)]);
-    assert_eq!(testing::present_tenants(&store).await.unwrap(), [admin], "joined");
+    let present: Vec<_> = store.presences().await.unwrap().iter().map(|p| (p.admin, p.device)).collect();
+    assert_eq!(present, [(admin, device)], "joined");
 }

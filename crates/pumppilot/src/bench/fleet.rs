@@ -243,15 +243,12 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let planned = super::load::unix_millis() + 3_000 + stamping;
     let turn = |i: usize| planned + (i % per) as u64 * 1000 / u64::from(ramp);
     if fleet.arrival == Arrival::Returning {
-        let mut schedule: Vec<(u64, AdminId, DeviceId)> =
-            pumps.iter().enumerate().map(|(i, p)| (turn(i), p.admin, p.device)).collect();
-        schedule.sort_unstable_by_key(|s| s.0);
-        let stamps = play_departed_servers(&store, &schedule).await?;
+        let started = Instant::now();
+        let turns = pumps.iter().enumerate().map(|(i, p)| (turn(i), p.admin, p.device));
+        play_departed_servers(&store, turns.collect()).await?;
         println!(
-            "the returning devices' last polls (the departed servers' part) written in {} write{}, {:.1} s",
-            stamps.calls,
-            if stamps.calls == 1 { "" } else { "s" },
-            stamps.took.as_secs_f64(),
+            "the returning devices' last polls (the departed servers' part) written in {:.1} s",
+            started.elapsed().as_secs_f64()
         );
     }
     let at = planned.max(super::load::unix_millis() + 3_000);
@@ -278,7 +275,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         }
     }
     // Followed from before the first device connects until all are present.
-    let presence = Presence::follow(&store, watcher.clone())?;
+    let presence = Presence::follow(&store)?;
     let store_pid = secantusdb.as_ref().and_then(|s| s.pid());
     let store_cpu_offline = store_pid.map_or(0, process_ticks);
     let (said, mut hear) = mpsc::unbounded_channel();
@@ -758,29 +755,28 @@ async fn provision(
 /// How many tenants have a device present at a server, followed on the store's change feed as
 /// the servers follow it. Counting them in the store is a scan of every tenant (SecantusDB: 1.8 s
 /// of its CPU at 100,000; counted every 3 s while 10,000 came online, an eleventh of its time):
-/// the bench would slow the joins it waits for. The feed's cost is one more stream's, and it is
-/// read once from the store at the feed's start and after any gap in it (a reset). Stops when
-/// dropped.
+/// the bench would slow the joins it waits for. The feed's cost is one more stream's, and they
+/// are read from the store (`Store::presences`, as a server reads them) only at the feed's start
+/// and after any gap in it (a reset). Stops when dropped.
 struct Presence {
     count: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Presence {
-    fn follow(store: &Arc<dyn Store>, watcher: pumppilot_store_mongodb::MongoStore) -> anyhow::Result<Presence> {
+    fn follow(store: &Arc<dyn Store>) -> anyhow::Result<Presence> {
         let mut feed = store.changes().context("the store has no change feed")?;
+        let store = Arc::clone(store);
         let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = Arc::clone(&count);
         let task = tokio::spawn(async move {
             let mut present = std::collections::HashSet::new();
             while let Some(change) = feed.recv().await {
                 match change {
-                    pumppilot_store::Change::Reset => {
-                        match pumppilot_store_mongodb::testing::present_tenants(&watcher).await {
-                            Ok(read) => present = read.into_iter().collect(),
-                            Err(err) => println!("  the present tenants could not be read: {err}"),
-                        }
-                    }
+                    pumppilot_store::Change::Reset => match store.presences().await {
+                        Ok(read) => present = read.into_iter().map(|p| p.admin).collect(),
+                        Err(err) => println!("  the present tenants could not be read: {err}"),
+                    },
                     pumppilot_store::Change::Tenant { admin, presence, .. } => match presence {
                         pumppilot_store::PresenceNews::Present { .. } => {
                             present.insert(admin);
@@ -819,13 +815,6 @@ async fn operations(
     })
 }
 
-/// What the bench wrote of the departed servers' last polls (`play_departed_servers`).
-struct Stamps {
-    /// `Store::record_last_polls` calls.
-    calls: usize,
-    took: Duration,
-}
-
 /// The time set aside, before a returning fleet's first device connects, for writing each
 /// device's last poll (SecantusDB here, on a quiet store: 1.4 ms a device at 10,000 and 2.0 ms at
 /// 20,000).
@@ -835,30 +824,24 @@ const STAMPS_AT_ONCE: usize = 2_000;
 
 /// For a returning fleet, what the servers the devices left did before they went: each device's
 /// last poll (`Store::record_last_polls`, as their flushes write it) 1.5 s before its turn to
-/// reconnect (`schedule`: when, sorted), so every device reconnects well within its lease. All
+/// reconnect (`turns`: when, and whose), so every device reconnects well within its lease. All
 /// are written before the first device connects: the store then shows last polls still to come
 /// for a while (no device of the fleet has a run, so nothing acts on them). Written just before
 /// each turn instead, as they were, the writes waited behind the arriving fleet: at 10,000
 /// devices, 8,370 landed after their device was back. The other servers hear of them on the
 /// change feed, as they would.
-async fn play_departed_servers(
-    store: &Arc<dyn Store>,
-    schedule: &[(u64, AdminId, DeviceId)],
-) -> anyhow::Result<Stamps> {
-    let started = Instant::now();
-    let bar = progress(schedule.len() as u64, "returning devices' last polls written");
-    let mut calls = 0;
-    for chunk in schedule.chunks(STAMPS_AT_ONCE) {
+async fn play_departed_servers(store: &Arc<dyn Store>, turns: Vec<(u64, AdminId, DeviceId)>) -> anyhow::Result<()> {
+    let bar = progress(turns.len() as u64, "returning devices' last polls written");
+    for chunk in turns.chunks(STAMPS_AT_ONCE) {
         let polls: Vec<_> = chunk
             .iter()
             .map(|&(turn, admin, device)| (admin, device, Timestamp(i64::try_from(turn).unwrap_or(i64::MAX) - 1_500)))
             .collect();
         store.record_last_polls(&polls).await.context("writing the returning devices' last polls")?;
-        calls += 1;
         bar.inc(chunk.len() as u64);
     }
     bar.finish();
-    Ok(Stamps { calls, took: started.elapsed() })
+    Ok(())
 }
 
 fn start_server(
