@@ -272,12 +272,17 @@ impl Tenant {
     /// DEVICE_OFFLINE is never quiet: only a controller's report resumes it, and the report may
     /// find the device online already (another server's view of its last poll was older, or a new
     /// controller follows one that was polling).
+    ///
+    /// A device back after its lease ran out is quiet too while its pump has no run: its return
+    /// changes nothing a run or a charge depends on, and its last poll reaches the store the way a
+    /// quiet poll's does (the telemetry flush, a join). So a village's devices coming back after a
+    /// power cut commit nothing but the pumps with a run.
     pub fn is_quiet_report(&self, load_shedding: bool, ready: bool, relay: bool, now: Timestamp) -> bool {
         let d = &self.device;
         d.load_shedding == load_shedding
             && d.ready == ready
             && d.relay == relay
-            && d.online_at(now)
+            && (d.online_at(now) || self.active.is_none())
             && !self.active.as_ref().is_some_and(|e| {
                 (e.status == EntryStatus::Running && e.phase_since.is_none())
                     || e.hold_reason == Some(HoldReason::DeviceOffline)
@@ -533,7 +538,9 @@ impl Tenant {
         records: &mut Records,
     ) {
         let d = &mut self.device;
-        if (d.load_shedding, d.ready, d.relay) != (load_shedding, ready, relay) || !d.online_at(now) {
+        if (d.load_shedding, d.ready, d.relay) != (load_shedding, ready, relay)
+            || (!d.online_at(now) && self.active.is_some())
+        {
             records.changed = true;
         }
         if d.load_shedding && !load_shedding {

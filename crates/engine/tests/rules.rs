@@ -515,6 +515,30 @@ fn quiet_poll_needs_no_commit() {
     assert!(!t.is_quiet_report(false, true, false, at(600)), "a poll when the run's end is due");
 }
 
+/// A device back after its lease ran out commits nothing while its pump has no run (a village's
+/// devices coming back after a power cut), and its return is committed while one waits on it.
+#[test]
+fn a_device_back_after_its_lease_commits_only_for_a_run() {
+    let back = at(10 + LEASE_SECS);
+    let mut idle = pump_with(&[(A, 600)]);
+    assert!(!idle.device.online_at(back));
+    assert!(idle.is_quiet_report(false, true, false, back), "nothing waits on the device");
+    let mut applied = idle.clone();
+    assert!(!applied.apply(good(), back).records.changed);
+    idle.touch(back);
+    assert_eq!(idle, applied, "its return applied is the same as a touch");
+    assert!(!idle.is_quiet_report(true, true, false, back), "a changed input is still committed");
+
+    let mut waiting = pump_with(&[(A, 7200)]);
+    begin(&mut waiting, start(A), at(0));
+    waiting.apply(Event::Tick, back);
+    assert_eq!(waiting.motor_state().1, Some(HoldReason::DeviceOffline));
+    assert!(!waiting.is_quiet_report(false, true, false, back), "the run holds for the device");
+    let out = waiting.apply(good(), back);
+    assert!(out.records.changed, "the return that resumes the run is committed");
+    assert_eq!(waiting.motor_command(), Motor::On);
+}
+
 #[test]
 fn poll_answer_is_on_only_when_running_under_the_reported_conditions() {
     let mut t = pump_with(&[(A, 600)]);

@@ -13,10 +13,9 @@ use common::{assert_error, spawn_app_with};
 use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_server::clock::Clock;
 use pumppilot_store::{
-    Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, CounterWindow, Decision, Delivery, Device,
-    FirmwareRelease, MinuteRequest, Notification, NotificationId, OutboxItem, RefreshMatch, RequestQuery, Role,
-    Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry,
-    UsageQuery,
+    Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, Decision, Delivery, Device, FirmwareRelease,
+    MinuteRequest, Notification, NotificationId, OutboxItem, RefreshMatch, RequestQuery, Reserved, Role, Rollout,
+    Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -304,7 +303,7 @@ impl Store for Unplugged {
         device: DeviceId,
         at_least: u64,
         block: u64,
-    ) -> StoreResult<CounterWindow> {
+    ) -> StoreResult<Reserved> {
         self.check_write()?;
         self.inner.reserve_device_counters(admin, device, at_least, block).await
     }

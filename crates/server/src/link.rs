@@ -30,7 +30,7 @@ use axum::{
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use pumppilot_engine::{AdminId, DeviceId};
 use pumppilot_protocol::link::{self, LinkKey, LinkSecret, Tag};
-use pumppilot_store::{CounterWindow, LinkCounters, Store, StoreError};
+use pumppilot_store::{CounterWindow, LinkCounters, Reserved, Store, StoreError, Telemetry};
 
 use crate::{
     app::AppState,
@@ -154,18 +154,20 @@ impl CounterWindows {
 
     /// Accepts `counter` of a device once: inside this server's window from memory, else after
     /// reserving the next window in the store (a counter at or below the stored floor is refused;
-    /// the window reserved then is where the device continues).
+    /// the window reserved then is where the device continues). With the answer, the device's
+    /// report as stored when a window was reserved now ([`Reserved::stored`]).
     pub async fn check(
         &self,
         store: &dyn Store,
         admin: AdminId,
         device: DeviceId,
         counter: u64,
-    ) -> Result<CounterCheck, StoreError> {
+    ) -> Result<(CounterCheck, Option<Telemetry>), StoreError> {
         if let Some((check, _)) = self.check_held(device, counter) {
-            return Ok(check);
+            return Ok((check, None));
         }
-        let reserved = store.reserve_device_counters(admin, device, counter, Self::BLOCK).await?;
+        let Reserved { window: reserved, stored } =
+            store.reserve_device_counters(admin, device, counter, Self::BLOCK).await?;
         let mut shard = self.shard(device).lock().expect("counter windows lock");
         let held = shard.entry(device).or_default();
         // Two requests of one device may have reserved at once: the later window (the higher
@@ -174,7 +176,7 @@ impl CounterWindows {
             Some(window) if window.reserved.through >= reserved.through => window,
             slot => slot.insert(Window { reserved, seen: LinkCounters::default() }),
         };
-        Ok(window.check(counter).unwrap_or(CounterCheck::Refused { highest: window.highest() }))
+        Ok((window.check(counter).unwrap_or(CounterCheck::Refused { highest: window.highest() }), stored))
     }
 
     /// Forgets a device (retired, or its key rotated): its counters stay refused, being at or
@@ -416,7 +418,13 @@ pub async fn accept_counter(
         Some(held) => held,
         // Boxed: once a window (`CounterWindows::BLOCK` counters), so that the futures awaiting
         // this one, one a request, stay small.
-        None => (Box::pin(app.counters.check(app.store.as_ref(), admin, device, counter)).await?, false),
+        None => {
+            let (check, stored) = Box::pin(app.counters.check(app.store.as_ref(), admin, device, counter)).await?;
+            if let Some(stored) = &stored {
+                app.runtime.note_stored_report(stored);
+            }
+            (check, false)
+        }
     };
     // Once a window at most: then the window says so, and the set (one more lookup a request,
     // under a lock every request shares) is not read again.

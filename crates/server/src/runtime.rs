@@ -357,12 +357,13 @@ struct Written {
 /// writes its telemetry.
 const UNWRITTEN: u64 = 0;
 
-/// A digest of what a report says, but its time, uptime and signal (which change every poll).
+/// A digest of what a report says, but its time, uptime and signal (which change every poll) and
+/// why the board last started: a board says that once after a boot, a report that says it is
+/// always written, and one that does not keeps the stored reason ([`Telemetry::last_reset`]).
 fn report_digest(t: &Telemetry) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (t.load_shedding, t.ready, t.relay, &t.firmware, t.last_reset, t.last_reset_at, t.reader, t.feedback)
-        .hash(&mut hasher);
+    (t.load_shedding, t.ready, t.relay, &t.firmware, t.reader, t.feedback).hash(&mut hasher);
     hasher.finish()
 }
 
@@ -1092,8 +1093,12 @@ impl Runtime {
                 // from then its quiet polls are this server's heartbeats.
                 let to_join =
                     shared && lease.is_some() && before.is_none_or(|w| !w.joined) && t.last_seen_at >= fresh_since;
+                // A device joining here needs no write of its last-seen time: from the join on,
+                // this server's heartbeats stand for it.
                 let due = before.is_none_or(|w| {
-                    w.report != report_digest(t) || (!present && t.last_seen_at - w.seen >= seen_every)
+                    w.report != report_digest(t)
+                        || t.last_reset.is_some()
+                        || (!present && !to_join && t.last_seen_at - w.seen >= seen_every)
                 });
                 if all || (due && full.len() < REPORTS_PER_FLUSH) {
                     if to_join && joins.len() + joining_after.len() < JOINS_PER_FLUSH {
@@ -1210,6 +1215,22 @@ impl Runtime {
                 false
             }
         }
+    }
+
+    /// Notes what the store holds of a device's last report, read when this server reserved the
+    /// device's link counters (its first signed request here: [`pumppilot_store::Reserved`]). A
+    /// device coming back with the same report then writes nothing to its document: on a shared
+    /// store its join alone, as a device that stayed. What this server wrote itself is kept.
+    pub fn note_stored_report(&self, stored: &Telemetry) {
+        let (seen, admin, report) = (stored.last_seen_at, stored.admin_id, report_digest(stored));
+        self.written.lock().expect("telemetry lock").entry(stored.device_id).or_insert(Written {
+            seen,
+            lease: seen,
+            report,
+            admin,
+            present: false,
+            joined: false,
+        });
     }
 
     /// Notes telemetry the store now has (with the last poll it moved).

@@ -37,58 +37,58 @@ async fn story(store: Arc<dyn Store>) {
     let refused = |highest| CounterCheck::Refused { highest };
     let (a, b) = (CounterWindows::default(), CounterWindows::default());
 
-    assert_eq!(a.check(store, admin, device, 1).await.unwrap(), accepted, "A reserves (0, {BLOCK}]");
+    assert_eq!(a.check(store, admin, device, 1).await.unwrap().0, accepted, "A reserves (0, {BLOCK}]");
     assert_eq!(floor().await, BLOCK);
-    assert_eq!(a.check(store, admin, device, 1).await.unwrap(), refused(1), "a replay at A");
-    assert_eq!(a.check(store, admin, device, 3).await.unwrap(), accepted);
-    assert_eq!(a.check(store, admin, device, 2).await.unwrap(), accepted, "late, inside the window");
-    assert_eq!(a.check(store, admin, device, 2).await.unwrap(), refused(3), "a late one replayed");
+    assert_eq!(a.check(store, admin, device, 1).await.unwrap().0, refused(1), "a replay at A");
+    assert_eq!(a.check(store, admin, device, 3).await.unwrap().0, accepted);
+    assert_eq!(a.check(store, admin, device, 2).await.unwrap().0, accepted, "late, inside the window");
+    assert_eq!(a.check(store, admin, device, 2).await.unwrap().0, refused(3), "a late one replayed");
     for counter in 4..=500 {
-        assert_eq!(a.check(store, admin, device, counter).await.unwrap(), accepted);
+        assert_eq!(a.check(store, admin, device, counter).await.unwrap().0, accepted);
     }
     assert_eq!(floor().await, BLOCK, "counters inside the window write nothing");
 
     // The device's requests, captured, sent to server B: refused, B's window is above A's.
     for counter in [1, 2, 500, BLOCK] {
         assert_eq!(
-            b.check(store, admin, device, counter).await.unwrap(),
+            b.check(store, admin, device, counter).await.unwrap().0,
             refused(BLOCK),
             "counter {counter} replayed at B"
         );
     }
     assert_eq!(floor().await, 2 * BLOCK, "B reserved ({BLOCK}, {}]", 2 * BLOCK);
-    assert_eq!(b.check(store, admin, device, BLOCK + 1).await.unwrap(), accepted, "the device continues above, at B");
-    assert_eq!(b.check(store, admin, device, BLOCK + 1).await.unwrap(), refused(BLOCK + 1));
+    assert_eq!(b.check(store, admin, device, BLOCK + 1).await.unwrap().0, accepted, "the device continues above, at B");
+    assert_eq!(b.check(store, admin, device, BLOCK + 1).await.unwrap().0, refused(BLOCK + 1));
     // A counter B accepted, replayed at A: above A's window, so A reserves anew, above B's.
     assert_eq!(
-        a.check(store, admin, device, BLOCK + 1).await.unwrap(),
+        a.check(store, admin, device, BLOCK + 1).await.unwrap().0,
         refused(2 * BLOCK),
         "B's counter replayed at A"
     );
-    assert_eq!(a.check(store, admin, device, 501).await.unwrap(), refused(2 * BLOCK), "A's old window is gone");
+    assert_eq!(a.check(store, admin, device, 501).await.unwrap().0, refused(2 * BLOCK), "A's old window is gone");
 
     // Server A restarts: a fresh set of windows over the same store.
     let restarted = CounterWindows::default();
     for counter in [1, 500, BLOCK + 1, 2 * BLOCK, 3 * BLOCK] {
         assert_eq!(
-            restarted.check(store, admin, device, counter).await.unwrap(),
+            restarted.check(store, admin, device, counter).await.unwrap().0,
             refused(3 * BLOCK),
             "counter {counter} replayed after the restart"
         );
     }
-    assert_eq!(restarted.check(store, admin, device, 3 * BLOCK + 1).await.unwrap(), accepted);
+    assert_eq!(restarted.check(store, admin, device, 3 * BLOCK + 1).await.unwrap().0, accepted);
     // A device far ahead (a counter kept in flash across many windows) gets a window from there.
     let far = 10 * BLOCK;
-    assert_eq!(restarted.check(store, admin, device, far).await.unwrap(), accepted);
+    assert_eq!(restarted.check(store, admin, device, far).await.unwrap().0, accepted);
     assert_eq!(floor().await, far - 1 + BLOCK);
-    assert_eq!(restarted.check(store, admin, device, far - 1).await.unwrap(), accepted, "late, just below");
+    assert_eq!(restarted.check(store, admin, device, far - 1).await.unwrap().0, accepted, "late, just below");
     assert_eq!(
-        restarted.check(store, admin, device, far - 100).await.unwrap(),
+        restarted.check(store, admin, device, far - 100).await.unwrap().0,
         refused(far),
         "later than the late ones may be"
     );
     assert_eq!(
-        b.check(store, admin, device, far + 1).await.unwrap(),
+        b.check(store, admin, device, far + 1).await.unwrap().0,
         refused(far - 1 + BLOCK),
         "and B is above it again"
     );
@@ -122,7 +122,7 @@ async fn racing_servers_accept_each_counter_at_most_once() {
             for step in 0..300u64 {
                 // Each task walks the same counters from another place, so they collide.
                 let counter = (step + 37 * i as u64) % 300 + 1 + (step / 100) * BLOCK;
-                if windows.check(store.as_ref(), admin, device, counter).await.unwrap() == CounterCheck::Accepted {
+                if windows.check(store.as_ref(), admin, device, counter).await.unwrap().0 == CounterCheck::Accepted {
                     won.push(counter);
                 }
             }

@@ -193,6 +193,61 @@ async fn a_quiet_device_is_vouched_for_by_its_servers_heartbeat_and_let_go_when_
     assert!(!b.read(admin, |t, now| t.device.online_at(now)).await.unwrap(), "offline at its lease's end");
 }
 
+/// A device back after its lease at a server that never held it, reporting what its last server
+/// stored: the new server reads that report with the device's counter reservation (its first
+/// signed request there: `Reserved::stored`), and writes its join alone: neither its document
+/// nor a commit (its pump has no run). A report that differs from the stored one is written.
+#[tokio::test]
+async fn a_device_taken_over_with_its_stored_report_writes_its_join_alone() {
+    use pumppilot_server::runtime::SEEN_EVERY;
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let (admin, _farmer, device) = pump(store.as_ref(), clock.now(), 11).await;
+    let left = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
+    let taker = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
+    left.start().await.unwrap();
+    taker.start().await.unwrap();
+    until("both feeds live", || async { left.is_fresh() && taker.is_fresh() }).await;
+
+    // The device polled the server it left, which stored its report and let it go when it fell
+    // silent.
+    let last_seen = clock.now();
+    poll(&left, admin, device, last_seen).await;
+    left.flush_telemetry().await;
+    clock.advance(Duration::from_millis(u64::try_from(i64::from(LEASE_MS) * 2 / 3 + 1).unwrap()));
+    left.heartbeat().await;
+    assert_eq!(store.presences().await.unwrap(), [], "let go");
+
+    // It comes back at the other server after its lease and `SEEN_EVERY`.
+    clock.advance(SEEN_EVERY);
+    let reserved = store.reserve_device_counters(admin, device, 1, 1_000).await.unwrap();
+    let stored = reserved.stored.expect("the report its last server stored");
+    assert_eq!(stored.last_seen_at, last_seen);
+    taker.note_stored_report(&stored);
+    let tenant = || async { store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap() };
+    let version = tenant().await.version;
+    let back = clock.now();
+    poll(&taker, admin, device, back).await;
+    taker.flush_telemetry().await;
+    let present: Vec<_> = store.presences().await.unwrap().iter().map(|p| (p.admin, p.device)).collect();
+    assert_eq!(present, [(admin, device)], "joined");
+    let document = || async { store.devices(Some(admin)).await.unwrap().remove(0).telemetry.unwrap() };
+    assert_eq!(document().await.last_seen_at, last_seen, "its document is not written again");
+    let after = tenant().await;
+    assert_eq!(after.version, version, "no commit: nothing waits on the device");
+    assert_eq!(after.device.last_poll_at, Some(back), "its join wrote its last poll");
+
+    // A report that differs from the stored one is written.
+    clock.advance(Duration::from_secs(4));
+    let changed = clock.now();
+    let telemetry =
+        pumppilot_store::Telemetry { firmware: Some("1.5.0".into()), ..telemetry(admin, device, changed, false) };
+    taker.poll(admin, DevicePoll::ready(device), telemetry).await.unwrap();
+    taker.flush_telemetry().await;
+    let written = document().await;
+    assert_eq!((written.last_seen_at, written.firmware.as_deref()), (changed, Some("1.5.0")));
+}
+
 /// Many pumps on `store`, made at `now` (which of two servers owns each's timer is a hash: among
 /// sixteen, each server owns some but once in 65,536 runs).
 async fn pumps(store: &dyn Store, now: Timestamp) -> Vec<(AdminId, pumppilot_engine::UserId, DeviceId)> {

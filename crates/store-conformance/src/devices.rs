@@ -192,8 +192,12 @@ pub async fn link_counter_windows_never_overlap(store: &dyn Store) {
         store.create_device(new).await.expect("create device");
     }
     assert_eq!(store.device_counters(None).await.unwrap(), [], "no device has signed yet");
-    let reserve = |at_least, block| store.reserve_device_counters(rahim.admin, well.id, at_least, block);
-    let first = reserve(1, 1000).await.unwrap();
+    let reserve = |at_least, block| async move {
+        store.reserve_device_counters(rahim.admin, well.id, at_least, block).await.map(|reserved| reserved.window)
+    };
+    let first = store.reserve_device_counters(rahim.admin, well.id, 1, 1000).await.unwrap();
+    assert_eq!(first.stored, None, "the device has not reported yet");
+    let first = first.window;
     assert_eq!(first, CounterWindow { after: 0, through: 1000 });
     assert!(first.holds(1) && first.holds(1000) && !first.holds(0) && !first.holds(1001));
     assert_eq!(reserve(1, 1000).await.unwrap(), CounterWindow { after: 1000, through: 2000 }, "the next one above");
@@ -222,7 +226,7 @@ pub async fn link_counter_windows_never_overlap(store: &dyn Store) {
     );
     // Another device and another tenant have counters of their own.
     assert_eq!(
-        store.reserve_device_counters(rahim.admin, other.id, 1, 10).await.unwrap(),
+        store.reserve_device_counters(rahim.admin, other.id, 1, 10).await.unwrap().window,
         CounterWindow { after: 0, through: 10 }
     );
     assert_err!(store.reserve_device_counters(q.admin, well.id, 1, 10).await, StoreError::NotFound);
@@ -240,7 +244,7 @@ pub async fn link_counter_windows_never_overlap(store: &dyn Store) {
     let server = |block: u64| async move {
         let mut windows = Vec::new();
         for _ in 0..10 {
-            windows.push(store.reserve_device_counters(rahim.admin, fresh.id, 1, block).await.expect("reserve"));
+            windows.push(store.reserve_device_counters(rahim.admin, fresh.id, 1, block).await.expect("reserve").window);
         }
         windows
     };
@@ -255,10 +259,45 @@ pub async fn link_counter_windows_never_overlap(store: &dyn Store) {
     }
     assert_eq!(floor, 10 * (3 + 5 + 7 + 11));
     assert_eq!(
-        store.reserve_device_counters(rahim.admin, fresh.id, 1, 1).await.unwrap(),
+        store.reserve_device_counters(rahim.admin, fresh.id, 1, 1).await.unwrap().window,
         CounterWindow { after: floor, through: floor + 1 },
         "the floor is the store's"
     );
+}
+
+/// A reservation reads the device's report as stored with its floor: the server taking the device
+/// over compares the device's next report with it (`Reserved::stored`). Every field comes back as
+/// the device list has it, a reset said once included.
+pub async fn a_reservation_reads_the_stored_report(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 0).await;
+    let well = device(rahim.admin, "well", b"key-1", at(0));
+    store.create_device(&well).await.expect("create device");
+    let booted = Telemetry {
+        firmware: Some("1.4.0".into()),
+        uptime_ms: Some(1_500),
+        rssi: Some(-71),
+        last_reset: Some(ResetReason::PowerOn),
+        last_reset_at: Some(at(8)),
+        reader: Some(ReaderState::Ok),
+        feedback: Some(false),
+        ..Telemetry::ready(rahim.admin, well.id, at(10))
+    };
+    store.record_telemetry(std::slice::from_ref(&booted)).await.unwrap();
+    let later = Telemetry {
+        last_seen_at: at(20),
+        uptime_ms: Some(11_500),
+        last_reset: None,
+        last_reset_at: None,
+        ..booted.clone()
+    };
+    store.record_telemetry(std::slice::from_ref(&later)).await.unwrap();
+    let listed = store.devices(Some(rahim.admin)).await.unwrap().pop().and_then(|d| d.telemetry);
+    let reserved = store.reserve_device_counters(rahim.admin, well.id, 1, 10).await.unwrap();
+    assert_eq!(reserved.stored, listed, "as the device list has it");
+    let stored = reserved.stored.expect("a report is stored");
+    assert_eq!((stored.last_seen_at, stored.uptime_ms), (at(20), Some(11_500)));
+    assert_eq!(stored.last_reset, Some(ResetReason::PowerOn), "the reset said once is kept");
+    assert_eq!(store.reserve_device_counters(rahim.admin, well.id, 1, 10).await.unwrap().window.after, 10);
 }
 
 /// Firmware releases: kept with their bytes, listed newest first without them, one per version,
@@ -570,7 +609,7 @@ pub async fn a_fleet_coming_online_at_once_gets_each_answer_exact(store: &dyn St
         futures_util::future::join_all(asks.map(|(admin, id)| store.reserve_device_counters(admin, id, 1, 1000))).await;
     assert!(matches!(windows.last(), Some(Err(StoreError::NotFound))), "another tenant's device: {windows:?}");
     for (n, pair) in windows[..2 * PUMPS].chunks(2).enumerate() {
-        let mut pair: Vec<CounterWindow> = pair.iter().map(|w| *w.as_ref().expect("a window")).collect();
+        let mut pair: Vec<CounterWindow> = pair.iter().map(|w| w.as_ref().expect("a window").window).collect();
         pair.sort_by_key(|w| w.after);
         assert_eq!(
             pair,

@@ -189,7 +189,7 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
     assert_eq!(store.export().await.unwrap(), before);
     assert_eq!(store.load_tenant(admin, LEASE_MS).await.unwrap().as_ref(), Some(tenant));
     assert_eq!(
-        store.reserve_device_counters(admin, device.id, 3, 1).await.unwrap(),
+        store.reserve_device_counters(admin, device.id, 3, 1).await.unwrap().window,
         pumppilot_store::CounterWindow { after: 9, through: 10 },
         "no counter given before is given again in the copy"
     );

@@ -435,11 +435,34 @@ pub(crate) fn device_doc(device: &Device) -> Result<Document, Failure> {
     Ok(doc)
 }
 
-pub(crate) fn device(doc: &Document) -> Result<Device, Failure> {
+/// The fields of a device's document [`telemetry`] reads (a projection), with its tenant.
+pub(crate) fn telemetry_projection() -> Document {
+    let mut projection = doc! { "adminId": 1 };
+    for field in TELEMETRY_FIELDS {
+        projection.insert(field, 1);
+    }
+    projection
+}
+
+const TELEMETRY_FIELDS: [&str; 11] = [
+    "lastSeenAt",
+    "loadShedding",
+    "ready",
+    "relay",
+    "firmware",
+    "uptimeMs",
+    "rssi",
+    "lastReset",
+    "lastResetAt",
+    "reader",
+    "feedback",
+];
+
+/// What a device's document says it last reported (`None` before its first report).
+pub(crate) fn telemetry(doc: &Document) -> Result<Option<Telemetry>, Failure> {
     let f = Fields::of(doc, "devices");
-    let id = f.parsed("_id")?;
-    let admin_id = f.parsed("adminId")?;
-    let telemetry = match f.opt_at("lastSeenAt")? {
+    let (id, admin_id) = (f.parsed("_id")?, f.parsed("adminId")?);
+    Ok(match f.opt_at("lastSeenAt")? {
         None => None,
         Some(last_seen_at) => Some(Telemetry {
             device_id: id,
@@ -469,7 +492,13 @@ pub(crate) fn device(doc: &Document) -> Result<Device, Failure> {
                 .transpose()?,
             feedback: f.opt_bool("feedback")?,
         }),
-    };
+    })
+}
+
+pub(crate) fn device(doc: &Document) -> Result<Device, Failure> {
+    let f = Fields::of(doc, "devices");
+    let telemetry = telemetry(doc)?;
+    let (id, admin_id) = (f.parsed("_id")?, f.parsed("adminId")?);
     Ok(Device {
         id,
         admin_id,

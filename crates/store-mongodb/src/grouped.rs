@@ -21,9 +21,15 @@ use mongodb::{
     bson::{Bson, Document, doc},
 };
 use pumppilot_engine::{AdminId, DeviceId};
-use pumppilot_store::{CounterWindow, OwnedCommit, StoreError, StoreResult};
+use pumppilot_store::{CounterWindow, OwnedCommit, Reserved, StoreError, StoreResult, Telemetry};
 
-use crate::{MongoStore, codec::key, collect, error::Failure, tenants};
+use crate::{
+    MongoStore,
+    codec::{self, key},
+    collect,
+    error::Failure,
+    tenants,
+};
 
 /// The most tenant commits one transaction writes (SecantusDB takes about a millisecond for each
 /// update: a Start waits behind at most this many; their tenants are read by one `$in`).
@@ -242,9 +248,9 @@ pub(crate) type Reservation = (AdminId, DeviceId, u64, u64);
 
 /// Reserves counter windows for several devices in one transaction; those that do not land there
 /// (a floor moved meanwhile, the transaction failed) are reserved alone. In the order of `batch`.
-pub(crate) async fn reserve_counters(store: &MongoStore, batch: Vec<Reservation>) -> Vec<StoreResult<CounterWindow>> {
+pub(crate) async fn reserve_counters(store: &MongoStore, batch: Vec<Reservation>) -> Vec<StoreResult<Reserved>> {
     let alone = |n: usize| (0..n).map(|_| None).collect::<Vec<_>>();
-    let reserved: Vec<Option<StoreResult<CounterWindow>>> = if batch.len() < 2 {
+    let reserved: Vec<Option<StoreResult<Reserved>>> = if batch.len() < 2 {
         alone(batch.len())
     } else {
         let shared = Arc::new(batch.clone());
@@ -276,24 +282,27 @@ async fn reserve_in(
     db: &mongodb::Database,
     session: &mut ClientSession,
     batch: &[Reservation],
-) -> Result<Vec<Option<StoreResult<CounterWindow>>>, Failure> {
+) -> Result<Vec<Option<StoreResult<Reserved>>>, Failure> {
     let ids: Vec<Bson> = batch.iter().map(|(_, device, _, _)| key(*device)).collect();
     let cursor = db
         .collection::<Document>("devices")
         .find(doc! { "_id": { "$in": ids } })
-        .projection(doc! { "adminId": 1, "linkHighest": 1 })
+        .projection({
+            let mut fields = codec::telemetry_projection();
+            fields.insert("linkHighest", 1);
+            fields
+        })
         .session(&mut *session)
         .await?;
-    // Each device's tenant and stored floor, as read and then as moved by this batch.
-    let mut floors: std::collections::HashMap<String, (String, Bson)> = collect(cursor, session)
-        .await?
-        .into_iter()
-        .filter_map(|doc| {
-            let id = doc.get_str("_id").ok()?.to_owned();
-            let admin = doc.get_str("adminId").ok()?.to_owned();
-            Some((id, (admin, doc.get("linkHighest").cloned().unwrap_or(Bson::Null))))
-        })
-        .collect();
+    // Each device's tenant and stored floor, as read and then as moved by this batch, and its
+    // stored report.
+    let mut floors: std::collections::HashMap<String, (String, Bson)> = std::collections::HashMap::new();
+    let mut reports: std::collections::HashMap<String, Option<Telemetry>> = std::collections::HashMap::new();
+    for doc in collect(cursor, session).await? {
+        let (Ok(id), Ok(admin)) = (doc.get_str("_id"), doc.get_str("adminId")) else { continue };
+        floors.insert(id.to_owned(), (admin.to_owned(), doc.get("linkHighest").cloned().unwrap_or(Bson::Null)));
+        reports.insert(id.to_owned(), codec::telemetry(&doc)?);
+    }
     let mut out = Vec::with_capacity(batch.len());
     let mut updates = Vec::new();
     for &(admin, device, at_least, block) in batch {
@@ -317,8 +326,9 @@ async fn reserve_in(
             "q": { "_id": id.as_str(), "adminId": stored_admin.as_str(), "linkHighest": stored },
             "u": { "$set": { "linkHighest": through as i64 }, "$unset": { "linkBelow": "" } },
         });
+        let stored = reports.get(&id).cloned().flatten();
         floors.insert(id, (stored_admin, Bson::Int64(through as i64)));
-        out.push(Some(Ok(CounterWindow { after: floor, through })));
+        out.push(Some(Ok(Reserved { window: CounterWindow { after: floor, through }, stored })));
     }
     // Every compare-and-set sent holds (the snapshot said so), else all are made alone.
     update_all(db, session, "devices", updates).await?;

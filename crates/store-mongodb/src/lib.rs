@@ -48,8 +48,8 @@ use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
     Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, FleetTotals, MinuteRequest, Notification,
     NotificationId, OutboxItem, OwnerPage, OwnerQuery, OwnerRow, PushTicket, Receipt, ReceiptQuery, RefreshMatch,
-    RequestQuery, RequestStatus, Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope,
-    SignedIn, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
+    RequestQuery, RequestStatus, Reserved, Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind,
+    SessionScope, SignedIn, Snapshot, Store, StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 
 use crate::{
@@ -110,7 +110,7 @@ pub struct MongoStore {
     /// Commits that write only a tenant's document, written together (`grouped`).
     commits: std::sync::Arc<grouped::Group<pumppilot_store::OwnedCommit, StoreResult<()>>>,
     /// Counter windows reserved together (`grouped`).
-    reservations: std::sync::Arc<grouped::Group<grouped::Reservation, StoreResult<CounterWindow>>>,
+    reservations: std::sync::Arc<grouped::Group<grouped::Reservation, StoreResult<Reserved>>>,
     /// Tenants read together (`Store::load_tenant`: a tenant and its lease).
     loads: std::sync::Arc<TenantReads>,
     /// Whether the server has `bulkWrite` (MongoDB 8.0): a commit's writes in one command, else
@@ -213,12 +213,13 @@ impl MongoStore {
         device: DeviceId,
         at_least: u64,
         block: u64,
-    ) -> StoreResult<CounterWindow> {
+    ) -> StoreResult<Reserved> {
         loop {
             let filter = doc! { "_id": key(device), "adminId": key(admin) };
             let Some(doc) = self.find_one("devices", filter.clone()).await? else {
                 return Err(StoreError::NotFound);
             };
+            let report = codec::telemetry(&doc)?;
             let stored = doc.get("linkHighest").cloned().unwrap_or(Bson::Null);
             let floor = link_floor(&stored)?;
             let through = CounterWindow::next_floor(floor, at_least, block)
@@ -231,7 +232,7 @@ impl MongoStore {
                 .await
                 .map_err(Failure::from)?;
             if result.matched_count == 1 {
-                return Ok(CounterWindow { after: floor, through });
+                return Ok(Reserved { window: CounterWindow { after: floor, through }, stored: report });
             }
             // Another server reserved since the floor was read: reserve above its window.
         }
@@ -1090,7 +1091,7 @@ impl Store for MongoStore {
         device: DeviceId,
         at_least: u64,
         block: u64,
-    ) -> StoreResult<CounterWindow> {
+    ) -> StoreResult<Reserved> {
         let store = self.clone();
         let write = move |batch| {
             let store = store.clone();

@@ -1,7 +1,7 @@
 //! Devices at the pumps, their keys and their last telemetry.
 
 use pumppilot_engine::{AdminId, DeviceId};
-use pumppilot_store::{CounterWindow, Device, StoreError, Telemetry, reader_state_name, reset_reason_name};
+use pumppilot_store::{CounterWindow, Device, Reserved, StoreError, Telemetry, reader_state_name, reset_reason_name};
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::{
@@ -228,15 +228,17 @@ pub(crate) fn reserve_counters(
     device: DeviceId,
     at_least: u64,
     block: u64,
-) -> Result<CounterWindow, Failure> {
+) -> Result<Reserved, Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (id, admin_id) = (device.to_string(), admin.to_string());
-    let stored: Option<i64> = tx
+    let sql = concat!("SELECT ", device_columns!(), " FROM devices WHERE id = ?1 AND admin_id = ?2");
+    let stored = query_all(&tx, sql, (&id, &admin_id), rows::device)?.pop().and_then(|device| device.telemetry);
+    let floor: Option<i64> = tx
         .prepare_cached("SELECT link_highest FROM devices WHERE id = ?1 AND admin_id = ?2")?
         .query_map((&id, &admin_id), |row| row.get(0))?
         .next()
         .transpose()?;
-    let Some(floor) = stored else {
+    let Some(floor) = floor else {
         return Err(StoreError::NotFound.into());
     };
     let floor = u64::try_from(floor).map_err(|_| invariant("a negative link counter is stored"))?;
@@ -248,7 +250,7 @@ pub(crate) fn reserve_counters(
         through as i64,
     ))?;
     tx.commit()?;
-    Ok(CounterWindow { after: floor, through })
+    Ok(Reserved { window: CounterWindow { after: floor, through }, stored })
 }
 
 /// The reserved floor of each device that has signed a request.

@@ -44,10 +44,10 @@ use pumppilot_engine::{
     AdminId, DeviceId, LedgerEntry, Notice, ReceiptId, RequestId, Tenant, Timestamp, UsageRow, UserId,
 };
 use pumppilot_store::{
-    Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, CounterWindow,
-    Decision, Delivery, Device, FirmwareDownload, FirmwareRelease, FleetTotals, MinuteRequest, Notification,
-    NotificationId, OutboxItem, OwnerPage, OwnerQuery, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery,
-    Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError,
+    Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, Decision,
+    Delivery, Device, FirmwareDownload, FirmwareRelease, FleetTotals, MinuteRequest, Notification, NotificationId,
+    OutboxItem, OwnerPage, OwnerQuery, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Reserved, Role,
+    Rollout, Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError,
     StoreResult, Telemetry, Terms, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
@@ -428,7 +428,7 @@ impl Store for SqliteStore {
         device: DeviceId,
         at_least: u64,
         block: u64,
-    ) -> StoreResult<CounterWindow> {
+    ) -> StoreResult<Reserved> {
         self.write(move |conn| devices::reserve_counters(conn, admin, device, at_least, block)).await
     }
 

@@ -383,14 +383,15 @@ pub trait Store: Send + Sync + 'static {
     /// server) moves to `max(f, at_least - 1) + block`, and the window `(f, that]` is the caller's
     /// alone: it accepts counters inside it from memory, each once, and no other server, nor this
     /// one after a restart, is ever given any of them again. [`StoreError::NotFound`] when the
-    /// tenant has no such device. `block` is at least 1.
+    /// tenant has no such device. `block` is at least 1. The device's stored report is read with
+    /// the floor ([`Reserved::stored`]).
     async fn reserve_device_counters(
         &self,
         admin: AdminId,
         device: DeviceId,
         at_least: u64,
         block: u64,
-    ) -> StoreResult<CounterWindow>;
+    ) -> StoreResult<Reserved>;
     /// The reserved floor of each device that has signed a request (of one tenant, or of all): no
     /// counter at or below it is accepted again.
     async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>>;

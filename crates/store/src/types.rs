@@ -175,6 +175,16 @@ impl CounterWindow {
     }
 }
 
+/// A reservation of a device's link counters (`Store::reserve_device_counters`): the window, and
+/// the device's report as the store held it when the floor was read (`None` before its first).
+/// A server that takes a device over (its first signed request there) so knows what the device's
+/// document says, and writes it only when the device's report differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    pub window: CounterWindow,
+    pub stored: Option<Telemetry>,
+}
+
 /// What a device last reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Telemetry {
