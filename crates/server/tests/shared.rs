@@ -203,11 +203,7 @@ async fn a_device_taken_over_with_its_stored_report_writes_its_join_alone() {
     let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
     let clock = ManualClock::starting_now();
     let (admin, _farmer, device) = pump(store.as_ref(), clock.now(), 11).await;
-    let left = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
-    let taker = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
-    left.start().await.unwrap();
-    taker.start().await.unwrap();
-    until("both feeds live", || async { left.is_fresh() && taker.is_fresh() }).await;
+    let (left, taker) = two_servers(&store, &clock, admin).await;
 
     // The device polled the server it left, which stored its report and let it go when it fell
     // silent.
