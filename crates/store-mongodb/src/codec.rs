@@ -11,7 +11,7 @@ use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
 use pumppilot_engine::{AdminId, LedgerEntry, QueueEntry, Timestamp, UsageRow};
 use pumppilot_store::{
     Account, AuditEntry, Card, Device, FirmwareRelease, MinuteRequest, Receipt, Rollout, Session, SessionId,
-    SessionKind, StoreName, Telemetry, Terms,
+    SessionKind, StoreError, StoreName, Telemetry, Terms,
 };
 use uuid::Uuid;
 
@@ -457,6 +457,16 @@ const TELEMETRY_FIELDS: [&str; 11] = [
     "reader",
     "feedback",
 ];
+
+/// What a reservation reads of a device's last report (`Reserved::stored`): `None` before its
+/// first report, and `None` when the report cannot be read (said in the log), so an unreadable
+/// report never keeps a device from signing; its next report is written over it.
+pub(crate) fn stored_report(doc: &Document) -> Option<Telemetry> {
+    telemetry(doc).unwrap_or_else(|failure| {
+        tracing::warn!(error = %StoreError::from(failure), "a device's stored report cannot be read; its next one is written");
+        None
+    })
+}
 
 /// What a device's document says it last reported (`None` before its first report).
 pub(crate) fn telemetry(doc: &Document) -> Result<Option<Telemetry>, Failure> {

@@ -301,7 +301,7 @@ async fn reserve_in(
     for doc in collect(cursor, session).await? {
         let (Ok(id), Ok(admin)) = (doc.get_str("_id"), doc.get_str("adminId")) else { continue };
         floors.insert(id.to_owned(), (admin.to_owned(), doc.get("linkHighest").cloned().unwrap_or(Bson::Null)));
-        reports.insert(id.to_owned(), codec::telemetry(&doc)?);
+        reports.insert(id.to_owned(), codec::stored_report(&doc));
     }
     let mut out = Vec::with_capacity(batch.len());
     let mut updates = Vec::new();

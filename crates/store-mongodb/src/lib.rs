@@ -219,7 +219,7 @@ impl MongoStore {
             let Some(doc) = self.find_one("devices", filter.clone()).await? else {
                 return Err(StoreError::NotFound);
             };
-            let report = codec::telemetry(&doc)?;
+            let report = codec::stored_report(&doc);
             let stored = doc.get("linkHighest").cloned().unwrap_or(Bson::Null);
             let floor = link_floor(&stored)?;
             let through = CounterWindow::next_floor(floor, at_least, block)

@@ -166,6 +166,28 @@ async fn unreadable_documents_are_reported_not_panicked_on() {
         Err(StoreError::Unavailable(message)) => assert!(message.contains("queues.holdReason"), "{message}"),
         other => panic!("expected unavailable, got {other:?}"),
     }
+    // A device's stored report that cannot be read: the device list says so, but the device still
+    // signs (its reservation reads no report, and its next report is written over it).
+    let device = pumppilot_store::Device {
+        id: pumppilot_engine::DeviceId::new(),
+        admin_id: tenant.admin_id,
+        name: "well".into(),
+        key_hash: vec![1; 32],
+        created_at: T0,
+        telemetry: None,
+    };
+    store.create_device(&device).await.unwrap();
+    store.record_telemetry(&[pumppilot_store::Telemetry::ready(device.admin_id, device.id, at(3))]).await.unwrap();
+    db.collection::<Document>("devices")
+        .update_one(doc! { "_id": device.id.to_string() }, doc! { "$set": { "reader": "HUMMING" } })
+        .await
+        .unwrap();
+    match store.devices(Some(device.admin_id)).await {
+        Err(StoreError::Unavailable(message)) => assert!(message.contains("devices.reader"), "{message}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    let reserved = store.reserve_device_counters(device.admin_id, device.id, 1, 10).await.unwrap();
+    assert_eq!((reserved.window.after, reserved.stored), (0, None));
 }
 
 #[tokio::test]
