@@ -6,7 +6,8 @@
 //! one server locks the farmer out on the others within 1 s, and so does a sign-out; failed sign-ins count on every server; a server killed with SIGKILL in the
 //! middle of a run: the run still ends on time, the next farmer starts, no DEVICE_OFFLINE hold while
 //! the device polls within its lease, and every balance equals its ledger; a device that signed its
-//! link at one server is refused unsigned at the others within 1 s.
+//! link at one server is refused unsigned at the others within 1 s; a device moving to another
+//! server with an unchanged report joins there without its report written again.
 //!
 //! Real processes run on real time: the test waits for conditions with generous limits and checks
 //! their causes (what the answers say), never a fixed sleep followed by an assertion.
@@ -70,6 +71,68 @@ fn poll_path(wait: Option<(u64, u64)>) -> String {
         path.push_str(&format!("&wait={wait}&seq={seq}"));
     }
     path
+}
+
+/// Two servers on a fresh database of the test's MongoDB, and an owner "rahim" with a farmer of
+/// 10 minutes and a pump, made on A. The servers stop, and their folder goes, when `_servers` and
+/// `_dir` are dropped: a test keeps them bound to the end.
+struct TwoServers {
+    a: Site,
+    b: Site,
+    url: String,
+    tenant: common::Tenant,
+    _servers: [Server; 2],
+    _dir: tempfile::TempDir,
+}
+
+impl TwoServers {
+    async fn start() -> TwoServers {
+        let dir = tempfile::tempdir().unwrap();
+        let url = testing::server().fresh_url();
+        let (first, a) = start(dir.path(), &url);
+        let (second, b) = start(dir.path(), &url);
+        let tenant = a.tenant("rahim", 1, 10).await;
+        TwoServers { a, b, url, tenant, _servers: [first, second], _dir: dir }
+    }
+}
+
+/// A board registered by an owner: its key and link secret, to poll a server with its key alone
+/// or signed.
+struct Board {
+    key: String,
+    secret: pumppilot_protocol::link::LinkSecret,
+    http: reqwest::Client,
+}
+
+impl Board {
+    async fn registered(owner: &Client, name: &str) -> Board {
+        let created = owner.ok("/api/admin/devices", json!({ "name": name })).await;
+        Board {
+            key: created["deviceKey"].as_str().unwrap().to_owned(),
+            secret: pumppilot_protocol::link::LinkSecret::parse(created["linkSecret"].as_str().unwrap()).unwrap(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A poll with the key alone, as from a board of before the link.
+    async fn unsigned(&self, site: &Site) -> reqwest::Result<reqwest::Response> {
+        self.http.get(format!("{}{}", site.base, poll_path(None))).bearer_auth(&self.key).send().await
+    }
+
+    /// A poll signed with `counter`.
+    async fn signed(&self, site: &Site, counter: u64) -> reqwest::Response {
+        use pumppilot_protocol::link;
+        let path = poll_path(None);
+        let tag = self.secret.request_tag("GET", &path, counter, b"");
+        self.http
+            .get(format!("{}{path}", site.base))
+            .bearer_auth(&self.key)
+            .header(link::COUNTER_HEADER, counter.to_string())
+            .header(link::MAC_HEADER, std::str::from_utf8(&link::to_hex(&tag)).unwrap())
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 /// One answer the device got, from which server, when.
@@ -493,11 +556,7 @@ async fn mongodb_lost_while_running_turns_devices_off_and_everything_recovers_wi
 
 #[tokio::test]
 async fn a_card_tap_retried_at_another_server_is_answered_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = testing::server().fresh_url();
-    let (_a, a) = start(dir.path(), &url);
-    let (_b, b) = start(dir.path(), &url);
-    let tenant = a.tenant("rahim", 1, 10).await;
+    let TwoServers { a, b, tenant, _servers, _dir, .. } = TwoServers::start().await;
     let farmer = &tenant.user_ids[0];
     tenant.admin.ok(&format!("/api/admin/users/{farmer}/rfid"), json!({"uid": "04A1B2C3"})).await;
     let device = &tenant.device.client;
@@ -542,38 +601,20 @@ async fn a_card_tap_retried_at_another_server_is_answered_once() {
 
 #[tokio::test]
 async fn a_device_that_signed_at_one_server_must_sign_at_every_server() {
-    use pumppilot_protocol::link::{self, LinkSecret};
-    let dir = tempfile::tempdir().unwrap();
-    let url = testing::server().fresh_url();
-    let (_a, a) = start(dir.path(), &url);
-    let (_b, b) = start(dir.path(), &url);
-    let tenant = a.tenant("rahim", 1, 10).await;
-    let created = tenant.admin.ok("/api/admin/devices", json!({"name": "spare"})).await;
-    let key = created["deviceKey"].as_str().unwrap().to_owned();
-    let secret = LinkSecret::parse(created["linkSecret"].as_str().unwrap()).unwrap();
-    let http = reqwest::Client::new();
-    let path = poll_path(None);
-    let unsigned = |site: &Site| http.get(format!("{}{path}", site.base)).bearer_auth(&key).send();
+    let TwoServers { a, b, tenant, _servers, _dir, .. } = TwoServers::start().await;
+    let board = Board::registered(&tenant.admin, "spare").await;
 
     // B knows the new device and takes its key alone, as from a board of before the link.
     within("the spare known on B", 5 * ONE_SECOND, || async {
-        (unsigned(&b).await.ok()?.status() == StatusCode::OK).then_some(())
+        (board.unsigned(&b).await.ok()?.status() == StatusCode::OK).then_some(())
     })
     .await;
     // The board signs once, at A.
-    let tag = secret.request_tag("GET", &path, 1, b"");
-    let signed = http
-        .get(format!("{}{path}", a.base))
-        .bearer_auth(&key)
-        .header(link::COUNTER_HEADER, "1")
-        .header(link::MAC_HEADER, std::str::from_utf8(&link::to_hex(&tag)).unwrap())
-        .send()
-        .await
-        .unwrap();
+    let signed = board.signed(&a, 1).await;
     assert_eq!(signed.status(), StatusCode::OK, "{}", signed.text().await.unwrap());
     // From then on B refuses its key alone too: a captured unsigned poll is no way around the link.
     let (code, took) = within("B refuses the unsigned poll", 5 * ONE_SECOND, || async {
-        let answer = unsigned(&b).await.ok()?;
+        let answer = board.unsigned(&b).await.ok()?;
         let refused = answer.status() == StatusCode::UNAUTHORIZED;
         let body: Value = answer.json().await.ok()?;
         refused.then(|| body["error"]["code"].as_str().unwrap_or_default().to_owned())
@@ -582,4 +623,41 @@ async fn a_device_that_signed_at_one_server_must_sign_at_every_server() {
     assert_eq!(code, "SIGNATURE_REQUIRED");
     eprintln!("a device that signs at A is refused unsigned at B after {took:?}");
     assert!(took < ONE_SECOND, "B took {took:?} to learn that the device signs");
+}
+
+/// A device moving to another server with the report its first server stored: the other server
+/// reads that report with the device's counter reservation (its first signed request there,
+/// `link::accept_counter`), so the device joins there without its document being written again
+/// (its last-seen time stays the first server's; the join stands for it).
+#[tokio::test]
+async fn a_device_moving_to_another_server_joins_there_without_its_report_written_again() {
+    use pumppilot_engine::AdminId;
+    use pumppilot_store::Store;
+    let TwoServers { a, b, url, tenant, _servers, _dir } = TwoServers::start().await;
+    let store = pumppilot_store_mongodb::MongoStore::connect(&url).await.unwrap();
+    let admin: AdminId = tenant.admin_id.parse().unwrap();
+    let board = Board::registered(&tenant.admin, "well").await;
+    let well = || async {
+        let devices = store.devices(Some(admin)).await.ok()?;
+        devices.into_iter().find(|d| d.name == "well")
+    };
+    let presence = || async { store.presences().await.ok()?.into_iter().find(|p| p.admin == admin) };
+
+    // The device polls A: A stores its report and it joins A.
+    assert_eq!(board.signed(&a, 1).await.status(), StatusCode::OK);
+    let ((stored, at_a), _) = within("the report stored and the device present at A", 5 * ONE_SECOND, || async {
+        let telemetry = well().await?.telemetry?;
+        Some((telemetry, presence().await?))
+    })
+    .await;
+    // It moves to B, above A's window of its counters, with the same report.
+    let counter = pumppilot_server::link::CounterWindows::BLOCK + 1;
+    assert_eq!(board.signed(&b, counter).await.status(), StatusCode::OK);
+    let (at_b, _) = within("the device present at B", 5 * ONE_SECOND, || async {
+        presence().await.filter(|p| p.server != at_a.server)
+    })
+    .await;
+    assert_eq!(at_b.device, at_a.device);
+    let after = well().await.unwrap().telemetry.unwrap();
+    assert_eq!(after.last_seen_at, stored.last_seen_at, "B wrote the join alone, not the report again");
 }

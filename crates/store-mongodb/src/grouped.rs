@@ -294,24 +294,23 @@ async fn reserve_in(
         })
         .session(&mut *session)
         .await?;
-    // Each device's tenant and stored floor, as read and then as moved by this batch, and its
-    // stored report.
-    let mut floors: std::collections::HashMap<String, (String, Bson)> = std::collections::HashMap::new();
-    let mut reports: std::collections::HashMap<String, Option<Telemetry>> = std::collections::HashMap::new();
+    // Each device's tenant, stored floor (as read, then as moved by this batch) and stored report.
+    let mut read: std::collections::HashMap<String, (String, Bson, Option<Telemetry>)> =
+        std::collections::HashMap::new();
     for doc in collect(cursor, session).await? {
         let (Ok(id), Ok(admin)) = (doc.get_str("_id"), doc.get_str("adminId")) else { continue };
-        floors.insert(id.to_owned(), (admin.to_owned(), doc.get("linkHighest").cloned().unwrap_or(Bson::Null)));
-        reports.insert(id.to_owned(), codec::stored_report(&doc));
+        let floor = doc.get("linkHighest").cloned().unwrap_or(Bson::Null);
+        read.insert(id.to_owned(), (admin.to_owned(), floor, codec::stored_report(&doc)));
     }
     let mut out = Vec::with_capacity(batch.len());
     let mut updates = Vec::new();
     for &(admin, device, at_least, block) in batch {
         let id = device.to_string();
-        let Some((stored_admin, stored)) = floors.get(&id).filter(|(a, _)| *a == admin.to_string()).cloned() else {
+        let Some((stored_admin, stored, report)) = read.get_mut(&id).filter(|(a, _, _)| *a == admin.to_string()) else {
             out.push(Some(Err(StoreError::NotFound)));
             continue;
         };
-        let floor = match crate::link_floor(&stored) {
+        let floor = match crate::link_floor(stored) {
             Ok(floor) => floor,
             Err(err) => {
                 out.push(Some(Err(err)));
@@ -323,12 +322,11 @@ async fn reserve_in(
             continue;
         };
         updates.push(doc! {
-            "q": { "_id": id.as_str(), "adminId": stored_admin.as_str(), "linkHighest": stored },
+            "q": { "_id": id.as_str(), "adminId": stored_admin.as_str(), "linkHighest": stored.clone() },
             "u": { "$set": { "linkHighest": through as i64 }, "$unset": { "linkBelow": "" } },
         });
-        let stored = reports.get(&id).cloned().flatten();
-        floors.insert(id, (stored_admin, Bson::Int64(through as i64)));
-        out.push(Some(Ok(Reserved { window: CounterWindow { after: floor, through }, stored })));
+        *stored = Bson::Int64(through as i64);
+        out.push(Some(Ok(Reserved { window: CounterWindow { after: floor, through }, stored: report.clone() })));
     }
     // Every compare-and-set sent holds (the snapshot said so), else all are made alone.
     update_all(db, session, "devices", updates).await?;

@@ -231,22 +231,17 @@ pub(crate) fn reserve_counters(
 ) -> Result<Reserved, Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (id, admin_id) = (device.to_string(), admin.to_string());
-    // The device's last report: an unreadable one (said in the log) never keeps a device from
-    // signing; its next report is written over it.
-    let sql = concat!("SELECT ", device_columns!(), " FROM devices WHERE id = ?1 AND admin_id = ?2");
-    let stored = match query_all(&tx, sql, (&id, &admin_id), rows::device) {
-        Ok(mut found) => found.pop().and_then(|device| device.telemetry),
-        Err(failure) => {
-            tracing::warn!(error = %StoreError::from(failure), "a device's stored report cannot be read; its next one is written");
+    // The floor and the device's last report in one read: an unreadable report (said in the log)
+    // never keeps a device from signing; its next report is written over it.
+    let sql = concat!("SELECT link_highest, ", device_columns!(), " FROM devices WHERE id = ?1 AND admin_id = ?2");
+    let found = query_all(&tx, sql, (&id, &admin_id), |row| {
+        let stored = rows::device(row).map(|device| device.telemetry).unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "a device's stored report cannot be read; its next one is written");
             None
-        }
-    };
-    let floor: Option<i64> = tx
-        .prepare_cached("SELECT link_highest FROM devices WHERE id = ?1 AND admin_id = ?2")?
-        .query_map((&id, &admin_id), |row| row.get(0))?
-        .next()
-        .transpose()?;
-    let Some(floor) = floor else {
+        });
+        Ok((row.get::<_, i64>("link_highest")?, stored))
+    })?;
+    let Some((floor, stored)) = found.into_iter().next() else {
         return Err(StoreError::NotFound.into());
     };
     let floor = u64::try_from(floor).map_err(|_| invariant("a negative link counter is stored"))?;
