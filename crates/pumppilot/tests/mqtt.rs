@@ -294,6 +294,50 @@ async fn a_silent_connection_is_closed_after_one_and_a_half_keep_alives() {
     assert_eq!(ended, ["pumppilot_mqtt_sessions_ended_total{why=\"silent\"} 1"], "{metrics}");
 }
 
+/// A ping already in the server's socket when the device's silence comes is not silence, even
+/// before the server's runtime knows the socket is readable. A busy server learns which sockets
+/// became readable a bounded batch at a time, while every timer due fires at once: at 100,000
+/// devices, sessions whose reports had come were ended as silent. Here the device pings and the
+/// clock moves to its silence in one step, with no await between: the session's timer wakes it
+/// before the runtime's driver turns, so the session cannot know of the ping but by asking the
+/// socket itself. Without that it was cut off as silent in every round (ten runs of ten). The
+/// same holds for a CONNECT waiting unread when the 10 s given for it are up.
+#[tokio::test]
+async fn a_packet_waiting_unread_when_its_time_is_up_is_read() {
+    const ROUNDS: u32 = 4;
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let id = device_id(&t).await;
+    let mut device = Connection::connect(&mqtt_addr(&app), &id, &device_key(&t), 10).await.unwrap();
+    for round in 0..ROUNDS {
+        let silent_at = pumppilot_server::clock::Clock::now(app.clock.as_ref()) + 15_000;
+        until("the session waits for its silence", || app.clock.waits().contains(&silent_at)).await;
+        // Written to the kernel at once (the socket is writable), and no await yields between.
+        device.send(Packet::PingReq).await.unwrap();
+        app.clock.advance(Duration::from_millis(15_000));
+        let answered = tokio::time::timeout(PATIENCE, device.next()).await.expect("an answer or a close");
+        assert!(
+            matches!(answered, Ok(Some(Packet::PingResp))),
+            "round {round}: the talking device was cut off as silent ({answered:?})"
+        );
+    }
+    // The same for a CONNECT that waits unread as the 10 s given for it run out.
+    let mut late = Connection::open(&mqtt_addr(&app)).await.unwrap();
+    let connect_by = pumppilot_server::clock::Clock::now(app.clock.as_ref()) + 10_000;
+    until("the connection waits for its CONNECT", || app.clock.waits().contains(&connect_by)).await;
+    late.send(connect_packet(&id, &device_key(&t), 10)).await.unwrap();
+    app.clock.advance(Duration::from_millis(10_000));
+    let answered = tokio::time::timeout(PATIENCE, late.next()).await.expect("an answer or a close");
+    assert!(
+        matches!(&answered, Ok(Some(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success),
+        "a CONNECT sent in time is answered ({answered:?})"
+    );
+    let page = metrics_page(&app).await;
+    assert!(page.contains("pumppilot_mqtt_heard_late_total 5"), "each heard late: {page}");
+    // The first connection was taken over by the second, not ended as silent.
+    assert!(!page.contains("why=\"silent\""), "no session ended as silent: {page}");
+}
+
 /// A session busy with a report (its commit waits for the store) past one and a half keep-alives
 /// is not ended as silent when the device spoke meanwhile: what came while the report was
 /// handled is read before the silence is looked at. The store is held by the test with a write

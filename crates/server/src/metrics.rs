@@ -11,6 +11,7 @@
 //! | `pumppilot_mqtt_connects_total` | counter | MQTT CONNECTs received (refused ones included) |
 //! | `pumppilot_mqtt_messages_received_total` / `_sent_total` | counter | MQTT packets from and to devices after CONNECT |
 //! | `pumppilot_mqtt_sessions_ended_total{why}` | counter | MQTT sessions (after CONNACK) the server ended, by why: `gone` (the socket closed), `stuck` (a write did not finish in time), `silent`, `refused` (the store could not apply a report), `taken_over`, … |
+//! | `pumppilot_mqtt_heard_late_total` | counter | MQTT connections whose time (the keep-alive's silence, the CONNECT's 10 s) was up while the device's packet waited unread in its socket: the server was behind, and the packet was read |
 //! | `pumppilot_presence_joins_total` / `_leaves_total` | counter | on several servers: devices joined to this server, and let go by it as silent |
 //! | `pumppilot_tenant_loads_total` | counter | pump owners' states read from the store into this server (one not held here, or read again); a steady climb means tenants are read over and over |
 //! | `pumppilot_active_runs{status}` | gauge | pumps with a RUNNING or HOLD run |
@@ -57,6 +58,8 @@ struct MqttFigures {
     connects: AtomicU64,
     received: AtomicU64,
     sent: AtomicU64,
+    /// Times up that found the device's packet waiting unread (`mqtt_heard_late`).
+    heard_late: AtomicU64,
     /// Sessions ended, by why (`crate::mqtt`'s reasons, a few fixed words): a session ends once
     /// per connection, not per packet, so a lock is cheap here.
     ended: std::sync::Mutex<BTreeMap<&'static str, u64>>,
@@ -138,6 +141,12 @@ impl Metrics {
     /// Counts a packet sent to a connected device.
     pub fn mqtt_message_out(&self) {
         self.mqtt.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection whose time was up while the device's packet waited unread: the server
+    /// was behind, and the packet was read.
+    pub fn mqtt_heard_late(&self) {
+        self.mqtt.heard_late.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a session the server ended, by why (a fixed word of the MQTT listener).
@@ -414,6 +423,13 @@ fn render_counters(app: &AppState, out: &mut String) {
     let _ = writeln!(out, "pumppilot_presence_leaves_total {leaves}");
     family(out, "pumppilot_tenant_loads_total", "counter", "Pump owners' states read from the store into this server.");
     let _ = writeln!(out, "pumppilot_tenant_loads_total {}", app.runtime.loads());
+    family(
+        out,
+        "pumppilot_mqtt_heard_late_total",
+        "counter",
+        "MQTT connections whose time was up while the device's packet waited unread (the server was behind).",
+    );
+    let _ = writeln!(out, "pumppilot_mqtt_heard_late_total {}", app.metrics.mqtt.heard_late.load(Ordering::Relaxed));
     family(out, "pumppilot_mqtt_sessions_ended_total", "counter", "MQTT sessions the server ended, by why.");
     for (why, count) in app.metrics.mqtt_sessions_ended() {
         let _ = writeln!(out, "pumppilot_mqtt_sessions_ended_total{{why=\"{why}\"}} {count}");

@@ -1053,12 +1053,13 @@ fn take_stats(hear: &mut mpsc::UnboundedReceiver<Said>, stats: &mut [GeneratorSt
 /// What the servers counted over the whole bench (their `GET /metrics`, summed): why they ended
 /// MQTT sessions (a load generator sees only that its connection closed), and how many devices
 /// joined them and were let go as silent (a device that leaves and joins again costs the store
-/// two writes each time), and the MQTT messages they took and sent (an idle pump's device is told
-/// an unchanged OFF once, not after every report).
+/// two writes each time), the MQTT messages they took and sent (an idle pump's device is told
+/// an unchanged OFF once, not after every report), and the packets they found waiting unread
+/// when a device's time was up (a server behind its sockets).
 async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token: &str) {
     let mut ended: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     let (mut joins, mut leaves, mut unread) = (0u64, 0u64, 0);
-    let (mut received, mut sent) = (0u64, 0u64);
+    let (mut received, mut sent, mut late) = (0u64, 0u64, 0u64);
     for addr in addrs {
         let answer = http.get(format!("http://{addr}/metrics")).bearer_auth(token).send().await;
         let Ok(text) = async { answer?.error_for_status()?.text().await }.await else {
@@ -1073,6 +1074,7 @@ async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token
                 "pumppilot_presence_leaves_total" => leaves += value,
                 "pumppilot_mqtt_messages_received_total" => received += value,
                 "pumppilot_mqtt_messages_sent_total" => sent += value,
+                "pumppilot_mqtt_heard_late_total" => late += value,
                 _ => {
                     if let Some(why) = series
                         .strip_prefix("pumppilot_mqtt_sessions_ended_total{why=\"")
@@ -1091,6 +1093,7 @@ async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token
     };
     let unread = if unread > 0 { format!(" ({unread} servers' figures unread)") } else { String::new() };
     println!("  MQTT sessions the servers ended, by why: {said}{unread}");
+    println!("  MQTT packets found waiting unread as their time was up (the server behind): {late}");
     println!("  devices joined to a server: {joins}; let go as silent: {leaves}");
     println!("  MQTT messages over the whole bench: {received} taken by the servers, {sent} sent by them");
 }

@@ -45,6 +45,9 @@ const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 const MAX_KEEP_ALIVE_S: u16 = 300;
 /// Longest a write to a device may take (a device that does not read is dropped).
 const WRITE_WITHIN: Duration = Duration::from_secs(10);
+/// How long a packet found waiting unread when its time was up may take to be read (the runtime
+/// only has to turn; real time).
+const LATE_WITHIN: Duration = Duration::from_secs(1);
 /// Bytes read at a time: a report fits; a longer packet grows the buffer up to [`MAX_PACKET`].
 const READ_CHUNK: usize = 512;
 
@@ -160,6 +163,29 @@ impl Wire {
         }
     }
 
+    /// Whether bytes of the device wait unread in the socket now its time is up, as the system
+    /// says (a peek that does not wait); counted. The runtime knows a socket has become readable
+    /// only once its driver has turned, and a busy server's driver takes the readiness of a
+    /// bounded number of sockets a turn while every timer due fires: a device's time may be up
+    /// before the runtime knows its packet is there. Then the server, not the device, is behind.
+    fn heard_late(&self) -> bool {
+        let mut byte = [std::mem::MaybeUninit::uninit()];
+        let unread = matches!(socket2::SockRef::from(&self.stream).peek(&mut byte), Ok(1..));
+        if unread {
+            self.app.metrics.mqtt_heard_late();
+        }
+        unread
+    }
+
+    /// The packet whose bytes were waiting unread when its time was up ([`Wire::heard_late`]),
+    /// read within [`LATE_WITHIN`]; [`End::Silent`] when none was waiting.
+    async fn late(&mut self) -> Result<Packet, End> {
+        if !self.heard_late() {
+            return Err(End::Silent);
+        }
+        tokio::time::timeout(LATE_WITHIN, self.next()).await.unwrap_or(Err(End::Silent))
+    }
+
     /// Answers a CONNECT with a refusal and closes, reading what the client still sends until it
     /// closes too (at most a second), so the CONNACK is not lost to a reset.
     async fn refuse(&mut self, code: ConnectReturnCode) {
@@ -219,7 +245,7 @@ async fn connect(
 ) -> Option<Session> {
     let first = tokio::select! {
         packet = wire.next() => packet,
-        () = app.settings.clock.sleep(CONNECT_WITHIN) => Err(End::Silent),
+        () = app.settings.clock.sleep(CONNECT_WITHIN) => wire.late().await,
         _ = stop.changed() => Err(End::Shutdown),
     };
     let address = peer.ip();
@@ -352,11 +378,14 @@ impl Session {
                     }
                 }
                 () = &mut silence => {
-                    let until = self.heard + self.silent_after;
-                    if app.now() >= until {
-                        return End::Silent;
+                    if app.now() >= self.heard + self.silent_after {
+                        if !wire.heard_late() {
+                            return End::Silent;
+                        }
+                        // It spoke; its packet is read once the runtime knows it is there.
+                        self.heard = app.now();
                     }
-                    silence = app.settings.clock.sleep_until(until);
+                    silence = app.settings.clock.sleep_until(self.heard + self.silent_after);
                 }
             }
         }
