@@ -638,7 +638,7 @@ async fn a_device_moving_to_another_server_joins_there_without_its_report_writte
     let admin: AdminId = tenant.admin_id.parse().unwrap();
     let board = Board::registered(&tenant.admin, "well").await;
     let well = || async {
-        let devices = store.devices(Some(admin)).await.ok()?;
+        let devices = store.devices(admin).await.ok()?;
         devices.into_iter().find(|d| d.name == "well")
     };
     let presence = || async { store.presences().await.ok()?.into_iter().find(|p| p.admin == admin) };

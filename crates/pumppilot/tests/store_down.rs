@@ -267,7 +267,7 @@ impl Store for Unplugged {
         self.inner.create_device(device).await
     }
 
-    async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>> {
+    async fn devices(&self, admin: AdminId) -> StoreResult<Vec<Device>> {
         self.check()?;
         self.inner.devices(admin).await
     }
@@ -331,6 +331,11 @@ impl Store for Unplugged {
     async fn device_keys(&self) -> StoreResult<Vec<pumppilot_store::DeviceKey>> {
         self.check()?;
         self.inner.device_keys().await
+    }
+
+    async fn reported_firmware(&self) -> StoreResult<Vec<pumppilot_store::ReportedFirmware>> {
+        self.check()?;
+        self.inner.reported_firmware().await
     }
 
     async fn load_tenants(

@@ -227,7 +227,7 @@ async fn a_device_taken_over_with_its_stored_report_writes_its_join_alone() {
     taker.flush_telemetry().await;
     let present: Vec<_> = store.presences().await.unwrap().iter().map(|p| (p.admin, p.device)).collect();
     assert_eq!(present, [(admin, device)], "joined");
-    let document = || async { store.devices(Some(admin)).await.unwrap().remove(0).telemetry.unwrap() };
+    let document = || async { store.devices(admin).await.unwrap().remove(0).telemetry.unwrap() };
     assert_eq!(document().await.last_seen_at, last_seen, "its document is not written again");
     let after = tenant().await;
     assert_eq!(after.version, version, "no commit: nothing waits on the device");

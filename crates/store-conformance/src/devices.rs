@@ -45,48 +45,48 @@ pub async fn devices_telemetry_and_key_rotation(store: &dyn Store) {
     for new in [&d1, &d2, &d3] {
         store.create_device(new).await.expect("create device");
     }
-    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
-    assert_eq!(store.devices(Some(q.admin)).await.unwrap(), std::slice::from_ref(&d3));
-    assert_eq!(store.devices(None).await.unwrap(), [d1.clone(), d2.clone(), d3.clone()]);
+    assert_eq!(store.devices(rahim.admin).await.unwrap(), [d1.clone(), d2.clone()]);
+    assert_eq!(store.devices(q.admin).await.unwrap(), std::slice::from_ref(&d3));
     let copy = device(rahim.admin, "copy", b"key-1", at(3));
     assert_err!(store.create_device(&copy).await, StoreError::Invariant(_));
-    assert_eq!(store.devices(None).await.unwrap().len(), 3, "key hashes are unique");
+    assert_eq!(store.devices(rahim.admin).await.unwrap().len(), 2, "key hashes are unique");
 
     let first = telemetry(&d1, at(10), true);
     store.record_telemetry(std::slice::from_ref(&first)).await.expect("telemetry");
     d1.telemetry = Some(first.clone());
-    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
+    assert_eq!(store.devices(rahim.admin).await.unwrap(), [d1.clone(), d2.clone()]);
     let tenant = load(store, rahim.admin).await;
     assert_eq!((tenant.device.last_poll_at, tenant.version), (Some(at(10)), 0), "a last poll is not a transition");
 
     // A late report (older than the stored one) changes nothing.
     store.record_telemetry(&[telemetry(&d1, at(5), false)]).await.expect("late telemetry");
-    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap()[0].telemetry, Some(first));
+    assert_eq!(store.devices(rahim.admin).await.unwrap()[0].telemetry, Some(first));
     assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(10)));
 
     let batch = [telemetry(&d1, at(20), false), telemetry(&d2, at(15), false)];
     store.record_telemetry(&batch).await.expect("batch");
     d1.telemetry = Some(batch[0].clone());
     d2.telemetry = Some(batch[1].clone());
-    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
+    assert_eq!(store.devices(rahim.admin).await.unwrap(), [d1.clone(), d2.clone()]);
     assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(20)), "the latest of the batch");
 
     // A report naming the wrong tenant reaches nothing.
     let mut crossed = telemetry(&d3, at(30), false);
     crossed.admin_id = rahim.admin;
     store.record_telemetry(&[crossed]).await.expect("crossed telemetry");
-    assert_eq!(store.devices(Some(q.admin)).await.unwrap(), std::slice::from_ref(&d3));
+    assert_eq!(store.devices(q.admin).await.unwrap(), std::slice::from_ref(&d3));
     assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(20)));
     assert_eq!(load(store, q.admin).await.device.last_poll_at, None);
     store.record_telemetry(&[]).await.expect("an empty batch");
 
     store.set_device_key(rahim.admin, d1.id, b"key-1b").await.expect("rotate");
     d1.key_hash = b"key-1b".to_vec();
-    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
+    assert_eq!(store.devices(rahim.admin).await.unwrap(), [d1.clone(), d2.clone()]);
     assert_err!(store.set_device_key(q.admin, d1.id, b"stolen").await, StoreError::NotFound);
     assert_err!(store.set_device_key(rahim.admin, DeviceId::new(), b"nowhere").await, StoreError::NotFound);
     assert_err!(store.set_device_key(rahim.admin, d1.id, b"key-2").await, StoreError::Invariant(_));
-    assert_eq!(store.devices(None).await.unwrap(), [d1, d2, d3]);
+    assert_eq!(store.devices(rahim.admin).await.unwrap(), [d1, d2]);
+    assert_eq!(store.devices(q.admin).await.unwrap(), [d3]);
 }
 
 /// What a board says of itself (why it last started and when, its reader, its feedback input)
@@ -104,11 +104,11 @@ pub async fn devices_report_reset_reader_and_feedback(store: &dyn Store) {
     };
     store.record_telemetry(std::slice::from_ref(&booted)).await.expect("telemetry");
     d1.telemetry = Some(booted.clone());
-    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone()]);
+    assert_eq!(store.devices(rahim.admin).await.unwrap(), [d1.clone()]);
 
     let later = Telemetry { reader: Some(ReaderState::Ok), feedback: Some(true), ..telemetry(&d1, at(20), false) };
     store.record_telemetry(std::slice::from_ref(&later)).await.expect("telemetry");
-    let stored = store.devices(Some(rahim.admin)).await.unwrap().remove(0).telemetry.expect("telemetry");
+    let stored = store.devices(rahim.admin).await.unwrap().remove(0).telemetry.expect("telemetry");
     assert_eq!((stored.last_reset, stored.last_reset_at), (Some(ResetReason::BrownOut), Some(at(8))), "kept");
     assert_eq!((stored.reader, stored.feedback, stored.last_seen_at), (Some(ReaderState::Ok), Some(true), at(20)));
 
@@ -118,7 +118,7 @@ pub async fn devices_report_reset_reader_and_feedback(store: &dyn Store) {
         let again =
             Telemetry { last_reset: Some(reason), last_reset_at: Some(at(29)), ..telemetry(&d1, at(30), false) };
         store.record_telemetry(std::slice::from_ref(&again)).await.expect("telemetry");
-        let stored = store.devices(Some(rahim.admin)).await.unwrap().remove(0).telemetry.expect("telemetry");
+        let stored = store.devices(rahim.admin).await.unwrap().remove(0).telemetry.expect("telemetry");
         assert_eq!((stored.last_reset, stored.last_reset_at), (Some(reason), Some(at(29))));
     }
 }
@@ -144,7 +144,7 @@ pub async fn only_the_controller_keeps_the_lease_and_devices_retire(store: &dyn 
     assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(40)));
 
     // A quiet poll's lease alone: the tenant's last poll moves, the device's telemetry does not.
-    let before = store.devices(Some(rahim.admin)).await.unwrap();
+    let before = store.devices(rahim.admin).await.unwrap();
     let version = load(store, rahim.admin).await.version;
     store.record_last_polls(&[(rahim.admin, d2.id, at(70))]).await.expect("spare poll");
     assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(40)), "a spare keeps no lease");
@@ -157,12 +157,12 @@ pub async fn only_the_controller_keeps_the_lease_and_devices_retire(store: &dyn 
     store.record_last_polls(&[(rahim.admin, d1.id, at(50))]).await.expect("an older poll");
     store.record_last_polls(&[]).await.expect("none");
     assert_eq!(load(store, rahim.admin).await.device.last_poll_at, Some(at(60)));
-    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), before, "no telemetry written");
+    assert_eq!(store.devices(rahim.admin).await.unwrap(), before, "no telemetry written");
 
     assert_err!(store.delete_device(q.admin, d2.id).await, StoreError::NotFound);
     assert_err!(store.delete_device(rahim.admin, DeviceId::new()).await, StoreError::NotFound);
     store.delete_device(rahim.admin, d2.id).await.expect("retire");
-    let left = store.devices(Some(rahim.admin)).await.unwrap();
+    let left = store.devices(rahim.admin).await.unwrap();
     assert_eq!(left.iter().map(|d| d.id).collect::<Vec<_>>(), [d1.id]);
     assert_err!(store.delete_device(rahim.admin, d2.id).await, StoreError::NotFound);
     // Its key hash is free again (it was the only record of it).
@@ -291,7 +291,7 @@ pub async fn a_reservation_reads_the_stored_report(store: &dyn Store) {
         ..booted.clone()
     };
     store.record_telemetry(std::slice::from_ref(&later)).await.unwrap();
-    let listed = store.devices(Some(rahim.admin)).await.unwrap().pop().and_then(|d| d.telemetry);
+    let listed = store.devices(rahim.admin).await.unwrap().pop().and_then(|d| d.telemetry);
     let reserved = store.reserve_device_counters(rahim.admin, well.id, 1, 10).await.unwrap();
     assert_eq!(reserved.stored, listed, "as the device list has it");
     let stored = reserved.stored.expect("a report is stored");
@@ -474,9 +474,9 @@ pub async fn arriving_devices_are_written_and_joined_in_one_call(store: &dyn Sto
     for (device, telemetry) in [&mut d1, &mut d2, &mut d3, &mut d4].into_iter().zip(&batch) {
         device.telemetry = Some(telemetry.clone());
     }
-    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2.clone()]);
-    assert_eq!(store.devices(Some(q.admin)).await.unwrap(), [d3.clone()]);
-    assert_eq!(store.devices(Some(karim.admin)).await.unwrap(), [d4.clone()]);
+    assert_eq!(store.devices(rahim.admin).await.unwrap(), [d1.clone(), d2.clone()]);
+    assert_eq!(store.devices(q.admin).await.unwrap(), [d3.clone()]);
+    assert_eq!(store.devices(karim.admin).await.unwrap(), [d4.clone()]);
     let mut expected = vec![present(rahim.admin, d1.id, "a"), present(karim.admin, d4.id, "a")];
     expected.sort_by_key(|p| p.device.to_string());
     assert_eq!(presences().await, expected);
@@ -495,7 +495,7 @@ pub async fn arriving_devices_are_written_and_joined_in_one_call(store: &dyn Sto
 
     // A late arrival at server b: its join names b, its report and time move nothing back.
     store.record_arrivals("b", &[telemetry(&d1, at(15), true)], &[(rahim.admin, d1.id, at(15))]).await.expect("late");
-    assert_eq!(store.devices(Some(rahim.admin)).await.unwrap(), [d1.clone(), d2], "a late report changes nothing");
+    assert_eq!(store.devices(rahim.admin).await.unwrap(), [d1.clone(), d2], "a late report changes nothing");
     let mut expected = vec![present(rahim.admin, d1.id, "b"), present(karim.admin, d4.id, "a")];
     expected.sort_by_key(|p| p.device.to_string());
     assert_eq!(presences().await, expected);
@@ -625,8 +625,10 @@ pub async fn a_fleet_coming_online_at_once_gets_each_answer_exact(store: &dyn St
 }
 
 /// Every device's current key with the device and its tenant (`device_keys`, what a server keeps
-/// to know a device by its key): a rotated key replaces the old one, a retired device is gone.
-pub async fn device_keys_are_each_devices_current_key(store: &dyn Store) {
+/// to know a device by its key): a rotated key replaces the old one, a retired device is gone. The
+/// firmware each names in its stored report (`reported_firmware`, the fleet's count by release)
+/// likewise: none before a report, the latest report's after.
+pub async fn device_keys_and_firmware_are_each_devices_current_ones(store: &dyn Store) {
     let rahim = tenancy(store, "rahim", 0).await;
     let q = tenancy(store, "q", 0).await;
     let d1 = device(rahim.admin, "well 1", b"key-1", at(0));
@@ -649,11 +651,26 @@ pub async fn device_keys_are_each_devices_current_key(store: &dyn Store) {
         )
     };
     assert_eq!(sorted(store.device_keys().await.unwrap()), expected(&[&d1, &d2, &d3]));
+    let firmware = || async {
+        let mut reported: Vec<_> =
+            store.reported_firmware().await.unwrap().into_iter().map(|r| (r.device, r.admin, r.version)).collect();
+        reported.sort();
+        reported
+    };
+    let mut named =
+        vec![(d1.id, rahim.admin, Some("1.4.2".to_owned())), (d2.id, rahim.admin, None), (d3.id, q.admin, None)];
+    named.sort();
+    assert_eq!(firmware().await, named);
+    let newer = Telemetry { firmware: Some("1.5.0".to_owned()), ..telemetry(&d3, at(20), false) };
+    store.record_telemetry(&[newer]).await.expect("telemetry");
 
     store.set_device_key(rahim.admin, d1.id, b"key-1b").await.expect("rotate");
     store.delete_device(rahim.admin, d2.id).await.expect("retire");
     let rotated = Device { key_hash: b"key-1b".to_vec(), ..d1.clone() };
     assert_eq!(sorted(store.device_keys().await.unwrap()), expected(&[&rotated, &d3]));
+    let mut named = vec![(d1.id, rahim.admin, Some("1.4.2".to_owned())), (d3.id, q.admin, Some("1.5.0".to_owned()))];
+    named.sort();
+    assert_eq!(firmware().await, named, "the latest report's firmware; a retired device is gone");
 }
 
 /// The tenants with a run (`tenants_with_runs`) are exactly those with a RUNNING or HOLD entry: not

@@ -55,7 +55,7 @@ pub use cards::cards_bind_move_and_stay_in_their_tenant;
 pub use devices::{
     a_fleet_coming_online_at_once_gets_each_answer_exact, a_reservation_reads_the_stored_report,
     arriving_devices_are_written_and_joined_in_one_call, controllers_are_present_at_the_server_they_poll,
-    device_keys_are_each_devices_current_key, devices_report_reset_reader_and_feedback,
+    device_keys_and_firmware_are_each_devices_current_ones, devices_report_reset_reader_and_feedback,
     devices_telemetry_and_key_rotation, firmware_downloads_move_forward_and_are_purged,
     firmware_releases_keep_their_bytes_and_rollout, link_counter_windows_never_overlap,
     only_the_controller_keeps_the_lease_and_devices_retire,
@@ -189,7 +189,7 @@ macro_rules! conformance_tests {
             arriving_devices_are_written_and_joined_in_one_call,
             all_tenants_read_together_are_each_as_read_alone,
             tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone,
-            device_keys_are_each_devices_current_key,
+            device_keys_and_firmware_are_each_devices_current_ones,
             the_write_probe_succeeds_and_changes_nothing,
             controller_and_restart_protection_survive_reload,
             cards_bind_move_and_stay_in_their_tenant,

@@ -933,10 +933,31 @@ impl Store for MongoStore {
         Ok(())
     }
 
-    async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>> {
-        let filter = admin.map_or_else(Document::new, |admin| doc! { "adminId": key(admin) });
+    async fn devices(&self, admin: AdminId) -> StoreResult<Vec<Device>> {
+        let filter = doc! { "adminId": key(admin) };
         let docs = self.find_all("devices", filter, doc! { "createdAt": 1, "_id": 1 }, None).await?;
         Ok(docs.iter().map(codec::device).collect::<Result<_, _>>()?)
+    }
+
+    /// Three fields of each device (a projection), each converted as it arrives, unsorted.
+    async fn reported_firmware(&self) -> StoreResult<Vec<pumppilot_store::ReportedFirmware>> {
+        let mut cursor = self
+            .collection("devices")
+            .find(doc! {})
+            .projection(doc! { "adminId": 1, "firmware": 1 })
+            .await
+            .map_err(Failure::from)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
+            let f = codec::Fields::of(&doc, "devices");
+            out.push(pumppilot_store::ReportedFirmware {
+                device: f.parsed("_id")?,
+                admin: f.parsed("adminId")?,
+                version: f.opt_string("firmware")?,
+            });
+        }
+        Ok(out)
     }
 
     /// Three fields of each device (a projection), each converted as it arrives, unsorted.

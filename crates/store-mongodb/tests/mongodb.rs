@@ -182,7 +182,7 @@ async fn unreadable_documents_are_reported_not_panicked_on() {
         .update_one(doc! { "_id": device.id.to_string() }, doc! { "$set": { "reader": "HUMMING" } })
         .await
         .unwrap();
-    match store.devices(Some(device.admin_id)).await {
+    match store.devices(device.admin_id).await {
         Err(StoreError::Unavailable(message)) => assert!(message.contains("devices.reader"), "{message}"),
         other => panic!("expected unavailable, got {other:?}"),
     }

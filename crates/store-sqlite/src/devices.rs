@@ -55,19 +55,21 @@ pub(crate) fn keys(conn: &Connection) -> Result<Vec<pumppilot_store::DeviceKey>,
     })
 }
 
-/// Devices of one tenant, or of all, oldest first.
-pub(crate) fn list(conn: &Connection, admin: Option<AdminId>) -> Result<Vec<Device>, Failure> {
-    match admin {
-        Some(admin) => {
-            let sql =
-                concat!("SELECT ", device_columns!(), " FROM devices WHERE admin_id = ?1 ORDER BY created_at, id");
-            query_all(conn, sql, [admin.to_string()], rows::device)
-        }
-        None => {
-            let sql = concat!("SELECT ", device_columns!(), " FROM devices ORDER BY created_at, id");
-            query_all(conn, sql, [], rows::device)
-        }
-    }
+/// Devices of one tenant, oldest first.
+pub(crate) fn list(conn: &Connection, admin: AdminId) -> Result<Vec<Device>, Failure> {
+    let sql = concat!("SELECT ", device_columns!(), " FROM devices WHERE admin_id = ?1 ORDER BY created_at, id");
+    query_all(conn, sql, [admin.to_string()], rows::device)
+}
+
+/// The firmware each device's stored report names, with its tenant.
+pub(crate) fn reported_firmware(conn: &Connection) -> Result<Vec<pumppilot_store::ReportedFirmware>, Failure> {
+    query_all(conn, "SELECT id, admin_id, firmware FROM devices", [], |row| {
+        Ok(pumppilot_store::ReportedFirmware {
+            device: row.parsed("id")?,
+            admin: row.parsed("admin_id")?,
+            version: row.get("firmware")?,
+        })
+    })
 }
 
 /// Writes a batch of telemetry in one transaction. A report older than the stored one is

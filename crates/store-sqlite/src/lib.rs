@@ -372,8 +372,12 @@ impl Store for SqliteStore {
         self.write(move |conn| devices::create(conn, &device)).await
     }
 
-    async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>> {
+    async fn devices(&self, admin: AdminId) -> StoreResult<Vec<Device>> {
         self.read(move |conn| devices::list(conn, admin)).await
+    }
+
+    async fn reported_firmware(&self) -> StoreResult<Vec<pumppilot_store::ReportedFirmware>> {
+        self.read(|conn| devices::reported_firmware(conn)).await
     }
 
     async fn record_last_polls(&self, polls: &[(AdminId, DeviceId, Timestamp)]) -> StoreResult<()> {

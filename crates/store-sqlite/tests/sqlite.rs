@@ -208,7 +208,7 @@ async fn unreadable_rows_are_reported_not_panicked_on() {
     store.create_device(&device).await.unwrap();
     store.record_telemetry(&[pumppilot_store::Telemetry::ready(device.admin_id, device.id, at(3))]).await.unwrap();
     raw.execute("UPDATE devices SET reader = 'HUMMING'", []).unwrap();
-    match store.devices(Some(device.admin_id)).await {
+    match store.devices(device.admin_id).await {
         Err(StoreError::Unavailable(message)) => assert!(message.contains("reader"), "{message}"),
         other => panic!("expected unavailable, got {other:?}"),
     }

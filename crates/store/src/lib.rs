@@ -158,6 +158,16 @@ pub struct DeviceKey {
     pub key_hash: Vec<u8>,
 }
 
+/// The firmware a device's stored report names, with the device and its tenant (see
+/// [`Store::reported_firmware`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedFirmware {
+    pub device: DeviceId,
+    pub admin: AdminId,
+    /// `None` before the device's first report, or when its reports name none.
+    pub version: Option<String>,
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -363,8 +373,11 @@ pub trait Store: Send + Sync + 'static {
 
     // --- devices ---
     async fn create_device(&self, device: &Device) -> StoreResult<()>;
-    /// Devices of one tenant, or of all tenants.
-    async fn devices(&self, admin: Option<AdminId>) -> StoreResult<Vec<Device>>;
+    /// Devices of one tenant, oldest first.
+    async fn devices(&self, admin: AdminId) -> StoreResult<Vec<Device>>;
+    /// The firmware every device's stored report names, with its tenant, in no order: the fleet's
+    /// count by release reads three fields of each device, not whole devices (100,000 of them).
+    async fn reported_firmware(&self) -> StoreResult<Vec<ReportedFirmware>>;
     /// Every device's key hash, with the device and its tenant, in no order: what a server keeps in
     /// memory to know a device by its key (read without the devices' names and telemetry: 100,000
     /// devices read whole took more than 100 MB a server, which the allocator kept).

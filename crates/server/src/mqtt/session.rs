@@ -232,7 +232,14 @@ pub(super) async fn run(
     };
     connected.leave(session.caller.device, &taken);
     app.metrics.mqtt_session_ended(end.label());
-    tracing::debug!(device = %session.caller.device, why = end.why(), "MQTT session ended");
+    tracing::debug!(
+        device = %session.caller.device,
+        why = end.why(),
+        subscribed = session.subscribed,
+        reported = session.reference.is_some(),
+        heard_ms_ago = app.now() - session.heard,
+        "MQTT session ended"
+    );
 }
 
 /// Takes the connection's CONNECT: the device's session once it is accepted (CONNACK sent), or

@@ -427,7 +427,7 @@ async fn rotate_device_key(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DeviceCreatedView>, ApiError> {
     let id: DeviceId = parse_id(&id, "device")?;
-    let devices = app.store.devices(Some(admin.scope.admin())).await?;
+    let devices = app.store.devices(admin.scope.admin()).await?;
     let device = devices.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::not_found("device"))?;
     let key = Keyring::new_token("pp_dev_");
     let hash = app.keyring.hash(&key);
@@ -453,7 +453,7 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
     let downloads = app.firmware.downloads(&app, admin.scope.admin()).await?;
     let views = app
         .store
-        .devices(Some(admin.scope.admin()))
+        .devices(admin.scope.admin())
         .await?
         .into_iter()
         .map(|mut device| {
@@ -498,7 +498,7 @@ async fn list_devices(State(app): State<AppState>, admin: AdminScope) -> Result<
 /// One device of this tenant, or 404.
 async fn tenant_device(app: &App, admin: &AdminScope, id: &str) -> Result<Device, ApiError> {
     let id: DeviceId = parse_id(id, "device")?;
-    let devices = app.store.devices(Some(admin.scope.admin())).await?;
+    let devices = app.store.devices(admin.scope.admin()).await?;
     devices.into_iter().find(|d| d.id == id).ok_or_else(|| ApiError::not_found("device"))
 }
 

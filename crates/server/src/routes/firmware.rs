@@ -484,21 +484,20 @@ pub struct ReleaseCount {
     pub offered: u64,
 }
 
-/// How many devices run each release and how many it is offered to: one read of the devices (the
-/// firmware each last reported: to this server, or as written to the store), whatever the number
-/// of pump owners.
+/// How many devices run each release and how many it is offered to: one read of the firmware each
+/// device last reported (to this server, or as written to the store), whatever the number of pump
+/// owners.
 #[utoipa::path(get, path = "/api/master/firmware/devices", tag = "master", security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The devices' firmware", body = FleetFirmware), SignedIn))]
 async fn fleet(State(app): State<AppState>, _: Master) -> Result<Json<FleetFirmware>, ApiError> {
-    let devices = app.store.devices(None).await?;
+    let mut devices = app.store.reported_firmware().await?;
     // What each last reported here and this server has not written yet, else what the store has.
-    let pending: Vec<Option<String>> =
-        devices.iter().map(|device| app.runtime.pending_telemetry(device.id).and_then(|t| t.firmware)).collect();
-    let reported = devices.iter().zip(&pending).map(|(device, pending)| {
-        let stored = device.telemetry.as_ref().and_then(|t| t.firmware.as_deref());
-        (device.admin_id, device.id, pending.as_deref().or(stored))
-    });
-    let releases = app.firmware.count(reported);
+    for device in &mut devices {
+        if let Some(pending) = app.runtime.pending_telemetry(device.device).and_then(|t| t.firmware) {
+            device.version = Some(pending);
+        }
+    }
+    let releases = app.firmware.count(devices.iter().map(|d| (d.admin, d.device, d.version.as_deref())));
     Ok(Json(FleetFirmware { devices: devices.len() as u64, releases }))
 }
 
