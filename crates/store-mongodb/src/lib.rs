@@ -205,6 +205,23 @@ impl MongoStore {
         Err(if exists { refusal } else { StoreError::NotFound })
     }
 
+    /// Every device, only the fields of `projection` read, each made into a `T` as it arrives
+    /// (unsorted): 100,000 whole documents held at once took tens of megabytes.
+    async fn each_device<T>(
+        &self,
+        projection: Document,
+        make: impl Fn(&codec::Fields<'_>) -> Result<T, Failure>,
+    ) -> StoreResult<Vec<T>> {
+        let mut cursor =
+            self.collection("devices").find(doc! {}).projection(projection).await.map_err(Failure::from)?;
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
+            out.push(make(&codec::Fields::of(&doc, "devices"))?);
+        }
+        Ok(out)
+    }
+
     /// Read the floor, then move it only if it is still the one read (compare and set), so two
     /// servers reserving for one device at once never get overlapping windows.
     pub(crate) async fn reserve_alone(
@@ -939,46 +956,26 @@ impl Store for MongoStore {
         Ok(docs.iter().map(codec::device).collect::<Result<_, _>>()?)
     }
 
-    /// Three fields of each device (a projection), each converted as it arrives, unsorted.
     async fn reported_firmware(&self) -> StoreResult<Vec<pumppilot_store::ReportedFirmware>> {
-        let mut cursor = self
-            .collection("devices")
-            .find(doc! {})
-            .projection(doc! { "adminId": 1, "firmware": 1 })
-            .await
-            .map_err(Failure::from)?;
-        let mut out = Vec::new();
-        while cursor.advance().await.map_err(Failure::from)? {
-            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
-            let f = codec::Fields::of(&doc, "devices");
-            out.push(pumppilot_store::ReportedFirmware {
+        self.each_device(doc! { "adminId": 1, "firmware": 1 }, |f| {
+            Ok(pumppilot_store::ReportedFirmware {
                 device: f.parsed("_id")?,
                 admin: f.parsed("adminId")?,
                 version: f.opt_string("firmware")?,
-            });
-        }
-        Ok(out)
+            })
+        })
+        .await
     }
 
-    /// Three fields of each device (a projection), each converted as it arrives, unsorted.
     async fn device_keys(&self) -> StoreResult<Vec<pumppilot_store::DeviceKey>> {
-        let mut cursor = self
-            .collection("devices")
-            .find(doc! {})
-            .projection(doc! { "adminId": 1, "keyHash": 1 })
-            .await
-            .map_err(Failure::from)?;
-        let mut keys = Vec::new();
-        while cursor.advance().await.map_err(Failure::from)? {
-            let doc: Document = cursor.deserialize_current().map_err(Failure::from)?;
-            let f = codec::Fields::of(&doc, "devices");
-            keys.push(pumppilot_store::DeviceKey {
+        self.each_device(doc! { "adminId": 1, "keyHash": 1 }, |f| {
+            Ok(pumppilot_store::DeviceKey {
                 device: f.parsed("_id")?,
                 admin: f.parsed("adminId")?,
                 key_hash: f.bytes("keyHash")?,
-            });
-        }
-        Ok(keys)
+            })
+        })
+        .await
     }
 
     /// Each report is its own atomic write (a report older than the stored one changes nothing),
