@@ -130,13 +130,23 @@ const JOINS_AT_ONCE: usize = 64;
 /// present at this server (its heartbeat stands for it), and once more when it is let go.
 pub const SEEN_EVERY: Duration = Duration::from_secs(60);
 
-/// How many tenant reads from the store may be in flight at once; the others wait their turn
+/// How many tenant reads from the store may be in flight at once in each of the two lines (the
+/// devices' reports, and everything else: [`Runtime::apply`]); the others wait their turn
 /// before the store is asked. When the change feed of a shared store falls silent, every
 /// device's next report or command reads its tenant again: 10,000 reads in flight at once held
 /// about 18 KB each of the store driver's sessions, operations and documents (180 MB) for as long
 /// as the store took; queued here they hold none of it, and finish as soon (the store's
 /// connections are the limit either way).
 pub const LOADS_AT_ONCE: usize = 32;
+
+/// The line a tenant read waits in ([`LOADS_AT_ONCE`] each), or the turn it already has.
+enum Line<'a> {
+    /// A device's report.
+    Devices,
+    /// Anything else.
+    First,
+    Taken(tokio::sync::SemaphorePermit<'a>),
+}
 
 /// On a shared store, the part of the lease a controller may stay silent at this server and still
 /// be present here ([`Store::record_presence`]): each heartbeat vouches that every device present
@@ -304,8 +314,12 @@ pub struct Runtime {
     leaves: AtomicU64,
     /// How many times a tenant was read from the store.
     loads: AtomicU64,
-    /// Tenant reads from the store in flight at once ([`LOADS_AT_ONCE`]).
+    /// Tenant reads from the store in flight at once for devices' reports ([`LOADS_AT_ONCE`]).
     loading: tokio::sync::Semaphore,
+    /// ... and for everything else: a person's request (a page, a Start, an owner's change), a
+    /// card, this server's own upkeep. Never behind the devices' line, which a fleet coming
+    /// online (a district's power back) fills with thousands.
+    loading_first: tokio::sync::Semaphore,
     /// The change feed, when several servers may share the store.
     feed: Option<Feed>,
     /// The feed's receiver until `start` takes it.
@@ -413,6 +427,7 @@ impl Runtime {
             leaves: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             loading: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
+            loading_first: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
         })
     }
 
@@ -795,6 +810,15 @@ impl Runtime {
         view: impl FnOnce(&Tenant, Timestamp) -> R,
     ) -> Result<(Result<Reply, Refusal>, R), RuntimeError> {
         let mut guard = cell.tenant.lock().await;
+        let device = matches!(event, Event::Poll(_) | Event::DeviceReport { .. });
+        // A device's report that must read its tenant waits for its turn in the devices' line
+        // without the tenant's lock, so that the pump's farmer is not queued behind the fleet.
+        let mut turn = None;
+        if device && guard.as_ref().is_none_or(|tenant| !self.may_use(tenant, self.clock.now())) {
+            drop(guard);
+            turn = Some(self.loading.acquire().await.expect("the loading semaphore is never closed"));
+            guard = cell.tenant.lock().await;
+        }
         // The state a version conflict made stale: its unflushed polls are kept over the reload.
         // Boxed, as the states below: a report that waits for the store (a load 32 at a time, a
         // commit) holds this future, and each tenant inline was 424 bytes of it.
@@ -805,11 +829,17 @@ impl Runtime {
                 Some(tenant) if self.may_use(&tenant, now) => Box::new(tenant),
                 cached => {
                     let cached = cached.map(Box::new);
-                    let tenant = Box::new(self.load_over(admin, cached.as_deref().or(stale.as_deref())).await?);
+                    let line = match turn.take() {
+                        Some(turn) => Line::Taken(turn),
+                        None if device => Line::Devices,
+                        None => Line::First,
+                    };
+                    let tenant = Box::new(self.load_over(admin, cached.as_deref().or(stale.as_deref()), line).await?);
                     cell.read_at.store(self.feed_now().millis(), Ordering::Relaxed);
                     tenant
                 }
             };
+            drop(turn.take());
             self.vouch(&mut current);
             let mut next = current.clone();
             // The device was told OFF during a store outage: the run holds from that moment.
@@ -1495,8 +1525,13 @@ impl Runtime {
         self.cells.read().expect("cells lock").get(&admin).cloned()
     }
 
-    async fn load(&self, admin: AdminId) -> Result<Tenant, RuntimeError> {
-        let _turn = self.loading.acquire().await.expect("the loading semaphore is never closed");
+    async fn load(&self, admin: AdminId, line: Line<'_>) -> Result<Tenant, RuntimeError> {
+        let closed = "the loading semaphores are never closed";
+        let _turn = match line {
+            Line::Taken(turn) => turn,
+            Line::Devices => self.loading.acquire().await.expect(closed),
+            Line::First => self.loading_first.acquire().await.expect(closed),
+        };
         self.loads.fetch_add(1, Ordering::Relaxed);
         match self.store.load_tenant(admin, self.lease_ms).await? {
             Some(mut tenant) => {
@@ -1533,8 +1568,8 @@ impl Runtime {
 
     /// Reads a tenant from the store again, keeping this server's own polls of its controller that
     /// were not flushed yet (from `cached`). A store that cannot be read marks the outage.
-    async fn load_over(&self, admin: AdminId, cached: Option<&Tenant>) -> Result<Tenant, RuntimeError> {
-        let mut tenant = match self.load(admin).await {
+    async fn load_over(&self, admin: AdminId, cached: Option<&Tenant>, line: Line<'_>) -> Result<Tenant, RuntimeError> {
+        let mut tenant = match self.load(admin, line).await {
             Ok(tenant) => tenant,
             Err(RuntimeError::Store(StoreError::Unavailable(reason))) => {
                 self.note_write(false);
@@ -1602,7 +1637,7 @@ impl Runtime {
     async fn refresh(&self, admin: AdminId, cell: &Cell, guard: &mut Option<Tenant>) {
         let cached = guard.take();
         let read_at = self.feed_now();
-        match self.load_over(admin, cached.as_ref()).await {
+        match self.load_over(admin, cached.as_ref(), Line::First).await {
             Ok(tenant) => {
                 cell.read_at.store(read_at.millis(), Ordering::Relaxed);
                 let deadline = self.deadline_of(&tenant);
@@ -1823,6 +1858,48 @@ mod tests {
         let apply = runtime.apply(AdminId(UserId::new()), Event::Tick, Extras::default(), |_, _| ());
         let size = size_of_val(&apply);
         assert!(size <= 1536, "apply's future: {size} bytes");
+    }
+
+    /// A fleet coming online fills the devices' line of tenant reads. A farmer's page (any read
+    /// but a device's report) is not queued behind it, even for a pump whose own device waits in
+    /// that line: the device waits for its turn without its tenant's lock. Once the line moves,
+    /// the device's report goes on.
+    #[tokio::test]
+    async fn a_farmer_is_not_queued_behind_the_devices_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("lines.db").display());
+        let store: Arc<dyn Store> = Arc::new(pumppilot_store_sqlite::SqliteStore::open(&url).unwrap());
+        let admin = AdminId(UserId::new());
+        let owner = pumppilot_store::Account {
+            id: admin.0,
+            username: "owner".into(),
+            name: "owner".into(),
+            role: pumppilot_store::Role::Admin,
+            admin_id: Some(admin),
+            password_hash: String::new(),
+            suspended: false,
+            created_at: Timestamp(0),
+        };
+        store.create_account(&owner).await.unwrap();
+        let clock: SharedClock = crate::clock::ManualClock::at(Timestamp(0));
+        let runtime = Runtime::new(store, clock, 15_000, 5_000);
+
+        let fleet = runtime.loading.acquire_many(LOADS_AT_ONCE as u32).await.unwrap();
+        let report = tokio::spawn({
+            let runtime = Arc::clone(&runtime);
+            let poll = Event::Poll(DevicePoll::ready(DeviceId::new()));
+            async move { runtime.apply(admin, poll, Extras::default(), |_, _| ()).await.map(|_| ()) }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        let patience = std::time::Duration::from_secs(10);
+        let read = tokio::time::timeout(patience, runtime.read(admin, |tenant, _| tenant.version)).await;
+        assert!(matches!(read, Ok(Ok(0))), "the farmer waited behind the devices' line: {read:?}");
+        assert!(!report.is_finished(), "the device's report waits for its turn");
+        drop(fleet);
+        let reported = tokio::time::timeout(patience, report).await.expect("the report goes on once the line moves");
+        assert!(reported.unwrap().is_ok());
     }
 
     /// A presence changed in part (MongoDB's diff of `presence` names `presence.server` alone
