@@ -771,9 +771,9 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * How many devices run each release and how many it is offered to: one read of the devices (the
-         *     firmware each last reported: to this server, or as written to the store), whatever the number
-         *     of pump owners.
+         * How many devices run each release and how many it is offered to: one read of the firmware each
+         *     device last reported (to this server, or as written to the store), whatever the number of pump
+         *     owners.
          */
         get: operations["fleet"];
         put?: never;
