@@ -406,6 +406,13 @@ fn render_counters(app: &AppState, out: &mut String) {
     let _ = writeln!(out, "pumppilot_mqtt_messages_received_total {}", mqtt.received.load(Ordering::Relaxed));
     family(out, "pumppilot_mqtt_messages_sent_total", "counter", "MQTT packets sent to connected devices.");
     let _ = writeln!(out, "pumppilot_mqtt_messages_sent_total {}", mqtt.sent.load(Ordering::Relaxed));
+    family(
+        out,
+        "pumppilot_mqtt_heard_late_total",
+        "counter",
+        "MQTT connections whose time was up while the device's packet waited unread (the server was behind).",
+    );
+    let _ = writeln!(out, "pumppilot_mqtt_heard_late_total {}", mqtt.heard_late.load(Ordering::Relaxed));
     let (joins, leaves) = app.runtime.presence_changes();
     family(
         out,
@@ -423,13 +430,6 @@ fn render_counters(app: &AppState, out: &mut String) {
     let _ = writeln!(out, "pumppilot_presence_leaves_total {leaves}");
     family(out, "pumppilot_tenant_loads_total", "counter", "Pump owners' states read from the store into this server.");
     let _ = writeln!(out, "pumppilot_tenant_loads_total {}", app.runtime.loads());
-    family(
-        out,
-        "pumppilot_mqtt_heard_late_total",
-        "counter",
-        "MQTT connections whose time was up while the device's packet waited unread (the server was behind).",
-    );
-    let _ = writeln!(out, "pumppilot_mqtt_heard_late_total {}", app.metrics.mqtt.heard_late.load(Ordering::Relaxed));
     family(out, "pumppilot_mqtt_sessions_ended_total", "counter", "MQTT sessions the server ended, by why.");
     for (why, count) in app.metrics.mqtt_sessions_ended() {
         let _ = writeln!(out, "pumppilot_mqtt_sessions_ended_total{{why=\"{why}\"}} {count}");

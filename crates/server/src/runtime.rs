@@ -839,6 +839,8 @@ impl Runtime {
                     tenant
                 }
             };
+            // A turn not used (another read brought the tenant in meanwhile) is not held
+            // through the commit.
             drop(turn.take());
             self.vouch(&mut current);
             let mut next = current.clone();
