@@ -139,9 +139,18 @@ pub const SEEN_EVERY: Duration = Duration::from_secs(60);
 /// connections are the limit either way).
 pub const LOADS_AT_ONCE: usize = 32;
 
+/// Who a tenant read is for, which decides the line it waits in ([`Line`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asker {
+    /// A device: its report, or its current command (an MQTT subscription, the HTTP command).
+    Device,
+    /// Anyone else: a person's request, a card, the timer, the feed's upkeep.
+    Other,
+}
+
 /// The line a tenant read waits in ([`LOADS_AT_ONCE`] each), or the turn it already has.
 enum Line<'a> {
-    /// A device's report.
+    /// A device's read ([`Asker::Device`]).
     Devices,
     /// Anything else.
     First,
@@ -791,13 +800,15 @@ impl Runtime {
         extras: Extras,
         view: impl FnOnce(&Tenant, Timestamp) -> R,
     ) -> impl Future<Output = Result<(Result<Reply, Refusal>, R), RuntimeError>> {
-        self.apply_to(self.use_here(admin), admin, event, extras, view)
+        self.apply_to(self.use_here(admin), admin, Asker::Other, event, extras, view)
     }
 
     /// Brings a tenant up to date for this server's own upkeep (its timer, a take-over, a read the
     /// change feed caused): not a use of it here ([`Runtime::use_here`]).
     async fn keep_up(&self, admin: AdminId) -> Result<(), RuntimeError> {
-        self.apply_to(self.cell(admin), admin, Event::Tick, Extras::default(), |_, _| ()).await.map(|_| ())
+        self.apply_to(self.cell(admin), admin, Asker::Other, Event::Tick, Extras::default(), |_, _| ())
+            .await
+            .map(|_| ())
     }
 
     /// [`Runtime::apply`] on the tenant's slot `cell`.
@@ -805,13 +816,14 @@ impl Runtime {
         &self,
         cell: Cell,
         admin: AdminId,
+        asker: Asker,
         event: Event,
         extras: Extras,
         view: impl FnOnce(&Tenant, Timestamp) -> R,
     ) -> Result<(Result<Reply, Refusal>, R), RuntimeError> {
         let mut guard = cell.tenant.lock().await;
-        let device = matches!(event, Event::Poll(_) | Event::DeviceReport { .. });
-        // A device's report that must read its tenant waits for its turn in the devices' line
+        let device = asker == Asker::Device;
+        // A device's read that must read its tenant waits for its turn in the devices' line
         // without the tenant's lock, so that the pump's farmer is not queued behind the fleet.
         let mut turn = None;
         if device && guard.as_ref().is_none_or(|tenant| !self.may_use(tenant, self.clock.now())) {
@@ -930,7 +942,17 @@ impl Runtime {
 
     /// Brings a tenant up to date and reads it. A use of it here ([`KEEP_FOR`]).
     pub async fn read<R>(&self, admin: AdminId, view: impl FnOnce(&Tenant, Timestamp) -> R) -> Result<R, RuntimeError> {
-        Ok(self.apply(admin, Event::Tick, Extras::default(), view).await?.1)
+        self.read_for(Asker::Other, admin, view).await
+    }
+
+    /// [`Runtime::read`] for `asker`, in its line.
+    async fn read_for<R>(
+        &self,
+        asker: Asker,
+        admin: AdminId,
+        view: impl FnOnce(&Tenant, Timestamp) -> R,
+    ) -> Result<R, RuntimeError> {
+        Ok(self.apply_to(self.use_here(admin), admin, asker, Event::Tick, Extras::default(), view).await?.1)
     }
 
     /// The device hot path: a report that changes nothing only moves the last-seen time in
@@ -976,9 +998,10 @@ impl Runtime {
         let device = poll.device;
         // Boxed: a poll that changes something is rare, and inline its commit would make every
         // poll's future (held through a long-poll's wait) several kilobytes larger.
-        let applied = Box::pin(
-            self.apply(admin, Event::Poll(poll), Extras::default(), |t, now| t.poll_answer_for(device, now, poll_ms)),
-        );
+        let applied =
+            Box::pin(self.apply_to(cell, admin, Asker::Device, Event::Poll(poll), Extras::default(), |t, now| {
+                t.poll_answer_for(device, now, poll_ms)
+            }));
         match applied.await {
             Ok((_, answer)) => Ok(answer),
             // The failed commit marked the outage: the device is told OFF like every other poll now.
@@ -1006,6 +1029,7 @@ impl Runtime {
     }
 
     /// The command for one of a tenant's devices as it stands now, without counting as a poll.
+    /// A device's read: a store read it needs waits in the devices' line, as its reports do.
     pub async fn command(&self, admin: AdminId, device: DeviceId) -> Result<PollAnswer, RuntimeError> {
         let poll_ms = self.poll_ms;
         if !self.is_fresh() && self.store_outage().is_none() {
@@ -1021,7 +1045,7 @@ impl Runtime {
                 return Ok(tenant.poll_answer_for(device, now, poll_ms));
             }
         }
-        self.read(admin, |tenant, now| tenant.poll_answer_for(device, now, poll_ms)).await
+        self.read_for(Asker::Device, admin, |tenant, now| tenant.poll_answer_for(device, now, poll_ms)).await
     }
 
     /// Loads every tenant, applies what time changed while the server was down, and runs the
@@ -1862,10 +1886,10 @@ mod tests {
         assert!(size <= 1536, "apply's future: {size} bytes");
     }
 
-    /// A fleet coming online fills the devices' line of tenant reads. A farmer's page (any read
-    /// but a device's report) is not queued behind it, even for a pump whose own device waits in
-    /// that line: the device waits for its turn without its tenant's lock. Once the line moves,
-    /// the device's report goes on.
+    /// A fleet coming online fills the devices' line of tenant reads: their reports, and their
+    /// commands read as they subscribe. A farmer's page (any read but a device's) is not queued
+    /// behind it, even for a pump whose own device waits in that line: the device waits for its
+    /// turn without its tenant's lock. Once the line moves, the device's report and command go on.
     #[tokio::test]
     async fn a_farmer_is_not_queued_behind_the_devices_reads() {
         let dir = tempfile::tempdir().unwrap();
@@ -1887,10 +1911,14 @@ mod tests {
         let runtime = Runtime::new(store, clock, 15_000, 5_000);
 
         let fleet = runtime.loading.acquire_many(LOADS_AT_ONCE as u32).await.unwrap();
+        let device = DeviceId::new();
         let report = tokio::spawn({
+            let (runtime, telemetry) = (Arc::clone(&runtime), Telemetry::ready(admin, device, Timestamp(0)));
+            async move { runtime.poll(admin, DevicePoll::ready(device), telemetry).await.map(|_| ()) }
+        });
+        let command = tokio::spawn({
             let runtime = Arc::clone(&runtime);
-            let poll = Event::Poll(DevicePoll::ready(DeviceId::new()));
-            async move { runtime.apply(admin, poll, Extras::default(), |_, _| ()).await.map(|_| ()) }
+            async move { runtime.command(admin, device).await.map(|_| ()) }
         });
         for _ in 0..10 {
             tokio::task::yield_now().await;
@@ -1899,9 +1927,12 @@ mod tests {
         let read = tokio::time::timeout(patience, runtime.read(admin, |tenant, _| tenant.version)).await;
         assert!(matches!(read, Ok(Ok(0))), "the farmer waited behind the devices' line: {read:?}");
         assert!(!report.is_finished(), "the device's report waits for its turn");
+        assert!(!command.is_finished(), "the device's command waits in the devices' line");
         drop(fleet);
         let reported = tokio::time::timeout(patience, report).await.expect("the report goes on once the line moves");
         assert!(reported.unwrap().is_ok());
+        let commanded = tokio::time::timeout(patience, command).await.expect("the command goes on once the line moves");
+        assert!(commanded.unwrap().is_ok());
     }
 
     /// A presence changed in part (MongoDB's diff of `presence` names `presence.server` alone
