@@ -422,9 +422,24 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         let server = addrs[(j + 1) % addrs.len()];
         let token = farmer.token.clone().unwrap_or_default();
         let page = http.get(format!("http://{server}/api/motor/status")).bearer_auth(token).send();
-        async move { page.await.is_ok_and(|answer| answer.status().is_success()) }
+        async move {
+            let asked = Instant::now();
+            let opened = page.await.is_ok_and(|answer| answer.status().is_success());
+            opened.then(|| asked.elapsed().as_micros() as u64)
+        }
     });
-    let unopened = futures::future::join_all(pages).await.into_iter().filter(|opened| !opened).count();
+    let mut opened: Vec<u64> = futures::future::join_all(pages).await.into_iter().flatten().collect();
+    opened.sort_unstable();
+    if !opened.is_empty() {
+        println!(
+            "  farmers' pump pages opened (all asked at once): {} of {}; p50 {:.1} ms, p99 {:.1} ms",
+            opened.len(),
+            fleet.starts,
+            pct(&opened, 0.5),
+            pct(&opened, 0.99)
+        );
+    }
+    let unopened = fleet.starts.min(pumps.len()) - opened.len();
     if unopened > 0 {
         println!("  {unopened} of {} farmers' pump pages did not open before their Start", fleet.starts);
     }
