@@ -1261,6 +1261,7 @@ async fn metrics_show_requests_runs_holds_devices_and_failed_logins_to_the_maste
     assert_eq!(value(r#"pumppilot_http_requests_total{method="POST",route="/api/auth/login",status="401"}"#), 1.0);
     assert_eq!(value("pumppilot_store_up"), 1.0);
     assert_eq!(value("pumppilot_store_outage"), 0.0);
+    assert_eq!(sample(&page, "pumppilot_feed_behind_seconds"), None, "a store of one process has no change feed");
     assert!(value("pumppilot_store_read_seconds") >= 0.0);
     assert!(value(r#"pumppilot_http_request_seconds_count{route="/api/motor/start"}"#) >= 2.0);
     // Once the device is silent past its lease, it is offline.

@@ -21,6 +21,7 @@
 //! | `pumppilot_store_up` | gauge | 1 when the store answered a ping during this scrape, else 0 |
 //! | `pumppilot_store_read_seconds` | gauge | how long that ping took |
 //! | `pumppilot_store_outage` | gauge | 1 while the runtime holds a store outage (no write succeeded since one failed) |
+//! | `pumppilot_feed_behind_seconds` | gauge | on a shared store, how long this server's latest heartbeat took to come back through the change feed (how late the other servers' changes reach it); absent on a store of one process and before the first beat came back |
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -459,6 +460,15 @@ async fn render_state(app: &AppState, out: &mut String) {
     let _ = writeln!(out, "pumppilot_store_read_seconds {read_seconds}");
     family(out, "pumppilot_store_outage", "gauge", "1 while no store write has succeeded since one failed.");
     let _ = writeln!(out, "pumppilot_store_outage {}", u8::from(app.runtime.store_outage().is_some()));
+    if let Some(behind) = app.runtime.feed_behind() {
+        family(
+            out,
+            "pumppilot_feed_behind_seconds",
+            "gauge",
+            "How long this server's latest heartbeat took to come back through the store's change feed.",
+        );
+        let _ = writeln!(out, "pumppilot_feed_behind_seconds {}", behind.as_secs_f64());
+    }
     family(
         out,
         "pumppilot_devices_online",

@@ -340,6 +340,9 @@ pub struct Runtime {
     /// Every server's latest heartbeat heard in the feed: since when its present devices have
     /// polled it at the latest (`None` for a server named by a presence before its first beat).
     beats: SyncMutex<HashMap<Arc<str>, Option<Timestamp>>>,
+    /// How long this server's latest heartbeat took to come back through the change feed, in ms
+    /// (-1 before the first): how far behind the feed is ([`Runtime::feed_behind`]).
+    feed_behind_ms: AtomicI64,
     /// On a shared store, each tenant's device present and the server it is present at (from the
     /// feed, in its order), for every tenant, held here or not: that server's heartbeats stand
     /// for the device's polls once the tenant is read here.
@@ -435,6 +438,7 @@ impl Runtime {
             joins: AtomicU64::new(0),
             leaves: AtomicU64::new(0),
             loads: AtomicU64::new(0),
+            feed_behind_ms: AtomicI64::new(-1),
             loading: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
             loading_first: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
         })
@@ -443,6 +447,14 @@ impl Runtime {
     /// True when several servers may share the store (it has a change feed).
     pub fn is_shared(&self) -> bool {
         self.feed.is_some()
+    }
+
+    /// On a shared store, how long this server's latest heartbeat took to come back through the
+    /// change feed: how far behind the feed is (a feed that delivers is live, [`Runtime::is_fresh`],
+    /// however late its news). `None` on a store of one process, and before the first beat came back.
+    pub fn feed_behind(&self) -> Option<Duration> {
+        let ms = self.feed_behind_ms.load(Ordering::Relaxed);
+        u64::try_from(ms).ok().map(Duration::from_millis)
     }
 
     /// True while this server may answer from what it keeps in memory: always on a store of one
@@ -1358,6 +1370,11 @@ impl Runtime {
 
     /// A server's heartbeat heard in the feed.
     fn note_beat(&self, server: &str, polled_since: Timestamp) {
+        if server == self.server_id {
+            // Its own beat, written at `polled_since + present_within` on this clock.
+            let behind = self.clock.now() - (polled_since + self.present_within());
+            self.feed_behind_ms.store(behind.max(0), Ordering::Relaxed);
+        }
         let mut beats = self.beats.lock().expect("beats lock");
         match beats.get_mut(server) {
             Some(known) => *known = Some(known.map_or(polled_since, |k| k.max(polled_since))),
@@ -1933,6 +1950,27 @@ mod tests {
         assert!(reported.unwrap().is_ok());
         let commanded = tokio::time::timeout(patience, command).await.expect("the command goes on once the line moves");
         assert!(commanded.unwrap().is_ok());
+    }
+
+    /// The feed's lag is how long this server's own heartbeat took to come back through it: a beat
+    /// written at T (its `polled_since` is T less two thirds of the lease) and heard at T + 7 s is
+    /// 7 s behind; another server's beat says nothing of it.
+    #[test]
+    fn the_feed_is_as_far_behind_as_this_servers_own_beat_came_back_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("behind.db").display());
+        let store: Arc<dyn Store> = Arc::new(pumppilot_store_sqlite::SqliteStore::open(&url).unwrap());
+        let clock = crate::clock::ManualClock::at(Timestamp(100_000));
+        let runtime = Runtime::new(store, clock.clone(), 15_000, 5_000);
+        assert_eq!(runtime.feed_behind(), None, "no beat heard yet");
+        let written_at = Timestamp(93_000);
+        runtime.note_beat("another server", written_at - runtime.present_within());
+        assert_eq!(runtime.feed_behind(), None, "another server's beat");
+        let own = runtime.server_id.clone();
+        runtime.note_beat(&own, written_at - runtime.present_within());
+        assert_eq!(runtime.feed_behind(), Some(Duration::from_secs(7)));
+        runtime.note_beat(&own, Timestamp(100_000) - runtime.present_within());
+        assert_eq!(runtime.feed_behind(), Some(Duration::ZERO), "caught up");
     }
 
     /// A presence changed in part (MongoDB's diff of `presence` names `presence.server` alone

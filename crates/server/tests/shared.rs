@@ -268,6 +268,9 @@ async fn two_servers(store: &Arc<dyn Store>, clock: &Arc<ManualClock>, some: Adm
         a.owns_timer(some) != b.owns_timer(some)
     })
     .await;
+    // Each server's own beat came back through the feed, with the clock standing still: on time.
+    until("each server's beat back", || async { a.feed_behind().is_some() && b.feed_behind().is_some() }).await;
+    assert_eq!((a.feed_behind(), b.feed_behind()), (Some(Duration::ZERO), Some(Duration::ZERO)));
     (a, b)
 }
 

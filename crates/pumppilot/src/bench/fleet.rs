@@ -1075,6 +1075,7 @@ async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token
     let mut ended: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     let (mut joins, mut leaves, mut unread) = (0u64, 0u64, 0);
     let (mut received, mut sent, mut late) = (0u64, 0u64, 0u64);
+    let mut behind: Vec<f64> = Vec::new();
     for addr in addrs {
         let answer = http.get(format!("http://{addr}/metrics")).bearer_auth(token).send().await;
         let Ok(text) = async { answer?.error_for_status()?.text().await }.await else {
@@ -1083,6 +1084,10 @@ async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token
         };
         for line in text.lines() {
             let Some((series, value)) = line.rsplit_once(' ') else { continue };
+            if series == "pumppilot_feed_behind_seconds" {
+                behind.extend(value.parse::<f64>().ok());
+                continue;
+            }
             let value: u64 = value.parse().unwrap_or(0);
             match series {
                 "pumppilot_presence_joins_total" => joins += value,
@@ -1111,6 +1116,10 @@ async fn print_server_counts(http: &reqwest::Client, addrs: &[SocketAddr], token
     println!("  MQTT packets found waiting unread as their time was up (the server behind): {late}");
     println!("  devices joined to a server: {joins}; let go as silent: {leaves}");
     println!("  MQTT messages over the whole bench: {received} taken by the servers, {sent} sent by them");
+    if !behind.is_empty() {
+        let each = behind.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>().join(", ");
+        println!("  the change feed behind at the end (each server's own heartbeat back late), s: {each}");
+    }
 }
 
 /// The documents the store wrote (`testing::writes_between`, from its oplog), per collection: a
