@@ -802,7 +802,8 @@ impl Runtime {
     }
 
     /// Applies `event` to a tenant and commits what it changed, with `extras` when accepted.
-    /// `view` reads the new state under the same lock.
+    /// `view` reads the new state under the same lock. For anyone but a device (a device's report
+    /// is [`Runtime::poll`]): a store read it needs waits in their line (`Asker::Other`).
     /// A use of the tenant here ([`KEEP_FOR`]). Not an `async fn`: the future is `apply_to`'s own,
     /// not one that holds the arguments beside it (a report that waits for the store holds it).
     pub fn apply<R>(
