@@ -3,7 +3,8 @@
 //! `FRESH_FOR`. A device whose answer is OFF is answered from A's memory without a store read (a
 //! slow store is not made slower by every quiet poll); a device told ON still reads the store at
 //! every poll, so a Stop made on server B turns it OFF at its next poll; the alerts watch reads
-//! nothing while the feed is behind and tells the owner once it has caught up.
+//! nothing while the feed is behind and tells the owner once it has caught up. One more, ignored,
+//! shows a known gap: a feed that delivers its ticks but holds its news still counts as live.
 //!
 //! The store is real (SecantusDB, started by the test); only the feed between the store and A is
 //! held. The test waits on real time for what the feed brings, with generous limits.
@@ -13,7 +14,7 @@ mod support;
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -328,4 +329,80 @@ async fn the_alerts_watch_reads_nothing_while_the_feed_is_behind_and_tells_the_o
 async fn tenant_queries(store: &MongoStore) -> u64 {
     let operations = testing::operations(store).await.unwrap();
     operations.get("tenants").and_then(|kinds| kinds.get("queries")).map_or(0, |(count, _)| *count)
+}
+
+/// The feed between the store and one runtime that, once late, passes on the store's liveness
+/// ticks (`Change::Live`) at once and holds every other change: a feed that delivers, so the
+/// runtime counts it live, while its news of what other servers did is late. Also how many ticks
+/// it has passed on.
+fn late_feed_between(runtime: &Runtime) -> (watch::Sender<bool>, Arc<AtomicU64>) {
+    let (late, is_late) = watch::channel(false);
+    let ticks = Arc::new(AtomicU64::new(0));
+    let passed = Arc::clone(&ticks);
+    runtime.feed_through(move |mut from_store| {
+        let (to_runtime, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(change) = from_store.recv().await {
+                if *is_late.borrow() && !matches!(change, Change::Live) {
+                    held.push(change);
+                    continue;
+                }
+                let tick = matches!(change, Change::Live);
+                let before = if *is_late.borrow() { Vec::new() } else { std::mem::take(&mut held) };
+                for change in before.into_iter().chain([change]) {
+                    if to_runtime.send(change).await.is_err() {
+                        return;
+                    }
+                }
+                if tick {
+                    passed.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        rx
+    });
+    (late, ticks)
+}
+
+/// Known gap, measured at 100,000 devices on SecantusDB (docs/MEASUREMENTS.md, "How far behind the
+/// change feed is": up to 77 s): a server counts its feed live while it delivers, however late
+/// its news, so a device told ON there goes on being told ON from memory (its own polls keep its
+/// lease alive) after a Stop made on another server, for as long as the feed is behind: here the
+/// device is told ON at each of the five polls in the 5 s after the Stop, with no store read. The
+/// fix this test waits for: a server is fresh only while its own heartbeat comes back within
+/// `FRESH_FOR` (`Runtime::feed_behind`), and one came back lately. Run it with
+/// `cargo test -p pumppilot-server --test stale -- --ignored`.
+#[tokio::test]
+#[ignore = "known gap: a feed that delivers late still counts as live (docs/MEASUREMENTS.md)"]
+async fn a_stop_on_another_server_turns_the_device_off_while_the_feed_delivers_late() {
+    let pump = Pump::new().await;
+    let a = Runtime::new(Arc::clone(&pump.store), pump.clock.clone(), LEASE_MS, 5_000);
+    a.time_the_feed_by(pump.clock.clone());
+    let (late, ticks) = late_feed_between(&a);
+    a.start().await.unwrap();
+    until("the feed live", || async { a.is_fresh() }).await;
+    let (b, _) = pump.server(false).await;
+    assert_eq!(pump.poll(&a, false).await.motor, Motor::Off);
+    pump.start(&a).await;
+    assert_eq!(pump.poll(&a, false).await.motor, Motor::On);
+    assert_eq!(pump.poll(&a, true).await.motor, Motor::On);
+
+    late.send_replace(true);
+    until("B hears of the run", || async { b.read(pump.admin, |t, _| t.active.is_some()).await.unwrap() }).await;
+    b.apply(pump.admin, Event::Stop { user: pump.farmer }, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    // Time passes at A, beating and polled every second, its feed still delivering (its ticks
+    // come through, so A counts it live).
+    let mut told = Vec::new();
+    for _ in 0..5 {
+        let heard = ticks.load(Ordering::SeqCst);
+        pump.clock.advance(Duration::from_secs(1));
+        // A tick at the new time, as a live feed's come every 250 ms of real time.
+        until("a tick through A's late feed", || async { ticks.load(Ordering::SeqCst) > heard + 1 }).await;
+        a.heartbeat().await;
+        assert!(a.is_fresh(), "A counts its late feed live");
+        told.push(pump.poll(&a, true).await.motor);
+    }
+    assert_eq!(told.last(), Some(&Motor::Off), "the Stop made on B turns the device OFF within 5 s: {told:?}");
+    late.send_replace(false);
 }
