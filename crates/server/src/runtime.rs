@@ -148,12 +148,10 @@ enum Asker {
     Other,
 }
 
-/// The line a tenant read waits in ([`LOADS_AT_ONCE`] each), or the turn it already has.
+/// The line a tenant read waits in ([`LOADS_AT_ONCE`] each, [`Runtime::line`]), or the turn it
+/// already has.
 enum Line<'a> {
-    /// A device's read ([`Asker::Device`]).
-    Devices,
-    /// Anything else.
-    First,
+    Of(Asker),
     Taken(tokio::sync::SemaphorePermit<'a>),
 }
 
@@ -835,13 +833,12 @@ impl Runtime {
         view: impl FnOnce(&Tenant, Timestamp) -> R,
     ) -> Result<(Result<Reply, Refusal>, R), RuntimeError> {
         let mut guard = cell.tenant.lock().await;
-        let device = asker == Asker::Device;
         // A device's read that must read its tenant waits for its turn in the devices' line
         // without the tenant's lock, so that the pump's farmer is not queued behind the fleet.
         let mut turn = None;
-        if device && guard.as_ref().is_none_or(|tenant| !self.may_use(tenant, self.clock.now())) {
+        if asker == Asker::Device && guard.as_ref().is_none_or(|tenant| !self.may_use(tenant, self.clock.now())) {
             drop(guard);
-            turn = Some(self.loading.acquire().await.expect("the loading semaphore is never closed"));
+            turn = Some(self.line(asker).acquire().await.expect("the loading semaphores are never closed"));
             guard = cell.tenant.lock().await;
         }
         // The state a version conflict made stale: its unflushed polls are kept over the reload.
@@ -856,8 +853,7 @@ impl Runtime {
                     let cached = cached.map(Box::new);
                     let line = match turn.take() {
                         Some(turn) => Line::Taken(turn),
-                        None if device => Line::Devices,
-                        None => Line::First,
+                        None => Line::Of(asker),
                     };
                     let tenant = Box::new(self.load_over(admin, cached.as_deref().or(stale.as_deref()), line).await?);
                     cell.read_at.store(self.feed_now().millis(), Ordering::Relaxed);
@@ -1569,12 +1565,19 @@ impl Runtime {
         self.cells.read().expect("cells lock").get(&admin).cloned()
     }
 
+    /// The line `asker`'s tenant reads wait in.
+    fn line(&self, asker: Asker) -> &tokio::sync::Semaphore {
+        match asker {
+            Asker::Device => &self.loading,
+            Asker::Other => &self.loading_first,
+        }
+    }
+
     async fn load(&self, admin: AdminId, line: Line<'_>) -> Result<Tenant, RuntimeError> {
         let closed = "the loading semaphores are never closed";
         let _turn = match line {
             Line::Taken(turn) => turn,
-            Line::Devices => self.loading.acquire().await.expect(closed),
-            Line::First => self.loading_first.acquire().await.expect(closed),
+            Line::Of(asker) => self.line(asker).acquire().await.expect(closed),
         };
         self.loads.fetch_add(1, Ordering::Relaxed);
         match self.store.load_tenant(admin, self.lease_ms).await? {
@@ -1681,7 +1684,7 @@ impl Runtime {
     async fn refresh(&self, admin: AdminId, cell: &Cell, guard: &mut Option<Tenant>) {
         let cached = guard.take();
         let read_at = self.feed_now();
-        match self.load_over(admin, cached.as_ref(), Line::First).await {
+        match self.load_over(admin, cached.as_ref(), Line::Of(Asker::Other)).await {
             Ok(tenant) => {
                 cell.read_at.store(read_at.millis(), Ordering::Relaxed);
                 let deadline = self.deadline_of(&tenant);
