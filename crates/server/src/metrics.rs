@@ -21,7 +21,7 @@
 //! | `pumppilot_store_up` | gauge | 1 when the store answered a ping during this scrape, else 0 |
 //! | `pumppilot_store_read_seconds` | gauge | how long that ping took |
 //! | `pumppilot_store_outage` | gauge | 1 while the runtime holds a store outage (no write succeeded since one failed) |
-//! | `pumppilot_feed_behind_seconds` | gauge | on a shared store, how long this server's latest heartbeat took to come back through the change feed (how late the other servers' changes reach it); absent on a store of one process and before the first beat came back |
+//! | `pumppilot_feed_behind_seconds` | gauge | on a shared store, how far behind the change feed is (how late the other servers' changes reach it): how long this server's latest heartbeat took to come back through it, or how long an earlier one has been awaited; past `FRESH_FOR` (2 s) every answer that may keep a motor ON reads the store; absent on a store of one process and before the first beat |
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -465,7 +465,7 @@ async fn render_state(app: &AppState, out: &mut String) {
             out,
             "pumppilot_feed_behind_seconds",
             "gauge",
-            "How long this server's latest heartbeat took to come back through the store's change feed.",
+            "How far behind the store's change feed is: how long this server's latest heartbeat took to come back through it, or how long an earlier one has been awaited.",
         );
         let _ = writeln!(out, "pumppilot_feed_behind_seconds {}", behind.as_secs_f64());
     }

@@ -12,7 +12,7 @@
 //! changing is let go all the same.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     sync::{
         Arc, Mutex as SyncMutex, RwLock,
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
@@ -162,16 +162,18 @@ enum Line<'a> {
 /// never leaves, and a beat a second old still shows it online elsewhere for a third of a lease.
 pub const PRESENT_WITHIN: (i64, i64) = (2, 3);
 
-/// On a store several servers share, how long the change feed may stay silent (no change, no
-/// heartbeat), on the feed's clock (`Runtime::time_the_feed_by`), before this server stops trusting what it keeps in memory:
-/// from then every answer that may turn or keep a motor ON is built from state read from the
-/// store again (or is OFF when the store cannot be read), until the feed is live again. The bound
-/// on how old an ON answer's state can be.
+/// On a store several servers share, how far behind the change feed may be, on the feed's clock
+/// (`Runtime::time_the_feed_by`), before this server stops trusting what it keeps in memory: once
+/// the latest of its own heartbeats heard back through the feed was sent longer ago than this
+/// (the feed silent, or delivering late), every answer that may turn or keep a motor ON is built
+/// from state read from the store again (or is OFF when the store cannot be read), until a beat
+/// comes back sooner. The bound on how old an ON answer's state can be. The server beats every
+/// second, so a feed whose beats come back within a second keeps it fresh.
 pub const FRESH_FOR: Duration = Duration::from_secs(2);
 
 /// On a store several servers share whose change feed fell behind ([`FRESH_FOR`]), how long after
 /// a tenant's state was last known to be the store's (read from it, committed to it, or the feed
-/// live) a device may still be answered OFF from it without reading the store again, where the
+/// caught up to then) a device may still be answered OFF from it without reading the store again, where the
 /// engine allows it (`Tenant::may_answer_from_older_state`: the answer is OFF, so it can only
 /// delay a run, never keep a motor ON). A slow store whose feed lags is not asked again for every
 /// quiet poll (which made it slower still); a Start made on another server reaches a device here
@@ -207,16 +209,103 @@ pub const KEEP_FOR: Duration = Duration::from_secs(60);
 /// store) rather than one by one.
 const ONE_BY_ONE_UP_TO: usize = 8 * LOADS_AT_ONCE;
 
-/// What the change feed of a shared store tells this server, and since when it is live.
+/// What the change feed of a shared store tells this server, and up to when it has caught up.
 struct Feed {
-    /// When the feed last proved live (a change or a heartbeat), on the feed's clock (the wall
-    /// clock, or a test's: `Runtime::time_the_feed_by`; a clock set back counts as not live until
-    /// the feed speaks again).
-    live_at: SyncMutex<Option<Timestamp>>,
+    /// Up to when everything the store committed is known here: when this server's latest
+    /// heartbeat to come back through the feed was sent, on the feed's clock (the wall clock, or a
+    /// test's: `Runtime::time_the_feed_by`). The feed is in commit order, so every change committed
+    /// before that beat was sent came before it. A feed that delivers, but late, is caught up only
+    /// to long ago ([`Runtime::is_fresh`]). `None` before the first beat came back, and from a
+    /// [`Change::Reset`] until the next.
+    caught_up_to: SyncMutex<Option<Timestamp>>,
+    /// This server's heartbeats sent and not yet heard back, in order: the `polled_since` each
+    /// carries (on the runtime's clock, as the feed tells it back) and when it was sent (on the
+    /// feed's clock). At most [`BEATS_OUT`]: the oldest are forgotten (their return then tells
+    /// nothing, which only makes the server less sure of the feed).
+    beats_out: SyncMutex<VecDeque<(Timestamp, Timestamp)>>,
+    /// How long this server's latest heartbeat heard back took to come back, in ms of the feed's
+    /// clock (-1 before the first; [`Feed::behind`]).
+    back_after_ms: AtomicI64,
     /// Device, session, account and reset changes, for the caches outside the runtime.
     notices: broadcast::Sender<Change>,
-    /// Told each time the feed proves live.
-    live: Notify,
+    /// Told each time the feed speaks (`start` waits for its first word: the stream is open).
+    spoke: Notify,
+}
+
+/// How many of this server's heartbeats may be awaited from the feed at once (ten minutes of beats).
+const BEATS_OUT: usize = 600;
+
+impl Feed {
+    fn new() -> Feed {
+        Feed {
+            caught_up_to: SyncMutex::default(),
+            beats_out: SyncMutex::default(),
+            back_after_ms: AtomicI64::new(-1),
+            notices: broadcast::channel(4096).0,
+            spoke: Notify::new(),
+        }
+    }
+
+    /// Whether everything the store committed until less than [`FRESH_FOR`] before `now` has come
+    /// (not in the clock's future: a clock set back waits for the next beat).
+    fn is_fresh(&self, now: Timestamp) -> bool {
+        let fresh_for = i64::try_from(FRESH_FOR.as_millis()).unwrap_or(i64::MAX);
+        self.caught_up_to().is_some_and(|to| (0..fresh_for).contains(&(now - to)))
+    }
+
+    fn caught_up_to(&self) -> Option<Timestamp> {
+        *self.caught_up_to.lock().expect("feed lock")
+    }
+
+    /// How far behind the feed is at `now`: how long this server's latest beat heard back took,
+    /// or, when one sent earlier than that is still awaited, at least how long it has been (a
+    /// feed that stopped is not shown as on time). `None` before the first beat was sent.
+    fn behind(&self, now: Timestamp) -> Option<Duration> {
+        let awaited = self.beats_out.lock().expect("feed lock").front().map(|&(_, sent)| now - sent);
+        let last = Some(self.back_after_ms.load(Ordering::Relaxed)).filter(|ms| *ms >= 0);
+        let ms = awaited.max(last)?;
+        Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+    }
+
+    /// Changes may have been missed: caught up to nothing until a beat sent from now comes back.
+    fn reset(&self) {
+        *self.caught_up_to.lock().expect("feed lock") = None;
+    }
+
+    /// Notes this server's beat carrying `polled_since` sent at `at`.
+    fn beat_sent(&self, polled_since: Timestamp, at: Timestamp) {
+        let mut out = self.beats_out.lock().expect("feed lock");
+        if out.len() == BEATS_OUT {
+            out.pop_front();
+        }
+        out.push_back((polled_since, at));
+    }
+
+    /// This server's beat carrying `polled_since` heard back at `now`: if it was awaited, the feed
+    /// is caught up to when it was sent (every change committed before came before it). Beats
+    /// sent before it and never heard are forgotten (beats the store did not take).
+    fn beat_back(&self, polled_since: Timestamp, now: Timestamp) {
+        let sent = {
+            let mut out = self.beats_out.lock().expect("feed lock");
+            let mut sent = None;
+            while let Some(&(carried, at)) = out.front() {
+                if carried > polled_since {
+                    break;
+                }
+                out.pop_front();
+                if carried == polled_since {
+                    sent = Some(at);
+                    break;
+                }
+            }
+            sent
+        };
+        if let Some(sent) = sent {
+            self.back_after_ms.store((now - sent).max(0), Ordering::Relaxed);
+            let mut caught_up_to = self.caught_up_to.lock().expect("feed lock");
+            *caught_up_to = Some(caught_up_to.map_or(sent, |to| to.max(sent)));
+        }
+    }
 }
 
 /// One tenant: its state (loaded on first use) and the channel that announces its changes.
@@ -338,9 +427,6 @@ pub struct Runtime {
     /// Every server's latest heartbeat heard in the feed: since when its present devices have
     /// polled it at the latest (`None` for a server named by a presence before its first beat).
     beats: SyncMutex<HashMap<Arc<str>, Option<Timestamp>>>,
-    /// How long this server's latest heartbeat took to come back through the change feed, in ms
-    /// (-1 before the first): how far behind the feed is ([`Runtime::feed_behind`]).
-    feed_behind_ms: AtomicI64,
     /// On a shared store, each tenant's device present and the server it is present at (from the
     /// feed, in its order), for every tenant, held here or not: that server's heartbeats stand
     /// for the device's polls once the tenant is read here.
@@ -403,11 +489,7 @@ impl Runtime {
 
     pub fn new(store: Arc<dyn Store>, clock: SharedClock, lease_ms: u32, poll_ms: u32) -> Arc<Self> {
         let feed_rx = store.changes();
-        let feed = feed_rx.as_ref().map(|_| Feed {
-            live_at: SyncMutex::default(),
-            notices: broadcast::channel(4096).0,
-            live: Notify::new(),
-        });
+        let feed = feed_rx.as_ref().map(|_| Feed::new());
         let server_id = uuid::Uuid::now_v7().simple().to_string();
         Arc::new(Runtime {
             beats: SyncMutex::default(),
@@ -436,7 +518,6 @@ impl Runtime {
             joins: AtomicU64::new(0),
             leaves: AtomicU64::new(0),
             loads: AtomicU64::new(0),
-            feed_behind_ms: AtomicI64::new(-1),
             loading: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
             loading_first: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
         })
@@ -447,27 +528,21 @@ impl Runtime {
         self.feed.is_some()
     }
 
-    /// On a shared store, how long this server's latest heartbeat took to come back through the
-    /// change feed: how far behind the feed is (a feed that delivers is live, [`Runtime::is_fresh`],
-    /// however late its news). `None` on a store of one process, and before the first beat came back.
+    /// On a shared store, how far behind the change feed is (on the feed's clock): how long this
+    /// server's latest heartbeat took to come back through it, or how long an earlier one has been
+    /// awaited ([`Runtime::is_fresh`]). `None` on a store of one process, and before the first beat.
     pub fn feed_behind(&self) -> Option<Duration> {
-        let ms = self.feed_behind_ms.load(Ordering::Relaxed);
-        u64::try_from(ms).ok().map(Duration::from_millis)
+        self.feed.as_ref().and_then(|feed| feed.behind(self.feed_now()))
     }
 
     /// True while this server may answer from what it keeps in memory: always on a store of one
-    /// process; on a shared store, while its change feed proved live within [`FRESH_FOR`] on the
-    /// feed's clock ([`Runtime::time_the_feed_by`]; not in its future: a clock set back waits for
-    /// the feed's next word).
+    /// process; on a shared store, while the change feed has brought everything the store
+    /// committed until less than [`FRESH_FOR`] ago on the feed's clock ([`Runtime::time_the_feed_by`]):
+    /// the latest of this server's heartbeats heard back was sent that recently (not in the
+    /// clock's future: a clock set back waits for the next beat). A feed that delivers, but late,
+    /// is not fresh.
     pub fn is_fresh(&self) -> bool {
-        match &self.feed {
-            None => true,
-            Some(feed) => {
-                let fresh_for = i64::try_from(FRESH_FOR.as_millis()).unwrap_or(i64::MAX);
-                let now = self.feed_now();
-                feed.live_at.lock().expect("feed lock").is_some_and(|at| (0..fresh_for).contains(&(now - at)))
-            }
-        }
+        self.feed.as_ref().is_none_or(|feed| feed.is_fresh(self.feed_now()))
     }
 
     /// Times the change feed's liveness ([`FRESH_FOR`]) and how old a cached state is
@@ -487,6 +562,14 @@ impl Runtime {
         match self.feed_clock.get() {
             Some(clock) => clock.now(),
             None => crate::clock::Clock::now(&crate::clock::SystemClock),
+        }
+    }
+
+    /// Resolves once `wait` has passed on the feed's clock.
+    fn feed_sleep(&self, wait: Duration) -> crate::clock::Sleep {
+        match self.feed_clock.get() {
+            Some(clock) => clock.sleep(wait),
+            None => Box::pin(tokio::time::sleep(wait)),
         }
     }
 
@@ -572,6 +655,10 @@ impl Runtime {
         let polled_since = now - self.present_within();
         if self.is_shared() && !self.let_go_of_silent(polled_since).await {
             return;
+        }
+        if let Some(feed) = &self.feed {
+            // Sent from now: every change committed before it comes before it in the feed.
+            feed.beat_sent(polled_since, self.feed_now());
         }
         match self.store.heartbeat(&self.server_id, now, ttl, polled_since).await {
             Ok(mut fleet) => {
@@ -1063,26 +1150,30 @@ impl Runtime {
     /// so none needs a second read.
     pub async fn start(self: &Arc<Self>) -> Result<(), RuntimeError> {
         let feed = self.feed_rx.lock().expect("feed lock").take();
-        if let (Some(changes), Some(live)) = (feed, self.feed.as_ref()) {
+        if let (Some(changes), Some(shared)) = (feed, self.feed.as_ref()) {
             // Registered before the feed's task starts, so its first word is not missed.
-            let waiting = live.live.notified();
+            let waiting = shared.spoke.notified();
             tokio::pin!(waiting);
             waiting.as_mut().enable();
             let watcher = Arc::downgrade(self);
             tokio::spawn(watch_feed(watcher, changes));
-            if !self.is_fresh() {
-                // A feed that does not come up in time: the tenants are read anyway (and again
-                // when it does).
-                let _ = tokio::time::timeout(FEED_START, waiting).await;
-            }
+            // A feed that does not come up in time: the tenants are read anyway (and again when
+            // it does).
+            let _ = tokio::time::timeout(FEED_START, waiting).await;
             self.heartbeat().await;
             let beating = Arc::downgrade(self);
             tokio::spawn(async move {
                 loop {
                     let Some(runtime) = beating.upgrade() else { return };
-                    let next = runtime.clock.sleep(Duration::from_secs(1));
+                    // Every second of the pump's time (the presence it vouches for, the timers)
+                    // and of the feed's (how caught up it is): the same clock but in tests.
+                    let pump_time = runtime.clock.sleep(Duration::from_secs(1));
+                    let feed_time = runtime.feed_sleep(Duration::from_secs(1));
                     drop(runtime);
-                    next.await;
+                    tokio::select! {
+                        () = pump_time => {}
+                        () = feed_time => {}
+                    }
                     let Some(runtime) = beating.upgrade() else { return };
                     runtime.heartbeat().await;
                 }
@@ -1367,10 +1458,10 @@ impl Runtime {
 
     /// A server's heartbeat heard in the feed.
     fn note_beat(&self, server: &str, polled_since: Timestamp) {
-        if server == self.server_id {
-            // Its own beat, written at `polled_since + present_within` on this clock.
-            let behind = self.clock.now() - (polled_since + self.present_within());
-            self.feed_behind_ms.store(behind.max(0), Ordering::Relaxed);
+        if server == self.server_id
+            && let Some(feed) = &self.feed
+        {
+            feed.beat_back(polled_since, self.feed_now());
         }
         let mut beats = self.beats.lock().expect("beats lock");
         match beats.get_mut(server) {
@@ -1592,7 +1683,7 @@ impl Runtime {
         }
     }
 
-    /// Whether a cached state may answer at `now`: on a shared store only while the feed is live,
+    /// Whether a cached state may answer at `now`: on a shared store only while the feed is fresh,
     /// and not once the device's lease ran out under a running run (another server may have had
     /// its polls since).
     fn may_use(&self, tenant: &Tenant, now: Timestamp) -> bool {
@@ -1603,11 +1694,11 @@ impl Runtime {
     /// Whether `device` may be answered from the cached state of `cell` at `now` while the feed of
     /// a shared store is behind ([`may_use`](Self::may_use) refuses it): the engine allows the
     /// answer from older state (it is OFF: `Tenant::may_answer_from_older_state`), and the state
-    /// was known to be the store's within [`STALE_OFF_FOR`] (read, committed, or the feed live).
+    /// was known to be the store's within [`STALE_OFF_FOR`] (read, committed, or the feed caught up).
     fn may_answer_off(&self, cell: &Slot, tenant: &Tenant, device: DeviceId, now: Timestamp) -> bool {
         let Some(feed) = &self.feed else { return false };
-        let live_at = feed.live_at.lock().expect("feed lock").map_or(i64::MIN, Timestamp::millis);
-        let known_at = cell.read_at.load(Ordering::Relaxed).max(live_at);
+        let caught_up_to = feed.caught_up_to().map_or(i64::MIN, Timestamp::millis);
+        let known_at = cell.read_at.load(Ordering::Relaxed).max(caught_up_to);
         let off_for = i64::try_from(STALE_OFF_FOR.as_millis()).unwrap_or(i64::MAX);
         (0..off_for).contains(&(self.feed_now().millis().saturating_sub(known_at)))
             && tenant.may_answer_from_older_state(device, now)
@@ -1831,12 +1922,13 @@ async fn run_timer(runtime: std::sync::Weak<Runtime>, wake: Arc<Notify>) {
     }
 }
 
-/// Follows a shared store's change feed: notes when it was last live, reads changed tenants
-/// again, and passes the other changes on to the caches in front of the store.
+/// Follows a shared store's change feed: notes how far it has caught up (this server's beats heard
+/// back), reads changed tenants again, and passes the other changes on to the caches in front of
+/// the store.
 ///
 /// Only a [`Change::Reset`] (the store's feed could not resume where it stopped, so changes may
-/// have been missed) reads every held tenant again. A feed that was merely slow (silent for longer
-/// than [`FRESH_FOR`], the store busy) missed nothing: its changes come late but in order, each
+/// have been missed) reads every held tenant again. A feed that was merely slow (more than
+/// [`FRESH_FOR`] behind, the store busy) missed nothing: its changes come late but in order, each
 /// read here as it comes, and meanwhile answers that may keep a motor ON read the store
 /// ([`Runtime::may_use`]). Reading every tenant again on such a return made a busy store busier
 /// (a few thousand tenant reads each time its feed fell two seconds behind), so its feed fell
@@ -1846,14 +1938,14 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
         let Some(runtime) = runtime.upgrade() else { return };
         let Some(feed) = runtime.feed.as_ref() else { return };
         if matches!(change, Change::Reset) {
-            // Everything is read again before the feed counts as live: until then, answers come
-            // from the store.
+            // Changes may have been missed: nothing known is caught up until everything is read
+            // again and a beat sent since comes back. Until then, answers come from the store.
+            feed.reset();
             let _ = feed.notices.send(Change::Reset);
             runtime.reload_presences().await;
             runtime.refresh_all().await;
         }
-        *feed.live_at.lock().expect("feed lock") = Some(runtime.feed_now());
-        feed.live.notify_waiters();
+        feed.spoke.notify_waiters();
         match change {
             Change::Tenant { admin, version, last_poll_at, presence, has_run } => {
                 // Here, in the feed's order: a beat never vouches for a device let go before it.
@@ -1956,25 +2048,59 @@ mod tests {
         assert!(commanded.unwrap().is_ok());
     }
 
-    /// The feed's lag is how long this server's own heartbeat took to come back through it: a beat
-    /// written at T (its `polled_since` is T less two thirds of the lease) and heard at T + 7 s is
-    /// 7 s behind; another server's beat says nothing of it.
+    /// The feed is caught up to when this server's latest beat heard back was sent, and as far
+    /// behind as that beat came back late: a feed that delivers, but late, is not fresh. Beats
+    /// carrying the same `polled_since` (a clock that stood still) are told apart by their order;
+    /// a beat never heard back is forgotten once a later one is; a feed that stopped is as far
+    /// behind as its oldest beat awaited.
     #[test]
-    fn the_feed_is_as_far_behind_as_this_servers_own_beat_came_back_late() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("behind.db").display());
-        let store: Arc<dyn Store> = Arc::new(pumppilot_store_sqlite::SqliteStore::open(&url).unwrap());
-        let clock = crate::clock::ManualClock::at(Timestamp(100_000));
-        let runtime = Runtime::new(store, clock.clone(), 15_000, 5_000);
-        assert_eq!(runtime.feed_behind(), None, "no beat heard yet");
-        let written_at = Timestamp(93_000);
-        runtime.note_beat("another server", written_at - runtime.present_within());
-        assert_eq!(runtime.feed_behind(), None, "another server's beat");
-        let own = runtime.server_id.clone();
-        runtime.note_beat(&own, written_at - runtime.present_within());
-        assert_eq!(runtime.feed_behind(), Some(Duration::from_secs(7)));
-        runtime.note_beat(&own, Timestamp(100_000) - runtime.present_within());
-        assert_eq!(runtime.feed_behind(), Some(Duration::ZERO), "caught up");
+    fn the_feed_is_caught_up_to_when_this_servers_latest_beat_heard_back_was_sent() {
+        let feed = Feed::new();
+        let (second, fresh_for) = (1_000, i64::try_from(FRESH_FOR.as_millis()).unwrap());
+        assert!(!feed.is_fresh(Timestamp(0)), "no beat heard yet");
+        assert_eq!(feed.behind(Timestamp(0)), None);
+        // Beats every second from 93 s; the one sent at 93 s heard at 100 s: 7 s behind.
+        for at in 93..=100 {
+            feed.beat_sent(Timestamp(at * second - 10_000), Timestamp(at * second));
+        }
+        feed.beat_back(Timestamp(93 * second - 10_000), Timestamp(100 * second));
+        assert_eq!(feed.behind(Timestamp(100 * second)), Some(Duration::from_secs(7)));
+        assert_eq!(feed.caught_up_to(), Some(Timestamp(93 * second)));
+        assert!(!feed.is_fresh(Timestamp(100 * second)), "delivering, but 7 s late");
+        // The one sent at 99 s heard at 100.5 s: caught up to 99 s, fresh until 101 s.
+        feed.beat_back(Timestamp(99 * second - 10_000), Timestamp(100 * second + 500));
+        assert_eq!(feed.behind(Timestamp(100 * second + 500)), Some(Duration::from_millis(1_500)));
+        assert!(feed.is_fresh(Timestamp(100 * second + 500)));
+        assert!(feed.is_fresh(Timestamp(99 * second + fresh_for - 1)));
+        assert!(!feed.is_fresh(Timestamp(99 * second + fresh_for)), "FRESH_FOR after 99 s, if no later beat came");
+        assert!(!feed.is_fresh(Timestamp(99 * second - 1)), "a clock set back waits for the next beat");
+        // A beat heard again, or one forgotten (sent at 94..98 s, passed over), changes nothing.
+        feed.beat_back(Timestamp(95 * second - 10_000), Timestamp(100 * second + 600));
+        assert_eq!(feed.caught_up_to(), Some(Timestamp(99 * second)));
+        // Two beats carrying the same time, sent at 101 s and 102 s: the first back is the first sent
+        // (the one sent at 100 s, carrying an earlier time, is passed over).
+        feed.beat_sent(Timestamp(95_000), Timestamp(101 * second));
+        feed.beat_sent(Timestamp(95_000), Timestamp(102 * second));
+        feed.beat_back(Timestamp(95_000), Timestamp(102 * second + 100));
+        assert_eq!(feed.caught_up_to(), Some(Timestamp(101 * second)));
+        feed.beat_back(Timestamp(95_000), Timestamp(102 * second + 200));
+        let behind = feed.behind(Timestamp(102 * second + 200));
+        assert_eq!((feed.caught_up_to(), behind), (Some(Timestamp(102 * second)), Some(Duration::from_millis(200))));
+        // The feed stops: the beat sent at 103 s is awaited at 110 s.
+        feed.beat_sent(Timestamp(96_000), Timestamp(103 * second));
+        assert_eq!(feed.behind(Timestamp(110 * second)), Some(Duration::from_secs(7)), "not shown on time");
+        // A reset: caught up to nothing until a beat sent from then comes back.
+        feed.reset();
+        assert!(!feed.is_fresh(Timestamp(102 * second + 300)));
+        // A feed dead for long forgets the oldest of its awaited beats, never more than BEATS_OUT.
+        for at in 0..2 * BEATS_OUT {
+            feed.beat_sent(Timestamp(200_000 + i64::try_from(at).unwrap()), Timestamp(200_000));
+        }
+        assert_eq!(feed.beats_out.lock().unwrap().len(), BEATS_OUT);
+        feed.beat_back(Timestamp(200_000), Timestamp(200_100));
+        assert_eq!(feed.caught_up_to(), None, "a forgotten beat tells nothing");
+        feed.beat_back(Timestamp(200_000 + i64::try_from(BEATS_OUT).unwrap()), Timestamp(200_100));
+        assert_eq!(feed.caught_up_to(), Some(Timestamp(200_000)));
     }
 
     /// A presence changed in part (MongoDB's diff of `presence` names `presence.server` alone
