@@ -1275,10 +1275,16 @@ async fn metrics_show_requests_runs_holds_devices_and_failed_logins_to_the_maste
     }
     assert!(value("pumppilot_store_read_seconds") >= 0.0);
     assert!(value(r#"pumppilot_http_request_seconds_count{route="/api/motor/start"}"#) >= 2.0);
-    // Once the device is silent past its lease, it is offline.
+    // Once the device is silent past its lease, it is offline. A new owner is not counted yet:
+    // the store counts its owners at most once a minute, whoever scrapes.
+    app.tenant("nasrin", 1, 10).await;
     app.clock.advance(Duration::from_millis(u64::from(LEASE_MS) + 1));
     let (_, _, page) = metrics_page(&app, Some(TOKEN)).await;
     assert_eq!(sample(&page, "pumppilot_devices_online"), Some(0.0), "{page}");
+    assert_eq!(sample(&page, "pumppilot_tenants"), Some(3.0), "counted {LEASE_MS} ms ago: {page}");
+    app.clock.advance(pumppilot_server::metrics::OWNERS_COUNTED_EVERY);
+    let (_, _, page) = metrics_page(&app, Some(TOKEN)).await;
+    assert_eq!(sample(&page, "pumppilot_tenants"), Some(4.0), "counted again after a minute: {page}");
 }
 
 /// Two servers of one fleet on one MongoDB (SecantusDB), in this process: a scrape of server B
