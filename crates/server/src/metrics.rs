@@ -175,8 +175,8 @@ impl Metrics {
 /// The one layer every request goes through (after routing, so its route template is known), in
 /// one pass and without a lock held while the handler runs:
 /// - the request head's size: an oversized target (414 `URI_TOO_LONG`) or head (431
-///   `HEADERS_TOO_LARGE`) is answered with this API's JSON error ([`error::head_refusal`]);
-/// - the client's address behind trusted proxies ([`auth::resolve_client`]);
+///   `HEADERS_TOO_LARGE`) is answered with this API's JSON error ([`crate::error::head_refusal`]);
+/// - the client's address behind trusted proxies ([`crate::auth::resolve_client`]);
 /// - the request id (`x-request-id`: the proxy's own, when it sent one, else a new UUID), in the
 ///   request for handlers and in the answer; a device's request (`/api/esp32/…`) gets no new one
 ///   (nothing logs it, and a board reads no header but the link's), only the proxy's echoed;

@@ -192,7 +192,7 @@ pub const LEASE_TAKEOVER_GRACE: Duration = Duration::from_millis(2_500);
 pub const TIMER_TAKEOVER: Duration = Duration::from_secs(3);
 
 /// On a store several servers share, how long a server keeps a tenant in memory after it last
-/// needed it ([`Slot::needed`]): a device of the tenant answered here, a request here touched it,
+/// needed it (`Slot::needed`): a device of the tenant answered here, a request here touched it,
 /// somebody here listened to it, or this server stopped owning its timer ([`Runtime::owns_timer`]).
 /// The server's own reads of the tenant (its timer firing, a take-over, a read the change feed's
 /// news caused) are no need of it: a tenant other servers keep changing is let go all the same. While a device is connected here (an MQTT session, a
@@ -267,7 +267,8 @@ impl Feed {
         Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
     }
 
-    /// Changes may have been missed: caught up to nothing until a beat sent from now comes back.
+    /// Changes may have been missed: caught up to nothing until the next beat heard back (the feed
+    /// follows it only once every held tenant was read again, so that beat vouches for the reads too).
     fn reset(&self) {
         *self.caught_up_to.lock().expect("feed lock") = None;
     }
@@ -640,7 +641,9 @@ impl Runtime {
     }
 
     /// Notes this server alive on the store and learns which others are (every second of the
-    /// runtime's clock; tests on a manual clock that jump further than [`TIMER_TAKEOVER`] beat by hand).
+    /// runtime's clock and of the feed's; tests on a manual clock that jump further than
+    /// [`TIMER_TAKEOVER`] beat by hand). On a shared store the beat, heard back through the change
+    /// feed, also tells how far the feed has caught up ([`Runtime::is_fresh`]).
     /// On a shared store the beat vouches for the devices present here ([`PRESENT_WITHIN`]):
     /// those silent for longer are let go first, and if that cannot be written there is no beat.
     ///
@@ -2089,7 +2092,7 @@ mod tests {
         // The feed stops: the beat sent at 103 s is awaited at 110 s.
         feed.beat_sent(Timestamp(96_000), Timestamp(103 * second));
         assert_eq!(feed.behind(Timestamp(110 * second)), Some(Duration::from_secs(7)), "not shown on time");
-        // A reset: caught up to nothing until a beat sent from then comes back.
+        // A reset: caught up to nothing until the next beat heard back.
         feed.reset();
         assert!(!feed.is_fresh(Timestamp(102 * second + 300)));
         // A feed dead for long forgets the oldest of its awaited beats, never more than BEATS_OUT.

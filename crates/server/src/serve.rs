@@ -5,7 +5,7 @@
 //! - Every connection starts on the device path, which reads the first request line: a device
 //!   poll (`GET` or `POST /api/esp32/poll`) is answered there, through the same router as every
 //!   other request; anything else, at any request of the connection, hands the connection with
-//!   the bytes already read to hyper for the rest of its life ([`hyper_connection`]). A waiting
+//!   the bytes already read to hyper for the rest of its life (`hyper_connection`). A waiting
 //!   long-poll then holds no read or write buffer (hyper keeps 8 KiB of each per connection).
 //! - At most `PUMPPILOT_MAX_CONNECTIONS` connections at once: beyond, the server stops accepting
 //!   until one closes (new ones wait in the kernel's backlog), so no caller makes it hold more

@@ -12,7 +12,7 @@
 //! and [`FIELDS_MAX`] fields, a body of at most [`BODY_MAX`] bytes with a `Content-Length`, no
 //! `Transfer-Encoding`, `Expect` or `Upgrade`, `Connection` only `keep-alive` or `close`. Every
 //! other request, and the rest of its connection, goes to hyper with the bytes read
-//! ([`super::hyper_connection`]): hyper's limits and answers stay the only ones for everything
+//! (`super::hyper_connection`): hyper's limits and answers stay the only ones for everything
 //! else, and a caller learns nothing new here.
 //!
 //! The request goes through the same router (and so the same layers and handlers) as any other;

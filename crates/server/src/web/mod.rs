@@ -3,7 +3,7 @@
 //!
 //! - Pages and forms are clients of the JSON API, in-process ([`api::Api`]): they keep the API's
 //!   roles, tenant scope, validation and audit; a 403 or 404 from the API is a 403 or 404 page.
-//! - Every form carries a CSRF token ([`csrf`]), checked by the [`Posted`] extractor that every
+//! - Every form carries a CSRF token (`csrf`), checked by the [`Posted`] extractor that every
 //!   POST handler takes, and every action works without the script (post, redirect, a message).
 //! - Every page is sent with a strict Content-Security-Policy: no inline script or style, nothing
 //!   from another origin. Templates are `maud`, which escapes everything it is given.
