@@ -57,7 +57,7 @@ async fn a_returning_fleet_is_present_at_its_server_once_its_telemetry_is_writte
     let server = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
     server.start().await.unwrap();
     assert!(server.is_shared());
-    until("the feed is live", || async { server.is_fresh() }).await;
+    until("the feed caught up", || async { server.is_fresh() }).await;
     clock.advance(std::time::Duration::from_secs(1));
     let polled = clock.now();
     for &(admin, device) in &pumps {
@@ -98,7 +98,7 @@ async fn a_report_older_than_a_heartbeat_vouches_for_is_written_without_a_join()
     let (admin, _farmer, device) = support::pump(store.as_ref(), clock.now(), 3).await;
     let server = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
     server.start().await.unwrap();
-    until("the feed is live", || async { server.is_fresh() }).await;
+    until("the feed caught up", || async { server.is_fresh() }).await;
     let polled = clock.now();
     server.poll(admin, DevicePoll::ready(device), telemetry(admin, device, polled, false)).await.unwrap();
     let present_within = i64::from(LEASE_MS) * PRESENT_WITHIN.0 / PRESENT_WITHIN.1;

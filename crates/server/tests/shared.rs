@@ -38,7 +38,7 @@ async fn a_lease_counts_polls_at_any_server_and_a_silent_device_is_held_once_by_
     a.start().await.unwrap();
     b.start().await.unwrap();
     assert!(a.is_shared() && b.is_shared());
-    until("both feeds live", || async { a.is_fresh() && b.is_fresh() }).await;
+    until("both feeds caught up", || async { a.is_fresh() && b.is_fresh() }).await;
 
     // On A: minutes and a Start. The device polls only B.
     start_a_run(&a, admin, farmer).await;
@@ -142,7 +142,7 @@ async fn a_quiet_device_is_vouched_for_by_its_servers_heartbeat_and_let_go_when_
     let b = Runtime::new(Arc::clone(&store), clock.clone(), LEASE_MS, 5_000);
     a.start().await.unwrap();
     b.start().await.unwrap();
-    until("both feeds live", || async { a.is_fresh() && b.is_fresh() }).await;
+    until("both feeds caught up", || async { a.is_fresh() && b.is_fresh() }).await;
     recharge(&b, admin, farmer, 600).await;
 
     // The device polls A: the flush that writes its first report makes it present at A.
@@ -261,7 +261,7 @@ async fn two_servers(store: &Arc<dyn Store>, clock: &Arc<ManualClock>, some: Adm
     a.start().await.unwrap();
     let b = Runtime::new(Arc::clone(store), clock.clone(), LEASE_MS, 5_000);
     b.start().await.unwrap();
-    until("both feeds live", || async { a.is_fresh() && b.is_fresh() }).await;
+    until("both feeds caught up", || async { a.is_fresh() && b.is_fresh() }).await;
     until("each server knows the other alive", || async {
         b.heartbeat().await;
         a.heartbeat().await;

@@ -113,7 +113,7 @@ impl Pump {
         runtime.time_the_feed_by(self.clock.clone());
         let feed = held.then(|| HeldFeed::between(&runtime));
         runtime.start().await.unwrap();
-        until("the feed live", || async { runtime.is_fresh() }).await;
+        until("the feed caught up", || async { runtime.is_fresh() }).await;
         (runtime, feed)
     }
 
@@ -183,7 +183,7 @@ async fn an_off_device_is_answered_from_memory_while_the_feed_is_behind_for_a_bo
 
     // The feed catches up: fresh again.
     feed.release();
-    until("the feed live again", || async { a.is_fresh() }).await;
+    until("the feed caught up again", || async { a.is_fresh() }).await;
 }
 
 #[tokio::test]
@@ -194,7 +194,7 @@ async fn a_device_told_on_reads_the_store_at_every_poll_while_the_feed_is_behind
     assert_eq!(pump.poll(&a, false).await.motor, Motor::Off);
     pump.start(&a).await;
     assert_eq!(pump.poll(&a, false).await.motor, Motor::On, "told ON: the run charges from here");
-    // The relay closes; its report is committed while the feed is live.
+    // The relay closes; its report is committed while the feed is fresh.
     assert_eq!(pump.poll(&a, true).await.motor, Motor::On);
     feed.hold().await;
     pump.fall_behind(&a);
@@ -205,7 +205,7 @@ async fn a_device_told_on_reads_the_store_at_every_poll_while_the_feed_is_behind
     assert_eq!(a.command(pump.admin, pump.device).await.unwrap().motor, Motor::On);
     assert_eq!(a.loads(), loads + 2, "the command too");
     feed.release();
-    until("the feed live again", || async { a.is_fresh() }).await;
+    until("the feed caught up again", || async { a.is_fresh() }).await;
 }
 
 #[tokio::test]
@@ -233,7 +233,7 @@ async fn a_stop_on_another_server_turns_the_device_off_at_its_next_poll_while_th
     assert_eq!(a.loads(), loads + 1);
     assert_eq!(pump.poll(&a, false).await.motor, Motor::Off);
     feed.release();
-    until("the feed live again", || async { a.is_fresh() }).await;
+    until("the feed caught up again", || async { a.is_fresh() }).await;
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ async fn a_feed_that_was_only_slow_reads_nothing_again_when_it_catches_up_and_br
     pump.fall_behind(&a);
     let loads = a.loads();
     feed.release();
-    until("the feed live again", || async { a.is_fresh() }).await;
+    until("the feed caught up again", || async { a.is_fresh() }).await;
     assert_eq!(pump.poll(&a, false).await.motor, Motor::Off);
     assert_eq!(a.loads(), loads, "a slow feed missed nothing: no tenant read again");
 
@@ -269,7 +269,7 @@ async fn a_feed_that_was_only_slow_reads_nothing_again_when_it_catches_up_and_br
     let version = b.read(pump.admin, |t, _| t.version).await.unwrap();
     pump.fall_behind(&a);
     feed.release();
-    until("the feed live again", || async { a.is_fresh() }).await;
+    until("the feed caught up again", || async { a.is_fresh() }).await;
     until("A has B's change", || async { a.read(pump.admin, |t, _| t.version).await.unwrap() == version }).await;
     assert_eq!(a.loads(), loads + 1, "the held change read once, nothing else");
 }
@@ -303,7 +303,7 @@ async fn the_alerts_watch_reads_nothing_while_the_feed_is_behind_and_tells_the_o
 
     // The feed catches up: the next round tells the owner, of the silence from the last poll.
     feed.release();
-    until("the feed live again", || async { a.is_fresh() }).await;
+    until("the feed caught up again", || async { a.is_fresh() }).await;
     watch_pumps(&a, pump.store.as_ref(), &settings, &mut watch).await;
     let told = pump.store.notifications(pump.admin.0, 10).await.unwrap();
     let told: Vec<_> = told.iter().filter(|n| n.kind == NoticeKind::DeviceOffline).collect();
@@ -379,7 +379,7 @@ async fn a_stop_on_another_server_turns_the_device_off_while_the_feed_delivers_l
     a.time_the_feed_by(pump.clock.clone());
     let (late, ticks) = late_feed_between(&a);
     a.start().await.unwrap();
-    until("the feed live", || async { a.is_fresh() }).await;
+    until("the feed caught up", || async { a.is_fresh() }).await;
     let (b, _) = pump.server(false).await;
     assert_eq!(pump.poll(&a, false).await.motor, Motor::Off);
     pump.start(&a).await;
