@@ -52,7 +52,7 @@ pub struct Metrics {
     routes: RwLock<HashMap<String, Arc<RouteFigures>, crate::keys::Ids>>,
     failed_logins: AtomicU64,
     mqtt: MqttFigures,
-    /// The owners counted in the store, and when (on the runtime's clock): [`OWNERS_COUNTED_EVERY`].
+    /// The owners counted in the store, and when (on the server's clock): [`OWNERS_COUNTED_EVERY`].
     owners: std::sync::Mutex<Option<(Timestamp, u64)>>,
 }
 
@@ -353,7 +353,7 @@ async fn metrics(State(app): State<AppState>, request: Request) -> Response {
 /// count of a scrape less than [`OWNERS_COUNTED_EVERY`] ago. `None` when the store did not answer
 /// by `deadline`.
 async fn owners(app: &AppState, deadline: tokio::time::Instant) -> Option<u64> {
-    let now = app.runtime.clock().now();
+    let now = app.now();
     let every = i64::try_from(OWNERS_COUNTED_EVERY.as_millis()).unwrap_or(i64::MAX);
     let counted = *app.metrics.owners.lock().expect("owners lock");
     if let Some((at, owners)) = counted

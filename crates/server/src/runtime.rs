@@ -557,21 +557,17 @@ impl Runtime {
         let _ = self.feed_clock.set(clock);
     }
 
-    /// Now, on the feed's clock ([`Runtime::time_the_feed_by`]; the wall clock unless a test set
-    /// one).
-    fn feed_now(&self) -> Timestamp {
+    /// The feed's clock ([`Runtime::time_the_feed_by`]; the wall clock unless a test set one).
+    fn feed_clock(&self) -> &dyn crate::clock::Clock {
         match self.feed_clock.get() {
-            Some(clock) => clock.now(),
-            None => crate::clock::Clock::now(&crate::clock::SystemClock),
+            Some(clock) => clock.as_ref(),
+            None => &crate::clock::SystemClock,
         }
     }
 
-    /// Resolves once `wait` has passed on the feed's clock.
-    fn feed_sleep(&self, wait: Duration) -> crate::clock::Sleep {
-        match self.feed_clock.get() {
-            Some(clock) => clock.sleep(wait),
-            None => Box::pin(tokio::time::sleep(wait)),
-        }
+    /// Now, on the feed's clock.
+    fn feed_now(&self) -> Timestamp {
+        self.feed_clock().now()
     }
 
     /// Passes the store's change feed through `through` before [`Runtime::start`] follows it (a
@@ -1171,7 +1167,7 @@ impl Runtime {
                     // Every second of the pump's time (the presence it vouches for, the timers)
                     // and of the feed's (how caught up it is): the same clock but in tests.
                     let pump_time = runtime.clock.sleep(Duration::from_secs(1));
-                    let feed_time = runtime.feed_sleep(Duration::from_secs(1));
+                    let feed_time = runtime.feed_clock().sleep(Duration::from_secs(1));
                     drop(runtime);
                     tokio::select! {
                         () = pump_time => {}
