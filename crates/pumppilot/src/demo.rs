@@ -107,7 +107,6 @@ async fn seed(api: &Api, master: &str, pump: &Pump) -> anyhow::Result<String> {
     let device = api.post(&owner, "/api/admin/devices", json!({"name": format!("{name}'s pump")})).await?;
     let key = device["deviceKey"].as_str().context("no device key")?;
     let secret = device["linkSecret"].as_str().context("no link secret")?;
-    let key = format!("{key}:{secret}");
     let mut farmers = Vec::new();
     for &(name, username, minutes, start) in pump.farmers {
         let body = json!({"name": name, "username": username, "password": PASSWORD});
@@ -120,7 +119,7 @@ async fn seed(api: &Api, master: &str, pump: &Pump) -> anyhow::Result<String> {
     }
     // The device reports once before anyone starts, so the first run starts RUNNING, not HOLD.
     let report = json!({"loadShedding": false, "ready": true, "relay": false});
-    api.post(&key, "/api/esp32/poll", report).await?;
+    api.post(key, "/api/esp32/poll", report).await?;
     for (token, start) in farmers {
         match start {
             Start::Run(minutes) => api.post(&token, "/api/motor/start", json!({"minutes": minutes})).await?,
@@ -131,5 +130,5 @@ async fn seed(api: &Api, master: &str, pump: &Pump) -> anyhow::Result<String> {
             }
         };
     }
-    Ok(key)
+    Ok(format!("{key}:{secret}"))
 }

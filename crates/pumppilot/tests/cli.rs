@@ -82,3 +82,55 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_the_last_telemetry() {
     assert_eq!(devices[0]["firmware"], "v1.2.3", "the telemetry buffered at shutdown was written");
     server.kill();
 }
+
+/// The README's demo (`serve --demo`) as a new user meets it: it seeds its two pumps over its own
+/// API (a device's first report among them) and tells how to try it; karim, the farmer the README
+/// names as running, then sees his run.
+#[tokio::test]
+async fn the_demo_seeds_its_pumps_and_karim_sees_his_run() {
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = pumppilot(dir.path())
+        .args(["serve", "--demo"])
+        .env("PUMPPILOT_BIND", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(demo.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut base, mut seeded) = (None, false);
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        if let Some(rest) = line.strip_prefix("PumpPilot demo is serving on ") {
+            base = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.starts_with("The simulated devices report below") {
+            seeded = true;
+            break;
+        }
+    }
+    if !seeded {
+        demo.kill().unwrap();
+        let output = demo.wait_with_output().unwrap();
+        panic!("the demo did not finish seeding: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let anon = Client { http: reqwest::Client::new(), base: base.expect("the demo's address"), token: None };
+    let (status, body) = anon.post("/api/auth/login", json!({"username": "karim", "password": "pumppilot-demo"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let karim = Client { token: Some(body["token"].as_str().unwrap().to_owned()), ..anon };
+    let (status, body) = karim.get("/api/motor/status").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["me"]["state"], "RUNNING", "{body}");
+    assert_eq!(body["motor"]["activeUserId"], body["me"]["entry"]["userId"], "his run is the pump's: {body}");
+    assert_eq!(body["device"]["online"], true, "the demo's device reported: {body}");
+    demo.kill().unwrap();
+    demo.wait().unwrap();
+}
