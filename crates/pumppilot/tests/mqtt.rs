@@ -541,19 +541,94 @@ async fn a_connect_flood_from_one_address_is_refused() {
     app.clock.advance(Duration::from_secs(1));
     Connection::connect(&addr, &id, &device_key(&t), 30).await.expect("one more a second later");
 
-    // Wrong keys use the budget up for the window, as failed sign-ins do.
+    // A wrong key costs ten CONNECTs' worth: the address is slowed, and back once its bucket
+    // refills, never shut out for a window (many boards may share one address).
+    app.clock.advance(Duration::from_secs(10));
+    let guess = Connection::connect(&addr, &id, "pp_dev_guess", 30).await;
+    assert!(matches!(guess, Err(ConnectError::Refused(ConnectReturnCode::BadUserNamePassword))), "{:?}", guess.err());
+    match Connection::connect(&addr, &id, &device_key(&t), 30).await {
+        Err(ConnectError::Refused(ConnectReturnCode::ServiceUnavailable)) => {}
+        other => panic!("right after a wrong key: {:?}", other.err()),
+    }
+    app.clock.advance(Duration::from_secs(1));
+    Connection::connect(&addr, &id, &device_key(&t), 30).await.expect("one more a second later");
+
+    // A retired board retrying its old key all day long, at the default budget.
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 0, 0).await;
     let id = device_id(&t).await;
     let addr = mqtt_addr(&app);
-    for _ in 0..pumppilot_server::mqtt::ConnectBudget::FAILURES {
-        let refused = Connection::connect(&addr, &id, "pp_dev_guess", 30).await;
-        assert!(matches!(refused, Err(ConnectError::Refused(ConnectReturnCode::BadUserNamePassword))));
+    for _ in 0..100 {
+        let refused = Connection::connect(&addr, &id, "pp_dev_retired", 30).await;
+        assert!(matches!(refused, Err(ConnectError::Refused(_))), "{:?}", refused.err());
     }
     match Connection::connect(&addr, &id, &device_key(&t), 30).await {
         Err(ConnectError::Refused(ConnectReturnCode::ServiceUnavailable)) => {}
-        other => panic!("after the failures: {:?}", other.err()),
+        other => panic!("the bucket is dry: {:?}", other.err()),
     }
+    app.clock.advance(Duration::from_secs(10));
+    Connection::connect(&addr, &id, &device_key(&t), 30)
+        .await
+        .expect("the device behind the same address, ten seconds on");
+}
+
+/// A CONNECT sent right after `header` (what a TCP proxy speaking the PROXY protocol sends
+/// first), in one write as a proxy often does: the CONNACK's code, or `None` when the server
+/// closed the connection without one.
+async fn connect_behind(addr: &str, header: &[u8], id: &str, key: &str) -> Option<ConnectReturnCode> {
+    let mut connection = Connection::open(addr).await.unwrap();
+    let connect = encode(&connect_packet(id, key, 30)).unwrap();
+    connection.send_raw(&[header, &connect].concat()).await.ok()?;
+    match tokio::time::timeout(PATIENCE, connection.next()).await.expect("an answer or the connection closed") {
+        Ok(Some(Packet::ConnAck(ack))) => Some(ack.code),
+        _ => None,
+    }
+}
+
+/// A PROXY protocol version 2 header for a TCP connection from `client` (port 40000) to
+/// 127.0.0.1:1883, byte by byte as the protocol's specification lays it out.
+fn proxy_v2(client: [u8; 4]) -> Vec<u8> {
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    header.extend([0x21, 0x11, 0, 12]); // version 2, PROXY; TCP over IPv4; 12 bytes of addresses
+    header.extend(client);
+    header.extend([127, 0, 0, 1]);
+    header.extend(40000u16.to_be_bytes());
+    header.extend(1883u16.to_be_bytes());
+    header
+}
+
+#[tokio::test]
+async fn behind_a_tcp_proxy_each_device_is_budgeted_by_the_address_the_proxy_names() {
+    // The proxy is this test, at 127.0.0.1: every connection begins with its PROXY header.
+    let app = spawn_mqtt_app(|s| Settings {
+        mqtt_connects_per_second: 1,
+        mqtt_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..s
+    })
+    .await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let (id, key, addr) = (device_id(&t).await, device_key(&t), mqtt_addr(&app));
+    let v1 = |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 1883\r\n").into_bytes();
+    // A retired board at one address empties that address's budget (a wrong key costs ten)...
+    let retired = connect_behind(&addr, &v1("203.0.113.7"), &id, "pp_dev_retired").await;
+    assert_eq!(retired, Some(ConnectReturnCode::BadUserNamePassword));
+    let same_address = connect_behind(&addr, &v1("203.0.113.7"), &id, &key).await;
+    assert_eq!(same_address, Some(ConnectReturnCode::ServiceUnavailable));
+    // ...while devices at other addresses come through the same proxy, named in either version.
+    assert_eq!(connect_behind(&addr, &v1("198.51.100.9"), &id, &key).await, Some(ConnectReturnCode::Success));
+    assert_eq!(connect_behind(&addr, &proxy_v2([192, 0, 2, 44]), &id, &key).await, Some(ConnectReturnCode::Success));
+    // The proxy's own check names no client: it counts as the proxy's address.
+    assert_eq!(connect_behind(&addr, b"PROXY UNKNOWN\r\n", &id, &key).await, Some(ConnectReturnCode::Success));
+    // From the proxy, a connection without a header, or with a broken one, is closed unanswered.
+    assert_eq!(connect_behind(&addr, b"", &id, &key).await, None);
+    assert_eq!(connect_behind(&addr, b"PROXY TCP4 somewhere 127.0.0.1 1 2\r\n", &id, &key).await, None);
+
+    // A server not told of a proxy believes no header: it is a malformed first packet.
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let (id, key, addr) = (device_id(&t).await, device_key(&t), mqtt_addr(&app));
+    assert_eq!(connect_behind(&addr, &v1("198.51.100.9"), &id, &key).await, None);
+    assert_eq!(connect_behind(&addr, b"", &id, &key).await, Some(ConnectReturnCode::Success));
 }
 
 /// The server's resident memory, in KiB.

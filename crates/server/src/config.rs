@@ -21,6 +21,7 @@
 //! | `PUMPPILOT_EXPO_PUSH`, `PUMPPILOT_EXPO_PUSH_URL`, `PUMPPILOT_EXPO_ACCESS_TOKEN` | `off` | Expo push for alerts |
 //! | `PUMPPILOT_MQTT_BIND` | — (no MQTT) | address for devices over MQTT 3.1.1, e.g. `127.0.0.1:1883` (`crate::mqtt`) |
 //! | `PUMPPILOT_MQTT_CONNECTS_PER_SECOND` | `100` | MQTT CONNECTs each client address may make a second (ten seconds' worth at once), 1 to 100000 |
+//! | `PUMPPILOT_MQTT_PROXIES` | — | comma-separated CIDRs of TCP proxies whose MQTT connections begin with a PROXY protocol header naming the device's address |
 //! | `PUMPPILOT_MQTT_BROKER` | — | an external broker `mqtt://host:port` PumpPilot connects to as a client (`crate::mqtt::Bridge`) |
 //! | `PUMPPILOT_MQTT_BROKER_USERNAME` / `_PASSWORD` | — | PumpPilot's own login at that broker |
 //! | `PUMPPILOT_ALERTS_CA_FILE` | — (Mozilla roots only) | PEM file of extra CA certificates trusted for `https://` alerts |
@@ -82,6 +83,9 @@ pub struct Settings {
     pub mqtt_bind: Option<SocketAddr>,
     /// MQTT CONNECTs each client address may make a second (`crate::mqtt::ConnectBudget`).
     pub mqtt_connects_per_second: u32,
+    /// TCP proxies in front of the MQTT listener whose connections begin with a PROXY protocol
+    /// header (version 1 or 2) naming the device's address, for the CONNECT budget.
+    pub mqtt_proxies: Vec<ipnet::IpNet>,
     /// An external broker to serve devices through (`None`: none).
     pub mqtt_broker: Option<crate::mqtt::BrokerSettings>,
 }
@@ -122,6 +126,7 @@ impl Default for Settings {
             },
             mqtt_bind: None,
             mqtt_connects_per_second: 100,
+            mqtt_proxies: Vec::new(),
             mqtt_broker: None,
         }
     }
@@ -264,7 +269,7 @@ impl Settings {
             });
         }
         if let Some(text) = lookup("PUMPPILOT_TRUSTED_PROXIES") {
-            s.trusted_proxies = trusted_proxies(&text)?;
+            s.trusted_proxies = networks("PUMPPILOT_TRUSTED_PROXIES", &text)?;
         }
         s.alerts = crate::alerts::AlertSettings::from_lookup(&lookup)?;
         if let Some(bind) = lookup("PUMPPILOT_MQTT_BIND") {
@@ -279,6 +284,9 @@ impl Settings {
                     variable: "PUMPPILOT_MQTT_CONNECTS_PER_SECOND",
                     problem: format!("`{text}` must be a whole number of CONNECTs a second from 1 to 100000"),
                 })?;
+        }
+        if let Some(text) = lookup("PUMPPILOT_MQTT_PROXIES") {
+            s.mqtt_proxies = networks("PUMPPILOT_MQTT_PROXIES", &text)?;
         }
         if let Some(url) = lookup("PUMPPILOT_MQTT_BROKER") {
             let mut broker = crate::mqtt::BrokerSettings::parse(&url).ok_or_else(|| ConfigError {
@@ -301,8 +309,8 @@ impl Settings {
     }
 }
 
-/// `10.0.0.0/8, 127.0.0.1, ::1`: networks, or single addresses (a /32 or /128).
-fn trusted_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+/// `10.0.0.0/8, 127.0.0.1, ::1`: networks, or single addresses (a /32 or /128), of `variable`.
+fn networks(variable: &'static str, text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     text.split(',')
         .map(str::trim)
         .filter(|part| !part.is_empty())
@@ -311,7 +319,7 @@ fn trusted_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
                 .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
                 .map(|net| net.trunc())
                 .map_err(|_| ConfigError {
-                    variable: "PUMPPILOT_TRUSTED_PROXIES",
+                    variable,
                     problem: format!("`{part}` is not a network like 10.0.0.0/8 or an address like 127.0.0.1"),
                 })
         })
@@ -440,7 +448,12 @@ mod tests {
         for value in ["10.0.0.0/33", "proxy.local", "10.0.0.0/8;"] {
             let err = from(&[("PUMPPILOT_TRUSTED_PROXIES", value)]).unwrap_err();
             assert_eq!(err.variable, "PUMPPILOT_TRUSTED_PROXIES");
+            let err = from(&[("PUMPPILOT_MQTT_PROXIES", value)]).unwrap_err();
+            assert_eq!(err.variable, "PUMPPILOT_MQTT_PROXIES");
         }
+        let s = from(&[("PUMPPILOT_MQTT_PROXIES", "10.0.0.5")]).unwrap();
+        let shown: Vec<String> = s.mqtt_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!((shown, s.trusted_proxies.len()), (vec!["10.0.0.5/32".to_owned()], 0), "one setting each");
     }
 
     #[test]

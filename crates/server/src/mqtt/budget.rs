@@ -1,25 +1,31 @@
-//! CONNECTs budgeted per client address, as sign-ins are (`auth::LoginLimiter`): an address
-//! whose CONNECTs failed [`ConnectBudget::FAILURES`] times in the window (a wrong id or key, a
-//! malformed CONNECT) is refused until the window ends, and every address has a rate of CONNECTs
-//! (a bucket of `per_second` tokens a second, ten seconds' worth at most), so a flood of
-//! connections, right or wrong, costs the server little. Refused CONNECTs get "server
+//! CONNECTs budgeted per client address: a bucket of `per_second` CONNECTs a second, ten
+//! seconds' worth at most, so a flood of connections, right or wrong, costs the server little.
+//! A failed one (a wrong id or key, a malformed CONNECT, anything else first, nothing in time)
+//! costs [`ConnectBudget::FAILED_COST`] CONNECTs' worth: a guesser or a broken client is slowed
+//! ten times more than a device, yet nothing locks an address out for longer than its bucket
+//! takes to refill. Many devices share one address (a carrier's NAT, a village's router, a TCP
+//! proxy without the PROXY protocol), and one retired board retrying with its old key must not
+//! shut the others out, as sign-ins slow a village behind one NAT and never shut it out
+//! (`auth::LoginLimiter`). A device key is 256 random bits and checking one is a keyed hash, so
+//! a lockout would protect nothing the bucket does not. Refused CONNECTs get "server
 //! unavailable" (3). Counted on the server's clock, per server.
 
 use std::{collections::HashMap, net::IpAddr, sync::Mutex};
 
 use pumppilot_engine::Timestamp;
 
-use crate::{auth::LoginLimiter, clock::SharedClock};
+use crate::clock::SharedClock;
 
 /// How many seconds' worth of CONNECTs an address may make at once.
 const BURST_SECONDS: u64 = 10;
 /// Addresses kept before the quiet ones are forgotten.
 const SWEEP_ABOVE: usize = 4096;
+/// A CONNECT's worth of tokens.
+const ONE: u64 = 1000;
 
 pub struct ConnectBudget {
     clock: SharedClock,
     per_second: u64,
-    window_ms: i64,
     addresses: Mutex<Addresses>,
 }
 
@@ -35,72 +41,58 @@ struct Budget {
     /// Tokens left, in thousandths of a CONNECT, as of `at`.
     tokens: u64,
     at: Timestamp,
-    /// Failures counted since `since`.
-    failures: u32,
-    since: Timestamp,
 }
 
 impl ConnectBudget {
-    /// Failed CONNECTs from one address in the window before it is refused: the sign-ins' figure.
-    pub const FAILURES: u32 = LoginLimiter::PER_ADDRESS;
+    /// What a failed CONNECT costs its address, in CONNECTs (the one [`admit`](Self::admit) took
+    /// included).
+    pub const FAILED_COST: u64 = 10;
 
     /// A budget of `per_second` CONNECTs a second per address (at least 1).
     pub fn new(clock: SharedClock, per_second: u32) -> Self {
-        let window_ms = i64::try_from(LoginLimiter::WINDOW.as_millis()).unwrap_or(i64::MAX);
-        ConnectBudget { clock, per_second: u64::from(per_second.max(1)), window_ms, addresses: Default::default() }
+        ConnectBudget { clock, per_second: u64::from(per_second.max(1)), addresses: Default::default() }
     }
 
     fn full(&self) -> u64 {
-        self.per_second * BURST_SECONDS * 1000
+        self.per_second * BURST_SECONDS * ONE
     }
 
-    /// Takes one CONNECT from `address`'s budget: false when it has none left or failed too
-    /// often in the window.
+    /// Takes one CONNECT from `address`'s budget: false when it has none left.
     pub fn admit(&self, address: IpAddr) -> bool {
+        self.take(address, ONE, true)
+    }
+
+    /// Counts a failed CONNECT from `address`: the rest of [`Self::FAILED_COST`] when
+    /// [`admit`](Self::admit) took its one (`admitted`), all of it when the connection failed
+    /// before asking. The bucket may run dry; it never goes below empty.
+    pub fn failed(&self, address: IpAddr, admitted: bool) {
+        let cost = if admitted { Self::FAILED_COST - 1 } else { Self::FAILED_COST };
+        self.take(address, cost * ONE, false);
+    }
+
+    /// Takes `cost` tokens from `address`; with `only_if_there`, only when it has them all.
+    fn take(&self, address: IpAddr, cost: u64, only_if_there: bool) -> bool {
         let now = self.clock.now();
         let full = self.full();
         let mut addresses = self.addresses.lock().expect("connect budget lock");
         if addresses.budgets.len() > SWEEP_ABOVE && addresses.swept.is_none_or(|at| now - at >= 1_000) {
             addresses.swept = Some(now);
-            addresses.budgets.retain(|_, budget| !self.settled(budget, now));
+            addresses.budgets.retain(|_, budget| self.tokens(budget, now) < full);
         }
-        let budget =
-            addresses.budgets.entry(address).or_insert(Budget { tokens: full, at: now, failures: 0, since: now });
-        self.refill(budget, now);
-        if budget.failures >= Self::FAILURES || budget.tokens < 1000 {
+        let budget = addresses.budgets.entry(address).or_insert(Budget { tokens: full, at: now });
+        budget.tokens = self.tokens(budget, now);
+        budget.at = now;
+        if only_if_there && budget.tokens < cost {
             return false;
         }
-        budget.tokens -= 1000;
+        budget.tokens = budget.tokens.saturating_sub(cost);
         true
     }
 
-    /// Counts a failed CONNECT from `address`.
-    pub fn failed(&self, address: IpAddr) {
-        let now = self.clock.now();
-        let full = self.full();
-        let mut addresses = self.addresses.lock().expect("connect budget lock");
-        let budget =
-            addresses.budgets.entry(address).or_insert(Budget { tokens: full, at: now, failures: 0, since: now });
-        self.refill(budget, now);
-        budget.failures = budget.failures.saturating_add(1);
-    }
-
-    fn refill(&self, budget: &mut Budget, now: Timestamp) {
+    /// The tokens `budget` holds at `now`, refilled since it was last counted.
+    fn tokens(&self, budget: &Budget, now: Timestamp) -> u64 {
         let elapsed = u64::try_from(now - budget.at).unwrap_or(0);
-        budget.tokens = budget.tokens.saturating_add(elapsed.saturating_mul(self.per_second)).min(self.full());
-        budget.at = now;
-        if now - budget.since >= self.window_ms {
-            budget.failures = 0;
-            budget.since = now;
-        }
-    }
-
-    /// True when forgetting the address changes nothing: its bucket is full again and its
-    /// failures' window is over.
-    fn settled(&self, budget: &Budget, now: Timestamp) -> bool {
-        let elapsed = u64::try_from(now - budget.at).unwrap_or(0);
-        let tokens = budget.tokens.saturating_add(elapsed.saturating_mul(self.per_second));
-        tokens >= self.full() && (budget.failures == 0 || now - budget.since >= self.window_ms)
+        budget.tokens.saturating_add(elapsed.saturating_mul(self.per_second)).min(self.full())
     }
 }
 
@@ -133,24 +125,34 @@ mod tests {
         for n in 0..=SWEEP_ABOVE as u32 {
             assert!(budget.admit(IpAddr::from(std::net::Ipv4Addr::from(0x0A00_0000 + n))));
         }
-        budget.failed(IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)));
-        clock.advance(Duration::from_secs(BURST_SECONDS));
+        clock.advance(Duration::from_millis(500));
+        budget.failed(IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)), false);
+        clock.advance(Duration::from_millis(500));
         assert!(budget.admit(IpAddr::from(Ipv4Addr::new(192, 168, 0, 1))));
         let kept = budget.addresses.lock().unwrap().budgets.len();
         assert_eq!(kept, 2, "the refilled addresses are gone; the one that failed and the new one stay");
     }
 
     #[test]
-    fn failures_refuse_an_address_for_the_window() {
+    fn a_failure_costs_ten_connects_and_never_locks_the_address_out() {
         let clock = ManualClock::starting_now();
-        let budget = ConnectBudget::new(clock.clone(), 1_000);
+        // Ten CONNECTs at once, one a second after.
+        let budget = ConnectBudget::new(clock.clone(), 1);
         let address = IpAddr::from(Ipv4Addr::LOCALHOST);
-        for _ in 0..ConnectBudget::FAILURES {
-            assert!(budget.admit(address));
-            budget.failed(address);
+        assert!(budget.admit(address));
+        budget.failed(address, true);
+        assert!(!budget.admit(address), "one failed CONNECT took the whole burst");
+        clock.advance(Duration::from_secs(1));
+        assert!(budget.admit(address), "a second later, one more");
+        // A board retrying with a retired key, hundreds of times: the address is slowed, but it
+        // is never refused once its bucket has refilled (no window of failures).
+        for _ in 0..500 {
+            budget.failed(address, false);
         }
-        assert!(!budget.admit(address), "refused after the failures");
-        clock.advance(LoginLimiter::WINDOW);
-        assert!(budget.admit(address), "the window is over");
+        assert!(!budget.admit(address));
+        clock.advance(Duration::from_secs(BURST_SECONDS));
+        for n in 0..10 {
+            assert!(budget.admit(address), "CONNECT {n} after the bucket refilled");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! One device's MQTT connection: CONNECT (id, key, budget), then its session until it ends.
+//! One device's MQTT connection: a proxy's PROXY protocol header when it comes through one, the
+//! CONNECT (id, key, budget), then its session until it ends.
 //!
 //! What ends a session, each closing this connection only: the socket closing (a will, the
 //! device gone), silence beyond one and a half keep-alives on the server's clock, a new connection
@@ -9,14 +10,14 @@
 //! the lease's end as for a device that stops polling.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::Arc,
     task::{Context, Poll, ready},
     time::Duration,
 };
 
 use crate::link::CounterCheck;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use pumppilot_engine::Timestamp;
 use pumppilot_protocol::{
     PollAnswer, PollReport, json,
@@ -163,6 +164,52 @@ impl Wire {
         }
     }
 
+    /// The client's address from the PROXY protocol header (version 1 or 2) that a proxy in
+    /// `PUMPPILOT_MQTT_PROXIES` sends before anything else; `None` when the header names none
+    /// (version 2's LOCAL, version 1's UNKNOWN: the proxy's own health check). The bytes after
+    /// the header stay in `buf` for the CONNECT. Anything else first is malformed: the proxy was
+    /// not set to send the header, or the connection is not the proxy's.
+    async fn proxied(&mut self) -> Result<Option<IpAddr>, End> {
+        use ppp::{HeaderResult, PartialResult, v1, v2};
+        loop {
+            if !self.buf.is_empty() {
+                let parsed = HeaderResult::parse(&self.buf);
+                if !parsed.is_incomplete() {
+                    let (len, client) = match parsed {
+                        HeaderResult::V1(Ok(header)) => (
+                            header.header.len(),
+                            match header.addresses {
+                                v1::Addresses::Tcp4(ip) => Some(IpAddr::from(ip.source_address)),
+                                v1::Addresses::Tcp6(ip) => Some(IpAddr::from(ip.source_address)),
+                                v1::Addresses::Unknown => None,
+                            },
+                        ),
+                        HeaderResult::V2(Ok(header)) => (
+                            header.len(),
+                            match (header.command, header.addresses) {
+                                (v2::Command::Proxy, v2::Addresses::IPv4(ip)) => Some(IpAddr::from(ip.source_address)),
+                                (v2::Command::Proxy, v2::Addresses::IPv6(ip)) => Some(IpAddr::from(ip.source_address)),
+                                _ => None,
+                            },
+                        ),
+                        HeaderResult::V1(Err(_)) | HeaderResult::V2(Err(_)) => {
+                            return Err(End::Malformed("not a PROXY protocol header"));
+                        }
+                    };
+                    self.buf.advance(len);
+                    return Ok(client);
+                }
+            }
+            if self.buf.len() >= MAX_PACKET {
+                return Err(End::Malformed("a PROXY protocol header over 4 KiB"));
+            }
+            self.buf.reserve(READ_CHUNK);
+            if let Ok(0) | Err(_) = self.stream.read_buf(&mut self.buf).await {
+                return Err(End::Gone);
+            }
+        }
+    }
+
     /// Whether bytes of the device wait unread in the socket now its time is up, as the system
     /// says (a peek that does not wait); counted. The runtime knows a socket has become readable
     /// only once its driver has turned, and a busy server's driver takes the readiness of a
@@ -250,17 +297,41 @@ async fn connect(
     peer: SocketAddr,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Session> {
+    let address = if app.settings.mqtt_proxies.iter().any(|proxy| proxy.contains(&peer.ip())) {
+        let header = tokio::select! {
+            header = wire.proxied() => header,
+            () = app.settings.clock.sleep(CONNECT_WITHIN) => Err(End::Silent),
+            _ = stop.changed() => Err(End::Shutdown),
+        };
+        match header {
+            Ok(client) => {
+                let client = client.unwrap_or(peer.ip());
+                tracing::debug!(%peer, %client, "MQTT: a connection through a proxy");
+                client
+            }
+            // Closed before a header (a proxy's bare health check), or the server stops.
+            Err(End::Gone | End::Shutdown) => return None,
+            Err(end) => {
+                tracing::warn!(%peer, why = end.why(), "MQTT: a connection from a proxy in PUMPPILOT_MQTT_PROXIES without a PROXY protocol header; closed");
+                return None;
+            }
+        }
+    } else {
+        peer.ip()
+    };
     let first = tokio::select! {
         packet = wire.next() => packet,
         () = app.settings.clock.sleep(CONNECT_WITHIN) => wire.late().await,
         _ = stop.changed() => Err(End::Shutdown),
     };
-    let address = peer.ip();
     let connect = match first {
         Ok(Packet::Connect(connect)) => connect,
         // Anything else first, garbage, or nothing in time: a failed CONNECT for the budget.
         Ok(_) | Err(End::Malformed(_) | End::Silent) => {
-            app.mqtt_budget.failed(address);
+            // At debug: anyone may knock on an open port. A proxy that sends a PROXY protocol
+            // header to a server not told of it (`PUMPPILOT_MQTT_PROXIES`) shows here too.
+            tracing::debug!(%peer, "MQTT: a connection without a CONNECT first; closed");
+            app.mqtt_budget.failed(address, false);
             return None;
         }
         Err(_) => return None,
@@ -281,7 +352,7 @@ async fn connect(
         (login.username == id && connect.client_id == id).then_some((DeviceCaller { device, admin }, hash))
     });
     let Some((caller, hash)) = caller else {
-        app.mqtt_budget.failed(address);
+        app.mqtt_budget.failed(address, true);
         wire.refuse(ConnectReturnCode::BadUserNamePassword).await;
         return None;
     };
