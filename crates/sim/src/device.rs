@@ -473,12 +473,7 @@ async fn run_mqtt(
     let mut next_try = Instant::now();
     let mut next_report = Instant::now();
     let mut last_sent = Instant::now();
-    // The ref and moment of the last report, for the round trip of its answer: only of a report
-    // the server must answer (`docs/DEVICE.md`, "MQTT": an unchanged OFF is told once), so a push
-    // that later names a report left unanswered is not taken for a slow answer.
-    let mut awaiting: Option<(u32, Instant)> = None;
-    // A command naming a report was taken on this connection (since it opened or since a refusal).
-    let mut told = false;
+    let mut awaited = Awaited::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -502,7 +497,7 @@ async fn run_mqtt(
                     let mut buf = [0u8; pumppilot_controller::mqtt::MAX_REPORT_PAYLOAD];
                     // Signed when the device has a link secret.
                     let len = device.controller.mqtt_payload(&report, topics.report.as_str(), &mut buf).unwrap_or(0);
-                    awaiting = (!told || report.report.relay).then(|| (report.reference, Instant::now()));
+                    awaited.reported(report.reference, report.report.relay, Instant::now());
                     device.timeline.polls += 1;
                     let wait = device.controller.next_poll_in(rand::random());
                     next_report = Instant::now() + Duration::from_millis(u64::from(wait));
@@ -527,7 +522,7 @@ async fn run_mqtt(
                     Ok(open) => {
                         connection = Some(open);
                         last_sent = Instant::now();
-                        told = false;
+                        awaited.anew();
                     }
                     Err(err) => device.lost(&mut next_try, err.to_string()),
                 }
@@ -539,13 +534,13 @@ async fn run_mqtt(
                         match device.controller.command(now, topics.command.as_str(), &publish.payload) {
                             Ok(pushed) => {
                                 if let Pushed::Taken(_) = pushed {
-                                    told = true;
-                                    if let Some((reference, at)) = awaiting
-                                        && json::decode_ref(link::unframe(&publish.payload).body(), protocol::MAX_ANSWER_BYTES)
-                                            == Ok(Some(reference))
-                                    {
-                                        awaiting = None;
-                                        device.timeline.latencies_us.push(u32::try_from(at.elapsed().as_micros()).unwrap_or(u32::MAX));
+                                    let named = || {
+                                        json::decode_ref(link::unframe(&publish.payload).body(), protocol::MAX_ANSWER_BYTES)
+                                            .ok()
+                                            .flatten()
+                                    };
+                                    if let Some(round_trip) = awaited.taken(Instant::now(), named) {
+                                        device.timeline.latencies_us.push(u32::try_from(round_trip.as_micros()).unwrap_or(u32::MAX));
                                     }
                                 }
                                 device.offered(json::decode_update(link::unframe(&publish.payload).body()));
@@ -558,7 +553,7 @@ async fn run_mqtt(
                                 // from 1 again): the controller moved it; report after the retry.
                                 let wait = device.controller.next_poll_in(rand::random());
                                 next_report = Instant::now() + Duration::from_millis(u64::from(wait));
-                                told = false;
+                                awaited.anew();
                                 device.link(false, Some(format!("report refused ({status})")));
                             }
                             Err(err) => {
@@ -587,6 +582,42 @@ async fn run_mqtt(
         let _ = open.send(MqttPacket::Disconnect).await;
     }
     device.finish()
+}
+
+/// The report whose answer an MQTT device awaits, for the round trip the timeline records: only
+/// a report the server must answer (`docs/DEVICE.md`, "MQTT": an unchanged OFF is told once), so
+/// a push that later names a report the server rightly left unanswered is not taken for a slow
+/// answer to it.
+#[derive(Default)]
+struct Awaited {
+    /// The last report's ref and sending, while its answer is owed.
+    report: Option<(u32, Instant)>,
+    /// A command naming a report was taken since the connection opened or a report was refused:
+    /// from then on an unchanged OFF goes unanswered.
+    told: bool,
+}
+
+impl Awaited {
+    /// A report was sent at `at`, saying the relay is closed (`relay`) or open.
+    fn reported(&mut self, reference: u32, relay: bool, at: Instant) {
+        self.report = (!self.told || relay).then_some((reference, at));
+    }
+
+    /// A command was taken at `at`: the round trip when it names (`named`, read only while an
+    /// answer is owed) the report awaited.
+    fn taken(&mut self, at: Instant, named: impl FnOnce() -> Option<u32>) -> Option<Duration> {
+        self.told = true;
+        let (reference, sent) = self.report?;
+        (named() == Some(reference)).then(|| {
+            self.report = None;
+            at.duration_since(sent)
+        })
+    }
+
+    /// A new connection, or a refused report: the server answers the next report whatever it says.
+    fn anew(&mut self) {
+        self.told = false;
+    }
 }
 
 impl Device {
@@ -987,5 +1018,39 @@ fn describe(err: &reqwest::Error) -> String {
             source = cause.source();
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Awaited;
+
+    #[test]
+    fn only_an_answer_the_server_owes_is_timed() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut awaited = Awaited::default();
+        // A new connection's first report is answered, whatever it says.
+        awaited.reported(1, false, at(0));
+        assert_eq!(awaited.taken(at(5), || Some(1)), Some(Duration::from_millis(5)));
+        // Then an unchanged OFF goes unanswered: a later push naming it (a Start) is no answer.
+        awaited.reported(2, false, at(10));
+        assert_eq!(awaited.taken(at(900), || Some(2)), None);
+        // A closed relay's report is answered (each answer renews the lease); a command naming
+        // another report is not its answer, and leaves it owed.
+        awaited.reported(3, true, at(1000));
+        assert_eq!(awaited.taken(at(1001), || Some(2)), None);
+        assert_eq!(awaited.taken(at(1004), || None), None);
+        assert_eq!(awaited.taken(at(1007), || Some(3)), Some(Duration::from_millis(7)));
+        assert_eq!(awaited.taken(at(1009), || Some(3)), None, "timed once");
+        // A refused report or a new connection: the next report is answered again.
+        awaited.anew();
+        awaited.reported(4, false, at(2000));
+        assert_eq!(awaited.taken(at(2003), || Some(4)), Some(Duration::from_millis(3)));
+        // While nothing is owed, the command's ref is not even read.
+        awaited.reported(5, false, at(3000));
+        assert_eq!(awaited.taken(at(3001), || unreachable!("nothing owed")), None);
     }
 }
