@@ -108,9 +108,9 @@ pub struct MongoStore {
     client: Client,
     db: Database,
     /// Commits that write only a tenant's document, written together (`grouped`).
-    commits: std::sync::Arc<grouped::Group<pumppilot_store::OwnedCommit, StoreResult<()>>>,
+    commits: std::sync::Arc<pumppilot_store::Group<pumppilot_store::OwnedCommit, StoreResult<()>>>,
     /// Counter windows reserved together (`grouped`).
-    reservations: std::sync::Arc<grouped::Group<grouped::Reservation, StoreResult<Reserved>>>,
+    reservations: std::sync::Arc<pumppilot_store::Group<grouped::Reservation, StoreResult<Reserved>>>,
     /// Tenants read together (`Store::load_tenant`: a tenant and its lease).
     loads: std::sync::Arc<TenantReads>,
     /// Whether the server has `bulkWrite` (MongoDB 8.0): a commit's writes in one command, else
@@ -119,7 +119,7 @@ pub struct MongoStore {
 }
 
 /// Tenant reads asked for at once (each a tenant and its lease), read together.
-type TenantReads = grouped::Group<(AdminId, i64), StoreResult<Option<Tenant>>>;
+type TenantReads = pumppilot_store::Group<(AdminId, i64), StoreResult<Option<Tenant>>>;
 
 /// The most tenants one grouped read asks for ([`MongoStore::load_together`]).
 const LOADS_AT_ONCE: usize = IDS_PER_QUERY;

@@ -1,7 +1,9 @@
 //! Devices at the pumps, their keys and their last telemetry.
 
 use pumppilot_engine::{AdminId, DeviceId};
-use pumppilot_store::{CounterWindow, Device, Reserved, StoreError, Telemetry, reader_state_name, reset_reason_name};
+use pumppilot_store::{
+    CounterWindow, Device, Reserved, StoreError, StoreResult, Telemetry, reader_state_name, reset_reason_name,
+};
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::{
@@ -224,19 +226,44 @@ pub(crate) fn delete(conn: &Connection, admin: AdminId, device: DeviceId) -> Res
 
 /// Reserves a window of a device's link counters: the floor read and moved in one immediate
 /// transaction (SQLite's one writer), so two reservations never share a counter.
+/// One reservation: the tenant, its device, the counter asked for and the block.
+pub(crate) type Reservation = (AdminId, DeviceId, u64, u64);
+
+/// Reserves each of `batch` in one transaction (one sync of the log for a fleet coming online,
+/// not one a device), in order, so a second reservation of a device builds on the first. A
+/// reservation refused (`NotFound`, `Invariant`) writes nothing and is answered as such; any
+/// other failure gives the whole transaction up.
 pub(crate) fn reserve_counters(
     conn: &mut Connection,
+    batch: &[Reservation],
+) -> Result<Vec<StoreResult<Reserved>>, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut answers = Vec::with_capacity(batch.len());
+    for &(admin, device, at_least, block) in batch {
+        answers.push(match reserve_in(&tx, admin, device, at_least, block) {
+            Ok(reserved) => Ok(reserved),
+            Err(Failure::Store(refused)) => Err(refused),
+            Err(failure) => return Err(failure),
+        });
+    }
+    tx.commit()?;
+    Ok(answers)
+}
+
+/// Moves one device's floor above `at_least` (by `block`) inside `tx`: the window reserved, and
+/// the device's stored report.
+fn reserve_in(
+    tx: &rusqlite::Transaction<'_>,
     admin: AdminId,
     device: DeviceId,
     at_least: u64,
     block: u64,
 ) -> Result<Reserved, Failure> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (id, admin_id) = (device.to_string(), admin.to_string());
     // The floor and the device's last report in one read: an unreadable report (said in the log)
     // never keeps a device from signing; its next report is written over it.
     let sql = concat!("SELECT link_highest, ", device_columns!(), " FROM devices WHERE id = ?1 AND admin_id = ?2");
-    let found = query_all(&tx, sql, (&id, &admin_id), |row| {
+    let found = query_all(tx, sql, (&id, &admin_id), |row| {
         let stored = rows::device(row).map(|device| device.telemetry).unwrap_or_else(|err| {
             tracing::warn!(error = %err, "a device's stored report cannot be read; its next one is written");
             None
@@ -254,7 +281,6 @@ pub(crate) fn reserve_counters(
         &admin_id,
         through as i64,
     ))?;
-    tx.commit()?;
     Ok(Reserved { window: CounterWindow { after: floor, through }, stored })
 }
 

@@ -102,6 +102,8 @@ pub fn backup_to(url: &str, image: &Path, mut progress: impl FnMut(u64, u64)) ->
 
 /// How long a connection waits for a lock held by another process (a backup, a second server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most counter reservations one transaction writes.
+const RESERVATIONS_AT_ONCE: usize = 256;
 /// Read connections of a file database.
 const READERS: usize = 2;
 /// Prepared statements kept per connection (the store uses a few dozen).
@@ -115,6 +117,8 @@ pub struct SqliteStore {
     next_reader: AtomicUsize,
     /// A file database's files as opened, checked before every operation.
     files: Option<Arc<files::Files>>,
+    /// Counter reservations made at once, written a batch a transaction.
+    reservations: Arc<pumppilot_store::Group<devices::Reservation, StoreResult<Reserved>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -162,7 +166,7 @@ impl SqliteStore {
         readers: Vec<Arc<Mutex<Connection>>>,
         files: Option<Arc<files::Files>>,
     ) -> SqliteStore {
-        SqliteStore { writer, readers, next_reader: AtomicUsize::new(0), files }
+        SqliteStore { writer, readers, next_reader: AtomicUsize::new(0), files, reservations: Arc::default() }
     }
 
     /// Runs `op` on the writer connection, on the blocking pool.
@@ -433,7 +437,35 @@ impl Store for SqliteStore {
         at_least: u64,
         block: u64,
     ) -> StoreResult<Reserved> {
-        self.write(move |conn| devices::reserve_counters(conn, admin, device, at_least, block)).await
+        // A fleet coming online reserves at once: one transaction (one sync of the log) a batch;
+        // a batch that fails whole is reserved one by one, each with its own answer.
+        let (writer, files) = (Arc::clone(&self.writer), self.files.clone());
+        let write = move |batch: Vec<devices::Reservation>| {
+            let (writer, files) = (Arc::clone(&writer), files.clone());
+            async move {
+                let together = batch.clone();
+                let grouped = run(writer.clone().lock_owned().await, files.clone(), move |conn| {
+                    devices::reserve_counters(conn, &together)
+                });
+                match grouped.await {
+                    Ok(answers) => return answers,
+                    Err(failure) if batch.len() == 1 => return vec![Err(failure)],
+                    Err(_) => {}
+                }
+                let mut answers = Vec::with_capacity(batch.len());
+                for reservation in batch {
+                    let alone = run(writer.clone().lock_owned().await, files.clone(), move |conn| {
+                        devices::reserve_counters(conn, &[reservation])
+                    });
+                    answers.push(alone.await.and_then(|mut one| one.pop().expect("one answer")));
+                }
+                answers
+            }
+        };
+        self.reservations
+            .submit((admin, device, at_least, block), RESERVATIONS_AT_ONCE, write)
+            .await
+            .unwrap_or_else(|| Err(StoreError::Unavailable("a grouped reservation ended without an answer".into())))
     }
 
     async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {

@@ -339,3 +339,44 @@ async fn an_immutable_shared_memory_file_is_refused_before_it_is_touched_and_use
     store.probe_write().await.unwrap();
     store.create_account(&account("late-farmer", Role::Master, None)).await.unwrap();
 }
+
+/// A fleet coming online reserves its devices' counter windows at once (after a restart, every
+/// signing device's first request): they are written a batch a transaction, so the log is synced
+/// once for the crowd instead of once a device (on a village box's SD card a sync takes
+/// milliseconds). Counted in the write-ahead log's frames: a transaction appends at least one.
+#[tokio::test]
+async fn reservations_made_at_once_share_one_transaction() {
+    let (_dir, path) = database();
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    let (tenant, _, _) = tenant_with_users(&store).await;
+    let devices: Vec<_> = (0..100)
+        .map(|n| pumppilot_store::Device {
+            id: pumppilot_engine::DeviceId::new(),
+            admin_id: tenant.admin_id,
+            name: format!("well {n}"),
+            key_hash: vec![n; 32],
+            created_at: at(0),
+            telemetry: None,
+        })
+        .collect();
+    for device in &devices {
+        store.create_device(device).await.unwrap();
+    }
+    let raw = Connection::open(&path).unwrap();
+    raw.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    let wal = with_suffix(&path, "-wal");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0, "the log starts empty");
+
+    let asked = devices.iter().map(|d| store.reserve_device_counters(d.admin_id, d.id, 1, 1000));
+    for reserved in futures_util::future::join_all(asked).await {
+        assert_eq!(reserved.unwrap().window.after, 0);
+    }
+    // A frame is a page and its 24-byte header; 100 transactions would append 100 or more.
+    let page: i64 = raw.query_row("PRAGMA page_size", [], |row| row.get(0)).unwrap();
+    let page = u64::try_from(page).unwrap();
+    let frames = std::fs::metadata(&wal).unwrap().len().saturating_sub(32) / (page + 24);
+    assert!((1..=10).contains(&frames), "{frames} frames for 100 reservations made at once");
+    let counters = store.device_counters(Some(tenant.admin_id)).await.unwrap();
+    assert_eq!(counters.len(), 100);
+    assert!(counters.iter().all(|&(_, floor)| floor == 1000), "each device's window is stored");
+}

@@ -18,8 +18,10 @@ use pumppilot_engine::{
 };
 
 mod alerts;
+mod group;
 mod types;
 pub use alerts::*;
+pub use group::Group;
 pub use types::*;
 
 /// What can go wrong in a store.
