@@ -224,15 +224,15 @@ pub(crate) fn delete(conn: &Connection, admin: AdminId, device: DeviceId) -> Res
     Ok(())
 }
 
-/// Reserves a window of a device's link counters: the floor read and moved in one immediate
-/// transaction (SQLite's one writer), so two reservations never share a counter.
 /// One reservation: the tenant, its device, the counter asked for and the block.
 pub(crate) type Reservation = (AdminId, DeviceId, u64, u64);
 
-/// Reserves each of `batch` in one transaction (one sync of the log for a fleet coming online,
-/// not one a device), in order, so a second reservation of a device builds on the first. A
-/// reservation refused (`NotFound`, `Invariant`) writes nothing and is answered as such; any
-/// other failure gives the whole transaction up.
+/// Reserves windows of devices' link counters: each floor read and moved in one immediate
+/// transaction (SQLite's one writer), so two reservations never share a counter. All of `batch`
+/// in that one transaction (one sync of the log for a fleet coming online, not one a device), in
+/// order, so a second reservation of a device builds on the first. A reservation refused
+/// (`NotFound`, `Invariant`) writes nothing and is answered as such; any other failure gives the
+/// whole transaction up.
 pub(crate) fn reserve_counters(
     conn: &mut Connection,
     batch: &[Reservation],

@@ -230,6 +230,32 @@ where
     }
 }
 
+/// Reserves a batch of counter windows in one transaction on the writer; a batch that fails whole
+/// is reserved one by one, so each gets the answer it would have had alone.
+async fn reserve_batch(
+    writer: Arc<Mutex<Connection>>,
+    files: Option<Arc<files::Files>>,
+    batch: Vec<devices::Reservation>,
+) -> Vec<StoreResult<Reserved>> {
+    let together = batch.clone();
+    let grouped = run(Arc::clone(&writer).lock_owned().await, files.clone(), move |conn| {
+        devices::reserve_counters(conn, &together)
+    });
+    match grouped.await {
+        Ok(answers) => return answers,
+        Err(failure) if batch.len() == 1 => return vec![Err(failure)],
+        Err(_) => {}
+    }
+    let mut answers = Vec::with_capacity(batch.len());
+    for reservation in batch {
+        let alone = run(Arc::clone(&writer).lock_owned().await, files.clone(), move |conn| {
+            devices::reserve_counters(conn, &[reservation])
+        });
+        answers.push(alone.await.and_then(|mut one| one.pop().expect("one answer a reservation")));
+    }
+    answers
+}
+
 fn open_file(path: &Path, extra: OpenFlags) -> Result<Connection, Failure> {
     // No SQLITE_OPEN_URI: the path is a path, even if it starts with `file:`.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra;
@@ -437,31 +463,9 @@ impl Store for SqliteStore {
         at_least: u64,
         block: u64,
     ) -> StoreResult<Reserved> {
-        // A fleet coming online reserves at once: one transaction (one sync of the log) a batch;
-        // a batch that fails whole is reserved one by one, each with its own answer.
+        // A fleet coming online reserves at once: one transaction (one sync of the log) a batch.
         let (writer, files) = (Arc::clone(&self.writer), self.files.clone());
-        let write = move |batch: Vec<devices::Reservation>| {
-            let (writer, files) = (Arc::clone(&writer), files.clone());
-            async move {
-                let together = batch.clone();
-                let grouped = run(writer.clone().lock_owned().await, files.clone(), move |conn| {
-                    devices::reserve_counters(conn, &together)
-                });
-                match grouped.await {
-                    Ok(answers) => return answers,
-                    Err(failure) if batch.len() == 1 => return vec![Err(failure)],
-                    Err(_) => {}
-                }
-                let mut answers = Vec::with_capacity(batch.len());
-                for reservation in batch {
-                    let alone = run(writer.clone().lock_owned().await, files.clone(), move |conn| {
-                        devices::reserve_counters(conn, &[reservation])
-                    });
-                    answers.push(alone.await.and_then(|mut one| one.pop().expect("one answer")));
-                }
-                answers
-            }
-        };
+        let write = move |batch| reserve_batch(Arc::clone(&writer), files.clone(), batch);
         self.reservations
             .submit((admin, device, at_least, block), RESERVATIONS_AT_ONCE, write)
             .await
