@@ -213,8 +213,9 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let trivial_addr = listener.local_addr()?;
+    // Slots of its own, as many as the server's.
     let limits = pumppilot_server::serve::Limits {
-        max_connections: server.app.settings.max_connections as usize,
+        slots: std::sync::Arc::new(tokio::sync::Semaphore::new(server.app.settings.max_connections as usize)),
         header_timeout: server.app.settings.header_timeout,
     };
     let (stop_trivial, trivial_stopped) = tokio::sync::oneshot::channel::<()>();

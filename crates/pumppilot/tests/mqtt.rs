@@ -572,6 +572,39 @@ async fn a_connect_flood_from_one_address_is_refused() {
         .expect("the device behind the same address, ten seconds on");
 }
 
+#[tokio::test]
+async fn devices_over_mqtt_and_http_share_the_servers_connection_slots() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_mqtt_app(|s| Settings { max_connections: 4, header_timeout: Duration::from_secs(600), ..s }).await;
+    let (slots, mqtt, http) =
+        (&app.running.app.connection_slots, mqtt_addr(&app), app.base.trim_start_matches("http://"));
+    // Each listener holds a slot while it waits for its next connection. Silent connections to
+    // the MQTT listener (the CONNECT's 10 s are on the server's clock, which stands still) take
+    // its slot and every free one, one more each time.
+    let mut devices = Vec::new();
+    for n in 1..=slots.available_permits() + 1 {
+        devices.push(Connection::open(&mqtt).await.unwrap());
+        open_connections(&app, n as u64).await;
+    }
+    until("every slot taken", || slots.available_permits() == 0).await;
+    // The HTTP listener's own slot takes one connection; the next waits to be accepted (with
+    // slots of its own, HTTP served it at once)...
+    let _held = tokio::net::TcpStream::connect(http).await.unwrap();
+    let page = async {
+        let mut page = tokio::net::TcpStream::connect(http).await.unwrap();
+        page.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        page.read_to_end(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer).to_string()
+    };
+    tokio::pin!(page);
+    assert!(tokio::time::timeout(Duration::from_millis(500), &mut page).await.is_err(), "served past the cap");
+    // ...and is served once the devices' connections go.
+    devices.clear();
+    let answer = tokio::time::timeout(PATIENCE, &mut page).await.expect("served once slots were free");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 /// A CONNECT sent right after `header` (what a TCP proxy speaking the PROXY protocol sends
 /// first), in one write as a proxy often does: the CONNACK's code, or `None` when the server
 /// closed the connection without one.

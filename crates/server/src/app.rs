@@ -62,6 +62,8 @@ pub struct App {
     pub streams: crate::routes::StreamSlots,
     /// MQTT CONNECTs per client address (`crate::mqtt`).
     pub mqtt_budget: crate::mqtt::ConnectBudget,
+    /// The connections served at once, HTTP and MQTT together (`PUMPPILOT_MAX_CONNECTIONS`).
+    pub connection_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -81,6 +83,7 @@ impl App {
         let firmware = crate::routes::firmware::Releases::new(store.firmware_releases().await?);
         let mqtt_budget =
             crate::mqtt::ConnectBudget::new(Arc::clone(&settings.clock), settings.mqtt_connects_per_second);
+        let connection_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections as usize));
         let app = Arc::new(App {
             settings,
             store,
@@ -97,6 +100,7 @@ impl App {
             metrics: Default::default(),
             streams: crate::routes::StreamSlots::new(max_streams),
             mqtt_budget,
+            connection_slots,
         });
         app.runtime.start().await?;
         if let Some(changes) = app.runtime.store_changes() {
@@ -362,10 +366,8 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
     };
     let broker = broker.map(|broker| crate::mqtt::Bridge::start(&app, &broker));
     let router = router(Arc::clone(&app));
-    let limits = crate::serve::Limits {
-        max_connections: app.settings.max_connections as usize,
-        header_timeout: app.settings.header_timeout,
-    };
+    let limits =
+        crate::serve::Limits { slots: Arc::clone(&app.connection_slots), header_timeout: app.settings.header_timeout };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(crate::serve::serve(listener, router, limits, async {
         let _ = stopped.await;

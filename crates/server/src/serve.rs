@@ -47,9 +47,12 @@ use tokio::{
 };
 
 /// What one server allows each connection, and how many at once.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
-    pub max_connections: usize,
+    /// The connections served at once (`PUMPPILOT_MAX_CONNECTIONS`), shared with the server's
+    /// MQTT listener: together they never hold more than these, so neither can take the
+    /// process's last files from the other.
+    pub slots: Arc<Semaphore>,
     pub header_timeout: Duration,
 }
 
@@ -73,7 +76,7 @@ where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = limits.slots;
     // Every connection holds a receiver: at shutdown each finishes the request it serves and
     // closes (hyper's connections through their graceful shutdown), and the server waits until
     // every receiver is gone.
@@ -90,8 +93,7 @@ where
             Err(_) => {
                 if !std::mem::replace(&mut told_full, true) {
                     tracing::warn!(
-                        max = limits.max_connections,
-                        "every connection slot is taken (PUMPPILOT_MAX_CONNECTIONS); new connections wait"
+                        "every connection slot is taken (PUMPPILOT_MAX_CONNECTIONS, HTTP and MQTT together); new connections wait"
                     );
                 }
                 tokio::select! {

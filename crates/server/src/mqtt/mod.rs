@@ -134,13 +134,35 @@ impl Connected {
 }
 
 async fn accept(app: AppState, listener: TcpListener, connected: Arc<Connected>, mut stop: watch::Receiver<bool>) {
+    let mut told_full = false;
     loop {
+        // A connection slot first, shared with HTTP (`PUMPPILOT_MAX_CONNECTIONS`): connections
+        // past it wait to be accepted, and devices cannot take the files the dashboard needs.
+        let slot = match Arc::clone(&app.connection_slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if !std::mem::replace(&mut told_full, true) {
+                    tracing::warn!(
+                        "MQTT: every connection slot is taken (PUMPPILOT_MAX_CONNECTIONS, HTTP and MQTT together); new connections wait"
+                    );
+                }
+                tokio::select! {
+                    slot = Arc::clone(&app.connection_slots).acquire_owned() => slot.expect("the slots are never closed"),
+                    _ = stop.changed() => return,
+                }
+            }
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    told_full = false;
                     let _ = stream.set_nodelay(true);
                     let connected = Arc::clone(&connected);
-                    tokio::spawn(session::run(AppState::clone(&app), connected, stream, peer, stop.clone()));
+                    // The session's future is the task itself (the slot let go when it ends), not
+                    // awaited inside another, which would hold its size twice for as long as the
+                    // device stays.
+                    let session = session::run(AppState::clone(&app), connected, stream, peer, stop.clone());
+                    tokio::spawn(futures_util::FutureExt::map(session, move |()| drop(slot)));
                 }
                 Err(err) => {
                     // Out of file descriptors, most likely: wait a moment (real time: this is
