@@ -163,13 +163,7 @@ async fn connections_past_the_cap_wait_to_be_accepted_and_are_served_once_one_cl
     // Two silent connections take both slots (accepted in the order they came).
     let first = TcpStream::connect(&addr).await.unwrap();
     let _second = TcpStream::connect(&addr).await.unwrap();
-    let third = async {
-        let mut third = TcpStream::connect(&addr).await.unwrap();
-        third.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
-        let mut answer = Vec::new();
-        third.read_to_end(&mut answer).await.unwrap();
-        String::from_utf8_lossy(&answer).to_string()
-    };
+    let third = common::healthz_on_its_own_connection(&addr);
     tokio::pin!(third);
     // While both are held, the third is not served (without the cap it was, at once)...
     assert!(tokio::time::timeout(Duration::from_millis(500), &mut third).await.is_err(), "served past the cap");

@@ -574,7 +574,6 @@ async fn a_connect_flood_from_one_address_is_refused() {
 
 #[tokio::test]
 async fn devices_over_mqtt_and_http_share_the_servers_connection_slots() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_mqtt_app(|s| Settings { max_connections: 4, header_timeout: Duration::from_secs(600), ..s }).await;
     let (slots, mqtt, http) =
         (&app.running.app.connection_slots, mqtt_addr(&app), app.base.trim_start_matches("http://"));
@@ -590,13 +589,7 @@ async fn devices_over_mqtt_and_http_share_the_servers_connection_slots() {
     // The HTTP listener's own slot takes one connection; the next waits to be accepted (with
     // slots of its own, HTTP served it at once)...
     let _held = tokio::net::TcpStream::connect(http).await.unwrap();
-    let page = async {
-        let mut page = tokio::net::TcpStream::connect(http).await.unwrap();
-        page.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
-        let mut answer = Vec::new();
-        page.read_to_end(&mut answer).await.unwrap();
-        String::from_utf8_lossy(&answer).to_string()
-    };
+    let page = common::healthz_on_its_own_connection(http);
     tokio::pin!(page);
     assert!(tokio::time::timeout(Duration::from_millis(500), &mut page).await.is_err(), "served past the cap");
     // ...and is served once the devices' connections go.

@@ -182,6 +182,17 @@ pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("{what}: not within 20 s");
 }
 
+/// `GET /healthz` on a connection of its own to `addr` (`host:port`), closed after the answer:
+/// the whole answer as text, once it comes (for tests of when connections are accepted).
+pub async fn healthz_on_its_own_connection(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut connection = tokio::net::TcpStream::connect(addr).await.unwrap();
+    connection.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    connection.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).to_string()
+}
+
 /// A JSON client with an optional bearer token.
 #[derive(Clone)]
 pub struct Client {
