@@ -4,7 +4,7 @@ mod common;
 
 use std::{io::Write, process::Command};
 
-use common::{Client, start_server};
+use common::{Client, base_said, start_binary, start_server};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -88,41 +88,12 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_the_last_telemetry() {
 /// names as running, then sees his run.
 #[tokio::test]
 async fn the_demo_seeds_its_pumps_and_karim_sees_his_run() {
-    use std::io::BufRead;
-
     let dir = tempfile::tempdir().unwrap();
-    let mut demo = pumppilot(dir.path())
-        .args(["serve", "--demo"])
-        .env("PUMPPILOT_BIND", "127.0.0.1:0")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = std::io::BufReader::new(demo.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let (mut base, mut seeded) = (None, false);
-    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
-        if let Some(rest) = line.strip_prefix("PumpPilot demo is serving on ") {
-            base = rest.split_whitespace().next().map(str::to_owned);
-        }
-        if line.starts_with("The simulated devices report below") {
-            seeded = true;
-            break;
-        }
-    }
-    if !seeded {
-        demo.kill().unwrap();
-        let output = demo.wait_with_output().unwrap();
-        panic!("the demo did not finish seeding: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let anon = Client { http: reqwest::Client::new(), base: base.expect("the demo's address"), token: None };
+    let mut demo = pumppilot(dir.path());
+    demo.args(["serve", "--demo"]).env("PUMPPILOT_BIND", "127.0.0.1:0");
+    // Its "Try:" lines come once every pump is seeded; a seeding that fails ends the process.
+    let (_demo, said) = start_binary(&mut demo, |line| line.starts_with("The simulated devices report below"));
+    let anon = Client { http: reqwest::Client::new(), base: base_said(&said), token: None };
     let (status, body) = anon.post("/api/auth/login", json!({"username": "karim", "password": "pumppilot-demo"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let karim = Client { token: Some(body["token"].as_str().unwrap().to_owned()), ..anon };
@@ -131,6 +102,4 @@ async fn the_demo_seeds_its_pumps_and_karim_sees_his_run() {
     assert_eq!(body["me"]["state"], "RUNNING", "{body}");
     assert_eq!(body["motor"]["activeUserId"], body["me"]["entry"]["userId"], "his run is the pump's: {body}");
     assert_eq!(body["device"]["online"], true, "the demo's device reported: {body}");
-    demo.kill().unwrap();
-    demo.wait().unwrap();
 }

@@ -43,7 +43,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{Semaphore, watch},
+    sync::{OwnedSemaphorePermit, Semaphore, watch},
 };
 
 /// What one server allows each connection, and how many at once.
@@ -54,6 +54,27 @@ pub struct Limits {
     /// process's last files from the other.
     pub slots: Arc<Semaphore>,
     pub header_timeout: Duration,
+}
+
+/// A slot of `slots` for the next connection `listener` accepts: at once, or once a connection of
+/// either listener closes. While none is free it says so once in the log (`told_full`, cleared
+/// when a slot is free at once again).
+pub(crate) async fn next_slot(
+    slots: &Arc<Semaphore>,
+    told_full: &mut bool,
+    listener: &'static str,
+) -> OwnedSemaphorePermit {
+    if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+        *told_full = false;
+        return slot;
+    }
+    if !std::mem::replace(told_full, true) {
+        tracing::warn!(
+            listener,
+            "every connection slot is taken (PUMPPILOT_MAX_CONNECTIONS, HTTP and MQTT together); new connections wait"
+        );
+    }
+    Arc::clone(slots).acquire_owned().await.expect("the slots are never closed")
 }
 
 /// What every connection of one server shares.
@@ -88,19 +109,9 @@ where
     http1.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     let shared = Arc::new(Shared { router, http1, header_timeout: limits.header_timeout });
     loop {
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                if !std::mem::replace(&mut told_full, true) {
-                    tracing::warn!(
-                        "every connection slot is taken (PUMPPILOT_MAX_CONNECTIONS, HTTP and MQTT together); new connections wait"
-                    );
-                }
-                tokio::select! {
-                    slot = slots.clone().acquire_owned() => slot.expect("the slots are never closed"),
-                    () = &mut shutdown => break,
-                }
-            }
+        let slot = tokio::select! {
+            slot = next_slot(&slots, &mut told_full, "HTTP") => slot,
+            () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -114,7 +125,6 @@ where
             },
             () = &mut shutdown => break,
         };
-        told_full = false;
         let _ = stream.set_nodelay(true);
         let connection = poll::connection(stream, peer, Arc::clone(&shared), stopping.clone());
         // The connection's future is the task itself: awaited inside an `async move` block it

@@ -429,7 +429,8 @@ pub fn start_server(dir: &std::path::Path) -> (Server, String) {
 
 /// The real binary on a free port with more (or other) settings.
 pub fn start_server_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pumppilot"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pumppilot"));
+    command
         .arg("serve")
         .env("PUMPPILOT_BIND", "127.0.0.1:0")
         .env("PUMPPILOT_DATABASE_URL", format!("sqlite://{}", dir.join("pumppilot.db").display()))
@@ -442,21 +443,35 @@ pub fn start_server_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> (S
         .env("PUMPPILOT_GRID_SETTLE_MS", "0")
         .env("PUMPPILOT_MAX_STARTS_PER_HOUR", "0")
         .env("PUMPPILOT_LOG", "warn")
-        .envs(settings.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pumppilot");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines.next().expect("the server printed its address").unwrap();
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
+        .envs(settings.iter().copied());
+    let (server, said) = start_binary(&mut command, |line| line.contains("serving on "));
+    (server, base_said(&said))
+}
+
+/// The base URL a server printed ("… serving on http://…").
+pub fn base_said(lines: &[String]) -> String {
+    let said = lines.iter().find_map(|line| line.split("serving on ").nth(1)).expect("the server printed its address");
+    said.split_whitespace().next().unwrap().to_string()
+}
+
+/// Runs `command` (the binary, its output read here, its errors shown) until it prints a line
+/// that is `ready`: the process, killed when dropped (also when a test fails while it starts),
+/// and the lines it printed until then. Printing ends the test when the process ends first.
+pub fn start_binary(command: &mut Command, ready: impl Fn(&str) -> bool) -> (Server, Vec<String>) {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start pumppilot");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let server = Server(child);
+    let mut said = Vec::new();
+    loop {
+        let line = lines.next().unwrap_or_else(|| panic!("pumppilot ended before it was ready: {said:?}")).unwrap();
+        let done = ready(&line);
+        said.push(line);
+        if done {
+            break;
         }
-    };
+    }
     std::thread::spawn(move || for _ in lines {});
-    (Server(child), base)
+    (server, said)
 }
 
 impl Server {

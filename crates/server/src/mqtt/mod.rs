@@ -138,24 +138,13 @@ async fn accept(app: AppState, listener: TcpListener, connected: Arc<Connected>,
     loop {
         // A connection slot first, shared with HTTP (`PUMPPILOT_MAX_CONNECTIONS`): connections
         // past it wait to be accepted, and devices cannot take the files the dashboard needs.
-        let slot = match Arc::clone(&app.connection_slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                if !std::mem::replace(&mut told_full, true) {
-                    tracing::warn!(
-                        "MQTT: every connection slot is taken (PUMPPILOT_MAX_CONNECTIONS, HTTP and MQTT together); new connections wait"
-                    );
-                }
-                tokio::select! {
-                    slot = Arc::clone(&app.connection_slots).acquire_owned() => slot.expect("the slots are never closed"),
-                    _ = stop.changed() => return,
-                }
-            }
+        let slot = tokio::select! {
+            slot = crate::serve::next_slot(&app.connection_slots, &mut told_full, "MQTT") => slot,
+            _ = stop.changed() => return,
         };
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    told_full = false;
                     let _ = stream.set_nodelay(true);
                     let connected = Arc::clone(&connected);
                     // The session's future is the task itself (the slot let go when it ends), not
