@@ -657,6 +657,38 @@ async fn behind_a_tcp_proxy_each_device_is_budgeted_by_the_address_the_proxy_nam
     assert_eq!(connect_behind(&addr, b"", &id, &key).await, Some(ConnectReturnCode::Success));
 }
 
+#[tokio::test]
+async fn one_address_cannot_hold_more_silent_connections_than_its_bucket() {
+    // Ten CONNECTs' worth a bucket; the server's clock stands still, so no connection's ten
+    // seconds run out. Addresses are named through a proxy (this test) to have several.
+    let app = spawn_mqtt_app(|s| Settings {
+        mqtt_connects_per_second: 1,
+        mqtt_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..s
+    })
+    .await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let (id, key, addr) = (device_id(&t).await, device_key(&t), mqtt_addr(&app));
+    let v1 = |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 1883\r\n").into_bytes();
+    // Eleven connections from one address that never send a CONNECT: one is closed at once.
+    let mut silent = Vec::new();
+    for _ in 0..11 {
+        let mut connection = Connection::open(&addr).await.unwrap();
+        connection.send_raw(&v1("203.0.113.7")).await.unwrap();
+        silent.push(connection);
+    }
+    open_connections(&app, 10).await;
+    // The address's devices wait meanwhile (the refused one cost a failed CONNECT); devices at
+    // other addresses do not.
+    assert_eq!(connect_behind(&addr, &v1("203.0.113.7"), &id, &key).await, None);
+    assert_eq!(connect_behind(&addr, &v1("198.51.100.9"), &id, &key).await, Some(ConnectReturnCode::Success));
+    // Once the silent ones are gone and the bucket has refilled, the address connects again.
+    silent.clear();
+    open_connections(&app, 0).await;
+    app.clock.advance(Duration::from_secs(10));
+    assert_eq!(connect_behind(&addr, &v1("203.0.113.7"), &id, &key).await, Some(ConnectReturnCode::Success));
+}
+
 /// The server's resident memory, in KiB.
 fn resident_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -9,6 +9,12 @@
 //! (`auth::LoginLimiter`). A device key is 256 random bits and checking one is a keyed hash, so
 //! a lockout would protect nothing the bucket does not. Refused CONNECTs get "server
 //! unavailable" (3). Counted on the server's clock, per server.
+//!
+//! An address may also have at most a full bucket's worth of connections waiting for their
+//! CONNECT at once ([`ConnectBudget::knock`]): each of them holds one of the server's connection
+//! slots for up to ten seconds, so without this bound one address could fill every slot with
+//! silent connections (the bucket alone charges them only when their time is up). A connection
+//! past the bound is closed at once, unanswered, and costs a failed CONNECT.
 
 use std::{collections::HashMap, net::IpAddr, sync::Mutex};
 
@@ -41,6 +47,23 @@ struct Budget {
     /// Tokens left, in thousandths of a CONNECT, as of `at`.
     tokens: u64,
     at: Timestamp,
+    /// Connections from the address waiting for their CONNECT ([`Waiting`]).
+    waiting: u64,
+}
+
+/// A connection from `address` waiting for its CONNECT, counted until this is dropped.
+pub struct Waiting<'a> {
+    budget: &'a ConnectBudget,
+    address: IpAddr,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut addresses = self.budget.addresses.lock().expect("connect budget lock");
+        if let Some(budget) = addresses.budgets.get_mut(&self.address) {
+            budget.waiting = budget.waiting.saturating_sub(1);
+        }
+    }
 }
 
 impl ConnectBudget {
@@ -55,6 +78,23 @@ impl ConnectBudget {
 
     fn full(&self) -> u64 {
         self.per_second * BURST_SECONDS * ONE
+    }
+
+    /// Counts a connection from `address` waiting for its CONNECT, until the returned guard is
+    /// dropped: `None` when the address has a full bucket's worth of them already (the
+    /// connection is then counted as a failed CONNECT).
+    pub fn knock(&self, address: IpAddr) -> Option<Waiting<'_>> {
+        let bound = self.full() / ONE;
+        let admitted = self.with(address, |budget| {
+            let admitted = budget.waiting < bound;
+            budget.waiting += u64::from(admitted);
+            admitted
+        });
+        if !admitted {
+            self.failed(address, false);
+            return None;
+        }
+        Some(Waiting { budget: self, address })
     }
 
     /// Takes one CONNECT from `address`'s budget: false when it has none left.
@@ -72,21 +112,29 @@ impl ConnectBudget {
 
     /// Takes `cost` tokens from `address`; with `only_if_there`, only when it has them all.
     fn take(&self, address: IpAddr, cost: u64, only_if_there: bool) -> bool {
+        self.with(address, |budget| {
+            if only_if_there && budget.tokens < cost {
+                return false;
+            }
+            budget.tokens = budget.tokens.saturating_sub(cost);
+            true
+        })
+    }
+
+    /// Runs `f` on `address`'s budget, refilled to now; forgets the quiet addresses first (at
+    /// most once a second, once there are many).
+    fn with<T>(&self, address: IpAddr, f: impl FnOnce(&mut Budget) -> T) -> T {
         let now = self.clock.now();
         let full = self.full();
         let mut addresses = self.addresses.lock().expect("connect budget lock");
         if addresses.budgets.len() > SWEEP_ABOVE && addresses.swept.is_none_or(|at| now - at >= 1_000) {
             addresses.swept = Some(now);
-            addresses.budgets.retain(|_, budget| self.tokens(budget, now) < full);
+            addresses.budgets.retain(|_, budget| budget.waiting > 0 || self.tokens(budget, now) < full);
         }
-        let budget = addresses.budgets.entry(address).or_insert(Budget { tokens: full, at: now });
+        let budget = addresses.budgets.entry(address).or_insert(Budget { tokens: full, at: now, waiting: 0 });
         budget.tokens = self.tokens(budget, now);
         budget.at = now;
-        if only_if_there && budget.tokens < cost {
-            return false;
-        }
-        budget.tokens = budget.tokens.saturating_sub(cost);
-        true
+        f(budget)
     }
 
     /// The tokens `budget` holds at `now`, refilled since it was last counted.
@@ -131,6 +179,32 @@ mod tests {
         assert!(budget.admit(IpAddr::from(Ipv4Addr::new(192, 168, 0, 1))));
         let kept = budget.addresses.lock().unwrap().budgets.len();
         assert_eq!(kept, 2, "the refilled addresses are gone; the one that failed and the new one stay");
+    }
+
+    #[test]
+    fn an_address_may_have_a_bucket_of_connections_waiting_for_their_connect() {
+        let clock = ManualClock::starting_now();
+        // Ten CONNECTs' worth at once.
+        let budget = ConnectBudget::new(clock.clone(), 1);
+        let (silent, other) = (IpAddr::from(Ipv4Addr::new(10, 0, 0, 1)), IpAddr::from(Ipv4Addr::new(10, 0, 0, 2)));
+        let mut waiting: Vec<_> =
+            (0..10).map(|n| budget.knock(silent).unwrap_or_else(|| panic!("knock {n}"))).collect();
+        assert!(budget.knock(silent).is_none(), "the 11th waiting at once");
+        assert!(budget.knock(other).is_some(), "another address waits on its own count");
+        assert!(!budget.admit(silent), "the refused knock cost a failed CONNECT");
+        // One goes (it sent its CONNECT, or its time was up): room for one more.
+        waiting.pop();
+        clock.advance(Duration::from_secs(BURST_SECONDS));
+        waiting.push(budget.knock(silent).expect("room for one"));
+        assert!(budget.knock(silent).is_none());
+        // An address with connections waiting is not forgotten when its bucket is full again.
+        clock.advance(Duration::from_secs(BURST_SECONDS));
+        for n in 0..=SWEEP_ABOVE as u32 {
+            drop(budget.knock(IpAddr::from(std::net::Ipv4Addr::from(0x0B00_0000 + n))));
+        }
+        assert!(budget.addresses.lock().unwrap().budgets.len() < SWEEP_ABOVE, "swept");
+        assert!(budget.knock(silent).is_none(), "still ten waiting after the sweep");
+        drop(waiting);
     }
 
     #[test]

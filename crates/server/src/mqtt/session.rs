@@ -39,7 +39,8 @@ use crate::{
     routes::device::{self, DeviceCaller, Reply},
 };
 
-/// A connection that has not sent its CONNECT within this time is closed.
+/// A connection that has not sent its CONNECT (and its PROXY protocol header, through a proxy)
+/// within this time is closed.
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 /// The keep-alive used for a device that asks for none (0) or for more than this, in seconds:
 /// a connection that says nothing is never kept for ever.
@@ -297,10 +298,12 @@ async fn connect(
     peer: SocketAddr,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<Session> {
+    // One deadline for the PROXY protocol header (if any) and the CONNECT together.
+    let deadline = app.now() + i64::try_from(CONNECT_WITHIN.as_millis()).unwrap_or(i64::MAX);
     let address = if app.settings.mqtt_proxies.iter().any(|proxy| proxy.contains(&peer.ip())) {
         let header = tokio::select! {
             header = wire.proxied() => header,
-            () = app.settings.clock.sleep(CONNECT_WITHIN) => Err(End::Silent),
+            () = app.settings.clock.sleep_until(deadline) => Err(End::Silent),
             _ = stop.changed() => Err(End::Shutdown),
         };
         match header {
@@ -319,9 +322,15 @@ async fn connect(
     } else {
         peer.ip()
     };
+    // Counted as waiting for its CONNECT until this function returns; one address cannot take
+    // every connection slot with silent connections.
+    let Some(_waiting) = app.mqtt_budget.knock(address) else {
+        tracing::debug!(%peer, %address, "MQTT: too many connections from one address waiting for their CONNECT; closed");
+        return None;
+    };
     let first = tokio::select! {
         packet = wire.next() => packet,
-        () = app.settings.clock.sleep(CONNECT_WITHIN) => wire.late().await,
+        () = app.settings.clock.sleep_until(deadline) => wire.late().await,
         _ = stop.changed() => Err(End::Shutdown),
     };
     let connect = match first {
