@@ -670,3 +670,53 @@ async fn a_device_coming_online_writes_its_device_twice_and_its_tenant_once() {
     let present: Vec<_> = store.presences().await.unwrap().iter().map(|p| (p.admin, p.device)).collect();
     assert_eq!(present, [(admin, device)], "joined");
 }
+
+/// The change stream's filter (`feed.rs`, `news_only`) keeps from the servers what none of them
+/// keeps anything of, and lets every device news through: a device's telemetry and a session
+/// opened never come; its key rotated and retired, its link counters and its tenant's last poll
+/// come, in order.
+#[tokio::test]
+async fn the_feed_is_not_sent_what_no_server_keeps() {
+    use futures_util::StreamExt;
+
+    let store = testing::fresh_store().await;
+    let device = owner_with_device(&store).await;
+    let db = store.database();
+    let mut stream = db.watch().pipeline([testing::feed_filter()]).await.unwrap();
+    let devices = db.collection::<Document>("devices");
+    let id = doc! { "_id": device.id.to_string() };
+    let telemetry = |second| pumppilot_store::Telemetry::ready(device.admin_id, device.id, at(second));
+    let rotated = Bson::Binary(mongodb::bson::Binary {
+        subtype: mongodb::bson::spec::BinarySubtype::Generic,
+        bytes: vec![2; 32],
+    });
+    store.record_telemetry(&[telemetry(1)]).await.unwrap();
+    db.collection::<Document>("web_sessions").insert_one(doc! { "_id": "a-session" }).await.unwrap();
+    devices.update_one(id.clone(), doc! { "$set": { "keyHash": rotated } }).await.unwrap();
+    store.record_telemetry(&[telemetry(2)]).await.unwrap();
+    store.reserve_device_counters(device.admin_id, device.id, 1, 10).await.unwrap();
+    store.record_telemetry(&[telemetry(3)]).await.unwrap();
+    devices.update_one(id.clone(), doc! { "$unset": { "keyHash": "" } }).await.unwrap();
+    db.collection::<Document>("web_sessions").delete_one(doc! { "_id": "a-session" }).await.unwrap();
+
+    let mut heard = Vec::new();
+    while heard.len() < 7 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
+            .await
+            .expect("the next event within 30 s")
+            .expect("the stream goes on")
+            .unwrap();
+        let collection = event.ns.and_then(|ns| ns.coll).unwrap_or_default();
+        let fields = event.update_description.map(|update| {
+            let mut fields: Vec<String> = update.updated_fields.keys().cloned().collect();
+            fields.extend(update.removed_fields.iter().map(|field| format!("-{field}")));
+            fields.join(" ")
+        });
+        heard.push(format!("{collection}: {}", fields.unwrap_or_else(|| format!("{:?}", event.operation_type))));
+    }
+    // Telemetry moves its tenant's last poll, which the servers keep.
+    let poll = "tenants: lastPollAt";
+    let expected =
+        [poll, "devices: keyHash", poll, "devices: linkHighest", poll, "devices: -keyHash", "web_sessions: Delete"];
+    assert_eq!(heard, expected);
+}
