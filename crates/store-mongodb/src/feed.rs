@@ -51,16 +51,15 @@ async fn open(
 
 /// The collections every write of which may be news to a server ([`change_of`]).
 const ALWAYS_NEWS: [&str; 5] = ["tenants", "servers", "firmware", "admins", "users"];
-/// The fields of a device's document whose update is news ([`device_change`]): its key, its
-/// owner, and its link counter's floor (it signs). Its telemetry is none.
-const DEVICE_NEWS: [&str; 3] = ["keyHash", "adminId", "linkHighest"];
+/// The fields of a device's document whose update is news ([`device_change`]): its key (with
+/// its owner when it is added), and its link counter's floor (it signs). Its telemetry is none.
+const DEVICE_NEWS: [&str; 2] = ["keyHash", "linkHighest"];
 
 /// The stream's `$match`: the store drops the events [`change_of`] would throw away (a device's
-/// telemetry written, a session opened, collections no server keeps anything of) before it
-/// encodes and sends them to every server. A device coming online writes its telemetry once, its
-/// link counters and its join: at seven servers, seven events of the 21 it made are spared the
-/// store's encoding and the wire, and each server their decoding. Anything but a document written
-/// (a collection dropped, an invalidation) passes: those are the driver's business.
+/// telemetry written, a session opened, an alert queued or sent, collections no server keeps
+/// anything of) before it encodes and sends them to every server, and each server is spared their
+/// decoding. Anything but a document written (a collection dropped, an invalidation) passes:
+/// those are the driver's business.
 pub(crate) fn news_only() -> Document {
     let mut device_update: Vec<Document> = DEVICE_NEWS
         .iter()
@@ -263,6 +262,12 @@ fn device_change(id: &str, written: &Written<'_>) -> Option<Change> {
             };
             (key, doc.contains_key("linkHighest"))
         }
+        // The same gate as the stream's own (`news_only`), so a field is news in one place.
+        Written::Fields { set, removed }
+            if !DEVICE_NEWS.iter().any(|field| set.contains_key(field)) && !removed.iter().any(|f| f == "keyHash") =>
+        {
+            return None;
+        }
         Written::Fields { set, removed } => {
             let key = if removed.iter().any(|field| field == "keyHash") {
                 KeyNews::Retired
@@ -276,11 +281,7 @@ fn device_change(id: &str, written: &Written<'_>) -> Option<Change> {
                     },
                 }
             };
-            let signs = set.contains_key("linkHighest");
-            if key == KeyNews::Unchanged && !signs {
-                return None;
-            }
-            (key, signs)
+            (key, set.contains_key("linkHighest"))
         }
         Written::Deleted => (KeyNews::Retired, false),
         Written::Other => return None,
