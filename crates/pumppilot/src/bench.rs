@@ -215,7 +215,7 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     let trivial_addr = listener.local_addr()?;
     // Slots of its own, as many as the server's.
     let limits = pumppilot_server::serve::Limits {
-        slots: std::sync::Arc::new(tokio::sync::Semaphore::new(server.app.settings.max_connections as usize)),
+        slots: pumppilot_server::serve::Slots::new(server.app.settings.max_connections as usize),
         header_timeout: server.app.settings.header_timeout,
     };
     let (stop_trivial, trivial_stopped) = tokio::sync::oneshot::channel::<()>();

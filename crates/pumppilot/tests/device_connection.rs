@@ -295,3 +295,45 @@ async fn a_shutdown_answers_the_long_poll_in_flight_then_closes_its_connection()
     assert_eq!(answer(&mut held, &mut read).await, None, "closed after its answer");
     tokio::time::timeout(PATIENCE, shutdown).await.expect("the shutdown ends").unwrap();
 }
+
+#[tokio::test]
+async fn once_every_slot_is_taken_idle_connections_make_room_and_those_at_work_stay() {
+    // Four slots, one of them the listener's for its next connection (the test's own clients
+    // keep idle connections too); a head may take ten minutes.
+    let app = spawn_app_configured(|settings| Settings {
+        max_connections: 4,
+        header_timeout: Duration::from_secs(600),
+        ..settings
+    })
+    .await;
+    let tenant = app.tenant("crowd", 1, 60).await;
+    let key = tenant.device.client.token.clone().unwrap();
+    let seq = tenant.device.poll(false, true).await["seq"].as_u64().unwrap();
+    let wait = i64::from(LEASE_MS / 3);
+    // At work: a device's long-poll.
+    let (mut held, mut held_read) = open(&app, Path::Device).await;
+    held.write_all(get(&key, &format!("loadShedding=0&ready=1&wait=30000&seq={seq}"), "").as_bytes()).await.unwrap();
+    app.until_one_more_waits(wait, 0).await;
+    // Idle: a connection that says nothing, a page's head trickling in (hyper's), and a page's
+    // connection kept alive after its answer.
+    let (mut silent, _) = open(&app, Path::Device).await;
+    let (mut trickling, _) = open(&app, Path::Device).await;
+    trickling.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let (mut kept_alive, _) = open(&app, Path::Hyper).await;
+
+    // Every slot is taken: a new caller waits until the idle ones, past their second's grace,
+    // are closed to make room (with the header timeout alone it would wait ten minutes).
+    let page =
+        tokio::time::timeout(PATIENCE, common::healthz_on_its_own_connection(app.base.trim_start_matches("http://")));
+    let page = page.await.expect("served once the idle connections made room");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    for (name, connection) in [("silent", &mut silent), ("trickling", &mut trickling), ("kept alive", &mut kept_alive)]
+    {
+        assert!(closed_within(connection, PATIENCE).await, "the {name} connection stayed open");
+    }
+    // The long-poll still waits, and is answered.
+    assert_eq!(app.waits_for(wait), 1, "the long-poll was cut");
+    app.clock.advance(Duration::from_millis(wait as u64));
+    let answer = answer(&mut held, &mut held_read).await.expect("the long-poll answered");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+}

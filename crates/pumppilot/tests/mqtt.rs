@@ -574,25 +574,43 @@ async fn a_connect_flood_from_one_address_is_refused() {
 
 #[tokio::test]
 async fn devices_over_mqtt_and_http_share_the_servers_connection_slots() {
+    use tokio::io::AsyncWriteExt;
+
     let app = spawn_mqtt_app(|s| Settings { max_connections: 4, header_timeout: Duration::from_secs(600), ..s }).await;
-    let (slots, mqtt, http) =
-        (&app.running.app.connection_slots, mqtt_addr(&app), app.base.trim_start_matches("http://"));
-    // Each listener holds a slot while it waits for its next connection. Silent connections to
-    // the MQTT listener (the CONNECT's 10 s are on the server's clock, which stands still) take
-    // its slot and every free one, one more each time.
-    let mut devices = Vec::new();
-    for n in 1..=slots.available_permits() + 1 {
-        devices.push(Connection::open(&mqtt).await.unwrap());
-        open_connections(&app, n as u64).await;
+    let (mqtt, http) = (mqtt_addr(&app), app.base.trim_start_matches("http://"));
+    let t = app.tenant("rahim", 0, 0).await;
+    let mut keys = Vec::new();
+    for n in 0..8 {
+        let created = t.admin.ok("/api/admin/devices", json!({"name": format!("well {n}")})).await;
+        keys.push((created["id"].as_str().unwrap().to_owned(), created["deviceKey"].as_str().unwrap().to_owned()));
     }
-    until("every slot taken", || slots.available_permits() == 0).await;
-    // The HTTP listener's own slot takes one connection; the next waits to be accepted (with
-    // slots of its own, HTTP served it at once)...
-    let _held = tokio::net::TcpStream::connect(http).await.unwrap();
+    let inputs = json!({"loadShedding": false, "ready": true, "relay": false});
+    let seq = t.device.client.ok("/api/esp32/poll", inputs).await["seq"].as_u64().unwrap();
+    // MQTT devices take every slot but the one the HTTP listener holds for its next connection,
+    // until one more cannot connect: the test's own idle connections were closed to make room
+    // meanwhile, and every connection left is at work.
+    let mut devices = Vec::new();
+    for (id, key) in &keys {
+        match tokio::time::timeout(Duration::from_secs(3), Connection::device(&mqtt, id, key)).await {
+            Ok(connected) => devices.push(connected.expect("connected")),
+            Err(_) => break,
+        }
+    }
+    assert!(devices.len() < keys.len(), "every device connected: the cap is not shared");
+    // An HTTP device's long-poll takes the HTTP listener's slot (the clock stands still: it is
+    // held), so the next HTTP caller waits to be accepted (with slots of its own, HTTP would
+    // serve it at once), and nobody is idle to make room for it...
+    let key = t.device.client.token.clone().unwrap();
+    let mut long_poll = tokio::net::TcpStream::connect(http).await.unwrap();
+    let request = format!(
+        "GET /api/esp32/poll?loadShedding=0&ready=1&relay=0&wait=30000&seq={seq} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\n\r\n"
+    );
+    long_poll.write_all(request.as_bytes()).await.unwrap();
+    app.until_one_more_waits(i64::from(LEASE_MS / 3), 0).await;
     let page = common::healthz_on_its_own_connection(http);
     tokio::pin!(page);
-    assert!(tokio::time::timeout(Duration::from_millis(500), &mut page).await.is_err(), "served past the cap");
-    // ...and is served once the devices' connections go.
+    assert!(tokio::time::timeout(Duration::from_secs(2), &mut page).await.is_err(), "served past the cap");
+    // ...until the devices' connections go.
     devices.clear();
     let answer = tokio::time::timeout(PATIENCE, &mut page).await.expect("served once slots were free");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");

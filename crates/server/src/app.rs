@@ -63,7 +63,7 @@ pub struct App {
     /// MQTT CONNECTs per client address (`crate::mqtt`).
     pub mqtt_budget: crate::mqtt::ConnectBudget,
     /// The connections served at once, HTTP and MQTT together (`PUMPPILOT_MAX_CONNECTIONS`).
-    pub connection_slots: Arc<tokio::sync::Semaphore>,
+    pub connection_slots: Arc<crate::serve::Slots>,
 }
 
 impl App {
@@ -83,7 +83,7 @@ impl App {
         let firmware = crate::routes::firmware::Releases::new(store.firmware_releases().await?);
         let mqtt_budget =
             crate::mqtt::ConnectBudget::new(Arc::clone(&settings.clock), settings.mqtt_connects_per_second);
-        let connection_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections as usize));
+        let connection_slots = crate::serve::Slots::new(settings.max_connections as usize);
         let app = Arc::new(App {
             settings,
             store,

@@ -11,7 +11,7 @@
 //! | `PUMPPILOT_GRID_SETTLE_MS` | `60000` | restart protection: how long the grid must be back before ON |
 //! | `PUMPPILOT_MAX_STARTS_PER_HOUR` | `6` | restart protection: most starts in any hour (0 = no cap) |
 //! | `PUMPPILOT_MAX_HASHING` | `4` | most password hashes at once (about 19 MiB each), 1 to 64 |
-//! | `PUMPPILOT_MAX_CONNECTIONS` | ¾ of the open-file limit | connections served at once, HTTP and MQTT together; more wait to be accepted |
+//! | `PUMPPILOT_MAX_CONNECTIONS` | ¾ of the open-file limit | connections served at once, HTTP and MQTT together; more wait to be accepted, and connections idle for over a second are closed to make room |
 //! | `PUMPPILOT_MAX_STREAMS` | ¼ of the open-file limit | live event streams open at once; more get 503 `BUSY` |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
 //! | `PUMPPILOT_FIRMWARE_PUBLIC_KEY` | — (no uploads) | Ed25519 public key (64 hex digits) firmware uploads must be signed for |

@@ -9,7 +9,8 @@
 //!   long-poll then holds no read or write buffer (hyper keeps 8 KiB of each per connection).
 //! - At most `PUMPPILOT_MAX_CONNECTIONS` connections at once: beyond, the server stops accepting
 //!   until one closes (new ones wait in the kernel's backlog), so no caller makes it hold more
-//!   files and buffers than that.
+//!   files and buffers than that; while one waits, connections idle past [`IDLE_GRACE`] are
+//!   closed to make room ([`Slots`]).
 //! - A request's head must arrive within [`Settings::header_timeout`](crate::Settings), and a
 //!   kept-alive connection idle that long is closed: a slow-loris client trickling its headers,
 //!   or a crowd of idle ones, holds a connection no longer.
@@ -28,7 +29,10 @@ use std::{
     io,
     net::SocketAddr,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll, ready},
     time::Duration,
 };
@@ -43,7 +47,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{OwnedSemaphorePermit, Semaphore, watch},
+    sync::{Notify, OwnedSemaphorePermit, Semaphore, watch},
 };
 
 /// What one server allows each connection, and how many at once.
@@ -52,29 +56,81 @@ pub struct Limits {
     /// The connections served at once (`PUMPPILOT_MAX_CONNECTIONS`), shared with the server's
     /// MQTT listener: together they never hold more than these, so neither can take the
     /// process's last files from the other.
-    pub slots: Arc<Semaphore>,
+    pub slots: Arc<Slots>,
     pub header_timeout: Duration,
 }
 
-/// A slot of `slots` for the next connection `listener` accepts: at once, or once a connection of
-/// either listener closes. While none is free it says so once in the log (`told_full`, cleared
-/// when a slot is free at once again).
-pub(crate) async fn next_slot(
-    slots: &Arc<Semaphore>,
-    told_full: &mut bool,
-    listener: &'static str,
-) -> OwnedSemaphorePermit {
-    if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
-        *told_full = false;
-        return slot;
+/// How long a connection may wait for its caller's next words (a request head, an MQTT CONNECT)
+/// before it is closed to make room once every slot is taken ([`Slots::idle_shed`]).
+pub const IDLE_GRACE: Duration = Duration::from_secs(1);
+/// How often a listener waiting for a slot asks the idle connections to go again (one that was
+/// within its grace at the last ask may be past it now).
+const ASK_AGAIN: Duration = Duration::from_millis(250);
+
+/// The server's connection slots, HTTP and MQTT together. While every one is taken and a new
+/// connection waits, the connections that wait for their caller (a request head or an idle
+/// keep-alive, an MQTT CONNECT) for longer than [`IDLE_GRACE`] are closed to make room: a crowd of
+/// silent or slow connections, from one address or many, holds the server's slots for a second,
+/// not for the whole header timeout. A connection at work (a request answered, a long-poll, a
+/// live stream, an MQTT device) is never closed for room.
+#[derive(Debug)]
+pub struct Slots {
+    permits: Arc<Semaphore>,
+    room_wanted: Notify,
+    max: usize,
+}
+
+impl Slots {
+    pub fn new(max: usize) -> Arc<Slots> {
+        Arc::new(Slots { permits: Arc::new(Semaphore::new(max)), room_wanted: Notify::new(), max })
     }
-    if !std::mem::replace(told_full, true) {
-        tracing::warn!(
-            listener,
-            "every connection slot is taken (PUMPPILOT_MAX_CONNECTIONS, HTTP and MQTT together); new connections wait"
-        );
+
+    /// Slots free now.
+    pub fn free(&self) -> usize {
+        self.permits.available_permits()
     }
-    Arc::clone(slots).acquire_owned().await.expect("the slots are never closed")
+
+    /// Connections open now.
+    pub fn taken(&self) -> usize {
+        self.max - self.free()
+    }
+
+    /// A slot for the next connection a listener accepts: at once, or once a connection of either
+    /// listener closes, asking the idle ones to go meanwhile. While none is free it says so once
+    /// in the log (`told_full`, cleared when a slot is free at once again).
+    pub(crate) async fn next(&self, told_full: &mut bool, listener: &'static str) -> OwnedSemaphorePermit {
+        if let Ok(slot) = Arc::clone(&self.permits).try_acquire_owned() {
+            *told_full = false;
+            return slot;
+        }
+        if !std::mem::replace(told_full, true) {
+            tracing::warn!(
+                listener,
+                "every connection slot is taken (PUMPPILOT_MAX_CONNECTIONS, HTTP and MQTT together); connections idle for over a second are closed to make room"
+            );
+        }
+        let slot = Arc::clone(&self.permits).acquire_owned();
+        tokio::pin!(slot);
+        loop {
+            self.room_wanted.notify_waiters();
+            tokio::select! {
+                slot = &mut slot => return slot.expect("the slots are never closed"),
+                () = tokio::time::sleep(ASK_AGAIN) => {}
+            }
+        }
+    }
+
+    /// Returns once room is wanted (every slot taken, a connection waiting) while the caller has
+    /// waited for its peer since `since` for longer than [`IDLE_GRACE`]: the connection then
+    /// closes.
+    pub async fn idle_shed(&self, since: tokio::time::Instant) {
+        loop {
+            self.room_wanted.notified().await;
+            if since.elapsed() >= IDLE_GRACE {
+                return;
+            }
+        }
+    }
 }
 
 /// What every connection of one server shares.
@@ -83,6 +139,8 @@ pub struct Shared<S> {
     /// hyper's settings, for the connections handed to it.
     http1: hyper::server::conn::http1::Builder,
     header_timeout: Duration,
+    /// The server's slots, for an idle connection to make room ([`Slots::idle_shed`]).
+    slots: Arc<Slots>,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
@@ -107,10 +165,10 @@ where
     // One builder (and one timer) for every connection.
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
-    let shared = Arc::new(Shared { router, http1, header_timeout: limits.header_timeout });
+    let shared = Arc::new(Shared { router, http1, header_timeout: limits.header_timeout, slots: Arc::clone(&slots) });
     loop {
         let slot = tokio::select! {
-            slot = next_slot(&slots, &mut told_full, "HTTP") => slot,
+            slot = slots.next(&mut told_full, "HTTP") => slot,
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
@@ -152,16 +210,32 @@ async fn hyper_connection<S>(
     S::Future: Send + 'static,
 {
     let router = shared.router.clone();
+    // Whether a request has come whole (its head read): hyper's graceful shutdown waits for the
+    // first one, however slowly it trickles in.
+    let asked = Arc::new(AtomicBool::new(false));
+    let asked_here = Arc::clone(&asked);
     let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        asked_here.store(true, Ordering::Relaxed);
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(peer));
         tower::ServiceExt::oneshot(router.clone(), request)
     });
     let io = TokioIo::new(JsonRefusals::new(Rewind { read, inner: stream }));
     let mut connection = std::pin::pin!(shared.http1.serve_connection(io, service));
+    // To make room, a connection still waiting for its first head is dropped; hyper's graceful
+    // shutdown closes one idle between requests at once, and one at work after its answer (a
+    // live stream goes on).
+    let since = tokio::time::Instant::now();
     let ended = tokio::select! {
         ended = connection.as_mut() => ended,
         () = stopping(&mut stop) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+        () = shared.slots.idle_shed(since) => {
+            if !asked.load(Ordering::Relaxed) {
+                return;
+            }
             connection.as_mut().graceful_shutdown();
             connection.await
         }

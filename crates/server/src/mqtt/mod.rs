@@ -139,7 +139,7 @@ async fn accept(app: AppState, listener: TcpListener, connected: Arc<Connected>,
         // A connection slot first, shared with HTTP (`PUMPPILOT_MAX_CONNECTIONS`): connections
         // past it wait to be accepted, and devices cannot take the files the dashboard needs.
         let slot = tokio::select! {
-            slot = crate::serve::next_slot(&app.connection_slots, &mut told_full, "MQTT") => slot,
+            slot = app.connection_slots.next(&mut told_full, "MQTT") => slot,
             _ = stop.changed() => return,
         };
         tokio::select! {

@@ -300,11 +300,13 @@ async fn connect(
 ) -> Option<Session> {
     // One deadline for the PROXY protocol header (if any) and the CONNECT together.
     let deadline = app.now() + i64::try_from(CONNECT_WITHIN.as_millis()).unwrap_or(i64::MAX);
+    let since = tokio::time::Instant::now();
     let address = if app.settings.mqtt_proxies.iter().any(|proxy| proxy.contains(&peer.ip())) {
         let header = tokio::select! {
             header = wire.proxied() => header,
             () = app.settings.clock.sleep_until(deadline) => Err(End::Silent),
             _ = stop.changed() => Err(End::Shutdown),
+            () = app.connection_slots.idle_shed(since) => return None,
         };
         match header {
             Ok(client) => {
@@ -332,6 +334,8 @@ async fn connect(
         packet = wire.next() => packet,
         () = app.settings.clock.sleep_until(deadline) => wire.late().await,
         _ = stop.changed() => Err(End::Shutdown),
+        // Every connection slot taken, and this one silent past its grace: closed to make room.
+        () = app.connection_slots.idle_shed(since) => return None,
     };
     let connect = match first {
         Ok(Packet::Connect(connect)) => connect,

@@ -70,9 +70,12 @@ pub async fn connection<S>(
         // The head (and a poll's small body) must arrive within the timeout, counted from the
         // end of the last answer, so a connection left idle is closed as hyper closes its own
         // (hyper gives a body no limit in time; a device's body is a few hundred bytes).
+        let since = tokio::time::Instant::now();
         let next = tokio::select! {
             next = tokio::time::timeout(shared.header_timeout, next_request(&mut stream, &mut read, peer)) => next,
             () = super::stopping(&mut stop) => return,
+            // Every slot taken and this one idle past its grace: closed to make room.
+            () = shared.slots.idle_shed(since) => return,
         };
         let (request, keep_alive) = match next {
             Ok(Ok(Next::Poll { request, keep_alive })) => (request, keep_alive),
