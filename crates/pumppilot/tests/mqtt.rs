@@ -641,9 +641,10 @@ fn proxy_v2(client: [u8; 4]) -> Vec<u8> {
     header
 }
 
-#[tokio::test]
-async fn behind_a_tcp_proxy_each_device_is_budgeted_by_the_address_the_proxy_names() {
-    // The proxy is this test, at 127.0.0.1: every connection begins with its PROXY header.
+/// A server behind a TCP proxy (the test, at 127.0.0.1: every connection begins with its PROXY
+/// header) with a bucket of ten CONNECTs an address, one a second: the server, its one device's
+/// id and key, and its MQTT address.
+async fn behind_this_proxy() -> (TestApp, String, String, String) {
     let app = spawn_mqtt_app(|s| Settings {
         mqtt_connects_per_second: 1,
         mqtt_proxies: vec!["127.0.0.0/8".parse().unwrap()],
@@ -652,14 +653,24 @@ async fn behind_a_tcp_proxy_each_device_is_budgeted_by_the_address_the_proxy_nam
     .await;
     let t = app.tenant("rahim", 0, 0).await;
     let (id, key, addr) = (device_id(&t).await, device_key(&t), mqtt_addr(&app));
-    let v1 = |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 1883\r\n").into_bytes();
+    (app, id, key, addr)
+}
+
+/// A PROXY protocol version 1 header for a TCP connection from `client` to 127.0.0.1:1883.
+fn proxy_v1(client: &str) -> Vec<u8> {
+    format!("PROXY TCP4 {client} 127.0.0.1 40000 1883\r\n").into_bytes()
+}
+
+#[tokio::test]
+async fn behind_a_tcp_proxy_each_device_is_budgeted_by_the_address_the_proxy_names() {
+    let (_app, id, key, addr) = behind_this_proxy().await;
     // A retired board at one address empties that address's budget (a wrong key costs ten)...
-    let retired = connect_behind(&addr, &v1("203.0.113.7"), &id, "pp_dev_retired").await;
+    let retired = connect_behind(&addr, &proxy_v1("203.0.113.7"), &id, "pp_dev_retired").await;
     assert_eq!(retired, Some(ConnectReturnCode::BadUserNamePassword));
-    let same_address = connect_behind(&addr, &v1("203.0.113.7"), &id, &key).await;
+    let same_address = connect_behind(&addr, &proxy_v1("203.0.113.7"), &id, &key).await;
     assert_eq!(same_address, Some(ConnectReturnCode::ServiceUnavailable));
     // ...while devices at other addresses come through the same proxy, named in either version.
-    assert_eq!(connect_behind(&addr, &v1("198.51.100.9"), &id, &key).await, Some(ConnectReturnCode::Success));
+    assert_eq!(connect_behind(&addr, &proxy_v1("198.51.100.9"), &id, &key).await, Some(ConnectReturnCode::Success));
     assert_eq!(connect_behind(&addr, &proxy_v2([192, 0, 2, 44]), &id, &key).await, Some(ConnectReturnCode::Success));
     // The proxy's own check names no client: it counts as the proxy's address.
     assert_eq!(connect_behind(&addr, b"PROXY UNKNOWN\r\n", &id, &key).await, Some(ConnectReturnCode::Success));
@@ -671,7 +682,7 @@ async fn behind_a_tcp_proxy_each_device_is_budgeted_by_the_address_the_proxy_nam
     let app = spawn_mqtt_app(|s| s).await;
     let t = app.tenant("rahim", 0, 0).await;
     let (id, key, addr) = (device_id(&t).await, device_key(&t), mqtt_addr(&app));
-    assert_eq!(connect_behind(&addr, &v1("198.51.100.9"), &id, &key).await, None);
+    assert_eq!(connect_behind(&addr, &proxy_v1("198.51.100.9"), &id, &key).await, None);
     assert_eq!(connect_behind(&addr, b"", &id, &key).await, Some(ConnectReturnCode::Success));
 }
 
@@ -679,32 +690,24 @@ async fn behind_a_tcp_proxy_each_device_is_budgeted_by_the_address_the_proxy_nam
 async fn one_address_cannot_hold_more_silent_connections_than_its_bucket() {
     // Ten CONNECTs' worth a bucket; the server's clock stands still, so no connection's ten
     // seconds run out. Addresses are named through a proxy (this test) to have several.
-    let app = spawn_mqtt_app(|s| Settings {
-        mqtt_connects_per_second: 1,
-        mqtt_proxies: vec!["127.0.0.0/8".parse().unwrap()],
-        ..s
-    })
-    .await;
-    let t = app.tenant("rahim", 0, 0).await;
-    let (id, key, addr) = (device_id(&t).await, device_key(&t), mqtt_addr(&app));
-    let v1 = |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 1883\r\n").into_bytes();
+    let (app, id, key, addr) = behind_this_proxy().await;
     // Eleven connections from one address that never send a CONNECT: one is closed at once.
     let mut silent = Vec::new();
     for _ in 0..11 {
         let mut connection = Connection::open(&addr).await.unwrap();
-        connection.send_raw(&v1("203.0.113.7")).await.unwrap();
+        connection.send_raw(&proxy_v1("203.0.113.7")).await.unwrap();
         silent.push(connection);
     }
     open_connections(&app, 10).await;
     // The address's devices wait meanwhile (the refused one cost a failed CONNECT); devices at
     // other addresses do not.
-    assert_eq!(connect_behind(&addr, &v1("203.0.113.7"), &id, &key).await, None);
-    assert_eq!(connect_behind(&addr, &v1("198.51.100.9"), &id, &key).await, Some(ConnectReturnCode::Success));
+    assert_eq!(connect_behind(&addr, &proxy_v1("203.0.113.7"), &id, &key).await, None);
+    assert_eq!(connect_behind(&addr, &proxy_v1("198.51.100.9"), &id, &key).await, Some(ConnectReturnCode::Success));
     // Once the silent ones are gone and the bucket has refilled, the address connects again.
     silent.clear();
     open_connections(&app, 0).await;
     app.clock.advance(Duration::from_secs(10));
-    assert_eq!(connect_behind(&addr, &v1("203.0.113.7"), &id, &key).await, Some(ConnectReturnCode::Success));
+    assert_eq!(connect_behind(&addr, &proxy_v1("203.0.113.7"), &id, &key).await, Some(ConnectReturnCode::Success));
 }
 
 /// The server's resident memory, in KiB.
