@@ -77,22 +77,16 @@ const ASK_AGAIN: Duration = Duration::from_millis(250);
 pub struct Slots {
     permits: Arc<Semaphore>,
     room_wanted: Notify,
-    max: usize,
 }
 
 impl Slots {
     pub fn new(max: usize) -> Arc<Slots> {
-        Arc::new(Slots { permits: Arc::new(Semaphore::new(max)), room_wanted: Notify::new(), max })
+        Arc::new(Slots { permits: Arc::new(Semaphore::new(max)), room_wanted: Notify::new() })
     }
 
     /// Slots free now.
     pub fn free(&self) -> usize {
         self.permits.available_permits()
-    }
-
-    /// Connections open now.
-    pub fn taken(&self) -> usize {
-        self.max - self.free()
     }
 
     /// A slot for the next connection a listener accepts: at once, or once a connection of either

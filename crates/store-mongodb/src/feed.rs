@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use mongodb::{
     Database,
-    bson::{Bson, Document, doc},
+    bson::{Bson, Document},
     change_stream::{
         ChangeStream,
         event::{ChangeStreamEvent, OperationType, ResumeToken},
@@ -46,33 +46,7 @@ async fn open(
     resume: Option<ResumeToken>,
 ) -> mongodb::error::Result<ChangeStream<ChangeStreamEvent<Document>>> {
     // No `full_document`: an update's event carries what it changed, and nothing is looked up.
-    db.watch().pipeline([news_only()]).max_await_time(FEED_HEARTBEAT).resume_after(resume).await
-}
-
-/// The collections every write of which may be news to a server ([`change_of`]).
-const ALWAYS_NEWS: [&str; 5] = ["tenants", "servers", "firmware", "admins", "users"];
-/// The fields of a device's document whose update is news ([`device_change`]): its key (with
-/// its owner when it is added), and its link counter's floor (it signs). Its telemetry is none.
-const DEVICE_NEWS: [&str; 2] = ["keyHash", "linkHighest"];
-
-/// The stream's `$match`: the store drops the events [`change_of`] would throw away (a device's
-/// telemetry written, a session opened, an alert queued or sent, collections no server keeps
-/// anything of) before it encodes and sends them to every server, and each server is spared their
-/// decoding. Anything but a document written (a collection dropped, an invalidation) passes:
-/// those are the driver's business.
-pub(crate) fn news_only() -> Document {
-    let mut device_update: Vec<Document> = DEVICE_NEWS
-        .iter()
-        .map(|field| doc! { format!("updateDescription.updatedFields.{field}"): { "$exists": true } })
-        .collect();
-    device_update.push(doc! { "updateDescription.removedFields": "keyHash" });
-    doc! { "$match": { "$or": [
-        { "operationType": { "$nin": ["insert", "update", "replace", "delete"] } },
-        { "ns.coll": { "$in": ALWAYS_NEWS.to_vec() } },
-        { "ns.coll": { "$in": ["web_sessions", "mobile_sessions"] }, "operationType": { "$ne": "insert" } },
-        { "ns.coll": "devices", "operationType": { "$ne": "update" } },
-        { "ns.coll": "devices", "$or": device_update },
-    ] } }
+    db.watch().max_await_time(FEED_HEARTBEAT).resume_after(resume).await
 }
 
 async fn run(db: Database, tx: mpsc::Sender<Change>) {
@@ -250,8 +224,7 @@ fn presence_in(doc: &Document) -> PresenceNews {
 }
 
 /// A device's document written: its key added, rotated or retired, or its link counter reserved
-/// (it signs); nothing for its telemetry. Of its updates, the stream brings only those that set
-/// one of [`DEVICE_NEWS`] or remove its key ([`news_only`]).
+/// (it signs); nothing for its telemetry.
 fn device_change(id: &str, written: &Written<'_>) -> Option<Change> {
     let id = id.parse().ok()?;
     let (key, signs) = match *written {
@@ -261,12 +234,6 @@ fn device_change(id: &str, written: &Written<'_>) -> Option<Change> {
                 _ => KeyNews::Retired,
             };
             (key, doc.contains_key("linkHighest"))
-        }
-        // The same gate as the stream's own (`news_only`), so a field is news in one place.
-        Written::Fields { set, removed }
-            if !DEVICE_NEWS.iter().any(|field| set.contains_key(field)) && !removed.iter().any(|f| f == "keyHash") =>
-        {
-            return None;
         }
         Written::Fields { set, removed } => {
             let key = if removed.iter().any(|field| field == "keyHash") {
@@ -281,7 +248,11 @@ fn device_change(id: &str, written: &Written<'_>) -> Option<Change> {
                     },
                 }
             };
-            (key, set.contains_key("linkHighest"))
+            let signs = set.contains_key("linkHighest");
+            if key == KeyNews::Unchanged && !signs {
+                return None;
+            }
+            (key, signs)
         }
         Written::Deleted => (KeyNews::Retired, false),
         Written::Other => return None,

@@ -187,11 +187,6 @@ pub fn start_with_feed_pause(pause_ms: u32) -> TestServer {
         .unwrap_or_else(|e| panic!("cannot start SecantusDB: {e}"))
 }
 
-/// The `$match` the change feed's stream is opened with, for a test to open one as a server does.
-pub fn feed_filter() -> mongodb::bson::Document {
-    crate::feed::news_only()
-}
-
 /// A database name no other test (of any binary running now) uses.
 pub fn fresh_database_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
