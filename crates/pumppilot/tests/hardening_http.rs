@@ -142,6 +142,39 @@ async fn slow_heads_and_idle_connections_are_closed() {
     assert!(started.elapsed() < PATIENCE, "a trickling head kept its connection");
     assert!(started.elapsed() >= timeout, "closed before its time: {:?}", started.elapsed());
 
+    // A whole head and a body that never comes whole: answered, and closed, in the same time.
+    let mut slow_body = TcpStream::connect(&addr).await.unwrap();
+    let head =
+        "POST /api/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
+    slow_body.write_all(format!("{head}{{\"username\": ").as_bytes()).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, slow_body.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "a body that never came kept its connection");
+    assert!(started.elapsed() >= timeout, "answered before its time: {:?}", started.elapsed());
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains(r#""code":"VALIDATION""#), "{answer}");
+
+    // A long body coming slowly but steadily, faster than a kilobyte a second (a firmware image
+    // over a 2G link), is read whole, though it takes longer than the timeout.
+    let padded = format!("{{\"username\": \"nobody\", \"password\": \"wrong\"{}}}", " ".repeat(3000));
+    let mut steady = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        padded.len()
+    );
+    steady.write_all(head.as_bytes()).await.unwrap();
+    let started = tokio::time::Instant::now();
+    for chunk in padded.as_bytes().chunks(512) {
+        steady.write_all(chunk).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(started.elapsed() > timeout * 3, "the body came too fast to tell: {:?}", started.elapsed());
+    let mut answer = Vec::new();
+    tokio::time::timeout(PATIENCE, steady.read_to_end(&mut answer)).await.expect("answered").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "the body was read whole and the sign-in refused: {answer}");
+
     // An idle kept-alive connection after an answer is closed too.
     let mut idle = TcpStream::connect(&addr).await.unwrap();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
@@ -160,15 +193,22 @@ async fn connections_past_the_cap_wait_to_be_accepted_and_are_served_once_one_cl
     })
     .await;
     let addr = app.base.trim_start_matches("http://").to_string();
-    // Two silent connections take both slots (accepted in the order they came).
-    let first = TcpStream::connect(&addr).await.unwrap();
-    let _second = TcpStream::connect(&addr).await.unwrap();
+    // Two requests at work take both slots (accepted in the order they came): their heads are in,
+    // their bodies still to come, so neither is idle and closed to make room.
+    let mut at_work = Vec::new();
+    for _ in 0..2 {
+        let mut request = TcpStream::connect(&addr).await.unwrap();
+        let head =
+            "POST /api/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
+        request.write_all(head.as_bytes()).await.unwrap();
+        at_work.push(request);
+    }
     let third = common::healthz_on_its_own_connection(&addr);
     tokio::pin!(third);
     // While both are held, the third is not served (without the cap it was, at once)...
     assert!(tokio::time::timeout(Duration::from_millis(500), &mut third).await.is_err(), "served past the cap");
     // ...and it is, once one of them goes: waiting, never refused or dropped.
-    drop(first);
+    drop(at_work.remove(0));
     let answer = tokio::time::timeout(PATIENCE, &mut third).await.expect("served once a slot was free");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

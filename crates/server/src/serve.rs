@@ -13,7 +13,9 @@
 //!   closed to make room ([`Slots`]).
 //! - A request's head must arrive within [`Settings::header_timeout`](crate::Settings), and a
 //!   kept-alive connection idle that long is closed: a slow-loris client trickling its headers,
-//!   or a crowd of idle ones, holds a connection no longer.
+//!   or a crowd of idle ones, holds a connection no longer. A request's body must then keep
+//!   coming: within the same time, plus a second a kilobyte (`BodyWithin`), or the route answers
+//!   400.
 //! - A head hyper refuses itself (over 100 headers, over its read buffer, a target over 64 KiB,
 //!   bytes that are no HTTP) is answered with hyper's status and this API's JSON error instead of
 //!   hyper's empty body ([`JsonRefusals`]); smaller excesses reach `error::head_refusal` (in `metrics::Edge`).
@@ -208,9 +210,10 @@ async fn hyper_connection<S>(
     // first one, however slowly it trickles in.
     let asked = Arc::new(AtomicBool::new(false));
     let asked_here = Arc::clone(&asked);
+    let within = shared.header_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         asked_here.store(true, Ordering::Relaxed);
-        let mut request = request.map(Body::new);
+        let mut request = request.map(|body| Body::new(BodyWithin::new(body, within)));
         request.extensions_mut().insert(ConnectInfo(peer));
         tower::ServiceExt::oneshot(router.clone(), request)
     });
@@ -236,6 +239,78 @@ async fn hyper_connection<S>(
     };
     if let Err(err) = ended {
         tracing::debug!(%err, %peer, "connection ended with an error");
+    }
+}
+
+/// The slowest a request's body may come after its first [header timeout](crate::Settings)'s
+/// worth of waiting: a kilobyte a second, far below a 2G link (a firmware image of 2 MB over GPRS
+/// still arrives), far above a slow-loris trickle.
+const BODY_BYTES_PER_SECOND: u64 = 1024;
+
+pin_project_lite::pin_project! {
+    /// A request's body that must keep coming: whole within the header timeout, counted from when
+    /// the route first waits for it (at once, for the routes here), plus a second for every
+    /// [`BODY_BYTES_PER_SECOND`] bytes that came. A caller that sends a head and trickles its body
+    /// (or never sends it) holds its connection no longer than one trickling its head, and a
+    /// request waiting for its body is not at work for ever. Past the deadline the body ends in
+    /// an error, which the route answers as a bad request. Nothing is timed for a request whose
+    /// body is already in.
+    struct BodyWithin {
+        #[pin]
+        body: hyper::body::Incoming,
+        within: Duration,
+        received: u64,
+        #[pin]
+        deadline: Option<tokio::time::Sleep>,
+    }
+}
+
+/// The time `bytes` of a body buy ([`BODY_BYTES_PER_SECOND`]).
+fn time_for(bytes: u64) -> Duration {
+    Duration::from_millis(bytes.saturating_mul(1000) / BODY_BYTES_PER_SECOND)
+}
+
+impl BodyWithin {
+    fn new(body: hyper::body::Incoming, within: Duration) -> Self {
+        BodyWithin { body, within, received: 0, deadline: None }
+    }
+}
+
+impl hyper::body::Body for BodyWithin {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let mut this = self.project();
+        if let Poll::Ready(frame) = this.body.poll_frame(cx) {
+            if let Some(Ok(frame)) = &frame {
+                // Each byte that came buys its share of a second.
+                let bytes = frame.data_ref().map_or(0, |data| data.len() as u64);
+                *this.received += bytes;
+                if let Some(deadline) = this.deadline.as_mut().as_pin_mut() {
+                    let later = deadline.deadline() + time_for(bytes);
+                    deadline.reset(later);
+                }
+            }
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        if this.deadline.is_none() {
+            this.deadline.set(Some(tokio::time::sleep(*this.within + time_for(*this.received))));
+        }
+        let deadline = this.deadline.as_pin_mut().expect("set above");
+        ready!(deadline.poll(cx));
+        Poll::Ready(Some(Err("the request's body did not arrive in time".into())))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -69,9 +69,12 @@ pub async fn connection<S>(
     loop {
         // The head (and a poll's small body) must arrive within the timeout, counted from the
         // end of the last answer, so a connection left idle is closed as hyper closes its own
-        // (hyper gives a body no limit in time; a device's body is a few hundred bytes).
+        // (on hyper's path `BodyWithin` times a body likewise; a device's body is a few hundred bytes).
         let since = tokio::time::Instant::now();
+        // A request already read is taken first (no waiter registered for room, nothing drawn at
+        // random), and one that came is served rather than closed for room or the stop.
         let next = tokio::select! {
+            biased;
             next = tokio::time::timeout(shared.header_timeout, next_request(&mut stream, &mut read, peer)) => next,
             () = super::stopping(&mut stop) => return,
             // Every slot taken and this one idle past its grace: closed to make room.
