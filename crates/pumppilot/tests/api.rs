@@ -1169,7 +1169,9 @@ async fn naming_another_tenant_is_refused_not_ignored() {
 async fn names_carry_no_control_or_direction_characters() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 10).await;
-    for name in ["Karim\u{0}", "Ka\nrim", "\u{202E}miraK", "Karim\u{2067}", "\u{1b}[31mKarim"] {
+    let farmer = format!("/api/admin/users/{}", t.user_ids[0]);
+    let posing = ["Karim\u{0}", "Ka\nrim", "\u{202E}miraK", "Karim\u{2067}", "\u{1b}[31mKarim", "Ka\u{2028}rim"];
+    for name in posing.into_iter().chain(["\u{200B}\u{200B}", "\u{FEFF}", "-"]) {
         let answer =
             t.admin.post("/api/admin/users", json!({"name": name, "username": "karim", "password": PASSWORD})).await;
         assert_error(&answer, StatusCode::BAD_REQUEST, "VALIDATION");
@@ -1178,9 +1180,30 @@ async fn names_carry_no_control_or_direction_characters() {
             StatusCode::BAD_REQUEST,
             "VALIDATION",
         );
+        // A new name is checked as a first one is.
+        let renamed = t.admin.request(reqwest::Method::PATCH, &farmer, Some(json!({"name": name}))).await;
+        assert_error(&renamed, StatusCode::BAD_REQUEST, "VALIDATION");
     }
     let (_, users) = t.admin.get("/api/admin/users").await;
     assert_eq!(users.as_array().unwrap().len(), 1, "nothing was created");
+    assert_eq!(users[0]["name"], "Farmer 0", "nor renamed: {users}");
+
+    // Notes and reasons others read keep their line breaks, and nothing that poses.
+    let (user_id, waiting) = (&t.user_ids[0], "/api/admin/queue/");
+    for text in posing.into_iter().filter(|text| !text.contains('\n')) {
+        let note = json!({"userId": user_id, "minutes": 5, "note": text});
+        assert_error(&t.admin.post("/api/admin/recharge", note.clone()).await, StatusCode::BAD_REQUEST, "VALIDATION");
+        assert_error(&t.admin.post("/api/admin/corrections", note).await, StatusCode::BAD_REQUEST, "VALIDATION");
+        let asked = json!({"minutes": 5, "note": text});
+        assert_error(&t.users[0].post("/api/minute-requests", asked).await, StatusCode::BAD_REQUEST, "VALIDATION");
+        let reason = json!({"reason": text});
+        let remove = format!("{waiting}{user_id}/remove");
+        assert_error(&t.admin.post(&remove, reason).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    }
+    let (_, wallet) = t.admin.get(&format!("/api/admin/users/{user_id}/wallet")).await;
+    assert_eq!(wallet["availableSeconds"], 600, "no minutes moved: {wallet}");
+    let lines = json!({"userId": user_id, "minutes": 5, "note": "paid 50 taka\ncash, by Rahim"});
+    t.admin.ok("/api/admin/recharge", lines).await;
     // Bangla and other scripts are names like any.
     t.admin.ok("/api/admin/users", json!({"name": "করিম মিয়া", "username": "karim", "password": PASSWORD})).await;
 }

@@ -304,7 +304,12 @@ async fn every_page_has_a_strict_csp_and_no_inline_script_or_style_and_assets_ar
     }
     // The assets: under a hashed name, cached for a year; a stale name does not exist.
     let page = &pages[1];
-    for (marker, kind) in [(r#"<link rel="stylesheet" href=""#, "text/css"), (r#"<script src=""#, "text/javascript")] {
+    let assets = [
+        (r#"<link rel="stylesheet" href=""#, "text/css"),
+        (r#"<script src=""#, "text/javascript"),
+        (r#"<link rel="icon" type="image/svg+xml" href=""#, "image/svg+xml"),
+    ];
+    for (marker, kind) in assets {
         let start = page.body.find(marker).unwrap() + marker.len();
         let url = page.body[start..].split('"').next().unwrap();
         let asset = farmer.get(url).await;
@@ -1081,10 +1086,49 @@ async fn the_audit_log_page_filters_the_whole_log_and_pages_through_it() {
     assert!(recharges.body.contains("+30 min"), "{}", recharges.body);
     let about = admin.get(&format!("/admin/log?farmer={farmer}")).await;
     assert_eq!(rows(&about.body), 2, "added and recharged: {}", about.body);
+    // The master, who added the pump owner, is named as such, not by a piece of an id.
+    let added = admin.get("/admin/log?kind=admin.create").await;
+    assert_eq!(rows(&added.body), 1, "{}", added.body);
+    assert!(added.body.contains(r#"data-label="Who">Master admin<"#), "{}", added.body);
     assert!(!about.body.contains(r#"rel="next""#));
     // Days in the viewer's zone: tomorrow has nothing.
     let tomorrow = pumppilot_server::clock::rfc3339(now + 2 * 24 * 3_600_000)[..10].to_owned();
     let later = admin.get(&format!("/admin/log?from={tomorrow}")).await;
     assert_eq!(rows(&later.body), 0);
     assert!(later.body.contains("Nothing yet."));
+}
+
+#[tokio::test]
+async fn far_off_dates_and_broken_queries_open_the_page_in_the_readers_language() {
+    let app = spawn_app().await;
+    let _t = app.tenant("rahim", 1, 30).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let rows = |body: &str| body.matches("<tr data-action=").count();
+    assert!(rows(&admin.get("/admin/log").await.body) >= 2, "the farmer added and recharged");
+
+    // Years past 9998 and before 2000 are brought to the nearest: no overflow, and a filter kept.
+    for path in [
+        "/admin/usage?to=%2B999999-12-31",
+        "/admin/usage?from=-999999-01-01&to=-999999-01-02",
+        "/admin/usage.csv?to=%2B999999-12-31",
+        "/admin/log?to=%2B999999-12-31",
+        "/admin/log?from=-999999-01-01",
+    ] {
+        let answer = admin.get(path).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+    }
+    let far = admin.get("/admin/log?from=%2B10000-01-01").await;
+    assert_eq!(rows(&far.body), 0, "a day after every line: none, not all of them: {}", far.body);
+    let far = admin.get("/admin/usage?from=%2B10000-01-01&to=%2B10000-01-05").await;
+    assert!(far.body.contains("9998"), "the period drawn is the last one there can be");
+
+    // A query that does not parse opens the page as without one, in the reader's language.
+    let token = admin.get("/admin").await.token();
+    admin.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", "/admin")]).await;
+    for path in ["/admin/log?page=-1", "/admin/usage?from=a&from=b", "/admin/receipts/x?lang=en&lang=bn"] {
+        let answer = admin.get(path).await;
+        let html =
+            answer.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+        assert!(html && answer.body.contains("lang=\"bn\""), "{path}: {} {}", answer.status, answer.body);
+    }
 }

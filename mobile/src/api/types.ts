@@ -12,8 +12,9 @@ export type Role = 'master' | 'admin' | 'user';
 export type MotorState = 'IDLE' | 'RUNNING' | 'HOLD';
 export type EntryStatus = 'WAITING' | 'RUNNING' | 'HOLD' | 'COMPLETED' | 'CANCELLED';
 export type RequestStatus = 'PENDING' | 'APPROVED' | 'REJECTED';
-/** Known hold reasons; the server may add more, so screens fall back to the code itself. */
-export type HoldReason = 'LOAD_SHEDDING' | 'DEVICE_NOT_READY' | 'DEVICE_OFFLINE';
+/** Why a run is paused, as the server documents them (each has words in `strings.ts`); a newer
+ * server may add more, so screens fall back to the code itself. */
+export type HoldReason = Schemas['HoldReason'];
 export type LedgerKind = 'RECHARGE' | 'REQUEST_APPROVED' | 'RUN_CHARGE' | 'CORRECTION';
 
 export type User = Narrow<Schemas['UserView'], 'role', Role>;

@@ -1,5 +1,7 @@
 // Every word the app shows, in English and Bangla. Bangla must have every key English has
 // (the type says so); parameters arrive already formatted for the language.
+import type { HoldReason } from '../api/types';
+
 const en = {
   appName: 'PumpPilot',
   switchLanguage: 'বাংলা',
@@ -62,7 +64,11 @@ const en = {
     LOAD_SHEDDING: 'Power cut (load shedding)',
     DEVICE_NOT_READY: 'The pump is not ready',
     DEVICE_OFFLINE: 'The pump controller is not connected',
-  } as Record<string, string>,
+    GRID_SETTLING: 'Power is back; waiting for it to settle',
+    RESTART_WAIT: 'The motor rests before it starts again',
+    NO_FEEDBACK: 'The motor did not start; check the pump',
+    STORE_UNAVAILABLE: 'The server cannot record the run just now',
+  } satisfies Record<HoldReason, string> as Record<string, string>,
   holdUnknown: (code: string) => `Paused (${code})`,
   sending: 'Sending…',
 
@@ -372,7 +378,11 @@ const bn: Strings = {
     LOAD_SHEDDING: 'বিদ্যুৎ নেই (লোডশেডিং)',
     DEVICE_NOT_READY: 'পাম্প প্রস্তুত নয়',
     DEVICE_OFFLINE: 'পাম্পের যন্ত্রের সাথে সংযোগ নেই',
-  },
+    GRID_SETTLING: 'বিদ্যুৎ এসেছে; স্থির হওয়ার অপেক্ষা',
+    RESTART_WAIT: 'মোটর আবার চালুর আগে বিশ্রাম নিচ্ছে',
+    NO_FEEDBACK: 'মোটর চালু হয়নি; পাম্পটি দেখুন',
+    STORE_UNAVAILABLE: 'সার্ভার এখন রান লিখতে পারছে না',
+  } satisfies Record<HoldReason, string>,
   holdUnknown: (code) => `থেমে আছে (${code})`,
   sending: 'পাঠানো হচ্ছে…',
 

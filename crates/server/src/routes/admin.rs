@@ -157,11 +157,7 @@ pub struct RechargeBody {
 }
 
 fn note(text: Option<String>) -> Result<String, ApiError> {
-    let text = text.unwrap_or_default();
-    if text.chars().count() > 500 {
-        return Err(ApiError::validation("note: at most 500 characters"));
-    }
-    Ok(text)
+    super::check_text("note", &text.unwrap_or_default(), 500, false)
 }
 
 /// Adds minutes to a user's wallet.
@@ -633,10 +629,7 @@ async fn remove_waiting(
     ApiPath(user_id): ApiPath<String>,
     ApiJson(body): ApiJson<RemoveWaitingBody>,
 ) -> Result<Json<EntryView>, ApiError> {
-    let reason = body.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::validation("reason: say why, in 1 to 500 characters"));
-    }
+    let reason = super::check_text("reason", &body.reason, 500, true)?;
     let user = tenant_user(&app, admin.scope, &user_id).await?;
     let extras = Extras::audit(audit(&app, &admin, "queue.remove", user.id.to_string(), reason));
     let (reply, (tenant, now)) = app
@@ -670,10 +663,7 @@ async fn move_waiting(
     ApiPath(user_id): ApiPath<String>,
     ApiJson(body): ApiJson<MoveWaitingBody>,
 ) -> Result<Json<QueueView>, ApiError> {
-    let reason = body.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::validation("reason: say why, in 1 to 500 characters"));
-    }
+    let reason = super::check_text("reason", &body.reason, 500, true)?;
     let to = usize::try_from(body.position)
         .ok()
         .filter(|p| *p >= 1)

@@ -153,10 +153,7 @@ async fn request_minutes(
     if !(1..=most).contains(&body.minutes) {
         return Err(ApiError::validation(format!("minutes: from 1 to {most}")));
     }
-    let note = body.note.unwrap_or_default();
-    if note.chars().count() > 500 {
-        return Err(ApiError::validation("note: at most 500 characters"));
-    }
+    let note = super::check_text("note", &body.note.unwrap_or_default(), 500, false)?;
     let request = MinuteRequest {
         id: pumppilot_engine::RequestId::new(),
         user_id: farmer.id(),

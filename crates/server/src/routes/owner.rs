@@ -185,10 +185,7 @@ async fn edit_user(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<EditUserBody>,
 ) -> Result<Json<UserView>, ApiError> {
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 80 {
-        return Err(ApiError::validation("name: 1 to 80 characters"));
-    }
+    let name = super::check_name(&body.name)?;
     let user = tenant_user(&app, admin.scope, &id).await?;
     let change = AccountChange {
         id: user.id,

@@ -1,4 +1,4 @@
-//! The dashboard's stylesheet and script, compiled into the binary and served under a name that
+//! The dashboard's stylesheet, script and icon, compiled into the binary and served under a name that
 //! carries a hash of their content, so browsers may keep them for a year and still never run a
 //! stale copy after an upgrade. Nothing is loaded from anywhere else (no CDN, no web fonts).
 
@@ -35,6 +35,14 @@ pub fn css() -> String {
     format!("/static/{}", CSS.name)
 }
 
+static ICON: LazyLock<Asset> =
+    LazyLock::new(|| Asset::new("icon", "svg", "image/svg+xml", include_bytes!("../../assets/web/icon.svg")));
+
+/// The icon's URL (the tab's and a home screen's; without it a browser asks for `/favicon.ico`).
+pub fn icon() -> String {
+    format!("/static/{}", ICON.name)
+}
+
 /// The script's URL.
 pub fn js() -> String {
     format!("/static/{}", JS.name)
@@ -42,7 +50,7 @@ pub fn js() -> String {
 
 /// `GET /static/{file}`: only the current names exist.
 pub async fn serve(Path(file): Path<String>) -> Response {
-    let Some(asset) = [&*CSS, &*JS].into_iter().find(|a| a.name == file) else {
+    let Some(asset) = [&*CSS, &*JS, &*ICON].into_iter().find(|a| a.name == file) else {
         return crate::error::ApiError::not_found("file").into_response();
     };
     let mut response = asset.bytes.into_response();

@@ -175,6 +175,7 @@ pub struct Text {
     pub send_request: &'static str,
     pub my_requests: &'static str,
     pub no_requests: &'static str,
+    pub nothing_decided: &'static str,
     pub request_status: Table,
 
     pub history_title: &'static str,
@@ -187,6 +188,9 @@ pub struct Text {
     pub col_farmer: &'static str,
     pub end_reasons: Table,
     pub ledger_title: &'static str,
+    /// The owner's view of a farmer's ledger: "{0}'s minutes, change by change".
+    pub ledger_of: &'static str,
+    pub col_note: &'static str,
     pub no_ledger: &'static str,
     pub col_change: &'static str,
     pub col_balance_after: &'static str,
@@ -435,6 +439,10 @@ pub static EN: Text = Text {
         ("LOAD_SHEDDING", "Power cut (load shedding)"),
         ("DEVICE_NOT_READY", "The pump is not ready"),
         ("DEVICE_OFFLINE", "The pump controller is not connected"),
+        ("GRID_SETTLING", "Power is back; waiting for it to settle"),
+        ("RESTART_WAIT", "The motor rests before it starts again"),
+        ("NO_FEEDBACK", "The motor did not start; check the pump"),
+        ("STORE_UNAVAILABLE", "The server cannot record the run just now"),
     ],
 
     start: "START",
@@ -470,6 +478,7 @@ pub static EN: Text = Text {
     send_request: "Send request",
     my_requests: "Your requests",
     no_requests: "No requests yet.",
+    nothing_decided: "Nothing decided yet.",
     request_status: &[("PENDING", "Waiting for approval"), ("APPROVED", "Approved"), ("REJECTED", "Rejected")],
 
     history_title: "Usage history",
@@ -490,6 +499,8 @@ pub static EN: Text = Text {
         ("LEFT_QUEUE", "Left the queue"),
     ],
     ledger_title: "Your minutes, change by change",
+    ledger_of: "{0}'s minutes, change by change",
+    col_note: "Note",
     no_ledger: "No changes yet.",
     col_change: "Change",
     col_balance_after: "Balance after",
@@ -787,6 +798,10 @@ pub static BN: Text = Text {
         ("LOAD_SHEDDING", "বিদ্যুৎ নেই (লোডশেডিং)"),
         ("DEVICE_NOT_READY", "পাম্প প্রস্তুত নয়"),
         ("DEVICE_OFFLINE", "পাম্পের যন্ত্রের সাথে সংযোগ নেই"),
+        ("GRID_SETTLING", "বিদ্যুৎ এসেছে; স্থির হওয়ার অপেক্ষা"),
+        ("RESTART_WAIT", "মোটর আবার চালুর আগে বিশ্রাম নিচ্ছে"),
+        ("NO_FEEDBACK", "মোটর চালু হয়নি; পাম্পটি দেখুন"),
+        ("STORE_UNAVAILABLE", "সার্ভার এখন রান লিখতে পারছে না"),
     ],
 
     start: "চালু করুন",
@@ -822,6 +837,7 @@ pub static BN: Text = Text {
     send_request: "অনুরোধ পাঠান",
     my_requests: "আপনার অনুরোধ",
     no_requests: "এখনো কোনো অনুরোধ নেই।",
+    nothing_decided: "এখনো কোনো সিদ্ধান্ত হয়নি।",
     request_status: &[("PENDING", "অনুমোদনের অপেক্ষায়"), ("APPROVED", "মঞ্জুর"), ("REJECTED", "নামঞ্জুর")],
 
     history_title: "ব্যবহারের ইতিহাস",
@@ -842,6 +858,8 @@ pub static BN: Text = Text {
         ("LEFT_QUEUE", "সারি ছেড়েছেন"),
     ],
     ledger_title: "আপনার মিনিটের হিসাব",
+    ledger_of: "{0}-এর মিনিটের হিসাব",
+    col_note: "মন্তব্য",
     no_ledger: "এখনো কোনো হিসাব নেই।",
     col_change: "পরিবর্তন",
     col_balance_after: "এরপর ব্যালেন্স",
@@ -1269,6 +1287,16 @@ mod tests {
         assert_eq!(parse_signed("−১৫"), Some(-15));
         assert_eq!(parse_signed("+20"), Some(20));
         assert_eq!(parse_signed("--2"), None);
+    }
+
+    #[test]
+    fn every_hold_reason_has_words_in_both_languages() {
+        for lang in [&EN, &BN] {
+            for reason in pumppilot_protocol::HoldReason::ALL {
+                let code = reason.as_str();
+                assert!(lang.hold_reasons.iter().any(|(c, _)| *c == code), "no words for {code}");
+            }
+        }
     }
 
     #[test]

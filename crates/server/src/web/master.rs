@@ -4,7 +4,7 @@
 pub mod firmware;
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
     response::Response,
 };
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    Flash, Live, MasterPage, Page, Posted, Tab, Web, WebState,
+    Flash, Live, MasterPage, Page, PageQuery, Posted, Tab, Web, WebState,
     api::{AdminPage, AdminSummary, FleetTotals, Queue, Receipt, Status, Usage, UserBalance},
     finish,
     i18n::{date_time, duration, fill, number},
@@ -73,7 +73,7 @@ fn owners_api_path(limit: usize, q: Option<&str>, after: Option<&str>) -> String
 /// username begins with `q`).
 pub async fn owners(
     State(web): State<WebState>,
-    Query(filter): Query<OwnersFilter>,
+    PageQuery(filter): PageQuery<OwnersFilter>,
     MasterPage(page): MasterPage,
 ) -> Result<Response, Response> {
     let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());

@@ -281,6 +281,19 @@ impl Visit {
     }
 }
 
+/// A page's query, read leniently: one that does not parse (a hand-edited link, a field given
+/// twice, a page number below zero) opens the page as it opens without a query, where a plain
+/// `Query` would answer a line of English text.
+pub struct PageQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Default> FromRequestParts<WebState> for PageQuery<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &WebState) -> Result<Self, Self::Rejection> {
+        Ok(PageQuery(axum::extract::Query::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default()))
+    }
+}
+
 impl FromRequestParts<WebState> for Visit {
     type Rejection = std::convert::Infallible;
 
@@ -690,6 +703,7 @@ fn layout(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="theme-color" content="#0b3d2e";
                 title { (title) " · " (t.app_name) }
+                link rel="icon" type="image/svg+xml" href=(assets::icon());
                 link rel="stylesheet" href=(assets::css());
                 script src=(assets::js()) defer {}
             }

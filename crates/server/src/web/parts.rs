@@ -199,15 +199,16 @@ pub fn device_class(status: &str) -> &'static str {
     }
 }
 
-/// A wallet's ledger: every change with its kind, the balance after it, and the note.
-pub fn ledger(t: &Text, lang: Lang, zone: Zone, ledger: &[Ledger]) -> Markup {
+/// A wallet's ledger under `title`: every change with its kind, the balance after it, and the
+/// note.
+pub fn ledger(t: &Text, lang: Lang, zone: Zone, title: &str, ledger: &[Ledger]) -> Markup {
     html! {
         section.card {
-            h2 { (t.ledger_title) }
+            h2 { (title) }
             @if ledger.is_empty() { p.muted { (t.no_ledger) } }
             @else {
                 table.table {
-                    thead { tr { th { (t.col_when) } th { (t.col_change) } th { (t.col_balance_after) } th { (t.note) } } }
+                    thead { tr { th { (t.col_when) } th { (t.col_change) } th { (t.col_balance_after) } th { (t.col_note) } } }
                     tbody {
                         @for l in ledger {
                             tr {
@@ -216,7 +217,7 @@ pub fn ledger(t: &Text, lang: Lang, zone: Zone, ledger: &[Ledger]) -> Markup {
                                     (if l.delta_seconds < 0 { "−" } else { "+" }) (duration(l.delta_seconds.abs(), lang))
                                 }
                                 td data-label=(t.col_balance_after) { (duration(l.balance_after, lang)) }
-                                td data-label=(t.note) { (l.note) }
+                                td data-label=(t.col_note) { (l.note) }
                             }
                         }
                     }

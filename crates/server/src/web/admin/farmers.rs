@@ -29,7 +29,9 @@ pub async fn farmers(State(web): State<WebState>, OwnerPage(page): OwnerPage) ->
                                     @if u.user.suspended { span.tag.bad { (t.suspended) } } @else { span.tag.good { (t.active) } }
                                 }
                                 td data-label=(t.cards) {
-                                    @for c in cards.iter().filter(|c| c.user_id == u.user.id) { code { (c.uid) } " " }
+                                    @let theirs: Vec<_> = cards.iter().filter(|c| c.user_id == u.user.id).collect();
+                                    @if theirs.is_empty() { span.muted { (t.no_cards) } }
+                                    @for c in theirs { code { (c.uid) } " " }
                                 }
                                 td { a.button.small href={"/admin/farmers/" (u.user.id)} { (t.manage) } }
                             }
@@ -145,7 +147,7 @@ pub async fn farmer(
                 input type="hidden" name="name" value=(name);
                 label for="c-uid" { (t.card_uid) }
                 input #c-uid type="text" name="uid" required maxlength="32" autocapitalize="characters" autocomplete="off" value=(page.visit.kept("uid"));
-                small.muted { (t.card_help) }
+                p.hint { (t.card_help) }
                 @if page.visit.asked("card_taken") {
                     label.check { input type="checkbox" name="move" value="yes" required; " " (t.move_card) }
                 }
@@ -186,7 +188,7 @@ pub async fn farmer(
                 }
             }
         }
-        (parts::ledger(t, lang, zone, &wallet.ledger))
+        (parts::ledger(t, lang, zone, &fill(t.ledger_of, &[&user.user.name]), &wallet.ledger))
         section.card {
             h2 { (t.history_title) }
             (usage_table(&page, &usage, None))

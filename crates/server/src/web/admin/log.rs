@@ -25,16 +25,12 @@ pub struct LogFilter {
 /// them, details in the page's language.
 pub async fn log(
     State(web): State<WebState>,
-    Query(filter): Query<LogFilter>,
+    PageQuery(filter): PageQuery<LogFilter>,
     OwnerPage(page): OwnerPage,
 ) -> Result<Response, Response> {
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let o = t.owner;
-    let day = |text: &Option<String>| {
-        text.as_deref()
-            .and_then(|s| time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok())
-    };
-    let (from, to) = (day(&filter.from), day(&filter.to));
+    let (from, to) = (super::usage::day(filter.from.as_deref()), super::usage::day(filter.to.as_deref()));
     let kind = filter.kind.as_deref().filter(|k| !k.is_empty());
     let farmer = filter.farmer.as_deref().filter(|f| !f.is_empty());
     let number_of_page = filter.page.unwrap_or(0).min(10_000);
@@ -70,6 +66,12 @@ pub async fn log(
     names.insert(page.me.id.as_str(), page.me.name.as_str());
     let name = |id: &Option<String>| match id.as_deref() {
         Some(id) => names.get(id).map_or_else(|| short_id(id), |n| (*n).to_string()),
+        None => "—".to_string(),
+    };
+    // Who acts on a tenant is its owner, a farmer of it, or the master (an owner added, a
+    // suspension, a recharge made for the owner): one not of the tenant is the master.
+    let who = |id: &Option<String>| match id.as_deref() {
+        Some(id) => names.get(id).map_or_else(|| t.role_master.to_string(), |n| (*n).to_string()),
         None => "—".to_string(),
     };
     // Every action the log may hold, and any other on this page.
@@ -126,7 +128,7 @@ pub async fn log(
                         @for a in &shown {
                             tr data-action=(a.action) {
                                 td data-label=(t.col_when) { (date_time(&a.at, zone, lang)) }
-                                td data-label=(t.col_who) { (name(&a.actor_id)) }
+                                td data-label=(t.col_who) { (who(&a.actor_id)) }
                                 td data-label=(t.col_action) { strong { (words(t.audit_actions, &a.action)) } br; small.muted { (name(&a.target_id)) } }
                                 td data-label=(t.col_detail) { (detail(t, lang, &a.action, &a.detail)) }
                             }

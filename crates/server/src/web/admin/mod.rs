@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::routes::{admin::csv_field, cards::card_uid};
 
 use super::{
-    Flash, Live, OwnerPage, Posted, Tab, Visit, WebState,
+    Flash, Live, OwnerPage, PageQuery, Posted, Tab, Visit, WebState,
     api::{Audit, Card, Device, DeviceCreated, MinuteRequest, Queue, Status, Usage, UserBalance, Wallet},
     chart::{self, Bar},
     farmer::usage_table,

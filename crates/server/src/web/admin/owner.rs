@@ -69,7 +69,7 @@ pub async fn set_terms(State(web): State<WebState>, posted: Posted) -> Response 
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct ReceiptLang {
     lang: Option<String>,
 }
@@ -79,7 +79,7 @@ pub struct ReceiptLang {
 pub async fn receipt(
     State(web): State<WebState>,
     Path(id): Path<String>,
-    Query(query): Query<ReceiptLang>,
+    PageQuery(query): PageQuery<ReceiptLang>,
     OwnerPage(mut page): OwnerPage,
 ) -> Result<Response, Response> {
     if !valid_id(&id) {

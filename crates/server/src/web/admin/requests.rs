@@ -54,6 +54,7 @@ pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -
         }
         section.card {
             h2 { (t.decided) }
+            @if decided.is_empty() { p.muted { (t.nothing_decided) } }
             ul.rows {
                 @for r in decided.iter().take(30) {
                     li {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct Period {
     from: Option<String>,
     to: Option<String>,
@@ -15,14 +15,19 @@ const MAX_DAYS: i64 = 92;
 /// default.
 fn period(query: &Period, zone: Zone, now: pumppilot_engine::Timestamp) -> (time::Date, time::Date) {
     let today = zone.at(now.millis()).map_or(time::OffsetDateTime::UNIX_EPOCH.date(), |t| t.date());
-    let parse = |text: &Option<String>| {
-        text.as_deref()
-            .and_then(|s| time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok())
-    };
-    let to = parse(&query.to).unwrap_or(today);
-    let from = parse(&query.from).unwrap_or(to - time::Duration::days(13));
+    let to = day(query.to.as_deref()).unwrap_or(today);
+    let from = day(query.from.as_deref()).unwrap_or(to - time::Duration::days(13));
     let from = from.min(to).max(to - time::Duration::days(MAX_DAYS - 1));
     (from, to)
+}
+
+/// A day a page's query names (`2026-11-27`), brought within the years 2000 to 9998: a period
+/// counts days either side of it and the API takes four-digit years, so a hand-typed year
+/// 999999 must neither overflow (a panic) nor drop the filter (every line).
+pub(super) fn day(text: Option<&str>) -> Option<time::Date> {
+    let day = time::Date::parse(text?, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    let (first, last) = (time::macros::date!(2000 - 01 - 01), time::macros::date!(9998 - 12 - 31));
+    Some(day.clamp(first, last))
 }
 
 /// Local midnight of `day` as RFC 3339 UTC (no `+` to escape in a URL).
@@ -39,7 +44,7 @@ fn ymd(day: time::Date) -> String {
 /// `GET /admin/usage?from=&to=`: minutes per day and per farmer, the runs, and the CSV.
 pub async fn usage(
     State(web): State<WebState>,
-    Query(query): Query<Period>,
+    PageQuery(query): PageQuery<Period>,
     OwnerPage(page): OwnerPage,
 ) -> Result<Response, Response> {
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
@@ -144,7 +149,7 @@ pub async fn usage(
 /// in ASCII digits so spreadsheets can add them up; a byte-order mark lets them read Bangla.
 pub async fn usage_csv(
     State(web): State<WebState>,
-    Query(query): Query<Period>,
+    PageQuery(query): PageQuery<Period>,
     OwnerPage(page): OwnerPage,
 ) -> Result<Response, Response> {
     let (t, zone) = (page.t(), page.visit.zone);

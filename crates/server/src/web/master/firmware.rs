@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use axum::{
     body::Bytes,
-    extract::{Multipart, Query, State, multipart::MultipartRejection},
+    extract::{Multipart, State, multipart::MultipartRejection},
     http::{HeaderMap, StatusCode},
     response::Response,
 };
@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::{
     routes::firmware::{FleetFirmware, MAX_IMAGE_BYTES, ReleaseView},
     web::{
-        Flash, Live, MasterPage, Page, Posted, Tab, Visit, Web, WebState,
+        Flash, Live, MasterPage, Page, PageQuery, Posted, Tab, Visit, Web, WebState,
         api::{AdminPage, AdminSummary, Failure},
         csrf, finish, form_token_matches,
         i18n::{Lang, Text, date_time, fill, number},
@@ -66,7 +66,7 @@ async fn rollout_names(web: &Web, session: &str, releases: &[ReleaseView]) -> Ha
 /// owners: the first [`OWNERS_LISTED`] by username, or those whose username begins with `owner`).
 pub async fn page(
     State(web): State<WebState>,
-    Query(filter): Query<FirmwareFilter>,
+    PageQuery(filter): PageQuery<FirmwareFilter>,
     MasterPage(page): MasterPage,
 ) -> Result<Response, Response> {
     let find = filter.owner.as_deref().map(str::trim).filter(|q| !q.is_empty());
