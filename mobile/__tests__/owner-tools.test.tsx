@@ -31,7 +31,7 @@ function owner() {
   server.on(
     'GET /api/admin/receipts',
     sessions.authed(() => ({
-      body: [{ id: 'r1', userId: KARIM.id, userName: KARIM.name, at: '2026-11-27T07:00:00Z', minutes: 60, cashTaka: 1500, recordedByName: ADMIN.name }],
+      body: [{ id: 'r1', number: 'R1', userId: KARIM.id, userName: KARIM.name, at: '2026-11-27T07:00:00Z', minutes: 60, cashTaka: 1500, recordedByName: ADMIN.name }],
     })),
   );
   server.on('GET /api/admin/terms', sessions.authed({ body: { maxRequestMinutes: 600, pricePerHourTaka: null } }, [...isAdmin]));
@@ -134,7 +134,7 @@ describe('owner tools in the app: cash and passwords', () => {
         return { body: { userId: u.id, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: receipt } };
       }),
     );
-    const receipt = (id: string, cashTaka: number) => ({ id, userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 30, cashTaka, recordedByName: ADMIN.name });
+    const receipt = (id: string, cashTaka: number) => ({ id, number: id.toUpperCase(), userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 30, cashTaka, recordedByName: ADMIN.name });
     server.on(
       'GET /api/admin/receipts/{id}',
       sessions.authed((req) => ({ body: req.path.endsWith('r-typed') ? receipt('r-typed', 100) : receipt('r-price', 75) })),
@@ -166,7 +166,7 @@ describe('owner tools in the app: cash and passwords', () => {
     );
     server.on(
       'GET /api/admin/receipts/{id}',
-      sessions.authed({ body: { id: '0a1b2c3d-receipt', userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 60, cashTaka: 150, recordedByName: ADMIN.name } }),
+      sessions.authed({ body: { id: '0a1b2c3d-receipt', number: '0A1B-2C3D-4E5F', userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 60, cashTaka: 150, recordedByName: ADMIN.name } }),
     );
     const share = jest.spyOn(Share, 'share').mockResolvedValue({ action: Share.sharedAction });
     fireEvent.press(await screen.findByTestId('tab-users'));
@@ -178,7 +178,7 @@ describe('owner tools in the app: cash and passwords', () => {
     const card = await screen.findByTestId('user-karim-receipt');
     expect(within(card).getByText('Karim Mia')).toBeTruthy();
     expect(within(card).getByText('150 taka')).toBeTruthy();
-    expect(within(card).getByText('0A1B2C3D')).toBeTruthy();
+    expect(within(card).getByText('0A1B-2C3D-4E5F')).toBeTruthy();
     // Karim reads Bangla: the receipt in Bangla, digits too, then shared.
     fireEvent.press(within(card).getByTestId('user-karim-receipt-language-bn'));
     expect(await within(card).findByText('১৫০ টাকা')).toBeTruthy();
@@ -194,7 +194,7 @@ describe('owner tools in the app: cash and passwords', () => {
       'যোগ করা মিনিট: ৬০ মিনিট',
       'নগদ দেওয়া: ১৫০ টাকা',
       `গ্রহণকারী: ${ADMIN.name}`,
-      'রসিদ নং: 0A1B2C3D',
+      'রসিদ নং: 0A1B-2C3D-4E5F',
     ]);
     // A phone that cannot share says so.
     share.mockRejectedValueOnce(new Error('not supported'));

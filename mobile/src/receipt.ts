@@ -12,7 +12,7 @@ export function receiptLines(receipt: Receipt, i18n: I18n): [string, string][] {
     [t.receiptMinutes, i18n.minutes(receipt.minutes)],
     [t.receiptCash, t.receiptTaka(i18n.num(receipt.cashTaka))],
     [t.receiptBy, receipt.recordedByName],
-    [t.receiptNumber, receipt.id.slice(0, 8).toUpperCase()],
+    [t.receiptNumber, receipt.number],
   ];
 }
 

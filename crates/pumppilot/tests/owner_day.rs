@@ -82,6 +82,12 @@ async fn a_recharge_records_the_cash_taken_with_a_receipt() {
     let (_, listed) = t.admin.get("/api/admin/receipts").await;
     let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [paid_id.as_str(), priced_id.as_str()], "newest first");
+    // Their numbers: the moment each was made, to the millisecond, so two made in the same minute
+    // (here a few milliseconds apart) still differ.
+    let numbers: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["number"].as_str().unwrap()).collect();
+    assert_ne!(numbers[0], numbers[1]);
+    let upper = priced_id.to_uppercase();
+    assert_eq!(numbers[1], format!("{}-{}-{}", &upper[..4], &upper[4..8], &upper[8..12]));
     let (_, karims) = t.admin.get(&format!("/api/admin/receipts?userId={karim}")).await;
     assert_eq!(karims.as_array().unwrap().len(), 1);
 

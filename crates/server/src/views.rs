@@ -353,6 +353,10 @@ impl From<pumppilot_store::Terms> for TermsView {
 #[serde(rename_all = "camelCase")]
 pub struct ReceiptView {
     pub id: String,
+    /// The number printed on the receipt: the first twelve characters of its id, which are the
+    /// moment it was made to the millisecond, in capitals and in groups of four (`01A2-42B7-1C3D`),
+    /// so two receipts of one pump never share it.
+    pub number: String,
     pub user_id: String,
     pub user_name: String,
     pub at: String,
@@ -364,8 +368,11 @@ pub struct ReceiptView {
 
 impl ReceiptView {
     pub fn new(receipt: &pumppilot_store::Receipt, user_name: String, recorded_by_name: String) -> Self {
+        let id = receipt.id.to_string();
+        let number = id.chars().take(12).collect::<Vec<_>>().chunks(4).map(String::from_iter).collect::<Vec<_>>();
         ReceiptView {
-            id: receipt.id.to_string(),
+            number: number.join("-").to_uppercase(),
+            id,
             user_id: receipt.user_id.to_string(),
             user_name,
             at: rfc3339(receipt.at),

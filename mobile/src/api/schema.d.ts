@@ -1594,6 +1594,12 @@ export interface components {
             id: string;
             /** Format: int64 */
             minutes: number;
+            /**
+             * @description The number printed on the receipt: the first twelve characters of its id, which are the
+             *     moment it was made to the millisecond, in capitals and in groups of four (`01A2-42B7-1C3D`),
+             *     so two receipts of one pump never share it.
+             */
+            number: string;
             /** @description Who took the cash. */
             recordedByName: string;
             userId: string;

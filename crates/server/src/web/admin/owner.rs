@@ -97,7 +97,7 @@ pub async fn receipt(
             h1 { (o.receipt_title) }
             p.muted { (t.app_name) " · " (page.me.name) }
             dl.facts {
-                dt { (o.receipt_no) } dd { code { (receipt.id.get(..8).unwrap_or(&receipt.id)) } }
+                dt { (o.receipt_no) } dd { code { (receipt.number) } }
                 dt { (o.receipt_date) } dd { (date_time(&receipt.at, zone, lang)) }
                 dt { (o.receipt_farmer) } dd { strong { (receipt.user_name) } }
                 dt { (o.receipt_minutes) } dd.num { (fmt_minutes(receipt.minutes, lang)) }
