@@ -91,8 +91,13 @@ async fn a_recharge_records_the_cash_taken_with_a_receipt() {
     let (_, karims) = t.admin.get(&format!("/api/admin/receipts?userId={karim}")).await;
     assert_eq!(karims.as_array().unwrap().len(), 1);
 
-    // Bad cash is refused and nothing is recharged; a correction makes no receipt.
+    // Bad cash is refused and nothing is recharged, also at a price that would say too much; a
+    // correction makes no receipt.
     let bad = t.admin.post("/api/admin/recharge", json!({"userId": karim, "minutes": 5, "cashTaka": -5})).await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "VALIDATION");
+    let dear = json!({"maxRequestMinutes": 600, "pricePerHourTaka": 100000});
+    t.admin.request(Method::PUT, "/api/admin/terms", Some(dear)).await;
+    let bad = t.admin.post("/api/admin/recharge", json!({"userId": karim, "minutes": 100000})).await;
     assert_error(&bad, StatusCode::BAD_REQUEST, "VALIDATION");
     let fixed = t.admin.ok("/api/admin/corrections", json!({"userId": karim, "minutes": -5, "note": "typo"})).await;
     assert_eq!(fixed["receiptId"], json!(null));

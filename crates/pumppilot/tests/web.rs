@@ -465,6 +465,12 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
     assert!(bad.body.contains(r#"value="lots""#), "what was typed is kept: {}", bad.body);
     // Shown once: the next visit has an empty form.
     assert!(!a.get("/user/minutes").await.body.contains(r#"value="lots""#));
+    // A whole number over the pump's limit: the rule it broke, with the limit, not "a whole number".
+    let over = a.submit("/user/minutes", "/user/minutes", &[("minutes", "99999")]).await;
+    assert!(over.body.contains("Minutes: a whole number from 1 to 600."), "{}", over.body);
+    // A note that would pose as other text says so, not that it is too long.
+    let posing = a.submit("/user/minutes", "/user/minutes", &[("minutes", "5"), ("note", "\u{202E}paid")]).await;
+    assert!(posing.body.contains("Note: letters, digits, spaces and punctuation only."), "{}", posing.body);
     // Asking for minutes, in Bangla digits.
     let asked = a.submit("/user/minutes", "/user/minutes", &[("minutes", "১৫"), ("note", "paid cash")]).await;
     assert!(asked.body.contains("Your request for 15 min was sent."), "{}", asked.body);

@@ -1609,7 +1609,8 @@ export interface components {
             /**
              * Format: int64
              * @description The cash taken for these minutes, in whole taka (0 to 10000000); a receipt is written with
-             *     the recharge. When absent and the pump has a price, the price of the minutes is taken.
+             *     the recharge. When absent and the pump has a price, the price of the minutes is taken (and
+             *     refused like a given one when over 10000000).
              */
             cashTaka?: number | null;
             /**

@@ -150,7 +150,8 @@ pub struct RechargeBody {
     #[schema(max_length = 500)]
     note: Option<String>,
     /// The cash taken for these minutes, in whole taka (0 to 10000000); a receipt is written with
-    /// the recharge. When absent and the pump has a price, the price of the minutes is taken.
+    /// the recharge. When absent and the pump has a price, the price of the minutes is taken (and
+    /// refused like a given one when over 10000000).
     #[serde(default)]
     #[schema(minimum = 0, maximum = 10000000)]
     cash_taka: Option<i64>,
@@ -159,6 +160,9 @@ pub struct RechargeBody {
 fn note(text: Option<String>) -> Result<String, ApiError> {
     super::check_text("note", &text.unwrap_or_default(), 500, false)
 }
+
+/// The most cash one receipt may say, in taka.
+const MOST_CASH_TAKA: i64 = 10_000_000;
 
 /// Adds minutes to a user's wallet.
 #[utoipa::path(post, path = "/api/admin/recharge", tag = "admin", request_body = RechargeBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
@@ -172,13 +176,14 @@ async fn recharge(
         return Err(ApiError::validation("minutes: from 1 to 100000"));
     }
     let note = note(body.note)?;
-    if body.cash_taka.is_some_and(|taka| !(0..=10_000_000).contains(&taka)) {
-        return Err(ApiError::validation("cashTaka: from 0 to 10000000"));
-    }
     let cash = match body.cash_taka {
         Some(taka) => Some(taka),
         None => super::owner::price_of(&app.store.terms(admin.scope.admin()).await?, body.minutes),
     };
+    // The cash a receipt may say, given or at the pump's price.
+    if cash.is_some_and(|taka| !(0..=MOST_CASH_TAKA).contains(&taka)) {
+        return Err(ApiError::validation(format!("cashTaka: from 0 to {MOST_CASH_TAKA}")));
+    }
     change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Recharge, note, cash).await
 }
 

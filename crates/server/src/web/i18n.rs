@@ -83,6 +83,7 @@ type Table = &'static [(&'static str, &'static str)];
 
 /// Every word of the dashboard in one language.
 pub struct Text {
+    pub lang: Lang,
     pub lang_name: &'static str,
     pub app_name: &'static str,
     pub tagline: &'static str,
@@ -374,6 +375,7 @@ pub struct Text {
 }
 
 pub static EN: Text = Text {
+    lang: Lang::En,
     lang_name: "English",
     app_name: "PumpPilot",
     tagline: "Shared water pumps",
@@ -710,7 +712,13 @@ pub static EN: Text = Text {
     password_rule: "At least 8 characters. Write it down: it is not shown again.",
     field_hints: &[
         ("minutes", "Minutes: type a whole number, like 30."),
+        ("minutes/from", "Minutes: a whole number from {0} to {1}."),
         ("name", "Name: 1 to 80 letters."),
+        ("name/no", "Name: letters, digits, spaces and punctuation only."),
+        ("name/at", "Name: at least one letter or digit."),
+        ("note/no", "Note: letters, digits, spaces and punctuation only."),
+        ("note/say", "Note: say why the balance is corrected."),
+        ("reason/no", "Reason: letters, digits, spaces and punctuation only."),
         ("username", "Username or phone: 3 to 64 letters or digits, no spaces."),
         ("password", "Password: at least 8 characters."),
         ("note", "Note: at most 500 letters."),
@@ -733,6 +741,7 @@ pub static EN: Text = Text {
 };
 
 pub static BN: Text = Text {
+    lang: Lang::Bn,
     lang_name: "বাংলা",
     app_name: "পাম্পপাইলট",
     tagline: "সবার পানির পাম্প",
@@ -1060,7 +1069,13 @@ pub static BN: Text = Text {
     password_rule: "অন্তত ৮ অক্ষর। লিখে রাখুন: এটি আর দেখানো হবে না।",
     field_hints: &[
         ("minutes", "মিনিট: একটি পূর্ণ সংখ্যা লিখুন, যেমন ৩০।"),
+        ("minutes/from", "মিনিট: {0} থেকে {1}-এর মধ্যে একটি পূর্ণ সংখ্যা।"),
         ("name", "নাম: ১ থেকে ৮০ অক্ষর।"),
+        ("name/no", "নাম: শুধু অক্ষর, সংখ্যা, ফাঁকা ও যতিচিহ্ন।"),
+        ("name/at", "নাম: অন্তত একটি অক্ষর বা সংখ্যা।"),
+        ("note/no", "নোট: শুধু অক্ষর, সংখ্যা, ফাঁকা ও যতিচিহ্ন।"),
+        ("note/say", "নোট: কেন হিসাব ঠিক করছেন, তা লিখুন।"),
+        ("reason/no", "কারণ: শুধু অক্ষর, সংখ্যা, ফাঁকা ও যতিচিহ্ন।"),
         ("username", "ইউজারনেম বা ফোন: ৩ থেকে ৬৪টি অক্ষর বা সংখ্যা, ফাঁকা ছাড়া।"),
         ("password", "পাসওয়ার্ড: অন্তত ৮ অক্ষর।"),
         ("note", "নোট: সর্বোচ্চ ৫০০ অক্ষর।"),

@@ -239,14 +239,19 @@ fn error_words(t: &Text, args: &[&str]) -> (String, Option<String>) {
         None => fill(t.error_other, &[status]),
     };
     // The API's sentence is for developers (and may be a parser's); the reader gets the rule of
-    // the field it names, in their language, or nothing more.
-    let field = args.get(2).and_then(|m| m.split(':').next()).unwrap_or_default();
-    let detail = (code == "VALIDATION")
-        .then(|| {
-            let mut hints = t.field_hints.iter().chain(t.updates.field_hints);
-            hints.find(|(f, _)| *f == field).map(|(_, hint)| (*hint).to_string())
-        })
-        .flatten();
+    // the field it names, in their language, or nothing more: the rule the sentence's first word
+    // names (`field/word`, filled with the sentence's numbers) where there is one, else the field's.
+    let message = args.get(2).copied().unwrap_or_default();
+    let (field, rule) = message.split_once(':').map_or((message, ""), |(field, rule)| (field, rule.trim()));
+    let keys = [format!("{field}/{}", rule.split_whitespace().next().unwrap_or_default()), field.to_string()];
+    let hint = |key: &String| t.field_hints.iter().chain(t.updates.field_hints).find(|(f, _)| f == key);
+    let numbers: Vec<String> = rule
+        .split(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .filter_map(|n| n.parse::<i64>().ok())
+        .map(|n| i18n::number(n, t.lang))
+        .collect();
+    let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let detail = (code == "VALIDATION").then(|| keys.iter().find_map(hint).map(|(_, h)| fill(h, &numbers))).flatten();
     (words, detail)
 }
 
@@ -797,4 +802,30 @@ fn tabs(t: &Text, role: &str, current: Tab) -> Markup {
 /// A code's words (hold reasons, end reasons, …).
 pub fn words(table: &'static [(&'static str, &'static str)], code: &str) -> String {
     lookup(table, code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_the_rule_broken_in_the_readers_language_and_digits() {
+        let said = |t, message| error_words(t, &["VALIDATION", "400", message]).1;
+        assert_eq!(
+            said(&i18n::EN, "minutes: from 1 to 600").as_deref(),
+            Some("Minutes: a whole number from 1 to 600.")
+        );
+        assert_eq!(
+            said(&i18n::BN, "minutes: from 1 to 600").as_deref(),
+            Some("মিনিট: ১ থেকে ৬০০-এর মধ্যে একটি পূর্ণ সংখ্যা।")
+        );
+        // A parser's sentence about the field: the field's own rule.
+        assert_eq!(said(&i18n::EN, "minutes: invalid type").as_deref(), Some("Minutes: type a whole number, like 30."));
+        assert_eq!(
+            said(&i18n::EN, "name: no control or text-direction characters").as_deref(),
+            Some("Name: letters, digits, spaces and punctuation only.")
+        );
+        assert_eq!(said(&i18n::EN, "name: 1 to 80 characters").as_deref(), Some("Name: 1 to 80 letters."));
+        assert_eq!(said(&i18n::EN, "nothing we know").as_deref(), None);
+    }
 }
