@@ -65,6 +65,8 @@ describe('alerts', () => {
     await waitFor(() => expect(screen.queryByTestId('alerts-unread')).toBeNull());
     expect(screen.getByText('Run on hold')).toBeTruthy();
     expect(server.last('POST /api/notifications/read')!.body).toEqual({ ids: null });
+    // Written in the screen's language, whatever the language of the person's SMS.
+    expect(server.last('GET /api/notifications')!.query.get('language')).toBe('en');
   });
 
   test('push registration asks once, then adds this phone’s Expo token to the profile', async () => {

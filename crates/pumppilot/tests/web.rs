@@ -812,7 +812,22 @@ async fn the_bell_counts_unread_notifications_and_the_page_lists_marks_read_and_
     let profile = t.users[0].get("/api/alerts/profile").await.1;
     assert_eq!(profile["phone"], "+8801711000001");
     assert_eq!(profile["quietHours"], json!({"from": "22:00", "to": "06:00", "utcOffsetMinutes": 360}));
-    assert!(saved.body.contains("আপনার পালা এসেছে"), "texts now come in Bangla");
+    // The messages (SMS, push) now come in Bangla; the page keeps writing in its own language.
+    let (_, told) = t.users[0].get("/api/notifications").await;
+    assert!(told["notifications"][0]["text"].as_str().unwrap().contains("আপনার পালা এসেছে"), "{told}");
+    assert!(saved.body.contains("Your turn came") && !saved.body.contains("আপনার পালা এসেছে"), "{}", saved.body);
+    let token = saved.token();
+    farmer.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", "/notifications")]).await;
+    let bangla = farmer.get("/notifications").await;
+    assert!(bangla.body.contains("আপনার পালা এসেছে"), "a Bangla page, Bangla notifications: {}", bangla.body);
+    // An English phone's screen asks for English, whatever the messages' language.
+    let (_, english) = t.users[0].get("/api/notifications?language=en").await;
+    assert!(english["notifications"][0]["text"].as_str().unwrap().contains("Your turn came"), "{english}");
+    common::assert_error(
+        &t.users[0].get("/api/notifications?language=fr").await,
+        StatusCode::BAD_REQUEST,
+        "VALIDATION",
+    );
 }
 
 /// A firmware signing key, and the signature `pumppilot firmware sign` makes with it.

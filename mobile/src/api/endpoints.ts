@@ -95,7 +95,9 @@ export function endpoints(client: ApiClient) {
     adminStop: async () => (await client.call('post', '/api/admin/motor/stop')) as Entry,
 
     // Alerts: everyone's bell and how they hear.
-    notifications: async (): Promise<Notifications> => client.call('get', '/api/notifications', { query: { limit: 100 } }),
+    /** In the screen's language (`lang`); SMS and push keep the language of messages. */
+    notifications: async (lang: 'en' | 'bn'): Promise<Notifications> =>
+      client.call('get', '/api/notifications', { query: { limit: 100, language: lang } }),
     /** Marks the given notifications read, or all of them. */
     markRead: async (ids?: string[]): Promise<Notifications> =>
       client.call('post', '/api/notifications/read', { body: { ids: ids ?? null } }),

@@ -939,7 +939,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's notifications, newest first, in their language, with the unread count. */
+        /**
+         * The caller's notifications, newest first, in the language asked for or else their language of
+         *     messages, with the unread count.
+         */
         get: operations["notifications"];
         put?: never;
         post?: never;
@@ -6134,6 +6137,11 @@ export interface operations {
     notifications: {
         parameters: {
             query?: {
+                /**
+                 * @description The language to write them in (`en` or `bn`), as a screen in that language shows them;
+                 *     by default the caller's language of messages (their SMS and push).
+                 */
+                language?: string;
                 /** @description At most this many (1 to 200, default 50). */
                 limit?: number;
             };

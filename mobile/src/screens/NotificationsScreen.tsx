@@ -11,7 +11,7 @@ export function NotificationsScreen() {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
-  const list = useResource(api.notifications);
+  const list = useResource(() => api.notifications(i18n.lang), i18n.lang);
   const profile = useResource(api.alertProfile);
   // `null` until the person types: the stored phone shows until then, and what they typed is
   // never replaced by a profile that arrives later.

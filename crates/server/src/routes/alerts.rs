@@ -28,6 +28,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct Page {
     /// At most this many (1 to 200, default 50).
     limit: Option<usize>,
+    /// The language to write them in (`en` or `bn`), as a screen in that language shows them;
+    /// by default the caller's language of messages (their SMS and push).
+    language: Option<String>,
 }
 
 /// The caller's profile, or the empty one.
@@ -35,7 +38,8 @@ async fn profile_of(app: &AppState, caller: &Caller) -> Result<AlertProfile, Api
     Ok(app.store.alert_profile(caller.id()).await?.unwrap_or_else(|| AlertProfile::empty(caller.id())))
 }
 
-/// The caller's notifications, newest first, in their language, with the unread count.
+/// The caller's notifications, newest first, in the language asked for or else their language of
+/// messages, with the unread count.
 #[utoipa::path(get, path = "/api/notifications", tag = "alerts", params(Page), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The caller's notifications", body = NotificationsView), SignedIn, Invalid))]
 async fn notifications(
@@ -47,7 +51,11 @@ async fn notifications(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit: from 1 to 200"));
     }
-    let language = Language::from_code(&profile_of(&app, &caller).await?.language);
+    let language = match page.language.as_deref() {
+        Some(code @ ("en" | "bn")) => Language::from_code(code),
+        Some(_) => return Err(ApiError::validation("language: en or bn")),
+        None => Language::from_code(&profile_of(&app, &caller).await?.language),
+    };
     // The count first: a notice that lands between the two reads is in the list, never counted
     // without being shown.
     let unread = app.store.unread_notifications(caller.id()).await?;
@@ -86,7 +94,7 @@ async fn mark_read(
         ),
     };
     app.store.mark_notifications_read(caller.id(), ids.as_deref()).await?;
-    notifications(State(app), caller, ApiQuery(Page { limit: None })).await
+    notifications(State(app), caller, ApiQuery(Page { limit: None, language: None })).await
 }
 
 fn profile_view(profile: &AlertProfile) -> AlertProfileView {

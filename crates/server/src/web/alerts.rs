@@ -40,10 +40,10 @@ struct Profile {
 
 /// `GET /notifications`.
 pub async fn page(State(web): State<WebState>, AnyPage(page): AnyPage) -> Result<Response, Response> {
-    let (list, profile) = tokio::join!(
-        page.get::<Notifications>(&web, "/api/notifications?limit=100"),
-        page.get::<Profile>(&web, "/api/alerts/profile"),
-    );
+    // Written in the page's language; SMS and push keep the language of messages set below.
+    let list_path = format!("/api/notifications?limit=100&language={}", page.lang().code());
+    let (list, profile) =
+        tokio::join!(page.get::<Notifications>(&web, &list_path), page.get::<Profile>(&web, "/api/alerts/profile"),);
     let (list, profile) = (list?, profile?);
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let unread = i64::try_from(list.unread).unwrap_or(i64::MAX);
