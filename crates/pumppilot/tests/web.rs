@@ -1142,6 +1142,10 @@ async fn far_off_dates_and_broken_queries_open_the_page_in_the_readers_language(
     assert_eq!(rows(&far.body), 0, "a day after every line: none, not all of them: {}", far.body);
     let far = admin.get("/admin/usage?from=%2B10000-01-01&to=%2B10000-01-05").await;
     assert!(far.body.contains("9998"), "the period drawn is the last one there can be");
+    assert!(
+        far.body.contains("No runs in this period.") && !far.body.contains(r#"<svg class="chart""#),
+        "said, not drawn"
+    );
 
     // A query that does not parse opens the page as without one, in the reader's language.
     let token = admin.get("/admin").await.token();

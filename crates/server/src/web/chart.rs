@@ -43,9 +43,11 @@ pub fn amount_text(value: i64, lang: Lang) -> String {
 /// Vertical bars whose values `text` writes (in the unit `axes` names).
 pub fn columns_of(bars: &[Bar], title: &str, lang: Lang, axes: &Axes, text: &dyn Fn(i64, Lang) -> String) -> Markup {
     let minutes_text = text;
-    let height = 240;
-    // The bottom holds the bars' labels and, a line below them, what the bars are.
-    let (top, bottom, left) = (40, 64, 56);
+    let height = 256;
+    // The top holds the unit, a line above the top value (on a phone the text is drawn 24 high,
+    // and the two once overlapped); the bottom holds the bars' labels and, a line below them,
+    // what the bars are.
+    let (top, bottom, left) = (56, 64, 56);
     let plot = height - top - bottom;
     let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
     let slot = (WIDTH - 2 * left) / (bars.len() as i64).max(1);
@@ -57,7 +59,7 @@ pub fn columns_of(bars: &[Bar], title: &str, lang: Lang, axes: &Axes, text: &dyn
             title { (title) }
             line.axis x1=(left) y1=(top + plot) x2=(WIDTH - left) y2=(top + plot) {}
             line.axis x1=(left) y1=(top) x2=(left) y2=(top + plot) {}
-            text.unit x="4" y=(top - 16) text-anchor="start" { (axes.unit) }
+            text.unit x="4" y=(top - 30) text-anchor="start" { (axes.unit) }
             text.tick x=(left - 6) y=(top + 5) text-anchor="end" { (minutes_text(max, lang)) }
             text.tick x=(left - 6) y=(top + plot) text-anchor="end" { (digits("0", lang)) }
             text.unit x=(WIDTH - left) y=(height - 2) text-anchor="end" { (axes.across) }

@@ -368,6 +368,8 @@ pub struct Text {
     pub unit_min: &'static str,
     pub unit_s: &'static str,
     pub months: [&'static str; 12],
+    /// Short enough for a chart's labels at 360 px.
+    pub months_short: [&'static str; 12],
     /// The owner's day: terms, receipts, a farmer's name and password.
     pub owner: &'static OwnerText,
     /// The master's firmware page and a device's update state.
@@ -736,6 +738,7 @@ pub static EN: Text = Text {
     unit_min: "min",
     unit_s: "s",
     months: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    months_short: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
     owner: &owner::EN,
     updates: &firmware::EN,
 };
@@ -1093,6 +1096,7 @@ pub static BN: Text = Text {
     unit_min: "মিনিট",
     unit_s: "সেকেন্ড",
     months: ["জানুয়ারি", "ফেব্রুয়ারি", "মার্চ", "এপ্রিল", "মে", "জুন", "জুলাই", "আগস্ট", "সেপ্টেম্বর", "অক্টোবর", "নভেম্বর", "ডিসেম্বর"],
+    months_short: ["জানু.", "ফেব্রু.", "মার্চ", "এপ্রি.", "মে", "জুন", "জুলা.", "আগ.", "সেপ্টে.", "অক্টো.", "নভে.", "ডিসে."],
     owner: &owner::BN,
     updates: &firmware::BN,
 };
@@ -1222,9 +1226,9 @@ pub fn date(t: time::OffsetDateTime, lang: Lang) -> String {
     digits(&format!("{} {month} {}", t.day(), t.year()), lang)
 }
 
-/// A short date for chart labels: "27 Nov" / "২৭ নভেম্বর".
+/// A short date for chart labels: "27 Nov" / "২৭ নভে.".
 pub fn day_month(d: time::Date, lang: Lang) -> String {
-    let month = lang.text().months[usize::from(u8::from(d.month())) - 1];
+    let month = lang.text().months_short[usize::from(u8::from(d.month())) - 1];
     digits(&format!("{} {month}", d.day()), lang)
 }
 

@@ -115,7 +115,9 @@ pub async fn usage(
         }
         section.card {
             h2 { (t.per_day) }
-            (chart::columns(&day_bars, t.chart_label_day, lang, &chart::Axes { unit: t.unit_min, across: t.axis_day }))
+            // An empty period is said, not drawn (an axis from 0 to 0.0).
+            @if usage.is_empty() { p.muted { (t.no_usage) } }
+            @else { (chart::columns(&day_bars, t.chart_label_day, lang, &chart::Axes { unit: t.unit_min, across: t.axis_day })) }
         }
         section.card {
             h2 { (t.per_user) }
@@ -125,7 +127,8 @@ pub async fn usage(
         section.card #revenue {
             h2 { (o.revenue_per_day) }
             p.total { (fill(o.total_revenue, &[&super::owner::taka(o, cash_total, lang)])) }
-            (chart::columns_of(&cash_day_bars, o.chart_label_revenue, lang, &chart::Axes { unit: o.unit_taka, across: t.axis_day }, &chart::amount_text))
+            @if receipts.is_empty() { p.muted { (o.no_receipts) } }
+            @else { (chart::columns_of(&cash_day_bars, o.chart_label_revenue, lang, &chart::Axes { unit: o.unit_taka, across: t.axis_day }, &chart::amount_text)) }
         }
         section.card {
             h2 { (o.revenue_per_user) }
