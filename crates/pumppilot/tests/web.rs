@@ -1157,3 +1157,33 @@ async fn far_off_dates_and_broken_queries_open_the_page_in_the_readers_language(
         assert!(html && answer.body.contains("lang=\"bn\""), "{path}: {} {}", answer.status, answer.body);
     }
 }
+
+#[tokio::test]
+async fn a_run_held_for_the_motor_to_rest_says_why_and_when_it_starts_again() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (status, _) = t
+        .admin
+        .request(
+            reqwest::Method::PUT,
+            "/api/admin/pump/motor",
+            Some(json!({"minOffMs": 30_000, "gridSettleMs": null, "maxStartsPerHour": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(t.users[0].status().await["motor"]["holdReason"], "RESTART_WAIT");
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let page = farmer.get("/user").await;
+    assert!(page.body.contains("The motor rests before it starts again · starts again in about"), "{}", page.body);
+    let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let token = owner.get("/admin").await.token();
+    owner.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", "/admin")]).await;
+    let pump = owner.get("/admin").await;
+    assert!(pump.body.contains("মোটর আবার চালুর আগে বিশ্রাম নিচ্ছে · আনুমানিক"), "{}", pump.body);
+    assert!(!pump.body.contains("RESTART_WAIT<"), "never the code: {}", pump.body);
+}

@@ -53,8 +53,12 @@
     if (!parts.length) parts.push(number(0) + ' ' + W.min);
     return (seconds < 0 ? '−' : '') + parts.join(' ');
   }
+  // Why a run holds, and in HOLD for restart protection when it starts again (counted down).
   function reason(code) {
-    return (code && W.holdReasons && W.holdReasons[code]) || code || '';
+    var words = (code && W.holdReasons && W.holdReasons[code]) || code || '';
+    var m = state && state.motor;
+    if (!m || m.state !== 'HOLD' || m.resumeInSeconds === undefined || m.resumeInSeconds === null) return words;
+    return words + ' · ' + fill(W.resumesIn, duration(Math.max(0, m.resumeInSeconds - elapsed())));
   }
   function errorWords(code, status) {
     return (code && W.errors && W.errors[code]) || fill(W.errorOther, digits(status || '?'));

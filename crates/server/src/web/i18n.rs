@@ -142,6 +142,8 @@ pub struct Text {
     pub running_for: &'static str,
     pub run_of: &'static str,
     pub hold_reasons: Table,
+    /// In HOLD for restart protection: "starts in about {0}".
+    pub resumes_in: &'static str,
 
     pub start: &'static str,
     pub join_queue: &'static str,
@@ -448,6 +450,7 @@ pub static EN: Text = Text {
         ("NO_FEEDBACK", "The motor did not start; check the pump"),
         ("STORE_UNAVAILABLE", "The server cannot record the run just now"),
     ],
+    resumes_in: "starts again in about {0}",
 
     start: "START",
     join_queue: "JOIN THE QUEUE",
@@ -815,6 +818,7 @@ pub static BN: Text = Text {
         ("NO_FEEDBACK", "মোটর চালু হয়নি; পাম্পটি দেখুন"),
         ("STORE_UNAVAILABLE", "সার্ভার এখন রান লিখতে পারছে না"),
     ],
+    resumes_in: "আনুমানিক {0} পরে আবার চালু হবে",
 
     start: "চালু করুন",
     join_queue: "সারিতে দাঁড়ান",

@@ -635,6 +635,7 @@ fn script_words(t: &Text) -> Value {
         ("starting", t.state_starting),
         ("stopping", t.state_stopping),
         ("timeLeft", t.time_left),
+        ("resumesIn", t.resumes_in),
         ("waitingNumber", t.waiting_number),
         ("waitingNext", t.waiting_next),
         ("waitAbout", t.wait_about),

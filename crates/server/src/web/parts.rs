@@ -32,11 +32,20 @@ pub fn left(t: &Text, seconds: i64, lang: Lang) -> String {
     fill(t.time_left, &[&duration(seconds.max(0), lang)])
 }
 
+/// Why a run holds, in words, and in HOLD for restart protection when it starts again.
+fn held(t: &Text, lang: Lang, reason: Option<&str>, motor: &Motor) -> String {
+    let reason = reason.map(|c| words(t.hold_reasons, c)).unwrap_or_default();
+    match motor.resume_in_seconds.filter(|_| motor.state == "HOLD") {
+        Some(seconds) => format!("{reason} · {}", fill(t.resumes_in, &[&duration(seconds, lang)])),
+        None => reason,
+    }
+}
+
 /// The farmer's panel: their own state first (`me.state`, from the API), the motor second. A
 /// farmer who is neither running nor in line sees IDLE in grey, whatever the motor does.
 pub fn farmer_panel(t: &Text, lang: Lang, status: &Status) -> Panel {
     let motor = &status.motor;
-    let reason = |code: &Option<String>| code.as_deref().map(|c| words(t.hold_reasons, c)).unwrap_or_default();
+    let reason = |code: &Option<String>| held(t, lang, code.as_deref(), motor);
     let entry = status.me.entry.as_ref();
     let remaining = entry.and_then(|e| e.remaining_seconds).unwrap_or(0);
     match (status.me.state.as_str(), entry) {
@@ -103,7 +112,7 @@ pub fn owner_panel(t: &Text, lang: Lang, motor: &Motor, queue: &Queue) -> Panel 
         "HOLD" => Panel {
             class: "hold",
             word: t.state_hold.into(),
-            detail: motor.hold_reason.as_deref().map(|c| words(t.hold_reasons, c)).unwrap_or_default(),
+            detail: held(t, lang, motor.hold_reason.as_deref(), motor),
             extra: format!("{} · {left}", fill(t.run_of, &[name])),
             note: String::new(),
         },
