@@ -98,6 +98,16 @@ describe('home', () => {
     expect(screen.getByTestId('device-status')).toHaveTextContent(/Power cut/);
   });
 
+  test('HOLD while the grid settles: the reason in words and when the motor starts again', async () => {
+    farmer(
+      status({
+        motor: { state: 'HOLD', holdReason: 'GRID_SETTLING', activeUserId: KARIM.id, remainingSeconds: 1200, resumeInSeconds: 42 },
+        me: { entry: entry({ status: 'HOLD', holdReason: 'GRID_SETTLING', remainingSeconds: 1200 }) },
+      }),
+    );
+    expect(await screen.findByText('Power is back; waiting for it to settle · starts again in about 42 s')).toBeTruthy();
+  });
+
   test('HOLD for an unknown reason still shows the code rather than nothing', async () => {
     // A reason a newer server may add: outside the generated type, on purpose.
     const NEW_REASON = 'NEW_REASON' as unknown as 'LOAD_SHEDDING';

@@ -3,9 +3,10 @@ import type { Entry, MotorState } from '../api/types';
 import type { Strings } from '../i18n/strings';
 import type { Tone } from './theme';
 
-export function holdWords(reason: string | null | undefined, t: Strings): string {
-  if (!reason) return t.holdUnknown('?');
-  return t.holdReasons[reason] ?? t.holdUnknown(reason);
+export function holdWords(reason: string | null | undefined, t: Strings, resumesIn?: string | null): string {
+  const words = !reason ? t.holdUnknown('?') : (t.holdReasons[reason] ?? t.holdUnknown(reason));
+  // In HOLD for restart protection: when the motor may start again (already in words).
+  return resumesIn ? `${words} · ${t.resumesIn(resumesIn)}` : words;
 }
 
 export function motorTone(state: MotorState | string): Tone {

@@ -29,6 +29,7 @@ function Pump() {
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const motor = live.status?.motor;
   const remaining = useCountdown(motor?.remainingSeconds, live.receivedAt, motor?.state === 'RUNNING');
+  const resume = useCountdown(motor?.resumeInSeconds, live.receivedAt, motor?.state === 'HOLD');
 
   const reload = () => {
     live.refresh();
@@ -41,7 +42,10 @@ function Pump() {
   const detail = motor && motor.state !== 'IDLE' ? who || null : t.motorIdleNobody;
   const extra =
     motor?.state === 'HOLD'
-      ? [holdWords(motor.holdReason, t), remaining != null ? t.timeLeft(i18n.duration(remaining)) : null]
+      ? [
+          holdWords(motor.holdReason, t, resume != null ? i18n.duration(resume) : null),
+          remaining != null ? t.timeLeft(i18n.duration(remaining)) : null,
+        ]
           .filter(Boolean)
           .join(' · ')
       : remaining != null && motor?.state === 'RUNNING'

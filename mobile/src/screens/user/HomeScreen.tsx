@@ -23,6 +23,8 @@ export function HomeScreen() {
   const motor = status?.motor;
   const remainingSource = isActive(mine) ? (mine.remainingSeconds ?? motor?.remainingSeconds) : motor?.remainingSeconds;
   const remaining = useCountdown(remainingSource, live.receivedAt, motor?.state === 'RUNNING');
+  const resumeIn = useCountdown(motor?.resumeInSeconds, live.receivedAt, motor?.state === 'HOLD');
+  const resume = resumeIn != null ? i18n.duration(resumeIn) : null;
   // While my run is RUNNING the balance falls with it, second by second, between polls.
   const balance = useCountdown(status?.me.availableSeconds, live.receivedAt, mine?.status === 'RUNNING') ?? 0;
   // The server's estimate for my place in line falls with the run ahead of me.
@@ -60,7 +62,7 @@ export function HomeScreen() {
       <StateBlock
         tone={held ? 'hold' : 'running'}
         word={held ? t.stateHold : t.stateRunning}
-        detail={held ? holdWords(mine.holdReason ?? motor.holdReason, t) : left}
+        detail={held ? holdWords(mine.holdReason ?? motor.holdReason, t, resume) : left}
         extra={held ? [left, t.yourRunHeld].filter(Boolean).join(' · ') : t.yourRun}
       />
     );
@@ -69,7 +71,7 @@ export function HomeScreen() {
       motor.state === 'RUNNING'
         ? [t.motorBusy, left].filter(Boolean).join(' · ')
         : motor.state === 'HOLD'
-          ? `${t.motorBusyHold} · ${holdWords(motor.holdReason, t)}`
+          ? `${t.motorBusyHold} · ${holdWords(motor.holdReason, t, resume)}`
           : t.motorFree;
     block = <StateBlock tone="idle" word={t.stateIdle} detail={t.notInLine} extra={motorLine} />;
   }
