@@ -8,9 +8,10 @@
 //!   loss;
 //! - one writer connection, behind an async mutex, and a few read-only connections that read
 //!   consistent snapshots while the writer works;
-//! - a tenant commit is one `BEGIN IMMEDIATE` transaction guarded by the tenant's version, and the
-//!   schema enforces the interlock itself: a partial unique index allows one RUNNING or HOLD entry
-//!   per admin.
+//! - a tenant commit is written in a `BEGIN IMMEDIATE` transaction guarded by the tenant's version
+//!   (commits made at once share one, each in a savepoint of its own: one sync of the log a batch),
+//!   and the schema enforces the interlock itself: a partial unique index allows one RUNNING or
+//!   HOLD entry per admin.
 //!
 //! rusqlite is synchronous, so every operation runs on tokio's blocking thread pool.
 
@@ -104,6 +105,8 @@ pub fn backup_to(url: &str, image: &Path, mut progress: impl FnMut(u64, u64)) ->
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most counter reservations one transaction writes.
 const RESERVATIONS_AT_ONCE: usize = 256;
+/// The most tenant transitions one transaction writes.
+const COMMITS_AT_ONCE: usize = 256;
 /// Read connections of a file database.
 const READERS: usize = 2;
 /// Prepared statements kept per connection (the store uses a few dozen).
@@ -119,6 +122,8 @@ pub struct SqliteStore {
     files: Option<Arc<files::Files>>,
     /// Counter reservations made at once, written a batch a transaction.
     reservations: Arc<pumppilot_store::Group<devices::Reservation, StoreResult<Reserved>>>,
+    /// Tenant transitions made at once, written a batch a transaction.
+    commits: Arc<pumppilot_store::Group<pumppilot_store::OwnedCommit, StoreResult<()>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -166,7 +171,14 @@ impl SqliteStore {
         readers: Vec<Arc<Mutex<Connection>>>,
         files: Option<Arc<files::Files>>,
     ) -> SqliteStore {
-        SqliteStore { writer, readers, next_reader: AtomicUsize::new(0), files, reservations: Arc::default() }
+        SqliteStore {
+            writer,
+            readers,
+            next_reader: AtomicUsize::new(0),
+            files,
+            reservations: Arc::default(),
+            commits: Arc::default(),
+        }
     }
 
     /// Runs `op` on the writer connection, on the blocking pool.
@@ -230,28 +242,37 @@ where
     }
 }
 
-/// Reserves a batch of counter windows in one transaction on the writer; a batch that fails whole
-/// is reserved one by one, so each gets the answer it would have had alone.
-async fn reserve_batch(
+/// Writes a batch in one transaction on the writer, answering each of its items.
+type BatchWrite<T, R> = fn(&mut Connection, &[T]) -> Result<Vec<StoreResult<R>>, Failure>;
+
+/// Writes a batch made at once in one transaction on the writer (`write`, which answers each
+/// item); a batch that fails whole is written one by one, so each gets the answer it would have
+/// had alone.
+async fn batch_or_alone<T, R>(
     writer: Arc<Mutex<Connection>>,
     files: Option<Arc<files::Files>>,
-    batch: Vec<devices::Reservation>,
-) -> Vec<StoreResult<Reserved>> {
-    let together = batch.clone();
-    let grouped = run(Arc::clone(&writer).lock_owned().await, files.clone(), move |conn| {
-        devices::reserve_counters(conn, &together)
-    });
+    batch: Vec<T>,
+    write: BatchWrite<T, R>,
+) -> Vec<StoreResult<R>>
+where
+    T: Send + Sync + 'static,
+    R: Send + 'static,
+{
+    let batch = Arc::new(batch);
+    let together = Arc::clone(&batch);
+    let grouped = run(Arc::clone(&writer).lock_owned().await, files.clone(), move |conn| write(conn, &together));
     match grouped.await {
         Ok(answers) => return answers,
         Err(failure) if batch.len() == 1 => return vec![Err(failure)],
         Err(_) => {}
     }
     let mut answers = Vec::with_capacity(batch.len());
-    for reservation in batch {
+    for i in 0..batch.len() {
+        let batch = Arc::clone(&batch);
         let alone = run(Arc::clone(&writer).lock_owned().await, files.clone(), move |conn| {
-            devices::reserve_counters(conn, &[reservation])
+            write(conn, std::slice::from_ref(&batch[i]))
         });
-        answers.push(alone.await.and_then(|mut one| one.pop().expect("one answer a reservation")));
+        answers.push(alone.await.and_then(|mut one| one.pop().expect("one answer an item")));
     }
     answers
 }
@@ -385,7 +406,14 @@ impl Store for SqliteStore {
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()> {
         commit.check()?;
         let commit = pumppilot_store::OwnedCommit::from(commit);
-        self.write(move |conn| tenants::commit(conn, &commit)).await
+        // Transitions made at once (a village's pumps after a power cut, a grid going down under
+        // many runs) share one transaction: one sync of the log a batch, not one each.
+        let (writer, files) = (Arc::clone(&self.writer), self.files.clone());
+        let write = move |batch| batch_or_alone(Arc::clone(&writer), files.clone(), batch, tenants::commit);
+        self.commits
+            .submit(commit, COMMITS_AT_ONCE, write)
+            .await
+            .unwrap_or_else(|| Err(StoreError::Unavailable("a grouped commit ended without an answer".into())))
     }
 
     async fn terms(&self, admin: AdminId) -> StoreResult<Terms> {
@@ -465,7 +493,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Reserved> {
         // A fleet coming online reserves at once: one transaction (one sync of the log) a batch.
         let (writer, files) = (Arc::clone(&self.writer), self.files.clone());
-        let write = move |batch| reserve_batch(Arc::clone(&writer), files.clone(), batch);
+        let write = move |batch| batch_or_alone(Arc::clone(&writer), files.clone(), batch, devices::reserve_counters);
         self.reservations
             .submit((admin, device, at_least, block), RESERVATIONS_AT_ONCE, write)
             .await

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use pumppilot_engine::{
     AdminId, DeviceLink, MotorHistory, MotorRules, MotorSettings, QueueEntry, Tenant, Timestamp, UserId,
 };
-use pumppilot_store::{OwnedCommit, StoreError};
-use rusqlite::{Connection, Transaction, TransactionBehavior, named_params};
+use pumppilot_store::{OwnedCommit, StoreError, StoreResult};
+use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::{
     accounts, alerts, books,
@@ -98,20 +98,50 @@ pub(crate) fn load(conn: &mut Connection, admin: AdminId, lease_ms: i64) -> Resu
     Ok(Some(tenant))
 }
 
-/// Writes one transition in one `BEGIN IMMEDIATE` transaction, or nothing at all.
+/// Writes transitions made at once in one `BEGIN IMMEDIATE` transaction (one sync of the log),
+/// each in a savepoint of its own: a transition refused (its tenant's version moved, a rule of
+/// the schema broken) writes nothing and gets its own answer, and the others are written as if
+/// alone, in order (a second transition of one tenant builds on the first). A failure of the
+/// database itself fails the whole batch, and nothing of it is written.
+pub(crate) fn commit(conn: &mut Connection, batch: &[OwnedCommit]) -> Result<Vec<StoreResult<()>>, Failure> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut answers = Vec::with_capacity(batch.len());
+    for commit in batch {
+        let savepoint = tx.savepoint()?;
+        answers.push(match write(&savepoint, commit) {
+            Ok(()) => Ok(savepoint.commit()?),
+            // Dropped unreleased, the savepoint is rolled back: the refused transition wrote nothing.
+            Err(failure) => Err(refusal(failure)?),
+        });
+    }
+    tx.commit()?;
+    Ok(answers)
+}
+
+/// A transition's own refusal (its answer), or a failure of the database (the batch's).
+fn refusal(failure: Failure) -> Result<StoreError, Failure> {
+    match failure {
+        Failure::Store(refusal) => Ok(refusal),
+        Failure::Sql(error) => match constraint_message(&error) {
+            Some(message) => Ok(StoreError::Invariant(message)),
+            None => Err(Failure::Sql(error)),
+        },
+    }
+}
+
+/// Writes one transition inside `tx`.
 ///
 /// Order matters: the version guard first; then ended entries, the active entry and the waiting
 /// entries in ascending position, so that the unique indexes (one active entry per admin, one
 /// entry per position) hold after every statement while the line closes up; then the books.
-pub(crate) fn commit(conn: &mut Connection, commit: &OwnedCommit) -> Result<(), Failure> {
+fn write(tx: &Connection, commit: &OwnedCommit) -> Result<(), Failure> {
     let tenant = &commit.tenant;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    write_state(&tx, tenant, StateWrite::Transition)?;
+    write_state(tx, tenant, StateWrite::Transition)?;
     for entry in &commit.records.ended {
-        write_entry(&tx, entry, None)?;
+        write_entry(tx, entry, None)?;
     }
     if let Some(active) = &tenant.active {
-        write_entry(&tx, active, None)?;
+        write_entry(tx, active, None)?;
     }
     if commit.records.reordered {
         // Entries that pass each other in the line would meet at one place on the way (the unique
@@ -122,31 +152,30 @@ pub(crate) fn commit(conn: &mut Connection, commit: &OwnedCommit) -> Result<(), 
         .execute([tenant.admin_id.to_string()])?;
     }
     for (position, entry) in (1_i64..).zip(&tenant.waiting) {
-        write_entry(&tx, entry, Some(position))?;
+        write_entry(tx, entry, Some(position))?;
     }
-    check_live_entries(&tx, tenant)?;
+    check_live_entries(tx, tenant)?;
     for entry in &commit.records.ledger {
-        books::insert_ledger_entry(&tx, entry)?;
+        books::insert_ledger_entry(tx, entry)?;
     }
     for row in &commit.records.usage {
-        books::insert_usage_row(&tx, row)?;
+        books::insert_usage_row(tx, row)?;
     }
     for entry in &commit.audit {
-        books::insert_audit(&tx, entry)?;
+        books::insert_audit(tx, entry)?;
     }
     if let Some(decision) = &commit.decision {
-        books::decide(&tx, decision)?;
+        books::decide(tx, decision)?;
     }
     for notice in &commit.records.notices {
-        alerts::insert_notice(&tx, notice)?;
+        alerts::insert_notice(tx, notice)?;
     }
     if let Some((account, suspended)) = commit.suspension {
-        accounts::set_suspended_in_tenant(&tx, tenant.admin_id, account, suspended)?;
+        accounts::set_suspended_in_tenant(tx, tenant.admin_id, account, suspended)?;
     }
     if let Some(receipt) = &commit.receipt {
-        crate::owner::insert_receipt(&tx, receipt)?;
+        crate::owner::insert_receipt(tx, receipt)?;
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -214,7 +243,7 @@ pub(crate) fn write_state(tx: &Connection, tenant: &Tenant, how: StateWrite) -> 
 
 /// Inserts an entry or updates its stored row. A stored row changes only while it is live and
 /// only for the same tenant and user: an ended entry is final.
-pub(crate) fn write_entry(tx: &Transaction<'_>, entry: &QueueEntry, position: Option<i64>) -> Result<(), Failure> {
+pub(crate) fn write_entry(tx: &Connection, entry: &QueueEntry, position: Option<i64>) -> Result<(), Failure> {
     let changed = tx
         .prepare_cached(
             "INSERT INTO queues (id, admin_id, user_id, status, position, hold_reason, requested_seconds, created_at, \
@@ -273,7 +302,7 @@ fn explain_queue_constraint(entry: &QueueEntry, position: Option<i64>, message: 
 
 /// The stored live entries must be exactly the state's: an entry that left the state without
 /// being ended would otherwise stay live in the store.
-fn check_live_entries(tx: &Transaction<'_>, tenant: &Tenant) -> Result<(), Failure> {
+fn check_live_entries(tx: &Connection, tenant: &Tenant) -> Result<(), Failure> {
     let key = tenant.admin_id.to_string();
     let sql = "SELECT id FROM queues WHERE admin_id = ?1 AND status IN ('RUNNING', 'HOLD')";
     let stored_active = query_opt(tx, sql, [&key], |row| row.parsed("id"))?;
