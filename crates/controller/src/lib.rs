@@ -395,6 +395,12 @@ pub struct Controller {
     ready: Debounced,
     feedback: Debounced,
     command: Option<Command>,
+    /// The newest answer taken (when its poll was sent, the highest `seq` for that poll), kept
+    /// when the command is dropped (a forged or unusable message): an answer to an older poll is
+    /// stale, and an ON for the same poll with a lower `seq` too, so neither a late answer nor a
+    /// captured ON sent again brings back a command an OFF replaced. Forgotten with the command
+    /// when the clock goes back.
+    newest: Option<(Millis, u64)>,
     /// `pollMs` of the last usable answer (bounded below), or the first poll interval.
     poll_ms: u32,
     /// `leaseMs` of the last usable answer (bounded above), or the first lease.
@@ -440,6 +446,7 @@ impl Controller {
             ready: Debounced::UNKNOWN,
             feedback: Debounced::UNKNOWN,
             command: None,
+            newest: None,
             poll_ms: settings.first_poll_ms,
             lease_ms: if settings.first_lease_ms < settings.max_lease_ms {
                 settings.first_lease_ms
@@ -576,6 +583,7 @@ impl Controller {
     fn observe(&mut self, now: Millis) {
         if now < self.latest {
             self.command = None;
+            self.newest = None;
             self.load_shedding = Debounced::UNKNOWN;
             self.ready = Debounced::UNKNOWN;
             self.feedback = Debounced::UNKNOWN;
@@ -804,8 +812,10 @@ impl Controller {
     /// Takes the body of an HTTP 200 answer, arriving at `now`, to the poll sent at `sent`. A
     /// usable answer replaces the command, and its lease counts from `sent`; an unusable one drops
     /// the command (relay OFF) and counts as a failed poll. An answer to a poll sent before the
-    /// one that gave the current command (a late, reordered or duplicated answer), or before the
-    /// clock went back, changes nothing ([`AnswerError::Stale`]).
+    /// one of the newest answer taken (a late, reordered or duplicated answer, also once the
+    /// command was dropped), an ON to that same poll with an older `seq` than an answer taken for
+    /// it (a captured ON sent again after the OFF that replaced it), or an answer to a poll sent
+    /// before the clock went back, changes nothing ([`AnswerError::Stale`]).
     ///
     /// Only for a device without a link secret: one that has a secret trusts no body without its
     /// MAC, so here it drops the command ([`AnswerError::Forged`]); it hands answers to
@@ -819,10 +829,21 @@ impl Controller {
     }
 
     fn take_answer(&mut self, sent: Sent, now: Millis, body: &[u8]) -> Result<PollAnswer, AnswerError> {
-        let stale = sent.epoch != self.epoch || sent.at > now || self.command.is_some_and(|c| c.at > sent.at);
+        let late = sent.epoch != self.epoch || sent.at > now;
+        // Older than the newest answer taken; or an ON for the same poll with an older `seq` (the
+        // server's count of its commands, which never goes back): a captured ON sent again after
+        // the OFF that replaced it, also once a forged message dropped that OFF. An OFF for the
+        // same poll is always taken.
+        let behind = |answer: &PollAnswer| {
+            self.newest
+                .is_some_and(|(at, seq)| sent.at < at || (sent.at == at && answer.commands_on() && answer.seq < seq))
+        };
         match json::decode_answer(body) {
-            Ok(_) if stale => Err(AnswerError::Stale),
+            Ok(answer) if late || behind(&answer) => Err(AnswerError::Stale),
             Ok(answer) => {
+                self.newest = Some(self.newest.map_or((sent.at, answer.seq), |(at, seq)| {
+                    if sent.at > at { (sent.at, answer.seq) } else { (at, seq.max(answer.seq)) }
+                }));
                 let lease_ms = answer.lease_ms.min(self.settings.max_lease_ms);
                 self.command = Some(Command {
                     on: answer.commands_on(),

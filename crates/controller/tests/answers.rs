@@ -187,6 +187,7 @@ proptest! {
         let mut device = Controller::new(settings);
         let mut now: u64 = 1_000_000;
         let mut on_since: Option<(u64, u64)> = None; // (answer time, lease) of a usable ON answer
+        let mut last_seq: u64 = 0;
         let mut load_shedding_runs = Vec::new();
         let mut ready_runs = Vec::new();
         for event in events {
@@ -205,7 +206,10 @@ proptest! {
                     push_sample(&mut load_shedding_runs, now, load_shedding_level);
                     push_sample(&mut ready_runs, now, ready_level);
                 }
-                Event::Answer { answer, .. } => {
+                Event::Answer { mut answer, .. } => {
+                    // The server's count of its commands never goes back.
+                    answer.seq = last_seq.saturating_add(answer.seq % 3);
+                    last_seq = answer.seq;
                     device.answer_at(Millis(now), &serde_json::to_vec(&answer).unwrap()).unwrap();
                     on_since = answer.commands_on().then_some((now, u64::from(answer.lease_ms)));
                 }

@@ -220,3 +220,37 @@ fn a_replayed_command_cannot_extend_the_lease() {
     hold(&mut device, 15_999, 16_000, 10, false, true);
     assert_eq!(device.drive(Millis(16_000)), Decision::Off(OffReason::LeaseExpired));
 }
+
+/// What the server publishes when the run stops: OFF for the same report, a newer `seq`.
+fn off(seq: u64, reference: u32) -> Vec<u8> {
+    let mut value: serde_json::Value = serde_json::from_slice(&on(seq, reference)).unwrap();
+    value["motor"] = serde_json::json!("OFF");
+    value["state"] = serde_json::json!("IDLE");
+    serde_json::to_vec(&value).unwrap()
+}
+
+#[test]
+fn a_captured_on_sent_again_after_the_stop_that_replaced_it_is_stale() {
+    // The farmer stops before the device's next report: the server's OFF names the same report
+    // as the ON it replaces. Someone who captured the ON sends it again.
+    let mut device = signing_device();
+    let (reference, counter, _) = report(&mut device, 1_000);
+    let command = topics().command;
+    let captured = signed(&secret(), MqttKind::Command, counter, &on(1, reference));
+    device.command(Millis(1_010), command.as_str(), &captured).unwrap();
+    assert_eq!(device.drive(Millis(1_010)), Decision::On);
+    let stop = signed(&secret(), MqttKind::Command, counter, &off(2, reference));
+    assert!(matches!(device.command(Millis(2_000), command.as_str(), &stop), Ok(Pushed::Taken(_))));
+    assert!(matches!(device.drive(Millis(2_000)), Decision::Off(_)));
+    assert_eq!(device.command(Millis(2_100), command.as_str(), &captured), Err(AnswerError::Stale));
+    assert!(matches!(device.drive(Millis(2_100)), Decision::Off(_)), "the replay brings nothing back");
+    // Also once a forged message has dropped the OFF (nothing is current then).
+    assert_eq!(device.command(Millis(2_200), command.as_str(), b"1 00\n{}"), Err(AnswerError::Forged));
+    assert_eq!(device.command(Millis(2_300), command.as_str(), &captured), Err(AnswerError::Stale));
+    assert!(matches!(device.drive(Millis(2_300)), Decision::Off(_)));
+    // The farmer starts again before the next report: a newer seq for the same report is taken.
+    hold(&mut device, 2_300, 2_400, 10, false, true);
+    let again = signed(&secret(), MqttKind::Command, counter, &on(3, reference));
+    assert!(matches!(device.command(Millis(2_400), command.as_str(), &again), Ok(Pushed::Taken(_))));
+    assert_eq!(device.drive(Millis(2_400)), Decision::On);
+}

@@ -268,6 +268,9 @@ struct Oracle {
     epoch: u64,
     latest_dev: u64,
     held: Option<Held>,
+    /// The newest answer taken (its true send time, the highest `seq` for that poll), kept when
+    /// the command is dropped.
+    newest: Option<(u64, u64)>,
     grid: Sampled,
     ready: Sampled,
     feedback: Sampled,
@@ -277,6 +280,30 @@ struct Oracle {
     feedback_seen: Option<u64>,
     /// Over MQTT: the last reports' refs with their true and device send times and the epoch.
     refs: Vec<(u32, u64, u64, u64)>,
+}
+
+impl Oracle {
+    /// The rule for an answer to the poll sent at `send_true`: stale when that poll is older
+    /// than the newest answer taken, or when it is the same poll and the answer an ON with an
+    /// older `seq` (a captured ON sent again after the OFF that replaced it).
+    fn behind(&self, send_true: u64, answer: &PollAnswer) -> bool {
+        self.newest.is_some_and(|(at, seq)| {
+            send_true < at
+                || (send_true == at
+                    && answer.motor == Motor::On
+                    && answer.state == MotorState::Running
+                    && answer.seq < seq)
+        })
+    }
+
+    /// An answer to the poll sent at `send_true` was taken.
+    fn took(&mut self, send_true: u64, answer: &PollAnswer) {
+        self.newest = Some(match self.newest {
+            Some((at, seq)) if at == send_true => (at, seq.max(answer.seq)),
+            Some((at, seq)) if at > send_true => (at, seq),
+            _ => (send_true, answer.seq),
+        });
+    }
 }
 
 /// One answer on its way to the device.
@@ -573,6 +600,7 @@ impl Campaign {
         if now < o.latest_dev {
             o.epoch += 1;
             o.held = None;
+            o.newest = None;
             o.grid = Sampled::default();
             o.ready = Sampled::default();
             o.feedback = Sampled::default();
@@ -851,11 +879,12 @@ impl Campaign {
         let expected = match d.answer {
             None => Err(()),
             Some(answer) => {
-                let stale = d.epoch != o.epoch || d.send_dev > now || o.held.is_some_and(|h| h.send_true > d.send_true);
+                let stale = d.epoch != o.epoch || d.send_dev > now || o.behind(d.send_true, &answer);
                 if stale {
                     Ok(false)
                 } else {
                     o.held = Some(Held { send_true: d.send_true, send_dev: d.send_dev, answer });
+                    o.took(d.send_true, &answer);
                     Ok(true)
                 }
             }
@@ -907,9 +936,10 @@ impl Campaign {
         let expected: Result<(bool, bool), ()> = match (d.answer, known) {
             (None, _) => Err(()),
             (Some(answer), Some(&(_, send_true, send_dev, _))) => {
-                let stale = send_dev > now || o.held.is_some_and(|h| h.send_true > send_true);
+                let stale = send_dev > now || o.behind(send_true, &answer);
                 if !stale {
                     o.held = Some(Held { send_true, send_dev, answer });
+                    o.took(send_true, &answer);
                 }
                 Ok((!stale, false))
             }
@@ -925,6 +955,7 @@ impl Campaign {
                     (send_true, send_dev) = (held.send_true, held.send_dev);
                 }
                 o.held = Some(Held { send_true, send_dev, answer });
+                o.took(send_true, &answer);
                 Ok((true, true))
             }
         };
