@@ -153,8 +153,10 @@ const MAGIC: &[u8; 4] = b"PPS1";
 impl DeviceSettings {
     /// Reads the setup page's form (`application/x-www-form-urlencoded`: `ssid`, `password`,
     /// `server`, `key`, `secret`, `id`, `transport` (`http`, the default, or `mqtt`, which needs
-    /// `id`), `broker`, and `relay`, `shedding`, `ready` as `1`/`0`, active high when left out).
-    /// The first field that does not pass is the error; unknown fields are refused.
+    /// `id`), `broker`, and `relay`, `shedding`, `ready` as `1`/`0`). The first field that does
+    /// not pass is the error; unknown fields are refused. The three levels must be chosen: a level
+    /// assumed for a board wired the other way would drive its relay ON where the device means
+    /// OFF (at boot, in setup mode, after a panic), past every rule.
     pub fn from_form(body: &[u8]) -> Result<DeviceSettings, SettingError> {
         let mut error = None;
         let mut buf = [0u8; 128];
@@ -174,7 +176,7 @@ impl DeviceSettings {
                 }
             }
         });
-        let settings = Self::read(fields);
+        let settings = Self::read(fields, None);
         match error {
             Some(error) => Err(error),
             None => settings,
@@ -182,14 +184,18 @@ impl DeviceSettings {
     }
 
     /// The same settings from values that are not form-encoded (the build-time ones): each
-    /// `(name, value)` checked exactly as a field of the form.
+    /// `(name, value)` checked exactly as a field of the form; a level left out is active high.
     pub fn from_fields<'a>(
         fields: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<DeviceSettings, SettingError> {
-        Self::read(fields.into_iter().map(|(name, value)| (name.as_bytes(), Value::new(value))))
+        Self::read(fields.into_iter().map(|(name, value)| (name.as_bytes(), Value::new(value))), Some(true))
     }
 
-    fn read<'n>(fields: impl Iterator<Item = (&'n [u8], Value)>) -> Result<DeviceSettings, SettingError> {
+    /// `level`: the active level of a level left out, or `None` when each must be given.
+    fn read<'n>(
+        fields: impl Iterator<Item = (&'n [u8], Value)>,
+        level: Option<bool>,
+    ) -> Result<DeviceSettings, SettingError> {
         let mut ssid = None;
         let mut password = Text::EMPTY;
         let mut server = None;
@@ -198,7 +204,7 @@ impl DeviceSettings {
         let mut id = Text::EMPTY;
         let mut transport = Transport::Http;
         let mut broker = Text::EMPTY;
-        let (mut relay, mut shedding, mut ready) = (true, true, true);
+        let (mut relay, mut shedding, mut ready) = (level, level, level);
         for (name, value) in fields {
             let value = value.as_slice();
             match name {
@@ -219,9 +225,9 @@ impl DeviceSettings {
                 b"transport" => transport = transport_kind(value)?,
                 b"broker" if value.is_empty() => broker = Text::EMPTY,
                 b"broker" => broker = address(value, "broker")?,
-                b"relay" => relay = flag(value, "relay")?,
-                b"shedding" => shedding = flag(value, "shedding")?,
-                b"ready" => ready = flag(value, "ready")?,
+                b"relay" => relay = Some(flag(value, "relay")?),
+                b"shedding" => shedding = Some(flag(value, "shedding")?),
+                b"ready" => ready = Some(flag(value, "ready")?),
                 _ => return Err(refuse("form", "has a field this device does not know")),
             }
         }
@@ -234,9 +240,9 @@ impl DeviceSettings {
             device_id: id,
             transport,
             broker,
-            relay_active_high: relay,
-            load_shedding_active_high: shedding,
-            ready_active_high: ready,
+            relay_active_high: relay.ok_or(refuse("relay", "must be chosen as the relay board is wired"))?,
+            load_shedding_active_high: shedding.ok_or(refuse("shedding", "must be chosen as the input is wired"))?,
+            ready_active_high: ready.ok_or(refuse("ready", "must be chosen as the input is wired"))?,
         };
         if transport == Transport::Mqtt && settings.device_id.len == 0 {
             return Err(refuse("id", "is required for MQTT (the device id shown on the dashboard)"));

@@ -7,7 +7,7 @@ use pumppilot_controller::{
     setup::{DeviceSettings, RECORD_BYTES},
 };
 
-const FORM: &str = "ssid=Farm+AP&password=s3cret%21pass&server=192.168.1.10%3A8080&key=pp_dev_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcdef&secret=pp_link_Zm9yIHRoZSB0ZXN0cyBvbmx5LCBuZXZlciBpbiB0aGUgZmllbGQ&relay=0";
+const FORM: &str = "ssid=Farm+AP&password=s3cret%21pass&server=192.168.1.10%3A8080&key=pp_dev_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcdef&secret=pp_link_Zm9yIHRoZSB0ZXN0cyBvbmx5LCBuZXZlciBpbiB0aGUgZmllbGQ&relay=0&shedding=1&ready=1";
 
 #[test]
 fn a_good_form_is_read_and_kept_exactly() {
@@ -23,7 +23,7 @@ fn a_good_form_is_read_and_kept_exactly() {
     assert_eq!(DeviceSettings::from_record(&record[..len]), Ok(settings));
     // An open network, no secret (a device that polls with its key alone), http:// and a final /.
     let open = DeviceSettings::from_form(
-        b"ssid=pump&password=&server=http://pumps.example/&key=pp_dev_0123456789abcdef&ready=0",
+        b"ssid=pump&password=&server=http://pumps.example/&key=pp_dev_0123456789abcdef&relay=1&shedding=1&ready=0",
     )
     .unwrap();
     assert_eq!((open.wifi_password.as_str(), open.server.as_str(), open.link_secret), ("", "pumps.example", None));
@@ -62,6 +62,16 @@ fn each_bad_setting_is_named() {
     let missing = DeviceSettings::from_form(b"ssid=a&server=h").unwrap_err();
     assert_eq!((missing.field, missing.problem), ("key", "is required"));
     assert_eq!(DeviceSettings::from_form(format!("{FORM}&colour=red").as_bytes()).unwrap_err().field, "form");
+    // No level is assumed on the page: a board wired the other way would run its motor when OFF.
+    for level in ["relay", "shedding", "ready"] {
+        let form: Vec<&str> = FORM.split('&').filter(|pair| !pair.starts_with(&format!("{level}="))).collect();
+        let refused = DeviceSettings::from_form(form.join("&").as_bytes()).unwrap_err();
+        assert_eq!(refused.field, level, "{}", refused.problem);
+        assert!(
+            pumppilot_controller::setup::PAGE
+                .contains(&format!(r#"name="{level}" required><option value="" selected disabled>"#))
+        );
+    }
 }
 
 #[test]
@@ -233,7 +243,7 @@ fn build_time_values_are_checked_like_the_form() {
     };
     let form = DeviceSettings::from_form(
         format!(
-            "ssid=Farm+AP&password=s3cret%21pass&server=http%3A%2F%2F192.168.1.10%3A8080%2F&key={key}&secret=&relay=0"
+            "ssid=Farm+AP&password=s3cret%21pass&server=http%3A%2F%2F192.168.1.10%3A8080%2F&key={key}&secret=&relay=0&shedding=1&ready=1"
         )
         .as_bytes(),
     );
