@@ -134,6 +134,10 @@ pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storag
             }
             let Ok(at) = update.received(first, body) else { break };
             let Ok((mut slot, _)) = ota.next_partition() else { break };
+            // The request took a while (up to its timeout), and a Start may have closed the relay
+            // meanwhile: the flash work (which stalls the control loop) waits until it is open
+            // again; `relay_open` returns at once, without yielding, when it is.
+            relay_open().await;
             // Erase the sectors this range starts (a sector is erased once, when the download reaches it).
             let erase_from = at.div_ceil(SECTOR) * SECTOR;
             let erase_to = (at + body.len() as u32).div_ceil(SECTOR) * SECTOR;
@@ -152,7 +156,10 @@ pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storag
         relay_open().await;
         if ota.activate_next_partition().is_ok() && ota.set_current_ota_state(OtaImageState::New).is_ok() {
             println!("OTA: {version} installed; restarting into it");
-            Timer::after(Duration::from_millis(200)).await;
+            Timer::after(Duration::from_millis(200)).await; // the log line goes out
+            // Checked again after that wait, with nothing between the check and the reset that
+            // lets the control loop run: a run started meanwhile is not cut by the restart.
+            relay_open().await;
             esp_hal::system::software_reset();
         }
         println!("OTA: could not switch the boot slot");
