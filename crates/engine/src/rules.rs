@@ -559,6 +559,15 @@ impl Tenant {
         }
         match (active.status, condition) {
             (EntryStatus::Running, Err(reason)) => self.hold(now, reason),
+            // A run whose motor is off (a board that restarted under it, one that keeps its relay
+            // open by its own rule) starts again only as restart protection allows: the board
+            // forgets its starts when it restarts, so a board that resets as its motor starts would
+            // otherwise start it past the hour's cap, told ON again at every boot.
+            (EntryStatus::Running, Ok(())) => {
+                if let Some((reason, _)) = self.motor.wait_at(self.motor_rules(), now) {
+                    self.hold(now, reason);
+                }
+            }
             (EntryStatus::Hold, Ok(())) => match self.motor.wait_at(self.motor_rules(), now) {
                 None => self.resume(now, !held_open),
                 Some((reason, _)) => self.set_hold_reason(reason),

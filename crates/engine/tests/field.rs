@@ -381,3 +381,43 @@ fn only_an_off_answer_may_come_from_an_older_state() {
         "the lease ran out by then: a Tick would change the state first"
     );
 }
+
+/// Found by a review of the device's rules: a board that restarts as its motor starts (a sag at
+/// the inrush, contactor noise) forgets its starts at every boot, and was told ON again after
+/// each; the engine counts the starts and holds the run once the hour's cap is reached.
+#[test]
+fn a_board_that_restarts_as_its_motor_starts_cannot_start_it_past_the_hours_cap() {
+    let mut t = pump(rules(60, 0, 3));
+    let rebooted = Event::Poll(DevicePoll {
+        device: BOARD,
+        load_shedding: false,
+        ready: true,
+        relay: false,
+        feedback: None,
+        reset: Some(ResetReason::BrownOut),
+        relay_off: Some(RelayOff::RestartWait),
+    });
+    t.apply(start(A), at(0));
+    t.apply(says(true, None, None), at(0));
+    let mut now = 0;
+    for _ in 0..2 {
+        now += 5;
+        t.apply(rebooted.clone(), at(now));
+        // As the board does: its relay opened with the restart, and it rests its minimum OFF time.
+        assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::RestartWait)));
+        now += 60;
+        t.apply(says(false, None, Some(RelayOff::NoCommand)), at(now));
+        assert_eq!(state(&t), (MotorState::Running, None));
+        assert_eq!(t.poll_answer(at(now), 5000).motor, Motor::On);
+        t.apply(says(true, None, None), at(now + 1));
+        now += 1;
+    }
+    // Three starts in the hour: after the next restart the run holds until the first leaves it.
+    now += 5;
+    t.apply(rebooted, at(now));
+    now += 60;
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(now));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::RestartWait)));
+    assert_eq!(t.poll_answer(at(now), 5000).motor, Motor::Off);
+    assert_eq!(t.restart_wait_until(), Some(at(3600)), "the first start leaves the hour at 3600 s");
+}
