@@ -41,7 +41,7 @@ const PUMPS: &[Pump] = &[
             ("Jamal Hossain", "jamal", 20, Start::Queue),
         ],
         script: "shed@40s..70s, shed@6m..7m",
-        story: "Karim runs for 3 minutes, Salma and Jamal wait; load shedding at 0:40–1:10 holds the run",
+        story: "Karim runs for 3 minutes once the pump's power has settled (its board has just started), Salma and Jamal wait; load shedding at 0:40–1:10 holds the run",
     },
     Pump {
         owner: ("Qadir Ahmed", "qadir"),

@@ -165,6 +165,7 @@ async fn the_alert_profile_is_checked_and_a_phone_number_belongs_to_one_account(
     for (field, value) in [
         ("phone", json!("01711000001")),
         ("pushTokens", json!(["not-a-token"])),
+        ("pushTokens", json!(["ExponentPushToken[\u{202e}\u{0}]"])),
         ("language", json!("fr")),
         ("muted", json!([{"kind": "RUN_HELD", "channel": "FAX"}])),
         ("muted", json!([{"kind": "NOPE", "channel": "SMS"}])),

@@ -1202,8 +1202,10 @@ async fn names_carry_no_control_or_direction_characters() {
     }
     let (_, wallet) = t.admin.get(&format!("/api/admin/users/{user_id}/wallet")).await;
     assert_eq!(wallet["availableSeconds"], 600, "no minutes moved: {wallet}");
-    let lines = json!({"userId": user_id, "minutes": 5, "note": "paid 50 taka\ncash, by Rahim"});
+    let lines = json!({"userId": user_id, "minutes": 5, "note": "paid 50 taka\r\ncash, by Rahim"});
     t.admin.ok("/api/admin/recharge", lines).await;
+    let (_, wallet) = t.admin.get(&format!("/api/admin/users/{user_id}/wallet")).await;
+    assert_eq!(wallet["ledger"][0]["note"], "paid 50 taka\ncash, by Rahim", "one line break, as it came: {wallet}");
     // Bangla and other scripts are names like any.
     t.admin.ok("/api/admin/users", json!({"name": "করিম মিয়া", "username": "karim", "password": PASSWORD})).await;
 }

@@ -99,7 +99,10 @@ async fn the_demo_seeds_its_pumps_and_karim_sees_his_run() {
     let karim = Client { token: Some(body["token"].as_str().unwrap().to_owned()), ..anon };
     let (status, body) = karim.get("/api/motor/status").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["me"]["state"], "RUNNING", "{body}");
+    // His run: running, or in its first minute held while the pump's power settles (the demo's
+    // board reports a power-on, and restart protection waits for the grid to settle).
+    let state = (body["me"]["state"].as_str(), body["me"]["entry"]["holdReason"].as_str());
+    assert!(matches!(state, (Some("RUNNING"), None) | (Some("HOLD"), Some("GRID_SETTLING"))), "{body}");
     assert_eq!(body["motor"]["activeUserId"], body["me"]["entry"]["userId"], "his run is the pump's: {body}");
     assert_eq!(body["device"]["online"], true, "the demo's device reported: {body}");
 }

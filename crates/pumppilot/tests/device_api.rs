@@ -199,6 +199,11 @@ async fn a_rotated_key_replaces_the_old_one_at_once() {
     let (_, devices) = t.admin.get("/api/admin/devices").await;
     let device = &devices[0];
     assert_eq!(device["firmware"], "pumppilot-esp32c3 0.1.0");
+    // A firmware name that would pose as other text on the owner's pages is kept without it.
+    let posing = "/api/esp32/poll?loadShedding=0&ready=1&relay=0&fw=pump%1B%5B31m%E2%80%AE1.2%0Abeta%00";
+    assert_eq!(t.device.client.get(posing).await.0, StatusCode::OK);
+    assert_eq!(t.admin.get("/api/admin/devices").await.1[0]["firmware"], "pump[31m1.2beta");
+    t.device.client.ok("/api/esp32/poll", report()).await;
     assert_eq!(
         (device["uptimeMs"].as_u64(), device["rssi"].as_i64(), device["online"].as_bool()),
         (Some(93_000), Some(-61), Some(true))

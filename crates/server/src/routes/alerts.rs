@@ -140,7 +140,10 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
         return Err(ApiError::validation("pushTokens: at most 10"));
     }
     let token_ok = |t: &str| {
-        (t.starts_with("ExponentPushToken[") || t.starts_with("ExpoPushToken[")) && t.ends_with(']') && t.len() <= 200
+        (t.starts_with("ExponentPushToken[") || t.starts_with("ExpoPushToken["))
+            && t.ends_with(']')
+            && t.len() <= 200
+            && t.bytes().all(|b| b.is_ascii_graphic())
     };
     if let Some(token) = view.push_tokens.iter().find(|t| !token_ok(t)) {
         return Err(ApiError::validation(format!("pushTokens: `{token}` is not an Expo push token")));

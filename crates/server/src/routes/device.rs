@@ -299,8 +299,15 @@ async fn report_at(
         load_shedding: report.load_shedding,
         ready: report.ready,
         relay: report.relay,
-        // At most 40 characters (a name of 40 bytes or fewer is copied as it is).
-        firmware: report.fw.map(|fw| if fw.len() <= 40 { fw.to_owned() } else { fw.chars().take(40).collect() }),
+        // At most 40 characters, none that would pose as other text on the owner's pages (a plain
+        // name of 40 bytes or fewer is copied as it is).
+        firmware: report.fw.map(|fw| {
+            if fw.len() <= 40 && fw.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+                fw.to_owned()
+            } else {
+                fw.chars().filter(|c| !c.is_control() && !super::posing(*c)).take(40).collect()
+            }
+        }),
         uptime_ms: report.uptime_ms,
         rssi: report.rssi,
         last_reset: report.reset,

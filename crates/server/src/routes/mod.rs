@@ -121,6 +121,8 @@ pub fn check_name(name: &str) -> Result<String, ApiError> {
 /// characters after trimming (at least one when `required`), line breaks allowed, and no other
 /// control characters (NUL, escapes) nor [`posing`] ones. Returns the trimmed text.
 pub fn check_text(field: &str, text: &str, most: usize, required: bool) -> Result<String, ApiError> {
+    // A line break is kept as one character, whoever's convention it came in.
+    let text = text.replace("\r\n", "\n");
     let text = text.trim();
     if required && text.is_empty() {
         return Err(ApiError::validation(format!("{field}: say why, in 1 to {most} characters")));
@@ -137,7 +139,7 @@ pub fn check_text(field: &str, text: &str, most: usize, required: bool) -> Resul
 /// Characters that make text read as other text: bidirectional overrides, embeddings, isolates
 /// and marks, line and paragraph separators (line breaks that are not control characters), and
 /// invisible spaces. The joiners Bangla needs (U+200C, U+200D) are not among them.
-fn posing(c: char) -> bool {
+pub(crate) fn posing(c: char) -> bool {
     matches!(
         c,
         '\u{202A}'..='\u{202E}'
