@@ -40,8 +40,8 @@ const PUMPS: &[Pump] = &[
             ("Salma Begum", "salma", 45, Start::Queue),
             ("Jamal Hossain", "jamal", 20, Start::Queue),
         ],
-        script: "shed@40s..70s, shed@6m..7m",
-        story: "Karim runs for 3 minutes once the pump's power has settled (its board has just started), Salma and Jamal wait; load shedding at 0:40–1:10 holds the run",
+        script: "shed@1m30s..2m, shed@6m..7m",
+        story: "Karim runs for 3 minutes once the pump's power has settled (a minute: its board has just started), Salma and Jamal wait; load shedding at 1:30–2:00 holds the run",
     },
     Pump {
         owner: ("Qadir Ahmed", "qadir"),
