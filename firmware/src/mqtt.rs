@@ -42,6 +42,9 @@ enum Ended {
     Handshake,
     Closed,
     Malformed,
+    /// A packet longer than the buffer: an answer the device cannot read whole, which drops the
+    /// command at once (as one over the answer's limit does), not at the lease's end.
+    TooLong,
 }
 
 #[embassy_executor::task]
@@ -85,6 +88,9 @@ pub async fn mqtt_task(stack: Stack<'static>, settings: &'static DeviceSettings)
                 let at = now();
                 let sent = controller.sent(at);
                 let _ = controller.reply(sent, at, Reply { status, counter: None, mac: None, body: &[] });
+            }
+            Ended::TooLong => {
+                let _ = controller.too_long(now());
             }
             _ => controller.poll_failed(now()),
         });
@@ -253,7 +259,7 @@ async fn send(socket: &mut TcpSocket<'_>, packet: &Packet<'_>) -> Result<(), ()>
 }
 
 /// Reads until `buf[..filled]` starts with a whole packet; returns its length. A packet longer
-/// than the buffer, or a length that is not MQTT's, ends the session.
+/// than the buffer ([`Ended::TooLong`]), or a length that is not MQTT's, ends the session.
 async fn next_packet(socket: &mut TcpSocket<'_>, buf: &mut [u8], filled: &mut usize) -> Result<usize, Ended> {
     loop {
         match frame_len(&buf[..*filled]) {
@@ -262,7 +268,8 @@ async fn next_packet(socket: &mut TcpSocket<'_>, buf: &mut [u8], filled: &mut us
                     return Ok(len);
                 }
             }
-            Ok(Some(_)) | Err(()) => return Err(Ended::Malformed),
+            Ok(Some(_)) => return Err(Ended::TooLong),
+            Err(()) => return Err(Ended::Malformed),
             Ok(None) => {}
         }
         match socket.read(&mut buf[*filled..]).await {

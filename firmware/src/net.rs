@@ -188,8 +188,10 @@ impl LinkHeaders {
 pub enum Posted<'b> {
     /// An HTTP answer: its status, the link's headers and the body.
     Answer(u16, LinkHeaders, &'b [u8]),
-    /// No answer: connection, timeout, or a body that did not fit.
+    /// No answer: connection, timeout.
     Failed,
+    /// An answer too long for the receive buffer: it came, but cannot be read whole.
+    TooLong,
 }
 
 /// Why one exchange failed.
@@ -270,6 +272,10 @@ impl Http {
         let outcome = with_timeout(timeout, async {
             let reused = self.connection.is_some();
             match self.exchange(method, path, body, sign, range, rx).await {
+                // Not an answer too long for the buffer: the same request would get it again.
+                Err(Failure::Http(reqwless::Error::BufferTooSmall)) => {
+                    Err(Failure::Http(reqwless::Error::BufferTooSmall))
+                }
                 Err(Failure::Io | Failure::Http(_)) if reused => {
                     self.exchange(method, path, body, sign, range, rx).await
                 }
@@ -279,6 +285,10 @@ impl Http {
         .await;
         match outcome {
             Ok(Ok((status, headers, start, len))) => Posted::Answer(status, headers, &rx[start..start + len]),
+            Ok(Err(Failure::Http(reqwless::Error::BufferTooSmall))) => {
+                println!("POST {path}: an answer longer than {} bytes", rx.len());
+                Posted::TooLong
+            }
             Ok(Err(err)) => {
                 println!("POST {path}: {err:?}");
                 Posted::Failed
@@ -482,6 +492,11 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
             }
             Posted::Failed => {
                 with_controller(|controller| controller.poll_failed(now()));
+                NetState::NoServer.set();
+            }
+            Posted::TooLong => {
+                with_controller(|controller| controller.too_long(now()));
+                println!("unusable answer (too long): motor OFF until a good one");
                 NetState::NoServer.set();
             }
         }

@@ -108,7 +108,7 @@ pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storag
                     None => continue,
                 }
             }
-            Posted::Failed => continue,
+            Posted::Failed | Posted::TooLong => continue,
         };
         println!("OTA: downloading {version}");
         // 3. Range by range into the inactive slot, only while the relay is open.

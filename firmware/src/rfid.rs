@@ -231,7 +231,7 @@ pub async fn card_task(stack: Stack<'static>, server: &'static Server, reader: R
                         break feedback;
                     }
                     Posted::Failed if first.elapsed() < RETRY_WITHIN => continue,
-                    Posted::Failed => break CardFeedback::Error,
+                    Posted::Failed | Posted::TooLong => break CardFeedback::Error,
                 }
             };
             println!("card {}: {feedback:?}", card.as_str());

@@ -866,6 +866,14 @@ impl Controller {
         }
     }
 
+    /// An answer that came but could not be read whole (longer than the board's receive buffer,
+    /// over HTTP or MQTT), at `now`: unusable like one longer than an answer may be, so the
+    /// command is dropped (relay OFF) and it counts as a failed poll.
+    pub fn too_long(&mut self, now: Millis) -> AnswerError {
+        self.observe(now);
+        self.garbage(json::JsonError::TooLong)
+    }
+
     /// An unusable answer: the command is dropped (relay OFF) and it counts as a failed poll.
     fn garbage(&mut self, err: json::JsonError) -> AnswerError {
         self.command = None;

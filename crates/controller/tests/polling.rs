@@ -216,6 +216,19 @@ fn too_long_is_its_own_error() {
     assert_eq!(device.answer_at(Millis(0), &body), Err(AnswerError::TooLong));
 }
 
+/// An answer too long for the board's receive buffer, which the board cannot even hand over,
+/// drops the command as one over the answer's limit does, instead of letting the lease run on.
+#[test]
+fn an_answer_the_board_could_not_read_whole_drops_the_command() {
+    let mut device = Controller::new(Settings::DEFAULT);
+    hold(&mut device, 0, 1_000, 10, false, true);
+    device.answer_at(Millis(1_000), &running(5_000, 15_000)).unwrap();
+    assert!(device.relay(Millis(1_000)));
+    assert_eq!(device.too_long(Millis(1_010)), AnswerError::TooLong);
+    assert!(!device.relay(Millis(1_010)), "OFF at once, not at the lease's end");
+    assert_eq!(device.failures(), 1);
+}
+
 /// The server's long-poll as `routes/device.rs` does it: the wait is cut to a third of its
 /// lease, the answer is held that long (nothing changes), and its `leaseMs` is shortened by the
 /// time held (or, with `shortens` false, not: the device counts the lease from its send anyway).
