@@ -205,14 +205,21 @@ fn after_a_reboot_a_signed_refusal_moves_the_counter_above_the_servers() {
     assert_eq!(report(&mut device, 2_060).1, 502);
 }
 
+/// A signing device that reported at 1 s and took the signed ON for that report at 1.01 s: the
+/// device, the report's `ref` and counter, and the ON as it went over the air.
+fn running_on_a_signed_on() -> (Controller, u32, u64, Vec<u8>) {
+    let mut device = signing_device();
+    let (reference, counter, _) = report(&mut device, 1_000);
+    let captured = signed(&secret(), MqttKind::Command, counter, &on(1, reference));
+    device.command(Millis(1_010), topics().command.as_str(), &captured).unwrap();
+    (device, reference, counter, captured)
+}
+
 #[test]
 fn a_replayed_command_cannot_extend_the_lease() {
     // A signed ON captured from the air and sent again later still counts from its report.
-    let mut device = signing_device();
-    let (reference, counter, _) = report(&mut device, 1_000);
+    let (mut device, _, _, captured) = running_on_a_signed_on();
     let command = topics().command;
-    let captured = signed(&secret(), MqttKind::Command, counter, &on(1, reference));
-    device.command(Millis(1_010), command.as_str(), &captured).unwrap();
     hold(&mut device, 1_010, 15_000, 10, false, true);
     let again = device.command(Millis(15_000), command.as_str(), &captured);
     assert!(matches!(again, Ok(Pushed::Taken(_))), "{again:?}");
@@ -233,11 +240,8 @@ fn off(seq: u64, reference: u32) -> Vec<u8> {
 fn a_captured_on_sent_again_after_the_stop_that_replaced_it_is_stale() {
     // The farmer stops before the device's next report: the server's OFF names the same report
     // as the ON it replaces. Someone who captured the ON sends it again.
-    let mut device = signing_device();
-    let (reference, counter, _) = report(&mut device, 1_000);
+    let (mut device, reference, counter, captured) = running_on_a_signed_on();
     let command = topics().command;
-    let captured = signed(&secret(), MqttKind::Command, counter, &on(1, reference));
-    device.command(Millis(1_010), command.as_str(), &captured).unwrap();
     assert_eq!(device.drive(Millis(1_010)), Decision::On);
     let stop = signed(&secret(), MqttKind::Command, counter, &off(2, reference));
     assert!(matches!(device.command(Millis(2_000), command.as_str(), &stop), Ok(Pushed::Taken(_))));
