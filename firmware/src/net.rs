@@ -273,9 +273,7 @@ impl Http {
             let reused = self.connection.is_some();
             match self.exchange(method, path, body, sign, range, rx).await {
                 // Not an answer too long for the buffer: the same request would get it again.
-                Err(Failure::Http(reqwless::Error::BufferTooSmall)) => {
-                    Err(Failure::Http(reqwless::Error::BufferTooSmall))
-                }
+                too_long @ Err(Failure::Http(reqwless::Error::BufferTooSmall)) => too_long,
                 Err(Failure::Io | Failure::Http(_)) if reused => {
                     self.exchange(method, path, body, sign, range, rx).await
                 }

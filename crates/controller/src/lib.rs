@@ -841,9 +841,12 @@ impl Controller {
         match json::decode_answer(body) {
             Ok(answer) if late || behind(&answer) => Err(AnswerError::Stale),
             Ok(answer) => {
-                self.newest = Some(self.newest.map_or((sent.at, answer.seq), |(at, seq)| {
-                    if sent.at > at { (sent.at, answer.seq) } else { (at, seq.max(answer.seq)) }
-                }));
+                // Not behind: a newer poll, or the same one (whose highest `seq` is kept).
+                let seq = match self.newest {
+                    Some((at, seq)) if at == sent.at => seq.max(answer.seq),
+                    _ => answer.seq,
+                };
+                self.newest = Some((sent.at, seq));
                 let lease_ms = answer.lease_ms.min(self.settings.max_lease_ms);
                 self.command = Some(Command {
                     on: answer.commands_on(),

@@ -286,10 +286,11 @@ impl Controller {
         }
         // An OFF counts from the newest report sent (an answer to that one, made after this
         // command, may follow and is used), or from now when none is remembered; never from
-        // before the current command.
+        // before the newest answer taken (kept when the command was dropped), so it is never
+        // stale.
         let mut anchor = self.refs.newest(self.epoch).unwrap_or_else(|| self.sent(now));
-        if let Some(command) = self.command {
-            anchor.at = anchor.at.max(command.at);
+        if let Some((at, _)) = self.newest {
+            anchor.at = anchor.at.max(at);
         }
         self.take_answer(anchor, now, body)?;
         self.reported = None;

@@ -268,9 +268,9 @@ struct Oracle {
     epoch: u64,
     latest_dev: u64,
     held: Option<Held>,
-    /// The newest answer taken (its true send time, the highest `seq` for that poll), kept when
-    /// the command is dropped.
-    newest: Option<(u64, u64)>,
+    /// The newest answer taken (its poll's true and device send times, the highest `seq` for that
+    /// poll), kept when the command is dropped.
+    newest: Option<(u64, u64, u64)>,
     grid: Sampled,
     ready: Sampled,
     feedback: Sampled,
@@ -287,7 +287,7 @@ impl Oracle {
     /// than the newest answer taken, or when it is the same poll and the answer an ON with an
     /// older `seq` (a captured ON sent again after the OFF that replaced it).
     fn behind(&self, send_true: u64, answer: &PollAnswer) -> bool {
-        self.newest.is_some_and(|(at, seq)| {
+        self.newest.is_some_and(|(at, _, seq)| {
             send_true < at
                 || (send_true == at
                     && answer.motor == Motor::On
@@ -296,13 +296,14 @@ impl Oracle {
         })
     }
 
-    /// An answer to the poll sent at `send_true` was taken.
-    fn took(&mut self, send_true: u64, answer: &PollAnswer) {
-        self.newest = Some(match self.newest {
-            Some((at, seq)) if at == send_true => (at, seq.max(answer.seq)),
-            Some((at, seq)) if at > send_true => (at, seq),
-            _ => (send_true, answer.seq),
-        });
+    /// An answer to the poll sent at `send_true` (`send_dev` on the device's clock) was taken: it
+    /// is not behind, so its poll is the newest or the newest's own.
+    fn took(&mut self, send_true: u64, send_dev: u64, answer: &PollAnswer) {
+        let seq = match self.newest {
+            Some((at, _, seq)) if at == send_true => seq.max(answer.seq),
+            _ => answer.seq,
+        };
+        self.newest = Some((send_true, send_dev, seq));
     }
 }
 
@@ -884,7 +885,7 @@ impl Campaign {
                     Ok(false)
                 } else {
                     o.held = Some(Held { send_true: d.send_true, send_dev: d.send_dev, answer });
-                    o.took(d.send_true, &answer);
+                    o.took(d.send_true, d.send_dev, &answer);
                     Ok(true)
                 }
             }
@@ -939,7 +940,7 @@ impl Campaign {
                 let stale = send_dev > now || o.behind(send_true, &answer);
                 if !stale {
                     o.held = Some(Held { send_true, send_dev, answer });
-                    o.took(send_true, &answer);
+                    o.took(send_true, send_dev, &answer);
                 }
                 Ok((!stale, false))
             }
@@ -949,13 +950,14 @@ impl Campaign {
             (Some(answer), None) => {
                 let newest = o.refs.iter().filter(|r| r.3 == o.epoch).max_by_key(|r| r.1).map(|r| (r.1, r.2));
                 let (mut send_true, mut send_dev) = newest.unwrap_or((self.t, now));
-                if let Some(held) = o.held
-                    && held.send_true > send_true
+                // Never from before the newest answer taken, as the controller anchors it.
+                if let Some((at, dev, _)) = o.newest
+                    && at > send_true
                 {
-                    (send_true, send_dev) = (held.send_true, held.send_dev);
+                    (send_true, send_dev) = (at, dev);
                 }
                 o.held = Some(Held { send_true, send_dev, answer });
-                o.took(send_true, &answer);
+                o.took(send_true, send_dev, &answer);
                 Ok((true, true))
             }
         };

@@ -86,11 +86,6 @@ impl Slots {
         Arc::new(Slots { permits: Arc::new(Semaphore::new(max)), room_wanted: Notify::new() })
     }
 
-    /// Slots free now.
-    pub fn free(&self) -> usize {
-        self.permits.available_permits()
-    }
-
     /// A slot for the next connection a listener accepts: at once, or once a connection of either
     /// listener closes, asking the idle ones to go meanwhile. While none is free it says so once
     /// in the log (`told_full`, cleared when a slot is free at once again).

@@ -369,9 +369,9 @@ pub struct ReceiptView {
 impl ReceiptView {
     pub fn new(receipt: &pumppilot_store::Receipt, user_name: String, recorded_by_name: String) -> Self {
         let id = receipt.id.to_string();
-        let number = id.chars().take(12).collect::<Vec<_>>().chunks(4).map(String::from_iter).collect::<Vec<_>>();
         ReceiptView {
-            number: number.join("-").to_uppercase(),
+            // The id is 32 hex digits: the first twelve are its time to the millisecond.
+            number: format!("{}-{}-{}", &id[..4], &id[4..8], &id[8..12]).to_uppercase(),
             id,
             user_id: receipt.user_id.to_string(),
             user_name,

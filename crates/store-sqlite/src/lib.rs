@@ -181,6 +181,27 @@ impl SqliteStore {
         }
     }
 
+    /// Writes `item` with the others of `group` made at once, at most `most` a transaction
+    /// ([`batch_or_alone`]), and answers it.
+    async fn grouped<T, R>(
+        &self,
+        group: &Arc<pumppilot_store::Group<T, StoreResult<R>>>,
+        item: T,
+        most: usize,
+        write: BatchWrite<T, R>,
+    ) -> StoreResult<R>
+    where
+        T: Send + Sync + 'static,
+        R: Send + 'static,
+    {
+        let (writer, files) = (Arc::clone(&self.writer), self.files.clone());
+        let batch = move |items| batch_or_alone(Arc::clone(&writer), files.clone(), items, write);
+        group
+            .submit(item, most, batch)
+            .await
+            .unwrap_or_else(|| Err(StoreError::Unavailable("a grouped write ended without an answer".into())))
+    }
+
     /// Runs `op` on the writer connection, on the blocking pool.
     async fn write<T, F>(&self, op: F) -> StoreResult<T>
     where
@@ -408,12 +429,7 @@ impl Store for SqliteStore {
         let commit = pumppilot_store::OwnedCommit::from(commit);
         // Transitions made at once (a village's pumps after a power cut, a grid going down under
         // many runs) share one transaction: one sync of the log a batch, not one each.
-        let (writer, files) = (Arc::clone(&self.writer), self.files.clone());
-        let write = move |batch| batch_or_alone(Arc::clone(&writer), files.clone(), batch, tenants::commit);
-        self.commits
-            .submit(commit, COMMITS_AT_ONCE, write)
-            .await
-            .unwrap_or_else(|| Err(StoreError::Unavailable("a grouped commit ended without an answer".into())))
+        self.grouped(&self.commits, commit, COMMITS_AT_ONCE, tenants::commit).await
     }
 
     async fn terms(&self, admin: AdminId) -> StoreResult<Terms> {
@@ -492,12 +508,8 @@ impl Store for SqliteStore {
         block: u64,
     ) -> StoreResult<Reserved> {
         // A fleet coming online reserves at once: one transaction (one sync of the log) a batch.
-        let (writer, files) = (Arc::clone(&self.writer), self.files.clone());
-        let write = move |batch| batch_or_alone(Arc::clone(&writer), files.clone(), batch, devices::reserve_counters);
-        self.reservations
-            .submit((admin, device, at_least, block), RESERVATIONS_AT_ONCE, write)
-            .await
-            .unwrap_or_else(|| Err(StoreError::Unavailable("a grouped reservation ended without an answer".into())))
+        let reservation = (admin, device, at_least, block);
+        self.grouped(&self.reservations, reservation, RESERVATIONS_AT_ONCE, devices::reserve_counters).await
     }
 
     async fn device_counters(&self, admin: Option<AdminId>) -> StoreResult<Vec<(DeviceId, u64)>> {

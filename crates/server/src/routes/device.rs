@@ -305,7 +305,7 @@ async fn report_at(
             if fw.len() <= 40 && fw.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
                 fw.to_owned()
             } else {
-                fw.chars().filter(|c| !c.is_control() && !super::posing(*c)).take(40).collect()
+                fw.chars().filter(|c| super::plain(*c)).take(40).collect()
             }
         }),
         uptime_ms: report.uptime_ms,

@@ -100,15 +100,15 @@ pub struct NewAccountBody {
 }
 
 /// The one check of every name that enters the system (a person's, a device's): 1 to 80
-/// characters after trimming, at least one of them a letter or a digit, and none of the
-/// characters that could make a name read as another in a list, a log or the usage spreadsheet
-/// ([`posing`]). Returns the trimmed name.
+/// characters after trimming, at least one of them a letter or a digit, and none but
+/// [`plain`] ones, so a name cannot read as another in a list, a log or the usage spreadsheet.
+/// Returns the trimmed name.
 pub fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 80 {
         return Err(ApiError::validation("name: 1 to 80 characters"));
     }
-    if name.chars().any(|c| c.is_control() || posing(c)) {
+    if !name.chars().all(plain) {
         return Err(ApiError::validation("name: no control or text-direction characters"));
     }
     if !name.chars().any(char::is_alphanumeric) {
@@ -118,8 +118,8 @@ pub fn check_name(name: &str) -> Result<String, ApiError> {
 }
 
 /// The one check of every free text that others read (a note, a reason): at most `most`
-/// characters after trimming (at least one when `required`), line breaks allowed, and no other
-/// control characters (NUL, escapes) nor [`posing`] ones. Returns the trimmed text.
+/// characters after trimming (at least one when `required`), [`plain`] ones and line breaks.
+/// Returns the trimmed text.
 pub fn check_text(field: &str, text: &str, most: usize, required: bool) -> Result<String, ApiError> {
     // A line break is kept as one character, whoever's convention it came in.
     let text = text.replace("\r\n", "\n");
@@ -130,29 +130,31 @@ pub fn check_text(field: &str, text: &str, most: usize, required: bool) -> Resul
     if text.chars().count() > most {
         return Err(ApiError::validation(format!("{field}: at most {most} characters")));
     }
-    if text.chars().any(|c| (c.is_control() && c != '\n') || posing(c)) {
+    if !text.chars().all(|c| c == '\n' || plain(c)) {
         return Err(ApiError::validation(format!("{field}: no control or text-direction characters")));
     }
     Ok(text.to_string())
 }
 
-/// Characters that make text read as other text: bidirectional overrides, embeddings, isolates
-/// and marks, line and paragraph separators (line breaks that are not control characters), and
-/// invisible spaces. The joiners Bangla needs (U+200C, U+200D) are not among them.
-pub(crate) fn posing(c: char) -> bool {
-    matches!(
-        c,
-        '\u{202A}'..='\u{202E}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{061C}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{200B}'
-            | '\u{2060}'
-            | '\u{FEFF}'
-    )
+/// Whether a character may stand in text others read: not a control character (NUL, line
+/// breaks, escapes), and none that makes text read as other text: bidirectional overrides,
+/// embeddings, isolates and marks, line and paragraph separators (line breaks that are not
+/// control characters), and invisible spaces. The joiners Bangla needs (U+200C, U+200D) are plain.
+pub(crate) fn plain(c: char) -> bool {
+    !c.is_control()
+        && !matches!(
+            c,
+            '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{061C}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{200B}'
+                | '\u{2060}'
+                | '\u{FEFF}'
+        )
 }
 
 fn validate_account(body: &NewAccountBody) -> Result<(), ApiError> {

@@ -64,16 +64,15 @@ pub async fn log(
     let mut names: HashMap<&str, &str> = users.iter().map(|u| (u.user.id.as_str(), u.user.name.as_str())).collect();
     names.extend(devices.iter().map(|d| (d.id.as_str(), d.name.as_str())));
     names.insert(page.me.id.as_str(), page.me.name.as_str());
-    let name = |id: &Option<String>| match id.as_deref() {
-        Some(id) => names.get(id).map_or_else(|| short_id(id), |n| (*n).to_string()),
+    // A name the tenant knows, else `unknown`'s words for the id.
+    let named = |id: &Option<String>, unknown: &dyn Fn(&str) -> String| match id.as_deref() {
+        Some(id) => names.get(id).map_or_else(|| unknown(id), |n| (*n).to_string()),
         None => "—".to_string(),
     };
+    let name = |id: &Option<String>| named(id, &short_id);
     // Who acts on a tenant is its owner, a farmer of it, or the master (an owner added, a
     // suspension, a recharge made for the owner): one not of the tenant is the master.
-    let who = |id: &Option<String>| match id.as_deref() {
-        Some(id) => names.get(id).map_or_else(|| t.role_master.to_string(), |n| (*n).to_string()),
-        None => "—".to_string(),
-    };
+    let who = |id: &Option<String>| named(id, &|_| t.role_master.to_string());
     // Every action the log may hold, and any other on this page.
     let mut kinds: Vec<&str> = t.audit_actions.iter().map(|(code, _)| *code).collect();
     kinds.extend(shown.iter().map(|a| a.action.as_str()));
