@@ -214,7 +214,16 @@ async fn main(spawner: Spawner) -> ! {
             spawner.spawn(rfid::card_task(stack, server, reader).expect("card task"));
             spawner.spawn(ota::ota_task(stack, server, flash).expect("update task"));
         }
-        _ => portal::start(&spawner, peripherals.WIFI, flash, chosen.is_some()),
+        _ => {
+            // The page shows the active levels of a record saved on this board (not secret: the
+            // wiring's), never the values built into the image: those are defaults nobody chose
+            // for this board, and a wrong relay level runs the motor where the device means OFF.
+            let stored = match chosen {
+                Some((device, settings::Source::Flash)) => Some(device.levels()),
+                _ => None,
+            };
+            portal::start(&spawner, peripherals.WIFI, flash, chosen.is_some(), stored)
+        }
     }
 
     // 7. The control loop, which alone feeds the watchdog. In setup mode it runs the same way:

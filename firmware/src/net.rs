@@ -24,7 +24,7 @@ use esp_radio::wifi::{
     AuthenticationMethodConfig, Config as WifiConfig, Interface, Password, Ssid, WifiController, sta::StationConfig,
 };
 use pumppilot_controller::{
-    AnswerError, Reply, Signature,
+    AnswerError, Reply, Sent, Signature,
     protocol::{POLL_PATH, json, link},
     setup::DeviceSettings,
 };
@@ -169,25 +169,71 @@ pub struct Http {
     connection: Option<Connection>,
 }
 
+/// How a request is signed. The controller signs each attempt just before it goes out, with a
+/// counter of its own: the server accepts a counter once, and an attempt that failed on a kept
+/// connection may have reached the server before the connection broke, so a retry carrying the
+/// same counter would be refused as a replay (409), a failed poll for nothing. Signing stays here,
+/// in one place, and the counters stay the controller's.
+pub enum Signing<'s> {
+    /// A poll, with its send time: each attempt's own time and signature go into it, so the
+    /// controller takes only the answer to the attempt that got one, and counts its lease from
+    /// when that attempt went out (see `Http::attempt`).
+    Poll(&'s mut Sent),
+    /// Any other request (a card tap, a firmware download): [`Answer::signature`] says how the
+    /// attempt that got the answer was signed.
+    Request,
+}
+
 /// The link's two answer headers, copied out before the body is read.
 #[derive(Default)]
-pub struct LinkHeaders {
+struct LinkHeaders {
     counter: heapless::Vec<u8, 20>,
     mac: heapless::Vec<u8, 64>,
 }
 
-impl LinkHeaders {
+/// An HTTP answer, with what the controller needs to check it.
+pub struct Answer<'b> {
+    pub status: u16,
+    headers: LinkHeaders,
+    pub body: &'b [u8],
+    /// The signature of the request this answers (`None` without a link secret); for a poll it is
+    /// in its [`Sent`] too.
+    pub signature: Option<Signature>,
+}
+
+impl Answer<'_> {
     /// The answer as the controller takes it.
-    pub fn reply<'a>(&'a self, status: u16, body: &'a [u8]) -> Reply<'a> {
-        let present = |v: &'a [u8]| (!v.is_empty()).then_some(v);
-        Reply { status, counter: present(&self.counter), mac: present(&self.mac), body }
+    pub fn reply(&self) -> Reply<'_> {
+        fn present(value: &[u8]) -> Option<&[u8]> {
+            (!value.is_empty()).then_some(value)
+        }
+        let (counter, mac) = (present(&self.headers.counter), present(&self.headers.mac));
+        Reply { status: self.status, counter, mac, body: self.body }
     }
 }
 
-/// What came back from one POST.
+/// A signature as the two header values: the counter in decimal, the MAC in hex.
+struct SignatureText {
+    counter: heapless::String<20>,
+    mac: [u8; 64],
+}
+
+impl SignatureText {
+    fn new(signature: Signature) -> SignatureText {
+        let mut counter = heapless::String::new();
+        let _ = write!(counter, "{}", signature.counter());
+        SignatureText { counter, mac: signature.mac_hex() }
+    }
+
+    fn headers(&self) -> (&str, &str) {
+        (self.counter.as_str(), core::str::from_utf8(&self.mac).unwrap_or_default())
+    }
+}
+
+/// What came back from one request.
 pub enum Posted<'b> {
-    /// An HTTP answer: its status, the link's headers and the body.
-    Answer(u16, LinkHeaders, &'b [u8]),
+    /// An HTTP answer.
+    Answer(Answer<'b>),
     /// No answer: connection, timeout.
     Failed,
     /// An answer too long for the receive buffer: it came, but cannot be read whole.
@@ -217,32 +263,31 @@ impl Http {
         }
     }
 
-    /// POSTs `body` as JSON to `path` (with its query) with the device key, and the link's
-    /// headers when `signature` is given; the answer's body lands in `rx`. A kept connection that
-    /// turns out to be closed is replaced once, within the same `timeout`; any failure drops the
-    /// connection (and the address, when connecting failed).
+    /// POSTs `body` as JSON to `path` (with its query) with the device key, signed as `signing`
+    /// says (with a link secret); the answer's body lands in `rx`. A kept connection that turns
+    /// out to be closed is replaced once, within the same `timeout`, and the request signed again;
+    /// any failure drops the connection (and the address, when connecting failed).
     pub async fn post<'b>(
         &mut self,
         path: &str,
         body: &[u8],
-        signature: Option<Signature>,
+        signing: Signing<'_>,
         rx: &'b mut [u8],
         timeout: Duration,
     ) -> Posted<'b> {
-        self.request(Method::POST, path, body, signature, None, rx, timeout).await
+        self.request(Method::POST, path, body, signing, None, rx, timeout).await
     }
 
     /// GETs `path` (a firmware description, or the bytes `first..=last` of an image with
-    /// `Range`), signed like a POST; the answer's body lands in `rx`.
+    /// `Range`), signed like any request but a poll; the answer's body lands in `rx`.
     pub async fn get<'b>(
         &mut self,
         path: &str,
-        signature: Option<Signature>,
         range: Option<(u32, u32)>,
         rx: &'b mut [u8],
         timeout: Duration,
     ) -> Posted<'b> {
-        self.request(Method::GET, path, &[], signature, range, rx, timeout).await
+        self.request(Method::GET, path, &[], Signing::Request, range, rx, timeout).await
     }
 
     #[allow(clippy::too_many_arguments, reason = "one request's parts, passed straight through")]
@@ -251,7 +296,7 @@ impl Http {
         method: Method,
         path: &str,
         body: &[u8],
-        signature: Option<Signature>,
+        mut signing: Signing<'_>,
         range: Option<(u32, u32)>,
         rx: &'b mut [u8],
         timeout: Duration,
@@ -261,28 +306,24 @@ impl Http {
             let _ = write!(range_text, "bytes={first}-{last}");
         }
         let range = range.map(|_| range_text.as_str());
-        let mut counter: heapless::String<20> = heapless::String::new();
-        let mut mac = [0u8; 64];
-        if let Some(signature) = signature {
-            let _ = write!(counter, "{}", signature.counter());
-            mac = signature.mac_hex();
-        }
-        let mac = core::str::from_utf8(&mac).unwrap_or_default();
-        let sign = signature.map(|_| (counter.as_str(), mac));
         let outcome = with_timeout(timeout, async {
             let reused = self.connection.is_some();
-            match self.exchange(method, path, body, sign, range, rx).await {
+            match self.attempt(method, path, body, &mut signing, range, rx).await {
                 // Not an answer too long for the buffer: the same request would get it again.
                 too_long @ Err(Failure::Http(reqwless::Error::BufferTooSmall)) => too_long,
+                // The kept connection was closed under the request (the server's idle timeout, a
+                // NAT): once more on a new one, signed afresh, since the first may have arrived.
                 Err(Failure::Io | Failure::Http(_)) if reused => {
-                    self.exchange(method, path, body, sign, range, rx).await
+                    self.attempt(method, path, body, &mut signing, range, rx).await
                 }
                 other => other,
             }
         })
         .await;
         match outcome {
-            Ok(Ok((status, headers, start, len))) => Posted::Answer(status, headers, &rx[start..start + len]),
+            Ok(Ok((Exchanged { status, headers, start, len }, signature))) => {
+                Posted::Answer(Answer { status, headers, body: &rx[start..start + len], signature })
+            }
             Ok(Err(Failure::Http(reqwless::Error::BufferTooSmall))) => {
                 println!("POST {path}: an answer longer than {} bytes", rx.len());
                 Posted::TooLong
@@ -298,6 +339,30 @@ impl Http {
         }
     }
 
+    /// One attempt of a request: signed by the controller as it goes out (before even a DNS query
+    /// or a connection), then exchanged. Returns the answer and the attempt's signature. A poll's
+    /// send time, which its answer's lease counts from, is this moment: a retry's is its own, not
+    /// the first attempt's (why that is right and safe: `Controller::sign_attempt`).
+    #[allow(clippy::too_many_arguments, reason = "one request's parts, passed straight through")]
+    async fn attempt(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        signing: &mut Signing<'_>,
+        range: Option<&str>,
+        rx: &mut [u8],
+    ) -> Result<(Exchanged, Option<Signature>), Failure> {
+        let signature = with_controller(|controller| match signing {
+            Signing::Poll(sent) => controller.sign_attempt(sent, now(), method.as_str(), path, body),
+            Signing::Request => controller.sign(method.as_str(), path, body),
+        });
+        let text = signature.map(SignatureText::new);
+        let sign = text.as_ref().map(SignatureText::headers);
+        let exchanged = self.exchange(method, path, body, sign, range, rx).await?;
+        Ok((exchanged, signature))
+    }
+
     /// One request on the kept connection (opened first when there is none). Returns the status
     /// and where the body is in `rx`. The connection is taken out while the request is under way
     /// and put back only after a whole answer: a request abandoned half way (a timeout, a
@@ -310,7 +375,7 @@ impl Http {
         sign: Option<(&str, &str)>,
         range: Option<&str>,
         rx: &mut [u8],
-    ) -> Result<(u16, LinkHeaders, usize, usize), Failure> {
+    ) -> Result<Exchanged, Failure> {
         let mut connection = match self.connection.take() {
             Some(connection) => connection,
             None => {
@@ -342,6 +407,14 @@ impl Http {
     }
 }
 
+/// One exchange's answer: the status, the link's headers, and where the body is in the buffer.
+struct Exchanged {
+    status: u16,
+    headers: LinkHeaders,
+    start: usize,
+    len: usize,
+}
+
 /// What goes into one request's header.
 struct Parts<'a> {
     method: Method,
@@ -359,7 +432,7 @@ async fn exchange(
     parts: Parts<'_>,
     body: &[u8],
     rx: &mut [u8],
-) -> Result<(u16, LinkHeaders, usize, usize), Failure> {
+) -> Result<Exchanged, Failure> {
     let mut list = [("Authorization", parts.authorization); 4];
     let mut count = 1;
     if let Some((counter, mac)) = parts.sign {
@@ -395,7 +468,7 @@ async fn exchange(
         }
     }
     let answer = response.body().read_to_end().await.map_err(Failure::Http)?;
-    Ok((status, link_headers, answer.as_ptr() as usize - start, answer.len()))
+    Ok(Exchanged { status, headers: link_headers, start: answer.as_ptr() as usize - start, len: answer.len() })
 }
 
 /// Polls the server for as long as the device runs: at the controller's interval, at once when
@@ -451,8 +524,8 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         // The controller sizes it: never more than half of what is left of the lease.
         let timeout = Duration::from_millis(u64::from(poll.timeout_ms));
 
-        let signature = with_controller(|controller| controller.sign_poll(&mut sent, "POST", &url, &body[..len]));
-        let request = http.post(&url, &body[..len], signature, &mut rx, timeout);
+        // Each attempt's send time and signature go into `sent` (`Http::attempt`).
+        let request = http.post(&url, &body[..len], Signing::Poll(&mut sent), &mut rx, timeout);
         let posted = if long_poll.is_some() {
             // A held request is cut short by a local change: the next report carries it.
             REPORT_NOW.reset();
@@ -469,12 +542,12 @@ pub async fn poll_task(stack: Stack<'static>, server: &'static Server) {
         };
         match posted {
             // The controller checks the answer's MAC (with a link secret) and its status.
-            Posted::Answer(status, headers, answer) => {
-                match with_controller(|controller| controller.reply(sent, now(), headers.reply(status, answer))) {
+            Posted::Answer(answer) => {
+                match with_controller(|controller| controller.reply(sent, now(), answer.reply())) {
                     Ok(_) => {
                         NetState::Online.set();
                         // Only from an answer the controller accepted (its MAC checked).
-                        if let Some(version) = json::decode_update(answer) {
+                        if let Some(version) = json::decode_update(answer.body) {
                             crate::ota::offer(version);
                         }
                     }

@@ -93,11 +93,11 @@ pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storag
         let mut path: heapless::String<96> = heapless::String::new();
         let _ = core::fmt::Write::write_fmt(&mut path, format_args!("/api/esp32/firmware/{version}/release"));
         relay_open().await;
-        let signature = with_controller(|controller| controller.sign("GET", &path, b""));
-        let mut update = match http.get(&path, signature, None, &mut rx, TIMEOUT).await {
-            Posted::Answer(status, headers, body) => {
-                let accepted = with_controller(|controller| controller.accept(signature, &headers.reply(status, body)));
-                match json::decode_release(body).filter(|release| accepted && release.version == version.as_str()) {
+        let mut update = match http.get(&path, None, &mut rx, TIMEOUT).await {
+            Posted::Answer(answer) => {
+                let accepted = with_controller(|controller| controller.accept(answer.signature, &answer.reply()));
+                let release = json::decode_release(answer.body);
+                match release.filter(|release| accepted && release.version == version.as_str()) {
                     Some(offer) => match Update::begin(&key, OTA_SLOT_BYTES, &offer) {
                         Ok(update) => update,
                         Err(err) => {
@@ -117,10 +117,7 @@ pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storag
         let mut failures = 0;
         while let Some((first, last)) = update.next_range(CHUNK) {
             relay_open().await;
-            let signature = with_controller(|controller| controller.sign("GET", &path, b""));
-            let Posted::Answer(status, headers, body) =
-                http.get(&path, signature, Some((first, last)), &mut rx, TIMEOUT).await
-            else {
+            let Posted::Answer(answer) = http.get(&path, Some((first, last)), &mut rx, TIMEOUT).await else {
                 failures += 1;
                 if failures > 20 {
                     break;
@@ -128,10 +125,11 @@ pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storag
                 Timer::after(Duration::from_secs(2)).await;
                 continue; // resumes with the same range
             };
-            if !with_controller(|controller| controller.accept(signature, &headers.reply(status, body))) {
+            if !with_controller(|controller| controller.accept(answer.signature, &answer.reply())) {
                 failures += 1;
                 continue;
             }
+            let body = answer.body;
             let Ok(at) = update.received(first, body) else { break };
             let Ok((mut slot, _)) = ota.next_partition() else { break };
             // The request took a while (up to its timeout), and a Start may have closed the relay

@@ -5,6 +5,11 @@
 //! `pumppilot_controller::setup`. Any other address a phone asks for (its "is there internet?"
 //! check) is sent to the page, so the phone opens it by itself.
 //!
+//! The page shows nothing of the settings stored but the relay's and the inputs' active levels,
+//! and those only from a record saved on this board (`setup::page`): a board set up again keeps
+//! its wiring unless the technician changes it, while a board without a record (or with values
+//! only built into the image) shows each level unchosen, to be chosen as it is wired.
+//!
 //! Nothing here touches the motor outputs: no poll task runs in setup mode, so the controller
 //! never gets a command and the control loop holds the relay OFF (`main`). A form the controller
 //! refuses is answered with its JSON error (the page shows it, in English and Bangla) and nothing
@@ -33,12 +38,12 @@ use esp_println::println;
 use esp_radio::wifi::{Config as WifiConfig, Interface, Ssid, WifiController, ap::AccessPointConfig};
 use picoserve::{
     ResponseSent,
-    io::Read,
+    io::{Read, Write},
     request::{Path, Request},
-    response::{IntoResponse, Redirect, Response, ResponseWriter, StatusCode},
+    response::{Content, IntoResponse, Redirect, Response, ResponseWriter, StatusCode},
     routing::{PathRouterService, get},
 };
-use pumppilot_controller::setup::{DeviceSettings, PAGE};
+use pumppilot_controller::setup::{self, DeviceSettings, Levels};
 use static_cell::StaticCell;
 
 use crate::settings;
@@ -62,8 +67,15 @@ type Buffers = UdpBuffers<2, 640, 640, 2>;
 const GIVE_UP: Duration = Duration::from_secs(15 * 60);
 
 /// Starts the access point and the three servers. `has_settings`: the board can go back to work
-/// if nobody saves (setup mode from the button).
-pub fn start(spawner: &Spawner, wifi: WIFI<'static>, flash: FlashStorage<'static>, has_settings: bool) {
+/// if nobody saves (setup mode from the button). `stored`: the active levels of the record saved
+/// on this board, chosen already on the page (`None`: each must be chosen).
+pub fn start(
+    spawner: &Spawner,
+    wifi: WIFI<'static>,
+    flash: FlashStorage<'static>,
+    has_settings: bool,
+    stored: Option<Levels>,
+) {
     static RESOURCES: StaticCell<StackResources<6>> = StaticCell::new();
     static UDP: StaticCell<Buffers> = StaticCell::new();
     FLASH.lock(|cell| *cell.borrow_mut() = Some(flash));
@@ -86,7 +98,7 @@ pub fn start(spawner: &Spawner, wifi: WIFI<'static>, flash: FlashStorage<'static
     spawner.spawn(dhcp_task(stack, udp).expect("DHCP task"));
     spawner.spawn(dns_task(stack, udp).expect("DNS task"));
     for id in 0..WEB_TASKS {
-        spawner.spawn(web_task(id, stack).expect("web task"));
+        spawner.spawn(web_task(id, stack, stored).expect("web task"));
     }
     spawner.spawn(restart_task(has_settings).expect("restart task"));
 }
@@ -166,8 +178,30 @@ impl PathRouterService<()> for ToThePage {
     }
 }
 
-async fn show_page() -> impl IntoResponse {
-    Response::ok(PAGE).with_content_type("text/html; charset=utf-8")
+/// The setup page, written piece by piece straight to the connection (no buffer holds the
+/// page; its length is known beforehand).
+struct SetupPage(setup::Page);
+
+impl Content for SetupPage {
+    fn content_type(&self) -> &'static str {
+        "text/html; charset=utf-8"
+    }
+
+    fn content_length(&self) -> usize {
+        self.0.byte_len()
+    }
+
+    async fn write_content<W: Write>(self, mut writer: W) -> Result<(), W::Error> {
+        for piece in self.0.pieces() {
+            writer.write_all(piece.as_bytes()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The page, with the stored levels chosen when there are some.
+fn show_page(stored: Option<Levels>) -> impl IntoResponse {
+    Response::ok(SetupPage(setup::page(stored)))
 }
 
 /// The form posted by the page: checked by the controller; saved only when it passes.
@@ -199,9 +233,9 @@ async fn save(form: heapless::Vec<u8, 1024>) -> impl IntoResponse {
 }
 
 #[embassy_executor::task(pool_size = WEB_TASKS)]
-async fn web_task(id: usize, stack: Stack<'static>) {
+async fn web_task(id: usize, stack: Stack<'static>, stored: Option<Levels>) {
     static CONFIG: picoserve::Config = picoserve::Config::const_default();
-    let app = picoserve::Router::from_service(ToThePage).route("/", get(show_page).post(save));
+    let app = picoserve::Router::from_service(ToThePage).route("/", get(async move || show_page(stored)).post(save));
     let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 1536], [0u8; 2048]);
     picoserve::Server::new(&app, &CONFIG, &mut http).listen_and_serve(id, stack, 80, &mut rx, &mut tx).await;
 }

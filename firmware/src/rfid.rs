@@ -41,7 +41,7 @@ use static_cell::StaticCell;
 use crate::{
     config::Server,
     led,
-    net::{Http, Posted},
+    net::{Http, Posted, Signing},
     now, with_controller,
 };
 
@@ -218,15 +218,14 @@ pub async fn card_task(stack: Stack<'static>, server: &'static Server, reader: R
             let Ok(body_len) = json::encode_card_tap(&card.tap(), &mut body) else { continue };
             let first = Instant::now();
             let feedback = loop {
-                // Each attempt is signed afresh: a retry with the same counter would be a replay.
-                let signature = with_controller(|controller| controller.sign("POST", url, &body[..body_len]));
-                match http.post(url, &body[..body_len], signature, &mut rx, TAP_TIMEOUT).await {
-                    Posted::Answer(status, headers, answer) => {
-                        let feedback = with_controller(|controller| {
-                            controller.card_reply(signature, headers.reply(status, answer))
-                        });
-                        if status != 200 {
-                            println!("card tap refused: HTTP {status}");
+                // Each attempt is signed afresh (`Http` has the controller sign it as it goes out):
+                // a retry with the same counter would be a replay.
+                match http.post(url, &body[..body_len], Signing::Request, &mut rx, TAP_TIMEOUT).await {
+                    Posted::Answer(answer) => {
+                        let feedback =
+                            with_controller(|controller| controller.card_reply(answer.signature, answer.reply()));
+                        if answer.status != 200 {
+                            println!("card tap refused: HTTP {}", answer.status);
                         }
                         break feedback;
                     }

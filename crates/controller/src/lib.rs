@@ -511,6 +511,34 @@ impl Controller {
         signature
     }
 
+    /// Signs one attempt of a poll as it goes out at `now`: `sent` becomes `now`
+    /// ([`Controller::sent`]) with the attempt's own signature ([`Controller::sign_poll`]), so
+    /// only the answer to this attempt is used, and its lease counts from this attempt's sending.
+    /// A shell that sends the poll again (its kept connection turned out to be closed) calls it
+    /// again for the retry.
+    ///
+    /// A retry never carries an earlier attempt's counter: that attempt may have reached the
+    /// server before the connection broke, and the server takes a counter once, so it would
+    /// refuse the retry as a replay (a failed poll for nothing, and on a long-poll perhaps the
+    /// lease). Nor does it keep the earlier attempt's send time. The lease must count from no
+    /// later than the true sending of the request that got the answer (the device's lease then
+    /// ends before the server's, which counts from the arrival): `now` is taken before the
+    /// retry goes out, and the answer that comes on the new connection is the retry's (with a
+    /// link secret its MAC names the retry's counter). The earlier attempt's moment would be
+    /// safe too, but would cut the lease short by the time that attempt took: up to half of
+    /// what was left of it, for a long-poll the server held.
+    pub fn sign_attempt(
+        &mut self,
+        sent: &mut Sent,
+        now: Millis,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Option<Signature> {
+        *sent = self.sent(now);
+        self.sign_poll(sent, method, path, body)
+    }
+
     /// Checks a reply's MAC against the request's signature: `Some(counter)` (the counter the
     /// answer names) when it checks.
     fn verified(&self, signature: Option<Signature>, reply: &Reply<'_>) -> Option<u64> {

@@ -7,10 +7,131 @@ use pumppilot_protocol::link::LinkSecret;
 
 use crate::{Millis, Settings};
 
-/// The setup page the device serves in setup mode (English and Bangla). Its fields are the
-/// form [`DeviceSettings::from_form`] reads; it posts them and shows the answer: `{"saved":true}`
-/// or the error of [`SettingError::write_json`].
+/// The setup page the device serves in setup mode (English and Bangla), blank: no level chosen
+/// ([`page`] serves it, with a board's stored levels chosen). Its fields are the form
+/// [`DeviceSettings::from_form`] reads; it posts them and shows the answer: `{"saved":true}` or
+/// the error of [`SettingError::write_json`].
 pub const PAGE: &str = include_str!("setup_page.html");
+
+/// The active levels of a board's relay and inputs, as its stored settings have them: the only
+/// settings the setup page may show. They are not secret (anyone at the board can follow its
+/// wires), and showing them lets a technician who only types a new WiFi password keep the wiring
+/// as it was. Nothing else of the settings (the WiFi password, the key, the link secret) has a way
+/// back to the page: [`page`] takes only this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Levels {
+    pub relay_active_high: bool,
+    pub load_shedding_active_high: bool,
+    pub ready_active_high: bool,
+}
+
+/// Each level's choice on [`PAGE`], in the page's order: the select's opening and its placeholder
+/// option ("choose"), the one selected on a blank page.
+const LEVEL_CHOICES: [&str; 3] = [
+    r#"name="relay" required><option value="" selected disabled>"#,
+    r#"name="shedding" required><option value="" selected disabled>"#,
+    r#"name="ready" required><option value="" selected disabled>"#,
+];
+/// The attribute that chooses an option.
+const SELECTED: &str = " selected";
+/// [`PAGE`] cut where a level is chosen: three pieces for each level, and the rest.
+const PAGE_PIECES: usize = 3 * LEVEL_CHOICES.len() + 1;
+
+/// Where [`PAGE`] is cut to choose one level: at the placeholder's ` selected` (left out), and
+/// before the `>` of the active-high and of the active-low option (` selected` put in).
+#[derive(Clone, Copy)]
+struct LevelCut {
+    placeholder: usize,
+    high: usize,
+    low: usize,
+}
+
+/// The cuts of the three levels, found once, at compile time: a page without a level's choice
+/// where [`page`] expects it does not build, so it is never served half chosen.
+const LEVEL_CUTS: [LevelCut; 3] = {
+    let mut cuts = [LevelCut { placeholder: 0, high: 0, low: 0 }; 3];
+    let mut from = 0;
+    let mut i = 0;
+    while i < LEVEL_CHOICES.len() {
+        let choice = find(PAGE, LEVEL_CHOICES[i], from);
+        let end = find(PAGE, "</select>", choice);
+        let placeholder = find(PAGE, SELECTED, choice);
+        let high = find(PAGE, r#"<option value="1">"#, choice) + r#"<option value="1""#.len();
+        let low = find(PAGE, r#"<option value="0">"#, choice) + r#"<option value="0""#.len();
+        assert!(placeholder < choice + LEVEL_CHOICES[i].len(), "a level's placeholder is not the one selected");
+        assert!(high < end && low < end, "the setup page lacks a level's option");
+        cuts[i] = LevelCut { placeholder, high, low };
+        from = end;
+        i += 1;
+    }
+    cuts
+};
+
+/// Where `needle` first occurs in `hay` at or after `from`; for [`LEVEL_CUTS`], at build time.
+const fn find(hay: &str, needle: &str, from: usize) -> usize {
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let mut at = from;
+    while at + needle.len() <= hay.len() {
+        let mut i = 0;
+        while i < needle.len() && hay[at + i] == needle[i] {
+            i += 1;
+        }
+        if i == needle.len() {
+            return at;
+        }
+        at += 1;
+    }
+    panic!("the setup page lacks a level's choice where `page` expects it")
+}
+
+/// The setup page to serve. Without stored levels (a new board, a damaged record, values only
+/// built into the image) it is [`PAGE`] itself: each level must be chosen, none is assumed, since
+/// a relay level assumed for a board wired the other way would run its motor where the device
+/// means OFF. With the levels of the record a technician saved on this board, those options are
+/// chosen already (still `required`, and still free to change).
+pub fn page(stored: Option<Levels>) -> Page {
+    let mut pieces = [""; PAGE_PIECES];
+    let Some(levels) = stored else {
+        pieces[0] = PAGE;
+        return Page { pieces };
+    };
+    let chosen = [levels.relay_active_high, levels.load_shedding_active_high, levels.ready_active_high];
+    let mut from = 0;
+    for (i, (cut, high)) in LEVEL_CUTS.iter().zip(chosen).enumerate() {
+        let option = if high { cut.high } else { cut.low };
+        pieces[3 * i] = &PAGE[from..cut.placeholder];
+        pieces[3 * i + 1] = &PAGE[cut.placeholder + SELECTED.len()..option];
+        pieces[3 * i + 2] = SELECTED;
+        from = option;
+    }
+    pieces[PAGE_PIECES - 1] = &PAGE[from..];
+    Page { pieces }
+}
+
+/// The setup page as [`page`] made it: consecutive pieces of static text, to be sent one after
+/// another (the firmware writes them straight to the connection, with no buffer for the page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pieces: [&'static str; PAGE_PIECES],
+}
+
+impl Page {
+    /// The pieces, in order.
+    pub fn pieces(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.pieces.iter().copied().filter(|piece| !piece.is_empty())
+    }
+
+    /// The page's length in bytes (its `Content-Length`).
+    pub fn byte_len(&self) -> usize {
+        self.pieces.iter().map(|piece| piece.len()).sum()
+    }
+}
+
+impl core::fmt::Display for Page {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.pieces().try_for_each(|piece| f.write_str(piece))
+    }
+}
 
 /// A short text setting kept by value.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -311,6 +432,16 @@ impl DeviceSettings {
             return Err(broken);
         }
         DeviceSettings::from_form(&bytes[6..end])
+    }
+
+    /// The active levels of the relay and the inputs: what the setup page may show of these
+    /// settings ([`page`]).
+    pub const fn levels(&self) -> Levels {
+        Levels {
+            relay_active_high: self.relay_active_high,
+            load_shedding_active_high: self.load_shedding_active_high,
+            ready_active_high: self.ready_active_high,
+        }
     }
 
     /// The controller's settings for this board (its active levels on top of `base`).

@@ -83,6 +83,39 @@ fn a_genuine_answer_is_used_and_counters_only_go_up() {
     assert_ne!(first.mac_hex(), second.mac_hex());
 }
 
+/// The firmware sends a poll once more when its kept connection turns out to be closed. The first
+/// attempt may have reached the server (which then took its counter), so each attempt is signed
+/// as it goes out (`Controller::sign_attempt`, called by `firmware/src/net.rs`): the retry is not
+/// a replay, only the answer to it is used, and its lease counts from when the retry went out.
+#[test]
+fn a_retried_poll_is_signed_afresh_and_its_lease_counts_from_the_retry() {
+    let mut device = device();
+    let mut sent = device.poll(Millis(1_000)).sent;
+    let first = device.sign_attempt(&mut sent, Millis(1_000), "POST", POLL_PATH, BODY).unwrap();
+    // The kept connection broke under the first attempt; the retry goes out at 1 400.
+    let retry = device.sign_attempt(&mut sent, Millis(1_400), "POST", POLL_PATH, BODY).unwrap();
+    assert_eq!(retry.counter(), first.counter() + 1, "a counter the server has not taken");
+    assert!(secret().check_request(
+        "POST",
+        POLL_PATH,
+        retry.counter(),
+        BODY,
+        &link::from_hex(&retry.mac_hex()).unwrap()
+    ));
+    assert_eq!(sent.at(), Millis(1_400));
+    // An answer made for the first attempt (it cannot come on the new connection; someone could
+    // send one) is not this request's: dropped, as any forged one.
+    let mut other = device;
+    let (counter, mac) = (decimal(first.counter()), server_mac(&first, 200, first.counter(), ON));
+    assert_eq!(other.reply(sent, Millis(1_600), reply(200, &counter, &mac, ON)), Err(AnswerError::Forged));
+    // The answer to the retry is used, its lease counted from the retry's sending: not from the
+    // first attempt's (earlier), nor from the answer's arrival (later).
+    let (counter, mac) = (decimal(retry.counter()), server_mac(&retry, 200, retry.counter(), ON));
+    device.reply(sent, Millis(1_600), reply(200, &counter, &mac, ON)).expect("the retry's answer is used");
+    assert_eq!(device.drive(Millis(16_399)), Decision::On);
+    assert_eq!(device.drive(Millis(16_400)), Decision::Off(OffReason::LeaseExpired));
+}
+
 #[test]
 fn a_forged_answer_is_off() {
     let mut device = device();

@@ -74,6 +74,68 @@ fn each_bad_setting_is_named() {
     }
 }
 
+/// `form` with `field`'s value replaced by `value`.
+fn with_field(form: &str, field: &str, value: &str) -> String {
+    let prefix = format!("{field}=");
+    let pairs: Vec<String> = form
+        .split('&')
+        .map(|pair| if pair.starts_with(&prefix) { format!("{prefix}{value}") } else { pair.to_owned() })
+        .collect();
+    pairs.join("&")
+}
+
+/// The `<select …>…</select>` of `level` on a rendered setup page.
+fn level_select<'p>(page: &'p str, level: &str) -> &'p str {
+    let start = page.find(&format!(r#"<select id="{level}" name="{level}""#)).expect("the level's select");
+    let end = start + page[start..].find("</select>").expect("its end");
+    &page[start..end]
+}
+
+#[test]
+fn a_board_with_stored_settings_shows_its_levels_chosen() {
+    use pumppilot_controller::setup::{Levels, PAGE, page};
+    // No record (a new board, a damaged record, values only built in): the blank page, each
+    // level to be chosen, with its warning.
+    let blank = page(None);
+    assert!(blank.to_string() == PAGE, "the blank page is PAGE itself");
+    assert_eq!(blank.byte_len(), PAGE.len());
+    assert!(PAGE.contains("a wrong relay level runs the motor"));
+    // A record: its levels are chosen, every combination, and nothing else of it is on the page.
+    for bits in 0..8u8 {
+        let (relay, shedding, ready) = (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0);
+        let flag = |high: bool| if high { "1" } else { "0" };
+        let form = with_field(FORM, "relay", flag(relay));
+        let form = with_field(&form, "shedding", flag(shedding));
+        let form = with_field(&form, "ready", flag(ready));
+        let stored = DeviceSettings::from_form(form.as_bytes()).unwrap();
+        assert_eq!(
+            stored.levels(),
+            Levels { relay_active_high: relay, load_shedding_active_high: shedding, ready_active_high: ready }
+        );
+        let shown = page(Some(stored.levels()));
+        let html = shown.to_string();
+        assert_eq!(shown.byte_len(), html.len(), "the Content-Length is the page's");
+        assert_eq!(html.len(), PAGE.len(), "one `selected` moved in each of the three selects");
+        let mut posted = FORM.to_owned();
+        for (level, high) in [("relay", relay), ("shedding", shedding), ("ready", ready)] {
+            let select = level_select(&html, level);
+            assert!(select.contains(r#" required><option value="" disabled>"#), "{level}: placeholder not chosen");
+            assert_eq!(select.matches("selected").count(), 1, "{level}: {select}");
+            assert!(select.contains(&format!(r#"<option value="{}" selected>"#, flag(high))), "{level}: {select}");
+            // What a browser posts with the choice left as shown.
+            let value = if select.contains(r#"<option value="1" selected>"#) { "1" } else { "0" };
+            posted = with_field(&posted, level, value);
+        }
+        assert_eq!(DeviceSettings::from_form(posted.as_bytes()).unwrap().levels(), stored.levels(), "{bits}");
+        // The rest of the page is the blank one; the secrets never come back to it.
+        assert_eq!(html.replace(" selected", ""), PAGE.replace(" selected", ""));
+        let link_secret = core::str::from_utf8(stored.link_secret.as_ref().expect("FORM has one").as_bytes()).unwrap();
+        for secret in [stored.wifi_password.as_str(), stored.device_key.as_str(), link_secret, "s3cret"] {
+            assert!(!html.contains(secret), "{secret} on the page");
+        }
+    }
+}
+
 #[test]
 fn a_damaged_record_means_setup_mode() {
     let settings = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
