@@ -120,7 +120,7 @@ describe('admin', () => {
       sessions.authed((req) => {
         const u = users.find((x) => x.id === req.body.userId)!;
         u.availableSeconds += req.body.minutes * 60;
-        return { body: { userId: u.id, availableSeconds: u.availableSeconds, availableMinutes: Math.floor(u.availableSeconds / 60) } };
+        return { body: { userId: u.id, name: u.name, availableSeconds: u.availableSeconds, availableMinutes: Math.floor(u.availableSeconds / 60) } };
       }),
     );
     fireEvent.press(await screen.findByTestId('tab-users'));
@@ -132,6 +132,46 @@ describe('admin', () => {
     expect(await screen.findByText('Karim Mia now has 49 min 57 s.')).toBeTruthy();
     expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 20, note: null });
     await waitFor(() => expect(screen.getByTestId('user-karim-balance')).toHaveTextContent('49 min 57 s'));
+  });
+
+  test('farmers: a recharge tapped again after its answer was lost is made once', async () => {
+    const { server, sessions, users } = admin();
+    // The server as it keeps keys: one change per key, the same answer for the key again. The
+    // first answer is lost on the way back (the change is made).
+    const made = new Map<string, unknown>();
+    let lose = true;
+    server.on(
+      'POST /api/admin/recharge',
+      sessions.authed((req) => {
+        const key = req.headers['idempotency-key']!;
+        if (!made.has(key)) {
+          const u = users.find((x) => x.id === req.body.userId)!;
+          u.availableSeconds += req.body.minutes * 60;
+          made.set(key, { userId: u.id, name: 'Karim Mia', availableSeconds: u.availableSeconds, availableMinutes: 0 });
+        }
+        if (lose) {
+          lose = false;
+          throw new TypeError('Network request failed');
+        }
+        return { body: made.get(key) };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.changeText(screen.getByTestId('user-karim-minutes'), '20');
+    fireEvent.press(screen.getByText('Recharge +20 min'));
+    expect(await screen.findByText('Cannot reach the server. Check the internet or the server address.')).toBeTruthy();
+    fireEvent.press(screen.getByText('Recharge +20 min'));
+    expect(await screen.findByText('Karim Mia now has 49 min 57 s.')).toBeTruthy();
+    // Then another recharge is a new change, with a new key.
+    fireEvent.press(screen.getByText('Recharge +20 min'));
+    expect(await screen.findByText('Karim Mia now has 1 h 9 min.')).toBeTruthy();
+    const keys = server.calls.filter((c) => c.path === '/api/admin/recharge').map((c) => c.headers['idempotency-key']);
+    expect(keys).toHaveLength(3);
+    expect(keys[0]).toBeTruthy();
+    expect(keys[1]).toBe(keys[0]);
+    expect(keys[2]).not.toBe(keys[0]);
+    expect(made.size).toBe(2);
   });
 
   test('farmers: suspend needs a second tap; unsuspend does not', async () => {
@@ -211,7 +251,7 @@ describe('admin', () => {
     const { server, sessions } = admin();
     server.on(
       'POST /api/admin/corrections',
-      sessions.authed(() => ({ body: { userId: KARIM.id, availableSeconds: 897, availableMinutes: 14 } })),
+      sessions.authed(() => ({ body: { userId: KARIM.id, name: KARIM.name, availableSeconds: 897, availableMinutes: 14 } })),
     );
     fireEvent.press(await screen.findByTestId('tab-users'));
     fireEvent.press(await screen.findByTestId('user-karim-open'));

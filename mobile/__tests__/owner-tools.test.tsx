@@ -131,7 +131,7 @@ describe('owner tools in the app: cash and passwords', () => {
         const u = users[0]!;
         u.availableSeconds += req.body.minutes * 60;
         const receipt = req.body.cashTaka === undefined ? 'r-price' : 'r-typed';
-        return { body: { userId: u.id, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: receipt } };
+        return { body: { userId: u.id, name: u.name, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: receipt } };
       }),
     );
     const receipt = (id: string, cashTaka: number) => ({ id, number: id.toUpperCase(), userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 30, cashTaka, recordedByName: ADMIN.name });
@@ -161,7 +161,7 @@ describe('owner tools in the app: cash and passwords', () => {
       sessions.authed((req) => {
         const u = users[0]!;
         u.availableSeconds += req.body.minutes * 60;
-        return { body: { userId: u.id, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: '0a1b2c3d-receipt' } };
+        return { body: { userId: u.id, name: u.name, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: '0a1b2c3d-receipt' } };
       }),
     );
     server.on(

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AdminId, EndReason, EntryId, Notice, QueueEntry, RequestId, Timestamp, UserId};
+use crate::{AdminId, EndReason, EntryId, Notice, QueueEntry, ReceiptId, RequestId, Timestamp, UserId};
 
 /// Why a balance changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,6 +58,12 @@ pub struct LedgerEntry {
     pub entry_id: Option<EntryId>,
     /// The request approved, for [`LedgerKind::RequestApproved`].
     pub request_id: Option<RequestId>,
+    /// The key a recharge or correction was sent with (see [`crate::Credit::once_key`]).
+    #[serde(default)]
+    pub once_key: Option<String>,
+    /// The receipt written with a recharge taken in cash.
+    #[serde(default)]
+    pub receipt_id: Option<ReceiptId>,
 }
 
 /// The history row of one finished run.

@@ -8,7 +8,7 @@ use pumppilot_protocol::{HoldReason, RelayOff, ResetReason};
 
 use crate::{
     DeviceId, EndReason, EntryId, EntryStatus, Facts, LedgerEntry, LedgerKind, MotorSettings, Notice, NoticeKind,
-    QueueEntry, Records, RequestId, Tenant, Timestamp, UsageRow, UserId,
+    QueueEntry, ReceiptId, Records, RequestId, Tenant, Timestamp, UsageRow, UserId,
     notices::{ActiveRun, notices_of},
 };
 
@@ -66,6 +66,12 @@ pub struct Credit {
     pub actor: UserId,
     pub note: String,
     pub request_id: Option<RequestId>,
+    /// The key the change was sent with, so that one sent again (a retry after an answer lost on
+    /// a bad network) is not made twice: a pump's store takes one ledger entry per key and refuses
+    /// the second (`StoreError::AlreadyMade`), and the server answers it as the first was.
+    pub once_key: Option<String>,
+    /// The receipt written with it (a recharge taken in cash).
+    pub receipt_id: Option<ReceiptId>,
 }
 
 /// What a device says at a poll.
@@ -613,6 +619,8 @@ impl Tenant {
             note: credit.note,
             entry_id: None,
             request_id: credit.request_id,
+            once_key: credit.once_key,
+            receipt_id: credit.receipt_id,
         });
         // A correction that leaves the active run nothing to spend ends it now, not in the past.
         if let Some(active) = self.active.as_ref().filter(|e| e.user_id == credit.user)
@@ -716,6 +724,8 @@ impl Tenant {
                 note: String::new(),
                 entry_id: Some(entry.id),
                 request_id: None,
+                once_key: None,
+                receipt_id: None,
             });
         }
         close(&mut entry, at, EntryStatus::Completed, reason, charged);

@@ -31,6 +31,8 @@ fn pump(rules: MotorRules) -> Tenant {
             actor: ADMIN,
             note: String::new(),
             request_id: None,
+            once_key: None,
+            receipt_id: None,
         };
         t.apply(Event::Credit(credit), at(0)).reply.expect("recharge");
     }

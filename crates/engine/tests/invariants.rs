@@ -146,6 +146,8 @@ impl Harness {
             actor: ADMIN,
             note: String::new(),
             request_id: None,
+            once_key: None,
+            receipt_id: None,
         })
     }
 
@@ -409,7 +411,7 @@ mod metering {
             let mut ledger: BTreeMap<UserId, i64> = BTreeMap::new();
             let mut now = Timestamp(T0);
             for &user in &users {
-                let credit = Credit { user, seconds: 400, kind: LedgerKind::Recharge, actor: ADMIN, note: String::new(), request_id: None };
+                let credit = Credit { user, seconds: 400, kind: LedgerKind::Recharge, actor: ADMIN, note: String::new(), request_id: None , once_key: None, receipt_id: None};
                 let out = t.apply(Event::Credit(credit), now);
                 for l in out.records.ledger { *ledger.entry(l.user_id).or_default() += l.delta_seconds; }
             }

@@ -27,6 +27,8 @@ fn credit(user: UserId, seconds: i64) -> Event {
         actor: OWNER,
         note: String::new(),
         request_id: None,
+        once_key: None,
+        receipt_id: None,
     })
 }
 

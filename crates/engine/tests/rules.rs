@@ -42,7 +42,16 @@ mod pump {
     }
 
     fn change(user: UserId, seconds: i64, kind: LedgerKind) -> Event {
-        Event::Credit(Credit { user, seconds, kind, actor: ADMIN, note: String::new(), request_id: None })
+        Event::Credit(Credit {
+            user,
+            seconds,
+            kind,
+            actor: ADMIN,
+            note: String::new(),
+            request_id: None,
+            once_key: None,
+            receipt_id: None,
+        })
     }
 
     /// The admin recharges `seconds`.

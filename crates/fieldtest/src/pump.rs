@@ -427,6 +427,8 @@ impl Pump {
                     actor: self.tenant.admin_id.0,
                     note: String::new(),
                     request_id: None,
+                    once_key: None,
+                    receipt_id: None,
                 };
                 self.apply(Event::Credit(credit));
             }

@@ -362,6 +362,8 @@ async fn start_runs(app: &pumppilot_server::AppState, tenants: usize) -> anyhow:
             actor: admin.0,
             note: "bench".into(),
             request_id: None,
+            once_key: None,
+            receipt_id: None,
         };
         apply(app, admin, Event::Credit(credit)).await?;
         if i % 2 == 0 {

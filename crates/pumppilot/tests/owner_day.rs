@@ -115,6 +115,92 @@ async fn a_recharge_records_the_cash_taken_with_a_receipt() {
     assert!(audit.as_array().unwrap().iter().any(|a| a["detail"] == "+60 min (100 taka)"), "{audit}");
 }
 
+/// A recharge or correction sent again with its `Idempotency-Key` (an app's retry after an answer
+/// lost on a bad network, two taps at once) is made once and answered as the first was; the key
+/// sent with another change is refused and changes nothing; a bad key is refused.
+#[tokio::test]
+async fn a_recharge_sent_again_with_its_key_is_made_once() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let other = app.tenant("qadir", 1, 0).await;
+    let (karim, salma) = (&t.user_ids[0], &t.user_ids[1]);
+    let send = |client: &'static str, path: &'static str, body: serde_json::Value, key: &'static str| {
+        let who = if client == "rahim" { &t.admin } else { &other.admin };
+        async move { who.request_with(Method::POST, path, Some(body), &[("Idempotency-Key", key)]).await }
+    };
+    let paid = json!({"userId": karim, "minutes": 60, "cashTaka": 100, "note": "cash at the pump"});
+
+    let (status, first) = send("rahim", "/api/admin/recharge", paid.clone(), "3f1c-recharge-1").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    // The same again, twice at once and once more later: the same receipt, the minutes once.
+    let (a, b) = tokio::join!(
+        send("rahim", "/api/admin/recharge", paid.clone(), "3f1c-recharge-1"),
+        send("rahim", "/api/admin/recharge", paid.clone(), "3f1c-recharge-1"),
+    );
+    let (status, again) = send("rahim", "/api/admin/recharge", paid.clone(), "3f1c-recharge-1").await;
+    for (status, answer) in [a, b, (status, again)] {
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer, first, "answered as the first was");
+    }
+    assert_eq!(first["availableSeconds"], 3600);
+    assert_eq!(first["name"], "Farmer 0");
+    let (_, wallet) = t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await;
+    assert_eq!(wallet["availableSeconds"], 3600, "{wallet}");
+    assert_eq!(wallet["ledger"].as_array().unwrap().len(), 1, "{wallet}");
+    assert_eq!(t.admin.get("/api/admin/receipts").await.1.as_array().unwrap().len(), 1);
+    let (_, audit) = t.admin.get("/api/admin/audit?action=recharge").await;
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+
+    // The key with another change: refused, nothing changed, whatever differs.
+    for changed in [
+        json!({"userId": karim, "minutes": 61, "cashTaka": 100, "note": "cash at the pump"}),
+        json!({"userId": karim, "minutes": 60, "cashTaka": 120, "note": "cash at the pump"}),
+        json!({"userId": karim, "minutes": 60, "note": "cash at the pump"}),
+        json!({"userId": salma, "minutes": 60, "cashTaka": 100, "note": "cash at the pump"}),
+    ] {
+        let refused = send("rahim", "/api/admin/recharge", changed, "3f1c-recharge-1").await;
+        assert_error(&refused, StatusCode::UNPROCESSABLE_ENTITY, "KEY_REUSED");
+    }
+    let correction = json!({"userId": karim, "minutes": 60, "note": "cash at the pump"});
+    assert_error(
+        &send("rahim", "/api/admin/corrections", correction, "3f1c-recharge-1").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "KEY_REUSED",
+    );
+    assert_eq!(t.admin.get(&format!("/api/admin/users/{salma}/wallet")).await.1["availableSeconds"], 0);
+    assert_eq!(t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await.1["availableSeconds"], 3600);
+
+    // A correction sent again is made once too; a new key is a new change; another pump's key
+    // is its own.
+    let fix = json!({"userId": karim, "minutes": -10, "note": "counted twice"});
+    for _ in 0..2 {
+        let (status, fixed) = send("rahim", "/api/admin/corrections", fix.clone(), "3f1c-fix-1").await;
+        assert_eq!((status, &fixed["availableSeconds"]), (StatusCode::OK, &json!(3000)), "{fixed}");
+    }
+    let (status, fixed) = send("rahim", "/api/admin/corrections", fix, "3f1c-fix-2").await;
+    assert_eq!((status, &fixed["availableSeconds"]), (StatusCode::OK, &json!(2400)), "{fixed}");
+    let theirs = json!({"userId": other.user_ids[0], "minutes": 5});
+    assert_eq!(send("qadir", "/api/admin/recharge", theirs, "3f1c-recharge-1").await.0, StatusCode::OK);
+
+    // A key that is not one: refused before anything is made.
+    for bad in ["", "has space", &"k".repeat(101)] {
+        let refused = t
+            .admin
+            .request_with(Method::POST, "/api/admin/recharge", Some(paid.clone()), &[("Idempotency-Key", bad)])
+            .await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, "VALIDATION");
+        assert!(refused.1["error"]["message"].as_str().unwrap().starts_with("Idempotency-Key:"), "{refused:?}");
+    }
+    let twice = [("Idempotency-Key", "a"), ("Idempotency-Key", "b")];
+    let refused = t.admin.request_with(Method::POST, "/api/admin/recharge", Some(paid.clone()), &twice).await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_eq!(t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await.1["availableSeconds"], 2400);
+    // Without a key, each is its own (as before).
+    t.admin.ok("/api/admin/recharge", json!({"userId": salma, "minutes": 1})).await;
+    t.admin.ok("/api/admin/recharge", json!({"userId": salma, "minutes": 1})).await;
+    assert_eq!(t.admin.get(&format!("/api/admin/users/{salma}/wallet")).await.1["availableSeconds"], 120);
+}
+
 #[tokio::test]
 async fn the_owner_renames_a_farmer_and_gives_a_new_password_that_signs_them_out() {
     let app = spawn_app().await;

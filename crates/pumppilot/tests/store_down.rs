@@ -392,6 +392,11 @@ impl Store for Unplugged {
         self.inner.ledger(user, limit).await
     }
 
+    async fn ledger_entry_with_key(&self, admin: AdminId, once_key: &str) -> StoreResult<Option<LedgerEntry>> {
+        self.check()?;
+        self.inner.ledger_entry_with_key(admin, once_key).await
+    }
+
     async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>> {
         self.check()?;
         self.inner.usage(query).await

@@ -483,6 +483,56 @@ async fn the_farmer_starts_waits_and_stops_with_forms_and_the_script_gets_the_ap
     assert!(again.body.contains("You already have a request waiting."), "{}", again.body);
 }
 
+/// The value of the form field `name` on a page.
+fn field_value(body: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = body.find(&marker).unwrap_or_else(|| panic!("a field {name}: {body}")) + marker.len();
+    body[start..].split('"').next().unwrap().to_string()
+}
+
+/// The recharge form sent twice (a second tap on a slow network, a reload that sends it again)
+/// recharges once; its message names the farmer as they are named now, not as the page had them;
+/// each page has its own key, and a refused form keeps its key (the same change, fixed).
+#[tokio::test]
+async fn a_recharge_form_sent_twice_recharges_once() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let karim = &t.user_ids[0];
+    let farmer_page = format!("/admin/farmers/{karim}");
+    let page = admin.get(&farmer_page).await;
+    let (token, key) = (page.token(), field_value(&page.body, "onceKey"));
+    assert_ne!(key, field_value(&admin.get(&farmer_page).await.body, "onceKey"), "a key for each page");
+    // Renamed since the page was drawn.
+    t.admin
+        .request(reqwest::Method::PATCH, &format!("/api/admin/users/{karim}"), Some(json!({"name": "Karim Mia"})))
+        .await;
+
+    let form = [("_csrf", token.as_str()), ("onceKey", key.as_str()), ("minutes", "45"), ("note", "")];
+    let first = admin.post(&format!("{farmer_page}/recharge"), &form).await;
+    let second = admin.post(&format!("{farmer_page}/recharge"), &form).await;
+    assert_eq!((first.status, second.status), (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER), "{}", second.body);
+    let shown = admin.get(second.location()).await;
+    assert!(shown.body.contains("Karim Mia now has 45 min."), "{}", shown.body);
+    let (_, wallet) = t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await;
+    assert_eq!((&wallet["availableSeconds"], wallet["ledger"].as_array().unwrap().len()), (&json!(2700), 1));
+
+    // Refused, the form comes back with its key; a correction is sent once too.
+    let page = admin.get(&farmer_page).await;
+    let (token, key) = (page.token(), field_value(&page.body, "onceKey"));
+    let refused =
+        admin.post(&format!("{farmer_page}/correct"), &[("_csrf", &token), ("onceKey", &key), ("minutes", "-5")]).await;
+    let back = admin.get(refused.location()).await;
+    assert!(back.body.contains("Please check what you entered."), "{}", back.body);
+    assert_eq!(field_value(&back.body, "onceKey"), key, "the refused form keeps its key");
+    let fixed = [("_csrf", token.as_str()), ("onceKey", key.as_str()), ("minutes", "-5"), ("note", "typo")];
+    for _ in 0..2 {
+        let done = admin.post(&format!("{farmer_page}/correct"), &fixed).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+    }
+    assert_eq!(t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await.1["availableSeconds"], 2400);
+}
+
 #[tokio::test]
 async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     let app = spawn_app().await;

@@ -98,6 +98,9 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::UsernameTaken => ApiError::conflict("USERNAME_TAKEN", "that username is taken"),
             StoreError::AlreadyDecided => ApiError::conflict("ALREADY_DECIDED", "this request was already decided"),
+            // A change sent again is answered by its route (`routes::admin`); only a store's
+            // refusal elsewhere reaches here.
+            StoreError::AlreadyMade => ApiError::conflict("CONFLICT", "this change was already made"),
             StoreError::RequestPending => {
                 ApiError::conflict("REQUEST_PENDING", "a request is already waiting for the owner")
             }
@@ -217,6 +220,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         let Query(value) =
             Query::<T>::from_request_parts(parts, state).await.map_err(|e| ApiError::validation(e.body_text()))?;
         Ok(ApiQuery(value))
+    }
+}
+
+/// The `Idempotency-Key` a change was sent with, if any: a change sent again with the same key
+/// (a retry after an answer lost on a bad network, a form sent twice) is made once and answered
+/// as the first was. 1 to 100 visible ASCII characters (a UUID, say); anything else is a 400
+/// `VALIDATION` naming the header.
+pub struct OnceKey(pub Option<String>);
+
+/// The header [`OnceKey`] reads.
+pub const ONCE_KEY_HEADER: &str = "idempotency-key";
+
+impl<S: Send + Sync> FromRequestParts<S> for OnceKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut given = parts.headers.get_all(ONCE_KEY_HEADER).iter();
+        match (given.next().map(|value| value.to_str()), given.next()) {
+            (None, _) => Ok(OnceKey(None)),
+            (Some(Ok(key)), None) if (1..=100).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+                Ok(OnceKey(Some(key.to_owned())))
+            }
+            _ => Err(ApiError::validation("Idempotency-Key: one key of 1 to 100 letters, digits or marks, no spaces")),
+        }
     }
 }
 

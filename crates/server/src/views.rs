@@ -326,6 +326,8 @@ pub struct WalletView {
 #[serde(rename_all = "camelCase")]
 pub struct BalanceView {
     pub user_id: String,
+    /// The user's name (as it is now).
+    pub name: String,
     pub available_seconds: i64,
     pub available_minutes: i64,
     /// The receipt written with a recharge paid in cash (`GET /api/admin/receipts/{id}`).

@@ -300,6 +300,8 @@ async fn recharge(server: &Runtime, admin: AdminId, farmer: pumppilot_engine::Us
         actor: admin.0,
         note: String::new(),
         request_id: None,
+        once_key: None,
+        receipt_id: None,
     };
     server.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
 }

@@ -133,6 +133,8 @@ impl Pump {
             actor: self.admin.0,
             note: String::new(),
             request_id: None,
+            once_key: None,
+            receipt_id: None,
         };
         runtime.apply(self.admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
         let start = Event::Start { user: self.farmer, requested_minutes: None, entry_id: EntryId::new() };
@@ -264,6 +266,8 @@ async fn a_feed_that_was_only_slow_reads_nothing_again_when_it_catches_up_and_br
         actor: pump.admin.0,
         note: String::new(),
         request_id: None,
+        once_key: None,
+        receipt_id: None,
     };
     b.apply(pump.admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
     let version = b.read(pump.admin, |t, _| t.version).await.unwrap();

@@ -33,8 +33,16 @@ async fn a_run_that_uses_its_last_second_ends_by_itself_and_the_next_starts() {
     runtime.start().await.unwrap();
 
     for (user, seconds) in [(first, 1), (second, 60)] {
-        let credit =
-            Credit { user, seconds, kind: LedgerKind::Recharge, actor: admin.0, note: String::new(), request_id: None };
+        let credit = Credit {
+            user,
+            seconds,
+            kind: LedgerKind::Recharge,
+            actor: admin.0,
+            note: String::new(),
+            request_id: None,
+            once_key: None,
+            receipt_id: None,
+        };
         apply(&runtime, admin, Event::Credit(credit)).await;
     }
     apply(&runtime, admin, Event::DeviceReport { load_shedding: false, ready: true, relay: false }).await;
@@ -103,6 +111,8 @@ async fn a_commit_that_meets_another_servers_write_is_redone_on_the_new_state() 
             actor: admin.0,
             note: String::new(),
             request_id: None,
+            once_key: None,
+            receipt_id: None,
         })
     };
     here.read(admin, |_, _| ()).await.unwrap();

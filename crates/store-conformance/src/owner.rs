@@ -1,7 +1,7 @@
 //! The owner's day: terms per pump, receipts written with their recharge, and changes to a
 //! farmer's account (name, password) with their audit line in one write.
 
-use pumppilot_engine::{AdminId, ReceiptId, UserId};
+use pumppilot_engine::{AdminId, Credit, Event, LedgerKind, ReceiptId, UserId};
 use pumppilot_store::{
     AccountChange, AuditEntry, Commit, Receipt, ReceiptQuery, Role, Session, SessionId, SessionKind, Store, StoreError,
     Terms,
@@ -108,6 +108,78 @@ pub async fn a_receipt_is_written_with_its_recharge(store: &dyn Store) {
     assert_eq!(store.receipts(&ReceiptQuery { limit: 1, ..query(None, None, None) }).await.unwrap(), [second]);
     let theirs = ReceiptQuery { admin: q.admin, user: None, from: None, to: None, limit: 10 };
     assert_eq!(store.receipts(&theirs).await.unwrap(), vec![]);
+}
+
+/// A recharge sent again with its key is not made again: the commit that carries a ledger entry
+/// with a key the tenant's ledger has is refused `AlreadyMade`, whole (no wallet moved, no receipt,
+/// no version), also when built on the newest state; the first is found by its key, receipt and
+/// all. Keys are the tenant's own (another pump may use the same), and entries without one are
+/// never held to it.
+pub async fn a_change_sent_again_with_its_key_is_made_once(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let q = tenancy(store, "q", 1).await;
+    let (a, b) = (rahim.users[0], rahim.users[1]);
+    let keyed = |admin: AdminId, user: UserId, seconds: i64, key: Option<&str>, receipt: Option<ReceiptId>| {
+        Event::Credit(Credit {
+            user,
+            seconds,
+            kind: LedgerKind::Recharge,
+            actor: admin.0,
+            note: "cash".to_owned(),
+            request_id: None,
+            once_key: key.map(str::to_owned),
+            receipt_id: receipt,
+        })
+    };
+    let receipt = |user: UserId, seconds: i64| Receipt {
+        id: ReceiptId::new(),
+        admin_id: rahim.admin,
+        user_id: user,
+        at: at(seconds),
+        minutes: 60,
+        cash_taka: 150,
+        recorded_by: rahim.admin.0,
+    };
+    // Writes the credit on the tenant as stored now, with its receipt.
+    let send = async |credit: Event, receipt: Option<&Receipt>, seconds: i64| {
+        let mut tenant = load(store, rahim.admin).await;
+        let records = tenant.apply(credit, at(seconds)).records;
+        let commit =
+            Commit { tenant: &tenant, records: &records, audit: &[], decision: None, suspension: None, receipt };
+        store.commit(commit).await
+    };
+
+    let first = receipt(a, 10);
+    send(keyed(rahim.admin, a, 3600, Some("k-1"), Some(first.id)), Some(&first), 10).await.expect("the first");
+    let again = receipt(a, 11);
+    assert_err!(
+        send(keyed(rahim.admin, a, 3600, Some("k-1"), Some(again.id)), Some(&again), 11).await,
+        StoreError::AlreadyMade
+    );
+    // Another change under the same key is refused alike (the server tells them apart).
+    assert_err!(send(keyed(rahim.admin, b, 60, Some("k-1"), None), None, 12).await, StoreError::AlreadyMade);
+    let tenant = load(store, rahim.admin).await;
+    assert_eq!((tenant.version, tenant.wallet(a), tenant.wallet(b)), (1, 3600, 0), "nothing of the second");
+    assert_eq!(store.receipt(rahim.admin, again.id).await.unwrap(), None, "no second receipt");
+    assert_eq!(store.ledger(a, 10).await.unwrap().len(), 1);
+
+    let made = store.ledger_entry_with_key(rahim.admin, "k-1").await.unwrap().expect("found by its key");
+    assert_eq!((made.user_id, made.delta_seconds, made.receipt_id), (a, 3600, Some(first.id)));
+    assert_eq!(made.once_key.as_deref(), Some("k-1"));
+    assert_eq!(store.ledger(a, 1).await.unwrap(), [made], "the ledger reads the key and the receipt back");
+    assert_eq!(store.ledger_entry_with_key(rahim.admin, "k-2").await.unwrap(), None);
+    assert_eq!(store.ledger_entry_with_key(q.admin, "k-1").await.unwrap(), None, "keys stay in their tenant");
+
+    // Another pump's key, and changes without a key, are each their own.
+    let mut theirs = load(store, q.admin).await;
+    let records = theirs.apply(keyed(q.admin, q.users[0], 60, Some("k-1"), None), at(13)).records;
+    let commit =
+        Commit { tenant: &theirs, records: &records, audit: &[], decision: None, suspension: None, receipt: None };
+    store.commit(commit).await.expect("another pump may use the same key");
+    send(keyed(rahim.admin, b, 60, None, None), None, 14).await.expect("no key");
+    send(keyed(rahim.admin, b, 60, None, None), None, 15).await.expect("no key again");
+    send(keyed(rahim.admin, b, 60, Some("k-2"), None), None, 16).await.expect("a new key");
+    assert_eq!(load(store, rahim.admin).await.wallet(b), 180);
 }
 
 /// An owner renames a farmer or gives them a new password with its audit line in one write; a

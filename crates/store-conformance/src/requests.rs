@@ -32,6 +32,8 @@ fn approval(request: &MinuteRequest) -> Event {
         actor: request.admin_id.0,
         note: request.note.clone(),
         request_id: Some(request.id),
+        once_key: None,
+        receipt_id: None,
     })
 }
 

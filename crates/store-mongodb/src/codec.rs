@@ -290,6 +290,8 @@ pub(crate) fn ledger_doc(entry: &LedgerEntry) -> Document {
         "note": &entry.note,
         "entryId": opt_key(entry.entry_id),
         "requestId": opt_key(entry.request_id),
+        "onceKey": opt_string(entry.once_key.as_deref()),
+        "receiptId": opt_key(entry.receipt_id),
     }
 }
 
@@ -306,6 +308,8 @@ pub(crate) fn ledger_entry(doc: &Document) -> Result<LedgerEntry, Failure> {
         note: f.string("note")?,
         entry_id: f.opt_parsed("entryId")?,
         request_id: f.opt_parsed("requestId")?,
+        once_key: f.opt_string("onceKey")?,
+        receipt_id: f.opt_parsed("receiptId")?,
     })
 }
 

@@ -62,6 +62,8 @@ enum Check {
     Balance { user: UserId, delta: i64, after: i64 },
     /// The request was still PENDING.
     Pending,
+    /// A ledger entry: the tenant's only one with its once key (`ledger_once_key`).
+    FirstWithKey,
     /// The account is suspended (or restored) in `admins` or, the write after, in `users`.
     AccountIn { last: bool },
     /// Nothing to check (written, or a refusal of the server).
@@ -179,7 +181,8 @@ fn writes(commit: &OwnedCommit) -> Result<Vec<Write>, Failure> {
         };
         let check = Check::Balance { user: entry.user_id, delta: entry.delta_seconds, after: entry.balance_after };
         writes.push(update("users", filter, doc! { "$set": { "balanceSeconds": entry.balance_after } }, check));
-        writes.push(insert("ledger", codec::ledger_doc(entry)));
+        let check = if entry.once_key.is_some() { Check::FirstWithKey } else { Check::Written };
+        writes.push(Write { collection: "ledger", op: Op::Insert(codec::ledger_doc(entry)), check });
     }
     writes.extend(commit.records.usage.iter().map(|row| insert("usage_history", codec::usage_doc(row))));
     writes.extend(commit.audit.iter().map(|entry| insert("audit_logs", codec::audit_doc(entry))));
@@ -222,6 +225,7 @@ fn check(writes: &[Write], answers: &[Answer]) -> Result<(), Failure> {
                 (Check::Entry { id, status, position }, DUPLICATE_KEY) => {
                     invariant(explain_queue_conflict(*id, status, *position, message))
                 }
+                (Check::FirstWithKey, DUPLICATE_KEY) => StoreError::AlreadyMade.into(),
                 // A unique index refused the change; nothing of it is written.
                 (_, DUPLICATE_KEY) => invariant(message.clone()),
                 _ => StoreError::Unavailable(format!("{}: {message} (code {code})", write.collection)).into(),

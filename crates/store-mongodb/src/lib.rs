@@ -1304,6 +1304,11 @@ impl Store for MongoStore {
         Ok(docs.iter().map(codec::ledger_entry).collect::<Result<_, _>>()?)
     }
 
+    async fn ledger_entry_with_key(&self, admin: AdminId, once_key: &str) -> StoreResult<Option<LedgerEntry>> {
+        let doc = self.find_one("ledger", doc! { "adminId": key(admin), "onceKey": once_key }).await?;
+        Ok(doc.as_ref().map(codec::ledger_entry).transpose()?)
+    }
+
     async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>> {
         let filter = of_tenant_between(query.admin, query.user, "endedAt", query.from, query.to);
         let docs =

@@ -90,7 +90,19 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "endedAt": 1, "chargedSeconds": 1 }, "ended_charged", false, None),
             ],
         ),
-        ("ledger", vec![index(doc! { "userId": 1, "at": -1 }, "user_at", false, None)]),
+        (
+            "ledger",
+            vec![
+                index(doc! { "userId": 1, "at": -1 }, "user_at", false, None),
+                // One change per key in a tenant (`LedgerEntry::once_key`), among entries with one.
+                index(
+                    doc! { "adminId": 1, "onceKey": 1 },
+                    "ledger_once_key",
+                    true,
+                    Some(doc! { "onceKey": { "$type": "string" } }),
+                ),
+            ],
+        ),
         (
             "minute_requests",
             vec![

@@ -47,6 +47,8 @@ async fn tenant_with_users(store: &MongoStore) -> (Tenant, UserId, UserId) {
             actor: admin.0,
             note: String::new(),
             request_id: None,
+            once_key: None,
+            receipt_id: None,
         };
         commit(store, &mut tenant, Event::Credit(credit), at(0)).await.unwrap();
     }

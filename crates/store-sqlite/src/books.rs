@@ -7,7 +7,7 @@ use pumppilot_store::{
 use rusqlite::{Connection, named_params};
 
 use crate::{
-    error::{Failure, invariant},
+    error::{Failure, constraint_message, invariant},
     rows::{self, audit_columns, ledger_columns, limit, opt_ms, query_all, query_opt, request_columns, usage_columns},
 };
 
@@ -38,11 +38,12 @@ pub(crate) fn insert_ledger_entry(conn: &Connection, entry: &LedgerEntry) -> Res
 }
 
 /// Records a ledger entry as it is, without moving a wallet (an import brings the balances).
+/// [`StoreError::AlreadyMade`] when the tenant has an entry with its `once_key`.
 pub(crate) fn record_ledger_entry(conn: &Connection, entry: &LedgerEntry) -> Result<(), Failure> {
     conn.prepare_cached(
         "INSERT INTO ledger (user_id, admin_id, at, delta_seconds, kind, balance_after, actor_id, note, entry_id, \
-         request_id) VALUES (:user_id, :admin_id, :at, :delta_seconds, :kind, :balance_after, :actor_id, :note, \
-         :entry_id, :request_id)",
+         request_id, once_key, receipt_id) VALUES (:user_id, :admin_id, :at, :delta_seconds, :kind, :balance_after, \
+         :actor_id, :note, :entry_id, :request_id, :once_key, :receipt_id)",
     )?
     .execute(named_params! {
         ":user_id": entry.user_id.to_string(),
@@ -55,8 +56,24 @@ pub(crate) fn record_ledger_entry(conn: &Connection, entry: &LedgerEntry) -> Res
         ":note": entry.note,
         ":entry_id": entry.entry_id.map(|id| id.to_string()),
         ":request_id": entry.request_id.map(|id| id.to_string()),
+        ":once_key": entry.once_key,
+        ":receipt_id": entry.receipt_id.map(|id| id.to_string()),
+    })
+    .map_err(|error| match constraint_message(&error) {
+        Some(message) if message.contains("ledger.once_key") => Failure::Store(StoreError::AlreadyMade),
+        _ => Failure::Sql(error),
     })?;
     Ok(())
+}
+
+/// The ledger entry of a tenant's change made with `once_key` (the unique `ledger_once_key`).
+pub(crate) fn entry_with_key(
+    conn: &Connection,
+    admin: AdminId,
+    once_key: &str,
+) -> Result<Option<LedgerEntry>, Failure> {
+    let sql = concat!("SELECT ", ledger_columns!(), " FROM ledger WHERE admin_id = ?1 AND once_key = ?2");
+    query_opt(conn, sql, (admin.to_string(), once_key), rows::ledger_entry)
 }
 
 /// A user's ledger, newest first.

@@ -571,6 +571,11 @@ impl Store for SqliteStore {
         self.read(move |conn| books::ledger(conn, user, limit)).await
     }
 
+    async fn ledger_entry_with_key(&self, admin: AdminId, once_key: &str) -> StoreResult<Option<LedgerEntry>> {
+        let once_key = once_key.to_owned();
+        self.read(move |conn| books::entry_with_key(conn, admin, &once_key)).await
+    }
+
     async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>> {
         let query = query.clone();
         self.read(move |conn| books::usage(conn, &query)).await

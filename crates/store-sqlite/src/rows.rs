@@ -263,7 +263,8 @@ pub(crate) fn session(row: &Row<'_>, kind: SessionKind) -> rusqlite::Result<Sess
 /// Columns of `ledger` read by [`ledger_entry`].
 macro_rules! ledger_columns {
     () => {
-        "user_id, admin_id, at, delta_seconds, kind, balance_after, actor_id, note, entry_id, request_id"
+        "user_id, admin_id, at, delta_seconds, kind, balance_after, actor_id, note, entry_id, request_id, once_key, \
+         receipt_id"
     };
 }
 pub(crate) use ledger_columns;
@@ -281,6 +282,8 @@ pub(crate) fn ledger_entry(row: &Row<'_>) -> rusqlite::Result<LedgerEntry> {
         note: row.get("note")?,
         entry_id: row.opt_parsed("entry_id")?,
         request_id: row.opt_parsed("request_id")?,
+        once_key: row.get("once_key")?,
+        receipt_id: row.opt_parsed("receipt_id")?,
     })
 }
 

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_downloads_and_tickets.sql"),
     include_str!("../migrations/0012_owner_pages.sql"),
     include_str!("../migrations/0013_fleet_totals.sql"),
+    include_str!("../migrations/0014_once_keys.sql"),
 ];
 
 /// The schema version this build writes.

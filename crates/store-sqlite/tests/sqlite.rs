@@ -58,6 +58,8 @@ async fn tenant_with_users(store: &SqliteStore) -> (Tenant, UserId, UserId) {
             actor: admin.0,
             note: String::new(),
             request_id: None,
+            once_key: None,
+            receipt_id: None,
         };
         commit(store, &mut tenant, Event::Credit(credit), at(0)).await.unwrap();
     }
@@ -382,6 +384,8 @@ async fn transitions_made_at_once_share_one_transaction_and_each_keeps_its_answe
             actor: tenant.admin_id.0,
             note: String::new(),
             request_id: None,
+            once_key: None,
+            receipt_id: None,
         };
         let records = tenant.apply(Event::Credit(credit), at(1)).records;
         (tenant.clone(), records)

@@ -33,6 +33,10 @@ pub enum StoreError {
     VersionConflict,
     #[error("the minute request was already decided")]
     AlreadyDecided,
+    /// A change to a wallet with this key was already made in this tenant (see
+    /// [`LedgerEntry::once_key`]); nothing of the second was written.
+    #[error("a change with this key was already made")]
+    AlreadyMade,
     /// The user already has a PENDING minute request (one may wait at a time).
     #[error("a minute request of this user is already waiting")]
     RequestPending,
@@ -449,6 +453,9 @@ pub trait Store: Send + Sync + 'static {
     // --- books ---
     /// A user's ledger, newest first.
     async fn ledger(&self, user: UserId, limit: usize) -> StoreResult<Vec<LedgerEntry>>;
+    /// The ledger entry a tenant's change with `once_key` wrote, if one did. A commit with a
+    /// ledger entry whose `once_key` the tenant already has fails with [`StoreError::AlreadyMade`].
+    async fn ledger_entry_with_key(&self, admin: AdminId, once_key: &str) -> StoreResult<Option<LedgerEntry>>;
     /// Usage rows of a tenant (or one user of it) that ended in `[from, to)`, newest first.
     async fn usage(&self, query: &UsageQuery) -> StoreResult<Vec<UsageRow>>;
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;

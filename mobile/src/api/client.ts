@@ -70,6 +70,8 @@ type CallOptions<P extends keyof paths, M extends Method> = {
   body?: BodyOf<P, M>;
   query?: QueryOf<P, M>;
   params?: PathParamsOf<P, M>;
+  /** Sent as `Idempotency-Key`: the server makes the change once per key (see `useOnceKey`). */
+  onceKey?: string;
 };
 
 export class ApiClient {
@@ -137,13 +139,13 @@ export class ApiClient {
       .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
       .join('&');
     if (query) url += `?${query}`;
-    return (await this.authorized(method, url, options.body)) as Answer<P, M>;
+    return (await this.authorized(method, url, options.body, options.onceKey)) as Answer<P, M>;
   }
 
-  private async authorized(method: Method, url: string, body: unknown): Promise<unknown> {
+  private async authorized(method: Method, url: string, body: unknown, onceKey?: string): Promise<unknown> {
     let token = await this.validAccessToken();
     try {
-      return await this.send(method, url, token, body);
+      return await this.send(method, url, token, body, onceKey);
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 401) throw this.checkEnded(err);
       if (err.code !== 'TOKEN_EXPIRED') throw this.end(err);
@@ -151,7 +153,7 @@ export class ApiClient {
       if (this.tokens?.accessToken === token) await this.refresh();
       token = await this.validAccessToken();
       try {
-        return await this.send(method, url, token, body);
+        return await this.send(method, url, token, body, onceKey);
       } catch (again) {
         if (again instanceof ApiError && again.status === 401) throw this.end(again);
         throw this.checkEnded(again);
@@ -221,8 +223,8 @@ export class ApiClient {
     return ended;
   }
 
-  private send(method: Method, url: string, token: string | null, body: unknown): Promise<unknown> {
-    return request(this.baseUrl + url, method, token, body, this.timeoutMs);
+  private send(method: Method, url: string, token: string | null, body: unknown, onceKey?: string): Promise<unknown> {
+    return request(this.baseUrl + url, method, token, body, this.timeoutMs, onceKey);
   }
 }
 
@@ -237,9 +239,11 @@ async function request(
   token: string | null,
   body: unknown,
   timeoutMs: number,
+  onceKey?: string,
 ): Promise<unknown> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
+  if (onceKey) headers['Idempotency-Key'] = onceKey;
   const init: RequestInit = { method: method.toUpperCase(), headers };
   if (method === 'post' || method === 'put' || method === 'patch') {
     headers['Content-Type'] = 'application/json';

@@ -42,18 +42,22 @@ export function endpoints(client: ApiClient) {
 
     // Admin.
     users: async () => (await client.call('get', '/api/admin/users')) as UserWithBalance[],
-    /** Adds minutes; with `cashTaka` (or at the pump's price when absent) a receipt is written. */
-    recharge: async (userId: string, minutes: number, note?: string, cashTaka?: number): Promise<Balance> =>
+    /**
+     * Adds minutes; with `cashTaka` (or at the pump's price when absent) a receipt is written.
+     * Sent again with the same `onceKey` (a retry), it is made once.
+     */
+    recharge: async (userId: string, minutes: number, note?: string, cashTaka?: number, onceKey?: string): Promise<Balance> =>
       client.call('post', '/api/admin/recharge', {
         body: cashTaka === undefined ? { userId, minutes, note: note || null } : { userId, minutes, note: note || null, cashTaka },
+        onceKey,
       }),
     receipt: async (id: string): Promise<Receipt> => client.call('get', '/api/admin/receipts/{id}', { params: { id } }),
     /** A new password for a farmer, shown once; the farmer is signed out everywhere. */
     resetPassword: async (id: string): Promise<NewPassword> =>
       client.call('post', '/api/admin/users/{id}/password', { params: { id } }),
-    /** ± minutes with a reason (a mistake put right); written in the ledger and the log. */
-    correct: async (userId: string, minutes: number, note: string): Promise<Balance> =>
-      client.call('post', '/api/admin/corrections', { body: { userId, minutes, note } }),
+    /** ± minutes with a reason (a mistake put right); written in the ledger and the log. Made once per `onceKey`. */
+    correct: async (userId: string, minutes: number, note: string, onceKey?: string): Promise<Balance> =>
+      client.call('post', '/api/admin/corrections', { body: { userId, minutes, note }, onceKey }),
     /** A farmer's new name (1 to 80 characters; the server trims it). */
     renameUser: async (id: string, name: string) =>
       (await client.call('patch', '/api/admin/users/{id}', { params: { id }, body: { name } })) as User,

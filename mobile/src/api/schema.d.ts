@@ -69,7 +69,8 @@ export interface paths {
         put?: never;
         /**
          * Corrects a user's balance up or down (a mistaken recharge, say). Never below zero, nor below
-         *     what a running run has already used.
+         *     what a running run has already used. Sent again with the same `Idempotency-Key`, it is made
+         *     once.
          */
         post: operations["correct"];
         delete?: never;
@@ -322,7 +323,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Adds minutes to a user's wallet. */
+        /**
+         * Adds minutes to a user's wallet. Sent again with the same `Idempotency-Key`, it is made once
+         *     and answered as the first was (with the balance now).
+         */
         post: operations["recharge"];
         delete?: never;
         options?: never;
@@ -1144,6 +1148,8 @@ export interface components {
             availableMinutes: number;
             /** Format: int64 */
             availableSeconds: number;
+            /** @description The user's name (as it is now). */
+            name: string;
             /** @description The receipt written with a recharge paid in cash (`GET /api/admin/receipts/{id}`). */
             receiptId?: string | null;
             userId: string;
@@ -2011,7 +2017,9 @@ export interface operations {
             query?: {
                 adminId?: string;
             };
-            header?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3269,7 +3277,9 @@ export interface operations {
             query?: {
                 adminId?: string;
             };
-            header?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };

@@ -302,6 +302,7 @@ const en = {
     UNAVAILABLE: 'The server has a problem with its storage. Nothing was changed. Try again soon.',
     VALIDATION: 'Please check what you entered.',
     REQUEST_PENDING: 'You already have a request waiting. Wait for the pump owner to decide it.',
+    KEY_REUSED: 'This recharge or correction was already made, with other figures. Check the balance before you send it again.',
   } as Record<string, string>,
   errorOther: (status: string) => `Something went wrong (error ${status}).`,
   // A refused field's rule, by the field's name in the API (its own sentence is for developers)
@@ -605,6 +606,7 @@ const bn: Strings = {
     UNAVAILABLE: 'সার্ভারের তথ্যভান্ডারে সমস্যা। কিছুই বদলায়নি। একটু পরে আবার চেষ্টা করুন।',
     VALIDATION: 'যা লিখেছেন তা আবার দেখুন।',
     REQUEST_PENDING: 'আপনার একটি অনুরোধ আগেই অপেক্ষায় আছে। পাম্প মালিকের সিদ্ধান্তের জন্য অপেক্ষা করুন।',
+    KEY_REUSED: 'এই রিচার্জ বা সংশোধন আগেই অন্য অঙ্কে করা হয়েছে। আবার পাঠানোর আগে ব্যালান্স দেখে নিন।',
   },
   errorOther: (status) => `কিছু একটা ভুল হয়েছে (ত্রুটি ${status})।`,
   fieldHints: {

@@ -760,6 +760,8 @@ async fn provision(
             actor: admin.0,
             note: "fleet".into(),
             request_id: None,
+            once_key: None,
+            receipt_id: None,
         };
         let (reply, ()) = runtime
             .apply(admin, Event::Credit(credit), pumppilot_server::runtime::Extras::default(), |_, _| ())

@@ -9,10 +9,10 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, MotorSettings, Reply, RequestId, UserId};
+use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, MotorSettings, ReceiptId, Reply, RequestId, UserId};
 use pumppilot_store::{
     Account, AuditEntry, AuditQuery, AuditedWrite, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role,
-    UsageQuery,
+    StoreError, UsageQuery,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -23,11 +23,11 @@ use crate::{
     app::{App, AppState},
     auth::{AdminScope, TenantScope},
     clock,
-    error::{ApiError, ApiJson, ApiPath, ApiQuery},
+    error::{ApiError, ApiJson, ApiPath, ApiQuery, OnceKey},
     keys::Keyring,
     link,
-    routes::openapi::{AdminIdParam, Body, Refused, Scoped},
-    runtime::Extras,
+    routes::openapi::{AdminIdParam, Body, OnceKeyParam, Refused, Scoped},
+    runtime::{Extras, RuntimeError},
     views::{
         AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, MinuteRequestView, MotorSettingsView,
         QueueView, UsageView, UserBalanceView, UserView, WalletView, minutes,
@@ -164,12 +164,14 @@ fn note(text: Option<String>) -> Result<String, ApiError> {
 /// The most cash one receipt may say, in taka.
 const MOST_CASH_TAKA: i64 = 10_000_000;
 
-/// Adds minutes to a user's wallet.
-#[utoipa::path(post, path = "/api/admin/recharge", tag = "admin", request_body = RechargeBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+/// Adds minutes to a user's wallet. Sent again with the same `Idempotency-Key`, it is made once
+/// and answered as the first was (with the balance now).
+#[utoipa::path(post, path = "/api/admin/recharge", tag = "admin", request_body = RechargeBody, params(AdminIdParam, OnceKeyParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The user's new balance", body = BalanceView), Scoped, Body, Refused))]
 async fn recharge(
     State(app): State<AppState>,
     admin: AdminScope,
+    OnceKey(once_key): OnceKey,
     ApiJson(body): ApiJson<RechargeBody>,
 ) -> Result<Json<BalanceView>, ApiError> {
     if !(1..=100_000).contains(&body.minutes) {
@@ -184,45 +186,93 @@ async fn recharge(
     if cash.is_some_and(|taka| !(0..=MOST_CASH_TAKA).contains(&taka)) {
         return Err(ApiError::validation(format!("cashTaka: from 0 to {MOST_CASH_TAKA}")));
     }
-    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Recharge, note, cash).await
+    let change = Change { minutes: body.minutes, kind: LedgerKind::Recharge, note, cash_taka: cash, once_key };
+    change_balance(&app, &admin, &body.user_id, change).await
 }
 
-/// Adds (or, for a correction, takes away) minutes, with its ledger and audit entries.
+/// A change to a wallet as a person asked for it.
+struct Change {
+    /// Minutes to add (or, for a correction, to take away when negative).
+    minutes: i64,
+    kind: LedgerKind,
+    note: String,
+    /// The cash taken, for a receipt.
+    cash_taka: Option<i64>,
+    once_key: Option<String>,
+}
+
+/// Adds (or, for a correction, takes away) minutes, with its ledger and audit entries. A change
+/// whose key the pump's ledger already has is not made again: it is answered as the first was,
+/// or refused when it asks for something else under that key.
 async fn change_balance(
     app: &AppState,
     admin: &AdminScope,
     user_id: &str,
-    minutes_delta: i64,
-    kind: LedgerKind,
-    note: String,
-    cash_taka: Option<i64>,
+    change: Change,
 ) -> Result<Json<BalanceView>, ApiError> {
     let user = tenant_user(app, admin.scope, user_id).await?;
+    let Change { minutes: minutes_delta, kind, note, cash_taka, once_key } = change;
+    let seconds = minutes_delta.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?;
     let paid = cash_taka.map(|taka| format!(" ({taka} taka)")).unwrap_or_default();
     let detail = format!("{minutes_delta:+} min{paid} {note}").trim_end().to_string();
     let action = if kind == LedgerKind::Correction { "correction" } else { "recharge" };
     let receipt = cash_taka.map(|taka| super::owner::new_receipt(app, admin, user.id, minutes_delta, taka));
-    let receipt_id = receipt.as_ref().map(|r| r.id.to_string());
+    let receipt_id = receipt.as_ref().map(|r| r.id);
     let extras = Extras { receipt, ..Extras::audit(audit(app, admin, action, user.id.to_string(), detail)) };
-    let credit = Credit {
-        user: user.id,
-        seconds: minutes_delta.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?,
-        kind,
-        actor: admin.caller.id(),
-        note,
-        request_id: None,
-    };
-    let (reply, available) = app
-        .runtime
-        .apply(admin.scope.admin(), Event::Credit(credit), extras, |t, now| t.available_seconds(user.id, now))
-        .await?;
-    reply?;
+    let credit =
+        Credit { user: user.id, seconds, kind, actor: admin.caller.id(), note, request_id: None, once_key, receipt_id };
+    let first = credit.clone();
+    let available = |t: &pumppilot_engine::Tenant, now| t.available_seconds(user.id, now);
+    let (receipt_id, available) =
+        match app.runtime.apply(admin.scope.admin(), Event::Credit(credit), extras, available).await {
+            Ok((reply, now_available)) => {
+                reply?;
+                (receipt_id, now_available)
+            }
+            Err(RuntimeError::Store(StoreError::AlreadyMade)) => (
+                made_before(app, admin, &first, cash_taka).await?,
+                app.runtime.read(admin.scope.admin(), available).await?,
+            ),
+            Err(other) => return Err(other.into()),
+        };
     Ok(Json(BalanceView {
         user_id: user.id.to_string(),
+        name: user.name.clone(),
         available_seconds: available,
         available_minutes: minutes(available),
-        receipt_id,
+        receipt_id: receipt_id.map(|id| id.to_string()),
     }))
+}
+
+/// The receipt of the change made before with `asked`'s key, when it asked for the same change;
+/// else 422 `KEY_REUSED`.
+async fn made_before(
+    app: &AppState,
+    admin: &AdminScope,
+    asked: &Credit,
+    cash_taka: Option<i64>,
+) -> Result<Option<ReceiptId>, ApiError> {
+    let key = asked.once_key.as_deref().unwrap_or_default();
+    let Some(made) = app.store.ledger_entry_with_key(admin.scope.admin(), key).await? else {
+        return Err(ApiError::conflict("CONFLICT", "the change was refused; try again"));
+    };
+    let cash_made = match made.receipt_id {
+        Some(id) => app.store.receipt(admin.scope.admin(), id).await?.map(|receipt| receipt.cash_taka),
+        None => None,
+    };
+    let same = made.user_id == asked.user
+        && made.delta_seconds == asked.seconds
+        && made.kind == asked.kind
+        && made.note == asked.note
+        && cash_made == cash_taka;
+    if !same {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "KEY_REUSED",
+            "Idempotency-Key: this key was used for another change; send a new key",
+        ));
+    }
+    Ok(made.receipt_id)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -238,12 +288,14 @@ pub struct CorrectionBody {
 }
 
 /// Corrects a user's balance up or down (a mistaken recharge, say). Never below zero, nor below
-/// what a running run has already used.
-#[utoipa::path(post, path = "/api/admin/corrections", tag = "admin", request_body = CorrectionBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+/// what a running run has already used. Sent again with the same `Idempotency-Key`, it is made
+/// once.
+#[utoipa::path(post, path = "/api/admin/corrections", tag = "admin", request_body = CorrectionBody, params(AdminIdParam, OnceKeyParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The user's new balance", body = BalanceView), Scoped, Body, Refused))]
 async fn correct(
     State(app): State<AppState>,
     admin: AdminScope,
+    OnceKey(once_key): OnceKey,
     ApiJson(body): ApiJson<CorrectionBody>,
 ) -> Result<Json<BalanceView>, ApiError> {
     if body.minutes == 0 || body.minutes.unsigned_abs() > 100_000 {
@@ -253,7 +305,8 @@ async fn correct(
     if note.trim().is_empty() {
         return Err(ApiError::validation("note: say why the balance is corrected"));
     }
-    change_balance(&app, &admin, &body.user_id, body.minutes, LedgerKind::Correction, note, None).await
+    let change = Change { minutes: body.minutes, kind: LedgerKind::Correction, note, cash_taka: None, once_key };
+    change_balance(&app, &admin, &body.user_id, change).await
 }
 
 /// A user's balance and ledger, newest first.
@@ -331,6 +384,8 @@ async fn approve_request(
         actor: admin.caller.id(),
         note: request.note.clone(),
         request_id: Some(request.id),
+        once_key: None,
+        receipt_id: None,
     };
     let extras = Extras {
         decision: Some(decision.clone()),

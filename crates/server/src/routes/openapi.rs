@@ -179,3 +179,10 @@ failures! {
 #[derive(utoipa::IntoParams)]
 #[into_params(names("adminId"), parameter_in = Query)]
 pub struct AdminIdParam(#[allow(dead_code)] Option<String>);
+
+/// `Idempotency-Key` (optional): 1 to 100 visible ASCII characters, a new one for each change
+/// (a UUID). The same change sent again with it (a retry) is made once and answered as the first
+/// was; another change sent with it is 422 `KEY_REUSED`.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("Idempotency-Key"), parameter_in = Header)]
+pub struct OnceKeyParam(#[allow(dead_code)] Option<String>);

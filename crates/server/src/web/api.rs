@@ -75,7 +75,7 @@ impl Api {
         client: Option<SocketAddr>,
     ) -> Answer {
         let body = body.map(|json| ("application/json", Body::from(json.to_string())));
-        self.send(method, path, token, body, client).await
+        self.send(method, path, token, body, client, None).await
     }
 
     /// One call with a body of any type (`content_type`, the bytes).
@@ -86,10 +86,14 @@ impl Api {
         token: Option<&str>,
         body: Option<(&'static str, Body)>,
         client: Option<SocketAddr>,
+        once_key: Option<&str>,
     ) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(key) = once_key {
+            request = request.header(crate::error::ONCE_KEY_HEADER, key);
         }
         let body = match body {
             Some((content_type, body)) => {
@@ -123,7 +127,14 @@ impl Api {
     /// A POST whose body is `bytes` as `application/octet-stream` (a firmware image).
     pub async fn post_bytes(&self, path: &str, token: &str, bytes: axum::body::Bytes) -> Answer {
         let body = Some(("application/octet-stream", Body::from(bytes)));
-        self.send(Method::POST, path, Some(token), body, None).await
+        self.send(Method::POST, path, Some(token), body, None, None).await
+    }
+
+    /// A POST of a change made once per `once_key` (the form's key; none when the form had none).
+    pub async fn post_once(&self, path: &str, token: &str, body: Value, once_key: &str) -> Answer {
+        let body = Some(("application/json", Body::from(body.to_string())));
+        let key = Some(once_key).filter(|key| !key.is_empty());
+        self.send(Method::POST, path, Some(token), body, None, key).await
     }
 
     pub async fn put(&self, path: &str, token: &str, body: Value) -> Answer {

@@ -711,6 +711,10 @@ pub static EN: Text = Text {
         ("UNAVAILABLE", "The server has a problem with its storage. Nothing was changed. Try again soon."),
         ("VALIDATION", "Please check what you entered."),
         ("REQUEST_PENDING", "You already have a request waiting. Wait for the pump owner to decide it."),
+        (
+            "KEY_REUSED",
+            "This recharge or correction was already made, with other figures. Check the ledger below before you send it again.",
+        ),
         ("OFFLINE", "Cannot reach the server."),
     ],
     error_other: "Something went wrong (error {0}).",
@@ -1070,6 +1074,7 @@ pub static BN: Text = Text {
         ("UNAVAILABLE", "সার্ভারের তথ্যভান্ডারে সমস্যা। কিছুই বদলায়নি। একটু পরে আবার চেষ্টা করুন।"),
         ("VALIDATION", "যা লিখেছেন তা আবার দেখুন।"),
         ("REQUEST_PENDING", "আপনার একটি অনুরোধ আগেই অপেক্ষায় আছে। পাম্প মালিকের সিদ্ধান্তের জন্য অপেক্ষা করুন।"),
+        ("KEY_REUSED", "এই রিচার্জ বা সংশোধন আগেই অন্য অঙ্কে করা হয়েছে। আবার পাঠানোর আগে নিচের হিসাব দেখে নিন।"),
         ("OFFLINE", "সার্ভারের সাথে যোগাযোগ নেই।"),
     ],
     error_other: "কিছু একটা ভুল হয়েছে (ত্রুটি {0})।",

@@ -284,6 +284,11 @@ impl Visit {
     pub fn asked(&self, key: &str) -> bool {
         self.flash.as_ref().is_some_and(|f| !f.ok && f.key == key)
     }
+
+    /// True when the last form was refused by the API with `code` (`KEY_REUSED`, say).
+    pub fn refused_with(&self, code: &str) -> bool {
+        self.flash.as_ref().is_some_and(|f| !f.ok && f.key == "error" && f.args.first().is_some_and(|c| c == code))
+    }
 }
 
 /// A page's query, read leniently: one that does not parse (a hand-edited link, a field given

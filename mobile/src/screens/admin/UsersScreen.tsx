@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { StyleSheet, Text, View } from 'react-native';
 
+import { useOnceKey } from '../../api/onceKey';
 import type { Card as RfidCard, Receipt, UserWithBalance } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
@@ -178,6 +179,8 @@ function UserCard({
   const [why, setWhy] = useState('');
   const [confirmFix, setConfirmFix] = useState(false);
   const [receipt, setReceipt] = useState<Receipt | null>(null);
+  const rechargeKey = useOnceKey();
+  const correctionKey = useOnceKey();
 
   const correct = async () => {
     const n = parseSignedNumber(fix);
@@ -192,11 +195,13 @@ function UserCard({
     setConfirmFix(false);
     setBusy('correct');
     try {
-      const balance = await api.correct(user.id, n, why.trim());
+      const balance = await api.correct(user.id, n, why.trim(), correctionKey.key());
+      correctionKey.settle();
       setFix('');
       setWhy('');
-      onDone({ kind: 'success', text: t.corrected(user.name, i18n.duration(balance.availableSeconds)) });
+      onDone({ kind: 'success', text: t.corrected(balance.name, i18n.duration(balance.availableSeconds)) });
     } catch (err) {
+      correctionKey.settle(err);
       onDone({ kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);
@@ -230,7 +235,8 @@ function UserCard({
     }
     setBusy('recharge');
     try {
-      const balance = await api.recharge(user.id, n, undefined, taka);
+      const balance = await api.recharge(user.id, n, undefined, taka, rechargeKey.key());
+      rechargeKey.settle();
       // The receipt (when cash was taken, or the pump has a price) is shown to be shared.
       const written = balance.receiptId ? await api.receipt(balance.receiptId) : null;
       setReceipt(written);
@@ -239,9 +245,10 @@ function UserCard({
       const left = i18n.duration(balance.availableSeconds);
       onDone({
         kind: 'success',
-        text: paid === null ? t.rechargeDone(user.name, left) : t.rechargeReceipt(user.name, left, i18n.num(paid)),
+        text: paid === null ? t.rechargeDone(balance.name, left) : t.rechargeReceipt(balance.name, left, i18n.num(paid)),
       });
     } catch (err) {
+      rechargeKey.settle(err);
       onDone({ kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);

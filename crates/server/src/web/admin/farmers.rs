@@ -1,6 +1,10 @@
 //! Farmers: the list, one farmer's page (recharge, correction, cards, suspension), new farmers.
 
+use maud::Markup;
+use serde_json::Value;
+
 use super::*;
+use crate::web::{Lang, Page};
 
 /// `GET /admin/farmers`: every farmer with balance and card; add one.
 pub async fn farmers(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
@@ -94,7 +98,7 @@ pub async fn farmer(
             h2 { (t.recharge) }
             form method="post" action={"/admin/farmers/" (id) "/recharge"} {
                 (page.csrf_field())
-                input type="hidden" name="name" value=(name);
+                (once_key_field(&page))
                 label for="r-minutes" { (t.recharge_minutes) }
                 input #r-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off" value=(page.visit.kept("minutes"));
                 label for="r-cash" { (o.cash_taken) }
@@ -118,7 +122,7 @@ pub async fn farmer(
             p.hint { (t.correction_help) }
             form method="post" action={"/admin/farmers/" (id) "/correct"} data-confirm=(t.confirm_correction) {
                 (page.csrf_field())
-                input type="hidden" name="name" value=(name);
+                (once_key_field(&page))
                 label for="k-minutes" { (t.correction_minutes) }
                 input #k-minutes type="text" name="minutes" required maxlength="10" autocomplete="off" value=(page.visit.kept("minutes"));
                 label for="k-reason" { (t.correction_reason) }
@@ -197,7 +201,24 @@ pub async fn farmer(
     Ok(page.render(Tab::AdminFarmers, Live::Off, &user.user.name, content))
 }
 
-/// `POST /admin/farmers/{id}/recharge` (`minutes`, `note`).
+/// The key a change to a wallet is sent with, so that the form sent twice (a second tap on a
+/// slow network, a reload that sends it again) makes it once: new for each page, and kept when
+/// the form comes back refused (a refusal the owner fixes is the same change, which may have been
+/// made if the answer was lost), unless the refusal was that its key had made another change.
+fn once_key_field(page: &Page) -> Markup {
+    let kept = page.visit.kept(ONCE_KEY_FIELD);
+    let key = if kept.is_empty() || page.visit.refused_with("KEY_REUSED") {
+        uuid::Uuid::now_v7().to_string()
+    } else {
+        kept.to_owned()
+    };
+    html! { input type="hidden" name=(ONCE_KEY_FIELD) value=(key); }
+}
+
+/// The form field of [`once_key_field`].
+const ONCE_KEY_FIELD: &str = "onceKey";
+
+/// `POST /admin/farmers/{id}/recharge` (`minutes`, `cashTaka`, `note`, `onceKey`).
 pub async fn recharge(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
     let token = token_or_login!(posted);
     if !valid_id(&id) {
@@ -209,14 +230,17 @@ pub async fn recharge(State(web): State<WebState>, Path(id): Path<String>, poste
     if !cash.is_empty() {
         body["cashTaka"] = parse_whole(cash).map_or(json!(cash), |taka| json!(taka));
     }
-    let answer = web.api.post("/api/admin/recharge", &token, body).await;
-    let (lang, name) = (posted.visit.lang, posted.field("name").to_string());
+    let answer = web.api.post_once("/api/admin/recharge", &token, body, posted.field(ONCE_KEY_FIELD)).await;
     // A recharge with a receipt goes on to the receipt, to print or show.
     let receipt = answer.body["receiptId"].as_str().filter(|_| answer.status.is_success()).map(str::to_owned);
     let back = receipt.map_or_else(|| format!("/admin/farmers/{id}"), |receipt| format!("/admin/receipts/{receipt}"));
-    finish(&posted, answer, &back, |balance| {
-        Some(Flash::ok("recharged", &[&name, &duration(balance["availableSeconds"].as_i64().unwrap_or(0), lang)]))
-    })
+    finish(&posted, answer, &back, |balance| Some(balance_flash("recharged", balance, posted.visit.lang)))
+}
+
+/// "Karim has 2 h 30 min now", from the API's answer to a change to a wallet.
+fn balance_flash(key: &str, balance: &Value, lang: Lang) -> Flash {
+    let name = balance["name"].as_str().unwrap_or_default();
+    Flash::ok(key, &[name, &duration(balance["availableSeconds"].as_i64().unwrap_or(0), lang)])
 }
 
 /// `POST /admin/farmers/{id}/correct`: adds or takes minutes (`-15` or `15`, either script's
@@ -229,10 +253,9 @@ pub async fn correct(State(web): State<WebState>, Path(id): Path<String>, posted
     let typed = posted.field("minutes");
     let minutes = parse_signed(typed).map_or(json!(typed), |m| json!(m));
     let body = json!({"userId": id, "minutes": minutes, "note": posted.field("note")});
-    let answer = web.api.post("/api/admin/corrections", &token, body).await;
-    let (lang, name) = (posted.visit.lang, posted.field("name").to_string());
+    let answer = web.api.post_once("/api/admin/corrections", &token, body, posted.field(ONCE_KEY_FIELD)).await;
     finish(&posted, answer, &format!("/admin/farmers/{id}"), |balance| {
-        Some(Flash::ok("corrected", &[&name, &duration(balance["availableSeconds"].as_i64().unwrap_or(0), lang)]))
+        Some(balance_flash("corrected", balance, posted.visit.lang))
     })
 }
 
