@@ -239,8 +239,16 @@ describe('the other farmer screens', () => {
           availableSeconds: 1797,
           availableMinutes: 29,
           ledger: [
-            { at: '2026-11-27T08:57:10Z', deltaSeconds: -3, kind: 'RUN_CHARGE', balanceAfter: 1797, note: '' },
-            { at: '2026-11-27T08:50:00Z', deltaSeconds: 1800, kind: 'RECHARGE', balanceAfter: 1800, note: 'paid 300 taka' },
+            { at: '2026-11-27T08:57:10Z', deltaSeconds: -3, kind: 'RUN_CHARGE', balanceAfter: 1797, note: '', receiptId: null, receiptNumber: null },
+            {
+              at: '2026-11-27T08:50:00Z',
+              deltaSeconds: 1800,
+              kind: 'RECHARGE',
+              balanceAfter: 1800,
+              note: 'paid 300 taka',
+              receiptId: '01a242b71c3d7000',
+              receiptNumber: '01A2-42B7-1C3D',
+            },
           ],
         },
       }),
@@ -252,6 +260,9 @@ describe('the other farmer screens', () => {
     expect(screen.getByText('+30 min')).toBeTruthy();
     expect(screen.getByText('paid 300 taka')).toBeTruthy();
     expect(screen.getByText('27 Nov 2026, 8:50 AM')).toBeTruthy();
+    // The recharge's receipt number, as printed on the paper the farmer was given.
+    expect(screen.getByTestId('ledger-1-receipt')).toHaveTextContent('Receipt no. 01A2-42B7-1C3D');
+    expect(screen.queryByTestId('ledger-0-receipt')).toBeNull();
   });
 
   test('request minutes: sends the number and note, lists the request; refuses nonsense', async () => {

@@ -147,6 +147,13 @@ async fn a_recharge_sent_again_with_its_key_is_made_once() {
     let (_, wallet) = t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await;
     assert_eq!(wallet["availableSeconds"], 3600, "{wallet}");
     assert_eq!(wallet["ledger"].as_array().unwrap().len(), 1, "{wallet}");
+    // The ledger line names its receipt, and the number printed on it.
+    let receipt = first["receiptId"].as_str().unwrap().to_uppercase();
+    assert_eq!(wallet["ledger"][0]["receiptId"], first["receiptId"]);
+    assert_eq!(
+        wallet["ledger"][0]["receiptNumber"],
+        format!("{}-{}-{}", &receipt[..4], &receipt[4..8], &receipt[8..12])
+    );
     assert_eq!(t.admin.get("/api/admin/receipts").await.1.as_array().unwrap().len(), 1);
     let (_, audit) = t.admin.get("/api/admin/audit?action=recharge").await;
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");

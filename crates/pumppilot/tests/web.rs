@@ -508,14 +508,25 @@ async fn a_recharge_form_sent_twice_recharges_once() {
         .request(reqwest::Method::PATCH, &format!("/api/admin/users/{karim}"), Some(json!({"name": "Karim Mia"})))
         .await;
 
-    let form = [("_csrf", token.as_str()), ("onceKey", key.as_str()), ("minutes", "45"), ("note", "")];
+    let form =
+        [("_csrf", token.as_str()), ("onceKey", key.as_str()), ("minutes", "45"), ("cashTaka", "90"), ("note", "")];
     let first = admin.post(&format!("{farmer_page}/recharge"), &form).await;
     let second = admin.post(&format!("{farmer_page}/recharge"), &form).await;
     assert_eq!((first.status, second.status), (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER), "{}", second.body);
+    assert_eq!(first.location(), second.location(), "both go on to the one receipt");
     let shown = admin.get(second.location()).await;
     assert!(shown.body.contains("Karim Mia now has 45 min."), "{}", shown.body);
     let (_, wallet) = t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await;
     assert_eq!((&wallet["availableSeconds"], wallet["ledger"].as_array().unwrap().len()), (&json!(2700), 1));
+    // The ledger names the receipt: a link on the owner's page, its number on the farmer's.
+    let (receipt, number) =
+        (wallet["ledger"][0]["receiptId"].as_str().unwrap(), wallet["ledger"][0]["receiptNumber"].as_str().unwrap());
+    assert_eq!(first.location(), format!("/admin/receipts/{receipt}"));
+    let owners = admin.get(&farmer_page).await.body;
+    assert!(owners.contains(&format!(r#"<a href="/admin/receipts/{receipt}">{number}</a>"#)), "{owners}");
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let theirs = farmer.get("/user/minutes").await.body;
+    assert!(theirs.contains(&format!("Receipt no. {number}")) && !theirs.contains("/admin/receipts/"), "{theirs}");
 
     // Refused, the form comes back with its key; a correction is sent once too.
     let page = admin.get(&farmer_page).await;

@@ -1,6 +1,6 @@
 //! The JSON shapes of `API.md`. Only this layer serializes; these types are the contract.
 
-use pumppilot_engine::{EntryStatus, LedgerEntry, QueueEntry, Tenant, Timestamp, UsageRow, UserId};
+use pumppilot_engine::{EntryStatus, LedgerEntry, QueueEntry, ReceiptId, Tenant, Timestamp, UsageRow, UserId};
 use pumppilot_store::{Account, AuditEntry, Device, MinuteRequest, reader_state_name, reset_reason_name};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -298,6 +298,10 @@ pub struct LedgerView {
     pub kind: String,
     pub balance_after: i64,
     pub note: String,
+    /// The receipt written with a recharge taken in cash (`GET /api/admin/receipts/{id}`), and
+    /// the number printed on it.
+    pub receipt_id: Option<String>,
+    pub receipt_number: Option<String>,
 }
 
 impl From<&LedgerEntry> for LedgerView {
@@ -308,6 +312,8 @@ impl From<&LedgerEntry> for LedgerView {
             kind: l.kind.as_str().into(),
             balance_after: l.balance_after,
             note: l.note.clone(),
+            receipt_id: l.receipt_id.map(|id| id.to_string()),
+            receipt_number: l.receipt_id.map(receipt_number),
         }
     }
 }
@@ -368,13 +374,18 @@ pub struct ReceiptView {
     pub recorded_by_name: String,
 }
 
+/// The number printed on a receipt ([`ReceiptView::number`]).
+fn receipt_number(id: ReceiptId) -> String {
+    // The id is 32 hex digits: the first twelve are its time to the millisecond.
+    let id = id.to_string();
+    format!("{}-{}-{}", &id[..4], &id[4..8], &id[8..12]).to_uppercase()
+}
+
 impl ReceiptView {
     pub fn new(receipt: &pumppilot_store::Receipt, user_name: String, recorded_by_name: String) -> Self {
-        let id = receipt.id.to_string();
         ReceiptView {
-            // The id is 32 hex digits: the first twelve are its time to the millisecond.
-            number: format!("{}-{}-{}", &id[..4], &id[4..8], &id[8..12]).to_uppercase(),
-            id,
+            number: receipt_number(receipt.id),
+            id: receipt.id.to_string(),
             user_id: receipt.user_id.to_string(),
             user_name,
             at: rfc3339(receipt.at),

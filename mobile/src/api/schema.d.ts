@@ -1388,6 +1388,12 @@ export interface components {
             deltaSeconds: number;
             kind: components["schemas"]["LedgerKind"];
             note: string;
+            /**
+             * @description The receipt written with a recharge taken in cash (`GET /api/admin/receipts/{id}`), and
+             *     the number printed on it.
+             */
+            receiptId?: string | null;
+            receiptNumber?: string | null;
         };
         /** @description One `state` event: the motor, the caller's own entry and balance, the device, and the queue. */
         LiveView: components["schemas"]["StatusView"] & {

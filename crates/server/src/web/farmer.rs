@@ -141,7 +141,7 @@ pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) 
                 }
             }
         }
-        (parts::ledger(t, lang, zone, t.ledger_title, &wallet.ledger))
+        (parts::ledger(t, lang, zone, t.ledger_title, &wallet.ledger, false))
     };
     Ok(page.render(Tab::UserMinutes, Live::Off, t.nav_minutes, content))
 }

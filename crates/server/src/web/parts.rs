@@ -210,7 +210,10 @@ pub fn device_class(status: &str) -> &'static str {
 
 /// A wallet's ledger under `title`: every change with its kind, the balance after it, and the
 /// note.
-pub fn ledger(t: &Text, lang: Lang, zone: Zone, title: &str, ledger: &[Ledger]) -> Markup {
+/// A wallet's ledger, newest first. A recharge taken in cash names its receipt's number, a link to
+/// the receipt for its owner (`receipts_linked`), the number alone for the farmer (as printed on
+/// the paper they were given).
+pub fn ledger(t: &Text, lang: Lang, zone: Zone, title: &str, ledger: &[Ledger], receipts_linked: bool) -> Markup {
     html! {
         section.card {
             h2 { (title) }
@@ -226,7 +229,16 @@ pub fn ledger(t: &Text, lang: Lang, zone: Zone, title: &str, ledger: &[Ledger]) 
                                     (if l.delta_seconds < 0 { "−" } else { "+" }) (duration(l.delta_seconds.abs(), lang))
                                 }
                                 td data-label=(t.col_balance_after) { (duration(l.balance_after, lang)) }
-                                td data-label=(t.col_note) { (l.note) }
+                                td data-label=(t.col_note) {
+                                    (l.note)
+                                    @if let (Some(id), Some(number)) = (&l.receipt_id, &l.receipt_number) {
+                                        @if !l.note.is_empty() { br; }
+                                        small.receipt-no {
+                                            (t.owner.receipt_no) " "
+                                            @if receipts_linked { a href={"/admin/receipts/" (id)} { (number) } } @else { (number) }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }

@@ -41,6 +41,11 @@ export function WalletScreen() {
               <Body muted>{i18n.dateTime(line.at)}</Body>
               <Body>{t.balanceAfter(i18n.duration(line.balanceAfter))}</Body>
               {line.note ? <Body muted>{line.note}</Body> : null}
+              {line.receiptNumber ? (
+                <Body muted testID={`ledger-${i}-receipt`}>
+                  {t.receiptNumber} {line.receiptNumber}
+                </Body>
+              ) : null}
             </Card>
           ))}
         </>

@@ -192,7 +192,7 @@ pub async fn farmer(
                 }
             }
         }
-        (parts::ledger(t, lang, zone, &fill(t.ledger_of, &[&user.user.name]), &wallet.ledger))
+        (parts::ledger(t, lang, zone, &fill(t.ledger_of, &[&user.user.name]), &wallet.ledger, true))
         section.card {
             h2 { (t.history_title) }
             (usage_table(&page, &usage, None))
