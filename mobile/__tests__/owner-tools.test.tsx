@@ -205,7 +205,7 @@ describe('owner tools in the app: cash and passwords', () => {
 
   test('a new password takes a second tap and is shown once', async () => {
     const { server, sessions } = owner();
-    server.on('POST /api/admin/users/{id}/password', sessions.authed({ body: { userId: KARIM.id, username: KARIM.username, password: 'k7mq2xw9pd' } }));
+    server.on('POST /api/admin/users/{id}/password', sessions.authed({ body: { userId: KARIM.id, name: KARIM.name, username: KARIM.username, password: 'k7mq2xw9pd' } }));
     fireEvent.press(await screen.findByTestId('tab-users'));
     fireEvent.press(await screen.findByTestId('user-karim-open'));
     fireEvent.press(screen.getByTestId('user-karim-password'));

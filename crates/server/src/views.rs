@@ -401,6 +401,8 @@ impl ReceiptView {
 #[serde(rename_all = "camelCase")]
 pub struct NewPasswordView {
     pub user_id: String,
+    /// The farmer's name (as it is now).
+    pub name: String,
     pub username: String,
     pub password: String,
 }

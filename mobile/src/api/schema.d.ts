@@ -1556,6 +1556,8 @@ export interface components {
         };
         /** @description A farmer's new password, shown once. */
         NewPasswordView: {
+            /** @description The farmer's name (as it is now). */
+            name: string;
             password: string;
             userId: string;
             username: string;

@@ -237,6 +237,11 @@ async fn reset_password(
     app.sessions.forget_account(user.id);
     Ok((
         StatusCode::OK,
-        Json(NewPasswordView { user_id: user.id.to_string(), username: user.username.clone(), password }),
+        Json(NewPasswordView {
+            user_id: user.id.to_string(),
+            name: user.name.clone(),
+            username: user.username.clone(),
+            password,
+        }),
     ))
 }

@@ -264,7 +264,7 @@ function UserCard({
     setBusy('password');
     try {
       const made = await api.resetPassword(user.id);
-      onDone({ kind: 'success', text: t.newPassword(user.name, made.password) });
+      onDone({ kind: 'success', text: t.newPassword(made.name, made.password) });
     } catch (err) {
       onDone({ kind: 'error', text: i18n.error(err) });
     } finally {

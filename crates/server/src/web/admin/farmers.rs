@@ -148,7 +148,6 @@ pub async fn farmer(
             }
             form method="post" action={"/admin/farmers/" (id) "/card"} {
                 (page.csrf_field())
-                input type="hidden" name="name" value=(name);
                 label for="c-uid" { (t.card_uid) }
                 input #c-uid type="text" name="uid" required maxlength="32" autocapitalize="characters" autocomplete="off" value=(page.visit.kept("uid"));
                 p.hint { (t.card_help) }
@@ -174,7 +173,6 @@ pub async fn farmer(
             p.hint { (o.password_help) }
             form method="post" action={"/admin/farmers/" (id) "/password"} data-confirm=(o.confirm_reset_password) {
                 (page.csrf_field())
-                input type="hidden" name="name" value=(name);
                 button.secondary #reset-password type="submit" { (o.reset_password) }
             }
         }
@@ -288,7 +286,6 @@ pub async fn bind_card(State(web): State<WebState>, Path(id): Path<String>, post
     if !valid_id(&id) {
         return not_found(&posted.visit);
     }
-    let name = posted.field("name").to_string();
     // A card that belongs to another farmer moves only when the owner says so.
     if let Ok(uid) = card_uid(posted.field("uid"))
         && posted.field("move") != "yes"
@@ -308,6 +305,7 @@ pub async fn bind_card(State(web): State<WebState>, Path(id): Path<String>, post
     }
     let answer =
         web.api.post(&format!("/api/admin/users/{id}/rfid"), &token, json!({"uid": posted.field("uid")})).await;
+    let name = if answer.status.is_success() { farmer_name(&web, &token, &id).await } else { String::new() };
     finish(&posted, answer, &format!("/admin/farmers/{id}"), |card| {
         Some(Flash::ok("card_bound", &[card["uid"].as_str().unwrap_or_default(), &name]))
     })

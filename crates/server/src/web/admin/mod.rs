@@ -29,6 +29,13 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A farmer's name as the pump has it now, for the sentence after a change to them (not the name
+/// the form's page had: they may have been renamed since).
+async fn farmer_name(web: &WebState, token: &str, id: &str) -> String {
+    let users = web.api.get("/api/admin/users", token).await.into::<Vec<UserBalance>>().unwrap_or_default();
+    users.into_iter().find(|u| u.user.id == id).map(|u| u.user.name).unwrap_or_default()
+}
+
 fn not_found(visit: &Visit) -> Response {
     let t = visit.t();
     message_page(visit, None, StatusCode::NOT_FOUND, t.not_found_title, t.not_found_text)

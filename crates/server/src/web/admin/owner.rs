@@ -175,7 +175,7 @@ pub async fn reset_password(State(web): State<WebState>, Path(id): Path<String>,
         Ok(created) => created,
         Err(failure) => return crate::web::failure_page(&posted.visit, None, &failure),
     };
-    let name = posted.field("name").to_string();
+    let name = created.name.clone();
     let mut page = page_or_return!(web, posted.visit);
     page.visit.path = format!("/admin/farmers/{id}");
     let t = page.t();

@@ -38,13 +38,11 @@ pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -
                             form.inline method="post" action={"/admin/requests/" (r.id) "/approve"}
                                 data-confirm=[(r.minutes > APPROVE_ASKS_ABOVE_MINUTES).then_some(asks.as_str())] {
                                 (page.csrf_field())
-                                input type="hidden" name="name" value=(name_of(&r.user_id));
                                 input type="hidden" name="minutes" value=(r.minutes);
                                 button.go type="submit" { (t.approve) }
                             }
                             form.inline method="post" action={"/admin/requests/" (r.id) "/reject"} {
                                 (page.csrf_field())
-                                input type="hidden" name="name" value=(name_of(&r.user_id));
                                 button.danger type="submit" { (t.reject) }
                             }
                         }
@@ -77,7 +75,8 @@ async fn decide(web: WebState, id: String, posted: Posted, approve: bool) -> Res
     }
     let verb = if approve { "approve" } else { "reject" };
     let answer = web.api.post(&format!("/api/admin/minute-requests/{id}/{verb}"), &token, json!({})).await;
-    let (lang, name) = (posted.visit.lang, posted.field("name").to_string());
+    let farmer = answer.body["userId"].as_str().filter(|_| answer.status.is_success()).unwrap_or_default();
+    let (lang, name) = (posted.visit.lang, farmer_name(&web, &token, farmer).await);
     finish(&posted, answer, "/admin/requests", |r| {
         let minutes = fmt_minutes(r["minutes"].as_i64().unwrap_or(0), lang);
         Some(if approve { Flash::ok("approved", &[&name, &minutes]) } else { Flash::ok("rejected", &[&name]) })
