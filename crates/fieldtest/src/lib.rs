@@ -5,6 +5,14 @@
 //! farmers, an owner, a spare board and a store that fails. Around the device: noisy inputs, load
 //! shedding, a motor that sometimes never confirms, reboots, clocks that jump and silent spells.
 //!
+//! With a link secret ([`Campaign::with_link_secret`]) the board signs every poll or report and
+//! the server checks it and signs every answer, as `crates/server` does (`link.rs`, with the
+//! protocol crate's MACs); a counter the server has seen is refused with a signed `409` (a board
+//! that rebooted counts from 1 again). An attacker on the network (`attacker.rs`) then answers
+//! polls in the server's place, or publishes on the board's command topic: genuine messages it
+//! captured, sent again later (an ON after the Stop that replaced it, messages of an earlier
+//! boot), forged ones (changed under their old MAC, signed with another key) and unsigned ones.
+//!
 //! An [`Oracle`] written apart from the controller, from the rule in `docs/DEVICE.md`, watches
 //! every step and counts the steps where the relay is ON although one of these does not hold:
 //! the last accepted answer says RUNNING and its lease (counted in *true* time from the moment
@@ -12,26 +20,44 @@
 //! the sampled ready input has settled on "ready"; restart protection (a closing only after the
 //! grid was up for `gridSettleMs`, the relay open for `minOffMs`, and under `maxStartsPerHour`);
 //! on boards with a feedback input, the motor confirmed within the set time. That count must
-//! be 0. The [`Pump`] counts the milliseconds the engine charged while the relay could not be ON
-//! (0) and the balances that are not their ledger (0).
+//! be 0. It also decides, from the same page, what the board must make of every answer or
+//! command (taken, stale, dropped as garbage or forged, a failed poll), which counter it must
+//! sign each message with, and so which of the attacker's messages it may take: none forged or
+//! unsigned, and a replay only as the rule takes the genuine message it copies (over HTTP
+//! never, the MAC naming the very request; over MQTT with its lease counted from the report it
+//! names, and never an ON that a newer command for that report replaced). The [`Pump`] counts
+//! the milliseconds the engine charged while the relay could not be ON (0) and the balances that
+//! are not their ledger (0).
 //!
 //! Restart protection and the grid's settle time are counted on the device's clock (a clock
 //! that jumps forward is indistinguishable from time passing); the lease in true time (a clock
 //! that jumps forward only ends it early). A reboot forgets the starts of the last hour (the
 //! server counts them too).
 
+mod attacker;
+mod link;
 mod pump;
 
+use attacker::Attacker;
+use link::{HttpAnswer, Report, ServerLink, Signer, command_json};
 use pump::{Held as HeldPoll, Reply, Request};
 pub use pump::{Pump, PumpFigures};
 
 use pumppilot_controller::{
-    AnswerError, Controller, Decision, FeedbackInput, Millis, OffReason, Sent, Settings,
-    mqtt::{Pushed, REMEMBERED_REFS},
+    AnswerError, Controller, Decision, FeedbackInput, LinkSecret, Millis, OffReason, Reply as HttpReply, Sent,
+    Settings, Signature,
+    mqtt::{MAX_REPORT_PAYLOAD, MqttReport, Pushed, REMEMBERED_REFS},
     pin_level,
     timing::{HOUR_MS, TICK_MS},
 };
-use pumppilot_protocol::{Motor, MotorState, PollAnswer, ResetReason};
+use pumppilot_protocol::{
+    Motor, MotorState, POLL_PATH, PollAnswer, ResetReason, json,
+    link::{self as protocol_link, Framed},
+};
+
+/// The board's MQTT topics in the campaign (its id: `fieldtest`).
+const REPORT_TOPIC: &str = "pumppilot/fieldtest/report";
+const COMMAND_TOPIC: &str = "pumppilot/fieldtest/command";
 
 /// A small, fast, reproducible random source (SplitMix64).
 #[derive(Debug, Clone)]
@@ -97,10 +123,25 @@ pub struct Faults {
     pub clock_jump: u64,
     /// A closing of the relay that the motor never confirms.
     pub dead_motor: u64,
+    /// On a board with a link secret, the attacker sends a genuine answer or command it captured
+    /// earlier again (per poll, in the server's place; over MQTT per report, beside the server's).
+    pub replay: u64,
+    /// The same, a forged one: changed under its old MAC, or signed with a key that is not the
+    /// board's.
+    pub forgery: u64,
+    /// The same, one without a signature.
+    pub injection: u64,
+    /// Over MQTT, on a board that signs: as the attacker sees a command replace an ON it captured
+    /// for the same report (a Stop pushed before the next report), it sends that ON again at
+    /// once, and after each of the board's next reports while the board may still remember the
+    /// report (over HTTP a captured answer never checks for another request, whenever it comes).
+    pub replay_after_stop: u64,
 }
 
 impl Faults {
-    /// A bad day at a pump: every fault, often.
+    /// A bad day at a pump: every fault, often (the attacker's only where the board signs: a
+    /// board without a link secret takes any well-formed answer, which is what the secret is
+    /// for).
     pub const BAD_DAY: Faults = Faults {
         noise_per_sample: 20_000,
         burst_per_sample: 2_000,
@@ -116,6 +157,10 @@ impl Faults {
         reboot: 20,
         clock_jump: 50,
         dead_motor: 100_000,
+        replay: 40_000,
+        forgery: 20_000,
+        injection: 10_000,
+        replay_after_stop: 1_000_000,
     };
 }
 
@@ -160,6 +205,28 @@ pub struct Figures {
     /// Over MQTT: reports not answered, as the answer would only repeat the command the server
     /// last sent (an unchanged OFF to a device whose relay is open).
     pub answers_spared: u64,
+    /// Over MQTT: commands the server pushed as they changed (a new `seq`) or on a new connection.
+    pub pushed: u64,
+    /// With a link secret: polls or reports the board signed, and those whose counter the server
+    /// refused with a signed `409` or refusal (the board rebooted and counts from 1 again, or the
+    /// request arrived twice).
+    pub signed: u64,
+    pub counters_refused: u64,
+    /// Signed polls or reports whose MAC did not check at the server (must be 0: the board signs
+    /// what it sends).
+    pub bad_signatures: u64,
+    /// The attacker's messages that reached the board: replays (of them, ONs a newer command had
+    /// replaced, and messages of an earlier boot), forgeries and injections.
+    pub replays: u64,
+    pub replays_of_a_replaced_on: u64,
+    pub replays_across_reboots: u64,
+    pub forgeries: u64,
+    pub injections: u64,
+    /// Replays the controller took (only as the rule takes the genuine message: over MQTT a
+    /// command for a report it remembers, not behind the newest taken, or an OFF).
+    pub replays_taken: u64,
+    /// Forged or unsigned messages the controller took (must be 0).
+    pub forgeries_taken: u64,
 }
 
 impl Figures {
@@ -193,7 +260,18 @@ impl Figures {
             false_no_feedback,
             unreferenced_on,
             unreferenced_off,
-            answers_spared
+            answers_spared,
+            pushed,
+            signed,
+            counters_refused,
+            bad_signatures,
+            replays,
+            replays_of_a_replaced_on,
+            replays_across_reboots,
+            forgeries,
+            injections,
+            replays_taken,
+            forgeries_taken
         );
     }
 }
@@ -222,6 +300,19 @@ impl core::fmt::Display for Figures {
         writeln!(f, "feedback trips          {}", self.feedback_trips)?;
         writeln!(f, "MQTT unreferenced ON / OFF   {} / {}", self.unreferenced_on, self.unreferenced_off)?;
         writeln!(f, "MQTT reports not answered (an unchanged OFF)   {}", self.answers_spared)?;
+        writeln!(f, "MQTT commands pushed as they changed   {}", self.pushed)?;
+        writeln!(
+            f,
+            "signed polls / counters refused (409) / MACs refused by the server (must be 0)   {} / {} / {}",
+            self.signed, self.counters_refused, self.bad_signatures
+        )?;
+        writeln!(
+            f,
+            "attacker: replays (of a replaced ON / across a reboot) / forged / unsigned   {} ({} / {}) / {} / {}",
+            self.replays, self.replays_of_a_replaced_on, self.replays_across_reboots, self.forgeries, self.injections
+        )?;
+        writeln!(f, "attacker's replays taken by the rule     {}", self.replays_taken)?;
+        writeln!(f, "attacker's forged or unsigned messages taken (must be 0)   {}", self.forgeries_taken)?;
         writeln!(f, "relay ON outside the rule (must be 0)   {}", self.violations)?;
         writeln!(f, "acceptance mismatches (must be 0)       {}", self.acceptance_mismatches)?;
         writeln!(f, "relay OFF though allowed (slowness)     {}", self.off_though_allowed)?;
@@ -280,6 +371,10 @@ struct Oracle {
     feedback_seen: Option<u64>,
     /// Over MQTT: the last reports' refs with their true and device send times and the epoch.
     refs: Vec<(u32, u64, u64, u64)>,
+    /// With a link secret: the last counter the board signed with, or the highest a refusal
+    /// whose MAC checks named since (the next message is signed one above). A reboot counts
+    /// from 1 again.
+    counter: u64,
 }
 
 impl Oracle {
@@ -305,20 +400,272 @@ impl Oracle {
         };
         self.newest = Some((send_true, send_dev, seq));
     }
+
+    /// The command is dropped (garbage, forged): the relay opens, the newest answer taken stays.
+    fn dropped(&mut self, verdict: Verdict) -> Verdict {
+        self.held = None;
+        verdict
+    }
+
+    /// A refusal of a counter whose MAC checks: the board signs above the counter it names.
+    fn refused(&mut self, refusal: Option<u64>) -> Verdict {
+        if let Some(highest) = refusal {
+            self.counter = self.counter.max(highest);
+        }
+        Verdict::Refused
+    }
+
+    /// The board signed a message with `counter`: `None` when that is the counter the rule
+    /// gives (one above the last, or above the highest a refusal named), else the rule's.
+    fn signed(&mut self, counter: u64) -> Option<u64> {
+        let expected = self.counter.saturating_add(1).min(protocol_link::MAX_COUNTER);
+        self.counter = counter;
+        (counter != expected).then_some(expected)
+    }
+
+    /// What the board must make of the HTTP answer `d` (status `status`) to its poll, at `now` on
+    /// its clock; `signs`: it has a link secret. With one, it uses only a 200 whose MAC the
+    /// server made over these very bytes for this very request; any other 200 is forged (the
+    /// command is dropped), and any other status a failed poll (a `409` whose MAC checks moves
+    /// the counter up). Then a usable answer is taken unless it answers an older poll than the
+    /// newest taken (or an older `seq` for the same poll's ON), or a poll sent before the clock
+    /// went back.
+    fn judge_answer(&mut self, d: &Delivery, status: u16, now: u64, signs: bool) -> Verdict {
+        let poll = d.poll.expect("an HTTP answer answers a poll");
+        let meaning = &d.meaning;
+        if signs {
+            let for_this_request =
+                matches!(meaning.seal, Seal::Server(Some(request)) if Some(request) == poll.signature);
+            match (for_this_request, status) {
+                (true, 200) => {}
+                (true, _) => return self.refused(meaning.refusal.filter(|_| status == 409)),
+                (false, 200) => return self.dropped(Verdict::Forged),
+                (false, _) => return Verdict::Refused,
+            }
+        } else if status != 200 {
+            return Verdict::Refused;
+        }
+        let Some(answer) = meaning.answer else { return self.dropped(Verdict::Garbage) };
+        if poll.epoch != self.epoch || poll.send_dev > now || self.behind(poll.send_true, &answer) {
+            return Verdict::Stale;
+        }
+        self.held = Some(Held { send_true: poll.send_true, send_dev: poll.send_dev, answer });
+        self.took(poll.send_true, poll.send_dev, &answer);
+        Verdict::Taken
+    }
+
+    /// What the board must make of the MQTT command `d` at `now` on its clock (`t` true time);
+    /// `signs`: it has a link secret. With one, a command whose MAC is not the server's for
+    /// these bytes is forged, and so is an unsigned one, except one naming no report (what a
+    /// server that does not yet know the board signs publishes on SUBSCRIBE): not used. A signed
+    /// refusal moves the counter up and is a failed report. Then: a command naming a report the
+    /// board remembers is an answer to that report (taken or stale as over HTTP, its lease
+    /// counted from the report's send); one naming none it remembers is taken when it says OFF
+    /// (counted from the newest report sent, never before the newest answer taken), not used
+    /// when it says ON.
+    fn judge_command(&mut self, d: &Delivery, t: u64, now: u64, signs: bool) -> Verdict {
+        let meaning = &d.meaning;
+        if signs {
+            match meaning.seal {
+                Seal::Broken => return self.dropped(Verdict::Forged),
+                Seal::Unsigned if meaning.reference.is_none() && meaning.answer.is_some() => return Verdict::NotUsed,
+                Seal::Unsigned => return self.dropped(Verdict::Forged),
+                Seal::Server(_) => {}
+            }
+        }
+        if meaning.refusal.is_some() {
+            return self.refused(meaning.refusal);
+        }
+        let Some(answer) = meaning.answer else { return self.dropped(Verdict::Garbage) };
+        let epoch = self.epoch;
+        let known =
+            meaning.reference.and_then(|r| self.refs.iter().find(|(known, _, _, e)| *known == r && *e == epoch));
+        let taken = if known.is_some() { Verdict::Taken } else { Verdict::TakenOff };
+        let (send_true, send_dev) = match known.copied() {
+            Some((_, send_true, send_dev, _)) => {
+                if send_dev > now || self.behind(send_true, &answer) {
+                    return Verdict::Stale;
+                }
+                (send_true, send_dev)
+            }
+            None if answer.commands_on() => return Verdict::NotUsed,
+            None => {
+                let newest = self.refs.iter().filter(|r| r.3 == epoch).max_by_key(|r| r.1).map(|r| (r.1, r.2));
+                let (mut send_true, mut send_dev) = newest.unwrap_or((t, now));
+                // Never from before the newest answer taken, as the controller anchors it.
+                if let Some((at, dev, _)) = self.newest
+                    && at > send_true
+                {
+                    (send_true, send_dev) = (at, dev);
+                }
+                (send_true, send_dev)
+            }
+        };
+        self.held = Some(Held { send_true, send_dev, answer });
+        self.took(send_true, send_dev, &answer);
+        taken
+    }
 }
 
-/// One answer on its way to the device.
+/// What the board must make (the oracle) or made (the controller) of an answer or command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Taken: it is the command now.
+    Taken,
+    /// Over MQTT: an OFF naming no report the board remembers, taken.
+    TakenOff,
+    /// Over MQTT: not used (an ON naming no report the board remembers; an unsigned command naming
+    /// none, to a board that signs). The command before it stays.
+    NotUsed,
+    /// An answer to an older poll, a replaced ON, or one from before the clock went back: nothing
+    /// changes.
+    Stale,
+    /// Unreadable: the command is dropped (relay OFF).
+    Garbage,
+    /// Not signed by the server for this request or topic: the command is dropped (relay OFF).
+    Forged,
+    /// A failed poll (a status other than 200, a refused counter): the command stays until its
+    /// lease runs out.
+    Refused,
+}
+
+impl Verdict {
+    /// The controller's answer to an HTTP answer, as a verdict.
+    fn of_answer(result: &Result<PollAnswer, AnswerError>) -> Verdict {
+        match result {
+            Ok(_) => Verdict::Taken,
+            Err(error) => Verdict::of_error(*error),
+        }
+    }
+
+    /// The controller's answer to a pushed command, as a verdict.
+    fn of_command(result: &Result<Pushed, AnswerError>) -> Verdict {
+        match result {
+            Ok(Pushed::Taken(_)) => Verdict::Taken,
+            Ok(Pushed::TakenOff(_)) => Verdict::TakenOff,
+            Ok(Pushed::Unreferenced(_)) => Verdict::NotUsed,
+            Err(error) => Verdict::of_error(*error),
+        }
+    }
+
+    fn of_error(error: AnswerError) -> Verdict {
+        match error {
+            AnswerError::Stale => Verdict::Stale,
+            AnswerError::Invalid | AnswerError::TooLong => Verdict::Garbage,
+            AnswerError::Forged => Verdict::Forged,
+            AnswerError::Refused(_) => Verdict::Refused,
+        }
+    }
+
+    /// True when the message became the command.
+    fn takes(self) -> bool {
+        matches!(self, Verdict::Taken | Verdict::TakenOff)
+    }
+}
+
+/// A message on its way to the board, as it travels.
 #[derive(Debug, Clone)]
-struct Delivery {
-    at_true: u64,
-    sent: Sent,
-    /// Over MQTT: the `ref` of the report it answers.
+enum Message {
+    /// An HTTP answer to a poll.
+    Http(HttpAnswer),
+    /// A message on the board's MQTT command topic (signed: the prefix line before the JSON).
+    Mqtt(Vec<u8>),
+}
+
+/// What a message to the board says and who signed it, as the campaign knows it: the oracle
+/// judges every message from this, never from the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Meaning {
+    /// The command it carries (`None`: a refusal or an error, or bytes the board cannot read).
+    answer: Option<PollAnswer>,
+    /// Over MQTT: the report it names.
     reference: Option<u32>,
+    /// A `STALE_COUNTER` refusal naming this counter.
+    refusal: Option<u64>,
+    seal: Seal,
+    origin: Origin,
+}
+
+impl Meaning {
+    /// The server's command `answer`, naming the report `reference` (over MQTT).
+    fn command(answer: PollAnswer, reference: Option<u32>, seal: Seal) -> Meaning {
+        Meaning { answer: Some(answer), reference, refusal: None, seal, origin: Origin::Network }
+    }
+
+    /// The server's refusal of a counter, naming `highest`.
+    fn refusal(highest: u64, seal: Seal) -> Meaning {
+        Meaning { answer: None, reference: None, refusal: Some(highest), seal, origin: Origin::Network }
+    }
+
+    /// An error without a signature from something between the board and the server (a proxy's
+    /// 502), or from the server refusing a MAC.
+    fn error() -> Meaning {
+        Meaning { answer: None, reference: None, refusal: None, seal: Seal::Unsigned, origin: Origin::Network }
+    }
+
+    /// The attacker's message under a MAC that is not the server's for it.
+    fn forged(answer: Option<PollAnswer>, reference: Option<u32>, refusal: Option<u64>) -> Meaning {
+        Meaning { answer, reference, refusal, seal: Seal::Broken, origin: Origin::Forgery }
+    }
+
+    /// The attacker's message without a signature.
+    fn injected(answer: Option<PollAnswer>, reference: Option<u32>, refusal: Option<u64>) -> Meaning {
+        Meaning { answer, reference, refusal, seal: Seal::Unsigned, origin: Origin::Injection }
+    }
+
+    /// The same message damaged on its way: unreadable, and no longer the bytes its MAC was
+    /// made over.
+    fn damaged(self) -> Meaning {
+        let seal = if self.seal == Seal::Unsigned { Seal::Unsigned } else { Seal::Broken };
+        Meaning { answer: None, reference: None, refusal: None, seal, ..self }
+    }
+}
+
+/// Who made the MAC over a message's bytes as they arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seal {
+    /// Nobody: a message without a signature.
+    Unsigned,
+    /// The server, over exactly these bytes (over HTTP, as the answer to the request with this
+    /// signature).
+    Server(Option<Signature>),
+    /// Nobody who holds the secret: bytes changed under their MAC, or a MAC made with another key.
+    Broken,
+}
+
+/// Where a message to the board comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The server, through the network (and whatever is in between, a proxy's 502 included).
+    Network,
+    /// The attacker, sending a genuine message it captured again: maybe an ON a newer command had
+    /// replaced, maybe one sent to an earlier boot.
+    Replay { replaced_on: bool, across_reboot: bool },
+    /// The attacker, with a message under a MAC that is not the server's for it.
+    Forgery,
+    /// The attacker, with a message without a signature.
+    Injection,
+}
+
+/// The poll an HTTP answer is handed in for: when it was sent (the controller's [`Sent`], the
+/// true and device times and the clock's epoch the oracle counts from) and its signature.
+#[derive(Debug, Clone, Copy)]
+struct Answering {
+    sent: Sent,
+    signature: Option<Signature>,
     send_true: u64,
     send_dev: u64,
     epoch: u64,
-    body: Vec<u8>,
-    answer: Option<PollAnswer>,
+}
+
+/// One message on its way to the device.
+#[derive(Debug, Clone)]
+struct Delivery {
+    at_true: u64,
+    /// Over HTTP: the poll it is handed in as the answer to.
+    poll: Option<Answering>,
+    message: Message,
+    meaning: Meaning,
 }
 
 /// Where a poll's request is: on its way to the server, held there, or answered.
@@ -335,12 +682,27 @@ enum Stage {
     Spared,
 }
 
+/// What a signed poll or report carries besides its report, as the server reads it.
+#[derive(Debug, Clone)]
+enum Signed {
+    /// `POST path` with the counter and MAC headers and the body.
+    Poll { path: String, body: Vec<u8>, counter: u64, mac: [u8; 64] },
+    /// An MQTT report's payload: the prefix line and the JSON.
+    Report(Vec<u8>),
+}
+
 /// A poll and what became of it.
 #[derive(Debug, Clone)]
 struct InFlight {
     give_up_true: u64,
     long: bool,
     sent: Sent,
+    /// Over HTTP, with a link secret: the poll's signature.
+    signature: Option<Signature>,
+    /// With a link secret: what the server checks.
+    signed: Option<Signed>,
+    /// How the server signs its answer, once it accepted the poll's signature.
+    signer: Option<Signer>,
     /// Over MQTT: the report's `ref`.
     reference: Option<u32>,
     send_true: u64,
@@ -355,14 +717,45 @@ struct InFlight {
     deliverable: bool,
 }
 
+impl InFlight {
+    /// This poll, as an answer to it is handed in.
+    fn answering(&self) -> Answering {
+        Answering {
+            sent: self.sent,
+            signature: self.signature,
+            send_true: self.send_true,
+            send_dev: self.send_dev,
+            epoch: self.epoch,
+        }
+    }
+}
+
+/// The server's MQTT session with the board (`crates/server/src/mqtt/session.rs`), one per
+/// connection (a reboot connects again).
+#[derive(Debug, Clone, Copy, Default)]
+struct Session {
+    /// The last command published, and whether it named a report (for the rule that an unchanged
+    /// OFF is told once).
+    published: Option<(PollAnswer, bool)>,
+    /// The `ref` and counter of the last report accepted: a command names the one and is signed
+    /// with the other.
+    reference: Option<u32>,
+    counter: u64,
+    /// The command's `seq` when the session last looked: a change is pushed.
+    seq: Option<u64>,
+}
+
 /// The device, the world around it and the oracle, for one campaign.
 pub struct Campaign {
     pub pump: Pump,
     /// Reports and commands as over MQTT (`Controller::mqtt_report`, `Controller::command`)
     /// instead of polls and answers.
     mqtt: bool,
-    /// Over MQTT: the last command the server sent the device (on this boot's connection).
-    told: Option<PollAnswer>,
+    /// Over MQTT: the server's session with the board (on this boot's connection).
+    session: Session,
+    /// The board's link secret, when it signs (given again at every boot).
+    secret: Option<LinkSecret>,
+    attacker: Attacker,
     rng: Rng,
     faults: Faults,
     settings: Settings,
@@ -380,7 +773,8 @@ pub struct Campaign {
     motor_dead: bool,
     /// NO_FEEDBACK holds the engine made so far.
     no_feedback_holds: u64,
-    in_flight: Option<InFlight>,
+    /// The poll the board waits for (boxed: it is moved out and back at every step).
+    in_flight: Option<Box<InFlight>>,
     /// Polls the device gave up on (or duplicated requests), still on their way: their answers
     /// may arrive late.
     orphans: Vec<InFlight>,
@@ -403,7 +797,9 @@ impl Campaign {
         Campaign {
             pump,
             mqtt: false,
-            told: None,
+            session: Session::default(),
+            secret: None,
+            attacker: Attacker::new(),
             rng: Rng::new(seed),
             faults,
             settings,
@@ -438,6 +834,17 @@ impl Campaign {
         self.mqtt = true;
         let first = self.rng.next_u64() as u32;
         self.device.set_first_ref(first);
+        self
+    }
+
+    /// The same campaign with a link secret on both ends: the board signs every poll or report
+    /// and takes only answers and commands whose MAC checks; the server checks and signs as
+    /// `crates/server` does (its counters accepted once, a refusal signed). The attacker's faults
+    /// ([`Faults::replay`], [`Faults::forgery`], [`Faults::injection`]) then play.
+    pub fn with_link_secret(mut self, secret: LinkSecret) -> Campaign {
+        self.device.set_link_secret(secret);
+        self.pump.link = Some(ServerLink::new(&secret));
+        self.secret = Some(secret);
         self
     }
 
@@ -498,6 +905,9 @@ impl Campaign {
         self.figures.steps += 1;
         self.world();
         self.pump.step(self.t, self.device.closed());
+        if self.mqtt {
+            self.push_changes();
+        }
         if self.rng.chance(self.faults.silence) {
             self.figures.silences += 1;
             self.silent_until = self.t + self.rng.between(20_000, 600_000);
@@ -562,19 +972,24 @@ impl Campaign {
     fn reboot(&mut self) {
         self.figures.reboots += 1;
         self.device = Controller::new(self.settings);
+        if let Some(secret) = self.secret {
+            self.device.set_link_secret(secret);
+        }
         if self.mqtt {
             let first = self.rng.next_u64() as u32;
             self.device.set_first_ref(first);
-            // A new connection: the server has told it nothing yet.
-            self.told = None;
         }
+        // A new connection: the server has told it nothing yet. What the attacker captures now
+        // belongs to the new boot.
+        self.session = Session::default();
+        self.attacker.reboot();
         let reason = [ResetReason::PowerOn, ResetReason::BrownOut, ResetReason::Watchdog, ResetReason::Panic]
             [self.rng.below(4) as usize];
         self.device.set_reset_reason(reason);
         self.offset = -(self.t as i64);
         // What is on its way still arrives; the answers find a board that did not send it.
         if let Some(flight) = self.in_flight.take() {
-            self.orphans.push(flight);
+            self.orphans.push(*flight);
         }
         for orphan in &mut self.orphans {
             orphan.deliverable = false;
@@ -719,8 +1134,8 @@ impl Campaign {
         }
     }
 
-    /// The server's side of a poll at this step: a request that arrives is applied, a held
-    /// long-poll may be released, and an answer goes on its way back.
+    /// The server's side of a poll at this step: a request that arrives is checked (with a link
+    /// secret) and applied, a held long-poll may be released, and an answer goes on its way back.
     fn serve(&mut self, flight: &mut InFlight) {
         match flight.stage {
             Stage::ToServer(at, request) if at <= self.t => {
@@ -736,63 +1151,228 @@ impl Campaign {
                         ..flight.clone()
                     });
                 }
+                if !self.admitted(flight) {
+                    return;
+                }
+                if self.mqtt {
+                    self.session.reference = flight.reference;
+                }
                 match self.pump.poll(&request) {
                     // The server's rule over MQTT: an answer that only repeats what it last sent
-                    // is not sent.
+                    // (a command naming a report) is not sent.
                     Reply::Now(answer)
-                        if self.mqtt && self.told.is_some_and(|told| answer.repeats(&told, request.report.relay)) =>
+                        if self.mqtt
+                            && self
+                                .session
+                                .published
+                                .is_some_and(|(told, named)| named && answer.repeats(&told, request.report.relay)) =>
                     {
                         self.figures.answers_spared += 1;
                         flight.stage = Stage::Spared;
                     }
                     Reply::Now(answer) => {
-                        if self.mqtt {
-                            self.told = Some(answer);
-                        }
-                        self.answer_back(flight, answer);
+                        let (message, meaning) = self.outgoing(flight, answer);
+                        self.answer_back(flight, message, meaning);
                     }
                     Reply::Held(held) => flight.stage = Stage::Held(held),
                 }
             }
             Stage::Held(held) => {
                 if let Some(answer) = self.pump.release(&held) {
-                    self.answer_back(flight, answer);
+                    let (message, meaning) = self.outgoing(flight, answer);
+                    self.answer_back(flight, message, meaning);
                 }
             }
             _ => {}
         }
     }
 
-    /// The server's answer leaves now: it may stall, arrive damaged, or be lost.
-    fn answer_back(&mut self, flight: &mut InFlight, answer: PollAnswer) {
+    /// The server checks a signed poll or report before anything else, as its extractor
+    /// (`link.rs`) and its MQTT session do: true when it goes on to the engine (its MAC checks
+    /// and its counter is new, or the board does not sign). Else it is refused, and the refusal
+    /// goes back (a `401` without a signature for a MAC that does not check, a signed `409` or
+    /// refusal for a counter seen already), or an MQTT report whose MAC does not check closes
+    /// the connection, unanswered.
+    fn admitted(&mut self, flight: &mut InFlight) -> bool {
+        let (Some(server), Some(signed)) = (self.pump.link.as_mut(), &flight.signed) else { return true };
+        let refusal = match signed {
+            Signed::Poll { path, body, counter, mac } => match server.check_poll(path, *counter, mac, body) {
+                Ok(signer) => {
+                    flight.signer = Some(signer);
+                    return true;
+                }
+                Err(refusal) => {
+                    let meaning = match refusal.counter.filter(|_| refusal.status == 409) {
+                        Some(highest) => {
+                            self.figures.counters_refused += 1;
+                            Meaning::refusal(highest, Seal::Server(flight.signature))
+                        }
+                        None => {
+                            self.figures.bad_signatures += 1;
+                            Meaning::error()
+                        }
+                    };
+                    Some((Message::Http(refusal), meaning))
+                }
+            },
+            Signed::Report(payload) => match server.check_report(REPORT_TOPIC, payload) {
+                Report::Accepted(counter) => {
+                    self.session.counter = counter;
+                    return true;
+                }
+                Report::Refused { counter, highest } => {
+                    self.figures.counters_refused += 1;
+                    // The board counts the refusal as a failed report: the next one is answered.
+                    self.session.published = None;
+                    let refusal = server.refusal(COMMAND_TOPIC, counter, highest);
+                    Some((Message::Mqtt(refusal), Meaning::refusal(highest, Seal::Server(None))))
+                }
+                Report::Closed => {
+                    self.figures.bad_signatures += 1;
+                    None
+                }
+            },
+        };
         flight.stage = Stage::Done;
+        if let Some((message, meaning)) = refusal {
+            self.answer_back(flight, message, meaning);
+        }
+        false
+    }
+
+    /// The server's answer `answer` to `flight`, as it leaves: over HTTP the 200 (signed for the
+    /// poll when it was signed); over MQTT the command naming the report, now and then none or
+    /// one the board no longer remembers (a server behind, a broker's retained command), signed
+    /// once the board signs.
+    fn outgoing(&mut self, flight: &InFlight, answer: PollAnswer) -> (Message, Meaning) {
+        if !self.mqtt {
+            let seal = flight.signer.map_or(Seal::Unsigned, |_| Seal::Server(flight.signature));
+            let message = match &self.pump.link {
+                Some(server) => server.answer(flight.signer.as_ref(), &answer),
+                None => HttpAnswer::unsigned(200, command_json(&answer, None)),
+            };
+            return (Message::Http(message), Meaning::command(answer, None, seal));
+        }
+        let reference = match self.rng.below(100) {
+            0..=2 => None,
+            3 => flight.reference.map(|r| r.wrapping_sub(REMEMBERED_REFS as u32 + 1)),
+            _ => flight.reference,
+        };
+        self.command_out(answer, reference)
+    }
+
+    /// A command published to the board over MQTT, naming the report `reference`; the session
+    /// remembers it.
+    fn command_out(&mut self, answer: PollAnswer, reference: Option<u32>) -> (Message, Meaning) {
+        self.session.published = Some((answer, reference.is_some()));
+        let json = command_json(&answer, reference);
+        match &self.pump.link {
+            Some(server) if server.signing() => {
+                let payload = server.command(COMMAND_TOPIC, self.session.counter, json);
+                (Message::Mqtt(payload), Meaning::command(answer, reference, Seal::Server(None)))
+            }
+            _ => (Message::Mqtt(json), Meaning::command(answer, reference, Seal::Unsigned)),
+        }
+    }
+
+    /// Over MQTT the server pushes the board's command when it changes (a new `seq`), and on a
+    /// new connection (at SUBSCRIBE), naming the last report it accepted on the connection.
+    fn push_changes(&mut self) {
+        let seq = self.pump.tenant.seq;
+        if self.session.seq == Some(seq) {
+            return;
+        }
+        self.session.seq = Some(seq);
+        if self.session.published.is_some_and(|(told, _)| told.seq == seq) {
+            return;
+        }
+        self.figures.pushed += 1;
+        let answer = self.pump.command();
+        let (message, meaning) = self.command_out(answer, self.session.reference);
+        if let Some((at_true, message, meaning)) = self.on_the_wire(message, meaning) {
+            self.strays.push(Delivery { at_true, poll: None, message, meaning });
+        }
+    }
+
+    /// The server's answer to `flight` leaves now. Over HTTP the attacker may answer in its place
+    /// (what the server sent then never arrives); else it crosses the network.
+    fn answer_back(&mut self, flight: &mut InFlight, message: Message, meaning: Meaning) {
+        flight.stage = Stage::Done;
+        let poll = Some(flight.answering());
+        if let Some((message, meaning)) = self.intercept(flight, &message, &meaning) {
+            let at_true = self.t + self.rng.between(2, 400);
+            flight.delivery = Some(Delivery { at_true, poll, message, meaning });
+        } else if let Some((at_true, message, meaning)) = self.on_the_wire(message, meaning) {
+            flight.delivery = Some(Delivery { at_true, poll, message, meaning });
+        }
+    }
+
+    /// A message from the server crosses the network: it may stall, arrive damaged, or be lost
+    /// (`None`). When it arrives, and what it is then.
+    fn on_the_wire(&mut self, mut message: Message, mut meaning: Meaning) -> Option<(u64, Message, Meaning)> {
         let rng = &mut self.rng;
         let mut at_true = self.t + rng.between(2, 400);
         if rng.chance(self.faults.stall) {
             self.figures.stalls += 1;
             at_true += rng.between(1_000, 30_000);
         }
-        let mut body = serde_json::to_vec(&answer).expect("answers serialize");
-        let mut parsed = Some(answer);
         if rng.chance(self.faults.garbage) {
-            let cut = rng.below(body.len() as u64) as usize;
-            body.truncate(cut);
-            parsed = None;
+            let bytes = match &mut message {
+                Message::Http(answer) => &mut answer.body,
+                Message::Mqtt(payload) => payload,
+            };
+            let cut = rng.below(bytes.len() as u64) as usize;
+            bytes.truncate(cut);
+            meaning = meaning.damaged();
         }
         if rng.chance(self.faults.lost_answer) {
             self.figures.lost += 1;
-            return;
+            return None;
         }
-        flight.delivery = Some(Delivery {
-            at_true,
-            sent: flight.sent,
-            reference: flight.reference,
-            send_true: flight.send_true,
-            send_dev: flight.send_dev,
-            epoch: flight.epoch,
-            body,
-            answer: parsed,
-        });
+        Some((at_true, message, meaning))
+    }
+
+    /// Over HTTP, on a board that signs, the attacker may answer a poll in the server's place,
+    /// instead of the server's `message` (a 200 meaning `meaning`): a replay, a forgery or an
+    /// unsigned answer.
+    fn intercept(&mut self, flight: &InFlight, message: &Message, meaning: &Meaning) -> Option<(Message, Meaning)> {
+        let (Message::Http(genuine), Some(answer), true) = (message, meaning.answer, self.device.signs()) else {
+            return None;
+        };
+        let (rng, faults, attacker) = (&mut self.rng, &self.faults, &self.attacker);
+        if rng.chance(faults.replay) {
+            attacker.replay(rng, flight.signature)
+        } else if rng.chance(faults.forgery) {
+            Some(attacker.forge_answer(rng, genuine, &answer, flight.signature))
+        } else if rng.chance(faults.injection) {
+            let counter = flight.signature.map_or(1, |s| s.counter());
+            Some(attacker.inject_answer(rng, &answer, counter))
+        } else {
+            None
+        }
+    }
+
+    /// Over MQTT, on a board that signs, the attacker publishes on its command topic when it
+    /// likes: after the board reported (`newest`: that report's `ref`), the ON a Stop replaced
+    /// while it insists on it, else now and then a message of its own, beside the server's.
+    fn attack_over_mqtt(&mut self, newest: u32) {
+        if self.attacker.insisting() {
+            return self.replay_the_replaced_on();
+        }
+        let (rng, faults, attacker) = (&mut self.rng, &self.faults, &self.attacker);
+        let made = if rng.chance(faults.replay) {
+            attacker.replay(rng, None)
+        } else if rng.chance(faults.forgery) {
+            attacker.forge_command(rng, COMMAND_TOPIC, newest)
+        } else if rng.chance(faults.injection) {
+            Some(attacker.inject_command(rng, newest))
+        } else {
+            None
+        };
+        if let Some((message, meaning)) = made {
+            let at_true = self.t + self.rng.between(1, 2_000);
+            self.strays.push(Delivery { at_true, poll: None, message, meaning });
+        }
     }
 
     /// A poll the device no longer waits for: it still reaches the server, and its answer may
@@ -807,17 +1387,16 @@ impl Campaign {
         let mut orphans = std::mem::take(&mut self.orphans);
         let mut i = 0;
         while i < orphans.len() {
-            let mut orphan = orphans[i].clone();
-            self.serve(&mut orphan);
+            self.serve(&mut orphans[i]);
+            let orphan = &orphans[i];
             let arrived = orphan.delivery.as_ref().is_some_and(|d| d.at_true <= self.t);
             if arrived || matches!(orphan.stage, Stage::Done | Stage::Spared) && orphan.delivery.is_none() {
-                orphans.swap_remove(i);
+                let orphan = orphans.swap_remove(i);
                 if let Some(delivery) = orphan.delivery.filter(|_| arrived && orphan.deliverable) {
                     self.figures.late_deliveries += 1;
                     self.strays.push(delivery);
                 }
             } else {
-                orphans[i] = orphan;
                 i += 1;
             }
         }
@@ -841,8 +1420,10 @@ impl Campaign {
         if let Some(at) = flight.error_at
             && at <= self.t
         {
-            self.device.poll_failed(Millis(now));
-            self.figures.server_errors += 1;
+            // A proxy's (or a server in trouble's) 502: no signature.
+            let bad_gateway = Message::Http(HttpAnswer::unsigned(502, b"Bad Gateway".to_vec()));
+            let poll = Some(flight.answering());
+            self.hand_over(now, Delivery { at_true: at, poll, message: bad_gateway, meaning: Meaning::error() });
             return;
         }
         let arrives = flight.delivery.as_ref().map(|d| d.at_true);
@@ -863,47 +1444,92 @@ impl Campaign {
                 self.device.poll_failed(Millis(now));
             }
             if !matches!(flight.stage, Stage::Held(_)) {
-                self.orphan(flight);
+                self.orphan(*flight);
             }
         } else {
             self.in_flight = Some(flight);
         }
     }
 
-    /// One answer body reaches the controller; the oracle decides on its own what must happen.
+    /// One message reaches the controller, as a shell hands it in (an HTTP answer with its status
+    /// and link headers to [`Controller::reply`], an MQTT message to [`Controller::command`]);
+    /// the oracle decides on its own what must happen, and the attacker keeps what the server
+    /// signed.
     fn hand_over(&mut self, now: u64, d: Delivery) {
-        if self.mqtt {
-            return self.push(now, d);
-        }
-        let result = self.device.answer(d.sent, Millis(now), &d.body);
-        let o = &mut self.oracle;
-        let expected = match d.answer {
-            None => Err(()),
-            Some(answer) => {
-                let stale = d.epoch != o.epoch || d.send_dev > now || o.behind(d.send_true, &answer);
-                if stale {
-                    Ok(false)
-                } else {
-                    o.held = Some(Held { send_true: d.send_true, send_dev: d.send_dev, answer });
-                    o.took(d.send_true, d.send_dev, &answer);
-                    Ok(true)
-                }
+        let signs = self.device.signs();
+        let example = |result: &dyn core::fmt::Debug, expected: Verdict| {
+            format!("{:?} at dev {now}: controller {result:?}, oracle {expected:?}", d.meaning)
+        };
+        match &d.message {
+            Message::Http(answer) => {
+                let poll = d.poll.expect("an HTTP answer answers a poll");
+                let mut digits = [0u8; 20];
+                let counter = answer.counter.map(|counter| protocol_link::decimal(counter, &mut digits));
+                let mac = answer.mac.as_ref().map(|mac| &mac[..]);
+                let reply = HttpReply { status: answer.status, counter, mac, body: &answer.body };
+                let result = self.device.reply(poll.sent, Millis(now), reply);
+                let expected = self.oracle.judge_answer(&d, answer.status, now, signs);
+                self.count(&d.meaning, Verdict::of_answer(&result), expected, || example(&result, expected));
             }
-        };
-        if expected.is_err() {
-            o.held = None;
+            Message::Mqtt(payload) => {
+                let result = self.device.command(Millis(now), COMMAND_TOPIC, payload);
+                let expected = self.oracle.judge_command(&d, self.t, now, signs);
+                self.count(&d.meaning, Verdict::of_command(&result), expected, || example(&result, expected));
+            }
         }
-        // What the agreement counts as, or nothing when controller and oracle disagree.
-        let agreed = match (&result, expected) {
-            (Ok(_), Ok(true)) => Some(&mut self.figures.answers_used),
-            (Err(AnswerError::Stale), Ok(false)) => Some(&mut self.figures.answers_stale),
-            (Err(AnswerError::Invalid | AnswerError::TooLong), Err(())) => Some(&mut self.figures.answers_garbage),
-            _ => None,
-        };
-        if let Some(count) = agreed {
-            *count += 1;
-        } else {
-            self.mismatch(|| format!("answer {:?} at dev {now}: controller {result:?}, oracle {expected:?}", d.answer));
+        if signs && d.meaning.origin == Origin::Network && matches!(d.meaning.seal, Seal::Server(_)) {
+            let replaced_an_on = self.attacker.capture(&d.message, &d.meaning);
+            if self.mqtt && replaced_an_on && self.rng.chance(self.faults.replay_after_stop) {
+                self.attacker.insist(REMEMBERED_REFS as u32);
+                self.replay_the_replaced_on();
+            }
+        }
+    }
+
+    /// Over MQTT the attacker sends the ON that a command for the same report replaced again,
+    /// at once.
+    fn replay_the_replaced_on(&mut self) {
+        if let Some((message, meaning)) = self.attacker.replaced_on_again() {
+            let at_true = self.t + self.rng.between(1, 500);
+            self.strays.push(Delivery { at_true, poll: None, message, meaning });
+        }
+    }
+
+    /// Counts what became of a message (`got`: the controller's verdict, `expected`: the
+    /// oracle's), and a disagreement as a mismatch.
+    fn count(&mut self, meaning: &Meaning, got: Verdict, expected: Verdict, example: impl FnOnce() -> String) {
+        let f = &mut self.figures;
+        match meaning.origin {
+            Origin::Network => {}
+            Origin::Replay { replaced_on, across_reboot } => {
+                f.replays += 1;
+                f.replays_of_a_replaced_on += u64::from(replaced_on);
+                f.replays_across_reboots += u64::from(across_reboot);
+                f.replays_taken += u64::from(got.takes());
+            }
+            Origin::Forgery => {
+                f.forgeries += 1;
+                f.forgeries_taken += u64::from(got.takes());
+            }
+            Origin::Injection => {
+                f.injections += 1;
+                f.forgeries_taken += u64::from(got.takes());
+            }
+        }
+        if got != expected {
+            return self.mismatch(example);
+        }
+        if meaning.origin != Origin::Network {
+            return;
+        }
+        match got {
+            Verdict::Taken => f.answers_used += 1,
+            Verdict::TakenOff => f.unreferenced_off += 1,
+            Verdict::NotUsed => f.unreferenced_on += 1,
+            Verdict::Stale => f.answers_stale += 1,
+            Verdict::Garbage | Verdict::Forged => f.answers_garbage += 1,
+            Verdict::Refused if meaning.refusal.is_none() => f.server_errors += 1,
+            Verdict::Refused => {}
         }
     }
 
@@ -916,72 +1542,11 @@ impl Campaign {
         }
     }
 
-    /// Over MQTT: the answer reaches the controller as a pushed command naming the report's
-    /// `ref`, or now and then none or a forgotten one.
-    fn push(&mut self, now: u64, d: Delivery) {
-        let reference = match self.rng.below(100) {
-            0..=2 => None,
-            3 => d.reference.map(|r| r.wrapping_sub(REMEMBERED_REFS as u32 + 1)),
-            _ => d.reference,
-        };
-        let mut body = d.body.clone();
-        if let (Some(r), Some(b'}')) = (reference, body.last()) {
-            body.pop();
-            body.extend_from_slice(format!(",\"ref\":{r}}}").as_bytes());
-        }
-        let result = self.device.command(Millis(now), "pumppilot/fieldtest/command", &body);
-        let o = &mut self.oracle;
-        let known = reference.and_then(|r| o.refs.iter().find(|(known, _, _, epoch)| *known == r && *epoch == o.epoch));
-        // What must happen: Err(()) the command dropped, Ok(None) stale or unused, Ok(Some(on))
-        // taken (`on`: by its ref), and whether it was unreferenced.
-        let expected: Result<(bool, bool), ()> = match (d.answer, known) {
-            (None, _) => Err(()),
-            (Some(answer), Some(&(_, send_true, send_dev, _))) => {
-                let stale = send_dev > now || o.behind(send_true, &answer);
-                if !stale {
-                    o.held = Some(Held { send_true, send_dev, answer });
-                    o.took(send_true, send_dev, &answer);
-                }
-                Ok((!stale, false))
-            }
-            (Some(answer), None) if answer.motor == Motor::On && answer.state == MotorState::Running => {
-                Ok((false, true))
-            }
-            (Some(answer), None) => {
-                let newest = o.refs.iter().filter(|r| r.3 == o.epoch).max_by_key(|r| r.1).map(|r| (r.1, r.2));
-                let (mut send_true, mut send_dev) = newest.unwrap_or((self.t, now));
-                // Never from before the newest answer taken, as the controller anchors it.
-                if let Some((at, dev, _)) = o.newest
-                    && at > send_true
-                {
-                    (send_true, send_dev) = (at, dev);
-                }
-                o.held = Some(Held { send_true, send_dev, answer });
-                o.took(send_true, send_dev, &answer);
-                Ok((true, true))
-            }
-        };
-        if expected.is_err() {
-            o.held = None;
-        }
-        // What the agreement counts as, or nothing when controller and oracle disagree.
-        let agreed = match (&result, expected) {
-            (Ok(Pushed::Taken(_)), Ok((true, false))) => Some(&mut self.figures.answers_used),
-            (Err(AnswerError::Stale), Ok((false, false))) => Some(&mut self.figures.answers_stale),
-            (Ok(Pushed::Unreferenced(_)), Ok((false, true))) => Some(&mut self.figures.unreferenced_on),
-            (Ok(Pushed::TakenOff(_)), Ok((true, true))) => Some(&mut self.figures.unreferenced_off),
-            (Err(AnswerError::Invalid | AnswerError::TooLong), Err(())) => Some(&mut self.figures.answers_garbage),
-            _ => None,
-        };
-        if let Some(count) = agreed {
-            *count += 1;
-        } else {
-            self.mismatch(|| {
-                format!(
-                    "command {:?} ref {reference:?} at dev {now}: controller {result:?}, oracle {expected:?}",
-                    d.answer
-                )
-            });
+    /// The board signed a message with `counter`: the oracle checks it is the rule's.
+    fn check_counter(&mut self, counter: u64) {
+        self.figures.signed += 1;
+        if let Some(expected) = self.oracle.signed(counter) {
+            self.mismatch(|| format!("signed with counter {counter}; the rule gives {expected}"));
         }
     }
 
@@ -992,7 +1557,7 @@ impl Campaign {
             if let Some(flight) = self.in_flight.take()
                 && !matches!(flight.stage, Stage::Held(_))
             {
-                self.orphan(flight);
+                self.orphan(*flight);
             }
             self.next_poll_true = self.t;
         }
@@ -1016,7 +1581,7 @@ impl Campaign {
                 OffReason::NoCommand | OffReason::CommandOff | OffReason::LeaseExpired | OffReason::ClockWentBack
             ),
         };
-        let (poll, reference) = if self.mqtt {
+        let (poll, reference, signature, signed) = if self.mqtt {
             // A report, numbered; its answer may come any time (no request waits for it).
             let report = self.device.mqtt_report(Millis(now));
             let sent = self.device.sent(Millis(now));
@@ -1025,10 +1590,13 @@ impl Campaign {
             if o.refs.len() > REMEMBERED_REFS {
                 o.refs.remove(0);
             }
+            let signed = self.signed_report(&report);
             let poll = pumppilot_controller::Poll { report: report.report, long_poll: None, timeout_ms: 0, sent };
-            (poll, Some(report.reference))
+            (poll, Some(report.reference), None, signed)
         } else {
-            (self.device.poll(Millis(now)), None)
+            let mut poll = self.device.poll(Millis(now));
+            let (signature, signed) = self.signed_poll(&mut poll);
+            (poll, None, signature, signed)
         };
         self.figures.polls += 1;
         let delay = self.device.next_poll_in(self.rng.next_u64() as u32);
@@ -1038,6 +1606,9 @@ impl Campaign {
             give_up_true: self.t + timeout_ms,
             long: poll.long_poll.is_some(),
             sent: poll.sent,
+            signature,
+            signed,
+            signer: None,
             reference,
             send_true: self.t,
             send_dev: now,
@@ -1059,7 +1630,47 @@ impl Campaign {
                 Request { report: poll.report, long_poll: poll.long_poll, sent_true: self.t, commanded, off_reason };
             flight.stage = Stage::ToServer(self.t + up, request);
         }
-        self.in_flight = Some(flight);
+        self.in_flight = Some(Box::new(flight));
+        if let (Some(reference), true) = (reference, self.device.signs()) {
+            self.attack_over_mqtt(reference);
+        }
+    }
+
+    /// Over HTTP, on a board that signs, signs `poll` as the shells do (`POST` to the poll path
+    /// with the long-poll's query, over the report's JSON): its signature, and what the server
+    /// reads of it.
+    fn signed_poll(&mut self, poll: &mut pumppilot_controller::Poll) -> (Option<Signature>, Option<Signed>) {
+        if !self.device.signs() {
+            return (None, None);
+        }
+        let mut buf = [0u8; json::MAX_REPORT_BYTES];
+        let len = json::encode_report(&poll.report, &mut buf).expect("a report fits its limit");
+        let body = buf[..len].to_vec();
+        let path = match poll.long_poll {
+            Some(long_poll) => format!("{POLL_PATH}?wait={}&seq={}", long_poll.wait_ms, long_poll.seq),
+            None => POLL_PATH.to_owned(),
+        };
+        let signature = self.device.sign_poll(&mut poll.sent, "POST", &path, &body).expect("the board signs");
+        self.check_counter(signature.counter());
+        let signed = Signed::Poll { path, body, counter: signature.counter(), mac: signature.mac_hex() };
+        (Some(signature), Some(signed))
+    }
+
+    /// Over MQTT, on a board that signs, the payload it publishes for `report` (the prefix line
+    /// and the JSON), as the server reads it.
+    fn signed_report(&mut self, report: &MqttReport) -> Option<Signed> {
+        if !self.device.signs() {
+            return None;
+        }
+        let mut buf = [0u8; MAX_REPORT_PAYLOAD];
+        let len = self.device.mqtt_payload(report, REPORT_TOPIC, &mut buf).expect("a report fits its limit");
+        let payload = buf[..len].to_vec();
+        if let Framed::Signed { counter, .. } = protocol_link::unframe(&payload) {
+            self.check_counter(counter);
+        } else {
+            self.mismatch(|| "a board with a link secret published an unsigned report".to_owned());
+        }
+        Some(Signed::Report(payload))
     }
 }
 

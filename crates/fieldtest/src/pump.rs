@@ -22,7 +22,7 @@ use pumppilot_engine::{
 use pumppilot_protocol::{PollReport, RelayOff};
 use uuid::Uuid;
 
-use crate::Rng;
+use crate::{Rng, link::ServerLink};
 
 /// Engine time at the campaign's true time 0.
 const T0: i64 = 1_800_000_000_000;
@@ -192,6 +192,8 @@ pub struct Pump {
     poll_ms: u32,
     lease_ms: u32,
     board_trace: RelayTrace,
+    /// The server's half of the board's authenticated link, when the board has a secret.
+    pub(crate) link: Option<ServerLink>,
     t: u64,
     pub figures: PumpFigures,
     /// The first few moments charged while the relay could not be ON, described.
@@ -219,6 +221,7 @@ impl Pump {
             poll_ms,
             lease_ms,
             board_trace: RelayTrace::default(),
+            link: None,
             t: 0,
             figures: PumpFigures::default(),
             examples: Vec::new(),
@@ -334,6 +337,17 @@ impl Pump {
         }
         let waited = u32::try_from(self.t - held.arrived).unwrap_or(u32::MAX);
         Some(PollAnswer { lease_ms: answer.lease_ms.saturating_sub(waited), ..answer })
+    }
+
+    /// The command the server pushes to the board under test now (over MQTT, as it changes, and
+    /// on a new connection): the engine's, or OFF held for the store while the store fails. An
+    /// ON tells the board ON, as an answer does.
+    pub fn command(&mut self) -> PollAnswer {
+        let answer = if self.outage.is_some() { self.unavailable() } else { self.answer_for(self.board) };
+        if let Some(heard) = self.board_trace.heard.as_mut().filter(|_| answer.commands_on()) {
+            heard.told_on = true;
+        }
+        answer
     }
 
     /// True time has reached `t`; the board under test's relay was `relay_on` since the last step.

@@ -1,12 +1,15 @@
 //! The fault campaign, 2,000,000 device-steps: the controller and the engine together,
 //! through a bad network, on every board setting, with noise, reboots, clock jumps, silent spells
-//! and store outages. Not one step may have the relay ON outside the rule, not one millisecond may
-//! be charged while the relay could not be ON, and every balance is its ledger.
+//! and store outages; half the boards sign their link, with an attacker on the network. Not one
+//! step may have the relay ON outside the rule, not one millisecond may be charged while the
+//! relay could not be ON, every balance is its ledger, and no forged or unsigned message is
+//! taken.
 //!
 //! `cargo test -p pumppilot-fieldtest -- --nocapture` prints the figures.
 
 use std::time::Instant;
 
+use pumppilot_controller::LinkSecret;
 use pumppilot_engine::MotorRules;
 use pumppilot_fieldtest::{Campaign, Faults, Figures, Pump, PumpFigures, boards};
 
@@ -30,9 +33,22 @@ fn server(i: usize) -> (u32, u32, MotorRules) {
     (poll_ms, lease_ms, rules)
 }
 
+/// True for the boards that sign their link: half of them, those whose number has an odd count of
+/// one bits (1, 2, 4, 7) over HTTP and the others over MQTT, so that every board setting and every
+/// server setting runs signed in one of the two campaigns and unsigned in the other.
+fn signs(i: usize, mqtt: bool) -> bool {
+    (i.count_ones() % 2 == 1) != mqtt
+}
+
+/// A board's link secret, from its seed.
+fn link_secret(seed: u64) -> LinkSecret {
+    LinkSecret::parse(&format!("pp_link_fieldtest-{seed:016x}")).expect("a well-formed secret")
+}
+
 /// Runs the campaign `steps` steps on every board setting (`mqtt`: with MQTT's delivery), board
-/// `i` seeded `seed_base + i` and its server `pump_mix` apart, and shows each finished campaign to
-/// `each`. Returns the figures added up and every board's examples, named by board and seed.
+/// `i` seeded `seed_base + i` and its server `pump_mix` apart, half of them signing ([`signs`]),
+/// and shows each finished campaign to `each`. Returns the figures added up and every board's
+/// examples, named by board and seed.
 fn on_every_board(
     seed_base: u64,
     pump_mix: u64,
@@ -51,6 +67,9 @@ fn on_every_board(
         if mqtt {
             campaign = campaign.over_mqtt();
         }
+        if signs(i, mqtt) {
+            campaign = campaign.with_link_secret(link_secret(seed));
+        }
         campaign.run(steps);
         campaign.pump.finish();
         total.add(&campaign.figures);
@@ -62,15 +81,34 @@ fn on_every_board(
     (total, pump_total, examples)
 }
 
-/// What must never happen: the relay ON outside the rule, an answer taken against the oracle, a
-/// millisecond charged while OFF, a balance that is not its ledger, a NO_FEEDBACK hold of a motor
-/// that ran.
+/// What must never happen: the relay ON outside the rule, an answer taken against the oracle (or
+/// a message signed with another counter than the rule's), a forged or unsigned message taken, a
+/// signed poll the server could not check, a millisecond charged while OFF, a balance that is
+/// not its ledger, a NO_FEEDBACK hold of a motor that ran.
 fn assert_nothing_wrong(total: &Figures, pump_total: &PumpFigures, examples: &[String]) {
     assert_eq!(total.violations, 0, "{examples:#?}");
     assert_eq!(total.acceptance_mismatches, 0, "{examples:#?}");
+    assert_eq!(total.forgeries_taken, 0, "{examples:#?}");
+    assert_eq!(total.bad_signatures, 0, "signed polls or reports the server refused");
     assert_eq!(pump_total.charged_while_off_ms, 0, "{examples:#?}");
     assert_eq!(pump_total.ledger_mismatches, 0, "balances that are not their ledger");
     assert_eq!(total.false_no_feedback, 0, "{examples:#?}");
+}
+
+/// The attacker's part of the campaign did happen: signed polls, counters refused (reboots),
+/// replays of every kind, forgeries and unsigned messages.
+fn assert_attacked(total: &Figures) {
+    for (what, count) in [
+        ("signed polls", total.signed),
+        ("counters refused", total.counters_refused),
+        ("replays", total.replays),
+        ("replays of a replaced ON", total.replays_of_a_replaced_on),
+        ("replays across a reboot", total.replays_across_reboots),
+        ("forgeries", total.forgeries),
+        ("unsigned messages", total.injections),
+    ] {
+        assert!(count > 0, "the campaign never saw any {what}: {total}");
+    }
 }
 
 #[test]
@@ -118,12 +156,19 @@ fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a
         "the campaign exercised little:\n{total}\n{pump_total}"
     );
     assert!(pump_total.charged_s * 1_000 <= pump_total.charging_ms + 1_000 * pump_total.runs);
+    assert_attacked(&total);
+    // An answer's MAC covers the very request it answers, so no captured one is taken for a later
+    // request. (A reboot's first poll could repeat one of an earlier boot byte for byte, counter 1
+    // included; here none does: the campaign's first boot reports no reset reason.)
+    assert_eq!(total.replays_taken, 0, "{examples:#?}");
 }
 
 /// The same campaign with MQTT's delivery: reports carry a `ref`, answers come as pushed commands
-/// naming it (now and then without one, or with one forgotten), and the server does not answer a
-/// report when the answer would only repeat an OFF it sent (`PollAnswer::repeats`). 800,000
-/// steps over the eight board settings; the same four counts must be 0.
+/// naming it (now and then without one, or with one forgotten), a command is pushed as it
+/// changes, and the server does not answer a report when the answer would only repeat an OFF it
+/// sent (`PollAnswer::repeats`). 800,000 steps over the eight board settings, the other half
+/// signing; the same counts must be 0. A replayed command is taken as the genuine one would be
+/// (its lease counted from the report it names), never an ON a newer command replaced.
 #[test]
 fn over_mqtt_pushed_commands_never_run_the_motor_outside_the_rule_nor_charge_a_stopped_one() {
     let (total, pump_total, examples) = on_every_board(0x3A77_0000, 0xB0B, STEPS_PER_BOARD * 2 / 5, true, |_, _| {});
@@ -137,6 +182,8 @@ fn over_mqtt_pushed_commands_never_run_the_motor_outside_the_rule_nor_charge_a_s
         ("unreferenced ON commands (not used)", total.unreferenced_on),
         ("unreferenced OFF commands (used)", total.unreferenced_off),
         ("reports not answered (an unchanged OFF)", total.answers_spared),
+        ("commands pushed as they changed", total.pushed),
+        ("replays taken", total.replays_taken),
         ("late deliveries", total.late_deliveries),
         ("reboots", total.reboots),
         ("clock jumps", total.clock_jumps),
@@ -145,4 +192,5 @@ fn over_mqtt_pushed_commands_never_run_the_motor_outside_the_rule_nor_charge_a_s
         assert!(count > 0, "the MQTT campaign never saw any {what}");
     }
     assert!(total.relay_on_steps * 20 > total.steps, "the relay was ON in too few steps to mean much: {total}");
+    assert_attacked(&total);
 }
