@@ -199,8 +199,14 @@ async fn main(spawner: Spawner) -> ! {
             let stack = net::start(&spawner, peripherals.WIFI, device);
             // The radio is on now, so the hardware RNG draws on true noise: this boot's MQTT
             // reports are numbered from a random `ref`, so a command naming a report of an earlier
-            // boot (a retained message, a server that missed the reboot) names none of this boot's.
-            with_controller(|controller| controller.set_first_ref(esp_hal::rng::Rng::new().random()));
+            // boot (a retained message, a server that missed the reboot) names none of this boot's;
+            // and its signed requests are counted from a random point, so an answer captured at an
+            // earlier boot checks for none of this boot's requests.
+            let rng = esp_hal::rng::Rng::new();
+            with_controller(|controller| {
+                controller.set_first_ref(rng.random());
+                controller.set_first_counter(u64::from(rng.random()) << 32 | u64::from(rng.random()));
+            });
             rtc.rwdt.feed();
             let server: &'static config::Server = net::SERVER.init(config::Server::new(device));
             // The inputs go to the server and its commands come back by HTTP polls or an MQTT

@@ -61,6 +61,10 @@ pub mod timing {
 /// Most starts a device remembers: the most `maxStartsPerHour` can say.
 const MAX_STARTS: usize = u8::MAX as usize;
 
+/// The bits of a boot's random first counter ([`Controller::set_first_counter`]): 48, far below
+/// the protocol's `MAX_COUNTER` (2^63 - 1), so a board's counter never runs out.
+pub const FIRST_COUNTER_MASK: u64 = (1 << 48) - 1;
+
 /// A moment on the device's own monotonic clock: milliseconds since boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Millis(pub u64);
@@ -477,6 +481,19 @@ impl Controller {
     /// ([`Controller::sign`]) and only answers whose MAC checks are used ([`Controller::reply`]).
     pub fn set_link_secret(&mut self, secret: LinkSecret) {
         self.link = Some(secret);
+    }
+
+    /// Counts this boot's signed requests from above `random` (its low 48 bits). Call it once at
+    /// boot, before the first request, with a random number (the firmware's hardware RNG). A
+    /// board forgets its counter when it restarts: counting from 1 again, the first requests of a
+    /// boot could repeat those of an earlier boot byte for byte (the same inputs and reset reason,
+    /// the same time since boot), and an answer captured then (an ON) would check again. From a
+    /// random point, no request of this boot is one of an earlier boot's, so no answer captured
+    /// then checks now. The server refuses a counter at or below the highest it has taken, naming
+    /// it, and the board goes on above it (as after any reboot); 48 bits leave the counter room
+    /// for as many boots as a board will ever have. Without it, the counter starts at 0.
+    pub fn set_first_counter(&mut self, random: u64) {
+        self.counter = random & FIRST_COUNTER_MASK;
     }
 
     /// True when the device has a link secret.

@@ -25,7 +25,7 @@
 //! the prefix line `<counter> <mac-hex>\n` ([`Controller::mqtt_payload`], the counter shared with
 //! its HTTP requests), and [`Controller::command`] takes only a command whose MAC checks; anything
 //! else (forged, tampered, unsigned) drops the command (relay OFF), as for HTTP. A signed refusal
-//! of a report's counter (the device rebooted and counts from 1 again) moves the counter above
+//! of a report's counter (the device rebooted and counts from below) moves the counter above
 //! the highest the server accepted; the next report goes after the retry delay.
 
 use pumppilot_protocol::{

@@ -6,8 +6,8 @@ mod common;
 
 use common::hold;
 use pumppilot_controller::{
-    AnswerError, CardFeedback, Controller, Decision, LinkSecret, LinkState, Millis, OffReason, Reply, Sent, Settings,
-    Signature,
+    AnswerError, CardFeedback, Controller, Decision, FIRST_COUNTER_MASK, LinkSecret, LinkState, Millis, OffReason,
+    Reply, Sent, Settings, Signature,
 };
 use pumppilot_protocol::{
     POLL_PATH,
@@ -114,6 +114,46 @@ fn a_retried_poll_is_signed_afresh_and_its_lease_counts_from_the_retry() {
     device.reply(sent, Millis(1_600), reply(200, &counter, &mac, ON)).expect("the retry's answer is used");
     assert_eq!(device.drive(Millis(16_399)), Decision::On);
     assert_eq!(device.drive(Millis(16_400)), Decision::Off(OffReason::LeaseExpired));
+}
+
+/// A board forgets its counter when it restarts. Its first poll of a boot is the same, byte for
+/// byte, as the first poll of an earlier boot (the same inputs, reset reason and time since boot):
+/// counting from 1 each time, an ON captured at the earlier boot checks again (what
+/// `set_first_counter` is for). Counting from a random point drawn at each boot, it does not.
+#[test]
+fn an_answer_captured_at_an_earlier_boot_checks_for_no_request_of_a_later_one() {
+    let boot = |first: Option<u64>| {
+        let mut device = Controller::new(Settings::DEFAULT);
+        device.set_link_secret(secret());
+        if let Some(random) = first {
+            device.set_first_counter(random);
+        }
+        hold(&mut device, 0, 200, 20, false, true);
+        device
+    };
+    // The earlier boot's first poll and the server's genuine ON, captured.
+    let captured = |first| {
+        let mut earlier = boot(first);
+        let (_, signature) = send(&mut earlier, 1_000);
+        (decimal(signature.counter()), server_mac(&signature, 200, signature.counter(), ON))
+    };
+
+    // Counting from the start each boot: the same request, so the captured answer checks.
+    let (counter, mac) = captured(None);
+    let mut later = boot(None);
+    let (sent, _) = send(&mut later, 1_000);
+    assert!(
+        later.reply(sent, Millis(1_000), reply(200, &counter, &mac, ON)).is_ok(),
+        "the gap the random start closes"
+    );
+
+    // From a random point each boot: the earlier boot's answer is forged for this one, OFF.
+    let (counter, mac) = captured(Some(0x5EED_0001_2345_6789));
+    let mut later = boot(Some(0x0BAD_C0FF_EE12_3456));
+    let (sent, signature) = send(&mut later, 1_000);
+    assert_eq!(signature.counter(), (0x0BAD_C0FF_EE12_3456 & FIRST_COUNTER_MASK) + 1, "the low 48 bits, and one above");
+    assert_eq!(later.reply(sent, Millis(1_000), reply(200, &counter, &mac, ON)), Err(AnswerError::Forged));
+    assert_eq!(later.drive(Millis(1_000)), Decision::Off(OffReason::NoCommand));
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //!
 //! - **replays**: a captured genuine message sent again, byte for byte: preferably an ON after a
 //!   newer command (a Stop, a hold) replaced it, or one from an earlier boot (over HTTP one made
-//!   for a request with the very counter the board signs now, as it counts from 1 again);
+//!   for a request with the very counter the board signs now, which a board that counted from 1
+//!   again at each boot would meet; it counts from a random point);
 //! - **forgeries**: a captured message changed into an ON with a longer lease and a newer `seq`
 //!   (over MQTT naming the newest report, for the freshest lease) under its old MAC, one signed
 //!   with a key that is not the board's, a command whose prefix names another counter, and a

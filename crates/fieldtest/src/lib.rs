@@ -8,7 +8,7 @@
 //! With a link secret ([`Campaign::with_link_secret`]) the board signs every poll or report and
 //! the server checks it and signs every answer, as `crates/server` does (`link.rs`, with the
 //! protocol crate's MACs); a counter the server has seen is refused with a signed `409` (a board
-//! that rebooted counts from 1 again). An attacker on the network (`attacker.rs`) then answers
+//! that rebooted counts from below the highest). An attacker on the network (`attacker.rs`) then answers
 //! polls in the server's place, or publishes on the board's command topic: genuine messages it
 //! captured, sent again later (an ON after the Stop that replaced it, messages of an earlier
 //! boot), forged ones (changed under their old MAC, signed with another key) and unsigned ones.
@@ -208,7 +208,7 @@ pub struct Figures {
     /// Over MQTT: commands the server pushed as they changed (a new `seq`) or on a new connection.
     pub pushed: u64,
     /// With a link secret: polls or reports the board signed, and those whose counter the server
-    /// refused with a signed `409` or refusal (the board rebooted and counts from 1 again, or the
+    /// refused with a signed `409` or refusal (the board rebooted and counts from below, or the
     /// request arrived twice).
     pub signed: u64,
     pub counters_refused: u64,
@@ -373,7 +373,7 @@ struct Oracle {
     refs: Vec<(u32, u64, u64, u64)>,
     /// With a link secret: the last counter the board signed with, or the highest a refusal
     /// whose MAC checks named since (the next message is signed one above). A reboot counts
-    /// from 1 again.
+    /// from the random point the shell drew (its low 48 bits).
     counter: u64,
 }
 
@@ -803,7 +803,12 @@ impl Campaign {
             rng: Rng::new(seed),
             faults,
             settings,
-            device: Controller::new(settings),
+            device: {
+                // A board's first poll says why it started, as the firmware's does.
+                let mut device = Controller::new(settings);
+                device.set_reset_reason(ResetReason::PowerOn);
+                device
+            },
             t: 0,
             offset: 0,
             grid_up: true,
@@ -845,7 +850,16 @@ impl Campaign {
         self.device.set_link_secret(secret);
         self.pump.link = Some(ServerLink::new(&secret));
         self.secret = Some(secret);
+        self.count_from_random();
         self
+    }
+
+    /// What a shell does at each boot of a board that signs: its counter starts at a random point
+    /// (the oracle's account of the counter with it: the low 48 bits, `docs/DEVICE.md`).
+    fn count_from_random(&mut self) {
+        let random = self.rng.next_u64();
+        self.device.set_first_counter(random);
+        self.oracle.counter = random % (1 << 48);
     }
 
     fn dev(&self) -> u64 {
@@ -975,6 +989,11 @@ impl Campaign {
         if let Some(secret) = self.secret {
             self.device.set_link_secret(secret);
         }
+        let epoch = self.oracle.epoch + 1;
+        self.oracle = Oracle { epoch, ..Oracle::default() };
+        if self.secret.is_some() {
+            self.count_from_random();
+        }
         if self.mqtt {
             let first = self.rng.next_u64() as u32;
             self.device.set_first_ref(first);
@@ -997,8 +1016,6 @@ impl Campaign {
         self.strays.clear();
         self.motor_confirms_at = None;
         self.next_poll_true = self.t;
-        let epoch = self.oracle.epoch + 1;
-        self.oracle = Oracle { epoch, ..Oracle::default() };
     }
 
     fn jump(&mut self) {

@@ -6,7 +6,7 @@
 //! - a signed poll's MAC is checked (else `401`, unsigned: nothing is applied), then its counter
 //!   is accepted once, inside a window of counters reserved from the store a block at a time;
 //!   a counter seen already, or at or below the window's floor (a board that rebooted and counts
-//!   from 1 again, a request that arrived twice) is a `409 STALE_COUNTER` signed with the highest
+//!   from below it, a request that arrived twice) is a `409 STALE_COUNTER` signed with the highest
 //!   counter accepted, and nothing is applied;
 //! - every answer to a poll whose MAC checked is signed for that very request;
 //! - over MQTT a report is checked the same way (a refused counter is answered with a signed
@@ -280,7 +280,7 @@ mod tests {
         assert_eq!(server.accept(6), Ok(()), "64 below the highest, not seen");
         assert_eq!(server.accept(4), Err(70), "more than 64 below the highest");
         assert_eq!(server.accept(69), Ok(()));
-        // A board that rebooted counts from 1 again: refused, told where to continue.
+        // A board that rebooted counts from below: refused, told where to continue.
         assert_eq!(server.accept(1), Err(70));
         assert_eq!(server.accept(71), Ok(()));
     }

@@ -158,8 +158,10 @@ fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a
     assert!(pump_total.charged_s * 1_000 <= pump_total.charging_ms + 1_000 * pump_total.runs);
     assert_attacked(&total);
     // An answer's MAC covers the very request it answers, so no captured one is taken for a later
-    // request. (A reboot's first poll could repeat one of an earlier boot byte for byte, counter 1
-    // included; here none does: the campaign's first boot reports no reset reason.)
+    // request, also after a reboot: each boot counts from a random point (`set_first_counter`,
+    // checked by the oracle), so no request of a boot is one of an earlier boot's byte for byte
+    // (the controller's test `an_answer_captured_at_an_earlier_boot_checks_for_no_request_of_a_later_one`
+    // shows the replay that counting from 1 again let through).
     assert_eq!(total.replays_taken, 0, "{examples:#?}");
 }
 

@@ -99,6 +99,7 @@ async fn a_signed_simulated_device_runs_the_pump_over_mqtt() {
     let board = board(&t).await;
     let (mut spec, mut seen) = mqtt_device(&app.base, &board.key, &mqtt_addr(&app), &board.id);
     spec.link_secret = Some(board.secret_text.clone());
+    spec.first_counter = Some(5_000);
     let pump = VirtualDevice::spawn(spec.clone(), http_client(1));
     heard(&mut seen, "a signed IDLE", |happening| {
         matches!(happening, Happening::Command { state, .. } if state.as_str() == "IDLE").then_some(())
@@ -127,10 +128,12 @@ async fn a_signed_simulated_device_runs_the_pump_over_mqtt() {
     assert!(timeline.polls > 0 && !timeline.latencies_us.is_empty(), "reports answered: {timeline}");
     let before = counters(&app).await;
 
-    // A reboot: the board counts from 1 again. Its first report is refused (signed, naming the
-    // highest counter accepted); it continues above it and runs the pump again.
+    // A reboot: the board counts from below the counters it used (here from 1). Its first report
+    // is refused (signed, naming the highest counter accepted); it continues above it and runs
+    // the pump again.
     let (observer, mut seen) = tokio::sync::mpsc::unbounded_channel();
     spec.observer = Some(observer);
+    spec.first_counter = Some(0);
     let rebooted = VirtualDevice::spawn(spec, http_client(1));
     heard(&mut seen, "the rebooted device's first report refused", |happening| {
         matches!(&happening, Happening::Link { up: false, error: Some(error) } if error.contains("report refused (409)"))

@@ -62,6 +62,10 @@ pub struct DeviceSpec {
     /// Talk MQTT to this listener instead of polling `server` (card taps and updates still go
     /// over HTTP). With a link secret the reports are signed and only signed commands are taken.
     pub mqtt: Option<MqttSpec>,
+    /// Where each boot counts its signed requests from (`Controller::set_first_counter`): `None`
+    /// draws a random point, as the firmware does; a test names one (below the counters a boot
+    /// used before, to meet the server's refusal after a reboot).
+    pub first_counter: Option<u64>,
 }
 
 /// Where and as whom a device connects over MQTT.
@@ -85,6 +89,7 @@ impl DeviceSpec {
             script: None,
             observer: None,
             mqtt: None,
+            first_counter: None,
             tick: TICK,
             settings: Settings {
                 firmware: Some(concat!("pumppilot-sim ", env!("CARGO_PKG_VERSION"))),
@@ -387,6 +392,7 @@ async fn run(
             let mut controller = Controller::new(spec.settings);
             controller.set_reset_reason(protocol::ResetReason::PowerOn);
             controller.set_first_ref(rand::random());
+            controller.set_first_counter(spec.first_counter.unwrap_or_else(rand::random));
             if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse) {
                 controller.set_link_secret(secret);
             }
@@ -550,7 +556,7 @@ async fn run_mqtt(
                             Err(AnswerError::Stale) => {}
                             Err(AnswerError::Refused(status)) => {
                                 // The server refused the report's counter (the device counted
-                                // from 1 again): the controller moved it; report after the retry.
+                                // from below): the controller moved it; report after the retry.
                                 let wait = device.controller.next_poll_in(rand::random());
                                 next_report = Instant::now() + Duration::from_millis(u64::from(wait));
                                 awaited.anew();
@@ -953,6 +959,7 @@ impl Device {
         let mut controller = Controller::new(self.spec.settings);
         controller.set_reset_reason(protocol::ResetReason::Software);
         controller.set_first_ref(rand::random());
+        controller.set_first_counter(self.spec.first_counter.unwrap_or_else(rand::random));
         if let Some(secret) = self.spec.link_secret.as_deref().and_then(LinkSecret::parse) {
             controller.set_link_secret(secret);
         }

@@ -59,6 +59,7 @@ pub async fn device_loop(device: u32, spec: MqttSpec, source: Ipv4Addr, report_m
     let mut controller = Controller::new(Settings { debounce_ms: 0, ..Settings::DEFAULT });
     controller.set_link_secret(spec.secret);
     controller.set_first_ref(rand::random());
+    controller.set_first_counter(rand::random());
     // Grid up, pump ready: settled at once (three samples, no debounce time).
     for _ in 0..pumppilot_controller::DEBOUNCE_SAMPLES {
         controller.sense(now(), false, true);
