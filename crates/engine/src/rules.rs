@@ -74,6 +74,13 @@ pub struct Credit {
     pub receipt_id: Option<ReceiptId>,
 }
 
+impl Credit {
+    /// A change to `user`'s wallet by `actor`, without a note, a request, a key or a receipt.
+    pub fn new(user: UserId, seconds: i64, kind: LedgerKind, actor: UserId) -> Credit {
+        Credit { user, seconds, kind, actor, note: String::new(), request_id: None, once_key: None, receipt_id: None }
+    }
+}
+
 /// What a device says at a poll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DevicePoll {

@@ -24,16 +24,7 @@ fn pump(rules: MotorRules) -> Tenant {
     let mut t = Tenant::new(AdminId(ADMIN), LEASE_SECS * 1000);
     t.defaults = rules;
     for user in [A, B] {
-        let credit = Credit {
-            user,
-            seconds: 10_000,
-            kind: LedgerKind::Recharge,
-            actor: ADMIN,
-            note: String::new(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        };
+        let credit = Credit::new(user, 10_000, LedgerKind::Recharge, ADMIN);
         t.apply(Event::Credit(credit), at(0)).reply.expect("recharge");
     }
     t.apply(poll(BOARD, false), at(0));

@@ -139,16 +139,7 @@ impl Harness {
     }
 
     fn credit(&self, user: usize, seconds: i64, kind: LedgerKind) -> Event {
-        Event::Credit(Credit {
-            user: self.users[user],
-            seconds,
-            kind,
-            actor: ADMIN,
-            note: String::new(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        })
+        Event::Credit(Credit::new(self.users[user], seconds, kind, ADMIN))
     }
 
     /// Milliseconds in `[from, to)` during which the device was online with good conditions.
@@ -411,7 +402,7 @@ mod metering {
             let mut ledger: BTreeMap<UserId, i64> = BTreeMap::new();
             let mut now = Timestamp(T0);
             for &user in &users {
-                let credit = Credit { user, seconds: 400, kind: LedgerKind::Recharge, actor: ADMIN, note: String::new(), request_id: None , once_key: None, receipt_id: None};
+                let credit = Credit::new(user, 400, LedgerKind::Recharge, ADMIN);
                 let out = t.apply(Event::Credit(credit), now);
                 for l in out.records.ledger { *ledger.entry(l.user_id).or_default() += l.delta_seconds; }
             }

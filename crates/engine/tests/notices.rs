@@ -20,16 +20,7 @@ fn report(load_shedding: bool) -> Event {
 }
 
 fn credit(user: UserId, seconds: i64) -> Event {
-    Event::Credit(Credit {
-        user,
-        seconds,
-        kind: LedgerKind::Recharge,
-        actor: OWNER,
-        note: String::new(),
-        request_id: None,
-        once_key: None,
-        receipt_id: None,
-    })
+    Event::Credit(Credit::new(user, seconds, LedgerKind::Recharge, OWNER))
 }
 
 fn start(user: UserId) -> Event {

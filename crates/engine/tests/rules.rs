@@ -42,16 +42,7 @@ mod pump {
     }
 
     fn change(user: UserId, seconds: i64, kind: LedgerKind) -> Event {
-        Event::Credit(Credit {
-            user,
-            seconds,
-            kind,
-            actor: ADMIN,
-            note: String::new(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        })
+        Event::Credit(Credit::new(user, seconds, kind, ADMIN))
     }
 
     /// The admin recharges `seconds`.

@@ -434,16 +434,12 @@ impl Pump {
             }
             // The owner credits minutes.
             3_000..=3_499 => {
-                let credit = Credit {
-                    user: self.users[self.rng.below(3) as usize],
-                    seconds: 30 + self.rng.below(600) as i64,
-                    kind: LedgerKind::Recharge,
-                    actor: self.tenant.admin_id.0,
-                    note: String::new(),
-                    request_id: None,
-                    once_key: None,
-                    receipt_id: None,
-                };
+                let credit = Credit::new(
+                    self.users[self.rng.below(3) as usize],
+                    30 + self.rng.below(600) as i64,
+                    LedgerKind::Recharge,
+                    self.tenant.admin_id.0,
+                );
                 self.apply(Event::Credit(credit));
             }
             // The store fails for a while (about every twenty minutes).

@@ -355,16 +355,7 @@ async fn seed(store: &dyn Store, keyring: &Keyring, args: &BenchArgs) -> anyhow:
 async fn start_runs(app: &pumppilot_server::AppState, tenants: usize) -> anyhow::Result<()> {
     for (i, admin) in app.store.tenant_ids().await?.into_iter().enumerate().take(tenants) {
         let user = app.store.accounts(Role::User, Some(admin)).await?.first().map(|u| u.id).context("bench user")?;
-        let credit = Credit {
-            user,
-            seconds: 600 * 60,
-            kind: LedgerKind::Recharge,
-            actor: admin.0,
-            note: "bench".into(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        };
+        let credit = Credit { note: "bench".into(), ..Credit::new(user, 600 * 60, LedgerKind::Recharge, admin.0) };
         apply(app, admin, Event::Credit(credit)).await?;
         if i % 2 == 0 {
             let start = Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };

@@ -293,16 +293,7 @@ async fn pass(clock: &ManualClock, servers: &[&Arc<Runtime>], by: Duration) {
 
 /// `seconds` recharged to `farmer` of `admin`'s pump on `server`.
 async fn recharge(server: &Runtime, admin: AdminId, farmer: pumppilot_engine::UserId, seconds: i64) {
-    let credit = Credit {
-        user: farmer,
-        seconds,
-        kind: LedgerKind::Recharge,
-        actor: admin.0,
-        note: String::new(),
-        request_id: None,
-        once_key: None,
-        receipt_id: None,
-    };
+    let credit = Credit::new(farmer, seconds, LedgerKind::Recharge, admin.0);
     server.apply(admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
 }
 

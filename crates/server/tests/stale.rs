@@ -126,16 +126,7 @@ impl Pump {
 
     /// Ten minutes for the farmer and their Start, on `runtime`.
     async fn start(&self, runtime: &Runtime) {
-        let credit = Credit {
-            user: self.farmer,
-            seconds: 600,
-            kind: LedgerKind::Recharge,
-            actor: self.admin.0,
-            note: String::new(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        };
+        let credit = Credit::new(self.farmer, 600, LedgerKind::Recharge, self.admin.0);
         runtime.apply(self.admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
         let start = Event::Start { user: self.farmer, requested_minutes: None, entry_id: EntryId::new() };
         runtime.apply(self.admin, start, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
@@ -259,16 +250,7 @@ async fn a_feed_that_was_only_slow_reads_nothing_again_when_it_catches_up_and_br
     // Behind while B changes the tenant (the farmer's minutes): the change comes late, in order,
     // and A reads the tenant once for it.
     feed.hold().await;
-    let credit = Credit {
-        user: pump.farmer,
-        seconds: 600,
-        kind: LedgerKind::Recharge,
-        actor: pump.admin.0,
-        note: String::new(),
-        request_id: None,
-        once_key: None,
-        receipt_id: None,
-    };
+    let credit = Credit::new(pump.farmer, 600, LedgerKind::Recharge, pump.admin.0);
     b.apply(pump.admin, Event::Credit(credit), Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
     let version = b.read(pump.admin, |t, _| t.version).await.unwrap();
     pump.fall_behind(&a);

@@ -33,16 +33,7 @@ async fn a_run_that_uses_its_last_second_ends_by_itself_and_the_next_starts() {
     runtime.start().await.unwrap();
 
     for (user, seconds) in [(first, 1), (second, 60)] {
-        let credit = Credit {
-            user,
-            seconds,
-            kind: LedgerKind::Recharge,
-            actor: admin.0,
-            note: String::new(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        };
+        let credit = Credit::new(user, seconds, LedgerKind::Recharge, admin.0);
         apply(&runtime, admin, Event::Credit(credit)).await;
     }
     apply(&runtime, admin, Event::DeviceReport { load_shedding: false, ready: true, relay: false }).await;
@@ -103,18 +94,7 @@ async fn a_commit_that_meets_another_servers_write_is_redone_on_the_new_state() 
     store.create_account(&account(farmer, admin, Role::User, clock.now())).await.unwrap();
     let here = Runtime::new(Arc::clone(&store), clock.clone(), 60_000, 5_000);
     let elsewhere = Runtime::new(Arc::clone(&store), clock.clone(), 60_000, 5_000);
-    let credit = |seconds| {
-        Event::Credit(Credit {
-            user: farmer,
-            seconds,
-            kind: LedgerKind::Recharge,
-            actor: admin.0,
-            note: String::new(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        })
-    };
+    let credit = |seconds| Event::Credit(Credit::new(farmer, seconds, LedgerKind::Recharge, admin.0));
     here.read(admin, |_, _| ()).await.unwrap();
     apply(&elsewhere, admin, credit(60)).await;
     assert_eq!(here.retries(), 0);

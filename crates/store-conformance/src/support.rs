@@ -82,16 +82,7 @@ pub(crate) fn recharge(admin: AdminId, user: UserId, seconds: i64) -> Event {
 
 /// A change of a wallet by the admin.
 pub(crate) fn credit(admin: AdminId, user: UserId, seconds: i64, kind: LedgerKind) -> Event {
-    Event::Credit(Credit {
-        user,
-        seconds,
-        kind,
-        actor: admin.0,
-        note: format!("{seconds} s"),
-        request_id: None,
-        once_key: None,
-        receipt_id: None,
-    })
+    Event::Credit(Credit { note: format!("{seconds} s"), ..Credit::new(user, seconds, kind, admin.0) })
 }
 
 /// A device report with the grid up and the pump ready.

@@ -40,16 +40,7 @@ async fn tenant_with_users(store: &MongoStore) -> (Tenant, UserId, UserId) {
     }
     let mut tenant = store.load_tenant(admin, LEASE_MS).await.unwrap().unwrap();
     for user in &users {
-        let credit = Credit {
-            user: *user,
-            seconds: 600,
-            kind: LedgerKind::Recharge,
-            actor: admin.0,
-            note: String::new(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        };
+        let credit = Credit::new(*user, 600, LedgerKind::Recharge, admin.0);
         commit(store, &mut tenant, Event::Credit(credit), at(0)).await.unwrap();
     }
     (tenant, users[0], users[1])

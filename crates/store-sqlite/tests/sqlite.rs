@@ -51,16 +51,7 @@ async fn tenant_with_users(store: &SqliteStore) -> (Tenant, UserId, UserId) {
     }
     let mut tenant = store.load_tenant(admin, LEASE_MS).await.unwrap().unwrap();
     for user in &users {
-        let credit = Credit {
-            user: *user,
-            seconds: 600,
-            kind: LedgerKind::Recharge,
-            actor: admin.0,
-            note: String::new(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        };
+        let credit = Credit::new(*user, 600, LedgerKind::Recharge, admin.0);
         commit(store, &mut tenant, Event::Credit(credit), at(0)).await.unwrap();
     }
     (tenant, users[0], users[1])
@@ -377,16 +368,7 @@ async fn transitions_made_at_once_share_one_transaction_and_each_keeps_its_answe
     let raw = empty_log(&path);
 
     let credit = |tenant: &mut Tenant, user: UserId, seconds: i64| {
-        let credit = Credit {
-            user,
-            seconds,
-            kind: LedgerKind::Recharge,
-            actor: tenant.admin_id.0,
-            note: String::new(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        };
+        let credit = Credit::new(user, seconds, LedgerKind::Recharge, tenant.admin_id.0);
         let records = tenant.apply(Event::Credit(credit), at(1)).records;
         (tenant.clone(), records)
     };

@@ -753,16 +753,7 @@ async fn provision(
     // Minutes for the farmers, through the engine (the ledger and the balance agree).
     let runtime = Runtime::new(Arc::clone(store), pumppilot_server::clock::system(), 15_000, 5_000);
     for (admin, user) in farmers {
-        let credit = Credit {
-            user,
-            seconds: 600 * 60,
-            kind: LedgerKind::Recharge,
-            actor: admin.0,
-            note: "fleet".into(),
-            request_id: None,
-            once_key: None,
-            receipt_id: None,
-        };
+        let credit = Credit { note: "fleet".into(), ..Credit::new(user, 600 * 60, LedgerKind::Recharge, admin.0) };
         let (reply, ()) = runtime
             .apply(admin, Event::Credit(credit), pumppilot_server::runtime::Extras::default(), |_, _| ())
             .await?;
