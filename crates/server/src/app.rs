@@ -270,7 +270,13 @@ fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT, header::ACCEPT_LANGUAGE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::ACCEPT_LANGUAGE,
+            header::HeaderName::from_static(crate::error::ONCE_KEY_HEADER),
+        ])
         .max_age(std::time::Duration::from_secs(3600))
         // No `Vary`: every answer of this policy is the same whatever the request's `Origin` and
         // preflight headers (any origin, fixed lists), so there is nothing for a cache to tell apart.
