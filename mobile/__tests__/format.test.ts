@@ -10,16 +10,21 @@ import {
   parseWholeNumber,
 } from '../src/i18n/format';
 
+/** `text` with a no-break space between each number and its unit, as durations are written. */
+const nb = (text: string) => text.replace(/([0-9০-৯]) /g, '$1\u00a0');
+
 // Jest runs in UTC (test/global-setup.js), so local time = the ISO time.
 describe('English', () => {
   test('numbers, durations, clock', () => {
     expect(formatNumber(1234567, 'en')).toBe('1,234,567');
-    expect(formatDuration(1797, 'en')).toBe('29 min 57 s');
-    expect(formatDuration(3900, 'en')).toBe('1 h 5 min');
-    expect(formatDuration(45, 'en')).toBe('45 s');
-    expect(formatDuration(0, 'en')).toBe('0 min');
-    expect(formatDuration(-130, 'en')).toBe('−2 min 10 s');
-    expect(formatMinutes(30, 'en')).toBe('30 min');
+    expect(formatDuration(1797, 'en')).toBe(nb('29 min 57 s'));
+    expect(formatDuration(3900, 'en')).toBe(nb('1 h 5 min'));
+    expect(formatDuration(45, 'en')).toBe(nb('45 s'));
+    expect(formatDuration(0, 'en')).toBe(nb('0 min'));
+    expect(formatDuration(-130, 'en')).toBe(nb('−2 min 10 s'));
+    expect(formatMinutes(30, 'en')).toBe(nb('30 min'));
+    // A line never breaks between a number and its unit ("about 43 / s" at 360 px), only between parts.
+    expect(formatDuration(4380, 'en')).toBe('1\u00a0h 13\u00a0min');
     expect(formatClock(725, 'en')).toBe('12:05');
     expect(formatClock(3725, 'en')).toBe('1:02:05');
     expect(formatClock(-5, 'en')).toBe('0:00');
@@ -49,9 +54,9 @@ describe('Bangla', () => {
   });
 
   test('durations and the countdown', () => {
-    expect(formatDuration(1797, 'bn')).toBe('২৯ মিনিট ৫৭ সেকেন্ড');
-    expect(formatDuration(3900, 'bn')).toBe('১ ঘণ্টা ৫ মিনিট');
-    expect(formatMinutes(15, 'bn')).toBe('১৫ মিনিট');
+    expect(formatDuration(1797, 'bn')).toBe(nb('২৯ মিনিট ৫৭ সেকেন্ড'));
+    expect(formatDuration(3900, 'bn')).toBe(nb('১ ঘণ্টা ৫ মিনিট'));
+    expect(formatMinutes(15, 'bn')).toBe(nb('১৫ মিনিট'));
     expect(formatClock(725, 'bn')).toBe('১২:০৫');
   });
 
@@ -84,6 +89,16 @@ describe('errors in the reader’s language', () => {
   test('a refused field gets its rule in words, never the parser’s text', () => {
     expect(describeError(parser, STRINGS.bn, 'bn')).toBe('যা লিখেছেন তা আবার দেখুন। মিনিট: একটি পূর্ণ সংখ্যা লিখুন, যেমন ৩০।');
     expect(describeError(parser, STRINGS.en, 'en')).toBe('Please check what you entered. Minutes: type a whole number, like 30.');
+  });
+
+  test('the rule the server names, with its numbers in the reader’s digits', () => {
+    const over = new ApiError(400, 'VALIDATION', 'minutes: from 1 to 600');
+    expect(describeError(over, STRINGS.en, 'en')).toBe('Please check what you entered. Minutes: a whole number from 1 to 600.');
+    expect(describeError(over, STRINGS.bn, 'bn')).toBe('যা লিখেছেন তা আবার দেখুন। মিনিট: ১ থেকে ৬০০-এর মধ্যে একটি পূর্ণ সংখ্যা।');
+    const cash = new ApiError(400, 'VALIDATION', 'cashTaka: from 0 to 10000000');
+    expect(describeError(cash, STRINGS.en, 'en')).toBe('Please check what you entered. Cash: whole taka from 0 to 10,000,000.');
+    const below = new ApiError(409, 'BELOW_ZERO', 'that amount is not allowed: a balance cannot go below zero');
+    expect(describeError(below, STRINGS.en, 'en')).toBe('A balance cannot go below zero: take back at most what is left.');
   });
 
   test('an unknown field says only that something must be checked', () => {

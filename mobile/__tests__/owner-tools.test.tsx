@@ -106,7 +106,7 @@ describe('owner tools in the app', () => {
       'POST /api/admin/devices',
       sessions.authed((req) => {
         devices.push({ id: 'd1', name: req.body.name, online: false, lastSeenAt: null, loadShedding: false, ready: false, relay: false });
-        return { status: 201, body: { id: 'd1', name: req.body.name, deviceKey: 'pp_dev_secret' } };
+        return { status: 201, body: { id: 'd1', name: req.body.name, deviceKey: 'pp_dev_secret', linkSecret: 'pp_link_secret' } };
       }),
     );
     expect(await screen.findByText('No device is registered yet. Register the one at the pump below.')).toBeTruthy();
@@ -116,7 +116,10 @@ describe('owner tools in the app', () => {
     fireEvent.changeText(screen.getByTestId('device-name'), 'Field pump');
     fireEvent.press(screen.getByTestId('device-register'));
     expect(await screen.findByTestId('device-key')).toHaveTextContent('pp_dev_secret');
-    expect(screen.getByText('Put it in the device now. It is shown only this once.')).toBeTruthy();
+    // Everything the device's setup page asks for: its id, its key and its link secret.
+    expect(screen.getByTestId('device-id')).toHaveTextContent('d1');
+    expect(screen.getByTestId('device-link-secret')).toHaveTextContent('pp_link_secret');
+    expect(screen.getByText('Put the key and the secret in the device now (its setup page). They are shown only this once.')).toBeTruthy();
     expect(server.last('POST /api/admin/devices')!.body).toEqual({ name: 'Field pump' });
     expect(await screen.findByTestId('device-d1')).toBeTruthy();
   });
@@ -191,7 +194,7 @@ describe('owner tools in the app: cash and passwords', () => {
       'পাম্পপাইলট — রসিদ',
       'কৃষক: Karim Mia',
       expect.stringMatching(/^তারিখ: .*২৮/),
-      'যোগ করা মিনিট: ৬০ মিনিট',
+      'যোগ করা মিনিট: ৬০\u00a0মিনিট',
       'নগদ দেওয়া: ১৫০ টাকা',
       `গ্রহণকারী: ${ADMIN.name}`,
       'রসিদ নং: 0A1B-2C3D-4E5F',

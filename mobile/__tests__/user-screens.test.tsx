@@ -291,6 +291,20 @@ describe('the other farmer screens', () => {
     expect(await screen.findByText('Waiting for approval')).toBeTruthy();
   });
 
+  test("request minutes: the form says the pump's limit and keeps to it", async () => {
+    const { server, sessions } = farmer();
+    server.on('GET /api/minute-requests', sessions.authed({ body: [] }));
+    server.on('GET /api/terms', sessions.authed({ body: { maxRequestMinutes: 90, pricePerHourTaka: null } }));
+    fireEvent.press(await screen.findByTestId('tab-request'));
+    expect(await screen.findByTestId('request-limit')).toHaveTextContent('At most 90 min in one request; one request at a time.');
+    // The presets above the limit are not offered.
+    expect(screen.queryByText('2 h')).toBeNull();
+    fireEvent.changeText(screen.getByTestId('request-minutes'), '700');
+    fireEvent.press(screen.getByText('Send request'));
+    expect(await screen.findByText('One request may ask for at most 90 min.')).toBeTruthy();
+    expect(server.count('POST /api/minute-requests')).toBe(0);
+  });
+
   test('usage history: each run with its times, charge and end reason', async () => {
     const { server, sessions } = farmer();
     server.on(

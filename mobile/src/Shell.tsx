@@ -57,8 +57,9 @@ export function Shell({ live }: { live: boolean }) {
         {tabs.map((x) => {
           const on = x.id === tab.id;
           const label = x.label(t);
-          // Each tab as wide as its word: five whole words fit a 360 px phone ("Requests" needs
-          // more room than "Pump"), where equal shares cut the longer ones off.
+          // Each tab as wide as its word, and what is left shared out: six whole words fit a
+          // 360 px phone ("Requests" needs more room than "Pump"), where equal shares, or shares
+          // by the number of letters, cut the wider ones off.
           return (
             <Pressable
               key={x.id}
@@ -66,9 +67,12 @@ export function Shell({ live }: { live: boolean }) {
               accessibilityRole="tab"
               accessibilityState={{ selected: on }}
               onPress={() => setCurrent(x.id)}
-              style={[styles.tab, { flexGrow: label.length }, on && styles.tabOn]}
+              style={[styles.tab, on && styles.tabOn]}
             >
-              <Text style={[styles.tabText, tabs.length > 4 && styles.tabTextSmall, on && styles.tabTextOn]} numberOfLines={1}>
+              <Text
+                style={[styles.tabText, tabs.length > 4 && styles.tabTextSmall, tabs.length > 5 && styles.tabTextSmaller, on && styles.tabTextOn]}
+                numberOfLines={1}
+              >
                 {label}
               </Text>
             </Pressable>
@@ -133,9 +137,10 @@ const styles = StyleSheet.create({
   offlineSmall: { color: colors.offlineText, fontSize: 16 },
   body: { flex: 1, backgroundColor: colors.background },
   tabs: { flexDirection: 'row', backgroundColor: colors.header, borderTopWidth: 2, borderTopColor: colors.header },
-  tab: { flexBasis: 0, minWidth: 48, minHeight: 64, alignItems: 'center', justifyContent: 'center', paddingHorizontal: 2 },
+  tab: { flexBasis: 'auto', flexGrow: 1, flexShrink: 1, minHeight: 64, alignItems: 'center', justifyContent: 'center', paddingHorizontal: 3 },
   tabOn: { backgroundColor: colors.background },
   tabText: { color: colors.headerText, fontSize: 17, fontWeight: '800' },
   tabTextSmall: { fontSize: 15 },
+  tabTextSmaller: { fontSize: 14 },
   tabTextOn: { color: colors.text },
 });

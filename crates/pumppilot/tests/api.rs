@@ -866,7 +866,7 @@ async fn an_admin_corrects_a_balance_with_a_reason_but_never_below_zero() {
         .await;
     assert_eq!(fixed["availableSeconds"], 6 * 60);
     let too_much = t.admin.post("/api/admin/corrections", json!({"userId": user, "minutes": -7, "note": "oops"})).await;
-    assert_error(&too_much, StatusCode::CONFLICT, "CONFLICT");
+    assert_error(&too_much, StatusCode::CONFLICT, "BELOW_ZERO");
     let no_reason = t.admin.post("/api/admin/corrections", json!({"userId": user, "minutes": 2, "note": " "})).await;
     assert_error(&no_reason, StatusCode::BAD_REQUEST, "VALIDATION");
     let (status, wallet) = t.admin.get(&format!("/api/admin/users/{user}/wallet")).await;

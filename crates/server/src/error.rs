@@ -140,7 +140,7 @@ impl From<Refusal> for ApiError {
             Refusal::NothingToStop => ApiError::not_found("active run"),
             Refusal::Suspended => ApiError::suspended(),
             Refusal::InvalidAmount => {
-                ApiError::conflict("CONFLICT", "that amount is not allowed: a balance cannot go below zero")
+                ApiError::conflict("BELOW_ZERO", "that amount is not allowed: a balance cannot go below zero")
             }
         }
     }

@@ -39,6 +39,8 @@ export function endpoints(client: ApiClient) {
     requestMinutes: async (minutes: number, note?: string) =>
       (await client.call('post', '/api/minute-requests', { body: { minutes, note: note || null } })) as MinuteRequest,
     myRequests: async () => (await client.call('get', '/api/minute-requests')) as MinuteRequest[],
+    /** The caller's pump's terms: the most minutes one request may ask for, and the price. */
+    ownTerms: async (): Promise<Terms> => client.call('get', '/api/terms'),
 
     // Admin.
     users: async () => (await client.call('get', '/api/admin/users')) as UserWithBalance[],

@@ -49,10 +49,16 @@ export function describeError(err: unknown, t: Strings, lang: Language): string 
   if (err instanceof ApiError) {
     const known = t.errors[err.code];
     // A validation message names the field; the rest is the server's English (or a parser's),
-    // so the reader gets that field's rule in their own language, or nothing more.
+    // so the reader gets that field's rule in their own language, or nothing more: the rule the
+    // sentence's first word names (`field/word`, filled with the sentence's numbers in the
+    // reader's digits) where there is one, else the field's (as the dashboard does).
     if (err.code === 'VALIDATION') {
-      const hint = t.fieldHints[err.message.split(':')[0] ?? ''];
-      return hint ? `${known} ${hint}` : known!;
+      const [field = '', rule = ''] = err.message.split(/:(.*)/s);
+      const word = rule.trim().split(/\s+/)[0] ?? '';
+      const hint = t.fieldHints[`${field}/${word}`] ?? t.fieldHints[field];
+      const numbers = (rule.match(/-?\d+/g) ?? []).map((n) => format.formatNumber(Number(n), lang));
+      const filled = hint?.replace(/\{(\d)\}/g, (_, i: string) => numbers[Number(i)] ?? '');
+      return filled ? `${known} ${filled}` : known!;
     }
     if (known) return known;
     return t.errorOther(format.digits(err.status, lang));

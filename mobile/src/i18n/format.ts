@@ -29,6 +29,9 @@ const UNITS = {
   bn: { h: 'ঘণ্টা', min: 'মিনিট', s: 'সেকেন্ড' },
 } as const;
 
+/** Between a number and its unit: a line may break between "1 h" and "5 min", never inside one. */
+const NBSP = '\u00a0';
+
 /** A duration in words: "1 h 5 min", "29 min 57 s", "45 s"; "১ ঘণ্টা ৫ মিনিট". */
 export function formatDuration(totalSeconds: number, lang: Language): string {
   const sign = totalSeconds < 0 ? '−' : '';
@@ -38,17 +41,17 @@ export function formatDuration(totalSeconds: number, lang: Language): string {
   const s = t % 60;
   const u = UNITS[lang];
   const parts: string[] = [];
-  if (h) parts.push(`${formatNumber(h, lang)} ${u.h}`);
-  if (m) parts.push(`${formatNumber(m, lang)} ${u.min}`);
+  if (h) parts.push(`${formatNumber(h, lang)}${NBSP}${u.h}`);
+  if (m) parts.push(`${formatNumber(m, lang)}${NBSP}${u.min}`);
   // Seconds only matter for short spans; past an hour they are noise.
-  if (s && !h) parts.push(`${formatNumber(s, lang)} ${u.s}`);
-  if (!parts.length) parts.push(`${formatNumber(0, lang)} ${u.min}`);
+  if (s && !h) parts.push(`${formatNumber(s, lang)}${NBSP}${u.s}`);
+  if (!parts.length) parts.push(`${formatNumber(0, lang)}${NBSP}${u.min}`);
   return sign + parts.join(' ');
 }
 
 /** Whole minutes: "30 min" / "৩০ মিনিট". */
 export function formatMinutes(minutes: number, lang: Language): string {
-  return `${formatNumber(minutes, lang)} ${UNITS[lang].min}`;
+  return `${formatNumber(minutes, lang)}${NBSP}${UNITS[lang].min}`;
 }
 
 /** A countdown clock: "12:05", "1:02:05"; "১২:০৫". */

@@ -34,6 +34,11 @@ export function deviceOk(status: string): boolean {
   return status === 'PUMPING' || status === 'READY';
 }
 
+/** The relay has not yet followed the motor's command: neither good nor bad news, a moment. */
+export function deviceSwitching(status: string): boolean {
+  return status === 'SWITCHING_ON' || status === 'SWITCHING_OFF';
+}
+
 export function isLive(entry: Entry | null | undefined): entry is Entry {
   return !!entry && (entry.status === 'RUNNING' || entry.status === 'HOLD' || entry.status === 'WAITING');
 }

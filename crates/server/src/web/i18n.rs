@@ -715,6 +715,7 @@ pub static EN: Text = Text {
             "KEY_REUSED",
             "This recharge or correction was already made, with other figures. Check the ledger below before you send it again.",
         ),
+        ("BELOW_ZERO", "A balance cannot go below zero: take back at most what is left."),
         ("OFFLINE", "Cannot reach the server."),
     ],
     error_other: "Something went wrong (error {0}).",
@@ -738,6 +739,7 @@ pub static EN: Text = Text {
         ("maxRequestMinutes", "Most minutes: a whole number from 1 to 10080."),
         ("pricePerHourTaka", "Price: whole taka from 0 to 100000, or empty for no price."),
         ("cashTaka", "Cash: whole taka, like 150, or empty."),
+        ("cashTaka/from", "Cash: whole taka from {0} to {1}."),
         ("position", "Place: a whole number, 1 for next."),
     ],
 
@@ -1075,6 +1077,7 @@ pub static BN: Text = Text {
         ("VALIDATION", "যা লিখেছেন তা আবার দেখুন।"),
         ("REQUEST_PENDING", "আপনার একটি অনুরোধ আগেই অপেক্ষায় আছে। পাম্প মালিকের সিদ্ধান্তের জন্য অপেক্ষা করুন।"),
         ("KEY_REUSED", "এই রিচার্জ বা সংশোধন আগেই অন্য অঙ্কে করা হয়েছে। আবার পাঠানোর আগে নিচের হিসাব দেখে নিন।"),
+        ("BELOW_ZERO", "ব্যালান্স শূন্যের নিচে যেতে পারে না: যা বাকি আছে তার বেশি ফেরত নেওয়া যায় না।"),
         ("OFFLINE", "সার্ভারের সাথে যোগাযোগ নেই।"),
     ],
     error_other: "কিছু একটা ভুল হয়েছে (ত্রুটি {0})।",
@@ -1098,6 +1101,7 @@ pub static BN: Text = Text {
         ("maxRequestMinutes", "সর্বোচ্চ মিনিট: ১ থেকে ১০০৮০-এর মধ্যে একটি পূর্ণ সংখ্যা।"),
         ("pricePerHourTaka", "দাম: ০ থেকে ১০০০০০ টাকা, অথবা দাম না থাকলে খালি।"),
         ("cashTaka", "টাকা: পূর্ণ সংখ্যায়, যেমন ১৫০, অথবা খালি।"),
+        ("cashTaka/from", "টাকা: {0} থেকে {1}-এর মধ্যে পূর্ণ সংখ্যায়।"),
         ("position", "নম্বর: একটি পূর্ণ সংখ্যা, পরের জনের জন্য ১।"),
     ],
 

@@ -833,5 +833,10 @@ mod tests {
         );
         assert_eq!(said(&i18n::EN, "name: 1 to 80 characters").as_deref(), Some("Name: 1 to 80 letters."));
         assert_eq!(said(&i18n::EN, "nothing we know").as_deref(), None);
+        // Cash past a receipt's limit names the limit, not "like 150".
+        assert_eq!(
+            said(&i18n::BN, "cashTaka: from 0 to 10000000").as_deref(),
+            Some("টাকা: ০ থেকে ১,০০,০০,০০০-এর মধ্যে পূর্ণ সংখ্যায়।")
+        );
     }
 }

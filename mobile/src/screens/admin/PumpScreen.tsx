@@ -1,13 +1,14 @@
 import { useCallback, useEffect, useState } from 'react';
 import { Text } from 'react-native';
 
+import type { DeviceCreated } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
 import { parseWholeNumber } from '../../i18n/format';
 import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
 import { useResource } from '../../ui/useResource';
-import { deviceOk, deviceWords, holdWords, motorTone, motorWord } from '../../ui/words';
+import { deviceOk, deviceSwitching, deviceWords, holdWords, motorTone, motorWord } from '../../ui/words';
 import { AdminOnly } from './AdminOnly';
 import { StopRunButton } from './StopRunButton';
 
@@ -64,7 +65,7 @@ function Pump() {
 
       <Heading>{t.device}</Heading>
       {live.status ? (
-        <Fact ok={deviceOk(live.status.device.status)} text={deviceWords(live.status.device.status, t)} testID="device-status" />
+        <Fact ok={deviceOk(live.status.device.status)} neutral={deviceSwitching(live.status.device.status)} text={deviceWords(live.status.device.status, t)} testID="device-status" />
       ) : null}
       {devices.error ? <ErrorBox error={devices.error} onRetry={devices.reload} /> : null}
       {devices.data?.length === 0 ? <Body muted>{t.noDevice}</Body> : null}
@@ -88,15 +89,14 @@ function RegisterDevice({ onRegistered }: { onRegistered: () => void }) {
   const { t } = i18n;
   const [name, setName] = useState('');
   const [busy, setBusy] = useState(false);
-  const [key, setKey] = useState<string | null>(null);
+  const [created, setCreated] = useState<DeviceCreated | null>(null);
   const [error, setError] = useState<string | null>(null);
 
   const register = async () => {
     setBusy(true);
     setError(null);
     try {
-      const created = await api.registerDevice(name.trim());
-      setKey(created.deviceKey);
+      setCreated(await api.registerDevice(name.trim()));
       setName('');
       onRegistered();
     } catch (err) {
@@ -109,11 +109,21 @@ function RegisterDevice({ onRegistered }: { onRegistered: () => void }) {
   return (
     <Card testID="register-device">
       <Body strong>{t.registerDevice}</Body>
-      {key ? (
+      {created ? (
         <>
+          {/* What the device's setup page asks for (docs/DEVICE.md): its id, key and link secret,
+              the two secrets shown this once. */}
+          <Body strong>{t.deviceIdTitle}</Body>
+          <Text selectable testID="device-id">
+            {created.id}
+          </Text>
           <Body strong>{t.deviceKeyTitle}</Body>
           <Text selectable testID="device-key">
-            {key}
+            {created.deviceKey}
+          </Text>
+          <Body strong>{t.linkSecretTitle}</Body>
+          <Text selectable testID="device-link-secret">
+            {created.linkSecret}
           </Text>
           <Message kind="info" text={t.deviceKeyHelp} />
         </>

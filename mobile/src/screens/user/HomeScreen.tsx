@@ -5,7 +5,7 @@ import { OfflineError } from '../../api/client';
 import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
 import { Body, Button, Card, Choices, ErrorBox, Fact, Loading, Message, Screen, StateBlock } from '../../ui/components';
-import { deviceOk, deviceWords, holdWords, isActive, isLive } from '../../ui/words';
+import { deviceOk, deviceSwitching, deviceWords, holdWords, isActive, isLive } from '../../ui/words';
 
 const LIMITS = [0, 15, 30, 60] as const;
 
@@ -151,7 +151,7 @@ export function HomeScreen() {
 
       <Card testID="device">
         <Body muted>{t.device}</Body>
-        <Fact ok={deviceOk(status.device.status)} text={deviceWords(status.device.status, t)} testID="device-status" />
+        <Fact ok={deviceOk(status.device.status)} neutral={deviceSwitching(status.device.status)} text={deviceWords(status.device.status, t)} testID="device-status" />
       </Card>
     </Screen>
   );

@@ -17,11 +17,15 @@ export function RequestScreen() {
   const [sending, setSending] = useState(false);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const mine = useResource(api.myRequests);
+  // The pump's own limit (600 min until its owner sets another), said on the form and checked
+  // here as the server checks it.
+  const terms = useResource(api.ownTerms);
+  const most = terms.data?.maxRequestMinutes ?? null;
 
   const send = async () => {
     const n = parseWholeNumber(minutes);
-    if (n === null || n < 1 || n > 100000) {
-      setMessage({ kind: 'error', text: t.badMinutes });
+    if (n === null || n < 1 || n > (most ?? 100000)) {
+      setMessage({ kind: 'error', text: most === null ? t.badMinutes : t.requestOverLimit(i18n.minutes(most)) });
       return;
     }
     setSending(true);
@@ -42,14 +46,19 @@ export function RequestScreen() {
   return (
     <Screen title={t.requestTitle} testID="request" onRefresh={mine.reload}>
       <Body>{t.requestHelp}</Body>
+      {most !== null ? (
+        <Body muted testID="request-limit">
+          {t.requestLimits(i18n.minutes(most))}
+        </Body>
+      ) : null}
       <Choices
         testID="request-preset"
         value={preset}
         onChange={(m) => setMinutes(String(m))}
-        options={PRESETS.map((m) => ({ value: m, label: i18n.minutes(m) }))}
+        options={PRESETS.filter((m) => most === null || m <= most).map((m) => ({ value: m, label: i18n.minutes(m) }))}
       />
       <Field testID="request-minutes" label={t.minutes} value={minutes} onChangeText={setMinutes} keyboardType="number-pad" maxLength={6} />
-      <Field testID="request-note" label={t.note} value={note} onChangeText={setNote} placeholder={t.notePlaceholder} maxLength={200} />
+      <Field testID="request-note" label={t.note} value={note} onChangeText={setNote} placeholder={t.notePlaceholder} maxLength={500} />
       {message ? <Message kind={message.kind} text={message.text} testID={`request-${message.kind}`} /> : null}
       <Button big testID="request-send" label={t.sendRequest} busy={sending} onPress={() => void send()} />
 
