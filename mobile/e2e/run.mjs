@@ -412,7 +412,7 @@ async function main() {
     const lines = shared.text.split('\n');
     assert(shared.title === 'রসিদ', `shared with its title: ${shared.title}`);
     assert(
-      lines[0] === 'পাম্পপাইলট — রসিদ' && lines[1] === 'কৃষক: Karim Mia' && lines[3] === 'যোগ করা মিনিট: ২০ মিনিট' &&
+      lines[0] === 'পাম্পপাইলট — রসিদ' && lines[1] === 'কৃষক: Karim Mia' && lines[3] === 'যোগ করা মিনিট: ২০\u00a0মিনিট' &&
         lines[4] === 'নগদ দেওয়া: ৫০ টাকা' && lines[5] === 'গ্রহণকারী: Rahim Uddin' && lines[6] === `রসিদ নং: ${receipt.number}`,
       `the receipt's text, in Bangla: ${shared.text}`,
     );
