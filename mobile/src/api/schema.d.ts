@@ -2082,7 +2082,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2093,6 +2093,15 @@ export interface operations {
             };
             /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `KEY_REUSED`: the `Idempotency-Key` already made another change; nothing was changed */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2238,7 +2247,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2323,7 +2332,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2401,7 +2410,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2479,7 +2488,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2626,7 +2635,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2704,7 +2713,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2780,7 +2789,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2927,7 +2936,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3018,7 +3027,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3109,7 +3118,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3342,7 +3351,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3353,6 +3362,15 @@ export interface operations {
             };
             /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `KEY_REUSED`: the `Idempotency-Key` already made another change; nothing was changed */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3721,7 +3739,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3963,7 +3981,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4050,7 +4068,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4128,7 +4146,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4313,7 +4331,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4559,7 +4577,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4626,7 +4644,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4724,7 +4742,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4804,7 +4822,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4874,7 +4892,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5094,7 +5112,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5228,7 +5246,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5295,7 +5313,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5417,7 +5435,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5716,7 +5734,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5991,7 +6009,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6132,7 +6150,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;

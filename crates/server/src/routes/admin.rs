@@ -26,7 +26,7 @@ use crate::{
     error::{ApiError, ApiJson, ApiPath, ApiQuery, OnceKey},
     keys::Keyring,
     link,
-    routes::openapi::{AdminIdParam, Body, OnceKeyParam, Refused, Scoped},
+    routes::openapi::{AdminIdParam, Body, KeyReused, OnceKeyParam, Refused, Scoped},
     runtime::{Extras, RuntimeError},
     views::{
         AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, MinuteRequestView, MotorSettingsView,
@@ -167,7 +167,7 @@ const MOST_CASH_TAKA: i64 = 10_000_000;
 /// Adds minutes to a user's wallet. Sent again with the same `Idempotency-Key`, it is made once
 /// and answered as the first was (with the balance now).
 #[utoipa::path(post, path = "/api/admin/recharge", tag = "admin", request_body = RechargeBody, params(AdminIdParam, OnceKeyParam), security(("bearer" = []), ("sessionCookie" = [])),
-    responses((status = 200, description = "The user's new balance", body = BalanceView), Scoped, Body, Refused))]
+    responses((status = 200, description = "The user's new balance", body = BalanceView), Scoped, Body, Refused, KeyReused))]
 async fn recharge(
     State(app): State<AppState>,
     admin: AdminScope,
@@ -291,7 +291,7 @@ pub struct CorrectionBody {
 /// what a running run has already used. Sent again with the same `Idempotency-Key`, it is made
 /// once.
 #[utoipa::path(post, path = "/api/admin/corrections", tag = "admin", request_body = CorrectionBody, params(AdminIdParam, OnceKeyParam), security(("bearer" = []), ("sessionCookie" = [])),
-    responses((status = 200, description = "The user's new balance", body = BalanceView), Scoped, Body, Refused))]
+    responses((status = 200, description = "The user's new balance", body = BalanceView), Scoped, Body, Refused, KeyReused))]
 async fn correct(
     State(app): State<AppState>,
     admin: AdminScope,

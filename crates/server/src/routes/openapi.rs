@@ -67,6 +67,7 @@ enum Failure {
     Forbidden,
     NotFound,
     Conflict,
+    KeyReused,
     TooLarge,
     RateLimited,
     Unavailable,
@@ -80,6 +81,7 @@ impl Failure {
             Failure::Forbidden => "403",
             Failure::NotFound => "404",
             Failure::Conflict => "409",
+            Failure::KeyReused => "422",
             Failure::TooLarge => "413",
             Failure::RateLimited => "429",
             Failure::Unavailable => "503",
@@ -104,9 +106,13 @@ impl Failure {
             }
             Failure::NotFound => "`NOT_FOUND`: no such object, or it belongs to another tenant",
             Failure::Conflict => {
-                "`CONFLICT`, `INSUFFICIENT_BALANCE`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state \
-                 does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's \
-                 counter was used already or is too old (signed; `x-pumppilot-counter` names the highest)"
+                "`CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: \
+                 the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the \
+                 request's counter was used already or is too old (signed; `x-pumppilot-counter` names \
+                 the highest)"
+            }
+            Failure::KeyReused => {
+                "`KEY_REUSED`: the `Idempotency-Key` already made another change; nothing was changed"
             }
             Failure::TooLarge => "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB",
             Failure::RateLimited => {
@@ -168,6 +174,8 @@ failures! {
     Missing = [NotFound];
     /// The state does not allow it (including a change refused by the store).
     Refused = [Conflict];
+    /// A change made once per `Idempotency-Key` ([`OnceKeyParam`]), refused for another change.
+    KeyReused = [KeyReused];
     /// A store read or write with no caller to check.
     Store = [Unavailable];
     /// Too many at once for this caller.
