@@ -1,8 +1,12 @@
-import { fireEvent, screen, waitFor, within } from '@testing-library/react-native';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react-native';
 
 import type { Status, UserWithBalance } from '../src/api/types';
+import { CONFIRM_GUARD_MS } from '../src/ui/useConfirm';
 import { newServer, renderApp, signedInStorage } from '../test/app';
 import { ADMIN, KARIM, MASTER, SALMA, entry, error, idle, status } from '../test/fakeServer';
+
+/** Waits as a person does between reading "Tap again…" and tapping: past the double-tap guard. */
+const deliberately = () => act(() => new Promise<void>((r) => setTimeout(r, CONFIRM_GUARD_MS + 50)));
 
 const salmaRunning = (): Status =>
   status({ motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 }, me: { availableSeconds: 0 }, device: { relay: true } });
@@ -95,6 +99,10 @@ describe('admin', () => {
     );
     fireEvent.press(await screen.findByText('STOP THIS RUN'));
     expect(server.count('POST /api/admin/motor/stop')).toBe(0);
+    // A double tap is one tap: it only asks.
+    fireEvent.press(screen.getByText('TAP AGAIN TO STOP'));
+    expect(server.count('POST /api/admin/motor/stop')).toBe(0);
+    await deliberately();
     fireEvent.press(screen.getByText('TAP AGAIN TO STOP'));
     expect(await screen.findByText('The run of Salma Begum was stopped.')).toBeTruthy();
     expect(server.count('POST /api/admin/motor/stop')).toBe(1);
@@ -109,8 +117,10 @@ describe('admin', () => {
     expect(within(screen.getByTestId('queue-waiting-1')).getByText('Karim Mia')).toBeTruthy();
     server.on('POST /api/admin/motor/stop', error(404, 'NOT_FOUND', 'no such active run'));
     fireEvent.press(within(active).getByText('STOP THIS RUN'));
+    await deliberately();
     fireEvent.press(within(active).getByText('TAP AGAIN TO STOP'));
-    expect(await screen.findByText('Not found. It may have just changed; the screen is updated.')).toBeTruthy();
+    // Said in the run's card, beside its button.
+    expect(await within(active).findByText('Not found. It may have just changed; the screen is updated.')).toBeTruthy();
   });
 
   test('farmers: balances, recharge with the chosen minutes', async () => {
@@ -129,9 +139,28 @@ describe('admin', () => {
     fireEvent.press(screen.getByTestId('user-karim-open'));
     fireEvent.changeText(screen.getByTestId('user-karim-minutes'), '20');
     fireEvent.press(screen.getByText('Recharge +20 min'));
-    expect(await screen.findByText('Karim Mia now has 49 min 57 s.')).toBeTruthy();
+    // The answer is in the farmer's card, where the owner tapped (not at the top of the list).
+    const card = screen.getByTestId('user-karim');
+    expect(await within(card).findByText('✓ +20 min added. Karim Mia now has 49 min 57 s.')).toBeTruthy();
     expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 20, note: null });
     await waitFor(() => expect(screen.getByTestId('user-karim-balance')).toHaveTextContent('49 min 57 s'));
+    // Made: the minutes are chosen afresh, so a second tap is not the same recharge again.
+    expect(screen.getByTestId('user-karim-minutes').props.value).toBe('');
+    expect(screen.getByTestId('user-karim-recharge')).toBeDisabled();
+    fireEvent.press(screen.getByTestId('user-karim-recharge'));
+    expect(server.count('POST /api/admin/recharge')).toBe(1);
+  });
+
+  test('farmers: a refused recharge is said in the farmer’s card, and what was typed stays', async () => {
+    const { server } = admin();
+    server.on('POST /api/admin/recharge', error(403, 'FORBIDDEN', 'not yours'));
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-salma-open'));
+    fireEvent.changeText(screen.getByTestId('user-salma-minutes'), '45');
+    fireEvent.press(screen.getByTestId('user-salma-recharge'));
+    expect(await within(screen.getByTestId('user-salma')).findByText('Your account is not allowed to do this.')).toBeTruthy();
+    expect(within(screen.getByTestId('user-karim')).queryByText('Your account is not allowed to do this.')).toBeNull();
+    expect(screen.getByTestId('user-salma-minutes').props.value).toBe('45');
   });
 
   test('farmers: a recharge tapped again after its answer was lost is made once', async () => {
@@ -162,10 +191,11 @@ describe('admin', () => {
     fireEvent.press(screen.getByText('Recharge +20 min'));
     expect(await screen.findByText('Cannot reach the server. Check the internet or the server address.')).toBeTruthy();
     fireEvent.press(screen.getByText('Recharge +20 min'));
-    expect(await screen.findByText('Karim Mia now has 49 min 57 s.')).toBeTruthy();
-    // Then another recharge is a new change, with a new key.
-    fireEvent.press(screen.getByText('Recharge +20 min'));
-    expect(await screen.findByText('Karim Mia now has 1 h 9 min.')).toBeTruthy();
+    expect(await screen.findByText('✓ +20 min added. Karim Mia now has 49 min 57 s.')).toBeTruthy();
+    // Then another recharge is a new change (its minutes chosen again), with a new key.
+    fireEvent.press(screen.getByTestId('user-karim-preset-10'));
+    fireEvent.press(screen.getByText('Recharge +10 min'));
+    expect(await screen.findByText('✓ +10 min added. Karim Mia now has 59 min 57 s.')).toBeTruthy();
     const keys = server.calls.filter((c) => c.path === '/api/admin/recharge').map((c) => c.headers['idempotency-key']);
     expect(keys).toHaveLength(3);
     expect(keys[0]).toBeTruthy();
@@ -194,8 +224,12 @@ describe('admin', () => {
     fireEvent.press(await screen.findByTestId('user-karim-open'));
     fireEvent.press(screen.getByText('Suspend'));
     expect(server.count('POST /api/admin/users/u1/suspend')).toBe(0);
-    fireEvent.press(screen.getByText('Tap again to suspend'));
-    expect(await screen.findByText('Karim Mia is suspended.')).toBeTruthy();
+    // The second tap's label names the farmer; a double tap does not pass for it.
+    fireEvent.press(screen.getByText('Tap again to suspend Karim Mia'));
+    expect(server.count('POST /api/admin/users/u1/suspend')).toBe(0);
+    await deliberately();
+    fireEvent.press(screen.getByText('Tap again to suspend Karim Mia'));
+    expect(await within(screen.getByTestId('user-karim')).findByText('Karim Mia is suspended.')).toBeTruthy();
     expect(await screen.findByText('SUSPENDED')).toBeTruthy();
     fireEvent.press(screen.getByText('Unsuspend'));
     expect(await screen.findByText('Karim Mia can use the pump again.')).toBeTruthy();
@@ -242,7 +276,11 @@ describe('admin', () => {
     expect(within(card).getByTestId('request-r9-balance')).toHaveTextContent('Balance 29 min 57 s now → 10 h 29 min after');
     fireEvent.press(within(card).getByText('Approve'));
     expect(server.count('POST /api/admin/minute-requests/r9/approve')).toBe(0);
-    fireEvent.press(within(card).getByText('Tap again to give 600 min'));
+    // A double tap only asks; the label says how much and to whom.
+    fireEvent.press(within(card).getByText('Tap again to give 600 min to Karim Mia'));
+    expect(server.count('POST /api/admin/minute-requests/r9/approve')).toBe(0);
+    await deliberately();
+    fireEvent.press(within(card).getByText('Tap again to give 600 min to Karim Mia'));
     expect(await screen.findByText('Approved 600 min for Karim Mia.')).toBeTruthy();
     expect(server.count('POST /api/admin/minute-requests/r9/approve')).toBe(1);
   });
@@ -257,13 +295,44 @@ describe('admin', () => {
     fireEvent.press(await screen.findByTestId('user-karim-open'));
     fireEvent.changeText(screen.getByTestId('user-karim-fix'), '−১৫');
     fireEvent.press(screen.getByText('Correct the balance'));
-    expect(await screen.findByText('Type minutes to add, or minus minutes to take back (like -15), and say why.')).toBeTruthy();
+    const card = screen.getByTestId('user-karim');
+    expect(await within(card).findByText('Type minutes to add, or minus minutes to take back (like -15), and say why.')).toBeTruthy();
     fireEvent.changeText(screen.getByTestId('user-karim-why'), 'typed 30, meant 15');
     fireEvent.press(screen.getByText('Correct the balance'));
     expect(server.count('POST /api/admin/corrections')).toBe(0);
-    fireEvent.press(screen.getByText('Tap again to change the balance'));
-    expect(await screen.findByText('Corrected. Karim Mia now has 14 min 57 s.')).toBeTruthy();
+    // The second tap says what it will do, and a double tap does not pass for it.
+    fireEvent.press(screen.getByText('Tap again: −15 min from Karim Mia'));
+    expect(server.count('POST /api/admin/corrections')).toBe(0);
+    await deliberately();
+    fireEvent.press(screen.getByText('Tap again: −15 min from Karim Mia'));
+    expect(await within(card).findByText('✓ Corrected by −15 min. Karim Mia now has 14 min 57 s.')).toBeTruthy();
     expect(server.last('POST /api/admin/corrections')!.body).toEqual({ userId: KARIM.id, minutes: -15, note: 'typed 30, meant 15' });
+  });
+
+  test('farmers: a correction armed for one amount is not made for another typed after', async () => {
+    const { server, sessions } = admin();
+    server.on(
+      'POST /api/admin/corrections',
+      sessions.authed((req) => ({ body: { userId: KARIM.id, name: KARIM.name, availableSeconds: 1797 + req.body.minutes * 60, availableMinutes: 0 } })),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.changeText(screen.getByTestId('user-karim-fix'), '+5');
+    fireEvent.changeText(screen.getByTestId('user-karim-why'), 'missed a recharge');
+    fireEvent.press(screen.getByTestId('user-karim-correct'));
+    expect(screen.getByTestId('user-karim-correct')).toHaveTextContent('Tap again: +5 min to Karim Mia');
+    await deliberately();
+    // The amount is changed after the first tap: the next tap asks again, for the new amount.
+    fireEvent.changeText(screen.getByTestId('user-karim-fix'), '+500');
+    expect(screen.getByTestId('user-karim-correct')).toHaveTextContent('Correct the balance');
+    fireEvent.press(screen.getByTestId('user-karim-correct'));
+    expect(server.count('POST /api/admin/corrections')).toBe(0);
+    expect(screen.getByTestId('user-karim-correct')).toHaveTextContent('Tap again: +500 min to Karim Mia');
+    await deliberately();
+    fireEvent.press(screen.getByTestId('user-karim-correct'));
+    expect(await screen.findByText('✓ Corrected by +500 min. Karim Mia now has 8 h 49 min.')).toBeTruthy();
+    expect(server.count('POST /api/admin/corrections')).toBe(1);
+    expect(server.last('POST /api/admin/corrections')!.body).toEqual({ userId: KARIM.id, minutes: 500, note: 'missed a recharge' });
   });
 
   test("the server's 403 is a message, not a crash", async () => {

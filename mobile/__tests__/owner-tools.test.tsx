@@ -1,12 +1,17 @@
 // The owner's tools in the app: add and rename a farmer, give and take RFID cards, register a
 // device (its key shown once), the pump's terms, move a waiting farmer in line, and the last 14
 // days' time pumped and cash taken.
-import { fireEvent, screen, waitFor, within } from '@testing-library/react-native';
-import { Share } from 'react-native';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react-native';
+import { Share, StyleSheet } from 'react-native';
 
 import type { UserWithBalance } from '../src/api/types';
+import { STRINGS } from '../src/i18n/strings';
+import { CONFIRM_GUARD_MS } from '../src/ui/useConfirm';
 import { newServer, renderApp, signedInStorage } from '../test/app';
 import { ADMIN, KARIM, SALMA, entry, error, idle } from '../test/fakeServer';
+
+/** Waits as a person does between reading "Tap again…" and tapping: past the double-tap guard. */
+const deliberately = () => act(() => new Promise<void>((r) => setTimeout(r, CONFIRM_GUARD_MS + 50)));
 
 function owner() {
   const { server, sessions } = newServer();
@@ -95,6 +100,9 @@ describe('owner tools in the app', () => {
     fireEvent.press(screen.getByTestId('card-04A1B2C3-remove'));
     expect(server.count('DELETE /api/admin/cards/04A1B2C3')).toBe(0);
     fireEvent.press(await screen.findByText('Tap again to remove'));
+    expect(server.count('DELETE /api/admin/cards/04A1B2C3')).toBe(0);
+    await deliberately();
+    fireEvent.press(screen.getByText('Tap again to remove'));
     expect(await screen.findByText('Card 04A1B2C3 was removed. It no longer starts the pump.')).toBeTruthy();
     expect(server.count('DELETE /api/admin/cards/04A1B2C3')).toBe(1);
     await waitFor(() => expect(screen.queryByTestId('card-04A1B2C3-remove')).toBeNull());
@@ -150,10 +158,11 @@ describe('owner tools in the app: cash and passwords', () => {
     expect(server.count('POST /api/admin/recharge')).toBe(0);
     fireEvent.changeText(screen.getByTestId('user-karim-cash'), '100');
     fireEvent.press(screen.getByTestId('user-karim-recharge'));
-    expect(await screen.findByText('Karim Mia now has 1 h. Receipt: 100 taka.')).toBeTruthy();
+    expect(await screen.findByText('✓ +30 min added. Karim Mia now has 1 h. Receipt: 100 taka.')).toBeTruthy();
     expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 30, note: null, cashTaka: 100 });
+    fireEvent.press(screen.getByTestId('user-karim-preset-30'));
     fireEvent.press(screen.getByTestId('user-karim-recharge'));
-    expect(await screen.findByText('Karim Mia now has 1 h 30 min. Receipt: 75 taka.')).toBeTruthy();
+    expect(await screen.findByText('✓ +30 min added. Karim Mia now has 1 h 30 min. Receipt: 75 taka.')).toBeTruthy();
     expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 30, note: null });
   });
 
@@ -214,6 +223,9 @@ describe('owner tools in the app: cash and passwords', () => {
     fireEvent.press(screen.getByTestId('user-karim-password'));
     expect(server.calls.filter((c) => c.path.endsWith('/password'))).toHaveLength(0);
     fireEvent.press(await screen.findByText('Tap again: the old password stops working'));
+    expect(server.calls.filter((c) => c.path.endsWith('/password'))).toHaveLength(0);
+    await deliberately();
+    fireEvent.press(screen.getByText('Tap again: the old password stops working'));
     expect(await screen.findByText('New password for Karim Mia: k7mq2xw9pd — give it now; it is not shown again.')).toBeTruthy();
     expect(server.calls.filter((c) => c.path === `/api/admin/users/${KARIM.id}/password`)).toHaveLength(1);
   });
@@ -305,8 +317,15 @@ describe('owner tools in the app: cash and passwords', () => {
     );
     fireEvent.press(await screen.findByTestId('tab-admin-queue'));
     expect(await screen.findByTestId('move-waiting')).toBeTruthy();
-    // The last in line is chosen first; no reason: the server refuses, the place typed stays.
+    // Nobody is chosen for the owner: the move waits for a choice.
+    for (const u of [KARIM, SALMA]) expect(screen.getByTestId(`move-who-${u.id}`).props.accessibilityState).toEqual({ selected: false });
+    expect(within(screen.getByTestId('move-waiting')).getByText('Choose the farmer first.')).toBeTruthy();
+    expect(screen.getByTestId('move-go')).toBeDisabled();
+    fireEvent.press(screen.getByTestId('move-go'));
+    expect(server.calls.filter((c) => c.path.endsWith('/move'))).toHaveLength(0);
+    fireEvent.press(screen.getByTestId(`move-who-${SALMA.id}`));
     expect(screen.getByTestId(`move-who-${SALMA.id}`).props.accessibilityState).toEqual({ selected: true });
+    // No reason: the server refuses, the place typed stays.
     fireEvent.press(screen.getByTestId('move-go'));
     expect(await screen.findByText('Please check what you entered. Say why, in a few words.')).toBeTruthy();
     expect(server.last(`POST /api/admin/queue/${SALMA.id}/move`)!.body).toEqual({ position: 1, reason: '' });
@@ -323,12 +342,16 @@ describe('owner tools in the app: cash and passwords', () => {
     expect(server.calls.filter((c) => c.path.endsWith('/move'))).toHaveLength(2);
     fireEvent.changeText(screen.getByTestId('move-place'), '1');
     fireEvent.press(screen.getByTestId('move-go'));
-    expect(await screen.findByText('Salma Begum is now number 1 in line.')).toBeTruthy();
+    // Said beside the form's button.
+    expect(await within(screen.getByTestId('move-waiting')).findByText('Salma Begum is now number 1 in line.')).toBeTruthy();
     expect(server.last(`POST /api/admin/queue/${SALMA.id}/move`)!.body).toEqual({ position: 1, reason: 'sick child at home' });
     // The line is read again in its new order.
     await waitFor(() => expect(screen.getByTestId('queue-waiting-1')).toHaveTextContent(/Salma Begum/));
     expect(screen.getByTestId('queue-waiting-2')).toHaveTextContent(/Karim Mia/);
     expect(screen.getByTestId('move-reason').props.value).toBe('');
+    // The next move is chosen afresh: nobody is picked for the owner.
+    for (const u of [KARIM, SALMA]) expect(screen.getByTestId(`move-who-${u.id}`).props.accessibilityState).toEqual({ selected: false });
+    expect(screen.getByTestId('move-go')).toBeDisabled();
   });
   test('takes a waiting farmer out of the line with a reason, after a second tap', async () => {
     const { server, sessions } = owner();
@@ -348,24 +371,35 @@ describe('owner tools in the app: cash and passwords', () => {
     );
     fireEvent.press(await screen.findByTestId('tab-admin-queue'));
     expect(await screen.findByTestId('remove-waiting')).toBeTruthy();
+    // Of two waiting, nobody is picked for the owner.
+    expect(screen.getByTestId('remove-go')).toBeDisabled();
+    fireEvent.press(screen.getByTestId(`remove-who-${SALMA.id}`));
     // No reason: said here, nothing sent.
     fireEvent.press(screen.getByTestId('remove-go'));
     expect(await screen.findByText('Say why the farmer leaves the line.')).toBeTruthy();
-    fireEvent.press(screen.getByTestId(`remove-who-${SALMA.id}`));
     fireEvent.changeText(screen.getByTestId('remove-reason'), 'not at the field');
     fireEvent.press(screen.getByTestId('remove-go'));
-    // The first tap only asks.
+    // The first tap only asks, and so does a double tap.
     expect(await screen.findByText('Tap again: Salma Begum leaves the line')).toBeTruthy();
+    fireEvent.press(screen.getByTestId('remove-go'));
     expect(server.calls.filter((c) => c.path.endsWith('/remove'))).toHaveLength(0);
+    // Another farmer chosen: the first tap was about Salma, so it asks again.
+    fireEvent.press(screen.getByTestId(`remove-who-${KARIM.id}`));
+    expect(screen.getByTestId('remove-go')).toHaveTextContent('Take out of the line');
+    fireEvent.press(screen.getByTestId(`remove-who-${SALMA.id}`));
+    fireEvent.press(screen.getByTestId('remove-go'));
+    await deliberately();
     fireEvent.press(screen.getByTestId('remove-go'));
     expect(await screen.findByText('Salma Begum was taken out of the line. Their minutes are kept.')).toBeTruthy();
     expect(server.last(`POST /api/admin/queue/${SALMA.id}/remove`)!.body).toEqual({ reason: 'not at the field' });
     await waitFor(() => expect(screen.queryByTestId('queue-waiting-2')).toBeNull());
     expect(screen.getByTestId('queue-waiting-1')).toHaveTextContent(/Karim Mia/);
     expect(screen.getByTestId('remove-reason').props.value).toBe('');
-    // Refused (no longer waiting): said in words, what was typed stays.
+    // Refused (no longer waiting): said in words, what was typed stays. The one left waiting is
+    // the one the form is about.
     fireEvent.changeText(screen.getByTestId('remove-reason'), 'gone');
     fireEvent.press(screen.getByTestId('remove-go'));
+    await deliberately();
     fireEvent.press(await screen.findByText('Tap again: Karim Mia leaves the line'));
     expect(await screen.findByText(/not found|no longer/i)).toBeTruthy();
     expect(screen.getByTestId('remove-reason').props.value).toBe('gone');
@@ -388,5 +422,47 @@ describe('owner tools in the app: cash and passwords', () => {
     expect(await screen.findByText('যা লিখেছেন তা আবার দেখুন। সর্বোচ্চ মিনিট: ১ থেকে ১০০৮০ (এক সপ্তাহ)।')).toBeTruthy();
     expect(server.last('PUT /api/admin/terms')!.body).toEqual({ maxRequestMinutes: 20000, pricePerHourTaka: null });
     expect(screen.getByTestId('terms-max').props.value).toBe('২০০০০');
+  });
+});
+
+describe('owner tools in the app: the queue on a small phone, in Bangla', () => {
+  test('a long name in a choice wraps inside its chip instead of running off the screen', async () => {
+    const { server, sessions } = owner();
+    const LONG = 'মোহাম্মদ আব্দুল করিম চৌধুরী ভূঁইয়া তালুকদার সরকার শেখ মোল্লা খন্দকার';
+    server.on(
+      'GET /api/queue',
+      sessions.authed({
+        body: {
+          active: null,
+          waiting: [
+            entry({ id: 'e1', userId: KARIM.id, userName: LONG, status: 'WAITING', position: 1, remainingSeconds: null }),
+            entry({ id: 'e2', userId: SALMA.id, userName: SALMA.name, status: 'WAITING', position: 2, remainingSeconds: null }),
+          ],
+        },
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-admin-queue'));
+    const chip = await screen.findByTestId(`move-who-${KARIM.id}`);
+    // The chip is at most as wide as the form and may shrink; its words may break onto lines.
+    expect(StyleSheet.flatten(chip.props.style)).toEqual(expect.objectContaining({ maxWidth: '100%', flexShrink: 1 }));
+    expect(StyleSheet.flatten(within(chip).getByText(`1. ${LONG}`).props.style)).toEqual(expect.objectContaining({ flexShrink: 1 }));
+  });
+
+  test('Bangla says সারি for the line everywhere, and the master’s Close is not STOP', () => {
+    const bn = STRINGS.bn;
+    // fieldHints are another table (a refused field's rule), kept apart here.
+    const { fieldHints: _hints, ...words } = bn;
+    const texts: string[] = [];
+    const collect = (v: unknown) => {
+      if (typeof v === 'string') texts.push(v);
+      else if (typeof v === 'function') texts.push(String(v('X', 'Y', 'Z', 'W')));
+      else if (v && typeof v === 'object') Object.values(v).forEach(collect);
+    };
+    collect(words);
+    expect(texts.filter((x) => x.includes('লাইন'))).toEqual([]);
+    expect(bn.moveButton).toContain('সারি');
+    expect(bn.removeButton).toContain('সারি');
+    expect(bn.closePump).not.toBe(bn.stop);
+    expect(bn.closePump).not.toContain('বন্ধ');
   });
 });

@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, waitFor, within } from '@testing-library/react-native';
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react-native';
 import type { ReactNode } from 'react';
 
 import type { Status } from '../src/api/types';
@@ -6,6 +6,7 @@ import { AuthProvider, useAuth } from '../src/auth/AuthProvider';
 import { I18nProvider } from '../src/i18n/I18n';
 import { UsersScreen } from '../src/screens/admin/UsersScreen';
 import { KEYS } from '../src/storage';
+import { CONFIRM_GUARD_MS } from '../src/ui/useConfirm';
 import { newServer, renderApp, signedInStorage } from '../test/app';
 import { KARIM, SALMA, entry, error, idle, runningMine, status } from '../test/fakeServer';
 
@@ -20,6 +21,9 @@ function farmer(initial: Status = idle(), prefs: Record<string, string> = {}) {
 }
 
 const stateWord = () => screen.getByTestId('state-word');
+
+/** Waits as a person does between reading "Tap again…" and tapping: past the double-tap guard. */
+const deliberately = (ms = CONFIRM_GUARD_MS + 50) => act(() => new Promise<void>((r) => setTimeout(r, ms)));
 
 describe('home', () => {
   test('IDLE: words and grey, the balance in words, a big START', async () => {
@@ -137,7 +141,7 @@ describe('home', () => {
     const { server, sessions, setStatus } = farmer(
       status({
         motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 },
-        me: { entry: entry({ status: 'WAITING', position: 1, remainingSeconds: null }) },
+        me: { entry: entry({ status: 'WAITING', position: 3, remainingSeconds: null }) },
       }),
     );
     server.on(
@@ -149,7 +153,11 @@ describe('home', () => {
     );
     fireEvent.press(await screen.findByText('LEAVE THE QUEUE'));
     expect(server.count('POST /api/motor/stop')).toBe(0);
-    fireEvent.press(screen.getByText('TAP AGAIN TO LEAVE'));
+    // The second tap says what leaving costs; a double tap does not pass for it.
+    fireEvent.press(screen.getByText('Tap again to leave: you lose your place #3'));
+    expect(server.count('POST /api/motor/stop')).toBe(0);
+    await deliberately();
+    fireEvent.press(screen.getByText('Tap again to leave: you lose your place #3'));
     expect(await screen.findByText('You left the queue. Your minutes are not touched.')).toBeTruthy();
     expect(server.count('POST /api/motor/stop')).toBe(1);
   });
@@ -180,10 +188,30 @@ describe('home', () => {
     expect(screen.getByText('JOIN THE QUEUE')).toBeTruthy();
   });
 
-  test('409 INSUFFICIENT_BALANCE: a message in words, and back to IDLE', async () => {
+  test('no minutes: START says why at the button and does not start', async () => {
     const { server } = farmer(status({ me: { availableSeconds: 0 } }));
     await screen.findByText('IDLE');
-    expect(screen.getByText('You have no minutes. Ask your pump owner, or request minutes.')).toBeTruthy();
+    // The reason is where the farmer looks, at the button (not below the fold).
+    expect(screen.getByTestId('no-minutes')).toHaveTextContent('No minutes left. Ask your pump owner to recharge, or request minutes.');
+    expect(screen.getByTestId('start')).toBeDisabled();
+    expect(screen.getByTestId('start').props.accessibilityLabel).toBe('START. No minutes left. Ask your pump owner to recharge, or request minutes.');
+    expect(screen.queryByTestId('limit')).toBeNull();
+    fireEvent.press(screen.getByText('START'));
+    expect(server.count('POST /api/motor/start')).toBe(0);
+    expect(stateWord()).toHaveTextContent('IDLE');
+  });
+
+  test('no minutes while another farmer pumps: JOIN THE QUEUE says why too', async () => {
+    farmer(status({ motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 }, me: { availableSeconds: 0 } }));
+    expect(await screen.findByText('JOIN THE QUEUE')).toBeTruthy();
+    expect(screen.getByTestId('start')).toBeDisabled();
+    expect(screen.getByTestId('no-minutes')).toBeTruthy();
+  });
+
+  test('409 INSUFFICIENT_BALANCE (the minutes were gone by then): a message in words, and back to IDLE', async () => {
+    const { server } = farmer(status({ me: { availableSeconds: 30 } }));
+    await screen.findByText('IDLE');
+    expect(screen.queryByTestId('no-minutes')).toBeNull();
     server.on('POST /api/motor/start', error(409, 'INSUFFICIENT_BALANCE', 'no minutes left'));
     fireEvent.press(screen.getByText('START'));
     expect(await screen.findByText('Not enough minutes. Ask your pump owner to recharge, or request minutes.')).toBeTruthy();
@@ -200,6 +228,26 @@ describe('home', () => {
     expect(screen.getByText(/^Showing what was known at \d+:\d\d [AP]M\.$/)).toBeTruthy();
     expect(screen.getByText('Cannot reach the server. Check the internet or the server address.')).toBeTruthy();
     expect(stateWord()).toHaveTextContent('RUNNING');
+  });
+
+  test('offline: the state is greyed "as of" the last answer, and its clock stops', async () => {
+    const { server } = farmer(runningMine(1800, 1800));
+    await screen.findByText('STOP');
+    expect(screen.queryByTestId('state-as-of')).toBeNull();
+    server.offline = true;
+    // A poll that finds no server (the pull-to-refresh's, here).
+    fireEvent(screen.getByTestId('home'), 'refresh');
+    expect(await screen.findByTestId('offline-banner')).toBeTruthy();
+    expect(stateWord()).toHaveTextContent('RUNNING');
+    expect(screen.getByTestId('state-as-of')).toHaveTextContent(/^As of \d+:\d\d [AP]M$/);
+    // Not green: what was known then, not what is.
+    expect(screen.getByTestId('state').props.style).not.toEqual(expect.arrayContaining([expect.objectContaining({ backgroundColor: '#0B6E2A' })]));
+    expect(screen.getByTestId('device-status')).toHaveTextContent(/Pumping · As of/);
+    // Frozen at what the server last said, while a live clock would have moved on.
+    expect(screen.getByTestId('state-detail')).toHaveTextContent('30 min left');
+    await deliberately(1300);
+    expect(screen.getByTestId('state-detail')).toHaveTextContent('30 min left');
+    expect(screen.getByTestId('balance-value')).toHaveTextContent('30 min');
   });
 
   test('offline from the start: an error in words, no crash', async () => {

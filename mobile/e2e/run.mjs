@@ -363,6 +363,8 @@ async function main() {
     await waitText('remove-go', 'Tap again: Karim Mia leaves the line');
     assert((await api('GET', '/api/queue', { token: seed.admin })).waiting.length === 1, 'the first tap only asks');
     await shot('10b-admin-remove-waiting');
+    // A second tap sooner than 0.7 s is a double tap, ignored: a person's second tap is later.
+    await page.waitForTimeout(800);
     await byId('remove-go').click();
     await waitText('admin-queue-success', 'Karim Mia was taken out of the line. Their minutes are kept.');
     const queue = await api('GET', '/api/queue', { token: seed.admin });
@@ -377,6 +379,7 @@ async function main() {
     await shot('10-admin-queue');
     await byId('admin-stop').click();
     await waitText('admin-stop', 'TAP AGAIN');
+    await page.waitForTimeout(800);
     await byId('admin-stop').click();
     await byId('admin-queue-success').waitFor();
     await page.getByText('Nobody is using the motor.').waitFor();

@@ -3,6 +3,7 @@ import { StyleSheet, Text, View } from 'react-native';
 import type { Entry, Queue } from '../api/types';
 import { useI18n } from '../i18n/I18n';
 import { useCountdown, useLive } from '../live/LiveProvider';
+import { useAsOf } from '../ui/useAsOf';
 import { Body, Card, Heading, Tag } from '../ui/components';
 import { colors } from '../ui/theme';
 import { entryTone, entryWord, holdWords } from '../ui/words';
@@ -44,7 +45,9 @@ function ActiveEntry({ entry, label }: { entry: Entry; label: string }) {
   const i18n = useI18n();
   const { t } = i18n;
   const live = useLive();
-  const remaining = useCountdown(entry.remainingSeconds, live.receivedAt, entry.status === 'RUNNING');
+  // Offline, the clock stops at what the server last said (`useAsOf`).
+  const asOf = useAsOf();
+  const remaining = useCountdown(entry.remainingSeconds, live.receivedAt, !asOf && entry.status === 'RUNNING');
   return (
     <View style={styles.active}>
       <Text style={styles.name}>{label}</Text>

@@ -144,6 +144,7 @@ export function Choices<T extends string | number>({
             onPress={() => onChange(o.value)}
             style={[styles.choice, chosen && styles.choiceOn]}
           >
+            {/* A long name wraps inside its chip rather than running off a 360 px screen. */}
             <Text style={[styles.choiceText, chosen && styles.choiceTextOn]}>{o.label}</Text>
           </Pressable>
         );
@@ -179,23 +180,40 @@ export function Message({ kind, text, testID }: { kind: MessageKind; text: strin
   );
 }
 
-/** The motor state in a word on its colour: RUNNING green, HOLD amber, WAITING blue, IDLE grey. */
+/**
+ * The motor state in a word on its colour: RUNNING green, HOLD amber, WAITING blue, IDLE grey.
+ * With `asOf` (the server cannot be reached) it is what was known then: greyed, bordered in its
+ * colour, and says "As of 11:25 PM" (the caller freezes its countdown).
+ */
 export function StateBlock({
   tone,
   word,
   detail,
   extra,
+  asOf,
   testID = 'state',
 }: {
   tone: Tone;
   word: string;
   detail?: string | null;
   extra?: string | null;
+  /** The time of the last answer from the server, when it cannot be reached now. */
+  asOf?: string | null;
   testID?: string;
 }) {
-  const look = tones[tone];
+  const { t } = useI18n();
+  const look = asOf ? { bg: colors.surface, fg: colors.muted } : tones[tone];
   return (
-    <View style={[styles.state, { backgroundColor: look.bg }]} testID={testID} accessibilityLiveRegion="polite">
+    <View
+      style={[styles.state, { backgroundColor: look.bg }, asOf ? [styles.stale, { borderColor: tones[tone].bg }] : null]}
+      testID={testID}
+      accessibilityLiveRegion="polite"
+    >
+      {asOf ? (
+        <Text style={[styles.stateAsOf, { color: look.fg }]} testID={`${testID}-as-of`}>
+          {t.asOf(asOf)}
+        </Text>
+      ) : null}
       <Text style={[styles.stateWord, { color: look.fg }]} testID={`${testID}-word`}>
         {word}
       </Text>
@@ -227,13 +245,27 @@ export function Tag({ tone, word, testID }: { tone: Tone; word: string; testID?:
  * A fact as a mark and words, e.g. "✓ Power on" / "✕ Power cut". A neutral fact (the relay: off
  * is as normal as on) gets a filled or empty dot instead of good/bad colours.
  */
-export function Fact({ ok, text, neutral, testID }: { ok: boolean; text: string; neutral?: boolean; testID?: string }) {
+export function Fact({
+  ok,
+  text,
+  neutral,
+  asOf,
+  testID,
+}: {
+  ok: boolean;
+  text: string;
+  neutral?: boolean;
+  /** As StateBlock's: what was known at this time, greyed, when the server cannot be reached. */
+  asOf?: string | null;
+  testID?: string;
+}) {
+  const { t } = useI18n();
   const mark = neutral ? (ok ? '●' : '○') : ok ? '✓' : '✕';
-  const color = neutral ? colors.text : ok ? colors.primary : colors.danger;
+  const color = asOf ? colors.line : neutral ? colors.text : ok ? colors.primary : colors.danger;
   return (
     <View style={styles.fact} testID={testID}>
       <Text style={[styles.factMark, { color }]}>{mark}</Text>
-      <Text style={styles.factText}>{text}</Text>
+      <Text style={[styles.factText, asOf ? styles.factStale : null]}>{asOf ? `${text} · ${t.asOf(asOf)}` : text}</Text>
     </View>
   );
 }
@@ -299,7 +331,10 @@ const styles = StyleSheet.create({
   choice: {
     minHeight: 48,
     minWidth: 64,
+    maxWidth: '100%',
+    flexShrink: 1,
     paddingHorizontal: 14,
+    paddingVertical: 6,
     borderRadius: size.radius,
     borderWidth: 2,
     borderColor: colors.text,
@@ -308,7 +343,7 @@ const styles = StyleSheet.create({
     backgroundColor: colors.background,
   },
   choiceOn: { backgroundColor: colors.text },
-  choiceText: { fontSize: 18, fontWeight: '700', color: colors.text },
+  choiceText: { fontSize: 18, fontWeight: '700', color: colors.text, flexShrink: 1, textAlign: 'center' },
   choiceTextOn: { color: colors.background },
   field: { gap: 6 },
   label: { fontSize: size.small, fontWeight: '700', color: colors.text },
@@ -331,11 +366,14 @@ const styles = StyleSheet.create({
   stateWord: { fontSize: size.state, fontWeight: '900', letterSpacing: 1, textAlign: 'center' },
   stateDetail: { fontSize: 28, fontWeight: '800', textAlign: 'center' },
   stateExtra: { fontSize: size.body, fontWeight: '600', textAlign: 'center', lineHeight: 28 },
+  stale: { borderWidth: 4, borderStyle: 'dashed' },
+  stateAsOf: { fontSize: size.small, fontWeight: '800', textAlign: 'center' },
   tag: { borderRadius: 8, paddingHorizontal: 10, paddingVertical: 4, alignSelf: 'flex-start' },
   tagText: { fontSize: 16, fontWeight: '800' },
   fact: { flexDirection: 'row', alignItems: 'center', gap: 10 },
   factMark: { fontSize: 26, fontWeight: '900', width: 28, textAlign: 'center' },
-  factText: { fontSize: size.body, color: colors.text, fontWeight: '600' },
+  factText: { fontSize: size.body, color: colors.text, fontWeight: '600', flexShrink: 1 },
+  factStale: { color: colors.muted },
   loading: { padding: 24, alignItems: 'center', gap: 10 },
   divider: { height: 2, backgroundColor: colors.surface, marginVertical: 4 },
 });

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
@@ -6,6 +6,7 @@ import { useLive } from '../../live/LiveProvider';
 import type { Queue } from '../../api/types';
 import { parseWholeNumber } from '../../i18n/format';
 import { Body, Button, Card, Choices, ErrorBox, Field, Loading, Message, Screen } from '../../ui/components';
+import { useConfirm } from '../../ui/useConfirm';
 import { useResource } from '../../ui/useResource';
 import { QueueList } from '../QueueList';
 import { AdminOnly } from './AdminOnly';
@@ -24,39 +25,57 @@ function AdminQueue() {
   const { t } = useI18n();
   const live = useLive();
   const queue = useResource(api.queue, live.version);
-  const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
-  const done = (m: { kind: 'error' | 'success'; text: string }) => {
-    setMessage(m);
+  // The last answer, shown beside the button that asked for it (stop, move, remove).
+  const [message, setMessage] = useState<(Answer & { at: string }) | null>(null);
+  const doneAt = (at: string) => (m: Answer) => {
+    setMessage({ ...m, at });
     void queue.reload();
   };
+  const note = (at: string) =>
+    message && message.at === at ? <Message kind={message.kind} text={message.text} testID={`admin-queue-${message.kind}`} /> : null;
   return (
     <Screen title={t.queueTitle} testID="admin-queue" onRefresh={queue.reload}>
-      {message ? <Message kind={message.kind} text={message.text} testID={`admin-queue-${message.kind}`} /> : null}
       {queue.error ? <ErrorBox error={queue.error} onRetry={queue.reload} /> : null}
       {queue.data ? (
         <QueueList
           queue={queue.data}
-          activeActions={queue.data.active ? <StopRunButton name={queue.data.active.userName} onDone={done} /> : null}
+          activeActions={
+            queue.data.active ? (
+              <>
+                <StopRunButton name={queue.data.active.userName} onDone={doneAt('stop')} />
+                {note('stop')}
+              </>
+            ) : null
+          }
         />
       ) : queue.loading ? (
         <Loading />
       ) : null}
-      {queue.data && queue.data.waiting.length > 1 ? <MoveWaiting queue={queue.data} onDone={done} /> : null}
-      {queue.data && queue.data.waiting.length > 0 ? <RemoveWaiting queue={queue.data} onDone={done} /> : null}
+      {/* The run stopped and nobody took its place: its card is gone, its answer stays, under the line. */}
+      {queue.data && !queue.data.active ? note('stop') : null}
+      {queue.data && queue.data.waiting.length > 1 ? <MoveWaiting queue={queue.data} note={note('move')} onDone={doneAt('move')} /> : null}
+      {queue.data && queue.data.waiting.length > 0 ? <RemoveWaiting queue={queue.data} note={note('remove')} onDone={doneAt('remove')} /> : null}
+      {/* The last one taken out or moved away: its form is gone, its answer is not. */}
+      {queue.data && queue.data.waiting.length <= 1 ? note('move') : null}
+      {queue.data && queue.data.waiting.length === 0 ? note('remove') : null}
     </Screen>
   );
 }
 
+type Answer = { kind: 'error' | 'success'; text: string };
+
 /** Moves a waiting farmer to another place in line, with a reason (as on the web dashboard). */
-function MoveWaiting({ queue, onDone }: { queue: Queue; onDone: (m: { kind: 'error' | 'success'; text: string }) => void }) {
+function MoveWaiting({ queue, note, onDone }: { queue: Queue; note: ReactNode; onDone: (m: Answer) => void }) {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
+  // Nobody is chosen until the owner taps one: a move never goes to a farmer picked for them, and
+  // after a move the next one is chosen afresh.
   const [who, setWho] = useState<string>('');
   const [place, setPlace] = useState('1');
   const [why, setWhy] = useState('');
   const [busy, setBusy] = useState(false);
-  const chosen = queue.waiting.find((e) => e.userId === who) ?? queue.waiting[queue.waiting.length - 1];
+  const chosen = queue.waiting.find((e) => e.userId === who);
 
   const move = async () => {
     const position = parseWholeNumber(place);
@@ -68,6 +87,7 @@ function MoveWaiting({ queue, onDone }: { queue: Queue; onDone: (m: { kind: 'err
     try {
       const next = await api.moveWaiting(chosen.userId, position, why.trim());
       const landed = next.waiting.find((e) => e.userId === chosen.userId);
+      setWho('');
       setWhy('');
       onDone({ kind: 'success', text: t.moved(chosen.userName, i18n.num(landed?.position ?? position)) });
     } catch (err) {
@@ -89,7 +109,9 @@ function MoveWaiting({ queue, onDone }: { queue: Queue; onDone: (m: { kind: 'err
       />
       <Field testID="move-place" label={t.moveTo} value={place} onChangeText={setPlace} keyboardType="number-pad" maxLength={4} />
       <Field testID="move-reason" label={t.moveReason} value={why} onChangeText={setWhy} maxLength={500} />
-      <Button kind="outline" testID="move-go" label={t.moveButton} busy={busy} onPress={() => void move()} />
+      {chosen ? null : <Body muted>{t.chooseFarmer}</Body>}
+      <Button kind="outline" testID="move-go" label={t.moveButton} busy={busy} disabled={!chosen} onPress={() => void move()} />
+      {note}
     </Card>
   );
 }
@@ -98,33 +120,29 @@ function MoveWaiting({ queue, onDone }: { queue: Queue; onDone: (m: { kind: 'err
  * Takes a waiting farmer out of the line, with a reason (audited; their minutes stay), after a
  * second tap (as on the web dashboard, where it asks first).
  */
-function RemoveWaiting({ queue, onDone }: { queue: Queue; onDone: (m: { kind: 'error' | 'success'; text: string }) => void }) {
+function RemoveWaiting({ queue, note, onDone }: { queue: Queue; note: ReactNode; onDone: (m: Answer) => void }) {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
   const [who, setWho] = useState<string>('');
   const [why, setWhy] = useState('');
-  const [confirm, setConfirm] = useState(false);
   const [busy, setBusy] = useState(false);
-  const chosen = queue.waiting.find((e) => e.userId === who) ?? queue.waiting[0];
+  // The one waiting farmer is the one; of several, the owner chooses (never one picked for them).
+  const chosen = queue.waiting.find((e) => e.userId === who) ?? (queue.waiting.length === 1 ? queue.waiting[0] : undefined);
+  // The second tap takes out whom the first named, for the reason then typed.
+  const confirm = useConfirm(`${chosen?.userId ?? ''}\n${why}`);
 
-  const choose = (userId: string) => {
-    setWho(userId);
-    setConfirm(false);
-  };
   const remove = async () => {
     if (!chosen || !why.trim()) {
+      confirm.disarm();
       onDone({ kind: 'error', text: t.badRemove });
       return;
     }
-    if (!confirm) {
-      setConfirm(true);
-      return;
-    }
-    setConfirm(false);
+    if (!confirm.tap()) return;
     setBusy(true);
     try {
       await api.removeWaiting(chosen.userId, why.trim());
+      setWho('');
       setWhy('');
       onDone({ kind: 'success', text: t.removedFromLine(chosen.userName) });
     } catch (err) {
@@ -141,17 +159,20 @@ function RemoveWaiting({ queue, onDone }: { queue: Queue; onDone: (m: { kind: 'e
       <Choices
         testID="remove-who"
         value={chosen?.userId ?? ''}
-        onChange={choose}
+        onChange={setWho}
         options={queue.waiting.map((e) => ({ value: e.userId, label: `${i18n.num(e.position ?? 0)}. ${e.userName}` }))}
       />
       <Field testID="remove-reason" label={t.removeReason} value={why} onChangeText={setWhy} maxLength={500} />
+      {chosen ? null : <Body muted>{t.chooseFarmer}</Body>}
       <Button
         kind="danger"
         testID="remove-go"
-        label={confirm && chosen ? t.confirmRemove(chosen.userName) : t.removeButton}
+        label={confirm.isArmed() && chosen ? t.confirmRemove(chosen.userName) : t.removeButton}
         busy={busy}
+        disabled={!chosen}
         onPress={() => void remove()}
       />
+      {note}
     </Card>
   );
 }

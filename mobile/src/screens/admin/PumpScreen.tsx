@@ -7,6 +7,7 @@ import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
 import { parseWholeNumber } from '../../i18n/format';
 import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
+import { useAsOf } from '../../ui/useAsOf';
 import { useResource } from '../../ui/useResource';
 import { deviceOk, deviceSwitching, deviceWords, holdWords, motorTone, motorWord } from '../../ui/words';
 import { AdminOnly } from './AdminOnly';
@@ -29,8 +30,10 @@ function Pump() {
   const queue = useResource(api.queue, live.version);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const motor = live.status?.motor;
-  const remaining = useCountdown(motor?.remainingSeconds, live.receivedAt, motor?.state === 'RUNNING');
-  const resume = useCountdown(motor?.resumeInSeconds, live.receivedAt, motor?.state === 'HOLD');
+  // Offline: the state as of the last answer, its clocks stopped (`useAsOf`).
+  const asOf = useAsOf();
+  const remaining = useCountdown(motor?.remainingSeconds, live.receivedAt, !asOf && motor?.state === 'RUNNING');
+  const resume = useCountdown(motor?.resumeInSeconds, live.receivedAt, !asOf && motor?.state === 'HOLD');
 
   const reload = () => {
     live.refresh();
@@ -56,7 +59,7 @@ function Pump() {
   return (
     <Screen title={t.pumpTitle} testID="pump" onRefresh={reload}>
       {motor ? (
-        <StateBlock tone={motorTone(motor.state)} word={motorWord(motor.state, t)} detail={detail} extra={extra} />
+        <StateBlock tone={motorTone(motor.state)} word={motorWord(motor.state, t)} detail={detail} extra={extra} asOf={asOf} />
       ) : live.connection === 'connecting' ? (
         <Loading />
       ) : null}
@@ -65,7 +68,7 @@ function Pump() {
 
       <Heading>{t.device}</Heading>
       {live.status ? (
-        <Fact ok={deviceOk(live.status.device.status)} neutral={deviceSwitching(live.status.device.status)} text={deviceWords(live.status.device.status, t)} testID="device-status" />
+        <Fact ok={deviceOk(live.status.device.status)} neutral={deviceSwitching(live.status.device.status)} text={deviceWords(live.status.device.status, t)} asOf={asOf} testID="device-status" />
       ) : null}
       {devices.error ? <ErrorBox error={devices.error} onRetry={devices.reload} /> : null}
       {devices.data?.length === 0 ? <Body muted>{t.noDevice}</Body> : null}

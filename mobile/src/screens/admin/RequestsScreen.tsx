@@ -5,6 +5,7 @@ import type { MinuteRequest } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { Body, Button, Card, ErrorBox, Loading, Message, Screen } from '../../ui/components';
+import { useConfirm } from '../../ui/useConfirm';
 import { useResource } from '../../ui/useResource';
 import { AdminOnly } from './AdminOnly';
 
@@ -32,17 +33,15 @@ function Requests() {
     };
   });
   const [busy, setBusy] = useState<string | null>(null);
-  // A request above this asks for a second tap: a mistyped request is money given away.
-  const [confirming, setConfirming] = useState<string | null>(null);
+  // A request above this asks for a second tap (by request id): a mistyped request is money
+  // given away.
+  const confirm = useConfirm();
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
 
   const decide = async (r: MinuteRequest, how: 'approve' | 'reject') => {
     const name = data.data?.names.get(r.userId) ?? t.unknownUser;
-    if (how === 'approve' && r.minutes > APPROVE_ASKS_ABOVE_MINUTES && confirming !== r.id) {
-      setConfirming(r.id);
-      return;
-    }
-    setConfirming(null);
+    if (how === 'approve' && r.minutes > APPROVE_ASKS_ABOVE_MINUTES && !confirm.tap(r.id)) return;
+    confirm.disarm();
     setBusy(r.id);
     try {
       if (how === 'approve') {
@@ -66,28 +65,38 @@ function Requests() {
       {data.error ? <ErrorBox error={data.error} onRetry={data.reload} /> : null}
       {!data.data && data.loading ? <Loading /> : null}
       {data.data?.requests.length === 0 ? <Body muted>{t.noPending}</Body> : null}
-      {data.data?.requests.map((r) => (
-        <Card key={r.id} testID={`request-${r.id}`}>
-          <Body strong>{data.data?.names.get(r.userId) ?? t.unknownUser}</Body>
-          <Body strong>{i18n.minutes(r.minutes)}</Body>
-          <Body testID={`request-${r.id}-balance`}>
-            {t.balanceNowAfter(
-              i18n.duration(data.data?.balances.get(r.userId) ?? 0),
-              i18n.duration((data.data?.balances.get(r.userId) ?? 0) + r.minutes * 60),
-            )}
-          </Body>
-          {r.note ? <Body>{r.note}</Body> : null}
-          <Body muted>{i18n.dateTime(r.createdAt)}</Body>
-          <View style={{ flexDirection: 'row', gap: 10 }}>
-            <View style={{ flex: 1 }}>
-              <Button testID={`approve-${r.id}`} label={confirming === r.id ? t.approveAgain(i18n.minutes(r.minutes)) : t.approve} busy={busy === r.id} onPress={() => void decide(r, 'approve')} />
+      {data.data?.requests.map((r) => {
+        const name = data.data?.names.get(r.userId) ?? t.unknownUser;
+        const armed = confirm.isArmed(r.id);
+        return (
+          <Card key={r.id} testID={`request-${r.id}`}>
+            <Body strong>{name}</Body>
+            <Body strong>{i18n.minutes(r.minutes)}</Body>
+            <Body testID={`request-${r.id}-balance`}>
+              {t.balanceNowAfter(
+                i18n.duration(data.data?.balances.get(r.userId) ?? 0),
+                i18n.duration((data.data?.balances.get(r.userId) ?? 0) + r.minutes * 60),
+              )}
+            </Body>
+            {r.note ? <Body>{r.note}</Body> : null}
+            <Body muted>{i18n.dateTime(r.createdAt)}</Body>
+            {/* Armed, the approve button names the minutes and the farmer: it takes the whole width. */}
+            <View style={{ flexDirection: armed ? 'column' : 'row', gap: 10 }}>
+              <View style={armed ? null : { flex: 1 }}>
+                <Button
+                  testID={`approve-${r.id}`}
+                  label={armed ? t.approveAgain(i18n.minutes(r.minutes), name) : t.approve}
+                  busy={busy === r.id}
+                  onPress={() => void decide(r, 'approve')}
+                />
+              </View>
+              <View style={armed ? null : { flex: 1 }}>
+                <Button kind="outline" testID={`reject-${r.id}`} label={t.reject} disabled={busy === r.id} onPress={() => void decide(r, 'reject')} />
+              </View>
             </View>
-            <View style={{ flex: 1 }}>
-              <Button kind="outline" testID={`reject-${r.id}`} label={t.reject} disabled={busy === r.id} onPress={() => void decide(r, 'reject')} />
-            </View>
-          </View>
-        </Card>
-      ))}
+          </Card>
+        );
+      })}
     </Screen>
   );
 }

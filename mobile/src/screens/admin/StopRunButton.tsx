@@ -1,9 +1,10 @@
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { useLive } from '../../live/LiveProvider';
 import { Button } from '../../ui/components';
+import { useConfirm } from '../../ui/useConfirm';
 
 /** The admin's stop (POST /api/admin/motor/stop), with a second tap to confirm. */
 export function StopRunButton({
@@ -16,22 +17,12 @@ export function StopRunButton({
   const { api } = useSession();
   const i18n = useI18n();
   const live = useLive();
-  const [armed, setArmed] = useState(false);
+  // About this farmer's run: when the next one starts, the first tap is forgotten.
+  const confirm = useConfirm(name);
   const [busy, setBusy] = useState(false);
 
-  // An armed button that is not tapped again disarms itself.
-  useEffect(() => {
-    if (!armed) return;
-    const timer = setTimeout(() => setArmed(false), 5000);
-    return () => clearTimeout(timer);
-  }, [armed]);
-
   const press = async () => {
-    if (!armed) {
-      setArmed(true);
-      return;
-    }
-    setArmed(false);
+    if (!confirm.tap()) return;
     setBusy(true);
     try {
       const ended = await api.adminStop();
@@ -49,7 +40,7 @@ export function StopRunButton({
       big
       kind="danger"
       testID="admin-stop"
-      label={armed ? i18n.t.confirmStopRun : i18n.t.stopRun}
+      label={confirm.isArmed() ? i18n.t.confirmStopRun : i18n.t.stopRun}
       busy={busy}
       onPress={() => void press()}
     />

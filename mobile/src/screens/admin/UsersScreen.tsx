@@ -8,11 +8,23 @@ import { useI18n } from '../../i18n/I18n';
 import { parseSignedNumber, parseWholeNumber } from '../../i18n/format';
 import { Body, Button, Card, Choices, ErrorBox, Field, Loading, Message, Screen, Tag } from '../../ui/components';
 import { colors } from '../../ui/theme';
+import { useConfirm } from '../../ui/useConfirm';
 import { useResource } from '../../ui/useResource';
 import { AdminOnly } from './AdminOnly';
 import { ReceiptCard } from './ReceiptCard';
 
-type Note = { kind: 'error' | 'success'; text: string } | null;
+type Note = { kind: 'error' | 'success'; text: string };
+/**
+ * The screen's last answer and where it belongs: beside the button that asked (`new`, or a
+ * farmer's id and the action, like `u1:recharge`), where the owner is looking, not at the top of
+ * a long list. One at a time: an older one does not linger on another card.
+ */
+type Placed = Note & { at: string };
+
+/** The note, if it belongs here (a live region: a screen reader says it). */
+function NoteHere({ note, at }: { note: Placed | null; at: string }) {
+  return note && note.at === at ? <Message kind={note.kind} text={note.text} testID={`users-${note.kind}`} /> : null;
+}
 
 export function UsersScreen() {
   return (
@@ -28,20 +40,19 @@ function Users() {
   const users = useResource(api.users);
   const cards = useResource(api.cards);
   const [open, setOpen] = useState<string | null>(null);
-  const [message, setMessage] = useState<Note>(null);
+  const [note, setNote] = useState<Placed | null>(null);
 
-  const done = (note: Note) => {
-    setMessage(note);
+  const done = (at: string, answer: Note) => {
+    setNote({ ...answer, at });
     void users.reload();
     void cards.reload();
   };
 
   return (
     <Screen title={t.usersTitle} testID="users" onRefresh={users.reload}>
-      {message ? <Message kind={message.kind} text={message.text} testID={`users-${message.kind}`} /> : null}
       {users.error ? <ErrorBox error={users.error} onRetry={users.reload} /> : null}
       {!users.data && users.loading ? <Loading /> : null}
-      <NewFarmer onDone={done} />
+      <NewFarmer note={note} onDone={(answer) => done('new', answer)} />
       {users.data?.length === 0 ? <Body muted>{t.noUsers}</Body> : null}
       {users.data?.map((u) => (
         <UserCard
@@ -50,7 +61,8 @@ function Users() {
           cards={(cards.data ?? []).filter((c) => c.userId === u.id)}
           open={open === u.id}
           onToggle={() => setOpen(open === u.id ? null : u.id)}
-          onDone={done}
+          note={note}
+          onDone={(action, answer) => done(`${u.id}:${action}`, answer)}
         />
       ))}
     </Screen>
@@ -58,7 +70,7 @@ function Users() {
 }
 
 /** A new farmer: name, username (a phone number works) and a first password. */
-function NewFarmer({ onDone }: { onDone: (note: Note) => void }) {
+function NewFarmer({ note, onDone }: { note: Placed | null; onDone: (note: Note) => void }) {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
@@ -90,18 +102,30 @@ function NewFarmer({ onDone }: { onDone: (note: Note) => void }) {
       <Field testID="new-farmer-username" label={t.username} value={username} onChangeText={setUsername} autoCapitalize="none" maxLength={64} />
       <Field testID="new-farmer-password" label={t.farmerPassword} value={password} onChangeText={setPassword} autoCapitalize="none" maxLength={256} />
       <Button testID="new-farmer-add" label={t.addFarmer} busy={busy} onPress={() => void add()} />
+      <NoteHere note={note} at="new" />
     </Card>
   );
 }
 
 /** A farmer's RFID cards: give one (a card of another farmer moves), take one away (two taps). */
-function Cards({ user, cards, onDone }: { user: UserWithBalance; cards: RfidCard[]; onDone: (note: Note) => void }) {
+function Cards({
+  user,
+  cards,
+  note,
+  onDone,
+}: {
+  user: UserWithBalance;
+  cards: RfidCard[];
+  note: Placed | null;
+  onDone: (note: Note) => void;
+}) {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
   const [uid, setUid] = useState('');
   const [busy, setBusy] = useState(false);
-  const [confirm, setConfirm] = useState<string | null>(null);
+  // Armed by card number.
+  const confirm = useConfirm();
 
   const bind = async () => {
     setBusy(true);
@@ -117,11 +141,7 @@ function Cards({ user, cards, onDone }: { user: UserWithBalance; cards: RfidCard
   };
 
   const remove = async (card: string) => {
-    if (confirm !== card) {
-      setConfirm(card);
-      return;
-    }
-    setConfirm(null);
+    if (!confirm.tap(card)) return;
     try {
       await api.removeCard(card);
       onDone({ kind: 'success', text: t.cardRemoved(card) });
@@ -140,69 +160,73 @@ function Cards({ user, cards, onDone }: { user: UserWithBalance; cards: RfidCard
           <Button
             kind="danger"
             testID={`card-${c.uid}-remove`}
-            label={confirm === c.uid ? t.confirmRemoveCard : t.removeCard}
+            label={confirm.isArmed(c.uid) ? t.confirmRemoveCard : t.removeCard}
             onPress={() => void remove(c.uid)}
           />
         </View>
       ))}
       <Field testID={`user-${user.username}-uid`} label={t.cardUid} value={uid} onChangeText={setUid} autoCapitalize="characters" maxLength={32} />
       <Button kind="outline" testID={`user-${user.username}-bind`} label={t.bindCard} busy={busy} onPress={() => void bind()} />
+      <NoteHere note={note} at={`${user.id}:cards`} />
     </View>
   );
 }
 
 const PRESETS = [10, 30, 60, 120] as const;
 
+type Action = 'recharge' | 'correct' | 'rename' | 'suspend' | 'password' | 'cards';
+
 function UserCard({
   user,
   cards,
   open,
   onToggle,
+  note,
   onDone,
 }: {
   user: UserWithBalance;
   cards: RfidCard[];
   open: boolean;
   onToggle: () => void;
-  onDone: (note: Note) => void;
+  note: Placed | null;
+  onDone: (action: Action, note: Note) => void;
 }) {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
   const [minutes, setMinutes] = useState('30');
   const [cash, setCash] = useState('');
-  const [busy, setBusy] = useState<'recharge' | 'suspend' | 'correct' | 'password' | 'rename' | null>(null);
+  const [busy, setBusy] = useState<Action | null>(null);
   const [name, setName] = useState(user.name);
-  const [confirmReset, setConfirmReset] = useState(false);
-  const [confirmSuspend, setConfirmSuspend] = useState(false);
   const [fix, setFix] = useState('');
   const [why, setWhy] = useState('');
-  const [confirmFix, setConfirmFix] = useState(false);
+  // One question at a time on a farmer: 'correct', 'suspend' or 'password'. An edit of the
+  // correction forgets it: the second tap does what the label says.
+  const confirm = useConfirm(`${fix}\n${why}`);
+  const fixMinutes = parseSignedNumber(fix);
   const [receipt, setReceipt] = useState<Receipt | null>(null);
   const rechargeKey = useOnceKey();
   const correctionKey = useOnceKey();
 
   const correct = async () => {
-    const n = parseSignedNumber(fix);
+    const n = fixMinutes;
     if (n === null || n === 0 || !why.trim()) {
-      onDone({ kind: 'error', text: t.badCorrection });
+      confirm.disarm();
+      onDone('correct', { kind: 'error', text: t.badCorrection });
       return;
     }
-    if (!confirmFix) {
-      setConfirmFix(true);
-      return;
-    }
-    setConfirmFix(false);
+    if (!confirm.tap('correct')) return;
     setBusy('correct');
     try {
       const balance = await api.correct(user.id, n, why.trim(), correctionKey.key());
       correctionKey.settle();
       setFix('');
       setWhy('');
-      onDone({ kind: 'success', text: t.corrected(balance.name, i18n.duration(balance.availableSeconds)) });
+      const delta = `${n > 0 ? '+' : '−'}${i18n.minutes(Math.abs(n))}`;
+      onDone('correct', { kind: 'success', text: t.corrected(delta, balance.name, i18n.duration(balance.availableSeconds)) });
     } catch (err) {
       correctionKey.settle(err);
-      onDone({ kind: 'error', text: i18n.error(err) });
+      onDone('correct', { kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);
     }
@@ -213,10 +237,10 @@ function UserCard({
     try {
       const renamed = await api.renameUser(user.id, name.trim());
       setName(renamed.name);
-      onDone({ kind: 'success', text: t.renamed(renamed.name) });
+      onDone('rename', { kind: 'success', text: t.renamed(renamed.name) });
     } catch (err) {
       // What was typed stays, to be put right.
-      onDone({ kind: 'error', text: i18n.error(err) });
+      onDone('rename', { kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);
     }
@@ -225,12 +249,12 @@ function UserCard({
   const recharge = async () => {
     const n = parseWholeNumber(minutes);
     if (n === null || n < 1 || n > 100000) {
-      onDone({ kind: 'error', text: t.badMinutes });
+      onDone('recharge', { kind: 'error', text: t.badMinutes });
       return;
     }
     const taka = cash.trim() ? parseWholeNumber(cash) : undefined;
     if (taka === null) {
-      onDone({ kind: 'error', text: t.badCash });
+      onDone('recharge', { kind: 'error', text: t.badCash });
       return;
     }
     setBusy('recharge');
@@ -241,54 +265,53 @@ function UserCard({
       const written = balance.receiptId ? await api.receipt(balance.receiptId) : null;
       setReceipt(written);
       const paid = written ? written.cashTaka : null;
+      // Made: the minutes are chosen afresh for another recharge, so a second tap on the button
+      // cannot pass for this one again.
+      setMinutes('');
       setCash('');
+      const added = i18n.minutes(n);
       const left = i18n.duration(balance.availableSeconds);
-      onDone({
+      onDone('recharge', {
         kind: 'success',
-        text: paid === null ? t.rechargeDone(balance.name, left) : t.rechargeReceipt(balance.name, left, i18n.num(paid)),
+        text: paid === null ? t.rechargeDone(added, balance.name, left) : t.rechargeReceipt(added, balance.name, left, i18n.num(paid)),
       });
     } catch (err) {
+      // What was typed stays: a tap again sends the same recharge (the same key).
       rechargeKey.settle(err);
-      onDone({ kind: 'error', text: i18n.error(err) });
+      onDone('recharge', { kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);
     }
   };
 
   const resetPassword = async () => {
-    if (!confirmReset) {
-      setConfirmReset(true);
-      return;
-    }
-    setConfirmReset(false);
+    if (!confirm.tap('password')) return;
     setBusy('password');
     try {
       const made = await api.resetPassword(user.id);
-      onDone({ kind: 'success', text: t.newPassword(made.name, made.password) });
+      onDone('password', { kind: 'success', text: t.newPassword(made.name, made.password) });
     } catch (err) {
-      onDone({ kind: 'error', text: i18n.error(err) });
+      onDone('password', { kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);
     }
   };
 
   const toggleSuspension = async () => {
-    if (!user.suspended && !confirmSuspend) {
-      setConfirmSuspend(true);
-      return;
-    }
-    setConfirmSuspend(false);
+    // Letting a farmer back in asks nothing; locking one out asks twice.
+    if (!user.suspended && !confirm.tap('suspend')) return;
+    confirm.disarm();
     setBusy('suspend');
     try {
       if (user.suspended) {
         await api.unsuspend(user.id);
-        onDone({ kind: 'success', text: t.unsuspendedDone(user.name) });
+        onDone('suspend', { kind: 'success', text: t.unsuspendedDone(user.name) });
       } else {
         await api.suspend(user.id);
-        onDone({ kind: 'success', text: t.suspendedDone(user.name) });
+        onDone('suspend', { kind: 'success', text: t.suspendedDone(user.name) });
       }
     } catch (err) {
-      onDone({ kind: 'error', text: i18n.error(err) });
+      onDone('suspend', { kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);
     }
@@ -333,20 +356,29 @@ function UserCard({
           />
           <Button
             testID={`user-${user.username}-recharge`}
-            label={`${t.recharge} +${i18n.minutes(parseWholeNumber(minutes) ?? 0)}`}
+            label={minutes.trim() ? `${t.recharge} +${i18n.minutes(parseWholeNumber(minutes) ?? 0)}` : t.recharge}
             busy={busy === 'recharge'}
+            disabled={!minutes.trim()}
             onPress={() => void recharge()}
           />
+          <NoteHere note={note} at={`${user.id}:recharge`} />
           {receipt ? <ReceiptCard receipt={receipt} testID={`user-${user.username}-receipt`} /> : null}
           <Field testID={`user-${user.username}-fix`} label={t.correctionMinutes} value={fix} onChangeText={setFix} maxLength={7} />
           <Field testID={`user-${user.username}-why`} label={t.correctionReason} value={why} onChangeText={setWhy} maxLength={500} />
           <Button
             kind="outline"
             testID={`user-${user.username}-correct`}
-            label={confirmFix ? t.correctAgain : t.correct}
+            label={
+              confirm.isArmed('correct') && fixMinutes
+                ? fixMinutes > 0
+                  ? t.correctAgainAdd(i18n.minutes(fixMinutes), user.name)
+                  : t.correctAgainTake(i18n.minutes(-fixMinutes), user.name)
+                : t.correct
+            }
             busy={busy === 'correct'}
             onPress={() => void correct()}
           />
+          <NoteHere note={note} at={`${user.id}:correct`} />
           <Field testID={`user-${user.username}-name`} label={t.newName} value={name} onChangeText={setName} maxLength={80} />
           <Button
             kind="outline"
@@ -355,21 +387,24 @@ function UserCard({
             busy={busy === 'rename'}
             onPress={() => void rename()}
           />
+          <NoteHere note={note} at={`${user.id}:rename`} />
           <Button
             kind={user.suspended ? 'outline' : 'danger'}
             testID={`user-${user.username}-suspend`}
-            label={user.suspended ? t.unsuspend : confirmSuspend ? t.confirmSuspend : t.suspend}
+            label={user.suspended ? t.unsuspend : confirm.isArmed('suspend') ? t.confirmSuspend(user.name) : t.suspend}
             busy={busy === 'suspend'}
             onPress={() => void toggleSuspension()}
           />
+          <NoteHere note={note} at={`${user.id}:suspend`} />
           <Button
             kind="outline"
             testID={`user-${user.username}-password`}
-            label={confirmReset ? t.confirmResetPassword : t.resetPassword}
+            label={confirm.isArmed('password') ? t.confirmResetPassword : t.resetPassword}
             busy={busy === 'password'}
             onPress={() => void resetPassword()}
           />
-          <Cards user={user} cards={cards} onDone={onDone} />
+          <NoteHere note={note} at={`${user.id}:password`} />
+          <Cards user={user} cards={cards} note={note} onDone={(answer) => onDone('cards', answer)} />
         </View>
       ) : null}
     </Card>

@@ -5,6 +5,8 @@ import { OfflineError } from '../../api/client';
 import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
 import { Body, Button, Card, Choices, ErrorBox, Fact, Loading, Message, Screen, StateBlock } from '../../ui/components';
+import { useAsOf } from '../../ui/useAsOf';
+import { useConfirm } from '../../ui/useConfirm';
 import { deviceOk, deviceSwitching, deviceWords, holdWords, isActive, isLive } from '../../ui/words';
 
 const LIMITS = [0, 15, 30, 60] as const;
@@ -15,21 +17,24 @@ export function HomeScreen() {
   const { t } = i18n;
   const [limit, setLimit] = useState<number>(0);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
-  // Leaving the line loses the place: it takes a second tap.
-  const [confirmLeave, setConfirmLeave] = useState(false);
 
   const status = live.status;
   const mine = status?.me.entry;
   const motor = status?.motor;
+  // Leaving the line loses the place: it takes a second tap, about this place in line.
+  const confirmLeave = useConfirm(mine?.status === 'WAITING' ? mine.id : '');
+  // Offline, what is shown is what was known then: no clock ticks on as if it were live.
+  const asOf = useAsOf();
+  const ticking = asOf === null;
   const remainingSource = isActive(mine) ? (mine.remainingSeconds ?? motor?.remainingSeconds) : motor?.remainingSeconds;
-  const remaining = useCountdown(remainingSource, live.receivedAt, motor?.state === 'RUNNING');
-  const resumeIn = useCountdown(motor?.resumeInSeconds, live.receivedAt, motor?.state === 'HOLD');
+  const remaining = useCountdown(remainingSource, live.receivedAt, ticking && motor?.state === 'RUNNING');
+  const resumeIn = useCountdown(motor?.resumeInSeconds, live.receivedAt, ticking && motor?.state === 'HOLD');
   const resume = resumeIn != null ? i18n.duration(resumeIn) : null;
   // While my run is RUNNING the balance falls with it, second by second, between polls.
-  const balance = useCountdown(status?.me.availableSeconds, live.receivedAt, mine?.status === 'RUNNING') ?? 0;
+  const balance = useCountdown(status?.me.availableSeconds, live.receivedAt, ticking && mine?.status === 'RUNNING') ?? 0;
   // The server's estimate for my place in line falls with the run ahead of me.
   const waiting = mine?.status === 'WAITING' ? mine.estimatedWaitSeconds : null;
-  const wait = useCountdown(waiting, live.receivedAt, motor?.state === 'RUNNING');
+  const wait = useCountdown(waiting, live.receivedAt, ticking && motor?.state === 'RUNNING');
 
   if (!status || !motor) {
     return (
@@ -54,6 +59,7 @@ export function HomeScreen() {
         word={t.stateWaiting}
         detail={mine.position === 1 ? t.waitingNext : mine.position ? t.waitingNumber(i18n.num(mine.position)) : null}
         extra={[estimate, busy].filter(Boolean).join(' · ')}
+        asOf={asOf}
       />
     );
   } else if ((own === 'RUNNING' || own === 'HOLD') && isActive(mine)) {
@@ -64,6 +70,7 @@ export function HomeScreen() {
         word={held ? t.stateHold : t.stateRunning}
         detail={held ? holdWords(mine.holdReason ?? motor.holdReason, t, resume) : left}
         extra={held ? [left, t.yourRunHeld].filter(Boolean).join(' · ') : t.yourRun}
+        asOf={asOf}
       />
     );
   } else {
@@ -73,7 +80,7 @@ export function HomeScreen() {
         : motor.state === 'HOLD'
           ? `${t.motorBusyHold} · ${holdWords(motor.holdReason, t, resume)}`
           : t.motorFree;
-    block = <StateBlock tone="idle" word={t.stateIdle} detail={t.notInLine} extra={motorLine} />;
+    block = <StateBlock tone="idle" word={t.stateIdle} detail={t.notInLine} extra={motorLine} asOf={asOf} />;
   }
 
   const run = async (what: 'start' | 'stop') => {
@@ -82,11 +89,7 @@ export function HomeScreen() {
       if (what === 'start') {
         await live.start(limit || undefined);
       } else {
-        if (status.me.state === 'WAITING' && !confirmLeave) {
-          setConfirmLeave(true);
-          return;
-        }
-        setConfirmLeave(false);
+        if (status.me.state === 'WAITING' && !confirmLeave.tap()) return;
         const ended = await live.stop();
         if (ended.endReason === 'LEFT_QUEUE') {
           setMessage({ kind: 'success', text: t.youLeft });
@@ -104,6 +107,9 @@ export function HomeScreen() {
 
   const pending = live.pending !== null;
   const busy = motor.state !== 'IDLE';
+  // No minutes: START (or JOIN) cannot work, and says why where the farmer looks, at the button.
+  const empty = balance <= 0;
+  const startLabel = busy ? t.joinQueue : t.start;
 
   return (
     <Screen testID="home" onRefresh={live.refresh}>
@@ -116,26 +122,39 @@ export function HomeScreen() {
           big
           kind="danger"
           testID="stop"
-          label={mine.status === 'WAITING' ? (confirmLeave ? t.leaveAgain : t.leaveQueue) : t.stop}
+          label={
+            mine.status === 'WAITING'
+              ? confirmLeave.isArmed()
+                ? t.leaveAgain(mine.position ? i18n.num(mine.position) : null)
+                : t.leaveQueue
+              : t.stop
+          }
           busy={live.pending === 'stop'}
           disabled={pending}
           onPress={() => void run('stop')}
         />
       ) : (
         <View style={{ gap: 10 }}>
-          <Body strong>{t.runFor}</Body>
-          <Choices
-            testID="limit"
-            value={limit}
-            onChange={setLimit}
-            options={LIMITS.map((m) => ({ value: m, label: m ? i18n.minutes(m) : t.untilStopped }))}
-          />
+          {empty ? (
+            <Message kind="info" text={t.noMinutesStart} testID="no-minutes" />
+          ) : (
+            <>
+              <Body strong>{t.runFor}</Body>
+              <Choices
+                testID="limit"
+                value={limit}
+                onChange={setLimit}
+                options={LIMITS.map((m) => ({ value: m, label: m ? i18n.minutes(m) : t.untilStopped }))}
+              />
+            </>
+          )}
           <Button
             big
             testID="start"
-            label={busy ? t.joinQueue : t.start}
+            label={startLabel}
+            accessibilityLabel={empty ? `${startLabel}. ${t.noMinutesStart}` : undefined}
             busy={live.pending === 'start'}
-            disabled={pending}
+            disabled={pending || empty}
             onPress={() => void run('start')}
           />
         </View>
@@ -146,12 +165,19 @@ export function HomeScreen() {
         <Body strong testID="balance-value">
           {i18n.duration(balance)}
         </Body>
-        {balance <= 0 ? <Body muted>{t.noMinutes}</Body> : null}
+        {/* Out of the line the START button says it; in the line, the turn would be skipped. */}
+        {empty && isLive(mine) ? <Body muted>{t.noMinutes}</Body> : null}
       </Card>
 
       <Card testID="device">
         <Body muted>{t.device}</Body>
-        <Fact ok={deviceOk(status.device.status)} neutral={deviceSwitching(status.device.status)} text={deviceWords(status.device.status, t)} testID="device-status" />
+        <Fact
+          ok={deviceOk(status.device.status)}
+          neutral={deviceSwitching(status.device.status)}
+          text={deviceWords(status.device.status, t)}
+          asOf={asOf}
+          testID="device-status"
+        />
       </Card>
     </Screen>
   );
