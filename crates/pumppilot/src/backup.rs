@@ -98,7 +98,7 @@ pub async fn backup(settings: Settings, args: BackupArgs) -> anyhow::Result<()> 
     anyhow::ensure!(!args.file.exists(), "{} exists already; name a new file", args.file.display());
     let url = settings.database_url.clone();
     let backend = pumppilot::store::Backend::of(&url)?;
-    let secret = pumppilot::store::load_secret(&settings)?;
+    let secret = pumppilot::store::existing_secret(&settings)?;
     let scratch = Scratch::beside(&args.file);
     let source_name = match backend {
         pumppilot::store::Backend::Sqlite => {

@@ -72,6 +72,28 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// What is logged without `PUMPPILOT_LOG`.
+const DEFAULT_LOG: &str = "info,tower_http=warn";
+
+/// `PUMPPILOT_LOG`, read strictly: a level, or `target=level` pairs, comma-separated. A typo is
+/// refused with the start, where the filter would take a bare word (`verbose`) as a target's name
+/// and log nothing else, or drop a broken list for the default without a word.
+fn log_filter(text: &str) -> anyhow::Result<tracing_subscriber::EnvFilter> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |directive: &str| {
+        let level = directive.rsplit_once('=').map_or(directive, |(_, level)| level);
+        LEVELS.contains(&level.trim().to_ascii_lowercase().as_str())
+    };
+    let refused = || {
+        anyhow::anyhow!(
+            "invalid setting PUMPPILOT_LOG {text:?}: a level (trace, debug, info, warn, error or off) or target=level \
+             pairs, comma-separated, like {DEFAULT_LOG}"
+        )
+    };
+    anyhow::ensure!(text.split(',').all(|directive| is_level(directive.trim())), refused());
+    tracing_subscriber::EnvFilter::try_new(text).map_err(|_| refused())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     // A load generator's standard output is what it tells the bench (`bench::load`); its log goes
     // to standard error, where the bench's own goes.
@@ -79,13 +101,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::BenchDevices(_)) => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
         _ => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout),
     };
+    let filter = match std::env::var("PUMPPILOT_LOG") {
+        Ok(text) => log_filter(&text)?,
+        Err(_) => tracing_subscriber::EnvFilter::new(DEFAULT_LOG),
+    };
     tracing_subscriber::fmt()
         .with_writer(writer)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PUMPPILOT_LOG")
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
-        )
+        .with_env_filter(filter)
         .with_target(false)
+        // Colours for a person at a terminal, plain lines for journald and files.
+        .with_ansi(std::io::stdout().is_terminal())
         // A log that cannot be written (a full disk, a closed pipe) loses lines, never a request:
         // by default the subscriber would report the failure with `eprintln!`, which panics when
         // standard error fails too (as it does when both go to one full disk).
@@ -186,6 +211,11 @@ async fn create_master(username: &str) -> anyhow::Result<()> {
         }
     };
     anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
+    // A new SQLite database is made with its secret beside it, as `serve` makes one (a database
+    // without its secret is refused at the start).
+    if pumppilot::store::Backend::of(&settings.database_url)? == pumppilot::store::Backend::Sqlite {
+        pumppilot::store::load_secret(&settings)?;
+    }
     let store: Arc<dyn pumppilot_store::Store> = pumppilot::store::open_store(&settings).await?;
     let master = app::create_master(store.as_ref(), username, &password, settings.clock.now())
         .await
@@ -196,6 +226,17 @@ async fn create_master(username: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_log_setting_that_would_silence_the_log_is_refused() {
+        for good in ["info", "debug", "info,tower_http=warn", "warn,pumppilot_server=debug", "OFF"] {
+            assert!(super::log_filter(good).is_ok(), "{good}");
+        }
+        for bad in ["verbose", "info,,=foo[", "", "info,chatty", "pumppilot_server=loud"] {
+            let error = super::log_filter(bad).unwrap_err().to_string();
+            assert!(error.starts_with("invalid setting PUMPPILOT_LOG"), "{bad}: {error}");
+        }
+    }
+
     #[test]
     fn database_passwords_are_not_printed() {
         assert_eq!(super::redact("mongodb://app:hunter2@db:27017/pp"), "mongodb://***@db:27017/pp");

@@ -69,8 +69,8 @@ pub fn lock_for_serving(settings: &Settings) -> anyhow::Result<ServingLock> {
         return Ok(ServingLock { _file: None });
     };
     let path = lock_path(&db);
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
     }
     let file =
         File::create(&path).map_err(|e| anyhow::anyhow!("cannot create the lock file {}: {e}", path.display()))?;
@@ -96,6 +96,17 @@ fn lock_path(db: &Path) -> PathBuf {
 /// An existing secret file is never replaced: every session and device key depends on it.
 /// MongoDB needs it set (every server on one database must use the same one).
 pub fn load_secret(settings: &Settings) -> anyhow::Result<Secret> {
+    secret(settings, true)
+}
+
+/// [`load_secret`] for reading an installation as it is (a backup): never makes a secret, nor a
+/// folder.
+pub fn existing_secret(settings: &Settings) -> anyhow::Result<Secret> {
+    secret(settings, false)
+}
+
+/// The secret of `settings`; `new_install`: a SQLite database not made yet gets a new one.
+fn secret(settings: &Settings, new_install: bool) -> anyhow::Result<Secret> {
     if let Some(secret) = &settings.secret {
         return Ok(secret.clone());
     }
@@ -117,12 +128,36 @@ pub fn load_secret(settings: &Settings) -> anyhow::Result<Secret> {
         }
         Err(_) => {}
     }
+    // A database without its secret: every session, device key and link secret in it is keyed by
+    // the lost one, so a new secret would lock every phone and pump out, without a word why.
+    if db.exists() {
+        anyhow::bail!(
+            "{} has no {} beside it: its sessions, device keys and link secrets are keyed by that secret. Put back \
+             the secret.key that belongs to this database (from the box it came from; `pumppilot restore` of a \
+             backup writes it), or set PUMPPILOT_SECRET to it",
+            db.display(),
+            path.display()
+        );
+    }
+    anyhow::ensure!(new_install, "there is no database at {}", db.display());
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        private_dir(dir)?;
     }
     let secret = Keyring::new_token("");
     write_private(&path, &secret).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(Secret(secret))
+}
+
+/// Makes `dir` (and its parents) for the data, readable by the server's user alone.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -181,6 +216,32 @@ mod tests {
         std::fs::write(&file, "short").unwrap();
         assert!(load_secret(&settings).unwrap_err().to_string().contains("restore it from a backup"));
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "short", "a damaged secret is left for the operator");
+    }
+
+    /// A database moved without its `secret.key` (or migrated from MongoDB) is refused with a
+    /// sentence naming the file, never given a new secret that would lock every device and phone
+    /// out; a backup never makes a secret, nor the data folder.
+    #[test]
+    fn a_database_without_its_secret_is_refused_and_a_backup_makes_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings_in(&dir.path().join("data"));
+        let error = existing_secret(&settings).unwrap_err().to_string();
+        assert!(error.starts_with("there is no database at"), "{error}");
+        assert!(!dir.path().join("data").exists(), "a backup makes no folder");
+        load_secret(&settings).expect("a new installation gets its secret");
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.path().join("data")).unwrap().permissions())
+                & 0o777,
+            0o700,
+            "the data folder is the server's alone"
+        );
+        std::fs::write(dir.path().join("data/pumppilot.db"), b"").unwrap();
+        std::fs::remove_file(dir.path().join("data/secret.key")).unwrap();
+        for error in [load_secret(&settings).unwrap_err(), existing_secret(&settings).unwrap_err()] {
+            assert!(error.to_string().contains("secret.key beside it"), "{error}");
+        }
+        assert!(!dir.path().join("data/secret.key").exists(), "no new secret made");
     }
 
     #[test]

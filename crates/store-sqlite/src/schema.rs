@@ -48,5 +48,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Failure> {
         tx.pragma_update(None, "user_version", version)?;
     }
     tx.commit()?;
+    // An upgrade says so (a new database is made at the newest version without a word).
+    if applied > 0 && applied < MIGRATIONS.len() {
+        tracing::info!(from = applied, to = SCHEMA_VERSION, "the database's schema was upgraded");
+    }
     Ok(())
 }
