@@ -299,7 +299,11 @@ impl<F: std::future::Future<Output = Result<Response, Infallible>>> std::future:
         let Answered { figures, method, id, started } = answered.take().expect("an answer is taken once");
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
-        tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
+        {
+            // In the request's span, so the line names its id, method and path as the others do.
+            let _entered = span.as_ref().map(tracing::Span::enter);
+            tracing::debug!(target: "tower_http::trace::on_response", status, latency_us = elapsed.as_micros() as u64, "answered");
+        }
         if let Some(id) = id {
             response.headers_mut().insert(REQUEST_ID, id);
         }
