@@ -173,7 +173,8 @@ describe('admin', () => {
       'POST /api/admin/recharge',
       sessions.authed((req) => {
         const key = req.headers['idempotency-key']!;
-        if (!made.has(key)) {
+        const repeated = made.has(key);
+        if (!repeated) {
           const u = users.find((x) => x.id === req.body.userId)!;
           u.availableSeconds += req.body.minutes * 60;
           made.set(key, { userId: u.id, name: 'Karim Mia', availableSeconds: u.availableSeconds, availableMinutes: 0 });
@@ -182,7 +183,7 @@ describe('admin', () => {
           lose = false;
           throw new TypeError('Network request failed');
         }
-        return { body: made.get(key) };
+        return { body: { ...(made.get(key) as object), repeated } };
       }),
     );
     fireEvent.press(await screen.findByTestId('tab-users'));
@@ -191,7 +192,10 @@ describe('admin', () => {
     fireEvent.press(screen.getByText('Recharge +20 min'));
     expect(await screen.findByText('Cannot reach the server. Check the internet or the server address.')).toBeTruthy();
     fireEvent.press(screen.getByText('Recharge +20 min'));
-    expect(await screen.findByText('✓ +20 min added. Karim Mia now has 49 min 57 s.')).toBeTruthy();
+    // Made by the first tap, whose answer was lost: said so, and nothing added now.
+    expect(
+      await screen.findByText('✓ This was made already (its answer was lost on the way): nothing was added now. Karim Mia has 49 min 57 s.'),
+    ).toBeTruthy();
     // Then another recharge is a new change (its minutes chosen again), with a new key.
     fireEvent.press(screen.getByTestId('user-karim-preset-10'));
     fireEvent.press(screen.getByText('Recharge +10 min'));

@@ -138,8 +138,11 @@ async fn a_recharge_sent_again_with_its_key_is_made_once() {
         send("rahim", "/api/admin/recharge", paid.clone(), "3f1c-recharge-1"),
     );
     let (status, again) = send("rahim", "/api/admin/recharge", paid.clone(), "3f1c-recharge-1").await;
-    for (status, answer) in [a, b, (status, again)] {
+    assert_eq!(first["repeated"], false);
+    for (status, mut answer) in [a, b, (status, again)] {
         assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["repeated"], true, "told apart from the first: nothing was changed now");
+        answer["repeated"] = json!(false);
         assert_eq!(answer, first, "answered as the first was");
     }
     assert_eq!(first["availableSeconds"], 3600);

@@ -514,8 +514,15 @@ async fn a_recharge_form_sent_twice_recharges_once() {
     let second = admin.post(&format!("{farmer_page}/recharge"), &form).await;
     assert_eq!((first.status, second.status), (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER), "{}", second.body);
     assert_eq!(first.location(), second.location(), "both go on to the one receipt");
+    // The second is told apart: made already, nothing added now.
     let shown = admin.get(second.location()).await;
-    assert!(shown.body.contains("Karim Mia now has 45 min."), "{}", shown.body);
+    assert!(
+        shown
+            .body
+            .contains("This was made already (the form was sent twice): nothing was added now. Karim Mia has 45 min."),
+        "{}",
+        shown.body
+    );
     let (_, wallet) = t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await;
     assert_eq!((&wallet["availableSeconds"], wallet["ledger"].as_array().unwrap().len()), (&json!(2700), 1));
     // The ledger names the receipt: a link on the owner's page, its number on the farmer's.

@@ -338,6 +338,9 @@ pub struct BalanceView {
     pub available_minutes: i64,
     /// The receipt written with a recharge paid in cash (`GET /api/admin/receipts/{id}`).
     pub receipt_id: Option<String>,
+    /// True when this answers a change sent again with the `Idempotency-Key` of one already
+    /// made: nothing was changed now (the receipt is the first's, the balance today's).
+    pub repeated: bool,
 }
 
 /// A pump's terms.

@@ -1152,6 +1152,11 @@ export interface components {
             name: string;
             /** @description The receipt written with a recharge paid in cash (`GET /api/admin/receipts/{id}`). */
             receiptId?: string | null;
+            /**
+             * @description True when this answers a change sent again with the `Idempotency-Key` of one already
+             *     made: nothing was changed now (the receipt is the first's, the balance today's).
+             */
+            repeated: boolean;
             userId: string;
         };
         BindCardBody: {

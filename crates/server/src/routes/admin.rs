@@ -223,15 +223,16 @@ async fn change_balance(
         Credit { user: user.id, seconds, kind, actor: admin.caller.id(), note, request_id: None, once_key, receipt_id };
     let first = credit.clone();
     let available = |t: &pumppilot_engine::Tenant, now| t.available_seconds(user.id, now);
-    let (receipt_id, available) =
+    let (receipt_id, available, repeated) =
         match app.runtime.apply(admin.scope.admin(), Event::Credit(credit), extras, available).await {
             Ok((reply, now_available)) => {
                 reply?;
-                (receipt_id, now_available)
+                (receipt_id, now_available, false)
             }
             Err(RuntimeError::Store(StoreError::AlreadyMade)) => (
                 made_before(app, admin, &first, cash_taka).await?,
                 app.runtime.read(admin.scope.admin(), available).await?,
+                true,
             ),
             Err(other) => return Err(other.into()),
         };
@@ -241,6 +242,7 @@ async fn change_balance(
         available_seconds: available,
         available_minutes: minutes(available),
         receipt_id: receipt_id.map(|id| id.to_string()),
+        repeated,
     }))
 }
 

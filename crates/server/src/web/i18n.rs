@@ -328,6 +328,7 @@ pub struct Text {
     pub flash_run_stopped: &'static str,
     /// `{0}`: farmer's name, `{1}`: the new balance.
     pub flash_corrected: &'static str,
+    pub flash_made_already: &'static str,
     pub flash_left_queue: &'static str,
     /// `{0}`: card, `{1}`: the farmer it belongs to now.
     pub flash_card_taken: &'static str,
@@ -671,6 +672,7 @@ pub static EN: Text = Text {
     flash_stopped: "Stopped. Used {0}. Balance {1}.",
     flash_run_stopped: "The run of {0} was stopped.",
     flash_corrected: "Corrected. {0} now has {1}.",
+    flash_made_already: "This was made already (the form was sent twice): nothing was added now. {0} has {1}.",
     flash_left_queue: "You left the queue. Your minutes are not touched.",
     flash_card_taken: "Card {0} belongs to {1}. Tick the box to move it to this farmer.",
     move_card: "Yes, move the card to this farmer (the other farmer can no longer use it)",
@@ -1036,6 +1038,7 @@ pub static BN: Text = Text {
     flash_stopped: "বন্ধ হয়েছে। খরচ {0}। ব্যালেন্স {1}।",
     flash_run_stopped: "{0}-এর পাম্প বন্ধ করা হয়েছে।",
     flash_corrected: "ঠিক করা হয়েছে। {0}-এর এখন {1}।",
+    flash_made_already: "এটি আগেই করা হয়েছে (ফর্মটি দুবার পাঠানো হয়েছিল): এখন কিছু যোগ হয়নি। {0}-এর আছে {1}।",
     flash_left_queue: "আপনি সারি ছেড়েছেন। আপনার মিনিট কাটা হয়নি।",
     flash_card_taken: "কার্ড {0} এখন {1}-এর। এই কৃষককে দিতে ঘরে টিক দিন।",
     move_card: "হ্যাঁ, কার্ডটি এই কৃষককে দিন (অন্য কৃষক আর এটি ব্যবহার করতে পারবেন না)",

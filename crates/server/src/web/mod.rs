@@ -214,6 +214,7 @@ impl Flash {
             "stopped" => t.flash_stopped,
             "run_stopped" => t.flash_run_stopped,
             "corrected" => t.flash_corrected,
+            "made_already" => t.flash_made_already,
             "left_queue" => t.flash_left_queue,
             "card_taken" => t.flash_card_taken,
             "card_removed" => t.flash_card_removed,

@@ -223,7 +223,10 @@ function UserCard({
       setFix('');
       setWhy('');
       const delta = `${n > 0 ? '+' : '−'}${i18n.minutes(Math.abs(n))}`;
-      onDone('correct', { kind: 'success', text: t.corrected(delta, balance.name, i18n.duration(balance.availableSeconds)) });
+      const left = i18n.duration(balance.availableSeconds);
+      // A try after a lost answer that the server had made already: said so, nothing added now.
+      const text = balance.repeated ? t.madeAlready(balance.name, left) : t.corrected(delta, balance.name, left);
+      onDone('correct', { kind: 'success', text });
     } catch (err) {
       correctionKey.settle(err);
       onDone('correct', { kind: 'error', text: i18n.error(err) });
@@ -273,7 +276,11 @@ function UserCard({
       const left = i18n.duration(balance.availableSeconds);
       onDone('recharge', {
         kind: 'success',
-        text: paid === null ? t.rechargeDone(added, balance.name, left) : t.rechargeReceipt(added, balance.name, left, i18n.num(paid)),
+        text: balance.repeated
+          ? t.madeAlready(balance.name, left)
+          : paid === null
+            ? t.rechargeDone(added, balance.name, left)
+            : t.rechargeReceipt(added, balance.name, left, i18n.num(paid)),
       });
     } catch (err) {
       // What was typed stays: a tap again sends the same recharge (the same key).

@@ -235,9 +235,12 @@ pub async fn recharge(State(web): State<WebState>, Path(id): Path<String>, poste
     finish(&posted, answer, &back, |balance| Some(balance_flash("recharged", balance, posted.visit.lang)))
 }
 
-/// "Karim has 2 h 30 min now", from the API's answer to a change to a wallet.
+/// "Karim has 2 h 30 min now", from the API's answer to a change to a wallet; or, for a form sent
+/// again (a second tap, a page come back from the browser's history), that it was made already
+/// and nothing was added now.
 fn balance_flash(key: &str, balance: &Value, lang: Lang) -> Flash {
     let name = balance["name"].as_str().unwrap_or_default();
+    let key = if balance["repeated"] == true { "made_already" } else { key };
     Flash::ok(key, &[name, &duration(balance["availableSeconds"].as_i64().unwrap_or(0), lang)])
 }
 
