@@ -501,15 +501,16 @@ async fn a_recharge_form_sent_twice_recharges_once() {
     let karim = &t.user_ids[0];
     let farmer_page = format!("/admin/farmers/{karim}");
     let page = admin.get(&farmer_page).await;
-    let (token, key) = (page.token(), field_value(&page.body, "onceKey"));
-    assert_ne!(key, field_value(&admin.get(&farmer_page).await.body, "onceKey"), "a key for each page");
+    let (token, key) = (page.token(), field_value(&page.body, "rechargeKey"));
+    assert_ne!(key, field_value(&admin.get(&farmer_page).await.body, "rechargeKey"), "a key for each page");
+    assert_ne!(key, field_value(&page.body, "correctionKey"), "a key for each form");
     // Renamed since the page was drawn.
     t.admin
         .request(reqwest::Method::PATCH, &format!("/api/admin/users/{karim}"), Some(json!({"name": "Karim Mia"})))
         .await;
 
     let form =
-        [("_csrf", token.as_str()), ("onceKey", key.as_str()), ("minutes", "45"), ("cashTaka", "90"), ("note", "")];
+        [("_csrf", token.as_str()), ("rechargeKey", key.as_str()), ("minutes", "45"), ("cashTaka", "90"), ("note", "")];
     let first = admin.post(&format!("{farmer_page}/recharge"), &form).await;
     let second = admin.post(&format!("{farmer_page}/recharge"), &form).await;
     assert_eq!((first.status, second.status), (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER), "{}", second.body);
@@ -537,13 +538,15 @@ async fn a_recharge_form_sent_twice_recharges_once() {
 
     // Refused, the form comes back with its key; a correction is sent once too.
     let page = admin.get(&farmer_page).await;
-    let (token, key) = (page.token(), field_value(&page.body, "onceKey"));
-    let refused =
-        admin.post(&format!("{farmer_page}/correct"), &[("_csrf", &token), ("onceKey", &key), ("minutes", "-5")]).await;
+    let (token, key) = (page.token(), field_value(&page.body, "correctionKey"));
+    let refused = admin
+        .post(&format!("{farmer_page}/correct"), &[("_csrf", &token), ("correctionKey", &key), ("minutes", "-5")])
+        .await;
     let back = admin.get(refused.location()).await;
     assert!(back.body.contains("Please check what you entered."), "{}", back.body);
-    assert_eq!(field_value(&back.body, "onceKey"), key, "the refused form keeps its key");
-    let fixed = [("_csrf", token.as_str()), ("onceKey", key.as_str()), ("minutes", "-5"), ("note", "typo")];
+    assert_eq!(field_value(&back.body, "correctionKey"), key, "the refused form keeps its key");
+    assert_ne!(field_value(&back.body, "rechargeKey"), key, "and the recharge beside it has its own");
+    let fixed = [("_csrf", token.as_str()), ("correctionKey", key.as_str()), ("minutes", "-5"), ("note", "typo")];
     for _ in 0..2 {
         let done = admin.post(&format!("{farmer_page}/correct"), &fixed).await;
         assert_eq!(done.status, StatusCode::SEE_OTHER);

@@ -98,7 +98,7 @@ pub async fn farmer(
             h2 { (t.recharge) }
             form method="post" action={"/admin/farmers/" (id) "/recharge"} {
                 (page.csrf_field())
-                (once_key_field(&page))
+                (once_key_field(&page, RECHARGE_KEY))
                 label for="r-minutes" { (t.recharge_minutes) }
                 input #r-minutes type="text" name="minutes" inputmode="numeric" required maxlength="9" autocomplete="off" value=(page.visit.kept("minutes"));
                 label for="r-cash" { (o.cash_taken) }
@@ -122,7 +122,7 @@ pub async fn farmer(
             p.hint { (t.correction_help) }
             form method="post" action={"/admin/farmers/" (id) "/correct"} data-confirm=(t.confirm_correction) {
                 (page.csrf_field())
-                (once_key_field(&page))
+                (once_key_field(&page, CORRECTION_KEY))
                 label for="k-minutes" { (t.correction_minutes) }
                 input #k-minutes type="text" name="minutes" required maxlength="10" autocomplete="off" value=(page.visit.kept("minutes"));
                 label for="k-reason" { (t.correction_reason) }
@@ -203,20 +203,23 @@ pub async fn farmer(
 /// slow network, a reload that sends it again) makes it once: new for each page, and kept when
 /// the form comes back refused (a refusal the owner fixes is the same change, which may have been
 /// made if the answer was lost), unless the refusal was that its key had made another change.
-fn once_key_field(page: &Page) -> Markup {
-    let kept = page.visit.kept(ONCE_KEY_FIELD);
+/// Each form has a field of its own (`field`), so a refused correction's key is never the
+/// recharge's beside it.
+fn once_key_field(page: &Page, field: &str) -> Markup {
+    let kept = page.visit.kept(field);
     let key = if kept.is_empty() || page.visit.refused_with("KEY_REUSED") {
         uuid::Uuid::now_v7().to_string()
     } else {
         kept.to_owned()
     };
-    html! { input type="hidden" name=(ONCE_KEY_FIELD) value=(key); }
+    html! { input type="hidden" name=(field) value=(key); }
 }
 
-/// The form field of [`once_key_field`].
-const ONCE_KEY_FIELD: &str = "onceKey";
+/// The fields of [`once_key_field`] in the recharge form and in the correction form.
+const RECHARGE_KEY: &str = "rechargeKey";
+const CORRECTION_KEY: &str = "correctionKey";
 
-/// `POST /admin/farmers/{id}/recharge` (`minutes`, `cashTaka`, `note`, `onceKey`).
+/// `POST /admin/farmers/{id}/recharge` (`minutes`, `cashTaka`, `note`, `rechargeKey`).
 pub async fn recharge(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
     let token = token_or_login!(posted);
     if !valid_id(&id) {
@@ -228,7 +231,7 @@ pub async fn recharge(State(web): State<WebState>, Path(id): Path<String>, poste
     if !cash.is_empty() {
         body["cashTaka"] = parse_whole(cash).map_or(json!(cash), |taka| json!(taka));
     }
-    let answer = web.api.post_once("/api/admin/recharge", &token, body, posted.field(ONCE_KEY_FIELD)).await;
+    let answer = web.api.post_once("/api/admin/recharge", &token, body, posted.field(RECHARGE_KEY)).await;
     // A recharge with a receipt goes on to the receipt, to print or show.
     let receipt = answer.body["receiptId"].as_str().filter(|_| answer.status.is_success()).map(str::to_owned);
     let back = receipt.map_or_else(|| format!("/admin/farmers/{id}"), |receipt| format!("/admin/receipts/{receipt}"));
@@ -254,7 +257,7 @@ pub async fn correct(State(web): State<WebState>, Path(id): Path<String>, posted
     let typed = posted.field("minutes");
     let minutes = parse_signed(typed).map_or(json!(typed), |m| json!(m));
     let body = json!({"userId": id, "minutes": minutes, "note": posted.field("note")});
-    let answer = web.api.post_once("/api/admin/corrections", &token, body, posted.field(ONCE_KEY_FIELD)).await;
+    let answer = web.api.post_once("/api/admin/corrections", &token, body, posted.field(CORRECTION_KEY)).await;
     finish(&posted, answer, &format!("/admin/farmers/{id}"), |balance| {
         Some(balance_flash("corrected", balance, posted.visit.lang))
     })
