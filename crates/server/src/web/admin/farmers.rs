@@ -292,26 +292,29 @@ pub async fn bind_card(State(web): State<WebState>, Path(id): Path<String>, post
     if !valid_id(&id) {
         return not_found(&posted.visit);
     }
+    // The pump's farmers as they are named now: for a card held by another, and for the sentence.
+    let users = web.api.get("/api/admin/users", &token).await.into::<Vec<UserBalance>>().unwrap_or_default();
+    let name_of = |user: &str| users.iter().find(|u| u.user.id == user).map(|u| u.user.name.clone());
     // A card that belongs to another farmer moves only when the owner says so.
     if let Ok(uid) = card_uid(posted.field("uid"))
         && posted.field("move") != "yes"
     {
-        let (cards, users) =
-            tokio::join!(web.api.get("/api/admin/cards", &token), web.api.get("/api/admin/users", &token));
-        let other = cards
+        let other = web
+            .api
+            .get("/api/admin/cards", &token)
+            .await
             .into::<Vec<Card>>()
             .ok()
             .and_then(|cards| cards.into_iter().find(|c| c.uid == uid && c.user_id != id));
         if let Some(other) = other {
-            let users = users.into::<Vec<UserBalance>>().unwrap_or_default();
-            let owner = users.iter().find(|u| u.user.id == other.user_id).map_or("?", |u| u.user.name.as_str());
-            let flash = Flash::refused("card_taken", &[&uid, owner]).keeping(&posted);
+            let owner = name_of(&other.user_id).unwrap_or_else(|| "?".into());
+            let flash = Flash::refused("card_taken", &[&uid, &owner]).keeping(&posted);
             return redirect(&format!("/admin/farmers/{id}#card"), &[flash.cookie()]);
         }
     }
     let answer =
         web.api.post(&format!("/api/admin/users/{id}/rfid"), &token, json!({"uid": posted.field("uid")})).await;
-    let name = if answer.status.is_success() { farmer_name(&web, &token, &id).await } else { String::new() };
+    let name = name_of(&id).unwrap_or_default();
     finish(&posted, answer, &format!("/admin/farmers/{id}"), |card| {
         Some(Flash::ok("card_bound", &[card["uid"].as_str().unwrap_or_default(), &name]))
     })
