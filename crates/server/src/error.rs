@@ -113,8 +113,46 @@ impl From<StoreError> for ApiError {
                 ApiError::conflict("CONFLICT", "the change was refused; try again")
             }
             StoreError::Unavailable(cause) => {
-                tracing::error!(%cause, "store unavailable");
+                log_unavailable(&cause);
                 ApiError::unavailable()
+            }
+        }
+    }
+}
+
+/// An outage fails every request at once: its cause is logged at most once every ten seconds, with
+/// how many requests it failed meanwhile, so that a full disk is not filled further by its own log.
+fn log_unavailable(cause: &str) {
+    static OUTAGE_LOG: LogThrottle = LogThrottle::every(std::time::Duration::from_secs(10));
+    if let Some(unlogged) = OUTAGE_LOG.admit(std::time::Instant::now()) {
+        tracing::error!(%cause, more_failed_since_last_line = unlogged, "store unavailable");
+    }
+}
+
+/// Lets one log line through per period, counting the ones it held back.
+struct LogThrottle {
+    every: std::time::Duration,
+    /// When the last line went through, and how many were held back since.
+    last: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
+}
+
+impl LogThrottle {
+    const fn every(every: std::time::Duration) -> LogThrottle {
+        LogThrottle { every, last: std::sync::Mutex::new(None) }
+    }
+
+    /// `Some(held back since the last line)` when a line may be logged at `now`, else `None`.
+    fn admit(&self, now: std::time::Instant) -> Option<u64> {
+        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match last.as_mut() {
+            Some((at, held)) if now.saturating_duration_since(*at) < self.every => {
+                *held += 1;
+                None
+            }
+            _ => {
+                let held = last.map_or(0, |(_, held)| held);
+                *last = Some((now, 0));
+                Some(held)
             }
         }
     }
@@ -315,4 +353,25 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, A
     })?;
     deserializer.end().map_err(|_| ApiError::validation("the body is not valid JSON"))?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::LogThrottle;
+
+    #[test]
+    fn an_outage_logs_one_line_per_period_and_counts_the_rest() {
+        let throttle = LogThrottle::every(Duration::from_secs(10));
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        assert_eq!(throttle.admit(at(0)), Some(0), "the first failure is logged");
+        assert_eq!(throttle.admit(at(1)), None);
+        assert_eq!(throttle.admit(at(9_999)), None);
+        assert_eq!(throttle.admit(at(10_000)), Some(2), "a period later, with the two held back");
+        assert_eq!(throttle.admit(at(10_500)), None);
+        assert_eq!(throttle.admit(at(60_000)), Some(1));
+        assert_eq!(throttle.admit(at(60_001)), None);
+    }
 }

@@ -71,8 +71,12 @@ pub(crate) fn prepare(db: &Path) -> Result<(), Failure> {
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file =
-        options.open(db).map_err(|e| unavailable(format!("cannot create the database {}: {e}", db.display())))?;
+    let file = options.open(db).map_err(|e| {
+        // An existing database that cannot be written (read-only, another owner's) is not one to
+        // create: the sentence says which.
+        let what = if db.exists() { "cannot write to the database" } else { "cannot create the database" };
+        unavailable(format!("{what} {}: {e}", db.display()))
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -333,6 +333,24 @@ async fn an_immutable_shared_memory_file_is_refused_before_it_is_touched_and_use
     store.create_account(&account("late-farmer", Role::Master, None)).await.unwrap();
 }
 
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_database_that_cannot_be_written_is_named_as_such_not_as_one_to_create() {
+    let (_dir, path) = database();
+    drop(SqliteStore::open(&url(&path)).unwrap());
+    if !set_immutable(&path, true) {
+        eprintln!("SKIPPED: setting the immutable flag needs root (CAP_LINUX_IMMUTABLE)");
+        return;
+    }
+    let _guard = Immutable(path.clone());
+    match SqliteStore::open(&url(&path)) {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains("cannot write to the database"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 /// Frames in a database's write-ahead log: a frame is a page and its 24-byte header, after the
 /// log's 32-byte header. A transaction appends at least one.
 fn log_frames(raw: &Connection, path: &Path) -> u64 {

@@ -63,8 +63,15 @@ async fn healthz() -> &'static str {
     responses((status = 200, description = "`ready`: the store commits a write and the master admin exists", body = String, content_type = "text/plain"),
         openapi::Store))]
 async fn readyz(State(app): State<AppState>) -> Result<&'static str, ApiError> {
+    let was_out = app.runtime.store_outage().is_some();
     if let Err(err) = app.runtime.probe_store().await {
-        tracing::warn!(error = ?err, "not ready: the store does not commit a write");
+        // Said once when the outage begins, not at every probe: a full disk is not filled further
+        // by a load balancer's probes (each failing write says its cause at debug).
+        if was_out {
+            tracing::debug!(error = ?err, "not ready: the store does not commit a write");
+        } else {
+            tracing::warn!(error = ?err, "not ready: the store does not commit a write");
+        }
         return Err(ApiError::unavailable());
     }
     match app.store.accounts(pumppilot_store::Role::Master, None).await {
