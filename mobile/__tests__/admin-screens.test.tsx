@@ -263,10 +263,19 @@ describe('admin', () => {
     expect(within(first).getByText('15 min')).toBeTruthy();
     expect(within(first).getByText('paid cash')).toBeTruthy();
     fireEvent.press(within(first).getByText('Approve'));
-    expect(await screen.findByText('Approved 15 min for Karim Mia.')).toBeTruthy();
-    await waitFor(() => expect(screen.queryByTestId('request-r1')).toBeNull());
-    fireEvent.press(within(screen.getByTestId('request-r2')).getByText('Reject'));
-    expect(await screen.findByText('This request was already decided.')).toBeTruthy();
+    // The answer is shown where the owner tapped: the decided request keeps its place, without
+    // its buttons or its "balance now → after" (the balance read since holds the minutes).
+    await waitFor(() => expect(server.count('GET /api/admin/minute-requests')).toBe(2));
+    const decided = await screen.findByTestId('request-r1');
+    await waitFor(() => expect(within(decided).queryByText('Approve')).toBeNull());
+    expect(within(decided).getByText('Approved 15 min for Karim Mia.')).toBeTruthy();
+    expect(within(decided).queryByText('Reject')).toBeNull();
+    expect(within(decided).queryByTestId('request-r1-balance')).toBeNull();
+    const second = screen.getByTestId('request-r2');
+    fireEvent.press(within(second).getByText('Reject'));
+    expect(await within(second).findByText('This request was already decided.')).toBeTruthy();
+    // The next answer takes the place of the last: the request decided before is gone.
+    expect(screen.queryByTestId('request-r1')).toBeNull();
     expect(server.count('POST /api/admin/minute-requests/r1/approve')).toBe(1);
   });
 

@@ -36,7 +36,10 @@ function Requests() {
   // A request above this asks for a second tap (by request id): a mistyped request is money
   // given away.
   const confirm = useConfirm();
-  const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
+  // The answer to a decision is shown where the owner tapped, not at the top of a long list: the
+  // decided request keeps its place, its buttons replaced by what was done, until the list is
+  // pulled to refresh or another request is decided.
+  const [answer, setAnswer] = useState<{ request: MinuteRequest; kind: 'error' | 'success'; text: string } | null>(null);
 
   const decide = async (r: MinuteRequest, how: 'approve' | 'reject') => {
     const name = data.data?.names.get(r.userId) ?? t.unknownUser;
@@ -46,54 +49,72 @@ function Requests() {
     try {
       if (how === 'approve') {
         await api.approve(r.id);
-        setMessage({ kind: 'success', text: t.approved(name, i18n.minutes(r.minutes)) });
+        setAnswer({ request: r, kind: 'success', text: t.approved(name, i18n.minutes(r.minutes)) });
       } else {
         await api.reject(r.id);
-        setMessage({ kind: 'success', text: t.rejected(name) });
+        setAnswer({ request: r, kind: 'success', text: t.rejected(name) });
       }
     } catch (err) {
-      setMessage({ kind: 'error', text: i18n.error(err) });
+      setAnswer({ request: r, kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);
       void data.reload();
     }
   };
 
+  const pending = data.data?.requests ?? [];
+  // The decided request, gone from the pending list, is shown where it was (newest first).
+  const shown =
+    answer && !pending.some((r) => r.id === answer.request.id)
+      ? [...pending, answer.request].sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+      : pending;
+  const refresh = () => {
+    setAnswer(null);
+    void data.reload();
+  };
+
   return (
-    <Screen title={t.requestsTitle} testID="requests" onRefresh={data.reload}>
-      {message ? <Message kind={message.kind} text={message.text} testID={`requests-${message.kind}`} /> : null}
+    <Screen title={t.requestsTitle} testID="requests" onRefresh={refresh}>
       {data.error ? <ErrorBox error={data.error} onRetry={data.reload} /> : null}
       {!data.data && data.loading ? <Loading /> : null}
-      {data.data?.requests.length === 0 ? <Body muted>{t.noPending}</Body> : null}
-      {data.data?.requests.map((r) => {
+      {data.data && pending.length === 0 ? <Body muted>{t.noPending}</Body> : null}
+      {shown.map((r) => {
         const name = data.data?.names.get(r.userId) ?? t.unknownUser;
         const armed = confirm.isArmed(r.id);
+        const said = answer?.request.id === r.id ? answer : null;
+        const open = pending.some((p) => p.id === r.id);
         return (
           <Card key={r.id} testID={`request-${r.id}`}>
             <Body strong>{name}</Body>
             <Body strong>{i18n.minutes(r.minutes)}</Body>
-            <Body testID={`request-${r.id}-balance`}>
-              {t.balanceNowAfter(
-                i18n.duration(data.data?.balances.get(r.userId) ?? 0),
-                i18n.duration((data.data?.balances.get(r.userId) ?? 0) + r.minutes * 60),
-              )}
-            </Body>
+            {/* Decided, the balance read since already holds the minutes: "now → after" would count them twice. */}
+            {open ? (
+              <Body testID={`request-${r.id}-balance`}>
+                {t.balanceNowAfter(
+                  i18n.duration(data.data?.balances.get(r.userId) ?? 0),
+                  i18n.duration((data.data?.balances.get(r.userId) ?? 0) + r.minutes * 60),
+                )}
+              </Body>
+            ) : null}
             {r.note ? <Body>{r.note}</Body> : null}
             <Body muted>{i18n.dateTime(r.createdAt)}</Body>
+            {said ? <Message kind={said.kind} text={said.text} testID={`requests-${said.kind}`} /> : null}
             {/* Armed, the approve button names the minutes and the farmer: it takes the whole width. */}
-            <View style={{ flexDirection: armed ? 'column' : 'row', gap: 10 }}>
-              <View style={armed ? null : { flex: 1 }}>
-                <Button
-                  testID={`approve-${r.id}`}
-                  label={armed ? t.approveAgain(i18n.minutes(r.minutes), name) : t.approve}
-                  busy={busy === r.id}
-                  onPress={() => void decide(r, 'approve')}
-                />
+            {open ? (
+              <View style={{ flexDirection: armed ? 'column' : 'row', gap: 10 }}>
+                <View style={armed ? null : { flex: 1 }}>
+                  <Button
+                    testID={`approve-${r.id}`}
+                    label={armed ? t.approveAgain(i18n.minutes(r.minutes), name) : t.approve}
+                    busy={busy === r.id}
+                    onPress={() => void decide(r, 'approve')}
+                  />
+                </View>
+                <View style={armed ? null : { flex: 1 }}>
+                  <Button kind="outline" testID={`reject-${r.id}`} label={t.reject} disabled={busy === r.id} onPress={() => void decide(r, 'reject')} />
+                </View>
               </View>
-              <View style={armed ? null : { flex: 1 }}>
-                <Button kind="outline" testID={`reject-${r.id}`} label={t.reject} disabled={busy === r.id} onPress={() => void decide(r, 'reject')} />
-              </View>
-            </View>
+            ) : null}
           </Card>
         );
       })}
