@@ -100,10 +100,10 @@ describe('admin', () => {
     fireEvent.press(await screen.findByText('STOP THIS RUN'));
     expect(server.count('POST /api/admin/motor/stop')).toBe(0);
     // A double tap is one tap: it only asks.
-    fireEvent.press(screen.getByText('TAP AGAIN TO STOP'));
+    fireEvent.press(screen.getByText('TAP AGAIN TO STOP THE RUN OF Salma Begum'));
     expect(server.count('POST /api/admin/motor/stop')).toBe(0);
     await deliberately();
-    fireEvent.press(screen.getByText('TAP AGAIN TO STOP'));
+    fireEvent.press(screen.getByText('TAP AGAIN TO STOP THE RUN OF Salma Begum'));
     expect(await screen.findByText('The run of Salma Begum was stopped.')).toBeTruthy();
     expect(server.count('POST /api/admin/motor/stop')).toBe(1);
     await waitFor(() => expect(screen.getByTestId('state-word')).toHaveTextContent('IDLE'));
@@ -118,7 +118,7 @@ describe('admin', () => {
     server.on('POST /api/admin/motor/stop', error(404, 'NOT_FOUND', 'no such active run'));
     fireEvent.press(within(active).getByText('STOP THIS RUN'));
     await deliberately();
-    fireEvent.press(within(active).getByText('TAP AGAIN TO STOP'));
+    fireEvent.press(within(active).getByText('TAP AGAIN TO STOP THE RUN OF Salma Begum'));
     // Said in the run's card, beside its button.
     expect(await within(active).findByText('Not found. It may have just changed; the screen is updated.')).toBeTruthy();
   });

@@ -166,7 +166,7 @@ const en = {
   lastSeen: (t: string) => `Last seen ${t}`,
   neverSeen: 'Never seen',
   stopRun: 'STOP THIS RUN',
-  confirmStopRun: 'TAP AGAIN TO STOP',
+  confirmStopRun: (name: string) => `TAP AGAIN TO STOP THE RUN OF ${name}`,
   runStopped: (name: string) => `The run of ${name} was stopped.`,
 
   // Owner tools: farmers, cards, devices, usage
@@ -497,7 +497,7 @@ const bn: Strings = {
   lastSeen: (t) => `শেষ যোগাযোগ ${t}`,
   neverSeen: 'কখনো যোগাযোগ হয়নি',
   stopRun: 'এই পাম্প বন্ধ করুন',
-  confirmStopRun: 'বন্ধ করতে আবার চাপুন',
+  confirmStopRun: (name) => `${name}-এর পাম্প বন্ধ করতে আবার চাপুন`,
   runStopped: (name) => `${name}-এর পাম্প বন্ধ করা হয়েছে।`,
 
   addFarmerTitle: 'কৃষক যোগ করুন',

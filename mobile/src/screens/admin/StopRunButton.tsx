@@ -6,7 +6,7 @@ import { useLive } from '../../live/LiveProvider';
 import { Button } from '../../ui/components';
 import { useConfirm } from '../../ui/useConfirm';
 
-/** The admin's stop (POST /api/admin/motor/stop), with a second tap to confirm. */
+/** The admin's stop (POST /api/admin/motor/stop), with a second tap to confirm that names whose run it stops. */
 export function StopRunButton({
   name,
   onDone,
@@ -40,7 +40,7 @@ export function StopRunButton({
       big
       kind="danger"
       testID="admin-stop"
-      label={confirm.isArmed() ? i18n.t.confirmStopRun : i18n.t.stopRun}
+      label={confirm.isArmed() ? i18n.t.confirmStopRun(name) : i18n.t.stopRun}
       busy={busy}
       onPress={() => void press()}
     />
