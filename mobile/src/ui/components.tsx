@@ -1,6 +1,8 @@
-import type { ReactNode } from 'react';
+import { useEffect, type ReactNode } from 'react';
 import {
+  AccessibilityInfo,
   ActivityIndicator,
+  Platform,
   Pressable,
   RefreshControl,
   ScrollView,
@@ -171,6 +173,11 @@ export function Field({ label, testID, ...input }: { label: string; testID?: str
 export type MessageKind = 'error' | 'success' | 'info';
 
 export function Message({ kind, text, testID }: { kind: MessageKind; text: string; testID?: string }) {
+  // Android and the web read a live region when it changes; iOS VoiceOver does not, so there the
+  // message is announced (a refusal or "added" read aloud to an owner who cannot see it).
+  useEffect(() => {
+    if (Platform.OS === 'ios') AccessibilityInfo.announceForAccessibility(text);
+  }, [text]);
   const look = kind === 'error' ? styles.error : kind === 'success' ? styles.success : styles.info;
   const fg = kind === 'error' ? colors.errorText : kind === 'success' ? colors.successText : colors.infoText;
   return (
