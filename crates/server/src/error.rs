@@ -13,7 +13,7 @@ use pumppilot_store::StoreError;
 use serde::{Serialize, de::DeserializeOwned};
 use utoipa::ToSchema;
 
-use crate::runtime::RuntimeError;
+use crate::{log_throttle::LogThrottle, runtime::RuntimeError};
 
 /// An error answer: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,35 +126,6 @@ fn log_unavailable(cause: &str) {
     static OUTAGE_LOG: LogThrottle = LogThrottle::every(std::time::Duration::from_secs(10));
     if let Some(unlogged) = OUTAGE_LOG.admit(std::time::Instant::now()) {
         tracing::error!(%cause, more_failed_since_last_line = unlogged, "store unavailable");
-    }
-}
-
-/// Lets one log line through per period, counting the ones it held back.
-struct LogThrottle {
-    every: std::time::Duration,
-    /// When the last line went through, and how many were held back since.
-    last: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
-}
-
-impl LogThrottle {
-    const fn every(every: std::time::Duration) -> LogThrottle {
-        LogThrottle { every, last: std::sync::Mutex::new(None) }
-    }
-
-    /// `Some(held back since the last line)` when a line may be logged at `now`, else `None`.
-    fn admit(&self, now: std::time::Instant) -> Option<u64> {
-        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match last.as_mut() {
-            Some((at, held)) if now.saturating_duration_since(*at) < self.every => {
-                *held += 1;
-                None
-            }
-            _ => {
-                let held = last.map_or(0, |(_, held)| held);
-                *last = Some((now, 0));
-                Some(held)
-            }
-        }
     }
 }
 
@@ -353,25 +324,4 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, A
     })?;
     deserializer.end().map_err(|_| ApiError::validation("the body is not valid JSON"))?;
     Ok(value)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use super::LogThrottle;
-
-    #[test]
-    fn an_outage_logs_one_line_per_period_and_counts_the_rest() {
-        let throttle = LogThrottle::every(Duration::from_secs(10));
-        let start = Instant::now();
-        let at = |ms: u64| start + Duration::from_millis(ms);
-        assert_eq!(throttle.admit(at(0)), Some(0), "the first failure is logged");
-        assert_eq!(throttle.admit(at(1)), None);
-        assert_eq!(throttle.admit(at(9_999)), None);
-        assert_eq!(throttle.admit(at(10_000)), Some(2), "a period later, with the two held back");
-        assert_eq!(throttle.admit(at(10_500)), None);
-        assert_eq!(throttle.admit(at(60_000)), Some(1));
-        assert_eq!(throttle.admit(at(60_001)), None);
-    }
 }
