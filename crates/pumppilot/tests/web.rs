@@ -99,6 +99,41 @@ impl Browser {
 }
 
 #[tokio::test]
+async fn behind_an_https_proxy_every_cookie_is_secure_and_on_plain_http_none_is() {
+    let app = spawn_app().await;
+    app.tenant("rahim", 1, 0).await;
+    // No cookie store: one keeps a `Secure` cookie from an `http://` answer to itself.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for https in [true, false] {
+        let with = |request: reqwest::RequestBuilder| match https {
+            true => request.header("x-forwarded-proto", "https"),
+            false => request,
+        };
+        let form = Browser::answer(with(http.get(format!("{}/login", app.base))).send().await.unwrap()).await;
+        let pre = form.headers[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+        let body = format!("_csrf={}&username=rahim&password={}", encode(&form.token()), encode(PASSWORD));
+        let signed = with(http.post(format!("{}/login", app.base)))
+            .header(header::COOKIE, pre)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let signed = Browser::answer(signed).await;
+        assert_eq!((signed.status, signed.location()), (StatusCode::SEE_OTHER, "/admin"), "{}", signed.body);
+        let cookies: Vec<&str> = [&form, &signed]
+            .iter()
+            .flat_map(|answer| answer.headers.get_all(header::SET_COOKIE))
+            .map(|value| value.to_str().unwrap())
+            .collect();
+        assert!(cookies.iter().any(|c| c.starts_with("pp_session=w_")), "{cookies:?}");
+        for cookie in cookies {
+            assert_eq!(cookie.ends_with("; Secure"), https, "https {https}: {cookie}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn each_role_signs_in_to_its_own_page_and_signing_out_ends_the_session() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 30).await;
@@ -388,8 +423,13 @@ async fn bangla_is_chosen_remembered_and_written_with_bangla_digits() {
     assert!(bad.body.contains(r#"value="abc""#) && bad.body.contains(r#"value="নগদ দিয়েছি""#), "{}", bad.body);
 
     // An open redirect is not possible through the language form.
-    let away = farmer.post("/lang", &[("_csrf", &token), ("lang", "en"), ("back", "//evil.example/")]).await;
-    assert_eq!(away.location(), "/");
+    // (A browser drops a tab or a newline from a URL: `/\t/evil.example` is `//evil.example`.)
+    for back in ["//evil.example/", "/\t/evil.example", "/\n/evil.example", "/\\evil.example"] {
+        let away = farmer.post("/lang", &[("_csrf", &token), ("lang", "en"), ("back", back)]).await;
+        assert_eq!(away.location(), "/", "{back:?}");
+    }
+    let kept = farmer.post("/lang", &[("_csrf", &token), ("lang", "en"), ("back", "/user/history?page=2")]).await;
+    assert_eq!(kept.location(), "/user/history?page=2");
 
     // A browser that prefers Bangla gets it before choosing.
     let fresh = reqwest::Client::new()

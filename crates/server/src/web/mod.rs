@@ -110,6 +110,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/static/{file}", get(assets::serve))
         .fallback(nowhere)
         .layer(middleware::map_response(secure_headers))
+        .layer(middleware::from_fn(secure_cookies))
         .with_state(web)
 }
 
@@ -133,6 +134,28 @@ async fn secure_headers(mut response: Response) -> Response {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Behind a proxy that serves HTTPS (it says `X-Forwarded-Proto: https`), every cookie is
+/// `Secure`: a link to the same host over plain `http://` then never carries the session. Served
+/// over plain HTTP (a village server on its LAN address, no proxy), cookies stay as they are, or
+/// no browser would keep them. The header needs no trusted proxy: a client that sends it itself
+/// only makes its own cookies stricter.
+async fn secure_cookies(request: Request, next: middleware::Next) -> Response {
+    let https = request.headers().get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let mut response = next.run(request).await;
+    if https {
+        for (name, value) in response.headers_mut().iter_mut() {
+            if name == header::SET_COOKIE
+                && let Ok(cookie) = value.to_str()
+                && !cookie.to_ascii_lowercase().contains("; secure")
+                && let Ok(secure) = HeaderValue::from_str(&format!("{cookie}; Secure"))
+            {
+                *value = secure;
+            }
+        }
+    }
     response
 }
 
@@ -398,9 +421,13 @@ fn refused(visit: &Visit, json: bool) -> Response {
     message_page(visit, None, StatusCode::FORBIDDEN, t.forbidden_title, t.form_expired)
 }
 
-/// A local path to go back to (never another site).
+/// A local path to go back to (never another site). No control characters at all: a browser
+/// drops a tab or a newline from a URL, so `/\t/evil.example` would become `//evil.example`.
 fn local_path(text: &str, fallback: &str) -> String {
-    let ok = text.starts_with('/') && !text.starts_with("//") && !text.contains('\\') && !text.contains(['\r', '\n']);
+    let ok = text.starts_with('/')
+        && !text.starts_with("//")
+        && !text.contains('\\')
+        && !text.chars().any(|c| c.is_control() || c.is_whitespace());
     if ok { text.to_string() } else { fallback.to_string() }
 }
 
