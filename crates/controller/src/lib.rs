@@ -382,12 +382,21 @@ impl Starts {
         now.since(at).is_none_or(|age| age < timing::HOUR_MS)
     }
 
-    /// After the clock went back, nothing tells how long ago the starts were: count them all as
-    /// happening now, so the cap holds for a full hour rather than not at all.
-    fn retime(&mut self, now: Millis) {
-        for at in &mut self.at[..self.len.min(MAX_STARTS)] {
-            *at = now;
+    /// After the clock went back from `before` to `now`, nothing tells how long ago the starts
+    /// were: those that still counted at `before` (less than an hour old) count as happening now,
+    /// so the cap holds for a full hour rather than not at all; older ones no longer count (a
+    /// board with many starts since boot is not kept from starting for an hour by a glitch).
+    fn retime(&mut self, before: Millis, now: Millis) {
+        let counted = (1..=self.len)
+            .take_while(|newest| {
+                let at = self.at[(self.next + MAX_STARTS - newest) % MAX_STARTS];
+                before.since(at).is_none_or(|age| age < timing::HOUR_MS)
+            })
+            .count();
+        for newest in 1..=counted {
+            self.at[(self.next + MAX_STARTS - newest) % MAX_STARTS] = now;
         }
+        self.len = counted;
     }
 }
 
@@ -637,7 +646,7 @@ impl Controller {
             self.reported = None;
             self.epoch = self.epoch.wrapping_add(1);
             self.switched_at = now;
-            self.starts.retime(now);
+            self.starts.retime(self.latest, now);
         }
         self.latest = now;
     }

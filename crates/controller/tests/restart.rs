@@ -156,6 +156,37 @@ fn the_cap_counts_starts_in_a_sliding_hour() {
 }
 
 #[test]
+fn a_clock_that_goes_back_keeps_counting_only_the_last_hours_starts() {
+    let start = |device: &mut Controller, at: u64, seq: u64| {
+        run(device, at - 1_000, at);
+        device.answer_at(Millis(at), &answer(true, seq, 0, 0, 3)).unwrap();
+        let decision = device.drive(Millis(at));
+        device.answer_at(Millis(at + 1), &answer(false, seq + 1, 0, 0, 3)).unwrap();
+        device.drive(Millis(at + 1));
+        decision
+    };
+    for (jump_at, held) in [(2 * HOUR, false), (1_300_000, true)] {
+        let mut device = settled_device(Settings::DEFAULT);
+        for (i, at) in [1_000, 600_000, 1_200_000].into_iter().enumerate() {
+            assert_eq!(start(&mut device, at, 1 + 2 * i as u64), Decision::On);
+        }
+        run(&mut device, 1_200_001, jump_at);
+        // The clock goes back to 10 min after boot (the first reading after the jump: 600,000);
+        // the inputs settle again.
+        let after = start(&mut device, 601_000, 101);
+        if held {
+            // The three starts were within the hour before the jump: they count as made then.
+            assert_eq!(after, Decision::Off(OffReason::StartsPerHour));
+            assert_eq!(start(&mut device, 600_000 + HOUR - 1, 103), Decision::Off(OffReason::StartsPerHour));
+            assert_eq!(start(&mut device, 600_000 + HOUR + 1_000, 105), Decision::On);
+        } else {
+            // They were over an hour old: they no longer count, and the board starts.
+            assert_eq!(after, Decision::On, "jump at {jump_at}");
+        }
+    }
+}
+
+#[test]
 fn a_handover_is_not_a_start_and_a_closed_relay_stays_closed() {
     let mut device = settled_device(Settings::DEFAULT);
     device.answer_at(Millis(1_000), &answer(true, 1, 0, 0, 1)).unwrap();
