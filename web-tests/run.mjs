@@ -369,20 +369,22 @@ async function main() {
   // ---- Farmer A starts; farmer B joins the queue. ----
   const a = await phone('farmer A');
   const b = await phone('farmer B');
-  const PUSH_TOKEN = 'ExponentPushToken[web-test-karim]';
-  await step('farmer A’s phone registers for push (as the app does)', async () => {
-    const login = await fetch(`${server.url}/api/auth/login`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ username: '01711000001', password: '01711000001-pw' }),
-    });
-    const { token } = await login.json();
-    const profile = await fetch(`${server.url}/api/alerts/profile`, {
-      method: 'PUT',
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ phone: null, pushTokens: [PUSH_TOKEN], language: 'en', muted: [], quietHours: null }),
-    });
-    assert(profile.ok, `the push token is saved: ${profile.status}`);
+  const PUSH_TOKENS = { a: 'ExponentPushToken[web-test-karim]', b: 'ExponentPushToken[web-test-salma]' };
+  await step('both farmers’ phones register for push (as the app does)', async () => {
+    for (const [who, username] of [['a', '01711000001'], ['b', '01711000002']]) {
+      const login = await fetch(`${server.url}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username, password: `${username}-pw` }),
+      });
+      const { token } = await login.json();
+      const profile = await fetch(`${server.url}/api/alerts/profile`, {
+        method: 'PUT',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ phone: null, pushTokens: [PUSH_TOKENS[who]], language: 'en', muted: [], quietHours: null }),
+      });
+      assert(profile.ok, `farmer ${who}'s push token is saved: ${profile.status}`);
+    }
   });
 
   await step('farmer A starts and sees RUNNING, the time counting down', async () => {
@@ -404,32 +406,6 @@ async function main() {
     };
     assert(seconds(later) < seconds(first), `the remaining time counts down: ${first} → ${later}`);
     assert(a.url().endsWith('/user'), 'no page load for Start');
-  });
-
-  await step('the turn reaches farmer A’s phone through Expo: the exact request, drawn as a notification', async () => {
-    await until(() => expo.requests.some((r) => r.path === '/--/api/v2/push/send'), 'a push request');
-    const request = expo.requests.find((r) => r.path === '/--/api/v2/push/send');
-    assert(request.method === 'POST' && request.headers['content-type'] === 'application/json', `a JSON POST: ${request.method} ${request.headers['content-type']}`);
-    assert(request.headers.authorization === undefined, 'no access token configured, none sent');
-    const messages = JSON.parse(request.body);
-    assert(messages.length === 1, `one message per token: ${request.body}`);
-    const [message] = messages;
-    assert(
-      JSON.stringify(Object.keys(message).sort()) === JSON.stringify(['body', 'data', 'sound', 'title', 'to']) &&
-        message.to === PUSH_TOKEN &&
-        message.title === 'Your turn' &&
-        message.body === 'Your turn came: the pump is starting for you.' &&
-        message.sound === 'default' &&
-        message.data.kind === 'RUN_STARTED' &&
-        /^[0-9a-f]{32}$/.test(message.data.id),
-      `the exact message: ${request.body}`,
-    );
-    const card = await browser.newPage({ viewport: PHONE, deviceScaleFactor: 2 });
-    await card.setContent(pushCard(request));
-    assert((await card.locator('#push-title').innerText()) === message.title, 'the card shows the title sent');
-    await painted(card);
-    await card.screenshot({ path: join(shots, 'alerts-push-phone.png') });
-    await card.close();
   });
 
   await step('farmer B (another browser) joins and sees WAITING #1', async () => {
@@ -543,6 +519,36 @@ async function main() {
     await b.locator('#state-extra', { hasText: 'Your pump is running' }).waitFor();
     await b.locator('#motor-button', { hasText: 'STOP' }).waitFor();
     await admin.locator('#state-detail', { hasText: 'Salma Begum' }).waitFor();
+  });
+
+  await step('the turn reaches farmer B’s phone through Expo (A, who started the free pump, is not told): the exact request, drawn as a notification', async () => {
+    const turns = () =>
+      expo.requests
+        .filter((r) => r.path === '/--/api/v2/push/send')
+        .flatMap((r) => JSON.parse(r.body).map((message) => ({ request: r, message })))
+        .filter(({ message }) => message.data?.kind === 'RUN_STARTED');
+    await until(() => turns().length > 0, 'a push of a turn that came');
+    const [{ request, message }, ...more] = turns();
+    assert(more.length === 0, `one turn told: ${JSON.stringify(turns().map((t) => t.message))}`);
+    assert(request.method === 'POST' && request.headers['content-type'] === 'application/json', `a JSON POST: ${request.method} ${request.headers['content-type']}`);
+    assert(request.headers.authorization === undefined, 'no access token configured, none sent');
+    assert(JSON.parse(request.body).length === 1, `one message per token: ${request.body}`);
+    assert(
+      JSON.stringify(Object.keys(message).sort()) === JSON.stringify(['body', 'data', 'sound', 'title', 'to']) &&
+        message.to === PUSH_TOKENS.b &&
+        message.title === 'Your turn' &&
+        message.body === 'Your turn came: the pump is starting for you.' &&
+        message.sound === 'default' &&
+        message.data.kind === 'RUN_STARTED' &&
+        /^[0-9a-f]{32}$/.test(message.data.id),
+      `the exact message: ${request.body}`,
+    );
+    const card = await browser.newPage({ viewport: PHONE, deviceScaleFactor: 2 });
+    await card.setContent(pushCard(request));
+    assert((await card.locator('#push-title').innerText()) === message.title, 'the card shows the title sent');
+    await painted(card);
+    await card.screenshot({ path: join(shots, 'alerts-push-phone.png') });
+    await card.close();
   });
 
   await step('a farmer asks for at most the owner’s limit', async () => {

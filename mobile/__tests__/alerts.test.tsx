@@ -12,7 +12,17 @@ jest.mock('expo-notifications', () => ({
 }));
 const mocked = Notifications as jest.Mocked<typeof Notifications>;
 
-const EMPTY: AlertProfile = { phone: null, pushTokens: [], language: 'en', muted: [], quietHours: null };
+const EMPTY: AlertProfile = {
+  phone: null,
+  pendingPhone: null,
+  phoneCode: null,
+  pendingSince: null,
+  smsNumber: '+8809610000000',
+  pushTokens: [],
+  language: 'en',
+  muted: [],
+  quietHours: null,
+};
 
 /** A farmer with two notifications (one unread) and an alert profile kept by the fake server. */
 function farmerWithAlerts() {
@@ -38,7 +48,17 @@ function farmerWithAlerts() {
   server.on(
     'PUT /api/alerts/profile',
     sessions.authed((req) => {
-      profile = req.body;
+      // As the server does: a new number waits, with a code, until texted from that phone.
+      const wanted = (req.body as AlertProfile).phone ?? null;
+      const waits = wanted !== null && wanted !== profile.phone && wanted !== profile.pendingPhone;
+      profile = {
+        ...(req.body as AlertProfile),
+        phone: wanted === null ? null : profile.phone,
+        pendingPhone: wanted === null ? null : waits ? wanted : profile.pendingPhone,
+        phoneCode: wanted === null ? null : waits ? '482106' : profile.phoneCode,
+        pendingSince: wanted === null ? null : waits ? '2026-01-01T06:00:00Z' : profile.pendingSince,
+        smsNumber: EMPTY.smsNumber,
+      };
       return { body: profile };
     }),
   );
@@ -92,12 +112,18 @@ describe('alerts', () => {
     expect(server.count('PUT /api/alerts/profile')).toBe(0);
   });
 
-  test('the SMS phone is saved with the app’s language', async () => {
+  test('the SMS phone is saved with the app’s language and waits for the code texted from it', async () => {
     const { server } = farmerWithAlerts();
     await openAlerts();
+    expect(await screen.findByTestId('alerts-phone-confirmed')).toHaveTextContent(/^No phone confirmed yet/);
     fireEvent.changeText(await screen.findByTestId('alerts-phone'), ' +8801711000001 ');
     fireEvent.press(screen.getByTestId('alerts-save'));
     expect(await screen.findByText('Saved.')).toBeTruthy();
     expect(server.last('PUT /api/alerts/profile')!.body).toEqual({ ...EMPTY, phone: '+8801711000001', language: 'en' });
+    expect(await screen.findByTestId('alerts-phone-send')).toHaveTextContent(
+      'From the phone +8801711000001, send 482106 to +8809610000000. The code works for 24 hours.',
+    );
+    expect(screen.getByText('+8801711000001 is waiting to be confirmed: it gets nothing until then.')).toBeTruthy();
+    expect(screen.getByTestId('alerts-phone-confirmed')).toHaveTextContent(/^No phone confirmed yet/);
   });
 });

@@ -1,7 +1,7 @@
 //! What a notification says, in the person's language: one sentence made from its kind and facts.
 //! The bell, push and SMS all show this text.
 
-use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, ResetReason};
+use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, ResetReason, Timestamp};
 
 /// A language texts are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +31,34 @@ pub fn digits(text: &str, language: Language) -> String {
     }
 }
 
-/// Whole minutes of some seconds, rounded down (a balance) or up (a charge), as the screens show.
+/// Whole minutes of some seconds, rounded down: a balance never promises minutes it has not.
 fn minutes(seconds: i64) -> i64 {
     seconds.max(0) / 60
+}
+
+/// Whole minutes of a charge, rounded up: what a run used is never said as less than it was.
+/// With the balance rounded down they add up as a farmer checks them: 20 min, 2 s used, is
+/// "1 min used, 19 min left" (never "0 min used, 19 min left"), and the balance said never drops
+/// by more than the charge said.
+fn minutes_up(seconds: i64) -> i64 {
+    let seconds = seconds.max(0);
+    seconds / 60 + i64::from(seconds % 60 != 0)
+}
+
+/// How long something lasted, in hours and whole minutes (at least 1 min): "3 h 10 min",
+/// "৩ ঘণ্টা ১০ মিনিট", as the screens write durations.
+fn span(ms: i64, language: Language) -> String {
+    let minutes = (ms.max(0) / 60_000).max(1);
+    let (h, m) = (minutes / 60, minutes % 60);
+    let (unit_h, unit_min) = match language {
+        Language::English => ("h", "min"),
+        Language::Bangla => ("ঘণ্টা", "মিনিট"),
+    };
+    match (h, m) {
+        (0, m) => format!("{m} {unit_min}"),
+        (h, 0) => format!("{h} {unit_h}"),
+        (h, m) => format!("{h} {unit_h} {m} {unit_min}"),
+    }
 }
 
 fn hold_reason(reason: Option<HoldReason>, language: Language) -> &'static str {
@@ -53,7 +78,7 @@ fn hold_reason(reason: Option<HoldReason>, language: Language) -> &'static str {
         (Language::Bangla, Some(GridSettling)) => "বিদ্যুৎ স্থির হওয়ার অপেক্ষা",
         (Language::Bangla, Some(RestartWait)) => "মোটর আবার চালুর আগে বিশ্রাম",
         (Language::Bangla, Some(NoFeedback)) => "মোটর চালু হয়নি",
-        (Language::Bangla, Some(StoreUnavailable)) => "সার্ভার রান লিখতে পারছে না",
+        (Language::Bangla, Some(StoreUnavailable)) => "সার্ভার হিসাব লিখতে পারছে না",
         (Language::Bangla, None) => "একটি সমস্যা",
     }
 }
@@ -77,36 +102,63 @@ fn end_reason(reason: Option<EndReason>, language: Language) -> &'static str {
 fn reset_reason(reason: Option<ResetReason>, language: Language) -> &'static str {
     use ResetReason::*;
     match (language, reason) {
-        (Language::English, Some(BrownOut)) => "the voltage dropped",
-        (Language::English, Some(Watchdog)) => "it hung (watchdog)",
-        (Language::English, Some(Panic)) => "its software crashed",
+        (Language::English, Some(BrownOut)) => "the power dipped",
+        (Language::English, Some(Watchdog)) => "it got stuck and restarted itself",
+        (Language::English, Some(Panic)) => "its software failed",
         (Language::English, _) => "an unknown cause",
-        (Language::Bangla, Some(BrownOut)) => "ভোল্টেজ কমে গিয়েছিল",
-        (Language::Bangla, Some(Watchdog)) => "এটি আটকে গিয়েছিল (ওয়াচডগ)",
-        (Language::Bangla, Some(Panic)) => "সফটওয়্যার ক্র্যাশ করেছে",
+        (Language::Bangla, Some(BrownOut)) => "বিদ্যুৎ কমে গিয়েছিল",
+        (Language::Bangla, Some(Watchdog)) => "আটকে গিয়ে নিজেই আবার চালু হয়েছে",
+        (Language::Bangla, Some(Panic)) => "সফটওয়্যারে সমস্যা হয়েছিল",
         (Language::Bangla, _) => "অজানা কারণে",
     }
 }
 
-/// The notification's title (a few words) and its sentence.
-pub fn render(kind: NoticeKind, facts: &Facts, language: Language) -> (String, String) {
+/// What a run used and what is left, as a run's end says it: the charge rounded up, the balance
+/// down; a run that charged nothing says so, and a balance not known (nothing was charged, so the
+/// engine wrote none) is not said (never "0 min left" to a farmer who has minutes).
+fn run_charge(facts: &Facts, language: Language) -> String {
+    let used = minutes_up(facts.seconds.unwrap_or(0));
+    let left = facts.balance_seconds.map(minutes);
+    match (language, used, left) {
+        (Language::English, 0, None) => "no minutes used".to_owned(),
+        (Language::English, 0, Some(left)) => format!("no minutes used, {left} min left"),
+        (Language::English, used, None) => format!("{used} min used"),
+        (Language::English, used, Some(left)) => format!("{used} min used, {left} min left"),
+        (Language::Bangla, 0, None) => "কোনো মিনিট খরচ হয়নি".to_owned(),
+        (Language::Bangla, 0, Some(left)) => format!("কোনো মিনিট খরচ হয়নি, {left} মিনিট বাকি"),
+        (Language::Bangla, used, None) => format!("{used} মিনিট খরচ"),
+        (Language::Bangla, used, Some(left)) => format!("{used} মিনিট খরচ, {left} মিনিট বাকি"),
+    }
+}
+
+/// The notification's title (a few words) and its sentence, for a notice made at `at` (the
+/// notice's time): load shedding and a silent device say how long they had lasted then, from
+/// `facts.since` (without it, "a long time").
+pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language) -> (String, String) {
     use Language::*;
     use NoticeKind::*;
+    // A request's minutes (whole minutes); a run's end says its charge with `run_charge`.
     let used = minutes(facts.seconds.unwrap_or(0));
     let balance = minutes(facts.balance_seconds.unwrap_or(0));
+    // How long a condition had lasted when the notice was made.
+    let lasted = facts.since.map(|since| span(at.millis().saturating_sub(since.millis()), language));
     let who = facts.who.clone().unwrap_or_default();
+    // The device an owner's notice is about, as the owner named it (in quotes: a name is no word
+    // of the sentence); a notice written before names were kept says "the pump's device".
+    let named = facts.device.as_ref().map(|name| format!("\"{name}\""));
+    let the_device = named.as_ref().map_or_else(|| "The pump's device".to_owned(), |name| format!("The device {name}"));
+    // Bangla says the device's silence: "the device's" (…ডিভাইসের) answer is missing.
+    let the_devices_bn = named.as_ref().map_or_else(|| "পাম্পের ডিভাইসের".to_owned(), |name| format!("{name} ডিভাইসের"));
     let (title, body) = match (language, kind) {
         (English, RunStarted) => ("Your turn".into(), "Your turn came: the pump is starting for you.".into()),
         (English, RunHeld) => {
-            ("Run on hold".into(), format!("Your run is on hold: {}.", hold_reason(facts.hold_reason, language)))
+            let reason = hold_reason(facts.hold_reason, language);
+            ("Run on hold".into(), format!("Your run is on hold: {reason}. No minutes are used while it is on hold."))
         }
         (English, RunResumed) => ("Run resumed".into(), "Your run is running again.".into()),
         (English, RunEnded) => (
             "Run ended".into(),
-            format!(
-                "Your run ended ({}): {used} min used, {balance} min left.",
-                end_reason(facts.end_reason, language)
-            ),
+            format!("Your run ended ({}): {}.", end_reason(facts.end_reason, language), run_charge(facts, language)),
         ),
         (English, BalanceLow) => ("Balance low".into(), format!("Only {balance} min left. Ask the owner for more.")),
         (English, RequestDecided) => match facts.approved {
@@ -114,12 +166,20 @@ pub fn render(kind: NoticeKind, facts: &Facts, language: Language) -> (String, S
             _ => ("Request rejected".into(), format!("Your request for {used} min was rejected.")),
         },
         (English, RequestNew) => ("New request".into(), format!("{who} asks for {used} min.")),
-        (English, DeviceOffline) => ("Device offline".into(), "The pump's device has not been heard from.".into()),
-        (English, LoadSheddingLong) => ("Long load shedding".into(), "Load shedding has lasted a long time.".into()),
-        (English, DeviceReset) => (
-            "Device restarted".into(),
-            format!("The pump's device restarted: {}.", reset_reason(facts.reset, language)),
+        (English, DeviceOffline) => (
+            "Device offline".into(),
+            match &lasted {
+                Some(lasted) => format!("{the_device} has not been heard from for {lasted}."),
+                None => format!("{the_device} has not been heard from."),
+            },
         ),
+        (English, LoadSheddingLong) => (
+            "Long load shedding".into(),
+            format!("Load shedding has lasted {}.", lasted.as_deref().unwrap_or("a long time")),
+        ),
+        (English, DeviceReset) => {
+            ("Device restarted".into(), format!("{the_device} restarted: {}.", reset_reason(facts.reset, language)))
+        }
         (English, RelayNoFeedback) => (
             "Motor did not start".into(),
             "The relay was switched on but the motor did not confirm it runs. Please check the pump.".into(),
@@ -130,12 +190,13 @@ pub fn render(kind: NoticeKind, facts: &Facts, language: Language) -> (String, S
         ),
         (Bangla, RunStarted) => ("আপনার পালা".into(), "আপনার পালা এসেছে: পাম্প চালু হচ্ছে।".into()),
         (Bangla, RunHeld) => {
-            ("রান থেমে আছে".into(), format!("আপনার রান থেমে আছে: {}।", hold_reason(facts.hold_reason, language)))
+            let reason = hold_reason(facts.hold_reason, language);
+            ("সেচ থেমে আছে".into(), format!("আপনার সেচ থেমে আছে: {reason}। মিনিট কাটা হচ্ছে না।"))
         }
-        (Bangla, RunResumed) => ("রান আবার চলছে".into(), "আপনার রান আবার চলছে।".into()),
+        (Bangla, RunResumed) => ("সেচ আবার চলছে".into(), "আপনার সেচ আবার চলছে।".into()),
         (Bangla, RunEnded) => (
-            "রান শেষ".into(),
-            format!("আপনার রান শেষ ({}): {used} মিনিট খরচ, {balance} মিনিট বাকি।", end_reason(facts.end_reason, language)),
+            "সেচ শেষ".into(),
+            format!("আপনার সেচ শেষ ({}): {}।", end_reason(facts.end_reason, language), run_charge(facts, language)),
         ),
         (Bangla, BalanceLow) => ("ব্যালেন্স কম".into(), format!("মাত্র {balance} মিনিট বাকি। মালিকের কাছে আরও চান।")),
         (Bangla, RequestDecided) => match facts.approved {
@@ -143,17 +204,288 @@ pub fn render(kind: NoticeKind, facts: &Facts, language: Language) -> (String, S
             _ => ("অনুরোধ নামঞ্জুর".into(), format!("আপনার {used} মিনিটের অনুরোধ নামঞ্জুর হয়েছে।")),
         },
         (Bangla, RequestNew) => ("নতুন অনুরোধ".into(), format!("{who} {used} মিনিট চান।")),
-        (Bangla, DeviceOffline) => ("ডিভাইস অফলাইন".into(), "পাম্পের ডিভাইসের কোনো সাড়া নেই।".into()),
-        (Bangla, LoadSheddingLong) => ("দীর্ঘ লোডশেডিং".into(), "লোডশেডিং অনেকক্ষণ ধরে চলছে।".into()),
+        (Bangla, DeviceOffline) => (
+            "ডিভাইস অফলাইন".into(),
+            match &lasted {
+                Some(lasted) => format!("{the_devices_bn} {lasted} ধরে কোনো সাড়া নেই।"),
+                None => format!("{the_devices_bn} কোনো সাড়া নেই।"),
+            },
+        ),
+        (Bangla, LoadSheddingLong) => {
+            ("দীর্ঘ লোডশেডিং".into(), format!("লোডশেডিং {} ধরে চলছে।", lasted.as_deref().unwrap_or("অনেকক্ষণ")))
+        }
         (Bangla, DeviceReset) => {
-            ("ডিভাইস রিস্টার্ট".into(), format!("পাম্পের ডিভাইস রিস্টার্ট হয়েছে: {}।", reset_reason(facts.reset, language)))
+            let reason = reset_reason(facts.reset, language);
+            // A name of 18 letters with the longest reason is 70 characters: one SMS in Unicode.
+            let body = match &named {
+                Some(name) => format!("{name} রিস্টার্ট হলো: {reason}।"),
+                None => format!("পাম্পের ডিভাইস রিস্টার্ট হয়েছে: {reason}।"),
+            };
+            ("ডিভাইস রিস্টার্ট".into(), body)
         }
         (Bangla, RelayNoFeedback) => ("মোটর চালু হয়নি".into(), "রিলে চালু হয়েছিল কিন্তু মোটর চলেনি। পাম্পটি দেখুন।".into()),
         (Bangla, StoreTrouble) => {
-            ("সার্ভারে সমস্যা".into(), "সার্ভার কিছুক্ষণ রেকর্ড লিখতে পারেনি; তখন রান থেমে ছিল। এখন আবার চলছে।".into())
+            ("সার্ভারে সমস্যা".into(), "সার্ভার কিছুক্ষণ রেকর্ড লিখতে পারেনি; তখন সেচ থেমে ছিল। এখন আবার চলছে।".into())
         }
         (English, SmsReply) => ("SMS answer".into(), facts.text.clone().unwrap_or_default()),
         (Bangla, SmsReply) => ("এসএমএস উত্তর".into(), facts.text.clone().unwrap_or_default()),
     };
     (title, digits(&body, language))
+}
+
+#[cfg(test)]
+mod wording {
+    use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, ResetReason, Timestamp};
+
+    use super::{Language, minutes, minutes_up, render};
+    use crate::sms::parts;
+
+    /// The English and the Bangla sentence.
+    fn both(kind: NoticeKind, facts: &Facts) -> (String, String) {
+        (render(kind, facts, Timestamp(0), Language::English).1, render(kind, facts, Timestamp(0), Language::Bangla).1)
+    }
+
+    fn pair(english: &str, bangla: &str) -> (String, String) {
+        (english.to_owned(), bangla.to_owned())
+    }
+
+    fn ended(seconds: i64, balance_seconds: Option<i64>) -> Facts {
+        Facts { end_reason: Some(EndReason::UserStop), seconds: Some(seconds), balance_seconds, ..Facts::default() }
+    }
+
+    const HOLDS: [Option<HoldReason>; 8] = [
+        Some(HoldReason::LoadShedding),
+        Some(HoldReason::DeviceNotReady),
+        Some(HoldReason::DeviceOffline),
+        Some(HoldReason::GridSettling),
+        Some(HoldReason::RestartWait),
+        Some(HoldReason::NoFeedback),
+        Some(HoldReason::StoreUnavailable),
+        None,
+    ];
+
+    #[test]
+    fn a_run_says_its_charge_rounded_up_and_the_balance_rounded_down() {
+        // Salma had 20 min and ran 2 s; Karim had 12 min and ran 28 s.
+        assert_eq!(
+            both(NoticeKind::RunEnded, &ended(2, Some(20 * 60 - 2))),
+            pair(
+                "Your run ended (you stopped it): 1 min used, 19 min left.",
+                "আপনার সেচ শেষ (আপনি বন্ধ করেছেন): ১ মিনিট খরচ, ১৯ মিনিট বাকি।"
+            )
+        );
+        assert_eq!(
+            both(NoticeKind::RunEnded, &ended(28, Some(12 * 60 - 28))).1,
+            "আপনার সেচ শেষ (আপনি বন্ধ করেছেন): ১ মিনিট খরচ, ১১ মিনিট বাকি।"
+        );
+        assert_eq!(
+            both(NoticeKind::RunEnded, &ended(120, Some(28 * 60))).0,
+            "Your run ended (you stopped it): 2 min used, 28 min left.",
+            "whole minutes stay as they are"
+        );
+        assert_eq!(
+            both(NoticeKind::RunEnded, &ended(121, Some(30 * 60 - 121))).0,
+            "Your run ended (you stopped it): 3 min used, 27 min left."
+        );
+        // A balance in whole minutes and the charge said add up to it; the charge is never said as
+        // less than it was nor the balance as more. Whatever the balance, the balance said never
+        // drops by more than the charge said.
+        for had in 1..=30 {
+            for charged in 1..=had * 60 {
+                let (used, left) = (minutes_up(charged), minutes(had * 60 - charged));
+                assert_eq!(used + left, had, "{had} min, {charged} s charged");
+                assert!(used * 60 >= charged && left * 60 <= had * 60 - charged);
+            }
+        }
+        for had in 0..=1800 {
+            for charged in 0..=had {
+                assert!(minutes(had) - minutes(had - charged) <= minutes_up(charged), "{had} s, {charged} s charged");
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_that_charged_nothing_says_so_and_no_balance_it_does_not_know() {
+        // The engine writes no ledger line, so no balance, for a run that charged nothing.
+        assert_eq!(
+            both(NoticeKind::RunEnded, &ended(0, None)),
+            pair(
+                "Your run ended (you stopped it): no minutes used.",
+                "আপনার সেচ শেষ (আপনি বন্ধ করেছেন): কোনো মিনিট খরচ হয়নি।"
+            )
+        );
+    }
+
+    #[test]
+    fn a_hold_says_its_reason_and_that_no_minutes_are_used() {
+        let held = Facts { hold_reason: Some(HoldReason::LoadShedding), ..Facts::default() };
+        assert_eq!(
+            both(NoticeKind::RunHeld, &held),
+            pair(
+                "Your run is on hold: load shedding. No minutes are used while it is on hold.",
+                "আপনার সেচ থেমে আছে: লোডশেডিং। মিনিট কাটা হচ্ছে না।"
+            )
+        );
+        for reason in HOLDS {
+            let (english, bangla) = both(NoticeKind::RunHeld, &Facts { hold_reason: reason, ..Facts::default() });
+            assert!(english.ends_with(". No minutes are used while it is on hold."), "{english}");
+            assert!(bangla.ends_with("। মিনিট কাটা হচ্ছে না।"), "{bangla}");
+            assert_eq!((parts(&english).parts, parts(&bangla).parts), (1, 1), "{english} / {bangla}");
+        }
+    }
+
+    #[test]
+    fn an_owner_is_told_how_long_load_shedding_and_a_silent_device_had_lasted() {
+        let since = Timestamp(1_780_000_000_000);
+        let facts = Facts { since: Some(since), ..Facts::default() };
+        let at = |ms: i64| since + ms;
+        let told = |kind, ms| {
+            (render(kind, &facts, at(ms), Language::English).1, render(kind, &facts, at(ms), Language::Bangla).1)
+        };
+        assert_eq!(
+            told(NoticeKind::LoadSheddingLong, (3 * 60 + 10) * 60_000 + 59_000),
+            pair("Load shedding has lasted 3 h 10 min.", "লোডশেডিং ৩ ঘণ্টা ১০ মিনিট ধরে চলছে।")
+        );
+        assert_eq!(
+            told(NoticeKind::LoadSheddingLong, 2 * 3_600_000),
+            pair("Load shedding has lasted 2 h.", "লোডশেডিং ২ ঘণ্টা ধরে চলছে।")
+        );
+        assert_eq!(
+            told(NoticeKind::DeviceOffline, 15 * 60_000),
+            pair("The pump's device has not been heard from for 15 min.", "পাম্পের ডিভাইসের ১৫ মিনিট ধরে কোনো সাড়া নেই।")
+        );
+        // Without its start the length is not known, and not made up.
+        assert_eq!(
+            render(NoticeKind::LoadSheddingLong, &Facts::default(), at(0), Language::English).1,
+            "Load shedding has lasted a long time."
+        );
+    }
+
+    #[test]
+    fn a_device_restart_says_why_in_plain_words() {
+        let reset = |reason| both(NoticeKind::DeviceReset, &Facts { reset: Some(reason), ..Facts::default() });
+        assert_eq!(
+            reset(ResetReason::Watchdog),
+            pair(
+                "The pump's device restarted: it got stuck and restarted itself.",
+                "পাম্পের ডিভাইস রিস্টার্ট হয়েছে: আটকে গিয়ে নিজেই আবার চালু হয়েছে।"
+            )
+        );
+        assert_eq!(
+            reset(ResetReason::BrownOut),
+            pair("The pump's device restarted: the power dipped.", "পাম্পের ডিভাইস রিস্টার্ট হয়েছে: বিদ্যুৎ কমে গিয়েছিল।")
+        );
+        assert_eq!(
+            reset(ResetReason::Panic),
+            pair(
+                "The pump's device restarted: its software failed.",
+                "পাম্পের ডিভাইস রিস্টার্ট হয়েছে: সফটওয়্যারে সমস্যা হয়েছিল।"
+            )
+        );
+        for reason in [ResetReason::BrownOut, ResetReason::Watchdog, ResetReason::Panic, ResetReason::Other] {
+            let (english, bangla) = reset(reason);
+            for jargon in ["watchdog", "brown", "crash", "hung", "ওয়াচডগ", "ক্র্যাশ"] {
+                assert!(!english.to_lowercase().contains(jargon) && !bangla.contains(jargon), "{english} / {bangla}");
+            }
+        }
+    }
+
+    /// A device as an owner names it (18 letters).
+    const DEVICE: &str = "Dokkhin maath pump";
+
+    #[test]
+    fn an_owner_is_told_which_device_by_its_name() {
+        let named = |reset| Facts { reset, device: Some(DEVICE.to_owned()), ..Facts::default() };
+        assert_eq!(
+            both(NoticeKind::DeviceReset, &named(Some(ResetReason::Watchdog))),
+            pair(
+                "The device \"Dokkhin maath pump\" restarted: it got stuck and restarted itself.",
+                "\"Dokkhin maath pump\" রিস্টার্ট হলো: আটকে গিয়ে নিজেই আবার চালু হয়েছে।"
+            )
+        );
+        assert_eq!(
+            both(NoticeKind::DeviceOffline, &named(None)),
+            pair(
+                "The device \"Dokkhin maath pump\" has not been heard from.",
+                "\"Dokkhin maath pump\" ডিভাইসের কোনো সাড়া নেই।"
+            )
+        );
+        let since = Timestamp(1_780_000_000_000);
+        let silent = Facts { since: Some(since), ..named(None) };
+        assert_eq!(
+            render(NoticeKind::DeviceOffline, &silent, since + 15 * 60_000, Language::Bangla).1,
+            "\"Dokkhin maath pump\" ডিভাইসের ১৫ মিনিট ধরে কোনো সাড়া নেই।"
+        );
+    }
+
+    /// Every notice with every reason, with long numbers, in both languages.
+    fn every_text(language: Language) -> Vec<(String, String)> {
+        let since = Timestamp(1_780_000_000_000);
+        let at = since + (23 * 60 + 59) * 60_000;
+        let mut facts = vec![Facts::default()];
+        facts.extend(HOLDS.map(|hold_reason| Facts { hold_reason, ..Facts::default() }));
+        for end_reason in [
+            EndReason::UserStop,
+            EndReason::BalanceExhausted,
+            EndReason::RequestedMinutesUsed,
+            EndReason::AdminStop,
+            EndReason::Suspended,
+            EndReason::InsufficientBalance,
+            EndReason::LeftQueue,
+        ] {
+            for (seconds, balance_seconds) in [(0, None), (1440 * 60 - 1, Some(99_999 * 60 + 59)), (1, None)] {
+                facts.push(Facts {
+                    end_reason: Some(end_reason),
+                    seconds: Some(seconds),
+                    balance_seconds,
+                    ..Facts::default()
+                });
+            }
+        }
+        for reset in [ResetReason::BrownOut, ResetReason::Watchdog, ResetReason::Panic, ResetReason::Other] {
+            facts.push(Facts { reset: Some(reset), ..Facts::default() });
+            facts.push(Facts { reset: Some(reset), device: Some(DEVICE.to_owned()), ..Facts::default() });
+        }
+        facts.push(Facts {
+            seconds: Some(10_080 * 60),
+            balance_seconds: Some(599),
+            approved: Some(true),
+            since: Some(since),
+            who: Some("Abdul Karim".to_owned()),
+            device: Some(DEVICE.to_owned()),
+            ..Facts::default()
+        });
+        let mut texts = Vec::new();
+        for facts in &facts {
+            for kind in NoticeKind::ALL.into_iter().filter(|kind| *kind != NoticeKind::SmsReply) {
+                texts.push(render(kind, facts, at, language));
+            }
+        }
+        texts
+    }
+
+    #[test]
+    fn every_text_is_one_sms() {
+        for language in [Language::English, Language::Bangla] {
+            for (_, text) in every_text(language) {
+                let size = parts(&text);
+                assert_eq!(size.parts, 1, "{text}: {} units", size.units);
+            }
+        }
+    }
+
+    #[test]
+    fn bangla_says_pumping_in_bangla_words_with_bangla_digits() {
+        for (title, text) in every_text(Language::Bangla) {
+            for words in [&title, &text] {
+                // Bangla vowel signs are not alphanumeric: words end at spaces and punctuation.
+                let mut split = words.split(|c: char| c.is_whitespace() || c.is_ascii_punctuation() || c == '।');
+                let english_run = split.any(|word| word.starts_with("রান"));
+                assert!(!english_run, "'run' in Bangla letters: {words}");
+                assert!(!words.chars().any(|c| c.is_ascii_digit()), "{words}");
+            }
+        }
+        let resumed = render(NoticeKind::RunResumed, &Facts::default(), Timestamp(0), Language::Bangla);
+        assert_eq!(resumed, pair("সেচ আবার চলছে", "আপনার সেচ আবার চলছে।"));
+    }
 }

@@ -12,7 +12,18 @@
 //!   muting, no quiet hours, only the gateway's limit.
 //! - **Quiet hours** and **rate limits** (per person, and per SMS gateway) defer an item without
 //!   counting a try. The limits are counted in the store ([`Store::admit_send`]), so several
-//!   servers on one store keep one limit.
+//!   servers on one store keep one limit. A farmer's turn (`RUN_STARTED`) goes out in quiet hours
+//!   too, and neither it nor a run's end (`RUN_ENDED`) is held or counted by the person's hourly
+//!   limit: the pump runs on their minutes. A message counts once in its person's hour, when its
+//!   first channel goes. Each channel waits for its own limit: a full SMS minute holds the SMS
+//!   only, the push goes at once.
+//! - **Holds and resumes** are told only when they are still news: a hold once it has lasted
+//!   [`Limits::hold_told_after_ms`], a resume only if its hold was told, and neither once the
+//!   run has moved on (a hold whose run resumed or ended before it went is dropped with that
+//!   resume; a run's end drops the holds and resumes of its run still waiting). Dropped items are
+//!   done, never sent, and use up no limit. Several servers agree through their claims
+//!   ([`Store::claim_outbox_item`]): a hold and its resume are dropped by the server that holds
+//!   both.
 //! - **Push receipts**: each push Expo accepts leaves its tickets in the store
 //!   ([`Store::add_push_tickets`]) before the item is recorded done; any server reads their
 //!   receipts [`Limits::receipt_after_ms`] later (a restart or another server included), drops a
@@ -25,7 +36,8 @@ use std::{collections::BTreeSet, sync::Arc};
 
 use pumppilot_engine::{NoticeKind, Timestamp, UserId};
 use pumppilot_store::{
-    Admission, AlertProfile, Channel, Delivery, OutboxItem, PushTicket, SendWindow, Store, StoreError,
+    Admission, AlertProfile, Channel, Delivery, Notification, NotificationId, OutboxItem, PushTicket, SendWindow,
+    Store, StoreError,
 };
 use serde_json::json;
 
@@ -40,6 +52,13 @@ const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
 /// Receipts asked for in one request at most (Expo takes 1,000 ids a request).
 const RECEIPTS_AT_ONCE: usize = 1000;
+/// How far back a person's messages still waiting are looked at when a hold, a resume or a run's
+/// end is about to go: nothing waits longer than quiet hours and a few retries, under a day (one
+/// waiting longer goes as it is).
+const WAITING_AT_MOST_MS: i64 = 24 * HOUR_MS;
+/// How long a hold or a resume waits when its other half is being sent by another server right
+/// now, before it looks again.
+const OTHER_HALF_BUSY_MS: i64 = 10_000;
 
 /// How the worker paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +78,11 @@ pub struct Limits {
     pub per_person_per_hour: u32,
     /// Messages the SMS gateway gets in a clock minute at most, counted in the store.
     pub sms_per_minute: u32,
+    /// How long a hold must have lasted before its farmer hears of it by push or SMS (the bell
+    /// shows it at once): a power cut of a few seconds every few minutes would otherwise send two
+    /// paid SMS each time ("on hold", "running again"). A hold over sooner is not told, and
+    /// neither is its resume.
+    pub hold_told_after_ms: i64,
     /// How long after a push its receipt is read (Expo advises about 15 minutes).
     pub receipt_after_ms: i64,
     /// A receipt Expo still does not have this long after the push is no longer asked for, and
@@ -77,6 +101,7 @@ impl Default for Limits {
             backoff_max_ms: HOUR_MS,
             per_person_per_hour: 20,
             sms_per_minute: 60,
+            hold_told_after_ms: MINUTE_MS,
             receipt_after_ms: 15 * MINUTE_MS,
             receipt_gives_up_ms: 24 * HOUR_MS,
         }
@@ -101,6 +126,9 @@ pub struct Round {
     pub failed: usize,
     /// Items whose claim another sender had taken by the time this one finished.
     pub lost: usize,
+    /// Holds and resumes dropped unsent because their run moved on before they went (each of a
+    /// pair, whether claimed in this round's batch or taken with its other half).
+    pub dropped: usize,
     /// Push receipts read.
     pub receipts: usize,
     /// Push tokens taken out of profiles because Expo says their phone is gone.
@@ -158,26 +186,140 @@ impl Outbox {
     pub async fn run_once(&self, now: Timestamp) -> Result<Round, StoreError> {
         let items = self.store.claim_outbox(&self.sender, now, now + self.limits.claim_ms, self.limits.batch).await?;
         let mut round = Round { claimed: items.len(), ..Round::default() };
+        // Items of this batch already finished with the other half of their pair.
+        let mut dropped = BTreeSet::new();
         for item in items {
             let id = item.notification.id;
-            let delivery = self.deliver(&item, now).await?;
+            if dropped.contains(&id) {
+                continue;
+            }
+            let delivery = match self.news(&item, now).await? {
+                News::Tell { drop } => {
+                    self.drop_unsent(&drop, now, &mut round).await?;
+                    dropped.extend(drop);
+                    self.deliver(&item, now).await?
+                }
+                News::NotYet(at) => Delivery::Defer { at, delivered: item.delivered.clone() },
+                News::Moot { with } => {
+                    self.drop_unsent(&with, now, &mut round).await?;
+                    dropped.extend(with);
+                    round.dropped += 1;
+                    self.finish(id, &Delivery::Done { at: now }, &mut round).await?;
+                    continue;
+                }
+            };
             match &delivery {
                 Delivery::Done { .. } => round.done += 1,
                 Delivery::Retry { .. } => round.retried += 1,
                 Delivery::Defer { .. } => round.deferred += 1,
                 Delivery::Failed { .. } => round.failed += 1,
             }
-            match self.store.finish_outbox(id, &self.sender, &delivery).await {
-                Ok(()) => {}
-                Err(StoreError::ClaimLost) => {
-                    tracing::warn!(notification = %id, "another sender took this notification over");
-                    round.lost += 1;
-                }
-                Err(err) => return Err(err),
-            }
+            self.finish(id, &delivery, &mut round).await?;
         }
         self.read_receipts(now, &mut round).await?;
         Ok(round)
+    }
+
+    /// Records what became of an item this sender claimed.
+    async fn finish(&self, id: NotificationId, delivery: &Delivery, round: &mut Round) -> Result<(), StoreError> {
+        match self.store.finish_outbox(id, &self.sender, delivery).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ClaimLost) => {
+                tracing::warn!(notification = %id, "another sender took this notification over");
+                round.lost += 1;
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Finishes unsent the items `taken` (claimed by this sender) that their run made moot.
+    async fn drop_unsent(&self, taken: &[NotificationId], now: Timestamp, round: &mut Round) -> Result<(), StoreError> {
+        for id in taken {
+            round.dropped += 1;
+            self.finish(*id, &Delivery::Done { at: now }, round).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a hold, a resume or a run's end is still news when it is about to go, from what is
+    /// still waiting to be told to its farmer about the same run (see [`Limits::hold_told_after_ms`]).
+    /// Every other kind is told as it is.
+    async fn news(&self, item: &OutboxItem, now: Timestamp) -> Result<News, StoreError> {
+        let n = &item.notification;
+        if !matches!(n.kind, NoticeKind::RunHeld | NoticeKind::RunResumed | NoticeKind::RunEnded) {
+            return Ok(News::Tell { drop: Vec::new() });
+        }
+        let waiting = match n.facts.entry_id {
+            Some(_) => self.store.outbox_of(n.user_id, now - WAITING_AT_MOST_MS).await?,
+            None => Vec::new(),
+        };
+        let of_this_run = |kinds: &'static [NoticeKind]| {
+            waiting
+                .iter()
+                .map(|w| &w.notification)
+                .filter(move |w| w.id != n.id && kinds.contains(&w.kind) && w.facts.entry_id == n.facts.entry_id)
+        };
+        let after = |w: &&Notification| (w.at, w.id) > (n.at, n.id);
+        Ok(match n.kind {
+            // The first resume or end of its run after it says whether the hold is over.
+            NoticeKind::RunHeld => match of_this_run(&[NoticeKind::RunResumed, NoticeKind::RunEnded])
+                .filter(after)
+                .min_by_key(|w| (w.at, w.id))
+            {
+                // Told on a channel already (its SMS waited for the gateway): the rest is moot,
+                // and its resume is told.
+                Some(_) if !item.delivered.is_empty() => News::Moot { with: Vec::new() },
+                Some(resumed) if resumed.kind == NoticeKind::RunResumed => match self.take(resumed.id, now).await? {
+                    Taken::Mine { .. } => News::Moot { with: vec![resumed.id] },
+                    // Its resume went out meanwhile: the hold is over.
+                    Taken::Gone => News::Moot { with: Vec::new() },
+                    Taken::Busy => News::NotYet(now + OTHER_HALF_BUSY_MS),
+                },
+                // The run ended: its end says what became of it.
+                Some(_) => News::Moot { with: Vec::new() },
+                None if now < n.at + self.limits.hold_told_after_ms => {
+                    News::NotYet(n.at + self.limits.hold_told_after_ms)
+                }
+                None => News::Tell { drop: Vec::new() },
+            },
+            // A resume is told only after its hold was.
+            NoticeKind::RunResumed => {
+                let hold = of_this_run(&[NoticeKind::RunHeld]).filter(|w| !after(w)).max_by_key(|w| (w.at, w.id));
+                match hold {
+                    Some(hold) => match self.take(hold.id, now).await? {
+                        Taken::Mine { told: false } => News::Moot { with: vec![hold.id] },
+                        // The hold reached a channel (the rest waited): the resume is news.
+                        Taken::Mine { told: true } => News::Tell { drop: vec![hold.id] },
+                        Taken::Gone => News::Tell { drop: Vec::new() },
+                        Taken::Busy => News::NotYet(now + OTHER_HALF_BUSY_MS),
+                    },
+                    None if of_this_run(&[NoticeKind::RunEnded]).any(|w| after(&w)) => News::Moot { with: Vec::new() },
+                    None => News::Tell { drop: Vec::new() },
+                }
+            }
+            // A run's end makes the holds and resumes of its run still waiting moot (one being
+            // sent by another server goes out as it is).
+            _ => {
+                let mut drop = Vec::new();
+                for waiting in of_this_run(&[NoticeKind::RunHeld, NoticeKind::RunResumed]).filter(|w| !after(w)) {
+                    if matches!(self.take(waiting.id, now).await?, Taken::Mine { .. }) {
+                        drop.push(waiting.id);
+                    }
+                }
+                News::Tell { drop }
+            }
+        })
+    }
+
+    /// Claims another waiting item of the same person, whenever it is due.
+    async fn take(&self, id: NotificationId, now: Timestamp) -> Result<Taken, StoreError> {
+        match self.store.claim_outbox_item(id, &self.sender, now, now + self.limits.claim_ms).await {
+            Ok(Some(item)) => Ok(Taken::Mine { told: !item.delivered.is_empty() }),
+            Ok(None) => Ok(Taken::Gone),
+            Err(StoreError::ClaimLost) => Ok(Taken::Busy),
+            Err(err) => Err(err),
+        }
     }
 
     /// Reads the receipts of pushes sent at least [`Limits::receipt_after_ms`] ago; a phone Expo
@@ -257,31 +399,42 @@ impl Outbox {
     async fn deliver(&self, item: &OutboxItem, now: Timestamp) -> Result<Delivery, StoreError> {
         let n = &item.notification;
         let profile = self.store.alert_profile(n.user_id).await?.unwrap_or_else(|| AlertProfile::empty(n.user_id));
-        let channels = self.channels_for(item, &profile);
+        let mut channels = self.channels_for(item, &profile);
         if channels.is_empty() {
             return Ok(Delivery::Done { at: now });
         }
-        // An SMS answer is awaited: neither quiet hours nor the person's hourly limit hold it
-        // (the gateway's limit does).
-        let answer = n.kind == NoticeKind::SmsReply;
-        if let Some(quiet) = profile.quiet_hours.filter(|q| !answer && q.contains(now)) {
-            return Ok(Delivery::Defer { at: quiet.end_after(now) });
+        let wait = |at| Delivery::Defer { at, delivered: item.delivered.clone() };
+        if let Some(quiet) = profile.quiet_hours.filter(|q| !wakes(n.kind) && q.contains(now)) {
+            return Ok(wait(quiet.end_after(now)));
         }
-        let mut windows = Vec::new();
-        if !answer {
-            windows.push(SendWindow {
+        // One message to the person, counted when its first channel goes.
+        let person: Vec<SendWindow> = (item.delivered.is_empty() && !beyond_hourly_limit(n.kind))
+            .then(|| SendWindow {
                 key: format!("person:{}", n.user_id),
                 span_ms: HOUR_MS,
                 max: self.limits.per_person_per_hour,
-            });
-        }
+            })
+            .into_iter()
+            .collect();
+        let mut windows = person.clone();
         if channels.contains(&Channel::Sms) {
             windows.push(SendWindow { key: "sms".to_owned(), span_ms: MINUTE_MS, max: self.limits.sms_per_minute });
         }
+        // When the SMS must wait for the gateway's next minute.
+        let mut sms_waits = None;
         if let Admission::Full { until } = self.store.admit_send(&windows, now).await? {
-            return Ok(Delivery::Defer { at: until });
+            // Each channel waits for its own limit: a full SMS minute does not hold the push, if
+            // the person's hour has room for it.
+            let push_goes = channels.contains(&Channel::Push)
+                && channels.contains(&Channel::Sms)
+                && (person.is_empty() || self.store.admit_send(&person, now).await? == Admission::Admitted);
+            if !push_goes {
+                return Ok(wait(until));
+            }
+            channels.retain(|c| *c != Channel::Sms);
+            sms_waits = Some(until);
         }
-        let (title, body) = render(n.kind, &n.facts, Language::from_code(&profile.language));
+        let (title, body) = render(n.kind, &n.facts, n.at, Language::from_code(&profile.language));
         let mut delivered = item.delivered.clone();
         let mut temporary = Vec::new();
         let mut refused = Vec::new();
@@ -330,7 +483,10 @@ impl Outbox {
             if !refused.is_empty() {
                 tracing::warn!(notification = %n.id, errors = %refused.join("; "), "a channel refused a notification");
             }
-            return Ok(Delivery::Done { at: now });
+            return Ok(match sms_waits {
+                Some(at) => Delivery::Defer { at, delivered },
+                None => Delivery::Done { at: now },
+            });
         }
         let error = temporary.into_iter().chain(refused).collect::<Vec<_>>().join("; ");
         if item.attempts + 1 >= self.limits.max_attempts {
@@ -339,4 +495,38 @@ impl Outbox {
         }
         Ok(Delivery::Retry { at: now + self.limits.backoff(item.attempts), delivered, error })
     }
+}
+
+/// What becomes of a hold, a resume or a run's end about to go ([`Outbox::news`]).
+enum News {
+    /// Send it, after dropping these waiting items of its run (taken by this sender).
+    Tell { drop: Vec<NotificationId> },
+    /// Not news yet: look again then (a hold that may still end soon, or its other half being
+    /// sent by another server).
+    NotYet(Timestamp),
+    /// Its run moved on before it went: drop it unsent, with these items of its run (taken).
+    Moot { with: Vec<NotificationId> },
+}
+
+/// What claiming another waiting item came to ([`Outbox::take`]).
+enum Taken {
+    /// This sender holds it now; `told`: it reached a channel already (the rest waits).
+    Mine { told: bool },
+    /// It went out (or was given up) meanwhile.
+    Gone,
+    /// Another sender is sending it right now.
+    Busy,
+}
+
+/// What goes out even in the person's quiet hours: the answer to a text they just sent, and that
+/// their turn came (the pump runs on their minutes: a farmer in line must hear it, day or night).
+fn wakes(kind: NoticeKind) -> bool {
+    matches!(kind, NoticeKind::SmsReply | NoticeKind::RunStarted)
+}
+
+/// What the person's hourly limit never holds, nor counts: the answer to their text, and the
+/// start and end of a run on their minutes (chatter of holds and resumes cannot keep them from
+/// hearing that their turn came, or what it cost).
+fn beyond_hourly_limit(kind: NoticeKind) -> bool {
+    matches!(kind, NoticeKind::SmsReply | NoticeKind::RunStarted | NoticeKind::RunEnded)
 }

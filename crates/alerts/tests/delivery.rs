@@ -9,7 +9,7 @@ use std::{
 
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
 use pumppilot_alerts::{BodyFormat, ExpoPush, Limits, Outbox, Round, SmsGateway, parts};
-use pumppilot_engine::{AdminId, EndReason, Facts, Notice, NoticeKind, Timestamp, UserId};
+use pumppilot_engine::{AdminId, EndReason, EntryId, Facts, HoldReason, Notice, NoticeKind, Timestamp, UserId};
 use pumppilot_store::{Account, AlertProfile, QuietHours, Role, Store};
 use pumppilot_store_sqlite::SqliteStore;
 
@@ -169,14 +169,14 @@ async fn a_run_end_goes_to_expo_and_the_sms_gateway_exactly_once_with_bangla_as_
     let round = worker.run_once(at(1)).await.unwrap();
     assert_eq!(round, Round { claimed: 1, done: 1, ..Round::default() });
 
-    let text = "আপনার রান শেষ (আপনি বন্ধ করেছেন): ২৫ মিনিট খরচ, ৯৫ মিনিট বাকি।";
+    let text = "আপনার সেচ শেষ (আপনি বন্ধ করেছেন): ২৫ মিনিট খরচ, ৯৫ মিনিট বাকি।";
     let push = pump.expo.seen();
     assert_eq!(push.len(), 1);
     assert_eq!(push[0].authorization.as_deref(), Some("Bearer expo-secret"));
     assert_eq!(push[0].content_type.as_deref(), Some("application/json"));
     let expected = serde_json::json!([{
         "to": "ExponentPushToken[karim]",
-        "title": "রান শেষ",
+        "title": "সেচ শেষ",
         "body": text,
         "sound": "default",
         "data": { "id": id, "kind": "RUN_ENDED" },
@@ -268,7 +268,7 @@ async fn one_person_gets_at_most_so_many_messages_an_hour_and_the_gateway_so_man
     let pump = Pump::new().await;
     pump.profile("en", None).await;
     for n in 0..3 {
-        pump.tell(NoticeKind::RunHeld, at(n), Facts::default()).await;
+        pump.tell(NoticeKind::BalanceLow, at(n), Facts::default()).await;
     }
     let limits = Limits { per_person_per_hour: 2, ..Limits::default() };
     let worker = pump.worker("server-1", limits);
@@ -282,7 +282,7 @@ async fn one_person_gets_at_most_so_many_messages_an_hour_and_the_gateway_so_man
     let pump = Pump::new().await;
     pump.profile("en", None).await;
     for n in 0..3 {
-        pump.tell(NoticeKind::RunHeld, at(n), Facts::default()).await;
+        pump.tell(NoticeKind::BalanceLow, at(n), Facts::default()).await;
     }
     let worker = pump.worker("server-1", Limits { sms_per_minute: 1, ..Limits::default() });
     assert_eq!(worker.run_once(at(10)).await.unwrap().deferred, 2);
@@ -295,7 +295,7 @@ async fn two_servers_on_one_store_keep_one_limit_per_person_and_per_gateway() {
     let pump = Pump::new().await;
     pump.profile("en", None).await;
     for n in 0..4 {
-        pump.tell(NoticeKind::RunHeld, at(n), Facts::default()).await;
+        pump.tell(NoticeKind::BalanceLow, at(n), Facts::default()).await;
     }
     let limits = Limits { per_person_per_hour: 2, batch: 2, ..Limits::default() };
     let (one, two) = (pump.worker("server-1", limits), pump.worker("server-2", limits));
@@ -309,8 +309,8 @@ async fn two_servers_on_one_store_keep_one_limit_per_person_and_per_gateway() {
     // The gateway's minute is one for both servers.
     let pump = Pump::new().await;
     pump.profile("en", None).await;
-    pump.tell(NoticeKind::RunHeld, at(0), Facts::default()).await;
-    pump.tell(NoticeKind::RunResumed, at(1), Facts::default()).await;
+    pump.tell(NoticeKind::BalanceLow, at(0), Facts::default()).await;
+    pump.tell(NoticeKind::RequestDecided, at(1), Facts::default()).await;
     let limits = Limits { sms_per_minute: 1, batch: 1, ..Limits::default() };
     let (one, two) = (pump.worker("server-1", limits), pump.worker("server-2", limits));
     assert_eq!(one.run_once(at(10)).await.unwrap().done, 1);
@@ -520,7 +520,7 @@ async fn two_servers_each_with_its_own_connection_to_one_mongodb_keep_one_limit(
     let pump = Pump::on(connect().await).await;
     pump.profile("en", None).await;
     for n in 0..6 {
-        pump.tell(NoticeKind::RunHeld, at(n), Facts::default()).await;
+        pump.tell(NoticeKind::BalanceLow, at(n), Facts::default()).await;
     }
     let limits = Limits { per_person_per_hour: 3, batch: 3, ..Limits::default() };
     let one = pump.worker("server-1", limits);
@@ -552,7 +552,7 @@ async fn a_refusal_is_not_retried_and_endless_trouble_is_given_up() {
     assert_eq!(worker.run_once(at(0)).await.unwrap().done, 1, "a bad number will not get better");
     assert_eq!(worker.run_once(at(10_000)).await.unwrap(), Round::default());
 
-    pump.tell(NoticeKind::RunHeld, at(20_000), Facts::default()).await;
+    pump.tell(NoticeKind::BalanceLow, at(20_000), Facts::default()).await;
     for _ in 0..2 {
         pump.sms.answer(StatusCode::BAD_GATEWAY, "down");
     }
@@ -594,4 +594,252 @@ fn form_templates_percent_encode_utf8_and_placeholders_in_values_stay_as_they_ar
         gateway.body("+8801711000001", "পালা {to} & more", "x"),
         "to=%2B8801711000001&text=%E0%A6%AA%E0%A6%BE%E0%A6%B2%E0%A6%BE%20%7Bto%7D%20%26%20more&type=ucs2&parts=1"
     );
+}
+
+/// The texts the SMS gateway got, in order.
+fn sms_texts(pump: &Pump) -> Vec<String> {
+    let text =
+        |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap()["message"].as_str().unwrap().to_owned();
+    pump.sms.seen().iter().map(|seen| text(&seen.body)).collect()
+}
+
+/// The kinds of the pushes Expo got, in order.
+fn pushed(pump: &Pump) -> Vec<String> {
+    let kinds = |body: &str| -> Vec<String> {
+        let messages: serde_json::Value = serde_json::from_str(body).unwrap();
+        messages.as_array().unwrap().iter().map(|m| m["data"]["kind"].as_str().unwrap().to_owned()).collect()
+    };
+    pump.expo.seen().iter().flat_map(|seen| kinds(&seen.body)).collect()
+}
+
+/// Facts of one run's notice (its hold's reason, for a hold).
+fn of_run(run: EntryId, hold_reason: Option<HoldReason>) -> Facts {
+    Facts { entry_id: Some(run), hold_reason, ..Facts::default() }
+}
+
+/// The audit's day: a run held and resumed by load shedding (4 s cuts every 20 s) filled the
+/// farmer's hour with "on hold" and "running again", and the news that their turn came (the pump
+/// running on their minutes) and that their run ended waited for the next hour behind them.
+#[tokio::test]
+async fn a_turn_and_a_runs_end_go_past_a_full_hour_and_short_holds_are_never_sent() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let worker = pump.worker("server-1", Limits { per_person_per_hour: 2, ..Limits::default() });
+    pump.tell(NoticeKind::BalanceLow, at(0), Facts::default()).await;
+    pump.tell(NoticeKind::RequestDecided, at(0), Facts::default()).await;
+    assert_eq!(worker.run_once(at(0)).await.unwrap().done, 2, "Karim's hour is full");
+
+    let run = EntryId::new();
+    pump.tell(NoticeKind::RunStarted, at(10), of_run(run, None)).await;
+    assert_eq!(worker.run_once(at(10)).await.unwrap().done, 1, "their turn goes at once");
+    let mut dropped = 0;
+    for cut in 0..20 {
+        let t = 20 + cut * 20;
+        pump.tell(NoticeKind::RunHeld, at(t), of_run(run, Some(HoldReason::LoadShedding))).await;
+        assert_eq!(worker.run_once(at(t)).await.unwrap().deferred, 1, "a hold of a moment is not news yet");
+        pump.tell(NoticeKind::RunResumed, at(t + 4), of_run(run, None)).await;
+        dropped += worker.run_once(at(t + 4)).await.unwrap().dropped;
+    }
+    assert_eq!(dropped, 40, "each hold dropped with its resume");
+    pump.tell(NoticeKind::RunEnded, at(430), Facts { entry_id: Some(run), ..ended() }).await;
+    assert_eq!(worker.run_once(at(430)).await.unwrap().done, 1, "the run's end goes at once");
+    // The hour is still as full as the two first messages made it: nothing else went, or counted.
+    pump.tell(NoticeKind::BalanceLow, at(431), Facts::default()).await;
+    assert_eq!(worker.run_once(at(431)).await.unwrap().deferred, 1);
+    assert_eq!(worker.run_once(at(3599)).await.unwrap(), Round::default(), "nothing left of the chatter");
+    assert_eq!(
+        sms_texts(&pump),
+        [
+            "Only 0 min left. Ask the owner for more.",
+            "Your request for 0 min was rejected.",
+            "Your turn came: the pump is starting for you.",
+            "Your run ended (you stopped it): 25 min used, 95 min left.",
+        ]
+    );
+    assert_eq!(pushed(&pump), ["BALANCE_LOW", "REQUEST_DECIDED", "RUN_STARTED", "RUN_ENDED"]);
+    assert_eq!(worker.run_once(at(3600)).await.unwrap().done, 1, "the next hour");
+}
+
+/// A hold that lasts is told a minute after it began and its resume when it comes; one over
+/// before it went (its resume came during quiet hours, or its run ended) is dropped, never sent.
+#[tokio::test]
+async fn a_hold_is_told_once_it_has_lasted_a_minute_and_not_once_its_run_moved_on() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let worker = pump.worker("server-1", Limits::default());
+    let run = EntryId::new();
+    pump.tell(NoticeKind::RunHeld, at(0), of_run(run, Some(HoldReason::LoadShedding))).await;
+    assert_eq!(worker.run_once(at(0)).await.unwrap().deferred, 1);
+    assert_eq!(worker.run_once(at(59)).await.unwrap(), Round::default());
+    assert_eq!(worker.run_once(at(60)).await.unwrap().done, 1, "it has lasted a minute");
+    pump.tell(NoticeKind::RunResumed, at(300), of_run(run, None)).await;
+    assert_eq!(worker.run_once(at(300)).await.unwrap().done, 1, "its hold was told: so is its end");
+    // A run that ends in the minute its hold began: its end tells what became of it.
+    let short = EntryId::new();
+    pump.tell(NoticeKind::RunHeld, at(400), of_run(short, Some(HoldReason::DeviceNotReady))).await;
+    assert_eq!(worker.run_once(at(400)).await.unwrap().deferred, 1);
+    pump.tell(NoticeKind::RunEnded, at(430), Facts { entry_id: Some(short), ..ended() }).await;
+    let round = worker.run_once(at(430)).await.unwrap();
+    assert_eq!((round.done, round.dropped), (1, 1));
+    assert_eq!(worker.run_once(at(1000)).await.unwrap(), Round::default());
+    assert_eq!(
+        sms_texts(&pump),
+        [
+            "Your run is on hold: load shedding. No minutes are used while it is on hold.",
+            "Your run is running again.",
+            "Your run ended (you stopped it): 25 min used, 95 min left.",
+        ]
+    );
+
+    // A hold of two hours in the night, over before the morning: neither it nor its resume wakes
+    // the farmer, nor greets them in the morning.
+    let pump = Pump::new().await;
+    let quiet = QuietHours { from_minute: 22 * 60, to_minute: 6 * 60, utc_offset_minutes: 360 };
+    pump.profile("en", Some(quiet)).await;
+    let worker = pump.worker("server-1", Limits::default());
+    let night = at(17 * 3600);
+    pump.tell(NoticeKind::RunHeld, night, of_run(run, Some(HoldReason::LoadShedding))).await;
+    assert_eq!(worker.run_once(night).await.unwrap().deferred, 1);
+    assert_eq!(worker.run_once(night + 60_000).await.unwrap().deferred, 1, "news, in quiet hours");
+    pump.tell(NoticeKind::RunResumed, night + 7_200_000, of_run(run, None)).await;
+    assert_eq!(worker.run_once(night + 7_200_000).await.unwrap().dropped, 2);
+    assert_eq!(worker.run_once(at(24 * 3600)).await.unwrap(), Round::default());
+    assert_eq!((pump.expo.seen().len(), pump.sms.seen().len()), (0, 0));
+}
+
+/// A farmer in line must hear that their turn came whatever their quiet hours; everything else
+/// waits for the morning as before.
+#[tokio::test]
+async fn a_turn_that_comes_in_quiet_hours_is_told_at_once_and_the_rest_in_the_morning() {
+    let pump = Pump::new().await;
+    // 22:00 to 06:00 in Dhaka (UTC+6); T0 is 06:00 in Dhaka, so 17 h after T0 is 23:00.
+    let quiet = QuietHours { from_minute: 22 * 60, to_minute: 6 * 60, utc_offset_minutes: 360 };
+    pump.profile("en", Some(quiet)).await;
+    let worker = pump.worker("server-1", Limits::default());
+    let night = at(17 * 3600);
+    pump.tell(NoticeKind::RunStarted, night, of_run(EntryId::new(), None)).await;
+    pump.tell(NoticeKind::BalanceLow, night, Facts::default()).await;
+    let round = worker.run_once(night).await.unwrap();
+    assert_eq!((round.done, round.deferred), (1, 1));
+    assert_eq!(sms_texts(&pump), ["Your turn came: the pump is starting for you."]);
+    assert_eq!(pushed(&pump), ["RUN_STARTED"]);
+    assert_eq!(worker.run_once(at(24 * 3600)).await.unwrap().done, 1, "06:00");
+    assert_eq!(pushed(&pump), ["RUN_STARTED", "BALANCE_LOW"]);
+}
+
+/// Found by the audit: with the SMS gateway's minute full, an owner's "new request" waited two
+/// minutes on push too. Each channel waits for its own limit, and a message counts once in its
+/// person's hour however its channels go.
+#[tokio::test]
+async fn a_full_sms_minute_holds_the_sms_only_and_the_push_goes_at_once() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let worker = pump.worker("server-1", Limits { sms_per_minute: 1, per_person_per_hour: 2, ..Limits::default() });
+    pump.tell(NoticeKind::BalanceLow, at(0), Facts::default()).await;
+    pump.tell(
+        NoticeKind::RequestDecided,
+        at(1),
+        Facts { approved: Some(true), seconds: Some(600), ..Facts::default() },
+    )
+    .await;
+    let round = worker.run_once(at(2)).await.unwrap();
+    assert_eq!((round.done, round.deferred), (1, 1));
+    assert_eq!(pushed(&pump), ["BALANCE_LOW", "REQUEST_DECIDED"], "both pushes at once");
+    assert_eq!(pump.sms.seen().len(), 1, "one SMS this minute");
+    assert_eq!(worker.run_once(at(59)).await.unwrap(), Round::default());
+    // Its SMS in the next minute: the hour of 2 has room, the message counted once already.
+    assert_eq!(worker.run_once(at(60)).await.unwrap(), Round { claimed: 1, done: 1, ..Round::default() });
+    assert_eq!(sms_texts(&pump)[1], "Your request for 10 min was approved.");
+    assert_eq!(pushed(&pump).len(), 2, "the push is not sent again");
+}
+
+/// A hold told by push while its SMS waited for the gateway's minute was news: its resume is
+/// told, and the hold's SMS, by then stale, is dropped.
+#[tokio::test]
+async fn a_hold_that_reached_the_phone_by_push_has_its_resume_told_and_its_late_sms_dropped() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let worker = pump.worker("server-1", Limits { sms_per_minute: 1, ..Limits::default() });
+    let run = EntryId::new();
+    pump.tell(NoticeKind::RunHeld, at(30), of_run(run, Some(HoldReason::LoadShedding))).await;
+    assert_eq!(worker.run_once(at(30)).await.unwrap().deferred, 1);
+    pump.tell(NoticeKind::BalanceLow, at(85), Facts::default()).await;
+    assert_eq!(worker.run_once(at(85)).await.unwrap().done, 1, "the minute's SMS");
+    assert_eq!(worker.run_once(at(90)).await.unwrap().deferred, 1, "pushed; its SMS waits");
+    pump.tell(NoticeKind::RunResumed, at(100), of_run(run, None)).await;
+    let round = worker.run_once(at(100)).await.unwrap();
+    assert_eq!((round.deferred, round.dropped), (1, 1), "the resume pushed, the hold's SMS dropped");
+    assert_eq!(worker.run_once(at(120)).await.unwrap().done, 1);
+    assert_eq!(pushed(&pump), ["BALANCE_LOW", "RUN_HELD", "RUN_RESUMED"]);
+    assert_eq!(sms_texts(&pump), ["Only 0 min left. Ask the owner for more.", "Your run is running again."]);
+
+    // The same, the hold's SMS coming up first while another server holds the resume (and dies
+    // with it): the hold's SMS is dropped alone, and the resume, free again, is told.
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let worker = pump.worker("server-1", Limits { sms_per_minute: 1, ..Limits::default() });
+    pump.tell(NoticeKind::RunHeld, at(30), of_run(run, Some(HoldReason::LoadShedding))).await;
+    worker.run_once(at(30)).await.unwrap();
+    pump.tell(NoticeKind::BalanceLow, at(85), Facts::default()).await;
+    worker.run_once(at(85)).await.unwrap();
+    assert_eq!(worker.run_once(at(90)).await.unwrap().deferred, 1, "pushed; its SMS waits");
+    pump.tell(NoticeKind::RunResumed, at(100), of_run(run, None)).await;
+    assert_eq!(pump.store.claim_outbox("server-2", at(100), at(200), 10).await.unwrap().len(), 1);
+    assert_eq!(worker.run_once(at(120)).await.unwrap(), Round { claimed: 1, dropped: 1, ..Round::default() });
+    assert_eq!(worker.run_once(at(200)).await.unwrap().done, 1);
+    assert_eq!(pushed(&pump), ["BALANCE_LOW", "RUN_HELD", "RUN_RESUMED"]);
+    assert_eq!(sms_texts(&pump), ["Only 0 min left. Ask the owner for more.", "Your run is running again."]);
+}
+
+/// Two servers on one store: a resume whose hold another server holds right now waits and looks
+/// again; once the hold is free, the server holding both drops them, and the other's late word
+/// changes nothing.
+#[tokio::test]
+async fn a_resume_whose_hold_another_server_holds_looks_again_and_the_pair_is_dropped_once() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let run = EntryId::new();
+    pump.tell(NoticeKind::RunHeld, at(0), of_run(run, Some(HoldReason::LoadShedding))).await;
+    // Another server claims the hold and dies with it.
+    let claimed = pump.store.claim_outbox("killed", at(0), at(120), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    pump.tell(NoticeKind::RunResumed, at(4), of_run(run, None)).await;
+    let worker = pump.worker("server-1", Limits::default());
+    assert_eq!(worker.run_once(at(4)).await.unwrap(), Round { claimed: 1, deferred: 1, ..Round::default() });
+    assert_eq!(worker.run_once(at(13)).await.unwrap(), Round::default(), "it looks again 10 s later");
+    assert_eq!(worker.run_once(at(14)).await.unwrap().deferred, 1);
+    assert_eq!(worker.run_once(at(120)).await.unwrap(), Round { claimed: 2, dropped: 2, ..Round::default() });
+    let done = pumppilot_store::Delivery::Done { at: at(121) };
+    let late = pump.store.finish_outbox(claimed[0].notification.id, "killed", &done).await;
+    assert!(matches!(late, Err(pumppilot_store::StoreError::ClaimLost)));
+    assert_eq!((pump.expo.seen().len(), pump.sms.seen().len()), (0, 0));
+}
+
+/// A resume held back by the farmer's full hour is stale once their run has ended (its end goes
+/// at once): it is dropped, whichever server comes to the end first.
+#[tokio::test]
+async fn a_resume_that_waited_for_the_hour_is_not_sent_after_its_run_ended() {
+    for end_sent_elsewhere in [false, true] {
+        let pump = Pump::new().await;
+        pump.profile("en", None).await;
+        let worker = pump.worker("server-1", Limits { per_person_per_hour: 1, ..Limits::default() });
+        let run = EntryId::new();
+        pump.tell(NoticeKind::RunHeld, at(0), of_run(run, Some(HoldReason::LoadShedding))).await;
+        worker.run_once(at(0)).await.unwrap();
+        assert_eq!(worker.run_once(at(60)).await.unwrap().done, 1, "the hold lasted: told, the hour full");
+        pump.tell(NoticeKind::RunResumed, at(100), of_run(run, None)).await;
+        assert_eq!(worker.run_once(at(100)).await.unwrap().deferred, 1, "the resume waits for the next hour");
+        pump.tell(NoticeKind::RunEnded, at(200), Facts { entry_id: Some(run), ..ended() }).await;
+        if end_sent_elsewhere {
+            // Another server is sending the run's end (still at it when the next hour begins).
+            assert_eq!(pump.store.claim_outbox("server-2", at(200), at(4000), 10).await.unwrap().len(), 1);
+        } else {
+            assert_eq!(
+                worker.run_once(at(200)).await.unwrap(),
+                Round { claimed: 1, done: 1, dropped: 1, ..Round::default() }
+            );
+        }
+        assert_eq!(worker.run_once(at(3600)).await.unwrap().done, 0, "{end_sent_elsewhere}");
+        assert!(!pushed(&pump).contains(&"RUN_RESUMED".to_owned()), "{end_sent_elsewhere}: {:?}", pushed(&pump));
+    }
 }

@@ -113,6 +113,10 @@ pub struct Facts {
     /// The farmer a notice to the owner is about (their name, filled in by who writes it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub who: Option<String>,
+    /// The device a notice to the owner is about (the name the owner gave it, filled in by who
+    /// writes it): an owner with a spare board must know which one to go and look at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// A text already written in the person's language (an SMS answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -153,14 +157,24 @@ impl ActiveRun {
     }
 }
 
+/// Whether a run that became active is news to its farmer: their turn came. A run made by the
+/// transition's own Start (`pressed`: the entry a Start or a card's tap makes, from the app, a
+/// text or the reader) and started at once, the motor being free, started before the farmer's
+/// eyes: telling them is one more paid SMS each time.
+fn turn_came(entry: &QueueEntry, pressed: Option<EntryId>) -> bool {
+    pressed != Some(entry.id)
+}
+
 /// The notices of one transition, from the active run before and after it and the records it
-/// left: a run that became active started; RUNNING ↔ HOLD held or resumed; an ended run ended
+/// left: a run that became active started, unless the farmer just pressed Start for it (see
+/// [`turn_came`]); RUNNING ↔ HOLD held or resumed, dated when that happened; an ended run ended
 /// (with its charge and the balance left); its charge, when it crossed [`LOW_BALANCE_SECONDS`],
 /// leaves the balance low; a NO_FEEDBACK hold tells the owner too.
 pub(crate) fn notices_of(
     admin: AdminId,
     before: Option<ActiveRun>,
     after: Option<&QueueEntry>,
+    pressed: Option<EntryId>,
     records: &Records,
     now: Timestamp,
 ) -> Vec<Notice> {
@@ -170,7 +184,7 @@ pub(crate) fn notices_of(
     let run = |entry: &QueueEntry| Facts { entry_id: Some(entry.id), ..Facts::default() };
     for entry in records.ended.iter().filter(|e| e.status == EntryStatus::Completed) {
         let at = entry.ended_at.unwrap_or(now);
-        if before.is_none_or(|b| b.id != entry.id) {
+        if before.is_none_or(|b| b.id != entry.id) && turn_came(entry, pressed) {
             tell(entry.user_id, NoticeKind::RunStarted, entry.started_at.unwrap_or(at), run(entry));
         }
         let charge = records
@@ -195,11 +209,15 @@ pub(crate) fn notices_of(
         }
     }
     if let Some(entry) = after {
-        let at = entry.phase_since.or(entry.started_at).unwrap_or(now);
+        // When the phase began: a run resumed before its device is told (the board keeps its relay
+        // open a while, a restart wait ran out) has none yet, and was resumed by this transition.
+        let at = entry.phase_since.unwrap_or(now);
         let held = |reason| Facts { hold_reason: reason, ..run(entry) };
         match before.filter(|b| b.id == entry.id) {
             None => {
-                tell(entry.user_id, NoticeKind::RunStarted, entry.started_at.unwrap_or(now), run(entry));
+                if turn_came(entry, pressed) {
+                    tell(entry.user_id, NoticeKind::RunStarted, entry.started_at.unwrap_or(now), run(entry));
+                }
                 if entry.status == EntryStatus::Hold {
                     tell(entry.user_id, NoticeKind::RunHeld, at, held(entry.hold_reason));
                 }

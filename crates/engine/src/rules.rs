@@ -94,6 +94,8 @@ pub struct DevicePoll {
     pub reset: Option<ResetReason>,
     /// Why the relay is OFF, from boards that say it.
     pub relay_off: Option<RelayOff>,
+    /// How long the board has been up (milliseconds since it booted), from boards that say it.
+    pub uptime_ms: Option<u64>,
 }
 
 impl DevicePoll {
@@ -107,6 +109,7 @@ impl DevicePoll {
             feedback: None,
             reset: None,
             relay_off: None,
+            uptime_ms: None,
         }
     }
 
@@ -138,6 +141,18 @@ impl DevicePoll {
             self.reset,
             Some(ResetReason::BrownOut | ResetReason::Watchdog | ResetReason::Panic | ResetReason::Other)
         )
+    }
+
+    /// The board was already up at `last_poll` (its last poll the pump heard, `None` if none):
+    /// its uptime reaches back past it, so the reset it reports is the boot told then. The
+    /// firmware repeats `reset` until an answer reaches it, so an answer lost brings the same
+    /// reset again with an uptime that grew; a new boot's uptime is shorter than the time since
+    /// the last poll. A board that does not say its uptime has each of its resets taken as new.
+    pub fn booted_before(&self, last_poll: Option<Timestamp>, now: Timestamp) -> bool {
+        match (self.uptime_ms.and_then(|ms| i64::try_from(ms).ok()), last_poll) {
+            (Some(uptime), Some(last)) => uptime >= now - last,
+            _ => false,
+        }
     }
 
     /// The board has just come back from a power cut or a sag: the grid has just come back.
@@ -184,6 +199,11 @@ impl Tenant {
     pub fn apply(&mut self, event: Event, now: Timestamp) -> Outcome {
         let before = self.command_fingerprint();
         let active_before = ActiveRun::of(self.active.as_deref());
+        // The entry a farmer's own Start would make (see `notices::turn_came`).
+        let pressed = match &event {
+            Event::Start { entry_id, .. } | Event::CardTap { entry_id, .. } => Some(*entry_id),
+            _ => None,
+        };
         let mut records = self.advance(now);
         let reply = match event {
             Event::Tick => Ok(Reply::Done),
@@ -276,7 +296,7 @@ impl Tenant {
             self.seq += 1;
             records.changed = true;
         }
-        let notices = notices_of(self.admin_id, active_before, self.active.as_deref(), &records, now);
+        let notices = notices_of(self.admin_id, active_before, self.active.as_deref(), pressed, &records, now);
         records.notices.extend(notices);
         Outcome { records, reply }
     }
@@ -487,6 +507,8 @@ impl Tenant {
     }
 
     fn poll(&mut self, poll: DevicePoll, now: Timestamp, records: &mut Records) {
+        // The pump's last poll is this board's only if it was the controller already.
+        let last_poll = self.device.last_poll_at.filter(|_| self.controller.is_some());
         match self.controller {
             Some(controller) if controller != poll.device => return,
             Some(_) => {}
@@ -499,7 +521,8 @@ impl Tenant {
             self.motor.grid_up_since = Some(now);
             records.changed = true;
         }
-        if let Some(reason) = poll.reset.filter(|_| poll.unexpected_reset()) {
+        // Told once per boot: a reset repeated because its answer was lost is the same boot.
+        if let Some(reason) = poll.reset.filter(|_| poll.unexpected_reset() && !poll.booted_before(last_poll, now)) {
             let facts = Facts { reset: Some(reason), ..Facts::default() };
             records.notices.push(Notice::new(self.admin_id.0, self.admin_id, NoticeKind::DeviceReset, now, facts));
             records.changed = true;

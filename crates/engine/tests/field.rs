@@ -44,6 +44,7 @@ fn poll(device: DeviceId, load_shedding: bool) -> Event {
         feedback: None,
         reset: None,
         relay_off: None,
+        uptime_ms: None,
     })
 }
 
@@ -153,6 +154,7 @@ fn a_board_back_from_a_power_cut_waits_for_the_grid_to_settle() {
         feedback: None,
         reset: Some(ResetReason::PowerOn),
         relay_off: None,
+        uptime_ms: None,
     };
     assert!(!t.is_quiet_poll(&back, at(5)));
     t.apply(Event::Poll(back), at(5));
@@ -251,6 +253,7 @@ fn relay_on_without_feedback_holds_until_the_run_ends() {
         feedback: Some(false),
         reset: None,
         relay_off: None,
+        uptime_ms: None,
     };
     t.apply(Event::Poll(closing), at(1));
     assert_eq!(state(&t), (MotorState::Running, None), "just closed: the motor may not be up yet");
@@ -291,6 +294,7 @@ fn says(relay: bool, feedback: Option<bool>, relay_off: Option<RelayOff>) -> Eve
         feedback,
         reset: None,
         relay_off,
+        uptime_ms: None,
     })
 }
 
@@ -313,6 +317,7 @@ fn a_board_that_keeps_its_relay_open_by_its_own_rule_is_not_charged() {
         feedback: None,
         reset: None,
         relay_off: Some(RelayOff::RestartWait),
+        uptime_ms: None,
     };
     assert!(!t.is_quiet_poll(&waiting, at(20)));
     t.apply(Event::Poll(waiting), at(20));
@@ -389,6 +394,7 @@ fn a_board_that_restarts_as_its_motor_starts_cannot_start_it_past_the_hours_cap(
         feedback: None,
         reset: Some(ResetReason::BrownOut),
         relay_off: Some(RelayOff::RestartWait),
+        uptime_ms: None,
     });
     t.apply(start(A), at(0));
     t.apply(says(true, None, None), at(0));

@@ -413,6 +413,7 @@ mod metering {
                     Step::Stop(u) => Event::Stop { user: users[u] },
                     Step::Poll { board, load_shedding, ready, relay, feedback } => Event::Poll(DevicePoll {
                         device: boards[board], load_shedding, ready, relay, feedback, reset: None, relay_off: None,
+                        uptime_ms: None,
                     }),
                     Step::StoreOutage => Event::StoreOutage,
                     Step::Controller(board) => Event::SetController { device: board.map(|b| boards[b]) },

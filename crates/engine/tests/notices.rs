@@ -2,13 +2,14 @@
 
 use pumppilot_engine::{
     AdminId, Credit, DeviceId, DevicePoll, EndReason, EntryId, Event, HoldReason, LedgerKind, NoticeKind, Records,
-    ResetReason, Tenant, Timestamp, UserId,
+    RelayOff, ResetReason, Tenant, Timestamp, UserId,
 };
 use uuid::Uuid;
 
 const OWNER: UserId = UserId(Uuid::from_u128(0xAD));
 const A: UserId = UserId(Uuid::from_u128(0xA));
 const B: UserId = UserId(Uuid::from_u128(0xB));
+const BOARD: DeviceId = DeviceId(Uuid::from_u128(0xDE));
 const T0: i64 = 1_700_000_000_000;
 
 fn at(seconds: i64) -> Timestamp {
@@ -46,12 +47,10 @@ fn apply(tenant: &mut Tenant, event: Event, seconds: i64) -> Records {
 }
 
 #[test]
-fn a_run_tells_its_farmer_when_it_starts_holds_resumes_and_ends_and_the_next_farmer_when_their_turn_comes() {
+fn a_run_tells_its_farmer_when_it_holds_resumes_and_ends_and_the_next_farmer_when_their_turn_comes() {
     let mut pump = pump(&[(A, 3600), (B, 3600)]);
-    let records = apply(&mut pump, start(A), 1);
-    assert_eq!(told(&records), [(A, NoticeKind::RunStarted)]);
-    assert_eq!(records.notices[0].at, at(1));
-    // The device learns of it: charging starts, nobody is told again.
+    assert_eq!(told(&apply(&mut pump, start(A), 1)), [], "A saw it start: they pressed Start");
+    // The device learns of it: charging starts, nobody is told.
     assert_eq!(told(&apply(&mut pump, report(false), 2)), []);
     assert_eq!(told(&apply(&mut pump, start(B), 3)), [], "joining the line tells nobody");
 
@@ -66,6 +65,7 @@ fn a_run_tells_its_farmer_when_it_starts_holds_resumes_and_ends_and_the_next_far
 
     let ended = apply(&mut pump, Event::Stop { user: A }, 160);
     assert_eq!(told(&ended), [(A, NoticeKind::RunEnded), (B, NoticeKind::RunStarted)]);
+    assert_eq!(ended.notices[1].at, at(160), "B's turn came when A stopped");
     let facts = &ended.notices[0].facts;
     assert_eq!(facts.end_reason, Some(EndReason::UserStop));
     assert_eq!(facts.seconds, Some(120), "60 s before the hold and 60 s after it");
@@ -92,11 +92,82 @@ fn a_run_that_ends_by_itself_is_told_at_the_moment_it_ended_with_a_low_balance_o
 
 #[test]
 fn a_turn_that_comes_during_load_shedding_starts_held_with_its_reason() {
+    let mut alone = pump(&[(A, 3600)]);
+    let mut pump = pump(&[(A, 3600), (B, 3600)]);
+    apply(&mut pump, start(B), 1);
+    apply(&mut pump, start(A), 2);
+    apply(&mut pump, report(true), 3);
+    let records = apply(&mut pump, Event::Stop { user: B }, 4);
+    assert_eq!(told(&records), [(B, NoticeKind::RunEnded), (A, NoticeKind::RunStarted), (A, NoticeKind::RunHeld)]);
+    assert_eq!(records.notices[2].facts.hold_reason, Some(HoldReason::LoadShedding));
+
+    // Pressing Start during load shedding: the farmer sees it start held; only the hold is news
+    // (the worker tells it if it lasts).
+    apply(&mut alone, report(true), 1);
+    assert_eq!(told(&apply(&mut alone, start(A), 2)), [(A, NoticeKind::RunHeld)]);
+}
+
+/// The audit's farmers paid an SMS for "your turn came" each time they pressed Start (in the app
+/// or by text) with the pump free: they know, they just pressed it. Only a farmer whose turn came
+/// after a wait in line hears it.
+#[test]
+fn a_farmer_who_starts_the_free_pump_is_not_told_their_turn_came_and_one_who_waited_is() {
+    let mut pump = pump(&[(A, 3600), (B, 3600)]);
+    assert_eq!(told(&apply(&mut pump, start(A), 1)), []);
+    assert_eq!(told(&apply(&mut pump, start(B), 2)), [], "B waits in line");
+    let handover = apply(&mut pump, Event::Stop { user: A }, 30);
+    assert_eq!(told(&handover), [(A, NoticeKind::RunEnded), (B, NoticeKind::RunStarted)]);
+    apply(&mut pump, Event::Stop { user: B }, 40);
+    // A card held to the reader with the pump free is the farmer's own Start too.
+    let tapped = apply(&mut pump, Event::CardTap { user: A, entry_id: EntryId::new() }, 50);
+    assert!(pump.active.as_ref().is_some_and(|e| e.user_id == A));
+    assert_eq!(told(&tapped), []);
+    // A turn that comes the very moment the farmer joined the line is still news to them.
+    assert_eq!(told(&apply(&mut pump, start(B), 70)), []);
+    let at_once = apply(&mut pump, Event::Stop { user: A }, 70);
+    assert_eq!(told(&at_once), [(A, NoticeKind::RunEnded), (B, NoticeKind::RunStarted)]);
+}
+
+/// A run held by load shedding and resumed while the board still rests its relay (it holds its
+/// ON command while the power settles) has no phase start until the device is told: its resume
+/// was dated at the run's start, sorted to the bottom of the bell and was due at once.
+#[test]
+fn a_resume_is_dated_when_the_run_resumed_even_before_the_device_is_told() {
     let mut pump = pump(&[(A, 3600)]);
-    apply(&mut pump, report(true), 1);
-    let records = apply(&mut pump, start(A), 2);
-    assert_eq!(told(&records), [(A, NoticeKind::RunStarted), (A, NoticeKind::RunHeld)]);
-    assert_eq!(records.notices[1].facts.hold_reason, Some(HoldReason::LoadShedding));
+    apply(&mut pump, Event::Poll(DevicePoll::ready(BOARD)), 1);
+    apply(&mut pump, start(A), 1);
+    apply(&mut pump, Event::Poll(DevicePoll { relay: true, ..DevicePoll::ready(BOARD) }), 2);
+    let cut = DevicePoll { load_shedding: true, relay_off: Some(RelayOff::LoadShedding), ..DevicePoll::ready(BOARD) };
+    assert_eq!(told(&apply(&mut pump, Event::Poll(cut), 60)), [(A, NoticeKind::RunHeld)]);
+    let settling = DevicePoll { relay_off: Some(RelayOff::GridSettling), ..DevicePoll::ready(BOARD) };
+    let resumed = apply(&mut pump, Event::Poll(settling), 100);
+    assert_eq!(told(&resumed), [(A, NoticeKind::RunResumed)]);
+    assert_eq!(resumed.notices[0].at, at(100), "when it resumed, not when the run started");
+}
+
+/// Found by the audit: the firmware repeats `reset` until an answer reaches it, so an answer
+/// lost told the owner of one restart twice. The board's uptime says whether it is the same boot.
+#[test]
+fn a_reset_said_again_after_a_lost_answer_is_told_once_and_a_new_boot_again() {
+    let mut pump = pump(&[]);
+    let poll =
+        |reset, uptime_s: u64| DevicePoll { reset, uptime_ms: Some(uptime_s * 1000), ..DevicePoll::ready(BOARD) };
+    apply(&mut pump, Event::Poll(poll(None, 600)), 100);
+    // The board hangs and its watchdog restarts it: its first poll, 4 s after boot, says why.
+    let hung = poll(Some(ResetReason::Watchdog), 4);
+    assert_eq!(told(&apply(&mut pump, Event::Poll(hung), 130)), [(OWNER, NoticeKind::DeviceReset)]);
+    // The answer is lost: the board says it again 2 s later, up 6 s, and again 4 s after that.
+    assert_eq!(told(&apply(&mut pump, Event::Poll(poll(Some(ResetReason::Watchdog), 6)), 132)), []);
+    assert_eq!(told(&apply(&mut pump, Event::Poll(poll(Some(ResetReason::Watchdog), 10)), 136)), []);
+    // Answered at last, it polls as ever; then a sag restarts it: a new boot, told.
+    apply(&mut pump, Event::Poll(poll(None, 70)), 196);
+    let sagged = apply(&mut pump, Event::Poll(poll(Some(ResetReason::BrownOut), 3)), 300);
+    assert_eq!(told(&sagged), [(OWNER, NoticeKind::DeviceReset)]);
+    assert_eq!(sagged.notices[0].facts.reset, Some(ResetReason::BrownOut));
+    // A board that does not say its uptime has each reset told, as before.
+    let unsaid = DevicePoll { reset: Some(ResetReason::Panic), ..DevicePoll::ready(BOARD) };
+    assert_eq!(told(&apply(&mut pump, Event::Poll(unsaid), 301)), [(OWNER, NoticeKind::DeviceReset)]);
+    assert_eq!(told(&apply(&mut pump, Event::Poll(unsaid), 302)), [(OWNER, NoticeKind::DeviceReset)]);
 }
 
 #[test]
@@ -111,6 +182,7 @@ fn a_controller_that_restarted_from_a_hang_tells_the_owner_and_is_not_a_quiet_po
         feedback: None,
         reset,
         relay_off: None,
+        uptime_ms: None,
     };
     apply(&mut pump, Event::Poll(poll(None)), 1);
     assert!(pump.is_quiet_poll(&poll(None), at(2)));

@@ -12,7 +12,11 @@
 //!   with a key that is not the board's, a command whose prefix names another counter, and a
 //!   refusal that would move the board's counter to the last there is;
 //! - **injections**: a message without a signature: an ON, over MQTT with and without a `ref`,
-//!   and a refusal.
+//!   and a refusal;
+//! - **across a server restart**: the signed polls and reports the server accepted before it
+//!   restarted, sent to the new server again (over HTTP on a connection of its own, over MQTT
+//!   into the board's connection), and the newest ON captured before the restart, sent to the
+//!   board after it (over HTTP in place of the new server's next answers).
 //!
 //! Only against a board that signs: a board without a link secret takes any well-formed answer,
 //! which is what the secret is for. What the attacker may achieve is decided by the [`Oracle`]
@@ -29,7 +33,7 @@ use pumppilot_protocol::{
 };
 
 use crate::{
-    Meaning, Message, Origin, Rng, Seal,
+    InFlight, Meaning, Message, Origin, Rng, Seal,
     link::{HttpAnswer, command_json, signed, stale},
 };
 
@@ -44,11 +48,16 @@ const KEPT: usize = 128;
 const FIRST_OF_A_BOOT: usize = 4;
 const BOOTS: usize = 16;
 
+/// How many of the newest signed requests the server accepted it keeps.
+const REQUESTS_KEPT: usize = 8;
+
 /// A message that reached the board, as the attacker keeps it.
 #[derive(Debug, Clone)]
 struct Captured {
     /// The board's boot it was sent to (0: the first).
     boot: u64,
+    /// The server's life it was sent in (0: before its first restart).
+    life: u64,
     message: Message,
     meaning: Meaning,
 }
@@ -68,22 +77,56 @@ impl Captured {
 pub(crate) struct Attacker {
     key: LinkKey,
     boot: u64,
+    /// The server's life now (each restart begins one).
+    life: u64,
     newest: VecDeque<Captured>,
     firsts: VecDeque<Captured>,
+    /// The newest signed polls or reports the server accepted, each with the server's life.
+    requests: VecDeque<(u64, InFlight)>,
     /// After how many more of the board's reports it sends the ON a Stop replaced again.
     insisting: u32,
+    /// How many more times it sends the newest ON of before the server's restart.
+    after_restart: u32,
 }
 
 impl Attacker {
     pub fn new() -> Attacker {
         let key = LinkSecret::parse(GUESSED_SECRET).expect("a well-formed secret").keyed();
-        Attacker { key, boot: 0, newest: VecDeque::new(), firsts: VecDeque::new(), insisting: 0 }
+        Attacker {
+            key,
+            boot: 0,
+            life: 0,
+            newest: VecDeque::new(),
+            firsts: VecDeque::new(),
+            requests: VecDeque::new(),
+            insisting: 0,
+            after_restart: 0,
+        }
     }
 
     /// The board rebooted: what is captured from now on belongs to its next boot.
     pub fn reboot(&mut self) {
         self.boot += 1;
         self.insisting = 0;
+    }
+
+    /// The server restarted: what is captured from now on belongs to its next life.
+    pub fn restart(&mut self) {
+        self.life += 1;
+        self.after_restart = 0;
+    }
+
+    /// The next `messages` times it may (in place of an answer, after a report), send the newest
+    /// ON of before the restart ([`Attacker::replay_across_restart`]).
+    pub fn insist_across_restart(&mut self, messages: u32) {
+        self.after_restart = messages;
+    }
+
+    /// True (once per chance) while the attacker sends the newest ON of before the restart.
+    pub fn after_restart(&mut self) -> bool {
+        let insisting = self.after_restart > 0;
+        self.after_restart = self.after_restart.saturating_sub(1);
+        insisting
     }
 
     /// From now on, after each of the board's next `reports`, send the ON a Stop replaced again
@@ -108,7 +151,7 @@ impl Attacker {
             })
         };
         let replaced_an_on = self.newest.iter().rev().take_while(|c| c.boot == self.boot).any(replaces);
-        let captured = Captured { boot: self.boot, message: message.clone(), meaning: *meaning };
+        let captured = Captured { boot: self.boot, life: self.life, message: message.clone(), meaning: *meaning };
         if self.firsts.iter().filter(|c| c.boot == self.boot).count() < FIRST_OF_A_BOOT {
             self.firsts.push_back(captured.clone());
             if self.firsts.len() > FIRST_OF_A_BOOT * BOOTS {
@@ -122,19 +165,55 @@ impl Attacker {
         replaced_an_on
     }
 
+    /// A signed poll or report the server accepted (`flight`, as it reached the server).
+    pub fn capture_request(&mut self, flight: &InFlight) {
+        self.requests.push_back((self.life, flight.clone()));
+        if self.requests.len() > REQUESTS_KEPT {
+            self.requests.pop_front();
+        }
+    }
+
+    /// The signed requests to send a restarted server: the newest accepted before the restart,
+    /// and one of those at random.
+    pub fn requests_to_replay(&self, rng: &mut Rng) -> Vec<InFlight> {
+        let before: Vec<&InFlight> =
+            self.requests.iter().filter(|(life, _)| *life < self.life).map(|(_, flight)| flight).collect();
+        before.last().into_iter().chain(pick(rng, &before)).map(|flight| (*flight).clone()).collect()
+    }
+
     /// The newest ON a newer command replaced ([`Attacker::replaced_on`]), sent again.
     pub fn replaced_on_again(&self) -> Option<(Message, Meaning)> {
         let replaced = self.replaced_on()?;
-        let origin = Origin::Replay { replaced_on: true, across_reboot: false };
-        Some((replaced.message.clone(), Meaning { origin, ..replaced.meaning }))
+        Some(self.again(replaced, true))
+    }
+
+    /// The newest ON captured before the server's latest restart, sent again.
+    pub fn replay_across_restart(&self) -> Option<(Message, Meaning)> {
+        let on = self
+            .newest
+            .iter()
+            .rev()
+            .find(|c| c.life < self.life && c.meaning.answer.is_some_and(|answer| answer.commands_on()))?;
+        Some(self.again(on, false))
+    }
+
+    /// `captured` sent again, as a replay (of an ON a newer command replaced, or not).
+    fn again(&self, captured: &Captured, replaced_on: bool) -> (Message, Meaning) {
+        let origin = Origin::Replay {
+            replaced_on,
+            across_reboot: captured.boot != self.boot,
+            across_restart: captured.life != self.life,
+        };
+        (captured.message.clone(), Meaning { origin, ..captured.meaning })
     }
 
     /// A captured message to send again (`None` before anything was captured). `request`: the
     /// poll it will answer, over HTTP.
     pub fn replay(&self, rng: &mut Rng, request: Option<Signature>) -> Option<(Message, Meaning)> {
-        let choice = match rng.below(3) {
+        let choice = match rng.below(4) {
             0 => self.replaced_on().map(|c| (c, true)),
             1 => self.earlier_boot(rng, request).map(|c| (c, false)),
+            2 => self.earlier_life(rng).map(|c| (c, false)),
             _ => None,
         };
         let (captured, replaced_on) = match choice {
@@ -144,8 +223,7 @@ impl Attacker {
                 (*pick(rng, &this_boot)?, false)
             }
         };
-        let origin = Origin::Replay { replaced_on, across_reboot: captured.boot != self.boot };
-        Some((captured.message.clone(), Meaning { origin, ..captured.meaning }))
+        Some(self.again(captured, replaced_on))
     }
 
     /// The newest ON of this boot that a newer command not running the pump (a higher `seq`)
@@ -180,6 +258,13 @@ impl Attacker {
             None => Vec::new(),
         };
         pick(rng, &same_counter).or_else(|| pick(rng, &earlier)).copied()
+    }
+
+    /// A message of this boot captured before the server's latest restart.
+    fn earlier_life(&self, rng: &mut Rng) -> Option<&Captured> {
+        let earlier: Vec<&Captured> =
+            self.newest.iter().filter(|c| c.boot == self.boot && c.life < self.life).collect();
+        pick(rng, &earlier).copied()
     }
 
     /// The newest captured command of this boot, if any.

@@ -33,10 +33,35 @@
 //! that jumps forward is indistinguishable from time passing); the lease in true time (a clock
 //! that jumps forward only ends it early). A reboot forgets the starts of the last hour (the
 //! server counts them too).
+//!
+//! The server process restarts now and then ([`Faults::restart`]: a deploy, a crash, `kill -9`,
+//! one server of a fleet replaced by another). What it kept only in memory is lost, as
+//! `crates/server` loses it: the tenant is read again from what was committed, with the last
+//! polls the telemetry flush wrote ([`Pump::restart`]); a held long-poll is dropped and its
+//! connection closed (the board's poll fails); the counter window is lost, so the next counter is
+//! accepted only above the store's floor (`reserve_device_counters` gives a new block, and the
+//! board pays one `409`), and while the store cannot be written no window can be reserved (a
+//! signed `503`, or over MQTT the session ends); the MQTT session ends with the process, and the
+//! board connects again at its next report's time, is pushed the command at SUBSCRIBE (naming no
+//! report) and reports at once. For 1 to 30 s (longer while the store cannot be read) every
+//! connection is refused. The attacker then sends the signed requests it captured before the
+//! restart to the new server (its newest accepted one, and one at random), which must refuse
+//! them, and answers or commands it captured before (the newest ON first), which the board takes
+//! only as the rule takes the genuine message. Every counter a server accepted is counted: none
+//! may be accepted twice, across restarts too.
+//!
+//! What the campaign cannot model of a restart: the firmware's second attempt of a poll on a new
+//! connection when the kept one was closed (`Controller::sign_attempt`): a poll that meets the
+//! restart fails, and one sent once the new server serves reaches it at once; and, of a fleet,
+//! the heartbeats that vouch for the last polls of devices present at a server and the change
+//! feed (the new server reads what the old one committed and flushed, as one restarting on a
+//! store of its own does).
 
 mod attacker;
 mod link;
 mod pump;
+
+use std::collections::HashSet;
 
 use attacker::Attacker;
 use link::{HttpAnswer, Report, ServerLink, Signer, command_json};
@@ -136,6 +161,13 @@ pub struct Faults {
     /// once, and after each of the board's next reports while the board may still remember the
     /// report (over HTTP a captured answer never checks for another request, whenever it comes).
     pub replay_after_stop: u64,
+    /// The server process restarts (per step): it forgets what it kept only in memory and
+    /// refuses connections for 1 to 30 s (until the store can be read, if later).
+    pub restart: u64,
+    /// On a board that signs, as the server restarts (per restart): once the new server serves,
+    /// the attacker sends it signed requests it captured before the restart, and sends the board
+    /// the newest ON it captured before (then again in place of, or beside, the next answers).
+    pub replay_across_restart: u64,
 }
 
 impl Faults {
@@ -161,6 +193,8 @@ impl Faults {
         forgery: 20_000,
         injection: 10_000,
         replay_after_stop: 1_000_000,
+        restart: 40,
+        replay_across_restart: 1_000_000,
     };
 }
 
@@ -185,6 +219,15 @@ pub struct Figures {
     pub silences: u64,
     pub reboots: u64,
     pub clock_jumps: u64,
+    /// Server restarts; connections the server closed (held long-polls and MQTT sessions at a
+    /// restart, an MQTT session whose counter window could not be reserved); polls and MQTT
+    /// connections refused while the server was down.
+    pub restarts: u64,
+    pub connections_closed: u64,
+    pub refused_while_down: u64,
+    /// Signed polls or reports that needed a counter window while the store could not reserve
+    /// one (a signed `503`; over MQTT the session ends).
+    pub windows_not_reserved: u64,
     pub feedback_trips: u64,
     pub noisy_samples: u64,
     /// Steps with the relay ON outside (RUNNING ∧ fresh lease ∧ grid settled ∧ ready ∧ restart
@@ -225,6 +268,17 @@ pub struct Figures {
     /// Replays the controller took (only as the rule takes the genuine message: over MQTT a
     /// command for a report it remembers, not behind the newest taken, or an OFF).
     pub replays_taken: u64,
+    /// Of the replays, those captured before a server restart and sent after it, and those the
+    /// controller took (as the rule takes the genuine message).
+    pub replays_across_restarts: u64,
+    pub replays_across_restarts_taken: u64,
+    /// Signed polls or reports a server accepted, captured by the attacker and sent again to the
+    /// server after it restarted, and those it accepted again (must be 0).
+    pub requests_replayed: u64,
+    pub requests_replayed_taken: u64,
+    /// Counters a server accepted that a server (the same or a restarted one) had accepted
+    /// before (must be 0).
+    pub counters_accepted_twice: u64,
     /// Forged or unsigned messages the controller took (must be 0).
     pub forgeries_taken: u64,
 }
@@ -251,6 +305,10 @@ impl Figures {
             silences,
             reboots,
             clock_jumps,
+            restarts,
+            connections_closed,
+            refused_while_down,
+            windows_not_reserved,
             feedback_trips,
             noisy_samples,
             violations,
@@ -271,6 +329,11 @@ impl Figures {
             forgeries,
             injections,
             replays_taken,
+            replays_across_restarts,
+            replays_across_restarts_taken,
+            requests_replayed,
+            requests_replayed_taken,
+            counters_accepted_twice,
             forgeries_taken
         );
     }
@@ -296,6 +359,11 @@ impl core::fmt::Display for Figures {
         )?;
         writeln!(f, "duplicated reports / silent spells   {} / {}", self.duplicated_requests, self.silences)?;
         writeln!(f, "reboots / clock jumps   {} / {}", self.reboots, self.clock_jumps)?;
+        writeln!(
+            f,
+            "server restarts / connections the server closed / polls refused while it was down   {} / {} / {}",
+            self.restarts, self.connections_closed, self.refused_while_down
+        )?;
         writeln!(f, "noisy samples           {}", self.noisy_samples)?;
         writeln!(f, "feedback trips          {}", self.feedback_trips)?;
         writeln!(f, "MQTT unreferenced ON / OFF   {} / {}", self.unreferenced_on, self.unreferenced_off)?;
@@ -306,12 +374,24 @@ impl core::fmt::Display for Figures {
             "signed polls / counters refused (409) / MACs refused by the server (must be 0)   {} / {} / {}",
             self.signed, self.counters_refused, self.bad_signatures
         )?;
+        writeln!(f, "counter windows the failing store could not reserve   {}", self.windows_not_reserved)?;
         writeln!(
             f,
             "attacker: replays (of a replaced ON / across a reboot) / forged / unsigned   {} ({} / {}) / {} / {}",
             self.replays, self.replays_of_a_replaced_on, self.replays_across_reboots, self.forgeries, self.injections
         )?;
         writeln!(f, "attacker's replays taken by the rule     {}", self.replays_taken)?;
+        writeln!(
+            f,
+            "attacker across a server restart: replays / taken by the rule   {} / {}",
+            self.replays_across_restarts, self.replays_across_restarts_taken
+        )?;
+        writeln!(
+            f,
+            "attacker's signed requests sent again to a restarted server / accepted (must be 0)   {} / {}",
+            self.requests_replayed, self.requests_replayed_taken
+        )?;
+        writeln!(f, "counters accepted twice, across restarts too (must be 0)   {}", self.counters_accepted_twice)?;
         writeln!(f, "attacker's forged or unsigned messages taken (must be 0)   {}", self.forgeries_taken)?;
         writeln!(f, "relay ON outside the rule (must be 0)   {}", self.violations)?;
         writeln!(f, "acceptance mismatches (must be 0)       {}", self.acceptance_mismatches)?;
@@ -597,6 +677,12 @@ impl Meaning {
         Meaning { answer: None, reference: None, refusal: Some(highest), seal, origin: Origin::Network }
     }
 
+    /// The server's signed error for a request it could not serve (no counter window could be
+    /// reserved: the store fails): a failed poll.
+    fn failure(seal: Seal) -> Meaning {
+        Meaning { answer: None, reference: None, refusal: None, seal, origin: Origin::Network }
+    }
+
     /// An error without a signature from something between the board and the server (a proxy's
     /// 502), or from the server refusing a MAC.
     fn error() -> Meaning {
@@ -639,8 +725,8 @@ enum Origin {
     /// The server, through the network (and whatever is in between, a proxy's 502 included).
     Network,
     /// The attacker, sending a genuine message it captured again: maybe an ON a newer command had
-    /// replaced, maybe one sent to an earlier boot.
-    Replay { replaced_on: bool, across_reboot: bool },
+    /// replaced, maybe one sent to an earlier boot, maybe one a server sent before it restarted.
+    Replay { replaced_on: bool, across_reboot: bool, across_restart: bool },
     /// The attacker, with a message under a MAC that is not the server's for it.
     Forgery,
     /// The attacker, with a message without a signature.
@@ -680,6 +766,9 @@ enum Stage {
     /// Over MQTT: not answered, as the answer would only repeat the command the server last sent
     /// (`PollAnswer::repeats`).
     Spared,
+    /// Over HTTP: its connection was closed (a server that restarted held it) or refused (the
+    /// server was down); the board learns it at this true time.
+    Cut(u64),
 }
 
 /// What a signed poll or report carries besides its report, as the server reads it.
@@ -703,8 +792,9 @@ struct InFlight {
     signed: Option<Signed>,
     /// How the server signs its answer, once it accepted the poll's signature.
     signer: Option<Signer>,
-    /// Over MQTT: the report's `ref`.
+    /// Over MQTT: the report's `ref`, and the connection it went on (a report dies with it).
     reference: Option<u32>,
+    connection: u64,
     send_true: u64,
     send_dev: u64,
     epoch: u64,
@@ -745,6 +835,19 @@ struct Session {
     seq: Option<u64>,
 }
 
+/// Over MQTT, the board's connection to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Connection {
+    /// Connected and subscribed.
+    Up,
+    /// The server closed it (it restarted, or ended the session); the board learns it at this
+    /// true time.
+    Closing(u64),
+    /// Closed: the board connects again at its next report's time (refused while the server is
+    /// down), never sooner for a local change.
+    Down,
+}
+
 /// The device, the world around it and the oracle, for one campaign.
 pub struct Campaign {
     pub pump: Pump,
@@ -753,6 +856,15 @@ pub struct Campaign {
     mqtt: bool,
     /// Over MQTT: the server's session with the board (on this boot's connection).
     session: Session,
+    /// Over MQTT: the board's connection, and how many times it connected again after the server
+    /// closed one (a report dies with the connection it went on).
+    connection: Connection,
+    connections: u64,
+    /// Every counter a server accepted (to count one accepted twice).
+    accepted: HashSet<u64>,
+    /// The attacker's replays across a restart wait for the new server (over MQTT for the board's
+    /// next connection).
+    replays_owed: bool,
     /// The board's link secret, when it signs (given again at every boot).
     secret: Option<LinkSecret>,
     attacker: Attacker,
@@ -798,6 +910,10 @@ impl Campaign {
             pump,
             mqtt: false,
             session: Session::default(),
+            connection: Connection::Up,
+            connections: 0,
+            accepted: HashSet::new(),
+            replays_owed: false,
             secret: None,
             attacker: Attacker::new(),
             rng: Rng::new(seed),
@@ -918,9 +1034,16 @@ impl Campaign {
         self.figures.simulated_ms += dt;
         self.figures.steps += 1;
         self.world();
+        let serving = self.pump.serving();
         self.pump.step(self.t, self.device.closed());
-        if self.mqtt {
+        if !serving && self.pump.serving() {
+            self.server_started();
+        }
+        if self.mqtt && matches!(self.connection, Connection::Up) {
             self.push_changes();
+        }
+        if self.rng.chance(self.faults.restart) && self.pump.serving() {
+            self.restart();
         }
         if self.rng.chance(self.faults.silence) {
             self.figures.silences += 1;
@@ -998,9 +1121,11 @@ impl Campaign {
             let first = self.rng.next_u64() as u32;
             self.device.set_first_ref(first);
         }
-        // A new connection: the server has told it nothing yet. What the attacker captures now
-        // belongs to the new boot.
+        // A new connection: the server has told it nothing yet (none while the server is down:
+        // the board connects at its first report). What the attacker captures now belongs to the
+        // new boot.
         self.session = Session::default();
+        self.connection = if self.pump.serving() { Connection::Up } else { Connection::Down };
         self.attacker.reboot();
         let reason = [ResetReason::PowerOn, ResetReason::BrownOut, ResetReason::Watchdog, ResetReason::Panic]
             [self.rng.below(4) as usize];
@@ -1016,6 +1141,125 @@ impl Campaign {
         self.strays.clear();
         self.motor_confirms_at = None;
         self.next_poll_true = self.t;
+    }
+
+    /// The server process restarts ([`Faults::restart`]): the pump's side forgets what the server
+    /// kept only in memory ([`Pump::restart`]); a held long-poll's connection closes, and over
+    /// MQTT the session ends with the process (a report still on its way in the connection is
+    /// lost); what the server had sent already still arrives. What the attacker captures from
+    /// now on belongs to the server's next life.
+    fn restart(&mut self) {
+        self.figures.restarts += 1;
+        let down_for = self.rng.between(1_000, 30_000);
+        self.pump.restart(down_for);
+        self.attacker.restart();
+        if self.secret.is_some() && self.rng.chance(self.faults.replay_across_restart) {
+            self.attacker.insist_across_restart(2);
+            self.replays_owed = true;
+        }
+        let closed = self.t + self.rng.between(2, 400);
+        if let Some(flight) = self.in_flight.as_mut()
+            && matches!(flight.stage, Stage::Held(_))
+        {
+            flight.stage = Stage::Cut(closed);
+            self.figures.connections_closed += 1;
+        }
+        for orphan in &mut self.orphans {
+            if matches!(orphan.stage, Stage::Held(_)) {
+                orphan.stage = Stage::Done;
+            }
+        }
+        if self.mqtt {
+            self.end_session(closed);
+        }
+    }
+
+    /// Over MQTT the server ends the board's session (it stopped, or could not check a report's
+    /// counter); the board learns it when the connection closes, at `closed`.
+    fn end_session(&mut self, closed: u64) {
+        self.session = Session::default();
+        if self.connection == Connection::Up {
+            self.connection = Connection::Closing(closed);
+            self.figures.connections_closed += 1;
+        }
+    }
+
+    /// The board's shell sees its MQTT session end: a failed report (the lease runs on), and
+    /// whatever was still coming on the connection is gone; it connects again after the backoff.
+    fn connection_closed(&mut self, now: u64) {
+        self.connection = Connection::Down;
+        self.device.poll_failed(Millis(now));
+        self.in_flight = None;
+        self.strays.clear();
+        for orphan in &mut self.orphans {
+            orphan.deliverable = false;
+        }
+        self.next_poll_true = self.t + u64::from(self.device.next_poll_in(self.rng.next_u64() as u32));
+    }
+
+    /// Over MQTT the board connects (its report is due): refused while the server is down (a
+    /// failed report, the next attempt after the backoff); else a new session, and the server
+    /// publishes the current command at SUBSCRIBE, naming no report. True when connected.
+    fn connect(&mut self, now: u64) -> bool {
+        if !self.pump.serving() {
+            self.figures.refused_while_down += 1;
+            self.device.poll_failed(Millis(now));
+            self.next_poll_true = self.t + u64::from(self.device.next_poll_in(self.rng.next_u64() as u32));
+            return false;
+        }
+        self.connection = Connection::Up;
+        self.connections += 1;
+        self.session = Session::default();
+        self.push_changes();
+        if std::mem::take(&mut self.replays_owed) {
+            self.replay_across_restart();
+        }
+        true
+    }
+
+    /// The restarted server serves again. Over HTTP the attacker's replays across the restart go
+    /// now, before the board's next poll reaches it (over MQTT with the board's next connection:
+    /// it injects them into that).
+    fn server_started(&mut self) {
+        if !self.mqtt && std::mem::take(&mut self.replays_owed) {
+            self.replay_across_restart();
+        }
+    }
+
+    /// The attacker's replays across a restart: the signed requests it captured before it (the
+    /// newest the server accepted, one at random), sent to the new server, which must refuse them;
+    /// over MQTT also the newest ON captured before, beside the command at SUBSCRIBE (over HTTP it
+    /// goes in place of the next answers: [`Campaign::intercept`]).
+    fn replay_across_restart(&mut self) {
+        for flight in self.attacker.requests_to_replay(&mut self.rng) {
+            self.replay_request(flight);
+        }
+        if self.mqtt {
+            self.send_across_restart();
+        }
+    }
+
+    /// Over MQTT the attacker publishes the newest ON it captured before the restart on the board's
+    /// command topic.
+    fn send_across_restart(&mut self) {
+        if let Some((message, meaning)) = self.attacker.replay_across_restart() {
+            let at_true = self.t + self.rng.between(1, 500);
+            self.strays.push(Delivery { at_true, poll: None, message, meaning });
+        }
+    }
+
+    /// A signed poll or report the attacker captured reaches the server again, byte for byte. Over
+    /// HTTP the answer goes back to the attacker; over MQTT the server publishes it on the board's
+    /// command topic (the attacker injected the report into the board's connection).
+    fn replay_request(&mut self, mut flight: InFlight) {
+        let Stage::ToServer(_, request) = flight.stage else { return };
+        self.figures.requests_replayed += 1;
+        if self.arrive(&mut flight, request) {
+            self.figures.requests_replayed_taken += 1;
+        }
+        if let (true, Some(delivery)) = (self.mqtt, flight.delivery) {
+            self.strays.push(delivery);
+        }
     }
 
     fn jump(&mut self) {
@@ -1153,8 +1397,20 @@ impl Campaign {
 
     /// The server's side of a poll at this step: a request that arrives is checked (with a link
     /// secret) and applied, a held long-poll may be released, and an answer goes on its way back.
+    /// While the server is down a request that arrives is refused; over MQTT a report is lost
+    /// with a connection that closed on its way.
     fn serve(&mut self, flight: &mut InFlight) {
         match flight.stage {
+            Stage::ToServer(..)
+                if self.mqtt && (self.connection != Connection::Up || flight.connection != self.connections) =>
+            {
+                // Its connection was closed on the way.
+                flight.stage = Stage::Done;
+            }
+            Stage::ToServer(at, _) if at <= self.t && !self.pump.serving() => {
+                self.figures.refused_while_down += 1;
+                flight.stage = Stage::Cut(self.t + self.rng.between(2, 400));
+            }
             Stage::ToServer(at, request) if at <= self.t => {
                 if self.rng.chance(self.faults.duplicate_request) {
                     self.figures.duplicated_requests += 1;
@@ -1168,31 +1424,7 @@ impl Campaign {
                         ..flight.clone()
                     });
                 }
-                if !self.admitted(flight) {
-                    return;
-                }
-                if self.mqtt {
-                    self.session.reference = flight.reference;
-                }
-                match self.pump.poll(&request) {
-                    // The server's rule over MQTT: an answer that only repeats what it last sent
-                    // (a command naming a report) is not sent.
-                    Reply::Now(answer)
-                        if self.mqtt
-                            && self
-                                .session
-                                .published
-                                .is_some_and(|(told, named)| named && answer.repeats(&told, request.report.relay)) =>
-                    {
-                        self.figures.answers_spared += 1;
-                        flight.stage = Stage::Spared;
-                    }
-                    Reply::Now(answer) => {
-                        let (message, meaning) = self.outgoing(flight, answer);
-                        self.answer_back(flight, message, meaning);
-                    }
-                    Reply::Held(held) => flight.stage = Stage::Held(held),
-                }
+                self.arrive(flight, request);
             }
             Stage::Held(held) => {
                 if let Some(answer) = self.pump.release(&held) {
@@ -1204,27 +1436,67 @@ impl Campaign {
         }
     }
 
+    /// The server takes a poll or report that arrived: it checks it ([`Campaign::admitted`]), the
+    /// engine applies it, and the answer goes on its way back (or is held, or spared). True when
+    /// it went on to the engine.
+    fn arrive(&mut self, flight: &mut InFlight, request: Request) -> bool {
+        if !self.admitted(flight) {
+            return false;
+        }
+        if self.mqtt {
+            self.session.reference = flight.reference;
+        }
+        match self.pump.poll(&request) {
+            // The server's rule over MQTT: an answer that only repeats what it last sent
+            // (a command naming a report) is not sent.
+            Reply::Now(answer)
+                if self.mqtt
+                    && self
+                        .session
+                        .published
+                        .is_some_and(|(told, named)| named && answer.repeats(&told, request.report.relay)) =>
+            {
+                self.figures.answers_spared += 1;
+                flight.stage = Stage::Spared;
+            }
+            Reply::Now(answer) => {
+                let (message, meaning) = self.outgoing(flight, answer);
+                self.answer_back(flight, message, meaning);
+            }
+            Reply::Held(held) => flight.stage = Stage::Held(held),
+        }
+        true
+    }
+
     /// The server checks a signed poll or report before anything else, as its extractor
     /// (`link.rs`) and its MQTT session do: true when it goes on to the engine (its MAC checks
     /// and its counter is new, or the board does not sign). Else it is refused, and the refusal
     /// goes back (a `401` without a signature for a MAC that does not check, a signed `409` or
-    /// refusal for a counter seen already), or an MQTT report whose MAC does not check closes
-    /// the connection, unanswered.
+    /// refusal for a counter seen already, a signed `503` when no counter window could be
+    /// reserved), or an MQTT report whose MAC does not check closes the connection, unanswered,
+    /// and one whose window could not be reserved ends the session. An accepted counter is
+    /// counted (none twice), and the attacker captures the request.
     fn admitted(&mut self, flight: &mut InFlight) -> bool {
+        let store_up = self.pump.store_up();
         let (Some(server), Some(signed)) = (self.pump.link.as_mut(), &flight.signed) else { return true };
         let refusal = match signed {
-            Signed::Poll { path, body, counter, mac } => match server.check_poll(path, *counter, mac, body) {
+            Signed::Poll { path, body, counter, mac } => match server.check_poll(path, *counter, mac, body, store_up) {
                 Ok(signer) => {
                     flight.signer = Some(signer);
+                    self.accepted(*counter, flight);
                     return true;
                 }
                 Err(refusal) => {
-                    let meaning = match refusal.counter.filter(|_| refusal.status == 409) {
-                        Some(highest) => {
+                    let meaning = match (refusal.status, refusal.counter) {
+                        (409, Some(highest)) => {
                             self.figures.counters_refused += 1;
                             Meaning::refusal(highest, Seal::Server(flight.signature))
                         }
-                        None => {
+                        (503, _) => {
+                            self.figures.windows_not_reserved += 1;
+                            Meaning::failure(Seal::Server(flight.signature))
+                        }
+                        _ => {
                             self.figures.bad_signatures += 1;
                             Meaning::error()
                         }
@@ -1232,9 +1504,10 @@ impl Campaign {
                     Some((Message::Http(refusal), meaning))
                 }
             },
-            Signed::Report(payload) => match server.check_report(REPORT_TOPIC, payload) {
+            Signed::Report(payload) => match server.check_report(REPORT_TOPIC, payload, store_up) {
                 Report::Accepted(counter) => {
                     self.session.counter = counter;
+                    self.accepted(counter, flight);
                     return true;
                 }
                 Report::Refused { counter, highest } => {
@@ -1248,6 +1521,12 @@ impl Campaign {
                     self.figures.bad_signatures += 1;
                     None
                 }
+                Report::StoreDown => {
+                    self.figures.windows_not_reserved += 1;
+                    let closed = self.t + self.rng.between(2, 400);
+                    self.end_session(closed);
+                    None
+                }
             },
         };
         flight.stage = Stage::Done;
@@ -1255,6 +1534,19 @@ impl Campaign {
             self.answer_back(flight, message, meaning);
         }
         false
+    }
+
+    /// A server accepted `counter`, signed for `flight`: counted against every counter any server
+    /// accepted before, and captured by the attacker (it saw the request go by, and the answer
+    /// that says it was taken).
+    fn accepted(&mut self, counter: u64, flight: &InFlight) {
+        if !self.accepted.insert(counter) {
+            self.figures.counters_accepted_twice += 1;
+            if self.examples.len() < 5 {
+                self.examples.push(format!("t={} counter {counter} accepted a second time", self.t));
+            }
+        }
+        self.attacker.capture_request(flight);
     }
 
     /// The server's answer `answer` to `flight`, as it leaves: over HTTP the 200 (signed for the
@@ -1350,12 +1642,15 @@ impl Campaign {
     }
 
     /// Over HTTP, on a board that signs, the attacker may answer a poll in the server's place,
-    /// instead of the server's `message` (a 200 meaning `meaning`): a replay, a forgery or an
-    /// unsigned answer.
+    /// instead of the server's `message` (a 200 meaning `meaning`): a replay (after a server
+    /// restart, the newest ON it captured before), a forgery or an unsigned answer.
     fn intercept(&mut self, flight: &InFlight, message: &Message, meaning: &Meaning) -> Option<(Message, Meaning)> {
         let (Message::Http(genuine), Some(answer), true) = (message, meaning.answer, self.device.signs()) else {
             return None;
         };
+        if self.attacker.after_restart() {
+            return self.attacker.replay_across_restart();
+        }
         let (rng, faults, attacker) = (&mut self.rng, &self.faults, &self.attacker);
         if rng.chance(faults.replay) {
             attacker.replay(rng, flight.signature)
@@ -1371,10 +1666,14 @@ impl Campaign {
 
     /// Over MQTT, on a board that signs, the attacker publishes on its command topic when it
     /// likes: after the board reported (`newest`: that report's `ref`), the ON a Stop replaced
-    /// while it insists on it, else now and then a message of its own, beside the server's.
+    /// while it insists on it, the newest ON of before a server restart after one, else now and
+    /// then a message of its own, beside the server's.
     fn attack_over_mqtt(&mut self, newest: u32) {
         if self.attacker.insisting() {
             return self.replay_the_replaced_on();
+        }
+        if self.attacker.after_restart() {
+            return self.send_across_restart();
         }
         let (rng, faults, attacker) = (&mut self.rng, &self.faults, &self.attacker);
         let made = if rng.chance(faults.replay) {
@@ -1400,6 +1699,11 @@ impl Campaign {
     }
 
     fn deliver(&mut self, now: u64) {
+        if let Connection::Closing(at) = self.connection
+            && at <= self.t
+        {
+            self.connection_closed(now);
+        }
         // Polls nobody waits for, at the server and on their way back.
         let mut orphans = std::mem::take(&mut self.orphans);
         let mut i = 0;
@@ -1407,7 +1711,9 @@ impl Campaign {
             self.serve(&mut orphans[i]);
             let orphan = &orphans[i];
             let arrived = orphan.delivery.as_ref().is_some_and(|d| d.at_true <= self.t);
-            if arrived || matches!(orphan.stage, Stage::Done | Stage::Spared) && orphan.delivery.is_none() {
+            if arrived
+                || matches!(orphan.stage, Stage::Done | Stage::Spared | Stage::Cut(_)) && orphan.delivery.is_none()
+            {
                 let orphan = orphans.swap_remove(i);
                 if let Some(delivery) = orphan.delivery.filter(|_| arrived && orphan.deliverable) {
                     self.figures.late_deliveries += 1;
@@ -1432,6 +1738,15 @@ impl Campaign {
         let Some(mut flight) = self.in_flight.take() else { return };
         self.serve(&mut flight);
         if matches!(flight.stage, Stage::Spared) {
+            return;
+        }
+        if let Stage::Cut(at) = flight.stage
+            && at <= self.t
+        {
+            // A failed poll, as the firmware counts one that got no answer: the next goes after the
+            // backoff, counted from this one's start.
+            self.device.poll_failed(Millis(now));
+            self.next_poll_true = flight.send_true + u64::from(self.device.next_poll_in(self.rng.next_u64() as u32));
             return;
         }
         if let Some(at) = flight.error_at
@@ -1518,11 +1833,13 @@ impl Campaign {
         let f = &mut self.figures;
         match meaning.origin {
             Origin::Network => {}
-            Origin::Replay { replaced_on, across_reboot } => {
+            Origin::Replay { replaced_on, across_reboot, across_restart } => {
                 f.replays += 1;
                 f.replays_of_a_replaced_on += u64::from(replaced_on);
                 f.replays_across_reboots += u64::from(across_reboot);
                 f.replays_taken += u64::from(got.takes());
+                f.replays_across_restarts += u64::from(across_restart);
+                f.replays_across_restarts_taken += u64::from(across_restart && got.takes());
             }
             Origin::Forgery => {
                 f.forgeries += 1;
@@ -1581,6 +1898,14 @@ impl Campaign {
         if self.in_flight.is_some() || !self.device.settled(Millis(now)) {
             return;
         }
+        // Over MQTT without a connection the shell connects at its next report's time (a local
+        // change does not hurry it), and reports at once once connected.
+        if self.mqtt
+            && self.connection != Connection::Up
+            && (self.connection != Connection::Down || self.t < self.next_poll_true || !self.connect(now))
+        {
+            return;
+        }
         if !(self.device.report_now(Millis(now)) || self.t >= self.next_poll_true) {
             return;
         }
@@ -1627,6 +1952,7 @@ impl Campaign {
             signed,
             signer: None,
             reference,
+            connection: self.connections,
             send_true: self.t,
             send_dev: now,
             epoch: self.oracle.epoch,

@@ -7,7 +7,11 @@
 //!   is accepted once, inside a window of counters reserved from the store a block at a time;
 //!   a counter seen already, or at or below the window's floor (a board that rebooted and counts
 //!   from below it, a request that arrived twice) is a `409 STALE_COUNTER` signed with the highest
-//!   counter accepted, and nothing is applied;
+//!   counter accepted, and nothing is applied; a counter beyond the window while the store cannot
+//!   be written (no window can be reserved) is a signed `503`, and nothing is applied;
+//! - a restart loses the window (memory) but not the store's floor above it, nor which boards
+//!   sign: the restarted server refuses every counter of an earlier window, and the board pays
+//!   one `409` to learn where to continue;
 //! - every answer to a poll whose MAC checked is signed for that very request;
 //! - over MQTT a report is checked the same way (a refused counter is answered with a signed
 //!   refusal), and every command is signed with the counter of the last report accepted on the
@@ -63,6 +67,9 @@ pub(crate) enum Report {
     Refused { counter: u64, highest: u64 },
     /// Not signed, or its MAC does not check: the server closes the connection, nothing applied.
     Closed,
+    /// Its MAC checks, but its counter lies beyond the window and the store cannot reserve the
+    /// next: the server ends the session (the board connects again), nothing applied.
+    StoreDown,
 }
 
 /// The counters of one window reserved from the store, and those accepted in it.
@@ -140,6 +147,20 @@ impl ServerLink {
         self.signing
     }
 
+    /// The server process restarted: the window it reserved was in memory only. The store keeps
+    /// the floor (every counter of every window given before is at or below it) and which boards
+    /// sign (every board with a reserved window: `App::signed_devices` is read from it at start).
+    pub fn restart(&mut self) {
+        self.window = None;
+        self.signing = self.floor > 0;
+    }
+
+    /// True when accepting `counter` needs a window reserved from the store first: it lies
+    /// beyond this server's window, or there is none (a restart).
+    fn needs_window(&self, counter: u64) -> bool {
+        self.window.is_none_or(|window| counter > window.through)
+    }
+
     /// Accepts `counter` once: inside the window from memory, else after reserving the next
     /// window (a counter at or below the store's floor is refused, and the refusal names the
     /// new window's floor). `Err` names the highest counter accepted.
@@ -164,13 +185,25 @@ impl ServerLink {
 
     /// A signed poll (`POST path` with these link headers and body) reaches the server: how to
     /// sign its answer, or the answer that refuses it (`401` unsigned when the MAC does not check;
-    /// a signed `409` when the counter was refused).
-    pub fn check_poll(&mut self, path: &str, counter: u64, mac: &[u8; 64], body: &[u8]) -> Result<Signer, HttpAnswer> {
+    /// a signed `409` when the counter was refused; a signed `503` when a window was needed and
+    /// the store, `store_up` false, cannot reserve it).
+    pub fn check_poll(
+        &mut self,
+        path: &str,
+        counter: u64,
+        mac: &[u8; 64],
+        body: &[u8],
+        store_up: bool,
+    ) -> Result<Signer, HttpAnswer> {
         let checks = |tag: &Tag| counter > 0 && self.key.check_request("POST", path, counter, body, tag);
         let Some(tag) = link::from_hex(mac).filter(checks) else {
             return Err(HttpAnswer::unsigned(401, error("BAD_SIGNATURE", "the request's MAC does not check")));
         };
         let signer = Signer { request: tag, counter };
+        if !store_up && self.needs_window(counter) {
+            let unavailable = error("UNAVAILABLE", "the store cannot be reached; nothing was changed");
+            return Err(self.seal(&signer, 503, counter, unavailable));
+        }
         match self.accept(counter) {
             Ok(()) => Ok(signer),
             Err(highest) => Err(self.seal(&signer, 409, highest, stale(counter, highest))),
@@ -196,12 +229,15 @@ impl ServerLink {
     }
 
     /// A report published on `topic` reaches the server (`payload`: the prefix line and the
-    /// JSON, or the JSON alone).
-    pub fn check_report(&mut self, topic: &str, payload: &[u8]) -> Report {
+    /// JSON, or the JSON alone); `store_up`: the store can reserve a window.
+    pub fn check_report(&mut self, topic: &str, payload: &[u8], store_up: bool) -> Report {
         match link::unframe(payload) {
             Framed::Signed { counter, tag, body }
                 if counter > 0 && self.key.check_mqtt(MqttKind::Report, topic, counter, body, &tag) =>
             {
+                if !store_up && self.needs_window(counter) {
+                    return Report::StoreDown;
+                }
                 match self.accept(counter) {
                     Ok(()) => Report::Accepted(counter),
                     Err(highest) => Report::Refused { counter, highest },
@@ -293,10 +329,29 @@ mod tests {
         assert_eq!(server.accept(BLOCK + 1), Ok(()));
         assert_eq!(server.floor, 2 * BLOCK);
         assert_eq!(server.accept(BLOCK), Err(BLOCK + 1), "below the new window's floor");
-        // A server that forgot its window (a restart) refuses at the store's floor.
-        server.window = None;
+        // A restarted server forgot its window: it refuses at the store's floor, and still signs.
+        server.restart();
+        assert!(server.signing());
         assert_eq!(server.accept(BLOCK + 2), Err(2 * BLOCK));
         assert_eq!(server.accept(2 * BLOCK + 1), Ok(()));
+    }
+
+    #[test]
+    fn a_counter_that_needs_a_window_while_the_store_fails_is_refused_with_a_signed_503() {
+        let secret = LinkSecret::parse("pp_link_fieldtest-0123456789abcdef").unwrap();
+        let mut server = ServerLink::new(&secret);
+        let mac = |counter: u64| link::to_hex(&secret.request_tag("POST", "/api/esp32/poll", counter, b"{}"));
+        assert!(server.check_poll("/api/esp32/poll", 1, &mac(1), b"{}", true).is_ok());
+        // Inside the window, memory alone answers.
+        assert!(server.check_poll("/api/esp32/poll", 2, &mac(2), b"{}", false).is_ok());
+        server.restart();
+        let refused = server.check_poll("/api/esp32/poll", 3, &mac(3), b"{}", false).unwrap_err();
+        assert_eq!((refused.status, refused.counter), (503, Some(3)));
+        let request = secret.request_tag("POST", "/api/esp32/poll", 3, b"{}");
+        let answer_mac = link::from_hex(&refused.mac.unwrap()).unwrap();
+        assert!(secret.check_answer(&request, 503, 3, &refused.body, &answer_mac));
+        // Nothing was reserved: once the store answers, the floor is where it was.
+        assert_eq!(server.floor, BLOCK);
     }
 
     #[test]
@@ -304,7 +359,7 @@ mod tests {
         let secret = LinkSecret::parse("pp_link_fieldtest-0123456789abcdef").unwrap();
         let mut server = ServerLink::new(&secret);
         let request = secret.request_tag("POST", "/api/esp32/poll", 7, b"{}");
-        let signer = server.check_poll("/api/esp32/poll", 7, &link::to_hex(&request), b"{}").unwrap();
+        let signer = server.check_poll("/api/esp32/poll", 7, &link::to_hex(&request), b"{}", true).unwrap();
         let answer = PollAnswer {
             motor: pumppilot_protocol::Motor::On,
             state: pumppilot_protocol::MotorState::Running,
@@ -322,11 +377,11 @@ mod tests {
         assert_eq!(json::decode_answer(&sealed.body), Ok(answer));
         let mac = link::from_hex(&sealed.mac.unwrap()).unwrap();
         assert!(secret.check_answer(&request, 200, 7, &sealed.body, &mac));
-        let refused = server.check_poll("/api/esp32/poll", 7, &link::to_hex(&request), b"{}").unwrap_err();
+        let refused = server.check_poll("/api/esp32/poll", 7, &link::to_hex(&request), b"{}", true).unwrap_err();
         assert_eq!((refused.status, refused.counter), (409, Some(7)));
         let mac = link::from_hex(&refused.mac.unwrap()).unwrap();
         assert!(secret.check_answer(&request, 409, 7, &refused.body, &mac));
-        let tampered = server.check_poll("/api/esp32/poll", 8, &link::to_hex(&request), b"{}").unwrap_err();
+        let tampered = server.check_poll("/api/esp32/poll", 8, &link::to_hex(&request), b"{}", true).unwrap_err();
         assert_eq!((tampered.status, tampered.mac), (401, None));
     }
 }

@@ -3,6 +3,17 @@
 //! the pump: farmers pressing Start and Stop, an owner crediting minutes and switching the
 //! controller to a spare board and back, and a store that fails now and then.
 //!
+//! The server process restarts now and then ([`Pump::restart`]): what the runtime kept only in
+//! memory is lost, and the next server reads the tenant from the store. The store has every
+//! committed state (the runtime commits each change before anyone sees it), with the last polls
+//! that the telemetry flush wrote; a quiet poll only moves the last poll in memory, so the polls
+//! since the last flush, the mark of a store outage the device was told OFF in, and the server's
+//! counter window are gone. A crash (`kill -9`) is modelled: a deploy's graceful stop also writes
+//! the buffered telemetry first, and loses less. The runtime is the one of a store of one server;
+//! a fleet's server replaced by another reads the same committed state, but what the campaign
+//! does not model there is the heartbeats that vouch for the last polls of devices present at a
+//! server, and the change feed.
+//!
 //! It meters the meter: at every step it asks whether the engine is charging the active run, and
 //! whether the relay of the board that drives the motor could be ON at that moment. A relay
 //! "could be ON" while it is ON, and for as long as the server could not have known otherwise: it
@@ -29,6 +40,42 @@ const T0: i64 = 1_800_000_000_000;
 
 fn ts(t: u64) -> Timestamp {
     Timestamp(T0 + t as i64)
+}
+
+/// The tenant's run is RUNNING and charged.
+fn charging(tenant: &Tenant) -> bool {
+    tenant.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some())
+}
+
+/// How often the runtime writes the buffered telemetry (`runtime::FLUSH_EVERY`).
+const FLUSH_EVERY: u64 = 1_000;
+
+/// A device whose report did not change has its telemetry written at most this often
+/// (`runtime::SEEN_EVERY`).
+const SEEN_EVERY: u64 = 60_000;
+
+/// What a report says, as the runtime's digest of it sees it (`report_digest`): the inputs, the
+/// relay and the feedback (the campaign's boards report no firmware and no card reader).
+type Says = (bool, bool, bool, Option<bool>);
+
+/// One device's telemetry in the runtime's memory: every report is buffered as it arrives
+/// (`Runtime::poll`), and the flush writes what it must ([`Pump::flush`]). Lost with the process.
+#[derive(Debug, Clone, Copy, Default)]
+struct Telemetry {
+    /// The latest report not yet written whole: when it arrived, what it says, and whether a
+    /// report since the last write said why the board started (a board says it once).
+    buffered: Option<(u64, Says, bool)>,
+    /// What this server last wrote of the device.
+    written: Option<Written>,
+}
+
+/// What a server wrote of a device: the report's time and what it said, and the last poll
+/// written for the tenant's lease (with the report, or alone).
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    seen: u64,
+    lease: u64,
+    says: Says,
 }
 
 /// A poll of the board under test, as it reaches the server.
@@ -108,6 +155,9 @@ pub struct PumpFigures {
     pub controller_changes: u64,
     pub starts_pressed: u64,
     pub runs: u64,
+    /// Server restarts at which the store's last poll of the controller was older than the one
+    /// the server held in memory (quiet polls not yet flushed, lost).
+    pub last_polls_lost: u64,
     /// Seconds charged, by the usage rows.
     pub charged_s: u64,
     /// Milliseconds the engine was charging, sampled at every step.
@@ -122,6 +172,9 @@ pub struct PumpFigures {
     pub no_feedback_inferred: u64,
     /// Milliseconds the engine was charging while the controller's relay could not be ON.
     pub charged_while_off_ms: u64,
+    /// Milliseconds of store outages charged because the server restarted before it held the
+    /// run (the mark of the outage is memory: the next server charges to the lease's end).
+    pub outage_charged_ms: u64,
     pub ledger_mismatches: u64,
 }
 
@@ -138,6 +191,7 @@ impl PumpFigures {
             controller_changes,
             starts_pressed,
             runs,
+            last_polls_lost,
             charged_s,
             charging_ms,
             relay_on_ms,
@@ -145,6 +199,7 @@ impl PumpFigures {
             no_feedback_holds,
             no_feedback_inferred,
             charged_while_off_ms,
+            outage_charged_ms,
             ledger_mismatches
         );
     }
@@ -160,6 +215,7 @@ impl core::fmt::Display for PumpFigures {
         writeln!(f, "spare board polls / controller changes   {} / {}", self.spare_polls, self.controller_changes)?;
         writeln!(f, "store outages / polls answered OFF in them   {} / {}", self.outages, self.polls_in_outages)?;
         writeln!(f, "Start pressed / runs     {} / {}", self.starts_pressed, self.runs)?;
+        writeln!(f, "restarts that lost the last polls not yet written   {}", self.last_polls_lost)?;
         writeln!(
             f,
             "charged {} s; engine charging {:.0} s; a controller's relay ON {:.0} s",
@@ -172,6 +228,7 @@ impl core::fmt::Display for PumpFigures {
             "NO_FEEDBACK holds / inferred by the engine alone   {} / {}",
             self.no_feedback_holds, self.no_feedback_inferred
         )?;
+        writeln!(f, "ms of store outages charged as a restart forgot them   {}", self.outage_charged_ms)?;
         writeln!(f, "ms charged while the relay could not be ON (must be 0)   {}", self.charged_while_off_ms)?;
         write!(f, "balances that are not their ledger (must be 0)          {}", self.ledger_mismatches)
     }
@@ -180,7 +237,23 @@ impl core::fmt::Display for PumpFigures {
 /// One pump's server side: the tenant and what happens around it.
 pub struct Pump {
     rng: Rng,
+    /// The tenant as the server holds it in memory.
     pub tenant: Tenant,
+    /// The tenant as the store holds it: the state of every commit, its last poll moved by the
+    /// telemetry flush too. A restarted server reads this.
+    stored: Tenant,
+    /// The runtime's buffered telemetry of the board and of the spare.
+    telemetry: [Telemetry; 2],
+    /// When the runtime flushes the telemetry next (true time).
+    next_flush: u64,
+    /// The server process is down until this true time (connections refused); it starts then, once
+    /// the store can be read (`App::new` reads the store, `Runtime::start` every tenant).
+    down_until: Option<u64>,
+    /// In a store outage: the milliseconds the run would be charged if the server restarted
+    /// before holding it (and of those, while the relay could not be ON).
+    unheld: (u64, u64),
+    /// While the server is down: the next one may still charge the run for this moment.
+    charging_while_down: bool,
     board: DeviceId,
     spare: Spare,
     users: [UserId; 3],
@@ -211,7 +284,13 @@ impl Pump {
         let id = |n: u128| Uuid::from_u128((u128::from(seed) << 64) | n);
         Pump {
             rng: Rng::new(seed ^ 0x5E4_7E4),
+            stored: tenant.clone(),
             tenant,
+            telemetry: [Telemetry::default(); 2],
+            next_flush: FLUSH_EVERY,
+            down_until: None,
+            unheld: (0, 0),
+            charging_while_down: false,
             board: DeviceId(id(1)),
             spare: Spare { id: DeviceId(id(2)), shedding: false, on_until: None, trace: RelayTrace::default() },
             users: [UserId(id(0x100)), UserId(id(0x101)), UserId(id(0x102))],
@@ -229,26 +308,135 @@ impl Pump {
         }
     }
 
-    /// Applies `event` now as the runtime does: after a store outage, the run holds from the
-    /// moment it began before anything else happens. Nothing applies while the store fails.
+    /// True while the server process runs (between a restart and its start it refuses
+    /// connections).
+    pub fn serving(&self) -> bool {
+        self.down_until.is_none()
+    }
+
+    /// True while the store can be written (a server may reserve a counter window).
+    pub fn store_up(&self) -> bool {
+        self.outage.is_none()
+    }
+
+    /// Applies `event` now as the runtime does, and commits what it changed: after a store
+    /// outage, the run holds from the moment it began before anything else happens. Nothing
+    /// applies while the store fails, nor while the server is down.
     fn apply(&mut self, event: Event) -> bool {
-        if self.outage.is_some() {
+        if self.outage.is_some() || !self.serving() {
             return false;
         }
+        let mut changed = false;
         if let Some(since) = self.outage_pending.take() {
+            self.unheld = (0, 0);
             let out = self.tenant.apply(Event::StoreOutage, ts(since));
+            changed |= out.records.changed;
             self.book(out.records);
         }
         let no_feedback = |t: &Tenant| t.active.as_ref().is_some_and(|e| e.hold_reason == Some(HoldReason::NoFeedback));
         let before = no_feedback(&self.tenant);
         let board_gave_up = matches!(&event, Event::Poll(p) if p.relay_off == Some(RelayOff::NoFeedback));
         let out = self.tenant.apply(event, ts(self.t));
+        changed |= out.records.changed;
         self.book(out.records);
+        if changed {
+            self.commit();
+        }
         if !before && no_feedback(&self.tenant) {
             self.figures.no_feedback_holds += 1;
             self.figures.no_feedback_inferred += u64::from(!board_gave_up);
         }
         true
+    }
+
+    /// The store takes the state whole (`tenants::write_state`), its last poll never backwards:
+    /// the one in memory carries the quiet polls since the last flush.
+    fn commit(&mut self) {
+        let last_poll_at = self.stored.device.last_poll_at.max(self.tenant.device.last_poll_at);
+        self.stored = self.tenant.clone();
+        self.stored.device.last_poll_at = last_poll_at;
+    }
+
+    /// The runtime buffers every report as it arrives, before anything else (a store outage
+    /// too); a report that does not say why the board started keeps the reason a buffered one
+    /// said.
+    fn buffer(&mut self, poll: &DevicePoll) {
+        let says = (poll.load_shedding, poll.ready, poll.relay, poll.feedback);
+        let telemetry = &mut self.telemetry[usize::from(poll.device == self.spare.id)];
+        let reset = poll.reset.is_some() || telemetry.buffered.is_some_and(|(_, _, reset)| reset);
+        telemetry.buffered = Some((self.t, says, reset));
+    }
+
+    /// The runtime's telemetry flush (`Runtime::flush`, on a store of one server): a device's
+    /// report is written when it changed, when it says why the board started, or a minute after
+    /// the last one written; otherwise its last poll alone, every flush while the tenant has a
+    /// run and every half lease without one, and only for the controller (it keeps the lease).
+    /// Either moves the stored tenant's last poll, for its controller. While the store fails
+    /// nothing is written, and all of it is tried again.
+    fn flush(&mut self) {
+        if self.outage.is_some() {
+            return;
+        }
+        let half_lease = u64::from(self.lease_ms) / 2;
+        for (telemetry, device) in self.telemetry.iter_mut().zip([self.board, self.spare.id]) {
+            let Some((at, says, reset)) = telemetry.buffered else { continue };
+            let lease = self.tenant.is_controller(device).then_some(self.tenant.active.is_some());
+            let due = telemetry.written.is_none_or(|w| w.says != says || reset || at - w.seen >= SEEN_EVERY);
+            let moved = if due {
+                let lease = telemetry.written.map_or(at, |w| w.lease.max(at));
+                telemetry.written = Some(Written { seen: at, lease, says });
+                telemetry.buffered = None;
+                true
+            } else if let Some(w) = telemetry.written.as_mut()
+                && at > w.lease
+                && lease.is_some_and(|has_run| has_run || at - w.lease >= half_lease)
+            {
+                w.lease = at;
+                true
+            } else {
+                false
+            };
+            if moved && self.stored.is_controller(device) {
+                self.stored.touch(ts(at));
+            }
+        }
+    }
+
+    /// The server process stops (a deploy, a crash, `kill -9`, its place in a fleet taken by
+    /// another): everything it kept only in memory is gone (the tenant, the buffered telemetry,
+    /// the mark of a store outage it told the device OFF in, its counter window), and it refuses
+    /// connections for `down_for` ms. The campaign closes its connections (`Campaign::restart`).
+    pub fn restart(&mut self, down_for: u64) {
+        if self.tenant.device.last_poll_at > self.stored.device.last_poll_at {
+            self.figures.last_polls_lost += 1;
+        }
+        // The mark of a store outage is lost: the next server charges what it would have held.
+        let (unheld, off) = std::mem::take(&mut self.unheld);
+        self.figures.outage_charged_ms += unheld;
+        self.figures.charging_ms += unheld;
+        self.figures.charged_while_off_ms += off;
+        if off > 0 && self.examples.len() < 2 {
+            self.examples.push(format!("t={} a restart in a store outage charged {off} ms while OFF", self.t));
+        }
+        self.telemetry = [Telemetry::default(); 2];
+        self.down_until = Some(self.t + down_for);
+        self.charging_while_down = charging(&self.stored);
+        if let Some(link) = self.link.as_mut() {
+            link.restart();
+        }
+    }
+
+    /// The next server starts (`Runtime::start` on a store of one server): it reads the tenant
+    /// from the store and brings it up to date (what time changed while no server held it, each
+    /// deadline at its own moment). It knows nothing of a store outage the last one met: a run
+    /// the device was told OFF for then is charged to its lease's end, as for a silent device.
+    fn start(&mut self) {
+        self.down_until = None;
+        // The last server's mark of an outage (also one that ended while no server ran).
+        self.outage_pending = None;
+        self.tenant = self.stored.clone();
+        self.next_flush = self.t + FLUSH_EVERY;
+        self.apply(Event::Tick);
     }
 
     fn book(&mut self, records: Records) {
@@ -272,6 +460,7 @@ impl Pump {
     /// The device poll path: the engine applies the report (in memory when nothing changed), and
     /// the answer comes at once or is held as a long-poll; while the store fails, OFF at once.
     fn device_poll(&mut self, poll: DevicePoll) -> PollAnswer {
+        self.buffer(&poll);
         if self.outage.is_some() {
             self.figures.polls_in_outages += 1;
             return self.unavailable();
@@ -301,6 +490,7 @@ impl Pump {
             feedback: r.feedback,
             reset: r.reset,
             relay_off: r.relay_off,
+            uptime_ms: r.uptime_ms,
         });
         if applied && self.tenant.controller == Some(self.board) {
             self.board_trace.heard = Some(Heard {
@@ -367,33 +557,67 @@ impl Pump {
         if self.spare.trace.on {
             self.spare.trace.last_on = Some(t);
         }
+        if let Some(until) = self.down_until
+            && t >= until
+            && self.outage.is_none()
+        {
+            self.start();
+        }
         // The runtime's timer: time's own effects, committed when the store can.
         self.apply(Event::Tick);
+        if self.serving() && t >= self.next_flush {
+            self.next_flush = t + FLUSH_EVERY;
+            self.flush();
+        }
         self.meter(dt, relay_on);
         self.world();
     }
 
-    /// Is the engine charging now, and could the controller's relay be ON?
+    /// Is the engine charging now, and could the controller's relay be ON? While the server is
+    /// down: what the next one will charge for this moment, reading what the store holds.
     fn meter(&mut self, dt: u64, relay_on: bool) {
-        let controller = self.tenant.controller;
+        let next;
+        let (tenant, held_for_the_store, charges) = if self.serving() {
+            let held = self.outage.is_some() || self.outage_pending.is_some();
+            (&self.tenant, held, !held && charging(&self.tenant))
+        } else {
+            // Time alone ends a charge and never starts one: once the next server would not
+            // charge a moment of the down time, it charges none after it.
+            next = self.charging_while_down.then(|| {
+                let mut read = self.stored.clone();
+                read.apply(Event::Tick, ts(self.t));
+                read
+            });
+            self.charging_while_down = next.as_ref().is_some_and(charging);
+            (next.as_ref().unwrap_or(&self.stored), false, self.charging_while_down)
+        };
+        let controller = tenant.controller;
         if controller == Some(self.board) && relay_on {
             self.figures.relay_on_ms += dt;
         }
         if controller == Some(self.spare.id) && self.spare.trace.on {
             self.figures.spare_relay_on_ms += dt;
         }
-        let charging = self.outage.is_none()
-            && self.outage_pending.is_none()
-            && self.tenant.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some());
-        if !charging {
+        let unheld = held_for_the_store
+            && charging(&self.stored)
+            && self.stored.next_deadline().is_some_and(|end| ts(self.t) < end);
+        if !unheld && !charges {
             return;
         }
-        self.figures.charging_ms += dt;
         let trace = match controller {
             Some(c) if c == self.board => self.board_trace,
             Some(c) if c == self.spare.id => self.spare.trace,
             _ => RelayTrace::default(),
         };
+        if unheld {
+            // In a store outage the server will hold the run from the outage's start; should it
+            // restart first, the next one knows nothing of the outage and charges the run to the
+            // lease's end it reads from the store. Kept apart until one or the other happens.
+            self.unheld.0 += dt;
+            self.unheld.1 += if trace.could_be_on() { 0 } else { dt };
+            return;
+        }
+        self.figures.charging_ms += dt;
         if !trace.could_be_on() {
             self.figures.charged_while_off_ms += dt;
             let reason = trace.heard.and_then(|h| h.off_reason);
@@ -404,7 +628,7 @@ impl Pump {
             if self.examples.len() < 2 {
                 self.examples.push(format!(
                     "t={} charging while the relay could not be ON: {:?}; active {:?}; device {:?}",
-                    self.t, trace, self.tenant.active, self.tenant.device
+                    self.t, trace, tenant.active, tenant.device
                 ));
             }
         }
@@ -474,6 +698,10 @@ impl Pump {
 
     fn spare_poll(&mut self) {
         self.figures.spare_polls += 1;
+        if !self.serving() {
+            // Refused: the spare obeys its last answer until that answer's lease runs out.
+            return;
+        }
         if self.rng.chance(20_000) {
             self.spare.shedding = !self.spare.shedding;
         }
@@ -488,6 +716,7 @@ impl Pump {
             feedback: None,
             reset: None,
             relay_off: None,
+            uptime_ms: None,
         };
         let answer = self.device_poll(poll);
         if applied && self.tenant.controller == Some(self.spare.id) {
@@ -508,6 +737,9 @@ impl Pump {
         self.t += 24 * 3_600_000;
         if let Some((since, _)) = self.outage.take() {
             self.outage_pending = Some(since);
+        }
+        if !self.serving() {
+            self.start();
         }
         for user in self.users {
             self.apply(Event::Stop { user });

@@ -1,9 +1,9 @@
 //! The fault campaign, 2,000,000 device-steps: the controller and the engine together,
-//! through a bad network, on every board setting, with noise, reboots, clock jumps, silent spells
-//! and store outages; half the boards sign their link, with an attacker on the network. Not one
-//! step may have the relay ON outside the rule, not one millisecond may be charged while the
-//! relay could not be ON, every balance is its ledger, and no forged or unsigned message is
-//! taken.
+//! through a bad network, on every board setting, with noise, reboots, clock jumps, silent spells,
+//! store outages and server restarts; half the boards sign their link, with an attacker on the
+//! network. Not one step may have the relay ON outside the rule, not one millisecond may be
+//! charged while the relay could not be ON, every balance is its ledger, no forged or unsigned
+//! message is taken, and no counter is accepted twice, across restarts too.
 //!
 //! `cargo test -p pumppilot-fieldtest -- --nocapture` prints the figures.
 
@@ -83,20 +83,24 @@ fn on_every_board(
 
 /// What must never happen: the relay ON outside the rule, an answer taken against the oracle (or
 /// a message signed with another counter than the rule's), a forged or unsigned message taken, a
-/// signed poll the server could not check, a millisecond charged while OFF, a balance that is
-/// not its ledger, a NO_FEEDBACK hold of a motor that ran.
+/// signed poll the server could not check, a counter accepted twice (a captured request sent
+/// again to a restarted server taken), a millisecond charged while OFF, a balance that is not its
+/// ledger, a NO_FEEDBACK hold of a motor that ran.
 fn assert_nothing_wrong(total: &Figures, pump_total: &PumpFigures, examples: &[String]) {
     assert_eq!(total.violations, 0, "{examples:#?}");
     assert_eq!(total.acceptance_mismatches, 0, "{examples:#?}");
     assert_eq!(total.forgeries_taken, 0, "{examples:#?}");
     assert_eq!(total.bad_signatures, 0, "signed polls or reports the server refused");
+    assert_eq!(total.requests_replayed_taken, 0, "captured requests a restarted server took: {examples:#?}");
+    assert_eq!(total.counters_accepted_twice, 0, "{examples:#?}");
     assert_eq!(pump_total.charged_while_off_ms, 0, "{examples:#?}");
     assert_eq!(pump_total.ledger_mismatches, 0, "balances that are not their ledger");
     assert_eq!(total.false_no_feedback, 0, "{examples:#?}");
 }
 
-/// The attacker's part of the campaign did happen: signed polls, counters refused (reboots),
-/// replays of every kind, forgeries and unsigned messages.
+/// The attacker's part of the campaign did happen: signed polls, counters refused (reboots,
+/// restarts), replays of every kind (across server restarts too, answers and requests), forgeries
+/// and unsigned messages.
 fn assert_attacked(total: &Figures) {
     for (what, count) in [
         ("signed polls", total.signed),
@@ -104,6 +108,8 @@ fn assert_attacked(total: &Figures) {
         ("replays", total.replays),
         ("replays of a replaced ON", total.replays_of_a_replaced_on),
         ("replays across a reboot", total.replays_across_reboots),
+        ("replays across a server restart", total.replays_across_restarts),
+        ("signed requests sent again to a restarted server", total.requests_replayed),
         ("forgeries", total.forgeries),
         ("unsigned messages", total.injections),
     ] {
@@ -136,6 +142,11 @@ fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a
         ("silent spells", total.silences),
         ("reboots", total.reboots),
         ("clock jumps", total.clock_jumps),
+        ("server restarts", total.restarts),
+        ("held long-polls a restart closed", total.connections_closed),
+        ("polls refused while the server was down", total.refused_while_down),
+        ("counter windows a failing store could not reserve", total.windows_not_reserved),
+        ("last polls a restart lost", pump_total.last_polls_lost),
         ("feedback trips", total.feedback_trips),
         ("store outages", pump_total.outages),
         ("polls answered in outages", pump_total.polls_in_outages),
@@ -158,7 +169,7 @@ fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a
     assert!(pump_total.charged_s * 1_000 <= pump_total.charging_ms + 1_000 * pump_total.runs);
     assert_attacked(&total);
     // An answer's MAC covers the very request it answers, so no captured one is taken for a later
-    // request, also after a reboot: each boot counts from a random point (`set_first_counter`,
+    // request, also after a server restart, and after a reboot: each boot counts from a random point (`set_first_counter`,
     // checked by the oracle), so no request of a boot is one of an earlier boot's byte for byte
     // (the controller's test `an_answer_captured_at_an_earlier_boot_checks_for_no_request_of_a_later_one`
     // shows the replay that counting from 1 again let through).
@@ -170,7 +181,9 @@ fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a
 /// changes, and the server does not answer a report when the answer would only repeat an OFF it
 /// sent (`PollAnswer::repeats`). 800,000 steps over the eight board settings, the other half
 /// signing; the same counts must be 0. A replayed command is taken as the genuine one would be
-/// (its lease counted from the report it names), never an ON a newer command replaced.
+/// (its lease counted from the report it names), never an ON a newer command replaced, also one
+/// sent before a server restart: the board connects again, is pushed the command at SUBSCRIBE
+/// naming no report, and reports at once.
 #[test]
 fn over_mqtt_pushed_commands_never_run_the_motor_outside_the_rule_nor_charge_a_stopped_one() {
     let (total, pump_total, examples) = on_every_board(0x3A77_0000, 0xB0B, STEPS_PER_BOARD * 2 / 5, true, |_, _| {});
@@ -189,6 +202,9 @@ fn over_mqtt_pushed_commands_never_run_the_motor_outside_the_rule_nor_charge_a_s
         ("late deliveries", total.late_deliveries),
         ("reboots", total.reboots),
         ("clock jumps", total.clock_jumps),
+        ("server restarts", total.restarts),
+        ("sessions a restart ended", total.connections_closed),
+        ("connections refused while the server was down", total.refused_while_down),
         ("runs", pump_total.runs),
     ] {
         assert!(count > 0, "the MQTT campaign never saw any {what}");

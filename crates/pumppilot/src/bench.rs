@@ -217,6 +217,7 @@ async fn run_in(args: &BenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     let limits = pumppilot_server::serve::Limits {
         slots: pumppilot_server::serve::Slots::new(server.app.settings.max_connections as usize),
         header_timeout: server.app.settings.header_timeout,
+        proxies: Vec::new(),
     };
     let (stop_trivial, trivial_stopped) = tokio::sync::oneshot::channel::<()>();
     let trivial_task = tokio::spawn(pumppilot_server::serve::serve(listener, trivial_router.clone(), limits, async {

@@ -83,11 +83,29 @@ async fn https_sms_gateway() -> (Arc<Mutex<Vec<String>>>, String, String) {
 }
 
 async fn app_with_alerts(pairs: &[(&str, String)]) -> TestApp {
-    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-    let alerts =
-        AlertSettings::from_lookup(&|name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .expect("alert settings");
+    let alerts = alert_settings(pairs);
     spawn_app_configured(move |settings| pumppilot_server::Settings { alerts, ..settings }).await
+}
+
+fn alert_settings(pairs: &[(&str, String)]) -> AlertSettings {
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    AlertSettings::from_lookup(&|name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        .expect("alert settings")
+}
+
+/// Sets `profile` for `client` and confirms its phone in the store, as its holder's text would
+/// (the tests of confirming by SMS below send the text itself; here no answer by SMS is wanted).
+async fn with_confirmed_phone(app: &TestApp, client: &common::Client, profile: Value) {
+    let (status, body) = client.request(Method::PUT, "/api/alerts/profile", Some(profile)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let store = &app.running.app.store;
+    let waiting = store.alert_profiles_pending_phone(body["pendingPhone"].as_str().unwrap()).await.unwrap();
+    let pending = waiting
+        .into_iter()
+        .filter_map(|p| p.pending_phone.map(|pending| (p.user_id, pending)))
+        .find(|(_, pending)| body["phoneCode"].as_str() == Some(pending.code.as_str()))
+        .unwrap();
+    store.confirm_phone(pending.0, &pending.1).await.unwrap();
 }
 
 async fn bell(client: &common::Client) -> Value {
@@ -103,10 +121,13 @@ fn kinds(bell: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_farmers_bell_lists_their_runs_newest_first_in_their_language_and_marks_them_read() {
     let app = spawn_app().await;
-    let t = app.tenant("rahim", 1, 30).await;
+    let t = app.tenant("rahim", 2, 30).await;
     let farmer = &t.users[0];
     t.device.poll(false, true).await;
+    // The farmer waits behind another: their turn comes when the other stops.
+    t.users[1].ok("/api/motor/start", json!({})).await;
     farmer.ok("/api/motor/start", json!({})).await;
+    t.users[1].ok("/api/motor/stop", json!({})).await;
     app.clock.advance(Duration::from_secs(1));
     t.device.poll(true, true).await;
 
@@ -115,7 +136,7 @@ async fn a_farmers_bell_lists_their_runs_newest_first_in_their_language_and_mark
     assert_eq!(body["unread"], 2);
     let held = &body["notifications"][0];
     assert_eq!(held["title"], "Run on hold");
-    assert_eq!(held["text"], "Your run is on hold: load shedding.");
+    assert_eq!(held["text"], "Your run is on hold: load shedding. No minutes are used while it is on hold.");
     assert_eq!(held["read"], false);
     assert!(held["at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(bell(&t.admin).await["notifications"], json!([]), "the owner's bell is their own");
@@ -123,7 +144,7 @@ async fn a_farmers_bell_lists_their_runs_newest_first_in_their_language_and_mark
     // In Bangla once the farmer says so.
     let profile = json!({"phone": null, "pushTokens": [], "language": "bn", "muted": [], "quietHours": null});
     assert_eq!(farmer.request(Method::PUT, "/api/alerts/profile", Some(profile)).await.0, StatusCode::OK);
-    assert_eq!(bell(farmer).await["notifications"][0]["text"], "আপনার রান থেমে আছে: লোডশেডিং।");
+    assert_eq!(bell(farmer).await["notifications"][0]["text"], "আপনার সেচ থেমে আছে: লোডশেডিং। মিনিট কাটা হচ্ছে না।");
 
     let id = held["id"].as_str().unwrap();
     assert_error(
@@ -149,7 +170,11 @@ async fn the_alert_profile_is_checked_and_a_phone_number_belongs_to_one_account(
     let (karim, jamal) = (&t.users[0], &t.users[1]);
     let (status, empty) = karim.get("/api/alerts/profile").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(empty, json!({"phone": null, "pushTokens": [], "language": "en", "muted": [], "quietHours": null}));
+    assert_eq!(
+        empty,
+        json!({"phone": null, "pendingPhone": null, "phoneCode": null, "pendingSince": null, "smsNumber": null,
+            "pushTokens": [], "language": "en", "muted": [], "quietHours": null})
+    );
 
     let good = json!({
         "phone": "+8801711000001",
@@ -178,9 +203,16 @@ async fn the_alert_profile_is_checked_and_a_phone_number_belongs_to_one_account(
     }
     assert_eq!(karim.get("/api/alerts/profile").await.1, empty, "a refused profile changes nothing");
     let (status, stored) = put(karim, good.clone()).await;
-    assert_eq!((status, &stored), (StatusCode::OK, &good));
-    assert_eq!(karim.get("/api/alerts/profile").await.1, good);
-    assert_error(&put(jamal, good.clone()).await, StatusCode::CONFLICT, "PHONE_TAKEN");
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    // The number waits to be confirmed from its phone (see the tests of confirming below).
+    let mut expected = good.clone();
+    expected["phone"] = Value::Null;
+    for field in ["pendingPhone", "phoneCode", "pendingSince", "smsNumber"] {
+        expected[field] = stored[field].clone();
+    }
+    assert_eq!((&stored, &stored["pendingPhone"]), (&expected, &json!("+8801711000001")));
+    assert_eq!(karim.get("/api/alerts/profile").await.1, stored);
+    assert_eq!(put(jamal, good.clone()).await.0, StatusCode::OK, "a number waiting is no one's yet");
 }
 
 #[tokio::test]
@@ -196,7 +228,7 @@ async fn a_run_reaches_the_farmers_phone_through_the_outbox_and_the_sms_gateway_
     let farmer = &t.users[0];
     let profile = json!({"phone": "+8801711000001", "pushTokens": [], "language": "bn", "muted": [
         {"kind": "RUN_STARTED", "channel": "SMS"}], "quietHours": null});
-    assert_eq!(farmer.request(Method::PUT, "/api/alerts/profile", Some(profile)).await.0, StatusCode::OK);
+    with_confirmed_phone(&app, farmer, profile).await;
     t.device.poll(false, true).await;
     farmer.ok("/api/motor/start", json!({})).await;
     t.device.poll(false, true).await;
@@ -216,7 +248,7 @@ async fn a_run_reaches_the_farmers_phone_through_the_outbox_and_the_sms_gateway_
     assert_eq!(
         seen,
         [format!(
-            r#"{{"to":"+8801711000001","text":"আপনার রান শেষ (আপনি বন্ধ করেছেন): ২ মিনিট খরচ, ২৮ মিনিট বাকি।","ref":"{id}","coding":"ucs2"}}"#
+            r#"{{"to":"+8801711000001","text":"আপনার সেচ শেষ (আপনি বন্ধ করেছেন): ২ মিনিট খরচ, ২৮ মিনিট বাকি।","ref":"{id}","coding":"ucs2"}}"#
         )],
         "one message: the start was muted for SMS, the end sent once"
     );
@@ -248,15 +280,16 @@ async fn an_https_gateway_with_a_private_certificate_is_reached_once_its_ca_file
     let farmer = &t.users[0];
     let profile =
         json!({"phone": "+8801711000001", "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
-    assert_eq!(farmer.request(Method::PUT, "/api/alerts/profile", Some(profile)).await.0, StatusCode::OK);
+    with_confirmed_phone(&app, farmer, profile).await;
     t.device.poll(false, true).await;
     farmer.ok("/api/motor/start", json!({})).await;
+    farmer.ok("/api/motor/stop", json!({})).await;
     let id = bell(farmer).await["notifications"][0]["id"].as_str().unwrap().to_owned();
 
     for _ in 0..3 {
         app.clock.advance(Duration::from_secs(2));
     }
-    until("the HTTPS gateway hears of the run's start", || !sms.lock().unwrap().is_empty()).await;
+    until("the HTTPS gateway hears of the run's end", || !sms.lock().unwrap().is_empty()).await;
     let seen = sms.lock().unwrap().clone();
     let sent: Value = serde_json::from_str(&seen[0]).unwrap();
     assert_eq!((sent["to"].as_str(), sent["reference"].as_str()), (Some("+8801711000001"), Some(id.as_str())));
@@ -300,7 +333,7 @@ async fn a_silent_device_tells_its_owner_once_per_silence() {
     app.until_waiting_for(30_000).await;
     let body = bell(&t.admin).await;
     assert_eq!(kinds(&body), ["DEVICE_OFFLINE"], "told once, however long the silence");
-    assert_eq!(body["notifications"][0]["text"], "The pump's device has not been heard from.");
+    assert_eq!(body["notifications"][0]["text"], "The device \"rahim pump\" has not been heard from for 1 min.");
 
     // Heard again, then silent again: a new silence, told again.
     t.device.poll(false, true).await;
@@ -323,22 +356,62 @@ async fn until_bell(app: &TestApp, client: &common::Client, count: usize) {
 
 const INBOUND_SECRET: &str = "inbound-secret-of-the-gateway";
 
-/// Posts a text as the SMS gateway does, signed with `secret` (unsigned when `None`).
-async fn text_in(app: &TestApp, from: &str, text: &str, secret: Option<&str>) -> (StatusCode, Value) {
-    use hmac::{Hmac, Mac};
-    let body = json!({"from": from, "text": text}).to_string();
-    let mut request = reqwest::Client::new()
-        .post(format!("{}/api/sms/inbound", app.site.base))
-        .header("content-type", "application/json")
-        .body(body.clone());
-    if let Some(secret) = secret {
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(body.as_bytes());
-        request = request.header("x-pumppilot-signature", hex::encode(mac.finalize().into_bytes()));
+/// A text as the SMS gateway posts it, kept to be sent again byte for byte (as someone who saw it
+/// in the gateway's logs could).
+#[derive(Clone)]
+struct GatewayPost {
+    body: String,
+    timestamp: Option<String>,
+    signature: Option<String>,
+}
+
+impl GatewayPost {
+    /// `body` signed as a gateway must sign it: `X-PumpPilot-Timestamp` = `timestamp` (Unix
+    /// seconds) and `X-PumpPilot-Signature` = hex HMAC-SHA-256 of `"{timestamp}.{body}"`.
+    fn signed(body: Value, secret: &str, timestamp: i64) -> GatewayPost {
+        let body = body.to_string();
+        let signature = hmac_hex(secret, &format!("{timestamp}.{body}"));
+        GatewayPost { body, timestamp: Some(timestamp.to_string()), signature: Some(signature) }
     }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
+
+    async fn send(&self, app: &TestApp) -> (StatusCode, Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/api/sms/inbound", app.site.base))
+            .header("content-type", "application/json")
+            .body(self.body.clone());
+        if let Some(timestamp) = &self.timestamp {
+            request = request.header("x-pumppilot-timestamp", timestamp);
+        }
+        if let Some(signature) = &self.signature {
+            request = request.header("x-pumppilot-signature", signature);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+}
+
+fn hmac_hex(secret: &str, message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The server's clock in Unix seconds.
+fn unix_now(app: &TestApp) -> i64 {
+    pumppilot_server::clock::Clock::now(app.clock.as_ref()).millis() / 1000
+}
+
+/// Posts a text as the SMS gateway does, signed with `secret` at the server's time (unsigned
+/// when `None`).
+async fn text_in(app: &TestApp, from: &str, text: &str, secret: Option<&str>) -> (StatusCode, Value) {
+    let body = json!({"from": from, "text": text});
+    let post = match secret {
+        Some(secret) => GatewayPost::signed(body, secret, unix_now(app)),
+        None => GatewayPost { body: body.to_string(), timestamp: None, signature: None },
+    };
+    post.send(app).await
 }
 
 #[tokio::test]
@@ -355,7 +428,7 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
     let (karim, jamal) = (&t.users[0], &t.users[1]);
     for (client, phone, language) in [(karim, "+8801711000001", "en"), (jamal, "+8801711000002", "bn")] {
         let profile = json!({"phone": phone, "pushTokens": [], "language": language, "muted": [], "quietHours": null});
-        assert_eq!(client.request(Method::PUT, "/api/alerts/profile", Some(profile)).await.0, StatusCode::OK);
+        with_confirmed_phone(&app, client, profile).await;
     }
     t.device.poll(false, true).await;
 
@@ -386,7 +459,9 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
     let (_, answer) = text_in(&app, "+8801711000001", "STOP", Some(INBOUND_SECRET)).await;
     assert_eq!(answer["command"], "STOP");
     assert_eq!(karim.status().await["me"]["entry"], Value::Null);
-    let (_, answer) = text_in(&app, "+8801711000001", "STOP", Some(INBOUND_SECRET)).await;
+    // Other words: the same words in the same second would be the same signed text, refused as
+    // sent again.
+    let (_, answer) = text_in(&app, "+8801711000001", "stop", Some(INBOUND_SECRET)).await;
     assert_eq!(answer["reply"], "Nothing to stop.");
     let (_, answer) = text_in(&app, "+8801711000001", "hello", Some(INBOUND_SECRET)).await;
     assert_eq!(answer, json!({"command": "HELP", "reply": "Send START, STOP or BAL."}));
@@ -432,6 +507,185 @@ async fn without_an_inbound_secret_control_by_sms_is_off() {
     assert_error(&text_in(&app, "+8801711000001", "START", Some("anything")).await, StatusCode::FORBIDDEN, "FORBIDDEN");
 }
 
+const SALMA: &str = "+8801711000007";
+
+fn taking_texts() -> [(&'static str, String); 2] {
+    [("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()), ("PUMPPILOT_ALERT_OFFLINE_MINUTES", "0".into())]
+}
+
+/// Rahim's pump with its device polling, and Salma (30 minutes) with her phone registered for SMS.
+async fn salma_at(app: &TestApp) -> common::Tenant {
+    let t = app.tenant("rahim", 1, 30).await;
+    register_phone(app, &t.users[0], SALMA).await;
+    t.device.poll(false, true).await;
+    t
+}
+
+async fn register_phone(app: &TestApp, client: &common::Client, phone: &str) {
+    let profile = json!({"phone": phone, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
+    with_confirmed_phone(app, client, profile).await;
+}
+
+/// Salma's `text`, signed by the gateway at `timestamp` (Unix seconds).
+fn salmas(text: &str, timestamp: i64) -> GatewayPost {
+    GatewayPost::signed(json!({"from": SALMA, "text": text}), INBOUND_SECRET, timestamp)
+}
+
+/// How many answers by SMS a farmer's bell holds.
+async fn sms_replies(client: &common::Client) -> usize {
+    kinds(&bell(client).await).iter().filter(|k| *k == "SMS_REPLY").count()
+}
+
+/// Asserts a 401 whose message says `why`.
+fn assert_refused(answer: &(StatusCode, Value), why: &str) {
+    assert_error(answer, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let message = answer.1["error"]["message"].as_str().unwrap();
+    assert!(message.contains(why), "{message}");
+}
+
+/// A signed text seen once (in the gateway's logs, at a proxy) and sent again minutes later, byte
+/// for byte or with its signature in capitals: refused, and Salma's run and minutes are as they
+/// were, with no answer by SMS.
+#[tokio::test]
+async fn a_signed_text_sent_again_is_refused_and_changes_nothing() {
+    let app = app_with_alerts(&taking_texts()).await;
+    let t = salma_at(&app).await;
+    let salma = &t.users[0];
+    let start = salmas("START", unix_now(&app));
+    assert_eq!(start.send(&app).await.1["reply"], "Started. 30 min left.");
+    let stop = salmas("STOP", unix_now(&app));
+    assert_eq!(stop.send(&app).await.1["reply"], "Stopped. 30 min left.");
+
+    // Two minutes later she starts again from the app; the STOP is sent again.
+    app.pass_polling(Duration::from_secs(120), &t.device, false, true).await;
+    salma.ok("/api/motor/start", json!({})).await;
+    assert_refused(&stop.send(&app).await, "taken already");
+    let capitals = GatewayPost { signature: stop.signature.as_ref().map(|s| s.to_uppercase()), ..stop.clone() };
+    assert_refused(&capitals.send(&app).await, "taken already");
+    assert_eq!(salma.status().await["me"]["entry"]["status"], "RUNNING", "her new run goes on");
+
+    // Once she stopped, the START is sent again: no run, no minutes spent.
+    salma.ok("/api/motor/stop", json!({})).await;
+    let minutes = salma.status().await["me"]["availableSeconds"].clone();
+    assert_refused(&start.send(&app).await, "taken already");
+    let me = &salma.status().await["me"];
+    assert_eq!((&me["entry"], &me["availableSeconds"]), (&Value::Null, &minutes));
+
+    // A text signed 5 minutes ahead of the server's clock is in time for 10 minutes: refused as
+    // sent again all that while.
+    let ahead = salmas("BAL", unix_now(&app) + 300);
+    assert_eq!(ahead.send(&app).await.1["reply"], minutes_left(&minutes));
+    app.clock.advance(Duration::from_secs(599));
+    assert_refused(&ahead.send(&app).await, "taken already");
+    assert_eq!(sms_replies(salma).await, 3, "answered the three texts taken, and no other");
+}
+
+fn minutes_left(available_seconds: &Value) -> String {
+    format!("{} min left.", available_seconds.as_i64().unwrap() / 60)
+}
+
+/// The signature covers its time, and a time more than 5 minutes from the server's clock, either
+/// way, is refused; so are a signature of the body alone (the scheme before times) and an old
+/// text with its time moved forward. None of them stops Salma's run or is answered by SMS; a text
+/// within the 5 minutes is taken.
+#[tokio::test]
+async fn a_text_signed_out_of_time_or_without_its_time_is_refused() {
+    let app = app_with_alerts(&taking_texts()).await;
+    let t = salma_at(&app).await;
+    let salma = &t.users[0];
+    salma.ok("/api/motor/start", json!({})).await;
+    let now = unix_now(&app);
+
+    assert_refused(&salmas("STOP", now - 301).send(&app).await, "the signature's time is too old");
+    assert_refused(&salmas("STOP", now + 301).send(&app).await, "the signature's time is too far ahead");
+    let body = json!({"from": SALMA, "text": "STOP"}).to_string();
+    let body_alone =
+        GatewayPost { body: body.clone(), timestamp: None, signature: Some(hmac_hex(INBOUND_SECRET, &body)) };
+    assert_refused(&body_alone.send(&app).await, "not signed");
+    let with_a_time = GatewayPost { timestamp: Some(now.to_string()), ..body_alone };
+    assert_refused(&with_a_time.send(&app).await, "the signature does not match");
+    let moved_forward = GatewayPost { timestamp: Some(now.to_string()), ..salmas("STOP", now - 301) };
+    assert_refused(&moved_forward.send(&app).await, "the signature does not match");
+    assert_eq!(salma.status().await["me"]["entry"]["status"], "RUNNING");
+    assert_eq!(sms_replies(salma).await, 0);
+
+    // Five minutes either way, to the second, is in time.
+    assert_eq!(salmas("BAL", now + 300).send(&app).await.1["command"], "BAL");
+    let (status, answer) = salmas("STOP", now - 300).send(&app).await;
+    assert_eq!((status, &answer["reply"]), (StatusCode::OK, &json!("Stopped. 30 min left.")), "{answer}");
+    assert_eq!(salma.status().await["me"]["entry"], Value::Null);
+    assert_eq!(sms_replies(salma).await, 2);
+}
+
+/// A gateway that sends its message id has each message carried out once, also when it signs it
+/// again to retry it; another message with the same words is carried out.
+#[tokio::test]
+async fn a_gateway_message_is_carried_out_once_however_often_it_is_signed() {
+    let app = app_with_alerts(&taking_texts()).await;
+    let t = salma_at(&app).await;
+    let salma = &t.users[0];
+    let stop = |id: &str, timestamp: i64| {
+        GatewayPost::signed(json!({"from": SALMA, "text": "STOP", "id": id}), INBOUND_SECRET, timestamp)
+    };
+    let now = unix_now(&app);
+    salma.ok("/api/motor/start", json!({})).await;
+    assert_eq!(stop("sms-4711", now).send(&app).await.1["command"], "STOP");
+    salma.ok("/api/motor/start", json!({})).await;
+    assert_refused(&stop("sms-4711", now + 1).send(&app).await, "taken already");
+    assert_eq!(salma.status().await["me"]["entry"]["status"], "RUNNING");
+    assert_eq!(stop("sms-4712", now + 1).send(&app).await.1["reply"], "Stopped. 30 min left.");
+    assert_eq!(salma.status().await["me"]["entry"], Value::Null);
+    for id in ["", "sms 4713"] {
+        assert_error(&stop(id, now).send(&app).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    }
+}
+
+/// A text refused (from a phone no farmer registered yet) is not taken: nothing was done, so the
+/// gateway's retry of it is decided afresh.
+#[tokio::test]
+async fn a_text_refused_is_decided_afresh_when_sent_again() {
+    let app = app_with_alerts(&taking_texts()).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    t.device.poll(false, true).await;
+    let start = salmas("START", unix_now(&app));
+    assert_error(&start.send(&app).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    register_phone(&app, &t.users[0], SALMA).await;
+    assert_eq!(start.send(&app).await.1["reply"], "Started. 30 min left.");
+}
+
+/// Two servers of one fleet on one MongoDB (SecantusDB), in this process: a text one of them took,
+/// sent again to the other, is refused there too (the store's claim: the first server's memory is
+/// not the other's).
+#[tokio::test]
+async fn a_signed_text_sent_again_to_another_server_of_the_fleet_is_refused() {
+    use pumppilot_server::{clock::ManualClock, config::Secret};
+    let url = pumppilot_store_mongodb::testing::server().fresh_url();
+    let clock = ManualClock::starting_now();
+    let server = || {
+        let secret = Some(Secret("a-test-secret-of-at-least-32-characters".into()));
+        let alerts = alert_settings(&taking_texts());
+        common::spawn_app_at_configured(&url, secret, clock.clone(), move |settings| pumppilot_server::Settings {
+            alerts,
+            ..settings
+        })
+    };
+    let (a, b) = (server().await, server().await);
+    let t = salma_at(&a).await;
+    let salma = &t.users[0];
+    salma.ok("/api/motor/start", json!({})).await;
+    let stop = salmas("STOP", unix_now(&a));
+    assert_eq!(stop.send(&a).await.1["reply"], "Stopped. 30 min left.");
+    salma.ok("/api/motor/start", json!({})).await;
+    assert_refused(&stop.send(&b).await, "taken already");
+    assert_eq!(salma.status().await["me"]["entry"]["status"], "RUNNING");
+
+    // A text signed 5 minutes ahead is in time for 10 minutes: the claim lasts that long.
+    let ahead = salmas("BAL", unix_now(&a) + 300);
+    assert_eq!(ahead.send(&a).await.1["command"], "BAL");
+    a.clock.advance(Duration::from_secs(599));
+    assert_refused(&ahead.send(&b).await, "taken already");
+}
+
 #[tokio::test]
 async fn long_load_shedding_tells_the_owner_once_per_spell() {
     let app = app_with_alerts(&[
@@ -446,7 +700,7 @@ async fn long_load_shedding_tells_the_owner_once_per_spell() {
     app.pass_polling(Duration::from_secs(95), &t.device, true, true).await;
     until_told_of_shedding(&app, &t, 1).await;
     let body = bell(&t.admin).await;
-    assert_eq!(body["notifications"][0]["text"], "Load shedding has lasted a long time.");
+    assert_eq!(body["notifications"][0]["text"], "Load shedding has lasted 1 min.");
     // Four more rounds of the watch while the spell goes on.
     app.pass_polling(Duration::from_secs(120), &t.device, true, true).await;
     assert_eq!(kinds(&bell(&t.admin).await), ["LOAD_SHEDDING_LONG"], "told once while the spell goes on");
@@ -483,14 +737,13 @@ async fn the_event_stream_carries_the_bells_unread_count() {
     assert_eq!(events.next(patience).await.expect("an event within 20 s")["unread"], 0);
     farmer.ok("/api/motor/start", json!({})).await;
     let started = events.next(patience).await.expect("an event within 20 s");
-    assert_eq!((started["motor"]["state"].as_str(), &started["unread"]), (Some("RUNNING"), &json!(1)));
-    farmer.ok("/api/notifications/read", json!({})).await;
-    farmer.ok("/api/motor/stop", json!({})).await;
     assert_eq!(
-        events.next(patience).await.expect("an event within 20 s")["unread"],
-        1,
-        "the run's end, unread; the start was read"
+        (started["motor"]["state"].as_str(), &started["unread"]),
+        (Some("RUNNING"), &json!(0)),
+        "their own Start tells them nothing"
     );
+    farmer.ok("/api/motor/stop", json!({})).await;
+    assert_eq!(events.next(patience).await.expect("an event within 20 s")["unread"], 1, "the run's end, unread");
 }
 
 #[tokio::test]
@@ -573,4 +826,286 @@ async fn the_hourly_purge_drops_push_tickets_after_a_day_and_download_records_af
     app.clock.advance(week - Duration::from_secs(24 * 3600) + Duration::from_secs(3600));
     swept(&app).await;
     assert_eq!(store.firmware_downloads(admin).await.unwrap(), [], "gone a week after its last range");
+}
+
+/// The number farmers text, as the tests' servers are told it.
+const PUMP_NUMBER: &str = "+8809610000000";
+
+/// A server that sends SMS to a stand-in gateway, takes texts signed with [`INBOUND_SECRET`], and
+/// knows the number farmers text.
+async fn app_taking_codes() -> (TestApp, Arc<Mutex<Vec<String>>>) {
+    let (sms, url) = sms_gateway().await;
+    let alerts = alert_settings(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
+        ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
+        ("PUMPPILOT_ALERT_OFFLINE_MINUTES", "0".into()),
+    ]);
+    let app = spawn_app_configured(move |settings| pumppilot_server::Settings {
+        alerts,
+        sms_number: Some(PUMP_NUMBER.into()),
+        ..settings
+    })
+    .await;
+    (app, sms)
+}
+
+/// Asks for `phone` as `client`'s number; returns the answer (the profile, the number waiting).
+async fn ask_for_phone(client: &common::Client, phone: &str) -> Value {
+    let profile = json!({"phone": phone, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
+    let (status, body) = client.request(Method::PUT, "/api/alerts/profile", Some(profile)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Lets the outbox worker run a while on the server's clock.
+async fn let_the_outbox_run(app: &TestApp) {
+    for _ in 0..3 {
+        app.clock.advance(Duration::from_secs(2));
+        app.until_waiting_for(2_000).await;
+    }
+}
+
+/// The texts the stand-in gateway sent to `phone`.
+fn sent_to(sms: &Arc<Mutex<Vec<String>>>, phone: &str) -> Vec<String> {
+    let to = format!(r#""to":"{phone}""#);
+    sms.lock().unwrap().iter().filter(|body| body.contains(&to)).cloned().collect()
+}
+
+/// A number set in the alert profile waits: Karim's alerts do not go to it and its texts do not
+/// start his pump, until its holder texts his code from it (however written: spaced, Bangla
+/// digits, with words). A wrong code, or the right code from another number, confirms nothing.
+/// Setting a number another account waits for is no conflict: no one learns from that whether it
+/// is anyone's.
+#[tokio::test]
+async fn a_phone_number_counts_only_once_its_holder_texts_the_code_from_it() {
+    let (app, sms) = app_taking_codes().await;
+    let t = app.tenant("rahim", 2, 30).await;
+    let (karim, jamal) = (&t.users[0], &t.users[1]);
+    let number = "+8801711000021";
+    let asked = ask_for_phone(karim, number).await;
+    assert_eq!((&asked["phone"], &asked["pendingPhone"]), (&Value::Null, &json!(number)));
+    assert_eq!(asked["smsNumber"], PUMP_NUMBER);
+    assert!(asked["pendingSince"].as_str().unwrap().ends_with('Z'));
+    let code = asked["phoneCode"].as_str().unwrap().to_owned();
+    assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+    assert_eq!(ask_for_phone(karim, number).await["phoneCode"], code.as_str(), "the same code while it waits");
+    let jamals = ask_for_phone(jamal, number).await;
+    assert_eq!(jamals["pendingPhone"], number, "no PHONE_TAKEN: a number waiting is no one's");
+
+    // Not used until confirmed: no alert goes to it, and its START is refused.
+    t.device.poll(false, true).await;
+    karim.ok("/api/motor/start", json!({})).await;
+    karim.ok("/api/motor/stop", json!({})).await;
+    let_the_outbox_run(&app).await;
+    assert_eq!(sent_to(&sms, number), Vec::<String>::new(), "alerts go to a confirmed phone only");
+    assert_error(&text_in(&app, number, "START", Some(INBOUND_SECRET)).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_eq!(karim.status().await["me"]["entry"], Value::Null);
+
+    // A wrong code, and the right code from another phone: nothing.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    assert_error(&text_in(&app, number, wrong, Some(INBOUND_SECRET)).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_error(
+        &text_in(&app, "+8801711000099", &code, Some(INBOUND_SECRET)).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
+    assert_eq!(karim.get("/api/alerts/profile").await.1["phone"], Value::Null);
+
+    // The right code from the number, spaced and in Bangla digits: confirmed, and answered there.
+    let bangla: String = code.chars().map(|d| char::from_u32(0x09E6 + d.to_digit(10).unwrap()).unwrap()).collect();
+    let written = format!("কোড {} {}", &bangla[..4 * 3], &bangla[4 * 3..]);
+    let (status, answer) = text_in(&app, number, &written, Some(INBOUND_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let confirmed = "Number confirmed: PumpPilot messages now come to this phone. Send START, STOP or BAL.";
+    assert_eq!(answer, json!({"command": "CONFIRM", "reply": confirmed}));
+    let profile = karim.get("/api/alerts/profile").await.1;
+    assert_eq!((&profile["phone"], &profile["pendingPhone"]), (&json!(number), &Value::Null));
+    assert_eq!(text_in(&app, number, "START", Some(INBOUND_SECRET)).await.1["reply"], "Started. 30 min left.");
+    let_the_outbox_run(&app).await;
+    until("the confirmation reaches the phone", || {
+        sent_to(&sms, number).iter().any(|body| body.contains("Number confirmed"))
+    })
+    .await;
+
+    // Jamal's code from the same phone: Karim has the number, so nothing changes, and the answer
+    // goes to that phone (Karim's bell), not to Jamal.
+    let (status, answer) = text_in(&app, number, jamals["phoneCode"].as_str().unwrap(), Some(INBOUND_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let in_use = "This number is in use by another account: it was not added to a new one.";
+    assert_eq!(answer["reply"], in_use);
+    let jamals_now = jamal.get("/api/alerts/profile").await.1;
+    assert_eq!((&jamals_now["phone"], &jamals_now["pendingPhone"]), (&Value::Null, &json!(number)));
+    assert_eq!(karim.get("/api/alerts/profile").await.1["phone"], number);
+    let replies = |bell: Value| -> Vec<String> {
+        bell["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "SMS_REPLY")
+            .map(|n| n["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(replies(bell(karim).await).contains(&in_use.to_owned()));
+    assert_eq!(replies(bell(jamal).await), Vec::<String>::new(), "Jamal learns nothing");
+    let_the_outbox_run(&app).await;
+    until("the phone hears it is in use", || sent_to(&sms, number).iter().any(|b| b.contains("in use"))).await;
+}
+
+/// A code works for 24 hours: after that it confirms nothing, the profile no longer shows it, and
+/// setting the number again gives a new one that works. Clearing the phone takes effect at once.
+#[tokio::test]
+async fn a_code_expires_after_a_day_and_the_number_set_again_gets_a_new_one() {
+    let (app, _sms) = app_taking_codes().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let number = "+8801711000022";
+    let code = ask_for_phone(&t.users[0], number).await["phoneCode"].as_str().unwrap().to_owned();
+    app.clock.advance(Duration::from_secs(24 * 60 * 60));
+    assert_error(&text_in(&app, number, &code, Some(INBOUND_SECRET)).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+    // A day on, Karim signs in again.
+    let karim = &app.login("rahim-farmer-0", common::PASSWORD).await;
+    let profile = karim.get("/api/alerts/profile").await.1;
+    assert_eq!((&profile["pendingPhone"], &profile["phoneCode"]), (&json!(number), &Value::Null));
+
+    let again = ask_for_phone(karim, number).await;
+    assert_ne!(again["pendingSince"], profile["pendingSince"], "a new code");
+    let fresh = again["phoneCode"].as_str().unwrap();
+    assert_eq!(text_in(&app, number, fresh, Some(INBOUND_SECRET)).await.1["command"], "CONFIRM");
+    assert_eq!(karim.get("/api/alerts/profile").await.1["phone"], number);
+
+    let cleared = json!({"phone": null, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
+    let (_, cleared) = karim.request(Method::PUT, "/api/alerts/profile", Some(cleared)).await;
+    assert_eq!((&cleared["phone"], &cleared["pendingPhone"]), (&Value::Null, &Value::Null));
+    assert_error(&text_in(&app, number, "BAL", Some(INBOUND_SECRET)).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+}
+
+/// An owner enrols a farmer of their pump who has no app: the number and language of messages;
+/// the number waits with a code the farmer texts from that phone, answered in Bangla. Another
+/// pump's owner cannot (404), nor can the owner name another tenant (403), nor a farmer (403).
+#[tokio::test]
+async fn an_owner_enrols_a_farmer_of_their_own_pump_and_the_farmer_confirms_from_the_phone() {
+    let (app, _sms) = app_taking_codes().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let other = app.tenant("jamila", 1, 0).await;
+    let karim = &t.user_ids[0];
+    let number = "+8801711000023";
+    let path = format!("/api/admin/users/{karim}/phone");
+    let enrol = json!({"phone": number, "language": "bn"});
+    assert_error(
+        &other.admin.request(Method::PUT, &path, Some(enrol.clone())).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+    assert_error(&other.admin.get(&path).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let elsewhere = format!("{path}?adminId={}", other.admin_id);
+    assert_error(
+        &t.admin.request(Method::PUT, &elsewhere, Some(enrol.clone())).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
+    assert_error(
+        &t.users[0].request(Method::PUT, &path, Some(enrol.clone())).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
+    for bad in [json!({"phone": "01711000023", "language": "bn"}), json!({"phone": number, "language": "fr"})] {
+        assert_error(&t.admin.request(Method::PUT, &path, Some(bad)).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    }
+    assert_eq!(t.users[0].get("/api/alerts/profile").await.1["pendingPhone"], Value::Null, "nothing enrolled yet");
+
+    let (status, enrolled) = t.admin.request(Method::PUT, &path, Some(enrol)).await;
+    assert_eq!(status, StatusCode::OK, "{enrolled}");
+    assert_eq!(
+        (&enrolled["phone"], &enrolled["pendingPhone"], &enrolled["language"], &enrolled["smsNumber"]),
+        (&Value::Null, &json!(number), &json!("bn"), &json!(PUMP_NUMBER))
+    );
+    assert_eq!(t.admin.get(&path).await.1, enrolled);
+    let farmers = t.users[0].get("/api/alerts/profile").await.1;
+    assert_eq!((&farmers["pendingPhone"], &farmers["phoneCode"]), (&json!(number), &enrolled["phoneCode"]));
+
+    let (status, answer) = text_in(&app, number, enrolled["phoneCode"].as_str().unwrap(), Some(INBOUND_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["reply"].as_str().unwrap().starts_with("নম্বর নিশ্চিত হয়েছে"), "{answer}");
+    assert_eq!(t.admin.get(&path).await.1["phone"], number);
+}
+
+/// Found by the audit: a farmer who pressed Start with the pump free (in the app or by text) paid
+/// for an SMS saying their turn came. Only a farmer whose turn came after a wait in line hears it.
+#[tokio::test]
+async fn only_a_farmer_whose_turn_came_after_a_wait_gets_the_sms_that_it_came() {
+    let (sms, url) = sms_gateway().await;
+    let app = app_with_alerts(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
+        ("PUMPPILOT_ALERT_OFFLINE_MINUTES", "0".into()),
+    ])
+    .await;
+    let t = app.tenant("rahim", 2, 30).await;
+    let (karim, jamal) = (&t.users[0], &t.users[1]);
+    for (client, phone) in [(karim, "+8801711000001"), (jamal, "+8801711000002")] {
+        let profile = json!({"phone": phone, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
+        with_confirmed_phone(&app, client, profile).await;
+    }
+    t.device.poll(false, true).await;
+    karim.ok("/api/motor/start", json!({})).await;
+    jamal.ok("/api/motor/start", json!({})).await;
+    t.device.poll(false, true).await;
+    app.pass_polling(Duration::from_secs(60), &t.device, false, true).await;
+    karim.ok("/api/motor/stop", json!({})).await;
+    for _ in 0..200 {
+        if sms.lock().unwrap().len() >= 2 {
+            break;
+        }
+        app.clock.advance(Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..3 {
+        app.clock.advance(Duration::from_secs(2));
+        app.until_waiting_for(2_000).await;
+    }
+    let mut seen = sms.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            r#"{"to":"+8801711000001","text":"Your run ended (you stopped it): 1 min used, 29 min left."}"#,
+            r#"{"to":"+8801711000002","text":"Your turn came: the pump is starting for you."}"#,
+        ]
+    );
+    assert_eq!(kinds(&bell(karim).await), ["RUN_ENDED"], "Karim pressed Start: nothing to tell him");
+}
+
+/// Found by the audit: the firmware says `reset` until an answer reaches it, so an answer lost
+/// told the owner of one restart twice, and no alert said which device. A restart is told once
+/// per boot (the uptime says which boot it is), by the name the owner gave the device.
+#[tokio::test]
+async fn a_device_restart_is_told_to_its_owner_once_per_boot_by_the_devices_name() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let poll = |query: &'static str| {
+        let device = t.device.client.clone();
+        async move {
+            let path = format!("/api/esp32/poll?loadShedding=0&ready=1&relay=0&fw=test&{query}");
+            let (status, body) = device.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    poll("uptimeMs=600000").await;
+    app.clock.advance(Duration::from_secs(30));
+    // It hangs and its watchdog restarts it; its first poll, 4 s after boot, says why.
+    poll("reset=WATCHDOG&uptimeMs=4000").await;
+    // The answer is lost on the way: 2 s later it says it again.
+    app.clock.advance(Duration::from_secs(2));
+    poll("reset=WATCHDOG&uptimeMs=6000").await;
+    let owner = bell(&t.admin).await;
+    assert_eq!(kinds(&owner), ["DEVICE_RESET"], "one boot, told once");
+    let text = owner["notifications"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with(r#"The device "rahim pump" restarted: "#), "{text}");
+
+    // A sag restarts it later: a new boot, told again.
+    app.clock.advance(Duration::from_secs(60));
+    poll("uptimeMs=66000").await;
+    app.clock.advance(Duration::from_secs(100));
+    poll("reset=BROWN_OUT&uptimeMs=3000").await;
+    assert_eq!(kinds(&bell(&t.admin).await), ["DEVICE_RESET", "DEVICE_RESET"]);
 }

@@ -14,8 +14,9 @@ use pumppilot_engine::{AdminId, DeviceId, LedgerEntry, Notice, RequestId, Tenant
 use pumppilot_server::clock::Clock;
 use pumppilot_store::{
     Account, AlertProfile, AuditEntry, AuditedWrite, Card, Commit, Decision, Delivery, Device, FirmwareRelease,
-    MinuteRequest, Notification, NotificationId, OutboxItem, RefreshMatch, RequestQuery, Reserved, Role, Rollout,
-    Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry, UsageQuery,
+    MinuteRequest, Notification, NotificationId, OutboxItem, PendingPhone, RefreshMatch, RequestQuery, Reserved, Role,
+    Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry,
+    UsageQuery,
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -187,9 +188,19 @@ impl Store for Unplugged {
         self.inner.alert_profile_by_phone(phone).await
     }
 
+    async fn alert_profiles_pending_phone(&self, phone: &str) -> StoreResult<Vec<AlertProfile>> {
+        self.check()?;
+        self.inner.alert_profiles_pending_phone(phone).await
+    }
+
     async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
         self.check_write()?;
         self.inner.set_alert_profile(profile).await
+    }
+
+    async fn confirm_phone(&self, user: UserId, pending: &PendingPhone) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.confirm_phone(user, pending).await
     }
 
     async fn claim_outbox(
@@ -206,6 +217,22 @@ impl Store for Unplugged {
     async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()> {
         self.check_write()?;
         self.inner.finish_outbox(id, sender, delivery).await
+    }
+
+    async fn outbox_of(&self, user: UserId, since: Timestamp) -> StoreResult<Vec<OutboxItem>> {
+        self.check()?;
+        self.inner.outbox_of(user, since).await
+    }
+
+    async fn claim_outbox_item(
+        &self,
+        id: NotificationId,
+        sender: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Option<OutboxItem>> {
+        self.check_write()?;
+        self.inner.claim_outbox_item(id, sender, now, until).await
     }
 
     async fn admit_send(

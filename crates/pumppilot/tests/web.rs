@@ -594,6 +594,35 @@ async fn a_recharge_form_sent_twice_recharges_once() {
     assert_eq!(t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await.1["availableSeconds"], 2400);
 }
 
+/// An owner enrols a farmer's phone for SMS from the farmer's page: the page then says, in English
+/// and Bangla, exactly what to send from the farmer's phone, and to which number.
+#[tokio::test]
+async fn the_owner_enrols_a_farmers_phone_from_the_farmers_page() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let farmer_page = format!("/admin/farmers/{}", t.user_ids[0]);
+    let page = admin
+        .submit(&farmer_page, &format!("{farmer_page}/phone"), &[("phone", "+8801711000031"), ("language", "bn")])
+        .await;
+    assert!(page.body.contains("Saved."), "{}", page.body);
+    let (_, phone) = t.admin.get(&format!("/api/admin/users/{}/phone", t.user_ids[0])).await;
+    assert_eq!((&phone["pendingPhone"], &phone["language"]), (&json!("+8801711000031"), &json!("bn")));
+    let code = phone["phoneCode"].as_str().unwrap();
+    let english = format!("From Farmer 0&#39;s phone, send {code} to the pump&#39;s SMS number.");
+    let bangla = format!("Farmer 0-এর ফোন থেকে {code} লিখে পাম্পের এসএমএস নম্বরে পাঠান।");
+    for sentence in [english, bangla] {
+        assert!(
+            page.body.contains(&sentence) || page.body.contains(&sentence.replace("&#39;", "'")),
+            "{sentence}: {}",
+            page.body
+        );
+    }
+    let refused =
+        admin.submit(&farmer_page, &format!("{farmer_page}/phone"), &[("phone", "01711"), ("language", "bn")]).await;
+    assert!(!refused.body.contains("Saved."), "{}", refused.body);
+}
+
 #[tokio::test]
 async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     let app = spawn_app().await;
@@ -893,9 +922,12 @@ async fn the_owner_moves_a_card_only_when_asked_removes_cards_and_takes_a_farmer
 #[tokio::test]
 async fn the_bell_counts_unread_notifications_and_the_page_lists_marks_read_and_saves_how_to_hear() {
     let app = spawn_app().await;
-    let t = app.tenant("rahim", 1, 30).await;
+    let t = app.tenant("rahim", 2, 30).await;
     t.device.poll(false, true).await;
+    // Farmer 0 waits behind farmer 1; their turn comes when farmer 1 stops.
+    t.users[1].ok("/api/motor/start", json!({})).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
+    t.users[1].ok("/api/motor/stop", json!({})).await;
     let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
     let home = farmer.get("/user").await;
     assert!(home.body.contains(r#"<span class="bell-count" id="bell-count">1</span>"#), "{}", home.body);
@@ -921,7 +953,12 @@ async fn the_bell_counts_unread_notifications_and_the_page_lists_marks_read_and_
         .await;
     assert!(saved.body.contains("Saved."), "{}", saved.body);
     let profile = t.users[0].get("/api/alerts/profile").await.1;
-    assert_eq!(profile["phone"], "+8801711000001");
+    // The number waits to be confirmed from its phone; the page says what to send from it.
+    assert_eq!((&profile["phone"], &profile["pendingPhone"]), (&serde_json::Value::Null, &json!("+8801711000001")));
+    let code = profile["phoneCode"].as_str().unwrap();
+    assert!(saved.body.contains("No phone confirmed yet"), "{}", saved.body);
+    let send = format!("From the phone +8801711000001, send {code} to the pump&#39;s SMS number.");
+    assert!(saved.body.contains(&send) || saved.body.contains(&send.replace("&#39;", "'")), "{}", saved.body);
     assert_eq!(profile["quietHours"], json!({"from": "22:00", "to": "06:00", "utcOffsetMinutes": 360}));
     // The messages (SMS, push) now come in Bangla; the page keeps writing in its own language.
     let (_, told) = t.users[0].get("/api/notifications").await;

@@ -7,7 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, HttpClient, Limits, Outbox, SmsGateway, receipts_url_for};
-use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
+use pumppilot_engine::{AdminId, DeviceId, Facts, Notice, NoticeKind, Timestamp};
 use pumppilot_store::{MinuteRequest, Store};
 
 use crate::{app::App, config::ConfigError, runtime::Runtime};
@@ -236,12 +236,14 @@ fn uuid_like() -> String {
 }
 
 /// What the watch remembers between rounds: when it first saw each pump's current load shedding
-/// (by the spell's key), since when the store has been failing, and when the last round ran.
+/// (by the spell's key), since when the store has been failing, when the last round ran, and the
+/// silence of each pump it has told (by its key: the device's name is read once per silence).
 #[derive(Default)]
 pub struct Shedding(
-    std::collections::HashMap<pumppilot_engine::AdminId, (String, Timestamp)>,
+    std::collections::HashMap<AdminId, (String, Timestamp)>,
     Option<Timestamp>,
     Option<Timestamp>,
+    std::collections::HashMap<AdminId, String>,
 );
 
 /// On a shared store whose change feed fell behind, the watch skips its rounds (each reads the
@@ -312,6 +314,8 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
         }
     };
     let mut notices = Vec::new();
+    // The silences told by this round, remembered once written.
+    let mut silences = Vec::new();
     if let Some(since) = outage {
         for admin in links.iter().map(|link| link.admin) {
             let facts = Facts { since: Some(since), ..Facts::default() };
@@ -326,15 +330,16 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
         let seen = if runtime.holds(admin) {
             runtime
                 .read(admin, |t, now| {
-                    (t.device.last_poll_at, t.device.load_shedding && t.device.online_at(now), t.motor.grid_up_since)
+                    let shedding = t.device.load_shedding && t.device.online_at(now);
+                    (t.device.last_poll_at, shedding, t.motor.grid_up_since, t.controller)
                 })
                 .await
         } else {
             let last_poll = runtime.last_poll_of(&link);
             let online = last_poll.is_some_and(|at| clock.now() < at + runtime.lease_ms());
-            Ok((last_poll, link.load_shedding && online, link.grid_up_since))
+            Ok((last_poll, link.load_shedding && online, link.grid_up_since, link.controller))
         };
-        let Ok((last_poll, shedding_now, grid_up_since)) = seen else { continue };
+        let Ok((last_poll, shedding_now, grid_up_since, controller)) = seen else { continue };
         let now = clock.now();
         if shedding_now && shedding_after > 0 {
             let key = format!("shedding:{admin}:{}", grid_up_since.map_or(0, |t| t.millis()));
@@ -356,17 +361,52 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
             continue;
         }
         // A device never seen is not offline: it was never set up.
-        let Some(last) = last_poll.filter(|last| now - *last >= after) else { continue };
-        let facts = Facts { since: Some(last), ..Facts::default() };
+        let Some(last) = last_poll.filter(|last| now - *last >= after) else {
+            shedding.3.remove(&admin);
+            continue;
+        };
+        let key = format!("offline:{admin}:{}", last.millis());
+        if shedding.3.get(&admin) == Some(&key) {
+            continue;
+        }
+        let device = match controller {
+            Some(controller) => device_name(store, admin, controller).await,
+            None => None,
+        };
+        let facts = Facts { since: Some(last), device, ..Facts::default() };
         notices.push(Notice {
-            key: Some(format!("offline:{admin}:{}", last.millis())),
+            key: Some(key.clone()),
             ..Notice::new(admin.0, admin, NoticeKind::DeviceOffline, last + after, facts)
         });
+        silences.push((admin, key));
     }
-    if !notices.is_empty()
-        && let Err(err) = store.add_notices(&notices).await
-    {
-        tracing::warn!(%err, "could not record offline devices");
+    if notices.is_empty() {
+        return;
+    }
+    match store.add_notices(&notices).await {
+        Ok(_) => shedding.3.extend(silences),
+        Err(err) => tracing::warn!(%err, "could not record offline devices"),
+    }
+}
+
+/// The name the owner gave `device` (`None` when it cannot be read: the notice goes without it).
+pub async fn device_name(store: &dyn Store, admin: AdminId, device: DeviceId) -> Option<String> {
+    match store.devices(admin).await {
+        Ok(devices) => devices.into_iter().find(|d| d.id == device).map(|d| d.name),
+        Err(err) => {
+            tracing::warn!(%err, "could not read a device's name for its owner's alert");
+            None
+        }
+    }
+}
+
+/// Writes the device's name (`name`, read by [`device_name`]) into the owner's notices about it
+/// that the engine decided (a restart): the engine knows the device by its id only, the owner by
+/// the name they gave it.
+pub fn name_devices(notices: &mut [Notice], name: Option<&str>) {
+    let unnamed = notices.iter_mut().filter(|n| n.kind == NoticeKind::DeviceReset && n.facts.device.is_none());
+    for notice in unnamed {
+        notice.facts.device = name.map(str::to_owned);
     }
 }
 

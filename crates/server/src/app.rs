@@ -372,8 +372,11 @@ pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) ->
     };
     let broker = broker.map(|broker| crate::mqtt::Bridge::start(&app, &broker));
     let router = router(Arc::clone(&app));
-    let limits =
-        crate::serve::Limits { slots: Arc::clone(&app.connection_slots), header_timeout: app.settings.header_timeout };
+    let limits = crate::serve::Limits {
+        slots: Arc::clone(&app.connection_slots),
+        header_timeout: app.settings.header_timeout,
+        proxies: app.settings.trusted_proxies.clone(),
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(crate::serve::serve(listener, router, limits, async {
         let _ = stopped.await;

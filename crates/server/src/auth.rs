@@ -22,6 +22,7 @@ use crate::{
     app::{App, AppState},
     clock::SharedClock,
     error::ApiError,
+    log_throttle::LogThrottle,
 };
 
 /// Name of the web session cookie.
@@ -388,12 +389,12 @@ pub fn client_ip(
     peer: std::net::IpAddr,
     headers: &axum::http::HeaderMap,
 ) -> std::net::IpAddr {
-    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    let is_trusted = |ip: &std::net::IpAddr| is_trusted_proxy(trusted, ip);
     if !is_trusted(&peer) {
         return peer;
     }
     let mut hops = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
+    for value in headers.get_all(FORWARDED_FOR) {
         let Ok(text) = value.to_str() else { return peer };
         for hop in text.split(',') {
             match hop.trim().parse::<std::net::IpAddr>() {
@@ -412,31 +413,68 @@ pub fn client_ip(
     client
 }
 
+/// The header a reverse proxy names the client in.
+const FORWARDED_FOR: &str = "x-forwarded-for";
+
+fn is_trusted_proxy(trusted: &[ipnet::IpNet], ip: &std::net::IpAddr) -> bool {
+    trusted.iter().any(|net| net.contains(&ip.to_canonical()))
+}
+
 /// Puts the request's [`ClientIp`] in its extensions, for the login limiter and logs (called for
-/// every request by `metrics::Edge`). Without trusted proxies the client is the peer, which
-/// [`client_of`] reads from the connection: nothing to do.
+/// every request by `metrics::Edge`). From a peer that is no trusted proxy the client is the peer,
+/// which [`client_of`] reads from the connection: nothing to do, unless the peer sent
+/// `X-Forwarded-For`, which is said once ([`forwarded_by_an_untrusted_peer`]).
 pub fn resolve_client(app: &App, request: &mut axum::extract::Request) {
-    if app.settings.trusted_proxies.is_empty() {
+    let trusted = &app.settings.trusted_proxies;
+    let forwarded = request.headers().contains_key(FORWARDED_FOR);
+    if trusted.is_empty() && !forwarded {
         return;
     }
-    if let Some(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
-        let client = client_ip(&app.settings.trusted_proxies, peer, request.headers());
-        request.extensions_mut().insert(ClientIp(client));
+    let Some(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) else { return };
+    if !is_trusted_proxy(trusted, &peer) {
+        if forwarded {
+            forwarded_by_an_untrusted_peer(peer);
+        }
+        return;
+    }
+    let client = client_ip(trusted, peer, request.headers());
+    request.extensions_mut().insert(ClientIp(client));
+}
+
+/// A reverse proxy not named in `PUMPPILOT_TRUSTED_PROXIES` makes every client behind it one
+/// address to the sign-in limits: ten wrong passwords for a username from anyone stop everyone's
+/// sign-in with it for fifteen minutes. The operator is told once: a proxy sends the header with
+/// every request (a client that sends its own is reported the same way, and ignored).
+fn forwarded_by_an_untrusted_peer(peer: std::net::IpAddr) {
+    static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %peer,
+            "a request came with X-Forwarded-For from an address not in PUMPPILOT_TRUSTED_PROXIES: the header \
+             is ignored and every client behind a proxy there counts as its one address for the sign-in \
+             limits; if it is your reverse proxy, add its address to PUMPPILOT_TRUSTED_PROXIES (said once)"
+        );
     }
 }
 
-/// Sign-in limits, counted before any password is hashed, on the server's clock.
+/// Sign-in limits, counted before any password is hashed, on the server's clock. A client is its
+/// IPv4 address, or its IPv6 address's /64 (`LoginLimiter::client`).
 ///
-/// - Failures are limited per (username, client address) pair: after [`LoginLimiter::PER_PAIR`]
-///   failed attempts in the window, that pair gets 429 `RATE_LIMITED` until the window passes. A
-///   guesser elsewhere never locks the owner out from their own phone.
-/// - Per username, only [`LoginLimiter::PER_USERNAME_AT_ONCE`] checks run at once (one once the
-///   username failed [`LoginLimiter::PER_PAIR`] times in the window from anywhere): parallel
-///   guesses are refused with 429 before hashing, yet the owner's own attempt is slowed, never
-///   locked out.
-/// - Per address, once [`LoginLimiter::PER_ADDRESS`] attempts failed in the window, only
-///   [`LoginLimiter::PER_ADDRESS_AT_ONCE`] checks from it run at once: a village behind one NAT
-///   is slowed, not shut out.
+/// - Failures are limited per (username, client) pair: after [`LoginLimiter::PER_PAIR`] failed
+///   attempts in the window, that pair gets 429 `RATE_LIMITED` until the window passes.
+/// - Per username, only [`LoginLimiter::PER_USERNAME_AT_ONCE`] checks run at once, and parallel
+///   guesses beyond them are refused with 429 before hashing. Once the username failed
+///   [`LoginLimiter::PER_PAIR`] times in the window from anywhere, it is checked one at a time and
+///   an attempt waits in the username's line for its turn: a guesser with many addresses makes
+///   the owner wait behind a few checks rather than locking them out. The line holds
+///   [`LoginLimiter::LINE`] attempts, one per client; the client with fewer failures for the
+///   username goes first (the owner's phone before a guesser's address), and takes the place of
+///   the one with most when the line is full; an attempt waits [`LoginLimiter::LINE_WAIT`] at most.
+/// - Per client, once [`LoginLimiter::PER_ADDRESS`] attempts failed in the window, only
+///   [`LoginLimiter::PER_ADDRESS_AT_ONCE`] of its attempts run or wait at once: a village behind
+///   one NAT is slowed, not shut out, and one client holds at most that many waiting tasks.
+///
+/// Refusals are logged one line every ten seconds at most, with how many were held back.
 pub struct LoginLimiter {
     clock: SharedClock,
     window_ms: i64,
@@ -450,27 +488,67 @@ pub struct LoginLimiter {
 struct LimiterState {
     /// Key → (start of its window, failures in it).
     failures: HashMap<String, (Timestamp, u32)>,
-    /// Key → checks running now.
+    /// Username key → checks running now; client key → its attempts running or waiting in a line.
     running: HashMap<String, u32>,
+    /// Username key → the attempts waiting for their turn (never empty: an empty line is removed).
+    lines: HashMap<String, Vec<Waiting>>,
+    /// The last place given in a line: tells places apart, and the earlier from the later.
+    next_ticket: u64,
 }
 
-/// One sign-in attempt admitted by the [`LoginLimiter`]; its checks stop running when dropped.
+/// An attempt waiting in a username's line.
+struct Waiting {
+    ticket: u64,
+    client: String,
+    /// Its client's failures for the username when it came: fewer go first.
+    failures: u32,
+    turn: tokio::sync::oneshot::Sender<Turn>,
+}
+
+/// What a waiting attempt is told.
+enum Turn {
+    /// The username's check is its own now.
+    Check,
+    /// Its place went to an attempt from a client with fewer failures.
+    Displaced,
+}
+
+/// One sign-in attempt admitted by the [`LoginLimiter`]; when dropped, its check stops running
+/// and the next in the username's line gets its turn.
 pub struct LoginAttempt<'a> {
     limiter: &'a LoginLimiter,
-    keys: [String; 2],
+    user: String,
+    client: String,
     pair: String,
+}
+
+/// A place in a username's line; dropped before its turn (waited too long, or the caller hung
+/// up), it is given up.
+struct Place<'a> {
+    limiter: &'a LoginLimiter,
+    ticket: u64,
+    user: String,
+    client: String,
+    pair: String,
+    turn: tokio::sync::oneshot::Receiver<Turn>,
 }
 
 impl LoginLimiter {
     /// The window the server uses: 15 minutes.
     pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-    /// Failed attempts per (username, address) pair in the window before it gets 429.
+    /// Failed attempts per (username, client) pair in the window before it gets 429.
     pub const PER_PAIR: u32 = 10;
     /// Checks of one username that run at once (one after [`Self::PER_PAIR`] failures).
     pub const PER_USERNAME_AT_ONCE: u32 = 2;
-    /// Failures from one address in the window after which its checks are throttled.
+    /// Attempts waiting in one username's line: each holds a task and a connection, and an
+    /// owner signs in from a phone and a browser, not from eight places at once.
+    pub const LINE: usize = 8;
+    /// The longest an attempt waits in line (on the server's clock) before 429: a turn comes
+    /// after at most [`Self::LINE`] checks of tens of milliseconds each.
+    pub const LINE_WAIT: Duration = Duration::from_secs(5);
+    /// Failures from one client in the window after which its attempts are throttled.
     pub const PER_ADDRESS: u32 = 50;
-    /// Checks from a throttled address that run at once.
+    /// Attempts from a throttled client that run or wait at once.
     pub const PER_ADDRESS_AT_ONCE: u32 = 2;
 
     pub fn new(clock: SharedClock, window: Duration) -> Self {
@@ -501,10 +579,19 @@ impl LoginLimiter {
         }
     }
 
+    /// Who the limits count an address as ([`crate::serve::client_of`]: the connections' limit
+    /// counts clients the same way).
+    fn client(addr: std::net::IpAddr) -> String {
+        match crate::serve::client_of(addr) {
+            std::net::IpAddr::V6(network) => format!("{network}/64"),
+            v4 => v4.to_string(),
+        }
+    }
+
     fn keys(username: &str, addr: Option<std::net::IpAddr>) -> (String, String, String) {
-        let addr = addr.map(|a| a.to_string()).unwrap_or_default();
+        let client = addr.map(Self::client).unwrap_or_default();
         let user = username.to_lowercase();
-        (format!("u:{user}"), format!("a:{addr}"), format!("p:{user}|{addr}"))
+        (format!("u:{user}"), format!("a:{client}"), format!("p:{user}|{client}"))
     }
 
     /// Failures of `key` in the window, and the milliseconds until its window ends.
@@ -515,48 +602,208 @@ impl LoginLimiter {
         }
     }
 
-    /// Admits one attempt before its password is hashed, or refuses it with 429 `RATE_LIMITED`
-    /// and `Retry-After`.
+    /// Checks of the username `user` that may run at once now.
+    fn at_once(&self, state: &LimiterState, user: &str, now: Timestamp) -> u32 {
+        if self.recent(state, user, now).0 >= Self::PER_PAIR { 1 } else { Self::PER_USERNAME_AT_ONCE }
+    }
+
+    /// Admits one attempt before its password is hashed, after its turn in the username's line
+    /// when it has to wait, or refuses it with 429 `RATE_LIMITED` and `Retry-After`.
     pub async fn begin(&self, username: &str, addr: Option<std::net::IpAddr>) -> Result<LoginAttempt<'_>, ApiError> {
         let now = self.clock.now();
-        let (user, address, pair) = Self::keys(username, addr);
-        self.catch_up(&[user.clone(), address.clone(), pair.clone()], now).await;
+        let (user, client, pair) = Self::keys(username, addr);
+        self.catch_up(&[user.clone(), client.clone(), pair.clone()], now).await;
+        let mut place = {
+            let mut state = self.state.lock().expect("limiter lock");
+            let (pair_failures, pair_left_ms) = self.recent(&state, &pair, now);
+            if pair_failures >= Self::PER_PAIR {
+                return Err(refused(
+                    username,
+                    addr,
+                    "too many failed sign-ins for this username from here; wait a few minutes",
+                    u64::try_from(pair_left_ms).map_or(1, |ms| ms.div_ceil(1000)),
+                ));
+            }
+            if self.recent(&state, &client, now).0 >= Self::PER_ADDRESS
+                && state.running.get(&client).copied().unwrap_or(0) >= Self::PER_ADDRESS_AT_ONCE
+            {
+                return Err(refused(username, addr, "many failed sign-ins from here; try again in a moment", 1));
+            }
+            let at_once = self.at_once(&state, &user, now);
+            let line = state.lines.get(&user);
+            if line.is_none() && state.running.get(&user).copied().unwrap_or(0) < at_once {
+                for key in [&user, &client] {
+                    *state.running.entry(key.clone()).or_insert(0) += 1;
+                }
+                return Ok(LoginAttempt { limiter: self, user, client, pair });
+            }
+            // Two checks of a username at once, with little failed yet, are the owner's phone and
+            // browser; a third is guessing in parallel, refused before it is hashed.
+            if at_once > 1 && line.is_none() {
+                return Err(refused(
+                    username,
+                    addr,
+                    "this username is being checked already; try again in a moment",
+                    1,
+                ));
+            }
+            if line.is_some_and(|line| line.iter().any(|waiting| waiting.client == client)) {
+                return Err(refused(
+                    username,
+                    addr,
+                    "this username is being checked already from here; try again in a moment",
+                    1,
+                ));
+            }
+            let Some(ticket) = state.ticket_in_line(&user, pair_failures) else {
+                return Err(refused(
+                    username,
+                    addr,
+                    "many are signing in with this username; try again in a moment",
+                    1,
+                ));
+            };
+            let (tell, turn) = tokio::sync::oneshot::channel();
+            let waiting = Waiting { ticket, client: client.clone(), failures: pair_failures, turn: tell };
+            state.lines.entry(user.clone()).or_default().push(waiting);
+            *state.running.entry(client.clone()).or_insert(0) += 1;
+            self.hand_on(&mut state, &user, now);
+            Place { limiter: self, ticket, user, client, pair, turn }
+        };
+        let deadline = now + i64::try_from(Self::LINE_WAIT.as_millis()).unwrap_or(i64::MAX);
+        let turn = tokio::select! {
+            biased;
+            turn = &mut place.turn => turn.ok(),
+            () = self.clock.sleep_until(deadline) => None,
+        };
+        match turn {
+            Some(Turn::Check) => Ok(place.into_attempt()),
+            Some(Turn::Displaced) | None => {
+                Err(refused(username, addr, "many are signing in with this username; try again in a moment", 1))
+            }
+        }
+    }
+
+    /// Gives `user`'s check to the first in its line (fewest failures, then earliest) while
+    /// fewer than it may run at once are running.
+    fn hand_on(&self, state: &mut LimiterState, user: &str, now: Timestamp) {
+        let at_once = self.at_once(state, user, now);
+        while state.running.get(user).copied().unwrap_or(0) < at_once {
+            let Some(line) = state.lines.get_mut(user) else { return };
+            let Some(first) = line.iter().enumerate().min_by_key(|(_, w)| (w.failures, w.ticket)).map(|(i, _)| i)
+            else {
+                return;
+            };
+            let next = line.swap_remove(first);
+            if line.is_empty() {
+                state.lines.remove(user);
+            }
+            if next.turn.send(Turn::Check).is_ok() {
+                *state.running.entry(user.to_string()).or_insert(0) += 1;
+            } else {
+                // Its caller is gone without giving the place up: its client's share comes back.
+                give_back(&mut state.running, &next.client);
+            }
+        }
+    }
+
+    /// An attempt's check of `user` from `client` is over: both shares come back, and the next
+    /// in the line gets its turn.
+    fn finish(&self, user: &str, client: &str) {
         let mut state = self.state.lock().expect("limiter lock");
-        let (pair_failures, pair_left_ms) = self.recent(&state, &pair, now);
-        if pair_failures >= Self::PER_PAIR {
-            tracing::warn!(username, ?addr, "sign-in refused: too many failures for this username from this address");
-            return Err(ApiError::rate_limited(
-                "too many failed sign-ins for this username from here; wait a few minutes",
-                u64::try_from(pair_left_ms).map_or(1, |ms| ms.div_ceil(1000)),
-            ));
-        }
-        let user_budget =
-            if self.recent(&state, &user, now).0 >= Self::PER_PAIR { 1 } else { Self::PER_USERNAME_AT_ONCE };
-        if state.running.get(&user).copied().unwrap_or(0) >= user_budget {
-            tracing::warn!(username, ?addr, "sign-in refused: this username is being checked already");
-            return Err(ApiError::rate_limited("this username is being checked already; try again in a moment", 1));
-        }
-        if self.recent(&state, &address, now).0 >= Self::PER_ADDRESS
-            && state.running.get(&address).copied().unwrap_or(0) >= Self::PER_ADDRESS_AT_ONCE
+        give_back(&mut state.running, user);
+        give_back(&mut state.running, client);
+        self.hand_on(&mut state, user, self.clock.now());
+    }
+}
+
+impl LimiterState {
+    /// A ticket for a new place in `user`'s line, for an attempt whose client failed `failures`
+    /// times, or `None` when the line is full of attempts with as few failures or fewer. A client
+    /// with fewer takes the place of the one with most (the latest of them), which is told and
+    /// gives its client's share back.
+    fn ticket_in_line(&mut self, user: &str, failures: u32) -> Option<u64> {
+        if let Some(line) = self.lines.get_mut(user)
+            && line.len() >= LoginLimiter::LINE
         {
-            tracing::warn!(username, ?addr, "sign-in refused: many failures from this address");
-            return Err(ApiError::rate_limited("many failed sign-ins from here; try again in a moment", 1));
+            let last = line.iter().enumerate().max_by_key(|(_, w)| (w.failures, w.ticket)).map(|(i, _)| i)?;
+            if line[last].failures <= failures {
+                return None;
+            }
+            let displaced = line.swap_remove(last);
+            let _ = displaced.turn.send(Turn::Displaced);
+            give_back(&mut self.running, &displaced.client);
         }
-        for key in [&user, &address] {
-            *state.running.entry(key.clone()).or_insert(0) += 1;
+        self.next_ticket += 1;
+        Some(self.next_ticket)
+    }
+}
+
+/// One fewer running under `key`.
+fn give_back(running: &mut HashMap<String, u32>, key: &str) {
+    if let Some(count) = running.get_mut(key) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            running.remove(key);
         }
-        Ok(LoginAttempt { limiter: self, keys: [user, address], pair })
+    }
+}
+
+/// A sign-in refused before its password is hashed: 429 `RATE_LIMITED` with `Retry-After`. A
+/// guesser's flood is refused thousands of times a second, so the log says so one line every ten
+/// seconds at most, with how many it held back (the username escaped: it is the caller's text).
+fn refused(username: &str, addr: Option<std::net::IpAddr>, why: &'static str, retry_after_s: u64) -> ApiError {
+    static REFUSALS: LogThrottle = LogThrottle::every(Duration::from_secs(10));
+    if let Some(unlogged) = REFUSALS.admit(std::time::Instant::now()) {
+        tracing::warn!(username = ?username, ?addr, more_refused_since_last_line = unlogged, "sign-in refused: {why}");
+    }
+    ApiError::rate_limited(why, retry_after_s)
+}
+
+impl<'a> Place<'a> {
+    /// The attempt whose turn came: its shares, taken when it joined and when it was handed the
+    /// check, are now the attempt's.
+    fn into_attempt(mut self) -> LoginAttempt<'a> {
+        let user = std::mem::take(&mut self.user);
+        let client = std::mem::take(&mut self.client);
+        let pair = std::mem::take(&mut self.pair);
+        LoginAttempt { limiter: self.limiter, user, client, pair }
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.user.is_empty() {
+            return;
+        }
+        let mut state = self.limiter.state.lock().expect("limiter lock");
+        if let Some(line) = state.lines.get_mut(&self.user)
+            && let Some(at) = line.iter().position(|waiting| waiting.ticket == self.ticket)
+        {
+            line.swap_remove(at);
+            if line.is_empty() {
+                state.lines.remove(&self.user);
+            }
+            give_back(&mut state.running, &self.client);
+            return;
+        }
+        drop(state);
+        // Handed the check just as it stopped waiting: the check is passed on unused.
+        if let Ok(Turn::Check) = self.turn.try_recv() {
+            self.limiter.finish(&self.user, &self.client);
+        }
     }
 }
 
 impl LoginAttempt<'_> {
-    /// Counts this attempt as failed, for its username, its address and the pair (in the shared
+    /// Counts this attempt as failed, for its username, its client and the pair (in the shared
     /// store too, when there is one).
     pub async fn failed(&self) {
         let limiter = self.limiter;
         let now = limiter.clock.now();
+        let keys = [&self.user, &self.client, &self.pair];
         if let Some(store) = &limiter.shared {
-            let keys = [self.keys[0].clone(), self.keys[1].clone(), self.pair.clone()];
+            let keys = keys.map(String::clone);
             if let Err(err) = store.add_login_failure(&keys, now, limiter.window_ms).await {
                 tracing::warn!(%err, "could not count a failed sign-in in the shared store");
             }
@@ -565,7 +812,7 @@ impl LoginAttempt<'_> {
         if state.failures.len() > 100_000 {
             state.failures.retain(|_, (since, _)| now - *since < limiter.window_ms);
         }
-        for key in self.keys.iter().chain([&self.pair]) {
+        for key in keys {
             let slot = state.failures.entry(key.clone()).or_insert((now, 0));
             if now - slot.0 >= limiter.window_ms {
                 *slot = (now, 0);
@@ -577,15 +824,7 @@ impl LoginAttempt<'_> {
 
 impl Drop for LoginAttempt<'_> {
     fn drop(&mut self) {
-        let mut state = self.limiter.state.lock().expect("limiter lock");
-        for key in &self.keys {
-            if let Some(running) = state.running.get_mut(key) {
-                *running = running.saturating_sub(1);
-                if *running == 0 {
-                    state.running.remove(key);
-                }
-            }
-        }
+        self.limiter.finish(&self.user, &self.client);
     }
 }
 
@@ -622,5 +861,100 @@ mod client_tests {
         assert_eq!(client_ip(&trusted, ip("10.0.0.1"), &forwarded(&["10.0.0.2"])), ip("10.0.0.2"));
         assert_eq!(client_ip(&trusted, ip("10.0.0.1"), &forwarded(&[])), ip("10.0.0.1"));
         assert_eq!(client_ip(&trusted, ip("10.0.0.1"), &forwarded(&["203.0.113.9, junk"])), ip("10.0.0.1"));
+    }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use std::{net::IpAddr, time::Duration};
+
+    use futures_util::FutureExt;
+    use pumppilot_engine::Timestamp;
+
+    use super::LoginLimiter;
+    use crate::{clock::ManualClock, error::ApiError};
+
+    fn from(text: &str) -> Option<IpAddr> {
+        Some(text.parse().unwrap())
+    }
+
+    fn assert_limited(refusal: Option<ApiError>) {
+        let refusal = refusal.expect("refused");
+        assert_eq!((refusal.code, refusal.retry_after), ("RATE_LIMITED", Some(1)), "{refusal:?}");
+    }
+
+    /// A limiter on a clock that stands still, where `rahim` failed once from each of ten
+    /// addresses (198.51.100.0 to .9): from now on his username is checked one at a time.
+    async fn after_ten_failures() -> (std::sync::Arc<ManualClock>, LoginLimiter) {
+        let clock = ManualClock::at(Timestamp(1_000_000));
+        let limiter = LoginLimiter::new(clock.clone(), LoginLimiter::WINDOW);
+        for i in 0..LoginLimiter::PER_PAIR {
+            limiter.begin("rahim", from(&format!("198.51.100.{i}"))).await.unwrap().failed().await;
+        }
+        (clock, limiter)
+    }
+
+    #[tokio::test]
+    async fn the_line_serves_the_client_with_fewest_failures_first_and_waits_five_seconds_at_most() {
+        let (clock, limiter) = after_ten_failures().await;
+        limiter.begin("rahim", from("198.51.100.0")).await.unwrap().failed().await;
+        let checking = limiter.begin("rahim", from("203.0.113.1")).await.unwrap();
+        let mut guesser = Box::pin(limiter.begin("rahim", from("198.51.100.0")));
+        assert!((&mut guesser).now_or_never().is_none(), "a guesser waits for the check running");
+        let mut owner = Box::pin(limiter.begin("Rahim", from("192.0.2.7")));
+        assert!((&mut owner).now_or_never().is_none(), "so does the owner");
+        let again = limiter.begin("rahim", from("198.51.100.0")).now_or_never();
+        assert_limited(again.expect("one place per client: refused at once").err());
+
+        drop(checking);
+        let owners = (&mut owner).now_or_never().expect("the owner, who never failed, goes first").unwrap();
+        assert!((&mut guesser).now_or_never().is_none(), "one at a time");
+        drop(owners);
+        let guessers = (&mut guesser).now_or_never().expect("then the guesser").unwrap();
+
+        // The wait is on the server's clock, and ends after five seconds with 429.
+        let mut late = Box::pin(limiter.begin("rahim", from("192.0.2.8")));
+        assert!((&mut late).now_or_never().is_none());
+        clock.advance(LoginLimiter::LINE_WAIT - Duration::from_millis(1));
+        assert!((&mut late).now_or_never().is_none(), "released early");
+        clock.advance(Duration::from_millis(1));
+        assert_limited((&mut late).now_or_never().expect("waited five seconds").err());
+        drop(late);
+        drop(guessers);
+        // The place given up holds nothing: the next attempt is checked at once.
+        let next = limiter.begin("rahim", from("192.0.2.8")).now_or_never();
+        assert!(next.expect("not held").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_full_line_makes_room_only_for_a_client_with_fewer_failures() {
+        let (_clock, limiter) = after_ten_failures().await;
+        let checking = limiter.begin("rahim", from("203.0.113.1")).await.unwrap();
+        let mut line: Vec<_> = (0..LoginLimiter::LINE)
+            .map(|i| Box::pin(limiter.begin("rahim", from(&format!("198.51.100.{i}")))))
+            .collect();
+        for place in &mut line {
+            assert!(place.now_or_never().is_none());
+        }
+        // 198.51.100.9 failed as often as those in line: no room. The owner never failed: the
+        // last in line with the most failures gives up its place to them.
+        let no_room = limiter.begin("rahim", from("198.51.100.9")).now_or_never();
+        assert_limited(no_room.expect("refused at once").err());
+        let mut owner = Box::pin(limiter.begin("rahim", from("192.0.2.7")));
+        assert!((&mut owner).now_or_never().is_none());
+        let mut displaced = line.pop().unwrap();
+        assert_limited((&mut displaced).now_or_never().expect("told at once").err());
+        drop(checking);
+        assert!((&mut owner).now_or_never().expect("the owner's turn").is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_and_an_ipv4_one_itself_however_written() {
+        let client = |text: &str| LoginLimiter::client(text.parse().unwrap());
+        assert_eq!(client("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(client("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), client("2001:db8:1:2::1"));
+        assert_ne!(client("2001:db8:1:3::1"), client("2001:db8:1:2::1"));
+        assert_eq!(client("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(client("203.0.113.9"), "203.0.113.9");
     }
 }

@@ -11,13 +11,14 @@
 //! | `PUMPPILOT_GRID_SETTLE_MS` | `60000` | restart protection: how long the grid must be back before ON |
 //! | `PUMPPILOT_MAX_STARTS_PER_HOUR` | `6` | restart protection: most starts in any hour (0 = no cap) |
 //! | `PUMPPILOT_MAX_HASHING` | `4` | most password hashes at once (about 19 MiB each), 1 to 64 |
-//! | `PUMPPILOT_MAX_CONNECTIONS` | ¾ of the open-file limit | connections served at once, HTTP and MQTT together; more wait to be accepted, and connections idle for over a second are closed to make room |
+//! | `PUMPPILOT_MAX_CONNECTIONS` | ¾ of the open-file limit | connections served at once, HTTP and MQTT together; more wait to be accepted, and connections idle for over a second (or whose body fell a second behind a kilobyte a second) are closed to make room |
 //! | `PUMPPILOT_MAX_STREAMS` | ¼ of the open-file limit | live event streams open at once; more get 503 `BUSY` |
 //! | `PUMPPILOT_MASTER_USERNAME` / `_PASSWORD` | — | the first master admin |
 //! | `PUMPPILOT_FIRMWARE_PUBLIC_KEY` | — (no uploads) | Ed25519 public key (64 hex digits) firmware uploads must be signed for |
 //! | `PUMPPILOT_METRICS_TOKEN` | — | bearer token (16+ characters) that may read `GET /metrics` besides the master |
 //! | `PUMPPILOT_TRUSTED_PROXIES` | — | comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the client |
 //! | `PUMPPILOT_SMS_URL`, `_FORMAT`, `_TEMPLATE`, `_AUTHORIZATION`, `_FROM` | — | the SMS gateway for alerts, `http://` or `https://` (`crate::alerts`) |
+//! | `PUMPPILOT_SMS_NUMBER` | — | the number farmers text (START, STOP, BAL, and the code that confirms their phone), shown in the sentences that tell them what to send; without it they read "the pump's SMS number" |
 //! | `PUMPPILOT_EXPO_PUSH`, `PUMPPILOT_EXPO_PUSH_URL`, `PUMPPILOT_EXPO_ACCESS_TOKEN` | `off` | Expo push for alerts |
 //! | `PUMPPILOT_MQTT_BIND` | — (no MQTT) | address for devices over MQTT 3.1.1, e.g. `127.0.0.1:1883` (`crate::mqtt`) |
 //! | `PUMPPILOT_MQTT_CONNECTS_PER_SECOND` | `100` | MQTT CONNECTs each client address may make a second (ten seconds' worth at once), 1 to 100000 |
@@ -79,6 +80,9 @@ pub struct Settings {
     pub clock: SharedClock,
     /// Alerts: SMS gateway, Expo push, rate limits, the silent-device alert (`crate::alerts`).
     pub alerts: crate::alerts::AlertSettings,
+    /// The number farmers text (the gateway's inbound number), named in the sentences that tell
+    /// a farmer what to send from their phone; `None`: those say "the pump's SMS number".
+    pub sms_number: Option<String>,
     /// Where devices connect over MQTT (`None`: no MQTT listener).
     pub mqtt_bind: Option<SocketAddr>,
     /// MQTT CONNECTs each client address may make a second (`crate::mqtt::ConnectBudget`).
@@ -124,6 +128,7 @@ impl Default for Settings {
                 shedding_after_ms: 180 * 60_000,
                 ..Default::default()
             },
+            sms_number: None,
             mqtt_bind: None,
             mqtt_connects_per_second: 100,
             mqtt_proxies: Vec::new(),
@@ -272,6 +277,17 @@ impl Settings {
             s.trusted_proxies = networks("PUMPPILOT_TRUSTED_PROXIES", &text)?;
         }
         s.alerts = crate::alerts::AlertSettings::from_lookup(&lookup)?;
+        if let Some(number) = lookup("PUMPPILOT_SMS_NUMBER") {
+            // A farmer copies it onto a feature phone: digits (a short code too), a `+` at most.
+            let digits = number.strip_prefix('+').unwrap_or(&number);
+            if !(3..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError {
+                    variable: "PUMPPILOT_SMS_NUMBER",
+                    problem: format!("`{number}` must be 3 to 15 digits, with a leading + or not"),
+                });
+            }
+            s.sms_number = Some(number);
+        }
         if let Some(bind) = lookup("PUMPPILOT_MQTT_BIND") {
             s.mqtt_bind = Some(bind.parse().map_err(|_| ConfigError {
                 variable: "PUMPPILOT_MQTT_BIND",

@@ -14,7 +14,7 @@ use std::sync::{
     atomic::{AtomicU64, AtomicUsize, Ordering},
 };
 
-use crate::error::ApiError;
+use crate::{error::ApiError, log_throttle::LogThrottle};
 
 /// Hashes tokens and device keys with the server secret.
 #[derive(Clone)]
@@ -129,7 +129,14 @@ impl PasswordChecks {
         let permit = tokio::time::timeout(Self::WAIT, Arc::clone(&self.slots).acquire_owned())
             .await
             .map_err(|_| {
-                tracing::warn!("every password check slot is taken; a sign-in was answered BUSY");
+                // A flood of sign-ins would say this at every one: one line in ten seconds.
+                static BUSY_LOG: LogThrottle = LogThrottle::every(std::time::Duration::from_secs(10));
+                if let Some(more) = BUSY_LOG.admit(std::time::Instant::now()) {
+                    tracing::warn!(
+                        more_answered_busy_since_last_line = more,
+                        "every password check slot is taken; a sign-in was answered BUSY"
+                    );
+                }
                 ApiError::busy(Self::WAIT.as_secs())
             })?
             .map_err(|_| ApiError::internal())?;

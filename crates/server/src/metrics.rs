@@ -247,7 +247,7 @@ where
                 "request",
                 id = id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
                 method = %request.method(),
-                path = %request.uri().path()
+                path = ?request.uri().path()
             )
         });
         let started = Instant::now();

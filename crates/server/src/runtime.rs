@@ -918,6 +918,15 @@ impl Runtime {
         extras: Extras,
         view: impl FnOnce(&Tenant, Timestamp) -> R,
     ) -> Result<(Result<Reply, Refusal>, R), RuntimeError> {
+        // A board that says it restarted for a reason its owner must hear of is named in the
+        // owner's notice by the name they gave it, which only the store knows (read before the
+        // tenant's lock, and boxed: every report's future stays small).
+        let device_name = match &event {
+            Event::Poll(poll) if poll.unexpected_reset() => {
+                Box::pin(crate::alerts::device_name(self.store.as_ref(), admin, poll.device)).await
+            }
+            _ => None,
+        };
         let mut guard = cell.tenant.lock().await;
         // A device's read that must read its tenant waits for its turn in the devices' line
         // without the tenant's lock, so that the pump's farmer is not queued behind the fleet.
@@ -963,6 +972,7 @@ impl Runtime {
             if accepted {
                 records.notices.extend(extras.notices.iter().cloned());
             }
+            crate::alerts::name_devices(&mut records.notices, device_name.as_deref());
             let with_extras = accepted && !extras.is_empty();
             if records.changed || with_extras {
                 let commit = Commit {

@@ -15,7 +15,11 @@
 //!   kept-alive connection idle that long is closed: a slow-loris client trickling its headers,
 //!   or a crowd of idle ones, holds a connection no longer. A request's body must then keep
 //!   coming: within the same time, plus a second a kilobyte (`BodyWithin`), or the route answers
-//!   400.
+//!   400. While a connection waits for a slot, a body over a second behind a kilobyte a second
+//!   is closed to make room as an idle connection is (`Caller::behind`).
+//! - One client address has at most [`SENDING_PER_ADDRESS`] connections sending a request (from
+//!   its first byte until its head and body are in) at once; more are closed at their first
+//!   byte, unanswered (`Senders`).
 //! - A head hyper refuses itself (over 100 headers, over its read buffer, a target over 64 KiB,
 //!   bytes that are no HTTP) is answered with hyper's status and this API's JSON error instead of
 //!   hyper's empty body ([`JsonRefusals`]); smaller excesses reach `error::head_refusal` (in `metrics::Edge`).
@@ -26,13 +30,14 @@
 pub mod poll;
 
 use std::{
+    collections::HashMap,
     convert::Infallible,
     future::Future,
     io,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     task::{Context, Poll, ready},
@@ -60,6 +65,10 @@ pub struct Limits {
     /// process's last files from the other.
     pub slots: Arc<Slots>,
     pub header_timeout: Duration,
+    /// Peers the per-address bound ([`SENDING_PER_ADDRESS`]) does not apply to: the trusted
+    /// reverse proxies (`PUMPPILOT_TRUSTED_PROXIES`), through which every client comes from one
+    /// address and which bound each client themselves.
+    pub proxies: Vec<ipnet::IpNet>,
 }
 
 /// How long a connection may wait for its caller's next words (a request head, an MQTT CONNECT)
@@ -73,8 +82,10 @@ const ASK_AGAIN: Duration = Duration::from_millis(250);
 /// connection waits, the connections that wait for their caller (a request head or an idle
 /// keep-alive, an MQTT CONNECT) for longer than [`IDLE_GRACE`] are closed to make room: a crowd of
 /// silent or slow connections, from one address or many, holds the server's slots for a second,
-/// not for the whole header timeout. A connection at work (a request answered, a long-poll, a
-/// live stream, an MQTT device) is never closed for room.
+/// not for the whole header timeout; so does a request whose body has fallen a second behind a
+/// kilobyte a second (`Caller::behind`). A connection at work (a request answered, a body
+/// coming at least that fast, a long-poll, a live stream, an MQTT device) is never closed for
+/// room.
 #[derive(Debug)]
 pub struct Slots {
     permits: Arc<Semaphore>,
@@ -115,10 +126,86 @@ impl Slots {
     /// waited for its peer since `since` for longer than [`IDLE_GRACE`]: the connection then
     /// closes.
     pub async fn idle_shed(&self, since: tokio::time::Instant) {
+        self.shed_when(|| since.elapsed() >= IDLE_GRACE).await;
+    }
+
+    /// Returns once room is wanted while `sheddable` holds (asked each time room is wanted).
+    async fn shed_when(&self, sheddable: impl Fn() -> bool) {
         loop {
             self.room_wanted.notified().await;
-            if since.elapsed() >= IDLE_GRACE {
+            if sheddable() {
                 return;
+            }
+        }
+    }
+}
+
+/// The most connections one client address may have sending a request at once: from the
+/// request's first byte until its head and body are in. A poll is a few hundred bytes, in within
+/// a third of a second even over GPRS, so a thousand boards behind one carrier's NAT, each
+/// polling every 5 s, have about 70 on their way at once (a waiting long-poll, a live stream, an
+/// answer being written, a connection between requests or not yet sending are not counted); a
+/// crowd from one address trickling its requests holds no more than this many of the server's
+/// slots, and the shedding of bodies behind their pace does the rest once every slot is taken.
+/// A connection that sends nothing is not counted: a burst of new ones whose requests are about
+/// to come (boards reconnecting after a restart, all at once) is not refused meanwhile, and a
+/// silent one holds a slot a second once they are scarce (`Slots::idle_shed`). The address is the
+/// peer's: behind a reverse proxy every connection is the proxy's (`PUMPPILOT_TRUSTED_PROXIES`
+/// names the client in a header, read only once a head is in), so the proxy must bound each
+/// client itself, as `deploy/nginx.conf` does; nginx also reads a body whole before it passes the
+/// request on, so its connections here are sending for an instant.
+pub const SENDING_PER_ADDRESS: usize = 256;
+
+/// The connections of each client address that are sending a request ([`SENDING_PER_ADDRESS`]).
+#[derive(Default)]
+struct Senders {
+    addresses: Mutex<HashMap<IpAddr, usize>>,
+    /// Not bounded: [`Limits::proxies`].
+    proxies: Vec<ipnet::IpNet>,
+}
+
+impl Senders {
+    /// Counts a connection from `address` as sending until the returned guard is dropped: `None`
+    /// when the address has [`SENDING_PER_ADDRESS`] sending already, and the connection is to be
+    /// closed at once, unanswered.
+    fn begin(self: &Arc<Self>, address: IpAddr) -> Option<Sending> {
+        let proxy = self.proxies.iter().any(|net| net.contains(&address.to_canonical()));
+        let address = client_of(address);
+        let mut addresses = self.addresses.lock().expect("senders lock");
+        let sending = addresses.entry(address).or_default();
+        if *sending >= SENDING_PER_ADDRESS && !proxy {
+            drop(addresses);
+            tracing::debug!(%address, "too many connections from one address sending a request; closed");
+            return None;
+        }
+        *sending += 1;
+        Some(Sending { senders: Arc::clone(self), address })
+    }
+}
+
+/// The client `address` is, as the connections' limit and the sign-in limits count one: an IPv4
+/// address itself (written as IPv6 too), an IPv6 address its /64, which one home or phone is
+/// given whole and may take any address of.
+pub fn client_of(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(ipnet::Ipv6Net::new_assert(v6, 64).network()),
+        v4 => v4,
+    }
+}
+
+/// A connection counted among its address's senders ([`Senders::begin`]) until this is dropped.
+struct Sending {
+    senders: Arc<Senders>,
+    address: IpAddr,
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        let mut addresses = self.senders.addresses.lock().expect("senders lock");
+        if let Some(sending) = addresses.get_mut(&self.address) {
+            *sending -= 1;
+            if *sending == 0 {
+                addresses.remove(&self.address);
             }
         }
     }
@@ -132,6 +219,8 @@ pub struct Shared<S> {
     header_timeout: Duration,
     /// The server's slots, for an idle connection to make room ([`Slots::idle_shed`]).
     slots: Arc<Slots>,
+    /// The connections of each address sending a request.
+    senders: Arc<Senders>,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the requests in flight
@@ -156,7 +245,13 @@ where
     // One builder (and one timer) for every connection.
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
-    let shared = Arc::new(Shared { router, http1, header_timeout: limits.header_timeout, slots: Arc::clone(&slots) });
+    let shared = Arc::new(Shared {
+        router,
+        http1,
+        header_timeout: limits.header_timeout,
+        slots: Arc::clone(&slots),
+        senders: Arc::new(Senders { proxies: limits.proxies, ..Senders::default() }),
+    });
     loop {
         let slot = tokio::select! {
             slot = slots.next(&mut told_full, "HTTP") => slot,
@@ -189,13 +284,15 @@ where
 }
 
 /// A connection served by hyper from here on: `read` are the bytes the device path read from
-/// it already (the start of a request it does not answer itself).
+/// it already (the start of a request it does not answer itself), `sending` its count among its
+/// address's senders while that request comes in.
 async fn hyper_connection<S>(
     stream: TcpStream,
     read: Bytes,
     peer: SocketAddr,
     shared: &Shared<S>,
     mut stop: watch::Receiver<bool>,
+    sending: Option<Sending>,
 ) where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
@@ -205,35 +302,112 @@ async fn hyper_connection<S>(
     // first one, however slowly it trickles in.
     let asked = Arc::new(AtomicBool::new(false));
     let asked_here = Arc::clone(&asked);
+    let caller = Arc::new(Caller {
+        senders: Arc::clone(&shared.senders),
+        address: peer.ip(),
+        arrival: Mutex::new(Arrival { sending, due: None }),
+    });
+    let caller_here = Arc::clone(&caller);
     let within = shared.header_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         asked_here.store(true, Ordering::Relaxed);
-        let mut request = request.map(|body| Body::new(BodyWithin::new(body, within)));
+        if hyper::body::Body::is_end_stream(request.body()) {
+            caller_here.request_in();
+        }
+        let caller = Arc::clone(&caller_here);
+        let mut request = request.map(|body| Body::new(BodyWithin::new(body, within, caller)));
         request.extensions_mut().insert(ConnectInfo(peer));
         tower::ServiceExt::oneshot(router.clone(), request)
     });
-    let io = TokioIo::new(JsonRefusals::new(Rewind { read, inner: stream }));
+    let io = TokioIo::new(JsonRefusals::new(Rewind { read, inner: stream, caller: Arc::clone(&caller) }));
     let mut connection = std::pin::pin!(shared.http1.serve_connection(io, service));
     // To make room, a connection still waiting for its first head is dropped; hyper's graceful
     // shutdown closes one idle between requests at once, and one at work after its answer (a
-    // live stream goes on).
+    // live stream goes on). One whose body has fallen behind is dropped, its request with it.
     let since = tokio::time::Instant::now();
-    let ended = tokio::select! {
-        ended = connection.as_mut() => ended,
-        () = stopping(&mut stop) => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-        () = shared.slots.idle_shed(since) => {
-            if !asked.load(Ordering::Relaxed) {
-                return;
+    let mut closing = false;
+    let ended = loop {
+        tokio::select! {
+            ended = connection.as_mut() => break ended,
+            () = stopping(&mut stop), if !closing => {
+                connection.as_mut().graceful_shutdown();
+                closing = true;
             }
-            connection.as_mut().graceful_shutdown();
-            connection.await
+            () = shared.slots.idle_shed(since), if !closing => {
+                if !asked.load(Ordering::Relaxed) {
+                    return;
+                }
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            () = shared.slots.shed_when(|| caller.behind()) => return,
         }
     };
     if let Err(err) = ended {
         tracing::debug!(%err, %peer, "connection ended with an error");
+    }
+}
+
+/// A connection hyper serves, as its caller's requests come in: what its socket (a request's
+/// first bytes), its requests' bodies (their pace) and its task (whether to close it for room)
+/// share.
+struct Caller {
+    senders: Arc<Senders>,
+    address: IpAddr,
+    arrival: Mutex<Arrival>,
+}
+
+/// How the caller's request is coming in.
+struct Arrival {
+    /// Counted among its address's senders while a request's head or body is on its way.
+    sending: Option<Sending>,
+    /// While its body is awaited: when it falls over [`IDLE_GRACE`] behind
+    /// [`BODY_BYTES_PER_SECOND`].
+    due: Option<tokio::time::Instant>,
+}
+
+impl Caller {
+    fn arrival(&self) -> std::sync::MutexGuard<'_, Arrival> {
+        self.arrival.lock().expect("arrival lock")
+    }
+
+    /// Bytes came from the socket: a request is on its way, if none was. Past its address's
+    /// bound the connection closes (an error for hyper).
+    fn bytes_came(&self) -> io::Result<()> {
+        let mut arrival = self.arrival();
+        if arrival.sending.is_none() {
+            let sending = self.senders.begin(self.address);
+            arrival.sending = Some(sending.ok_or_else(|| io::Error::other("too many requests on their way"))?);
+        }
+        Ok(())
+    }
+
+    /// The request is in, head and body: the connection is at work, or idle once answered.
+    fn request_in(&self) {
+        let mut arrival = self.arrival();
+        arrival.sending = None;
+        arrival.due = None;
+    }
+
+    /// The route waits for the body: its pace counts from now, a second's grace first.
+    fn body_awaited(&self) {
+        self.arrival().due = Some(tokio::time::Instant::now() + IDLE_GRACE);
+    }
+
+    /// `bytes` of the body came: each buys its share of a second, but never past a second from
+    /// now, so a body that comes in a burst and stops is behind a second after it stopped.
+    fn body_came(&self, bytes: u64) {
+        let mut arrival = self.arrival();
+        if let Some(due) = arrival.due {
+            arrival.due = Some((due + time_for(bytes)).min(tokio::time::Instant::now() + IDLE_GRACE));
+        }
+    }
+
+    /// True while the body awaited is over a second behind a kilobyte a second: once every slot is
+    /// taken, the connection is closed to make room, as an idle one is. A device on a slow link
+    /// sends faster than that; a caller that sent most of a body and stalls does not.
+    fn behind(&self) -> bool {
+        self.arrival().due.is_some_and(|due| tokio::time::Instant::now() >= due)
     }
 }
 
@@ -249,7 +423,7 @@ pin_project_lite::pin_project! {
     /// (or never sends it) holds its connection no longer than one trickling its head, and a
     /// request waiting for its body is not at work for ever. Past the deadline the body ends in
     /// an error, which the route answers as a bad request. Nothing is timed for a request whose
-    /// body is already in.
+    /// body is already in. Its pace is told to its connection's [`Caller`] as it comes.
     struct BodyWithin {
         #[pin]
         body: hyper::body::Incoming,
@@ -257,6 +431,7 @@ pin_project_lite::pin_project! {
         received: u64,
         #[pin]
         deadline: Option<tokio::time::Sleep>,
+        caller: Arc<Caller>,
     }
 }
 
@@ -266,8 +441,8 @@ fn time_for(bytes: u64) -> Duration {
 }
 
 impl BodyWithin {
-    fn new(body: hyper::body::Incoming, within: Duration) -> Self {
-        BodyWithin { body, within, received: 0, deadline: None }
+    fn new(body: hyper::body::Incoming, within: Duration, caller: Arc<Caller>) -> Self {
+        BodyWithin { body, within, received: 0, deadline: None, caller }
     }
 }
 
@@ -280,20 +455,30 @@ impl hyper::body::Body for BodyWithin {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
         let mut this = self.project();
-        if let Poll::Ready(frame) = this.body.poll_frame(cx) {
-            if let Some(Ok(frame)) = &frame {
-                // Each byte that came buys its share of a second.
-                let bytes = frame.data_ref().map_or(0, |data| data.len() as u64);
-                *this.received += bytes;
-                if let Some(deadline) = this.deadline.as_mut().as_pin_mut() {
-                    let later = deadline.deadline() + time_for(bytes);
-                    deadline.reset(later);
+        if let Poll::Ready(frame) = this.body.as_mut().poll_frame(cx) {
+            match &frame {
+                Some(Ok(frame)) => {
+                    // Each byte that came buys its share of a second.
+                    let bytes = frame.data_ref().map_or(0, |data| data.len() as u64);
+                    *this.received += bytes;
+                    if let Some(deadline) = this.deadline.as_mut().as_pin_mut() {
+                        let later = deadline.deadline() + time_for(bytes);
+                        deadline.reset(later);
+                    }
+                    if this.body.is_end_stream() {
+                        this.caller.request_in();
+                    } else {
+                        this.caller.body_came(bytes);
+                    }
                 }
+                None => this.caller.request_in(),
+                Some(Err(_)) => {}
             }
             return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
         }
         if this.deadline.is_none() {
             this.deadline.set(Some(tokio::time::sleep(*this.within + time_for(*this.received))));
+            this.caller.body_awaited();
         }
         let deadline = this.deadline.as_pin_mut().expect("set above");
         ready!(deadline.poll(cx));
@@ -314,16 +499,23 @@ async fn stopping(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-/// A socket with the bytes already read from it put back in front.
+/// A socket with the bytes already read from it put back in front, telling its [`Caller`] when
+/// more come.
 struct Rewind {
     read: Bytes,
     inner: TcpStream,
+    caller: Arc<Caller>,
 }
 
 impl AsyncRead for Rewind {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if self.read.is_empty() {
-            return Pin::new(&mut self.inner).poll_read(cx, buf);
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+            if buf.filled().len() > before {
+                self.caller.bytes_came()?;
+            }
+            return Poll::Ready(Ok(()));
         }
         let read = std::mem::take(&mut self.read);
         let n = read.len().min(buf.remaining());
@@ -456,7 +648,30 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JsonRefusals<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::rewrite_refusal;
+    use std::sync::Arc;
+
+    use super::{SENDING_PER_ADDRESS, Senders, client_of, rewrite_refusal};
+
+    #[test]
+    fn a_trusted_proxy_is_not_bounded_per_address_as_a_client_is() {
+        let senders = Arc::new(Senders { proxies: vec!["10.0.0.1/32".parse().unwrap()], ..Senders::default() });
+        let (client, proxy) = ("203.0.113.9".parse().unwrap(), "10.0.0.1".parse().unwrap());
+        let held: Vec<_> = (0..SENDING_PER_ADDRESS).map(|_| senders.begin(client).expect("within the bound")).collect();
+        assert!(senders.begin(client).is_none(), "one more from the client is closed");
+        let through: Vec<_> = (0..=SENDING_PER_ADDRESS).filter_map(|_| senders.begin(proxy)).collect();
+        assert_eq!(through.len(), SENDING_PER_ADDRESS + 1, "every client behind the proxy comes from its address");
+        drop(held);
+        assert!(senders.begin(client).is_some(), "the client's bound is free again");
+    }
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_addresss_64() {
+        let of = |address: &str| client_of(address.parse().unwrap()).to_string();
+        assert_eq!(of("203.0.113.7"), "203.0.113.7");
+        assert_eq!(of("::ffff:203.0.113.7"), "203.0.113.7", "an IPv4 address written as IPv6 is itself");
+        assert_eq!(of("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(of("2001:db8:1:2::9"), of("2001:db8:1:2:ffff::1"), "one /64, one client");
+    }
 
     #[test]
     fn hypers_own_refusals_get_the_json_error_and_handlers_answers_pass() {

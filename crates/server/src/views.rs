@@ -801,7 +801,7 @@ pub struct NotificationView {
 
 impl NotificationView {
     pub fn new(n: &pumppilot_store::Notification, language: pumppilot_alerts::Language) -> Self {
-        let (title, text) = pumppilot_alerts::render(n.kind, &n.facts, language);
+        let (title, text) = pumppilot_alerts::render(n.kind, &n.facts, n.at, language);
         NotificationView {
             id: n.id.to_string(),
             kind: n.kind.as_str().into(),
@@ -845,17 +845,54 @@ pub struct QuietHoursView {
 }
 
 /// How the caller wants to hear: phone (E.164), push tokens, language, muted kinds per channel,
-/// quiet hours.
+/// quiet hours; and the number waiting to be confirmed from its phone.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlertProfileView {
-    /// E.164, e.g. `+8801711000000`; null for none. One number belongs to one account.
+    /// The confirmed number, E.164 (e.g. `+8801711000000`), that SMS alerts go to and whose
+    /// texts are obeyed; null for none. Sent: the number wanted. A new one waits in
+    /// `pendingPhone` until confirmed from that phone, the confirmed one staying meanwhile; null
+    /// clears the phone at once; the confirmed or the waiting number changes nothing.
     #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
     pub phone: Option<String>,
+    /// The number set and waiting to be confirmed: its holder texts `phoneCode` from it to
+    /// `smsNumber`. Read only (ignored when sent).
+    #[serde(default)]
+    pub pending_phone: Option<String>,
+    /// The six digits to text from `pendingPhone`, while they work (24 hours from
+    /// `pendingSince`); null once expired (send the number again for a new code). Read only.
+    #[serde(default)]
+    pub phone_code: Option<String>,
+    /// When `pendingPhone` was set (RFC 3339). Read only.
+    #[serde(default)]
+    pub pending_since: Option<String>,
+    /// The number to text the code to (`PUMPPILOT_SMS_NUMBER`); null when the server was not
+    /// told it ("the pump's SMS number"). Read only.
+    #[serde(default)]
+    pub sms_number: Option<String>,
     /// Expo push tokens (`ExponentPushToken[…]`), at most 10.
     pub push_tokens: Vec<String>,
     /// `en` or `bn`.
     pub language: String,
     pub muted: Vec<MutedView>,
     pub quiet_hours: Option<QuietHoursView>,
+}
+
+/// A farmer's number for SMS as their owner sees it: the confirmed one, the one waiting with the
+/// code to text from it, and the language of their messages.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FarmerPhoneView {
+    /// The confirmed number, E.164; null for none.
+    pub phone: Option<String>,
+    /// The number waiting to be confirmed from its phone.
+    pub pending_phone: Option<String>,
+    /// The six digits to text from `pendingPhone` while they work (24 hours); null once expired.
+    pub phone_code: Option<String>,
+    /// When `pendingPhone` was set (RFC 3339).
+    pub pending_since: Option<String>,
+    /// `en` or `bn`: the language of the farmer's messages.
+    pub language: String,
+    /// The number to text the code to (`PUMPPILOT_SMS_NUMBER`); null when not set.
+    pub sms_number: Option<String>,
 }

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use pumppilot_engine::{Event, Facts, Notice, NoticeKind, Records, RequestId, UserId};
+use pumppilot_engine::{EntryId, Event, Facts, Notice, NoticeKind, Records, RequestId, UserId};
 use pumppilot_store::{
     Admission, AlertProfile, AuditEntry, AuditedWrite, Channel, Commit, Decision, Delivery, MinuteRequest,
-    NotificationId, QuietHours, RequestStatus, SendWindow, Store, StoreError,
+    NotificationId, PendingPhone, QuietHours, RequestStatus, SendWindow, Store, StoreError,
 };
 
 use crate::support::{Driver, all_good, assert_err, at, recharge, tenancy};
@@ -15,12 +15,17 @@ use crate::support::{Driver, all_good, assert_err, at, recharge, tenancy};
 /// newest first, unread, and marks them read (theirs only); a commit refused for its version
 /// writes none.
 pub async fn notices_are_written_with_their_commit(store: &dyn Store) {
-    let rahim = tenancy(store, "rahim", 2).await;
-    let (admin, karim, jamal) = (rahim.admin, rahim.users[0], rahim.users[1]);
+    let rahim = tenancy(store, "rahim", 3).await;
+    let (admin, karim, jamal, salma) = (rahim.admin, rahim.users[0], rahim.users[1], rahim.users[2]);
     let mut pump = Driver::load(store, admin).await;
     pump.step(recharge(admin, karim, 600), at(0)).await;
+    pump.step(recharge(admin, salma, 600), at(0)).await;
     pump.step(all_good(), at(1)).await;
-    pump.step(Event::Start { user: karim, requested_minutes: None, entry_id: Default::default() }, at(2)).await;
+    // Karim waits behind Salma: his turn comes when she stops.
+    let start = |user| Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
+    pump.step(start(salma), at(1)).await;
+    pump.step(start(karim), at(2)).await;
+    pump.step(Event::Stop { user: salma }, at(2)).await;
     pump.step(Event::DeviceReport { load_shedding: true, ready: true, relay: false }, at(30)).await;
 
     let bell = store.notifications(karim, 10).await.unwrap();
@@ -181,13 +186,56 @@ pub async fn outbox_claims_are_held_by_one_sender(store: &dyn Store) {
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].notification.id, again[0].attempts), (first, 1));
     assert_eq!(again[0].delivered, BTreeSet::from([Channel::Push]));
-    // Deferred (quiet hours): due later, and not counted as a try.
-    store.finish_outbox(first, "c", &Delivery::Defer { at: at(200) }).await.unwrap();
+    // Deferred (quiet hours, the SMS gateway's window full once the push went): due later, not
+    // counted as a try, with the channels reached so far.
+    let both = BTreeSet::from([Channel::Push, Channel::Sms]);
+    store.finish_outbox(first, "c", &Delivery::Defer { at: at(200), delivered: both.clone() }).await.unwrap();
     assert_eq!(store.claim_outbox("c", at(199), at(229), 10).await.unwrap(), []);
     let later = store.claim_outbox("c", at(200), at(230), 10).await.unwrap();
-    assert_eq!((later[0].attempts, later[0].delivered.len()), (1, 1));
+    assert_eq!((later[0].attempts, &later[0].delivered), (1, &both));
     store.finish_outbox(first, "c", &Delivery::Done { at: at(201) }).await.unwrap();
     assert_eq!(store.claim_outbox("d", at(10_000), at(10_030), 10).await.unwrap(), [], "nothing is sent twice");
+}
+
+/// What is still to tell a person is found whatever its due time or claim, from a moment on, and
+/// one item is claimed by one sender at a time, whenever it is due: a sender holding a hold whose
+/// resume also waits takes that resume to drop both.
+pub async fn a_persons_items_are_found_and_claimed_one_by_one(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let (karim, jamal) = (rahim.users[0], rahim.users[1]);
+    let told = |to, kind, n: i64| Notice::new(to, rahim.admin, kind, at(n), Facts::default());
+    let written = store
+        .add_notices(&[
+            told(karim, NoticeKind::RunStarted, 1),
+            told(karim, NoticeKind::RunHeld, 2),
+            told(jamal, NoticeKind::RunEnded, 3),
+            told(karim, NoticeKind::RunResumed, 500),
+        ])
+        .await
+        .unwrap();
+    let [started, held, jamals, resumed] = [0, 1, 2, 3].map(|i| written[i].id);
+    let ids = |items: Vec<pumppilot_store::OutboxItem>| items.iter().map(|i| i.notification.id).collect::<Vec<_>>();
+    // Nothing is due yet at 0, and the resume not before 500: all are still to tell.
+    assert_eq!(ids(store.outbox_of(karim, at(0)).await.unwrap()), [started, held, resumed], "oldest first");
+    assert_eq!(ids(store.outbox_of(karim, at(2)).await.unwrap()), [held, resumed], "from a moment on");
+    store.claim_outbox("a", at(1), at(31), 1).await.unwrap();
+    store.finish_outbox(started, "a", &Delivery::Done { at: at(1) }).await.unwrap();
+    assert_eq!(ids(store.outbox_of(karim, at(0)).await.unwrap()), [held, resumed], "what was told is not");
+
+    // The resume, not due until 500, is claimed by "a" alone, and renewed by "a" only.
+    let claimed = store.claim_outbox_item(resumed, "a", at(10), at(1000)).await.unwrap().expect("still to tell");
+    assert_eq!((claimed.notification.id, claimed.notification.kind), (resumed, NoticeKind::RunResumed));
+    assert_err!(store.claim_outbox_item(resumed, "b", at(999), at(1029)).await, StoreError::ClaimLost);
+    let due = store.claim_outbox("b", at(600), at(630), 10).await.unwrap();
+    assert_eq!(ids(due), [held, jamals], "b gets what is due, but the resume a holds");
+    assert!(store.claim_outbox_item(resumed, "a", at(620), at(1000)).await.unwrap().is_some());
+    assert_eq!(ids(store.outbox_of(karim, at(0)).await.unwrap()), [held, resumed], "claimed, still to tell");
+    store.finish_outbox(resumed, "a", &Delivery::Done { at: at(621) }).await.unwrap();
+    // Told, it is nobody's to claim; once b's claim runs out the hold is anyone's.
+    assert_eq!(store.claim_outbox_item(resumed, "b", at(700), at(730)).await.unwrap(), None);
+    assert_err!(store.claim_outbox_item(held, "c", at(629), at(659)).await, StoreError::ClaimLost);
+    assert!(store.claim_outbox_item(held, "c", at(630), at(660)).await.unwrap().is_some());
+    assert_err!(store.finish_outbox(held, "b", &Delivery::Done { at: at(631) }).await, StoreError::ClaimLost);
 }
 
 /// Many senders claiming at once share the items without overlap.
@@ -252,6 +300,55 @@ pub async fn alert_profiles_round_trip_and_phones_are_unique(store: &dyn Store) 
 
     let nobody = AlertProfile::empty(UserId::new());
     assert_err!(store.set_alert_profile(&nobody).await, StoreError::NotFound);
+}
+
+/// A number set for a person waits, pending, until its holder confirms it: it is no one's phone
+/// meanwhile (not found by phone, not refused for being another's), several people may wait for
+/// one number, and confirming moves it to the phone only while it is the pending number read and
+/// no one else has it.
+pub async fn a_pending_number_is_no_ones_until_confirmed(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 3).await;
+    let (karim, jamal, salma) = (rahim.users[0], rahim.users[1], rahim.users[2]);
+    let number = "+8801711000005";
+    let waiting = |code: &str, since| PendingPhone { phone: number.into(), code: code.into(), since };
+    let karims = AlertProfile {
+        phone: Some("+8801711000001".into()),
+        pending_phone: Some(waiting("482106", at(10))),
+        language: "bn".into(),
+        ..AlertProfile::empty(karim)
+    };
+    let jamals = AlertProfile { pending_phone: Some(waiting("000917", at(20))), ..AlertProfile::empty(jamal) };
+    store.set_alert_profile(&karims).await.unwrap();
+    store.set_alert_profile(&jamals).await.unwrap();
+    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(karims.clone()));
+    assert_eq!(store.alert_profile_by_phone(number).await.unwrap(), None, "pending is no one's phone");
+    let mut both = store.alert_profiles_pending_phone(number).await.unwrap();
+    both.sort_by_key(|p| p.user_id);
+    let mut expected = vec![karims.clone(), jamals.clone()];
+    expected.sort_by_key(|p| p.user_id);
+    assert_eq!(both, expected);
+    assert_eq!(store.alert_profiles_pending_phone("+8801711000001").await.unwrap(), []);
+
+    // Only the pending number as read is confirmed: another code, or one replaced since, is not.
+    assert_err!(store.confirm_phone(karim, &waiting("482107", at(10))).await, StoreError::VersionConflict);
+    assert_err!(store.confirm_phone(salma, &waiting("482106", at(10))).await, StoreError::VersionConflict);
+    store.confirm_phone(karim, &waiting("482106", at(10))).await.unwrap();
+    let confirmed = AlertProfile { phone: Some(number.into()), pending_phone: None, ..karims.clone() };
+    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(confirmed.clone()));
+    assert_eq!(store.alert_profile_by_phone(number).await.unwrap(), Some(confirmed));
+    assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap(), None, "the old phone is freed");
+    assert_err!(store.confirm_phone(karim, &waiting("482106", at(10))).await, StoreError::VersionConflict);
+
+    // Jamal's wait for the same number ends in nothing: Karim has it now.
+    assert_err!(store.confirm_phone(jamal, &waiting("000917", at(20))).await, StoreError::PhoneTaken);
+    assert_eq!(store.alert_profile(jamal).await.unwrap(), Some(jamals));
+    assert_eq!(store.alert_profiles_pending_phone(number).await.unwrap().len(), 1);
+    // The freed number can be Jamal's.
+    let freed = PendingPhone { phone: "+8801711000001".into(), code: "555123".into(), since: at(30) };
+    let jamals = AlertProfile { pending_phone: Some(freed.clone()), ..AlertProfile::empty(jamal) };
+    store.set_alert_profile(&jamals).await.unwrap();
+    store.confirm_phone(jamal, &freed).await.unwrap();
+    assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap().map(|p| p.user_id), Some(jamal));
 }
 
 /// Rate limits are counted in the store: a window takes `max` sends, then says when it ends;

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use pumppilot_engine::{DeviceLink, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, Records, Tenant};
 use pumppilot_store::{
-    AlertProfile, Card, Channel, Commit, Delivery, DueDelivery, QuietHours, Role, Snapshot, Store, StoreError,
+    AlertProfile, Card, Channel, Commit, Delivery, DueDelivery, PendingPhone, QuietHours, Role, Snapshot, Store,
+    StoreError,
 };
 
 use crate::support::{Driver, LEASE_MS, account, admin_account, all_good, assert_err, at, recharge, tenancy};
@@ -245,7 +246,11 @@ pub async fn alert_profiles_and_the_bell_come_through_an_export_whole(store: &dy
         quiet_hours: Some(QuietHours { from_minute: 22 * 60, to_minute: 6 * 60, utc_offset_minutes: 360 }),
         ..AlertProfile::empty(karim)
     };
-    let the_owner = AlertProfile { phone: Some("+8801711000002".into()), ..AlertProfile::empty(owner) };
+    let the_owner = AlertProfile {
+        phone: Some("+8801711000002".into()),
+        pending_phone: Some(PendingPhone { phone: "+8801711000003".into(), code: "482106".into(), since: at(5) }),
+        ..AlertProfile::empty(owner)
+    };
     for profile in [&farmer, &the_owner] {
         store.set_alert_profile(profile).await.unwrap();
     }

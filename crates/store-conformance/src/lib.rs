@@ -41,6 +41,7 @@ pub use accounts::{
     usernames_are_unique,
 };
 pub use alerts::{
+    a_pending_number_is_no_ones_until_confirmed, a_persons_items_are_found_and_claimed_one_by_one,
     alert_profiles_round_trip_and_phones_are_unique, keyed_notices_are_told_once,
     notices_are_written_with_their_commit, old_notifications_are_purged, outbox_claims_are_held_by_one_sender,
     push_tickets_wait_for_their_receipts_in_the_store, racing_claims_never_share_an_item,
@@ -200,8 +201,10 @@ macro_rules! conformance_tests {
             keyed_notices_are_told_once,
             request_notices_are_written_with_the_request,
             outbox_claims_are_held_by_one_sender,
+            a_persons_items_are_found_and_claimed_one_by_one,
             racing_claims_never_share_an_item,
             alert_profiles_round_trip_and_phones_are_unique,
+            a_pending_number_is_no_ones_until_confirmed,
             send_windows_count_across_senders,
             old_notifications_are_purged,
             push_tickets_wait_for_their_receipts_in_the_store,

@@ -280,6 +280,7 @@ pub async fn controller_and_restart_protection_survive_reload(store: &dyn Store)
             feedback: None,
             reset,
             relay_off: None,
+            uptime_ms: None,
         })
     };
     pump.step(poll(false, Some(ResetReason::PowerOn)), at(0)).await;

@@ -2,7 +2,8 @@
 //!
 //! Collections: `notifications` (one per person and notice), `notice_keys` (one document per
 //! keyed notice: the guard that tells a lasting condition once), `outbox` (one per notification
-//! until delivered or given up), `alert_profiles` (one per person, `_id` = their id) and `phones`
+//! until delivered or given up), `alert_profiles` (one per person, `_id` = their id, with the
+//! number waiting to be confirmed in `pending`) and `phones`
 //! (one document per phone number: the guard that gives a number to one person), and
 //! `push_tickets` (one per push Expo accepted, `_id` = Expo's ticket id, until its receipt is
 //! read or it expires).
@@ -16,8 +17,8 @@ use mongodb::{
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
     Admission, AlertProfile, Channel, Delivery, DueDelivery, KeptNotification, Notification, NotificationId,
-    OutboxItem, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names,
-    parse_muted,
+    OutboxItem, PendingPhone, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json,
+    facts_to_json, muted_names, parse_muted,
 };
 
 use crate::{
@@ -205,6 +206,43 @@ pub(crate) async fn claim(
     Ok(items)
 }
 
+/// Claims one item whatever its due time (`Store::claim_outbox_item`): one conditional update,
+/// so two senders never both hold it.
+pub(crate) async fn claim_one(
+    db: &Database,
+    id: NotificationId,
+    sender: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<Option<OutboxItem>, Failure> {
+    let outbox = coll(db, "outbox");
+    let mut open = still_due();
+    open.insert("_id", key(id));
+    let mut free = open.clone();
+    free.insert(
+        "$or",
+        vec![
+            doc! { "claimedBy": sender },
+            doc! { "claimedUntil": Bson::Null },
+            doc! { "claimedUntil": { "$lte": at(now) } },
+        ],
+    );
+    let claim = doc! { "$set": { "claimedBy": sender, "claimedUntil": at(until) } };
+    if outbox.update_one(free, claim).await?.matched_count == 0 {
+        return match outbox.find_one(open).await? {
+            Some(_) => Err(StoreError::ClaimLost.into()),
+            None => Ok(None),
+        };
+    }
+    let (Some(item), Some(notification)) = (
+        outbox.find_one(doc! { "_id": key(id) }).await?,
+        coll(db, "notifications").find_one(doc! { "_id": key(id) }).await?,
+    ) else {
+        return Err(unreadable(format!("outbox item {id} has no notification")));
+    };
+    outbox_item(&item, &notification).map(Some)
+}
+
 pub(crate) async fn finish(
     db: &Database,
     id: NotificationId,
@@ -226,9 +264,10 @@ pub(crate) async fn finish(
             set.insert("lastError", error);
             doc! { "$set": set, "$inc": { "attempts": 1_i64 } }
         }
-        Delivery::Defer { at: due } => {
+        Delivery::Defer { at: due, delivered } => {
             let mut set = release;
             set.insert("dueAt", at(*due));
+            set.insert("delivered", delivered.iter().map(|c| c.as_str()).collect::<Vec<_>>());
             doc! { "$set": set }
         }
         Delivery::Failed { at: failed, error } => {
@@ -248,6 +287,11 @@ pub(crate) fn profile_doc(profile: &AlertProfile) -> Document {
     doc! {
         "_id": key(profile.user_id),
         "phone": profile.phone.clone().map_or(Bson::Null, Bson::String),
+        "pending": profile.pending_phone.as_ref().map_or(Bson::Null, |p| Bson::Document(doc! {
+            "phone": &p.phone,
+            "code": &p.code,
+            "since": at(p.since),
+        })),
         "pushTokens": profile.push_tokens.clone(),
         "language": &profile.language,
         "muted": muted_names(&profile.muted),
@@ -280,9 +324,19 @@ pub(crate) fn profile(doc: &Document) -> Result<AlertProfile, Failure> {
         }
         Some(_) => return Err(unreadable("alert_profiles.quiet is not a document")),
     };
+    // Written before numbers were confirmed: no `pending`.
+    let pending = match doc.get("pending") {
+        None | Some(Bson::Null) => None,
+        Some(Bson::Document(p)) => {
+            let p = Fields::of(p, "alert_profiles.pending");
+            Some(PendingPhone { phone: p.string("phone")?, code: p.string("code")?, since: p.at("since")? })
+        }
+        Some(_) => return Err(unreadable("alert_profiles.pending is not a document")),
+    };
     Ok(AlertProfile {
         user_id: f.parsed("_id")?,
         phone: f.opt_string("phone")?,
+        pending_phone: pending,
         push_tokens: strings(doc, "alert_profiles", "pushTokens")?,
         language: f.string("language")?,
         muted,
@@ -326,6 +380,24 @@ pub(crate) async fn set_profile(
         .session(&mut *session)
         .await?;
     Ok(())
+}
+
+/// Moves a person's pending number to their phone in the caller's transaction, only while it is
+/// still the one read (a number replaced or confirmed meanwhile is a conflict); the phone's guard
+/// document moves as [`set_profile`] moves it, refusing a number another person has.
+pub(crate) async fn confirm_phone(
+    db: &Database,
+    session: &mut ClientSession,
+    user: UserId,
+    pending: &PendingPhone,
+) -> Result<(), Failure> {
+    let stored = coll(db, "alert_profiles").find_one(doc! { "_id": key(user) }).session(&mut *session).await?;
+    let mut profile = match stored.as_ref().map(profile).transpose()? {
+        Some(profile) if profile.pending_phone.as_ref() == Some(pending) => profile,
+        _ => return Err(StoreError::VersionConflict.into()),
+    };
+    profile.phone = profile.pending_phone.take().map(|p| p.phone);
+    set_profile(db, session, &profile).await
 }
 
 /// A person's notifications filter.

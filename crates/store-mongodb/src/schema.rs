@@ -160,7 +160,15 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         // Rate limits counted by every server alike; MongoDB deletes a window once over.
         ("send_windows", vec![expires()]),
         ("outbox", vec![index(doc! { "dueAt": 1, "_id": 1 }, "due", false, None)]),
-        ("alert_profiles", vec![]),
+        // A text from a number finds the people waiting for it to be confirmed; a text to obey
+        // finds the one whose phone it is.
+        (
+            "alert_profiles",
+            vec![
+                index(doc! { "pending.phone": 1 }, "pending_phone", false, None),
+                index(doc! { "phone": 1 }, "phone", false, None),
+            ],
+        ),
         // Pushes whose receipts are still to be read: by when each is due; MongoDB also deletes
         // one once it expires (`Store::purge_push_tickets` does the same on every backend).
         ("push_tickets", vec![index(doc! { "askAt": 1, "_id": 1 }, "ask", false, None), expires()]),

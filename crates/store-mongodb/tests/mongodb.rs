@@ -355,8 +355,8 @@ async fn pumps_asked_about_together_are_asked_in_queries_of_a_few_ids() {
 /// a monitor of the driver's commands (each a round trip): the sign-in check (the session with
 /// the farmer's account and the pump owner's, as `Sessions` in the server reads them on a
 /// server that has not seen the session yet) in one aggregation, and the Start's commit (the
-/// tenant, the entry, the check of the stored line, the RUN_STARTED notice) in one `bulkWrite`
-/// and the commit. Nine round trips before: three for the sign-in, six for the commit.
+/// tenant, the entry, the check of the stored line, the RUN_HELD notice: no device is heard yet)
+/// in one `bulkWrite` and the commit. Nine round trips before: three for the sign-in, six for the commit.
 /// A server without `bulkWrite` is sent the writes one command each, and answers the same.
 #[tokio::test]
 async fn a_start_costs_one_round_trip_to_sign_in_and_two_to_commit() {
@@ -376,7 +376,7 @@ async fn a_start_costs_one_round_trip_to_sign_in_and_two_to_commit() {
 
     let start = |user| Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
     let records = commit(&store, &mut tenant, start(karim), at(1)).await.unwrap();
-    assert!(!records.notices.is_empty(), "a Start tells the farmer the run started");
+    assert!(!records.notices.is_empty(), "a Start held for want of a device tells the farmer so");
     assert_eq!(commands.take(), ["bulkWrite", "commitTransaction"], "a Start's commit");
     let read = store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap().unwrap();
     assert_eq!(read.active.map(|e| e.user_id), Some(karim));
@@ -397,11 +397,10 @@ async fn a_start_costs_one_round_trip_to_sign_in_and_two_to_commit() {
             "update queues",
             "insert notifications",
             "insert outbox",
-            "insert notifications",
-            "insert outbox",
             "commitTransaction"
         ],
-        "tenant, entry, the line's check, each notice (RUN_STARTED, RUN_HELD) and its outbox item, the commit"
+        "tenant, entry, the line's check, the notice (RUN_HELD: the farmer pressed Start, the start is no news) \
+         and its outbox item, the commit"
     );
     let mut stale = stale;
     assert!(matches!(commit(&store, &mut stale, start(karim), at(2)).await, Err(StoreError::VersionConflict)));

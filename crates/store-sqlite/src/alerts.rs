@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
     Admission, AlertProfile, Channel, Delivery, DueDelivery, KeptNotification, Notification, NotificationId,
-    OutboxItem, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json, facts_to_json, muted_names,
-    parse_muted,
+    OutboxItem, PendingPhone, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json,
+    facts_to_json, muted_names, parse_muted,
 };
 use rusqlite::{Connection, Row, TransactionBehavior, named_params};
 
@@ -83,7 +83,8 @@ pub(crate) fn mark_read(conn: &mut Connection, user: UserId, ids: Option<&[Notif
     Ok(changed as u64)
 }
 
-const PROFILE_COLUMNS: &str = "user_id, phone, push_tokens, language, muted, quiet_from, quiet_to, quiet_offset";
+const PROFILE_COLUMNS: &str = "user_id, phone, pending_phone, pending_code, pending_since, push_tokens, language, muted, \
+                               quiet_from, quiet_to, quiet_offset";
 
 fn profile(row: &Row<'_>) -> rusqlite::Result<AlertProfile> {
     let tokens: String = row.get("push_tokens")?;
@@ -96,9 +97,15 @@ fn profile(row: &Row<'_>) -> rusqlite::Result<AlertProfile> {
         }),
         _ => None,
     };
+    let pending = match (row.get::<_, Option<String>>("pending_phone")?, row.get::<_, Option<String>>("pending_code")?)
+    {
+        (Some(phone), Some(code)) => Some(PendingPhone { phone, code, since: row.at("pending_since")? }),
+        _ => None,
+    };
     Ok(AlertProfile {
         user_id: row.parsed("user_id")?,
         phone: row.get("phone")?,
+        pending_phone: pending,
         push_tokens: tokens.lines().filter(|t| !t.is_empty()).map(str::to_owned).collect(),
         language: row.get("language")?,
         muted: parse_muted(muted.split(',')).map_err(|cause| bad_value(row, "muted", &muted, cause))?,
@@ -116,19 +123,30 @@ pub(crate) fn profile_by_phone(conn: &Connection, phone: &str) -> Result<Option<
     query_opt(conn, &sql, [phone], profile)
 }
 
+pub(crate) fn profiles_pending(conn: &Connection, phone: &str) -> Result<Vec<AlertProfile>, Failure> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM alert_profiles WHERE pending_phone = ?1 ORDER BY user_id");
+    query_all(conn, &sql, [phone], profile)
+}
+
 pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(), Failure> {
     let quiet = profile.quiet_hours;
+    let pending = profile.pending_phone.as_ref();
     let result = conn
         .prepare_cached(
-            "INSERT INTO alert_profiles (user_id, phone, push_tokens, language, muted, quiet_from, quiet_to, \
-             quiet_offset) VALUES (:user_id, :phone, :push_tokens, :language, :muted, :quiet_from, :quiet_to, \
-             :quiet_offset) ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, push_tokens = \
+            "INSERT INTO alert_profiles (user_id, phone, pending_phone, pending_code, pending_since, push_tokens, \
+             language, muted, quiet_from, quiet_to, quiet_offset) VALUES (:user_id, :phone, :pending_phone, \
+             :pending_code, :pending_since, :push_tokens, :language, :muted, :quiet_from, :quiet_to, :quiet_offset) \
+             ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, pending_phone = excluded.pending_phone, \
+             pending_code = excluded.pending_code, pending_since = excluded.pending_since, push_tokens = \
              excluded.push_tokens, language = excluded.language, muted = excluded.muted, quiet_from = \
              excluded.quiet_from, quiet_to = excluded.quiet_to, quiet_offset = excluded.quiet_offset",
         )?
         .execute(named_params! {
             ":user_id": profile.user_id.to_string(),
             ":phone": profile.phone,
+            ":pending_phone": pending.map(|p| &p.phone),
+            ":pending_code": pending.map(|p| &p.code),
+            ":pending_since": pending.map(|p| p.since.millis()),
             ":push_tokens": profile.push_tokens.join("\n"),
             ":language": profile.language,
             ":muted": muted_names(&profile.muted).join(","),
@@ -143,6 +161,27 @@ pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(
         }
         Err(err) if constraint_message(&err).is_some_and(|m| m.contains("FOREIGN KEY")) => {
             Err(StoreError::NotFound.into())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Moves a pending number to the phone in one UPDATE, only while it is still the one read: a
+/// number replaced or confirmed meanwhile matches no row; the phone's UNIQUE index refuses a
+/// number another person has.
+pub(crate) fn confirm_phone(conn: &Connection, user: UserId, pending: &PendingPhone) -> Result<(), Failure> {
+    let result = conn
+        .prepare_cached(
+            "UPDATE alert_profiles SET phone = pending_phone, pending_phone = NULL, pending_code = NULL, \
+             pending_since = NULL WHERE user_id = ?1 AND pending_phone = ?2 AND pending_code = ?3 AND \
+             pending_since = ?4",
+        )?
+        .execute((user.to_string(), &pending.phone, &pending.code, pending.since.millis()));
+    match result {
+        Ok(0) => Err(StoreError::VersionConflict.into()),
+        Ok(_) => Ok(()),
+        Err(err) if constraint_message(&err).is_some_and(|m| m.contains("alert_profiles.phone")) => {
+            Err(StoreError::PhoneTaken.into())
         }
         Err(err) => Err(err.into()),
     }
@@ -163,14 +202,7 @@ pub(crate) fn claim(
          WHERE o.done_at IS NULL AND o.failed_at IS NULL AND o.due_at <= ?1 \
          AND (o.claimed_until IS NULL OR o.claimed_until <= ?1) ORDER BY o.due_at, o.id LIMIT ?2"
     );
-    let items = query_all(&tx, &sql, (now.millis(), limit(max)), |row| {
-        let delivered: String = row.get("delivered")?;
-        Ok(OutboxItem {
-            notification: notification(row)?,
-            attempts: row.get("attempts")?,
-            delivered: parse_channels(&delivered).map_err(|cause| bad_value(row, "delivered", &delivered, cause))?,
-        })
-    })?;
+    let items = query_all(&tx, &sql, (now.millis(), limit(max)), outbox_item)?;
     {
         let mut claim = tx.prepare_cached("UPDATE outbox SET claimed_by = ?1, claimed_until = ?2 WHERE id = ?3")?;
         for item in &items {
@@ -179,6 +211,59 @@ pub(crate) fn claim(
     }
     tx.commit()?;
     Ok(items)
+}
+
+/// An outbox row read with its notification's columns.
+fn outbox_item(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
+    let delivered: String = row.get("delivered")?;
+    Ok(OutboxItem {
+        notification: notification(row)?,
+        attempts: row.get("attempts")?,
+        delivered: parse_channels(&delivered).map_err(|cause| bad_value(row, "delivered", &delivered, cause))?,
+    })
+}
+
+/// A person's items still to deliver, of notifications from `since` on (`Store::outbox_of`).
+pub(crate) fn outbox_of(conn: &Connection, user: UserId, since: Timestamp) -> Result<Vec<OutboxItem>, Failure> {
+    let sql = format!(
+        "SELECT {NOTIFICATION_COLUMNS}, o.attempts, o.delivered FROM notifications n JOIN outbox o ON o.id = n.id \
+         WHERE n.user_id = ?1 AND n.at >= ?2 AND o.done_at IS NULL AND o.failed_at IS NULL ORDER BY n.at, n.id"
+    );
+    query_all(conn, &sql, (user.to_string(), since.millis()), outbox_item)
+}
+
+/// Claims one item whatever its due time, in one `BEGIN IMMEDIATE` transaction
+/// (`Store::claim_outbox_item`).
+pub(crate) fn claim_one(
+    conn: &mut Connection,
+    id: NotificationId,
+    sender: &str,
+    now: Timestamp,
+    until: Timestamp,
+) -> Result<Option<OutboxItem>, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let sql = format!(
+        "SELECT {NOTIFICATION_COLUMNS}, o.attempts, o.delivered, o.claimed_by, o.claimed_until FROM outbox o \
+         JOIN notifications n ON n.id = o.id WHERE o.id = ?1 AND o.done_at IS NULL AND o.failed_at IS NULL"
+    );
+    let found = query_opt(&tx, &sql, [id.to_string()], |row| {
+        let claimed_by: Option<String> = row.get("claimed_by")?;
+        let claimed_until: Option<i64> = row.get("claimed_until")?;
+        let taken =
+            claimed_by.is_some_and(|by| by != sender) && claimed_until.is_some_and(|until| until > now.millis());
+        Ok((outbox_item(row)?, taken))
+    })?;
+    let Some((item, taken)) = found else { return Ok(None) };
+    if taken {
+        return Err(StoreError::ClaimLost.into());
+    }
+    tx.prepare_cached("UPDATE outbox SET claimed_by = ?1, claimed_until = ?2 WHERE id = ?3")?.execute((
+        sender,
+        until.millis(),
+        id.to_string(),
+    ))?;
+    tx.commit()?;
+    Ok(Some(item))
 }
 
 fn parse_channels(text: &str) -> Result<BTreeSet<Channel>, String> {
@@ -208,12 +293,12 @@ pub(crate) fn finish(conn: &Connection, id: NotificationId, sender: &str, delive
                  WHERE id = ?1 AND claimed_by = ?2 AND done_at IS NULL AND failed_at IS NULL",
             )?
             .execute((&key, sender, at.millis(), channel_names(delivered), error))?,
-        Delivery::Defer { at } => conn
+        Delivery::Defer { at, delivered } => conn
             .prepare_cached(
-                "UPDATE outbox SET due_at = ?3, claimed_by = NULL, claimed_until = NULL \
+                "UPDATE outbox SET due_at = ?3, delivered = ?4, claimed_by = NULL, claimed_until = NULL \
                  WHERE id = ?1 AND claimed_by = ?2 AND done_at IS NULL AND failed_at IS NULL",
             )?
-            .execute((&key, sender, at.millis()))?,
+            .execute((&key, sender, at.millis(), channel_names(delivered)))?,
         Delivery::Failed { at, error } => conn
             .prepare_cached(
                 "UPDATE outbox SET failed_at = ?3, last_error = ?4, attempts = attempts + 1, claimed_by = NULL, \

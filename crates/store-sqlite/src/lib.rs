@@ -47,9 +47,9 @@ use pumppilot_engine::{
 use pumppilot_store::{
     Account, AccountChange, Admission, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Card, Commit, Decision,
     Delivery, Device, FirmwareDownload, FirmwareRelease, FleetTotals, MinuteRequest, Notification, NotificationId,
-    OutboxItem, OwnerPage, OwnerQuery, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery, Reserved, Role,
-    Rollout, Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope, Snapshot, Store, StoreError,
-    StoreResult, Telemetry, Terms, UsageQuery,
+    OutboxItem, OwnerPage, OwnerQuery, PendingPhone, PushTicket, Receipt, ReceiptQuery, RefreshMatch, RequestQuery,
+    Reserved, Role, Rollout, Rotation, SendWindow, Session, SessionId, SessionKind, SessionScope, Snapshot, Store,
+    StoreError, StoreResult, Telemetry, Terms, UsageQuery,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -685,9 +685,19 @@ impl Store for SqliteStore {
         self.read(move |conn| alerts::profile_by_phone(conn, &phone)).await
     }
 
+    async fn alert_profiles_pending_phone(&self, phone: &str) -> StoreResult<Vec<AlertProfile>> {
+        let phone = phone.to_owned();
+        self.read(move |conn| alerts::profiles_pending(conn, &phone)).await
+    }
+
     async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
         let profile = profile.clone();
         self.write(move |conn| alerts::set_profile(conn, &profile)).await
+    }
+
+    async fn confirm_phone(&self, user: UserId, pending: &PendingPhone) -> StoreResult<()> {
+        let pending = pending.clone();
+        self.write(move |conn| alerts::confirm_phone(conn, user, &pending)).await
     }
 
     async fn claim_outbox(
@@ -704,6 +714,21 @@ impl Store for SqliteStore {
     async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()> {
         let (sender, delivery) = (sender.to_owned(), delivery.clone());
         self.write(move |conn| alerts::finish(conn, id, &sender, &delivery)).await
+    }
+
+    async fn outbox_of(&self, user: UserId, since: Timestamp) -> StoreResult<Vec<OutboxItem>> {
+        self.read(move |conn| alerts::outbox_of(conn, user, since)).await
+    }
+
+    async fn claim_outbox_item(
+        &self,
+        id: NotificationId,
+        sender: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Option<OutboxItem>> {
+        let sender = sender.to_owned();
+        self.write(move |conn| alerts::claim_one(conn, id, &sender, now, until)).await
     }
 
     async fn admit_send(&self, windows: &[SendWindow], now: Timestamp) -> StoreResult<Admission> {

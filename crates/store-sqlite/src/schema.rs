@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_owner_pages.sql"),
     include_str!("../migrations/0013_fleet_totals.sql"),
     include_str!("../migrations/0014_once_keys.sql"),
+    include_str!("../migrations/0015_pending_phones.sql"),
 ];
 
 /// The schema version this build writes.

@@ -132,8 +132,13 @@ impl QuietHours {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertProfile {
     pub user_id: UserId,
-    /// A phone number in E.164 (`+8801711000000`) for SMS and control by SMS; unique.
+    /// A phone number in E.164 (`+8801711000000`) for SMS and control by SMS, confirmed from
+    /// that phone; unique.
     pub phone: Option<String>,
+    /// A number set for them that its holder has not confirmed yet: nothing is sent to it and
+    /// nothing it sends is obeyed until then. Not unique: whoever holds the phone decides which
+    /// account it joins, by texting that account's code.
+    pub pending_phone: Option<PendingPhone>,
     /// Expo push tokens of the person's phones.
     pub push_tokens: Vec<String>,
     /// `en` or `bn`: the language of texts sent to them.
@@ -149,6 +154,7 @@ impl AlertProfile {
         AlertProfile {
             user_id,
             phone: None,
+            pending_phone: None,
             push_tokens: Vec::new(),
             language: "en".to_owned(),
             muted: BTreeSet::new(),
@@ -159,6 +165,31 @@ impl AlertProfile {
     /// Whether they want this kind on this channel.
     pub fn wants(&self, kind: NoticeKind, channel: Channel) -> bool {
         !self.muted.contains(&(kind, channel))
+    }
+}
+
+/// A phone number set for a person and waiting for its holder to text `code` from it.
+///
+/// The code is kept as it is, not hashed: the person it was made for reads it again on every
+/// screen until they send it, and it is of use only from the phone it names, for a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingPhone {
+    /// E.164.
+    pub phone: String,
+    /// Six digits, made by the server.
+    pub code: String,
+    /// When it was set: the code works for [`PendingPhone::VALID_MS`] from then.
+    pub since: Timestamp,
+}
+
+impl PendingPhone {
+    /// How long a code works: a day, time enough to reach the farmer, short enough that a
+    /// number forgotten on a screen does not wait for a stranger's guess for ever.
+    pub const VALID_MS: i64 = 24 * 60 * 60 * 1000;
+
+    /// Whether its code still works at `now`.
+    pub fn valid_at(&self, now: Timestamp) -> bool {
+        now - self.since < Self::VALID_MS
     }
 }
 
@@ -208,8 +239,10 @@ pub enum Delivery {
     Done { at: Timestamp },
     /// Try again at `at`, sending only to the channels not in `delivered`.
     Retry { at: Timestamp, delivered: BTreeSet<Channel>, error: String },
-    /// Not now (quiet hours, a rate limit): due again at `at`, not counted as a try.
-    Defer { at: Timestamp },
+    /// Not now (quiet hours, a rate limit): due again at `at`, not counted as a try, with
+    /// `delivered` the channels reached so far (a push that went while the SMS gateway's window
+    /// was full: only the SMS waits).
+    Defer { at: Timestamp, delivered: BTreeSet<Channel> },
     /// Given up after too many tries: kept for the record, never sent again.
     Failed { at: Timestamp, error: String },
 }

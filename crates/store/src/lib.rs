@@ -528,10 +528,19 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_notifications_read(&self, user: UserId, ids: Option<&[NotificationId]>) -> StoreResult<u64>;
     /// A person's alert profile, if they set one.
     async fn alert_profile(&self, user: UserId) -> StoreResult<Option<AlertProfile>>;
-    /// The alert profile with this phone number.
+    /// The alert profile with this phone number (confirmed: a pending number is no one's yet).
     async fn alert_profile_by_phone(&self, phone: &str) -> StoreResult<Option<AlertProfile>>;
-    /// Writes a person's alert profile ([`StoreError::PhoneTaken`] when another has the phone).
+    /// The alert profiles waiting for this number to be confirmed (several people may have set
+    /// the same number; the code its holder texts says which one it joins).
+    async fn alert_profiles_pending_phone(&self, phone: &str) -> StoreResult<Vec<AlertProfile>>;
+    /// Writes a person's alert profile ([`StoreError::PhoneTaken`] when another has the phone;
+    /// the pending number is not checked).
     async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()>;
+    /// Makes a person's pending number their phone, in one atomic write, if their pending number
+    /// is still `pending` (else [`StoreError::VersionConflict`]: it was replaced or confirmed
+    /// meanwhile); [`StoreError::PhoneTaken`] when another person has that number, and nothing
+    /// changes.
+    async fn confirm_phone(&self, user: UserId, pending: &PendingPhone) -> StoreResult<()>;
     /// Claims up to `limit` outbox items due at `now` (oldest first) for `sender` until
     /// `until`: items neither delivered nor given up, not claimed by a sender whose claim still
     /// runs. Each item is claimed by one sender at a time, also across servers on one store.
@@ -545,6 +554,21 @@ pub trait Store: Send + Sync + 'static {
     /// Records what became of an item `sender` claimed ([`StoreError::ClaimLost`] when it no
     /// longer holds the claim).
     async fn finish_outbox(&self, id: NotificationId, sender: &str, delivery: &Delivery) -> StoreResult<()>;
+    /// A person's outbox items still to deliver (neither delivered nor given up) whose
+    /// notifications are from `since` on, oldest notification first, whatever their due time and
+    /// whoever has claimed them: what is still to tell them (a hold whose resume is waiting too).
+    async fn outbox_of(&self, user: UserId, since: Timestamp) -> StoreResult<Vec<OutboxItem>>;
+    /// Claims one outbox item for `sender` until `until`, whatever its due time: `Some` when it is
+    /// still to deliver and no other sender's claim runs at `now` (a claim of `sender`'s own is
+    /// renewed), `None` when it was delivered, given up or is gone, and
+    /// [`StoreError::ClaimLost`] while another sender's claim on it runs (it is being sent).
+    async fn claim_outbox_item(
+        &self,
+        id: NotificationId,
+        sender: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Option<OutboxItem>>;
     /// Counts one send in every window of `windows` at `now` if each has room for it, in one
     /// atomic write (several servers on one store keep one limit); when one is full nothing is
     /// counted and [`Admission::Full`] says when all have room again.

@@ -161,7 +161,6 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's minute requests, newest first. */
         get: operations["list_requests"];
         put?: never;
         post?: never;
@@ -424,6 +423,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/users/{id}/phone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A farmer's number for SMS: the confirmed one, the one waiting with its code, their language. */
+        get: operations["farmer_phone"];
+        /**
+         * Enrols a farmer for SMS (one with a feature phone and no app): the number waits, with a code,
+         *     until it is texted from that phone (the owner stands with the farmer), exactly as a number the
+         *     farmer sets themselves; the language of their messages is set at once.
+         */
+        put: operations["enrol_farmer_phone"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/users/{id}/rfid": {
         parameters: {
             query?: never;
@@ -501,7 +522,11 @@ export interface paths {
         };
         /** How the caller wants to hear (the empty profile until they set one). */
         get: operations["profile"];
-        /** Sets how the caller wants to hear: phone, push tokens, language, muted kinds, quiet hours. */
+        /**
+         * Sets how the caller wants to hear: push tokens, language, muted kinds, quiet hours at once; a
+         *     new phone number waits, pending, until it is confirmed from that phone (no one is told whether
+         *     another account has it: only its holder learns that, by SMS, on confirming).
+         */
         put: operations["set_profile"];
         post?: never;
         delete?: never;
@@ -1000,8 +1025,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * A text from the SMS gateway (signed). Unsigned or wrongly signed: 401; a sender whose number
-         *     is no farmer's: 403; both change nothing and answer nothing by SMS.
+         * A text from the SMS gateway, signed with its time. Unsigned, wrongly signed, signed more than
+         *     5 minutes from the server's clock, or taken already (sent again): 401; a sender whose number
+         *     is no farmer's: 403; all change nothing and answer nothing by SMS.
          */
         post: operations["inbound"];
         delete?: never;
@@ -1122,17 +1148,39 @@ export interface components {
         };
         /**
          * @description How the caller wants to hear: phone (E.164), push tokens, language, muted kinds per channel,
-         *     quiet hours.
+         *     quiet hours; and the number waiting to be confirmed from its phone.
          */
         AlertProfileView: {
             /** @description `en` or `bn`. */
             language: string;
             muted: components["schemas"]["MutedView"][];
-            /** @description E.164, e.g. `+8801711000000`; null for none. One number belongs to one account. */
+            /**
+             * @description The number set and waiting to be confirmed: its holder texts `phoneCode` from it to
+             *     `smsNumber`. Read only (ignored when sent).
+             */
+            pendingPhone?: string | null;
+            /** @description When `pendingPhone` was set (RFC 3339). Read only. */
+            pendingSince?: string | null;
+            /**
+             * @description The confirmed number, E.164 (e.g. `+8801711000000`), that SMS alerts go to and whose
+             *     texts are obeyed; null for none. Sent: the number wanted. A new one waits in
+             *     `pendingPhone` until confirmed from that phone, the confirmed one staying meanwhile; null
+             *     clears the phone at once; the confirmed or the waiting number changes nothing.
+             */
             phone?: string | null;
+            /**
+             * @description The six digits to text from `pendingPhone`, while they work (24 hours from
+             *     `pendingSince`); null once expired (send the number again for a new code). Read only.
+             */
+            phoneCode?: string | null;
             /** @description Expo push tokens (`ExponentPushToken[…]`), at most 10. */
             pushTokens: string[];
             quietHours?: components["schemas"]["QuietHoursView"] | null;
+            /**
+             * @description The number to text the code to (`PUMPPILOT_SMS_NUMBER`); null when the server was not
+             *     told it ("the pump's SMS number"). Read only.
+             */
+            smsNumber?: string | null;
         };
         /** @description A line of the audit log. */
         AuditView: {
@@ -1307,6 +1355,34 @@ export interface components {
             message: string;
         };
         /**
+         * @description The tenant's minute requests, newest first.
+         *     A farmer's number for SMS and the language of their messages, as their owner enrols them.
+         */
+        FarmerPhoneBody: {
+            /** @description `en` or `bn`. */
+            language: string;
+            /** @description E.164, e.g. `+8801711000000`. */
+            phone: string;
+        };
+        /**
+         * @description A farmer's number for SMS as their owner sees it: the confirmed one, the one waiting with the
+         *     code to text from it, and the language of their messages.
+         */
+        FarmerPhoneView: {
+            /** @description `en` or `bn`: the language of the farmer's messages. */
+            language: string;
+            /** @description The number waiting to be confirmed from its phone. */
+            pendingPhone?: string | null;
+            /** @description When `pendingPhone` was set (RFC 3339). */
+            pendingSince?: string | null;
+            /** @description The confirmed number, E.164; null for none. */
+            phone?: string | null;
+            /** @description The six digits to text from `pendingPhone` while they work (24 hours); null once expired. */
+            phoneCode?: string | null;
+            /** @description The number to text the code to (`PUMPPILOT_SMS_NUMBER`); null when not set. */
+            smsNumber?: string | null;
+        };
+        /**
          * @description A farmer's own state (`me.state`).
          * @enum {string}
          */
@@ -1368,7 +1444,10 @@ export interface components {
         HoldReason: "LOAD_SHEDDING" | "DEVICE_NOT_READY" | "DEVICE_OFFLINE" | "GRID_SETTLING" | "RESTART_WAIT" | "NO_FEEDBACK" | "STORE_UNAVAILABLE";
         /** @description What was done, and the reply sent back by SMS. */
         InboundAnswer: {
-            /** @description `START`, `STOP`, `BAL` or `HELP` (not understood). */
+            /**
+             * @description `START`, `STOP`, `BAL`, `CONFIRM` (a number confirmed with its code) or `HELP` (not
+             *     understood).
+             */
             command: string;
             reply: string;
         };
@@ -1376,6 +1455,12 @@ export interface components {
         InboundSms: {
             /** @description The sender, E.164. */
             from: string;
+            /**
+             * @description The gateway's id of the message (optional): 1 to 100 visible ASCII characters. A message
+             *     with an id is carried out once for that id, also when the gateway signs it again to retry;
+             *     without one, once for its signature.
+             */
+            id?: string | null;
             /** @description What they wrote. */
             text: string;
         };
@@ -3924,6 +4009,157 @@ export interface operations {
             };
         };
     };
+    farmer_phone: {
+        parameters: {
+            query?: {
+                adminId?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The farmer's number */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FarmerPhoneView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    enrol_farmer_phone: {
+        parameters: {
+            query?: {
+                adminId?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FarmerPhoneBody"];
+            };
+        };
+        responses: {
+            /** @description The farmer's number, waiting with its code */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FarmerPhoneView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     bind_card: {
         parameters: {
             query?: {
@@ -6379,11 +6615,16 @@ export interface operations {
     inbound: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description Hex HMAC-SHA-256 of `"{timestamp}.{raw body}"`, keyed with `PUMPPILOT_SMS_INBOUND_SECRET` */
+                "X-PumpPilot-Signature": string;
+                /** @description When the gateway signed the text: Unix seconds, within 5 minutes of the server's clock */
+                "X-PumpPilot-Timestamp": string;
+            };
             path?: never;
             cookie?: never;
         };
-        /** @description `{from, text}`, signed in `X-PumpPilot-Signature` */
+        /** @description `{from, text, id?}`, signed with its time */
         requestBody: {
             content: {
                 "application/json": components["schemas"]["InboundSms"];

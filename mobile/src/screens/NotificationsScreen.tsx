@@ -2,21 +2,25 @@ import { useState } from 'react';
 
 import { registerForPush } from '../alerts/push';
 import { useSession } from '../auth/AuthProvider';
+import type { AlertProfile } from '../api/types';
 import { useI18n } from '../i18n/I18n';
 import { Body, Button, Card, ErrorBox, Field, Heading, Loading, Message, Screen } from '../ui/components';
 import { useResource } from '../ui/useResource';
 
-/** Everyone's bell: their notifications, newest first, and how they hear (push, SMS). */
+/**
+ * Everyone's bell: their notifications, newest first, and how they hear (push, SMS). A new SMS
+ * number waits until its holder texts the code shown here from it: the screen says what to send.
+ */
 export function NotificationsScreen() {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
   const list = useResource(() => api.notifications(i18n.lang), i18n.lang);
   const profile = useResource(api.alertProfile);
-  // `null` until the person types: the stored phone shows until then, and what they typed is
-  // never replaced by a profile that arrives later.
+  // `null` until the person types: the stored phone (the one waiting, when one is) shows until
+  // then, and what they typed is never replaced by a profile that arrives later.
   const [typed, setTyped] = useState<string | null>(null);
-  const phone = typed ?? profile.data?.phone ?? '';
+  const phone = typed ?? profile.data?.pendingPhone ?? profile.data?.phone ?? '';
   const [busy, setBusy] = useState<'read' | 'push' | 'save' | null>(null);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
 
@@ -81,8 +85,29 @@ export function NotificationsScreen() {
       <Heading>{t.alertsHowTitle}</Heading>
       {message ? <Message kind={message.kind} text={message.text} testID={`alerts-${message.kind}`} /> : null}
       <Button testID="alerts-push" label={t.alertsPushOn} busy={busy === 'push'} onPress={() => void push()} />
+      {profile.data ? <PhoneState profile={profile.data} /> : null}
       <Field testID="alerts-phone" label={t.alertsPhone} value={phone} onChangeText={setTyped} keyboardType="phone-pad" maxLength={16} />
       <Button testID="alerts-save" label={t.alertsSave} busy={busy === 'save'} onPress={() => void save()} />
     </Screen>
+  );
+}
+
+/** The confirmed SMS phone, and the number waiting with exactly what to text from it. */
+function PhoneState({ profile }: { profile: AlertProfile }) {
+  const { t } = useI18n();
+  const pending = profile.pendingPhone;
+  return (
+    <>
+      <Body testID="alerts-phone-confirmed" muted={!profile.phone}>
+        {profile.phone ? t.alertsPhoneConfirmed(profile.phone) : t.alertsPhoneNone}
+      </Body>
+      {pending ? <Body muted>{t.alertsPhoneWaiting(pending)}</Body> : null}
+      {pending && profile.phoneCode ? (
+        <Body strong testID="alerts-phone-send">
+          {t.alertsPhoneSend(pending, profile.phoneCode, profile.smsNumber ?? t.alertsSmsNumberUnknown)}
+        </Body>
+      ) : null}
+      {pending && !profile.phoneCode ? <Body muted>{t.alertsPhoneExpired(pending)}</Body> : null}
+    </>
   );
 }

@@ -53,9 +53,24 @@ pub async fn spawn_app_configured(configure: impl FnOnce(Settings) -> Settings) 
 /// A server on the store at `database_url` (with the `secret` it needs), on `clock`: several of
 /// them on one MongoDB database are servers of one fleet, in one process, on one manual clock.
 pub async fn spawn_app_at(database_url: &str, secret: Option<Secret>, clock: Arc<ManualClock>) -> TestApp {
+    spawn_app_at_configured(database_url, secret, clock, |settings| settings).await
+}
+
+/// [`spawn_app_at`] with some settings changed by `configure` as well.
+pub async fn spawn_app_at_configured(
+    database_url: &str,
+    secret: Option<Secret>,
+    clock: Arc<ManualClock>,
+    configure: impl FnOnce(Settings) -> Settings,
+) -> TestApp {
     let database_url = database_url.to_owned();
-    spawn_app_full(clock.clone(), clock, |store| store, move |settings| Settings { database_url, secret, ..settings })
-        .await
+    spawn_app_full(
+        clock.clone(),
+        clock,
+        |store| store,
+        move |settings| configure(Settings { database_url, secret, ..settings }),
+    )
+    .await
 }
 
 /// A server on the wall clock (for devices that run on real time, as the simulator does).

@@ -143,7 +143,7 @@ async fn serve(app: AppState, client: AsyncClient, mut events: EventLoop, mut st
                                 continue;
                             }
                             Err(err) => {
-                                tracing::warn!(device = %id, error = %err.message, "MQTT broker: a counter could not be checked");
+                                tracing::warn!(device = %id, error = ?err.message, "MQTT broker: a counter could not be checked");
                                 continue;
                             }
                         }
@@ -160,7 +160,7 @@ async fn serve(app: AppState, client: AsyncClient, mut events: EventLoop, mut st
                             heard.update.clone_from(&reply.update);
                             publish_command(&app, &client, id, heard, reply);
                         }
-                        Err(err) => tracing::warn!(device = %id, error = %err.message, "MQTT broker: a report could not be applied"),
+                        Err(err) => tracing::warn!(device = %id, error = ?err.message, "MQTT broker: a report could not be applied"),
                     }
                 }
                 Ok(_) => {}

@@ -115,7 +115,7 @@ impl End {
 /// A session ended because the server could not do its part (the store refused or failed): said
 /// in the log, as a device cut off for it connects again and starts over.
 fn refused(device: pumppilot_engine::DeviceId, what: &str, err: &crate::error::ApiError) -> End {
-    tracing::warn!(%device, code = err.code, reason = %err.message, "MQTT: {what}; disconnected");
+    tracing::warn!(%device, code = err.code, reason = ?err.message, "MQTT: {what}; disconnected");
     End::Refused
 }
 

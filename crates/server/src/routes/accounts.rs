@@ -87,7 +87,7 @@ async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Res
         _ => {
             attempt.failed().await;
             app.metrics.failed_login();
-            tracing::info!(username = %body.username, addr = ?addr.0, "failed sign-in");
+            tracing::info!(username = ?body.username, addr = ?addr.0, "failed sign-in");
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong username or password"))
         }
     }

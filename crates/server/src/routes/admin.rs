@@ -11,8 +11,8 @@ use axum::{
 };
 use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, MotorSettings, ReceiptId, Reply, RequestId, UserId};
 use pumppilot_store::{
-    Account, AuditEntry, AuditQuery, AuditedWrite, Decision, Device, MinuteRequest, RequestQuery, RequestStatus, Role,
-    StoreError, UsageQuery,
+    Account, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Decision, Device, MinuteRequest, RequestQuery,
+    RequestStatus, Role, StoreError, UsageQuery, is_e164,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -29,8 +29,8 @@ use crate::{
     routes::openapi::{AdminIdParam, Body, KeyReused, OnceKeyParam, Refused, Scoped},
     runtime::{Extras, RuntimeError},
     views::{
-        AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, MinuteRequestView, MotorSettingsView,
-        QueueView, UsageView, UserBalanceView, UserView, WalletView, minutes,
+        AuditView, BalanceView, DeviceCreatedView, DeviceView, EntryView, FarmerPhoneView, MinuteRequestView,
+        MotorSettingsView, QueueView, UsageView, UserBalanceView, UserView, WalletView, minutes,
     },
 };
 
@@ -42,6 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(recharge))
         .routes(routes!(correct))
         .routes(routes!(user_wallet))
+        .routes(routes!(farmer_phone, enrol_farmer_phone))
         .routes(routes!(list_requests))
         .routes(routes!(approve_request))
         .routes(routes!(reject_request))
@@ -334,6 +335,59 @@ struct RequestFilter {
 }
 
 /// The tenant's minute requests, newest first.
+/// A farmer's number for SMS and the language of their messages, as their owner enrols them.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FarmerPhoneBody {
+    /// E.164, e.g. `+8801711000000`.
+    #[schema(pattern = r"^\+[1-9][0-9]{7,14}$")]
+    phone: String,
+    /// `en` or `bn`.
+    language: String,
+}
+
+/// A farmer of this pump and their alert profile (the empty one until set).
+async fn farmer_profile(app: &AppState, admin: &AdminScope, id: &str) -> Result<AlertProfile, ApiError> {
+    let farmer = tenant_user(app, admin.scope, id).await?;
+    Ok(app.store.alert_profile(farmer.id).await?.unwrap_or_else(|| AlertProfile::empty(farmer.id)))
+}
+
+/// A farmer's number for SMS: the confirmed one, the one waiting with its code, their language.
+#[utoipa::path(get, path = "/api/admin/users/{id}/phone", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The farmer's number", body = FarmerPhoneView), Scoped))]
+async fn farmer_phone(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<FarmerPhoneView>, ApiError> {
+    let profile = farmer_profile(&app, &admin, &id).await?;
+    Ok(Json(super::alerts::farmer_phone_view(&app, &profile)))
+}
+
+/// Enrols a farmer for SMS (one with a feature phone and no app): the number waits, with a code,
+/// until it is texted from that phone (the owner stands with the farmer), exactly as a number the
+/// farmer sets themselves; the language of their messages is set at once.
+#[utoipa::path(put, path = "/api/admin/users/{id}/phone", tag = "admin", request_body = FarmerPhoneBody, params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The farmer's number, waiting with its code", body = FarmerPhoneView), Scoped, Body))]
+async fn enrol_farmer_phone(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<FarmerPhoneBody>,
+) -> Result<Json<FarmerPhoneView>, ApiError> {
+    if !is_e164(&body.phone) {
+        return Err(ApiError::validation("phone: E.164, like +8801711000000"));
+    }
+    if !matches!(body.language.as_str(), "en" | "bn") {
+        return Err(ApiError::validation("language: en or bn"));
+    }
+    let mut profile = farmer_profile(&app, &admin, &id).await?;
+    profile.language = body.language;
+    super::alerts::ask_for_phone(&mut profile, Some(body.phone), app.now());
+    app.store.set_alert_profile(&profile).await?;
+    Ok(Json(super::alerts::farmer_phone_view(&app, &profile)))
+}
+
 #[utoipa::path(get, path = "/api/admin/minute-requests", tag = "admin", params(RequestFilter), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The tenant's minute requests", body = [MinuteRequestView]), Scoped))]
 async fn list_requests(

@@ -4,8 +4,11 @@ use std::collections::BTreeSet;
 
 use axum::{Json, extract::State};
 use pumppilot_alerts::Language;
-use pumppilot_engine::NoticeKind;
-use pumppilot_store::{AlertProfile, Channel, NotificationId, QuietHours, is_e164};
+use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
+use pumppilot_store::{
+    Account, AlertProfile, Channel, NotificationId, PendingPhone, QuietHours, Role, StoreError, is_e164,
+};
+use rand::Rng;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,9 +16,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     app::AppState,
     auth::Caller,
+    clock::rfc3339,
     error::{ApiError, ApiJson, ApiQuery, OptionalJson},
     routes::openapi::{Body, Invalid, Refused, SignedIn},
-    views::{AlertProfileView, MutedView, NotificationView, NotificationsView, QuietHoursView},
+    views::{AlertProfileView, FarmerPhoneView, MutedView, NotificationView, NotificationsView, QuietHoursView},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -97,10 +101,15 @@ async fn mark_read(
     notifications(State(app), caller, ApiQuery(Page { limit: None, language: None })).await
 }
 
-fn profile_view(profile: &AlertProfile) -> AlertProfileView {
+fn profile_view(app: &AppState, profile: &AlertProfile) -> AlertProfileView {
     let hhmm = |minute: u16| format!("{:02}:{:02}", minute / 60, minute % 60);
+    let pending = profile.pending_phone.as_ref();
     AlertProfileView {
         phone: profile.phone.clone(),
+        pending_phone: pending.map(|p| p.phone.clone()),
+        phone_code: code_to_send(app, profile),
+        pending_since: pending.map(|p| rfc3339(p.since)),
+        sms_number: app.settings.sms_number.clone(),
         push_tokens: profile.push_tokens.clone(),
         language: profile.language.clone(),
         muted: profile
@@ -176,6 +185,7 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
     Ok(AlertProfile {
         user_id: caller.id(),
         phone: view.phone,
+        pending_phone: None,
         push_tokens: tokens,
         language: view.language,
         muted,
@@ -187,10 +197,12 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
 #[utoipa::path(get, path = "/api/alerts/profile", tag = "alerts", security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The caller's alert profile", body = AlertProfileView), SignedIn))]
 async fn profile(State(app): State<AppState>, caller: Caller) -> Result<Json<AlertProfileView>, ApiError> {
-    Ok(Json(profile_view(&profile_of(&app, &caller).await?)))
+    Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)))
 }
 
-/// Sets how the caller wants to hear: phone, push tokens, language, muted kinds, quiet hours.
+/// Sets how the caller wants to hear: push tokens, language, muted kinds, quiet hours at once; a
+/// new phone number waits, pending, until it is confirmed from that phone (no one is told whether
+/// another account has it: only its holder learns that, by SMS, on confirming).
 #[utoipa::path(put, path = "/api/alerts/profile", tag = "alerts", security(("bearer" = []), ("sessionCookie" = [])),
     request_body = AlertProfileView,
     responses((status = 200, description = "The profile as stored", body = AlertProfileView), SignedIn, Body, Refused))]
@@ -199,7 +211,161 @@ async fn set_profile(
     caller: Caller,
     ApiJson(view): ApiJson<AlertProfileView>,
 ) -> Result<Json<AlertProfileView>, ApiError> {
-    let profile = profile_from(view, &caller)?;
+    let wanted = profile_from(view, &caller)?;
+    let current = profile_of(&app, &caller).await?;
+    let mut profile = AlertProfile { phone: current.phone, pending_phone: current.pending_phone, ..wanted.clone() };
+    ask_for_phone(&mut profile, wanted.phone, app.now());
     app.store.set_alert_profile(&profile).await?;
-    Ok(Json(profile_view(&profile)))
+    Ok(Json(profile_view(&app, &profile)))
+}
+
+/// The code to text from the pending number, while it works.
+fn code_to_send(app: &AppState, profile: &AlertProfile) -> Option<String> {
+    profile.pending_phone.as_ref().filter(|p| p.valid_at(app.now())).map(|p| p.code.clone())
+}
+
+/// Six random digits.
+fn new_code() -> String {
+    format!("{:06}", rand::rng().random_range(0..1_000_000))
+}
+
+/// Asks for `wanted` as the person's phone. None clears the phone at once (and any number
+/// waiting): taking alerts away from a phone needs no one's word. The phone they have, or the
+/// number waiting with a code that still works, changes nothing (a screen that sends the whole
+/// profile back keeps what waits). Any other number waits, with a new code, for its holder to
+/// text the code from it: until then the confirmed phone stays, and the new one gets nothing and
+/// controls nothing — a typo cannot send a farmer's alerts to a stranger, nor hand a stranger the
+/// farmer's pump.
+pub(crate) fn ask_for_phone(profile: &mut AlertProfile, wanted: Option<String>, now: Timestamp) {
+    match wanted {
+        None => {
+            profile.phone = None;
+            profile.pending_phone = None;
+        }
+        Some(phone) if profile.phone.as_ref() == Some(&phone) => {}
+        Some(phone) if profile.pending_phone.as_ref().is_some_and(|p| p.phone == phone && p.valid_at(now)) => {}
+        Some(phone) => profile.pending_phone = Some(PendingPhone { phone, code: new_code(), since: now }),
+    }
+}
+
+/// A farmer's number as their owner sees it.
+pub(crate) fn farmer_phone_view(app: &AppState, profile: &AlertProfile) -> FarmerPhoneView {
+    let pending = profile.pending_phone.as_ref();
+    FarmerPhoneView {
+        phone: profile.phone.clone(),
+        pending_phone: pending.map(|p| p.phone.clone()),
+        phone_code: code_to_send(app, profile),
+        pending_since: pending.map(|p| rfc3339(p.since)),
+        language: profile.language.clone(),
+        sms_number: app.settings.sms_number.clone(),
+    }
+}
+
+/// The six digits of a code in a text, however the farmer wrote them: `482106`, `4821 06`,
+/// `code 482106`, `৪৮২১০৬`. None when the text holds more or fewer digits.
+fn code_in(text: &str) -> Option<String> {
+    let digits: String = text
+        .chars()
+        .filter_map(|c| match c {
+            '0'..='9' => Some(c),
+            '০'..='৯' => char::from_digit(u32::from(c) - u32::from('০'), 10),
+            _ => None,
+        })
+        .collect();
+    (digits.len() == 6).then_some(digits)
+}
+
+/// Confirms a number from its phone: a text from `from` holding the code of an account waiting
+/// for that number (the code unexpired) makes it that account's phone. The answer goes back by
+/// SMS through the outbox: to the account, now reached on this phone; or, when another account
+/// has the number already, to that account — this same phone — saying so, and nothing changes:
+/// only the phone's holder learns that the number is in use. None: no such code for this number
+/// (the text is then read as any other).
+pub(crate) async fn confirm_from(app: &AppState, from: &str, text: &str) -> Result<Option<String>, ApiError> {
+    let Some(code) = code_in(text) else { return Ok(None) };
+    let now = app.now();
+    let waiting = app.store.alert_profiles_pending_phone(from).await?;
+    let Some((profile, pending)) = waiting.into_iter().find_map(|profile| {
+        let pending = profile.pending_phone.clone().filter(|p| p.code == code && p.valid_at(now))?;
+        Some((profile, pending))
+    }) else {
+        return Ok(None);
+    };
+    match app.store.confirm_phone(profile.user_id, &pending).await {
+        Ok(()) => {
+            let account = app.store.account(profile.user_id).await?;
+            let farmer = account.as_ref().is_some_and(|a| a.role == Role::User);
+            let text = match (Language::from_code(&profile.language), farmer) {
+                (Language::English, false) => "Number confirmed: PumpPilot messages now come to this phone.",
+                (Language::English, true) => {
+                    "Number confirmed: PumpPilot messages now come to this phone. Send START, STOP or BAL."
+                }
+                (Language::Bangla, false) => "নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে।",
+                (Language::Bangla, true) => {
+                    "নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে। চালু, বন্ধ বা ব্যালেন্স লিখে পাঠান।"
+                }
+            };
+            answer_by_sms(app, account.as_ref(), text).await;
+            Ok(Some(text.to_owned()))
+        }
+        Err(StoreError::PhoneTaken) => {
+            let Some(holder) = app.store.alert_profile_by_phone(from).await? else { return Ok(None) };
+            let text = match Language::from_code(&holder.language) {
+                Language::English => "This number is in use by another account: it was not added to a new one.",
+                Language::Bangla => "এই নম্বর অন্য একটি অ্যাকাউন্টে আছে: নতুন কোনোটিতে যোগ করা হয়নি।",
+            };
+            answer_by_sms(app, app.store.account(holder.user_id).await?.as_ref(), text).await;
+            Ok(Some(text.to_owned()))
+        }
+        // Replaced or confirmed meanwhile (another server took the same text).
+        Err(StoreError::VersionConflict) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// An answer to a text, by SMS through the outbox (and in the bell) as every answer to a text
+/// goes, to the phone of `account`.
+async fn answer_by_sms(app: &AppState, account: Option<&Account>, text: &str) {
+    // The master belongs to no pump: there is no bell to keep the answer in.
+    let Some((user, Some(admin))) = account.map(|a| (a.id, a.admin_id)) else { return };
+    let facts = Facts { text: Some(text.to_owned()), ..Facts::default() };
+    let answer = Notice::new(user, admin, NoticeKind::SmsReply, app.now(), facts);
+    // What the text did is done whatever happens here: a failure to write its answer is logged,
+    // not answered with an error the gateway might retry.
+    if let Err(err) = app.store.add_notices(&[answer]).await {
+        tracing::warn!(%err, "could not write an SMS answer to the outbox");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pumppilot_engine::UserId;
+
+    #[test]
+    fn a_code_is_read_in_either_script_with_or_without_words() {
+        for text in ["482106", "4821 06", "code: 482-106", "কোড ৪৮২১০৬", "৪৮২১ 06"] {
+            assert_eq!(code_in(text).as_deref(), Some("482106"), "{text}");
+        }
+        for text in ["START", "48210", "4821060", "482106 and 7"] {
+            assert_eq!(code_in(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_new_number_waits_and_the_phone_stays_until_it_is_confirmed() {
+        let now = Timestamp(1_764_230_400_000);
+        let mut profile = AlertProfile { phone: Some("+8801711000001".into()), ..AlertProfile::empty(UserId::new()) };
+        ask_for_phone(&mut profile, Some("+8801711000002".into()), now);
+        assert_eq!(profile.phone.as_deref(), Some("+8801711000001"));
+        let pending = profile.pending_phone.clone().unwrap();
+        assert_eq!((pending.phone.as_str(), pending.since, pending.code.len()), ("+8801711000002", now, 6));
+        ask_for_phone(&mut profile, Some("+8801711000001".into()), now + 1);
+        ask_for_phone(&mut profile, Some("+8801711000002".into()), now + 1);
+        assert_eq!(profile.pending_phone.as_ref(), Some(&pending), "the same code while it works");
+        ask_for_phone(&mut profile, Some("+8801711000002".into()), now + PendingPhone::VALID_MS);
+        assert_eq!(profile.pending_phone.as_ref().unwrap().since, now + PendingPhone::VALID_MS, "a new code");
+        ask_for_phone(&mut profile, None, now);
+        assert_eq!((profile.phone, profile.pending_phone), (None, None), "cleared at once");
+    }
 }

@@ -324,6 +324,7 @@ async fn report_at(
         feedback: report.feedback,
         reset: report.reset,
         relay_off: report.relay_off,
+        uptime_ms: report.uptime_ms,
     };
     let answer = app.runtime.poll(caller.admin, poll, telemetry).await?;
     Ok(Reply { answer, update, reference: None })

@@ -452,7 +452,7 @@ async fn publish(
     };
     app.store.put_firmware(&release, &bytes).await?;
     app.firmware.replace(app.store.firmware_releases().await?);
-    tracing::info!(version = %release.version, size, "firmware published");
+    tracing::info!(version = ?release.version, size, "firmware published");
     Ok((StatusCode::CREATED, Json(ReleaseView::new(&release))))
 }
 
@@ -545,7 +545,7 @@ async fn set_rollout(
     let list = app.store.firmware_releases().await?;
     let release = list.iter().find(|r| r.version == version).map(ReleaseView::new).ok_or_else(ApiError::internal)?;
     app.firmware.replace(list);
-    tracing::info!(%version, percent = body.percent, tenant = ?tenant, "firmware rollout set");
+    tracing::info!(version = ?version, percent = body.percent, tenant = ?tenant, "firmware rollout set");
     Ok(Json(release))
 }
 

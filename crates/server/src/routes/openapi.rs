@@ -117,7 +117,8 @@ impl Failure {
             Failure::TooLarge => "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB",
             Failure::RateLimited => {
                 "`RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from \
-                 this address, or this username (or a much-failing address) is being checked already; \
+                 this client, or this username (or a much-failing client) is being checked already, or \
+                 its line of sign-ins waiting after many failures is full or was waited in 5 seconds; \
                  for `GET /api/events`, the session has as many live streams open as it may"
             }
             Failure::Unavailable => {

@@ -2,12 +2,27 @@
 //! a farmer's registered phone may send `START`, `STOP` or `BAL` (or `চালু`, `বন্ধ`, `ব্যালেন্স`),
 //! which go through the same runtime events as the app's buttons, and the answer goes back by SMS
 //! through the outbox (an `SMS_REPLY` notification).
+//!
+//! A signed text is carried out once: the signature covers the time it was signed, a text whose
+//! time is more than [`SIGNED_WITHIN_MS`] from the server's clock is refused, and one taken
+//! already (the same signature, or the same gateway message id) is refused while it could still
+//! be in time. Someone who once saw a signed text (in the gateway's logs, at a proxy) cannot stop
+//! or start a farmer's run with it later.
 
-use axum::{Json, extract::State, http::HeaderMap};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Extension, Json,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
 use hmac::{Hmac, Mac};
 use pumppilot_alerts::{Language, text::digits};
-use pumppilot_engine::{EntryId, Event, Facts, Notice, NoticeKind, Refusal, Reply};
-use pumppilot_store::{Role, is_e164};
+use pumppilot_engine::{AdminId, EntryId, Event, Facts, Notice, NoticeKind, Refusal, Reply, Timestamp};
+use pumppilot_store::{Account, Role, TapClaim, is_e164};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
@@ -20,12 +35,27 @@ use crate::{
     routes::openapi::{Body, SignedIn},
 };
 
-/// The header that carries the body's signature: hex HMAC-SHA-256 of the raw body, keyed with
-/// `PUMPPILOT_SMS_INBOUND_SECRET`.
+/// The header that carries the signature: hex HMAC-SHA-256 of `"{timestamp}.{raw body}"`, keyed
+/// with `PUMPPILOT_SMS_INBOUND_SECRET`.
 pub const SIGNATURE_HEADER: &str = "x-pumppilot-signature";
 
+/// The header that carries when the gateway signed the text: Unix seconds, the `{timestamp}` of
+/// the signed message.
+pub const TIMESTAMP_HEADER: &str = "x-pumppilot-timestamp";
+
+/// How far a signature's time may be from the server's clock, either way (as Stripe's and Slack's
+/// webhooks allow): room for a gateway's clock a little off and a slow delivery, too little for a
+/// text seen in a log to be of use later.
+const SIGNED_WITHIN_MS: i64 = 5 * 60 * 1000;
+
+/// How long a text taken is remembered, so the same one is refused: a signature is in time from
+/// [`SIGNED_WITHIN_MS`] before its time to as long after, so twice that (and a second to spare)
+/// covers every moment it could be sent again.
+const REMEMBERED_MS: i64 = 2 * SIGNED_WITHIN_MS + 1000;
+
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(inbound))
+    // One memory per server (the router is built once per server).
+    OpenApiRouter::new().routes(routes!(inbound)).layer(Extension(Arc::new(TakenTexts::default())))
 }
 
 /// A text received by the SMS gateway.
@@ -36,15 +66,49 @@ pub struct InboundSms {
     from: String,
     /// What they wrote.
     text: String,
+    /// The gateway's id of the message (optional): 1 to 100 visible ASCII characters. A message
+    /// with an id is carried out once for that id, also when the gateway signs it again to retry;
+    /// without one, once for its signature.
+    #[schema(min_length = 1, max_length = 100)]
+    id: Option<String>,
 }
 
 /// What was done, and the reply sent back by SMS.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundAnswer {
-    /// `START`, `STOP`, `BAL` or `HELP` (not understood).
+    /// `START`, `STOP`, `BAL`, `CONFIRM` (a number confirmed with its code) or `HELP` (not
+    /// understood).
     command: String,
     reply: String,
+}
+
+/// The texts this server took in the last [`REMEMBERED_MS`], by their key (the gateway's message
+/// id, else the signature), with when each was taken. Only texts signed with the secret and in
+/// time are ever added, so it holds at most the gateway's own texts of those minutes; each
+/// addition drops those that aged out.
+#[derive(Default)]
+struct TakenTexts(Mutex<HashMap<String, Timestamp>>);
+
+impl TakenTexts {
+    /// Takes the text with `key`, unless it was taken within [`REMEMBERED_MS`].
+    fn take(&self, key: &str, now: Timestamp) -> bool {
+        let mut taken = self.0.lock().expect("taken texts lock");
+        taken.retain(|_, at| now - *at < REMEMBERED_MS);
+        match taken.entry(key.to_owned()) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert(now);
+                true
+            }
+        }
+    }
+
+    /// Forgets a text that was not carried out (refused or failed: nothing was done), so that the
+    /// gateway's retry of it is decided afresh.
+    fn forget(&self, key: &str) {
+        self.0.lock().expect("taken texts lock").remove(key);
+    }
 }
 
 /// A command, from its English or Bangla word.
@@ -65,36 +129,107 @@ fn reply(language: Language, english: String, bangla: String) -> String {
     }
 }
 
-/// Checks the signature in constant time.
-fn signed(secret: &str, body: &[u8], headers: &HeaderMap) -> bool {
-    let Some(given) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| hex::decode(v).ok())
-    else {
-        return false;
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    mac.verify_slice(&given).is_ok()
+/// A 401 that says why the text was not taken.
+fn refused(why: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", why)
 }
 
-/// A text from the SMS gateway (signed). Unsigned or wrongly signed: 401; a sender whose number
-/// is no farmer's: 403; both change nothing and answer nothing by SMS.
+/// The answer to a text sent again: the same signature, or the same message id, taken before.
+const TAKEN_ALREADY: &str =
+    "this text was taken already (the same signature or message id): a text is carried out once";
+
+/// The text's signature, once it matches (checked in constant time) and its time is within
+/// [`SIGNED_WITHIN_MS`] of the server's clock. The match is checked first: a caller without the
+/// key learns only that it does not match.
+fn signature(secret: &str, headers: &HeaderMap, body: &[u8], now: Timestamp) -> Result<Vec<u8>, ApiError> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(signed_at), Some(given)) =
+        (header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER).and_then(|v| hex::decode(v).ok()))
+    else {
+        return Err(refused(
+            "not signed: send X-PumpPilot-Timestamp (Unix seconds) and X-PumpPilot-Signature (hex \
+             HMAC-SHA-256 of \"{timestamp}.{body}\")",
+        ));
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(signed_at.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    if mac.verify_slice(&given).is_err() {
+        return Err(refused(
+            "the signature does not match: hex HMAC-SHA-256 of \"{timestamp}.{body}\" keyed with the inbound secret",
+        ));
+    }
+    let seconds = Some(signed_at)
+        .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(|| refused("the signature's time is not Unix seconds"))?;
+    let minutes = SIGNED_WITHIN_MS / 60_000;
+    let late = now - Timestamp(seconds.saturating_mul(1000));
+    if late > SIGNED_WITHIN_MS {
+        return Err(refused(format!(
+            "the signature's time is too old: more than {minutes} minutes before the server's clock"
+        )));
+    }
+    if late < -SIGNED_WITHIN_MS {
+        return Err(refused(format!(
+            "the signature's time is too far ahead: more than {minutes} minutes after the server's clock"
+        )));
+    }
+    Ok(given)
+}
+
+/// A text from the SMS gateway, signed with its time. Unsigned, wrongly signed, signed more than
+/// 5 minutes from the server's clock, or taken already (sent again): 401; a sender whose number
+/// is no farmer's: 403; all change nothing and answer nothing by SMS.
 #[utoipa::path(post, path = "/api/sms/inbound", tag = "alerts", security(),
-    request_body(content = InboundSms, description = "`{from, text}`, signed in `X-PumpPilot-Signature`"),
+    params(
+        ("X-PumpPilot-Timestamp" = String, Header,
+            description = "When the gateway signed the text: Unix seconds, within 5 minutes of the server's clock"),
+        ("X-PumpPilot-Signature" = String, Header,
+            description = "Hex HMAC-SHA-256 of `\"{timestamp}.{raw body}\"`, keyed with `PUMPPILOT_SMS_INBOUND_SECRET`")),
+    request_body(content = InboundSms, description = "`{from, text, id?}`, signed with its time"),
     responses((status = 200, description = "What was done and the reply sent", body = InboundAnswer), SignedIn, Body))]
 async fn inbound(
     State(app): State<AppState>,
+    Extension(taken): Extension<Arc<TakenTexts>>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<InboundAnswer>, ApiError> {
     let Some(secret) = app.settings.alerts.inbound_secret.clone() else {
         return Err(ApiError::forbidden("control by SMS is not set up"));
     };
-    if !signed(&secret, &body, &headers) {
-        return Err(ApiError::unauthenticated());
-    }
+    let signature = signature(&secret, &headers, &body, app.now())?;
     let sms: InboundSms = parse_json(&body)?;
+    // The signature as bytes, not as sent: the same one in capitals is the same text.
+    let key = match &sms.id {
+        None => format!("sms:{}", hex::encode(signature)),
+        Some(id) if (1..=100).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()) => {
+            format!("sms-id:{id}")
+        }
+        Some(_) => return Err(ApiError::validation("id: 1 to 100 visible ASCII characters")),
+    };
+    if !taken.take(&key, app.now()) {
+        return Err(refused(TAKEN_ALREADY));
+    }
+    let answer = carry_out(&app, &sms, &key).await;
+    if answer.is_err() {
+        // Nothing was done (or another server took it, and the store keeps that claim).
+        taken.forget(&key);
+    }
+    answer.map(Json)
+}
+
+/// Carries out a text this server took: the sender's command, when the sender is a farmer who
+/// may act and no other server took the same text.
+async fn carry_out(app: &AppState, sms: &InboundSms, key: &str) -> Result<InboundAnswer, ApiError> {
     if !is_e164(&sms.from) {
         return Err(ApiError::forbidden("not a registered phone"));
+    }
+    // A number counts once its holder confirms it: a text with the code an account was shown
+    // confirms that account's number waiting for this phone (and nothing else is read in it).
+    if let Some(reply) = crate::routes::alerts::confirm_from(app, &sms.from, &sms.text).await? {
+        return Ok(InboundAnswer { command: "CONFIRM".into(), reply });
     }
     let profile = app.store.alert_profile_by_phone(&sms.from).await?;
     let account = match profile {
@@ -104,13 +239,51 @@ async fn inbound(
     let Some(account) = account.filter(|a| a.role == Role::User) else {
         return Err(ApiError::forbidden("not a registered phone"));
     };
-    ensure_active(&app, &account).await?;
+    ensure_active(app, &account).await?;
     let admin = account.admin_id.ok_or_else(ApiError::internal)?;
     let language =
         Language::from_code(&app.store.alert_profile(account.id).await?.map(|p| p.language).unwrap_or_default());
+    // Several servers on one store: the same text sent again to another server is not in this
+    // one's memory. The store's claim of a card tap is one atomic claim of a key at a pump for a
+    // while, seen by every server (MongoDB's `card_taps`, deleted by its TTL once over), so one
+    // server alone takes the text; its key (`sms:…`) is never a card's UID (hex). A store of one
+    // process claims nothing: its one server's memory is all there is (and a restart forgets it).
+    if let TapClaim::Repeat(_) = app.store.claim_tap(admin, key, app.now(), REMEMBERED_MS).await? {
+        return Err(refused(TAKEN_ALREADY));
+    }
     let command = command(&sms.text);
+    let text = match obey(app, &account, admin, language, command).await {
+        Ok(text) => text,
+        Err(err) => {
+            // Nothing was done: the claim is given up, as a refused card tap's is, and the
+            // gateway's retry is decided afresh.
+            let _ = app.store.release_tap(admin, key).await;
+            return Err(err);
+        }
+    };
+    // The answer goes through the outbox like every alert: retried, sent once, and still sent
+    // after a restart (and kept in the farmer's bell).
+    // The command is done whatever happens here: a failure to write its answer is logged, not
+    // answered with an error the gateway might retry (and so repeat the command).
+    let facts = Facts { text: Some(text.clone()), ..Facts::default() };
+    let answer = Notice::new(account.id, admin, NoticeKind::SmsReply, app.now(), facts);
+    if let Err(err) = app.store.add_notices(&[answer]).await {
+        tracing::warn!(%err, "could not write an SMS answer to the outbox");
+    }
+    Ok(InboundAnswer { command: command.into(), reply: text })
+}
+
+/// Does what the farmer's command says, through the same runtime events as the app's buttons,
+/// and words the reply in their language.
+async fn obey(
+    app: &AppState,
+    account: &Account,
+    admin: AdminId,
+    language: Language,
+    command: &str,
+) -> Result<String, ApiError> {
     let minutes_left = |seconds: i64| seconds.max(0) / 60;
-    let text = match command {
+    Ok(match command {
         "START" => {
             let event = Event::Start { user: account.id, requested_minutes: None, entry_id: EntryId::new() };
             let (outcome, left) = app
@@ -160,15 +333,25 @@ async fn inbound(
             reply(language, format!("{} min left.", minutes_left(left)), format!("{} মিনিট বাকি।", minutes_left(left)))
         }
         _ => reply(language, "Send START, STOP or BAL.".into(), "চালু, বন্ধ বা ব্যালেন্স লিখে পাঠান।".into()),
-    };
-    // The answer goes through the outbox like every alert: retried, sent once, and still sent
-    // after a restart (and kept in the farmer's bell).
-    // The command is done whatever happens here: a failure to write its answer is logged, not
-    // answered with an error the gateway might retry (and so repeat the command).
-    let facts = Facts { text: Some(text.clone()), ..Facts::default() };
-    let answer = Notice::new(account.id, admin, NoticeKind::SmsReply, app.now(), facts);
-    if let Err(err) = app.store.add_notices(&[answer]).await {
-        tracing::warn!(%err, "could not write an SMS answer to the outbox");
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_is_taken_once_while_it_is_remembered_and_the_memory_keeps_only_that_long() {
+        let texts = TakenTexts::default();
+        let at = Timestamp(1_764_230_400_000);
+        assert!(texts.take("sms:aa", at));
+        assert!(!texts.take("sms:aa", at + REMEMBERED_MS - 1), "sent again");
+        assert!(texts.take("sms:bb", at + REMEMBERED_MS - 1));
+        texts.forget("sms:bb");
+        assert!(texts.take("sms:bb", at + REMEMBERED_MS - 1), "forgotten: taken afresh");
+        assert!(texts.take("sms:cc", at + REMEMBERED_MS));
+        let kept: Vec<String> = texts.0.lock().unwrap().keys().cloned().collect();
+        assert_eq!(kept.len(), 2, "the first aged out: {kept:?}");
+        assert!(texts.take("sms:aa", at + REMEMBERED_MS), "aged out");
     }
-    Ok(Json(InboundAnswer { command: command.into(), reply: text }))
 }

@@ -32,7 +32,7 @@ use pumppilot_protocol::link;
 use std::convert::Infallible;
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::watch};
 
-use super::Shared;
+use super::{Senders, Sending, Shared};
 
 /// The signed link's header names (`crate::link`).
 const COUNTER: HeaderName = HeaderName::from_static(link::COUNTER_HEADER);
@@ -66,6 +66,8 @@ pub async fn connection<S>(
     // The connection's own handle on the router, cloned once rather than for every request (a
     // clone of the layered router counts references every connection shares).
     let mut router = shared.router.clone();
+    // Among its address's senders while a request is on its way (`next_request`).
+    let mut sending = None;
     loop {
         // The head (and a poll's small body) must arrive within the timeout, counted from the
         // end of the last answer, so a connection left idle is closed as hyper closes its own
@@ -75,7 +77,10 @@ pub async fn connection<S>(
         // random), and one that came is served rather than closed for room or the stop.
         let next = tokio::select! {
             biased;
-            next = tokio::time::timeout(shared.header_timeout, next_request(&mut stream, &mut read, peer)) => next,
+            next = tokio::time::timeout(
+                shared.header_timeout,
+                next_request(&mut stream, &mut read, peer, &mut sending, &shared.senders),
+            ) => next,
             () = super::stopping(&mut stop) => return,
             // Every slot taken and this one idle past its grace: closed to make room.
             () = shared.slots.idle_shed(since) => return,
@@ -85,10 +90,10 @@ pub async fn connection<S>(
             Ok(Ok(Next::Other)) => {
                 // Boxed: the device connections' tasks keep no room for hyper's connection.
                 let read = std::mem::take(&mut read).freeze();
-                return Box::pin(super::hyper_connection(stream, read, peer, &shared, stop)).await;
+                return Box::pin(super::hyper_connection(stream, read, peer, &shared, stop, sending)).await;
             }
-            // Closed, a socket error, or no whole head in time: closed without an answer, as
-            // hyper does.
+            // Closed, a socket error, too many requests on their way from its address, or no
+            // whole head in time: closed without an answer, as hyper does.
             Ok(Ok(Next::Closed) | Err(_)) | Err(_) => return,
         };
         let answered = tokio::select! {
@@ -125,14 +130,27 @@ enum Next {
 }
 
 /// Reads until `read` holds a whole device poll (cut from it), or shows that the connection is
-/// hyper's. Cancel-safe: the bytes read stay in `read`.
-async fn next_request(stream: &mut TcpStream, read: &mut BytesMut, peer: SocketAddr) -> std::io::Result<Next> {
+/// hyper's. A request's first bytes count the connection among its address's `senders`
+/// (`sending`) until the poll is in; past the address's bound, an error. Cancel-safe: the bytes
+/// read stay in `read`, the count in `sending`.
+async fn next_request(
+    stream: &mut TcpStream,
+    read: &mut BytesMut,
+    peer: SocketAddr,
+    sending: &mut Option<Sending>,
+    senders: &Arc<Senders>,
+) -> std::io::Result<Next> {
     loop {
         if !read.is_empty() {
+            if sending.is_none() {
+                let begun = senders.begin(peer.ip());
+                *sending = Some(begun.ok_or_else(|| std::io::Error::other("too many requests on their way"))?);
+            }
             match parse(read, peer) {
                 Parsed::Partial => {}
                 Parsed::Other => return Ok(Next::Other),
                 Parsed::Poll { request, length, keep_alive } => {
+                    *sending = None;
                     read.advance(length);
                     // The buffer goes; bytes of a request sent behind this one (pipelined) are
                     // kept in one of their own size.

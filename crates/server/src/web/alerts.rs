@@ -1,5 +1,6 @@
 //! `/notifications`: everyone's bell — their notifications, newest first, marked read together —
-//! and how they hear (phone for SMS, language, quiet hours), through the alerts API.
+//! and how they hear (phone for SMS, language, quiet hours), through the alerts API. A new phone
+//! waits to be confirmed: the page says which code to text from it, and to which number.
 
 use axum::{extract::State, response::Response};
 use maud::html;
@@ -34,6 +35,9 @@ struct Quiet {
 #[serde(rename_all = "camelCase")]
 struct Profile {
     phone: Option<String>,
+    pending_phone: Option<String>,
+    phone_code: Option<String>,
+    sms_number: Option<String>,
     language: String,
     quiet_hours: Option<Quiet>,
 }
@@ -77,8 +81,11 @@ pub async fn page(State(web): State<WebState>, AnyPage(page): AnyPage) -> Result
             h2 { (t.alerts_settings_title) }
             form method="post" action="/notifications/profile" {
                 (page.csrf_field())
+                (phone_state(t, &profile))
                 label for="phone" { (t.alerts_phone) }
-                input #phone type="tel" name="phone" autocomplete="tel" maxlength="16" value=(profile.phone.unwrap_or_default());
+                // The number waiting, when one is: saving the other settings keeps it waiting.
+                input #phone type="tel" name="phone" autocomplete="tel" maxlength="16"
+                    value=(profile.pending_phone.as_ref().or(profile.phone.as_ref()).cloned().unwrap_or_default());
                 label for="language" { (t.alerts_language) }
                 select #language name="language" {
                     option value="en" selected[profile.language == "en"] { "English" }
@@ -97,6 +104,27 @@ pub async fn page(State(web): State<WebState>, AnyPage(page): AnyPage) -> Result
     Ok(page.render(Tab::Alerts, Live::Off, t.nav_alerts, content))
 }
 
+/// The confirmed phone, and the number waiting with what to text from it.
+fn phone_state(t: &super::i18n::Text, profile: &Profile) -> maud::Markup {
+    let fill = super::i18n::fill;
+    let sms_number = profile.sms_number.as_deref().unwrap_or(t.alerts_sms_number_unknown);
+    html! {
+        div #phone-state {
+            @match &profile.phone {
+                Some(phone) => p { (fill(t.alerts_phone_confirmed, &[phone])) },
+                None => p.muted { (t.alerts_phone_none) },
+            }
+            @if let Some(pending) = &profile.pending_phone {
+                p.hint { (fill(t.alerts_phone_waiting, &[pending])) }
+                @match &profile.phone_code {
+                    Some(code) => p.code-to-send { strong { (fill(t.alerts_phone_send, &[pending, code, sms_number])) } },
+                    None => p.hint { (fill(t.alerts_phone_expired, &[pending])) },
+                }
+            }
+        }
+    }
+}
+
 /// `POST /notifications/read`: all of the caller's.
 pub async fn mark_read(State(web): State<WebState>, posted: Posted) -> Response {
     let Some(token) = posted.visit.session.clone() else { return super::redirect("/login", &[]) };
@@ -105,7 +133,8 @@ pub async fn mark_read(State(web): State<WebState>, posted: Posted) -> Response 
 }
 
 /// `POST /notifications/profile`: phone, language and quiet hours; the push tokens and muted
-/// kinds the person set in the app are kept.
+/// kinds the person set in the app are kept. A new phone waits to be confirmed (the page then
+/// shows its code).
 pub async fn save_profile(State(web): State<WebState>, posted: Posted) -> Response {
     let Some(token) = posted.visit.session.clone() else { return super::redirect("/login", &[]) };
     let current = web.api.get("/api/alerts/profile", &token).await;

@@ -317,6 +317,18 @@ pub struct Text {
     pub alerts_mark_read: &'static str,
     pub alerts_settings_title: &'static str,
     pub alerts_phone: &'static str,
+    /// `{0}`: the confirmed number.
+    pub alerts_phone_confirmed: &'static str,
+    pub alerts_phone_none: &'static str,
+    /// `{0}`: the number waiting to be confirmed.
+    pub alerts_phone_waiting: &'static str,
+    /// `{0}`: the number waiting, `{1}`: its code, `{2}`: the number to text (or
+    /// `alerts_sms_number_unknown`).
+    pub alerts_phone_send: &'static str,
+    /// `{0}`: the number whose code expired.
+    pub alerts_phone_expired: &'static str,
+    /// The number to text, when the server was not told it (fits `{2}` of `alerts_phone_send`).
+    pub alerts_sms_number_unknown: &'static str,
     pub alerts_language: &'static str,
     pub alerts_quiet_from: &'static str,
     pub alerts_quiet_to: &'static str,
@@ -662,6 +674,12 @@ pub static EN: Text = Text {
     alerts_mark_read: "Mark all read",
     alerts_settings_title: "How you hear",
     alerts_phone: "Phone for SMS (like +8801711000000)",
+    alerts_phone_confirmed: "Confirmed phone: {0}. SMS alerts go here, and texts from it are obeyed.",
+    alerts_phone_none: "No phone confirmed yet: no SMS is sent, and no text is obeyed.",
+    alerts_phone_waiting: "{0} is waiting to be confirmed: it gets nothing until then.",
+    alerts_phone_send: "From the phone {0}, send {1} to {2}. The code works for 24 hours.",
+    alerts_phone_expired: "The code for {0} expired: save the number again for a new one.",
+    alerts_sms_number_unknown: "the pump's SMS number",
     alerts_language: "Language of messages",
     alerts_quiet_from: "Quiet from (HH:MM)",
     alerts_quiet_to: "Quiet until (HH:MM)",
@@ -824,7 +842,7 @@ pub static BN: Text = Text {
         ("GRID_SETTLING", "বিদ্যুৎ এসেছে; স্থির হওয়ার অপেক্ষা"),
         ("RESTART_WAIT", "মোটর আবার চালুর আগে বিশ্রাম নিচ্ছে"),
         ("NO_FEEDBACK", "মোটর চালু হয়নি; পাম্পটি দেখুন"),
-        ("STORE_UNAVAILABLE", "সার্ভার এখন রান লিখতে পারছে না"),
+        ("STORE_UNAVAILABLE", "সার্ভার এখন হিসাব লিখতে পারছে না"),
     ],
     resumes_in: "আনুমানিক {0} পরে আবার চালু হবে",
 
@@ -1024,10 +1042,16 @@ pub static BN: Text = Text {
     flash_request_sent: "{0}-এর অনুরোধ পাঠানো হয়েছে।",
     nav_alerts: "বিজ্ঞপ্তি",
     alerts_unread: "{0}টি অপঠিত",
-    alerts_none: "এখনও কিছু নেই। আপনার পালা এলে, রান থামলে বা শেষ হলে এখানে জানবেন।",
+    alerts_none: "এখনও কিছু নেই। আপনার পালা এলে, সেচ থামলে বা শেষ হলে এখানে জানবেন।",
     alerts_mark_read: "সব পড়া হয়েছে",
     alerts_settings_title: "কীভাবে জানবেন",
     alerts_phone: "এসএমএসের ফোন (যেমন +8801711000000)",
+    alerts_phone_confirmed: "নিশ্চিত ফোন: {0}। এসএমএস সতর্কবার্তা এখানে আসে, আর এই ফোনের বার্তা মানা হয়।",
+    alerts_phone_none: "এখনও কোনো ফোন নিশ্চিত হয়নি: কোনো এসএমএস যায় না, কোনো বার্তা মানা হয় না।",
+    alerts_phone_waiting: "{0} নিশ্চিত হওয়ার অপেক্ষায়: ততক্ষণ এতে কিছু যায় না।",
+    alerts_phone_send: "{0} ফোন থেকে {1} লিখে {2} নম্বরে পাঠান। কোডটি ২৪ ঘণ্টা কাজ করবে।",
+    alerts_phone_expired: "{0}-এর কোডের মেয়াদ শেষ: নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।",
+    alerts_sms_number_unknown: "পাম্পের এসএমএস",
     alerts_language: "বার্তার ভাষা",
     alerts_quiet_from: "নীরব শুরু (ঘণ্টা:মিনিট)",
     alerts_quiet_to: "নীরব শেষ (ঘণ্টা:মিনিট)",

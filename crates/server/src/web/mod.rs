@@ -85,6 +85,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/farmers/{id}/cards/{uid}/remove", post(admin::remove_card))
         .route("/admin/farmers/{id}/name", post(admin::rename))
         .route("/admin/farmers/{id}/password", post(admin::reset_password))
+        .route("/admin/farmers/{id}/phone", post(admin::enrol_phone))
         .route("/admin/terms", post(admin::set_terms))
         .route("/admin/receipts/{id}", get(admin::receipt))
         .route("/admin/queue/remove", post(admin::remove_waiting))

@@ -1,10 +1,25 @@
-//! Farmers: the list, one farmer's page (recharge, correction, cards, suspension), new farmers.
+//! Farmers: the list, one farmer's page (recharge, correction, cards, suspension, their phone
+//! for SMS), new farmers.
 
 use maud::Markup;
 use serde_json::Value;
 
 use super::*;
-use crate::web::{Lang, Page};
+use crate::web::{
+    Lang, Page,
+    i18n::{BN, EN, Text},
+};
+
+/// A farmer's number for SMS, as `/api/admin/users/{id}/phone` answers it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FarmerPhone {
+    phone: Option<String>,
+    pending_phone: Option<String>,
+    phone_code: Option<String>,
+    language: String,
+    sms_number: Option<String>,
+}
 
 /// `GET /admin/farmers`: every farmer with balance and card; add one.
 pub async fn farmers(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Result<Response, Response> {
@@ -72,14 +87,16 @@ pub async fn farmer(
     let wallet = page.get::<Wallet>(&web, &format!("/api/admin/users/{id}/wallet")).await?;
     let usage_path = format!("/api/admin/usage?userId={id}");
     let receipts_path = format!("/api/admin/receipts?userId={id}");
-    let (users, cards, usage, terms, receipts) = tokio::join!(
+    let phone_path = format!("/api/admin/users/{id}/phone");
+    let (users, cards, usage, terms, receipts, phone) = tokio::join!(
         page.get::<Vec<UserBalance>>(&web, "/api/admin/users"),
         page.get::<Vec<Card>>(&web, "/api/admin/cards"),
         page.get::<Vec<Usage>>(&web, &usage_path),
         page.get::<crate::web::api::Terms>(&web, "/api/admin/terms"),
         page.get::<Vec<crate::web::api::Receipt>>(&web, &receipts_path),
+        page.get::<FarmerPhone>(&web, &phone_path),
     );
-    let (users, cards, usage, terms, receipts) = (users?, cards?, usage?, terms?, receipts?);
+    let (users, cards, usage, terms, receipts, phone) = (users?, cards?, usage?, terms?, receipts?, phone?);
     let o = page.t().owner;
     let Some(user) = users.into_iter().find(|u| u.user.id == id) else { return Err(not_found(&page.visit)) };
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
@@ -158,6 +175,7 @@ pub async fn farmer(
             }
         }
         (super::owner::app_card(&page, &super::owner::server_url(&headers), &user.user.username))
+        (sms_card(&page, &id, &name, &phone))
         section.card #edit-farmer {
             h2 { (o.edit_title) }
             form method="post" action={"/admin/farmers/" (id) "/name"} {
@@ -197,6 +215,64 @@ pub async fn farmer(
         }
     };
     Ok(page.render(Tab::AdminFarmers, Live::Off, &user.user.name, content))
+}
+
+/// The farmer's phone for SMS: the confirmed number, the one waiting with exactly what to text
+/// from it (in both languages: the owner stands with the farmer and reads it out in theirs), and
+/// the form that enrols a number.
+fn sms_card(page: &Page, id: &str, name: &str, phone: &FarmerPhone) -> Markup {
+    let (t, o) = (page.t(), page.t().owner);
+    let send = |words: &Text, code: &str| {
+        let number = phone.sms_number.as_deref().unwrap_or(words.alerts_sms_number_unknown);
+        fill(words.owner.sms_send, &[name, code, number])
+    };
+    let kept = page.visit.kept("phone");
+    let typed = if kept.is_empty() { phone.pending_phone.as_ref().or(phone.phone.as_ref()).cloned() } else { None };
+    html! {
+        section.card #sms {
+            h2 { (o.sms_title) }
+            p.hint { (o.sms_help) }
+            @match &phone.phone {
+                Some(number) => p { (fill(t.alerts_phone_confirmed, &[number])) },
+                None => p.muted { (t.alerts_phone_none) },
+            }
+            @if let Some(pending) = &phone.pending_phone {
+                p.hint { (fill(t.alerts_phone_waiting, &[pending])) }
+                @match &phone.phone_code {
+                    Some(code) => {
+                        p.code-to-send lang="en" { strong { (send(&EN, code)) } }
+                        p.code-to-send lang="bn" { strong { (send(&BN, code)) } }
+                    }
+                    None => p.hint { (fill(t.alerts_phone_expired, &[pending])) },
+                }
+            }
+            form method="post" action={"/admin/farmers/" (id) "/phone"} {
+                (page.csrf_field())
+                label for="s-phone" { (t.alerts_phone) }
+                input #s-phone type="tel" name="phone" required maxlength="16" autocomplete="off"
+                    value=(typed.as_deref().unwrap_or(kept));
+                label for="s-language" { (t.alerts_language) }
+                select #s-language name="language" {
+                    option value="en" selected[phone.language == "en"] { "English" }
+                    option value="bn" selected[phone.language == "bn"] lang="bn" { "বাংলা" }
+                }
+                button.secondary type="submit" { (o.sms_save) }
+            }
+        }
+    }
+}
+
+/// `POST /admin/farmers/{id}/phone` (`phone`, `language`): enrols the farmer's phone for SMS; the
+/// page then shows the code to text from it.
+pub async fn enrol_phone(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    let body = json!({"phone": posted.field("phone").trim(), "language": posted.field("language")});
+    let path = format!("/api/admin/users/{id}/phone");
+    let answer = web.api.call(axum::http::Method::PUT, &path, Some(&token), Some(body), None).await;
+    finish(&posted, answer, &format!("/admin/farmers/{id}#sms"), |_| Some(Flash::ok("alerts_saved", &[])))
 }
 
 /// The key a change to a wallet is sent with, so that the form sent twice (a second tap on a

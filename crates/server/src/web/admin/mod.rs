@@ -66,7 +66,9 @@ mod pump;
 mod requests;
 mod usage;
 
-pub use farmers::{bind_card, correct, create_farmer, farmer, farmers, recharge, remove_card, suspend, unsuspend};
+pub use farmers::{
+    bind_card, correct, create_farmer, enrol_phone, farmer, farmers, recharge, remove_card, suspend, unsuspend,
+};
 pub use log::log;
 pub use owner::{receipt, rename, reset_password, set_terms};
 pub use pump::{move_waiting, pump, register_device, remove_waiting, rotate_key, stop};

@@ -48,6 +48,12 @@ pub struct OwnerText {
     /// `{0}`: the new name.
     pub flash_renamed: &'static str,
     pub password_title: &'static str,
+    /// Enrolling a farmer's phone for SMS.
+    pub sms_title: &'static str,
+    pub sms_help: &'static str,
+    /// `{0}`: the farmer's name, `{1}`: the code, `{2}`: the number to text (or the words for it).
+    pub sms_send: &'static str,
+    pub sms_save: &'static str,
     pub password_help: &'static str,
     pub reset_password: &'static str,
     pub confirm_reset_password: &'static str,
@@ -144,6 +150,12 @@ pub static EN: OwnerText = OwnerText {
     save_name: "Save the name",
     flash_renamed: "The name is now {0}.",
     password_title: "Password",
+    sms_title: "Phone for SMS",
+    sms_help: "For a farmer without the app: enter their phone number and the language of their messages, then, \
+               standing with them, have them send the code from that phone. Until then the number gets nothing \
+               and controls nothing.",
+    sms_send: "From {0}'s phone, send {1} to {2}.",
+    sms_save: "Save and show the code",
     password_help: "Forgotten password? Make a new one. It is shown once, and the farmer is signed out everywhere.",
     reset_password: "Make a new password",
     confirm_reset_password: "Make a new password for this farmer? The old one stops working and they are signed out.",
@@ -228,6 +240,11 @@ pub static BN: OwnerText = OwnerText {
     save_name: "নাম সংরক্ষণ করুন",
     flash_renamed: "নাম এখন {0}।",
     password_title: "পাসওয়ার্ড",
+    sms_title: "এসএমএসের ফোন",
+    sms_help: "অ্যাপ নেই এমন কৃষকের জন্য: তাঁর ফোন নম্বর ও বার্তার ভাষা দিন, তারপর পাশে থেকে তাঁর ফোন থেকে কোডটি \
+               পাঠাতে বলুন। ততক্ষণ এই নম্বরে কিছু যায় না, এটি দিয়ে কিছু চালানো যায় না।",
+    sms_send: "{0}-এর ফোন থেকে {1} লিখে {2} নম্বরে পাঠান।",
+    sms_save: "সংরক্ষণ করে কোড দেখান",
     password_help: "পাসওয়ার্ড ভুলে গেছেন? নতুন একটি তৈরি করুন। এটি একবারই দেখানো হবে, আর কৃষক সব জায়গা থেকে সাইন আউট হবেন।",
     reset_password: "নতুন পাসওয়ার্ড তৈরি করুন",
     confirm_reset_password: "এই কৃষকের জন্য নতুন পাসওয়ার্ড তৈরি করবেন? পুরনোটি আর কাজ করবে না, আর তিনি সাইন আউট হবেন।",

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::{
     routes::firmware::{FleetFirmware, MAX_IMAGE_BYTES, ReleaseView},
     web::{
-        Flash, Live, MasterPage, Page, PageQuery, Posted, Tab, Visit, Web, WebState,
+        Flash, Live, MasterPage, Page, PageQuery, Posted, Tab, Web, WebState,
         api::{AdminPage, AdminSummary, Failure},
         csrf, finish, form_token_matches,
         i18n::{Lang, Text, date_time, fill, number},
@@ -276,24 +276,33 @@ async fn read_upload(multipart: Result<Multipart, MultipartRejection>) -> Result
 
 /// `POST /master/firmware` (multipart: the image, its `.sig` file, the version): publishes through
 /// `POST /api/master/firmware`, so a refused image is refused by the same rule, nothing kept.
+///
+/// Only a signed-in master's form is read: the session and its role are in the head
+/// (`MasterPage`, before the body), so a stranger gets the sign-in page and another role the 403
+/// page without a byte of the body read, and hyper closes the connection after the answer. Read
+/// first, the form cost anyone up to [`UPLOAD_LIMIT`] of memory and a connection for as long as
+/// the body's deadline. The form's token is in the body and is checked once it is read: the
+/// session cookie is `SameSite=Strict`, so another site's post carries none and is refused in the
+/// head already.
 pub async fn upload(
     State(web): State<WebState>,
-    visit: Visit,
+    MasterPage(page): MasterPage,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
+    let visit = &page.visit;
     if csrf::cross_site(&headers) {
-        return refused(&visit, false);
+        return refused(visit, false);
     }
     let upload = match read_upload(multipart).await {
         Ok(upload) => upload,
         // Nothing was read that could be trusted: the token may be in what was not read.
         Err(failure) => return redirect(PAGE, &[Flash::error(&failure).cookie()]),
     };
-    if !form_token_matches(&web, &visit, &upload.token) {
-        return refused(&visit, false);
+    if !form_token_matches(&web, visit, &upload.token) {
+        return refused(visit, false);
     }
-    let Some(session) = visit.session.clone() else { return redirect("/login", &[]) };
+    let session = page.token.clone();
     let kept = vec![("version".to_owned(), upload.version.clone())];
     if upload.image.is_empty() {
         let failure = Failure {
