@@ -61,7 +61,8 @@ fn span(ms: i64, language: Language) -> String {
     }
 }
 
-fn hold_reason(reason: Option<HoldReason>, language: Language) -> &'static str {
+/// Why a run is on hold, in a few words (an SMS reply says it too).
+pub fn hold_reason(reason: Option<HoldReason>, language: Language) -> &'static str {
     use HoldReason::*;
     match (language, reason) {
         (Language::English, Some(LoadShedding)) => "load shedding",

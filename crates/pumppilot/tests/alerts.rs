@@ -448,14 +448,14 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
 
     let (status, answer) = text_in(&app, "+8801711000001", "start", Some(INBOUND_SECRET)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer, json!({"command": "START", "reply": "Started. 30 min left."}));
+    assert_eq!(answer, json!({"command": "START", "reply": "Your pump is running. Balance 30 min."}));
     assert_eq!(karim.status().await["me"]["entry"]["status"], "RUNNING");
     let (_, answer) = text_in(&app, "+8801711000002", "চালু", Some(INBOUND_SECRET)).await;
-    assert_eq!(answer, json!({"command": "START", "reply": "আপনি লাইনে ১ নম্বরে। ৩০ মিনিট বাকি।"}));
+    assert_eq!(answer, json!({"command": "START", "reply": "আপনি সারিতে ১ নম্বরে। ব্যালেন্স ৩০ মিনিট।"}));
     assert_eq!(jamal.status().await["me"]["entry"]["position"], 1);
 
     let (_, answer) = text_in(&app, "+8801711000001", "BAL", Some(INBOUND_SECRET)).await;
-    assert_eq!(answer["reply"], "30 min left.");
+    assert_eq!(answer["reply"], "Balance 30 min.");
     let (_, answer) = text_in(&app, "+8801711000001", "STOP", Some(INBOUND_SECRET)).await;
     assert_eq!(answer["command"], "STOP");
     assert_eq!(karim.status().await["me"]["entry"], Value::Null);
@@ -465,6 +465,22 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
     assert_eq!(answer["reply"], "Nothing to stop.");
     let (_, answer) = text_in(&app, "+8801711000001", "hello", Some(INBOUND_SECRET)).await;
     assert_eq!(answer, json!({"command": "HELP", "reply": "Send START, STOP or BAL."}));
+    // The help once in ten minutes per phone: a phone that answers every text by itself would
+    // trade SMS with the server without end.
+    let (_, answer) = text_in(&app, "+8801711000001", "hello again", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer, json!({"command": "HELP", "reply": ""}));
+    // Words as feature phones send them: punctuation after, a joiner inside, another spelling,
+    // and a sender written without its `+`. Karim joins the line behind Jamal (his turn came
+    // when Karim stopped): his STOP then leaves the line, and says so.
+    let (_, answer) = text_in(&app, "+8801711000001", "ব্যা\u{200c}লান্স।", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer["reply"], "Balance 30 min.");
+    let (_, answer) = text_in(&app, "+8801711000001", "Start", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer["reply"], "You are number 1 in line. Balance 30 min.");
+    let (_, answer) = text_in(&app, "+8801711000001", "stop.", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer, json!({"command": "STOP", "reply": "You left the line. Balance 30 min."}));
+    let (_, answer) = text_in(&app, "8801711000002", "bondho!", Some(INBOUND_SECRET)).await;
+    assert_eq!(answer, json!({"command": "STOP", "reply": "বন্ধ হয়েছে। ব্যালেন্স ৩০ মিনিট।"}));
+    assert_eq!(jamal.status().await["me"]["entry"], Value::Null);
 
     // The answers wait in the outbox (and the farmer's bell) until the worker sends them: nothing
     // has gone out while the server's clock stood still.
@@ -475,7 +491,7 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
         }
     }
     expected.sort();
-    assert_eq!(expected.len(), 6, "{expected:?}");
+    assert_eq!(expected.len(), 10, "{expected:?}");
     let jamals = bell(jamal).await;
     let answer = jamals["notifications"].as_array().unwrap().iter().find(|n| n["kind"] == "SMS_REPLY").unwrap();
     assert_eq!(answer["title"], "এসএমএস উত্তর", "in the farmer's language");
@@ -497,7 +513,7 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
         app.until_waiting_for(2_000).await;
     }
     assert_eq!(answers(&sms), expected, "each answer once");
-    assert!(expected.iter().any(|b| b == r#"{"to":"+8801711000002","text":"আপনি লাইনে ১ নম্বরে। ৩০ মিনিট বাকি।"}"#));
+    assert!(expected.iter().any(|b| b == r#"{"to":"+8801711000002","text":"আপনি সারিতে ১ নম্বরে। ব্যালেন্স ৩০ মিনিট।"}"#));
     assert!(expected.iter().any(|b| b == r#"{"to":"+8801711000001","text":"Send START, STOP or BAL."}"#));
 }
 
@@ -552,9 +568,9 @@ async fn a_signed_text_sent_again_is_refused_and_changes_nothing() {
     let t = salma_at(&app).await;
     let salma = &t.users[0];
     let start = salmas("START", unix_now(&app));
-    assert_eq!(start.send(&app).await.1["reply"], "Started. 30 min left.");
+    assert_eq!(start.send(&app).await.1["reply"], "Your pump is running. Balance 30 min.");
     let stop = salmas("STOP", unix_now(&app));
-    assert_eq!(stop.send(&app).await.1["reply"], "Stopped. 30 min left.");
+    assert_eq!(stop.send(&app).await.1["reply"], "Stopped. Balance 30 min.");
 
     // Two minutes later she starts again from the app; the STOP is sent again.
     app.pass_polling(Duration::from_secs(120), &t.device, false, true).await;
@@ -581,7 +597,7 @@ async fn a_signed_text_sent_again_is_refused_and_changes_nothing() {
 }
 
 fn minutes_left(available_seconds: &Value) -> String {
-    format!("{} min left.", available_seconds.as_i64().unwrap() / 60)
+    format!("Balance {} min.", available_seconds.as_i64().unwrap() / 60)
 }
 
 /// The signature covers its time, and a time more than 5 minutes from the server's clock, either
@@ -612,7 +628,7 @@ async fn a_text_signed_out_of_time_or_without_its_time_is_refused() {
     // Five minutes either way, to the second, is in time.
     assert_eq!(salmas("BAL", now + 300).send(&app).await.1["command"], "BAL");
     let (status, answer) = salmas("STOP", now - 300).send(&app).await;
-    assert_eq!((status, &answer["reply"]), (StatusCode::OK, &json!("Stopped. 30 min left.")), "{answer}");
+    assert_eq!((status, &answer["reply"]), (StatusCode::OK, &json!("Stopped. Balance 30 min.")), "{answer}");
     assert_eq!(salma.status().await["me"]["entry"], Value::Null);
     assert_eq!(sms_replies(salma).await, 2);
 }
@@ -633,7 +649,7 @@ async fn a_gateway_message_is_carried_out_once_however_often_it_is_signed() {
     salma.ok("/api/motor/start", json!({})).await;
     assert_refused(&stop("sms-4711", now + 1).send(&app).await, "taken already");
     assert_eq!(salma.status().await["me"]["entry"]["status"], "RUNNING");
-    assert_eq!(stop("sms-4712", now + 1).send(&app).await.1["reply"], "Stopped. 30 min left.");
+    assert_eq!(stop("sms-4712", now + 1).send(&app).await.1["reply"], "Stopped. Balance 30 min.");
     assert_eq!(salma.status().await["me"]["entry"], Value::Null);
     for id in ["", "sms 4713"] {
         assert_error(&stop(id, now).send(&app).await, StatusCode::BAD_REQUEST, "VALIDATION");
@@ -650,7 +666,7 @@ async fn a_text_refused_is_decided_afresh_when_sent_again() {
     let start = salmas("START", unix_now(&app));
     assert_error(&start.send(&app).await, StatusCode::FORBIDDEN, "FORBIDDEN");
     register_phone(&app, &t.users[0], SALMA).await;
-    assert_eq!(start.send(&app).await.1["reply"], "Started. 30 min left.");
+    assert_eq!(start.send(&app).await.1["reply"], "Your pump is running. Balance 30 min.");
 }
 
 /// Two servers of one fleet on one MongoDB (SecantusDB), in this process: a text one of them took,
@@ -674,7 +690,7 @@ async fn a_signed_text_sent_again_to_another_server_of_the_fleet_is_refused() {
     let salma = &t.users[0];
     salma.ok("/api/motor/start", json!({})).await;
     let stop = salmas("STOP", unix_now(&a));
-    assert_eq!(stop.send(&a).await.1["reply"], "Stopped. 30 min left.");
+    assert_eq!(stop.send(&a).await.1["reply"], "Stopped. Balance 30 min.");
     salma.ok("/api/motor/start", json!({})).await;
     assert_refused(&stop.send(&b).await, "taken already");
     assert_eq!(salma.status().await["me"]["entry"]["status"], "RUNNING");
@@ -921,7 +937,11 @@ async fn a_phone_number_counts_only_once_its_holder_texts_the_code_from_it() {
     assert_eq!(answer, json!({"command": "CONFIRM", "reply": confirmed}));
     let profile = karim.get("/api/alerts/profile").await.1;
     assert_eq!((&profile["phone"], &profile["pendingPhone"]), (&json!(number), &Value::Null));
-    assert_eq!(text_in(&app, number, "START", Some(INBOUND_SECRET)).await.1["reply"], "Started. 30 min left.");
+    // (No board has polled: the turn is this farmer's, the pump holds, and the reply says so.)
+    assert_eq!(
+        text_in(&app, number, "START", Some(INBOUND_SECRET)).await.1["reply"],
+        "Your turn, but the pump is on hold: the device is offline. No minutes are used until it runs."
+    );
     let_the_outbox_run(&app).await;
     until("the confirmation reaches the phone", || {
         sent_to(&sms, number).iter().any(|body| body.contains("Number confirmed"))

@@ -20,8 +20,11 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use hmac::{Hmac, Mac};
-use pumppilot_alerts::{Language, text::digits};
-use pumppilot_engine::{AdminId, EntryId, Event, Facts, Notice, NoticeKind, Refusal, Reply, Timestamp};
+use pumppilot_alerts::{
+    Language,
+    text::{digits, hold_reason},
+};
+use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, Refusal, Reply, Timestamp};
 use pumppilot_store::{Account, Role, TapClaim, is_e164};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -73,7 +76,8 @@ pub struct InboundSms {
     id: Option<String>,
 }
 
-/// What was done, and the reply sent back by SMS.
+/// What was done, and the reply sent back by SMS (empty when none is: the help, told a phone
+/// already in the last ten minutes).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundAnswer {
@@ -111,13 +115,17 @@ impl TakenTexts {
     }
 }
 
-/// A command, from its English or Bangla word.
+/// A command, from its first word in English, Bangla or Bangla written in Latin letters, as a
+/// feature phone sends it: any case, punctuation after it (`BAL?`, `ব্যালেন্স।`) and the
+/// invisible joiners some keyboards put inside Bangla words do not matter.
 fn command(text: &str) -> &'static str {
-    let word = text.split_whitespace().next().unwrap_or("").to_uppercase();
+    let text: String = text.chars().filter(|c| !matches!(c, '\u{200b}'..='\u{200d}' | '\u{feff}')).collect();
+    let word = text.split_whitespace().next().unwrap_or("");
+    let word = word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।').to_uppercase();
     match word.as_str() {
-        "START" | "ON" | "চালু" => "START",
-        "STOP" | "OFF" | "বন্ধ" => "STOP",
-        "BAL" | "BALANCE" | "ব্যালেন্স" => "BAL",
+        "START" | "ON" | "চালু" | "CHALU" => "START",
+        "STOP" | "OFF" | "বন্ধ" | "BONDHO" | "BONDO" | "BANDH" => "STOP",
+        "BAL" | "BALANCE" | "ব্যালেন্স" | "ব্যালান্স" => "BAL",
         _ => "HELP",
     }
 }
@@ -200,7 +208,11 @@ async fn inbound(
         return Err(ApiError::forbidden("control by SMS is not set up"));
     };
     let signature = signature(&secret, &headers, &body, app.now())?;
-    let sms: InboundSms = parse_json(&body)?;
+    let mut sms: InboundSms = parse_json(&body)?;
+    // Many gateways write the sender in E.164 without its `+`.
+    if !sms.from.starts_with('+') && sms.from.bytes().all(|b| b.is_ascii_digit()) {
+        sms.from.insert(0, '+');
+    }
     // The signature as bytes, not as sent: the same one in capitals is the same text.
     let key = match &sms.id {
         None => format!("sms:{}", hex::encode(signature)),
@@ -212,7 +224,7 @@ async fn inbound(
     if !taken.take(&key, app.now()) {
         return Err(refused(TAKEN_ALREADY));
     }
-    let answer = carry_out(&app, &sms, &key).await;
+    let answer = carry_out(&app, &taken, &sms, &key).await;
     if answer.is_err() {
         // Nothing was done (or another server took it, and the store keeps that claim).
         taken.forget(&key);
@@ -222,7 +234,7 @@ async fn inbound(
 
 /// Carries out a text this server took: the sender's command, when the sender is a farmer who
 /// may act and no other server took the same text.
-async fn carry_out(app: &AppState, sms: &InboundSms, key: &str) -> Result<InboundAnswer, ApiError> {
+async fn carry_out(app: &AppState, taken: &TakenTexts, sms: &InboundSms, key: &str) -> Result<InboundAnswer, ApiError> {
     if !is_e164(&sms.from) {
         return Err(ApiError::forbidden("not a registered phone"));
     }
@@ -261,6 +273,12 @@ async fn carry_out(app: &AppState, sms: &InboundSms, key: &str) -> Result<Inboun
             return Err(err);
         }
     };
+    // Words not understood are answered with the help once in [`REMEMBERED_MS`] per phone: a
+    // phone that answers every text by itself (an auto-reply) would otherwise trade SMS with the
+    // server without end, each paid by the pump's owner.
+    if command == "HELP" && !taken.take(&format!("help:{}", sms.from), app.now()) {
+        return Ok(InboundAnswer { command: command.into(), reply: String::new() });
+    }
     // The answer goes through the outbox like every alert: retried, sent once, and still sent
     // after a restart (and kept in the farmer's bell).
     // The command is done whatever happens here: a failure to write its answer is logged, not
@@ -282,30 +300,45 @@ async fn obey(
     language: Language,
     command: &str,
 ) -> Result<String, ApiError> {
-    let minutes_left = |seconds: i64| seconds.max(0) / 60;
+    // The balance, never more than is there: the minutes a farmer may still pump.
+    let balance = |seconds: i64| {
+        let minutes = seconds.max(0) / 60;
+        reply(language, format!("Balance {minutes} min."), format!("ব্যালেন্স {minutes} মিনিট।"))
+    };
+    let status = |t: &pumppilot_engine::Tenant, now| t.available_seconds(account.id, now);
     Ok(match command {
         "START" => {
             let event = Event::Start { user: account.id, requested_minutes: None, entry_id: EntryId::new() };
-            let (outcome, left) = app
-                .runtime
-                .apply(admin, event, Default::default(), |t, now| t.available_seconds(account.id, now))
-                .await?;
+            let (outcome, left) = app.runtime.apply(admin, event, Default::default(), status).await?;
             match outcome {
-                Ok(Reply::Entry(entry)) if entry.status == pumppilot_engine::EntryStatus::Waiting => {
+                Ok(Reply::Entry(entry)) if entry.status == EntryStatus::Waiting => {
                     let position = app
                         .runtime
                         .read(admin, |t, _| t.waiting.iter().position(|e| e.id == entry.id).map_or(0, |i| i + 1))
                         .await?;
+                    let said = reply(
+                        language,
+                        format!("You are number {position} in line."),
+                        format!("আপনি সারিতে {position} নম্বরে।"),
+                    );
+                    format!("{said} {}", balance(left))
+                }
+                // Their turn, but the pump waits (load shedding, the grid settling): no minutes go.
+                Ok(Reply::Entry(entry)) if entry.status == EntryStatus::Hold => {
+                    let (en, bn) = (
+                        hold_reason(entry.hold_reason, Language::English),
+                        hold_reason(entry.hold_reason, Language::Bangla),
+                    );
                     reply(
                         language,
-                        format!("You are number {position} in line. {} min left.", minutes_left(left)),
-                        format!("আপনি লাইনে {position} নম্বরে। {} মিনিট বাকি।", minutes_left(left)),
+                        format!("Your turn, but the pump is on hold: {en}. No minutes are used until it runs."),
+                        format!("আপনার পালা, পাম্প থেমে আছে: {bn}। মিনিট কাটা হচ্ছে না।"),
                     )
                 }
-                Ok(_) => reply(
-                    language,
-                    format!("Started. {} min left.", minutes_left(left)),
-                    format!("চালু হয়েছে। {} মিনিট বাকি।", minutes_left(left)),
+                Ok(_) => format!(
+                    "{} {}",
+                    reply(language, "Your pump is running.".into(), "আপনার পাম্প চলছে।".into()),
+                    balance(left)
                 ),
                 Err(Refusal::InsufficientBalance) => {
                     reply(language, "No minutes left.".into(), "কোনো মিনিট বাকি নেই।".into())
@@ -315,23 +348,21 @@ async fn obey(
         }
         "STOP" => {
             let event = Event::Stop { user: account.id };
-            let (outcome, left) = app
-                .runtime
-                .apply(admin, event, Default::default(), |t, now| t.available_seconds(account.id, now))
-                .await?;
+            let (outcome, left) = app.runtime.apply(admin, event, Default::default(), status).await?;
             match outcome {
-                Ok(_) => reply(
-                    language,
-                    format!("Stopped. {} min left.", minutes_left(left)),
-                    format!("বন্ধ হয়েছে। {} মিনিট বাকি।", minutes_left(left)),
-                ),
+                // A farmer still in line who sends STOP leaves the line: said so, not "stopped".
+                Ok(Reply::Ended(entry)) if entry.status == EntryStatus::Cancelled => {
+                    format!(
+                        "{} {}",
+                        reply(language, "You left the line.".into(), "আপনি সারি ছেড়েছেন।".into()),
+                        balance(left)
+                    )
+                }
+                Ok(_) => format!("{} {}", reply(language, "Stopped.".into(), "বন্ধ হয়েছে।".into()), balance(left)),
                 Err(_) => reply(language, "Nothing to stop.".into(), "বন্ধ করার কিছু নেই।".into()),
             }
         }
-        "BAL" => {
-            let left = app.runtime.read(admin, |t, now| t.available_seconds(account.id, now)).await?;
-            reply(language, format!("{} min left.", minutes_left(left)), format!("{} মিনিট বাকি।", minutes_left(left)))
-        }
+        "BAL" => balance(app.runtime.read(admin, status).await?),
         _ => reply(language, "Send START, STOP or BAL.".into(), "চালু, বন্ধ বা ব্যালেন্স লিখে পাঠান।".into()),
     })
 }
