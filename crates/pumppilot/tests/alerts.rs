@@ -1040,6 +1040,12 @@ async fn an_owner_enrols_a_farmer_of_their_own_pump_and_the_farmer_confirms_from
         (&Value::Null, &json!(number), &json!("bn"), &json!(PUMP_NUMBER))
     );
     assert_eq!(t.admin.get(&path).await.1, enrolled);
+    // Who may start this farmer's pump by SMS, once confirmed: the enrolment is in the audit log
+    // (only the one that was made: the refused ones above left no line).
+    let (_, audit) = t.admin.get("/api/admin/audit?action=farmer.phone").await;
+    let lines = audit.as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{audit}");
+    assert_eq!((&lines[0]["detail"], &lines[0]["targetId"]), (&json!(number), &json!(t.user_ids[0])), "{audit}");
     let farmers = t.users[0].get("/api/alerts/profile").await.1;
     assert_eq!((&farmers["pendingPhone"], &farmers["phoneCode"]), (&json!(number), &enrolled["phoneCode"]));
 

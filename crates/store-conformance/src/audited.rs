@@ -2,7 +2,8 @@
 
 use pumppilot_engine::{AdminId, DeviceId, RequestId, UserId};
 use pumppilot_store::{
-    AuditEntry, AuditedWrite, Card, Decision, Device, MinuteRequest, RequestStatus, Role, Store, StoreError,
+    AlertProfile, AuditEntry, AuditedWrite, Card, Decision, Device, MinuteRequest, PendingPhone, RequestStatus, Role,
+    Store, StoreError,
 };
 
 use crate::support::{assert_err, at, tenancy, user_account};
@@ -22,10 +23,11 @@ async fn actions(store: &dyn Store, admin: AdminId) -> Vec<String> {
     store.audit(Some(admin), 100).await.unwrap().into_iter().rev().map(|e| e.action).collect()
 }
 
-/// An account, a device, a rejection, a key rotation, a card bound and unbound each land with
-/// their audit entry in one write; a write the store refuses (a taken username, a user of no
-/// tenant, a device id used twice, a request decided already, an unknown device, a card for a
-/// stranger, a card not bound) leaves no audit entry behind.
+/// An account, a device, a rejection, a key rotation, a card bound and unbound, a farmer's phone
+/// enrolled each land with their audit entry in one write; a write the store refuses (a taken
+/// username, a user of no tenant, a device id used twice, a request decided already, an unknown
+/// device, a card for a stranger, a card not bound, a phone another account holds) leaves no
+/// audit entry behind.
 pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) {
     let rahim = tenancy(store, "rahim", 1).await;
     let admin = rahim.admin;
@@ -145,9 +147,38 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
         StoreError::NotFound
     );
 
+    // An owner enrols a farmer's phone: the profile with its number waiting, and the line. A
+    // number another account holds confirmed is refused, with no line.
+    let mut enrolled = AlertProfile::empty(karim.id);
+    enrolled.language = "bn".into();
+    enrolled.pending_phone =
+        Some(PendingPhone { phone: "+8801711000001".into(), code: "482106".into(), since: at(12) });
+    let enrol = AuditedWrite::SetAlertProfile(enrolled.clone());
+    store.write_audited(&enrol, &entry(admin, "farmer.phone", karim.id.to_string(), 12)).await.expect("enrol");
+    assert_eq!(store.alert_profile(karim.id).await.unwrap(), Some(enrolled));
+    let salma = user_account(admin, "salma", at(13));
+    store.create_account(&salma).await.unwrap();
+    let held = AlertProfile { phone: Some("+8801711000009".into()), ..AlertProfile::empty(salma.id) };
+    store.set_alert_profile(&held).await.unwrap();
+    let taken = AlertProfile { phone: Some("+8801711000009".into()), ..AlertProfile::empty(karim.id) };
+    assert_err!(
+        store
+            .write_audited(&AuditedWrite::SetAlertProfile(taken), &entry(admin, "taken.phone", String::new(), 13))
+            .await,
+        StoreError::PhoneTaken
+    );
+
     assert_eq!(
         actions(store, admin).await,
-        ["user.create", "device.register", "request.reject", "device.rotate-key", "card.bind", "card.unbind"]
+        [
+            "user.create",
+            "device.register",
+            "request.reject",
+            "device.rotate-key",
+            "card.bind",
+            "card.unbind",
+            "farmer.phone"
+        ]
     );
-    assert_eq!(store.accounts(Role::User, Some(admin)).await.unwrap().len(), 2);
+    assert_eq!(store.accounts(Role::User, Some(admin)).await.unwrap().len(), 3);
 }

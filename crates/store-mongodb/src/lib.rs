@@ -1386,6 +1386,7 @@ impl Store for MongoStore {
                             return Err(Failure::Store(StoreError::NotFound));
                         }
                     }
+                    AuditedWrite::SetAlertProfile(profile) => alerts::set_profile(&store.db, session, profile).await?,
                 }
                 store.collection("audit_logs").insert_one(codec::audit_doc(&entry)).session(&mut *session).await?;
                 Ok(())

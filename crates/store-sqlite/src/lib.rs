@@ -599,6 +599,7 @@ impl Store for SqliteStore {
                 }
                 AuditedWrite::BindCard(card) => cards::bind_in(&tx, card)?,
                 AuditedWrite::UnbindCard { admin, uid } => cards::unbind(&tx, *admin, uid)?,
+                AuditedWrite::SetAlertProfile(profile) => alerts::set_profile(&tx, profile)?,
             }
             books::insert_audit(&tx, &entry)?;
             tx.commit()?;

@@ -505,6 +505,8 @@ pub enum AuditedWrite {
     BindCard(Card),
     /// As [`crate::Store::unbind_card`].
     UnbindCard { admin: AdminId, uid: String },
+    /// As [`crate::Store::set_alert_profile`] (an owner enrolling a farmer's phone).
+    SetAlertProfile(crate::AlertProfile),
 }
 
 /// Deciding a PENDING request once.

@@ -383,8 +383,11 @@ async fn enrol_farmer_phone(
     }
     let mut profile = farmer_profile(&app, &admin, &id).await?;
     profile.language = body.language;
+    let detail = body.phone.clone();
     super::alerts::ask_for_phone(&mut profile, Some(body.phone), app.now());
-    app.store.set_alert_profile(&profile).await?;
+    // Who may start this farmer's pump by SMS once confirmed: the owner's enrolment is audited.
+    let entry = audit(&app, &admin, "farmer.phone", profile.user_id.to_string(), detail);
+    app.store.write_audited(&AuditedWrite::SetAlertProfile(profile.clone()), &entry).await?;
     Ok(Json(super::alerts::farmer_phone_view(&app, &profile)))
 }
 

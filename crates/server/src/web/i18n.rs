@@ -639,6 +639,7 @@ pub static EN: Text = Text {
         ("queue.move", "Moved in the queue"),
         ("user.edit", "Farmer renamed"),
         ("user.password", "New password made"),
+        ("farmer.phone", "Phone for SMS set"),
     ],
 
     owners_title: "Pump owners",
@@ -1011,6 +1012,7 @@ pub static BN: Text = Text {
         ("queue.move", "সারিতে সরানো হয়েছে"),
         ("user.edit", "কৃষকের নাম বদলানো হয়েছে"),
         ("user.password", "নতুন পাসওয়ার্ড তৈরি হয়েছে"),
+        ("farmer.phone", "এসএমএসের ফোন দেওয়া হয়েছে"),
     ],
 
     owners_title: "পাম্প মালিক",
