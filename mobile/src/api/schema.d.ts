@@ -1442,7 +1442,10 @@ export interface components {
          * @enum {string}
          */
         HoldReason: "LOAD_SHEDDING" | "DEVICE_NOT_READY" | "DEVICE_OFFLINE" | "GRID_SETTLING" | "RESTART_WAIT" | "NO_FEEDBACK" | "STORE_UNAVAILABLE";
-        /** @description What was done, and the reply sent back by SMS. */
+        /**
+         * @description What was done, and the reply sent back by SMS (empty when none is: the help, told a phone
+         *     already in the last ten minutes).
+         */
         InboundAnswer: {
             /**
              * @description `START`, `STOP`, `BAL`, `CONFIRM` (a number confirmed with its code) or `HELP` (not
@@ -4659,7 +4662,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this address, or this username (or a much-failing address) is being checked already; for `GET /api/events`, the session has as many live streams open as it may */
+            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this client, or this username (or a much-failing client) is being checked already, or its line of sign-ins waiting after many failures is full or was waited in 5 seconds; for `GET /api/events`, the session has as many live streams open as it may */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5218,7 +5221,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this address, or this username (or a much-failing address) is being checked already; for `GET /api/events`, the session has as many live streams open as it may */
+            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this client, or this username (or a much-failing client) is being checked already, or its line of sign-ins waiting after many failures is full or was waited in 5 seconds; for `GET /api/events`, the session has as many live streams open as it may */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6062,7 +6065,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this address, or this username (or a much-failing address) is being checked already; for `GET /api/events`, the session has as many live streams open as it may */
+            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this client, or this username (or a much-failing client) is being checked already, or its line of sign-ins waiting after many failures is full or was waited in 5 seconds; for `GET /api/events`, the session has as many live streams open as it may */
             429: {
                 headers: {
                     [name: string]: unknown;
