@@ -257,6 +257,35 @@ describe('owner tools in the app: cash and passwords', () => {
     // The list is read again and shows the new name.
     expect(await screen.findByText('Karim Mia (north field)')).toBeTruthy();
   });
+  test('enrols a feature-phone farmer’s number: the code to text from it is shown, the number waits', async () => {
+    const { server, sessions } = owner();
+    server.on(
+      'PUT /api/admin/users/{id}/phone',
+      sessions.authed((req) => {
+        const phone = String(req.body.phone);
+        if (!/^\+[1-9][0-9]{7,14}$/.test(phone)) return error(400, 'VALIDATION', 'phone: E.164, like +8801711000000');
+        return { body: { phone: null, pendingPhone: phone, phoneCode: '482106', pendingSince: '2026-12-05T03:00:00Z', language: req.body.language, smsNumber: '+8801900000000' } };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    const sms = screen.getByTestId('user-karim-sms');
+    expect(within(sms).getByTestId('user-karim-phone-save').props.accessibilityState?.disabled).toBe(true);
+    fireEvent.changeText(within(sms).getByTestId('user-karim-phone'), '01711000001');
+    fireEvent.press(within(sms).getByTestId('user-karim-phone-save'));
+    expect(await within(sms).findByText('Please check what you entered. Phone: with the country code, like +8801711000000.')).toBeTruthy();
+    expect(within(sms).getByTestId('user-karim-phone').props.value).toBe('01711000001');
+    fireEvent.changeText(within(sms).getByTestId('user-karim-phone'), ' +8801711000001 ');
+    fireEvent.press(within(sms).getByTestId('user-karim-phone-language-en'));
+    fireEvent.press(within(sms).getByTestId('user-karim-phone-save'));
+    expect(
+      await within(sms).findByText(
+        '+8801711000001 is waiting to be confirmed: it gets nothing until then. From Karim Mia’s phone, send 482106 to +8801900000000.',
+      ),
+    ).toBeTruthy();
+    expect(server.last('PUT /api/admin/users/u1/phone')!.body).toEqual({ phone: '+8801711000001', language: 'en' });
+  });
+
   test('sets the pump terms; a refused value is said in words and stays to be put right', async () => {
     const { server, sessions } = owner();
     let terms: { maxRequestMinutes: number; pricePerHourTaka: number | null } = { maxRequestMinutes: 480, pricePerHourTaka: 90 };

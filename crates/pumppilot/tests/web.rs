@@ -621,6 +621,9 @@ async fn the_owner_enrols_a_farmers_phone_from_the_farmers_page() {
     let refused =
         admin.submit(&farmer_page, &format!("{farmer_page}/phone"), &[("phone", "01711"), ("language", "bn")]).await;
     assert!(!refused.body.contains("Saved."), "{}", refused.body);
+    // Said with the rule, in the reader's words, and what was typed stays.
+    assert!(refused.body.contains("Phone: with the country code, like +8801711000000."), "{}", refused.body);
+    assert!(refused.body.contains(r#"value="01711""#), "{}", refused.body);
 }
 
 #[tokio::test]

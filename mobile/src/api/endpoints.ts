@@ -10,6 +10,7 @@ import type {
   Device,
   DeviceCreated,
   Entry,
+  FarmerPhone,
   FleetTotals,
   MinuteRequest,
   NewPassword,
@@ -60,6 +61,9 @@ export function endpoints(client: ApiClient) {
     /** ± minutes with a reason (a mistake put right); written in the ledger and the log. Made once per `onceKey`. */
     correct: async (userId: string, minutes: number, note: string, onceKey?: string): Promise<Balance> =>
       client.call('post', '/api/admin/corrections', { body: { userId, minutes, note }, onceKey }),
+    /** Enrols a farmer's phone for SMS: it waits, with the code to text from it, until confirmed. */
+    enrolPhone: async (id: string, phone: string, language: 'en' | 'bn'): Promise<FarmerPhone> =>
+      client.call('put', '/api/admin/users/{id}/phone', { params: { id }, body: { phone, language } }),
     /** A farmer's new name (1 to 80 characters; the server trims it). */
     renameUser: async (id: string, name: string) =>
       (await client.call('patch', '/api/admin/users/{id}', { params: { id }, body: { name } })) as User,

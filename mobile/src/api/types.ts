@@ -47,6 +47,7 @@ export type ErrorBody = Schemas['ErrorBody'];
 export type Notification = Schemas['NotificationView'];
 export type Notifications = Schemas['NotificationsView'];
 export type AlertProfile = Schemas['AlertProfileView'];
+export type FarmerPhone = Schemas['FarmerPhoneView'];
 
 // Typed access to the paths of the document: a path or method the server does not serve is a
 // compile error, and bodies and answers come from the same document.

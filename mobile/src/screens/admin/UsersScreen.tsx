@@ -174,7 +174,7 @@ function Cards({
 
 const PRESETS = [10, 30, 60, 120] as const;
 
-type Action = 'recharge' | 'correct' | 'rename' | 'suspend' | 'password' | 'cards';
+type Action = 'recharge' | 'correct' | 'rename' | 'suspend' | 'password' | 'cards' | 'phone';
 
 function UserCard({
   user,
@@ -412,9 +412,74 @@ function UserCard({
           />
           <NoteHere note={note} at={`${user.id}:password`} />
           <Cards user={user} cards={cards} note={note} onDone={(answer) => onDone('cards', answer)} />
+          <SmsPhone user={user} note={note} onDone={(answer) => onDone('phone', answer)} />
         </View>
       ) : null}
     </Card>
+  );
+}
+
+/**
+ * A feature-phone farmer's number for SMS, enrolled by the owner: it waits until the farmer texts
+ * the code from that phone (the owner stands with them and reads out what to send).
+ */
+function SmsPhone({ user, note, onDone }: { user: UserWithBalance; note: Placed | null; onDone: (note: Note) => void }) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const [phone, setPhone] = useState('');
+  const [language, setLanguage] = useState<'en' | 'bn'>('bn');
+  const [busy, setBusy] = useState(false);
+
+  const enrol = async () => {
+    setBusy(true);
+    try {
+      const enrolled = await api.enrolPhone(user.id, phone.trim(), language);
+      const to = enrolled.smsNumber ?? t.alertsSmsNumberUnknown;
+      const text =
+        enrolled.pendingPhone && enrolled.phoneCode
+          ? `${t.alertsPhoneWaiting(enrolled.pendingPhone)} ${t.smsSend(user.name, enrolled.phoneCode, to)}`
+          : t.alertsPhoneConfirmed(enrolled.phone ?? phone.trim());
+      onDone({ kind: 'success', text });
+    } catch (err) {
+      // What was typed stays, to be put right.
+      onDone({ kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <View style={styles.panel} testID={`user-${user.username}-sms`}>
+      <Text style={styles.section}>{t.smsTitle}</Text>
+      <Body muted>{t.smsHelp}</Body>
+      <Field
+        testID={`user-${user.username}-phone`}
+        label={t.alertsPhone}
+        value={phone}
+        onChangeText={setPhone}
+        keyboardType="phone-pad"
+        maxLength={16}
+      />
+      <Choices
+        testID={`user-${user.username}-phone-language`}
+        value={language}
+        onChange={setLanguage}
+        options={[
+          { value: 'bn', label: 'বাংলা' },
+          { value: 'en', label: 'English' },
+        ]}
+      />
+      <Button
+        kind="outline"
+        testID={`user-${user.username}-phone-save`}
+        label={t.smsSave}
+        busy={busy}
+        disabled={!phone.trim()}
+        onPress={() => void enrol()}
+      />
+      <NoteHere note={note} at={`${user.id}:phone`} />
+    </View>
   );
 }
 
@@ -424,4 +489,5 @@ const styles = StyleSheet.create({
   name: { fontSize: 22, fontWeight: '800', color: colors.text },
   balance: { fontSize: 22, fontWeight: '900', color: colors.text, textAlign: 'right' },
   panel: { gap: 12, marginTop: 4 },
+  section: { fontSize: 18, fontWeight: '800', color: colors.text, marginTop: 8 },
 });
