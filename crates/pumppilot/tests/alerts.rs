@@ -391,6 +391,22 @@ impl GatewayPost {
     }
 }
 
+/// Moves the server's clock on until the outbox worker has sent what `sent` waits for (at most
+/// 400 s), then three rounds of the worker more: anything sent twice would be sent by then.
+async fn until_sent(app: &TestApp, mut sent: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if sent() {
+            break;
+        }
+        app.clock.advance(Duration::from_secs(2));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..3 {
+        app.clock.advance(Duration::from_secs(2));
+        app.until_waiting_for(2_000).await;
+    }
+}
+
 fn hmac_hex(secret: &str, message: &str) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -501,17 +517,7 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
         sent
     };
     assert_eq!(answers(&sms), Vec::<String>::new(), "sent by the outbox worker, not by the request");
-    for _ in 0..200 {
-        if answers(&sms).len() >= expected.len() {
-            break;
-        }
-        app.clock.advance(Duration::from_secs(2));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    for _ in 0..3 {
-        app.clock.advance(Duration::from_secs(2));
-        app.until_waiting_for(2_000).await;
-    }
+    until_sent(&app, || answers(&sms).len() >= expected.len()).await;
     assert_eq!(answers(&sms), expected, "each answer once");
     assert!(expected.iter().any(|b| b == r#"{"to":"+8801711000002","text":"আপনি সারিতে ১ নম্বরে। ব্যালেন্স ৩০ মিনিট।"}"#));
     assert!(expected.iter().any(|b| b == r#"{"to":"+8801711000001","text":"Send START, STOP or BAL."}"#));
@@ -590,13 +596,14 @@ async fn a_signed_text_sent_again_is_refused_and_changes_nothing() {
     // A text signed 5 minutes ahead of the server's clock is in time for 10 minutes: refused as
     // sent again all that while.
     let ahead = salmas("BAL", unix_now(&app) + 300);
-    assert_eq!(ahead.send(&app).await.1["reply"], minutes_left(&minutes));
+    assert_eq!(ahead.send(&app).await.1["reply"], balance_reply(&minutes));
     app.clock.advance(Duration::from_secs(599));
     assert_refused(&ahead.send(&app).await, "taken already");
     assert_eq!(sms_replies(salma).await, 3, "answered the three texts taken, and no other");
 }
 
-fn minutes_left(available_seconds: &Value) -> String {
+/// The balance as an SMS answer says it, from a wallet's `availableSeconds`.
+fn balance_reply(available_seconds: &Value) -> String {
     format!("Balance {} min.", available_seconds.as_i64().unwrap() / 60)
 }
 
@@ -1078,17 +1085,7 @@ async fn only_a_farmer_whose_turn_came_after_a_wait_gets_the_sms_that_it_came() 
     t.device.poll(false, true).await;
     app.pass_polling(Duration::from_secs(60), &t.device, false, true).await;
     karim.ok("/api/motor/stop", json!({})).await;
-    for _ in 0..200 {
-        if sms.lock().unwrap().len() >= 2 {
-            break;
-        }
-        app.clock.advance(Duration::from_secs(2));
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    for _ in 0..3 {
-        app.clock.advance(Duration::from_secs(2));
-        app.until_waiting_for(2_000).await;
-    }
+    until_sent(&app, || sms.lock().unwrap().len() >= 2).await;
     let mut seen = sms.lock().unwrap().clone();
     seen.sort();
     assert_eq!(

@@ -1033,18 +1033,6 @@ async fn parallel_sign_ins_never_hash_more_than_the_slots_at_once() {
     assert!(peak >= 2, "the checks ran in parallel (peak {peak})");
 }
 
-/// A sign-in through a reverse proxy, for the client at `client` (its `X-Forwarded-For`).
-async fn login_forwarded_for(app: &TestApp, client: &str, username: &str, password: &str) -> (StatusCode, Value) {
-    let answer = reqwest::Client::new()
-        .post(format!("{}/api/auth/login", app.base))
-        .header("x-forwarded-for", client)
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    (answer.status(), answer.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_limiter_counts_the_forwarded_client() {
     let app =
@@ -1053,16 +1041,16 @@ async fn behind_a_trusted_proxy_the_limiter_counts_the_forwarded_client() {
     let t = app.tenant("rahim", 1, 1).await;
     let guesser = "203.0.113.9";
     for _ in 0..pumppilot_server::auth::LoginLimiter::PER_PAIR {
-        let answer = login_forwarded_for(&app, guesser, "rahim-farmer-0", "guess").await;
+        let answer = app.login_forwarded_for(guesser, "rahim-farmer-0", "guess").await;
         assert_error(&answer, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
     }
-    let answer = login_forwarded_for(&app, guesser, "rahim-farmer-0", PASSWORD).await;
+    let answer = app.login_forwarded_for(guesser, "rahim-farmer-0", PASSWORD).await;
     assert_error(&answer, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     // The owner behind the same proxy, from their own address, is another client.
-    let owner = login_forwarded_for(&app, "198.51.100.20", "rahim-farmer-0", PASSWORD).await;
+    let owner = app.login_forwarded_for("198.51.100.20", "rahim-farmer-0", PASSWORD).await;
     assert_eq!(owner.0, StatusCode::OK, "{}", owner.1);
     // A guesser who forges the header past the proxy is still counted as who the proxy saw.
-    let forged = login_forwarded_for(&app, "198.51.100.21, 203.0.113.9", "rahim-farmer-0", PASSWORD).await;
+    let forged = app.login_forwarded_for("198.51.100.21, 203.0.113.9", "rahim-farmer-0", PASSWORD).await;
     assert_error(&forged, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     drop(t);
 }
@@ -1073,10 +1061,10 @@ async fn without_trusted_proxies_a_forwarded_for_header_is_ignored() {
     let t = app.tenant("rahim", 1, 1).await;
     for i in 0..pumppilot_server::auth::LoginLimiter::PER_PAIR {
         // A guesser cannot spread its attempts over invented addresses.
-        let answer = login_forwarded_for(&app, &format!("203.0.113.{i}"), "rahim-farmer-0", "guess").await;
+        let answer = app.login_forwarded_for(&format!("203.0.113.{i}"), "rahim-farmer-0", "guess").await;
         assert_error(&answer, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
     }
-    let answer = login_forwarded_for(&app, "203.0.113.200", "rahim-farmer-0", "guess").await;
+    let answer = app.login_forwarded_for("203.0.113.200", "rahim-farmer-0", "guess").await;
     assert_error(&answer, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     drop(t);
 }

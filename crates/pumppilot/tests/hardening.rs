@@ -25,7 +25,7 @@ use std::{
 use common::{PASSWORD, Site, TestApp, assert_error, spawn_app, spawn_app_configured, until};
 use pumppilot_server::{Settings, auth::LoginLimiter};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The binary serving the SQLite file in `dir`, its standard output and error appended to `log`;
 /// with `file_limit`, every file it writes stops growing at that many bytes (a full disk: it
@@ -409,24 +409,12 @@ async fn the_owner_signs_in_while_wrong_passwords_from_many_addresses_flood_thei
     drop(t);
 }
 
-/// A sign-in through a reverse proxy at 127.0.0.1, for the client at `client`.
-async fn login_forwarded_for(app: &TestApp, client: &str, username: &str, password: &str) -> (StatusCode, Value) {
-    let answer = reqwest::Client::new()
-        .post(format!("{}/api/auth/login", app.base))
-        .header("x-forwarded-for", client)
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    (answer.status(), answer.json().await.unwrap_or(Value::Null))
-}
-
 /// Four wrong passwords at once, from four addresses of the /64 `network` (written `2001:db8::`),
 /// for four usernames; as many as there are password check slots, so none waits for one.
 async fn four_at_once(app: &TestApp, network: &str) -> Vec<StatusCode> {
     let attempts = (0..4).map(|i| async move {
         let username = format!("someone-{network}{i}");
-        login_forwarded_for(app, &format!("{network}{:x}", 0x100 + i), &username, "x").await.0
+        app.login_forwarded_for(&format!("{network}{:x}", 0x100 + i), &username, "x").await.0
     });
     futures::future::join_all(attempts).await
 }
@@ -440,19 +428,19 @@ async fn the_addresses_of_one_ipv6_64_share_one_budget() {
             .await;
     let t = app.tenant("rahim", 1, 1).await;
     for i in 1..=LoginLimiter::PER_PAIR {
-        let answer = login_forwarded_for(&app, &format!("2001:db8:7:1::{i:x}"), "rahim-farmer-0", "guess").await;
+        let answer = app.login_forwarded_for(&format!("2001:db8:7:1::{i:x}"), "rahim-farmer-0", "guess").await;
         assert_error(&answer, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
     }
-    let answer = login_forwarded_for(&app, "2001:db8:7:1:ffff:ffff:ffff:ffff", "rahim-farmer-0", "guess").await;
+    let answer = app.login_forwarded_for("2001:db8:7:1:ffff:ffff:ffff:ffff", "rahim-farmer-0", "guess").await;
     assert_error(&answer, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
     // The owner, in another /64, is another client.
-    let owner = login_forwarded_for(&app, "2001:db8:7:2::1", "rahim-farmer-0", PASSWORD).await;
+    let owner = app.login_forwarded_for("2001:db8:7:2::1", "rahim-farmer-0", PASSWORD).await;
     assert_eq!(owner.0, StatusCode::OK, "{}", owner.1);
 
     // A /64 that failed for many usernames is checked at most two at a time, whichever of its
     // addresses the attempts come from; another /64 is not held back by it.
     for i in 0..LoginLimiter::PER_ADDRESS {
-        let answer = login_forwarded_for(&app, &format!("2001:db8:9:1::{i:x}"), &format!("nobody-{i}"), "x").await;
+        let answer = app.login_forwarded_for(&format!("2001:db8:9:1::{i:x}"), &format!("nobody-{i}"), "x").await;
         assert_error(&answer, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS");
     }
     let throttled = four_at_once(&app, "2001:db8:9:1::").await;

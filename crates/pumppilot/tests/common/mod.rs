@@ -132,6 +132,19 @@ pub fn test_store(dir: &std::path::Path) -> (String, Option<Secret>) {
 }
 
 impl TestApp {
+    /// A sign-in through a reverse proxy at 127.0.0.1 (a trusted one when the test sets it), for
+    /// the client at `client` (its `X-Forwarded-For`).
+    pub async fn login_forwarded_for(&self, client: &str, username: &str, password: &str) -> (StatusCode, Value) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/api/auth/login", self.base))
+            .header("x-forwarded-for", client)
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        (answer.status(), answer.json().await.unwrap_or(Value::Null))
+    }
+
     /// Shuts the server down as a signal does: what it serves is finished first.
     pub async fn shutdown(self) {
         self.running.shutdown().await.unwrap();
