@@ -208,6 +208,48 @@ describe('admin', () => {
     expect(made.size).toBe(2);
   });
 
+  test('pump: a device registered again after its answer was lost is one device, and says where its key is', async () => {
+    const { server, sessions } = admin();
+    // The server as it keeps keys: one device per key; the same key again answers `repeated` and
+    // no key (it keeps only the key's hash). The first answer is lost on the way back.
+    const made = new Map<string, string>();
+    let lose = true;
+    server.on(
+      'POST /api/admin/devices',
+      sessions.authed((req) => {
+        const key = req.headers['idempotency-key']!;
+        const repeated = made.has(key);
+        if (!repeated) made.set(key, `d${made.size + 2}`);
+        if (lose) {
+          lose = false;
+          throw new TypeError('Network request failed');
+        }
+        const id = made.get(key)!;
+        return {
+          body: repeated
+            ? { id, name: req.body.name, deviceKey: null, linkSecret: null, repeated: true }
+            : { id, name: req.body.name, deviceKey: 'pp_dev_new', linkSecret: 'pp_link_new', repeated: false },
+        };
+      }),
+    );
+    fireEvent.changeText(await screen.findByTestId('device-name'), 'River pump');
+    fireEvent.press(screen.getByTestId('device-register'));
+    expect(await screen.findByText('Cannot reach the server. Check the internet or the server address.')).toBeTruthy();
+    fireEvent.press(screen.getByTestId('device-register'));
+    expect(await screen.findByTestId('device-made-already')).toHaveTextContent(/registered already/);
+    expect(screen.queryByTestId('device-key')).toBeNull();
+    // Another device is a new registration, with a new key, and its key is shown.
+    fireEvent.changeText(screen.getByTestId('device-name'), 'Hill pump');
+    fireEvent.press(screen.getByTestId('device-register'));
+    expect(await screen.findByTestId('device-key')).toHaveTextContent('pp_dev_new');
+    const keys = server.calls.filter((c) => c.path === '/api/admin/devices' && c.method === 'POST').map((c) => c.headers['idempotency-key']);
+    expect(keys).toHaveLength(3);
+    expect(keys[0]).toBeTruthy();
+    expect(keys[1]).toBe(keys[0]);
+    expect(keys[2]).not.toBe(keys[0]);
+    expect(made.size).toBe(2);
+  });
+
   test('farmers: suspend needs a second tap; unsuspend does not', async () => {
     const { server, sessions, users } = admin();
     server.on(

@@ -2,6 +2,7 @@ import { fireEvent, screen, waitFor } from '@testing-library/react-native';
 import * as Notifications from 'expo-notifications';
 
 import type { AlertProfile, Notifications as List } from '../src/api/types';
+import { KEYS } from '../src/storage';
 import { newServer, renderApp, signedInStorage } from '../test/app';
 import { KARIM, idle } from '../test/fakeServer';
 
@@ -17,6 +18,7 @@ const EMPTY: AlertProfile = {
   pendingPhone: null,
   phoneCode: null,
   pendingSince: null,
+  droppedPhone: null,
   smsNumber: '+8809610000000',
   pushTokens: [],
   language: 'en',
@@ -53,6 +55,7 @@ function farmerWithAlerts() {
       const waits = wanted !== null && wanted !== profile.phone && wanted !== profile.pendingPhone;
       profile = {
         ...(req.body as AlertProfile),
+        droppedPhone: waits || wanted === null ? null : profile.droppedPhone,
         phone: wanted === null ? null : profile.phone,
         pendingPhone: wanted === null ? null : waits ? wanted : profile.pendingPhone,
         phoneCode: wanted === null ? null : waits ? '482106' : profile.phoneCode,
@@ -62,8 +65,17 @@ function farmerWithAlerts() {
       return { body: profile };
     }),
   );
-  renderApp(signedInStorage(sessions, KARIM));
-  return { server, profile: () => profile };
+  const phone = signedInStorage(sessions, KARIM);
+  renderApp(phone);
+  return {
+    server,
+    phone,
+    profile: () => profile,
+    /** As five wrong codes texted from `number`, waiting, leave it. */
+    drop: (number: string) => {
+      profile = { ...profile, droppedPhone: number, pendingPhone: null, phoneCode: null, pendingSince: null };
+    },
+  };
 }
 
 async function openAlerts() {
@@ -102,6 +114,20 @@ describe('alerts', () => {
     expect(profile().pushTokens).toEqual(['ExponentPushToken[karim-phone]']);
   });
 
+  test('the token registered is remembered on the phone: signing out takes it out of the account', async () => {
+    mocked.getPermissionsAsync.mockResolvedValue({ granted: true, canAskAgain: true } as never);
+    mocked.getExpoPushTokenAsync.mockResolvedValue({ type: 'expo', data: 'ExponentPushToken[karim-phone]' });
+    const { server, phone } = farmerWithAlerts();
+    server.on('DELETE /api/alerts/push-tokens/{token}', { body: EMPTY });
+    await openAlerts();
+    fireEvent.press(await screen.findByTestId('alerts-push'));
+    expect(await screen.findByText('This phone gets notifications.')).toBeTruthy();
+    expect(await phone.prefs.get(KEYS.pushToken)).toBe('ExponentPushToken[karim-phone]');
+    fireEvent.press(screen.getByTestId('sign-out'));
+    expect(await screen.findByTestId('login')).toBeTruthy();
+    expect(server.count('DELETE /api/alerts/push-tokens/ExponentPushToken%5Bkarim-phone%5D')).toBe(1);
+  });
+
   test('a phone that refuses notifications says so and registers nothing', async () => {
     mocked.getPermissionsAsync.mockResolvedValue({ granted: false, canAskAgain: false } as never);
     const { server } = farmerWithAlerts();
@@ -125,5 +151,19 @@ describe('alerts', () => {
     );
     expect(screen.getByText('+8801711000001 is waiting to be confirmed: it gets nothing until then.')).toBeTruthy();
     expect(screen.getByTestId('alerts-phone-confirmed')).toHaveTextContent(/^No phone confirmed yet/);
+  });
+
+  test('a number dropped after too many wrong codes says why its code is gone, until it is set again', async () => {
+    const { drop } = farmerWithAlerts();
+    drop('+8801711000001');
+    await openAlerts();
+    expect(await screen.findByTestId('alerts-phone-dropped')).toHaveTextContent(
+      'Too many wrong codes were texted from +8801711000001: it was dropped. Save the number again for a new code.',
+    );
+    expect(screen.queryByTestId('alerts-phone-send')).toBeNull();
+    fireEvent.changeText(screen.getByTestId('alerts-phone'), '+8801711000001');
+    fireEvent.press(screen.getByTestId('alerts-save'));
+    expect(await screen.findByTestId('alerts-phone-send')).toHaveTextContent(/send 482106/);
+    expect(screen.queryByTestId('alerts-phone-dropped')).toBeNull();
   });
 });

@@ -136,6 +136,52 @@ describe('sign out', () => {
     expect(screen.getByTestId('login-server').props.value).toBe(BASE);
   });
 
+  test('takes this phone’s push token out of the account first, then revokes the session', async () => {
+    const { server, sessions } = newServer();
+    server.on('GET /api/motor/status', sessions.authed({ body: idle() }));
+    server.on('DELETE /api/alerts/push-tokens/{token}', sessions.authed({ body: {} }));
+    const phone = signedInStorage(sessions, KARIM, { [KEYS.pushToken]: 'ExponentPushToken[karim-phone]' });
+    renderApp(phone);
+    await screen.findByText('IDLE');
+    fireEvent.press(screen.getByTestId('sign-out'));
+    expect(await screen.findByTestId('login')).toBeTruthy();
+    const asked = server.calls.map((c) => `${c.method} ${c.path}`);
+    const forgot = asked.indexOf('DELETE /api/alerts/push-tokens/ExponentPushToken%5Bkarim-phone%5D');
+    expect(forgot).toBeGreaterThanOrEqual(0);
+    expect(forgot).toBeLessThan(asked.indexOf('POST /api/mobile/logout'));
+    expect(sessions.revoked(server.last('POST /api/mobile/logout')!.body.refreshToken)).toBe(true);
+    expect(await phone.prefs.get(KEYS.pushToken)).toBeNull();
+  });
+
+  test('offline with a push token: it is taken out at the next chance, then the session ends', async () => {
+    const { server, sessions } = newServer();
+    server.on('GET /api/motor/status', sessions.authed({ body: idle() }));
+    const forgotten: string[] = [];
+    server.on(
+      'DELETE /api/alerts/push-tokens/{token}',
+      sessions.authed((req) => {
+        forgotten.push(req.path);
+        return { body: {} };
+      }),
+    );
+    const phone = signedInStorage(sessions, KARIM, { [KEYS.pushToken]: 'ExponentPushToken[karim-phone]' });
+    const view = renderApp(phone);
+    await screen.findByText('IDLE');
+    server.offline = true;
+    fireEvent.press(screen.getByTestId('sign-out'));
+    expect(await screen.findByText('Signed out on this phone. The server will be told when it can be reached.')).toBeTruthy();
+    const pending = JSON.parse((await phone.secure.get(KEYS.revokeLater))!);
+    expect(pending.pushToken).toBe('ExponentPushToken[karim-phone]');
+    expect(await phone.prefs.get(KEYS.pushToken)).toBeNull();
+    expect(forgotten).toEqual([]);
+    view.unmount();
+    server.offline = false;
+    renderApp(phone);
+    await waitFor(() => expect(forgotten).toEqual(['/api/alerts/push-tokens/ExponentPushToken%5Bkarim-phone%5D']));
+    await waitFor(() => expect(sessions.revoked(pending.token)).toBe(true));
+    await waitFor(async () => expect(await phone.secure.get(KEYS.revokeLater)).toBeNull());
+  });
+
   test('offline: signs out here, and revokes on the server at the next chance', async () => {
     const { server, sessions } = newServer();
     server.on('GET /api/motor/status', sessions.authed({ body: idle() }));

@@ -285,6 +285,33 @@ describe('owner tools in the app: cash and passwords', () => {
     ).toBeTruthy();
     expect(server.last('PUT /api/admin/users/u1/phone')!.body).toEqual({ phone: '+8801711000001', language: 'en' });
   });
+  test('a farmer’s number dropped after too many wrong codes says why, until it is enrolled again', async () => {
+    const { server, sessions } = owner();
+    let dropped: string | null = '+8801711000001';
+    server.on(
+      'GET /api/admin/users/{id}/phone',
+      sessions.authed(() => ({
+        body: { phone: null, pendingPhone: null, phoneCode: null, pendingSince: null, droppedPhone: dropped, language: 'bn', smsNumber: null },
+      })),
+    );
+    server.on(
+      'PUT /api/admin/users/{id}/phone',
+      sessions.authed((req) => {
+        dropped = null;
+        return { body: { phone: null, pendingPhone: req.body.phone, phoneCode: '482106', pendingSince: '2026-12-05T03:00:00Z', droppedPhone: null, language: req.body.language, smsNumber: null } };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    expect(await screen.findByTestId('user-karim-phone-dropped')).toHaveTextContent(
+      'Too many wrong codes were texted from +8801711000001: it was dropped. Save the number again for a new code.',
+    );
+    const sms = screen.getByTestId('user-karim-sms');
+    fireEvent.changeText(within(sms).getByTestId('user-karim-phone'), '+8801711000001');
+    fireEvent.press(within(sms).getByTestId('user-karim-phone-save'));
+    expect(await within(sms).findByText(/send 482106/)).toBeTruthy();
+    await waitFor(() => expect(screen.queryByTestId('user-karim-phone-dropped')).toBeNull());
+  });
 
   test('sets the pump terms; a refused value is said in words and stays to be put right', async () => {
     const { server, sessions } = owner();

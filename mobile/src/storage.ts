@@ -23,6 +23,8 @@ export const KEYS = {
   refreshToken: 'pumppilot.refreshToken',
   /** A refresh token whose sign-out could not reach the server; revoked at the next chance. */
   revokeLater: 'pumppilot.revokeLater',
+  /** This phone's Expo push token, registered on the account signed in: taken out of it at sign-out. */
+  pushToken: 'pumppilot.pushToken',
   serverUrl: 'pumppilot.serverUrl',
   lastUsername: 'pumppilot.lastUsername',
   user: 'pumppilot.user',

@@ -132,6 +132,19 @@ fn run_charge(facts: &Facts, language: Language) -> String {
     }
 }
 
+/// The answer to a STOP that ended the farmer's run (control by SMS): what the run's end says,
+/// the minutes it used and the balance left, rounded as the run's end rounds them, so that the
+/// answer is the one SMS the farmer gets for it: "Stopped: 1 min used, 19 min left."
+pub fn run_stopped(charged_seconds: i64, balance_seconds: i64, language: Language) -> String {
+    let facts = Facts { seconds: Some(charged_seconds), balance_seconds: Some(balance_seconds), ..Facts::default() };
+    let charge = run_charge(&facts, language);
+    let text = match language {
+        Language::English => format!("Stopped: {charge}."),
+        Language::Bangla => format!("বন্ধ হয়েছে: {charge}।"),
+    };
+    digits(&text, language)
+}
+
 /// The notification's title (a few words) and its sentence, for a notice made at `at` (the
 /// notice's time): load shedding and a silent device say how long they had lasted then, from
 /// `facts.since` (without it, "a long time").
@@ -162,8 +175,11 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
             format!("Your run ended ({}): {}.", end_reason(facts.end_reason, language), run_charge(facts, language)),
         ),
         (English, BalanceLow) => ("Balance low".into(), format!("Only {balance} min left. Ask the owner for more.")),
-        (English, RequestDecided) => match facts.approved {
-            Some(true) => ("Request approved".into(), format!("Your request for {used} min was approved.")),
+        (English, RequestDecided) => match (facts.approved, facts.balance_seconds) {
+            (Some(true), Some(_)) => {
+                ("Request approved".into(), format!("Your request for {used} min was approved. Balance {balance} min."))
+            }
+            (Some(true), None) => ("Request approved".into(), format!("Your request for {used} min was approved.")),
             _ => ("Request rejected".into(), format!("Your request for {used} min was rejected.")),
         },
         (English, RequestNew) => ("New request".into(), format!("{who} asks for {used} min.")),
@@ -174,17 +190,29 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
                 None => format!("{the_device} has not been heard from."),
             },
         ),
-        (English, LoadSheddingLong) => (
-            "Long load shedding".into(),
-            format!("Load shedding has lasted {}.", lasted.as_deref().unwrap_or("a long time")),
-        ),
+        (English, LoadSheddingLong) => {
+            let lasted = lasted.as_deref().unwrap_or("a long time");
+            let body = match &named {
+                Some(name) => format!("Load shedding at the device {name} has lasted {lasted}."),
+                None => format!("Load shedding has lasted {lasted}."),
+            };
+            ("Long load shedding".into(), body)
+        }
         (English, DeviceReset) => {
             ("Device restarted".into(), format!("{the_device} restarted: {}.", reset_reason(facts.reset, language)))
         }
-        (English, RelayNoFeedback) => (
-            "Motor did not start".into(),
-            "The relay was switched on but the motor did not confirm it runs. Please check the pump.".into(),
-        ),
+        (English, RelayNoFeedback) => {
+            let body = match &named {
+                Some(name) => format!(
+                    "The device {name} switched its relay on, but the motor did not confirm it runs. Please check \
+                     the pump."
+                ),
+                None => {
+                    "The relay was switched on but the motor did not confirm it runs. Please check the pump.".into()
+                }
+            };
+            ("Motor did not start".into(), body)
+        }
         (English, StoreTrouble) => (
             "Server trouble".into(),
             "The server could not write its records for a while; runs were held meanwhile. It works again.".into(),
@@ -200,8 +228,11 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
             format!("আপনার সেচ শেষ ({}): {}।", end_reason(facts.end_reason, language), run_charge(facts, language)),
         ),
         (Bangla, BalanceLow) => ("ব্যালেন্স কম".into(), format!("মাত্র {balance} মিনিট বাকি। মালিকের কাছে আরও চান।")),
-        (Bangla, RequestDecided) => match facts.approved {
-            Some(true) => ("অনুরোধ মঞ্জুর".into(), format!("আপনার {used} মিনিটের অনুরোধ মঞ্জুর হয়েছে।")),
+        (Bangla, RequestDecided) => match (facts.approved, facts.balance_seconds) {
+            (Some(true), Some(_)) => {
+                ("অনুরোধ মঞ্জুর".into(), format!("আপনার {used} মিনিটের অনুরোধ মঞ্জুর হয়েছে। ব্যালেন্স {balance} মিনিট।"))
+            }
+            (Some(true), None) => ("অনুরোধ মঞ্জুর".into(), format!("আপনার {used} মিনিটের অনুরোধ মঞ্জুর হয়েছে।")),
             _ => ("অনুরোধ নামঞ্জুর".into(), format!("আপনার {used} মিনিটের অনুরোধ নামঞ্জুর হয়েছে।")),
         },
         (Bangla, RequestNew) => ("নতুন অনুরোধ".into(), format!("{who} {used} মিনিট চান।")),
@@ -213,7 +244,13 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
             },
         ),
         (Bangla, LoadSheddingLong) => {
-            ("দীর্ঘ লোডশেডিং".into(), format!("লোডশেডিং {} ধরে চলছে।", lasted.as_deref().unwrap_or("অনেকক্ষণ")))
+            let lasted = lasted.as_deref().unwrap_or("অনেকক্ষণ");
+            // "At the device X": a name of 18 letters with 23 h 59 min is 65 characters.
+            let body = match &named {
+                Some(name) => format!("{name} ডিভাইসে লোডশেডিং {lasted} ধরে চলছে।"),
+                None => format!("লোডশেডিং {lasted} ধরে চলছে।"),
+            };
+            ("দীর্ঘ লোডশেডিং".into(), body)
         }
         (Bangla, DeviceReset) => {
             let reason = reset_reason(facts.reset, language);
@@ -224,7 +261,15 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
             };
             ("ডিভাইস রিস্টার্ট".into(), body)
         }
-        (Bangla, RelayNoFeedback) => ("মোটর চালু হয়নি".into(), "রিলে চালু হয়েছিল কিন্তু মোটর চলেনি। পাম্পটি দেখুন।".into()),
+        (Bangla, RelayNoFeedback) => {
+            // The device as the subject, as a restart says it: "X switched the relay on, the motor
+            // did not run" (65 characters with a name of 18 letters).
+            let body = match &named {
+                Some(name) => format!("{name} রিলে চালু করেছিল, মোটর চলেনি। পাম্পটি দেখুন।"),
+                None => "রিলে চালু হয়েছিল কিন্তু মোটর চলেনি। পাম্পটি দেখুন।".into(),
+            };
+            ("মোটর চালু হয়নি".into(), body)
+        }
         (Bangla, StoreTrouble) => {
             ("সার্ভারে সমস্যা".into(), "সার্ভার কিছুক্ষণ রেকর্ড লিখতে পারেনি; তখন সেচ থেমে ছিল। এখন আবার চলছে।".into())
         }
@@ -238,7 +283,7 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
 mod wording {
     use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, ResetReason, Timestamp};
 
-    use super::{Language, minutes, minutes_up, render};
+    use super::{Language, minutes, minutes_up, render, run_stopped};
     use crate::sms::parts;
 
     /// The English and the Bangla sentence.
@@ -314,6 +359,58 @@ mod wording {
                 "Your run ended (you stopped it): no minutes used.",
                 "আপনার সেচ শেষ (আপনি বন্ধ করেছেন): কোনো মিনিট খরচ হয়নি।"
             )
+        );
+    }
+
+    /// A STOP texted from a farmer's phone is answered with what the run's end would have said: the
+    /// answer is the one SMS they get for it.
+    #[test]
+    fn the_answer_to_a_stop_says_what_the_runs_end_says() {
+        let stopped = |charged, balance| {
+            (run_stopped(charged, balance, Language::English), run_stopped(charged, balance, Language::Bangla))
+        };
+        assert_eq!(
+            stopped(2, 20 * 60 - 2),
+            pair("Stopped: 1 min used, 19 min left.", "বন্ধ হয়েছে: ১ মিনিট খরচ, ১৯ মিনিট বাকি।")
+        );
+        assert_eq!(
+            stopped(0, 30 * 60),
+            pair("Stopped: no minutes used, 30 min left.", "বন্ধ হয়েছে: কোনো মিনিট খরচ হয়নি, ৩০ মিনিট বাকি।")
+        );
+        // The same numbers as the run's end: the charge rounded up, the balance down.
+        for (charged, balance) in [(1, 599), (61, 3540), (1440 * 60 - 1, 99_999 * 60 + 59)] {
+            let ended = both(NoticeKind::RunEnded, &ended(charged, Some(balance)));
+            let (english, bangla) = stopped(charged, balance);
+            assert!(ended.0.ends_with(english.trim_start_matches("Stopped: ")), "{english} / {}", ended.0);
+            assert!(ended.1.ends_with(bangla.trim_start_matches("বন্ধ হয়েছে: ")), "{bangla} / {}", ended.1);
+        }
+    }
+
+    /// An approval says the balance the farmer may pump now, rounded down as every balance is; a
+    /// rejection says so plainly (the owner's decision carries no reason to give).
+    #[test]
+    fn an_approval_says_the_new_balance_and_a_rejection_says_so_plainly() {
+        let decided = |approved, balance_seconds| Facts {
+            seconds: Some(30 * 60),
+            balance_seconds,
+            approved: Some(approved),
+            ..Facts::default()
+        };
+        assert_eq!(
+            both(NoticeKind::RequestDecided, &decided(true, Some(45 * 60 + 59))),
+            pair(
+                "Your request for 30 min was approved. Balance 45 min.",
+                "আপনার ৩০ মিনিটের অনুরোধ মঞ্জুর হয়েছে। ব্যালেন্স ৪৫ মিনিট।"
+            )
+        );
+        assert_eq!(
+            both(NoticeKind::RequestDecided, &decided(true, None)).0,
+            "Your request for 30 min was approved.",
+            "an approval told before the balance was kept"
+        );
+        assert_eq!(
+            both(NoticeKind::RequestDecided, &decided(false, None)),
+            pair("Your request for 30 min was rejected.", "আপনার ৩০ মিনিটের অনুরোধ নামঞ্জুর হয়েছে।")
         );
     }
 
@@ -417,6 +514,34 @@ mod wording {
             render(NoticeKind::DeviceOffline, &silent, since + 15 * 60_000, Language::Bangla).1,
             "\"Dokkhin maath pump\" ডিভাইসের ১৫ মিনিট ধরে কোনো সাড়া নেই।"
         );
+        // The motor that did not start, and the load shedding that lasts, name it too.
+        assert_eq!(
+            both(NoticeKind::RelayNoFeedback, &named(None)),
+            pair(
+                "The device \"Dokkhin maath pump\" switched its relay on, but the motor did not confirm it runs. \
+                 Please check the pump.",
+                "\"Dokkhin maath pump\" রিলে চালু করেছিল, মোটর চলেনি। পাম্পটি দেখুন।"
+            )
+        );
+        let told = |kind, language| render(kind, &silent, since + (3 * 60 + 10) * 60_000, language).1;
+        assert_eq!(
+            (
+                told(NoticeKind::LoadSheddingLong, Language::English),
+                told(NoticeKind::LoadSheddingLong, Language::Bangla)
+            ),
+            pair(
+                "Load shedding at the device \"Dokkhin maath pump\" has lasted 3 h 10 min.",
+                "\"Dokkhin maath pump\" ডিভাইসে লোডশেডিং ৩ ঘণ্টা ১০ মিনিট ধরে চলছে।"
+            )
+        );
+        // Told before names were kept, they say what they said.
+        assert_eq!(
+            both(NoticeKind::RelayNoFeedback, &Facts::default()),
+            pair(
+                "The relay was switched on but the motor did not confirm it runs. Please check the pump.",
+                "রিলে চালু হয়েছিল কিন্তু মোটর চলেনি। পাম্পটি দেখুন।"
+            )
+        );
     }
 
     /// Every notice with every reason, with long numbers, in both languages.
@@ -449,6 +574,13 @@ mod wording {
         }
         facts.push(Facts {
             seconds: Some(10_080 * 60),
+            balance_seconds: Some(99_999 * 60 + 59),
+            approved: Some(true),
+            device: Some(DEVICE.to_owned()),
+            ..Facts::default()
+        });
+        facts.push(Facts {
+            seconds: Some(10_080 * 60),
             balance_seconds: Some(599),
             approved: Some(true),
             since: Some(since),
@@ -461,6 +593,10 @@ mod wording {
             for kind in NoticeKind::ALL.into_iter().filter(|kind| *kind != NoticeKind::SmsReply) {
                 texts.push(render(kind, facts, at, language));
             }
+        }
+        // The answer to a STOP, which stands for the run's end.
+        for (charged, balance) in [(0, 0), (0, 99_999 * 60 + 59), (1440 * 60 - 1, 99_999 * 60 + 59)] {
+            texts.push((String::new(), run_stopped(charged, balance, language)));
         }
         texts
     }

@@ -9,7 +9,8 @@
 //! - **Retries** back off from [`Limits::backoff_ms`] doubling up to [`Limits::backoff_max_ms`];
 //!   after [`Limits::max_attempts`] tries an item is given up.
 //! - **SMS answers** (`SMS_REPLY`, the answer to a farmer's text) go by SMS only, at once: no
-//!   muting, no quiet hours, only the gateway's limit.
+//!   muting, no quiet hours, only the gateway's limit. What such an answer said already (the end
+//!   of a run stopped by text, `Facts::worth_an_sms`) goes by push only.
 //! - **Quiet hours** and **rate limits** (per person, and per SMS gateway) defer an item without
 //!   counting a try. The limits are counted in the store ([`Store::admit_send`]), so several
 //!   servers on one store keep one limit. A farmer's turn (`RUN_STARTED`) goes out in quiet hours
@@ -364,13 +365,10 @@ impl Outbox {
 
     /// Takes a token Expo no longer knows out of a person's profile.
     async fn forget_token(&self, user: UserId, token: &str) -> Result<usize, StoreError> {
-        let Some(mut profile) = self.store.alert_profile(user).await? else { return Ok(0) };
-        let before = profile.push_tokens.len();
-        profile.push_tokens.retain(|t| t != token);
-        if profile.push_tokens.len() == before {
+        // Only from this person's profile: the phone may have moved to another account since.
+        if !self.store.remove_push_token(user, token).await? {
             return Ok(0);
         }
-        self.store.set_alert_profile(&profile).await?;
         tracing::info!(%user, "a phone is gone (DeviceNotRegistered): its push token is forgotten");
         Ok(1)
     }
@@ -381,7 +379,10 @@ impl Outbox {
         let mut channels = Vec::new();
         if kind == NoticeKind::SmsReply {
             // An answer goes back the way the question came, whatever is muted.
-            if self.sms.is_some() && profile.phone.is_some() && !item.delivered.contains(&Channel::Sms) {
+            if self.sms.is_some()
+                && sms_to(&item.notification, profile).is_some()
+                && !item.delivered.contains(&Channel::Sms)
+            {
                 channels.push(Channel::Sms);
             }
             return channels;
@@ -389,7 +390,13 @@ impl Outbox {
         if self.push.is_some() && !profile.push_tokens.is_empty() && profile.wants(kind, Channel::Push) {
             channels.push(Channel::Push);
         }
-        if self.sms.is_some() && profile.phone.is_some() && profile.wants(kind, Channel::Sms) {
+        // What the engine says is not worth a paid SMS (the end of a run the farmer stopped by
+        // text, which its answer told) goes to the bell and by push only.
+        if self.sms.is_some()
+            && profile.phone.is_some()
+            && profile.wants(kind, Channel::Sms)
+            && item.notification.facts.worth_an_sms()
+        {
             channels.push(Channel::Sms);
         }
         channels.retain(|c| !item.delivered.contains(c));
@@ -467,7 +474,7 @@ impl Outbox {
                 }
                 Channel::Sms => {
                     let sms = self.sms.as_ref().expect("SMS is configured");
-                    let phone = profile.phone.as_deref().expect("a phone");
+                    let phone = sms_to(n, &profile).expect("a phone");
                     sms.send(&self.http, phone, &body, &n.id.to_string()).await
                 }
             };
@@ -495,6 +502,12 @@ impl Outbox {
         }
         Ok(Delivery::Retry { at: now + self.limits.backoff(item.attempts), delivered, error })
     }
+}
+
+/// The number a notification's SMS goes to: the one an answer names (a number that texted but is
+/// no one's confirmed phone), else the person's phone.
+fn sms_to<'a>(n: &'a Notification, profile: &'a AlertProfile) -> Option<&'a str> {
+    n.facts.to_phone.as_deref().filter(|_| n.kind == NoticeKind::SmsReply).or(profile.phone.as_deref())
 }
 
 /// What becomes of a hold, a resume or a run's end about to go ([`Outbox::news`]).

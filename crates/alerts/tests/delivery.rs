@@ -660,6 +660,50 @@ async fn a_turn_and_a_runs_end_go_past_a_full_hour_and_short_holds_are_never_sen
     assert_eq!(worker.run_once(at(3600)).await.unwrap().done, 1, "the next hour");
 }
 
+/// A farmer who stops their run by SMS gets one SMS: the answer to their text says the run's end.
+/// The run's end (and the low balance it leaves) the engine marked so goes by push and stays in
+/// the bell, and still drops the run's hold waiting to be told; a run's end not answered so goes
+/// by SMS as ever.
+#[tokio::test]
+async fn the_end_of_a_run_stopped_by_sms_goes_by_push_only_and_still_drops_its_waiting_hold() {
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let worker = pump.worker("server-1", Limits::default());
+    let run = EntryId::new();
+    pump.tell(NoticeKind::RunHeld, at(0), of_run(run, Some(HoldReason::LoadShedding))).await;
+    assert_eq!(worker.run_once(at(0)).await.unwrap().deferred, 1, "a hold of a moment is not news yet");
+    let answered = Facts { entry_id: Some(run), answered_by_sms: true, ..ended() };
+    pump.tell(
+        NoticeKind::SmsReply,
+        at(30),
+        Facts { text: Some("Stopped: 25 min used, 95 min left.".into()), ..Facts::default() },
+    )
+    .await;
+    pump.tell(NoticeKind::RunEnded, at(30), answered.clone()).await;
+    pump.tell(NoticeKind::BalanceLow, at(30), Facts { balance_seconds: Some(540), ..answered }).await;
+    let round = worker.run_once(at(30)).await.unwrap();
+    assert_eq!((round.done, round.dropped), (3, 1), "{round:?}");
+    assert_eq!(sms_texts(&pump), ["Stopped: 25 min used, 95 min left."], "one SMS");
+    assert_eq!(pushed(&pump), ["RUN_ENDED", "BALANCE_LOW"]);
+    assert_eq!(pump.store.unread_notifications(pump.karim).await.unwrap(), 4, "the bell shows them all");
+    assert_eq!(worker.run_once(at(600)).await.unwrap(), Round::default(), "the hold is never told");
+
+    // Without push, it has nowhere to go but the bell.
+    let mut profile = pump.store.alert_profile(pump.karim).await.unwrap().unwrap();
+    profile.push_tokens.clear();
+    pump.store.set_alert_profile(&profile).await.unwrap();
+    let next = EntryId::new();
+    pump.tell(NoticeKind::RunEnded, at(700), Facts { entry_id: Some(next), answered_by_sms: true, ..ended() }).await;
+    pump.tell(NoticeKind::RunEnded, at(701), Facts { entry_id: Some(EntryId::new()), ..ended() }).await;
+    assert_eq!(worker.run_once(at(701)).await.unwrap().done, 2);
+    assert_eq!(
+        sms_texts(&pump),
+        ["Stopped: 25 min used, 95 min left.", "Your run ended (you stopped it): 25 min used, 95 min left."],
+        "a run not stopped by SMS ends by SMS"
+    );
+    assert_eq!(pushed(&pump).len(), 2);
+}
+
 /// A hold that lasts is told a minute after it began and its resume when it comes; one over
 /// before it went (its resume came during quiet hours, or its run ended) is dropped, never sent.
 #[tokio::test]

@@ -120,6 +120,25 @@ pub struct Facts {
     /// A text already written in the person's language (an SMS answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// The number an SMS answer goes to when it is not the person's confirmed phone: a number
+    /// that texted wrong codes for the number waiting on their account, and is no one's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_phone: Option<String>,
+    /// What this tells was asked for by the farmer's own text (a STOP), whose answer by SMS says
+    /// it already (see [`Facts::worth_an_sms`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub answered_by_sms: bool,
+}
+
+impl Facts {
+    /// Whether the notice is worth a paid SMS. Not when it tells what the farmer's own text just
+    /// did: the answer to that text (an `SMS_REPLY`) says it, so a farmer who stops their run by
+    /// SMS gets one SMS, not the answer and the run's end (nor a low balance the answer states).
+    /// The bell and push, which cost nothing, still show it: its end also tells the worker that
+    /// holds and resumes of the run still waiting are moot.
+    pub fn worth_an_sms(&self) -> bool {
+        !self.answered_by_sms
+    }
 }
 
 /// One thing to tell one person.
@@ -169,12 +188,15 @@ fn turn_came(entry: &QueueEntry, pressed: Option<EntryId>) -> bool {
 /// left: a run that became active started, unless the farmer just pressed Start for it (see
 /// [`turn_came`]); RUNNING ↔ HOLD held or resumed, dated when that happened; an ended run ended
 /// (with its charge and the balance left); its charge, when it crossed [`LOW_BALANCE_SECONDS`],
-/// leaves the balance low; a NO_FEEDBACK hold tells the owner too.
+/// leaves the balance low; a NO_FEEDBACK hold tells the owner too. The end of the run `answered`
+/// (the one the farmer stopped by SMS) and the low balance it leaves are not worth an SMS
+/// ([`Facts::worth_an_sms`]): the answer to the farmer's text says both.
 pub(crate) fn notices_of(
     admin: AdminId,
     before: Option<ActiveRun>,
     after: Option<&QueueEntry>,
     pressed: Option<EntryId>,
+    answered: Option<EntryId>,
     records: &Records,
     now: Timestamp,
 ) -> Vec<Notice> {
@@ -193,17 +215,19 @@ pub(crate) fn notices_of(
             .find(|l| l.user_id == entry.user_id && l.kind == LedgerKind::RunCharge && l.entry_id == Some(entry.id));
         // A run that charged nothing leaves the balance as the wallet had it.
         let balance = charge.map(|l| l.balance_after);
+        let answered_by_sms = answered == Some(entry.id);
         let facts = Facts {
             end_reason: entry.end_reason,
             seconds: entry.charged_seconds,
             balance_seconds: balance,
+            answered_by_sms,
             ..run(entry)
         };
         tell(entry.user_id, NoticeKind::RunEnded, at, facts);
         if let Some(charge) = charge {
             let before = charge.balance_after - charge.delta_seconds;
             if charge.balance_after < LOW_BALANCE_SECONDS && before >= LOW_BALANCE_SECONDS {
-                let facts = Facts { balance_seconds: Some(charge.balance_after), ..Facts::default() };
+                let facts = Facts { balance_seconds: Some(charge.balance_after), answered_by_sms, ..Facts::default() };
                 tell(charge.user_id, NoticeKind::BalanceLow, charge.at, facts);
             }
         }
@@ -237,4 +261,22 @@ pub(crate) fn notices_of(
         }
     }
     notices
+}
+
+/// The farmer hears their request for `seconds` was approved, with the balance they may pump now
+/// (`balance_seconds`, the minutes just added included).
+pub(crate) fn request_approved(
+    admin: AdminId,
+    farmer: UserId,
+    seconds: i64,
+    balance_seconds: i64,
+    now: Timestamp,
+) -> Notice {
+    let facts = Facts {
+        seconds: Some(seconds),
+        balance_seconds: Some(balance_seconds),
+        approved: Some(true),
+        ..Facts::default()
+    };
+    Notice::new(farmer, admin, NoticeKind::RequestDecided, now, facts)
 }

@@ -9,7 +9,7 @@ use pumppilot_protocol::{HoldReason, RelayOff, ResetReason};
 use crate::{
     DeviceId, EndReason, EntryId, EntryStatus, Facts, LedgerEntry, LedgerKind, MotorSettings, Notice, NoticeKind,
     QueueEntry, ReceiptId, Records, RequestId, Tenant, Timestamp, UsageRow, UserId,
-    notices::{ActiveRun, notices_of},
+    notices::{ActiveRun, notices_of, request_approved},
 };
 
 /// Something that happens to a tenant.
@@ -19,6 +19,10 @@ pub enum Event {
     Start { user: UserId, requested_minutes: Option<u32>, entry_id: EntryId },
     /// A user presses Stop: ends their run, or takes them out of the line.
     Stop { user: UserId },
+    /// A farmer texts STOP from their phone: as `Stop`, and the answer to their text (an SMS)
+    /// says what the run's end says, so the end of the run it stops is not worth another SMS
+    /// ([`Facts::worth_an_sms`]).
+    StopByText { user: UserId },
     /// A user's card is held to the pump's reader: it stops their run when theirs is the active
     /// one (after time caught up), else it is a Start (a place kept for one already waiting).
     CardTap { user: UserId, entry_id: EntryId },
@@ -155,7 +159,8 @@ impl DevicePoll {
         }
     }
 
-    /// The board has just come back from a power cut or a sag: the grid has just come back.
+    /// The board says it came back from a power cut or a sag: the grid came back when it booted.
+    /// A new boot only ([`DevicePoll::booted_before`]) starts the grid's settle time again.
     pub const fn power_returned(&self) -> bool {
         matches!(self.reset, Some(ResetReason::PowerOn | ResetReason::BrownOut))
     }
@@ -204,13 +209,14 @@ impl Tenant {
             Event::Start { entry_id, .. } | Event::CardTap { entry_id, .. } => Some(*entry_id),
             _ => None,
         };
+        let by_text = matches!(event, Event::StopByText { .. });
         let mut records = self.advance(now);
         let reply = match event {
             Event::Tick => Ok(Reply::Done),
             Event::Start { user, requested_minutes, entry_id } => {
                 self.start(user, requested_minutes, entry_id, now, &mut records)
             }
-            Event::Stop { user } => self.stop(user, now, &mut records),
+            Event::Stop { user } | Event::StopByText { user } => self.stop(user, now, &mut records),
             Event::CardTap { user, entry_id } => match self.active.as_ref().is_some_and(|e| e.user_id == user) {
                 true => self.stop(user, now, &mut records),
                 false => self.start(user, None, entry_id, now, &mut records),
@@ -296,7 +302,13 @@ impl Tenant {
             self.seq += 1;
             records.changed = true;
         }
-        let notices = notices_of(self.admin_id, active_before, self.active.as_deref(), pressed, &records, now);
+        // The run a farmer stopped by text: the answer to the text tells its end.
+        let answered = match &reply {
+            Ok(Reply::Ended(entry)) if by_text => Some(entry.id),
+            _ => None,
+        };
+        let notices =
+            notices_of(self.admin_id, active_before, self.active.as_deref(), pressed, answered, &records, now);
         records.notices.extend(notices);
         Outcome { records, reply }
     }
@@ -517,12 +529,14 @@ impl Tenant {
                 records.changed = true;
             }
         }
-        if poll.power_returned() {
+        // A reset repeated because its answer was lost is the same boot: it is told once, and the
+        // grid's settle time runs from the boot's first report, not again from each repeat.
+        let new_boot = !poll.booted_before(last_poll, now);
+        if poll.power_returned() && new_boot {
             self.motor.grid_up_since = Some(now);
             records.changed = true;
         }
-        // Told once per boot: a reset repeated because its answer was lost is the same boot.
-        if let Some(reason) = poll.reset.filter(|_| poll.unexpected_reset() && !poll.booted_before(last_poll, now)) {
+        if let Some(reason) = poll.reset.filter(|_| poll.unexpected_reset() && new_boot) {
             let facts = Facts { reset: Some(reason), ..Facts::default() };
             records.notices.push(Notice::new(self.admin_id.0, self.admin_id, NoticeKind::DeviceReset, now, facts));
             records.changed = true;
@@ -638,6 +652,11 @@ impl Tenant {
         };
         self.set_wallet(credit.user, balance);
         records.changed = true;
+        if credit.kind == LedgerKind::RequestApproved {
+            // Said with the minutes the farmer may pump now: their running run's use left out.
+            let available = self.available_seconds(credit.user, now);
+            records.notices.push(request_approved(self.admin_id, credit.user, credit.seconds, available, now));
+        }
         records.ledger.push(LedgerEntry {
             user_id: credit.user,
             admin_id: self.admin_id,

@@ -168,6 +168,61 @@ fn a_board_back_from_a_power_cut_waits_for_the_grid_to_settle() {
     assert_eq!(state(&other), (MotorState::Running, None), "a watchdog reset is not a power cut");
 }
 
+/// Found by the alerts audit: the firmware says why it booted in every poll until an answer
+/// reaches it, and each POWER_ON or BROWN_OUT said again started the grid's settle time again, so
+/// a weak network kept a farmer's run waiting long after the power had settled. The board's
+/// uptime tells a repeat of the same boot from a new one: a new boot waits the whole settle time
+/// from its first report, and a repeat neither extends nor shortens it.
+#[test]
+fn only_a_new_boot_starts_the_grid_settle_again_and_a_repeated_report_of_one_does_not_extend_it() {
+    let mut t = pump(rules(0, 60, 0));
+    let board = |reset, uptime_s: u64| {
+        Event::Poll(DevicePoll { reset, uptime_ms: Some(uptime_s * 1000), ..DevicePoll::ready(BOARD) })
+    };
+    let off_until = |t: &mut Tenant, until: i64| {
+        for second in [until - 30, until - 1] {
+            t.apply(Event::Tick, at(second));
+            assert_eq!(state(t), (MotorState::Hold, Some(HoldReason::GridSettling)), "at {second} s");
+            assert_eq!(t.poll_answer(at(second), 5000).motor, Motor::Off, "at {second} s");
+        }
+        t.apply(Event::Tick, at(until));
+        assert_eq!(state(t), (MotorState::Running, None), "at {until} s");
+    };
+    t.apply(board(None, 900), at(100));
+    // A power cut: the board boots and its first poll, 3 s after, says so.
+    t.apply(board(Some(ResetReason::PowerOn), 3), at(200));
+    t.apply(start(A), at(201));
+    assert_eq!(t.restart_wait_until(), Some(at(260)));
+    // The answers are lost on a weak network: the board says POWER_ON again and again, its uptime
+    // reaching back past the poll before (5 s later up 8 s; 45 s later up 53 s).
+    t.apply(board(Some(ResetReason::PowerOn), 8), at(205));
+    t.apply(board(Some(ResetReason::PowerOn), 53), at(250));
+    assert_eq!(t.restart_wait_until(), Some(at(260)), "the same boot: the wait is not extended");
+    off_until(&mut t, 260);
+    t.apply(board(None, 63), at(260));
+    t.apply(stop(A), at(300));
+
+    // A sag reboots the board: a new boot (up 2 s, its last poll 80 s ago) waits the whole
+    // settle time again, from its first report; its repeats change nothing.
+    t.apply(board(Some(ResetReason::BrownOut), 2), at(340));
+    t.apply(start(B), at(341));
+    assert_eq!(t.restart_wait_until(), Some(at(400)));
+    t.apply(board(Some(ResetReason::BrownOut), 7), at(345));
+    assert_eq!(t.restart_wait_until(), Some(at(400)));
+    off_until(&mut t, 400);
+    t.apply(stop(B), at(410));
+
+    // A board silent for longer than it has been up (a long cut) has booted anew, whatever it says
+    // again afterwards; a board that does not say its uptime has each report taken as a new boot.
+    t.apply(board(Some(ResetReason::PowerOn), 50), at(600));
+    t.apply(start(A), at(601));
+    assert_eq!(t.restart_wait_until(), Some(at(660)));
+    let unsaid = DevicePoll { reset: Some(ResetReason::PowerOn), ..DevicePoll::ready(BOARD) };
+    t.apply(Event::Poll(unsaid), at(630));
+    assert_eq!(t.restart_wait_until(), Some(at(690)), "without its uptime, taken as a new boot");
+    off_until(&mut t, 690);
+}
+
 #[test]
 fn no_more_starts_in_an_hour_than_the_motor_allows() {
     let mut t = pump(rules(0, 0, 2));

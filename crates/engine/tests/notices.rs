@@ -128,6 +128,69 @@ fn a_farmer_who_starts_the_free_pump_is_not_told_their_turn_came_and_one_who_wai
     assert_eq!(told(&at_once), [(A, NoticeKind::RunEnded), (B, NoticeKind::RunStarted)]);
 }
 
+/// The audit's farmers paid two SMS for a STOP they texted: its answer, then the run's end. The
+/// answer says the run's end (minutes used, balance), so the end of a run its farmer stopped by
+/// text, and the low balance its charge leaves, are not worth an SMS; the bell and push still get
+/// them. A run stopped any other way, or the next farmer's turn, is news by SMS as before.
+#[test]
+fn a_run_stopped_by_text_is_answered_by_that_sms_and_its_end_is_not_sent_again() {
+    let sms = |records: &Records| -> Vec<(UserId, NoticeKind, bool)> {
+        records.notices.iter().map(|n| (n.to, n.kind, n.facts.worth_an_sms())).collect()
+    };
+    let mut pump = pump(&[(A, 700), (B, 3600)]);
+    apply(&mut pump, start(A), 0);
+    apply(&mut pump, report(false), 0);
+    apply(&mut pump, start(B), 1);
+    let stopped = apply(&mut pump, Event::StopByText { user: A }, 120);
+    assert_eq!(
+        sms(&stopped),
+        [(A, NoticeKind::RunEnded, false), (A, NoticeKind::BalanceLow, false), (B, NoticeKind::RunStarted, true)]
+    );
+    assert_eq!(stopped.notices[0].facts.seconds, Some(120), "the bell still says what it used");
+    assert_eq!(stopped.notices[0].facts.end_reason, Some(EndReason::UserStop));
+
+    // B stops from the app: the run's end goes by SMS as ever.
+    assert_eq!(sms(&apply(&mut pump, Event::Stop { user: B }, 130)), [(B, NoticeKind::RunEnded, true)]);
+
+    // A farmer still in line who texts STOP leaves it: no run ended, nothing to tell.
+    apply(&mut pump, start(B), 140);
+    apply(&mut pump, start(A), 141);
+    assert_eq!(sms(&apply(&mut pump, Event::StopByText { user: A }, 142)), []);
+    // A run that ran out before the text came was not stopped by it ("Nothing to stop"): its end
+    // is news by SMS.
+    apply(&mut pump, Event::Stop { user: B }, 143);
+    apply(&mut pump, Event::Start { user: A, requested_minutes: Some(1), entry_id: EntryId::new() }, 150);
+    apply(&mut pump, report(false), 150);
+    let late = pump.apply(Event::StopByText { user: A }, at(300));
+    assert!(late.reply.is_err(), "nothing to stop");
+    assert_eq!(sms(&late.records), [(A, NoticeKind::RunEnded, true)]);
+}
+
+/// An approved request tells the farmer their balance with it, the minutes they may pump now: a
+/// farmer whose run is using minutes hears what is left of them.
+#[test]
+fn an_approval_tells_the_farmer_the_minutes_they_may_pump_now() {
+    let mut pump = pump(&[(A, 600)]);
+    let approved = |seconds| {
+        Event::Credit(Credit {
+            request_id: Some(pumppilot_engine::RequestId::new()),
+            ..Credit::new(A, seconds, LedgerKind::RequestApproved, OWNER)
+        })
+    };
+    let records = apply(&mut pump, approved(1800), 10);
+    assert_eq!(told(&records), [(A, NoticeKind::RequestDecided)]);
+    let facts = &records.notices[0].facts;
+    assert_eq!((facts.approved, facts.seconds, facts.balance_seconds), (Some(true), Some(1800), Some(2400)));
+    assert_eq!(records.notices[0].at, at(10));
+
+    apply(&mut pump, start(A), 20);
+    apply(&mut pump, report(false), 20);
+    let records = apply(&mut pump, approved(600), 80);
+    assert_eq!(records.notices[0].facts.balance_seconds, Some(2400 + 600 - 60), "60 s used by the run");
+    // A recharge taken in cash is no request: the owner gives the receipt.
+    assert_eq!(told(&apply(&mut pump, credit(A, 600), 90)), []);
+}
+
 /// A run held by load shedding and resumed while the board still rests its relay (it holds its
 /// ON command while the power settles) has no phase start until the device is told: its resume
 /// was dated at the run's start, sorted to the bottom of the bell and was due at once.

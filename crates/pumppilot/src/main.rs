@@ -145,18 +145,15 @@ fn settings() -> anyhow::Result<Settings> {
 
 async fn serve() -> anyhow::Result<()> {
     let settings = settings()?;
+    // The addresses first: a start that cannot listen stops before it makes anything on disk (the
+    // data folder, a new database, its secret, the lock file).
+    let listeners = app::Listeners::bind(&settings).await?;
     // Held until the process ends: a second server on the same SQLite file is refused.
     let _serving = pumppilot::store::lock_for_serving(&settings)?;
     let secret = pumppilot::store::load_secret(&settings)?;
     let store = pumppilot::store::open_store(&settings).await?;
-    let running = app::spawn(settings.clone(), store, secret).await?;
-    if let Some((username, password)) =
-        app::bootstrap_master(&running.app).await.map_err(|e| anyhow::anyhow!(e.message))?
-    {
-        say(format_args!(
-            "Created the master admin. Sign in with username `{username}` and password `{password}` (shown only this once)."
-        ));
-    }
+    let running = app::spawn_on(listeners, settings.clone(), store, secret).await?;
+    first_master(&running.app, &settings).await?;
     if let Some(mqtt) = running.mqtt_addr {
         say(format_args!("Devices may connect over MQTT on {mqtt}"));
     }
@@ -164,6 +161,46 @@ async fn serve() -> anyhow::Result<()> {
     shutdown_signal().await;
     say(format_args!("Stopping: finishing the requests in flight and writing the last device telemetry."));
     running.shutdown().await
+}
+
+/// Creates the master admin at the first start. A made-up password is shown once to a person at
+/// a terminal; anywhere else standard output is kept (systemd's journal, for months, readable by
+/// admins), so the password goes to a file only the server's user can read, and the output names
+/// the file. The operator deletes it once signed in (README, "Running it as a service"): each start
+/// reminds them while it is there.
+async fn first_master(app: &app::App, settings: &Settings) -> anyhow::Result<()> {
+    let at_terminal = std::io::stdout().is_terminal();
+    let file = pumppilot::store::master_password_file(settings);
+    let kept = std::cell::Cell::new(false);
+    let keep = |_: &str, password: &str| match at_terminal {
+        true => Ok(()),
+        false => {
+            pumppilot::store::keep_master_password(&file, password).map(|()| kept.set(true)).map_err(|e| e.to_string())
+        }
+    };
+    let made = app::first_master(app, keep).await.map_err(|e| {
+        // A password kept for a master that was not made is no one's.
+        if kept.get() {
+            let _ = std::fs::remove_file(&file);
+        }
+        anyhow::anyhow!(e.message)
+    })?;
+    match made {
+        Some((username, password)) if at_terminal => say(format_args!(
+            "Created the master admin. Sign in with username `{username}` and password `{password}` (shown only this once)."
+        )),
+        Some((username, _)) => say(format_args!(
+            "Created the master admin `{username}`. Its password is in {} (readable by this user only): sign in, \
+             keep the password somewhere safe, then delete the file.",
+            file.display()
+        )),
+        None if file.exists() => say(format_args!(
+            "The master's first password is still in {}: delete the file once you have signed in and kept it.",
+            file.display()
+        )),
+        None => {}
+    }
+    Ok(())
 }
 
 /// One line on standard output for the operator. Unlike `println!`, a failed write (a full disk,

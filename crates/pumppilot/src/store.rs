@@ -148,6 +148,35 @@ fn secret(settings: &Settings, new_install: bool) -> anyhow::Result<Secret> {
     Ok(Secret(secret))
 }
 
+/// Where a made-up first password of the master is kept when nobody is at a terminal to read it
+/// (a service, whose output its journal keeps for months): `master-password` in the data folder,
+/// beside a SQLite database and its `secret.key`; with MongoDB or an in-memory database, in the
+/// working directory (`deploy/pumppilot.service` makes it the service's own state directory).
+pub fn master_password_file(settings: &Settings) -> PathBuf {
+    let folder = pumppilot_store_sqlite::database_file(&settings.database_url)
+        .and_then(|db| db.parent().map(Path::to_path_buf))
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let file = folder.join("master-password");
+    std::path::absolute(&file).unwrap_or(file)
+}
+
+/// Keeps the master's first password in `path`: a new file readable by its owner alone (0600),
+/// in place of one an earlier first start left.
+pub fn keep_master_password(path: &Path, password: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let cannot = |e: std::io::Error| anyhow::anyhow!("cannot write the master's password to {}: {e}", path.display());
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(cannot(e)),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).and_then(|mut file| file.write_all(format!("{password}\n").as_bytes())).map_err(cannot)
+}
+
 /// Makes `dir` (and its parents) for the data, readable by the server's user alone.
 fn private_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {

@@ -106,3 +106,124 @@ async fn the_demo_seeds_its_pumps_and_karim_sees_his_run() {
     assert_eq!(body["motor"]["activeUserId"], body["me"]["entry"]["userId"], "his run is the pump's: {body}");
     assert_eq!(body["device"]["online"], true, "the demo's device reported: {body}");
 }
+
+/// `pumppilot serve` on a fresh SQLite folder in `dir`, with no master's credentials set: its
+/// first start makes the master's password up.
+fn first_start(dir: &std::path::Path) -> Command {
+    let mut command = pumppilot(dir);
+    command
+        .arg("serve")
+        .env("PUMPPILOT_BIND", "127.0.0.1:0")
+        .env("PUMPPILOT_DATABASE_URL", format!("sqlite://{}", dir.join("data/pumppilot.db").display()))
+        .env_remove("PUMPPILOT_MASTER_USERNAME")
+        .env_remove("PUMPPILOT_MASTER_PASSWORD")
+        .env("PUMPPILOT_LOG", "info");
+    command
+}
+
+async fn signs_in_as_master(base: &str, password: &str) -> bool {
+    let anon = Client { http: reqwest::Client::new(), base: base.to_owned(), token: None };
+    let (status, body) = anon.post("/api/auth/login", json!({"username": "master", "password": password})).await;
+    status == StatusCode::OK && body["user"]["role"] == "master"
+}
+
+/// With no one at a terminal (a service, whose output systemd's journal keeps for months), the
+/// made-up password of the first master goes to a file in the data folder that only the server's
+/// user can read, and the output names the file, never the password; every later start reminds
+/// the operator to delete it, and makes no other master.
+#[tokio::test]
+async fn the_first_masters_password_goes_to_a_private_file_when_no_one_is_at_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, said) = start_binary(&mut first_start(dir.path()), |line| line.contains("serving on "));
+    let file = dir.path().join("data/master-password");
+    let password = std::fs::read_to_string(&file).expect("the password's file").trim_end().to_owned();
+    assert_eq!(password.len(), 16);
+    #[cfg(unix)]
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions()) & 0o777,
+        0o600
+    );
+    let told = said.iter().find(|line| line.contains("Created the master admin")).expect("the master is told of");
+    assert!(told.contains(&file.display().to_string()) && told.contains("delete the file"), "{told}");
+    assert!(said.iter().all(|line| !line.contains(&password)), "never in the output: {said:?}");
+    assert!(signs_in_as_master(&base_said(&said), &password).await);
+    assert!(server.terminate().success());
+
+    let (mut server, said) = start_binary(&mut first_start(dir.path()), |line| line.contains("serving on "));
+    let reminder = said.iter().find(|line| line.contains("still in")).expect("a reminder");
+    assert!(reminder.contains(&file.display().to_string()), "{reminder}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim_end(), password, "no second master");
+    assert!(signs_in_as_master(&base_said(&said), &password).await);
+    assert!(server.terminate().success());
+    std::fs::remove_file(&file).unwrap();
+    let (_server, said) = start_binary(&mut first_start(dir.path()), |line| line.contains("serving on "));
+    assert!(said.iter().all(|line| !line.contains("master-password")), "deleted: nothing more to say {said:?}");
+}
+
+/// At a terminal (a person runs it by hand), the made-up password is shown there once, and kept
+/// in no file.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn at_a_terminal_the_first_masters_password_is_shown_once_and_kept_nowhere() {
+    use std::{
+        io::BufRead,
+        os::fd::{FromRawFd, OwnedFd},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut terminal, mut screen) = (0, 0);
+    // SAFETY: openpty writes two new descriptors, each owned once below.
+    let opened =
+        unsafe { libc::openpty(&mut terminal, &mut screen, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(opened, 0, "a pseudo-terminal");
+    let (terminal, screen) = unsafe { (OwnedFd::from_raw_fd(terminal), OwnedFd::from_raw_fd(screen)) };
+    let mut command = first_start(dir.path());
+    let child = command.stdout(std::process::Stdio::from(screen)).spawn().unwrap();
+    drop(command);
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Killed(child);
+    let mut said = Vec::new();
+    for line in std::io::BufReader::new(std::fs::File::from(terminal)).lines() {
+        let line = line.expect("pumppilot ended before it was ready");
+        let done = line.contains("serving on ");
+        said.push(line.trim_end_matches('\r').to_owned());
+        if done {
+            break;
+        }
+    }
+    let told = said.iter().find(|line| line.contains("Created the master admin")).expect("told");
+    let password = told.split("password `").nth(1).and_then(|rest| rest.split('`').next()).expect("shown").to_owned();
+    assert!(told.contains("shown only this once"), "{told}");
+    assert!(!dir.path().join("data/master-password").exists(), "kept in no file");
+    assert!(signs_in_as_master(&base_said(&said), &password).await);
+}
+
+/// A start whose address is taken (HTTP or MQTT) stops with the variable named before it makes
+/// anything: no data folder, database, secret or lock file is left behind, so the next start,
+/// on a free address, is a first start as the operator meant it.
+#[test]
+fn a_start_on_a_taken_address_leaves_nothing_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    for (variable, http, mqtt) in
+        [("PUMPPILOT_BIND", taken.as_str(), None), ("PUMPPILOT_MQTT_BIND", "127.0.0.1:0", Some(taken.as_str()))]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut start = first_start(dir.path());
+        start.env("PUMPPILOT_BIND", http);
+        if let Some(mqtt) = mqtt {
+            start.env("PUMPPILOT_MQTT_BIND", mqtt);
+        }
+        let output = start.output().unwrap();
+        assert!(!output.status.success(), "{variable}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(variable) && stderr.contains(&taken), "{variable}: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().path()).collect();
+        assert_eq!(left, Vec::<std::path::PathBuf>::new(), "{variable}: nothing made");
+    }
+}

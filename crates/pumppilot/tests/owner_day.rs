@@ -366,3 +366,127 @@ async fn the_audit_log_is_filtered_over_the_whole_log_a_page_at_a_time() {
     let other = app.tenant("salam", 0, 0).await;
     assert_eq!(other.admin.get(&format!("/api/admin/audit?about={karim}")).await.1, json!([]));
 }
+
+/// A recharge that gave no cash takes the pump's price. Sent again with its key after the owner
+/// changed the price, it is the very same request: answered with the first receipt (the first
+/// price's cash) and made once. What was asked is compared, not what was derived: under that key
+/// a recharge that gives cash (even the very taka the price made) is another change, and so is,
+/// under a typed recharge's key, the same minutes at the price.
+#[tokio::test]
+async fn a_recharge_at_the_price_sent_again_after_the_price_changed_is_made_once() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let karim = &t.user_ids[0];
+    let send = |body: serde_json::Value, key: &'static str| {
+        let admin = &t.admin;
+        async move { admin.request_with(Method::POST, "/api/admin/recharge", Some(body), &[("Idempotency-Key", key)]).await }
+    };
+    let price = |taka: Option<i64>| {
+        let admin = &t.admin;
+        async move {
+            let terms = json!({"maxRequestMinutes": 600, "pricePerHourTaka": taka});
+            assert_eq!(admin.request(Method::PUT, "/api/admin/terms", Some(terms)).await.0, StatusCode::OK);
+        }
+    };
+    let cash_of = |answer: serde_json::Value| {
+        let admin = &t.admin;
+        async move {
+            let id = answer["receiptId"].as_str().expect("a receipt");
+            admin.get(&format!("/api/admin/receipts/{id}")).await.1["cashTaka"].clone()
+        }
+    };
+
+    price(Some(120)).await;
+    let at_the_price = json!({"userId": karim, "minutes": 30});
+    let (status, first) = send(at_the_price.clone(), "price-1").await;
+    assert_eq!((status, &first["repeated"]), (StatusCode::OK, &json!(false)), "{first}");
+    assert_eq!(cash_of(first.clone()).await, 60);
+    price(Some(150)).await;
+    let (status, again) = send(at_the_price.clone(), "price-1").await;
+    assert_eq!(status, StatusCode::OK, "the same request, whatever the price now: {again}");
+    assert_eq!((&again["repeated"], &again["receiptId"]), (&json!(true), &first["receiptId"]), "{again}");
+    assert_eq!(cash_of(again).await, 60, "the first receipt, at the first price");
+    // Asked otherwise under the key: typed cash, even the taka the price made then.
+    for typed in [60, 75] {
+        let asked = json!({"userId": karim, "minutes": 30, "cashTaka": typed});
+        assert_error(&send(asked, "price-1").await, StatusCode::UNPROCESSABLE_ENTITY, "KEY_REUSED");
+    }
+
+    // A recharge that typed its cash is not one at the price, whatever the price would say.
+    let typed = json!({"userId": karim, "minutes": 30, "cashTaka": 75});
+    assert_eq!(send(typed.clone(), "typed-1").await.0, StatusCode::OK);
+    assert_eq!(send(typed, "typed-1").await.1["repeated"], true);
+    assert_error(&send(at_the_price.clone(), "typed-1").await, StatusCode::UNPROCESSABLE_ENTITY, "KEY_REUSED");
+
+    // No price at first (no receipt), a price since: the same recharge, still without a receipt.
+    price(None).await;
+    let (_, free) = send(at_the_price.clone(), "free-1").await;
+    assert_eq!(free["receiptId"], serde_json::Value::Null, "{free}");
+    price(Some(120)).await;
+    let (status, again) = send(at_the_price, "free-1").await;
+    assert_eq!(
+        (status, &again["repeated"], &again["receiptId"]),
+        (StatusCode::OK, &json!(true), &serde_json::Value::Null)
+    );
+
+    let (_, wallet) = t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await;
+    assert_eq!((&wallet["availableSeconds"], wallet["ledger"].as_array().unwrap().len()), (&json!(3 * 1800), 3));
+    assert_eq!(t.admin.get("/api/admin/receipts").await.1.as_array().unwrap().len(), 2, "one receipt each");
+}
+
+/// A device registration sent again with its `Idempotency-Key` (a double-tapped form, a retry
+/// after an answer lost on a poor link) registers one device: the repeat is answered 200 with the
+/// first device, `repeated`, and without its key, which the first answer alone showed (the key that
+/// answer gave works, and nothing else does); another device asked for under the key is
+/// `KEY_REUSED`. Keys are each pump's own; without a key, each registration is its own device.
+#[tokio::test]
+async fn a_device_registered_again_with_its_key_is_registered_once() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let other = app.tenant("qadir", 0, 0).await;
+    let register = |who: &'static str, name: &'static str, key: &'static str| {
+        let admin = if who == "rahim" { &t.admin } else { &other.admin };
+        let body = json!({"name": name});
+        async move { admin.request_with(Method::POST, "/api/admin/devices", Some(body), &[("Idempotency-Key", key)]).await }
+    };
+
+    let count = async |what: &str| t.admin.get(what).await.1.as_array().unwrap().len();
+    let (devices, registered) =
+        (count("/api/admin/devices").await, count("/api/admin/audit?action=device.register").await);
+    let (status, first) = register("rahim", "Field pump", "device-1").await;
+    assert_eq!((status, &first["repeated"]), (StatusCode::CREATED, &json!(false)), "{first}");
+    let key = first["deviceKey"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("pp_dev_") && first["linkSecret"].as_str().unwrap().starts_with("pp_link_"));
+    let (a, b) = tokio::join!(register("rahim", "Field pump", "device-1"), register("rahim", "Field pump", "device-1"));
+    for (status, again) in [a, b, register("rahim", "Field pump", "device-1").await] {
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(
+            again,
+            json!({"id": first["id"], "name": "Field pump", "deviceKey": null, "linkSecret": null, "repeated": true}),
+            "the first device, its key not shown again"
+        );
+    }
+    for changed in ["Well 2", "field pump"] {
+        let refused = register("rahim", changed, "device-1").await;
+        assert_error(&refused, StatusCode::UNPROCESSABLE_ENTITY, "KEY_REUSED");
+        assert!(refused.1["error"]["message"].as_str().unwrap().contains("another device"), "{refused:?}");
+    }
+    assert_eq!(count("/api/admin/devices").await, devices + 1, "one device");
+    assert_eq!(count("/api/admin/audit?action=device.register").await, registered + 1, "one audit line");
+    // The first answer's key is the device's.
+    let device = common::Client { token: Some(key), ..t.admin.clone() };
+    assert_eq!(device.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0, StatusCode::OK);
+
+    // Another pump's key is its own; a new key is a new device; without a key, each is its own.
+    assert_eq!(register("qadir", "Field pump", "device-1").await.0, StatusCode::CREATED);
+    assert_eq!(register("rahim", "Field pump", "device-2").await.0, StatusCode::CREATED);
+    for _ in 0..2 {
+        assert_eq!(t.admin.post("/api/admin/devices", json!({"name": "Spare"})).await.0, StatusCode::CREATED);
+    }
+    assert_eq!(count("/api/admin/devices").await, devices + 4);
+    let bad = t
+        .admin
+        .request_with(Method::POST, "/api/admin/devices", Some(json!({"name": "X"})), &[("Idempotency-Key", "a b")])
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "VALIDATION");
+}

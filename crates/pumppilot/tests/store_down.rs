@@ -203,6 +203,26 @@ impl Store for Unplugged {
         self.inner.confirm_phone(user, pending).await
     }
 
+    async fn count_wrong_code(&self, user: UserId, pending: &PendingPhone) -> StoreResult<u32> {
+        self.check_write()?;
+        self.inner.count_wrong_code(user, pending).await
+    }
+
+    async fn remove_push_token(&self, user: UserId, token: &str) -> StoreResult<bool> {
+        self.check_write()?;
+        self.inner.remove_push_token(user, token).await
+    }
+
+    async fn claim_text(&self, key: &str, now: Timestamp, keep_ms: i64) -> StoreResult<bool> {
+        self.check_write()?;
+        self.inner.claim_text(key, now, keep_ms).await
+    }
+
+    async fn release_text(&self, key: &str) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.release_text(key).await
+    }
+
     async fn claim_outbox(
         &self,
         sender: &str,
@@ -297,6 +317,11 @@ impl Store for Unplugged {
     async fn devices(&self, admin: AdminId) -> StoreResult<Vec<Device>> {
         self.check()?;
         self.inner.devices(admin).await
+    }
+
+    async fn device_with_key(&self, admin: AdminId, once_key: &str) -> StoreResult<Option<Device>> {
+        self.check()?;
+        self.inner.device_with_key(admin, once_key).await
     }
 
     async fn record_telemetry(&self, batch: &[Telemetry]) -> StoreResult<()> {

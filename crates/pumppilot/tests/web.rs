@@ -594,6 +594,78 @@ async fn a_recharge_form_sent_twice_recharges_once() {
     assert_eq!(t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await.1["availableSeconds"], 2400);
 }
 
+/// The recharge form left without cash takes the pump's price; sent again after the owner changed
+/// the price (the first answer lost on a slow network), it is the same recharge: made once, and
+/// the owner goes on to the first receipt, at the first price.
+#[tokio::test]
+async fn a_recharge_form_at_the_price_sent_again_after_the_price_changed_recharges_once() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let price = async |taka: i64| {
+        let terms = json!({"maxRequestMinutes": 600, "pricePerHourTaka": taka});
+        assert_eq!(t.admin.request(reqwest::Method::PUT, "/api/admin/terms", Some(terms)).await.0, StatusCode::OK);
+    };
+    let farmer_page = format!("/admin/farmers/{}", t.user_ids[0]);
+    price(120).await;
+    let page = admin.get(&farmer_page).await;
+    let (token, key) = (page.token(), field_value(&page.body, "rechargeKey"));
+    let form =
+        [("_csrf", token.as_str()), ("rechargeKey", key.as_str()), ("minutes", "30"), ("cashTaka", ""), ("note", "")];
+    let first = admin.post(&format!("{farmer_page}/recharge"), &form).await;
+    price(150).await;
+    let second = admin.post(&format!("{farmer_page}/recharge"), &form).await;
+    assert_eq!((first.status, second.status), (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER), "{}", second.body);
+    assert!(first.location().starts_with("/admin/receipts/"), "{}", first.location());
+    assert_eq!(first.location(), second.location(), "both go on to the one receipt");
+    let shown = admin.get(second.location()).await;
+    assert!(shown.body.contains("This was made already (the form was sent twice)"), "{}", shown.body);
+    let (_, receipts) = t.admin.get("/api/admin/receipts").await;
+    assert_eq!(receipts.as_array().unwrap().len(), 1, "{receipts}");
+    assert_eq!(receipts[0]["cashTaka"], 60, "at the first price");
+    assert_eq!(t.admin.get(&format!("/api/admin/users/{}/wallet", t.user_ids[0])).await.1["availableSeconds"], 1800);
+}
+
+/// The add-device form sent twice (a double tap, a reload of the page that showed the key)
+/// registers one device: the first shows its key once; the second goes back to the pump page,
+/// which says, in the reader's language, that the device was registered already and that its key
+/// is not shown again (a new key is a tap away). Each page has its own key.
+#[tokio::test]
+async fn the_add_device_form_sent_twice_registers_one_device() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let devices = t.admin.get("/api/admin/devices").await.1.as_array().unwrap().len();
+    let page = admin.get("/admin").await;
+    let (token, key) = (page.token(), field_value(&page.body, "registerKey"));
+    assert_ne!(key, field_value(&admin.get("/admin").await.body, "registerKey"), "a key for each page");
+    let form = [("_csrf", token.as_str()), ("registerKey", key.as_str()), ("name", "Field pump")];
+
+    let first = admin.post("/admin/devices", &form).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(first.body.contains("pp_dev_") && first.body.contains("pp_link_"), "the key, once: {}", first.body);
+    let second = admin.post("/admin/devices", &form).await;
+    assert_eq!((second.status, second.location()), (StatusCode::SEE_OTHER, "/admin"), "{}", second.body);
+    let shown = admin.get("/admin").await;
+    assert!(
+        shown.body.contains("Field pump was registered already (the form was sent twice): no second device was made."),
+        "{}",
+        shown.body
+    );
+    assert!(!shown.body.contains("pp_dev_"), "the key is not shown again");
+    assert_eq!(t.admin.get("/api/admin/devices").await.1.as_array().unwrap().len(), devices + 1);
+
+    // In Bangla too.
+    admin.submit("/admin", "/lang", &[("lang", "bn"), ("back", "/admin")]).await;
+    let token = admin.get("/admin").await.token();
+    let again =
+        admin.post("/admin/devices", &[("_csrf", token.as_str()), ("registerKey", &key), ("name", "Field pump")]).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    let shown = admin.get("/admin").await;
+    assert!(shown.body.contains("আগেই নিবন্ধিত হয়েছে"), "{}", shown.body);
+    assert_eq!(t.admin.get("/api/admin/devices").await.1.as_array().unwrap().len(), devices + 1);
+}
+
 /// An owner enrols a farmer's phone for SMS from the farmer's page: the page then says, in English
 /// and Bangla, exactly what to send from the farmer's phone, and to which number.
 #[tokio::test]
@@ -624,6 +696,38 @@ async fn the_owner_enrols_a_farmers_phone_from_the_farmers_page() {
     // Said with the rule, in the reader's words, and what was typed stays.
     assert!(refused.body.contains("Phone: with the country code, like +8801711000000."), "{}", refused.body);
     assert!(refused.body.contains(r#"value="01711""#), "{}", refused.body);
+}
+
+/// A number dropped after five wrong codes were texted from it: the farmer's alerts page and the
+/// owner's page of the farmer say why it is gone, in English and Bangla, and show no code.
+#[tokio::test]
+async fn a_number_dropped_for_wrong_codes_is_said_so_where_its_code_was_shown() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let number = "+8801711000032";
+    let profile = json!({"phone": number, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
+    let (_, asked) = t.users[0].request(reqwest::Method::PUT, "/api/alerts/profile", Some(profile)).await;
+    let code = asked["phoneCode"].as_str().unwrap().to_owned();
+    // Five wrong codes texted from it, as the SMS webhook counts them.
+    let store = &app.running.app.store;
+    let waiting = store.alert_profiles_pending_phone(number).await.unwrap().remove(0);
+    for _ in 0..5 {
+        store.count_wrong_code(waiting.user_id, waiting.pending_phone.as_ref().unwrap()).await.unwrap();
+    }
+    let english =
+        "Too many wrong codes were texted from +8801711000032: it was dropped. Save the number again for a new code.";
+    let bangla = "+8801711000032 থেকে অনেকবার ভুল কোড পাঠানো হয়েছে: নম্বরটি বাদ দেওয়া হয়েছে।";
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let farmer_page = format!("/admin/farmers/{}", t.user_ids[0]);
+    for (browser, path) in [(&farmer, "/notifications"), (&admin, farmer_page.as_str())] {
+        let page = browser.get(path).await;
+        assert!(page.body.contains(english) && !page.body.contains(&code), "{path}: {}", page.body);
+        let token = page.token();
+        browser.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", path)]).await;
+        let page = browser.get(path).await;
+        assert!(page.body.contains(bangla), "{path}: {}", page.body);
+    }
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, HttpClient, Limits, Outbox, SmsGateway, receipts_url_for};
-use pumppilot_engine::{AdminId, DeviceId, Facts, Notice, NoticeKind, Timestamp};
+use pumppilot_engine::{AdminId, DeviceId, DevicePoll, Facts, Notice, NoticeKind, Timestamp};
 use pumppilot_store::{MinuteRequest, Store};
 
 use crate::{app::App, config::ConfigError, runtime::Runtime};
@@ -236,11 +236,12 @@ fn uuid_like() -> String {
 }
 
 /// What the watch remembers between rounds: when it first saw each pump's current load shedding
-/// (by the spell's key), since when the store has been failing, when the last round ran, and the
-/// silence of each pump it has told (by its key: the device's name is read once per silence).
+/// (by the spell's key) and whether it has told it (the device's name is read once per spell),
+/// since when the store has been failing, when the last round ran, and the silence of each pump
+/// it has told (by its key: the device's name is read once per silence).
 #[derive(Default)]
 pub struct Shedding(
-    std::collections::HashMap<AdminId, (String, Timestamp)>,
+    std::collections::HashMap<AdminId, (String, Timestamp, bool)>,
     Option<Timestamp>,
     Option<Timestamp>,
     std::collections::HashMap<AdminId, String>,
@@ -314,8 +315,9 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
         }
     };
     let mut notices = Vec::new();
-    // The silences told by this round, remembered once written.
+    // The silences and the spells told by this round, remembered once written.
     let mut silences = Vec::new();
+    let mut spells = Vec::new();
     if let Some(since) = outage {
         for admin in links.iter().map(|link| link.admin) {
             let facts = Facts { since: Some(since), ..Facts::default() };
@@ -343,16 +345,23 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
         let now = clock.now();
         if shedding_now && shedding_after > 0 {
             let key = format!("shedding:{admin}:{}", grid_up_since.map_or(0, |t| t.millis()));
-            let (spell, since) = shedding.0.entry(admin).or_insert_with(|| (key.clone(), now));
+            let (spell, since, told) = shedding.0.entry(admin).or_insert_with(|| (key.clone(), now, false));
             if *spell != key {
-                (*spell, *since) = (key.clone(), now);
+                (*spell, *since, *told) = (key.clone(), now, false);
             }
-            if now - *since >= shedding_after {
-                let facts = Facts { since: Some(*since), ..Facts::default() };
+            let since = *since;
+            if now - since >= shedding_after && !*told {
+                // Named as the owner named the device that reports the grid (as a silence is).
+                let device = match controller {
+                    Some(controller) => device_name(store, admin, controller).await,
+                    None => None,
+                };
+                let facts = Facts { since: Some(since), device, ..Facts::default() };
                 notices.push(Notice {
-                    key: Some(key),
+                    key: Some(key.clone()),
                     ..Notice::new(admin.0, admin, NoticeKind::LoadSheddingLong, now, facts)
                 });
+                spells.push((admin, key));
             }
         } else {
             shedding.0.remove(&admin);
@@ -384,7 +393,14 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
         return;
     }
     match store.add_notices(&notices).await {
-        Ok(_) => shedding.3.extend(silences),
+        Ok(_) => {
+            shedding.3.extend(silences);
+            for (admin, key) in spells {
+                if let Some(spell) = shedding.0.get_mut(&admin).filter(|spell| spell.0 == key) {
+                    spell.2 = true;
+                }
+            }
+        }
         Err(err) => tracing::warn!(%err, "could not record offline devices"),
     }
 }
@@ -400,24 +416,43 @@ pub async fn device_name(store: &dyn Store, admin: AdminId, device: DeviceId) ->
     }
 }
 
+/// Whether a report may make the engine tell its owner about the reporting device, so that its
+/// name is read first ([`device_name`], before the tenant's lock): a restart the owner must hear
+/// of, or a relay the board opened because its motor did not confirm ([`DevicePoll::no_feedback`]
+/// as if the relay had been closed: the engine decides whether it was). A board that says why its
+/// relay is open says it exactly (`relayOff: NO_FEEDBACK`, rare); from an older board that does not
+/// say, any report of an open relay with the feedback input off, the grid up and the pump ready
+/// may be one, and has the name read.
+pub fn may_name_the_device(poll: &DevicePoll) -> bool {
+    poll.unexpected_reset() || poll.no_feedback(true)
+}
+
 /// Writes the device's name (`name`, read by [`device_name`]) into the owner's notices about it
-/// that the engine decided (a restart): the engine knows the device by its id only, the owner by
-/// the name they gave it.
+/// that the engine decided (a restart, a motor that did not start): the engine knows the device
+/// by its id only, the owner by the name they gave it.
 pub fn name_devices(notices: &mut [Notice], name: Option<&str>) {
-    let unnamed = notices.iter_mut().filter(|n| n.kind == NoticeKind::DeviceReset && n.facts.device.is_none());
-    for notice in unnamed {
+    let about_the_device = |n: &&mut Notice| {
+        matches!(n.kind, NoticeKind::DeviceReset | NoticeKind::RelayNoFeedback) && n.facts.device.is_none()
+    };
+    for notice in notices.iter_mut().filter(about_the_device) {
         notice.facts.device = name.map(str::to_owned);
     }
 }
 
-/// The farmer hears their request was decided.
-pub fn request_decided(request: &MinuteRequest, approved: bool, at: Timestamp) -> Notice {
-    let facts = Facts { seconds: Some(request.minutes * 60), approved: Some(approved), ..Facts::default() };
+/// The farmer hears their request was rejected (the engine tells an approval, with the balance
+/// it leaves). The owner's decision carries no reason to give.
+pub fn request_rejected(request: &MinuteRequest, at: Timestamp) -> Notice {
+    let facts = Facts { seconds: Some(request.minutes * 60), approved: Some(false), ..Facts::default() };
     Notice::new(request.user_id, request.admin_id, NoticeKind::RequestDecided, at, facts)
 }
 
-/// The owner hears a farmer (`who`) asks for minutes.
+/// The owner hears a farmer (`who`) asks for minutes. Keyed by the request: deciding it (by any
+/// of the pump's owners, on any screen) settles this notice in the store
+/// ([`pumppilot_store::request_notice_key`]).
 pub fn request_new(request: &MinuteRequest, who: &str) -> Notice {
     let facts = Facts { seconds: Some(request.minutes * 60), who: Some(who.to_owned()), ..Facts::default() };
-    Notice::new(request.admin_id.0, request.admin_id, NoticeKind::RequestNew, request.created_at, facts)
+    Notice {
+        key: Some(pumppilot_store::request_notice_key(request.id)),
+        ..Notice::new(request.admin_id.0, request.admin_id, NoticeKind::RequestNew, request.created_at, facts)
+    }
 }

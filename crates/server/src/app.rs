@@ -286,6 +286,16 @@ fn cors() -> CorsLayer {
 /// Creates the master admin on first start. Returns the generated password when none was given,
 /// so the caller can print it once.
 pub async fn bootstrap_master(app: &App) -> Result<Option<(String, String)>, ApiError> {
+    first_master(app, |_, _| Ok(())).await
+}
+
+/// [`bootstrap_master`], handing a made-up password (with the username) to `keep` before the
+/// account is made: when `keep` fails, its sentence is the error and no master is made (the next
+/// start makes up another), so a master never has a password nobody was given.
+pub async fn first_master(
+    app: &App,
+    keep: impl FnOnce(&str, &str) -> Result<(), String>,
+) -> Result<Option<(String, String)>, ApiError> {
     if !app.store.accounts(Role::Master, None).await?.is_empty() {
         return Ok(None);
     }
@@ -293,6 +303,10 @@ pub async fn bootstrap_master(app: &App) -> Result<Option<(String, String)>, Api
         (Some(username), Some(password)) => (username.clone(), password.0.clone(), false),
         _ => ("master".to_string(), Keyring::new_token("")[..16].to_string(), true),
     };
+    if generated {
+        keep(&username, &password)
+            .map_err(|sentence| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", sentence))?;
+    }
     create_master(app.store.as_ref(), &username, &password, app.now()).await?;
     Ok(generated.then_some((username, password)))
 }
@@ -359,15 +373,49 @@ impl Running {
     }
 }
 
+/// The addresses a server listens on, bound before it opens its store: HTTP (`settings.bind`)
+/// and, when set, MQTT (`settings.mqtt_bind`). A start whose address is taken then stops before
+/// it makes anything (a database, its secret, a master).
+pub struct Listeners {
+    http: TcpListener,
+    mqtt: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the settings' addresses (port 0 picks a free one); an error names the variable.
+    pub async fn bind(settings: &Settings) -> anyhow::Result<Listeners> {
+        let http = TcpListener::bind(settings.bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
+        let mqtt = match settings.mqtt_bind {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_MQTT_BIND {addr}: {e}"))?)
+            }
+            None => None,
+        };
+        Ok(Listeners { http, mqtt })
+    }
+}
+
 /// Binds `settings.bind` (port 0 picks a free one) and serves until [`Running::shutdown`].
 pub async fn spawn(settings: Settings, store: Arc<dyn Store>, secret: Secret) -> anyhow::Result<Running> {
-    let listener =
-        TcpListener::bind(settings.bind).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_BIND {}: {e}", settings.bind))?;
+    let listeners = Listeners::bind(&settings).await?;
+    spawn_on(listeners, settings, store, secret).await
+}
+
+/// Serves on `listeners`, bound already, until [`Running::shutdown`].
+pub async fn spawn_on(
+    listeners: Listeners,
+    settings: Settings,
+    store: Arc<dyn Store>,
+    secret: Secret,
+) -> anyhow::Result<Running> {
+    let Listeners { http: listener, mqtt } = listeners;
     let addr = listener.local_addr()?;
-    let (mqtt_bind, broker) = (settings.mqtt_bind, settings.mqtt_broker.clone());
+    let broker = settings.mqtt_broker.clone();
     let app = App::new(settings, store, &secret).await.map_err(|e| anyhow::anyhow!("starting: {}", e.message))?;
-    let mqtt = match mqtt_bind {
-        Some(bind) => Some(crate::mqtt::Listener::bind(&app, bind).await?),
+    let mqtt = match mqtt {
+        Some(listener) => Some(crate::mqtt::Listener::on(&app, listener)?),
         None => None,
     };
     let broker = broker.map(|broker| crate::mqtt::Bridge::start(&app, &broker));

@@ -22,7 +22,7 @@ use std::{
 
 use futures_util::StreamExt;
 use pumppilot_engine::{
-    AdminId, DeviceId, DevicePoll, EntryStatus, Event, MotorRules, Notice, Outcome, PollAnswer, Refusal, Reply, Tenant,
+    AdminId, DeviceId, DevicePoll, EntryStatus, Event, MotorRules, Outcome, PollAnswer, Refusal, Reply, Tenant,
     Timestamp, UserId,
 };
 use pumppilot_store::{AuditEntry, Change, Commit, Decision, PresenceNews, Receipt, Store, StoreError, Telemetry};
@@ -72,8 +72,6 @@ pub struct Extras {
     pub suspension: Option<(UserId, bool)>,
     /// The receipt of a recharge paid in cash.
     pub receipt: Option<Receipt>,
-    /// Notices that go with the accepted event (a request decided), besides the engine's own.
-    pub notices: Vec<Notice>,
 }
 
 impl Extras {
@@ -83,11 +81,7 @@ impl Extras {
     }
 
     fn is_empty(&self) -> bool {
-        self.audit.is_empty()
-            && self.decision.is_none()
-            && self.suspension.is_none()
-            && self.receipt.is_none()
-            && self.notices.is_empty()
+        self.audit.is_empty() && self.decision.is_none() && self.suspension.is_none() && self.receipt.is_none()
     }
 }
 
@@ -918,11 +912,11 @@ impl Runtime {
         extras: Extras,
         view: impl FnOnce(&Tenant, Timestamp) -> R,
     ) -> Result<(Result<Reply, Refusal>, R), RuntimeError> {
-        // A board that says it restarted for a reason its owner must hear of is named in the
-        // owner's notice by the name they gave it, which only the store knows (read before the
-        // tenant's lock, and boxed: every report's future stays small).
+        // A board that says it restarted for a reason its owner must hear of, or that its motor
+        // did not start, is named in the owner's notice by the name they gave it, which only the
+        // store knows (read before the tenant's lock, and boxed: every report's future stays small).
         let device_name = match &event {
-            Event::Poll(poll) if poll.unexpected_reset() => {
+            Event::Poll(poll) if crate::alerts::may_name_the_device(poll) => {
                 Box::pin(crate::alerts::device_name(self.store.as_ref(), admin, poll.device)).await
             }
             _ => None,
@@ -969,9 +963,6 @@ impl Runtime {
             let Outcome { records: after, reply } = next.apply(event.clone(), now);
             records.extend(after);
             let accepted = reply.is_ok();
-            if accepted {
-                records.notices.extend(extras.notices.iter().cloned());
-            }
             crate::alerts::name_devices(&mut records.notices, device_name.as_deref());
             let with_extras = accepted && !extras.is_empty();
             if records.changed || with_extras {

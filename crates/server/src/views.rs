@@ -582,17 +582,23 @@ impl DeviceView {
     }
 }
 
-/// A device just registered: the key is shown this once.
+/// A device just registered, or given a new key: the key is shown this once.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceCreatedView {
     pub id: String,
     pub name: String,
-    pub device_key: String,
+    /// The device's key (`pp_dev_…`); null only in the answer to a registration sent again
+    /// (`repeated`), as it was shown in the first answer alone: a new key comes from
+    /// `POST /api/admin/devices/{id}/rotate-key`.
+    pub device_key: Option<String>,
     /// The secret the device signs its requests with and checks every answer by (`pp_link_…`;
     /// see docs/DEVICE.md, "The authenticated link"). It never travels again; a new key gives a
-    /// new secret.
-    pub link_secret: String,
+    /// new secret. Null whenever `deviceKey` is.
+    pub link_secret: Option<String>,
+    /// True when this answers a registration sent again with the `Idempotency-Key` of one
+    /// already made: the first device, registered once; nothing was made now.
+    pub repeated: bool,
 }
 
 /// The values of the API's named strings, for the OpenAPI document only: the views carry the
@@ -866,6 +872,10 @@ pub struct AlertProfileView {
     /// When `pendingPhone` was set (RFC 3339). Read only.
     #[serde(default)]
     pub pending_since: Option<String>,
+    /// A number that waited and was dropped because 5 wrong codes were texted from it: it
+    /// confirms nothing now; send it again for a new code. Null otherwise. Read only.
+    #[serde(default)]
+    pub dropped_phone: Option<String>,
     /// The number to text the code to (`PUMPPILOT_SMS_NUMBER`); null when the server was not
     /// told it ("the pump's SMS number"). Read only.
     #[serde(default)]
@@ -891,6 +901,9 @@ pub struct FarmerPhoneView {
     pub phone_code: Option<String>,
     /// When `pendingPhone` was set (RFC 3339).
     pub pending_since: Option<String>,
+    /// A number that waited and was dropped because 5 wrong codes were texted from it (enrol it
+    /// again for a new code); null otherwise.
+    pub dropped_phone: Option<String>,
     /// `en` or `bn`: the language of the farmer's messages.
     pub language: String,
     /// The number to text the code to (`PUMPPILOT_SMS_NUMBER`); null when not set.

@@ -310,7 +310,7 @@ pub async fn a_pending_number_is_no_ones_until_confirmed(store: &dyn Store) {
     let rahim = tenancy(store, "rahim", 3).await;
     let (karim, jamal, salma) = (rahim.users[0], rahim.users[1], rahim.users[2]);
     let number = "+8801711000005";
-    let waiting = |code: &str, since| PendingPhone { phone: number.into(), code: code.into(), since };
+    let waiting = |code: &str, since| PendingPhone::new(number.into(), code.into(), since);
     let karims = AlertProfile {
         phone: Some("+8801711000001".into()),
         pending_phone: Some(waiting("482106", at(10))),
@@ -344,11 +344,156 @@ pub async fn a_pending_number_is_no_ones_until_confirmed(store: &dyn Store) {
     assert_eq!(store.alert_profile(jamal).await.unwrap(), Some(jamals));
     assert_eq!(store.alert_profiles_pending_phone(number).await.unwrap().len(), 1);
     // The freed number can be Jamal's.
-    let freed = PendingPhone { phone: "+8801711000001".into(), code: "555123".into(), since: at(30) };
+    let freed = PendingPhone::new("+8801711000001".into(), "555123".into(), at(30));
     let jamals = AlertProfile { pending_phone: Some(freed.clone()), ..AlertProfile::empty(jamal) };
     store.set_alert_profile(&jamals).await.unwrap();
     store.confirm_phone(jamal, &freed).await.unwrap();
     assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap().map(|p| p.user_id), Some(jamal));
+}
+
+/// Wrong codes texted for a number waiting are counted with it, atomically: callers counting at
+/// once each get their own count (one alone the fifth, which drops the number); a count is made
+/// only while the number waiting is the one read (a code or time since replaced is a conflict);
+/// a dropped number is never confirmed, even with its code; the count reads back and travels
+/// with the profile, and a number set again starts from none.
+pub async fn wrong_codes_are_counted_with_the_number_waiting(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let (karim, jamal) = (rahim.users[0], rahim.users[1]);
+    let number = "+8801711000005";
+    let waiting = PendingPhone::new(number.into(), "482106".into(), at(10));
+    let karims = AlertProfile { pending_phone: Some(waiting.clone()), ..AlertProfile::empty(karim) };
+    store.set_alert_profile(&karims).await.unwrap();
+    let jamals = AlertProfile { pending_phone: Some(waiting.clone()), ..AlertProfile::empty(jamal) };
+    store.set_alert_profile(&jamals).await.unwrap();
+
+    assert_eq!(store.count_wrong_code(karim, &waiting).await.unwrap(), 1);
+    let counted = |n| Some(PendingPhone { wrong_codes: n, ..waiting.clone() });
+    assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().pending_phone, counted(1));
+    assert_eq!(store.alert_profile(jamal).await.unwrap().unwrap().pending_phone, counted(0), "each its own");
+    let replaced = [
+        PendingPhone::new(number.into(), "482107".into(), at(10)),
+        PendingPhone::new(number.into(), "482106".into(), at(11)),
+        PendingPhone::new("+8801711000006".into(), "482106".into(), at(10)),
+    ];
+    for other in &replaced {
+        assert_err!(store.count_wrong_code(karim, other).await, StoreError::VersionConflict);
+    }
+    assert_err!(store.count_wrong_code(UserId::new(), &waiting).await, StoreError::VersionConflict);
+    // A count read before the last one was made still names the same number waiting.
+    let read_before = PendingPhone { wrong_codes: 0, ..waiting.clone() };
+    assert_eq!(store.count_wrong_code(karim, &read_before).await.unwrap(), 2);
+
+    // Four servers count at once: 3, 4, 5 and 6, each once.
+    let count = || store.count_wrong_code(karim, &waiting);
+    let (a, b, c, d) = tokio::join!(count(), count(), count(), count());
+    let mut counts = [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
+    counts.sort_unstable();
+    assert_eq!(counts, [3, 4, 5, 6]);
+    let dropped = store.alert_profile(karim).await.unwrap().unwrap().pending_phone.unwrap();
+    assert!(dropped.dropped() && dropped.is_same_wait(&waiting), "{dropped:?}");
+    assert_err!(store.confirm_phone(karim, &waiting).await, StoreError::VersionConflict);
+    assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().phone, None, "a dropped number is no one's");
+    // Jamal's wait for the same number is his own: his code still confirms it.
+    store.count_wrong_code(jamal, &waiting).await.unwrap();
+    store.confirm_phone(jamal, &waiting).await.unwrap();
+    let confirmed = store.alert_profile(jamal).await.unwrap().unwrap();
+    assert_eq!((confirmed.phone.as_deref(), confirmed.pending_phone), (Some(number), None));
+
+    // Written whole (a profile sent back, a copy), the count stays; a number set again starts at 0.
+    let kept = AlertProfile { pending_phone: Some(PendingPhone { wrong_codes: 3, ..waiting.clone() }), ..karims };
+    store.set_alert_profile(&kept).await.unwrap();
+    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(kept.clone()));
+    let again = PendingPhone::new(number.into(), "900117".into(), at(20));
+    store.set_alert_profile(&AlertProfile { pending_phone: Some(again.clone()), ..kept }).await.unwrap();
+    assert_eq!(store.count_wrong_code(karim, &again).await.unwrap(), 1);
+}
+
+/// A phone's Expo push token belongs to one account at a time across the store: set for another
+/// person, it leaves whoever had it (in the same write), the others' tokens and order staying as
+/// they were; people setting one token at once leave it with one of them; a token is taken out of
+/// its own person's profile alone, and the export lists each token once.
+pub async fn a_push_token_belongs_to_one_account_at_a_time(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let jamila = tenancy(store, "jamila", 1).await;
+    let (karim, jamal, salma) = (rahim.users[0], rahim.users[1], jamila.users[0]);
+    let token = |name: &str| format!("ExponentPushToken[{name}]");
+    let with = |user, tokens: &[&str]| AlertProfile {
+        push_tokens: tokens.iter().map(|t| token(t)).collect(),
+        ..AlertProfile::empty(user)
+    };
+    let tokens_of = |user| async move { store.alert_profile(user).await.unwrap().map(|p| p.push_tokens) };
+    store.set_alert_profile(&with(karim, &["c", "a", "b"])).await.unwrap();
+    assert_eq!(tokens_of(karim).await, Some(vec![token("c"), token("a"), token("b")]), "in their order");
+    // Jamal's phone was Karim's ("a"); Salma, at another pump, has Karim's old phone ("b").
+    store.set_alert_profile(&with(jamal, &["a", "d"])).await.unwrap();
+    store.set_alert_profile(&with(salma, &["b"])).await.unwrap();
+    assert_eq!(tokens_of(karim).await, Some(vec![token("c")]), "the phones passed on left him");
+    assert_eq!(tokens_of(jamal).await, Some(vec![token("a"), token("d")]));
+    assert_eq!(tokens_of(salma).await, Some(vec![token("b")]));
+    // Writing his profile again keeps what is his and takes nothing back.
+    store.set_alert_profile(&with(karim, &["c"])).await.unwrap();
+    assert_eq!(tokens_of(jamal).await, Some(vec![token("a"), token("d")]));
+
+    // Taken out: by its own person only.
+    assert!(!store.remove_push_token(karim, &token("a")).await.unwrap(), "Jamal's");
+    assert_eq!(tokens_of(jamal).await, Some(vec![token("a"), token("d")]));
+    assert!(store.remove_push_token(jamal, &token("a")).await.unwrap());
+    assert!(!store.remove_push_token(jamal, &token("a")).await.unwrap(), "gone already");
+    assert!(!store.remove_push_token(UserId::new(), &token("d")).await.unwrap());
+    assert_eq!(tokens_of(jamal).await, Some(vec![token("d")]));
+    // A token taken out is free: another person may have it, and the first one's write moves
+    // nothing back.
+    store.set_alert_profile(&with(karim, &["c", "a"])).await.unwrap();
+    assert_eq!(tokens_of(karim).await, Some(vec![token("c"), token("a")]));
+
+    // Three people set one phone's token at once: it is one person's.
+    let race = [with(karim, &["c", "x"]), with(jamal, &["d", "x"]), with(salma, &["s", "x"])];
+    let (a, b, c) = tokio::join!(
+        store.set_alert_profile(&race[0]),
+        store.set_alert_profile(&race[1]),
+        store.set_alert_profile(&race[2])
+    );
+    for result in [a, b, c] {
+        result.unwrap();
+    }
+    let mut holders = Vec::new();
+    for user in [karim, jamal, salma] {
+        let tokens = tokens_of(user).await.unwrap();
+        if tokens.contains(&token("x")) {
+            holders.push(user);
+        }
+        let own = [(karim, "c"), (jamal, "d"), (salma, "s")].into_iter().find(|(u, _)| *u == user).unwrap().1;
+        assert!(tokens.contains(&token(own)), "their own token stays: {tokens:?}");
+    }
+    assert_eq!(holders.len(), 1, "one account has the phone's token");
+    let exported = store.export().await.unwrap();
+    let mut listed: Vec<&String> = exported.alert_profiles.iter().flat_map(|p| &p.push_tokens).collect();
+    let all = listed.len();
+    listed.sort();
+    listed.dedup();
+    assert_eq!(listed.len(), all, "each token once in the export: {listed:?}");
+}
+
+/// A text the SMS webhook takes is claimed in the store: once, by one of any number of servers
+/// claiming it at once, until its claim is over (then it is taken afresh); a text given up is
+/// taken afresh at once; keys are independent. The webhook's memory outlives a restart with it.
+pub async fn a_text_is_taken_once_while_its_claim_lasts(store: &dyn Store) {
+    let keep = 601_000;
+    let t = at(1_000);
+    assert!(store.claim_text("sms:aa", t, keep).await.unwrap());
+    assert!(!store.claim_text("sms:aa", t + keep - 1, keep).await.unwrap(), "sent again");
+    assert!(store.claim_text("sms-id:aa", t + 1, keep).await.unwrap(), "another key");
+    assert!(store.claim_text("sms:bb", t + keep - 1, keep).await.unwrap());
+    store.release_text("sms:bb").await.unwrap();
+    store.release_text("sms:never-taken").await.unwrap();
+    assert!(store.claim_text("sms:bb", t + keep - 1, keep).await.unwrap(), "given up: taken afresh");
+    assert!(store.claim_text("sms:aa", t + keep, keep).await.unwrap(), "its claim is over");
+    assert!(!store.claim_text("sms:aa", t + keep + 1, keep).await.unwrap(), "claimed again from then");
+
+    let claim = || store.claim_text("help:+8801711000001", t, keep);
+    let (a, b, c, d) = tokio::join!(claim(), claim(), claim(), claim());
+    let taken = [a, b, c, d].into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(taken, 1, "one server takes it");
 }
 
 /// Rate limits are counted in the store: a window takes `max` sends, then says when it ends;

@@ -69,13 +69,13 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
     };
     store
         .write_audited(
-            &AuditedWrite::CreateDevice(pump.clone()),
+            &AuditedWrite::CreateDevice { device: pump.clone(), once_key: None },
             &entry(admin, "device.register", pump.id.to_string(), 3),
         )
         .await
         .expect("device");
     assert_eq!(store.devices(admin).await.unwrap().len(), 1);
-    let again = AuditedWrite::CreateDevice(Device { key_hash: vec![8; 32], ..pump.clone() });
+    let again = AuditedWrite::CreateDevice { device: Device { key_hash: vec![8; 32], ..pump.clone() }, once_key: None };
     assert!(store.write_audited(&again, &entry(admin, "again.register", pump.id.to_string(), 4)).await.is_err());
 
     let asked = MinuteRequest {
@@ -151,8 +151,7 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
     // number another account holds confirmed is refused, with no line.
     let mut enrolled = AlertProfile::empty(karim.id);
     enrolled.language = "bn".into();
-    enrolled.pending_phone =
-        Some(PendingPhone { phone: "+8801711000001".into(), code: "482106".into(), since: at(12) });
+    enrolled.pending_phone = Some(PendingPhone::new("+8801711000001".into(), "482106".into(), at(12)));
     let enrol = AuditedWrite::SetAlertProfile(enrolled.clone());
     store.write_audited(&enrol, &entry(admin, "farmer.phone", karim.id.to_string(), 12)).await.expect("enrol");
     assert_eq!(store.alert_profile(karim.id).await.unwrap(), Some(enrolled));
@@ -181,4 +180,56 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
         ]
     );
     assert_eq!(store.accounts(Role::User, Some(admin)).await.unwrap().len(), 3);
+}
+
+/// A device registered with a key (a form sent twice, an app's retry after an answer lost on a
+/// poor link) is registered once: a second registration with the key in the tenant is refused
+/// `AlreadyMade` with no device, key or audit line of its own, whatever it asks for (the server
+/// tells a retry from another device); the first is found by its key until it is retired. Another
+/// pump's key is its own, and devices registered without a key are never held to one.
+pub async fn a_device_registered_again_with_its_key_is_made_once(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 0).await;
+    let q = tenancy(store, "q", 0).await;
+    let admin = rahim.admin;
+    let pump = |admin: AdminId, name: &str, n: u8| Device {
+        id: DeviceId::new(),
+        admin_id: admin,
+        name: name.into(),
+        key_hash: vec![n; 32],
+        created_at: at(i64::from(n)),
+        telemetry: None,
+    };
+    let register = |device: &Device, once_key: Option<&str>| AuditedWrite::CreateDevice {
+        device: device.clone(),
+        once_key: once_key.map(str::to_owned),
+    };
+    let line = |device: &Device| entry(device.admin_id, "device.register", device.id.to_string(), 1);
+
+    let first = pump(admin, "field pump", 1);
+    store.write_audited(&register(&first, Some("d-1")), &line(&first)).await.expect("the first");
+    for again in [pump(admin, "field pump", 2), pump(admin, "well 2", 3)] {
+        assert_err!(store.write_audited(&register(&again, Some("d-1")), &line(&again)).await, StoreError::AlreadyMade);
+    }
+    assert_eq!(store.devices(admin).await.unwrap(), std::slice::from_ref(&first), "no second device");
+    assert_eq!(actions(store, admin).await, ["device.register"], "nor its audit line");
+    let keys = store.device_keys().await.unwrap();
+    assert_eq!(keys.iter().map(|k| k.device).collect::<Vec<_>>(), [first.id], "nor its key");
+
+    assert_eq!(store.device_with_key(admin, "d-1").await.unwrap(), Some(first.clone()), "found by its key");
+    assert_eq!(store.device_with_key(admin, "d-2").await.unwrap(), None);
+    assert_eq!(store.device_with_key(q.admin, "d-1").await.unwrap(), None, "keys stay in their tenant");
+
+    let theirs = pump(q.admin, "q's pump", 4);
+    store.write_audited(&register(&theirs, Some("d-1")), &line(&theirs)).await.expect("another pump's own key");
+    for unkeyed in [pump(admin, "well 3", 5), pump(admin, "well 3", 6)] {
+        store.write_audited(&register(&unkeyed, None), &line(&unkeyed)).await.expect("no key");
+    }
+    let renewed = pump(admin, "field pump", 7);
+    store.write_audited(&register(&renewed, Some("d-2")), &line(&renewed)).await.expect("a new key");
+    assert_eq!(store.devices(admin).await.unwrap().len(), 4);
+    assert_eq!(store.device_with_key(q.admin, "d-1").await.unwrap(), Some(theirs));
+
+    // The key goes with its device.
+    store.delete_device(admin, first.id).await.unwrap();
+    assert_eq!(store.device_with_key(admin, "d-1").await.unwrap(), None);
 }

@@ -199,9 +199,10 @@ pub async fn an_export_erased_and_imported_again_is_the_same_installation(store:
 }
 
 /// An erased store keeps nothing of the installation that was there, also none of the short-lived
-/// counts several servers share: a full SMS window, failed sign-ins, a claimed card tap, a server's
-/// heartbeat. Left behind, a migration's copy would refuse a farmer's card tap or an SMS, or slow a
-/// sign-in, for the rest of a window the old installation started, and list servers of it.
+/// counts several servers share: a full SMS window, failed sign-ins, a claimed card tap, a text
+/// taken, a server's heartbeat. Left behind, a migration's copy would refuse a farmer's card tap
+/// or an SMS, or slow a sign-in, for the rest of a window the old installation started, and list
+/// servers of it.
 pub async fn erase_leaves_no_passing_count_behind(store: &dyn Store) {
     let rahim = tenancy(store, "rahim", 1).await;
     let now = at(10);
@@ -215,6 +216,7 @@ pub async fn erase_leaves_no_passing_count_behind(store: &dyn Store) {
     let tap = store.claim_tap(rahim.admin, "04A1", now, 60_000).await.unwrap();
     assert_eq!(tap, pumppilot_store::TapClaim::Act);
     store.answer_tap(rahim.admin, "04A1", "{}").await.unwrap();
+    assert!(store.claim_text("sms:aa", now, 60_000).await.unwrap());
     let fleet = store.heartbeat("old", now, 60_000, now).await.unwrap();
     assert_eq!(fleet, vec!["old".to_owned()]);
 
@@ -226,6 +228,7 @@ pub async fn erase_leaves_no_passing_count_behind(store: &dyn Store) {
         "no failed sign-in is left (before: {failures_before:?})"
     );
     assert_eq!(store.claim_tap(rahim.admin, "04A1", now, 60_000).await.unwrap(), pumppilot_store::TapClaim::Act);
+    assert!(store.claim_text("sms:aa", now, 60_000).await.unwrap(), "no text taken is left");
     assert_eq!(store.heartbeat("new", now, 60_000, now).await.unwrap(), vec!["new".to_owned()], "no old server");
 }
 
@@ -248,7 +251,10 @@ pub async fn alert_profiles_and_the_bell_come_through_an_export_whole(store: &dy
     };
     let the_owner = AlertProfile {
         phone: Some("+8801711000002".into()),
-        pending_phone: Some(PendingPhone { phone: "+8801711000003".into(), code: "482106".into(), since: at(5) }),
+        pending_phone: Some(PendingPhone {
+            wrong_codes: 2,
+            ..PendingPhone::new("+8801711000003".into(), "482106".into(), at(5))
+        }),
         ..AlertProfile::empty(owner)
     };
     for profile in [&farmer, &the_owner] {
@@ -310,9 +316,14 @@ pub async fn alert_profiles_and_the_bell_come_through_an_export_whole(store: &dy
     assert_eq!(store.export().await.unwrap(), before);
 
     assert_eq!(store.alert_profile(karim).await.unwrap(), Some(farmer.clone()));
-    assert_eq!(store.alert_profile_by_phone(phone).await.unwrap(), Some(farmer));
+    assert_eq!(store.alert_profile_by_phone(phone).await.unwrap(), Some(farmer.clone()));
     let taken = AlertProfile { phone: Some(phone.into()), ..AlertProfile::empty(jamal) };
     assert_err!(store.set_alert_profile(&taken).await, StoreError::PhoneTaken);
+    // Karim's phone's token is still his alone: set for Jamal, it moves.
+    let phone_passed_on = AlertProfile { push_tokens: farmer.push_tokens.clone(), ..AlertProfile::empty(jamal) };
+    store.set_alert_profile(&phone_passed_on).await.unwrap();
+    assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().push_tokens, Vec::<String>::new());
+    store.set_alert_profile(&farmer).await.unwrap();
     let bell = store.notifications(karim, 10).await.unwrap();
     assert_eq!(bell.iter().map(|n| (n.id, n.read)).collect::<Vec<_>>(), [(low, false), (started, true)]);
     assert_eq!(store.unread_notifications(karim).await.unwrap(), 1);

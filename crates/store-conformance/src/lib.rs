@@ -42,12 +42,16 @@ pub use accounts::{
 };
 pub use alerts::{
     a_pending_number_is_no_ones_until_confirmed, a_persons_items_are_found_and_claimed_one_by_one,
+    a_push_token_belongs_to_one_account_at_a_time, a_text_is_taken_once_while_its_claim_lasts,
     alert_profiles_round_trip_and_phones_are_unique, keyed_notices_are_told_once,
     notices_are_written_with_their_commit, old_notifications_are_purged, outbox_claims_are_held_by_one_sender,
     push_tickets_wait_for_their_receipts_in_the_store, racing_claims_never_share_an_item,
     request_notices_are_written_with_the_request, send_windows_count_across_senders,
+    wrong_codes_are_counted_with_the_number_waiting,
 };
-pub use audited::a_write_and_its_audit_entry_are_stored_together;
+pub use audited::{
+    a_device_registered_again_with_its_key_is_made_once, a_write_and_its_audit_entry_are_stored_together,
+};
 pub use books::{
     audit_lines_are_filtered_over_the_whole_log_a_page_at_a_time, audit_newest_first_with_limit,
     ledger_and_wallets_survive_reload, usage_by_tenant_user_and_date_range,
@@ -77,7 +81,10 @@ pub use queue::{
     all_tenants_read_together_are_each_as_read_alone, one_active_entry_per_admin_is_enforced_by_the_store,
     positions_close_up_as_the_line_moves,
 };
-pub use requests::{approving_with_a_commit_decides_once, one_pending_request_per_user, rejecting_decides_once};
+pub use requests::{
+    approving_with_a_commit_decides_once, deciding_a_request_settles_the_owners_notice_of_it,
+    one_pending_request_per_user, rejecting_decides_once,
+};
 pub use sessions::{
     a_session_is_read_with_its_accounts, purging_removes_only_dead_sessions, sessions_lookup_rotation_and_revocation,
 };
@@ -177,7 +184,9 @@ macro_rules! conformance_tests {
             audit_lines_are_filtered_over_the_whole_log_a_page_at_a_time,
             approving_with_a_commit_decides_once,
             rejecting_decides_once,
+            deciding_a_request_settles_the_owners_notice_of_it,
             a_write_and_its_audit_entry_are_stored_together,
+            a_device_registered_again_with_its_key_is_made_once,
             one_pending_request_per_user,
             devices_telemetry_and_key_rotation,
             devices_report_reset_reader_and_feedback,
@@ -205,6 +214,9 @@ macro_rules! conformance_tests {
             racing_claims_never_share_an_item,
             alert_profiles_round_trip_and_phones_are_unique,
             a_pending_number_is_no_ones_until_confirmed,
+            wrong_codes_are_counted_with_the_number_waiting,
+            a_push_token_belongs_to_one_account_at_a_time,
+            a_text_is_taken_once_while_its_claim_lasts,
             send_windows_count_across_senders,
             old_notifications_are_purged,
             push_tickets_wait_for_their_receipts_in_the_store,

@@ -1,7 +1,10 @@
 //! Minute requests: decided once, approved together with their recharge.
 
-use pumppilot_engine::{AdminId, Credit, Event, LedgerKind, RequestId, Timestamp, UserId};
-use pumppilot_store::{AuditEntry, Commit, Decision, MinuteRequest, RequestQuery, RequestStatus, Store, StoreError};
+use pumppilot_engine::{AdminId, Credit, Event, Facts, LedgerKind, Notice, NoticeKind, RequestId, Timestamp, UserId};
+use pumppilot_store::{
+    AuditEntry, AuditedWrite, Commit, Decision, Delivery, MinuteRequest, RequestQuery, RequestStatus, Store,
+    StoreError, request_notice_key,
+};
 
 use crate::support::{Driver, assert_err, at, load, tenancy};
 
@@ -188,4 +191,74 @@ pub async fn rejecting_decides_once(store: &dyn Store) {
     assert_eq!(listed(query(None, Some(RequestStatus::Rejected))).await, [rejected]);
     assert_eq!(listed(query(None, Some(RequestStatus::Approved))).await, vec![]);
     assert_eq!(listed(RequestQuery { admin: q.admin, user: None, status: None }).await, [theirs]);
+}
+
+/// Deciding a request settles the owner's notice of it (keyed [`request_notice_key`]), in the
+/// decision's own write, whichever way it is written: an approval's commit, a rejection with its
+/// audit line, a rejection alone. The notification is read, and its delivery done, never sent: one
+/// a sender holds right then is done too (its finish finds it so), one already sent stays as it
+/// was. A decision refused settles nothing, and the owner's other notices stay unread.
+pub async fn deciding_a_request_settles_the_owners_notice_of_it(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 3).await;
+    let q = tenancy(store, "q", 0).await;
+    let (admin, owner) = (rahim.admin, rahim.admin.0);
+    let asked: Vec<MinuteRequest> =
+        (0..3).map(|n| request(rahim.users[n], admin, 10 * (n as i64 + 1), at(n as i64))).collect();
+    for request in &asked {
+        let facts = Facts { seconds: Some(request.minutes * 60), ..Facts::default() };
+        let new = Notice {
+            key: Some(request_notice_key(request.id)),
+            ..Notice::new(owner, admin, NoticeKind::RequestNew, request.created_at, facts)
+        };
+        store.create_minute_request(request, &[new]).await.expect("ask");
+    }
+    let silent = Notice::new(owner, admin, NoticeKind::DeviceOffline, at(4), Facts::default());
+    store.add_notices(&[silent]).await.unwrap();
+    assert_eq!(store.unread_notifications(owner).await.unwrap(), 4);
+    let bell = store.notifications(owner, 10).await.unwrap();
+    let notice_of = |request: &MinuteRequest| {
+        bell.iter().find(|n| n.facts.seconds == Some(request.minutes * 60)).expect("the request's notice").id
+    };
+    // The second's notice is being sent right now; the third's went already.
+    let being_sent = notice_of(&asked[1]);
+    assert!(store.claim_outbox_item(being_sent, "server-1", at(5), at(300)).await.unwrap().is_some());
+    let sent = notice_of(&asked[2]);
+    store.claim_outbox_item(sent, "server-1", at(5), at(300)).await.unwrap().expect("claimed");
+    store.finish_outbox(sent, "server-1", &Delivery::Done { at: at(5) }).await.unwrap();
+
+    // Approved with its recharge.
+    let mut pump = Driver::load(store, admin).await;
+    let records = pump.tenant.apply(approval(&asked[0]), at(10)).records;
+    pump.commit(&records, &[], Some(&decision(&asked[0], RequestStatus::Approved, at(10))), None).await.unwrap();
+    // Rejected with its audit line.
+    let reject = decision(&asked[1], RequestStatus::Rejected, at(11));
+    let entry = AuditEntry {
+        admin_id: Some(admin),
+        at: at(11),
+        actor_id: Some(owner),
+        action: "request.reject".to_owned(),
+        target_id: Some(asked[1].id.to_string()),
+        detail: String::new(),
+    };
+    store.write_audited(&AuditedWrite::Decide { decision: reject, notices: Vec::new() }, &entry).await.unwrap();
+    // Refused (another tenant's decision of it): nothing is settled.
+    let crossed = Decision { admin_id: q.admin, ..decision(&asked[2], RequestStatus::Rejected, at(12)) };
+    assert_err!(store.decide_minute_request(&crossed).await, StoreError::NotFound);
+    assert_eq!(store.unread_notifications(owner).await.unwrap(), 2, "the third's and the silent device's");
+    // Rejected alone.
+    store.decide_minute_request(&decision(&asked[2], RequestStatus::Rejected, at(13))).await.unwrap();
+
+    let bell = store.notifications(owner, 10).await.unwrap();
+    let unread: Vec<NoticeKind> = bell.iter().filter(|n| !n.read).map(|n| n.kind).collect();
+    assert_eq!(unread, [NoticeKind::DeviceOffline], "every request's notice is read");
+    assert_eq!(store.unread_notifications(owner).await.unwrap(), 1);
+    let due = store.claim_outbox("server-2", at(600), at(700), 10).await.unwrap();
+    let owners: Vec<NoticeKind> =
+        due.iter().map(|item| &item.notification).filter(|n| n.user_id == owner).map(|n| n.kind).collect();
+    assert_eq!(owners, [NoticeKind::DeviceOffline], "no request's notice is left to send");
+    assert_err!(
+        store.finish_outbox(being_sent, "server-1", &Delivery::Done { at: at(14) }).await,
+        StoreError::ClaimLost
+    );
+    assert!(store.outbox_of(owner, at(0)).await.unwrap().iter().all(|item| item.notification.id != being_sent));
 }

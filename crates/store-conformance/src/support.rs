@@ -159,6 +159,7 @@ impl<'a> Driver<'a> {
             minutes: seconds / 60,
             cash_taka: cash,
             recorded_by: admin.0,
+            priced: false,
         };
         let records = self.tenant.apply(recharge(admin, user, seconds), now).records;
         let commit = Commit {

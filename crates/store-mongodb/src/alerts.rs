@@ -4,9 +4,11 @@
 //! keyed notice: the guard that tells a lasting condition once), `outbox` (one per notification
 //! until delivered or given up), `alert_profiles` (one per person, `_id` = their id, with the
 //! number waiting to be confirmed in `pending`) and `phones`
-//! (one document per phone number: the guard that gives a number to one person), and
+//! (one document per phone number: the guard that gives a number to one person), `push_tokens`
+//! (one document per Expo push token: the guard that gives a phone's token to one person),
 //! `push_tickets` (one per push Expo accepted, `_id` = Expo's ticket id, until its receipt is
-//! read or it expires).
+//! read or it expires) and `taken_texts` (one per text the SMS webhook took, until its claim is
+//! over).
 
 use std::collections::BTreeSet;
 
@@ -291,6 +293,7 @@ pub(crate) fn profile_doc(profile: &AlertProfile) -> Document {
             "phone": &p.phone,
             "code": &p.code,
             "since": at(p.since),
+            "wrongCodes": i64::from(p.wrong_codes),
         })),
         "pushTokens": profile.push_tokens.clone(),
         "language": &profile.language,
@@ -329,7 +332,15 @@ pub(crate) fn profile(doc: &Document) -> Result<AlertProfile, Failure> {
         None | Some(Bson::Null) => None,
         Some(Bson::Document(p)) => {
             let p = Fields::of(p, "alert_profiles.pending");
-            Some(PendingPhone { phone: p.string("phone")?, code: p.string("code")?, since: p.at("since")? })
+            // Written before wrong codes were counted: none.
+            let wrong_codes = u32::try_from(p.opt_i64("wrongCodes")?.unwrap_or(0))
+                .map_err(|_| unreadable("alert_profiles.pending.wrongCodes is off"))?;
+            Some(PendingPhone {
+                phone: p.string("phone")?,
+                code: p.string("code")?,
+                since: p.at("since")?,
+                wrong_codes,
+            })
         }
         Some(_) => return Err(unreadable("alert_profiles.pending is not a document")),
     };
@@ -374,12 +385,105 @@ pub(crate) async fn set_profile(
         stale.insert("_id", doc! { "$ne": phone });
     }
     phones.delete_many(stale).session(&mut *session).await?;
+    let tokens = &profile.push_tokens;
+    let guards = coll(db, "push_tokens");
+    if !tokens.is_empty() {
+        // A phone's token is one person's: whoever had it loses it. Two people taking the same
+        // token at once write its guard document, so one of them is retried and sees the other.
+        coll(db, "alert_profiles")
+            .update_many(
+                doc! { "_id": { "$ne": user.clone() }, "pushTokens": { "$in": tokens } },
+                doc! { "$pull": { "pushTokens": { "$in": tokens } } },
+            )
+            .session(&mut *session)
+            .await?;
+        for token in tokens {
+            guards
+                .replace_one(doc! { "_id": token }, doc! { "_id": token, "userId": user.clone() })
+                .upsert(true)
+                .session(&mut *session)
+                .await?;
+        }
+    }
+    guards.delete_many(doc! { "userId": user.clone(), "_id": { "$nin": tokens } }).session(&mut *session).await?;
     coll(db, "alert_profiles")
         .replace_one(doc! { "_id": user }, profile_doc(profile))
         .upsert(true)
         .session(&mut *session)
         .await?;
     Ok(())
+}
+
+/// Takes one push token out of a person's profile, with its guard document, in the caller's
+/// transaction; whether it was theirs.
+pub(crate) async fn remove_push_token(
+    db: &Database,
+    session: &mut ClientSession,
+    user: UserId,
+    token: &str,
+) -> Result<bool, Failure> {
+    let removed = coll(db, "alert_profiles")
+        .update_one(doc! { "_id": key(user), "pushTokens": token }, doc! { "$pull": { "pushTokens": token } })
+        .session(&mut *session)
+        .await?;
+    coll(db, "push_tokens").delete_one(doc! { "_id": token, "userId": key(user) }).session(&mut *session).await?;
+    Ok(removed.modified_count > 0)
+}
+
+/// Gives the push tokens profiles listed before tokens were one person's their guard documents,
+/// once, when `push_tokens` is made: a token several profiles list cannot say whose phone it is
+/// now, so none keeps it (that phone's holder turns notifications on again), as SQLite's
+/// migration 0017 does. Servers starting at once may both do it: each step may be done twice.
+pub(crate) async fn adopt_push_tokens(db: &Database) -> Result<(), Failure> {
+    let profiles = coll(db, "alert_profiles");
+    let mut cursor = profiles.find(doc! {}).projection(doc! { "_id": 1, "pushTokens": 1 }).await?;
+    let mut holders: std::collections::HashMap<String, Vec<Bson>> = std::collections::HashMap::new();
+    while cursor.advance().await? {
+        let doc: Document = cursor.deserialize_current()?;
+        let user = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        for token in strings(&doc, "alert_profiles", "pushTokens")? {
+            let listed = holders.entry(token).or_default();
+            if !listed.contains(&user) {
+                listed.push(user.clone());
+            }
+        }
+    }
+    for (token, users) in holders {
+        if users.len() > 1 {
+            profiles.update_many(doc! { "pushTokens": &token }, doc! { "$pull": { "pushTokens": &token } }).await?;
+            continue;
+        }
+        let guard = doc! { "_id": &token, "userId": users[0].clone() };
+        match coll(db, "push_tokens").insert_one(guard).await {
+            Ok(_) => {}
+            Err(e) if duplicate_key(&e).is_some() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The guard documents of the tokens each profile of an import lists, one per token. A token
+/// several profiles list (a backup made before tokens were one person's) stays with the last,
+/// as writing the profiles one after another would leave it: the others are written without it.
+pub(crate) fn token_guards(profiles: &mut [AlertProfile]) -> Vec<Document> {
+    let mut holder = std::collections::HashMap::new();
+    for (index, profile) in profiles.iter().enumerate() {
+        for token in &profile.push_tokens {
+            holder.insert(token.clone(), index);
+        }
+    }
+    for (index, profile) in profiles.iter_mut().enumerate() {
+        profile.push_tokens.retain(|token| holder.get(token) == Some(&index));
+    }
+    // One token listed twice by the same profile: one guard.
+    let mut seen = std::collections::HashSet::new();
+    profiles
+        .iter()
+        .flat_map(|p| p.push_tokens.iter().map(move |token| (token, p.user_id)))
+        .filter(|(token, _)| seen.insert(token.as_str()))
+        .map(|(token, user)| doc! { "_id": token, "userId": key(user) })
+        .collect()
 }
 
 /// Moves a person's pending number to their phone in the caller's transaction, only while it is
@@ -393,7 +497,9 @@ pub(crate) async fn confirm_phone(
 ) -> Result<(), Failure> {
     let stored = coll(db, "alert_profiles").find_one(doc! { "_id": key(user) }).session(&mut *session).await?;
     let mut profile = match stored.as_ref().map(profile).transpose()? {
-        Some(profile) if profile.pending_phone.as_ref() == Some(pending) => profile,
+        Some(profile) if profile.pending_phone.as_ref().is_some_and(|p| p.is_same_wait(pending) && !p.dropped()) => {
+            profile
+        }
         _ => return Err(StoreError::VersionConflict.into()),
     };
     profile.phone = profile.pending_phone.take().map(|p| p.phone);
@@ -566,5 +672,31 @@ pub(crate) async fn settle_tickets(
     for chunk in again.chunks(crate::IDS_PER_QUERY) {
         tickets.update_many(doc! { "_id": { "$in": chunk } }, doc! { "$set": { "askAt": at(ask_at) } }).await?;
     }
+    Ok(())
+}
+
+/// Settles the notification with `notice_key`, if there is one, in the caller's transaction:
+/// read, and its delivery done at `done` if it had not gone yet (also one a sender holds: its
+/// finish then finds the item done, and sends nothing more of it).
+pub(crate) async fn settle(
+    db: &Database,
+    session: &mut ClientSession,
+    notice_key: &str,
+    done: Timestamp,
+) -> Result<(), Failure> {
+    let Some(guard) = coll(db, "notice_keys").find_one(doc! { "_id": notice_key }).session(&mut *session).await? else {
+        return Ok(());
+    };
+    let Some(id) = guard.get("notification").cloned() else {
+        return Err(unreadable(format!("notice_keys.{notice_key} names no notification")));
+    };
+    coll(db, "notifications")
+        .update_one(doc! { "_id": id.clone(), "read": false }, doc! { "$set": { "read": true } })
+        .session(&mut *session)
+        .await?;
+    let mut unsent = still_due();
+    unsent.insert("_id", id);
+    let done = doc! { "$set": { "doneAt": at(done), "claimedBy": Bson::Null, "claimedUntil": Bson::Null } };
+    coll(db, "outbox").update_one(unsent, done).session(&mut *session).await?;
     Ok(())
 }

@@ -598,6 +598,7 @@ pub(crate) fn receipt_doc(receipt: &Receipt) -> Document {
         "minutes": receipt.minutes,
         "cashTaka": receipt.cash_taka,
         "recordedBy": key(receipt.recorded_by),
+        "priced": receipt.priced,
     }
 }
 
@@ -611,6 +612,8 @@ pub(crate) fn receipt(doc: &Document) -> Result<Receipt, Failure> {
         minutes: f.i64("minutes")?,
         cash_taka: f.i64("cashTaka")?,
         recorded_by: f.parsed("recordedBy")?,
+        // Receipts written before it was kept said typed cash.
+        priced: f.opt_bool("priced")?.unwrap_or(false),
     })
 }
 

@@ -11,7 +11,8 @@
 //! wallets (each ledger entry follows the stored balance), the request decided once, the account
 //! suspended. Whatever is refused, the transaction is given up: nothing of it is written. The
 //! notices (a Start's RUN_STARTED) are two inserts each, in the same command; only a notice
-//! written once for its key (a read first) follows it.
+//! written once for its key (a read first) follows it, and so does the settling of the owner's
+//! notice of a request decided (a read of its key first).
 //!
 //! The stored line is checked by writes that must match nothing (a live entry that is not the
 //! state's) rather than by reading it back: the check rides in the same command.
@@ -99,6 +100,11 @@ pub(crate) async fn commit(
     check(&writes, &answers)?;
     for notice in commit.records.notices.iter().filter(|n| n.key.is_some()) {
         crate::alerts::insert_notice(db, session, notice).await?;
+    }
+    // A request decided settles the owner's notice of it (a read first, as a keyed notice's).
+    if let Some(decision) = &commit.decision {
+        let notice_key = pumppilot_store::request_notice_key(decision.request_id);
+        crate::alerts::settle(db, session, &notice_key, decision.at).await?;
     }
     Ok(())
 }

@@ -632,7 +632,8 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Decides a PENDING request in `session`'s transaction.
+    /// Decides a PENDING request in `session`'s transaction, and settles the owner's notice of it
+    /// ([`pumppilot_store::request_notice_key`]).
     async fn decide_in(&self, session: &mut ClientSession, decision: &Decision) -> Result<(), Failure> {
         if decision.status == RequestStatus::Pending {
             return Err(invariant("a decision must approve or reject"));
@@ -648,7 +649,8 @@ impl MongoStore {
                 .is_some();
             return Err(Failure::Store(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound }));
         }
-        Ok(())
+        let notice_key = pumppilot_store::request_notice_key(decision.request_id);
+        alerts::settle(&self.db, session, &notice_key, decision.at).await
     }
 }
 
@@ -954,6 +956,11 @@ impl Store for MongoStore {
         let filter = doc! { "adminId": key(admin) };
         let docs = self.find_all("devices", filter, doc! { "createdAt": 1, "_id": 1 }, None).await?;
         Ok(docs.iter().map(codec::device).collect::<Result<_, _>>()?)
+    }
+
+    async fn device_with_key(&self, admin: AdminId, once_key: &str) -> StoreResult<Option<Device>> {
+        let doc = self.find_one("devices", doc! { "adminId": key(admin), "onceKey": once_key }).await?;
+        Ok(doc.as_ref().map(codec::device).transpose()?)
     }
 
     async fn reported_firmware(&self) -> StoreResult<Vec<pumppilot_store::ReportedFirmware>> {
@@ -1319,7 +1326,7 @@ impl Store for MongoStore {
     async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()> {
         match write {
             AuditedWrite::CreateAccount(account) => check_tenant_of(account)?,
-            AuditedWrite::CreateDevice(device) if device.telemetry.is_some() => {
+            AuditedWrite::CreateDevice { device, .. } if device.telemetry.is_some() => {
                 return Err(StoreError::Invariant("an audited new device comes without telemetry".into()));
             }
             _ => {}
@@ -1331,12 +1338,19 @@ impl Store for MongoStore {
             Box::pin(async move {
                 match &write {
                     AuditedWrite::CreateAccount(account) => store.create_account_in(session, account).await?,
-                    AuditedWrite::CreateDevice(device) => {
-                        store
-                            .collection("devices")
-                            .insert_one(codec::device_doc(device)?)
-                            .session(&mut *session)
-                            .await?;
+                    AuditedWrite::CreateDevice { device, once_key } => {
+                        let mut doc = codec::device_doc(device)?;
+                        if let Some(once_key) = once_key {
+                            doc.insert("onceKey", once_key);
+                        }
+                        store.collection("devices").insert_one(doc).session(&mut *session).await.map_err(|e| {
+                            match duplicate_key(&e) {
+                                Some(message) if message.contains(schema::DEVICES_ONCE_KEY) => {
+                                    Failure::Store(StoreError::AlreadyMade)
+                                }
+                                _ => Failure::Mongo(e),
+                            }
+                        })?;
                     }
                     AuditedWrite::Decide { decision, notices } => {
                         store.decide_in(session, decision).await?;
@@ -1505,23 +1519,15 @@ impl Store for MongoStore {
     }
 
     async fn decide_minute_request(&self, decision: &Decision) -> StoreResult<()> {
-        if decision.status == RequestStatus::Pending {
-            return Err(StoreError::Invariant("a decision must approve or reject".into()));
-        }
-        let collection = self.collection("minute_requests");
-        let (filter, update) = tenants::decision_update(decision);
-        let result = collection.update_one(filter, update).await.map_err(Failure::from)?;
-        if result.matched_count == 0 {
-            let exists = self
-                .find_one(
-                    "minute_requests",
-                    doc! { "_id": key(decision.request_id), "adminId": key(decision.admin_id) },
-                )
-                .await?
-                .is_some();
-            return Err(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound });
-        }
-        Ok(())
+        // The decision and the owner's notice it settles: both or neither.
+        let store = self.clone();
+        let decision = decision.clone();
+        Ok(self
+            .transaction(move |session| {
+                let (store, decision) = (store.clone(), decision.clone());
+                Box::pin(async move { store.decide_in(session, &decision).await })
+            })
+            .await?)
     }
 
     async fn add_notices(&self, notices: &[Notice]) -> StoreResult<Vec<Notification>> {
@@ -1601,6 +1607,61 @@ impl Store for MongoStore {
             Box::pin(async move { alerts::set_profile(&store.db, session, &profile).await })
         })
         .await?;
+        Ok(())
+    }
+
+    /// One atomic `$inc` on the profile whose pending number is still the one read.
+    async fn count_wrong_code(&self, user: UserId, pending: &PendingPhone) -> StoreResult<u32> {
+        let filter = doc! {
+            "_id": key(user),
+            "pending.phone": &pending.phone,
+            "pending.code": &pending.code,
+            "pending.since": at(pending.since),
+        };
+        let counted = self
+            .collection("alert_profiles")
+            .find_one_and_update(filter, doc! { "$inc": { "pending.wrongCodes": 1_i64 } })
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await
+            .map_err(Failure::from)?;
+        let Some(counted) = counted else { return Err(StoreError::VersionConflict) };
+        let profile = alerts::profile(&counted)?;
+        Ok(profile.pending_phone.map_or(0, |p| p.wrong_codes))
+    }
+
+    async fn remove_push_token(&self, user: UserId, token: &str) -> StoreResult<bool> {
+        let store = self.clone();
+        let token = token.to_owned();
+        Ok(self
+            .transaction(move |session| {
+                let (store, token) = (store.clone(), token.clone());
+                Box::pin(async move { alerts::remove_push_token(&store.db, session, user, &token).await })
+            })
+            .await?)
+    }
+
+    /// One document per text in `taken_texts`, until its claim is over (MongoDB deletes it then,
+    /// by a TTL index). A claim over is taken over; two servers claiming at once meet the `_id`
+    /// and one of them is refused.
+    async fn claim_text(&self, text: &str, now: Timestamp, keep_ms: i64) -> StoreResult<bool> {
+        let collection = self.collection("taken_texts");
+        let fresh = doc! { "_id": text, "expiresAt": at(now + keep_ms) };
+        let taken_over = collection
+            .replace_one(doc! { "_id": text, "expiresAt": { "$lte": at(now) } }, fresh.clone())
+            .await
+            .map_err(Failure::from)?;
+        if taken_over.matched_count > 0 {
+            return Ok(true);
+        }
+        match collection.insert_one(fresh).await {
+            Ok(_) => Ok(true),
+            Err(e) if duplicate_key(&e).is_some() => Ok(false),
+            Err(e) => Err(Failure::from(e).into()),
+        }
+    }
+
+    async fn release_text(&self, text: &str) -> StoreResult<()> {
+        self.collection("taken_texts").delete_one(doc! { "_id": text }).await.map_err(Failure::from)?;
         Ok(())
     }
 

@@ -17,6 +17,8 @@ pub const SCHEMA_VERSION: i64 = 1;
 pub(crate) const ONE_ACTIVE_PER_ADMIN: &str = "one_active_per_admin";
 /// The seed's `queues {adminId, position}`, unique among WAITING entries.
 pub(crate) const ONE_WAITING_PER_POSITION: &str = "one_waiting_per_position";
+/// One device per registration key in a tenant (`AuditedWrite::CreateDevice`).
+pub(crate) const DEVICES_ONCE_KEY: &str = "devices_once_key";
 
 fn index(keys: Document, name: &str, unique: bool, partial: Option<Document>) -> IndexModel {
     let options = IndexOptions::builder()
@@ -117,6 +119,13 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
             vec![
                 index(doc! { "keyHash": 1 }, "key_hash", true, None),
                 index(doc! { "adminId": 1, "createdAt": 1 }, "admin_created", false, None),
+                // One device per registration key in a tenant, among devices with one.
+                index(
+                    doc! { "adminId": 1, "onceKey": 1 },
+                    DEVICES_ONCE_KEY,
+                    true,
+                    Some(doc! { "onceKey": { "$type": "string" } }),
+                ),
             ],
         ),
         (
@@ -146,6 +155,8 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
         ("login_failures", vec![expires()]),
         // Card taps claimed by one server; MongoDB deletes them once their window is over.
         ("card_taps", vec![expires()]),
+        // Texts the SMS webhook took, claimed by one server; MongoDB deletes them once over.
+        ("taken_texts", vec![expires()]),
         // The servers alive on this database (heartbeats); MongoDB deletes one that stopped.
         ("servers", vec![expires()]),
         (
@@ -167,6 +178,8 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
             vec![
                 index(doc! { "pending.phone": 1 }, "pending_phone", false, None),
                 index(doc! { "phone": 1 }, "phone", false, None),
+                // A token set for one person is taken from whoever had it.
+                index(doc! { "pushTokens": 1 }, "push_tokens", false, None),
             ],
         ),
         // Pushes whose receipts are still to be read: by when each is due; MongoDB also deletes
@@ -179,6 +192,8 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
             vec![index(doc! { "adminId": 1 }, "admin", false, None), index(doc! { "at": 1 }, "at", false, None)],
         ),
         ("phones", vec![index(doc! { "userId": 1 }, "user", false, None)]),
+        // One document per Expo push token (`_id`), naming the person whose phone has it.
+        ("push_tokens", vec![index(doc! { "userId": 1 }, "user", false, None)]),
         ("meta", vec![]),
     ]
 }
@@ -207,6 +222,8 @@ pub(crate) async fn prepare(db: &Database) -> Result<(), Failure> {
         }
     }
     let existing = db.list_collection_names().await?;
+    let tokens_unguarded =
+        existing.iter().any(|e| e == "alert_profiles") && !existing.iter().any(|e| e == "push_tokens");
     for (name, models) in indexes() {
         if !existing.iter().any(|e| e == name) {
             // Another server starting at the same moment may have created it: that is fine.
@@ -219,6 +236,9 @@ pub(crate) async fn prepare(db: &Database) -> Result<(), Failure> {
         if !models.is_empty() {
             db.collection::<Document>(name).create_indexes(models).await?;
         }
+    }
+    if tokens_unguarded {
+        crate::alerts::adopt_push_tokens(db).await?;
     }
     meta.update_one(doc! { "_id": "schema" }, doc! { "$max": { "version": SCHEMA_VERSION } }).upsert(true).await?;
     Ok(())

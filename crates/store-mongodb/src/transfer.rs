@@ -18,9 +18,11 @@ use crate::{
 
 /// Every collection that holds PumpPilot's data (not `meta`), the short-lived counts and the
 /// servers' heartbeats too.
-const DATA: [&str; 27] = [
+const DATA: [&str; 29] = [
     "firmware_downloads",
     "push_tickets",
+    "push_tokens",
+    "taken_texts",
     "outbox",
     "notifications",
     "notice_keys",
@@ -232,8 +234,11 @@ impl MongoStore {
             part.firmware.iter().map(|(release, data)| codec::firmware_doc(release, data)).collect(),
         )
         .await?;
-        self.insert("phones", part.alert_profiles.iter().filter_map(alerts::phone_doc).collect()).await?;
-        self.insert("alert_profiles", part.alert_profiles.iter().map(alerts::profile_doc).collect()).await?;
+        let mut profiles = part.alert_profiles.clone();
+        let token_guards = alerts::token_guards(&mut profiles);
+        self.insert("phones", profiles.iter().filter_map(alerts::phone_doc).collect()).await?;
+        self.insert("push_tokens", token_guards).await?;
+        self.insert("alert_profiles", profiles.iter().map(alerts::profile_doc).collect()).await?;
         let (mut notifications, mut guards, mut outbox) = (Vec::new(), Vec::new(), Vec::new());
         for kept in &part.notifications {
             let (notification, guard, due) = alerts::kept_docs(kept);

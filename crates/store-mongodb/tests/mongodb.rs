@@ -88,6 +88,43 @@ async fn indexes_and_the_schema_version_are_set_up_once_and_again_harmlessly() {
     assert_eq!(meta.unwrap().get_i64("version").unwrap(), SCHEMA_VERSION);
 }
 
+/// Push tokens written before they were one person's (no guard documents) are adopted when a
+/// server first makes the guards: each token listed once gets its guard, so a later write moves
+/// it; a token two profiles list is kept by neither, as SQLite's migration 0017 does.
+#[tokio::test]
+async fn push_tokens_written_before_their_guards_are_adopted_once() {
+    let url = testing::server().fresh_url();
+    let store = MongoStore::connect(&url).await.unwrap();
+    let (_, karim, salma) = tenant_with_users(&store).await;
+    let db = store.database().clone();
+    db.collection::<Document>("push_tokens").drop().await.unwrap();
+    let token = |name: &str| format!("ExponentPushToken[{name}]");
+    // Written as a server before this one wrote them: the tokens in the profiles alone.
+    for (user, tokens) in [(karim, vec![token("b"), token("a"), token("both")]), (salma, vec![token("both")])] {
+        store.set_alert_profile(&pumppilot_store::AlertProfile::empty(user)).await.unwrap();
+        let set = db
+            .collection::<Document>("alert_profiles")
+            .update_one(doc! { "_id": user.to_string() }, doc! { "$set": { "pushTokens": tokens } })
+            .await
+            .unwrap();
+        assert_eq!(set.matched_count, 1);
+    }
+    drop(store);
+
+    let store = MongoStore::connect(&url).await.unwrap();
+    let tokens = |user| {
+        let store = store.clone();
+        async move { store.alert_profile(user).await.unwrap().unwrap().push_tokens }
+    };
+    assert_eq!(tokens(karim).await, [token("b"), token("a")]);
+    assert_eq!(tokens(salma).await, Vec::<String>::new());
+    let guards = db.collection::<Document>("push_tokens").count_documents(doc! {}).await.unwrap();
+    assert_eq!(guards, 2);
+    // Connecting again adopts nothing more (the guards are there).
+    let again = MongoStore::connect(&url).await.unwrap();
+    assert_eq!(again.database().collection::<Document>("push_tokens").count_documents(doc! {}).await.unwrap(), 2);
+}
+
 #[tokio::test]
 async fn a_database_from_a_newer_pumppilot_is_refused() {
     let url = testing::server().fresh_url();

@@ -83,11 +83,14 @@ pub(crate) fn mark_read(conn: &mut Connection, user: UserId, ids: Option<&[Notif
     Ok(changed as u64)
 }
 
-const PROFILE_COLUMNS: &str = "user_id, phone, pending_phone, pending_code, pending_since, push_tokens, language, muted, \
-                               quiet_from, quiet_to, quiet_offset";
+/// A profile's columns, with its push tokens in their order, one per line.
+const PROFILE_COLUMNS: &str = "user_id, phone, pending_phone, pending_code, pending_since, pending_wrong_codes, \
+                               (SELECT group_concat(t.token, char(10) ORDER BY t.position) FROM push_tokens t \
+                               WHERE t.user_id = alert_profiles.user_id) AS push_tokens, language, muted, quiet_from, \
+                               quiet_to, quiet_offset";
 
 fn profile(row: &Row<'_>) -> rusqlite::Result<AlertProfile> {
-    let tokens: String = row.get("push_tokens")?;
+    let tokens: String = row.get::<_, Option<String>>("push_tokens")?.unwrap_or_default();
     let muted: String = row.get("muted")?;
     let quiet = match (row.get::<_, Option<u16>>("quiet_from")?, row.get::<_, Option<u16>>("quiet_to")?) {
         (Some(from_minute), Some(to_minute)) => Some(QuietHours {
@@ -99,7 +102,12 @@ fn profile(row: &Row<'_>) -> rusqlite::Result<AlertProfile> {
     };
     let pending = match (row.get::<_, Option<String>>("pending_phone")?, row.get::<_, Option<String>>("pending_code")?)
     {
-        (Some(phone), Some(code)) => Some(PendingPhone { phone, code, since: row.at("pending_since")? }),
+        (Some(phone), Some(code)) => Some(PendingPhone {
+            phone,
+            code,
+            since: row.at("pending_since")?,
+            wrong_codes: row.get("pending_wrong_codes")?,
+        }),
         _ => None,
     };
     Ok(AlertProfile {
@@ -128,18 +136,21 @@ pub(crate) fn profiles_pending(conn: &Connection, phone: &str) -> Result<Vec<Ale
     query_all(conn, &sql, [phone], profile)
 }
 
+/// Writes a profile and its push tokens; a token another person had moves to this one (its
+/// primary key). Several statements: the caller runs it in a transaction.
 pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(), Failure> {
     let quiet = profile.quiet_hours;
     let pending = profile.pending_phone.as_ref();
     let result = conn
         .prepare_cached(
-            "INSERT INTO alert_profiles (user_id, phone, pending_phone, pending_code, pending_since, push_tokens, \
-             language, muted, quiet_from, quiet_to, quiet_offset) VALUES (:user_id, :phone, :pending_phone, \
-             :pending_code, :pending_since, :push_tokens, :language, :muted, :quiet_from, :quiet_to, :quiet_offset) \
-             ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, pending_phone = excluded.pending_phone, \
-             pending_code = excluded.pending_code, pending_since = excluded.pending_since, push_tokens = \
-             excluded.push_tokens, language = excluded.language, muted = excluded.muted, quiet_from = \
-             excluded.quiet_from, quiet_to = excluded.quiet_to, quiet_offset = excluded.quiet_offset",
+            "INSERT INTO alert_profiles (user_id, phone, pending_phone, pending_code, pending_since, \
+             pending_wrong_codes, language, muted, quiet_from, quiet_to, quiet_offset) VALUES (:user_id, :phone, \
+             :pending_phone, :pending_code, :pending_since, :pending_wrong_codes, :language, :muted, :quiet_from, \
+             :quiet_to, :quiet_offset) ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, pending_phone = \
+             excluded.pending_phone, pending_code = excluded.pending_code, pending_since = excluded.pending_since, \
+             pending_wrong_codes = excluded.pending_wrong_codes, language = excluded.language, muted = \
+             excluded.muted, quiet_from = excluded.quiet_from, quiet_to = excluded.quiet_to, quiet_offset = \
+             excluded.quiet_offset",
         )?
         .execute(named_params! {
             ":user_id": profile.user_id.to_string(),
@@ -147,7 +158,7 @@ pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(
             ":pending_phone": pending.map(|p| &p.phone),
             ":pending_code": pending.map(|p| &p.code),
             ":pending_since": pending.map(|p| p.since.millis()),
-            ":push_tokens": profile.push_tokens.join("\n"),
+            ":pending_wrong_codes": pending.map_or(0, |p| p.wrong_codes),
             ":language": profile.language,
             ":muted": muted_names(&profile.muted).join(","),
             ":quiet_from": quiet.map(|q| q.from_minute),
@@ -155,28 +166,52 @@ pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(
             ":quiet_offset": quiet.map(|q| q.utc_offset_minutes),
         });
     match result {
-        Ok(_) => Ok(()),
+        Ok(_) => {}
         Err(err) if constraint_message(&err).is_some_and(|m| m.contains("alert_profiles.phone")) => {
-            Err(StoreError::PhoneTaken.into())
+            return Err(StoreError::PhoneTaken.into());
         }
         Err(err) if constraint_message(&err).is_some_and(|m| m.contains("FOREIGN KEY")) => {
-            Err(StoreError::NotFound.into())
+            return Err(StoreError::NotFound.into());
         }
-        Err(err) => Err(err.into()),
+        Err(err) => return Err(err.into()),
     }
+    let user = profile.user_id.to_string();
+    conn.prepare_cached("DELETE FROM push_tokens WHERE user_id = ?1")?.execute([&user])?;
+    let mut keep = conn.prepare_cached(
+        "INSERT INTO push_tokens (token, user_id, position) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, position = excluded.position",
+    )?;
+    for (position, token) in (0_i64..).zip(&profile.push_tokens) {
+        keep.execute((token, &user, position))?;
+    }
+    Ok(())
 }
 
-/// Moves a pending number to the phone in one UPDATE, only while it is still the one read: a
-/// number replaced or confirmed meanwhile matches no row; the phone's UNIQUE index refuses a
-/// number another person has.
+/// Takes one push token out of a person's profile; whether it was theirs.
+pub(crate) fn remove_push_token(conn: &Connection, user: UserId, token: &str) -> Result<bool, Failure> {
+    let removed = conn
+        .prepare_cached("DELETE FROM push_tokens WHERE token = ?1 AND user_id = ?2")?
+        .execute((token, user.to_string()))?;
+    Ok(removed > 0)
+}
+
+/// Moves a pending number to the phone in one UPDATE, only while it is still the one read and not
+/// dropped: a number replaced, confirmed or dropped meanwhile matches no row; the phone's UNIQUE
+/// index refuses a number another person has.
 pub(crate) fn confirm_phone(conn: &Connection, user: UserId, pending: &PendingPhone) -> Result<(), Failure> {
     let result = conn
         .prepare_cached(
             "UPDATE alert_profiles SET phone = pending_phone, pending_phone = NULL, pending_code = NULL, \
-             pending_since = NULL WHERE user_id = ?1 AND pending_phone = ?2 AND pending_code = ?3 AND \
-             pending_since = ?4",
+             pending_since = NULL, pending_wrong_codes = 0 WHERE user_id = ?1 AND pending_phone = ?2 AND \
+             pending_code = ?3 AND pending_since = ?4 AND pending_wrong_codes < ?5",
         )?
-        .execute((user.to_string(), &pending.phone, &pending.code, pending.since.millis()));
+        .execute((
+            user.to_string(),
+            &pending.phone,
+            &pending.code,
+            pending.since.millis(),
+            PendingPhone::MAX_WRONG_CODES,
+        ));
     match result {
         Ok(0) => Err(StoreError::VersionConflict.into()),
         Ok(_) => Ok(()),
@@ -185,6 +220,35 @@ pub(crate) fn confirm_phone(conn: &Connection, user: UserId, pending: &PendingPh
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// Counts a wrong code in one UPDATE, only while the pending number is still the one read.
+pub(crate) fn count_wrong_code(conn: &Connection, user: UserId, pending: &PendingPhone) -> Result<u32, Failure> {
+    let counted = query_opt(
+        conn,
+        "UPDATE alert_profiles SET pending_wrong_codes = pending_wrong_codes + 1 WHERE user_id = ?1 AND \
+         pending_phone = ?2 AND pending_code = ?3 AND pending_since = ?4 RETURNING pending_wrong_codes",
+        (user.to_string(), &pending.phone, &pending.code, pending.since.millis()),
+        |row| row.get::<_, u32>(0),
+    )?;
+    counted.ok_or_else(|| StoreError::VersionConflict.into())
+}
+
+/// Takes a text unless a claim of its key still holds, deleting the claims over first, in one
+/// `BEGIN IMMEDIATE` transaction.
+pub(crate) fn claim_text(conn: &mut Connection, key: &str, now: Timestamp, keep_ms: i64) -> Result<bool, Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.prepare_cached("DELETE FROM taken_texts WHERE until <= ?1")?.execute([now.millis()])?;
+    let taken = tx
+        .prepare_cached("INSERT INTO taken_texts (key, until) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?
+        .execute((key, (now + keep_ms).millis()))?;
+    tx.commit()?;
+    Ok(taken > 0)
+}
+
+pub(crate) fn release_text(conn: &Connection, key: &str) -> Result<(), Failure> {
+    conn.prepare_cached("DELETE FROM taken_texts WHERE key = ?1")?.execute([key])?;
+    Ok(())
 }
 
 /// Claims due items in one `BEGIN IMMEDIATE` transaction: only one writer (of any process) runs it
@@ -500,4 +564,17 @@ pub(crate) fn insert_kept(conn: &Connection, kept: &KeptNotification) -> Result<
             .execute((n.id.to_string(), due.at.millis(), due.attempts, channel_names(&due.delivered)))?;
     }
     Ok(true)
+}
+
+/// Settles the notification with `key`, if there is one: read, and its delivery done at `at` if
+/// it had not gone yet (also one a sender holds: its finish then finds the item done, and sends
+/// nothing more of it). In the caller's transaction.
+pub(crate) fn settle(conn: &Connection, key: &str, at: Timestamp) -> Result<(), Failure> {
+    conn.prepare_cached("UPDATE notifications SET read = 1 WHERE key = ?1 AND read = 0")?.execute([key])?;
+    conn.prepare_cached(
+        "UPDATE outbox SET done_at = ?2, claimed_by = NULL, claimed_until = NULL \
+         WHERE id = (SELECT id FROM notifications WHERE key = ?1) AND done_at IS NULL AND failed_at IS NULL",
+    )?
+    .execute((key, at.millis()))?;
+    Ok(())
 }

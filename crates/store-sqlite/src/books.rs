@@ -275,7 +275,8 @@ pub(crate) fn requests(conn: &Connection, query: &RequestQuery) -> Result<Vec<Mi
 }
 
 /// Decides a PENDING request once: [`StoreError::AlreadyDecided`] if it was decided before,
-/// [`StoreError::NotFound`] if the tenant has no such request.
+/// [`StoreError::NotFound`] if the tenant has no such request. The owner's notice of the request
+/// is settled with it ([`pumppilot_store::request_notice_key`]). In the caller's transaction.
 pub(crate) fn decide(conn: &Connection, decision: &Decision) -> Result<(), Failure> {
     if decision.status == RequestStatus::Pending {
         return Err(invariant("a decision must approve or reject"));
@@ -298,5 +299,5 @@ pub(crate) fn decide(conn: &Connection, decision: &Decision) -> Result<(), Failu
             conn.prepare_cached("SELECT 1 FROM minute_requests WHERE id = ?1 AND admin_id = ?2")?.exists(key)?;
         return Err(if exists { StoreError::AlreadyDecided } else { StoreError::NotFound }.into());
     }
-    Ok(())
+    crate::alerts::settle(conn, &pumppilot_store::request_notice_key(decision.request_id), decision.at)
 }

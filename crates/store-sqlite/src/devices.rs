@@ -7,31 +7,43 @@ use pumppilot_store::{
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::{
-    error::{Failure, invariant},
-    rows::{self, RowExt, device_columns, query_all},
+    error::{Failure, constraint_message, invariant},
+    rows::{self, RowExt, device_columns, query_all, query_opt},
 };
 
 /// Registers a device (with its telemetry, if it comes with one).
 pub(crate) fn create(conn: &mut Connection, device: &Device) -> Result<(), Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    create_in(&tx, device)?;
+    create_in(&tx, device, None)?;
     tx.commit()?;
     Ok(())
 }
 
-/// [`create`] inside the caller's transaction.
-pub(crate) fn create_in(tx: &Connection, device: &Device) -> Result<(), Failure> {
+/// [`create`] inside the caller's transaction; with the key it was asked with, one device per key
+/// in a tenant ([`StoreError::AlreadyMade`] for a second).
+pub(crate) fn create_in(tx: &Connection, device: &Device, once_key: Option<&str>) -> Result<(), Failure> {
     if device.telemetry.as_ref().is_some_and(|t| t.device_id != device.id || t.admin_id != device.admin_id) {
         return Err(invariant("a new device's telemetry names another device"));
     }
-    insert(tx, device)
+    insert_once(tx, device, once_key)
+}
+
+/// The device a tenant's registration with `once_key` made (the unique `devices_once_key`).
+pub(crate) fn with_key(conn: &Connection, admin: AdminId, once_key: &str) -> Result<Option<Device>, Failure> {
+    let sql = concat!("SELECT ", device_columns!(), " FROM devices WHERE admin_id = ?1 AND once_key = ?2");
+    query_opt(conn, sql, (admin.to_string(), once_key), rows::device)
 }
 
 /// Writes a device and its telemetry inside the caller's transaction.
 pub(crate) fn insert(tx: &Connection, device: &Device) -> Result<(), Failure> {
+    insert_once(tx, device, None)
+}
+
+/// [`insert`], with the key the device was registered with.
+fn insert_once(tx: &Connection, device: &Device, once_key: Option<&str>) -> Result<(), Failure> {
     tx.prepare_cached(
-        "INSERT INTO devices (id, admin_id, name, key_hash, created_at) \
-         VALUES (:id, :admin_id, :name, :key_hash, :created_at)",
+        "INSERT INTO devices (id, admin_id, name, key_hash, created_at, once_key) \
+         VALUES (:id, :admin_id, :name, :key_hash, :created_at, :once_key)",
     )?
     .execute(named_params! {
         ":id": device.id.to_string(),
@@ -39,6 +51,11 @@ pub(crate) fn insert(tx: &Connection, device: &Device) -> Result<(), Failure> {
         ":name": device.name,
         ":key_hash": device.key_hash,
         ":created_at": device.created_at.millis(),
+        ":once_key": once_key,
+    })
+    .map_err(|error| match constraint_message(&error) {
+        Some(message) if message.contains("devices.once_key") => Failure::Store(StoreError::AlreadyMade),
+        _ => Failure::Sql(error),
     })?;
     if let Some(telemetry) = &device.telemetry {
         write_telemetry(tx, telemetry)?;

@@ -450,6 +450,11 @@ impl Store for SqliteStore {
         self.read(move |conn| devices::list(conn, admin)).await
     }
 
+    async fn device_with_key(&self, admin: AdminId, once_key: &str) -> StoreResult<Option<Device>> {
+        let once_key = once_key.to_owned();
+        self.read(move |conn| devices::with_key(conn, admin, &once_key)).await
+    }
+
     async fn reported_firmware(&self) -> StoreResult<Vec<pumppilot_store::ReportedFirmware>> {
         self.read(|conn| devices::reported_firmware(conn)).await
     }
@@ -587,7 +592,9 @@ impl Store for SqliteStore {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             match &write {
                 AuditedWrite::CreateAccount(account) => accounts::create_in(&tx, account)?,
-                AuditedWrite::CreateDevice(device) => devices::create_in(&tx, device)?,
+                AuditedWrite::CreateDevice { device, once_key } => {
+                    devices::create_in(&tx, device, once_key.as_deref())?
+                }
                 AuditedWrite::Decide { decision, notices } => {
                     books::decide(&tx, decision)?;
                     for notice in notices {
@@ -656,7 +663,14 @@ impl Store for SqliteStore {
 
     async fn decide_minute_request(&self, decision: &Decision) -> StoreResult<()> {
         let decision = decision.clone();
-        self.write(move |conn| books::decide(conn, &decision)).await
+        self.write(move |conn| {
+            // The decision and the owner's notice it settles: both or neither.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            books::decide(&tx, &decision)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn add_notices(&self, notices: &[Notice]) -> StoreResult<Vec<Notification>> {
@@ -693,12 +707,38 @@ impl Store for SqliteStore {
 
     async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
         let profile = profile.clone();
-        self.write(move |conn| alerts::set_profile(conn, &profile)).await
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            alerts::set_profile(&tx, &profile)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn confirm_phone(&self, user: UserId, pending: &PendingPhone) -> StoreResult<()> {
         let pending = pending.clone();
         self.write(move |conn| alerts::confirm_phone(conn, user, &pending)).await
+    }
+
+    async fn count_wrong_code(&self, user: UserId, pending: &PendingPhone) -> StoreResult<u32> {
+        let pending = pending.clone();
+        self.write(move |conn| alerts::count_wrong_code(conn, user, &pending)).await
+    }
+
+    async fn remove_push_token(&self, user: UserId, token: &str) -> StoreResult<bool> {
+        let token = token.to_owned();
+        self.write(move |conn| alerts::remove_push_token(conn, user, &token)).await
+    }
+
+    async fn claim_text(&self, key: &str, now: Timestamp, keep_ms: i64) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.write(move |conn| alerts::claim_text(conn, &key, now, keep_ms)).await
+    }
+
+    async fn release_text(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(move |conn| alerts::release_text(conn, &key)).await
     }
 
     async fn claim_outbox(

@@ -61,8 +61,8 @@ pub(crate) fn all_terms(conn: &Connection) -> Result<Vec<(AdminId, Terms)>, Fail
 /// Stores a receipt (inside a commit's transaction, or an import).
 pub(crate) fn insert_receipt(conn: &Connection, receipt: &Receipt) -> Result<(), Failure> {
     conn.prepare_cached(
-        "INSERT INTO receipts (id, admin_id, user_id, at, minutes, cash_taka, recorded_by) \
-         VALUES (:id, :admin_id, :user_id, :at, :minutes, :cash_taka, :recorded_by)",
+        "INSERT INTO receipts (id, admin_id, user_id, at, minutes, cash_taka, recorded_by, priced) \
+         VALUES (:id, :admin_id, :user_id, :at, :minutes, :cash_taka, :recorded_by, :priced)",
     )?
     .execute(named_params! {
         ":id": receipt.id.to_string(),
@@ -72,11 +72,12 @@ pub(crate) fn insert_receipt(conn: &Connection, receipt: &Receipt) -> Result<(),
         ":minutes": receipt.minutes,
         ":cash_taka": receipt.cash_taka,
         ":recorded_by": receipt.recorded_by.to_string(),
+        ":priced": receipt.priced,
     })?;
     Ok(())
 }
 
-const RECEIPT_COLUMNS: &str = "id, admin_id, user_id, at, minutes, cash_taka, recorded_by";
+const RECEIPT_COLUMNS: &str = "id, admin_id, user_id, at, minutes, cash_taka, recorded_by, priced";
 
 fn receipt_row(row: &Row<'_>) -> rusqlite::Result<Receipt> {
     Ok(Receipt {
@@ -87,6 +88,7 @@ fn receipt_row(row: &Row<'_>) -> rusqlite::Result<Receipt> {
         minutes: row.get("minutes")?,
         cash_taka: row.get("cash_taka")?,
         recorded_by: row.parsed("recorded_by")?,
+        priced: row.get("priced")?,
     })
 }
 

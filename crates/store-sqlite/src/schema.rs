@@ -22,6 +22,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0013_fleet_totals.sql"),
     include_str!("../migrations/0014_once_keys.sql"),
     include_str!("../migrations/0015_pending_phones.sql"),
+    include_str!("../migrations/0016_asked_once.sql"),
+    include_str!("../migrations/0017_codes_tokens_texts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -183,7 +183,7 @@ pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failu
 pub(crate) fn erase(conn: &mut Connection) -> Result<(), Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(
-        "PRAGMA defer_foreign_keys = ON; DELETE FROM push_tickets; DELETE FROM firmware_downloads; DELETE FROM send_windows; DELETE FROM outbox; DELETE FROM notifications; DELETE FROM alert_profiles; \
+        "PRAGMA defer_foreign_keys = ON; DELETE FROM push_tickets; DELETE FROM firmware_downloads; DELETE FROM send_windows; DELETE FROM outbox; DELETE FROM notifications; DELETE FROM taken_texts; DELETE FROM push_tokens; DELETE FROM alert_profiles; \
          DELETE FROM receipts; DELETE FROM terms; DELETE FROM firmware; DELETE FROM cards; DELETE FROM devices; DELETE FROM web_sessions; \
          DELETE FROM mobile_sessions; DELETE FROM minute_requests; DELETE FROM audit_logs; DELETE FROM ledger; \
          DELETE FROM usage_history; DELETE FROM queues; DELETE FROM accounts; DELETE FROM tenants;",

@@ -109,6 +109,72 @@ async fn a_database_of_an_older_schema_is_upgraded_in_place() {
     assert_eq!(store.card(tenant.admin_id, "04A1B2C3").await.unwrap(), Some(card));
 }
 
+/// A database as the migrations up to `version` left it.
+fn database_at(path: &Path, version: u32) -> Connection {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let conn = Connection::open(path).unwrap();
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for file in &files[..version as usize] {
+        conn.execute_batch(&std::fs::read_to_string(file).unwrap()).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version).unwrap();
+    conn
+}
+
+/// Push tokens kept one per line move to a table of their own at the upgrade (migration 0017),
+/// in their order; a token two accounts listed is kept by neither: no one can say whose phone it
+/// is now.
+#[tokio::test]
+async fn push_tokens_move_to_their_table_and_one_two_accounts_listed_is_kept_by_neither() {
+    let (_dir, path) = database();
+    let (karim, jamal) = (UserId::new(), UserId::new());
+    {
+        let conn = database_at(&path, 16);
+        for (id, name) in [(karim, "karim"), (jamal, "jamal")] {
+            conn.execute(
+                "INSERT INTO accounts (id, username, name, role, password_hash, created_at) \
+                 VALUES (?1, ?2, ?2, 'master', 'x', 0)",
+                (id.to_string(), name),
+            )
+            .unwrap();
+        }
+        let tokens = ["ExponentPushToken[b]\nExponentPushToken[a]\nExponentPushToken[both]", "ExponentPushToken[both]"];
+        for (id, tokens) in [(karim, tokens[0]), (jamal, tokens[1])] {
+            conn.execute("INSERT INTO alert_profiles (user_id, push_tokens) VALUES (?1, ?2)", (id.to_string(), tokens))
+                .unwrap();
+        }
+    }
+    let store = &SqliteStore::open(&url(&path)).expect("upgrade");
+    let tokens = |user| async move { store.alert_profile(user).await.unwrap().unwrap().push_tokens };
+    assert_eq!(tokens(karim).await, ["ExponentPushToken[b]", "ExponentPushToken[a]"]);
+    assert_eq!(tokens(jamal).await, Vec::<String>::new());
+}
+
+/// A text the SMS webhook took is still taken after a restart (the file reopened), and a claim
+/// over is deleted when the next text is taken.
+#[tokio::test]
+async fn a_text_taken_is_still_taken_after_a_restart_and_claims_over_are_deleted() {
+    let (_dir, path) = database();
+    let keep = 601_000;
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    assert!(store.claim_text("sms:aa", at(0), keep).await.unwrap());
+    drop(store);
+    let store = SqliteStore::open(&url(&path)).unwrap();
+    assert!(!store.claim_text("sms:aa", at(300), keep).await.unwrap(), "remembered across the restart");
+    assert!(store.claim_text("sms:bb", at(601), keep).await.unwrap());
+    let kept: Vec<String> = Connection::open(&path)
+        .unwrap()
+        .prepare("SELECT key FROM taken_texts")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kept, ["sms:bb"], "the claim over is gone");
+}
+
 #[tokio::test]
 async fn committed_state_survives_reopening_the_file() {
     let (_dir, path) = database();

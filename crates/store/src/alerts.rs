@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeSet, fmt, str::FromStr};
 
-use pumppilot_engine::{AdminId, Facts, NoticeKind, Timestamp, UserId};
+use pumppilot_engine::{AdminId, Facts, NoticeKind, RequestId, Timestamp, UserId};
 use uuid::Uuid;
 
 /// A notification's id; its outbox row has the same id.
@@ -139,7 +139,8 @@ pub struct AlertProfile {
     /// nothing it sends is obeyed until then. Not unique: whoever holds the phone decides which
     /// account it joins, by texting that account's code.
     pub pending_phone: Option<PendingPhone>,
-    /// Expo push tokens of the person's phones.
+    /// Expo push tokens of the person's phones. A token is one account's at a time, across the
+    /// store: set for another person, it leaves this one.
     pub push_tokens: Vec<String>,
     /// `en` or `bn`: the language of texts sent to them.
     pub language: String,
@@ -180,6 +181,9 @@ pub struct PendingPhone {
     pub code: String,
     /// When it was set: the code works for [`PendingPhone::VALID_MS`] from then.
     pub since: Timestamp,
+    /// Wrong codes texted from the number so far: at [`PendingPhone::MAX_WRONG_CODES`] it is
+    /// dropped (kept only to say why it is gone, until the person sets a number again).
+    pub wrong_codes: u32,
 }
 
 impl PendingPhone {
@@ -187,9 +191,34 @@ impl PendingPhone {
     /// number forgotten on a screen does not wait for a stranger's guess for ever.
     pub const VALID_MS: i64 = 24 * 60 * 60 * 1000;
 
+    /// How many wrong codes a number waiting may get from its phone before it is dropped: room for
+    /// a farmer's typos, and a guesser's chance of one in 200,000.
+    pub const MAX_WRONG_CODES: u32 = 5;
+
+    /// A number set at `since` with a new `code`, no wrong code yet.
+    pub fn new(phone: String, code: String, since: Timestamp) -> Self {
+        PendingPhone { phone, code, since, wrong_codes: 0 }
+    }
+
     /// Whether its code still works at `now`.
     pub fn valid_at(&self, now: Timestamp) -> bool {
         now - self.since < Self::VALID_MS
+    }
+
+    /// Whether it was dropped for too many wrong codes.
+    pub fn dropped(&self) -> bool {
+        self.wrong_codes >= Self::MAX_WRONG_CODES
+    }
+
+    /// Whether its code confirms the number at `now`: unexpired and not dropped.
+    pub fn open_at(&self, now: Timestamp) -> bool {
+        self.valid_at(now) && !self.dropped()
+    }
+
+    /// Whether `other` is this same number waiting (the same number, code and time set), whatever
+    /// the wrong codes counted since either was read.
+    pub fn is_same_wait(&self, other: &PendingPhone) -> bool {
+        (&self.phone, &self.code, self.since) == (&other.phone, &other.code, other.since)
     }
 }
 
@@ -245,6 +274,14 @@ pub enum Delivery {
     Defer { at: Timestamp, delivered: BTreeSet<Channel> },
     /// Given up after too many tries: kept for the record, never sent again.
     Failed { at: Timestamp, error: String },
+}
+
+/// The key of the owner's `REQUEST_NEW` notice about a minute request. Deciding the request (an
+/// approval's commit, a rejection, [`crate::Store::decide_minute_request`]) settles the
+/// notification with this key in the same write: read, and its delivery done if it had not gone
+/// yet (never sent: the request is no longer the owner's to decide).
+pub fn request_notice_key(request: RequestId) -> String {
+    format!("request:{request}")
 }
 
 /// A notice's facts as the JSON text both backends keep.

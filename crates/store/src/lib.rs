@@ -34,7 +34,8 @@ pub enum StoreError {
     #[error("the minute request was already decided")]
     AlreadyDecided,
     /// A change to a wallet with this key was already made in this tenant (see
-    /// [`LedgerEntry::once_key`]); nothing of the second was written.
+    /// [`LedgerEntry::once_key`]), or a device registered with it
+    /// ([`AuditedWrite::CreateDevice`]); nothing of the second was written.
     #[error("a change with this key was already made")]
     AlreadyMade,
     /// The user already has a PENDING minute request (one may wait at a time).
@@ -189,7 +190,8 @@ pub struct Commit<'a> {
     pub records: &'a Records,
     pub audit: &'a [AuditEntry],
     /// A minute request decided in the same write (approve); fails with
-    /// [`StoreError::AlreadyDecided`] unless it is still PENDING.
+    /// [`StoreError::AlreadyDecided`] unless it is still PENDING. Settles the owner's notice of
+    /// the request ([`request_notice_key`]).
     pub decision: Option<&'a Decision>,
     /// An account suspended or unsuspended in the same write.
     pub suspension: Option<(UserId, bool)>,
@@ -381,6 +383,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_device(&self, device: &Device) -> StoreResult<()>;
     /// Devices of one tenant, oldest first.
     async fn devices(&self, admin: AdminId) -> StoreResult<Vec<Device>>;
+    /// The device a tenant's registration with `once_key` made, if one did and it is not retired
+    /// ([`AuditedWrite::CreateDevice`]).
+    async fn device_with_key(&self, admin: AdminId, once_key: &str) -> StoreResult<Option<Device>>;
     /// The firmware every device's stored report names, with its tenant, in no order: the fleet's
     /// count by release reads three fields of each device, not whole devices (100,000 of them).
     async fn reported_firmware(&self) -> StoreResult<Vec<ReportedFirmware>>;
@@ -480,7 +485,9 @@ pub trait Store: Send + Sync + 'static {
     async fn minute_request(&self, id: RequestId) -> StoreResult<Option<MinuteRequest>>;
     /// Requests of a tenant, optionally filtered, newest first.
     async fn minute_requests(&self, query: &RequestQuery) -> StoreResult<Vec<MinuteRequest>>;
-    /// Rejects a request (approval goes through [`Store::commit`] with its recharge).
+    /// Rejects a request (approval goes through [`Store::commit`] with its recharge). Every
+    /// decision, whichever way it is written, settles the owner's notice of the request in the
+    /// same write ([`request_notice_key`]).
     async fn decide_minute_request(&self, decision: &Decision) -> StoreResult<()>;
 
     // --- sessions (web_sessions and mobile_sessions) ---
@@ -534,13 +541,28 @@ pub trait Store: Send + Sync + 'static {
     /// the same number; the code its holder texts says which one it joins).
     async fn alert_profiles_pending_phone(&self, phone: &str) -> StoreResult<Vec<AlertProfile>>;
     /// Writes a person's alert profile ([`StoreError::PhoneTaken`] when another has the phone;
-    /// the pending number is not checked).
+    /// the pending number is not checked). A push token another person has moves to this one in
+    /// the same write: a phone's token belongs to one account at a time.
     async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()>;
     /// Makes a person's pending number their phone, in one atomic write, if their pending number
-    /// is still `pending` (else [`StoreError::VersionConflict`]: it was replaced or confirmed
-    /// meanwhile); [`StoreError::PhoneTaken`] when another person has that number, and nothing
-    /// changes.
+    /// is still `pending` (the same number, code and time set) and not dropped (else
+    /// [`StoreError::VersionConflict`]: it was replaced, confirmed or dropped meanwhile);
+    /// [`StoreError::PhoneTaken`] when another person has that number, and nothing changes.
     async fn confirm_phone(&self, user: UserId, pending: &PendingPhone) -> StoreResult<()>;
+    /// Counts one wrong code texted for a person's pending number, in one atomic write, if it is
+    /// still `pending` (the same number, code and time set; else [`StoreError::VersionConflict`]).
+    /// Returns the count after it: of callers counting at once (several servers), one alone gets
+    /// [`PendingPhone::MAX_WRONG_CODES`], the count that drops the number.
+    async fn count_wrong_code(&self, user: UserId, pending: &PendingPhone) -> StoreResult<u32>;
+    /// Takes one push token out of a person's profile (the phone signed out, or Expo says it is
+    /// gone). Whether it was theirs; another person's token is left as it is.
+    async fn remove_push_token(&self, user: UserId, token: &str) -> StoreResult<bool>;
+    /// Takes the inbound text (or the answer to a phone) `key` at `now` for `keep_ms`: true when
+    /// this caller takes it, false when it was taken less than `keep_ms` before, by any server of
+    /// the store, before a restart too. One atomic claim; claims over are deleted.
+    async fn claim_text(&self, key: &str, now: Timestamp, keep_ms: i64) -> StoreResult<bool>;
+    /// Gives a taken text up (it was not carried out): the next with its key is taken afresh.
+    async fn release_text(&self, key: &str) -> StoreResult<()>;
     /// Claims up to `limit` outbox items due at `now` (oldest first) for `sender` until
     /// `until`: items neither delivered nor given up, not claimed by a sender whose claim still
     /// runs. Each item is claimed by one sender at a time, also across servers on one store.

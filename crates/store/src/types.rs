@@ -332,6 +332,10 @@ pub struct Receipt {
     pub cash_taka: i64,
     /// Who took the cash (the owner, or the master for them).
     pub recorded_by: UserId,
+    /// True when the recharge gave no cash and this is the pump's price of its minutes as it was
+    /// then: what was asked, so that the same recharge sent again after the price changed is
+    /// still the same one.
+    pub priced: bool,
 }
 
 /// Filter for receipts.
@@ -494,8 +498,11 @@ pub struct RequestQuery {
 pub enum AuditedWrite {
     /// As [`crate::Store::create_account`].
     CreateAccount(Account),
-    /// As [`crate::Store::create_device`] (a device without telemetry).
-    CreateDevice(Device),
+    /// As [`crate::Store::create_device`] (a device without telemetry). With `once_key` (the
+    /// `Idempotency-Key` it was asked with), one device per key in a tenant: a second is refused
+    /// with [`StoreError::AlreadyMade`](crate::StoreError::AlreadyMade), nothing of it written,
+    /// and [`crate::Store::device_with_key`] finds the first.
+    CreateDevice { device: Device, once_key: Option<String> },
     /// As [`crate::Store::decide_minute_request`], with the notices it causes (the farmer's
     /// `REQUEST_DECIDED` on a rejection), written as [`crate::Store::add_notices`] writes them.
     Decide { decision: Decision, notices: Vec<Notice> },

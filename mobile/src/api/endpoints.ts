@@ -61,6 +61,9 @@ export function endpoints(client: ApiClient) {
     /** ± minutes with a reason (a mistake put right); written in the ledger and the log. Made once per `onceKey`. */
     correct: async (userId: string, minutes: number, note: string, onceKey?: string): Promise<Balance> =>
       client.call('post', '/api/admin/corrections', { body: { userId, minutes, note }, onceKey }),
+    /** A farmer's phone for SMS as it stands: confirmed, waiting with its code, or dropped. */
+    farmerPhone: async (id: string): Promise<FarmerPhone> =>
+      client.call('get', '/api/admin/users/{id}/phone', { params: { id } }),
     /** Enrols a farmer's phone for SMS: it waits, with the code to text from it, until confirmed. */
     enrolPhone: async (id: string, phone: string, language: 'en' | 'bn'): Promise<FarmerPhone> =>
       client.call('put', '/api/admin/users/{id}/phone', { params: { id }, body: { phone, language } }),
@@ -86,8 +89,9 @@ export function endpoints(client: ApiClient) {
     removeCard: async (uid: string): Promise<void> => {
       await client.call('delete', '/api/admin/cards/{uid}', { params: { uid } });
     },
-    registerDevice: async (name: string): Promise<DeviceCreated> =>
-      client.call('post', '/api/admin/devices', { body: { name } }),
+    /** Registers a device. Made once per `onceKey`: sent again, it answers `repeated` and no key. */
+    registerDevice: async (name: string, onceKey?: string): Promise<DeviceCreated> =>
+      client.call('post', '/api/admin/devices', { body: { name }, onceKey }),
     /** The tenant's finished runs and receipts since `from` (RFC 3339). */
     tenantUsage: async (from: string): Promise<Usage[]> =>
       (await client.call('get', '/api/admin/usage', { query: { from } })) as Usage[],
@@ -114,6 +118,9 @@ export function endpoints(client: ApiClient) {
     alertProfile: async (): Promise<AlertProfile> => client.call('get', '/api/alerts/profile'),
     setAlertProfile: async (profile: AlertProfile): Promise<AlertProfile> =>
       client.call('put', '/api/alerts/profile', { body: profile }),
+    /** Takes this phone's push token out of the caller's profile (signing out); answers the profile. */
+    forgetPushToken: async (token: string): Promise<AlertProfile> =>
+      client.call('delete', '/api/alerts/push-tokens/{token}', { params: { token } }),
 
     // Master.
     /** One page of the pump owners by username: the first, or the one after the cursor `after` (a page's `next`). */

@@ -89,7 +89,13 @@ export interface paths {
         /** The tenant's devices with what they last reported, and which one drives the motor. */
         get: operations["list_devices"];
         put?: never;
-        /** Registers a device; its key and link secret are shown in this answer only. */
+        /**
+         * Registers a device; its key and link secret are shown in this answer only. Sent again with the
+         *     same `Idempotency-Key` (a form sent twice, a retry after an answer lost on a poor link), the
+         *     device is registered once: the repeat is answered 200 with the first device and
+         *     `repeated: true`, without its key (which was shown once, in the first answer; a lost one is
+         *     replaced with rotate-key); another device asked for under the key is 422 `KEY_REUSED`.
+         */
         post: operations["register_device"];
         delete?: never;
         options?: never;
@@ -179,7 +185,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Approves a request: its minutes are recharged in the same write. */
+        /**
+         * Approves a request: its minutes are recharged in the same write (and the engine tells the
+         *     farmer, with the balance it leaves).
+         */
         post: operations["approve_request"];
         delete?: never;
         options?: never;
@@ -530,6 +539,28 @@ export interface paths {
         put: operations["set_profile"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/push-tokens/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Stops push notifications to one phone of the caller's: its Expo push token leaves their
+         *     profile (the app signing out on that phone). Only the caller's own profile is touched: a token
+         *     another account has (the phone passed on) stays theirs, and one the caller does not have
+         *     changes nothing. Answers the caller's profile after.
+         */
+        delete: operations["forget_push_token"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1151,6 +1182,11 @@ export interface components {
          *     quiet hours; and the number waiting to be confirmed from its phone.
          */
         AlertProfileView: {
+            /**
+             * @description A number that waited and was dropped because 5 wrong codes were texted from it: it
+             *     confirms nothing now; send it again for a new code. Null otherwise. Read only.
+             */
+            droppedPhone?: string | null;
             /** @description `en` or `bn`. */
             language: string;
             muted: components["schemas"]["MutedView"][];
@@ -1227,17 +1263,27 @@ export interface components {
             note: string;
             userId: string;
         };
-        /** @description A device just registered: the key is shown this once. */
+        /** @description A device just registered, or given a new key: the key is shown this once. */
         DeviceCreatedView: {
-            deviceKey: string;
+            /**
+             * @description The device's key (`pp_dev_…`); null only in the answer to a registration sent again
+             *     (`repeated`), as it was shown in the first answer alone: a new key comes from
+             *     `POST /api/admin/devices/{id}/rotate-key`.
+             */
+            deviceKey?: string | null;
             id: string;
             /**
              * @description The secret the device signs its requests with and checks every answer by (`pp_link_…`;
              *     see docs/DEVICE.md, "The authenticated link"). It never travels again; a new key gives a
-             *     new secret.
+             *     new secret. Null whenever `deviceKey` is.
              */
-            linkSecret: string;
+            linkSecret?: string | null;
             name: string;
+            /**
+             * @description True when this answers a registration sent again with the `Idempotency-Key` of one
+             *     already made: the first device, registered once; nothing was made now.
+             */
+            repeated: boolean;
         };
         /** @description The tenant's device as the motor status shows it. */
         DeviceStateView: {
@@ -1369,6 +1415,11 @@ export interface components {
          *     code to text from it, and the language of their messages.
          */
         FarmerPhoneView: {
+            /**
+             * @description A number that waited and was dropped because 5 wrong codes were texted from it (enrol it
+             *     again for a new code); null otherwise.
+             */
+            droppedPhone?: string | null;
             /** @description `en` or `bn`: the language of the farmer's messages. */
             language: string;
             /** @description The number waiting to be confirmed from its phone. */
@@ -1443,13 +1494,15 @@ export interface components {
          */
         HoldReason: "LOAD_SHEDDING" | "DEVICE_NOT_READY" | "DEVICE_OFFLINE" | "GRID_SETTLING" | "RESTART_WAIT" | "NO_FEEDBACK" | "STORE_UNAVAILABLE";
         /**
-         * @description What was done, and the reply sent back by SMS (empty when none is: the help, told a phone
-         *     already in the last ten minutes).
+         * @description What was done, and the reply sent back by SMS (empty when none is: the help or the pause,
+         *     told a phone already in the last ten minutes).
          */
         InboundAnswer: {
             /**
-             * @description `START`, `STOP`, `BAL`, `CONFIRM` (a number confirmed with its code) or `HELP` (not
-             *     understood).
+             * @description `START`, `STOP`, `BAL`, `CONFIRM` (a number confirmed with its code), `WRONG_CODE` (a code
+             *     for a number waiting for this phone, but not its code: counted; the fifth drops the number
+             *     and is answered), `HELP` (not understood) or `PAUSED` (the farmer's account, or their
+             *     pump's owner, is suspended: nothing was done).
              */
             command: string;
             reply: string;
@@ -2193,7 +2246,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `KEY_REUSED`: the `Idempotency-Key` already made another change; nothing was changed */
+            /** @description `KEY_REUSED`: the `Idempotency-Key` already made another change (or another device); nothing was changed */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2285,7 +2338,9 @@ export interface operations {
             query?: {
                 adminId?: string;
             };
-            header?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2295,6 +2350,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description A registration sent again with its `Idempotency-Key`: the device it made (`repeated`), without its key, which the first answer alone showed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceCreatedView"];
+                };
+            };
             /** @description The device and its key (shown this once) */
             201: {
                 headers: {
@@ -2351,6 +2415,15 @@ export interface operations {
             };
             /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `KEY_REUSED`: the `Idempotency-Key` already made another change (or another device); nothing was changed */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3462,7 +3535,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `KEY_REUSED`: the `Idempotency-Key` already made another change; nothing was changed */
+            /** @description `KEY_REUSED`: the `Idempotency-Key` already made another change (or another device); nothing was changed */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4586,6 +4659,65 @@ export interface operations {
             };
             /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    forget_push_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The phone's Expo push token, `ExponentPushToken[…]`, percent-encoded */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's profile, without that token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertProfileView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,6 +22,11 @@ export interface Auth {
   remembered: { serverUrl: string; username: string };
   signIn(serverUrl: string, username: string, password: string): Promise<void>;
   signOut(): Promise<void>;
+  /**
+   * Remembers this phone's push token, registered on the account signed in: signing out takes it
+   * out of that account, so a phone passed on does not get the first account's pushes.
+   */
+  pushRegistered(token: string): Promise<void>;
 }
 
 const AuthContext = createContext<Auth | null>(null);
@@ -29,6 +34,21 @@ const AuthContext = createContext<Auth | null>(null);
 interface PendingRevoke {
   url: string;
   token: string;
+  /** This phone's push token, to take out of the account before its session ends. */
+  pushToken?: string;
+}
+
+/**
+ * Takes this phone's push token out of the account of `client`'s session. Only `OfflineError`
+ * is thrown (try again later); any other answer means there is nothing left to take (the session
+ * is over, or the token went already).
+ */
+async function forgetPushToken(client: ApiClient, token: string): Promise<void> {
+  try {
+    await endpoints(client).forgetPushToken(token);
+  } catch (err) {
+    if (err instanceof OfflineError) throw err;
+  }
 }
 
 export function AuthProvider({ storage, children }: { storage: AppStorage; children: ReactNode }) {
@@ -82,7 +102,17 @@ export function AuthProvider({ storage, children }: { storage: AppStorage; child
     if (!raw) return;
     try {
       const pending = JSON.parse(raw) as PendingRevoke;
-      await revokeRefreshToken(pending.url, pending.token);
+      if (pending.pushToken) {
+        // Taking the push token out needs the session: renewed from its refresh token, then ended.
+        const client = new ApiClient({
+          baseUrl: pending.url,
+          tokens: { accessToken: null, accessExpiresAt: 0, refreshToken: pending.token },
+        });
+        await forgetPushToken(client, pending.pushToken);
+        await client.logout();
+      } else {
+        await revokeRefreshToken(pending.url, pending.token);
+      }
     } catch (err) {
       if (err instanceof OfflineError) return; // keep it for next time
     }
@@ -148,24 +178,46 @@ export function AuthProvider({ storage, children }: { storage: AppStorage; child
     const client = clientRef.current;
     clientRef.current = null;
     let notice: Notice | undefined;
+    const pushToken = (await storage.prefs.get(KEYS.pushToken).catch(() => null)) ?? undefined;
     if (client) {
+      // This phone stops getting the account's pushes first, while the session still works.
+      let pushLeft: string | undefined;
+      if (pushToken) {
+        try {
+          await forgetPushToken(client, pushToken);
+        } catch {
+          pushLeft = pushToken;
+        }
+      }
+      // Read after: a renewal on the way rotates it.
       const token = client.refreshToken;
       try {
         await client.logout();
       } catch (err) {
         if (err instanceof OfflineError && token) {
-          const pending: PendingRevoke = { url: client.baseUrl, token };
+          const pending: PendingRevoke = { url: client.baseUrl, token, pushToken: pushLeft };
           await storage.secure.set(KEYS.revokeLater, JSON.stringify(pending)).catch(() => {});
           notice = { kind: 'signedOutOffline' };
         }
         // Any other answer (the session was already gone): nothing left to revoke.
       }
     }
+    await storage.prefs.remove(KEYS.pushToken).catch(() => {});
     await forget();
     setState({ phase: 'signedOut', notice });
   }, [forget, storage]);
 
-  const value = useMemo(() => ({ state, remembered, signIn, signOut }), [state, remembered, signIn, signOut]);
+  const pushRegistered = useCallback(
+    async (token: string) => {
+      await storage.prefs.set(KEYS.pushToken, token).catch(() => {});
+    },
+    [storage],
+  );
+
+  const value = useMemo(
+    () => ({ state, remembered, signIn, signOut, pushRegistered }),
+    [state, remembered, signIn, signOut, pushRegistered],
+  );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }
 

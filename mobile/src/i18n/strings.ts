@@ -48,6 +48,8 @@ const en = {
   alertsPhoneSend: (phone: string, code: string, to: string) =>
     `From the phone ${phone}, send ${code} to ${to}. The code works for 24 hours.`,
   alertsPhoneExpired: (phone: string) => `The code for ${phone} expired: save the number again for a new one.`,
+  alertsPhoneDropped: (phone: string) =>
+    `Too many wrong codes were texted from ${phone}: it was dropped. Save the number again for a new code.`,
   alertsSmsNumberUnknown: 'the pump’s SMS number',
   alertsSave: 'Save',
   alertsSaved: 'Saved.',
@@ -201,6 +203,8 @@ const en = {
   deviceKeyTitle: 'The device key',
   linkSecretTitle: 'The link secret',
   deviceKeyHelp: 'Put the key and the secret in the device now (its setup page). They are shown only this once.',
+  deviceMadeAlready:
+    '✓ This device was registered already (its answer was lost on the way). Its key was shown only the first time: if you do not have it, make a new key for it on the dashboard.',
   usageTitle: 'Last 14 days',
   usageTotal: (d: string) => `Pumped ${d}`,
   cashTotal: (taka: string) => `Cash taken ${taka} taka`,
@@ -399,6 +403,8 @@ const bn: Strings = {
   alertsPhoneSend: (phone: string, code: string, to: string) =>
     `${phone} ফোন থেকে ${code} লিখে ${to} নম্বরে পাঠান। কোডটি ২৪ ঘণ্টা কাজ করবে।`,
   alertsPhoneExpired: (phone: string) => `${phone}-এর কোডের মেয়াদ শেষ: নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।`,
+  alertsPhoneDropped: (phone: string) =>
+    `${phone} থেকে অনেকবার ভুল কোড পাঠানো হয়েছে: নম্বরটি বাদ দেওয়া হয়েছে। নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।`,
   alertsSmsNumberUnknown: 'পাম্পের এসএমএস',
   alertsSave: 'সংরক্ষণ',
   alertsSaved: 'সংরক্ষিত হয়েছে।',
@@ -543,6 +549,8 @@ const bn: Strings = {
   deviceKeyTitle: 'যন্ত্রের চাবি',
   linkSecretTitle: 'লিংকের গোপন সংকেত',
   deviceKeyHelp: 'চাবি আর গোপন সংকেত এখনই যন্ত্রে (তার সেটআপ পাতায়) বসান। এগুলো শুধু এবারই দেখানো হবে।',
+  deviceMadeAlready:
+    '✓ এই যন্ত্রটি আগেই নিবন্ধন করা হয়েছে (উত্তরটি পথে হারিয়েছিল)। এর চাবি শুধু প্রথমবার দেখানো হয়েছিল: না থাকলে ড্যাশবোর্ডে এর জন্য নতুন চাবি বানান।',
   usageTitle: 'গত ১৪ দিন',
   usageTotal: (d) => `পাম্প চলেছে ${d}`,
   cashTotal: (taka) => `আদায় ${taka} টাকা`,

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 
 import { registerForPush } from '../alerts/push';
-import { useSession } from '../auth/AuthProvider';
+import { useAuth, useSession } from '../auth/AuthProvider';
 import type { AlertProfile } from '../api/types';
 import { useI18n } from '../i18n/I18n';
 import { Body, Button, Card, ErrorBox, Field, Heading, Loading, Message, Screen } from '../ui/components';
@@ -13,6 +13,7 @@ import { useResource } from '../ui/useResource';
  */
 export function NotificationsScreen() {
   const { api } = useSession();
+  const { pushRegistered } = useAuth();
   const i18n = useI18n();
   const { t } = i18n;
   const list = useResource(() => api.notifications(i18n.lang), i18n.lang);
@@ -51,6 +52,8 @@ export function NotificationsScreen() {
         setMessage({ kind: 'error', text: t.alertsPushDenied });
         return null;
       }
+      // Signing out takes this phone's token out of the account again.
+      await pushRegistered(result.token);
       await profile.reload();
       return t.alertsPushDone;
     });
@@ -92,7 +95,10 @@ export function NotificationsScreen() {
   );
 }
 
-/** The confirmed SMS phone, and the number waiting with exactly what to text from it. */
+/**
+ * The confirmed SMS phone, and the number waiting with exactly what to text from it (or why a
+ * number that waited is gone: too many wrong codes were texted from it).
+ */
 function PhoneState({ profile }: { profile: AlertProfile }) {
   const { t } = useI18n();
   const pending = profile.pendingPhone;
@@ -108,6 +114,11 @@ function PhoneState({ profile }: { profile: AlertProfile }) {
         </Body>
       ) : null}
       {pending && !profile.phoneCode ? <Body muted>{t.alertsPhoneExpired(pending)}</Body> : null}
+      {profile.droppedPhone ? (
+        <Body muted testID="alerts-phone-dropped">
+          {t.alertsPhoneDropped(profile.droppedPhone)}
+        </Body>
+      ) : null}
     </>
   );
 }

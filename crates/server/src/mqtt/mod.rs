@@ -60,9 +60,8 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `addr` and accepts devices until [`Listener::shutdown`].
-    pub async fn bind(app: &AppState, addr: SocketAddr) -> anyhow::Result<Listener> {
-        let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("PUMPPILOT_MQTT_BIND {addr}: {e}"))?;
+    /// Accepts devices on `listener` (bound to `PUMPPILOT_MQTT_BIND`) until [`Listener::shutdown`].
+    pub fn on(app: &AppState, listener: TcpListener) -> anyhow::Result<Listener> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let connected = Arc::new(Connected::default());

@@ -180,14 +180,15 @@ async fn recharge(
     }
     let note = note(body.note)?;
     let cash = match body.cash_taka {
-        Some(taka) => Some(taka),
-        None => super::owner::price_of(&app.store.terms(admin.scope.admin()).await?, body.minutes),
+        Some(taka) => Some(Cash { taka, priced: false }),
+        None => super::owner::price_of(&app.store.terms(admin.scope.admin()).await?, body.minutes)
+            .map(|taka| Cash { taka, priced: true }),
     };
     // The cash a receipt may say, given or at the pump's price.
-    if cash.is_some_and(|taka| !(0..=MOST_CASH_TAKA).contains(&taka)) {
+    if cash.is_some_and(|cash| !(0..=MOST_CASH_TAKA).contains(&cash.taka)) {
         return Err(ApiError::validation(format!("cashTaka: from 0 to {MOST_CASH_TAKA}")));
     }
-    let change = Change { minutes: body.minutes, kind: LedgerKind::Recharge, note, cash_taka: cash, once_key };
+    let change = Change { minutes: body.minutes, kind: LedgerKind::Recharge, note, cash, once_key };
     change_balance(&app, &admin, &body.user_id, change).await
 }
 
@@ -198,8 +199,24 @@ struct Change {
     kind: LedgerKind,
     note: String,
     /// The cash taken, for a receipt.
-    cash_taka: Option<i64>,
+    cash: Option<Cash>,
     once_key: Option<String>,
+}
+
+/// The cash a recharge's receipt says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Cash {
+    taka: i64,
+    /// The recharge gave none: this is the pump's price of its minutes at the time.
+    priced: bool,
+}
+
+impl Cash {
+    /// The `cashTaka` a recharge that made a receipt with this cash asked for: none when it took
+    /// the price (whatever the price is now).
+    fn asked(cash: Option<Cash>) -> Option<i64> {
+        cash.filter(|cash| !cash.priced).map(|cash| cash.taka)
+    }
 }
 
 /// Adds (or, for a correction, takes away) minutes, with its ledger and audit entries. A change
@@ -212,12 +229,13 @@ async fn change_balance(
     change: Change,
 ) -> Result<Json<BalanceView>, ApiError> {
     let user = tenant_user(app, admin.scope, user_id).await?;
-    let Change { minutes: minutes_delta, kind, note, cash_taka, once_key } = change;
+    let Change { minutes: minutes_delta, kind, note, cash, once_key } = change;
     let seconds = minutes_delta.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?;
-    let paid = cash_taka.map(|taka| format!(" ({taka} taka)")).unwrap_or_default();
+    let paid = cash.map(|cash| format!(" ({} taka)", cash.taka)).unwrap_or_default();
     let detail = format!("{minutes_delta:+} min{paid} {note}").trim_end().to_string();
     let action = if kind == LedgerKind::Correction { "correction" } else { "recharge" };
-    let receipt = cash_taka.map(|taka| super::owner::new_receipt(app, admin, user.id, minutes_delta, taka));
+    let receipt =
+        cash.map(|cash| super::owner::new_receipt(app, admin, user.id, minutes_delta, cash.taka, cash.priced));
     let receipt_id = receipt.as_ref().map(|r| r.id);
     let extras = Extras { receipt, ..Extras::audit(audit(app, admin, action, user.id.to_string(), detail)) };
     let credit =
@@ -231,7 +249,7 @@ async fn change_balance(
                 (receipt_id, now_available, false)
             }
             Err(RuntimeError::Store(StoreError::AlreadyMade)) => (
-                made_before(app, admin, &first, cash_taka).await?,
+                made_before(app, admin, &first, Cash::asked(cash)).await?,
                 app.runtime.read(admin.scope.admin(), available).await?,
                 true,
             ),
@@ -248,34 +266,43 @@ async fn change_balance(
 }
 
 /// The receipt of the change made before with `asked`'s key, when it asked for the same change;
-/// else 422 `KEY_REUSED`.
+/// else 422 `KEY_REUSED`. What was asked is compared, never what was derived from it: a recharge
+/// that gave no cash (`cash_asked` none) took the pump's price, and is the same recharge sent
+/// again after the owner changed the price.
 async fn made_before(
     app: &AppState,
     admin: &AdminScope,
     asked: &Credit,
-    cash_taka: Option<i64>,
+    cash_asked: Option<i64>,
 ) -> Result<Option<ReceiptId>, ApiError> {
     let key = asked.once_key.as_deref().unwrap_or_default();
     let Some(made) = app.store.ledger_entry_with_key(admin.scope.admin(), key).await? else {
         return Err(ApiError::conflict("CONFLICT", "the change was refused; try again"));
     };
     let cash_made = match made.receipt_id {
-        Some(id) => app.store.receipt(admin.scope.admin(), id).await?.map(|receipt| receipt.cash_taka),
+        Some(id) => {
+            app.store.receipt(admin.scope.admin(), id).await?.map(|r| Cash { taka: r.cash_taka, priced: r.priced })
+        }
         None => None,
     };
     let same = made.user_id == asked.user
         && made.delta_seconds == asked.seconds
         && made.kind == asked.kind
         && made.note == asked.note
-        && cash_made == cash_taka;
+        && Cash::asked(cash_made) == cash_asked;
     if !same {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "KEY_REUSED",
-            "Idempotency-Key: this key was used for another change; send a new key",
-        ));
+        return Err(key_reused("another change"));
     }
     Ok(made.receipt_id)
+}
+
+/// 422 `KEY_REUSED`: the `Idempotency-Key` already made `what`; nothing is made.
+fn key_reused(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "KEY_REUSED",
+        format!("Idempotency-Key: this key was used for {what}; send a new key"),
+    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -308,7 +335,7 @@ async fn correct(
     if note.trim().is_empty() {
         return Err(ApiError::validation("note: say why the balance is corrected"));
     }
-    let change = Change { minutes: body.minutes, kind: LedgerKind::Correction, note, cash_taka: None, once_key };
+    let change = Change { minutes: body.minutes, kind: LedgerKind::Correction, note, cash: None, once_key };
     change_balance(&app, &admin, &body.user_id, change).await
 }
 
@@ -416,7 +443,8 @@ async fn tenant_request(app: &App, scope: TenantScope, id: &str) -> Result<Minut
     }
 }
 
-/// Approves a request: its minutes are recharged in the same write.
+/// Approves a request: its minutes are recharged in the same write (and the engine tells the
+/// farmer, with the balance it leaves).
 #[utoipa::path(post, path = "/api/admin/minute-requests/{id}/approve", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 200, description = "The request, approved", body = MinuteRequestView), Scoped, Refused))]
 async fn approve_request(
@@ -448,7 +476,6 @@ async fn approve_request(
     };
     let extras = Extras {
         decision: Some(decision.clone()),
-        notices: vec![crate::alerts::request_decided(&request, true, decision.at)],
         ..Extras::audit(audit(
             &app,
             &admin,
@@ -489,7 +516,7 @@ async fn reject_request(
     };
     let entry = audit(&app, &admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes));
     // The farmer's notice goes in the rejection's own write: both or neither.
-    let notices = vec![crate::alerts::request_decided(&request, false, decision.at)];
+    let notices = vec![crate::alerts::request_rejected(&request, decision.at)];
     app.store.write_audited(&AuditedWrite::Decide { decision: decision.clone(), notices }, &entry).await?;
     Ok(Json(decided(request, &decision)))
 }
@@ -502,13 +529,20 @@ pub struct NewDeviceBody {
     name: String,
 }
 
-/// Registers a device; its key and link secret are shown in this answer only.
-#[utoipa::path(post, path = "/api/admin/devices", tag = "admin", request_body = NewDeviceBody, params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+/// Registers a device; its key and link secret are shown in this answer only. Sent again with the
+/// same `Idempotency-Key` (a form sent twice, a retry after an answer lost on a poor link), the
+/// device is registered once: the repeat is answered 200 with the first device and
+/// `repeated: true`, without its key (which was shown once, in the first answer; a lost one is
+/// replaced with rotate-key); another device asked for under the key is 422 `KEY_REUSED`.
+#[utoipa::path(post, path = "/api/admin/devices", tag = "admin", request_body = NewDeviceBody, params(AdminIdParam, OnceKeyParam), security(("bearer" = []), ("sessionCookie" = [])),
     responses((status = 201, description = "The device and its key (shown this once)", body = DeviceCreatedView),
-        Scoped, Body, Refused))]
+        (status = 200, description = "A registration sent again with its `Idempotency-Key`: the device it made \
+            (`repeated`), without its key, which the first answer alone showed", body = DeviceCreatedView),
+        Scoped, Body, Refused, KeyReused))]
 async fn register_device(
     State(app): State<AppState>,
     admin: AdminScope,
+    OnceKey(once_key): OnceKey,
     ApiJson(body): ApiJson<NewDeviceBody>,
 ) -> Result<(StatusCode, Json<DeviceCreatedView>), ApiError> {
     let name = super::check_name(&body.name)?;
@@ -523,13 +557,39 @@ async fn register_device(
         telemetry: None,
     };
     let entry = audit(&app, &admin, "device.register", device.id.to_string(), device.name.clone());
-    app.store.write_audited(&AuditedWrite::CreateDevice(device.clone()), &entry).await?;
+    let write = AuditedWrite::CreateDevice { device: device.clone(), once_key: once_key.clone() };
+    match app.store.write_audited(&write, &entry).await {
+        Ok(()) => {}
+        Err(StoreError::AlreadyMade) => {
+            let key = once_key.as_deref().unwrap_or_default();
+            let Some(made) = app.store.device_with_key(admin.scope.admin(), key).await? else {
+                return Err(ApiError::conflict("CONFLICT", "the device was refused; try again"));
+            };
+            // What was asked: the name (as checked), which a device keeps.
+            if made.name != device.name {
+                return Err(key_reused("another device"));
+            }
+            let view = DeviceCreatedView {
+                id: made.id.to_string(),
+                name: made.name,
+                device_key: None,
+                link_secret: None,
+                repeated: true,
+            };
+            return Ok((StatusCode::OK, Json(view)));
+        }
+        Err(other) => return Err(other.into()),
+    }
     app.device_keys.write().expect("device keys lock").insert(hash, (device.id, device.admin_id));
     let link_secret = link::secret_for(&app.keyring, device.id, &hash);
-    Ok((
-        StatusCode::CREATED,
-        Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key, link_secret }),
-    ))
+    let view = DeviceCreatedView {
+        id: device.id.to_string(),
+        name: device.name,
+        device_key: Some(key),
+        link_secret: Some(link_secret),
+        repeated: false,
+    };
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 /// Gives a device a new key and link secret, shown in this answer only; the old key stops working at once.
@@ -555,7 +615,13 @@ async fn rotate_device_key(
         keys.insert(hash, (device.id, device.admin_id));
     }
     let link_secret = link::secret_for(&app.keyring, device.id, &hash);
-    Ok(Json(DeviceCreatedView { id: device.id.to_string(), name: device.name, device_key: key, link_secret }))
+    Ok(Json(DeviceCreatedView {
+        id: device.id.to_string(),
+        name: device.name,
+        device_key: Some(key),
+        link_secret: Some(link_secret),
+        repeated: false,
+    }))
 }
 
 /// The tenant's devices with what they last reported, and which one drives the motor.

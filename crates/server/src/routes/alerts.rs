@@ -17,13 +17,17 @@ use crate::{
     app::AppState,
     auth::Caller,
     clock::rfc3339,
-    error::{ApiError, ApiJson, ApiQuery, OptionalJson},
+    error::{ApiError, ApiJson, ApiPath, ApiQuery, OptionalJson},
     routes::openapi::{Body, Invalid, Refused, SignedIn},
     views::{AlertProfileView, FarmerPhoneView, MutedView, NotificationView, NotificationsView, QuietHoursView},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(notifications)).routes(routes!(mark_read)).routes(routes!(profile, set_profile))
+    OpenApiRouter::new()
+        .routes(routes!(notifications))
+        .routes(routes!(mark_read))
+        .routes(routes!(profile, set_profile))
+        .routes(routes!(forget_push_token))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -101,14 +105,25 @@ async fn mark_read(
     notifications(State(app), caller, ApiQuery(Page { limit: None, language: None })).await
 }
 
+/// The number waiting, unless it was dropped.
+fn waiting(profile: &AlertProfile) -> Option<&PendingPhone> {
+    profile.pending_phone.as_ref().filter(|p| !p.dropped())
+}
+
+/// The number dropped for too many wrong codes, to say why it is gone.
+fn dropped(profile: &AlertProfile) -> Option<String> {
+    profile.pending_phone.as_ref().filter(|p| p.dropped()).map(|p| p.phone.clone())
+}
+
 fn profile_view(app: &AppState, profile: &AlertProfile) -> AlertProfileView {
     let hhmm = |minute: u16| format!("{:02}:{:02}", minute / 60, minute % 60);
-    let pending = profile.pending_phone.as_ref();
+    let pending = waiting(profile);
     AlertProfileView {
         phone: profile.phone.clone(),
         pending_phone: pending.map(|p| p.phone.clone()),
         phone_code: code_to_send(app, profile),
         pending_since: pending.map(|p| rfc3339(p.since)),
+        dropped_phone: dropped(profile),
         sms_number: app.settings.sms_number.clone(),
         push_tokens: profile.push_tokens.clone(),
         language: profile.language.clone(),
@@ -148,13 +163,7 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
     if view.push_tokens.len() > 10 {
         return Err(ApiError::validation("pushTokens: at most 10"));
     }
-    let token_ok = |t: &str| {
-        (t.starts_with("ExponentPushToken[") || t.starts_with("ExpoPushToken["))
-            && t.ends_with(']')
-            && t.len() <= 200
-            && t.bytes().all(|b| b.is_ascii_graphic())
-    };
-    if let Some(token) = view.push_tokens.iter().find(|t| !token_ok(t)) {
+    if let Some(token) = view.push_tokens.iter().find(|t| !is_push_token(t)) {
         return Err(ApiError::validation(format!("pushTokens: `{token}` is not an Expo push token")));
     }
     if !matches!(view.language.as_str(), "en" | "bn") {
@@ -180,8 +189,10 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
             })
         }
     };
+    // Each token once, in the order first sent.
     let mut tokens = view.push_tokens;
-    tokens.dedup();
+    let mut seen = BTreeSet::new();
+    tokens.retain(|token| seen.insert(token.clone()));
     Ok(AlertProfile {
         user_id: caller.id(),
         phone: view.phone,
@@ -191,6 +202,15 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
         muted,
         quiet_hours,
     })
+}
+
+/// An Expo push token as the app registers it: `ExponentPushToken[…]` (or `ExpoPushToken[…]`), at
+/// most 200 visible characters.
+fn is_push_token(t: &str) -> bool {
+    (t.starts_with("ExponentPushToken[") || t.starts_with("ExpoPushToken["))
+        && t.ends_with(']')
+        && t.len() <= 200
+        && t.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// How the caller wants to hear (the empty profile until they set one).
@@ -219,9 +239,30 @@ async fn set_profile(
     Ok(Json(profile_view(&app, &profile)))
 }
 
+/// Stops push notifications to one phone of the caller's: its Expo push token leaves their
+/// profile (the app signing out on that phone). Only the caller's own profile is touched: a token
+/// another account has (the phone passed on) stays theirs, and one the caller does not have
+/// changes nothing. Answers the caller's profile after.
+#[utoipa::path(delete, path = "/api/alerts/push-tokens/{token}", tag = "alerts",
+    params(("token" = String, Path, description = "The phone's Expo push token, `ExponentPushToken[…]`, percent-encoded")),
+    security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The caller's profile, without that token", body = AlertProfileView),
+        SignedIn, Invalid))]
+async fn forget_push_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Json<AlertProfileView>, ApiError> {
+    if !is_push_token(&token) {
+        return Err(ApiError::validation(format!("token: `{token}` is not an Expo push token")));
+    }
+    app.store.remove_push_token(caller.id(), &token).await?;
+    Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)))
+}
+
 /// The code to text from the pending number, while it works.
 fn code_to_send(app: &AppState, profile: &AlertProfile) -> Option<String> {
-    profile.pending_phone.as_ref().filter(|p| p.valid_at(app.now())).map(|p| p.code.clone())
+    profile.pending_phone.as_ref().filter(|p| p.open_at(app.now())).map(|p| p.code.clone())
 }
 
 /// Six random digits.
@@ -235,7 +276,7 @@ fn new_code() -> String {
 /// profile back keeps what waits). Any other number waits, with a new code, for its holder to
 /// text the code from it: until then the confirmed phone stays, and the new one gets nothing and
 /// controls nothing — a typo cannot send a farmer's alerts to a stranger, nor hand a stranger the
-/// farmer's pump.
+/// farmer's pump. A number dropped for too many wrong codes, set again, waits with a new code.
 pub(crate) fn ask_for_phone(profile: &mut AlertProfile, wanted: Option<String>, now: Timestamp) {
     match wanted {
         None => {
@@ -243,19 +284,20 @@ pub(crate) fn ask_for_phone(profile: &mut AlertProfile, wanted: Option<String>, 
             profile.pending_phone = None;
         }
         Some(phone) if profile.phone.as_ref() == Some(&phone) => {}
-        Some(phone) if profile.pending_phone.as_ref().is_some_and(|p| p.phone == phone && p.valid_at(now)) => {}
-        Some(phone) => profile.pending_phone = Some(PendingPhone { phone, code: new_code(), since: now }),
+        Some(phone) if profile.pending_phone.as_ref().is_some_and(|p| p.phone == phone && p.open_at(now)) => {}
+        Some(phone) => profile.pending_phone = Some(PendingPhone::new(phone, new_code(), now)),
     }
 }
 
 /// A farmer's number as their owner sees it.
 pub(crate) fn farmer_phone_view(app: &AppState, profile: &AlertProfile) -> FarmerPhoneView {
-    let pending = profile.pending_phone.as_ref();
+    let pending = waiting(profile);
     FarmerPhoneView {
         phone: profile.phone.clone(),
         pending_phone: pending.map(|p| p.phone.clone()),
         phone_code: code_to_send(app, profile),
         pending_since: pending.map(|p| rfc3339(p.since)),
+        dropped_phone: dropped(profile),
         language: profile.language.clone(),
         sms_number: app.settings.sms_number.clone(),
     }
@@ -275,23 +317,41 @@ fn code_in(text: &str) -> Option<String> {
     (digits.len() == 6).then_some(digits)
 }
 
+/// What a text holding a code did: `CONFIRM` (a number confirmed, or found in use) or
+/// `WRONG_CODE`, and the answer sent back by SMS (empty when none is).
+pub(crate) struct CodeAnswer {
+    pub command: &'static str,
+    pub reply: String,
+}
+
 /// Confirms a number from its phone: a text from `from` holding the code of an account waiting
 /// for that number (the code unexpired) makes it that account's phone. The answer goes back by
 /// SMS through the outbox: to the account, now reached on this phone; or, when another account
 /// has the number already, to that account — this same phone — saying so, and nothing changes:
-/// only the phone's holder learns that the number is in use. None: no such code for this number
-/// (the text is then read as any other).
-pub(crate) async fn confirm_from(app: &AppState, from: &str, text: &str) -> Result<Option<String>, ApiError> {
+/// only the phone's holder learns that the number is in use. A code that is no waiting account's
+/// is a wrong code ([`wrong_code`]). None: no account waits for this number, or the text holds
+/// no code (the text is then read as any other).
+pub(crate) async fn confirm_from(app: &AppState, from: &str, text: &str) -> Result<Option<CodeAnswer>, ApiError> {
     let Some(code) = code_in(text) else { return Ok(None) };
     let now = app.now();
-    let waiting = app.store.alert_profiles_pending_phone(from).await?;
-    let Some((profile, pending)) = waiting.into_iter().find_map(|profile| {
-        let pending = profile.pending_phone.clone().filter(|p| p.code == code && p.valid_at(now))?;
-        Some((profile, pending))
-    }) else {
+    let waiting: Vec<(AlertProfile, PendingPhone)> = app
+        .store
+        .alert_profiles_pending_phone(from)
+        .await?
+        .into_iter()
+        .filter_map(|profile| {
+            let pending = profile.pending_phone.clone().filter(|p| p.open_at(now))?;
+            Some((profile, pending))
+        })
+        .collect();
+    if waiting.is_empty() {
         return Ok(None);
+    }
+    let Some((profile, pending)) = waiting.iter().find(|(_, pending)| pending.code == code) else {
+        return wrong_code(app, from, &waiting).await.map(Some);
     };
-    match app.store.confirm_phone(profile.user_id, &pending).await {
+    let confirmed = |reply: &str| Ok(Some(CodeAnswer { command: "CONFIRM", reply: reply.to_owned() }));
+    match app.store.confirm_phone(profile.user_id, pending).await {
         Ok(()) => {
             let account = app.store.account(profile.user_id).await?;
             let farmer = account.as_ref().is_some_and(|a| a.role == Role::User);
@@ -305,8 +365,8 @@ pub(crate) async fn confirm_from(app: &AppState, from: &str, text: &str) -> Resu
                     "নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে। চালু, বন্ধ বা ব্যালেন্স লিখে পাঠান।"
                 }
             };
-            answer_by_sms(app, account.as_ref(), text).await;
-            Ok(Some(text.to_owned()))
+            answer_by_sms(app, account.as_ref(), text, None).await;
+            confirmed(text)
         }
         Err(StoreError::PhoneTaken) => {
             let Some(holder) = app.store.alert_profile_by_phone(from).await? else { return Ok(None) };
@@ -314,21 +374,52 @@ pub(crate) async fn confirm_from(app: &AppState, from: &str, text: &str) -> Resu
                 Language::English => "This number is in use by another account: it was not added to a new one.",
                 Language::Bangla => "এই নম্বর অন্য একটি অ্যাকাউন্টে আছে: নতুন কোনোটিতে যোগ করা হয়নি।",
             };
-            answer_by_sms(app, app.store.account(holder.user_id).await?.as_ref(), text).await;
-            Ok(Some(text.to_owned()))
+            answer_by_sms(app, app.store.account(holder.user_id).await?.as_ref(), text, None).await;
+            confirmed(text)
         }
-        // Replaced or confirmed meanwhile (another server took the same text).
+        // Replaced, confirmed or dropped meanwhile (another server took a text of this phone).
         Err(StoreError::VersionConflict) => Ok(None),
         Err(err) => Err(err.into()),
     }
 }
 
+/// A code that is no waiting account's, from the number they wait for: counted against each of
+/// them ([`PendingPhone::MAX_WRONG_CODES`] drop the number: it confirms nothing more, and the
+/// screen that showed the code says why it is gone). Guessing a code is a few tries, not a
+/// million. The text that drops a number is answered by SMS to this phone, once (the account's
+/// bell keeps the answer); the others are answered with nothing, as a text from a number that is
+/// no one's is.
+async fn wrong_code(
+    app: &AppState,
+    from: &str,
+    waiting: &[(AlertProfile, PendingPhone)],
+) -> Result<CodeAnswer, ApiError> {
+    let mut dropped = None;
+    for (profile, pending) in waiting {
+        match app.store.count_wrong_code(profile.user_id, pending).await {
+            // Of texts counted at once (on several servers), only one brings the count here.
+            Ok(PendingPhone::MAX_WRONG_CODES) => dropped = dropped.or(Some(profile)),
+            // Replaced or confirmed meanwhile: nothing to count.
+            Ok(_) | Err(StoreError::VersionConflict) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let Some(profile) = dropped else { return Ok(CodeAnswer { command: "WRONG_CODE", reply: String::new() }) };
+    let text = match Language::from_code(&profile.language) {
+        Language::English => "Too many wrong codes: this number was not added. Set it again for a new code.",
+        Language::Bangla => "অনেকবার ভুল কোড: এই নম্বর যোগ করা হয়নি। নতুন কোডের জন্য নম্বরটি আবার দিন।",
+    };
+    answer_by_sms(app, app.store.account(profile.user_id).await?.as_ref(), text, Some(from)).await;
+    Ok(CodeAnswer { command: "WRONG_CODE", reply: text.to_owned() })
+}
+
 /// An answer to a text, by SMS through the outbox (and in the bell) as every answer to a text
-/// goes, to the phone of `account`.
-async fn answer_by_sms(app: &AppState, account: Option<&Account>, text: &str) {
+/// goes, to the phone of `account`, or to `to_phone` when the text came from a number that is not
+/// theirs yet.
+async fn answer_by_sms(app: &AppState, account: Option<&Account>, text: &str, to_phone: Option<&str>) {
     // The master belongs to no pump: there is no bell to keep the answer in.
     let Some((user, Some(admin))) = account.map(|a| (a.id, a.admin_id)) else { return };
-    let facts = Facts { text: Some(text.to_owned()), ..Facts::default() };
+    let facts = Facts { text: Some(text.to_owned()), to_phone: to_phone.map(str::to_owned), ..Facts::default() };
     let answer = Notice::new(user, admin, NoticeKind::SmsReply, app.now(), facts);
     // What the text did is done whatever happens here: a failure to write its answer is logged,
     // not answered with an error the gateway might retry.
@@ -367,5 +458,22 @@ mod tests {
         assert_eq!(profile.pending_phone.as_ref().unwrap().since, now + PendingPhone::VALID_MS, "a new code");
         ask_for_phone(&mut profile, None, now);
         assert_eq!((profile.phone, profile.pending_phone), (None, None), "cleared at once");
+    }
+
+    #[test]
+    fn a_number_dropped_for_wrong_codes_set_again_waits_with_a_new_code() {
+        let now = Timestamp(1_764_230_400_000);
+        let number = || Some("+8801711000002".to_owned());
+        let mut profile = AlertProfile::empty(UserId::new());
+        ask_for_phone(&mut profile, number(), now);
+        let counted = |profile: &mut AlertProfile, n| profile.pending_phone.as_mut().unwrap().wrong_codes = n;
+        counted(&mut profile, PendingPhone::MAX_WRONG_CODES - 1);
+        let waiting = profile.pending_phone.clone();
+        ask_for_phone(&mut profile, number(), now + 1);
+        assert_eq!(profile.pending_phone, waiting, "kept, with its count, while it may be confirmed");
+        counted(&mut profile, PendingPhone::MAX_WRONG_CODES);
+        ask_for_phone(&mut profile, number(), now + 2);
+        let again = profile.pending_phone.unwrap();
+        assert_eq!((again.since, again.wrong_codes), (now + 2, 0), "a new code, no wrong one yet");
     }
 }

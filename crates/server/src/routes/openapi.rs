@@ -112,7 +112,8 @@ impl Failure {
                  the highest)"
             }
             Failure::KeyReused => {
-                "`KEY_REUSED`: the `Idempotency-Key` already made another change; nothing was changed"
+                "`KEY_REUSED`: the `Idempotency-Key` already made another change (or another device); nothing \
+                 was changed"
             }
             Failure::TooLarge => "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB",
             Failure::RateLimited => {

@@ -93,8 +93,16 @@ pub fn price_of(terms: &Terms, minutes: i64) -> Option<i64> {
     terms.price_per_hour_taka.map(|taka| (taka * minutes + 30).div_euclid(60))
 }
 
-/// The receipt of a recharge of `minutes` for which the owner took `cash_taka`.
-pub fn new_receipt(app: &AppState, admin: &AdminScope, user: UserId, minutes: i64, cash_taka: i64) -> Receipt {
+/// The receipt of a recharge of `minutes` for which the owner took `cash_taka` (`priced`: the
+/// pump's price of the minutes, the recharge giving none).
+pub fn new_receipt(
+    app: &AppState,
+    admin: &AdminScope,
+    user: UserId,
+    minutes: i64,
+    cash_taka: i64,
+    priced: bool,
+) -> Receipt {
     Receipt {
         id: ReceiptId::new(),
         admin_id: admin.scope.admin(),
@@ -103,6 +111,7 @@ pub fn new_receipt(app: &AppState, admin: &AdminScope, user: UserId, minutes: i6
         minutes,
         cash_taka,
         recorded_by: admin.caller.id(),
+        priced,
     }
 }
 

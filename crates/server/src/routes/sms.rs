@@ -6,26 +6,24 @@
 //! A signed text is carried out once: the signature covers the time it was signed, a text whose
 //! time is more than [`SIGNED_WITHIN_MS`] from the server's clock is refused, and one taken
 //! already (the same signature, or the same gateway message id) is refused while it could still
-//! be in time. Someone who once saw a signed text (in the gateway's logs, at a proxy) cannot stop
-//! or start a farmer's run with it later.
-
-use std::{
-    collections::{HashMap, hash_map::Entry},
-    sync::{Arc, Mutex},
-};
+//! be in time: each text taken is claimed in the store ([`Store::claim_text`]), which every server
+//! of a fleet sees and a restart keeps. Someone who once saw a signed text (in the gateway's logs,
+//! at a proxy) cannot stop or start a farmer's run with it later.
+//!
+//! [`Store::claim_text`]: pumppilot_store::Store::claim_text
 
 use axum::{
-    Extension, Json,
+    Json,
     extract::State,
     http::{HeaderMap, StatusCode},
 };
 use hmac::{Hmac, Mac};
 use pumppilot_alerts::{
     Language,
-    text::{digits, hold_reason},
+    text::{digits, hold_reason, run_stopped},
 };
 use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, Refusal, Reply, Timestamp};
-use pumppilot_store::{Account, Role, TapClaim, is_e164};
+use pumppilot_store::{Account, Role, is_e164};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
@@ -57,8 +55,7 @@ const SIGNED_WITHIN_MS: i64 = 5 * 60 * 1000;
 const REMEMBERED_MS: i64 = 2 * SIGNED_WITHIN_MS + 1000;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    // One memory per server (the router is built once per server).
-    OpenApiRouter::new().routes(routes!(inbound)).layer(Extension(Arc::new(TakenTexts::default())))
+    OpenApiRouter::new().routes(routes!(inbound))
 }
 
 /// A text received by the SMS gateway.
@@ -76,44 +73,21 @@ pub struct InboundSms {
     id: Option<String>,
 }
 
-/// What was done, and the reply sent back by SMS (empty when none is: the help, told a phone
-/// already in the last ten minutes).
+/// What was done, and the reply sent back by SMS (empty when none is: the help or the pause,
+/// told a phone already in the last ten minutes).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundAnswer {
-    /// `START`, `STOP`, `BAL`, `CONFIRM` (a number confirmed with its code) or `HELP` (not
-    /// understood).
+    /// `START`, `STOP`, `BAL`, `CONFIRM` (a number confirmed with its code), `WRONG_CODE` (a code
+    /// for a number waiting for this phone, but not its code: counted; the fifth drops the number
+    /// and is answered), `HELP` (not understood) or `PAUSED` (the farmer's account, or their
+    /// pump's owner, is suspended: nothing was done).
     command: String,
     reply: String,
 }
 
-/// The texts this server took in the last [`REMEMBERED_MS`], by their key (the gateway's message
-/// id, else the signature), with when each was taken. Only texts signed with the secret and in
-/// time are ever added, so it holds at most the gateway's own texts of those minutes; each
-/// addition drops those that aged out.
-#[derive(Default)]
-struct TakenTexts(Mutex<HashMap<String, Timestamp>>);
-
-impl TakenTexts {
-    /// Takes the text with `key`, unless it was taken within [`REMEMBERED_MS`].
-    fn take(&self, key: &str, now: Timestamp) -> bool {
-        let mut taken = self.0.lock().expect("taken texts lock");
-        taken.retain(|_, at| now - *at < REMEMBERED_MS);
-        match taken.entry(key.to_owned()) {
-            Entry::Occupied(_) => false,
-            Entry::Vacant(slot) => {
-                slot.insert(now);
-                true
-            }
-        }
-    }
-
-    /// Forgets a text that was not carried out (refused or failed: nothing was done), so that the
-    /// gateway's retry of it is decided afresh.
-    fn forget(&self, key: &str) {
-        self.0.lock().expect("taken texts lock").remove(key);
-    }
-}
+/// What a suspended farmer's text is answered with, whatever it says.
+const PAUSED: &str = "PAUSED";
 
 /// A command, from its first word in English, Bangla or Bangla written in Latin letters, as a
 /// feature phone sends it: any case, punctuation after it (`BAL?`, `ব্যালেন্স।`) and the
@@ -200,7 +174,6 @@ fn signature(secret: &str, headers: &HeaderMap, body: &[u8], now: Timestamp) -> 
     responses((status = 200, description = "What was done and the reply sent", body = InboundAnswer), SignedIn, Body))]
 async fn inbound(
     State(app): State<AppState>,
-    Extension(taken): Extension<Arc<TakenTexts>>,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<InboundAnswer>, ApiError> {
@@ -221,27 +194,30 @@ async fn inbound(
         }
         Some(_) => return Err(ApiError::validation("id: 1 to 100 visible ASCII characters")),
     };
-    if !taken.take(&key, app.now()) {
+    // One atomic claim in the store, which every server of a fleet sees and a restart keeps.
+    if !app.store.claim_text(&key, app.now(), REMEMBERED_MS).await? {
         return Err(refused(TAKEN_ALREADY));
     }
-    let answer = carry_out(&app, &taken, &sms, &key).await;
+    let answer = carry_out(&app, &sms).await;
     if answer.is_err() {
-        // Nothing was done (or another server took it, and the store keeps that claim).
-        taken.forget(&key);
+        // Nothing was done: the claim is given up, and the gateway's retry is decided afresh.
+        if let Err(err) = app.store.release_text(&key).await {
+            tracing::warn!(%err, "could not give up the claim of a text that was not carried out");
+        }
     }
     answer.map(Json)
 }
 
-/// Carries out a text this server took: the sender's command, when the sender is a farmer who
-/// may act and no other server took the same text.
-async fn carry_out(app: &AppState, taken: &TakenTexts, sms: &InboundSms, key: &str) -> Result<InboundAnswer, ApiError> {
+/// Carries out a text this server took: a code for a number waiting for this phone, or the
+/// sender's command when the sender is a farmer who may act.
+async fn carry_out(app: &AppState, sms: &InboundSms) -> Result<InboundAnswer, ApiError> {
     if !is_e164(&sms.from) {
         return Err(ApiError::forbidden("not a registered phone"));
     }
     // A number counts once its holder confirms it: a text with the code an account was shown
     // confirms that account's number waiting for this phone (and nothing else is read in it).
-    if let Some(reply) = crate::routes::alerts::confirm_from(app, &sms.from, &sms.text).await? {
-        return Ok(InboundAnswer { command: "CONFIRM".into(), reply });
+    if let Some(answer) = crate::routes::alerts::confirm_from(app, &sms.from, &sms.text).await? {
+        return Ok(InboundAnswer { command: answer.command.into(), reply: answer.reply });
     }
     let profile = app.store.alert_profile_by_phone(&sms.from).await?;
     let account = match profile {
@@ -251,32 +227,25 @@ async fn carry_out(app: &AppState, taken: &TakenTexts, sms: &InboundSms, key: &s
     let Some(account) = account.filter(|a| a.role == Role::User) else {
         return Err(ApiError::forbidden("not a registered phone"));
     };
-    ensure_active(app, &account).await?;
+    // A farmer whose account (or whose pump's owner) is suspended is told so, and nothing else
+    // is done: silence would leave them texting again and again.
+    let paused = match ensure_active(app, &account).await {
+        Ok(()) => false,
+        Err(err) if err.code == ApiError::suspended().code => true,
+        Err(err) => return Err(err),
+    };
     let admin = account.admin_id.ok_or_else(ApiError::internal)?;
     let language =
         Language::from_code(&app.store.alert_profile(account.id).await?.map(|p| p.language).unwrap_or_default());
-    // Several servers on one store: the same text sent again to another server is not in this
-    // one's memory. The store's claim of a card tap is one atomic claim of a key at a pump for a
-    // while, seen by every server (MongoDB's `card_taps`, deleted by its TTL once over), so one
-    // server alone takes the text; its key (`sms:…`) is never a card's UID (hex). A store of one
-    // process claims nothing: its one server's memory is all there is (and a restart forgets it).
-    if let TapClaim::Repeat(_) = app.store.claim_tap(admin, key, app.now(), REMEMBERED_MS).await? {
-        return Err(refused(TAKEN_ALREADY));
-    }
-    let command = command(&sms.text);
-    let text = match obey(app, &account, admin, language, command).await {
-        Ok(text) => text,
-        Err(err) => {
-            // Nothing was done: the claim is given up, as a refused card tap's is, and the
-            // gateway's retry is decided afresh.
-            let _ = app.store.release_tap(admin, key).await;
-            return Err(err);
-        }
-    };
-    // Words not understood are answered with the help once in [`REMEMBERED_MS`] per phone: a
-    // phone that answers every text by itself (an auto-reply) would otherwise trade SMS with the
-    // server without end, each paid by the pump's owner.
-    if command == "HELP" && !taken.take(&format!("help:{}", sms.from), app.now()) {
+    let command = if paused { PAUSED } else { command(&sms.text) };
+    let text = obey(app, &account, admin, language, command).await?;
+    // Words not understood are answered with the help, and a suspended farmer with the pause,
+    // once in [`REMEMBERED_MS`] per phone: a phone that answers every text by itself (an
+    // auto-reply) would otherwise trade SMS with the server without end, each paid by the pump's
+    // owner. Counted in the store, as the texts taken are.
+    if matches!(command, "HELP" | PAUSED)
+        && !app.store.claim_text(&format!("{command}:{}", sms.from), app.now(), REMEMBERED_MS).await?
+    {
         return Ok(InboundAnswer { command: command.into(), reply: String::new() });
     }
     // The answer goes through the outbox like every alert: retried, sent once, and still sent
@@ -347,7 +316,8 @@ async fn obey(
             }
         }
         "STOP" => {
-            let event = Event::Stop { user: account.id };
+            // Its answer says what the run's end says: the one SMS the farmer gets for it.
+            let event = Event::StopByText { user: account.id };
             let (outcome, left) = app.runtime.apply(admin, event, Default::default(), status).await?;
             match outcome {
                 // A farmer still in line who sends STOP leaves the line: said so, not "stopped".
@@ -358,31 +328,22 @@ async fn obey(
                         balance(left)
                     )
                 }
-                Ok(_) => format!("{} {}", reply(language, "Stopped.".into(), "বন্ধ হয়েছে।".into()), balance(left)),
+                Ok(done) => {
+                    let charged = match done {
+                        Reply::Ended(entry) => entry.charged_seconds.unwrap_or(0),
+                        _ => 0,
+                    };
+                    run_stopped(charged, left, language)
+                }
                 Err(_) => reply(language, "Nothing to stop.".into(), "বন্ধ করার কিছু নেই।".into()),
             }
         }
         "BAL" => balance(app.runtime.read(admin, status).await?),
+        PAUSED => reply(
+            language,
+            "Your account is paused. Ask the pump owner.".into(),
+            "আপনার অ্যাকাউন্ট স্থগিত। পাম্প মালিককে বলুন।".into(),
+        ),
         _ => reply(language, "Send START, STOP or BAL.".into(), "চালু, বন্ধ বা ব্যালেন্স লিখে পাঠান।".into()),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_text_is_taken_once_while_it_is_remembered_and_the_memory_keeps_only_that_long() {
-        let texts = TakenTexts::default();
-        let at = Timestamp(1_764_230_400_000);
-        assert!(texts.take("sms:aa", at));
-        assert!(!texts.take("sms:aa", at + REMEMBERED_MS - 1), "sent again");
-        assert!(texts.take("sms:bb", at + REMEMBERED_MS - 1));
-        texts.forget("sms:bb");
-        assert!(texts.take("sms:bb", at + REMEMBERED_MS - 1), "forgotten: taken afresh");
-        assert!(texts.take("sms:cc", at + REMEMBERED_MS));
-        let kept: Vec<String> = texts.0.lock().unwrap().keys().cloned().collect();
-        assert_eq!(kept.len(), 2, "the first aged out: {kept:?}");
-        assert!(texts.take("sms:aa", at + REMEMBERED_MS), "aged out");
-    }
 }

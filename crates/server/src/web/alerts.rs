@@ -37,6 +37,7 @@ struct Profile {
     phone: Option<String>,
     pending_phone: Option<String>,
     phone_code: Option<String>,
+    dropped_phone: Option<String>,
     sms_number: Option<String>,
     language: String,
     quiet_hours: Option<Quiet>,
@@ -104,7 +105,8 @@ pub async fn page(State(web): State<WebState>, AnyPage(page): AnyPage) -> Result
     Ok(page.render(Tab::Alerts, Live::Off, t.nav_alerts, content))
 }
 
-/// The confirmed phone, and the number waiting with what to text from it.
+/// The confirmed phone, and the number waiting with what to text from it (or why a number that
+/// waited is gone).
 fn phone_state(t: &super::i18n::Text, profile: &Profile) -> maud::Markup {
     let fill = super::i18n::fill;
     let sms_number = profile.sms_number.as_deref().unwrap_or(t.alerts_sms_number_unknown);
@@ -120,6 +122,9 @@ fn phone_state(t: &super::i18n::Text, profile: &Profile) -> maud::Markup {
                     Some(code) => p.code-to-send { strong { (fill(t.alerts_phone_send, &[pending, code, sms_number])) } },
                     None => p.hint { (fill(t.alerts_phone_expired, &[pending])) },
                 }
+            }
+            @if let Some(dropped) = &profile.dropped_phone {
+                p.hint.phone-dropped { (fill(t.alerts_phone_dropped, &[dropped])) }
             }
         }
     }

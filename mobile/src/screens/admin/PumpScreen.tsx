@@ -6,6 +6,7 @@ import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
 import { parseWholeNumber } from '../../i18n/format';
+import { useOnceKey } from '../../api/onceKey';
 import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
 import { useAsOf } from '../../ui/useAsOf';
 import { useResource } from '../../ui/useResource';
@@ -94,15 +95,19 @@ function RegisterDevice({ onRegistered }: { onRegistered: () => void }) {
   const [busy, setBusy] = useState(false);
   const [created, setCreated] = useState<DeviceCreated | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // A tap again after an answer lost on the way registers one device, not two.
+  const once = useOnceKey();
 
   const register = async () => {
     setBusy(true);
     setError(null);
     try {
-      setCreated(await api.registerDevice(name.trim()));
+      setCreated(await api.registerDevice(name.trim(), once.key()));
+      once.settle();
       setName('');
       onRegistered();
     } catch (err) {
+      once.settle(err);
       setError(i18n.error(err));
     } finally {
       setBusy(false);
@@ -112,7 +117,9 @@ function RegisterDevice({ onRegistered }: { onRegistered: () => void }) {
   return (
     <Card testID="register-device">
       <Body strong>{t.registerDevice}</Body>
-      {created ? (
+      {created?.repeated ? (
+        <Message kind="info" text={t.deviceMadeAlready} testID="device-made-already" />
+      ) : created ? (
         <>
           {/* What the device's setup page asks for (docs/DEVICE.md): its id, key and link secret,
               the two secrets shown this once. */}

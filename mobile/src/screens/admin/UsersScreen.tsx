@@ -421,7 +421,8 @@ function UserCard({
 
 /**
  * A feature-phone farmer's number for SMS, enrolled by the owner: it waits until the farmer texts
- * the code from that phone (the owner stands with them and reads out what to send).
+ * the code from that phone (the owner stands with them and reads out what to send). A number
+ * dropped because too many wrong codes were texted from it says so, until it is enrolled again.
  */
 function SmsPhone({ user, note, onDone }: { user: UserWithBalance; note: Placed | null; onDone: (note: Note) => void }) {
   const { api } = useSession();
@@ -430,11 +431,14 @@ function SmsPhone({ user, note, onDone }: { user: UserWithBalance; note: Placed 
   const [phone, setPhone] = useState('');
   const [language, setLanguage] = useState<'en' | 'bn'>('bn');
   const [busy, setBusy] = useState(false);
+  const current = useResource(() => api.farmerPhone(user.id), user.id);
+  const dropped = current.data?.droppedPhone;
 
   const enrol = async () => {
     setBusy(true);
     try {
       const enrolled = await api.enrolPhone(user.id, phone.trim(), language);
+      void current.reload();
       const to = enrolled.smsNumber ?? t.alertsSmsNumberUnknown;
       const text =
         enrolled.pendingPhone && enrolled.phoneCode
@@ -453,6 +457,11 @@ function SmsPhone({ user, note, onDone }: { user: UserWithBalance; note: Placed 
     <View style={styles.panel} testID={`user-${user.username}-sms`}>
       <Text style={styles.section}>{t.smsTitle}</Text>
       <Body muted>{t.smsHelp}</Body>
+      {dropped ? (
+        <Body muted testID={`user-${user.username}-phone-dropped`}>
+          {t.alertsPhoneDropped(dropped)}
+        </Body>
+      ) : null}
       <Field
         testID={`user-${user.username}-phone`}
         label={t.alertsPhone}

@@ -17,6 +17,7 @@ struct FarmerPhone {
     phone: Option<String>,
     pending_phone: Option<String>,
     phone_code: Option<String>,
+    dropped_phone: Option<String>,
     language: String,
     sms_number: Option<String>,
 }
@@ -246,6 +247,9 @@ fn sms_card(page: &Page, id: &str, name: &str, phone: &FarmerPhone) -> Markup {
                     None => p.hint { (fill(t.alerts_phone_expired, &[pending])) },
                 }
             }
+            @if let Some(dropped) = &phone.dropped_phone {
+                p.hint.phone-dropped { (fill(t.alerts_phone_dropped, &[dropped])) }
+            }
             form method="post" action={"/admin/farmers/" (id) "/phone"} {
                 (page.csrf_field())
                 label for="s-phone" { (t.alerts_phone) }
@@ -275,13 +279,13 @@ pub async fn enrol_phone(State(web): State<WebState>, Path(id): Path<String>, po
     finish(&posted, answer, &format!("/admin/farmers/{id}#sms"), |_| Some(Flash::ok("alerts_saved", &[])))
 }
 
-/// The key a change to a wallet is sent with, so that the form sent twice (a second tap on a
-/// slow network, a reload that sends it again) makes it once: new for each page, and kept when
-/// the form comes back refused (a refusal the owner fixes is the same change, which may have been
-/// made if the answer was lost), unless the refusal was that its key had made another change.
-/// Each form has a field of its own (`field`), so a refused correction's key is never the
-/// recharge's beside it.
-fn once_key_field(page: &Page, field: &str) -> Markup {
+/// The key a change to a wallet (or a device's registration) is sent with, so that the form sent
+/// twice (a second tap on a slow network, a reload that sends it again) makes it once: new for
+/// each page, and kept when the form comes back refused (a refusal the owner fixes is the same
+/// change, which may have been made if the answer was lost), unless the refusal was that its key
+/// had made another change. Each form has a field of its own (`field`), so a refused correction's
+/// key is never the recharge's beside it.
+pub(super) fn once_key_field(page: &Page, field: &str) -> Markup {
     let kept = page.visit.kept(field);
     let key = if kept.is_empty() || page.visit.refused_with("KEY_REUSED") {
         uuid::Uuid::now_v7().to_string()

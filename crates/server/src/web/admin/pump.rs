@@ -114,6 +114,7 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
             h3 { (t.register_device) }
             form method="post" action="/admin/devices" {
                 (page.csrf_field())
+                (super::farmers::once_key_field(&page, REGISTER_KEY))
                 label for="device-name" { (t.device_name) }
                 input #device-name type="text" name="name" required maxlength="80" value=(page.visit.kept("name"));
                 button.secondary type="submit" { (t.register) }
@@ -134,10 +135,21 @@ pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
     })
 }
 
-/// `POST /admin/devices`: registers a device and shows its key this once.
+/// The field of the register form's key ([`super::farmers::once_key_field`]): the form sent
+/// twice registers one device.
+const REGISTER_KEY: &str = "registerKey";
+
+/// `POST /admin/devices` (`name`, `registerKey`): registers a device and shows its key this once;
+/// the form sent again says the device was registered already, without its key.
 pub async fn register_device(State(web): State<WebState>, posted: Posted) -> Response {
     let token = token_or_login!(posted);
-    let answer = web.api.post("/api/admin/devices", &token, json!({"name": posted.field("name")})).await;
+    let body = json!({"name": posted.field("name")});
+    let answer = web.api.post_once("/api/admin/devices", &token, body, posted.field(REGISTER_KEY)).await;
+    if answer.status.is_success() && answer.body["repeated"] == true {
+        return finish(&posted, answer, "/admin", |device| {
+            Some(Flash::ok("device_made_already", &[device["name"].as_str().unwrap_or_default()]))
+        });
+    }
     show_key(web, posted, answer).await
 }
 
@@ -168,6 +180,10 @@ async fn show_key(web: WebState, posted: Posted, answer: crate::web::api::Answer
         Ok(created) => created,
         Err(failure) => return crate::web::failure_page(&posted.visit, None, &failure),
     };
+    // A new key's answer carries it (only a registration sent again comes without one).
+    let (Some(device_key), Some(link_secret)) = (created.device_key.as_deref(), created.link_secret.as_deref()) else {
+        return redirect("/admin", &[]);
+    };
     let mut page = page_or_return!(web, posted.visit);
     page.visit.path = "/admin".into();
     let t = page.t();
@@ -176,12 +192,12 @@ async fn show_key(web: WebState, posted: Posted, answer: crate::web::api::Answer
             h1 { (t.key_title) }
             p { strong { (created.name) } }
             div.key-row {
-                textarea #device-key .key-value readonly rows="2" spellcheck="false" aria-label=(t.key_title) { (created.device_key) }
+                textarea #device-key .key-value readonly rows="2" spellcheck="false" aria-label=(t.key_title) { (device_key) }
                 button #copy-key .secondary type="button" data-copy="device-key" data-done=(t.copied) { (t.copy) }
             }
             h2 { (t.link_secret_title) }
             div.key-row {
-                textarea #link-secret .key-value readonly rows="2" spellcheck="false" aria-label=(t.link_secret_title) { (created.link_secret) }
+                textarea #link-secret .key-value readonly rows="2" spellcheck="false" aria-label=(t.link_secret_title) { (link_secret) }
                 button #copy-secret .secondary type="button" data-copy="link-secret" data-done=(t.copied) { (t.copy) }
             }
             p.warn { (t.key_help) }
@@ -190,10 +206,10 @@ async fn show_key(web: WebState, posted: Posted, answer: crate::web::api::Answer
             dl.facts {
                 dt { (t.setup_server) } dd { code { (server) } }
                 dt { (t.setup_id) } dd { code { (created.id) } }
-                dt { (t.setup_key) } dd { code { (created.device_key) } }
-                dt { (t.setup_secret) } dd { code { (created.link_secret) } }
+                dt { (t.setup_key) } dd { code { (device_key) } }
+                dt { (t.setup_secret) } dd { code { (link_secret) } }
             }
-            @if let Some(svg) = setup_qr(&server, &created.id, &created.device_key, &created.link_secret) {
+            @if let Some(svg) = setup_qr(&server, &created.id, device_key, link_secret) {
                 figure.qr { (maud::PreEscaped(svg)) figcaption.muted { (t.setup_qr) } }
             }
             p.muted { "POST /api/esp32/poll · Authorization: Bearer … · x-pumppilot-counter · x-pumppilot-mac" }

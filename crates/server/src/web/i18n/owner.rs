@@ -110,6 +110,9 @@ pub struct OwnerText {
     pub move_button: &'static str,
     /// `{0}` the farmer, `{1}` the new place.
     pub flash_moved: &'static str,
+    /// `{0}` the device: the register form sent again made no second device, and its key is
+    /// not shown again.
+    pub flash_device_made_already: &'static str,
 }
 
 pub static EN: OwnerText = OwnerText {
@@ -200,6 +203,7 @@ pub static EN: OwnerText = OwnerText {
     move_to: "To place (1 = next)",
     move_button: "Move",
     flash_moved: "{0} is now #{1} in the queue.",
+    flash_device_made_already: "{0} was registered already (the form was sent twice): no second device was made. Its key was shown the first time only; if you do not have it, give {0} a new key below.",
 };
 
 pub static BN: OwnerText = OwnerText {
@@ -289,6 +293,7 @@ pub static BN: OwnerText = OwnerText {
     move_to: "কত নম্বরে (১ = পরের জন)",
     move_button: "সরান",
     flash_moved: "{0} এখন সারিতে #{1}।",
+    flash_device_made_already: "{0} আগেই নিবন্ধিত হয়েছে (ফর্মটি দুবার পাঠানো হয়েছিল): দ্বিতীয় কোনো যন্ত্র হয়নি। এর চাবি শুধু প্রথমবার দেখানো হয়েছিল; আপনার কাছে না থাকলে নিচে {0}-এর নতুন চাবি বানান।",
 };
 
 impl OwnerText {
@@ -298,6 +303,7 @@ impl OwnerText {
             "terms_saved" => self.flash_terms_saved,
             "renamed" => self.flash_renamed,
             "moved" => self.flash_moved,
+            "device_made_already" => self.flash_device_made_already,
             _ => return None,
         })
     }
