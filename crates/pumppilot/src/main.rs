@@ -144,7 +144,8 @@ fn settings() -> anyhow::Result<Settings> {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    let settings = settings()?;
+    let mut settings = settings()?;
+    settings.master_password_file = Some(pumppilot::store::master_password_file(&settings));
     // The addresses first: a start that cannot listen stops before it makes anything on disk (the
     // data folder, a new database, its secret, the lock file).
     let listeners = app::Listeners::bind(&settings).await?;
@@ -166,8 +167,9 @@ async fn serve() -> anyhow::Result<()> {
 /// Creates the master admin at the first start. A made-up password is shown once to a person at
 /// a terminal; anywhere else standard output is kept (systemd's journal, for months, readable by
 /// admins), so the password goes to a file only the server's user can read, and the output names
-/// the file. The operator deletes it once signed in (README, "Running it as a service"): each start
-/// reminds them while it is there.
+/// the file. The server deletes it when the master changes that password (`serve` names the file
+/// in the settings); else the operator deletes it once signed in (README, "Running it as a
+/// service"). Each start reminds them while it is there.
 async fn first_master(app: &app::App, settings: &Settings) -> anyhow::Result<()> {
     let at_terminal = std::io::stdout().is_terminal();
     let file = pumppilot::store::master_password_file(settings);

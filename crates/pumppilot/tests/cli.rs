@@ -160,6 +160,41 @@ async fn the_first_masters_password_goes_to_a_private_file_when_no_one_is_at_a_t
     assert!(said.iter().all(|line| !line.contains("master-password")), "deleted: nothing more to say {said:?}");
 }
 
+/// The master who changes the made-up first password (`POST /api/auth/password`) makes the file
+/// that keeps it hold no live password: the server deletes it, and later starts say nothing of
+/// it. A wrong current password leaves it; a file holding some other password is not the master's
+/// live one, and is left alone.
+#[tokio::test]
+async fn the_first_masters_password_file_is_deleted_when_the_master_changes_that_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, said) = start_binary(&mut first_start(dir.path()), |line| line.contains("serving on "));
+    let base = base_said(&said);
+    let file = dir.path().join("data/master-password");
+    let password = std::fs::read_to_string(&file).expect("the password's file").trim_end().to_owned();
+    let anon = Client { http: reqwest::Client::new(), base: base.clone(), token: None };
+    let (_, signed_in) = anon.post("/api/auth/login", json!({"username": "master", "password": password})).await;
+    let master = Client { token: signed_in["token"].as_str().map(str::to_owned), ..anon };
+    let change = |current: &str, new: &str| {
+        master.post("/api/auth/password", json!({"currentPassword": current, "newPassword": new}))
+    };
+
+    assert_eq!(change("not the password", "the master's own").await.0, StatusCode::FORBIDDEN);
+    assert!(file.exists(), "a refused change keeps the file");
+    assert_eq!(change(&password, "the master's own").await.0, StatusCode::NO_CONTENT);
+    assert!(!file.exists(), "the file held the old password: deleted");
+    assert!(signs_in_as_master(&base, "the master's own").await);
+
+    std::fs::write(&file, "written by someone else\n").unwrap();
+    assert_eq!(change("the master's own", "the master's next").await.0, StatusCode::NO_CONTENT);
+    assert!(file.exists(), "a file with another password is left alone");
+    std::fs::remove_file(&file).unwrap();
+    assert!(server.terminate().success());
+
+    let (_server, said) = start_binary(&mut first_start(dir.path()), |line| line.contains("serving on "));
+    assert!(said.iter().all(|line| !line.contains("master-password")), "nothing more to say: {said:?}");
+    assert!(signs_in_as_master(&base_said(&said), "the master's next").await);
+}
+
 /// At a terminal (a person runs it by hand), the made-up password is shown there once, and kept
 /// in no file.
 #[cfg(target_os = "linux")]

@@ -1442,3 +1442,83 @@ async fn a_run_held_for_the_motor_to_rest_says_why_and_when_it_starts_again() {
     assert!(pump.body.contains("মোটর আবার চালুর আগে বিশ্রাম নিচ্ছে · আনুমানিক"), "{}", pump.body);
     assert!(!pump.body.contains("RESTART_WAIT<"), "never the code: {}", pump.body);
 }
+
+#[tokio::test]
+async fn everyone_changes_their_own_password_from_the_page_in_their_language() {
+    let app = spawn_app().await;
+    let _t = app.tenant("rahim", 1, 0).await;
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let elsewhere = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let settings = farmer.get("/notifications").await;
+    assert!(settings.body.contains(r#"href="/password""#), "linked from the settings: {}", settings.body);
+    let form = farmer.get("/password").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains(r#"autocomplete="current-password""#) && form.body.contains(r#"minlength="8""#));
+
+    // Refused in words, and what was typed is never sent back.
+    let fields = |current: &'static str, new: &'static str, again: &'static str| {
+        [("current_password", current), ("new_password", new), ("new_password_again", again)]
+    };
+    let wrong = farmer.submit("/password", "/password", &fields("wrong-guess-1", "fresh-pass-1", "fresh-pass-1")).await;
+    assert!(wrong.body.contains("The current password is wrong."), "{}", wrong.body);
+    let short = farmer.submit("/password", "/password", &fields(PASSWORD, "short-1", "short-1")).await;
+    assert!(short.body.contains("New password: at least 8 characters."), "{}", short.body);
+    let differ = farmer.submit("/password", "/password", &fields(PASSWORD, "fresh-pass-1", "fresh-pass-2")).await;
+    assert!(differ.body.contains("The two new passwords are not the same."), "{}", differ.body);
+    for page in [&wrong, &short, &differ] {
+        for typed in ["wrong-guess-1", "short-1", "fresh-pass-1", "fresh-pass-2", PASSWORD] {
+            assert!(!page.body.contains(typed), "{typed} echoed: {}", page.body);
+        }
+    }
+    assert_eq!(elsewhere.get("/user").await.status, StatusCode::OK, "nothing changed");
+
+    let done = farmer.submit("/password", "/password", &fields(PASSWORD, "fresh-pass-1", "fresh-pass-1")).await;
+    assert!(done.body.contains("Your password is changed."), "{}", done.body);
+    assert_eq!(farmer.get("/user").await.status, StatusCode::OK, "this browser stays signed in");
+    assert_eq!(elsewhere.get("/user").await.location(), "/login", "the other is signed out");
+    Browser::signed_in(&app, "rahim-farmer-0", "fresh-pass-1").await;
+
+    // In Bangla.
+    let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let token = owner.get("/password").await.token();
+    owner.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", "/password")]).await;
+    let bangla = owner.get("/password").await;
+    assert!(bangla.body.contains("আপনার পাসওয়ার্ড বদলান"), "{}", bangla.body);
+    let wrong = owner.submit("/password", "/password", &fields("wrong-guess-1", "fresh-pass-1", "fresh-pass-1")).await;
+    assert!(wrong.body.contains("বর্তমান পাসওয়ার্ড ভুল।"), "{}", wrong.body);
+}
+
+#[tokio::test]
+async fn the_master_gives_a_pump_owner_a_new_password_from_the_owners_page() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let master = Browser::signed_in(&app, common::MASTER.0, common::MASTER.1).await;
+    let page = format!("/master/owners/{}", t.admin_id);
+    let pump = master.get(&page).await;
+    assert!(pump.body.contains(&format!(r#"action="/master/owners/{}/password""#, t.admin_id)), "{}", pump.body);
+
+    let token = pump.token();
+    let shown = master.post(&format!("{page}/password"), &[("_csrf", &token)]).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    let password = field_text(&shown.body, "password-value");
+    assert_eq!(password.len(), 10, "{}", shown.body);
+    assert!(shown.body.contains("Give it to the pump owner now."));
+    assert_eq!(owner.get("/admin").await.location(), "/login", "the owner is signed out");
+    Browser::signed_in(&app, "rahim", &password).await;
+
+    // An owner cannot.
+    let own = Browser::signed_in(&app, "rahim", &password).await;
+    let token = own.get("/admin").await.token();
+    let refused = own.post(&format!("{page}/password"), &[("_csrf", &token)]).await;
+    assert_eq!(refused.location(), page.as_str(), "back with the API's refusal");
+    Browser::signed_in(&app, "rahim", &password).await;
+}
+
+/// The text of the textarea `id` (a password shown once).
+fn field_text(body: &str, id: &str) -> String {
+    let start = body.find(&format!(r#"id="{id}""#)).expect("the field");
+    let after = &body[start..];
+    let open = after.find('>').unwrap() + 1;
+    after[open..].split('<').next().unwrap().to_string()
+}

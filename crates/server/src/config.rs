@@ -92,6 +92,9 @@ pub struct Settings {
     pub mqtt_proxies: Vec<ipnet::IpNet>,
     /// An external broker to serve devices through (`None`: none).
     pub mqtt_broker: Option<crate::mqtt::BrokerSettings>,
+    /// The file a first start kept the master's made-up password in (the `pumppilot` binary sets
+    /// it; no variable does): when the master changes the password the file holds, it is deleted.
+    pub master_password_file: Option<std::path::PathBuf>,
 }
 
 /// A setting that cannot be used, named so the operator knows what to fix.
@@ -133,6 +136,7 @@ impl Default for Settings {
             mqtt_connects_per_second: 100,
             mqtt_proxies: Vec::new(),
             mqtt_broker: None,
+            master_password_file: None,
         }
     }
 }

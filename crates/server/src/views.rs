@@ -404,7 +404,7 @@ impl ReceiptView {
 #[serde(rename_all = "camelCase")]
 pub struct NewPasswordView {
     pub user_id: String,
-    /// The farmer's name (as it is now).
+    /// The account's name (the farmer's, or the pump owner's), as it is now.
     pub name: String,
     pub username: String,
     pub password: String,

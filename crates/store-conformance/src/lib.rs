@@ -75,7 +75,7 @@ pub use guards::{
 pub use owner::{
     a_change_sent_again_with_its_key_is_made_once, a_receipt_is_written_with_its_recharge,
     a_waiting_farmer_moved_in_line_passes_the_others, changing_a_farmer_renames_resets_and_revokes_at_once,
-    terms_are_per_tenant_and_written_with_their_audit_line,
+    changing_ones_own_password_keeps_the_session_that_asked, terms_are_per_tenant_and_written_with_their_audit_line,
 };
 pub use queue::{
     all_tenants_read_together_are_each_as_read_alone, one_active_entry_per_admin_is_enforced_by_the_store,
@@ -225,6 +225,7 @@ macro_rules! conformance_tests {
             a_receipt_is_written_with_its_recharge,
             a_change_sent_again_with_its_key_is_made_once,
             changing_a_farmer_renames_resets_and_revokes_at_once,
+            changing_ones_own_password_keeps_the_session_that_asked,
             a_waiting_farmer_moved_in_line_passes_the_others,
         );
     };

@@ -215,9 +215,11 @@ pub async fn changing_a_farmer_renames_resets_and_revokes_at_once(store: &dyn St
     }
     let change = |id, name: Option<&str>, hash: Option<&str>, seconds| AccountChange {
         id,
-        admin_id: rahim.admin,
+        role: Role::User,
+        admin_id: Some(rahim.admin),
         name: name.map(str::to_owned),
         password_hash: hash.map(str::to_owned),
+        keep_session: None,
         at: at(seconds),
     };
 
@@ -255,6 +257,107 @@ pub async fn changing_a_farmer_renames_resets_and_revokes_at_once(store: &dyn St
     assert_ne!(store.account(q.users[0]).await.unwrap().unwrap().name, "Taken");
     let audit = store.audit(Some(rahim.admin), 10).await.unwrap();
     assert_eq!(audit.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["user.password", "user.edit"]);
+}
+
+/// An owner or the master changes their own password: every other session of the account ends
+/// in the same write, the one that asked stays signed in; the master gives an owner a new
+/// password; a change names the account's role and tenant, or finds nothing and changes nothing.
+pub async fn changing_ones_own_password_keeps_the_session_that_asked(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let master = crate::support::master_account("master", at(0));
+    store.create_account(&master).await.expect("create master");
+    let session = |user: UserId, kind: SessionKind, token: &[u8]| Session {
+        id: SessionId::new(),
+        kind,
+        user_id: user,
+        access_hash: token.to_vec(),
+        access_expires_at: at(0) + DAY,
+        refresh_hash: (kind == SessionKind::Mobile).then(|| [token, b"-r"].concat()),
+        previous_refresh_hash: None,
+        refresh_expires_at: (kind == SessionKind::Mobile).then(|| at(0) + 30 * DAY),
+        device_name: None,
+        created_at: at(0),
+        revoked_at: None,
+    };
+    let owner = rahim.admin.0;
+    let (owner_web, owner_phone, owner_other_web) = (
+        session(owner, SessionKind::Web, b"o-web"),
+        session(owner, SessionKind::Mobile, b"o-phone"),
+        session(owner, SessionKind::Web, b"o-web-2"),
+    );
+    let (master_web, master_phone) =
+        (session(master.id, SessionKind::Web, b"m-web"), session(master.id, SessionKind::Mobile, b"m-phone"));
+    let farmer_web = session(rahim.users[0], SessionKind::Web, b"f-web");
+    for s in [&owner_web, &owner_phone, &owner_other_web, &master_web, &master_phone, &farmer_web] {
+        store.create_session(s).await.unwrap();
+    }
+    let revoked_at = |kind, hash: &'static [u8]| async move {
+        store.session_by_access_hash(kind, hash).await.unwrap().unwrap().revoked_at
+    };
+    let new_hash = |n: u8| Some(format!("$argon2id$v=19$m=19456,t=2,p=1$bmV3${n}"));
+
+    // The owner, from their phone: the phone stays signed in, both browsers are signed out.
+    let own = AccountChange {
+        id: owner,
+        role: Role::Admin,
+        admin_id: Some(rahim.admin),
+        name: None,
+        password_hash: new_hash(1),
+        keep_session: Some(owner_phone.id),
+        at: at(1),
+    };
+    let mut revoked = store.change_account(&own, &line(rahim.admin, 1, "account.password", owner)).await.unwrap();
+    revoked.sort();
+    let mut expected = vec![owner_web.id, owner_other_web.id];
+    expected.sort();
+    assert_eq!(revoked, expected);
+    assert_eq!(revoked_at(SessionKind::Mobile, b"o-phone").await, None, "the session that asked is kept");
+    assert_eq!(revoked_at(SessionKind::Web, b"o-web").await, Some(at(1)));
+    assert_eq!(revoked_at(SessionKind::Web, b"f-web").await, None, "the farmers stay signed in");
+    assert_eq!(store.account(owner).await.unwrap().unwrap().password_hash, new_hash(1).unwrap());
+
+    // The master, from the web; then the master gives the owner a new password, which signs the
+    // owner out everywhere.
+    let master_own = AccountChange {
+        id: master.id,
+        role: Role::Master,
+        admin_id: None,
+        keep_session: Some(master_web.id),
+        password_hash: new_hash(2),
+        at: at(2),
+        ..own.clone()
+    };
+    let audit = |n, target| AuditEntry {
+        admin_id: None,
+        actor_id: Some(master.id),
+        ..line(rahim.admin, n, "account.password", target)
+    };
+    let revoked = store.change_account(&master_own, &audit(2, master.id)).await.unwrap();
+    assert_eq!(revoked, vec![master_phone.id]);
+    assert_eq!(revoked_at(SessionKind::Web, b"m-web").await, None);
+    assert_eq!(store.account(master.id).await.unwrap().unwrap().password_hash, new_hash(2).unwrap());
+    let reset = AccountChange { keep_session: None, password_hash: new_hash(3), at: at(3), ..own.clone() };
+    let revoked = store.change_account(&reset, &audit(3, owner)).await.unwrap();
+    assert_eq!(revoked, vec![owner_phone.id]);
+    assert_eq!(revoked_at(SessionKind::Mobile, b"o-phone").await, Some(at(3)));
+
+    // The wrong role or tenant finds nothing, and nothing changes.
+    let wrong = [
+        AccountChange { role: Role::User, ..reset.clone() },
+        AccountChange { role: Role::Master, admin_id: None, ..reset.clone() },
+        AccountChange { id: master.id, role: Role::Master, ..reset.clone() },
+        AccountChange { id: rahim.users[0], role: Role::Admin, ..reset.clone() },
+    ];
+    for attempt in wrong {
+        let attempt = AccountChange { password_hash: new_hash(4), at: at(4), ..attempt };
+        assert_err!(store.change_account(&attempt, &audit(4, attempt.id)).await, StoreError::NotFound);
+    }
+    assert_eq!(store.account(owner).await.unwrap().unwrap().password_hash, new_hash(3).unwrap());
+    assert_eq!(store.account(master.id).await.unwrap().unwrap().password_hash, new_hash(2).unwrap());
+    assert_eq!(revoked_at(SessionKind::Web, b"m-web").await, None);
+    assert_eq!(revoked_at(SessionKind::Web, b"f-web").await, None);
+    let lines = store.audit(Some(rahim.admin), 10).await.unwrap();
+    assert_eq!(lines.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["account.password"]);
 }
 
 /// The owner moves a waiting farmer up or down the line: the entries pass each other's places

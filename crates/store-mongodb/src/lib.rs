@@ -801,19 +801,28 @@ impl Store for MongoStore {
                     if let Some(hash) = &change.password_hash {
                         set.insert("passwordHash", hash);
                     }
-                    let filter = doc! { "_id": key(change.id), "adminId": key(change.admin_id), "role": "user" };
+                    let filter = doc! {
+                        "_id": key(change.id),
+                        "adminId": codec::opt_key(change.admin_id),
+                        "role": change.role.as_str(),
+                    };
                     // An empty change still has to find its account.
                     let update = if set.is_empty() {
                         doc! { "$inc": { "changes": 0_i64 } }
                     } else {
                         doc! { "$set": set }
                     };
-                    let found = store.collection("users").update_one(filter, update).session(&mut *session).await?;
+                    let found = store
+                        .collection(accounts_collection(change.role))
+                        .update_one(filter, update)
+                        .session(&mut *session)
+                        .await?;
                     if found.matched_count == 0 {
                         return Err(Failure::Store(StoreError::NotFound));
                     }
                     let revoked = if change.password_hash.is_some() {
-                        tenants::revoke_sessions(&store.db, session, SessionScope::User(change.id), change.at).await?
+                        let scope = SessionScope::User(change.id);
+                        tenants::revoke_sessions(&store.db, session, scope, change.keep_session, change.at).await?
                     } else {
                         Vec::new()
                     };
@@ -1877,7 +1886,7 @@ impl Store for MongoStore {
         Ok(self
             .transaction(move |session| {
                 let store = store.clone();
-                Box::pin(async move { tenants::revoke_sessions(&store.db, session, scope, when).await })
+                Box::pin(async move { tenants::revoke_sessions(&store.db, session, scope, None, when).await })
             })
             .await?)
     }

@@ -336,6 +336,7 @@ pub(crate) async fn revoke_sessions(
     db: &Database,
     session: &mut ClientSession,
     scope: SessionScope,
+    keep: Option<SessionId>,
     when: Timestamp,
 ) -> Result<Vec<SessionId>, Failure> {
     let owners: Vec<Bson> = match scope {
@@ -357,7 +358,10 @@ pub(crate) async fn revoke_sessions(
     let mut revoked = Vec::new();
     for kind in [SessionKind::Web, SessionKind::Mobile] {
         let sessions = coll(db, sessions_collection(kind));
-        let filter = doc! { "userId": { "$in": owners.clone() }, "revokedAt": Bson::Null };
+        let mut filter = doc! { "userId": { "$in": owners.clone() }, "revokedAt": Bson::Null };
+        if let Some(keep) = keep {
+            filter.insert("_id", doc! { "$ne": crate::codec::session_key(keep) });
+        }
         let cursor = sessions.find(filter.clone()).projection(doc! { "_id": 1 }).session(&mut *session).await?;
         for doc in collect(cursor, session).await? {
             revoked.push(SessionId(Fields::of(&doc, sessions_collection(kind)).parsed::<Uuid>("_id")?));

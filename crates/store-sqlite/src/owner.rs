@@ -120,8 +120,8 @@ pub(crate) fn all_receipts(conn: &Connection) -> Result<Vec<Receipt>, Failure> {
     query_all(conn, &sql, [], receipt_row)
 }
 
-/// Renames a user of a tenant and/or sets a new password (revoking their sessions), with the
-/// audit line, in one transaction.
+/// Renames an account of a role in a tenant and/or sets a new password (revoking its sessions but
+/// the one to keep), with the audit line, in one transaction.
 pub(crate) fn change_account(
     conn: &mut Connection,
     change: &AccountChange,
@@ -131,19 +131,23 @@ pub(crate) fn change_account(
     let changed = tx
         .prepare_cached(
             "UPDATE accounts SET name = coalesce(:name, name), password_hash = coalesce(:hash, password_hash) \
-             WHERE id = :id AND admin_id = :admin_id AND role = 'user'",
+             WHERE id = :id AND admin_id IS :admin_id AND role = :role",
         )?
         .execute(named_params! {
             ":name": change.name,
             ":hash": change.password_hash,
             ":id": change.id.to_string(),
-            ":admin_id": change.admin_id.to_string(),
+            ":admin_id": change.admin_id.map(|admin| admin.to_string()),
+            ":role": change.role.as_str(),
         })?;
     if changed == 0 {
         return Err(StoreError::NotFound.into());
     }
-    let revoked =
-        if change.password_hash.is_some() { sessions::revoke_user(&tx, change.id, change.at)? } else { Vec::new() };
+    let revoked = if change.password_hash.is_some() {
+        sessions::revoke_user(&tx, change.id, change.keep_session, change.at)?
+    } else {
+        Vec::new()
+    };
     books::insert_audit(&tx, audit)?;
     tx.commit()?;
     Ok(revoked)

@@ -112,23 +112,37 @@ pub(crate) fn revoke_scope(
         SessionScope::Tenant(admin) => ("user_id IN (SELECT id FROM accounts WHERE admin_id = ?1)", admin.to_string()),
     };
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let revoked = revoke_where(&tx, owners, &key, at)?;
+    let revoked = revoke_where(&tx, owners, &key, None, at)?;
     tx.commit()?;
     Ok(revoked)
 }
 
-/// Revokes the live sessions of one user inside a caller's transaction.
-pub(crate) fn revoke_user(tx: &Connection, user: UserId, at: Timestamp) -> Result<Vec<SessionId>, Failure> {
-    revoke_where(tx, "user_id = ?1", &user.to_string(), at)
+/// Revokes the live sessions of one user but `keep` inside a caller's transaction.
+pub(crate) fn revoke_user(
+    tx: &Connection,
+    user: UserId,
+    keep: Option<SessionId>,
+    at: Timestamp,
+) -> Result<Vec<SessionId>, Failure> {
+    revoke_where(tx, "user_id = ?1", &user.to_string(), keep, at)
 }
 
-fn revoke_where(tx: &Connection, owners: &str, key: &str, at: Timestamp) -> Result<Vec<SessionId>, Failure> {
+fn revoke_where(
+    tx: &Connection,
+    owners: &str,
+    key: &str,
+    keep: Option<SessionId>,
+    at: Timestamp,
+) -> Result<Vec<SessionId>, Failure> {
+    let keep = keep.map(session_key);
     let mut revoked = Vec::new();
     for kind in KINDS {
-        let sql =
-            format!("UPDATE {} SET revoked_at = ?2 WHERE {owners} AND revoked_at IS NULL RETURNING id", table(kind));
+        let sql = format!(
+            "UPDATE {} SET revoked_at = ?2 WHERE {owners} AND revoked_at IS NULL AND id IS NOT ?3 RETURNING id",
+            table(kind)
+        );
         let mut statement = tx.prepare_cached(&sql)?;
-        let ids = statement.query_map((key, at.millis()), |row| row.parsed("id").map(SessionId))?;
+        let ids = statement.query_map((key, at.millis(), &keep), |row| row.parsed("id").map(SessionId))?;
         for id in ids {
             revoked.push(id?);
         }

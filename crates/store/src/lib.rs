@@ -346,9 +346,10 @@ pub trait Store: Send + Sync + 'static {
     async fn fleet_totals(&self, since: Timestamp) -> StoreResult<FleetTotals>;
     /// Sets the suspended flag of an account that no engine state depends on (the master).
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()>;
-    /// Renames a user of a tenant and/or gives them a new password, with its audit line, in one
-    /// write; a new password also revokes every session of the user (their ids are returned).
-    /// [`StoreError::NotFound`] when the account is not a user of `change.admin_id`.
+    /// Renames an account and/or gives it a new password, with its audit line, in one write; a
+    /// new password also revokes every session of the account but `change.keep_session` (their
+    /// ids are returned). [`StoreError::NotFound`] when the account does not have `change.role`
+    /// in `change.admin_id`.
     async fn change_account(&self, change: &AccountChange, audit: &AuditEntry) -> StoreResult<Vec<SessionId>>;
 
     // --- tenants ---

@@ -348,16 +348,23 @@ pub struct ReceiptQuery {
     pub limit: usize,
 }
 
-/// An owner's change to one of their farmers' accounts: a new name, a new password, or both.
-/// A new password ends every session of the farmer in the same write.
+/// A change to one account: an owner's to a farmer's (a new name, a new password, or both), the
+/// master's to an owner's (a new password), or anyone's to their own (a new password). A new
+/// password ends every session of the account in the same write but `keep_session`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountChange {
     pub id: UserId,
-    /// The tenant the account must belong to (a user of it), else [`StoreError::NotFound`](crate::StoreError::NotFound).
-    pub admin_id: AdminId,
+    /// The role the account must have, else [`StoreError::NotFound`](crate::StoreError::NotFound).
+    pub role: Role,
+    /// The tenant the account must belong to (`None`: the master, who has none), else
+    /// [`StoreError::NotFound`](crate::StoreError::NotFound).
+    pub admin_id: Option<AdminId>,
     pub name: Option<String>,
     /// Argon2id PHC string.
     pub password_hash: Option<String>,
+    /// With a new password: the session that stays signed in (the one that asked to change its
+    /// own password); `None` ends them all.
+    pub keep_session: Option<SessionId>,
     pub at: Timestamp,
 }
 

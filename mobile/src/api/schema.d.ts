@@ -617,6 +617,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Changes the caller's own password. The current one is checked as a sign-in checks it, and a
+         *     wrong one counts against the sign-in limits of the caller's username (403 `WRONG_PASSWORD`,
+         *     nothing changed). Every other session of the account ends in the same write; the one that
+         *     asked stays signed in.
+         */
+        post: operations["change_password"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/esp32/firmware/{version}": {
         parameters: {
             query?: never;
@@ -748,6 +770,26 @@ export interface paths {
         get: operations["get_admin"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/master/admins/{id}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Gives a pump owner a new password, shown in this answer only; every session of the owner ends
+         *     in the same write (audited), as when an owner gives a farmer one.
+         */
+        post: operations["reset_admin_password"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1702,7 +1744,7 @@ export interface components {
         };
         /** @description A farmer's new password, shown once. */
         NewPasswordView: {
-            /** @description The farmer's name (as it is now). */
+            /** @description The account's name (the farmer's, or the pump owner's), as it is now. */
             name: string;
             password: string;
             userId: string;
@@ -1728,6 +1770,12 @@ export interface components {
             read: boolean;
             text: string;
             title: string;
+        };
+        PasswordChangeBody: {
+            /** @description The password the account signs in with now. */
+            currentPassword: string;
+            /** @description The new one: 8 to 256 characters. */
+            newPassword: string;
         };
         /** @description `GET /api/queue`. */
         QueueView: {
@@ -2003,7 +2051,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2070,7 +2118,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2137,7 +2185,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2210,7 +2258,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2304,7 +2352,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2386,7 +2434,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2480,7 +2528,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2558,7 +2606,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2636,7 +2684,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2714,7 +2762,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2783,7 +2831,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2861,7 +2909,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2937,7 +2985,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3013,7 +3061,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3084,7 +3132,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3175,7 +3223,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3266,7 +3314,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3357,7 +3405,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3426,7 +3474,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3499,7 +3547,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3593,7 +3641,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3664,7 +3712,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3749,7 +3797,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3816,7 +3864,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3887,7 +3935,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3978,7 +4026,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4056,7 +4104,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4125,7 +4173,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4198,7 +4246,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4280,7 +4328,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4367,7 +4415,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4445,7 +4493,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4523,7 +4571,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4579,7 +4627,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4639,7 +4687,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4716,7 +4764,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4776,7 +4824,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4839,7 +4887,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4886,8 +4934,84 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    change_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChangeBody"];
+            };
+        };
+        responses: {
+            /** @description Changed; every other session of the account is signed out */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `RATE_LIMITED` (with `Retry-After`): too many failed sign-ins for this username from this client, or this username (or a much-failing client) is being checked already, or its line of sign-ins waiting after many failures is full or was waited in 5 seconds; for `GET /api/events`, the session has as many live streams open as it may */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5109,7 +5233,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5189,7 +5313,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5335,7 +5459,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5419,7 +5543,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5479,7 +5603,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5546,7 +5670,65 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reset_admin_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new password (shown this once) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewPasswordView"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5604,7 +5786,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5671,7 +5853,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5736,7 +5918,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5802,7 +5984,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5882,7 +6064,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5947,7 +6129,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5994,7 +6176,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6041,7 +6223,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6101,7 +6283,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6179,7 +6361,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6306,7 +6488,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6376,7 +6558,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6452,7 +6634,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6508,7 +6690,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6590,7 +6772,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6651,7 +6833,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6718,7 +6900,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6793,7 +6975,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6849,7 +7031,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6896,7 +7078,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6943,7 +7125,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant) */
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
             403: {
                 headers: {
                     [name: string]: unknown;

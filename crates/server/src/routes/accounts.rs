@@ -7,7 +7,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::Timestamp;
-use pumppilot_store::{Account, RefreshMatch, Rotation, Session, SessionId, SessionKind, StoreError};
+use pumppilot_store::{
+    Account, AccountChange, RefreshMatch, Role, Rotation, Session, SessionId, SessionKind, StoreError,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -26,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(me))
+        .routes(routes!(change_password))
         .routes(routes!(mobile_login))
         .routes(routes!(mobile_refresh))
         .routes(routes!(mobile_logout))
@@ -66,30 +69,112 @@ pub struct RefreshBody {
 }
 
 /// Checks a username and password: the attempt is admitted by the limiter (429) before its
-/// password waits for a hashing slot (503 `BUSY`); only failures count.
-async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Result<Account, ApiError> {
-    if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 256 {
-        return Err(ApiError::validation("username: 1 to 64 characters; password: at most 256"));
-    }
-    let attempt = app.logins.begin(&body.username, addr.0).await?;
-    let account = app.store.account_by_username(&body.username.to_ascii_lowercase()).await?;
+/// password waits for a hashing slot (503 `BUSY`); only failures count, against the sign-in
+/// limits of the username and the client. The account when the password is its own.
+async fn check_password(
+    app: &AppState,
+    username: &str,
+    password: &str,
+    addr: &ClientAddr,
+) -> Result<Option<Account>, ApiError> {
+    let attempt = app.logins.begin(username, addr.0).await?;
+    let account = app.store.account_by_username(&username.to_ascii_lowercase()).await?;
     let stored = match &account {
         Some(account) => account.password_hash.clone(),
         None => keys::decoy_hash().await.to_string(),
     };
-    let valid = app.passwords.verify(body.password.clone(), stored).await?;
+    let valid = app.passwords.verify(password.to_string(), stored).await?;
     match account {
         Some(account) if valid => {
             drop(attempt);
-            auth::ensure_active(app, &account).await?;
-            Ok(account)
+            Ok(Some(account))
         }
         _ => {
             attempt.failed().await;
             app.metrics.failed_login();
-            tracing::info!(username = ?body.username, addr = ?addr.0, "failed sign-in");
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong username or password"))
+            tracing::info!(username = ?username, addr = ?addr.0, "failed sign-in");
+            Ok(None)
         }
+    }
+}
+
+/// Signs in with a username and password ([`check_password`]).
+async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Result<Account, ApiError> {
+    if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 256 {
+        return Err(ApiError::validation("username: 1 to 64 characters; password: at most 256"));
+    }
+    match check_password(app, &body.username, &body.password, &addr).await? {
+        Some(account) => {
+            auth::ensure_active(app, &account).await?;
+            Ok(account)
+        }
+        None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "wrong username or password")),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordChangeBody {
+    /// The password the account signs in with now.
+    #[schema(max_length = 256)]
+    current_password: String,
+    /// The new one: 8 to 256 characters.
+    #[schema(min_length = 8, max_length = 256)]
+    new_password: String,
+}
+
+/// Changes the caller's own password. The current one is checked as a sign-in checks it, and a
+/// wrong one counts against the sign-in limits of the caller's username (403 `WRONG_PASSWORD`,
+/// nothing changed). Every other session of the account ends in the same write; the one that
+/// asked stays signed in.
+#[utoipa::path(post, path = "/api/auth/password", tag = "accounts", request_body = PasswordChangeBody, security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 204, description = "Changed; every other session of the account is signed out"), SignIn, Body))]
+async fn change_password(
+    State(app): State<AppState>,
+    caller: Caller,
+    addr: ClientAddr,
+    ApiJson(body): ApiJson<PasswordChangeBody>,
+) -> Result<StatusCode, ApiError> {
+    if body.current_password.len() > 256 {
+        return Err(ApiError::validation("currentPassword: at most 256 characters"));
+    }
+    super::check_password("newPassword", &body.new_password)?;
+    let account = caller.account.as_ref();
+    let checked = check_password(&app, &account.username, &body.current_password, &addr).await?;
+    if checked.is_none_or(|checked| checked.id != account.id) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "WRONG_PASSWORD", "the current password is wrong"));
+    }
+    let change = AccountChange {
+        id: account.id,
+        role: account.role,
+        admin_id: account.admin_id,
+        name: None,
+        password_hash: Some(keys::hash_password(body.new_password).await?),
+        keep_session: Some(caller.session),
+        at: app.now(),
+    };
+    let line = super::audit_entry(app.now(), account.admin_id, account.id, "account.password", &account.id, "");
+    let revoked = app.store.change_account(&change, &line).await?;
+    app.sessions.forget(&revoked);
+    app.sessions.forget_account(account.id);
+    if account.role == Role::Master {
+        forget_first_password(&app, &body.current_password).await;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The master changed the made-up password a first start kept in a file
+/// (`Settings::master_password_file`): the file no longer holds a live password, and is deleted.
+/// A file holding another password (another master's) is left alone.
+async fn forget_first_password(app: &AppState, old_password: &str) {
+    let Some(file) = &app.settings.master_password_file else { return };
+    let Ok(kept) = tokio::fs::read_to_string(file).await else { return };
+    if kept.trim_end_matches(['\r', '\n']) != old_password {
+        return;
+    }
+    match tokio::fs::remove_file(file).await {
+        Ok(()) => tracing::info!(file = %file.display(), "the master changed the first password; its file is deleted"),
+        Err(err) => tracing::warn!(%err, file = %file.display(), "could not delete the master's first password file"),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::{
     auth::Master,
     error::{ApiError, ApiJson, ApiPath, ApiQuery},
     routes::openapi::{Body, Invalid, Missing, Refused, SignedIn},
-    views::{AdminPageView, AdminSummaryView, FleetTotalsView, UserView},
+    views::{AdminPageView, AdminSummaryView, FleetTotalsView, NewPasswordView, UserView},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(fleet_totals))
         .routes(routes!(suspend_admin))
         .routes(routes!(unsuspend_admin))
+        .routes(routes!(reset_admin_password))
 }
 
 /// Creates an admin: a new tenant with its own pump.
@@ -186,4 +187,22 @@ async fn unsuspend_admin(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserView>, ApiError> {
     set_admin_suspended(&app, &master, &id, false).await
+}
+
+/// Gives a pump owner a new password, shown in this answer only; every session of the owner ends
+/// in the same write (audited), as when an owner gives a farmer one.
+#[utoipa::path(post, path = "/api/master/admins/{id}/password", tag = "master", params(("id" = String, Path)), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The new password (shown this once)", body = NewPasswordView), SignedIn, Missing))]
+async fn reset_admin_password(
+    State(app): State<AppState>,
+    Master(master): Master,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<NewPasswordView>, ApiError> {
+    let id = parse_id(&id, "admin")?;
+    match app.sessions.account(&app, id).await? {
+        Some(admin) if admin.role == Role::Admin => {
+            Ok(Json(super::owner::give_new_password(&app, master.id(), &admin).await?))
+        }
+        _ => Err(ApiError::not_found("admin")),
+    }
 }

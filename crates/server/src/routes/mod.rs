@@ -164,13 +164,19 @@ pub(crate) fn plain(c: char) -> bool {
         )
 }
 
+/// The one rule of a password a person chooses (a new account's, or one's own new one): 8 to 256
+/// characters. `field` names it in the error.
+pub fn check_password(field: &str, password: &str) -> Result<(), ApiError> {
+    if !(8..=256).contains(&password.chars().count()) {
+        return Err(ApiError::validation(format!("{field}: 8 to 256 characters")));
+    }
+    Ok(())
+}
+
 fn validate_account(body: &NewAccountBody) -> Result<(), ApiError> {
     check_name(&body.name)?;
     crate::app::check_username(&body.username)?;
-    if !(8..=256).contains(&body.password.chars().count()) {
-        return Err(ApiError::validation("password: 8 to 256 characters"));
-    }
-    Ok(())
+    check_password("password", &body.password)
 }
 
 /// Creates an admin (a tenant) or a user of `admin`, with an audit entry.

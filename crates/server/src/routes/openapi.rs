@@ -102,7 +102,8 @@ impl Failure {
             }
             Failure::Forbidden => {
                 "`FORBIDDEN` (this role may not; a cookie request from another site; a device key of \
-                 another tenant; `?adminId=` naming another tenant) or `ACCOUNT_SUSPENDED` (the account or its tenant)"
+                 another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) \
+                 or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed)"
             }
             Failure::NotFound => "`NOT_FOUND`: no such object, or it belongs to another tenant",
             Failure::Conflict => {

@@ -4,7 +4,7 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use pumppilot_engine::{ReceiptId, UserId};
-use pumppilot_store::{AccountChange, Receipt, ReceiptQuery, Terms};
+use pumppilot_store::{Account, AccountChange, Receipt, ReceiptQuery, Role, Terms};
 use rand::Rng;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -198,9 +198,11 @@ async fn edit_user(
     let user = tenant_user(&app, admin.scope, &id).await?;
     let change = AccountChange {
         id: user.id,
-        admin_id: admin.scope.admin(),
+        role: Role::User,
+        admin_id: Some(admin.scope.admin()),
         name: Some(name.clone()),
         password_hash: None,
+        keep_session: None,
         at: app.now(),
     };
     let detail = format!("{} → {name}", user.name);
@@ -231,26 +233,33 @@ async fn reset_password(
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<NewPasswordView>), ApiError> {
     let user = tenant_user(&app, admin.scope, &id).await?;
+    Ok((StatusCode::OK, Json(give_new_password(&app, admin.caller.id(), &user).await?)))
+}
+
+/// Gives `account` (an owner's farmer, or the master's owner) a new made-up password, shown in
+/// the answer only: the password and the audit line (`{role}.password`, by `actor`) in one write,
+/// which ends every session of the account.
+pub async fn give_new_password(app: &AppState, actor: UserId, account: &Account) -> Result<NewPasswordView, ApiError> {
     let password = new_password();
     let hash = keys::hash_password(password.clone()).await?;
     let change = AccountChange {
-        id: user.id,
-        admin_id: admin.scope.admin(),
+        id: account.id,
+        role: account.role,
+        admin_id: account.admin_id,
         name: None,
         password_hash: Some(hash),
+        keep_session: None,
         at: app.now(),
     };
-    let line = audit_entry(app.now(), Some(admin.scope.admin()), admin.caller.id(), "user.password", &user.id, "");
+    let action = format!("{}.password", account.role.as_str());
+    let line = audit_entry(app.now(), account.admin_id, actor, action, &account.id, "");
     let revoked = app.store.change_account(&change, &line).await?;
     app.sessions.forget(&revoked);
-    app.sessions.forget_account(user.id);
-    Ok((
-        StatusCode::OK,
-        Json(NewPasswordView {
-            user_id: user.id.to_string(),
-            name: user.name.clone(),
-            username: user.username.clone(),
-            password,
-        }),
-    ))
+    app.sessions.forget_account(account.id);
+    Ok(NewPasswordView {
+        user_id: account.id.to_string(),
+        name: account.name.clone(),
+        username: account.username.clone(),
+        password,
+    })
 }

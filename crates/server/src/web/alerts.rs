@@ -1,5 +1,6 @@
 //! `/notifications`: everyone's bell — their notifications, newest first, marked read together —
-//! and how they hear (phone for SMS, language, quiet hours), through the alerts API. A new phone
+//! and how they hear (phone for SMS, language, quiet hours), through the alerts API; and the way
+//! to change one's own password (`/password`). A new phone
 //! waits to be confirmed: the page says which code to text from it, and to which number.
 
 use axum::{extract::State, response::Response};
@@ -100,6 +101,10 @@ pub async fn page(State(web): State<WebState>, AnyPage(page): AnyPage) -> Result
                     value=(profile.quiet_hours.as_ref().map_or("", |q| q.to.as_str()));
                 button.big.go type="submit" { (t.alerts_save) }
             }
+        }
+        section.card #your-password {
+            h2 { (t.passwords.change) }
+            p { a.button.secondary #change-password-link href="/password" { (t.passwords.change) } }
         }
     };
     Ok(page.render(Tab::Alerts, Live::Off, t.nav_alerts, content))

@@ -9,8 +9,10 @@ use axum::http::{HeaderMap, header};
 
 mod firmware;
 mod owner;
+mod password;
 pub use firmware::FirmwareText;
 pub use owner::OwnerText;
+pub use password::PasswordText;
 
 /// A language the dashboard speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,6 +393,8 @@ pub struct Text {
     pub owner: &'static OwnerText,
     /// The master's firmware page and a device's update state.
     pub updates: &'static FirmwareText,
+    /// Changing one's own password, and the master's new password for an owner.
+    pub passwords: &'static PasswordText,
 }
 
 pub static EN: Text = Text {
@@ -641,6 +645,8 @@ pub static EN: Text = Text {
         ("queue.move", "Moved in the queue"),
         ("user.edit", "Farmer renamed"),
         ("user.password", "New password made"),
+        ("admin.password", "New password made for the pump owner"),
+        ("account.password", "Own password changed"),
         ("farmer.phone", "Phone for SMS set"),
     ],
 
@@ -721,6 +727,7 @@ pub static EN: Text = Text {
     request_waiting: "Your request is waiting for the pump owner. You can ask again after they decide.",
     errors: &[
         ("INVALID_CREDENTIALS", "Wrong username or password."),
+        ("WRONG_PASSWORD", "The current password is wrong. Nothing was changed."),
         ("UNAUTHENTICATED", "You are not signed in."),
         ("TOKEN_EXPIRED", "Your sign-in has expired. Please sign in again."),
         ("FORBIDDEN", "Your account is not allowed to do this."),
@@ -756,6 +763,8 @@ pub static EN: Text = Text {
         ("username", "Username or phone: 3 to 64 letters or digits, no spaces."),
         ("phone", "Phone: with the country code, like +8801711000000."),
         ("password", "Password: at least 8 characters."),
+        ("newPassword", "New password: at least 8 characters."),
+        ("currentPassword", "Current password: at most 256 characters."),
         ("note", "Note: at most 500 letters."),
         ("reason", "Say why, in a few words."),
         ("uid", "Card number: the letters and digits on the reader, like 04A1B2C3."),
@@ -775,6 +784,7 @@ pub static EN: Text = Text {
     months_short: ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
     owner: &owner::EN,
     updates: &firmware::EN,
+    passwords: &password::EN,
 };
 
 pub static BN: Text = Text {
@@ -1016,6 +1026,8 @@ pub static BN: Text = Text {
         ("queue.move", "সারিতে সরানো হয়েছে"),
         ("user.edit", "কৃষকের নাম বদলানো হয়েছে"),
         ("user.password", "নতুন পাসওয়ার্ড তৈরি হয়েছে"),
+        ("admin.password", "পাম্প মালিকের নতুন পাসওয়ার্ড তৈরি হয়েছে"),
+        ("account.password", "নিজের পাসওয়ার্ড বদলানো হয়েছে"),
         ("farmer.phone", "এসএমএসের ফোন দেওয়া হয়েছে"),
     ],
 
@@ -1096,6 +1108,7 @@ pub static BN: Text = Text {
     request_waiting: "আপনার অনুরোধ পাম্প মালিকের কাছে অপেক্ষায়। সিদ্ধান্তের পরে আবার চাইতে পারবেন।",
     errors: &[
         ("INVALID_CREDENTIALS", "ইউজারনেম বা পাসওয়ার্ড ভুল।"),
+        ("WRONG_PASSWORD", "বর্তমান পাসওয়ার্ড ভুল। কিছুই বদলানো হয়নি।"),
         ("UNAUTHENTICATED", "আপনি সাইন ইন করেননি।"),
         ("TOKEN_EXPIRED", "সাইন ইনের মেয়াদ শেষ। আবার সাইন ইন করুন।"),
         ("FORBIDDEN", "আপনার অ্যাকাউন্ট দিয়ে এটি করা যায় না।"),
@@ -1128,6 +1141,8 @@ pub static BN: Text = Text {
         ("username", "ইউজারনেম বা ফোন: ৩ থেকে ৬৪টি অক্ষর বা সংখ্যা, ফাঁকা ছাড়া।"),
         ("phone", "ফোন: দেশের কোডসহ, যেমন +8801711000000।"),
         ("password", "পাসওয়ার্ড: অন্তত ৮ অক্ষর।"),
+        ("newPassword", "নতুন পাসওয়ার্ড: অন্তত ৮ অক্ষর।"),
+        ("currentPassword", "বর্তমান পাসওয়ার্ড: সর্বোচ্চ ২৫৬ অক্ষর।"),
         ("note", "নোট: সর্বোচ্চ ৫০০ অক্ষর।"),
         ("reason", "কেন, তা কয়েক কথায় লিখুন।"),
         ("uid", "কার্ড নম্বর: রিডারে দেখানো অক্ষর ও সংখ্যা, যেমন 04A1B2C3।"),
@@ -1147,6 +1162,7 @@ pub static BN: Text = Text {
     months_short: ["জানু.", "ফেব্রু.", "মার্চ", "এপ্রি.", "মে", "জুন", "জুলা.", "আগ.", "সেপ্টে.", "অক্টো.", "নভে.", "ডিসে."],
     owner: &owner::BN,
     updates: &firmware::BN,
+    passwords: &password::BN,
 };
 
 const BANGLA_DIGITS: [char; 10] = ['০', '১', '২', '৩', '৪', '৫', '৬', '৭', '৮', '৯'];

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{
     Flash, Live, MasterPage, Page, PageQuery, Posted, Tab, Web, WebState,
-    api::{AdminPage, AdminSummary, FleetTotals, Queue, Receipt, Status, Usage, UserBalance},
+    api::{AdminPage, AdminSummary, FleetTotals, NewPassword, Queue, Receipt, Status, Usage, UserBalance},
     finish,
     i18n::{date_time, duration, fill, number},
     message_page, parts, redirect,
@@ -204,6 +204,31 @@ pub async fn unsuspend(State(web): State<WebState>, Path(id): Path<String>, post
     set_suspended(web, id, posted, false).await
 }
 
+/// `POST /master/owners/{id}/password`: a new password for a pump owner, shown this once (never
+/// cached, never in a cookie or a URL); the owner is signed out everywhere.
+pub async fn reset_password(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let Some(token) = posted.visit.session.clone() else { return redirect("/login", &[]) };
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return redirect("/master", &[]);
+    }
+    let back = format!("/master/owners/{id}");
+    let answer = web.api.post(&format!("/api/master/admins/{id}/password"), &token, json!({})).await;
+    if posted.json || !answer.status.is_success() {
+        return finish(&posted, answer, &back, |_| None);
+    }
+    let created: NewPassword = match answer.into() {
+        Ok(created) => created,
+        Err(failure) => return super::failure_page(&posted.visit, None, &failure),
+    };
+    let mut page = match super::signed_in_as(&web, posted.visit, "master").await {
+        Ok(page) => page,
+        Err(response) => return response,
+    };
+    page.visit.path = back;
+    let content = super::admin::new_password_card(&page, &created, page.t().passwords.owner_help, &page.visit.path);
+    page.render(Tab::Master, Live::Off, page.t().owner.password_title, content)
+}
+
 /// `GET /master/owners/{id}`: one pump as its owner sees it, read-only: the motor, the queue, the
 /// farmers with their balances, and the last 30 days' minutes and cash.
 pub async fn pump(
@@ -237,6 +262,10 @@ pub async fn pump(
     let content = html! {
         p { a href="/master" { "← " (o.back_to_owners) } }
         h1 #pump-title { (title) " " @if owner.user.suspended { span.tag.bad { (t.suspended) } } }
+        form.inline method="post" action={"/master/owners/" (id) "/password"} data-confirm=(t.passwords.confirm_reset_owner) {
+            (page.csrf_field())
+            button.secondary #reset-owner-password type="submit" { (t.passwords.reset_owner) }
+        }
         (parts::panel(&panel))
         (parts::device_status(t, &status.device))
         section.card #queue {

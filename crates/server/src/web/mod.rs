@@ -19,6 +19,7 @@ pub mod i18n;
 mod login;
 mod master;
 mod parts;
+mod password;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -66,6 +67,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/notifications", get(alerts::page))
         .route("/notifications/read", post(alerts::mark_read))
         .route("/notifications/profile", post(alerts::save_profile))
+        .route("/password", get(password::page).post(password::change))
         .route("/user", get(farmer::home))
         .route("/user/start", post(farmer::start))
         .route("/user/stop", post(farmer::stop))
@@ -100,6 +102,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/master/owners/{id}", get(master::pump))
         .route("/master/owners/{id}/suspend", post(master::suspend))
         .route("/master/owners/{id}/unsuspend", post(master::unsuspend))
+        .route("/master/owners/{id}/password", post(master::reset_password))
         // An image is up to a device's OTA slot: this route reads more than the 64 KiB of the rest.
         .route(
             "/master/firmware",
@@ -246,7 +249,8 @@ impl Flash {
             "signed_out" => t.signed_out,
             "form_expired" => t.form_expired,
             "error" => return error_words(t, &args),
-            other => match t.owner.flash(other).or_else(|| t.updates.flash(other)) {
+            other => match t.owner.flash(other).or_else(|| t.updates.flash(other)).or_else(|| t.passwords.flash(other))
+            {
                 Some(template) => template,
                 None => return (String::new(), None),
             },

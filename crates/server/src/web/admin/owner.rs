@@ -175,14 +175,20 @@ pub async fn reset_password(State(web): State<WebState>, Path(id): Path<String>,
         Ok(created) => created,
         Err(failure) => return crate::web::failure_page(&posted.visit, None, &failure),
     };
-    let name = created.name.clone();
     let mut page = page_or_return!(web, posted.visit);
     page.visit.path = format!("/admin/farmers/{id}");
+    let content = new_password_card(&page, &created, page.t().owner.new_password_help, &page.visit.path);
+    page.render(Tab::AdminFarmers, Live::Off, page.t().owner.password_title, content)
+}
+
+/// A new password made for `created` (a farmer, or for the master a pump owner), shown this once
+/// with `help`, and the way `back`.
+pub fn new_password_card(page: &crate::web::Page, created: &NewPassword, help: &str, back: &str) -> maud::Markup {
     let t = page.t();
     let o = t.owner;
-    let content = html! {
+    html! {
         section.card.key #new-password {
-            h1 { (fill(o.new_password_title, &[&name])) }
+            h1 { (fill(o.new_password_title, &[&created.name])) }
             dl.facts {
                 dt { (o.username) } dd { code { (created.username) } }
             }
@@ -190,11 +196,10 @@ pub async fn reset_password(State(web): State<WebState>, Path(id): Path<String>,
                 textarea #password-value .key-value readonly rows="1" spellcheck="false" aria-label=(o.password_title) { (created.password) }
                 button #copy-password .secondary type="button" data-copy="password-value" data-done=(t.copied) { (t.copy) }
             }
-            p.warn { (o.new_password_help) }
-            p { a.button href={"/admin/farmers/" (id)} { (t.done) } }
+            p.warn { (help) }
+            p { a.button href=(back) { (t.done) } }
         }
-    };
-    page.render(Tab::AdminFarmers, Live::Off, o.password_title, content)
+    }
 }
 
 /// The link the app opens to sign in to this server: `pumppilot://sign-in?server=…&username=…`
