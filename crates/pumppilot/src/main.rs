@@ -249,7 +249,7 @@ async fn create_master(username: &str) -> anyhow::Result<()> {
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
-    anyhow::ensure!(password.chars().count() >= 8, "the password must have at least 8 characters");
+    anyhow::ensure!(pumppilot_server::keys::password_allowed(&password), "the password must have 8 to 256 characters");
     // A new SQLite database is made with its secret beside it, as `serve` makes one (a database
     // without its secret is refused at the start).
     if pumppilot::store::Backend::of(&settings.database_url)? == pumppilot::store::Backend::Sqlite {

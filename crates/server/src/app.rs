@@ -330,6 +330,7 @@ pub async fn create_master(
     now: Timestamp,
 ) -> Result<Account, ApiError> {
     check_username(username)?;
+    crate::routes::check_password("password", password)?;
     let account = Account {
         id: UserId::new(),
         username: username.to_ascii_lowercase(),

@@ -263,11 +263,11 @@ impl Settings {
             });
         }
         if let Some(password) = &s.master_password
-            && password.0.len() < 8
+            && !crate::keys::password_allowed(&password.0)
         {
             return Err(ConfigError {
                 variable: "PUMPPILOT_MASTER_PASSWORD",
-                problem: "must be at least 8 characters".into(),
+                problem: "must be 8 to 256 characters".into(),
             });
         }
         s.metrics_token = lookup("PUMPPILOT_METRICS_TOKEN").map(Secret);
@@ -457,6 +457,19 @@ mod tests {
         assert_eq!(from(&[("PUMPPILOT_DATABASE_URL", "postgres://x")]).unwrap_err().variable, "PUMPPILOT_DATABASE_URL");
         assert_eq!(from(&[("PUMPPILOT_SECRET", "short")]).unwrap_err().variable, "PUMPPILOT_SECRET");
         assert_eq!(from(&[("PUMPPILOT_MASTER_USERNAME", "boss")]).unwrap_err().variable, "PUMPPILOT_MASTER_PASSWORD");
+    }
+
+    #[test]
+    fn the_masters_password_from_the_environment_follows_the_one_password_rule() {
+        let master =
+            |password: &str| from(&[("PUMPPILOT_MASTER_USERNAME", "boss"), ("PUMPPILOT_MASTER_PASSWORD", password)]);
+        // Characters, not bytes: three Bangla letters are nine bytes and still too short.
+        for refused in ["seven77", "অআই", &"x".repeat(257)] {
+            assert_eq!(master(refused).unwrap_err().variable, "PUMPPILOT_MASTER_PASSWORD", "{refused}");
+        }
+        for allowed in ["eight888", "অআইঈউঊঋএ", &"x".repeat(256)] {
+            assert!(master(allowed).is_ok(), "{allowed}");
+        }
     }
 
     #[test]

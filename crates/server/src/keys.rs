@@ -84,6 +84,12 @@ pub type ByKeyHash<V> = std::collections::HashMap<[u8; 32], V, KeyHashes>;
 /// created; a key a caller writes (a username, an address, a token) keeps SipHash.
 pub type Ids = foldhash::fast::RandomState;
 
+/// The one rule of a password a person chooses (an account's, one's own new one, the master's
+/// from the environment or the command line): 8 to 256 characters.
+pub fn password_allowed(password: &str) -> bool {
+    (8..=256).contains(&password.chars().count())
+}
+
 /// Argon2id hash of a password, computed off the async threads.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || {

@@ -185,14 +185,9 @@ pub async fn a_change_sent_again_with_its_key_is_made_once(store: &dyn Store) {
     assert_eq!(load(store, rahim.admin).await.wallet(b), 180);
 }
 
-/// An owner renames a farmer or gives them a new password with its audit line in one write; a
-/// new password revokes every session of the farmer (and only theirs); an account that is not a
-/// farmer of the tenant is not found and nothing changes.
-pub async fn changing_a_farmer_renames_resets_and_revokes_at_once(store: &dyn Store) {
-    let rahim = tenancy(store, "rahim", 2).await;
-    let q = tenancy(store, "q", 1).await;
-    let (a, b) = (rahim.users[0], rahim.users[1]);
-    let session = |user: UserId, kind: SessionKind, token: &[u8]| Session {
+/// A session of `user` signed in at `at(0)` with `token` (a phone's has a refresh token too).
+fn signed_in(user: UserId, kind: SessionKind, token: &[u8]) -> Session {
+    Session {
         id: SessionId::new(),
         kind,
         user_id: user,
@@ -204,11 +199,20 @@ pub async fn changing_a_farmer_renames_resets_and_revokes_at_once(store: &dyn St
         device_name: None,
         created_at: at(0),
         revoked_at: None,
-    };
+    }
+}
+
+/// An owner renames a farmer or gives them a new password with its audit line in one write; a
+/// new password revokes every session of the farmer (and only theirs); an account that is not a
+/// farmer of the tenant is not found and nothing changes.
+pub async fn changing_a_farmer_renames_resets_and_revokes_at_once(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let q = tenancy(store, "q", 1).await;
+    let (a, b) = (rahim.users[0], rahim.users[1]);
     let (web_a, phone_a, web_b) = (
-        session(a, SessionKind::Web, b"a-web"),
-        session(a, SessionKind::Mobile, b"a-phone"),
-        session(b, SessionKind::Web, b"b-web"),
+        signed_in(a, SessionKind::Web, b"a-web"),
+        signed_in(a, SessionKind::Mobile, b"a-phone"),
+        signed_in(b, SessionKind::Web, b"b-web"),
     );
     for s in [&web_a, &phone_a, &web_b] {
         store.create_session(s).await.unwrap();
@@ -266,28 +270,15 @@ pub async fn changing_ones_own_password_keeps_the_session_that_asked(store: &dyn
     let rahim = tenancy(store, "rahim", 1).await;
     let master = crate::support::master_account("master", at(0));
     store.create_account(&master).await.expect("create master");
-    let session = |user: UserId, kind: SessionKind, token: &[u8]| Session {
-        id: SessionId::new(),
-        kind,
-        user_id: user,
-        access_hash: token.to_vec(),
-        access_expires_at: at(0) + DAY,
-        refresh_hash: (kind == SessionKind::Mobile).then(|| [token, b"-r"].concat()),
-        previous_refresh_hash: None,
-        refresh_expires_at: (kind == SessionKind::Mobile).then(|| at(0) + 30 * DAY),
-        device_name: None,
-        created_at: at(0),
-        revoked_at: None,
-    };
     let owner = rahim.admin.0;
     let (owner_web, owner_phone, owner_other_web) = (
-        session(owner, SessionKind::Web, b"o-web"),
-        session(owner, SessionKind::Mobile, b"o-phone"),
-        session(owner, SessionKind::Web, b"o-web-2"),
+        signed_in(owner, SessionKind::Web, b"o-web"),
+        signed_in(owner, SessionKind::Mobile, b"o-phone"),
+        signed_in(owner, SessionKind::Web, b"o-web-2"),
     );
     let (master_web, master_phone) =
-        (session(master.id, SessionKind::Web, b"m-web"), session(master.id, SessionKind::Mobile, b"m-phone"));
-    let farmer_web = session(rahim.users[0], SessionKind::Web, b"f-web");
+        (signed_in(master.id, SessionKind::Web, b"m-web"), signed_in(master.id, SessionKind::Mobile, b"m-phone"));
+    let farmer_web = signed_in(rahim.users[0], SessionKind::Web, b"f-web");
     for s in [&owner_web, &owner_phone, &owner_other_web, &master_web, &master_phone, &farmer_web] {
         store.create_session(s).await.unwrap();
     }

@@ -43,6 +43,15 @@ export function endpoints(client: ApiClient) {
     /** The caller's pump's terms: the most minutes one request may ask for, and the price. */
     ownTerms: async (): Promise<Terms> => client.call('get', '/api/terms'),
 
+    // Everyone: their own account.
+    /**
+     * Changes the caller's own password. Every other session of the account ends; this one stays
+     * signed in. A wrong current password is 403 `WRONG_PASSWORD` and counts against sign-in limits.
+     */
+    changePassword: async (currentPassword: string, newPassword: string): Promise<void> => {
+      await client.call('post', '/api/auth/password', { body: { currentPassword, newPassword } });
+    },
+
     // Admin.
     users: async () => (await client.call('get', '/api/admin/users')) as UserWithBalance[],
     /**

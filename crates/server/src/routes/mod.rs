@@ -164,10 +164,10 @@ pub(crate) fn plain(c: char) -> bool {
         )
 }
 
-/// The one rule of a password a person chooses (a new account's, or one's own new one): 8 to 256
-/// characters. `field` names it in the error.
+/// A password a person chose, checked by its one rule ([`crate::keys::password_allowed`]);
+/// `field` names it in the error.
 pub fn check_password(field: &str, password: &str) -> Result<(), ApiError> {
-    if !(8..=256).contains(&password.chars().count()) {
+    if !crate::keys::password_allowed(password) {
         return Err(ApiError::validation(format!("{field}: 8 to 256 characters")));
     }
     Ok(())

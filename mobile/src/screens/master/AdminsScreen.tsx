@@ -7,6 +7,7 @@ import { Body, Button, Card, ErrorBox, Fact, Heading, Loading, Screen, Tag } fro
 import { useResource } from '../../ui/useResource';
 import { entryTone, entryWord, motorTone, motorWord } from '../../ui/words';
 import { AdminOnly } from '../admin/AdminOnly';
+import { ChangePasswordCard } from '../ChangePasswordCard';
 
 /** The master's overview: every pump owner at a glance, a page at a time (by username), their
  *  totals, and any pump opened. */
@@ -98,6 +99,9 @@ function Admins() {
       ))}
       {moreError ? <ErrorBox error={moreError} onRetry={() => void loadMore()} /> : null}
       {next ? <Button kind="outline" testID="admins-more" label={t.moreAdmins} busy={moreBusy} onPress={() => void loadMore()} /> : null}
+
+      {/* The master has no Alerts tab: their own password is changed here. */}
+      <ChangePasswordCard />
     </Screen>
   );
 }
