@@ -335,11 +335,15 @@ async fn one_address_has_only_so_many_requests_on_their_way_and_others_are_serve
     assert!(!closed_within(&mut quiet, Duration::from_millis(200)).await, "closed before it sent");
     quiet.write_all(b"GET /api/esp32/poll HTTP/1.1\r\n").await.unwrap();
     assert!(closed_unanswered(&mut quiet).await, "a request was let in past the bound");
-    // A connection kept alive from before is closed at its next request's first byte, unanswered.
-    for (request, connection) in &mut kept {
-        connection.write_all(request.as_bytes()).await.unwrap();
-        assert!(closed_unanswered(connection).await, "{request:?} was let in past the bound");
-    }
+    // A connection kept alive from before is closed at its next request's first byte, unanswered;
+    // but a device poll that arrives whole in one read was never on its way, and is answered (a
+    // board's poll behind the same address as a flood still gets through).
+    let [page, poll] = &mut kept[..] else { unreachable!("two kept") };
+    page.1.write_all(page.0.as_bytes()).await.unwrap();
+    assert!(closed_unanswered(&mut page.1).await, "{:?} was let in past the bound", page.0);
+    poll.1.write_all(poll.0.as_bytes()).await.unwrap();
+    let answer = kept_alive_answer(&mut poll.1).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "a whole poll past the bound: {answer}");
     // Those within the bound are held, as their bodies' deadline allows.
     assert!(!closed_within(flood.last_mut().unwrap(), Duration::from_millis(200)).await, "closed within the bound");
     // Another address is served at once.

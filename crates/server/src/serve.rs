@@ -19,7 +19,8 @@
 //!   is closed to make room as an idle connection is (`Caller::behind`).
 //! - One client address has at most [`SENDING_PER_ADDRESS`] connections sending a request (from
 //!   its first byte until its head and body are in) at once; more are closed at their first
-//!   byte, unanswered (`Senders`).
+//!   byte, unanswered (`Senders`). A device poll whole in its first read was never on its way and
+//!   is not counted.
 //! - A head hyper refuses itself (over 100 headers, over its read buffer, a target over 64 KiB,
 //!   bytes that are no HTTP) is answered with hyper's status and this API's JSON error instead of
 //!   hyper's empty body ([`JsonRefusals`]); smaller excesses reach `error::head_refusal` (in `metrics::Edge`).

@@ -130,9 +130,11 @@ enum Next {
 }
 
 /// Reads until `read` holds a whole device poll (cut from it), or shows that the connection is
-/// hyper's. A request's first bytes count the connection among its address's `senders`
-/// (`sending`) until the poll is in; past the address's bound, an error. Cancel-safe: the bytes
-/// read stay in `read`, the count in `sending`.
+/// hyper's. A request not whole in the bytes read counts the connection among its address's
+/// `senders` (`sending`) until it is in; past the address's bound, an error. A poll whole in what
+/// was read (a board's poll, a few hundred bytes, comes in one read) was never on its way and is
+/// not counted: the device path takes no lock for the bound. Cancel-safe: the bytes read stay in
+/// `read`, the count in `sending`.
 async fn next_request(
     stream: &mut TcpStream,
     read: &mut BytesMut,
@@ -142,11 +144,12 @@ async fn next_request(
 ) -> std::io::Result<Next> {
     loop {
         if !read.is_empty() {
-            if sending.is_none() {
+            let parsed = parse(read, peer);
+            if sending.is_none() && !matches!(parsed, Parsed::Poll { .. }) {
                 let begun = senders.begin(peer.ip());
                 *sending = Some(begun.ok_or_else(|| std::io::Error::other("too many requests on their way"))?);
             }
-            match parse(read, peer) {
+            match parsed {
                 Parsed::Partial => {}
                 Parsed::Other => return Ok(Next::Other),
                 Parsed::Poll { request, length, keep_alive } => {
