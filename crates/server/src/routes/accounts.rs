@@ -7,9 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use pumppilot_engine::Timestamp;
-use pumppilot_store::{
-    Account, AccountChange, RefreshMatch, Role, Rotation, Session, SessionId, SessionKind, StoreError,
-};
+use pumppilot_store::{Account, RefreshMatch, Role, Rotation, Session, SessionId, SessionKind, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -71,7 +69,7 @@ pub struct RefreshBody {
 /// Checks a username and password: the attempt is admitted by the limiter (429) before its
 /// password waits for a hashing slot (503 `BUSY`); only failures count, against the sign-in
 /// limits of the username and the client. The account when the password is its own.
-async fn check_password(
+async fn verify_password(
     app: &AppState,
     username: &str,
     password: &str,
@@ -98,12 +96,12 @@ async fn check_password(
     }
 }
 
-/// Signs in with a username and password ([`check_password`]).
+/// Signs in with a username and password ([`verify_password`]).
 async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Result<Account, ApiError> {
     if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 256 {
         return Err(ApiError::validation("username: 1 to 64 characters; password: at most 256"));
     }
-    match check_password(app, &body.username, &body.password, &addr).await? {
+    match verify_password(app, &body.username, &body.password, &addr).await? {
         Some(account) => {
             auth::ensure_active(app, &account).await?;
             Ok(account)
@@ -140,23 +138,12 @@ async fn change_password(
     }
     super::check_password("newPassword", &body.new_password)?;
     let account = caller.account.as_ref();
-    let checked = check_password(&app, &account.username, &body.current_password, &addr).await?;
+    let checked = verify_password(&app, &account.username, &body.current_password, &addr).await?;
     if checked.is_none_or(|checked| checked.id != account.id) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "WRONG_PASSWORD", "the current password is wrong"));
     }
-    let change = AccountChange {
-        id: account.id,
-        role: account.role,
-        admin_id: account.admin_id,
-        name: None,
-        password_hash: Some(keys::hash_password(body.new_password).await?),
-        keep_session: Some(caller.session),
-        at: app.now(),
-    };
-    let line = super::audit_entry(app.now(), account.admin_id, account.id, "account.password", &account.id, "");
-    let revoked = app.store.change_account(&change, &line).await?;
-    app.sessions.forget(&revoked);
-    app.sessions.forget_account(account.id);
+    let action = "account.password".to_owned();
+    super::owner::set_password(&app, account.id, account, body.new_password, Some(caller.session), action).await?;
     if account.role == Role::Master {
         forget_first_password(&app, &body.current_password).await;
     }

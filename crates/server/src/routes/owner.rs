@@ -4,7 +4,7 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use pumppilot_engine::{ReceiptId, UserId};
-use pumppilot_store::{Account, AccountChange, Receipt, ReceiptQuery, Role, Terms};
+use pumppilot_store::{Account, AccountChange, Receipt, ReceiptQuery, Role, SessionId, Terms};
 use rand::Rng;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -236,26 +236,40 @@ async fn reset_password(
     Ok((StatusCode::OK, Json(give_new_password(&app, admin.caller.id(), &user).await?)))
 }
 
-/// Gives `account` (an owner's farmer, or the master's owner) a new made-up password, shown in
-/// the answer only: the password and the audit line (`{role}.password`, by `actor`) in one write,
-/// which ends every session of the account.
-pub async fn give_new_password(app: &AppState, actor: UserId, account: &Account) -> Result<NewPasswordView, ApiError> {
-    let password = new_password();
-    let hash = keys::hash_password(password.clone()).await?;
+/// Sets `account`'s password (hashed here) with its audit line (`action`, by `actor`) in one
+/// write, and ends every session of the account but `keep_session`, in the store and in memory:
+/// a new password given by an owner or the master, and one's own change.
+pub async fn set_password(
+    app: &AppState,
+    actor: UserId,
+    account: &Account,
+    password: String,
+    keep_session: Option<SessionId>,
+    action: String,
+) -> Result<(), ApiError> {
     let change = AccountChange {
         id: account.id,
         role: account.role,
         admin_id: account.admin_id,
         name: None,
-        password_hash: Some(hash),
-        keep_session: None,
+        password_hash: Some(keys::hash_password(password).await?),
+        keep_session,
         at: app.now(),
     };
-    let action = format!("{}.password", account.role.as_str());
     let line = audit_entry(app.now(), account.admin_id, actor, action, &account.id, "");
     let revoked = app.store.change_account(&change, &line).await?;
     app.sessions.forget(&revoked);
     app.sessions.forget_account(account.id);
+    Ok(())
+}
+
+/// Gives `account` (an owner's farmer, or the master's owner) a new made-up password, shown in
+/// the answer only: the password and the audit line (`{role}.password`, by `actor`) in one write,
+/// which ends every session of the account.
+pub async fn give_new_password(app: &AppState, actor: UserId, account: &Account) -> Result<NewPasswordView, ApiError> {
+    let password = new_password();
+    let action = format!("{}.password", account.role.as_str());
+    set_password(app, actor, account, password.clone(), None, action).await?;
     Ok(NewPasswordView {
         user_id: account.id.to_string(),
         name: account.name.clone(),
