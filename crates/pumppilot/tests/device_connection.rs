@@ -261,6 +261,17 @@ async fn slow_poll_heads_and_idle_device_connections_are_closed() {
     assert!(started.elapsed() < PATIENCE, "a trickling head kept its connection");
     assert!(started.elapsed() >= timeout, "closed before its time: {:?}", started.elapsed());
 
+    // The head's time counts from the end of the last answer, not from the connection's start: a
+    // device polling every three quarters of the timeout keeps its connection.
+    let (mut steady, mut read) = open(&app, Path::Device).await;
+    for _ in 0..3 {
+        steady.write_all(get(&key, "loadShedding=0&ready=1", "").as_bytes()).await.unwrap();
+        let answer = answer(&mut steady, &mut read).await.expect("answered on the same connection");
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        read.clear();
+        tokio::time::sleep(timeout * 3 / 4).await;
+    }
+
     // A device connection idle after an answer is closed too.
     let (mut idle, mut read) = open(&app, Path::Device).await;
     idle.write_all(get(&key, "loadShedding=0&ready=1", "").as_bytes()).await.unwrap();

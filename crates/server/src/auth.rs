@@ -152,18 +152,21 @@ impl Caller {
 
 /// Checks that an account (and, for an admin's user, the admin) may act.
 pub async fn ensure_active(app: &App, account: &Account) -> Result<(), ApiError> {
+    if is_paused(app, account).await? { Err(ApiError::suspended()) } else { Ok(()) }
+}
+
+/// Whether the account is paused: suspended, or a farmer whose pump owner is suspended (or gone).
+pub async fn is_paused(app: &App, account: &Account) -> Result<bool, ApiError> {
     if account.suspended {
-        return Err(ApiError::suspended());
+        return Ok(true);
     }
     if account.role == Role::User
         && let Some(admin) = account.admin_id
     {
         let owner = app.sessions.account(app, admin.0).await?;
-        if owner.is_none_or(|owner| owner.suspended) {
-            return Err(ApiError::suspended());
-        }
+        return Ok(owner.is_none_or(|owner| owner.suspended));
     }
-    Ok(())
+    Ok(false)
 }
 
 impl FromRequestParts<AppState> for Caller {

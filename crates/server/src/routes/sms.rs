@@ -31,7 +31,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     app::AppState,
-    auth::ensure_active,
+    auth::is_paused,
     error::{ApiError, RawBody, parse_json},
     routes::openapi::{Body, SignedIn},
 };
@@ -229,11 +229,7 @@ async fn carry_out(app: &AppState, sms: &InboundSms) -> Result<InboundAnswer, Ap
     };
     // A farmer whose account (or whose pump's owner) is suspended is told so, and nothing else
     // is done: silence would leave them texting again and again.
-    let paused = match ensure_active(app, &account).await {
-        Ok(()) => false,
-        Err(err) if err.code == ApiError::suspended().code => true,
-        Err(err) => return Err(err),
-    };
+    let paused = is_paused(app, &account).await?;
     let admin = account.admin_id.ok_or_else(ApiError::internal)?;
     let language =
         Language::from_code(&app.store.alert_profile(account.id).await?.map(|p| p.language).unwrap_or_default());

@@ -52,12 +52,8 @@ const READ_CHUNK: usize = 1024;
 
 /// Serves one connection from `peer` until it closes, answering device polls here and handing
 /// anything else to hyper.
-pub async fn connection<S>(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared<S>>,
-    mut stop: watch::Receiver<bool>,
-) where
+pub async fn connection<S>(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared<S>>, stop: watch::Receiver<bool>)
+where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
 {
@@ -68,33 +64,43 @@ pub async fn connection<S>(
     let mut router = shared.router.clone();
     // Among its address's senders while a request is on its way (`next_request`).
     let mut sending = None;
+    // The stop and the head's deadline are armed once a connection and stay armed between
+    // requests, so a request costs no timer and no waiter in the stop's list, which every
+    // connection shares: the deadline moves later in place (tokio's timer moves a later deadline
+    // without touching its wheel).
+    let mut watching = stop.clone();
+    let stopped = super::stopping(&mut watching);
+    let head_due = tokio::time::sleep(shared.header_timeout);
+    tokio::pin!(stopped, head_due);
     loop {
         // The head (and a poll's small body) must arrive within the timeout, counted from the
         // end of the last answer, so a connection left idle is closed as hyper closes its own
         // (on hyper's path `BodyWithin` times a body likewise; a device's body is a few hundred bytes).
         let since = tokio::time::Instant::now();
-        // A request already read is taken first (no waiter registered for room, nothing drawn at
-        // random), and one that came is served rather than closed for room or the stop.
+        head_due.as_mut().reset(since + shared.header_timeout);
+        // A request already read is taken first (nothing else polled, no waiter registered for
+        // room, nothing drawn at random), and one that came is served rather than closed for room
+        // or the stop. The wait for room is made anew each time: a connection at work (a
+        // long-poll) is not woken when room is wanted.
         let next = tokio::select! {
             biased;
-            next = tokio::time::timeout(
-                shared.header_timeout,
-                next_request(&mut stream, &mut read, peer, &mut sending, &shared.senders),
-            ) => next,
-            () = super::stopping(&mut stop) => return,
+            next = next_request(&mut stream, &mut read, peer, &mut sending, &shared.senders) => next,
+            // No whole head in time: closed without an answer, as hyper does.
+            () = &mut head_due => return,
+            () = &mut stopped => return,
             // Every slot taken and this one idle past its grace: closed to make room.
             () = shared.slots.idle_shed(since) => return,
         };
         let (request, keep_alive) = match next {
-            Ok(Ok(Next::Poll { request, keep_alive })) => (request, keep_alive),
-            Ok(Ok(Next::Other)) => {
+            Ok(Next::Poll { request, keep_alive }) => (request, keep_alive),
+            Ok(Next::Other) => {
                 // Boxed: the device connections' tasks keep no room for hyper's connection.
                 let read = std::mem::take(&mut read).freeze();
                 return Box::pin(super::hyper_connection(stream, read, peer, &shared, stop, sending)).await;
             }
-            // Closed, a socket error, too many requests on their way from its address, or no
-            // whole head in time: closed without an answer, as hyper does.
-            Ok(Ok(Next::Closed) | Err(_)) | Err(_) => return,
+            // Closed, a socket error, or too many requests on their way from its address:
+            // closed without an answer, as hyper does.
+            Ok(Next::Closed) | Err(_) => return,
         };
         let answered = tokio::select! {
             biased;
