@@ -315,10 +315,84 @@ describe('admin', () => {
     expect(within(decided).queryByTestId('request-r1-balance')).toBeNull();
     const second = screen.getByTestId('request-r2');
     fireEvent.press(within(second).getByText('Reject'));
+    fireEvent.press(within(second).getByText('Reject the request'));
     expect(await within(second).findByText('This request was already decided.')).toBeTruthy();
     // The next answer takes the place of the last: the request decided before is gone.
     expect(screen.queryByTestId('request-r1')).toBeNull();
     expect(server.count('POST /api/admin/minute-requests/r1/approve')).toBe(1);
+  });
+
+  test('reject asks why: the picked reason is sent and shown on the card; none picked sends none', async () => {
+    const { server, sessions } = admin();
+    const pending = [
+      { id: 'r1', userId: KARIM.id, minutes: 15, note: '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' },
+      { id: 'r2', userId: SALMA.id, minutes: 60, note: '', status: 'PENDING', createdAt: '2026-11-27T09:05:00Z' },
+    ];
+    server.on('GET /api/admin/minute-requests', sessions.authed(() => ({ body: pending })));
+    server.on(
+      'POST /api/admin/minute-requests/{id}/reject',
+      sessions.authed((req) => {
+        // As the server answers: the request rejected, with the reason it was sent (none: null).
+        const id = req.path.split('/')[4];
+        const [r] = pending.splice(pending.findIndex((p) => p.id === id), 1);
+        return { body: { ...r, status: 'REJECTED', rejectReason: req.body?.reason ?? null } };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-requests'));
+    const first = await screen.findByTestId('request-r1');
+    fireEvent.press(within(first).getByText('Reject'));
+    // Nothing is sent yet: the card asks why, "No reason" picked, each choice a full-width row.
+    expect(within(first).getByText('Why? The farmer sees it.')).toBeTruthy();
+    expect(within(first).getByTestId('reject-r1-reason-NONE')).toBeSelected();
+    for (const words of ['Payment not received', 'Payment does not match the minutes', 'Too many minutes: ask for fewer', 'Pump closed for now']) {
+      expect(within(first).getByText(new RegExp(words))).toBeTruthy();
+    }
+    expect(within(first).queryByText('Approve')).toBeNull();
+    expect(server.count('POST /api/admin/minute-requests/r1/reject')).toBe(0);
+    fireEvent.press(within(first).getByTestId('reject-r1-reason-TOO_MANY'));
+    expect(within(first).getByTestId('reject-r1-reason-TOO_MANY')).toBeSelected();
+    expect(within(first).getByTestId('reject-r1-reason-NONE')).not.toBeSelected();
+    fireEvent.press(within(first).getByText('Reject the request'));
+    const decided = await screen.findByTestId('request-r1-reason');
+    expect(decided).toHaveTextContent('Reason: Too many minutes: ask for fewer');
+    expect(server.last('POST /api/admin/minute-requests/r1/reject')!.body).toEqual({ reason: 'TOO_MANY' });
+    expect(within(screen.getByTestId('request-r1')).getByText('Rejected the request of Karim Mia.')).toBeTruthy();
+
+    // Back leaves the request waiting; rejected with "No reason", nothing names a reason.
+    const second = screen.getByTestId('request-r2');
+    fireEvent.press(within(second).getByText('Reject'));
+    fireEvent.press(within(second).getByTestId('reject-r2-reason-PUMP_CLOSED'));
+    fireEvent.press(within(second).getByText('Back'));
+    expect(within(second).queryByText('Why? The farmer sees it.')).toBeNull();
+    expect(within(second).getByText('Approve')).toBeTruthy();
+    fireEvent.press(within(second).getByText('Reject'));
+    // Asked again, it starts from "No reason": the last pick is not sent by surprise.
+    expect(within(second).getByTestId('reject-r2-reason-NONE')).toBeSelected();
+    fireEvent.press(within(second).getByText('Reject the request'));
+    expect(await within(screen.getByTestId('request-r2')).findByText('Rejected the request of Salma Begum.')).toBeTruthy();
+    expect(server.count('POST /api/admin/minute-requests/r2/reject')).toBe(1);
+    expect(server.last('POST /api/admin/minute-requests/r2/reject')!.body).toEqual({});
+    expect(screen.queryByTestId('request-r2-reason')).toBeNull();
+  });
+
+  test('reject in Bangla: the question, the reasons and the reason shown, in Bangla words', async () => {
+    const { server, sessions } = admin();
+    const pending = [{ id: 'r1', userId: KARIM.id, minutes: 15, note: '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' }];
+    server.on('GET /api/admin/minute-requests', sessions.authed(() => ({ body: pending })));
+    server.on(
+      'POST /api/admin/minute-requests/{id}/reject',
+      sessions.authed((req) => ({ body: { ...pending.pop(), status: 'REJECTED', rejectReason: req.body?.reason ?? null } })),
+    );
+    fireEvent.press(await screen.findByTestId('language'));
+    fireEvent.press(await screen.findByTestId('tab-requests'));
+    const card = await screen.findByTestId('request-r1');
+    fireEvent.press(within(card).getByText('নামঞ্জুর'));
+    expect(within(card).getByText('কেন? কৃষক এটি দেখবেন।')).toBeTruthy();
+    expect(within(card).getByTestId('reject-r1-reason-NONE')).toHaveTextContent('●  কারণ ছাড়া');
+    fireEvent.press(within(card).getByTestId('reject-r1-reason-NOT_PAID'));
+    fireEvent.press(within(card).getByText('অনুরোধ নামঞ্জুর করুন'));
+    expect(await screen.findByTestId('request-r1-reason')).toHaveTextContent('কারণ: টাকা পাওয়া যায়নি');
+    expect(server.last('POST /api/admin/minute-requests/r1/reject')!.body).toEqual({ reason: 'NOT_PAID' });
   });
 
   test('approve shows the balance now and after, and a big request needs a second tap', async () => {

@@ -65,6 +65,8 @@ function farmer(prefs: Record<string, string> = {}) {
 
 async function openCard() {
   fireEvent.press(await screen.findByTestId('tab-alerts'));
+  // Folded at the top of the screen, behind its button.
+  fireEvent.press(await screen.findByTestId('password-open'));
   return screen.findByTestId('password');
 }
 
@@ -76,6 +78,20 @@ function type(current: string, next: string, again: string) {
 
 const value = (testID: string) => screen.getByTestId(testID).props.value as string;
 
+/** The test ids on the screen, top to bottom as laid out. */
+function laidOut(): string[] {
+  const ids: string[] = [];
+  const walk = (node: unknown) => {
+    if (!node || typeof node !== 'object') return;
+    if (Array.isArray(node)) return node.forEach(walk);
+    const { props, children } = node as { props?: { testID?: string }; children?: unknown };
+    if (props?.testID) ids.push(props.testID);
+    walk(children);
+  };
+  walk(screen.toJSON());
+  return ids;
+}
+
 describe('changing one’s own password', () => {
   test('the card is on the Alerts screen, with three hidden fields and the rule under the new one', async () => {
     farmer();
@@ -86,6 +102,38 @@ describe('changing one’s own password', () => {
     expect(within(card).getByText('Current password')).toBeTruthy();
     expect(within(card).getByText('New password again')).toBeTruthy();
     expect(within(card).getByTestId('password-rule')).toHaveTextContent('At least 8 characters.');
+  });
+
+  test('it is folded at the top of the Alerts screen, above the notifications, and folds away again', async () => {
+    const { server, sessions } = newServer();
+    server.on('GET /api/motor/status', sessions.authed(() => ({ body: idle() })));
+    const many = Array.from({ length: 100 }, (_, i) => ({
+      id: `n${i}`,
+      kind: 'RUN_ENDED',
+      at: '2026-01-01T06:00:00Z',
+      title: 'Run ended',
+      text: 'Your run ended.',
+      read: true,
+    }));
+    server.on('GET /api/notifications', sessions.authed({ body: { unread: 0, notifications: many } }));
+    server.on('GET /api/alerts/profile', sessions.authed({ body: PROFILE }));
+    renderApp(signedInStorage(sessions, KARIM));
+    fireEvent.press(await screen.findByTestId('tab-alerts'));
+    await screen.findByTestId('notification-n0');
+    const open = screen.getByTestId('password-open');
+    expect(open).toHaveTextContent('Change password');
+    expect(open).toBeCollapsed();
+    expect(screen.queryByTestId('password')).toBeNull();
+    // Before the first of a hundred notifications, in the order the screen is laid out.
+    expect(laidOut().indexOf('password-open')).toBeGreaterThan(-1);
+    expect(laidOut().indexOf('password-open')).toBeLessThan(laidOut().indexOf('notification-n0'));
+    fireEvent.press(open);
+    expect(screen.getByTestId('password-open')).toBeExpanded();
+    expect(screen.getByTestId('password-open')).toHaveTextContent('Close the password form');
+    expect(within(screen.getByTestId('password')).getByTestId('password-current')).toBeTruthy();
+    expect(laidOut().indexOf('password-current')).toBeLessThan(laidOut().indexOf('notification-n0'));
+    fireEvent.press(screen.getByTestId('password-open'));
+    expect(screen.queryByTestId('password')).toBeNull();
   });
 
   test('sends the current and the new password, is busy meanwhile, then says so and empties the fields', async () => {
@@ -185,6 +233,7 @@ describe('changing one’s own password', () => {
   test('in Bangla: the rule, a wrong current password and the change, in Bangla words', async () => {
     const { server } = farmer({ [KEYS.language]: 'bn' });
     const card = await openCard();
+    expect(screen.getByTestId('password-open')).toHaveTextContent('পাসওয়ার্ডের ফর্ম লুকান');
     expect(within(card).getByTestId('password-rule')).toHaveTextContent('অন্তত ৮ অক্ষর।');
     expect(within(card).getByText('বর্তমান পাসওয়ার্ড')).toBeTruthy();
     type('not-my-password', NEW, NEW);
@@ -198,12 +247,15 @@ describe('changing one’s own password', () => {
     expect(server.last(ROUTE)!.body).toEqual({ currentPassword: 'karim-password', newPassword: NEW });
   });
 
-  test('the master, who has no Alerts tab, changes theirs at the end of their screen', async () => {
+  test('the master, who has no Alerts tab, changes theirs at the top of their screen', async () => {
     const { server, sessions } = newServer();
     server.on('GET /api/master/admins', sessions.authed({ body: { admins: [], next: null, total: 0 } }, ['master']));
     server.on('GET /api/master/totals', sessions.authed({ body: { owners: 0, farmers: 0, running: 0, onHold: 0, since: '2026-10-28T06:00:00Z', chargedSeconds: 0, cashTaka: 0 } }, ['master']));
     const { password } = passwords(server, sessions, MASTER);
     renderApp(signedInStorage(sessions, MASTER));
+    await screen.findByTestId('admins');
+    expect(screen.queryByTestId('password')).toBeNull();
+    fireEvent.press(await screen.findByTestId('password-open'));
     await screen.findByTestId('password');
     type('master-password', NEW, NEW);
     fireEvent.press(screen.getByTestId('password-send'));

@@ -339,6 +339,46 @@ describe('the other farmer screens', () => {
     expect(await screen.findByText('Waiting for approval')).toBeTruthy();
   });
 
+  test('request minutes: a rejected request says why, in words; one without a reason says nothing more', async () => {
+    const { server, sessions } = farmer();
+    const at = '2026-11-27T09:00:00Z';
+    server.on(
+      'GET /api/minute-requests',
+      sessions.authed({
+        body: [
+          { id: 'r3', userId: KARIM.id, minutes: 60, note: '', status: 'REJECTED', rejectReason: 'WRONG_AMOUNT', createdAt: at },
+          { id: 'r2', userId: KARIM.id, minutes: 900, note: '', status: 'REJECTED', rejectReason: 'TOO_MANY', createdAt: at },
+          { id: 'r1', userId: KARIM.id, minutes: 30, note: '', status: 'REJECTED', rejectReason: null, createdAt: at },
+          { id: 'r0', userId: KARIM.id, minutes: 30, note: '', status: 'REJECTED', createdAt: at },
+        ],
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-request'));
+    expect(await screen.findByTestId('my-request-r3-reason')).toHaveTextContent('Reason: Payment does not match the minutes');
+    expect(screen.getByTestId('my-request-r2-reason')).toHaveTextContent('Reason: Too many minutes: ask for fewer');
+    // No reason given (null, or a server that does not send the field): only "Rejected".
+    for (const id of ['r1', 'r0']) {
+      expect(within(screen.getByTestId(`my-request-${id}`)).getByText('Rejected')).toBeTruthy();
+      expect(screen.queryByTestId(`my-request-${id}-reason`)).toBeNull();
+    }
+  });
+
+  test('request minutes: the reason of a rejection in Bangla', async () => {
+    const { server, sessions } = farmer(idle(), { [KEYS.language]: 'bn' });
+    server.on(
+      'GET /api/minute-requests',
+      sessions.authed({
+        body: [
+          { id: 'r2', userId: KARIM.id, minutes: 60, note: '', status: 'REJECTED', rejectReason: 'PUMP_CLOSED', createdAt: '2026-11-27T09:00:00Z' },
+          { id: 'r1', userId: KARIM.id, minutes: 60, note: '', status: 'REJECTED', rejectReason: 'NOT_PAID', createdAt: '2026-11-27T08:00:00Z' },
+        ],
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-request'));
+    expect(await screen.findByTestId('my-request-r2-reason')).toHaveTextContent('কারণ: পাম্প আপাতত বন্ধ');
+    expect(screen.getByTestId('my-request-r1-reason')).toHaveTextContent('কারণ: টাকা পাওয়া যায়নি');
+  });
+
   test("request minutes: the form says the pump's limit and keeps to it", async () => {
     const { server, sessions } = farmer();
     server.on('GET /api/minute-requests', sessions.authed({ body: [] }));

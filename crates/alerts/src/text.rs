@@ -1,7 +1,7 @@
 //! What a notification says, in the person's language: one sentence made from its kind and facts.
 //! The bell, push and SMS all show this text.
 
-use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, ResetReason, Timestamp};
+use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, RejectReason, ResetReason, Timestamp};
 
 /// A language texts are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,22 @@ fn end_reason(reason: Option<EndReason>, language: Language) -> &'static str {
     }
 }
 
+/// Why the owner rejected a request, in a few words that tell the farmer what to do next: pay,
+/// pay what the minutes cost, ask for fewer, or wait.
+fn reject_reason(reason: RejectReason, language: Language) -> &'static str {
+    use RejectReason::*;
+    match (language, reason) {
+        (Language::English, NotPaid) => "payment not received",
+        (Language::English, WrongAmount) => "the payment does not match the minutes asked",
+        (Language::English, TooMany) => "ask for fewer minutes",
+        (Language::English, PumpClosed) => "the pump is closed for now",
+        (Language::Bangla, NotPaid) => "টাকা পাওয়া যায়নি",
+        (Language::Bangla, WrongAmount) => "টাকা ও চাওয়া মিনিট মেলেনি",
+        (Language::Bangla, TooMany) => "কম মিনিট চান",
+        (Language::Bangla, PumpClosed) => "পাম্প আপাতত বন্ধ",
+    }
+}
+
 fn reset_reason(reason: Option<ResetReason>, language: Language) -> &'static str {
     use ResetReason::*;
     match (language, reason) {
@@ -180,7 +196,13 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
                 ("Request approved".into(), format!("Your request for {used} min was approved. Balance {balance} min."))
             }
             (Some(true), None) => ("Request approved".into(), format!("Your request for {used} min was approved.")),
-            _ => ("Request rejected".into(), format!("Your request for {used} min was rejected.")),
+            _ => match facts.reject_reason {
+                Some(reason) => (
+                    "Request rejected".into(),
+                    format!("Your request for {used} min was rejected: {}.", reject_reason(reason, language)),
+                ),
+                None => ("Request rejected".into(), format!("Your request for {used} min was rejected.")),
+            },
         },
         (English, RequestNew) => ("New request".into(), format!("{who} asks for {used} min.")),
         (English, DeviceOffline) => (
@@ -233,7 +255,14 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
                 ("অনুরোধ মঞ্জুর".into(), format!("আপনার {used} মিনিটের অনুরোধ মঞ্জুর হয়েছে। ব্যালেন্স {balance} মিনিট।"))
             }
             (Some(true), None) => ("অনুরোধ মঞ্জুর".into(), format!("আপনার {used} মিনিটের অনুরোধ মঞ্জুর হয়েছে।")),
-            _ => ("অনুরোধ নামঞ্জুর".into(), format!("আপনার {used} মিনিটের অনুরোধ নামঞ্জুর হয়েছে।")),
+            // With its reason: 64 characters with 10,080 minutes and the longest reason.
+            _ => match facts.reject_reason {
+                Some(reason) => (
+                    "অনুরোধ নামঞ্জুর".into(),
+                    format!("আপনার {used} মিনিটের অনুরোধ নামঞ্জুর: {}।", reject_reason(reason, language)),
+                ),
+                None => ("অনুরোধ নামঞ্জুর".into(), format!("আপনার {used} মিনিটের অনুরোধ নামঞ্জুর হয়েছে।")),
+            },
         },
         (Bangla, RequestNew) => ("নতুন অনুরোধ".into(), format!("{who} {used} মিনিট চান।")),
         (Bangla, DeviceOffline) => (
@@ -281,7 +310,7 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
 
 #[cfg(test)]
 mod wording {
-    use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, ResetReason, Timestamp};
+    use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, RejectReason, ResetReason, Timestamp};
 
     use super::{Language, minutes, minutes_up, render, run_stopped};
     use crate::sms::parts;
@@ -387,7 +416,7 @@ mod wording {
     }
 
     /// An approval says the balance the farmer may pump now, rounded down as every balance is; a
-    /// rejection says so plainly (the owner's decision carries no reason to give).
+    /// rejection without a reason says so plainly.
     #[test]
     fn an_approval_says_the_new_balance_and_a_rejection_says_so_plainly() {
         let decided = |approved, balance_seconds| Facts {
@@ -412,6 +441,49 @@ mod wording {
             both(NoticeKind::RequestDecided, &decided(false, None)),
             pair("Your request for 30 min was rejected.", "আপনার ৩০ মিনিটের অনুরোধ নামঞ্জুর হয়েছে।")
         );
+    }
+
+    /// A rejection with the owner's reason says it, so the farmer knows whether to pay, ask for
+    /// fewer minutes or wait.
+    #[test]
+    fn a_rejection_says_the_owners_reason() {
+        let rejected = |reason| Facts {
+            seconds: Some(30 * 60),
+            approved: Some(false),
+            reject_reason: Some(reason),
+            ..Facts::default()
+        };
+        let told = RejectReason::ALL.map(|reason| both(NoticeKind::RequestDecided, &rejected(reason)));
+        assert_eq!(
+            told,
+            [
+                pair(
+                    "Your request for 30 min was rejected: payment not received.",
+                    "আপনার ৩০ মিনিটের অনুরোধ নামঞ্জুর: টাকা পাওয়া যায়নি।"
+                ),
+                pair(
+                    "Your request for 30 min was rejected: the payment does not match the minutes asked.",
+                    "আপনার ৩০ মিনিটের অনুরোধ নামঞ্জুর: টাকা ও চাওয়া মিনিট মেলেনি।"
+                ),
+                pair(
+                    "Your request for 30 min was rejected: ask for fewer minutes.",
+                    "আপনার ৩০ মিনিটের অনুরোধ নামঞ্জুর: কম মিনিট চান।"
+                ),
+                pair(
+                    "Your request for 30 min was rejected: the pump is closed for now.",
+                    "আপনার ৩০ মিনিটের অনুরোধ নামঞ্জুর: পাম্প আপাতত বন্ধ।"
+                ),
+            ]
+        );
+        let titles = RejectReason::ALL.map(|reason| {
+            let facts = rejected(reason);
+            let at = Timestamp(0);
+            (
+                render(NoticeKind::RequestDecided, &facts, at, Language::English).0,
+                render(NoticeKind::RequestDecided, &facts, at, Language::Bangla).0,
+            )
+        });
+        assert!(titles.iter().all(|title| *title == pair("Request rejected", "অনুরোধ নামঞ্জুর")), "{titles:?}");
     }
 
     #[test]
@@ -588,6 +660,10 @@ mod wording {
             device: Some(DEVICE.to_owned()),
             ..Facts::default()
         });
+        // A rejection of the most minutes a request may ask for, with every reason and none.
+        for reject_reason in RejectReason::ALL.map(Some).into_iter().chain([None]) {
+            facts.push(Facts { seconds: Some(10_080 * 60), approved: Some(false), reject_reason, ..Facts::default() });
+        }
         let mut texts = Vec::new();
         for facts in &facts {
             for kind in NoticeKind::ALL.into_iter().filter(|kind| *kind != NoticeKind::SmsReply) {

@@ -24,9 +24,9 @@ mod rules;
 mod time;
 
 pub use ids::{AdminId, DeviceId, EntryId, ReceiptId, RequestId, UserId};
-pub use model::{DeviceLink, EndReason, EntryStatus, QueueEntry, Tenant};
+pub use model::{DeviceLink, EndReason, EntryStatus, QueueEntry, RejectReason, Tenant};
 pub use motor::{HOUR_MS, MotorHistory, MotorRules, MotorSettings};
-pub use notices::{Facts, LOW_BALANCE_SECONDS, Notice, NoticeKind};
+pub use notices::{Facts, LOW_BALANCE_SECONDS, Notice, NoticeKind, request_rejected};
 pub use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer, ReaderState, RelayOff, ResetReason};
 pub use records::{LedgerEntry, LedgerKind, Records, UsageRow};
 pub use rules::{Credit, DevicePoll, Event, Outcome, Refusal, Reply};

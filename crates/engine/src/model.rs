@@ -95,6 +95,42 @@ impl EndReason {
     }
 }
 
+/// Why a pump owner rejected a farmer's minute request, when they say. A fixed set, not free text:
+/// each is said in the farmer's own language, and the SMS that says it stays one part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RejectReason {
+    /// The owner has not received the payment.
+    NotPaid,
+    /// The payment does not match the minutes asked for.
+    WrongAmount,
+    /// Too many minutes: the farmer may ask for fewer.
+    TooMany,
+    /// The pump is closed for now: the farmer may ask again later.
+    PumpClosed,
+}
+
+impl RejectReason {
+    /// Every reason, in the order an owner is offered them.
+    pub const ALL: [RejectReason; 4] =
+        [RejectReason::NotPaid, RejectReason::WrongAmount, RejectReason::TooMany, RejectReason::PumpClosed];
+
+    /// The wire and store name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::NotPaid => "NOT_PAID",
+            RejectReason::WrongAmount => "WRONG_AMOUNT",
+            RejectReason::TooMany => "TOO_MANY",
+            RejectReason::PumpClosed => "PUMP_CLOSED",
+        }
+    }
+
+    /// Parses a wire or store name.
+    pub fn parse(s: &str) -> Option<Self> {
+        RejectReason::ALL.into_iter().find(|reason| reason.as_str() == s)
+    }
+}
+
 /// One user's request to run the motor, from the moment they press Start until it ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueEntry {

@@ -5,7 +5,9 @@
 use pumppilot_protocol::{HoldReason, ResetReason};
 use serde::{Deserialize, Serialize};
 
-use crate::{AdminId, EndReason, EntryId, EntryStatus, LedgerKind, QueueEntry, Records, Timestamp, UserId};
+use crate::{
+    AdminId, EndReason, EntryId, EntryStatus, LedgerKind, QueueEntry, Records, RejectReason, Timestamp, UserId,
+};
 
 /// A farmer whose balance falls below this many seconds with a run's charge is told so.
 pub const LOW_BALANCE_SECONDS: i64 = 10 * 60;
@@ -107,6 +109,9 @@ pub struct Facts {
     /// A request approved (`true`) or rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved: Option<bool>,
+    /// Why a request was rejected, when the owner said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<RejectReason>,
     /// Since when a condition (offline, load shedding) has lasted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<Timestamp>,
@@ -278,5 +283,18 @@ pub(crate) fn request_approved(
         approved: Some(true),
         ..Facts::default()
     };
+    Notice::new(farmer, admin, NoticeKind::RequestDecided, now, facts)
+}
+
+/// The farmer hears their request for `seconds` was rejected, and why when the owner said
+/// (`reason`): whether to pay again, ask for fewer minutes or wait.
+pub fn request_rejected(
+    admin: AdminId,
+    farmer: UserId,
+    seconds: i64,
+    reason: Option<RejectReason>,
+    now: Timestamp,
+) -> Notice {
+    let facts = Facts { seconds: Some(seconds), approved: Some(false), reject_reason: reason, ..Facts::default() };
     Notice::new(farmer, admin, NoticeKind::RequestDecided, now, facts)
 }

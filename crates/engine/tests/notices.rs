@@ -2,7 +2,7 @@
 
 use pumppilot_engine::{
     AdminId, Credit, DeviceId, DevicePoll, EndReason, EntryId, Event, HoldReason, LedgerKind, NoticeKind, Records,
-    RelayOff, ResetReason, Tenant, Timestamp, UserId,
+    RejectReason, RelayOff, ResetReason, Tenant, Timestamp, UserId, request_rejected,
 };
 use uuid::Uuid;
 
@@ -189,6 +189,28 @@ fn an_approval_tells_the_farmer_the_minutes_they_may_pump_now() {
     assert_eq!(records.notices[0].facts.balance_seconds, Some(2400 + 600 - 60), "60 s used by the run");
     // A recharge taken in cash is no request: the owner gives the receipt.
     assert_eq!(told(&apply(&mut pump, credit(A, 600), 90)), []);
+}
+
+/// A rejection tells the farmer the minutes they asked for and, when the owner gave one, why; one
+/// without a reason has none.
+#[test]
+fn a_rejection_tells_the_farmer_the_owners_reason() {
+    let told = request_rejected(AdminId(OWNER), A, 1800, Some(RejectReason::WrongAmount), at(10));
+    assert_eq!(
+        (told.to, told.admin_id, told.kind, told.at, told.key),
+        (A, AdminId(OWNER), NoticeKind::RequestDecided, at(10), None)
+    );
+    let facts = &told.facts;
+    assert_eq!((facts.approved, facts.seconds, facts.balance_seconds), (Some(false), Some(1800), None));
+    assert_eq!(facts.reject_reason, Some(RejectReason::WrongAmount));
+
+    let plain = request_rejected(AdminId(OWNER), A, 1800, None, at(11));
+    assert_eq!((plain.facts.approved, plain.facts.reject_reason), (Some(false), None));
+    // Each reason goes by its wire and store name, and back.
+    let names = RejectReason::ALL.map(RejectReason::as_str);
+    assert_eq!(names, ["NOT_PAID", "WRONG_AMOUNT", "TOO_MANY", "PUMP_CLOSED"]);
+    assert!(RejectReason::ALL.into_iter().all(|reason| RejectReason::parse(reason.as_str()) == Some(reason)));
+    assert_eq!(RejectReason::parse("not_paid"), None);
 }
 
 /// A run held by load shedding and resumed while the board still rests its relay (it holds its

@@ -316,6 +316,43 @@ async fn a_minute_request_tells_the_owner_and_its_decision_tells_the_farmer() {
     assert_eq!(bell(farmer).await["notifications"][0]["text"], "Your request for 5 min was rejected.");
 }
 
+/// A rejection's reason reaches the farmer's phone by SMS in their language, in one part: the
+/// longest request a pump may allow with the longest reason in Bangla (Unicode), and in English.
+#[tokio::test]
+async fn a_rejections_reason_reaches_the_farmers_phone_in_one_sms_in_their_language() {
+    let (sms, url) = sms_gateway().await;
+    let app = app_with_alerts(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}","coding":"{encoding}","parts":"{parts}"}"#.into()),
+        ("PUMPPILOT_ALERT_OFFLINE_MINUTES", "0".into()),
+    ])
+    .await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let (salma, karim) = (&t.users[0], &t.users[1]);
+    let profile = |phone: &str, language: &str| json!({"phone": phone, "pushTokens": [], "language": language, "muted": [], "quietHours": null});
+    with_confirmed_phone(&app, salma, profile("+8801711000031", "bn")).await;
+    with_confirmed_phone(&app, karim, profile("+8801711000032", "en")).await;
+    let terms = json!({"maxRequestMinutes": 10080});
+    assert_eq!(t.admin.request(Method::PUT, "/api/admin/terms", Some(terms)).await.0, StatusCode::OK);
+    for (farmer, minutes, reason) in [(salma, 10_080, "WRONG_AMOUNT"), (karim, 30, "NOT_PAID")] {
+        let asked = farmer.ok("/api/minute-requests", json!({"minutes": minutes})).await;
+        let path = format!("/api/admin/minute-requests/{}/reject", asked["id"].as_str().unwrap());
+        t.admin.ok(&path, json!({"reason": reason})).await;
+    }
+    assert_eq!(bell(salma).await["notifications"][0]["text"], "আপনার ১০০৮০ মিনিটের অনুরোধ নামঞ্জুর: টাকা ও চাওয়া মিনিট মেলেনি।");
+    until_sent(&app, || sms.lock().unwrap().len() >= 2).await;
+    let mut seen = sms.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            r#"{"to":"+8801711000031","text":"আপনার ১০০৮০ মিনিটের অনুরোধ নামঞ্জুর: টাকা ও চাওয়া মিনিট মেলেনি।","coding":"ucs2","parts":"1"}"#,
+            r#"{"to":"+8801711000032","text":"Your request for 30 min was rejected: payment not received.","coding":"gsm7","parts":"1"}"#,
+        ],
+        "each once, in one part"
+    );
+}
+
 #[tokio::test]
 async fn a_silent_device_tells_its_owner_once_per_silence() {
     let app = app_with_alerts(&[("PUMPPILOT_ALERT_OFFLINE_MINUTES", "1".into())]).await;
@@ -1177,6 +1214,115 @@ async fn a_phones_push_token_is_one_accounts_and_signing_out_takes_it_away() {
         StatusCode::UNAUTHORIZED,
         "UNAUTHENTICATED",
     );
+}
+
+/// A stand-in Expo push service: the tokens of each push request it gets, in order; every
+/// message is accepted (receipts are read later and found empty).
+async fn expo_push() -> (Arc<Mutex<Vec<Vec<String>>>>, String) {
+    let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    async fn send(State(seen): State<Arc<Mutex<Vec<Vec<String>>>>>, body: Bytes) -> String {
+        let messages: Value = serde_json::from_slice(&body).unwrap();
+        let messages = messages.as_array().unwrap();
+        let mut seen = seen.lock().unwrap();
+        seen.push(messages.iter().map(|m| m["to"].as_str().unwrap().to_owned()).collect());
+        let request = seen.len();
+        let tickets: Vec<Value> =
+            (0..messages.len()).map(|i| json!({"status": "ok", "id": format!("ticket-{request}-{i}")})).collect();
+        json!({ "data": tickets }).to_string()
+    }
+    async fn receipts() -> &'static str {
+        r#"{"data":{}}"#
+    }
+    let app = Router::new()
+        .route("/push/send", post(send))
+        .route("/push/getReceipts", post(receipts))
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/push/send", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (seen, url)
+}
+
+/// A server that pushes through the stand-in Expo, and what it pushed.
+async fn app_pushing() -> (TestApp, Arc<Mutex<Vec<Vec<String>>>>) {
+    let (pushes, url) = expo_push().await;
+    let app = app_with_alerts(&[("PUMPPILOT_EXPO_PUSH", "on".into()), ("PUMPPILOT_EXPO_PUSH_URL", url)]).await;
+    (app, pushes)
+}
+
+/// A sign-in in the app: a client with the mobile session's bearer token.
+async fn in_the_app(app: &TestApp, username: &str, password: &str) -> common::Client {
+    let body = json!({"username": username, "password": password, "deviceName": "phone"});
+    let pair = app.anonymous().ok("/api/mobile/login", body).await;
+    common::Client { token: Some(pair["accessToken"].as_str().unwrap().to_owned()), ..app.anonymous() }
+}
+
+/// Adds `token` to the caller's push tokens as the app does: the profile read, the token added,
+/// the whole profile sent back.
+async fn turn_on_push(client: &common::Client, token: &str) {
+    let mut profile = client.get("/api/alerts/profile").await.1;
+    profile["pushTokens"].as_array_mut().unwrap().push(json!(token));
+    let view = json!({"phone": profile["phone"], "pushTokens": profile["pushTokens"], "language": "en",
+        "muted": [], "quietHours": null});
+    let (status, body) = client.request(Method::PUT, "/api/alerts/profile", Some(view)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A request of `farmer`'s for minutes that the owner rejects: a notice for the farmer.
+async fn rejected_request(owner: &common::Client, farmer: &common::Client) {
+    let request = farmer.ok("/api/minute-requests", json!({"minutes": 5})).await;
+    owner.ok(&format!("/api/admin/minute-requests/{}/reject", request["id"].as_str().unwrap()), json!({})).await;
+}
+
+/// The stolen phone: a farmer signed in on the app turned push on there; the owner gives the
+/// farmer a new password, which signs every session out, and the phone's token goes with its
+/// session: the profile no longer lists it and the farmer's next notice is not pushed to it. A
+/// token no app session registered (set from the web) stays, and gets that notice.
+#[tokio::test]
+async fn a_new_password_from_the_owner_stops_pushes_to_the_phones_signed_out() {
+    let (app, pushes) = app_pushing().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let phone_token = "ExponentPushToken[stolen-phone]";
+    let web_token = "ExponentPushToken[set-from-the-web]";
+    let phone = in_the_app(&app, "rahim-farmer-0", common::PASSWORD).await;
+    turn_on_push(&phone, phone_token).await;
+    turn_on_push(&t.users[0], web_token).await;
+    let tokens = |client: &common::Client| {
+        let client = client.clone();
+        async move { client.get("/api/alerts/profile").await.1["pushTokens"].clone() }
+    };
+    assert_eq!(tokens(&phone).await, json!([phone_token, web_token]));
+    rejected_request(&t.admin, &t.users[0]).await;
+    until_sent(&app, || !pushes.lock().unwrap().is_empty()).await;
+    assert_eq!(*pushes.lock().unwrap(), [vec![phone_token.to_owned(), web_token.to_owned()]], "both phones hear it");
+
+    let (status, reset) = t.admin.post(&format!("/api/admin/users/{}/password", t.user_ids[0]), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    assert_error(&phone.get("/api/alerts/profile").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    let farmer = app.login("rahim-farmer-0", reset["password"].as_str().unwrap()).await;
+    assert_eq!(tokens(&farmer).await, json!([web_token]), "the signed-out phone's token is gone");
+    rejected_request(&t.admin, &farmer).await;
+    until_sent(&app, || pushes.lock().unwrap().len() == 2).await;
+    assert_eq!(pushes.lock().unwrap()[1], [web_token], "the next notice is not pushed to the phone");
+}
+
+/// One's own password change, from the app on one phone, signs the account's other sessions
+/// out: the other phone's push token goes with its session, this phone's stays.
+#[tokio::test]
+async fn ones_own_password_change_keeps_this_phones_push_token_and_takes_the_others() {
+    let app = spawn_app().await;
+    app.tenant("rahim", 1, 0).await;
+    let (this_token, other_token) = ("ExponentPushToken[this-phone]", "ExponentPushToken[other-phone]");
+    let this_phone = in_the_app(&app, "rahim-farmer-0", common::PASSWORD).await;
+    let other_phone = in_the_app(&app, "rahim-farmer-0", common::PASSWORD).await;
+    turn_on_push(&this_phone, this_token).await;
+    turn_on_push(&other_phone, other_token).await;
+    assert_eq!(this_phone.get("/api/alerts/profile").await.1["pushTokens"], json!([this_token, other_token]));
+
+    let change = json!({"currentPassword": common::PASSWORD, "newPassword": "a new password"});
+    assert_eq!(this_phone.post("/api/auth/password", change).await.0, StatusCode::NO_CONTENT);
+    assert_error(&other_phone.get("/api/alerts/profile").await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_eq!(this_phone.get("/api/alerts/profile").await.1["pushTokens"], json!([this_token]));
 }
 
 /// On SQLite, where one server runs, each text taken is claimed in the store: sent again to the

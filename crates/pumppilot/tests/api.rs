@@ -378,6 +378,78 @@ async fn minute_requests_are_decided_once_and_approval_recharges() {
     assert!(actions.contains(&"request.approve") && actions.contains(&"request.reject"), "{actions:?}");
 }
 
+/// An owner may say why they reject a request, from a fixed set: the reason is on the request in
+/// the owner's list and the farmer's. Without a body, with `{}` or with a null reason, a rejection
+/// has none, as before reasons were kept. A reason the server does not know is a 400 that changes
+/// nothing: the request still waits, the farmer is told nothing and the log has no line of it.
+#[tokio::test]
+async fn an_owner_rejects_with_a_reason_or_without_and_a_reason_not_on_the_list_changes_nothing() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 4, 0).await;
+    let ask = |n: usize, minutes: i64| {
+        let farmer = t.users[n].clone();
+        async move {
+            farmer.ok("/api/minute-requests", json!({"minutes": minutes})).await["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let reject = |id: &str| format!("/api/admin/minute-requests/{id}/reject");
+
+    let first = ask(0, 15).await;
+    for bad in [
+        json!({"reason": "NOT PAID"}),
+        json!({"reason": "not_paid"}),
+        json!({"reason": 5}),
+        json!({"reason": "NOT_PAID", "note": "x"}),
+    ] {
+        assert_error(&t.admin.post(&reject(&first), bad).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    }
+    let (_, pending) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
+    assert_eq!(pending.as_array().unwrap().len(), 1, "still waiting: {pending}");
+    assert!(pending[0].get("rejectReason").is_none(), "{pending}");
+    let (_, bell) = t.users[0].get("/api/notifications").await;
+    assert_eq!(bell["notifications"], json!([]), "the farmer is told nothing");
+    let (_, audit) = t.admin.get("/api/admin/audit").await;
+    assert!(audit.as_array().unwrap().iter().all(|line| line["action"] != "request.reject"), "{audit}");
+
+    let rejected = t.admin.ok(&reject(&first), json!({"reason": "NOT_PAID"})).await;
+    assert_eq!((&rejected["status"], &rejected["rejectReason"]), (&json!("REJECTED"), &json!("NOT_PAID")));
+    // Decided once: another reason later is refused, and the first stays.
+    assert_error(
+        &t.admin.post(&reject(&first), json!({"reason": "TOO_MANY"})).await,
+        StatusCode::CONFLICT,
+        "ALREADY_DECIDED",
+    );
+
+    // Each way of calling without a reason: no body at all, `{}`, a null reason.
+    let (second, third, fourth) = (ask(1, 20).await, ask(2, 25).await, ask(0, 30).await);
+    let (status, none) = t.admin.request(Method::POST, &reject(&second), None).await;
+    assert_eq!(status, StatusCode::OK, "{none}");
+    let empty = t.admin.ok(&reject(&third), json!({})).await;
+    let null = t.admin.ok(&reject(&fourth), json!({"reason": null})).await;
+    for view in [&none, &empty, &null] {
+        assert_eq!(view["status"], "REJECTED");
+        assert!(view.get("rejectReason").is_none(), "no reason: {view}");
+    }
+    // The master, for the owner, with the other reasons.
+    let master = app.master().await;
+    for (n, reason) in [(1, "WRONG_AMOUNT"), (2, "TOO_MANY"), (3, "PUMP_CLOSED")] {
+        let id = ask(n, 40).await;
+        let rejected = master.ok(&format!("{}?adminId={}", reject(&id), t.admin_id), json!({"reason": reason})).await;
+        assert_eq!(rejected["rejectReason"], reason);
+    }
+
+    // The farmer's own list, newest first, and the owner's list say the same.
+    let (status, own) = t.users[0].get("/api/minute-requests").await;
+    assert_eq!(status, StatusCode::OK);
+    let reasons = |list: &Value| list.as_array().unwrap().iter().map(|r| r["rejectReason"].clone()).collect::<Vec<_>>();
+    assert_eq!(reasons(&own), [Value::Null, json!("NOT_PAID")]);
+    assert_eq!(own[1]["id"], first.as_str());
+    let (_, all) = t.admin.get("/api/admin/minute-requests?status=REJECTED").await;
+    let mut said: Vec<String> = reasons(&all).iter().map(|r| r.as_str().unwrap_or("none").to_owned()).collect();
+    said.sort();
+    assert_eq!(said, ["NOT_PAID", "PUMP_CLOSED", "TOO_MANY", "WRONG_AMOUNT", "none", "none", "none"]);
+}
+
 #[tokio::test]
 async fn a_farmer_has_one_minute_request_waiting_at_a_time_and_asks_for_at_most_600_minutes() {
     let app = spawn_app().await;

@@ -864,6 +864,67 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     assert!(locked.body.contains("This account is suspended."));
 }
 
+/// The owner rejects a request with a reason chosen beside the Reject button ("No reason" first),
+/// in English and Bangla; the owner's list and the farmer's own list say it in the reader's
+/// language. A reason not on the list (a form made by hand) is refused with the rule in words, and
+/// the request still waits.
+#[tokio::test]
+async fn an_owner_rejects_with_a_reason_chosen_on_the_page_and_the_farmer_reads_it() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let asked = t.users[0].ok("/api/minute-requests", json!({"minutes": 90})).await;
+    let action = format!("/admin/requests/{}/reject", asked["id"].as_str().unwrap());
+
+    let page = owner.get("/admin/requests").await;
+    let choice = concat!(
+        r#"<select name="reason" aria-label="Why"><option value="">No reason</option>"#,
+        r#"<option value="NOT_PAID">Payment not received</option>"#,
+        r#"<option value="WRONG_AMOUNT">Payment does not match the minutes</option>"#,
+        r#"<option value="TOO_MANY">Too many minutes: ask for fewer</option>"#,
+        r#"<option value="PUMP_CLOSED">Pump closed for now</option></select>"#,
+    );
+    assert!(page.body.contains(choice), "{}", page.body);
+
+    let refused = owner.submit("/admin/requests", &action, &[("reason", "FREE_MINUTES")]).await;
+    assert!(refused.body.contains("Please check what you entered."), "{}", refused.body);
+    assert!(refused.body.contains("Why: choose one from the list."), "the rule in words: {}", refused.body);
+    let (_, pending) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
+    assert_eq!(pending.as_array().unwrap().len(), 1, "still waiting: {pending}");
+
+    let rejected = owner.submit("/admin/requests", &action, &[("reason", "TOO_MANY")]).await;
+    assert!(rejected.body.contains("Rejected the request of Farmer 0."), "{}", rejected.body);
+    assert!(
+        rejected.body.contains(r#"<span class="reject-reason">Too many minutes: ask for fewer</span>"#),
+        "{}",
+        rejected.body
+    );
+    let (_, decided) = t.admin.get("/api/admin/minute-requests?status=REJECTED").await;
+    assert_eq!(decided[0]["rejectReason"], "TOO_MANY");
+    let own = farmer.get("/user/minutes").await;
+    assert!(own.body.contains(r#"<span class="reject-reason">Too many minutes: ask for fewer</span>"#), "{}", own.body);
+
+    // "No reason", in Bangla: the choice and the lists in Bangla, and a rejection without one.
+    for browser in [&owner, &farmer] {
+        let token = browser.get("/notifications").await.token();
+        browser.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", "/")]).await;
+    }
+    let again = t.users[0].ok("/api/minute-requests", json!({"minutes": 30})).await;
+    let page = owner.get("/admin/requests").await;
+    assert!(page.body.contains(r#"aria-label="কারণ"><option value="">কারণ ছাড়া</option>"#), "{}", page.body);
+    assert!(page.body.contains(r#"<option value="PUMP_CLOSED">পাম্প আপাতত বন্ধ</option>"#), "{}", page.body);
+    let action = format!("/admin/requests/{}/reject", again["id"].as_str().unwrap());
+    let rejected = owner.submit("/admin/requests", &action, &[("reason", "")]).await;
+    assert!(rejected.body.contains("অনেক বেশি মিনিট: কম চান"), "the first one's reason: {}", rejected.body);
+    assert_eq!(rejected.body.matches(r#"class="reject-reason""#).count(), 1, "the second has none: {}", rejected.body);
+    let (_, own) = t.users[0].get("/api/minute-requests").await;
+    assert!(own[0].get("rejectReason").is_none() && own[0]["status"] == "REJECTED", "{own}");
+    let own = farmer.get("/user/minutes").await;
+    assert!(own.body.contains(r#"<span class="reject-reason">অনেক বেশি মিনিট: কম চান</span>"#), "{}", own.body);
+    assert_eq!(own.body.matches(r#"class="reject-reason""#).count(), 1, "{}", own.body);
+}
+
 #[tokio::test]
 async fn the_master_adds_suspends_and_lets_back_a_pump_owner() {
     let app = spawn_app().await;

@@ -439,13 +439,6 @@ pub fn name_devices(notices: &mut [Notice], name: Option<&str>) {
     }
 }
 
-/// The farmer hears their request was rejected (the engine tells an approval, with the balance
-/// it leaves). The owner's decision carries no reason to give.
-pub fn request_rejected(request: &MinuteRequest, at: Timestamp) -> Notice {
-    let facts = Facts { seconds: Some(request.minutes * 60), approved: Some(false), ..Facts::default() };
-    Notice::new(request.user_id, request.admin_id, NoticeKind::RequestDecided, at, facts)
-}
-
 /// The owner hears a farmer (`who`) asks for minutes. Keyed by the request: deciding it (by any
 /// of the pump's owners, on any screen) settles this notice in the store
 /// ([`pumppilot_store::request_notice_key`]).

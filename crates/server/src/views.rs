@@ -425,6 +425,11 @@ pub struct MinuteRequestView {
     pub decided_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
+    /// Why the owner rejected it, when they said; absent on a request rejected without a reason,
+    /// and on every request not rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<names::RejectReason>)]
+    pub reject_reason: Option<String>,
 }
 
 impl From<&MinuteRequest> for MinuteRequestView {
@@ -438,6 +443,7 @@ impl From<&MinuteRequest> for MinuteRequestView {
             created_at: rfc3339(r.created_at),
             decided_at: r.decided_at.map(rfc3339),
             decided_by: r.decided_by.map(|id| id.to_string()),
+            reject_reason: r.reject_reason.map(|reason| reason.as_str().into()),
         }
     }
 }
@@ -716,6 +722,18 @@ pub mod names {
         Pending,
         Approved,
         Rejected,
+    }
+
+    /// Why an owner rejected a minute request: NOT_PAID (the payment was not received),
+    /// WRONG_AMOUNT (the payment does not match the minutes asked for), TOO_MANY (ask for fewer
+    /// minutes), PUMP_CLOSED (the pump is closed for now).
+    #[derive(ToSchema)]
+    #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum RejectReason {
+        NotPaid,
+        WrongAmount,
+        TooMany,
+        PumpClosed,
     }
 }
 

@@ -95,6 +95,7 @@ pub async fn request_notices_are_written_with_the_request(store: &dyn Store) {
         created_at: at(5),
         decided_at: None,
         decided_by: None,
+        reject_reason: None,
     };
     let facts = Facts { seconds: Some(600), who: Some("karim".into()), ..Facts::default() };
     let new = Notice {
@@ -117,6 +118,7 @@ pub async fn request_notices_are_written_with_the_request(store: &dyn Store) {
         status: RequestStatus::Rejected,
         decided_by: owner,
         at: at(7),
+        reason: None,
     };
     let decided = Facts { seconds: Some(600), approved: Some(false), ..Facts::default() };
     let told = Notice::new(karim, admin, NoticeKind::RequestDecided, at(7), decided);

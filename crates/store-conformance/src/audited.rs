@@ -88,6 +88,7 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
         created_at: at(5),
         decided_at: None,
         decided_by: None,
+        reject_reason: None,
     };
     store.create_minute_request(&asked, &[]).await.unwrap();
     let reject = Decision {
@@ -96,6 +97,7 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
         status: RequestStatus::Rejected,
         decided_by: admin.0,
         at: at(6),
+        reason: None,
     };
     store
         .write_audited(

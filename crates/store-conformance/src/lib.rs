@@ -82,11 +82,13 @@ pub use queue::{
     positions_close_up_as_the_line_moves,
 };
 pub use requests::{
-    approving_with_a_commit_decides_once, deciding_a_request_settles_the_owners_notice_of_it,
-    one_pending_request_per_user, rejecting_decides_once,
+    a_rejection_keeps_its_reason, approving_with_a_commit_decides_once,
+    deciding_a_request_settles_the_owners_notice_of_it, one_pending_request_per_user, rejecting_decides_once,
 };
 pub use sessions::{
-    a_session_is_read_with_its_accounts, purging_removes_only_dead_sessions, sessions_lookup_rotation_and_revocation,
+    a_push_token_lives_as_long_as_the_session_that_registered_it, a_session_is_read_with_its_accounts,
+    purging_a_session_takes_its_push_tokens, purging_removes_only_dead_sessions,
+    sessions_lookup_rotation_and_revocation,
 };
 pub use tenants::{
     commit_round_trip_with_the_engine, concurrent_writers_retry_until_every_credit_lands,
@@ -184,6 +186,7 @@ macro_rules! conformance_tests {
             audit_lines_are_filtered_over_the_whole_log_a_page_at_a_time,
             approving_with_a_commit_decides_once,
             rejecting_decides_once,
+            a_rejection_keeps_its_reason,
             deciding_a_request_settles_the_owners_notice_of_it,
             a_write_and_its_audit_entry_are_stored_together,
             a_device_registered_again_with_its_key_is_made_once,
@@ -221,6 +224,8 @@ macro_rules! conformance_tests {
             old_notifications_are_purged,
             push_tickets_wait_for_their_receipts_in_the_store,
             purging_removes_only_dead_sessions,
+            a_push_token_lives_as_long_as_the_session_that_registered_it,
+            purging_a_session_takes_its_push_tokens,
             terms_are_per_tenant_and_written_with_their_audit_line,
             a_receipt_is_written_with_its_recharge,
             a_change_sent_again_with_its_key_is_made_once,

@@ -1,8 +1,11 @@
 //! Minute requests: decided once, approved together with their recharge.
 
-use pumppilot_engine::{AdminId, Credit, Event, Facts, LedgerKind, Notice, NoticeKind, RequestId, Timestamp, UserId};
+use pumppilot_engine::{
+    AdminId, Credit, Event, Facts, LedgerKind, Notice, NoticeKind, RejectReason, RequestId, Timestamp, UserId,
+    request_rejected,
+};
 use pumppilot_store::{
-    AuditEntry, AuditedWrite, Commit, Decision, Delivery, MinuteRequest, RequestQuery, RequestStatus, Store,
+    AuditEntry, AuditedWrite, Commit, Decision, Delivery, MinuteRequest, RequestQuery, RequestStatus, Snapshot, Store,
     StoreError, request_notice_key,
 };
 
@@ -19,11 +22,19 @@ fn request(user: UserId, admin: AdminId, minutes: i64, created_at: Timestamp) ->
         created_at,
         decided_at: None,
         decided_by: None,
+        reject_reason: None,
     }
 }
 
 fn decision(request: &MinuteRequest, status: RequestStatus, at: Timestamp) -> Decision {
-    Decision { request_id: request.id, admin_id: request.admin_id, status, decided_by: request.admin_id.0, at }
+    Decision {
+        request_id: request.id,
+        admin_id: request.admin_id,
+        status,
+        decided_by: request.admin_id.0,
+        at,
+        reason: None,
+    }
 }
 
 /// The recharge of an approved request.
@@ -46,6 +57,7 @@ fn decided(request: &MinuteRequest, decision: &Decision) -> MinuteRequest {
         status: decision.status,
         decided_at: Some(decision.at),
         decided_by: Some(decision.decided_by),
+        reject_reason: decision.reason,
         ..request.clone()
     }
 }
@@ -261,4 +273,74 @@ pub async fn deciding_a_request_settles_the_owners_notice_of_it(store: &dyn Stor
         StoreError::ClaimLost
     );
     assert!(store.outbox_of(owner, at(0)).await.unwrap().iter().all(|item| item.notification.id != being_sent));
+}
+
+/// A rejection keeps the owner's reason with it, whichever way it is written (with its audit line
+/// and the farmer's notice, as the server writes it, or alone), and a rejection without one reads
+/// back without one: one by one, in the lists, and in a copy made by an export and an import. A
+/// second decision, refused, leaves the first reason as it was.
+pub async fn a_rejection_keeps_its_reason(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 5).await;
+    let (admin, owner) = (rahim.admin, rahim.admin.0);
+    let asked: Vec<MinuteRequest> =
+        (0..5).map(|n| request(rahim.users[n], admin, 10 * (n as i64 + 1), at(n as i64))).collect();
+    for request in &asked {
+        store.create_minute_request(request, &[]).await.expect("ask");
+    }
+    // Every reason, and none.
+    let reasons = [RejectReason::ALL.map(Some).as_slice(), &[None]].concat();
+    let mut rejected = Vec::new();
+    for (n, (request, reason)) in asked.iter().zip(reasons.iter().copied()).enumerate() {
+        let decided_at = at(10 + n as i64);
+        let reject = Decision { reason, ..decision(request, RequestStatus::Rejected, decided_at) };
+        if n % 2 == 0 {
+            let told = request_rejected(admin, request.user_id, request.minutes * 60, reason, decided_at);
+            let entry = AuditEntry {
+                admin_id: Some(admin),
+                at: decided_at,
+                actor_id: Some(owner),
+                action: "request.reject".to_owned(),
+                target_id: Some(request.id.to_string()),
+                detail: String::new(),
+            };
+            store.write_audited(&AuditedWrite::Decide { decision: reject.clone(), notices: vec![told] }, &entry).await
+        } else {
+            store.decide_minute_request(&reject).await
+        }
+        .expect("reject");
+        rejected.push(decided(request, &reject));
+    }
+    for (request, reason) in rejected.iter().zip(&reasons) {
+        let read = store.minute_request(request.id).await.unwrap().expect("the request");
+        assert_eq!(read.reject_reason, *reason);
+        assert_eq!(read, *request);
+    }
+    let listed = store.minute_requests(&RequestQuery { admin, user: None, status: None }).await.unwrap();
+    assert_eq!(listed, rejected.iter().rev().cloned().collect::<Vec<_>>(), "newest first, each with its reason");
+    let farmers = RequestQuery { admin, user: Some(rahim.users[4]), status: Some(RequestStatus::Rejected) };
+    assert_eq!(store.minute_requests(&farmers).await.unwrap(), [rejected[4].clone()], "the one without a reason");
+    // The farmer's notice says the reason too.
+    let bell = store.notifications(rahim.users[0], 10).await.unwrap();
+    assert_eq!(bell.iter().map(|n| n.facts.reject_reason).collect::<Vec<_>>(), [Some(RejectReason::NotPaid)]);
+
+    // Decided again, with another reason: refused, the first reason kept.
+    let again =
+        Decision { reason: Some(RejectReason::TooMany), ..decision(&asked[0], RequestStatus::Rejected, at(20)) };
+    assert_err!(store.decide_minute_request(&again).await, StoreError::AlreadyDecided);
+    assert_eq!(store.minute_request(asked[0].id).await.unwrap().as_ref(), Some(&rejected[0]));
+
+    // A copy keeps every reason, and the one without.
+    let before = store.export().await.unwrap();
+    assert_eq!(before.minute_requests, rejected, "oldest first");
+    store.erase().await.unwrap();
+    let accounts = Snapshot { accounts: before.accounts.clone(), ..Snapshot::default() };
+    let tenants = Snapshot { tenants: before.tenants.clone(), ..Snapshot::default() };
+    let rest = Snapshot { accounts: vec![], tenants: vec![], ..before.clone() };
+    for part in [accounts, tenants, rest] {
+        store.import(&part).await.unwrap();
+    }
+    assert_eq!(store.export().await.unwrap(), before);
+    for (request, reason) in rejected.iter().zip(&reasons) {
+        assert_eq!(store.minute_request(request.id).await.unwrap().and_then(|r| r.reject_reason), *reason);
+    }
 }

@@ -1,7 +1,11 @@
-//! Sessions: lookups by token hash, conditional rotation, revocation one by one and by scope.
+//! Sessions: lookups by token hash, conditional rotation, revocation one by one and by scope, and
+//! the push tokens that live as long as the session that registered them.
 
 use pumppilot_engine::{Timestamp, UserId};
-use pumppilot_store::{RefreshMatch, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError};
+use pumppilot_store::{
+    AccountChange, AlertProfile, AuditEntry, RefreshMatch, Role, Rotation, Session, SessionId, SessionKind,
+    SessionScope, Snapshot, Store, StoreError,
+};
 
 use crate::support::{DAY, MINUTE, assert_err, at, tenancy};
 
@@ -178,4 +182,154 @@ pub async fn a_session_is_read_with_its_accounts(store: &dyn Store) {
 
     assert_eq!(store.signed_in(SessionKind::Web, b"farmer-access").await.unwrap(), None, "another kind's");
     assert_eq!(store.signed_in(SessionKind::Web, b"unknown").await.unwrap(), None);
+}
+
+/// A profile of `user` listing `tokens`, each `(name, session that registered it)`.
+fn with_tokens(user: UserId, tokens: &[(&str, Option<SessionId>)]) -> AlertProfile {
+    let token = |name: &str| format!("ExponentPushToken[{name}]");
+    AlertProfile {
+        push_tokens: tokens.iter().map(|(name, _)| token(name)).collect(),
+        push_sessions: tokens.iter().filter_map(|(name, session)| Some((token(name), (*session)?))).collect(),
+        ..AlertProfile::empty(user)
+    }
+}
+
+/// The names of a person's push tokens (`ExponentPushToken[name]`), in their order.
+async fn token_names(store: &dyn Store, user: UserId) -> Vec<String> {
+    let profile = store.alert_profile(user).await.unwrap().unwrap_or_else(|| AlertProfile::empty(user));
+    profile
+        .push_tokens
+        .iter()
+        .map(|t| t.trim_start_matches("ExponentPushToken[").trim_end_matches(']').to_owned())
+        .collect()
+}
+
+/// A push token lives as long as the mobile session that registered it: revoking that session
+/// (one by one, a user's or a tenant's all at once, or all but one with a new password) takes it
+/// out of the profile in the same write, and the other sessions' tokens stay; a token with no
+/// session (registered before tokens kept theirs) stays; a token passed to another account goes
+/// with the session that registered it there; a profile written with a token of a session that
+/// ended meanwhile does not keep it; an export brings each token's session along.
+pub async fn a_push_token_lives_as_long_as_the_session_that_registered_it(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let (karim, jamal) = (rahim.users[0], rahim.users[1]);
+    let phone_one = mobile(karim, b"k1-access", b"k1-refresh", at(0));
+    let phone_two = mobile(karim, b"k2-access", b"k2-refresh", at(0));
+    let phone_three = mobile(karim, b"k3-access", b"k3-refresh", at(0));
+    let browser = web(karim, b"k-web", at(0));
+    let jamals_phone = mobile(jamal, b"j-access", b"j-refresh", at(0));
+    for session in [&phone_one, &phone_two, &phone_three, &browser, &jamals_phone] {
+        store.create_session(session).await.unwrap();
+    }
+    let profile = with_tokens(
+        karim,
+        &[("one", Some(phone_one.id)), ("old", None), ("two", Some(phone_two.id)), ("three", Some(phone_three.id))],
+    );
+    store.set_alert_profile(&profile).await.unwrap();
+    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(profile.clone()), "each token with its session");
+
+    // Phone one signs out (or its refresh token is reused): its token goes, the others stay.
+    store.revoke_session(SessionKind::Mobile, phone_one.id, at(10)).await.unwrap();
+    let left = with_tokens(karim, &[("old", None), ("two", Some(phone_two.id)), ("three", Some(phone_three.id))]);
+    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(left));
+    // A browser's session registered no token: revoking it takes none.
+    store.revoke_session(SessionKind::Web, browser.id, at(11)).await.unwrap();
+    assert_eq!(token_names(store, karim).await, ["old", "two", "three"]);
+
+    // Phone three passes to Jamal, who signs in on it: the token takes his session, and Karim's
+    // session ending no longer takes it.
+    store.set_alert_profile(&with_tokens(jamal, &[("three", Some(jamals_phone.id))])).await.unwrap();
+    assert_eq!(token_names(store, karim).await, ["old", "two"]);
+    store.revoke_session(SessionKind::Mobile, phone_three.id, at(12)).await.unwrap();
+    assert_eq!(token_names(store, jamal).await, ["three"]);
+
+    // A profile read before phone one signed out, written back after: its token does not return.
+    let stale = with_tokens(karim, &[("one", Some(phone_one.id)), ("old", None), ("two", Some(phone_two.id))]);
+    store.set_alert_profile(&stale).await.unwrap();
+    assert_eq!(
+        store.alert_profile(karim).await.unwrap(),
+        Some(with_tokens(karim, &[("old", None), ("two", Some(phone_two.id))]))
+    );
+    let unknown = with_tokens(karim, &[("old", None), ("two", Some(phone_two.id)), ("nobody", Some(SessionId::new()))]);
+    store.set_alert_profile(&unknown).await.unwrap();
+    assert_eq!(token_names(store, karim).await, ["old", "two"], "a session that never was is no session");
+
+    // The same through an export: each token comes back with its session.
+    let before = store.export().await.unwrap();
+    store.erase().await.unwrap();
+    let accounts = Snapshot { accounts: before.accounts.clone(), ..Snapshot::default() };
+    let tenants = Snapshot { tenants: before.tenants.clone(), ..Snapshot::default() };
+    let rest = Snapshot { accounts: vec![], tenants: vec![], ..before.clone() };
+    for part in [accounts, tenants, rest] {
+        store.import(&part).await.unwrap();
+    }
+    assert_eq!(store.export().await.unwrap(), before);
+
+    // A new password given by the owner ends all of Karim's sessions: his phones' tokens go.
+    let four = mobile(karim, b"k4-access", b"k4-refresh", at(20));
+    store.create_session(&four).await.unwrap();
+    let mut profile = with_tokens(karim, &[("old", None), ("two", Some(phone_two.id)), ("four", Some(four.id))]);
+    store.set_alert_profile(&profile).await.unwrap();
+    let new_password = |keep| AccountChange {
+        id: karim,
+        role: Role::User,
+        admin_id: Some(rahim.admin),
+        name: None,
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$bmV3$aGFzaA".into()),
+        keep_session: keep,
+        at: at(30),
+    };
+    let line = AuditEntry {
+        admin_id: Some(rahim.admin),
+        at: at(30),
+        actor_id: Some(karim),
+        action: "account.password".into(),
+        target_id: Some(karim.to_string()),
+        detail: String::new(),
+    };
+    // His own change, from phone four: phone two's token goes, phone four's stays.
+    store.change_account(&new_password(Some(four.id)), &line).await.unwrap();
+    assert_eq!(token_names(store, karim).await, ["old", "four"]);
+    store.change_account(&new_password(None), &line).await.unwrap();
+    assert_eq!(token_names(store, karim).await, ["old"]);
+
+    // A user's sessions revoked at once (a farmer suspended), and a tenant's (an owner suspended).
+    let five = mobile(karim, b"k5-access", b"k5-refresh", at(40));
+    let jamals_next = mobile(jamal, b"j2-access", b"j2-refresh", at(40));
+    for session in [&five, &jamals_next] {
+        store.create_session(session).await.unwrap();
+    }
+    profile = with_tokens(karim, &[("five", Some(five.id)), ("old", None)]);
+    store.set_alert_profile(&profile).await.unwrap();
+    store
+        .set_alert_profile(&with_tokens(jamal, &[("three", Some(jamals_phone.id)), ("six", Some(jamals_next.id))]))
+        .await
+        .unwrap();
+    store.revoke_sessions(SessionScope::User(karim), at(50)).await.unwrap();
+    assert_eq!(token_names(store, karim).await, ["old"]);
+    assert_eq!(token_names(store, jamal).await, ["three", "six"], "another farmer's stay");
+    store.revoke_sessions(SessionScope::Tenant(rahim.admin), at(60)).await.unwrap();
+    assert_eq!(token_names(store, jamal).await, Vec::<String>::new());
+    assert_eq!(token_names(store, karim).await, ["old"], "a token with no session stays");
+}
+
+/// A session purged (its refresh token expired, or revoked long ago) takes the push tokens it
+/// registered with it; a live session's tokens and a token with no session stay.
+pub async fn purging_a_session_takes_its_push_tokens(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let karim = rahim.users[0];
+    let t0 = at(0);
+    let expired = mobile(karim, b"old-access", b"old-refresh", t0 - 31 * DAY);
+    let live = mobile(karim, b"live-access", b"live-refresh", t0 - DAY);
+    for session in [&expired, &live] {
+        store.create_session(session).await.unwrap();
+    }
+    let profile = with_tokens(karim, &[("old-phone", Some(expired.id)), ("phone", Some(live.id)), ("none", None)]);
+    store.set_alert_profile(&profile).await.unwrap();
+    assert_eq!(token_names(store, karim).await, ["old-phone", "phone", "none"], "expired, not yet purged");
+    assert_eq!(store.purge_sessions(t0).await.unwrap(), 1);
+    assert_eq!(
+        store.alert_profile(karim).await.unwrap(),
+        Some(with_tokens(karim, &[("phone", Some(live.id)), ("none", None)]))
+    );
 }

@@ -5,12 +5,13 @@
 //! until delivered or given up), `alert_profiles` (one per person, `_id` = their id, with the
 //! number waiting to be confirmed in `pending`) and `phones`
 //! (one document per phone number: the guard that gives a number to one person), `push_tokens`
-//! (one document per Expo push token: the guard that gives a phone's token to one person),
+//! (one document per Expo push token: the guard that gives a phone's token to one person, with
+//! the mobile session that registered it, `sessionId`, when one did),
 //! `push_tickets` (one per push Expo accepted, `_id` = Expo's ticket id, until its receipt is
 //! read or it expires) and `taken_texts` (one per text the SMS webhook took, until its claim is
 //! over).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mongodb::{
     ClientSession, Collection, Database,
@@ -19,12 +20,12 @@ use mongodb::{
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
     Admission, AlertProfile, Channel, Delivery, DueDelivery, KeptNotification, Notification, NotificationId,
-    OutboxItem, PendingPhone, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json,
+    OutboxItem, PendingPhone, PushTicket, QuietHours, SendWindow, SessionId, StoreError, admit_one, facts_from_json,
     facts_to_json, muted_names, parse_muted,
 };
 
 use crate::{
-    codec::{Fields, at, key},
+    codec::{Fields, at, key, session_key},
     error::{Failure, duplicate_key, unreadable},
 };
 
@@ -296,6 +297,7 @@ pub(crate) fn profile_doc(profile: &AlertProfile) -> Document {
             "wrongCodes": i64::from(p.wrong_codes),
         })),
         "pushTokens": profile.push_tokens.clone(),
+        "pushSessions": push_sessions_doc(profile),
         "language": &profile.language,
         "muted": muted_names(&profile.muted),
         "quiet": profile.quiet_hours.map_or(Bson::Null, |q| Bson::Document(doc! {
@@ -304,6 +306,36 @@ pub(crate) fn profile_doc(profile: &AlertProfile) -> Document {
             "utcOffset": i32::from(q.utc_offset_minutes),
         })),
     }
+}
+
+/// The session of each listed token that has one, as `{token, session}` documents (a token is no
+/// field name: it is the user's to choose).
+fn push_sessions_doc(profile: &AlertProfile) -> Vec<Document> {
+    profile
+        .push_tokens
+        .iter()
+        .filter_map(|token| profile.session_of(token).map(|id| doc! { "token": token, "session": session_key(id) }))
+        .collect()
+}
+
+/// The sessions of a profile's listed tokens; none in a document written before they were kept.
+fn push_sessions(doc: &Document, tokens: &[String]) -> Result<BTreeMap<String, SessionId>, Failure> {
+    let items = match doc.get("pushSessions") {
+        None | Some(Bson::Null) => return Ok(BTreeMap::new()),
+        Some(Bson::Array(items)) => items,
+        Some(_) => return Err(unreadable("alert_profiles.pushSessions is not a list")),
+    };
+    let mut sessions = BTreeMap::new();
+    for item in items {
+        let item = item.as_document().ok_or_else(|| unreadable("alert_profiles.pushSessions holds a non-document"))?;
+        let f = Fields::of(item, "alert_profiles.pushSessions");
+        let token = f.string("token")?;
+        // A token taken out since (signed out, or gone from Expo) leaves its session behind.
+        if tokens.contains(&token) {
+            sessions.insert(token, SessionId(f.parsed("session")?));
+        }
+    }
+    Ok(sessions)
 }
 
 pub(crate) fn profile(doc: &Document) -> Result<AlertProfile, Failure> {
@@ -344,23 +376,57 @@ pub(crate) fn profile(doc: &Document) -> Result<AlertProfile, Failure> {
         }
         Some(_) => return Err(unreadable("alert_profiles.pending is not a document")),
     };
+    let push_tokens = strings(doc, "alert_profiles", "pushTokens")?;
     Ok(AlertProfile {
         user_id: f.parsed("_id")?,
         phone: f.opt_string("phone")?,
         pending_phone: pending,
-        push_tokens: strings(doc, "alert_profiles", "pushTokens")?,
+        push_sessions: push_sessions(doc, &push_tokens)?,
+        push_tokens,
         language: f.string("language")?,
         muted,
         quiet_hours: quiet,
     })
 }
 
-/// Writes a profile in the caller's transaction, moving its phone's guard document.
+/// The guard document of a person's token, naming the session that registered it when one did.
+fn token_guard(profile: &AlertProfile, token: &str) -> Document {
+    let mut guard = doc! { "_id": token, "userId": key(profile.user_id) };
+    if let Some(id) = profile.session_of(token) {
+        guard.insert("sessionId", session_key(id));
+    }
+    guard
+}
+
+/// Writes a profile in the caller's transaction, moving its phone's guard document and its
+/// tokens' guards; a token whose session ended meanwhile (the profile was read before) is not
+/// written.
 pub(crate) async fn set_profile(
     db: &Database,
     session: &mut ClientSession,
     profile: &AlertProfile,
 ) -> Result<(), Failure> {
+    // Each session named must be live, and this write changes its document: a revocation or a
+    // purge of it running at the same time writes that document too, so one of the two
+    // transactions is retried and sees the other. A check alone would not do: under snapshot
+    // isolation both could commit, the revocation never seeing the token this one gives the
+    // session, which would then outlive it.
+    let mut live = BTreeSet::new();
+    for id in profile.token_sessions() {
+        let touched = coll(db, crate::sessions_collection(pumppilot_store::SessionKind::Mobile))
+            .update_one(
+                doc! { "_id": session_key(id), "revokedAt": Bson::Null },
+                doc! { "$inc": { "tokenWrites": 1_i64 } },
+            )
+            .session(&mut *session)
+            .await?;
+        if touched.matched_count > 0 {
+            live.insert(id);
+        }
+    }
+    let mut profile = profile.clone();
+    profile.keep_tokens_of(&live);
+    let profile = &profile;
     let user = key(profile.user_id);
     let mut exists = false;
     for collection in ["admins", "users"] {
@@ -399,7 +465,7 @@ pub(crate) async fn set_profile(
             .await?;
         for token in tokens {
             guards
-                .replace_one(doc! { "_id": token }, doc! { "_id": token, "userId": user.clone() })
+                .replace_one(doc! { "_id": token }, token_guard(profile, token))
                 .upsert(true)
                 .session(&mut *session)
                 .await?;
@@ -414,6 +480,39 @@ pub(crate) async fn set_profile(
     Ok(())
 }
 
+/// Takes the push tokens these (mobile) sessions registered out of their profiles, with their
+/// guard documents, in the caller's transaction: the one that ends the sessions. Its reads are of
+/// its snapshot; a profile write giving one of them a token at the same time conflicts with it
+/// on the session's document ([`set_profile`]).
+pub(crate) async fn forget_tokens_of(
+    db: &Database,
+    session: &mut ClientSession,
+    sessions: &[SessionId],
+) -> Result<(), Failure> {
+    let guards = coll(db, "push_tokens");
+    for batch in sessions.chunks(crate::IDS_PER_QUERY) {
+        let ids: Vec<Bson> = batch.iter().map(|id| session_key(*id)).collect();
+        let cursor = guards.find(doc! { "sessionId": { "$in": ids.clone() } }).session(&mut *session).await?;
+        let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for doc in crate::collect(cursor, session).await? {
+            let f = Fields::of(&doc, "push_tokens");
+            held.entry(f.string("userId")?).or_default().push(f.string("_id")?);
+        }
+        for (user, tokens) in held {
+            let pull = doc! {
+                "pushTokens": { "$in": tokens.clone() },
+                "pushSessions": { "token": { "$in": tokens } },
+            };
+            coll(db, "alert_profiles")
+                .update_one(doc! { "_id": user }, doc! { "$pull": pull })
+                .session(&mut *session)
+                .await?;
+        }
+        guards.delete_many(doc! { "sessionId": { "$in": ids } }).session(&mut *session).await?;
+    }
+    Ok(())
+}
+
 /// Takes one push token out of a person's profile, with its guard document, in the caller's
 /// transaction; whether it was theirs.
 pub(crate) async fn remove_push_token(
@@ -423,7 +522,10 @@ pub(crate) async fn remove_push_token(
     token: &str,
 ) -> Result<bool, Failure> {
     let removed = coll(db, "alert_profiles")
-        .update_one(doc! { "_id": key(user), "pushTokens": token }, doc! { "$pull": { "pushTokens": token } })
+        .update_one(
+            doc! { "_id": key(user), "pushTokens": token },
+            doc! { "$pull": { "pushTokens": token, "pushSessions": { "token": token } } },
+        )
         .session(&mut *session)
         .await?;
     coll(db, "push_tokens").delete_one(doc! { "_id": token, "userId": key(user) }).session(&mut *session).await?;
@@ -480,9 +582,9 @@ pub(crate) fn token_guards(profiles: &mut [AlertProfile]) -> Vec<Document> {
     let mut seen = std::collections::HashSet::new();
     profiles
         .iter()
-        .flat_map(|p| p.push_tokens.iter().map(move |token| (token, p.user_id)))
+        .flat_map(|p| p.push_tokens.iter().map(move |token| (token, p)))
         .filter(|(token, _)| seen.insert(token.as_str()))
-        .map(|(token, user)| doc! { "_id": token, "userId": key(user) })
+        .map(|(token, profile)| token_guard(profile, token))
         .collect()
 }
 

@@ -376,6 +376,7 @@ pub(crate) fn request_doc(request: &MinuteRequest) -> Document {
         "createdAt": at(request.created_at),
         "decidedAt": opt_at(request.decided_at),
         "decidedBy": opt_key(request.decided_by),
+        "rejectReason": opt_string(request.reject_reason.map(|reason| reason.as_str())),
     }
 }
 
@@ -391,6 +392,7 @@ pub(crate) fn minute_request(doc: &Document) -> Result<MinuteRequest, Failure> {
         created_at: f.at("createdAt")?,
         decided_at: f.opt_at("decidedAt")?,
         decided_by: f.opt_parsed("decidedBy")?,
+        reject_reason: f.opt_named("rejectReason")?,
     })
 }
 

@@ -1865,19 +1865,34 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    /// The session and its phone's push tokens in one transaction, so that no token outlives
+    /// its session once this returns (a profile write giving it a token at the same time
+    /// conflicts with this one on the session's document: see `alerts::set_profile`).
     async fn revoke_session(&self, kind: SessionKind, id: SessionId, when: Timestamp) -> StoreResult<()> {
-        let collection = sessions_collection(kind);
-        let result = self
-            .collection(collection)
-            .update_one(
-                doc! { "_id": session_key(id), "revokedAt": Bson::Null },
-                doc! { "$set": { "revokedAt": at(when) } },
-            )
-            .await
-            .map_err(Failure::from)?;
-        if result.matched_count == 0 && self.find_one(collection, doc! { "_id": session_key(id) }).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
+        let store = self.clone();
+        self.transaction(move |session| {
+            let store = store.clone();
+            Box::pin(async move {
+                let sessions = store.collection(sessions_collection(kind));
+                let result = sessions
+                    .update_one(
+                        doc! { "_id": session_key(id), "revokedAt": Bson::Null },
+                        doc! { "$set": { "revokedAt": at(when) } },
+                    )
+                    .session(&mut *session)
+                    .await?;
+                if result.matched_count == 0
+                    && sessions.find_one(doc! { "_id": session_key(id) }).session(&mut *session).await?.is_none()
+                {
+                    return Err(Failure::Store(StoreError::NotFound));
+                }
+                if kind == SessionKind::Mobile {
+                    alerts::forget_tokens_of(&store.db, session, &[id]).await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
         Ok(())
     }
 
@@ -1900,12 +1915,37 @@ impl Store for MongoStore {
                 { "$or": [ { "refreshExpiresAt": Bson::Null }, { "refreshExpiresAt": { "$lt": before } } ] },
             ] },
         ] };
-        let mut purged = 0;
-        for kind in [SessionKind::Web, SessionKind::Mobile] {
-            let deleted = self.delete_where(sessions_collection(kind), filter.clone()).await?;
-            purged += usize::try_from(deleted).unwrap_or(usize::MAX);
+        let mut purged = self.delete_where(sessions_collection(SessionKind::Web), filter.clone()).await?;
+        let mobile = sessions_collection(SessionKind::Mobile);
+        let mut cursor =
+            self.collection(mobile).find(filter).projection(doc! { "_id": 1 }).await.map_err(Failure::from)?;
+        let mut dead = Vec::new();
+        while cursor.advance().await.map_err(Failure::from)? {
+            let doc = cursor.deserialize_current().map_err(Failure::from)?;
+            dead.push(SessionId(codec::Fields::of(&doc, mobile).parsed::<uuid::Uuid>("_id")?));
         }
-        Ok(purged)
+        // A dead session never lives again. Each batch of them goes with its phones' push tokens
+        // in one transaction (a profile write giving one of them a token at the same time
+        // conflicts with it on the session's document: see `alerts::set_profile`).
+        for batch in dead.chunks(IDS_PER_QUERY) {
+            let (store, batch) = (self.clone(), batch.to_vec());
+            purged += self
+                .transaction(move |session| {
+                    let (store, batch) = (store.clone(), batch.clone());
+                    Box::pin(async move {
+                        alerts::forget_tokens_of(&store.db, session, &batch).await?;
+                        let keys: Vec<Bson> = batch.iter().map(|id| session_key(*id)).collect();
+                        let deleted = store
+                            .collection(sessions_collection(SessionKind::Mobile))
+                            .delete_many(doc! { "_id": { "$in": keys } })
+                            .session(&mut *session)
+                            .await?;
+                        Ok(deleted.deleted_count)
+                    })
+                })
+                .await?;
+        }
+        Ok(usize::try_from(purged).unwrap_or(usize::MAX))
     }
 
     /// One document per server in `servers`, moved on at every heartbeat (its replacement is the

@@ -192,8 +192,15 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
             vec![index(doc! { "adminId": 1 }, "admin", false, None), index(doc! { "at": 1 }, "at", false, None)],
         ),
         ("phones", vec![index(doc! { "userId": 1 }, "user", false, None)]),
-        // One document per Expo push token (`_id`), naming the person whose phone has it.
-        ("push_tokens", vec![index(doc! { "userId": 1 }, "user", false, None)]),
+        // One document per Expo push token (`_id`), naming the person whose phone has it and the
+        // session that registered it (found when that session ends).
+        (
+            "push_tokens",
+            vec![
+                index(doc! { "userId": 1 }, "user", false, None),
+                index(doc! { "sessionId": 1 }, "session", false, None),
+            ],
+        ),
         ("meta", vec![]),
     ]
 }

@@ -327,11 +327,13 @@ pub(crate) fn decision_update(decision: &Decision) -> (Document, Document) {
             "status": decision.status.as_str(),
             "decidedAt": at(decision.at),
             "decidedBy": key(decision.decided_by),
+            "rejectReason": decision.reason.map(|reason| reason.as_str()),
         } },
     )
 }
 
-/// Revokes the live sessions of one user, or of every account of a tenant, in both collections.
+/// Revokes the live sessions of one user, or of every account of a tenant, in both collections,
+/// with the push tokens the mobile ones registered, in the caller's transaction.
 pub(crate) async fn revoke_sessions(
     db: &Database,
     session: &mut ClientSession,
@@ -363,10 +365,16 @@ pub(crate) async fn revoke_sessions(
             filter.insert("_id", doc! { "$ne": crate::codec::session_key(keep) });
         }
         let cursor = sessions.find(filter.clone()).projection(doc! { "_id": 1 }).session(&mut *session).await?;
+        let mut ids = Vec::new();
         for doc in collect(cursor, session).await? {
-            revoked.push(SessionId(Fields::of(&doc, sessions_collection(kind)).parsed::<Uuid>("_id")?));
+            ids.push(SessionId(Fields::of(&doc, sessions_collection(kind)).parsed::<Uuid>("_id")?));
         }
         sessions.update_many(filter, doc! { "$set": { "revokedAt": at(when) } }).session(&mut *session).await?;
+        // Their phones' push tokens go in the same transaction.
+        if kind == SessionKind::Mobile {
+            crate::alerts::forget_tokens_of(db, session, &ids).await?;
+        }
+        revoked.extend(ids);
     }
     Ok(revoked)
 }

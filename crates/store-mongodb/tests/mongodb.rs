@@ -125,6 +125,36 @@ async fn push_tokens_written_before_their_guards_are_adopted_once() {
     assert_eq!(again.database().collection::<Document>("push_tokens").count_documents(doc! {}).await.unwrap(), 2);
 }
 
+/// A profile and a token guard written before tokens kept the session that registered them (no
+/// `pushSessions`, no `sessionId`) are read with no session: the account's sessions ending,
+/// revoked or purged, leave the token.
+#[tokio::test]
+async fn a_push_token_from_before_sessions_were_kept_with_tokens_stays_when_sessions_end() {
+    let store = MongoStore::connect(&testing::server().fresh_url()).await.unwrap();
+    let (_, karim, _) = tenant_with_users(&store).await;
+    let db = store.database().clone();
+    let token = "ExponentPushToken[karim]";
+    store.set_alert_profile(&pumppilot_store::AlertProfile::empty(karim)).await.unwrap();
+    let old = doc! { "$set": { "pushTokens": [token] }, "$unset": { "pushSessions": "" } };
+    db.collection::<Document>("alert_profiles").update_one(doc! { "_id": karim.to_string() }, old).await.unwrap();
+    db.collection::<Document>("push_tokens")
+        .insert_one(doc! { "_id": token, "userId": karim.to_string() })
+        .await
+        .unwrap();
+    let profile = store.alert_profile(karim).await.unwrap().unwrap();
+    assert_eq!((profile.push_tokens, profile.push_sessions.len()), (vec![token.to_owned()], 0));
+    let phone = pumppilot_store::Session {
+        kind: pumppilot_store::SessionKind::Mobile,
+        refresh_hash: Some(b"refresh".to_vec()),
+        refresh_expires_at: Some(at(60)),
+        ..pumppilot_store::Session::web(karim, b"access".to_vec(), at(0), at(60))
+    };
+    store.create_session(&phone).await.unwrap();
+    store.revoke_sessions(pumppilot_store::SessionScope::User(karim), at(1)).await.unwrap();
+    assert_eq!(store.purge_sessions(at(120)).await.unwrap(), 1);
+    assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().push_tokens, [token]);
+}
+
 #[tokio::test]
 async fn a_database_from_a_newer_pumppilot_is_refused() {
     let url = testing::server().fresh_url();

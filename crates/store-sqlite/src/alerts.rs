@@ -1,18 +1,18 @@
 //! Alerts: notifications, the outbox and alert profiles.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use pumppilot_engine::{Notice, Timestamp, UserId};
 use pumppilot_store::{
     Admission, AlertProfile, Channel, Delivery, DueDelivery, KeptNotification, Notification, NotificationId,
-    OutboxItem, PendingPhone, PushTicket, QuietHours, SendWindow, StoreError, admit_one, facts_from_json,
+    OutboxItem, PendingPhone, PushTicket, QuietHours, SendWindow, SessionId, StoreError, admit_one, facts_from_json,
     facts_to_json, muted_names, parse_muted,
 };
 use rusqlite::{Connection, Row, TransactionBehavior, named_params};
 
 use crate::{
     error::{Failure, constraint_message},
-    rows::{RowExt, bad_value, limit, query_all, query_opt},
+    rows::{RowExt, bad_value, limit, query_all, query_opt, session_key},
 };
 
 /// Writes one notice as a notification and its outbox item; `None` when its key is already stored.
@@ -83,11 +83,29 @@ pub(crate) fn mark_read(conn: &mut Connection, user: UserId, ids: Option<&[Notif
     Ok(changed as u64)
 }
 
-/// A profile's columns, with its push tokens in their order, one per line.
+/// A profile's columns, with its push tokens in their order, one per line, and the session of
+/// each token that has one (`token session` lines).
 const PROFILE_COLUMNS: &str = "user_id, phone, pending_phone, pending_code, pending_since, pending_wrong_codes, \
                                (SELECT group_concat(t.token, char(10) ORDER BY t.position) FROM push_tokens t \
-                               WHERE t.user_id = alert_profiles.user_id) AS push_tokens, language, muted, quiet_from, \
-                               quiet_to, quiet_offset";
+                               WHERE t.user_id = alert_profiles.user_id) AS push_tokens, \
+                               (SELECT group_concat(t.token || ' ' || t.session_id, char(10)) FROM push_tokens t \
+                               WHERE t.user_id = alert_profiles.user_id AND t.session_id IS NOT NULL) AS push_sessions, \
+                               language, muted, quiet_from, quiet_to, quiet_offset";
+
+/// The `token session` lines of [`PROFILE_COLUMNS`]; the session is the last word (a token has
+/// no space, but one imported from elsewhere could).
+fn push_sessions(row: &Row<'_>) -> rusqlite::Result<BTreeMap<String, SessionId>> {
+    let lines: String = row.get::<_, Option<String>>("push_sessions")?.unwrap_or_default();
+    let mut sessions = BTreeMap::new();
+    for line in lines.lines().filter(|l| !l.is_empty()) {
+        let parsed = line.rsplit_once(' ').and_then(|(token, id)| Some((token, uuid::Uuid::try_parse(id).ok()?)));
+        let Some((token, id)) = parsed else {
+            return Err(bad_value(row, "push_sessions", line, "not `token session`"));
+        };
+        sessions.insert(token.to_owned(), SessionId(id));
+    }
+    Ok(sessions)
+}
 
 fn profile(row: &Row<'_>) -> rusqlite::Result<AlertProfile> {
     let tokens: String = row.get::<_, Option<String>>("push_tokens")?.unwrap_or_default();
@@ -115,6 +133,7 @@ fn profile(row: &Row<'_>) -> rusqlite::Result<AlertProfile> {
         phone: row.get("phone")?,
         pending_phone: pending,
         push_tokens: tokens.lines().filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        push_sessions: push_sessions(row)?,
         language: row.get("language")?,
         muted: parse_muted(muted.split(',')).map_err(|cause| bad_value(row, "muted", &muted, cause))?,
         quiet_hours: quiet,
@@ -136,9 +155,26 @@ pub(crate) fn profiles_pending(conn: &Connection, phone: &str) -> Result<Vec<Ale
     query_all(conn, &sql, [phone], profile)
 }
 
-/// Writes a profile and its push tokens; a token another person had moves to this one (its
-/// primary key). Several statements: the caller runs it in a transaction.
+/// Writes a profile and its push tokens, each with the session that registered it; a token whose
+/// session ended meanwhile (revoked or purged: the profile was read before) is not written. A
+/// token another person had moves to this one (its primary key). Several statements: the caller
+/// runs it in a transaction, which keeps a session from ending between the check and the write.
 pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(), Failure> {
+    let mut live = BTreeSet::new();
+    let mut alive = conn.prepare_cached("SELECT 1 FROM mobile_sessions WHERE id = ?1 AND revoked_at IS NULL")?;
+    for session in profile.token_sessions() {
+        if alive.exists([session_key(session)])? {
+            live.insert(session);
+        }
+    }
+    let mut profile = profile.clone();
+    profile.keep_tokens_of(&live);
+    write_profile(conn, &profile)
+}
+
+/// Writes a profile and its push tokens as they are (an import, whose sessions may come in
+/// another part); see [`set_profile`].
+pub(crate) fn write_profile(conn: &Connection, profile: &AlertProfile) -> Result<(), Failure> {
     let quiet = profile.quiet_hours;
     let pending = profile.pending_phone.as_ref();
     let result = conn
@@ -178,11 +214,22 @@ pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(
     let user = profile.user_id.to_string();
     conn.prepare_cached("DELETE FROM push_tokens WHERE user_id = ?1")?.execute([&user])?;
     let mut keep = conn.prepare_cached(
-        "INSERT INTO push_tokens (token, user_id, position) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, position = excluded.position",
+        "INSERT INTO push_tokens (token, user_id, position, session_id) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, position = excluded.position, \
+         session_id = excluded.session_id",
     )?;
     for (position, token) in (0_i64..).zip(&profile.push_tokens) {
-        keep.execute((token, &user, position))?;
+        keep.execute((token, &user, position, profile.session_of(token).map(session_key)))?;
+    }
+    Ok(())
+}
+
+/// Deletes the push tokens these (mobile) sessions registered, in the caller's transaction: the
+/// sessions end in it.
+pub(crate) fn forget_tokens_of(conn: &Connection, sessions: &[SessionId]) -> Result<(), Failure> {
+    let mut forget = conn.prepare_cached("DELETE FROM push_tokens WHERE session_id = ?1")?;
+    for session in sessions {
+        forget.execute([session_key(*session)])?;
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The books: ledger and wallets, usage history, audit log and minute requests.
 
-use pumppilot_engine::{AdminId, LedgerEntry, RequestId, Timestamp, UsageRow, UserId};
+use pumppilot_engine::{AdminId, LedgerEntry, RejectReason, RequestId, Timestamp, UsageRow, UserId};
 use pumppilot_store::{
     AuditEntry, AuditQuery, Decision, FleetTotals, MinuteRequest, RequestQuery, RequestStatus, StoreError, UsageQuery,
 };
@@ -225,8 +225,8 @@ pub(crate) fn audit_lines(conn: &Connection, query: &AuditQuery) -> Result<Vec<A
 pub(crate) fn create_request(conn: &Connection, request: &MinuteRequest) -> Result<(), Failure> {
     conn.prepare_cached(
         "INSERT INTO minute_requests (id, user_id, admin_id, minutes, note, status, created_at, decided_at, \
-         decided_by) VALUES (:id, :user_id, :admin_id, :minutes, :note, :status, :created_at, :decided_at, \
-         :decided_by)",
+         decided_by, reject_reason) VALUES (:id, :user_id, :admin_id, :minutes, :note, :status, :created_at, \
+         :decided_at, :decided_by, :reject_reason)",
     )?
     .execute(named_params! {
         ":id": request.id.to_string(),
@@ -238,6 +238,7 @@ pub(crate) fn create_request(conn: &Connection, request: &MinuteRequest) -> Resu
         ":created_at": request.created_at.millis(),
         ":decided_at": opt_ms(request.decided_at),
         ":decided_by": request.decided_by.map(|id| id.to_string()),
+        ":reject_reason": request.reject_reason.map(RejectReason::as_str),
     })?;
     Ok(())
 }
@@ -284,7 +285,7 @@ pub(crate) fn decide(conn: &Connection, decision: &Decision) -> Result<(), Failu
     let key = (decision.request_id.to_string(), decision.admin_id.to_string());
     let decided = conn
         .prepare_cached(
-            "UPDATE minute_requests SET status = :status, decided_at = :at, decided_by = :by \
+            "UPDATE minute_requests SET status = :status, decided_at = :at, decided_by = :by, reject_reason = :reason \
              WHERE id = :id AND admin_id = :admin_id AND status = 'PENDING'",
         )?
         .execute(named_params! {
@@ -293,6 +294,7 @@ pub(crate) fn decide(conn: &Connection, decision: &Decision) -> Result<(), Failu
             ":status": decision.status.as_str(),
             ":at": decision.at.millis(),
             ":by": decision.decided_by.to_string(),
+            ":reason": decision.reason.map(RejectReason::as_str),
         })?;
     if decided == 0 {
         let exists =

@@ -334,7 +334,7 @@ pub(crate) fn audit_entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
 /// Columns of `minute_requests` read by [`minute_request`].
 macro_rules! request_columns {
     () => {
-        "id, user_id, admin_id, minutes, note, status, created_at, decided_at, decided_by"
+        "id, user_id, admin_id, minutes, note, status, created_at, decided_at, decided_by, reject_reason"
     };
 }
 pub(crate) use request_columns;
@@ -351,5 +351,6 @@ pub(crate) fn minute_request(row: &Row<'_>) -> rusqlite::Result<MinuteRequest> {
         created_at: row.at("created_at")?,
         decided_at: row.opt_at("decided_at")?,
         decided_by: row.opt_parsed("decided_by")?,
+        reject_reason: row.opt_named("reject_reason")?,
     })
 }

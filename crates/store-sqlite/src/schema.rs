@@ -24,6 +24,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0015_pending_phones.sql"),
     include_str!("../migrations/0016_asked_once.sql"),
     include_str!("../migrations/0017_codes_tokens_texts.sql"),
+    include_str!("../migrations/0018_reject_reasons.sql"),
+    include_str!("../migrations/0019_push_token_sessions.sql"),
 ];
 
 /// The schema version this build writes.

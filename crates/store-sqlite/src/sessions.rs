@@ -8,6 +8,7 @@ use pumppilot_store::{RefreshMatch, Rotation, Session, SessionId, SessionKind, S
 use rusqlite::{Connection, TransactionBehavior, named_params};
 
 use crate::{
+    alerts,
     error::Failure,
     rows::{self, RowExt, opt_ms, query_opt, session_columns, session_key},
 };
@@ -87,16 +88,22 @@ pub(crate) fn rotate(conn: &Connection, rotation: &Rotation) -> Result<(), Failu
     Ok(())
 }
 
-/// Revokes one session (revoking a revoked session changes nothing).
-pub(crate) fn revoke(conn: &Connection, kind: SessionKind, id: SessionId, at: Timestamp) -> Result<(), Failure> {
-    let id = session_key(id);
+/// Revokes one session, with the push tokens it registered, in one transaction (revoking a
+/// revoked session changes nothing).
+pub(crate) fn revoke(conn: &mut Connection, kind: SessionKind, id: SessionId, at: Timestamp) -> Result<(), Failure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let key = session_key(id);
     let sql = format!("UPDATE {} SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", table(kind));
-    if conn.prepare_cached(&sql)?.execute((&id, at.millis()))? == 0 {
+    if tx.prepare_cached(&sql)?.execute((&key, at.millis()))? == 0 {
         let sql = format!("SELECT 1 FROM {} WHERE id = ?1", table(kind));
-        if !conn.prepare_cached(&sql)?.exists([&id])? {
+        if !tx.prepare_cached(&sql)?.exists([&key])? {
             return Err(StoreError::NotFound.into());
         }
     }
+    if kind == SessionKind::Mobile {
+        alerts::forget_tokens_of(&tx, &[id])?;
+    }
+    tx.commit()?;
     Ok(())
 }
 
@@ -117,7 +124,8 @@ pub(crate) fn revoke_scope(
     Ok(revoked)
 }
 
-/// Revokes the live sessions of one user but `keep` inside a caller's transaction.
+/// Revokes the live sessions of one user but `keep` inside a caller's transaction, with the push
+/// tokens they registered.
 pub(crate) fn revoke_user(
     tx: &Connection,
     user: UserId,
@@ -143,22 +151,27 @@ fn revoke_where(
         );
         let mut statement = tx.prepare_cached(&sql)?;
         let ids = statement.query_map((key, at.millis(), &keep), |row| row.parsed("id").map(SessionId))?;
-        for id in ids {
-            revoked.push(id?);
+        let ids = ids.collect::<Result<Vec<_>, _>>()?;
+        if kind == SessionKind::Mobile {
+            alerts::forget_tokens_of(tx, &ids)?;
         }
+        revoked.extend(ids);
     }
     Ok(revoked)
 }
 
-/// Deletes the sessions that can never be used again (see `Store::purge_sessions`).
+/// Deletes the sessions that can never be used again (see `Store::purge_sessions`), with the push
+/// tokens the mobile ones registered, in one transaction.
 pub(crate) fn purge(conn: &mut Connection, before: Timestamp) -> Result<usize, Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let dead = "revoked_at < ?1 OR MAX(access_expires_at, COALESCE(refresh_expires_at, 0)) < ?1";
+    tx.prepare_cached(&format!(
+        "DELETE FROM push_tokens WHERE session_id IN (SELECT id FROM mobile_sessions WHERE {dead})"
+    ))?
+    .execute([before.millis()])?;
     let mut purged = 0;
     for kind in KINDS {
-        let sql = format!(
-            "DELETE FROM {} WHERE revoked_at < ?1 OR MAX(access_expires_at, COALESCE(refresh_expires_at, 0)) < ?1",
-            table(kind)
-        );
+        let sql = format!("DELETE FROM {} WHERE {dead}", table(kind));
         purged += tx.prepare_cached(&sql)?.execute([before.millis()])?;
     }
     tx.commit()?;

@@ -165,7 +165,7 @@ pub(crate) fn import(conn: &mut Connection, part: &Snapshot) -> Result<(), Failu
         crate::owner::insert_receipt(&tx, receipt)?;
     }
     for profile in &part.alert_profiles {
-        alerts::set_profile(&tx, profile)?;
+        alerts::write_profile(&tx, profile)?;
     }
     for kept in &part.notifications {
         if !alerts::insert_kept(&tx, kept)? {

@@ -152,6 +152,43 @@ async fn push_tokens_move_to_their_table_and_one_two_accounts_listed_is_kept_by_
     assert_eq!(tokens(jamal).await, Vec::<String>::new());
 }
 
+/// A push token registered before tokens kept the session that registered them (migration 0019)
+/// has none after the upgrade: the account's sessions ending, revoked or purged, leave it.
+#[tokio::test]
+async fn a_push_token_from_before_sessions_were_kept_with_tokens_stays_when_sessions_end() {
+    let (_dir, path) = database();
+    let karim = UserId::new();
+    let token = "ExponentPushToken[karim]";
+    {
+        let conn = database_at(&path, 17);
+        conn.execute(
+            "INSERT INTO accounts (id, username, name, role, password_hash, created_at) \
+             VALUES (?1, 'karim', 'karim', 'master', 'x', 0)",
+            [karim.to_string()],
+        )
+        .unwrap();
+        conn.execute("INSERT INTO alert_profiles (user_id) VALUES (?1)", [karim.to_string()]).unwrap();
+        conn.execute(
+            "INSERT INTO push_tokens (token, user_id, position) VALUES (?1, ?2, 0)",
+            (token, karim.to_string()),
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&url(&path)).expect("upgrade");
+    let profile = store.alert_profile(karim).await.unwrap().unwrap();
+    assert_eq!((profile.push_tokens, profile.push_sessions.len()), (vec![token.to_owned()], 0));
+    let phone = pumppilot_store::Session {
+        kind: pumppilot_store::SessionKind::Mobile,
+        refresh_hash: Some(b"refresh".to_vec()),
+        refresh_expires_at: Some(at(60)),
+        ..pumppilot_store::Session::web(karim, b"access".to_vec(), at(0), at(60))
+    };
+    store.create_session(&phone).await.unwrap();
+    store.revoke_sessions(pumppilot_store::SessionScope::User(karim), at(1)).await.unwrap();
+    assert_eq!(store.purge_sessions(at(120)).await.unwrap(), 1);
+    assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().push_tokens, [token]);
+}
+
 /// A text the SMS webhook took is still taken after a restart (the file reopened), and a claim
 /// over is deleted when the next text is taken.
 #[tokio::test]

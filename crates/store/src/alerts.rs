@@ -2,10 +2,16 @@
 //! notifications (the bell), the outbox their delivery is claimed from, and each person's alert
 //! profile (phone, push tokens, language, what they want on which channel, quiet hours).
 
-use std::{collections::BTreeSet, fmt, str::FromStr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    str::FromStr,
+};
 
 use pumppilot_engine::{AdminId, Facts, NoticeKind, RequestId, Timestamp, UserId};
 use uuid::Uuid;
+
+use crate::SessionId;
 
 /// A notification's id; its outbox row has the same id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -142,6 +148,13 @@ pub struct AlertProfile {
     /// Expo push tokens of the person's phones. A token is one account's at a time, across the
     /// store: set for another person, it leaves this one.
     pub push_tokens: Vec<String>,
+    /// The mobile session that registered each of `push_tokens`, by token: the token lives as
+    /// long as that session, and leaves the profile in the same write that revokes or purges it
+    /// (a phone signed out by a new password or a suspension stops getting the account's pushes).
+    /// A token without one (registered before sessions were kept with tokens, or from the web)
+    /// stays until the phone signs out or Expo says it is gone. Entries for tokens not listed
+    /// are not stored.
+    pub push_sessions: BTreeMap<String, SessionId>,
     /// `en` or `bn`: the language of texts sent to them.
     pub language: String,
     /// The kinds they do not want on a channel (everything else they get).
@@ -157,6 +170,7 @@ impl AlertProfile {
             phone: None,
             pending_phone: None,
             push_tokens: Vec::new(),
+            push_sessions: BTreeMap::new(),
             language: "en".to_owned(),
             muted: BTreeSet::new(),
             quiet_hours: None,
@@ -166,6 +180,24 @@ impl AlertProfile {
     /// Whether they want this kind on this channel.
     pub fn wants(&self, kind: NoticeKind, channel: Channel) -> bool {
         !self.muted.contains(&(kind, channel))
+    }
+
+    /// The session that registered `token`, if one did.
+    pub fn session_of(&self, token: &str) -> Option<SessionId> {
+        self.push_sessions.get(token).copied()
+    }
+
+    /// The sessions that registered the tokens listed, each once.
+    pub fn token_sessions(&self) -> BTreeSet<SessionId> {
+        self.push_tokens.iter().filter_map(|token| self.session_of(token)).collect()
+    }
+
+    /// Takes out the tokens whose session is not one of `live` (it ended while the profile was
+    /// being written), and the sessions of tokens not listed. Tokens without a session stay.
+    pub fn keep_tokens_of(&mut self, live: &BTreeSet<SessionId>) {
+        let sessions = std::mem::take(&mut self.push_sessions);
+        self.push_tokens.retain(|token| sessions.get(token).is_none_or(|session| live.contains(session)));
+        self.push_sessions = sessions.into_iter().filter(|(token, _)| self.push_tokens.contains(token)).collect();
     }
 }
 

@@ -246,6 +246,7 @@ store_name!(
     pumppilot_engine::HoldReason,
     pumppilot_engine::LedgerKind,
     pumppilot_engine::NoticeKind,
+    pumppilot_engine::RejectReason,
     Channel,
     Role,
     RequestStatus
@@ -348,8 +349,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()>;
     /// Renames an account and/or gives it a new password, with its audit line, in one write; a
     /// new password also revokes every session of the account but `change.keep_session` (their
-    /// ids are returned). [`StoreError::NotFound`] when the account does not have `change.role`
-    /// in `change.admin_id`.
+    /// ids are returned), and the push tokens they registered leave with them, as
+    /// [`Store::revoke_session`] takes them. [`StoreError::NotFound`] when the account does not
+    /// have `change.role` in `change.admin_id`.
     async fn change_account(&self, change: &AccountChange, audit: &AuditEntry) -> StoreResult<Vec<SessionId>>;
 
     // --- tenants ---
@@ -513,12 +515,17 @@ pub trait Store: Send + Sync + 'static {
     /// Rotates a mobile session's tokens if its refresh hash is still `expected_refresh_hash`
     /// (else [`StoreError::VersionConflict`]); the old refresh hash becomes the previous one.
     async fn rotate_session(&self, rotation: &Rotation) -> StoreResult<()>;
+    /// Revokes one session. The push tokens it registered ([`AlertProfile::push_sessions`]) leave
+    /// their profiles in the same atomic write: once it returns, no profile lists a token of a
+    /// session that ended.
     async fn revoke_session(&self, kind: SessionKind, id: SessionId, at: Timestamp) -> StoreResult<()>;
-    /// Revokes every session of one user, or of every account of a tenant (admin included).
+    /// Revokes every session of one user, or of every account of a tenant (admin included), with
+    /// the push tokens they registered, as [`Store::revoke_session`] does.
     /// Returns the revoked sessions' ids.
     async fn revoke_sessions(&self, scope: SessionScope, at: Timestamp) -> StoreResult<Vec<SessionId>>;
     /// Deletes sessions that can never be used again: revoked before `before`, or whose last token
-    /// (the refresh token for mobile, the access token for web) expired before `before`.
+    /// (the refresh token for mobile, the access token for web) expired before `before`; the push
+    /// tokens they registered leave with them, as [`Store::revoke_session`] takes them.
     /// Returns how many were deleted.
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<usize>;
 
@@ -543,7 +550,9 @@ pub trait Store: Send + Sync + 'static {
     async fn alert_profiles_pending_phone(&self, phone: &str) -> StoreResult<Vec<AlertProfile>>;
     /// Writes a person's alert profile ([`StoreError::PhoneTaken`] when another has the phone;
     /// the pending number is not checked). A push token another person has moves to this one in
-    /// the same write: a phone's token belongs to one account at a time.
+    /// the same write: a phone's token belongs to one account at a time. Each token is written
+    /// with its session from `profile.push_sessions`; a token whose session is no longer a live
+    /// mobile session (it ended while the profile was being made) is not written.
     async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()>;
     /// Makes a person's pending number their phone, in one atomic write, if their pending number
     /// is still `pending` (the same number, code and time set) and not dropped (else

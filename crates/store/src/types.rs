@@ -1,8 +1,8 @@
 //! The stored records that are not engine state.
 
 use pumppilot_engine::{
-    AdminId, DeviceId, LedgerEntry, Notice, QueueEntry, ReaderState, ReceiptId, RequestId, ResetReason, Tenant,
-    Timestamp, UsageRow, UserId,
+    AdminId, DeviceId, LedgerEntry, Notice, QueueEntry, ReaderState, ReceiptId, RejectReason, RequestId, ResetReason,
+    Tenant, Timestamp, UsageRow, UserId,
 };
 use uuid::Uuid;
 
@@ -489,6 +489,8 @@ pub struct MinuteRequest {
     pub created_at: Timestamp,
     pub decided_at: Option<Timestamp>,
     pub decided_by: Option<UserId>,
+    /// Why the owner rejected it, when they said (a rejected request only).
+    pub reject_reason: Option<RejectReason>,
 }
 
 /// Filter for minute requests.
@@ -531,6 +533,8 @@ pub struct Decision {
     pub status: RequestStatus,
     pub decided_by: UserId,
     pub at: Timestamp,
+    /// Why the owner rejects it, when they say (a rejection only), stored with the decision.
+    pub reason: Option<RejectReason>,
 }
 
 /// A signed-in session's id.

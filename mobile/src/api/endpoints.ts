@@ -17,6 +17,7 @@ import type {
   Notifications,
   Queue,
   Receipt,
+  RejectReason,
   Status,
   Terms,
   Usage,
@@ -87,8 +88,12 @@ export function endpoints(client: ApiClient) {
       (await client.call('get', '/api/admin/minute-requests', { query: { status } })) as MinuteRequest[],
     approve: async (id: string) =>
       (await client.call('post', '/api/admin/minute-requests/{id}/approve', { params: { id } })) as MinuteRequest,
-    reject: async (id: string) =>
-      (await client.call('post', '/api/admin/minute-requests/{id}/reject', { params: { id } })) as MinuteRequest,
+    /** Rejects a request, with the reason the farmer is shown (none: no reason). */
+    reject: async (id: string, reason?: RejectReason | null) =>
+      (await client.call('post', '/api/admin/minute-requests/{id}/reject', {
+        params: { id },
+        body: reason ? { reason } : undefined,
+      })) as MinuteRequest,
     devices: async (): Promise<Device[]> => client.call('get', '/api/admin/devices'),
     createUser: async (name: string, username: string, password: string) =>
       (await client.call('post', '/api/admin/users', { body: { name, username, password } })) as User,

@@ -205,7 +205,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Rejects a request. */
+        /** Rejects a request, with the owner's reason when they give one; the farmer is told (with it). */
         post: operations["reject_request"];
         delete?: never;
         options?: never;
@@ -1633,6 +1633,7 @@ export interface components {
             /** Format: int64 */
             minutes: number;
             note: string;
+            rejectReason?: components["schemas"]["RejectReason"] | null;
             status: components["schemas"]["RequestStatus"];
             userId: string;
         };
@@ -1836,6 +1837,16 @@ export interface components {
         RefreshBody: {
             refreshToken: string;
         };
+        RejectBody: {
+            reason?: components["schemas"]["RejectReason"] | null;
+        };
+        /**
+         * @description Why an owner rejected a minute request: NOT_PAID (the payment was not received),
+         *     WRONG_AMOUNT (the payment does not match the minutes asked for), TOO_MANY (ask for fewer
+         *     minutes), PUMP_CLOSED (the pump is closed for now).
+         * @enum {string}
+         */
+        RejectReason: "NOT_PAID" | "WRONG_AMOUNT" | "TOO_MANY" | "PUMP_CLOSED";
         /** @description One release's devices. */
         ReleaseCount: {
             /**
@@ -2880,7 +2891,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description optional: without `reason`, no reason */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RejectBody"] | null;
+            };
+        };
         responses: {
             /** @description The request, rejected */
             200: {
@@ -2929,6 +2945,15 @@ export interface operations {
             };
             /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -12,6 +12,9 @@ export type Role = 'master' | 'admin' | 'user';
 export type MotorState = 'IDLE' | 'RUNNING' | 'HOLD';
 export type EntryStatus = 'WAITING' | 'RUNNING' | 'HOLD' | 'COMPLETED' | 'CANCELLED';
 export type RequestStatus = 'PENDING' | 'APPROVED' | 'REJECTED';
+/** Why the owner rejected a minute request, as the server documents them (each has words in
+ * `strings.ts`); a newer server may add more, so screens fall back to the code itself. */
+export type RejectReason = Schemas['RejectReason'];
 /** Why a run is paused, as the server documents them (each has words in `strings.ts`); a newer
  * server may add more, so screens fall back to the code itself. */
 export type HoldReason = Schemas['HoldReason'];
@@ -35,6 +38,7 @@ export type Wallet = Schemas['WalletView'];
 export type Usage = Schemas['UsageView'];
 /** The pump's terms: the most minutes one request may ask for, and the price of an hour (null: none). */
 export type Terms = Schemas['TermsView'];
+/** `rejectReason`: why it was rejected (absent or null: no reason given, or not rejected). */
 export type MinuteRequest = Narrow<Schemas['MinuteRequestView'], 'status', RequestStatus>;
 export type Device = Schemas['DeviceView'];
 export type Balance = Schemas['BalanceView'];

@@ -1,6 +1,6 @@
 // Every word the app shows, in English and Bangla. Bangla must have every key English has
 // (the type says so); parameters arrive already formatted for the language.
-import type { HoldReason } from '../api/types';
+import type { HoldReason, RejectReason } from '../api/types';
 
 const en = {
   appName: 'PumpPilot',
@@ -54,8 +54,9 @@ const en = {
   alertsSave: 'Save',
   alertsSaved: 'Saved.',
 
-  // One's own password (everyone's: on the Alerts screen, the master's at the end of theirs)
+  // One's own password (everyone's: folded at the top of the Alerts screen, and of the master's)
   passwordTitle: 'Change password',
+  passwordClose: 'Close the password form',
   passwordCurrent: 'Current password',
   passwordNew: 'New password',
   passwordRule: 'At least 8 characters.',
@@ -260,6 +261,18 @@ const en = {
   badCorrection: 'Type minutes to add, or minus minutes to take back (like -15), and say why.',
   corrected: (delta: string, name: string, b: string) => `✓ Corrected by ${delta}. ${name} now has ${b}.`,
   rejected: (name: string) => `Rejected the request of ${name}.`,
+  rejectWhy: 'Why? The farmer sees it.',
+  rejectNoReason: 'No reason',
+  rejectConfirm: 'Reject the request',
+  rejectBack: 'Back',
+  // Why a request was rejected: the owner picks these words and the farmer reads the same (as on the web)
+  rejectReasons: {
+    NOT_PAID: 'Payment not received',
+    WRONG_AMOUNT: 'Payment does not match the minutes',
+    TOO_MANY: 'Too many minutes: ask for fewer',
+    PUMP_CLOSED: 'Pump closed for now',
+  } satisfies Record<RejectReason, string> as Record<string, string>,
+  rejectReasonLine: (why: string) => `Reason: ${why}`,
   unknownUser: 'Unknown farmer',
   newName: 'Name',
   moveTitle: 'Move a waiting farmer',
@@ -425,6 +438,7 @@ const bn: Strings = {
   alertsSaved: 'সংরক্ষিত হয়েছে।',
 
   passwordTitle: 'পাসওয়ার্ড বদলান',
+  passwordClose: 'পাসওয়ার্ডের ফর্ম লুকান',
   passwordCurrent: 'বর্তমান পাসওয়ার্ড',
   passwordNew: 'নতুন পাসওয়ার্ড',
   passwordRule: 'অন্তত ৮ অক্ষর।',
@@ -618,6 +632,17 @@ const bn: Strings = {
   badCorrection: 'যোগ করতে মিনিট লিখুন, ফেরত নিতে মাইনাস দিয়ে লিখুন (যেমন -১৫), আর কারণ লিখুন।',
   corrected: (delta, name, b) => `✓ ${delta} সংশোধন হয়েছে। ${name}-এর এখন ${b}।`,
   rejected: (name) => `${name}-এর অনুরোধ নামঞ্জুর হয়েছে।`,
+  rejectWhy: 'কেন? কৃষক এটি দেখবেন।',
+  rejectNoReason: 'কারণ ছাড়া',
+  rejectConfirm: 'অনুরোধ নামঞ্জুর করুন',
+  rejectBack: 'ফিরে যান',
+  rejectReasons: {
+    NOT_PAID: 'টাকা পাওয়া যায়নি',
+    WRONG_AMOUNT: 'টাকা ও চাওয়া মিনিট মেলেনি',
+    TOO_MANY: 'অনেক বেশি মিনিট: কম চান',
+    PUMP_CLOSED: 'পাম্প আপাতত বন্ধ',
+  },
+  rejectReasonLine: (why) => `কারণ: ${why}`,
   unknownUser: 'অজানা কৃষক',
   newName: 'নাম',
   moveTitle: 'অপেক্ষায় থাকা কৃষককে সরান',

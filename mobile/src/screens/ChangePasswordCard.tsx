@@ -10,6 +10,28 @@ const MIN_LENGTH = 8;
 const MAX_LENGTH = 256;
 
 /**
+ * The password card folded behind one button, for the top of a screen: found at once, without
+ * scrolling past a list, and out of the way until it is wanted. It stays open after a change, so
+ * its answer can be read; the button folds it away.
+ */
+export function PasswordSection() {
+  const { t } = useI18n();
+  const [open, setOpen] = useState(false);
+  return (
+    <>
+      <Button
+        kind="outline"
+        testID="password-open"
+        label={open ? t.passwordClose : t.passwordTitle}
+        expanded={open}
+        onPress={() => setOpen(!open)}
+      />
+      {open ? <ChangePasswordCard /> : null}
+    </>
+  );
+}
+
+/**
  * The signed-in person changes their own password: the current one, then the new one twice.
  * Every other phone and browser of the account is signed out; this one stays signed in. The
  * password text is never put in a message, and the fields are emptied once it is changed.

@@ -6,13 +6,13 @@ import type { AlertProfile } from '../api/types';
 import { useI18n } from '../i18n/I18n';
 import { Body, Button, Card, ErrorBox, Field, Heading, Loading, Message, Screen } from '../ui/components';
 import { useResource } from '../ui/useResource';
-import { ChangePasswordCard } from './ChangePasswordCard';
+import { PasswordSection } from './ChangePasswordCard';
 
 /**
  * Everyone's bell: their notifications, newest first, and how they hear (push, SMS). A new SMS
  * number waits until its holder texts the code shown here from it: the screen says what to send.
- * Last, their own password (the person's own settings live here; sign-out and language are in
- * the header).
+ * First, folded behind a button, their own password (the person's own settings live here; sign-out
+ * and language are in the header): above the list, never below a hundred notifications.
  */
 export function NotificationsScreen() {
   const { api } = useSession();
@@ -71,6 +71,7 @@ export function NotificationsScreen() {
   const unread = list.data?.unread ?? 0;
   return (
     <Screen title={t.alertsTitle} testID="alerts" onRefresh={list.reload}>
+      <PasswordSection />
       {list.error ? <ErrorBox error={list.error} onRetry={list.reload} /> : null}
       {!list.data && list.loading ? <Loading /> : null}
       {list.data?.notifications.length === 0 ? <Body muted>{t.alertsNone}</Body> : null}
@@ -94,8 +95,6 @@ export function NotificationsScreen() {
       {profile.data ? <PhoneState profile={profile.data} /> : null}
       <Field testID="alerts-phone" label={t.alertsPhone} value={phone} onChangeText={setTyped} keyboardType="phone-pad" maxLength={16} />
       <Button testID="alerts-save" label={t.alertsSave} busy={busy === 'save'} onPress={() => void save()} />
-
-      <ChangePasswordCard />
     </Screen>
   );
 }

@@ -78,6 +78,7 @@ export function Button({
   big,
   disabled,
   busy,
+  expanded,
   testID,
   accessibilityLabel,
 }: {
@@ -87,6 +88,8 @@ export function Button({
   big?: boolean;
   disabled?: boolean;
   busy?: boolean;
+  /** For a button that shows or hides a part of the screen: whether that part is shown. */
+  expanded?: boolean;
   testID?: string;
   accessibilityLabel?: string;
 }) {
@@ -97,7 +100,7 @@ export function Button({
       testID={testID}
       accessibilityRole="button"
       accessibilityLabel={accessibilityLabel ?? label}
-      accessibilityState={{ disabled: !!off, busy: !!busy }}
+      accessibilityState={expanded === undefined ? { disabled: !!off, busy: !!busy } : { disabled: !!off, busy: !!busy, expanded }}
       disabled={off}
       onPress={onPress}
       style={({ pressed }) => [
@@ -121,20 +124,25 @@ const buttonLooks: Record<ButtonKind, { bg: string; fg: string; border: string }
   outline: { bg: colors.background, fg: colors.text, border: colors.text },
 };
 
-/** Buttons side by side for choices; the chosen one is filled. */
+/**
+ * Buttons side by side for choices; the chosen one is filled. `stacked` puts them one under the
+ * other, each the full width with a mark (● chosen, ○ not), for choices that are sentences.
+ */
 export function Choices<T extends string | number>({
   options,
   value,
   onChange,
+  stacked,
   testID,
 }: {
   options: { value: T; label: string }[];
   value: T;
   onChange: (v: T) => void;
+  stacked?: boolean;
   testID?: string;
 }) {
   return (
-    <View style={styles.choices} testID={testID} accessibilityRole="radiogroup">
+    <View style={stacked ? styles.choicesStacked : styles.choices} testID={testID} accessibilityRole="radiogroup">
       {options.map((o) => {
         const chosen = o.value === value;
         return (
@@ -144,10 +152,12 @@ export function Choices<T extends string | number>({
             accessibilityRole="radio"
             accessibilityState={{ selected: chosen }}
             onPress={() => onChange(o.value)}
-            style={[styles.choice, chosen && styles.choiceOn]}
+            style={[styles.choice, stacked && styles.choiceStacked, chosen && styles.choiceOn]}
           >
             {/* A long name wraps inside its chip rather than running off a 360 px screen. */}
-            <Text style={[styles.choiceText, chosen && styles.choiceTextOn]}>{o.label}</Text>
+            <Text style={[styles.choiceText, stacked && styles.choiceTextStacked, chosen && styles.choiceTextOn]}>
+              {stacked ? `${chosen ? '●' : '○'}  ${o.label}` : o.label}
+            </Text>
           </Pressable>
         );
       })}
@@ -349,8 +359,11 @@ const styles = StyleSheet.create({
     justifyContent: 'center',
     backgroundColor: colors.background,
   },
+  choicesStacked: { gap: 8 },
+  choiceStacked: { minHeight: size.touch, alignItems: 'flex-start', paddingVertical: 10 },
   choiceOn: { backgroundColor: colors.text },
   choiceText: { fontSize: 18, fontWeight: '700', color: colors.text, flexShrink: 1, textAlign: 'center' },
+  choiceTextStacked: { textAlign: 'left', lineHeight: 26 },
   choiceTextOn: { color: colors.background },
   field: { gap: 6 },
   label: { fontSize: size.small, fontWeight: '700', color: colors.text },

@@ -25,6 +25,11 @@ export function entryWord(entry: Pick<Entry, 'status'>, t: Strings): string {
   return entry.status === 'WAITING' ? t.stateWaiting : motorWord(entry.status, t);
 }
 
+/** Why a minute request was rejected, in words (a code this app does not know: the code itself). */
+export function rejectWords(reason: string, t: Strings): string {
+  return t.rejectReasons[reason] ?? reason;
+}
+
 /** The device's one status (derived by the server) in words, and whether it is good news. */
 export function deviceWords(status: string, t: Strings): string {
   return t.deviceStatuses[status] ?? status;

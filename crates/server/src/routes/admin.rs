@@ -9,7 +9,10 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pumppilot_engine::{Credit, DeviceId, Event, LedgerKind, MotorSettings, ReceiptId, Reply, RequestId, UserId};
+use pumppilot_engine::{
+    Credit, DeviceId, Event, LedgerKind, MotorSettings, ReceiptId, RejectReason, Reply, RequestId, UserId,
+    request_rejected,
+};
 use pumppilot_store::{
     Account, AlertProfile, AuditEntry, AuditQuery, AuditedWrite, Decision, Device, MinuteRequest, RequestQuery,
     RequestStatus, Role, StoreError, UsageQuery, is_e164,
@@ -23,7 +26,7 @@ use crate::{
     app::{App, AppState},
     auth::{AdminScope, TenantScope},
     clock,
-    error::{ApiError, ApiJson, ApiPath, ApiQuery, OnceKey},
+    error::{ApiError, ApiJson, ApiPath, ApiQuery, OnceKey, OptionalJson},
     keys::Keyring,
     link,
     routes::openapi::{AdminIdParam, Body, KeyReused, OnceKeyParam, Refused, Scoped},
@@ -463,6 +466,7 @@ async fn approve_request(
         status: RequestStatus::Approved,
         decided_by: admin.caller.id(),
         at: now,
+        reason: None,
     };
     let credit = Credit {
         user: request.user_id,
@@ -494,18 +498,33 @@ fn decided(request: MinuteRequest, decision: &Decision) -> MinuteRequestView {
         status: decision.status,
         decided_at: Some(decision.at),
         decided_by: Some(decision.decided_by),
+        reject_reason: decision.reason,
         ..request
     })
 }
 
-/// Rejects a request.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    /// Why, when the owner says: one of a fixed set, each said to the farmer in their own language.
+    /// Absent or null: no reason.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::views::names::RejectReason>)]
+    reason: Option<String>,
+}
+
+/// Rejects a request, with the owner's reason when they give one; the farmer is told (with it).
 #[utoipa::path(post, path = "/api/admin/minute-requests/{id}/reject", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
-    responses((status = 200, description = "The request, rejected", body = MinuteRequestView), Scoped, Refused))]
+    request_body(content = Option<RejectBody>, description = "optional: without `reason`, no reason"),
+    responses((status = 200, description = "The request, rejected", body = MinuteRequestView), Scoped, Body, Refused))]
 async fn reject_request(
     State(app): State<AppState>,
     admin: AdminScope,
     ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<RejectBody>,
 ) -> Result<Json<MinuteRequestView>, ApiError> {
+    let unknown = || ApiError::validation("reason: choose NOT_PAID, WRONG_AMOUNT, TOO_MANY or PUMP_CLOSED");
+    let reason = body.reason.as_deref().map(|code| RejectReason::parse(code).ok_or_else(unknown)).transpose()?;
     let request = tenant_request(&app, admin.scope, &id).await?;
     let decision = Decision {
         request_id: request.id,
@@ -513,10 +532,13 @@ async fn reject_request(
         status: RequestStatus::Rejected,
         decided_by: admin.caller.id(),
         at: app.now(),
+        reason,
     };
     let entry = audit(&app, &admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes));
-    // The farmer's notice goes in the rejection's own write: both or neither.
-    let notices = vec![crate::alerts::request_rejected(&request, decision.at)];
+    // The farmer's notice, as the engine tells it, goes in the rejection's own write: both or
+    // neither.
+    let seconds = request.minutes.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?;
+    let notices = vec![request_rejected(request.admin_id, request.user_id, seconds, reason, decision.at)];
     app.store.write_audited(&AuditedWrite::Decide { decision: decision.clone(), notices }, &entry).await?;
     Ok(Json(decided(request, &decision)))
 }

@@ -1,12 +1,13 @@
 //! Alerts: the caller's notifications (the bell) and how they want to hear.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::{Json, extract::State};
 use pumppilot_alerts::Language;
 use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
 use pumppilot_store::{
-    Account, AlertProfile, Channel, NotificationId, PendingPhone, QuietHours, Role, StoreError, is_e164,
+    Account, AlertProfile, Channel, NotificationId, PendingPhone, QuietHours, Role, SessionId, SessionKind, StoreError,
+    is_e164,
 };
 use rand::Rng;
 use serde::Deserialize;
@@ -198,6 +199,7 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
         phone: view.phone,
         pending_phone: None,
         push_tokens: tokens,
+        push_sessions: BTreeMap::new(),
         language: view.language,
         muted,
         quiet_hours,
@@ -233,10 +235,31 @@ async fn set_profile(
 ) -> Result<Json<AlertProfileView>, ApiError> {
     let wanted = profile_from(view, &caller)?;
     let current = profile_of(&app, &caller).await?;
-    let mut profile = AlertProfile { phone: current.phone, pending_phone: current.pending_phone, ..wanted.clone() };
+    let mut profile =
+        AlertProfile { phone: current.phone.clone(), pending_phone: current.pending_phone.clone(), ..wanted.clone() };
+    // A push token new to the profile is this phone's: it lives as long as the app's session that
+    // sent it (signed out by a new password, a suspension or the session's end, the phone stops
+    // getting pushes); one the profile listed already keeps the session it had.
+    profile.push_sessions = token_sessions(&profile.push_tokens, &current, &caller);
     ask_for_phone(&mut profile, wanted.phone, app.now());
     app.store.set_alert_profile(&profile).await?;
     Ok(Json(profile_view(&app, &profile)))
+}
+
+/// The session each of `tokens` lives with: the one it had when `current` lists it already (the
+/// app sends the whole profile back, its other phones' tokens too), else the caller's if it is
+/// the app's (a phone signed in again registers its token afresh, which takes the new session,
+/// as a phone passed on to another account takes that account's). A web session registers no
+/// phone: a token it sets has no session.
+fn token_sessions(tokens: &[String], current: &AlertProfile, caller: &Caller) -> BTreeMap<String, SessionId> {
+    let registering = (caller.kind == SessionKind::Mobile).then_some(caller.session);
+    tokens
+        .iter()
+        .filter_map(|token| {
+            let session = if current.push_tokens.contains(token) { current.session_of(token) } else { registering };
+            Some((token.clone(), session?))
+        })
+        .collect()
 }
 
 /// Stops push notifications to one phone of the caller's: its Expo push token leaves their

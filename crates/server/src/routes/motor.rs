@@ -164,6 +164,7 @@ async fn request_minutes(
         created_at: app.now(),
         decided_at: None,
         decided_by: None,
+        reject_reason: None,
     };
     // The owner's notice goes in the request's own write: both or neither.
     let notice = crate::alerts::request_new(&request, &farmer.caller.account.name);

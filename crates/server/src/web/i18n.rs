@@ -182,6 +182,9 @@ pub struct Text {
     pub no_requests: &'static str,
     pub nothing_decided: &'static str,
     pub request_status: Table,
+    /// Each reason a request may be rejected for, by its code (`NOT_PAID`, …), in the order the
+    /// owner is offered them: the owner's choice and what the farmer reads.
+    pub reject_reasons: Table,
 
     pub history_title: &'static str,
     pub no_history: &'static str,
@@ -257,6 +260,10 @@ pub struct Text {
     pub decided: &'static str,
     pub approve: &'static str,
     pub reject: &'static str,
+    /// The name of the reason's choice beside Reject (said by screen readers).
+    pub reject_reason: &'static str,
+    /// The reason's first choice: rejected without one.
+    pub no_reason: &'static str,
     pub no_pending: &'static str,
     pub unknown_user: &'static str,
 
@@ -506,6 +513,12 @@ pub static EN: Text = Text {
     no_requests: "No requests yet.",
     nothing_decided: "Nothing decided yet.",
     request_status: &[("PENDING", "Waiting for approval"), ("APPROVED", "Approved"), ("REJECTED", "Rejected")],
+    reject_reasons: &[
+        ("NOT_PAID", "Payment not received"),
+        ("WRONG_AMOUNT", "Payment does not match the minutes"),
+        ("TOO_MANY", "Too many minutes: ask for fewer"),
+        ("PUMP_CLOSED", "Pump closed for now"),
+    ],
 
     history_title: "Usage history",
     no_history: "No runs yet.",
@@ -593,6 +606,8 @@ pub static EN: Text = Text {
     decided: "Decided",
     approve: "Approve",
     reject: "Reject",
+    reject_reason: "Why",
+    no_reason: "No reason",
     no_pending: "No requests are waiting.",
     unknown_user: "Unknown farmer",
 
@@ -767,6 +782,7 @@ pub static EN: Text = Text {
         ("currentPassword", "Current password: at most 256 characters."),
         ("note", "Note: at most 500 letters."),
         ("reason", "Say why, in a few words."),
+        ("reason/choose", "Why: choose one from the list."),
         ("uid", "Card number: the letters and digits on the reader, like 04A1B2C3."),
         ("from", "Dates: pick a day."),
         ("to", "Dates: pick a day."),
@@ -896,6 +912,12 @@ pub static BN: Text = Text {
     no_requests: "এখনো কোনো অনুরোধ নেই।",
     nothing_decided: "এখনো কোনো সিদ্ধান্ত হয়নি।",
     request_status: &[("PENDING", "অনুমোদনের অপেক্ষায়"), ("APPROVED", "মঞ্জুর"), ("REJECTED", "নামঞ্জুর")],
+    reject_reasons: &[
+        ("NOT_PAID", "টাকা পাওয়া যায়নি"),
+        ("WRONG_AMOUNT", "টাকা ও চাওয়া মিনিট মেলেনি"),
+        ("TOO_MANY", "অনেক বেশি মিনিট: কম চান"),
+        ("PUMP_CLOSED", "পাম্প আপাতত বন্ধ"),
+    ],
 
     history_title: "ব্যবহারের ইতিহাস",
     no_history: "এখনো পাম্প চালানো হয়নি।",
@@ -983,6 +1005,8 @@ pub static BN: Text = Text {
     decided: "সিদ্ধান্ত হয়েছে",
     approve: "মঞ্জুর",
     reject: "নামঞ্জুর",
+    reject_reason: "কারণ",
+    no_reason: "কারণ ছাড়া",
     no_pending: "কোনো অনুরোধ অপেক্ষায় নেই।",
     unknown_user: "অজানা কৃষক",
 
@@ -1145,6 +1169,7 @@ pub static BN: Text = Text {
         ("currentPassword", "বর্তমান পাসওয়ার্ড: সর্বোচ্চ ২৫৬ অক্ষর।"),
         ("note", "নোট: সর্বোচ্চ ৫০০ অক্ষর।"),
         ("reason", "কেন, তা কয়েক কথায় লিখুন।"),
+        ("reason/choose", "কারণ: তালিকা থেকে একটি বেছে নিন।"),
         ("uid", "কার্ড নম্বর: রিডারে দেখানো অক্ষর ও সংখ্যা, যেমন 04A1B2C3।"),
         ("from", "তারিখ: একটি দিন বেছে নিন।"),
         ("to", "তারিখ: একটি দিন বেছে নিন।"),
@@ -1379,6 +1404,16 @@ mod tests {
                 let code = reason.as_str();
                 assert!(lang.hold_reasons.iter().any(|(c, _)| *c == code), "no words for {code}");
             }
+        }
+    }
+
+    /// The owner is offered every reason the engine knows, in its order, and the farmer reads each
+    /// in their language.
+    #[test]
+    fn every_reject_reason_has_words_in_both_languages() {
+        let codes = pumppilot_engine::RejectReason::ALL.map(pumppilot_engine::RejectReason::as_str);
+        for lang in [&EN, &BN] {
+            assert_eq!(lang.reject_reasons.iter().map(|(code, _)| *code).collect::<Vec<_>>(), codes);
         }
     }
 

@@ -1,15 +1,20 @@
 import { useState } from 'react';
 import { View } from 'react-native';
 
-import type { MinuteRequest } from '../../api/types';
+import type { MinuteRequest, RejectReason } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
-import { Body, Button, Card, ErrorBox, Loading, Message, Screen } from '../../ui/components';
+import { Body, Button, Card, Choices, ErrorBox, Loading, Message, Screen } from '../../ui/components';
 import { useConfirm } from '../../ui/useConfirm';
 import { useResource } from '../../ui/useResource';
+import { rejectWords } from '../../ui/words';
 import { AdminOnly } from './AdminOnly';
 
 const APPROVE_ASKS_ABOVE_MINUTES = 120;
+
+/** The reasons the owner may give, in the order offered; `NONE` rejects without one. */
+const REJECT_REASONS: RejectReason[] = ['NOT_PAID', 'WRONG_AMOUNT', 'TOO_MANY', 'PUMP_CLOSED'];
+type Picked = RejectReason | 'NONE';
 
 export function RequestsScreen() {
   return (
@@ -40,6 +45,8 @@ function Requests() {
   // decided request keeps its place, its buttons replaced by what was done, until the list is
   // pulled to refresh or another request is decided.
   const [answer, setAnswer] = useState<{ request: MinuteRequest; kind: 'error' | 'success'; text: string } | null>(null);
+  // Reject first asks why (one reason or none), in the request's own card; a second button sends it.
+  const [rejecting, setRejecting] = useState<{ id: string; reason: Picked } | null>(null);
 
   const decide = async (r: MinuteRequest, how: 'approve' | 'reject') => {
     const name = data.data?.names.get(r.userId) ?? t.unknownUser;
@@ -51,15 +58,22 @@ function Requests() {
         await api.approve(r.id);
         setAnswer({ request: r, kind: 'success', text: t.approved(name, i18n.minutes(r.minutes)) });
       } else {
-        await api.reject(r.id);
-        setAnswer({ request: r, kind: 'success', text: t.rejected(name) });
+        const picked = rejecting?.id === r.id ? rejecting.reason : 'NONE';
+        // The server's answer carries the reason it kept: the card shows that one.
+        const done = await api.reject(r.id, picked === 'NONE' ? null : picked);
+        setAnswer({ request: { ...r, ...done }, kind: 'success', text: t.rejected(name) });
       }
+      setRejecting(null);
     } catch (err) {
       setAnswer({ request: r, kind: 'error', text: i18n.error(err) });
     } finally {
       setBusy(null);
       void data.reload();
     }
+  };
+  const askWhy = (r: MinuteRequest) => {
+    confirm.disarm();
+    setRejecting({ id: r.id, reason: 'NONE' });
   };
 
   const pending = data.data?.requests ?? [];
@@ -83,6 +97,7 @@ function Requests() {
         const armed = confirm.isArmed(r.id);
         const said = answer?.request.id === r.id ? answer : null;
         const open = pending.some((p) => p.id === r.id);
+        const why = rejecting?.id === r.id ? rejecting : null;
         return (
           <Card key={r.id} testID={`request-${r.id}`}>
             <Body strong>{name}</Body>
@@ -99,8 +114,36 @@ function Requests() {
             {r.note ? <Body>{r.note}</Body> : null}
             <Body muted>{i18n.dateTime(r.createdAt)}</Body>
             {said ? <Message kind={said.kind} text={said.text} testID={`requests-${said.kind}`} /> : null}
+            {r.status === 'REJECTED' && r.rejectReason ? (
+              <Body strong testID={`request-${r.id}-reason`}>
+                {t.rejectReasonLine(rejectWords(r.rejectReason, t))}
+              </Body>
+            ) : null}
+            {open && why ? (
+              <>
+                <Body strong>{t.rejectWhy}</Body>
+                <Choices<Picked>
+                  stacked
+                  testID={`reject-${r.id}-reason`}
+                  value={why.reason}
+                  onChange={(reason) => setRejecting({ id: r.id, reason })}
+                  options={[
+                    { value: 'NONE', label: t.rejectNoReason },
+                    ...REJECT_REASONS.map((code) => ({ value: code, label: rejectWords(code, t) })),
+                  ]}
+                />
+                <Button
+                  kind="danger"
+                  testID={`reject-${r.id}-send`}
+                  label={t.rejectConfirm}
+                  busy={busy === r.id}
+                  onPress={() => void decide(r, 'reject')}
+                />
+                <Button kind="outline" testID={`reject-${r.id}-back`} label={t.rejectBack} disabled={busy === r.id} onPress={() => setRejecting(null)} />
+              </>
+            ) : null}
             {/* Armed, the approve button names the minutes and the farmer: it takes the whole width. */}
-            {open ? (
+            {open && !why ? (
               <View style={{ flexDirection: armed ? 'column' : 'row', gap: 10 }}>
                 <View style={armed ? null : { flex: 1 }}>
                   <Button
@@ -111,7 +154,7 @@ function Requests() {
                   />
                 </View>
                 <View style={armed ? null : { flex: 1 }}>
-                  <Button kind="outline" testID={`reject-${r.id}`} label={t.reject} disabled={busy === r.id} onPress={() => void decide(r, 'reject')} />
+                  <Button kind="outline" testID={`reject-${r.id}`} label={t.reject} disabled={busy === r.id} onPress={() => askWhy(r)} />
                 </View>
               </View>
             ) : null}

@@ -7,7 +7,7 @@ import { Body, Button, Card, ErrorBox, Fact, Heading, Loading, Screen, Tag } fro
 import { useResource } from '../../ui/useResource';
 import { entryTone, entryWord, motorTone, motorWord } from '../../ui/words';
 import { AdminOnly } from '../admin/AdminOnly';
-import { ChangePasswordCard } from '../ChangePasswordCard';
+import { PasswordSection } from '../ChangePasswordCard';
 
 /** The master's overview: every pump owner at a glance, a page at a time (by username), their
  *  totals, and any pump opened. */
@@ -63,6 +63,8 @@ function Admins() {
   };
   return (
     <Screen title={t.adminsTitle} testID="admins" onRefresh={refresh}>
+      {/* The master has no Alerts tab: their own password is changed here, above the owners. */}
+      <PasswordSection />
       {totals.data && totals.data.owners > 0 ? (
         <Card testID="totals">
           <Body strong>{t.totalsTitle}</Body>
@@ -99,9 +101,6 @@ function Admins() {
       ))}
       {moreError ? <ErrorBox error={moreError} onRetry={() => void loadMore()} /> : null}
       {next ? <Button kind="outline" testID="admins-more" label={t.moreAdmins} busy={moreBusy} onPress={() => void loadMore()} /> : null}
-
-      {/* The master has no Alerts tab: their own password is changed here. */}
-      <ChangePasswordCard />
     </Screen>
   );
 }

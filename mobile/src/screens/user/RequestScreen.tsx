@@ -5,6 +5,7 @@ import { useI18n } from '../../i18n/I18n';
 import { parseWholeNumber } from '../../i18n/format';
 import { Body, Button, Card, Choices, ErrorBox, Field, Heading, Message, Screen, Tag } from '../../ui/components';
 import { useResource } from '../../ui/useResource';
+import { rejectWords } from '../../ui/words';
 
 const PRESETS = [30, 60, 120] as const;
 
@@ -72,6 +73,11 @@ export function RequestScreen() {
             tone={r.status === 'APPROVED' ? 'running' : r.status === 'PENDING' ? 'hold' : 'idle'}
             word={t.requestStatus[r.status] ?? r.status}
           />
+          {r.status === 'REJECTED' && r.rejectReason ? (
+            <Body strong testID={`my-request-${r.id}-reason`}>
+              {t.rejectReasonLine(rejectWords(r.rejectReason, t))}
+            </Body>
+          ) : null}
           <Body muted>{i18n.dateTime(r.createdAt)}</Body>
           {r.note ? <Body muted>{r.note}</Body> : null}
         </Card>

@@ -41,8 +41,12 @@ pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -
                                 input type="hidden" name="minutes" value=(r.minutes);
                                 button.go type="submit" { (t.approve) }
                             }
-                            form.inline method="post" action={"/admin/requests/" (r.id) "/reject"} {
+                            form.reject method="post" action={"/admin/requests/" (r.id) "/reject"} {
                                 (page.csrf_field())
+                                select name="reason" aria-label=(t.reject_reason) {
+                                    option value="" { (t.no_reason) }
+                                    @for (code, words) in t.reject_reasons { option value=(code) { (words) } }
+                                }
                                 button.danger type="submit" { (t.reject) }
                             }
                         }
@@ -58,6 +62,7 @@ pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -
                     li {
                         strong { (name_of(&r.user_id)) } " · " (fmt_minutes(r.minutes, lang)) " "
                         span.tag.(r.status.to_lowercase()) { (words(t.request_status, &r.status)) }
+                        @if let Some(reason) = &r.reject_reason { " " span.reject-reason { (words(t.reject_reasons, reason)) } }
                         br; small.muted { (date_time(&r.created_at, zone, lang)) }
                         @if !r.note.is_empty() { " · " small { (r.note) } }
                     }
@@ -74,7 +79,10 @@ async fn decide(web: WebState, id: String, posted: Posted, approve: bool) -> Res
         return not_found(&posted.visit);
     }
     let verb = if approve { "approve" } else { "reject" };
-    let answer = web.api.post(&format!("/api/admin/minute-requests/{id}/{verb}"), &token, json!({})).await;
+    // A rejection's reason as chosen ("" is none); the API refuses one it does not know.
+    let reason = posted.field("reason");
+    let body = if approve || reason.is_empty() { json!({}) } else { json!({ "reason": reason }) };
+    let answer = web.api.post(&format!("/api/admin/minute-requests/{id}/{verb}"), &token, body).await;
     let farmer = answer.body["userId"].as_str().filter(|_| answer.status.is_success()).unwrap_or_default();
     let (lang, name) = (posted.visit.lang, farmer_name(&web, &token, farmer).await);
     finish(&posted, answer, "/admin/requests", |r| {
@@ -88,7 +96,7 @@ pub async fn approve(State(web): State<WebState>, Path(id): Path<String>, posted
     decide(web, id, posted, true).await
 }
 
-/// `POST /admin/requests/{id}/reject`.
+/// `POST /admin/requests/{id}/reject`: with the reason chosen, if any (`reason`).
 pub async fn reject(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
     decide(web, id, posted, false).await
 }
