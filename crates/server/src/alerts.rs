@@ -4,7 +4,7 @@
 //! notifications (read ones after 90 days, every one after a year), of push tickets past a day,
 //! and of firmware download records past a week.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, HttpClient, Limits, Outbox, SmsGateway, receipts_url_for};
 use pumppilot_engine::{AdminId, DeviceId, DevicePoll, Facts, Notice, NoticeKind, Timestamp};
@@ -201,10 +201,10 @@ pub fn spawn(app: &Arc<App>) {
     if settings.offline_after_ms > 0 || settings.shedding_after_ms > 0 {
         let weak = Arc::downgrade(app);
         tokio::spawn(async move {
-            let mut shedding = Shedding::default();
+            let mut watched = WatchMemory::default();
             loop {
                 let Some(app) = weak.upgrade() else { break };
-                watch_devices(&app, &mut shedding).await;
+                watch_devices(&app, &mut watched).await;
                 let next = app.settings.clock.sleep(WATCH_EVERY);
                 drop(app);
                 next.await;
@@ -235,17 +235,27 @@ fn uuid_like() -> String {
     pumppilot_store::NotificationId::new().to_string()
 }
 
-/// What the watch remembers between rounds: when it first saw each pump's current load shedding
-/// (by the spell's key) and whether it has told it (the device's name is read once per spell),
-/// since when the store has been failing, when the last round ran, and the silence of each pump
-/// it has told (by its key: the device's name is read once per silence).
+/// What the device watch remembers between rounds ([`watch_pumps`]).
 #[derive(Default)]
-pub struct Shedding(
-    std::collections::HashMap<AdminId, (String, Timestamp, bool)>,
-    Option<Timestamp>,
-    Option<Timestamp>,
-    std::collections::HashMap<AdminId, String>,
-);
+pub struct WatchMemory {
+    /// Each pump's current load shedding spell, as this server first saw it.
+    spells: HashMap<AdminId, Spell>,
+    /// Since when the store has been failing (told to every owner once it works again).
+    outage_since: Option<Timestamp>,
+    /// When the last round that read the store ran.
+    last_round: Option<Timestamp>,
+    /// The key of each pump's silence already told (the device's name is read once a silence).
+    silences_told: HashMap<AdminId, String>,
+}
+
+/// A load shedding spell: its key (naming when the grid last came back before it), when this
+/// server first saw it, and whether its owner has been told (the device's name is read once a
+/// spell).
+struct Spell {
+    key: String,
+    since: Timestamp,
+    told: bool,
+}
 
 /// On a shared store whose change feed fell behind, the watch skips its rounds (each reads the
 /// pumps it watches from the store, which a lagging feed says is already too slow), but never for longer than
@@ -265,8 +275,8 @@ const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
 /// memory; any other (most: a server holds only the pumps it needs) from what its record says
 /// (`Store::pump_links`, one read of every pump a round) and the heartbeat that vouches for its
 /// device (`Runtime::last_poll_of`): watching never brings a pump into memory.
-pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
-    watch_pumps(&app.runtime, app.store.as_ref(), &app.settings.alerts, shedding).await;
+pub async fn watch_devices(app: &App, watched: &mut WatchMemory) {
+    watch_pumps(&app.runtime, app.store.as_ref(), &app.settings.alerts, watched).await;
 }
 
 /// One round of [`watch_devices`], on `runtime`'s clock and state and `store`.
@@ -277,27 +287,27 @@ pub async fn watch_devices(app: &App, shedding: &mut Shedding) {
 /// writes it, with the time the device went offline), a load shedding spell is timed from when a
 /// round first saw it (as after a restart), and the rounds skipped are at most a few minutes
 /// apart, so a silence that lasts that much longer than the set time is always told.
-pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertSettings, shedding: &mut Shedding) {
+pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertSettings, watched: &mut WatchMemory) {
     let after = settings.offline_after_ms;
     let shedding_after = settings.shedding_after_ms;
     let clock = runtime.clock();
     if !runtime.watches_every_pump() {
         // Another server watches; this one forgets its spells (as after a restart) and its
         // outage, which the watching server saw too if the store was down for everyone.
-        *shedding = Shedding::default();
+        *watched = WatchMemory::default();
         return;
     }
     // Nothing can be written while the store fails: remember since when, and tell every owner
     // once it works again (this server's outage: the key names its start).
     if let Some(since) = runtime.store_outage() {
-        shedding.1.get_or_insert(since);
+        watched.outage_since.get_or_insert(since);
         return;
     }
     let started = clock.now();
     let stale_at_most = i64::try_from(WATCH_STALE_AT_MOST.as_millis()).unwrap_or(i64::MAX);
     if runtime.is_shared()
         && !runtime.is_fresh()
-        && let Some(last) = shedding.2.filter(|last| (0..stale_at_most).contains(&(started - *last)))
+        && let Some(last) = watched.last_round.filter(|last| (0..stale_at_most).contains(&(started - *last)))
     {
         tracing::debug!(
             last_round_ms_ago = started - last,
@@ -305,8 +315,8 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
         );
         return;
     }
-    shedding.2 = Some(started);
-    let outage = shedding.1.take().filter(|since| started - *since >= STORE_TROUBLE_AFTER_MS);
+    watched.last_round = Some(started);
+    let outage = watched.outage_since.take().filter(|since| started - *since >= STORE_TROUBLE_AFTER_MS);
     let links = match store.pump_links().await {
         Ok(links) => links,
         Err(err) => {
@@ -345,12 +355,13 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
         let now = clock.now();
         if shedding_now && shedding_after > 0 {
             let key = format!("shedding:{admin}:{}", grid_up_since.map_or(0, |t| t.millis()));
-            let (spell, since, told) = shedding.0.entry(admin).or_insert_with(|| (key.clone(), now, false));
-            if *spell != key {
-                (*spell, *since, *told) = (key.clone(), now, false);
+            let spell =
+                watched.spells.entry(admin).or_insert_with(|| Spell { key: key.clone(), since: now, told: false });
+            if spell.key != key {
+                *spell = Spell { key: key.clone(), since: now, told: false };
             }
-            let since = *since;
-            if now - since >= shedding_after && !*told {
+            let since = spell.since;
+            if now - since >= shedding_after && !spell.told {
                 // Named as the owner named the device that reports the grid (as a silence is).
                 let device = match controller {
                     Some(controller) => device_name(store, admin, controller).await,
@@ -364,18 +375,18 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
                 spells.push((admin, key));
             }
         } else {
-            shedding.0.remove(&admin);
+            watched.spells.remove(&admin);
         }
         if after == 0 {
             continue;
         }
         // A device never seen is not offline: it was never set up.
         let Some(last) = last_poll.filter(|last| now - *last >= after) else {
-            shedding.3.remove(&admin);
+            watched.silences_told.remove(&admin);
             continue;
         };
         let key = format!("offline:{admin}:{}", last.millis());
-        if shedding.3.get(&admin) == Some(&key) {
+        if watched.silences_told.get(&admin) == Some(&key) {
             continue;
         }
         let device = match controller {
@@ -394,10 +405,10 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     }
     match store.add_notices(&notices).await {
         Ok(_) => {
-            shedding.3.extend(silences);
+            watched.silences_told.extend(silences);
             for (admin, key) in spells {
-                if let Some(spell) = shedding.0.get_mut(&admin).filter(|spell| spell.0 == key) {
-                    spell.2 = true;
+                if let Some(spell) = watched.spells.get_mut(&admin).filter(|spell| spell.key == key) {
+                    spell.told = true;
                 }
             }
         }

@@ -572,7 +572,7 @@ async fn a_tenant_given_a_run_later_is_read_by_its_timers_owner_which_fires_its_
 #[tokio::test]
 async fn one_server_of_a_fleet_watches_every_pump_for_the_owners_alerts() {
     use pumppilot_engine::NoticeKind;
-    use pumppilot_server::alerts::{AlertSettings, Shedding, watch_pumps};
+    use pumppilot_server::alerts::{AlertSettings, WatchMemory, watch_pumps};
     let mongo = testing::fresh_store().await;
     let store: Arc<dyn Store> = Arc::new(mongo.clone());
     let clock = ManualClock::starting_now();
@@ -603,9 +603,9 @@ async fn one_server_of_a_fleet_watches_every_pump_for_the_owners_alerts() {
 
     let before = lists().await;
     other.heartbeat().await;
-    watch_pumps(other, store.as_ref(), &settings, &mut Shedding::default()).await;
+    watch_pumps(other, store.as_ref(), &settings, &mut WatchMemory::default()).await;
     assert_eq!((lists().await - before, told().await), (0, 0), "the other server lists no pump, tells nobody");
     watcher.heartbeat().await;
-    watch_pumps(watcher, store.as_ref(), &settings, &mut Shedding::default()).await;
+    watch_pumps(watcher, store.as_ref(), &settings, &mut WatchMemory::default()).await;
     assert_eq!(told().await, pumps.len(), "every owner is told once, by the watching server");
 }

@@ -23,7 +23,7 @@ use pumppilot_engine::{
     AdminId, Credit, DeviceId, DevicePoll, EntryId, Event, LedgerKind, Motor, NoticeKind, PollAnswer, UserId,
 };
 use pumppilot_server::{
-    alerts::{AlertSettings, Shedding, WATCH_STALE_AT_MOST, watch_pumps},
+    alerts::{AlertSettings, WATCH_STALE_AT_MOST, WatchMemory, watch_pumps},
     clock::{Clock, ManualClock},
     runtime::{Extras, FRESH_FOR, Runtime, STALE_OFF_FOR},
 };
@@ -266,7 +266,7 @@ async fn the_alerts_watch_reads_nothing_while_the_feed_is_behind_and_tells_the_o
     let (a, feed) = pump.server(true).await;
     let feed = feed.unwrap();
     let settings = AlertSettings { offline_after_ms: 60_000, ..AlertSettings::default() };
-    let mut watch = Shedding::default();
+    let mut watch = WatchMemory::default();
     let last_poll = pump.clock.now();
     assert_eq!(pump.poll(&a, false).await.motor, Motor::Off);
     a.flush_telemetry().await;
