@@ -5,7 +5,7 @@ use pumppilot_engine::{
     request_rejected,
 };
 use pumppilot_store::{
-    AuditEntry, AuditedWrite, Commit, Decision, Delivery, MinuteRequest, RequestQuery, RequestStatus, Snapshot, Store,
+    AuditEntry, AuditedWrite, Commit, Decision, Delivery, MinuteRequest, RequestQuery, RequestStatus, Store,
     StoreError, request_notice_key,
 };
 
@@ -332,14 +332,7 @@ pub async fn a_rejection_keeps_its_reason(store: &dyn Store) {
     // A copy keeps every reason, and the one without.
     let before = store.export().await.unwrap();
     assert_eq!(before.minute_requests, rejected, "oldest first");
-    store.erase().await.unwrap();
-    let accounts = Snapshot { accounts: before.accounts.clone(), ..Snapshot::default() };
-    let tenants = Snapshot { tenants: before.tenants.clone(), ..Snapshot::default() };
-    let rest = Snapshot { accounts: vec![], tenants: vec![], ..before.clone() };
-    for part in [accounts, tenants, rest] {
-        store.import(&part).await.unwrap();
-    }
-    assert_eq!(store.export().await.unwrap(), before);
+    crate::support::copy_back(store, &before).await;
     for (request, reason) in rejected.iter().zip(&reasons) {
         assert_eq!(store.minute_request(request.id).await.unwrap().and_then(|r| r.reject_reason), *reason);
     }

@@ -4,7 +4,7 @@
 use pumppilot_engine::{Timestamp, UserId};
 use pumppilot_store::{
     AccountChange, AlertProfile, AuditEntry, RefreshMatch, Role, Rotation, Session, SessionId, SessionKind,
-    SessionScope, Snapshot, Store, StoreError,
+    SessionScope, Store, StoreError,
 };
 
 use crate::support::{DAY, MINUTE, assert_err, at, tenancy};
@@ -256,14 +256,7 @@ pub async fn a_push_token_lives_as_long_as_the_session_that_registered_it(store:
 
     // The same through an export: each token comes back with its session.
     let before = store.export().await.unwrap();
-    store.erase().await.unwrap();
-    let accounts = Snapshot { accounts: before.accounts.clone(), ..Snapshot::default() };
-    let tenants = Snapshot { tenants: before.tenants.clone(), ..Snapshot::default() };
-    let rest = Snapshot { accounts: vec![], tenants: vec![], ..before.clone() };
-    for part in [accounts, tenants, rest] {
-        store.import(&part).await.unwrap();
-    }
-    assert_eq!(store.export().await.unwrap(), before);
+    crate::support::copy_back(store, &before).await;
 
     // A new password given by the owner ends all of Karim's sessions: his phones' tokens go.
     let four = mobile(karim, b"k4-access", b"k4-refresh", at(20));
