@@ -2,14 +2,15 @@ import { fireEvent, screen, waitFor } from '@testing-library/react-native';
 import * as Notifications from 'expo-notifications';
 
 import type { AlertProfile, Notifications as List } from '../src/api/types';
-import { KEYS } from '../src/storage';
+import { KEYS, memoryStore } from '../src/storage';
 import { newServer, renderApp, signedInStorage } from '../test/app';
-import { KARIM, idle } from '../test/fakeServer';
+import { BASE, KARIM, idle } from '../test/fakeServer';
 
 jest.mock('expo-notifications', () => ({
   getPermissionsAsync: jest.fn(),
   requestPermissionsAsync: jest.fn(),
   getExpoPushTokenAsync: jest.fn(),
+  addPushTokenListener: jest.fn(),
 }));
 const mocked = Notifications as jest.Mocked<typeof Notifications>;
 
@@ -26,10 +27,22 @@ const EMPTY: AlertProfile = {
   quietHours: null,
 };
 
-/** A farmer with two notifications (one unread) and an alert profile kept by the fake server. */
-function farmerWithAlerts() {
+const THIS_PHONE = 'ExponentPushToken[karim-phone]';
+const REGISTER_THIS_PHONE = 'PUT /api/alerts/push-tokens/ExponentPushToken%5Bkarim-phone%5D';
+
+/** Push is on: the phone lets PumpPilot notify, and Expo gives it `token`. */
+function pushAllowed(token = THIS_PHONE) {
+  mocked.getPermissionsAsync.mockResolvedValue({ granted: true, canAskAgain: true } as never);
+  mocked.getExpoPushTokenAsync.mockResolvedValue({ type: 'expo', data: token });
+}
+
+/**
+ * A farmer with two notifications (one unread) and an alert profile kept by the fake server, signed
+ * in on this phone already (or, `signedIn: false`, a phone that signs in afresh).
+ */
+function farmerWithAlerts({ signedIn = true, pushTokens = [] as string[] } = {}) {
   const { server, sessions } = newServer();
-  let profile: AlertProfile = { ...EMPTY };
+  let profile: AlertProfile = { ...EMPTY, pushTokens };
   let list: List = {
     unread: 1,
     notifications: [
@@ -65,11 +78,24 @@ function farmerWithAlerts() {
       return { body: profile };
     }),
   );
-  const phone = signedInStorage(sessions, KARIM);
-  renderApp(phone);
+  server.on(
+    'PUT /api/alerts/push-tokens/{token}',
+    sessions.authed((req) => {
+      // As the server does: the token joins the profile, last (it takes this session).
+      const token = decodeURIComponent(req.path.split('/').pop()!);
+      profile = { ...profile, pushTokens: [...profile.pushTokens.filter((t) => t !== token), token] };
+      return { body: profile };
+    }),
+  );
+  server.on('DELETE /api/alerts/push-tokens/{token}', sessions.authed({ body: EMPTY }));
+  const phone = signedIn
+    ? signedInStorage(sessions, KARIM)
+    : { secure: memoryStore(), prefs: memoryStore({ [KEYS.language]: 'en' }) };
+  const view = renderApp(phone);
   return {
     server,
     phone,
+    view,
     profile: () => profile,
     /** As five wrong codes texted from `number`, waiting, leave it. */
     drop: (number: string) => {
@@ -78,13 +104,26 @@ function farmerWithAlerts() {
   };
 }
 
+async function signIn() {
+  fireEvent.changeText(await screen.findByTestId('login-server'), BASE);
+  fireEvent.changeText(screen.getByTestId('login-username'), 'karim');
+  fireEvent.changeText(screen.getByTestId('login-password'), 'karim-password');
+  fireEvent.press(screen.getByTestId('login-submit'));
+  await screen.findByText('IDLE');
+}
+
 async function openAlerts() {
   await screen.findByText('IDLE');
   fireEvent.press(await screen.findByTestId('tab-alerts'));
 }
 
 describe('alerts', () => {
-  beforeEach(() => jest.clearAllMocks());
+  beforeEach(() => {
+    jest.clearAllMocks();
+    // Push is off until a test turns it on.
+    mocked.getPermissionsAsync.mockResolvedValue({ granted: false, canAskAgain: true } as never);
+    mocked.addPushTokenListener.mockReturnValue({ remove: jest.fn() } as never);
+  });
 
   test('the bell lists notifications newest first, counts the unread and marks them read', async () => {
     const { server } = farmerWithAlerts();
@@ -101,24 +140,22 @@ describe('alerts', () => {
     expect(server.last('GET /api/notifications')!.query.get('language')).toBe('en');
   });
 
-  test('push registration asks once, then adds this phone’s Expo token to the profile', async () => {
-    mocked.getPermissionsAsync.mockResolvedValue({ granted: false, canAskAgain: true } as never);
+  test('push registration asks once, then registers this phone’s Expo token with the session', async () => {
     mocked.requestPermissionsAsync.mockResolvedValue({ granted: true, canAskAgain: true } as never);
-    mocked.getExpoPushTokenAsync.mockResolvedValue({ type: 'expo', data: 'ExponentPushToken[karim-phone]' });
+    mocked.getExpoPushTokenAsync.mockResolvedValue({ type: 'expo', data: THIS_PHONE });
     const { server, profile } = farmerWithAlerts();
     await openAlerts();
     fireEvent.press(await screen.findByTestId('alerts-push'));
     expect(await screen.findByText('This phone gets notifications.')).toBeTruthy();
     expect(mocked.requestPermissionsAsync).toHaveBeenCalledTimes(1);
-    expect(server.last('PUT /api/alerts/profile')!.body).toEqual({ ...EMPTY, pushTokens: ['ExponentPushToken[karim-phone]'] });
-    expect(profile().pushTokens).toEqual(['ExponentPushToken[karim-phone]']);
+    expect(server.count(REGISTER_THIS_PHONE)).toBe(1);
+    expect(server.count('PUT /api/alerts/profile')).toBe(0);
+    expect(profile().pushTokens).toEqual([THIS_PHONE]);
   });
 
   test('the token registered is remembered on the phone: signing out takes it out of the account', async () => {
-    mocked.getPermissionsAsync.mockResolvedValue({ granted: true, canAskAgain: true } as never);
-    mocked.getExpoPushTokenAsync.mockResolvedValue({ type: 'expo', data: 'ExponentPushToken[karim-phone]' });
+    pushAllowed();
     const { server, phone } = farmerWithAlerts();
-    server.on('DELETE /api/alerts/push-tokens/{token}', { body: EMPTY });
     await openAlerts();
     fireEvent.press(await screen.findByTestId('alerts-push'));
     expect(await screen.findByText('This phone gets notifications.')).toBeTruthy();
@@ -126,6 +163,76 @@ describe('alerts', () => {
     fireEvent.press(screen.getByTestId('sign-out'));
     expect(await screen.findByTestId('login')).toBeTruthy();
     expect(server.count('DELETE /api/alerts/push-tokens/ExponentPushToken%5Bkarim-phone%5D')).toBe(1);
+  });
+
+  test('after every sign-in, push on, the phone registers its token with the new session, even when the profile lists it', async () => {
+    pushAllowed();
+    // The profile lists the token already: an old session of this phone's lapsed without signing out.
+    const { server, phone, profile } = farmerWithAlerts({ signedIn: false, pushTokens: [THIS_PHONE] });
+    await signIn();
+    await waitFor(() => expect(server.count(REGISTER_THIS_PHONE)).toBe(1));
+    const login = server.calls.findIndex((c) => c.path === '/api/mobile/login');
+    const registered = server.calls.findIndex((c) => `${c.method} ${c.path}` === REGISTER_THIS_PHONE);
+    expect(registered).toBeGreaterThan(login);
+    expect(server.calls[registered]!.token).toMatch(/^m_access_/);
+    expect(server.count('PUT /api/alerts/profile')).toBe(0);
+    expect(mocked.requestPermissionsAsync).not.toHaveBeenCalled();
+    expect(profile().pushTokens).toEqual([THIS_PHONE]);
+    // Kept on the phone, for the sign-out to take it out of the account.
+    await waitFor(async () => expect(await phone.prefs.get(KEYS.pushToken)).toBe(THIS_PHONE));
+
+    fireEvent.press(screen.getByTestId('sign-out'));
+    expect(await screen.findByTestId('login')).toBeTruthy();
+    expect(server.count('DELETE /api/alerts/push-tokens/ExponentPushToken%5Bkarim-phone%5D')).toBe(1);
+    await signIn();
+    await waitFor(() => expect(server.count(REGISTER_THIS_PHONE)).toBe(2));
+    expect(server.last(REGISTER_THIS_PHONE)!.token).not.toBe(server.calls[registered]!.token);
+  });
+
+  test('push off: a sign-in asks nothing and registers nothing', async () => {
+    const { server } = farmerWithAlerts({ signedIn: false });
+    await signIn();
+    await waitFor(() => expect(mocked.getPermissionsAsync).toHaveBeenCalled());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(mocked.requestPermissionsAsync).not.toHaveBeenCalled();
+    expect(mocked.getExpoPushTokenAsync).not.toHaveBeenCalled();
+    expect(server.calls.filter((c) => c.path.startsWith('/api/alerts/push-tokens/'))).toEqual([]);
+  });
+
+  test('offline when it signs in, the phone says nothing and registers its token at the next start', async () => {
+    pushAllowed();
+    const { server, phone, view } = farmerWithAlerts({ signedIn: false, pushTokens: [THIS_PHONE] });
+    const register = server.handler('PUT /api/alerts/push-tokens/{token}');
+    let unreachable = true;
+    server.on('PUT /api/alerts/push-tokens/{token}', (req) => {
+      if (unreachable) throw new TypeError('Network request failed');
+      return register(req);
+    });
+    await signIn();
+    await waitFor(() => expect(server.count(REGISTER_THIS_PHONE)).toBe(1));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await phone.prefs.get(KEYS.pushToken)).toBeNull();
+    expect(screen.queryByTestId('alerts-error')).toBeNull();
+    expect(screen.getByText('IDLE')).toBeTruthy();
+
+    view.unmount();
+    unreachable = false;
+    renderApp(phone);
+    await waitFor(() => expect(server.count(REGISTER_THIS_PHONE)).toBe(2));
+    await waitFor(async () => expect(await phone.prefs.get(KEYS.pushToken)).toBe(THIS_PHONE));
+  });
+
+  test('a new token from Expo is registered at once with the session', async () => {
+    pushAllowed();
+    const { server, phone } = farmerWithAlerts();
+    await screen.findByText('IDLE');
+    await waitFor(() => expect(server.count(REGISTER_THIS_PHONE)).toBe(1));
+    expect(mocked.addPushTokenListener).toHaveBeenCalled();
+    const changed = mocked.addPushTokenListener.mock.calls.at(-1)![0];
+    mocked.getExpoPushTokenAsync.mockResolvedValue({ type: 'expo', data: 'ExponentPushToken[renewed]' });
+    changed({ type: 'ios', data: 'device-token' });
+    await waitFor(() => expect(server.count('PUT /api/alerts/push-tokens/ExponentPushToken%5Brenewed%5D')).toBe(1));
+    await waitFor(async () => expect(await phone.prefs.get(KEYS.pushToken)).toBe('ExponentPushToken[renewed]'));
   });
 
   test('a phone that refuses notifications says so and registers nothing', async () => {

@@ -1325,6 +1325,133 @@ async fn ones_own_password_change_keeps_this_phones_push_token_and_takes_the_oth
     assert_eq!(this_phone.get("/api/alerts/profile").await.1["pushTokens"], json!([this_token]));
 }
 
+/// The path of `PUT` and `DELETE /api/alerts/push-tokens/{token}` for `token`, percent-encoded.
+fn push_token_path(token: &str) -> String {
+    format!("/api/alerts/push-tokens/{}", token.replace('[', "%5B").replace(']', "%5D"))
+}
+
+/// Registers `token` as the phone's own, as the app does after every sign-in: answers the status
+/// and the caller's profile after.
+async fn this_phones_token(client: &common::Client, token: &str) -> (StatusCode, Value) {
+    client.request(Method::PUT, &push_token_path(token), None).await
+}
+
+/// The phone whose app session lapsed without signing out (the app reinstalled, its storage
+/// cleared) signs in again while its token is still listed under the old session, and registers
+/// the token as its own: the token takes the new session, so when the old one is purged, a month
+/// after its sign-in, the token stays and the next notice is pushed to it. A phone left in a drawer,
+/// whose session lapsed too and that never signed in again, loses its token in the same purge.
+#[tokio::test]
+async fn a_phone_signed_in_again_keeps_its_pushes_when_its_lapsed_session_is_purged() {
+    const DAY: u64 = 24 * 60 * 60;
+    let (app, pushes) = app_pushing().await;
+    app.tenant("rahim", 1, 0).await;
+    let (token, drawer_token) = ("ExponentPushToken[reinstalled]", "ExponentPushToken[in-a-drawer]");
+    let lapsed = in_the_app(&app, "rahim-farmer-0", common::PASSWORD).await;
+    let drawer = in_the_app(&app, "rahim-farmer-0", common::PASSWORD).await;
+    assert_eq!(this_phones_token(&lapsed, token).await.0, StatusCode::OK);
+    assert_eq!(this_phones_token(&drawer, drawer_token).await.0, StatusCode::OK);
+
+    // Twenty days on, the app, reinstalled, signs in afresh: the old session was never ended, and
+    // the profile lists the token under it.
+    app.clock.advance(Duration::from_secs(20 * DAY));
+    let again = in_the_app(&app, "rahim-farmer-0", common::PASSWORD).await;
+    let (status, view) = this_phones_token(&again, token).await;
+    assert_eq!((status, &view["pushTokens"]), (StatusCode::OK, &json!([drawer_token, token])), "{view}");
+
+    // Eleven days more: both old sessions' refresh tokens expired, and the hourly sweep purges them.
+    app.clock.advance(Duration::from_secs(11 * DAY));
+    until("the hourly purge ran", || app.waits_for(3_600_000) >= 2).await;
+    let (owner, farmer) =
+        (app.login("rahim", common::PASSWORD).await, app.login("rahim-farmer-0", common::PASSWORD).await);
+    let listed = farmer.get("/api/alerts/profile").await.1["pushTokens"].clone();
+    assert_eq!(listed, json!([token]), "the drawer's token went with its session; this phone's stays");
+    rejected_request(&owner, &farmer).await;
+    until_sent(&app, || !pushes.lock().unwrap().is_empty()).await;
+    assert_eq!(*pushes.lock().unwrap(), [vec![token.to_owned()]], "the next notice is pushed to the phone");
+}
+
+/// Only the app registers a phone's own token: a browser session is refused with a sentence, and a
+/// token that is not one is refused as the profile refuses it, both changing nothing. The same
+/// call again changes nothing; the newest ten tokens are kept. A token another account had (the
+/// phone passed on, at another pump too) leaves it, and lives with the new account's session: the
+/// new account's owner signing every session out (a new password) takes it.
+#[tokio::test]
+async fn a_phones_own_token_is_registered_from_the_app_alone_and_moves_from_another_account() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let other = app.tenant("jamila", 1, 0).await;
+    let token = "ExponentPushToken[passed-on]";
+    let karim = in_the_app(&app, "rahim-farmer-0", common::PASSWORD).await;
+    let (status, view) = this_phones_token(&karim, token).await;
+    assert_eq!((status, &view["pushTokens"]), (StatusCode::OK, &json!([token])), "{view}");
+    assert_eq!(view["language"], "en", "the profile made as the profile route makes it");
+    assert_eq!(this_phones_token(&karim, token).await, (StatusCode::OK, view.clone()), "again: the same");
+
+    let (status, refused) = this_phones_token(&t.users[0], "ExponentPushToken[a-browser]").await;
+    assert_error(&(status, refused.clone()), StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("only the app"), "{refused}");
+    assert_error(&this_phones_token(&karim, "not-a-token").await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&this_phones_token(&app.anonymous(), token).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_eq!(karim.get("/api/alerts/profile").await.1, view, "nothing changed");
+
+    // A profile saved from a screen read before the phone registered does not take its token off;
+    // from another session of Karim's (the dashboard) it does, as before.
+    let stale = json!({"phone": null, "pushTokens": [], "language": "bn", "muted": [], "quietHours": null});
+    let (status, saved) = karim.request(Method::PUT, "/api/alerts/profile", Some(stale.clone())).await;
+    assert_eq!((status, &saved["pushTokens"], &saved["language"]), (StatusCode::OK, &json!([token]), &json!("bn")));
+    let on_the_web = app.login("rahim-farmer-0", common::PASSWORD).await;
+    let (status, saved) = on_the_web.request(Method::PUT, "/api/alerts/profile", Some(stale)).await;
+    assert_eq!((status, &saved["pushTokens"]), (StatusCode::OK, &json!([])), "{saved}");
+    let english = json!({"phone": null, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
+    assert_eq!(karim.request(Method::PUT, "/api/alerts/profile", Some(english)).await.0, StatusCode::OK);
+    assert_eq!(this_phones_token(&karim, token).await, (StatusCode::OK, view.clone()), "registered again");
+
+    let (status, refused) = this_phones_token(&t.users[0], "ExponentPushToken[a-browser]").await;
+    assert_error(&(status, refused.clone()), StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("only the app"), "{refused}");
+    assert_error(&this_phones_token(&karim, "not-a-token").await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&this_phones_token(&app.anonymous(), token).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_eq!(karim.get("/api/alerts/profile").await.1, view, "nothing changed");
+
+    // A profile saved from a screen read before the phone registered does not take its token off;
+    // from another session of Karim's (the dashboard) it does, as before.
+    let mut stale = view.clone();
+    stale["pushTokens"] = json!([]);
+    stale["language"] = json!("bn");
+    let (status, saved) = karim.request(Method::PUT, "/api/alerts/profile", Some(stale.clone())).await;
+    assert_eq!((status, &saved["pushTokens"], &saved["language"]), (StatusCode::OK, &json!([token]), &json!("bn")));
+    let on_the_web = app.login("rahim-farmer-0", common::PASSWORD).await;
+    let (status, saved) = on_the_web.request(Method::PUT, "/api/alerts/profile", Some(stale)).await;
+    assert_eq!((status, &saved["pushTokens"]), (StatusCode::OK, &json!([])), "{saved}");
+    assert_eq!(this_phones_token(&karim, token).await.0, StatusCode::OK, "registered again");
+    let mut view = karim.get("/api/alerts/profile").await.1;
+    view["language"] = json!("en");
+    assert_eq!(karim.request(Method::PUT, "/api/alerts/profile", Some(view.clone())).await.0, StatusCode::OK);
+
+    // Ten more phones of Karim's: the oldest token leaves.
+    let more: Vec<String> = (0..10).map(|i| format!("ExponentPushToken[phone-{i}]")).collect();
+    for phone in &more {
+        assert_eq!(this_phones_token(&karim, phone).await.0, StatusCode::OK);
+    }
+    assert_eq!(karim.get("/api/alerts/profile").await.1["pushTokens"], json!(more), "the newest ten");
+    assert_eq!(this_phones_token(&karim, token).await.0, StatusCode::OK);
+    let kept: Vec<&str> = more[1..].iter().map(String::as_str).chain([token]).collect();
+    assert_eq!(karim.get("/api/alerts/profile").await.1["pushTokens"], json!(kept));
+
+    // The phone passes to Salma, at another pump.
+    let salma = in_the_app(&app, "jamila-farmer-0", common::PASSWORD).await;
+    let (status, view) = this_phones_token(&salma, token).await;
+    assert_eq!((status, &view["pushTokens"]), (StatusCode::OK, &json!([token])), "{view}");
+    let kept: Vec<&str> = more[1..].iter().map(String::as_str).collect();
+    assert_eq!(karim.get("/api/alerts/profile").await.1["pushTokens"], json!(kept), "it left Karim");
+    let (status, reset) =
+        other.admin.post(&format!("/api/admin/users/{}/password", other.user_ids[0]), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    let salma = app.login("jamila-farmer-0", reset["password"].as_str().unwrap()).await;
+    assert_eq!(salma.get("/api/alerts/profile").await.1["pushTokens"], json!([]), "it went with her session");
+}
+
 /// On SQLite, where one server runs, each text taken is claimed in the store: sent again to the
 /// server restarted on the same file, it is refused and Salma's run goes on; and a phone answered
 /// with the help is not answered again within ten minutes, across the restart too.

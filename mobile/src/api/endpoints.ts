@@ -132,6 +132,12 @@ export function endpoints(client: ApiClient) {
     alertProfile: async (): Promise<AlertProfile> => client.call('get', '/api/alerts/profile'),
     setAlertProfile: async (profile: AlertProfile): Promise<AlertProfile> =>
       client.call('put', '/api/alerts/profile', { body: profile }),
+    /**
+     * Registers this phone's push token as its own, with this session (after every sign-in, and when
+     * Expo gives a new token): it moves from another session or account; answers the profile.
+     */
+    registerPushToken: async (token: string): Promise<AlertProfile> =>
+      client.call('put', '/api/alerts/push-tokens/{token}', { params: { token } }),
     /** Takes this phone's push token out of the caller's profile (signing out); answers the profile. */
     forgetPushToken: async (token: string): Promise<AlertProfile> =>
       client.call('delete', '/api/alerts/push-tokens/{token}', { params: { token } }),

@@ -552,7 +552,17 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        put?: never;
+        /**
+         * Registers this phone's push token with the caller's app session, the app's call after every
+         *     sign-in and whenever Expo gives the phone a new token: the token joins the caller's profile (the
+         *     profile is made if they had none), last, the oldest leaving past ten, and lives as long as this
+         *     session whatever session or account had it before. It moves from another session of the
+         *     caller's (the phone signed in again after its session lapsed, the app reinstalled or its
+         *     storage cleared) and from another account (the phone passed on) in the same write. The same
+         *     call again changes nothing. A web session is refused (403 `FORBIDDEN`): a browser has no push
+         *     token to register. Answers the caller's profile after.
+         */
+        put: operations["register_push_token"];
         post?: never;
         /**
          * Stops push notifications to one phone of the caller's: its Expo push token leaves their
@@ -4732,6 +4742,65 @@ export interface operations {
             };
             /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    register_push_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The phone's Expo push token, `ExponentPushToken[…]`, percent-encoded */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's profile, with that token */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertProfileView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

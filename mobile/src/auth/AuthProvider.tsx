@@ -4,6 +4,7 @@ import { Platform } from 'react-native';
 
 import { ApiClient, ApiError, OfflineError, normaliseServerUrl, revokeRefreshToken, type Tokens } from '../api/client';
 import { endpoints, type Api } from '../api/endpoints';
+import { onNewPushToken, registerAgain } from '../alerts/push';
 import type { User } from '../api/types';
 import { diagnoseServer, ServerProblemError } from '../server';
 import { KEYS, type AppStorage } from '../storage';
@@ -91,6 +92,22 @@ export function AuthProvider({ storage, children }: { storage: AppStorage; child
     [storage, forget],
   );
 
+  // This phone's push token, registered with the session signed in when push is on: after every
+  // sign-in, at every start and when Expo gives a new token. Quiet: offline, or with the session
+  // ending, it waits for the next start or sign-in. Kept on the phone once registered, for the
+  // sign-out to take it out of the account.
+  const registerPush = useCallback(
+    async (client: ApiClient) => {
+      try {
+        const token = await registerAgain(endpoints(client));
+        if (token && clientRef.current === client) await storage.prefs.set(KEYS.pushToken, token).catch(() => {});
+      } catch {
+        // Tried again at the next chance.
+      }
+    },
+    [storage],
+  );
+
   const signedIn = useCallback((client: ApiClient, user: User) => {
     clientRef.current = client;
     setState({ phase: 'signedIn', user, client, api: endpoints(client) });
@@ -136,19 +153,23 @@ export function AuthProvider({ storage, children }: { storage: AppStorage; child
       } catch {
         user = null;
       }
+      let client: ApiClient | null = null;
       if (serverUrl && refreshToken && user) {
         // Signed in before: show the app at once (it works offline with the last state); the
         // first request renews the access token, or ends the session if the server says so.
-        signedIn(makeClient(serverUrl, { accessToken: null, accessExpiresAt: 0, refreshToken }), user);
+        client = makeClient(serverUrl, { accessToken: null, accessExpiresAt: 0, refreshToken });
+        signedIn(client, user);
       } else {
         setState({ phase: 'signedOut' });
       }
-      void revokePending();
+      // A sign-out left over first: it may take this phone's token out of the account.
+      await revokePending();
+      if (client) await registerPush(client);
     })();
     return () => {
       live = false;
     };
-  }, [storage, makeClient, signedIn, revokePending]);
+  }, [storage, makeClient, signedIn, revokePending, registerPush]);
 
   const signIn = useCallback(
     async (serverInput: string, username: string, password: string) => {
@@ -169,10 +190,18 @@ export function AuthProvider({ storage, children }: { storage: AppStorage; child
       ]);
       setRemembered({ serverUrl, username: username.trim() });
       signedIn(client, user);
-      void revokePending();
+      // The token after the sign-out left over, which may take it out of this very account.
+      void revokePending().then(() => registerPush(client));
     },
-    [makeClient, signedIn, storage, revokePending],
+    [makeClient, signedIn, storage, revokePending, registerPush],
   );
+
+  // Expo gives the phone a new token (its push service renewed it): registered at once.
+  const current = state.phase === 'signedIn' ? state.client : null;
+  useEffect(() => {
+    if (!current) return;
+    return onNewPushToken(() => void registerPush(current));
+  }, [current, registerPush]);
 
   const signOut = useCallback(async () => {
     const client = clientRef.current;

@@ -28,7 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(notifications))
         .routes(routes!(mark_read))
         .routes(routes!(profile, set_profile))
-        .routes(routes!(forget_push_token))
+        .routes(routes!(register_push_token, forget_push_token))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -161,8 +161,8 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
     {
         return Err(ApiError::validation("phone: E.164, like +8801711000000"));
     }
-    if view.push_tokens.len() > 10 {
-        return Err(ApiError::validation("pushTokens: at most 10"));
+    if view.push_tokens.len() > MAX_PUSH_TOKENS {
+        return Err(ApiError::validation(format!("pushTokens: at most {MAX_PUSH_TOKENS}")));
     }
     if let Some(token) = view.push_tokens.iter().find(|t| !is_push_token(t)) {
         return Err(ApiError::validation(format!("pushTokens: `{token}` is not an Expo push token")));
@@ -237,6 +237,7 @@ async fn set_profile(
     let current = profile_of(&app, &caller).await?;
     let mut profile =
         AlertProfile { phone: current.phone.clone(), pending_phone: current.pending_phone.clone(), ..wanted.clone() };
+    keep_this_phones_tokens(&mut profile.push_tokens, &current, &caller);
     // A push token new to the profile is this phone's: it lives as long as the app's session that
     // sent it (signed out by a new password, a suspension or the session's end, the phone stops
     // getting pushes); one the profile listed already keeps the session it had.
@@ -246,11 +247,27 @@ async fn set_profile(
     Ok(Json(profile_view(&app, &profile)))
 }
 
+/// Puts back in `tokens` the caller's own phone's tokens (those `current` lists with the caller's
+/// session) that the profile sent leaves out: a profile saved from a screen read before this
+/// phone registered its token must not take it off. The phone takes its token off itself
+/// (`DELETE /api/alerts/push-tokens/{token}`), or its session's end does. The newest
+/// [`MAX_PUSH_TOKENS`] are kept, this phone's first.
+fn keep_this_phones_tokens(tokens: &mut Vec<String>, current: &AlertProfile, caller: &Caller) {
+    let own = |token: &String| current.session_of(token) == Some(caller.session);
+    let missing: Vec<String> = current.push_tokens.iter().filter(|t| own(t) && !tokens.contains(t)).cloned().collect();
+    tokens.extend(missing);
+    while tokens.len() > MAX_PUSH_TOKENS {
+        let Some(other) = tokens.iter().position(|t| !own(t)) else { break };
+        tokens.remove(other);
+    }
+}
+
 /// The session each of `tokens` lives with: the one it had when `current` lists it already (the
 /// app sends the whole profile back, its other phones' tokens too), else the caller's if it is
-/// the app's (a phone signed in again registers its token afresh, which takes the new session,
-/// as a phone passed on to another account takes that account's). A web session registers no
-/// phone: a token it sets has no session.
+/// the app's (an app older than `PUT /api/alerts/push-tokens/{token}` adds its token here, as a
+/// phone passed on to another account does). A token listed already never takes the caller's
+/// session here: the app gives its own token its new session through [`register_push_token`]. A
+/// web session registers no phone: a token it sets has no session.
 fn token_sessions(tokens: &[String], current: &AlertProfile, caller: &Caller) -> BTreeMap<String, SessionId> {
     let registering = (caller.kind == SessionKind::Mobile).then_some(caller.session);
     tokens
@@ -260,6 +277,44 @@ fn token_sessions(tokens: &[String], current: &AlertProfile, caller: &Caller) ->
             Some((token.clone(), session?))
         })
         .collect()
+}
+
+/// How many push tokens a profile lists at most (phones of one person).
+const MAX_PUSH_TOKENS: usize = 10;
+
+/// Registers this phone's push token with the caller's app session, the app's call after every
+/// sign-in and whenever Expo gives the phone a new token: the token joins the caller's profile (the
+/// profile is made if they had none), last, the oldest leaving past ten, and lives as long as this
+/// session whatever session or account had it before. It moves from another session of the
+/// caller's (the phone signed in again after its session lapsed, the app reinstalled or its
+/// storage cleared) and from another account (the phone passed on) in the same write. The same
+/// call again changes nothing. A web session is refused (403 `FORBIDDEN`): a browser has no push
+/// token to register. Answers the caller's profile after.
+#[utoipa::path(put, path = "/api/alerts/push-tokens/{token}", tag = "alerts",
+    params(("token" = String, Path, description = "The phone's Expo push token, `ExponentPushToken[…]`, percent-encoded")),
+    security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The caller's profile, with that token", body = AlertProfileView),
+        SignedIn, Invalid))]
+async fn register_push_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Json<AlertProfileView>, ApiError> {
+    if !is_push_token(&token) {
+        return Err(ApiError::validation(format!("token: `{token}` is not an Expo push token")));
+    }
+    if caller.kind != SessionKind::Mobile {
+        return Err(ApiError::forbidden("only the app registers a push token: a browser session has none"));
+    }
+    let mut profile = profile_of(&app, &caller).await?;
+    profile.push_tokens.retain(|listed| *listed != token);
+    profile.push_tokens.push(token.clone());
+    let over = profile.push_tokens.len().saturating_sub(MAX_PUSH_TOKENS);
+    profile.push_tokens.drain(..over);
+    profile.push_sessions.retain(|listed, _| profile.push_tokens.contains(listed));
+    profile.push_sessions.insert(token, caller.session);
+    app.store.set_alert_profile(&profile).await?;
+    Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)))
 }
 
 /// Stops push notifications to one phone of the caller's: its Expo push token leaves their
