@@ -401,13 +401,75 @@ pub async fn wrong_codes_are_counted_with_the_number_waiting(store: &dyn Store) 
     let confirmed = store.alert_profile(jamal).await.unwrap().unwrap();
     assert_eq!((confirmed.phone.as_deref(), confirmed.pending_phone), (Some(number), None));
 
-    // Written whole (a profile sent back, a copy), the count stays; a number set again starts at 0.
+    // Written whole (a profile sent back, read before it was dropped), the number stays dropped;
+    // a number set again starts at 0.
     let kept = AlertProfile { pending_phone: Some(PendingPhone { wrong_codes: 3, ..waiting.clone() }), ..karims };
     store.set_alert_profile(&kept).await.unwrap();
-    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(kept.clone()));
+    let still = AlertProfile { pending_phone: counted(6), ..kept.clone() };
+    assert_eq!(store.alert_profile(karim).await.unwrap(), Some(still));
     let again = PendingPhone::new(number.into(), "900117".into(), at(20));
     store.set_alert_profile(&AlertProfile { pending_phone: Some(again.clone()), ..kept }).await.unwrap();
     assert_eq!(store.count_wrong_code(karim, &again).await.unwrap(), 1);
+}
+
+/// A profile saved from a read made before wrong codes were counted (the person changed their
+/// language, or their owner saved their settings) keeps the count: the same number waiting keeps
+/// the larger of the stored and the written count, so a guesser cannot have it reset, and a
+/// number dropped meanwhile stays dropped. A number waiting anew (another number, code or time
+/// set) starts from the count written.
+pub async fn a_profile_saved_keeps_the_wrong_codes_counted_since_it_was_read(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let karim = rahim.users[0];
+    let number = "+8801711000005";
+    let waiting = PendingPhone::new(number.into(), "482106".into(), at(10));
+    let set =
+        AlertProfile { pending_phone: Some(waiting.clone()), language: "en".into(), ..AlertProfile::empty(karim) };
+    store.set_alert_profile(&set).await.unwrap();
+    let counted = |n| Some(PendingPhone { wrong_codes: n, ..waiting.clone() });
+
+    let read = store.alert_profile(karim).await.unwrap().unwrap();
+    assert_eq!(store.count_wrong_code(karim, &waiting).await.unwrap(), 1);
+    assert_eq!(store.count_wrong_code(karim, &waiting).await.unwrap(), 2);
+    let saved = AlertProfile { language: "bn".into(), ..read.clone() };
+    store.set_alert_profile(&saved).await.unwrap();
+    let stored = store.alert_profile(karim).await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        AlertProfile { pending_phone: counted(2), ..saved.clone() },
+        "the language changed, the count stayed"
+    );
+
+    for n in 3..=PendingPhone::MAX_WRONG_CODES {
+        assert_eq!(store.count_wrong_code(karim, &waiting).await.unwrap(), n);
+    }
+    assert!(
+        store.alert_profile(karim).await.unwrap().unwrap().pending_phone.unwrap().dropped(),
+        "dropped at the fifth"
+    );
+    // Saved again from the read before any count, or from the one after two: still dropped.
+    store.set_alert_profile(&read).await.unwrap();
+    store.set_alert_profile(&stored).await.unwrap();
+    let after = store.alert_profile(karim).await.unwrap().unwrap();
+    assert_eq!(after.pending_phone, counted(PendingPhone::MAX_WRONG_CODES), "a save brings no dropped number back");
+    assert_err!(store.confirm_phone(karim, &waiting).await, StoreError::VersionConflict);
+    assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().phone, None);
+
+    // A number waiting anew starts from what is written, whichever of its number, code or time
+    // set is new; written with more than stored (a copy), the same number keeps the larger.
+    let anew = [
+        PendingPhone::new(number.into(), "900117".into(), at(10)),
+        PendingPhone::new(number.into(), "900117".into(), at(20)),
+        PendingPhone::new("+8801711000006".into(), "900117".into(), at(20)),
+    ];
+    for pending in anew {
+        store.set_alert_profile(&AlertProfile { pending_phone: Some(pending.clone()), ..saved.clone() }).await.unwrap();
+        let stored = store.alert_profile(karim).await.unwrap().unwrap();
+        assert_eq!(stored.pending_phone, Some(pending.clone()), "{pending:?} starts at 0");
+        assert_eq!(store.count_wrong_code(karim, &pending).await.unwrap(), 1);
+        let more = PendingPhone { wrong_codes: 3, ..pending };
+        store.set_alert_profile(&AlertProfile { pending_phone: Some(more.clone()), ..saved.clone() }).await.unwrap();
+        assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().pending_phone, Some(more));
+    }
 }
 
 /// A phone's Expo push token belongs to one account at a time across the store: set for another

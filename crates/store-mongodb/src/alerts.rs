@@ -473,11 +473,38 @@ pub(crate) async fn set_profile(
     }
     guards.delete_many(doc! { "userId": user.clone(), "_id": { "$nin": tokens } }).session(&mut *session).await?;
     coll(db, "alert_profiles")
-        .replace_one(doc! { "_id": user }, profile_doc(profile))
+        .update_one(doc! { "_id": user }, vec![doc! { "$replaceWith": stored_doc(profile) }])
         .upsert(true)
         .session(&mut *session)
         .await?;
     Ok(())
+}
+
+/// The document [`set_profile`] stores, as an update pipeline's expression over the stored one:
+/// `profile` as it is, except that the same number waiting as stored (the same number, code and
+/// time set) keeps the larger of the stored and the written wrong-code count, in this one
+/// document write. A profile read before a wrong code was counted cannot take it back, nor bring
+/// back a number dropped meanwhile. Written values are `$literal`: a string of the person's that
+/// starts with `$` stays a string.
+fn stored_doc(profile: &AlertProfile) -> Document {
+    let written = profile_doc(profile);
+    let Some(pending) = &profile.pending_phone else { return doc! { "$literal": written } };
+    let written_pending = doc! { "$literal": written.get("pending").cloned().unwrap_or(Bson::Null) };
+    let same_wait = doc! { "$and": [
+        { "$eq": ["$pending.phone", { "$literal": &pending.phone }] },
+        { "$eq": ["$pending.code", { "$literal": &pending.code }] },
+        { "$eq": ["$pending.since", at(pending.since)] },
+    ] };
+    // `$max` passes over a count missing from a profile written before wrong codes were counted.
+    let kept = doc! { "wrongCodes": { "$max": ["$pending.wrongCodes", i64::from(pending.wrong_codes)] } };
+    doc! { "$mergeObjects": [
+        { "$literal": written },
+        { "pending": { "$cond": {
+            "if": same_wait,
+            "then": { "$mergeObjects": [written_pending.clone(), kept] },
+            "else": written_pending,
+        } } },
+    ] }
 }
 
 /// Takes the push tokens these (mobile) sessions registered out of their profiles, with their

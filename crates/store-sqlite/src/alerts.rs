@@ -173,7 +173,10 @@ pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(
 }
 
 /// Writes a profile and its push tokens as they are (an import, whose sessions may come in
-/// another part); see [`set_profile`].
+/// another part); see [`set_profile`]. The same number waiting as stored (the same number, code
+/// and time set) keeps the larger of the stored and the written wrong-code count, in the upsert
+/// itself: a profile read before a wrong code was counted cannot take it back, nor bring back a
+/// number dropped meanwhile. In `DO UPDATE SET` every column on the right is the stored row's.
 pub(crate) fn write_profile(conn: &Connection, profile: &AlertProfile) -> Result<(), Failure> {
     let quiet = profile.quiet_hours;
     let pending = profile.pending_phone.as_ref();
@@ -184,7 +187,9 @@ pub(crate) fn write_profile(conn: &Connection, profile: &AlertProfile) -> Result
              :pending_phone, :pending_code, :pending_since, :pending_wrong_codes, :language, :muted, :quiet_from, \
              :quiet_to, :quiet_offset) ON CONFLICT (user_id) DO UPDATE SET phone = excluded.phone, pending_phone = \
              excluded.pending_phone, pending_code = excluded.pending_code, pending_since = excluded.pending_since, \
-             pending_wrong_codes = excluded.pending_wrong_codes, language = excluded.language, muted = \
+             pending_wrong_codes = CASE WHEN pending_phone = excluded.pending_phone AND pending_code = \
+             excluded.pending_code AND pending_since = excluded.pending_since THEN max(pending_wrong_codes, \
+             excluded.pending_wrong_codes) ELSE excluded.pending_wrong_codes END, language = excluded.language, muted = \
              excluded.muted, quiet_from = excluded.quiet_from, quiet_to = excluded.quiet_to, quiet_offset = \
              excluded.quiet_offset",
         )?

@@ -552,7 +552,13 @@ pub trait Store: Send + Sync + 'static {
     /// the pending number is not checked). A push token another person has moves to this one in
     /// the same write: a phone's token belongs to one account at a time. Each token is written
     /// with its session from `profile.push_sessions`; a token whose session is no longer a live
-    /// mobile session (it ended while the profile was being made) is not written.
+    /// mobile session (it ended while the profile was being made) is not written. A pending
+    /// number that is the one stored (the same number, code and time set, see
+    /// [`PendingPhone::is_same_wait`]) keeps the larger of the stored and the written
+    /// `wrong_codes`, in the same atomic write: a profile read before a wrong code was counted
+    /// ([`Store::count_wrong_code`]) and saved after (a language changed, a kind muted) takes no
+    /// count back, and a number dropped meanwhile stays dropped. Any other pending number starts
+    /// from the count written.
     async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()>;
     /// Makes a person's pending number their phone, in one atomic write, if their pending number
     /// is still `pending` (the same number, code and time set) and not dropped (else
