@@ -395,6 +395,65 @@ describe('admin', () => {
     expect(server.last('POST /api/admin/minute-requests/r1/reject')!.body).toEqual({ reason: 'NOT_PAID' });
   });
 
+  test('a decided request shows as decided at once: its buttons never come back while the list reloads', async () => {
+    const { server, sessions } = admin();
+    const before = [
+      { id: 'r1', userId: KARIM.id, minutes: 15, note: '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' },
+      { id: 'r2', userId: SALMA.id, minutes: 60, note: '', status: 'PENDING', createdAt: '2026-11-27T09:05:00Z' },
+    ];
+    // The first read answers; every reload after a decision waits until let go, then answers the
+    // list as it was read before the decisions (a slow link, a read that raced the write).
+    const held: (() => void)[] = [];
+    server.on(
+      'GET /api/admin/minute-requests',
+      sessions.authed(async () => {
+        if (server.count('GET /api/admin/minute-requests') > 1) await new Promise<void>((go) => held.push(go));
+        return { body: before };
+      }),
+    );
+    server.on(
+      'POST /api/admin/minute-requests/{id}/approve',
+      sessions.authed((req) => ({ body: { ...before.find((r) => r.id === req.path.split('/')[4]), status: 'APPROVED' } })),
+    );
+    server.on(
+      'POST /api/admin/minute-requests/{id}/reject',
+      sessions.authed((req) => ({
+        body: { ...before.find((r) => r.id === req.path.split('/')[4]), status: 'REJECTED', rejectReason: req.body?.reason ?? null },
+      })),
+    );
+    fireEvent.press(await screen.findByTestId('tab-requests'));
+    const first = await screen.findByTestId('request-r1');
+    fireEvent.press(within(first).getByText('Approve'));
+    // Answered, the reload still on its way: decided at once, no buttons.
+    expect(await within(screen.getByTestId('request-r1')).findByText('Approved 15 min for Karim Mia.')).toBeTruthy();
+    await waitFor(() => expect(held).toHaveLength(1));
+    expect(within(screen.getByTestId('request-r1')).queryByText('Approve')).toBeNull();
+    expect(within(screen.getByTestId('request-r1')).queryByText('Reject')).toBeNull();
+    expect(screen.queryByTestId('request-r1-balance')).toBeNull();
+
+    const second = screen.getByTestId('request-r2');
+    fireEvent.press(within(second).getByText('Reject'));
+    fireEvent.press(within(second).getByTestId('reject-r2-reason-NOT_PAID'));
+    fireEvent.press(within(second).getByText('Reject the request'));
+    expect(await within(screen.getByTestId('request-r2')).findByText('Rejected the request of Salma Begum.')).toBeTruthy();
+    await waitFor(() => expect(held).toHaveLength(2));
+    expect(screen.getByTestId('request-r2-reason')).toHaveTextContent('Reason: Payment not received');
+    expect(within(screen.getByTestId('request-r2')).queryByText('Approve')).toBeNull();
+    expect(within(screen.getByTestId('request-r2')).queryByText('Reject')).toBeNull();
+    expect(within(screen.getByTestId('request-r2')).queryByText('Reject the request')).toBeNull();
+    // The next answer takes the place of the last: the request approved before is not offered again.
+    expect(screen.queryByTestId('request-r1')).toBeNull();
+
+    // The reloads answer with both still waiting: neither is offered again.
+    await act(async () => held.forEach((go) => go()));
+    await waitFor(() => expect(server.count('GET /api/admin/minute-requests')).toBe(3));
+    expect(screen.queryByText('Approve')).toBeNull();
+    expect(screen.queryByTestId('request-r1')).toBeNull();
+    expect(within(screen.getByTestId('request-r2')).getByText('Rejected the request of Salma Begum.')).toBeTruthy();
+    expect(server.count('POST /api/admin/minute-requests/r1/approve')).toBe(1);
+    expect(server.count('POST /api/admin/minute-requests/r2/reject')).toBe(1);
+  });
+
   test('approve shows the balance now and after, and a big request needs a second tap', async () => {
     const { server, sessions } = admin();
     const pending = [{ id: 'r9', userId: KARIM.id, minutes: 600, note: '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' }];

@@ -894,7 +894,11 @@ async fn an_owner_rejects_with_a_reason_chosen_on_the_page_and_the_farmer_reads_
     assert_eq!(pending.as_array().unwrap().len(), 1, "still waiting: {pending}");
 
     let rejected = owner.submit("/admin/requests", &action, &[("reason", "TOO_MANY")]).await;
-    assert!(rejected.body.contains("Rejected the request of Farmer 0."), "{}", rejected.body);
+    assert!(
+        rejected.body.contains("Rejected the request of Farmer 0. Reason: Too many minutes: ask for fewer."),
+        "{}",
+        rejected.body
+    );
     assert!(
         rejected.body.contains(r#"<span class="reject-reason">Too many minutes: ask for fewer</span>"#),
         "{}",
@@ -923,6 +927,48 @@ async fn an_owner_rejects_with_a_reason_chosen_on_the_page_and_the_farmer_reads_
     let own = farmer.get("/user/minutes").await;
     assert!(own.body.contains(r#"<span class="reject-reason">অনেক বেশি মিনিট: কম চান</span>"#), "{}", own.body);
     assert_eq!(own.body.matches(r#"class="reject-reason""#).count(), 1, "{}", own.body);
+}
+
+/// Looking back at a rejection says why: the message after rejecting names the reason the server
+/// kept, and the log's line says it in the reader's language (the API's line carries its code).
+/// A rejection without a reason reads as every rejection did before reasons were logged.
+#[tokio::test]
+async fn the_message_after_rejecting_and_the_log_say_the_reason_in_the_readers_language() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let reject = |request: &serde_json::Value| format!("/admin/requests/{}/reject", request["id"].as_str().unwrap());
+
+    let first = t.users[0].ok("/api/minute-requests", json!({"minutes": 15})).await;
+    let rejected = owner.submit("/admin/requests", &reject(&first), &[("reason", "NOT_PAID")]).await;
+    assert!(
+        rejected.body.contains("Rejected the request of Farmer 0. Reason: Payment not received."),
+        "{}",
+        rejected.body
+    );
+    let second = t.users[1].ok("/api/minute-requests", json!({"minutes": 30})).await;
+    let rejected = owner.submit("/admin/requests", &reject(&second), &[("reason", "")]).await;
+    assert!(rejected.body.contains("Rejected the request of Farmer 1."), "{}", rejected.body);
+    assert!(!rejected.body.contains("Reason:"), "no reason given, none said: {}", rejected.body);
+
+    let (_, audit) = t.admin.get("/api/admin/audit?action=request.reject").await;
+    let details: Vec<&str> = audit.as_array().unwrap().iter().map(|a| a["detail"].as_str().unwrap()).collect();
+    assert_eq!(details, ["30 min", "15 min: NOT_PAID"], "{audit}");
+    let log = owner.get("/admin/log?kind=request.reject").await;
+    assert!(log.body.contains(r#"data-label="Detail">15 min — Payment not received</td>"#), "{}", log.body);
+    assert!(log.body.contains(r#"data-label="Detail">30 min</td>"#), "{}", log.body);
+
+    // In Bangla: the message and the log's line.
+    let token = owner.get("/notifications").await.token();
+    owner.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", "/")]).await;
+    let third = t.users[0].ok("/api/minute-requests", json!({"minutes": 45})).await;
+    let rejected = owner.submit("/admin/requests", &reject(&third), &[("reason", "PUMP_CLOSED")]).await;
+    assert!(rejected.body.contains("Farmer 0-এর অনুরোধ নামঞ্জুর হয়েছে। কারণ: পাম্প আপাতত বন্ধ।"), "{}", rejected.body);
+    let log = owner.get("/admin/log?kind=request.reject").await;
+    for line in ["৪৫ মিনিট — পাম্প আপাতত বন্ধ", "১৫ মিনিট — টাকা পাওয়া যায়নি", "৩০ মিনিট"]
+    {
+        assert!(log.body.contains(&format!(r#"data-label="বিস্তারিত">{line}</td>"#)), "{line}: {}", log.body);
+    }
 }
 
 #[tokio::test]

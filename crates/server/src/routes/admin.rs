@@ -534,7 +534,12 @@ async fn reject_request(
         at: app.now(),
         reason,
     };
-    let entry = audit(&app, &admin, "request.reject", request.id.to_string(), format!("{} min", request.minutes));
+    // The log says the minutes and, when the owner gave one, the reason's code: `15 min: NOT_PAID`.
+    let detail = match reason {
+        Some(reason) => format!("{} min: {}", request.minutes, reason.as_str()),
+        None => format!("{} min", request.minutes),
+    };
+    let entry = audit(&app, &admin, "request.reject", request.id.to_string(), detail);
     // The farmer's notice, as the engine tells it, goes in the rejection's own write: both or
     // neither.
     let seconds = request.minutes.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?;

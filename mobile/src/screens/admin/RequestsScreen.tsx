@@ -45,6 +45,10 @@ function Requests() {
   // decided request keeps its place, its buttons replaced by what was done, until the list is
   // pulled to refresh or another request is decided.
   const [answer, setAnswer] = useState<{ request: MinuteRequest; kind: 'error' | 'success'; text: string } | null>(null);
+  // The requests decided here. A decision is final, so the pending list read before it (still
+  // reloading, or read just before) no longer offers them: the decided one shows as the server
+  // answered at once, never its buttons again for a moment.
+  const [decided, setDecided] = useState<ReadonlySet<string>>(new Set());
   // Reject first asks why (one reason or none), in the request's own card; a second button sends it.
   const [rejecting, setRejecting] = useState<{ id: string; reason: Picked } | null>(null);
 
@@ -54,15 +58,17 @@ function Requests() {
     confirm.disarm();
     setBusy(r.id);
     try {
+      // The server's answer is the decided request (a rejection with the reason it kept): the card
+      // shows that one.
       if (how === 'approve') {
-        await api.approve(r.id);
-        setAnswer({ request: r, kind: 'success', text: t.approved(name, i18n.minutes(r.minutes)) });
+        const done = await api.approve(r.id);
+        setAnswer({ request: { ...r, ...done }, kind: 'success', text: t.approved(name, i18n.minutes(r.minutes)) });
       } else {
         const picked = rejecting?.id === r.id ? rejecting.reason : 'NONE';
-        // The server's answer carries the reason it kept: the card shows that one.
         const done = await api.reject(r.id, picked === 'NONE' ? null : picked);
         setAnswer({ request: { ...r, ...done }, kind: 'success', text: t.rejected(name) });
       }
+      setDecided((ids) => new Set(ids).add(r.id));
       setRejecting(null);
     } catch (err) {
       setAnswer({ request: r, kind: 'error', text: i18n.error(err) });
@@ -76,7 +82,7 @@ function Requests() {
     setRejecting({ id: r.id, reason: 'NONE' });
   };
 
-  const pending = data.data?.requests ?? [];
+  const pending = (data.data?.requests ?? []).filter((r) => !decided.has(r.id));
   // The decided request, gone from the pending list, is shown where it was (newest first).
   const shown =
     answer && !pending.some((r) => r.id === answer.request.id)

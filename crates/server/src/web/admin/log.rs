@@ -148,7 +148,8 @@ pub async fn log(
 
 /// An audit line's detail in the reader's language: the server writes the numbers of a recharge,
 /// a correction, a request and the terms in a fixed form (`+30 min (60 taka) note`,
-/// `max 120 min, 150 taka/h`); those are put in words, what a person typed stays as typed.
+/// `15 min: NOT_PAID`, `max 120 min, 150 taka/h`); those are put in words, what a person typed
+/// stays as typed.
 pub fn detail(t: &Text, lang: Lang, action: &str, text: &str) -> String {
     let o = t.owner;
     match action {
@@ -163,6 +164,14 @@ pub fn detail(t: &Text, lang: Lang, action: &str, text: &str) -> String {
                 ""
             };
             let mut out = format!("{sign}{}", fmt_minutes(minutes.abs(), lang));
+            // A rejection's reason by its code (`15 min: NOT_PAID`), in words; a line written
+            // before reasons were logged has none and reads as before.
+            if action == "request.reject"
+                && let Some(code) = rest.strip_prefix(": ")
+                && let Some((_, reason)) = t.reject_reasons.iter().find(|(c, _)| *c == code)
+            {
+                return fill(o.detail_rejected, &[&out, reason]);
+            }
             let mut rest = rest;
             if let Some(paid) = rest.strip_prefix(" (")
                 && let Some((taka, after)) = paid.split_once(" taka)")
@@ -219,6 +228,10 @@ mod tests {
         assert_eq!(detail(&BN, Lang::Bn, "recharge", "+60 min (100 taka) paid 2"), "+৬০ মিনিট (১০০ টাকা) paid 2");
         assert_eq!(detail(&EN, Lang::En, "correction", "-5 min typo"), "−5 min typo");
         assert_eq!(detail(&BN, Lang::Bn, "request.reject", "15 min"), "১৫ মিনিট");
+        assert_eq!(detail(&EN, Lang::En, "request.reject", "15 min: NOT_PAID"), "15 min — Payment not received");
+        assert_eq!(detail(&BN, Lang::Bn, "request.reject", "15 min: PUMP_CLOSED"), "১৫ মিনিট — পাম্প আপাতত বন্ধ");
+        // A code this server does not know stays as written.
+        assert_eq!(detail(&EN, Lang::En, "request.reject", "15 min: LATER"), "15 min: LATER");
         assert_eq!(
             detail(&BN, Lang::Bn, "terms.set", "max 120 min, 150 taka/h"),
             "এক অনুরোধে সর্বোচ্চ ১২০ মিনিট; ঘণ্টায় ১৫০ টাকা"

@@ -87,7 +87,13 @@ async fn decide(web: WebState, id: String, posted: Posted, approve: bool) -> Res
     let (lang, name) = (posted.visit.lang, farmer_name(&web, &token, farmer).await);
     finish(&posted, answer, "/admin/requests", |r| {
         let minutes = fmt_minutes(r["minutes"].as_i64().unwrap_or(0), lang);
-        Some(if approve { Flash::ok("approved", &[&name, &minutes]) } else { Flash::ok("rejected", &[&name]) })
+        // The reason the server kept on the request, in words, when there is one.
+        let reason = r["rejectReason"].as_str().map(|code| words(lang.text().reject_reasons, code));
+        Some(match (approve, reason) {
+            (true, _) => Flash::ok("approved", &[&name, &minutes]),
+            (false, Some(reason)) => Flash::ok("rejected_because", &[&name, &reason]),
+            (false, None) => Flash::ok("rejected", &[&name]),
+        })
     })
 }
 

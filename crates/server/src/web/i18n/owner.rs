@@ -73,6 +73,8 @@ pub struct OwnerText {
     pub page_older: &'static str,
     /// An audit detail of the terms: `{0}` the most minutes, `{1}` the price in words.
     pub detail_terms: &'static str,
+    /// An audit detail of a rejection with its reason: `{0}` the minutes, `{1}` the reason in words.
+    pub detail_rejected: &'static str,
     pub taka_per_hour: &'static str,
     /// The totals of every pump, whatever page of owners is shown.
     pub totals_title: &'static str,
@@ -113,6 +115,8 @@ pub struct OwnerText {
     /// `{0}` the device: the register form sent again made no second device, and its key is
     /// not shown again.
     pub flash_device_made_already: &'static str,
+    /// `{0}` the farmer, `{1}` the reason in words: a request rejected with a reason.
+    pub flash_rejected_because: &'static str,
 }
 
 pub static EN: OwnerText = OwnerText {
@@ -174,6 +178,7 @@ pub static EN: OwnerText = OwnerText {
     page_newer: "Newer",
     page_older: "Older",
     detail_terms: "at most {0} a request; {1}",
+    detail_rejected: "{0} — {1}",
     taka_per_hour: "{0} taka an hour",
     totals_title: "All pumps",
     owners_in_all: "{0} in all",
@@ -204,6 +209,7 @@ pub static EN: OwnerText = OwnerText {
     move_button: "Move",
     flash_moved: "{0} is now #{1} in the queue.",
     flash_device_made_already: "{0} was registered already (the form was sent twice): no second device was made. Its key was shown the first time only; if you do not have it, give {0} a new key below.",
+    flash_rejected_because: "Rejected the request of {0}. Reason: {1}.",
 };
 
 pub static BN: OwnerText = OwnerText {
@@ -264,6 +270,7 @@ pub static BN: OwnerText = OwnerText {
     page_newer: "নতুনগুলো",
     page_older: "পুরনোগুলো",
     detail_terms: "এক অনুরোধে সর্বোচ্চ {0}; {1}",
+    detail_rejected: "{0} — {1}",
     taka_per_hour: "ঘণ্টায় {0} টাকা",
     totals_title: "সব পাম্প",
     owners_in_all: "মোট {0} জন",
@@ -294,6 +301,7 @@ pub static BN: OwnerText = OwnerText {
     move_button: "সরান",
     flash_moved: "{0} এখন সারিতে #{1}।",
     flash_device_made_already: "{0} আগেই নিবন্ধিত হয়েছে (ফর্মটি দুবার পাঠানো হয়েছিল): দ্বিতীয় কোনো যন্ত্র হয়নি। এর চাবি শুধু প্রথমবার দেখানো হয়েছিল; আপনার কাছে না থাকলে নিচে {0}-এর নতুন চাবি বানান।",
+    flash_rejected_because: "{0}-এর অনুরোধ নামঞ্জুর হয়েছে। কারণ: {1}।",
 };
 
 impl OwnerText {
@@ -304,6 +312,7 @@ impl OwnerText {
             "renamed" => self.flash_renamed,
             "moved" => self.flash_moved,
             "device_made_already" => self.flash_device_made_already,
+            "rejected_because" => self.flash_rejected_because,
             _ => return None,
         })
     }
