@@ -430,6 +430,24 @@ async function main() {
     await page.getByText('No requests are waiting.').waitFor();
   });
 
+  await step('admin rejects a request with a reason; the farmer is told it', async () => {
+    const farmer = await login('01711000001', 'karim-password');
+    const asked = await api('POST', '/api/minute-requests', { token: farmer, body: { minutes: 600, note: 'For the whole field' } });
+    await tab('pump');
+    await tab('requests');
+    await page.getByText('For the whole field').waitFor();
+    await byId(`reject-${asked.id}`).click();
+    await byId(`reject-${asked.id}-reason-TOO_MANY`).click();
+    await shot('12b-admin-reject-why');
+    await byId(`reject-${asked.id}-send`).click();
+    await waitText(`request-${asked.id}-reason`, 'Too many minutes');
+    const [latest] = await api('GET', '/api/minute-requests', { token: farmer });
+    assert(
+      latest.id === asked.id && latest.status === 'REJECTED' && latest.rejectReason === 'TOO_MANY',
+      `the farmer's request, rejected with its reason: ${JSON.stringify(latest)}`,
+    );
+  });
+
   await step('admin screens in Bangla', async () => {
     await tab('pump');
     await byId('language').click();
