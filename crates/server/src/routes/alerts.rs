@@ -208,6 +208,15 @@ fn profile_from(view: AlertProfileView, caller: &Caller) -> Result<AlertProfile,
 
 /// An Expo push token as the app registers it: `ExponentPushToken[…]` (or `ExpoPushToken[…]`), at
 /// most 200 visible characters.
+/// The path's `token`, refused (400 `VALIDATION`) unless it is an Expo push token.
+fn phones_token(token: String) -> Result<String, ApiError> {
+    if is_push_token(&token) {
+        Ok(token)
+    } else {
+        Err(ApiError::validation(format!("token: `{token}` is not an Expo push token")))
+    }
+}
+
 fn is_push_token(t: &str) -> bool {
     (t.starts_with("ExponentPushToken[") || t.starts_with("ExpoPushToken["))
         && t.ends_with(']')
@@ -300,9 +309,7 @@ async fn register_push_token(
     caller: Caller,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<AlertProfileView>, ApiError> {
-    if !is_push_token(&token) {
-        return Err(ApiError::validation(format!("token: `{token}` is not an Expo push token")));
-    }
+    let token = phones_token(token)?;
     if caller.kind != SessionKind::Mobile {
         return Err(ApiError::forbidden("only the app registers a push token: a browser session has none"));
     }
@@ -331,9 +338,7 @@ async fn forget_push_token(
     caller: Caller,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Json<AlertProfileView>, ApiError> {
-    if !is_push_token(&token) {
-        return Err(ApiError::validation(format!("token: `{token}` is not an Expo push token")));
-    }
+    let token = phones_token(token)?;
     app.store.remove_push_token(caller.id(), &token).await?;
     Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)))
 }
