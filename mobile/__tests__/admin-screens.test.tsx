@@ -454,6 +454,24 @@ describe('admin', () => {
     expect(server.count('POST /api/admin/minute-requests/r2/reject')).toBe(1);
   });
 
+  test('a request another owner decided first shows as decided: its buttons never come back, even from a list read before', async () => {
+    const { server, sessions } = admin();
+    const waiting = [{ id: 'r1', userId: KARIM.id, minutes: 15, note: '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' }];
+    // Every read answers the list as it was before the other owner's decision.
+    server.on('GET /api/admin/minute-requests', sessions.authed(() => ({ body: waiting })));
+    server.on('POST /api/admin/minute-requests/{id}/reject', error(409, 'ALREADY_DECIDED', 'already decided'));
+    fireEvent.press(await screen.findByTestId('tab-requests'));
+    const card = await screen.findByTestId('request-r1');
+    fireEvent.press(within(card).getByText('Reject'));
+    fireEvent.press(within(card).getByText('Reject the request'));
+    expect(await within(screen.getByTestId('request-r1')).findByText('This request was already decided.')).toBeTruthy();
+    await waitFor(() => expect(server.count('GET /api/admin/minute-requests')).toBe(2));
+    expect(within(screen.getByTestId('request-r1')).queryByText('Approve')).toBeNull();
+    expect(within(screen.getByTestId('request-r1')).queryByText('Reject')).toBeNull();
+    expect(within(screen.getByTestId('request-r1')).queryByText('Reject the request')).toBeNull();
+    expect(screen.queryByTestId('reject-r1-reason')).toBeNull();
+  });
+
   test('approve shows the balance now and after, and a big request needs a second tap', async () => {
     const { server, sessions } = admin();
     const pending = [{ id: 'r9', userId: KARIM.id, minutes: 600, note: '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' }];

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { View } from 'react-native';
 
+import { ApiError } from '../../api/client';
 import type { MinuteRequest, RejectReason } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
@@ -72,6 +73,8 @@ function Requests() {
       setRejecting(null);
     } catch (err) {
       setAnswer({ request: r, kind: 'error', text: i18n.error(err) });
+      // Decided already (by another owner, on another screen): final too, so no buttons come back.
+      if (err instanceof ApiError && err.code === 'ALREADY_DECIDED') setDecided((ids) => new Set(ids).add(r.id));
     } finally {
       setBusy(null);
       void data.reload();
