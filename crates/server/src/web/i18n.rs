@@ -1190,17 +1190,17 @@ pub static BN: Text = Text {
     passwords: &password::BN,
 };
 
+/// Bangla's digits, read back by [`parse_whole`].
 const BANGLA_DIGITS: [char; 10] = ['০', '১', '২', '৩', '৪', '৫', '৬', '৭', '৮', '৯'];
 
-/// ASCII digits in the language's digits (Bangla: ০-৯).
+/// ASCII digits in the language's digits (Bangla: ০-৯), as the texts sent by SMS and push write
+/// them (`pumppilot_alerts::text::digits`, the one writer of Bangla digits).
 pub fn digits(text: &str, lang: Lang) -> String {
-    match lang {
-        Lang::En => text.to_string(),
-        Lang::Bn => text
-            .chars()
-            .map(|c| c.to_digit(10).filter(|_| c.is_ascii_digit()).map_or(c, |d| BANGLA_DIGITS[d as usize]))
-            .collect(),
-    }
+    let language = match lang {
+        Lang::En => pumppilot_alerts::Language::English,
+        Lang::Bn => pumppilot_alerts::Language::Bangla,
+    };
+    pumppilot_alerts::text::digits(text, language)
 }
 
 /// A whole number with grouping: 12,345 in English; ১২,৩৪৫ and lakhs (১,২৩,৪৫৬) in Bangla.
