@@ -372,18 +372,17 @@ async function main() {
   const PUSH_TOKENS = { a: 'ExponentPushToken[web-test-karim]', b: 'ExponentPushToken[web-test-salma]' };
   await step('both farmers’ phones register for push (as the app does)', async () => {
     for (const [who, username] of [['a', '01711000001'], ['b', '01711000002']]) {
-      const login = await fetch(`${server.url}/api/auth/login`, {
+      const login = await fetch(`${server.url}/api/mobile/login`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ username, password: `${username}-pw` }),
+        body: JSON.stringify({ username, password: `${username}-pw`, deviceName: `farmer ${who}'s phone` }),
       });
-      const { token } = await login.json();
-      const profile = await fetch(`${server.url}/api/alerts/profile`, {
+      const { accessToken } = await login.json();
+      const registered = await fetch(`${server.url}/api/alerts/push-tokens/${encodeURIComponent(PUSH_TOKENS[who])}`, {
         method: 'PUT',
-        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ phone: null, pushTokens: [PUSH_TOKENS[who]], language: 'en', muted: [], quietHours: null }),
+        headers: { Authorization: `Bearer ${accessToken}` },
       });
-      assert(profile.ok, `farmer ${who}'s push token is saved: ${profile.status}`);
+      assert(registered.ok, `farmer ${who}'s push token is registered: ${registered.status}`);
     }
   });
 

@@ -164,7 +164,7 @@ async fn migrate_copies_an_installation_from_sqlite_to_mongodb_and_verifies_it()
     tenant.users[1].ok("/api/minute-requests", json!({"minutes": 15, "note": "paid cash"})).await;
     let card = format!("/api/admin/users/{}/rfid", tenant.user_ids[1]);
     tenant.admin.ok(&card, json!({"uid": "04A1B2C3"})).await;
-    common::leave_alerts(&tenant.admin, &tenant.users[2], "+8801711000001").await;
+    common::leave_alerts(&tenant.admin, &tenant.users[2], "rahim-farmer-2", "+8801711000001").await;
     let alerts = common::alerts_of(&[&tenant.admin, &tenant.users[2]]).await;
     let before = answers(&site, &tenant).await;
     server.kill();

@@ -47,7 +47,7 @@ async fn a_backup_taken_while_the_server_writes_restores_into_an_empty_store_wit
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     t.device.poll(false, true).await;
-    common::leave_alerts(&t.admin, &t.users[0], "+8801711000001").await;
+    common::leave_alerts(&t.admin, &t.users[0], "rahim-farmer-0", "+8801711000001").await;
     let alerts = common::alerts_of(&[&t.admin, &t.users[0]]).await;
 
     // Writes go on while the copy is taken: recharges and polls.
@@ -156,7 +156,7 @@ async fn a_mongodb_installation_is_backed_up_through_the_driver_and_restored_int
     let (mut server, base) =
         common::start_server_with(live.path(), &[("PUMPPILOT_DATABASE_URL", &url), ("PUMPPILOT_SECRET", SECRET)]);
     let t = Site { base }.tenant("rahim", 2, 15).await;
-    common::leave_alerts(&t.admin, &t.users[0], "+8801711000001").await;
+    common::leave_alerts(&t.admin, &t.users[0], "rahim-farmer-0", "+8801711000001").await;
     let alerts = common::alerts_of(&[&t.admin, &t.users[0]]).await;
     let file = live.path().join("mongo.backup");
     let said = succeeded(&pumppilot_on(live.path(), &url, Some(SECRET), &["backup", file.to_str().unwrap()]));
@@ -190,7 +190,7 @@ async fn a_backup_whose_manifest_counts_no_alerts_restores_what_its_data_holds_o
     let live = tempfile::tempdir().unwrap();
     let (mut server, base) = start_server(live.path());
     let t = Site { base }.tenant("rahim", 1, 10).await;
-    common::leave_alerts(&t.admin, &t.users[0], "+8801711000001").await;
+    common::leave_alerts(&t.admin, &t.users[0], "rahim-farmer-0", "+8801711000001").await;
     let alerts = common::alerts_of(&[&t.admin, &t.users[0]]).await;
     let file = live.path().join("pp.backup");
     succeeded(&pumppilot(live.path(), &["backup", file.to_str().unwrap()]));

@@ -1918,28 +1918,36 @@ impl Store for MongoStore {
         let mut purged = self.delete_where(sessions_collection(SessionKind::Web), filter.clone()).await?;
         let mobile = sessions_collection(SessionKind::Mobile);
         let mut cursor =
-            self.collection(mobile).find(filter).projection(doc! { "_id": 1 }).await.map_err(Failure::from)?;
+            self.collection(mobile).find(filter.clone()).projection(doc! { "_id": 1 }).await.map_err(Failure::from)?;
         let mut dead = Vec::new();
         while cursor.advance().await.map_err(Failure::from)? {
             let doc = cursor.deserialize_current().map_err(Failure::from)?;
             dead.push(SessionId(codec::Fields::of(&doc, mobile).parsed::<uuid::Uuid>("_id")?));
         }
-        // A dead session never lives again. Each batch of them goes with its phones' push tokens
-        // in one transaction (a profile write giving one of them a token at the same time
-        // conflicts with it on the session's document: see `alerts::set_profile`).
+        // Each batch goes with its phones' push tokens in one transaction, which reads again which
+        // of them are still dead (a session renewed since the read above, by a server whose clock
+        // is behind, stays, with its tokens); a profile write giving one of them a token at the
+        // same time conflicts with it on the session's document (see `alerts::set_profile`).
         for batch in dead.chunks(IDS_PER_QUERY) {
-            let (store, batch) = (self.clone(), batch.to_vec());
+            let (store, batch, filter) = (self.clone(), batch.to_vec(), filter.clone());
             purged += self
                 .transaction(move |session| {
-                    let (store, batch) = (store.clone(), batch.clone());
+                    let (store, batch, filter) = (store.clone(), batch.clone(), filter.clone());
                     Box::pin(async move {
-                        alerts::forget_tokens_of(&store.db, session, &batch).await?;
                         let keys: Vec<Bson> = batch.iter().map(|id| session_key(*id)).collect();
-                        let deleted = store
-                            .collection(sessions_collection(SessionKind::Mobile))
-                            .delete_many(doc! { "_id": { "$in": keys } })
+                        let still_dead = doc! { "$and": [filter, { "_id": { "$in": keys } }] };
+                        let sessions = store.collection(sessions_collection(SessionKind::Mobile));
+                        let cursor = sessions
+                            .find(still_dead.clone())
+                            .projection(doc! { "_id": 1 })
                             .session(&mut *session)
                             .await?;
+                        let mut dead = Vec::new();
+                        for doc in collect(cursor, session).await? {
+                            dead.push(SessionId(codec::Fields::of(&doc, mobile).parsed::<uuid::Uuid>("_id")?));
+                        }
+                        alerts::forget_tokens_of(&store.db, session, &dead).await?;
+                        let deleted = sessions.delete_many(still_dead).session(&mut *session).await?;
                         Ok(deleted.deleted_count)
                     })
                 })

@@ -532,8 +532,10 @@ export interface paths {
         /** How the caller wants to hear (the empty profile until they set one). */
         get: operations["profile"];
         /**
-         * Sets how the caller wants to hear: push tokens, language, muted kinds, quiet hours at once; a
-         *     new phone number waits, pending, until it is confirmed from that phone (no one is told whether
+         * Sets how the caller wants to hear: language, muted kinds, quiet hours and the push tokens to
+         *     keep, at once. A save takes tokens off (those it leaves out, but for this phone's own) and never
+         *     adds one: a phone registers its own token with `PUT /api/alerts/push-tokens/{token}`. A new
+         *     phone number waits, pending, until it is confirmed from that phone (no one is told whether
          *     another account has it: only its holder learns that, by SMS, on confirming).
          */
         put: operations["set_profile"];

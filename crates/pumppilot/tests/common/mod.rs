@@ -394,10 +394,17 @@ impl Client {
     }
 }
 
-/// Leaves an installation alerts a copy of it must keep: `farmer` sets a phone for SMS and a push
-/// token (in Bangla); they ask the owner for minutes twice, the first rejected. The owner's bell
-/// then holds the first request read and the second unread; the farmer's holds the rejection.
-pub async fn leave_alerts(owner: &Client, farmer: &Client, phone: &str) {
+/// Leaves an installation alerts a copy of it must keep: `farmer` (signed in as `username`) sets a
+/// phone for SMS (in Bangla), and their phone, signed in on the app, registers its push token with
+/// its session; they ask the owner for minutes twice, the first rejected. The owner's bell then
+/// holds the first request read and the second unread; the farmer's holds the rejection.
+pub async fn leave_alerts(owner: &Client, farmer: &Client, username: &str, phone: &str) {
+    let body = json!({"username": username, "password": PASSWORD, "deviceName": "farmer's phone"});
+    let pair = Client { token: None, ..farmer.clone() }.ok("/api/mobile/login", body).await;
+    let app = Client { token: Some(pair["accessToken"].as_str().unwrap().to_owned()), ..farmer.clone() };
+    let (status, body) =
+        app.request(Method::PUT, "/api/alerts/push-tokens/ExponentPushToken%5Bfarmer-phone%5D", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let profile = json!({
         "phone": phone,
         "pushTokens": ["ExponentPushToken[farmer-phone]"],
@@ -407,6 +414,7 @@ pub async fn leave_alerts(owner: &Client, farmer: &Client, phone: &str) {
     });
     let (status, body) = farmer.request(Method::PUT, "/api/alerts/profile", Some(profile)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["pushTokens"], json!(["ExponentPushToken[farmer-phone]"]), "{body}");
     let first = farmer.ok("/api/minute-requests", json!({"minutes": 5})).await;
     let told = owner.get("/api/notifications").await.1["notifications"][0].clone();
     assert_eq!(told["kind"], "REQUEST_NEW", "{told}");

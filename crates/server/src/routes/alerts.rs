@@ -6,8 +6,7 @@ use axum::{Json, extract::State};
 use pumppilot_alerts::Language;
 use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
 use pumppilot_store::{
-    Account, AlertProfile, Channel, NotificationId, PendingPhone, QuietHours, Role, SessionId, SessionKind, StoreError,
-    is_e164,
+    Account, AlertProfile, Channel, NotificationId, PendingPhone, QuietHours, Role, SessionKind, StoreError, is_e164,
 };
 use rand::Rng;
 use serde::Deserialize;
@@ -231,8 +230,10 @@ async fn profile(State(app): State<AppState>, caller: Caller) -> Result<Json<Ale
     Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)))
 }
 
-/// Sets how the caller wants to hear: push tokens, language, muted kinds, quiet hours at once; a
-/// new phone number waits, pending, until it is confirmed from that phone (no one is told whether
+/// Sets how the caller wants to hear: language, muted kinds, quiet hours and the push tokens to
+/// keep, at once. A save takes tokens off (those it leaves out, but for this phone's own) and never
+/// adds one: a phone registers its own token with `PUT /api/alerts/push-tokens/{token}`. A new
+/// phone number waits, pending, until it is confirmed from that phone (no one is told whether
 /// another account has it: only its holder learns that, by SMS, on confirming).
 #[utoipa::path(put, path = "/api/alerts/profile", tag = "alerts", security(("bearer" = []), ("sessionCookie" = [])),
     request_body = AlertProfileView,
@@ -246,46 +247,25 @@ async fn set_profile(
     let current = profile_of(&app, &caller).await?;
     let mut profile =
         AlertProfile { phone: current.phone.clone(), pending_phone: current.pending_phone.clone(), ..wanted.clone() };
-    keep_this_phones_tokens(&mut profile.push_tokens, &current, &caller);
-    // A push token new to the profile is this phone's: it lives as long as the app's session that
-    // sent it (signed out by a new password, a suspension or the session's end, the phone stops
-    // getting pushes); one the profile listed already keeps the session it had.
-    profile.push_sessions = token_sessions(&profile.push_tokens, &current, &caller);
+    profile.push_tokens = tokens_kept(&wanted.push_tokens, &current, &caller);
+    profile.push_sessions = current.push_sessions.clone();
     ask_for_phone(&mut profile, wanted.phone, app.now());
     app.store.set_alert_profile(&profile).await?;
-    Ok(Json(profile_view(&app, &profile)))
+    // As stored: the store leaves out a token whose session ended meanwhile, and keeps a wrong
+    // code counted meanwhile.
+    Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)))
 }
 
-/// Puts back in `tokens` the caller's own phone's tokens (those `current` lists with the caller's
-/// session) that the profile sent leaves out: a profile saved from a screen read before this
-/// phone registered its token must not take it off. The phone takes its token off itself
-/// (`DELETE /api/alerts/push-tokens/{token}`), or its session's end does. The newest
-/// [`MAX_PUSH_TOKENS`] are kept, this phone's first.
-fn keep_this_phones_tokens(tokens: &mut Vec<String>, current: &AlertProfile, caller: &Caller) {
+/// The push tokens a profile's save keeps: those of `sent` that the stored profile (`current`)
+/// lists, and the caller's own phone's tokens even when `sent` leaves them out. A save never adds a
+/// token: a token joins a profile only through its phone's own session
+/// ([`register_push_token`]). So a list read before another phone signed out (its token gone
+/// with its session), saved from this phone or a browser, cannot bring that token back, and a
+/// screen read before this phone registered cannot take its token off: the phone takes it off
+/// itself (`DELETE /api/alerts/push-tokens/{token}`), or its session's end does.
+fn tokens_kept(sent: &[String], current: &AlertProfile, caller: &Caller) -> Vec<String> {
     let own = |token: &String| current.session_of(token) == Some(caller.session);
-    let missing: Vec<String> = current.push_tokens.iter().filter(|t| own(t) && !tokens.contains(t)).cloned().collect();
-    tokens.extend(missing);
-    while tokens.len() > MAX_PUSH_TOKENS {
-        let Some(other) = tokens.iter().position(|t| !own(t)) else { break };
-        tokens.remove(other);
-    }
-}
-
-/// The session each of `tokens` lives with: the one it had when `current` lists it already (the
-/// app sends the whole profile back, its other phones' tokens too), else the caller's if it is
-/// the app's (an app older than `PUT /api/alerts/push-tokens/{token}` adds its token here, as a
-/// phone passed on to another account does). A token listed already never takes the caller's
-/// session here: the app gives its own token its new session through [`register_push_token`]. A
-/// web session registers no phone: a token it sets has no session.
-fn token_sessions(tokens: &[String], current: &AlertProfile, caller: &Caller) -> BTreeMap<String, SessionId> {
-    let registering = (caller.kind == SessionKind::Mobile).then_some(caller.session);
-    tokens
-        .iter()
-        .filter_map(|token| {
-            let session = if current.push_tokens.contains(token) { current.session_of(token) } else { registering };
-            Some((token.clone(), session?))
-        })
-        .collect()
+    current.push_tokens.iter().filter(|token| sent.contains(token) || own(token)).cloned().collect()
 }
 
 /// How many push tokens a profile lists at most (phones of one person).
