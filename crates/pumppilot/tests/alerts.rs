@@ -1443,6 +1443,36 @@ async fn a_phones_own_token_is_registered_from_the_app_alone_and_moves_from_anot
     assert_eq!(salma.get("/api/alerts/profile").await.1["pushTokens"], json!([]), "it went with her session");
 }
 
+/// A phone whose session ends while it registers its token (signed out by a new password on
+/// another server of the fleet, before this one heard of it) gets no token: 401
+/// `UNAUTHENTICATED`, as its next call would, and its profile is as it was.
+#[tokio::test]
+async fn a_phone_whose_session_ended_meanwhile_registers_no_token() {
+    use pumppilot_server::clock::Clock;
+    use pumppilot_store::{SessionScope, Store};
+    let behind = Arc::new(std::sync::OnceLock::<Arc<dyn Store>>::new());
+    let app = common::spawn_app_with({
+        let behind = behind.clone();
+        move |store| {
+            let _ = behind.set(store.clone());
+            store
+        }
+    })
+    .await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let karim = in_the_app(&app, "rahim-farmer-0", common::PASSWORD).await;
+    turn_on_push(&karim, "ExponentPushToken[first]").await;
+    let store = behind.get().unwrap();
+    let user = t.user_ids[0].parse().unwrap();
+    // The session ends behind this server's back: it still holds it in memory.
+    store.revoke_sessions(SessionScope::User(user), app.clock.now()).await.unwrap();
+    let ended = store.alert_profile(user).await.unwrap();
+    assert_eq!(ended.as_ref().map(|p| p.push_tokens.len()), Some(0), "the first token went with it");
+    let refused = this_phones_token(&karim, "ExponentPushToken[second]").await;
+    assert_error(&refused, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_eq!(store.alert_profile(user).await.unwrap(), ended, "nothing written");
+}
+
 /// On SQLite, where one server runs, each text taken is claimed in the store: sent again to the
 /// server restarted on the same file, it is refused and Salma's run goes on; and a phone answered
 /// with the help is not answered again within ten minutes, across the restart too.

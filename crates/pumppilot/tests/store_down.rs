@@ -198,6 +198,11 @@ impl Store for Unplugged {
         self.inner.set_alert_profile(profile).await
     }
 
+    async fn register_push_token(&self, user: UserId, token: &str, session: SessionId, keep: usize) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.register_push_token(user, token, session, keep).await
+    }
+
     async fn confirm_phone(&self, user: UserId, pending: &PendingPhone) -> StoreResult<()> {
         self.check_write()?;
         self.inner.confirm_phone(user, pending).await

@@ -86,8 +86,8 @@ pub use requests::{
     deciding_a_request_settles_the_owners_notice_of_it, one_pending_request_per_user, rejecting_decides_once,
 };
 pub use sessions::{
-    a_push_token_lives_as_long_as_the_session_that_registered_it, a_session_is_read_with_its_accounts,
-    purging_a_session_takes_its_push_tokens, purging_removes_only_dead_sessions,
+    a_phone_registers_its_push_token_and_nothing_else, a_push_token_lives_as_long_as_the_session_that_registered_it,
+    a_session_is_read_with_its_accounts, purging_a_session_takes_its_push_tokens, purging_removes_only_dead_sessions,
     sessions_lookup_rotation_and_revocation,
 };
 pub use tenants::{
@@ -227,6 +227,7 @@ macro_rules! conformance_tests {
             purging_removes_only_dead_sessions,
             a_push_token_lives_as_long_as_the_session_that_registered_it,
             purging_a_session_takes_its_push_tokens,
+            a_phone_registers_its_push_token_and_nothing_else,
             terms_are_per_tenant_and_written_with_their_audit_line,
             a_receipt_is_written_with_its_recharge,
             a_change_sent_again_with_its_key_is_made_once,

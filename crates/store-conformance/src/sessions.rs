@@ -1,10 +1,11 @@
 //! Sessions: lookups by token hash, conditional rotation, revocation one by one and by scope, and
 //! the push tokens that live as long as the session that registered them.
 
-use pumppilot_engine::{Timestamp, UserId};
+use futures_util::future::join_all;
+use pumppilot_engine::{NoticeKind, Timestamp, UserId};
 use pumppilot_store::{
-    AccountChange, AlertProfile, AuditEntry, RefreshMatch, Role, Rotation, Session, SessionId, SessionKind,
-    SessionScope, Store, StoreError,
+    AccountChange, AlertProfile, AuditEntry, Channel, PendingPhone, QuietHours, RefreshMatch, Role, Rotation, Session,
+    SessionId, SessionKind, SessionScope, Store, StoreError,
 };
 
 use crate::support::{DAY, MINUTE, assert_err, at, tenancy};
@@ -325,4 +326,151 @@ pub async fn purging_a_session_takes_its_push_tokens(store: &dyn Store) {
         store.alert_profile(karim).await.unwrap(),
         Some(with_tokens(karim, &[("phone", Some(live.id)), ("none", None)]))
     );
+}
+
+/// A phone registers its push token with its own session (`Store::register_push_token`), in a
+/// write of push tokens alone: the person's phone, the number waiting with its wrong codes, their
+/// language and the rest stay as stored, also when codes are counted at the same time. The token
+/// joins last with the session, moving from another session of theirs (which no longer takes it
+/// when it ends) and from another account (whose session no longer takes it either); the oldest
+/// leave past the number kept. A session revoked, purged, of another person, of the web or unknown
+/// is refused and nothing is written; a person without a profile gets the empty one with the token.
+pub async fn a_phone_registers_its_push_token_and_nothing_else(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let jamila = tenancy(store, "jamila", 1).await;
+    let (karim, jamal, salma) = (rahim.users[0], rahim.users[1], jamila.users[0]);
+    let phone_one = mobile(karim, b"k1-access", b"k1-refresh", at(0));
+    let phone_two = mobile(karim, b"k2-access", b"k2-refresh", at(0));
+    let jamals_phone = mobile(jamal, b"j-access", b"j-refresh", at(0));
+    let salmas_phone = mobile(salma, b"s-access", b"s-refresh", at(0));
+    let browser = web(karim, b"k-web", at(0));
+    for session in [&phone_one, &phone_two, &jamals_phone, &salmas_phone, &browser] {
+        store.create_session(session).await.unwrap();
+    }
+    let token = |name: &str| format!("ExponentPushToken[{name}]");
+    let register = |user, name: &str, session| {
+        let token = token(name);
+        async move { store.register_push_token(user, &token, session, 10).await }
+    };
+
+    // Karim's profile: a phone, a number waiting with a wrong code counted, his settings.
+    let waiting = PendingPhone::new("+8801711000005".into(), "482106".into(), at(10));
+    let set = AlertProfile {
+        phone: Some("+8801711000001".into()),
+        pending_phone: Some(waiting.clone()),
+        language: "bn".into(),
+        muted: [(NoticeKind::RunEnded, Channel::Sms)].into(),
+        quiet_hours: Some(QuietHours { from_minute: 22 * 60, to_minute: 6 * 60, utc_offset_minutes: 360 }),
+        ..with_tokens(karim, &[("old", None)])
+    };
+    store.set_alert_profile(&set).await.unwrap();
+    assert_eq!(store.count_wrong_code(karim, &waiting).await.unwrap(), 1);
+    register(karim, "one", phone_one.id).await.unwrap();
+    let counted = |n| Some(PendingPhone { wrong_codes: n, ..waiting.clone() });
+    let expected = AlertProfile { pending_phone: counted(1), ..set.clone() };
+    let registered = |tokens: &[(&str, Option<SessionId>)]| AlertProfile {
+        push_tokens: with_tokens(karim, tokens).push_tokens,
+        push_sessions: with_tokens(karim, tokens).push_sessions,
+        ..expected.clone()
+    };
+    assert_eq!(
+        store.alert_profile(karim).await.unwrap(),
+        Some(registered(&[("old", None), ("one", Some(phone_one.id))])),
+        "the token joined last; the phone, the count and the settings stayed"
+    );
+
+    // Codes counted while phones register: every count stays, every token joins.
+    let names = ["p", "q", "r", "s"];
+    let (registrations, counts) = tokio::join!(
+        join_all(names.iter().zip([phone_one.id, phone_two.id].repeat(2)).map(|(name, id)| register(karim, name, id))),
+        join_all((0..4).map(|_| store.count_wrong_code(karim, &waiting))),
+    );
+    registrations.into_iter().for_each(|r| r.unwrap());
+    let mut counts: Vec<u32> = counts.into_iter().map(Result::unwrap).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [2, 3, 4, 5]);
+    let stored = store.alert_profile(karim).await.unwrap().unwrap();
+    assert_eq!(stored.pending_phone, counted(5), "no count taken back");
+    assert_eq!(stored.phone, set.phone);
+    let mut listed = token_names(store, karim).await;
+    listed.sort();
+    assert_eq!(listed, ["old", "one", "p", "q", "r", "s"]);
+    for name in ["p", "q", "r", "s"] {
+        store.remove_push_token(karim, &token(name)).await.unwrap();
+    }
+    let expected = AlertProfile { pending_phone: counted(5), ..expected };
+
+    // The phone signs in again (its old session lapsed): the token moves to the new session, last,
+    // and the old session's end no longer takes it.
+    register(karim, "two", phone_two.id).await.unwrap();
+    register(karim, "one", phone_two.id).await.unwrap();
+    let registered = |tokens: &[(&str, Option<SessionId>)]| AlertProfile {
+        push_tokens: with_tokens(karim, tokens).push_tokens,
+        push_sessions: with_tokens(karim, tokens).push_sessions,
+        ..expected.clone()
+    };
+    assert_eq!(
+        store.alert_profile(karim).await.unwrap(),
+        Some(registered(&[("old", None), ("two", Some(phone_two.id)), ("one", Some(phone_two.id))]))
+    );
+    register(karim, "one", phone_two.id).await.unwrap();
+    assert_eq!(token_names(store, karim).await, ["old", "two", "one"], "the same call again changes nothing");
+    store.revoke_session(SessionKind::Mobile, phone_one.id, at(20)).await.unwrap();
+    assert_eq!(token_names(store, karim).await, ["old", "two", "one"]);
+
+    // The phone passes to Jamal: the token leaves Karim, the others staying in their order, and
+    // Karim's session ending no longer takes it.
+    register(jamal, "two", jamals_phone.id).await.unwrap();
+    assert_eq!(
+        store.alert_profile(karim).await.unwrap(),
+        Some(registered(&[("old", None), ("one", Some(phone_two.id))]))
+    );
+    assert_eq!(
+        store.alert_profile(jamal).await.unwrap(),
+        Some(with_tokens(jamal, &[("two", Some(jamals_phone.id))])),
+        "Jamal had no profile: the empty one with the token"
+    );
+    assert!(!store.remove_push_token(karim, &token("two")).await.unwrap(), "Jamal's now");
+
+    // At most ten, the oldest leaving; one registered again moves last; one that left is free.
+    let ten: Vec<String> = (0..12).map(|n| format!("t{n}")).collect();
+    for name in &ten {
+        register(karim, name, phone_two.id).await.unwrap();
+    }
+    assert_eq!(token_names(store, karim).await, ten[2..]);
+    register(karim, "t5", phone_two.id).await.unwrap();
+    let mut moved: Vec<String> = ten[2..].iter().filter(|n| *n != "t5").cloned().collect();
+    moved.push("t5".into());
+    assert_eq!(token_names(store, karim).await, moved);
+    let stored = store.alert_profile(karim).await.unwrap().unwrap();
+    assert_eq!(stored.push_sessions.len(), 10, "each listed token with its session, no other");
+    assert_eq!((stored.phone, stored.pending_phone), (expected.phone.clone(), counted(5)));
+    register(jamal, "one", jamals_phone.id).await.unwrap();
+    assert_eq!(token_names(store, jamal).await, ["two", "one"]);
+    assert_eq!(token_names(store, karim).await, moved, "a token gone past ten was no longer his");
+
+    // A session that cannot register: nothing is written.
+    let before = store.alert_profile(karim).await.unwrap();
+    let lapsed = mobile(karim, b"k3-access", b"k3-refresh", at(0) - 40 * DAY);
+    store.create_session(&lapsed).await.unwrap();
+    store.purge_sessions(at(0)).await.unwrap();
+    for (session, why) in [
+        (phone_one.id, "revoked"),
+        (lapsed.id, "purged"),
+        (jamals_phone.id, "another person's"),
+        (browser.id, "a browser's"),
+        (SessionId::new(), "unknown"),
+    ] {
+        assert_err!(register(karim, "new", session).await, StoreError::NotFound);
+        assert_eq!(store.alert_profile(karim).await.unwrap(), before, "{why}: nothing written");
+    }
+    assert_eq!(token_names(store, jamal).await, ["two", "one"]);
+    store.revoke_session(SessionKind::Mobile, salmas_phone.id, at(30)).await.unwrap();
+    assert_err!(register(salma, "new", salmas_phone.id).await, StoreError::NotFound);
+    assert_eq!(store.alert_profile(salma).await.unwrap(), None, "no profile made for a revoked session");
+
+    // Revoked, Karim's phone takes its ten tokens with it; Jamal's stay his.
+    store.revoke_session(SessionKind::Mobile, phone_two.id, at(40)).await.unwrap();
+    assert_eq!(token_names(store, karim).await, Vec::<String>::new());
+    assert_eq!(token_names(store, jamal).await, ["two", "one"]);
 }

@@ -428,11 +428,7 @@ pub(crate) async fn set_profile(
     profile.keep_tokens_of(&live);
     let profile = &profile;
     let user = key(profile.user_id);
-    let mut exists = false;
-    for collection in ["admins", "users"] {
-        exists |= coll(db, collection).find_one(doc! { "_id": user.clone() }).session(&mut *session).await?.is_some();
-    }
-    if !exists {
+    if !account_exists(db, session, profile.user_id).await? {
         return Err(StoreError::NotFound.into());
     }
     let phones = coll(db, "phones");
@@ -474,6 +470,77 @@ pub(crate) async fn set_profile(
     guards.delete_many(doc! { "userId": user.clone(), "_id": { "$nin": tokens } }).session(&mut *session).await?;
     coll(db, "alert_profiles")
         .update_one(doc! { "_id": user }, vec![doc! { "$replaceWith": stored_doc(profile) }])
+        .upsert(true)
+        .session(&mut *session)
+        .await?;
+    Ok(())
+}
+
+/// Whether `user` has an account (an admin's or a user's), read in the caller's transaction.
+async fn account_exists(db: &Database, session: &mut ClientSession, user: UserId) -> Result<bool, Failure> {
+    for collection in ["admins", "users"] {
+        if coll(db, collection).find_one(doc! { "_id": key(user) }).session(&mut *session).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Registers a push token with a live mobile session of `user`'s (`Store::register_push_token`) in
+/// the caller's transaction, writing the profile's `pushTokens` and `pushSessions` alone (a number
+/// confirmed or a wrong code counted is left as it is; a profile written meanwhile conflicts with
+/// this write, and the one retried reads the other's), and the tokens' guard documents. A person
+/// without a profile gets the empty one with the token.
+pub(crate) async fn register_push_token(
+    db: &Database,
+    session: &mut ClientSession,
+    user: UserId,
+    token: &str,
+    registered_by: SessionId,
+    keep: usize,
+) -> Result<(), Failure> {
+    // As in `set_profile`: the session must be live, and this write changes its document, so that
+    // a revocation or a purge of it running at the same time conflicts with this transaction.
+    let touched = coll(db, crate::sessions_collection(pumppilot_store::SessionKind::Mobile))
+        .update_one(
+            doc! { "_id": session_key(registered_by), "userId": key(user), "revokedAt": Bson::Null },
+            doc! { "$inc": { "tokenWrites": 1_i64 } },
+        )
+        .session(&mut *session)
+        .await?;
+    if touched.matched_count == 0 {
+        return Err(StoreError::NotFound.into());
+    }
+    let profiles = coll(db, "alert_profiles");
+    let mut profile = match profiles.find_one(doc! { "_id": key(user) }).session(&mut *session).await? {
+        Some(stored) => profile(&stored)?,
+        None if account_exists(db, session, user).await? => AlertProfile::empty(user),
+        None => return Err(StoreError::NotFound.into()),
+    };
+    profile.register_token(token, registered_by, keep);
+    // The token leaves whoever had it; its guard document names this person and session now.
+    profiles
+        .update_many(
+            doc! { "_id": { "$ne": key(user) }, "pushTokens": token },
+            doc! { "$pull": { "pushTokens": token, "pushSessions": { "token": token } } },
+        )
+        .session(&mut *session)
+        .await?;
+    let guards = coll(db, "push_tokens");
+    guards.replace_one(doc! { "_id": token }, token_guard(&profile, token)).upsert(true).session(&mut *session).await?;
+    guards
+        .delete_many(doc! { "userId": key(user), "_id": { "$nin": &profile.push_tokens } })
+        .session(&mut *session)
+        .await?;
+    let mut rest = profile_doc(&profile);
+    let mut tokens = Document::new();
+    for field in ["pushTokens", "pushSessions"] {
+        tokens.insert(field, rest.remove(field).unwrap_or(Bson::Null));
+    }
+    rest.remove("_id");
+    // The rest of the document is written only when it is made here (the empty profile's).
+    profiles
+        .update_one(doc! { "_id": key(user) }, doc! { "$set": tokens, "$setOnInsert": rest })
         .upsert(true)
         .session(&mut *session)
         .await?;

@@ -1619,6 +1619,17 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    async fn register_push_token(&self, user: UserId, token: &str, session: SessionId, keep: usize) -> StoreResult<()> {
+        let store = self.clone();
+        let token = token.to_owned();
+        self.transaction(move |client| {
+            let (store, token) = (store.clone(), token.clone());
+            Box::pin(async move { alerts::register_push_token(&store.db, client, user, &token, session, keep).await })
+        })
+        .await?;
+        Ok(())
+    }
+
     /// One atomic `$inc` on the profile whose pending number is still the one read.
     async fn count_wrong_code(&self, user: UserId, pending: &PendingPhone) -> StoreResult<u32> {
         let filter = doc! {

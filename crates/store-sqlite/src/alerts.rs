@@ -216,6 +216,12 @@ pub(crate) fn write_profile(conn: &Connection, profile: &AlertProfile) -> Result
         }
         Err(err) => return Err(err.into()),
     }
+    write_tokens(conn, profile)
+}
+
+/// Writes a profile's push tokens alone, in its order, each with its session as it is; a token
+/// another person had moves to this one (its primary key). The profile's row must be stored.
+fn write_tokens(conn: &Connection, profile: &AlertProfile) -> Result<(), Failure> {
     let user = profile.user_id.to_string();
     conn.prepare_cached("DELETE FROM push_tokens WHERE user_id = ?1")?.execute([&user])?;
     let mut keep = conn.prepare_cached(
@@ -227,6 +233,33 @@ pub(crate) fn write_profile(conn: &Connection, profile: &AlertProfile) -> Result
         keep.execute((token, &user, position, profile.session_of(token).map(session_key)))?;
     }
     Ok(())
+}
+
+/// Registers a push token with a live mobile session of `user`'s (`Store::register_push_token`),
+/// writing the push tokens alone, so that a number confirmed or a wrong code counted is left as it
+/// is; a person without a profile gets the empty one with the token. Several statements: the
+/// caller runs it in a transaction, which keeps the session from ending between the check and the
+/// write.
+pub(crate) fn register_push_token(
+    conn: &Connection,
+    user: UserId,
+    token: &str,
+    session: SessionId,
+    keep: usize,
+) -> Result<(), Failure> {
+    let live = conn
+        .prepare_cached("SELECT 1 FROM mobile_sessions WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL")?
+        .exists((session_key(session), user.to_string()))?;
+    if !live {
+        return Err(StoreError::NotFound.into());
+    }
+    let stored = profile_of(conn, user)?;
+    let mut profile = stored.clone().unwrap_or_else(|| AlertProfile::empty(user));
+    profile.register_token(token, session, keep);
+    match stored {
+        Some(_) => write_tokens(conn, &profile),
+        None => write_profile(conn, &profile),
+    }
 }
 
 /// Deletes the push tokens these (mobile) sessions registered, in the caller's transaction: the

@@ -716,6 +716,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn register_push_token(&self, user: UserId, token: &str, session: SessionId, keep: usize) -> StoreResult<()> {
+        let token = token.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            alerts::register_push_token(&tx, user, &token, session, keep)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn confirm_phone(&self, user: UserId, pending: &PendingPhone) -> StoreResult<()> {
         let pending = pending.clone();
         self.write(move |conn| alerts::confirm_phone(conn, user, &pending)).await

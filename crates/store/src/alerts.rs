@@ -192,6 +192,20 @@ impl AlertProfile {
         self.push_tokens.iter().filter_map(|token| self.session_of(token)).collect()
     }
 
+    /// Lists `token` last, registered by `session`: taken from wherever the list had it (with the
+    /// session it had), and the oldest tokens leaving past `keep`, with their sessions (see
+    /// [`crate::Store::register_push_token`]).
+    pub fn register_token(&mut self, token: &str, session: SessionId, keep: usize) {
+        self.push_tokens.retain(|listed| listed != token);
+        self.push_tokens.push(token.to_owned());
+        let over = self.push_tokens.len().saturating_sub(keep);
+        self.push_tokens.drain(..over);
+        self.push_sessions.retain(|listed, _| self.push_tokens.contains(listed));
+        if self.push_tokens.iter().any(|listed| listed == token) {
+            self.push_sessions.insert(token.to_owned(), session);
+        }
+    }
+
     /// Takes out the tokens whose session is not one of `live` (it ended while the profile was
     /// being written), and the sessions of tokens not listed. Tokens without a session stay.
     pub fn keep_tokens_of(&mut self, live: &BTreeSet<SessionId>) {

@@ -560,6 +560,16 @@ pub trait Store: Send + Sync + 'static {
     /// count back, and a number dropped meanwhile stays dropped. Any other pending number starts
     /// from the count written.
     async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()>;
+    /// Registers a phone's push token with `session`, a mobile session of `user`'s, in one atomic
+    /// write that touches push tokens alone (a number confirmed or a wrong code counted meanwhile
+    /// stays as it is): the token leaves whoever had it (another person, or another session of
+    /// `user`'s), joins `user`'s profile last with `session` ([`AlertProfile::register_token`]),
+    /// and the oldest of `user`'s tokens leave past `keep`. A person without a profile gets the
+    /// empty one ([`AlertProfile::empty`]) with the token. [`StoreError::NotFound`], and nothing
+    /// is written, unless `session` is live (stored and not revoked: an expired one is gone once
+    /// [`Store::purge_sessions`] takes it): a session that ends while the token is registered
+    /// gets none, as [`Store::set_alert_profile`] writes none for it.
+    async fn register_push_token(&self, user: UserId, token: &str, session: SessionId, keep: usize) -> StoreResult<()>;
     /// Makes a person's pending number their phone, in one atomic write, if their pending number
     /// is still `pending` (the same number, code and time set) and not dropped (else
     /// [`StoreError::VersionConflict`]: it was replaced, confirmed or dropped meanwhile);

@@ -560,9 +560,11 @@ export interface paths {
          *     profile is made if they had none), last, the oldest leaving past ten, and lives as long as this
          *     session whatever session or account had it before. It moves from another session of the
          *     caller's (the phone signed in again after its session lapsed, the app reinstalled or its
-         *     storage cleared) and from another account (the phone passed on) in the same write. The same
-         *     call again changes nothing. A web session is refused (403 `FORBIDDEN`): a browser has no push
-         *     token to register. Answers the caller's profile after.
+         *     storage cleared) and from another account (the phone passed on) in the same write, which
+         *     writes the push tokens alone: a number confirmed or a wrong code counted meanwhile stays. The
+         *     same call again changes nothing. A web session is refused (403 `FORBIDDEN`): a browser has no
+         *     push token to register; a session that ended meanwhile gets no token (401 `UNAUTHENTICATED`,
+         *     as its next call would). Answers the caller's profile after.
          */
         put: operations["register_push_token"];
         post?: never;

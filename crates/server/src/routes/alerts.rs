@@ -276,9 +276,11 @@ const MAX_PUSH_TOKENS: usize = 10;
 /// profile is made if they had none), last, the oldest leaving past ten, and lives as long as this
 /// session whatever session or account had it before. It moves from another session of the
 /// caller's (the phone signed in again after its session lapsed, the app reinstalled or its
-/// storage cleared) and from another account (the phone passed on) in the same write. The same
-/// call again changes nothing. A web session is refused (403 `FORBIDDEN`): a browser has no push
-/// token to register. Answers the caller's profile after.
+/// storage cleared) and from another account (the phone passed on) in the same write, which
+/// writes the push tokens alone: a number confirmed or a wrong code counted meanwhile stays. The
+/// same call again changes nothing. A web session is refused (403 `FORBIDDEN`): a browser has no
+/// push token to register; a session that ended meanwhile gets no token (401 `UNAUTHENTICATED`,
+/// as its next call would). Answers the caller's profile after.
 #[utoipa::path(put, path = "/api/alerts/push-tokens/{token}", tag = "alerts",
     params(("token" = String, Path, description = "The phone's Expo push token, `ExponentPushToken[…]`, percent-encoded")),
     security(("bearer" = []), ("sessionCookie" = [])),
@@ -293,14 +295,11 @@ async fn register_push_token(
     if caller.kind != SessionKind::Mobile {
         return Err(ApiError::forbidden("only the app registers a push token: a browser session has none"));
     }
-    let mut profile = profile_of(&app, &caller).await?;
-    profile.push_tokens.retain(|listed| *listed != token);
-    profile.push_tokens.push(token.clone());
-    let over = profile.push_tokens.len().saturating_sub(MAX_PUSH_TOKENS);
-    profile.push_tokens.drain(..over);
-    profile.push_sessions.retain(|listed, _| profile.push_tokens.contains(listed));
-    profile.push_sessions.insert(token, caller.session);
-    app.store.set_alert_profile(&profile).await?;
+    match app.store.register_push_token(caller.id(), &token, caller.session, MAX_PUSH_TOKENS).await {
+        // The session ended (signed out elsewhere, or its account's password changed) meanwhile.
+        Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
+        result => result?,
+    }
     Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)))
 }
 
