@@ -406,21 +406,10 @@ pub(crate) async fn set_profile(
     session: &mut ClientSession,
     profile: &AlertProfile,
 ) -> Result<(), Failure> {
-    // Each session named must be live, and this write changes its document: a revocation or a
-    // purge of it running at the same time writes that document too, so one of the two
-    // transactions is retried and sees the other. A check alone would not do: under snapshot
-    // isolation both could commit, the revocation never seeing the token this one gives the
-    // session, which would then outlive it.
+    // Each session named must be live ([`touch_live_session`]).
     let mut live = BTreeSet::new();
     for id in profile.token_sessions() {
-        let touched = coll(db, crate::sessions_collection(pumppilot_store::SessionKind::Mobile))
-            .update_one(
-                doc! { "_id": session_key(id), "revokedAt": Bson::Null },
-                doc! { "$inc": { "tokenWrites": 1_i64 } },
-            )
-            .session(&mut *session)
-            .await?;
-        if touched.matched_count > 0 {
+        if touch_live_session(db, session, id, None).await? {
             live.insert(id);
         }
     }
@@ -447,15 +436,55 @@ pub(crate) async fn set_profile(
         stale.insert("_id", doc! { "$ne": phone });
     }
     phones.delete_many(stale).session(&mut *session).await?;
-    let tokens = &profile.push_tokens;
+    place_tokens(db, session, profile, &profile.push_tokens).await?;
+    coll(db, "alert_profiles")
+        .update_one(doc! { "_id": user }, vec![doc! { "$replaceWith": stored_doc(profile) }])
+        .upsert(true)
+        .session(&mut *session)
+        .await?;
+    Ok(())
+}
+
+/// Whether mobile session `id` (of `owner`, when named) is live, touching its document in the
+/// caller's transaction when it is: a revocation or a purge of it running at the same time writes
+/// that document too, so one of the two transactions is retried and sees the other. A check alone
+/// would not do: under snapshot isolation both could commit, the revocation never seeing the token
+/// this transaction gives the session, which would then outlive it.
+async fn touch_live_session(
+    db: &Database,
+    session: &mut ClientSession,
+    id: SessionId,
+    owner: Option<UserId>,
+) -> Result<bool, Failure> {
+    let mut filter = doc! { "_id": session_key(id), "revokedAt": Bson::Null };
+    if let Some(owner) = owner {
+        filter.insert("userId", key(owner));
+    }
+    let touched = coll(db, crate::sessions_collection(pumppilot_store::SessionKind::Mobile))
+        .update_one(filter, doc! { "$inc": { "tokenWrites": 1_i64 } })
+        .session(&mut *session)
+        .await?;
+    Ok(touched.matched_count > 0)
+}
+
+/// Puts `placed`, push tokens of the profile's, in place, in the caller's transaction: a phone's
+/// token is one person's, so each leaves whoever else had it (from their `pushTokens` and
+/// `pushSessions`) and its guard document names this person (and the session that registered
+/// it); this person's guards of tokens the profile no longer lists go. Two people taking the same
+/// token at once write its guard document, so one of them is retried and sees the other.
+async fn place_tokens(
+    db: &Database,
+    session: &mut ClientSession,
+    profile: &AlertProfile,
+    placed: &[String],
+) -> Result<(), Failure> {
+    let (user, tokens) = (key(profile.user_id), placed);
     let guards = coll(db, "push_tokens");
     if !tokens.is_empty() {
-        // A phone's token is one person's: whoever had it loses it. Two people taking the same
-        // token at once write its guard document, so one of them is retried and sees the other.
         coll(db, "alert_profiles")
             .update_many(
                 doc! { "_id": { "$ne": user.clone() }, "pushTokens": { "$in": tokens } },
-                doc! { "$pull": { "pushTokens": { "$in": tokens } } },
+                doc! { "$pull": { "pushTokens": { "$in": tokens }, "pushSessions": { "token": { "$in": tokens } } } },
             )
             .session(&mut *session)
             .await?;
@@ -467,12 +496,7 @@ pub(crate) async fn set_profile(
                 .await?;
         }
     }
-    guards.delete_many(doc! { "userId": user.clone(), "_id": { "$nin": tokens } }).session(&mut *session).await?;
-    coll(db, "alert_profiles")
-        .update_one(doc! { "_id": user }, vec![doc! { "$replaceWith": stored_doc(profile) }])
-        .upsert(true)
-        .session(&mut *session)
-        .await?;
+    guards.delete_many(doc! { "userId": user, "_id": { "$nin": &profile.push_tokens } }).session(&mut *session).await?;
     Ok(())
 }
 
@@ -499,16 +523,7 @@ pub(crate) async fn register_push_token(
     registered_by: SessionId,
     keep: usize,
 ) -> Result<(), Failure> {
-    // As in `set_profile`: the session must be live, and this write changes its document, so that
-    // a revocation or a purge of it running at the same time conflicts with this transaction.
-    let touched = coll(db, crate::sessions_collection(pumppilot_store::SessionKind::Mobile))
-        .update_one(
-            doc! { "_id": session_key(registered_by), "userId": key(user), "revokedAt": Bson::Null },
-            doc! { "$inc": { "tokenWrites": 1_i64 } },
-        )
-        .session(&mut *session)
-        .await?;
-    if touched.matched_count == 0 {
+    if !touch_live_session(db, session, registered_by, Some(user)).await? {
         return Err(StoreError::NotFound.into());
     }
     let profiles = coll(db, "alert_profiles");
@@ -518,20 +533,7 @@ pub(crate) async fn register_push_token(
         None => return Err(StoreError::NotFound.into()),
     };
     profile.register_token(token, registered_by, keep);
-    // The token leaves whoever had it; its guard document names this person and session now.
-    profiles
-        .update_many(
-            doc! { "_id": { "$ne": key(user) }, "pushTokens": token },
-            doc! { "$pull": { "pushTokens": token, "pushSessions": { "token": token } } },
-        )
-        .session(&mut *session)
-        .await?;
-    let guards = coll(db, "push_tokens");
-    guards.replace_one(doc! { "_id": token }, token_guard(&profile, token)).upsert(true).session(&mut *session).await?;
-    guards
-        .delete_many(doc! { "userId": key(user), "_id": { "$nin": &profile.push_tokens } })
-        .session(&mut *session)
-        .await?;
+    place_tokens(db, session, &profile, &[token.to_owned()]).await?;
     let mut rest = profile_doc(&profile);
     let mut tokens = Document::new();
     for field in ["pushTokens", "pushSessions"] {
