@@ -368,14 +368,14 @@ pub async fn a_phone_registers_its_push_token_and_nothing_else(store: &dyn Store
     register(karim, "one", phone_one.id).await.unwrap();
     let counted = |n| Some(PendingPhone { wrong_codes: n, ..waiting.clone() });
     let expected = AlertProfile { pending_phone: counted(1), ..set.clone() };
-    let registered = |tokens: &[(&str, Option<SessionId>)]| AlertProfile {
-        push_tokens: with_tokens(karim, tokens).push_tokens,
-        push_sessions: with_tokens(karim, tokens).push_sessions,
-        ..expected.clone()
+    // `base` with these tokens, each registered by the session named (or none).
+    let registered = |base: &AlertProfile, tokens: &[(&str, Option<SessionId>)]| {
+        let listed = with_tokens(karim, tokens);
+        AlertProfile { push_tokens: listed.push_tokens, push_sessions: listed.push_sessions, ..base.clone() }
     };
     assert_eq!(
         store.alert_profile(karim).await.unwrap(),
-        Some(registered(&[("old", None), ("one", Some(phone_one.id))])),
+        Some(registered(&expected, &[("old", None), ("one", Some(phone_one.id))])),
         "the token joined last; the phone, the count and the settings stayed"
     );
 
@@ -404,14 +404,9 @@ pub async fn a_phone_registers_its_push_token_and_nothing_else(store: &dyn Store
     // and the old session's end no longer takes it.
     register(karim, "two", phone_two.id).await.unwrap();
     register(karim, "one", phone_two.id).await.unwrap();
-    let registered = |tokens: &[(&str, Option<SessionId>)]| AlertProfile {
-        push_tokens: with_tokens(karim, tokens).push_tokens,
-        push_sessions: with_tokens(karim, tokens).push_sessions,
-        ..expected.clone()
-    };
     assert_eq!(
         store.alert_profile(karim).await.unwrap(),
-        Some(registered(&[("old", None), ("two", Some(phone_two.id)), ("one", Some(phone_two.id))]))
+        Some(registered(&expected, &[("old", None), ("two", Some(phone_two.id)), ("one", Some(phone_two.id))]))
     );
     register(karim, "one", phone_two.id).await.unwrap();
     assert_eq!(token_names(store, karim).await, ["old", "two", "one"], "the same call again changes nothing");
@@ -423,7 +418,7 @@ pub async fn a_phone_registers_its_push_token_and_nothing_else(store: &dyn Store
     register(jamal, "two", jamals_phone.id).await.unwrap();
     assert_eq!(
         store.alert_profile(karim).await.unwrap(),
-        Some(registered(&[("old", None), ("one", Some(phone_two.id))]))
+        Some(registered(&expected, &[("old", None), ("one", Some(phone_two.id))]))
     );
     assert_eq!(
         store.alert_profile(jamal).await.unwrap(),
