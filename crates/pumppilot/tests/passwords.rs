@@ -113,6 +113,29 @@ async fn a_new_password_follows_the_password_rule() {
     assert_error(&change(&anonymous, PASSWORD, NEW).await, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
 }
 
+/// A password is as long as its letters, not its bytes: a Bangla password of 256 letters (768
+/// bytes) is allowed, and signs in and is changed with it; one letter more is refused, before any
+/// hashing, wherever it is given.
+#[tokio::test]
+async fn a_long_bangla_password_signs_in_and_one_letter_more_is_refused_unhashed() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let karim = &t.users[0];
+    let longest = "প".repeat(256);
+    let too_long = "প".repeat(257);
+
+    assert_eq!(change(karim, PASSWORD, &longest).await.0, StatusCode::NO_CONTENT);
+    let karim = app.login("rahim-farmer-0", &longest).await;
+    assert_eq!(change(&karim, &longest, NEW).await.0, StatusCode::NO_CONTENT, "the current password, as long");
+
+    let hashed = app.running.app.passwords.hashes_run();
+    assert_error(&sign_in(&app, "rahim-farmer-0", &too_long).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&change(&karim, &too_long, "another new one").await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_error(&change(&karim, NEW, &too_long).await, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert_eq!(app.running.app.passwords.hashes_run(), hashed, "refused before any hashing");
+    app.login("rahim-farmer-0", NEW).await;
+}
+
 #[tokio::test]
 async fn the_master_gives_an_owner_a_new_password_that_signs_them_out_everywhere() {
     let app = spawn_app().await;

@@ -84,10 +84,21 @@ pub type ByKeyHash<V> = std::collections::HashMap<[u8; 32], V, KeyHashes>;
 /// created; a key a caller writes (a username, an address, a token) keeps SipHash.
 pub type Ids = foldhash::fast::RandomState;
 
+/// The most characters a password has: the one a person chooses, and the one a sign-in or a
+/// password change checks (counted in characters, not bytes: a Bangla password of 256 letters
+/// that was allowed is also read back).
+pub const PASSWORD_MAX_CHARS: usize = 256;
+
 /// The one rule of a password a person chooses (an account's, one's own new one, the master's
-/// from the environment or the command line): 8 to 256 characters.
+/// from the environment or the command line): 8 to [`PASSWORD_MAX_CHARS`] characters.
 pub fn password_allowed(password: &str) -> bool {
-    (8..=256).contains(&password.chars().count())
+    (8..=PASSWORD_MAX_CHARS).contains(&password.chars().count())
+}
+
+/// Whether a password given to be checked (a sign-in, the current one of a change) is short
+/// enough to be worth hashing: longer than any allowed password, it is refused before the work.
+pub fn password_checkable(password: &str) -> bool {
+    password.chars().count() <= PASSWORD_MAX_CHARS
 }
 
 /// Argon2id hash of a password, computed off the async threads.

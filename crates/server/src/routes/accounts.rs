@@ -98,7 +98,7 @@ async fn verify_password(
 
 /// Signs in with a username and password ([`verify_password`]).
 async fn authenticate(app: &AppState, body: &LoginBody, addr: ClientAddr) -> Result<Account, ApiError> {
-    if body.username.is_empty() || body.username.len() > 64 || body.password.len() > 256 {
+    if body.username.is_empty() || body.username.len() > 64 || !keys::password_checkable(&body.password) {
         return Err(ApiError::validation("username: 1 to 64 characters; password: at most 256"));
     }
     match verify_password(app, &body.username, &body.password, &addr).await? {
@@ -133,7 +133,7 @@ async fn change_password(
     addr: ClientAddr,
     ApiJson(body): ApiJson<PasswordChangeBody>,
 ) -> Result<StatusCode, ApiError> {
-    if body.current_password.len() > 256 {
+    if !keys::password_checkable(&body.current_password) {
         return Err(ApiError::validation("currentPassword: at most 256 characters"));
     }
     super::check_password("newPassword", &body.new_password)?;
