@@ -322,7 +322,7 @@ describe('admin', () => {
     expect(server.count('POST /api/admin/minute-requests/r1/approve')).toBe(1);
   });
 
-  test('reject asks why: the picked reason is sent and shown on the card; none picked sends none', async () => {
+  test('reject asks why: the picked reason is sent and said in the message, once; none picked sends none', async () => {
     const { server, sessions } = admin();
     const pending = [
       { id: 'r1', userId: KARIM.id, minutes: 15, note: '', status: 'PENDING', createdAt: '2026-11-27T09:00:00Z' },
@@ -344,7 +344,7 @@ describe('admin', () => {
     // Nothing is sent yet: the card asks why, "No reason" picked, each choice a full-width row.
     expect(within(first).getByText('Why? The farmer sees it.')).toBeTruthy();
     expect(within(first).getByTestId('reject-r1-reason-NONE')).toBeSelected();
-    for (const words of ['Payment not received', 'Payment does not match the minutes', 'Too many minutes: ask for fewer', 'Pump closed for now']) {
+    for (const words of ['Payment not received', 'The payment does not match the minutes asked', 'Ask for fewer minutes', 'The pump is closed for now']) {
       expect(within(first).getByText(new RegExp(words))).toBeTruthy();
     }
     expect(within(first).queryByText('Approve')).toBeNull();
@@ -353,10 +353,11 @@ describe('admin', () => {
     expect(within(first).getByTestId('reject-r1-reason-TOO_MANY')).toBeSelected();
     expect(within(first).getByTestId('reject-r1-reason-NONE')).not.toBeSelected();
     fireEvent.press(within(first).getByText('Reject the request'));
-    const decided = await screen.findByTestId('request-r1-reason');
-    expect(decided).toHaveTextContent('Reason: Too many minutes: ask for fewer');
+    // As the dashboard's message: the reason the server kept, in the same words as the choice, once.
+    const decided = await screen.findByTestId('requests-success');
+    expect(decided).toHaveTextContent('Rejected the request of Karim Mia. Reason: Ask for fewer minutes.');
     expect(server.last('POST /api/admin/minute-requests/r1/reject')!.body).toEqual({ reason: 'TOO_MANY' });
-    expect(within(screen.getByTestId('request-r1')).getByText('Rejected the request of Karim Mia.')).toBeTruthy();
+    expect(within(screen.getByTestId('request-r1')).getAllByText(/Ask for fewer minutes/)).toHaveLength(1);
 
     // Back leaves the request waiting; rejected with "No reason", nothing names a reason.
     const second = screen.getByTestId('request-r2');
@@ -372,7 +373,7 @@ describe('admin', () => {
     expect(await within(screen.getByTestId('request-r2')).findByText('Rejected the request of Salma Begum.')).toBeTruthy();
     expect(server.count('POST /api/admin/minute-requests/r2/reject')).toBe(1);
     expect(server.last('POST /api/admin/minute-requests/r2/reject')!.body).toEqual({});
-    expect(screen.queryByTestId('request-r2-reason')).toBeNull();
+    expect(within(screen.getByTestId('request-r2')).queryByText(/Reason/)).toBeNull();
   });
 
   test('reject in Bangla: the question, the reasons and the reason shown, in Bangla words', async () => {
@@ -391,7 +392,7 @@ describe('admin', () => {
     expect(within(card).getByTestId('reject-r1-reason-NONE')).toHaveTextContent('●  কারণ ছাড়া');
     fireEvent.press(within(card).getByTestId('reject-r1-reason-NOT_PAID'));
     fireEvent.press(within(card).getByText('অনুরোধ নামঞ্জুর করুন'));
-    expect(await screen.findByTestId('request-r1-reason')).toHaveTextContent('কারণ: টাকা পাওয়া যায়নি');
+    expect(await screen.findByTestId('requests-success')).toHaveTextContent('Karim Mia-এর অনুরোধ নামঞ্জুর হয়েছে। কারণ: টাকা পাওয়া যায়নি।');
     expect(server.last('POST /api/admin/minute-requests/r1/reject')!.body).toEqual({ reason: 'NOT_PAID' });
   });
 
@@ -435,9 +436,9 @@ describe('admin', () => {
     fireEvent.press(within(second).getByText('Reject'));
     fireEvent.press(within(second).getByTestId('reject-r2-reason-NOT_PAID'));
     fireEvent.press(within(second).getByText('Reject the request'));
-    expect(await within(screen.getByTestId('request-r2')).findByText('Rejected the request of Salma Begum.')).toBeTruthy();
+    const rejected = 'Rejected the request of Salma Begum. Reason: Payment not received.';
+    expect(await within(screen.getByTestId('request-r2')).findByText(rejected)).toBeTruthy();
     await waitFor(() => expect(held).toHaveLength(2));
-    expect(screen.getByTestId('request-r2-reason')).toHaveTextContent('Reason: Payment not received');
     expect(within(screen.getByTestId('request-r2')).queryByText('Approve')).toBeNull();
     expect(within(screen.getByTestId('request-r2')).queryByText('Reject')).toBeNull();
     expect(within(screen.getByTestId('request-r2')).queryByText('Reject the request')).toBeNull();
@@ -449,7 +450,7 @@ describe('admin', () => {
     await waitFor(() => expect(server.count('GET /api/admin/minute-requests')).toBe(3));
     expect(screen.queryByText('Approve')).toBeNull();
     expect(screen.queryByTestId('request-r1')).toBeNull();
-    expect(within(screen.getByTestId('request-r2')).getByText('Rejected the request of Salma Begum.')).toBeTruthy();
+    expect(within(screen.getByTestId('request-r2')).getByText(rejected)).toBeTruthy();
     expect(server.count('POST /api/admin/minute-requests/r1/approve')).toBe(1);
     expect(server.count('POST /api/admin/minute-requests/r2/reject')).toBe(1);
   });

@@ -354,8 +354,8 @@ describe('the other farmer screens', () => {
       }),
     );
     fireEvent.press(await screen.findByTestId('tab-request'));
-    expect(await screen.findByTestId('my-request-r3-reason')).toHaveTextContent('Reason: Payment does not match the minutes');
-    expect(screen.getByTestId('my-request-r2-reason')).toHaveTextContent('Reason: Too many minutes: ask for fewer');
+    expect(await screen.findByTestId('my-request-r3-reason')).toHaveTextContent('Reason: The payment does not match the minutes asked');
+    expect(screen.getByTestId('my-request-r2-reason')).toHaveTextContent('Reason: Ask for fewer minutes');
     // No reason given (null, or a server that does not send the field): only "Rejected".
     for (const id of ['r1', 'r0']) {
       expect(within(screen.getByTestId(`my-request-${id}`)).getByText('Rejected')).toBeTruthy();

@@ -440,7 +440,7 @@ async function main() {
     await byId(`reject-${asked.id}-reason-TOO_MANY`).click();
     await shot('12b-admin-reject-why');
     await byId(`reject-${asked.id}-send`).click();
-    await waitText(`request-${asked.id}-reason`, 'Too many minutes');
+    await waitText('requests-success', 'Reason: Ask for fewer minutes.');
     const [latest] = await api('GET', '/api/minute-requests', { token: farmer });
     assert(
       latest.id === asked.id && latest.status === 'REJECTED' && latest.rejectReason === 'TOO_MANY',

@@ -101,8 +101,10 @@ fn end_reason(reason: Option<EndReason>, language: Language) -> &'static str {
 }
 
 /// Why the owner rejected a request, in a few words that tell the farmer what to do next: pay,
-/// pay what the minutes cost, ask for fewer, or wait.
-fn reject_reason(reason: RejectReason, language: Language) -> &'static str {
+/// pay what the minutes cost, ask for fewer, or wait. The one wording of each reason: a text says
+/// it as a clause ("… was rejected: payment not received."), and the dashboard shows it as a label
+/// of its own ([`reject_label`]).
+pub fn reject_reason(reason: RejectReason, language: Language) -> &'static str {
     use RejectReason::*;
     match (language, reason) {
         (Language::English, NotPaid) => "payment not received",
@@ -114,6 +116,15 @@ fn reject_reason(reason: RejectReason, language: Language) -> &'static str {
         (Language::Bangla, TooMany) => "কম মিনিট চান",
         (Language::Bangla, PumpClosed) => "পাম্প আপাতত বন্ধ",
     }
+}
+
+/// Why the owner rejected a request as a label standing alone (the owner's choice, the tag on a
+/// decided request): [`reject_reason`]'s words with their first letter capitalised. Bangla has
+/// no capitals.
+pub fn reject_label(reason: RejectReason, language: Language) -> String {
+    let words = reject_reason(reason, language);
+    let mut letters = words.chars();
+    letters.next().map_or_else(String::new, |first| first.to_uppercase().chain(letters).collect())
 }
 
 fn reset_reason(reason: Option<ResetReason>, language: Language) -> &'static str {
@@ -312,7 +323,7 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
 mod wording {
     use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, RejectReason, ResetReason, Timestamp};
 
-    use super::{Language, minutes, minutes_up, render, run_stopped};
+    use super::{Language, minutes, minutes_up, reject_label, reject_reason, render, run_stopped};
     use crate::sms::parts;
 
     /// The English and the Bangla sentence.
@@ -484,6 +495,25 @@ mod wording {
             )
         });
         assert!(titles.iter().all(|title| *title == pair("Request rejected", "অনুরোধ নামঞ্জুর")), "{titles:?}");
+    }
+
+    /// A reason's label is its clause as a label: one wording, capitalised in English.
+    #[test]
+    fn a_reasons_label_is_its_clause_capitalised() {
+        let labels = RejectReason::ALL
+            .map(|reason| (reject_label(reason, Language::English), reject_label(reason, Language::Bangla)));
+        assert_eq!(
+            labels,
+            [
+                pair("Payment not received", "টাকা পাওয়া যায়নি"),
+                pair("The payment does not match the minutes asked", "টাকা ও চাওয়া মিনিট মেলেনি"),
+                pair("Ask for fewer minutes", "কম মিনিট চান"),
+                pair("The pump is closed for now", "পাম্প আপাতত বন্ধ"),
+            ]
+        );
+        for reason in RejectReason::ALL {
+            assert_eq!(reject_label(reason, Language::Bangla), reject_reason(reason, Language::Bangla));
+        }
     }
 
     #[test]

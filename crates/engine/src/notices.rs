@@ -129,8 +129,8 @@ pub struct Facts {
     /// that texted wrong codes for the number waiting on their account, and is no one's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_phone: Option<String>,
-    /// What this tells was asked for by the farmer's own text (a STOP), whose answer by SMS says
-    /// it already (see [`Facts::worth_an_sms`]).
+    /// What this tells was asked for by the farmer's own text (a STOP, or a START whose run
+    /// starts on hold), whose answer by SMS says it already (see [`Facts::worth_an_sms`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub answered_by_sms: bool,
 }
@@ -138,7 +138,8 @@ pub struct Facts {
 impl Facts {
     /// Whether the notice is worth a paid SMS. Not when it tells what the farmer's own text just
     /// did: the answer to that text (an `SMS_REPLY`) says it, so a farmer who stops their run by
-    /// SMS gets one SMS, not the answer and the run's end (nor a low balance the answer states).
+    /// SMS gets one SMS, not the answer and the run's end (nor a low balance the answer states),
+    /// and one who texts START when the pump is on hold gets one, not the answer and the hold.
     /// The bell and push, which cost nothing, still show it: its end also tells the worker that
     /// holds and resumes of the run still waiting are moot.
     pub fn worth_an_sms(&self) -> bool {
@@ -193,9 +194,10 @@ fn turn_came(entry: &QueueEntry, pressed: Option<EntryId>) -> bool {
 /// left: a run that became active started, unless the farmer just pressed Start for it (see
 /// [`turn_came`]); RUNNING ↔ HOLD held or resumed, dated when that happened; an ended run ended
 /// (with its charge and the balance left); its charge, when it crossed [`LOW_BALANCE_SECONDS`],
-/// leaves the balance low; a NO_FEEDBACK hold tells the owner too. The end of the run `answered`
-/// (the one the farmer stopped by SMS) and the low balance it leaves are not worth an SMS
-/// ([`Facts::worth_an_sms`]): the answer to the farmer's text says both.
+/// leaves the balance low; a NO_FEEDBACK hold tells the owner too. What the answer to the
+/// farmer's text says is not worth an SMS ([`Facts::worth_an_sms`]): for the run `answered` that
+/// the text stopped, its end and the low balance it leaves; for the one it started, its hold when
+/// it started on hold (a later hold of that run is news).
 pub(crate) fn notices_of(
     admin: AdminId,
     before: Option<ActiveRun>,
@@ -248,7 +250,8 @@ pub(crate) fn notices_of(
                     tell(entry.user_id, NoticeKind::RunStarted, entry.started_at.unwrap_or(now), run(entry));
                 }
                 if entry.status == EntryStatus::Hold {
-                    tell(entry.user_id, NoticeKind::RunHeld, at, held(entry.hold_reason));
+                    let facts = Facts { answered_by_sms: answered == Some(entry.id), ..held(entry.hold_reason) };
+                    tell(entry.user_id, NoticeKind::RunHeld, at, facts);
                 }
             }
             Some(b) if b.status == EntryStatus::Running && entry.status == EntryStatus::Hold => {

@@ -17,6 +17,10 @@ use crate::{
 pub enum Event {
     /// A user presses Start. `entry_id` names the entry if a new one is made.
     Start { user: UserId, requested_minutes: Option<u32>, entry_id: EntryId },
+    /// A farmer texts START from their phone: as `Start` (no minutes asked for), and the answer to
+    /// their text (an SMS) says how it started, so the hold of the run it starts on hold at once
+    /// is not worth another SMS ([`Facts::worth_an_sms`]); a later hold of that run is news.
+    StartByText { user: UserId, entry_id: EntryId },
     /// A user presses Stop: ends their run, or takes them out of the line.
     Stop { user: UserId },
     /// A farmer texts STOP from their phone: as `Stop`, and the answer to their text (an SMS)
@@ -206,16 +210,23 @@ impl Tenant {
         let active_before = ActiveRun::of(self.active.as_deref());
         // The entry a farmer's own Start would make (see `notices::turn_came`).
         let pressed = match &event {
-            Event::Start { entry_id, .. } | Event::CardTap { entry_id, .. } => Some(*entry_id),
+            Event::Start { entry_id, .. } | Event::StartByText { entry_id, .. } | Event::CardTap { entry_id, .. } => {
+                Some(*entry_id)
+            }
             _ => None,
         };
-        let by_text = matches!(event, Event::StopByText { .. });
+        let started_by_text = match &event {
+            Event::StartByText { entry_id, .. } => Some(*entry_id),
+            _ => None,
+        };
+        let stopped_by_text = matches!(event, Event::StopByText { .. });
         let mut records = self.advance(now);
         let reply = match event {
             Event::Tick => Ok(Reply::Done),
             Event::Start { user, requested_minutes, entry_id } => {
                 self.start(user, requested_minutes, entry_id, now, &mut records)
             }
+            Event::StartByText { user, entry_id } => self.start(user, None, entry_id, now, &mut records),
             Event::Stop { user } | Event::StopByText { user } => self.stop(user, now, &mut records),
             Event::CardTap { user, entry_id } => match self.active.as_ref().is_some_and(|e| e.user_id == user) {
                 true => self.stop(user, now, &mut records),
@@ -302,9 +313,11 @@ impl Tenant {
             self.seq += 1;
             records.changed = true;
         }
-        // The run a farmer stopped by text: the answer to the text tells its end.
+        // The run a farmer's text stopped, or started: the answer to the text tells its end, or
+        // how it started.
         let answered = match &reply {
-            Ok(Reply::Ended(entry)) if by_text => Some(entry.id),
+            Ok(Reply::Ended(entry)) if stopped_by_text => Some(entry.id),
+            Ok(Reply::Entry(entry)) if started_by_text == Some(entry.id) => Some(entry.id),
             _ => None,
         };
         let notices =

@@ -1,8 +1,8 @@
 //! What a change tells people: the notices `Tenant::apply` leaves in its records, in fake time.
 
 use pumppilot_engine::{
-    AdminId, Credit, DeviceId, DevicePoll, EndReason, EntryId, Event, HoldReason, LedgerKind, NoticeKind, Records,
-    RejectReason, RelayOff, ResetReason, Tenant, Timestamp, UserId, request_rejected,
+    AdminId, Credit, DeviceId, DevicePoll, EndReason, EntryId, EntryStatus, Event, HoldReason, LedgerKind, NoticeKind,
+    Records, RejectReason, RelayOff, Reply, ResetReason, Tenant, Timestamp, UserId, request_rejected,
 };
 use uuid::Uuid;
 
@@ -164,6 +164,49 @@ fn a_run_stopped_by_text_is_answered_by_that_sms_and_its_end_is_not_sent_again()
     let late = pump.apply(Event::StopByText { user: A }, at(300));
     assert!(late.reply.is_err(), "nothing to stop");
     assert_eq!(sms(&late.records), [(A, NoticeKind::RunEnded, true)]);
+}
+
+/// A farmer who texts START when the pump is on hold (load shedding, the grid settling) is
+/// answered "your turn, but the pump is on hold: …" by SMS: the hold their run starts with is not
+/// worth a second SMS (the bell and push still get it). A later hold of that run (it ran, then
+/// load shedding came) is news, and so is a hold the same press in the app started with. A START
+/// texted with the pump free is answered "your pump is running": no notice at all.
+#[test]
+fn a_start_texted_onto_a_held_pump_is_answered_by_that_sms_and_only_a_later_hold_is_sent() {
+    let sms = |records: &Records| -> Vec<(UserId, NoticeKind, bool)> {
+        records.notices.iter().map(|n| (n.to, n.kind, n.facts.worth_an_sms())).collect()
+    };
+    let texted = |user| Event::StartByText { user, entry_id: EntryId::new() };
+    let mut pump = pump(&[(A, 3600), (B, 3600)]);
+    apply(&mut pump, report(true), 1);
+    let started = apply(&mut pump, texted(A), 2);
+    assert_eq!(sms(&started), [(A, NoticeKind::RunHeld, false)]);
+    assert_eq!(started.notices[0].facts.hold_reason, Some(HoldReason::LoadShedding), "the bell still says why");
+    assert_eq!(sms(&apply(&mut pump, texted(A), 3)), [], "texted again: the same run, nothing new");
+
+    // It runs, then load shedding comes: that hold is news by SMS.
+    assert_eq!(sms(&apply(&mut pump, report(false), 30)), [(A, NoticeKind::RunResumed, true)]);
+    assert_eq!(sms(&apply(&mut pump, report(true), 90)), [(A, NoticeKind::RunHeld, true)]);
+
+    // B texts START and waits in line; their turn comes on hold when A stops: news by SMS, as any
+    // turn that came after a wait.
+    assert_eq!(sms(&apply(&mut pump, texted(B), 91)), []);
+    let handover = apply(&mut pump, Event::Stop { user: A }, 100);
+    assert_eq!(
+        sms(&handover),
+        [(A, NoticeKind::RunEnded, true), (B, NoticeKind::RunStarted, true), (B, NoticeKind::RunHeld, true)]
+    );
+    apply(&mut pump, Event::Stop { user: B }, 110);
+
+    // Pressed in the app on a held pump: no SMS answered it, so its hold is worth one.
+    assert_eq!(sms(&apply(&mut pump, start(A), 120)), [(A, NoticeKind::RunHeld, true)]);
+    apply(&mut pump, Event::Stop { user: A }, 121);
+
+    // Texted with the pump free: it runs at once, and the answer says so; no "your turn came".
+    apply(&mut pump, report(false), 130);
+    let running = pump.apply(texted(A), at(131));
+    assert!(matches!(running.reply, Ok(Reply::Entry(ref e)) if e.status == EntryStatus::Running));
+    assert_eq!(sms(&running.records), []);
 }
 
 /// An approved request tells the farmer their balance with it, the minutes they may pump now: a

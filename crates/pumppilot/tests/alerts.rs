@@ -1627,6 +1627,39 @@ async fn a_stop_texted_from_a_feature_phone_is_answered_by_one_sms_that_says_wha
     assert!(sent[2].starts_with("Your run ended (you stopped it): 2 min used, "), "{sent:?}");
 }
 
+/// A farmer who texted START when the pump was on hold paid for two SMS: the answer ("your turn,
+/// but the pump is on hold: …") and, once the hold had lasted a minute, the hold. The answer is the
+/// one SMS they get; the hold stays in their bell. A later hold of the same run (it ran, then load
+/// shedding came again) is news, by SMS as ever.
+#[tokio::test]
+async fn a_start_texted_onto_a_held_pump_is_answered_by_one_sms_and_its_hold_stays_in_the_bell() {
+    let (app, sms) = app_taking_codes().await;
+    let t = salma_at(&app).await;
+    let salma = &t.users[0];
+    t.device.poll(true, true).await;
+    let (status, answer) = salmas("START", unix_now(&app)).send(&app).await;
+    assert_eq!((status, &answer["command"]), (StatusCode::OK, &json!("START")), "{answer}");
+    let on_hold = "Your turn, but the pump is on hold: load shedding. No minutes are used until it runs.";
+    assert_eq!(answer["reply"], on_hold);
+    // Load shedding lasts well past the minute after which a hold is told.
+    app.pass_polling(Duration::from_secs(90), &t.device, true, true).await;
+    until_sent(&app, || !texts_to(&sms, SALMA).is_empty()).await;
+    assert_eq!(texts_to(&sms, SALMA), [on_hold], "the answer, and no hold");
+    let held = "Your run is on hold: load shedding. No minutes are used while it is on hold.";
+    let bell_texts = |bell: Value, kind: &str| -> Vec<String> {
+        let notices = bell["notifications"].as_array().unwrap().clone();
+        notices.iter().filter(|n| n["kind"] == kind).map(|n| n["text"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(bell_texts(bell(salma).await, "RUN_HELD"), [held], "the bell still has the hold");
+
+    // The grid comes back and the run runs; load shedding comes again and lasts: news by SMS.
+    app.pass_polling(Duration::from_secs(30), &t.device, false, true).await;
+    app.pass_polling(Duration::from_secs(90), &t.device, true, true).await;
+    until_sent(&app, || texts_to(&sms, SALMA).len() >= 3).await;
+    assert_eq!(texts_to(&sms, SALMA), [on_hold, "Your run is running again.", held]);
+    assert_eq!(bell_texts(bell(salma).await, "RUN_HELD"), [held, held]);
+}
+
 /// Found by the alerts audit: a farmer whose account is suspended got no answer at all, and
 /// texted again and again. They are told, in their language, once in ten minutes per phone (as the
 /// help), and nothing else happens; once let back in, their texts are obeyed.

@@ -881,9 +881,9 @@ async fn an_owner_rejects_with_a_reason_chosen_on_the_page_and_the_farmer_reads_
     let choice = concat!(
         r#"<select name="reason" aria-label="Why"><option value="">No reason</option>"#,
         r#"<option value="NOT_PAID">Payment not received</option>"#,
-        r#"<option value="WRONG_AMOUNT">Payment does not match the minutes</option>"#,
-        r#"<option value="TOO_MANY">Too many minutes: ask for fewer</option>"#,
-        r#"<option value="PUMP_CLOSED">Pump closed for now</option></select>"#,
+        r#"<option value="WRONG_AMOUNT">The payment does not match the minutes asked</option>"#,
+        r#"<option value="TOO_MANY">Ask for fewer minutes</option>"#,
+        r#"<option value="PUMP_CLOSED">The pump is closed for now</option></select>"#,
     );
     assert!(page.body.contains(choice), "{}", page.body);
 
@@ -895,19 +895,15 @@ async fn an_owner_rejects_with_a_reason_chosen_on_the_page_and_the_farmer_reads_
 
     let rejected = owner.submit("/admin/requests", &action, &[("reason", "TOO_MANY")]).await;
     assert!(
-        rejected.body.contains("Rejected the request of Farmer 0. Reason: Too many minutes: ask for fewer."),
+        rejected.body.contains("Rejected the request of Farmer 0. Reason: Ask for fewer minutes."),
         "{}",
         rejected.body
     );
-    assert!(
-        rejected.body.contains(r#"<span class="reject-reason">Too many minutes: ask for fewer</span>"#),
-        "{}",
-        rejected.body
-    );
+    assert!(rejected.body.contains(r#"<span class="reject-reason">Ask for fewer minutes</span>"#), "{}", rejected.body);
     let (_, decided) = t.admin.get("/api/admin/minute-requests?status=REJECTED").await;
     assert_eq!(decided[0]["rejectReason"], "TOO_MANY");
     let own = farmer.get("/user/minutes").await;
-    assert!(own.body.contains(r#"<span class="reject-reason">Too many minutes: ask for fewer</span>"#), "{}", own.body);
+    assert!(own.body.contains(r#"<span class="reject-reason">Ask for fewer minutes</span>"#), "{}", own.body);
 
     // "No reason", in Bangla: the choice and the lists in Bangla, and a rejection without one.
     for browser in [&owner, &farmer] {
@@ -920,12 +916,12 @@ async fn an_owner_rejects_with_a_reason_chosen_on_the_page_and_the_farmer_reads_
     assert!(page.body.contains(r#"<option value="PUMP_CLOSED">পাম্প আপাতত বন্ধ</option>"#), "{}", page.body);
     let action = format!("/admin/requests/{}/reject", again["id"].as_str().unwrap());
     let rejected = owner.submit("/admin/requests", &action, &[("reason", "")]).await;
-    assert!(rejected.body.contains("অনেক বেশি মিনিট: কম চান"), "the first one's reason: {}", rejected.body);
+    assert!(rejected.body.contains("কম মিনিট চান"), "the first one's reason: {}", rejected.body);
     assert_eq!(rejected.body.matches(r#"class="reject-reason""#).count(), 1, "the second has none: {}", rejected.body);
     let (_, own) = t.users[0].get("/api/minute-requests").await;
     assert!(own[0].get("rejectReason").is_none() && own[0]["status"] == "REJECTED", "{own}");
     let own = farmer.get("/user/minutes").await;
-    assert!(own.body.contains(r#"<span class="reject-reason">অনেক বেশি মিনিট: কম চান</span>"#), "{}", own.body);
+    assert!(own.body.contains(r#"<span class="reject-reason">কম মিনিট চান</span>"#), "{}", own.body);
     assert_eq!(own.body.matches(r#"class="reject-reason""#).count(), 1, "{}", own.body);
 }
 

@@ -261,16 +261,19 @@ const en = {
   badCorrection: 'Type minutes to add, or minus minutes to take back (like -15), and say why.',
   corrected: (delta: string, name: string, b: string) => `✓ Corrected by ${delta}. ${name} now has ${b}.`,
   rejected: (name: string) => `Rejected the request of ${name}.`,
+  // A rejection with a reason says it, as the dashboard's message does.
+  rejectedBecause: (name: string, why: string) => `Rejected the request of ${name}. Reason: ${why}.`,
   rejectWhy: 'Why? The farmer sees it.',
   rejectNoReason: 'No reason',
   rejectConfirm: 'Reject the request',
   rejectBack: 'Back',
-  // Why a request was rejected: the owner picks these words and the farmer reads the same (as on the web)
+  // Why a request was rejected: the owner picks these words and the farmer reads the same, as on
+  // the web and in the SMS (the server's `pumppilot_alerts::text::reject_reason`, capitalised)
   rejectReasons: {
     NOT_PAID: 'Payment not received',
-    WRONG_AMOUNT: 'Payment does not match the minutes',
-    TOO_MANY: 'Too many minutes: ask for fewer',
-    PUMP_CLOSED: 'Pump closed for now',
+    WRONG_AMOUNT: 'The payment does not match the minutes asked',
+    TOO_MANY: 'Ask for fewer minutes',
+    PUMP_CLOSED: 'The pump is closed for now',
   } satisfies Record<RejectReason, string> as Record<string, string>,
   rejectReasonLine: (why: string) => `Reason: ${why}`,
   unknownUser: 'Unknown farmer',
@@ -632,6 +635,7 @@ const bn: Strings = {
   badCorrection: 'যোগ করতে মিনিট লিখুন, ফেরত নিতে মাইনাস দিয়ে লিখুন (যেমন -১৫), আর কারণ লিখুন।',
   corrected: (delta, name, b) => `✓ ${delta} সংশোধন হয়েছে। ${name}-এর এখন ${b}।`,
   rejected: (name) => `${name}-এর অনুরোধ নামঞ্জুর হয়েছে।`,
+  rejectedBecause: (name, why) => `${name}-এর অনুরোধ নামঞ্জুর হয়েছে। কারণ: ${why}।`,
   rejectWhy: 'কেন? কৃষক এটি দেখবেন।',
   rejectNoReason: 'কারণ ছাড়া',
   rejectConfirm: 'অনুরোধ নামঞ্জুর করুন',
@@ -639,7 +643,7 @@ const bn: Strings = {
   rejectReasons: {
     NOT_PAID: 'টাকা পাওয়া যায়নি',
     WRONG_AMOUNT: 'টাকা ও চাওয়া মিনিট মেলেনি',
-    TOO_MANY: 'অনেক বেশি মিনিট: কম চান',
+    TOO_MANY: 'কম মিনিট চান',
     PUMP_CLOSED: 'পাম্প আপাতত বন্ধ',
   },
   rejectReasonLine: (why) => `কারণ: ${why}`,

@@ -273,7 +273,8 @@ async fn obey(
     let status = |t: &pumppilot_engine::Tenant, now| t.available_seconds(account.id, now);
     Ok(match command {
         "START" => {
-            let event = Event::Start { user: account.id, requested_minutes: None, entry_id: EntryId::new() };
+            // Its answer says how the run started: when on hold, the one SMS the farmer gets for it.
+            let event = Event::StartByText { user: account.id, entry_id: EntryId::new() };
             let (outcome, left) = app.runtime.apply(admin, event, Default::default(), status).await?;
             match outcome {
                 Ok(Reply::Entry(entry)) if entry.status == EntryStatus::Waiting => {

@@ -134,7 +134,7 @@ pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) 
                     li {
                         strong { (fmt_minutes(r.minutes, lang)) }
                         " " span.tag.(r.status.to_lowercase()) { (words(t.request_status, &r.status)) }
-                        @if let Some(reason) = &r.reject_reason { " " span.reject-reason { (words(t.reject_reasons, reason)) } }
+                        @if let Some(reason) = &r.reject_reason { " " span.reject-reason { (t.reject_reason(reason)) } }
                         br;
                         small.muted { (date_time(&r.created_at, zone, lang)) }
                         @if !r.note.is_empty() { " · " small { (r.note) } }

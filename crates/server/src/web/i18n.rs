@@ -6,6 +6,8 @@
 //! words its own way, and the page script fills the same templates for live updates.
 
 use axum::http::{HeaderMap, header};
+use pumppilot_alerts::text::reject_label;
+use pumppilot_engine::RejectReason;
 
 mod firmware;
 mod owner;
@@ -63,6 +65,14 @@ impl Lang {
         match self {
             Lang::En => &EN,
             Lang::Bn => &BN,
+        }
+    }
+
+    /// The same language for the texts sent by SMS and push (`pumppilot_alerts::text`).
+    pub fn language(self) -> pumppilot_alerts::Language {
+        match self {
+            Lang::En => pumppilot_alerts::Language::English,
+            Lang::Bn => pumppilot_alerts::Language::Bangla,
         }
     }
 }
@@ -182,9 +192,6 @@ pub struct Text {
     pub no_requests: &'static str,
     pub nothing_decided: &'static str,
     pub request_status: Table,
-    /// Each reason a request may be rejected for, by its code (`NOT_PAID`, …), in the order the
-    /// owner is offered them: the owner's choice and what the farmer reads.
-    pub reject_reasons: Table,
 
     pub history_title: &'static str,
     pub no_history: &'static str,
@@ -404,6 +411,27 @@ pub struct Text {
     pub passwords: &'static PasswordText,
 }
 
+impl Text {
+    /// Each reason a request may be rejected for, by its code (`NOT_PAID`, …), in the order the
+    /// owner is offered them: the owner's choice and what the farmer reads. The words are the
+    /// texts' (`pumppilot_alerts::text::reject_label`), so the page says a reason as the bell,
+    /// push and SMS do.
+    pub fn reject_reasons(&self) -> Vec<(&'static str, String)> {
+        RejectReason::ALL.map(|reason| (reason.as_str(), reject_label(reason, self.lang.language()))).into()
+    }
+
+    /// A rejection's reason in words, by its code; `None` for a code this server does not know.
+    pub fn reject_reason_words(&self, code: &str) -> Option<String> {
+        RejectReason::parse(code).map(|reason| reject_label(reason, self.lang.language()))
+    }
+
+    /// A rejection's reason in words, by its code, or the code itself when this server does not
+    /// know it.
+    pub fn reject_reason(&self, code: &str) -> String {
+        self.reject_reason_words(code).unwrap_or_else(|| code.to_string())
+    }
+}
+
 pub static EN: Text = Text {
     lang: Lang::En,
     lang_name: "English",
@@ -513,12 +541,6 @@ pub static EN: Text = Text {
     no_requests: "No requests yet.",
     nothing_decided: "Nothing decided yet.",
     request_status: &[("PENDING", "Waiting for approval"), ("APPROVED", "Approved"), ("REJECTED", "Rejected")],
-    reject_reasons: &[
-        ("NOT_PAID", "Payment not received"),
-        ("WRONG_AMOUNT", "Payment does not match the minutes"),
-        ("TOO_MANY", "Too many minutes: ask for fewer"),
-        ("PUMP_CLOSED", "Pump closed for now"),
-    ],
 
     history_title: "Usage history",
     no_history: "No runs yet.",
@@ -912,12 +934,6 @@ pub static BN: Text = Text {
     no_requests: "এখনো কোনো অনুরোধ নেই।",
     nothing_decided: "এখনো কোনো সিদ্ধান্ত হয়নি।",
     request_status: &[("PENDING", "অনুমোদনের অপেক্ষায়"), ("APPROVED", "মঞ্জুর"), ("REJECTED", "নামঞ্জুর")],
-    reject_reasons: &[
-        ("NOT_PAID", "টাকা পাওয়া যায়নি"),
-        ("WRONG_AMOUNT", "টাকা ও চাওয়া মিনিট মেলেনি"),
-        ("TOO_MANY", "অনেক বেশি মিনিট: কম চান"),
-        ("PUMP_CLOSED", "পাম্প আপাতত বন্ধ"),
-    ],
 
     history_title: "ব্যবহারের ইতিহাস",
     no_history: "এখনো পাম্প চালানো হয়নি।",
@@ -1196,11 +1212,7 @@ const BANGLA_DIGITS: [char; 10] = ['০', '১', '২', '৩', '৪', '৫', '�
 /// ASCII digits in the language's digits (Bangla: ০-৯), as the texts sent by SMS and push write
 /// them (`pumppilot_alerts::text::digits`, the one writer of Bangla digits).
 pub fn digits(text: &str, lang: Lang) -> String {
-    let language = match lang {
-        Lang::En => pumppilot_alerts::Language::English,
-        Lang::Bn => pumppilot_alerts::Language::Bangla,
-    };
-    pumppilot_alerts::text::digits(text, language)
+    pumppilot_alerts::text::digits(text, lang.language())
 }
 
 /// A whole number with grouping: 12,345 in English; ১২,৩৪৫ and lakhs (১,২৩,৪৫৬) in Bangla.
@@ -1408,13 +1420,16 @@ mod tests {
     }
 
     /// The owner is offered every reason the engine knows, in its order, and the farmer reads each
-    /// in their language.
+    /// in their language: the words of the texts sent by SMS and push, as a label.
     #[test]
     fn every_reject_reason_has_words_in_both_languages() {
         let codes = pumppilot_engine::RejectReason::ALL.map(pumppilot_engine::RejectReason::as_str);
         for lang in [&EN, &BN] {
-            assert_eq!(lang.reject_reasons.iter().map(|(code, _)| *code).collect::<Vec<_>>(), codes);
+            assert_eq!(lang.reject_reasons().iter().map(|(code, _)| *code).collect::<Vec<_>>(), codes);
         }
+        assert_eq!(EN.reject_reason("TOO_MANY"), "Ask for fewer minutes");
+        assert_eq!(BN.reject_reason("PUMP_CLOSED"), "পাম্প আপাতত বন্ধ");
+        assert_eq!((EN.reject_reason("LATER"), EN.reject_reason_words("LATER")), ("LATER".to_string(), None));
     }
 
     #[test]

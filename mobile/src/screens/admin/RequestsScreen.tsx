@@ -67,7 +67,9 @@ function Requests() {
       } else {
         const picked = rejecting?.id === r.id ? rejecting.reason : 'NONE';
         const done = await api.reject(r.id, picked === 'NONE' ? null : picked);
-        setAnswer({ request: { ...r, ...done }, kind: 'success', text: t.rejected(name) });
+        // The reason the server kept, in words, when there is one (as the dashboard's message says it).
+        const why = done.rejectReason ? rejectWords(done.rejectReason, t) : null;
+        setAnswer({ request: { ...r, ...done }, kind: 'success', text: why ? t.rejectedBecause(name, why) : t.rejected(name) });
       }
       setDecided((ids) => new Set(ids).add(r.id));
       setRejecting(null);
@@ -123,11 +125,6 @@ function Requests() {
             {r.note ? <Body>{r.note}</Body> : null}
             <Body muted>{i18n.dateTime(r.createdAt)}</Body>
             {said ? <Message kind={said.kind} text={said.text} testID={`requests-${said.kind}`} /> : null}
-            {r.status === 'REJECTED' && r.rejectReason ? (
-              <Body strong testID={`request-${r.id}-reason`}>
-                {t.rejectReasonLine(rejectWords(r.rejectReason, t))}
-              </Body>
-            ) : null}
             {open && why ? (
               <>
                 <Body strong>{t.rejectWhy}</Body>

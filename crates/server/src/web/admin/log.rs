@@ -168,9 +168,9 @@ pub fn detail(t: &Text, lang: Lang, action: &str, text: &str) -> String {
             // before reasons were logged has none and reads as before.
             if action == "request.reject"
                 && let Some(code) = rest.strip_prefix(": ")
-                && let Some((_, reason)) = t.reject_reasons.iter().find(|(c, _)| *c == code)
+                && let Some(reason) = t.reject_reason_words(code)
             {
-                return fill(o.detail_rejected, &[&out, reason]);
+                return fill(o.detail_rejected, &[&out, &reason]);
             }
             let mut rest = rest;
             if let Some(paid) = rest.strip_prefix(" (")

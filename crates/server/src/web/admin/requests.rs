@@ -45,7 +45,7 @@ pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -
                                 (page.csrf_field())
                                 select name="reason" aria-label=(t.reject_reason) {
                                     option value="" { (t.no_reason) }
-                                    @for (code, words) in t.reject_reasons { option value=(code) { (words) } }
+                                    @for (code, words) in t.reject_reasons() { option value=(code) { (words) } }
                                 }
                                 button.danger type="submit" { (t.reject) }
                             }
@@ -62,7 +62,7 @@ pub async fn requests(State(web): State<WebState>, OwnerPage(page): OwnerPage) -
                     li {
                         strong { (name_of(&r.user_id)) } " · " (fmt_minutes(r.minutes, lang)) " "
                         span.tag.(r.status.to_lowercase()) { (words(t.request_status, &r.status)) }
-                        @if let Some(reason) = &r.reject_reason { " " span.reject-reason { (words(t.reject_reasons, reason)) } }
+                        @if let Some(reason) = &r.reject_reason { " " span.reject-reason { (t.reject_reason(reason)) } }
                         br; small.muted { (date_time(&r.created_at, zone, lang)) }
                         @if !r.note.is_empty() { " · " small { (r.note) } }
                     }
@@ -88,7 +88,7 @@ async fn decide(web: WebState, id: String, posted: Posted, approve: bool) -> Res
     finish(&posted, answer, "/admin/requests", |r| {
         let minutes = fmt_minutes(r["minutes"].as_i64().unwrap_or(0), lang);
         // The reason the server kept on the request, in words, when there is one.
-        let reason = r["rejectReason"].as_str().map(|code| words(lang.text().reject_reasons, code));
+        let reason = r["rejectReason"].as_str().map(|code| lang.text().reject_reason(code));
         Some(match (approve, reason) {
             (true, _) => Flash::ok("approved", &[&name, &minutes]),
             (false, Some(reason)) => Flash::ok("rejected_because", &[&name, &reason]),
