@@ -127,7 +127,8 @@ impl Pump {
             quiet_hours: quiet,
             ..AlertProfile::empty(self.karim)
         };
-        self.store.set_alert_profile(&profile).await.unwrap();
+        let read = self.store.alert_profile(self.karim).await.unwrap();
+        self.store.set_alert_profile(&profile, read.as_ref()).await.unwrap();
     }
 
     async fn tell(&self, kind: NoticeKind, when: Timestamp, facts: Facts) -> String {
@@ -325,9 +326,10 @@ async fn an_sms_answer_goes_by_sms_only_at_once_even_in_quiet_hours_and_past_the
     // Quiet all day long, and SMS muted for answers: an answer still goes, by SMS only.
     let quiet = QuietHours { from_minute: 0, to_minute: 1439, utc_offset_minutes: 0 };
     pump.profile("en", Some(quiet)).await;
-    let mut profile = pump.store.alert_profile(pump.karim).await.unwrap().unwrap();
+    let read = pump.store.alert_profile(pump.karim).await.unwrap();
+    let mut profile = read.clone().unwrap();
     profile.muted.insert((NoticeKind::SmsReply, pumppilot_store::Channel::Sms));
-    pump.store.set_alert_profile(&profile).await.unwrap();
+    pump.store.set_alert_profile(&profile, read.as_ref()).await.unwrap();
     let facts = Facts { text: Some("Started. 30 min left.".to_owned()), ..Facts::default() };
     let first = pump.tell(NoticeKind::SmsReply, at(0), facts.clone()).await;
     pump.tell(NoticeKind::SmsReply, at(1), facts).await;
@@ -349,9 +351,10 @@ async fn an_sms_answer_goes_by_sms_only_at_once_even_in_quiet_hours_and_past_the
 async fn a_phone_expo_says_is_gone_loses_its_token_from_the_ticket_or_from_the_receipt_read_later() {
     let pump = Pump::new().await;
     pump.profile("en", None).await;
-    let mut profile = pump.store.alert_profile(pump.karim).await.unwrap().unwrap();
+    let read = pump.store.alert_profile(pump.karim).await.unwrap();
+    let mut profile = read.clone().unwrap();
     profile.push_tokens = ["karim", "old-phone", "uninstalled"].map(|t| format!("ExponentPushToken[{t}]")).to_vec();
-    pump.store.set_alert_profile(&profile).await.unwrap();
+    pump.store.set_alert_profile(&profile, read.as_ref()).await.unwrap();
     // One ticket per message, in order: the third phone is already known to be gone.
     pump.expo.answer(
         StatusCode::OK,
@@ -398,9 +401,10 @@ impl Pump {
     /// Karim with two phones, and a run start told to him.
     async fn two_phones_told(&self) {
         self.profile("en", None).await;
-        let mut profile = self.store.alert_profile(self.karim).await.unwrap().unwrap();
+        let read = self.store.alert_profile(self.karim).await.unwrap();
+        let mut profile = read.clone().unwrap();
         profile.push_tokens = ["karim", "old-phone"].map(|t| format!("ExponentPushToken[{t}]")).to_vec();
-        self.store.set_alert_profile(&profile).await.unwrap();
+        self.store.set_alert_profile(&profile, read.as_ref()).await.unwrap();
         self.expo.answer(StatusCode::OK, TWO_TICKETS);
         self.tell(NoticeKind::RunStarted, at(0), Facts::default()).await;
     }
@@ -689,9 +693,10 @@ async fn the_end_of_a_run_stopped_by_sms_goes_by_push_only_and_still_drops_its_w
     assert_eq!(worker.run_once(at(600)).await.unwrap(), Round::default(), "the hold is never told");
 
     // Without push, it has nowhere to go but the bell.
-    let mut profile = pump.store.alert_profile(pump.karim).await.unwrap().unwrap();
+    let read = pump.store.alert_profile(pump.karim).await.unwrap();
+    let mut profile = read.clone().unwrap();
     profile.push_tokens.clear();
-    pump.store.set_alert_profile(&profile).await.unwrap();
+    pump.store.set_alert_profile(&profile, read.as_ref()).await.unwrap();
     let next = EntryId::new();
     pump.tell(NoticeKind::RunEnded, at(700), Facts { entry_id: Some(next), answered_by_sms: true, ..ended() }).await;
     pump.tell(NoticeKind::RunEnded, at(701), Facts { entry_id: Some(EntryId::new()), ..ended() }).await;

@@ -1,11 +1,16 @@
 //! Faults: when the store cannot be reached, every change answers 503 and changes nothing, the
-//! device gets no ON command, and all is well again once the store is back.
+//! device gets no ON command, and all is well again once the store is back; and a write that lands
+//! between a profile's read and its save.
 
 mod common;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    collections::VecDeque,
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use async_trait::async_trait;
@@ -18,18 +23,25 @@ use pumppilot_store::{
     Rollout, Rotation, Session, SessionId, SessionKind, SessionScope, Store, StoreError, StoreResult, Telemetry,
     UsageQuery,
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 /// The real SQLite store behind three switches: `down` makes every call fail as if the disk were
 /// gone; `full` makes every write fail while reads still work, as a full disk does; `swamped`
 /// makes the owners' page (and so their count) never come, as from a store too busy to answer it.
+/// And `meddles`: each save of an alert profile first runs the next one queued, on the real store,
+/// as another request landing between the save's read and its write would.
 struct Unplugged {
     inner: Arc<dyn Store>,
     down: Arc<AtomicBool>,
     full: Arc<AtomicBool>,
     swamped: Arc<AtomicBool>,
+    meddles: Meddles,
 }
+
+/// Writes made by another hand, one before each save of an alert profile.
+type Meddles = Arc<Mutex<VecDeque<Meddle>>>;
+type Meddle = Box<dyn FnOnce(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 impl Unplugged {
     fn check(&self) -> StoreResult<()> {
@@ -193,14 +205,25 @@ impl Store for Unplugged {
         self.inner.alert_profiles_pending_phone(phone).await
     }
 
-    async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
+    async fn set_alert_profile(&self, profile: &AlertProfile, read: Option<&AlertProfile>) -> StoreResult<()> {
         self.check_write()?;
-        self.inner.set_alert_profile(profile).await
+        let meddle = self.meddles.lock().unwrap().pop_front();
+        if let Some(meddle) = meddle {
+            meddle(Arc::clone(&self.inner)).await;
+        }
+        self.inner.set_alert_profile(profile, read).await
     }
 
-    async fn register_push_token(&self, user: UserId, token: &str, session: SessionId, keep: usize) -> StoreResult<()> {
+    async fn register_push_token(
+        &self,
+        user: UserId,
+        token: &str,
+        session: SessionId,
+        keep: usize,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         self.check_write()?;
-        self.inner.register_push_token(user, token, session, keep).await
+        self.inner.register_push_token(user, token, session, keep, now).await
     }
 
     async fn confirm_phone(&self, user: UserId, pending: &PendingPhone) -> StoreResult<()> {
@@ -535,19 +558,83 @@ impl Store for Unplugged {
 }
 
 /// The switches of an [`Unplugged`] store: `down`, nothing answers; `full`, reads work and writes
-/// fail; `swamped`, the owners' page never comes.
+/// fail; `swamped`, the owners' page never comes; `meddles`, writes landing before profiles' saves.
 struct Switches {
     down: Arc<AtomicBool>,
     full: Arc<AtomicBool>,
     swamped: Arc<AtomicBool>,
+    meddles: Meddles,
 }
 
 /// A server whose store can be unplugged, fill its disk or be swamped, all off to begin with.
 async fn spawn_unpluggable() -> (common::TestApp, Switches) {
     let off = || Arc::new(AtomicBool::new(false));
-    let switches = Switches { down: off(), full: off(), swamped: off() };
+    let switches = Switches { down: off(), full: off(), swamped: off(), meddles: Meddles::default() };
     let (down, full, swamped) = (Arc::clone(&switches.down), Arc::clone(&switches.full), Arc::clone(&switches.swamped));
-    (spawn_app_with(move |inner| Arc::new(Unplugged { inner, down, full, swamped })).await, switches)
+    let meddles = Arc::clone(&switches.meddles);
+    (spawn_app_with(move |inner| Arc::new(Unplugged { inner, down, full, swamped, meddles })).await, switches)
+}
+
+/// A profile's save lands on the profile it was made from. The app saves its settings while its
+/// number is confirmed from that phone and it registers the phone's token, both landing between the
+/// save's read and its write: the save is made again from what is stored then, and keeps both (it
+/// used to put the number back to waiting and drop the token). Changed between every read and
+/// write, the save gives up after three tries: 409 `CONFLICT`, saying to try again, and nothing of
+/// its own is written.
+#[tokio::test]
+async fn a_profile_saved_while_it_changes_is_made_again_from_what_is_stored() {
+    let (app, Switches { meddles, .. }) = spawn_unpluggable().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let user: UserId = t.user_ids[0].parse().unwrap();
+    let login = json!({"username": "rahim-farmer-0", "password": common::PASSWORD, "deviceName": "phone"});
+    let pair = app.anonymous().ok("/api/mobile/login", login).await;
+    let phone = common::Client { token: Some(pair["accessToken"].as_str().unwrap().to_owned()), ..app.anonymous() };
+    let number = "+8801711000005";
+    let settings = |language: &str| json!({"phone": number, "pushTokens": [], "language": language, "muted": [], "quietHours": null});
+    let (status, asked) = phone.request(Method::PUT, "/api/alerts/profile", Some(settings("en"))).await;
+    assert_eq!((status, &asked["pendingPhone"]), (StatusCode::OK, &json!(number)), "{asked}");
+    // The app registers a phone's token, as it does at every start.
+    let register = |name: &'static str| -> Meddle {
+        let phone = phone.clone();
+        Box::new(move |_| {
+            Box::pin(async move {
+                let path = format!("/api/alerts/push-tokens/ExponentPushToken%5B{name}%5D");
+                let (status, body) = phone.request(Method::PUT, &path, None).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+            })
+        })
+    };
+
+    // Between the save's read and its write: the number confirmed, the phone's token registered.
+    let started = register("started");
+    let confirm_and_start: Meddle = Box::new(move |store| {
+        Box::pin(async move {
+            let pending = store.alert_profile(user).await.unwrap().unwrap().pending_phone.unwrap();
+            store.confirm_phone(user, &pending).await.unwrap();
+            started(store).await;
+        })
+    });
+    meddles.lock().unwrap().push_back(confirm_and_start);
+    let (status, saved) = phone.request(Method::PUT, "/api/alerts/profile", Some(settings("bn"))).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        (&saved["phone"], &saved["pendingPhone"], &saved["pushTokens"], &saved["language"]),
+        (&json!(number), &json!(null), &json!(["ExponentPushToken[started]"]), &json!("bn")),
+        "the number confirmed and the token registered meanwhile stay, with the save's language: {saved}"
+    );
+
+    // Changed at every try: after the third, 409, and the language stays.
+    for name in ["again-1", "again-2", "again-3"] {
+        meddles.lock().unwrap().push_back(register(name));
+    }
+    let refused = phone.request(Method::PUT, "/api/alerts/profile", Some(settings("en"))).await;
+    assert_error(&refused, StatusCode::CONFLICT, "CONFLICT");
+    assert!(refused.1["error"]["message"].as_str().unwrap().contains("try again"), "{}", refused.1);
+    let (_, now) = phone.get("/api/alerts/profile").await;
+    assert_eq!(now["language"], "bn", "nothing of the save written: {now}");
+    assert_eq!(now["pushTokens"].as_array().map(Vec::len), Some(4), "each token registered stays: {now}");
+    let (status, saved) = phone.request(Method::PUT, "/api/alerts/profile", Some(settings("en"))).await;
+    assert_eq!((status, &saved["language"]), (StatusCode::OK, &json!("en")), "sent again, it lands: {saved}");
 }
 
 /// A scrape of `/metrics` answers in bounded time whatever the store does: with the owners' count

@@ -9,7 +9,7 @@ use pumppilot_store::{
     NotificationId, PendingPhone, QuietHours, RequestStatus, SendWindow, Store, StoreError,
 };
 
-use crate::support::{Driver, all_good, assert_err, at, recharge, tenancy};
+use crate::support::{Driver, all_good, assert_err, at, recharge, save_profile, tenancy};
 
 /// A run's notices are in the store exactly when its commit is: the farmer's bell lists them
 /// newest first, unread, and marks them read (theirs only); a commit refused for its version
@@ -281,27 +281,27 @@ pub async fn alert_profiles_round_trip_and_phones_are_unique(store: &dyn Store) 
         quiet_hours: Some(QuietHours { from_minute: 22 * 60, to_minute: 6 * 60, utc_offset_minutes: 360 }),
         ..AlertProfile::empty(karim)
     };
-    store.set_alert_profile(&profile).await.unwrap();
+    save_profile(store, &profile).await.unwrap();
     assert_eq!(store.alert_profile(karim).await.unwrap(), Some(profile.clone()));
     assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap(), Some(profile.clone()));
     assert_eq!(store.alert_profile_by_phone("+8801711000002").await.unwrap(), None);
 
     let taken = AlertProfile { phone: Some("+8801711000001".into()), ..AlertProfile::empty(jamal) };
-    assert_err!(store.set_alert_profile(&taken).await, StoreError::PhoneTaken);
+    assert_err!(save_profile(store, &taken).await, StoreError::PhoneTaken);
     assert_eq!(store.alert_profile(jamal).await.unwrap(), None);
 
     // A new phone frees the old one; no phone at all is fine for many.
     let moved = AlertProfile { phone: Some("+8801711000009".into()), quiet_hours: None, ..profile };
-    store.set_alert_profile(&moved).await.unwrap();
-    store.set_alert_profile(&taken).await.unwrap();
+    save_profile(store, &moved).await.unwrap();
+    save_profile(store, &taken).await.unwrap();
     assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap().map(|p| p.user_id), Some(jamal));
-    store.set_alert_profile(&AlertProfile::empty(karim)).await.unwrap();
-    store.set_alert_profile(&AlertProfile { phone: None, ..AlertProfile::empty(jamal) }).await.unwrap();
+    save_profile(store, &AlertProfile::empty(karim)).await.unwrap();
+    save_profile(store, &AlertProfile { phone: None, ..AlertProfile::empty(jamal) }).await.unwrap();
     assert_eq!(store.alert_profile(karim).await.unwrap(), Some(AlertProfile::empty(karim)));
     assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap(), None);
 
     let nobody = AlertProfile::empty(UserId::new());
-    assert_err!(store.set_alert_profile(&nobody).await, StoreError::NotFound);
+    assert_err!(save_profile(store, &nobody).await, StoreError::NotFound);
 }
 
 /// A number set for a person waits, pending, until its holder confirms it: it is no one's phone
@@ -320,8 +320,8 @@ pub async fn a_pending_number_is_no_ones_until_confirmed(store: &dyn Store) {
         ..AlertProfile::empty(karim)
     };
     let jamals = AlertProfile { pending_phone: Some(waiting("000917", at(20))), ..AlertProfile::empty(jamal) };
-    store.set_alert_profile(&karims).await.unwrap();
-    store.set_alert_profile(&jamals).await.unwrap();
+    save_profile(store, &karims).await.unwrap();
+    save_profile(store, &jamals).await.unwrap();
     assert_eq!(store.alert_profile(karim).await.unwrap(), Some(karims.clone()));
     assert_eq!(store.alert_profile_by_phone(number).await.unwrap(), None, "pending is no one's phone");
     let mut both = store.alert_profiles_pending_phone(number).await.unwrap();
@@ -348,7 +348,7 @@ pub async fn a_pending_number_is_no_ones_until_confirmed(store: &dyn Store) {
     // The freed number can be Jamal's.
     let freed = PendingPhone::new("+8801711000001".into(), "555123".into(), at(30));
     let jamals = AlertProfile { pending_phone: Some(freed.clone()), ..AlertProfile::empty(jamal) };
-    store.set_alert_profile(&jamals).await.unwrap();
+    save_profile(store, &jamals).await.unwrap();
     store.confirm_phone(jamal, &freed).await.unwrap();
     assert_eq!(store.alert_profile_by_phone("+8801711000001").await.unwrap().map(|p| p.user_id), Some(jamal));
 }
@@ -364,9 +364,9 @@ pub async fn wrong_codes_are_counted_with_the_number_waiting(store: &dyn Store) 
     let number = "+8801711000005";
     let waiting = PendingPhone::new(number.into(), "482106".into(), at(10));
     let karims = AlertProfile { pending_phone: Some(waiting.clone()), ..AlertProfile::empty(karim) };
-    store.set_alert_profile(&karims).await.unwrap();
+    save_profile(store, &karims).await.unwrap();
     let jamals = AlertProfile { pending_phone: Some(waiting.clone()), ..AlertProfile::empty(jamal) };
-    store.set_alert_profile(&jamals).await.unwrap();
+    save_profile(store, &jamals).await.unwrap();
 
     assert_eq!(store.count_wrong_code(karim, &waiting).await.unwrap(), 1);
     let counted = |n| Some(PendingPhone { wrong_codes: n, ..waiting.clone() });
@@ -404,11 +404,11 @@ pub async fn wrong_codes_are_counted_with_the_number_waiting(store: &dyn Store) 
     // Written whole (a profile sent back, read before it was dropped), the number stays dropped;
     // a number set again starts at 0.
     let kept = AlertProfile { pending_phone: Some(PendingPhone { wrong_codes: 3, ..waiting.clone() }), ..karims };
-    store.set_alert_profile(&kept).await.unwrap();
+    save_profile(store, &kept).await.unwrap();
     let still = AlertProfile { pending_phone: counted(6), ..kept.clone() };
     assert_eq!(store.alert_profile(karim).await.unwrap(), Some(still));
     let again = PendingPhone::new(number.into(), "900117".into(), at(20));
-    store.set_alert_profile(&AlertProfile { pending_phone: Some(again.clone()), ..kept }).await.unwrap();
+    save_profile(store, &AlertProfile { pending_phone: Some(again.clone()), ..kept }).await.unwrap();
     assert_eq!(store.count_wrong_code(karim, &again).await.unwrap(), 1);
 }
 
@@ -424,14 +424,14 @@ pub async fn a_profile_saved_keeps_the_wrong_codes_counted_since_it_was_read(sto
     let waiting = PendingPhone::new(number.into(), "482106".into(), at(10));
     let set =
         AlertProfile { pending_phone: Some(waiting.clone()), language: "en".into(), ..AlertProfile::empty(karim) };
-    store.set_alert_profile(&set).await.unwrap();
+    save_profile(store, &set).await.unwrap();
     let counted = |n| Some(PendingPhone { wrong_codes: n, ..waiting.clone() });
 
     let read = store.alert_profile(karim).await.unwrap().unwrap();
     assert_eq!(store.count_wrong_code(karim, &waiting).await.unwrap(), 1);
     assert_eq!(store.count_wrong_code(karim, &waiting).await.unwrap(), 2);
     let saved = AlertProfile { language: "bn".into(), ..read.clone() };
-    store.set_alert_profile(&saved).await.unwrap();
+    store.set_alert_profile(&saved, Some(&read)).await.expect("a wrong code counted meanwhile is no change");
     let stored = store.alert_profile(karim).await.unwrap().unwrap();
     assert_eq!(
         stored,
@@ -446,9 +446,10 @@ pub async fn a_profile_saved_keeps_the_wrong_codes_counted_since_it_was_read(sto
         store.alert_profile(karim).await.unwrap().unwrap().pending_phone.unwrap().dropped(),
         "dropped at the fifth"
     );
-    // Saved again from the read before any count, or from the one after two: still dropped.
-    store.set_alert_profile(&read).await.unwrap();
-    store.set_alert_profile(&stored).await.unwrap();
+    // Saved from the read after two counts, or written whole with none: still dropped.
+    let english = AlertProfile { language: "en".into(), ..stored.clone() };
+    store.set_alert_profile(&english, Some(&stored)).await.expect("the number dropped meanwhile is no change");
+    save_profile(store, &read).await.unwrap();
     let after = store.alert_profile(karim).await.unwrap().unwrap();
     assert_eq!(after.pending_phone, counted(PendingPhone::MAX_WRONG_CODES), "a save brings no dropped number back");
     assert_err!(store.confirm_phone(karim, &waiting).await, StoreError::VersionConflict);
@@ -462,14 +463,89 @@ pub async fn a_profile_saved_keeps_the_wrong_codes_counted_since_it_was_read(sto
         PendingPhone::new("+8801711000006".into(), "900117".into(), at(20)),
     ];
     for pending in anew {
-        store.set_alert_profile(&AlertProfile { pending_phone: Some(pending.clone()), ..saved.clone() }).await.unwrap();
+        save_profile(store, &AlertProfile { pending_phone: Some(pending.clone()), ..saved.clone() }).await.unwrap();
         let stored = store.alert_profile(karim).await.unwrap().unwrap();
         assert_eq!(stored.pending_phone, Some(pending.clone()), "{pending:?} starts at 0");
         assert_eq!(store.count_wrong_code(karim, &pending).await.unwrap(), 1);
         let more = PendingPhone { wrong_codes: 3, ..pending };
-        store.set_alert_profile(&AlertProfile { pending_phone: Some(more.clone()), ..saved.clone() }).await.unwrap();
+        save_profile(store, &AlertProfile { pending_phone: Some(more.clone()), ..saved.clone() }).await.unwrap();
         assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().pending_phone, Some(more));
     }
+}
+
+/// A profile's save lands only on the profile it was made from (`Store::set_alert_profile`'s
+/// `read`): one made before a number was confirmed or taken off, a phone's token registered or
+/// taken out, or another number set is refused with `VersionConflict` and changes nothing, where
+/// it would have put back what it read; made from the profile read again, it lands. A wrong code counted
+/// meanwhile is no change (the save keeps the count), and a save made from no profile is refused
+/// once there is one.
+pub async fn a_profile_saved_lands_only_on_the_profile_it_was_made_from(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 1).await;
+    let karim = rahim.users[0];
+    let phone = crate::sessions::mobile(karim, b"k-access", b"k-refresh", at(0));
+    store.create_session(&phone).await.unwrap();
+    let token = |name: &str| format!("ExponentPushToken[{name}]");
+    let register = |name: &str| {
+        let (token, session) = (token(name), phone.id);
+        async move { store.register_push_token(karim, &token, session, 10, at(1)).await.unwrap() }
+    };
+    let stored = || async move { store.alert_profile(karim).await.unwrap() };
+    // A save in another language, made from `read`.
+    let bangla = |read: &AlertProfile| {
+        let language = if read.language == "bn" { "en" } else { "bn" };
+        AlertProfile { language: language.into(), ..read.clone() }
+    };
+
+    // Made from no profile: it lands while there is none, and is refused once there is one.
+    let waiting = PendingPhone::new("+8801711000005".into(), "482106".into(), at(10));
+    let set = AlertProfile { pending_phone: Some(waiting.clone()), ..AlertProfile::empty(karim) };
+    store.set_alert_profile(&set, None).await.unwrap();
+    assert_err!(store.set_alert_profile(&bangla(&set), None).await, StoreError::VersionConflict);
+    assert_eq!(stored().await, Some(set.clone()), "nothing written");
+    register("one").await;
+
+    // Each change made between a read and the save made from it.
+    let read = stored().await.unwrap();
+    store.confirm_phone(karim, &waiting).await.unwrap();
+    let confirmed = stored().await;
+    assert_eq!(confirmed.as_ref().and_then(|p| p.phone.as_deref()), Some("+8801711000005"));
+    assert_err!(store.set_alert_profile(&bangla(&read), Some(&read)).await, StoreError::VersionConflict);
+    assert_eq!(stored().await, confirmed, "a number confirmed meanwhile stays confirmed");
+
+    let read = stored().await.unwrap();
+    register("two").await;
+    let registered = stored().await;
+    assert_err!(store.set_alert_profile(&bangla(&read), Some(&read)).await, StoreError::VersionConflict);
+    assert_eq!(stored().await, registered, "a token registered meanwhile stays");
+
+    let read = stored().await.unwrap();
+    assert!(store.remove_push_token(karim, &token("one")).await.unwrap());
+    let removed = stored().await;
+    assert_err!(store.set_alert_profile(&bangla(&read), Some(&read)).await, StoreError::VersionConflict);
+    assert_eq!(stored().await, removed, "a token taken out meanwhile does not come back");
+
+    let read = stored().await.unwrap();
+    let taken_off = AlertProfile { phone: None, ..read.clone() };
+    store.set_alert_profile(&taken_off, Some(&read)).await.unwrap();
+    assert_err!(store.set_alert_profile(&bangla(&read), Some(&read)).await, StoreError::VersionConflict);
+    assert_eq!(stored().await, Some(taken_off), "a number taken off meanwhile does not come back");
+
+    let read = stored().await.unwrap();
+    let another = PendingPhone::new("+8801711000006".into(), "900117".into(), at(20));
+    let asked = AlertProfile { pending_phone: Some(another.clone()), ..read.clone() };
+    store.set_alert_profile(&asked, Some(&read)).await.unwrap();
+    assert_err!(store.set_alert_profile(&bangla(&read), Some(&read)).await, StoreError::VersionConflict);
+    assert_eq!(stored().await, Some(asked.clone()), "a number set meanwhile still waits");
+
+    // Made from the profile read now, it lands; a wrong code counted meanwhile is no change.
+    let read = stored().await.unwrap();
+    assert_eq!(store.count_wrong_code(karim, &another).await.unwrap(), 1);
+    store.set_alert_profile(&bangla(&read), Some(&read)).await.expect("a wrong code counted meanwhile");
+    let counted = PendingPhone { wrong_codes: 1, ..another };
+    let saved = AlertProfile { pending_phone: Some(counted), ..bangla(&read) };
+    assert_eq!(stored().await, Some(saved.clone()), "saved, with the count");
+    assert_eq!(saved.push_tokens, [token("two")]);
+    assert_eq!(saved.phone, None);
 }
 
 /// A phone's Expo push token belongs to one account at a time across the store: set for another
@@ -486,16 +562,16 @@ pub async fn a_push_token_belongs_to_one_account_at_a_time(store: &dyn Store) {
         ..AlertProfile::empty(user)
     };
     let tokens_of = |user| async move { store.alert_profile(user).await.unwrap().map(|p| p.push_tokens) };
-    store.set_alert_profile(&with(karim, &["c", "a", "b"])).await.unwrap();
+    save_profile(store, &with(karim, &["c", "a", "b"])).await.unwrap();
     assert_eq!(tokens_of(karim).await, Some(vec![token("c"), token("a"), token("b")]), "in their order");
     // Jamal's phone was Karim's ("a"); Salma, at another pump, has Karim's old phone ("b").
-    store.set_alert_profile(&with(jamal, &["a", "d"])).await.unwrap();
-    store.set_alert_profile(&with(salma, &["b"])).await.unwrap();
+    save_profile(store, &with(jamal, &["a", "d"])).await.unwrap();
+    save_profile(store, &with(salma, &["b"])).await.unwrap();
     assert_eq!(tokens_of(karim).await, Some(vec![token("c")]), "the phones passed on left him");
     assert_eq!(tokens_of(jamal).await, Some(vec![token("a"), token("d")]));
     assert_eq!(tokens_of(salma).await, Some(vec![token("b")]));
     // Writing his profile again keeps what is his and takes nothing back.
-    store.set_alert_profile(&with(karim, &["c"])).await.unwrap();
+    save_profile(store, &with(karim, &["c"])).await.unwrap();
     assert_eq!(tokens_of(jamal).await, Some(vec![token("a"), token("d")]));
 
     // Taken out: by its own person only.
@@ -507,16 +583,13 @@ pub async fn a_push_token_belongs_to_one_account_at_a_time(store: &dyn Store) {
     assert_eq!(tokens_of(jamal).await, Some(vec![token("d")]));
     // A token taken out is free: another person may have it, and the first one's write moves
     // nothing back.
-    store.set_alert_profile(&with(karim, &["c", "a"])).await.unwrap();
+    save_profile(store, &with(karim, &["c", "a"])).await.unwrap();
     assert_eq!(tokens_of(karim).await, Some(vec![token("c"), token("a")]));
 
     // Three people set one phone's token at once: it is one person's.
     let race = [with(karim, &["c", "x"]), with(jamal, &["d", "x"]), with(salma, &["s", "x"])];
-    let (a, b, c) = tokio::join!(
-        store.set_alert_profile(&race[0]),
-        store.set_alert_profile(&race[1]),
-        store.set_alert_profile(&race[2])
-    );
+    let (a, b, c) =
+        tokio::join!(save_profile(store, &race[0]), save_profile(store, &race[1]), save_profile(store, &race[2]));
     for result in [a, b, c] {
         result.unwrap();
     }

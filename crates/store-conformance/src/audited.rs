@@ -6,7 +6,7 @@ use pumppilot_store::{
     Store, StoreError,
 };
 
-use crate::support::{assert_err, at, tenancy, user_account};
+use crate::support::{assert_err, at, save_profile, tenancy, user_account};
 
 fn entry(admin: AdminId, action: &str, target: String, seconds: i64) -> AuditEntry {
     AuditEntry {
@@ -160,7 +160,7 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
     let salma = user_account(admin, "salma", at(13));
     store.create_account(&salma).await.unwrap();
     let held = AlertProfile { phone: Some("+8801711000009".into()), ..AlertProfile::empty(salma.id) };
-    store.set_alert_profile(&held).await.unwrap();
+    save_profile(store, &held).await.unwrap();
     let taken = AlertProfile { phone: Some("+8801711000009".into()), ..AlertProfile::empty(karim.id) };
     assert_err!(
         store

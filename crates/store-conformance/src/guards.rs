@@ -11,7 +11,9 @@ use pumppilot_store::{
     StoreError,
 };
 
-use crate::support::{Driver, LEASE_MS, account, admin_account, all_good, assert_err, at, recharge, tenancy};
+use crate::support::{
+    Driver, LEASE_MS, account, admin_account, all_good, assert_err, at, recharge, save_profile, tenancy,
+};
 
 /// Commits `tenant` with `records` and nothing else.
 async fn try_commit(store: &dyn Store, tenant: &Tenant, records: &Records) -> Result<(), StoreError> {
@@ -258,7 +260,7 @@ pub async fn alert_profiles_and_the_bell_come_through_an_export_whole(store: &dy
         ..AlertProfile::empty(owner)
     };
     for profile in [&farmer, &the_owner] {
-        store.set_alert_profile(profile).await.unwrap();
+        save_profile(store, profile).await.unwrap();
     }
     let offline = |seconds| Notice {
         key: Some(format!("offline:{admin}:1000")),
@@ -310,12 +312,12 @@ pub async fn alert_profiles_and_the_bell_come_through_an_export_whole(store: &dy
     assert_eq!(store.alert_profile(karim).await.unwrap(), Some(farmer.clone()));
     assert_eq!(store.alert_profile_by_phone(phone).await.unwrap(), Some(farmer.clone()));
     let taken = AlertProfile { phone: Some(phone.into()), ..AlertProfile::empty(jamal) };
-    assert_err!(store.set_alert_profile(&taken).await, StoreError::PhoneTaken);
+    assert_err!(save_profile(store, &taken).await, StoreError::PhoneTaken);
     // Karim's phone's token is still his alone: set for Jamal, it moves.
     let phone_passed_on = AlertProfile { push_tokens: farmer.push_tokens.clone(), ..AlertProfile::empty(jamal) };
-    store.set_alert_profile(&phone_passed_on).await.unwrap();
+    save_profile(store, &phone_passed_on).await.unwrap();
     assert_eq!(store.alert_profile(karim).await.unwrap().unwrap().push_tokens, Vec::<String>::new());
-    store.set_alert_profile(&farmer).await.unwrap();
+    save_profile(store, &farmer).await.unwrap();
     let bell = store.notifications(karim, 10).await.unwrap();
     assert_eq!(bell.iter().map(|n| (n.id, n.read)).collect::<Vec<_>>(), [(low, false), (started, true)]);
     assert_eq!(store.unread_notifications(karim).await.unwrap(), 1);

@@ -42,7 +42,8 @@ pub use accounts::{
 };
 pub use alerts::{
     a_pending_number_is_no_ones_until_confirmed, a_persons_items_are_found_and_claimed_one_by_one,
-    a_profile_saved_keeps_the_wrong_codes_counted_since_it_was_read, a_push_token_belongs_to_one_account_at_a_time,
+    a_profile_saved_keeps_the_wrong_codes_counted_since_it_was_read,
+    a_profile_saved_lands_only_on_the_profile_it_was_made_from, a_push_token_belongs_to_one_account_at_a_time,
     a_text_is_taken_once_while_its_claim_lasts, alert_profiles_round_trip_and_phones_are_unique,
     keyed_notices_are_told_once, notices_are_written_with_their_commit, old_notifications_are_purged,
     outbox_claims_are_held_by_one_sender, push_tickets_wait_for_their_receipts_in_the_store,
@@ -219,6 +220,7 @@ macro_rules! conformance_tests {
             a_pending_number_is_no_ones_until_confirmed,
             wrong_codes_are_counted_with_the_number_waiting,
             a_profile_saved_keeps_the_wrong_codes_counted_since_it_was_read,
+            a_profile_saved_lands_only_on_the_profile_it_was_made_from,
             a_push_token_belongs_to_one_account_at_a_time,
             a_text_is_taken_once_while_its_claim_lasts,
             send_windows_count_across_senders,

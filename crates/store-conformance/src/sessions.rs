@@ -8,7 +8,7 @@ use pumppilot_store::{
     SessionId, SessionKind, SessionScope, Store, StoreError,
 };
 
-use crate::support::{DAY, MINUTE, assert_err, at, tenancy};
+use crate::support::{DAY, MINUTE, assert_err, at, save_profile, tenancy};
 
 fn web(user: UserId, access: &[u8], created_at: Timestamp) -> Session {
     Session {
@@ -26,7 +26,8 @@ fn web(user: UserId, access: &[u8], created_at: Timestamp) -> Session {
     }
 }
 
-fn mobile(user: UserId, access: &[u8], refresh: &[u8], created_at: Timestamp) -> Session {
+/// A phone's app session of `user`'s, made at `created_at`: its refresh token lasts 30 days.
+pub(crate) fn mobile(user: UserId, access: &[u8], refresh: &[u8], created_at: Timestamp) -> Session {
     Session {
         kind: SessionKind::Mobile,
         access_expires_at: created_at + 15 * MINUTE,
@@ -226,7 +227,7 @@ pub async fn a_push_token_lives_as_long_as_the_session_that_registered_it(store:
         karim,
         &[("one", Some(phone_one.id)), ("old", None), ("two", Some(phone_two.id)), ("three", Some(phone_three.id))],
     );
-    store.set_alert_profile(&profile).await.unwrap();
+    save_profile(store, &profile).await.unwrap();
     assert_eq!(store.alert_profile(karim).await.unwrap(), Some(profile.clone()), "each token with its session");
 
     // Phone one signs out (or its refresh token is reused): its token goes, the others stay.
@@ -239,20 +240,20 @@ pub async fn a_push_token_lives_as_long_as_the_session_that_registered_it(store:
 
     // Phone three passes to Jamal, who signs in on it: the token takes his session, and Karim's
     // session ending no longer takes it.
-    store.set_alert_profile(&with_tokens(jamal, &[("three", Some(jamals_phone.id))])).await.unwrap();
+    save_profile(store, &with_tokens(jamal, &[("three", Some(jamals_phone.id))])).await.unwrap();
     assert_eq!(token_names(store, karim).await, ["old", "two"]);
     store.revoke_session(SessionKind::Mobile, phone_three.id, at(12)).await.unwrap();
     assert_eq!(token_names(store, jamal).await, ["three"]);
 
     // A profile read before phone one signed out, written back after: its token does not return.
     let stale = with_tokens(karim, &[("one", Some(phone_one.id)), ("old", None), ("two", Some(phone_two.id))]);
-    store.set_alert_profile(&stale).await.unwrap();
+    save_profile(store, &stale).await.unwrap();
     assert_eq!(
         store.alert_profile(karim).await.unwrap(),
         Some(with_tokens(karim, &[("old", None), ("two", Some(phone_two.id))]))
     );
     let unknown = with_tokens(karim, &[("old", None), ("two", Some(phone_two.id)), ("nobody", Some(SessionId::new()))]);
-    store.set_alert_profile(&unknown).await.unwrap();
+    save_profile(store, &unknown).await.unwrap();
     assert_eq!(token_names(store, karim).await, ["old", "two"], "a session that never was is no session");
 
     // The same through an export: each token comes back with its session.
@@ -263,7 +264,7 @@ pub async fn a_push_token_lives_as_long_as_the_session_that_registered_it(store:
     let four = mobile(karim, b"k4-access", b"k4-refresh", at(20));
     store.create_session(&four).await.unwrap();
     let mut profile = with_tokens(karim, &[("old", None), ("two", Some(phone_two.id)), ("four", Some(four.id))]);
-    store.set_alert_profile(&profile).await.unwrap();
+    save_profile(store, &profile).await.unwrap();
     let new_password = |keep| AccountChange {
         id: karim,
         role: Role::User,
@@ -294,9 +295,8 @@ pub async fn a_push_token_lives_as_long_as_the_session_that_registered_it(store:
         store.create_session(session).await.unwrap();
     }
     profile = with_tokens(karim, &[("five", Some(five.id)), ("old", None)]);
-    store.set_alert_profile(&profile).await.unwrap();
-    store
-        .set_alert_profile(&with_tokens(jamal, &[("three", Some(jamals_phone.id)), ("six", Some(jamals_next.id))]))
+    save_profile(store, &profile).await.unwrap();
+    save_profile(store, &with_tokens(jamal, &[("three", Some(jamals_phone.id)), ("six", Some(jamals_next.id))]))
         .await
         .unwrap();
     store.revoke_sessions(SessionScope::User(karim), at(50)).await.unwrap();
@@ -319,7 +319,7 @@ pub async fn purging_a_session_takes_its_push_tokens(store: &dyn Store) {
         store.create_session(session).await.unwrap();
     }
     let profile = with_tokens(karim, &[("old-phone", Some(expired.id)), ("phone", Some(live.id)), ("none", None)]);
-    store.set_alert_profile(&profile).await.unwrap();
+    save_profile(store, &profile).await.unwrap();
     assert_eq!(token_names(store, karim).await, ["old-phone", "phone", "none"], "expired, not yet purged");
     assert_eq!(store.purge_sessions(t0).await.unwrap(), 1);
     assert_eq!(
@@ -333,8 +333,8 @@ pub async fn purging_a_session_takes_its_push_tokens(store: &dyn Store) {
 /// language and the rest stay as stored, also when codes are counted at the same time. The token
 /// joins last with the session, moving from another session of theirs (which no longer takes it
 /// when it ends) and from another account (whose session no longer takes it either); the oldest
-/// leave past the number kept. A session revoked, purged, of another person, of the web or unknown
-/// is refused and nothing is written; a person without a profile gets the empty one with the token.
+/// leave past the number kept. A session revoked, purged, expired (not purged yet), of another
+/// person, of the web or unknown is refused and nothing is written; a person without a profile gets the empty one with the token.
 pub async fn a_phone_registers_its_push_token_and_nothing_else(store: &dyn Store) {
     let rahim = tenancy(store, "rahim", 2).await;
     let jamila = tenancy(store, "jamila", 1).await;
@@ -350,7 +350,7 @@ pub async fn a_phone_registers_its_push_token_and_nothing_else(store: &dyn Store
     let token = |name: &str| format!("ExponentPushToken[{name}]");
     let register = |user, name: &str, session| {
         let token = token(name);
-        async move { store.register_push_token(user, &token, session, 10).await }
+        async move { store.register_push_token(user, &token, session, 10, at(0)).await }
     };
 
     // Karim's profile: a phone, a number waiting with a wrong code counted, his settings.
@@ -363,7 +363,7 @@ pub async fn a_phone_registers_its_push_token_and_nothing_else(store: &dyn Store
         quiet_hours: Some(QuietHours { from_minute: 22 * 60, to_minute: 6 * 60, utc_offset_minutes: 360 }),
         ..with_tokens(karim, &[("old", None)])
     };
-    store.set_alert_profile(&set).await.unwrap();
+    save_profile(store, &set).await.unwrap();
     assert_eq!(store.count_wrong_code(karim, &waiting).await.unwrap(), 1);
     register(karim, "one", phone_one.id).await.unwrap();
     let counted = |n| Some(PendingPhone { wrong_codes: n, ..waiting.clone() });
@@ -449,9 +449,19 @@ pub async fn a_phone_registers_its_push_token_and_nothing_else(store: &dyn Store
     let lapsed = mobile(karim, b"k3-access", b"k3-refresh", at(0) - 40 * DAY);
     store.create_session(&lapsed).await.unwrap();
     store.purge_sessions(at(0)).await.unwrap();
+    // Expired, but not purged yet: a day ago, and at this very moment.
+    let expired = mobile(karim, b"k4-access", b"k4-refresh", at(0) - 31 * DAY);
+    let expiring = mobile(karim, b"k5-access", b"k5-refresh", at(0) - 30 * DAY);
+    for session in [&expired, &expiring] {
+        store.create_session(session).await.unwrap();
+        let stored = store.session_by_access_hash(SessionKind::Mobile, &session.access_hash).await.unwrap();
+        assert_eq!(stored.map(|s| s.id), Some(session.id), "not purged");
+    }
     for (session, why) in [
         (phone_one.id, "revoked"),
         (lapsed.id, "purged"),
+        (expired.id, "expired a day ago"),
+        (expiring.id, "expiring now"),
         (jamals_phone.id, "another person's"),
         (browser.id, "a browser's"),
         (SessionId::new(), "unknown"),

@@ -4,7 +4,9 @@
 use pumppilot_engine::{
     AdminId, Credit, EntryStatus, Event, LedgerKind, Outcome, ReceiptId, Records, Tenant, Timestamp, UserId,
 };
-use pumppilot_store::{Account, AuditEntry, Commit, Decision, Receipt, Role, Snapshot, Store, StoreResult};
+use pumppilot_store::{
+    Account, AlertProfile, AuditEntry, Commit, Decision, Receipt, Role, Snapshot, Store, StoreResult,
+};
 
 /// The lease the stories load tenants with.
 pub(crate) const LEASE_MS: i64 = 60_000;
@@ -181,6 +183,13 @@ impl<'a> Driver<'a> {
         let stored = load(self.store, self.tenant.admin_id).await;
         assert_eq!(stored, as_stored(&self.tenant), "the reloaded tenant differs from the committed one");
     }
+}
+
+/// Saves `profile` as made from the profile stored now (`Store::set_alert_profile` lands only on
+/// the profile a save was made from): what a story sets up, with no write in between.
+pub(crate) async fn save_profile(store: &dyn Store, profile: &AlertProfile) -> StoreResult<()> {
+    let read = store.alert_profile(profile.user_id).await?;
+    store.set_alert_profile(profile, read.as_ref()).await
 }
 
 /// Panics unless `$result` is an `Err` matching `$pattern` (a `StoreError` pattern).

@@ -409,7 +409,7 @@ pub(crate) async fn set_profile(
     // Each session named must be live ([`touch_live_session`]).
     let mut live = BTreeSet::new();
     for id in profile.token_sessions() {
-        if touch_live_session(db, session, id, None).await? {
+        if touch_live_session(db, session, id, None, None).await? {
             live.insert(id);
         }
     }
@@ -445,20 +445,49 @@ pub(crate) async fn set_profile(
     Ok(())
 }
 
-/// Whether mobile session `id` (of `owner`, when named) is live, touching its document in the
-/// caller's transaction when it is: a revocation or a purge of it running at the same time writes
-/// that document too, so one of the two transactions is retried and sees the other. A check alone
-/// would not do: under snapshot isolation both could commit, the revocation never seeing the token
-/// this transaction gives the session, which would then outlive it.
+/// Writes a profile made from `read` (`Store::set_alert_profile`) in the caller's transaction,
+/// only while the stored one is still `read` but for its wrong-code count
+/// ([`AlertProfile::unchanged_since`]), else `VersionConflict` and nothing is written. The
+/// comparison reads the transaction's snapshot, and [`set_profile`] writes the profile's
+/// document: a write of it committed since conflicts, and the transaction, retried, compares
+/// afresh.
+pub(crate) async fn set_profile_read(
+    db: &Database,
+    session: &mut ClientSession,
+    profile: &AlertProfile,
+    read: Option<&AlertProfile>,
+) -> Result<(), Failure> {
+    let stored =
+        coll(db, "alert_profiles").find_one(doc! { "_id": key(profile.user_id) }).session(&mut *session).await?;
+    let stored = stored.as_ref().map(self::profile).transpose()?;
+    if !AlertProfile::unchanged_since(stored.as_ref(), read) {
+        return Err(StoreError::VersionConflict.into());
+    }
+    set_profile(db, session, profile).await
+}
+
+/// Whether mobile session `id` (of `owner`, when named) is live (not revoked; at `now`, when
+/// given, its last token unexpired too), touching its document in the caller's transaction when it
+/// is: a revocation or a purge of it running at the same time writes that document too, so one of
+/// the two transactions is retried and sees the other. A check alone would not do: under snapshot
+/// isolation both could commit, the revocation never seeing the token this transaction gives the
+/// session, which would then outlive it.
 async fn touch_live_session(
     db: &Database,
     session: &mut ClientSession,
     id: SessionId,
     owner: Option<UserId>,
+    now: Option<Timestamp>,
 ) -> Result<bool, Failure> {
     let mut filter = doc! { "_id": session_key(id), "revokedAt": Bson::Null };
     if let Some(owner) = owner {
         filter.insert("userId", key(owner));
+    }
+    if let Some(now) = now {
+        // A mobile session lives until its refresh token expires (its access token expires first).
+        let unexpired =
+            [doc! { "accessExpiresAt": { "$gt": at(now) } }, doc! { "refreshExpiresAt": { "$gt": at(now) } }];
+        filter.insert("$or", unexpired.to_vec());
     }
     let touched = coll(db, crate::sessions_collection(pumppilot_store::SessionKind::Mobile))
         .update_one(filter, doc! { "$inc": { "tokenWrites": 1_i64 } })
@@ -510,8 +539,8 @@ async fn account_exists(db: &Database, session: &mut ClientSession, user: UserId
     Ok(false)
 }
 
-/// Registers a push token with a live mobile session of `user`'s (`Store::register_push_token`) in
-/// the caller's transaction, writing the profile's `pushTokens` and `pushSessions` alone (a number
+/// Registers a push token with a mobile session of `user`'s live at `now` (not revoked, its last
+/// token unexpired: `Store::register_push_token`) in the caller's transaction, writing the profile's `pushTokens` and `pushSessions` alone (a number
 /// confirmed or a wrong code counted is left as it is; a profile written meanwhile conflicts with
 /// this write, and the one retried reads the other's), and the tokens' guard documents. A person
 /// without a profile gets the empty one with the token.
@@ -522,8 +551,9 @@ pub(crate) async fn register_push_token(
     token: &str,
     registered_by: SessionId,
     keep: usize,
+    now: Timestamp,
 ) -> Result<(), Failure> {
-    if !touch_live_session(db, session, registered_by, Some(user)).await? {
+    if !touch_live_session(db, session, registered_by, Some(user), Some(now)).await? {
         return Err(StoreError::NotFound.into());
     }
     let profiles = coll(db, "alert_profiles");

@@ -1608,23 +1608,32 @@ impl Store for MongoStore {
         Ok(())
     }
 
-    async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
+    async fn set_alert_profile(&self, profile: &AlertProfile, read: Option<&AlertProfile>) -> StoreResult<()> {
         let store = self.clone();
-        let profile = profile.clone();
+        let (profile, read) = (profile.clone(), read.cloned());
         self.transaction(move |session| {
-            let (store, profile) = (store.clone(), profile.clone());
-            Box::pin(async move { alerts::set_profile(&store.db, session, &profile).await })
+            let (store, profile, read) = (store.clone(), profile.clone(), read.clone());
+            Box::pin(async move { alerts::set_profile_read(&store.db, session, &profile, read.as_ref()).await })
         })
         .await?;
         Ok(())
     }
 
-    async fn register_push_token(&self, user: UserId, token: &str, session: SessionId, keep: usize) -> StoreResult<()> {
+    async fn register_push_token(
+        &self,
+        user: UserId,
+        token: &str,
+        session: SessionId,
+        keep: usize,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         let store = self.clone();
         let token = token.to_owned();
         self.transaction(move |client| {
             let (store, token) = (store.clone(), token.clone());
-            Box::pin(async move { alerts::register_push_token(&store.db, client, user, &token, session, keep).await })
+            Box::pin(
+                async move { alerts::register_push_token(&store.db, client, user, &token, session, keep, now).await },
+            )
         })
         .await?;
         Ok(())

@@ -101,7 +101,7 @@ async fn push_tokens_written_before_their_guards_are_adopted_once() {
     let token = |name: &str| format!("ExponentPushToken[{name}]");
     // Written as a server before this one wrote them: the tokens in the profiles alone.
     for (user, tokens) in [(karim, vec![token("b"), token("a"), token("both")]), (salma, vec![token("both")])] {
-        store.set_alert_profile(&pumppilot_store::AlertProfile::empty(user)).await.unwrap();
+        store.set_alert_profile(&pumppilot_store::AlertProfile::empty(user), None).await.unwrap();
         let set = db
             .collection::<Document>("alert_profiles")
             .update_one(doc! { "_id": user.to_string() }, doc! { "$set": { "pushTokens": tokens } })
@@ -134,7 +134,7 @@ async fn a_push_token_from_before_sessions_were_kept_with_tokens_stays_when_sess
     let (_, karim, _) = tenant_with_users(&store).await;
     let db = store.database().clone();
     let token = "ExponentPushToken[karim]";
-    store.set_alert_profile(&pumppilot_store::AlertProfile::empty(karim)).await.unwrap();
+    store.set_alert_profile(&pumppilot_store::AlertProfile::empty(karim), None).await.unwrap();
     let old = doc! { "$set": { "pushTokens": [token] }, "$unset": { "pushSessions": "" } };
     db.collection::<Document>("alert_profiles").update_one(doc! { "_id": karim.to_string() }, old).await.unwrap();
     db.collection::<Document>("push_tokens")

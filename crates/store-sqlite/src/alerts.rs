@@ -172,6 +172,22 @@ pub(crate) fn set_profile(conn: &Connection, profile: &AlertProfile) -> Result<(
     write_profile(conn, &profile)
 }
 
+/// Writes a profile made from `read` (`Store::set_alert_profile`) only while the stored one is
+/// still `read` but for its wrong-code count ([`AlertProfile::unchanged_since`]), else
+/// `VersionConflict` and nothing is written. Several statements: the caller runs it in a
+/// `BEGIN IMMEDIATE` transaction, so nothing is written between the comparison and the write.
+pub(crate) fn set_profile_read(
+    conn: &Connection,
+    profile: &AlertProfile,
+    read: Option<&AlertProfile>,
+) -> Result<(), Failure> {
+    let stored = profile_of(conn, profile.user_id)?;
+    if !AlertProfile::unchanged_since(stored.as_ref(), read) {
+        return Err(StoreError::VersionConflict.into());
+    }
+    set_profile(conn, profile)
+}
+
 /// Writes a profile and its push tokens as they are (an import, whose sessions may come in
 /// another part); see [`set_profile`]. The same number waiting as stored (the same number, code
 /// and time set) keeps the larger of the stored and the written wrong-code count, in the upsert
@@ -235,21 +251,25 @@ fn write_tokens(conn: &Connection, profile: &AlertProfile) -> Result<(), Failure
     Ok(())
 }
 
-/// Registers a push token with a live mobile session of `user`'s (`Store::register_push_token`),
-/// writing the push tokens alone, so that a number confirmed or a wrong code counted is left as it
-/// is; a person without a profile gets the empty one with the token. Several statements: the
-/// caller runs it in a transaction, which keeps the session from ending between the check and the
-/// write.
+/// Registers a push token with a mobile session of `user`'s live at `now` (not revoked, its last
+/// token unexpired: `Store::register_push_token`), writing the push tokens alone, so that a number
+/// confirmed or a wrong code counted is left as it is; a person without a profile gets the empty
+/// one with the token. Several statements: the caller runs it in a transaction, which keeps the
+/// session from ending between the check and the write.
 pub(crate) fn register_push_token(
     conn: &Connection,
     user: UserId,
     token: &str,
     session: SessionId,
     keep: usize,
+    now: Timestamp,
 ) -> Result<(), Failure> {
     let live = conn
-        .prepare_cached("SELECT 1 FROM mobile_sessions WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL")?
-        .exists((session_key(session), user.to_string()))?;
+        .prepare_cached(&format!(
+            "SELECT 1 FROM mobile_sessions WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL AND {} > ?3",
+            crate::sessions::LAST_EXPIRY
+        ))?
+        .exists((session_key(session), user.to_string(), now.millis()))?;
     if !live {
         return Err(StoreError::NotFound.into());
     }

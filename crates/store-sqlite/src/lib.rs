@@ -705,22 +705,29 @@ impl Store for SqliteStore {
         self.read(move |conn| alerts::profiles_pending(conn, &phone)).await
     }
 
-    async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()> {
-        let profile = profile.clone();
+    async fn set_alert_profile(&self, profile: &AlertProfile, read: Option<&AlertProfile>) -> StoreResult<()> {
+        let (profile, read) = (profile.clone(), read.cloned());
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            alerts::set_profile(&tx, &profile)?;
+            alerts::set_profile_read(&tx, &profile, read.as_ref())?;
             tx.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn register_push_token(&self, user: UserId, token: &str, session: SessionId, keep: usize) -> StoreResult<()> {
+    async fn register_push_token(
+        &self,
+        user: UserId,
+        token: &str,
+        session: SessionId,
+        keep: usize,
+        now: Timestamp,
+    ) -> StoreResult<()> {
         let token = token.to_owned();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            alerts::register_push_token(&tx, user, &token, session, keep)?;
+            alerts::register_push_token(&tx, user, &token, session, keep, now)?;
             tx.commit()?;
             Ok(())
         })

@@ -160,11 +160,15 @@ fn revoke_where(
     Ok(revoked)
 }
 
+/// When a session's last token expires (the refresh token for mobile, the access token for web):
+/// after that it can never be used again.
+pub(crate) const LAST_EXPIRY: &str = "MAX(access_expires_at, COALESCE(refresh_expires_at, 0))";
+
 /// Deletes the sessions that can never be used again (see `Store::purge_sessions`), with the push
 /// tokens the mobile ones registered, in one transaction.
 pub(crate) fn purge(conn: &mut Connection, before: Timestamp) -> Result<usize, Failure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let dead = "revoked_at < ?1 OR MAX(access_expires_at, COALESCE(refresh_expires_at, 0)) < ?1";
+    let dead = format!("revoked_at < ?1 OR {LAST_EXPIRY} < ?1");
     tx.prepare_cached(&format!(
         "DELETE FROM push_tokens WHERE session_id IN (SELECT id FROM mobile_sessions WHERE {dead})"
     ))?

@@ -206,6 +206,25 @@ impl AlertProfile {
         }
     }
 
+    /// Whether `stored` is still the profile `read` (`None`: none), the one a save was made from:
+    /// the same in everything but the pending number's wrong-code count, which the save merges
+    /// (see [`crate::Store::set_alert_profile`]).
+    pub fn unchanged_since(stored: Option<&AlertProfile>, read: Option<&AlertProfile>) -> bool {
+        let without_pending = |p: &AlertProfile| AlertProfile { pending_phone: None, ..p.clone() };
+        match (stored, read) {
+            (None, None) => true,
+            (Some(stored), Some(read)) => {
+                let same_wait = match (&stored.pending_phone, &read.pending_phone) {
+                    (None, None) => true,
+                    (Some(stored), Some(read)) => stored.is_same_wait(read),
+                    _ => false,
+                };
+                same_wait && without_pending(stored) == without_pending(read)
+            }
+            _ => false,
+        }
+    }
+
     /// Takes out the tokens whose session is not one of `live` (it ended while the profile was
     /// being written), and the sessions of tokens not listed. Tokens without a session stay.
     pub fn keep_tokens_of(&mut self, live: &BTreeSet<SessionId>) {

@@ -548,28 +548,39 @@ pub trait Store: Send + Sync + 'static {
     /// The alert profiles waiting for this number to be confirmed (several people may have set
     /// the same number; the code its holder texts says which one it joins).
     async fn alert_profiles_pending_phone(&self, phone: &str) -> StoreResult<Vec<AlertProfile>>;
-    /// Writes a person's alert profile ([`StoreError::PhoneTaken`] when another has the phone;
-    /// the pending number is not checked). A push token another person has moves to this one in
-    /// the same write: a phone's token belongs to one account at a time. Each token is written
-    /// with its session from `profile.push_sessions`; a token whose session is no longer a live
-    /// mobile session (it ended while the profile was being made) is not written. A pending
-    /// number that is the one stored (the same number, code and time set, see
+    /// Writes a person's alert profile, made from `read` (the profile stored when it was read;
+    /// `None`: there was none), only while the stored one is still `read` in everything but the
+    /// pending number's wrong-code count ([`AlertProfile::unchanged_since`]), compared in the same
+    /// atomic write: else [`StoreError::VersionConflict`] and nothing is written (a number
+    /// confirmed, a token registered or removed, a number set meanwhile), for the caller to read
+    /// again. [`StoreError::PhoneTaken`] when another has the phone (the pending number is not
+    /// checked). A push token another person has moves to this one in the same write: a phone's
+    /// token belongs to one account at a time. Each token is written with its session from
+    /// `profile.push_sessions`; a token whose session is no longer a live mobile session is not
+    /// written. A pending number that is the one stored (the same number, code and time set, see
     /// [`PendingPhone::is_same_wait`]) keeps the larger of the stored and the written
-    /// `wrong_codes`, in the same atomic write: a profile read before a wrong code was counted
-    /// ([`Store::count_wrong_code`]) and saved after (a language changed, a kind muted) takes no
-    /// count back, and a number dropped meanwhile stays dropped. Any other pending number starts
-    /// from the count written.
-    async fn set_alert_profile(&self, profile: &AlertProfile) -> StoreResult<()>;
+    /// `wrong_codes`: a profile read before a wrong code was counted ([`Store::count_wrong_code`])
+    /// and saved after takes no count back, and a number dropped meanwhile stays dropped. Any
+    /// other pending number starts from the count written.
+    async fn set_alert_profile(&self, profile: &AlertProfile, read: Option<&AlertProfile>) -> StoreResult<()>;
     /// Registers a phone's push token with `session`, a mobile session of `user`'s, in one atomic
     /// write that touches push tokens alone (a number confirmed or a wrong code counted meanwhile
     /// stays as it is): the token leaves whoever had it (another person, or another session of
     /// `user`'s), joins `user`'s profile last with `session` ([`AlertProfile::register_token`]),
     /// and the oldest of `user`'s tokens leave past `keep`. A person without a profile gets the
     /// empty one ([`AlertProfile::empty`]) with the token. [`StoreError::NotFound`], and nothing
-    /// is written, unless `session` is live (stored and not revoked: an expired one is gone once
-    /// [`Store::purge_sessions`] takes it): a session that ends while the token is registered
-    /// gets none, as [`Store::set_alert_profile`] writes none for it.
-    async fn register_push_token(&self, user: UserId, token: &str, session: SessionId, keep: usize) -> StoreResult<()>;
+    /// is written, unless `session` is live at `now` (stored, not revoked, and its last token,
+    /// the refresh token, not expired: one expired but not purged yet is refused too): a session
+    /// that ends while the token is registered gets none, as [`Store::set_alert_profile`] writes
+    /// none for it.
+    async fn register_push_token(
+        &self,
+        user: UserId,
+        token: &str,
+        session: SessionId,
+        keep: usize,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     /// Makes a person's pending number their phone, in one atomic write, if their pending number
     /// is still `pending` (the same number, code and time set) and not dropped (else
     /// [`StoreError::VersionConflict`]: it was replaced, confirmed or dropped meanwhile);

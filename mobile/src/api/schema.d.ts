@@ -536,7 +536,9 @@ export interface paths {
          *     keep, at once. A save takes tokens off (those it leaves out, but for this phone's own) and never
          *     adds one: a phone registers its own token with `PUT /api/alerts/push-tokens/{token}`. A new
          *     phone number waits, pending, until it is confirmed from that phone (no one is told whether
-         *     another account has it: only its holder learns that, by SMS, on confirming).
+         *     another account has it: only its holder learns that, by SMS, on confirming). The save lands on
+         *     the profile it was made from: one changed meanwhile (a number confirmed, a phone's token
+         *     registered) is read again and the save made afresh; changed at every try, 409 `CONFLICT`.
          */
         put: operations["set_profile"];
         post?: never;

@@ -234,7 +234,9 @@ async fn profile(State(app): State<AppState>, caller: Caller) -> Result<Json<Ale
 /// keep, at once. A save takes tokens off (those it leaves out, but for this phone's own) and never
 /// adds one: a phone registers its own token with `PUT /api/alerts/push-tokens/{token}`. A new
 /// phone number waits, pending, until it is confirmed from that phone (no one is told whether
-/// another account has it: only its holder learns that, by SMS, on confirming).
+/// another account has it: only its holder learns that, by SMS, on confirming). The save lands on
+/// the profile it was made from: one changed meanwhile (a number confirmed, a phone's token
+/// registered) is read again and the save made afresh; changed at every try, 409 `CONFLICT`.
 #[utoipa::path(put, path = "/api/alerts/profile", tag = "alerts", security(("bearer" = []), ("sessionCookie" = [])),
     request_body = AlertProfileView,
     responses((status = 200, description = "The profile as stored", body = AlertProfileView), SignedIn, Body, Refused))]
@@ -244,17 +246,31 @@ async fn set_profile(
     ApiJson(view): ApiJson<AlertProfileView>,
 ) -> Result<Json<AlertProfileView>, ApiError> {
     let wanted = profile_from(view, &caller)?;
-    let current = profile_of(&app, &caller).await?;
-    let mut profile =
-        AlertProfile { phone: current.phone.clone(), pending_phone: current.pending_phone.clone(), ..wanted.clone() };
-    profile.push_tokens = tokens_kept(&wanted.push_tokens, &current, &caller);
-    profile.push_sessions = current.push_sessions.clone();
-    ask_for_phone(&mut profile, wanted.phone, app.now());
-    app.store.set_alert_profile(&profile).await?;
-    // As stored: the store leaves out a token whose session ended meanwhile, and keeps a wrong
-    // code counted meanwhile.
-    Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)))
+    for _ in 0..SAVE_TRIES {
+        let read = app.store.alert_profile(caller.id()).await?;
+        let current = read.clone().unwrap_or_else(|| AlertProfile::empty(caller.id()));
+        let mut profile = AlertProfile {
+            phone: current.phone.clone(),
+            pending_phone: current.pending_phone.clone(),
+            ..wanted.clone()
+        };
+        profile.push_tokens = tokens_kept(&wanted.push_tokens, &current, &caller);
+        profile.push_sessions = current.push_sessions.clone();
+        ask_for_phone(&mut profile, wanted.phone.clone(), app.now());
+        match app.store.set_alert_profile(&profile, read.as_ref()).await {
+            // Changed since it was read: read again, and make the save afresh.
+            Err(StoreError::VersionConflict) => continue,
+            result => result?,
+        }
+        // As stored: the store keeps a wrong code counted meanwhile.
+        return Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)));
+    }
+    Err(StoreError::VersionConflict.into())
 }
+
+/// How many times a profile's save is made from a fresh read before it gives up: each try
+/// conflicts only with a write that landed in the moment between its read and its write.
+const SAVE_TRIES: usize = 3;
 
 /// The push tokens a profile's save keeps: those of `sent` that the stored profile (`current`)
 /// lists, and the caller's own phone's tokens even when `sent` leaves them out. A save never adds a
@@ -295,8 +311,9 @@ async fn register_push_token(
     if caller.kind != SessionKind::Mobile {
         return Err(ApiError::forbidden("only the app registers a push token: a browser session has none"));
     }
-    match app.store.register_push_token(caller.id(), &token, caller.session, MAX_PUSH_TOKENS).await {
-        // The session ended (signed out elsewhere, or its account's password changed) meanwhile.
+    match app.store.register_push_token(caller.id(), &token, caller.session, MAX_PUSH_TOKENS, app.now()).await {
+        // The session ended (signed out elsewhere, or its account's password changed, or it
+        // expired) meanwhile.
         Err(StoreError::NotFound) => return Err(ApiError::unauthenticated()),
         result => result?,
     }
