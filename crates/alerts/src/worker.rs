@@ -10,7 +10,8 @@
 //!   after [`Limits::max_attempts`] tries an item is given up.
 //! - **SMS answers** (`SMS_REPLY`, the answer to a farmer's text) go by SMS only, at once: no
 //!   muting, no quiet hours, only the gateway's limit. What such an answer said already (the end
-//!   of a run stopped by text, `Facts::worth_an_sms`) goes by push only.
+//!   of a run stopped by text, the hold of a run a START by text began on hold,
+//!   `Facts::worth_an_sms`) goes by push only, and counts as told: that hold's resume is news.
 //! - **Quiet hours** and **rate limits** (per person, and per SMS gateway) defer an item without
 //!   counting a try. The limits are counted in the store ([`Store::admit_send`]), so several
 //!   servers on one store keep one limit. A farmer's turn (`RUN_STARTED`) goes out in quiet hours
@@ -268,9 +269,9 @@ impl Outbox {
                 .filter(after)
                 .min_by_key(|w| (w.at, w.id))
             {
-                // Told on a channel already (its SMS waited for the gateway): the rest is moot,
-                // and its resume is told.
-                Some(_) if !item.delivered.is_empty() => News::Moot { with: Vec::new() },
+                // Told already, on a channel (its SMS waited for the gateway) or by the answer to
+                // the farmer's text: the rest is moot, and its resume is told.
+                Some(_) if !item.delivered.is_empty() || n.facts.answered_by_sms => News::Moot { with: Vec::new() },
                 Some(resumed) if resumed.kind == NoticeKind::RunResumed => match self.take(resumed.id, now).await? {
                     Taken::Mine { .. } => News::Moot { with: vec![resumed.id] },
                     // Its resume went out meanwhile: the hold is over.
@@ -289,9 +290,14 @@ impl Outbox {
                 let hold = of_this_run(&[NoticeKind::RunHeld]).filter(|w| !after(w)).max_by_key(|w| (w.at, w.id));
                 match hold {
                     Some(hold) => match self.take(hold.id, now).await? {
-                        Taken::Mine { told: false } => News::Moot { with: vec![hold.id] },
-                        // The hold reached a channel (the rest waited): the resume is news.
-                        Taken::Mine { told: true } => News::Tell { drop: vec![hold.id] },
+                        // Neither sent nor said by the answer to a text: the farmer never heard of
+                        // the hold, so its end is no news either.
+                        Taken::Mine { told: false } if !hold.facts.answered_by_sms => {
+                            News::Moot { with: vec![hold.id] }
+                        }
+                        // The hold reached a channel (the rest waited), or the answer to the
+                        // farmer's text said it: the resume is news.
+                        Taken::Mine { .. } => News::Tell { drop: vec![hold.id] },
                         Taken::Gone => News::Tell { drop: Vec::new() },
                         Taken::Busy => News::NotYet(now + OTHER_HALF_BUSY_MS),
                     },
@@ -391,7 +397,8 @@ impl Outbox {
             channels.push(Channel::Push);
         }
         // What the engine says is not worth a paid SMS (the end of a run the farmer stopped by
-        // text, which its answer told) goes to the bell and by push only.
+        // text, the hold of one their START by text began on hold: the answer told it) goes to
+        // the bell and by push only.
         if self.sms.is_some()
             && profile.phone.is_some()
             && profile.wants(kind, Channel::Sms)

@@ -709,6 +709,40 @@ async fn the_end_of_a_run_stopped_by_sms_goes_by_push_only_and_still_drops_its_w
     assert_eq!(pushed(&pump).len(), 2);
 }
 
+/// A hold the answer to the farmer's START by text said already (their run began on hold) was told:
+/// its resume is news by SMS however soon it comes, whichever of the two the worker meets first,
+/// while the hold itself is never sent again.
+#[tokio::test]
+async fn the_resume_of_a_hold_the_answer_to_a_text_said_is_sent_however_soon_it_comes() {
+    let answered = |run| Facts { answered_by_sms: true, ..of_run(run, Some(HoldReason::LoadShedding)) };
+    // The worker meets the resume first: the hold is not due yet.
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let worker = pump.worker("server-1", Limits::default());
+    let run = EntryId::new();
+    pump.tell(NoticeKind::RunHeld, at(0), answered(run)).await;
+    assert_eq!(worker.run_once(at(0)).await.unwrap().deferred, 1, "a hold of a moment is not news yet");
+    pump.tell(NoticeKind::RunResumed, at(20), of_run(run, None)).await;
+    let round = worker.run_once(at(20)).await.unwrap();
+    assert_eq!((round.done, round.dropped), (1, 1), "{round:?}");
+    assert_eq!(sms_texts(&pump), ["Your run is running again."]);
+    assert_eq!(worker.run_once(at(600)).await.unwrap(), Round::default(), "the hold is never sent");
+
+    // The worker meets the hold first, its resume waiting behind a full hour: the resume stays.
+    let pump = Pump::new().await;
+    pump.profile("en", None).await;
+    let worker = pump.worker("server-1", Limits { per_person_per_hour: 1, ..Limits::default() });
+    pump.tell(NoticeKind::BalanceLow, at(0), Facts::default()).await;
+    assert_eq!(worker.run_once(at(0)).await.unwrap().done, 1, "the hour is full");
+    let run = EntryId::new();
+    pump.tell(NoticeKind::RunHeld, at(10), answered(run)).await;
+    pump.tell(NoticeKind::RunResumed, at(30), of_run(run, None)).await;
+    let round = worker.run_once(at(30)).await.unwrap();
+    assert_eq!((round.dropped, round.deferred), (1, 1), "the hold moot, its resume waiting for the hour: {round:?}");
+    assert_eq!(worker.run_once(at(3600)).await.unwrap().done, 1, "the next hour, the resume");
+    assert_eq!(sms_texts(&pump), ["Only 0 min left. Ask the owner for more.", "Your run is running again."]);
+}
+
 /// A hold that lasts is told a minute after it began and its resume when it comes; one over
 /// before it went (its resume came during quiet hours, or its run ended) is dropped, never sent.
 #[tokio::test]

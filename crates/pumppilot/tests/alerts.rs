@@ -1660,6 +1660,25 @@ async fn a_start_texted_onto_a_held_pump_is_answered_by_one_sms_and_its_hold_sta
     assert_eq!(bell_texts(bell(salma).await, "RUN_HELD"), [held, held]);
 }
 
+/// The answer to a START texted onto a held pump said the hold, so the pump running again is news
+/// even when it comes before the hold would have been sent: a farmer on a feature phone, told "on
+/// hold", would otherwise never hear that the pump runs (the worker dropped a resume with a hold
+/// no one had heard of).
+#[tokio::test]
+async fn a_start_texted_onto_a_held_pump_that_soon_runs_is_told_it_runs() {
+    let (app, sms) = app_taking_codes().await;
+    let t = salma_at(&app).await;
+    t.device.poll(true, true).await;
+    let (_, answer) = salmas("START", unix_now(&app)).send(&app).await;
+    let on_hold = "Your turn, but the pump is on hold: load shedding. No minutes are used until it runs.";
+    assert_eq!(answer["reply"], on_hold);
+    // The grid comes back within the minute after which a hold is told.
+    app.pass_polling(Duration::from_secs(20), &t.device, true, true).await;
+    app.pass_polling(Duration::from_secs(90), &t.device, false, true).await;
+    until_sent(&app, || texts_to(&sms, SALMA).len() >= 2).await;
+    assert_eq!(texts_to(&sms, SALMA), [on_hold, "Your run is running again."]);
+}
+
 /// Found by the alerts audit: a farmer whose account is suspended got no answer at all, and
 /// texted again and again. They are told, in their language, once in ten minutes per phone (as the
 /// help), and nothing else happens; once let back in, their texts are obeyed.
