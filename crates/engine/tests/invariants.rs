@@ -118,8 +118,15 @@ impl Harness {
             Op::Start { user, minutes } => {
                 self.next_entry += 1;
                 let entry_id = EntryId(Uuid::from_u128(0xE000_0000 + self.next_entry));
-                Event::Start { user: self.users[user], requested_minutes: minutes, entry_id }
+                let user = self.users[user];
+                // Every other Start without minutes asked for comes by text: the same rules.
+                match minutes {
+                    None if self.next_entry % 2 == 0 => Event::StartByText { user, entry_id },
+                    _ => Event::Start { user, requested_minutes: minutes, entry_id },
+                }
             }
+            // So does every other Stop, as far as the rules go.
+            Op::Stop { user } if self.next_entry % 2 == 0 => Event::StopByText { user: self.users[user] },
             Op::Stop { user } => Event::Stop { user: self.users[user] },
             Op::AdminStop => Event::AdminStop,
             Op::RemoveWaiting { user } => Event::RemoveWaiting { user: self.users[user] },
@@ -183,14 +190,14 @@ impl Harness {
                 prop_assert_eq!(&self.tenant, &ticked);
                 prop_assert_eq!(&outcome.records, &tick.records);
             }
-            (Event::Start { user, .. }, Ok(Reply::Entry(entry))) => {
+            (Event::Start { user, .. } | Event::StartByText { user, .. }, Ok(Reply::Entry(entry))) => {
                 let live = self.tenant.live_entry(*user).map(|(e, _)| e);
                 prop_assert_eq!(Some(entry), live, "the reply is the user's live entry");
                 if ticked.live_entry(*user).is_some() {
                     prop_assert_eq!(&self.tenant, &ticked, "starting again changes nothing");
                 }
             }
-            (Event::Stop { .. } | Event::AdminStop, Ok(Reply::Ended(entry))) => {
+            (Event::Stop { .. } | Event::StopByText { .. } | Event::AdminStop, Ok(Reply::Ended(entry))) => {
                 prop_assert!(outcome.records.ended.contains(entry));
             }
             (Event::RemoveWaiting { .. }, Ok(Reply::Ended(entry))) => {
