@@ -26,11 +26,13 @@ use pumppilot_store::{
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// The real SQLite store behind three switches: `down` makes every call fail as if the disk were
-/// gone; `full` makes every write fail while reads still work, as a full disk does; `swamped`
-/// makes the owners' page (and so their count) never come, as from a store too busy to answer it.
-/// And `meddles`: each save of an alert profile first runs the next one queued, on the real store,
-/// as another request landing between the save's read and its write would.
+/// The real store (SQLite, or MongoDB with `PUMPPILOT_TEST_STORE=mongodb`) behind three switches:
+/// `down` makes every call fail as if the disk were gone; `full` makes every write fail while
+/// reads still work, as a full disk does; `swamped` makes the owners' page (and so their count)
+/// never come, as from a store too busy to answer it.
+/// And `meddles`: each save of an alert profile (the person's own, or their owner's enrolment of
+/// their phone) first runs the next one queued, on the real store, as another request landing
+/// between the save's read and its write would.
 struct Unplugged {
     inner: Arc<dyn Store>,
     down: Arc<AtomicBool>,
@@ -39,7 +41,7 @@ struct Unplugged {
     meddles: Meddles,
 }
 
-/// Writes made by another hand, one before each save of an alert profile.
+/// Writes made by another hand, one before each save of an alert profile ([`Unplugged::meddle`]).
 type Meddles = Arc<Mutex<VecDeque<Meddle>>>;
 type Meddle = Box<dyn FnOnce(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
@@ -58,6 +60,14 @@ impl Unplugged {
             Err(StoreError::Unavailable("disk full (the test)".into()))
         } else {
             Ok(())
+        }
+    }
+
+    /// Runs the next write queued by another hand, if any, on the real store.
+    async fn meddle(&self) {
+        let meddle = self.meddles.lock().unwrap().pop_front();
+        if let Some(meddle) = meddle {
+            meddle(Arc::clone(&self.inner)).await;
         }
     }
 }
@@ -207,10 +217,7 @@ impl Store for Unplugged {
 
     async fn set_alert_profile(&self, profile: &AlertProfile, read: Option<&AlertProfile>) -> StoreResult<()> {
         self.check_write()?;
-        let meddle = self.meddles.lock().unwrap().pop_front();
-        if let Some(meddle) = meddle {
-            meddle(Arc::clone(&self.inner)).await;
-        }
+        self.meddle().await;
         self.inner.set_alert_profile(profile, read).await
     }
 
@@ -488,6 +495,9 @@ impl Store for Unplugged {
     }
     async fn write_audited(&self, write: &AuditedWrite, entry: &AuditEntry) -> StoreResult<()> {
         self.check_write()?;
+        if matches!(write, AuditedWrite::SetAlertProfile { .. }) {
+            self.meddle().await;
+        }
         self.inner.write_audited(write, entry).await
     }
 
@@ -586,24 +596,12 @@ async fn a_profile_saved_while_it_changes_is_made_again_from_what_is_stored() {
     let (app, Switches { meddles, .. }) = spawn_unpluggable().await;
     let t = app.tenant("rahim", 1, 0).await;
     let user: UserId = t.user_ids[0].parse().unwrap();
-    let login = json!({"username": "rahim-farmer-0", "password": common::PASSWORD, "deviceName": "phone"});
-    let pair = app.anonymous().ok("/api/mobile/login", login).await;
-    let phone = common::Client { token: Some(pair["accessToken"].as_str().unwrap().to_owned()), ..app.anonymous() };
+    let phone = app_on_a_phone(&app, "rahim-farmer-0").await;
     let number = "+8801711000005";
     let settings = |language: &str| json!({"phone": number, "pushTokens": [], "language": language, "muted": [], "quietHours": null});
     let (status, asked) = phone.request(Method::PUT, "/api/alerts/profile", Some(settings("en"))).await;
     assert_eq!((status, &asked["pendingPhone"]), (StatusCode::OK, &json!(number)), "{asked}");
-    // The app registers a phone's token, as it does at every start.
-    let register = |name: &'static str| -> Meddle {
-        let phone = phone.clone();
-        Box::new(move |_| {
-            Box::pin(async move {
-                let path = format!("/api/alerts/push-tokens/ExponentPushToken%5B{name}%5D");
-                let (status, body) = phone.request(Method::PUT, &path, None).await;
-                assert_eq!(status, StatusCode::OK, "{body}");
-            })
-        })
-    };
+    let register = |name: &'static str| register_token(&phone, name);
 
     // Between the save's read and its write: the number confirmed, the phone's token registered.
     let started = register("started");
@@ -635,6 +633,65 @@ async fn a_profile_saved_while_it_changes_is_made_again_from_what_is_stored() {
     assert_eq!(now["pushTokens"].as_array().map(Vec::len), Some(4), "each token registered stays: {now}");
     let (status, saved) = phone.request(Method::PUT, "/api/alerts/profile", Some(settings("en"))).await;
     assert_eq!((status, &saved["language"]), (StatusCode::OK, &json!("en")), "sent again, it lands: {saved}");
+}
+
+/// The app signed in on a farmer's phone.
+async fn app_on_a_phone(app: &common::TestApp, username: &str) -> common::Client {
+    let login = json!({"username": username, "password": common::PASSWORD, "deviceName": "phone"});
+    let pair = app.anonymous().ok("/api/mobile/login", login).await;
+    common::Client { token: Some(pair["accessToken"].as_str().unwrap().to_owned()), ..app.anonymous() }
+}
+
+/// The app on `phone` registering the phone's token `name`, as it does at every start.
+fn register_token(phone: &common::Client, name: &'static str) -> Meddle {
+    let phone = phone.clone();
+    Box::new(move |_| {
+        Box::pin(async move {
+            let path = format!("/api/alerts/push-tokens/ExponentPushToken%5B{name}%5D");
+            let (status, body) = phone.request(Method::PUT, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        })
+    })
+}
+
+/// The owner's enrolment of a farmer's phone lands on the profile it was made from: the farmer's
+/// phone registering its token between the enrolment's read and its write, the enrolment is made
+/// again from what is stored then and keeps the token (it used to drop it), with its audit line.
+/// Changed between every read and write, the enrolment gives up after three tries: 409
+/// `CONFLICT`, and neither the enrolment nor an audit line of it is written.
+#[tokio::test]
+async fn an_owners_enrolment_made_while_the_farmers_profile_changes_keeps_the_change() {
+    let (app, Switches { meddles, .. }) = spawn_unpluggable().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let phone = app_on_a_phone(&app, "rahim-farmer-0").await;
+    let path = format!("/api/admin/users/{}/phone", t.user_ids[0]);
+    let number = "+8801711000006";
+
+    meddles.lock().unwrap().push_back(register_token(&phone, "started"));
+    let (status, enrolled) =
+        t.admin.request(Method::PUT, &path, Some(json!({"phone": number, "language": "bn"}))).await;
+    assert_eq!((status, &enrolled["pendingPhone"]), (StatusCode::OK, &json!(number)), "{enrolled}");
+    assert!(meddles.lock().unwrap().is_empty(), "the token was registered between the read and the write");
+    let (_, profile) = phone.get("/api/alerts/profile").await;
+    assert_eq!(
+        (&profile["pushTokens"], &profile["pendingPhone"], &profile["language"], &profile["phoneCode"]),
+        (&json!(["ExponentPushToken[started]"]), &json!(number), &json!("bn"), &enrolled["phoneCode"]),
+        "the token registered meanwhile stays, with the enrolment: {profile}"
+    );
+    let lines = || async { t.admin.get("/api/admin/audit?action=farmer.phone").await.1 };
+    assert_eq!(lines().await.as_array().map(Vec::len), Some(1), "{}", lines().await);
+
+    // Changed at every try: after the third, 409, and nothing of the enrolment is written.
+    for name in ["again-1", "again-2", "again-3"] {
+        meddles.lock().unwrap().push_back(register_token(&phone, name));
+    }
+    let other = json!({"phone": "+8801711000007", "language": "en"});
+    let refused = t.admin.request(Method::PUT, &path, Some(other)).await;
+    assert_error(&refused, StatusCode::CONFLICT, "CONFLICT");
+    let (_, now) = phone.get("/api/alerts/profile").await;
+    assert_eq!((&now["pendingPhone"], &now["language"]), (&json!(number), &json!("bn")), "{now}");
+    assert_eq!(now["pushTokens"].as_array().map(Vec::len), Some(4), "each token registered stays: {now}");
+    assert_eq!(lines().await.as_array().map(Vec::len), Some(1), "no line: {}", lines().await);
 }
 
 /// A scrape of `/metrics` answers in bounded time whatever the store does: with the owners' count

@@ -26,8 +26,8 @@ async fn actions(store: &dyn Store, admin: AdminId) -> Vec<String> {
 /// An account, a device, a rejection, a key rotation, a card bound and unbound, a farmer's phone
 /// enrolled each land with their audit entry in one write; a write the store refuses (a taken
 /// username, a user of no tenant, a device id used twice, a request decided already, an unknown
-/// device, a card for a stranger, a card not bound, a phone another account holds) leaves no
-/// audit entry behind.
+/// device, a card for a stranger, a card not bound, a phone another account holds, an enrolment
+/// made from a profile changed since it was read) leaves no audit entry behind.
 pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) {
     let rahim = tenancy(store, "rahim", 1).await;
     let admin = rahim.admin;
@@ -153,21 +153,43 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
     // number another account holds confirmed is refused, with no line.
     let mut enrolled = AlertProfile::empty(karim.id);
     enrolled.language = "bn".into();
-    enrolled.pending_phone = Some(PendingPhone::new("+8801711000001".into(), "482106".into(), at(12)));
-    let enrol = AuditedWrite::SetAlertProfile(enrolled.clone());
+    let pending = PendingPhone::new("+8801711000001".into(), "482106".into(), at(12));
+    enrolled.pending_phone = Some(pending.clone());
+    let enrol = AuditedWrite::SetAlertProfile { profile: enrolled.clone(), read: None };
     store.write_audited(&enrol, &entry(admin, "farmer.phone", karim.id.to_string(), 12)).await.expect("enrol");
-    assert_eq!(store.alert_profile(karim.id).await.unwrap(), Some(enrolled));
+    assert_eq!(store.alert_profile(karim.id).await.unwrap(), Some(enrolled.clone()));
     let salma = user_account(admin, "salma", at(13));
     store.create_account(&salma).await.unwrap();
     let held = AlertProfile { phone: Some("+8801711000009".into()), ..AlertProfile::empty(salma.id) };
     save_profile(store, &held).await.unwrap();
     let taken = AlertProfile { phone: Some("+8801711000009".into()), ..AlertProfile::empty(karim.id) };
+    let take = AuditedWrite::SetAlertProfile { profile: taken, read: Some(enrolled.clone()) };
     assert_err!(
-        store
-            .write_audited(&AuditedWrite::SetAlertProfile(taken), &entry(admin, "taken.phone", String::new(), 13))
-            .await,
+        store.write_audited(&take, &entry(admin, "taken.phone", String::new(), 13)).await,
         StoreError::PhoneTaken
     );
+
+    // An enrolment made from a profile changed since it was read (the farmer texted the code from
+    // that phone meanwhile) is refused: neither the profile nor its line is written, and the
+    // number confirmed stays. Made again from the profile as it is now, it lands with its line.
+    store.confirm_phone(karim.id, &pending).await.unwrap();
+    let confirmed = store.alert_profile(karim.id).await.unwrap();
+    assert_eq!(confirmed.as_ref().and_then(|p| p.phone.as_deref()), Some("+8801711000001"));
+    let again = |read: &AlertProfile| AlertProfile {
+        language: "en".into(),
+        pending_phone: Some(PendingPhone::new("+8801711000002".into(), "913370".into(), at(14))),
+        ..read.clone()
+    };
+    let stale = AuditedWrite::SetAlertProfile { profile: again(&enrolled), read: Some(enrolled.clone()) };
+    assert_err!(
+        store.write_audited(&stale, &entry(admin, "stale.phone", karim.id.to_string(), 14)).await,
+        StoreError::VersionConflict
+    );
+    assert_eq!(store.alert_profile(karim.id).await.unwrap(), confirmed, "nothing of the stale enrolment");
+    let fresh = again(confirmed.as_ref().unwrap());
+    let enrol_again = AuditedWrite::SetAlertProfile { profile: fresh.clone(), read: confirmed };
+    store.write_audited(&enrol_again, &entry(admin, "farmer.phone", karim.id.to_string(), 15)).await.expect("fresh");
+    assert_eq!(store.alert_profile(karim.id).await.unwrap(), Some(fresh));
 
     assert_eq!(
         actions(store, admin).await,
@@ -178,6 +200,7 @@ pub async fn a_write_and_its_audit_entry_are_stored_together(store: &dyn Store) 
             "device.rotate-key",
             "card.bind",
             "card.unbind",
+            "farmer.phone",
             "farmer.phone"
         ]
     );

@@ -1409,7 +1409,9 @@ impl Store for MongoStore {
                             return Err(Failure::Store(StoreError::NotFound));
                         }
                     }
-                    AuditedWrite::SetAlertProfile(profile) => alerts::set_profile(&store.db, session, profile).await?,
+                    AuditedWrite::SetAlertProfile { profile, read } => {
+                        alerts::set_profile_read(&store.db, session, profile, read.as_ref()).await?
+                    }
                 }
                 store.collection("audit_logs").insert_one(codec::audit_doc(&entry)).session(&mut *session).await?;
                 Ok(())

@@ -606,7 +606,9 @@ impl Store for SqliteStore {
                 }
                 AuditedWrite::BindCard(card) => cards::bind_in(&tx, card)?,
                 AuditedWrite::UnbindCard { admin, uid } => cards::unbind(&tx, *admin, uid)?,
-                AuditedWrite::SetAlertProfile(profile) => alerts::set_profile(&tx, profile)?,
+                AuditedWrite::SetAlertProfile { profile, read } => {
+                    alerts::set_profile_read(&tx, profile, read.as_ref())?
+                }
             }
             books::insert_audit(&tx, &entry)?;
             tx.commit()?;

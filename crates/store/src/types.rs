@@ -521,8 +521,12 @@ pub enum AuditedWrite {
     BindCard(Card),
     /// As [`crate::Store::unbind_card`].
     UnbindCard { admin: AdminId, uid: String },
-    /// As [`crate::Store::set_alert_profile`] (an owner enrolling a farmer's phone).
-    SetAlertProfile(crate::AlertProfile),
+    /// As [`crate::Store::set_alert_profile`] (an owner enrolling a farmer's phone): `profile`,
+    /// made from `read` (the profile stored when it was read; `None`: there was none), is written
+    /// only while the stored one is still `read` but for the pending number's wrong-code count,
+    /// else [`StoreError::VersionConflict`](crate::StoreError::VersionConflict) and neither the
+    /// profile nor the audit entry is written.
+    SetAlertProfile { profile: crate::AlertProfile, read: Option<crate::AlertProfile> },
 }
 
 /// Deciding a PENDING request once.

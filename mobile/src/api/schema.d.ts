@@ -444,7 +444,10 @@ export interface paths {
         /**
          * Enrols a farmer for SMS (one with a feature phone and no app): the number waits, with a code,
          *     until it is texted from that phone (the owner stands with the farmer), exactly as a number the
-         *     farmer sets themselves; the language of their messages is set at once.
+         *     farmer sets themselves; the language of their messages is set at once. The enrolment lands on
+         *     the profile it was made from: one changed meanwhile (a number confirmed, the farmer's phone
+         *     registering its token) is read again and the enrolment made afresh; changed at every try, 409
+         *     `CONFLICT`, and nothing is written.
          */
         put: operations["enrol_farmer_phone"];
         post?: never;
@@ -4298,6 +4301,15 @@ export interface operations {
             };
             /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -396,9 +396,12 @@ async fn farmer_phone(
 
 /// Enrols a farmer for SMS (one with a feature phone and no app): the number waits, with a code,
 /// until it is texted from that phone (the owner stands with the farmer), exactly as a number the
-/// farmer sets themselves; the language of their messages is set at once.
+/// farmer sets themselves; the language of their messages is set at once. The enrolment lands on
+/// the profile it was made from: one changed meanwhile (a number confirmed, the farmer's phone
+/// registering its token) is read again and the enrolment made afresh; changed at every try, 409
+/// `CONFLICT`, and nothing is written.
 #[utoipa::path(put, path = "/api/admin/users/{id}/phone", tag = "admin", request_body = FarmerPhoneBody, params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
-    responses((status = 200, description = "The farmer's number, waiting with its code", body = FarmerPhoneView), Scoped, Body))]
+    responses((status = 200, description = "The farmer's number, waiting with its code", body = FarmerPhoneView), Scoped, Body, Refused))]
 async fn enrol_farmer_phone(
     State(app): State<AppState>,
     admin: AdminScope,
@@ -411,14 +414,24 @@ async fn enrol_farmer_phone(
     if !matches!(body.language.as_str(), "en" | "bn") {
         return Err(ApiError::validation("language: en or bn"));
     }
-    let mut profile = farmer_profile(&app, &admin, &id).await?;
-    profile.language = body.language;
-    let detail = body.phone.clone();
-    super::alerts::ask_for_phone(&mut profile, Some(body.phone), app.now());
+    let farmer = tenant_user(&app, admin.scope, &id).await?.id;
     // Who may start this farmer's pump by SMS once confirmed: the owner's enrolment is audited.
-    let entry = audit(&app, &admin, "farmer.phone", profile.user_id.to_string(), detail);
-    app.store.write_audited(&AuditedWrite::SetAlertProfile(profile.clone()), &entry).await?;
-    Ok(Json(super::alerts::farmer_phone_view(&app, &profile)))
+    let entry = audit(&app, &admin, "farmer.phone", farmer.to_string(), body.phone.clone());
+    for _ in 0..super::alerts::SAVE_TRIES {
+        let read = app.store.alert_profile(farmer).await?;
+        let mut profile = read.clone().unwrap_or_else(|| AlertProfile::empty(farmer));
+        profile.language = body.language.clone();
+        super::alerts::ask_for_phone(&mut profile, Some(body.phone.clone()), app.now());
+        match app.store.write_audited(&AuditedWrite::SetAlertProfile { profile, read }, &entry).await {
+            // Changed since it was read: read again, and make the enrolment afresh.
+            Err(StoreError::VersionConflict) => continue,
+            result => result?,
+        }
+        // As stored: the store keeps a wrong code counted meanwhile.
+        let stored = app.store.alert_profile(farmer).await?.unwrap_or_else(|| AlertProfile::empty(farmer));
+        return Ok(Json(super::alerts::farmer_phone_view(&app, &stored)));
+    }
+    Err(StoreError::VersionConflict.into())
 }
 
 #[utoipa::path(get, path = "/api/admin/minute-requests", tag = "admin", params(RequestFilter), security(("bearer" = []), ("sessionCookie" = [])),

@@ -268,9 +268,10 @@ async fn set_profile(
     Err(StoreError::VersionConflict.into())
 }
 
-/// How many times a profile's save is made from a fresh read before it gives up: each try
-/// conflicts only with a write that landed in the moment between its read and its write.
-const SAVE_TRIES: usize = 3;
+/// How many times a profile's save (the person's own, or their owner's enrolment of their phone)
+/// is made from a fresh read before it gives up: each try conflicts only with a write that landed
+/// in the moment between its read and its write.
+pub(crate) const SAVE_TRIES: usize = 3;
 
 /// The push tokens a profile's save keeps: those of `sent` that the stored profile (`current`)
 /// lists, and the caller's own phone's tokens even when `sent` leaves them out. A save never adds a
