@@ -121,12 +121,12 @@ impl Harness {
                 let user = self.users[user];
                 // Every other Start without minutes asked for comes by text: the same rules.
                 match minutes {
-                    None if self.next_entry % 2 == 0 => Event::StartByText { user, entry_id },
+                    None if self.next_entry.is_multiple_of(2) => Event::StartByText { user, entry_id },
                     _ => Event::Start { user, requested_minutes: minutes, entry_id },
                 }
             }
             // So does every other Stop, as far as the rules go.
-            Op::Stop { user } if self.next_entry % 2 == 0 => Event::StopByText { user: self.users[user] },
+            Op::Stop { user } if self.next_entry.is_multiple_of(2) => Event::StopByText { user: self.users[user] },
             Op::Stop { user } => Event::Stop { user: self.users[user] },
             Op::AdminStop => Event::AdminStop,
             Op::RemoveWaiting { user } => Event::RemoveWaiting { user: self.users[user] },
