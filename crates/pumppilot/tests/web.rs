@@ -868,6 +868,36 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
 /// in English and Bangla; the owner's list and the farmer's own list say it in the reader's
 /// language. A reason not on the list (a form made by hand) is refused with the rule in words, and
 /// the request still waits.
+/// A night's run counts on the day it ended, as the period's runs are chosen by their end: one
+/// that began before midnight is in the next day's total and in its bar (it was in the total and
+/// missing from the chart).
+#[tokio::test]
+async fn a_run_across_midnight_counts_in_the_bar_of_the_day_it_ended() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 120).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    // To 23:50 in Bangladesh (the pages' zone without the browser's), then a run of 30 minutes.
+    const DAY_MS: i64 = 24 * 3_600_000;
+    let local_now = app.running.app.now().millis() + 6 * 3_600_000;
+    let next_midnight = (local_now.div_euclid(DAY_MS) + 1) * DAY_MS;
+    let to_ten_to = u64::try_from(next_midnight - 10 * 60_000 - local_now).unwrap();
+    app.clock.advance(std::time::Duration::from_millis(to_ten_to));
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    app.pass_polling(std::time::Duration::from_secs(30 * 60), &t.device, false, true).await;
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+
+    // The last fortnight, the default: the bar of today, when the run ended, has its minutes.
+    let usage = admin.get("/admin/usage").await;
+    assert_eq!(usage.status, StatusCode::OK);
+    let bars: Vec<&str> = usage.body.split("<title>").skip(1).filter_map(|t| t.split("</title>").next()).collect();
+    let minutes = |bar: &str| bar.rsplit(": ").next().and_then(|m| m.parse::<f64>().ok());
+    let days: Vec<Option<f64>> =
+        bars.iter().skip_while(|t| !t.starts_with("Charged minutes per day")).skip(1).map(|b| minutes(b)).collect();
+    let [.., day_before, day_it_ended] = days[..] else { panic!("{bars:?}") };
+    assert_eq!((day_before, day_it_ended), (Some(0.0), Some(30.0)), "{bars:?}");
+}
+
 #[tokio::test]
 async fn an_owner_rejects_with_a_reason_chosen_on_the_page_and_the_farmer_reads_it() {
     let app = spawn_app().await;

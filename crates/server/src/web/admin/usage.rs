@@ -72,8 +72,10 @@ pub async fn usage(
         }
     }
     let mut per_user: HashMap<String, i64> = HashMap::new();
+    // A run counts on the day it ended, as the period's runs are chosen (by their end): a night's
+    // run that began before the period is in it, and in its last day's bar.
     for u in &usage {
-        if let Some(local) = zone.local(&u.started_at)
+        if let Some(local) = zone.local(&u.ended_at)
             && let Some(slot) = per_day.iter_mut().find(|(d, _)| *d == local.date())
         {
             slot.1 += u.charged_seconds;
