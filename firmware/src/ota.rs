@@ -114,21 +114,25 @@ pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storag
         // 3. Range by range into the inactive slot, only while the relay is open.
         path.clear();
         let _ = core::fmt::Write::write_fmt(&mut path, format_args!("/api/esp32/firmware/{version}"));
-        let mut failures = 0;
         while let Some((first, last)) = update.next_range(CHUNK) {
             relay_open().await;
-            let Posted::Answer(answer) = http.get(&path, Some((first, last)), &mut rx, TIMEOUT).await else {
-                failures += 1;
-                if failures > 20 {
-                    break;
+            let answer = match http.get(&path, Some((first, last)), &mut rx, TIMEOUT).await {
+                Posted::Answer(answer)
+                    if with_controller(|controller| controller.accept(answer.signature, &answer.reply())) =>
+                {
+                    answer
                 }
-                Timer::after(Duration::from_secs(2)).await;
-                continue; // resumes with the same range
+                // No answer, or one refused (a 401 after a key rotation, a 404, a signed 503): each
+                // request uses up a counter, so wait longer each time, and give the update up after
+                // too many (the next offer starts it again).
+                _ => match update.range_failed() {
+                    Some(wait_ms) => {
+                        Timer::after(Duration::from_millis(u64::from(wait_ms))).await;
+                        continue; // resumes with the same range
+                    }
+                    None => break,
+                },
             };
-            if !with_controller(|controller| controller.accept(answer.signature, &answer.reply())) {
-                failures += 1;
-                continue;
-            }
             let body = answer.body;
             let Ok(at) = update.received(first, body) else { break };
             let Ok((mut slot, _)) = ota.next_partition() else { break };

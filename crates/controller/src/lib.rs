@@ -35,7 +35,10 @@ pub use card::{CardFeedback, CardUid, MAX_UID_BYTES, MIN_UID_BYTES};
 pub use input::DEBOUNCE_SAMPLES;
 /// The wire types, re-exported so a caller of this crate needs no second dependency.
 pub use pumppilot_protocol as protocol;
-pub use update::{BootCheck, BootVerdict, Offer, Stage, Update, UpdateError};
+pub use update::{
+    BootCheck, BootVerdict, MAX_RANGE_FAILURES, Offer, RANGE_RETRY_FIRST_MS, RANGE_RETRY_MAX_MS, Stage, Update,
+    UpdateError,
+};
 
 use input::Debounced;
 pub use pumppilot_protocol::link::LinkSecret;
@@ -349,6 +352,10 @@ struct Reported {
     load_shedding: bool,
     ready: bool,
     relay: bool,
+    /// Why the relay is open (`relayOff`): a relay that stays open while the reason changes (an
+    /// ON command's lease ran out during the restart wait, or a command was dropped) is told at
+    /// once, so the server learns that the device holds no command without waiting for a poll.
+    relay_off: Option<RelayOff>,
     feedback: Option<bool>,
     reader: Option<ReaderState>,
 }
@@ -797,11 +804,16 @@ impl Controller {
     }
 
     fn snapshot(&self, now: Millis) -> Reported {
+        let decision = self.decision(now);
         Reported {
             // An input that has not settled is reported as its unsafe value.
             load_shedding: self.load_shedding().unwrap_or(true),
             ready: self.ready().unwrap_or(false),
-            relay: self.relay(now),
+            relay: decision.is_on(),
+            relay_off: match decision {
+                Decision::On => None,
+                Decision::Off(reason) => Some(reason.relay_off()),
+            },
             feedback: self.settings.feedback.map(|_| self.feedback().unwrap_or(false)),
             reader: self.reader,
         }
@@ -817,10 +829,6 @@ impl Controller {
         self.observe(now);
         let seen = self.snapshot(now);
         self.reported = Some(seen);
-        let relay_off = match self.decision(now) {
-            Decision::On => None,
-            Decision::Off(reason) => Some(reason.relay_off()),
-        };
         PollReport {
             load_shedding: seen.load_shedding,
             ready: seen.ready,
@@ -831,7 +839,7 @@ impl Controller {
             reset: self.reset,
             feedback: seen.feedback,
             reader: seen.reader,
-            relay_off,
+            relay_off: seen.relay_off,
         }
     }
 
@@ -855,10 +863,11 @@ impl Controller {
         self.load_shedding().is_some() && self.ready().is_some()
     }
 
-    /// True when the inputs or the relay changed since the last report (or nothing was reported
-    /// yet): poll at once instead of waiting, or cut a long-poll short. Always false while retrying
-    /// after failed polls, so a dead link is not hammered (the retry carries the change), and
-    /// before the inputs have [settled](Controller::settled).
+    /// True when the inputs, the relay or why it is open (`relayOff`, as the report says it)
+    /// changed since the last report (or nothing was reported yet): poll at once instead of
+    /// waiting, or cut a long-poll short. Always false while retrying after failed polls, so a
+    /// dead link is not hammered (the retry carries the change), and before the inputs have
+    /// [settled](Controller::settled).
     pub fn report_now(&self, now: Millis) -> bool {
         self.failures == 0 && self.settled(now) && self.reported != Some(self.snapshot(now))
     }

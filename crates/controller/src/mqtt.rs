@@ -3,12 +3,13 @@
 //!
 //! Over MQTT no answer belongs to a request, so the lease cannot count from "the poll that
 //! brought it". Instead each report carries a `ref` (going up), the device remembers when it sent
-//! its last [`REMEMBERED_REFS`] reports, and a command names the `ref` of the latest report the
-//! server had when it made it: the command's lease counts from that report's send time, which is
-//! never later than the command itself (the same rule as an HTTP answer, whose lease counts from
-//! its poll's send). A command without a `ref`, or with one the device no longer remembers, may
-//! switch the relay OFF but never ON; the device then reports at once, and the answer to that
-//! report (naming its `ref`) may switch it ON.
+//! its last [`REMEMBERED_REFS`] reports (and, signing, the counter each was signed with), and a
+//! command names the `ref` of the latest report the server had when it made it: the command's
+//! lease counts from that report's send time, which is never later than the command itself (the
+//! same rule as an HTTP answer, whose lease counts from its poll's send). A command without a
+//! `ref`, or with one that names no report the device remembers (on a device that signs, also one
+//! signed with another counter than that report's), may switch the relay OFF but never ON; the
+//! device then reports at once, and the answer to that report (naming its `ref`) may switch it ON.
 //!
 //! A shell (firmware, simulator) does:
 //! 0. at boot, [`Controller::set_first_ref`] with a random number;
@@ -24,9 +25,12 @@
 //! A device with a link secret signs (`pumppilot_protocol::link`, "Over MQTT"): its reports carry
 //! the prefix line `<counter> <mac-hex>\n` ([`Controller::mqtt_payload`], the counter shared with
 //! its HTTP requests), and [`Controller::command`] takes only a command whose MAC checks; anything
-//! else (forged, tampered, unsigned) drops the command (relay OFF), as for HTTP. A signed refusal
-//! of a report's counter (the device rebooted and counts from below) moves the counter above
-//! the highest the server accepted; the next report goes after the retry delay.
+//! else (forged, tampered, unsigned) drops the command (relay OFF), as for HTTP. The MAC of a
+//! command covers the counter of the report it answers, and the device takes it as the answer to
+//! the report its `ref` names only when that is the counter the report was signed with: a command
+//! captured at an earlier boot whose `ref` this boot's reports reach again is not one of theirs.
+//! A signed refusal of a report's counter (the device rebooted and counts from below) moves the
+//! counter above the highest the server accepted; the next report goes after the retry delay.
 
 use pumppilot_protocol::{
     MAX_ANSWER_BYTES, PollAnswer, PollReport,
@@ -129,13 +133,13 @@ impl MqttReport {
 /// What a pushed command did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
-    /// It names a report the device remembers: it is the command now, its lease counted from
-    /// that report's send time.
+    /// It names a report the device remembers (signed, with that report's counter): it is the
+    /// command now, its lease counted from that report's send time.
     Taken(PollAnswer),
-    /// It has no `ref` or one the device no longer remembers and says OFF: it is the command now
-    /// (the relay opens). Report at once.
+    /// It has no `ref`, or names no report the device remembers, and says OFF: it is the command
+    /// now (the relay opens). Report at once.
     TakenOff(PollAnswer),
-    /// It has no `ref` or one the device no longer remembers and says ON: it is not used (the
+    /// It has no `ref`, or names no report the device remembers, and says ON: it is not used (the
     /// command before it stays, with its own lease). Report at once: the answer, naming the
     /// report, may switch the relay ON.
     Unreferenced(PollAnswer),
@@ -155,11 +159,22 @@ impl Pushed {
     }
 }
 
+/// One report the device remembers: its `ref`, when it was sent (and under which clock epoch),
+/// and the counter it was signed with (`None` until [`Controller::mqtt_payload`] signed it, and
+/// on a device without a link secret).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Remembered {
+    reference: u32,
+    at: Millis,
+    epoch: u32,
+    counter: Option<u64>,
+}
+
 /// The send times of the last [`REMEMBERED_REFS`] reports, and the next `ref`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Refs {
-    /// `(ref, sent at, clock epoch)`, at `ref % REMEMBERED_REFS`.
-    sent: [Option<(u32, Millis, u32)>; REMEMBERED_REFS],
+    /// At `ref % REMEMBERED_REFS`.
+    sent: [Option<Remembered>; REMEMBERED_REFS],
     next: u32,
 }
 
@@ -173,14 +188,28 @@ impl Refs {
     fn push(&mut self, sent: Sent) -> u32 {
         let reference = self.next;
         self.next = self.next.wrapping_add(1).max(1);
-        self.sent[reference as usize % REMEMBERED_REFS] = Some((reference, sent.at, sent.epoch));
+        self.sent[reference as usize % REMEMBERED_REFS] =
+            Some(Remembered { reference, at: sent.at, epoch: sent.epoch, counter: None });
         reference
     }
 
-    fn find(&self, reference: u32, epoch: u32) -> Option<Sent> {
+    /// Remembers that the report `reference` went out signed with `counter` (the last signing
+    /// counts, should a shell sign one report twice).
+    fn signed(&mut self, reference: u32, counter: u64) {
+        if let Some(report) = &mut self.sent[reference as usize % REMEMBERED_REFS]
+            && report.reference == reference
+        {
+            report.counter = Some(counter);
+        }
+    }
+
+    /// The report `reference`, sent under the clock's `epoch` and signed with `counter` (the
+    /// counter a signed command carries; `None`, unsigned, matches only a report that was not
+    /// signed either).
+    fn find(&self, reference: u32, epoch: u32, counter: Option<u64>) -> Option<Sent> {
         match self.sent[reference as usize % REMEMBERED_REFS] {
-            Some((known, at, sent_epoch)) if known == reference && sent_epoch == epoch => {
-                Some(Sent { at, epoch, signature: None })
+            Some(report) if report.reference == reference && report.epoch == epoch && report.counter == counter => {
+                Some(Sent { at: report.at, epoch, signature: None })
             }
             _ => None,
         }
@@ -188,7 +217,7 @@ impl Refs {
 
     /// The newest send time remembered under the clock's current epoch.
     fn newest(&self, epoch: u32) -> Option<Sent> {
-        let at = self.sent.iter().flatten().filter(|(_, _, e)| *e == epoch).map(|(_, at, _)| *at).max()?;
+        let at = self.sent.iter().flatten().filter(|report| report.epoch == epoch).map(|report| report.at).max()?;
         Some(Sent { at, epoch, signature: None })
     }
 }
@@ -215,12 +244,14 @@ impl Controller {
     /// Writes the payload to publish for `report` on `topic` (the device's [`Topics::report`])
     /// into `buf` (at least [`MAX_REPORT_PAYLOAD`] bytes) and returns its length: the JSON
     /// ([`MqttReport::encode`]) and, on a device with a link secret, signed with the next counter
-    /// (`<counter> <mac-hex>\n` before it).
+    /// (`<counter> <mac-hex>\n` before it), which the device remembers with the report: a command
+    /// answers it only when signed with that counter. Sign each report once, as it goes out.
     pub fn mqtt_payload(&mut self, report: &MqttReport, topic: &str, buf: &mut [u8]) -> Result<usize, JsonError> {
         let Some(secret) = self.link else { return report.encode(buf) };
         let at = link::MAX_MQTT_PREFIX_BYTES;
         let len = report.encode(buf.get_mut(at..).ok_or(JsonError::BufferFull)?)?;
         let counter = self.next_counter();
+        self.refs.signed(report.reference, counter);
         Ok(link::sign_in_place(&secret, MqttKind::Report, topic, counter, buf, len))
     }
 
@@ -235,20 +266,22 @@ impl Controller {
     ///
     /// - Garbage (not the answer JSON, too long, a `ref` that is not a number) drops the command
     ///   (relay OFF), as for HTTP.
-    /// - A `ref` the device remembers: the command is taken as an HTTP answer to that report
+    /// - A `ref` the device remembers, and on a device with a link secret signed with the counter
+    ///   that report was signed with: the command is taken as an HTTP answer to that report
     ///   ([`Controller::answer`]'s rules; a command older than the current one is
     ///   [`AnswerError::Stale`]).
-    /// - No `ref`, or one no longer remembered: an OFF is taken, an ON is not; either way the
-    ///   device should report at once ([`Pushed::report_now`], and [`Controller::report_now`]
-    ///   says so too).
+    /// - No `ref`, one no longer remembered, or one whose report was signed with another counter
+    ///   (a command made for a report of an earlier boot with the same `ref`): an OFF is taken, an
+    ///   ON is not; either way the device should report at once ([`Pushed::report_now`], and
+    ///   [`Controller::report_now`] says so too).
     pub fn command(&mut self, now: Millis, topic: &str, payload: &[u8]) -> Result<Pushed, AnswerError> {
         self.observe(now);
-        let body = match self.link {
-            None => payload,
+        let (body, counter) = match self.link {
+            None => (payload, None),
             Some(secret) => match link::unframe(payload) {
                 Framed::Signed { counter, tag, body } => {
                     if secret.check_mqtt(MqttKind::Command, topic, counter, body, &tag) {
-                        body
+                        (body, Some(counter))
                     } else if secret.check_mqtt(MqttKind::Stale, topic, counter, body, &tag) {
                         self.refusal(409, counter);
                         return Err(self.refused(now, 409));
@@ -275,7 +308,11 @@ impl Controller {
             Ok(read) => read,
             Err(err) => return Err(self.garbage(err)),
         };
-        if let Some(sent) = reference.and_then(|r| self.refs.find(r, self.epoch)) {
+        // The report it names, and (signed) the very report: the server signs a command with the
+        // counter of the report its `ref` names, so one made for a report of an earlier boot that
+        // had the same `ref` (refs start at a random number at each boot, and two boots' may
+        // meet) carries another counter, and answers none of this boot's reports.
+        if let Some(sent) = reference.and_then(|r| self.refs.find(r, self.epoch, counter)) {
             return self.take_answer(sent, now, body).map(Pushed::Taken);
         }
         if answer.commands_on() {

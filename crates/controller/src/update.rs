@@ -22,7 +22,18 @@ pub enum UpdateError {
     /// Bytes that do not start where the download stands (the shell resumes from
     /// [`Update::next_range`]), or past the image's end.
     OutOfOrder,
+    /// [`MAX_RANGE_FAILURES`] of its requests got no usable answer ([`Update::range_failed`]):
+    /// given up until the next offer.
+    GaveUp,
 }
+
+/// The wait after an update's first request in a row that got no usable answer; it doubles with
+/// each further one, up to [`RANGE_RETRY_MAX_MS`].
+pub const RANGE_RETRY_FIRST_MS: u32 = 2_000;
+/// The longest wait between two of an update's requests after failures.
+pub const RANGE_RETRY_MAX_MS: u32 = 60_000;
+/// How many of one download's requests may get no usable answer before the update is given up.
+pub const MAX_RANGE_FAILURES: u32 = 20;
 
 /// Where an update stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +57,9 @@ pub struct Update {
     signature: [u8; 64],
     digest: ImageDigest,
     stage: Stage,
+    /// Requests of this download that got no usable answer, in all and since the last range.
+    failures: u32,
+    failures_in_a_row: u32,
 }
 
 impl Update {
@@ -69,6 +83,8 @@ impl Update {
             signature: offer.signature,
             digest: ImageDigest::new(),
             stage: Stage::Downloading { written: 0 },
+            failures: 0,
+            failures_in_a_row: 0,
         })
     }
 
@@ -98,12 +114,39 @@ impl Update {
         }
         self.digest.update(bytes);
         self.stage = Stage::Downloading { written: end as u32 };
+        self.failures_in_a_row = 0;
         Ok(at)
     }
 
+    /// A request for [`Update::next_range`] got no usable answer: none at all (a dropped
+    /// connection, a timeout), or one [`Controller::accept`] refused (a status other than 200 or
+    /// 206, such as a 401 after the device's key was rotated or it was retired, a 404, a signed
+    /// 503 while the server's store is out; or a MAC that does not check). Every request is signed
+    /// and uses up a counter, and a refusal seldom ends by itself, so the next one waits: the
+    /// milliseconds returned, [`RANGE_RETRY_FIRST_MS`] doubled with each failure in a row (a range
+    /// that arrives starts again from the first), at most [`RANGE_RETRY_MAX_MS`]. After
+    /// [`MAX_RANGE_FAILURES`] failures in this download it returns `None`: the update is given up
+    /// ([`UpdateError::GaveUp`]), and the next offer (a later poll answer) starts it again.
+    pub fn range_failed(&mut self) -> Option<u32> {
+        if !matches!(self.stage, Stage::Downloading { .. }) {
+            return None;
+        }
+        self.failures = self.failures.saturating_add(1);
+        self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
+        if self.failures >= MAX_RANGE_FAILURES {
+            self.stage = Stage::Failed(UpdateError::GaveUp);
+            return None;
+        }
+        let doublings = (self.failures_in_a_row - 1).min(31);
+        Some(RANGE_RETRY_FIRST_MS.saturating_mul(1 << doublings).min(RANGE_RETRY_MAX_MS))
+    }
+
     /// After the last byte: checks size, digest and signature. Only a [`Stage::Verified`] image
-    /// may become the boot slot.
+    /// may become the boot slot; an update that failed already stays failed.
     pub fn finish(&mut self) -> Result<(), UpdateError> {
+        if let Stage::Failed(err) = self.stage {
+            return Err(err);
+        }
         let result = firmware::check_image(
             &self.public_key,
             self.version(),

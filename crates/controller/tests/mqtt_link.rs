@@ -258,3 +258,79 @@ fn a_captured_on_sent_again_after_the_stop_that_replaced_it_is_stale() {
     assert!(matches!(device.command(Millis(2_400), command.as_str(), &again), Ok(Pushed::Taken(_))));
     assert_eq!(device.drive(Millis(2_400)), Decision::On);
 }
+
+/// A signing device at a boot whose refs start at `first_ref` and whose counter starts above
+/// `first_counter` (the shell's two random numbers), grid up and ready (settled by t = 1000).
+fn booted(first_ref: u32, first_counter: u64) -> Controller {
+    let mut device = Controller::new(Settings::DEFAULT);
+    device.set_link_secret(secret());
+    device.set_first_ref(first_ref);
+    device.set_first_counter(first_counter);
+    hold(&mut device, 0, 1_000, 10, false, true);
+    device
+}
+
+#[test]
+fn a_command_of_an_earlier_boot_naming_a_ref_this_boot_reached_again_is_not_taken() {
+    let command = topics().command;
+    // Boot A: the pump ran; someone on the network kept the signed ON the server sent.
+    let mut a = booted(0x1234_5678, 0x1111_2222);
+    let (ref_a, counter_a, _) = report(&mut a, 1_000);
+    let captured = signed(&secret(), MqttKind::Command, counter_a, &on(40, ref_a));
+    assert!(matches!(a.command(Millis(1_050), command.as_str(), &captured), Ok(Pushed::Taken(_))));
+
+    // Boot B, months later: another random counter, but its refs reach the same number (two
+    // random 32-bit starts a few reports apart meet, over a fleet and the years).
+    let mut b = booted(0x1234_5678, 0x9999_0000);
+    let (ref_b, counter_b, _) = report(&mut b, 1_000);
+    assert_eq!(ref_b, ref_a);
+    assert_ne!(counter_b, counter_a);
+    // The pump is idle now; the attacker sends the old ON (and drops the server's OFF). Its MAC
+    // checks, but it answers a report signed with another counter: not used, and the device
+    // asks for the answer to its own report at once.
+    let pushed = b.command(Millis(1_050), command.as_str(), &captured);
+    assert!(matches!(pushed, Ok(Pushed::Unreferenced(_))), "{pushed:?}");
+    assert!(pushed.unwrap().report_now());
+    assert_eq!(b.drive(Millis(1_050)), Decision::Off(OffReason::NoCommand));
+    assert!(b.report_now(Millis(1_050)));
+    // Sent again a few seconds on, still nothing.
+    hold(&mut b, 1_050, 4_000, 10, false, true);
+    assert!(matches!(b.command(Millis(4_000), command.as_str(), &captured), Ok(Pushed::Unreferenced(_))));
+    assert_eq!(b.drive(Millis(4_000)), Decision::Off(OffReason::NoCommand));
+    // An OFF of the earlier boot is taken as any OFF naming no report of this boot is.
+    let old_off = signed(&secret(), MqttKind::Command, counter_a, &off(41, ref_a));
+    assert!(matches!(b.command(Millis(4_010), command.as_str(), &old_off), Ok(Pushed::TakenOff(_))));
+
+    // The server's own ON for boot B's report, signed with that report's counter, runs the pump.
+    let (ref_b, counter_b, _) = report(&mut b, 4_100);
+    let genuine = signed(&secret(), MqttKind::Command, counter_b, &on(42, ref_b));
+    assert!(matches!(b.command(Millis(4_150), command.as_str(), &genuine), Ok(Pushed::Taken(_))));
+    assert_eq!(b.drive(Millis(4_150)), Decision::On);
+    // And boot A's ON for a ref boot B reaches next changes nothing of it.
+    let next_a = signed(&secret(), MqttKind::Command, counter_a + 1, &on(43, ref_b + 1));
+    let (ref_next, _, _) = report(&mut b, 4_200);
+    assert_eq!(ref_next, ref_b + 1);
+    assert!(matches!(b.command(Millis(4_250), command.as_str(), &next_a), Ok(Pushed::Unreferenced(_))));
+    assert_eq!(b.drive(Millis(4_250)), Decision::On, "the genuine ON stays, with its own lease");
+    hold(&mut b, 4_250, 19_100, 10, false, true);
+    assert_eq!(b.drive(Millis(19_100)), Decision::Off(OffReason::LeaseExpired));
+}
+
+#[test]
+fn a_report_signed_again_is_answered_by_a_command_with_its_last_counter() {
+    // A shell that signs one report twice (it should not) publishes the second payload: the
+    // command for it carries that counter.
+    let mut device = signing_device();
+    let sent = device.mqtt_report(Millis(1_000));
+    let mut buf = [0u8; MAX_REPORT_PAYLOAD];
+    let first = device.mqtt_payload(&sent, topics().report.as_str(), &mut buf).unwrap();
+    let Framed::Signed { counter: once, .. } = link::unframe(&buf[..first]) else { panic!("not signed") };
+    let again = device.mqtt_payload(&sent, topics().report.as_str(), &mut buf).unwrap();
+    let Framed::Signed { counter: twice, .. } = link::unframe(&buf[..again]) else { panic!("not signed") };
+    let command = topics().command;
+    let stale = signed(&secret(), MqttKind::Command, once, &on(1, sent.reference));
+    assert!(matches!(device.command(Millis(1_010), command.as_str(), &stale), Ok(Pushed::Unreferenced(_))));
+    let answer = signed(&secret(), MqttKind::Command, twice, &on(1, sent.reference));
+    assert!(matches!(device.command(Millis(1_020), command.as_str(), &answer), Ok(Pushed::Taken(_))));
+    assert_eq!(device.drive(Millis(1_020)), Decision::On);
+}

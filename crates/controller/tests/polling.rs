@@ -2,8 +2,8 @@
 
 mod common;
 use common::{AnswerAt, hold};
-use pumppilot_controller::{AnswerError, Controller, Millis, Settings};
-use pumppilot_protocol::{Motor, MotorState, PollAnswer};
+use pumppilot_controller::{AnswerError, Controller, Decision, Millis, OffReason, Settings};
+use pumppilot_protocol::{Motor, MotorState, PollAnswer, RelayOff};
 
 fn answer(motor: Motor, state: MotorState, poll_ms: u32, lease_ms: u32) -> Vec<u8> {
     let answer = PollAnswer {
@@ -191,6 +191,54 @@ fn a_local_change_is_reported_at_once() {
     assert!(!device.report_now(Millis(400)));
     device.answer_at(Millis(500), &running(5_000, 15_000)).unwrap();
     assert!(device.report_now(Millis(500)));
+}
+
+#[test]
+fn a_change_of_why_the_relay_is_open_is_reported_at_once() {
+    // An ON that must wait out the minimum OFF time (60 s; boot counts as the relay opening).
+    let waiting = serde_json::to_vec(&PollAnswer {
+        motor: Motor::On,
+        state: MotorState::Running,
+        hold_reason: None,
+        remaining_seconds: 600,
+        poll_ms: 5_000,
+        lease_ms: 15_000,
+        seq: 1,
+        min_off_ms: 60_000,
+        grid_settle_ms: 0,
+        max_starts_per_hour: 0,
+    })
+    .unwrap();
+    let mut device = Controller::new(Settings::DEFAULT);
+    hold(&mut device, 0, 200, 50, false, true);
+    assert_eq!(device.report(Millis(200)).relay_off, Some(RelayOff::NoCommand));
+    assert!(!device.report_now(Millis(200)));
+    // The ON arrives; the relay stays open, now by the device's own rule: the server hears at
+    // once that the run is waiting (not charged), not a poll interval later.
+    device.answer_at(Millis(1_000), &waiting).unwrap();
+    assert_eq!(device.drive(Millis(1_000)), Decision::Off(OffReason::MinOffTime));
+    assert!(device.report_now(Millis(1_000)));
+    let report = device.report(Millis(1_000));
+    assert_eq!((report.relay, report.relay_off), (false, Some(RelayOff::RestartWait)));
+    assert!(!device.report_now(Millis(1_000)));
+    // No answer renews it and the lease runs out, the relay still open: now it is open for want
+    // of a command, and the server hears that at once too (it stops charging sooner).
+    hold(&mut device, 1_000, 15_999, 50, false, true);
+    assert!(!device.report_now(Millis(15_999)));
+    assert_eq!(device.drive(Millis(16_000)), Decision::Off(OffReason::LeaseExpired));
+    assert!(device.report_now(Millis(16_000)));
+    let report = device.report(Millis(16_000));
+    assert_eq!((report.relay, report.relay_off), (false, Some(RelayOff::NoCommand)));
+    assert!(!device.report_now(Millis(16_050)));
+    // As for every change, not while retrying after failed polls: the retry carries it.
+    device.answer_at(Millis(17_000), &waiting).unwrap();
+    assert!(device.report_now(Millis(17_000)));
+    device.report(Millis(17_000));
+    device.poll_failed(Millis(17_100));
+    hold(&mut device, 17_100, 32_000, 50, false, true);
+    assert_eq!(device.drive(Millis(32_000)), Decision::Off(OffReason::LeaseExpired));
+    assert!(!device.report_now(Millis(32_000)));
+    assert_eq!(device.report(Millis(32_500)).relay_off, Some(RelayOff::NoCommand));
 }
 
 #[test]

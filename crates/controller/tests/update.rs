@@ -7,7 +7,8 @@ mod common;
 use common::hold;
 use ed25519_dalek::{Signer as _, SigningKey};
 use pumppilot_controller::{
-    BootCheck, BootVerdict, Controller, Millis, Offer, Settings, Stage, Update, UpdateError,
+    BootCheck, BootVerdict, Controller, MAX_RANGE_FAILURES, Millis, Offer, RANGE_RETRY_MAX_MS, Settings, Stage, Update,
+    UpdateError,
     protocol::firmware::{self, ImageError},
 };
 use sha2::{Digest as _, Sha256};
@@ -96,6 +97,40 @@ fn an_image_that_fails_a_check_is_never_booted() {
     let mut longer = image.clone();
     longer.push(0);
     assert_eq!(update.received(0, &longer), Err(UpdateError::OutOfOrder));
+}
+
+#[test]
+fn a_refused_or_unanswered_range_waits_longer_each_time_and_the_update_is_given_up() {
+    let (image, offer) = signed(&publisher(), "1.5.0", 10_000);
+    let mut update = Update::begin(&public(), SLOT, &offer).unwrap();
+    // Refused (a 401 after the key was rotated, a 404, a signed 503 while the store is out) or
+    // not answered: every request is signed and uses up a counter, so the next one waits, longer
+    // each time in a row, at most a minute.
+    let waits: Vec<u32> = (0..7).map(|_| update.range_failed().expect("not given up yet")).collect();
+    assert_eq!(waits, [2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]);
+    // A range that arrives starts the waits over, and the download goes on where it stood.
+    update.received(0, &image[..4096]).unwrap();
+    assert_eq!(update.range_failed(), Some(2_000));
+    assert_eq!(update.next_range(4096), Some((4096, 8191)));
+    // In all, MAX_RANGE_FAILURES failed requests in one download give it up: nothing more is
+    // asked for, nothing is booted. A server that refuses every request costs the device that
+    // many counters over more than ten minutes, not one counter per round trip.
+    let mut waited = waits.iter().sum::<u32>() + 2_000;
+    for _ in 8..MAX_RANGE_FAILURES - 1 {
+        waited += update.range_failed().expect("not given up yet");
+    }
+    assert_eq!(update.stage(), Stage::Downloading { written: 4096 });
+    assert_eq!(update.range_failed(), None);
+    assert!(waited >= 10 * RANGE_RETRY_MAX_MS, "{waited} ms");
+    assert_eq!(update.stage(), Stage::Failed(UpdateError::GaveUp));
+    assert_eq!(update.next_range(4096), None);
+    assert_eq!(update.finish(), Err(UpdateError::GaveUp));
+    assert_eq!(update.range_failed(), None);
+    // The next offer starts it again, from the beginning.
+    let mut update = Update::begin(&public(), SLOT, &offer).unwrap();
+    assert_eq!(update.range_failed(), Some(2_000), "a new download waits from the first step");
+    download(&mut update, &image, 4096, &mut vec![0; image.len()]);
+    assert_eq!(update.finish(), Ok(()));
 }
 
 /// A device whose inputs say grid up and pump ready.

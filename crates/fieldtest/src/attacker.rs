@@ -6,7 +6,8 @@
 //! - **replays**: a captured genuine message sent again, byte for byte: preferably an ON after a
 //!   newer command (a Stop, a hold) replaced it, or one from an earlier boot (over HTTP one made
 //!   for a request with the very counter the board signs now, which a board that counted from 1
-//!   again at each boot would meet; it counts from a random point);
+//!   again at each boot would meet; it counts from a random point; over MQTT one naming a `ref`
+//!   the board reported again, its refs having met that boot's);
 //! - **forgeries**: a captured message changed into an ON with a longer lease and a newer `seq`
 //!   (over MQTT naming the newest report, for the freshest lease) under its old MAC, one signed
 //!   with a key that is not the board's, a command whose prefix names another counter, and a
@@ -26,7 +27,7 @@
 
 use std::collections::VecDeque;
 
-use pumppilot_controller::Signature;
+use pumppilot_controller::{Signature, mqtt::REMEMBERED_REFS};
 use pumppilot_protocol::{
     Motor, MotorState, PollAnswer,
     link::{self, Framed, LinkKey, LinkSecret, MqttKind},
@@ -184,7 +185,7 @@ impl Attacker {
     /// The newest ON a newer command replaced ([`Attacker::replaced_on`]), sent again.
     pub fn replaced_on_again(&self) -> Option<(Message, Meaning)> {
         let replaced = self.replaced_on()?;
-        Some(self.again(replaced, true))
+        Some(self.again(replaced, true, false))
     }
 
     /// The newest ON captured before the server's latest restart, sent again.
@@ -194,15 +195,17 @@ impl Attacker {
             .iter()
             .rev()
             .find(|c| c.life < self.life && c.meaning.answer.is_some_and(|answer| answer.commands_on()))?;
-        Some(self.again(on, false))
+        Some(self.again(on, false, false))
     }
 
-    /// `captured` sent again, as a replay (of an ON a newer command replaced, or not).
-    fn again(&self, captured: &Captured, replaced_on: bool) -> (Message, Meaning) {
+    /// `captured` sent again, as a replay (of an ON a newer command replaced, or not; of a
+    /// command of an earlier boot naming a `ref` the board reported again, or not).
+    fn again(&self, captured: &Captured, replaced_on: bool, ref_met_again: bool) -> (Message, Meaning) {
         let origin = Origin::Replay {
             replaced_on,
             across_reboot: captured.boot != self.boot,
             across_restart: captured.life != self.life,
+            ref_met_again,
         };
         (captured.message.clone(), Meaning { origin, ..captured.meaning })
     }
@@ -223,7 +226,21 @@ impl Attacker {
                 (*pick(rng, &this_boot)?, false)
             }
         };
-        Some(self.again(captured, replaced_on))
+        Some(self.again(captured, replaced_on, false))
+    }
+
+    /// Over MQTT, a command of an earlier boot naming one of the `ref`s the board reported last
+    /// (`newest` and the [`REMEMBERED_REFS`] before it): this boot's refs met that boot's. `None`
+    /// when it captured none.
+    pub fn earlier_boot_naming(&self, rng: &mut Rng, newest: u32) -> Option<(Message, Meaning)> {
+        let lately = |reference: u32| newest.wrapping_sub(reference) < REMEMBERED_REFS as u32;
+        let met_again: Vec<&Captured> = self
+            .firsts
+            .iter()
+            .chain(&self.newest)
+            .filter(|c| c.boot < self.boot && c.meaning.answer.is_some() && c.meaning.reference.is_some_and(lately))
+            .collect();
+        Some(self.again(pick(rng, &met_again)?, false, true))
     }
 
     /// The newest ON of this boot that a newer command not running the pump (a higher `seq`)

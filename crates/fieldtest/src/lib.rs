@@ -168,6 +168,13 @@ pub struct Faults {
     /// the attacker sends it signed requests it captured before the restart, and sends the board
     /// the newest ON it captured before (then again in place of, or beside, the next answers).
     pub replay_across_restart: u64,
+    /// Over MQTT, per reboot: the board's refs start where an earlier boot's started (two random
+    /// 32-bit numbers meet: rare for one board, not over a fleet and the years), so this boot's
+    /// reports reach `ref`s that commands of that boot named.
+    pub ref_met_again: u64,
+    /// Over MQTT, on a board that signs, per report: when the attacker holds a command of an
+    /// earlier boot naming one of the `ref`s the board reported last, it sends it.
+    pub replay_of_a_ref_met_again: u64,
 }
 
 impl Faults {
@@ -195,6 +202,8 @@ impl Faults {
         replay_after_stop: 1_000_000,
         restart: 40,
         replay_across_restart: 1_000_000,
+        ref_met_again: 500_000,
+        replay_of_a_ref_met_again: 1_000_000,
     };
 }
 
@@ -263,6 +272,12 @@ pub struct Figures {
     pub replays: u64,
     pub replays_of_a_replaced_on: u64,
     pub replays_across_reboots: u64,
+    /// Of the replays across a reboot: over MQTT, commands naming a `ref` the board's new boot
+    /// reported again (its refs met an earlier boot's); and those of every kind the board took as
+    /// the answer to a poll or report of its own (must be 0: an answer's MAC names a request of
+    /// the other boot, a command carries the counter of the other boot's report).
+    pub replays_of_a_ref_met_again: u64,
+    pub replays_across_reboots_taken: u64,
     pub forgeries: u64,
     pub injections: u64,
     /// Replays the controller took (only as the rule takes the genuine message: over MQTT a
@@ -326,6 +341,8 @@ impl Figures {
             replays,
             replays_of_a_replaced_on,
             replays_across_reboots,
+            replays_of_a_ref_met_again,
+            replays_across_reboots_taken,
             forgeries,
             injections,
             replays_taken,
@@ -383,6 +400,11 @@ impl core::fmt::Display for Figures {
         writeln!(f, "attacker's replays taken by the rule     {}", self.replays_taken)?;
         writeln!(
             f,
+            "attacker over MQTT: an earlier boot's commands naming a ref met again / taken as its answer (must be 0)   {} / {}",
+            self.replays_of_a_ref_met_again, self.replays_across_reboots_taken
+        )?;
+        writeln!(
+            f,
             "attacker across a server restart: replays / taken by the rule   {} / {}",
             self.replays_across_restarts, self.replays_across_restarts_taken
         )?;
@@ -425,6 +447,17 @@ impl Sampled {
     }
 }
 
+/// Over MQTT, a report as the oracle remembers it: its `ref`, its true and device send times,
+/// the clock's epoch, and (on a board that signs) the counter it was signed with.
+#[derive(Debug, Clone, Copy)]
+struct SentReport {
+    reference: u32,
+    send_true: u64,
+    send_dev: u64,
+    epoch: u64,
+    counter: Option<u64>,
+}
+
 /// The command the oracle holds the device to.
 #[derive(Debug, Clone, Copy)]
 struct Held {
@@ -449,8 +482,8 @@ struct Oracle {
     switched_dev: u64,
     starts: Vec<u64>,
     feedback_seen: Option<u64>,
-    /// Over MQTT: the last reports' refs with their true and device send times and the epoch.
-    refs: Vec<(u32, u64, u64, u64)>,
+    /// Over MQTT: the last reports sent.
+    refs: Vec<SentReport>,
     /// With a link secret: the last counter the board signed with, or the highest a refusal
     /// whose MAC checks named since (the next message is signed one above). A reboot counts
     /// from the random point the shell drew (its low 48 bits).
@@ -539,10 +572,11 @@ impl Oracle {
     /// these bytes is forged, and so is an unsigned one, except one naming no report (what a
     /// server that does not yet know the board signs publishes on SUBSCRIBE): not used. A signed
     /// refusal moves the counter up and is a failed report. Then: a command naming a report the
-    /// board remembers is an answer to that report (taken or stale as over HTTP, its lease
-    /// counted from the report's send); one naming none it remembers is taken when it says OFF
-    /// (counted from the newest report sent, never before the newest answer taken), not used
-    /// when it says ON.
+    /// board remembers (on a board that signs, signed with the counter that report was signed
+    /// with) is an answer to that report (taken or stale as over HTTP, its lease counted from the
+    /// report's send); one naming none it remembers (a command of an earlier boot naming a `ref`
+    /// this boot reached again answers none) is taken when it says OFF (counted from the newest
+    /// report sent, never before the newest answer taken), not used when it says ON.
     fn judge_command(&mut self, d: &Delivery, t: u64, now: u64, signs: bool) -> Verdict {
         let meaning = &d.meaning;
         if signs {
@@ -558,11 +592,14 @@ impl Oracle {
         }
         let Some(answer) = meaning.answer else { return self.dropped(Verdict::Garbage) };
         let epoch = self.epoch;
-        let known =
-            meaning.reference.and_then(|r| self.refs.iter().find(|(known, _, _, e)| *known == r && *e == epoch));
+        let known = meaning.reference.and_then(|r| {
+            self.refs
+                .iter()
+                .find(|sent| sent.reference == r && sent.epoch == epoch && (!signs || sent.counter == meaning.counter))
+        });
         let taken = if known.is_some() { Verdict::Taken } else { Verdict::TakenOff };
-        let (send_true, send_dev) = match known.copied() {
-            Some((_, send_true, send_dev, _)) => {
+        let (send_true, send_dev) = match known.map(|sent| (sent.send_true, sent.send_dev)) {
+            Some((send_true, send_dev)) => {
                 if send_dev > now || self.behind(send_true, &answer) {
                     return Verdict::Stale;
                 }
@@ -570,7 +607,12 @@ impl Oracle {
             }
             None if answer.commands_on() => return Verdict::NotUsed,
             None => {
-                let newest = self.refs.iter().filter(|r| r.3 == epoch).max_by_key(|r| r.1).map(|r| (r.1, r.2));
+                let newest = self
+                    .refs
+                    .iter()
+                    .filter(|sent| sent.epoch == epoch)
+                    .max_by_key(|sent| sent.send_true)
+                    .map(|sent| (sent.send_true, sent.send_dev));
                 let (mut send_true, mut send_dev) = newest.unwrap_or((t, now));
                 // Never from before the newest answer taken, as the controller anchors it.
                 if let Some((at, dev, _)) = self.newest
@@ -662,6 +704,9 @@ struct Meaning {
     reference: Option<u32>,
     /// A `STALE_COUNTER` refusal naming this counter.
     refusal: Option<u64>,
+    /// Over MQTT, a command the server signed: the counter its MAC covers (that of the report it
+    /// answers).
+    counter: Option<u64>,
     seal: Seal,
     origin: Origin,
 }
@@ -669,34 +714,41 @@ struct Meaning {
 impl Meaning {
     /// The server's command `answer`, naming the report `reference` (over MQTT).
     fn command(answer: PollAnswer, reference: Option<u32>, seal: Seal) -> Meaning {
-        Meaning { answer: Some(answer), reference, refusal: None, seal, origin: Origin::Network }
+        Meaning { answer: Some(answer), reference, refusal: None, counter: None, seal, origin: Origin::Network }
     }
 
     /// The server's refusal of a counter, naming `highest`.
     fn refusal(highest: u64, seal: Seal) -> Meaning {
-        Meaning { answer: None, reference: None, refusal: Some(highest), seal, origin: Origin::Network }
+        Meaning { answer: None, reference: None, refusal: Some(highest), counter: None, seal, origin: Origin::Network }
     }
 
     /// The server's signed error for a request it could not serve (no counter window could be
     /// reserved: the store fails): a failed poll.
     fn failure(seal: Seal) -> Meaning {
-        Meaning { answer: None, reference: None, refusal: None, seal, origin: Origin::Network }
+        Meaning { answer: None, reference: None, refusal: None, counter: None, seal, origin: Origin::Network }
     }
 
     /// An error without a signature from something between the board and the server (a proxy's
     /// 502), or from the server refusing a MAC.
     fn error() -> Meaning {
-        Meaning { answer: None, reference: None, refusal: None, seal: Seal::Unsigned, origin: Origin::Network }
+        Meaning {
+            answer: None,
+            reference: None,
+            refusal: None,
+            counter: None,
+            seal: Seal::Unsigned,
+            origin: Origin::Network,
+        }
     }
 
     /// The attacker's message under a MAC that is not the server's for it.
     fn forged(answer: Option<PollAnswer>, reference: Option<u32>, refusal: Option<u64>) -> Meaning {
-        Meaning { answer, reference, refusal, seal: Seal::Broken, origin: Origin::Forgery }
+        Meaning { answer, reference, refusal, counter: None, seal: Seal::Broken, origin: Origin::Forgery }
     }
 
     /// The attacker's message without a signature.
     fn injected(answer: Option<PollAnswer>, reference: Option<u32>, refusal: Option<u64>) -> Meaning {
-        Meaning { answer, reference, refusal, seal: Seal::Unsigned, origin: Origin::Injection }
+        Meaning { answer, reference, refusal, counter: None, seal: Seal::Unsigned, origin: Origin::Injection }
     }
 
     /// The same message damaged on its way: unreadable, and no longer the bytes its MAC was
@@ -725,8 +777,9 @@ enum Origin {
     /// The server, through the network (and whatever is in between, a proxy's 502 included).
     Network,
     /// The attacker, sending a genuine message it captured again: maybe an ON a newer command had
-    /// replaced, maybe one sent to an earlier boot, maybe one a server sent before it restarted.
-    Replay { replaced_on: bool, across_reboot: bool, across_restart: bool },
+    /// replaced, maybe one sent to an earlier boot (over MQTT maybe naming a `ref` the board
+    /// reported again since), maybe one a server sent before it restarted.
+    Replay { replaced_on: bool, across_reboot: bool, across_restart: bool, ref_met_again: bool },
     /// The attacker, with a message under a MAC that is not the server's for it.
     Forgery,
     /// The attacker, with a message without a signature.
@@ -867,6 +920,8 @@ pub struct Campaign {
     replays_owed: bool,
     /// The board's link secret, when it signs (given again at every boot).
     secret: Option<LinkSecret>,
+    /// Over MQTT: the first `ref` of each boot so far.
+    first_refs: Vec<u32>,
     attacker: Attacker,
     rng: Rng,
     faults: Faults,
@@ -915,6 +970,7 @@ impl Campaign {
             accepted: HashSet::new(),
             replays_owed: false,
             secret: None,
+            first_refs: Vec::new(),
             attacker: Attacker::new(),
             rng: Rng::new(seed),
             faults,
@@ -955,6 +1011,7 @@ impl Campaign {
         self.mqtt = true;
         let first = self.rng.next_u64() as u32;
         self.device.set_first_ref(first);
+        self.first_refs.push(first);
         self
     }
 
@@ -1118,8 +1175,14 @@ impl Campaign {
             self.count_from_random();
         }
         if self.mqtt {
-            let first = self.rng.next_u64() as u32;
+            // A random start, or now and then one an earlier boot drew (`Faults::ref_met_again`).
+            let first = if self.rng.chance(self.faults.ref_met_again) {
+                self.first_refs[self.rng.below(self.first_refs.len() as u64) as usize]
+            } else {
+                self.rng.next_u64() as u32
+            };
             self.device.set_first_ref(first);
+            self.first_refs.push(first);
         }
         // A new connection: the server has told it nothing yet (none while the server is down:
         // the board connects at its first report). What the attacker captures now belongs to the
@@ -1578,7 +1641,8 @@ impl Campaign {
         match &self.pump.link {
             Some(server) if server.signing() => {
                 let payload = server.command(COMMAND_TOPIC, self.session.counter, json);
-                (Message::Mqtt(payload), Meaning::command(answer, reference, Seal::Server(None)))
+                let meaning = Meaning::command(answer, reference, Seal::Server(None));
+                (Message::Mqtt(payload), Meaning { counter: Some(self.session.counter), ..meaning })
             }
             _ => (Message::Mqtt(json), Meaning::command(answer, reference, Seal::Unsigned)),
         }
@@ -1666,8 +1730,9 @@ impl Campaign {
 
     /// Over MQTT, on a board that signs, the attacker publishes on its command topic when it
     /// likes: after the board reported (`newest`: that report's `ref`), the ON a Stop replaced
-    /// while it insists on it, the newest ON of before a server restart after one, else now and
-    /// then a message of its own, beside the server's.
+    /// while it insists on it, the newest ON of before a server restart after one, a command of
+    /// an earlier boot naming a `ref` the board reported again (its refs met that boot's), else
+    /// now and then a message of its own, beside the server's.
     fn attack_over_mqtt(&mut self, newest: u32) {
         if self.attacker.insisting() {
             return self.replay_the_replaced_on();
@@ -1676,7 +1741,10 @@ impl Campaign {
             return self.send_across_restart();
         }
         let (rng, faults, attacker) = (&mut self.rng, &self.faults, &self.attacker);
-        let made = if rng.chance(faults.replay) {
+        let met_again = attacker.earlier_boot_naming(rng, newest);
+        let made = if met_again.is_some() && rng.chance(faults.replay_of_a_ref_met_again) {
+            met_again
+        } else if rng.chance(faults.replay) {
             attacker.replay(rng, None)
         } else if rng.chance(faults.forgery) {
             attacker.forge_command(rng, COMMAND_TOPIC, newest)
@@ -1833,10 +1901,12 @@ impl Campaign {
         let f = &mut self.figures;
         match meaning.origin {
             Origin::Network => {}
-            Origin::Replay { replaced_on, across_reboot, across_restart } => {
+            Origin::Replay { replaced_on, across_reboot, across_restart, ref_met_again } => {
                 f.replays += 1;
                 f.replays_of_a_replaced_on += u64::from(replaced_on);
                 f.replays_across_reboots += u64::from(across_reboot);
+                f.replays_of_a_ref_met_again += u64::from(ref_met_again);
+                f.replays_across_reboots_taken += u64::from(across_reboot && got == Verdict::Taken);
                 f.replays_taken += u64::from(got.takes());
                 f.replays_across_restarts += u64::from(across_restart);
                 f.replays_across_restarts_taken += u64::from(across_restart && got.takes());
@@ -1928,7 +1998,13 @@ impl Campaign {
             let report = self.device.mqtt_report(Millis(now));
             let sent = self.device.sent(Millis(now));
             let o = &mut self.oracle;
-            o.refs.push((report.reference, self.t, now, o.epoch));
+            o.refs.push(SentReport {
+                reference: report.reference,
+                send_true: self.t,
+                send_dev: now,
+                epoch: o.epoch,
+                counter: None,
+            });
             if o.refs.len() > REMEMBERED_REFS {
                 o.refs.remove(0);
             }
@@ -2010,6 +2086,9 @@ impl Campaign {
         let payload = buf[..len].to_vec();
         if let Framed::Signed { counter, .. } = protocol_link::unframe(&payload) {
             self.check_counter(counter);
+            if let Some(sent) = self.oracle.refs.iter_mut().rev().find(|sent| sent.reference == report.reference) {
+                sent.counter = Some(counter);
+            }
         } else {
             self.mismatch(|| "a board with a link secret published an unsigned report".to_owned());
         }

@@ -93,6 +93,7 @@ fn assert_nothing_wrong(total: &Figures, pump_total: &PumpFigures, examples: &[S
     assert_eq!(total.bad_signatures, 0, "signed polls or reports the server refused");
     assert_eq!(total.requests_replayed_taken, 0, "captured requests a restarted server took: {examples:#?}");
     assert_eq!(total.counters_accepted_twice, 0, "{examples:#?}");
+    assert_eq!(total.replays_across_reboots_taken, 0, "an earlier boot's message taken as an answer: {examples:#?}");
     assert_eq!(pump_total.charged_while_off_ms, 0, "{examples:#?}");
     assert_eq!(pump_total.ledger_mismatches, 0, "balances that are not their ledger");
     assert_eq!(total.false_no_feedback, 0, "{examples:#?}");
@@ -206,6 +207,7 @@ fn over_mqtt_pushed_commands_never_run_the_motor_outside_the_rule_nor_charge_a_s
         ("sessions a restart ended", total.connections_closed),
         ("connections refused while the server was down", total.refused_while_down),
         ("runs", pump_total.runs),
+        ("commands of an earlier boot naming a ref the board reported again", total.replays_of_a_ref_met_again),
     ] {
         assert!(count > 0, "the MQTT campaign never saw any {what}");
     }
