@@ -106,7 +106,19 @@ describe('admin', () => {
     fireEvent.press(screen.getByText('TAP AGAIN TO STOP THE RUN OF Salma Begum'));
     expect(await screen.findByText('The run of Salma Begum was stopped.')).toBeTruthy();
     expect(server.count('POST /api/admin/motor/stop')).toBe(1);
+    // It names the run shown: sent again, it could not stop the next farmer's.
+    expect(server.last('POST /api/admin/motor/stop')!.body).toEqual({ entryId: 'e1' });
     await waitFor(() => expect(screen.getByTestId('state-word')).toHaveTextContent('IDLE'));
+  });
+
+  test('pump: a Stop whose run had ended already (sent twice) says so', async () => {
+    const { server } = admin();
+    server.on('POST /api/admin/motor/stop', error(409, 'ALREADY_ENDED', 'this run has ended already; nothing was stopped'));
+    fireEvent.press(await screen.findByText('STOP THIS RUN'));
+    await deliberately();
+    fireEvent.press(screen.getByText('TAP AGAIN TO STOP THE RUN OF Salma Begum'));
+    expect(await screen.findByText('That run had ended already: nothing was stopped. The screen is updated.')).toBeTruthy();
+    expect(server.last('POST /api/admin/motor/stop')!.body).toEqual({ entryId: 'e1' });
   });
 
   test('queue: the line, and stop from there; a 404 (already ended) is a message', async () => {

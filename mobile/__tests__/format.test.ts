@@ -101,6 +101,12 @@ describe('errors in the reader’s language', () => {
     expect(describeError(below, STRINGS.en, 'en')).toBe('A balance cannot go below zero: take back at most what is left.');
   });
 
+  test('an owner’s Stop sent twice: its run had ended, in both languages', () => {
+    const ended = new ApiError(409, 'ALREADY_ENDED', 'this run has ended already; nothing was stopped');
+    expect(describeError(ended, STRINGS.en, 'en')).toBe('That run had ended already: nothing was stopped. The screen is updated.');
+    expect(describeError(ended, STRINGS.bn, 'bn')).toBe('ওই পাম্প চালানো আগেই শেষ হয়ে গেছে: কিছুই বন্ধ করা হয়নি। পাতাটি হালনাগাদ করা হলো।');
+  });
+
   test('an unknown field says only that something must be checked', () => {
     const other = new ApiError(400, 'VALIDATION', 'wait: at most 25000 ms');
     expect(describeError(other, STRINGS.en, 'en')).toBe('Please check what you entered.');

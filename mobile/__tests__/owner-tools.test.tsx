@@ -36,7 +36,11 @@ function owner() {
   server.on(
     'GET /api/admin/receipts',
     sessions.authed(() => ({
-      body: [{ id: 'r1', number: 'R1', userId: KARIM.id, userName: KARIM.name, at: '2026-11-27T07:00:00Z', minutes: 60, cashTaka: 1500, recordedByName: ADMIN.name }],
+      body: [
+        { id: 'r1', number: 'R1', userId: KARIM.id, userName: KARIM.name, at: '2026-11-27T07:00:00Z', minutes: 60, cashTaka: 1500, recordedByName: ADMIN.name, void: null },
+        // A mistake taken back: it counts for no cash.
+        { id: 'r0', number: 'R0', userId: KARIM.id, userName: KARIM.name, at: '2026-11-27T06:00:00Z', minutes: 300, cashTaka: 600, recordedByName: ADMIN.name, void: { at: '2026-11-27T06:05:00Z', byName: ADMIN.name } },
+      ],
     })),
   );
   server.on('GET /api/admin/terms', sessions.authed({ body: { maxRequestMinutes: 600, pricePerHourTaka: null } }, [...isAdmin]));
@@ -213,6 +217,45 @@ describe('owner tools in the app: cash and passwords', () => {
     fireEvent.press(within(card).getByTestId('user-karim-receipt-share'));
     expect(await screen.findByText('This phone cannot share from here: show the receipt or copy its text.')).toBeTruthy();
     share.mockRestore();
+  });
+
+  test('a mistaken recharge is voided from its receipt, on a second tap, and the receipt says VOID', async () => {
+    const { server, sessions, users } = owner();
+    const made = { id: 'r-300', number: '0A1B-2C3D-4E5F', userId: KARIM.id, userName: KARIM.name, at: '2026-11-28T08:00:00Z', minutes: 300, cashTaka: 600, recordedByName: ADMIN.name, void: null };
+    server.on(
+      'POST /api/admin/recharge',
+      sessions.authed((req) => {
+        const u = users[0]!;
+        u.availableSeconds += req.body.minutes * 60;
+        return { body: { userId: u.id, name: u.name, availableSeconds: u.availableSeconds, availableMinutes: 0, receiptId: made.id } };
+      }),
+    );
+    server.on('GET /api/admin/receipts/{id}', sessions.authed({ body: made }));
+    let voids = 0;
+    server.on(
+      'POST /api/admin/receipts/{id}/void',
+      sessions.authed(() => {
+        if (++voids > 1) return error(409, 'ALREADY_VOID');
+        users[0]!.availableSeconds -= 300 * 60;
+        return { body: { ...made, void: { at: '2026-11-28T08:01:00Z', byName: ADMIN.name } } };
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.changeText(screen.getByTestId('user-karim-minutes'), '300');
+    fireEvent.press(screen.getByTestId('user-karim-recharge'));
+    const card = await screen.findByTestId('user-karim-receipt');
+    expect(within(card).queryByTestId('user-karim-receipt-void')).toBeNull();
+    fireEvent.press(screen.getByTestId('user-karim-void'));
+    expect(await screen.findByText('Tap again: 300 min are taken back from Karim Mia')).toBeTruthy();
+    expect(server.count('POST /api/admin/receipts/r-300/void')).toBe(0);
+    await deliberately();
+    fireEvent.press(screen.getByTestId('user-karim-void'));
+    expect(await screen.findByText('Receipt 0A1B-2C3D-4E5F is void: 300 min were taken back from Karim Mia.')).toBeTruthy();
+    expect(server.count('POST /api/admin/receipts/r-300/void')).toBe(1);
+    expect(within(screen.getByTestId('user-karim-receipt')).getByTestId('user-karim-receipt-void')).toHaveTextContent('VOID');
+    expect(screen.queryByTestId('user-karim-void')).toBeNull();
+    expect(await screen.findByTestId('user-karim-balance')).toHaveTextContent('30 min');
   });
 
   test('a new password takes a second tap and is shown once', async () => {

@@ -3,10 +3,13 @@
 import type { Receipt } from './api/types';
 import type { I18n } from './i18n/I18n';
 
-/** The receipt's lines: title, farmer, date, minutes, cash, who took it, the receipt's number. */
+/**
+ * The receipt's lines: farmer, date, minutes, cash, who took it, the receipt's number; on a void
+ * one, when it was voided and by whom.
+ */
 export function receiptLines(receipt: Receipt, i18n: I18n): [string, string][] {
   const { t } = i18n;
-  return [
+  const lines: [string, string][] = [
     [t.receiptFarmer, receipt.userName],
     [t.receiptWhen, i18n.dateTime(receipt.at)],
     [t.receiptMinutes, i18n.minutes(receipt.minutes)],
@@ -14,9 +17,22 @@ export function receiptLines(receipt: Receipt, i18n: I18n): [string, string][] {
     [t.receiptBy, receipt.recordedByName],
     [t.receiptNumber, receipt.number],
   ];
+  if (receipt.void) lines.push([t.receiptVoided, t.receiptVoidedBy(i18n.dateTime(receipt.void.at), receipt.void.byName)]);
+  return lines;
+}
+
+/** The receipt's title, marked on a void one. */
+export function receiptTitle(receipt: Receipt, i18n: I18n): string {
+  const title = `${i18n.t.appName} — ${i18n.t.receiptTitle}`;
+  return receipt.void ? `${title} (${i18n.t.receiptVoidMark})` : title;
 }
 
 /** The whole receipt as one text to share. */
 export function receiptText(receipt: Receipt, i18n: I18n): string {
-  return [`${i18n.t.appName} — ${i18n.t.receiptTitle}`, ...receiptLines(receipt, i18n).map(([k, v]) => `${k}: ${v}`)].join('\n');
+  return [receiptTitle(receipt, i18n), ...receiptLines(receipt, i18n).map(([k, v]) => `${k}: ${v}`)].join('\n');
+}
+
+/** The cash a receipt counts for in a sum: what it says, or nothing once void. */
+export function cashCounted(receipt: Receipt): number {
+  return receipt.void ? 0 : receipt.cashTaka;
 }

@@ -1,7 +1,9 @@
 //! Restart protection: what the pump maker asks of the motor, and what the motor did lately.
 //!
 //! A start is the command going from OFF to ON. A handover from one farmer's run to the next
-//! without the command going OFF is not a start. The rules:
+//! without the command going OFF is not a start. A board that boots stops the motor: the command
+//! counts as OFF from the boot, and an ON told after it that never reached the board is no start.
+//! The rules:
 //! - the command stays OFF at least `min_off_ms` after it last went OFF;
 //! - after load shedding ends (or the board came back from a power cut), the grid must have been
 //!   up `grid_settle_ms` before ON;
@@ -106,6 +108,18 @@ impl MotorHistory {
             self.starts.retain(|s| *s + HOUR_MS > at);
             self.starts.push(at);
         }
+    }
+
+    /// The board's relay opened at `at`, because the board booted, under the ON command told at
+    /// `told_at` (that the command is still ON, or went OFF after `at`): the motor stopped then.
+    /// An ON told after the boot never reached the board (it had taken no answer since), so it
+    /// started nothing and does not count as a start.
+    pub(crate) fn relay_opened(&mut self, at: Timestamp, told_at: Timestamp) {
+        self.on = false;
+        if told_at > at {
+            self.starts.retain(|s| *s < told_at);
+        }
+        self.off_since = Some(at);
     }
 
     /// The command went OFF at `at`.

@@ -30,8 +30,10 @@ pub enum Event {
     /// A user's card is held to the pump's reader: it stops their run when theirs is the active
     /// one (after time caught up), else it is a Start (a place kept for one already waiting).
     CardTap { user: UserId, entry_id: EntryId },
-    /// The admin stops whatever is active.
-    AdminStop,
+    /// The owner stops the active run `entry`, the one they saw running. Refused with
+    /// `AlreadyEnded` when `entry` is not the active run (after time caught up): a Stop sent
+    /// twice, or retried after its answer was lost, must not end the run of the next in line.
+    AdminStop { entry: EntryId },
     /// The admin takes a waiting user out of the line (their minutes are untouched; a running or
     /// held run is not touched: that is `AdminStop`). Refused with `NothingToStop` when the user
     /// is not waiting.
@@ -163,6 +165,19 @@ impl DevicePoll {
         }
     }
 
+    /// The moment since which the board's relay has been open, when the poll reports a boot with
+    /// the relay open: a board drives its outputs OFF as it starts, closes nothing before an
+    /// answer reaches it, and says `reset` until one does. So its relay has been open since it
+    /// booted: `now` less its uptime, or `now` itself from a board that does not say its uptime.
+    /// `None` for a poll that reports no boot, or a closed relay.
+    pub fn open_since_boot(&self, now: Timestamp) -> Option<Timestamp> {
+        if self.reset.is_none() || self.relay {
+            return None;
+        }
+        let uptime = self.uptime_ms.map_or(0, |ms| i64::try_from(ms).unwrap_or(i64::MAX));
+        Some(now - uptime)
+    }
+
     /// The board says it came back from a power cut or a sag: the grid came back when it booted.
     /// A new boot only ([`DevicePoll::booted_before`]) starts the grid's settle time again.
     pub const fn power_returned(&self) -> bool {
@@ -181,6 +196,8 @@ pub enum Refusal {
     Suspended,
     /// A correction would make the balance negative, or a credit is not positive.
     InvalidAmount,
+    /// The run named is not the active run: it has ended already (the owner's Stop sent again).
+    AlreadyEnded,
 }
 
 /// What an accepted event answers.
@@ -232,9 +249,11 @@ impl Tenant {
                 true => self.stop(user, now, &mut records),
                 false => self.start(user, None, entry_id, now, &mut records),
             },
-            Event::AdminStop => match self.active.as_ref() {
-                Some(_) => Ok(Reply::Ended(self.end_active(now, EndReason::AdminStop, &mut records))),
-                None => Err(Refusal::NothingToStop),
+            Event::AdminStop { entry } => match self.active.as_ref() {
+                Some(active) if active.id == entry => {
+                    Ok(Reply::Ended(self.end_active(now, EndReason::AdminStop, &mut records)))
+                }
+                _ => Err(Refusal::AlreadyEnded),
             },
             Event::RemoveWaiting { user } => match self.waiting.iter().any(|e| e.user_id == user) {
                 true => self
@@ -358,6 +377,7 @@ impl Tenant {
             && !poll.power_returned()
             && !poll.unexpected_reset()
             && !self.feedback_fault(poll)
+            && (poll.open_since_boot(now).is_none() || self.last_charged(now).is_none())
             && (!poll.relay_held_open() || !self.charging())
             && self.is_quiet_report(poll.load_shedding, poll.ready, poll.relay, now)
     }
@@ -554,6 +574,18 @@ impl Tenant {
             records.notices.push(Notice::new(self.admin_id.0, self.admin_id, NoticeKind::DeviceReset, now, facts));
             records.changed = true;
         }
+        // A board that booted under a run it was told ON for stopped its motor then: the run is
+        // charged up to the boot (never before the last report of the relay closed), also when it
+        // was held since (its lease ran out before the board could report), and this poll's answer
+        // tells it ON again only as restart protection allows (in `report`). Before the feedback
+        // check: a motor stopped by a boot is no motor that failed to confirm.
+        if let Some(booted) = poll.open_since_boot(now)
+            && let Some(stretch) = self.last_charged(now)
+        {
+            let last_closed = last_poll.filter(|_| self.device.relay);
+            let opened = last_closed.map_or(booted, |closed| closed.max(booted));
+            records.changed |= self.relay_opened_by_boot(opened, stretch);
+        }
         if self.feedback_fault(&poll) {
             self.hold(now, HoldReason::NoFeedback);
             records.changed = true;
@@ -570,6 +602,43 @@ impl Tenant {
             records.changed = true;
         }
         self.report(poll.load_shedding, poll.ready, poll.relay, held_open, now, records);
+    }
+
+    /// The active run's last stretch of charging, when it is charged now or was until it was held
+    /// as the motor command went OFF (its lease ran out, the store failed): from when (the motor's
+    /// last start, or the run's own start after a handover) until when (`now` while it is charged).
+    fn last_charged(&self, now: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        let entry = self.active.as_deref()?;
+        let since = entry.phase_since?;
+        match entry.status {
+            EntryStatus::Running => Some((since, now)),
+            EntryStatus::Hold if !self.motor.on && self.motor.off_since == Some(since) => {
+                let from = self.motor.starts.last().copied()?.max(entry.started_at?);
+                Some((from, since))
+            }
+            _ => None,
+        }
+    }
+
+    /// The controller's relay has been open since `opened` (it booted then) while the active run
+    /// was charged for the stretch `(from, until)`: nothing after `opened` is charged, the motor
+    /// stopped then, and a run still RUNNING waits to be told ON again like one not yet told.
+    /// Returns whether anything changed.
+    fn relay_opened_by_boot(&mut self, opened: Timestamp, (from, until): (Timestamp, Timestamp)) -> bool {
+        let Some(entry) = self.active.as_mut() else { return false };
+        let stop = opened.max(from);
+        if entry.status == EntryStatus::Running {
+            entry.running_ms = entry.running_ms_at(stop);
+            entry.phase_since = None;
+        } else if stop < until {
+            let taken = (until - stop).min(entry.running_ms);
+            entry.running_ms -= taken;
+            entry.held_ms += taken;
+        } else {
+            return false;
+        }
+        self.motor.relay_opened(opened, from);
+        true
     }
 
     fn set_controller(&mut self, device: Option<DeviceId>, now: Timestamp, records: &mut Records) {

@@ -475,3 +475,210 @@ fn a_board_that_restarts_as_its_motor_starts_cannot_start_it_past_the_hours_cap(
     assert_eq!(t.poll_answer(at(now), 5000).motor, Motor::Off);
     assert_eq!(t.restart_wait_until(), Some(at(3600)), "the first start leaves the hour at 3600 s");
 }
+
+/// A poll of BOARD that reports a boot: why it started, how long it has been up, its relay open
+/// with no command since (a board that says why its relay is open says NO_COMMAND).
+fn booted(reset: ResetReason, uptime_secs: u64, relay_off: Option<RelayOff>) -> DevicePoll {
+    DevicePoll { reset: Some(reset), uptime_ms: Some(uptime_secs * 1000), relay_off, ..DevicePoll::ready(BOARD) }
+}
+
+/// Found by a review: a board that lost power under a charging run boots with its relay open and
+/// says so at its first poll (POWER_ON, up 2 s, no command since), yet the run went on being
+/// charged, and that poll was answered ON although the engine's own rule (the grid settles after a
+/// power cut) kept the motor off. The charge ends at the boot; the answer is OFF.
+#[test]
+fn a_board_that_rebooted_under_a_charging_run_stops_the_charge_at_its_boot() {
+    let mut t = pump(rules(60, 60, 6));
+    t.apply(start(A), at(100));
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(100));
+    t.apply(says(true, None, None), at(105));
+    // The power blips at about 109 s; the board boots at 111 s and its first poll comes at 113 s.
+    let boot = booted(ResetReason::PowerOn, 2, Some(RelayOff::NoCommand));
+    assert!(!t.is_quiet_poll(&boot, at(113)));
+    t.apply(Event::Poll(boot), at(113));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::GridSettling)));
+    assert_eq!(t.poll_answer(at(113), 5000).motor, Motor::Off, "the grid settles from the boot's report");
+    assert_eq!(t.restart_wait_until(), Some(at(173)));
+    assert_eq!(t.remaining_seconds(at(113)), Some(10_000 - 11), "the 2 s since the boot are given back");
+    // The board keeps its relay open by its own rule and says so.
+    t.apply(says(false, None, Some(RelayOff::GridSettling)), at(118));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::GridSettling)));
+    let out = t.apply(stop(A), at(119));
+    assert_eq!(charged(&out), (11, 8), "100–111 s charged; the boot to the Stop held");
+    assert_eq!(t.motor.starts, vec![at(100)]);
+}
+
+/// The same from a board that does not say why its relay is open (`relayOff` is optional): its
+/// boot report alone stops the charge, and every later poll with the relay open keeps it stopped
+/// until the grid has settled; the run is charged again from the poll that tells it ON.
+#[test]
+fn a_board_without_relay_off_is_not_charged_through_its_own_settle_time() {
+    let mut t = pump(rules(60, 60, 6));
+    t.apply(start(A), at(100));
+    t.apply(poll(BOARD, false), at(100));
+    t.apply(says(true, None, None), at(105));
+    t.apply(Event::Poll(booted(ResetReason::PowerOn, 2, None)), at(113));
+    for second in (118..173).step_by(5) {
+        t.apply(poll(BOARD, false), at(second));
+        assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::GridSettling)), "at {second} s");
+        assert_eq!(t.poll_answer(at(second), 5000).motor, Motor::Off, "at {second} s");
+    }
+    t.apply(poll(BOARD, false), at(175));
+    assert_eq!(t.poll_answer(at(175), 5000).motor, Motor::On);
+    let out = t.apply(stop(A), at(185));
+    assert_eq!(charged(&out), (11 + 10, 64), "100–111 s and 175–185 s");
+    assert_eq!(t.motor.starts, vec![at(100), at(175)], "the boot stopped the motor: a start again");
+}
+
+/// A boot report where no run is charged changes nothing but what it always did (the grid's
+/// settle time, the last poll): not with no run, not under a run that holds, not under a run whose
+/// board has not been told yet.
+#[test]
+fn a_boot_report_without_a_charging_run_changes_nothing_else() {
+    let mut t = pump(rules(60, 60, 6));
+    let expected = |t: &Tenant, second: i64| {
+        let mut expected = t.clone();
+        expected.device.last_poll_at = Some(at(second));
+        expected.motor.grid_up_since = Some(at(second));
+        expected
+    };
+    let boot = booted(ResetReason::PowerOn, 2, Some(RelayOff::NoCommand));
+    let idle = expected(&t, 10);
+    let out = t.apply(Event::Poll(boot), at(10));
+    assert_eq!(t, idle);
+    assert!(out.records.usage.is_empty() && out.records.ledger.is_empty());
+    assert_eq!(t.poll_answer(at(10), 5000).motor, Motor::Off);
+    // A run held for load shedding: it holds on, its held time untouched.
+    t.apply(start(A), at(100));
+    t.apply(poll(BOARD, true), at(100));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::LoadShedding)));
+    let shedding = DevicePoll { load_shedding: true, ..boot };
+    let held = expected(&t, 113);
+    t.apply(Event::Poll(shedding), at(113));
+    assert_eq!(t, held);
+    t.apply(stop(A), at(120));
+    // A run started a moment ago, not yet told: this poll's answer tells it, as any poll's would.
+    let mut fresh = pump(MotorRules::NONE);
+    fresh.apply(start(A), at(100));
+    fresh.apply(Event::Poll(booted(ResetReason::Watchdog, 2, Some(RelayOff::NoCommand))), at(103));
+    assert_eq!(fresh.poll_answer(at(103), 5000).motor, Motor::On);
+    // A report of a boot with the relay closed (no board says so: it closes nothing before an
+    // answer, and stops saying its reset with the first) is no proof of a stopped motor.
+    fresh.apply(Event::Poll(DevicePoll { relay: true, ..booted(ResetReason::Watchdog, 1, None) }), at(105));
+    assert_eq!(state(&fresh), (MotorState::Running, None));
+    let out = fresh.apply(stop(A), at(110));
+    assert_eq!(charged(&out), (7, 3), "charged from the poll that told it");
+}
+
+/// The board's uptime reaches back past its last poll that said the relay was closed (its clock
+/// runs fast, or that report was late): the charge ends at that report, never before it. Also for
+/// a board whose reset is not a power cut (a software restart), and whose report is not quiet
+/// although it looks like the last one.
+#[test]
+fn a_boot_never_takes_back_time_a_report_said_the_relay_was_closed() {
+    let mut t = pump(rules(60, 0, 6));
+    t.apply(start(A), at(100));
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(100));
+    t.apply(says(true, None, None), at(105));
+    t.apply(Event::Poll(booted(ResetReason::PowerOn, 10, Some(RelayOff::NoCommand))), at(113));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::RestartWait)));
+    assert_eq!(t.restart_wait_until(), Some(at(165)), "the relay opened at 105 s at the earliest");
+    let out = t.apply(stop(A), at(120));
+    assert_eq!(charged(&out), (5, 15), "100–105 s: the report at 105 s said the relay was closed");
+
+    // The board was told ON at 200 s and its relay had not closed by 205 s; it restarts itself.
+    t.apply(start(B), at(200));
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(200));
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(205));
+    let restart = booted(ResetReason::Software, 1, Some(RelayOff::NoCommand));
+    assert!(!t.is_quiet_poll(&restart, at(210)), "it stops a charge: it must be applied");
+    t.apply(Event::Poll(restart), at(210));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::RestartWait)));
+    let out = t.apply(stop(B), at(215));
+    assert_eq!(charged(&out), (9, 6), "200–209 s");
+}
+
+/// A board that has taken no answer since its boot says its reset again at every poll: an ON told
+/// in the meantime never reached it. It is not charged, and it is no start of the motor.
+#[test]
+fn an_on_a_rebooted_board_never_took_is_neither_charged_nor_a_start() {
+    let mut t = pump(rules(0, 0, 6));
+    t.apply(start(A), at(0));
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(0));
+    t.apply(says(true, None, None), at(1));
+    t.apply(Event::Poll(booted(ResetReason::PowerOn, 2, Some(RelayOff::NoCommand))), at(12));
+    assert_eq!(t.poll_answer(at(12), 5000).motor, Motor::On, "no protection to wait for: told ON at once");
+    // That answer is lost: the board says its boot again, up 7 s.
+    t.apply(Event::Poll(booted(ResetReason::PowerOn, 7, Some(RelayOff::NoCommand))), at(17));
+    assert_eq!(t.poll_answer(at(17), 5000).motor, Motor::On);
+    t.apply(says(true, None, None), at(18));
+    let out = t.apply(stop(A), at(30));
+    assert_eq!(charged(&out), (10 + 13, 7), "0–10 s and 17–30 s");
+    assert_eq!(t.motor.starts, vec![at(0), at(17)], "the ON told at 12 s started nothing");
+}
+
+/// A board with a feedback input but no `relayOff` that reboots reports its relay open and its
+/// motor stopped: that is a boot, not a motor that failed to confirm (which holds until the run
+/// ends).
+#[test]
+fn a_reboot_is_no_motor_without_feedback() {
+    let mut t = pump(MotorRules::NONE);
+    t.apply(start(A), at(0));
+    t.apply(says(false, Some(false), None), at(0));
+    t.apply(says(true, Some(true), None), at(5));
+    let boot = DevicePoll { feedback: Some(false), ..booted(ResetReason::Watchdog, 1, None) };
+    t.apply(Event::Poll(boot), at(10));
+    assert_eq!(state(&t), (MotorState::Running, None), "told ON again, not held NO_FEEDBACK");
+    t.apply(says(true, Some(true), None), at(11));
+    let out = t.apply(stop(A), at(20));
+    assert_eq!(charged(&out), (9 + 10, 1), "0–9 s and 10–20 s");
+}
+
+/// The board's first report after its boot may come after its lease ran out (WiFi is slow to come
+/// back after a power cut): the run was held DEVICE_OFFLINE at the lease's end and charged up to
+/// it. The boot still ends the charge at the boot; nothing charged before it is taken back.
+#[test]
+fn a_boot_reported_after_the_lease_ran_out_still_ends_the_charge_at_the_boot() {
+    let short_lease = |rules: MotorRules| {
+        let mut t = Tenant::new(AdminId(ADMIN), 15_000);
+        t.defaults = rules;
+        t.apply(Event::Credit(Credit::new(A, 10_000, LedgerKind::Recharge, ADMIN)), at(0)).reply.expect("recharge");
+        t
+    };
+    let mut t = short_lease(rules(60, 60, 6));
+    t.apply(start(A), at(100));
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(100));
+    t.apply(says(true, None, None), at(105));
+    // The power blips at 108 s; the board boots at 109 s and reports at 125 s, after its lease.
+    t.apply(Event::Tick, at(120));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::DeviceOffline)));
+    t.apply(Event::Poll(booted(ResetReason::PowerOn, 16, Some(RelayOff::NoCommand))), at(125));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::GridSettling)));
+    assert_eq!(t.restart_wait_until(), Some(at(185)));
+    let out = t.apply(stop(A), at(130));
+    assert_eq!(charged(&out), (9, 21), "100–109 s");
+
+    // Charging had stopped before the boot (the board kept its relay open by its own rule at
+    // 205 s): the boot takes nothing back.
+    let mut u = short_lease(MotorRules::NONE);
+    u.apply(start(A), at(200));
+    u.apply(says(false, None, Some(RelayOff::NoCommand)), at(200));
+    u.apply(says(false, None, Some(RelayOff::RestartWait)), at(205));
+    assert_eq!(state(&u), (MotorState::Running, None), "told ON, not charged");
+    u.apply(Event::Tick, at(220));
+    assert_eq!(state(&u), (MotorState::Hold, Some(HoldReason::DeviceOffline)));
+    u.apply(Event::Poll(booted(ResetReason::PowerOn, 10, Some(RelayOff::NoCommand))), at(225));
+    assert_eq!(u.poll_answer(at(225), 5000).motor, Motor::On, "no protection to wait for");
+    let out = u.apply(stop(A), at(230));
+    assert_eq!(charged(&out), (5 + 5, 20), "200–205 s, and from the poll that told it again");
+
+    // A long power cut: the board boots after its lease ran out. When its relay opened before
+    // that, nothing tells: the run stays charged up to the lease's end.
+    t.apply(start(A), at(300));
+    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(300));
+    t.apply(says(true, None, None), at(305));
+    t.apply(Event::Tick, at(320));
+    t.apply(Event::Poll(booted(ResetReason::PowerOn, 5, Some(RelayOff::NoCommand))), at(400));
+    let out = t.apply(stop(A), at(410));
+    assert_eq!(charged(&out), (20, 90), "300–320 s");
+}

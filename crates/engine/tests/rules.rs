@@ -370,11 +370,34 @@ fn admin_stop_ends_the_run_and_starts_the_next() {
     let mut t = pump_with(&[(A, 600), (B, 600)]);
     begin(&mut t, start(A), at(0));
     begin(&mut t, start(B), at(1));
-    let out = t.apply(Event::AdminStop, at(30));
+    let seen = t.active.as_ref().unwrap().id;
+    let out = t.apply(Event::AdminStop { entry: seen }, at(30));
     assert!(matches!(&out.reply, Ok(Reply::Ended(e)) if e.user_id == A && e.charged_seconds == Some(30)));
     assert_eq!(usage(&out).end_reason, EndReason::AdminStop);
     assert_eq!(place(&t, B), RUNNING);
     assert_eq!(t.active.as_ref().unwrap().started_at, Some(at(30)));
+}
+
+#[test]
+fn the_owners_stop_sent_twice_ends_only_the_run_it_names() {
+    let mut t = pump_with(&[(A, 600), (B, 600)]);
+    begin(&mut t, start(A), at(0));
+    begin(&mut t, start(B), at(1));
+    let seen = t.active.as_ref().unwrap().id;
+    t.apply(Event::AdminStop { entry: seen }, at(30)).reply.expect("A's run ends");
+    let b = t.active.clone().expect("B starts at once");
+    // The same Stop again (a second tap on a slow network, a retry): B's run is not touched.
+    let again = t.apply(Event::AdminStop { entry: seen }, at(31));
+    assert_eq!(again.reply, Err(Refusal::AlreadyEnded));
+    assert!(again.records.ended.is_empty() && again.records.usage.is_empty());
+    assert_eq!((t.active.as_ref().unwrap().id, place(&t, B)), (b.id, RUNNING));
+    // A run that ended by itself meanwhile is not the next one's either.
+    let out = t.apply(Event::AdminStop { entry: b.id }, at(700));
+    assert_eq!(out.reply, Err(Refusal::AlreadyEnded));
+    assert_eq!(usage(&out).end_reason, EndReason::BalanceExhausted, "time caught up: B's minutes ran out");
+    // Nothing running: a Stop naming a run ended is refused the same way.
+    assert_eq!(t.apply(Event::AdminStop { entry: seen }, at(701)).reply, Err(Refusal::AlreadyEnded));
+    assert_eq!(t.apply(Event::AdminStop { entry: b.id }, at(702)).reply, Err(Refusal::AlreadyEnded));
 }
 
 #[test]

@@ -97,6 +97,55 @@ async fn admin_rahims_side_cannot_see_or_change_admin_qs_users_queue_requests_or
     assert_eq!(devices.as_array().unwrap().len(), 1);
 }
 
+/// The owner taps Stop on a slow network and, seeing nothing, taps again (or the app retries after
+/// a timeout): the first ends Karim's run and Salma, next in line, starts at once. The second
+/// names Karim's run, which has ended: it is refused and Salma keeps running.
+#[tokio::test]
+async fn an_owners_stop_sent_twice_does_not_stop_the_next_farmers_run() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 30).await;
+    t.device.poll(false, true).await;
+    let karims = t.users[0].ok("/api/motor/start", json!({})).await;
+    let salmas = t.users[1].ok("/api/motor/start", json!({})).await;
+    assert_eq!(salmas["status"], "WAITING");
+
+    let stop = json!({"entryId": karims["id"]});
+    let first = t.admin.ok("/api/admin/motor/stop", stop.clone()).await;
+    assert_eq!((first["id"].as_str(), first["endReason"].as_str()), (karims["id"].as_str(), Some("ADMIN_STOP")));
+    assert_eq!(t.users[1].status().await["me"]["state"], "RUNNING", "Salma starts at once");
+    assert_eq!(owners_stops(&t.admin).await, 1);
+
+    let again = t.admin.post("/api/admin/motor/stop", stop.clone()).await;
+    assert_error(&again, StatusCode::CONFLICT, "ALREADY_ENDED");
+    let status = t.users[1].status().await;
+    assert_eq!(status["me"]["state"], "RUNNING", "the retried Stop left the next farmer's run alone");
+    assert_eq!(status["me"]["entry"]["id"], salmas["id"]);
+    assert_eq!(owners_stops(&t.admin).await, 1, "a refused stop writes nothing");
+
+    // Salma's run stopped by its id; then nothing runs and the same Stop is refused alike.
+    let salmas_stop = json!({"entryId": salmas["id"]});
+    assert_eq!(t.admin.ok("/api/admin/motor/stop", salmas_stop.clone()).await["userName"], "Farmer 1");
+    assert_error(&t.admin.post("/api/admin/motor/stop", salmas_stop).await, StatusCode::CONFLICT, "ALREADY_ENDED");
+    // An id that is no id is a bad request; unknown fields too.
+    let bad = t.admin.post("/api/admin/motor/stop", json!({"entryId": "karim"})).await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "VALIDATION");
+    assert!(bad.1["error"]["message"].as_str().unwrap().contains("entryId"), "{bad:?}");
+    let unknown = t.admin.post("/api/admin/motor/stop", json!({"entry": karims["id"]})).await;
+    assert_error(&unknown, StatusCode::BAD_REQUEST, "VALIDATION");
+
+    // An older app names no run: the run active now is stopped, as before (404 when none).
+    assert_error(&t.admin.post("/api/admin/motor/stop", json!({})).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let again = t.users[0].ok("/api/motor/start", json!({})).await;
+    let (status, ended) = t.admin.request(Method::POST, "/api/admin/motor/stop", None).await;
+    assert_eq!((status, ended["id"].as_str()), (StatusCode::OK, again["id"].as_str()), "{ended}");
+}
+
+/// How many stops the owner's audit log holds.
+async fn owners_stops(admin: &Client) -> usize {
+    let (_, audit) = admin.get("/api/admin/audit").await;
+    audit.as_array().unwrap().iter().filter(|e| e["action"] == "motor.stop").count()
+}
+
 #[tokio::test]
 async fn a_device_key_polling_with_another_tenants_admin_id_gets_403_and_no_key_gets_401() {
     let app = spawn_app().await;

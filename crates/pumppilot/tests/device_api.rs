@@ -150,6 +150,45 @@ async fn a_card_starts_then_stops_its_users_run_and_a_retried_tap_does_not_undo_
     assert_eq!(taps, 4, "start, queue, queue again and stop are in the audit log; the retry is not: {audit}");
 }
 
+/// Two identical taps at once, as the device sends a tap again on a new connection when its kept
+/// one broke under the first ("the first may have arrived"): the answers, and the audit log's taps.
+async fn a_tap_and_its_retry_at_once(t: &common::Tenant) -> (Value, Value, usize) {
+    let tap = || t.device.client.post("/api/esp32/rfid", json!({"uid": "04A1B2C3"}));
+    let ((first_status, first), (retry_status, retry)) = tokio::join!(tap(), tap());
+    assert_eq!((first_status, retry_status), (StatusCode::OK, StatusCode::OK), "{first} {retry}");
+    let taps = audit_actions(&t.admin).await.iter().filter(|a| *a == "card.tap").count();
+    (first, retry, taps)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_start_tap_sent_again_while_the_first_is_acted_on_starts_one_run() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    t.device.poll(false, true).await;
+    t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
+
+    let (first, retry, taps) = a_tap_and_its_retry_at_once(&t).await;
+    assert_eq!(first["action"], "STARTED", "{first}");
+    assert_eq!(retry, first, "the retry gets the first's answer");
+    assert_eq!(taps, 1, "acted on once");
+    assert_eq!(t.users[0].status().await["me"]["state"], "RUNNING", "the start is not undone by its own retry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stop_tap_sent_again_while_the_first_is_acted_on_starts_no_new_run() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    t.device.poll(false, true).await;
+    t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+
+    let (first, retry, taps) = a_tap_and_its_retry_at_once(&t).await;
+    assert_eq!((first["action"].as_str(), first["entry"]["endReason"].as_str()), (Some("STOPPED"), Some("USER_STOP")));
+    assert_eq!(retry, first, "the retry gets the first's answer");
+    assert_eq!(taps, 1, "acted on once");
+    assert_eq!(t.users[0].status().await["me"]["state"], "IDLE", "no new run on the farmer's minutes");
+}
+
 #[tokio::test]
 async fn cards_stay_in_their_tenant_and_a_card_without_minutes_is_denied() {
     let app = spawn_app().await;

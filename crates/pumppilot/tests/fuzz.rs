@@ -185,6 +185,7 @@ fn every_json_body_answers_json_and_never_5xx() {
         (Method::POST, "/api/admin/devices".into(), &w.admin),
         (Method::PUT, "/api/admin/pump/motor".into(), &w.admin),
         (Method::POST, format!("/api/admin/queue/{user}/remove"), &w.admin),
+        (Method::POST, "/api/admin/motor/stop".into(), &w.admin),
         (Method::POST, format!("/api/admin/users/{user}/rfid"), &w.admin),
         (Method::POST, "/api/motor/start".into(), &w.farmer),
         (Method::POST, "/api/minute-requests".into(), &w.farmer),

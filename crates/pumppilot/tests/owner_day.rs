@@ -490,3 +490,116 @@ async fn a_device_registered_again_with_its_key_is_registered_once() {
         .await;
     assert_error(&bad, StatusCode::BAD_REQUEST, "VALIDATION");
 }
+
+/// The cash a list of receipts counts: a void one counts for none.
+fn cash_counted(receipts: &serde_json::Value) -> i64 {
+    let receipts = receipts.as_array().expect("a list of receipts");
+    receipts.iter().filter(|r| r["void"].is_null()).map(|r| r["cashTaka"].as_i64().unwrap()).sum()
+}
+
+/// The reviewer's mistake: 300 minutes typed for 30 at 120 taka an hour, a receipt of 600 taka.
+/// Voided, the minutes and the cash go together: after the right recharge, the balance, the
+/// receipts' cash, the ledger and the master's 30 days read as if the mistake never happened, and
+/// the void receipt stays listed, marked. A void sent again (a retry after a timeout, or two at
+/// once) takes nothing twice; another pump's receipt is not found; a farmer who used the minutes
+/// keeps what is left, with a sentence saying how much.
+#[tokio::test]
+async fn a_mistaken_cash_recharge_is_voided_minutes_and_cash_together() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let other = app.tenant("qadir", 1, 0).await;
+    let (karim, salma) = (&t.user_ids[0], &t.user_ids[1]);
+    let master = app.master().await;
+    t.admin
+        .request(Method::PUT, "/api/admin/terms", Some(json!({"maxRequestMinutes": 600, "pricePerHourTaka": 120})))
+        .await;
+    let recharge = async |user: &str, minutes: i64, key: &str| {
+        let body = json!({"userId": user, "minutes": minutes});
+        let headers = [("Idempotency-Key", key)];
+        let (status, balance) = t.admin.request_with(Method::POST, "/api/admin/recharge", Some(body), &headers).await;
+        assert_eq!(status, StatusCode::OK, "{balance}");
+        balance["receiptId"].as_str().expect("a receipt").to_string()
+    };
+    let void = async |receipt: &str| t.admin.post(&format!("/api/admin/receipts/{receipt}/void"), json!({})).await;
+    let balance = async |user: &str| t.admin.get(&format!("/api/admin/users/{user}/wallet")).await.1;
+
+    let mistake = recharge(karim, 300, "k1").await;
+    let (_, receipt) = t.admin.get(&format!("/api/admin/receipts/{mistake}")).await;
+    assert_eq!((&receipt["cashTaka"], &receipt["void"]), (&json!(600), &json!(null)), "{receipt}");
+    let (status, voided) = void(&mistake).await;
+    assert_eq!(status, StatusCode::OK, "{voided}");
+    assert_eq!((&voided["id"], &voided["cashTaka"]), (&json!(mistake), &json!(600)), "it still says what it said");
+    assert_eq!(voided["void"]["byName"], "rahim");
+    assert_eq!(t.admin.get(&format!("/api/admin/receipts/{mistake}")).await.1, voided, "read back void");
+    let right = recharge(karim, 30, "k2").await;
+
+    // As if the mistake never happened: 30 min, 60 taka, wherever cash is counted.
+    let wallet = balance(karim).await;
+    assert_eq!(wallet["availableSeconds"], 1800, "{wallet}");
+    let taken_back = &wallet["ledger"][1];
+    assert_eq!(
+        (&taken_back["kind"], &taken_back["deltaSeconds"], &taken_back["receiptId"]),
+        (&json!("CORRECTION"), &json!(-18000), &json!(mistake)),
+        "the ledger line that took the minutes back names the receipt: {wallet}"
+    );
+    let (_, receipts) = t.admin.get("/api/admin/receipts").await;
+    let listed: Vec<&str> = receipts.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [right.as_str(), mistake.as_str()], "the void receipt stays listed");
+    assert_eq!(cash_counted(&receipts), 60, "{receipts}");
+    assert_eq!(cash_counted(&t.admin.get(&format!("/api/admin/receipts?userId={karim}")).await.1), 60);
+    assert_eq!(master.get("/api/master/totals").await.1["cashTaka"], 60);
+    let (_, audit) = t.admin.get("/api/admin/audit?action=receipt.void").await;
+    let number = voided["number"].as_str().unwrap();
+    assert_eq!(audit[0]["detail"], format!("-300 min (600 taka) {number}"), "{audit}");
+    assert_eq!(audit[0]["targetId"], json!(karim));
+
+    // Sent again: refused, nothing taken; another pump's owner finds no such receipt; a farmer
+    // cannot void; an id that is not one is no receipt.
+    let again = void(&mistake).await;
+    assert_error(&again, StatusCode::CONFLICT, "ALREADY_VOID");
+    assert_error(
+        &other.admin.post(&format!("/api/admin/receipts/{right}/void"), json!({})).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+    assert_error(
+        &t.users[0].post(&format!("/api/admin/receipts/{right}/void"), json!({})).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    );
+    assert_error(&void("not-a-receipt").await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let wallet = balance(karim).await;
+    assert_eq!((&wallet["availableSeconds"], wallet["ledger"].as_array().unwrap().len()), (&json!(1800), 3));
+    assert_eq!(t.admin.get("/api/admin/audit?action=receipt.void").await.1.as_array().unwrap().len(), 1);
+
+    // Two at once (a retry while the first is under way), while Salma has the minutes twice over:
+    // one voids, the other is told so, and the minutes are taken once.
+    recharge(salma, 60, "k3").await;
+    let twice = recharge(salma, 60, "k4").await;
+    let (a, b) = tokio::join!(void(&twice), void(&twice));
+    let (voided, refused) = if a.0 == StatusCode::OK { (a, b) } else { (b, a) };
+    assert_eq!(voided.0, StatusCode::OK, "{voided:?}");
+    assert_error(&refused, StatusCode::CONFLICT, "ALREADY_VOID");
+    assert_eq!(balance(salma).await["availableSeconds"], 3600, "the minutes were taken once");
+    assert_eq!(t.admin.get("/api/admin/audit?action=receipt.void").await.1.as_array().unwrap().len(), 2);
+
+    // The farmer used some of the minutes: refused with what is left, nothing changed; a
+    // correction by hand still takes those.
+    let used = recharge(salma, 60, "k5").await;
+    t.admin.ok("/api/admin/corrections", json!({"userId": salma, "minutes": -110, "note": "pumped by hand"})).await;
+    let short = void(&used).await;
+    assert_error(&short, StatusCode::CONFLICT, "BELOW_ZERO");
+    let sentence = short.1["error"]["message"].as_str().unwrap();
+    assert!(sentence.starts_with("Farmer 1 has 10 min left of the 60 min this receipt added"), "{sentence}");
+    assert_eq!(t.admin.get(&format!("/api/admin/receipts/{used}")).await.1["void"], json!(null));
+    assert_eq!(balance(salma).await["availableSeconds"], 600);
+    assert_eq!(master.get("/api/master/totals").await.1["cashTaka"], 60 + 120 + 120);
+
+    // The master acts for the owner, as with a recharge.
+    let (status, by_master) =
+        master.post(&format!("/api/admin/receipts/{right}/void?adminId={}", t.admin_id), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{by_master}");
+    assert_eq!(by_master["void"]["byName"], "Master admin");
+    assert_eq!(master.get("/api/master/totals").await.1["cashTaka"], 120 + 120);
+    assert_eq!(balance(karim).await["availableSeconds"], 0);
+}

@@ -777,6 +777,29 @@ async fn a_long_poll_held_when_the_store_fails_is_answered_off_not_with_the_on_i
     assert_store_hold(&answer);
 }
 
+/// A card tap the store could not record (the disk full) leaves nothing claimed: the device's retry
+/// once the store is back is acted on, once, and not left waiting for the first's answer.
+#[tokio::test]
+async fn a_tap_that_failed_is_acted_on_when_sent_again() {
+    let (app, Switches { full, .. }) = spawn_unpluggable().await;
+    let t = app.tenant("rahim", 1, 10).await;
+    t.device.poll(false, true).await;
+    t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
+    let tap = || t.device.client.post("/api/esp32/rfid", json!({"uid": "04A1B2C3"}));
+
+    full.store(true, Ordering::SeqCst);
+    assert_error(&tap().await, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    assert_eq!(t.users[0].status().await["me"]["state"], "IDLE");
+    full.store(false, Ordering::SeqCst);
+    let (status, retried) = tokio::time::timeout(std::time::Duration::from_secs(10), tap())
+        .await
+        .expect("the retry is not left waiting for a tap given up");
+    assert_eq!((status, retried["action"].as_str()), (StatusCode::OK, Some("STARTED")), "{retried}");
+    assert_eq!(t.users[0].status().await["me"]["state"], "RUNNING");
+    // Its answer is the one repeated now: the tap was acted on once.
+    assert_eq!(tap().await.1, retried);
+}
+
 /// OFF, held because the store cannot record the run.
 fn assert_store_hold(answer: &serde_json::Value) {
     assert_eq!(

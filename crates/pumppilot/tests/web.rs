@@ -666,6 +666,42 @@ async fn the_add_device_form_sent_twice_registers_one_device() {
     assert_eq!(t.admin.get("/api/admin/devices").await.1.as_array().unwrap().len(), devices + 1);
 }
 
+/// The owner's Stop sent twice (a second tap on a slow network, a reload that sends it again)
+/// names the run the page showed: the first ends it and the next in line starts; the second finds
+/// it ended, says so in the reader's language, and the next farmer's run goes on.
+#[tokio::test]
+async fn the_stop_form_sent_twice_does_not_stop_the_next_farmers_run() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 30).await;
+    t.device.poll(false, true).await;
+    let karims = t.users[0].ok("/api/motor/start", json!({})).await;
+    t.users[1].ok("/api/motor/start", json!({})).await;
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let page = admin.get("/admin").await;
+    let (token, entry) = (page.token(), field_value(&page.body, "entry"));
+    assert_eq!(entry, karims["id"].as_str().unwrap(), "the form names the run shown");
+    let form = [("_csrf", token.as_str()), ("entry", entry.as_str())];
+
+    let first = admin.post("/admin/stop", &form).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    assert!(admin.get(first.location()).await.body.contains("The run of Farmer 0 was stopped."));
+    let second = admin.post("/admin/stop", &form).await;
+    assert_eq!(second.status, StatusCode::SEE_OTHER, "{}", second.body);
+    let shown = admin.get(second.location()).await;
+    assert!(shown.body.contains("That run had ended already: nothing was stopped."), "{}", shown.body);
+    assert_eq!(t.users[1].status().await["me"]["state"], "RUNNING", "the next farmer's run goes on");
+    assert_eq!(field_value(&shown.body, "entry"), t.users[1].status().await["me"]["entry"]["id"].as_str().unwrap());
+
+    // In Bangla too.
+    admin.submit("/admin", "/lang", &[("lang", "bn"), ("back", "/admin")]).await;
+    let token = admin.get("/admin").await.token();
+    let again = admin.post("/admin/stop", &[("_csrf", token.as_str()), ("entry", entry.as_str())]).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    let shown = admin.get(again.location()).await;
+    assert!(shown.body.contains("আগেই শেষ হয়ে গেছে"), "{}", shown.body);
+    assert_eq!(t.users[1].status().await["me"]["state"], "RUNNING");
+}
+
 /// An owner enrols a farmer's phone for SMS from the farmer's page: the page then says, in English
 /// and Bangla, exactly what to send from the farmer's phone, and to which number.
 #[tokio::test]
@@ -1654,4 +1690,72 @@ fn field_text(body: &str, id: &str) -> String {
     let after = &body[start..];
     let open = after.find('>').unwrap() + 1;
     after[open..].split('<').next().unwrap().to_string()
+}
+
+/// A receipt voided from its page: its form asks first (`data-confirm`), the page then marks it
+/// VOID (in Bangla too) without the form, the usage page lists it marked and counts its cash
+/// nowhere, nor does the master's page of the pump; the form sent again from the old page is told,
+/// in words, that it was voided already; a receipt whose minutes the farmer used is not voided,
+/// and the page says how many are left and where to correct by hand.
+#[tokio::test]
+async fn a_receipt_voided_from_its_page_is_marked_and_counts_for_no_cash() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let (karim, salma) = (&t.user_ids[0], &t.user_ids[1]);
+    let terms = json!({"maxRequestMinutes": 600, "pricePerHourTaka": 120});
+    t.admin.request(reqwest::Method::PUT, "/api/admin/terms", Some(terms)).await;
+    let mistake = t.admin.ok("/api/admin/recharge", json!({"userId": karim, "minutes": 300})).await;
+    let mistake = mistake["receiptId"].as_str().unwrap().to_string();
+    let paid = t.admin.ok("/api/admin/recharge", json!({"userId": salma, "minutes": 60, "cashTaka": 100})).await;
+    let paid = paid["receiptId"].as_str().unwrap().to_string();
+    let number = t.admin.get(&format!("/api/admin/receipts/{mistake}")).await.1["number"].as_str().unwrap().to_string();
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+
+    let page_of = |id: &str| format!("/admin/receipts/{id}");
+    let page = admin.get(&page_of(&mistake)).await;
+    assert!(!page.body.contains("void-mark"), "{}", page.body);
+    let form =
+        format!(r#"<form method="post" action="/admin/receipts/{mistake}/void" data-confirm="Void receipt {number}? "#);
+    assert!(page.body.contains(&form), "a form that asks first: {}", page.body);
+    assert!(page.body.contains("600 taka no longer counts as cash taken"), "{}", page.body);
+    let voided = admin.submit(&page_of(&mistake), &format!("/admin/receipts/{mistake}/void"), &[]).await;
+    assert!(voided.body.contains(&format!("Receipt {number} is void:")), "{}", voided.body);
+    assert!(voided.body.contains(r#"<span class="tag bad" id="void-mark">VOID</span>"#), "{}", voided.body);
+    assert!(
+        voided.body.contains("Voided ") && !voided.body.contains("/void\""),
+        "no form on a void one: {}",
+        voided.body
+    );
+    let bangla = admin.get(&format!("{}?lang=bn", page_of(&mistake))).await;
+    assert!(bangla.body.contains(r#"id="void-mark">বাতিল</span>"#), "{}", bangla.body);
+    assert_eq!(t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await.1["availableSeconds"], 0);
+    // The farmer's ledger names the receipt its minutes were taken back for.
+    let ledger = admin.get(&format!("/admin/farmers/{karim}")).await.body;
+    let named = format!(r#"Voided receipt no. <a href="/admin/receipts/{mistake}">{number}</a>"#);
+    assert!(ledger.contains(&named), "{ledger}");
+
+    // Listed, marked, and its cash counted nowhere.
+    let usage = admin.get("/admin/usage").await.body;
+    assert!(usage.contains("Cash taken in these days: 100 taka"), "{usage}");
+    assert!(usage.contains(r#"<tr class="void">"#) && usage.contains("<s>600 taka</s>"), "{usage}");
+    let master = Browser::signed_in(&app, "master", "master-password").await;
+    let pump = master.get(&format!("/master/owners/{}", t.admin_id)).await.body;
+    assert!(pump.contains("<strong>100 taka</strong>"), "{pump}");
+
+    // The form of the old page sent again: said in words, nothing changed.
+    let again = admin.post(&format!("/admin/receipts/{mistake}/void"), &[("_csrf", &page.token())]).await;
+    let again = admin.get(again.location()).await;
+    assert!(again.body.contains("This receipt was voided already. Nothing was changed."), "{}", again.body);
+
+    // Salma pumped 50 of her 60 minutes: refused, with what is left and the way to correct.
+    t.admin.ok("/api/admin/corrections", json!({"userId": salma, "minutes": -50, "note": "pumped"})).await;
+    let short = admin.submit(&page_of(&paid), &format!("/admin/receipts/{paid}/void"), &[]).await;
+    assert!(short.body.contains("A balance cannot go below zero"), "{}", short.body);
+    assert!(
+        short.body.contains("Farmer 1 has 10 min left of the 60 min this receipt added, so it cannot be voided."),
+        "{}",
+        short.body
+    );
+    assert!(short.body.contains(&format!(r#"href="/admin/farmers/{salma}#correction""#)), "{}", short.body);
+    assert!(!short.body.contains("void-mark"), "{}", short.body);
 }

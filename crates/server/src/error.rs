@@ -151,6 +151,9 @@ impl From<Refusal> for ApiError {
             Refusal::InvalidAmount => {
                 ApiError::conflict("BELOW_ZERO", "that amount is not allowed: a balance cannot go below zero")
             }
+            Refusal::AlreadyEnded => {
+                ApiError::conflict("ALREADY_ENDED", "this run has ended already; nothing was stopped")
+            }
         }
     }
 }

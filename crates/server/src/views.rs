@@ -92,8 +92,8 @@ pub struct FleetTotalsView {
     /// The seconds charged by every run that ended since `since`, at every pump (what every
     /// pump's `GET /api/admin/usage?from=` adds up to).
     pub charged_seconds: i64,
-    /// The taka of every receipt written since `since`, at every pump (what every pump's
-    /// `GET /api/admin/receipts?from=` adds up to).
+    /// The taka of every receipt written since `since` and not void, at every pump (what every
+    /// pump's `GET /api/admin/receipts?from=` adds up to, leaving out the void ones).
     pub cash_taka: i64,
 }
 
@@ -372,30 +372,55 @@ pub struct ReceiptView {
     pub user_name: String,
     pub at: String,
     pub minutes: i64,
+    /// What the receipt says was paid. A void receipt (`void` set) counts for no cash: leave it
+    /// out of any sum.
     pub cash_taka: i64,
     /// Who took the cash.
     pub recorded_by_name: String,
+    /// Set when the receipt was voided (its minutes taken back); null while it stands.
+    pub void: Option<ReceiptVoidView>,
+}
+
+/// When a receipt was voided, and by whom.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptVoidView {
+    pub at: String,
+    /// Who voided it (the owner, or the master for them).
+    pub by_name: String,
 }
 
 /// The number printed on a receipt ([`ReceiptView::number`]).
-fn receipt_number(id: ReceiptId) -> String {
+pub fn receipt_number(id: ReceiptId) -> String {
     // The id is 32 hex digits: the first twelve are its time to the millisecond.
     let id = id.to_string();
     format!("{}-{}-{}", &id[..4], &id[4..8], &id[8..12]).to_uppercase()
 }
 
 impl ReceiptView {
-    pub fn new(receipt: &pumppilot_store::Receipt, user_name: String, recorded_by_name: String) -> Self {
+    /// `receipt` with the names of the people it names (`name` of each id).
+    pub fn new(receipt: &pumppilot_store::Receipt, name: impl Fn(UserId) -> String) -> Self {
         ReceiptView {
             number: receipt_number(receipt.id),
             id: receipt.id.to_string(),
             user_id: receipt.user_id.to_string(),
-            user_name,
+            user_name: name(receipt.user_id),
             at: rfc3339(receipt.at),
             minutes: receipt.minutes,
             cash_taka: receipt.cash_taka,
-            recorded_by_name,
+            recorded_by_name: name(receipt.recorded_by),
+            void: receipt.void.map(|void| ReceiptVoidView { at: rfc3339(void.at), by_name: name(void.by) }),
         }
+    }
+
+    /// The cash this receipt counts for in a sum: what it says, or nothing once void.
+    pub fn cash_counted(&self) -> i64 {
+        if self.void.is_some() { 0 } else { self.cash_taka }
+    }
+
+    /// The people a receipt names, for [`ReceiptView::new`].
+    pub fn names(receipt: &pumppilot_store::Receipt) -> impl Iterator<Item = UserId> {
+        [receipt.user_id, receipt.recorded_by].into_iter().chain(receipt.void.map(|void| void.by))
     }
 }
 

@@ -74,9 +74,10 @@ pub use guards::{
     an_export_erased_and_imported_again_is_the_same_installation, erase_leaves_no_passing_count_behind,
 };
 pub use owner::{
-    a_change_sent_again_with_its_key_is_made_once, a_receipt_is_written_with_its_recharge,
-    a_waiting_farmer_moved_in_line_passes_the_others, changing_a_farmer_renames_resets_and_revokes_at_once,
-    changing_ones_own_password_keeps_the_session_that_asked, terms_are_per_tenant_and_written_with_their_audit_line,
+    a_change_sent_again_with_its_key_is_made_once, a_receipt_is_voided_once_and_counts_for_no_cash,
+    a_receipt_is_written_with_its_recharge, a_waiting_farmer_moved_in_line_passes_the_others,
+    changing_a_farmer_renames_resets_and_revokes_at_once, changing_ones_own_password_keeps_the_session_that_asked,
+    terms_are_per_tenant_and_written_with_their_audit_line,
 };
 pub use queue::{
     all_tenants_read_together_are_each_as_read_alone, one_active_entry_per_admin_is_enforced_by_the_store,
@@ -232,6 +233,7 @@ macro_rules! conformance_tests {
             a_phone_registers_its_push_token_and_nothing_else,
             terms_are_per_tenant_and_written_with_their_audit_line,
             a_receipt_is_written_with_its_recharge,
+            a_receipt_is_voided_once_and_counts_for_no_cash,
             a_change_sent_again_with_its_key_is_made_once,
             changing_a_farmer_renames_resets_and_revokes_at_once,
             changing_ones_own_password_keeps_the_session_that_asked,

@@ -3,11 +3,11 @@
 
 use pumppilot_engine::{AdminId, Credit, Event, LedgerKind, ReceiptId, UserId};
 use pumppilot_store::{
-    AccountChange, AuditEntry, Commit, Receipt, ReceiptQuery, Role, Session, SessionId, SessionKind, Store, StoreError,
-    Terms,
+    AccountChange, AuditEntry, Commit, Receipt, ReceiptQuery, ReceiptVoid, Role, Session, SessionId, SessionKind,
+    Store, StoreError, Terms,
 };
 
-use crate::support::{DAY, Driver, all_good, assert_err, at, load, recharge, tenancy};
+use crate::support::{DAY, Driver, T0, all_good, assert_err, at, copy_back, load, recharge, tenancy};
 
 fn line(admin: AdminId, seconds: i64, action: &str, target: UserId) -> AuditEntry {
     AuditEntry {
@@ -59,6 +59,7 @@ pub async fn a_receipt_is_written_with_its_recharge(store: &dyn Store) {
         cash_taka: cash,
         recorded_by: admin.0,
         priced: false,
+        void: None,
     };
 
     let mut tenant = load(store, rahim.admin).await;
@@ -142,6 +143,7 @@ pub async fn a_change_sent_again_with_its_key_is_made_once(store: &dyn Store) {
         cash_taka: 150,
         recorded_by: rahim.admin.0,
         priced: false,
+        void: None,
     };
     // Writes the credit on the tenant as stored now, with its receipt.
     let send = async |credit: Event, receipt: Option<&Receipt>, seconds: i64| {
@@ -183,6 +185,108 @@ pub async fn a_change_sent_again_with_its_key_is_made_once(store: &dyn Store) {
     send(keyed(rahim.admin, b, 60, None, None), None, 15).await.expect("no key again");
     send(keyed(rahim.admin, b, 60, Some("k-2"), None), None, 16).await.expect("a new key");
     assert_eq!(load(store, rahim.admin).await.wallet(b), 180);
+}
+
+/// A receipt is voided once, with the correction that takes its minutes back, in one commit: the
+/// receipt reads back void (listed still), and counts for no cash in the master's totals. A void
+/// without that correction, of another tenant's receipt, or of one the tenant does not have (or
+/// not with those minutes) is refused whole; a second void of the same receipt, built on the
+/// newest state (a retry after a timeout), is refused `AlreadyMade` and takes no minutes. An
+/// export imported again keeps the void, and its once.
+pub async fn a_receipt_is_voided_once_and_counts_for_no_cash(store: &dyn Store) {
+    let rahim = tenancy(store, "rahim", 2).await;
+    let q = tenancy(store, "q", 1).await;
+    let (a, b) = (rahim.users[0], rahim.users[1]);
+    // Meant 30 min for 60 taka: 300 min for 600 taka written.
+    let mut pump = Driver::load(store, rahim.admin).await;
+    let mistake = pump.recharge_with_receipt(a, 300 * 60, 600, at(10)).await;
+    let other = pump.recharge_with_receipt(b, 30 * 60, 60, at(20)).await;
+    let theirs = Driver::load(store, q.admin).await.recharge_with_receipt(q.users[0], 60 * 60, 120, at(30)).await;
+    let (version, audit_lines) = (load(store, rahim.admin).await.version, store.audit(None, 100).await.unwrap().len());
+
+    // The correction that takes `receipt`'s minutes back, built on the tenant as stored now, and
+    // committed with `void` (the receipt as the commit names it) and its audit line.
+    let void = async |receipt: &Receipt, seconds: i64, void: &Receipt| {
+        let mut tenant = load(store, rahim.admin).await;
+        let take_back = Event::Credit(Credit {
+            user: receipt.user_id,
+            seconds,
+            kind: LedgerKind::Correction,
+            actor: rahim.admin.0,
+            note: String::new(),
+            request_id: None,
+            once_key: None,
+            receipt_id: Some(receipt.id),
+        });
+        let records = tenant.apply(take_back, at(40)).records;
+        let audit = [line(rahim.admin, 40, "receipt.void", receipt.user_id)];
+        let commit = Commit {
+            tenant: &tenant,
+            records: &records,
+            audit: &audit,
+            decision: None,
+            suspension: None,
+            receipt: Some(void),
+        };
+        store.commit(commit).await
+    };
+    let voided =
+        |receipt: &Receipt| Receipt { void: Some(ReceiptVoid { at: at(40), by: rahim.admin.0 }), ..receipt.clone() };
+    // Refused whole: a void that takes back other minutes than the receipt gave, another tenant's
+    // receipt, a receipt this tenant does not have, one named with other minutes than it has.
+    assert_err!(void(&mistake, -270 * 60, &voided(&mistake)).await, StoreError::Invariant(_));
+    let q_void = Receipt { user_id: a, ..voided(&theirs) };
+    assert_err!(void(&q_void, -60 * 60, &q_void).await, StoreError::Invariant(_));
+    let unknown = Receipt { id: ReceiptId::new(), ..mistake.clone() };
+    assert_err!(void(&unknown, -300 * 60, &voided(&unknown)).await, StoreError::NotFound);
+    let fewer = Receipt { minutes: 10, ..other.clone() };
+    assert_err!(void(&fewer, -10 * 60, &voided(&fewer)).await, StoreError::NotFound);
+    let tenant = load(store, rahim.admin).await;
+    assert_eq!((tenant.version, tenant.wallet(a), tenant.wallet(b)), (version, 300 * 60, 30 * 60), "nothing written");
+    assert_eq!(store.audit(None, 100).await.unwrap().len(), audit_lines, "no audit line either");
+    assert_eq!(store.receipt(rahim.admin, other.id).await.unwrap(), Some(other.clone()));
+
+    // Voided: the minutes and the receipt together.
+    void(&mistake, -300 * 60, &voided(&mistake)).await.expect("void");
+    let tenant = load(store, rahim.admin).await;
+    assert_eq!((tenant.version, tenant.wallet(a)), (version + 1, 0));
+    let taken_back = &store.ledger(a, 1).await.unwrap()[0];
+    assert_eq!(
+        (taken_back.kind, taken_back.delta_seconds, taken_back.receipt_id),
+        (LedgerKind::Correction, -300 * 60, Some(mistake.id)),
+        "the ledger line names the receipt it takes back"
+    );
+    assert_eq!(store.receipt(rahim.admin, mistake.id).await.unwrap(), Some(voided(&mistake)));
+    let listed = store
+        .receipts(&ReceiptQuery { admin: rahim.admin, user: None, from: None, to: None, limit: 10 })
+        .await
+        .unwrap();
+    assert_eq!(listed, [other.clone(), voided(&mistake)], "a void receipt stays listed, marked void");
+    assert_eq!(listed.iter().map(Receipt::cash_counted).sum::<i64>(), 60);
+    assert_eq!(store.audit(None, 100).await.unwrap().len(), audit_lines + 1);
+
+    // The same void again on the newest state (the farmer has minutes again): refused, nothing
+    // taken; and one racing the first from its version loses on the version.
+    pump.tenant = load(store, rahim.admin).await;
+    pump.recharge_with_receipt(a, 300 * 60, 0, at(41)).await;
+    let version = load(store, rahim.admin).await.version;
+    assert_err!(void(&mistake, -300 * 60, &voided(&mistake)).await, StoreError::AlreadyMade);
+    let tenant = load(store, rahim.admin).await;
+    assert_eq!((tenant.version, tenant.wallet(a)), (version, 300 * 60), "no minutes taken twice");
+    assert_eq!(store.audit(None, 100).await.unwrap().len(), audit_lines + 1);
+
+    // The master's totals leave the void receipt out, as each pump's receipts counted do.
+    let totals = store.fleet_totals(T0).await.unwrap();
+    assert_eq!(totals.cash_taka, 60 + 120);
+
+    // An export imported again keeps the void, and voiding it again is still refused.
+    let before = store.export().await.unwrap();
+    copy_back(store, &before).await;
+    assert_eq!(store.receipt(rahim.admin, mistake.id).await.unwrap(), Some(voided(&mistake)));
+    assert_eq!(store.fleet_totals(T0).await.unwrap().cash_taka, 60 + 120);
+    assert_err!(void(&mistake, -300 * 60, &voided(&mistake)).await, StoreError::AlreadyMade);
+    void(&other, -30 * 60, &voided(&other)).await.expect("another receipt is voided on its own");
+    assert_eq!(store.fleet_totals(T0).await.unwrap().cash_taka, 120);
 }
 
 /// A session of `user` signed in at `at(0)` with `token` (a phone's has a refresh token too).

@@ -86,7 +86,8 @@ pub async fn positions_close_up_as_the_line_moves(store: &dyn Store) {
     // u6 has nothing left when the turn comes: skipped, and the line is empty.
     pump.step(credit(admin, u6, -600, LedgerKind::Correction), at(22)).await;
     pump.step(all_good(), at(30)).await;
-    pump.step(Event::AdminStop, at(40)).await;
+    let active = pump.tenant.active.as_ref().expect("u3 runs").id;
+    pump.step(Event::AdminStop { entry: active }, at(40)).await;
     assert_eq!(pump.tenant.active.as_ref().map(|e| e.user_id), Some(u5));
     assert_eq!(line(&pump.tenant), [u6]);
     let ended = pump.step(Event::Stop { user: u5 }, at(50)).await.records.ended;

@@ -162,6 +162,7 @@ impl<'a> Driver<'a> {
             cash_taka: cash,
             recorded_by: admin.0,
             priced: false,
+            void: None,
         };
         let records = self.tenant.apply(recharge(admin, user, seconds), now).records;
         let commit = Commit {

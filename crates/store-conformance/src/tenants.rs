@@ -62,7 +62,8 @@ pub async fn commit_round_trip_with_the_engine(store: &dyn Store) {
     assert_eq!(pump.tenant.active.as_ref().map(|e| e.user_id), Some(u2));
 
     // The admin stops u2 after 20 seconds.
-    pump.step(Event::AdminStop, at(100)).await;
+    let active = pump.tenant.active.as_ref().expect("u2 runs").id;
+    pump.step(Event::AdminStop { entry: active }, at(100)).await;
     assert_eq!(pump.tenant.wallet(u2), 300 - 20);
     assert!(pump.tenant.active.is_none() && pump.tenant.waiting.is_empty());
     assert_eq!(pump.tenant.version, 11, "one version per commit");

@@ -10,8 +10,8 @@ use std::{fmt::Display, str::FromStr};
 use mongodb::bson::{Binary, Bson, DateTime, Document, doc, spec::BinarySubtype};
 use pumppilot_engine::{AdminId, LedgerEntry, QueueEntry, Timestamp, UsageRow};
 use pumppilot_store::{
-    Account, AuditEntry, Card, Device, FirmwareRelease, MinuteRequest, Receipt, Rollout, Session, SessionId,
-    SessionKind, StoreError, StoreName, Telemetry, Terms,
+    Account, AuditEntry, Card, Device, FirmwareRelease, MinuteRequest, Receipt, ReceiptVoid, Rollout, Session,
+    SessionId, SessionKind, StoreError, StoreName, Telemetry, Terms,
 };
 use uuid::Uuid;
 
@@ -591,8 +591,9 @@ pub(crate) fn terms(doc: &Document) -> Result<(AdminId, Terms), Failure> {
     ))
 }
 
+/// A receipt as stored, void or not (`voidedAt` and `voidedBy` only on a void one).
 pub(crate) fn receipt_doc(receipt: &Receipt) -> Document {
-    doc! {
+    let mut doc = doc! {
         "_id": key(receipt.id),
         "adminId": key(receipt.admin_id),
         "userId": key(receipt.user_id),
@@ -601,7 +602,12 @@ pub(crate) fn receipt_doc(receipt: &Receipt) -> Document {
         "cashTaka": receipt.cash_taka,
         "recordedBy": key(receipt.recorded_by),
         "priced": receipt.priced,
+    };
+    if let Some(void) = receipt.void {
+        doc.insert("voidedAt", at(void.at));
+        doc.insert("voidedBy", key(void.by));
     }
+    doc
 }
 
 pub(crate) fn receipt(doc: &Document) -> Result<Receipt, Failure> {
@@ -616,6 +622,10 @@ pub(crate) fn receipt(doc: &Document) -> Result<Receipt, Failure> {
         recorded_by: f.parsed("recordedBy")?,
         // Receipts written before it was kept said typed cash.
         priced: f.opt_bool("priced")?.unwrap_or(false),
+        void: match f.opt_at("voidedAt")? {
+            Some(at) => Some(ReceiptVoid { at, by: f.parsed("voidedBy")? }),
+            None => None,
+        },
     })
 }
 

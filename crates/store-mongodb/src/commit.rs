@@ -9,10 +9,10 @@
 //! guard first (`VersionConflict`, or `NotFound` for a tenant that is not there), then the rules
 //! of the line (unique indexes, and no stored live entry that the state does not hold), the
 //! wallets (each ledger entry follows the stored balance), the request decided once, the account
-//! suspended. Whatever is refused, the transaction is given up: nothing of it is written. The
-//! notices (a Start's RUN_STARTED) are two inserts each, in the same command; only a notice
-//! written once for its key (a read first) follows it, and so does the settling of the owner's
-//! notice of a request decided (a read of its key first).
+//! suspended, the receipt voided once. Whatever is refused, the transaction is given up: nothing
+//! of it is written. The notices (a Start's RUN_STARTED) are two inserts each, in the same
+//! command; only a notice written once for its key (a read first) follows it, and so does the
+//! settling of the owner's notice of a request decided (a read of its key first).
 //!
 //! The stored line is checked by writes that must match nothing (a live entry that is not the
 //! state's) rather than by reading it back: the check rides in the same command.
@@ -67,6 +67,10 @@ enum Check {
     FirstWithKey,
     /// The account is suspended (or restored) in `admins` or, the write after, in `users`.
     AccountIn { last: bool },
+    /// The receipt a commit voids is stored (this tenant's, of that farmer and those minutes).
+    ReceiptStored,
+    /// It was not void yet: a receipt is voided once.
+    ReceiptStanding,
     /// Nothing to check (written, or a refusal of the server).
     Written,
 }
@@ -203,7 +207,25 @@ fn writes(commit: &OwnedCommit) -> Result<Vec<Write>, Failure> {
         writes.push(insert("outbox", outbox));
     }
     if let Some(receipt) = &commit.receipt {
-        writes.push(insert("receipts", codec::receipt_doc(receipt)));
+        match receipt.void {
+            None => writes.push(insert("receipts", codec::receipt_doc(receipt))),
+            Some(void) => {
+                // The stored receipt as the commit names it (matched by a write that changes
+                // nothing), then the same only while it stands (`voidedAt` absent), marked void.
+                let stored = doc! {
+                    "_id": key(receipt.id),
+                    "adminId": admin.clone(),
+                    "userId": key(receipt.user_id),
+                    "minutes": receipt.minutes,
+                };
+                let same = doc! { "$set": { "adminId": admin.clone() } };
+                writes.push(update("receipts", stored.clone(), same, Check::ReceiptStored));
+                let mut standing = stored;
+                standing.insert("voidedAt", doc! { "$exists": false });
+                let mark = doc! { "$set": { "voidedAt": codec::at(void.at), "voidedBy": key(void.by) } };
+                writes.push(update("receipts", standing, mark, Check::ReceiptStanding));
+            }
+        }
     }
     if let Some((account, suspended)) = commit.suspension {
         let filter = doc! { "_id": key(account), "adminId": admin.clone() };
@@ -256,6 +278,8 @@ fn check(writes: &[Write], answers: &[Answer]) -> Result<(), Failure> {
                 }
             }
             Check::Pending if answer.n == 0 => return Err(StoreError::AlreadyDecided.into()),
+            Check::ReceiptStored if answer.n == 0 => return Err(StoreError::NotFound.into()),
+            Check::ReceiptStanding if answer.n == 0 => return Err(StoreError::AlreadyMade.into()),
             Check::AccountIn { last: true } => {
                 let before = i.checked_sub(1).and_then(|j| answers.get(j)).map_or(0, |a| a.n);
                 if before + answer.n == 0 {

@@ -482,9 +482,20 @@ impl MongoStore {
 
     /// The sum of `figure` over the documents of `collection` whose `field` is at or after
     /// `since` (0 when none is).
-    async fn sum_since(&self, collection: &str, field: &str, figure: &str, since: Timestamp) -> Result<i64, Failure> {
+    /// The sum of `figure` over the documents of `collection` whose `field` is `since` or later
+    /// (and that match `also`).
+    async fn sum_since(
+        &self,
+        collection: &str,
+        field: &str,
+        figure: &str,
+        since: Timestamp,
+        also: Document,
+    ) -> Result<i64, Failure> {
+        let mut filter = doc! { field: { "$gte": at(since) } };
+        filter.extend(also);
         let pipeline = [
-            doc! { "$match": { field: { "$gte": at(since) } } },
+            doc! { "$match": filter },
             doc! { "$group": { "_id": Bson::Null, "sum": { "$sum": format!("${figure}") } } },
         ];
         let mut cursor = self.collection(collection).aggregate(pipeline).await?;
@@ -758,18 +769,20 @@ impl Store for MongoStore {
         // Each a count or a sum over one index: owners by role; farmers (only they live
         // in `users`, each naming its tenant by an id, a string) as the range of every string in
         // `admin_created`; the sums by time in `ended_charged` and `at_cash`, which hold the figures.
+        // The cash of the void receipts (few: `void_at_cash` holds them alone) is taken off.
         let (admins, users) = (self.collection("admins"), self.collection("users"));
-        let (owners, farmers, charged_seconds, cash_taka) = tokio::join!(
+        let (owners, farmers, charged_seconds, cash_taka, void_taka) = tokio::join!(
             admins.count_documents(doc! { "role": Role::Admin.as_str() }),
             users.count_documents(doc! { "adminId": { "$gte": "" } }),
-            self.sum_since("usage_history", "endedAt", "chargedSeconds", since),
-            self.sum_since("receipts", "at", "cashTaka", since),
+            self.sum_since("usage_history", "endedAt", "chargedSeconds", since, doc! {}),
+            self.sum_since("receipts", "at", "cashTaka", since, doc! {}),
+            self.sum_since("receipts", "at", "cashTaka", since, doc! { "voidedAt": { "$exists": true } }),
         );
         Ok(FleetTotals {
             owners: owners.map_err(Failure::from)?,
             farmers: farmers.map_err(Failure::from)?,
             charged_seconds: charged_seconds?,
-            cash_taka: cash_taka?,
+            cash_taka: cash_taka? - void_taka?,
         })
     }
 

@@ -149,6 +149,13 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "adminId": 1, "at": -1 }, "admin_at", false, None),
                 // The master's totals of every pump: the cash taken since a moment, from the index alone.
                 index(doc! { "at": 1, "cashTaka": 1 }, "at_cash", false, None),
+                // And the cash of the void receipts, taken off it: only they are in this one.
+                index(
+                    doc! { "at": 1, "cashTaka": 1 },
+                    "void_at_cash",
+                    false,
+                    Some(doc! { "voidedAt": { "$exists": true } }),
+                ),
             ],
         ),
         // Failed sign-ins counted by every server alike; MongoDB deletes a key's window once over.

@@ -138,12 +138,13 @@ pub(crate) fn usage(conn: &Connection, query: &UsageQuery) -> Result<Vec<UsageRo
 
 /// Every pump's figures in one statement (one snapshot): owners and farmers counted through
 /// `accounts_role_username`, the seconds charged and the cash taken from `?1` summed through
-/// `usage_history_ended` and `receipts_at` (each index holds the figure it sums).
+/// `usage_history_ended` and `receipts_at` (each index holds the figure it sums; `receipts_at`
+/// holds the receipts that are not void).
 pub(crate) const FLEET_TOTALS: &str = "SELECT \
      (SELECT COUNT(*) FROM accounts WHERE role = 'admin'), \
      (SELECT COUNT(*) FROM accounts WHERE role = 'user'), \
      (SELECT COALESCE(SUM(charged_seconds), 0) FROM usage_history WHERE ended_at >= ?1), \
-     (SELECT COALESCE(SUM(cash_taka), 0) FROM receipts WHERE at >= ?1)";
+     (SELECT COALESCE(SUM(cash_taka), 0) FROM receipts WHERE at >= ?1 AND voided_at IS NULL)";
 
 /// Every pump's owners and farmers, and the seconds charged and the cash taken since `since`
 /// (the rows [`usage`] and `owner::receipts` read from `since`, of every tenant).

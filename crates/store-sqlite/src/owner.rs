@@ -2,7 +2,7 @@
 //! their farmers' accounts.
 
 use pumppilot_engine::AdminId;
-use pumppilot_store::{AccountChange, AuditEntry, Receipt, ReceiptQuery, SessionId, StoreError, Terms};
+use pumppilot_store::{AccountChange, AuditEntry, Receipt, ReceiptQuery, ReceiptVoid, SessionId, StoreError, Terms};
 use rusqlite::{Connection, Row, TransactionBehavior, named_params};
 
 use crate::{
@@ -58,11 +58,12 @@ pub(crate) fn all_terms(conn: &Connection) -> Result<Vec<(AdminId, Terms)>, Fail
     })
 }
 
-/// Stores a receipt (inside a commit's transaction, or an import).
+/// Stores a receipt as it is, void or not (inside a commit's transaction, or an import).
 pub(crate) fn insert_receipt(conn: &Connection, receipt: &Receipt) -> Result<(), Failure> {
     conn.prepare_cached(
-        "INSERT INTO receipts (id, admin_id, user_id, at, minutes, cash_taka, recorded_by, priced) \
-         VALUES (:id, :admin_id, :user_id, :at, :minutes, :cash_taka, :recorded_by, :priced)",
+        "INSERT INTO receipts (id, admin_id, user_id, at, minutes, cash_taka, recorded_by, priced, voided_at, \
+         voided_by) VALUES (:id, :admin_id, :user_id, :at, :minutes, :cash_taka, :recorded_by, :priced, \
+         :voided_at, :voided_by)",
     )?
     .execute(named_params! {
         ":id": receipt.id.to_string(),
@@ -73,11 +74,44 @@ pub(crate) fn insert_receipt(conn: &Connection, receipt: &Receipt) -> Result<(),
         ":cash_taka": receipt.cash_taka,
         ":recorded_by": receipt.recorded_by.to_string(),
         ":priced": receipt.priced,
+        ":voided_at": receipt.void.map(|void| void.at.millis()),
+        ":voided_by": receipt.void.map(|void| void.by.to_string()),
     })?;
     Ok(())
 }
 
-const RECEIPT_COLUMNS: &str = "id, admin_id, user_id, at, minutes, cash_taka, recorded_by, priced";
+/// A commit's receipt: written when new; when it carries its void, the stored receipt (this
+/// tenant's, of that farmer and those minutes) is marked void, once: `AlreadyMade` when it is
+/// void already, `NotFound` when there is no such receipt.
+pub(crate) fn write_receipt(conn: &Connection, receipt: &Receipt) -> Result<(), Failure> {
+    let Some(void) = receipt.void else {
+        return insert_receipt(conn, receipt);
+    };
+    let params = named_params! {
+        ":id": receipt.id.to_string(),
+        ":admin_id": receipt.admin_id.to_string(),
+        ":user_id": receipt.user_id.to_string(),
+        ":minutes": receipt.minutes,
+        ":voided_at": void.at.millis(),
+        ":voided_by": void.by.to_string(),
+    };
+    let voided = conn
+        .prepare_cached(
+            "UPDATE receipts SET voided_at = :voided_at, voided_by = :voided_by WHERE id = :id \
+             AND admin_id = :admin_id AND user_id = :user_id AND minutes = :minutes AND voided_at IS NULL",
+        )?
+        .execute(params)?;
+    if voided == 1 {
+        return Ok(());
+    }
+    let stored = conn
+        .prepare_cached("SELECT 1 FROM receipts WHERE id = ?1 AND admin_id = ?2 AND user_id = ?3 AND minutes = ?4")?
+        .exists((receipt.id.to_string(), receipt.admin_id.to_string(), receipt.user_id.to_string(), receipt.minutes))?;
+    Err(if stored { StoreError::AlreadyMade } else { StoreError::NotFound }.into())
+}
+
+const RECEIPT_COLUMNS: &str =
+    "id, admin_id, user_id, at, minutes, cash_taka, recorded_by, priced, voided_at, voided_by";
 
 fn receipt_row(row: &Row<'_>) -> rusqlite::Result<Receipt> {
     Ok(Receipt {
@@ -89,6 +123,10 @@ fn receipt_row(row: &Row<'_>) -> rusqlite::Result<Receipt> {
         cash_taka: row.get("cash_taka")?,
         recorded_by: row.parsed("recorded_by")?,
         priced: row.get("priced")?,
+        void: match row.opt_at("voided_at")? {
+            Some(at) => Some(ReceiptVoid { at, by: row.parsed("voided_by")? }),
+            None => None,
+        },
     })
 }
 

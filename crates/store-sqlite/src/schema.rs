@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0017_codes_tokens_texts.sql"),
     include_str!("../migrations/0018_reject_reasons.sql"),
     include_str!("../migrations/0019_push_token_sessions.sql"),
+    include_str!("../migrations/0020_receipt_voids.sql"),
 ];
 
 /// The schema version this build writes.

@@ -174,7 +174,7 @@ fn write(tx: &Connection, commit: &OwnedCommit) -> Result<(), Failure> {
         accounts::set_suspended_in_tenant(tx, tenant.admin_id, account, suspended)?;
     }
     if let Some(receipt) = &commit.receipt {
-        crate::owner::insert_receipt(tx, receipt)?;
+        crate::owner::write_receipt(tx, receipt)?;
     }
     Ok(())
 }

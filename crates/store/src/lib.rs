@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use pumppilot_engine::{
-    AdminId, DeviceId, EntryStatus, LedgerEntry, Notice, ReceiptId, Records, RequestId, Tenant, Timestamp, UsageRow,
-    UserId,
+    AdminId, DeviceId, EntryStatus, LedgerEntry, LedgerKind, Notice, ReceiptId, Records, RequestId, Tenant, Timestamp,
+    UsageRow, UserId,
 };
 
 mod alerts;
@@ -34,8 +34,9 @@ pub enum StoreError {
     #[error("the minute request was already decided")]
     AlreadyDecided,
     /// A change to a wallet with this key was already made in this tenant (see
-    /// [`LedgerEntry::once_key`]), or a device registered with it
-    /// ([`AuditedWrite::CreateDevice`]); nothing of the second was written.
+    /// [`LedgerEntry::once_key`]), a device registered with it
+    /// ([`AuditedWrite::CreateDevice`]), or the receipt a commit voids is void already
+    /// ([`Commit::receipt`]); nothing of the second was written.
     #[error("a change with this key was already made")]
     AlreadyMade,
     /// The user already has a PENDING minute request (one may wait at a time).
@@ -195,7 +196,11 @@ pub struct Commit<'a> {
     pub decision: Option<&'a Decision>,
     /// An account suspended or unsuspended in the same write.
     pub suspension: Option<(UserId, bool)>,
-    /// The receipt of a recharge written in the same write.
+    /// The receipt of a recharge written in the same write; or, with its `void` set, the stored
+    /// receipt voided in it (its minutes taken back by the commit's correction that names it).
+    /// Voiding is once per receipt: refused [`StoreError::AlreadyMade`] when the stored receipt is
+    /// void already, [`StoreError::NotFound`] when the tenant has no such receipt (of that farmer
+    /// and those minutes); nothing of the commit is written then.
     pub receipt: Option<&'a Receipt>,
 }
 
@@ -310,8 +315,20 @@ impl Commit<'_> {
                     receipt.id, receipt.minutes, receipt.cash_taka
                 ));
             }
-            if !self.records.ledger.iter().any(|entry| entry.user_id == receipt.user_id && entry.delta_seconds > 0) {
+            if receipt.void.is_none()
+                && !self.records.ledger.iter().any(|entry| entry.user_id == receipt.user_id && entry.delta_seconds > 0)
+            {
                 return invariant(format!("the receipt {} goes with no credit to its farmer", receipt.id));
+            }
+            // A receipt voided goes with the correction that takes its minutes back.
+            let taken_back = |entry: &LedgerEntry| {
+                entry.user_id == receipt.user_id
+                    && entry.kind == LedgerKind::Correction
+                    && entry.receipt_id == Some(receipt.id)
+                    && receipt.minutes.checked_mul(-60) == Some(entry.delta_seconds)
+            };
+            if receipt.void.is_some() && !self.records.ledger.iter().any(taken_back) {
+                return invariant(format!("the receipt {} is voided without taking its minutes back", receipt.id));
             }
         }
         Ok(())
@@ -342,8 +359,9 @@ pub trait Store: Send + Sync + 'static {
     /// with none, or no such tenant), counted in the store without reading the farmers.
     async fn farmer_counts(&self, admins: &[AdminId]) -> StoreResult<Vec<u64>>;
     /// Every pump's owners and farmers, and the time charged and the cash taken since `since`
-    /// (`since` inclusive, as [`Store::usage`] and [`Store::receipts`] count it from `from`), over
-    /// every tenant: a few counts and sums in the store, never a read per owner.
+    /// (`since` inclusive, as [`Store::usage`] and [`Store::receipts`] count it from `from`; a
+    /// void receipt counts for none), over every tenant: a few counts and sums in the store, never
+    /// a read per owner.
     async fn fleet_totals(&self, since: Timestamp) -> StoreResult<FleetTotals>;
     /// Sets the suspended flag of an account that no engine state depends on (the master).
     async fn set_suspended(&self, id: UserId, suspended: bool) -> StoreResult<()>;
@@ -469,7 +487,8 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
     /// A receipt of a tenant.
     async fn receipt(&self, admin: AdminId, id: ReceiptId) -> StoreResult<Option<Receipt>>;
-    /// Receipts of a tenant (or one user of it) written in `[from, to)`, newest first.
+    /// Receipts of a tenant (or one user of it) written in `[from, to)`, newest first, void ones
+    /// too (marked so).
     async fn receipts(&self, query: &ReceiptQuery) -> StoreResult<Vec<Receipt>>;
     /// `write` and its audit `entry` in one atomic write: if either is refused (or the store
     /// fails), neither is stored. Each write keeps the rules of its own method.

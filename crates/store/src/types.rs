@@ -336,6 +336,24 @@ pub struct Receipt {
     /// then: what was asked, so that the same recharge sent again after the price changed is
     /// still the same one.
     pub priced: bool,
+    /// Set once the owner took the receipt back (a mistaken recharge): its minutes were taken
+    /// from the farmer in the same write, and it counts for no cash anywhere. `None` while it
+    /// stands.
+    pub void: Option<ReceiptVoid>,
+}
+
+impl Receipt {
+    /// The cash this receipt counts for: what it says, or nothing once void.
+    pub fn cash_counted(&self) -> i64 {
+        if self.void.is_some() { 0 } else { self.cash_taka }
+    }
+}
+
+/// When a receipt was voided, and by whom (the owner, or the master for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiptVoid {
+    pub at: Timestamp,
+    pub by: UserId,
 }
 
 /// Filter for receipts.
@@ -443,8 +461,8 @@ pub struct FleetTotals {
     /// The charged seconds of every usage row that ended at or after `since`: the sum of every
     /// tenant's [`UsageQuery`] from `since`.
     pub charged_seconds: i64,
-    /// The cash of every receipt written at or after `since`: the sum of every tenant's
-    /// [`ReceiptQuery`] from `since`.
+    /// The cash of every receipt written at or after `since` and not void: the sum of every
+    /// tenant's [`ReceiptQuery`] from `since`, each receipt's [`Receipt::cash_counted`].
     pub cash_taka: i64,
 }
 

@@ -65,6 +65,12 @@ export function endpoints(client: ApiClient) {
         onceKey,
       }),
     receipt: async (id: string): Promise<Receipt> => client.call('get', '/api/admin/receipts/{id}', { params: { id } }),
+    /**
+     * Voids a receipt (a mistaken recharge): its minutes are taken back and it counts for no cash.
+     * Once: again, 409 `ALREADY_VOID`; 409 `BELOW_ZERO` when the farmer used the minutes.
+     */
+    voidReceipt: async (id: string): Promise<Receipt> =>
+      client.call('post', '/api/admin/receipts/{id}/void', { params: { id } }),
     /** A new password for a farmer, shown once; the farmer is signed out everywhere. */
     resetPassword: async (id: string): Promise<NewPassword> =>
       client.call('post', '/api/admin/users/{id}/password', { params: { id } }),
@@ -120,7 +126,12 @@ export function endpoints(client: ApiClient) {
     /** Takes a waiting farmer out of the line, with a reason (their minutes stay); → the ended entry. */
     removeWaiting: async (userId: string, reason: string) =>
       (await client.call('post', '/api/admin/queue/{userId}/remove', { params: { userId }, body: { reason } })) as Entry,
-    adminStop: async () => (await client.call('post', '/api/admin/motor/stop')) as Entry,
+    /**
+     * Stops the run `entryId` (the one the screen shows): sent twice, the second finds it ended
+     * (409 `ALREADY_ENDED`) and stops nothing, not the run of the next in line.
+     */
+    adminStop: async (entryId: string) =>
+      (await client.call('post', '/api/admin/motor/stop', { body: { entryId } })) as Entry,
 
     // Alerts: everyone's bell and how they hear.
     /** In the screen's language (`lang`); SMS and push keep the language of messages. */

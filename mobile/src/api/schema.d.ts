@@ -114,8 +114,9 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Retires a device: its key stops at once and it is gone from the list. If it drove the motor,
-         *     the run holds (DEVICE_OFFLINE) until another device of the pump polls and takes over.
+         * Retires a device: its key stops at once (a connection made with it over MQTT is closed, on every
+         *     server of a fleet) and it is gone from the list. If it drove the motor, the run holds
+         *     (DEVICE_OFFLINE) until another device of the pump polls and takes over.
          */
         delete: operations["retire_device"];
         options?: never;
@@ -152,7 +153,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Gives a device a new key and link secret, shown in this answer only; the old key stops working at once. */
+        /**
+         * Gives a device a new key and link secret, shown in this answer only; the old key stops working at once,
+         *     over MQTT too: a connection made with it is closed, on every server of a fleet.
+         */
         post: operations["rotate_device_key"];
         delete?: never;
         options?: never;
@@ -222,7 +226,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Stops the active run (404 when nothing is active); the next in line starts. */
+        /**
+         * Stops the run `entryId` names; the next in line starts. 409 `ALREADY_ENDED` when that run is no
+         *     longer the active one (nothing is stopped). Without `entryId` (older apps) the run active when
+         *     the stop arrives is stopped, whichever it is; 404 when nothing is active.
+         */
         post: operations["admin_stop"];
         delete?: never;
         options?: never;
@@ -316,6 +324,30 @@ export interface paths {
         get: operations["one_receipt"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/receipts/{id}/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Voids a receipt of the pump (a mistaken recharge): the minutes it gave are taken back from the
+         *     farmer by a correction that names the receipt, and the receipt is marked void, in one write
+         *     with its audit line. A void receipt stays listed and counts for no cash. Once per receipt: a
+         *     void sent again (a retry after a timeout) is 409 `ALREADY_VOID` and takes nothing; 409
+         *     `BELOW_ZERO` when the farmer no longer has those minutes (the sentence says how many are left;
+         *     a correction by hand can still take those); 404 for another pump's receipt.
+         */
+        post: operations["void_receipt"];
         delete?: never;
         options?: never;
         head?: never;
@@ -729,8 +761,9 @@ export interface paths {
         /**
          * A card held to a device's reader (device key auth): starts the holder's run (or queues them;
          *     a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
-         *     [`RecentTaps::WINDOW_MS`] gets the first answer again, so a retried request never undoes a tap
-         *     (denials are not repeated: they changed nothing, and the next tap is decided afresh).
+         *     [`RecentTaps::WINDOW_MS`] gets the first answer again, and one that comes while the first is
+         *     still acted on waits for its answer, so a retried request never undoes a tap (denials are not
+         *     repeated: they changed nothing, and the next tap is decided afresh).
          */
         post: operations["tap"];
         delete?: never;
@@ -1232,6 +1265,15 @@ export interface components {
              */
             total: number;
         };
+        /** @description The run the owner stops. */
+        AdminStopBody: {
+            /**
+             * @description The `id` of the active run as the owner saw it (in the queue or the status). Send it: a
+             *     Stop sent twice (a second tap on a slow network, a retry after a timeout) then finds its
+             *     run ended and stops nothing, where without it the second Stop ends the next farmer's run.
+             */
+            entryId?: string | null;
+        };
         /** @description An admin with their tenant's state at a glance (master's list). */
         AdminSummaryView: components["schemas"]["UserView"] & {
             deviceOnline: boolean;
@@ -1516,8 +1558,8 @@ export interface components {
         FleetTotalsView: {
             /**
              * Format: int64
-             * @description The taka of every receipt written since `since`, at every pump (what every pump's
-             *     `GET /api/admin/receipts?from=` adds up to).
+             * @description The taka of every receipt written since `since` and not void, at every pump (what every
+             *     pump's `GET /api/admin/receipts?from=` adds up to, leaving out the void ones).
              */
             cashTaka: number;
             /**
@@ -1820,7 +1862,11 @@ export interface components {
         /** @description The receipt of a recharge paid in cash. */
         ReceiptView: {
             at: string;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description What the receipt says was paid. A void receipt (`void` set) counts for no cash: leave it
+             *     out of any sum.
+             */
             cashTaka: number;
             id: string;
             /** Format: int64 */
@@ -1835,6 +1881,13 @@ export interface components {
             recordedByName: string;
             userId: string;
             userName: string;
+            void?: components["schemas"]["ReceiptVoidView"] | null;
+        };
+        /** @description When a receipt was voided, and by whom. */
+        ReceiptVoidView: {
+            at: string;
+            /** @description Who voided it (the owner, or the master for them). */
+            byName: string;
         };
         RechargeBody: {
             /**
@@ -2306,7 +2359,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2482,7 +2535,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2576,7 +2629,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2654,7 +2707,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2732,7 +2785,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2879,7 +2932,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2962,7 +3015,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3000,7 +3053,12 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description optional: `{entryId}`, the run to stop */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["AdminStopBody"] | null;
+            };
+        };
         responses: {
             /** @description The ended entry */
             200: {
@@ -3047,8 +3105,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is over 64 KiB */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3194,7 +3261,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3285,7 +3352,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3376,7 +3443,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3547,6 +3614,84 @@ export interface operations {
             };
         };
     };
+    void_receipt: {
+        parameters: {
+            query?: {
+                adminId?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The receipt, void */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptView"];
+                };
+            };
+            /** @description `VALIDATION`: a malformed body or parameter (the message names the field), a body without `Content-Type: application/json`, or the master without `?adminId=` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAUTHENTICATED` (no, unknown or revoked credentials), `TOKEN_EXPIRED` or `INVALID_CREDENTIALS` (wrong username or password); for a device `BAD_SIGNATURE` (its request MAC does not check) or `SIGNATURE_REQUIRED` (an unsigned request from a device that signs) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `FORBIDDEN` (this role may not; a cookie request from another site; a device key of another tenant; `?adminId=` naming another tenant), `ACCOUNT_SUSPENDED` (the account or its tenant) or `WRONG_PASSWORD` (the current password, on a change of one's own; nothing was changed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such object, or it belongs to another tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `UNAVAILABLE`: the store cannot be reached; nothing was changed (never answered 401). `BUSY` (with `Retry-After`): for a sign-in, every password check slot is taken; for `GET /api/events`, this server holds as many live streams as it may */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     recharge: {
         parameters: {
             query?: {
@@ -3609,7 +3754,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3997,7 +4142,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4308,7 +4453,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4399,7 +4544,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4486,7 +4631,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4564,7 +4709,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4749,7 +4894,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5189,7 +5334,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5256,7 +5401,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5354,7 +5499,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5434,7 +5579,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5504,7 +5649,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5724,7 +5869,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5916,7 +6061,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5983,7 +6128,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6105,7 +6250,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6404,7 +6549,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6679,7 +6824,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6820,7 +6965,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
+            /** @description `CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the request's counter was used already or is too old (signed; `x-pumppilot-counter` names the highest) */
             409: {
                 headers: {
                     [name: string]: unknown;

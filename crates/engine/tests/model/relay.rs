@@ -1,6 +1,7 @@
 //! An independent model of what the boards at a pump could do with their relays: a board may
-//! have its relay ON only from an answer that said ON until it hears OFF or that answer's lease
-//! runs out. Metering is checked against it: a run is never charged for more than this.
+//! have its relay ON only from an answer that said ON until it hears OFF, that answer's lease
+//! runs out or the board reboots. Metering is checked against it: a run is never charged for
+//! more than this.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,13 @@ impl RelayModel {
             }
             Some((since, end)) => self.closed.push((since, end.min(now))),
             None => {}
+        }
+    }
+
+    /// A board booted at `at`: it forgot the answer it held, so its relay could not be ON since.
+    pub fn rebooted(&mut self, device: DeviceId, at: Timestamp) {
+        if let Some((since, end)) = self.holding.remove(&device) {
+            self.closed.push((since, end.min(at.millis())));
         }
     }
 

@@ -518,6 +518,9 @@
       drawPanel(ownerPanel());
       var stop = $('admin-stop-form');
       if (stop) stop.hidden = !state.queue.active;
+      // The Stop names the run shown: sent twice, it finds that run ended and stops no other.
+      var entry = $('admin-stop-entry');
+      if (entry) entry.value = state.queue.active ? state.queue.active.id : '';
     }
     drawDevice();
     drawQueue();

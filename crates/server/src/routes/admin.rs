@@ -822,13 +822,39 @@ async fn set_motor_settings(
     Ok(Json(view))
 }
 
-/// Stops the active run (404 when nothing is active); the next in line starts.
+/// The run the owner stops.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminStopBody {
+    /// The `id` of the active run as the owner saw it (in the queue or the status). Send it: a
+    /// Stop sent twice (a second tap on a slow network, a retry after a timeout) then finds its
+    /// run ended and stops nothing, where without it the second Stop ends the next farmer's run.
+    #[serde(default)]
+    entry_id: Option<String>,
+}
+
+/// Stops the run `entryId` names; the next in line starts. 409 `ALREADY_ENDED` when that run is no
+/// longer the active one (nothing is stopped). Without `entryId` (older apps) the run active when
+/// the stop arrives is stopped, whichever it is; 404 when nothing is active.
 #[utoipa::path(post, path = "/api/admin/motor/stop", tag = "admin", params(AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
-    responses((status = 200, description = "The ended entry", body = EntryView), Scoped, Refused))]
-async fn admin_stop(State(app): State<AppState>, admin: AdminScope) -> Result<Json<EntryView>, ApiError> {
+    request_body(content = Option<AdminStopBody>, description = "optional: `{entryId}`, the run to stop"),
+    responses((status = 200, description = "The ended entry", body = EntryView), Scoped, Body, Refused))]
+async fn admin_stop(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    OptionalJson(body): OptionalJson<AdminStopBody>,
+) -> Result<Json<EntryView>, ApiError> {
+    let entry = match body.entry_id.as_deref() {
+        Some(id) => id.parse().map_err(|_| ApiError::validation("entryId: the id of the run to stop"))?,
+        None => app
+            .runtime
+            .read(admin.scope.admin(), |t, _| t.active.as_ref().map(|e| e.id))
+            .await?
+            .ok_or(pumppilot_engine::Refusal::NothingToStop)?,
+    };
     let extras = Extras::audit(audit(&app, &admin, "motor.stop", admin.scope.admin().to_string(), String::new()));
     let (reply, tenant) =
-        app.runtime.apply(admin.scope.admin(), Event::AdminStop, extras, |t, now| (t.clone(), now)).await?;
+        app.runtime.apply(admin.scope.admin(), Event::AdminStop { entry }, extras, |t, now| (t.clone(), now)).await?;
     let Reply::Ended(entry) = reply? else { return Err(ApiError::internal()) };
     let names = app.names(vec![entry.user_id]).await?;
     let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();

@@ -1,13 +1,17 @@
 //! RFID cards at the pump: the admin binds a card to a user, and a tap at the device starts that
 //! user's run (or queues them), or stops it when it is the active run.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use axum::{Json, extract::State, http::StatusCode, response::Response};
 use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply, Timestamp};
 use pumppilot_protocol::{CardAction, CardTap};
 use pumppilot_store::{Card, TapClaim};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -131,8 +135,9 @@ impl TapView {
 
 /// A card held to a device's reader (device key auth): starts the holder's run (or queues them;
 /// a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
-/// [`RecentTaps::WINDOW_MS`] gets the first answer again, so a retried request never undoes a tap
-/// (denials are not repeated: they changed nothing, and the next tap is decided afresh).
+/// [`RecentTaps::WINDOW_MS`] gets the first answer again, and one that comes while the first is
+/// still acted on waits for its answer, so a retried request never undoes a tap (denials are not
+/// repeated: they changed nothing, and the next tap is decided afresh).
 #[utoipa::path(post, path = "/api/esp32/rfid", tag = "device", security(("deviceKey" = [])),
     request_body(content = BindCardBody, description = "`{uid}`: the card's UID in hex"),
     responses((status = 200, description = "What the tap did (a refusal is `DENIED` with its reason)", body = TapView),
@@ -146,15 +151,35 @@ async fn tap(State(app): State<AppState>, link: DeviceLink) -> Response {
 async fn tap_once(app: &AppState, admin: AdminId, body: &[u8]) -> Result<serde_json::Value, ApiError> {
     let tap: CardTap = parse_json(body)?;
     let uid = card_uid(tap.uid)?;
-    if let Some(answer) = app.taps.recent(admin, &uid, app.now()) {
-        return Ok(json_of(&answer));
-    }
+    // One request here acts on a tap. A retry that comes meanwhile (the device sends a tap again
+    // on a new connection when its kept one broke under the first) waits for the first's answer.
+    let claim = loop {
+        match app.taps.claim(admin, &uid, app.now()) {
+            Turn::Act(claim) => break claim,
+            Turn::Repeat(answer) => return Ok(json_of(&answer)),
+            Turn::Wait(mut acting) => {
+                // Its sender goes when the first is answered or given up: then claim again.
+                let _ = acting.changed().await;
+            }
+        }
+    };
+    // Acted on to its answer even when this request is dropped meanwhile (its connection broke):
+    // the retry then gets the answer instead of acting again.
+    let app = Arc::clone(app);
+    tokio::spawn(async move { act_once(&app, admin, &uid, claim).await })
+        .await
+        .unwrap_or_else(|_| Err(ApiError::internal()))
+}
+
+/// Acts on a tap claimed here (on a store several servers share, claimed there too) and answers
+/// the claim, or gives it up when the tap is denied or fails.
+async fn act_once(app: &App, admin: AdminId, uid: &str, claim: Claimed) -> Result<serde_json::Value, ApiError> {
     // On a store several servers share, one of them acts on the tap; a retry that reached another
     // server gets the same answer.
     if app.runtime.is_shared() {
         let started = app.now();
         loop {
-            match app.store.claim_tap(admin, &uid, app.now(), RecentTaps::WINDOW_MS).await? {
+            match app.store.claim_tap(admin, uid, app.now(), RecentTaps::WINDOW_MS).await? {
                 TapClaim::Act => break,
                 TapClaim::Repeat(Some(answer)) => {
                     return serde_json::from_str(&answer).map_err(|_| ApiError::internal());
@@ -167,19 +192,20 @@ async fn tap_once(app: &AppState, admin: AdminId, body: &[u8]) -> Result<serde_j
             }
         }
     }
-    let answer = match act_on_tap(app, admin, &uid).await {
+    let answer = match act_on_tap(app, admin, uid).await {
         Ok(answer) => answer,
         Err(err) => {
-            let _ = app.store.release_tap(admin, &uid).await;
+            let _ = app.store.release_tap(admin, uid).await;
             return Err(err);
         }
     };
     let json = json_of(&answer);
     if answer.action == CardAction::Denied {
-        app.store.release_tap(admin, &uid).await?;
+        drop(claim);
+        app.store.release_tap(admin, uid).await?;
     } else {
-        app.taps.remember(admin, uid.clone(), answer, app.now());
-        app.store.answer_tap(admin, &uid, &json.to_string()).await?;
+        claim.answer(answer, app.now());
+        app.store.answer_tap(admin, uid, &json.to_string()).await?;
     }
     Ok(json)
 }
@@ -215,25 +241,76 @@ async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, Api
     Ok(TapView { action, entry: Some(entry), reason: None })
 }
 
-/// Taps answered in the last [`RecentTaps::WINDOW_MS`], by pump and card.
+type Taps = Arc<Mutex<HashMap<(AdminId, String), Tap>>>;
+
+/// This server's taps by pump and card: each claimed while one request acts on it, then its
+/// answer for [`RecentTaps::WINDOW_MS`]. The rule of a shared store's claim
+/// ([`pumppilot_store::Store::claim_tap`]), but a claim here is held by a task of this server, so
+/// it needs no window to lapse: it ends with its task, answered or given up.
 #[derive(Default)]
-pub struct RecentTaps(Mutex<HashMap<(AdminId, String), (Timestamp, TapView)>>);
+pub struct RecentTaps(Taps);
+
+enum Tap {
+    /// A request acts on it; its sender goes when the tap is answered or given up.
+    Acting(watch::Receiver<()>),
+    /// Answered at this moment (boxed: an answer is large, a claim small).
+    Answered(Timestamp, Box<TapView>),
+}
+
+/// What a request does with a tap ([`RecentTaps::claim`]).
+enum Turn {
+    /// It acts on the tap, then answers the claim (or drops it: the next tap is decided afresh).
+    Act(Claimed),
+    /// The same card at the same pump was answered within the window: that answer again.
+    Repeat(Box<TapView>),
+    /// Another request acts on it: wait for the receiver's sender to go, then claim again.
+    Wait(watch::Receiver<()>),
+}
 
 impl RecentTaps {
     /// How long a tap's answer is repeated for the same card at the same pump.
     pub const WINDOW_MS: i64 = 2_000;
 
-    fn recent(&self, admin: AdminId, uid: &str, now: Timestamp) -> Option<TapView> {
-        let taps = self.0.lock().expect("taps lock");
-        taps.get(&(admin, uid.to_owned()))
-            .filter(|(at, _)| now - *at < Self::WINDOW_MS)
-            .map(|(_, answer)| answer.clone())
-    }
-
-    fn remember(&self, admin: AdminId, uid: String, answer: TapView, now: Timestamp) {
+    fn claim(&self, admin: AdminId, uid: &str, now: Timestamp) -> Turn {
         let mut taps = self.0.lock().expect("taps lock");
-        taps.retain(|_, (at, _)| now - *at < Self::WINDOW_MS);
-        taps.insert((admin, uid), (now, answer));
+        let key = (admin, uid.to_owned());
+        match taps.get(&key) {
+            Some(Tap::Acting(acting)) => return Turn::Wait(acting.clone()),
+            Some(Tap::Answered(at, answer)) if now - *at < Self::WINDOW_MS => return Turn::Repeat(answer.clone()),
+            _ => {}
+        }
+        let (acting, waiting) = watch::channel(());
+        taps.insert(key.clone(), Tap::Acting(waiting));
+        Turn::Act(Claimed { taps: Arc::clone(&self.0), key, answered: false, _acting: acting })
+    }
+}
+
+/// A tap this request acts on. Dropped unanswered (denied, failed, or its task gone), the tap is
+/// given up and a retry waiting for it acts on it.
+struct Claimed {
+    taps: Taps,
+    key: (AdminId, String),
+    answered: bool,
+    /// Dropped with the claim, after the map is updated: the requests waiting claim again.
+    _acting: watch::Sender<()>,
+}
+
+impl Claimed {
+    fn answer(mut self, answer: TapView, now: Timestamp) {
+        let mut taps = self.taps.lock().expect("taps lock");
+        taps.retain(|_, tap| !matches!(tap, Tap::Answered(at, _) if now - *at >= RecentTaps::WINDOW_MS));
+        taps.insert(self.key.clone(), Tap::Answered(now, Box::new(answer)));
+        drop(taps);
+        self.answered = true;
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if !self.answered {
+            // Nobody else claims a tap while it is acted on: the entry is this claim's.
+            self.taps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.key);
+        }
     }
 }
 

@@ -107,10 +107,10 @@ impl Failure {
             }
             Failure::NotFound => "`NOT_FOUND`: no such object, or it belongs to another tenant",
             Failure::Conflict => {
-                "`CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED` or `USERNAME_TAKEN`: \
-                 the state does not allow it; nothing was changed. For a device `STALE_COUNTER`: the \
-                 request's counter was used already or is too old (signed; `x-pumppilot-counter` names \
-                 the highest)"
+                "`CONFLICT`, `INSUFFICIENT_BALANCE`, `BELOW_ZERO`, `ALREADY_DECIDED`, `ALREADY_ENDED`, \
+                 `ALREADY_VOID` or `USERNAME_TAKEN`: the state does not allow it; nothing was changed. For a \
+                 device `STALE_COUNTER`: the request's counter was used already or is too old (signed; \
+                 `x-pumppilot-counter` names the highest)"
             }
             Failure::KeyReused => {
                 "`KEY_REUSED`: the `Idempotency-Key` already made another change (or another device); nothing \

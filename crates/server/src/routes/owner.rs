@@ -1,10 +1,10 @@
 //! The owner's day: the terms of their pump (the most minutes one request may ask for, the price
-//! of an hour), receipts of cash recharges, and changes to a farmer's account (a new name, a new
-//! password shown once).
+//! of an hour), receipts of cash recharges (and voiding a mistaken one), and changes to a
+//! farmer's account (a new name, a new password shown once).
 
 use axum::{Json, extract::State, http::StatusCode};
-use pumppilot_engine::{ReceiptId, UserId};
-use pumppilot_store::{Account, AccountChange, Receipt, ReceiptQuery, Role, SessionId, Terms};
+use pumppilot_engine::{Credit, Event, LedgerKind, ReceiptId, Refusal, Tenant, UserId};
+use pumppilot_store::{Account, AccountChange, Receipt, ReceiptQuery, ReceiptVoid, Role, SessionId, StoreError, Terms};
 use rand::Rng;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -18,10 +18,11 @@ use crate::{
     routes::{
         admin::{tenant_user, time_param},
         audit_entry,
-        openapi::{AdminIdParam, Body, Scoped, SignedIn},
+        openapi::{AdminIdParam, Body, Refused, Scoped, SignedIn},
         parse_id,
     },
-    views::{NewPasswordView, ReceiptView, TermsView, UserView},
+    runtime::{Extras, RuntimeError},
+    views::{NewPasswordView, ReceiptView, TermsView, UserView, receipt_number},
 };
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(own_terms))
         .routes(routes!(list_receipts))
         .routes(routes!(one_receipt))
+        .routes(routes!(void_receipt))
         .routes(routes!(edit_user))
         .routes(routes!(reset_password))
 }
@@ -112,13 +114,13 @@ pub fn new_receipt(
         cash_taka,
         recorded_by: admin.caller.id(),
         priced,
+        void: None,
     }
 }
 
 async fn receipt_view(app: &AppState, receipt: &Receipt) -> Result<ReceiptView, ApiError> {
-    let names = app.names(vec![receipt.user_id, receipt.recorded_by]).await?;
-    let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();
-    Ok(ReceiptView::new(receipt, name(receipt.user_id), name(receipt.recorded_by)))
+    let names = app.names(ReceiptView::names(receipt).collect()).await?;
+    Ok(ReceiptView::new(receipt, |id| names.get(&id).cloned().unwrap_or_default()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -156,12 +158,12 @@ async fn list_receipts(
         limit: 10_000,
     };
     let receipts = app.store.receipts(&query).await?;
-    let mut ids: Vec<UserId> = receipts.iter().flat_map(|r| [r.user_id, r.recorded_by]).collect();
+    let mut ids: Vec<UserId> = receipts.iter().flat_map(ReceiptView::names).collect();
     ids.sort();
     ids.dedup();
     let names = app.names(ids).await?;
     let name = |id: UserId| names.get(&id).cloned().unwrap_or_default();
-    Ok(Json(receipts.iter().map(|r| ReceiptView::new(r, name(r.user_id), name(r.recorded_by))).collect()))
+    Ok(Json(receipts.iter().map(|r| ReceiptView::new(r, name)).collect()))
 }
 
 /// One receipt of the pump (404 for another pump's).
@@ -175,6 +177,73 @@ async fn one_receipt(
     let id: ReceiptId = parse_id(&id, "receipt")?;
     let receipt = app.store.receipt(admin.scope.admin(), id).await?.ok_or_else(|| ApiError::not_found("receipt"))?;
     Ok(Json(receipt_view(&app, &receipt).await?))
+}
+
+/// 409 `ALREADY_VOID`: the receipt was voided before; nothing was changed now.
+fn already_void() -> ApiError {
+    ApiError::conflict("ALREADY_VOID", "this receipt is void already; nothing was changed")
+}
+
+/// Seconds as the sentences of the API say them: `12 min 30 s`, `12 min`.
+fn min_s(seconds: i64) -> String {
+    match seconds.rem_euclid(60) {
+        0 => format!("{} min", seconds.div_euclid(60)),
+        s => format!("{} min {s} s", seconds.div_euclid(60)),
+    }
+}
+
+/// Voids a receipt of the pump (a mistaken recharge): the minutes it gave are taken back from the
+/// farmer by a correction that names the receipt, and the receipt is marked void, in one write
+/// with its audit line. A void receipt stays listed and counts for no cash. Once per receipt: a
+/// void sent again (a retry after a timeout) is 409 `ALREADY_VOID` and takes nothing; 409
+/// `BELOW_ZERO` when the farmer no longer has those minutes (the sentence says how many are left;
+/// a correction by hand can still take those); 404 for another pump's receipt.
+#[utoipa::path(post, path = "/api/admin/receipts/{id}/void", tag = "admin", params(("id" = String, Path), AdminIdParam), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The receipt, void", body = ReceiptView), Scoped, Refused))]
+async fn void_receipt(
+    State(app): State<AppState>,
+    admin: AdminScope,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ReceiptView>, ApiError> {
+    let id: ReceiptId = parse_id(&id, "receipt")?;
+    let tenant = admin.scope.admin();
+    let receipt = app.store.receipt(tenant, id).await?.ok_or_else(|| ApiError::not_found("receipt"))?;
+    if receipt.void.is_some() {
+        return Err(already_void());
+    }
+    let (now, by) = (app.now(), admin.caller.id());
+    let voided = Receipt { void: Some(ReceiptVoid { at: now, by }), ..receipt.clone() };
+    let seconds = receipt.minutes.checked_mul(-60).ok_or_else(|| ApiError::validation("minutes: too many"))?;
+    let take_back =
+        Credit { receipt_id: Some(id), ..Credit::new(receipt.user_id, seconds, LedgerKind::Correction, by) };
+    let detail = format!("-{} min ({} taka) {}", receipt.minutes, receipt.cash_taka, receipt_number(id));
+    let line = audit_entry(now, Some(tenant), by, "receipt.void", &receipt.user_id, detail);
+    let extras = Extras { receipt: Some(voided.clone()), ..Extras::audit(line) };
+    let left = |t: &Tenant, now| t.available_seconds(receipt.user_id, now);
+    match app.runtime.apply(tenant, Event::Credit(take_back), extras, left).await {
+        Ok((Ok(_), _)) => Ok(Json(receipt_view(&app, &voided).await?)),
+        Ok((Err(Refusal::InvalidAmount), left)) => {
+            // A void of the same receipt that landed meanwhile took the minutes: that is the answer.
+            if app.store.receipt(tenant, id).await?.is_some_and(|stored| stored.void.is_some()) {
+                return Err(already_void());
+            }
+            let names = app.names(vec![receipt.user_id]).await?;
+            let farmer = names.get(&receipt.user_id).cloned().unwrap_or_default();
+            Err(ApiError::conflict(
+                "BELOW_ZERO",
+                format!(
+                    "{farmer} has {} left of the {} this receipt added, and a balance cannot go below zero: \
+                     nothing was changed; correct the balance by hand",
+                    min_s(left.max(0)),
+                    min_s(-seconds)
+                ),
+            ))
+        }
+        Ok((Err(refusal), _)) => Err(refusal.into()),
+        Err(RuntimeError::Store(StoreError::AlreadyMade)) => Err(already_void()),
+        Err(RuntimeError::Store(StoreError::NotFound)) => Err(ApiError::not_found("receipt")),
+        Err(other) => Err(other.into()),
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -257,7 +257,7 @@ pub async fn pump(
     let o = t.owner;
     let panel = parts::owner_panel(t, lang, &status.motor, &queue);
     let minutes: i64 = usage.iter().map(|u| u.charged_seconds).sum();
-    let cash: i64 = receipts.iter().map(|r| r.cash_taka).sum();
+    let cash: i64 = receipts.iter().map(|r| r.cash_counted()).sum();
     let title = fill(o.pump_of, &[&owner.user.name]);
     let content = html! {
         p { a href="/master" { "← " (o.back_to_owners) } }

@@ -90,6 +90,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/admin/farmers/{id}/phone", post(admin::enrol_phone))
         .route("/admin/terms", post(admin::set_terms))
         .route("/admin/receipts/{id}", get(admin::receipt))
+        .route("/admin/receipts/{id}/void", post(admin::void_receipt))
         .route("/admin/queue/remove", post(admin::remove_waiting))
         .route("/admin/queue/move", post(admin::move_waiting))
         .route("/admin/requests", get(admin::requests))

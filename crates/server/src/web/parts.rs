@@ -212,7 +212,7 @@ pub fn device_class(status: &str) -> &'static str {
 /// note.
 /// A wallet's ledger, newest first. A recharge taken in cash names its receipt's number, a link to
 /// the receipt for its owner (`receipts_linked`), the number alone for the farmer (as printed on
-/// the paper they were given).
+/// the paper they were given); the correction that voided a receipt names it as voided.
 pub fn ledger(t: &Text, lang: Lang, zone: Zone, title: &str, ledger: &[Ledger], receipts_linked: bool) -> Markup {
     html! {
         section.card {
@@ -234,7 +234,7 @@ pub fn ledger(t: &Text, lang: Lang, zone: Zone, title: &str, ledger: &[Ledger], 
                                     @if let (Some(id), Some(number)) = (&l.receipt_id, &l.receipt_number) {
                                         @if !l.note.is_empty() { br; }
                                         small.receipt-no {
-                                            (t.owner.receipt_no) " "
+                                            (if l.kind == "CORRECTION" { t.owner.voided_receipt_no } else { t.owner.receipt_no }) " "
                                             @if receipts_linked { a href={"/admin/receipts/" (id)} { (number) } } @else { (number) }
                                         }
                                     }

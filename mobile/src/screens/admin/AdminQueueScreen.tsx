@@ -42,7 +42,7 @@ function AdminQueue() {
           activeActions={
             queue.data.active ? (
               <>
-                <StopRunButton name={queue.data.active.userName} onDone={doneAt('stop')} />
+                <StopRunButton name={queue.data.active.userName} entryId={queue.data.active.id} onDone={doneAt('stop')} />
                 {note('stop')}
               </>
             ) : null

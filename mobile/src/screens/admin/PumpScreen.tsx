@@ -5,6 +5,7 @@ import type { DeviceCreated } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
+import { cashCounted } from '../../receipt';
 import { parseWholeNumber } from '../../i18n/format';
 import { useOnceKey } from '../../api/onceKey';
 import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
@@ -65,7 +66,8 @@ function Pump() {
         <Loading />
       ) : null}
       {message ? <Message kind={message.kind} text={message.text} testID={`pump-${message.kind}`} /> : null}
-      {motor && motor.state !== 'IDLE' ? <StopRunButton name={who} onDone={setMessage} /> : null}
+      {/* The run shown is the one stopped: a Stop sent twice never ends the next farmer's run. */}
+      {motor && motor.state !== 'IDLE' && active ? <StopRunButton name={who} entryId={active.id} onDone={setMessage} /> : null}
 
       <Heading>{t.device}</Heading>
       {live.status ? (
@@ -218,7 +220,7 @@ function UsageSummary({ version }: { version: number }) {
     perFarmer.set(name, (perFarmer.get(name) ?? 0) + u.chargedSeconds);
   }
   const total = usage.reduce((sum, u) => sum + u.chargedSeconds, 0);
-  const cash = receipts.reduce((sum, r) => sum + r.cashTaka, 0);
+  const cash = receipts.reduce((sum, r) => sum + cashCounted(r), 0);
   return (
     <Card testID="usage-summary">
       <Body strong>{t.usageTitle}</Body>

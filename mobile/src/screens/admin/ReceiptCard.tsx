@@ -4,12 +4,13 @@ import { Share, StyleSheet, Text, View } from 'react-native';
 import type { Receipt } from '../../api/types';
 import { makeI18n, useI18n, type Language } from '../../i18n/I18n';
 import { receiptLines, receiptText } from '../../receipt';
-import { Body, Button, Card, Choices, Message } from '../../ui/components';
+import { Body, Button, Card, Choices, Message, Tag } from '../../ui/components';
 import { colors } from '../../ui/theme';
 
 /**
  * The receipt of a recharge, shown after it: in the farmer's language (chosen here, the app's by
- * default), and shared as a text message (the phone's share sheet; on the web, the browser's).
+ * default), and shared as a text message (the phone's share sheet; on the web, the browser's). A
+ * void one is marked VOID, with when and by whom.
  */
 export function ReceiptCard({ receipt, testID = 'receipt' }: { receipt: Receipt; testID?: string }) {
   const app = useI18n();
@@ -28,6 +29,7 @@ export function ReceiptCard({ receipt, testID = 'receipt' }: { receipt: Receipt;
   return (
     <Card testID={testID}>
       <Text style={styles.title}>{`${i18n.t.appName} — ${i18n.t.receiptTitle}`}</Text>
+      {receipt.void ? <Tag tone="hold" word={i18n.t.receiptVoidMark} testID={`${testID}-void`} /> : null}
       {receiptLines(receipt, i18n).map(([label, value]) => (
         <View key={label} style={styles.line}>
           <Body muted>{label}</Body>

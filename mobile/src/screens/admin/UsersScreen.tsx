@@ -174,7 +174,7 @@ function Cards({
 
 const PRESETS = [10, 30, 60, 120] as const;
 
-type Action = 'recharge' | 'correct' | 'rename' | 'suspend' | 'password' | 'cards' | 'phone';
+type Action = 'recharge' | 'void' | 'correct' | 'rename' | 'suspend' | 'password' | 'cards' | 'phone';
 
 function UserCard({
   user,
@@ -291,6 +291,21 @@ function UserCard({
     }
   };
 
+  // The receipt just made was a mistake (300 minutes typed for 30): taken back, minutes and cash.
+  const voidReceipt = async () => {
+    if (!receipt || !confirm.tap('void')) return;
+    setBusy('void');
+    try {
+      const voided = await api.voidReceipt(receipt.id);
+      setReceipt(voided);
+      onDone('void', { kind: 'success', text: t.voidedDone(voided.number, i18n.minutes(voided.minutes), voided.userName) });
+    } catch (err) {
+      onDone('void', { kind: 'error', text: i18n.error(err) });
+    } finally {
+      setBusy(null);
+    }
+  };
+
   const resetPassword = async () => {
     if (!confirm.tap('password')) return;
     setBusy('password');
@@ -370,6 +385,16 @@ function UserCard({
           />
           <NoteHere note={note} at={`${user.id}:recharge`} />
           {receipt ? <ReceiptCard receipt={receipt} testID={`user-${user.username}-receipt`} /> : null}
+          {receipt && !receipt.void ? (
+            <Button
+              kind="danger"
+              testID={`user-${user.username}-void`}
+              label={confirm.isArmed('void') ? t.confirmVoid(i18n.minutes(receipt.minutes), user.name) : t.voidReceipt}
+              busy={busy === 'void'}
+              onPress={() => void voidReceipt()}
+            />
+          ) : null}
+          <NoteHere note={note} at={`${user.id}:void`} />
           <Field testID={`user-${user.username}-fix`} label={t.correctionMinutes} value={fix} onChangeText={setFix} maxLength={7} />
           <Field testID={`user-${user.username}-why`} label={t.correctionReason} value={why} onChangeText={setWhy} maxLength={500} />
           <Button

@@ -3,6 +3,7 @@ import { useCallback, useEffect, useState } from 'react';
 import type { AdminSummary } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
+import { cashCounted } from '../../receipt';
 import { Body, Button, Card, ErrorBox, Fact, Heading, Loading, Screen, Tag } from '../../ui/components';
 import { useResource } from '../../ui/useResource';
 import { entryTone, entryWord, motorTone, motorWord } from '../../ui/words';
@@ -118,7 +119,7 @@ function PumpOf({ admin }: { admin: AdminSummary }) {
   if (!pump.data) return <Loading />;
   const { queue, users, usage, receipts } = pump.data;
   const pumped = usage.reduce((n, u) => n + u.chargedSeconds, 0);
-  const cash = receipts.reduce((n, r) => n + r.cashTaka, 0);
+  const cash = receipts.reduce((n, r) => n + cashCounted(r), 0);
   return (
     <>
       <Body testID={`pump-${admin.username}-usage`}>{t.pumpUsage(i18n.duration(pumped), i18n.num(cash))}</Body>

@@ -153,7 +153,7 @@ pub async fn log(
 pub fn detail(t: &Text, lang: Lang, action: &str, text: &str) -> String {
     let o = t.owner;
     match action {
-        "recharge" | "correction" | "request.approve" | "request.reject" => {
+        "recharge" | "correction" | "request.approve" | "request.reject" | "receipt.void" => {
             let Some((amount, rest)) = text.split_once(" min") else { return text.to_string() };
             let Ok(minutes) = amount.parse::<i64>() else { return text.to_string() };
             let sign = if amount.starts_with('+') {
@@ -243,5 +243,9 @@ mod tests {
         assert_eq!(detail(&BN, Lang::Bn, "queue.remove", "left the field 3"), "left the field 3");
         assert_eq!(detail(&EN, Lang::En, "recharge", "odd"), "odd");
         assert_eq!(detail(&BN, Lang::Bn, "queue.move", "#3 → #1 sick child"), "#৩ → #১ sick child");
+        assert_eq!(
+            detail(&BN, Lang::Bn, "receipt.void", "-300 min (600 taka) 019A-1B2C-3D4E"),
+            "−৩০০ মিনিট (৬০০ টাকা) 019A-1B2C-3D4E"
+        );
     }
 }

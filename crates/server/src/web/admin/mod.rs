@@ -70,7 +70,7 @@ pub use farmers::{
     bind_card, correct, create_farmer, enrol_phone, farmer, farmers, recharge, remove_card, suspend, unsuspend,
 };
 pub use log::log;
-pub use owner::{new_password_card, receipt, rename, reset_password, set_terms};
+pub use owner::{new_password_card, receipt, rename, reset_password, set_terms, void_receipt};
 pub use pump::{move_waiting, pump, register_device, remove_waiting, rotate_key, stop};
 pub use requests::{approve, reject, requests};
 pub use usage::{usage, usage_csv};

@@ -6,6 +6,7 @@ use crate::web::{
     api::{NewPassword, Receipt, Terms},
     i18n::{Lang, OwnerText, number},
 };
+// (`Receipt` is the API's `ReceiptView`: `cash_counted` is what a sum of cash takes of it.)
 
 /// The price of an hour in words, or "no price set".
 pub fn price_words(o: &OwnerText, terms: &Terms, lang: Lang) -> String {
@@ -75,7 +76,9 @@ pub struct ReceiptLang {
 }
 
 /// `GET /admin/receipts/{id}?lang=`: one receipt, to print or photograph, in the language asked
-/// for (the farmer's), else the viewer's.
+/// for (the farmer's), else the viewer's; a void one marked so. Below it, not printed, the form
+/// that voids it (asked twice), and after a void refused because the farmer used the minutes,
+/// how many are left.
 pub async fn receipt(
     State(web): State<WebState>,
     Path(id): Path<String>,
@@ -89,13 +92,26 @@ pub async fn receipt(
     if let Some(lang) = query.lang.as_deref().and_then(Lang::parse) {
         page.visit.lang = lang;
     }
+    // A void refused because the farmer has used the minutes: what they have left.
+    let left = match page.visit.refused_with("BELOW_ZERO") && receipt.void.is_none() {
+        true => page
+            .get::<crate::web::api::Wallet>(&web, &format!("/api/admin/users/{}/wallet", receipt.user_id))
+            .await
+            .ok()
+            .map(|wallet| wallet.available_seconds),
+        false => None,
+    };
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     let o = t.owner;
+    let minutes = fmt_minutes(receipt.minutes, lang);
     let content = html! {
         p.no-print { a href={"/admin/farmers/" (receipt.user_id)} { "← " (o.back_to_farmer) } }
         section.card.receipt #receipt {
-            h1 { (o.receipt_title) }
+            h1 { (o.receipt_title) @if receipt.void.is_some() { " " span.tag.bad #void-mark { (o.void_mark) } } }
             p.muted { (t.app_name) " · " (page.me.name) }
+            @if let Some(void) = &receipt.void {
+                p.warn #receipt-void { (fill(o.receipt_voided, &[&date_time(&void.at, zone, lang), &void.by_name])) }
+            }
             dl.facts {
                 dt { (o.receipt_no) } dd { code { (receipt.number) } }
                 dt { (o.receipt_date) } dd { (date_time(&receipt.at, zone, lang)) }
@@ -119,8 +135,38 @@ pub async fn receipt(
             a.button.secondary href={"/admin/receipts/" (receipt.id) "?lang=" (lang.other().code())} { (o.receipt_other_lang) }
         }
         p.no-print.muted #receipt-image-status role="status" {}
+        @if receipt.void.is_none() {
+            section.card.no-print #void-receipt {
+                h2 { (o.void_title) }
+                p.hint { (fill(o.void_help, &[&minutes, &receipt.user_name, &taka(o, receipt.cash_taka, lang)])) }
+                @if let Some(left) = left {
+                    p.warn #void-short { (fill(o.void_short, &[&receipt.user_name, &duration(left.max(0), lang), &minutes])) }
+                    p { a.button.secondary href={"/admin/farmers/" (receipt.user_id) "#correction"} { (o.correct_by_hand) } }
+                }
+                form method="post" action={"/admin/receipts/" (receipt.id) "/void"}
+                    data-confirm=(fill(o.confirm_void, &[&receipt.number, &minutes, &receipt.user_name])) {
+                    (page.csrf_field())
+                    button.danger #void-receipt-button type="submit" { (o.void_button) }
+                }
+            }
+        }
     };
     Ok(page.render(Tab::AdminFarmers, Live::Off, o.receipt_title, content))
+}
+
+/// `POST /admin/receipts/{id}/void`: the receipt is taken back, its minutes and its cash; back on
+/// its page, marked void (or with why not).
+pub async fn void_receipt(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+    let token = token_or_login!(posted);
+    if !valid_id(&id) {
+        return not_found(&posted.visit);
+    }
+    let answer = web.api.post(&format!("/api/admin/receipts/{id}/void"), &token, json!({})).await;
+    let lang = posted.visit.lang;
+    finish(&posted, answer, &format!("/admin/receipts/{id}"), |receipt| {
+        let receipt: Receipt = serde_json::from_value(receipt.clone()).ok()?;
+        Some(Flash::ok("receipt_voided", &[&receipt.number, &fmt_minutes(receipt.minutes, lang), &receipt.user_name]))
+    })
 }
 
 /// The receipts of a period, newest first, each a link to its page.
@@ -134,11 +180,16 @@ pub fn receipts_table(page: &crate::web::Page, receipts: &[Receipt]) -> maud::Ma
                 thead { tr { th { (o.receipt_date) } th { (o.receipt_farmer) } th { (o.receipt_minutes) } th { (o.receipt_cash) } th {} } }
                 tbody {
                     @for r in receipts {
-                        tr {
-                            td data-label=(o.receipt_date) { (date_time(&r.at, zone, lang)) }
+                        tr.void[r.void.is_some()] {
+                            td data-label=(o.receipt_date) {
+                                (date_time(&r.at, zone, lang))
+                                @if r.void.is_some() { " " span.tag.bad { (o.void_mark) } }
+                            }
                             td data-label=(o.receipt_farmer) { (r.user_name) }
                             td data-label=(o.receipt_minutes) .num { (fmt_minutes(r.minutes, lang)) }
-                            td data-label=(o.receipt_cash) .num { (taka(o, r.cash_taka, lang)) }
+                            td data-label=(o.receipt_cash) .num {
+                                @if r.void.is_some() { s { (taka(o, r.cash_taka, lang)) } } @else { (taka(o, r.cash_taka, lang)) }
+                            }
                             td { a.button.small href={"/admin/receipts/" (r.id)} { (o.open_receipt) } }
                         }
                     }

@@ -41,6 +41,9 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
         form #admin-stop-form method="post" action="/admin/stop" data-confirm=(t.confirm_stop_run)
             hidden[queue.active.is_none()] {
             (page.csrf_field())
+            // The run shown (kept up to date by the page's script): the form sent twice finds it
+            // ended and stops nothing, not the run of the next in line.
+            input #admin-stop-entry type="hidden" name="entry" value=(queue.active.as_ref().map_or("", |e| e.id.as_str()));
             button.big.stop type="submit" { (t.stop_run) }
         }
         (parts::device_status(t, &status.device))
@@ -126,10 +129,16 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
     Ok(page.render(Tab::AdminPump, Live::Owner, t.nav_pump, content))
 }
 
-/// `POST /admin/stop`: ends the active run.
+/// `POST /admin/stop` (`entry`): ends the run the page showed (a form without `entry`, from a page
+/// older than the field, ends the active run).
 pub async fn stop(State(web): State<WebState>, posted: Posted) -> Response {
     let token = token_or_login!(posted);
-    let answer = web.api.post("/api/admin/motor/stop", &token, json!({})).await;
+    let body = match posted.field("entry") {
+        "" => json!({}),
+        entry if valid_id(entry) => json!({"entryId": entry}),
+        _ => return not_found(&posted.visit),
+    };
+    let answer = web.api.post("/api/admin/motor/stop", &token, body).await;
     finish(&posted, answer, "/admin", |ended| {
         Some(Flash::ok("run_stopped", &[ended["userName"].as_str().unwrap_or_default()]))
     })

@@ -83,23 +83,25 @@ pub async fn usage(
         *per_user.entry(u.user_id.clone()).or_default() += u.charged_seconds;
     }
     let day_bars: Vec<Bar> = per_day.iter().map(|(d, s)| Bar { label: day_month(*d, lang), value: *s }).collect();
-    // Cash taken: the receipts of the same days, per day and per farmer.
+    // Cash taken: the receipts of the same days, per day and per farmer; a void receipt counts
+    // for none (it is listed below, marked).
+    let counted: Vec<&crate::web::api::Receipt> = receipts.iter().filter(|r| r.void.is_none()).collect();
     let mut cash_per_day: Vec<(time::Date, i64)> = per_day.iter().map(|(d, _)| (*d, 0)).collect();
     let mut cash_per_user: HashMap<String, i64> = HashMap::new();
-    for r in &receipts {
+    for r in &counted {
         if let Some(local) = zone.local(&r.at)
             && let Some(slot) = cash_per_day.iter_mut().find(|(d, _)| *d == local.date())
         {
-            slot.1 += r.cash_taka;
+            slot.1 += r.cash_counted();
         }
-        *cash_per_user.entry(r.user_id.clone()).or_default() += r.cash_taka;
+        *cash_per_user.entry(r.user_id.clone()).or_default() += r.cash_counted();
     }
     let cash_day_bars: Vec<Bar> =
         cash_per_day.iter().map(|(d, taka)| Bar { label: day_month(*d, lang), value: *taka }).collect();
     let mut cash_user_bars: Vec<Bar> =
         cash_per_user.iter().map(|(id, taka)| Bar { label: name_of(id), value: *taka }).collect();
     cash_user_bars.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.label.cmp(&b.label)));
-    let cash_total: i64 = receipts.iter().map(|r| r.cash_taka).sum();
+    let cash_total: i64 = receipts.iter().map(|r| r.cash_counted()).sum();
     let mut user_bars: Vec<Bar> = per_user.iter().map(|(id, s)| Bar { label: name_of(id), value: *s }).collect();
     user_bars.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.label.cmp(&b.label)));
     let total: i64 = usage.iter().map(|u| u.charged_seconds).sum();
@@ -129,7 +131,7 @@ pub async fn usage(
         section.card #revenue {
             h2 { (o.revenue_per_day) }
             p.total { (fill(o.total_revenue, &[&super::owner::taka(o, cash_total, lang)])) }
-            @if receipts.is_empty() { p.muted { (o.no_receipts) } }
+            @if counted.is_empty() { p.muted { (o.no_receipts) } }
             @else { (chart::columns_of(&cash_day_bars, o.chart_label_revenue, lang, &chart::Axes { unit: o.unit_taka, across: t.axis_day }, &chart::amount_text)) }
         }
         section.card {

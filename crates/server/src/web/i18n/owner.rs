@@ -117,6 +117,24 @@ pub struct OwnerText {
     pub flash_device_made_already: &'static str,
     /// `{0}` the farmer, `{1}` the reason in words: a request rejected with a reason.
     pub flash_rejected_because: &'static str,
+    /// The mark of a void receipt (on its page and in lists).
+    pub void_mark: &'static str,
+    /// On a void receipt: `{0}` when, `{1}` who voided it.
+    pub receipt_voided: &'static str,
+    pub void_title: &'static str,
+    /// `{0}` the receipt's minutes, `{1}` the farmer, `{2}` its cash in words.
+    pub void_help: &'static str,
+    pub void_button: &'static str,
+    /// `{0}` the receipt's number, `{1}` its minutes, `{2}` the farmer.
+    pub confirm_void: &'static str,
+    /// A void refused, the minutes used: `{0}` the farmer, `{1}` what is left, `{2}` the
+    /// receipt's minutes.
+    pub void_short: &'static str,
+    pub correct_by_hand: &'static str,
+    /// `{0}` the receipt's number, `{1}` its minutes, `{2}` the farmer.
+    pub flash_receipt_voided: &'static str,
+    /// A ledger line that took a receipt's minutes back names it so.
+    pub voided_receipt_no: &'static str,
 }
 
 pub static EN: OwnerText = OwnerText {
@@ -210,6 +228,16 @@ pub static EN: OwnerText = OwnerText {
     flash_moved: "{0} is now #{1} in the queue.",
     flash_device_made_already: "{0} was registered already (the form was sent twice): no second device was made. Its key was shown the first time only; if you do not have it, give {0} a new key below.",
     flash_rejected_because: "Rejected the request of {0}. Reason: {1}.",
+    void_mark: "VOID",
+    receipt_voided: "Voided {0} by {1}. Its minutes were taken back, and it counts for no cash.",
+    void_title: "Void this receipt",
+    void_help: "For a mistake (the wrong minutes or cash): {0} are taken back from {1}, and {2} no longer counts as cash taken. It is written in the log and cannot be undone.",
+    void_button: "Void this receipt",
+    confirm_void: "Void receipt {0}? {1} are taken back from {2}.",
+    void_short: "{0} has {1} left of the {2} this receipt added, so it cannot be voided. To take back what is left, correct the balance on the farmer's page.",
+    correct_by_hand: "Correct the balance",
+    flash_receipt_voided: "Receipt {0} is void: {1} were taken back from {2}.",
+    voided_receipt_no: "Voided receipt no.",
 };
 
 pub static BN: OwnerText = OwnerText {
@@ -302,6 +330,16 @@ pub static BN: OwnerText = OwnerText {
     flash_moved: "{0} এখন সারিতে #{1}।",
     flash_device_made_already: "{0} আগেই নিবন্ধিত হয়েছে (ফর্মটি দুবার পাঠানো হয়েছিল): দ্বিতীয় কোনো যন্ত্র হয়নি। এর চাবি শুধু প্রথমবার দেখানো হয়েছিল; আপনার কাছে না থাকলে নিচে {0}-এর নতুন চাবি বানান।",
     flash_rejected_because: "{0}-এর অনুরোধ নামঞ্জুর হয়েছে। কারণ: {1}।",
+    void_mark: "বাতিল",
+    receipt_voided: "বাতিল করেছেন {1}, {0}। এর মিনিট ফেরত নেওয়া হয়েছে, আর এর টাকা আদায়ে গোনা হয় না।",
+    void_title: "এই রসিদ বাতিল করুন",
+    void_help: "ভুল হলে (ভুল মিনিট বা টাকা): {1}-এর কাছ থেকে {0} ফেরত নেওয়া হবে, আর {2} আর আদায়ে গোনা হবে না। এটি লগে লেখা হবে, আর ফেরানো যাবে না।",
+    void_button: "রসিদ বাতিল করুন",
+    confirm_void: "রসিদ {0} বাতিল করবেন? {2}-এর কাছ থেকে {1} ফেরত নেওয়া হবে।",
+    void_short: "এই রসিদে যোগ হওয়া {2}-এর মধ্যে {0}-এর কাছে {1} বাকি আছে, তাই এটি বাতিল করা যায় না। যা বাকি আছে তা ফেরত নিতে কৃষকের পাতায় ব্যালেন্স ঠিক করুন।",
+    correct_by_hand: "ব্যালেন্স ঠিক করুন",
+    flash_receipt_voided: "রসিদ {0} বাতিল হয়েছে: {2}-এর কাছ থেকে {1} ফেরত নেওয়া হয়েছে।",
+    voided_receipt_no: "বাতিল রসিদ নং",
 };
 
 impl OwnerText {
@@ -313,6 +351,7 @@ impl OwnerText {
             "moved" => self.flash_moved,
             "device_made_already" => self.flash_device_made_already,
             "rejected_because" => self.flash_rejected_because,
+            "receipt_voided" => self.flash_receipt_voided,
             _ => return None,
         })
     }
