@@ -228,6 +228,53 @@ async fn a_long_poll_stops_waiting_when_its_device_goes_away() {
     }
 }
 
+/// A long-poll held with a key that is rotated meanwhile, or of a device retired meanwhile, is not
+/// answered with what it held or what came since (an ON): 401, as a new request with that key is.
+#[tokio::test]
+async fn a_long_poll_held_while_its_key_is_rotated_or_its_device_retired_is_answered_401() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    let device = format!("/api/admin/devices/{}", devices[0]["id"].as_str().unwrap());
+    let wait = i64::from(LEASE_MS / 3);
+    let hold = |client: &common::Client, relay: u8, seq: &serde_json::Value| {
+        let (client, path) =
+            (client.clone(), format!("/api/esp32/poll?loadShedding=0&ready=1&relay={relay}&wait={wait}&seq={seq}"));
+        async move { client.get(&path).await }
+    };
+    let refused = |(status, body): (reqwest::StatusCode, serde_json::Value)| {
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (reqwest::StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED")),
+            "{body}"
+        );
+    };
+
+    // Running: an ON held; the owner rotates the key.
+    let board = t.device.client.clone();
+    board.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await;
+    t.users[0].ok("/api/motor/start", serde_json::json!({})).await;
+    let (_, on) = board.get("/api/esp32/poll?loadShedding=0&ready=1&relay=1").await;
+    assert_eq!(on["motor"], "ON", "{on}");
+    let held = app.held(wait, hold(&board, 1, &on["seq"])).await;
+    let rotated = t.admin.ok(&format!("{device}/rotate-key"), serde_json::json!({})).await;
+    app.clock.advance(Duration::from_millis(wait as u64));
+    refused(held.await.unwrap());
+
+    // Idle, with the new key: an OFF held; the owner retires the device, which leaves the pump
+    // without a controller, and a farmer's Start would tell the held poll ON.
+    let board = common::Client { token: rotated["deviceKey"].as_str().map(str::to_owned), ..board };
+    t.users[0].ok("/api/motor/stop", serde_json::json!({})).await;
+    let (_, idle) = board.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await;
+    assert_eq!(idle["motor"], "OFF", "{idle}");
+    let held = app.held(wait, hold(&board, 0, &idle["seq"])).await;
+    let (status, _) = t.admin.request(reqwest::Method::DELETE, &device, None).await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    t.users[0].ok("/api/motor/start", serde_json::json!({})).await;
+    app.clock.advance(Duration::from_millis(wait as u64));
+    refused(held.await.unwrap());
+}
+
 /// True once the server closed `stream` (a read sees the end), within `limit`.
 async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
     let mut byte = [0u8; 1];

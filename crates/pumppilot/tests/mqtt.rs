@@ -450,6 +450,143 @@ async fn a_wrong_id_or_key_or_a_retired_device_is_refused_at_connect() {
     );
 }
 
+/// The commands the server publishes to `connection` until it closes it (within the limit).
+async fn told_until_closed(connection: &mut Connection, what: &str) -> Vec<serde_json::Value> {
+    let told = tokio::time::timeout(PATIENCE, async {
+        let mut told = Vec::new();
+        loop {
+            match connection.next().await {
+                Ok(Some(Packet::Publish(publish))) => told.push(serde_json::from_slice(&publish.payload).unwrap()),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return told,
+            }
+        }
+    });
+    told.await.unwrap_or_else(|_| panic!("{what}: the connection stayed open"))
+}
+
+/// The answer to a CONNECT that must be refused.
+async fn refused_connect(addr: &str, id: &str, key: &str) -> ConnectReturnCode {
+    match Connection::connect(addr, id, key, 30).await {
+        Err(ConnectError::Refused(code)) => code,
+        Err(other) => panic!("refused otherwise: {other}"),
+        Ok(_) => panic!("accepted"),
+    }
+}
+
+/// The tenant's devices by name: whether each drives the pump.
+async fn controllers(t: &Tenant) -> Vec<(String, bool)> {
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    let devices = devices.as_array().expect("the devices").iter();
+    devices.map(|d| (d["name"].as_str().unwrap().to_owned(), d["controller"] == json!(true))).collect()
+}
+
+/// A stolen board's connection outlives nothing: the owner retires it while it is connected, and
+/// the server closes that connection at once (it was the pump's controller, and a retired
+/// controller's next report would have made it the controller again, told ON and charged, while
+/// the board that replaces it was told OFF). Its key is refused from then on; the new board
+/// becomes the controller and runs the pump.
+#[tokio::test]
+async fn a_retired_device_is_cut_off_at_once_and_the_board_that_replaces_it_runs_the_pump() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (id, key) = (device_id(&t).await, device_key(&t));
+    let (mut stolen, topic) = connected(&app, &t).await;
+    next_command(&mut stolen).await;
+    stolen.publish(&format!("{topic}/report"), &report(false, Some(1))).await.unwrap();
+    assert_eq!(next_command(&mut stolen).await["ref"], json!(1));
+    assert_eq!(controllers(&t).await, [("rahim pump".to_owned(), true)]);
+
+    let (status, body) = t.admin.request(reqwest::Method::DELETE, &format!("/api/admin/devices/{id}"), None).await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT, "{body}");
+    let told = told_until_closed(&mut stolen, "the retired board's connection").await;
+    assert!(told.is_empty(), "nothing told to the retired board: {told:?}");
+    assert_eq!(app.running.app.metrics.mqtt_sessions_ended(), [("key_changed", 1)].into());
+    assert_eq!(refused_connect(&mqtt_addr(&app), &id, &key).await, ConnectReturnCode::BadUserNamePassword);
+
+    // The new board at the pump: the farmer's Start runs it, and it alone drives the pump.
+    let new = t.admin.ok("/api/admin/devices", json!({"name": "new board"})).await;
+    let (new_id, new_key) = (new["id"].as_str().unwrap(), new["deviceKey"].as_str().unwrap());
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let mut board = Connection::device(&mqtt_addr(&app), new_id, new_key).await.unwrap();
+    next_command(&mut board).await;
+    board.publish(&format!("pumppilot/{new_id}/report"), &report(false, Some(1))).await.unwrap();
+    let answer = next_command(&mut board).await;
+    assert_eq!((answer["motor"].as_str(), answer["ref"].as_u64()), (Some("ON"), Some(1)), "{answer}");
+    assert_eq!(controllers(&t).await, [("new board".to_owned(), true)]);
+    board.publish(&format!("pumppilot/{new_id}/report"), &report(true, Some(2))).await.unwrap();
+    assert_eq!(next_command(&mut board).await["motor"], json!("ON"));
+    until_state(&t, "RUNNING").await;
+}
+
+/// Rotating a leaked key (the remedy the docs give) cuts off whoever holds the old one over MQTT
+/// as over HTTP: the connection made with it is closed at once, a CONNECT with it is refused,
+/// and the new key connects and runs the pump.
+#[tokio::test]
+async fn a_rotated_key_closes_the_connection_made_with_it_and_the_new_key_connects() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let (id, old_key) = (device_id(&t).await, device_key(&t));
+    let (mut leaked, topic) = connected(&app, &t).await;
+    next_command(&mut leaked).await;
+    leaked.publish(&format!("{topic}/report"), &report(false, Some(1))).await.unwrap();
+    assert_eq!(next_command(&mut leaked).await["ref"], json!(1));
+
+    let rotated = t.admin.ok(&format!("/api/admin/devices/{id}/rotate-key"), json!({})).await;
+    let new_key = rotated["deviceKey"].as_str().unwrap();
+    let told = told_until_closed(&mut leaked, "the old key's connection").await;
+    assert!(told.is_empty(), "nothing told to the old key: {told:?}");
+    assert_eq!(refused_connect(&mqtt_addr(&app), &id, &old_key).await, ConnectReturnCode::BadUserNamePassword);
+    let (status, _) = t.device.client.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "the old key over HTTP");
+
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let mut board = Connection::device(&mqtt_addr(&app), &id, new_key).await.unwrap();
+    next_command(&mut board).await;
+    board.publish(&format!("{topic}/report"), &report(false, Some(2))).await.unwrap();
+    let answer = next_command(&mut board).await;
+    assert_eq!((answer["motor"].as_str(), answer["ref"].as_u64()), (Some("ON"), Some(2)), "{answer}");
+    assert_eq!(app.running.app.metrics.mqtt_sessions_ended(), [("key_changed", 1)].into());
+}
+
+/// The key is checked again before every report and command, not only at CONNECT: a connection
+/// whose key is no longer the device's in the server's key cache, before the session was told
+/// (as for a change on its way), gets no command and has no report applied; it is closed.
+#[tokio::test]
+async fn a_connection_whose_key_went_unseen_gets_no_command_and_has_no_report_applied() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let id = device_id(&t).await;
+    let keys = &app.running.app.device_keys;
+    // The key leaves the cache alone: nothing tells the session.
+    let take_key = || {
+        let mut keys = keys.write().unwrap();
+        let hash = *keys.iter().find(|(_, (device, _))| device.to_string() == id).expect("the device's key").0;
+        (hash, keys.remove(&hash).unwrap())
+    };
+
+    // A change to push (the farmer's Start) finds the key gone: no command, the connection closed.
+    let (mut device, topic) = connected(&app, &t).await;
+    next_command(&mut device).await;
+    let (hash, entry) = take_key();
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let told = told_until_closed(&mut device, "a push with the key gone").await;
+    assert!(told.is_empty(), "{told:?}");
+
+    // A report finds the key gone: not applied (nothing of it recorded; nor is the device the
+    // controller).
+    keys.write().unwrap().insert(hash, entry);
+    let (mut device, _) = connected(&app, &t).await;
+    next_command(&mut device).await;
+    take_key();
+    device.publish(&format!("{topic}/report"), &report(true, Some(1))).await.unwrap();
+    let told = told_until_closed(&mut device, "a report with the key gone").await;
+    assert!(told.is_empty(), "{told:?}");
+    let (_, devices) = t.admin.get("/api/admin/devices").await;
+    assert_eq!((&devices[0]["lastSeenAt"], &devices[0]["controller"]), (&json!(null), &json!(false)), "{devices}");
+    assert_eq!(app.running.app.metrics.mqtt_sessions_ended(), [("key_changed", 2)].into());
+}
+
 #[tokio::test]
 async fn another_devices_topics_disconnect_and_bad_packets_close_only_their_connection() {
     let app = spawn_mqtt_app(|s| s).await;

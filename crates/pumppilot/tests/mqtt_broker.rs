@@ -213,3 +213,64 @@ async fn through_mosquitto_a_signing_device_runs_the_pump_and_a_replay_is_refuse
     let status = t.users[0].status().await;
     assert_ne!(status["device"]["loadShedding"], json!(true), "the replay was not applied: {status}");
 }
+
+/// The next command published to `connection` whose JSON `pick` accepts (others are skipped).
+async fn command_where(connection: &mut Connection, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    loop {
+        let command: serde_json::Value = serde_json::from_slice(&next_message(connection).await).unwrap();
+        if pick(&command) {
+            return command;
+        }
+    }
+}
+
+/// Through a broker PumpPilot cannot close a retired board's connection (the broker holds it,
+/// and the site takes the board out of its password file), but it pushes nothing more to it: a
+/// pump left without a controller would otherwise tell the retired board ON at the next Start.
+#[tokio::test]
+async fn through_mosquitto_a_retired_device_is_pushed_nothing_more() {
+    let Some((binary, dir, port, app)) = server_for_a_broker().await else { return };
+    let t = app.tenant("rahim", 1, 30).await;
+    let (id, key) = (device_id(&t).await, device_key(&t));
+    let spare = t.admin.ok("/api/admin/devices", json!({"name": "spare board"})).await;
+    let (spare_id, spare_key) = (spare["id"].as_str().unwrap(), spare["deviceKey"].as_str().unwrap());
+    let _mosquitto = Broker::start(&binary, dir.path(), port, &[SERVER_LOGIN, (&id, &key), (spare_id, spare_key)]);
+    let addr = format!("127.0.0.1:{port}");
+    until("Mosquitto listening", || std::net::TcpStream::connect(&addr).is_ok()).await;
+    let report = |reference: u32| {
+        serde_json::to_vec(&json!({"loadShedding": false, "ready": true, "relay": false, "ref": reference})).unwrap()
+    };
+    // Both boards report through the broker (the first drives the pump) and hear their answers.
+    let mut retired = Connection::device(&addr, &id, &key).await.expect("connects to Mosquitto");
+    let mut spare = Connection::device(&addr, spare_id, spare_key).await.expect("connects to Mosquitto");
+    for (board, id, reference) in [(&mut retired, id.as_str(), 1), (&mut spare, spare_id, 2)] {
+        // The bridge subscribes once Mosquitto takes its connection: report until answered.
+        let answered = tokio::time::timeout(PATIENCE, async {
+            loop {
+                board.publish(&format!("pumppilot/{id}/report"), &report(reference)).await.unwrap();
+                let answer = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    command_where(board, |c| c["ref"] == json!(reference)),
+                );
+                if answer.await.is_ok() {
+                    return;
+                }
+            }
+        });
+        answered.await.expect("a report answered through the broker");
+    }
+
+    let (status, _) = t.admin.request(reqwest::Method::DELETE, &format!("/api/admin/devices/{id}"), None).await;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    // The pump has no controller now: a Start is pushed ON to the spare, then the Stop OFF, each
+    // after whatever went to the retired board before it.
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    command_where(&mut spare, |c| c["motor"] == json!("ON")).await;
+    t.users[0].ok("/api/motor/stop", json!({})).await;
+    command_where(&mut spare, |c| c["motor"] == json!("OFF")).await;
+    // Mosquitto writes to a connection in order: an answer to a PINGREQ sent now comes after any
+    // command published to the retired board before the spare's OFF.
+    retired.send(pumppilot_sim::mqtt::Packet::PingReq).await.unwrap();
+    let next = tokio::time::timeout(PATIENCE, retired.next()).await.expect("an answer to the ping");
+    assert!(matches!(next, Ok(Some(pumppilot_sim::mqtt::Packet::PingResp))), "nothing to the retired board: {next:?}");
+}

@@ -267,3 +267,38 @@ async fn a_signing_devices_unsigned_or_tampered_report_disconnects_it() {
     let status = t.users[0].status().await;
     assert_ne!(status["device"]["loadShedding"], json!(true), "{status}");
 }
+
+/// A rotated key signs with a new secret, and the device's counters go on above every window the
+/// old key had: each server forgets the device's window when its key changes (so the old key's
+/// secret is not kept either), a counter inside that window is refused for the new key too (the
+/// refusal signed with the new secret, naming where to continue), and the store's floor moves up,
+/// never down.
+#[tokio::test]
+async fn a_rotated_key_signs_with_a_new_secret_and_counts_above_the_old_keys_window() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let old = board(&t).await;
+    let addr = mqtt_addr(&app);
+    let mut device = Connection::device(&addr, &old.id, &old.key).await.expect("connects");
+    next_message(&mut device).await;
+    device.publish(&old.topic("report"), &old.signed_report(5, false, 100)).await.unwrap();
+    old.verified(MqttKind::Command, &next_message(&mut device).await);
+    let floor = counters(&app).await;
+
+    let new = board(&t).await;
+    closed(&mut device, "the old key's connection").await;
+    let mut device = Connection::device(&addr, &new.id, &new.key).await.expect("the new key connects");
+    let first = next_message(&mut device).await;
+    assert!(new.checks(MqttKind::Command, &first) && !old.checks(MqttKind::Command, &first), "the new secret signs");
+    device.publish(&new.topic("report"), &new.signed_report(6, false, 101)).await.unwrap();
+    let (highest, error) = new.verified(MqttKind::Stale, &next_message(&mut device).await);
+    assert_eq!(error["error"]["code"], json!("STALE_COUNTER"));
+    let moved = counters(&app).await;
+    assert!(
+        highest >= floor[0].1 && moved[0].1 > floor[0].1,
+        "above the old window: {highest}, {floor:?} then {moved:?}"
+    );
+    device.publish(&new.topic("report"), &new.signed_report(highest + 1, false, 102)).await.unwrap();
+    let (counter, answer) = new.verified(MqttKind::Command, &next_message(&mut device).await);
+    assert_eq!((counter, answer["ref"].clone()), (highest + 1, json!(102)));
+}

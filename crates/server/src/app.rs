@@ -62,6 +62,8 @@ pub struct App {
     pub streams: crate::routes::StreamSlots,
     /// MQTT CONNECTs per client address (`crate::mqtt`).
     pub mqtt_budget: crate::mqtt::ConnectBudget,
+    /// The devices connected to this server's MQTT listener, a session each (`crate::mqtt`).
+    pub mqtt_connected: Arc<crate::mqtt::Connected>,
     /// The connections served at once, HTTP and MQTT together (`PUMPPILOT_MAX_CONNECTIONS`).
     pub connection_slots: Arc<crate::serve::Slots>,
 }
@@ -100,6 +102,7 @@ impl App {
             metrics: Default::default(),
             streams: crate::routes::StreamSlots::new(max_streams),
             mqtt_budget,
+            mqtt_connected: Default::default(),
             connection_slots,
         });
         app.runtime.start().await?;
@@ -120,10 +123,25 @@ impl App {
         Ok(app)
     }
 
-    /// Reads the device keys, and which devices sign, again (after a gap in the feed).
+    /// Reads the device keys, and which devices sign, again (after a gap in the feed): a device
+    /// whose key changed or that is gone meanwhile is told as [`App::set_device_key`] tells it.
     async fn reload_device_keys(&self) {
         match self.store.device_keys().await {
-            Ok(keys) => *self.device_keys.write().expect("device keys lock") = by_key_hash(keys),
+            Ok(keys) => {
+                let keys = by_key_hash(keys);
+                let changed: Vec<DeviceId> = {
+                    let mut cache = self.device_keys.write().expect("device keys lock");
+                    let before = std::mem::replace(&mut *cache, keys);
+                    before
+                        .iter()
+                        .filter(|(hash, known)| cache.get(*hash) != Some(known))
+                        .map(|(_, (d, _))| *d)
+                        .collect()
+                };
+                for device in changed {
+                    self.key_gone(device);
+                }
+            }
             Err(err) => tracing::warn!(%err, "could not read the device keys again"),
         }
         match self.store.device_counters(None).await {
@@ -132,6 +150,66 @@ impl App {
                 *self.signed_devices.write().expect("signed devices lock") = signed;
             }
             Err(err) => tracing::warn!(%err, "could not read which devices sign again"),
+        }
+    }
+
+    /// The one place this server learns that a device's key changed, for a change made here (the
+    /// owner's rotation or retirement) and one another server made (the store's feed): `key` is
+    /// the device's key hash and tenant now, `None` once the device is retired. The old key stops
+    /// at once: the cache forgets it, then the device's counter window and link secret here are
+    /// forgotten (`CounterWindows::forget`; the floor in the store stays, so its counters stay
+    /// refused) and its MQTT session here is told, which ends it (a report or command of that
+    /// session, and the answer to a request held with the old key, check the key again too).
+    /// Returns the tenant the device had here before, when it had another key (`None`: new to
+    /// this server, or the key it has already, a change made here heard back from the feed).
+    pub fn set_device_key(&self, device: DeviceId, key: Option<([u8; 32], AdminId)>) -> Option<AdminId> {
+        let before = {
+            let mut keys = self.device_keys.write().expect("device keys lock");
+            if let Some((hash, admin)) = key
+                && keys.get(&hash) == Some(&(device, admin))
+            {
+                return None;
+            }
+            let mut before = None;
+            keys.retain(|_, (known, admin)| {
+                let other = *known != device;
+                if !other {
+                    before = Some(*admin);
+                }
+                other
+            });
+            if let Some((hash, admin)) = key {
+                keys.insert(hash, (device, admin));
+            }
+            before
+        };
+        if before.is_some() {
+            self.key_gone(device);
+        }
+        before
+    }
+
+    /// What follows a device's old key leaving the cache ([`App::set_device_key`]).
+    fn key_gone(&self, device: DeviceId) {
+        self.counters.forget(device);
+        self.mqtt_connected.key_changed(device);
+    }
+
+    /// A report of `device` may have been applied after the device was retired (it was on its way
+    /// when the key went, here or at another server): a retired device must not stay the pump's
+    /// controller, or the board that replaces it would be told OFF. Retires it again in the engine
+    /// (which changes nothing unless it is the controller) when no key of it is known here and
+    /// this server holds its tenant (it applied no report of it otherwise).
+    pub async fn release_retired(&self, admin: AdminId, device: DeviceId) {
+        if !self.runtime.holds(admin)
+            || self.device_keys.read().expect("device keys lock").values().any(|(known, _)| *known == device)
+        {
+            return;
+        }
+        let event = pumppilot_engine::Event::RetireDevice { device };
+        let extras = crate::runtime::Extras::default();
+        if let Err(err) = self.runtime.apply(admin, event, extras, |_, _| ()).await {
+            tracing::warn!(%device, %err, "a retired device could not be let go of as the controller");
         }
     }
 
@@ -450,6 +528,7 @@ async fn follow_changes(app: std::sync::Weak<App>, mut changes: tokio::sync::bro
                 if signs {
                     app.signed_devices.write().expect("signed devices lock").insert(id);
                 }
+                let retired = matches!(key, KeyNews::Retired);
                 let (admin, key_hash) = match key {
                     KeyNews::Unchanged => continue,
                     KeyNews::Retired => (None, None),
@@ -467,16 +546,14 @@ async fn follow_changes(app: std::sync::Weak<App>, mut changes: tokio::sync::bro
                         (admin, Some(key_hash))
                     }
                 };
-                let mut keys = app.device_keys.write().expect("device keys lock");
-                let hash = key_hash.as_deref().and_then(|h| <[u8; 32]>::try_from(h).ok());
-                if let (Some(hash), Some(admin)) = (hash, admin)
-                    && keys.get(&hash) == Some(&(id, admin))
-                {
-                    continue; // the key it had (rotated here, say)
-                }
-                keys.retain(|_, (known, _)| *known != id);
-                if let (Some(hash), Some(admin)) = (hash, admin) {
-                    keys.insert(hash, (id, admin));
+                // A key hash that is not 32 bytes long matches no key a device can present.
+                let key = key_hash.as_deref().and_then(|h| <[u8; 32]>::try_from(h).ok()).zip(admin);
+                let before = app.set_device_key(id, key);
+                if let (Some(admin), true) = (before, retired) {
+                    // Retired at another server, which let go of it as the controller: a report
+                    // applied here since (before this news came) must not have made it one again.
+                    let app = std::sync::Arc::clone(&app);
+                    tokio::spawn(async move { app.release_retired(admin, id).await });
                 }
             }
             Change::Session { id } => app.sessions.forget(&[id]),

@@ -16,7 +16,9 @@
 //!   next window. Windows never overlap, on one server or many, and a server that restarts starts
 //!   above every window given before: a captured request is refused everywhere, however late. A
 //!   device keeps its connection to one server; one that moves to another pays one `409` there.
-//! - **Every answer** to a request whose MAC checked is signed, errors included.
+//! - **Every answer** to a request whose MAC checked is signed, errors included. An answer is given
+//!   only while the request's key is still the device's: one held while the key was rotated or the
+//!   device retired (a long-poll) is `401 UNAUTHENTICATED`, as a new request with that key is.
 //! - **Migration.** A device that has never signed a request may still poll with its key alone
 //!   (devices in the field before this change); from its first signed request on, an unsigned one
 //!   is `401 SIGNATURE_REQUIRED`, so a captured key alone no longer works for it.
@@ -179,8 +181,9 @@ impl CounterWindows {
         Ok((window.check(counter).unwrap_or(CounterCheck::Refused { highest: window.highest() }), stored))
     }
 
-    /// Forgets a device (retired, or its key rotated): its counters stay refused, being at or
-    /// below the stored floor, and its next request reserves a new window.
+    /// Forgets a device (retired, or its key rotated: `App::set_device_key`, on every server): its
+    /// counters stay refused, being at or below the stored floor (which only ever goes up, a
+    /// rotation included), and its next request reserves a new window above it.
     pub fn forget(&self, device: DeviceId) {
         self.shard(device).lock().expect("counter windows lock").remove(&device);
     }
@@ -258,11 +261,25 @@ pub struct DeviceLink {
     pub uri: Uri,
     pub body: Bytes,
     pub signer: Option<Signer>,
+    /// The server and the hash of the key the request came with.
+    key: (AppState, [u8; 32]),
 }
 
 impl DeviceLink {
-    /// The answer to send: `result` as a response, signed when the request was.
+    /// The answer to send: `result` as a response, signed when the request was. Unless the
+    /// request's key is no longer the device's (rotated, or the device retired, here or at
+    /// another server, while the request was handled or held as a long-poll): then 401
+    /// `UNAUTHENTICATED`, as for a new request with that key, and whatever it was to say (an ON)
+    /// is never said.
     pub async fn answer(&self, result: impl IntoResponse) -> Response {
+        let (app, key_hash) = &self.key;
+        if app.device_keys.read().expect("device keys lock").get(key_hash) != Some(&(self.device, self.admin)) {
+            tracing::debug!(device = %self.device, "a device's key changed while its request was answered; 401");
+            // The request may have been applied just after the device was retired.
+            let (app, admin, device) = (AppState::clone(app), self.admin, self.device);
+            tokio::spawn(async move { app.release_retired(admin, device).await });
+            return ApiError::unauthenticated().into_response();
+        }
         let response = result.into_response();
         let Some(signer) = &self.signer else { return response };
         match signer.seal_now(response, signer.counter) {
@@ -318,8 +335,9 @@ impl DeviceLink {
             let signer = signer.map_err(IntoResponse::into_response)?;
             (body, signer)
         };
-        let Caller { device, admin, .. } = caller;
-        let Some(signer) = signer else { return Ok(DeviceLink { device, admin, uri, body, signer: None }) };
+        let Caller { device, admin, key_hash, .. } = caller;
+        let key = (AppState::clone(app), key_hash);
+        let Some(signer) = signer else { return Ok(DeviceLink { device, admin, uri, body, signer: None, key }) };
         let counter = signer.counter;
         match accept_counter(app, admin, device, counter).await {
             Ok(CounterCheck::Accepted) => {}
@@ -332,7 +350,7 @@ impl DeviceLink {
             }
             Err(err) => return Err(Box::pin(signer.seal(err.into_response())).await),
         }
-        Ok(DeviceLink { device, admin, uri, body, signer: Some(signer) })
+        Ok(DeviceLink { device, admin, uri, body, signer: Some(signer), key })
     }
 }
 

@@ -12,15 +12,21 @@
 //! command to a device that signs. Commands go out retained, so a device gets the current one from the
 //! broker as it subscribes; then on every change of its `seq`, and once per report, with the
 //! `ref` of the latest report this server handled. An `offline` status ends the device's
-//! session here (no more pushes); its run holds at the lease's end as for any silent device.
+//! session here (no more pushes); its run holds at the lease's end as for any silent device. So
+//! does a new key or the device's retirement: nothing more is pushed to it with the old key's
+//! secret, and a report is taken only while its device has a key (the broker, which keeps the
+//! connection, must be told of the new key or the retirement by the site).
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    time::Duration,
+};
 
 use crate::link::CounterCheck;
 use pumppilot_engine::{AdminId, DeviceId};
 use pumppilot_protocol::{
     PollReport, json,
-    link::{self, Framed, LinkSecret, MqttKind},
+    link::{self, Framed, LinkKey, LinkSecret, MqttKind},
 };
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, watch};
@@ -86,8 +92,11 @@ impl Bridge {
 /// What PumpPilot keeps of a device it heard through the broker.
 struct Heard {
     admin: AdminId,
-    /// The device's link secret (derived from its key).
-    secret: LinkSecret,
+    /// The hash of the device's key when it was last heard: pushes stop once it is no longer its
+    /// key (rotated, or the device retired).
+    key_hash: [u8; 32],
+    /// The device's link secret (derived from its key), keyed.
+    secret: LinkKey,
     /// The counter of the latest signed report accepted (0 before any): its commands carry it.
     counter: u64,
     reference: Option<u32>,
@@ -122,15 +131,21 @@ async fn serve(app: AppState, client: AsyncClient, mut events: EventLoop, mut st
                         }
                         continue;
                     }
-                    let Some((caller, secret)) = known(&app, id, &devices) else {
+                    let Some((caller, key_hash, secret)) = known(&app, id, &devices) else {
                         tracing::debug!(device = %id, "MQTT broker: a report of no device that may use MQTT");
                         continue;
                     };
                     watched.entry(caller.admin).or_insert_with(|| {
                         tokio::spawn(watch_tenant(AppState::clone(&app), caller.admin, changed_tx.clone()))
                     });
-                    let heard = devices.entry(id).or_insert(Heard { admin: caller.admin, secret, counter: 0, reference: None, sent_seq: None, update: None });
-                    heard.secret = secret;
+                    let heard = match devices.entry(id) {
+                        Entry::Occupied(heard) => {
+                            let heard = heard.into_mut();
+                            (heard.key_hash, heard.secret) = (key_hash, secret);
+                            heard
+                        }
+                        Entry::Vacant(slot) => slot.insert(Heard { admin: caller.admin, key_hash, secret, counter: 0, reference: None, sent_seq: None, update: None }),
+                    };
                     let Some((payload, counter)) = read_signed(&app, id, heard, &publish.topic, publish.payload.as_ref()) else {
                         continue;
                     };
@@ -156,6 +171,12 @@ async fn serve(app: AppState, client: AsyncClient, mut events: EventLoop, mut st
                     };
                     heard.reference = reference;
                     match device::report(&app, &caller, report).await {
+                        // The key went while the report was applied: nothing is told, and a
+                        // retired device is let go of as the controller.
+                        Ok(_) if !still_known(&app, id, heard) => {
+                            devices.remove(&id);
+                            Box::pin(app.release_retired(caller.admin, id)).await;
+                        }
                         Ok(reply) => {
                             heard.update.clone_from(&reply.update);
                             publish_command(&app, &client, id, heard, reply);
@@ -181,6 +202,10 @@ async fn serve(app: AppState, client: AsyncClient, mut events: EventLoop, mut st
                 let ids: Vec<DeviceId> = devices.iter().filter(|(_, h)| h.admin == admin).map(|(id, _)| *id).collect();
                 for id in ids {
                     let Some(heard) = devices.get_mut(&id) else { continue };
+                    if !still_known(&app, id, heard) {
+                        devices.remove(&id);
+                        continue;
+                    }
                     let answer = match app.runtime.outage_answer(admin, app.now()).await {
                         Some(off) => off,
                         None => match app.runtime.command(admin, id).await {
@@ -215,14 +240,24 @@ fn topic_parts(topic: &str) -> Option<(DeviceId, &str)> {
     Some((id.parse().ok()?, leaf))
 }
 
-/// The device, its tenant and its link secret, when PumpPilot knows it.
-fn known(app: &AppState, id: DeviceId, devices: &HashMap<DeviceId, Heard>) -> Option<(DeviceCaller, LinkSecret)> {
+/// The device, its tenant, its key's hash and its link secret, when PumpPilot knows it.
+fn known(
+    app: &AppState,
+    id: DeviceId,
+    devices: &HashMap<DeviceId, Heard>,
+) -> Option<(DeviceCaller, [u8; 32], LinkKey)> {
     let keys = app.device_keys.read().expect("device keys lock");
     let (hash, (device, admin)) = keys.iter().find(|(_, (device, _))| *device == id)?;
-    let secret =
-        LinkSecret::parse(&crate::link::secret_for(&app.keyring, *device, hash)).expect("a derived secret parses");
+    let secret = LinkSecret::parse(&crate::link::secret_for(&app.keyring, *device, hash))
+        .expect("a derived secret parses")
+        .keyed();
     let admin = devices.get(&id).map_or(*admin, |heard| heard.admin);
-    Some((DeviceCaller { device: id, admin }, secret))
+    Some((DeviceCaller { device: id, admin }, *hash, secret))
+}
+
+/// True while the key the device was last heard with is still its key.
+fn still_known(app: &AppState, id: DeviceId, heard: &Heard) -> bool {
+    app.device_keys.read().expect("device keys lock").get(&heard.key_hash).is_some_and(|(device, _)| *device == id)
 }
 
 /// The report JSON of a payload and its counter when signed; `None` (logged) for an unsigned

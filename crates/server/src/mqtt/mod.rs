@@ -10,6 +10,10 @@
 //! any of them changed), and in answer to a report unless it would only repeat an OFF the device
 //! has (`PollAnswer::repeats`). The contract is in `docs/DEVICE.md`, "MQTT".
 //!
+//! A device's key is checked at CONNECT and again for every report and command: when the key
+//! changes or the device is retired, here or at another server of the fleet
+//! (`App::set_device_key`), its session ends at once ([`Connected::key_changed`]).
+//!
 //! With an external broker instead (`PUMPPILOT_MQTT_BROKER`, `broker.rs`), PumpPilot is one of its
 //! clients and the broker keeps the devices' connections.
 //!
@@ -30,7 +34,7 @@ use std::{
 pub use broker::{Bridge, BrokerSettings};
 pub use budget::ConnectBudget;
 use pumppilot_engine::DeviceId;
-use pumppilot_protocol::link::{self, LinkSecret, MqttKind};
+use pumppilot_protocol::link::{self, LinkKey, MqttKind};
 use tokio::{
     net::TcpListener,
     sync::{Notify, watch},
@@ -40,7 +44,7 @@ use crate::app::AppState;
 
 /// `json` signed as an MQTT message of `kind` on `topic`: `<counter> <mac-hex>\n` before it (a
 /// command or refusal to a device that signs; `pumppilot_protocol::link`).
-fn signed(secret: &LinkSecret, kind: MqttKind, topic: &str, counter: u64, json: &[u8]) -> Vec<u8> {
+fn signed(secret: &LinkKey, kind: MqttKind, topic: &str, counter: u64, json: &[u8]) -> Vec<u8> {
     let tag = secret.mqtt_tag(kind, topic, counter, json);
     let mut prefix = [0u8; link::MAX_MQTT_PREFIX_BYTES];
     let at = link::write_prefix(counter, &tag, &mut prefix);
@@ -64,7 +68,7 @@ impl Listener {
     pub fn on(app: &AppState, listener: TcpListener) -> anyhow::Result<Listener> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
-        let connected = Arc::new(Connected::default());
+        let connected = Arc::clone(&app.mqtt_connected);
         let task = tokio::spawn(accept(AppState::clone(app), listener, Arc::clone(&connected), stopped));
         Ok(Listener { addr, stop, connected, task })
     }
@@ -83,9 +87,10 @@ impl Listener {
 
 /// The device of each open session: a device that connects again takes over (MQTT's rule for a
 /// client id), so a half-open connection left by a dropped link ends at once. The same signal
-/// ends every session when the server stops.
+/// ends every session when the server stops, and tells a session to check its key again when the
+/// device's key changed ([`Connected::key_changed`]).
 #[derive(Default)]
-struct Connected(Mutex<Sessions>);
+pub struct Connected(Mutex<Sessions>);
 
 #[derive(Default)]
 struct Sessions {
@@ -107,6 +112,21 @@ impl Connected {
             before.notify_one();
         }
         mine
+    }
+
+    /// True while `mine` is the device's session (no other connection of it took over).
+    fn holds(&self, device: DeviceId, mine: &Arc<Notify>) -> bool {
+        let sessions = self.0.lock().expect("sessions lock");
+        sessions.by_device.get(&device).is_some_and(|current| Arc::ptr_eq(current, mine))
+    }
+
+    /// Tells the device's session here, if it has one, that the device's key changed: the session
+    /// checks its key again and ends unless it connected with the device's key now. Called once
+    /// the key cache holds the change, so a session that connects meanwhile finds it there.
+    pub fn key_changed(&self, device: DeviceId) {
+        if let Some(session) = self.0.lock().expect("sessions lock").by_device.get(&device) {
+            session.notify_one();
+        }
     }
 
     /// Forgets the session, unless another one of the device took its place.

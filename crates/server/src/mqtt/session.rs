@@ -3,7 +3,8 @@
 //!
 //! What ends a session, each closing this connection only: the socket closing (a will, the
 //! device gone), silence beyond one and a half keep-alives on the server's clock, a new connection
-//! of the same device, a DISCONNECT,
+//! of the same device, the device's key changed or the device retired (here or at another server
+//! of the fleet: told at once, and checked again before every report and command), a DISCONNECT,
 //! an `offline` status, a malformed packet or one over [`MAX_PACKET`], an unreadable report, an
 //! unsigned report of a device that signs or one whose MAC does not check, a publish or subscription outside the device's own topics, the server shutting down. None does
 //! anything else: the device is silent from its last report on, and the engine holds its run at
@@ -21,7 +22,7 @@ use bytes::{Buf, BytesMut};
 use pumppilot_engine::Timestamp;
 use pumppilot_protocol::{
     PollAnswer, PollReport, json,
-    link::{self, Framed, LinkSecret, MqttKind},
+    link::{self, Framed, LinkKey, MqttKind},
 };
 use rumqttc::mqttbytes::{
     Error as CodecError, QoS,
@@ -74,6 +75,8 @@ enum End {
     Unsigned,
     /// The device connected again.
     TakenOver,
+    /// The key it connected with is no longer the device's: rotated, or the device retired.
+    KeyChanged,
     /// The server stops.
     Shutdown,
 }
@@ -91,6 +94,7 @@ impl End {
             End::Refused => "its report could not be applied",
             End::Unsigned => "a report without a valid signature",
             End::TakenOver => "the device connected again",
+            End::KeyChanged => "its key was rotated or the device retired",
             End::Shutdown => "the server stops",
         }
     }
@@ -107,6 +111,7 @@ impl End {
             End::Refused => "refused",
             End::Unsigned => "unsigned",
             End::TakenOver => "taken_over",
+            End::KeyChanged => "key_changed",
             End::Shutdown => "shutdown",
         }
     }
@@ -274,11 +279,19 @@ pub(super) async fn run(
     // inline, every session's task would keep room for it as long as the device stays.
     let Some(mut session) = Box::pin(connect(&app, &mut wire, peer, &mut stop)).await else { return };
     let taken = connected.enter(session.caller.device);
-    let end = match session.serve(&app, &mut wire, &taken).await {
-        End::TakenOver if connected.stopping() => End::Shutdown,
-        end => end,
+    // The key checked at CONNECT may have changed before the session was entered (and so before
+    // it could be told): checked again now that a change will be told.
+    let end = match session.key_current(&app) {
+        true => session.serve(&app, &mut wire, &connected, &taken).await,
+        false => End::KeyChanged,
     };
     connected.leave(session.caller.device, &taken);
+    if let End::KeyChanged = end {
+        // A report of this connection may have been applied just after the device was retired
+        // (on its way when the key went): it must not leave the retired device the controller.
+        // Boxed: rare, and the runtime's future is large.
+        Box::pin(app.release_retired(session.caller.admin, session.caller.device)).await;
+    }
     app.metrics.mqtt_session_ended(end.label());
     tracing::debug!(
         device = %session.caller.device,
@@ -364,15 +377,11 @@ async fn connect(
         let id = device.to_string();
         (login.username == id && connect.client_id == id).then_some((DeviceCaller { device, admin }, hash))
     });
-    let Some((caller, hash)) = caller else {
+    let Some((caller, key_hash)) = caller else {
         app.mqtt_budget.failed(address, true);
         wire.refuse(ConnectReturnCode::BadUserNamePassword).await;
         return None;
     };
-    // The link secret (derived, never stored): a device that signs has its reports checked and
-    // its commands signed with it.
-    let secret = LinkSecret::parse(&crate::link::secret_for(&app.keyring, caller.device, &hash))
-        .expect("a derived secret parses");
     wire.send(connack(ConnectReturnCode::Success)).await.ok()?;
     let keep_alive = match connect.keep_alive {
         0 => MAX_KEEP_ALIVE_S,
@@ -381,7 +390,7 @@ async fn connect(
     Some(Session {
         command_topic: format!("pumppilot/{}/command", caller.device),
         caller,
-        secret,
+        key_hash,
         counter: 0,
         subscribed: false,
         reference: None,
@@ -399,8 +408,10 @@ fn connack(code: ConnectReturnCode) -> Packet {
 /// What the server keeps of one connected device.
 struct Session {
     caller: DeviceCaller,
-    /// The device's link secret.
-    secret: LinkSecret,
+    /// The hash of the key the device connected with: the session lasts while it is the device's,
+    /// and a device that signs has its reports checked and its commands signed with the link
+    /// secret of this key (`Session::link_key`).
+    key_hash: [u8; 32],
     /// The counter of the latest signed report accepted on this connection (0 before any): the
     /// commands carry it.
     counter: u64,
@@ -431,8 +442,8 @@ struct Published {
 
 impl Session {
     /// Serves the device until its session ends; `taken` is notified when another connection
-    /// of the device takes over or the server stops.
-    async fn serve(&mut self, app: &AppState, wire: &mut Wire, taken: &Notify) -> End {
+    /// of the device takes over, the server stops, or the device's key changed.
+    async fn serve(&mut self, app: &AppState, wire: &mut Wire, connected: &Connected, taken: &Arc<Notify>) -> End {
         let mut changes = app.runtime.subscribe(self.caller.admin);
         changes.borrow_and_update();
         let mut silence = app.settings.clock.sleep_until(self.heard + self.silent_after);
@@ -442,7 +453,18 @@ impl Session {
             // read before the silence is looked at, so a device is never silent while it talks.
             tokio::select! {
                 biased;
-                () = taken.notified() => return End::TakenOver,
+                () = taken.notified() => {
+                    if connected.stopping() {
+                        return End::Shutdown;
+                    }
+                    if !self.key_current(app) {
+                        return End::KeyChanged;
+                    }
+                    if !connected.holds(self.caller.device, taken) {
+                        return End::TakenOver;
+                    }
+                    // Told of a key this connection does not use (it connected with the new one).
+                }
                 packet = wire.next() => {
                     let packet = match packet {
                         Ok(packet) => packet,
@@ -532,6 +554,10 @@ impl Session {
             return Err(End::Trespass);
         }
         let device = self.caller.device;
+        // A report is applied only with the device's key (the session is ending if it changed).
+        if !self.key_current(app) {
+            return Err(End::KeyChanged);
+        }
         let (payload, counter) = match link::unframe(publish.payload.as_ref()) {
             Framed::Plain(payload) if !self.signs(app) => (payload, None),
             Framed::Plain(_) => {
@@ -539,7 +565,8 @@ impl Session {
                 return Err(End::Unsigned);
             }
             Framed::Signed { counter, tag, body } => {
-                if counter == 0 || !self.secret.check_mqtt(MqttKind::Report, &publish.topic, counter, body, &tag) {
+                if counter == 0 || !self.link_key(app).check_mqtt(MqttKind::Report, &publish.topic, counter, body, &tag)
+                {
                     tracing::warn!(%device, "MQTT: a report whose MAC does not check; disconnected");
                     return Err(End::Unsigned);
                 }
@@ -570,7 +597,7 @@ impl Session {
                     }});
                     let body = serde_json::to_vec(&refusal).map_err(|_| End::Malformed("cannot encode"))?;
                     let topic = self.command_topic.clone();
-                    let payload = signed(&self.secret, MqttKind::Stale, &topic, highest, &body);
+                    let payload = signed(&self.link_key(app), MqttKind::Stale, &topic, highest, &body);
                     return wire.send(Packet::Publish(Publish::new(topic, QoS::AtMostOnce, payload))).await;
                 }
                 Err(err) => return Err(refused(device, "its report's counter could not be checked", &err)),
@@ -618,15 +645,33 @@ impl Session {
     }
 
     /// Publishes a command; to a device that signs, signed with the counter of the report it
-    /// answers (0 before any on this connection).
+    /// answers (0 before any on this connection). Never with a key that is no longer the
+    /// device's: one that went while a report was applied or a change pushed ends the session
+    /// instead (whose end undoes what that report may have made of a retired device).
     async fn send(&mut self, app: &AppState, wire: &mut Wire, reply: Reply) -> Result<(), End> {
+        if !self.key_current(app) {
+            return Err(End::KeyChanged);
+        }
         let mut payload = reply.to_json().map_err(|_| End::Malformed("cannot encode"))?;
         self.published = Some(Published { answer: reply.answer, named_a_report: reply.reference.is_some() });
         let topic = self.command_topic.clone();
         if self.signs(app) {
-            payload = signed(&self.secret, MqttKind::Command, &topic, self.counter, &payload);
+            payload = signed(&self.link_key(app), MqttKind::Command, &topic, self.counter, &payload);
         }
         wire.send(Packet::Publish(Publish::new(topic, QoS::AtMostOnce, payload))).await
+    }
+
+    /// True while the key the device connected with is still its key (one lookup in the key cache,
+    /// which a rotation or retirement, here or at another server, changes first).
+    fn key_current(&self, app: &AppState) -> bool {
+        let keys = app.device_keys.read().expect("device keys lock");
+        keys.get(&self.key_hash) == Some(&(self.caller.device, self.caller.admin))
+    }
+
+    /// The link secret of the key the device connected with, keyed (derived once, then kept with
+    /// the device's counter window: `CounterWindows::secret`).
+    fn link_key(&self, app: &AppState) -> LinkKey {
+        app.counters.secret(&app.keyring, self.caller.device, &self.key_hash)
     }
 
     /// True once the device has signed a message (over HTTP or MQTT, on any server of the
@@ -657,7 +702,10 @@ mod tests {
     /// signal. 928 bytes here (1,232 before those two), 1,407 B a task under heaptrack before.
     /// The session keeps the last command it published whole (40 bytes, 16 when it kept only its
     /// `seq`), so that an unchanged OFF is told once: 24 bytes a device to spare a packet every
-    /// report.
+    /// report. It keeps the hash of the key it connected with (32 bytes), checked before every
+    /// report and command, in place of the link secret (which the counter windows keep keyed for
+    /// a device that signs): 192 bytes, and 936 for the future (`serve` also asks the registry
+    /// whether a signal was a takeover).
     #[test]
     fn a_connected_device_keeps_a_small_task() {
         let task = size5(run);

@@ -649,11 +649,9 @@ async fn rotate_device_key(
     let entry = audit(&app, &admin, "device.rotate-key", device.id.to_string(), device.name.clone());
     let rotation = AuditedWrite::SetDeviceKey { admin: device.admin_id, device: device.id, key_hash: hash.to_vec() };
     app.store.write_audited(&rotation, &entry).await?;
-    {
-        let mut keys = app.device_keys.write().expect("device keys lock");
-        keys.retain(|_, (known, _)| *known != device.id);
-        keys.insert(hash, (device.id, device.admin_id));
-    }
+    // The old key stops here at once, over MQTT too (its connection is closed) and for a long-poll
+    // held with it; the other servers of a fleet hear of it from the store's feed, and do the same.
+    app.set_device_key(device.id, Some((hash, device.admin_id)));
     let link_secret = link::secret_for(&app.keyring, device.id, &hash);
     Ok(Json(DeviceCreatedView {
         id: device.id.to_string(),
@@ -733,8 +731,9 @@ async fn retire_device(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let device = tenant_device(&app, &admin, &id).await?;
-    // The key stops first: from here on the device cannot poll, whatever happens next.
-    app.device_keys.write().expect("device keys lock").retain(|_, (known, _)| *known != device.id);
+    // The key stops first: from here on the device cannot poll, whatever happens next, and its
+    // MQTT session here ends (a report of it still on its way undoes itself: `release_retired`).
+    app.set_device_key(device.id, None);
     let extras = Extras::audit(audit(&app, &admin, "device.retire", device.id.to_string(), device.name.clone()));
     let (_done, ()) =
         app.runtime.apply(admin.scope.admin(), Event::RetireDevice { device: device.id }, extras, |_, _| ()).await?;
