@@ -214,7 +214,9 @@ pub async fn card_task(stack: Stack<'static>, server: &'static Server, reader: R
             let Some(len) = read_card(&mut rc, &mut uid) else { continue };
             let Some(card) = with_controller(|controller| controller.card(now(), &uid[..len])) else { continue };
             println!("card {}", card.as_str());
-            let mut body = [0u8; 48];
+            // Made once for the tap: every attempt below sends the same tap id, so the server acts
+            // on the tap once however many of them reach it, and whenever.
+            let mut body = [0u8; 64];
             let Ok(body_len) = json::encode_card_tap(&card.tap(), &mut body) else { continue };
             let first = Instant::now();
             let feedback = loop {

@@ -34,10 +34,25 @@ impl CardUid {
         // Only ASCII hex digits were written, so this cannot fail.
         core::str::from_utf8(&self.hex[..usize::from(self.len)]).unwrap_or("")
     }
+}
 
-    /// The body of `POST /api/esp32/rfid` for this card.
+/// One tap of a card: its UID and the tap's id ([`CardTap::tap`]), which every retry of this tap
+/// sends again (the body is made once) and the next tap does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tap {
+    pub card: CardUid,
+    pub id: u32,
+}
+
+impl Tap {
+    /// The card's upper-case hex, e.g. `"04A1B2C3"`.
+    pub fn as_str(&self) -> &str {
+        self.card.as_str()
+    }
+
+    /// The body of `POST /api/esp32/rfid` for this tap, the same for each of its retries.
     pub fn tap(&self) -> CardTap<'_> {
-        CardTap { uid: self.as_str() }
+        CardTap { uid: self.as_str(), tap: Some(self.id) }
     }
 }
 

@@ -31,7 +31,7 @@ pub mod setup;
 pub mod status;
 mod update;
 
-pub use card::{CardFeedback, CardUid, MAX_UID_BYTES, MIN_UID_BYTES};
+pub use card::{CardFeedback, CardUid, MAX_UID_BYTES, MIN_UID_BYTES, Tap};
 pub use input::DEBOUNCE_SAMPLES;
 /// The wire types, re-exported so a caller of this crate needs no second dependency.
 pub use pumppilot_protocol as protocol;
@@ -123,7 +123,9 @@ pub struct Settings {
     /// Longest a plain request may take (a long-poll adds its wait); while the relay runs on a
     /// lease, never more than half of what is left of it ([`Controller::request_timeout_ms`]).
     pub request_timeout_ms: u32,
-    /// The same card seen again within this time of its last sighting is the same tap.
+    /// The same card seen again within this time of its last sighting is the same tap: a card
+    /// that slips off the reader and back, or is tapped twice in a hurry, starts a run and does
+    /// not stop it at once (a stop then waits out the motor's minimum off time to start again).
     pub card_repeat_ms: u32,
     /// Ask the server to hold each answer until the command changes ([`Controller::long_poll`]).
     pub long_poll: bool,
@@ -147,7 +149,7 @@ impl Settings {
         retry_max_ms: 60_000,
         max_lease_ms: 60_000,
         request_timeout_ms: 10_000,
-        card_repeat_ms: 1_000,
+        card_repeat_ms: 2_000,
         long_poll: true,
         firmware: None,
     };
@@ -435,6 +437,8 @@ pub struct Controller {
     epoch: u32,
     reported: Option<Reported>,
     last_card: Option<(CardUid, Millis)>,
+    /// The id of the last card tap ([`Tap`]); the next tap takes the next number.
+    tap_id: u32,
     /// The relay as last driven ([`Controller::drive`]).
     closed: bool,
     /// When the relay was last driven closed, or last driven open (boot counts as opening).
@@ -479,6 +483,7 @@ impl Controller {
             epoch: 0,
             reported: None,
             last_card: None,
+            tap_id: 0,
             closed: false,
             switched_at: Millis(0),
             starts: Starts::NONE,
@@ -507,9 +512,13 @@ impl Controller {
     /// random point, no request of this boot is one of an earlier boot's, so no answer captured
     /// then checks now. The server refuses a counter at or below the highest it has taken, naming
     /// it, and the board goes on above it (as after any reboot); 48 bits leave the counter room
-    /// for as many boots as a board will ever have. Without it, the counter starts at 0.
+    /// for as many boots as a board will ever have. Without it, the counter starts at 0 (and card
+    /// taps are numbered from 1).
     pub fn set_first_counter(&mut self, random: u64) {
         self.counter = random & FIRST_COUNTER_MASK;
+        // This boot's card taps are numbered from a random point too (the draw's upper bits): the
+        // server acts once per tap id, and a tap after a reboot must not name a tap it remembers.
+        self.tap_id = (random >> 32) as u32;
     }
 
     /// True when the device has a link secret.
@@ -1030,10 +1039,12 @@ impl Controller {
         capped.max(1)
     }
 
-    /// A card seen by the reader at `now`. Returns the UID to send (`POST /api/esp32/rfid`), or
-    /// `None` when the UID has an impossible length or it is the same card as the last one seen
-    /// within `card_repeat_ms` (a card held to the reader is one tap, however long it stays).
-    pub fn card(&mut self, now: Millis, uid: &[u8]) -> Option<CardUid> {
+    /// A card seen by the reader at `now`. Returns the tap to send (`POST /api/esp32/rfid`,
+    /// [`Tap::tap`]: its body, made once and sent again as is by each retry, so every attempt of
+    /// it names the same tap id), or `None` when the UID has an impossible length or it is the
+    /// same card as the last one seen within `card_repeat_ms` (a card held to the reader is one
+    /// tap, however long it stays). Each tap takes the next id.
+    pub fn card(&mut self, now: Millis, uid: &[u8]) -> Option<Tap> {
         self.observe(now);
         let card = CardUid::from_bytes(uid)?;
         let repeat = match self.last_card {
@@ -1043,7 +1054,11 @@ impl Controller {
             None => false,
         };
         self.last_card = Some((card, now));
-        (!repeat).then_some(card)
+        if repeat {
+            return None;
+        }
+        self.tap_id = self.tap_id.wrapping_add(1);
+        Some(Tap { card, id: self.tap_id })
     }
 
     /// The feedback for the body of an HTTP 200 answer to a card tap. For a failed request

@@ -528,8 +528,11 @@ mod tests {
     #[test]
     fn card_tap_and_answer() {
         let mut buf = [0u8; 64];
-        let n = encode_card_tap(&CardTap { uid: "04A1B2C3" }, &mut buf).unwrap();
+        let n = encode_card_tap(&CardTap { uid: "04A1B2C3", tap: None }, &mut buf).unwrap();
         assert_eq!(&buf[..n], br#"{"uid":"04A1B2C3"}"#);
+        // The longest tap fits the firmware's buffer (`firmware/src/rfid.rs`, 64 bytes).
+        let n = encode_card_tap(&CardTap { uid: "DEADBEEF010203040506", tap: Some(u32::MAX) }, &mut buf).unwrap();
+        assert_eq!(&buf[..n], br#"{"uid":"DEADBEEF010203040506","tap":4294967295}"#);
         let answer = br#"{"action":"QUEUED","entry":{"id":"e1","userName":"Ra\"him","status":"WAITING","position":2,"holdReason":null,"startedAt":null}}"#;
         assert_eq!(decode_card_answer(answer).unwrap().action, CardAction::Queued);
         assert_eq!(decode_card_answer(br#"{"action":"DENIED"}"#).unwrap().action, CardAction::Denied);

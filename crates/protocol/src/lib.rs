@@ -264,6 +264,11 @@ pub struct CardTap<'a> {
     /// The card's UID as upper-case hex, 4 to 10 bytes (8 to 20 characters), e.g. `"04A1B2C3"`.
     #[serde(borrow)]
     pub uid: &'a str,
+    /// The tap's id: one number for one tap, the same in each of its retries, another for the
+    /// next tap (the controller counts them from a random point at each boot). The server acts on
+    /// a tap once per id, however late a copy of it comes. Older firmware sends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap: Option<u32>,
 }
 
 /// What the server did with a card.

@@ -243,3 +243,113 @@ async fn a_replay_stays_refused_after_the_server_restarts() {
     assert_eq!(board.raw("/api/esp32/poll", REPORT, None, None).await.code(), "SIGNATURE_REQUIRED");
     board.poll_ok(floor + 1, REPORT).await;
 }
+
+const READY: &[u8] = br#"{"loadShedding":false,"ready":true,"relay":false}"#;
+const RUNNING: &[u8] = br#"{"loadShedding":false,"ready":true,"relay":true}"#;
+const SHED: &[u8] = br#"{"loadShedding":true,"ready":true,"relay":false,"relayOff":"LOAD_SHEDDING"}"#;
+
+/// A tenant with one farmer (30 minutes, card 04A1B2C3) and its board, signing.
+async fn signing_tenant(app: &common::TestApp) -> (common::Tenant, Board) {
+    let t = app.tenant("karim", 1, 30).await;
+    let id = device_view(&t.admin).await["id"].as_str().unwrap().to_owned();
+    let rotated = t.admin.ok(&format!("/api/admin/devices/{id}/rotate-key"), json!({})).await;
+    t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
+    (t, Board::from_created(app, &rotated))
+}
+
+impl Board {
+    /// A signed card tap that must be answered 200: its action and reason.
+    async fn tap(&self, counter: u64, body: &[u8]) -> Value {
+        let (answer, tag) = self.signed("/api/esp32/rfid", counter, body).await;
+        assert_eq!(answer.status, StatusCode::OK, "tap {counter}: {}", answer.json());
+        assert_eq!(answer.verified(&self.secret, &tag), Some(counter));
+        answer.json()
+    }
+}
+
+/// The reviewer's finding f2: someone on the network cuts a tap's first attempt and keeps it; the
+/// retry starts the run, the farmer stops it, and the copy delivered seconds later must not start
+/// it again (for a board that names its taps, and for older firmware that does not).
+#[tokio::test]
+async fn a_withheld_card_tap_delivered_after_its_retry_and_a_stop_changes_nothing() {
+    for body in [&br#"{"uid":"04A1B2C3","tap":7}"#[..], br#"{"uid":"04A1B2C3"}"#] {
+        let app = spawn_app().await;
+        let (t, board) = signing_tenant(&app).await;
+        board.poll_ok(5000, READY).await;
+        // 5001 is the first attempt, held back; 5002 the board's retry of the same tap.
+        assert_eq!(board.tap(5002, body).await["action"], "STARTED");
+        assert_eq!(board.poll_ok(5003, READY).await["motor"], "ON");
+        t.users[0].ok("/api/motor/stop", json!({})).await;
+        assert_eq!(board.poll_ok(5004, RUNNING).await["motor"], "OFF");
+        app.clock.advance(std::time::Duration::from_secs(3));
+
+        let late = board.tap(5001, body).await;
+        if body.ends_with(b"7}") {
+            assert_eq!(late["action"], "STARTED", "the tap's first answer again, acted on once");
+        } else {
+            assert_eq!((late["action"].as_str(), late["reason"].as_str()), (Some("DENIED"), Some("STALE_TAP")));
+        }
+        let polled = board.poll_ok(5005, READY).await;
+        assert_eq!((polled["motor"].as_str(), polled["state"].as_str()), (Some("OFF"), Some("IDLE")), "{polled}");
+        assert_eq!(t.users[0].status().await["me"]["state"], "IDLE", "the farmer stays stopped");
+    }
+}
+
+/// A tap retried with its id long after the 2 s of a tap without one gets its first answer; a
+/// new tap (another id) is acted on; a tap without an id keeps the rule of older firmware.
+#[tokio::test]
+async fn a_tap_is_acted_on_once_per_id_however_late_its_retry_comes() {
+    let app = spawn_app().await;
+    let (t, board) = signing_tenant(&app).await;
+    board.poll_ok(100, READY).await;
+    let started = board.tap(101, br#"{"uid":"04A1B2C3","tap":41}"#).await;
+    assert_eq!(started["action"], "STARTED");
+    app.clock.advance(std::time::Duration::from_secs(5));
+    let retried = board.tap(102, br#"{"uid":"04A1B2C3","tap":41}"#).await;
+    assert_eq!(retried, started, "the first answer, 5 s later");
+    assert_eq!(t.users[0].status().await["me"]["entry"]["id"], started["entry"]["id"], "the run goes on");
+    // The next tap of the same card (another id) stops the run, and is repeated as such in turn.
+    assert_eq!(board.tap(103, br#"{"uid":"04A1B2C3","tap":42}"#).await["action"], "STOPPED");
+    assert_eq!(board.tap(104, br#"{"uid":"04A1B2C3","tap":42}"#).await["action"], "STOPPED");
+    assert_eq!(t.users[0].status().await["me"]["state"], "IDLE");
+
+    // Older firmware: the same card within 2 s gets the first answer, later it is a new tap.
+    let again = board.tap(105, br#"{"uid":"04A1B2C3"}"#).await;
+    assert_eq!(again["action"], "STARTED");
+    app.clock.advance(std::time::Duration::from_millis(1_999));
+    assert_eq!(board.tap(106, br#"{"uid":"04A1B2C3"}"#).await, again);
+    app.clock.advance(std::time::Duration::from_millis(1));
+    assert_eq!(board.tap(107, br#"{"uid":"04A1B2C3"}"#).await["action"], "STOPPED");
+}
+
+/// The reviewer's finding f2b: a poll saying "grid up", held back while the pump ran and
+/// delivered during load shedding, must not turn the hold back into a charged run.
+#[tokio::test]
+async fn a_withheld_grid_up_poll_delivered_during_load_shedding_changes_nothing() {
+    let app = spawn_app().await;
+    let (t, board) = signing_tenant(&app).await;
+    board.poll_ok(7000, READY).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    assert_eq!(board.poll_ok(7001, RUNNING).await["state"], "RUNNING");
+    // 7002 ("grid up, relay closed") is held back; the grid goes down.
+    let mut shed = Value::Null;
+    for counter in 7003..7020 {
+        shed = board.poll_ok(counter, SHED).await;
+    }
+    assert_eq!((shed["state"].as_str(), shed["holdReason"].as_str()), (Some("HOLD"), Some("LOAD_SHEDDING")));
+    let before = device_view(&t.admin).await;
+
+    let late = board.poll_ok(7002, RUNNING).await;
+    assert_eq!((late["motor"].as_str(), late["state"].as_str()), (Some("OFF"), Some("HOLD")), "{late}");
+    let status = t.users[0].status().await;
+    assert_eq!(status["me"]["state"], "HOLD", "no charged run: {status}");
+    let after = device_view(&t.admin).await;
+    assert_eq!(
+        (after["loadShedding"].clone(), after["lastSeenAt"].clone()),
+        (before["loadShedding"].clone(), before["lastSeenAt"].clone()),
+        "its inputs are not applied"
+    );
+    app.clock.advance(std::time::Duration::from_secs(4));
+    assert_eq!(t.users[0].status().await["me"]["state"], "HOLD");
+    assert_eq!(board.poll_ok(7020, SHED).await["holdReason"], "LOAD_SHEDDING");
+}

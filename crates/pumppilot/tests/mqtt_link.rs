@@ -51,6 +51,11 @@ impl Board {
         signed_report(&self.secret, &self.topic("report"), counter, &body)
     }
 
+    /// A report payload with `body` (the report JSON), signed with `counter`.
+    fn signed_body(&self, counter: u64, body: &Value) -> Vec<u8> {
+        signed_report(&self.secret, &self.topic("report"), counter, &serde_json::to_vec(body).unwrap())
+    }
+
     /// True when `payload` is signed as `kind` on the command topic with this device's secret.
     fn checks(&self, kind: MqttKind, payload: &[u8]) -> bool {
         match link::unframe(payload) {
@@ -194,6 +199,52 @@ async fn a_replayed_report_is_refused_with_a_signed_message_and_changes_nothing(
     replay.publish(&board.topic("report"), &board.signed_report(7, true, 102)).await.unwrap();
     let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut replay).await);
     assert_eq!((counter, answer["ref"].clone()), (7, json!(102)));
+}
+
+/// The reviewer's finding f2b over MQTT: a report saying "grid up, relay closed", held back while
+/// the pump ran and delivered during load shedding, is accepted as a counter but changes nothing:
+/// the hold stays (no charged run), and what is published names the newest report.
+#[tokio::test]
+async fn a_withheld_grid_up_report_delivered_during_load_shedding_changes_nothing() {
+    let app = spawn_mqtt_app(|s| s).await;
+    let t = app.tenant("rahim", 1, 30).await;
+    let board = board(&t).await;
+    let mut device = Connection::device(&mqtt_addr(&app), &board.id, &board.key).await.expect("connects");
+    next_message(&mut device).await;
+    device.publish(&board.topic("report"), &board.signed_report(5, false, 100)).await.unwrap();
+    board.verified(MqttKind::Command, &next_message(&mut device).await);
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    board.verified(MqttKind::Command, &next_message(&mut device).await);
+    device.publish(&board.topic("report"), &board.signed_report(6, true, 101)).await.unwrap();
+    let (_, answer) = board.verified(MqttKind::Command, &next_message(&mut device).await);
+    assert_eq!(answer["state"], json!("RUNNING"));
+    // Report 7 (grid up, relay closed) is held back; the grid goes down.
+    let withheld = board.signed_report(7, true, 102);
+    let shed = json!({"loadShedding": true, "ready": true, "relay": false, "relayOff": "LOAD_SHEDDING", "ref": 103});
+    device.publish(&board.topic("report"), &board.signed_body(8, &shed)).await.unwrap();
+    let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut device).await);
+    assert_eq!(
+        (counter, answer["state"].clone(), answer["holdReason"].clone()),
+        (8, json!("HOLD"), json!("LOAD_SHEDDING"))
+    );
+
+    device.publish(&board.topic("report"), &withheld).await.unwrap();
+    let (counter, answer) = board.verified(MqttKind::Command, &next_message(&mut device).await);
+    assert_eq!(
+        (counter, answer["ref"].clone(), answer["motor"].clone(), answer["state"].clone()),
+        (8, json!(103), json!("OFF"), json!("HOLD")),
+        "the current command, naming the newest report"
+    );
+    let status = t.users[0].status().await;
+    assert_eq!(status["me"]["state"], json!("HOLD"), "no charged run: {status}");
+    assert_eq!(
+        (status["device"]["loadShedding"].clone(), status["device"]["relay"].clone()),
+        (json!(true), json!(false))
+    );
+    // The counter was used up all the same: the same copy again is refused.
+    device.publish(&board.topic("report"), &withheld).await.unwrap();
+    let (highest, _) = board.verified(MqttKind::Stale, &next_message(&mut device).await);
+    assert_eq!(highest, 8);
 }
 
 /// A refused counter counts on the device as a failed report, so the next report it gets

@@ -16,6 +16,10 @@
 //!   next window. Windows never overlap, on one server or many, and a server that restarts starts
 //!   above every window given before: a captured request is refused everywhere, however late. A
 //!   device keeps its connection to one server; one that moves to another pays one `409` there.
+//! - **Older than one acted on.** A signed report or card tap whose counter is below the newest
+//!   of its kind this server acted on for the device is accepted as a counter but changes nothing
+//!   ([`CounterWindows::newest`]): a copy held back and delivered later does not undo what came
+//!   after it.
 //! - **Every answer** to a request whose MAC checked is signed, errors included. An answer is given
 //!   only while the request's key is still the device's: one held while the key was rotated or the
 //!   device retired (a long-poll) is `401 UNAUTHENTICATED`, as a new request with that key is.
@@ -99,6 +103,18 @@ struct Held {
     /// The device is known to sign (in `App::signed_devices`, which then never loses it: the
     /// store lists every device with a reserved window): its accepted counters need not look.
     signing_noted: bool,
+    /// The counter of the newest report and of the newest card tap of the device acted on here
+    /// (0: none yet), by [`Acted`].
+    newest: [u64; 2],
+}
+
+/// What a device's signed message asks the server to act on: its report's inputs (an HTTP poll,
+/// an MQTT report), or a card tap. Each kind has its own newest counter ([`CounterWindows::newest`]):
+/// a tap and a poll sent at once on two connections may arrive in either order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acted {
+    Report = 0,
+    Tap = 1,
 }
 
 type Shard = std::sync::Mutex<std::collections::HashMap<DeviceId, Held, crate::keys::Ids>>;
@@ -179,6 +195,23 @@ impl CounterWindows {
             slot => slot.insert(Window { reserved, seen: LinkCounters::default() }),
         };
         Ok((window.check(counter).unwrap_or(CounterCheck::Refused { highest: window.highest() }), stored))
+    }
+
+    /// True when a device's message of this kind, its `counter` accepted already, is the newest of
+    /// its kind on this server, which then acts on it; false when one with a higher counter was
+    /// acted on here already. A copy held back by someone on the network and delivered later
+    /// (inside the window of [`LinkCounters::WINDOW`] counters, so accepted) is then older than
+    /// the retry or the next poll that went through, and changes nothing: a report's inputs are
+    /// not applied, a tap is not acted on. Kept by the server whose window holds the counter; on
+    /// another server that counter is at or below the stored floor, refused before it gets here.
+    pub fn newest(&self, device: DeviceId, kind: Acted, counter: u64) -> bool {
+        let mut shard = self.shard(device).lock().expect("counter windows lock");
+        let newest = &mut shard.entry(device).or_default().newest[kind as usize];
+        if counter < *newest {
+            return false;
+        }
+        *newest = counter;
+        true
     }
 
     /// Forgets a device (retired, or its key rotated: `App::set_device_key`, on every server): its
@@ -266,6 +299,11 @@ pub struct DeviceLink {
 }
 
 impl DeviceLink {
+    /// The request's counter, accepted once, when it was signed.
+    pub fn counter(&self) -> Option<u64> {
+        self.signer.as_ref().map(|signer| signer.counter)
+    }
+
     /// The answer to send: `result` as a response, signed when the request was. Unless the
     /// request's key is no longer the device's (rotated, or the device retired, here or at
     /// another server, while the request was handled or held as a long-poll): then 401

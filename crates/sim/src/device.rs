@@ -713,7 +713,7 @@ impl Device {
         for uid in held {
             if let Some(card) = self.controller.card(now, &uid) {
                 let uid = card.as_str().to_owned();
-                let body = tap_body(&uid);
+                let body = tap_body(&card);
                 let signature = self.controller.sign("POST", protocol::CARD_PATH, &body);
                 let request = self.request(protocol::CARD_PATH, body, signature, CARD_REQUEST_TIMEOUT);
                 let network = inputs.network;
@@ -1003,9 +1003,10 @@ fn begin(key: Option<[u8; 32]>, version: &str, body: &[u8]) -> Result<Update, St
 /// A card tap's UID, its signature, and the answer (`None`: no answer).
 type TapAnswer = (String, Option<Signature>, Option<Answered>);
 
-fn tap_body(uid: &str) -> Vec<u8> {
+/// The body of a card tap (its id with it), made once for the tap.
+fn tap_body(tap: &pumppilot_controller::Tap) -> Vec<u8> {
     let mut buf = [0u8; 64];
-    match json::encode_card_tap(&protocol::CardTap { uid }, &mut buf) {
+    match json::encode_card_tap(&tap.tap(), &mut buf) {
         Ok(len) => buf[..len].to_vec(),
         Err(_) => Vec::new(),
     }

@@ -747,7 +747,8 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Claims a tap of card `uid` at a tenant's pump at `now`, so that one server acts on it: a tap
-    /// of the same card claimed within `window_ms` before is a [`TapClaim::Repeat`]. A store of one
+    /// of the same card claimed within `window_ms` before is a [`TapClaim::Repeat`]. `uid` is any
+    /// text naming the tap (a tap that names its id is claimed as `{device}#{id}`, for longer). A store of one
     /// process need not (its server remembers taps in memory): this default always says `Act`.
     async fn claim_tap(&self, _admin: AdminId, _uid: &str, _now: Timestamp, _window_ms: i64) -> StoreResult<TapClaim> {
         Ok(TapClaim::Act)

@@ -114,9 +114,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Retires a device: its key stops at once (a connection made with it over MQTT is closed, on every
-         *     server of a fleet) and it is gone from the list. If it drove the motor, the run holds
-         *     (DEVICE_OFFLINE) until another device of the pump polls and takes over.
+         * Retires a device: its key stops at once and it is gone from the list. If it drove the motor,
+         *     the run holds (DEVICE_OFFLINE) until another device of the pump polls and takes over.
          */
         delete: operations["retire_device"];
         options?: never;
@@ -153,10 +152,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /**
-         * Gives a device a new key and link secret, shown in this answer only; the old key stops working at once,
-         *     over MQTT too: a connection made with it is closed, on every server of a fleet.
-         */
+        /** Gives a device a new key and link secret, shown in this answer only; the old key stops working at once. */
         post: operations["rotate_device_key"];
         delete?: never;
         options?: never;
@@ -760,10 +756,14 @@ export interface paths {
         put?: never;
         /**
          * A card held to a device's reader (device key auth): starts the holder's run (or queues them;
-         *     a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
-         *     [`RecentTaps::WINDOW_MS`] gets the first answer again, and one that comes while the first is
-         *     still acted on waits for its answer, so a retried request never undoes a tap (denials are not
-         *     repeated: they changed nothing, and the next tap is decided afresh).
+         *     a farmer already waiting keeps their place), or stops it when it is the active run. A tap is
+         *     acted on once: one that names its id (`tap`, the same in each retry of one tap) gets the first
+         *     answer again for the same id however late it comes (the last [`RecentTaps::IDS`] taps of each
+         *     device); one without (older firmware) gets the first answer of the same card at the same pump
+         *     within [`RecentTaps::WINDOW_MS`] (denials are not repeated then: they changed nothing, and the
+         *     next tap is decided afresh). A retry that comes while the first is still acted on waits for its
+         *     answer. A signed tap older than one of the device acted on here (a copy held back and delivered
+         *     later) is `DENIED` as `STALE_TAP` and changes nothing.
          */
         post: operations["tap"];
         delete?: never;
@@ -1987,6 +1987,17 @@ export interface components {
             device: components["schemas"]["DeviceStateView"];
             me: components["schemas"]["MeView"];
             motor: components["schemas"]["MotorView"];
+        };
+        /** @description The body of `POST /api/esp32/rfid` (`pumppilot_protocol::CardTap`), for the API's schema. */
+        TapBody: {
+            /**
+             * Format: int32
+             * @description The tap's id: the same in each retry of one tap, another for the next tap (older firmware
+             *     sends none).
+             */
+            tap?: number | null;
+            /** @description The card's UID in hex, 4 to 10 bytes. */
+            uid: string;
         };
         /** @description What a tap did: `{action, entry?, reason?}`. */
         TapView: {
@@ -5615,10 +5626,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description `{uid}`: the card's UID in hex */
+        /** @description `{uid, tap?}`: the card's UID in hex, and the tap's id */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["BindCardBody"];
+                "application/json": components["schemas"]["TapBody"];
             };
         };
         responses: {

@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, watch};
 use super::{MAX_PACKET, signed};
 use crate::{
     app::AppState,
-    routes::device::{self, DeviceCaller, Reply},
+    routes::device::{self, DeviceCaller, Reply, Reported},
 };
 
 /// Where and as whom PumpPilot connects to an external broker.
@@ -151,7 +151,7 @@ async fn serve(app: AppState, client: AsyncClient, mut events: EventLoop, mut st
                     };
                     if let Some(counter) = counter {
                         match crate::link::accept_counter(&app, caller.admin, id, counter).await {
-                            Ok(CounterCheck::Accepted) => heard.counter = counter,
+                            Ok(CounterCheck::Accepted) => {}
                             Ok(CounterCheck::Refused { highest }) => {
                                 tracing::debug!(device = %id, counter, highest, "MQTT broker: a report's counter refused");
                                 publish_refusal(&app, &client, id, heard, counter, highest);
@@ -169,15 +169,20 @@ async fn serve(app: AppState, client: AsyncClient, mut events: EventLoop, mut st
                         tracing::debug!(device = %id, "MQTT broker: not a report");
                         continue;
                     };
-                    heard.reference = reference;
-                    match device::report(&app, &caller, report).await {
+                    match device::report(&app, &caller, counter, report).await {
                         // The key went while the report was applied: nothing is told, and a
                         // retired device is let go of as the controller.
                         Ok(_) if !still_known(&app, id, heard) => {
                             devices.remove(&id);
                             Box::pin(app.release_retired(caller.admin, id)).await;
                         }
-                        Ok(reply) => {
+                        Ok(Reported { reply, applied }) => {
+                            // A report older than one applied changed nothing: the command
+                            // published names the newest report.
+                            if applied {
+                                heard.reference = reference;
+                                heard.counter = counter.unwrap_or(heard.counter);
+                            }
                             heard.update.clone_from(&reply.update);
                             publish_command(&app, &client, id, heard, reply);
                         }

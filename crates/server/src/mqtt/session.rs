@@ -37,7 +37,7 @@ use tokio::{
 use super::{Connected, MAX_PACKET, signed};
 use crate::{
     app::AppState,
-    routes::device::{self, DeviceCaller, Reply},
+    routes::device::{self, DeviceCaller, Reply, Reported},
 };
 
 /// A connection that has not sent its CONNECT (and its PROXY protocol header, through a proxy)
@@ -581,7 +581,7 @@ impl Session {
         }
         if let Some(counter) = counter {
             match crate::link::accept_counter(app, self.caller.admin, device, counter).await {
-                Ok(CounterCheck::Accepted) => self.counter = counter,
+                Ok(CounterCheck::Accepted) => {}
                 Ok(CounterCheck::Refused { highest }) => {
                     // A replay, or a device that rebooted: nothing changes; the device learns
                     // where to continue (signed, so nobody else can move its counter).
@@ -603,11 +603,16 @@ impl Session {
                 Err(err) => return Err(refused(device, "its report's counter could not be checked", &err)),
             }
         }
-        self.reference = reference;
         let relay = report.relay;
-        let reply = device::report(app, &self.caller, report)
+        let Reported { reply, applied } = device::report(app, &self.caller, counter, report)
             .await
             .map_err(|err| refused(device, "its report could not be applied", &err))?;
+        // A report older than one applied (held back and delivered late) changed nothing: the
+        // command published now names the newest report, as a push would.
+        if applied {
+            self.reference = reference;
+            self.counter = counter.unwrap_or(self.counter);
+        }
         let repeats = self.repeats(&reply, relay);
         self.update.clone_from(&reply.update);
         if self.subscribed && !repeats {

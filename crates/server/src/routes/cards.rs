@@ -2,12 +2,12 @@
 //! user's run (or queues them), or stops it when it is the active run.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
 use axum::{Json, extract::State, http::StatusCode, response::Response};
-use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Reply, Timestamp};
+use pumppilot_engine::{AdminId, DeviceId, EntryId, EntryStatus, Event, Reply, Timestamp};
 use pumppilot_protocol::{CardAction, CardTap};
 use pumppilot_store::{Card, TapClaim};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use crate::{
     auth::{AdminScope, ensure_active},
     clock::rfc3339,
     error::{ApiError, ApiJson, ApiPath, parse_json},
-    link::DeviceLink,
+    link::{Acted, DeviceLink},
     routes::openapi::{AdminIdParam, Body, Device, Refused, Scoped},
     runtime::Extras,
     views::EntryView,
@@ -134,27 +134,47 @@ impl TapView {
 }
 
 /// A card held to a device's reader (device key auth): starts the holder's run (or queues them;
-/// a farmer already waiting keeps their place), or stops it when it is the active run. The same card at the same pump again within
-/// [`RecentTaps::WINDOW_MS`] gets the first answer again, and one that comes while the first is
-/// still acted on waits for its answer, so a retried request never undoes a tap (denials are not
-/// repeated: they changed nothing, and the next tap is decided afresh).
+/// a farmer already waiting keeps their place), or stops it when it is the active run. A tap is
+/// acted on once: one that names its id (`tap`, the same in each retry of one tap) gets the first
+/// answer again for the same id however late it comes (the last [`RecentTaps::IDS`] taps of each
+/// device); one without (older firmware) gets the first answer of the same card at the same pump
+/// within [`RecentTaps::WINDOW_MS`] (denials are not repeated then: they changed nothing, and the
+/// next tap is decided afresh). A retry that comes while the first is still acted on waits for its
+/// answer. A signed tap older than one of the device acted on here (a copy held back and delivered
+/// later) is `DENIED` as `STALE_TAP` and changes nothing.
 #[utoipa::path(post, path = "/api/esp32/rfid", tag = "device", security(("deviceKey" = [])),
-    request_body(content = BindCardBody, description = "`{uid}`: the card's UID in hex"),
+    request_body(content = TapBody, description = "`{uid, tap?}`: the card's UID in hex, and the tap's id"),
     responses((status = 200, description = "What the tap did (a refusal is `DENIED` with its reason)", body = TapView),
         Device, Body, Refused))]
 async fn tap(State(app): State<AppState>, link: DeviceLink) -> Response {
-    let result = tap_once(&app, link.admin, &link.body).await;
+    let result = tap_once(&app, &link).await;
     link.answer(result.map(Json)).await
 }
 
-/// The tap's answer: repeated within the window, else acted on by this server alone.
-async fn tap_once(app: &AppState, admin: AdminId, body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    let tap: CardTap = parse_json(body)?;
+/// The body of `POST /api/esp32/rfid` (`pumppilot_protocol::CardTap`), for the API's schema.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "the schema of a body read as `CardTap`")]
+pub struct TapBody {
+    /// The card's UID in hex, 4 to 10 bytes.
+    #[schema(min_length = 8, max_length = 29)]
+    uid: String,
+    /// The tap's id: the same in each retry of one tap, another for the next tap (older firmware
+    /// sends none).
+    tap: Option<u32>,
+}
+
+/// The tap's answer: repeated for the same tap, else acted on by this server alone.
+async fn tap_once(app: &AppState, link: &DeviceLink) -> Result<serde_json::Value, ApiError> {
+    let tap: CardTap = parse_json(&link.body)?;
     let uid = card_uid(tap.uid)?;
+    let key = match tap.tap {
+        Some(id) => TapKey::Id(link.device, id),
+        None => TapKey::Card(link.admin, uid.clone()),
+    };
     // One request here acts on a tap. A retry that comes meanwhile (the device sends a tap again
     // on a new connection when its kept one broke under the first) waits for the first's answer.
     let claim = loop {
-        match app.taps.claim(admin, &uid, app.now()) {
+        match app.taps.claim(&key, app.now()) {
             Turn::Act(claim) => break claim,
             Turn::Repeat(answer) => return Ok(json_of(&answer)),
             Turn::Wait(mut acting) => {
@@ -163,23 +183,34 @@ async fn tap_once(app: &AppState, admin: AdminId, body: &[u8]) -> Result<serde_j
             }
         }
     };
+    // A signed tap older than one of the device acted on here: a copy held back and delivered
+    // after the tap that followed it. Given up unanswered: it changes nothing.
+    if let Some(counter) = link.counter()
+        && !app.counters.newest(link.device, Acted::Tap, counter)
+    {
+        tracing::debug!(device = %link.device, counter, "a card tap older than one acted on here; denied");
+        drop(claim);
+        return Ok(json_of(&TapView::denied("STALE_TAP")));
+    }
     // Acted on to its answer even when this request is dropped meanwhile (its connection broke):
     // the retry then gets the answer instead of acting again.
-    let app = Arc::clone(app);
+    let (app, admin) = (Arc::clone(app), link.admin);
     tokio::spawn(async move { act_once(&app, admin, &uid, claim).await })
         .await
         .unwrap_or_else(|_| Err(ApiError::internal()))
 }
 
 /// Acts on a tap claimed here (on a store several servers share, claimed there too) and answers
-/// the claim, or gives it up when the tap is denied or fails.
+/// the claim, or gives it up when the tap is denied (one without an id) or fails.
 async fn act_once(app: &App, admin: AdminId, uid: &str, claim: Claimed) -> Result<serde_json::Value, ApiError> {
     // On a store several servers share, one of them acts on the tap; a retry that reached another
-    // server gets the same answer.
+    // server gets the same answer. A tap with an id is claimed there by the device and its id, for
+    // `RecentTaps::SHARED_ID_WINDOW_MS`.
+    let (shared_key, window_ms) = claim.key.shared();
     if app.runtime.is_shared() {
         let started = app.now();
         loop {
-            match app.store.claim_tap(admin, uid, app.now(), RecentTaps::WINDOW_MS).await? {
+            match app.store.claim_tap(admin, &shared_key, app.now(), window_ms).await? {
                 TapClaim::Act => break,
                 TapClaim::Repeat(Some(answer)) => {
                     return serde_json::from_str(&answer).map_err(|_| ApiError::internal());
@@ -195,17 +226,18 @@ async fn act_once(app: &App, admin: AdminId, uid: &str, claim: Claimed) -> Resul
     let answer = match act_on_tap(app, admin, uid).await {
         Ok(answer) => answer,
         Err(err) => {
-            let _ = app.store.release_tap(admin, uid).await;
+            let _ = app.store.release_tap(admin, &shared_key).await;
             return Err(err);
         }
     };
     let json = json_of(&answer);
-    if answer.action == CardAction::Denied {
+    // A tap with an id is answered once, a denial too: a retry of it is the same tap.
+    if answer.action == CardAction::Denied && matches!(claim.key, TapKey::Card(..)) {
         drop(claim);
-        app.store.release_tap(admin, uid).await?;
+        app.store.release_tap(admin, &shared_key).await?;
     } else {
         claim.answer(answer, app.now());
-        app.store.answer_tap(admin, uid, &json.to_string()).await?;
+        app.store.answer_tap(admin, &shared_key, &json.to_string()).await?;
     }
     Ok(json)
 }
@@ -241,14 +273,41 @@ async fn act_on_tap(app: &App, admin: AdminId, uid: &str) -> Result<TapView, Api
     Ok(TapView { action, entry: Some(entry), reason: None })
 }
 
-type Taps = Arc<Mutex<HashMap<(AdminId, String), Tap>>>;
+/// Which tap a request is: one tap of a device by its id, or (a tap without one) a card at a pump.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TapKey {
+    Id(DeviceId, u32),
+    Card(AdminId, String),
+}
 
-/// This server's taps by pump and card: each claimed while one request acts on it, then its
-/// answer for [`RecentTaps::WINDOW_MS`]. The rule of a shared store's claim
+impl TapKey {
+    /// The key of its claim on a store several servers share ([`pumppilot_store::Store::claim_tap`],
+    /// by pump and this text), and for how long the claim holds.
+    fn shared(&self) -> (String, i64) {
+        match self {
+            TapKey::Id(device, id) => (format!("{device}#{id}"), RecentTaps::SHARED_ID_WINDOW_MS),
+            TapKey::Card(_, uid) => (uid.clone(), RecentTaps::WINDOW_MS),
+        }
+    }
+}
+
+type Taps = Arc<Mutex<Book>>;
+
+/// This server's taps: each claimed while one request acts on it; then the answer of a tap with
+/// an id among the last [`RecentTaps::IDS`] of its device, and of a tap without one for
+/// [`RecentTaps::WINDOW_MS`]. The rule of a shared store's claim
 /// ([`pumppilot_store::Store::claim_tap`]), but a claim here is held by a task of this server, so
 /// it needs no window to lapse: it ends with its task, answered or given up.
 #[derive(Default)]
 pub struct RecentTaps(Taps);
+
+#[derive(Default)]
+struct Book {
+    /// Taps acted on now, and the answers of taps without an id.
+    taps: HashMap<TapKey, Tap>,
+    /// The answers of each device's last taps with an id, oldest first.
+    ids: HashMap<DeviceId, VecDeque<(u32, Box<TapView>)>>,
+}
 
 enum Tap {
     /// A request acts on it; its sender goes when the tap is answered or given up.
@@ -261,27 +320,37 @@ enum Tap {
 enum Turn {
     /// It acts on the tap, then answers the claim (or drops it: the next tap is decided afresh).
     Act(Claimed),
-    /// The same card at the same pump was answered within the window: that answer again.
+    /// The same tap was answered: that answer again.
     Repeat(Box<TapView>),
     /// Another request acts on it: wait for the receiver's sender to go, then claim again.
     Wait(watch::Receiver<()>),
 }
 
 impl RecentTaps {
-    /// How long a tap's answer is repeated for the same card at the same pump.
+    /// How long a tap without an id is answered again for the same card at the same pump.
     pub const WINDOW_MS: i64 = 2_000;
+    /// How many taps with an id of each device are answered again (about two hundred bytes each):
+    /// a tap's copy is older than the device's last 32 taps only long after its counter left the
+    /// window of counters a server accepts, and then it is refused as a counter.
+    pub const IDS: usize = 32;
+    /// How long a tap with an id is claimed on a store several servers share.
+    pub const SHARED_ID_WINDOW_MS: i64 = 10 * 60_000;
 
-    fn claim(&self, admin: AdminId, uid: &str, now: Timestamp) -> Turn {
-        let mut taps = self.0.lock().expect("taps lock");
-        let key = (admin, uid.to_owned());
-        match taps.get(&key) {
+    fn claim(&self, key: &TapKey, now: Timestamp) -> Turn {
+        let mut book = self.0.lock().expect("taps lock");
+        if let TapKey::Id(device, id) = key
+            && let Some((_, answer)) = book.ids.get(device).and_then(|ids| ids.iter().find(|(seen, _)| seen == id))
+        {
+            return Turn::Repeat(answer.clone());
+        }
+        match book.taps.get(key) {
             Some(Tap::Acting(acting)) => return Turn::Wait(acting.clone()),
             Some(Tap::Answered(at, answer)) if now - *at < Self::WINDOW_MS => return Turn::Repeat(answer.clone()),
             _ => {}
         }
         let (acting, waiting) = watch::channel(());
-        taps.insert(key.clone(), Tap::Acting(waiting));
-        Turn::Act(Claimed { taps: Arc::clone(&self.0), key, answered: false, _acting: acting })
+        book.taps.insert(key.clone(), Tap::Acting(waiting));
+        Turn::Act(Claimed { taps: Arc::clone(&self.0), key: key.clone(), answered: false, _acting: acting })
     }
 }
 
@@ -289,7 +358,7 @@ impl RecentTaps {
 /// given up and a retry waiting for it acts on it.
 struct Claimed {
     taps: Taps,
-    key: (AdminId, String),
+    key: TapKey,
     answered: bool,
     /// Dropped with the claim, after the map is updated: the requests waiting claim again.
     _acting: watch::Sender<()>,
@@ -297,10 +366,22 @@ struct Claimed {
 
 impl Claimed {
     fn answer(mut self, answer: TapView, now: Timestamp) {
-        let mut taps = self.taps.lock().expect("taps lock");
-        taps.retain(|_, tap| !matches!(tap, Tap::Answered(at, _) if now - *at >= RecentTaps::WINDOW_MS));
-        taps.insert(self.key.clone(), Tap::Answered(now, Box::new(answer)));
-        drop(taps);
+        let mut book = self.taps.lock().expect("taps lock");
+        book.taps.retain(|_, tap| !matches!(tap, Tap::Answered(at, _) if now - *at >= RecentTaps::WINDOW_MS));
+        match &self.key {
+            TapKey::Id(device, id) => {
+                book.taps.remove(&self.key);
+                let ids = book.ids.entry(*device).or_default();
+                if ids.len() >= RecentTaps::IDS {
+                    ids.pop_front();
+                }
+                ids.push_back((*id, Box::new(answer)));
+            }
+            TapKey::Card(..) => {
+                book.taps.insert(self.key.clone(), Tap::Answered(now, Box::new(answer)));
+            }
+        }
+        drop(book);
         self.answered = true;
     }
 }
@@ -309,7 +390,7 @@ impl Drop for Claimed {
     fn drop(&mut self) {
         if !self.answered {
             // Nobody else claims a tap while it is acted on: the entry is this claim's.
-            self.taps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.key);
+            self.taps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).taps.remove(&self.key);
         }
     }
 }

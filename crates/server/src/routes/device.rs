@@ -30,7 +30,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     app::AppState,
     error::{ApiError, parse_json},
-    link::DeviceLink,
+    link::{Acted, DeviceLink},
     routes::openapi::{Body, Device, Forbidden, Invalid},
 };
 
@@ -277,21 +277,49 @@ impl IntoResponse for Reply {
     }
 }
 
+/// The reply to a report, and whether its inputs were applied.
+pub(crate) struct Reported {
+    pub reply: Reply,
+    /// False for a signed report older than one of the device applied on this server: it changed
+    /// nothing, and its reply is the current command.
+    pub applied: bool,
+}
+
 /// A device's report applied: the one way a report becomes a command, for the HTTP poll and for
 /// MQTT alike. Records the telemetry, applies the poll to the tenant (the engine decides), and
-/// answers with the command and the firmware meant for the device.
-pub(crate) async fn report(app: &AppState, caller: &DeviceCaller, report: PollReport<'_>) -> Result<Reply, ApiError> {
-    report_at(app, caller, report, app.now()).await
+/// answers with the command and the firmware meant for the device. A signed report (`counter`,
+/// accepted already) older than one of the device applied here is answered as a poll with
+/// nothing new: the current command, its inputs and telemetry not applied
+/// ([`crate::link::CounterWindows::newest`]), so a copy held back and delivered later ("grid up"
+/// during load shedding) does not undo the reports that came after it.
+pub(crate) async fn report(
+    app: &AppState,
+    caller: &DeviceCaller,
+    counter: Option<u64>,
+    report: PollReport<'_>,
+) -> Result<Reported, ApiError> {
+    report_at(app, caller, counter, report, app.now()).await
 }
 
 /// [`report`], the report having arrived `now` (the poll's one reading of the clock).
 async fn report_at(
     app: &AppState,
     caller: &DeviceCaller,
+    counter: Option<u64>,
     report: PollReport<'_>,
     now: pumppilot_engine::Timestamp,
-) -> Result<Reply, ApiError> {
+) -> Result<Reported, ApiError> {
     let update = app.firmware.meant_for(caller.admin, caller.device, report.fw);
+    if let Some(counter) = counter
+        && !app.counters.newest(caller.device, Acted::Report, counter)
+    {
+        tracing::debug!(device = %caller.device, counter, "a report older than one applied here; its inputs are not applied");
+        let answer = match app.runtime.outage_answer(caller.admin, now).await {
+            Some(off) => off,
+            None => app.runtime.command(caller.admin, caller.device).await?,
+        };
+        return Ok(Reported { reply: Reply { answer, update, reference: None }, applied: false });
+    }
     let telemetry = Telemetry {
         device_id: caller.device,
         admin_id: caller.admin,
@@ -327,12 +355,13 @@ async fn report_at(
         uptime_ms: report.uptime_ms,
     };
     let answer = app.runtime.poll(caller.admin, poll, telemetry).await?;
-    Ok(Reply { answer, update, reference: None })
+    Ok(Reported { reply: Reply { answer, update, reference: None }, applied: true })
 }
 
 async fn answer(
     app: &AppState,
     caller: &DeviceCaller,
+    counter: Option<u64>,
     report: PollReport<'_>,
     long_poll: LongPoll,
 ) -> Result<Json<Reply>, ApiError> {
@@ -344,7 +373,7 @@ async fn answer(
     let relay = report.relay;
     // On the heap only while the report runs: this future is kept, at its largest state's size,
     // through the whole long-poll (see `held`), and the report's (the runtime, the store) is large.
-    let first = Box::pin(report_at(app, caller, report, arrived)).await?;
+    let first = Box::pin(report_at(app, caller, counter, report, arrived)).await?.reply;
     let answer = held(app, caller, first.answer, relay, arrived, wait, long_poll.seq).await?;
     Ok(Json(Reply { answer, ..first }))
 }
@@ -432,7 +461,9 @@ async fn poll_get(State(app): State<AppState>, link: DeviceLink) -> Response {
             reader: q.reader,
             relay_off: q.relay_off,
         };
-        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
+        answer(&app, &caller, link.counter(), report, LongPoll { wait: q.wait, seq: q.seq })
+            .await
+            .map(|Json(reply)| reply)
     }
     .await;
     link.answer(result).await
@@ -478,7 +509,9 @@ async fn poll_post(State(app): State<AppState>, link: DeviceLink) -> Response {
         let q = PollPostQuery::parse(link.uri.query())?;
         check_tenant(&caller, q.admin_id.as_deref())?;
         let report: PollReport = parse_json(&link.body)?;
-        answer(&app, &caller, report, LongPoll { wait: q.wait, seq: q.seq }).await.map(|Json(reply)| reply)
+        answer(&app, &caller, link.counter(), report, LongPoll { wait: q.wait, seq: q.seq })
+            .await
+            .map(|Json(reply)| reply)
     }
     .await;
     link.answer(result).await
