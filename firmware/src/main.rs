@@ -7,7 +7,9 @@
 //! then the hardware watchdog is armed, before the heap, the scheduler or WiFi (a hang anywhere
 //! after that resets the chip). Without usable settings (no record in flash, none built in) the
 //! relay's OFF level is unknown: its pin is left an input (the wiring's pull resistor holds it
-//! OFF) and the device opens setup mode (`portal.rs`).
+//! OFF) and the device opens setup mode (`portal.rs`), unless the image came with an update and
+//! is not confirmed yet: then it lost the settings, and it goes back to the previous image
+//! (`BootMode`).
 //! The reason for the last reset is read and handed to the controller for the first poll. The
 //! control loop (this `main`, every `timing::TICK_MS`) reads the inputs, lets the controller
 //! drive the relay, drives both outputs, and feeds the watchdog; it runs whatever the network
@@ -44,7 +46,7 @@ use esp_hal::{
 };
 use esp_println::println;
 use pumppilot_controller::{
-    Controller, Millis, Settings, pin_level,
+    BootMode, Controller, Millis, Settings, pin_level,
     protocol::ResetReason,
     setup::{DeviceSettings, SetupButton, Transport},
     timing,
@@ -138,7 +140,18 @@ async fn main(spawner: Spawner) -> ! {
     rtc.rwdt.set_timeout(RwdtStage::Stage0, esp_hal::time::Duration::from_millis(WATCHDOG_MS));
     rtc.rwdt.enable();
     let reset = reset_reason();
-    let setup_mode = chosen.is_none() || asked_for_setup;
+    // A new image that lost the settings (nobody pressed the button) goes back to the previous
+    // image rather than wait in setup mode for a site visit; the outputs OFF first.
+    let mode = BootMode::choose(ota::unconfirmed(&mut flash), chosen.is_some(), asked_for_setup);
+    if mode == BootMode::RollBack {
+        println!("new image without settings: back to the previous image");
+        board::outputs_off_raw();
+        if ota::mark_invalid(&mut flash) {
+            esp_hal::system::software_reset();
+        }
+        println!("OTA: could not mark the image invalid; setup mode");
+    }
+    let setup_mode = mode != BootMode::Run;
     // The inputs' active levels: the settings', else the build's (setup mode without settings:
     // nothing is decided from them, the relay stays OFF without a command).
     let (shedding_high, ready_high) = match chosen {

@@ -51,6 +51,23 @@ async fn relay_open() {
     }
 }
 
+/// True when the running image came with an update and is not confirmed yet (`New` or
+/// `PendingVerify` in `otadata`, read as `ota_task` reads it). False for an image flashed by cable
+/// (`otadata` erased) or on a partition table without OTA slots.
+pub fn unconfirmed(storage: &mut FlashStorage<'_>) -> bool {
+    let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
+    let Ok(mut ota) = OtaUpdater::new(storage, &mut table) else { return false };
+    matches!(ota.current_ota_state(), Ok(OtaImageState::New | OtaImageState::PendingVerify))
+}
+
+/// Marks the running image invalid, so the bootloader boots the previous one at the next reset;
+/// false when `otadata` could not be written.
+pub fn mark_invalid(storage: &mut FlashStorage<'_>) -> bool {
+    let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
+    let Ok(mut ota) = OtaUpdater::new(storage, &mut table) else { return false };
+    ota.set_current_ota_state(OtaImageState::Invalid).is_ok()
+}
+
 #[embassy_executor::task]
 pub async fn ota_task(stack: Stack<'static>, server: &'static Server, mut storage: FlashStorage<'static>) {
     static STATE: StaticCell<embassy_net::tcp::client::TcpClientState<1, 1024, 1024>> = StaticCell::new();

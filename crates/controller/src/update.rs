@@ -200,6 +200,38 @@ impl BootCheck {
     }
 }
 
+/// What a board does at boot, once it has read its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootMode {
+    /// Normal mode: WiFi, polls, cards, updates (a new image confirms itself there, [`BootCheck`]).
+    Run,
+    /// Setup mode: the access point and the setup page; the relay stays OFF.
+    Setup,
+    /// Mark the running image invalid and restart into the previous one, the outputs OFF first.
+    RollBack,
+}
+
+impl BootMode {
+    /// The mode for this boot. `image_unconfirmed`: the running image came with an update and is
+    /// not confirmed yet (`New` or `PendingVerify`); `settings_found`: usable settings (the record
+    /// in flash, or built in); `setup_asked`: a long press of the setup button asked for setup
+    /// mode before this boot. A new image that finds no settings though nobody asked for setup
+    /// mode lost them (a changed record layout, a bug): setup mode would wait on the open access
+    /// point until a site visit, so it goes back to the previous image, which read them. A
+    /// technician's press still opens setup mode on a new image.
+    pub const fn choose(image_unconfirmed: bool, settings_found: bool, setup_asked: bool) -> BootMode {
+        if setup_asked {
+            BootMode::Setup
+        } else if settings_found {
+            BootMode::Run
+        } else if image_unconfirmed {
+            BootMode::RollBack
+        } else {
+            BootMode::Setup
+        }
+    }
+}
+
 impl Controller {
     /// True when an update may start, or its reboot happen, at `now`: the relay is open and
     /// stays open (never while it is ON; a run on HOLD keeps it open anyway).

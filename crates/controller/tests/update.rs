@@ -7,8 +7,8 @@ mod common;
 use common::hold;
 use ed25519_dalek::{Signer as _, SigningKey};
 use pumppilot_controller::{
-    BootCheck, BootVerdict, Controller, MAX_RANGE_FAILURES, Millis, Offer, RANGE_RETRY_MAX_MS, Settings, Stage, Update,
-    UpdateError,
+    BootCheck, BootMode, BootVerdict, Controller, MAX_RANGE_FAILURES, Millis, Offer, RANGE_RETRY_MAX_MS, Settings,
+    Stage, Update, UpdateError,
     protocol::firmware::{self, ImageError},
 };
 use sha2::{Digest as _, Sha256};
@@ -180,4 +180,18 @@ fn a_new_image_is_confirmed_by_a_usable_answer_or_rolled_back() {
     let silent = self::device();
     assert_eq!(check.verdict(&silent, Millis(check.within_ms - 1)), BootVerdict::Wait);
     assert_eq!(check.verdict(&silent, Millis(check.within_ms)), BootVerdict::RollBack);
+}
+
+#[test]
+fn a_new_image_that_lost_its_settings_goes_back_to_the_previous_image() {
+    // (image unconfirmed, settings found, setup asked by the button)
+    assert_eq!(BootMode::choose(true, false, false), BootMode::RollBack, "it would wait in setup mode for a visit");
+    assert_eq!(BootMode::choose(true, true, true), BootMode::Setup, "a technician's press opens setup mode");
+    assert_eq!(BootMode::choose(true, false, true), BootMode::Setup, "even without settings");
+    assert_eq!(BootMode::choose(true, true, false), BootMode::Run, "it confirms itself in normal mode");
+    // A confirmed image (or one flashed by cable) without settings is a board to set up.
+    assert_eq!(BootMode::choose(false, false, false), BootMode::Setup);
+    assert_eq!(BootMode::choose(false, true, true), BootMode::Setup);
+    assert_eq!(BootMode::choose(false, false, true), BootMode::Setup);
+    assert_eq!(BootMode::choose(false, true, false), BootMode::Run);
 }

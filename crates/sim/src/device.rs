@@ -18,7 +18,7 @@ use std::{
 
 use pumppilot_controller::{
     AnswerError, BootCheck, BootVerdict, CardFeedback, Controller, Decision, LinkSecret, LongPoll, Millis, OffReason,
-    Reply, Sent, Settings, Signature, Update,
+    Reply, Sent, Settings, Signature, Stage, Update,
     protocol::{self, HoldReason, MotorState, PollAnswer, json, link},
     timing,
 };
@@ -374,6 +374,18 @@ struct Device {
 struct Updating {
     version: String,
     update: Option<Update>,
+    /// No request before this moment of the device's clock: after a range that got no usable
+    /// answer, the wait [`Update::range_failed`] returned (the firmware's `Timer::after`).
+    not_before: Millis,
+    /// The description got no usable answer: it is asked again when a poll answer offers the
+    /// update again, as the firmware waits for the next offer.
+    awaits_offer: bool,
+}
+
+impl Updating {
+    fn new(version: &str) -> Self {
+        Updating { version: version.to_owned(), update: None, not_before: Millis(0), awaits_offer: false }
+    }
 }
 
 /// The range asked for per request.
@@ -386,30 +398,7 @@ async fn run(
     relay: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) -> Timeline {
-    let mut device = Device {
-        controller: {
-            // A virtual board always starts from power-on; its first poll says so, as a real one.
-            let mut controller = Controller::new(spec.settings);
-            controller.set_reset_reason(protocol::ResetReason::PowerOn);
-            controller.set_first_ref(rand::random());
-            controller.set_first_counter(spec.first_counter.unwrap_or_else(rand::random));
-            if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse) {
-                controller.set_link_secret(secret);
-            }
-            controller
-        },
-        timeline: Timeline { name: spec.name.clone(), ..Timeline::default() },
-        spec,
-        http,
-        started: Instant::now(),
-        relay,
-        inputs: None,
-        sensed_until: Duration::ZERO,
-        last_command: None,
-        link_up: true,
-        updating: None,
-        boot_check: None,
-    };
+    let mut device = Device::new(spec, http, relay);
     if let Some(mqtt) = device.spec.mqtt.clone() {
         return run_mqtt(device, mqtt, controls, stop).await;
     }
@@ -433,12 +422,13 @@ async fn run(
                 }
                 // A firmware update moves on only while the relay is open (the controller says).
                 if fetching.is_none() && inputs.network && device.controller.may_update(now) {
-                    fetching = device.update_step();
+                    fetching = device.update_step(now);
                 }
             }
             fetched = async { fetching.as_mut().expect("guarded").0.as_mut().await }, if fetching.is_some() => {
                 let (_, signature, first) = fetching.take().expect("guarded");
-                device.fetched(fetched, signature, first);
+                let now = device.now();
+                device.fetched(fetched, signature, first, now);
             }
             polled = async { in_flight.as_mut().expect("guarded").0.as_mut().await }, if in_flight.is_some() => {
                 let (_, sent, long) = in_flight.take().expect("guarded");
@@ -627,6 +617,34 @@ impl Awaited {
 }
 
 impl Device {
+    /// A device as it powers on.
+    fn new(spec: DeviceSpec, http: reqwest::Client, relay: watch::Sender<bool>) -> Self {
+        Device {
+            controller: {
+                // A virtual board always starts from power-on; its first poll says so, as a real one.
+                let mut controller = Controller::new(spec.settings);
+                controller.set_reset_reason(protocol::ResetReason::PowerOn);
+                controller.set_first_ref(rand::random());
+                controller.set_first_counter(spec.first_counter.unwrap_or_else(rand::random));
+                if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse) {
+                    controller.set_link_secret(secret);
+                }
+                controller
+            },
+            timeline: Timeline { name: spec.name.clone(), ..Timeline::default() },
+            spec,
+            http,
+            started: Instant::now(),
+            relay,
+            inputs: None,
+            sensed_until: Duration::ZERO,
+            last_command: None,
+            link_up: true,
+            updating: None,
+            boot_check: None,
+        }
+    }
+
     fn now(&self) -> Millis {
         Millis(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
@@ -873,16 +891,24 @@ impl Device {
             }
         }
         let (Some(version), Some(_)) = (update, self.spec.firmware_key) else { return };
-        if self.updating.is_none() {
-            self.updating = Some(Updating { version: version.to_owned(), update: None });
-            self.record(Happening::Firmware { version: version.to_owned(), stage: UpdateStage::Offered });
+        match &mut self.updating {
+            None => {
+                self.updating = Some(Updating::new(version));
+                self.record(Happening::Firmware { version: version.to_owned(), stage: UpdateStage::Offered });
+            }
+            Some(updating) if updating.version == version => updating.awaits_offer = false,
+            Some(_) => {}
         }
     }
 
     /// The next request of the update under way (its description, then range by range), or
-    /// the reboot into a verified image; `None` when there is nothing to do.
-    fn update_step(&mut self) -> Option<(InFlight, Option<Signature>, Option<u32>)> {
+    /// the reboot into a verified image, at `now` on the device's clock; `None` when there is
+    /// nothing to do, or the download waits after a failed request.
+    fn update_step(&mut self, now: Millis) -> Option<(InFlight, Option<Signature>, Option<u32>)> {
         let updating = self.updating.as_ref()?;
+        if updating.awaits_offer || now < updating.not_before {
+            return None;
+        }
         let version = updating.version.clone();
         let (path, range) = match &updating.update {
             None => (format!("/api/esp32/firmware/{version}/release"), None),
@@ -917,15 +943,36 @@ impl Device {
         Some((future, signature, range.map(|(first, _)| first)))
     }
 
-    /// Takes the answer to an update request: the description (checked with the firmware's key)
-    /// or a range (written where the controller says). A dropped request is asked again.
-    fn fetched(&mut self, fetched: Polled, signature: Option<Signature>, first: Option<u32>) {
-        let Polled::Answer(answered) = fetched else { return };
-        if !self.controller.accept(signature, &answered.reply()) {
-            return; // refused or not signed for this request: asked again at the next step
-        }
+    /// Takes the answer to an update request at `now` on the device's clock: the description
+    /// (checked with the firmware's key) or a range (written where the controller says). A
+    /// request with no usable answer (none at all, or one refused: a 401 after a key rotation, a
+    /// 404) is asked again as the firmware does: the description at the next offer, a range after
+    /// the wait [`Update::range_failed`] returns, and the update is given up when it returns
+    /// `None`.
+    fn fetched(&mut self, fetched: Polled, signature: Option<Signature>, first: Option<u32>, now: Millis) {
+        let answered = match fetched {
+            Polled::Answer(answered) if self.controller.accept(signature, &answered.reply()) => Some(answered),
+            _ => None,
+        };
         let Some(updating) = self.updating.as_mut() else { return };
         let version = updating.version.clone();
+        let Some(answered) = answered else {
+            match &mut updating.update {
+                None => updating.awaits_offer = true,
+                Some(update) => match update.range_failed() {
+                    Some(wait_ms) => updating.not_before = Millis(now.0.saturating_add(u64::from(wait_ms))),
+                    None => {
+                        let why = match update.stage() {
+                            Stage::Failed(err) => format!("{err:?}"),
+                            stage => format!("{stage:?}"),
+                        };
+                        self.updating = None;
+                        self.record(Happening::Firmware { version, stage: UpdateStage::Failed(why) });
+                    }
+                },
+            }
+            return;
+        };
         let outcome = match (&mut updating.update, first) {
             (None, _) => begin(self.spec.firmware_key, &version, &answered.body).map(|update| {
                 updating.update = Some(update);
@@ -1033,7 +1080,11 @@ fn describe(err: &reqwest::Error) -> String {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::Awaited;
+    use ed25519_dalek::{Signer as _, SigningKey};
+    use pumppilot_controller::{MAX_RANGE_FAILURES, Millis, RANGE_RETRY_FIRST_MS, RANGE_RETRY_MAX_MS};
+    use sha2::{Digest as _, Sha256};
+
+    use super::{Answered, Awaited, CHUNK_BYTES, Device, DeviceSpec, Happening, Polled, UpdateStage, protocol};
 
     #[test]
     fn only_an_answer_the_server_owes_is_timed() {
@@ -1060,5 +1111,115 @@ mod tests {
         // While nothing is owed, the command's ref is not even read.
         awaited.reported(5, false, at(3000));
         assert_eq!(awaited.taken(at(3001), || unreachable!("nothing owed")), None);
+    }
+
+    /// A device that takes updates signed by `publisher`, offered version 2.0.0 of `image`, and
+    /// the description the server serves for it.
+    fn offered(publisher: &SigningKey, image: &[u8]) -> (Device, Vec<u8>) {
+        let mut spec = DeviceSpec::new("well", "http://127.0.0.1:9", "pp_dev_test");
+        spec.firmware_key = Some(publisher.verifying_key().to_bytes());
+        let (relay, _) = tokio::sync::watch::channel(false);
+        let mut device = Device::new(spec, reqwest::Client::new(), relay);
+        device.offered(Some("2.0.0"));
+        let sha256: [u8; 32] = Sha256::digest(image).into();
+        let size = u32::try_from(image.len()).unwrap();
+        let mut buf = [0u8; 128];
+        let len = protocol::firmware::signed_message("2.0.0", size, &sha256, &mut buf);
+        let signature = publisher.sign(&buf[..len]).to_bytes();
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let description = format!(
+            r#"{{"version":"2.0.0","size":{size},"sha256":"{}","signature":"{}"}}"#,
+            hex(&sha256),
+            hex(&signature)
+        );
+        (device, description.into_bytes())
+    }
+
+    fn answer(status: u16, body: &[u8]) -> Polled {
+        Polled::Answer(Answered {
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
+            counter: None,
+            mac: None,
+            body: body.to_vec(),
+        })
+    }
+
+    /// What the server answers a device whose key was rotated.
+    const REFUSED: &[u8] = br#"{"error":{"code":"UNAUTHORIZED","message":"unknown device key"}}"#;
+
+    /// The device asks for the next bytes of the update at `now`: which range, if any.
+    fn asks(device: &mut Device, now: u64) -> Option<Option<u32>> {
+        device.update_step(Millis(now)).map(|(_, _, first)| first)
+    }
+
+    fn firmware_stages(device: &Device) -> Vec<UpdateStage> {
+        let stages = device.timeline.events.iter().filter_map(|(_, happening)| match happening {
+            Happening::Firmware { stage, .. } => Some(stage.clone()),
+            _ => None,
+        });
+        stages.collect()
+    }
+
+    #[test]
+    fn a_refused_range_waits_longer_each_time_and_the_update_is_given_up_after_twenty() {
+        let publisher = SigningKey::from_bytes(&[42u8; 32]);
+        let image: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        let (mut device, description) = offered(&publisher, &image);
+        assert_eq!(asks(&mut device, 0), Some(None), "the description first");
+        device.fetched(answer(200, &description), None, None, Millis(10));
+        assert_eq!(asks(&mut device, 20), Some(Some(0)));
+        let chunk = CHUNK_BYTES as usize;
+        device.fetched(answer(206, &image[..chunk]), None, Some(0), Millis(30));
+        // The device's key is rotated mid-download: every range is refused from now on (one
+        // request gets no answer at all, which counts the same). Each waits longer than the last,
+        // up to a minute, and no request goes out before its wait is over.
+        let mut now = 40;
+        let mut waits = Vec::new();
+        for failure in 1..MAX_RANGE_FAILURES {
+            assert_eq!(asks(&mut device, now), Some(Some(CHUNK_BYTES)), "failure {failure}: the same range again");
+            let refused = if failure == 5 { Polled::Failed("connection reset".into()) } else { answer(401, REFUSED) };
+            device.fetched(refused, None, Some(CHUNK_BYTES), Millis(now));
+            let wait = (1..=RANGE_RETRY_MAX_MS / 1_000)
+                .map(|s| u64::from(s) * 1_000)
+                .find(|&wait| asks(&mut device, now + wait).is_some())
+                .expect("asked again within a minute");
+            assert!(
+                asks(&mut device, now + wait - 1).is_none(),
+                "failure {failure}: asked {wait} ms later, not sooner"
+            );
+            waits.push(wait);
+            now += wait;
+        }
+        let first = u64::from(RANGE_RETRY_FIRST_MS);
+        assert_eq!(waits[..6], [first, 2 * first, 4 * first, 8 * first, 16 * first, u64::from(RANGE_RETRY_MAX_MS)]);
+        assert!(waits[6..].iter().all(|&wait| wait == u64::from(RANGE_RETRY_MAX_MS)), "{waits:?}");
+        assert_eq!(firmware_stages(&device), [UpdateStage::Offered]);
+        // The twentieth refusal gives the update up, recorded as the firmware logs it; nothing more
+        // is asked until a poll answer offers it again, which starts it from the description.
+        assert_eq!(asks(&mut device, now), Some(Some(CHUNK_BYTES)));
+        device.fetched(answer(401, REFUSED), None, Some(CHUNK_BYTES), Millis(now));
+        assert_eq!(firmware_stages(&device), [UpdateStage::Offered, UpdateStage::Failed("GaveUp".into())]);
+        assert!(asks(&mut device, now + 3_600_000).is_none(), "given up");
+        device.offered(Some("2.0.0"));
+        assert_eq!(asks(&mut device, now + 3_600_000), Some(None), "the next offer starts it again");
+    }
+
+    #[test]
+    fn a_refused_description_is_asked_again_at_the_next_offer() {
+        let publisher = SigningKey::from_bytes(&[42u8; 32]);
+        let (mut device, description) = offered(&publisher, &[7u8; 100]);
+        assert_eq!(asks(&mut device, 0), Some(None));
+        device.fetched(
+            answer(404, br#"{"error":{"code":"NOT_FOUND","message":"no such release"}}"#),
+            None,
+            None,
+            Millis(5),
+        );
+        assert!(asks(&mut device, 600_000).is_none(), "not at every step of the control loop");
+        device.offered(Some("2.0.0"));
+        assert_eq!(asks(&mut device, 600_000), Some(None), "asked again once offered again");
+        device.fetched(answer(200, &description), None, None, Millis(600_010));
+        assert_eq!(asks(&mut device, 600_020), Some(Some(0)));
+        assert_eq!(firmware_stages(&device), [UpdateStage::Offered], "offered once, never failed");
     }
 }
