@@ -191,6 +191,15 @@ impl QueueEntry {
         }
     }
 
+    /// Since when a RUNNING run has waited to be told (`phase_since` is `None`): every moment of
+    /// it before then is counted, RUNNING or HOLD, and none since.
+    pub fn untold_since(&self) -> Option<Timestamp> {
+        match (self.status, self.phase_since) {
+            (EntryStatus::Running, None) => Some(self.started_at? + self.running_ms + self.held_ms),
+            _ => None,
+        }
+    }
+
     /// HOLD milliseconds up to `now`.
     pub fn held_ms_at(&self, now: Timestamp) -> i64 {
         match (self.status, self.phase_since) {

@@ -2,8 +2,9 @@
 //!
 //! A start is the command going from OFF to ON. A handover from one farmer's run to the next
 //! without the command going OFF is not a start. A board that boots stops the motor: the command
-//! counts as OFF from the boot, and an ON told after it that never reached the board is no start.
-//! The rules:
+//! counts as OFF from the boot, and an ON told after it that never reached the board is no start;
+//! nor is an ON the board says it never took (it reports its relay open without a command, and
+//! no report since the ON said the relay closed). The rules:
 //! - the command stays OFF at least `min_off_ms` after it last went OFF;
 //! - after load shedding ends (or the board came back from a power cut), the grid must have been
 //!   up `grid_settle_ms` before ON;
@@ -120,6 +121,13 @@ impl MotorHistory {
             self.starts.retain(|s| *s < told_at);
         }
         self.off_since = Some(at);
+    }
+
+    /// The ON told at `told_at` never closed the relay: the board did not take it. It started
+    /// nothing, so it is no start, and the motor has rested since it last stopped.
+    pub(crate) fn not_started(&mut self, told_at: Timestamp) {
+        self.on = false;
+        self.starts.retain(|s| *s < told_at);
     }
 
     /// The command went OFF at `at`.

@@ -144,6 +144,14 @@ impl DevicePoll {
         !self.relay && matches!(self.relay_off, Some(reason) if reason.holds_command())
     }
 
+    /// The board says its relay is open for want of a command (`relayOff: NO_COMMAND`): it holds
+    /// no fresh ON (none came, the last said OFF, its lease ran out, its clock went back). After
+    /// an answer that told it ON, it has not taken that ON (lost, garbled or forged on the way),
+    /// or no longer holds it.
+    pub const fn relay_open_without_command(&self) -> bool {
+        !self.relay && matches!(self.relay_off, Some(RelayOff::NoCommand))
+    }
+
     /// The board restarted for a reason its owner should hear of (a sag, a hang, a crash), not a
     /// plain power-on or its own restart.
     pub const fn unexpected_reset(&self) -> bool {
@@ -378,7 +386,7 @@ impl Tenant {
             && !poll.unexpected_reset()
             && !self.feedback_fault(poll)
             && (poll.open_since_boot(now).is_none() || self.last_charged(now).is_none())
-            && (!poll.relay_held_open() || !self.charging())
+            && !((poll.relay_held_open() || poll.relay_open_without_command()) && self.charging())
             && self.is_quiet_report(poll.load_shedding, poll.ready, poll.relay, now)
     }
 
@@ -562,6 +570,9 @@ impl Tenant {
                 records.changed = true;
             }
         }
+        // Whether the answer to this board's last poll told it ON for the active run, as things
+        // stood before this poll (a boot it reports changes them below).
+        let told_on = self.told_on(last_poll);
         // A reset repeated because its answer was lost is the same boot: it is told once, and the
         // grid's settle time runs from the boot's first report, not again from each repeat.
         let new_boot = !poll.booted_before(last_poll, now);
@@ -590,18 +601,59 @@ impl Tenant {
             self.hold(now, HoldReason::NoFeedback);
             records.changed = true;
         }
+        // Told ON, the board says its relay is open: its own rule keeps the motor stopped although
+        // it holds the ON, or it holds no ON at all (it has not taken the answer that told it).
+        // The charge stops, and starts again with the poll that reports the relay closed; this
+        // poll's answer tells the board ON again. A board that holds no command and was not told
+        // ON at its last poll is being told now, as any board is: charged from this poll.
         let held_open = poll.relay_held_open();
-        if held_open && self.charging() {
-            // Told ON, but the board's own rule keeps the motor stopped: charging stops now and
-            // starts again with the poll that reports the relay closed.
-            if let Some(entry) = self.active.as_mut() {
-                entry.running_ms = entry.running_ms_at(now);
-                entry.phase_since = None;
-            }
-            self.sync_motor(now);
+        let without_command = poll.relay_open_without_command();
+        if (held_open || without_command) && self.charging() {
+            self.relay_found_open(last_poll, without_command, now);
             records.changed = true;
         }
-        self.report(poll.load_shedding, poll.ready, poll.relay, held_open, now, records);
+        let until_closed = held_open || (without_command && told_on);
+        self.report(poll.load_shedding, poll.ready, poll.relay, until_closed, now, records);
+    }
+
+    /// The answer to the controller's last poll (at `last_poll`) told it ON for the active run:
+    /// the run is charged (the answer that began the charge said ON, or the command stayed ON
+    /// through a handover), or it has waited to be told since that poll or before it (so that
+    /// poll's answer said ON, and no charge began with it). A run that began at that poll's very
+    /// moment counts as told by it: which came first is not known, and this way the board's next
+    /// report can only charge less (from its relay closed), never more.
+    fn told_on(&self, last_poll: Option<Timestamp>) -> bool {
+        let Some(entry) = self.active.as_deref().filter(|e| e.status == EntryStatus::Running) else {
+            return false;
+        };
+        entry.phase_since.is_some() || entry.untold_since().zip(last_poll).is_some_and(|(untold, last)| untold <= last)
+    }
+
+    /// The controller says its relay is open while the active run is charged: it holds the ON and
+    /// keeps the relay open by its own rule, or (`not_taken`) it holds no ON command at all. The
+    /// charge stops at the last moment the relay could have been closed: now, when the last
+    /// report said it was closed (it opened since, when is not known), else that report and never
+    /// before the charge began (a board that says why its relay is open reports a closing at
+    /// once, and none came). The run waits to be told ON again.
+    ///
+    /// Restart protection: a board that holds the ON counts as stopped now (the server's own count,
+    /// as ever). An ON not taken, with no report of the relay closed since it was told, started
+    /// nothing: it is no start, and the motor's rest runs on from its last real stop, so one lost
+    /// answer does not cost the minimum OFF time.
+    fn relay_found_open(&mut self, last_poll: Option<Timestamp>, not_taken: bool, now: Timestamp) {
+        let Some(entry) = self.active.as_mut() else { return };
+        let Some(since) = entry.phase_since else { return };
+        let seen_open = last_poll.filter(|_| !self.device.relay);
+        let opened = seen_open.map_or(now, |last| last.max(since));
+        entry.running_ms = entry.running_ms_at(opened);
+        entry.phase_since = None;
+        if !not_taken {
+            self.sync_motor(now);
+        } else if seen_open.is_some_and(|last| last <= since) {
+            self.motor.not_started(since);
+        } else {
+            self.sync_motor(opened);
+        }
     }
 
     /// The active run's last stretch of charging, when it is charged now or was until it was held
@@ -658,14 +710,15 @@ impl Tenant {
         }
     }
 
-    /// The controller's inputs at `now`; `held_open`: it holds an ON command but keeps its relay
-    /// open by its own rule, so a RUNNING run is not charged yet.
+    /// The controller's inputs at `now`; `until_closed`: it was told ON and says its relay is open
+    /// (it keeps it open by its own rule, or has not taken the ON), so a RUNNING run is not
+    /// charged from this poll but from the one that reports the relay closed.
     fn report(
         &mut self,
         load_shedding: bool,
         ready: bool,
         relay: bool,
-        held_open: bool,
+        until_closed: bool,
         now: Timestamp,
         records: &mut Records,
     ) {
@@ -701,16 +754,18 @@ impl Tenant {
                 }
             }
             (EntryStatus::Hold, Ok(())) => match self.motor.wait_at(self.motor_rules(), now) {
-                None => self.resume(now, !held_open),
+                None => self.resume(now, !until_closed),
                 Some((reason, _)) => self.set_hold_reason(reason),
             },
             (EntryStatus::Hold, Err(reason)) if active.hold_reason != Some(reason) => self.set_hold_reason(reason),
             _ => {}
         }
         // This poll's answer tells the device ON: a run waiting to be told starts charging now
-        // (unless the device already holds ON and keeps its relay open).
-        if let Some(entry) =
-            self.active.as_mut().filter(|e| e.status == EntryStatus::Running && e.phase_since.is_none() && !held_open)
+        // (unless the device was told ON already and says its relay is open).
+        if let Some(entry) = self
+            .active
+            .as_mut()
+            .filter(|e| e.status == EntryStatus::Running && e.phase_since.is_none() && !until_closed)
         {
             count_untold_as_held(entry, now);
             entry.phase_since = Some(now);

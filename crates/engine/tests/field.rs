@@ -19,7 +19,8 @@ fn at(seconds: i64) -> Timestamp {
     Timestamp(T0 + seconds * 1000)
 }
 
-/// A pump with these restart rules, A and B holding 10,000 s each, and its board polled at t0.
+/// A pump with these restart rules, A and B holding 10,000 s each, and its board polled a second
+/// before t0 (a run started at the very moment of a poll counts as told by it).
 fn pump(rules: MotorRules) -> Tenant {
     let mut t = Tenant::new(AdminId(ADMIN), LEASE_SECS * 1000);
     t.defaults = rules;
@@ -27,7 +28,7 @@ fn pump(rules: MotorRules) -> Tenant {
         let credit = Credit::new(user, 10_000, LedgerKind::Recharge, ADMIN);
         t.apply(Event::Credit(credit), at(0)).reply.expect("recharge");
     }
-    t.apply(poll(BOARD, false), at(0));
+    t.apply(poll(BOARD, false), at(-1));
     t
 }
 
@@ -586,10 +587,11 @@ fn a_boot_never_takes_back_time_a_report_said_the_relay_was_closed() {
     let out = t.apply(stop(A), at(120));
     assert_eq!(charged(&out), (5, 15), "100–105 s: the report at 105 s said the relay was closed");
 
-    // The board was told ON at 200 s and its relay had not closed by 205 s; it restarts itself.
+    // The board was told ON at 200 s and restarts itself at 209 s before it reports again (a
+    // report since that said the relay open without a command would have stopped the charge
+    // already: `an_on_the_board_never_takes_is_never_charged`).
     t.apply(start(B), at(200));
     t.apply(says(false, None, Some(RelayOff::NoCommand)), at(200));
-    t.apply(says(false, None, Some(RelayOff::NoCommand)), at(205));
     let restart = booted(ResetReason::Software, 1, Some(RelayOff::NoCommand));
     assert!(!t.is_quiet_poll(&restart, at(210)), "it stops a charge: it must be applied");
     t.apply(Event::Poll(restart), at(210));
@@ -608,13 +610,16 @@ fn an_on_a_rebooted_board_never_took_is_neither_charged_nor_a_start() {
     t.apply(says(true, None, None), at(1));
     t.apply(Event::Poll(booted(ResetReason::PowerOn, 2, Some(RelayOff::NoCommand))), at(12));
     assert_eq!(t.poll_answer(at(12), 5000).motor, Motor::On, "no protection to wait for: told ON at once");
-    // That answer is lost: the board says its boot again, up 7 s.
+    assert_eq!(t.remaining_seconds(at(16)), Some(10_000 - 10), "charged again only once its relay closes");
+    // That answer is lost: the board says its boot again, up 7 s. It has not taken the ON told
+    // at 12 s: told ON again, charged from the report of its relay closed.
     t.apply(Event::Poll(booted(ResetReason::PowerOn, 7, Some(RelayOff::NoCommand))), at(17));
     assert_eq!(t.poll_answer(at(17), 5000).motor, Motor::On);
+    assert_eq!(t.remaining_seconds(at(17)), Some(10_000 - 10), "nothing since the boot is charged");
     t.apply(says(true, None, None), at(18));
     let out = t.apply(stop(A), at(30));
-    assert_eq!(charged(&out), (10 + 13, 7), "0–10 s and 17–30 s");
-    assert_eq!(t.motor.starts, vec![at(0), at(17)], "the ON told at 12 s started nothing");
+    assert_eq!(charged(&out), (10 + 12, 8), "0–10 s and 18–30 s");
+    assert_eq!(t.motor.starts, vec![at(0), at(18)], "the ON told at 12 s started nothing");
 }
 
 /// A board with a feedback input but no `relayOff` that reboots reports its relay open and its
@@ -659,7 +664,7 @@ fn a_boot_reported_after_the_lease_ran_out_still_ends_the_charge_at_the_boot() {
     assert_eq!(charged(&out), (9, 21), "100–109 s");
 
     // Charging had stopped before the boot (the board kept its relay open by its own rule at
-    // 205 s): the boot takes nothing back.
+    // 205 s, and had since the ON at 200 s: nothing of it is charged): the boot takes nothing back.
     let mut u = short_lease(MotorRules::NONE);
     u.apply(start(A), at(200));
     u.apply(says(false, None, Some(RelayOff::NoCommand)), at(200));
@@ -670,7 +675,7 @@ fn a_boot_reported_after_the_lease_ran_out_still_ends_the_charge_at_the_boot() {
     u.apply(Event::Poll(booted(ResetReason::PowerOn, 10, Some(RelayOff::NoCommand))), at(225));
     assert_eq!(u.poll_answer(at(225), 5000).motor, Motor::On, "no protection to wait for");
     let out = u.apply(stop(A), at(230));
-    assert_eq!(charged(&out), (5 + 5, 20), "200–205 s, and from the poll that told it again");
+    assert_eq!(charged(&out), (5, 25), "from the poll that told it again");
 
     // A long power cut: the board boots after its lease ran out. When its relay opened before
     // that, nothing tells: the run stays charged up to the lease's end.
@@ -681,4 +686,166 @@ fn a_boot_reported_after_the_lease_ran_out_still_ends_the_charge_at_the_boot() {
     t.apply(Event::Poll(booted(ResetReason::PowerOn, 5, Some(RelayOff::NoCommand))), at(400));
     let out = t.apply(stop(A), at(410));
     assert_eq!(charged(&out), (20, 90), "300–320 s");
+}
+
+/// A pump as [`pump`] makes one, with a board lease of `lease_secs`.
+fn pump_leased(rules: MotorRules, lease_secs: i64) -> Tenant {
+    let mut t = pump(rules);
+    t.device.lease_ms = lease_secs * 1000;
+    t
+}
+
+/// The board says its relay is open for want of a command: it holds no usable ON.
+fn no_command() -> Event {
+    says(false, None, Some(RelayOff::NoCommand))
+}
+
+/// Found by a safety review (F1): a board whose answers never reach it usable (dropped, garbled
+/// or forged on the farm's network) keeps reporting its relay open without a command, and the
+/// whole run was charged with the motor never running (the review's host test: relay ON 0 ms,
+/// run charged 596 s over ten minutes). Each such report after the answer that told the board ON
+/// says the board has not taken it: nothing since that answer is charged, and the run waits to be
+/// told again, its answer ON at every poll. The only slack is the first answer's, as for any
+/// board: from the poll that tells it until its next report.
+#[test]
+fn an_on_the_board_never_takes_is_never_charged() {
+    let mut t = pump(MotorRules::NONE);
+    t.apply(start(A), at(2));
+    let mut second = 3;
+    while second <= 600 {
+        let poll = DevicePoll { relay_off: Some(RelayOff::NoCommand), ..DevicePoll::ready(BOARD) };
+        assert!(!t.is_quiet_poll(&poll, at(second)), "at {second} s");
+        let out = t.apply(Event::Poll(poll), at(second));
+        assert!(out.records.notices.is_empty(), "a moment's miss is no news (at {second} s)");
+        assert_eq!(state(&t), (MotorState::Running, None), "at {second} s");
+        assert_eq!(t.poll_answer(at(second), 5000).motor, Motor::On, "told ON again at {second} s");
+        if second > 3 {
+            assert_eq!(t.remaining_seconds(at(second + 4)), Some(10_000), "nothing charged at {second} s");
+        }
+        second += 5;
+    }
+    let out = t.apply(stop(A), at(601));
+    assert_eq!(charged(&out), (0, 599), "the relay never closed");
+    assert_eq!(t.wallet(A), 10_000);
+    assert!(t.motor.starts.is_empty(), "an ON never taken is no start");
+
+    // The slack: a Stop between the poll that first tells the board and its next report charges
+    // that stretch, as for a board that takes the ON and closes its relay.
+    t.apply(start(B), at(700));
+    t.apply(no_command(), at(703));
+    let out = t.apply(stop(B), at(706));
+    assert_eq!(charged(&out), (3, 3));
+}
+
+/// The poll after the answer that told the board ON carries that answer's effect: a report of
+/// the relay open without a command is no quiet poll while the run is charged, and it stops the
+/// charge. An ON the board takes at the next poll is charged from the report of its relay
+/// closed; the lost one cost no restart wait, and was no start.
+#[test]
+fn an_on_the_board_takes_at_the_next_poll_is_charged_from_then() {
+    let mut t = pump(rules(60, 0, 6));
+    t.apply(start(A), at(10));
+    t.apply(no_command(), at(10));
+    assert_eq!(t.motor.starts, vec![at(10)], "told ON at 10 s");
+    // That answer is lost on the way; the board's next poll says it holds no command.
+    let missed = DevicePoll { relay_off: Some(RelayOff::NoCommand), ..DevicePoll::ready(BOARD) };
+    assert!(!t.is_quiet_poll(&missed, at(15)), "it stops a charge: it must be applied");
+    let out = t.apply(Event::Poll(missed), at(15));
+    assert!(out.records.changed);
+    assert_eq!(state(&t), (MotorState::Running, None), "no rest to wait for: the motor never started");
+    assert_eq!(t.poll_answer(at(15), 5000).motor, Motor::On);
+    assert_eq!(t.remaining_seconds(at(16)), Some(10_000), "the 5 s since the ON are given back");
+    // The board takes this answer, closes its relay and says so at once.
+    t.apply(says(true, None, None), at(16));
+    let out = t.apply(stop(A), at(40));
+    assert_eq!(charged(&out), (24, 6), "16–40 s");
+    assert_eq!(t.motor.starts, vec![at(16)], "the lost ON started nothing");
+}
+
+/// The board ran its motor, then the answers stopped reaching it (lost for half a minute): its
+/// lease ran out, its relay opened, and it said so at once and at every poll after. The charge
+/// stops with that report, the run waits to be told with its clock stopped (no hold, no notice),
+/// and the time after the answers arrive again is charged from the report of the relay closed.
+#[test]
+fn answers_lost_for_a_while_charge_only_the_time_after() {
+    let mut t = pump_leased(MotorRules::NONE, 15);
+    t.apply(start(A), at(100));
+    t.apply(no_command(), at(100));
+    for second in [101, 105, 110] {
+        t.apply(says(true, None, None), at(second));
+    }
+    // The answers to 110 s onwards are lost: the lease of the one to 105 s runs out at 120 s.
+    t.apply(no_command(), at(120));
+    assert_eq!(t.remaining_seconds(at(120)), Some(10_000 - 20), "100–120 s charged");
+    for second in [125, 130, 135] {
+        let out = t.apply(no_command(), at(second));
+        assert!(out.records.notices.is_empty());
+        assert_eq!(state(&t), (MotorState::Running, None));
+        assert_eq!(t.poll_answer(at(second), 5000).motor, Motor::On);
+        assert_eq!(t.remaining_seconds(at(second + 4)), Some(10_000 - 20), "nothing charged at {second} s");
+    }
+    // The answer to 140 s arrives: the board closes its relay and says so at once.
+    t.apply(no_command(), at(140));
+    t.apply(says(true, None, None), at(141));
+    let out = t.apply(stop(A), at(150));
+    assert_eq!(charged(&out), (20 + 9, 21), "100–120 s and 141–150 s");
+    assert_eq!(t.motor.starts, vec![at(100), at(141)]);
+}
+
+/// The board's own restart protection can keep its relay open under an ON the engine allowed
+/// (its input saw the grid drop and come back between reports, and settles from then). Nothing is
+/// charged while it blocks: not from the answer until the board says why (it says so as soon as
+/// the ON arrives), and not when, still waiting, it loses its command (an answer lost, its lease
+/// run out) and says its relay is open for want of one. Charged from the report of the relay
+/// closed.
+#[test]
+fn restart_protection_blocking_an_on_charges_nothing_while_it_blocks() {
+    let mut t = pump_leased(rules(0, 60, 0), 15);
+    t.apply(poll(BOARD, true), at(10));
+    t.apply(poll(BOARD, false), at(20));
+    t.apply(start(A), at(85));
+    t.apply(no_command(), at(85));
+    assert_eq!(t.poll_answer(at(85), 5000).motor, Motor::On, "the engine's settle time ended at 80 s");
+    // The ON arrives; the board's grid settles until 144 s, and it says so at once.
+    let blocked = DevicePoll { relay_off: Some(RelayOff::GridSettling), ..DevicePoll::ready(BOARD) };
+    assert!(!t.is_quiet_poll(&blocked, at(86)));
+    t.apply(Event::Poll(blocked), at(86));
+    assert_eq!(t.remaining_seconds(at(86)), Some(10_000), "85–86 s: the relay did not close");
+    for second in [91, 96] {
+        t.apply(Event::Poll(blocked), at(second));
+    }
+    // The answers to 96 s and 101 s are lost: the lease of the one to 91 s runs out at 106 s.
+    t.apply(no_command(), at(106));
+    assert_eq!(state(&t), (MotorState::Running, None));
+    assert_eq!(t.poll_answer(at(106), 5000).motor, Motor::On);
+    assert_eq!(t.remaining_seconds(at(110)), Some(10_000), "told ON before: not charged again");
+    t.apply(Event::Poll(blocked), at(107));
+    for second in (112..144).step_by(5) {
+        t.apply(Event::Poll(blocked), at(second));
+        assert_eq!(t.remaining_seconds(at(second)), Some(10_000), "at {second} s");
+    }
+    t.apply(says(true, None, None), at(144));
+    let out = t.apply(stop(A), at(150));
+    assert_eq!(charged(&out), (6, 59), "144–150 s");
+
+    // The server's own restart protection: B is told ON as A's minimum OFF time ends on the
+    // engine's count, the board's (from its relay opening a moment later) blocks it, and the
+    // engine then counts its own rest from that report: nothing charged meanwhile.
+    let mut u = pump(rules(60, 0, 0));
+    u.apply(start(A), at(0));
+    u.apply(no_command(), at(0));
+    u.apply(says(true, None, None), at(1));
+    u.apply(stop(A), at(30));
+    u.apply(start(B), at(40));
+    u.apply(Event::Tick, at(90));
+    u.apply(no_command(), at(90));
+    assert_eq!(u.poll_answer(at(90), 5000).motor, Motor::On);
+    u.apply(says(false, None, Some(RelayOff::RestartWait)), at(91));
+    assert_eq!(state(&u), (MotorState::Hold, Some(HoldReason::RestartWait)));
+    assert_eq!(u.remaining_seconds(at(91)), Some(10_000), "90–91 s: the relay did not close");
+    u.apply(Event::Tick, at(151));
+    u.apply(no_command(), at(151));
+    u.apply(says(true, None, None), at(152));
+    let out = u.apply(stop(B), at(160));
+    assert_eq!(charged(&out), (9, 111), "151–160 s");
 }

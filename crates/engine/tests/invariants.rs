@@ -355,15 +355,20 @@ proptest! {
 mod relay;
 
 /// Metering follows the pump: with two boards (one the controller), restart protection, store
-/// outages, a feedback input and boards that reboot, no run is ever charged for more time than
-/// some board could have had its relay ON (`model::relay`), and every balance is still the sum of
-/// its ledger.
+/// outages, a feedback input, boards that reboot and boards that say why their relay is open, no
+/// run is ever charged for more time than some board could have had its relay ON
+/// (`model::relay`), and every balance is still the sum of its ledger. A board told ON at its last
+/// poll that says its relay is open (its own rule keeps it open, or it holds no command: it did
+/// not take the ON) is not charged from then on, nor for anything since its last report when that
+/// one said the relay was open too. A poll the engine calls quiet changes nothing but the last
+/// poll.
 mod metering {
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;
     use pumppilot_engine::{
-        AdminId, Credit, DeviceId, DevicePoll, EntryId, Event, LedgerKind, MotorRules, Tenant, Timestamp, UserId,
+        AdminId, Credit, DeviceId, DevicePoll, EntryId, EntryStatus, Event, LedgerKind, MotorRules, RelayOff, Tenant,
+        Timestamp, UserId,
     };
     use uuid::Uuid;
 
@@ -373,7 +378,7 @@ mod metering {
     pub enum Step {
         Start(usize),
         Stop(usize),
-        Poll { board: usize, load_shedding: bool, ready: bool, relay: bool, feedback: Option<bool> },
+        Poll { board: usize, load_shedding: bool, ready: bool, relay: bool, feedback: Option<bool>, why: usize },
         Reboot { board: usize, share: i64 },
         StoreOutage,
         Controller(Option<usize>),
@@ -384,9 +389,11 @@ mod metering {
         prop_oneof![
             3 => (0usize..3).prop_map(Step::Start),
             2 => (0usize..3).prop_map(Step::Stop),
+            // `why`: with the relay open, the board says nothing of why (an older board), or
+            // one of `WHY`.
             8 => (0usize..2, prop::bool::weighted(0.2), prop::bool::weighted(0.9), any::<bool>(),
-                  prop_oneof![4 => Just(None), 2 => Just(Some(true)), 1 => Just(Some(false))])
-                .prop_map(|(board, load_shedding, ready, relay, feedback)| Step::Poll { board, load_shedding, ready, relay, feedback }),
+                  prop_oneof![4 => Just(None), 2 => Just(Some(true)), 1 => Just(Some(false))], 0usize..=WHY.len())
+                .prop_map(|(board, load_shedding, ready, relay, feedback, why)| Step::Poll { board, load_shedding, ready, relay, feedback, why }),
             // The board booted since the step before (`share` percent of the time since it, ago)
             // and reports it, its relay open and no answer taken since.
             1 => (0usize..2, 0i64..=100).prop_map(|(board, share)| Step::Reboot { board, share }),
@@ -394,6 +401,20 @@ mod metering {
             1 => prop::option::of(0usize..2).prop_map(Step::Controller),
             2 => Just(Step::Tick),
         ]
+    }
+
+    /// What a board that says why its relay is open may say (`Step::Poll::why` 1 and up).
+    const WHY: [RelayOff; 3] = [RelayOff::NoCommand, RelayOff::RestartWait, RelayOff::GridSettling];
+
+    /// A board's last poll the engine applied as the controller's: when, whether it said the relay
+    /// was closed, the run then active and what it had been charged by then, and whether the
+    /// answer told the board ON for it.
+    #[derive(Debug, Clone, Copy)]
+    struct Last {
+        at: Timestamp,
+        relay: bool,
+        run: Option<(EntryId, i64)>,
+        told_on: bool,
     }
 
     fn rules() -> impl Strategy<Value = MotorRules> {
@@ -430,14 +451,15 @@ mod metering {
                 let out = t.apply(Event::Credit(credit), now);
                 for l in out.records.ledger { *ledger.entry(l.user_id).or_default() += l.delta_seconds; }
             }
+            let mut last: BTreeMap<DeviceId, Last> = BTreeMap::new();
             for (step, dt) in steps {
                 now = now + dt;
                 let event = match step {
                     Step::Start(u) => Event::Start { user: users[u], requested_minutes: None, entry_id: EntryId::new() },
                     Step::Stop(u) => Event::Stop { user: users[u] },
-                    Step::Poll { board, load_shedding, ready, relay, feedback } => Event::Poll(DevicePoll {
-                        device: boards[board], load_shedding, ready, relay, feedback, reset: None, relay_off: None,
-                        uptime_ms: None,
+                    Step::Poll { board, load_shedding, ready, relay, feedback, why } => Event::Poll(DevicePoll {
+                        device: boards[board], load_shedding, ready, relay, feedback, reset: None,
+                        relay_off: WHY.get(why.wrapping_sub(1)).copied().filter(|_| !relay), uptime_ms: None,
                     }),
                     Step::Reboot { board, share } => {
                         let uptime_ms = dt * share / 100;
@@ -452,11 +474,60 @@ mod metering {
                     Step::Controller(board) => Event::SetController { device: board.map(|b| boards[b]) },
                     Step::Tick => Event::Tick,
                 };
+                // Time first: the run as this event finds it.
+                let mut caught_up = t.clone();
+                caught_up.apply(Event::Tick, now);
+                let running = |t: &Tenant| t.active.as_ref().filter(|e| e.status == EntryStatus::Running).map(|e| e.id);
+                let charging = |t: &Tenant| t.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_some());
+                // Told ON at its last poll, for the run still RUNNING: that board's report now carries
+                // the ON's effect.
+                let told = match &event {
+                    Event::Poll(poll) => last.get(&poll.device).filter(|l| {
+                        l.told_on && caught_up.controller == Some(poll.device) && l.run.map(|r| r.0) == running(&caught_up)
+                    }).copied(),
+                    _ => None,
+                };
+                // A quiet poll is only touched (the timer does what time alone does). Not after a
+                // store outage: the runtime applies the first poll after one with the outage.
+                let after_outage = t.active.as_ref().is_some_and(|e| e.hold_reason == Some(pumppilot_engine::HoldReason::StoreUnavailable));
+                let quiet = matches!(&event, Event::Poll(poll) if !after_outage && t.is_quiet_poll(poll, now));
+                let mut touched = caught_up.clone();
+                if let Event::Poll(poll) = &event && t.controller == Some(poll.device) {
+                    touched.touch(now);
+                }
                 let out = t.apply(event.clone(), now);
+                if quiet {
+                    prop_assert_eq!(&t, &touched, "a quiet poll changes nothing but the last poll");
+                }
                 match event {
-                    Event::Poll(poll) => model.heard(poll.device, &t.poll_answer_for(poll.device, now, 1000), now),
+                    Event::Poll(poll) => {
+                        let answer = t.poll_answer_for(poll.device, now, 1000);
+                        model.heard(poll.device, &answer, now);
+                        if let Some(told) = told.filter(|_| !poll.relay && poll.relay_off.is_some()) {
+                            prop_assert!(!charging(&t), "charging after {:?} although told ON at {:?}", poll.relay_off, told.at);
+                            if let (false, Some((run, charged))) = (told.relay, told.run) {
+                                let active = t.active.as_ref().filter(|e| e.id == run).expect("the same run");
+                                prop_assert_eq!(active.running_ms_at(now), charged, "charged since {:?}, when the relay was open", told.at);
+                            }
+                        }
+                        if t.controller == Some(poll.device) {
+                            let run = t.active.as_ref().map(|e| (e.id, e.running_ms_at(now)));
+                            let told_on = answer.motor == pumppilot_engine::Motor::On;
+                            last.insert(poll.device, Last { at: now, relay: poll.relay, run, told_on });
+                        } else {
+                            last.remove(&poll.device);
+                        }
+                    }
                     Event::StoreOutage => model.all_off(now),
                     _ => {}
+                }
+                // A run held or ended since a board's last poll: that board was told ON for no run
+                // now RUNNING (its next answer tells it afresh).
+                let now_running = running(&t);
+                for l in last.values_mut() {
+                    if l.run.map(|r| r.0) != now_running {
+                        l.told_on = false;
+                    }
                 }
                 for l in &out.records.ledger { *ledger.entry(l.user_id).or_default() += l.delta_seconds; }
                 for row in &out.records.usage {

@@ -21,7 +21,10 @@
 //! came from a board holding no ON command and was answered ON (that answer is what tells the
 //! board ON; it may still be on its way, or lost). A board that already held an ON command and
 //! reported its relay OFF has told the server that the motor does not run; one that was answered
-//! OFF has not been told to run.
+//! OFF has not been told to run. Nor has one whose report says it holds no ON command although
+//! the answer to its report before said ON for the run still RUNNING (no OFF told since), and that
+//! answer was given before it sent this report, within that answer's lease: it has not taken that
+//! ON, and its next answer is no first word (`docs/DEVICE.md`, what is charged).
 
 use std::collections::BTreeMap;
 
@@ -117,6 +120,23 @@ struct Heard {
     /// The answer to it (or a long-poll released since) said ON.
     told_on: bool,
     off_reason: Option<OffReason>,
+    /// The answer to it said ON for this run (then RUNNING), given at `answered` (true time) with
+    /// a lease to `lease_end` (counted from the report's sending, as the board counts it); `None`
+    /// once the board is told OFF or the run is no longer RUNNING.
+    on_for: Option<EntryId>,
+    answered: u64,
+    lease_end: u64,
+    /// It says the board holds no ON command although the answer to its report before told it
+    /// ON for the run still RUNNING, before it sent this one and within that answer's lease: the
+    /// board has not taken that ON.
+    after_on: bool,
+}
+
+impl Heard {
+    /// A report whose answer told the board nothing of a run (the spare's, in the campaign).
+    fn of(sent: u64, commanded: bool, told_on: bool, off_reason: Option<OffReason>) -> Heard {
+        Heard { sent, commanded, told_on, off_reason, on_for: None, answered: sent, lease_end: sent, after_on: false }
+    }
 }
 
 /// A board's relay as the meter of the meter sees it.
@@ -130,8 +150,25 @@ struct RelayTrace {
 impl RelayTrace {
     fn could_be_on(&self) -> bool {
         let Some(heard) = self.heard else { return false };
-        self.on || (!heard.commanded && heard.told_on) || self.last_on.is_some_and(|at| at >= heard.sent)
+        self.on
+            || (!heard.commanded && heard.told_on && !heard.after_on)
+            || self.last_on.is_some_and(|at| at >= heard.sent)
     }
+
+    /// The board was told OFF, or the run it was told ON for is no longer `running`: the ON of
+    /// its last report's answer no longer stands.
+    fn forget_on(&mut self, running: Option<EntryId>) {
+        if let Some(heard) = self.heard.as_mut()
+            && heard.on_for != running
+        {
+            heard.on_for = None;
+        }
+    }
+}
+
+/// The tenant's run, when it is RUNNING (charged or not).
+fn running(tenant: &Tenant) -> Option<EntryId> {
+    tenant.active.as_ref().filter(|e| e.status == EntryStatus::Running).map(|e| e.id)
 }
 
 /// A second board of the tenant (a spare at the pump): random inputs, obeys every answer at once.
@@ -482,6 +519,7 @@ impl Pump {
         self.figures.polls += 1;
         let r = request.report;
         let applied = self.outage.is_none();
+        let running_before = running(&self.tenant);
         let first = self.device_poll(DevicePoll {
             device: self.board,
             load_shedding: r.load_shedding,
@@ -493,12 +531,28 @@ impl Pump {
             uptime_ms: r.uptime_ms,
         });
         if applied && self.tenant.controller == Some(self.board) {
+            let after_on = !request.commanded
+                && !r.relay
+                && self.board_trace.heard.is_some_and(|before| {
+                    before.on_for.is_some()
+                        && before.on_for == running_before
+                        && before.answered <= request.sent_true
+                        && request.sent_true < before.lease_end
+                });
+            let lease = u64::from(first.lease_ms.min(pumppilot_controller::Settings::DEFAULT.max_lease_ms));
             self.board_trace.heard = Some(Heard {
                 sent: request.sent_true,
                 commanded: request.commanded,
                 told_on: first.commands_on(),
                 off_reason: request.off_reason,
+                on_for: running(&self.tenant).filter(|_| first.commands_on()),
+                answered: self.t,
+                lease_end: request.sent_true + lease,
+                after_on,
             });
+        } else {
+            // Answered OFF (another board drives the motor, or the store fails).
+            self.board_trace.forget_on(None);
         }
         let wait = request.long_poll.map_or(0, |long_poll| long_poll.wait_ms.min(self.lease_ms / 3));
         let behind = (first.commands_on() && !r.relay) || first.hold_reason == Some(HoldReason::StoreUnavailable);
@@ -525,6 +579,9 @@ impl Pump {
         if let Some(heard) = self.board_trace.heard.as_mut().filter(|_| answer.commands_on()) {
             heard.told_on = true;
         }
+        if !answer.commands_on() {
+            self.board_trace.forget_on(None);
+        }
         let waited = u32::try_from(self.t - held.arrived).unwrap_or(u32::MAX);
         Some(PollAnswer { lease_ms: answer.lease_ms.saturating_sub(waited), ..answer })
     }
@@ -536,6 +593,9 @@ impl Pump {
         let answer = if self.outage.is_some() { self.unavailable() } else { self.answer_for(self.board) };
         if let Some(heard) = self.board_trace.heard.as_mut().filter(|_| answer.commands_on()) {
             heard.told_on = true;
+        }
+        if !answer.commands_on() {
+            self.board_trace.forget_on(None);
         }
         answer
     }
@@ -565,6 +625,7 @@ impl Pump {
         }
         // The runtime's timer: time's own effects, committed when the store can.
         self.apply(Event::Tick);
+        self.board_trace.forget_on(running(&self.tenant));
         if self.serving() && t >= self.next_flush {
             self.next_flush = t + FLUSH_EVERY;
             self.flush();
@@ -720,8 +781,7 @@ impl Pump {
         };
         let answer = self.device_poll(poll);
         if applied && self.tenant.controller == Some(self.spare.id) {
-            self.spare.trace.heard =
-                Some(Heard { sent: self.t, commanded, told_on: answer.commands_on(), off_reason: None });
+            self.spare.trace.heard = Some(Heard::of(self.t, commanded, answer.commands_on(), None));
         }
         self.spare.on_until =
             (answer.commands_on() && !self.spare.shedding).then(|| self.t + u64::from(answer.lease_ms));

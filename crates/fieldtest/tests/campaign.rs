@@ -121,7 +121,10 @@ fn assert_attacked(total: &Figures) {
 #[test]
 fn two_million_steps_of_faults_never_run_the_motor_outside_the_rule_nor_charge_a_stopped_one() {
     let started = Instant::now();
-    let (total, pump_total, examples) = on_every_board(0x5EED_0000, 0xA11CE, STEPS_PER_BOARD, false, |i, campaign| {
+    // Seeds whose course meets every fault counted below, the rarest a counter window a failing
+    // store could not reserve (it needs a store outage just as a window runs out): a change in
+    // the engine or the controller changes the course, and may need other seeds.
+    let (total, pump_total, examples) = on_every_board(0x5EED_5000, 0xA11CE, STEPS_PER_BOARD, false, |i, campaign| {
         println!("board {i}: OFF though allowed: {:?}", campaign.slow_reasons);
         println!("board {i}: charged while OFF, by the board's reason: {:?}", campaign.pump.off_reasons);
     });
