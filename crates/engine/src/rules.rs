@@ -4,7 +4,7 @@
 //! event is decided. A refused event changes nothing, but what time alone changed is still
 //! returned, so the caller commits it either way.
 
-use pumppilot_protocol::{HoldReason, RelayOff, ResetReason};
+use pumppilot_protocol::{HoldReason, PollReport, RelayOff, ResetReason};
 
 use crate::{
     DeviceId, EndReason, EntryId, EntryStatus, Facts, LedgerEntry, LedgerKind, MotorSettings, Notice, NoticeKind,
@@ -109,6 +109,20 @@ pub struct DevicePoll {
 }
 
 impl DevicePoll {
+    /// What `device` says in its report (an HTTP poll or an MQTT report), as the rules read it.
+    pub fn of_report(device: DeviceId, report: &PollReport<'_>) -> Self {
+        DevicePoll {
+            device,
+            load_shedding: report.load_shedding,
+            ready: report.ready,
+            relay: report.relay,
+            feedback: report.feedback,
+            reset: report.reset,
+            relay_off: report.relay_off,
+            uptime_ms: report.uptime_ms,
+        }
+    }
+
     /// A board's everyday poll: the grid up, the pump ready, its relay open, nothing more to say.
     pub const fn ready(device: DeviceId) -> Self {
         DevicePoll {

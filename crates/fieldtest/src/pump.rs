@@ -520,16 +520,7 @@ impl Pump {
         let r = request.report;
         let applied = self.outage.is_none();
         let running_before = running(&self.tenant);
-        let first = self.device_poll(DevicePoll {
-            device: self.board,
-            load_shedding: r.load_shedding,
-            ready: r.ready,
-            relay: r.relay,
-            feedback: r.feedback,
-            reset: r.reset,
-            relay_off: r.relay_off,
-            uptime_ms: r.uptime_ms,
-        });
+        let first = self.device_poll(DevicePoll::of_report(self.board, &r));
         if applied && self.tenant.controller == Some(self.board) {
             let after_on = !request.commanded
                 && !r.relay

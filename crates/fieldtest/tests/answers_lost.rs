@@ -59,19 +59,7 @@ fn run(stop_ms: u64, garbled: impl Fn(u64) -> bool) -> (u64, QueueEntry) {
         if in_flight.is_none() && device.settled(Millis(t)) && (t >= next_poll || device.report_now(Millis(t))) {
             let poll = device.poll(Millis(t));
             let r = poll.report;
-            tenant.apply(
-                Event::Poll(DevicePoll {
-                    device: board,
-                    load_shedding: r.load_shedding,
-                    ready: r.ready,
-                    relay: r.relay,
-                    feedback: r.feedback,
-                    reset: r.reset,
-                    relay_off: r.relay_off,
-                    uptime_ms: r.uptime_ms,
-                }),
-                ts(t),
-            );
+            tenant.apply(Event::Poll(DevicePoll::of_report(board, &r)), ts(t));
             let answer = body(&tenant.poll_answer_for(board, ts(t), POLL_MS));
             // Garbled on the farm's network, forged by someone on it, or cut short by a proxy.
             let answer = if garbled(t) { answer[..answer.len() / 2].to_vec() } else { answer };

@@ -344,16 +344,7 @@ async fn report_at(
         reader: report.reader,
         feedback: report.feedback,
     };
-    let poll = DevicePoll {
-        device: caller.device,
-        load_shedding: report.load_shedding,
-        ready: report.ready,
-        relay: report.relay,
-        feedback: report.feedback,
-        reset: report.reset,
-        relay_off: report.relay_off,
-        uptime_ms: report.uptime_ms,
-    };
+    let poll = DevicePoll::of_report(caller.device, &report);
     let answer = app.runtime.poll(caller.admin, poll, telemetry).await?;
     Ok(Reported { reply: Reply { answer, update, reference: None }, applied: true })
 }
