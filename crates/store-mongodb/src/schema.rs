@@ -149,9 +149,11 @@ fn indexes() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "adminId": 1, "at": -1 }, "admin_at", false, None),
                 // The master's totals of every pump: the cash taken since a moment, from the index alone.
                 index(doc! { "at": 1, "cashTaka": 1 }, "at_cash", false, None),
-                // And the cash of the void receipts, taken off it: only they are in this one.
+                // And the cash of the void receipts, taken off it: only they are in this one (its
+                // own key pattern, not `at_cash`'s: MongoDB before 5.0 refuses two indexes of one
+                // pattern that differ only by a filter).
                 index(
-                    doc! { "at": 1, "cashTaka": 1 },
+                    doc! { "at": 1, "cashTaka": 1, "voidedAt": 1 },
                     "void_at_cash",
                     false,
                     Some(doc! { "voidedAt": { "$exists": true } }),
