@@ -484,10 +484,12 @@ async fn touch_live_session(
         filter.insert("userId", key(owner));
     }
     if let Some(now) = now {
-        // A mobile session lives until its refresh token expires (its access token expires first).
-        let unexpired =
-            [doc! { "accessExpiresAt": { "$gt": at(now) } }, doc! { "refreshExpiresAt": { "$gt": at(now) } }];
-        filter.insert("$or", unexpired.to_vec());
+        // A mobile session lives until its refresh token expires (its access token expires first,
+        // and every mobile session has one). A plain field, not an `$or`: a filter of `_id` and
+        // fields is one document's look-up, where a top-level operator sent SecantusDB through
+        // every index, and under concurrent transactions its unique access-hash index then
+        // refused the session's own update as a duplicate (E11000), once in a fresh-clone run.
+        filter.insert("refreshExpiresAt", doc! { "$gt": at(now) });
     }
     let touched = coll(db, crate::sessions_collection(pumppilot_store::SessionKind::Mobile))
         .update_one(filter, doc! { "$inc": { "tokenWrites": 1_i64 } })
