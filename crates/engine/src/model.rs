@@ -191,6 +191,13 @@ impl QueueEntry {
         }
     }
 
+    /// A RUNNING run stops being charged at `at` (its board's relay was found open since then): it
+    /// waits to be told ON again, and is charged again from the poll whose answer tells it.
+    pub(crate) fn wait_to_be_told(&mut self, at: Timestamp) {
+        self.running_ms = self.running_ms_at(at);
+        self.phase_since = None;
+    }
+
     /// Since when a RUNNING run has waited to be told (`phase_since` is `None`): every moment of
     /// it before then is counted, RUNNING or HOLD, and none since.
     pub fn untold_since(&self) -> Option<Timestamp> {

@@ -659,8 +659,7 @@ impl Tenant {
         let Some(since) = entry.phase_since else { return };
         let seen_open = last_poll.filter(|_| !self.device.relay);
         let opened = seen_open.map_or(now, |last| last.max(since));
-        entry.running_ms = entry.running_ms_at(opened);
-        entry.phase_since = None;
+        entry.wait_to_be_told(opened);
         if !not_taken {
             self.sync_motor(now);
         } else if seen_open.is_some_and(|last| last <= since) {
@@ -694,8 +693,7 @@ impl Tenant {
         let Some(entry) = self.active.as_mut() else { return false };
         let stop = opened.max(from);
         if entry.status == EntryStatus::Running {
-            entry.running_ms = entry.running_ms_at(stop);
-            entry.phase_since = None;
+            entry.wait_to_be_told(stop);
         } else if stop < until {
             let taken = (until - stop).min(entry.running_ms);
             entry.running_ms -= taken;

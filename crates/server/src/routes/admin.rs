@@ -417,21 +417,17 @@ async fn enrol_farmer_phone(
     let farmer = tenant_user(&app, admin.scope, &id).await?.id;
     // Who may start this farmer's pump by SMS once confirmed: the owner's enrolment is audited.
     let entry = audit(&app, &admin, "farmer.phone", farmer.to_string(), body.phone.clone());
-    for _ in 0..super::alerts::SAVE_TRIES {
-        let read = app.store.alert_profile(farmer).await?;
-        let mut profile = read.clone().unwrap_or_else(|| AlertProfile::empty(farmer));
+    let make = |mut profile: AlertProfile| {
         profile.language = body.language.clone();
         super::alerts::ask_for_phone(&mut profile, Some(body.phone.clone()), app.now());
-        match app.store.write_audited(&AuditedWrite::SetAlertProfile { profile, read }, &entry).await {
-            // Changed since it was read: read again, and make the enrolment afresh.
-            Err(StoreError::VersionConflict) => continue,
-            result => result?,
-        }
-        // As stored: the store keeps a wrong code counted meanwhile.
-        let stored = app.store.alert_profile(farmer).await?.unwrap_or_else(|| AlertProfile::empty(farmer));
-        return Ok(Json(super::alerts::farmer_phone_view(&app, &stored)));
-    }
-    Err(StoreError::VersionConflict.into())
+        profile
+    };
+    let write = |profile: AlertProfile, read: Option<AlertProfile>| {
+        let (store, entry) = (&app.store, &entry);
+        async move { store.write_audited(&AuditedWrite::SetAlertProfile { profile, read }, entry).await }
+    };
+    let stored = super::alerts::save_afresh(&app, farmer, make, write).await?;
+    Ok(Json(super::alerts::farmer_phone_view(&app, &stored)))
 }
 
 #[utoipa::path(get, path = "/api/admin/minute-requests", tag = "admin", params(RequestFilter), security(("bearer" = []), ("sessionCookie" = [])),

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::{Json, extract::State};
 use pumppilot_alerts::Language;
-use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp};
+use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp, UserId};
 use pumppilot_store::{
     Account, AlertProfile, Channel, NotificationId, PendingPhone, QuietHours, Role, SessionKind, StoreError, is_e164,
 };
@@ -246,24 +246,47 @@ async fn set_profile(
     ApiJson(view): ApiJson<AlertProfileView>,
 ) -> Result<Json<AlertProfileView>, ApiError> {
     let wanted = profile_from(view, &caller)?;
-    for _ in 0..SAVE_TRIES {
-        let read = app.store.alert_profile(caller.id()).await?;
-        let current = read.clone().unwrap_or_else(|| AlertProfile::empty(caller.id()));
+    let make = |current: AlertProfile| {
         let mut profile = AlertProfile {
             phone: current.phone.clone(),
             pending_phone: current.pending_phone.clone(),
             ..wanted.clone()
         };
         profile.push_tokens = tokens_kept(&wanted.push_tokens, &current, &caller);
-        profile.push_sessions = current.push_sessions.clone();
+        profile.push_sessions = current.push_sessions;
         ask_for_phone(&mut profile, wanted.phone.clone(), app.now());
-        match app.store.set_alert_profile(&profile, read.as_ref()).await {
+        profile
+    };
+    let write = |profile: AlertProfile, read: Option<AlertProfile>| {
+        let store = &app.store;
+        async move { store.set_alert_profile(&profile, read.as_ref()).await }
+    };
+    Ok(Json(profile_view(&app, &save_afresh(&app, caller.id(), make, write).await?)))
+}
+
+/// Saves a person's alert profile made from the one stored: `make` builds it from the profile
+/// read (the empty one when there is none), `write` writes it with that read, and a write that
+/// finds the profile changed since (`VersionConflict`: a number confirmed, a phone's token
+/// registered) is made afresh from a new read, [`SAVE_TRIES`] times at most, then 409. Answers the
+/// profile as stored after (the store keeps a wrong code counted meanwhile).
+pub(crate) async fn save_afresh<F>(
+    app: &AppState,
+    user: UserId,
+    make: impl Fn(AlertProfile) -> AlertProfile,
+    write: impl Fn(AlertProfile, Option<AlertProfile>) -> F,
+) -> Result<AlertProfile, ApiError>
+where
+    F: Future<Output = Result<(), StoreError>>,
+{
+    for _ in 0..SAVE_TRIES {
+        let read = app.store.alert_profile(user).await?;
+        let profile = make(read.clone().unwrap_or_else(|| AlertProfile::empty(user)));
+        match write(profile, read).await {
             // Changed since it was read: read again, and make the save afresh.
             Err(StoreError::VersionConflict) => continue,
             result => result?,
         }
-        // As stored: the store keeps a wrong code counted meanwhile.
-        return Ok(Json(profile_view(&app, &profile_of(&app, &caller).await?)));
+        return Ok(app.store.alert_profile(user).await?.unwrap_or_else(|| AlertProfile::empty(user)));
     }
     Err(StoreError::VersionConflict.into())
 }
@@ -271,7 +294,7 @@ async fn set_profile(
 /// How many times a profile's save (the person's own, or their owner's enrolment of their phone)
 /// is made from a fresh read before it gives up: each try conflicts only with a write that landed
 /// in the moment between its read and its write.
-pub(crate) const SAVE_TRIES: usize = 3;
+const SAVE_TRIES: usize = 3;
 
 /// The push tokens a profile's save keeps: those of `sent` that the stored profile (`current`)
 /// lists, and the caller's own phone's tokens even when `sent` leaves them out. A save never adds a
