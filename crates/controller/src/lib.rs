@@ -521,6 +521,14 @@ impl Controller {
         self.tap_id = (random >> 32) as u32;
     }
 
+    /// Numbers this boot's card taps from above `random` (the next tap takes the number after
+    /// it), in place of the upper bits of [`Controller::set_first_counter`]'s draw. For a shell
+    /// that names its first counter rather than drawing it (a test, a simulated board): its taps
+    /// after a reboot must still name none of an earlier boot's, so it draws their point apart.
+    pub fn set_first_tap(&mut self, random: u32) {
+        self.tap_id = random;
+    }
+
     /// True when the device has a link secret.
     pub const fn signs(&self) -> bool {
         self.link.is_some()

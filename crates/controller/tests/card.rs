@@ -68,6 +68,12 @@ fn a_tap_keeps_its_id_through_its_retries_and_the_next_tap_gets_another() {
     let mut rebooted = Controller::new(Settings::DEFAULT);
     rebooted.set_first_counter(0x1111_2222_0000_0007);
     assert_eq!(rebooted.card(Millis(10_000), A).unwrap().id, 0x1111_2223);
+    // A shell that names its first counter (a test) draws the taps' point apart: two boots of one
+    // counter still number their taps afresh.
+    let mut named = Controller::new(Settings::DEFAULT);
+    named.set_first_counter(5_000);
+    named.set_first_tap(0x7777_0000);
+    assert_eq!(named.card(Millis(10_000), A).unwrap().id, 0x7777_0001);
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{LEASE_MS, Site, spawn_app_on_the_wall_clock as spawn_app, start_server_with};
+use pumppilot_controller::CardFeedback;
 use pumppilot_sim::{DeviceSpec, Happening, Timeline, VirtualDevice, http_client};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -216,6 +217,41 @@ async fn a_card_starts_and_then_stops_its_users_run() {
         })
         .collect();
     assert_eq!(cards, ["04A1B2C3 Started", "04A1B2C3 Stopped", "DEADBEEF Denied"], "{timeline}");
+}
+
+/// A board that restarts forgets its taps: the simulator numbers each boot's taps from a random
+/// point, as the firmware does, also when a test names the boot's first counter. Two boots that
+/// name the same counter: the second boot's tap is a new tap that stops the run the first boot's
+/// tap started, not a copy of that tap answered STARTED again while the pump runs on.
+#[tokio::test]
+async fn a_tap_after_a_reboot_is_a_new_tap_also_when_the_boots_name_one_first_counter() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 30).await;
+    t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
+    let boot = || {
+        let mut spec = DeviceSpec::new("well 1", &app.base, key(&t));
+        spec.settings.long_poll = true;
+        spec.first_counter = Some(5_000);
+        let (observer, seen) = mpsc::unbounded_channel();
+        spec.observer = Some(observer);
+        (VirtualDevice::spawn(spec, http_client(1)), seen)
+    };
+    let card = |h: &Happening| matches!(h, Happening::Card { .. });
+    let (pump, mut events) = boot();
+    seen(&mut events, "the first answer", |h| is_command(h, "IDLE")).await;
+    pump.tap(&[0x04, 0xA1, 0xB2, 0xC3]);
+    let started = seen(&mut events, "the first boot's tap answered", card).await;
+    assert!(matches!(started, Happening::Card { feedback: CardFeedback::Started, .. }), "{started:?}");
+    pump.stop().await;
+
+    // Powered again: the run goes on, and the farmer taps the card to stop it.
+    let (pump, mut events) = boot();
+    seen(&mut events, "the first answer after the reboot", |h| matches!(h, Happening::Command { .. })).await;
+    pump.tap(&[0x04, 0xA1, 0xB2, 0xC3]);
+    let stopped = seen(&mut events, "the second boot's tap answered", card).await;
+    assert!(matches!(stopped, Happening::Card { feedback: CardFeedback::Stopped, .. }), "{stopped:?}");
+    assert_eq!(t.users[0].status().await["me"]["entry"], Value::Null, "the run ended");
+    pump.stop().await;
 }
 
 #[tokio::test]

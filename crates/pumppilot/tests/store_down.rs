@@ -33,12 +33,17 @@ use serde_json::json;
 /// And `meddles`: each save of an alert profile (the person's own, or their owner's enrolment of
 /// their phone) first runs the next one queued, on the real store, as another request landing
 /// between the save's read and its write would.
+/// And `forgets_taps`: a card tap's claim is taken but its answer is not recorded, nor is the
+/// claim given up, as from a store that falters between the claim and the record. With `feed`,
+/// the store's change feed is passed on too: on MongoDB, the server is one of a fleet.
 struct Unplugged {
     inner: Arc<dyn Store>,
     down: Arc<AtomicBool>,
     full: Arc<AtomicBool>,
     swamped: Arc<AtomicBool>,
     meddles: Meddles,
+    forgets_taps: Arc<AtomicBool>,
+    feed: bool,
 }
 
 /// Writes made by another hand, one before each save of an alert profile ([`Unplugged::meddle`]).
@@ -58,6 +63,15 @@ impl Unplugged {
         self.check()?;
         if self.full.load(Ordering::SeqCst) {
             Err(StoreError::Unavailable("disk full (the test)".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_tap_record(&self) -> StoreResult<()> {
+        self.check_write()?;
+        if self.forgets_taps.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("the tap's record lost (the test)".into()))
         } else {
             Ok(())
         }
@@ -565,24 +579,89 @@ impl Store for Unplugged {
         self.check_write()?;
         self.inner.purge_sessions(before).await
     }
+
+    // What a server of a fleet uses (never called on a store of one process).
+    fn changes(&self) -> Option<tokio::sync::mpsc::Receiver<pumppilot_store::Change>> {
+        if self.feed { self.inner.changes() } else { None }
+    }
+
+    async fn heartbeat(
+        &self,
+        server: &str,
+        now: Timestamp,
+        ttl_ms: i64,
+        polled_since: Timestamp,
+    ) -> StoreResult<Vec<String>> {
+        self.check_write()?;
+        self.inner.heartbeat(server, now, ttl_ms, polled_since).await
+    }
+
+    async fn add_login_failure(&self, keys: &[String], now: Timestamp, window_ms: i64) -> StoreResult<()> {
+        self.check_write()?;
+        self.inner.add_login_failure(keys, now, window_ms).await
+    }
+
+    async fn login_failures(
+        &self,
+        keys: &[String],
+        now: Timestamp,
+        window_ms: i64,
+    ) -> StoreResult<Vec<(String, Timestamp, u32)>> {
+        self.check()?;
+        self.inner.login_failures(keys, now, window_ms).await
+    }
+
+    async fn claim_tap(
+        &self,
+        admin: AdminId,
+        uid: &str,
+        now: Timestamp,
+        window_ms: i64,
+    ) -> StoreResult<pumppilot_store::TapClaim> {
+        self.check_write()?;
+        self.inner.claim_tap(admin, uid, now, window_ms).await
+    }
+
+    async fn answer_tap(&self, admin: AdminId, uid: &str, answer: &str) -> StoreResult<()> {
+        self.check_tap_record()?;
+        self.inner.answer_tap(admin, uid, answer).await
+    }
+
+    async fn release_tap(&self, admin: AdminId, uid: &str) -> StoreResult<()> {
+        self.check_tap_record()?;
+        self.inner.release_tap(admin, uid).await
+    }
 }
 
 /// The switches of an [`Unplugged`] store: `down`, nothing answers; `full`, reads work and writes
-/// fail; `swamped`, the owners' page never comes; `meddles`, writes landing before profiles' saves.
+/// fail; `swamped`, the owners' page never comes; `meddles`, writes landing before profiles' saves;
+/// `forgets_taps`, a tap's answer is not recorded.
 struct Switches {
     down: Arc<AtomicBool>,
     full: Arc<AtomicBool>,
     swamped: Arc<AtomicBool>,
     meddles: Meddles,
+    forgets_taps: Arc<AtomicBool>,
 }
 
 /// A server whose store can be unplugged, fill its disk or be swamped, all off to begin with.
 async fn spawn_unpluggable() -> (common::TestApp, Switches) {
+    let (switches, wrap) = unpluggable(false);
+    (spawn_app_with(wrap).await, switches)
+}
+
+/// The switches, all off, and the wrapper of a store behind them (passing its change feed on
+/// with `feed`).
+fn unpluggable(feed: bool) -> (Switches, impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>) {
     let off = || Arc::new(AtomicBool::new(false));
-    let switches = Switches { down: off(), full: off(), swamped: off(), meddles: Meddles::default() };
+    let switches =
+        Switches { down: off(), full: off(), swamped: off(), meddles: Meddles::default(), forgets_taps: off() };
     let (down, full, swamped) = (Arc::clone(&switches.down), Arc::clone(&switches.full), Arc::clone(&switches.swamped));
-    let meddles = Arc::clone(&switches.meddles);
-    (spawn_app_with(move |inner| Arc::new(Unplugged { inner, down, full, swamped, meddles })).await, switches)
+    let (meddles, forgets_taps) = (Arc::clone(&switches.meddles), Arc::clone(&switches.forgets_taps));
+    let wrap = move |inner| -> Arc<dyn Store> {
+        Arc::new(Unplugged { inner, down, full, swamped, meddles, forgets_taps, feed })
+    };
+    (switches, wrap)
 }
 
 /// A profile's save lands on the profile it was made from. The app saves its settings while its
@@ -798,6 +877,50 @@ async fn a_tap_that_failed_is_acted_on_when_sent_again() {
     assert_eq!(t.users[0].status().await["me"]["state"], "RUNNING");
     // Its answer is the one repeated now: the tap was acted on once.
     assert_eq!(tap().await.1, retried);
+}
+
+/// Two servers of a fleet on one MongoDB (SecantusDB): a card tap acted on at A, whose answer A's
+/// store then fails to record, still answers the board with what the tap did (it was 503 over a
+/// run that had started, and the farmer's next tap stopped it). The same tap again at A gets that
+/// answer; at B, which cannot know it, it waits for it and is refused UNAVAILABLE, acting on
+/// nothing. A denial A's store fails to give up is answered too.
+#[tokio::test]
+async fn a_tap_acted_on_is_answered_when_the_shared_store_fails_to_record_its_answer() {
+    use pumppilot_server::{clock::ManualClock, config::Secret};
+    let url = pumppilot_store_mongodb::testing::server().fresh_url();
+    let secret = || Some(Secret("a-test-secret-of-at-least-32-characters".into()));
+    let clock = ManualClock::starting_now();
+    let (Switches { forgets_taps, .. }, wrap) = unpluggable(true);
+    let a = common::spawn_app_at_with(&url, secret(), clock.clone(), wrap).await;
+    let b = common::spawn_app_at(&url, secret(), clock.clone()).await;
+    assert!(a.running.app.runtime.is_shared() && b.running.app.runtime.is_shared());
+    let t = a.tenant("rahim", 1, 10).await;
+    t.device.poll(false, true).await;
+    t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
+    let at_b = common::Client { base: b.base.clone(), ..t.device.client.clone() };
+    // B hears of the device's key through the store's feed, on real time.
+    let mut tries = 0;
+    while at_b.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0 != StatusCode::OK {
+        tries += 1;
+        assert!(tries < 2000, "B never took the device's key");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    forgets_taps.store(true, Ordering::SeqCst);
+    let tap = json!({"uid": "04A1B2C3", "tap": 7});
+    let (status, started) = t.device.client.post("/api/esp32/rfid", tap.clone()).await;
+    assert_eq!((status, started["action"].as_str()), (StatusCode::OK, Some("STARTED")), "{started}");
+    let entry = started["entry"]["id"].clone();
+    assert_eq!(t.users[0].status().await["me"]["entry"]["id"], entry, "the run started");
+    assert_eq!(t.device.client.post("/api/esp32/rfid", tap.clone()).await, (StatusCode::OK, started.clone()));
+
+    let retry = b.held(50, async move { at_b.post("/api/esp32/rfid", tap).await }).await;
+    clock.advance(std::time::Duration::from_millis(2_000));
+    assert_error(&retry.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    assert_eq!(t.users[0].status().await["me"]["entry"]["id"], entry, "the run goes on: not tapped again");
+
+    let (status, denied) = t.device.client.post("/api/esp32/rfid", json!({"uid": "DEADBEEF"})).await;
+    assert_eq!((status, &denied), (StatusCode::OK, &json!({"action": "DENIED", "reason": "UNKNOWN_CARD"})));
 }
 
 /// OFF, held because the store cannot record the run.

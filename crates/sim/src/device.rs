@@ -64,7 +64,8 @@ pub struct DeviceSpec {
     pub mqtt: Option<MqttSpec>,
     /// Where each boot counts its signed requests from (`Controller::set_first_counter`): `None`
     /// draws a random point, as the firmware does; a test names one (below the counters a boot
-    /// used before, to meet the server's refusal after a reboot).
+    /// used before, to meet the server's refusal after a reboot). Its card taps are numbered from
+    /// a random point at each boot either way.
     pub first_counter: Option<u64>,
 }
 
@@ -622,14 +623,7 @@ impl Device {
         Device {
             controller: {
                 // A virtual board always starts from power-on; its first poll says so, as a real one.
-                let mut controller = Controller::new(spec.settings);
-                controller.set_reset_reason(protocol::ResetReason::PowerOn);
-                controller.set_first_ref(rand::random());
-                controller.set_first_counter(spec.first_counter.unwrap_or_else(rand::random));
-                if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse) {
-                    controller.set_link_secret(secret);
-                }
-                controller
+                booted(&spec, protocol::ResetReason::PowerOn)
             },
             timeline: Timeline { name: spec.name.clone(), ..Timeline::default() },
             spec,
@@ -1003,14 +997,7 @@ impl Device {
         self.updating = None;
         let firmware: &'static str = Box::leak(format!("pumppilot-sim/{version}").into_boxed_str());
         self.spec.settings.firmware = Some(firmware);
-        let mut controller = Controller::new(self.spec.settings);
-        controller.set_reset_reason(protocol::ResetReason::Software);
-        controller.set_first_ref(rand::random());
-        controller.set_first_counter(self.spec.first_counter.unwrap_or_else(rand::random));
-        if let Some(secret) = self.spec.link_secret.as_deref().and_then(LinkSecret::parse) {
-            controller.set_link_secret(secret);
-        }
-        self.controller = controller;
+        self.controller = booted(&self.spec, protocol::ResetReason::Software);
         self.boot_check = Some((version.clone(), self.now(), BootCheck::DEFAULT));
         self.record(Happening::Firmware { version, stage: UpdateStage::Rebooted });
     }
@@ -1045,6 +1032,23 @@ fn begin(key: Option<[u8; 32]>, version: &str, body: &[u8]) -> Result<Update, St
         return Err(format!("the description is of {}", offer.version));
     }
     Update::begin(&key, protocol::firmware::OTA_SLOT_BYTES, &offer).map_err(|err| format!("{err:?}"))
+}
+
+/// The controller of a board just started for `reset`, as the firmware's shell sets it up: its
+/// MQTT reports, its signed requests and its card taps each numbered from a random point drawn
+/// at this boot. A test may name the first counter ([`DeviceSpec::first_counter`]); the taps are
+/// numbered from a draw of their own even then, as the firmware's are at every boot: a tap after a
+/// reboot is a new tap, not a copy of an earlier boot's tap the server answers again.
+fn booted(spec: &DeviceSpec, reset: protocol::ResetReason) -> Controller {
+    let mut controller = Controller::new(spec.settings);
+    controller.set_reset_reason(reset);
+    controller.set_first_ref(rand::random());
+    controller.set_first_counter(spec.first_counter.unwrap_or_else(rand::random));
+    controller.set_first_tap(rand::random());
+    if let Some(secret) = spec.link_secret.as_deref().and_then(LinkSecret::parse) {
+        controller.set_link_secret(secret);
+    }
+    controller
 }
 
 /// A card tap's UID, its signature, and the answer (`None`: no answer).

@@ -56,6 +56,17 @@ pub async fn spawn_app_at(database_url: &str, secret: Option<Secret>, clock: Arc
     spawn_app_at_configured(database_url, secret, clock, |settings| settings).await
 }
 
+/// [`spawn_app_at`] with its store wrapped by `wrap` (for fault injection).
+pub async fn spawn_app_at_with(
+    database_url: &str,
+    secret: Option<Secret>,
+    clock: Arc<ManualClock>,
+    wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+) -> TestApp {
+    let database_url = database_url.to_owned();
+    spawn_app_full(clock.clone(), clock, wrap, move |settings| Settings { database_url, secret, ..settings }).await
+}
+
 /// [`spawn_app_at`] with some settings changed by `configure` as well.
 pub async fn spawn_app_at_configured(
     database_url: &str,

@@ -207,7 +207,8 @@ async fn act_once(app: &App, admin: AdminId, uid: &str, claim: Claimed) -> Resul
     // server gets the same answer. A tap with an id is claimed there by the device and its id, for
     // `RecentTaps::SHARED_ID_WINDOW_MS`.
     let (shared_key, window_ms) = claim.key.shared();
-    if app.runtime.is_shared() {
+    let shared = app.runtime.is_shared();
+    if shared {
         let started = app.now();
         loop {
             match app.store.claim_tap(admin, &shared_key, app.now(), window_ms).await? {
@@ -226,18 +227,39 @@ async fn act_once(app: &App, admin: AdminId, uid: &str, claim: Claimed) -> Resul
     let answer = match act_on_tap(app, admin, uid).await {
         Ok(answer) => answer,
         Err(err) => {
-            let _ = app.store.release_tap(admin, &shared_key).await;
+            if shared {
+                let _ = app.store.release_tap(admin, &shared_key).await;
+            }
             return Err(err);
         }
     };
     let json = json_of(&answer);
     // A tap with an id is answered once, a denial too: a retry of it is the same tap.
-    if answer.action == CardAction::Denied && matches!(claim.key, TapKey::Card(..)) {
+    let given_up = answer.action == CardAction::Denied && matches!(claim.key, TapKey::Card(..));
+    let named = matches!(claim.key, TapKey::Id(..));
+    if given_up {
         drop(claim);
-        app.store.release_tap(admin, &shared_key).await?;
     } else {
         claim.answer(answer, app.now());
-        app.store.answer_tap(admin, &shared_key, &json.to_string()).await?;
+    }
+    // The tap is acted on (a Start or a Stop committed, or a refusal that changed nothing): its
+    // answer goes to the board even when the shared store fails to record it. Failed with the
+    // act done, the board would show an error over a run that started, and the farmer's next tap
+    // would stop it. A retry here gets the answer kept here. The store's claim stays as it was
+    // until its window lapses: a retry at another server meanwhile waits for an answer that does
+    // not come and is refused `UNAVAILABLE`, acting on nothing; the next tap of a card whose
+    // denial was not given up there waits out the claim's 2 s, then is decided afresh.
+    if shared {
+        let recorded = if given_up {
+            app.store.release_tap(admin, &shared_key).await
+        } else {
+            app.store.answer_tap(admin, &shared_key, &json.to_string()).await
+        };
+        if let Err(err) = recorded {
+            // A tap with an id is named by its device and id; a card's UID stays out of the log.
+            let tap = if named { shared_key.as_str() } else { "a card tap without an id" };
+            tracing::warn!(%err, %admin, tap, given_up, "a card tap answered without its record in the shared store");
+        }
     }
     Ok(json)
 }
