@@ -6,6 +6,7 @@ import {
   formatDuration,
   formatMinutes,
   formatNumber,
+  formatSpan,
   formatTime,
   parseWholeNumber,
 } from '../src/i18n/format';
@@ -37,6 +38,16 @@ describe('English', () => {
     expect(formatDate('2026-11-27T08:49:00Z', 'en')).toBe('27 Nov 2026');
     expect(formatDateTime('2026-11-27T13:01:00Z', 'en')).toBe('27 Nov 2026, 1:01 PM');
     expect(formatTime('not a time', 'en')).toBe('');
+  });
+
+  test("a run's start and end: both dates when it ran across midnight", () => {
+    expect(formatSpan('2026-11-27T08:00:00Z', '2026-11-27T08:40:00Z', 'en')).toBe('27 Nov 2026 · 8:00 AM – 8:40 AM');
+    expect(formatSpan('2026-11-26T23:50:00Z', '2026-11-27T00:20:00Z', 'en')).toBe(
+      '26 Nov 2026 · 11:50 PM – 27 Nov 2026 · 12:20 AM',
+    );
+    expect(formatSpan('2026-11-26T23:50:00Z', '2026-11-27T00:20:00Z', 'bn')).toBe(
+      '২৬ নভেম্বর ২০২৬ · রাত ১১:৫০ – ২৭ নভেম্বর ২০২৬ · রাত ১২:২০',
+    );
   });
 });
 

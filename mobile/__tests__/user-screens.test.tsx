@@ -409,11 +409,23 @@ describe('the other farmer screens', () => {
             chargedSeconds: 1800,
             endReason: 'BALANCE_EXHAUSTED',
           },
+          {
+            entryId: 'e0',
+            userId: KARIM.id,
+            startedAt: '2026-11-26T23:50:00Z',
+            endedAt: '2026-11-27T00:20:00Z',
+            runningSeconds: 1500,
+            heldSeconds: 300,
+            chargedSeconds: 1500,
+            endReason: 'USER_STOP',
+          },
         ],
       }),
     );
     fireEvent.press(await screen.findByTestId('tab-history'));
     expect(await screen.findByText('27 Nov 2026 · 8:00 AM – 8:40 AM')).toBeTruthy();
+    // A run across midnight says both days: it counts on the day it ended in the owner's usage.
+    expect(screen.getByText('26 Nov 2026 · 11:50 PM – 27 Nov 2026 · 12:20 AM')).toBeTruthy();
     expect(screen.getByText('Ran 30 min')).toBeTruthy();
     expect(screen.getByText('Paused 10 min')).toBeTruthy();
     expect(screen.getByText('Charged 30 min')).toBeTruthy();

@@ -852,7 +852,7 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     assert!(disposition.starts_with("attachment; filename=") && disposition.contains(".csv"), "{disposition}");
     assert!(!disposition.contains("usage.csv"), "named after the pump: {disposition}");
     let mut lines = csv.body.trim_start_matches('\u{feff}').lines();
-    assert_eq!(lines.next().unwrap().split(',').next().unwrap(), "\"Date\"");
+    assert_eq!(lines.next().unwrap().split(',').next().unwrap(), "\"Day it ended\"");
     let row = lines.next().expect("the run is a row");
     assert!(row.contains("\"Farmer 0\"") && row.contains("\"Stopped by the pump owner\""), "{row}");
     assert!(!row.contains('T') || !row.contains('Z'), "no UTC timestamps: {row}");
@@ -900,21 +900,24 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     assert!(locked.body.contains("This account is suspended."));
 }
 
-/// The owner rejects a request with a reason chosen beside the Reject button ("No reason" first),
-/// in English and Bangla; the owner's list and the farmer's own list say it in the reader's
-/// language. A reason not on the list (a form made by hand) is refused with the rule in words, and
-/// the request still waits.
-/// A night's run counts on the day it ended, as the period's runs are chosen by their end: one
-/// that began before midnight is in the next day's total and in its bar (it was in the total and
-/// missing from the chart).
+/// A night's run, 23:50 to 00:20 in the viewer's zone (Bangladesh, the pages' zone until the
+/// browser tells its own), is on the day it ended wherever a run has one day, and shows both days
+/// wherever its start is shown: the period's runs are chosen by their end, so the bar of the day
+/// it ended has its minutes (it was in the total and missing from the chart); the spreadsheet's
+/// day is that day, its start and end each with its own date (the day was the start's); and the
+/// tables of runs (the usage page, the farmer's page, the farmer's own history, in Bangla too)
+/// say both dates (they said the start's alone). The API the app reads chooses it by its end too.
 #[tokio::test]
-async fn a_run_across_midnight_counts_in_the_bar_of_the_day_it_ended() {
+async fn a_run_across_midnight_is_on_the_day_it_ended_everywhere() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 120).await;
+    let farmer_id = t.user_ids[0].clone();
     let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
-    // To 23:50 in Bangladesh (the pages' zone without the browser's), then a run of 30 minutes.
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    // To 23:50 in Bangladesh, then a run of 30 minutes.
     const DAY_MS: i64 = 24 * 3_600_000;
-    let local_now = app.running.app.now().millis() + 6 * 3_600_000;
+    const ZONE_MS: i64 = 6 * 3_600_000;
+    let local_now = app.running.app.now().millis() + ZONE_MS;
     let next_midnight = (local_now.div_euclid(DAY_MS) + 1) * DAY_MS;
     let to_ten_to = u64::try_from(next_midnight - 10 * 60_000 - local_now).unwrap();
     app.clock.advance(std::time::Duration::from_millis(to_ten_to));
@@ -922,6 +925,19 @@ async fn a_run_across_midnight_counts_in_the_bar_of_the_day_it_ended() {
     t.users[0].ok("/api/motor/start", json!({})).await;
     app.pass_polling(std::time::Duration::from_secs(30 * 60), &t.device, false, true).await;
     t.users[0].ok("/api/motor/stop", json!({})).await;
+    // The two days as the pages' queries and the spreadsheet write them, and as a table says them.
+    let day = |local: i64| pumppilot_server::clock::rfc3339(pumppilot_engine::Timestamp(local))[..10].to_owned();
+    let (before, ended) = (day(next_midnight - 1), day(next_midnight));
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let parts = |ymd: &str| -> (String, usize, String) {
+        let month: usize = ymd[5..7].parse().unwrap();
+        (ymd[8..10].trim_start_matches('0').to_string(), month, ymd[..4].to_string())
+    };
+    let words = |ymd: &str| {
+        let (d, m, y) = parts(ymd);
+        format!("{d} {} {y}", MONTHS[m - 1])
+    };
+    let both = format!("{}, 11:50 PM – {}, 12:20 AM", words(&before), words(&ended));
 
     // The last fortnight, the default: the bar of today, when the run ended, has its minutes.
     let usage = admin.get("/admin/usage").await;
@@ -932,8 +948,64 @@ async fn a_run_across_midnight_counts_in_the_bar_of_the_day_it_ended() {
         bars.iter().skip_while(|t| !t.starts_with("Charged minutes per day")).skip(1).map(|b| minutes(b)).collect();
     let [.., day_before, day_it_ended] = days[..] else { panic!("{bars:?}") };
     assert_eq!((day_before, day_it_ended), (Some(0.0), Some(30.0)), "{bars:?}");
+    // Its table says both days.
+    assert!(usage.body.contains(&both), "{both} in {}", usage.body);
+    // A period of the day before alone has no run; one of the day it ended has it.
+    let only_before = admin.get(&format!("/admin/usage?from={before}&to={before}")).await.body;
+    assert!(only_before.contains(">0 min in total<") && !only_before.contains(&both), "{only_before}");
+    let only_ended = admin.get(&format!("/admin/usage?from={ended}&to={ended}")).await.body;
+    assert!(!only_ended.contains(">0 min in total<") && only_ended.contains(&both), "{only_ended}");
+
+    // The spreadsheet: the day it ended first, then its start and end with their dates.
+    let csv = admin.get(&format!("/admin/usage.csv?from={ended}&to={ended}")).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let mut lines = csv.body.trim_start_matches('\u{feff}').lines();
+    let columns = lines.next().unwrap();
+    assert!(columns.starts_with(r#""Day it ended","Started","Ended","Farmer""#), "{columns}");
+    let row = lines.next().expect("the run is a row");
+    let expected = format!(r#"{ended},{before} 23:50,{ended} 00:20,"Farmer 0","#);
+    assert!(row.starts_with(&expected), "{row}, not {expected}");
+    assert_eq!(lines.next(), None, "{}", csv.body);
+    let only_before = admin.get(&format!("/admin/usage.csv?from={before}&to={before}")).await;
+    assert_eq!(only_before.body.trim_start_matches('\u{feff}').lines().count(), 1, "{}", only_before.body);
+
+    // The farmer's page for the owner, and the farmer's own history, in English and in Bangla.
+    let page = admin.get(&format!("/admin/farmers/{farmer_id}")).await.body;
+    assert!(page.contains(&both), "{both} in {page}");
+    let history = farmer.get("/user/history").await.body;
+    assert!(history.contains(&both), "{both} in {history}");
+    let token = farmer.get("/user/history").await.token();
+    farmer.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", "/user/history")]).await;
+    let bangla = farmer.get("/user/history").await.body;
+    let bangla_day = |ymd: &str| {
+        let (d, m, y) = parts(ymd);
+        let months = pumppilot_server::web::i18n::BN.months;
+        bangla_digits(&format!("{d} {} {y}", months[m - 1]))
+    };
+    let both_in_bangla = format!("{}, রাত ১১:৫০ – {}, রাত ১২:২০", bangla_day(&before), bangla_day(&ended));
+    assert!(bangla.contains(&both_in_bangla), "{both_in_bangla} in {bangla}");
+
+    // The API the app reads: the run's start and end as they were, chosen by its end.
+    let (_, own) = t.users[0].get("/api/usage").await;
+    let utc = |local: i64| pumppilot_server::clock::rfc3339(pumppilot_engine::Timestamp(local - ZONE_MS));
+    assert_eq!(own[0]["startedAt"], utc(next_midnight - 10 * 60_000), "{own}");
+    assert_eq!(own[0]["endedAt"], utc(next_midnight + 20 * 60_000), "{own}");
+    let midnight = utc(next_midnight);
+    let (_, from_midnight) = t.admin.get(&format!("/api/admin/usage?from={midnight}")).await;
+    let (_, to_midnight) = t.admin.get(&format!("/api/admin/usage?to={midnight}")).await;
+    let counts = (from_midnight.as_array().map(Vec::len), to_midnight.as_array().map(Vec::len));
+    assert_eq!(counts, (Some(1), Some(0)), "from {midnight}: {from_midnight}; to it: {to_midnight}");
 }
 
+/// ASCII digits written as Bangla's.
+fn bangla_digits(text: &str) -> String {
+    text.chars().map(|c| c.to_digit(10).map_or(c, |d| char::from_u32(0x09E6 + d).unwrap())).collect()
+}
+
+/// The owner rejects a request with a reason chosen beside the Reject button ("No reason" first),
+/// in English and Bangla; the owner's list and the farmer's own list say it in the reader's
+/// language. A reason not on the list (a form made by hand) is refused with the rule in words, and
+/// the request still waits.
 #[tokio::test]
 async fn an_owner_rejects_with_a_reason_chosen_on_the_page_and_the_farmer_reads_it() {
     let app = spawn_app().await;
@@ -1758,4 +1830,159 @@ async fn a_receipt_voided_from_its_page_is_marked_and_counts_for_no_cash() {
     );
     assert!(short.body.contains(&format!(r#"href="/admin/farmers/{salma}#correction""#)), "{}", short.body);
     assert!(!short.body.contains("void-mark"), "{}", short.body);
+}
+
+/// The values a page gives `attribute` (`data-confirm="…"`), as the page wrote them.
+fn attribute_values<'a>(body: &'a str, attribute: &str) -> Vec<&'a str> {
+    body.split(&format!(r#" {attribute}=""#)).skip(1).filter_map(|rest| rest.split('"').next()).collect()
+}
+
+/// The message of the last action at the top of a page, its tags taken out.
+fn flash_words(body: &str) -> String {
+    let start = body.find(r#"<div class="flash "#).unwrap_or_else(|| panic!("a message: {body}"));
+    let div = &body[start..];
+    let inner = &div[div.find('>').unwrap() + 1..div.find("</div>").unwrap()];
+    let mut words = String::new();
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => words.push(c),
+            _ => {}
+        }
+    }
+    words
+}
+
+/// A sentence wholly in Bangla: Bangla letters, and once the ids it may name are taken out (a
+/// receipt's number, a card's), no ASCII letter or digit: no English word, unit or digit.
+fn assert_bangla(sentence: &str, ids: &[&str]) {
+    let rest = ids.iter().fold(sentence.to_string(), |rest, id| rest.replace(id, ""));
+    assert!(rest.chars().any(|c| ('\u{0980}'..='\u{09FF}').contains(&c)), "not Bangla: {sentence}");
+    assert!(!rest.chars().any(|c| c.is_ascii_alphanumeric()), "English in a Bangla sentence: {sentence}");
+}
+
+/// Chooses Bangla from `page`'s language switch; remembered for the next pages.
+async fn choose_bangla(browser: &Browser, page: &str) {
+    let token = browser.get(page).await.token();
+    let chosen = browser.post("/lang", &[("_csrf", &token), ("lang", "bn"), ("back", page)]).await;
+    assert_eq!(chosen.status, StatusCode::SEE_OTHER);
+}
+
+/// Every question a dashboard form asks before it is sent (`data-confirm`, and the farmer's
+/// "leave the queue?" that the script puts there) is in the page's language: on Bangla pages,
+/// Bangla throughout, numbers in Bangla digits, no English word or unit. The receipt shown in the
+/// farmer's Bangla (`?lang=bn`) to an owner who reads English asks to void it in Bangla and
+/// answers in Bangla (it went back to English): voided, voided already, and refused for minutes
+/// used with how many are left. The messages after other forms on a Bangla page are Bangla too.
+#[tokio::test]
+async fn a_bangla_page_asks_and_answers_in_bangla() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let (karim, salma) = (t.user_ids[0].clone(), t.user_ids[1].clone());
+    // Bangla names: an ASCII letter or digit left in a Bangla sentence is then English.
+    for (id, name) in [(&karim, "করিম"), (&salma, "সালমা")] {
+        let (status, body) = t
+            .admin
+            .request(reqwest::Method::PATCH, &format!("/api/admin/users/{id}"), Some(json!({"name": name})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let terms = json!({"maxRequestMinutes": 600, "pricePerHourTaka": 120});
+    t.admin.request(reqwest::Method::PUT, "/api/admin/terms", Some(terms)).await;
+    let mistake = t.admin.ok("/api/admin/recharge", json!({"userId": karim, "minutes": 60})).await;
+    let mistake = mistake["receiptId"].as_str().unwrap().to_string();
+    let paid = t.admin.ok("/api/admin/recharge", json!({"userId": salma, "minutes": 60, "cashTaka": 100})).await;
+    let paid = paid["receiptId"].as_str().unwrap().to_string();
+    let number_of = async |id: &str| {
+        t.admin.get(&format!("/api/admin/receipts/{id}")).await.1["number"].as_str().unwrap().to_string()
+    };
+    let (number, paid_number) = (number_of(&mistake).await, number_of(&paid).await);
+    const CARD: &str = "04A1B2C3";
+    t.admin.ok(&format!("/api/admin/users/{karim}/rfid"), json!({"uid": CARD})).await;
+    // Karim pumps, Salma waits and asks for 600 minutes (a request that asks twice).
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    t.users[1].ok("/api/motor/start", json!({})).await;
+    t.users[1].ok("/api/minute-requests", json!({"minutes": 600})).await;
+
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let farmer = Browser::signed_in(&app, "rahim-farmer-1", PASSWORD).await;
+    let master = Browser::signed_in(&app, "master", "master-password").await;
+    let receipt_bn = format!("/admin/receipts/{mistake}?lang=bn");
+
+    // The receipt in the farmer's Bangla, to an owner who reads English: the question is Bangla,
+    // and the form keeps the receipt's language.
+    let page = admin.get(&receipt_bn).await;
+    assert!(page.body.contains(r#"<html lang="bn">"#), "{}", page.body);
+    let asks = format!(
+        r#"<form method="post" action="/admin/receipts/{mistake}/void?lang=bn" data-confirm="রসিদ {number} বাতিল করবেন? করিম-এর কাছ থেকে ৬০ মিনিট ফেরত নেওয়া হবে।">"#
+    );
+    assert!(page.body.contains(&asks), "{asks} in {}", page.body);
+
+    // Every question of every Bangla page, each role's.
+    choose_bangla(&farmer, "/user").await;
+    choose_bangla(&master, "/master").await;
+    let owner_bn = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    choose_bangla(&owner_bn, "/admin").await;
+    let pages: [(&Browser, String, usize); 8] = [
+        (&owner_bn, "/admin".into(), 2),
+        (&owner_bn, "/admin/requests".into(), 1),
+        (&owner_bn, format!("/admin/farmers/{karim}"), 4),
+        (&owner_bn, format!("/admin/receipts/{mistake}"), 1),
+        (&farmer, "/user".into(), 2),
+        (&master, "/master".into(), 1),
+        (&master, format!("/master/owners/{}", t.admin_id), 1),
+        (&admin, receipt_bn.clone(), 1),
+    ];
+    for (browser, path, at_least) in pages {
+        let body = browser.get(&path).await.body;
+        assert!(body.contains(r#"<html lang="bn">"#), "{path} in Bangla: {body}");
+        let mut questions = attribute_values(&body, "data-confirm");
+        questions.extend(attribute_values(&body, "data-leave"));
+        assert!(questions.len() >= at_least, "{path} asks {at_least} questions: {questions:?}");
+        for question in questions {
+            assert_bangla(question, &[&number, CARD]);
+        }
+    }
+
+    // Voided from the Bangla receipt: back on it in Bangla, with the message in Bangla.
+    let voided = admin.post(&format!("/admin/receipts/{mistake}/void?lang=bn"), &[("_csrf", &page.token())]).await;
+    assert_eq!(voided.location(), receipt_bn);
+    let voided = admin.get(voided.location()).await.body;
+    let said = flash_words(&voided);
+    assert_eq!(said, format!("রসিদ {number} বাতিল হয়েছে: করিম-এর কাছ থেকে ৬০ মিনিট ফেরত নেওয়া হয়েছে।"));
+    assert!(voided.contains(r#"id="void-mark">বাতিল</span>"#), "{voided}");
+    // The old page's form sent again: voided already, said in Bangla.
+    let again = admin.post(&format!("/admin/receipts/{mistake}/void?lang=bn"), &[("_csrf", &page.token())]).await;
+    let again = admin.get(again.location()).await.body;
+    assert_eq!(flash_words(&again), "এই রসিদ আগেই বাতিল হয়েছে। কিছু বদলানো হয়নি।");
+
+    // Salma used 50 of her receipt's 60 minutes: refused, and what is left said, in Bangla.
+    t.admin.ok("/api/admin/corrections", json!({"userId": salma, "minutes": -50, "note": "pumped"})).await;
+    let paid_bn = format!("/admin/receipts/{paid}?lang=bn");
+    let short = admin.submit(&paid_bn, &format!("/admin/receipts/{paid}/void?lang=bn"), &[]).await.body;
+    assert_bangla(&flash_words(&short), &[]);
+    let left = field_text(&short, "void-short");
+    assert!(left.contains("সালমা") && left.contains("১০ মিনিট") && left.contains("৬০ মিনিট"), "{left}");
+    assert_bangla(&left, &[&paid_number]);
+
+    // The messages after other forms of a Bangla page.
+    let requests = owner_bn.get("/admin/requests").await;
+    let (_, pending) = t.admin.get("/api/admin/minute-requests?status=PENDING").await;
+    let request = pending[0]["id"].as_str().unwrap().to_string();
+    let approved = owner_bn
+        .post(&format!("/admin/requests/{request}/approve"), &[("_csrf", &requests.token()), ("minutes", "600")])
+        .await;
+    let approved = owner_bn.get(approved.location()).await.body;
+    assert_eq!(flash_words(&approved), "সালমা-কে ৬০০ মিনিট দেওয়া হয়েছে।");
+    let corrected = owner_bn
+        .submit(
+            &format!("/admin/farmers/{salma}"),
+            &format!("/admin/farmers/{salma}/correct"),
+            &[("minutes", "-৫"), ("note", "ভুল")],
+        )
+        .await;
+    assert_bangla(&flash_words(&corrected.body), &[]);
 }

@@ -21,6 +21,8 @@ export interface I18n {
   time(value: string | number): string;
   date(value: string | number): string;
   dateTime(value: string | number): string;
+  /** A run's start to its end, with the end's date too when it ended on another day. */
+  span(start: string | number, end: string | number): string;
   /** An error in words for this language (never a stack trace). */
   error(err: unknown): string;
 }
@@ -39,6 +41,7 @@ export function makeI18n(lang: Language, setLanguage: (lang: Language) => void =
     time: (v) => format.formatTime(v, lang),
     date: (v) => format.formatDate(v, lang),
     dateTime: (v) => format.formatDateTime(v, lang),
+    span: (start, end) => format.formatSpan(start, end, lang),
     error: (err) => describeError(err, t, lang),
   };
 }

@@ -107,6 +107,17 @@ export function formatDateTime(value: string | number | Date, lang: Language): s
   return date ? `${date}, ${formatTime(value, lang)}` : '';
 }
 
+/**
+ * When a run was: "27 Nov 2026 · 8:00 AM – 8:40 AM"; one that ended on another day carries both
+ * dates ("26 Nov 2026 · 11:50 PM – 27 Nov 2026 · 12:20 AM"), so a night's run is seen on the day
+ * it ended too, the day the owner's usage counts it on (as the dashboard writes it).
+ */
+export function formatSpan(start: string | number | Date, end: string | number | Date, lang: Language): string {
+  const [day, endDay] = [formatDate(start, lang), formatDate(end, lang)];
+  const from = `${day} · ${formatTime(start, lang)}`;
+  return day === endDay ? `${from} – ${formatTime(end, lang)}` : `${from} – ${endDay} · ${formatTime(end, lang)}`;
+}
+
 /** Reads digits typed in either script ("১৫" or "15") as a whole number; null when it is not one. */
 /** A whole number with an optional sign: "-15", "−১৫", "+15". */
 export function parseSignedNumber(text: string): number | null {

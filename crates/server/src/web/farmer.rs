@@ -9,7 +9,7 @@ use super::{
     FarmerPage, Flash, Live, Page, Posted, Tab, WebState,
     api::{MinuteRequest, Queue, Status, Usage, Wallet},
     finish,
-    i18n::{date_time, duration, fill, minutes as fmt_minutes, parse_whole},
+    i18n::{date_time, duration, fill, minutes as fmt_minutes, parse_whole, span},
     parts, words,
 };
 
@@ -175,7 +175,8 @@ pub async fn history(State(web): State<WebState>, FarmerPage(page): FarmerPage) 
     Ok(page.render(Tab::UserHistory, Live::Off, t.nav_history, content))
 }
 
-/// Finished runs as a table (a list of cards on a phone); `names` adds a farmer column.
+/// Finished runs as a table (a list of cards on a phone), each with its start and end (both dates
+/// for a run across midnight); `names` adds a farmer column.
 pub fn usage_table(page: &Page, usage: &[Usage], names: Option<&dyn Fn(&str) -> String>) -> maud::Markup {
     let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
     html! {
@@ -190,7 +191,7 @@ pub fn usage_table(page: &Page, usage: &[Usage], names: Option<&dyn Fn(&str) -> 
                 tbody {
                     @for u in usage {
                         tr {
-                            td data-label=(t.col_when) { (date_time(&u.started_at, zone, lang)) }
+                            td data-label=(t.col_when) { (span(&u.started_at, &u.ended_at, zone, lang)) }
                             @if let Some(names) = names { td data-label=(t.col_farmer) { (names(&u.user_id)) } }
                             td data-label=(t.col_ran) { (duration(u.running_seconds, lang)) }
                             td data-label=(t.col_paused) { (duration(u.held_seconds, lang)) }

@@ -287,7 +287,8 @@ pub struct Text {
     pub chart_label_day: &'static str,
     pub chart_label_user: &'static str,
     pub axis_day: &'static str,
-    /// The usage spreadsheet's columns.
+    /// The usage spreadsheet's columns: the day a run counts on (the day it ended), its start and
+    /// end (each with its date), the farmer, the minutes and why it ended.
     pub csv_columns: [&'static str; 8],
 
     pub audit_title: &'static str,
@@ -646,7 +647,7 @@ pub static EN: Text = Text {
     chart_label_user: "Charged minutes per farmer",
     axis_day: "Day",
     csv_columns: [
-        "Date",
+        "Day it ended",
         "Started",
         "Ended",
         "Farmer",
@@ -1041,7 +1042,16 @@ pub static BN: Text = Text {
     chart_label_day: "দিনপ্রতি খরচ হওয়া মিনিট",
     chart_label_user: "কৃষকপ্রতি খরচ হওয়া মিনিট",
     axis_day: "দিন",
-    csv_columns: ["তারিখ", "শুরু", "শেষ", "কৃষক", "চলেছে (মিনিট)", "থেমে ছিল (মিনিট)", "খরচ (মিনিট)", "কেন শেষ হলো"],
+    csv_columns: [
+        "শেষ হওয়ার দিন",
+        "শুরু",
+        "শেষ",
+        "কৃষক",
+        "চলেছে (মিনিট)",
+        "থেমে ছিল (মিনিট)",
+        "খরচ (মিনিট)",
+        "কেন শেষ হলো",
+    ],
 
     audit_title: "কাজের লগ",
     col_who: "কে",
@@ -1347,6 +1357,21 @@ pub fn date_time(rfc3339: &str, zone: Zone, lang: Lang) -> String {
     }
 }
 
+/// When a run was, start to end: "27 Nov 2026, 7:00 PM – 7:30 PM"; one that ended on another day
+/// carries both dates ("26 Nov 2026, 11:50 PM – 27 Nov 2026, 12:20 AM"), so a night's run is seen
+/// on the day it ended too, the day the usage page counts it on.
+pub fn span(started: &str, ended: &str, zone: Zone, lang: Lang) -> String {
+    match (zone.local(started), zone.local(ended)) {
+        (Some(s), Some(e)) if s.date() == e.date() => {
+            format!("{}, {} – {}", date(s, lang), time_of_day(s, lang), time_of_day(e, lang))
+        }
+        (Some(s), Some(e)) => {
+            format!("{}, {} – {}, {}", date(s, lang), time_of_day(s, lang), date(e, lang), time_of_day(e, lang))
+        }
+        _ => date_time(ended, zone, lang),
+    }
+}
+
 /// A whole number with an optional sign ("-15", "−১৫", "+15").
 pub fn parse_signed(text: &str) -> Option<i64> {
     let text = text.trim();
@@ -1401,6 +1426,16 @@ mod tests {
         assert_eq!(date_time("2026-11-27T14:49:00Z", zone, Lang::En), "27 Nov 2026, 8:49 PM");
         assert_eq!(date_time("2026-11-27T14:49:00Z", zone, Lang::Bn), "২৭ নভেম্বর ২০২৬, রাত ৮:৪৯");
         assert_eq!(date_time("2026-11-27T02:05:00Z", Zone(0), Lang::Bn), "২৭ নভেম্বর ২০২৬, রাত ২:০৫");
+    }
+
+    /// A run's start and end: one date when it ended the day it started, in the viewer's zone;
+    /// both when it ran across midnight there.
+    #[test]
+    fn a_run_across_midnight_shows_both_days() {
+        let (start, end) = ("2026-11-26T17:50:00Z", "2026-11-26T18:20:00Z");
+        assert_eq!(span(start, end, Zone::BANGLADESH, Lang::En), "26 Nov 2026, 11:50 PM – 27 Nov 2026, 12:20 AM");
+        assert_eq!(span(start, end, Zone::BANGLADESH, Lang::Bn), "২৬ নভেম্বর ২০২৬, রাত ১১:৫০ – ২৭ নভেম্বর ২০২৬, রাত ১২:২০");
+        assert_eq!(span(start, end, Zone(0), Lang::En), "26 Nov 2026, 5:50 PM – 6:20 PM");
     }
 
     #[test]

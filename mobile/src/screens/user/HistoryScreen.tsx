@@ -18,9 +18,7 @@ export function HistoryScreen() {
       {usage.data?.length === 0 ? <Body muted>{t.noHistory}</Body> : null}
       {usage.data?.map((u) => (
         <Card key={u.entryId} testID={`usage-${u.entryId}`}>
-          <Body strong>
-            {i18n.date(u.startedAt)} · {i18n.time(u.startedAt)} – {i18n.time(u.endedAt)}
-          </Body>
+          <Body strong>{i18n.span(u.startedAt, u.endedAt)}</Body>
           <Body>{t.ran(i18n.duration(u.runningSeconds))}</Body>
           {u.heldSeconds > 0 ? <Body>{t.held(i18n.duration(u.heldSeconds))}</Body> : null}
           <Body strong>{t.charged(i18n.duration(u.chargedSeconds))}</Body>

@@ -89,7 +89,8 @@ pub async fn receipt(
         return Err(not_found(&page.visit));
     }
     let receipt = page.get::<Receipt>(&web, &format!("/api/admin/receipts/{id}")).await?;
-    if let Some(lang) = query.lang.as_deref().and_then(Lang::parse) {
+    let asked = query.lang.as_deref().and_then(Lang::parse);
+    if let Some(lang) = asked {
         page.visit.lang = lang;
     }
     // A void refused because the farmer has used the minutes: what they have left.
@@ -143,7 +144,7 @@ pub async fn receipt(
                     p.warn #void-short { (fill(o.void_short, &[&receipt.user_name, &duration(left.max(0), lang), &minutes])) }
                     p { a.button.secondary href={"/admin/farmers/" (receipt.user_id) "#correction"} { (o.correct_by_hand) } }
                 }
-                form method="post" action={"/admin/receipts/" (receipt.id) "/void"}
+                form method="post" action={"/admin/receipts/" (receipt.id) "/void" (lang_query(asked))}
                     data-confirm=(fill(o.confirm_void, &[&receipt.number, &minutes, &receipt.user_name])) {
                     (page.csrf_field())
                     button.danger #void-receipt-button type="submit" { (o.void_button) }
@@ -154,16 +155,30 @@ pub async fn receipt(
     Ok(page.render(Tab::AdminFarmers, Live::Off, o.receipt_title, content))
 }
 
-/// `POST /admin/receipts/{id}/void`: the receipt is taken back, its minutes and its cash; back on
-/// its page, marked void (or with why not).
-pub async fn void_receipt(State(web): State<WebState>, Path(id): Path<String>, posted: Posted) -> Response {
+/// `?lang=` for a receipt shown in a language asked for, so that its void answers in it too.
+fn lang_query(asked: Option<Lang>) -> String {
+    asked.map_or_else(String::new, |lang| format!("?lang={}", lang.code()))
+}
+
+/// `POST /admin/receipts/{id}/void?lang=`: the receipt is taken back, its minutes and its cash;
+/// back on its page, in the language it was shown in, marked void (or with why not).
+pub async fn void_receipt(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    PageQuery(query): PageQuery<ReceiptLang>,
+    mut posted: Posted,
+) -> Response {
     let token = token_or_login!(posted);
     if !valid_id(&id) {
         return not_found(&posted.visit);
     }
+    let asked = query.lang.as_deref().and_then(Lang::parse);
+    if let Some(lang) = asked {
+        posted.visit.lang = lang;
+    }
     let answer = web.api.post(&format!("/api/admin/receipts/{id}/void"), &token, json!({})).await;
     let lang = posted.visit.lang;
-    finish(&posted, answer, &format!("/admin/receipts/{id}"), |receipt| {
+    finish(&posted, answer, &format!("/admin/receipts/{id}{}", lang_query(asked)), |receipt| {
         let receipt: Receipt = serde_json::from_value(receipt.clone()).ok()?;
         Some(Flash::ok("receipt_voided", &[&receipt.number, &fmt_minutes(receipt.minutes, lang), &receipt.user_name]))
     })

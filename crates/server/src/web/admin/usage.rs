@@ -37,6 +37,13 @@ pub(super) fn midnight_utc(day: time::Date, zone: Zone) -> String {
     at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
+/// The day a run counts on, in the viewer's zone: the day it ended, as a period's runs are chosen
+/// (by their end). A night's run that began before a period is in it, in its day's bar and on its
+/// day in the spreadsheet.
+fn day_of(run: &Usage, zone: Zone) -> Option<time::Date> {
+    zone.local(&run.ended_at).map(|at| at.date())
+}
+
 fn ymd(day: time::Date) -> String {
     day.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default()
 }
@@ -72,11 +79,9 @@ pub async fn usage(
         }
     }
     let mut per_user: HashMap<String, i64> = HashMap::new();
-    // A run counts on the day it ended, as the period's runs are chosen (by their end): a night's
-    // run that began before the period is in it, and in its last day's bar.
     for u in &usage {
-        if let Some(local) = zone.local(&u.ended_at)
-            && let Some(slot) = per_day.iter_mut().find(|(d, _)| *d == local.date())
+        if let Some(day) = day_of(u, zone)
+            && let Some(slot) = per_day.iter_mut().find(|(d, _)| *d == day)
         {
             slot.1 += u.charged_seconds;
         }
@@ -152,8 +157,9 @@ pub async fn usage(
 }
 
 /// `GET /admin/usage.csv`: the period's runs for a spreadsheet, in the viewer's language and time
-/// zone: names, minutes, the reason in words; named after the pump and the dates. Numbers stay
-/// in ASCII digits so spreadsheets can add them up; a byte-order mark lets them read Bangla.
+/// zone: the day each counts on (as the chart's bars), its start and end with their dates, names,
+/// minutes, the reason in words; named after the pump and the dates. Numbers stay in ASCII digits
+/// so spreadsheets can add them up; a byte-order mark lets them read Bangla.
 pub async fn usage_csv(
     State(web): State<WebState>,
     PageQuery(query): PageQuery<Period>,
@@ -175,13 +181,13 @@ pub async fn usage_csv(
     let mut csv = String::from("\u{feff}");
     csv.push_str(&t.csv_columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
     csv.push('\n');
-    let clock = time::macros::format_description!("[hour]:[minute]");
+    let stamp = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
     for u in usage.iter().rev() {
         let (start, end) = (local(&u.started_at), local(&u.ended_at));
         let row = [
-            start.map(|s| ymd(s.date())).unwrap_or_default(),
-            start.and_then(|s| s.format(&clock).ok()).unwrap_or_default(),
-            end.and_then(|e| e.format(&clock).ok()).unwrap_or_default(),
+            day_of(u, zone).map(ymd).unwrap_or_default(),
+            start.and_then(|s| s.format(&stamp).ok()).unwrap_or_default(),
+            end.and_then(|e| e.format(&stamp).ok()).unwrap_or_default(),
             csv_field(names.get(u.user_id.as_str()).copied().unwrap_or(t.unknown_user)),
             minutes(u.running_seconds),
             minutes(u.held_seconds),
