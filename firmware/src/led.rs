@@ -7,8 +7,10 @@
 //! | fast blinking, 4 Hz | the server refuses the key or the signature |
 //! | steady on | polling normally |
 //! | on, with a short dark gap every 2 s | setup mode: join `PumpPilot-XXXX` and open the setup page |
+//! | fast blinking, 5 Hz, in setup mode | settings sent: press the button to save them (60 s) |
 //!
-//! The network patterns are the controller's (`pumppilot_controller::status::blink`).
+//! The network patterns are the controller's (`pumppilot_controller::status::blink`), and so are
+//! setup mode's (`setup::PendingSave::blink`).
 //! | one long flash (1 s) | card: run started |
 //! | two flashes | card: joined the queue |
 //! | three flashes | card: run stopped |
@@ -17,7 +19,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use embassy_futures::select::{Either, select};
+use embassy_futures::select::{Either3, select3};
 use embassy_sync::{blocking_mutex::raw::CriticalSectionRawMutex, signal::Signal};
 use embassy_time::{Duration, Timer};
 use esp_hal::gpio::{Level, Output};
@@ -25,10 +27,18 @@ use pumppilot_controller::CardFeedback;
 
 use crate::{board::pins::LED_ACTIVE_HIGH, net::NetState, with_controller};
 
-/// Set at boot in setup mode: the LED shows `status::SETUP` and nothing else.
+/// Set at boot in setup mode: the LED shows setup mode's patterns and nothing else.
 pub static SETUP_MODE: AtomicBool = AtomicBool::new(false);
 
 static CARD: Signal<CriticalSectionRawMutex, CardFeedback> = Signal::new();
+/// Raised when the pattern changed: the LED starts the new one at once.
+static REDRAW: Signal<CriticalSectionRawMutex, ()> = Signal::new();
+
+/// Starts the current pattern at once (settings sent in setup mode: the fast blinking shows
+/// without waiting for the end of the slow pattern).
+pub fn redraw() {
+    REDRAW.signal(());
+}
 
 /// Shows a card tap's outcome (interrupts the network pattern).
 pub fn show_card(feedback: CardFeedback) {
@@ -64,12 +74,19 @@ async fn play(led: &mut Output<'static>, feedback: CardFeedback) {
     Timer::after(Duration::from_millis(500)).await;
 }
 
-/// Holds the LED at `on` for `ms`, or until a card outcome arrives (returned).
-async fn hold(led: &mut Output<'static>, on: bool, ms: u64) -> Option<CardFeedback> {
+/// What cut a pattern short.
+enum Cut {
+    Card(CardFeedback),
+    Redraw,
+}
+
+/// Holds the LED at `on` for `ms`, or until a card outcome arrives or the pattern changes.
+async fn hold(led: &mut Output<'static>, on: bool, ms: u64) -> Option<Cut> {
     set(led, on);
-    match select(Timer::after(Duration::from_millis(ms)), CARD.wait()).await {
-        Either::First(()) => None,
-        Either::Second(feedback) => Some(feedback),
+    match select3(Timer::after(Duration::from_millis(ms)), CARD.wait(), REDRAW.wait()).await {
+        Either3::First(()) => None,
+        Either3::Second(feedback) => Some(Cut::Card(feedback)),
+        Either3::Third(()) => Some(Cut::Redraw),
     }
 }
 
@@ -78,16 +95,16 @@ pub async fn led_task(mut led: Output<'static>) {
     loop {
         let wifi = NetState::get() != NetState::Offline;
         let blink = if SETUP_MODE.load(Ordering::Relaxed) {
-            pumppilot_controller::status::SETUP
+            crate::portal::blink(crate::now())
         } else {
             pumppilot_controller::status::blink(wifi, with_controller(|controller| controller.link_state()))
         };
         let (on_ms, off_ms) = (u64::from(blink.on_ms), u64::from(blink.off_ms));
-        let mut card = hold(&mut led, true, on_ms).await;
-        if card.is_none() && off_ms > 0 {
-            card = hold(&mut led, false, off_ms).await;
+        let mut cut = hold(&mut led, true, on_ms).await;
+        if cut.is_none() && off_ms > 0 {
+            cut = hold(&mut led, false, off_ms).await;
         }
-        if let Some(feedback) = card {
+        if let Some(Cut::Card(feedback)) = cut {
             play(&mut led, feedback).await;
         }
     }

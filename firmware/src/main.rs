@@ -276,9 +276,12 @@ async fn main(spawner: Spawner) -> ! {
         if report_now {
             REPORT_NOW.signal(());
         }
-        // A long press of the setup button: restart into setup mode (the outputs OFF first; the
-        // reset and the boot path keep them so).
-        if !setup_mode && setup_button.sample(at, button.is_low()) {
+        // In setup mode the button saves settings sent from the page (a press within 60 s of
+        // sending them, `portal::button`). Otherwise a long press restarts into setup mode (the
+        // outputs OFF first; the reset and the boot path keep them so).
+        if setup_mode {
+            portal::button(at, button.is_low());
+        } else if setup_button.sample(at, button.is_low()) {
             println!("setup button held 5 s: restarting into setup mode");
             board::outputs_off_raw();
             settings::request_setup_mode();

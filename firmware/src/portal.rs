@@ -13,8 +13,12 @@
 //! Nothing here touches the motor outputs: no poll task runs in setup mode, so the controller
 //! never gets a command and the control loop holds the relay OFF (`main`). A form the controller
 //! refuses is answered with its JSON error (the page shows it, in English and Bangla) and nothing
-//! is written; a good one is written to the `settings` partition, read back, and the device
-//! restarts into normal mode.
+//! is written. A good one is not written either: it waits for a press of the board's button
+//! (`setup::PendingSave`, which decides; the control loop hands it the button's samples, the LED
+//! blinks fast meanwhile), and the page says to press it. Pressed in time, the settings are
+//! written to the `settings` partition, read back, and the device restarts into normal mode; not
+//! pressed in time, they are discarded. The access point is open: someone out of reach of the
+//! board can change nothing.
 
 use core::{
     cell::RefCell,
@@ -43,7 +47,11 @@ use picoserve::{
     response::{Content, IntoResponse, Redirect, Response, ResponseWriter, StatusCode},
     routing::{PathRouterService, get},
 };
-use pumppilot_controller::setup::{self, DeviceSettings, Levels};
+use pumppilot_controller::{
+    Millis,
+    setup::{self, Confirmed, DeviceSettings, Levels, PendingSave},
+    status::Blink,
+};
 use static_cell::StaticCell;
 
 use crate::settings;
@@ -57,8 +65,10 @@ const WEB_TASKS: usize = 2;
 
 /// The flash, for writing the settings (setup mode only: the update task does not run).
 static FLASH: Mutex<CriticalSectionRawMutex, RefCell<Option<FlashStorage<'static>>>> = Mutex::new(RefCell::new(None));
-/// Raised once the settings are saved: restart after the answer went out.
-static SAVED: Signal<CriticalSectionRawMutex, ()> = Signal::new();
+/// Settings sent from the page, waiting for a press of the board's button.
+static PENDING: Mutex<CriticalSectionRawMutex, RefCell<PendingSave>> = Mutex::new(RefCell::new(PendingSave::new()));
+/// Raised by a press of the button in time, with the settings to write.
+static PRESSED: Signal<CriticalSectionRawMutex, DeviceSettings> = Signal::new();
 
 type Buffers = UdpBuffers<2, 640, 640, 2>;
 
@@ -100,7 +110,7 @@ pub fn start(
     for id in 0..WEB_TASKS {
         spawner.spawn(web_task(id, stack, stored).expect("web task"));
     }
-    spawner.spawn(restart_task(has_settings).expect("restart task"));
+    spawner.spawn(save_task(has_settings).expect("save task"));
 }
 
 #[embassy_executor::task]
@@ -204,7 +214,8 @@ fn show_page(stored: Option<Levels>) -> impl IntoResponse {
     Response::ok(SetupPage(setup::page(stored)))
 }
 
-/// The form posted by the page: checked by the controller; saved only when it passes.
+/// The form posted by the page: checked by the controller; when it passes, it waits for the
+/// board's button (202, "press the button"), unless other settings wait already (409).
 async fn save(form: heapless::Vec<u8, 1024>) -> impl IntoResponse {
     let mut answer: heapless::String<320> = heapless::String::new();
     let status = match DeviceSettings::from_form(&form) {
@@ -213,23 +224,39 @@ async fn save(form: heapless::Vec<u8, 1024>) -> impl IntoResponse {
             let _ = refused.write_json(&mut answer);
             StatusCode::BAD_REQUEST
         }
-        Ok(new) => {
-            let written =
-                FLASH.lock(|cell| cell.borrow_mut().as_mut().is_some_and(|flash| settings::save(flash, &new)));
-            if written {
-                println!("setup mode: settings saved; restarting into normal mode");
-                let _ = answer.push_str(r#"{"saved":true}"#);
-                SAVED.signal(());
-                StatusCode::OK
-            } else {
-                let _ = answer.push_str(
-                    r#"{"error":{"code":"FLASH","field":"record","message":"the settings could not be written to flash; try again"}}"#,
-                );
-                StatusCode::INTERNAL_SERVER_ERROR
+        Ok(new) => match PENDING.lock(|pending| pending.borrow_mut().send(crate::now(), new)) {
+            Ok(sent) => {
+                println!("setup mode: settings sent; waiting for a press of the button");
+                crate::led::redraw();
+                let _ = sent.write_json(&mut answer);
+                StatusCode::ACCEPTED
             }
-        }
+            Err(refused) => {
+                println!("setup mode: settings sent while others wait for the button: refused");
+                let _ = refused.write_json(&mut answer);
+                StatusCode::CONFLICT
+            }
+        },
     };
     Response::new(status, answer).with_content_type("application/json")
+}
+
+/// One sample of the board's button (`pressed`: held down), from the control loop in setup mode:
+/// a press in time hands the settings waiting to [`save_task`].
+pub fn button(now: Millis, pressed: bool) {
+    match PENDING.lock(|pending| pending.borrow_mut().sample(now, pressed)) {
+        Some(Confirmed::Save(new)) => {
+            println!("setup mode: the button was pressed; saving the settings");
+            PRESSED.signal(new);
+        }
+        Some(Confirmed::Discarded) => println!("setup mode: nobody pressed the button in time; settings discarded"),
+        None => {}
+    }
+}
+
+/// The LED's pattern in setup mode: fast while settings wait for the button.
+pub fn blink(now: Millis) -> Blink {
+    PENDING.lock(|pending| pending.borrow().blink(now))
 }
 
 #[embassy_executor::task(pool_size = WEB_TASKS)]
@@ -240,18 +267,28 @@ async fn web_task(id: usize, stack: Stack<'static>, stored: Option<Levels>) {
     picoserve::Server::new(&app, &CONFIG, &mut http).listen_and_serve(id, stack, 80, &mut rx, &mut tx).await;
 }
 
-/// Restarts a moment after the settings were saved (the page's answer goes out first), or, on a
-/// board that has settings, after [`GIVE_UP`] without a save (a press of the button by mistake
-/// does not keep the pump out of work).
+/// Writes the settings a press of the button took, reads them back, and restarts into them; or,
+/// on a board that has settings, restarts after [`GIVE_UP`] without a press (a press of the
+/// button by mistake does not keep the pump out of work). Settings that do not read back as
+/// written restart the board into setup mode again, to be sent again.
 #[embassy_executor::task]
-async fn restart_task(has_settings: bool) {
-    if has_settings {
-        if let Either::First(()) = select(Timer::after(GIVE_UP), SAVED.wait()).await {
-            println!("setup mode: nothing saved in 15 minutes; restarting with the settings it had");
+async fn save_task(has_settings: bool) {
+    let give_up = async { if has_settings { Timer::after(GIVE_UP).await } else { core::future::pending().await } };
+    match select(give_up, PRESSED.wait()).await {
+        Either::First(()) => println!("setup mode: nothing saved in 15 minutes; restarting with the settings it had"),
+        Either::Second(new) => {
+            let written =
+                FLASH.lock(|cell| cell.borrow_mut().as_mut().is_some_and(|flash| settings::save(flash, &new)));
+            if written {
+                println!("setup mode: settings saved; restarting into normal mode");
+            } else {
+                println!("setup mode: the settings could not be written to flash; restarting into setup mode");
+                settings::request_setup_mode();
+            }
         }
-    } else {
-        SAVED.wait().await;
     }
-    Timer::after(Duration::from_millis(1_500)).await;
+    // A moment for the console's last lines; the outputs OFF before the reset, as on every path.
+    Timer::after(Duration::from_millis(500)).await;
+    crate::board::outputs_off_raw();
     esp_hal::system::software_reset();
 }

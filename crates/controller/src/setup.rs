@@ -1,6 +1,7 @@
 //! The device's own settings, set up on site: read from the setup page's form (captive portal),
 //! kept in flash as a checked record, validated the same way both times, so one image serves
-//! every board. A setting that does not pass is never saved, and a record that does not read back
+//! every board. A setting that does not pass is never saved, settings that pass are saved only
+//! after a press of the board's button ([`PendingSave`]), and a record that does not read back
 //! (erased, cut, corrupt) means setup mode with the outputs OFF.
 
 use pumppilot_protocol::link::LinkSecret;
@@ -9,8 +10,9 @@ use crate::{Millis, Settings};
 
 /// The setup page the device serves in setup mode (English and Bangla), blank: no level chosen
 /// ([`page`] serves it, with a board's stored levels chosen). Its fields are the form
-/// [`DeviceSettings::from_form`] reads; it posts them and shows the answer: `{"saved":true}` or
-/// the error of [`SettingError::write_json`].
+/// [`DeviceSettings::from_form`] reads; it posts them and shows the answer: [`Sent`] (press the
+/// button on the board to save), or the error of [`SettingError::write_json`] or
+/// [`SendRefused::write_json`].
 pub const PAGE: &str = include_str!("setup_page.html");
 
 /// The active levels of a board's relay and inputs, as its stored settings have them: the only
@@ -230,6 +232,175 @@ impl SetupButton {
             }
         }
     }
+}
+
+/// How long settings sent from the setup page wait for a press of the board's button: pressed
+/// within this time they are saved, else they are discarded.
+pub const PRESS_WITHIN_MS: u64 = 60_000;
+
+/// How long the button must be seen held (in samples at least this far apart) for a press to
+/// count: one stray sample is no press.
+pub const PRESS_MS: u64 = 50;
+
+/// Settings sent from the setup page, waiting for a hand on the board. The access point of setup
+/// mode is open, so anyone within WiFi range can send settings; they are saved only when someone
+/// presses the board's button within [`PRESS_WITHIN_MS`] of sending them, and discarded when
+/// nobody does. Someone out of reach of the board can change nothing.
+///
+/// A press counts only when it starts after the settings were sent (the button seen released
+/// since, then held for [`PRESS_MS`]): a button held down from before, or stuck, saves nothing.
+///
+/// One form waits at a time: another one sent while it waits is refused, with the time left, and
+/// never takes its place. So a press saves exactly the settings whose sender was told to press:
+/// a stranger's form sent after the technician's is refused, and the technician's own form sent
+/// after a stranger's is refused too, which tells the technician not to press (and to send again
+/// once the stranger's is discarded). A technician who sent a mistake waits for it to be
+/// discarded, at most [`PRESS_WITHIN_MS`], and sends again. After a press nothing more is taken:
+/// the board writes the settings and restarts.
+///
+/// Nothing here touches the relay: it stays OFF throughout setup mode, waiting or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PendingSave {
+    state: Pending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(clippy::large_enum_variant, reason = "no heap to box the settings into; one per board")]
+enum Pending {
+    /// Nothing waits.
+    #[default]
+    Empty,
+    /// `settings` wait for a press since `sent`; `released`: the button was seen released since
+    /// then; `pressed_since`: the current press began then.
+    Waiting { settings: DeviceSettings, sent: Millis, released: bool, pressed_since: Option<Millis> },
+    /// A press took the settings; the board is saving them and restarting.
+    Pressed,
+}
+
+/// What the button decided about the settings waiting ([`PendingSave::sample`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "no heap to box the settings into; returned once")]
+pub enum Confirmed {
+    /// Pressed in time: write these settings and restart into them.
+    Save(DeviceSettings),
+    /// Nobody pressed in time: the settings are forgotten, nothing is written.
+    Discarded,
+}
+
+/// The answer to settings taken to wait for the button: `{"pressWithinMs":60000}` (the setup page
+/// then tells the technician to press the button on the board).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub press_within_ms: u64,
+}
+
+impl Sent {
+    pub fn write_json(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        write!(out, r#"{{"pressWithinMs":{}}}"#, self.press_within_ms)
+    }
+}
+
+/// Why settings that passed every check were not taken to wait ([`PendingSave::send`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRefused {
+    /// Other settings are waiting for the button, for `ms_left` more.
+    OtherWaiting { ms_left: u64 },
+    /// The button was pressed for settings sent before: the board is saving them and restarting.
+    Pressed,
+}
+
+impl SendRefused {
+    /// The answer: `{"error":{"code":"OTHER_WAITING","field":"form","message":…,"retryInMs":…}}`
+    /// or `{"error":{"code":"PRESSED","field":"form","message":…}}`.
+    pub fn write_json(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        match self {
+            SendRefused::OtherWaiting { ms_left } => write!(
+                out,
+                r#"{{"error":{{"code":"OTHER_WAITING","field":"form","message":"other settings are waiting for the button on the board: do not press it; send again in {} s","retryInMs":{}}}}}"#,
+                ms_left.div_ceil(1_000),
+                ms_left
+            ),
+            SendRefused::Pressed => out.write_str(
+                r#"{"error":{"code":"PRESSED","field":"form","message":"the button was pressed for settings sent before: the board is saving them and restarting"}}"#,
+            ),
+        }
+    }
+}
+
+impl PendingSave {
+    pub const fn new() -> PendingSave {
+        PendingSave { state: Pending::Empty }
+    }
+
+    /// Settings sent from the setup page at `now`, already checked ([`DeviceSettings::from_form`]):
+    /// they wait for the button, unless others wait already (or were pressed for).
+    pub fn send(&mut self, now: Millis, settings: DeviceSettings) -> Result<Sent, SendRefused> {
+        match self.state {
+            Pending::Pressed => return Err(SendRefused::Pressed),
+            Pending::Waiting { sent, .. } if !expired(now, sent) => {
+                let ms_left = sent.0.saturating_add(PRESS_WITHIN_MS).saturating_sub(now.0).min(PRESS_WITHIN_MS);
+                return Err(SendRefused::OtherWaiting { ms_left });
+            }
+            Pending::Empty | Pending::Waiting { .. } => {}
+        }
+        self.state = Pending::Waiting { settings, sent: now, released: false, pressed_since: None };
+        Ok(Sent { press_within_ms: PRESS_WITHIN_MS })
+    }
+
+    /// Takes one sample of the board's button (`pressed`: held down) at `now`; the firmware's
+    /// control loop samples it every tick in setup mode. A press in time gives the settings to
+    /// save; the deadline passing gives [`Confirmed::Discarded`]. A sample older than the
+    /// settings' sending is no evidence of a press after it and is ignored; a clock that goes
+    /// back during a press starts the press over.
+    pub fn sample(&mut self, now: Millis, pressed: bool) -> Option<Confirmed> {
+        let Pending::Waiting { settings, sent, released, pressed_since } = &mut self.state else { return None };
+        if now.0 < sent.0 {
+            return None;
+        }
+        if expired(now, *sent) {
+            self.state = Pending::Empty;
+            return Some(Confirmed::Discarded);
+        }
+        if !pressed {
+            *released = true;
+            *pressed_since = None;
+            return None;
+        }
+        if !*released {
+            return None;
+        }
+        match *pressed_since {
+            Some(since) if now.0 >= since.0 && now.0 - since.0 >= PRESS_MS => {
+                let settings = *settings;
+                self.state = Pending::Pressed;
+                Some(Confirmed::Save(settings))
+            }
+            Some(since) if now.0 >= since.0 => None,
+            _ => {
+                *pressed_since = Some(now);
+                None
+            }
+        }
+    }
+
+    /// True while settings wait for the button at `now`.
+    pub fn waiting(&self, now: Millis) -> bool {
+        matches!(self.state, Pending::Waiting { sent, .. } if !expired(now, sent))
+    }
+
+    /// What the status LED shows in setup mode at `now`: [`status::PRESS_TO_SAVE`] while settings
+    /// wait for the button, else [`status::SETUP`].
+    ///
+    /// [`status::PRESS_TO_SAVE`]: crate::status::PRESS_TO_SAVE
+    /// [`status::SETUP`]: crate::status::SETUP
+    pub fn blink(&self, now: Millis) -> crate::status::Blink {
+        if self.waiting(now) { crate::status::PRESS_TO_SAVE } else { crate::status::SETUP }
+    }
+}
+
+/// True once [`PRESS_WITHIN_MS`] have passed since `sent`.
+fn expired(now: Millis, sent: Millis) -> bool {
+    now.0 >= sent.0.saturating_add(PRESS_WITHIN_MS)
 }
 
 const fn refuse(field: &'static str, problem: &'static str) -> SettingError {

@@ -20,7 +20,7 @@ pub struct Blink {
 /// | fast blinking, 4 Hz | the server refuses the device's key or signature: the device's settings must change |
 /// | steady on | polling normally |
 ///
-/// Setup mode has a pattern of its own, [`SETUP`].
+/// Setup mode has patterns of its own, [`SETUP`] and [`PRESS_TO_SAVE`].
 pub const fn blink(wifi: bool, link: LinkState) -> Blink {
     if !wifi {
         return Blink { on_ms: 100, off_ms: 1_900 };
@@ -35,6 +35,10 @@ pub const fn blink(wifi: bool, link: LinkState) -> Blink {
 /// Setup mode (the device's own access point and setup page are open, the motor is OFF): on,
 /// with a short dark gap every 2 s (the opposite of "no WiFi").
 pub const SETUP: Blink = Blink { on_ms: 1_800, off_ms: 200 };
+
+/// Setup mode with settings sent from the page waiting for a press of the board's button
+/// (`setup::PendingSave`): fast blinking, 5 Hz, until the press or the deadline.
+pub const PRESS_TO_SAVE: Blink = Blink { on_ms: 100, off_ms: 100 };
 
 #[cfg(test)]
 mod tests {
@@ -51,9 +55,11 @@ mod tests {
         assert_ne!(blink(true, LinkState::KeyRefused), blink(true, LinkState::Unreachable));
         assert_ne!(blink(true, LinkState::Up), blink(true, LinkState::Unreachable));
         assert_eq!(blink(true, LinkState::Up).off_ms, 0, "steady when all is well");
+        assert_ne!(SETUP, PRESS_TO_SAVE, "a save waiting for the button shows");
         for wifi in [false, true] {
             for link in all {
                 assert_ne!(blink(wifi, link), SETUP, "setup mode looks like no network state");
+                assert_ne!(blink(wifi, link), PRESS_TO_SAVE, "nor does a save waiting for the button");
             }
         }
     }

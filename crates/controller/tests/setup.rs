@@ -274,19 +274,47 @@ fn a_long_press_of_five_seconds_opens_setup_mode_once() {
 }
 
 /// Setup mode: the firmware runs the same control loop without a poll task, so no command ever
-/// arrives and the relay stays OFF, whatever the inputs say and however long it lasts.
+/// arrives and the relay stays OFF, whatever the inputs say and however long it lasts: while
+/// settings wait for the button, when they are discarded, and when a press takes them.
 #[test]
 fn without_a_command_the_relay_stays_off_through_setup_mode() {
-    use pumppilot_controller::{Controller, Millis};
+    use pumppilot_controller::{
+        Controller, Millis,
+        setup::{Confirmed, PendingSave},
+    };
     let settings = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
     let mut device = Controller::new(settings.controller_settings(Settings::DEFAULT));
+    let mut pending = PendingSave::new();
     let grid_up = !settings.load_shedding_active_high;
     let ready = settings.ready_active_high;
+    let (mut discarded, mut saved) = (0, 0);
     for step in 0..(30 * 60 * 20) {
         let at = Millis(step * 50);
+        // A form every 90 s, nobody at the button.
+        if at.0.is_multiple_of(90_000) {
+            pending.send(at, settings).expect("the one before was discarded");
+        }
+        match pending.sample(at, false) {
+            Some(Confirmed::Discarded) => discarded += 1,
+            Some(Confirmed::Save(_)) => saved += 1,
+            None => {}
+        }
         device.sense(at, grid_up, ready);
         assert!(!device.drive(at).is_on(), "relay ON at {} ms of setup mode", at.0);
     }
+    assert_eq!((discarded, saved), (20, 0), "half an hour of forms nobody pressed for");
+    // Then one somebody presses the button for.
+    pending.send(Millis(30 * 60 * 1_000), settings).unwrap();
+    for step in 0..40 {
+        let at = Millis(30 * 60 * 1_000 + step * 50);
+        let pressed = step >= 10;
+        if let Some(Confirmed::Save(_)) = pending.sample(at, pressed) {
+            saved += 1;
+        }
+        device.sense(at, grid_up, ready);
+        assert!(!device.drive(at).is_on(), "relay ON at {} ms, the button pressed", at.0);
+    }
+    assert_eq!(saved, 1, "the last form is saved by the press");
     assert!(device.settled(Millis(30 * 60 * 1_000)), "the inputs were read all along");
 }
 
@@ -320,4 +348,170 @@ fn build_time_values_are_checked_like_the_form() {
     let mut form = FORM.to_owned();
     form.push_str(&format!("&id={}", "a".repeat(200)));
     assert_eq!(DeviceSettings::from_form(form.as_bytes()).unwrap_err().field, "form", "too long to decode");
+}
+
+/// Samples `button` every tick (50 ms) from `from` up to but not including `to`, the button held
+/// down while `pressed(at)`; the outcomes, with the moment each came.
+fn sample_button(
+    pending: &mut pumppilot_controller::setup::PendingSave,
+    from: u64,
+    to: u64,
+    pressed: impl Fn(u64) -> bool,
+) -> Vec<(u64, pumppilot_controller::setup::Confirmed)> {
+    use pumppilot_controller::Millis;
+    (from..to)
+        .step_by(50)
+        .filter_map(|at| pending.sample(Millis(at), pressed(at)).map(|outcome| (at, outcome)))
+        .collect()
+}
+
+#[test]
+fn settings_sent_from_the_page_are_saved_only_by_a_press_of_the_button_in_time() {
+    use pumppilot_controller::{
+        Millis,
+        setup::{Confirmed, PRESS_WITHIN_MS, PendingSave, SendRefused, Sent},
+        status,
+    };
+    let settings = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    let mut pending = PendingSave::new();
+    // Nothing waits: the button does nothing, the LED shows setup mode.
+    assert!(sample_button(&mut pending, 0, 10_000, |at| at % 1_000 < 500).is_empty());
+    assert_eq!((pending.waiting(Millis(10_000)), pending.blink(Millis(10_000))), (false, status::SETUP));
+
+    assert_eq!(pending.send(Millis(10_000), settings), Ok(Sent { press_within_ms: PRESS_WITHIN_MS }));
+    assert_eq!(PRESS_WITHIN_MS, 60_000);
+    assert!(pending.waiting(Millis(10_000)) && pending.waiting(Millis(69_999)));
+    assert_eq!(pending.blink(Millis(30_000)), status::PRESS_TO_SAVE, "the LED blinks fast while it waits");
+    // Released, and one stray sample pressed between releases: no press.
+    assert!(sample_button(&mut pending, 10_000, 40_000, |at| at == 20_000).is_empty());
+    // A press: held over two samples 50 ms apart.
+    let saved = sample_button(&mut pending, 40_000, 41_000, |at| at >= 40_500);
+    assert_eq!(saved, vec![(40_550, Confirmed::Save(settings))], "saved once, the settings sent");
+    assert!(!pending.waiting(Millis(40_550)));
+    assert_eq!(pending.blink(Millis(40_550)), status::SETUP);
+    // Saving and restarting: nothing more is taken, the button does nothing more.
+    assert_eq!(pending.send(Millis(41_000), settings), Err(SendRefused::Pressed));
+    assert!(sample_button(&mut pending, 41_000, 200_000, |at| at % 1_000 < 500).is_empty());
+
+    // The last moment counts: a press completed 1 ms before the deadline saves...
+    let mut pending = PendingSave::new();
+    pending.send(Millis(10_000), settings).unwrap();
+    assert!(pending.sample(Millis(69_900), false).is_none());
+    assert!(pending.sample(Millis(69_949), true).is_none());
+    assert_eq!(pending.sample(Millis(69_999), true), Some(Confirmed::Save(settings)));
+    // ...one completed at the deadline does not.
+    let mut pending = PendingSave::new();
+    pending.send(Millis(10_000), settings).unwrap();
+    assert!(pending.sample(Millis(69_900), false).is_none());
+    assert!(pending.sample(Millis(69_950), true).is_none());
+    assert_eq!(pending.sample(Millis(70_000), true), Some(Confirmed::Discarded));
+}
+
+#[test]
+fn nobody_pressing_in_time_discards_the_settings() {
+    use pumppilot_controller::{
+        Millis,
+        setup::{Confirmed, PendingSave},
+        status,
+    };
+    let settings = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    let mut pending = PendingSave::new();
+    pending.send(Millis(5_000), settings).unwrap();
+    let outcomes = sample_button(&mut pending, 5_000, 300_000, |at| at >= 64_980);
+    assert_eq!(outcomes, vec![(65_000, Confirmed::Discarded)], "discarded at 60 s; the late press saves nothing");
+    assert!(!pending.waiting(Millis(65_000)));
+    assert_eq!(pending.blink(Millis(65_000)), status::SETUP, "the LED goes back to setup mode");
+    // Waiting ends at the deadline even before the next sample, and a new form is taken then.
+    let mut pending = PendingSave::new();
+    pending.send(Millis(0), settings).unwrap();
+    assert!(!pending.waiting(Millis(60_000)));
+    assert!(pending.send(Millis(60_000), settings).is_ok());
+    assert!(pending.waiting(Millis(119_999)));
+}
+
+#[test]
+fn a_press_counts_only_when_it_starts_after_the_settings_were_sent() {
+    use pumppilot_controller::{
+        Millis,
+        setup::{Confirmed, PendingSave},
+    };
+    let settings = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    // A button held down from before the sending (or stuck) saves nothing, however long.
+    let mut pending = PendingSave::new();
+    pending.send(Millis(1_000), settings).unwrap();
+    assert!(sample_button(&mut pending, 0, 50_000, |_| true).is_empty());
+    // Released, then pressed again: that press counts.
+    let saved = sample_button(&mut pending, 50_000, 51_000, |at| at != 50_000);
+    assert_eq!(saved, vec![(50_100, Confirmed::Save(settings))]);
+    // Samples taken before the sending are no evidence of a press after it.
+    let mut pending = PendingSave::new();
+    pending.send(Millis(10_000), settings).unwrap();
+    assert!(pending.sample(Millis(9_800), false).is_none());
+    assert!(pending.sample(Millis(9_900), true).is_none());
+    assert!(pending.sample(Millis(9_950), true).is_none());
+    assert!(pending.sample(Millis(10_000), true).is_none(), "not released since the sending");
+    assert!(pending.sample(Millis(10_050), false).is_none());
+    // A clock that goes back during a press starts the press over.
+    assert!(pending.sample(Millis(10_100), true).is_none());
+    assert!(pending.sample(Millis(10_060), true).is_none());
+    assert!(pending.sample(Millis(10_100), true).is_none());
+    assert_eq!(pending.sample(Millis(10_110), true), Some(Confirmed::Save(settings)));
+}
+
+#[test]
+fn a_second_form_while_one_waits_is_refused_and_never_takes_its_place() {
+    use pumppilot_controller::{
+        Millis,
+        setup::{Confirmed, PendingSave, SendRefused},
+    };
+    let technician = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    let stranger =
+        DeviceSettings::from_form(with_field(&with_field(FORM, "relay", "1"), "server", "evil.example").as_bytes())
+            .unwrap();
+    let mut pending = PendingSave::new();
+    pending.send(Millis(0), technician).unwrap();
+    assert!(sample_button(&mut pending, 0, 20_000, |_| false).is_empty());
+    let refused = pending.send(Millis(20_000), stranger).unwrap_err();
+    assert_eq!(refused, SendRefused::OtherWaiting { ms_left: 40_000 });
+    assert_eq!(pending.send(Millis(59_001), stranger), Err(SendRefused::OtherWaiting { ms_left: 999 }));
+    // The press saves the settings its sender was told to confirm, not the stranger's.
+    let saved = sample_button(&mut pending, 20_000, 30_000, |at| at >= 25_000);
+    assert_eq!(saved, vec![(25_050, Confirmed::Save(technician))]);
+
+    // The answers are JSON the page reads: the time left, in whole seconds rounded up.
+    let json = |refused: SendRefused| {
+        let mut out = String::new();
+        refused.write_json(&mut out).unwrap();
+        serde_json::from_str::<serde_json::Value>(&out).expect("valid JSON")
+    };
+    let waiting = json(SendRefused::OtherWaiting { ms_left: 40_001 });
+    assert_eq!(waiting["error"]["code"], "OTHER_WAITING");
+    assert_eq!(waiting["error"]["field"], "form");
+    assert_eq!(waiting["error"]["retryInMs"], 40_001);
+    assert!(waiting["error"]["message"].as_str().unwrap().ends_with("send again in 41 s"));
+    assert!(waiting["error"]["message"].as_str().unwrap().contains("do not press"));
+    assert_eq!(json(SendRefused::Pressed)["error"]["code"], "PRESSED");
+}
+
+#[test]
+fn the_setup_page_tells_to_press_the_button_and_reads_every_answer() {
+    use pumppilot_controller::setup::{PAGE, PRESS_WITHIN_MS, SendRefused, Sent};
+    let mut sent = String::new();
+    Sent { press_within_ms: PRESS_WITHIN_MS }.write_json(&mut sent).unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(sent["pressWithinMs"], 60_000);
+    assert!(PAGE.contains("a.pressWithinMs"), "the page reads the answer to a form taken");
+    // Its own words give the same time, in English and Bangla.
+    let seconds = PRESS_WITHIN_MS / 1_000;
+    assert!(PAGE.contains(&format!("press the button on the board (BOOT) within {seconds} s")));
+    assert!(PAGE.contains("৬০ সেকেন্ডের মধ্যে বোর্ডের বোতামটি (BOOT) চাপুন"));
+    assert!(!PAGE.contains("a.saved"), "nothing is saved when the form is answered");
+    // Each refusal has its Bangla sentence on the page.
+    for refused in [SendRefused::OtherWaiting { ms_left: 1 }, SendRefused::Pressed] {
+        let mut json = String::new();
+        refused.write_json(&mut json).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let code = value["error"]["code"].as_str().unwrap();
+        assert!(PAGE.contains(&format!("{code}:function")), "{code}");
+    }
 }
