@@ -64,6 +64,11 @@ pub struct BenchArgs {
     /// `--fleet`: SecantusDB, started here).
     #[arg(long)]
     store: Option<String>,
+    /// Which SecantusDB `--fleet` starts when there is no `--store`: `rust` (its Rust server,
+    /// built and installed under `target/secantusdb/` on first use: the fast one) or `python` (the
+    /// one the tests run on).
+    #[arg(long, value_enum, default_value = "rust")]
+    secantusdb: fleet::StandIn,
     /// The fleet bench instead: this many devices, long-polling (or over MQTT: `--transport`) from
     /// load generator processes, on `--servers` server processes of this binary on one store
     /// (`fleet.rs`); `--seconds` is its steady window.
@@ -159,6 +164,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             arrival: args.arrival,
             patience: args.patience,
             store: args.store.clone(),
+            stand_in: args.secantusdb,
         };
         return fleet::run(fleet, &dir).await;
     }

@@ -29,6 +29,14 @@ use crate::MongoStore;
 
 /// The SecantusDB release the tests are checked with.
 pub const SECANTUSDB_VERSION: &str = "0.7.0b3";
+/// The release of SecantusDB's Rust server (`secantusd-rs`, the crate `secantus-mdb` on crates.io)
+/// the fleet bench runs on ([`start_rust`]): the same wire protocol and storage engine as the
+/// Python server the tests run on, many times faster (the Python one, a single process holding
+/// Python's lock, answered about 130 arriving devices a second on this machine).
+pub const SECANTUSD_RS_VERSION: &str = "0.5.3-beta.196";
+/// The Rust toolchain `secantusd-rs` is built with: it needs Rust 1.98 or later, newer than this
+/// workspace needs, so `rustup` fetches this one for its build alone.
+const SECANTUSD_RS_TOOLCHAIN: &str = "1.99.1";
 /// How long the server may take to accept connections after it is started.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -399,6 +407,68 @@ fn install(home: &Path) -> Result<(PathBuf, PathBuf), String> {
     Ok((python, launcher))
 }
 
+/// `secantusd-rs`, installed under `home` when it is not there yet: its toolchain fetched with
+/// `rustup`, the build's own needs (`cmake`, `libclang`) installed from Debian when missing and
+/// this is root, then `cargo install` of the pinned release with its own lock file, which shows
+/// its progress.
+fn install_rust(home: &Path) -> Result<PathBuf, String> {
+    fs::create_dir_all(home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+    let root = home.join(format!("rust-{SECANTUSD_RS_VERSION}"));
+    let server = root.join("bin").join("secantusd-rs");
+    let lock_path = home.join("install-rust.lock");
+    let lock = File::create(&lock_path).map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock().map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if server.exists() {
+        return Ok(server);
+    }
+    eprintln!(
+        "Installing SecantusDB's Rust server {SECANTUSD_RS_VERSION} into {} (once; it builds WiredTiger, \
+         some minutes on two cores) …",
+        root.display()
+    );
+    let missing = |program: &str, arg: &str| Command::new(program).arg(arg).output().is_err();
+    let libclang = ["/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]
+        .iter()
+        .filter_map(|dir| fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
+        .any(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name.starts_with("libclang") && name.contains(".so"))
+                || (name.starts_with("llvm-") && entry.path().join("lib").join("libclang.so").exists())
+        });
+    if missing("cmake", "--version") || !libclang {
+        let root_user = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if !root_user || missing("apt-get", "--version") {
+            return Err("building SecantusDB's Rust server needs cmake and libclang: install them (Debian: \
+                        apt-get install cmake libclang-dev), or pass --secantusdb python"
+                .into());
+        }
+        eprintln!("  installing cmake and libclang from Debian …");
+        run(Command::new("apt-get").arg("update").arg("-qq"))?;
+        run(Command::new("apt-get").args(["install", "-y", "-qq", "cmake", "libclang-dev"]))?;
+    }
+    eprintln!("  the Rust toolchain {SECANTUSD_RS_TOOLCHAIN} (rustup) …");
+    run(Command::new("rustup").args(["toolchain", "install", SECANTUSD_RS_TOOLCHAIN, "--profile", "minimal"]))?;
+    let build = home.join("rust-build");
+    let status = Command::new("rustup")
+        .args(["run", SECANTUSD_RS_TOOLCHAIN, "cargo", "install", "secantus-mdb", "--locked", "--version"])
+        .arg(format!("={SECANTUSD_RS_VERSION}"))
+        .arg("--root")
+        .arg(&root)
+        .env("CARGO_TARGET_DIR", &build)
+        // Started from `cargo run`, the build must not take this workspace's cargo or rustc.
+        .env_remove("RUSTC")
+        .env_remove("CARGO")
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() || !server.exists() {
+        return Err(format!("cargo install secantus-mdb {SECANTUSD_RS_VERSION} failed ({status})"));
+    }
+    // The build's intermediate files (more than half a gigabyte) are not needed again.
+    let _ = fs::remove_dir_all(&build);
+    Ok(server)
+}
+
 fn run(command: &mut Command) -> Result<(), String> {
     let output = command.output().map_err(|e| format!("cannot run {command:?}: {e}"))?;
     if !output.status.success() {
@@ -424,6 +494,25 @@ fn start(extra: &[&str]) -> Result<TestServer, String> {
     start_with(":memory:", None, extra)
 }
 
+/// SecantusDB's Rust server ([`SECANTUSD_RS_VERSION`]) of the caller's own, for the fleet bench:
+/// built and installed under `target/secantusdb/` on first use (its toolchain and WiredTiger are
+/// built here, some minutes; later runs reuse it), its data in a fresh folder beside it that goes
+/// with it, its WiredTiger session cap `sessions` (as [`start_with_session_max`]). It stops when
+/// the returned value is dropped.
+pub fn start_rust(sessions: u32) -> Result<TestServer, String> {
+    let home = home().map_err(|e| e.to_string())?;
+    let server = install_rust(&home)?;
+    let port = free_port()?;
+    let data = home.join("rust-data").join(port.to_string());
+    let _ = fs::remove_dir_all(&data);
+    fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let storage = data.to_str().ok_or("the data folder's path is not UTF-8")?.to_owned();
+    let sessions = sessions.to_string();
+    // A 1 GB cache (its default is 4 GB): the store shares the machine with the fleet.
+    let args = ["--storage-path", &storage, "--session-max", &sessions, "--cache-size", "1G"];
+    launch(&home, &server, &[], port, &args, &[], Some(&data))
+}
+
 fn start_with(storage: &str, port: Option<u16>, extra: &[&str]) -> Result<TestServer, String> {
     start_with_env(storage, port, extra, &[])
 }
@@ -438,33 +527,55 @@ fn start_with_env(
     let (python, launcher) = install(&home)?;
     let port = match port {
         Some(port) => port,
-        None => TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port(),
+        None => free_port()?,
     };
+    let mut args = vec!["--storage-path", storage];
+    args.extend_from_slice(extra);
+    launch(&home, &python, &[launcher.as_path()], port, &args, env, None)
+}
+
+/// A port free now on 127.0.0.1.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+/// Starts `program` (with `before` its first arguments, then the address, then `args`) on `port`
+/// and waits until it accepts connections; `scratch`, a folder of its own, is removed once it
+/// stopped.
+fn launch(
+    home: &Path,
+    program: &Path,
+    before: &[&Path],
+    port: u16,
+    args: &[&str],
+    env: &[(&str, &str)],
+    scratch: Option<&Path>,
+) -> Result<TestServer, String> {
     let logs = home.join("logs");
     fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
     let log = logs.join(format!("{port}.log"));
     let log_file = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     // The shell starts the server, then reads its stdin until this process exits (the pipe closes,
-    // also on a panic or a kill), then stops the server.
-    let script = r#"server="$1"; shift; "$server" "$@" </dev/null & pid=$!; cat >/dev/null; kill "$pid" 2>/dev/null; wait "$pid""#;
+    // also on a panic or a kill), then stops the server and removes its scratch folder, if any.
+    let script = r#"scratch="$1"; server="$2"; shift 2; "$server" "$@" </dev/null & pid=$!; cat >/dev/null; kill "$pid" 2>/dev/null; wait "$pid"; [ -z "$scratch" ] || rm -rf "$scratch""#;
     let mut watch = Command::new("sh")
         .arg("-c")
         .arg(script)
         .arg("sh")
-        .arg(&python)
-        .arg(&launcher)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--storage-path", storage])
-        .args(["--log-level", "WARNING"])
-        .args(extra)
+        .arg(scratch.unwrap_or(Path::new("")))
+        .arg(program)
+        .args(before)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--log-level", "WARNING"])
+        .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(log_file)
         .spawn()
-        .map_err(|e| format!("cannot start {} {}: {e}", python.display(), launcher.display()))?;
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     let started = Instant::now();
     loop {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
