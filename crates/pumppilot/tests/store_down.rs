@@ -923,6 +923,47 @@ async fn a_tap_acted_on_is_answered_when_the_shared_store_fails_to_record_its_an
     assert_eq!((status, &denied), (StatusCode::OK, &json!({"action": "DENIED", "reason": "UNKNOWN_CARD"})));
 }
 
+/// The same fault for a tap without an id (older firmware), whose claim on the shared store holds
+/// 2 s only: the retry at B sees A's claim unanswered, then lapse. It gives up instead of taking
+/// the claim over: acting, it stopped the run the tap had started.
+#[tokio::test]
+async fn a_retry_without_an_id_that_sees_the_claim_lapse_unanswered_acts_on_nothing() {
+    use pumppilot_server::{clock::ManualClock, config::Secret};
+    let url = pumppilot_store_mongodb::testing::server().fresh_url();
+    let secret = || Some(Secret("a-test-secret-of-at-least-32-characters".into()));
+    let clock = ManualClock::starting_now();
+    let (Switches { forgets_taps, .. }, wrap) = unpluggable(true);
+    let a = common::spawn_app_at_with(&url, secret(), clock.clone(), wrap).await;
+    let b = common::spawn_app_at(&url, secret(), clock.clone()).await;
+    let t = a.tenant("rahim", 1, 10).await;
+    t.device.poll(false, true).await;
+    t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
+    let at_b = common::Client { base: b.base.clone(), ..t.device.client.clone() };
+    let mut tries = 0;
+    while at_b.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0 != StatusCode::OK {
+        tries += 1;
+        assert!(tries < 2000, "B never took the device's key");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    forgets_taps.store(true, Ordering::SeqCst);
+    let tap = json!({"uid": "04A1B2C3"});
+    let (status, started) = t.device.client.post("/api/esp32/rfid", tap.clone()).await;
+    assert_eq!((status, started["action"].as_str()), (StatusCode::OK, Some("STARTED")), "{started}");
+    let entry = started["entry"]["id"].clone();
+    // The board's retry reaches B half a second later; A's claim lapses while B waits.
+    clock.advance(std::time::Duration::from_millis(500));
+    let retry = b.held(50, async move { at_b.post("/api/esp32/rfid", tap).await }).await;
+    clock.advance(std::time::Duration::from_millis(2_000));
+    assert_error(&retry.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE");
+    assert_eq!(t.users[0].status().await["me"]["entry"]["id"], entry, "the run goes on: not tapped again");
+    // The claim was given up: the card's next tap, later, is decided afresh (it stops the run).
+    forgets_taps.store(false, Ordering::SeqCst);
+    clock.advance(std::time::Duration::from_millis(3_000));
+    let (status, stopped) = t.device.client.post("/api/esp32/rfid", json!({"uid": "04A1B2C3"})).await;
+    assert_eq!((status, stopped["action"].as_str()), (StatusCode::OK, Some("STOPPED")), "{stopped}");
+}
+
 /// OFF, held because the store cannot record the run.
 fn assert_store_hold(answer: &serde_json::Value) {
     assert_eq!(

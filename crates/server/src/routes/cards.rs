@@ -210,14 +210,24 @@ async fn act_once(app: &App, admin: AdminId, uid: &str, claim: Claimed) -> Resul
     let shared = app.runtime.is_shared();
     if shared {
         let started = app.now();
+        // Whether another server's claim was seen unanswered: if it then lapses, that server may
+        // have acted on the tap and failed to record its answer (a tap without an id is claimed
+        // for 2 s only). Acting now could act on the same tap twice (its retry stopping the run
+        // its first attempt started); the claim is given up and nothing is done.
+        let mut seen_unanswered = false;
         loop {
             match app.store.claim_tap(admin, &shared_key, app.now(), window_ms).await? {
+                TapClaim::Act if seen_unanswered => {
+                    let _ = app.store.release_tap(admin, &shared_key).await;
+                    return Err(ApiError::unavailable());
+                }
                 TapClaim::Act => break,
                 TapClaim::Repeat(Some(answer)) => {
                     return serde_json::from_str(&answer).map_err(|_| ApiError::internal());
                 }
                 // The other server is still acting on it: its answer comes in a moment.
                 TapClaim::Repeat(None) if app.now() - started < RecentTaps::WINDOW_MS => {
+                    seen_unanswered = true;
                     app.settings.clock.sleep(std::time::Duration::from_millis(50)).await;
                 }
                 TapClaim::Repeat(None) => return Err(ApiError::unavailable()),
@@ -247,7 +257,8 @@ async fn act_once(app: &App, admin: AdminId, uid: &str, claim: Claimed) -> Resul
     // act done, the board would show an error over a run that started, and the farmer's next tap
     // would stop it. A retry here gets the answer kept here. The store's claim stays as it was
     // until its window lapses: a retry at another server meanwhile waits for an answer that does
-    // not come and is refused `UNAVAILABLE`, acting on nothing; the next tap of a card whose
+    // not come and is refused `UNAVAILABLE`, acting on nothing (also when it sees the claim lapse,
+    // above); the next tap of a card whose
     // denial was not given up there waits out the claim's 2 s, then is decided afresh.
     if shared {
         let recorded = if given_up {
