@@ -11,6 +11,10 @@
 //! binary's end of a pipe to close). Each test takes a fresh database name.
 //!
 //! Needs `python3` (with the `venv` module) and access to PyPI on the first run.
+//!
+//! The fleet bench runs on SecantusDB's Rust server instead ([`start_rust`]), built on its first
+//! use: that needs `rustup`, crates.io, and `cmake` and `libclang` (installed from Debian when
+//! missing, as root).
 
 use std::{
     fs::{self, File},
@@ -433,14 +437,14 @@ fn install_rust(home: &Path) -> Result<PathBuf, String> {
         .flat_map(|entries| entries.flatten())
         .any(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            (name.starts_with("libclang") && name.contains(".so"))
+            (name.starts_with("libclang") && !name.starts_with("libclang-cpp") && name.contains(".so"))
                 || (name.starts_with("llvm-") && entry.path().join("lib").join("libclang.so").exists())
         });
     if missing("cmake", "--version") || !libclang {
         let root_user = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
         if !root_user || missing("apt-get", "--version") {
-            return Err("building SecantusDB's Rust server needs cmake and libclang: install them (Debian: \
-                        apt-get install cmake libclang-dev), or pass --secantusdb python"
+            return Err("building it needs cmake and libclang: install them (Debian: apt-get install cmake \
+                        libclang-dev)"
                 .into());
         }
         eprintln!("  installing cmake and libclang from Debian …");
@@ -503,7 +507,17 @@ pub fn start_rust(sessions: u32) -> Result<TestServer, String> {
     let home = home().map_err(|e| e.to_string())?;
     let server = install_rust(&home)?;
     let port = free_port()?;
-    let data = home.join("rust-data").join(port.to_string());
+    // Each server's folder is named by the process that started it and its port; a folder left by a
+    // process that is gone (killed before its server stopped) is removed here.
+    let folders = home.join("rust-data");
+    for entry in fs::read_dir(&folders).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let owner = name.split('-').next().and_then(|pid| pid.parse::<u32>().ok());
+        if owner.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+    let data = folders.join(format!("{}-{port}", std::process::id()));
     let _ = fs::remove_dir_all(&data);
     fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     let storage = data.to_str().ok_or("the data folder's path is not UTF-8")?.to_owned();

@@ -110,7 +110,7 @@ export function formatDateTime(value: string | number | Date, lang: Language): s
 /**
  * When a run was: "27 Nov 2026 · 8:00 AM – 8:40 AM"; one that ended on another day carries both
  * dates ("26 Nov 2026 · 11:50 PM – 27 Nov 2026 · 12:20 AM"), so a night's run is seen on the day
- * it ended too, the day the owner's usage counts it on (as the dashboard writes it).
+ * it ended too, the day the owner's usage counts it on (the dashboard shows the same parts).
  */
 export function formatSpan(start: string | number | Date, end: string | number | Date, lang: Language): string {
   const [day, endDay] = [formatDate(start, lang), formatDate(end, lang)];

@@ -176,8 +176,12 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
             // the servers' connection pools however many there are.
             let stand_in = fleet.stand_in;
             let server = tokio::task::spawn_blocking(move || match stand_in {
-                StandIn::Rust => pumppilot_store_mongodb::testing::start_rust(SESSION_MAX)
-                    .map_err(|e| anyhow::anyhow!("cannot start SecantusDB's Rust server: {e}")),
+                StandIn::Rust => pumppilot_store_mongodb::testing::start_rust(SESSION_MAX).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot start SecantusDB's Rust server: {e}\n(`--secantusdb python` runs the fleet on the \
+                         Python server the tests use; `--store URL` on a MongoDB of your own)"
+                    )
+                }),
                 StandIn::Python => Ok(pumppilot_store_mongodb::testing::start_with_session_max(SESSION_MAX)),
             })
             .await??;
