@@ -246,6 +246,19 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
             };
             ("Motor did not start".into(), body)
         }
+        (English, NoCommandLong) => {
+            let body = match &lasted {
+                Some(lasted) => format!(
+                    "{the_device} has not received the server's commands for {lasted}, so the motor is off during a \
+                     run. Check its network."
+                ),
+                None => format!(
+                    "{the_device} is not receiving the server's commands, so the motor is off during a run. Check its \
+                     network."
+                ),
+            };
+            ("Device not getting commands".into(), body)
+        }
         (English, StoreTrouble) => (
             "Server trouble".into(),
             "The server could not write its records for a while; runs were held meanwhile. It works again.".into(),
@@ -309,6 +322,16 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
                 None => "রিলে চালু হয়েছিল কিন্তু মোটর চলেনি। পাম্পটি দেখুন।".into(),
             };
             ("মোটর চালু হয়নি".into(), body)
+        }
+        (Bangla, NoCommandLong) => {
+            // "X has had no instruction for …, the motor is off": 69 characters with a name of 18
+            // letters and 23 h 59 min, 70 with 167 h 59 min (the longest setting).
+            let device = named.as_deref().unwrap_or("পাম্পের ডিভাইস");
+            let body = match &lasted {
+                Some(lasted) => format!("{device} {lasted} ধরে নির্দেশ পায়নি, মোটর বন্ধ।"),
+                None => format!("{device} নির্দেশ পাচ্ছে না, মোটর বন্ধ।"),
+            };
+            ("ডিভাইস নির্দেশ পাচ্ছে না".into(), body)
         }
         (Bangla, StoreTrouble) => {
             ("সার্ভারে সমস্যা".into(), "সার্ভার কিছুক্ষণ রেকর্ড লিখতে পারেনি; তখন সেচ থেমে ছিল। এখন আবার চলছে।".into())
@@ -644,6 +667,45 @@ mod wording {
                 "রিলে চালু হয়েছিল কিন্তু মোটর চলেনি। পাম্পটি দেখুন।"
             )
         );
+    }
+
+    /// A board whose commands do not reach it: the owner hears how long, which device, that the
+    /// motor is off during a run, and what to look at, in one SMS even at the longest setting.
+    #[test]
+    fn a_device_without_commands_says_how_long_and_that_the_motor_is_off() {
+        let since = Timestamp(1_780_000_000_000);
+        let told = |facts: &Facts, minutes: i64| {
+            let at = since + minutes * 60_000;
+            let english = render(NoticeKind::NoCommandLong, facts, at, Language::English);
+            let bangla = render(NoticeKind::NoCommandLong, facts, at, Language::Bangla);
+            assert_eq!((english.0.as_str(), bangla.0.as_str()), ("Device not getting commands", "ডিভাইস নির্দেশ পাচ্ছে না"));
+            (english.1, bangla.1)
+        };
+        let named = Facts { since: Some(since), device: Some(DEVICE.to_owned()), ..Facts::default() };
+        assert_eq!(
+            told(&named, 5),
+            pair(
+                "The device \"Dokkhin maath pump\" has not received the server's commands for 5 min, so the motor is \
+                 off during a run. Check its network.",
+                "\"Dokkhin maath pump\" ৫ মিনিট ধরে নির্দেশ পায়নি, মোটর বন্ধ।"
+            )
+        );
+        assert_eq!(
+            told(&Facts { since: Some(since), ..Facts::default() }, 65),
+            pair(
+                "The pump's device has not received the server's commands for 1 h 5 min, so the motor is off during \
+                 a run. Check its network.",
+                "পাম্পের ডিভাইস ১ ঘণ্টা ৫ মিনিট ধরে নির্দেশ পায়নি, মোটর বন্ধ।"
+            )
+        );
+        assert_eq!(
+            told(&Facts { device: Some(DEVICE.to_owned()), ..Facts::default() }, 0).1,
+            "\"Dokkhin maath pump\" নির্দেশ পাচ্ছে না, মোটর বন্ধ।",
+            "how long is not made up"
+        );
+        // The longest setting (10,080 minutes), told at once: a minute short of it is the longest.
+        let (english, bangla) = told(&named, 10_079);
+        assert_eq!((parts(&english).parts, parts(&bangla).parts), (1, 1), "{english} / {bangla}");
     }
 
     /// Every notice with every reason, with long numbers, in both languages.

@@ -246,12 +246,26 @@ pub struct DeviceLink {
     pub relay: bool,
     /// How long a poll's answer may be trusted by the device.
     pub lease_ms: i64,
+    /// Since when the controller has said, at every poll, that its relay is open for want of a
+    /// command (`relayOff: NO_COMMAND`) although the answers before told it ON for the RUNNING run:
+    /// what it is told does not reach it usable (lost, garbled or forged on the way, or its clock
+    /// or lease broken), and the run waits at a motor that does not run. `None` otherwise (set
+    /// and cleared by [`Tenant::apply`]); the alerts watch tells the owner when it lasts.
+    #[serde(default)]
+    pub without_command_since: Option<Timestamp>,
 }
 
 impl DeviceLink {
     /// A device that has never polled.
     pub const fn unseen(lease_ms: i64) -> Self {
-        DeviceLink { last_poll_at: None, load_shedding: false, ready: false, relay: false, lease_ms }
+        DeviceLink {
+            last_poll_at: None,
+            load_shedding: false,
+            ready: false,
+            relay: false,
+            lease_ms,
+            without_command_since: None,
+        }
     }
 
     /// The moment the lease of the last poll runs out.

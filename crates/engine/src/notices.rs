@@ -40,6 +40,10 @@ pub enum NoticeKind {
     RelayNoFeedback,
     /// (Owner) The server cannot write to its store.
     StoreTrouble,
+    /// (Owner) During a run, the controller has said for longer than the set time that it holds
+    /// no command although told ON (`relayOff: NO_COMMAND`): what it is told does not reach it,
+    /// and the motor is off while the run waits.
+    NoCommandLong,
     /// The answer to a text a farmer sent from their phone (control by SMS): sent back by SMS
     /// only, at once (no quiet hours, no muting), and kept in the bell.
     SmsReply,
@@ -47,7 +51,7 @@ pub enum NoticeKind {
 
 impl NoticeKind {
     /// Every kind, in order.
-    pub const ALL: [NoticeKind; 13] = [
+    pub const ALL: [NoticeKind; 14] = [
         NoticeKind::RunStarted,
         NoticeKind::RunHeld,
         NoticeKind::RunResumed,
@@ -60,6 +64,7 @@ impl NoticeKind {
         NoticeKind::DeviceReset,
         NoticeKind::RelayNoFeedback,
         NoticeKind::StoreTrouble,
+        NoticeKind::NoCommandLong,
         NoticeKind::SmsReply,
     ];
 
@@ -78,6 +83,7 @@ impl NoticeKind {
             NoticeKind::DeviceReset => "DEVICE_RESET",
             NoticeKind::RelayNoFeedback => "RELAY_NO_FEEDBACK",
             NoticeKind::StoreTrouble => "STORE_TROUBLE",
+            NoticeKind::NoCommandLong => "NO_COMMAND_LONG",
             NoticeKind::SmsReply => "SMS_REPLY",
         }
     }

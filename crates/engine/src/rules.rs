@@ -354,6 +354,12 @@ impl Tenant {
             self.seq += 1;
             records.changed = true;
         }
+        // A board without a command matters only while the run waits for it to take the ON.
+        let waits_to_be_told =
+            self.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_none());
+        if !waits_to_be_told && self.device.without_command_since.take().is_some() {
+            records.changed = true;
+        }
         // The run a farmer's text stopped, or started: the answer to the text tells its end, or
         // how it started.
         let answered = match &reply {
@@ -628,6 +634,14 @@ impl Tenant {
         }
         let until_closed = held_open || (without_command && told_on);
         self.report(poll.load_shedding, poll.ready, poll.relay, until_closed, now, records);
+        // Told ON, the board still holds no command: the answers do not reach it usable. Since
+        // the first such report, until a report says anything else (a board that has just booted
+        // lost its command to the boot, not on the way). `apply` clears it once the run no longer
+        // waits to be told.
+        let not_reaching = without_command && told_on && !(poll.reset.is_some() && new_boot);
+        let since = not_reaching.then(|| self.device.without_command_since.unwrap_or(now));
+        records.changed |= self.device.without_command_since != since;
+        self.device.without_command_since = since;
     }
 
     /// The answer to the controller's last poll (at `last_poll`) told it ON for the active run:

@@ -849,3 +849,68 @@ fn restart_protection_blocking_an_on_charges_nothing_while_it_blocks() {
     let out = u.apply(stop(B), at(160));
     assert_eq!(charged(&out), (9, 111), "151–160 s");
 }
+
+/// A board whose commands never reach it usable (answers lost or forged on the way, a broken MQTT
+/// path, its clock or lease broken) keeps its pump RUNNING and its motor off, and its owner must
+/// hear of it: the pump keeps since when the board has said, at every poll since an answer told it
+/// ON, that it holds no command. A report of anything else (the relay closed, or an ON held and
+/// the relay kept open by the board's own rule), or a run that no longer waits for the board,
+/// clears it; and each such change is committed.
+#[test]
+fn a_board_that_keeps_saying_it_has_no_command_is_marked_from_its_first_miss() {
+    let mut t = pump_leased(MotorRules::NONE, 15);
+    t.apply(start(A), at(2));
+    // The poll whose answer tells it ON: no miss yet, as for any board.
+    t.apply(no_command(), at(3));
+    assert_eq!(t.device.without_command_since, None);
+    for second in [8, 13, 18] {
+        t.apply(no_command(), at(second));
+        assert_eq!(t.device.without_command_since, Some(at(8)), "from its first miss, at {second} s");
+    }
+    // It takes the ON at last and closes its relay.
+    t.apply(says(true, None, None), at(19));
+    assert_eq!(t.device.without_command_since, None);
+    // Lost again: a new spell, from its first report.
+    t.apply(no_command(), at(24));
+    assert_eq!(t.device.without_command_since, Some(at(24)));
+    // It holds the ON but keeps its relay open by its own rule: the command reached it.
+    let out = t.apply(says(false, None, Some(RelayOff::RestartWait)), at(25));
+    assert!(out.records.changed, "the change is committed");
+    assert_eq!(t.device.without_command_since, None);
+    // Without a command once more, with the run already waiting for it (nothing else changes).
+    let out = t.apply(no_command(), at(29));
+    assert!(out.records.changed, "the change is committed");
+    assert_eq!(t.device.without_command_since, Some(at(29)));
+    // The board falls silent: the run holds at its lease's end, and waits for no command.
+    let out = t.apply(Event::Tick, at(45));
+    assert_eq!(state(&t), (MotorState::Hold, Some(HoldReason::DeviceOffline)));
+    assert!(out.records.changed);
+    assert_eq!(t.device.without_command_since, None);
+
+    // Back, told ON, without a command again; the run ends: nothing waits for the board.
+    t.apply(no_command(), at(50));
+    t.apply(no_command(), at(55));
+    assert_eq!(t.device.without_command_since, Some(at(55)));
+    t.apply(stop(A), at(56));
+    assert_eq!(t.device.without_command_since, None);
+    // Nor while the pump is idle: no ON was told.
+    t.apply(no_command(), at(60));
+    t.apply(no_command(), at(65));
+    assert_eq!(t.device.without_command_since, None);
+}
+
+/// A board that has just booted lost its command to the boot, not on the way: its first report
+/// is no miss. The same boot said again (the answer to it lost, its uptime reaching back past the
+/// last poll) is one.
+#[test]
+fn a_board_that_just_booted_has_not_missed_a_command() {
+    let mut t = pump(MotorRules::NONE);
+    t.apply(start(A), at(100));
+    t.apply(no_command(), at(100));
+    t.apply(says(true, None, None), at(105));
+    t.apply(Event::Poll(booted(ResetReason::PowerOn, 2, Some(RelayOff::NoCommand))), at(113));
+    assert_eq!(state(&t), (MotorState::Running, None));
+    assert_eq!(t.device.without_command_since, None, "a new boot");
+    t.apply(Event::Poll(booted(ResetReason::PowerOn, 7, Some(RelayOff::NoCommand))), at(118));
+    assert_eq!(t.device.without_command_since, Some(at(118)), "the same boot: the answer to it was lost");
+}

@@ -499,6 +499,9 @@ mod metering {
                 if quiet {
                     prop_assert_eq!(&t, &touched, "a quiet poll changes nothing but the last poll");
                 }
+                // A board without a command is marked only while the run waits for it.
+                let waits = t.active.as_ref().is_some_and(|e| e.status == EntryStatus::Running && e.phase_since.is_none());
+                prop_assert!(t.device.without_command_since.is_none() || waits, "marked with no run waiting for the board");
                 match event {
                     Event::Poll(poll) => {
                         let answer = t.poll_answer_for(poll.device, now, 1000);

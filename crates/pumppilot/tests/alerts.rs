@@ -796,6 +796,74 @@ async fn until_told_of_shedding(app: &TestApp, t: &common::Tenant, count: usize)
     panic!("the owner was never told of {count} spells of load shedding");
 }
 
+/// A board whose commands do not reach it during a run (a firewall eating the answers, a broken
+/// MQTT path) says at every poll that its relay is open for want of a command, and the farmer
+/// waits at a motor that does not run. Its owner hears once it has lasted the set time: by SMS in
+/// their language, in one part, and in the bell, by the device's name; while it goes on, not again.
+#[tokio::test]
+async fn a_board_that_gets_no_commands_during_a_run_is_told_to_its_owner_by_sms_and_in_the_bell() {
+    let (sms, url) = sms_gateway().await;
+    let app = app_with_alerts(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}","coding":"{encoding}","parts":"{parts}"}"#.into()),
+        ("PUMPPILOT_ALERT_OFFLINE_MINUTES", "0".into()),
+        ("PUMPPILOT_ALERT_NO_COMMAND_MINUTES", "1".into()),
+    ])
+    .await;
+    let t = app.tenant("rahim", 1, 30).await;
+    const RAHIM: &str = "+8801711000009";
+    let profile = json!({"phone": RAHIM, "pushTokens": [], "language": "bn", "muted": [], "quietHours": null});
+    with_confirmed_phone(&app, &t.admin, profile).await;
+    let poll = |query: &'static str| {
+        let device = t.device.client.clone();
+        async move {
+            let path = format!("/api/esp32/poll?loadShedding=0&ready=1&fw=test&{query}");
+            let (status, body) = device.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    poll("relay=0").await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    // The answers never reach the board: at every poll (half a lease apart) it holds no command.
+    let no_command = "relay=0&relayOff=NO_COMMAND";
+    assert_eq!(poll(no_command).await["motor"], "ON");
+    let half_lease = Duration::from_millis(u64::from(common::LEASE_MS) / 2);
+    for _ in 0..2000 {
+        if !sent_to(&sms, RAHIM).is_empty() {
+            break;
+        }
+        app.clock.advance(half_lease);
+        poll(no_command).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        sent_to(&sms, RAHIM),
+        [
+            r#"{"to":"+8801711000009","text":"\"rahim pump\" ১ মিনিট ধরে নির্দেশ পায়নি, মোটর বন্ধ।","coding":"ucs2","parts":"1"}"#
+        ]
+    );
+    assert_eq!(t.users[0].status().await["me"]["entry"]["status"], "RUNNING", "the farmer's run waits, RUNNING");
+    let (status, body) = t.admin.get("/api/notifications?language=en").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(kinds(&body), ["NO_COMMAND_LONG"]);
+    assert_eq!(body["notifications"][0]["title"], "Device not getting commands");
+    assert_eq!(
+        body["notifications"][0]["text"],
+        "The device \"rahim pump\" has not received the server's commands for 1 min, so the motor is off during a \
+         run. Check its network."
+    );
+
+    // Two more minutes of it, the watch looking every 30 s: told once.
+    for _ in 0..160 {
+        app.clock.advance(half_lease);
+        poll(no_command).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(kinds(&bell(&t.admin).await), ["NO_COMMAND_LONG"], "told once while it goes on");
+    assert_eq!(sent_to(&sms, RAHIM).len(), 1);
+}
+
 #[tokio::test]
 async fn the_event_stream_carries_the_bells_unread_count() {
     let app = spawn_app().await;

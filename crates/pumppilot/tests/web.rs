@@ -1986,3 +1986,40 @@ async fn a_bangla_page_asks_and_answers_in_bangla() {
         .await;
     assert_bangla(&flash_words(&corrected.body), &[]);
 }
+
+/// The owner's bell page says a board that gets no commands during a run plainly, as the other
+/// alerts about a device: a title, when, and a sentence that names the device, how long, what it
+/// means for the pump and what to look at; in Bangla with Bangla digits.
+#[tokio::test]
+async fn the_owners_bell_page_says_plainly_that_a_device_gets_no_commands() {
+    use pumppilot_engine::{AdminId, Facts, Notice, NoticeKind};
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 0, 0).await;
+    let admin: AdminId = t.admin_id.parse().unwrap();
+    let since = app.running.app.now();
+    let facts = Facts { since: Some(since), device: Some("rahim pump".to_owned()), ..Facts::default() };
+    let notice = Notice::new(admin.0, admin, NoticeKind::NoCommandLong, since + 5 * 60_000, facts);
+    app.running.app.store.add_notices(&[notice]).await.unwrap();
+
+    let owner = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let page = owner.get("/notifications").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let item = |body: &str| {
+        let start = body.find(r#"data-kind="NO_COMMAND_LONG""#).expect("listed, with its kind");
+        body[start..body[start..].find("</li>").map_or(body.len(), |end| start + end)].to_owned()
+    };
+    let english = item(&page.body);
+    assert!(english.contains("<strong>Device not getting commands</strong>"), "{english}");
+    assert!(
+        english.contains(
+            "The device &quot;rahim pump&quot; has not received the server's commands for 5 min, so the motor is off \
+             during a run. Check its network."
+        ),
+        "{english}"
+    );
+
+    owner.submit("/notifications", "/lang", &[("lang", "bn"), ("back", "/notifications")]).await;
+    let bangla = item(&owner.get("/notifications").await.body);
+    assert!(bangla.contains("<strong>ডিভাইস নির্দেশ পাচ্ছে না</strong>"), "{bangla}");
+    assert!(bangla.contains("&quot;rahim pump&quot; ৫ মিনিট ধরে নির্দেশ পায়নি, মোটর বন্ধ।"), "{bangla}");
+}

@@ -1,6 +1,7 @@
 //! Alerts on this server: their settings (`PUMPPILOT_SMS_*`, `PUMPPILOT_EXPO_*`,
 //! `PUMPPILOT_ALERT_*`), the outbox worker's loop on the server's clock, the watch that tells
-//! an owner once when their device has been silent too long, and the hourly purge of old
+//! an owner once when their device has been silent too long (or its load shedding has lasted, or
+//! its commands have not reached it during a run), and the hourly purge of old
 //! notifications (read ones after 90 days, every one after a year), of push tickets past a day,
 //! and of firmware download records past a week.
 
@@ -36,6 +37,9 @@ pub struct AlertSettings {
     pub offline_after_ms: i64,
     /// An owner hears of load shedding that lasts this long (0: never).
     pub shedding_after_ms: i64,
+    /// An owner hears of a controller that says this long during a run that it holds no command
+    /// although told ON (0: never).
+    pub no_command_after_ms: i64,
     /// The client alerts are posted through: the Mozilla roots, plus the certificates of
     /// `PUMPPILOT_ALERTS_CA_FILE` when it is set.
     pub http: HttpClient,
@@ -49,6 +53,7 @@ impl std::fmt::Debug for AlertSettings {
             .field("limits", &self.limits)
             .field("offline_after_ms", &self.offline_after_ms)
             .field("shedding_after_ms", &self.shedding_after_ms)
+            .field("no_command_after_ms", &self.no_command_after_ms)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +151,7 @@ impl AlertSettings {
         };
         let offline_minutes = number(lookup, "PUMPPILOT_ALERT_OFFLINE_MINUTES", 10, 0..=10_080)?;
         let shedding_minutes = number(lookup, "PUMPPILOT_ALERT_LOAD_SHEDDING_MINUTES", 180, 0..=10_080)?;
+        let no_command_minutes = number(lookup, "PUMPPILOT_ALERT_NO_COMMAND_MINUTES", 5, 0..=10_080)?;
         Ok(AlertSettings {
             sms,
             push,
@@ -153,6 +159,7 @@ impl AlertSettings {
             inbound_secret: lookup("PUMPPILOT_SMS_INBOUND_SECRET"),
             offline_after_ms: i64::try_from(offline_minutes).unwrap_or(0) * 60_000,
             shedding_after_ms: i64::try_from(shedding_minutes).unwrap_or(0) * 60_000,
+            no_command_after_ms: i64::try_from(no_command_minutes).unwrap_or(0) * 60_000,
             http,
         })
     }
@@ -198,7 +205,7 @@ pub fn spawn(app: &Arc<App>) {
             next.await;
         }
     });
-    if settings.offline_after_ms > 0 || settings.shedding_after_ms > 0 {
+    if settings.offline_after_ms > 0 || settings.shedding_after_ms > 0 || settings.no_command_after_ms > 0 {
         let weak = Arc::downgrade(app);
         tokio::spawn(async move {
             let mut watched = WatchMemory::default();
@@ -246,6 +253,8 @@ pub struct WatchMemory {
     last_round: Option<Timestamp>,
     /// The key of each pump's silence already told (the device's name is read once a silence).
     silences_told: HashMap<AdminId, String>,
+    /// The key of each pump's spell without a command already told.
+    no_commands_told: HashMap<AdminId, String>,
 }
 
 /// A load shedding spell: its key (naming when the grid last came back before it), when this
@@ -266,15 +275,18 @@ pub const WATCH_STALE_AT_MOST: Duration = Duration::from_secs(5 * 60);
 const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
 
 /// Tells each owner whose device has been silent longer than the set time, once per silence (the
-/// notice's key names the last poll), and whose load shedding has lasted longer than the set time,
+/// notice's key names the last poll), whose load shedding has lasted longer than the set time,
 /// once per spell (the key names when the grid last came back before it; the spell is timed from
-/// when this server first saw it). On a shared store one server watches every pump
-/// (`Runtime::watches_every_pump`, chosen among the live servers as a pump's timer is); while
-/// servers disagree on who it is (one joins or dies), two may watch, and the key still makes each
-/// notice written once whoever writes it, as after a restart. A pump held here is read from
-/// memory; any other (most: a server holds only the pumps it needs) from what its record says
-/// (`Store::pump_links`, one read of every pump a round) and the heartbeat that vouches for its
-/// device (`Runtime::last_poll_of`): watching never brings a pump into memory.
+/// when this server first saw it), and whose controller has said during a run for longer than the
+/// set time that it holds no command although told ON, once per spell (the key names its first
+/// such report, which the pump keeps: `DeviceLink::without_command_since`; the spell ends with a
+/// report of anything else, or when the run no longer waits for it). On a shared store one server
+/// watches every pump (`Runtime::watches_every_pump`, chosen among the live servers as a pump's
+/// timer is); while servers disagree on who it is (one joins or dies), two may watch, and the key
+/// still makes each notice written once whoever writes it, as after a restart. A pump held here is
+/// read from memory; any other (most: a server holds only the pumps it needs) from what its record
+/// says (`Store::pump_links`, one read of every pump a round) and the heartbeat that vouches for
+/// its device (`Runtime::last_poll_of`): watching never brings a pump into memory.
 pub async fn watch_devices(app: &App, watched: &mut WatchMemory) {
     watch_pumps(&app.runtime, app.store.as_ref(), &app.settings.alerts, watched).await;
 }
@@ -290,6 +302,7 @@ pub async fn watch_devices(app: &App, watched: &mut WatchMemory) {
 pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertSettings, watched: &mut WatchMemory) {
     let after = settings.offline_after_ms;
     let shedding_after = settings.shedding_after_ms;
+    let no_command_after = settings.no_command_after_ms;
     let clock = runtime.clock();
     if !runtime.watches_every_pump() {
         // Another server watches; this one forgets its spells (as after a restart) and its
@@ -328,6 +341,7 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     // The silences and the spells told by this round, remembered once written.
     let mut silences = Vec::new();
     let mut spells = Vec::new();
+    let mut no_commands = Vec::new();
     if let Some(since) = outage {
         for admin in links.iter().map(|link| link.admin) {
             let facts = Facts { since: Some(since), ..Facts::default() };
@@ -342,16 +356,19 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
         let seen = if runtime.holds(admin) {
             runtime
                 .read(admin, |t, now| {
-                    let shedding = t.device.load_shedding && t.device.online_at(now);
-                    (t.device.last_poll_at, shedding, t.motor.grid_up_since, t.controller)
+                    let online = t.device.online_at(now);
+                    let shedding = t.device.load_shedding && online;
+                    let without_command = t.device.without_command_since.filter(|_| online);
+                    (t.device.last_poll_at, shedding, t.motor.grid_up_since, t.controller, without_command)
                 })
                 .await
         } else {
             let last_poll = runtime.last_poll_of(&link);
             let online = last_poll.is_some_and(|at| clock.now() < at + runtime.lease_ms());
-            Ok((last_poll, link.load_shedding && online, link.grid_up_since, link.controller))
+            let without_command = link.without_command_since.filter(|_| online);
+            Ok((last_poll, link.load_shedding && online, link.grid_up_since, link.controller, without_command))
         };
-        let Ok((last_poll, shedding_now, grid_up_since, controller)) = seen else { continue };
+        let Ok((last_poll, shedding_now, grid_up_since, controller, without_command)) = seen else { continue };
         let now = clock.now();
         if shedding_now && shedding_after > 0 {
             let key = format!("shedding:{admin}:{}", grid_up_since.map_or(0, |t| t.millis()));
@@ -376,6 +393,27 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
             }
         } else {
             watched.spells.remove(&admin);
+        }
+        // Dated when it had lasted the set time, as a silence is.
+        match without_command.filter(|since| no_command_after > 0 && now - *since >= no_command_after) {
+            Some(since) => {
+                let key = format!("no-command:{admin}:{}", since.millis());
+                if watched.no_commands_told.get(&admin) != Some(&key) {
+                    let device = match controller {
+                        Some(controller) => device_name(store, admin, controller).await,
+                        None => None,
+                    };
+                    let facts = Facts { since: Some(since), device, ..Facts::default() };
+                    notices.push(Notice {
+                        key: Some(key.clone()),
+                        ..Notice::new(admin.0, admin, NoticeKind::NoCommandLong, since + no_command_after, facts)
+                    });
+                    no_commands.push((admin, key));
+                }
+            }
+            None => {
+                watched.no_commands_told.remove(&admin);
+            }
         }
         if after == 0 {
             continue;
@@ -406,13 +444,14 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     match store.add_notices(&notices).await {
         Ok(_) => {
             watched.silences_told.extend(silences);
+            watched.no_commands_told.extend(no_commands);
             for (admin, key) in spells {
                 if let Some(spell) = watched.spells.get_mut(&admin).filter(|spell| spell.key == key) {
                     spell.told = true;
                 }
             }
         }
-        Err(err) => tracing::warn!(%err, "could not record offline devices"),
+        Err(err) => tracing::warn!(%err, "could not record the owners' alerts about their devices"),
     }
 }
 

@@ -129,6 +129,7 @@ impl Default for Settings {
             alerts: crate::alerts::AlertSettings {
                 offline_after_ms: 10 * 60_000,
                 shedding_after_ms: 180 * 60_000,
+                no_command_after_ms: 5 * 60_000,
                 ..Default::default()
             },
             sms_number: None,

@@ -839,7 +839,7 @@ pub struct NotificationView {
     pub id: String,
     /// `RUN_STARTED`, `RUN_HELD`, `RUN_RESUMED`, `RUN_ENDED`, `BALANCE_LOW`, `REQUEST_DECIDED`,
     /// `REQUEST_NEW`, `DEVICE_OFFLINE`, `LOAD_SHEDDING_LONG`, `DEVICE_RESET`, `RELAY_NO_FEEDBACK`,
-    /// `STORE_TROUBLE`, `SMS_REPLY` (the answer to a text the farmer sent).
+    /// `NO_COMMAND_LONG`, `STORE_TROUBLE`, `SMS_REPLY` (the answer to a text the farmer sent).
     pub kind: String,
     /// When it happened (RFC 3339).
     pub at: String,

@@ -38,6 +38,7 @@ async fn a_returning_fleet_is_present_at_its_server_once_its_telemetry_is_writte
                 ready: true,
                 relay: false,
                 lease_ms: 0,
+                without_command_since: None,
             },
             ..Tenant::new(admin, 0)
         });

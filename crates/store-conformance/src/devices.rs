@@ -675,9 +675,10 @@ pub async fn device_keys_and_firmware_are_each_devices_current_ones(store: &dyn 
 
 /// The tenants with a run (`tenants_with_runs`) are exactly those with a RUNNING or HOLD entry: not
 /// one whose run ended, nor one that never had one. Every tenant's record (`pump_links`) says of
-/// its device and grid what the tenant read alone says.
+/// its device and grid what the tenant read alone says, since when its controller has had no
+/// command although told ON included (kept and read back with the tenant, cleared when it ends).
 pub async fn tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone(store: &dyn Store) {
-    use pumppilot_engine::{EntryId, EntryStatus};
+    use pumppilot_engine::{EntryId, EntryStatus, RelayOff};
     use pumppilot_store::PumpLink;
 
     use crate::support::{LEASE_MS, all_good, recharge};
@@ -706,6 +707,19 @@ pub async fn tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone(sto
     store.create_device(&well).await.expect("create device");
     let mut pump = Driver::load(store, quiet.admin).await;
     pump.step(Event::Poll(DevicePoll { load_shedding: true, ..DevicePoll::ready(well.id) }), at(5)).await;
+    // The running pump's controller says its relay is open for want of a command although it was
+    // told ON: the run waits for it, and since when is kept (committed as the server commits it,
+    // without a story's device hearing of the run by itself).
+    let board = device(running.admin, "running well", b"running-key", at(0));
+    store.create_device(&board).await.expect("create device");
+    let no_command = DevicePoll { relay_off: Some(RelayOff::NoCommand), ..DevicePoll::ready(board.id) };
+    let running_pump = &mut pumps[0];
+    for second in [6, 7] {
+        let records = running_pump.tenant.apply(Event::Poll(no_command), at(second)).records;
+        running_pump.commit(&records, &[], None, None).await.expect("commit");
+    }
+    assert_eq!(running_pump.tenant.device.without_command_since, Some(at(6)));
+    running_pump.assert_stored().await;
 
     let mut with_runs = store.tenants_with_runs().await.unwrap();
     with_runs.sort();
@@ -724,14 +738,26 @@ pub async fn tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone(sto
             last_poll_at: tenant.device.last_poll_at,
             load_shedding: tenant.device.load_shedding,
             grid_up_since: tenant.motor.grid_up_since,
+            without_command_since: tenant.device.without_command_since,
         });
     }
     alone.sort_by_key(|link| link.admin);
     assert_eq!(links, alone);
+    let running_link = links.iter().find(|link| link.admin == running.admin).expect("the running pump");
+    assert_eq!(running_link.without_command_since, Some(at(6)), "since its first report without a command");
     let quiet_link = links.iter().find(|link| link.admin == quiet.admin).expect("the quiet pump");
     assert_eq!(
         (quiet_link.controller, quiet_link.last_poll_at, quiet_link.load_shedding),
         (Some(well.id), Some(at(5)), true),
         "its controller, last poll and the grid down"
     );
+    // The board takes the ON at last: nothing is kept.
+    let running_pump = &mut pumps[0];
+    let closed = DevicePoll { relay: true, ..DevicePoll::ready(board.id) };
+    let records = running_pump.tenant.apply(Event::Poll(closed), at(8)).records;
+    running_pump.commit(&records, &[], None, None).await.expect("commit");
+    running_pump.assert_stored().await;
+    let links = store.pump_links().await.unwrap();
+    let running_link = links.iter().find(|link| link.admin == running.admin).expect("the running pump");
+    assert_eq!(running_link.without_command_since, None);
 }

@@ -46,6 +46,7 @@ async fn main() {
                     ready: true,
                     relay: false,
                     lease_ms: 0,
+                    without_command_since: None,
                 },
                 ..Tenant::new(admin, 0)
             });

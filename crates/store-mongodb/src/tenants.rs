@@ -47,13 +47,15 @@ pub(crate) fn new_tenant_doc(admin: AdminId) -> Document {
         "motorOffSince": Bson::Null,
         "gridUpSince": Bson::Null,
         "motorStarts": [],
+        "withoutCommandSince": Bson::Null,
         "hasRun": false,
     }
 }
 
 /// The fields of a tenant's document that follow the engine's state one to one: the controller,
-/// the owner's restart protection, the motor's history, and whether it has a run (`hasRun`, for
-/// the change feed: [`pumppilot_store::Change::Tenant`]) (written by commits and imports).
+/// the owner's restart protection, the motor's history, since when the controller has had no
+/// command although told ON, and whether it has a run (`hasRun`, for the change feed:
+/// [`pumppilot_store::Change::Tenant`]) (written by commits and imports).
 pub(crate) fn motor_fields(tenant: &Tenant) -> Document {
     let settings = tenant.motor_settings;
     doc! {
@@ -66,6 +68,7 @@ pub(crate) fn motor_fields(tenant: &Tenant) -> Document {
         "motorOffSince": codec::opt_at(tenant.motor.off_since),
         "gridUpSince": codec::opt_at(tenant.motor.grid_up_since),
         "motorStarts": tenant.motor.starts.iter().map(|t| at(*t)).collect::<Vec<_>>(),
+        "withoutCommandSince": codec::opt_at(tenant.device.without_command_since),
     }
 }
 
@@ -120,6 +123,8 @@ fn tenant_of(doc: &Document, admin: AdminId, lease_ms: i64) -> Result<Tenant, Fa
             ready: f.bool("ready")?,
             relay: f.bool("relay")?,
             lease_ms,
+            // A document from before the field: no board marked.
+            without_command_since: f.opt_at("withoutCommandSince")?,
         },
         active: None,
         waiting: Vec::new(),
@@ -188,7 +193,9 @@ pub(crate) async fn with_runs(db: &Database) -> Result<Vec<AdminId>, Failure> {
 pub(crate) async fn links(db: &Database) -> Result<Vec<pumppilot_store::PumpLink>, Failure> {
     let mut cursor = coll(db, "tenants")
         .find(doc! {})
-        .projection(doc! { "controllerId": 1, "lastPollAt": 1, "loadShedding": 1, "gridUpSince": 1 })
+        .projection(doc! {
+            "controllerId": 1, "lastPollAt": 1, "loadShedding": 1, "gridUpSince": 1, "withoutCommandSince": 1,
+        })
         .await?;
     let mut links = Vec::new();
     while cursor.advance().await? {
@@ -200,6 +207,7 @@ pub(crate) async fn links(db: &Database) -> Result<Vec<pumppilot_store::PumpLink
             last_poll_at: f.opt_at("lastPollAt")?,
             load_shedding: f.opt_bool("loadShedding")?.unwrap_or(false),
             grid_up_since: f.opt_at("gridUpSince")?,
+            without_command_since: f.opt_at("withoutCommandSince")?,
         });
     }
     Ok(links)

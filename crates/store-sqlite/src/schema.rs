@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0018_reject_reasons.sql"),
     include_str!("../migrations/0019_push_token_sessions.sql"),
     include_str!("../migrations/0020_receipt_voids.sql"),
+    include_str!("../migrations/0021_without_command.sql"),
 ];
 
 /// The schema version this build writes.

@@ -26,7 +26,8 @@ pub(crate) fn with_runs(conn: &Connection) -> Result<Vec<AdminId>, Failure> {
 
 /// What every tenant's row says of its device and grid.
 pub(crate) fn links(conn: &Connection) -> Result<Vec<pumppilot_store::PumpLink>, Failure> {
-    let sql = "SELECT admin_id, controller_id, last_poll_at, load_shedding, grid_up_since FROM tenants";
+    let sql = "SELECT admin_id, controller_id, last_poll_at, load_shedding, grid_up_since, without_command_since \
+               FROM tenants";
     query_all(conn, sql, [], |row| {
         Ok(pumppilot_store::PumpLink {
             admin: row.parsed("admin_id")?,
@@ -34,6 +35,7 @@ pub(crate) fn links(conn: &Connection) -> Result<Vec<pumppilot_store::PumpLink>,
             last_poll_at: row.opt_at("last_poll_at")?,
             load_shedding: row.get("load_shedding")?,
             grid_up_since: row.opt_at("grid_up_since")?,
+            without_command_since: row.opt_at("without_command_since")?,
         })
     })
 }
@@ -44,8 +46,8 @@ pub(crate) fn load(conn: &mut Connection, admin: AdminId, lease_ms: i64) -> Resu
     let tx = conn.transaction()?;
     let key = admin.to_string();
     let sql = "SELECT version, suspended, seq, last_poll_at, load_shedding, ready, relay, controller_id, min_off_ms, \
-               grid_settle_ms, max_starts_per_hour, motor_on, motor_off_since, grid_up_since, motor_starts \
-               FROM tenants WHERE admin_id = ?1";
+               grid_settle_ms, max_starts_per_hour, motor_on, motor_off_since, grid_up_since, motor_starts, \
+               without_command_since FROM tenants WHERE admin_id = ?1";
     let tenant = query_opt(&tx, sql, [&key], |row| {
         Ok(Tenant {
             admin_id: admin,
@@ -57,6 +59,7 @@ pub(crate) fn load(conn: &mut Connection, admin: AdminId, lease_ms: i64) -> Resu
                 ready: row.get("ready")?,
                 relay: row.get("relay")?,
                 lease_ms,
+                without_command_since: row.opt_at("without_command_since")?,
             },
             active: None,
             waiting: Vec::new(),
@@ -195,7 +198,8 @@ macro_rules! state_columns {
         "suspended = :suspended, seq = :seq, load_shedding = :load_shedding, ready = :ready, relay = :relay, \
          controller_id = :controller_id, min_off_ms = :min_off_ms, grid_settle_ms = :grid_settle_ms, \
          max_starts_per_hour = :max_starts_per_hour, motor_on = :motor_on, motor_off_since = :motor_off_since, \
-         grid_up_since = :grid_up_since, motor_starts = :motor_starts"
+         grid_up_since = :grid_up_since, motor_starts = :motor_starts, \
+         without_command_since = :without_command_since"
     };
 }
 
@@ -232,6 +236,7 @@ pub(crate) fn write_state(tx: &Connection, tenant: &Tenant, how: StateWrite) -> 
         ":motor_off_since": opt_ms(tenant.motor.off_since),
         ":grid_up_since": opt_ms(tenant.motor.grid_up_since),
         ":motor_starts": tenant.motor.starts.iter().map(|at| at.millis().to_string()).collect::<Vec<_>>().join(","),
+        ":without_command_since": opt_ms(tenant.device.without_command_since),
     })?;
     if changed == 0 {
         let exists =

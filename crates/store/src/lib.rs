@@ -148,7 +148,8 @@ pub struct Presence {
 /// What a tenant's own record says of its device and grid (see [`Store::pump_links`]): its
 /// controller, the last poll written (a device present at a server polls it later: that server's
 /// heartbeats vouch for it, [`Store::record_presence`]), whether the grid was down at the last
-/// report, and since when it has been up.
+/// report, since when it has been up, and since when the controller has said it holds no command
+/// although told ON ([`pumppilot_engine::DeviceLink::without_command_since`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PumpLink {
     pub admin: AdminId,
@@ -156,6 +157,7 @@ pub struct PumpLink {
     pub last_poll_at: Option<Timestamp>,
     pub load_shedding: bool,
     pub grid_up_since: Option<Timestamp>,
+    pub without_command_since: Option<Timestamp>,
 }
 
 /// A device's key hash with the device and its tenant (see [`Store::device_keys`]).

@@ -752,6 +752,7 @@ async fn provision(
                     ready: true,
                     relay: false,
                     lease_ms: 0,
+                    without_command_since: None,
                 },
                 motor: MotorHistory { grid_up_since: Some(Timestamp(now.0 - 3_600_000)), ..MotorHistory::default() },
                 ..Tenant::new(admin, 0)
