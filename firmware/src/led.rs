@@ -7,7 +7,7 @@
 //! | fast blinking, 4 Hz | the server refuses the key or the signature |
 //! | steady on | polling normally |
 //! | on, with a short dark gap every 2 s | setup mode: join `PumpPilot-XXXX` and open the setup page |
-//! | fast blinking, 5 Hz, in setup mode | settings sent: press the button to save them (60 s) |
+//! | fast blinking, 5 Hz, in setup mode | settings sent: press the button to save them (60 s); back to the pattern above when the time is up: do not press then |
 //!
 //! The network patterns are the controller's (`pumppilot_controller::status::blink`), and so are
 //! setup mode's (`setup::PendingSave::blink`).

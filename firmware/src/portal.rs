@@ -15,10 +15,11 @@
 //! refuses is answered with its JSON error (the page shows it, in English and Bangla) and nothing
 //! is written. A good one is not written either: it waits for a press of the board's button
 //! (`setup::PendingSave`, which decides; the control loop hands it the button's samples, the LED
-//! blinks fast meanwhile), and the page says to press it. Pressed in time, the settings are
-//! written to the `settings` partition, read back, and the device restarts into normal mode; not
-//! pressed in time, they are discarded. The access point is open: someone out of reach of the
-//! board can change nothing.
+//! blinks fast meanwhile), and the page says to press it and counts the time down. Pressed in
+//! time, the settings are written to the `settings` partition, read back, and the device restarts
+//! into normal mode; not pressed in time, they are discarded, and for `setup::QUIET_MS` after that
+//! no form is taken. At zero the page asks `setup::PENDING_PATH` what became of them. The access
+//! point is open: someone out of reach of the board can change nothing.
 
 use core::{
     cell::RefCell,
@@ -215,8 +216,9 @@ fn show_page(stored: Option<Levels>) -> impl IntoResponse {
 }
 
 /// The form posted by the page: checked by the controller; when it passes, it waits for the
-/// board's button (202, "press the button"), unless other settings wait already (409).
-async fn save(form: heapless::Vec<u8, 1024>) -> impl IntoResponse {
+/// board's button (202, "press the button"), unless other settings wait already, settings were
+/// just discarded or a press took settings (409). Nothing is saved here: only a press saves.
+async fn send(form: heapless::Vec<u8, 1024>) -> impl IntoResponse {
     let mut answer: heapless::String<320> = heapless::String::new();
     let status = match DeviceSettings::from_form(&form) {
         Err(refused) => {
@@ -226,19 +228,27 @@ async fn save(form: heapless::Vec<u8, 1024>) -> impl IntoResponse {
         }
         Ok(new) => match PENDING.lock(|pending| pending.borrow_mut().send(crate::now(), new)) {
             Ok(sent) => {
-                println!("setup mode: settings sent; waiting for a press of the button");
+                println!("setup mode: settings sent; waiting for a press of the button ({} ms)", sent.press_within_ms);
                 crate::led::redraw();
                 let _ = sent.write_json(&mut answer);
                 StatusCode::ACCEPTED
             }
             Err(refused) => {
-                println!("setup mode: settings sent while others wait for the button: refused");
+                println!("setup mode: settings refused: {refused:?}");
                 let _ = refused.write_json(&mut answer);
                 StatusCode::CONFLICT
             }
         },
     };
     Response::new(status, answer).with_content_type("application/json")
+}
+
+/// What became of the settings sent (`setup::PendingSave::write_json`), for the page to ask when
+/// its count reaches zero.
+async fn pending() -> impl IntoResponse {
+    let mut answer: heapless::String<32> = heapless::String::new();
+    let _ = PENDING.lock(|pending| pending.borrow().write_json(crate::now(), &mut answer));
+    Response::ok(answer).with_content_type("application/json")
 }
 
 /// One sample of the board's button (`pressed`: held down), from the control loop in setup mode:
@@ -249,7 +259,10 @@ pub fn button(now: Millis, pressed: bool) {
             println!("setup mode: the button was pressed; saving the settings");
             PRESSED.signal(new);
         }
-        Some(Confirmed::Discarded) => println!("setup mode: nobody pressed the button in time; settings discarded"),
+        Some(Confirmed::Discarded) => {
+            println!("setup mode: nobody pressed the button in time; settings discarded");
+            crate::led::redraw();
+        }
         None => {}
     }
 }
@@ -262,18 +275,30 @@ pub fn blink(now: Millis) -> Blink {
 #[embassy_executor::task(pool_size = WEB_TASKS)]
 async fn web_task(id: usize, stack: Stack<'static>, stored: Option<Levels>) {
     static CONFIG: picoserve::Config = picoserve::Config::const_default();
-    let app = picoserve::Router::from_service(ToThePage).route("/", get(async move || show_page(stored)).post(save));
+    let app = picoserve::Router::from_service(ToThePage)
+        .route("/", get(async move || show_page(stored)).post(send))
+        .route(setup::PENDING_PATH, get(pending));
     let (mut rx, mut tx, mut http) = ([0u8; 1024], [0u8; 1536], [0u8; 2048]);
     picoserve::Server::new(&app, &CONFIG, &mut http).listen_and_serve(id, stack, 80, &mut rx, &mut tx).await;
 }
 
 /// Writes the settings a press of the button took, reads them back, and restarts into them; or,
 /// on a board that has settings, restarts after [`GIVE_UP`] without a press (a press of the
-/// button by mistake does not keep the pump out of work). Settings that do not read back as
-/// written restart the board into setup mode again, to be sent again.
+/// button by mistake does not keep the pump out of work), though never while settings wait for
+/// the button or after a press took them (`PendingSave::give_up` decides; asked each second until
+/// it may). Settings that do not read back as written restart the board into setup mode again,
+/// to be sent again.
 #[embassy_executor::task]
 async fn save_task(has_settings: bool) {
-    let give_up = async { if has_settings { Timer::after(GIVE_UP).await } else { core::future::pending().await } };
+    let give_up = async {
+        if !has_settings {
+            return core::future::pending().await;
+        }
+        Timer::after(GIVE_UP).await;
+        while !PENDING.lock(|pending| pending.borrow_mut().give_up(crate::now())) {
+            Timer::after(Duration::from_secs(1)).await;
+        }
+    };
     match select(give_up, PRESSED.wait()).await {
         Either::First(()) => println!("setup mode: nothing saved in 15 minutes; restarting with the settings it had"),
         Either::Second(new) => {

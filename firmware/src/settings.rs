@@ -124,7 +124,8 @@ const MARK: u32 = 0x5345_5455; // "SETU"
 
 /// Asks the next boot for setup mode.
 pub fn request_setup_mode() {
-    // SAFETY: single core; written here (from the control loop) and read once at boot.
+    // SAFETY: single core, and a plain word: written here (by the control loop after a long press,
+    // and by the setup mode's save task when the settings did not write), read once at boot.
     unsafe { core::ptr::write_volatile(&raw mut SETUP_MARK, MARK) };
 }
 

@@ -11,8 +11,10 @@ use crate::{Millis, Settings};
 /// The setup page the device serves in setup mode (English and Bangla), blank: no level chosen
 /// ([`page`] serves it, with a board's stored levels chosen). Its fields are the form
 /// [`DeviceSettings::from_form`] reads; it posts them and shows the answer: [`Sent`] (press the
-/// button on the board to save), or the error of [`SettingError::write_json`] or
-/// [`SendRefused::write_json`].
+/// button on the board to save; the page counts the time down, its Send button disabled, and at
+/// zero asks the board [`PendingSave::write_json`] and says the button was pressed, or that it is
+/// too late: nothing was saved, do not press, send again), or the error of
+/// [`SettingError::write_json`] or [`SendRefused::write_json`].
 pub const PAGE: &str = include_str!("setup_page.html");
 
 /// The active levels of a board's relay and inputs, as its stored settings have them: the only
@@ -234,6 +236,9 @@ impl SetupButton {
     }
 }
 
+/// Where the setup page asks what became of the settings sent ([`PendingSave::write_json`]).
+pub const PENDING_PATH: &str = "/pending";
+
 /// How long settings sent from the setup page wait for a press of the board's button: pressed
 /// within this time they are saved, else they are discarded.
 pub const PRESS_WITHIN_MS: u64 = 60_000;
@@ -241,6 +246,11 @@ pub const PRESS_WITHIN_MS: u64 = 60_000;
 /// How long the button must be seen held (in samples at least this far apart) for a press to
 /// count: one stray sample is no press.
 pub const PRESS_MS: u64 = 50;
+
+/// How long no form is taken after settings were discarded (and after each sample of the button
+/// held meanwhile): a technician who presses a little late finds nothing to save, never a
+/// stranger's form sent the moment theirs was discarded.
+pub const QUIET_MS: u64 = 10_000;
 
 /// Settings sent from the setup page, waiting for a hand on the board. The access point of setup
 /// mode is open, so anyone within WiFi range can send settings; they are saved only when someone
@@ -251,12 +261,26 @@ pub const PRESS_MS: u64 = 50;
 /// since, then held for [`PRESS_MS`]): a button held down from before, or stuck, saves nothing.
 ///
 /// One form waits at a time: another one sent while it waits is refused, with the time left, and
-/// never takes its place. So a press saves exactly the settings whose sender was told to press:
-/// a stranger's form sent after the technician's is refused, and the technician's own form sent
-/// after a stranger's is refused too, which tells the technician not to press (and to send again
-/// once the stranger's is discarded). A technician who sent a mistake waits for it to be
-/// discarded, at most [`PRESS_WITHIN_MS`], and sends again. After a press nothing more is taken:
-/// the board writes the settings and restarts.
+/// never takes its place. So a press within the time saves exactly the settings whose sender was
+/// told to press: a stranger's form sent after the technician's is refused, and the technician's
+/// own form sent after a stranger's is refused too, which tells the technician not to press (and
+/// to send again once the stranger's is discarded). The same settings sent again while they wait
+/// (a double tap, a browser sending the form again) are answered as the first time, with the time
+/// left: the sender was told to press for exactly these already. A technician who sent a mistake
+/// waits for it to be discarded and sends again.
+///
+/// Discarded settings are followed by [`QUIET_MS`] in which no form is taken, a press finds
+/// nothing and the LED shows setup mode's own pattern; each sample of the button held in that
+/// time starts it again. So a technician who presses just after the time ran out (their page
+/// counts it down, and at zero says nothing was saved and not to press) saves nothing, rather
+/// than a stranger's form sent the moment theirs was discarded. What remains: a technician who
+/// presses later still, after leaving the button alone for [`QUIET_MS`] and against their page,
+/// while a stranger's form sent after the quiet time waits (the LED blinking fast again), saves
+/// the stranger's.
+///
+/// After a press nothing more is taken: the board writes the settings and restarts. Nor after the
+/// board gave up on setup mode ([`PendingSave::give_up`], which it may only while nothing waits
+/// and nothing was pressed).
 ///
 /// Nothing here touches the relay: it stays OFF throughout setup mode, waiting or not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -273,8 +297,12 @@ enum Pending {
     /// `settings` wait for a press since `sent`; `released`: the button was seen released since
     /// then; `pressed_since`: the current press began then.
     Waiting { settings: DeviceSettings, sent: Millis, released: bool, pressed_since: Option<Millis> },
+    /// Settings were discarded: no form is taken before `until`, and a press finds nothing.
+    Quiet { until: Millis },
     /// A press took the settings; the board is saving them and restarting.
     Pressed,
+    /// The board gave up on setup mode and restarts with the settings it had.
+    GaveUp,
 }
 
 /// What the button decided about the settings waiting ([`PendingSave::sample`]).
@@ -287,8 +315,9 @@ pub enum Confirmed {
     Discarded,
 }
 
-/// The answer to settings taken to wait for the button: `{"pressWithinMs":60000}` (the setup page
-/// then tells the technician to press the button on the board).
+/// The answer to settings taken to wait for the button: `{"pressWithinMs":60000}`, or the time
+/// left when the same settings were sent again while they wait (the setup page then tells the
+/// technician to press the button on the board, and counts the time down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
     pub press_within_ms: u64,
@@ -305,13 +334,18 @@ impl Sent {
 pub enum SendRefused {
     /// Other settings are waiting for the button, for `ms_left` more.
     OtherWaiting { ms_left: u64 },
+    /// Settings were discarded just now: no form is taken for `ms_left` more ([`QUIET_MS`]).
+    JustDiscarded { ms_left: u64 },
     /// The button was pressed for settings sent before: the board is saving them and restarting.
     Pressed,
+    /// The board gave up on setup mode: it restarts with the settings it had.
+    Closing,
 }
 
 impl SendRefused {
-    /// The answer: `{"error":{"code":"OTHER_WAITING","field":"form","message":…,"retryInMs":…}}`
-    /// or `{"error":{"code":"PRESSED","field":"form","message":…}}`.
+    /// The answer: `{"error":{"code":"OTHER_WAITING","field":"form","message":…,"retryInMs":…}}`,
+    /// the same with `JUST_DISCARDED`, or `{"error":{"code":"PRESSED","field":"form","message":…}}`
+    /// (`CLOSING` likewise).
     pub fn write_json(&self, out: &mut impl core::fmt::Write) -> core::fmt::Result {
         match self {
             SendRefused::OtherWaiting { ms_left } => write!(
@@ -320,8 +354,17 @@ impl SendRefused {
                 ms_left.div_ceil(1_000),
                 ms_left
             ),
+            SendRefused::JustDiscarded { ms_left } => write!(
+                out,
+                r#"{{"error":{{"code":"JUST_DISCARDED","field":"form","message":"settings sent before were just discarded and nothing waits: do not press the button; send again in {} s","retryInMs":{}}}}}"#,
+                ms_left.div_ceil(1_000),
+                ms_left
+            ),
             SendRefused::Pressed => out.write_str(
                 r#"{"error":{"code":"PRESSED","field":"form","message":"the button was pressed for settings sent before: the board is saving them and restarting"}}"#,
+            ),
+            SendRefused::Closing => out.write_str(
+                r#"{"error":{"code":"CLOSING","field":"form","message":"setup mode is closing: the board restarts with the settings it had"}}"#,
             ),
         }
     }
@@ -333,15 +376,29 @@ impl PendingSave {
     }
 
     /// Settings sent from the setup page at `now`, already checked ([`DeviceSettings::from_form`]):
-    /// they wait for the button, unless others wait already (or were pressed for).
+    /// they wait for the button, unless others wait already, settings were just discarded, or a
+    /// press took settings. The same settings as those waiting are answered as the first time,
+    /// with the time left, and change nothing.
     pub fn send(&mut self, now: Millis, settings: DeviceSettings) -> Result<Sent, SendRefused> {
         match self.state {
             Pending::Pressed => return Err(SendRefused::Pressed),
-            Pending::Waiting { sent, .. } if !expired(now, sent) => {
+            Pending::GaveUp => return Err(SendRefused::Closing),
+            Pending::Waiting { settings: waiting, sent, .. } if !expired(now, sent) => {
                 let ms_left = sent.0.saturating_add(PRESS_WITHIN_MS).saturating_sub(now.0).min(PRESS_WITHIN_MS);
-                return Err(SendRefused::OtherWaiting { ms_left });
+                return if waiting == settings {
+                    Ok(Sent { press_within_ms: ms_left })
+                } else {
+                    Err(SendRefused::OtherWaiting { ms_left })
+                };
             }
-            Pending::Empty | Pending::Waiting { .. } => {}
+            // Discarded, though no sample of the button has seen it yet.
+            Pending::Waiting { sent, .. } if now.0 < quiet_after(sent).0 => {
+                return Err(SendRefused::JustDiscarded { ms_left: ms_until(now, quiet_after(sent), QUIET_MS) });
+            }
+            Pending::Quiet { until } if now.0 < until.0 => {
+                return Err(SendRefused::JustDiscarded { ms_left: ms_until(now, until, QUIET_MS) });
+            }
+            Pending::Empty | Pending::Waiting { .. } | Pending::Quiet { .. } => {}
         }
         self.state = Pending::Waiting { settings, sent: now, released: false, pressed_since: None };
         Ok(Sent { press_within_ms: PRESS_WITHIN_MS })
@@ -349,16 +406,26 @@ impl PendingSave {
 
     /// Takes one sample of the board's button (`pressed`: held down) at `now`; the firmware's
     /// control loop samples it every tick in setup mode. A press in time gives the settings to
-    /// save; the deadline passing gives [`Confirmed::Discarded`]. A sample older than the
-    /// settings' sending is no evidence of a press after it and is ignored; a clock that goes
-    /// back during a press starts the press over.
+    /// save; the deadline passing gives [`Confirmed::Discarded`], and the quiet time
+    /// ([`QUIET_MS`]) begins, which each sample of the button held starts again. A sample older
+    /// than the settings' sending is no evidence of a press after it and is ignored; a clock that
+    /// goes back during a press starts the press over.
     pub fn sample(&mut self, now: Millis, pressed: bool) -> Option<Confirmed> {
+        if let Pending::Quiet { until } = &mut self.state {
+            if pressed && now.0 < until.0 {
+                *until = Millis(until.0.max(now.0.saturating_add(QUIET_MS)));
+            }
+            return None;
+        }
         let Pending::Waiting { settings, sent, released, pressed_since } = &mut self.state else { return None };
         if now.0 < sent.0 {
             return None;
         }
         if expired(now, *sent) {
-            self.state = Pending::Empty;
+            let until = quiet_after(*sent);
+            self.state = Pending::Quiet { until };
+            // A hand on the button as the time runs out starts the quiet time from here.
+            self.sample(now, pressed);
             return Some(Confirmed::Discarded);
         }
         if !pressed {
@@ -388,19 +455,62 @@ impl PendingSave {
         matches!(self.state, Pending::Waiting { sent, .. } if !expired(now, sent))
     }
 
+    /// Whether the board may give up on setup mode at `now` and restart with the settings it had
+    /// (the firmware asks once its 15 minutes have passed, and again each second until it may):
+    /// never while settings wait for the button or after a press took them, so a form sent in
+    /// the last minute keeps its whole time and a press is never lost to the restart. True once
+    /// it may; from then on no form is taken and the button does nothing.
+    pub fn give_up(&mut self, now: Millis) -> bool {
+        match self.state {
+            Pending::Pressed => false,
+            Pending::Waiting { sent, .. } if !expired(now, sent) => false,
+            Pending::Empty | Pending::Waiting { .. } | Pending::Quiet { .. } | Pending::GaveUp => {
+                self.state = Pending::GaveUp;
+                true
+            }
+        }
+    }
+
     /// What the status LED shows in setup mode at `now`: [`status::PRESS_TO_SAVE`] while settings
-    /// wait for the button, else [`status::SETUP`].
+    /// wait for the button, else [`status::SETUP`] (also in the quiet time after a discard).
     ///
     /// [`status::PRESS_TO_SAVE`]: crate::status::PRESS_TO_SAVE
     /// [`status::SETUP`]: crate::status::SETUP
     pub fn blink(&self, now: Millis) -> crate::status::Blink {
         if self.waiting(now) { crate::status::PRESS_TO_SAVE } else { crate::status::SETUP }
     }
+
+    /// What became of the settings sent, for the setup page to ask once its count reaches zero:
+    /// `{"state":"pressed"}` (a press took settings: the board is saving them and restarting),
+    /// `{"state":"waiting"}` (settings wait for the button, not necessarily the asker's),
+    /// `{"state":"discarded"}` (within the quiet time after a discard), `{"state":"closing"}` (the
+    /// board gave up on setup mode) or `{"state":"none"}`. Nothing in it tells whose settings.
+    pub fn write_json(&self, now: Millis, out: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let state = match self.state {
+            Pending::Pressed => "pressed",
+            Pending::GaveUp => "closing",
+            Pending::Waiting { sent, .. } if !expired(now, sent) => "waiting",
+            Pending::Waiting { sent, .. } if now.0 < quiet_after(sent).0 => "discarded",
+            Pending::Quiet { until } if now.0 < until.0 => "discarded",
+            Pending::Empty | Pending::Waiting { .. } | Pending::Quiet { .. } => "none",
+        };
+        write!(out, r#"{{"state":"{state}"}}"#)
+    }
 }
 
 /// True once [`PRESS_WITHIN_MS`] have passed since `sent`.
 fn expired(now: Millis, sent: Millis) -> bool {
     now.0 >= sent.0.saturating_add(PRESS_WITHIN_MS)
+}
+
+/// When the quiet time after settings sent at `sent` ends, unless a press starts it again.
+fn quiet_after(sent: Millis) -> Millis {
+    Millis(sent.0.saturating_add(PRESS_WITHIN_MS).saturating_add(QUIET_MS))
+}
+
+/// The milliseconds from `now` to `end`, at most `most` (a clock that went back gives no more).
+fn ms_until(now: Millis, end: Millis, most: u64) -> u64 {
+    end.0.saturating_sub(now.0).min(most)
 }
 
 const fn refuse(field: &'static str, problem: &'static str) -> SettingError {

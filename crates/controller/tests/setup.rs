@@ -411,7 +411,7 @@ fn settings_sent_from_the_page_are_saved_only_by_a_press_of_the_button_in_time()
 fn nobody_pressing_in_time_discards_the_settings() {
     use pumppilot_controller::{
         Millis,
-        setup::{Confirmed, PendingSave},
+        setup::{Confirmed, PendingSave, QUIET_MS, SendRefused},
         status,
     };
     let settings = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
@@ -421,12 +421,15 @@ fn nobody_pressing_in_time_discards_the_settings() {
     assert_eq!(outcomes, vec![(65_000, Confirmed::Discarded)], "discarded at 60 s; the late press saves nothing");
     assert!(!pending.waiting(Millis(65_000)));
     assert_eq!(pending.blink(Millis(65_000)), status::SETUP, "the LED goes back to setup mode");
-    // Waiting ends at the deadline even before the next sample, and a new form is taken then.
+    // Waiting ends at the deadline even before the next sample; a new form is taken once the quiet
+    // time after it has passed, not before.
     let mut pending = PendingSave::new();
     pending.send(Millis(0), settings).unwrap();
     assert!(!pending.waiting(Millis(60_000)));
-    assert!(pending.send(Millis(60_000), settings).is_ok());
-    assert!(pending.waiting(Millis(119_999)));
+    assert_eq!(pending.send(Millis(60_000), settings), Err(SendRefused::JustDiscarded { ms_left: QUIET_MS }));
+    assert_eq!(pending.send(Millis(69_999), settings), Err(SendRefused::JustDiscarded { ms_left: 1 }));
+    assert!(pending.send(Millis(70_000), settings).is_ok());
+    assert!(pending.waiting(Millis(129_999)));
 }
 
 #[test]
@@ -507,11 +510,214 @@ fn the_setup_page_tells_to_press_the_button_and_reads_every_answer() {
     assert!(PAGE.contains("৬০ সেকেন্ডের মধ্যে বোর্ডের বোতামটি (BOOT) চাপুন"));
     assert!(!PAGE.contains("a.saved"), "nothing is saved when the form is answered");
     // Each refusal has its Bangla sentence on the page.
-    for refused in [SendRefused::OtherWaiting { ms_left: 1 }, SendRefused::Pressed] {
+    for refused in [
+        SendRefused::OtherWaiting { ms_left: 1 },
+        SendRefused::JustDiscarded { ms_left: 1 },
+        SendRefused::Pressed,
+        SendRefused::Closing,
+    ] {
         let mut json = String::new();
         refused.write_json(&mut json).unwrap();
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         let code = value["error"]["code"].as_str().unwrap();
         assert!(PAGE.contains(&format!("{code}:function")), "{code}");
     }
+}
+
+/// A stranger in WiFi range whose script sends inverted settings every 100 ms, next to the
+/// technician's phone: `send` as the board's web server would, every 100 ms.
+fn stranger() -> DeviceSettings {
+    DeviceSettings::from_form(with_field(&with_field(FORM, "relay", "1"), "server", "evil.example").as_bytes()).unwrap()
+}
+
+/// What the board's `/pending` answers at `at`.
+fn pending_state(pending: &pumppilot_controller::setup::PendingSave, at: u64) -> String {
+    let mut out = String::new();
+    pending.write_json(pumppilot_controller::Millis(at), &mut out).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    value["state"].as_str().expect("a state").to_owned()
+}
+
+/// The technician sends at 0 s and reaches the board late, while a stranger's script sends its
+/// own settings every 100 ms. Runs the board from `0` to `to` ms, sampling the button every tick
+/// (50 ms) held while `hand(at)`; returns what a press saved, and when.
+fn late_press(
+    to: u64,
+    hand: impl Fn(u64) -> bool,
+) -> (pumppilot_controller::setup::PendingSave, Option<(u64, DeviceSettings)>) {
+    use pumppilot_controller::{
+        Millis,
+        setup::{Confirmed, PendingSave},
+    };
+    let technician = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    let mut pending = PendingSave::new();
+    pending.send(Millis(0), technician).unwrap();
+    for at in (0..to).step_by(50) {
+        if at.is_multiple_of(100) {
+            let _ = pending.send(Millis(at), stranger());
+        }
+        if let Some(Confirmed::Save(settings)) = pending.sample(Millis(at), hand(at)) {
+            return (pending, Some((at, settings)));
+        }
+    }
+    (pending, None)
+}
+
+#[test]
+fn a_press_just_after_the_time_ran_out_saves_nothing_not_a_strangers_form() {
+    use pumppilot_controller::{
+        Millis,
+        setup::{PRESS_WITHIN_MS, QUIET_MS, SendRefused},
+        status,
+    };
+    assert_eq!(QUIET_MS, 10_000);
+    // One press at 60.2 s, 200 ms after the technician's time ran out: nothing is saved.
+    let (pending, saved) = late_press(PRESS_WITHIN_MS + QUIET_MS, |at| (60_200..60_500).contains(&at));
+    assert_eq!(saved, None, "a press just after the deadline saved a form");
+    // Meanwhile the stranger's forms are refused (until 10 s after the last sample of the press,
+    // at 60.45 s), the LED shows setup mode's own pattern and the page, asking, hears that the
+    // settings were discarded.
+    let mut quiet = pending;
+    assert_eq!(quiet.send(Millis(65_000), stranger()), Err(SendRefused::JustDiscarded { ms_left: 5_450 }));
+    assert!(!quiet.waiting(Millis(65_000)));
+    assert_eq!(quiet.blink(Millis(65_000)), status::SETUP);
+    assert_eq!(pending_state(&quiet, 65_000), "discarded");
+
+    // Any press within the quiet time saves nothing, wherever in it and however held.
+    for start in (PRESS_WITHIN_MS..PRESS_WITHIN_MS + QUIET_MS).step_by(250) {
+        let (_, saved) = late_press(start + 30_000, |at| (start..start + 500).contains(&at));
+        assert_eq!(saved, None, "a press from {start} ms saved a form");
+    }
+    // A technician who keeps pressing (nothing happens, so they press again) keeps the quiet time
+    // going: three minutes of presses a second apart save nothing.
+    let (pending, saved) = late_press(PRESS_WITHIN_MS + 180_000, |at| at >= 60_200 && at % 1_000 < 200);
+    assert_eq!(saved, None, "repeated late presses saved a form");
+    assert_eq!(pending_state(&pending, PRESS_WITHIN_MS + 180_000), "discarded");
+
+    // What remains (docs/DEVICE.md): a technician who leaves the button alone for the whole quiet
+    // time after the deadline and then presses, against their page and while the LED blinks fast
+    // again for the stranger's form taken after the quiet time, saves the stranger's.
+    let (_, saved) = late_press(PRESS_WITHIN_MS + 60_000, |at| at >= 80_000);
+    let (at, settings) = saved.expect("the late press saves the stranger's settings");
+    assert_eq!((at, settings), (80_050, stranger()));
+}
+
+#[test]
+fn the_same_settings_sent_again_while_they_wait_are_told_to_press_with_the_time_left() {
+    use pumppilot_controller::{
+        Millis,
+        setup::{Confirmed, PRESS_WITHIN_MS, PendingSave, SendRefused, Sent},
+    };
+    let technician = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    let mut pending = PendingSave::new();
+    assert_eq!(pending.send(Millis(1_000), technician), Ok(Sent { press_within_ms: PRESS_WITHIN_MS }));
+    // A double tap, a browser sending the form again: the same answer, with the time left.
+    assert_eq!(pending.send(Millis(1_300), technician), Ok(Sent { press_within_ms: 59_700 }));
+    assert_eq!(pending.send(Millis(60_999), technician), Ok(Sent { press_within_ms: 1 }));
+    // Only exactly the same settings: one field apart (the relay's level) is other settings.
+    let inverted = DeviceSettings::from_form(with_field(FORM, "relay", "1").as_bytes()).unwrap();
+    assert_eq!(pending.send(Millis(2_000), inverted), Err(SendRefused::OtherWaiting { ms_left: 59_000 }));
+    // Sending again changes nothing: not the deadline...
+    assert_eq!(sample_button(&mut pending, 1_000, 62_000, |_| false), vec![(61_000, Confirmed::Discarded)]);
+    // ...nor a press under way (the button released after the first sending, held across the
+    // second): the press counts, and saves the settings sent.
+    let mut pending = PendingSave::new();
+    pending.send(Millis(1_000), technician).unwrap();
+    assert!(pending.sample(Millis(1_000), false).is_none());
+    assert!(pending.sample(Millis(1_050), true).is_none());
+    assert!(pending.send(Millis(1_060), technician).is_ok());
+    assert_eq!(pending.sample(Millis(1_100), true), Some(Confirmed::Save(technician)));
+    // After the press, the same settings are refused like any others: the board is restarting.
+    assert_eq!(pending.send(Millis(1_200), technician), Err(SendRefused::Pressed));
+}
+
+#[test]
+fn the_board_gives_up_on_setup_mode_only_when_nothing_waits_and_nothing_was_pressed() {
+    use pumppilot_controller::{
+        Millis,
+        setup::{Confirmed, PRESS_WITHIN_MS, PendingSave, QUIET_MS, SendRefused},
+        status,
+    };
+    let technician = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    const FIFTEEN_MINUTES: u64 = 15 * 60_000;
+    // The firmware's save task: after 15 minutes it asks every second until it may give up;
+    // meanwhile the control loop samples the button every 50 ms. The moment it gave up, if it did.
+    let run = |pending: &mut PendingSave, to: u64, hand: &dyn Fn(u64) -> bool, forms: &dyn Fn(u64) -> bool| {
+        for at in (0..to).step_by(50) {
+            if forms(at) {
+                let _ = pending.send(Millis(at), technician);
+            }
+            if let Some(Confirmed::Save(_)) = pending.sample(Millis(at), hand(at)) {
+                return Err(at);
+            }
+            if at >= FIFTEEN_MINUTES && at.is_multiple_of(1_000) && pending.give_up(Millis(at)) {
+                return Ok(at);
+            }
+        }
+        panic!("neither gave up nor saved by {to} ms");
+    };
+    let nobody = |_: u64| false;
+    // Nothing sent: it gives up at 15 minutes.
+    assert_eq!(run(&mut PendingSave::new(), 2 * FIFTEEN_MINUTES, &nobody, &nobody), Ok(FIFTEEN_MINUTES));
+    // A form sent in the last minute keeps its whole time: given up only once it is discarded...
+    let sent = FIFTEEN_MINUTES - 20_000;
+    let mut pending = PendingSave::new();
+    assert_eq!(run(&mut pending, 2 * FIFTEEN_MINUTES, &nobody, &|at| at == sent), Ok(sent + PRESS_WITHIN_MS));
+    // ...and pressed for at its end, it is saved, not dropped by the restart.
+    let press = |at: u64| at >= sent + 59_000;
+    assert_eq!(run(&mut PendingSave::new(), 2 * FIFTEEN_MINUTES, &press, &|at| at == sent), Err(sent + 59_050));
+    // A press the same moment as the give-up: whichever the board sees first holds, the other
+    // does nothing.
+    let mut pending = PendingSave::new();
+    pending.send(Millis(sent), technician).unwrap();
+    assert!(pending.sample(Millis(sent + 50), false).is_none());
+    assert!(pending.sample(Millis(sent + 100), true).is_none());
+    assert_eq!(pending.sample(Millis(sent + 150), true), Some(Confirmed::Save(technician)));
+    assert!(!pending.give_up(Millis(FIFTEEN_MINUTES)), "pressed: the board writes the settings");
+    assert!(!pending.give_up(Millis(3 * FIFTEEN_MINUTES)), "never after a press");
+    let mut pending = PendingSave::new();
+    assert!(pending.give_up(Millis(FIFTEEN_MINUTES)));
+    assert_eq!(pending.send(Millis(FIFTEEN_MINUTES), technician), Err(SendRefused::Closing));
+    assert!(sample_button(&mut pending, FIFTEEN_MINUTES, FIFTEEN_MINUTES + 5_000, |at| at % 1_000 < 500).is_empty());
+    assert_eq!(pending.blink(Millis(FIFTEEN_MINUTES)), status::SETUP);
+    assert_eq!(pending_state(&pending, FIFTEEN_MINUTES), "closing");
+    // A script that sends a form every 100 ms from the last second before the 15 minutes on
+    // delays the give-up by one form's time, no more: it is given up in the quiet time after that
+    // form is discarded, when no form is taken.
+    let mut pending = PendingSave::new();
+    let forms = |at: u64| at >= FIFTEEN_MINUTES - 1_000 && at.is_multiple_of(100);
+    assert_eq!(run(&mut pending, 2 * FIFTEEN_MINUTES, &nobody, &forms), Ok(FIFTEEN_MINUTES - 1_000 + PRESS_WITHIN_MS));
+    const { assert!(QUIET_MS > 1_000, "the give-up is asked each second: it lands in the quiet time") };
+}
+
+#[test]
+fn the_setup_page_counts_the_time_down_and_says_when_it_is_too_late() {
+    use pumppilot_controller::{
+        Millis,
+        setup::{PAGE, PENDING_PATH, PendingSave},
+    };
+    // The Send button is disabled while a form is on its way or waits, and enabled again when it
+    // is answered with an error, when the board does not answer and when the time is up.
+    assert!(PAGE.contains("b.disabled=true"));
+    assert_eq!(PAGE.matches("b.disabled=false").count(), 4);
+    // The count starts from the board's answer (the time left, also for a form sent again).
+    assert!(PAGE.contains("count(performance.now()+a.pressWithinMs)"));
+    // At zero the page asks the board, and says plainly what became of the settings.
+    assert!(PAGE.contains(&format!(r#"fetch("{PENDING_PATH}""#)));
+    assert!(PAGE.contains(r#"p.state==="pressed""#));
+    assert!(PAGE.contains("Too late: nothing was saved. Do not press the button now. Send again."));
+    assert!(PAGE.contains("সময় শেষ: কিছুই সংরক্ষণ হয়নি। এখন বোতাম চাপবেন না। আবার পাঠান।"));
+    assert!(PAGE.contains("If not, nothing was saved: do not press the button"));
+    // The board's answer is JSON the page reads, in each state.
+    let technician = DeviceSettings::from_form(FORM.as_bytes()).unwrap();
+    let mut pending = PendingSave::new();
+    assert_eq!(pending_state(&pending, 0), "none");
+    pending.send(Millis(0), technician).unwrap();
+    assert_eq!(pending_state(&pending, 59_999), "waiting");
+    assert_eq!(pending_state(&pending, 60_000), "discarded", "also before a sample saw the deadline");
+    assert_eq!(pending_state(&pending, 70_000), "none");
+    assert!(pending.sample(Millis(100), false).is_none());
+    assert!(pending.sample(Millis(150), true).is_none());
+    assert!(pending.sample(Millis(200), true).is_some());
+    assert_eq!(pending_state(&pending, 60_000), "pressed");
 }
