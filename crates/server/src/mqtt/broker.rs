@@ -252,6 +252,14 @@ fn known(
     devices: &HashMap<DeviceId, Heard>,
 ) -> Option<(DeviceCaller, [u8; 32], LinkKey)> {
     let keys = app.device_keys.read().expect("device keys lock");
+    // A device heard before with its key still its own: that key and secret, found in one step (a
+    // walk of every key for each report was the whole fleet's keys each time).
+    if let Some(heard) = devices.get(&id)
+        && keys.get(&heard.key_hash).is_some_and(|(device, _)| *device == id)
+    {
+        return Some((DeviceCaller { device: id, admin: heard.admin }, heard.key_hash, heard.secret.clone()));
+    }
+    // Its first report here, or its key changed since: its key is found by a walk.
     let (hash, (device, admin)) = keys.iter().find(|(_, (device, _))| *device == id)?;
     let secret = LinkSecret::parse(&crate::link::secret_for(&app.keyring, *device, hash))
         .expect("a derived secret parses")
