@@ -291,6 +291,25 @@ pub async fn watch_devices(app: &App, watched: &mut WatchMemory) {
     watch_pumps(&app.runtime, app.store.as_ref(), &app.settings.alerts, watched).await;
 }
 
+/// The owner's notice of what a pump's device did for long (`kind`, keyed `key`, lasting since
+/// `since`, dated `at`), named as the owner named the device that reports it.
+async fn device_notice(
+    store: &dyn Store,
+    admin: AdminId,
+    controller: Option<DeviceId>,
+    kind: NoticeKind,
+    key: &str,
+    since: Timestamp,
+    at: Timestamp,
+) -> Notice {
+    let device = match controller {
+        Some(controller) => device_name(store, admin, controller).await,
+        None => None,
+    };
+    let facts = Facts { since: Some(since), device, ..Facts::default() };
+    Notice { key: Some(key.to_owned()), ..Notice::new(admin.0, admin, kind, at, facts) }
+}
+
 /// One round of [`watch_devices`], on `runtime`'s clock and state and `store`.
 ///
 /// On a shared store whose change feed is behind (`Runtime::is_fresh`), the round is skipped and
@@ -379,16 +398,8 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
             }
             let since = spell.since;
             if now - since >= shedding_after && !spell.told {
-                // Named as the owner named the device that reports the grid (as a silence is).
-                let device = match controller {
-                    Some(controller) => device_name(store, admin, controller).await,
-                    None => None,
-                };
-                let facts = Facts { since: Some(since), device, ..Facts::default() };
-                notices.push(Notice {
-                    key: Some(key.clone()),
-                    ..Notice::new(admin.0, admin, NoticeKind::LoadSheddingLong, now, facts)
-                });
+                let kind = NoticeKind::LoadSheddingLong;
+                notices.push(device_notice(store, admin, controller, kind, &key, since, now).await);
                 spells.push((admin, key));
             }
         } else {
@@ -399,15 +410,8 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
             Some(since) => {
                 let key = format!("no-command:{admin}:{}", since.millis());
                 if watched.no_commands_told.get(&admin) != Some(&key) {
-                    let device = match controller {
-                        Some(controller) => device_name(store, admin, controller).await,
-                        None => None,
-                    };
-                    let facts = Facts { since: Some(since), device, ..Facts::default() };
-                    notices.push(Notice {
-                        key: Some(key.clone()),
-                        ..Notice::new(admin.0, admin, NoticeKind::NoCommandLong, since + no_command_after, facts)
-                    });
+                    let (kind, at) = (NoticeKind::NoCommandLong, since + no_command_after);
+                    notices.push(device_notice(store, admin, controller, kind, &key, since, at).await);
                     no_commands.push((admin, key));
                 }
             }
@@ -427,15 +431,8 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
         if watched.silences_told.get(&admin) == Some(&key) {
             continue;
         }
-        let device = match controller {
-            Some(controller) => device_name(store, admin, controller).await,
-            None => None,
-        };
-        let facts = Facts { since: Some(last), device, ..Facts::default() };
-        notices.push(Notice {
-            key: Some(key.clone()),
-            ..Notice::new(admin.0, admin, NoticeKind::DeviceOffline, last + after, facts)
-        });
+        notices
+            .push(device_notice(store, admin, controller, NoticeKind::DeviceOffline, &key, last, last + after).await);
         silences.push((admin, key));
     }
     if notices.is_empty() {
