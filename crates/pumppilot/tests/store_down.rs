@@ -879,6 +879,43 @@ async fn a_tap_that_failed_is_acted_on_when_sent_again() {
     assert_eq!(tap().await.1, retried);
 }
 
+/// Two servers A and B of a fleet on one MongoDB (SecantusDB) and one manual clock, A's store able
+/// to forget card taps' answers (`forgets_taps`): a pump owner with a farmer whose card is bound,
+/// the pump's device polled once, and its client at B once B knows its key.
+struct TapServers {
+    clock: Arc<pumppilot_server::clock::ManualClock>,
+    a: common::TestApp,
+    b: common::TestApp,
+    t: common::Tenant,
+    at_b: common::Client,
+    forgets_taps: Arc<AtomicBool>,
+}
+
+impl TapServers {
+    async fn start() -> TapServers {
+        use pumppilot_server::{clock::ManualClock, config::Secret};
+        let url = pumppilot_store_mongodb::testing::server().fresh_url();
+        let secret = || Some(Secret("a-test-secret-of-at-least-32-characters".into()));
+        let clock = ManualClock::starting_now();
+        let (Switches { forgets_taps, .. }, wrap) = unpluggable(true);
+        let a = common::spawn_app_at_with(&url, secret(), clock.clone(), wrap).await;
+        let b = common::spawn_app_at(&url, secret(), clock.clone()).await;
+        assert!(a.running.app.runtime.is_shared() && b.running.app.runtime.is_shared());
+        let t = a.tenant("rahim", 1, 10).await;
+        t.device.poll(false, true).await;
+        t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
+        let at_b = common::Client { base: b.base.clone(), ..t.device.client.clone() };
+        // B hears of the device's key through the store's feed, on real time.
+        let mut tries = 0;
+        while at_b.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0 != StatusCode::OK {
+            tries += 1;
+            assert!(tries < 2000, "B never took the device's key");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        TapServers { clock, a, b, t, at_b, forgets_taps }
+    }
+}
+
 /// Two servers of a fleet on one MongoDB (SecantusDB): a card tap acted on at A, whose answer A's
 /// store then fails to record, still answers the board with what the tap did (it was 503 over a
 /// run that had started, and the farmer's next tap stopped it). The same tap again at A gets that
@@ -886,25 +923,7 @@ async fn a_tap_that_failed_is_acted_on_when_sent_again() {
 /// nothing. A denial A's store fails to give up is answered too.
 #[tokio::test]
 async fn a_tap_acted_on_is_answered_when_the_shared_store_fails_to_record_its_answer() {
-    use pumppilot_server::{clock::ManualClock, config::Secret};
-    let url = pumppilot_store_mongodb::testing::server().fresh_url();
-    let secret = || Some(Secret("a-test-secret-of-at-least-32-characters".into()));
-    let clock = ManualClock::starting_now();
-    let (Switches { forgets_taps, .. }, wrap) = unpluggable(true);
-    let a = common::spawn_app_at_with(&url, secret(), clock.clone(), wrap).await;
-    let b = common::spawn_app_at(&url, secret(), clock.clone()).await;
-    assert!(a.running.app.runtime.is_shared() && b.running.app.runtime.is_shared());
-    let t = a.tenant("rahim", 1, 10).await;
-    t.device.poll(false, true).await;
-    t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
-    let at_b = common::Client { base: b.base.clone(), ..t.device.client.clone() };
-    // B hears of the device's key through the store's feed, on real time.
-    let mut tries = 0;
-    while at_b.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0 != StatusCode::OK {
-        tries += 1;
-        assert!(tries < 2000, "B never took the device's key");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let TapServers { clock, a: _a, b, t, at_b, forgets_taps } = TapServers::start().await;
 
     forgets_taps.store(true, Ordering::SeqCst);
     let tap = json!({"uid": "04A1B2C3", "tap": 7});
@@ -928,23 +947,7 @@ async fn a_tap_acted_on_is_answered_when_the_shared_store_fails_to_record_its_an
 /// the claim over: acting, it stopped the run the tap had started.
 #[tokio::test]
 async fn a_retry_without_an_id_that_sees_the_claim_lapse_unanswered_acts_on_nothing() {
-    use pumppilot_server::{clock::ManualClock, config::Secret};
-    let url = pumppilot_store_mongodb::testing::server().fresh_url();
-    let secret = || Some(Secret("a-test-secret-of-at-least-32-characters".into()));
-    let clock = ManualClock::starting_now();
-    let (Switches { forgets_taps, .. }, wrap) = unpluggable(true);
-    let a = common::spawn_app_at_with(&url, secret(), clock.clone(), wrap).await;
-    let b = common::spawn_app_at(&url, secret(), clock.clone()).await;
-    let t = a.tenant("rahim", 1, 10).await;
-    t.device.poll(false, true).await;
-    t.admin.ok(&format!("/api/admin/users/{}/rfid", t.user_ids[0]), json!({"uid": "04A1B2C3"})).await;
-    let at_b = common::Client { base: b.base.clone(), ..t.device.client.clone() };
-    let mut tries = 0;
-    while at_b.get("/api/esp32/poll?loadShedding=0&ready=1&relay=0").await.0 != StatusCode::OK {
-        tries += 1;
-        assert!(tries < 2000, "B never took the device's key");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let TapServers { clock, a: _a, b, t, at_b, forgets_taps } = TapServers::start().await;
 
     forgets_taps.store(true, Ordering::SeqCst);
     let tap = json!({"uid": "04A1B2C3"});
