@@ -814,15 +814,7 @@ async fn a_board_that_gets_no_commands_during_a_run_is_told_to_its_owner_by_sms_
     const RAHIM: &str = "+8801711000009";
     let profile = json!({"phone": RAHIM, "pushTokens": [], "language": "bn", "muted": [], "quietHours": null});
     with_confirmed_phone(&app, &t.admin, profile).await;
-    let poll = |query: &'static str| {
-        let device = t.device.client.clone();
-        async move {
-            let path = format!("/api/esp32/poll?loadShedding=0&ready=1&fw=test&{query}");
-            let (status, body) = device.get(&path).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-            body
-        }
-    };
+    let poll = |query: &'static str| t.device.poll_with(query);
     poll("relay=0").await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     // The answers never reach the board: at every poll (half a lease apart) it holds no command.
@@ -1840,15 +1832,7 @@ async fn an_owners_new_request_alert_is_settled_once_the_request_is_decided() {
 async fn a_motor_that_did_not_start_is_told_to_its_owner_by_the_devices_name() {
     let app = spawn_app().await;
     let t = app.tenant("rahim", 1, 30).await;
-    let poll = |query: &'static str| {
-        let device = t.device.client.clone();
-        async move {
-            let path = format!("/api/esp32/poll?loadShedding=0&ready=1&fw=test&{query}");
-            let (status, body) = device.get(&path).await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-            body
-        }
-    };
+    let poll = |query: &'static str| t.device.poll_with(query);
     poll("relay=0").await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     assert_eq!(poll("relay=0&feedback=0&relayOff=NO_COMMAND").await["motor"], "ON");

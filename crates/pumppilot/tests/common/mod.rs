@@ -333,6 +333,15 @@ impl Device {
         body
     }
 
+    /// One poll of a board on a live grid with its pump ready, saying `query` besides (its relay,
+    /// why it is open, …); returns the answer.
+    pub async fn poll_with(&self, query: &str) -> Value {
+        let path = format!("/api/esp32/poll?loadShedding=0&ready=1&fw=test&{query}");
+        let (status, body) = self.client.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "poll: {body}");
+        body
+    }
+
     /// Keeps polling as a healthy device until the returned handle is dropped or aborted.
     pub fn keep_polling(&self) -> PollingGuard {
         let device = self.clone();
