@@ -174,8 +174,11 @@ async fn an_off_device_is_answered_from_memory_while_the_feed_is_behind_for_a_bo
     assert_eq!(pump.poll(&a, false).await.motor, Motor::Off);
     assert_eq!(a.loads(), loads + 1);
 
-    // The feed catches up: fresh again.
+    // The feed catches up: fresh again once a beat sent now comes back through it. The beat is sent
+    // here, not left to the beating loop: that loop sleeps on this clock, which stands still now,
+    // and a beat of its still in flight when the clock last moved was sent too early to count.
     feed.release();
+    a.heartbeat().await;
     until("the feed caught up again", || async { a.is_fresh() }).await;
 }
 
