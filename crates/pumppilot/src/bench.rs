@@ -36,6 +36,7 @@ mod fleet;
 pub mod load;
 mod mqtt_load;
 mod relay;
+mod start_steps;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -100,6 +101,12 @@ pub struct BenchArgs {
     /// measures the steady window with the devices it has.
     #[arg(long)]
     patience: Option<u64>,
+    /// With `--fleet`: the store, the servers and the load generators at one priority. By
+    /// default the load generators run at a lower one and the SecantusDB started here at a higher
+    /// one (when this user may raise it): on a site the devices are in the field and the store on
+    /// its own machine, not on the servers' cores.
+    #[arg(long)]
+    equal_priority: bool,
     /// The polls unsigned (the device key alone: boards from before the signed link), to see
     /// what signing costs; the trivial handlers get the same unsigned requests.
     #[arg(long)]
@@ -165,6 +172,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             patience: args.patience,
             store: args.store.clone(),
             stand_in: args.secantusdb,
+            equal_priority: args.equal_priority,
         };
         return fleet::run(fleet, &dir).await;
     }

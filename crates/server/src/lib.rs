@@ -17,6 +17,7 @@ pub mod mqtt;
 mod routes;
 pub mod runtime;
 pub mod serve;
+pub mod start_path;
 pub mod views;
 pub mod web;
 

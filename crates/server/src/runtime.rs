@@ -29,6 +29,7 @@ use pumppilot_store::{AuditEntry, Change, Commit, Decision, PresenceNews, Receip
 use tokio::sync::{Mutex, Notify, broadcast, mpsc, watch};
 
 use crate::clock::SharedClock;
+use crate::start_path::{self, Step};
 
 /// Why the runtime could not apply or read a tenant's state. The HTTP layer maps it to an answer
 /// in one place (`From<RuntimeError> for ApiError` in `error.rs`).
@@ -405,6 +406,8 @@ pub struct Runtime {
     leaves: AtomicU64,
     /// How many times a tenant was read from the store.
     loads: AtomicU64,
+    /// States another server committed, taken from the change feed instead of a read.
+    taken_from_feed: AtomicU64,
     /// Tenant reads from the store in flight at once for devices' reports ([`LOADS_AT_ONCE`]).
     loading: tokio::sync::Semaphore,
     /// ... and for everything else: a person's request (a page, a Start, an owner's change), a
@@ -513,6 +516,7 @@ impl Runtime {
             joins: AtomicU64::new(0),
             leaves: AtomicU64::new(0),
             loads: AtomicU64::new(0),
+            taken_from_feed: AtomicU64::new(0),
             loading: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
             loading_first: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
         })
@@ -842,6 +846,12 @@ impl Runtime {
     /// quiet polls are answered from memory).
     pub fn loads(&self) -> u64 {
         self.loads.load(Ordering::Relaxed)
+    }
+
+    /// How many states another server committed were taken from the change feed, each instead of
+    /// a read of its tenant.
+    pub fn taken_from_feed(&self) -> u64 {
+        self.taken_from_feed.load(Ordering::Relaxed)
     }
 
     /// Sets the server's restart protection (`PUMPPILOT_MIN_OFF_MS`, …) for every tenant.
@@ -1715,29 +1725,19 @@ impl Runtime {
             }
             Err(err) => return Err(err),
         };
-        if let Some(cached) = cached
-            && cached.controller.is_some()
-            && cached.controller == tenant.controller
-            && let Some(seen) = cached.device.last_poll_at
-        {
-            tenant.touch(seen);
-        }
+        keep_own_polls(&mut tenant, cached);
         Ok(tenant)
     }
 
     /// Another server changed a tenant (its version moved: `Some`) or flushed its device's polls:
-    /// the cached state is read again (or, without a commit, only its last poll moves on: no
-    /// read), and long-polls and event streams here hear of it. A tenant not held here is read
+    /// the cached state takes the state committed, as the feed carried it, or is read again when
+    /// the feed did not carry it (or, without a commit, only its last poll moves on: no read), and
+    /// long-polls and event streams here hear of it. A tenant not held here is read
     /// only when the change gave it a run (`has_run`) and this server owns its timer
     /// (`Runtime::owns_timer`); any other is left to be read on its next use (a run it already had
     /// is held by its owner, which hears of every commit).
-    async fn on_tenant_change(
-        &self,
-        admin: AdminId,
-        version: Option<u64>,
-        last_poll_at: Option<Timestamp>,
-        has_run: Option<bool>,
-    ) {
+    async fn on_tenant_change(&self, admin: AdminId, news: TenantNews) {
+        let TenantNews { version, last_poll_at, has_run, state } = news;
         let Some(cell) = self.held(admin) else {
             if has_run == Some(true)
                 && self.owns_timer(admin)
@@ -1767,7 +1767,30 @@ impl Runtime {
         if version.is_none() {
             return;
         }
-        self.refresh(admin, &cell, &mut guard).await;
+        start_path::note(Step::Heard, admin);
+        match state {
+            // What the commit wrote, as a read would find it now: taken, not read.
+            Some(state) => self.take_committed(admin, &cell, &mut guard, *state),
+            None => self.refresh(admin, &cell, &mut guard).await,
+        }
+    }
+
+    /// Takes the state another server committed, as the change feed carried it
+    /// ([`Change::Tenant`]'s `state`), into the tenant's slot (whose lock the caller holds), as
+    /// [`Runtime::refresh`] does a read of it: this server's own polls of the controller not
+    /// flushed yet are kept, its stamp is announced and its deadline scheduled. No store read:
+    /// the feed brought it in order, so what vouches for it is the feed's freshness, and the
+    /// slot's `read_at` stays as it was.
+    fn take_committed(&self, admin: AdminId, cell: &Cell, guard: &mut Option<Tenant>, mut tenant: Tenant) {
+        tenant.defaults = *self.motor_rules.lock().expect("motor rules lock");
+        tenant.device.lease_ms = self.lease_ms;
+        keep_own_polls(&mut tenant, guard.as_ref());
+        self.taken_from_feed.fetch_add(1, Ordering::Relaxed);
+        let deadline = self.deadline_of(&tenant);
+        let stamp = Stamp::of(&tenant);
+        *guard = Some(tenant);
+        cell.announce(stamp);
+        self.schedule(admin, deadline);
     }
 
     /// Reads a tenant again into its slot (whose lock the caller holds), announces its stamp and
@@ -1777,6 +1800,7 @@ impl Runtime {
         let read_at = self.feed_now();
         match self.load_over(admin, cached.as_ref(), Line::Of(Asker::Other)).await {
             Ok(tenant) => {
+                start_path::note(Step::Read, admin);
                 cell.read_at.store(read_at.millis(), Ordering::Relaxed);
                 let deadline = self.deadline_of(&tenant);
                 let stamp = Stamp::of(&tenant);
@@ -1922,14 +1946,35 @@ async fn run_timer(runtime: std::sync::Weak<Runtime>, wake: Arc<Notify>) {
     }
 }
 
+/// What the change feed said of a tenant held here ([`Change::Tenant`]), for
+/// [`Runtime::on_tenant_change`].
+struct TenantNews {
+    version: Option<u64>,
+    last_poll_at: Option<Timestamp>,
+    has_run: Option<bool>,
+    state: Option<Box<Tenant>>,
+}
+
+/// Keeps in `tenant` (newer, from the store) this server's own polls of its controller that were
+/// not flushed yet, as `cached` (what was kept here) has them.
+fn keep_own_polls(tenant: &mut Tenant, cached: Option<&Tenant>) {
+    if let Some(cached) = cached
+        && cached.controller.is_some()
+        && cached.controller == tenant.controller
+        && let Some(seen) = cached.device.last_poll_at
+    {
+        tenant.touch(seen);
+    }
+}
+
 /// Follows a shared store's change feed: notes how far it has caught up (this server's beats heard
-/// back), reads changed tenants again, and passes the other changes on to the caches in front of
-/// the store.
+/// back), brings changed tenants up to date (with the state a commit carries, or a read), and
+/// passes the other changes on to the caches in front of the store.
 ///
 /// Only a [`Change::Reset`] (the store's feed could not resume where it stopped, so changes may
 /// have been missed) reads every held tenant again. A feed that was merely slow (more than
 /// [`FRESH_FOR`] behind, the store busy) missed nothing: its changes come late but in order, each
-/// read here as it comes, and meanwhile answers that may keep a motor ON read the store
+/// taken (or read) here as it comes, and meanwhile answers that may keep a motor ON read the store
 /// ([`Runtime::may_use`]). Reading every tenant again on such a return made a busy store busier
 /// (a few thousand tenant reads each time its feed fell two seconds behind), so its feed fell
 /// behind again: a fleet of 10,000 devices never stayed online on SecantusDB.
@@ -1947,14 +1992,15 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
         }
         feed.spoke.notify_waiters();
         match change {
-            Change::Tenant { admin, version, last_poll_at, presence, has_run } => {
+            Change::Tenant { admin, version, last_poll_at, presence, has_run, state } => {
                 // Here, in the feed's order: a beat never vouches for a device let go before it.
                 runtime.note_presence(admin, presence);
                 // A presence alone asks nothing of the tenant held here.
                 let held = (version.is_some() || last_poll_at.is_some()) && runtime.holds(admin);
                 if held || (has_run == Some(true) && runtime.owns_timer(admin)) {
                     let runtime = Arc::clone(&runtime);
-                    tokio::spawn(async move { runtime.on_tenant_change(admin, version, last_poll_at, has_run).await });
+                    let news = TenantNews { version, last_poll_at, has_run, state };
+                    tokio::spawn(async move { runtime.on_tenant_change(admin, news).await });
                 }
             }
             Change::Beat { server, polled_since } => runtime.note_beat(&server, polled_since),

@@ -372,14 +372,16 @@ async fn a_tenant_neither_served_nor_owned_here_is_let_go_and_its_changes_cost_n
     // to keep) and ends it. None of that is a use at A: a minute after A last needed B's tenant (it
     // stopped owning its timer) it is let go, not a second later; the other, never used at A, is
     // let go once its run is over.
-    let heard = |loads: u64| {
+    // A brings the tenant up to date: it takes the committed state from the feed (or reads it).
+    let caught_up = |a: &Runtime| a.loads() + a.taken_from_feed();
+    let heard = |before: u64| {
         let a = Arc::clone(&a);
-        async move { until("A reads the changed tenant again", || async { a.loads() > loads }).await }
+        async move { until("A brings the changed tenant up to date", || async { caught_up(&a) > before }).await }
     };
     for second in 1..=KEEP_FOR.as_secs() {
         assert!(a.holds(admin), "kept for a minute, not less ({second} s)");
         pass(&clock, &[&b, &a], Duration::from_secs(1)).await;
-        let loads = a.loads();
+        let loads = caught_up(&a);
         match second {
             10 | 30 | 50 => {
                 recharge(&b, admin, farmer, 60).await;
@@ -405,16 +407,62 @@ async fn a_tenant_neither_served_nor_owned_here_is_let_go_and_its_changes_cost_n
     assert!(!a.holds(third), "and of one it owns but never used, its run over");
     assert!(a.holds(other) && b.holds(admin), "each keeps the tenants with a run whose timer it owns");
 
-    // Changes on B to B's tenant, then to A's: A hears of the second (it reads it again, once),
-    // so it has heard of the first before, and read nothing for it.
-    let loads = a.loads();
+    // Changes on B to B's tenant, then to A's: A hears of the second (it takes the state the feed
+    // carries, once), so it has heard of the first before, and took or read nothing for it.
+    let (loads, taken) = (a.loads(), a.taken_from_feed());
     recharge(&b, admin, farmer, 60).await;
     recharge(&b, other, other_farmer, 60).await;
     let version = store.load_tenant(other, i64::from(LEASE_MS)).await.unwrap().unwrap().version;
     let heard = a.subscribe(other);
     until("A hears of the change to its own tenant", || async { heard.borrow().version == version }).await;
-    assert_eq!(a.loads(), loads + 1, "A read only its own tenant again, not B's (changed before it)");
+    assert_eq!(a.loads(), loads, "A read nothing: the feed carried the state committed");
+    assert_eq!(a.taken_from_feed(), taken + 1, "A took only its own tenant's new state, not B's (changed before it)");
     assert!(!a.holds(admin), "and does not hold B's");
+}
+
+/// A farmer's Start committed at server A reaches the device at server B without a store read
+/// there: B takes the state A committed from the change feed, which is the store's own (B's own
+/// poll of the controller, not flushed yet, kept), and answers its device ON from it.
+#[tokio::test]
+async fn a_start_at_one_server_reaches_the_device_at_another_without_a_read() {
+    use pumppilot_engine::Motor;
+    let store: Arc<dyn Store> = Arc::new(testing::fresh_store().await);
+    let clock = ManualClock::starting_now();
+    let (admin, farmer, device) = pump(store.as_ref(), clock.now(), 0).await;
+    let (a, b) = two_servers(&store, &clock, admin).await;
+    // The device polls B: B holds its tenant; the farmer's page at A reads it there.
+    poll(&b, admin, device, clock.now()).await;
+    let heard = b.subscribe(admin);
+    let before = heard.borrow().version;
+    recharge(&a, admin, farmer, 600).await;
+    until("B hears the recharge", || async { heard.borrow().version > before }).await;
+    clock.advance(Duration::from_secs(1));
+    poll(&b, admin, device, clock.now()).await;
+    let seen = clock.now();
+
+    let (loads, taken) = (b.loads(), b.taken_from_feed());
+    let start = Event::Start { user: farmer, requested_minutes: None, entry_id: EntryId::new() };
+    a.apply(admin, start, Extras::default(), |_, _| ()).await.unwrap().0.unwrap();
+    let committed = store.load_tenant(admin, i64::from(LEASE_MS)).await.unwrap().unwrap();
+    until("B hears the Start", || async { heard.borrow().version == committed.version }).await;
+    assert_eq!(b.loads(), loads, "B read nothing from the store");
+    assert_eq!(b.taken_from_feed(), taken + 1, "B took the committed state from the feed");
+
+    // Answers from memory need a feed known to be caught up (a beat back within FRESH_FOR).
+    until("B's feed caught up", || async {
+        b.heartbeat().await;
+        b.is_fresh()
+    })
+    .await;
+    let answer = b.command(admin, device).await.unwrap();
+    assert_eq!(answer.motor, Motor::On, "B answers its device ON from the state it took");
+    let held = b.read(admin, |tenant, _| tenant.clone()).await.unwrap();
+    assert_eq!(held.device.last_poll_at, Some(seen), "B's own poll, not flushed yet, is kept");
+    let mut stored = committed.clone();
+    stored.device.last_poll_at = held.device.last_poll_at;
+    stored.defaults = held.defaults;
+    assert_eq!(held, stored, "what B holds is what the store holds");
+    assert_eq!(b.loads(), loads, "and answering from it read nothing");
 }
 
 /// A device moves from server B to server A, which did not hold its tenant: A reads it at the

@@ -25,7 +25,7 @@ use mongodb::{
         event::{ChangeStreamEvent, OperationType, ResumeToken},
     },
 };
-use pumppilot_engine::{DeviceId, Timestamp};
+use pumppilot_engine::{AdminId, DeviceId, Tenant, Timestamp};
 use pumppilot_store::{Change, FEED_HEARTBEAT, KeyNews, PresenceNews};
 use tokio::sync::mpsc;
 
@@ -164,14 +164,18 @@ fn tenant_change(id: &str, written: &Written<'_>) -> Option<Change> {
             presence: presence_in(doc),
             // A document from before the field: it may have a run.
             has_run: Some(doc.get_bool("hasRun").unwrap_or(true)),
+            // Written whole by an import or a new tenant, never by a commit.
+            state: None,
         },
         Written::Fields { set, removed } => {
+            let version = set.get("version").and_then(unsigned);
             let change = Change::Tenant {
                 admin,
-                version: set.get("version").and_then(unsigned),
+                version,
                 last_poll_at: set.get("lastPollAt").and_then(at_of),
                 presence: presence_news(set, removed),
                 has_run: set.get_bool("hasRun").ok(),
+                state: committed_state(set, admin, version),
             };
             let nothing = Change::Tenant {
                 admin,
@@ -179,6 +183,7 @@ fn tenant_change(id: &str, written: &Written<'_>) -> Option<Change> {
                 last_poll_at: None,
                 presence: PresenceNews::Unchanged,
                 has_run: None,
+                state: None,
             };
             if change == nothing {
                 return None;
@@ -188,6 +193,15 @@ fn tenant_change(id: &str, written: &Written<'_>) -> Option<Change> {
         Written::Deleted | Written::Other => return None,
     };
     Some(change)
+}
+
+/// The state a commit wrote (`tenants::ENGINE_STATE`), when the update carried it for the tenant
+/// and the version it set; `None` otherwise (a write from before the field, or one that cannot be
+/// read: the server then reads the tenant, as it always could).
+fn committed_state(set: &Document, admin: AdminId, version: Option<u64>) -> Option<Box<Tenant>> {
+    let json = set.get_str(crate::tenants::ENGINE_STATE).ok()?;
+    let state: Tenant = serde_json::from_str(json).ok()?;
+    (state.admin_id == admin && Some(state.version) == version).then(|| Box::new(state))
 }
 
 /// What an update of a tenant did to its `presence: {server, device}`: set whole (the field
@@ -323,7 +337,47 @@ mod tests {
         presence: PresenceNews,
         has_run: Option<bool>,
     ) -> Option<Change> {
-        Some(Change::Tenant { admin, version, last_poll_at: last_poll_at.map(Timestamp), presence, has_run })
+        Some(Change::Tenant {
+            admin,
+            version,
+            last_poll_at: last_poll_at.map(Timestamp),
+            presence,
+            has_run,
+            state: None,
+        })
+    }
+
+    /// A commit's event carries the state it wrote, whole, when it is the tenant's at the version
+    /// the event sets; any other (another tenant's, another version's, one that does not read as
+    /// a state) is no state, and the server reads the tenant.
+    #[test]
+    fn a_commit_carries_the_state_it_wrote_for_its_own_version_only() {
+        let admin = AdminId(UserId::new());
+        let id = admin.to_string();
+        let mut state = Tenant::new(admin, 30_000);
+        state.version = 8;
+        state.seq = 3;
+        state.wallets.insert(UserId::new(), 600);
+        let json = serde_json::to_string(&state).unwrap();
+        let start = doc! { "version": 8_i64, "seq": 3_i64, "hasRun": true, "engineState": &json };
+        let Some(Change::Tenant { state: carried, .. }) = change_of(&update("tenants", &id, start, &[])) else {
+            panic!("a commit is a tenant's change")
+        };
+        assert_eq!(carried.as_deref(), Some(&state), "the state as written");
+
+        let carried = |version: i64, json: &str, of: &str| match change_of(&update(
+            "tenants",
+            of,
+            doc! { "version": version, "engineState": json },
+            &[],
+        )) {
+            Some(Change::Tenant { state, .. }) => state,
+            other => panic!("a tenant's change, not {other:?}"),
+        };
+        assert_eq!(carried(9, &json, &id), None, "written for version 8, the event sets 9");
+        let other = AdminId(UserId::new());
+        assert_eq!(carried(8, &json, &other.to_string()), None, "another tenant's state");
+        assert_eq!(carried(8, "{\"version\": 8}", &id), None, "not a whole state");
     }
 
     #[test]

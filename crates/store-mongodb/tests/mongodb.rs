@@ -548,6 +548,32 @@ async fn next_news(changes: &mut tokio::sync::mpsc::Receiver<Change>) -> Change 
     }
 }
 
+/// Each commit's event carries the state it committed, whole, and that is what a read of the
+/// tenant finds right after: its farmers' wallets, its run and its line, its version. So a server
+/// that keeps the tenant takes it from the feed, and a farmer's Start reaches the device's server
+/// without a read there.
+#[tokio::test]
+async fn a_commit_carries_the_state_a_read_then_finds() {
+    let store = testing::fresh_store().await;
+    let (mut tenant, karim, salma) = tenant_with_users(&store).await;
+    let mut changes = store.changes().expect("a MongoDB store has a feed");
+    assert_eq!(next_news(&mut changes).await, Change::Reset, "the feed starts afresh");
+    let start = |user| Event::Start { user, requested_minutes: None, entry_id: EntryId::new() };
+    for (event, now) in [(start(karim), at(1)), (start(salma), at(2)), (Event::Stop { user: karim }, at(60))] {
+        commit(&store, &mut tenant, event, now).await.unwrap();
+        let read = store.load_tenant(tenant.admin_id, LEASE_MS).await.unwrap().unwrap();
+        let carried = loop {
+            match next_news(&mut changes).await {
+                Change::Tenant { version: Some(version), state, .. } if version == read.version => break state,
+                Change::Tenant { .. } | Change::Account { .. } | Change::Beat { .. } => {}
+                other => panic!("a commit's change, not {other:?}"),
+            }
+        };
+        assert_eq!(carried.as_deref(), Some(&read), "the state committed at {now:?} is the one read");
+    }
+    assert_eq!(tenant.active.as_ref().map(|e| e.user_id), Some(salma), "the line moved on");
+}
+
 /// The feed builds each change from its own event, never from a read of the document afterwards:
 /// its stream is opened without `fullDocument: updateLookup`, which made the store read the
 /// document again for every update event and for every server watching (7 servers, 7 reads for
@@ -589,9 +615,23 @@ async fn each_change_is_what_its_own_write_did_not_what_a_read_finds_later() {
     session.commit_transaction().await.unwrap();
 
     let present = PresenceNews::Present { device: Some(device.id), server: Some("a".into()) };
-    let joined = Change::Tenant { admin, version: None, last_poll_at: Some(at(5)), presence: present, has_run: None };
+    let joined = Change::Tenant {
+        admin,
+        version: None,
+        last_poll_at: Some(at(5)),
+        presence: present,
+        has_run: None,
+        state: None,
+    };
     assert_eq!(next_news(&mut changes).await, joined, "the join, as it was written");
-    let left = Change::Tenant { admin, version: None, last_poll_at: None, presence: PresenceNews::Gone, has_run: None };
+    let left = Change::Tenant {
+        admin,
+        version: None,
+        last_poll_at: None,
+        presence: PresenceNews::Gone,
+        has_run: None,
+        state: None,
+    };
     assert_eq!(next_news(&mut changes).await, left);
     let rotated = Change::Device { id: device.id, key: KeyNews::Rotated { key_hash: vec![2; 32] }, signs: false };
     assert_eq!(next_news(&mut changes).await, rotated, "the telemetry is no change; the key, as it was set");

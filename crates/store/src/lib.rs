@@ -73,12 +73,18 @@ pub enum Change {
     /// ([`Store::tenants_with_runs`]; `Some` when the write set it, `Some(true)` for a whole
     /// document from before the field, so that no server misses a run whose deadlines it must
     /// fire).
+    ///
+    /// A commit also carries the state it committed, whole (`state`, its version the new one), so
+    /// a server that keeps the tenant takes it from the feed instead of reading the tenant again:
+    /// a farmer's Start reaches the device's server without a read on its way. `None` for any
+    /// other write, and for a store that does not send it (the server then reads the tenant).
     Tenant {
         admin: AdminId,
         version: Option<u64>,
         last_poll_at: Option<Timestamp>,
         presence: PresenceNews,
         has_run: Option<bool>,
+        state: Option<Box<Tenant>>,
     },
     /// A server's heartbeat ([`Store::heartbeat`]): every device present at `server` has polled
     /// it at or after `polled_since`. It comes in the feed's order with the presences it vouches

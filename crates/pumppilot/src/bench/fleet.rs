@@ -44,7 +44,7 @@ use tokio::{
     sync::mpsc,
 };
 
-use super::progress;
+use super::{progress, start_steps};
 
 /// How the devices talk to the servers.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,7 +112,18 @@ pub struct Fleet {
     pub store: Option<String>,
     /// The SecantusDB started when there is no `store`.
     pub stand_in: StandIn,
+    /// The store, the servers and the load generators at one priority; else the generators run
+    /// at a lower one and the store started here at a higher one ([`GENERATORS_NICE`],
+    /// [`STORE_NICE`]).
+    pub equal_priority: bool,
 }
+
+/// The load generators' niceness: on a site the devices are in the field, not on the servers'
+/// cores, so the bench gives them what the servers leave.
+const GENERATORS_NICE: i32 = 10;
+/// The niceness of the SecantusDB the bench starts, when this user may raise it (root): on a site
+/// the store has its own machine, so the servers' load does not queue its answers.
+const STORE_NICE: i32 = -10;
 
 /// What one load generator said last.
 #[derive(Default, Clone, Copy)]
@@ -194,6 +205,18 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
                     "store: SecantusDB's Python server {}",
                     pumppilot_store_mongodb::testing::SECANTUSDB_VERSION
                 ),
+            }
+            if !fleet.equal_priority {
+                match server.pid().map(|pid| renice(pid, STORE_NICE)) {
+                    Some(Ok(())) => println!(
+                        "priorities: the store at niceness {STORE_NICE}, the load generators at {GENERATORS_NICE} \
+                         (--equal-priority: all at one)"
+                    ),
+                    _ => println!(
+                        "priorities: the load generators at niceness {GENERATORS_NICE}; the store as the servers \
+                         (this user may not raise a priority)"
+                    ),
+                }
             }
             let url = server.url(&format!("fleet{}", std::process::id()));
             secantusdb = Some(server);
@@ -325,7 +348,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let mut generators = Vec::new();
     for g in 0..groups {
         let (from, to) = (g * per, ((g + 1) * per).min(fleet.devices));
-        generators.push(start_generator(g, from, to, ramp, at, mqtt, &file, said.clone())?);
+        generators.push(start_generator(g, from, to, ramp, at, mqtt, !fleet.equal_priority, &file, said.clone())?);
     }
     drop(said);
     let arrival = match fleet.arrival {
@@ -515,6 +538,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let spacing = window / u32::try_from(fleet.starts.max(1)).unwrap_or(1);
     let mut sent: HashMap<usize, u128> = HashMap::new();
+    let mut timed = Vec::new();
     let (mut latencies, mut start_rtt, mut start_errors) = (Vec::new(), Vec::new(), 0usize);
     let mut next_start = 0;
     let bar = progress(fleet.seconds, "steady");
@@ -546,6 +570,13 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
                 Some(Said::On { device, micros }) => {
                     if let Some(at) = sent.remove(&device) {
                         latencies.push(micros.saturating_sub(at) as u64);
+                        timed.push(start_steps::Timed {
+                            tenant: pumps[device].admin.to_string(),
+                            farmers_server: (device + 1) % addrs.len(),
+                            devices_server: device % fleet.servers,
+                            sent_us: at,
+                            on_us: micros,
+                        });
                     }
                 }
                 Some(Said::Stat { generator, stat }) => {
@@ -673,9 +704,13 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     for mut child in generators.into_iter().chain(servers) {
         let _ = child.kill().await;
     }
-    // What the servers logged (their folder goes with the bench): how many errors, and the first.
-    for k in 0..fleet.servers {
-        let log = std::fs::read_to_string(dir.join(format!("server-{k}.log"))).unwrap_or_default();
+    // What the servers logged (their folder goes with the bench): where the Starts' time went,
+    // how many errors, and the first.
+    let logs: Vec<String> = (0..fleet.servers)
+        .map(|k| std::fs::read_to_string(dir.join(format!("server-{k}.log"))).unwrap_or_default())
+        .collect();
+    start_steps::print(&timed, &logs);
+    for (k, log) in logs.iter().enumerate() {
         let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
         if let Some(first) = errors.first() {
             let first: String = first.chars().take(400).collect();
@@ -944,7 +979,7 @@ fn start_server(
         .env("PUMPPILOT_DATABASE_URL", url)
         .env("PUMPPILOT_SECRET", secret)
         .env("PUMPPILOT_METRICS_TOKEN", metrics_token)
-        .env("PUMPPILOT_LOG", "warn")
+        .env("PUMPPILOT_LOG", start_steps::SERVER_LOG)
         .env_remove("PUMPPILOT_MASTER_USERNAME")
         .env_remove("PUMPPILOT_MASTER_PASSWORD")
         .stdin(Stdio::null())
@@ -976,10 +1011,21 @@ fn start_generator(
     ramp: u32,
     at: u64,
     mqtt: bool,
+    lower: bool,
     file: &Path,
     said: mpsc::UnboundedSender<Said>,
 ) -> anyhow::Result<Child> {
     let mut command = Command::new(std::env::current_exe()?);
+    if lower {
+        // SAFETY: `nice` is async-signal-safe, as `pre_exec` requires.
+        unsafe {
+            command.pre_exec(|| {
+                // A failure leaves the priority as it was, which the bench's figures then show.
+                let _ = libc::nice(GENERATORS_NICE);
+                Ok(())
+            });
+        }
+    }
     let mut child = die_with_parent(&mut command)
         .arg("bench-devices")
         .arg("--file")
@@ -1031,6 +1077,19 @@ fn die_with_parent(command: &mut Command) -> &mut Command {
             Ok(())
         })
     }
+}
+
+/// Sets the niceness of every thread of process `pid` (the threads it starts later take their
+/// starter's).
+fn renice(pid: u32, nice: i32) -> std::io::Result<()> {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let Some(tid) = task?.file_name().to_str().and_then(|tid| tid.parse::<libc::id_t>().ok()) else { continue };
+        // SAFETY: a plain system call on a thread id; it reads and writes no memory of ours.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn now_micros() -> u128 {

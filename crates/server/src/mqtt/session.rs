@@ -38,6 +38,7 @@ use super::{Connected, MAX_PACKET, signed};
 use crate::{
     app::AppState,
     routes::device::{self, DeviceCaller, Reply, Reported},
+    start_path::{self, Step},
 };
 
 /// A connection that has not sent its CONNECT (and its PROXY protocol header, through a proxy)
@@ -646,7 +647,9 @@ impl Session {
                 .map_err(|err| refused(device, "its command could not be read", &err.into()))?,
         };
         let reply = Reply { answer, update: self.update.clone(), reference: self.reference };
-        self.send(app, wire, reply).await
+        self.send(app, wire, reply).await?;
+        start_path::note(Step::Sent, admin);
+        Ok(())
     }
 
     /// Publishes a command; to a device that signs, signed with the counter of the report it

@@ -32,6 +32,7 @@ use crate::{
     error::{ApiError, parse_json},
     link::{Acted, DeviceLink},
     routes::openapi::{Body, Device, Forbidden, Invalid},
+    start_path::{self, Step},
 };
 
 /// Where the devices' routes are (the poll, card taps, firmware): called by boards with their key,
@@ -425,6 +426,7 @@ async fn after_wait(
         return Ok(PollAnswer { lease_ms: first.lease_ms.saturating_sub(elapsed_ms), ..first });
     }
     let now = app.runtime.command(caller.admin, caller.device).await?;
+    start_path::note(Step::Sent, caller.admin);
     Ok(PollAnswer { lease_ms: now.lease_ms.saturating_sub(elapsed_ms), ..now })
 }
 

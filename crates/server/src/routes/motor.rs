@@ -15,6 +15,7 @@ use crate::{
         openapi::{AdminIdParam, Body, Missing, Refused, Scoped, SignedIn},
         wallet_view,
     },
+    start_path::{self, Step},
     views::{
         DeviceStateView, EntryView, MeView, MinuteRequestView, MotorView, QueueView, StatusView, UsageView, WalletView,
         farmer_state, minutes,
@@ -65,9 +66,11 @@ async fn start(
     if body.minutes.is_some_and(|m| !(1..=1440).contains(&m)) {
         return Err(ApiError::validation("minutes: from 1 to 1440"));
     }
+    start_path::note(Step::Asked, farmer.scope.admin());
     let event = Event::Start { user: farmer.id(), requested_minutes: body.minutes, entry_id: EntryId::new() };
     let (reply, (tenant, now)) =
         app.runtime.apply(farmer.scope.admin(), event, Default::default(), |t, now| (t.clone(), now)).await?;
+    start_path::note(Step::Committed, farmer.scope.admin());
     let Reply::Entry(entry) = reply? else { return Err(ApiError::internal()) };
     Ok(Json(entry_view(&app, &entry, &tenant, now).await?))
 }
