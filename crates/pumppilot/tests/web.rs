@@ -910,17 +910,22 @@ async fn the_pump_owner_runs_the_tenant_from_the_pages() {
 #[tokio::test]
 async fn a_run_across_midnight_is_on_the_day_it_ended_everywhere() {
     let app = spawn_app().await;
+    // To the next 23:50 in Bangladesh (tomorrow's, when it is later than that now), then a run of
+    // 30 minutes. The clock moves first: the sessions below are signed in at 23:50, so a move of
+    // up to a day cannot outlast them, whatever the hour the test runs at.
+    const DAY_MS: i64 = 24 * 3_600_000;
+    const ZONE_MS: i64 = 6 * 3_600_000;
+    let local_now = app.running.app.now().millis() + ZONE_MS;
+    let mut ten_to = (local_now.div_euclid(DAY_MS) + 1) * DAY_MS - 10 * 60_000;
+    if ten_to <= local_now {
+        ten_to += DAY_MS;
+    }
+    let next_midnight = ten_to + 10 * 60_000;
+    app.clock.advance(std::time::Duration::from_millis(u64::try_from(ten_to - local_now).unwrap()));
     let t = app.tenant("rahim", 1, 120).await;
     let farmer_id = t.user_ids[0].clone();
     let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
     let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
-    // To 23:50 in Bangladesh, then a run of 30 minutes.
-    const DAY_MS: i64 = 24 * 3_600_000;
-    const ZONE_MS: i64 = 6 * 3_600_000;
-    let local_now = app.running.app.now().millis() + ZONE_MS;
-    let next_midnight = (local_now.div_euclid(DAY_MS) + 1) * DAY_MS;
-    let to_ten_to = u64::try_from(next_midnight - 10 * 60_000 - local_now).unwrap();
-    app.clock.advance(std::time::Duration::from_millis(to_ten_to));
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({})).await;
     app.pass_polling(std::time::Duration::from_secs(30 * 60), &t.device, false, true).await;

@@ -14,7 +14,7 @@
 //! | `pumppilot_mqtt_heard_late_total` | counter | MQTT connections whose time (the keep-alive's silence, the CONNECT's 10 s) was up while the device's packet waited unread in its socket: the server was behind, and the packet was read |
 //! | `pumppilot_presence_joins_total` / `_leaves_total` | counter | on several servers: devices joined to this server, and let go by it as silent |
 //! | `pumppilot_tenant_loads_total` | counter | pump owners' states read from the store into this server (one not held here, or read again); a steady climb means tenants are read over and over |
-//! | `pumppilot_tenant_states_from_feed_total` | counter | on a shared store, pump owners' states another server committed, taken from the change feed's event instead of a read of the tenant (a farmer's Start reaches the device's server without a store read) |
+//! | `pumppilot_tenant_states_from_feed_total` | counter | on a shared store, pump owners' committed states (another server's commits, mostly) taken from the change feed's event instead of a read of the tenant (a farmer's Start reaches the device's server without a store read) |
 //! | `pumppilot_active_runs{status}` | gauge | pumps with a RUNNING or HOLD run |
 //! | `pumppilot_holds{reason}` | gauge | runs on HOLD, by reason |
 //! | `pumppilot_devices_online` | gauge | pumps whose controlling device polled within its lease, among those this server serves (on several servers, sum them) |
@@ -462,7 +462,7 @@ fn render_counters(app: &AppState, out: &mut String) {
         out,
         "pumppilot_tenant_states_from_feed_total",
         "counter",
-        "Pump owners' states another server committed, taken from the store's change feed instead of a read.",
+        "Pump owners' committed states taken from the store's change feed instead of a read.",
     );
     let _ = writeln!(out, "pumppilot_tenant_states_from_feed_total {}", app.runtime.taken_from_feed());
     family(out, "pumppilot_mqtt_sessions_ended_total", "counter", "MQTT sessions the server ended, by why.");

@@ -406,7 +406,7 @@ pub struct Runtime {
     leaves: AtomicU64,
     /// How many times a tenant was read from the store.
     loads: AtomicU64,
-    /// States another server committed, taken from the change feed instead of a read.
+    /// Committed states taken from the change feed instead of a read.
     taken_from_feed: AtomicU64,
     /// Tenant reads from the store in flight at once for devices' reports ([`LOADS_AT_ONCE`]).
     loading: tokio::sync::Semaphore,
@@ -848,8 +848,8 @@ impl Runtime {
         self.loads.load(Ordering::Relaxed)
     }
 
-    /// How many states another server committed were taken from the change feed, each instead of
-    /// a read of its tenant.
+    /// How many committed states (another server's, mostly) were taken from the change feed, each
+    /// instead of a read of its tenant.
     pub fn taken_from_feed(&self) -> u64 {
         self.taken_from_feed.load(Ordering::Relaxed)
     }
@@ -1768,19 +1768,28 @@ impl Runtime {
             return;
         }
         start_path::note(Step::Heard, admin);
-        match state {
-            // What the commit wrote, as a read would find it now: taken, not read.
-            Some(state) => self.take_committed(admin, &cell, &mut guard, *state),
+        // What the commit wrote is taken, not read, over a state held here for the same controller:
+        // its last poll, which the store keeps the latest of, is then known here (this server's
+        // own, or the feed's news of the others'). Over nothing held, or another controller, a
+        // read finds it.
+        let known = |state: &Tenant| guard.as_ref().is_some_and(|held| held.controller == state.controller);
+        match state.filter(|state| known(state)) {
+            Some(mut state) => {
+                if let Some(seen) = last_poll_at {
+                    state.touch(seen);
+                }
+                self.take_committed(admin, &cell, &mut guard, *state);
+            }
             None => self.refresh(admin, &cell, &mut guard).await,
         }
     }
 
-    /// Takes the state another server committed, as the change feed carried it
-    /// ([`Change::Tenant`]'s `state`), into the tenant's slot (whose lock the caller holds), as
-    /// [`Runtime::refresh`] does a read of it: this server's own polls of the controller not
-    /// flushed yet are kept, its stamp is announced and its deadline scheduled. No store read:
-    /// the feed brought it in order, so what vouches for it is the feed's freshness, and the
-    /// slot's `read_at` stays as it was.
+    /// Takes a committed state, as the change feed carried it ([`Change::Tenant`]'s `state`), into
+    /// the tenant's slot (whose lock the caller holds, over the state it held), as
+    /// [`Runtime::refresh`] does a read of it: the polls of the controller known here and not in
+    /// the state are kept, its stamp is announced and its deadline scheduled. No store read: the
+    /// feed brought it in order, so what vouches for it is the feed's freshness, and the slot's
+    /// `read_at` stays as it was.
     fn take_committed(&self, admin: AdminId, cell: &Cell, guard: &mut Option<Tenant>, mut tenant: Tenant) {
         tenant.defaults = *self.motor_rules.lock().expect("motor rules lock");
         tenant.device.lease_ms = self.lease_ms;

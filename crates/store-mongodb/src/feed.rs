@@ -199,9 +199,11 @@ fn tenant_change(id: &str, written: &Written<'_>) -> Option<Change> {
 /// and the version it set; `None` otherwise (a write from before the field, or one that cannot be
 /// read: the server then reads the tenant, as it always could).
 fn committed_state(set: &Document, admin: AdminId, version: Option<u64>) -> Option<Box<Tenant>> {
-    let json = set.get_str(crate::tenants::ENGINE_STATE).ok()?;
-    let state: Tenant = serde_json::from_str(json).ok()?;
-    (state.admin_id == admin && Some(state.version) == version).then(|| Box::new(state))
+    use crate::tenants::{CommittedState, ENGINE_STATE, STATE_FORM};
+    let json = set.get_str(ENGINE_STATE).ok()?;
+    let state: CommittedState<Tenant> = serde_json::from_str(json).ok()?;
+    let tenant = state.tenant;
+    (state.form == STATE_FORM && tenant.admin_id == admin && Some(tenant.version) == version).then(|| Box::new(tenant))
 }
 
 /// What an update of a tenant did to its `presence: {server, device}`: set whole (the field
@@ -348,8 +350,9 @@ mod tests {
     }
 
     /// A commit's event carries the state it wrote, whole, when it is the tenant's at the version
-    /// the event sets; any other (another tenant's, another version's, one that does not read as
-    /// a state) is no state, and the server reads the tenant.
+    /// the event sets, in the form this release writes; any other (another tenant's, another
+    /// version's, another form's, one that does not read as a state) is no state, and the server
+    /// reads the tenant.
     #[test]
     fn a_commit_carries_the_state_it_wrote_for_its_own_version_only() {
         let admin = AdminId(UserId::new());
@@ -358,7 +361,9 @@ mod tests {
         state.version = 8;
         state.seq = 3;
         state.wallets.insert(UserId::new(), 600);
-        let json = serde_json::to_string(&state).unwrap();
+        let written =
+            |form: u32| serde_json::to_string(&crate::tenants::CommittedState { form, tenant: &state }).unwrap();
+        let json = written(crate::tenants::STATE_FORM);
         let start = doc! { "version": 8_i64, "seq": 3_i64, "hasRun": true, "engineState": &json };
         let Some(Change::Tenant { state: carried, .. }) = change_of(&update("tenants", &id, start, &[])) else {
             panic!("a commit is a tenant's change")
@@ -377,7 +382,8 @@ mod tests {
         assert_eq!(carried(9, &json, &id), None, "written for version 8, the event sets 9");
         let other = AdminId(UserId::new());
         assert_eq!(carried(8, &json, &other.to_string()), None, "another tenant's state");
-        assert_eq!(carried(8, "{\"version\": 8}", &id), None, "not a whole state");
+        assert_eq!(carried(8, "{\"form\": 1, \"tenant\": {\"version\": 8}}", &id), None, "not a whole state");
+        assert_eq!(carried(8, &written(2), &id), None, "a form this release does not know");
     }
 
     #[test]

@@ -201,7 +201,13 @@ impl MongoStore {
             }
             (other, _) => return Ok(other?),
         };
-        let exists = self.find_one(collection, filter).await?.is_some();
+        let exists = self
+            .collection(collection)
+            .find_one(filter)
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(Failure::from)?
+            .is_some();
         Err(if exists { refusal } else { StoreError::NotFound })
     }
 
@@ -627,7 +633,12 @@ impl MongoStore {
             let Some(admin) = account.admin_id else {
                 return Err(invariant(format!("user {} names no tenant", account.id)));
             };
-            let tenant = self.collection("tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await?;
+            let tenant = self
+                .collection("tenants")
+                .find_one(doc! { "_id": key(admin) })
+                .projection(doc! { "_id": 1 })
+                .session(&mut *session)
+                .await?;
             if tenant.is_none() {
                 return Err(invariant(format!("user {} names no tenant {admin}", account.id)));
             }
@@ -943,8 +954,12 @@ impl Store for MongoStore {
         self.transaction(move |session| {
             let (store, audit) = (store.clone(), audit.clone());
             Box::pin(async move {
-                let tenant =
-                    store.collection("tenants").find_one(doc! { "_id": key(admin) }).session(&mut *session).await?;
+                let tenant = store
+                    .collection("tenants")
+                    .find_one(doc! { "_id": key(admin) })
+                    .projection(doc! { "_id": 1 })
+                    .session(&mut *session)
+                    .await?;
                 if tenant.is_none() {
                     return Err(Failure::Store(StoreError::NotFound));
                 }

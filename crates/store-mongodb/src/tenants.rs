@@ -345,12 +345,26 @@ pub(crate) fn tenant_update(tenant: &Tenant) -> Result<(Document, Document), Fai
 /// entries and its farmers' wallets stay the record.
 pub(crate) const ENGINE_STATE: &str = "engineState";
 
+/// What [`ENGINE_STATE`] holds: the state, and the form it is written in. A server that finds a
+/// form it does not know (a later release's, whose fields may mean something else) reads the
+/// tenant instead of taking it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct CommittedState<T> {
+    pub(crate) form: u32,
+    pub(crate) tenant: T,
+}
+
+/// The form of [`CommittedState`] this release writes and takes: the engine's `Tenant` as serde
+/// writes it.
+pub(crate) const STATE_FORM: u32 = 1;
+
 /// `tenant` as its commit stores it (the version one up), in JSON: a string, which a change
 /// event carries whole, where a sub-document may come as dotted paths of what changed in it.
 fn committed_state(tenant: &Tenant) -> Result<String, Failure> {
     let mut committed = tenant.clone();
     committed.version += 1;
-    serde_json::to_string(&committed).map_err(|e| invariant(format!("the state cannot be written as JSON: {e}")))
+    serde_json::to_string(&CommittedState { form: STATE_FORM, tenant: &committed })
+        .map_err(|e| invariant(format!("the state cannot be written as JSON: {e}")))
 }
 
 /// The filter and update that decide a PENDING request once.

@@ -73,6 +73,9 @@ fn rows(starts: &[Timed], logs: &[String]) -> Vec<Vec<Option<f64>>> {
     starts
         .iter()
         .map(|start| {
+            // The device's server's steps follow one another: a command sent before it heard of
+            // the Start (a report's answer) is not this Start's.
+            let mut after = start.sent_us;
             let mut row: Vec<Option<f64>> = Step::ALL
                 .iter()
                 .map(|step| {
@@ -80,10 +83,16 @@ fn rows(starts: &[Timed], logs: &[String]) -> Vec<Vec<Option<f64>>> {
                         Step::Asked | Step::Committed => start.farmers_server,
                         Step::Heard | Step::Read | Step::Sent => start.devices_server,
                     };
-                    steps.get(server)?.get(start.tenant.as_str())?.iter().find_map(|(s, at)| {
-                        (s == step && (start.sent_us..=start.on_us).contains(at))
-                            .then(|| (at - start.sent_us) as f64 / 1000.0)
-                    })
+                    let from = if server == start.devices_server { after } else { start.sent_us };
+                    let at = steps
+                        .get(server)?
+                        .get(start.tenant.as_str())?
+                        .iter()
+                        .find_map(|(s, at)| (s == step && (from..=start.on_us).contains(at)).then_some(*at))?;
+                    if matches!(step, Step::Heard | Step::Read) {
+                        after = at;
+                    }
+                    Some((at - start.sent_us) as f64 / 1000.0)
                 })
                 .collect();
             row.push(Some(start.on_us.saturating_sub(start.sent_us) as f64 / 1000.0));
@@ -108,6 +117,7 @@ mod tests {
             [line("asked", "p1", 1_300), line("committed", "p1", 5_000), line("heard", "p1", 4_000)].concat();
         let devices: String = [
             line("sent", "p1", 900),
+            line("sent", "p1", 5_500),
             line("heard", "p1", 6_000),
             line("sent", "p1", 7_000),
             line("sent", "p2", 6_500),
@@ -119,8 +129,8 @@ mod tests {
         assert_eq!(
             rows,
             [vec![Some(0.3), Some(4.0), Some(5.0), None, Some(6.0), Some(7.0)]],
-            "the device's server heard it at 6 ms (not the farmer's own at 3), sent it at 6 (not before the \
-             sending, nor another pump's, nor after the ON); nothing read"
+            "the device's server heard it at 5 ms (not the farmer's own at 3), sent it at 6 (not before the \
+             sending, nor before it heard, nor another pump's, nor after the ON); nothing read"
         );
     }
 }
