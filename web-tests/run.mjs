@@ -671,10 +671,13 @@ async function main() {
       return (await master.locator('tr[data-version="2.0.0"] .running').innerText()).includes('1 of 1 device runs it');
     }, 'the page counts the device running 2.0.0');
     await until(() => device.update === null, 'no offer once it runs it');
-    // The owner sees the device's version and that it is up to date.
-    await admin.goto(`${server.url}/admin`);
+    // The owner sees the device's version and that it is up to date (as of the page's load: the
+    // device's report of its version may reach the owner's page a moment after the master's).
     const update = admin.locator('.device [data-update="UPDATED"]', { hasText: 'up to date' });
-    await update.waitFor();
+    await until(async () => {
+      await admin.goto(`${server.url}/admin`);
+      return (await update.count()) > 0;
+    }, 'the owner sees the device up to date');
     await admin.locator('.device dd', { hasText: 'pumppilot-fw/2.0.0' }).waitFor();
     await update.evaluate((chip) => chip.closest('.device').scrollIntoView());
     await painted(admin);
