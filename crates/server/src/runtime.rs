@@ -1795,6 +1795,13 @@ impl Runtime {
         tenant.device.lease_ms = self.lease_ms;
         keep_own_polls(&mut tenant, guard.as_ref());
         self.taken_from_feed.fetch_add(1, Ordering::Relaxed);
+        self.hold_newer(admin, cell, guard, tenant);
+    }
+
+    /// Puts a newer state of a tenant (read, or taken from the feed) in its slot, whose lock the
+    /// caller holds, announces its stamp to the long-polls and streams here and schedules its
+    /// deadline.
+    fn hold_newer(&self, admin: AdminId, cell: &Cell, guard: &mut Option<Tenant>, tenant: Tenant) {
         let deadline = self.deadline_of(&tenant);
         let stamp = Stamp::of(&tenant);
         *guard = Some(tenant);
@@ -1811,11 +1818,7 @@ impl Runtime {
             Ok(tenant) => {
                 start_path::note(Step::Read, admin);
                 cell.read_at.store(read_at.millis(), Ordering::Relaxed);
-                let deadline = self.deadline_of(&tenant);
-                let stamp = Stamp::of(&tenant);
-                *guard = Some(tenant);
-                cell.announce(stamp);
-                self.schedule(admin, deadline);
+                self.hold_newer(admin, cell, guard, tenant);
             }
             Err(err) => tracing::debug!(tenant = %admin, %err, "could not read a tenant again"),
         }
@@ -1856,13 +1859,7 @@ impl Runtime {
             let mut guard = cell.tenant.lock().await;
             let Some(cached) = guard.as_ref() else { continue };
             tenant.defaults = motor_rules;
-            // This server's own polls of its controller not flushed yet are kept (as `load_over`).
-            if cached.controller.is_some()
-                && cached.controller == tenant.controller
-                && let Some(seen) = cached.device.last_poll_at
-            {
-                tenant.touch(seen);
-            }
+            keep_own_polls(&mut tenant, Some(cached));
             let deadline = self.deadline_of(&tenant);
             let stamp = Stamp::of(&tenant);
             *guard = Some(tenant);

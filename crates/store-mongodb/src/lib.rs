@@ -633,13 +633,7 @@ impl MongoStore {
             let Some(admin) = account.admin_id else {
                 return Err(invariant(format!("user {} names no tenant", account.id)));
             };
-            let tenant = self
-                .collection("tenants")
-                .find_one(doc! { "_id": key(admin) })
-                .projection(doc! { "_id": 1 })
-                .session(&mut *session)
-                .await?;
-            if tenant.is_none() {
+            if !tenants::exists(&self.db, session, admin).await? {
                 return Err(invariant(format!("user {} names no tenant {admin}", account.id)));
             }
             doc.insert("balanceSeconds", 0_i64);
@@ -954,13 +948,7 @@ impl Store for MongoStore {
         self.transaction(move |session| {
             let (store, audit) = (store.clone(), audit.clone());
             Box::pin(async move {
-                let tenant = store
-                    .collection("tenants")
-                    .find_one(doc! { "_id": key(admin) })
-                    .projection(doc! { "_id": 1 })
-                    .session(&mut *session)
-                    .await?;
-                if tenant.is_none() {
+                if !tenants::exists(&store.db, session, admin).await? {
                     return Err(Failure::Store(StoreError::NotFound));
                 }
                 store

@@ -367,6 +367,17 @@ fn committed_state(tenant: &Tenant) -> Result<String, Failure> {
         .map_err(|e| invariant(format!("the state cannot be written as JSON: {e}")))
 }
 
+/// Whether the tenant `admin` is stored, read in the caller's transaction (its id alone, not the
+/// document).
+pub(crate) async fn exists(db: &Database, session: &mut ClientSession, admin: AdminId) -> Result<bool, Failure> {
+    let found = coll(db, "tenants")
+        .find_one(doc! { "_id": key(admin) })
+        .projection(doc! { "_id": 1 })
+        .session(&mut *session)
+        .await?;
+    Ok(found.is_some())
+}
+
 /// The filter and update that decide a PENDING request once.
 pub(crate) fn decision_update(decision: &Decision) -> (Document, Document) {
     (
