@@ -424,9 +424,12 @@ impl Store for Unplugged {
         self.inner.tenants_with_runs().await
     }
 
-    async fn pump_links(&self) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
+    async fn pump_links(
+        &self,
+        wanted: Option<&std::collections::HashSet<AdminId>>,
+    ) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
         self.check()?;
-        self.inner.pump_links().await
+        self.inner.pump_links(wanted).await
     }
 
     async fn device_keys(&self) -> StoreResult<Vec<pumppilot_store::DeviceKey>> {

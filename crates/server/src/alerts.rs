@@ -11,7 +11,7 @@ use pumppilot_alerts::{BodyFormat, EXPO_PUSH_URL, ExpoPush, HttpClient, Limits, 
 use pumppilot_engine::{AdminId, DeviceId, DevicePoll, Facts, Notice, NoticeKind, Timestamp};
 use pumppilot_store::{MinuteRequest, Store};
 
-use crate::{app::App, config::ConfigError, runtime::Runtime};
+use crate::{app::App, config::ConfigError, link_news::Links, runtime::Runtime};
 
 /// How often the outbox is looked at.
 const SEND_EVERY: Duration = Duration::from_secs(2);
@@ -255,6 +255,15 @@ pub struct WatchMemory {
     silences_told: HashMap<AdminId, String>,
     /// The key of each pump's spell without a command already told.
     no_commands_told: HashMap<AdminId, String>,
+    /// Every pump's link, as the last round left it.
+    links: Links,
+}
+
+impl WatchMemory {
+    /// What the watch knows of `admin`'s pump's record as of its last round.
+    pub fn link(&self, admin: AdminId) -> Option<pumppilot_store::PumpLink> {
+        self.links.get(admin)
+    }
 }
 
 /// A load shedding spell: its key (naming when the grid last came back before it), when this
@@ -285,8 +294,10 @@ const STORE_TROUBLE_AFTER_MS: i64 = 60_000;
 /// timer is); while servers disagree on who it is (one joins or dies), two may watch, and the key
 /// still makes each notice written once whoever writes it, as after a restart. A pump held here is
 /// read from memory; any other (most: a server holds only the pumps it needs) from what its record
-/// says (`Store::pump_links`, one read of every pump a round) and the heartbeat that vouches for
-/// its device (`Runtime::last_poll_of`): watching never brings a pump into memory.
+/// says (its [`PumpLink`](pumppilot_store::PumpLink): on a shared store every pump's is read once
+/// and then kept up to date from the change feed, `crate::link_news`; on a store of one server
+/// they are read each round) and the heartbeat that vouches for its device
+/// (`Runtime::last_poll_of`): watching never brings a pump into memory.
 pub async fn watch_devices(app: &App, watched: &mut WatchMemory) {
     watch_pumps(&app.runtime, app.store.as_ref(), &app.settings.alerts, watched).await;
 }
@@ -324,9 +335,10 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     let no_command_after = settings.no_command_after_ms;
     let clock = runtime.clock();
     if !runtime.watches_every_pump() {
-        // Another server watches; this one forgets its spells (as after a restart) and its
-        // outage, which the watching server saw too if the store was down for everyone.
+        // Another server watches; this one forgets its spells (as after a restart), its outage,
+        // which the watching server saw too if the store was down for everyone, and the links.
         *watched = WatchMemory::default();
+        runtime.forget_link_news();
         return;
     }
     // Nothing can be written while the store fails: remember since when, and tell every owner
@@ -349,7 +361,7 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     }
     watched.last_round = Some(started);
     let outage = watched.outage_since.take().filter(|since| started - *since >= STORE_TROUBLE_AFTER_MS);
-    let links = match store.pump_links().await {
+    let links = match watched.links.update(runtime.link_news(), store).await {
         Ok(links) => links,
         Err(err) => {
             tracing::warn!(%err, "could not list pumps to watch");
@@ -362,7 +374,7 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
     let mut spells = Vec::new();
     let mut no_commands = Vec::new();
     if let Some(since) = outage {
-        for admin in links.iter().map(|link| link.admin) {
+        for admin in links.keys().copied() {
             let facts = Facts { since: Some(since), ..Facts::default() };
             notices.push(Notice {
                 key: Some(format!("store:{}:{admin}", since.millis())),
@@ -370,7 +382,7 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
             });
         }
     }
-    for link in links {
+    for link in links.values() {
         let admin = link.admin;
         let seen = if runtime.holds(admin) {
             runtime
@@ -382,7 +394,7 @@ pub async fn watch_pumps(runtime: &Runtime, store: &dyn Store, settings: &AlertS
                 })
                 .await
         } else {
-            let last_poll = runtime.last_poll_of(&link);
+            let last_poll = runtime.last_poll_of(link);
             let online = last_poll.is_some_and(|at| clock.now() < at + runtime.lease_ms());
             let without_command = link.without_command_since.filter(|_| online);
             Ok((last_poll, link.load_shedding && online, link.grid_up_since, link.controller, without_command))

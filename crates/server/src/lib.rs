@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod keys;
 pub mod link;
+pub mod link_news;
 pub mod log_throttle;
 pub mod metrics;
 pub mod mqtt;

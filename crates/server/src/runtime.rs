@@ -29,6 +29,7 @@ use pumppilot_store::{AuditEntry, Change, Commit, Decision, PresenceNews, Receip
 use tokio::sync::{Mutex, Notify, broadcast, mpsc, watch};
 
 use crate::clock::SharedClock;
+use crate::link_news::LinkNews;
 use crate::start_path::{self, Step};
 
 /// Why the runtime could not apply or read a tenant's state. The HTTP layer maps it to an answer
@@ -408,6 +409,9 @@ pub struct Runtime {
     loads: AtomicU64,
     /// Committed states taken from the change feed instead of a read.
     taken_from_feed: AtomicU64,
+    /// What the change feed told of the pumps' links since the alerts watch last asked
+    /// ([`Runtime::link_news`]); kept only while this server watches (`None` otherwise).
+    link_news: SyncMutex<Option<LinkNews>>,
     /// Tenant reads from the store in flight at once for devices' reports ([`LOADS_AT_ONCE`]).
     loading: tokio::sync::Semaphore,
     /// ... and for everything else: a person's request (a page, a Start, an owner's change), a
@@ -517,6 +521,7 @@ impl Runtime {
             leaves: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             taken_from_feed: AtomicU64::new(0),
+            link_news: SyncMutex::default(),
             loading: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
             loading_first: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
         })
@@ -609,12 +614,29 @@ impl Runtime {
 
     /// True when this server is the one of the live servers that watches every pump for the
     /// owners' alerts (`alerts::watch_pumps`): chosen as a tenant's timer is, by the name of the
-    /// job. One list of every pump a round for the whole fleet, not one a server: at 100,000
-    /// pumps a list took SecantusDB about 2 s, and seven servers each reading it every 30 s kept
-    /// half of its one core busy.
+    /// job. One watch for the whole fleet, not one a server: at 100,000 pumps a list of every
+    /// pump took SecantusDB about 2 s, and seven servers each reading it every 30 s kept half of
+    /// its one core busy (the one that watches now reads it once: `crate::link_news`).
     pub fn watches_every_pump(&self) -> bool {
         Self::owner_in(&self.fleet.lock().expect("fleet lock"), "the alerts watch")
             .is_none_or(|owner| *owner == self.server_id)
+    }
+
+    /// What the change feed told of the pumps' links since the alerts watch last asked, for it to
+    /// bring the links it knows up to date ([`crate::link_news::Links`]), and from now on what it
+    /// tells until the next ask. On a store of one server (no feed), and at the first ask, every
+    /// link is to be read.
+    pub fn link_news(&self) -> LinkNews {
+        if !self.is_shared() {
+            return LinkNews::ReadAll;
+        }
+        let mut news = self.link_news.lock().expect("link news lock");
+        news.replace(LinkNews::nothing()).unwrap_or(LinkNews::ReadAll)
+    }
+
+    /// The alerts watch is elsewhere: the feed's news of the pumps' links are no longer kept.
+    pub fn forget_link_news(&self) {
+        *self.link_news.lock().expect("link news lock") = None;
     }
 
     /// The server of `fleet` that owns `job` (a tenant's timer: its `AdminId`; [`Runtime::owns_timer`]).
@@ -1992,6 +2014,9 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
             // Changes may have been missed: nothing known is caught up until everything is read
             // again and a beat sent since comes back. Until then, answers come from the store.
             feed.reset();
+            if let Some(news) = runtime.link_news.lock().expect("link news lock").as_mut() {
+                *news = LinkNews::ReadAll;
+            }
             let _ = feed.notices.send(Change::Reset);
             runtime.reload_presences().await;
             runtime.refresh_all().await;
@@ -2001,6 +2026,9 @@ async fn watch_feed(runtime: std::sync::Weak<Runtime>, mut changes: mpsc::Receiv
             Change::Tenant { admin, version, last_poll_at, presence, has_run, state } => {
                 // Here, in the feed's order: a beat never vouches for a device let go before it.
                 runtime.note_presence(admin, presence);
+                if let Some(news) = runtime.link_news.lock().expect("link news lock").as_mut() {
+                    news.hear(admin, version, last_poll_at, state.as_deref());
+                }
                 // A presence alone asks nothing of the tenant held here.
                 let held = (version.is_some() || last_poll_at.is_some()) && runtime.holds(admin);
                 if held || (has_run == Some(true) && runtime.owns_timer(admin)) {

@@ -657,3 +657,60 @@ async fn one_server_of_a_fleet_watches_every_pump_for_the_owners_alerts() {
     watch_pumps(watcher, store.as_ref(), &settings, &mut WatchMemory::default()).await;
     assert_eq!(told().await, pumps.len(), "every owner is told once, by the watching server");
 }
+
+/// The watching server reads every pump's link once; from then on the change feed tells it what
+/// changed. A commit made at the other server (the feed carries its state) is known without a
+/// read, and a pump added since (written whole, which the feed does not tell) is read alone.
+#[tokio::test]
+async fn the_watch_reads_every_pump_once_then_hears_what_changed_through_the_feed() {
+    use std::collections::HashSet;
+
+    use pumppilot_server::alerts::{AlertSettings, WatchMemory, watch_pumps};
+    let mongo = testing::fresh_store().await;
+    let store: Arc<dyn Store> = Arc::new(mongo.clone());
+    let clock = ManualClock::starting_now();
+    let pumps = pumps(store.as_ref(), clock.now()).await;
+    let (a, b) = two_servers(&store, &clock, pumps[0].0).await;
+    let (watcher, other) = if a.watches_every_pump() { (&a, &b) } else { (&b, &a) };
+    let settings = AlertSettings { offline_after_ms: 60_000, ..AlertSettings::default() };
+    let lists = || async {
+        let operations = testing::operations(&mongo).await.unwrap();
+        operations.get("tenants").and_then(|kinds| kinds.get("queries")).map_or(0, |(count, _)| *count)
+    };
+    let mut memory = WatchMemory::default();
+    let before = lists().await;
+    watcher.heartbeat().await;
+    watch_pumps(watcher, store.as_ref(), &settings, &mut memory).await;
+    assert_eq!(lists().await - before, 1, "every pump's link in one read");
+    let (admin, _, device) = pumps[0];
+    assert_eq!(memory.link(admin).map(|link| link.version), Some(0));
+
+    // At the other server, pump 0's device reports the grid down (a commit); a pump is added.
+    let shedding = DevicePoll { load_shedding: true, ..DevicePoll::ready(device) };
+    let mut report = telemetry(admin, device, clock.now(), false);
+    report.load_shedding = true;
+    other.poll(admin, shedding, report).await.unwrap();
+    let (added, _, _) = pump(store.as_ref(), clock.now(), 16).await;
+    let stored = store.pump_links(Some(&HashSet::from([admin, added]))).await.unwrap();
+    let stored_of = |admin: AdminId| stored.iter().find(|link| link.admin == admin).copied();
+    assert!(stored_of(admin).is_some_and(|link| link.load_shedding && link.version > 0), "{stored:?}");
+
+    let before = lists().await;
+    let memory = tokio::sync::Mutex::new(memory);
+    until("the watch knows both as stored", || async {
+        let mut memory = memory.lock().await;
+        watcher.heartbeat().await;
+        watch_pumps(watcher, store.as_ref(), &settings, &mut memory).await;
+        memory.link(admin) == stored_of(admin) && memory.link(added) == stored_of(added)
+    })
+    .await;
+    let mut memory = memory.into_inner();
+    assert_eq!(lists().await - before, 1, "the added pump read alone; the commit's link taken from the feed");
+    let before = lists().await;
+    watcher.heartbeat().await;
+    watch_pumps(watcher, store.as_ref(), &settings, &mut memory).await;
+    assert_eq!(lists().await - before, 0, "a round with nothing new reads nothing");
+    for (other_pump, _, _) in &pumps[1..] {
+        assert_eq!(memory.link(*other_pump).map(|link| link.version), Some(0), "the others as read first");
+    }
+}

@@ -678,7 +678,9 @@ pub async fn device_keys_and_firmware_are_each_devices_current_ones(store: &dyn 
 /// its device and grid what the tenant read alone says, since when its controller has had no
 /// command although told ON included (kept and read back with the tenant, cleared when it ends).
 pub async fn tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone(store: &dyn Store) {
-    use pumppilot_engine::{EntryId, EntryStatus, RelayOff};
+    use std::collections::HashSet;
+
+    use pumppilot_engine::{EntryId, EntryStatus, RelayOff, UserId};
     use pumppilot_store::PumpLink;
 
     use crate::support::{LEASE_MS, all_good, recharge};
@@ -727,22 +729,20 @@ pub async fn tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone(sto
     expected.sort();
     assert_eq!(with_runs, expected, "the running and the held pump, nothing else");
 
-    let mut links = store.pump_links().await.unwrap();
+    let mut links = store.pump_links(None).await.unwrap();
     links.sort_by_key(|link| link.admin);
     let mut alone = Vec::new();
     for admin in [running.admin, held.admin, ended.admin, quiet.admin] {
-        let tenant = load(store, admin).await;
-        alone.push(PumpLink {
-            admin,
-            controller: tenant.controller,
-            last_poll_at: tenant.device.last_poll_at,
-            load_shedding: tenant.device.load_shedding,
-            grid_up_since: tenant.motor.grid_up_since,
-            without_command_since: tenant.device.without_command_since,
-        });
+        alone.push(PumpLink::of(&load(store, admin).await));
     }
     alone.sort_by_key(|link| link.admin);
     assert_eq!(links, alone);
+    // Only those wanted; a tenant not stored is left out.
+    let wanted: HashSet<AdminId> = [held.admin, quiet.admin, AdminId(UserId::new())].into();
+    let mut some = store.pump_links(Some(&wanted)).await.unwrap();
+    some.sort_by_key(|link| link.admin);
+    let expected: Vec<PumpLink> = alone.iter().filter(|link| wanted.contains(&link.admin)).copied().collect();
+    assert_eq!(some, expected, "the two stored tenants wanted");
     let running_link = links.iter().find(|link| link.admin == running.admin).expect("the running pump");
     assert_eq!(running_link.without_command_since, Some(at(6)), "since its first report without a command");
     let quiet_link = links.iter().find(|link| link.admin == quiet.admin).expect("the quiet pump");
@@ -757,7 +757,7 @@ pub async fn tenants_with_runs_and_pump_links_are_as_each_tenant_reads_alone(sto
     let records = running_pump.tenant.apply(Event::Poll(closed), at(8)).records;
     running_pump.commit(&records, &[], None, None).await.expect("commit");
     running_pump.assert_stored().await;
-    let links = store.pump_links().await.unwrap();
+    let links = store.pump_links(None).await.unwrap();
     let running_link = links.iter().find(|link| link.admin == running.admin).expect("the running pump");
     assert_eq!(running_link.without_command_since, None);
 }

@@ -874,8 +874,11 @@ impl Store for MongoStore {
         Ok(tenants::with_runs(&self.db).await?)
     }
 
-    async fn pump_links(&self) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
-        Ok(tenants::links(&self.db).await?)
+    async fn pump_links(
+        &self,
+        wanted: Option<&std::collections::HashSet<AdminId>>,
+    ) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
+        Ok(tenants::links(&self.db, wanted).await?)
     }
 
     /// Read with the others asked for at the same time (`load_together`): a lone read waits for

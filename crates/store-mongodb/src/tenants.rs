@@ -198,29 +198,49 @@ pub(crate) async fn with_runs(db: &Database) -> Result<Vec<AdminId>, Failure> {
 /// answers of a thousand), and the farmers' Starts that came meanwhile waited for it.
 const LINKS_AT_ONCE: u32 = 1_000;
 
-/// What every tenant's document says of its device and grid, each converted as it arrives.
-pub(crate) async fn links(db: &Database) -> Result<Vec<pumppilot_store::PumpLink>, Failure> {
-    let mut cursor = coll(db, "tenants")
-        .find(doc! {})
-        .projection(doc! {
-            "controllerId": 1, "lastPollAt": 1, "loadShedding": 1, "gridUpSince": 1, "withoutCommandSince": 1,
-        })
-        .batch_size(LINKS_AT_ONCE)
-        .await?;
+/// What every tenant's document says of its device and grid (or only those `wanted`, by their
+/// ids, a thousand to a read), each converted as it arrives.
+pub(crate) async fn links(
+    db: &Database,
+    wanted: Option<&std::collections::HashSet<AdminId>>,
+) -> Result<Vec<pumppilot_store::PumpLink>, Failure> {
+    let filters: Vec<Document> = match wanted {
+        None => vec![doc! {}],
+        Some(wanted) => {
+            let ids: Vec<Bson> = wanted.iter().map(|admin| key(*admin)).collect();
+            ids.chunks(LINKS_AT_ONCE as usize).map(|ids| doc! { "_id": { "$in": ids } }).collect()
+        }
+    };
     let mut links = Vec::new();
-    while cursor.advance().await? {
-        let doc: Document = cursor.deserialize_current()?;
-        let f = Fields::of(&doc, "tenants");
-        links.push(pumppilot_store::PumpLink {
-            admin: f.parsed("_id")?,
-            controller: f.opt_parsed("controllerId")?,
-            last_poll_at: f.opt_at("lastPollAt")?,
-            load_shedding: f.opt_bool("loadShedding")?.unwrap_or(false),
-            grid_up_since: f.opt_at("gridUpSince")?,
-            without_command_since: f.opt_at("withoutCommandSince")?,
-        });
+    for filter in filters {
+        let mut cursor = coll(db, "tenants")
+            .find(filter)
+            .projection(doc! {
+                "version": 1, "controllerId": 1, "lastPollAt": 1, "loadShedding": 1, "gridUpSince": 1,
+                "withoutCommandSince": 1,
+            })
+            .batch_size(LINKS_AT_ONCE)
+            .await?;
+        while cursor.advance().await? {
+            let doc: Document = cursor.deserialize_current()?;
+            links.push(link_of(&doc)?);
+        }
     }
     Ok(links)
+}
+
+/// What one tenant's document (of [`links`]' projection) says of its device and grid.
+fn link_of(doc: &Document) -> Result<pumppilot_store::PumpLink, Failure> {
+    let f = Fields::of(doc, "tenants");
+    Ok(pumppilot_store::PumpLink {
+        admin: f.parsed("_id")?,
+        version: f.unsigned("version")?,
+        controller: f.opt_parsed("controllerId")?,
+        last_poll_at: f.opt_at("lastPollAt")?,
+        load_shedding: f.opt_bool("loadShedding")?.unwrap_or(false),
+        grid_up_since: f.opt_at("gridUpSince")?,
+        without_command_since: f.opt_at("withoutCommandSince")?,
+    })
 }
 
 /// Every tenant's engine state (or only those `wanted`: each read asks for those alone) in a few

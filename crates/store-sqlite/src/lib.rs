@@ -401,8 +401,12 @@ impl Store for SqliteStore {
         self.read(|conn| tenants::with_runs(conn)).await
     }
 
-    async fn pump_links(&self) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
-        self.read(|conn| tenants::links(conn)).await
+    async fn pump_links(
+        &self,
+        wanted: Option<&std::collections::HashSet<AdminId>>,
+    ) -> StoreResult<Vec<pumppilot_store::PumpLink>> {
+        let wanted = wanted.cloned();
+        self.read(move |conn| tenants::links(conn, wanted.as_ref())).await
     }
 
     async fn load_tenants(

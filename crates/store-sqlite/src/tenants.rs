@@ -24,20 +24,29 @@ pub(crate) fn with_runs(conn: &Connection) -> Result<Vec<AdminId>, Failure> {
     query_all(conn, "SELECT admin_id FROM queues WHERE status IN ('RUNNING', 'HOLD')", [], |row| row.parsed("admin_id"))
 }
 
-/// What every tenant's row says of its device and grid.
-pub(crate) fn links(conn: &Connection) -> Result<Vec<pumppilot_store::PumpLink>, Failure> {
-    let sql = "SELECT admin_id, controller_id, last_poll_at, load_shedding, grid_up_since, without_command_since \
-               FROM tenants";
-    query_all(conn, sql, [], |row| {
+/// What every tenant's row says of its device and grid (or only those `wanted`: a store of one
+/// server, whose watch always asks for all, so a few are picked from all).
+pub(crate) fn links(
+    conn: &Connection,
+    wanted: Option<&std::collections::HashSet<AdminId>>,
+) -> Result<Vec<pumppilot_store::PumpLink>, Failure> {
+    let sql = "SELECT admin_id, version, controller_id, last_poll_at, load_shedding, grid_up_since, \
+               without_command_since FROM tenants";
+    let mut links = query_all(conn, sql, [], |row| {
         Ok(pumppilot_store::PumpLink {
             admin: row.parsed("admin_id")?,
+            version: row.unsigned("version")?,
             controller: row.opt_parsed("controller_id")?,
             last_poll_at: row.opt_at("last_poll_at")?,
             load_shedding: row.get("load_shedding")?,
             grid_up_since: row.opt_at("grid_up_since")?,
             without_command_since: row.opt_at("without_command_since")?,
         })
-    })
+    })?;
+    if let Some(wanted) = wanted {
+        links.retain(|link| wanted.contains(&link.admin));
+    }
+    Ok(links)
 }
 
 /// The tenant's engine state, read from one snapshot: its row, its live entries and the wallets of

@@ -155,15 +155,32 @@ pub struct Presence {
 /// controller, the last poll written (a device present at a server polls it later: that server's
 /// heartbeats vouch for it, [`Store::record_presence`]), whether the grid was down at the last
 /// report, since when it has been up, and since when the controller has said it holds no command
-/// although told ON ([`pumppilot_engine::DeviceLink::without_command_since`]).
+/// although told ON ([`pumppilot_engine::DeviceLink::without_command_since`]), as of the tenant's
+/// `version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PumpLink {
     pub admin: AdminId,
+    pub version: u64,
     pub controller: Option<DeviceId>,
     pub last_poll_at: Option<Timestamp>,
     pub load_shedding: bool,
     pub grid_up_since: Option<Timestamp>,
     pub without_command_since: Option<Timestamp>,
+}
+
+impl PumpLink {
+    /// What a tenant's record says of its device and grid when it holds `tenant`.
+    pub fn of(tenant: &Tenant) -> PumpLink {
+        PumpLink {
+            admin: tenant.admin_id,
+            version: tenant.version,
+            controller: tenant.controller,
+            last_poll_at: tenant.device.last_poll_at,
+            load_shedding: tenant.device.load_shedding,
+            grid_up_since: tenant.motor.grid_up_since,
+            without_command_since: tenant.device.without_command_since,
+        }
+    }
 }
 
 /// A device's key hash with the device and its tenant (see [`Store::device_keys`]).
@@ -396,10 +413,12 @@ pub trait Store: Send + Sync + 'static {
     /// state time alone changes (`Tenant::next_deadline`), so the only ones the server owning a
     /// tenant's timer must hold in memory (a server taking over its share reads these alone).
     async fn tenants_with_runs(&self) -> StoreResult<Vec<AdminId>>;
-    /// What every tenant's own record says of its device and grid ([`PumpLink`]), in no order,
-    /// read together without the tenants' entries and wallets (for the alerts watch, which must not
-    /// hold every tenant it watches in memory).
-    async fn pump_links(&self) -> StoreResult<Vec<PumpLink>>;
+    /// What every tenant's own record says of its device and grid ([`PumpLink`]), or only those
+    /// `wanted` (a tenant not stored is left out), in no order, read together without the
+    /// tenants' entries and wallets (for the alerts watch, which must not hold every tenant it
+    /// watches in memory, and on a shared store reads them all once, then only those the change
+    /// feed did not tell it of).
+    async fn pump_links(&self, wanted: Option<&HashSet<AdminId>>) -> StoreResult<Vec<PumpLink>>;
     /// Writes one transition; see [`Commit`].
     async fn commit(&self, commit: Commit<'_>) -> StoreResult<()>;
     /// The owner's terms for a tenant ([`Terms::default`] until set).
