@@ -624,14 +624,18 @@ impl Runtime {
 
     /// What the change feed told of the pumps' links since the alerts watch last asked, for it to
     /// bring the links it knows up to date ([`crate::link_news::Links`]), and from now on what it
-    /// tells until the next ask. On a store of one server (no feed), and at the first ask, every
-    /// link is to be read.
+    /// tells until the next ask. On a store of one server (no feed), at the first ask, and while
+    /// the feed is behind (it may not have told yet what changed: the watch then runs a round only
+    /// when it has skipped rounds for long, `alerts::WATCH_STALE_AT_MOST`), every link is to be read.
     pub fn link_news(&self) -> LinkNews {
         if !self.is_shared() {
             return LinkNews::ReadAll;
         }
-        let mut news = self.link_news.lock().expect("link news lock");
-        news.replace(LinkNews::nothing()).unwrap_or(LinkNews::ReadAll)
+        let heard = self.link_news.lock().expect("link news lock").replace(LinkNews::nothing());
+        match heard {
+            Some(heard) if self.is_fresh() => heard,
+            _ => LinkNews::ReadAll,
+        }
     }
 
     /// The alerts watch is elsewhere: the feed's news of the pumps' links are no longer kept.
