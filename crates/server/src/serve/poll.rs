@@ -168,8 +168,9 @@ async fn next_request(
                 }
             }
         }
-        // Waiting takes no buffer.
-        stream.readable().await?;
+        // Waiting takes no buffer (and `poll_read_ready` no future of its own: `readable`'s
+        // would be part of every device connection's task).
+        std::future::poll_fn(|cx| stream.poll_read_ready(cx)).await?;
         match read_some(stream, read) {
             Ok(0) => return Ok(Next::Closed),
             Ok(_) => {}
@@ -192,7 +193,10 @@ fn read_some(stream: &TcpStream, read: &mut BytesMut) -> std::io::Result<usize> 
 /// request waits its turn in the socket).
 async fn gone(stream: &TcpStream) {
     let mut byte = [0u8; 1];
-    match stream.peek(&mut byte).await {
+    // `poll_peek`, not `peek`: this future is part of every device connection's task while an
+    // answer is made (a long-poll's whole wait), and `peek`'s is ten times its size.
+    let peeked = std::future::poll_fn(|cx| stream.poll_peek(cx, &mut tokio::io::ReadBuf::new(&mut byte))).await;
+    match peeked {
         Ok(0) | Err(_) => {}
         Ok(_) => std::future::pending().await,
     }
@@ -311,12 +315,14 @@ async fn send(stream: &mut TcpStream, response: Response, keep_alive: bool) -> s
 }
 
 /// A body's bytes, at most `limit` of them (else an error). A body in one piece (every answer
-/// of the device routes: JSON written whole) is handed over as it is; any other is collected.
+/// of the device routes: JSON written whole) is handed over as it is; any other is collected, in
+/// a future of its own: this one is part of every device connection's task, at its largest
+/// state's size, for as long as the connection lives.
 pub(crate) async fn whole_body(body: Body, limit: usize) -> Result<Bytes, axum::Error> {
     match body_now(body, limit) {
         BodyNow::Whole(bytes) => Ok(bytes),
         BodyNow::Failed(err) => Err(err),
-        BodyNow::Partly { first, rest } => rest_of_body(first, rest, limit).await,
+        BodyNow::Partly { first, rest } => Box::pin(rest_of_body(first, rest, limit)).await,
     }
 }
 
@@ -567,6 +573,29 @@ mod tests {
         }
         let body_to_come = b"POST /api/esp32/poll HTTP/1.1\r\ncontent-length: 5\r\n\r\n{}";
         assert!(is_partial(body_to_come));
+    }
+
+    /// A device connection's task is its future, at its largest state's size, for as long as it
+    /// lives (a long-poll's whole wait included): what waits for the socket is polled in place
+    /// (`poll_read_ready`, `poll_peek`: the futures of `readable` and `peek` are 144 and 216 bytes
+    /// more) and an answer's body that is not whole is collected in a future of its own (1,592
+    /// bytes before, with axum's router; 1,920 a task with the server's).
+    #[test]
+    fn a_device_connection_keeps_a_small_future() {
+        use std::sync::Arc;
+
+        use tokio::{net::TcpStream, sync::watch};
+
+        use super::super::Shared;
+        fn size4<A, B, C, D, F: std::future::Future>(_: impl FnOnce(A, B, C, D) -> F) -> usize {
+            size_of::<F>()
+        }
+        let connection = size4(
+            |stream: TcpStream, peer: SocketAddr, shared: Arc<Shared<axum::Router>>, stop: watch::Receiver<bool>| {
+                super::connection(stream, peer, shared, stop)
+            },
+        );
+        assert!(connection <= 1408, "a device connection's future: {connection} bytes");
     }
 
     #[test]
