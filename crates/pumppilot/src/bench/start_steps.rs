@@ -57,7 +57,9 @@ pub fn print(starts: &[Timed], logs: &[String]) {
 }
 
 /// For each Start, the ms from its sending to each of its steps ([`Step::ALL`], then the ON):
-/// the first one logged at the server that takes that step, between the sending and the ON.
+/// the first one logged at the server that takes that step after the sending, and at the device's
+/// server before the ON. The farmer's server may hear the store's answer to its commit after the
+/// device took ON (the change feed told the device's server first): those count too.
 fn rows(starts: &[Timed], logs: &[String]) -> Vec<Vec<Option<f64>>> {
     // Each server's steps by tenant, in the order logged.
     let steps: Vec<std::collections::HashMap<&str, Vec<(Step, u128)>>> = logs
@@ -83,12 +85,13 @@ fn rows(starts: &[Timed], logs: &[String]) -> Vec<Vec<Option<f64>>> {
                         Step::Asked | Step::Committed => start.farmers_server,
                         Step::Heard | Step::Read | Step::Sent => start.devices_server,
                     };
-                    let from = if server == start.devices_server { after } else { start.sent_us };
+                    let within =
+                        if server == start.devices_server { after..=start.on_us } else { start.sent_us..=u128::MAX };
                     let at = steps
                         .get(server)?
                         .get(start.tenant.as_str())?
                         .iter()
-                        .find_map(|(s, at)| (s == step && (from..=start.on_us).contains(at)).then_some(*at))?;
+                        .find_map(|(s, at)| (s == step && within.contains(at)).then_some(*at))?;
                     if matches!(step, Step::Heard | Step::Read) {
                         after = at;
                     }
@@ -110,11 +113,18 @@ mod tests {
     }
 
     /// A Start's steps are those of its own pump, each from the server that takes it (the farmer's
-    /// for the commit, the device's for the rest), within its sending and its ON.
+    /// for the commit, the device's for the rest), after its sending, and at the device's server
+    /// before its ON; a commit told back to the farmer's server after the ON counts.
     #[test]
     fn a_starts_steps_come_from_its_two_servers_between_its_sending_and_its_on() {
-        let farmers: String =
-            [line("asked", "p1", 1_300), line("committed", "p1", 5_000), line("heard", "p1", 4_000)].concat();
+        let farmers: String = [
+            line("asked", "p1", 1_300),
+            line("committed", "p1", 5_000),
+            line("heard", "p1", 4_000),
+            line("asked", "p3", 1_200),
+            line("committed", "p3", 9_000),
+        ]
+        .concat();
         let devices: String = [
             line("sent", "p1", 900),
             line("sent", "p1", 5_500),
@@ -125,10 +135,14 @@ mod tests {
         ]
         .concat();
         let start = Timed { tenant: "p1".into(), farmers_server: 0, devices_server: 1, sent_us: 1_000, on_us: 8_000 };
-        let rows = rows(&[start], &[farmers, devices]);
+        let late = Timed { tenant: "p3".into(), farmers_server: 0, devices_server: 1, sent_us: 1_000, on_us: 8_000 };
+        let rows = rows(&[start, late], &[farmers, devices]);
         assert_eq!(
             rows,
-            [vec![Some(0.3), Some(4.0), Some(5.0), None, Some(6.0), Some(7.0)]],
+            [
+                vec![Some(0.3), Some(4.0), Some(5.0), None, Some(6.0), Some(7.0)],
+                vec![Some(0.2), Some(8.0), None, None, None, Some(7.0)]
+            ],
             "the device's server heard it at 5 ms (not the farmer's own at 3), sent it at 6 (not before the \
              sending, nor before it heard, nor another pump's, nor after the ON); nothing read"
         );
