@@ -31,6 +31,28 @@ fn a_bad_setting_stops_the_start_with_the_variable_named() {
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
 
+/// A fleet bench whose servers could not each take their share of the devices (each serves at
+/// most `PUMPPILOT_MAX_CONNECTIONS` at once) is refused before it starts a store or a server,
+/// with the number of servers that would.
+#[test]
+fn a_fleet_too_large_for_its_servers_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = pumppilot(dir.path())
+        .args(["bench", "--fleet", "30", "--servers", "2"])
+        .env("PUMPPILOT_MAX_CONNECTIONS", "10")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("15 devices a server")
+            && stderr.contains("(10: PUMPPILOT_MAX_CONNECTIONS")
+            && stderr.contains("run at least 3 servers"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).is_empty(), "nothing started: {:?}", output.stdout);
+}
+
 #[tokio::test]
 async fn create_master_adds_a_master_who_can_sign_in() {
     let dir = tempfile::tempdir().unwrap();

@@ -46,6 +46,17 @@ use tokio::{
 
 use super::{progress, start_steps};
 
+/// How many connections each server started here serves at once: `PUMPPILOT_MAX_CONNECTIONS` as
+/// the servers read it from the environment they inherit (with the same open-file limit).
+fn servers_connections() -> anyhow::Result<usize> {
+    let variable = "PUMPPILOT_MAX_CONNECTIONS";
+    let settings = pumppilot_server::config::Settings::from_lookup(|name| {
+        (name == variable).then(|| std::env::var(name).ok().filter(|v| !v.is_empty())).flatten()
+    })
+    .map_err(|e| anyhow::anyhow!("{}: {}", e.variable, e.problem))?;
+    Ok(settings.max_connections as usize)
+}
+
 /// How the devices talk to the servers.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Transport {
@@ -171,6 +182,18 @@ enum Said {
 
 pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(fleet.servers >= 1 && fleet.devices >= 1, "--fleet and --servers: at least 1");
+    let each = fleet.devices.div_ceil(fleet.servers);
+    let serves = servers_connections()?;
+    anyhow::ensure!(
+        each <= serves,
+        "--fleet {} on --servers {} is {each} devices a server, more than a server here serves at once ({serves}: \
+         PUMPPILOT_MAX_CONNECTIONS, by default three quarters of the {} open files a process may hold); run at least \
+         {} servers",
+        fleet.devices,
+        fleet.servers,
+        pumppilot_server::config::open_file_limit(),
+        fleet.devices.div_ceil(serves),
+    );
     // SecantusDB started here, kept (and stopped) with this function.
     let mut secantusdb: Option<pumppilot_store_mongodb::testing::TestServer> = None;
     let url = match &fleet.store {
