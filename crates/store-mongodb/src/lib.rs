@@ -89,6 +89,15 @@ pub(crate) fn link_floor(stored: &Bson) -> StoreResult<u64> {
     u64::try_from(floor).map_err(|_| StoreError::Invariant("a negative link counter is stored".into()))
 }
 
+/// Ends the driver's background work (its monitors and connection pools) before `error` refuses a
+/// store: a client merely dropped leaves it running, and a process that then stops its runtime
+/// under it can panic inside the driver after the refusal's sentence (seen once in CI: a
+/// connection asked of a pool whose worker the runtime's shutdown had already dropped).
+async fn refuse(client: Client, error: StoreError) -> StoreError {
+    client.shutdown().immediate(true).await;
+    error
+}
+
 // The filters of the per-device writes (`move_tenants`, `record_arrivals`)
 // name the document by `_id` and say the rest without `$or` (`controllerId: {$in: [null, id]}`,
 // `lastSeenAt: {$not: {$gt: when}}`, the same documents): SecantusDB scans the whole collection
@@ -366,9 +375,13 @@ impl MongoStore {
         let database = options.default_database.clone().unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
         let client = Client::with_options(options)
             .map_err(|e| StoreError::Unavailable(format!("MongoDB at {hosts} cannot be used: {e}")))?;
-        let hello = client.database("admin").run_command(doc! { "hello": 1 }).await.map_err(|e| {
-            StoreError::Unavailable(format!("MongoDB at {hosts} cannot be reached: {}", error::first_line(&e)))
-        })?;
+        let hello = match client.database("admin").run_command(doc! { "hello": 1 }).await {
+            Ok(hello) => hello,
+            Err(e) => {
+                let why = format!("MongoDB at {hosts} cannot be reached: {}", error::first_line(&e));
+                return Err(refuse(client, StoreError::Unavailable(why)).await);
+            }
+        };
         let bulk_write = hello
             .get("maxWireVersion")
             .and_then(|v| v.as_i32().or_else(|| v.as_i64().and_then(|v| i32::try_from(v).ok())))
@@ -376,11 +389,12 @@ impl MongoStore {
         let replica_set = hello.get_str("setName").is_ok();
         let router = hello.get_str("msg") == Ok("isdbgrid");
         if !replica_set && !router {
-            return Err(StoreError::Unavailable(format!(
+            let why = format!(
                 "MongoDB at {hosts} is a standalone server, and PumpPilot needs transactions, which only a replica \
                  set has; a one-node replica set is enough: start it with `mongod --replSet rs0` and run \
                  `rs.initiate()` once in mongosh (Atlas clusters are replica sets already)"
-            )));
+            );
+            return Err(refuse(client, StoreError::Unavailable(why)).await);
         }
         let store = MongoStore {
             db: client.database(&database),
@@ -390,10 +404,13 @@ impl MongoStore {
             loads: std::sync::Arc::default(),
             bulk_write,
         };
-        schema::prepare(&store.db).await.map_err(|failure| match StoreError::from(failure) {
-            StoreError::Unavailable(message) => StoreError::Unavailable(format!("MongoDB at {hosts}: {message}")),
-            other => other,
-        })?;
+        if let Err(failure) = schema::prepare(&store.db).await {
+            let error = match StoreError::from(failure) {
+                StoreError::Unavailable(message) => StoreError::Unavailable(format!("MongoDB at {hosts}: {message}")),
+                other => other,
+            };
+            return Err(refuse(store.client, error).await);
+        }
         Ok(store)
     }
 
