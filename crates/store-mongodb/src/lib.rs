@@ -91,8 +91,8 @@ pub(crate) fn link_floor(stored: &Bson) -> StoreResult<u64> {
 
 /// Ends the driver's background work (its monitors and connection pools) before `error` refuses a
 /// store: a client merely dropped leaves it running, and a process that then stops its runtime
-/// under it can panic inside the driver after the refusal's sentence (seen once in CI: a
-/// connection asked of a pool whose worker the runtime's shutdown had already dropped).
+/// under it can panic inside the driver, a trace beside the refusal's sentence (seen once in CI:
+/// a connection asked of a pool whose worker the runtime's shutdown had already dropped).
 async fn refuse(client: Client, error: StoreError) -> StoreError {
     client.shutdown().immediate(true).await;
     error
