@@ -199,7 +199,8 @@ pub(crate) async fn with_runs(db: &Database) -> Result<Vec<AdminId>, Failure> {
 const LINKS_AT_ONCE: u32 = 1_000;
 
 /// What every tenant's document says of its device and grid (or only those `wanted`, by their
-/// ids, a thousand to a read), each converted as it arrives.
+/// ids, [`crate::IDS_PER_QUERY`] to a read: SecantusDB walks an `$in` list for every document),
+/// each converted as it arrives.
 pub(crate) async fn links(
     db: &Database,
     wanted: Option<&std::collections::HashSet<AdminId>>,
@@ -208,7 +209,7 @@ pub(crate) async fn links(
         None => vec![doc! {}],
         Some(wanted) => {
             let ids: Vec<Bson> = wanted.iter().map(|admin| key(*admin)).collect();
-            ids.chunks(LINKS_AT_ONCE as usize).map(|ids| doc! { "_id": { "$in": ids } }).collect()
+            ids.chunks(crate::IDS_PER_QUERY).map(|ids| doc! { "_id": { "$in": ids } }).collect()
         }
     };
     let mut links = Vec::new();
