@@ -487,14 +487,16 @@ async fn touch_live_session(
         // A mobile session lives until its refresh token expires (its access token expires first,
         // and every mobile session has one). A plain field, not an `$or`: a filter of `_id` and
         // fields is one document's look-up, where a top-level operator sent SecantusDB through
-        // every index, and under concurrent transactions its unique access-hash index then
-        // refused the session's own update as a duplicate (E11000), once in a fresh-clone run.
+        // every index.
         filter.insert("refreshExpiresAt", doc! { "$gt": at(now) });
     }
+    // Two phones registering at once can touch one session; the later write is a conflict, which
+    // SecantusDB reports as a duplicate of the session's own access hash.
     let touched = coll(db, crate::sessions_collection(pumppilot_store::SessionKind::Mobile))
         .update_one(filter, doc! { "$inc": { "tokenWrites": 1_i64 } })
         .session(&mut *session)
-        .await?;
+        .await
+        .map_err(crate::error::conflict_if_duplicate)?;
     Ok(touched.matched_count > 0)
 }
 

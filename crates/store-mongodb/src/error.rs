@@ -11,6 +11,9 @@ use pumppilot_store::StoreError;
 pub(crate) enum Failure {
     Mongo(Error),
     Store(StoreError),
+    /// A write another transaction's write of the same document refused, which the store
+    /// reported otherwise: retried as the driver's transient errors are (see [`conflict_if_duplicate`]).
+    Conflict(Error),
 }
 
 impl From<Error> for Failure {
@@ -29,6 +32,8 @@ impl From<Failure> for StoreError {
     fn from(failure: Failure) -> Self {
         match failure {
             Failure::Store(error) => error,
+            // Still refused when the transaction's retries ran out.
+            Failure::Conflict(error) => StoreError::Unavailable(error.to_string()),
             Failure::Mongo(error) => match duplicate_key(&error) {
                 // A unique index refused the change; nothing of it was written.
                 Some(message) => StoreError::Invariant(message),
@@ -51,6 +56,18 @@ pub(crate) fn duplicate_key(error: &Error) -> Option<String> {
             .and_then(|errors| errors.iter().find(|e| e.code == DUPLICATE_KEY))
             .map(|e| e.message.clone()),
         _ => None,
+    }
+}
+
+/// `error` as a [`Failure::Conflict`] when it is a duplicate key, else as it is: for a write that
+/// changes no field of a unique index, so a duplicate key cannot be what refused it. SecantusDB
+/// reports two transactions updating one document of a collection with a unique index (both
+/// giving its index key back and taking it again) as E11000 on that key, where MongoDB reports a
+/// write conflict.
+pub(crate) fn conflict_if_duplicate(error: Error) -> Failure {
+    match duplicate_key(&error) {
+        Some(_) => Failure::Conflict(error),
+        None => Failure::Mongo(error),
     }
 }
 

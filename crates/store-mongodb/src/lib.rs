@@ -454,15 +454,15 @@ impl MongoStore {
                 Err(failure) => {
                     // An abort can fail when the connection is gone; the transaction then times out.
                     let _ = session.abort_transaction().await;
-                    match failure {
-                        Failure::Mongo(e)
-                            if e.contains_label(TRANSIENT_TRANSACTION_ERROR)
-                                && started.elapsed() < TRANSACTION_RETRY_FOR =>
-                        {
-                            continue;
-                        }
-                        other => return Err(other),
+                    let transient = match &failure {
+                        Failure::Mongo(e) => e.contains_label(TRANSIENT_TRANSACTION_ERROR),
+                        Failure::Conflict(_) => true,
+                        Failure::Store(_) => false,
+                    };
+                    if transient && started.elapsed() < TRANSACTION_RETRY_FOR {
+                        continue;
                     }
+                    return Err(failure);
                 }
             };
             loop {
@@ -1938,7 +1938,8 @@ impl Store for MongoStore {
                         doc! { "$set": { "revokedAt": at(when) } },
                     )
                     .session(&mut *session)
-                    .await?;
+                    .await
+                    .map_err(error::conflict_if_duplicate)?;
                 if result.matched_count == 0
                     && sessions.find_one(doc! { "_id": session_key(id) }).session(&mut *session).await?.is_none()
                 {

@@ -449,7 +449,11 @@ pub(crate) async fn revoke_sessions(
         for doc in collect(cursor, session).await? {
             ids.push(SessionId(Fields::of(&doc, sessions_collection(kind)).parsed::<Uuid>("_id")?));
         }
-        sessions.update_many(filter, doc! { "$set": { "revokedAt": at(when) } }).session(&mut *session).await?;
+        sessions
+            .update_many(filter, doc! { "$set": { "revokedAt": at(when) } })
+            .session(&mut *session)
+            .await
+            .map_err(crate::error::conflict_if_duplicate)?;
         // Their phones' push tokens go in the same transaction.
         if kind == SessionKind::Mobile {
             crate::alerts::forget_tokens_of(db, session, &ids).await?;
