@@ -119,7 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let bench = matches!(cli.command, Some(Command::Bench(_)));
     let result = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        let result = match cli.command.unwrap_or(Command::Serve { demo: false }) {
             Command::Serve { demo: false } => serve().await,
             Command::Serve { demo: true } => demo::serve(settings()?).await,
             Command::CreateMaster { username } => create_master(&username).await,
@@ -130,7 +130,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Firmware(command) => firmware::run(command).await,
             Command::Backup(args) => backup::backup(settings()?, args).await,
             Command::Restore(args) => backup::restore(settings()?, args).await,
-        }
+        };
+        pumppilot::store::close_opened().await;
+        result
     });
     drop(runtime);
     if bench {

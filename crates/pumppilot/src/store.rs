@@ -39,15 +39,35 @@ impl Backend {
     }
 }
 
+/// The MongoDB stores this process opened, for [`close_opened`].
+static OPENED: std::sync::Mutex<Vec<MongoStore>> = std::sync::Mutex::new(Vec::new());
+
 /// Opens the store a URL names (for MongoDB: connects, checks for a replica set, sets up indexes);
 /// errors begin with `name`, where the URL came from.
 pub async fn open_url(url: &str, name: &str) -> anyhow::Result<Arc<dyn Store>> {
     let backend = Backend::of(url).map_err(|e| anyhow::anyhow!("{}", e.to_string().replacen(VARIABLE, name, 1)))?;
     let store: Arc<dyn Store> = match backend {
         Backend::Sqlite => Arc::new(SqliteStore::open(url).map_err(|e| anyhow::anyhow!("{name}: {e}"))?),
-        Backend::MongoDb => Arc::new(MongoStore::connect(url).await.map_err(|e| anyhow::anyhow!("{name}: {e}"))?),
+        Backend::MongoDb => Arc::new(open_mongodb(url, name).await?),
     };
     Ok(store)
+}
+
+/// Opens the MongoDB store at `url`, to be closed with the others at the end ([`close_opened`]).
+pub async fn open_mongodb(url: &str, name: &str) -> anyhow::Result<MongoStore> {
+    let store = MongoStore::connect(url).await.map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    OPENED.lock().expect("opened stores lock").push(store.clone());
+    Ok(store)
+}
+
+/// Stops the driver of every MongoDB store this process opened ([`MongoStore::close`]): the
+/// last thing a command does before `main` drops the runtime (a stop by SIGTERM included), since
+/// tasks still holding a store (the alerts' watch, a bench's generators) do not end first.
+pub async fn close_opened() {
+    let opened = std::mem::take(&mut *OPENED.lock().expect("opened stores lock"));
+    for store in opened {
+        store.close().await;
+    }
 }
 
 /// Opens the store named by the settings.

@@ -108,6 +108,42 @@ async fn the_binary_serves_from_mongodb_and_finds_its_data_after_a_restart() {
     server.kill();
 }
 
+/// A server on MongoDB stopped by SIGTERM exits cleanly, without a trace: it stops the driver
+/// before its runtime goes (a runtime dropped under the driver's pools can panic inside them).
+#[tokio::test]
+async fn a_server_on_mongodb_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = pumppilot(dir.path(), &testing::server().fresh_url())
+        .arg("serve")
+        .env("PUMPPILOT_SECRET", SECRET)
+        .env("PUMPPILOT_MASTER_USERNAME", "master")
+        .env("PUMPPILOT_MASTER_PASSWORD", "master-password")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("the server printed its address").unwrap();
+        if line.contains("serving on ") {
+            break common::base_said(&[line]);
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    // The store in use when the signal comes: a sign-in, and the device's telemetry to write.
+    let anon = Client { http: reqwest::Client::new(), base, token: None };
+    let (status, body) =
+        anon.post("/api/auth/login", json!({"username": "master", "password": "master-password"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "a clean exit on SIGTERM: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "no trace at the end: {stderr}");
+}
+
 /// The run's and the wallets' answers that must not change when the store does.
 async fn answers(site: &common::Site, tenant: &common::Tenant) -> Vec<serde_json::Value> {
     let mut answers = Vec::new();
@@ -171,7 +207,9 @@ async fn migrate_copies_an_installation_from_sqlite_to_mongodb_and_verifies_it()
 
     let output = pumppilot(dir.path(), &sqlite).args(["migrate", "--from", &sqlite, "--to", &mongo]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "no trace at the end (the driver is stopped first): {stderr}");
     assert!(
         stdout.contains("Copied and verified") && stdout.contains("4 wallets equals the sum of its ledger"),
         "{stdout}"

@@ -354,6 +354,13 @@ impl MongoStore {
         Ok(known)
     }
 
+    /// Stops the driver: its monitors and connection pools end, and an operation still running
+    /// (or started later) fails. For the end of the process, before its runtime goes: a runtime
+    /// dropped under the driver's pools can panic inside them (see [`refuse`]).
+    pub async fn close(&self) {
+        self.client.clone().shutdown().immediate(true).await;
+    }
+
     /// Connects to `url`, checks the server can run transactions and prepares the database.
     ///
     /// Every failure is [`StoreError::Unavailable`] with a sentence that names the host: a

@@ -354,7 +354,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
 
     // What coming online asks of the store: its operations from the first connect until every
     // device is present at its server.
-    let watcher = pumppilot_store_mongodb::MongoStore::connect(&url).await?;
+    let watcher = pumppilot::store::open_mongodb(&url, "--store").await?;
     let collector = || secantusdb.as_ref().and_then(pumppilot_store_mongodb::testing::TestServer::collector);
     if let Some(server) = secantusdb.as_ref().filter(|_| fleet.stand_in == StandIn::Python) {
         // `PUMPPILOT_SECANTUSDB_GC` (crates/store-mongodb/src/secantusd.py): the stand-in store's
