@@ -272,6 +272,37 @@
     }, 10000);
   }
 
+  // ---- The owner's pump page: each device's connection, firmware and update, every 10 s. ----
+  // A firmware download moves while the owner watches (its percent, then up to date or failed);
+  // the words are the ones the server wrote the page with (web/parts.rs, update_state).
+  var UPDATE_CLASS = { UPDATED: 'good', FAILED: 'bad' };
+  function drawDevices(devices) {
+    devices.forEach(function (d) {
+      var box = document.querySelector('.device[data-device="' + d.id + '"]');
+      if (!box) return;
+      var online = box.querySelector('.d-online');
+      if (online) online.replaceChildren(el('span', 'chip ' + (d.online ? 'good' : 'bad'), d.online ? W.pumpConnected : W.pumpNotConnected));
+      var firmware = box.querySelector('.d-firmware');
+      if (!firmware) return;
+      var nodes = [el('span', 'd-version', d.firmware || '—')];
+      if (d.updateState) {
+        var words = (W.updateStates && W.updateStates[d.updateState]) || d.updateState;
+        var chip = el('span', 'chip update ' + (UPDATE_CLASS[d.updateState] || 'warn'), fill(words, d.updateTo || '', number(d.updatePercent || 0)));
+        chip.setAttribute('data-update', d.updateState);
+        nodes.push(document.createTextNode(' '), chip);
+      }
+      firmware.replaceChildren.apply(firmware, nodes);
+    });
+  }
+  if (live === 'owner' && document.querySelector('.device[data-device]')) {
+    setInterval(function () {
+      if (document.hidden) return;
+      getJSON('/api/admin/devices').then(drawDevices, function (err) {
+        if (err.status === 401) window.location.href = '/login';
+      });
+    }, 10000);
+  }
+
   // The time of day as the server writes it: "8:49 PM" / "রাত ৮:৪৯".
   function timeOfDay(date) {
     var hour = date.getHours();

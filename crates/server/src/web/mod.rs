@@ -700,6 +700,8 @@ fn script_words(t: &Text) -> Value {
         ("nobodyRunning", t.nobody_running),
         ("you", t.you),
         ("online", t.device_online),
+        ("pumpConnected", t.pump_connected),
+        ("pumpNotConnected", t.pump_not_connected),
         ("offline", t.device_offline),
         ("liveLost", t.live_lost),
         ("livePolling", t.live_polling),
@@ -717,6 +719,7 @@ fn script_words(t: &Text) -> Value {
     words.insert("holdReasons".into(), table(t.hold_reasons));
     words.insert("errors".into(), table(t.errors));
     words.insert("deviceStatuses".into(), table(t.device_statuses));
+    words.insert("updateStates".into(), table(t.updates.states));
     Value::Object(words)
 }
 

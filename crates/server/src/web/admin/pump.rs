@@ -95,13 +95,15 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
             h2 { (t.devices_title) }
             @if devices.is_empty() { p.muted { (t.no_device) } }
             @for d in &devices {
-                div.device {
+                // `data-device`: the page script redraws its connection, firmware and update
+                // every few seconds (an update's download moves while the owner watches).
+                div.device data-device=(d.id) {
                     h3 { (d.name) }
                     // The grid, readiness and relay are the live lights above; these are the device's own facts.
                     dl.facts {
-                        dt { (t.device_title) } dd { span.chip.(if d.online { "good" } else { "bad" }) { (if d.online { t.pump_connected } else { t.pump_not_connected }) } }
-                        dt { (t.firmware) } dd {
-                            (d.firmware.as_deref().unwrap_or("—"))
+                        dt { (t.device_title) } dd.d-online { span.chip.(if d.online { "good" } else { "bad" }) { (if d.online { t.pump_connected } else { t.pump_not_connected }) } }
+                        dt { (t.firmware) } dd.d-firmware {
+                            span.d-version { (d.firmware.as_deref().unwrap_or("—")) }
                             (parts::update_state(t, lang, d))
                         }
                         dt { (t.link) } dd { (if d.signed_link { t.link_signed } else { t.link_key_only }) }
