@@ -1,9 +1,15 @@
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react-native';
 
 import type { Status, UserWithBalance } from '../src/api/types';
+import { formatNumber } from '../src/i18n/format';
+import { STRINGS } from '../src/i18n/strings';
 import { CONFIRM_GUARD_MS } from '../src/ui/useConfirm';
+import { updateWords } from '../src/ui/words';
 import { newServer, renderApp, signedInStorage } from '../test/app';
 import { ADMIN, KARIM, MASTER, SALMA, entry, error, idle, status } from '../test/fakeServer';
+
+// The pump screen's read of devices while an update is on its way, on a short clock here.
+jest.mock('../src/ui/refresh', () => ({ DEVICE_UPDATE_REFRESH_MS: 50 }));
 
 /** Waits as a person does between reading "Tap again…" and tapping: past the double-tap guard. */
 const deliberately = () => act(() => new Promise<void>((r) => setTimeout(r, CONFIRM_GUARD_MS + 50)));
@@ -563,6 +569,42 @@ describe('admin', () => {
     // The rest of the app still works.
     fireEvent.press(screen.getByTestId('tab-pump'));
     expect(await screen.findByText('Field pump')).toBeTruthy();
+  });
+
+  test('pump: a firmware update on its way is read again until it is done, in words', async () => {
+    const { server } = admin(idle());
+    let device: Record<string, unknown> = {
+      id: 'd1',
+      name: 'Field pump',
+      online: true,
+      lastSeenAt: '2026-11-27T08:57:00Z',
+      loadShedding: false,
+      ready: true,
+      relay: false,
+      firmware: 'pumppilot-fw/1.0.0',
+      updateTo: '2.0.0',
+      updateState: 'DOWNLOADING',
+      updatePercent: 40,
+    };
+    server.on('GET /api/admin/devices', () => ({ body: [device] }));
+    expect(await screen.findByText('downloading 2.0.0: 40%')).toBeTruthy();
+    expect(screen.getByText('Firmware pumppilot-fw/1.0.0')).toBeTruthy();
+
+    // The device finishes and runs it; the screen, left as it is, says so at a next read.
+    device = { ...device, firmware: 'pumppilot-fw/2.0.0', updateTo: null, updateState: 'UPDATED', updatePercent: null };
+    expect(await screen.findByText('up to date')).toBeTruthy();
+    expect(screen.getByText('Firmware pumppilot-fw/2.0.0')).toBeTruthy();
+    expect(screen.queryByText(/downloading/)).toBeNull();
+    // Nothing on its way: no more reading for it (four of the test's intervals pass).
+    const reads = server.count('GET /api/admin/devices');
+    await act(() => new Promise<void>((r) => setTimeout(r, 200)));
+    expect(server.count('GET /api/admin/devices')).toBe(reads);
+  });
+
+  test('an update in Bangla words and digits', () => {
+    expect(updateWords('DOWNLOADING', '2.0.0', formatNumber(40, 'bn'), STRINGS.bn)).toBe('2.0.0 নামছে: ৪০%');
+    expect(updateWords('UPDATED', '', '', STRINGS.bn)).toBe('হালনাগাদ');
+    expect(updateWords('SOMETHING_NEW', '', '', STRINGS.en)).toBe('SOMETHING_NEW');
   });
 
   test('no device registered: says so', async () => {

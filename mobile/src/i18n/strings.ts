@@ -187,6 +187,15 @@ const en = {
   noDevice: 'No device is registered yet. Register the one at the pump below.',
   lastSeen: (t: string) => `Last seen ${t}`,
   neverSeen: 'Never seen',
+  firmwareLine: (version: string) => `Firmware ${version}`,
+  // Where a device stands with the release meant for it (as the dashboard says it); `version` is
+  // the release, `percent` how much of it the device has.
+  updateStates: {
+    OFFERED: (version: string) => `update ${version} offered`,
+    DOWNLOADING: (version: string, percent: string) => `downloading ${version}: ${percent}%`,
+    FAILED: (version: string) => `update ${version} failed: it went back to the old one`,
+    UPDATED: () => 'up to date',
+  } as Record<string, (version: string, percent: string) => string>,
   stopRun: 'STOP THIS RUN',
   confirmStopRun: (name: string) => `TAP AGAIN TO STOP THE RUN OF ${name}`,
   runStopped: (name: string) => `The run of ${name} was stopped.`,
@@ -572,6 +581,13 @@ const bn: Strings = {
   noDevice: 'এখনো কোনো যন্ত্র নিবন্ধিত নেই। নিচে পাম্পের যন্ত্রটি নিবন্ধন করুন।',
   lastSeen: (t) => `শেষ যোগাযোগ ${t}`,
   neverSeen: 'কখনো যোগাযোগ হয়নি',
+  firmwareLine: (version) => `ফার্মওয়্যার ${version}`,
+  updateStates: {
+    OFFERED: (version: string) => `আপডেট ${version} দেওয়া হয়েছে`,
+    DOWNLOADING: (version: string, percent: string) => `${version} নামছে: ${percent}%`,
+    FAILED: (version: string) => `আপডেট ${version} ব্যর্থ: আগেরটিতে ফিরে গেছে`,
+    UPDATED: () => 'হালনাগাদ',
+  },
   stopRun: 'এই পাম্প বন্ধ করুন',
   confirmStopRun: (name) => `${name}-এর পাম্প বন্ধ করতে আবার চাপুন`,
   runStopped: (name) => `${name}-এর পাম্প বন্ধ করা হয়েছে।`,

@@ -31,6 +31,11 @@ export function rejectWords(reason: string, t: Strings): string {
 }
 
 /** The device's one status (derived by the server) in words, and whether it is good news. */
+/** A device's update state in words: `version` the release meant for it, `percent` formatted. */
+export function updateWords(state: string, version: string, percent: string, t: Strings): string {
+  return t.updateStates[state]?.(version, percent) ?? state;
+}
+
 export function deviceWords(status: string, t: Strings): string {
   return t.deviceStatuses[status] ?? status;
 }

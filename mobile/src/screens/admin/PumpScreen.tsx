@@ -9,9 +9,10 @@ import { cashCounted } from '../../receipt';
 import { parseWholeNumber } from '../../i18n/format';
 import { useOnceKey } from '../../api/onceKey';
 import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
+import { DEVICE_UPDATE_REFRESH_MS } from '../../ui/refresh';
 import { useAsOf } from '../../ui/useAsOf';
 import { useResource } from '../../ui/useResource';
-import { deviceOk, deviceSwitching, deviceWords, holdWords, motorTone, motorWord } from '../../ui/words';
+import { deviceOk, deviceSwitching, deviceWords, holdWords, motorTone, motorWord, updateWords } from '../../ui/words';
 import { AdminOnly } from './AdminOnly';
 import { StopRunButton } from './StopRunButton';
 
@@ -42,6 +43,15 @@ function Pump() {
     void devices.reload();
     void queue.reload();
   };
+
+  // A firmware download moves while the owner watches: the devices are read again every
+  // DEVICE_UPDATE_REFRESH_MS while one of them is offered an update or downloading it.
+  const updating = devices.data?.some((d) => d.updateState === 'OFFERED' || d.updateState === 'DOWNLOADING') ?? false;
+  useEffect(() => {
+    if (!updating) return;
+    const timer = setInterval(() => void devices.reload(), DEVICE_UPDATE_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [updating, devices.reload]);
 
   const active = queue.data?.active;
   const who = active?.userName ?? '';
@@ -79,6 +89,15 @@ function Pump() {
         <Card key={d.id} testID={`device-${d.id}`}>
           <Body strong>{d.name}</Body>
           <Body muted>{d.lastSeenAt ? t.lastSeen(i18n.dateTime(d.lastSeenAt)) : t.neverSeen}</Body>
+          <Body muted>{t.firmwareLine(d.firmware ?? '—')}</Body>
+          {d.updateState ? (
+            <Fact
+              ok={d.updateState !== 'FAILED'}
+              neutral={d.updateState === 'OFFERED' || d.updateState === 'DOWNLOADING'}
+              text={updateWords(d.updateState, d.updateTo ?? '', i18n.num(d.updatePercent ?? 0), t)}
+              testID={`device-update-${d.id}`}
+            />
+          ) : null}
         </Card>
       ))}
       <RegisterDevice onRegistered={() => void devices.reload()} />
