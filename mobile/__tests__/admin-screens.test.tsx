@@ -17,6 +17,19 @@ const deliberately = () => act(() => new Promise<void>((r) => setTimeout(r, CONF
 const salmaRunning = (): Status =>
   status({ motor: { state: 'RUNNING', activeUserId: SALMA.id, remainingSeconds: 600 }, me: { availableSeconds: 0 }, device: { relay: true } });
 
+/** The owner's one device, as `GET /api/admin/devices` lists it, with `more` of its fields. */
+const fieldPump = (more: Record<string, unknown> = {}): Record<string, unknown> => ({
+  id: 'd1',
+  name: 'Field pump',
+  online: true,
+  lastSeenAt: '2026-11-27T08:57:00Z',
+  loadShedding: false,
+  ready: true,
+  relay: false,
+  firmware: '0.1.0',
+  ...more,
+});
+
 function admin(initial: Status = salmaRunning()) {
   const { server, sessions } = newServer();
   let current = initial;
@@ -38,18 +51,7 @@ function admin(initial: Status = salmaRunning()) {
     'GET /api/admin/devices',
     sessions.authed(
       () => ({
-        body: [
-          {
-            id: 'd1',
-            name: 'Field pump',
-            online: true,
-            lastSeenAt: '2026-11-27T08:57:00Z',
-            loadShedding: false,
-            ready: true,
-            relay: current.device.relay,
-            firmware: '0.1.0',
-          },
-        ],
+        body: [fieldPump({ relay: current.device.relay })],
       }),
       [...isAdmin],
     ),
@@ -573,19 +575,7 @@ describe('admin', () => {
 
   test('pump: a firmware update on its way is read again until it is done, in words', async () => {
     const { server } = admin(idle());
-    let device: Record<string, unknown> = {
-      id: 'd1',
-      name: 'Field pump',
-      online: true,
-      lastSeenAt: '2026-11-27T08:57:00Z',
-      loadShedding: false,
-      ready: true,
-      relay: false,
-      firmware: 'pumppilot-fw/1.0.0',
-      updateTo: '2.0.0',
-      updateState: 'DOWNLOADING',
-      updatePercent: 40,
-    };
+    let device = fieldPump({ firmware: 'pumppilot-fw/1.0.0', updateTo: '2.0.0', updateState: 'DOWNLOADING', updatePercent: 40 });
     server.on('GET /api/admin/devices', () => ({ body: [device] }));
     expect(await screen.findByText('downloading 2.0.0: 40%')).toBeTruthy();
     expect(screen.getByText('Firmware pumppilot-fw/1.0.0')).toBeTruthy();
