@@ -89,12 +89,18 @@ pub(crate) fn link_floor(stored: &Bson) -> StoreResult<u64> {
     u64::try_from(floor).map_err(|_| StoreError::Invariant("a negative link counter is stored".into()))
 }
 
-/// Ends the driver's background work (its monitors and connection pools) before `error` refuses a
-/// store: a client merely dropped leaves it running, and a process that then stops its runtime
-/// under it can panic inside the driver, a trace beside the refusal's sentence (seen once in CI:
-/// a connection asked of a pool whose worker the runtime's shutdown had already dropped).
-async fn refuse(client: Client, error: StoreError) -> StoreError {
+/// Ends the driver's background work (its monitors and connection pools); an operation still
+/// running, or started later, fails. A client merely dropped leaves that work running, and a
+/// process that then stops its runtime under it can panic inside the driver (seen once in CI, a
+/// trace beside a refusal's sentence: a connection asked of a pool whose worker the runtime's
+/// shutdown had already dropped).
+async fn stop_driver(client: Client) {
     client.shutdown().immediate(true).await;
+}
+
+/// `error`, refusing a store, once its driver is stopped ([`stop_driver`]).
+async fn refuse(client: Client, error: StoreError) -> StoreError {
+    stop_driver(client).await;
     error
 }
 
@@ -354,11 +360,9 @@ impl MongoStore {
         Ok(known)
     }
 
-    /// Stops the driver: its monitors and connection pools end, and an operation still running
-    /// (or started later) fails. For the end of the process, before its runtime goes: a runtime
-    /// dropped under the driver's pools can panic inside them (see [`refuse`]).
+    /// Stops the driver ([`stop_driver`]), at the end of the process, before its runtime goes.
     pub async fn close(&self) {
-        self.client.clone().shutdown().immediate(true).await;
+        stop_driver(self.client.clone()).await;
     }
 
     /// Connects to `url`, checks the server can run transactions and prepares the database.
