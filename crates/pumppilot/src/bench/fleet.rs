@@ -11,8 +11,10 @@
 //!    one pump owner per device (every device drives a pump, never seen or last seen a day ago,
 //!    so each device's first report brings it online), and for `--starts` of them a farmer with
 //!    minutes and a session token.
-//! 3. K `pumppilot serve` on 127.0.n.1…K:8080 (the first n whose ports are free), then load generators of at most 16,000 devices each
-//!    (a process may hold 20,000 open files here), device i on server i mod K.
+//! 3. K `pumppilot serve` on 127.0.n.1…K:8080 (the first n whose ports are free), then load
+//!    generators of at most 16,000 devices each (a process may hold 20,000 open files here), device
+//!    i on server i mod K; the devices the farmers Start in a generator of their own
+//!    (`Generators`).
 //! 4. Once every device had its first answer: `--sign-ins` password sign-ins (Argon2id), then
 //!    `--starts` farmers open the app (their pump's state) and press Start over HTTP, spread over
 //!    `--seconds`, each on a server other than its device's when there are several; the time from
@@ -135,6 +137,35 @@ const GENERATORS_NICE: i32 = 10;
 /// The niceness of the SecantusDB the bench starts, when this user may raise it (root): on a site
 /// the store has its own machine, so the servers' load does not queue its answers.
 const STORE_NICE: i32 = -10;
+
+/// Which devices each load generator drives. The pumps the farmers Start (the first `--starts`
+/// devices) have a generator of their own at the servers' priority: a device in the field has its
+/// own CPU, so the time it takes to see its command must not be the time a generator at a lower
+/// priority waits for a core behind 100,000 other devices' reports (up to 80 ms of a Start's 116
+/// at 100,000 devices, `docs/MEASUREMENTS.md`). The rest are split evenly, at most
+/// [`PER_GENERATOR`] a generator.
+struct Generators {
+    ranges: Vec<std::ops::Range<usize>>,
+    /// 1 when `ranges[0]` holds the watched devices, else 0.
+    watched: usize,
+}
+
+impl Generators {
+    fn split(devices: usize, starts: usize) -> Self {
+        let watched = starts.min(devices);
+        let rest = devices - watched;
+        let parts = rest.div_ceil(PER_GENERATOR);
+        let per = rest.div_ceil(parts.max(1));
+        let mut ranges: Vec<_> = (watched > 0).then_some(0..watched).into_iter().collect();
+        ranges.extend((0..parts).map(|p| watched + p * per..(watched + (p + 1) * per).min(devices)));
+        Self { watched: usize::from(watched > 0), ranges }
+    }
+
+    /// Device `i`'s place in its generator's ramp.
+    fn place(&self, i: usize) -> usize {
+        self.ranges.iter().find(|r| r.contains(&i)).map_or(0, |r| i - r.start)
+    }
+}
 
 /// What one load generator said last.
 #[derive(Default, Clone, Copy)]
@@ -319,9 +350,10 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         store_rss_idle as f64 / 1024.0
     );
 
-    let groups = fleet.devices.div_ceil(PER_GENERATOR);
-    let per = fleet.devices.div_ceil(groups);
-    let ramp = (fleet.ramp / u32::try_from(groups).unwrap_or(1)).max(1);
+    let parts = Generators::split(fleet.devices, fleet.starts);
+    let groups = parts.ranges.len();
+    let per = parts.ranges.iter().skip(parts.watched).map(ExactSizeIterator::len).max().unwrap_or(0);
+    let ramp = (fleet.ramp / u32::try_from(groups - parts.watched).unwrap_or(1).max(1)).max(1);
     // Every generator begins at `at`, its device j at `at + j / ramp` (a schedule that does not
     // drift). A returning fleet's last polls are written first, each for its device's turn, with
     // `stamp_ms` each set aside before the first turn; when they take longer, the whole
@@ -333,7 +365,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         Arrival::New => 0,
     };
     let planned = super::load::unix_millis() + 3_000 + stamping;
-    let turn = |i: usize| planned + (i % per) as u64 * 1000 / u64::from(ramp);
+    let turn = |i: usize| planned + parts.place(i) as u64 * 1000 / u64::from(ramp);
     if fleet.arrival == Arrival::Returning {
         let started = Instant::now();
         let turns = pumps.iter().enumerate().map(|(i, p)| (turn(i), p.admin, p.device));
@@ -369,9 +401,9 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     let store_pid = secantusdb.as_ref().and_then(|s| s.pid());
     let (said, mut hear) = mpsc::unbounded_channel();
     let mut generators = Vec::new();
-    for g in 0..groups {
-        let (from, to) = (g * per, ((g + 1) * per).min(fleet.devices));
-        generators.push(start_generator(g, from, to, ramp, at, mqtt, !fleet.equal_priority, &file, said.clone())?);
+    for (g, range) in parts.ranges.iter().enumerate() {
+        let lower = !fleet.equal_priority && g >= parts.watched;
+        generators.push(start_generator(g, range.start, range.end, ramp, at, mqtt, lower, &file, said.clone())?);
     }
     drop(said);
     let arrival = match fleet.arrival {
@@ -379,9 +411,16 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
         Arrival::Returning => "returning: each last seen a second or so before it reconnects",
     };
     println!(
-        "{groups} load generators of up to {per} devices, {} connects/s together ({arrival})",
-        u64::from(ramp) * groups as u64
+        "{} load generators of up to {per} devices, {} connects/s together ({arrival})",
+        groups - parts.watched,
+        u64::from(ramp) * (groups - parts.watched) as u64
     );
+    if parts.watched > 0 {
+        println!(
+            "  and the {} devices the farmers Start in a generator of their own, at the servers' priority",
+            parts.ranges[0].len()
+        );
+    }
     // Every time below is counted from the first device's turn: the time set aside for the last
     // polls may not all be needed.
     let wait = Duration::from_millis(at.saturating_sub(super::load::unix_millis()));
@@ -1390,4 +1429,33 @@ fn ticks_per_second() -> f64 {
     // SAFETY: sysconf only reads a system constant.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Generators, PER_GENERATOR};
+
+    #[test]
+    fn the_started_pumps_have_a_generator_of_their_own_and_the_rest_are_split_evenly() {
+        let parts = Generators::split(100_000, 100);
+        assert_eq!(parts.watched, 1);
+        assert_eq!(parts.ranges[0], 0..100);
+        let load = &parts.ranges[1..];
+        assert_eq!(load.len(), 7);
+        let sizes: Vec<usize> = load.iter().map(ExactSizeIterator::len).collect();
+        let (least, most) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+        assert!(*most <= PER_GENERATOR && most - least < load.len(), "{sizes:?}");
+        // Every device once, in order.
+        assert!(parts.ranges.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(parts.ranges.last().map(|r| r.end), Some(100_000));
+        assert_eq!(
+            (parts.place(0), parts.place(99), parts.place(100), parts.place(100 + load[0].len())),
+            (0, 99, 0, 0)
+        );
+
+        let unwatched = Generators::split(10, 0);
+        assert_eq!((unwatched.watched, unwatched.ranges.len(), unwatched.ranges.first()), (0, 1, Some(&(0..10))));
+        let all_watched = Generators::split(5, 10);
+        assert_eq!((all_watched.watched, all_watched.ranges.len(), all_watched.ranges.first()), (1, 1, Some(&(0..5))));
+    }
 }
