@@ -36,6 +36,11 @@ export function updateWords(state: string, version: string, percent: string, t: 
   return t.updateStates[state]?.(version, percent) ?? state;
 }
 
+/** A firmware update is on its way to the device: offered, or downloading. Neither good nor bad yet. */
+export function updateUnderway(state: string | null | undefined): boolean {
+  return state === 'OFFERED' || state === 'DOWNLOADING';
+}
+
 export function deviceWords(status: string, t: Strings): string {
   return t.deviceStatuses[status] ?? status;
 }

@@ -12,7 +12,7 @@ import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, S
 import { DEVICE_UPDATE_REFRESH_MS } from '../../ui/refresh';
 import { useAsOf } from '../../ui/useAsOf';
 import { useResource } from '../../ui/useResource';
-import { deviceOk, deviceSwitching, deviceWords, holdWords, motorTone, motorWord, updateWords } from '../../ui/words';
+import { deviceOk, deviceSwitching, deviceWords, holdWords, motorTone, motorWord, updateUnderway, updateWords } from '../../ui/words';
 import { AdminOnly } from './AdminOnly';
 import { StopRunButton } from './StopRunButton';
 
@@ -46,7 +46,7 @@ function Pump() {
 
   // A firmware download moves while the owner watches: the devices are read again every
   // DEVICE_UPDATE_REFRESH_MS while one of them is offered an update or downloading it.
-  const updating = devices.data?.some((d) => d.updateState === 'OFFERED' || d.updateState === 'DOWNLOADING') ?? false;
+  const updating = devices.data?.some((d) => updateUnderway(d.updateState)) ?? false;
   useEffect(() => {
     if (!updating) return;
     const timer = setInterval(() => void devices.reload(), DEVICE_UPDATE_REFRESH_MS);
@@ -93,7 +93,7 @@ function Pump() {
           {d.updateState ? (
             <Fact
               ok={d.updateState !== 'FAILED'}
-              neutral={d.updateState === 'OFFERED' || d.updateState === 'DOWNLOADING'}
+              neutral={updateUnderway(d.updateState)}
               text={updateWords(d.updateState, d.updateTo ?? '', i18n.num(d.updatePercent ?? 0), t)}
               testID={`device-update-${d.id}`}
             />
