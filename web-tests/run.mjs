@@ -668,6 +668,8 @@ async function main() {
     // The owner watches the update on the pump page, which stays open from here on.
     await admin.goto(`${server.url}/admin`);
     await admin.locator('.device [data-update="OFFERED"]', { hasText: 'update 2.0.0 offered' }).waitFor();
+    // Marked stale here: only the page script's redraw can put a time back.
+    await admin.locator('.device .d-seen').evaluate((dd) => { dd.textContent = 'stale'; });
     device.fw = 'pumppilot-fw/2.0.0';
     await until(async () => {
       await master.goto(`${server.url}/master/firmware`);
@@ -680,6 +682,25 @@ async function main() {
     await update.waitFor({ timeout: 25_000 });
     await admin.locator('.device .d-version', { hasText: 'pumppilot-fw/2.0.0' }).waitFor();
     await admin.locator('.device [data-update="OFFERED"]').waitFor({ state: 'detached' });
+    // The last-seen time redrawn by the script reads as the server writes it on a fresh page (the
+    // same zone; read again until they agree, as a minute may turn between the two reads).
+    const seenAsWritten = async () => {
+      const drawn = await admin.locator('.device .d-seen').innerText();
+      const written = await admin.evaluate(async () => {
+        const html = await (await fetch('/admin', { credentials: 'same-origin' })).text();
+        return new DOMParser().parseFromString(html, 'text/html').querySelector('.device .d-seen').textContent.trim();
+      });
+      return { drawn, written };
+    };
+    let seen = { drawn: '', written: '' };
+    const same = async () => {
+      seen = await seenAsWritten();
+      return seen.drawn === seen.written;
+    };
+    await until(same, 'the script writes the last-seen time as the server does').catch((err) => {
+      throw new Error(`${err.message}: drawn "${seen.drawn}", written "${seen.written}"`);
+    });
+    assert(/^\d{1,2} [A-Z][a-z]{2} \d{4}, \d{1,2}:\d\d (AM|PM)$/.test(seen.drawn), `the last-seen time redrawn: ${seen.drawn}`);
     await update.evaluate((chip) => chip.closest('.device').scrollIntoView());
     await painted(admin);
     await admin.screenshot({ path: join(shots, 'admin-device-update-phone.png') });

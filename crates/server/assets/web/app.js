@@ -272,7 +272,8 @@
     }, 10000);
   }
 
-  // ---- The owner's pump page: each device's connection, firmware and update, every 10 s. ----
+  // ---- The owner's pump page: each device's connection, firmware, update and last-seen time,
+  // every 10 s. ----
   // A firmware download moves while the owner watches (its percent, then up to date or failed);
   // the words are the ones the server wrote the page with (web/parts.rs, update_state).
   var UPDATE_CLASS = { UPDATED: 'good', FAILED: 'bad' };
@@ -282,6 +283,8 @@
       if (!box) return;
       var online = box.querySelector('.d-online');
       if (online) online.replaceChildren(el('span', 'chip ' + (d.online ? 'good' : 'bad'), d.online ? W.pumpConnected : W.pumpNotConnected));
+      var seen = box.querySelector('.d-seen');
+      if (seen) seen.textContent = d.lastSeenAt ? dateTimeIn(d.lastSeenAt, Number(seen.getAttribute('data-zone')) || 0) : W.neverSeen;
       var firmware = box.querySelector('.d-firmware');
       if (!firmware) return;
       var nodes = [el('span', 'd-version', d.firmware || '—')];
@@ -303,14 +306,24 @@
     }, 10000);
   }
 
-  // The time of day as the server writes it: "8:49 PM" / "রাত ৮:৪৯".
-  function timeOfDay(date) {
-    var hour = date.getHours();
-    var hm = (hour % 12 === 0 ? 12 : hour % 12) + ':' + (date.getMinutes() < 10 ? '0' : '') + date.getMinutes();
+  // The time of day as the server writes it (web/i18n.rs, time_of_day): "8:49 PM" / "রাত ৮:৪৯".
+  function clock(hour, minute) {
+    var hm = (hour % 12 === 0 ? 12 : hour % 12) + ':' + (minute < 10 ? '0' : '') + minute;
     if (lang !== 'bn') return hm + ' ' + (hour < 12 ? 'AM' : 'PM');
     var part = hour >= 4 && hour < 6 ? 'ভোর' : hour >= 6 && hour < 12 ? 'সকাল' : hour >= 12 && hour < 15 ? 'দুপুর'
       : hour >= 15 && hour < 18 ? 'বিকাল' : hour >= 18 && hour < 20 ? 'সন্ধ্যা' : 'রাত';
     return part + ' ' + digits(hm);
+  }
+  function timeOfDay(date) {
+    return clock(date.getHours(), date.getMinutes());
+  }
+  // A time from the API as the server writes it in the zone `minutes` east of UTC (web/i18n.rs,
+  // date_time): "27 Nov 2026, 8:49 PM" / "২৭ নভেম্বর ২০২৬, রাত ৮:৪৯".
+  function dateTimeIn(iso, minutes) {
+    var t = new Date(Date.parse(iso) + minutes * 60000);
+    if (isNaN(t.getTime())) return '';
+    var month = (W.months || [])[t.getUTCMonth()] || String(t.getUTCMonth() + 1);
+    return digits(t.getUTCDate() + ' ' + month + ' ' + t.getUTCFullYear()) + ', ' + clock(t.getUTCHours(), t.getUTCMinutes());
   }
 
   // The bar under the tabs: nothing while all is well; when the server is gone, since when the

@@ -702,6 +702,7 @@ fn script_words(t: &Text) -> Value {
         ("online", t.device_online),
         ("pumpConnected", t.pump_connected),
         ("pumpNotConnected", t.pump_not_connected),
+        ("neverSeen", t.never_seen),
         ("offline", t.device_offline),
         ("liveLost", t.live_lost),
         ("livePolling", t.live_polling),
@@ -720,6 +721,7 @@ fn script_words(t: &Text) -> Value {
     words.insert("errors".into(), table(t.errors));
     words.insert("deviceStatuses".into(), table(t.device_statuses));
     words.insert("updateStates".into(), table(t.updates.states));
+    words.insert("months".into(), Value::from(t.months.to_vec()));
     Value::Object(words)
 }
 

@@ -95,8 +95,9 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
             h2 { (t.devices_title) }
             @if devices.is_empty() { p.muted { (t.no_device) } }
             @for d in &devices {
-                // `data-device`: the page script redraws its connection, firmware and update
-                // every few seconds (an update's download moves while the owner watches).
+                // `data-device`: the page script redraws its connection, firmware, update and
+                // last-seen time every few seconds (an update's download moves while the owner
+                // watches), the time in the zone the page was written in (`data-zone`).
                 div.device data-device=(d.id) {
                     h3 { (d.name) }
                     // The grid, readiness and relay are the live lights above; these are the device's own facts.
@@ -107,7 +108,7 @@ pub async fn pump(State(web): State<WebState>, OwnerPage(page): OwnerPage) -> Re
                             (parts::update_state(t, lang, d))
                         }
                         dt { (t.link) } dd { (if d.signed_link { t.link_signed } else { t.link_key_only }) }
-                        dt { (t.last_seen) } dd { (d.last_seen_at.as_deref().map_or_else(|| t.never_seen.to_string(), |at| date_time(at, zone, lang))) }
+                        dt { (t.last_seen) } dd.d-seen data-zone=(zone.0) { (d.last_seen_at.as_deref().map_or_else(|| t.never_seen.to_string(), |at| date_time(at, zone, lang))) }
                     }
                     form.rotate method="post" action={"/admin/devices/" (d.id) "/rotate-key"} {
                         (page.csrf_field())
