@@ -28,7 +28,7 @@ export function signedInStorage(sessions: Sessions, user: User, prefs: Record<st
   return { secure, prefs: stored } satisfies AppStorage;
 }
 
-export function renderApp(storage: AppStorage) {
-  // Long poll interval: tests move on taps and pokes, not on the clock.
-  return render(<App storage={storage} pollMs={60_000} language="en" />);
+export function renderApp(storage: AppStorage, pollMs = 60_000) {
+  // Long poll interval by default: tests move on taps and pokes, not on the clock.
+  return render(<App storage={storage} pollMs={pollMs} language="en" />);
 }

@@ -9,7 +9,6 @@ import { cashCounted } from '../../receipt';
 import { parseWholeNumber } from '../../i18n/format';
 import { useOnceKey } from '../../api/onceKey';
 import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
-import { DEVICE_UPDATE_REFRESH_MS } from '../../ui/refresh';
 import { useAsOf } from '../../ui/useAsOf';
 import { useResource } from '../../ui/useResource';
 import { deviceOk, deviceSwitching, deviceWords, holdWords, motorTone, motorWord, updateUnderway, updateWords } from '../../ui/words';
@@ -29,6 +28,8 @@ function Pump() {
   const i18n = useI18n();
   const { t } = i18n;
   const live = useLive();
+  // Read again with every status the app receives (every few seconds while it is in front), so a
+  // firmware download's percent and a device's last-seen time move while the owner watches.
   const devices = useResource(api.devices, live.version);
   const queue = useResource(api.queue, live.version);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
@@ -43,15 +44,6 @@ function Pump() {
     void devices.reload();
     void queue.reload();
   };
-
-  // A firmware download moves while the owner watches: the devices are read again every
-  // DEVICE_UPDATE_REFRESH_MS while one of them is offered an update or downloading it.
-  const updating = devices.data?.some((d) => updateUnderway(d.updateState)) ?? false;
-  useEffect(() => {
-    if (!updating) return;
-    const timer = setInterval(() => void devices.reload(), DEVICE_UPDATE_REFRESH_MS);
-    return () => clearInterval(timer);
-  }, [updating, devices.reload]);
 
   const active = queue.data?.active;
   const who = active?.userName ?? '';
