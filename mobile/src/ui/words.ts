@@ -30,7 +30,6 @@ export function rejectWords(reason: string, t: Strings): string {
   return t.rejectReasons[reason] ?? reason;
 }
 
-/** The device's one status (derived by the server) in words, and whether it is good news. */
 /** A device's update state in words: `version` the release meant for it, `percent` formatted. */
 export function updateWords(state: string, version: string, percent: string, t: Strings): string {
   return t.updateStates[state]?.(version, percent) ?? state;
@@ -41,6 +40,7 @@ export function updateUnderway(state: string | null | undefined): boolean {
   return state === 'OFFERED' || state === 'DOWNLOADING';
 }
 
+/** The device's one status (derived by the server) in words, and whether it is good news. */
 export function deviceWords(status: string, t: Strings): string {
   return t.deviceStatuses[status] ?? status;
 }
