@@ -482,8 +482,11 @@ impl MongoStore {
                     Err(e)
                         if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
                             && started.elapsed() < TRANSACTION_RETRY_FOR => {}
+                    // A duplicate key at the commit is SecantusDB's misreported write conflict
+                    // (`conflict_if_duplicate`), surfacing there rather than at the statement: a
+                    // unique index refuses a statement when it runs, never at the commit.
                     Err(e)
-                        if e.contains_label(TRANSIENT_TRANSACTION_ERROR)
+                        if (e.contains_label(TRANSIENT_TRANSACTION_ERROR) || duplicate_key(&e).is_some())
                             && started.elapsed() < TRANSACTION_RETRY_FOR =>
                     {
                         break;
