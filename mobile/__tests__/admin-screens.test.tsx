@@ -585,6 +585,29 @@ describe('admin', () => {
     expect(screen.queryByText(/downloading/)).toBeNull();
   });
 
+  test('pump: left in front, the screen reads again with each status, and while nothing changes no body comes back', async () => {
+    const { server, setStatus } = admin(idle(), 50);
+    expect(await screen.findByTestId('usage-summary')).toBeTruthy();
+    const reads = ['GET /api/motor/status', 'GET /api/admin/devices', 'GET /api/queue', 'GET /api/admin/usage', 'GET /api/admin/receipts', 'GET /api/admin/users'];
+    const count = () => server.calls.length;
+    const before = count();
+    const bytes = server.bodyBytes;
+    // Three more statuses: every read of the screen made again, every one answered "unchanged".
+    await waitFor(() => expect(server.calls.slice(before).filter((c) => c.path === '/api/motor/status').length).toBeGreaterThanOrEqual(3));
+    const since = server.calls.slice(before).filter((c) => c.answered !== undefined);
+    for (const read of reads) expect(since.some((c) => `${c.method} ${c.path}` === read)).toBe(true);
+    expect(since.filter((c) => c.answered !== 304)).toEqual([]);
+    expect(server.bodyBytes).toBe(bytes);
+    // The same fortnight each time: a summary that moved its start by the clock would be a new read.
+    const froms = new Set(server.calls.filter((c) => c.path === '/api/admin/usage').map((c) => c.query.get('from')));
+    expect(froms.size).toBe(1);
+
+    // A run starts: the status and the line come back in full, and the screen shows it.
+    setStatus(salmaRunning());
+    expect(await screen.findByText('Salma Begum')).toBeTruthy();
+    expect(server.bodyBytes).toBeGreaterThan(bytes);
+  });
+
   test('an update in Bangla words and digits', () => {
     expect(updateWords('DOWNLOADING', '2.0.0', formatNumber(40, 'bn'), STRINGS.bn)).toBe('2.0.0 নামছে: ৪০%');
     expect(updateWords('UPDATED', '', '', STRINGS.bn)).toBe('হালনাগাদ');

@@ -1,4 +1,4 @@
-import { ApiClient, ApiError, OfflineError, REFRESH_MARGIN_MS, SessionEndedError, normaliseServerUrl } from '../src/api/client';
+import { ApiClient, ApiError, MOST_HELD, OfflineError, REFRESH_MARGIN_MS, SessionEndedError, normaliseServerUrl } from '../src/api/client';
 import { endpoints } from '../src/api/endpoints';
 import { BASE, FakeServer, KARIM, error, idle, withSessions } from '../test/fakeServer';
 
@@ -179,6 +179,52 @@ describe('ApiClient', () => {
     await api.minuteRequests('PENDING');
     expect(server.calls.some((c) => c.path === '/api/admin/users/a%20b/suspend')).toBe(true);
     expect(server.last('GET /api/admin/minute-requests')!.query.get('status')).toBe('PENDING');
+  });
+
+  test('a read again sends back the tag of the answer held, and an unchanged answer costs no body', async () => {
+    const { client, api, server } = setup();
+    await client.login('karim', 'karim-password');
+    const first = await api.status();
+    expect(server.last('GET /api/motor/status')!.headers['if-none-match']).toBeUndefined();
+    const bytes = server.bodyBytes;
+
+    const again = await api.status();
+    const read = server.last('GET /api/motor/status')!;
+    expect(read.headers['if-none-match']).toMatch(/^".+"$/);
+    expect(read.answered).toBe(304);
+    expect(again).toBe(first); // the very answer held: a screen given it has nothing to draw again
+    expect(server.bodyBytes).toBe(bytes);
+
+    // Changed on the server: read in full, and the new answer is the one held.
+    server.on('GET /api/motor/status', { body: { ...idle(), unread: 1 } });
+    const changed = await api.status();
+    expect(server.last('GET /api/motor/status')!.answered).toBe(200);
+    expect(changed).toEqual({ ...idle(), unread: 1 });
+    expect(await api.status()).toBe(changed);
+    expect(server.last('GET /api/motor/status')!.answered).toBe(304);
+
+    // Writes hold nothing and send no tag.
+    server.on('POST /api/motor/stop', { body: {} });
+    await client.call('post', '/api/motor/stop');
+    expect(server.last('POST /api/motor/stop')!.headers['if-none-match']).toBeUndefined();
+  });
+
+  test('held answers are forgotten when the session ends, and at most MOST_HELD are kept', async () => {
+    const { client, api, server } = setup();
+    await client.login('karim', 'karim-password');
+    server.on('GET /api/admin/minute-requests', (req) => ({ body: [req.query.get('status')] }));
+    for (let i = 0; i <= MOST_HELD; i++) await client.call('get', '/api/admin/minute-requests', { query: { status: `S${i}` } as never });
+    // The first of MOST_HELD + 1 paths read has been let go; the last is still held.
+    await client.call('get', '/api/admin/minute-requests', { query: { status: 'S0' } as never });
+    expect(server.last('GET /api/admin/minute-requests')!.headers['if-none-match']).toBeUndefined();
+    await client.call('get', '/api/admin/minute-requests', { query: { status: `S${MOST_HELD}` } as never });
+    expect(server.last('GET /api/admin/minute-requests')!.answered).toBe(304);
+
+    await api.status();
+    await client.logout();
+    await client.login('karim', 'karim-password');
+    await api.status();
+    expect(server.last('GET /api/motor/status')!.headers['if-none-match']).toBeUndefined();
   });
 
   test('logout revokes the session with the refresh token and forgets it', async () => {

@@ -353,6 +353,36 @@ async function main() {
     await shot('09-admin-pump');
   });
 
+  await step('the pump screen left open: each read again, and what has not changed comes back with no body', async () => {
+    // The screen reads its lists again with every status (every 3 s). Sent with the tag of the
+    // answer the app holds, an unchanged one is a 304: two weeks of runs and receipts, here as on
+    // a busy pump, cost headers only. (The farmers' list moves while one of them runs: their
+    // balance goes down.)
+    const seen = [];
+    const record = async (response) => {
+      const url = new URL(response.url());
+      if (!url.pathname.startsWith('/api/') || response.request().method() !== 'GET') return;
+      const sizes = await response.request().sizes();
+      seen.push({ path: url.pathname, url: url.pathname + url.search, status: response.status(), ...sizes });
+    };
+    page.on('response', record);
+    const statuses = () => seen.filter((r) => r.path === '/api/motor/status').length;
+    const deadline = Date.now() + 15_000;
+    while (statuses() < 3 && Date.now() < deadline) await page.waitForTimeout(250);
+    page.off('response', record);
+    assert(statuses() >= 3, `three statuses read in 15 s (${statuses()})`);
+    for (const path of ['/api/admin/usage', '/api/admin/receipts']) {
+      const reads = seen.filter((r) => r.path === path);
+      assert(reads.length >= 2, `${path} read with each status (${reads.length})`);
+      assert(reads.every((r) => r.status === 304 && r.responseBodySize === 0), `${path} unchanged, answered 304 without a body: ${JSON.stringify(reads.map((r) => r.status))}`);
+    }
+    // What the same reads would have cost without the tags: each 304's body read in full.
+    let full = 0;
+    for (const r of seen) full += r.responseHeadersSize + (r.status === 304 ? JSON.stringify(await api('GET', r.url, { token: seed.admin })).length : r.responseBodySize);
+    const got = seen.reduce((n, r) => n + r.responseHeadersSize + r.responseBodySize, 0);
+    log(`     ${seen.length} reads in ${statuses()} statuses, ${seen.filter((r) => r.status === 304).length} of them 304: ${got} bytes received, ${full} without the tags`);
+  });
+
   await step('admin takes a waiting farmer out of the line, with a reason and a second tap', async () => {
     const karim = await login('01711000001', 'karim-password');
     await api('POST', '/api/motor/start', { token: karim, body: { minutes: null } });

@@ -12,6 +12,8 @@ export interface FakeRequest {
   headers: Record<string, string>;
   body: any;
   token: string | null;
+  /** The status answered (once answered). */
+  answered?: number;
 }
 
 export interface Reply {
@@ -30,6 +32,8 @@ export function error(status: number, code: string, message = code.toLowerCase()
 export class FakeServer {
   readonly calls: FakeRequest[] = [];
   offline = false;
+  /** Bytes of body sent so far (a 304 sends none). */
+  bodyBytes = 0;
   private routes = new Map<string, Handler>();
   readonly fetch = jest.fn(async (url: string, init: RequestInit = {}) => this.handle(url, init));
 
@@ -89,15 +93,32 @@ export class FakeServer {
     if (this.offline) throw new TypeError('Network request failed');
     const handler = this.find(req.method, req.path);
     const reply = handler ? await handler(req) : error(404, 'NOT_FOUND', `no fake for ${req.method} ${req.path}`);
-    const status = reply.status ?? 200;
-    const text = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
+    let status = reply.status ?? 200;
+    let text = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
+    // As the server does (`unchanged.rs`): a 200 to a GET is tagged with its body's hash, and
+    // answered 304 without the body to a caller that holds that tag.
+    const tag = req.method === 'GET' && status === 200 ? `"${hash(text)}"` : null;
+    if (tag && req.headers['if-none-match'] === tag) {
+      status = 304;
+      text = '';
+    }
+    req.answered = status;
+    this.bodyBytes += text.length;
     return {
       ok: status >= 200 && status < 300,
       status,
       statusText: String(status),
+      headers: { get: (name: string) => (name.toLowerCase() === 'etag' ? tag : null) },
       text: async () => text,
     };
   }
+}
+
+/** FNV-1a: a tag that changes with the body. */
+function hash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16);
 }
 
 /** Mobile sessions as the server keeps them. */

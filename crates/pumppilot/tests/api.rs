@@ -1455,3 +1455,81 @@ async fn a_scrape_on_a_shared_store_reads_only_the_owners_with_a_run() {
         "counted before the scrape's own reads"
     );
 }
+
+/// A `GET` as the app sends it, with the tag it holds: the status, the answer's tag and its body.
+async fn read_holding(client: &Client, path: &str, held: Option<&str>) -> (StatusCode, Option<String>, String) {
+    let mut request = client.http.get(format!("{}{path}", client.base));
+    if let Some(token) = &client.token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(held) = held {
+        request = request.header("if-none-match", held);
+    }
+    let response = request.send().await.expect("request");
+    let tag = response.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
+    (response.status(), tag, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_read_that_finds_nothing_changed_is_answered_304_without_its_body() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 30).await;
+    t.device.poll(false, true).await;
+
+    // The owner's pump screen: each read is tagged, and the same read again holding the tag is
+    // answered 304 with no body.
+    for path in ["/api/queue", "/api/admin/devices", "/api/admin/users", "/api/motor/status"] {
+        let (status, tag, body) = read_holding(&t.admin, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let tag = tag.unwrap_or_else(|| panic!("{path} is tagged"));
+        let (status, again, body) = read_holding(&t.admin, path, Some(&tag)).await;
+        assert_eq!((status, body.as_str()), (StatusCode::NOT_MODIFIED, ""), "{path}");
+        assert_eq!(again.as_deref(), Some(tag.as_str()), "{path}: a 304 names the tag it confirms");
+    }
+
+    // A change: the line is read in full, with a new tag.
+    let (_, held, before) = read_holding(&t.admin, "/api/queue", None).await;
+    t.users[0].ok("/api/motor/start", json!({})).await;
+    let (status, tag, body) = read_holding(&t.admin, "/api/queue", held.as_deref()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(body, before);
+    assert_ne!(tag, held);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["active"]["userId"], t.user_ids[0]);
+
+    // The answer is still made in full: a tag does not stand for the session, nor the scope.
+    let anonymous = Client { token: None, ..t.admin.clone() };
+    let (status, _, body) = read_holding(&anonymous, "/api/queue", tag.as_deref()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _, body) = read_holding(&t.users[0], "/api/admin/devices", Some("*")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // The app's web build, on another origin, may send the tag and read it back.
+    let preflight = t
+        .admin
+        .http
+        .request(Method::OPTIONS, format!("{}/api/queue", t.admin.base))
+        .header("origin", "http://app.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization,if-none-match")
+        .send()
+        .await
+        .unwrap();
+    let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_owned();
+    assert!(allowed.contains("if-none-match"), "{allowed}");
+    let tagged = t
+        .admin
+        .http
+        .get(format!("{}/api/queue", t.admin.base))
+        .bearer_auth(t.admin.token.as_deref().unwrap())
+        .header("origin", "http://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tagged.headers()["access-control-expose-headers"], "etag");
+
+    // A device's poll is never tagged nor answered 304: the board needs every answer's lease.
+    let (status, tag, body) =
+        read_holding(&t.device.client, "/api/esp32/poll?loadShedding=0&ready=1&relay=1", Some("*")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(tag, None);
+}

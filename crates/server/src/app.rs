@@ -299,7 +299,8 @@ pub fn router(
         .service(CorsButDevices { cors: Arc::new(cors()), routes })
 }
 
-/// [`cors`] for every route but the devices' ([`routes::device::PATHS`]): a board is no browser,
+/// [`cors`] and reads answered as unchanged ([`crate::unchanged`]) for every route but the
+/// devices' ([`routes::device::PATHS`]): a board is no browser,
 /// and no browser page calls a device route (each takes a device key, which no page holds), so a
 /// device's answer goes without `access-control-allow-origin`, and its request without the CORS
 /// layer's work (a preflight there is answered as any `OPTIONS` of the route: 405).
@@ -313,28 +314,42 @@ struct CorsButDevices<S> {
     routes: S,
 }
 
-impl<S, B> tower::Service<axum::extract::Request> for CorsButDevices<S>
+impl<S> tower::Service<axum::extract::Request> for CorsButDevices<S>
 where
-    S: tower::Service<axum::extract::Request, Response = axum::http::Response<B>> + Clone,
-    B: Default,
+    S: tower::Service<axum::extract::Request, Response = axum::response::Response> + Clone,
+    S::Future: Send + 'static,
 {
-    type Response = axum::http::Response<B>;
+    type Response = axum::response::Response;
     type Error = S::Error;
-    type Future = futures_util::future::Either<tower_http::cors::ResponseFuture<S::Future>, S::Future>;
+    type Future = futures_util::future::Either<
+        futures_util::future::BoxFuture<'static, Result<Self::Response, S::Error>>,
+        S::Future,
+    >;
 
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
         self.routes.poll_ready(cx)
     }
 
     fn call(&mut self, request: axum::extract::Request) -> Self::Future {
-        use futures_util::future::Either;
+        use futures_util::future::{Either, FutureExt as _};
         match request.uri().path().starts_with(routes::device::PATHS) {
             true => Either::Right(self.routes.call(request)),
             // The routes made ready above go into the CORS service; a clone takes their place.
             false => {
                 let clone = self.routes.clone();
                 let ready = std::mem::replace(&mut self.routes, clone);
-                Either::Left(self.cors.layer(ready).call(request))
+                let read = crate::unchanged::Read::of(&request);
+                let answer = self.cors.layer(ready).call(request);
+                Either::Left(
+                    async move {
+                        let response = answer.await?;
+                        Ok(match read {
+                            Some(read) => read.answer(response).await,
+                            None => response,
+                        })
+                    }
+                    .boxed(),
+                )
             }
         }
     }
@@ -353,8 +368,11 @@ fn cors() -> CorsLayer {
             header::CONTENT_TYPE,
             header::ACCEPT,
             header::ACCEPT_LANGUAGE,
+            header::IF_NONE_MATCH,
             header::HeaderName::from_static(crate::error::ONCE_KEY_HEADER),
         ])
+        // The app's web build reads the tag to send it back (`crate::unchanged`).
+        .expose_headers([header::ETAG])
         .max_age(std::time::Duration::from_secs(3600))
         // No `Vary`: every answer of this policy is the same whatever the request's `Origin` and
         // preflight headers (any origin, fixed lists), so there is nothing for a cache to tell apart.

@@ -19,6 +19,7 @@ mod routes;
 pub mod runtime;
 pub mod serve;
 pub mod start_path;
+pub mod unchanged;
 pub mod views;
 pub mod web;
 

@@ -57,6 +57,18 @@ export interface ClientOptions {
 /** Renew the access token this long before it expires, so a request never carries a dying one. */
 export const REFRESH_MARGIN_MS = 30_000;
 
+/**
+ * The most answers kept for reads answered "unchanged". The screens in front read a handful of
+ * paths again with every status; the one read longest ago is let go first.
+ */
+export const MOST_HELD = 32;
+
+/** An answer kept with the server's tag for it (`ETag`), to be sent back when read again. */
+interface Held {
+  tag: string;
+  value: unknown;
+}
+
 /** `192.168.0.5:8080/` → `http://192.168.0.5:8080`. */
 export function normaliseServerUrl(input: string): string {
   let url = input.trim();
@@ -82,6 +94,13 @@ export class ApiClient {
   private readonly hooks: ClientHooks;
   private readonly now: () => number;
   private readonly timeoutMs: number;
+  /**
+   * The last answer of each path read, with its tag. A read sends the tag back, and the server
+   * answers 304 without the body when nothing changed (`crates/server/src/unchanged.rs`): the
+   * screens read every few seconds on phones that pay for every byte. Forgotten when the
+   * session ends; the server checks the session and scope of every read all the same.
+   */
+  private readonly held = new Map<string, Held>();
 
   constructor(options: ClientOptions) {
     this.baseUrl = normaliseServerUrl(options.baseUrl);
@@ -107,6 +126,7 @@ export class ApiClient {
       deviceName: deviceName ?? null,
     })) as TokenPair;
     this.ended = false;
+    this.held.clear();
     await this.accept(pair);
     return pair.user;
   }
@@ -120,6 +140,7 @@ export class ApiClient {
     const refreshToken = this.tokens?.refreshToken;
     this.tokens = null;
     this.ended = true;
+    this.held.clear();
     if (!refreshToken) return;
     await revokeRefreshToken(this.baseUrl, refreshToken, this.timeoutMs);
   }
@@ -218,13 +239,15 @@ export class ApiClient {
     if (!this.ended) {
       this.ended = true;
       this.tokens = null;
+      this.held.clear();
       this.hooks.onSessionEnded?.(ended);
     }
     return ended;
   }
 
   private send(method: Method, url: string, token: string | null, body: unknown, onceKey?: string): Promise<unknown> {
-    return request(this.baseUrl + url, method, token, body, this.timeoutMs, onceKey);
+    const held = method === 'get' && token ? this.held : undefined;
+    return request(this.baseUrl + url, method, token, body, this.timeoutMs, onceKey, held);
   }
 }
 
@@ -240,10 +263,13 @@ async function request(
   body: unknown,
   timeoutMs: number,
   onceKey?: string,
+  held?: Map<string, Held>,
 ): Promise<unknown> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (onceKey) headers['Idempotency-Key'] = onceKey;
+  const kept = held?.get(url);
+  if (kept) headers['If-None-Match'] = kept.tag;
   const init: RequestInit = { method: method.toUpperCase(), headers };
   if (method === 'post' || method === 'put' || method === 'patch') {
     headers['Content-Type'] = 'application/json';
@@ -270,11 +296,31 @@ async function request(
       json = undefined;
     }
   }
-  if (response.ok) return json;
+  if (held && kept && response.status === 304) {
+    // Unchanged: the answer held, now the one read last.
+    held.delete(url);
+    held.set(url, kept);
+    return kept.value;
+  }
+  if (response.ok) {
+    if (held) keep(held, url, response.headers?.get('etag'), json);
+    return json;
+  }
   const detail = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   if (detail && typeof detail.code === 'string') {
     throw new ApiError(response.status, detail.code, typeof detail.message === 'string' ? detail.message : detail.code);
   }
   // Not the server's JSON error (a proxy, a captive portal): keep the status for the message.
   throw new ApiError(response.status, `HTTP_${response.status}`, text.slice(0, 200) || response.statusText);
+}
+
+/** Keeps an answer with its tag (an untagged answer lets go of what was held for the path). */
+function keep(held: Map<string, Held>, url: string, tag: string | null | undefined, value: unknown) {
+  held.delete(url);
+  if (!tag) return;
+  held.set(url, { tag, value });
+  for (const oldest of held.keys()) {
+    if (held.size <= MOST_HELD) break;
+    held.delete(oldest);
+  }
 }

@@ -10,6 +10,7 @@ import { parseWholeNumber } from '../../i18n/format';
 import { useOnceKey } from '../../api/onceKey';
 import { Body, Button, Card, ErrorBox, Fact, Field, Heading, Loading, Message, Screen, StateBlock } from '../../ui/components';
 import { useAsOf } from '../../ui/useAsOf';
+import { fortnightStart } from '../../ui/period';
 import { useResource } from '../../ui/useResource';
 import { deviceOk, deviceSwitching, deviceWords, holdWords, motorTone, motorWord, updateUnderway, updateWords } from '../../ui/words';
 import { AdminOnly } from './AdminOnly';
@@ -210,15 +211,13 @@ function PumpTerms() {
   );
 }
 
-const DAY_MS = 24 * 3_600_000;
-
 /** The last 14 days: time pumped and cash taken, and per farmer. */
 function UsageSummary({ version }: { version: number }) {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
   const load = useCallback(async () => {
-    const from = new Date(Date.now() - 14 * DAY_MS).toISOString();
+    const from = fortnightStart();
     const [usage, receipts, users] = await Promise.all([api.tenantUsage(from), api.receipts(from), api.users()]);
     return { usage, receipts, names: new Map(users.map((u) => [u.id, u.name])) };
   }, [api]);

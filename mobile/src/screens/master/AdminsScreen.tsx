@@ -5,6 +5,7 @@ import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { cashCounted } from '../../receipt';
 import { Body, Button, Card, ErrorBox, Fact, Heading, Loading, Screen, Tag } from '../../ui/components';
+import { fortnightStart } from '../../ui/period';
 import { useResource } from '../../ui/useResource';
 import { entryTone, entryWord, motorTone, motorWord } from '../../ui/words';
 import { AdminOnly } from '../admin/AdminOnly';
@@ -106,14 +107,12 @@ function Admins() {
   );
 }
 
-const DAY_MS = 24 * 3_600_000;
-
 /** One pump, read-only: its queue, its farmers with their balances, its last 14 days. */
 function PumpOf({ admin }: { admin: AdminSummary }) {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
-  const load = useCallback(() => api.pumpOf(admin.id, new Date(Date.now() - 14 * DAY_MS).toISOString()), [api, admin.id]);
+  const load = useCallback(() => api.pumpOf(admin.id, fortnightStart()), [api, admin.id]);
   const pump = useResource(load);
   if (pump.error) return <ErrorBox error={pump.error} onRetry={pump.reload} />;
   if (!pump.data) return <Loading />;
