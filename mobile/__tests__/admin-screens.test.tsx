@@ -588,7 +588,7 @@ describe('admin', () => {
   test('pump: left in front, the screen reads again with each status, and while nothing changes no body comes back', async () => {
     const { server, setStatus } = admin(idle(), 50);
     expect(await screen.findByTestId('usage-summary')).toBeTruthy();
-    const reads = ['GET /api/motor/status', 'GET /api/admin/devices', 'GET /api/queue', 'GET /api/admin/usage', 'GET /api/admin/receipts', 'GET /api/admin/users'];
+    const reads = ['GET /api/motor/status', 'GET /api/admin/devices', 'GET /api/queue', 'GET /api/admin/usage', 'GET /api/admin/receipts'];
     const count = () => server.calls.length;
     const before = count();
     const bytes = server.bodyBytes;
@@ -598,6 +598,9 @@ describe('admin', () => {
     for (const read of reads) expect(since.some((c) => `${c.method} ${c.path}` === read)).toBe(true);
     expect(since.filter((c) => c.answered !== 304)).toEqual([]);
     expect(server.bodyBytes).toBe(bytes);
+    // The farmers' names are not read again while the runs name the same farmers: that list
+    // carries every balance, which a run moves every second.
+    expect(since.some((c) => c.path === '/api/admin/users')).toBe(false);
     // The same fortnight each time: a summary that moved its start by the clock would be a new read.
     const froms = new Set(server.calls.filter((c) => c.path === '/api/admin/usage').map((c) => c.query.get('from')));
     expect(froms.size).toBe(1);
@@ -606,6 +609,14 @@ describe('admin', () => {
     setStatus(salmaRunning());
     expect(await screen.findByText('Salma Begum')).toBeTruthy();
     expect(server.bodyBytes).toBeGreaterThan(bytes);
+
+    // A farmer's first run of the fortnight ends: the names are read again, and the run is his.
+    const users = server.count('GET /api/admin/users');
+    server.on('GET /api/admin/usage', {
+      body: [{ entryId: 'e0', userId: KARIM.id, startedAt: '2026-11-27T08:00:00Z', endedAt: '2026-11-27T08:30:00Z', runningSeconds: 1800, heldSeconds: 0, chargedSeconds: 1800, endReason: 'USER_STOP' }],
+    });
+    expect(await screen.findByText('Karim Mia: 30 min')).toBeTruthy();
+    expect(server.count('GET /api/admin/users')).toBe(users + 1);
   });
 
   test('an update in Bangla words and digits', () => {

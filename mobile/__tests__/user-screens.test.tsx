@@ -11,12 +11,12 @@ import { newServer, renderApp, signedInStorage } from '../test/app';
 import { KARIM, SALMA, entry, error, idle, runningMine, status } from '../test/fakeServer';
 
 /** A farmer signed in before, with the status the server will answer. */
-function farmer(initial: Status = idle(), prefs: Record<string, string> = {}) {
+function farmer(initial: Status = idle(), prefs: Record<string, string> = {}, pollMs?: number) {
   const { server, sessions } = newServer();
   let current = initial;
   server.on('GET /api/motor/status', sessions.authed(() => ({ body: current })));
   const storage = signedInStorage(sessions, KARIM, prefs);
-  renderApp(storage);
+  renderApp(storage, pollMs);
   return { server, sessions, storage, setStatus: (s: Status) => (current = s) };
 }
 
@@ -279,7 +279,7 @@ describe('the other farmer screens', () => {
   });
 
   test('wallet: the balance and the ledger in words', async () => {
-    const { server, sessions } = farmer();
+    const { server, sessions } = farmer(status({ me: { availableSeconds: 1797 } }));
     server.on(
       'GET /api/wallet',
       sessions.authed({
@@ -311,6 +311,30 @@ describe('the other farmer screens', () => {
     // The recharge's receipt number, as printed on the paper the farmer was given.
     expect(screen.getByTestId('ledger-1-receipt')).toHaveTextContent('Receipt no. 01A2-42B7-1C3D');
     expect(screen.queryByTestId('ledger-0-receipt')).toBeNull();
+  });
+
+  test('wallet during my own run: the balance moves with each status, the ledger is read again when the run ends', async () => {
+    // The status on a short clock (every few seconds in the app).
+    const { server, sessions, setStatus } = farmer(runningMine(1200, 1500), {}, 50);
+    const line = (deltaSeconds: number, balanceAfter: number) => ({ at: '2026-11-27T08:57:10Z', deltaSeconds, kind: 'RUN_CHARGE', balanceAfter, note: '', receiptId: null, receiptNumber: null });
+    let ledger = [line(1800, 1800)];
+    server.on('GET /api/wallet', sessions.authed(() => ({ body: { availableSeconds: 1800, availableMinutes: 30, ledger } })));
+    fireEvent.press(await screen.findByTestId('tab-wallet'));
+    expect(await screen.findByTestId('wallet-balance-value')).toHaveTextContent('25 min');
+    const reads = server.count('GET /api/wallet');
+
+    // A minute of the run: the balance shown follows the status, and the ledger is not read again.
+    setStatus(runningMine(1140, 1440));
+    await waitFor(() => expect(screen.getByTestId('wallet-balance-value')).toHaveTextContent('24 min'));
+    const statuses = server.count('GET /api/motor/status');
+    await waitFor(() => expect(server.count('GET /api/motor/status')).toBeGreaterThanOrEqual(statuses + 3));
+    expect(server.count('GET /api/wallet')).toBe(reads);
+
+    // The run ends: its charge is a line of the ledger, read again.
+    ledger = [line(-360, 1440), ...ledger];
+    setStatus(status({ me: { availableSeconds: 1440 } }));
+    expect(await screen.findByText('−6 min')).toBeTruthy();
+    expect(server.count('GET /api/wallet')).toBe(reads + 1);
   });
 
   test('request minutes: sends the number and note, lists the request; refuses nonsense', async () => {

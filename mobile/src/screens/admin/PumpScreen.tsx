@@ -218,12 +218,21 @@ function UsageSummary({ version }: { version: number }) {
   const { t } = i18n;
   const load = useCallback(async () => {
     const from = fortnightStart();
-    const [usage, receipts, users] = await Promise.all([api.tenantUsage(from), api.receipts(from), api.users()]);
-    return { usage, receipts, names: new Map(users.map((u) => [u.id, u.name])) };
+    const [usage, receipts] = await Promise.all([api.tenantUsage(from), api.receipts(from)]);
+    return { usage, receipts };
   }, [api]);
   const data = useResource(load, version);
-  if (!data.data) return data.error ? <ErrorBox error={data.error} onRetry={data.reload} /> : null;
-  const { usage, receipts, names } = data.data;
+  // The farmers' names, read again only when the runs name other farmers: the farmers' list
+  // carries every balance, which moves with each second of a run, so read with every status it
+  // would come back in full every time.
+  const farmers = [...new Set(data.data?.usage.map((u) => u.userId))].sort().join(',');
+  const users = useResource(api.users, farmers);
+  if (!data.data || !users.data) {
+    const failed = data.error ? data : users.error ? users : null;
+    return failed ? <ErrorBox error={failed.error} onRetry={failed.reload} /> : null;
+  }
+  const { usage, receipts } = data.data;
+  const names = new Map(users.data.map((u) => [u.id, u.name]));
   const perFarmer = new Map<string, number>();
   for (const u of usage) {
     const name = names.get(u.userId) ?? u.userId;

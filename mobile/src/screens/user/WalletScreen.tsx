@@ -12,9 +12,15 @@ export function WalletScreen() {
   const i18n = useI18n();
   const { t } = i18n;
   const live = useLive();
-  // Load again whenever the balance the live status shows has changed.
-  const wallet = useResource(api.wallet, live.status?.me.availableSeconds);
+  const me = live.status?.me;
+  // The ledger gains a line when minutes are added or taken (the balance moves) and when a run
+  // ends. During the farmer's own run the balance moves every second without a line, so the
+  // ledger (up to 500 lines) is read again when the run ends, not with every status; the balance
+  // shown is the status's, fresh every few seconds.
+  const run = me?.entry?.status === 'RUNNING' || me?.entry?.status === 'HOLD' ? me.entry.id : null;
+  const wallet = useResource(api.wallet, run ? `run ${run}` : me?.availableSeconds);
   const data = wallet.data;
+  const balance = me?.availableSeconds ?? data?.availableSeconds;
   return (
     <Screen title={t.walletTitle} testID="wallet" onRefresh={wallet.reload}>
       {wallet.error ? <ErrorBox error={wallet.error} onRetry={wallet.reload} /> : null}
@@ -24,7 +30,7 @@ export function WalletScreen() {
           <Card testID="wallet-balance">
             <Body muted>{t.yourBalance}</Body>
             <Text style={styles.balance} testID="wallet-balance-value">
-              {i18n.duration(data.availableSeconds)}
+              {i18n.duration(balance ?? data.availableSeconds)}
             </Text>
           </Card>
           <Heading>{t.ledger}</Heading>
