@@ -590,6 +590,25 @@ async function main() {
     await admin.goto(`${server.url}/admin/farmers`);
     await admin.getByRole('link', { name: 'Karim Mia' }).first().waitFor();
     await admin.screenshot({ path: join(shots, 'admin-farmers-phone.png') });
+    // A page's script reading the same list twice: the browser keeps the first answer and asks
+    // again with its tag, and the unchanged list comes back without its body (a 304 the browser
+    // hands to the script as the 200 it kept). On a phone of its own: the owner's here has routes
+    // set, and Playwright turns a page's cache off while it routes.
+    const owner = await phone('owner, cache');
+    await signIn(owner, 'rahim', 'rahim-password');
+    const reads = await owner.evaluate(async () => {
+      const path = '/api/admin/usage';
+      for (let i = 0; i < 2; i++) {
+        const answer = await fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+        if (answer.status !== 200) throw new Error(`${path}: ${answer.status}`);
+        await answer.text();
+      }
+      return performance.getEntriesByType('resource').filter((e) => e.name.endsWith(path)).slice(-2).map((e) => ({ transfer: e.transferSize, body: e.encodedBodySize }));
+    });
+    const [first, again] = reads;
+    assert(first.body > 0 && again.body === first.body, `the same list both times: ${JSON.stringify(reads)}`);
+    assert(again.transfer < first.transfer - first.body / 2, `the second read came without its body: ${JSON.stringify(reads)}`);
+    await owner.context().close();
   });
 
   await step('Bangla renders with Bangla digits, and is remembered', async () => {
