@@ -20,7 +20,6 @@ export function WalletScreen() {
   const run = me?.entry?.status === 'RUNNING' || me?.entry?.status === 'HOLD' ? me.entry.id : null;
   const wallet = useResource(api.wallet, run ? `run ${run}` : me?.availableSeconds);
   const data = wallet.data;
-  const balance = me?.availableSeconds ?? data?.availableSeconds;
   return (
     <Screen title={t.walletTitle} testID="wallet" onRefresh={wallet.reload}>
       {wallet.error ? <ErrorBox error={wallet.error} onRetry={wallet.reload} /> : null}
@@ -30,7 +29,7 @@ export function WalletScreen() {
           <Card testID="wallet-balance">
             <Body muted>{t.yourBalance}</Body>
             <Text style={styles.balance} testID="wallet-balance-value">
-              {i18n.duration(balance ?? data.availableSeconds)}
+              {i18n.duration(me?.availableSeconds ?? data.availableSeconds)}
             </Text>
           </Card>
           <Heading>{t.ledger}</Heading>
