@@ -325,6 +325,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
 
+    let mut server_groups = Vec::new();
     let mut servers = Vec::new();
     let started = Instant::now();
     // The bench reads the servers' figures at the end (`GET /metrics`) with a token of its own.
@@ -332,7 +333,9 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     for (k, addr) in addrs.iter().enumerate() {
         let mqtt_bind = mqtt.then_some(mqtt_addrs[k]);
         let log = dir.join(format!("server-{k}.log"));
-        servers.push(start_server(*addr, mqtt_bind, &url, &secret, &scrape, &log)?);
+        let server = start_server(*addr, mqtt_bind, &url, &secret, &scrape, &log)?;
+        server_groups.extend(server.id().map(ProcessGroup));
+        servers.push(server);
     }
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     for addr in &addrs {
@@ -766,6 +769,7 @@ pub async fn run(fleet: Fleet, dir: &Path) -> anyhow::Result<()> {
     for mut child in generators.into_iter().chain(servers) {
         let _ = child.kill().await;
     }
+    drop(server_groups);
     // What the servers logged (their folder goes with the bench): where the Starts' time went,
     // how many errors, and the first.
     let logs: Vec<String> = (0..fleet.servers)
@@ -1036,6 +1040,8 @@ fn start_server(
         command.env("PUMPPILOT_MQTT_BIND", mqtt.to_string()).env("PUMPPILOT_MQTT_CONNECTS_PER_SECOND", "100000");
     }
     die_with_parent(&mut command)
+        // A group of its own, which `ProcessGroup` ends: a wrapper's child (the server) with it.
+        .process_group(0)
         .arg("serve")
         .env("PUMPPILOT_BIND", addr.to_string())
         .env("PUMPPILOT_DATABASE_URL", url)
@@ -1130,6 +1136,21 @@ fn start_generator(
         }
     });
     Ok(child)
+}
+
+/// A server's process group, killed whole when the bench lets go of it (at its end, or on an
+/// error). Under `PUMPPILOT_BENCH_SERVER_WRAP` the bench's child is the wrapper (perf, heaptrack),
+/// and killing the wrapper alone left the server under it running after the bench. (A bench
+/// itself killed still leaves a wrapped server: only its direct children die with it.)
+struct ProcessGroup(u32);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Ok(group) = libc::pid_t::try_from(self.0) {
+            // SAFETY: a plain system call on a process group the bench made; it touches no memory.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+    }
 }
 
 /// Ends a child with the bench: the kernel kills it when the bench's process dies, however it ends.
