@@ -588,6 +588,8 @@ describe('admin', () => {
   test('pump: left in front, the screen reads again with each status, and while nothing changes no body comes back', async () => {
     const { server, setStatus } = admin(idle(), 50);
     expect(await screen.findByTestId('usage-summary')).toBeTruthy();
+    // No run in the fortnight: no farmer to name, so the farmers' list is not read at all.
+    expect(server.count('GET /api/admin/users')).toBe(0);
     const reads = ['GET /api/motor/status', 'GET /api/admin/devices', 'GET /api/queue', 'GET /api/admin/usage', 'GET /api/admin/receipts'];
     const count = () => server.calls.length;
     const before = count();

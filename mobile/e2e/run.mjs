@@ -356,8 +356,7 @@ async function main() {
   await step('the pump screen left open: each read again, and what has not changed comes back with no body', async () => {
     // The screen reads its lists again with every status (every 3 s). Sent with the tag of the
     // answer the app holds, an unchanged one is a 304: two weeks of runs and receipts, here as on
-    // a busy pump, cost headers only. (The farmers' list moves while one of them runs: their
-    // balance goes down.)
+    // a busy pump, cost headers only. (The status, the line and the devices move during a run.)
     const seen = [];
     const record = async (response) => {
       const url = new URL(response.url());

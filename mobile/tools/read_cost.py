@@ -92,17 +92,19 @@ class Http:
         return answer
 
 
-def login(http, username, password):
+def login(http, username, password, tries=1):
+    """A sign-in's access token, asked up to `tries` times a tenth of a second apart."""
+    for _ in range(tries - 1):
+        status, _, answer = http.request("POST", "/api/mobile/login", body={"username": username, "password": password})
+        if status == 200:
+            return answer["accessToken"]
+        time.sleep(0.1)
     return http.ok("POST", "/api/mobile/login", body={"username": username, "password": password})["accessToken"]
 
 
 def seed(http):
-    for _ in range(50):  # the master is made just after the server starts listening
-        status, _, answer = http.request("POST", "/api/mobile/login", body={"username": "master", "password": "master-password-for-read-cost"})
-        if status == 200:
-            break
-        time.sleep(0.1)
-    master = answer["accessToken"]
+    # The master is made just after the server starts listening.
+    master = login(http, "master", "master-password-for-read-cost", tries=50)
     http.ok("POST", "/api/master/admins", master, {"name": "Rahim Uddin", "username": "rahim", "password": "rahim-password"})
     owner = login(http, "rahim", "rahim-password")
     farmers = []
@@ -152,6 +154,8 @@ def rounds(http, owner, reads, tagged, poll):
 
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/pumppilot"
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"no server at {binary}: run `cargo build --release` first (or name the binary)")
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         env = dict(

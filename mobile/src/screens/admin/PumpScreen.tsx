@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Text } from 'react-native';
 
 import type { DeviceCreated } from '../../api/types';
@@ -216,23 +216,24 @@ function UsageSummary({ version }: { version: number }) {
   const { api } = useSession();
   const i18n = useI18n();
   const { t } = i18n;
+  // The farmers' names, read with the runs only when a run names a farmer not named yet: the
+  // farmers' list carries every balance, which moves with each second of a run, so read with
+  // every status it would come back in full every time. A farmer the list does not name keeps
+  // their id, and is not asked for again.
+  const named = useRef(new Map<string, string>());
   const load = useCallback(async () => {
     const from = fortnightStart();
     const [usage, receipts] = await Promise.all([api.tenantUsage(from), api.receipts(from)]);
-    return { usage, receipts };
+    if (usage.some((u) => !named.current.has(u.userId))) {
+      const known = new Map((await api.users()).map((u) => [u.id, u.name]));
+      for (const u of usage) if (!known.has(u.userId)) known.set(u.userId, u.userId);
+      named.current = known;
+    }
+    return { usage, receipts, names: named.current };
   }, [api]);
   const data = useResource(load, version);
-  // The farmers' names, read again only when the runs name other farmers: the farmers' list
-  // carries every balance, which moves with each second of a run, so read with every status it
-  // would come back in full every time.
-  const farmers = [...new Set(data.data?.usage.map((u) => u.userId))].sort().join(',');
-  const users = useResource(api.users, farmers);
-  if (!data.data || !users.data) {
-    const failed = data.error ? data : users.error ? users : null;
-    return failed ? <ErrorBox error={failed.error} onRetry={failed.reload} /> : null;
-  }
-  const { usage, receipts } = data.data;
-  const names = new Map(users.data.map((u) => [u.id, u.name]));
+  if (!data.data) return data.error ? <ErrorBox error={data.error} onRetry={data.reload} /> : null;
+  const { usage, receipts, names } = data.data;
   const perFarmer = new Map<string, number>();
   for (const u of usage) {
     const name = names.get(u.userId) ?? u.userId;
