@@ -1,12 +1,17 @@
 import * as Linking from 'expo-linking';
+import { fetch as fetchStreaming } from 'expo/fetch';
 import { StatusBar } from 'expo-status-bar';
-import { useMemo } from 'react';
+import { useCallback, useMemo } from 'react';
 import { ActivityIndicator, StyleSheet, View } from 'react-native';
 import { SafeAreaProvider, SafeAreaView } from 'react-native-safe-area-context';
 
+import type { ApiClient } from './src/api/client';
+import type { Api } from './src/api/endpoints';
 import { AuthProvider, useAuth } from './src/auth/AuthProvider';
 import { I18nProvider, type Language } from './src/i18n/I18n';
-import { LiveProvider } from './src/live/LiveProvider';
+import { EventStreamFeed, openEvents } from './src/live/events';
+import { PollingFeed, type LiveStore } from './src/live/live';
+import { LiveProvider, POLL_MS } from './src/live/LiveProvider';
 import { watchesMotor } from './src/navigation';
 import { LoginScreen } from './src/screens/LoginScreen';
 import { parseSignInLink } from './src/server';
@@ -17,7 +22,7 @@ import { colors } from './src/ui/theme';
 export interface AppProps {
   /** Where tokens and preferences live (tests pass memory). */
   storage?: AppStorage;
-  /** How often the motor status is polled, ms. */
+  /** How often the motor status is polled while the server's event stream is not there, ms. */
   pollMs?: number;
   language?: Language;
 }
@@ -36,7 +41,7 @@ export default function App({ storage, pollMs, language }: AppProps) {
   );
 }
 
-function Root({ pollMs }: { pollMs?: number }) {
+function Root({ pollMs = POLL_MS }: { pollMs?: number }) {
   const { state } = useAuth();
   // The link that opened the app (the owner's QR code): the sign-in screen takes its server.
   const url = Linking.useURL();
@@ -56,8 +61,19 @@ function Root({ pollMs }: { pollMs?: number }) {
     );
   }
   if (!watchesMotor(state.user.role)) return <Shell live={false} />;
+  return <Live client={state.client} api={state.api} pollMs={pollMs} />;
+}
+
+/** The signed-in frame of a farmer or an owner, with the motor's state kept fresh. */
+function Live({ client, api, pollMs }: { client: ApiClient; api: Api; pollMs: number }) {
+  // Over the server's event stream; polled while the stream is not there.
+  const makeFeed = useCallback(
+    (store: LiveStore, intervalMs: number) =>
+      new EventStreamFeed(store, openEvents(client, fetchStreaming), new PollingFeed(store, intervalMs)),
+    [client],
+  );
   return (
-    <LiveProvider api={state.api} intervalMs={pollMs}>
+    <LiveProvider api={api} intervalMs={pollMs} makeFeed={makeFeed}>
       <Shell live />
     </LiveProvider>
   );

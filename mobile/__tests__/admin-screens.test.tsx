@@ -6,7 +6,7 @@ import { STRINGS } from '../src/i18n/strings';
 import { CONFIRM_GUARD_MS } from '../src/ui/useConfirm';
 import { updateWords } from '../src/ui/words';
 import { newServer, renderApp, signedInStorage } from '../test/app';
-import { ADMIN, KARIM, MASTER, SALMA, entry, error, idle, status } from '../test/fakeServer';
+import { ADMIN, FakeStream, KARIM, MASTER, SALMA, entry, error, idle, status } from '../test/fakeServer';
 
 /** Waits as a person does between reading "Tap again…" and tapping: past the double-tap guard. */
 const deliberately = () => act(() => new Promise<void>((r) => setTimeout(r, CONFIRM_GUARD_MS + 50)));
@@ -27,9 +27,26 @@ const fieldPump = (more: Record<string, unknown> = {}): Record<string, unknown> 
   ...more,
 });
 
-function admin(initial: Status = salmaRunning(), pollMs?: number) {
+/**
+ * An owner signed in, the app in front. With `events`, the server also holds the live event
+ * stream: each `setStatus` is sent over it, as the real server sends every change.
+ */
+function admin(initial: Status = salmaRunning(), pollMs?: number, { events = false } = {}) {
   const { server, sessions } = newServer();
   let current = initial;
+  const streams: FakeStream[] = [];
+  const live = () => ({ ...current, queue: { active: null, waiting: [] }, unread: 0 });
+  if (events) {
+    server.on(
+      'GET /api/events',
+      sessions.authed(() => {
+        const stream = new FakeStream();
+        stream.send('state', live());
+        streams.push(stream);
+        return { stream };
+      }),
+    );
+  }
   const isAdmin = ['admin', 'master'] as const;
   server.on('GET /api/motor/status', sessions.authed(() => ({ body: current })));
   server.on(
@@ -63,7 +80,11 @@ function admin(initial: Status = salmaRunning(), pollMs?: number) {
   server.on('GET /api/admin/usage', sessions.authed(() => ({ body: [] }), [...isAdmin]));
   server.on('GET /api/admin/receipts', sessions.authed(() => ({ body: [] }), [...isAdmin]));
   renderApp(signedInStorage(sessions, ADMIN), pollMs);
-  return { server, sessions, users, cards, setStatus: (s: Status) => (current = s) };
+  const setStatus = (s: Status) => {
+    current = s;
+    for (const stream of streams) stream.send('state', live());
+  };
+  return { server, sessions, users, cards, streams, setStatus };
 }
 
 describe('admin', () => {
@@ -583,6 +604,46 @@ describe('admin', () => {
     expect(await screen.findByText('up to date')).toBeTruthy();
     expect(screen.getByText('Firmware pumppilot-fw/2.0.0')).toBeTruthy();
     expect(screen.queryByText(/downloading/)).toBeNull();
+  });
+
+  test('pump: over the event stream a change shows at once with no status polled, and a download is still followed', async () => {
+    // Polling on a short clock (50 ms): were the screen polling, the counts below would climb.
+    const { server, streams, setStatus } = admin(idle(), 50, { events: true });
+    await waitFor(() => expect(screen.getByTestId('state-word')).toHaveTextContent('IDLE'));
+    await waitFor(() => expect(server.count('GET /api/events')).toBe(1));
+    const polls = () => server.count('GET /api/motor/status');
+    const reads = (path: string) => server.count(`GET ${path}`);
+    // The stream's first state stops polling.
+    await waitFor(() => expect(reads('/api/admin/usage')).toBeGreaterThanOrEqual(1));
+    await act(() => new Promise((resolve) => setTimeout(resolve, 500)));
+    const polled = polls();
+    const usage = reads('/api/admin/usage');
+    await act(() => new Promise((resolve) => setTimeout(resolve, 500)));
+    expect(polls()).toBe(polled);
+    expect(reads('/api/admin/usage')).toBe(usage);
+
+    // Salma starts elsewhere: the server sends it, the screen shows it and reads its lists again.
+    setStatus(salmaRunning());
+    expect(await screen.findByText('Salma Begum')).toBeTruthy();
+    expect(screen.getByTestId('state-word')).toHaveTextContent('RUNNING');
+    await waitFor(() => expect(reads('/api/admin/usage')).toBe(usage + 1));
+    expect(polls()).toBe(polled);
+
+    // A download's percent is no change of the pump: while one is underway the devices are read
+    // at polling's pace all the same, and no longer once it is done.
+    let device = fieldPump({ firmware: 'pumppilot-fw/1.0.0', updateTo: '2.0.0', updateState: 'DOWNLOADING', updatePercent: 40 });
+    server.on('GET /api/admin/devices', () => ({ body: [device] }));
+    setStatus(salmaRunning());
+    expect(await screen.findByText('downloading 2.0.0: 40%')).toBeTruthy();
+    device = { ...device, updatePercent: 70 };
+    expect(await screen.findByText('downloading 2.0.0: 70%')).toBeTruthy();
+    device = { ...device, firmware: 'pumppilot-fw/2.0.0', updateTo: null, updateState: 'UPDATED', updatePercent: null };
+    expect(await screen.findByText('up to date')).toBeTruthy();
+    const devices = reads('/api/admin/devices');
+    await act(() => new Promise((resolve) => setTimeout(resolve, 500)));
+    expect(reads('/api/admin/devices')).toBeLessThanOrEqual(devices + 1);
+    expect(polls()).toBe(polled);
+    expect(streams).toHaveLength(1);
   });
 
   test('pump: left in front, the screen reads again with each status, and while nothing changes no body comes back', async () => {

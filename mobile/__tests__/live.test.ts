@@ -1,7 +1,8 @@
 import { ApiError, OfflineError } from '../src/api/client';
 import type { Entry, Status } from '../src/api/types';
-import { LiveStore, PollingFeed, type MotorApi } from '../src/live/live';
+import { LiveStore, PollingFeed } from '../src/live/live';
 import { KARIM, entry, idle, runningMine, status } from '../test/fakeServer';
+import { fakeMotor } from '../test/fakeMotor';
 
 function deferred<T>() {
   let resolve!: (v: T) => void;
@@ -13,20 +14,9 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
-function fakeApi(initial: Status = idle()) {
-  let current = initial;
-  const api = {
-    status: jest.fn(async () => current),
-    start: jest.fn<Promise<Entry>, [number?]>(),
-    stop: jest.fn<Promise<Entry>, []>(),
-    set: (s: Status) => (current = s),
-  };
-  return api as MotorApi & typeof api;
-}
-
 describe('LiveStore', () => {
   test('a start shows RUNNING at once, then the server answer replaces the guess', async () => {
-    const api = fakeApi();
+    const api = fakeMotor();
     const store = new LiveStore(api);
     await store.pull();
     const answer = deferred<Entry>();
@@ -45,7 +35,7 @@ describe('LiveStore', () => {
   });
 
   test('a start while the motor is busy is expected to wait', async () => {
-    const api = fakeApi(status({ motor: { state: 'RUNNING', activeUserId: 'u2', remainingSeconds: 600 } }));
+    const api = fakeMotor(status({ motor: { state: 'RUNNING', activeUserId: 'u2', remainingSeconds: 600 } }));
     const store = new LiveStore(api);
     await store.pull();
     api.start.mockReturnValue(new Promise(() => {}));
@@ -55,7 +45,7 @@ describe('LiveStore', () => {
   });
 
   test('a refused start goes back to what the server last said and throws', async () => {
-    const api = fakeApi();
+    const api = fakeMotor();
     const store = new LiveStore(api);
     await store.pull();
     api.start.mockRejectedValue(new ApiError(409, 'INSUFFICIENT_BALANCE', 'no minutes'));
@@ -65,7 +55,7 @@ describe('LiveStore', () => {
   });
 
   test('a stop folds in the new balance from the answer', async () => {
-    const api = fakeApi(runningMine(1500, 1500));
+    const api = fakeMotor(runningMine(1500, 1500));
     const store = new LiveStore(api);
     await store.pull();
     api.stop.mockResolvedValue(entry({ status: 'COMPLETED', chargedSeconds: 300, availableSeconds: 1500, remainingSeconds: null }));
@@ -77,7 +67,7 @@ describe('LiveStore', () => {
   });
 
   test('a poll that began before a tap answered is old news and is dropped', async () => {
-    const api = fakeApi();
+    const api = fakeMotor();
     const store = new LiveStore(api);
     await store.pull();
     const slowPoll = deferred<Status>();
@@ -91,7 +81,7 @@ describe('LiveStore', () => {
   });
 
   test('offline keeps the last status and says offline; the next answer says online', async () => {
-    const api = fakeApi(runningMine());
+    const api = fakeMotor(runningMine());
     const store = new LiveStore(api, () => 5000);
     await store.pull();
     api.status.mockRejectedValueOnce(new OfflineError());

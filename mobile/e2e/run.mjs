@@ -221,6 +221,12 @@ async function main() {
     await byId('login-password').fill(password);
   }
 
+  // What the app asks the server for, by path: the motor's state comes over the event stream,
+  // and the status is polled only while the stream is not there.
+  const asked = [];
+  page.on('request', (request) => asked.push(new URL(request.url()).pathname));
+  const statusPolls = () => asked.filter((path) => path === '/api/motor/status').length;
+
   // ---- A farmer -------------------------------------------------------------------------------
   await step('farmer signs in', async () => {
     await page.goto(web.url);
@@ -229,6 +235,7 @@ async function main() {
     await byId('login-submit').click();
     await waitText('state-word', 'IDLE');
     await waitText('balance-value', '30 min');
+    await until(async () => asked.includes('/api/events'), 'the app opens the event stream');
     await shot('02-home-idle');
   });
 
@@ -242,6 +249,9 @@ async function main() {
   });
 
   await step('load shedding: the run is ON HOLD with the reason in words, then resumes', async () => {
+    // The power cut and its end reach the phone over the event stream, with no poll of the status.
+    const begun = Date.now();
+    const polled = statusPolls();
     loadShedding = true;
     await waitText('state-word', 'ON HOLD');
     await waitText('state-detail', 'Power cut (load shedding)');
@@ -254,6 +264,9 @@ async function main() {
     await shot('03b-home-hold');
     loadShedding = false;
     await waitText('state-word', 'RUNNING');
+    // Longer than the polling interval (3 s): a poll would have been made.
+    await page.waitForTimeout(Math.max(0, begun + 3500 - Date.now()));
+    assert(statusPolls() === polled, `the state came over the stream, not by polling (${statusPolls() - polled} polls)`);
   });
 
   await step('a second farmer queues behind: the queue shows her as #1', async () => {
@@ -354,32 +367,36 @@ async function main() {
   });
 
   await step('the pump screen left open: each read again, and what has not changed comes back with no body', async () => {
-    // The screen reads its lists again with every status (every 3 s). Sent with the tag of the
-    // answer the app holds, an unchanged one is a 304: two weeks of runs and receipts, here as on
-    // a busy pump, cost headers only. (The status, the line and the devices move during a run.)
+    // The screen reads its lists again with every state the server sends (at once on a change, and
+    // every 15 s). Sent with the tag of the answer the app holds, an unchanged one is a 304: two
+    // weeks of runs and receipts, here as on a busy pump, cost headers only. A power cut and its
+    // end are two such states. (The line and the devices move during a run.)
     const seen = [];
     const record = async (response) => {
       const url = new URL(response.url());
-      if (!url.pathname.startsWith('/api/') || response.request().method() !== 'GET') return;
+      if (!url.pathname.startsWith('/api/') || url.pathname === '/api/events' || response.request().method() !== 'GET') return;
       const sizes = await response.request().sizes();
       seen.push({ path: url.pathname, url: url.pathname + url.search, status: response.status(), ...sizes });
     };
     page.on('response', record);
-    const statuses = () => seen.filter((r) => r.path === '/api/motor/status').length;
-    const deadline = Date.now() + 15_000;
-    while (statuses() < 3 && Date.now() < deadline) await page.waitForTimeout(250);
+    const usage = () => seen.filter((r) => r.path === '/api/admin/usage').length;
+    loadShedding = true;
+    await waitText('state-word', 'ON HOLD');
+    loadShedding = false;
+    await waitText('state-word', 'RUNNING');
+    await until(async () => usage() >= 2, 'the usage read again with each of the two states');
     page.off('response', record);
-    assert(statuses() >= 3, `three statuses read in 15 s (${statuses()})`);
+    assert(!seen.some((r) => r.path === '/api/motor/status'), `no status polled while the stream speaks: ${JSON.stringify(seen.map((r) => r.path))}`);
     for (const path of ['/api/admin/usage', '/api/admin/receipts']) {
       const reads = seen.filter((r) => r.path === path);
-      assert(reads.length >= 2, `${path} read with each status (${reads.length})`);
+      assert(reads.length >= 2, `${path} read with each state (${reads.length})`);
       assert(reads.every((r) => r.status === 304 && r.responseBodySize === 0), `${path} unchanged, answered 304 without a body: ${JSON.stringify(reads.map((r) => r.status))}`);
     }
     // What the same reads would have cost without the tags: each 304's body read in full.
     let full = 0;
     for (const r of seen) full += r.responseHeadersSize + (r.status === 304 ? JSON.stringify(await api('GET', r.url, { token: seed.admin })).length : r.responseBodySize);
     const got = seen.reduce((n, r) => n + r.responseHeadersSize + r.responseBodySize, 0);
-    log(`     ${seen.length} reads in ${statuses()} statuses, ${seen.filter((r) => r.status === 304).length} of them 304: ${got} bytes received, ${full} without the tags`);
+    log(`     ${seen.length} reads in ${usage()} states, ${seen.filter((r) => r.status === 304).length} of them 304: ${got} bytes received, ${full} without the tags`);
   });
 
   await step('admin takes a waiting farmer out of the line, with a reason and a second tap', async () => {

@@ -21,6 +21,34 @@ export interface Reply {
   body?: unknown;
   /** A body that is not JSON (a proxy's error page). */
   raw?: string;
+  /** An event stream's body, written to by the test as long as the app holds it. */
+  stream?: FakeStream;
+}
+
+/** A server-sent event stream (the fake's `GET /api/events`): the test sends, the app reads. */
+export class FakeStream {
+  /** The app let go of it (closed, or the screen went away). */
+  closed = false;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  readonly body = new ReadableStream<Uint8Array>({
+    start: (controller) => {
+      this.controller = controller;
+    },
+    cancel: () => {
+      this.closed = true;
+    },
+  });
+
+  send(event: string, data: unknown) {
+    if (!this.closed) this.controller.enqueue(new TextEncoder().encode(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
+  }
+
+  /** The app's request was aborted: its read fails, as a real fetch's does. */
+  abort() {
+    if (this.closed) return;
+    this.closed = true;
+    this.controller.error(new Error('aborted'));
+  }
 }
 
 export type Handler = (req: FakeRequest) => Reply | Promise<Reply>;
@@ -93,6 +121,12 @@ export class FakeServer {
     if (this.offline) throw new TypeError('Network request failed');
     const handler = this.find(req.method, req.path);
     const reply = handler ? await handler(req) : error(404, 'NOT_FOUND', `no fake for ${req.method} ${req.path}`);
+    if (reply.stream) {
+      const stream = reply.stream;
+      init.signal?.addEventListener('abort', () => stream.abort());
+      req.answered = 200;
+      return { ok: true, status: 200, statusText: '200', headers: { get: () => null }, body: stream.body, text: async () => '' };
+    }
     let status = reply.status ?? 200;
     let text = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
     // As the server does (`unchanged.rs`): a 200 to a GET is tagged with its body's hash, and

@@ -15,8 +15,15 @@ phone's data plan counts them; the device's polls go on a connection of their ow
   another farmer).
 
 Both while the pump is idle and during a run (when the status, the line and the farmers' balances
-move every second). Usage: python3 mobile/tools/read_cost.py [path to pumppilot] (default
-target/release/pumppilot); READ_COST_SHOW=1 prints each read's status and length.
+move every second).
+
+Then a farmer's phone with the app in front for MINUTE seconds, idle and during their own run:
+the status polled every 3 s (each read sending its tag back), against the live event stream
+(`GET /api/events`, one request; the server sends a state at every change and every 15 s at
+least), which is how the app hears its pump now.
+
+Usage: python3 mobile/tools/read_cost.py [path to pumppilot] (default target/release/pumppilot);
+READ_COST_SHOW=1 prints each read's status and length.
 """
 
 import json
@@ -25,12 +32,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 FARMERS = 20
 RUNS = 120
 ROUNDS = 10
+MINUTE = 60
+POLL_EVERY = 3
 
 
 def free_port():
@@ -152,6 +162,61 @@ def rounds(http, owner, reads, tagged, poll):
     return sent / ROUNDS, received / ROUNDS
 
 
+def polled(port, token, seconds):
+    """Bytes each way and requests of the status polled every POLL_EVERY s for `seconds`."""
+    http = Http(port)
+    tag = None
+    requests = 0
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        status, fields, _ = http.request("GET", "/api/motor/status", token, headers={"If-None-Match": tag} if tag else {})
+        assert status in (200, 304), status
+        tag = fields.get("etag", tag)
+        requests += 1
+        time.sleep(max(0.0, began + requests * POLL_EVERY - time.monotonic()))
+    return http.sent, http.received, requests
+
+
+def streamed(port, token, seconds):
+    """Bytes each way and states of the live event stream held for `seconds`."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    head = f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n"
+    sock.sendall(head.encode())
+    sock.settimeout(0.25)
+    received = b""
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        received += chunk
+    sock.close()
+    assert received.startswith(b"HTTP/1.1 200"), received[:80]
+    return len(head), len(received), received.count(b"event: state")
+
+
+def with_device(poll, measure):
+    """`measure()` while the pump's device polls every second, its relay following the command
+    as a board's does (a relay that says OFF during a run is news, and each would be a state)."""
+    stop = threading.Event()
+
+    def device():
+        relay = poll(False)["motor"] == "ON"
+        while not stop.wait(1):
+            relay = poll(relay)["motor"] == "ON"
+
+    thread = threading.Thread(target=device)
+    thread.start()
+    try:
+        return measure()
+    finally:
+        stop.set()
+        thread.join()
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/pumppilot"
     if not os.access(binary, os.X_OK):
@@ -193,6 +258,20 @@ def main():
                 now = rounds(http, owner, after, True, poll)
                 cell = lambda sent, got: f"{got:,.0f} down, {sent:,.0f} up"
                 print(f"{moment:<12}{cell(*full):>28}{cell(*now):>28}{sum(full) / sum(now):>7.1f}x")
+            http.ok("POST", "/api/motor/stop", farmers[0], {})
+            poll(False)
+            print(f"\na farmer's phone, the app in front for {MINUTE} s: bytes and requests")
+            print(f"{'':<12}{f'status polled every {POLL_EVERY} s':>34}{'the live event stream':>34}{'ratio':>8}")
+            for moment in ("idle", "during a run"):
+                if moment == "during a run":
+                    # A connection of its own: the first has been idle longer than the server keeps one.
+                    Http(port).ok("POST", "/api/motor/start", farmers[0], {"minutes": None})
+                    poll(poll(False)["motor"] == "ON")
+                sent, got, asked = with_device(poll, lambda: polled(port, farmers[0], MINUTE))
+                s_sent, s_got, states = with_device(poll, lambda: streamed(port, farmers[0], MINUTE))
+                left = f"{got + sent:,} ({asked} requests)"
+                right = f"{s_got + s_sent:,} (1 request, {states} states)"
+                print(f"{moment:<12}{left:>34}{right:>34}{(got + sent) / (s_got + s_sent):>7.1f}x")
         finally:
             server.terminate()
             server.wait()

@@ -182,6 +182,15 @@ export class ApiClient {
     }
   }
 
+  /**
+   * A bearer token valid for a while yet (renewed first when it is about to expire), for a request
+   * this client does not make itself: the live event stream (`live/events.ts`). Throws
+   * `SessionEndedError` when signed out.
+   */
+  accessToken(): Promise<string> {
+    return this.validAccessToken();
+  }
+
   private async validAccessToken(): Promise<string> {
     const tokens = this.tokens;
     if (!tokens || this.ended) throw new SessionEndedError(401, 'UNAUTHENTICATED', 'not signed in');

@@ -9,6 +9,7 @@ export const POLL_MS = 3000;
 interface LiveContextValue {
   store: LiveStore;
   feed: Feed;
+  intervalMs: number;
 }
 
 const LiveContext = createContext<LiveContextValue | null>(null);
@@ -22,14 +23,14 @@ export function LiveProvider({
 }: {
   api: MotorApi;
   intervalMs?: number;
-  /** Swap the polling feed (an SSE feed later; a fake in tests). */
-  makeFeed?: (store: LiveStore) => Feed;
+  /** The feed instead of polling alone (the app's: the event stream, polling as its fallback). */
+  makeFeed?: (store: LiveStore, intervalMs: number) => Feed;
   children: ReactNode;
 }) {
   const value = useMemo(() => {
     const store = new LiveStore(api);
-    const feed = makeFeed ? makeFeed(store) : new PollingFeed(store, intervalMs);
-    return { store, feed };
+    const feed = makeFeed ? makeFeed(store, intervalMs) : new PollingFeed(store, intervalMs);
+    return { store, feed, intervalMs };
   }, [api, intervalMs, makeFeed]);
 
   useEffect(() => {
@@ -46,6 +47,8 @@ export function LiveProvider({
 }
 
 export interface Live extends LiveSnapshot {
+  /** How often the status is polled when it must be (ms): also the pace of reads no event brings. */
+  intervalMs: number;
   start(minutes?: number): Promise<Entry>;
   stop(): Promise<Entry>;
   refresh(): void;
@@ -54,11 +57,12 @@ export interface Live extends LiveSnapshot {
 export function useLive(): Live {
   const ctx = useContext(LiveContext);
   if (!ctx) throw new Error('useLive outside LiveProvider');
-  const { store, feed } = ctx;
+  const { store, feed, intervalMs } = ctx;
   const snap = useSyncExternalStore(store.subscribe, store.getSnapshot);
   return useMemo(
     () => ({
       ...snap,
+      intervalMs,
       start: async (minutes?: number) => {
         try {
           return await store.start(minutes);
@@ -75,7 +79,7 @@ export function useLive(): Live {
       },
       refresh: () => feed.poke(),
     }),
-    [snap, store, feed],
+    [snap, store, feed, intervalMs],
   );
 }
 

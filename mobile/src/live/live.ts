@@ -1,10 +1,10 @@
 // The live state of the caller's motor: what the server last said, whether it can be reached,
 // and what a tap is expected to change until the server answers.
 //
-// `LiveStore` holds the state; a `Feed` brings it new status. Today that is `PollingFeed`
-// (GET /api/motor/status every few seconds while the app is in front). An SSE feed over
-// `GET /api/events` would call `store.receive(status)` for every event; nothing else in the app
-// changes.
+// `LiveStore` holds the state; a `Feed` brings it new status: `EventStreamFeed` (`events.ts`, the
+// server's event stream `GET /api/events`, each event a `store.event(status)`), with
+// `PollingFeed` (GET /api/motor/status every few seconds) until the stream's first event and
+// whenever the stream fails. Both only while the app is in front.
 import { OfflineError } from '../api/client';
 import type { Entry, Status } from '../api/types';
 
@@ -31,7 +31,7 @@ export interface MotorApi {
   stop(): Promise<Entry>;
 }
 
-/** Brings status to a store: polling today, server-sent events later. */
+/** Brings status to a store: the server's event stream, or polling. */
 export interface Feed {
   start(): void;
   stop(): void;
@@ -90,6 +90,17 @@ export class LiveStore {
     const receivedAt = this.now();
     this.server = { status, receivedAt };
     this.set({ status, receivedAt, connection: 'online', lastContact: receivedAt, version: this.snap.version + 1 });
+  }
+
+  /**
+   * A status the server sent by itself (an event of its stream): the newest news, so a poll begun
+   * before it is dropped when it answers. Not shown while a tap waits for its answer: the state
+   * it shows is older than the tap, and the answer and the next event bring the new one.
+   */
+  event(status: Status) {
+    if (this.snap.pending) return;
+    this.generation++;
+    this.receive(status);
   }
 
   failed(err: unknown) {

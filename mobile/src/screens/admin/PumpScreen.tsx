@@ -29,9 +29,18 @@ function Pump() {
   const i18n = useI18n();
   const { t } = i18n;
   const live = useLive();
-  // Read again with every status the app receives (every few seconds while it is in front), so a
-  // firmware download's percent and a device's last-seen time move while the owner watches.
-  const devices = useResource(api.devices, live.version);
+  // Read again with every state the app receives (at once on a change of the pump, and every 15 s
+  // at least), so a device's last-seen time moves while the owner watches. A firmware download's
+  // percent is no change of the pump's state, so while one is underway the devices are read at
+  // the pace of polling as well.
+  const [tick, setTick] = useState(0);
+  const devices = useResource(api.devices, `${live.version} ${tick}`);
+  const downloading = devices.data?.some((d) => updateUnderway(d.updateState)) ?? false;
+  useEffect(() => {
+    if (!downloading) return;
+    const timer = setInterval(() => setTick((n) => n + 1), live.intervalMs);
+    return () => clearInterval(timer);
+  }, [downloading, live.intervalMs]);
   const queue = useResource(api.queue, live.version);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const motor = live.status?.motor;
