@@ -114,6 +114,29 @@ describe('EventStreamFeed', () => {
     feed.stop();
   });
 
+  test('a stream refused before its opening returned is tried again once, after the pause', async () => {
+    const { api, store } = setUp();
+    const at: number[] = [];
+    const began = Date.now();
+    const feed = new EventStreamFeed(
+      store,
+      (handlers) => {
+        at.push(Date.now() - began);
+        handlers.ended();
+        return () => {};
+      },
+      new PollingFeed(store, 3000),
+    );
+    feed.start();
+    await jest.advanceTimersByTimeAsync(RETRY_MS);
+    // No silence watch is left behind for the streams that never were (one would fire once a
+    // pause is longer than 20 s, and try again beside the pause): one try a pause, no more.
+    await jest.advanceTimersByTimeAsync(100_000 - RETRY_MS);
+    expect(at).toEqual([0, 3000, 9000, 21_000, 45_000, 93_000]);
+    expect(api.status.mock.calls.length).toBe(34);
+    feed.stop();
+  });
+
   test('stop closes the stream and leaves nothing running', async () => {
     const { api, streams, feed } = setUp();
     feed.start();

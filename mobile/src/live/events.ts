@@ -97,6 +97,8 @@ export class EventStreamFeed implements Feed {
         this.lost();
       },
     });
+    // A stream that ended before `open` returned has been let go of already (`lost`).
+    if (!open) return;
     this.close = () => {
       open = false;
       close();
