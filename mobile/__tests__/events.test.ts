@@ -172,6 +172,21 @@ describe('EventStreamFeed', () => {
     feed.stop();
   });
 
+  test('after a tap the stream is not waited for: one status is read at once', async () => {
+    const { api, store, streams, feed } = setUp();
+    feed.start();
+    streams.send(idle());
+    await jest.advanceTimersByTimeAsync(0);
+    const polls = api.status.mock.calls.length;
+    // The state of the tap's change came while the tap waited, and was not shown then.
+    api.set(runningMine(1790));
+    feed.poke();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(api.status).toHaveBeenCalledTimes(polls + 1);
+    expect(store.getSnapshot().status!.motor.remainingSeconds).toBe(1790);
+    feed.stop();
+  });
+
   test('a poll asked before a state came is old news when it answers', async () => {
     const { api, store, streams, feed } = setUp();
     feed.start();

@@ -164,7 +164,7 @@ export class ApiClient {
   }
 
   private async authorized(method: Method, url: string, body: unknown, onceKey?: string): Promise<unknown> {
-    let token = await this.validAccessToken();
+    let token = await this.accessToken();
     try {
       return await this.send(method, url, token, body, onceKey);
     } catch (err) {
@@ -172,7 +172,7 @@ export class ApiClient {
       if (err.code !== 'TOKEN_EXPIRED') throw this.end(err);
       // Another call may have renewed the token while this one was on the way: use that one.
       if (this.tokens?.accessToken === token) await this.refresh();
-      token = await this.validAccessToken();
+      token = await this.accessToken();
       try {
         return await this.send(method, url, token, body, onceKey);
       } catch (again) {
@@ -183,15 +183,11 @@ export class ApiClient {
   }
 
   /**
-   * A bearer token valid for a while yet (renewed first when it is about to expire), for a request
-   * this client does not make itself: the live event stream (`live/events.ts`). Throws
-   * `SessionEndedError` when signed out.
+   * A bearer token valid for a while yet (renewed first when it is about to expire): for every
+   * request this client makes, and for the one it does not, the live event stream
+   * (`live/events.ts`). Throws `SessionEndedError` when signed out.
    */
-  accessToken(): Promise<string> {
-    return this.validAccessToken();
-  }
-
-  private async validAccessToken(): Promise<string> {
+  async accessToken(): Promise<string> {
     const tokens = this.tokens;
     if (!tokens || this.ended) throw new SessionEndedError(401, 'UNAUTHENTICATED', 'not signed in');
     if (tokens.accessToken && this.now() < tokens.accessExpiresAt - REFRESH_MARGIN_MS) return tokens.accessToken;

@@ -66,7 +66,10 @@ export class EventStreamFeed implements Feed {
     this.polling.stop();
   }
 
-  /** After a tap: one status now (the stream brings the rest). */
+  /**
+   * After a tap (or a pull to refresh): one status now. The stream's state of the tap's change
+   * may have come while the tap waited for its answer, and was not shown then (`LiveStore.event`).
+   */
   poke() {
     if (!this.running) return;
     if (this.streaming) void this.store.pull();

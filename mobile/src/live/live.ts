@@ -86,7 +86,7 @@ export class LiveStore {
   }
 
   /** A status straight from the server (a poll's answer, or an event). */
-  receive(status: Status) {
+  private receive(status: Status) {
     const receivedAt = this.now();
     this.server = { status, receivedAt };
     this.set({ status, receivedAt, connection: 'online', lastContact: receivedAt, version: this.snap.version + 1 });
