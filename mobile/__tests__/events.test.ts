@@ -1,3 +1,4 @@
+import { OfflineError } from '../src/api/client';
 import type { Entry, Status } from '../src/api/types';
 import { EventStreamFeed, RETRY_MOST_MS, RETRY_MS, SILENT_MS, openEvents, type FetchStreaming, type StreamHandlers } from '../src/live/events';
 import { LiveStore, PollingFeed } from '../src/live/live';
@@ -83,6 +84,41 @@ describe('EventStreamFeed', () => {
     streams.send(runningMine(890));
     await jest.advanceTimersByTimeAsync(12_000);
     expect(api.status).toHaveBeenCalledTimes(polls + 2);
+    feed.stop();
+  });
+
+  test('a stream that falls silent says offline at once: the poll after it may wait out its whole timeout', async () => {
+    const { api, store, streams, feed } = setUp();
+    feed.start();
+    streams.send(runningMine(900));
+    await jest.advanceTimersByTimeAsync(0);
+    // The phone's link drops without a word: nothing comes, and a request waits out the client's
+    // 15 s timeout.
+    api.status.mockImplementation(
+      () => new Promise<Status>((_, reject) => setTimeout(() => reject(new OfflineError()), 15_000)),
+    );
+    await jest.advanceTimersByTimeAsync(SILENT_MS - 1);
+    expect(store.getSnapshot().connection).toBe('online');
+    await jest.advanceTimersByTimeAsync(1);
+    expect(store.getSnapshot().connection).toBe('offline');
+    // The picture stays, dated: the farmer sees what was last known and that it is old.
+    expect(store.getSnapshot().status!.motor.state).toBe('RUNNING');
+    // Back: the poll after the one that timed out answers, and says online.
+    api.status.mockImplementation(async () => runningMine(880));
+    await jest.advanceTimersByTimeAsync(15_000 + 3000);
+    expect(store.getSnapshot().connection).toBe('online');
+    feed.stop();
+  });
+
+  test('a stream that never speaks (a proxy holding its events back) leaves the answering polls online', async () => {
+    const { api, store, streams, feed } = setUp();
+    feed.start();
+    const seen = new Set<string>();
+    store.subscribe(() => seen.add(store.getSnapshot().connection));
+    for (let t = 0; t < 3 * 60_000; t += 1000) await jest.advanceTimersByTimeAsync(1000);
+    expect(streams.opened.length).toBeGreaterThan(3);
+    expect(api.status.mock.calls.length).toBeGreaterThan(50);
+    expect([...seen]).toEqual(['online']);
     feed.stop();
   });
 

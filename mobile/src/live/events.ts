@@ -8,7 +8,7 @@
 // falls silent, while the stream is tried again after a pause that doubles up to a minute.
 import { createParser } from 'eventsource-parser';
 
-import type { ApiClient } from '../api/client';
+import { OfflineError, type ApiClient } from '../api/client';
 import type { Status } from '../api/types';
 import type { Feed, LiveStore } from './live';
 
@@ -45,7 +45,7 @@ export class EventStreamFeed implements Feed {
   private pause = RETRY_MS;
 
   constructor(
-    private readonly store: Pick<LiveStore, 'event' | 'pull'>,
+    private readonly store: Pick<LiveStore, 'event' | 'pull' | 'failed'>,
     private readonly open: OpenStream,
     private readonly polling: Feed,
   ) {}
@@ -128,9 +128,19 @@ export class EventStreamFeed implements Feed {
     this.pause = Math.min(this.pause * 2, RETRY_MOST_MS);
   }
 
+  /**
+   * A stream that spoke and then fell silent past the server's promise (a state every 15 s) means
+   * the server cannot be reached (a mobile link dropped without a word): said at once, not after
+   * the poll that follows has waited out its own timeout too; that poll's answer says "online"
+   * again. A stream that never spoke says nothing of the link (a proxy may hold its events back
+   * while polls pass): polling, which runs meanwhile, tells.
+   */
   private watch() {
     if (this.silence) clearTimeout(this.silence);
-    this.silence = setTimeout(() => this.lost(), SILENT_MS);
+    this.silence = setTimeout(() => {
+      if (this.streaming) this.store.failed(new OfflineError());
+      this.lost();
+    }, SILENT_MS);
   }
 }
 
