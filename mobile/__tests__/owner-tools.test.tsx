@@ -2,6 +2,7 @@
 // device (its key shown once), the pump's terms, move a waiting farmer in line, and the last 14
 // days' time pumped and cash taken.
 import { act, fireEvent, screen, waitFor, within } from '@testing-library/react-native';
+import * as Print from 'expo-print';
 import { Share, StyleSheet } from 'react-native';
 
 import type { UserWithBalance } from '../src/api/types';
@@ -9,6 +10,9 @@ import { STRINGS } from '../src/i18n/strings';
 import { CONFIRM_GUARD_MS } from '../src/ui/useConfirm';
 import { newServer, renderApp, signedInStorage } from '../test/app';
 import { ADMIN, KARIM, SALMA, entry, error, idle } from '../test/fakeServer';
+
+// The phone's print dialog is native: here it only records the page it was given.
+jest.mock('expo-print', () => ({ printAsync: jest.fn(async () => undefined) }));
 
 /** Waits as a person does between reading "Tap again…" and tapping: past the double-tap guard. */
 const deliberately = () => act(() => new Promise<void>((r) => setTimeout(r, CONFIRM_GUARD_MS + 50)));
@@ -170,7 +174,7 @@ describe('owner tools in the app: cash and passwords', () => {
     expect(server.last('POST /api/admin/recharge')!.body).toEqual({ userId: KARIM.id, minutes: 30, note: null });
   });
 
-  test('a recharge shows its receipt, in the farmer’s language, shared as text', async () => {
+  test('a recharge shows its receipt, in the farmer’s language, shared as text and printed', async () => {
     const { server, sessions, users } = owner();
     server.on(
       'POST /api/admin/recharge',
@@ -217,6 +221,27 @@ describe('owner tools in the app: cash and passwords', () => {
     fireEvent.press(within(card).getByTestId('user-karim-receipt-share'));
     expect(await screen.findByText('This phone cannot share from here: show the receipt or copy its text.')).toBeTruthy();
     share.mockRestore();
+
+    // Printed: the page the phone's print dialog gets is the receipt, in the language chosen.
+    const printAsync = jest.mocked(Print.printAsync);
+    fireEvent.press(within(card).getByTestId('user-karim-receipt-print'));
+    await waitFor(() => expect(printAsync).toHaveBeenCalledTimes(1));
+    const { html } = printAsync.mock.calls[0]![0] as { html: string };
+    expect(html).toContain('<html lang="bn">');
+    expect(html).toContain('<h1>পাম্পপাইলট — রসিদ</h1>');
+    expect(html).toContain('<tr><th>কৃষক</th><td>Karim Mia</td></tr>');
+    expect(html).toContain('<tr><th>নগদ দেওয়া</th><td>১৫০ টাকা</td></tr>');
+    expect(html).toContain('<tr><th>রসিদ নং</th><td>0A1B-2C3D-4E5F</td></tr>');
+    expect(html).not.toContain('class="void"');
+    expect(screen.queryByText(STRINGS.en.printUnavailable)).toBeNull();
+    // A phone with no way to print says so; a print the owner cancelled (iOS rejects it) says nothing.
+    printAsync.mockRejectedValueOnce(new Error('no print service'));
+    fireEvent.press(within(card).getByTestId('user-karim-receipt-print'));
+    expect(await screen.findByText(STRINGS.en.printUnavailable)).toBeTruthy();
+    printAsync.mockRejectedValueOnce(Object.assign(new Error('Printing did not complete'), { code: 'ERR_PRINT_INCOMPLETE' }));
+    fireEvent.press(within(card).getByTestId('user-karim-receipt-print'));
+    await waitFor(() => expect(printAsync).toHaveBeenCalledTimes(3));
+    await waitFor(() => expect(screen.queryByText(STRINGS.en.printUnavailable)).toBeNull());
   });
 
   test('a mistaken recharge is voided from its receipt, on a second tap, and the receipt says VOID', async () => {

@@ -190,7 +190,8 @@ async function main() {
     }),
   );
   cleanups.unshift(() => context.close());
-  // The browser's share sheet: what the app hands to it is kept for the test to read.
+  // The browser's share sheet: what the app hands to it is kept for the test to read. A frame
+  // about to print (the print dialog opening) tells the app's window the language of its page.
   await context.addInitScript(() => {
     Object.defineProperty(navigator, 'share', {
       configurable: true,
@@ -198,6 +199,14 @@ async function main() {
         window.__shared = data;
       },
     });
+    if (window.parent !== window) {
+      window.addEventListener('beforeprint', () => window.parent.postMessage({ printed: document.documentElement.lang }, '*'));
+    } else {
+      window.__printed = [];
+      window.addEventListener('message', (event) => {
+        if (typeof event.data?.printed === 'string') window.__printed.push(event.data.printed);
+      });
+    }
   });
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15_000);
@@ -465,6 +474,28 @@ async function main() {
         lines[4] === 'নগদ দেওয়া: ৫০ টাকা' && lines[5] === 'গ্রহণকারী: Rahim Uddin' && lines[6] === `রসিদ নং: ${receipt.number}`,
       `the receipt's text, in Bangla: ${shared.text}`,
     );
+  });
+
+  await step('the receipt printed: its own page, in Bangla, goes to the print dialog', async () => {
+    await byId('user-01711000001-receipt-print').click();
+    await until(async () => (await page.evaluate(() => window.__printed)).length === 1, 'the print dialog opened once', 5_000);
+    assert((await page.evaluate(() => window.__printed))[0] === 'bn', 'the page printed is in Bangla');
+    const printed = page.frameLocator('#pumppilot-print');
+    const [receipt] = await api('GET', '/api/admin/receipts?from=2000-01-01', { token: seed.admin });
+    await printed.getByText('পাম্পপাইলট — রসিদ').waitFor({ state: 'attached' });
+    const rows = await printed.locator('tr').allInnerTexts();
+    assert(
+      rows.some((r) => r.replace(/\s+/g, ' ') === 'নগদ দেওয়া ৫০ টাকা') && rows.some((r) => r.replace(/\s+/g, ' ') === `রসিদ নং ${receipt.number}`),
+      `the printed receipt's lines: ${rows.join(' | ')}`,
+    );
+    assert((await page.locator('#pumppilot-print').boundingBox())?.width === 0, 'the frame to print from is out of sight');
+    // What the printer gets, at an 80 mm receipt roll's width.
+    const html = await page.locator('#pumppilot-print').getAttribute('srcdoc');
+    const paper = await context.newPage();
+    await paper.setViewportSize({ width: 302, height: 400 });
+    await paper.setContent(html);
+    await paper.screenshot({ path: join(shots, '11c-admin-receipt-printed.png') });
+    await paper.close();
   });
 
   await step('admin approves the minute request', async () => {

@@ -36,3 +36,31 @@ export function receiptText(receipt: Receipt, i18n: I18n): string {
 export function cashCounted(receipt: Receipt): number {
   return receipt.void ? 0 : receipt.cashTaka;
 }
+
+/**
+ * The receipt as a page to print, in its language: the title, VOID on a void one, and the lines,
+ * sized for a receipt printer's 80 mm roll and left at the top of a sheet on any other. Every
+ * value is escaped (a farmer's name is what the owner typed).
+ */
+export function receiptHtml(receipt: Receipt, i18n: I18n): string {
+  const rows = receiptLines(receipt, i18n)
+    .map(([label, value]) => `<tr><th>${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`)
+    .join('');
+  const title = `${i18n.t.appName} — ${i18n.t.receiptTitle}`;
+  const mark = receipt.void ? `<p class="void">${escapeHtml(i18n.t.receiptVoidMark)}</p>` : '';
+  return `<!doctype html><html lang="${i18n.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(receiptTitle(receipt, i18n))}</title>
+<style>
+@page { margin: 6mm; }
+body { font-family: sans-serif; color: #000; margin: 0; }
+main { max-width: 72mm; }
+h1 { font-size: 16pt; margin: 0 0 3mm; }
+.void { display: inline-block; border: 2px solid #000; padding: 1mm 3mm; font-weight: bold; font-size: 14pt; margin: 0 0 3mm; }
+table { border-collapse: collapse; width: 100%; font-size: 11pt; }
+th { text-align: left; font-weight: normal; padding: 1mm 3mm 1mm 0; vertical-align: top; }
+td { text-align: right; font-weight: bold; padding: 1mm 0; }
+</style></head><body><main><h1>${escapeHtml(title)}</h1>${mark}<table>${rows}</table></main></body></html>`;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

@@ -3,14 +3,19 @@ import { Share, StyleSheet, Text, View } from 'react-native';
 
 import type { Receipt } from '../../api/types';
 import { makeI18n, useI18n, type Language } from '../../i18n/I18n';
-import { receiptLines, receiptText } from '../../receipt';
+import { printHtml } from '../../print';
+import { receiptHtml, receiptLines, receiptText } from '../../receipt';
 import { Body, Button, Card, Choices, Message, Tag } from '../../ui/components';
 import { colors } from '../../ui/theme';
 
+/** expo-print's code for a print that was not completed (iOS: cancelled in the dialog). */
+const PRINT_CANCELLED = 'ERR_PRINT_INCOMPLETE';
+
 /**
  * The receipt of a recharge, shown after it: in the farmer's language (chosen here, the app's by
- * default), and shared as a text message (the phone's share sheet; on the web, the browser's). A
- * void one is marked VOID, with when and by whom.
+ * default), shared as a text message (the phone's share sheet; on the web, the browser's) or
+ * printed (the phone's print dialog: a printer, or a PDF). A void one is marked VOID, with when
+ * and by whom.
  */
 export function ReceiptCard({ receipt, testID = 'receipt' }: { receipt: Receipt; testID?: string }) {
   const app = useI18n();
@@ -24,6 +29,16 @@ export function ReceiptCard({ receipt, testID = 'receipt' }: { receipt: Receipt;
       if (result?.action !== Share.dismissedAction) setNote({ kind: 'success', text: app.t.receiptShared });
     } catch {
       setNote({ kind: 'error', text: app.t.shareUnavailable });
+    }
+  };
+  const print = async () => {
+    setNote(null);
+    try {
+      await printHtml(receiptHtml(receipt, i18n));
+    } catch (err) {
+      // iOS rejects a print the owner cancelled in its dialog too: nothing to say then.
+      if ((err as { code?: string } | null)?.code === PRINT_CANCELLED) return;
+      setNote({ kind: 'error', text: app.t.printUnavailable });
     }
   };
   return (
@@ -47,6 +62,7 @@ export function ReceiptCard({ receipt, testID = 'receipt' }: { receipt: Receipt;
         ]}
       />
       <Button testID={`${testID}-share`} kind="outline" label={app.t.shareReceipt} onPress={() => void share()} />
+      <Button testID={`${testID}-print`} kind="outline" label={app.t.printReceipt} onPress={() => void print()} />
       {note ? <Message kind={note.kind} text={note.text} testID={`${testID}-${note.kind}`} /> : null}
     </Card>
   );
