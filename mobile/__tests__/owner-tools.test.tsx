@@ -7,6 +7,7 @@ import { Share, StyleSheet } from 'react-native';
 
 import type { UserWithBalance } from '../src/api/types';
 import { STRINGS } from '../src/i18n/strings';
+import { daysStart } from '../src/ui/period';
 import { CONFIRM_GUARD_MS } from '../src/ui/useConfirm';
 import { newServer, renderApp, signedInStorage } from '../test/app';
 import { ADMIN, KARIM, SALMA, entry, error, idle } from '../test/fakeServer';
@@ -281,6 +282,72 @@ describe('owner tools in the app: cash and passwords', () => {
     expect(within(screen.getByTestId('user-karim-receipt')).getByTestId('user-karim-receipt-void')).toHaveTextContent('VOID');
     expect(screen.queryByTestId('user-karim-void')).toBeNull();
     expect(await screen.findByTestId('user-karim-balance')).toHaveTextContent('30 min');
+  });
+
+  test('a farmer’s receipts of the last 90 days: listed on a tap, one opened to share, print or void, the list read again after', async () => {
+    const { server, sessions, users } = owner();
+    const kept = { id: 'r-1', number: '0A1B-0000-0001', userId: KARIM.id, userName: KARIM.name, at: '2026-11-20T08:00:00Z', minutes: 60, cashTaka: 150, recordedByName: ADMIN.name, void: null };
+    const voided = { ...kept, id: 'r-2', number: '0A1B-0000-0002', at: '2026-11-21T08:00:00Z', minutes: 30, cashTaka: 75, void: { at: '2026-11-21T08:05:00Z', byName: ADMIN.name } };
+    let listed: object[] = [voided, kept];
+    server.on('GET /api/admin/receipts', sessions.authed(() => ({ body: listed })));
+    server.on(
+      'POST /api/admin/receipts/{id}/void',
+      sessions.authed((req) => {
+        expect(req.path).toBe('/api/admin/receipts/r-1/void');
+        users[0]!.availableSeconds -= 60 * 60;
+        const now = { ...kept, void: { at: '2026-11-28T09:00:00Z', byName: ADMIN.name } };
+        listed = [voided, now];
+        return { body: now };
+      }),
+    );
+    users[0]!.availableSeconds = 90 * 60;
+    const reads = () => server.calls.filter((c) => c.path === '/api/admin/receipts' && c.query.get('userId'));
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    // Read only when asked for.
+    expect(reads()).toHaveLength(0);
+    fireEvent.press(screen.getByTestId('user-karim-receipts-show'));
+    const row = await screen.findByTestId('user-karim-receipts-0A1B-0000-0001');
+    expect(reads()).toHaveLength(1);
+    expect(reads()[0]!.query.get('userId')).toBe(KARIM.id);
+    expect(reads()[0]!.query.get('from')).toBe(daysStart(90));
+    expect(row).toHaveTextContent(/60 min · 150 taka$/);
+    expect(screen.getByTestId('user-karim-receipts-0A1B-0000-0002')).toHaveTextContent(/30 min · 75 taka · VOID$/);
+
+    // Opened: the receipt card, to share or print, and a mistake found later is voided from it.
+    fireEvent.press(row);
+    const card = await screen.findByTestId('user-karim-receipt');
+    expect(within(card).getByText('0A1B-0000-0001')).toBeTruthy();
+    expect(within(card).getByTestId('user-karim-receipt-print')).toBeTruthy();
+    fireEvent.press(screen.getByTestId('user-karim-void'));
+    expect(await screen.findByText('Tap again: 60 min are taken back from Karim Mia')).toBeTruthy();
+    // Another receipt opened forgets the question: a tap on it only asks.
+    fireEvent.press(screen.getByTestId('user-karim-receipts-0A1B-0000-0002'));
+    expect(await within(screen.getByTestId('user-karim-receipt')).findByText('0A1B-0000-0002')).toBeTruthy();
+    expect(screen.queryByTestId('user-karim-void')).toBeNull();
+    fireEvent.press(screen.getByTestId('user-karim-receipts-0A1B-0000-0001'));
+    await deliberately();
+    fireEvent.press(await screen.findByTestId('user-karim-void'));
+    expect(await screen.findByText('Tap again: 60 min are taken back from Karim Mia')).toBeTruthy();
+    await deliberately();
+    fireEvent.press(screen.getByTestId('user-karim-void'));
+    expect(await screen.findByText('Receipt 0A1B-0000-0001 is void: 60 min were taken back from Karim Mia.')).toBeTruthy();
+    expect(server.count('POST /api/admin/receipts/r-1/void')).toBe(1);
+    // The list is read again and marks it.
+    await waitFor(() => expect(screen.getByTestId('user-karim-receipts-0A1B-0000-0001')).toHaveTextContent(/VOID$/));
+    expect(reads()).toHaveLength(2);
+  });
+
+  test('a farmer with no receipt in the last 90 days is told so', async () => {
+    const { server, sessions } = owner();
+    server.on('GET /api/admin/receipts', sessions.authed({ body: [] }));
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    fireEvent.press(screen.getByTestId('user-karim-receipts-show'));
+    expect(await screen.findByText('No receipts in the last 90 days.')).toBeTruthy();
+    expect(screen.getByTestId('user-karim-receipts-show')).toHaveTextContent('Hide the receipts');
+    fireEvent.press(screen.getByTestId('user-karim-receipts-show'));
+    expect(screen.queryByTestId('user-karim-receipts')).toBeNull();
   });
 
   test('a new password takes a second tap and is shown once', async () => {

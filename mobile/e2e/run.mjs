@@ -498,6 +498,19 @@ async function main() {
     await paper.close();
   });
 
+  await step('the farmer’s receipts of the last 90 days, read from the server, one opened', async () => {
+    const [receipt] = await api('GET', '/api/admin/receipts?from=2000-01-01', { token: seed.admin });
+    await byId('user-01711000001-receipts-show').click();
+    const row = byId(`user-01711000001-receipts-${receipt.number}`);
+    await row.waitFor();
+    const words = (await row.innerText()).replace(/\s+/g, ' ');
+    assert(words.endsWith('20 min · 50 taka'), `the receipt's row: ${words}`);
+    await row.click();
+    await byId('user-01711000001-receipt').getByText(receipt.number).waitFor();
+    await row.scrollIntoViewIfNeeded();
+    await shot('11d-admin-receipts');
+  });
+
   await step('admin approves the minute request', async () => {
     await tab('requests');
     await page.getByText('Paid 150 taka cash').waitFor();

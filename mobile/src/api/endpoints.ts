@@ -65,6 +65,9 @@ export function endpoints(client: ApiClient) {
         onceKey,
       }),
     receipt: async (id: string): Promise<Receipt> => client.call('get', '/api/admin/receipts/{id}', { params: { id } }),
+    /** One farmer's receipts since `from` (RFC 3339), newest first, void ones too. */
+    farmerReceipts: async (userId: string, from: string): Promise<Receipt[]> =>
+      client.call('get', '/api/admin/receipts', { query: { userId, from } }),
     /**
      * Voids a receipt (a mistaken recharge): its minutes are taken back and it counts for no cash.
      * Once: again, 409 `ALREADY_VOID`; 409 `BELOW_ZERO` when the farmer used the minutes.

@@ -5,8 +5,13 @@
  * nothing changed (`ApiClient`'s held answers) instead of sending two weeks of runs again.
  */
 export function fortnightStart(now: number = Date.now()): string {
+  return daysStart(14, now);
+}
+
+/** Where "the last `days` days" begin: today and the `days - 1` before it, on the phone's calendar. */
+export function daysStart(days: number, now: number = Date.now()): string {
   const day = new Date(now);
   day.setHours(0, 0, 0, 0);
-  day.setDate(day.getDate() - 13);
+  day.setDate(day.getDate() - (days - 1));
   return day.toISOString();
 }

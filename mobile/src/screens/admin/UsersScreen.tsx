@@ -8,6 +8,7 @@ import { useI18n } from '../../i18n/I18n';
 import { parseSignedNumber, parseWholeNumber } from '../../i18n/format';
 import { Body, Button, Card, Choices, ErrorBox, Field, Loading, Message, Screen, Tag } from '../../ui/components';
 import { colors } from '../../ui/theme';
+import { daysStart } from '../../ui/period';
 import { useConfirm } from '../../ui/useConfirm';
 import { useResource } from '../../ui/useResource';
 import { AdminOnly } from './AdminOnly';
@@ -200,11 +201,15 @@ function UserCard({
   const [name, setName] = useState(user.name);
   const [fix, setFix] = useState('');
   const [why, setWhy] = useState('');
-  // One question at a time on a farmer: 'correct', 'suspend' or 'password'. An edit of the
-  // correction forgets it: the second tap does what the label says.
-  const confirm = useConfirm(`${fix}\n${why}`);
-  const fixMinutes = parseSignedNumber(fix);
+  // The receipt open on the card: the one a recharge just made, or one opened from the list.
   const [receipt, setReceipt] = useState<Receipt | null>(null);
+  const [receiptsShown, setReceiptsShown] = useState(false);
+  // Counts the receipts this card made or voided: the list is read again after each.
+  const [receiptsChanged, setReceiptsChanged] = useState(0);
+  // One question at a time on a farmer: 'correct', 'void', 'suspend' or 'password'. An edit of
+  // the correction, or another receipt opened, forgets it: the second tap does what the label says.
+  const confirm = useConfirm(`${fix}\n${why}\n${receipt?.id ?? ''}`);
+  const fixMinutes = parseSignedNumber(fix);
   const rechargeKey = useOnceKey();
   const correctionKey = useOnceKey();
 
@@ -267,6 +272,7 @@ function UserCard({
       // The receipt (when cash was taken, or the pump has a price) is shown to be shared.
       const written = balance.receiptId ? await api.receipt(balance.receiptId) : null;
       setReceipt(written);
+      if (written) setReceiptsChanged((n) => n + 1);
       const paid = written ? written.cashTaka : null;
       // Made: the minutes are chosen afresh for another recharge, so a second tap on the button
       // cannot pass for this one again.
@@ -291,13 +297,15 @@ function UserCard({
     }
   };
 
-  // The receipt just made was a mistake (300 minutes typed for 30): taken back, minutes and cash.
+  // The receipt open (just made, or opened from the list) was a mistake (300 minutes typed for 30):
+  // taken back, minutes and cash.
   const voidReceipt = async () => {
     if (!receipt || !confirm.tap('void')) return;
     setBusy('void');
     try {
       const voided = await api.voidReceipt(receipt.id);
       setReceipt(voided);
+      setReceiptsChanged((n) => n + 1);
       onDone('void', { kind: 'success', text: t.voidedDone(voided.number, i18n.minutes(voided.minutes), voided.userName) });
     } catch (err) {
       onDone('void', { kind: 'error', text: i18n.error(err) });
@@ -384,7 +392,17 @@ function UserCard({
             onPress={() => void recharge()}
           />
           <NoteHere note={note} at={`${user.id}:recharge`} />
-          {receipt ? <ReceiptCard receipt={receipt} testID={`user-${user.username}-receipt`} /> : null}
+          <Button
+            kind="outline"
+            testID={`user-${user.username}-receipts-show`}
+            label={receiptsShown ? t.receiptsHide : t.receiptsShow(i18n.num(RECEIPT_DAYS))}
+            expanded={receiptsShown}
+            onPress={() => setReceiptsShown(!receiptsShown)}
+          />
+          {receiptsShown ? (
+            <FarmerReceipts user={user} open={receipt} changed={receiptsChanged} onOpen={setReceipt} />
+          ) : null}
+          {receipt ? <ReceiptCard key={receipt.id} receipt={receipt} testID={`user-${user.username}-receipt`} /> : null}
           {receipt && !receipt.void ? (
             <Button
               kind="danger"
@@ -441,6 +459,49 @@ function UserCard({
         </View>
       ) : null}
     </Card>
+  );
+}
+
+/** How far back the farmer's panel lists their receipts. */
+const RECEIPT_DAYS = 90;
+
+/**
+ * A farmer's receipts of the last [`RECEIPT_DAYS`] days, newest first, void ones marked: a tap
+ * opens one on the card, to share, print or void (a farmer who lost theirs, a mistake found
+ * later). Read when shown, and again after the card made or voided one (`changed`).
+ */
+function FarmerReceipts({
+  user,
+  open,
+  changed,
+  onOpen,
+}: {
+  user: UserWithBalance;
+  open: Receipt | null;
+  changed: number;
+  onOpen: (receipt: Receipt) => void;
+}) {
+  const { api } = useSession();
+  const i18n = useI18n();
+  const { t } = i18n;
+  const list = useResource(() => api.farmerReceipts(user.id, daysStart(RECEIPT_DAYS)), changed);
+  const testID = `user-${user.username}-receipts`;
+  if (!list.data) {
+    return list.error ? <ErrorBox error={list.error} onRetry={() => void list.reload()} testID={`${testID}-error`} /> : <Loading />;
+  }
+  return (
+    <View style={styles.panel} testID={testID}>
+      {list.data.length === 0 ? <Body muted>{t.noReceipts(i18n.num(RECEIPT_DAYS))}</Body> : null}
+      {list.data.map((r) => (
+        <Button
+          key={r.id}
+          kind={open?.id === r.id ? 'neutral' : 'outline'}
+          testID={`${testID}-${r.number}`}
+          label={[i18n.dateTime(r.at), i18n.minutes(r.minutes), t.receiptTaka(i18n.num(r.cashTaka)), ...(r.void ? [t.receiptVoidMark] : [])].join(' · ')}
+          onPress={() => onOpen(r)}
+        />
+      ))}
+    </View>
   );
 }
 
