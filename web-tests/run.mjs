@@ -643,6 +643,53 @@ async function main() {
     await admin.waitForFunction(() => !/Back online|Cannot reach/.test(document.getElementById('live-status').textContent) || document.getElementById('live-status').hidden, null, { timeout: 10_000 });
   });
 
+  await step('a link that drops without a word: the farmer’s page says so once the stream is 20 s silent, and opens it anew', async () => {
+    // The page's clock is the test's: 20 s pass at once, and the server's state (every 15 s)
+    // does not come in them. Every request the page makes meanwhile waits for ever, as on a link
+    // that dropped (the browser would notice in minutes).
+    const page = await a.context().newPage();
+    page.on('pageerror', (err) => pageErrors.push(`farmer A, link dropped: ${err.message}`));
+    let streams = 0;
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/api/events') streams++;
+    });
+    await page.clock.install();
+    await page.goto(`${server.url}/user`);
+    await page.locator('#state-word').waitFor();
+    await page.waitForFunction(() => document.getElementById('live-status').hidden, null, { timeout: 10_000 });
+    const hang = () => {};
+    await page.route('**/api/**', hang);
+    await page.clock.fastForward(19_000);
+    assert(await page.locator('#live-status').isHidden(), 'no word of the link before the stream is 20 s silent');
+    await page.clock.fastForward(2_000);
+    // (Farmer A reads Bangla, chosen above.)
+    await page.locator('#live-status.lost', { hasText: 'সার্ভার' }).waitFor({ timeout: 3_000 });
+    // The link is back: the stream is opened anew after its pause and speaks, and the page says so.
+    await page.unroute('**/api/**', hang);
+    await page.clock.fastForward(3_000);
+    await page.locator('#live-status.back').waitFor({ timeout: 5_000 });
+    assert(streams === 2, `the stream opened anew once: ${streams} opened`);
+    await page.close();
+  });
+
+  await step('a poll the dropped link leaves unanswered is given up after 15 s, and the owner’s page says so', async () => {
+    const page = await admin.context().newPage();
+    page.on('pageerror', (err) => pageErrors.push(`owner, poll unanswered: ${err.message}`));
+    await page.clock.install();
+    await page.route('**/api/events', (route) => route.abort());
+    await page.goto(`${server.url}/admin`);
+    await page.locator('#live-status', { hasText: 'Live updates are off' }).waitFor();
+    const hang = () => {};
+    await page.route('**/api/motor/status', hang);
+    // The next poll goes out and waits; 15 s later it is given up.
+    await page.clock.fastForward(4_000);
+    await page.clock.fastForward(14_000);
+    assert(await page.locator('#live-status.lost').count() === 0, 'not given up before 15 s');
+    await page.clock.fastForward(2_000);
+    await page.locator('#live-status.lost', { hasText: 'Cannot reach the server' }).waitFor({ timeout: 3_000 });
+    await page.close();
+  });
+
   await step('the master publishes firmware from the page (a bad signature refused in words, in both languages) and rolls it out to one owner first', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pumppilot-firmware-'));
     cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));

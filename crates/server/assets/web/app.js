@@ -235,15 +235,38 @@
     box.hidden = false;
   }
 
+  // A read that a dropped link leaves without an answer is given up after this long (the browser
+  // would wait for minutes), so the page can say it cannot reach the server.
+  var READ_TIMEOUT_MS = 15000;
+
   function getJSON(path) {
-    return fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json' } }).then(function (r) {
-      if (!r.ok) {
-        var err = new Error(path + ' ' + r.status);
-        err.status = r.status;
-        throw err;
-      }
-      return r.json();
-    });
+    // (A browser without AbortController waits as long as it does.)
+    var abort = window.AbortController ? new AbortController() : null;
+    var timer = setTimeout(function () {
+      if (abort) abort.abort();
+    }, READ_TIMEOUT_MS);
+    var done = function () {
+      clearTimeout(timer);
+    };
+    return fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json' }, signal: abort ? abort.signal : undefined })
+      .then(function (r) {
+        if (!r.ok) {
+          var err = new Error(path + ' ' + r.status);
+          err.status = r.status;
+          throw err;
+        }
+        return r.json();
+      })
+      .then(
+        function (value) {
+          done();
+          return value;
+        },
+        function (err) {
+          done();
+          throw err;
+        }
+      );
   }
 
   // ---- The master's page: the state of the owners on this page, refreshed every 10 s. ----
@@ -574,20 +597,32 @@
   setInterval(render, 250);
 
   // ---- The stream, and polling while it fails. ----
+  // The server sends a state at least every 15 s: a stream silent for SILENT_MS is gone (a link
+  // that dropped without a word leaves it open and mute for minutes). It is opened anew after a
+  // pause that doubles from 3 s to a minute until a stream speaks; the page polls meanwhile.
+  var SILENT_MS = 20000;
   var source = null;
+  var opened = 0;
+  // When the open stream last brought a state; 0 while it has brought none.
   var lastEvent = 0;
+  var pause = 3000;
+  var retry = null;
   var lastPoll = 0;
   var polling = false;
 
   function streamHealthy() {
-    return source && source.readyState === 1 && Date.now() - lastEvent < 20000;
+    return !!source && source.readyState === 1 && lastEvent > 0 && Date.now() - lastEvent < SILENT_MS;
   }
 
   function connect() {
+    retry = null;
     if (!window.EventSource) return;
     source = new EventSource('/api/events');
+    opened = Date.now();
+    lastEvent = 0;
     source.addEventListener('state', function (event) {
       lastEvent = Date.now();
+      pause = 3000;
       setStatus(null);
       try {
         received(JSON.parse(event.data));
@@ -596,12 +631,17 @@
       }
     });
     source.onerror = function () {
-      if (source && source.readyState === 2) {
-        // Closed for good (the session ended, say): poll, and try the stream again later.
-        source = null;
-        setTimeout(connect, 10000);
-      }
+      // Closed for good (the session ended, say): poll, and try the stream again later.
+      if (source && source.readyState === 2) dropStream();
     };
+  }
+
+  function dropStream() {
+    if (source) source.close();
+    source = null;
+    lastEvent = 0;
+    if (!retry) retry = setTimeout(connect, pause);
+    pause = Math.min(pause * 2, 60000);
   }
 
   function poll() {
@@ -625,7 +665,15 @@
   }
 
   setInterval(function () {
-    if (!streamHealthy() && Date.now() - lastPoll >= 3000) poll();
+    var now = Date.now();
+    if (source && now - (lastEvent || opened) >= SILENT_MS) {
+      // Silent past the server's promise. A stream that had spoken means the link dropped: said
+      // at once, not after the poll that follows has waited out its own timeout too. One that
+      // never spoke says nothing of the link (a proxy may hold its events back): the polls tell.
+      if (lastEvent) setStatus(W.liveLost);
+      dropStream();
+    }
+    if (!streamHealthy() && now - lastPoll >= 3000) poll();
   }, 1000);
   document.addEventListener('visibilitychange', function () {
     if (!document.hidden) poll();
