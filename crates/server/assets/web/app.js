@@ -235,38 +235,41 @@
     box.hidden = false;
   }
 
-  // A read that a dropped link leaves without an answer is given up after this long (the browser
-  // would wait for minutes), so the page can say it cannot reach the server.
-  var READ_TIMEOUT_MS = 15000;
+  // A request that a dropped link leaves without an answer is given up after this long (the
+  // browser would wait for minutes), so the page can say it cannot reach the server.
+  var REQUEST_TIMEOUT_MS = 15000;
 
-  function getJSON(path) {
-    // (A browser without AbortController waits as long as it does.)
+  // `fetch`, and `read` of its answer, given up together after REQUEST_TIMEOUT_MS. (A browser
+  // without AbortController waits as long as it does.)
+  function fetchTimed(path, init, read) {
     var abort = window.AbortController ? new AbortController() : null;
     var timer = setTimeout(function () {
       if (abort) abort.abort();
-    }, READ_TIMEOUT_MS);
-    var done = function () {
-      clearTimeout(timer);
-    };
-    return fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json' }, signal: abort ? abort.signal : undefined })
-      .then(function (r) {
-        if (!r.ok) {
-          var err = new Error(path + ' ' + r.status);
-          err.status = r.status;
-          throw err;
-        }
-        return r.json();
-      })
+    }, REQUEST_TIMEOUT_MS);
+    if (abort) init.signal = abort.signal;
+    return fetch(path, init)
+      .then(read)
       .then(
         function (value) {
-          done();
+          clearTimeout(timer);
           return value;
         },
         function (err) {
-          done();
+          clearTimeout(timer);
           throw err;
         }
       );
+  }
+
+  function getJSON(path) {
+    return fetchTimed(path, { credentials: 'same-origin', headers: { Accept: 'application/json' } }, function (r) {
+      if (!r.ok) {
+        var err = new Error(path + ' ' + r.status);
+        err.status = r.status;
+        throw err;
+      }
+      return r.json();
+    });
   }
 
   // ---- The master's page: the state of the owners on this page, refreshed every 10 s. ----
@@ -694,18 +697,23 @@
       render();
       var button = $('motor-button');
       if (button) button.disabled = true;
-      fetch(action, {
-        method: 'POST',
-        credentials: 'same-origin',
-        headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(new FormData(motorForm)).toString(),
-      })
-        .then(function (r) {
+      // Given up after 15 s like every request (the button waits no longer): the next state
+      // says whether it was made.
+      fetchTimed(
+        action,
+        {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams(new FormData(motorForm)).toString(),
+        },
+        function (r) {
           return r.json().then(
             function (json) { return [r.status, json]; },
             function () { return [r.status, null]; }
           );
-        })
+        }
+      )
         .then(function (answer) {
           var status = answer[0], json = answer[1];
           if (status === 401) {
