@@ -644,9 +644,10 @@ async function main() {
   });
 
   await step('a link that drops without a word: the farmer’s page says so once the stream is 20 s silent, a tap gives up after 15 s, and the stream is opened anew', async () => {
-    // The page's clock is the test's: 20 s pass at once, and the server's state (every 15 s)
-    // does not come in them. Every request the page makes meanwhile waits for ever, as on a link
-    // that dropped (the browser would notice in minutes).
+    // The page's clock is the test's: 20 s pass at once (`runFor` fires every timer on the way,
+    // as for a page awake all along), and the server's state (every 15 s) does not come in them.
+    // Every request the page makes meanwhile waits for ever, as on a link that dropped (the
+    // browser would notice in minutes).
     const page = await a.context().newPage();
     page.on('pageerror', (err) => pageErrors.push(`farmer A, link dropped: ${err.message}`));
     page.on('dialog', (dialog) => dialog.accept());
@@ -660,23 +661,45 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('live-status').hidden, null, { timeout: 10_000 });
     const hang = () => {};
     await page.route('**/*', hang);
-    await page.clock.fastForward(19_000);
+    await page.clock.runFor(19_000);
     assert(await page.locator('#live-status').isHidden(), 'no word of the link before the stream is 20 s silent');
-    await page.clock.fastForward(2_000);
+    await page.clock.runFor(2_000);
     // (Farmer A reads Bangla, chosen above.)
     await page.locator('#live-status.lost', { hasText: 'সার্ভার' }).waitFor({ timeout: 3_000 });
     // A tap meanwhile waits 15 s at most, says why in words, and leaves the button to tap again.
     const button = page.locator('#motor-button');
     await button.click();
     assert(await button.isDisabled(), 'the button waits for its answer');
-    await page.clock.fastForward(15_000);
+    await page.clock.runFor(15_000);
     await page.locator('#action-error').waitFor({ timeout: 3_000 });
     assert(await button.isEnabled(), 'the button can be tapped again');
-    // The link is back: the stream is opened anew after its pause and speaks, and the page says so.
+    // The link is back: the next poll answers ("back online"), and the stream, tried again after
+    // its pause (3 s, then 6 s: the try made while the link was down never spoke), is open anew.
     await page.unroute('**/*', hang);
-    await page.clock.fastForward(3_000);
+    await page.clock.runFor(3_000);
     await page.locator('#live-status.back').waitFor({ timeout: 5_000 });
-    assert(streams === 2, `the stream opened anew once: ${streams} opened`);
+    await page.clock.runFor(15_000);
+    await until(() => streams === 3, `the stream opened anew: ${streams} opened`);
+    await page.close();
+  });
+
+  await step('a page that slept (the phone put the browser away) does not cry "cannot reach": its stream is opened anew', async () => {
+    const page = await a.context().newPage();
+    page.on('pageerror', (err) => pageErrors.push(`farmer A, slept: ${err.message}`));
+    let streams = 0;
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/api/events') streams++;
+    });
+    await page.clock.install();
+    await page.goto(`${server.url}/user`);
+    await page.locator('#state-word').waitFor();
+    await page.waitForFunction(() => document.getElementById('live-status').hidden, null, { timeout: 10_000 });
+    // A minute asleep: the timers fire once, when it wakes.
+    await page.clock.fastForward(60_000);
+    assert((await page.locator('#live-status.lost').count()) === 0, 'no "cannot reach the server" for a page that slept');
+    await page.clock.runFor(3_000);
+    await until(() => streams === 2, `the stream opened anew: ${streams} opened`);
+    assert((await page.locator('#live-status.lost').count()) === 0, 'no "cannot reach the server" for a page that slept');
     await page.close();
   });
 

@@ -667,13 +667,18 @@
       });
   }
 
+  var lastTick = Date.now();
   setInterval(function () {
     var now = Date.now();
+    // A page that slept (a phone put the browser away, a laptop's lid closed) heard nothing
+    // meanwhile: its silence says nothing of the link.
+    var awake = now - lastTick < 5000;
+    lastTick = now;
     if (source && now - (lastEvent || opened) >= SILENT_MS) {
-      // Silent past the server's promise. A stream that had spoken means the link dropped: said
-      // at once, not after the poll that follows has waited out its own timeout too. One that
-      // never spoke says nothing of the link (a proxy may hold its events back): the polls tell.
-      if (lastEvent) setStatus(W.liveLost);
+      // Silent past the server's promise. A stream that had spoken, heard by a page awake all
+      // along, means the link dropped: said at once, not after the poll that follows has waited
+      // out its own timeout too. Else the polls tell (a proxy may hold a stream's events back).
+      if (lastEvent && awake) setStatus(W.liveLost);
       dropStream();
     }
     if (!streamHealthy() && now - lastPoll >= 3000) poll();
