@@ -784,7 +784,7 @@ fn layout(
                     }
                     @if let Some(token) = csrf_token { (language_form(visit, token)) }
                     @if let Some(page) = page {
-                        form.inline method="post" action="/logout" {
+                        form.inline.signout method="post" action="/logout" {
                             (page.csrf_field())
                             button.link type="submit" { (t.sign_out) }
                         }
