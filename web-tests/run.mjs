@@ -643,22 +643,31 @@ async function main() {
     await admin.waitForFunction(() => !/Back online|Cannot reach/.test(document.getElementById('live-status').textContent) || document.getElementById('live-status').hidden, null, { timeout: 10_000 });
   });
 
-  await step('a link that drops without a word: the farmer’s page says so once the stream is 20 s silent, a tap gives up after 15 s, and the stream is opened anew', async () => {
-    // The page's clock is the test's: 20 s pass at once (`runFor` fires every timer on the way,
-    // as for a page awake all along), and the server's state (every 15 s) does not come in them.
-    // Every request the page makes meanwhile waits for ever, as on a link that dropped (the
-    // browser would notice in minutes).
+  /**
+   * Farmer A's page on a clock the test moves (Playwright's), its stream live and the page
+   * quiet; `streams.opened` counts the event streams it opens.
+   */
+  async function farmerOnTestClock(name) {
     const page = await a.context().newPage();
-    page.on('pageerror', (err) => pageErrors.push(`farmer A, link dropped: ${err.message}`));
+    page.on('pageerror', (err) => pageErrors.push(`farmer A, ${name}: ${err.message}`));
     page.on('dialog', (dialog) => dialog.accept());
-    let streams = 0;
+    const streams = { opened: 0 };
     page.on('request', (request) => {
-      if (new URL(request.url()).pathname === '/api/events') streams++;
+      if (new URL(request.url()).pathname === '/api/events') streams.opened++;
     });
     await page.clock.install();
     await page.goto(`${server.url}/user`);
     await page.locator('#state-word').waitFor();
     await page.waitForFunction(() => document.getElementById('live-status').hidden, null, { timeout: 10_000 });
+    return { page, streams };
+  }
+
+  await step('a link that drops without a word: the farmer’s page says so once the stream is 20 s silent, a tap gives up after 15 s, and the stream is opened anew', async () => {
+    // The page's clock is the test's: 20 s pass at once (`runFor` fires every timer on the way,
+    // as for a page awake all along), and the server's state (every 15 s) does not come in them.
+    // Every request the page makes meanwhile waits for ever, as on a link that dropped (the
+    // browser would notice in minutes).
+    const { page, streams } = await farmerOnTestClock('link dropped');
     const hang = () => {};
     await page.route('**/*', hang);
     await page.clock.runFor(19_000);
@@ -679,26 +688,17 @@ async function main() {
     await page.clock.runFor(3_000);
     await page.locator('#live-status.back').waitFor({ timeout: 5_000 });
     await page.clock.runFor(15_000);
-    await until(() => streams === 3, `the stream opened anew: ${streams} opened`);
+    await until(() => streams.opened === 3, `the stream opened anew: ${streams.opened} opened`);
     await page.close();
   });
 
   await step('a page that slept (the phone put the browser away) does not cry "cannot reach": its stream is opened anew', async () => {
-    const page = await a.context().newPage();
-    page.on('pageerror', (err) => pageErrors.push(`farmer A, slept: ${err.message}`));
-    let streams = 0;
-    page.on('request', (request) => {
-      if (new URL(request.url()).pathname === '/api/events') streams++;
-    });
-    await page.clock.install();
-    await page.goto(`${server.url}/user`);
-    await page.locator('#state-word').waitFor();
-    await page.waitForFunction(() => document.getElementById('live-status').hidden, null, { timeout: 10_000 });
+    const { page, streams } = await farmerOnTestClock('slept');
     // A minute asleep: the timers fire once, when it wakes.
     await page.clock.fastForward(60_000);
     assert((await page.locator('#live-status.lost').count()) === 0, 'no "cannot reach the server" for a page that slept');
     await page.clock.runFor(3_000);
-    await until(() => streams === 2, `the stream opened anew: ${streams} opened`);
+    await until(() => streams.opened === 2, `the stream opened anew: ${streams.opened} opened`);
     assert((await page.locator('#live-status.lost').count()) === 0, 'no "cannot reach the server" for a page that slept');
     await page.close();
   });
