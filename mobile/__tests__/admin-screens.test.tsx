@@ -35,7 +35,15 @@ function admin(initial: Status = salmaRunning(), pollMs?: number, { events = fal
   const { server, sessions } = newServer();
   let current = initial;
   const streams: FakeStream[] = [];
-  const live = () => ({ ...current, queue: { active: null, waiting: [] }, unread: 0 });
+  // The line as the server has it: what GET /api/queue answers, and what each event carries.
+  const queue = () =>
+    current.motor.state === 'IDLE'
+      ? { active: null, waiting: [] }
+      : {
+          active: entry({ userId: SALMA.id, userName: SALMA.name, remainingSeconds: 600 }),
+          waiting: [entry({ id: 'e2', status: 'WAITING', position: 1, remainingSeconds: null })],
+        };
+  const live = () => ({ ...current, queue: queue(), unread: 0 });
   if (events) {
     server.on(
       'GET /api/events',
@@ -49,18 +57,7 @@ function admin(initial: Status = salmaRunning(), pollMs?: number, { events = fal
   }
   const isAdmin = ['admin', 'master'] as const;
   server.on('GET /api/motor/status', sessions.authed(() => ({ body: current })));
-  server.on(
-    'GET /api/queue',
-    sessions.authed(() => ({
-      body:
-        current.motor.state === 'IDLE'
-          ? { active: null, waiting: [] }
-          : {
-              active: entry({ userId: SALMA.id, userName: SALMA.name, remainingSeconds: 600 }),
-              waiting: [entry({ id: 'e2', status: 'WAITING', position: 1, remainingSeconds: null })],
-            },
-    })),
-  );
+  server.on('GET /api/queue', sessions.authed(() => ({ body: queue() })));
   server.on(
     'GET /api/admin/devices',
     sessions.authed(
@@ -159,6 +156,38 @@ describe('admin', () => {
     fireEvent.press(within(active).getByText('TAP AGAIN TO STOP THE RUN OF Salma Begum'));
     // Said in the run's card, beside its button.
     expect(await within(active).findByText('Not found. It may have just changed; the screen is updated.')).toBeTruthy();
+  });
+
+  test('queue: over the event stream the line comes with each state, unread; a stop made here reads it at once', async () => {
+    // Polling on a short clock (50 ms): were the line read with each poll, the count would climb.
+    const { server, sessions, setStatus } = admin(salmaRunning(), 50, { events: true });
+    fireEvent.press(await screen.findByTestId('tab-admin-queue'));
+    const active = await screen.findByTestId('queue-active');
+    expect(within(active).getByText('Salma Begum')).toBeTruthy();
+    expect(within(screen.getByTestId('queue-waiting-1')).getByText('Karim Mia')).toBeTruthy();
+    await waitFor(() => expect(server.count('GET /api/events')).toBe(1));
+    await act(() => new Promise((resolve) => setTimeout(resolve, 300)));
+    const lines = server.count('GET /api/queue');
+    // Two states more (the server's refresh every 15 s): each shown, the line each carried with it.
+    for (let i = 0; i < 2; i++) {
+      setStatus(salmaRunning());
+      await act(() => new Promise((resolve) => setTimeout(resolve, 250)));
+    }
+    expect(server.count('GET /api/queue')).toBe(lines);
+    expect(within(screen.getByTestId('queue-active')).getByText('Salma Begum')).toBeTruthy();
+    // The owner's own change to the line is read back at once, not left to the event to come (nor
+    // to the status read after every stop, which brings no line).
+    server.on(
+      'POST /api/admin/motor/stop',
+      sessions.authed({ body: entry({ userId: SALMA.id, userName: SALMA.name, status: 'COMPLETED', endReason: 'ADMIN_STOP' }) }),
+    );
+    fireEvent.press(within(active).getByText('STOP THIS RUN'));
+    await deliberately();
+    fireEvent.press(within(active).getByText('TAP AGAIN TO STOP THE RUN OF Salma Begum'));
+    expect(await screen.findByText('The run of Salma Begum was stopped.')).toBeTruthy();
+    await waitFor(() => expect(server.count('GET /api/queue')).toBeGreaterThan(lines));
+    const after = server.calls.slice(server.calls.findIndex((c) => c.path === '/api/admin/motor/stop') + 1).map((c) => `${c.method} ${c.path}`);
+    expect(after.indexOf('GET /api/queue')).toBeLessThan(after.indexOf('GET /api/motor/status'));
   });
 
   test('farmers: balances, recharge with the chosen minutes', async () => {
@@ -622,12 +651,15 @@ describe('admin', () => {
     expect(polls()).toBe(polled);
     expect(reads('/api/admin/usage')).toBe(usage);
 
-    // Salma starts elsewhere: the server sends it, the screen shows it and reads its lists again.
+    // Salma starts elsewhere: the server sends it, the screen shows it and reads its lists again,
+    // all but the line, which the event carried.
+    const lines = reads('/api/queue');
     setStatus(salmaRunning());
     expect(await screen.findByText('Salma Begum')).toBeTruthy();
     expect(screen.getByTestId('state-word')).toHaveTextContent('RUNNING');
     await waitFor(() => expect(reads('/api/admin/usage')).toBe(usage + 1));
     expect(polls()).toBe(polled);
+    expect(reads('/api/queue')).toBe(lines);
 
     // A download's percent is no change of the pump: while one is underway the devices are read
     // at polling's pace all the same, and no longer once it is done.

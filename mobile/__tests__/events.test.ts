@@ -48,6 +48,8 @@ describe('EventStreamFeed', () => {
     streams.send(runningMine(1500));
     expect(store.getSnapshot().status!.motor).toMatchObject({ state: 'RUNNING', remainingSeconds: 1500 });
     expect(store.getSnapshot().connection).toBe('online');
+    // The line came with it: the screens need not read it.
+    expect(store.getSnapshot().queue).toEqual({ active: null, waiting: [] });
     // The server sends every change, and a state at least every 15 s: no poll while it does.
     for (let i = 0; i < 8; i++) {
       await jest.advanceTimersByTimeAsync(15_000);
@@ -77,6 +79,8 @@ describe('EventStreamFeed', () => {
     expect(streams.closed).toBe(1);
     expect(api.status).toHaveBeenCalledTimes(polls + 1);
     expect(store.getSnapshot().status!.motor.state).toBe('RUNNING');
+    // A polled status brings no line: the screens read it.
+    expect(store.getSnapshot().queue).toBeNull();
     await jest.advanceTimersByTimeAsync(3000);
     expect(api.status).toHaveBeenCalledTimes(polls + 2);
     expect(streams.opened).toHaveLength(2);

@@ -9,7 +9,7 @@
 import { createParser } from 'eventsource-parser';
 
 import { OfflineError, type ApiClient } from '../api/client';
-import type { Status } from '../api/types';
+import type { Queue, Status } from '../api/types';
 import type { Feed, LiveStore } from './live';
 
 /** The server sends a state at least every 15 s: a stream silent for this long is gone. */
@@ -85,9 +85,9 @@ export class EventStreamFeed implements Feed {
       },
       state: (data) => {
         if (!open) return;
-        const status = parseStatus(data);
-        if (!status) return;
-        this.store.event(status);
+        const state = parseState(data);
+        if (!state) return;
+        this.store.event(state.status, state.queue);
         if (!this.streaming) {
           this.streaming = true;
           this.pause = RETRY_MS;
@@ -144,12 +144,16 @@ export class EventStreamFeed implements Feed {
   }
 }
 
-/** An event's state, or null for one the app cannot read (it waits for the next). */
-function parseStatus(data: string): Status | null {
+/**
+ * An event's state, and the line it carries (null when it carries none the app can read), or null
+ * for a state the app cannot read (it waits for the next).
+ */
+function parseState(data: string): { status: Status; queue: Queue | null } | null {
   try {
-    const value = JSON.parse(data) as Partial<Status> | null;
+    const value = JSON.parse(data) as (Partial<Status> & { queue?: Partial<Queue> | null }) | null;
     if (!value || typeof value.motor !== 'object' || typeof value.me !== 'object' || typeof value.device !== 'object') return null;
-    return value as Status;
+    const queue = value.queue && Array.isArray(value.queue.waiting) ? (value.queue as Queue) : null;
+    return { status: value as Status, queue };
   } catch {
     return null;
   }

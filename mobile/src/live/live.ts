@@ -6,7 +6,7 @@
 // `PollingFeed` (GET /api/motor/status every few seconds) until the stream's first event and
 // whenever the stream fails. Both only while the app is in front.
 import { OfflineError } from '../api/client';
-import type { Entry, Status } from '../api/types';
+import type { Entry, Queue, Status } from '../api/types';
 
 export type Connection = 'connecting' | 'online' | 'offline';
 export type Pending = 'start' | 'stop' | null;
@@ -23,6 +23,11 @@ export interface LiveSnapshot {
   pending: Pending;
   /** Counts every status received, so screens that show more (the queue) can load again. */
   version: number;
+  /**
+   * The line as of the status shown, when the event that brought it carried the line (screens
+   * need not read it); null when the status came from a poll or a tap's answer.
+   */
+  queue: Queue | null;
 }
 
 export interface MotorApi {
@@ -49,6 +54,7 @@ export class LiveStore {
     lastContact: null,
     pending: null,
     version: 0,
+    queue: null,
   };
   /** The server's own last word, kept apart from an optimistic guess. */
   private server: { status: Status; receivedAt: number } | null = null;
@@ -85,11 +91,11 @@ export class LiveStore {
     }
   }
 
-  /** A status straight from the server (a poll's answer, or an event). */
-  private receive(status: Status) {
+  /** A status straight from the server (a poll's answer, or an event, with the line it carried). */
+  private receive(status: Status, queue: Queue | null = null) {
     const receivedAt = this.now();
     this.server = { status, receivedAt };
-    this.set({ status, receivedAt, connection: 'online', lastContact: receivedAt, version: this.snap.version + 1 });
+    this.set({ status, receivedAt, connection: 'online', lastContact: receivedAt, version: this.snap.version + 1, queue });
   }
 
   /**
@@ -97,10 +103,10 @@ export class LiveStore {
    * before it is dropped when it answers. Not shown while a tap waits for its answer: the state
    * it shows is older than the tap, and the answer and the next event bring the new one.
    */
-  event(status: Status) {
+  event(status: Status, queue: Queue | null = null) {
     if (this.snap.pending) return;
     this.generation++;
-    this.receive(status);
+    this.receive(status, queue);
   }
 
   failed(err: unknown) {
@@ -136,7 +142,7 @@ export class LiveStore {
         const status = apply(base.status, entry);
         const receivedAt = this.now();
         this.server = { status, receivedAt };
-        this.set({ status, receivedAt, pending: null, connection: 'online', lastContact: receivedAt, version: this.snap.version + 1 });
+        this.set({ status, receivedAt, pending: null, connection: 'online', lastContact: receivedAt, version: this.snap.version + 1, queue: null });
       } else {
         this.set({ pending: null });
       }

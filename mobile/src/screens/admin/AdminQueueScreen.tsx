@@ -2,12 +2,11 @@ import { useState, type ReactNode } from 'react';
 
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
-import { useLive } from '../../live/LiveProvider';
+import { useQueue } from '../../live/useQueue';
 import type { Queue } from '../../api/types';
 import { parseWholeNumber } from '../../i18n/format';
 import { Body, Button, Card, Choices, ErrorBox, Field, Loading, Message, Screen } from '../../ui/components';
 import { useConfirm } from '../../ui/useConfirm';
-import { useResource } from '../../ui/useResource';
 import { QueueList } from '../QueueList';
 import { AdminOnly } from './AdminOnly';
 import { StopRunButton } from './StopRunButton';
@@ -23,8 +22,7 @@ export function AdminQueueScreen() {
 function AdminQueue() {
   const { api } = useSession();
   const { t } = useI18n();
-  const live = useLive();
-  const queue = useResource(api.queue, live.version);
+  const queue = useQueue(api.queue);
   // The last answer, shown beside the button that asked for it (stop, move, remove).
   const [message, setMessage] = useState<(Answer & { at: string }) | null>(null);
   const doneAt = (at: string) => (m: Answer) => {

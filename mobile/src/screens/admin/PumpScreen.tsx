@@ -5,6 +5,7 @@ import type { DeviceCreated } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { useCountdown, useLive } from '../../live/LiveProvider';
+import { useQueue } from '../../live/useQueue';
 import { cashCounted } from '../../receipt';
 import { parseWholeNumber } from '../../i18n/format';
 import { useOnceKey } from '../../api/onceKey';
@@ -41,7 +42,7 @@ function Pump() {
     const timer = setInterval(() => setTick((n) => n + 1), live.intervalMs);
     return () => clearInterval(timer);
   }, [downloading, live.intervalMs]);
-  const queue = useResource(api.queue, live.version);
+  const queue = useQueue(api.queue);
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string } | null>(null);
   const motor = live.status?.motor;
   // Offline: the state as of the last answer, its clocks stopped (`useAsOf`).
