@@ -21,9 +21,14 @@ export function receiptLines(receipt: Receipt, i18n: I18n): [string, string][] {
   return lines;
 }
 
+/** A receipt's heading: "PumpPilot — Receipt". */
+export function receiptHeading(i18n: I18n): string {
+  return `${i18n.t.appName} — ${i18n.t.receiptTitle}`;
+}
+
 /** The receipt's title, marked on a void one. */
 export function receiptTitle(receipt: Receipt, i18n: I18n): string {
-  const title = `${i18n.t.appName} — ${i18n.t.receiptTitle}`;
+  const title = receiptHeading(i18n);
   return receipt.void ? `${title} (${i18n.t.receiptVoidMark})` : title;
 }
 
@@ -46,7 +51,6 @@ export function receiptHtml(receipt: Receipt, i18n: I18n): string {
   const rows = receiptLines(receipt, i18n)
     .map(([label, value]) => `<tr><th>${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`)
     .join('');
-  const title = `${i18n.t.appName} — ${i18n.t.receiptTitle}`;
   const mark = receipt.void ? `<p class="void">${escapeHtml(i18n.t.receiptVoidMark)}</p>` : '';
   return `<!doctype html><html lang="${i18n.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(receiptTitle(receipt, i18n))}</title>
 <style>
@@ -58,7 +62,7 @@ h1 { font-size: 16pt; margin: 0 0 3mm; }
 table { border-collapse: collapse; width: 100%; font-size: 11pt; }
 th { text-align: left; font-weight: normal; padding: 1mm 3mm 1mm 0; vertical-align: top; }
 td { text-align: right; font-weight: bold; padding: 1mm 0; }
-</style></head><body><main><h1>${escapeHtml(title)}</h1>${mark}<table>${rows}</table></main></body></html>`;
+</style></head><body><main><h1>${escapeHtml(receiptHeading(i18n))}</h1>${mark}<table>${rows}</table></main></body></html>`;
 }
 
 function escapeHtml(text: string): string {

@@ -4,7 +4,7 @@ import { Share, StyleSheet, Text, View } from 'react-native';
 import type { Receipt } from '../../api/types';
 import { makeI18n, useI18n, type Language } from '../../i18n/I18n';
 import { printHtml } from '../../print';
-import { receiptHtml, receiptLines, receiptText } from '../../receipt';
+import { receiptHeading, receiptHtml, receiptLines, receiptText } from '../../receipt';
 import { Body, Button, Card, Choices, Message, Tag } from '../../ui/components';
 import { colors } from '../../ui/theme';
 
@@ -12,10 +12,10 @@ import { colors } from '../../ui/theme';
 const PRINT_CANCELLED = 'ERR_PRINT_INCOMPLETE';
 
 /**
- * The receipt of a recharge, shown after it: in the farmer's language (chosen here, the app's by
- * default), shared as a text message (the phone's share sheet; on the web, the browser's) or
- * printed (the phone's print dialog: a printer, or a PDF). A void one is marked VOID, with when
- * and by whom.
+ * The receipt of a recharge, shown after it or opened from the farmer's list: in the farmer's
+ * language (chosen here, the app's by default), shared as a text message (the phone's share
+ * sheet; on the web, the browser's) or printed (the phone's print dialog: a printer, or a PDF).
+ * A void one is marked VOID, with when and by whom.
  */
 export function ReceiptCard({ receipt, testID = 'receipt' }: { receipt: Receipt; testID?: string }) {
   const app = useI18n();
@@ -43,7 +43,7 @@ export function ReceiptCard({ receipt, testID = 'receipt' }: { receipt: Receipt;
   };
   return (
     <Card testID={testID}>
-      <Text style={styles.title}>{`${i18n.t.appName} — ${i18n.t.receiptTitle}`}</Text>
+      <Text style={styles.title}>{receiptHeading(i18n)}</Text>
       {receipt.void ? <Tag tone="hold" word={i18n.t.receiptVoidMark} testID={`${testID}-void`} /> : null}
       {receiptLines(receipt, i18n).map(([label, value]) => (
         <View key={label} style={styles.line}>

@@ -269,7 +269,7 @@ function UserCard({
     try {
       const balance = await api.recharge(user.id, n, undefined, taka, rechargeKey.key());
       rechargeKey.settle();
-      // The receipt (when cash was taken, or the pump has a price) is shown to be shared.
+      // The receipt (when cash was taken, or the pump has a price) is shown, to share or print.
       const written = balance.receiptId ? await api.receipt(balance.receiptId) : null;
       setReceipt(written);
       if (written) setReceiptsChanged((n) => n + 1);
