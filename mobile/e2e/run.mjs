@@ -182,7 +182,7 @@ async function main() {
       executablePath: browserPath,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 390, height: 844 },
+      viewport: { width: 360, height: 740 },
       deviceScaleFactor: 2,
       isMobile: true,
       hasTouch: true,
@@ -215,8 +215,18 @@ async function main() {
   page.on('console', (msg) => msg.type() === 'error' && !/Failed to load resource/.test(msg.text()) && pageErrors.push(msg.text()));
 
   const byId = (id) => page.getByTestId(id, { exact: true });
+  // Each screen pictured is checked first: nothing of it sticks out past the 360 px phone's sides
+  // (cut off, or behind a sideways scroll).
   const shot = async (name) => {
     await painted(page);
+    const outside = await page.evaluate(() =>
+      [...document.querySelectorAll('body *')]
+        .map((el) => ({ el, box: el.getBoundingClientRect() }))
+        .filter(({ box }) => box.width > 0 && box.height > 0 && (box.right > innerWidth + 1 || box.left < -1))
+        .slice(0, 5)
+        .map(({ el, box }) => `${el.tagName} ${el.getAttribute('data-testid') ?? ''} ${Math.round(box.left)}..${Math.round(box.right)} "${(el.textContent ?? '').slice(0, 40)}"`),
+    );
+    assert(outside.length === 0, `${name}: past the screen's sides: ${outside.join(' | ')}`);
     await page.screenshot({ path: join(shots, `${name}.png`) });
   };
   const text = async (id) => (await byId(id).innerText()).trim();
