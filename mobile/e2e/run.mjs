@@ -215,9 +215,9 @@ async function main() {
   page.on('console', (msg) => msg.type() === 'error' && !/Failed to load resource/.test(msg.text()) && pageErrors.push(msg.text()));
 
   const byId = (id) => page.getByTestId(id, { exact: true });
-  // Each screen pictured is checked first: nothing of it sticks out past the 360 px phone's sides
-  // (cut off, or behind a sideways scroll).
-  const shot = async (name) => {
+  // Nothing of the screen shown sticks out past the 360 px phone's sides (cut off, or behind a
+  // sideways scroll), below the fold too. Each screen pictured is checked first.
+  const fits = async (name) => {
     await painted(page);
     const outside = await page.evaluate(() =>
       [...document.querySelectorAll('body *')]
@@ -227,7 +227,19 @@ async function main() {
         .map(({ el, box }) => `${el.tagName} ${el.getAttribute('data-testid') ?? ''} ${Math.round(box.left)}..${Math.round(box.right)} "${(el.textContent ?? '').slice(0, 40)}"`),
     );
     assert(outside.length === 0, `${name}: past the screen's sides: ${outside.join(' | ')}`);
+  };
+  const shot = async (name) => {
+    await fits(name);
     await page.screenshot({ path: join(shots, `${name}.png`) });
+  };
+  /** Each of these tabs opened, loaded (no spinner left) and checked to fit. */
+  const tabsFit = async (ids, words) => {
+    for (const id of ids) {
+      await tab(id);
+      await byId(id).waitFor();
+      await until(async () => (await page.locator('[role="progressbar"]').count()) === 0, `${id} loaded`, 10_000);
+      await fits(`${id} (${words})`);
+    }
   };
   const text = async (id) => (await byId(id).innerText()).trim();
   const waitText = (id, pattern) => byId(id).filter({ hasText: pattern }).waitFor();
@@ -346,7 +358,7 @@ async function main() {
     await shot('07-request');
   });
 
-  await step('Bangla renders, with Bangla digits, and is remembered', async () => {
+  await step('Bangla renders, with Bangla digits, and is remembered; every farmer screen fits 360 px in it', async () => {
     await tab('home');
     await byId('language').click();
     await waitText('state-word', 'বন্ধ'); // Salma pumps; Karim is not
@@ -354,6 +366,7 @@ async function main() {
     const balance = await text('balance-value');
     assert(/[০-৯]/.test(balance) && !/[0-9]/.test(balance), `the balance should be in Bangla digits: ${balance}`);
     await shot('08-home-bangla');
+    await tabsFit(['queue', 'wallet', 'request', 'history', 'alerts', 'home'], 'Bangla');
     await page.reload();
     await waitText('tab-home', 'হোম');
     await byId('language').click();
@@ -548,12 +561,18 @@ async function main() {
     );
   });
 
-  await step('admin screens in Bangla', async () => {
+  await step('admin screens in Bangla, each fitting 360 px', async () => {
     await tab('pump');
     await byId('language').click();
     await waitText('state-word', 'বন্ধ');
     await page.getByText('প্রস্তুত', { exact: true }).waitFor(); // the device switched off after the stop: ready
     await shot('13-admin-pump-bangla');
+    await tabsFit(['admin-queue', 'requests', 'alerts', 'users'], 'Bangla');
+    await byId('user-01711000001-open').click();
+    await byId('user-01711000001-receipts-show').click();
+    await byId('user-01711000001-receipts').waitFor();
+    await fits('a farmer opened, with the receipts (Bangla)');
+    await tab('pump');
     await byId('language').click();
   });
 
