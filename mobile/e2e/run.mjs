@@ -216,7 +216,8 @@ async function main() {
 
   const byId = (id) => page.getByTestId(id, { exact: true });
   // Nothing of the screen shown sticks out past the 360 px phone's sides (cut off, or behind a
-  // sideways scroll), below the fold too. Each screen pictured is checked first.
+  // sideways scroll), below the fold too, and everything to tap is at least 48x48 px (a thumb in
+  // the sun). Each screen pictured is checked first.
   const fits = async (name) => {
     await painted(page);
     const outside = await page.evaluate(() =>
@@ -227,6 +228,13 @@ async function main() {
         .map(({ el, box }) => `${el.tagName} ${el.getAttribute('data-testid') ?? ''} ${Math.round(box.left)}..${Math.round(box.right)} "${(el.textContent ?? '').slice(0, 40)}"`),
     );
     assert(outside.length === 0, `${name}: past the screen's sides: ${outside.join(' | ')}`);
+    const small = await page.evaluate(() =>
+      [...document.querySelectorAll('[role="button"], button, [role="tab"], [role="checkbox"], [role="radio"], a[href]')]
+        .map((el) => ({ el, box: el.getBoundingClientRect() }))
+        .filter(({ box }) => box.width > 0 && box.height > 0 && (box.width < 48 || box.height < 48))
+        .map(({ el, box }) => `${el.getAttribute('role') ?? el.tagName} ${el.getAttribute('data-testid') ?? ''} ${Math.round(box.width)}x${Math.round(box.height)} "${(el.textContent ?? '').slice(0, 30)}"`),
+    );
+    assert(small.length === 0, `${name}: smaller than 48x48 px to tap: ${small.join(' | ')}`);
   };
   const shot = async (name) => {
     await fits(name);

@@ -124,7 +124,7 @@ const styles = StyleSheet.create({
   brand: { color: colors.headerText, fontSize: 20, fontWeight: '900' },
   user: { color: colors.headerText, fontSize: 16 },
   headerButton: {
-    minHeight: 44,
+    minHeight: 48,
     paddingHorizontal: 12,
     borderRadius: 10,
     borderWidth: 2,
@@ -137,7 +137,7 @@ const styles = StyleSheet.create({
   offlineSmall: { color: colors.offlineText, fontSize: 16 },
   body: { flex: 1, backgroundColor: colors.background },
   tabs: { flexDirection: 'row', backgroundColor: colors.header, borderTopWidth: 2, borderTopColor: colors.header },
-  tab: { flexBasis: 'auto', flexGrow: 1, flexShrink: 1, minHeight: 64, alignItems: 'center', justifyContent: 'center', paddingHorizontal: 3 },
+  tab: { flexBasis: 'auto', flexGrow: 1, flexShrink: 1, minHeight: 64, minWidth: 48, alignItems: 'center', justifyContent: 'center', paddingHorizontal: 3 },
   tabOn: { backgroundColor: colors.background },
   tabText: { color: colors.headerText, fontSize: 17, fontWeight: '800' },
   tabTextSmall: { fontSize: 15 },
