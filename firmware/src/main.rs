@@ -1,7 +1,9 @@
 //! The device at the pump. It moves pin levels and bytes in and out of `pumppilot-controller`,
 //! which makes every decision; nothing here decides whether the motor runs.
 //!
-//! Order at boot, for safety: the settings are read from flash first (the relay's OFF level is one
+//! Order at boot, for safety: first of all, a new image that keeps crashing before it can confirm
+//! itself (its third panic or watchdog in a row, `FaultedBoots`) goes back to the previous image,
+//! whatever bootloader the board carries. Then the settings are read from flash (the relay's OFF level is one
 //! of them: a partition table and a 1 KiB record, well under a millisecond, while the motor pins
 //! are still the high-impedance inputs they are at reset), then both motor outputs are driven OFF,
 //! then the hardware watchdog is armed, before the heap, the scheduler or WiFi (a hang anywhere
@@ -114,9 +116,22 @@ static DEVICE: StaticCell<DeviceSettings> = StaticCell::new();
 async fn main(spawner: Spawner) -> ! {
     let peripherals = esp_hal::init(esp_hal::Config::default().with_cpu_clock(CpuClock::max()));
 
-    // 1. The settings: the record in flash, else the built-in values. The motor pins are still
-    // high-impedance inputs, as at reset.
     let mut flash = FlashStorage::new(peripherals.FLASH);
+    // 0. A new image that keeps crashing goes back to the previous one before it reads anything
+    // else, so that a fault in any later step of the boot is counted. The motor pins are still
+    // high-impedance inputs, as at reset: the relay OFF.
+    let reset = reset_reason();
+    let unconfirmed = ota::unconfirmed(&mut flash);
+    let faulted = ota::count_faulted_boot(reset, unconfirmed);
+    if faulted.crash_loop() {
+        println!("OTA: the new image faulted {} times in a row: back to the previous image", faulted.0);
+        if ota::mark_invalid(&mut flash) {
+            esp_hal::system::software_reset();
+        }
+        println!("OTA: could not mark the image invalid");
+    }
+
+    // 1. The settings: the record in flash, else the built-in values.
     let chosen = settings::choose(&mut flash);
     let asked_for_setup = settings::take_setup_request();
 
@@ -139,10 +154,9 @@ async fn main(spawner: Spawner) -> ! {
     let mut rtc = Rtc::new(peripherals.RTC_TIMER);
     rtc.rwdt.set_timeout(RwdtStage::Stage0, esp_hal::time::Duration::from_millis(WATCHDOG_MS));
     rtc.rwdt.enable();
-    let reset = reset_reason();
     // A new image that lost the settings (nobody pressed the button) goes back to the previous
     // image rather than wait in setup mode for a site visit; the outputs OFF first.
-    let mode = BootMode::choose(ota::unconfirmed(&mut flash), chosen.is_some(), asked_for_setup);
+    let mode = BootMode::choose(unconfirmed, chosen.is_some(), asked_for_setup);
     if mode == BootMode::RollBack {
         println!("new image without settings: back to the previous image");
         board::outputs_off_raw();

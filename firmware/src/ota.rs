@@ -1,8 +1,10 @@
 //! Updates over the air: moves bytes between the server, the controller's `Update` (which checks
 //! the signature, the size and the SHA-256, and says what to download next) and the inactive OTA
 //! slot; the controller says when (`may_update`: never while the relay is ON) and whether a new
-//! image is confirmed (`BootCheck`). The ESP-IDF bootloader boots the slot `otadata` names and
-//! rolls back an image left unconfirmed (state `New`/`PendingVerify` at the next boot).
+//! image is confirmed (`BootCheck`). The ESP-IDF bootloader boots the slot `otadata` names and,
+//! when built with app-rollback support, rolls back an image left unconfirmed (state
+//! `New`/`PendingVerify` at the next boot); a new image that keeps crashing takes itself back
+//! (`count_faulted_boot`, `FaultedBoots`), whatever the bootloader.
 
 use embassy_net::Stack;
 use embassy_sync::{blocking_mutex::raw::CriticalSectionRawMutex, signal::Signal};
@@ -14,8 +16,8 @@ use esp_bootloader_esp_idf::{
 };
 use esp_println::println;
 use pumppilot_controller::{
-    BootCheck, BootVerdict, Stage, Update,
-    protocol::{firmware::OTA_SLOT_BYTES, json},
+    BootCheck, BootVerdict, FaultedBoots, Stage, Update,
+    protocol::{ResetReason, firmware::OTA_SLOT_BYTES, json},
 };
 use static_cell::StaticCell;
 
@@ -58,6 +60,29 @@ pub fn unconfirmed(storage: &mut FlashStorage<'_>) -> bool {
     let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
     let Ok(mut ota) = OtaUpdater::new(storage, &mut table) else { return false };
     matches!(ota.current_ota_state(), Ok(OtaImageState::New | OtaImageState::PendingVerify))
+}
+
+/// A new image's faulted boots so far, kept in RTC fast memory across resets (a power cut loses
+/// it: it then reads as none). The top half is a mark, so what a power-on leaves there is not
+/// taken for a count.
+#[esp_hal::ram(unstable(rtc_fast, persistent))]
+static mut FAULTED_BOOTS: u32 = 0;
+const FAULTED_MARK: u32 = 0x4642_0000; // "FB"
+
+/// Counts this boot in (`FaultedBoots::after`: why it came, and whether the running image is
+/// confirmed) and keeps the count for the next.
+pub fn count_faulted_boot(reset: ResetReason, image_unconfirmed: bool) -> FaultedBoots {
+    // SAFETY: single core; read and written only here, once, at boot, before any task runs.
+    unsafe {
+        let kept = core::ptr::read_volatile(&raw const FAULTED_BOOTS);
+        let before = match kept & 0xFFFF_0000 {
+            FAULTED_MARK => FaultedBoots(u8::try_from(kept & 0xFF).unwrap_or(u8::MAX)),
+            _ => FaultedBoots::default(),
+        };
+        let now = before.after(reset, image_unconfirmed);
+        core::ptr::write_volatile(&raw mut FAULTED_BOOTS, FAULTED_MARK | u32::from(now.0));
+        now
+    }
 }
 
 /// Marks the running image invalid, so the bootloader boots the previous one at the next reset;

@@ -36,8 +36,8 @@ pub use input::DEBOUNCE_SAMPLES;
 /// The wire types, re-exported so a caller of this crate needs no second dependency.
 pub use pumppilot_protocol as protocol;
 pub use update::{
-    BootCheck, BootMode, BootVerdict, MAX_RANGE_FAILURES, Offer, RANGE_RETRY_FIRST_MS, RANGE_RETRY_MAX_MS, Stage,
-    Update, UpdateError,
+    BootCheck, BootMode, BootVerdict, FAULTED_BOOTS_BEFORE_ROLLBACK, FaultedBoots, MAX_RANGE_FAILURES, Offer,
+    RANGE_RETRY_FIRST_MS, RANGE_RETRY_MAX_MS, Stage, Update, UpdateError,
 };
 
 use input::Debounced;

@@ -5,7 +5,10 @@
 //! usable answer from the server) or must roll back. The shell writes the bytes to the inactive
 //! OTA slot and switches the boot slot; every decision is here, tested on the host.
 
-use pumppilot_protocol::firmware::{self, ImageDigest, ImageError, MAX_VERSION_BYTES};
+use pumppilot_protocol::{
+    ResetReason,
+    firmware::{self, ImageDigest, ImageError, MAX_VERSION_BYTES},
+};
 
 use crate::{Controller, LinkState, Millis};
 
@@ -197,6 +200,41 @@ impl BootCheck {
         } else {
             BootVerdict::Wait
         }
+    }
+}
+
+/// How many boots in a row a new image may end in a fault (a panic, a watchdog) before it takes
+/// itself back.
+pub const FAULTED_BOOTS_BEFORE_ROLLBACK: u8 = 3;
+
+/// A new image's boots that ended in a fault, counted across resets (the firmware keeps the count
+/// where a reset leaves it, in the chip's RTC memory, and reads it first thing at boot).
+///
+/// The bootloader takes back an image that crashes before it confirms itself ([`BootCheck`]) only
+/// when it was built with app-rollback support, which a board's may not be: a crashing image
+/// would then restart for ever, the pump off its server until a site visit. So the image itself,
+/// at its next boot and before it reads anything else, goes back to the previous one once it
+/// has faulted [`FAULTED_BOOTS_BEFORE_ROLLBACK`] times in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultedBoots(pub u8);
+
+impl FaultedBoots {
+    /// The count for this boot, from the last one's and why this boot came. Only an image not yet
+    /// confirmed counts; a panic or a watchdog adds one; a power cut, a sagging supply or the
+    /// firmware's own restart is not the image's fault and changes nothing.
+    pub const fn after(self, reset: ResetReason, image_unconfirmed: bool) -> FaultedBoots {
+        if !image_unconfirmed {
+            return FaultedBoots(0);
+        }
+        match reset {
+            ResetReason::Panic | ResetReason::Watchdog => FaultedBoots(self.0.saturating_add(1)),
+            _ => self,
+        }
+    }
+
+    /// The image keeps crashing: back to the previous one.
+    pub const fn crash_loop(self) -> bool {
+        self.0 >= FAULTED_BOOTS_BEFORE_ROLLBACK
     }
 }
 

@@ -195,3 +195,27 @@ fn a_new_image_that_lost_its_settings_goes_back_to_the_previous_image() {
     assert_eq!(BootMode::choose(false, false, true), BootMode::Setup);
     assert_eq!(BootMode::choose(false, true, false), BootMode::Run);
 }
+
+#[test]
+fn a_new_image_that_keeps_crashing_takes_itself_back_at_its_third_fault() {
+    use pumppilot_controller::{FAULTED_BOOTS_BEFORE_ROLLBACK, FaultedBoots, protocol::ResetReason};
+    assert_eq!(FAULTED_BOOTS_BEFORE_ROLLBACK, 3);
+    // A new image that panics, hangs (the watchdog) and panics again: back at the third fault.
+    let mut faults = FaultedBoots::default();
+    for (reset, loop_now) in [(ResetReason::Panic, false), (ResetReason::Watchdog, false), (ResetReason::Panic, true)] {
+        faults = faults.after(reset, true);
+        assert_eq!(faults.crash_loop(), loop_now, "{faults:?} after {reset:?}");
+    }
+    // What is not the image's fault neither counts nor forgets: a power cut (the count in RTC
+    // memory is gone then anyway), a sagging supply, the firmware's own restart, the reset pin.
+    let two = FaultedBoots(2);
+    for reset in [ResetReason::PowerOn, ResetReason::BrownOut, ResetReason::Software, ResetReason::Other] {
+        assert_eq!(two.after(reset, true), two, "{reset:?}");
+    }
+    // A confirmed image (or one flashed by cable) counts nothing: its faults are the bootloader's
+    // and the watchdog's to handle, and there is no image before it to go back to.
+    assert_eq!(FaultedBoots(2).after(ResetReason::Panic, false), FaultedBoots(0));
+    assert!(!FaultedBoots(200).after(ResetReason::Watchdog, false).crash_loop());
+    // The count does not wrap round to zero.
+    assert_eq!(FaultedBoots(u8::MAX).after(ResetReason::Panic, true), FaultedBoots(u8::MAX));
+}
