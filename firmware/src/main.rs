@@ -3,11 +3,11 @@
 //!
 //! Order at boot, for safety: first of all, a new image that keeps crashing before it can confirm
 //! itself (its third panic or watchdog in a row, `FaultedBoots`) goes back to the previous image,
-//! whatever bootloader the board carries. Then the settings are read from flash (the relay's OFF level is one
-//! of them: a partition table and a 1 KiB record, well under a millisecond, while the motor pins
-//! are still the high-impedance inputs they are at reset), then both motor outputs are driven OFF,
-//! then the hardware watchdog is armed, before the heap, the scheduler or WiFi (a hang anywhere
-//! after that resets the chip). Without usable settings (no record in flash, none built in) the
+//! whatever bootloader the board carries. Then the settings are read from flash (the relay's OFF
+//! level is one of them: a partition table and a 1 KiB record, well under a millisecond, while
+//! the motor pins are still the high-impedance inputs they are at reset), then both motor outputs
+//! are driven OFF, then the hardware watchdog is armed, before the heap, the scheduler or WiFi (a
+//! hang anywhere after that resets the chip). Without usable settings (no record in flash, none built in) the
 //! relay's OFF level is unknown: its pin is left an input (the wiring's pull resistor holds it
 //! OFF) and the device opens setup mode (`portal.rs`), unless the image came with an update and
 //! is not confirmed yet: then it lost the settings, and it goes back to the previous image
