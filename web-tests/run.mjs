@@ -675,6 +675,12 @@ async function main() {
     await page.clock.runFor(2_000);
     // (Farmer A reads Bangla, chosen above.)
     await page.locator('#live-status.lost', { hasText: 'সার্ভার' }).waitFor({ timeout: 3_000 });
+    // The picture is as of the bar's time: greyed, its clocks stopped (Farmer B's run counts down
+    // no further here).
+    await page.locator('#state.stale').waitFor({ timeout: 3_000 });
+    const frozen = await page.locator('#state').innerText();
+    await page.clock.runFor(5_000);
+    assert((await page.locator('#state').innerText()) === frozen, `the clock stopped: ${frozen}`);
     // A tap meanwhile waits 15 s at most, says why in words, and leaves the button to tap again.
     const button = page.locator('#motor-button');
     await button.click();

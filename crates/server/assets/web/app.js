@@ -361,6 +361,7 @@
     var bar = $('live-status');
     if (!bar) return;
     var now = Date.now();
+    var wasLost = lost;
     if (text === W.liveLost) {
       lost = true;
       text = fill(W.liveLostAsOf, timeOfDay(new Date(lastGood)));
@@ -378,6 +379,8 @@
     bar.className = 'live-status' + (lost ? ' lost' : text === W.backOnline ? ' back' : '');
     bar.hidden = !text;
     if (text) bar.textContent = text;
+    // The state greyed, its clocks stopped, or both back, at once rather than at the next beat.
+    if (lost !== wasLost) render();
   }
 
   if (live !== 'farmer' && live !== 'owner') return;
@@ -413,8 +416,10 @@
     count.textContent = digits(String(unread));
   }
 
+  // Seconds since the state came; while the server cannot be reached, the clocks stop where the
+  // picture dates from (the bar says "as of" that time), as the app's do.
   function elapsed() {
-    return Math.floor((Date.now() - stateAt) / 1000);
+    return Math.max(0, Math.floor(((lost ? lastGood : Date.now()) - stateAt) / 1000));
   }
 
   // Time passes only while the motor runs; in HOLD the remaining time is frozen.
@@ -475,7 +480,8 @@
   function drawPanel(p) {
     var panel = $('state');
     if (!panel) return;
-    var cls = 'state state-' + p[0] + (pending ? ' pending' : '');
+    // Greyed while the server cannot be reached: what it shows is as of the bar's time.
+    var cls = 'state state-' + p[0] + (pending ? ' pending' : '') + (lost ? ' stale' : '');
     if (panel.className !== cls) panel.className = cls;
     var word = p[1];
     if (pending === 'start') word = W.starting;
