@@ -392,6 +392,12 @@ async function main() {
       (err) => err.status === 401,
     );
     assert(gone, 'after sign-out the refresh token must not work');
+    // The sign-in in Bangla fits too (the English one is pictured first thing).
+    await byId('language').click();
+    await waitText('language', 'English');
+    await fits('the sign-in (Bangla)');
+    await byId('language').click();
+    await waitText('language', 'বাংলা');
   });
 
   // ---- The pump owner --------------------------------------------------------------------------
