@@ -1,7 +1,5 @@
 // The line a screen shows: the one the state's event carried, read from the server only when the
 // state came without it (a poll, a tap's answer), again with each state.
-import { useCallback, useRef } from 'react';
-
 import type { Queue } from '../api/types';
 import { useResource, type Resource } from '../ui/useResource';
 import { useLive } from './LiveProvider';
@@ -12,16 +10,5 @@ import { useLive } from './LiveProvider';
  */
 export function useQueue(read: () => Promise<Queue>): Resource<Queue> {
   const live = useLive();
-  const asking = useRef(false);
-  const queue = useResource(() => (live.queue && !asking.current ? Promise.resolve(live.queue) : read()), live.version);
-  const reload = useCallback(() => {
-    // The resource calls its loader at once, before its first wait: the flag is read then.
-    asking.current = true;
-    try {
-      return queue.reload();
-    } finally {
-      asking.current = false;
-    }
-  }, [queue.reload]);
-  return { ...queue, reload };
+  return useResource((asked) => (live.queue && !asked ? Promise.resolve(live.queue) : read()), live.version);
 }

@@ -10,8 +10,10 @@ export interface Resource<T> {
 /**
  * Loads `load()` now and whenever `key` changes (the live version, for lists that move with the
  * motor). A failed reload keeps the data it had, so an offline screen still shows the last list.
+ * `load` is told `asked` when the screen asked for it (`reload`: a pull, an action's answer),
+ * rather than a key change, for a loader that may answer a key change from what it holds.
  */
-export function useResource<T>(load: () => Promise<T>, key: unknown = 0): Resource<T> {
+export function useResource<T>(load: (asked: boolean) => Promise<T>, key: unknown = 0): Resource<T> {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
@@ -27,10 +29,10 @@ export function useResource<T>(load: () => Promise<T>, key: unknown = 0): Resour
     };
   }, []);
 
-  const reload = useCallback(async () => {
+  const run = useCallback(async (asked: boolean) => {
     const ticket = ++latest.current;
     try {
-      const next = await loadRef.current();
+      const next = await loadRef.current(asked);
       if (!mounted.current || ticket !== latest.current) return;
       setData(next);
       setError(null);
@@ -41,10 +43,11 @@ export function useResource<T>(load: () => Promise<T>, key: unknown = 0): Resour
       if (mounted.current && ticket === latest.current) setLoading(false);
     }
   }, []);
+  const reload = useCallback(() => run(true), [run]);
 
   useEffect(() => {
-    void reload();
-  }, [key, reload]);
+    void run(false);
+  }, [key, run]);
 
   return { data, error, loading, reload };
 }
