@@ -17,6 +17,9 @@ const PASSWORD: &str = "pumppilot-demo";
 /// happens at the pump.
 struct Pump {
     owner: (&'static str, &'static str),
+    /// Taka for an hour of pumping: the farmers' recharges are paid for, so the owner's usage
+    /// page shows receipts and the cash taken.
+    price_per_hour: i64,
     farmers: &'static [(&'static str, &'static str, i64, Start)],
     script: &'static str,
     story: &'static str,
@@ -35,6 +38,7 @@ enum Start {
 const PUMPS: &[Pump] = &[
     Pump {
         owner: ("Rahim Uddin", "rahim"),
+        price_per_hour: 120,
         farmers: &[
             ("Karim Mia", "karim", 60, Start::Run(3)),
             ("Salma Begum", "salma", 45, Start::Queue),
@@ -45,6 +49,7 @@ const PUMPS: &[Pump] = &[
     },
     Pump {
         owner: ("Qadir Ahmed", "qadir"),
+        price_per_hour: 100,
         farmers: &[
             ("Nasrin Akter", "nasrin", 30, Start::Run(2)),
             ("Farid Sheikh", "farid", 0, Start::AskForMinutes(20)),
@@ -98,12 +103,15 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     running.shutdown().await
 }
 
-/// Creates a pump owner, their farmers with minutes, a device, and the farmers' first moves.
+/// Creates a pump owner with a price, their farmers with minutes paid for in cash (each with a
+/// receipt), a device, and the farmers' first moves.
 /// Returns the device's credentials (`key:link-secret`).
 async fn seed(api: &Api, master: &str, pump: &Pump) -> anyhow::Result<String> {
     let (name, username) = pump.owner;
     api.post(master, "/api/master/admins", json!({"name": name, "username": username, "password": PASSWORD})).await?;
     let owner = api.login(username, PASSWORD).await?;
+    let terms = json!({"maxRequestMinutes": 600, "pricePerHourTaka": pump.price_per_hour});
+    api.put(&owner, "/api/admin/terms", terms).await?;
     let device = api.post(&owner, "/api/admin/devices", json!({"name": format!("{name}'s pump")})).await?;
     let key = device["deviceKey"].as_str().context("no device key")?;
     let secret = device["linkSecret"].as_str().context("no link secret")?;

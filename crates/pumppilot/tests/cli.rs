@@ -107,7 +107,7 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_the_last_telemetry() {
 
 /// The README's demo (`serve --demo`) as a new user meets it: it seeds its two pumps over its own
 /// API (a device's first report among them) and tells how to try it; karim, the farmer the README
-/// names as running, then sees his run.
+/// names as running, then sees his run, and rahim, his pump's owner, the cash his farmers paid.
 #[tokio::test]
 async fn the_demo_seeds_its_pumps_and_karim_sees_his_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,6 +127,18 @@ async fn the_demo_seeds_its_pumps_and_karim_sees_his_run() {
     assert!(matches!(state, (Some("RUNNING"), None) | (Some("HOLD"), Some("GRID_SETTLING"))), "{body}");
     assert_eq!(body["motor"]["activeUserId"], body["me"]["entry"]["userId"], "his run is the pump's: {body}");
     assert_eq!(body["device"]["online"], true, "the demo's device reported: {body}");
+
+    // The owner's usage page has receipts and cash to show: each recharge was paid for at the
+    // pump's price (120 taka an hour: Karim's 60 min, Salma's 45, Jamal's 20).
+    let (status, body) = karim.post("/api/auth/login", json!({"username": "rahim", "password": "pumppilot-demo"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rahim = Client { token: Some(body["token"].as_str().unwrap().to_owned()), ..karim };
+    let (status, body) = rahim.get("/api/admin/receipts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut paid: Vec<_> =
+        body.as_array().unwrap().iter().map(|r| (r["userName"].as_str().unwrap(), r["cashTaka"].as_i64())).collect();
+    paid.sort_unstable();
+    assert_eq!(paid, [("Jamal Hossain", Some(40)), ("Karim Mia", Some(120)), ("Salma Begum", Some(90))]);
 }
 
 /// `pumppilot serve` on a fresh SQLite folder in `dir`, with no master's credentials set: its

@@ -1,4 +1,5 @@
-//! The few API calls that set pumps up for simulated devices: sign in, and POST JSON with a token.
+//! The few API calls that set pumps up for simulated devices: sign in, and POST or PUT JSON with a
+//! token.
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -19,7 +20,16 @@ impl Api {
     /// POSTs `body` with a bearer token (empty for none); a status other than 2xx is an error
     /// carrying the server's message.
     pub async fn post(&self, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-        let request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        self.send(reqwest::Method::POST, token, path, body).await
+    }
+
+    /// PUTs `body`, as [`Api::post`] does.
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::PUT, token, path, body).await
+    }
+
+    async fn send(&self, method: reqwest::Method, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+        let request = self.http.request(method, format!("{}{path}", self.base)).json(&body);
         let request = if token.is_empty() { request } else { request.bearer_auth(token) };
         let answer = request.send().await.with_context(|| format!("cannot reach {}", self.base))?;
         let status = answer.status();
