@@ -130,7 +130,8 @@ async fn the_demo_seeds_its_pumps_and_karim_sees_his_run() {
 
     // The owner's usage page has receipts and cash to show: each recharge was paid for at the
     // pump's price (120 taka an hour: Karim's 60 min, Salma's 45, Jamal's 20).
-    let (status, body) = karim.post("/api/auth/login", json!({"username": "rahim", "password": "pumppilot-demo"})).await;
+    let (status, body) =
+        karim.post("/api/auth/login", json!({"username": "rahim", "password": "pumppilot-demo"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let rahim = Client { token: Some(body["token"].as_str().unwrap().to_owned()), ..karim };
     let (status, body) = rahim.get("/api/admin/receipts").await;
