@@ -832,11 +832,17 @@ async function main() {
       return [users[0].id, receipts[0].id];
     });
     const ownerId = await master.evaluate(async () => (await (await fetch('/api/master/admins')).json()).admins[0].id);
+    // Farmer A's copy of a receipt of theirs, opened from their ledger.
+    const ownReceipt = await a.evaluate(async () => {
+      const wallet = await (await fetch('/api/wallet', { credentials: 'same-origin' })).json();
+      return wallet.ledger.find((line) => line.receiptId && line.kind === 'RECHARGE')?.receiptId;
+    });
+    assert(ownReceipt, 'farmer A has a receipt in their ledger');
     const pages = [
       [null, ['/login']],
       [master, ['/master', `/master/owners/${ownerId}`, '/master/firmware']],
       [admin, ['/admin', '/admin/farmers', `/admin/farmers/${farmerId}`, `/admin/receipts/${receiptId}`, '/admin/requests', '/admin/usage', '/admin/log']],
-      [a, ['/user', '/user/minutes', '/user/history']],
+      [a, ['/user', '/user/minutes', '/user/history', `/user/receipts/${ownReceipt}`]],
     ];
     const problems = [];
     const signedOut = await phone('signed out');
@@ -846,7 +852,8 @@ async function main() {
         await page.context().addCookies([{ name: 'pp_lang', value: lang, url: server.url }]);
         await page.setViewportSize({ width: 360, height: 740 });
         for (const path of paths) {
-          await page.goto(`${server.url}${path}`);
+          const response = await page.goto(`${server.url}${path}`);
+          assert(response.ok(), `${path} answered ${response.status()}: the page itself is checked, not an error page`);
           await page.locator(`html[lang="${lang}"]`).waitFor();
           await page.evaluate(() => document.fonts.ready);
           const found = await layoutProblems(page);

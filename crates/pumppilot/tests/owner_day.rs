@@ -115,6 +115,40 @@ async fn a_recharge_records_the_cash_taken_with_a_receipt() {
     assert!(audit.as_array().unwrap().iter().any(|a| a["detail"] == "+60 min (100 taka)"), "{audit}");
 }
 
+/// A farmer opens their own receipt again (the paper lost, the cash to show): from the ledger's
+/// line, by its id; never another farmer's, nor another pump's.
+#[tokio::test]
+async fn a_farmer_opens_their_own_receipt_and_no_one_elses() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let other = app.tenant("qadir", 1, 0).await;
+    let (karim, salma) = (&t.users[0], &t.users[1]);
+    let paid = json!({"userId": t.user_ids[0], "minutes": 60, "cashTaka": 100});
+    let id = t.admin.ok("/api/admin/recharge", paid).await["receiptId"].as_str().unwrap().to_owned();
+    let (_, wallet) = karim.get("/api/wallet").await;
+    assert_eq!(wallet["ledger"][0]["receiptId"], json!(id), "the ledger's line names it: {wallet}");
+
+    let (status, receipt) = karim.get(&format!("/api/receipts/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt, t.admin.get(&format!("/api/admin/receipts/{id}")).await.1, "the owner's very receipt");
+    assert_eq!(
+        (&receipt["cashTaka"], &receipt["minutes"], &receipt["recordedByName"]),
+        (&json!(100), &json!(60), &json!("rahim"))
+    );
+
+    // Salma's, another pump's farmer's, a receipt that is not there, and an id that cannot be
+    // one: not found. The owner's list stays the owner's.
+    for (who, path) in [
+        (salma, format!("/api/receipts/{id}")),
+        (&other.users[0], format!("/api/receipts/{id}")),
+        (karim, "/api/receipts/0190a0f0c3a07e4f9d2b7c8e1f0a1b2c".to_owned()),
+        (karim, "/api/receipts/not-an-id".to_owned()),
+    ] {
+        assert_error(&who.get(&path).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    }
+    assert_error(&karim.get(&format!("/api/admin/receipts/{id}")).await, StatusCode::FORBIDDEN, "FORBIDDEN");
+}
+
 /// A recharge or correction sent again with its `Idempotency-Key` (an app's retry after an answer
 /// lost on a bad network, two taps at once) is made once and answered as the first was; the key
 /// sent with another change is refused and changes nothing; a bad key is refused.

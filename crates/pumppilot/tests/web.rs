@@ -1837,6 +1837,40 @@ async fn a_receipt_voided_from_its_page_is_marked_and_counts_for_no_cash() {
     assert!(!short.body.contains("void-mark"), "{}", short.body);
 }
 
+/// A farmer opens their receipt from the ledger's line: the paper as the owner prints it (the cash
+/// paid, the owner named), with print and the other language, and no form to void it; another
+/// farmer's copy is a 404 page, and so is an id that cannot be one.
+#[tokio::test]
+async fn a_farmer_opens_their_receipt_from_the_ledger() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let paid =
+        t.admin.ok("/api/admin/recharge", json!({"userId": t.user_ids[0], "minutes": 60, "cashTaka": 100})).await;
+    let id = paid["receiptId"].as_str().unwrap().to_string();
+    let number = t.admin.get(&format!("/api/admin/receipts/{id}")).await.1["number"].as_str().unwrap().to_string();
+    let karim = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+
+    let minutes = karim.get("/user/minutes").await.body;
+    let link = format!(r#"Receipt no. <a href="/user/receipts/{id}">{number}</a>"#);
+    assert!(minutes.contains(&link), "{minutes}");
+    let page = karim.get(&format!("/user/receipts/{id}")).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    for shown in [number.as_str(), "100 taka", "PumpPilot · rahim", r#"id="print-receipt""#, r#"href="/user/receipts/"#]
+    {
+        assert!(page.body.contains(shown), "{shown}: {}", page.body);
+    }
+    assert!(!page.body.contains("/void"), "no void for the farmer: {}", page.body);
+    let bangla = karim.get(&format!("/user/receipts/{id}?lang=bn")).await.body;
+    assert!(bangla.contains("১০০ টাকা"), "{bangla}");
+
+    let salma = Browser::signed_in(&app, "rahim-farmer-1", PASSWORD).await;
+    for path in [format!("/user/receipts/{id}"), "/user/receipts/..%2Fadmin%2Fusers".to_owned()] {
+        let page = salma.get(&path).await;
+        assert_eq!(page.status, reqwest::StatusCode::NOT_FOUND, "{path}: {}", page.body);
+        assert!(!page.body.contains(&number), "{}", page.body);
+    }
+}
+
 /// The values a page gives `attribute` (`data-confirm="…"`), as the page wrote them.
 fn attribute_values<'a>(body: &'a str, attribute: &str) -> Vec<&'a str> {
     body.split(&format!(r#" {attribute}=""#)).skip(1).filter_map(|rest| rest.split('"').next()).collect()

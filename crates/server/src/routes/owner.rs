@@ -18,7 +18,7 @@ use crate::{
     routes::{
         admin::{tenant_user, time_param},
         audit_entry,
-        openapi::{AdminIdParam, Body, Refused, Scoped, SignedIn},
+        openapi::{AdminIdParam, Body, Missing, Refused, Scoped, SignedIn},
         parse_id,
     },
     runtime::{Extras, RuntimeError},
@@ -31,6 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(own_terms))
         .routes(routes!(list_receipts))
         .routes(routes!(one_receipt))
+        .routes(routes!(own_receipt))
         .routes(routes!(void_receipt))
         .routes(routes!(edit_user))
         .routes(routes!(reset_password))
@@ -176,6 +177,21 @@ async fn one_receipt(
 ) -> Result<Json<ReceiptView>, ApiError> {
     let id: ReceiptId = parse_id(&id, "receipt")?;
     let receipt = app.store.receipt(admin.scope.admin(), id).await?.ok_or_else(|| ApiError::not_found("receipt"))?;
+    Ok(Json(receipt_view(&app, &receipt).await?))
+}
+
+/// One of the caller's own receipts (the farmer's copy: a paper lost, or the cash to show again);
+/// 404 for anyone else's.
+#[utoipa::path(get, path = "/api/receipts/{id}", tag = "motor", params(("id" = String, Path)), security(("bearer" = []), ("sessionCookie" = [])),
+    responses((status = 200, description = "The receipt", body = ReceiptView), SignedIn, Missing))]
+async fn own_receipt(
+    State(app): State<AppState>,
+    farmer: Farmer,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ReceiptView>, ApiError> {
+    let id: ReceiptId = parse_id(&id, "receipt")?;
+    let receipt = app.store.receipt(farmer.scope.admin(), id).await?;
+    let receipt = receipt.filter(|r| r.user_id == farmer.id()).ok_or_else(|| ApiError::not_found("receipt"))?;
     Ok(Json(receipt_view(&app, &receipt).await?))
 }
 

@@ -1,13 +1,16 @@
 //! The farmer's pages: the pump (one big Start/Stop, the state, the balance, the queue), minutes
 //! (ask for more, the ledger) and the history of their runs.
 
-use axum::{extract::State, response::Response};
+use axum::{
+    extract::{Path, State},
+    response::Response,
+};
 use maud::html;
 use serde_json::json;
 
 use super::{
-    FarmerPage, Flash, Live, Page, Posted, Tab, WebState,
-    api::{MinuteRequest, Queue, Status, Usage, Wallet},
+    FarmerPage, Flash, Live, Page, PageQuery, Posted, Tab, WebState, admin,
+    api::{MinuteRequest, Queue, Receipt, Status, Usage, Wallet},
     finish,
     i18n::{date_time, duration, fill, minutes as fmt_minutes, parse_whole, span},
     parts, words,
@@ -142,9 +145,33 @@ pub async fn minutes(State(web): State<WebState>, FarmerPage(page): FarmerPage) 
                 }
             }
         }
-        (parts::ledger(t, lang, zone, t.ledger_title, &wallet.ledger, false))
+        (parts::ledger(t, lang, zone, t.ledger_title, &wallet.ledger, "/user/receipts/"))
     };
     Ok(page.render(Tab::UserMinutes, Live::Off, t.nav_minutes, content))
+}
+
+/// `GET /user/receipts/{id}?lang=`: the farmer's copy of one of their receipts (its number is a
+/// link on the ledger's line), to show the owner, print or share again, in the language asked
+/// for, else the page's.
+pub async fn receipt(
+    State(web): State<WebState>,
+    Path(id): Path<String>,
+    PageQuery(query): PageQuery<admin::ReceiptLang>,
+    FarmerPage(mut page): FarmerPage,
+) -> Result<Response, Response> {
+    if !admin::valid_id(&id) {
+        return Err(admin::not_found(&page.visit));
+    }
+    let receipt = page.get::<Receipt>(&web, &format!("/api/receipts/{id}")).await?;
+    if let Some(lang) = query.asked() {
+        page.visit.lang = lang;
+    }
+    let t = page.t();
+    let content = html! {
+        p.no-print { a href="/user/minutes" { "← " (t.nav_minutes) } }
+        (admin::receipt_paper(&page, &receipt, &receipt.recorded_by_name, "/user/receipts/"))
+    };
+    Ok(page.render(Tab::UserMinutes, Live::Off, t.owner.receipt_title, content))
 }
 
 /// `POST /user/minutes`: a minute request (`minutes` in either script's digits, `note`).

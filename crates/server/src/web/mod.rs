@@ -73,6 +73,7 @@ pub fn router(app: AppState, api: Router) -> Router<AppState> {
         .route("/user/stop", post(farmer::stop))
         .route("/user/minutes", get(farmer::minutes).post(farmer::request_minutes))
         .route("/user/history", get(farmer::history))
+        .route("/user/receipts/{id}", get(farmer::receipt))
         .route("/admin", get(admin::pump))
         .route("/admin/stop", post(admin::stop))
         .route("/admin/devices", post(admin::register_device))

@@ -208,12 +208,11 @@ pub fn device_class(status: &str) -> &'static str {
     }
 }
 
-/// A wallet's ledger under `title`: every change with its kind, the balance after it, and the
-/// note.
-/// A wallet's ledger, newest first. A recharge taken in cash names its receipt's number, a link to
-/// the receipt for its owner (`receipts_linked`), the number alone for the farmer (as printed on
-/// the paper they were given); the correction that voided a receipt names it as voided.
-pub fn ledger(t: &Text, lang: Lang, zone: Zone, title: &str, ledger: &[Ledger], receipts_linked: bool) -> Markup {
+/// A wallet's ledger under `title`, newest first: every change with its kind, the balance after
+/// it, and the note. A recharge taken in cash names its receipt's number, a link to the receipt's
+/// page (`receipt_path`, before the receipt's id: the owner's, or the farmer's copy); the
+/// correction that voided a receipt names it as voided.
+pub fn ledger(t: &Text, lang: Lang, zone: Zone, title: &str, ledger: &[Ledger], receipt_path: &str) -> Markup {
     html! {
         section.card {
             h2 { (title) }
@@ -235,7 +234,7 @@ pub fn ledger(t: &Text, lang: Lang, zone: Zone, title: &str, ledger: &[Ledger], 
                                         @if !l.note.is_empty() { br; }
                                         small.receipt-no {
                                             (if l.kind == "CORRECTION" { t.owner.voided_receipt_no } else { t.owner.receipt_no }) " "
-                                            @if receipts_linked { a href={"/admin/receipts/" (id)} { (number) } } @else { (number) }
+                                            a href={(receipt_path) (id)} { (number) }
                                         }
                                     }
                                 }

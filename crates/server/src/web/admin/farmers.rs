@@ -209,7 +209,7 @@ pub async fn farmer(
                 }
             }
         }
-        (parts::ledger(t, lang, zone, &fill(t.ledger_of, &[&user.user.name]), &wallet.ledger, true))
+        (parts::ledger(t, lang, zone, &fill(t.ledger_of, &[&user.user.name]), &wallet.ledger, "/admin/receipts/"))
         section.card {
             h2 { (t.history_title) }
             (usage_table(&page, &usage, None))

@@ -25,7 +25,7 @@ use super::{
 };
 
 /// Ids in paths are the API's (uuid text); anything else is no object at all.
-fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -36,7 +36,7 @@ async fn farmer_name(web: &WebState, token: &str, id: &str) -> String {
     users.into_iter().find(|u| u.user.id == id).map(|u| u.user.name).unwrap_or_default()
 }
 
-fn not_found(visit: &Visit) -> Response {
+pub(super) fn not_found(visit: &Visit) -> Response {
     let t = visit.t();
     message_page(visit, None, StatusCode::NOT_FOUND, t.not_found_title, t.not_found_text)
 }
@@ -70,7 +70,9 @@ pub use farmers::{
     bind_card, correct, create_farmer, enrol_phone, farmer, farmers, recharge, remove_card, suspend, unsuspend,
 };
 pub use log::log;
-pub use owner::{new_password_card, receipt, rename, reset_password, set_terms, void_receipt};
+pub use owner::{
+    ReceiptLang, new_password_card, receipt, receipt_paper, rename, reset_password, set_terms, void_receipt,
+};
 pub use pump::{move_waiting, pump, register_device, remove_waiting, rotate_key, stop};
 pub use requests::{approve, reject, requests};
 pub use usage::{usage, usage_csv};

@@ -70,9 +70,16 @@ pub async fn set_terms(State(web): State<WebState>, posted: Posted) -> Response 
     })
 }
 
+/// `?lang=`: a receipt shown in the language asked for (the farmer's), not the page's.
 #[derive(Deserialize, Default)]
 pub struct ReceiptLang {
     lang: Option<String>,
+}
+
+impl ReceiptLang {
+    pub fn asked(&self) -> Option<Lang> {
+        self.lang.as_deref().and_then(Lang::parse)
+    }
 }
 
 /// `GET /admin/receipts/{id}?lang=`: one receipt, to print or photograph, in the language asked
@@ -89,7 +96,7 @@ pub async fn receipt(
         return Err(not_found(&page.visit));
     }
     let receipt = page.get::<Receipt>(&web, &format!("/api/admin/receipts/{id}")).await?;
-    let asked = query.lang.as_deref().and_then(Lang::parse);
+    let asked = query.asked();
     if let Some(lang) = asked {
         page.visit.lang = lang;
     }
@@ -102,14 +109,42 @@ pub async fn receipt(
             .map(|wallet| wallet.available_seconds),
         false => None,
     };
-    let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    let (t, lang) = (page.t(), page.lang());
     let o = t.owner;
     let minutes = fmt_minutes(receipt.minutes, lang);
     let content = html! {
         p.no-print { a href={"/admin/farmers/" (receipt.user_id)} { "← " (o.back_to_farmer) } }
+        (receipt_paper(&page, &receipt, &page.me.name, "/admin/receipts/"))
+        @if receipt.void.is_none() {
+            section.card.no-print #void-receipt {
+                h2 { (o.void_title) }
+                p.hint { (fill(o.void_help, &[&minutes, &receipt.user_name, &taka(o, receipt.cash_taka, lang)])) }
+                @if let Some(left) = left {
+                    p.warn #void-short { (fill(o.void_short, &[&receipt.user_name, &duration(left.max(0), lang), &minutes])) }
+                    p { a.button.secondary href={"/admin/farmers/" (receipt.user_id) "#correction"} { (o.correct_by_hand) } }
+                }
+                form method="post" action={"/admin/receipts/" (receipt.id) "/void" (lang_query(asked))}
+                    data-confirm=(fill(o.confirm_void, &[&receipt.number, &minutes, &receipt.user_name])) {
+                    (page.csrf_field())
+                    button.danger #void-receipt-button type="submit" { (o.void_button) }
+                }
+            }
+        }
+    };
+    Ok(page.render(Tab::AdminFarmers, Live::Off, o.receipt_title, content))
+}
+
+/// A receipt as it is printed or photographed (its pump's owner named under the heading; a void
+/// one marked so), then, not printed, the buttons that print it, share it as a picture and show it
+/// in the other language (`path` is the page's own, before the receipt's id). The owner's page
+/// and the farmer's copy both show it.
+pub fn receipt_paper(page: &crate::web::Page, receipt: &Receipt, owner: &str, path: &str) -> maud::Markup {
+    let (t, lang, zone) = (page.t(), page.lang(), page.visit.zone);
+    let o = t.owner;
+    html! {
         section.card.receipt #receipt {
             h1 { (o.receipt_title) @if receipt.void.is_some() { " " span.tag.bad #void-mark { (o.void_mark) } } }
-            p.muted { (t.app_name) " · " (page.me.name) }
+            p.muted { (t.app_name) " · " (owner) }
             @if let Some(void) = &receipt.void {
                 p.warn #receipt-void { (fill(o.receipt_voided, &[&date_time(&void.at, zone, lang), &void.by_name])) }
             }
@@ -133,26 +168,10 @@ pub async fn receipt(
                 data-shared=(o.receipt_image_shared) data-saved=(o.receipt_image_saved)
                 { (o.receipt_image) }
             " "
-            a.button.secondary href={"/admin/receipts/" (receipt.id) "?lang=" (lang.other().code())} { (o.receipt_other_lang) }
+            a.button.secondary href={(path) (receipt.id) "?lang=" (lang.other().code())} { (o.receipt_other_lang) }
         }
         p.no-print.muted #receipt-image-status role="status" {}
-        @if receipt.void.is_none() {
-            section.card.no-print #void-receipt {
-                h2 { (o.void_title) }
-                p.hint { (fill(o.void_help, &[&minutes, &receipt.user_name, &taka(o, receipt.cash_taka, lang)])) }
-                @if let Some(left) = left {
-                    p.warn #void-short { (fill(o.void_short, &[&receipt.user_name, &duration(left.max(0), lang), &minutes])) }
-                    p { a.button.secondary href={"/admin/farmers/" (receipt.user_id) "#correction"} { (o.correct_by_hand) } }
-                }
-                form method="post" action={"/admin/receipts/" (receipt.id) "/void" (lang_query(asked))}
-                    data-confirm=(fill(o.confirm_void, &[&receipt.number, &minutes, &receipt.user_name])) {
-                    (page.csrf_field())
-                    button.danger #void-receipt-button type="submit" { (o.void_button) }
-                }
-            }
-        }
-    };
-    Ok(page.render(Tab::AdminFarmers, Live::Off, o.receipt_title, content))
+    }
 }
 
 /// `?lang=` for a receipt shown in a language asked for, so that its void answers in it too.
@@ -172,7 +191,7 @@ pub async fn void_receipt(
     if !valid_id(&id) {
         return not_found(&posted.visit);
     }
-    let asked = query.lang.as_deref().and_then(Lang::parse);
+    let asked = query.asked();
     if let Some(lang) = asked {
         posted.visit.lang = lang;
     }
