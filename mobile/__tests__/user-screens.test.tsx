@@ -311,6 +311,45 @@ describe('the other farmer screens', () => {
     // The recharge's receipt number, as printed on the paper the farmer was given.
     expect(screen.getByTestId('ledger-1-receipt')).toHaveTextContent('Receipt no. 01A2-42B7-1C3D');
     expect(screen.queryByTestId('ledger-0-receipt')).toBeNull();
+    expect(screen.queryByTestId('ledger-0-open-receipt')).toBeNull();
+
+    // The paper lost: the farmer opens their copy from the line (their own receipt, read from the
+    // server), with the cash paid, to share or print; and hides it again.
+    let asked = 0;
+    server.on(
+      'GET /api/receipts/01a242b71c3d7000',
+      sessions.authed(() => {
+        asked++;
+        return asked === 1
+          ? error(503, 'UNAVAILABLE', 'the store cannot be reached; nothing was changed')
+          : {
+              body: {
+                id: '01a242b71c3d7000',
+                number: '01A2-42B7-1C3D',
+                userId: KARIM.id,
+                userName: 'Karim Mia',
+                at: '2026-11-27T08:50:00Z',
+                minutes: 30,
+                cashTaka: 300,
+                recordedByName: 'Rahim Uddin',
+                void: null,
+              },
+            };
+      }),
+    );
+    fireEvent.press(screen.getByTestId('ledger-1-open-receipt'));
+    // The first read fails: said under the line, and the button is there to try again.
+    expect(await screen.findByTestId('ledger-1-receipt-error')).toHaveTextContent('The server has a problem with its storage. Nothing was changed. Try again soon.');
+    expect(screen.queryByTestId('ledger-1-receipt-card')).toBeNull();
+    fireEvent.press(screen.getByTestId('ledger-1-open-receipt'));
+    const card = await screen.findByTestId('ledger-1-receipt-card');
+    expect(within(card).getByText('300 taka')).toBeTruthy();
+    expect(within(card).getByText('Rahim Uddin')).toBeTruthy();
+    expect(within(card).getByTestId('ledger-1-receipt-card-print')).toBeTruthy();
+    expect(screen.getByText('Hide the receipt')).toBeTruthy();
+    fireEvent.press(screen.getByTestId('ledger-1-open-receipt'));
+    await waitFor(() => expect(screen.queryByTestId('ledger-1-receipt-card')).toBeNull());
+    expect(asked).toBe(2);
   });
 
   test('wallet during my own run: the balance moves with each status, the ledger is read again when the run ends', async () => {

@@ -149,7 +149,7 @@ async function main() {
     const admin = await login('rahim', 'rahim-password');
     const karim = await api('POST', '/api/admin/users', { token: admin, body: { name: 'Karim Mia', username: '01711000001', password: 'karim-password' } });
     const salma = await api('POST', '/api/admin/users', { token: admin, body: { name: 'Salma Begum', username: '01711000002', password: 'salma-password' } });
-    await api('POST', '/api/admin/recharge', { token: admin, body: { userId: karim.id, minutes: 30, note: 'paid 300 taka' } });
+    await api('POST', '/api/admin/recharge', { token: admin, body: { userId: karim.id, minutes: 30, cashTaka: 300, note: 'paid 300 taka' } });
     await api('POST', '/api/admin/recharge', { token: admin, body: { userId: salma.id, minutes: 10 } });
     const device = await api('POST', '/api/admin/devices', { token: admin, body: { name: 'Field pump' } });
     return { admin, karim, salma, deviceKey: device.deviceKey };
@@ -348,6 +348,18 @@ async function main() {
     const wallet = seconds(await text('wallet-balance-value'));
     assert(wallet < 30 * 60, `wallet balance should be under 30 min, got ${wallet} s`);
     await shot('05-wallet');
+  });
+
+  await step('the farmer opens their receipt from the ledger: the cash paid, to print', async () => {
+    const line = page.getByTestId(/^ledger-\d+$/).filter({ hasText: 'Receipt no.' }).first();
+    const id = await line.getAttribute('data-testid');
+    await byId(`${id}-open-receipt`).click();
+    await waitText(`${id}-receipt-card`, '300 taka');
+    await waitText(`${id}-receipt-card`, 'Rahim Uddin');
+    await byId(`${id}-receipt-card-print`).scrollIntoViewIfNeeded();
+    await shot('05b-wallet-receipt');
+    await byId(`${id}-open-receipt`).click();
+    await until(async () => (await byId(`${id}-receipt-card`).count()) === 0, 'the receipt hidden again', 5_000);
   });
 
   await step('usage history lists the run', async () => {

@@ -37,6 +37,8 @@ export function endpoints(client: ApiClient) {
     stop: async () => (await client.call('post', '/api/motor/stop')) as Entry,
     queue: async () => (await client.call('get', '/api/queue')) as Queue,
     wallet: async (): Promise<Wallet> => client.call('get', '/api/wallet'),
+    /** One of the farmer's own receipts (its id on their ledger's line), to show or print again. */
+    ownReceipt: async (id: string): Promise<Receipt> => client.call('get', '/api/receipts/{id}', { params: { id } }),
     usage: async (): Promise<Usage[]> => client.call('get', '/api/usage'),
     requestMinutes: async (minutes: number, note?: string) =>
       (await client.call('post', '/api/minute-requests', { body: { minutes, note: note || null } })) as MinuteRequest,

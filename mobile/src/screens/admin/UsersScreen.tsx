@@ -12,7 +12,7 @@ import { daysStart } from '../../ui/period';
 import { useConfirm } from '../../ui/useConfirm';
 import { useResource } from '../../ui/useResource';
 import { AdminOnly } from './AdminOnly';
-import { ReceiptCard } from './ReceiptCard';
+import { ReceiptCard } from '../ReceiptCard';
 
 type Note = { kind: 'error' | 'success'; text: string };
 /**

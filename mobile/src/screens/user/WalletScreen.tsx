@@ -1,11 +1,14 @@
+import { useState } from 'react';
 import { StyleSheet, Text, View } from 'react-native';
 
+import type { Receipt } from '../../api/types';
 import { useSession } from '../../auth/AuthProvider';
 import { useI18n } from '../../i18n/I18n';
 import { useLive } from '../../live/LiveProvider';
-import { Body, Card, ErrorBox, Heading, Loading, Screen } from '../../ui/components';
+import { Body, Button, Card, ErrorBox, Heading, Loading, Screen } from '../../ui/components';
 import { colors } from '../../ui/theme';
 import { useResource } from '../../ui/useResource';
+import { ReceiptCard } from '../ReceiptCard';
 
 export function WalletScreen() {
   const { api } = useSession();
@@ -20,6 +23,25 @@ export function WalletScreen() {
   const run = me?.entry?.status === 'RUNNING' || me?.entry?.status === 'HOLD' ? me.entry.id : null;
   const wallet = useResource(api.wallet, run ? `run ${run}` : me?.availableSeconds);
   const data = wallet.data;
+  // The receipt opened from a ledger line (the farmer's copy: a paper lost, or the cash to show;
+  // a recharge's, or the void one a correction names), under that line, or why it could not be
+  // read. A line is named by its kind and time: the ledger may gain lines above it meanwhile.
+  const [opened, setOpened] = useState<{ line: string; receipt?: Receipt; error?: unknown } | null>(null);
+  const [opening, setOpening] = useState<string | null>(null);
+  const toggleReceipt = async (line: string, id: string) => {
+    if (opened?.line === line && opened.receipt) {
+      setOpened(null);
+      return;
+    }
+    setOpening(line);
+    try {
+      setOpened({ line, receipt: await api.ownReceipt(id) });
+    } catch (error) {
+      setOpened({ line, error });
+    } finally {
+      setOpening(null);
+    }
+  };
   return (
     <Screen title={t.walletTitle} testID="wallet" onRefresh={wallet.reload}>
       {wallet.error ? <ErrorBox error={wallet.error} onRetry={wallet.reload} /> : null}
@@ -51,11 +73,42 @@ export function WalletScreen() {
                   {t.receiptNumber} {line.receiptNumber}
                 </Body>
               ) : null}
+              {line.receiptId ? (
+                <LineReceipt
+                  testID={`ledger-${i}`}
+                  opened={opened?.line === `${line.kind} ${line.at}` ? opened : null}
+                  busy={opening === `${line.kind} ${line.at}`}
+                  onToggle={() => void toggleReceipt(`${line.kind} ${line.at}`, line.receiptId!)}
+                />
+              ) : null}
             </Card>
           ))}
         </>
       ) : null}
     </Screen>
+  );
+}
+
+/** A ledger line's receipt: the button that shows or hides it, and the receipt (or why not). */
+function LineReceipt({
+  testID,
+  opened,
+  busy,
+  onToggle,
+}: {
+  testID: string;
+  opened: { receipt?: Receipt; error?: unknown } | null;
+  busy: boolean;
+  onToggle: () => void;
+}) {
+  const { t } = useI18n();
+  const shown = !!opened?.receipt;
+  return (
+    <>
+      <Button testID={`${testID}-open-receipt`} kind="outline" label={shown ? t.hideReceipt : t.showReceipt} expanded={shown} busy={busy} onPress={onToggle} />
+      {opened?.error ? <ErrorBox error={opened.error} testID={`${testID}-receipt-error`} /> : null}
+      {opened?.receipt ? <ReceiptCard key={opened.receipt.id} receipt={opened.receipt} testID={`${testID}-receipt-card`} /> : null}
+    </>
   );
 }
 

@@ -1,12 +1,12 @@
 import { useState } from 'react';
 import { Share, StyleSheet, Text, View } from 'react-native';
 
-import type { Receipt } from '../../api/types';
-import { makeI18n, useI18n, type Language } from '../../i18n/I18n';
-import { printHtml } from '../../print';
-import { receiptHeading, receiptHtml, receiptLines, receiptText } from '../../receipt';
-import { Body, Button, Card, Choices, Message, Tag } from '../../ui/components';
-import { colors } from '../../ui/theme';
+import type { Receipt } from '../api/types';
+import { makeI18n, useI18n, type Language } from '../i18n/I18n';
+import { printHtml } from '../print';
+import { receiptHeading, receiptHtml, receiptLines, receiptText } from '../receipt';
+import { Body, Button, Card, Choices, Message, Tag } from '../ui/components';
+import { colors } from '../ui/theme';
 
 /** expo-print's code for a print that was not completed (iOS: cancelled in the dialog). */
 const PRINT_CANCELLED = 'ERR_PRINT_INCOMPLETE';
