@@ -566,7 +566,8 @@ async fn a_recharge_form_sent_twice_recharges_once() {
     );
     let (_, wallet) = t.admin.get(&format!("/api/admin/users/{karim}/wallet")).await;
     assert_eq!((&wallet["availableSeconds"], wallet["ledger"].as_array().unwrap().len()), (&json!(2700), 1));
-    // The ledger names the receipt: a link on the owner's page, its number on the farmer's.
+    // The ledger names the receipt: a link to the owner's page of it on the owner's ledger, to the
+    // farmer's copy on the farmer's.
     let (receipt, number) =
         (wallet["ledger"][0]["receiptId"].as_str().unwrap(), wallet["ledger"][0]["receiptNumber"].as_str().unwrap());
     assert_eq!(first.location(), format!("/admin/receipts/{receipt}"));
@@ -574,7 +575,8 @@ async fn a_recharge_form_sent_twice_recharges_once() {
     assert!(owners.contains(&format!(r#"<a href="/admin/receipts/{receipt}">{number}</a>"#)), "{owners}");
     let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
     let theirs = farmer.get("/user/minutes").await.body;
-    assert!(theirs.contains(&format!("Receipt no. {number}")) && !theirs.contains("/admin/receipts/"), "{theirs}");
+    let copy = format!(r#"Receipt no. <a href="/user/receipts/{receipt}">{number}</a>"#);
+    assert!(theirs.contains(&copy) && !theirs.contains("/admin/receipts/"), "{theirs}");
 
     // Refused, the form comes back with its key; a correction is sent once too.
     let page = admin.get(&farmer_page).await;
