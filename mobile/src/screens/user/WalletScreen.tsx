@@ -25,7 +25,8 @@ export function WalletScreen() {
   const data = wallet.data;
   // The receipt opened from a ledger line (the farmer's copy: a paper lost, or the cash to show;
   // a recharge's, or the void one a correction names), under that line, or why it could not be
-  // read. A line is named by its kind and time: the ledger may gain lines above it meanwhile.
+  // read. A line is named by its kind and time (`lineKey`): the ledger may gain lines above it
+  // meanwhile.
   const [opened, setOpened] = useState<{ line: string; receipt?: Receipt; error?: unknown } | null>(null);
   const [opening, setOpening] = useState<string | null>(null);
   const toggleReceipt = async (line: string, id: string) => {
@@ -76,9 +77,9 @@ export function WalletScreen() {
               {line.receiptId ? (
                 <LineReceipt
                   testID={`ledger-${i}`}
-                  opened={opened?.line === `${line.kind} ${line.at}` ? opened : null}
-                  busy={opening === `${line.kind} ${line.at}`}
-                  onToggle={() => void toggleReceipt(`${line.kind} ${line.at}`, line.receiptId!)}
+                  opened={opened?.line === lineKey(line) ? opened : null}
+                  busy={opening === lineKey(line)}
+                  onToggle={() => void toggleReceipt(lineKey(line), line.receiptId!)}
                 />
               ) : null}
             </Card>
@@ -88,6 +89,9 @@ export function WalletScreen() {
     </Screen>
   );
 }
+
+/** A ledger line's name that stays when lines are added above it. */
+const lineKey = (line: { kind: string; at: string }) => `${line.kind} ${line.at}`;
 
 /** A ledger line's receipt: the button that shows or hides it, and the receipt (or why not). */
 function LineReceipt({

@@ -77,6 +77,7 @@ pub struct ReceiptLang {
 }
 
 impl ReceiptLang {
+    /// The language asked for, if it is one of the page's.
     pub fn asked(&self) -> Option<Lang> {
         self.lang.as_deref().and_then(Lang::parse)
     }
