@@ -31,6 +31,16 @@ pub fn digits(text: &str, language: Language) -> String {
     }
 }
 
+/// Reads Bangla digits as ASCII ones (`৩০` is `30`): a number a farmer typed, in either script.
+pub fn ascii_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '০'..='৯' => char::from_digit(u32::from(c) - u32::from('০'), 10).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
 /// Whole minutes of some seconds, rounded down: a balance never promises minutes it has not.
 fn minutes(seconds: i64) -> i64 {
     seconds.max(0) / 60

@@ -29,5 +29,5 @@ pub use motor::{HOUR_MS, MotorHistory, MotorRules, MotorSettings};
 pub use notices::{Facts, LOW_BALANCE_SECONDS, Notice, NoticeKind, request_rejected};
 pub use pumppilot_protocol::{HoldReason, Motor, MotorState, PollAnswer, ReaderState, RelayOff, ResetReason};
 pub use records::{LedgerEntry, LedgerKind, Records, UsageRow};
-pub use rules::{Credit, DevicePoll, Event, Outcome, Refusal, Reply};
+pub use rules::{Credit, DevicePoll, Event, Outcome, RUN_MINUTES, Refusal, Reply};
 pub use time::Timestamp;

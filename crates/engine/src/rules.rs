@@ -4,6 +4,8 @@
 //! event is decided. A refused event changes nothing, but what time alone changed is still
 //! returned, so the caller commits it either way.
 
+use std::ops::RangeInclusive;
+
 use pumppilot_protocol::{HoldReason, PollReport, RelayOff, ResetReason};
 
 use crate::{
@@ -12,15 +14,20 @@ use crate::{
     notices::{ActiveRun, notices_of, request_approved},
 };
 
+/// The minutes a Start may ask its run to last (a day at most); a Start that asks for none runs
+/// until it is stopped or its farmer's minutes run out.
+pub const RUN_MINUTES: RangeInclusive<u32> = 1..=1440;
+
 /// Something that happens to a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A user presses Start. `entry_id` names the entry if a new one is made.
+    /// A user presses Start, asking for at most `requested_minutes` ([`RUN_MINUTES`]; refused with
+    /// `InvalidAmount` outside them). `entry_id` names the entry if a new one is made.
     Start { user: UserId, requested_minutes: Option<u32>, entry_id: EntryId },
-    /// A farmer texts START from their phone: as `Start` (no minutes asked for), and the answer to
-    /// their text (an SMS) says how it started, so the hold of the run it starts on hold at once
-    /// is not worth another SMS ([`Facts::worth_an_sms`]); a later hold of that run is news.
-    StartByText { user: UserId, entry_id: EntryId },
+    /// A farmer texts START (or `START 30`) from their phone: as `Start`, and the answer to their
+    /// text (an SMS) says how it started, so the hold of the run it starts on hold at once is not
+    /// worth another SMS ([`Facts::worth_an_sms`]); a later hold of that run is news.
+    StartByText { user: UserId, requested_minutes: Option<u32>, entry_id: EntryId },
     /// A user presses Stop: ends their run, or takes them out of the line.
     Stop { user: UserId },
     /// A farmer texts STOP from their phone: as `Stop`, and the answer to their text (an SMS)
@@ -216,7 +223,8 @@ pub enum Refusal {
     NothingToStop,
     /// The tenant is suspended.
     Suspended,
-    /// A correction would make the balance negative, or a credit is not positive.
+    /// A correction would make the balance negative, a credit is not positive, or a Start asks
+    /// for minutes outside [`RUN_MINUTES`].
     InvalidAmount,
     /// The run named is not the active run: it has ended already (the owner's Stop sent again).
     AlreadyEnded,
@@ -265,7 +273,9 @@ impl Tenant {
             Event::Start { user, requested_minutes, entry_id } => {
                 self.start(user, requested_minutes, entry_id, now, &mut records)
             }
-            Event::StartByText { user, entry_id } => self.start(user, None, entry_id, now, &mut records),
+            Event::StartByText { user, requested_minutes, entry_id } => {
+                self.start(user, requested_minutes, entry_id, now, &mut records)
+            }
             Event::Stop { user } | Event::StopByText { user } => self.stop(user, now, &mut records),
             Event::CardTap { user, entry_id } => match self.active.as_ref().is_some_and(|e| e.user_id == user) {
                 true => self.stop(user, now, &mut records),
@@ -531,7 +541,7 @@ impl Tenant {
         if self.suspended {
             return Err(Refusal::Suspended);
         }
-        if requested_minutes == Some(0) {
+        if requested_minutes.is_some_and(|minutes| !RUN_MINUTES.contains(&minutes)) {
             return Err(Refusal::InvalidAmount);
         }
         if let Some((entry, _)) = self.live_entry(user) {

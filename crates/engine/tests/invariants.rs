@@ -119,10 +119,10 @@ impl Harness {
                 self.next_entry += 1;
                 let entry_id = EntryId(Uuid::from_u128(0xE000_0000 + self.next_entry));
                 let user = self.users[user];
-                // Every other Start without minutes asked for comes by text: the same rules.
-                match minutes {
-                    None if self.next_entry.is_multiple_of(2) => Event::StartByText { user, entry_id },
-                    _ => Event::Start { user, requested_minutes: minutes, entry_id },
+                // Every other Start comes by text: the same rules.
+                match self.next_entry.is_multiple_of(2) {
+                    true => Event::StartByText { user, requested_minutes: minutes, entry_id },
+                    false => Event::Start { user, requested_minutes: minutes, entry_id },
                 }
             }
             // So does every other Stop, as far as the rules go.

@@ -176,7 +176,7 @@ fn a_start_texted_onto_a_held_pump_is_answered_by_that_sms_and_only_a_later_hold
     let sms = |records: &Records| -> Vec<(UserId, NoticeKind, bool)> {
         records.notices.iter().map(|n| (n.to, n.kind, n.facts.worth_an_sms())).collect()
     };
-    let texted = |user| Event::StartByText { user, entry_id: EntryId::new() };
+    let texted = |user| Event::StartByText { user, requested_minutes: None, entry_id: EntryId::new() };
     let mut pump = pump(&[(A, 3600), (B, 3600)]);
     apply(&mut pump, report(true), 1);
     let started = apply(&mut pump, texted(A), 2);

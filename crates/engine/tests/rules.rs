@@ -354,6 +354,28 @@ fn run_ends_when_requested_minutes_are_used() {
 }
 
 #[test]
+fn a_start_asks_for_a_day_at_most_and_a_refused_one_changes_nothing() {
+    let mut t = pump_with(&[(A, 600)]);
+    let before = t.clone();
+    for minutes in [0, 1441, u32::MAX] {
+        assert_eq!(t.apply(start_for(A, minutes), at(0)).reply, Err(Refusal::InvalidAmount), "{minutes} min");
+        let texted = Event::StartByText { user: A, requested_minutes: Some(minutes), entry_id: EntryId::new() };
+        assert_eq!(t.apply(texted, at(0)).reply, Err(Refusal::InvalidAmount), "{minutes} min by text");
+    }
+    assert_eq!(t, before);
+    begin(&mut t, start_for(A, 1440), at(0));
+    assert_eq!(t.active.as_ref().map(|e| e.requested_seconds), Some(Some(1440 * 60)));
+}
+
+#[test]
+fn a_run_started_by_text_ends_when_its_minutes_are_used() {
+    let mut t = pump_with(&[(A, 600)]);
+    begin(&mut t, Event::StartByText { user: A, requested_minutes: Some(3), entry_id: EntryId::new() }, at(0));
+    let ended = t.apply(Event::Tick, at(500));
+    assert_eq!((usage(&ended).charged_seconds, usage(&ended).end_reason), (180, EndReason::RequestedMinutesUsed));
+}
+
+#[test]
 fn run_ends_when_balance_is_exhausted() {
     let mut t = pump_with(&[(A, 90)]);
     begin(&mut t, start(A), at(0));

@@ -514,7 +514,7 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
     assert_eq!(jamal.status().await["me"]["entry"]["position"], 1);
 
     let (_, answer) = text_in(&app, "+8801711000001", "BAL", Some(INBOUND_SECRET)).await;
-    assert_eq!(answer["reply"], "Balance 30 min.");
+    assert_eq!(answer["reply"], "Balance 30 min. Your pump is running: 30 min left.");
     let (_, answer) = text_in(&app, "+8801711000001", "STOP", Some(INBOUND_SECRET)).await;
     assert_eq!(answer["command"], "STOP");
     assert_eq!(karim.status().await["me"]["entry"], Value::Null);
@@ -523,7 +523,7 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
     let (_, answer) = text_in(&app, "+8801711000001", "stop", Some(INBOUND_SECRET)).await;
     assert_eq!(answer["reply"], "Nothing to stop.");
     let (_, answer) = text_in(&app, "+8801711000001", "hello", Some(INBOUND_SECRET)).await;
-    assert_eq!(answer, json!({"command": "HELP", "reply": "Send START, STOP or BAL."}));
+    assert_eq!(answer, json!({"command": "HELP", "reply": "Send START (or START 30 for 30 min), STOP or BAL."}));
     // The help once in ten minutes per phone: a phone that answers every text by itself would
     // trade SMS with the server without end.
     let (_, answer) = text_in(&app, "+8801711000001", "hello again", Some(INBOUND_SECRET)).await;
@@ -563,7 +563,65 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
     until_sent(&app, || answers(&sms).len() >= expected.len()).await;
     assert_eq!(answers(&sms), expected, "each answer once");
     assert!(expected.iter().any(|b| b == r#"{"to":"+8801711000002","text":"আপনি সারিতে ১ নম্বরে। ব্যালেন্স ৩০ মিনিট।"}"#));
-    assert!(expected.iter().any(|b| b == r#"{"to":"+8801711000001","text":"Send START, STOP or BAL."}"#));
+    assert!(
+        expected
+            .iter()
+            .any(|b| b == r#"{"to":"+8801711000001","text":"Send START (or START 30 for 30 min), STOP or BAL."}"#)
+    );
+}
+
+#[tokio::test]
+async fn a_feature_phone_asks_for_its_minutes_and_its_place_by_sms() {
+    let (_sms, url) = sms_gateway().await;
+    let app = app_with_alerts(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
+        ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
+    ])
+    .await;
+    let t = app.tenant("rahim", 3, 30).await;
+    let (karim, jamal, salma) = (&t.users[0], &t.users[1], &t.users[2]);
+    let phones = [(karim, "+8801711000001", "en"), (jamal, "+8801711000002", "bn"), (salma, "+8801711000003", "en")];
+    for (client, phone, language) in phones {
+        let profile = json!({"phone": phone, "pushTokens": [], "language": language, "muted": [], "quietHours": null});
+        with_confirmed_phone(&app, client, profile).await;
+    }
+    t.device.poll(false, true).await;
+    let text = async |from: &str, words: &str| text_in(&app, from, words, Some(INBOUND_SECRET)).await.1;
+
+    // Minutes a run cannot ask for start nothing, and the answer says what it can.
+    let answer = text("+8801711000003", "START 2000").await;
+    assert_eq!(
+        answer,
+        json!({"command": "START", "reply": "Minutes: from 1 to 1440, like START 30. Nothing was started."})
+    );
+    assert_eq!(salma.status().await["me"]["entry"], Value::Null);
+
+    // Karim asks for 20 minutes, and his run ends by itself when they are used.
+    let answer = text("+8801711000001", "START 20").await;
+    assert_eq!(answer["reply"], "Your pump is running for 20 min. Balance 30 min.");
+    let status = karim.status().await;
+    assert_eq!(
+        (&status["me"]["entry"]["status"], &status["me"]["entry"]["requestedMinutes"]),
+        (&json!("RUNNING"), &json!(20))
+    );
+    // Jamal, in Bangla digits and words, for 45 minutes: in line behind Karim.
+    let answer = text("+8801711000002", "চালু ৪৫ মিনিট").await;
+    assert_eq!(answer["reply"], "আপনি সারিতে ১ নম্বরে, ৪৫ মিনিটের জন্য। ব্যালেন্স ৩০ মিনিট।");
+    assert_eq!(jamal.status().await["me"]["entry"]["requestedMinutes"], 45);
+
+    // BAL says where each one is: the screen a feature phone does not have.
+    t.device.poll(false, true).await;
+    app.pass_polling(Duration::from_secs(5 * 60), &t.device, false, true).await;
+    assert_eq!(text("+8801711000001", "BAL").await["reply"], "Balance 25 min. Your pump is running: 15 min left.");
+    assert_eq!(text("+8801711000002", "BAL").await["reply"], "ব্যালেন্স ৩০ মিনিট। আপনি সারিতে ১ নম্বরে।");
+    assert_eq!(text("+8801711000003", "BAL").await["reply"], "Balance 30 min.");
+
+    // The 20 minutes are used: Karim's run ends and Jamal's starts.
+    app.pass_polling(Duration::from_secs(15 * 60), &t.device, false, true).await;
+    assert_eq!(karim.status().await["me"]["entry"], Value::Null);
+    assert_eq!(karim.status().await["me"]["availableSeconds"], 10 * 60);
+    assert_eq!(jamal.status().await["me"]["entry"]["status"], "RUNNING");
 }
 
 #[tokio::test]
@@ -1049,7 +1107,7 @@ async fn a_phone_number_counts_only_once_its_holder_texts_the_code_from_it() {
     let written = format!("কোড {} {}", &bangla[..4 * 3], &bangla[4 * 3..]);
     let (status, answer) = text_in(&app, number, &written, Some(INBOUND_SECRET)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let confirmed = "Number confirmed: PumpPilot messages now come to this phone. Send START, STOP or BAL.";
+    let confirmed = "Number confirmed: PumpPilot messages now come to this phone. Send START (or START 30 for 30 min), STOP or BAL.";
     assert_eq!(answer, json!({"command": "CONFIRM", "reply": confirmed}));
     let profile = karim.get("/api/alerts/profile").await.1;
     assert_eq!((&profile["phone"], &profile["pendingPhone"]), (&json!(number), &Value::Null));
@@ -1556,7 +1614,7 @@ async fn a_text_taken_is_refused_after_the_server_restarts_on_its_sqlite_file() 
     assert_eq!(stop.send(&a).await.1["command"], "STOP");
     assert_eq!(t.users[0].status().await["me"]["entry"], Value::Null);
     let hello = salmas("hello", unix_now(&a));
-    assert_eq!(hello.send(&a).await.1["reply"], "Send START, STOP or BAL.");
+    assert_eq!(hello.send(&a).await.1["reply"], "Send START (or START 30 for 30 min), STOP or BAL.");
     a.shutdown().await;
 
     let b = server().await;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::{Json, extract::State};
-use pumppilot_alerts::Language;
+use pumppilot_alerts::{Language, text::ascii_digits};
 use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp, UserId};
 use pumppilot_store::{
     Account, AlertProfile, Channel, NotificationId, PendingPhone, QuietHours, Role, SessionKind, StoreError, is_e164,
@@ -18,7 +18,10 @@ use crate::{
     auth::Caller,
     clock::rfc3339,
     error::{ApiError, ApiJson, ApiPath, ApiQuery, OptionalJson},
-    routes::openapi::{Body, Invalid, Refused, SignedIn},
+    routes::{
+        openapi::{Body, Invalid, Refused, SignedIn},
+        sms::HELP,
+    },
     views::{AlertProfileView, FarmerPhoneView, MutedView, NotificationView, NotificationsView, QuietHoursView},
 };
 
@@ -409,14 +412,7 @@ pub(crate) fn farmer_phone_view(app: &AppState, profile: &AlertProfile) -> Farme
 /// The six digits of a code in a text, however the farmer wrote them: `482106`, `4821 06`,
 /// `code 482106`, `৪৮২১০৬`. None when the text holds more or fewer digits.
 fn code_in(text: &str) -> Option<String> {
-    let digits: String = text
-        .chars()
-        .filter_map(|c| match c {
-            '0'..='9' => Some(c),
-            '০'..='৯' => char::from_digit(u32::from(c) - u32::from('০'), 10),
-            _ => None,
-        })
-        .collect();
+    let digits: String = ascii_digits(text).chars().filter(char::is_ascii_digit).collect();
     (digits.len() == 6).then_some(digits)
 }
 
@@ -458,18 +454,17 @@ pub(crate) async fn confirm_from(app: &AppState, from: &str, text: &str) -> Resu
         Ok(()) => {
             let account = app.store.account(profile.user_id).await?;
             let farmer = account.as_ref().is_some_and(|a| a.role == Role::User);
-            let text = match (Language::from_code(&profile.language), farmer) {
-                (Language::English, false) => "Number confirmed: PumpPilot messages now come to this phone.",
-                (Language::English, true) => {
-                    "Number confirmed: PumpPilot messages now come to this phone. Send START, STOP or BAL."
-                }
-                (Language::Bangla, false) => "নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে।",
-                (Language::Bangla, true) => {
-                    "নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে। চালু, বন্ধ বা ব্যালেন্স লিখে পাঠান।"
-                }
+            let (said, help) = match Language::from_code(&profile.language) {
+                Language::English => ("Number confirmed: PumpPilot messages now come to this phone.", HELP.0),
+                Language::Bangla => ("নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে।", HELP.1),
             };
-            answer_by_sms(app, account.as_ref(), text, None).await;
-            confirmed(text)
+            // A farmer's phone is told what it may send.
+            let text = match farmer {
+                true => format!("{said} {help}"),
+                false => said.to_owned(),
+            };
+            answer_by_sms(app, account.as_ref(), &text, None).await;
+            confirmed(&text)
         }
         Err(StoreError::PhoneTaken) => {
             let Some(holder) = app.store.alert_profile_by_phone(from).await? else { return Ok(None) };

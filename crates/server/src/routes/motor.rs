@@ -1,7 +1,7 @@
 //! A user's own motor operation: start, stop, status, the queue, the wallet, minute requests.
 
 use axum::{Json, extract::State, http::StatusCode};
-use pumppilot_engine::{EntryId, Event, Reply, Tenant, Timestamp, UserId};
+use pumppilot_engine::{EntryId, Event, RUN_MINUTES, Reply, Tenant, Timestamp, UserId};
 use pumppilot_store::{MinuteRequest, RequestQuery, RequestStatus, UsageQuery};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -63,8 +63,8 @@ async fn start(
     farmer: Farmer,
     OptionalJson(body): OptionalJson<StartBody>,
 ) -> Result<Json<EntryView>, ApiError> {
-    if body.minutes.is_some_and(|m| !(1..=1440).contains(&m)) {
-        return Err(ApiError::validation("minutes: from 1 to 1440"));
+    if body.minutes.is_some_and(|m| !RUN_MINUTES.contains(&m)) {
+        return Err(ApiError::validation(format!("minutes: from {} to {}", RUN_MINUTES.start(), RUN_MINUTES.end())));
     }
     start_path::note(Step::Asked, farmer.scope.admin());
     let event = Event::Start { user: farmer.id(), requested_minutes: body.minutes, entry_id: EntryId::new() };

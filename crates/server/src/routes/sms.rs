@@ -20,9 +20,11 @@ use axum::{
 use hmac::{Hmac, Mac};
 use pumppilot_alerts::{
     Language,
-    text::{digits, hold_reason, run_stopped},
+    text::{ascii_digits, digits, hold_reason, run_stopped},
 };
-use pumppilot_engine::{AdminId, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, Refusal, Reply, Timestamp};
+use pumppilot_engine::{
+    AdminId, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, QueueEntry, RUN_MINUTES, Refusal, Reply, Timestamp,
+};
 use pumppilot_store::{Account, Role, is_e164};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -86,22 +88,85 @@ pub struct InboundAnswer {
     reply: String,
 }
 
-/// What a suspended farmer's text is answered with, whatever it says.
-const PAUSED: &str = "PAUSED";
+/// What a farmer's text asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// Start, and run at most the minutes the text asks for (`START 30`) when it asks.
+    Start(Option<u32>),
+    /// A `START` whose minutes cannot be asked for (`START 0`, `START 2000`, `START 1.5`):
+    /// nothing is done, and the reply says what may be asked.
+    StartMisread,
+    Stop,
+    Balance,
+    /// The farmer's account, or their pump's owner, is suspended: nothing is done.
+    Paused,
+    /// Not understood.
+    Help,
+}
 
-/// A command, from its first word in English, Bangla or Bangla written in Latin letters, as a
-/// feature phone sends it: any case, punctuation after it (`BAL?`, `ব্যালেন্স।`) and the
-/// invisible joiners some keyboards put inside Bangla words do not matter.
-fn command(text: &str) -> &'static str {
-    let text: String = text.chars().filter(|c| !matches!(c, '\u{200b}'..='\u{200d}' | '\u{feff}')).collect();
-    let word = text.split_whitespace().next().unwrap_or("");
-    let word = word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।').to_uppercase();
-    match word.as_str() {
-        "START" | "ON" | "চালু" | "CHALU" => "START",
-        "STOP" | "OFF" | "বন্ধ" | "BONDHO" | "BONDO" | "BANDH" => "STOP",
-        "BAL" | "BALANCE" | "ব্যালেন্স" | "ব্যালান্স" => "BAL",
-        _ => "HELP",
+impl Command {
+    /// The command's name in the gateway's answer ([`InboundAnswer::command`]).
+    fn name(self) -> &'static str {
+        match self {
+            Command::Start(_) | Command::StartMisread => "START",
+            Command::Stop => "STOP",
+            Command::Balance => "BAL",
+            Command::Paused => "PAUSED",
+            Command::Help => "HELP",
+        }
     }
+
+    /// A command from its first word in English, Bangla or Bangla written in Latin letters, as
+    /// a feature phone sends it: any case, punctuation after it (`BAL?`, `ব্যালেন্স।`) and the
+    /// invisible joiners some keyboards put inside Bangla words do not matter. A `START` may
+    /// name its minutes after it ([`asked_minutes`]).
+    fn of(text: &str) -> Command {
+        let text: String = text.chars().filter(|c| !matches!(c, '\u{200b}'..='\u{200d}' | '\u{feff}')).collect();
+        let mut words = text.split_whitespace();
+        let first = words.next().unwrap_or("");
+        // `START30`, `চালু৩০`: the minutes written against the word.
+        let (word, glued) = first.split_at(first.find(is_digit).unwrap_or(first.len()));
+        let word = word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।').to_uppercase();
+        match word.as_str() {
+            "START" | "ON" | "চালু" | "CHALU" => {
+                let rest = std::iter::once(glued).filter(|g| !g.is_empty()).chain(words);
+                asked_minutes(rest).map_or(Command::StartMisread, Command::Start)
+            }
+            "STOP" | "OFF" | "বন্ধ" | "BONDHO" | "BONDO" | "BANDH" => Command::Stop,
+            "BAL" | "BALANCE" | "ব্যালেন্স" | "ব্যালান্স" => Command::Balance,
+            _ => Command::Help,
+        }
+    }
+}
+
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('০'..='৯').contains(&c)
+}
+
+/// The minutes a `START` asks for, from the words after it: the first word with a digit is a
+/// whole number of minutes, or of hours when a unit says so, against the number or as the next
+/// word (`30`, `30min`, `45 মিনিট`, `2 hours`, `২ঘণ্টা`), in ASCII or Bangla digits. `Ok(None)`
+/// when no word holds a digit (`START please`); `Err` when that word is not such a number
+/// (`-5`, `1.5`, `30x`) or the minutes are outside [`RUN_MINUTES`].
+fn asked_minutes<'a>(words: impl Iterator<Item = &'a str>) -> Result<Option<u32>, ()> {
+    const MINUTES: [&str; 7] = ["M", "MIN", "MINS", "MINUTE", "MINUTES", "মিনিট", "মি"];
+    const HOURS: [&str; 8] = ["H", "HR", "HRS", "HOUR", "HOURS", "ঘণ্টা", "ঘন্টা", "GHONTA"];
+    let mut words = words.map(|w| w.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।'));
+    let Some(word) = words.by_ref().find(|w| w.chars().any(is_digit)) else { return Ok(None) };
+    let word = ascii_digits(word);
+    let (number, unit) = word.split_at(word.find(|c: char| !c.is_ascii_digit()).unwrap_or(word.len()));
+    let unit = match unit {
+        "" => words.next().map(str::to_uppercase).filter(|w| HOURS.contains(&w.as_str())),
+        glued => Some(glued.to_uppercase()),
+    };
+    let per = match unit.as_deref() {
+        None => 1,
+        Some(unit) if MINUTES.contains(&unit) => 1,
+        Some(unit) if HOURS.contains(&unit) => 60,
+        Some(_) => return Err(()),
+    };
+    let minutes = number.parse::<u32>().ok().and_then(|n| n.checked_mul(per)).ok_or(())?;
+    RUN_MINUTES.contains(&minutes).then_some(Some(minutes)).ok_or(())
 }
 
 fn reply(language: Language, english: String, bangla: String) -> String {
@@ -233,16 +298,16 @@ async fn carry_out(app: &AppState, sms: &InboundSms) -> Result<InboundAnswer, Ap
     let admin = account.admin_id.ok_or_else(ApiError::internal)?;
     let language =
         Language::from_code(&app.store.alert_profile(account.id).await?.map(|p| p.language).unwrap_or_default());
-    let command = if paused { PAUSED } else { command(&sms.text) };
+    let command = if paused { Command::Paused } else { Command::of(&sms.text) };
     let text = obey(app, &account, admin, language, command).await?;
     // Words not understood are answered with the help, and a suspended farmer with the pause,
     // once in [`REMEMBERED_MS`] per phone: a phone that answers every text by itself (an
     // auto-reply) would otherwise trade SMS with the server without end, each paid by the pump's
     // owner. Counted in the store, as the texts taken are.
-    if matches!(command, "HELP" | PAUSED)
-        && !app.store.claim_text(&format!("{command}:{}", sms.from), app.now(), REMEMBERED_MS).await?
+    if matches!(command, Command::Help | Command::Paused)
+        && !app.store.claim_text(&format!("{}:{}", command.name(), sms.from), app.now(), REMEMBERED_MS).await?
     {
-        return Ok(InboundAnswer { command: command.into(), reply: String::new() });
+        return Ok(InboundAnswer { command: command.name().into(), reply: String::new() });
     }
     // The answer goes through the outbox like every alert: retried, sent once, and still sent
     // after a restart (and kept in the farmer's bell).
@@ -253,7 +318,7 @@ async fn carry_out(app: &AppState, sms: &InboundSms) -> Result<InboundAnswer, Ap
     if let Err(err) = app.store.add_notices(&[answer]).await {
         tracing::warn!(%err, "could not write an SMS answer to the outbox");
     }
-    Ok(InboundAnswer { command: command.into(), reply: text })
+    Ok(InboundAnswer { command: command.name().into(), reply: text })
 }
 
 /// Does what the farmer's command says, through the same runtime events as the app's buttons,
@@ -263,7 +328,7 @@ async fn obey(
     account: &Account,
     admin: AdminId,
     language: Language,
-    command: &str,
+    command: Command,
 ) -> Result<String, ApiError> {
     // The balance, never more than is there: the minutes a farmer may still pump.
     let balance = |seconds: i64| {
@@ -272,21 +337,29 @@ async fn obey(
     };
     let status = |t: &pumppilot_engine::Tenant, now| t.available_seconds(account.id, now);
     Ok(match command {
-        "START" => {
+        Command::Start(minutes) => {
             // Its answer says how the run started: when on hold, the one SMS the farmer gets for it.
-            let event = Event::StartByText { user: account.id, entry_id: EntryId::new() };
+            let event = Event::StartByText { user: account.id, requested_minutes: minutes, entry_id: EntryId::new() };
             let (outcome, left) = app.runtime.apply(admin, event, Default::default(), status).await?;
+            let asked = |entry: &QueueEntry| entry.requested_seconds.map(|s| s / 60);
             match outcome {
                 Ok(Reply::Entry(entry)) if entry.status == EntryStatus::Waiting => {
                     let position = app
                         .runtime
                         .read(admin, |t, _| t.waiting.iter().position(|e| e.id == entry.id).map_or(0, |i| i + 1))
                         .await?;
-                    let said = reply(
-                        language,
-                        format!("You are number {position} in line."),
-                        format!("আপনি সারিতে {position} নম্বরে।"),
-                    );
+                    let said = match asked(&entry) {
+                        None => reply(
+                            language,
+                            format!("You are number {position} in line."),
+                            format!("আপনি সারিতে {position} নম্বরে।"),
+                        ),
+                        Some(m) => reply(
+                            language,
+                            format!("You are number {position} in line, for {m} min."),
+                            format!("আপনি সারিতে {position} নম্বরে, {m} মিনিটের জন্য।"),
+                        ),
+                    };
                     format!("{said} {}", balance(left))
                 }
                 // Their turn, but the pump waits (load shedding, the grid settling): no minutes go.
@@ -301,18 +374,32 @@ async fn obey(
                         format!("আপনার পালা, পাম্প থেমে আছে: {bn}। মিনিট কাটা হচ্ছে না।"),
                     )
                 }
-                Ok(_) => format!(
-                    "{} {}",
-                    reply(language, "Your pump is running.".into(), "আপনার পাম্প চলছে।".into()),
-                    balance(left)
-                ),
+                Ok(reply_) => {
+                    let said = match reply_ {
+                        Reply::Entry(entry) if let Some(m) = asked(&entry) => reply(
+                            language,
+                            format!("Your pump is running for {m} min."),
+                            format!("আপনার পাম্প {m} মিনিট চলবে।"),
+                        ),
+                        _ => reply(language, "Your pump is running.".into(), "আপনার পাম্প চলছে।".into()),
+                    };
+                    format!("{said} {}", balance(left))
+                }
                 Err(Refusal::InsufficientBalance) => {
                     reply(language, "No minutes left.".into(), "কোনো মিনিট বাকি নেই।".into())
                 }
                 Err(_) => reply(language, "Cannot start now.".into(), "এখন চালু করা যাচ্ছে না।".into()),
             }
         }
-        "STOP" => {
+        Command::StartMisread => {
+            let (first, last) = (RUN_MINUTES.start(), RUN_MINUTES.end());
+            reply(
+                language,
+                format!("Minutes: from {first} to {last}, like START 30. Nothing was started."),
+                format!("মিনিট: {first} থেকে {last}, যেমন চালু 30। কিছু চালু হয়নি।"),
+            )
+        }
+        Command::Stop => {
             // Its answer says what the run's end says: the one SMS the farmer gets for it.
             let event = Event::StopByText { user: account.id };
             let (outcome, left) = app.runtime.apply(admin, event, Default::default(), status).await?;
@@ -335,12 +422,93 @@ async fn obey(
                 Err(_) => reply(language, "Nothing to stop.".into(), "বন্ধ করার কিছু নেই।".into()),
             }
         }
-        "BAL" => balance(app.runtime.read(admin, status).await?),
-        PAUSED => reply(
+        // The balance, and where the farmer is: the screen a feature phone does not have.
+        Command::Balance => {
+            let (left, place) = app
+                .runtime
+                .read(admin, |t, now| {
+                    let place = t.live_entry(account.id).map(|(entry, position)| match (entry.status, position) {
+                        (EntryStatus::Waiting, Some(position)) => reply(
+                            language,
+                            format!("You are number {position} in line."),
+                            format!("আপনি সারিতে {position} নম্বরে।"),
+                        ),
+                        (EntryStatus::Hold, _) => {
+                            let (en, bn) = (
+                                hold_reason(entry.hold_reason, Language::English),
+                                hold_reason(entry.hold_reason, Language::Bangla),
+                            );
+                            reply(language, format!("Your run is on hold: {en}."), format!("আপনার পাম্প থেমে আছে: {bn}।"))
+                        }
+                        _ => {
+                            let m = t.remaining_seconds(now).unwrap_or(0).max(0) / 60;
+                            reply(
+                                language,
+                                format!("Your pump is running: {m} min left."),
+                                format!("আপনার পাম্প চলছে: {m} মিনিট বাকি।"),
+                            )
+                        }
+                    });
+                    (status(t, now), place)
+                })
+                .await?;
+            match place {
+                Some(place) => format!("{} {place}", balance(left)),
+                None => balance(left),
+            }
+        }
+        Command::Paused => reply(
             language,
             "Your account is paused. Ask the pump owner.".into(),
             "আপনার অ্যাকাউন্ট স্থগিত। পাম্প মালিককে বলুন।".into(),
         ),
-        _ => reply(language, "Send START, STOP or BAL.".into(), "চালু, বন্ধ বা ব্যালেন্স লিখে পাঠান।".into()),
+        Command::Help => reply(language, HELP.0.into(), HELP.1.into()),
     })
+}
+
+/// The help, in English and in Bangla: what a farmer may send.
+pub(crate) const HELP: (&str, &str) =
+    ("Send START (or START 30 for 30 min), STOP or BAL.", "চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ বা ব্যালেন্স লিখে পাঠান।");
+
+#[cfg(test)]
+mod tests {
+    use super::Command::{self, *};
+
+    #[test]
+    fn a_start_names_its_minutes_as_a_feature_phone_writes_them() {
+        for (text, command) in [
+            ("START", Start(None)),
+            ("start please", Start(None)),
+            ("START 30", Start(Some(30))),
+            ("Start 30.", Start(Some(30))),
+            ("START30", Start(Some(30))),
+            ("START 45min", Start(Some(45))),
+            ("start 45 MIN", Start(Some(45))),
+            ("START 2 hours", Start(Some(120))),
+            ("start 2h", Start(Some(120))),
+            ("START 1440", Start(Some(1440))),
+            ("ON 15", Start(Some(15))),
+            ("চালু ৩০", Start(Some(30))),
+            ("চালু৩০", Start(Some(30))),
+            ("চালু ২ ঘণ্টা", Start(Some(120))),
+            ("চালু ৪৫ মিনিট।", Start(Some(45))),
+            ("chalu 20", Start(Some(20))),
+            // What cannot be a run's minutes starts nothing: it is answered with what can.
+            ("START 0", StartMisread),
+            ("START 1441", StartMisread),
+            ("START 25 hours", StartMisread),
+            ("START -5", StartMisread),
+            ("START 1.5", StartMisread),
+            ("START 30x", StartMisread),
+            ("START 99999999999", StartMisread),
+            ("START 4294967295 hours", StartMisread),
+            // The other commands read no number.
+            ("STOP 30", Stop),
+            ("BAL", Balance),
+            ("30", Help),
+            ("", Help),
+        ] {
+            assert_eq!(Command::of(text), command, "{text:?}");
+        }
+    }
 }

@@ -1222,9 +1222,6 @@ pub static BN: Text = Text {
     passwords: &password::BN,
 };
 
-/// Bangla's digits, read back by [`parse_whole`].
-const BANGLA_DIGITS: [char; 10] = ['০', '১', '২', '৩', '৪', '৫', '৬', '৭', '৮', '৯'];
-
 /// ASCII digits in the language's digits (Bangla: ০-৯), as the texts sent by SMS and push write
 /// them (`pumppilot_alerts::text::digits`, the one writer of Bangla digits).
 pub fn digits(text: &str, lang: Lang) -> String {
@@ -1385,11 +1382,7 @@ pub fn parse_signed(text: &str) -> Option<i64> {
 
 /// Reads digits typed in either script ("১৫" or "15") as a whole number.
 pub fn parse_whole(text: &str) -> Option<i64> {
-    let ascii: String = text
-        .trim()
-        .chars()
-        .map(|c| BANGLA_DIGITS.iter().position(|d| *d == c).map_or(c, |i| char::from(b'0' + i as u8)))
-        .collect();
+    let ascii = pumppilot_alerts::text::ascii_digits(text.trim());
     if ascii.is_empty() || ascii.len() > 9 || !ascii.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
