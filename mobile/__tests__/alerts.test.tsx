@@ -97,6 +97,10 @@ function farmerWithAlerts({ signedIn = true, pushTokens = [] as string[] } = {})
     phone,
     view,
     profile: () => profile,
+    /** As the code texted from `number`, waiting, confirms it. */
+    confirm: (number: string) => {
+      profile = { ...profile, phone: number, pendingPhone: null, phoneCode: null, pendingSince: null };
+    },
     /** As five wrong codes texted from `number`, waiting, leave it. */
     drop: (number: string) => {
       profile = { ...profile, droppedPhone: number, pendingPhone: null, phoneCode: null, pendingSince: null };
@@ -258,6 +262,16 @@ describe('alerts', () => {
     );
     expect(screen.getByText('+8801711000001 is waiting to be confirmed: it gets nothing until then.')).toBeTruthy();
     expect(screen.getByTestId('alerts-phone-confirmed')).toHaveTextContent(/^No phone confirmed yet/);
+  });
+
+  test('a farmer’s confirmed phone says what they may text from it', async () => {
+    const { confirm } = farmerWithAlerts();
+    confirm('+8801711000001');
+    await openAlerts();
+    expect(await screen.findByTestId('alerts-phone-confirmed')).toHaveTextContent(/^Confirmed phone: \+8801711000001\./);
+    expect(screen.getByTestId('alerts-phone-commands')).toHaveTextContent(
+      'From it, text +8809610000000: START (or START 30 for 30 min), STOP, or BAL for your balance and place in line.',
+    );
   });
 
   test('a number dropped after too many wrong codes says why its code is gone, until it is set again', async () => {

@@ -420,6 +420,22 @@ describe('owner tools in the app: cash and passwords', () => {
     ).toBeTruthy();
     expect(server.last('PUT /api/admin/users/u1/phone')!.body).toEqual({ phone: '+8801711000001', language: 'en' });
   });
+  test('a farmer’s confirmed number says what they may text from it, for the owner to read out', async () => {
+    const { server, sessions } = owner();
+    server.on(
+      'GET /api/admin/users/{id}/phone',
+      sessions.authed(() => ({
+        body: { phone: '+8801711000001', pendingPhone: null, phoneCode: null, pendingSince: null, droppedPhone: null, language: 'bn', smsNumber: '+8801900000000' },
+      })),
+    );
+    fireEvent.press(await screen.findByTestId('tab-users'));
+    fireEvent.press(await screen.findByTestId('user-karim-open'));
+    expect(await screen.findByTestId('user-karim-phone-confirmed')).toHaveTextContent(/^Confirmed phone: \+8801711000001\./);
+    expect(screen.getByTestId('user-karim-phone-commands')).toHaveTextContent(
+      'Karim Mia can now text +8801900000000: START (or START 30 for 30 min), STOP, or BAL for the balance and place in line.',
+    );
+  });
+
   test('a farmer’s number dropped after too many wrong codes says why, until it is enrolled again', async () => {
     const { server, sessions } = owner();
     let dropped: string | null = '+8801711000001';

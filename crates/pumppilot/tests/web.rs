@@ -768,6 +768,43 @@ async fn a_number_dropped_for_wrong_codes_is_said_so_where_its_code_was_shown() 
     }
 }
 
+/// Once a farmer's number is confirmed, the farmer's alerts page and the owner's page of the
+/// farmer say what it may text (the owner's in English and Bangla, to read out to the farmer);
+/// an owner's own confirmed phone is told no farmer's commands.
+#[tokio::test]
+async fn a_confirmed_phone_says_what_it_may_text() {
+    let app = spawn_app().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let store = &app.running.app.store;
+    for (client, number) in [(&t.users[0], "+8801711000033"), (&t.admin, "+8801711000034")] {
+        let profile = json!({"phone": number, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
+        let (status, asked) = client.request(reqwest::Method::PUT, "/api/alerts/profile", Some(profile)).await;
+        assert_eq!(status, StatusCode::OK, "{asked}");
+        let waiting = store.alert_profiles_pending_phone(number).await.unwrap().remove(0);
+        store.confirm_phone(waiting.user_id, waiting.pending_phone.as_ref().unwrap()).await.unwrap();
+    }
+    let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
+    let own = farmer.get("/notifications").await.body;
+    let commands = "From it, text the pump's SMS number: START (or START 30 for 30 min), STOP, or BAL for your \
+                    balance and place in line.";
+    assert!(own.contains("Confirmed phone: +8801711000033.") && own.contains(commands), "{own}");
+    let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
+    let owners_own = admin.get("/notifications").await.body;
+    assert!(
+        owners_own.contains("Confirmed phone: +8801711000034.") && !owners_own.contains("phone-commands"),
+        "{owners_own}"
+    );
+    let farmers = admin.get(&format!("/admin/farmers/{}", t.user_ids[0])).await.body;
+    for sentence in [
+        "Farmer 0 can now text the pump's SMS number: START (or START 30 for 30 min), STOP, or BAL for the balance \
+         and place in line.",
+        "Farmer 0 এখন পাম্পের এসএমএস নম্বরে লিখতে পারেন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, অথবা ব্যালেন্স ও সারির \
+         জায়গা জানতে ব্যালেন্স।",
+    ] {
+        assert!(farmers.contains(sentence), "{sentence}: {farmers}");
+    }
+}
+
 #[tokio::test]
 async fn the_pump_owner_runs_the_tenant_from_the_pages() {
     let app = spawn_app().await;

@@ -48,6 +48,9 @@ const en = {
   alertsPhoneSend: (phone: string, code: string, to: string) =>
     `From the phone ${phone}, send ${code} to ${to}. The code works for 24 hours.`,
   alertsPhoneExpired: (phone: string) => `The code for ${phone} expired: save the number again for a new one.`,
+  // What a farmer's confirmed phone may text (the server's help says the same).
+  alertsPhoneCommands: (to: string) =>
+    `From it, text ${to}: START (or START 30 for 30 min), STOP, or BAL for your balance and place in line.`,
   alertsPhoneDropped: (phone: string) =>
     `Too many wrong codes were texted from ${phone}: it was dropped. Save the number again for a new code.`,
   alertsSmsNumberUnknown: 'the pump’s SMS number',
@@ -211,6 +214,8 @@ const en = {
   smsHelp: 'For a farmer without the app: their number and the language of their messages; then, standing with them, have them text the code from that phone. Until then the number gets nothing and controls nothing.',
   smsSave: 'Save and show the code',
   smsSend: (name: string, code: string, to: string) => `From ${name}’s phone, send ${code} to ${to}.`,
+  smsCommands: (name: string, to: string) =>
+    `${name} can now text ${to}: START (or START 30 for 30 min), STOP, or BAL for the balance and place in line.`,
   noCards: 'No card yet.',
   cardUid: 'Card number (on the reader, like 04A1B2C3)',
   bindCard: 'Give this card',
@@ -458,6 +463,8 @@ const bn: Strings = {
   alertsPhoneSend: (phone: string, code: string, to: string) =>
     `${phone} ফোন থেকে ${code} লিখে ${to} নম্বরে পাঠান। কোডটি ২৪ ঘণ্টা কাজ করবে।`,
   alertsPhoneExpired: (phone: string) => `${phone}-এর কোডের মেয়াদ শেষ: নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।`,
+  alertsPhoneCommands: (to: string) =>
+    `এই ফোন থেকে ${to} নম্বরে লিখুন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, অথবা ব্যালেন্স ও সারির জায়গা জানতে ব্যালেন্স।`,
   alertsPhoneDropped: (phone: string) =>
     `${phone} থেকে অনেকবার ভুল কোড পাঠানো হয়েছে: নম্বরটি বাদ দেওয়া হয়েছে। নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।`,
   alertsSmsNumberUnknown: 'পাম্পের এসএমএস',
@@ -609,6 +616,8 @@ const bn: Strings = {
   smsHelp: 'অ্যাপ নেই এমন কৃষকের জন্য: তাঁর নম্বর ও বার্তার ভাষা দিন, তারপর পাশে থেকে তাঁর ফোন থেকে কোডটি পাঠাতে বলুন। ততক্ষণ এই নম্বরে কিছু যায় না, এটি দিয়ে কিছু চালানো যায় না।',
   smsSave: 'সংরক্ষণ করে কোড দেখান',
   smsSend: (name, code, to) => `${name}-এর ফোন থেকে ${code} লিখে ${to} নম্বরে পাঠান।`,
+  smsCommands: (name, to) =>
+    `${name} এখন ${to} নম্বরে লিখতে পারেন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, অথবা ব্যালেন্স ও সারির জায়গা জানতে ব্যালেন্স।`,
   noCards: 'এখনো কোনো কার্ড নেই।',
   cardUid: 'কার্ড নম্বর (রিডারে দেখা যায়, যেমন 04A1B2C3)',
   bindCard: 'এই কার্ড দিন',

@@ -15,7 +15,7 @@ import { PasswordSection } from './ChangePasswordCard';
  * and language are in the header): above the list, never below a hundred notifications.
  */
 export function NotificationsScreen() {
-  const { api } = useSession();
+  const { api, user } = useSession();
   const { pushRegistered } = useAuth();
   const i18n = useI18n();
   const { t } = i18n;
@@ -92,7 +92,7 @@ export function NotificationsScreen() {
       <Heading>{t.alertsHowTitle}</Heading>
       {message ? <Message kind={message.kind} text={message.text} testID={`alerts-${message.kind}`} /> : null}
       <Button testID="alerts-push" label={t.alertsPushOn} busy={busy === 'push'} onPress={() => void push()} />
-      {profile.data ? <PhoneState profile={profile.data} /> : null}
+      {profile.data ? <PhoneState profile={profile.data} farmer={user.role === 'user'} /> : null}
       <Field testID="alerts-phone" label={t.alertsPhone} value={phone} onChangeText={setTyped} keyboardType="phone-pad" maxLength={16} />
       <Button testID="alerts-save" label={t.alertsSave} busy={busy === 'save'} onPress={() => void save()} />
     </Screen>
@@ -103,7 +103,7 @@ export function NotificationsScreen() {
  * The confirmed SMS phone, and the number waiting with exactly what to text from it (or why a
  * number that waited is gone: too many wrong codes were texted from it).
  */
-function PhoneState({ profile }: { profile: AlertProfile }) {
+function PhoneState({ profile, farmer }: { profile: AlertProfile; farmer: boolean }) {
   const { t } = useI18n();
   const pending = profile.pendingPhone;
   return (
@@ -111,6 +111,11 @@ function PhoneState({ profile }: { profile: AlertProfile }) {
       <Body testID="alerts-phone-confirmed" muted={!profile.phone}>
         {profile.phone ? t.alertsPhoneConfirmed(profile.phone) : t.alertsPhoneNone}
       </Body>
+      {farmer && profile.phone ? (
+        <Body muted testID="alerts-phone-commands">
+          {t.alertsPhoneCommands(profile.smsNumber ?? t.alertsSmsNumberUnknown)}
+        </Body>
+      ) : null}
       {pending ? <Body muted>{t.alertsPhoneWaiting(pending)}</Body> : null}
       {pending && profile.phoneCode ? (
         <Body strong testID="alerts-phone-send">

@@ -519,6 +519,8 @@ function SmsPhone({ user, note, onDone }: { user: UserWithBalance; note: Placed 
   const [busy, setBusy] = useState(false);
   const current = useResource(() => api.farmerPhone(user.id), user.id);
   const dropped = current.data?.droppedPhone;
+  // A confirmed number: the owner reads out what the farmer may text from it.
+  const confirmed = current.data?.phone;
 
   const enrol = async () => {
     setBusy(true);
@@ -543,6 +545,14 @@ function SmsPhone({ user, note, onDone }: { user: UserWithBalance; note: Placed 
     <View style={styles.panel} testID={`user-${user.username}-sms`}>
       <Text style={styles.section}>{t.smsTitle}</Text>
       <Body muted>{t.smsHelp}</Body>
+      {confirmed ? (
+        <>
+          <Body testID={`user-${user.username}-phone-confirmed`}>{t.alertsPhoneConfirmed(confirmed)}</Body>
+          <Body muted testID={`user-${user.username}-phone-commands`}>
+            {t.smsCommands(user.name, current.data?.smsNumber ?? t.alertsSmsNumberUnknown)}
+          </Body>
+        </>
+      ) : null}
       {dropped ? (
         <Body muted testID={`user-${user.username}-phone-dropped`}>
           {t.alertsPhoneDropped(dropped)}

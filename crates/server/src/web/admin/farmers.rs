@@ -223,10 +223,9 @@ pub async fn farmer(
 /// the form that enrols a number.
 fn sms_card(page: &Page, id: &str, name: &str, phone: &FarmerPhone) -> Markup {
     let (t, o) = (page.t(), page.t().owner);
-    let send = |words: &Text, code: &str| {
-        let number = phone.sms_number.as_deref().unwrap_or(words.alerts_sms_number_unknown);
-        fill(words.owner.sms_send, &[name, code, number])
-    };
+    let number = |words: &Text| phone.sms_number.as_deref().unwrap_or(words.alerts_sms_number_unknown);
+    let send = |words: &Text, code: &str| fill(words.owner.sms_send, &[name, code, number(words)]);
+    let commands = |words: &Text| fill(words.owner.sms_commands, &[name, number(words)]);
     let kept = page.visit.kept("phone");
     let typed = if kept.is_empty() { phone.pending_phone.as_ref().or(phone.phone.as_ref()).cloned() } else { None };
     html! {
@@ -234,7 +233,12 @@ fn sms_card(page: &Page, id: &str, name: &str, phone: &FarmerPhone) -> Markup {
             h2 { (o.sms_title) }
             p.hint { (o.sms_help) }
             @match &phone.phone {
-                Some(number) => p { (fill(t.alerts_phone_confirmed, &[number])) },
+                Some(confirmed) => {
+                    p { (fill(t.alerts_phone_confirmed, &[confirmed])) }
+                    // In both languages, as the code: the owner reads it out in the farmer's.
+                    p.hint.phone-commands lang="en" { (commands(&EN)) }
+                    p.hint.phone-commands lang="bn" { (commands(&BN)) }
+                }
                 None => p.muted { (t.alerts_phone_none) },
             }
             @if let Some(pending) = &phone.pending_phone {
