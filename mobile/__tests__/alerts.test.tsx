@@ -270,7 +270,7 @@ describe('alerts', () => {
     await openAlerts();
     expect(await screen.findByTestId('alerts-phone-confirmed')).toHaveTextContent(/^Confirmed phone: \+8801711000001\./);
     expect(screen.getByTestId('alerts-phone-commands')).toHaveTextContent(
-      'From it, text +8809610000000: START (or START 30 for 30 min), STOP, or BAL for your balance and place in line.',
+      'From it, text +8809610000000: START (or START 30 for 30 min), STOP, BAL for your balance and place in line, or REQ 60 to ask for 60 min.',
     );
   });
 

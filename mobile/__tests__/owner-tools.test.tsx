@@ -432,7 +432,7 @@ describe('owner tools in the app: cash and passwords', () => {
     fireEvent.press(await screen.findByTestId('user-karim-open'));
     expect(await screen.findByTestId('user-karim-phone-confirmed')).toHaveTextContent(/^Confirmed phone: \+8801711000001\./);
     expect(screen.getByTestId('user-karim-phone-commands')).toHaveTextContent(
-      'Karim Mia can now text +8801900000000: START (or START 30 for 30 min), STOP, or BAL for the balance and place in line.',
+      'Karim Mia can now text +8801900000000: START (or START 30 for 30 min), STOP, BAL for the balance and place in line, or REQ 60 to ask for 60 min.',
     );
   });
 

@@ -523,7 +523,10 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
     let (_, answer) = text_in(&app, "+8801711000001", "stop", Some(INBOUND_SECRET)).await;
     assert_eq!(answer["reply"], "Nothing to stop.");
     let (_, answer) = text_in(&app, "+8801711000001", "hello", Some(INBOUND_SECRET)).await;
-    assert_eq!(answer, json!({"command": "HELP", "reply": "Send START (or START 30 for 30 min), STOP or BAL."}));
+    assert_eq!(
+        answer,
+        json!({"command": "HELP", "reply": "Send START (or START 30 for 30 min), STOP, BAL, or REQ 60 to ask for 60 min."})
+    );
     // The help once in ten minutes per phone: a phone that answers every text by itself would
     // trade SMS with the server without end.
     let (_, answer) = text_in(&app, "+8801711000001", "hello again", Some(INBOUND_SECRET)).await;
@@ -566,7 +569,7 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
     assert!(
         expected
             .iter()
-            .any(|b| b == r#"{"to":"+8801711000001","text":"Send START (or START 30 for 30 min), STOP or BAL."}"#)
+            .any(|b| b == r#"{"to":"+8801711000001","text":"Send START (or START 30 for 30 min), STOP, BAL, or REQ 60 to ask for 60 min."}"#)
     );
 }
 
@@ -622,6 +625,55 @@ async fn a_feature_phone_asks_for_its_minutes_and_its_place_by_sms() {
     assert_eq!(karim.status().await["me"]["entry"], Value::Null);
     assert_eq!(karim.status().await["me"]["availableSeconds"], 10 * 60);
     assert_eq!(jamal.status().await["me"]["entry"]["status"], "RUNNING");
+}
+
+/// A farmer without the app who paid by mobile money asks the owner for minutes by SMS: the owner
+/// hears of it as of one asked in the app, and the farmer hears the decision.
+#[tokio::test]
+async fn a_feature_phone_asks_the_owner_for_minutes_by_sms() {
+    let (_sms, url) = sms_gateway().await;
+    let app = app_with_alerts(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
+        ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
+    ])
+    .await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let salma = &t.users[0];
+    let profile =
+        json!({"phone": "+8801711000003", "pushTokens": [], "language": "bn", "muted": [], "quietHours": null});
+    with_confirmed_phone(&app, salma, profile).await;
+    let text = async |words: &str| text_in(&app, "+8801711000003", words, Some(INBOUND_SECRET)).await.1;
+
+    // More than the owner allows (600 until they set another), or no number: nothing is asked.
+    let answer = text("REQ 5000").await;
+    assert_eq!(answer, json!({"command": "REQ", "reply": "মিনিট: ১ থেকে ৬০০, যেমন চাই ৬০। কিছু চাওয়া হয়নি।"}));
+    assert_eq!(text("চাই").await["reply"], "মিনিট: ১ থেকে ৬০০, যেমন চাই ৬০। কিছু চাওয়া হয়নি।");
+    assert_eq!(salma.get("/api/minute-requests").await.1, json!([]));
+
+    let answer = text("চাই ৬০").await;
+    assert_eq!(answer["reply"], "মালিকের কাছে ৬০ মিনিট চাওয়া হয়েছে। সিদ্ধান্ত হলে জানানো হবে।");
+    let (_, asked) = salma.get("/api/minute-requests").await;
+    assert_eq!((&asked[0]["minutes"], &asked[0]["status"]), (&json!(60), &json!("PENDING")));
+    let owner = bell(&t.admin).await;
+    assert_eq!(kinds(&owner), ["REQUEST_NEW"]);
+    assert_eq!(owner["notifications"][0]["text"], "Farmer 0 asks for 60 min.");
+    // One request waits at a time, as in the app.
+    let answer = text("REQ 30").await;
+    assert_eq!(answer["reply"], "আপনার একটি অনুরোধ অপেক্ষায় আছে: মালিক আগে সেটির সিদ্ধান্ত নেবেন।");
+    assert_eq!(salma.get("/api/minute-requests").await.1.as_array().unwrap().len(), 1);
+
+    let id = asked[0]["id"].as_str().unwrap();
+    t.admin.ok(&format!("/api/admin/minute-requests/{id}/approve"), json!({})).await;
+    let decided = bell(salma).await["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "REQUEST_DECIDED")
+        .cloned()
+        .unwrap();
+    assert_eq!(decided["text"], "আপনার ৬০ মিনিটের অনুরোধ মঞ্জুর হয়েছে। ব্যালেন্স ৬০ মিনিট।");
+    assert_eq!(text("BAL").await["reply"], "ব্যালেন্স ৬০ মিনিট।");
 }
 
 #[tokio::test]
@@ -1107,7 +1159,7 @@ async fn a_phone_number_counts_only_once_its_holder_texts_the_code_from_it() {
     let written = format!("কোড {} {}", &bangla[..4 * 3], &bangla[4 * 3..]);
     let (status, answer) = text_in(&app, number, &written, Some(INBOUND_SECRET)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let confirmed = "Number confirmed: PumpPilot messages now come to this phone. Send START (or START 30 for 30 min), STOP or BAL.";
+    let confirmed = "Number confirmed: PumpPilot messages now come to this phone. Send START (or START 30 for 30 min), STOP, BAL, or REQ 60 to ask for 60 min.";
     assert_eq!(answer, json!({"command": "CONFIRM", "reply": confirmed}));
     let profile = karim.get("/api/alerts/profile").await.1;
     assert_eq!((&profile["phone"], &profile["pendingPhone"]), (&json!(number), &Value::Null));
@@ -1614,7 +1666,10 @@ async fn a_text_taken_is_refused_after_the_server_restarts_on_its_sqlite_file() 
     assert_eq!(stop.send(&a).await.1["command"], "STOP");
     assert_eq!(t.users[0].status().await["me"]["entry"], Value::Null);
     let hello = salmas("hello", unix_now(&a));
-    assert_eq!(hello.send(&a).await.1["reply"], "Send START (or START 30 for 30 min), STOP or BAL.");
+    assert_eq!(
+        hello.send(&a).await.1["reply"],
+        "Send START (or START 30 for 30 min), STOP, BAL, or REQ 60 to ask for 60 min."
+    );
     a.shutdown().await;
 
     let b = server().await;

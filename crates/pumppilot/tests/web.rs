@@ -785,8 +785,8 @@ async fn a_confirmed_phone_says_what_it_may_text() {
     }
     let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
     let own = farmer.get("/notifications").await.body;
-    let commands = "From it, text the pump's SMS number: START (or START 30 for 30 min), STOP, or BAL for your \
-                    balance and place in line.";
+    let commands = "From it, text the pump's SMS number: START (or START 30 for 30 min), STOP, BAL for your \
+                    balance and place in line, or REQ 60 to ask for 60 min.";
     assert!(own.contains("Confirmed phone: +8801711000033.") && own.contains(commands), "{own}");
     let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
     let owners_own = admin.get("/notifications").await.body;
@@ -796,10 +796,10 @@ async fn a_confirmed_phone_says_what_it_may_text() {
     );
     let farmers = admin.get(&format!("/admin/farmers/{}", t.user_ids[0])).await.body;
     for sentence in [
-        "Farmer 0 can now text the pump's SMS number: START (or START 30 for 30 min), STOP, or BAL for the balance \
-         and place in line.",
-        "Farmer 0 এখন পাম্পের এসএমএস নম্বরে লিখতে পারেন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, অথবা ব্যালেন্স ও সারির \
-         জায়গা জানতে ব্যালেন্স।",
+        "Farmer 0 can now text the pump's SMS number: START (or START 30 for 30 min), STOP, BAL for the balance \
+         and place in line, or REQ 60 to ask for 60 min.",
+        "Farmer 0 এখন পাম্পের এসএমএস নম্বরে লিখতে পারেন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, ব্যালেন্স ও সারির \
+         জায়গা জানতে ব্যালেন্স, অথবা ৬০ মিনিট চাইতে চাই ৬০।",
     ] {
         assert!(farmers.contains(sentence), "{sentence}: {farmers}");
     }

@@ -50,7 +50,7 @@ const en = {
   alertsPhoneExpired: (phone: string) => `The code for ${phone} expired: save the number again for a new one.`,
   // What a farmer's confirmed phone may text (the server's help says the same).
   alertsPhoneCommands: (to: string) =>
-    `From it, text ${to}: START (or START 30 for 30 min), STOP, or BAL for your balance and place in line.`,
+    `From it, text ${to}: START (or START 30 for 30 min), STOP, BAL for your balance and place in line, or REQ 60 to ask for 60 min.`,
   alertsPhoneDropped: (phone: string) =>
     `Too many wrong codes were texted from ${phone}: it was dropped. Save the number again for a new code.`,
   alertsSmsNumberUnknown: 'the pump’s SMS number',
@@ -215,7 +215,7 @@ const en = {
   smsSave: 'Save and show the code',
   smsSend: (name: string, code: string, to: string) => `From ${name}’s phone, send ${code} to ${to}.`,
   smsCommands: (name: string, to: string) =>
-    `${name} can now text ${to}: START (or START 30 for 30 min), STOP, or BAL for the balance and place in line.`,
+    `${name} can now text ${to}: START (or START 30 for 30 min), STOP, BAL for the balance and place in line, or REQ 60 to ask for 60 min.`,
   noCards: 'No card yet.',
   cardUid: 'Card number (on the reader, like 04A1B2C3)',
   bindCard: 'Give this card',
@@ -464,7 +464,7 @@ const bn: Strings = {
     `${phone} ফোন থেকে ${code} লিখে ${to} নম্বরে পাঠান। কোডটি ২৪ ঘণ্টা কাজ করবে।`,
   alertsPhoneExpired: (phone: string) => `${phone}-এর কোডের মেয়াদ শেষ: নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।`,
   alertsPhoneCommands: (to: string) =>
-    `এই ফোন থেকে ${to} নম্বরে লিখুন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, অথবা ব্যালেন্স ও সারির জায়গা জানতে ব্যালেন্স।`,
+    `এই ফোন থেকে ${to} নম্বরে লিখুন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, ব্যালেন্স ও সারির জায়গা জানতে ব্যালেন্স, অথবা ৬০ মিনিট চাইতে চাই ৬০।`,
   alertsPhoneDropped: (phone: string) =>
     `${phone} থেকে অনেকবার ভুল কোড পাঠানো হয়েছে: নম্বরটি বাদ দেওয়া হয়েছে। নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।`,
   alertsSmsNumberUnknown: 'পাম্পের এসএমএস',
@@ -617,7 +617,7 @@ const bn: Strings = {
   smsSave: 'সংরক্ষণ করে কোড দেখান',
   smsSend: (name, code, to) => `${name}-এর ফোন থেকে ${code} লিখে ${to} নম্বরে পাঠান।`,
   smsCommands: (name, to) =>
-    `${name} এখন ${to} নম্বরে লিখতে পারেন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, অথবা ব্যালেন্স ও সারির জায়গা জানতে ব্যালেন্স।`,
+    `${name} এখন ${to} নম্বরে লিখতে পারেন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, ব্যালেন্স ও সারির জায়গা জানতে ব্যালেন্স, অথবা ৬০ মিনিট চাইতে চাই ৬০।`,
   noCards: 'এখনো কোনো কার্ড নেই।',
   cardUid: 'কার্ড নম্বর (রিডারে দেখা যায়, যেমন 04A1B2C3)',
   bindCard: 'এই কার্ড দিন',

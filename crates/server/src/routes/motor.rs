@@ -1,8 +1,8 @@
 //! A user's own motor operation: start, stop, status, the queue, the wallet, minute requests.
 
 use axum::{Json, extract::State, http::StatusCode};
-use pumppilot_engine::{EntryId, Event, RUN_MINUTES, Reply, Tenant, Timestamp, UserId};
-use pumppilot_store::{MinuteRequest, RequestQuery, RequestStatus, UsageQuery};
+use pumppilot_engine::{AdminId, EntryId, Event, RUN_MINUTES, Reply, Tenant, Timestamp, UserId};
+use pumppilot_store::{Account, MinuteRequest, RequestQuery, RequestStatus, UsageQuery};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -152,16 +152,33 @@ async fn request_minutes(
     farmer: Farmer,
     ApiJson(body): ApiJson<MinuteRequestBody>,
 ) -> Result<(StatusCode, Json<MinuteRequestView>), ApiError> {
-    let most = app.store.terms(farmer.scope.admin()).await?.max_request_minutes;
-    if !(1..=most).contains(&body.minutes) {
-        return Err(ApiError::validation(format!("minutes: from 1 to {most}")));
-    }
     let note = super::check_text("note", &body.note.unwrap_or_default(), 500, false)?;
+    let request = ask_for_minutes(&app, &farmer.caller.account, farmer.scope.admin(), body.minutes, note)
+        .await?
+        .map_err(|most| ApiError::validation(format!("minutes: from 1 to {most}")))?;
+    Ok((StatusCode::CREATED, Json(MinuteRequestView::from(&request))))
+}
+
+/// Asks the owner of `admin`'s pump for `minutes` as `farmer` (from the app, a page or a text),
+/// the owner's notice in the request's own write: both or neither. `Ok(Err(most))` when the
+/// minutes are outside 1 to the pump's most, and nothing is asked; `REQUEST_PENDING` while a
+/// request of theirs waits.
+pub(crate) async fn ask_for_minutes(
+    app: &AppState,
+    farmer: &Account,
+    admin: AdminId,
+    minutes: i64,
+    note: String,
+) -> Result<Result<MinuteRequest, i64>, ApiError> {
+    let most = app.store.terms(admin).await?.max_request_minutes;
+    if !(1..=most).contains(&minutes) {
+        return Ok(Err(most));
+    }
     let request = MinuteRequest {
         id: pumppilot_engine::RequestId::new(),
-        user_id: farmer.id(),
-        admin_id: farmer.scope.admin(),
-        minutes: body.minutes,
+        user_id: farmer.id,
+        admin_id: admin,
+        minutes,
         note,
         status: RequestStatus::Pending,
         created_at: app.now(),
@@ -169,10 +186,9 @@ async fn request_minutes(
         decided_by: None,
         reject_reason: None,
     };
-    // The owner's notice goes in the request's own write: both or neither.
-    let notice = crate::alerts::request_new(&request, &farmer.caller.account.name);
+    let notice = crate::alerts::request_new(&request, &farmer.name);
     app.store.create_minute_request(&request, &[notice]).await?;
-    Ok((StatusCode::CREATED, Json(MinuteRequestView::from(&request))))
+    Ok(Ok(request))
 }
 
 /// The caller's own minute requests, newest first.

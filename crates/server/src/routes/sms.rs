@@ -31,6 +31,7 @@ use sha2::Sha256;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::motor::ask_for_minutes;
 use crate::{
     app::AppState,
     auth::is_paused,
@@ -96,6 +97,9 @@ enum Command {
     /// A `START` whose minutes cannot be asked for (`START 0`, `START 2000`, `START 1.5`):
     /// nothing is done, and the reply says what may be asked.
     StartMisread,
+    /// Ask the owner for minutes (`REQ 60`, after paying by mobile money); `None` when the text
+    /// names no whole number of them, and the reply says how.
+    Ask(Option<u32>),
     Stop,
     Balance,
     /// The farmer's account, or their pump's owner, is suspended: nothing is done.
@@ -109,6 +113,7 @@ impl Command {
     fn name(self) -> &'static str {
         match self {
             Command::Start(_) | Command::StartMisread => "START",
+            Command::Ask(_) => "REQ",
             Command::Stop => "STOP",
             Command::Balance => "BAL",
             Command::Paused => "PAUSED",
@@ -119,7 +124,7 @@ impl Command {
     /// A command from its first word in English, Bangla or Bangla written in Latin letters, as
     /// a feature phone sends it: any case, punctuation after it (`BAL?`, `ব্যালেন্স।`) and the
     /// invisible joiners some keyboards put inside Bangla words do not matter. A `START` may
-    /// name its minutes after it ([`asked_minutes`]).
+    /// name its minutes after it, and a `REQ` must ([`minutes_in`]).
     fn of(text: &str) -> Command {
         let text: String = text.chars().filter(|c| !matches!(c, '\u{200b}'..='\u{200d}' | '\u{feff}')).collect();
         let mut words = text.split_whitespace();
@@ -127,10 +132,15 @@ impl Command {
         // `START30`, `চালু৩০`: the minutes written against the word.
         let (word, glued) = first.split_at(first.find(is_digit).unwrap_or(first.len()));
         let word = word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।').to_uppercase();
+        let rest = std::iter::once(glued).filter(|g| !g.is_empty()).chain(words);
         match word.as_str() {
-            "START" | "ON" | "চালু" | "CHALU" => {
-                let rest = std::iter::once(glued).filter(|g| !g.is_empty()).chain(words);
-                asked_minutes(rest).map_or(Command::StartMisread, Command::Start)
+            "START" | "ON" | "চালু" | "CHALU" => match minutes_in(rest) {
+                Ok(None) => Command::Start(None),
+                Ok(Some(minutes)) if RUN_MINUTES.contains(&minutes) => Command::Start(Some(minutes)),
+                _ => Command::StartMisread,
+            },
+            "REQ" | "REQUEST" | "ASK" | "চাই" | "অনুরোধ" | "CHAI" => {
+                Command::Ask(minutes_in(rest).ok().flatten())
             }
             "STOP" | "OFF" | "বন্ধ" | "BONDHO" | "BONDO" | "BANDH" => Command::Stop,
             "BAL" | "BALANCE" | "ব্যালেন্স" | "ব্যালান্স" => Command::Balance,
@@ -143,12 +153,12 @@ fn is_digit(c: char) -> bool {
     c.is_ascii_digit() || ('০'..='৯').contains(&c)
 }
 
-/// The minutes a `START` asks for, from the words after it: the first word with a digit is a
-/// whole number of minutes, or of hours when a unit says so, against the number or as the next
-/// word (`30`, `30min`, `45 মিনিট`, `2 hours`, `২ঘণ্টা`), in ASCII or Bangla digits. `Ok(None)`
-/// when no word holds a digit (`START please`); `Err` when that word is not such a number
-/// (`-5`, `1.5`, `30x`) or the minutes are outside [`RUN_MINUTES`].
-fn asked_minutes<'a>(words: impl Iterator<Item = &'a str>) -> Result<Option<u32>, ()> {
+/// The minutes a text names after its command: the first word with a digit is a whole number of
+/// minutes, or of hours when a unit says so, against the number or as the next word (`30`,
+/// `30min`, `45 মিনিট`, `2 hours`, `২ঘণ্টা`), in ASCII or Bangla digits. `Ok(None)` when no word
+/// holds a digit (`START please`); `Err` when that word is not such a number (`-5`, `1.5`, `30x`,
+/// or more minutes than a `u32` holds).
+fn minutes_in<'a>(words: impl Iterator<Item = &'a str>) -> Result<Option<u32>, ()> {
     const MINUTES: [&str; 7] = ["M", "MIN", "MINS", "MINUTE", "MINUTES", "মিনিট", "মি"];
     const HOURS: [&str; 8] = ["H", "HR", "HRS", "HOUR", "HOURS", "ঘণ্টা", "ঘন্টা", "GHONTA"];
     let mut words = words.map(|w| w.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।'));
@@ -165,8 +175,7 @@ fn asked_minutes<'a>(words: impl Iterator<Item = &'a str>) -> Result<Option<u32>
         Some(unit) if HOURS.contains(&unit) => 60,
         Some(_) => return Err(()),
     };
-    let minutes = number.parse::<u32>().ok().and_then(|n| n.checked_mul(per)).ok_or(())?;
-    RUN_MINUTES.contains(&minutes).then_some(Some(minutes)).ok_or(())
+    number.parse::<u32>().ok().and_then(|n| n.checked_mul(per)).map(Some).ok_or(())
 }
 
 fn reply(language: Language, english: String, bangla: String) -> String {
@@ -399,6 +408,34 @@ async fn obey(
                 format!("মিনিট: {first} থেকে {last}, যেমন চালু 30। কিছু চালু হয়নি।"),
             )
         }
+        Command::Ask(minutes) => {
+            let asked = match minutes {
+                Some(minutes) => ask_for_minutes(app, account, admin, i64::from(minutes), String::new()).await,
+                // No whole number named: answered as too many are, with the pump's most.
+                None => Ok(Err(app.store.terms(admin).await?.max_request_minutes)),
+            };
+            match asked {
+                Ok(Ok(request)) => {
+                    let m = request.minutes;
+                    reply(
+                        language,
+                        format!("Asked the pump owner for {m} min. You will hear when they decide."),
+                        format!("মালিকের কাছে {m} মিনিট চাওয়া হয়েছে। সিদ্ধান্ত হলে জানানো হবে।"),
+                    )
+                }
+                Ok(Err(most)) => reply(
+                    language,
+                    format!("Minutes: from 1 to {most}, like REQ 60. Nothing was asked."),
+                    format!("মিনিট: 1 থেকে {most}, যেমন চাই 60। কিছু চাওয়া হয়নি।"),
+                ),
+                Err(err) if err.code == "REQUEST_PENDING" => reply(
+                    language,
+                    "A request of yours is waiting already: the owner decides it first.".into(),
+                    "আপনার একটি অনুরোধ অপেক্ষায় আছে: মালিক আগে সেটির সিদ্ধান্ত নেবেন।".into(),
+                ),
+                Err(err) => return Err(err),
+            }
+        }
         Command::Stop => {
             // Its answer says what the run's end says: the one SMS the farmer gets for it.
             let event = Event::StopByText { user: account.id };
@@ -467,8 +504,10 @@ async fn obey(
 }
 
 /// The help, in English and in Bangla: what a farmer may send.
-pub(crate) const HELP: (&str, &str) =
-    ("Send START (or START 30 for 30 min), STOP or BAL.", "চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ বা ব্যালেন্স লিখে পাঠান।");
+pub(crate) const HELP: (&str, &str) = (
+    "Send START (or START 30 for 30 min), STOP, BAL, or REQ 60 to ask for 60 min.",
+    "চালু (চালু ৩০: ৩০ মিনিট), বন্ধ, ব্যালেন্স বা চাই ৬০ (মিনিট চাইতে)।",
+);
 
 #[cfg(test)]
 mod tests {
@@ -502,6 +541,14 @@ mod tests {
             ("START 30x", StartMisread),
             ("START 99999999999", StartMisread),
             ("START 4294967295 hours", StartMisread),
+            // A request for minutes names them; the owner's most is checked when it is made.
+            ("REQ 60", Ask(Some(60))),
+            ("req 2 hours", Ask(Some(120))),
+            ("চাই ৬০", Ask(Some(60))),
+            ("অনুরোধ ৯০ মিনিট", Ask(Some(90))),
+            ("REQ 5000", Ask(Some(5000))),
+            ("REQ", Ask(None)),
+            ("REQ 1.5", Ask(None)),
             // The other commands read no number.
             ("STOP 30", Stop),
             ("BAL", Balance),
@@ -509,6 +556,14 @@ mod tests {
             ("", Help),
         ] {
             assert_eq!(Command::of(text), command, "{text:?}");
+        }
+    }
+
+    /// The help is one SMS in either language: each part is paid for.
+    #[test]
+    fn the_help_is_one_sms() {
+        for help in [super::HELP.0, super::HELP.1] {
+            assert_eq!(pumppilot_alerts::parts(help).parts, 1, "{help}");
         }
     }
 }
