@@ -1622,10 +1622,10 @@ export interface components {
          */
         InboundAnswer: {
             /**
-             * @description `START`, `STOP`, `BAL`, `CONFIRM` (a number confirmed with its code), `WRONG_CODE` (a code
-             *     for a number waiting for this phone, but not its code: counted; the fifth drops the number
-             *     and is answered), `HELP` (not understood) or `PAUSED` (the farmer's account, or their
-             *     pump's owner, is suspended: nothing was done).
+             * @description `START`, `STOP`, `BAL`, `REQ` (minutes asked of the owner), `CONFIRM` (a number confirmed
+             *     with its code), `WRONG_CODE` (a code for a number waiting for this phone, but not its
+             *     code: counted; the fifth drops the number and is answered), `HELP` (not understood) or
+             *     `PAUSED` (the farmer's account, or their pump's owner, is suspended: nothing was done).
              */
             command: string;
             reply: string;

@@ -81,10 +81,10 @@ pub struct InboundSms {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundAnswer {
-    /// `START`, `STOP`, `BAL`, `CONFIRM` (a number confirmed with its code), `WRONG_CODE` (a code
-    /// for a number waiting for this phone, but not its code: counted; the fifth drops the number
-    /// and is answered), `HELP` (not understood) or `PAUSED` (the farmer's account, or their
-    /// pump's owner, is suspended: nothing was done).
+    /// `START`, `STOP`, `BAL`, `REQ` (minutes asked of the owner), `CONFIRM` (a number confirmed
+    /// with its code), `WRONG_CODE` (a code for a number waiting for this phone, but not its
+    /// code: counted; the fifth drops the number and is answered), `HELP` (not understood) or
+    /// `PAUSED` (the farmer's account, or their pump's owner, is suspended: nothing was done).
     command: String,
     reply: String,
 }
