@@ -436,6 +436,21 @@ describe('owner tools in the app: cash and passwords', () => {
     );
   });
 
+  test('the owner’s own confirmed phone says it may text STATUS, not a farmer’s commands', async () => {
+    const { server, sessions } = owner();
+    server.on('GET /api/notifications', sessions.authed({ body: { unread: 0, notifications: [] } }));
+    server.on(
+      'GET /api/alerts/profile',
+      sessions.authed({
+        body: { phone: '+8801711000010', pendingPhone: null, phoneCode: null, pendingSince: null, droppedPhone: null, language: 'en', pushTokens: [], muted: [], quietHours: null, smsNumber: '+8801900000000' },
+      }),
+    );
+    fireEvent.press(await screen.findByTestId('tab-alerts'));
+    expect(await screen.findByTestId('alerts-phone-commands')).toHaveTextContent(
+      'From it, text STATUS to +8801900000000 for the pump at a glance.',
+    );
+  });
+
   test('a farmer’s number dropped after too many wrong codes says why, until it is enrolled again', async () => {
     const { server, sessions } = owner();
     let dropped: string | null = '+8801711000001';

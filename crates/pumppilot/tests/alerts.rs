@@ -676,6 +676,52 @@ async fn a_feature_phone_asks_the_owner_for_minutes_by_sms() {
     assert_eq!(text("BAL").await["reply"], "ব্যালেন্স ৬০ মিনিট।");
 }
 
+/// A pump owner's phone asks how the pump is (who runs, the line, the requests, the device), and
+/// is told no farmer's commands; a farmer's STATUS is their BAL.
+#[tokio::test]
+async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
+    let (_sms, url) = sms_gateway().await;
+    let app = app_with_alerts(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
+        ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
+    ])
+    .await;
+    let t = app.tenant("rahim", 3, 30).await;
+    let owner = "+8801711000010";
+    for (client, phone) in [(&t.admin, owner), (&t.users[0], "+8801711000001")] {
+        let profile = json!({"phone": phone, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
+        with_confirmed_phone(&app, client, profile).await;
+    }
+    let text = async |from: &str, words: &str| text_in(&app, from, words, Some(INBOUND_SECRET)).await.1;
+
+    assert_eq!(text(owner, "STATUS").await, json!({"command": "STATUS", "reply": "The pump is free. No device yet."}));
+    // Not the owner's to send: answered with the owner's help, and nothing is started.
+    assert_eq!(
+        text(owner, "START").await,
+        json!({"command": "HELP", "reply": "Send STATUS for the pump at a glance."})
+    );
+    t.device.poll(false, true).await;
+    t.users[0].ok("/api/motor/start", json!({"minutes": 20})).await;
+    t.device.poll(false, true).await;
+    t.users[1].ok("/api/motor/start", json!({})).await;
+    t.users[2].ok("/api/minute-requests", json!({"minutes": 60})).await;
+    app.pass_polling(Duration::from_secs(5 * 60), &t.device, false, true).await;
+    assert_eq!(
+        text(owner, "status").await["reply"],
+        "Farmer 0 is pumping: 15 min left. 1 in line. Requests to decide: 1. Device connected."
+    );
+    assert_eq!(text("+8801711000001", "STATUS").await["reply"], "Balance 25 min. Your pump is running: 15 min left.");
+
+    // The device falls silent: the run holds, and the owner reads for how long.
+    app.clock.advance(Duration::from_secs(12 * 60));
+    assert_eq!(
+        text(owner, "অবস্থা").await["reply"],
+        "Farmer 0's run is on hold: the device is offline. 1 in line. Requests to decide: 1. Device not heard for 12 \
+         min."
+    );
+}
+
 #[tokio::test]
 async fn without_an_inbound_secret_control_by_sms_is_off() {
     let app = spawn_app().await;

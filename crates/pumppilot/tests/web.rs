@@ -770,7 +770,7 @@ async fn a_number_dropped_for_wrong_codes_is_said_so_where_its_code_was_shown() 
 
 /// Once a farmer's number is confirmed, the farmer's alerts page and the owner's page of the
 /// farmer say what it may text (the owner's in English and Bangla, to read out to the farmer);
-/// an owner's own confirmed phone is told no farmer's commands.
+/// an owner's own confirmed phone is told its own (STATUS), not a farmer's.
 #[tokio::test]
 async fn a_confirmed_phone_says_what_it_may_text() {
     let app = spawn_app().await;
@@ -790,10 +790,9 @@ async fn a_confirmed_phone_says_what_it_may_text() {
     assert!(own.contains("Confirmed phone: +8801711000033.") && own.contains(commands), "{own}");
     let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
     let owners_own = admin.get("/notifications").await.body;
-    assert!(
-        owners_own.contains("Confirmed phone: +8801711000034.") && !owners_own.contains("phone-commands"),
-        "{owners_own}"
-    );
+    let owners_commands = "From it, text STATUS to the pump's SMS number for the pump at a glance.";
+    assert!(owners_own.contains("Confirmed phone: +8801711000034.") && owners_own.contains(owners_commands));
+    assert!(!owners_own.contains("START (or START 30"), "{owners_own}");
     let farmers = admin.get(&format!("/admin/farmers/{}", t.user_ids[0])).await.body;
     for sentence in [
         "Farmer 0 can now text the pump's SMS number: START (or START 30 for 30 min), STOP, BAL for the balance \

@@ -49,6 +49,7 @@ const en = {
     `From the phone ${phone}, send ${code} to ${to}. The code works for 24 hours.`,
   alertsPhoneExpired: (phone: string) => `The code for ${phone} expired: save the number again for a new one.`,
   // What a farmer's confirmed phone may text (the server's help says the same).
+  alertsPhoneOwnerCommands: (to: string) => `From it, text STATUS to ${to} for the pump at a glance.`,
   alertsPhoneCommands: (to: string) =>
     `From it, text ${to}: START (or START 30 for 30 min), STOP, BAL for your balance and place in line, or REQ 60 to ask for 60 min.`,
   alertsPhoneDropped: (phone: string) =>
@@ -463,6 +464,7 @@ const bn: Strings = {
   alertsPhoneSend: (phone: string, code: string, to: string) =>
     `${phone} ফোন থেকে ${code} লিখে ${to} নম্বরে পাঠান। কোডটি ২৪ ঘণ্টা কাজ করবে।`,
   alertsPhoneExpired: (phone: string) => `${phone}-এর কোডের মেয়াদ শেষ: নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।`,
+  alertsPhoneOwnerCommands: (to: string) => `পাম্পের অবস্থা জানতে এই ফোন থেকে ${to} নম্বরে অবস্থা লিখুন।`,
   alertsPhoneCommands: (to: string) =>
     `এই ফোন থেকে ${to} নম্বরে লিখুন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, ব্যালেন্স ও সারির জায়গা জানতে ব্যালেন্স, অথবা ৬০ মিনিট চাইতে চাই ৬০।`,
   alertsPhoneDropped: (phone: string) =>

@@ -92,7 +92,7 @@ export function NotificationsScreen() {
       <Heading>{t.alertsHowTitle}</Heading>
       {message ? <Message kind={message.kind} text={message.text} testID={`alerts-${message.kind}`} /> : null}
       <Button testID="alerts-push" label={t.alertsPushOn} busy={busy === 'push'} onPress={() => void push()} />
-      {profile.data ? <PhoneState profile={profile.data} farmer={user.role === 'user'} /> : null}
+      {profile.data ? <PhoneState profile={profile.data} role={user.role} /> : null}
       <Field testID="alerts-phone" label={t.alertsPhone} value={phone} onChangeText={setTyped} keyboardType="phone-pad" maxLength={16} />
       <Button testID="alerts-save" label={t.alertsSave} busy={busy === 'save'} onPress={() => void save()} />
     </Screen>
@@ -103,18 +103,18 @@ export function NotificationsScreen() {
  * The confirmed SMS phone, and the number waiting with exactly what to text from it (or why a
  * number that waited is gone: too many wrong codes were texted from it).
  */
-function PhoneState({ profile, farmer }: { profile: AlertProfile; farmer: boolean }) {
+function PhoneState({ profile, role }: { profile: AlertProfile; role: string }) {
   const { t } = useI18n();
   const pending = profile.pendingPhone;
+  // What the confirmed phone may text: a farmer's commands, or an owner's STATUS.
+  const commands = { user: t.alertsPhoneCommands, admin: t.alertsPhoneOwnerCommands }[role];
   return (
     <>
       <Body testID="alerts-phone-confirmed" muted={!profile.phone}>
         {profile.phone ? t.alertsPhoneConfirmed(profile.phone) : t.alertsPhoneNone}
       </Body>
-      {farmer && profile.phone ? (
-        <Body muted testID="alerts-phone-commands">
-          {t.alertsPhoneCommands(profile.smsNumber ?? t.alertsSmsNumberUnknown)}
-        </Body>
+      {commands && profile.phone ? (
+        <Body muted testID="alerts-phone-commands">{commands(profile.smsNumber ?? t.alertsSmsNumberUnknown)}</Body>
       ) : null}
       {pending ? <Body muted>{t.alertsPhoneWaiting(pending)}</Body> : null}
       {pending && profile.phoneCode ? (

@@ -25,7 +25,7 @@ use pumppilot_alerts::{
 use pumppilot_engine::{
     AdminId, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, QueueEntry, RUN_MINUTES, Refusal, Reply, Timestamp,
 };
-use pumppilot_store::{Account, Role, is_e164};
+use pumppilot_store::{Account, RequestQuery, RequestStatus, Role, is_e164};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
@@ -81,7 +81,8 @@ pub struct InboundSms {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundAnswer {
-    /// `START`, `STOP`, `BAL`, `REQ` (minutes asked of the owner), `CONFIRM` (a number confirmed
+    /// `START`, `STOP`, `BAL`, `REQ` (minutes asked of the owner), `STATUS` (the pump at a
+    /// glance, from its owner's phone; a farmer's is their `BAL`), `CONFIRM` (a number confirmed
     /// with its code), `WRONG_CODE` (a code for a number waiting for this phone, but not its
     /// code: counted; the fifth drops the number and is answered), `HELP` (not understood) or
     /// `PAUSED` (the farmer's account, or their pump's owner, is suspended: nothing was done).
@@ -102,6 +103,9 @@ enum Command {
     Ask(Option<u32>),
     Stop,
     Balance,
+    /// The pump at a glance: for its owner, who runs, the line, the requests to decide and the
+    /// device; for a farmer, as `BAL`.
+    Status,
     /// The farmer's account, or their pump's owner, is suspended: nothing is done.
     Paused,
     /// Not understood.
@@ -116,6 +120,7 @@ impl Command {
             Command::Ask(_) => "REQ",
             Command::Stop => "STOP",
             Command::Balance => "BAL",
+            Command::Status => "STATUS",
             Command::Paused => "PAUSED",
             Command::Help => "HELP",
         }
@@ -144,6 +149,7 @@ impl Command {
             }
             "STOP" | "OFF" | "বন্ধ" | "BONDHO" | "BONDO" | "BANDH" => Command::Stop,
             "BAL" | "BALANCE" | "ব্যালেন্স" | "ব্যালান্স" => Command::Balance,
+            "STATUS" | "অবস্থা" | "OBOSTHA" => Command::Status,
             _ => Command::Help,
         }
     }
@@ -283,7 +289,7 @@ async fn inbound(
 }
 
 /// Carries out a text this server took: a code for a number waiting for this phone, or the
-/// sender's command when the sender is a farmer who may act.
+/// sender's command when the sender is a farmer, or a pump owner, who may act.
 async fn carry_out(app: &AppState, sms: &InboundSms) -> Result<InboundAnswer, ApiError> {
     if !is_e164(&sms.from) {
         return Err(ApiError::forbidden("not a registered phone"));
@@ -298,17 +304,27 @@ async fn carry_out(app: &AppState, sms: &InboundSms) -> Result<InboundAnswer, Ap
         Some(profile) => app.store.account(profile.user_id).await?,
         None => None,
     };
-    let Some(account) = account.filter(|a| a.role == Role::User) else {
+    let Some(account) = account.filter(|a| matches!(a.role, Role::User | Role::Admin)) else {
         return Err(ApiError::forbidden("not a registered phone"));
     };
+    let owner = account.role == Role::Admin;
     // A farmer whose account (or whose pump's owner) is suspended is told so, and nothing else
     // is done: silence would leave them texting again and again.
     let paused = is_paused(app, &account).await?;
-    let admin = account.admin_id.ok_or_else(ApiError::internal)?;
+    let admin = if owner { AdminId(account.id) } else { account.admin_id.ok_or_else(ApiError::internal)? };
     let language =
         Language::from_code(&app.store.alert_profile(account.id).await?.map(|p| p.language).unwrap_or_default());
-    let command = if paused { Command::Paused } else { Command::of(&sms.text) };
-    let text = obey(app, &account, admin, language, command).await?;
+    let command = match (paused, owner, Command::of(&sms.text)) {
+        (true, _, _) => Command::Paused,
+        // An owner's phone asks how the pump is; a farmer's commands are not theirs to send.
+        (false, true, Command::Status) => Command::Status,
+        (false, true, _) => Command::Help,
+        (false, false, command) => command,
+    };
+    let text = match owner {
+        true => tell_owner(app, admin, language, command).await?,
+        false => obey(app, &account, admin, language, command).await?,
+    };
     // Words not understood are answered with the help, and a suspended farmer with the pause,
     // once in [`REMEMBERED_MS`] per phone: a phone that answers every text by itself (an
     // auto-reply) would otherwise trade SMS with the server without end, each paid by the pump's
@@ -460,7 +476,7 @@ async fn obey(
             }
         }
         // The balance, and where the farmer is: the screen a feature phone does not have.
-        Command::Balance => {
+        Command::Balance | Command::Status => {
             let (left, place) = app
                 .runtime
                 .read(admin, |t, now| {
@@ -502,6 +518,68 @@ async fn obey(
         Command::Help => reply(language, HELP.0.into(), HELP.1.into()),
     })
 }
+
+/// Answers a pump owner's text: the pump at a glance for `STATUS`, else the owner's help (or the
+/// pause of a suspended owner).
+async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command: Command) -> Result<String, ApiError> {
+    if command == Command::Paused {
+        return Ok(reply(language, "Your account is paused.".into(), "আপনার অ্যাকাউন্ট স্থগিত।".into()));
+    }
+    if command != Command::Status {
+        return Ok(reply(language, OWNER_HELP.0.into(), OWNER_HELP.1.into()));
+    }
+    let (tenant, now) = app.runtime.read(admin, |t, now| (t.clone(), now)).await?;
+    let mut said = Vec::new();
+    match tenant.active.as_deref() {
+        None => said.push(reply(language, "The pump is free.".into(), "পাম্প খালি।".into())),
+        Some(run) => {
+            let name = app.names(vec![run.user_id]).await?.remove(&run.user_id).unwrap_or_default();
+            said.push(match run.status {
+                EntryStatus::Hold => {
+                    let (en, bn) = (
+                        hold_reason(run.hold_reason, Language::English),
+                        hold_reason(run.hold_reason, Language::Bangla),
+                    );
+                    reply(language, format!("{name}'s run is on hold: {en}."), format!("{name}-এর পাম্প থেমে আছে: {bn}।"))
+                }
+                _ => {
+                    let m = tenant.remaining_seconds(now).unwrap_or(0).max(0) / 60;
+                    reply(
+                        language,
+                        format!("{name} is pumping: {m} min left."),
+                        format!("{name} পাম্প চালাচ্ছেন: {m} মিনিট বাকি।"),
+                    )
+                }
+            });
+        }
+    }
+    if !tenant.waiting.is_empty() {
+        let n = tenant.waiting.len();
+        said.push(reply(language, format!("{n} in line."), format!("সারিতে {n} জন।")));
+    }
+    let query = RequestQuery { admin, user: None, status: Some(RequestStatus::Pending) };
+    let requests = app.store.minute_requests(&query).await?.len();
+    if requests > 0 {
+        said.push(reply(
+            language,
+            format!("Requests to decide: {requests}."),
+            format!("সিদ্ধান্তের অপেক্ষায় অনুরোধ: {requests}টি।"),
+        ));
+    }
+    let device = &tenant.device;
+    said.push(match device.last_poll_at {
+        None => reply(language, "No device yet.".into(), "এখনো কোনো যন্ত্র নেই।".into()),
+        Some(_) if device.online_at(now) => reply(language, "Device connected.".into(), "যন্ত্র সংযুক্ত।".into()),
+        Some(last) => {
+            let m = (now - last).max(0) / 60_000;
+            reply(language, format!("Device not heard for {m} min."), format!("যন্ত্রের সাড়া নেই {m} মিনিট।"))
+        }
+    });
+    Ok(said.join(" "))
+}
+
+/// The help a pump owner's phone gets, in English and in Bangla.
+const OWNER_HELP: (&str, &str) = ("Send STATUS for the pump at a glance.", "পাম্পের অবস্থা জানতে অবস্থা লিখুন।");
 
 /// The help, in English and in Bangla: what a farmer may send.
 pub(crate) const HELP: (&str, &str) = (
@@ -552,6 +630,8 @@ mod tests {
             // The other commands read no number.
             ("STOP 30", Stop),
             ("BAL", Balance),
+            ("status?", Status),
+            ("অবস্থা", Status),
             ("30", Help),
             ("", Help),
         ] {

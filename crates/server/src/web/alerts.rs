@@ -83,7 +83,7 @@ pub async fn page(State(web): State<WebState>, AnyPage(page): AnyPage) -> Result
             h2 { (t.alerts_settings_title) }
             form method="post" action="/notifications/profile" {
                 (page.csrf_field())
-                (phone_state(t, &profile, page.me.role == "user"))
+                (phone_state(t, &profile, &page.me.role))
                 label for="phone" { (t.alerts_phone) }
                 // The number waiting, when one is: saving the other settings keeps it waiting.
                 input #phone type="tel" name="phone" autocomplete="tel" maxlength="16"
@@ -110,17 +110,22 @@ pub async fn page(State(web): State<WebState>, AnyPage(page): AnyPage) -> Result
     Ok(page.render(Tab::Alerts, Live::Off, t.nav_alerts, content))
 }
 
-/// The confirmed phone (a farmer's, with what they may text from it), and the number waiting
-/// with what to text from it (or why a number that waited is gone).
-fn phone_state(t: &super::i18n::Text, profile: &Profile, farmer: bool) -> maud::Markup {
+/// The confirmed phone (a farmer's or a pump owner's, with what they may text from it), and the
+/// number waiting with what to text from it (or why a number that waited is gone).
+fn phone_state(t: &super::i18n::Text, profile: &Profile, role: &str) -> maud::Markup {
     let fill = super::i18n::fill;
     let sms_number = profile.sms_number.as_deref().unwrap_or(t.alerts_sms_number_unknown);
+    let commands = match role {
+        "user" => Some(t.alerts_phone_commands),
+        "admin" => Some(t.alerts_phone_owner_commands),
+        _ => None,
+    };
     html! {
         div #phone-state {
             @match &profile.phone {
                 Some(phone) => {
                     p { (fill(t.alerts_phone_confirmed, &[phone])) }
-                    @if farmer { p.hint #phone-commands { (fill(t.alerts_phone_commands, &[sms_number])) } }
+                    @if let Some(commands) = commands { p.hint #phone-commands { (fill(commands, &[sms_number])) } }
                 }
                 None => p.muted { (t.alerts_phone_none) },
             }
