@@ -431,9 +431,9 @@ describe('owner tools in the app: cash and passwords', () => {
     fireEvent.press(await screen.findByTestId('tab-users'));
     fireEvent.press(await screen.findByTestId('user-karim-open'));
     expect(await screen.findByTestId('user-karim-phone-confirmed')).toHaveTextContent(/^Confirmed phone: \+8801711000001\./);
-    expect(screen.getByTestId('user-karim-phone-commands')).toHaveTextContent(
-      'Karim Mia can now text +8801900000000: START (or START 30 for 30 min), STOP, BAL for the balance and place in line, or REQ 60 to ask for 60 min.',
-    );
+    const commands = screen.getByTestId('user-karim-phone-commands');
+    expect(commands).toHaveTextContent(/^Karim Mia can now text \+8801900000000:/);
+    expect(commands).toHaveTextContent(/BAL — your balance and place in line/);
   });
 
   test('the owner’s own confirmed phone says it may text STATUS, not a farmer’s commands', async () => {
@@ -447,8 +447,9 @@ describe('owner tools in the app: cash and passwords', () => {
     );
     fireEvent.press(await screen.findByTestId('tab-alerts'));
     expect(await screen.findByTestId('alerts-phone-commands')).toHaveTextContent(
-      'From it, text STATUS to +8801900000000 for the pump at a glance.',
+      'From it, text +8801900000000:STATUS — the pump at a glance: who pumps, the line, requests, the device',
     );
+    expect(screen.getByTestId('alerts-phone-commands')).not.toHaveTextContent(/START/);
   });
 
   test('a farmer’s number dropped after too many wrong codes says why, until it is enrolled again', async () => {

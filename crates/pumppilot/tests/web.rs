@@ -785,22 +785,29 @@ async fn a_confirmed_phone_says_what_it_may_text() {
     }
     let farmer = Browser::signed_in(&app, "rahim-farmer-0", PASSWORD).await;
     let own = farmer.get("/notifications").await.body;
-    let commands = "From it, text the pump's SMS number: START (or START 30 for 30 min), STOP, BAL for your \
-                    balance and place in line, or REQ 60 to ask for 60 min.";
-    assert!(own.contains("Confirmed phone: +8801711000033.") && own.contains(commands), "{own}");
+    assert!(own.contains("Confirmed phone: +8801711000033."), "{own}");
+    assert!(own.contains("From it, text the pump's SMS number:"), "{own}");
+    for line in [
+        "<li><strong>START</strong> — pump until you stop; START 30 for 30 min</li>",
+        "<li><strong>STOP</strong> — stop, or leave the line</li>",
+        "<li><strong>BAL</strong> — your balance and place in line</li>",
+        "<li><strong>REQ 60</strong> — ask the owner for 60 min</li>",
+    ] {
+        assert!(own.contains(line), "{line}: {own}");
+    }
     let admin = Browser::signed_in(&app, "rahim", PASSWORD).await;
     let owners_own = admin.get("/notifications").await.body;
-    let owners_commands = "From it, text STATUS to the pump's SMS number for the pump at a glance.";
-    assert!(owners_own.contains("Confirmed phone: +8801711000034.") && owners_own.contains(owners_commands));
-    assert!(!owners_own.contains("START (or START 30"), "{owners_own}");
+    assert!(owners_own.contains("Confirmed phone: +8801711000034."), "{owners_own}");
+    let status = "<li><strong>STATUS</strong> — the pump at a glance: who pumps, the line, requests, the device</li>";
+    assert!(owners_own.contains(status) && !owners_own.contains("<strong>START</strong>"), "{owners_own}");
     let farmers = admin.get(&format!("/admin/farmers/{}", t.user_ids[0])).await.body;
-    for sentence in [
-        "Farmer 0 can now text the pump's SMS number: START (or START 30 for 30 min), STOP, BAL for the balance \
-         and place in line, or REQ 60 to ask for 60 min.",
-        "Farmer 0 এখন পাম্পের এসএমএস নম্বরে লিখতে পারেন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, ব্যালেন্স ও সারির \
-         জায়গা জানতে ব্যালেন্স, অথবা ৬০ মিনিট চাইতে চাই ৬০।",
+    for said in [
+        "Farmer 0 can now text the pump's SMS number:",
+        "<li><strong>REQ 60</strong> — ask the owner for 60 min</li>",
+        "Farmer 0 এখন পাম্পের এসএমএস নম্বরে লিখতে পারেন:",
+        "<li><strong>চাই ৬০</strong> — মালিকের কাছে ৬০ মিনিট চাওয়া</li>",
     ] {
-        assert!(farmers.contains(sentence), "{sentence}: {farmers}");
+        assert!(farmers.contains(said), "{said}: {farmers}");
     }
 }
 

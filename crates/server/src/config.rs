@@ -18,7 +18,7 @@
 //! | `PUMPPILOT_METRICS_TOKEN` | — | bearer token (16+ characters) that may read `GET /metrics` besides the master |
 //! | `PUMPPILOT_TRUSTED_PROXIES` | — | comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the client |
 //! | `PUMPPILOT_SMS_URL`, `_FORMAT`, `_TEMPLATE`, `_AUTHORIZATION`, `_FROM` | — | the SMS gateway for alerts, `http://` or `https://` (`crate::alerts`) |
-//! | `PUMPPILOT_SMS_NUMBER` | — | the number farmers text (START, STOP, BAL, and the code that confirms their phone), shown in the sentences that tell them what to send; without it they read "the pump's SMS number" |
+//! | `PUMPPILOT_SMS_NUMBER` | — | the number farmers and owners text (START, STOP, BAL, REQ, STATUS, and the code that confirms a phone), shown in the sentences that tell them what to send; without it they read "the pump's SMS number" |
 //! | `PUMPPILOT_EXPO_PUSH`, `PUMPPILOT_EXPO_PUSH_URL`, `PUMPPILOT_EXPO_ACCESS_TOKEN` | `off` | Expo push for alerts |
 //! | `PUMPPILOT_MQTT_BIND` | — (no MQTT) | address for devices over MQTT 3.1.1, e.g. `127.0.0.1:1883` (`crate::mqtt`) |
 //! | `PUMPPILOT_MQTT_CONNECTS_PER_SECOND` | `100` | MQTT CONNECTs each client address may make a second (ten seconds' worth at once), 1 to 100000 |

@@ -7,6 +7,7 @@ import { useI18n } from '../i18n/I18n';
 import { Body, Button, Card, ErrorBox, Field, Heading, Loading, Message, Screen } from '../ui/components';
 import { useResource } from '../ui/useResource';
 import { PasswordSection } from './ChangePasswordCard';
+import { SmsCommands } from './SmsCommands';
 
 /**
  * Everyone's bell: their notifications, newest first, and how they hear (push, SMS). A new SMS
@@ -107,14 +108,18 @@ function PhoneState({ profile, role }: { profile: AlertProfile; role: string }) 
   const { t } = useI18n();
   const pending = profile.pendingPhone;
   // What the confirmed phone may text: a farmer's commands, or an owner's STATUS.
-  const commands = { user: t.alertsPhoneCommands, admin: t.alertsPhoneOwnerCommands }[role];
+  const commands = role === 'user' ? t.smsFarmerCommands : role === 'admin' ? t.smsOwnerCommands : null;
   return (
     <>
       <Body testID="alerts-phone-confirmed" muted={!profile.phone}>
         {profile.phone ? t.alertsPhoneConfirmed(profile.phone) : t.alertsPhoneNone}
       </Body>
       {commands && profile.phone ? (
-        <Body muted testID="alerts-phone-commands">{commands(profile.smsNumber ?? t.alertsSmsNumberUnknown)}</Body>
+        <SmsCommands
+          testID="alerts-phone-commands"
+          intro={t.alertsPhoneCommands(profile.smsNumber ?? t.alertsSmsNumberUnknown)}
+          commands={commands}
+        />
       ) : null}
       {pending ? <Body muted>{t.alertsPhoneWaiting(pending)}</Body> : null}
       {pending && profile.phoneCode ? (

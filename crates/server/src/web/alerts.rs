@@ -116,8 +116,8 @@ fn phone_state(t: &super::i18n::Text, profile: &Profile, role: &str) -> maud::Ma
     let fill = super::i18n::fill;
     let sms_number = profile.sms_number.as_deref().unwrap_or(t.alerts_sms_number_unknown);
     let commands = match role {
-        "user" => Some(t.alerts_phone_commands),
-        "admin" => Some(t.alerts_phone_owner_commands),
+        "user" => Some(t.sms_farmer_commands),
+        "admin" => Some(t.sms_owner_commands),
         _ => None,
     };
     html! {
@@ -125,7 +125,9 @@ fn phone_state(t: &super::i18n::Text, profile: &Profile, role: &str) -> maud::Ma
             @match &profile.phone {
                 Some(phone) => {
                     p { (fill(t.alerts_phone_confirmed, &[phone])) }
-                    @if let Some(commands) = commands { p.hint #phone-commands { (fill(commands, &[sms_number])) } }
+                    @if let Some(commands) = commands {
+                        (super::parts::sms_commands(&fill(t.alerts_phone_commands, &[sms_number]), commands))
+                    }
                 }
                 None => p.muted { (t.alerts_phone_none) },
             }

@@ -346,11 +346,14 @@ pub struct Text {
     pub alerts_phone_expired: &'static str,
     /// `{0}`: the number dropped after too many wrong codes were texted from it.
     pub alerts_phone_dropped: &'static str,
-    /// What a farmer's confirmed phone may text. `{0}`: the number to text (or
+    /// Before the list of what one's confirmed phone may text. `{0}`: the number to text (or
     /// `alerts_sms_number_unknown`).
     pub alerts_phone_commands: &'static str,
-    /// What a pump owner's confirmed phone may text. `{0}`: as in `alerts_phone_commands`.
-    pub alerts_phone_owner_commands: &'static str,
+    /// What a farmer's phone may text, each with what it does (the server's words in
+    /// `routes::sms`).
+    pub sms_farmer_commands: &'static [(&'static str, &'static str)],
+    /// What a pump owner's phone may text, each with what it does.
+    pub sms_owner_commands: &'static [(&'static str, &'static str)],
     /// The number to text, when the server was not told it (fits `{2}` of `alerts_phone_send`).
     pub alerts_sms_number_unknown: &'static str,
     pub alerts_language: &'static str,
@@ -733,8 +736,14 @@ pub static EN: Text = Text {
     alerts_phone_send: "From the phone {0}, send {1} to {2}. The code works for 24 hours.",
     alerts_phone_expired: "The code for {0} expired: save the number again for a new one.",
     alerts_phone_dropped: "Too many wrong codes were texted from {0}: it was dropped. Save the number again for a new code.",
-    alerts_phone_owner_commands: "From it, text STATUS to {0} for the pump at a glance.",
-    alerts_phone_commands: "From it, text {0}: START (or START 30 for 30 min), STOP, BAL for your balance and place in line, or REQ 60 to ask for 60 min.",
+    alerts_phone_commands: "From it, text {0}:",
+    sms_farmer_commands: &[
+        ("START", "pump until you stop; START 30 for 30 min"),
+        ("STOP", "stop, or leave the line"),
+        ("BAL", "your balance and place in line"),
+        ("REQ 60", "ask the owner for 60 min"),
+    ],
+    sms_owner_commands: &[("STATUS", "the pump at a glance: who pumps, the line, requests, the device")],
     alerts_sms_number_unknown: "the pump's SMS number",
     alerts_language: "Language of messages",
     alerts_quiet_from: "Quiet from (HH:MM)",
@@ -1131,8 +1140,14 @@ pub static BN: Text = Text {
     alerts_phone_send: "{0} ফোন থেকে {1} লিখে {2} নম্বরে পাঠান। কোডটি ২৪ ঘণ্টা কাজ করবে।",
     alerts_phone_expired: "{0}-এর কোডের মেয়াদ শেষ: নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।",
     alerts_phone_dropped: "{0} থেকে অনেকবার ভুল কোড পাঠানো হয়েছে: নম্বরটি বাদ দেওয়া হয়েছে। নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।",
-    alerts_phone_owner_commands: "পাম্পের অবস্থা জানতে এই ফোন থেকে {0} নম্বরে অবস্থা লিখুন।",
-    alerts_phone_commands: "এই ফোন থেকে {0} নম্বরে লিখুন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, ব্যালেন্স ও সারির জায়গা জানতে ব্যালেন্স, অথবা ৬০ মিনিট চাইতে চাই ৬০।",
+    alerts_phone_commands: "এই ফোন থেকে {0} নম্বরে লিখুন:",
+    sms_farmer_commands: &[
+        ("চালু", "বন্ধ না করা পর্যন্ত পাম্প চলবে; চালু ৩০ লিখলে ৩০ মিনিট"),
+        ("বন্ধ", "পাম্প বন্ধ, বা সারি ছাড়া"),
+        ("ব্যালেন্স", "আপনার ব্যালেন্স ও সারিতে জায়গা"),
+        ("চাই ৬০", "মালিকের কাছে ৬০ মিনিট চাওয়া"),
+    ],
+    sms_owner_commands: &[("অবস্থা", "পাম্প এক নজরে: কে চালাচ্ছেন, সারি, অনুরোধ, যন্ত্র")],
     alerts_sms_number_unknown: "পাম্পের এসএমএস",
     alerts_language: "বার্তার ভাষা",
     alerts_quiet_from: "নীরব সময় শুরু (ঘণ্টা:মিনিট)",

@@ -286,3 +286,16 @@ pub fn update_state(t: &Text, lang: Lang, device: &super::api::Device) -> Markup
         " " span.chip.update.(class) data-update=(state) { (fill(&words(t.updates.states, state), &[version, &percent])) }
     }
 }
+
+/// What a confirmed phone may text, after `intro`: each word in bold, then what it does, one to
+/// a line, to be found at a glance (and read out by an owner standing with the farmer).
+pub fn sms_commands(intro: &str, commands: &[(&str, &str)]) -> Markup {
+    html! {
+        div.phone-commands {
+            p.hint { (intro) }
+            ul.commands {
+                @for (word, does) in commands { li { strong { (word) } " — " (does) } }
+            }
+        }
+    }
+}

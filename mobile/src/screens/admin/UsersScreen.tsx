@@ -13,6 +13,7 @@ import { useConfirm } from '../../ui/useConfirm';
 import { useResource } from '../../ui/useResource';
 import { AdminOnly } from './AdminOnly';
 import { ReceiptCard } from '../ReceiptCard';
+import { SmsCommands } from '../SmsCommands';
 
 type Note = { kind: 'error' | 'success'; text: string };
 /**
@@ -548,9 +549,11 @@ function SmsPhone({ user, note, onDone }: { user: UserWithBalance; note: Placed 
       {confirmed ? (
         <>
           <Body testID={`user-${user.username}-phone-confirmed`}>{t.alertsPhoneConfirmed(confirmed)}</Body>
-          <Body muted testID={`user-${user.username}-phone-commands`}>
-            {t.smsCommands(user.name, current.data?.smsNumber ?? t.alertsSmsNumberUnknown)}
-          </Body>
+          <SmsCommands
+            testID={`user-${user.username}-phone-commands`}
+            intro={t.smsCommands(user.name, current.data?.smsNumber ?? t.alertsSmsNumberUnknown)}
+            commands={t.smsFarmerCommands}
+          />
         </>
       ) : null}
       {dropped ? (

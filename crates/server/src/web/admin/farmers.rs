@@ -225,7 +225,9 @@ fn sms_card(page: &Page, id: &str, name: &str, phone: &FarmerPhone) -> Markup {
     let (t, o) = (page.t(), page.t().owner);
     let number = |words: &Text| phone.sms_number.as_deref().unwrap_or(words.alerts_sms_number_unknown);
     let send = |words: &Text, code: &str| fill(words.owner.sms_send, &[name, code, number(words)]);
-    let commands = |words: &Text| fill(words.owner.sms_commands, &[name, number(words)]);
+    let commands = |words: &Text| {
+        parts::sms_commands(&fill(words.owner.sms_commands, &[name, number(words)]), words.sms_farmer_commands)
+    };
     let kept = page.visit.kept("phone");
     let typed = if kept.is_empty() { phone.pending_phone.as_ref().or(phone.phone.as_ref()).cloned() } else { None };
     html! {
@@ -236,8 +238,8 @@ fn sms_card(page: &Page, id: &str, name: &str, phone: &FarmerPhone) -> Markup {
                 Some(confirmed) => {
                     p { (fill(t.alerts_phone_confirmed, &[confirmed])) }
                     // In both languages, as the code: the owner reads it out in the farmer's.
-                    p.hint.phone-commands lang="en" { (commands(&EN)) }
-                    p.hint.phone-commands lang="bn" { (commands(&BN)) }
+                    div lang="en" { (commands(&EN)) }
+                    div lang="bn" { (commands(&BN)) }
                 }
                 None => p.muted { (t.alerts_phone_none) },
             }

@@ -53,8 +53,8 @@ pub struct OwnerText {
     pub sms_help: &'static str,
     /// `{0}`: the farmer's name, `{1}`: the code, `{2}`: the number to text (or the words for it).
     pub sms_send: &'static str,
-    /// What the farmer's confirmed phone may text. `{0}`: the farmer's name, `{1}`: the number to
-    /// text (or the words for it).
+    /// Before the list of what the farmer's confirmed phone may text (`sms_farmer_commands`).
+    /// `{0}`: the farmer's name, `{1}`: the number to text (or the words for it).
     pub sms_commands: &'static str,
     pub sms_save: &'static str,
     pub password_help: &'static str,
@@ -183,7 +183,7 @@ pub static EN: OwnerText = OwnerText {
                standing with them, have them send the code from that phone. Until then the number gets nothing \
                and controls nothing.",
     sms_send: "From {0}'s phone, send {1} to {2}.",
-    sms_commands: "{0} can now text {1}: START (or START 30 for 30 min), STOP, BAL for the balance and place in line, or REQ 60 to ask for 60 min.",
+    sms_commands: "{0} can now text {1}:",
     sms_save: "Save and show the code",
     password_help: "Forgotten password? Make a new one. It is shown once, and the farmer is signed out everywhere.",
     reset_password: "Make a new password",
@@ -286,7 +286,7 @@ pub static BN: OwnerText = OwnerText {
     sms_help: "অ্যাপ নেই এমন কৃষকের জন্য: তাঁর ফোন নম্বর ও বার্তার ভাষা দিন, তারপর পাশে থেকে তাঁর ফোন থেকে কোডটি \
                পাঠাতে বলুন। ততক্ষণ এই নম্বরে কিছু যায় না, এটি দিয়ে কিছু চালানো যায় না।",
     sms_send: "{0}-এর ফোন থেকে {1} লিখে {2} নম্বরে পাঠান।",
-    sms_commands: "{0} এখন {1} নম্বরে লিখতে পারেন: চালু (৩০ মিনিটের জন্য: চালু ৩০), বন্ধ, ব্যালেন্স ও সারির জায়গা জানতে ব্যালেন্স, অথবা ৬০ মিনিট চাইতে চাই ৬০।",
+    sms_commands: "{0} এখন {1} নম্বরে লিখতে পারেন:",
     sms_save: "সংরক্ষণ করে কোড দেখান",
     password_help: "পাসওয়ার্ড ভুলে গেছেন? নতুন একটি তৈরি করুন। এটি একবারই দেখানো হবে, আর কৃষক সব জায়গা থেকে সাইন আউট হবেন।",
     reset_password: "নতুন পাসওয়ার্ড তৈরি করুন",
