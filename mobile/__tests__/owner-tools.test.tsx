@@ -436,7 +436,7 @@ describe('owner tools in the app: cash and passwords', () => {
     expect(commands).toHaveTextContent(/BAL — your balance and place in line/);
   });
 
-  test('the owner’s own confirmed phone says it may text STATUS, not a farmer’s commands', async () => {
+  test('the owner’s own confirmed phone says it may text STATUS and STOP with a run’s number, not a farmer’s commands', async () => {
     const { server, sessions } = owner();
     server.on('GET /api/notifications', sessions.authed({ body: { unread: 0, notifications: [] } }));
     server.on(
@@ -446,9 +446,10 @@ describe('owner tools in the app: cash and passwords', () => {
       }),
     );
     fireEvent.press(await screen.findByTestId('tab-alerts'));
-    expect(await screen.findByTestId('alerts-phone-commands')).toHaveTextContent(
-      'From it, text +8801900000000:STATUS — the pump at a glance: who pumps, the line, requests, the device',
-    );
+    const commands = await screen.findByTestId('alerts-phone-commands');
+    expect(commands).toHaveTextContent(/^From it, text \+8801900000000:/);
+    expect(commands).toHaveTextContent(/STATUS — the pump at a glance: who pumps, the line, requests, the device/);
+    expect(commands).toHaveTextContent(/STOP 4821 — stop the run STATUS names by that number$/);
     expect(screen.getByTestId('alerts-phone-commands')).not.toHaveTextContent(/START/);
   });
 

@@ -676,8 +676,9 @@ async fn a_feature_phone_asks_the_owner_for_minutes_by_sms() {
     assert_eq!(text("BAL").await["reply"], "ব্যালেন্স ৬০ মিনিট।");
 }
 
-/// A pump owner's phone asks how the pump is (who runs, the line, the requests, the device), and
-/// is told no farmer's commands; a farmer's STATUS is their BAL.
+/// A pump owner's phone asks how the pump is (who runs, the line, the requests, the device) and
+/// stops the run STATUS named, and no other (a STOP sent again once the next run began finds it
+/// ended); it is told no farmer's commands, and a farmer's STATUS is their BAL.
 #[tokio::test]
 async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
     let (_sms, url) = sms_gateway().await;
@@ -699,7 +700,7 @@ async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
     // Not the owner's to send: answered with the owner's help, and nothing is started.
     assert_eq!(
         text(owner, "START").await,
-        json!({"command": "HELP", "reply": "Send STATUS for the pump at a glance."})
+        json!({"command": "HELP", "reply": "Send STATUS for the pump at a glance, or STOP and the run's number it says."})
     );
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({"minutes": 20})).await;
@@ -707,19 +708,44 @@ async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
     t.users[1].ok("/api/motor/start", json!({})).await;
     t.users[2].ok("/api/minute-requests", json!({"minutes": 60})).await;
     app.pass_polling(Duration::from_secs(5 * 60), &t.device, false, true).await;
-    assert_eq!(
-        text(owner, "status").await["reply"],
-        "Farmer 0 is pumping: 15 min left. 1 in line. Requests to decide: 1. Device connected."
-    );
+    let status = text(owner, "status").await["reply"].as_str().unwrap().to_owned();
+    let said = "Farmer 0 is pumping: 15 min left. To stop it: STOP ";
+    assert!(status.starts_with(said), "{status}");
+    let number = &status[said.len()..said.len() + 4];
+    assert!(number.bytes().all(|b| b.is_ascii_digit()), "{status}");
+    assert_eq!(&status[said.len() + 4..], ". 1 in line. Requests to decide: 1. Device connected.");
     assert_eq!(text("+8801711000001", "STATUS").await["reply"], "Balance 25 min. Your pump is running: 15 min left.");
 
     // The device falls silent: the run holds, and the owner reads for how long.
     app.clock.advance(Duration::from_secs(12 * 60));
     assert_eq!(
         text(owner, "অবস্থা").await["reply"],
-        "Farmer 0's run is on hold: the device is offline. 1 in line. Requests to decide: 1. Device not heard for 12 \
-         min."
+        format!(
+            "Farmer 0's run is on hold: the device is offline. To stop it: STOP {number}. 1 in line. Requests to \
+             decide: 1. Device not heard for 12 min."
+        )
     );
+
+    // The owner stops the run STATUS named; another number, or none, stops nothing.
+    let other = format!("{:04}", (number.parse::<u32>().unwrap() + 1) % 10_000);
+    assert_eq!(
+        text(owner, &format!("STOP {other}")).await["reply"],
+        "That run had ended already: nothing was stopped."
+    );
+    assert_eq!(text(owner, "STOP").await["reply"], "Send STOP and the run's number that STATUS says, like STOP 4821.");
+    assert_eq!(t.users[0].status().await["me"]["entry"]["status"], "HOLD");
+    t.device.poll(false, true).await;
+    let answer = text(owner, &format!("stop {number}")).await;
+    assert_eq!(answer, json!({"command": "STOP", "reply": "Stopped Farmer 0's run: 5 min used."}));
+    assert_eq!(t.users[0].status().await["me"]["entry"], Value::Null);
+    let (_, log) = t.admin.get("/api/admin/audit").await;
+    assert!(log.to_string().contains("motor.stop"), "{log}");
+    // The next in line started: the same STOP sent again (another second) does not end their run.
+    assert_eq!(t.users[1].status().await["me"]["entry"]["status"], "RUNNING");
+    app.clock.advance(Duration::from_secs(1));
+    let again = text(owner, &format!("STOP {number}")).await;
+    assert_eq!(again["reply"], "That run had ended already: nothing was stopped.");
+    assert_eq!(t.users[1].status().await["me"]["entry"]["status"], "RUNNING");
 }
 
 #[tokio::test]

@@ -56,7 +56,10 @@ const en = {
     ['BAL', 'your balance and place in line'],
     ['REQ 60', 'ask the owner for 60 min'],
   ] as [string, string][],
-  smsOwnerCommands: [['STATUS', 'the pump at a glance: who pumps, the line, requests, the device']] as [string, string][],
+  smsOwnerCommands: [
+    ['STATUS', 'the pump at a glance: who pumps, the line, requests, the device'],
+    ['STOP 4821', 'stop the run STATUS names by that number'],
+  ] as [string, string][],
   alertsPhoneDropped: (phone: string) =>
     `Too many wrong codes were texted from ${phone}: it was dropped. Save the number again for a new code.`,
   alertsSmsNumberUnknown: 'the pump’s SMS number',
@@ -475,7 +478,10 @@ const bn: Strings = {
     ['ব্যালেন্স', 'আপনার ব্যালেন্স ও সারিতে জায়গা'],
     ['চাই ৬০', 'মালিকের কাছে ৬০ মিনিট চাওয়া'],
   ],
-  smsOwnerCommands: [['অবস্থা', 'পাম্প এক নজরে: কে চালাচ্ছেন, সারি, অনুরোধ, যন্ত্র']],
+  smsOwnerCommands: [
+    ['অবস্থা', 'পাম্প এক নজরে: কে চালাচ্ছেন, সারি, অনুরোধ, যন্ত্র'],
+    ['বন্ধ ৪৮২১', 'অবস্থা যে নম্বর বলে, সেই পাম্প চালানো বন্ধ'],
+  ],
   alertsPhoneDropped: (phone: string) =>
     `${phone} থেকে অনেকবার ভুল কোড পাঠানো হয়েছে: নম্বরটি বাদ দেওয়া হয়েছে। নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।`,
   alertsSmsNumberUnknown: 'পাম্পের এসএমএস',

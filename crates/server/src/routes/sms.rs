@@ -31,12 +31,13 @@ use sha2::Sha256;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::motor::ask_for_minutes;
+use super::{audit_entry, motor::ask_for_minutes};
 use crate::{
     app::AppState,
     auth::is_paused,
     error::{ApiError, RawBody, parse_json},
     routes::openapi::{Body, SignedIn},
+    runtime::Extras,
 };
 
 /// The header that carries the signature: hex HMAC-SHA-256 of `"{timestamp}.{raw body}"`, keyed
@@ -101,7 +102,9 @@ enum Command {
     /// Ask the owner for minutes (`REQ 60`, after paying by mobile money); `None` when the text
     /// names no whole number of them, and the reply says how.
     Ask(Option<u32>),
-    Stop,
+    /// Stop: a farmer's own run or place in line; from a pump owner's phone, the active run the
+    /// number names ([`run_number`], as STATUS said it), and no other.
+    Stop(Option<u32>),
     Balance,
     /// The pump at a glance: for its owner, who runs, the line, the requests to decide and the
     /// device; for a farmer, as `BAL`.
@@ -118,7 +121,7 @@ impl Command {
         match self {
             Command::Start(_) | Command::StartMisread => "START",
             Command::Ask(_) => "REQ",
-            Command::Stop => "STOP",
+            Command::Stop(_) => "STOP",
             Command::Balance => "BAL",
             Command::Status => "STATUS",
             Command::Paused => "PAUSED",
@@ -147,12 +150,28 @@ impl Command {
             "REQ" | "REQUEST" | "ASK" | "চাই" | "অনুরোধ" | "CHAI" => {
                 Command::Ask(minutes_in(rest).ok().flatten())
             }
-            "STOP" | "OFF" | "বন্ধ" | "BONDHO" | "BONDO" | "BANDH" => Command::Stop,
+            "STOP" | "OFF" | "বন্ধ" | "BONDHO" | "BONDO" | "BANDH" => Command::Stop(number_in(rest)),
             "BAL" | "BALANCE" | "ব্যালেন্স" | "ব্যালান্স" => Command::Balance,
             "STATUS" | "অবস্থা" | "OBOSTHA" => Command::Status,
             _ => Command::Help,
         }
     }
+}
+
+/// The number a text names after its command, in ASCII or Bangla digits: the first word with a
+/// digit, when it is digits alone (`STOP 4821`, `বন্ধ ৪৮২১`).
+fn number_in<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<u32> {
+    let word = words.find(|w| w.chars().any(is_digit))?;
+    let digits = ascii_digits(word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।'));
+    digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
+}
+
+/// The number an owner's phone names a run by (STATUS says it, `STOP 4821` stops that run and
+/// no other): four digits of the run's id. A text of an owner's can only reach the active run,
+/// and a Stop sent again once the next run began finds another number (a new run shares the old
+/// one's by chance once in 10,000), so a late or repeated STOP does not end the next farmer's run.
+fn run_number(entry: EntryId) -> u32 {
+    u32::try_from(entry.0.as_u128() % 10_000).unwrap_or(0)
 }
 
 fn is_digit(c: char) -> bool {
@@ -317,7 +336,7 @@ async fn carry_out(app: &AppState, sms: &InboundSms) -> Result<InboundAnswer, Ap
     let command = match (paused, owner, Command::of(&sms.text)) {
         (true, _, _) => Command::Paused,
         // An owner's phone asks how the pump is; a farmer's commands are not theirs to send.
-        (false, true, Command::Status) => Command::Status,
+        (false, true, command @ (Command::Status | Command::Stop(_))) => command,
         (false, true, _) => Command::Help,
         (false, false, command) => command,
     };
@@ -452,7 +471,7 @@ async fn obey(
                 Err(err) => return Err(err),
             }
         }
-        Command::Stop => {
+        Command::Stop(_) => {
             // Its answer says what the run's end says: the one SMS the farmer gets for it.
             let event = Event::StopByText { user: account.id };
             let (outcome, left) = app.runtime.apply(admin, event, Default::default(), status).await?;
@@ -519,14 +538,23 @@ async fn obey(
     })
 }
 
-/// Answers a pump owner's text: the pump at a glance for `STATUS`, else the owner's help (or the
-/// pause of a suspended owner).
+/// Answers a pump owner's text: the pump at a glance for `STATUS`, the run it names stopped for
+/// `STOP 4821`, else the owner's help (or the pause of a suspended owner).
 async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command: Command) -> Result<String, ApiError> {
-    if command == Command::Paused {
-        return Ok(reply(language, "Your account is paused.".into(), "আপনার অ্যাকাউন্ট স্থগিত।".into()));
-    }
-    if command != Command::Status {
-        return Ok(reply(language, OWNER_HELP.0.into(), OWNER_HELP.1.into()));
+    match command {
+        Command::Status => {}
+        Command::Stop(Some(number)) => return stop_for_owner(app, admin, language, number).await,
+        Command::Stop(None) => {
+            return Ok(reply(
+                language,
+                "Send STOP and the run's number that STATUS says, like STOP 4821.".into(),
+                "অবস্থা যে নম্বর বলে তা দিয়ে লিখুন, যেমন বন্ধ ৪৮২১।".into(),
+            ));
+        }
+        Command::Paused => {
+            return Ok(reply(language, "Your account is paused.".into(), "আপনার অ্যাকাউন্ট স্থগিত।".into()));
+        }
+        _ => return Ok(reply(language, OWNER_HELP.0.into(), OWNER_HELP.1.into())),
     }
     let (tenant, now) = app.runtime.read(admin, |t, now| (t.clone(), now)).await?;
     let mut said = Vec::new();
@@ -551,6 +579,8 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
                     )
                 }
             });
+            let number = run_number(run.id);
+            said.push(reply(language, format!("To stop it: STOP {number:04}."), format!("বন্ধ করতে: বন্ধ {number:04}।")));
         }
     }
     if !tenant.waiting.is_empty() {
@@ -578,8 +608,41 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
     Ok(said.join(" "))
 }
 
+/// Stops the active run for its owner's `STOP {number}`, when the number is that run's: the run
+/// the owner read of in STATUS, and no other (the owner's Stop in the app sends the run it shows
+/// for the same reason).
+async fn stop_for_owner(app: &AppState, admin: AdminId, language: Language, number: u32) -> Result<String, ApiError> {
+    let ended_already = || {
+        reply(
+            language,
+            "That run had ended already: nothing was stopped.".into(),
+            "ওই পাম্প চালানো আগেই শেষ হয়েছে: কিছু বন্ধ হয়নি।".into(),
+        )
+    };
+    let active = app.runtime.read(admin, |t, _| t.active.as_ref().map(|e| e.id)).await?;
+    let Some(entry) = active.filter(|id| run_number(*id) == number) else { return Ok(ended_already()) };
+    let audit = audit_entry(app.now(), Some(admin), admin.0, "motor.stop", &admin, String::new());
+    let (outcome, ()) = app.runtime.apply(admin, Event::AdminStop { entry }, Extras::audit(audit), |_, _| ()).await?;
+    match outcome {
+        Ok(Reply::Ended(run)) => {
+            let name = app.names(vec![run.user_id]).await?.remove(&run.user_id).unwrap_or_default();
+            let m = run.charged_seconds.unwrap_or(0).max(0) / 60;
+            Ok(reply(
+                language,
+                format!("Stopped {name}'s run: {m} min used."),
+                format!("{name}-এর পাম্প বন্ধ হয়েছে: {m} মিনিট খরচ।"),
+            ))
+        }
+        Ok(_) | Err(Refusal::AlreadyEnded | Refusal::NothingToStop) => Ok(ended_already()),
+        Err(refusal) => Err(refusal.into()),
+    }
+}
+
 /// The help a pump owner's phone gets, in English and in Bangla.
-const OWNER_HELP: (&str, &str) = ("Send STATUS for the pump at a glance.", "পাম্পের অবস্থা জানতে অবস্থা লিখুন।");
+const OWNER_HELP: (&str, &str) = (
+    "Send STATUS for the pump at a glance, or STOP and the run's number it says.",
+    "অবস্থা জানতে অবস্থা লিখুন; পাম্প বন্ধ করতে বন্ধ ও অবস্থার নম্বর।",
+);
 
 /// The help, in English and in Bangla: what a farmer may send.
 pub(crate) const HELP: (&str, &str) = (
@@ -628,7 +691,10 @@ mod tests {
             ("REQ", Ask(None)),
             ("REQ 1.5", Ask(None)),
             // The other commands read no number.
-            ("STOP 30", Stop),
+            ("STOP", Stop(None)),
+            ("STOP 4821", Stop(Some(4821))),
+            ("বন্ধ ০০৪২", Stop(Some(42))),
+            ("stop 48.21", Stop(None)),
             ("BAL", Balance),
             ("status?", Status),
             ("অবস্থা", Status),
@@ -642,7 +708,7 @@ mod tests {
     /// The help is one SMS in either language: each part is paid for.
     #[test]
     fn the_help_is_one_sms() {
-        for help in [super::HELP.0, super::HELP.1] {
+        for help in [super::HELP.0, super::HELP.1, super::OWNER_HELP.0, super::OWNER_HELP.1] {
             assert_eq!(pumppilot_alerts::parts(help).parts, 1, "{help}");
         }
     }

@@ -743,7 +743,10 @@ pub static EN: Text = Text {
         ("BAL", "your balance and place in line"),
         ("REQ 60", "ask the owner for 60 min"),
     ],
-    sms_owner_commands: &[("STATUS", "the pump at a glance: who pumps, the line, requests, the device")],
+    sms_owner_commands: &[
+        ("STATUS", "the pump at a glance: who pumps, the line, requests, the device"),
+        ("STOP 4821", "stop the run STATUS names by that number"),
+    ],
     alerts_sms_number_unknown: "the pump's SMS number",
     alerts_language: "Language of messages",
     alerts_quiet_from: "Quiet from (HH:MM)",
@@ -1147,7 +1150,10 @@ pub static BN: Text = Text {
         ("ব্যালেন্স", "আপনার ব্যালেন্স ও সারিতে জায়গা"),
         ("চাই ৬০", "মালিকের কাছে ৬০ মিনিট চাওয়া"),
     ],
-    sms_owner_commands: &[("অবস্থা", "পাম্প এক নজরে: কে চালাচ্ছেন, সারি, অনুরোধ, যন্ত্র")],
+    sms_owner_commands: &[
+        ("অবস্থা", "পাম্প এক নজরে: কে চালাচ্ছেন, সারি, অনুরোধ, যন্ত্র"),
+        ("বন্ধ ৪৮২১", "অবস্থা যে নম্বর বলে, সেই পাম্প চালানো বন্ধ"),
+    ],
     alerts_sms_number_unknown: "পাম্পের এসএমএস",
     alerts_language: "বার্তার ভাষা",
     alerts_quiet_from: "নীরব সময় শুরু (ঘণ্টা:মিনিট)",
