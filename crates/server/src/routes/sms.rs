@@ -91,7 +91,7 @@ pub struct InboundAnswer {
     reply: String,
 }
 
-/// What a farmer's text asks for.
+/// What a text asks for (a farmer's, or a pump owner's: `STATUS` and `STOP` with a run's number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
     /// Start, and run at most the minutes the text asks for (`START 30`) when it asks.
@@ -380,6 +380,9 @@ async fn obey(
         reply(language, format!("Balance {minutes} min."), format!("ব্যালেন্স {minutes} মিনিট।"))
     };
     let status = |t: &pumppilot_engine::Tenant, now| t.available_seconds(account.id, now);
+    let in_line = |position: usize| {
+        reply(language, format!("You are number {position} in line."), format!("আপনি সারিতে {position} নম্বরে।"))
+    };
     Ok(match command {
         Command::Start(minutes) => {
             // Its answer says how the run started: when on hold, the one SMS the farmer gets for it.
@@ -393,11 +396,7 @@ async fn obey(
                         .read(admin, |t, _| t.waiting.iter().position(|e| e.id == entry.id).map_or(0, |i| i + 1))
                         .await?;
                     let said = match asked(&entry) {
-                        None => reply(
-                            language,
-                            format!("You are number {position} in line."),
-                            format!("আপনি সারিতে {position} নম্বরে।"),
-                        ),
+                        None => in_line(position),
                         Some(m) => reply(
                             language,
                             format!("You are number {position} in line, for {m} min."),
@@ -408,18 +407,15 @@ async fn obey(
                 }
                 // Their turn, but the pump waits (load shedding, the grid settling): no minutes go.
                 Ok(Reply::Entry(entry)) if entry.status == EntryStatus::Hold => {
-                    let (en, bn) = (
-                        hold_reason(entry.hold_reason, Language::English),
-                        hold_reason(entry.hold_reason, Language::Bangla),
-                    );
+                    let why = hold_reason(entry.hold_reason, language);
                     reply(
                         language,
-                        format!("Your turn, but the pump is on hold: {en}. No minutes are used until it runs."),
-                        format!("আপনার পালা, পাম্প থেমে আছে: {bn}। মিনিট কাটা হচ্ছে না।"),
+                        format!("Your turn, but the pump is on hold: {why}. No minutes are used until it runs."),
+                        format!("আপনার পালা, পাম্প থেমে আছে: {why}। মিনিট কাটা হচ্ছে না।"),
                     )
                 }
-                Ok(reply_) => {
-                    let said = match reply_ {
+                Ok(started) => {
+                    let said = match started {
                         Reply::Entry(entry) if let Some(m) = asked(&entry) => reply(
                             language,
                             format!("Your pump is running for {m} min."),
@@ -500,17 +496,14 @@ async fn obey(
                 .runtime
                 .read(admin, |t, now| {
                     let place = t.live_entry(account.id).map(|(entry, position)| match (entry.status, position) {
-                        (EntryStatus::Waiting, Some(position)) => reply(
-                            language,
-                            format!("You are number {position} in line."),
-                            format!("আপনি সারিতে {position} নম্বরে।"),
-                        ),
+                        (EntryStatus::Waiting, Some(position)) => in_line(position),
                         (EntryStatus::Hold, _) => {
-                            let (en, bn) = (
-                                hold_reason(entry.hold_reason, Language::English),
-                                hold_reason(entry.hold_reason, Language::Bangla),
-                            );
-                            reply(language, format!("Your run is on hold: {en}."), format!("আপনার পাম্প থেমে আছে: {bn}।"))
+                            let why = hold_reason(entry.hold_reason, language);
+                            reply(
+                                language,
+                                format!("Your run is on hold: {why}."),
+                                format!("আপনার পাম্প থেমে আছে: {why}।"),
+                            )
                         }
                         _ => {
                             let m = t.remaining_seconds(now).unwrap_or(0).max(0) / 60;
@@ -564,11 +557,12 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
             let name = app.names(vec![run.user_id]).await?.remove(&run.user_id).unwrap_or_default();
             said.push(match run.status {
                 EntryStatus::Hold => {
-                    let (en, bn) = (
-                        hold_reason(run.hold_reason, Language::English),
-                        hold_reason(run.hold_reason, Language::Bangla),
-                    );
-                    reply(language, format!("{name}'s run is on hold: {en}."), format!("{name}-এর পাম্প থেমে আছে: {bn}।"))
+                    let why = hold_reason(run.hold_reason, language);
+                    reply(
+                        language,
+                        format!("{name}'s run is on hold: {why}."),
+                        format!("{name}-এর পাম্প থেমে আছে: {why}।"),
+                    )
                 }
                 _ => {
                     let m = tenant.remaining_seconds(now).unwrap_or(0).max(0) / 60;
@@ -655,7 +649,7 @@ mod tests {
     use super::Command::{self, *};
 
     #[test]
-    fn a_start_names_its_minutes_as_a_feature_phone_writes_them() {
+    fn a_text_is_read_as_a_feature_phone_writes_it() {
         for (text, command) in [
             ("START", Start(None)),
             ("start please", Start(None)),
@@ -690,11 +684,12 @@ mod tests {
             ("REQ 5000", Ask(Some(5000))),
             ("REQ", Ask(None)),
             ("REQ 1.5", Ask(None)),
-            // The other commands read no number.
+            // A STOP may name a run (an owner's phone stops the run STATUS named).
             ("STOP", Stop(None)),
             ("STOP 4821", Stop(Some(4821))),
             ("বন্ধ ০০৪২", Stop(Some(42))),
             ("stop 48.21", Stop(None)),
+            // BAL and STATUS read no number.
             ("BAL", Balance),
             ("status?", Status),
             ("অবস্থা", Status),
