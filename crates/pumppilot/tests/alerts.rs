@@ -108,6 +108,26 @@ async fn with_confirmed_phone(app: &TestApp, client: &common::Client, profile: V
     store.confirm_phone(pending.0, &pending.1).await.unwrap();
 }
 
+/// A server that takes signed texts from the SMS gateway, and answers them through a stand-in
+/// gateway.
+async fn app_taking_texts() -> TestApp {
+    let (_sent, url) = sms_gateway().await;
+    app_with_alerts(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
+        ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
+    ])
+    .await
+}
+
+/// Confirms each one's phone, its messages in the language given (`en` or `bn`).
+async fn with_confirmed_phones(app: &TestApp, phones: &[(&common::Client, &str, &str)]) {
+    for (client, phone, language) in phones {
+        let profile = json!({"phone": phone, "pushTokens": [], "language": language, "muted": [], "quietHours": null});
+        with_confirmed_phone(app, client, profile).await;
+    }
+}
+
 async fn bell(client: &common::Client) -> Value {
     let (status, body) = client.get("/api/notifications").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -575,20 +595,11 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
 
 #[tokio::test]
 async fn a_feature_phone_asks_for_its_minutes_and_its_place_by_sms() {
-    let (_sms, url) = sms_gateway().await;
-    let app = app_with_alerts(&[
-        ("PUMPPILOT_SMS_URL", url),
-        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
-        ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
-    ])
-    .await;
+    let app = app_taking_texts().await;
     let t = app.tenant("rahim", 3, 30).await;
     let (karim, jamal, salma) = (&t.users[0], &t.users[1], &t.users[2]);
     let phones = [(karim, "+8801711000001", "en"), (jamal, "+8801711000002", "bn"), (salma, "+8801711000003", "en")];
-    for (client, phone, language) in phones {
-        let profile = json!({"phone": phone, "pushTokens": [], "language": language, "muted": [], "quietHours": null});
-        with_confirmed_phone(&app, client, profile).await;
-    }
+    with_confirmed_phones(&app, &phones).await;
     t.device.poll(false, true).await;
     let text = async |from: &str, words: &str| text_in(&app, from, words, Some(INBOUND_SECRET)).await.1;
 
@@ -631,18 +642,10 @@ async fn a_feature_phone_asks_for_its_minutes_and_its_place_by_sms() {
 /// hears of it as of one asked in the app, and the farmer hears the decision.
 #[tokio::test]
 async fn a_feature_phone_asks_the_owner_for_minutes_by_sms() {
-    let (_sms, url) = sms_gateway().await;
-    let app = app_with_alerts(&[
-        ("PUMPPILOT_SMS_URL", url),
-        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
-        ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
-    ])
-    .await;
+    let app = app_taking_texts().await;
     let t = app.tenant("rahim", 1, 0).await;
     let salma = &t.users[0];
-    let profile =
-        json!({"phone": "+8801711000003", "pushTokens": [], "language": "bn", "muted": [], "quietHours": null});
-    with_confirmed_phone(&app, salma, profile).await;
+    with_confirmed_phones(&app, &[(salma, "+8801711000003", "bn")]).await;
     let text = async |words: &str| text_in(&app, "+8801711000003", words, Some(INBOUND_SECRET)).await.1;
 
     // More than the owner allows (600 until they set another), or no number: nothing is asked.
@@ -681,19 +684,10 @@ async fn a_feature_phone_asks_the_owner_for_minutes_by_sms() {
 /// ended); it is told no farmer's commands, and a farmer's STATUS is their BAL.
 #[tokio::test]
 async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
-    let (_sms, url) = sms_gateway().await;
-    let app = app_with_alerts(&[
-        ("PUMPPILOT_SMS_URL", url),
-        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
-        ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
-    ])
-    .await;
+    let app = app_taking_texts().await;
     let t = app.tenant("rahim", 3, 30).await;
     let owner = "+8801711000010";
-    for (client, phone) in [(&t.admin, owner), (&t.users[0], "+8801711000001")] {
-        let profile = json!({"phone": phone, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});
-        with_confirmed_phone(&app, client, profile).await;
-    }
+    with_confirmed_phones(&app, &[(&t.admin, owner, "en"), (&t.users[0], "+8801711000001", "en")]).await;
     let text = async |from: &str, words: &str| text_in(&app, from, words, Some(INBOUND_SECRET)).await.1;
 
     assert_eq!(text(owner, "STATUS").await, json!({"command": "STATUS", "reply": "The pump is free. No device yet."}));
