@@ -449,7 +449,8 @@ describe('owner tools in the app: cash and passwords', () => {
     const commands = await screen.findByTestId('alerts-phone-commands');
     expect(commands).toHaveTextContent(/^From it, text \+8801900000000:/);
     expect(commands).toHaveTextContent(/STATUS — the pump at a glance: who pumps, the line, requests, the device/);
-    expect(commands).toHaveTextContent(/STOP 4821 — stop the run STATUS names by that number$/);
+    expect(commands).toHaveTextContent(/STOP 4821 — stop the run STATUS names by that number/);
+    expect(commands).toHaveTextContent(/OK 3817 — approve the request STATUS names by that number; NO 3817 rejects it$/);
     expect(screen.getByTestId('alerts-phone-commands')).not.toHaveTextContent(/START/);
   });
 

@@ -694,7 +694,10 @@ async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
     // Not the owner's to send: answered with the owner's help, and nothing is started.
     assert_eq!(
         text(owner, "START").await,
-        json!({"command": "HELP", "reply": "Send STATUS for the pump at a glance, or STOP and the run's number it says."})
+        json!({
+            "command": "HELP",
+            "reply": "Send STATUS for the pump at a glance, then STOP and a run's number, or OK or NO and a request's."
+        })
     );
     t.device.poll(false, true).await;
     t.users[0].ok("/api/motor/start", json!({"minutes": 20})).await;
@@ -707,7 +710,11 @@ async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
     assert!(status.starts_with(said), "{status}");
     let number = &status[said.len()..said.len() + 4];
     assert!(number.bytes().all(|b| b.is_ascii_digit()), "{status}");
-    assert_eq!(&status[said.len() + 4..], ". 1 in line. Requests to decide: 1. Device connected.");
+    let rest = &status[said.len() + 4..];
+    let asks = ". 1 in line. Farmer 2 asks for 60 min: OK ";
+    assert!(rest.starts_with(asks), "{status}");
+    let request = &rest[asks.len()..asks.len() + 4];
+    assert_eq!(&rest[asks.len() + 4..], format!(" or NO {request}. Device connected."));
     assert_eq!(text("+8801711000001", "STATUS").await["reply"], "Balance 25 min. Your pump is running: 15 min left.");
 
     // The device falls silent: the run holds, and the owner reads for how long.
@@ -715,8 +722,8 @@ async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
     assert_eq!(
         text(owner, "অবস্থা").await["reply"],
         format!(
-            "Farmer 0's run is on hold: the device is offline. To stop it: STOP {number}. 1 in line. Requests to \
-             decide: 1. Device not heard for 12 min."
+            "Farmer 0's run is on hold: the device is offline. To stop it: STOP {number}. 1 in line. Farmer 2 asks \
+             for 60 min: OK {request} or NO {request}. Device not heard for 12 min."
         )
     );
 
@@ -740,6 +747,53 @@ async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
     let again = text(owner, &format!("STOP {number}")).await;
     assert_eq!(again["reply"], "That run had ended already: nothing was stopped.");
     assert_eq!(t.users[1].status().await["me"]["entry"]["status"], "RUNNING");
+}
+
+/// A pump owner's phone decides a farmer's request by the number STATUS gives it: approved, the
+/// minutes recharged and the farmer told; another number, a request decided already, or a
+/// farmer's phone sending OK, decides nothing.
+#[tokio::test]
+async fn an_owners_phone_decides_a_request_by_its_number() {
+    let app = app_taking_texts().await;
+    let t = app.tenant("rahim", 2, 0).await;
+    let owner = "+8801711000010";
+    with_confirmed_phones(&app, &[(&t.admin, owner, "bn"), (&t.users[0], "+8801711000001", "en")]).await;
+    let text = async |from: &str, words: &str| text_in(&app, from, words, Some(INBOUND_SECRET)).await.1;
+    t.users[0].ok("/api/minute-requests", json!({"minutes": 45})).await;
+    t.users[1].ok("/api/minute-requests", json!({"minutes": 20})).await;
+    // The numbers STATUS gives, read as the owner reads them.
+    let status = text(owner, "অবস্থা").await["reply"].as_str().unwrap().to_owned();
+    let number = |name: &str, minutes: &str| {
+        let said = format!("{name} {minutes} মিনিট চান: হ্যাঁ ");
+        let at = status.find(&said).unwrap_or_else(|| panic!("{said}: {status}")) + said.len();
+        status[at..].chars().take(4).collect::<String>()
+    };
+    // A Bangla answer writes every digit in Bangla, a name's too.
+    let (karim, salma) = (number("Farmer ০", "৪৫"), number("Farmer ১", "২০"));
+
+    let none = "ওই নম্বরে কোনো অনুরোধ অপেক্ষায় নেই: নম্বর জানতে অবস্থা লিখুন।";
+    let other: String =
+        if karim == "০০০০" || salma == "০০০০" { "১১১১".into() } else { "০০০০".into() };
+    assert_eq!(text(owner, &format!("হ্যাঁ {other}")).await["reply"], none);
+    assert_eq!(text(owner, "OK").await["reply"], "অবস্থা যে নম্বর বলে তা দিয়ে লিখুন, যেমন হ্যাঁ ৩৮১৭।");
+    // A farmer's phone decides nothing.
+    assert_eq!(text("+8801711000001", &format!("OK {karim}")).await["command"], "HELP");
+    assert_eq!(t.users[0].get("/api/minute-requests").await.1[0]["status"], "PENDING");
+
+    let answer = text(owner, &format!("হ্যাঁ {karim}")).await;
+    assert_eq!(answer, json!({"command": "OK", "reply": "Farmer ০-এর ৪৫ মিনিট মঞ্জুর হয়েছে।"}));
+    assert_eq!(t.users[0].status().await["me"]["availableSeconds"], 45 * 60);
+    let karims_bell = bell(&t.users[0]).await;
+    assert_eq!(karims_bell["notifications"][0]["text"], "Your request for 45 min was approved. Balance 45 min.");
+    let answer = text(owner, &format!("NO {salma}")).await;
+    assert_eq!(answer, json!({"command": "NO", "reply": "Farmer ১-এর ২০ মিনিটের অনুরোধ বাতিল হয়েছে।"}));
+    assert_eq!(t.users[1].get("/api/minute-requests").await.1[0]["status"], "REJECTED");
+    // Decided once: the same OK a second later finds no request waiting, and gives nothing more.
+    app.clock.advance(Duration::from_secs(1));
+    assert_eq!(text(owner, &format!("OK {karim}")).await["reply"], none);
+    assert_eq!(t.users[0].status().await["me"]["availableSeconds"], 45 * 60);
+    let (_, log) = t.admin.get("/api/admin/audit").await;
+    assert!(log.to_string().contains("request.approve") && log.to_string().contains("request.reject"), "{log}");
 }
 
 #[tokio::test]

@@ -800,7 +800,9 @@ async fn a_confirmed_phone_says_what_it_may_text() {
     assert!(owners_own.contains("Confirmed phone: +8801711000034."), "{owners_own}");
     let status = "<li><strong>STATUS</strong> — the pump at a glance: who pumps, the line, requests, the device</li>";
     let stop = "<li><strong>STOP 4821</strong> — stop the run STATUS names by that number</li>";
-    assert!(owners_own.contains(status) && owners_own.contains(stop), "{owners_own}");
+    let decide =
+        "<li><strong>OK 3817</strong> — approve the request STATUS names by that number; NO 3817 rejects it</li>";
+    assert!(owners_own.contains(status) && owners_own.contains(stop) && owners_own.contains(decide), "{owners_own}");
     assert!(!owners_own.contains("<strong>START</strong>"), "{owners_own}");
     let farmers = admin.get(&format!("/admin/farmers/{}", t.user_ids[0])).await.body;
     for said in [

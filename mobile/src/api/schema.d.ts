@@ -1623,7 +1623,8 @@ export interface components {
         InboundAnswer: {
             /**
              * @description `START`, `STOP`, `BAL`, `REQ` (minutes asked of the owner), `STATUS` (the pump at a
-             *     glance, from its owner's phone; a farmer's is their `BAL`), `CONFIRM` (a number confirmed
+             *     glance, from its owner's phone; a farmer's is their `BAL`), `OK` and `NO` (a request
+             *     decided from its owner's phone), `CONFIRM` (a number confirmed
              *     with its code), `WRONG_CODE` (a code for a number waiting for this phone, but not its
              *     code: counted; the fifth drops the number and is answered), `HELP` (not understood) or
              *     `PAUSED` (the farmer's account, or their pump's owner, is suspended: nothing was done).

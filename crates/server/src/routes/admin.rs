@@ -465,6 +465,13 @@ async fn approve_request(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MinuteRequestView>, ApiError> {
     let request = tenant_request(&app, admin.scope, &id).await?;
+    let decision = approve(&app, admin.caller.id(), &request).await?;
+    Ok(Json(decided(request, &decision)))
+}
+
+/// Approves `request` of its owner's pump, decided by `actor` (from the app, a page or the
+/// owner's phone): its minutes recharged, the decision and its line in the log, in one write.
+pub(crate) async fn approve(app: &App, actor: UserId, request: &MinuteRequest) -> Result<Decision, ApiError> {
     if request.status != RequestStatus::Pending {
         return Err(ApiError::conflict("ALREADY_DECIDED", "this request was already decided"));
     }
@@ -473,7 +480,7 @@ async fn approve_request(
         request_id: request.id,
         admin_id: request.admin_id,
         status: RequestStatus::Approved,
-        decided_by: admin.caller.id(),
+        decided_by: actor,
         at: now,
         reason: None,
     };
@@ -481,24 +488,17 @@ async fn approve_request(
         user: request.user_id,
         seconds: request.minutes.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?,
         kind: LedgerKind::RequestApproved,
-        actor: admin.caller.id(),
+        actor,
         note: request.note.clone(),
         request_id: Some(request.id),
         once_key: None,
         receipt_id: None,
     };
-    let extras = Extras {
-        decision: Some(decision.clone()),
-        ..Extras::audit(audit(
-            &app,
-            &admin,
-            "request.approve",
-            request.id.to_string(),
-            format!("+{} min", request.minutes),
-        ))
-    };
-    app.runtime.apply(admin.scope.admin(), Event::Credit(credit), extras, |_, _| ()).await?.0?;
-    Ok(Json(decided(request, &decision)))
+    let detail = format!("+{} min", request.minutes);
+    let entry = audit_entry(now, Some(request.admin_id), actor, "request.approve", &request.id, detail);
+    let extras = Extras { decision: Some(decision.clone()), ..Extras::audit(entry) };
+    app.runtime.apply(request.admin_id, Event::Credit(credit), extras, |_, _| ()).await?.0?;
+    Ok(decision)
 }
 
 /// The view of a request after `decision` was written.
@@ -535,11 +535,23 @@ async fn reject_request(
     let unknown = || ApiError::validation("reason: choose NOT_PAID, WRONG_AMOUNT, TOO_MANY or PUMP_CLOSED");
     let reason = body.reason.as_deref().map(|code| RejectReason::parse(code).ok_or_else(unknown)).transpose()?;
     let request = tenant_request(&app, admin.scope, &id).await?;
+    let decision = reject(&app, admin.caller.id(), &request, reason).await?;
+    Ok(Json(decided(request, &decision)))
+}
+
+/// Rejects `request` of its owner's pump, decided by `actor`, for `reason` when one is given:
+/// the decision, its line in the log and the farmer's notice in one write.
+pub(crate) async fn reject(
+    app: &App,
+    actor: UserId,
+    request: &MinuteRequest,
+    reason: Option<RejectReason>,
+) -> Result<Decision, ApiError> {
     let decision = Decision {
         request_id: request.id,
         admin_id: request.admin_id,
         status: RequestStatus::Rejected,
-        decided_by: admin.caller.id(),
+        decided_by: actor,
         at: app.now(),
         reason,
     };
@@ -548,13 +560,13 @@ async fn reject_request(
         Some(reason) => format!("{} min: {}", request.minutes, reason.as_str()),
         None => format!("{} min", request.minutes),
     };
-    let entry = audit(&app, &admin, "request.reject", request.id.to_string(), detail);
+    let entry = audit_entry(decision.at, Some(request.admin_id), actor, "request.reject", &request.id, detail);
     // The farmer's notice, as the engine tells it, goes in the rejection's own write: both or
     // neither.
     let seconds = request.minutes.checked_mul(60).ok_or_else(|| ApiError::validation("minutes: too many"))?;
     let notices = vec![request_rejected(request.admin_id, request.user_id, seconds, reason, decision.at)];
     app.store.write_audited(&AuditedWrite::Decide { decision: decision.clone(), notices }, &entry).await?;
-    Ok(Json(decided(request, &decision)))
+    Ok(decision)
 }
 
 #[derive(Deserialize, ToSchema)]

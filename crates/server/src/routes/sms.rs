@@ -83,7 +83,8 @@ pub struct InboundSms {
 #[serde(rename_all = "camelCase")]
 pub struct InboundAnswer {
     /// `START`, `STOP`, `BAL`, `REQ` (minutes asked of the owner), `STATUS` (the pump at a
-    /// glance, from its owner's phone; a farmer's is their `BAL`), `CONFIRM` (a number confirmed
+    /// glance, from its owner's phone; a farmer's is their `BAL`), `OK` and `NO` (a request
+    /// decided from its owner's phone), `CONFIRM` (a number confirmed
     /// with its code), `WRONG_CODE` (a code for a number waiting for this phone, but not its
     /// code: counted; the fifth drops the number and is answered), `HELP` (not understood) or
     /// `PAUSED` (the farmer's account, or their pump's owner, is suspended: nothing was done).
@@ -91,7 +92,8 @@ pub struct InboundAnswer {
     reply: String,
 }
 
-/// What a text asks for (a farmer's, or a pump owner's: `STATUS` and `STOP` with a run's number).
+/// What a text asks for (a farmer's, or a pump owner's: `STATUS`, `STOP` with a run's number,
+/// `OK` or `NO` with a request's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
     /// Start, and run at most the minutes the text asks for (`START 30`) when it asks.
@@ -103,12 +105,18 @@ enum Command {
     /// names no whole number of them, and the reply says how.
     Ask(Option<u32>),
     /// Stop: a farmer's own run or place in line; from a pump owner's phone, the active run the
-    /// number names ([`run_number`], as STATUS said it), and no other.
+    /// number names ([`short_number`], as STATUS said it), and no other.
     Stop(Option<u32>),
     Balance,
     /// The pump at a glance: for its owner, who runs, the line, the requests to decide and the
     /// device; for a farmer, as `BAL`.
     Status,
+    /// A pump owner approves (`OK 3817`) or rejects (`NO 3817`) the waiting request the number
+    /// names ([`short_number`], as STATUS said it).
+    Decide {
+        approve: bool,
+        number: Option<u32>,
+    },
     /// The farmer's account, or their pump's owner, is suspended: nothing is done.
     Paused,
     /// Not understood.
@@ -124,6 +132,8 @@ impl Command {
             Command::Stop(_) => "STOP",
             Command::Balance => "BAL",
             Command::Status => "STATUS",
+            Command::Decide { approve: true, .. } => "OK",
+            Command::Decide { approve: false, .. } => "NO",
             Command::Paused => "PAUSED",
             Command::Help => "HELP",
         }
@@ -153,6 +163,10 @@ impl Command {
             "STOP" | "OFF" | "বন্ধ" | "BONDHO" | "BONDO" | "BANDH" => Command::Stop(number_in(rest)),
             "BAL" | "BALANCE" | "ব্যালেন্স" | "ব্যালান্স" => Command::Balance,
             "STATUS" | "অবস্থা" | "OBOSTHA" => Command::Status,
+            "OK" | "YES" | "হ্যাঁ" | "HA" | "HAN" => {
+                Command::Decide { approve: true, number: number_in(rest) }
+            }
+            "NO" | "না" | "NA" => Command::Decide { approve: false, number: number_in(rest) },
             _ => Command::Help,
         }
     }
@@ -166,12 +180,13 @@ fn number_in<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<u32> {
     digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
 }
 
-/// The number an owner's phone names a run by (STATUS says it, `STOP 4821` stops that run and
-/// no other): four digits of the run's id. A text of an owner's can only reach the active run,
-/// and a Stop sent again once the next run began finds another number (a new run shares the old
-/// one's by chance once in 10,000), so a late or repeated STOP does not end the next farmer's run.
-fn run_number(entry: EntryId) -> u32 {
-    u32::try_from(entry.0.as_u128() % 10_000).unwrap_or(0)
+/// The number an owner's phone names a run or a request by (STATUS says it: `STOP 4821` stops
+/// that run and no other, `OK 3817` approves that request): four digits of its id. A Stop sent
+/// again once the next run began finds another number (a new run shares the old one's by chance
+/// once in 10,000), so a late or repeated STOP does not end the next farmer's run; a request is
+/// decided once.
+fn short_number(id: uuid::Uuid) -> u32 {
+    u32::try_from(id.as_u128() % 10_000).unwrap_or(0)
 }
 
 fn is_digit(c: char) -> bool {
@@ -335,9 +350,10 @@ async fn carry_out(app: &AppState, sms: &InboundSms) -> Result<InboundAnswer, Ap
         Language::from_code(&app.store.alert_profile(account.id).await?.map(|p| p.language).unwrap_or_default());
     let command = match (paused, owner, Command::of(&sms.text)) {
         (true, _, _) => Command::Paused,
-        // An owner's phone asks how the pump is; a farmer's commands are not theirs to send.
-        (false, true, command @ (Command::Status | Command::Stop(_))) => command,
-        (false, true, _) => Command::Help,
+        // An owner's phone asks how the pump is, stops a run, decides a request; a farmer's
+        // commands are not theirs to send, nor an owner's a farmer's.
+        (false, true, command @ (Command::Status | Command::Stop(_) | Command::Decide { .. })) => command,
+        (false, true, _) | (false, false, Command::Decide { .. }) => Command::Help,
         (false, false, command) => command,
     };
     let text = match owner {
@@ -527,7 +543,8 @@ async fn obey(
             "Your account is paused. Ask the pump owner.".into(),
             "আপনার অ্যাকাউন্ট স্থগিত। পাম্প মালিককে বলুন।".into(),
         ),
-        Command::Help => reply(language, HELP.0.into(), HELP.1.into()),
+        // An owner's words (carry_out answers them from a farmer's phone with the help).
+        Command::Help | Command::Decide { .. } => reply(language, HELP.0.into(), HELP.1.into()),
     })
 }
 
@@ -537,6 +554,16 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
     match command {
         Command::Status => {}
         Command::Stop(Some(number)) => return stop_for_owner(app, admin, language, number).await,
+        Command::Decide { approve, number: Some(number) } => {
+            return decide_for_owner(app, admin, language, approve, number).await;
+        }
+        Command::Decide { number: None, .. } => {
+            return Ok(reply(
+                language,
+                "Send OK or NO and the request's number that STATUS says, like OK 3817.".into(),
+                "অবস্থা যে নম্বর বলে তা দিয়ে লিখুন, যেমন হ্যাঁ ৩৮১৭।".into(),
+            ));
+        }
         Command::Stop(None) => {
             return Ok(reply(
                 language,
@@ -573,7 +600,7 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
                     )
                 }
             });
-            let number = run_number(run.id);
+            let number = short_number(run.id.0);
             said.push(reply(language, format!("To stop it: STOP {number:04}."), format!("বন্ধ করতে: বন্ধ {number:04}।")));
         }
     }
@@ -581,14 +608,21 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
         let n = tenant.waiting.len();
         said.push(reply(language, format!("{n} in line."), format!("সারিতে {n} জন।")));
     }
+    // The requests to decide, each with its number to answer it by (a few: one SMS or two).
     let query = RequestQuery { admin, user: None, status: Some(RequestStatus::Pending) };
-    let requests = app.store.minute_requests(&query).await?.len();
-    if requests > 0 {
+    let requests = app.store.minute_requests(&query).await?;
+    let names = app.names(requests.iter().take(REQUESTS_TOLD).map(|r| r.user_id).collect()).await?;
+    for request in requests.iter().take(REQUESTS_TOLD) {
+        let (name, m, n) =
+            (names.get(&request.user_id).cloned().unwrap_or_default(), request.minutes, short_number(request.id.0));
         said.push(reply(
             language,
-            format!("Requests to decide: {requests}."),
-            format!("সিদ্ধান্তের অপেক্ষায় অনুরোধ: {requests}টি।"),
+            format!("{name} asks for {m} min: OK {n:04} or NO {n:04}."),
+            format!("{name} {m} মিনিট চান: হ্যাঁ {n:04} বা না {n:04}।"),
         ));
+    }
+    if let Some(more) = requests.len().checked_sub(REQUESTS_TOLD).filter(|more| *more > 0) {
+        said.push(reply(language, format!("{more} more requests in the app."), format!("আরও {more}টি অনুরোধ অ্যাপে।")));
     }
     let device = &tenant.device;
     said.push(match device.last_poll_at {
@@ -614,7 +648,7 @@ async fn stop_for_owner(app: &AppState, admin: AdminId, language: Language, numb
         )
     };
     let active = app.runtime.read(admin, |t, _| t.active.as_ref().map(|e| e.id)).await?;
-    let Some(entry) = active.filter(|id| run_number(*id) == number) else { return Ok(ended_already()) };
+    let Some(entry) = active.filter(|id| short_number(id.0) == number) else { return Ok(ended_already()) };
     let audit = audit_entry(app.now(), Some(admin), admin.0, "motor.stop", &admin, String::new());
     let (outcome, ()) = app.runtime.apply(admin, Event::AdminStop { entry }, Extras::audit(audit), |_, _| ()).await?;
     match outcome {
@@ -632,10 +666,57 @@ async fn stop_for_owner(app: &AppState, admin: AdminId, language: Language, numb
     }
 }
 
+/// The most requests STATUS names, each with its number (the rest are counted).
+const REQUESTS_TOLD: usize = 3;
+
+/// Decides the waiting request its owner's `OK {number}` or `NO {number}` names (no reason: the
+/// app and the pages give one), as the app's buttons do.
+async fn decide_for_owner(
+    app: &AppState,
+    admin: AdminId,
+    language: Language,
+    approve: bool,
+    number: u32,
+) -> Result<String, ApiError> {
+    let query = RequestQuery { admin, user: None, status: Some(RequestStatus::Pending) };
+    let requests = app.store.minute_requests(&query).await?;
+    let none_waits = || {
+        reply(
+            language,
+            "No request waits with that number: send STATUS for their numbers.".into(),
+            "ওই নম্বরে কোনো অনুরোধ অপেক্ষায় নেই: নম্বর জানতে অবস্থা লিখুন।".into(),
+        )
+    };
+    let Some(request) = requests.iter().find(|r| short_number(r.id.0) == number) else { return Ok(none_waits()) };
+    let decided = match approve {
+        true => super::admin::approve(app, admin.0, request).await,
+        false => super::admin::reject(app, admin.0, request, None).await,
+    };
+    match decided {
+        Ok(_) => {
+            let name = app.names(vec![request.user_id]).await?.remove(&request.user_id).unwrap_or_default();
+            let m = request.minutes;
+            Ok(match approve {
+                true => {
+                    reply(language, format!("Approved {name}'s {m} min."), format!("{name}-এর {m} মিনিট মঞ্জুর হয়েছে।"))
+                }
+                false => reply(
+                    language,
+                    format!("Rejected {name}'s request for {m} min."),
+                    format!("{name}-এর {m} মিনিটের অনুরোধ বাতিল হয়েছে।"),
+                ),
+            })
+        }
+        // Decided meanwhile, from the app or another text.
+        Err(err) if err.code == "ALREADY_DECIDED" => Ok(none_waits()),
+        Err(err) => Err(err),
+    }
+}
+
 /// The help a pump owner's phone gets, in English and in Bangla.
 const OWNER_HELP: (&str, &str) = (
-    "Send STATUS for the pump at a glance, or STOP and the run's number it says.",
-    "অবস্থা জানতে অবস্থা লিখুন; পাম্প বন্ধ করতে বন্ধ ও অবস্থার নম্বর।",
+    "Send STATUS for the pump at a glance, then STOP and a run's number, or OK or NO and a request's.",
+    "অবস্থা লিখুন; তারপর বন্ধ, হ্যাঁ বা না ও অবস্থার দেওয়া নম্বর।",
 );
 
 /// The help, in English and in Bangla: what a farmer may send.
@@ -689,6 +770,11 @@ mod tests {
             ("STOP 4821", Stop(Some(4821))),
             ("বন্ধ ০০৪২", Stop(Some(42))),
             ("stop 48.21", Stop(None)),
+            // An owner decides a request by its number.
+            ("OK 3817", Decide { approve: true, number: Some(3817) }),
+            ("হ্যাঁ ৩৮১৭", Decide { approve: true, number: Some(3817) }),
+            ("no 3817", Decide { approve: false, number: Some(3817) }),
+            ("না", Decide { approve: false, number: None }),
             // BAL and STATUS read no number.
             ("BAL", Balance),
             ("status?", Status),

@@ -746,6 +746,7 @@ pub static EN: Text = Text {
     sms_owner_commands: &[
         ("STATUS", "the pump at a glance: who pumps, the line, requests, the device"),
         ("STOP 4821", "stop the run STATUS names by that number"),
+        ("OK 3817", "approve the request STATUS names by that number; NO 3817 rejects it"),
     ],
     alerts_sms_number_unknown: "the pump's SMS number",
     alerts_language: "Language of messages",
@@ -1153,6 +1154,7 @@ pub static BN: Text = Text {
     sms_owner_commands: &[
         ("অবস্থা", "পাম্প এক নজরে: কে চালাচ্ছেন, সারি, অনুরোধ, যন্ত্র"),
         ("বন্ধ ৪৮২১", "অবস্থা যে নম্বর বলে, সেই পাম্প চালানো বন্ধ"),
+        ("হ্যাঁ ৩৮১৭", "অবস্থা যে নম্বর বলে, সেই অনুরোধ মঞ্জুর; না ৩৮১৭ লিখলে বাতিল"),
     ],
     alerts_sms_number_unknown: "পাম্পের এসএমএস",
     alerts_language: "বার্তার ভাষা",
