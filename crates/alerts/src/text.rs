@@ -31,6 +31,27 @@ pub fn digits(text: &str, language: Language) -> String {
     }
 }
 
+/// The number a pump owner's phone answers a run or a request by (`STOP 4821`, `OK 3817`): four
+/// digits of its id. A Stop sent again once the next run began finds another number (a new run
+/// shares the old one's by chance once in 10,000), so a late or repeated STOP does not end the
+/// next farmer's run; a request is decided once.
+pub fn short_number(id: u128) -> u32 {
+    u32::try_from(id % 10_000).unwrap_or(0)
+}
+
+/// What an SMS that can be answered by text says after its sentence: a request to its owner,
+/// the number to approve or reject it by.
+pub fn answer_by_sms(kind: NoticeKind, facts: &Facts, language: Language) -> Option<String> {
+    let n = short_number(facts.request?.0.as_u128());
+    match (kind, language) {
+        (NoticeKind::RequestNew, Language::English) => Some(format!("Reply OK {n:04} or NO {n:04}.")),
+        (NoticeKind::RequestNew, Language::Bangla) => {
+            Some(digits(&format!("উত্তরে হ্যাঁ {n:04} বা না {n:04} লিখুন।"), language))
+        }
+        _ => None,
+    }
+}
+
 /// Reads Bangla digits as ASCII ones (`৩০` is `30`): a number a farmer typed, in either script.
 pub fn ascii_digits(text: &str) -> String {
     text.chars()
@@ -356,7 +377,7 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
 mod wording {
     use pumppilot_engine::{EndReason, Facts, HoldReason, NoticeKind, RejectReason, ResetReason, Timestamp};
 
-    use super::{Language, minutes, minutes_up, reject_label, reject_reason, render, run_stopped};
+    use super::{Language, answer_by_sms, minutes, minutes_up, reject_label, reject_reason, render, run_stopped};
     use crate::sms::parts;
 
     /// The English and the Bangla sentence.
@@ -760,6 +781,7 @@ mod wording {
             since: Some(since),
             who: Some("Abdul Karim".to_owned()),
             device: Some(DEVICE.to_owned()),
+            request: Some(pumppilot_engine::RequestId::new()),
             ..Facts::default()
         });
         // A rejection of the most minutes a request may ask for, with every reason and none.
@@ -769,7 +791,13 @@ mod wording {
         let mut texts = Vec::new();
         for facts in &facts {
             for kind in NoticeKind::ALL.into_iter().filter(|kind| *kind != NoticeKind::SmsReply) {
-                texts.push(render(kind, facts, at, language));
+                let (title, text) = render(kind, facts, at, language);
+                // As an SMS says it where the server takes texts back: with the number to answer by.
+                let text = match answer_by_sms(kind, facts, language) {
+                    Some(answer) => format!("{text} {answer}"),
+                    None => text,
+                };
+                texts.push((title, text));
             }
         }
         // The answer to a STOP, which stands for the run's end.

@@ -47,7 +47,7 @@ use crate::{
     http::HttpClient,
     push::{DEVICE_NOT_REGISTERED, ExpoPush, Receipt},
     sms::{SendError, SmsGateway},
-    text::{Language, render},
+    text::{Language, answer_by_sms, render},
 };
 
 const MINUTE_MS: i64 = 60_000;
@@ -146,6 +146,9 @@ pub struct Outbox {
     push: Option<ExpoPush>,
     limits: Limits,
     http: HttpClient,
+    /// Whether the server takes texts back (control by SMS): an SMS that can be answered then
+    /// says how ([`answer_by_sms`]).
+    taking_texts: bool,
 }
 
 impl Outbox {
@@ -156,7 +159,14 @@ impl Outbox {
         push: Option<ExpoPush>,
         limits: Limits,
     ) -> Self {
-        Outbox { store, sender: sender.into(), sms, push, limits, http: HttpClient::new() }
+        Outbox { store, sender: sender.into(), sms, push, limits, http: HttpClient::new(), taking_texts: false }
+    }
+
+    /// Says, in an SMS that can be answered by text, how (the server takes texts back).
+    #[must_use]
+    pub fn taking_texts(mut self, taking: bool) -> Self {
+        self.taking_texts = taking;
+        self
     }
 
     /// Sends through `http` (e.g. one trusting a private gateway's CA) instead of a client
@@ -448,7 +458,8 @@ impl Outbox {
             channels.retain(|c| *c != Channel::Sms);
             sms_waits = Some(until);
         }
-        let (title, body) = render(n.kind, &n.facts, n.at, Language::from_code(&profile.language));
+        let language = Language::from_code(&profile.language);
+        let (title, body) = render(n.kind, &n.facts, n.at, language);
         let mut delivered = item.delivered.clone();
         let mut temporary = Vec::new();
         let mut refused = Vec::new();
@@ -482,7 +493,9 @@ impl Outbox {
                 Channel::Sms => {
                     let sms = self.sms.as_ref().expect("SMS is configured");
                     let phone = sms_to(n, &profile).expect("a phone");
-                    sms.send(&self.http, phone, &body, &n.id.to_string()).await
+                    let answer = answer_by_sms(n.kind, &n.facts, language).filter(|_| self.taking_texts);
+                    let text = answer.map_or_else(|| body.clone(), |answer| format!("{body} {answer}"));
+                    sms.send(&self.http, phone, &text, &n.id.to_string()).await
                 }
             };
             match result {

@@ -6,7 +6,8 @@ use pumppilot_protocol::{HoldReason, ResetReason};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AdminId, EndReason, EntryId, EntryStatus, LedgerKind, QueueEntry, Records, RejectReason, Timestamp, UserId,
+    AdminId, EndReason, EntryId, EntryStatus, LedgerKind, QueueEntry, Records, RejectReason, RequestId, Timestamp,
+    UserId,
 };
 
 /// A farmer whose balance falls below this many seconds with a run's charge is told so.
@@ -124,6 +125,10 @@ pub struct Facts {
     /// The farmer a notice to the owner is about (their name, filled in by who writes it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub who: Option<String>,
+    /// The request a notice to the owner is about: an SMS of it says the number that answers it
+    /// from the owner's phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestId>,
     /// The device a notice to the owner is about (the name the owner gave it, filled in by who
     /// writes it): an owner with a spare board must know which one to go and look at.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -109,15 +109,16 @@ async fn with_confirmed_phone(app: &TestApp, client: &common::Client, profile: V
 }
 
 /// A server that takes signed texts from the SMS gateway, and answers them through a stand-in
-/// gateway.
-async fn app_taking_texts() -> TestApp {
-    let (_sent, url) = sms_gateway().await;
-    app_with_alerts(&[
+/// gateway (whose bodies received it returns).
+async fn app_taking_texts() -> (TestApp, Arc<Mutex<Vec<String>>>) {
+    let (sent, url) = sms_gateway().await;
+    let app = app_with_alerts(&[
         ("PUMPPILOT_SMS_URL", url),
         ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
         ("PUMPPILOT_SMS_INBOUND_SECRET", INBOUND_SECRET.into()),
     ])
-    .await
+    .await;
+    (app, sent)
 }
 
 /// Confirms each one's phone, its messages in the language given (`en` or `bn`).
@@ -595,7 +596,7 @@ async fn a_feature_phone_starts_stops_and_asks_its_balance_by_sms_under_the_apps
 
 #[tokio::test]
 async fn a_feature_phone_asks_for_its_minutes_and_its_place_by_sms() {
-    let app = app_taking_texts().await;
+    let (app, _sent) = app_taking_texts().await;
     let t = app.tenant("rahim", 3, 30).await;
     let (karim, jamal, salma) = (&t.users[0], &t.users[1], &t.users[2]);
     let phones = [(karim, "+8801711000001", "en"), (jamal, "+8801711000002", "bn"), (salma, "+8801711000003", "en")];
@@ -642,7 +643,7 @@ async fn a_feature_phone_asks_for_its_minutes_and_its_place_by_sms() {
 /// hears of it as of one asked in the app, and the farmer hears the decision.
 #[tokio::test]
 async fn a_feature_phone_asks_the_owner_for_minutes_by_sms() {
-    let app = app_taking_texts().await;
+    let (app, _sent) = app_taking_texts().await;
     let t = app.tenant("rahim", 1, 0).await;
     let salma = &t.users[0];
     with_confirmed_phones(&app, &[(salma, "+8801711000003", "bn")]).await;
@@ -684,7 +685,7 @@ async fn a_feature_phone_asks_the_owner_for_minutes_by_sms() {
 /// ended); it is told no farmer's commands, and a farmer's STATUS is their BAL.
 #[tokio::test]
 async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
-    let app = app_taking_texts().await;
+    let (app, _sent) = app_taking_texts().await;
     let t = app.tenant("rahim", 3, 30).await;
     let owner = "+8801711000010";
     with_confirmed_phones(&app, &[(&t.admin, owner, "en"), (&t.users[0], "+8801711000001", "en")]).await;
@@ -754,7 +755,7 @@ async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
 /// farmer's phone sending OK, decides nothing.
 #[tokio::test]
 async fn an_owners_phone_decides_a_request_by_its_number() {
-    let app = app_taking_texts().await;
+    let (app, _sent) = app_taking_texts().await;
     let t = app.tenant("rahim", 2, 0).await;
     let owner = "+8801711000010";
     with_confirmed_phones(&app, &[(&t.admin, owner, "bn"), (&t.users[0], "+8801711000001", "en")]).await;
@@ -794,6 +795,49 @@ async fn an_owners_phone_decides_a_request_by_its_number() {
     assert_eq!(t.users[0].status().await["me"]["availableSeconds"], 45 * 60);
     let (_, log) = t.admin.get("/api/admin/audit").await;
     assert!(log.to_string().contains("request.approve") && log.to_string().contains("request.reject"), "{log}");
+}
+
+/// A farmer's request reaches the owner's phone by SMS with the number that answers it, and the
+/// owner's answer by text decides it: a REQ and an OK, two texts and no app.
+#[tokio::test]
+async fn a_request_reaches_the_owners_phone_with_the_number_that_answers_it() {
+    let (app, sent) = app_taking_texts().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let owner = "+8801711000010";
+    with_confirmed_phones(&app, &[(&t.admin, owner, "en"), (&t.users[0], "+8801711000001", "en")]).await;
+    let text = async |from: &str, words: &str| text_in(&app, from, words, Some(INBOUND_SECRET)).await.1;
+    assert_eq!(text("+8801711000001", "REQ 45").await["command"], "REQ");
+
+    let asks = format!(r#"{{"to":"{owner}","text":"Farmer 0 asks for 45 min. Reply OK "#);
+    let told = || sent.lock().unwrap().iter().find(|b| b.starts_with(&asks)).cloned();
+    until_sent(&app, || told().is_some()).await;
+    let body = told().unwrap();
+    let number = &body[asks.len()..asks.len() + 4];
+    let whole = format!(r#"{{"to":"{owner}","text":"Farmer 0 asks for 45 min. Reply OK {number} or NO {number}."}}"#);
+    assert_eq!(body, whole);
+    // The bell says the sentence alone: the app answers with its buttons.
+    assert_eq!(bell(&t.admin).await["notifications"][0]["text"], "Farmer 0 asks for 45 min.");
+
+    assert_eq!(text(owner, &format!("OK {number}")).await["reply"], "Approved Farmer 0's 45 min.");
+    assert_eq!(t.users[0].status().await["me"]["availableSeconds"], 45 * 60);
+}
+
+/// Where the server takes no texts back, a request's SMS to its owner says no number to answer
+/// by: an answer would go nowhere.
+#[tokio::test]
+async fn without_texts_taken_a_requests_sms_names_no_answer() {
+    let (sent, url) = sms_gateway().await;
+    let app = app_with_alerts(&[
+        ("PUMPPILOT_SMS_URL", url),
+        ("PUMPPILOT_SMS_TEMPLATE", r#"{"to":"{to}","text":"{text}"}"#.into()),
+    ])
+    .await;
+    let t = app.tenant("rahim", 1, 0).await;
+    with_confirmed_phones(&app, &[(&t.admin, "+8801711000010", "en")]).await;
+    t.users[0].ok("/api/minute-requests", json!({"minutes": 45})).await;
+    let whole = r#"{"to":"+8801711000010","text":"Farmer 0 asks for 45 min."}"#;
+    until_sent(&app, || !sent.lock().unwrap().is_empty()).await;
+    assert_eq!(*sent.lock().unwrap(), [whole]);
 }
 
 #[tokio::test]
@@ -2056,7 +2100,12 @@ async fn an_owners_new_request_alert_is_settled_once_the_request_is_decided() {
     );
 
     until_sent(&app, || !texts_to(&sms, RAHIM).is_empty()).await;
-    assert_eq!(texts_to(&sms, RAHIM), ["Farmer 2 asks for 10 min."], "only the request still waiting");
+    // Only the request still waiting, with the number to answer it by (the server takes texts).
+    let texts = texts_to(&sms, RAHIM);
+    let said = "Farmer 2 asks for 10 min. Reply OK ";
+    assert!(texts.len() == 1 && texts[0].starts_with(said), "{texts:?}");
+    let number = &texts[0][said.len()..said.len() + 4];
+    assert_eq!(texts[0], format!("{said}{number} or NO {number}."));
 }
 
 /// Found by the alerts audit: "the motor did not start" did not say which device, as the other

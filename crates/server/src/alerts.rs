@@ -172,7 +172,8 @@ pub fn spawn(app: &Arc<App>) {
     if settings.sms.is_some() || settings.push.is_some() {
         let sender = format!("{}-{}", std::process::id(), uuid_like());
         let outbox = Outbox::new(Arc::clone(&app.store), sender, settings.sms, settings.push, settings.limits)
-            .with_http(settings.http);
+            .with_http(settings.http)
+            .taking_texts(settings.inbound_secret.is_some());
         let weak = Arc::downgrade(app);
         tokio::spawn(async move {
             loop {
@@ -502,7 +503,12 @@ pub fn name_devices(notices: &mut [Notice], name: Option<&str>) {
 /// of the pump's owners, on any screen) settles this notice in the store
 /// ([`pumppilot_store::request_notice_key`]).
 pub fn request_new(request: &MinuteRequest, who: &str) -> Notice {
-    let facts = Facts { seconds: Some(request.minutes * 60), who: Some(who.to_owned()), ..Facts::default() };
+    let facts = Facts {
+        seconds: Some(request.minutes * 60),
+        who: Some(who.to_owned()),
+        request: Some(request.id),
+        ..Facts::default()
+    };
     Notice {
         key: Some(pumppilot_store::request_notice_key(request.id)),
         ..Notice::new(request.admin_id.0, request.admin_id, NoticeKind::RequestNew, request.created_at, facts)

@@ -20,7 +20,7 @@ use axum::{
 use hmac::{Hmac, Mac};
 use pumppilot_alerts::{
     Language,
-    text::{ascii_digits, digits, hold_reason, run_stopped},
+    text::{ascii_digits, digits, hold_reason, run_stopped, short_number},
 };
 use pumppilot_engine::{
     AdminId, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, QueueEntry, RUN_MINUTES, Refusal, Reply, Timestamp,
@@ -105,14 +105,14 @@ enum Command {
     /// names no whole number of them, and the reply says how.
     Ask(Option<u32>),
     /// Stop: a farmer's own run or place in line; from a pump owner's phone, the active run the
-    /// number names ([`short_number`], as STATUS said it), and no other.
+    /// number names ([`short_number`](pumppilot_alerts::text::short_number), as STATUS said it), and no other.
     Stop(Option<u32>),
     Balance,
     /// The pump at a glance: for its owner, who runs, the line, the requests to decide and the
     /// device; for a farmer, as `BAL`.
     Status,
     /// A pump owner approves (`OK 3817`) or rejects (`NO 3817`) the waiting request the number
-    /// names ([`short_number`], as STATUS said it).
+    /// names ([`short_number`](pumppilot_alerts::text::short_number), as STATUS said it).
     Decide {
         approve: bool,
         number: Option<u32>,
@@ -178,15 +178,6 @@ fn number_in<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<u32> {
     let word = words.find(|w| w.chars().any(is_digit))?;
     let digits = ascii_digits(word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।'));
     digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
-}
-
-/// The number an owner's phone names a run or a request by (STATUS says it: `STOP 4821` stops
-/// that run and no other, `OK 3817` approves that request): four digits of its id. A Stop sent
-/// again once the next run began finds another number (a new run shares the old one's by chance
-/// once in 10,000), so a late or repeated STOP does not end the next farmer's run; a request is
-/// decided once.
-fn short_number(id: uuid::Uuid) -> u32 {
-    u32::try_from(id.as_u128() % 10_000).unwrap_or(0)
 }
 
 fn is_digit(c: char) -> bool {
@@ -600,7 +591,7 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
                     )
                 }
             });
-            let number = short_number(run.id.0);
+            let number = short_number(run.id.0.as_u128());
             said.push(reply(language, format!("To stop it: STOP {number:04}."), format!("বন্ধ করতে: বন্ধ {number:04}।")));
         }
     }
@@ -613,8 +604,11 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
     let requests = app.store.minute_requests(&query).await?;
     let names = app.names(requests.iter().take(REQUESTS_TOLD).map(|r| r.user_id).collect()).await?;
     for request in requests.iter().take(REQUESTS_TOLD) {
-        let (name, m, n) =
-            (names.get(&request.user_id).cloned().unwrap_or_default(), request.minutes, short_number(request.id.0));
+        let (name, m, n) = (
+            names.get(&request.user_id).cloned().unwrap_or_default(),
+            request.minutes,
+            short_number(request.id.0.as_u128()),
+        );
         said.push(reply(
             language,
             format!("{name} asks for {m} min: OK {n:04} or NO {n:04}."),
@@ -648,7 +642,7 @@ async fn stop_for_owner(app: &AppState, admin: AdminId, language: Language, numb
         )
     };
     let active = app.runtime.read(admin, |t, _| t.active.as_ref().map(|e| e.id)).await?;
-    let Some(entry) = active.filter(|id| short_number(id.0) == number) else { return Ok(ended_already()) };
+    let Some(entry) = active.filter(|id| short_number(id.0.as_u128()) == number) else { return Ok(ended_already()) };
     let audit = audit_entry(app.now(), Some(admin), admin.0, "motor.stop", &admin, String::new());
     let (outcome, ()) = app.runtime.apply(admin, Event::AdminStop { entry }, Extras::audit(audit), |_, _| ()).await?;
     match outcome {
@@ -687,7 +681,9 @@ async fn decide_for_owner(
             "ওই নম্বরে কোনো অনুরোধ অপেক্ষায় নেই: নম্বর জানতে অবস্থা লিখুন।".into(),
         )
     };
-    let Some(request) = requests.iter().find(|r| short_number(r.id.0) == number) else { return Ok(none_waits()) };
+    let Some(request) = requests.iter().find(|r| short_number(r.id.0.as_u128()) == number) else {
+        return Ok(none_waits());
+    };
     let decided = match approve {
         true => super::admin::approve(app, admin.0, request).await,
         false => super::admin::reject(app, admin.0, request, None).await,
