@@ -1254,6 +1254,20 @@ async fn app_taking_codes() -> (TestApp, Arc<Mutex<Vec<String>>>) {
     (app, sms)
 }
 
+/// A pump owner's number, confirmed by its code, is told what the owner's phone may text.
+#[tokio::test]
+async fn an_owners_number_confirmed_is_told_what_it_may_text() {
+    let (app, _sms) = app_taking_codes().await;
+    let t = app.tenant("rahim", 1, 0).await;
+    let number = "+8801711000010";
+    let code = ask_for_phone(&t.admin, number).await["phoneCode"].as_str().unwrap().to_owned();
+    let (status, answer) = text_in(&app, number, &code, Some(INBOUND_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let confirmed = "Number confirmed: PumpPilot messages now come to this phone. Send STATUS for the pump at a \
+                     glance, then STOP and a run's number, or OK or NO and a request's.";
+    assert_eq!(answer, json!({"command": "CONFIRM", "reply": confirmed}));
+}
+
 /// Asks for `phone` as `client`'s number; returns the answer (the profile, the number waiting).
 async fn ask_for_phone(client: &common::Client, phone: &str) -> Value {
     let profile = json!({"phone": phone, "pushTokens": [], "language": "en", "muted": [], "quietHours": null});

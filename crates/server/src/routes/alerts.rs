@@ -20,7 +20,7 @@ use crate::{
     error::{ApiError, ApiJson, ApiPath, ApiQuery, OptionalJson},
     routes::{
         openapi::{Body, Invalid, Refused, SignedIn},
-        sms::HELP,
+        sms::{HELP, OWNER_HELP},
     },
     views::{AlertProfileView, FarmerPhoneView, MutedView, NotificationView, NotificationsView, QuietHoursView},
 };
@@ -453,15 +453,20 @@ pub(crate) async fn confirm_from(app: &AppState, from: &str, text: &str) -> Resu
     match app.store.confirm_phone(profile.user_id, pending).await {
         Ok(()) => {
             let account = app.store.account(profile.user_id).await?;
-            let farmer = account.as_ref().is_some_and(|a| a.role == Role::User);
-            let (said, help) = match Language::from_code(&profile.language) {
-                Language::English => ("Number confirmed: PumpPilot messages now come to this phone.", HELP.0),
-                Language::Bangla => ("নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে।", HELP.1),
+            // A farmer's or a pump owner's phone is told what it may send.
+            let help = match account.as_ref().map(|a| a.role) {
+                Some(Role::User) => Some(HELP),
+                Some(Role::Admin) => Some(OWNER_HELP),
+                _ => None,
             };
-            // A farmer's phone is told what it may send.
-            let text = match farmer {
-                true => format!("{said} {help}"),
-                false => said.to_owned(),
+            let english = Language::from_code(&profile.language) == Language::English;
+            let said = match english {
+                true => "Number confirmed: PumpPilot messages now come to this phone.",
+                false => "নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে।",
+            };
+            let text = match help {
+                Some((en, bn)) => format!("{said} {}", if english { en } else { bn }),
+                None => said.to_owned(),
             };
             answer_by_sms(app, account.as_ref(), &text, None).await;
             confirmed(&text)

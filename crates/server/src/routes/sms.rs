@@ -710,7 +710,7 @@ async fn decide_for_owner(
 }
 
 /// The help a pump owner's phone gets, in English and in Bangla.
-const OWNER_HELP: (&str, &str) = (
+pub(crate) const OWNER_HELP: (&str, &str) = (
     "Send STATUS for the pump at a glance, then STOP and a run's number, or OK or NO and a request's.",
     "অবস্থা লিখুন; তারপর বন্ধ, হ্যাঁ বা না ও অবস্থার দেওয়া নম্বর।",
 );
