@@ -52,6 +52,16 @@ pub fn answer_by_sms(kind: NoticeKind, facts: &Facts, language: Language) -> Opt
     }
 }
 
+/// `text` with its digits in the language's (as [`digits`]), but `names` (a farmer's or a
+/// device's, as the owner typed them) kept as written: "Pump 2", not "Pump ২".
+pub fn digits_but(text: &str, language: Language, names: &[&str]) -> String {
+    let mut said = digits(text, language);
+    for name in names.iter().filter(|name| !name.is_empty()) {
+        said = said.replace(&digits(name, language), name);
+    }
+    said
+}
+
 /// Reads Bangla digits as ASCII ones (`৩০` is `30`): a number a farmer typed, in either script.
 pub fn ascii_digits(text: &str) -> String {
     text.chars()
@@ -370,7 +380,7 @@ pub fn render(kind: NoticeKind, facts: &Facts, at: Timestamp, language: Language
         (English, SmsReply) => ("SMS answer".into(), facts.text.clone().unwrap_or_default()),
         (Bangla, SmsReply) => ("এসএমএস উত্তর".into(), facts.text.clone().unwrap_or_default()),
     };
-    (title, digits(&body, language))
+    (title, digits_but(&body, language, &[&who, facts.device.as_deref().unwrap_or_default()]))
 }
 
 #[cfg(test)]
@@ -815,6 +825,17 @@ mod wording {
                 assert_eq!(size.parts, 1, "{text}: {} units", size.units);
             }
         }
+    }
+
+    /// A Bangla sentence writes its numbers in Bangla digits, and a farmer's or a device's name
+    /// as the owner typed it.
+    #[test]
+    fn names_keep_their_digits_in_bangla() {
+        let asks = Facts { seconds: Some(45 * 60), who: Some("Karim 2".to_owned()), ..Facts::default() };
+        assert_eq!(both(NoticeKind::RequestNew, &asks).1, "Karim 2 ৪৫ মিনিট চান।");
+        let silent = Facts { device: Some("Pump 2".to_owned()), ..Facts::default() };
+        let (_, bangla) = both(NoticeKind::DeviceOffline, &silent);
+        assert!(bangla.contains("\"Pump 2\"") && !bangla.contains("Pump ২"), "{bangla}");
     }
 
     #[test]

@@ -769,8 +769,8 @@ async fn an_owners_phone_decides_a_request_by_its_number() {
         let at = status.find(&said).unwrap_or_else(|| panic!("{said}: {status}")) + said.len();
         status[at..].chars().take(4).collect::<String>()
     };
-    // A Bangla answer writes every digit in Bangla, a name's too.
-    let (karim, salma) = (number("Farmer ০", "৪৫"), number("Farmer ১", "২০"));
+    // A Bangla answer writes its numbers in Bangla digits, and the names as the owner typed them.
+    let (karim, salma) = (number("Farmer 0", "৪৫"), number("Farmer 1", "২০"));
 
     let none = "ওই নম্বরে কোনো অনুরোধ অপেক্ষায় নেই: নম্বর জানতে অবস্থা লিখুন।";
     let other: String =
@@ -782,12 +782,12 @@ async fn an_owners_phone_decides_a_request_by_its_number() {
     assert_eq!(t.users[0].get("/api/minute-requests").await.1[0]["status"], "PENDING");
 
     let answer = text(owner, &format!("হ্যাঁ {karim}")).await;
-    assert_eq!(answer, json!({"command": "OK", "reply": "Farmer ০-এর ৪৫ মিনিট মঞ্জুর হয়েছে।"}));
+    assert_eq!(answer, json!({"command": "OK", "reply": "Farmer 0-এর ৪৫ মিনিট মঞ্জুর হয়েছে।"}));
     assert_eq!(t.users[0].status().await["me"]["availableSeconds"], 45 * 60);
     let karims_bell = bell(&t.users[0]).await;
     assert_eq!(karims_bell["notifications"][0]["text"], "Your request for 45 min was approved. Balance 45 min.");
     let answer = text(owner, &format!("NO {salma}")).await;
-    assert_eq!(answer, json!({"command": "NO", "reply": "Farmer ১-এর ২০ মিনিটের অনুরোধ বাতিল হয়েছে।"}));
+    assert_eq!(answer, json!({"command": "NO", "reply": "Farmer 1-এর ২০ মিনিটের অনুরোধ বাতিল হয়েছে।"}));
     assert_eq!(t.users[1].get("/api/minute-requests").await.1[0]["status"], "REJECTED");
     // Decided once: the same OK a second later finds no request waiting, and gives nothing more.
     app.clock.advance(Duration::from_secs(1));

@@ -20,7 +20,7 @@ use axum::{
 use hmac::{Hmac, Mac};
 use pumppilot_alerts::{
     Language,
-    text::{ascii_digits, digits, hold_reason, run_stopped, short_number},
+    text::{ascii_digits, digits_but, hold_reason, run_stopped, short_number},
 };
 use pumppilot_engine::{
     AdminId, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, QueueEntry, RUN_MINUTES, Refusal, Reply, Timestamp,
@@ -210,9 +210,15 @@ fn minutes_in<'a>(words: impl Iterator<Item = &'a str>) -> Result<Option<u32>, (
 }
 
 fn reply(language: Language, english: String, bangla: String) -> String {
+    naming(language, english, bangla, "")
+}
+
+/// As [`reply`], with a farmer's `name` kept as typed in a Bangla answer (only the sentence's
+/// own numbers are written in Bangla digits).
+fn naming(language: Language, english: String, bangla: String, name: &str) -> String {
     match language {
         Language::English => english,
-        Language::Bangla => digits(&bangla, language),
+        Language::Bangla => digits_but(&bangla, language, &[name]),
     }
 }
 
@@ -576,18 +582,20 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
             said.push(match run.status {
                 EntryStatus::Hold => {
                     let why = hold_reason(run.hold_reason, language);
-                    reply(
+                    naming(
                         language,
                         format!("{name}'s run is on hold: {why}."),
                         format!("{name}-এর পাম্প থেমে আছে: {why}।"),
+                        &name,
                     )
                 }
                 _ => {
                     let m = tenant.remaining_seconds(now).unwrap_or(0).max(0) / 60;
-                    reply(
+                    naming(
                         language,
                         format!("{name} is pumping: {m} min left."),
                         format!("{name} পাম্প চালাচ্ছেন: {m} মিনিট বাকি।"),
+                        &name,
                     )
                 }
             });
@@ -609,10 +617,11 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
             request.minutes,
             short_number(request.id.0.as_u128()),
         );
-        said.push(reply(
+        said.push(naming(
             language,
             format!("{name} asks for {m} min: OK {n:04} or NO {n:04}."),
             format!("{name} {m} মিনিট চান: হ্যাঁ {n:04} বা না {n:04}।"),
+            &name,
         ));
     }
     if let Some(more) = requests.len().checked_sub(REQUESTS_TOLD).filter(|more| *more > 0) {
@@ -649,10 +658,11 @@ async fn stop_for_owner(app: &AppState, admin: AdminId, language: Language, numb
         Ok(Reply::Ended(run)) => {
             let name = app.names(vec![run.user_id]).await?.remove(&run.user_id).unwrap_or_default();
             let m = run.charged_seconds.unwrap_or(0).max(0) / 60;
-            Ok(reply(
+            Ok(naming(
                 language,
                 format!("Stopped {name}'s run: {m} min used."),
                 format!("{name}-এর পাম্প বন্ধ হয়েছে: {m} মিনিট খরচ।"),
+                &name,
             ))
         }
         Ok(_) | Err(Refusal::AlreadyEnded | Refusal::NothingToStop) => Ok(ended_already()),
@@ -692,16 +702,14 @@ async fn decide_for_owner(
         Ok(_) => {
             let name = app.names(vec![request.user_id]).await?.remove(&request.user_id).unwrap_or_default();
             let m = request.minutes;
-            Ok(match approve {
-                true => {
-                    reply(language, format!("Approved {name}'s {m} min."), format!("{name}-এর {m} মিনিট মঞ্জুর হয়েছে।"))
-                }
-                false => reply(
-                    language,
+            let (en, bn) = match approve {
+                true => (format!("Approved {name}'s {m} min."), format!("{name}-এর {m} মিনিট মঞ্জুর হয়েছে।")),
+                false => (
                     format!("Rejected {name}'s request for {m} min."),
                     format!("{name}-এর {m} মিনিটের অনুরোধ বাতিল হয়েছে।"),
                 ),
-            })
+            };
+            Ok(naming(language, en, bn, &name))
         }
         // Decided meanwhile, from the app or another text.
         Err(err) if err.code == "ALREADY_DECIDED" => Ok(none_waits()),
