@@ -450,7 +450,8 @@ describe('owner tools in the app: cash and passwords', () => {
     expect(commands).toHaveTextContent(/^From it, text \+8801900000000:/);
     expect(commands).toHaveTextContent(/STATUS — the pump at a glance: who pumps, the line, requests, the device/);
     expect(commands).toHaveTextContent(/STOP 4821 — stop the run STATUS names by that number/);
-    expect(commands).toHaveTextContent(/OK 3817 — approve the request STATUS names by that number; NO 3817 rejects it$/);
+    expect(commands).toHaveTextContent(/OK 3817 — approve the request STATUS names by that number; NO 3817 rejects it/);
+    expect(commands).toHaveTextContent(/NO 3817 UNPAID — reject it and say why: UNPAID, AMOUNT \(does not match\), LESS \(ask for fewer\) or CLOSED$/);
     expect(screen.getByTestId('alerts-phone-commands')).not.toHaveTextContent(/START/);
   });
 

@@ -751,8 +751,8 @@ async fn an_owners_phone_asks_for_the_pump_at_a_glance() {
 }
 
 /// A pump owner's phone decides a farmer's request by the number STATUS gives it: approved, the
-/// minutes recharged and the farmer told; another number, a request decided already, or a
-/// farmer's phone sending OK, decides nothing.
+/// minutes recharged and the farmer told, or rejected with why in a word; another number, a
+/// request decided already, or a farmer's phone sending OK, decides nothing.
 #[tokio::test]
 async fn an_owners_phone_decides_a_request_by_its_number() {
     let (app, _sent) = app_taking_texts().await;
@@ -786,9 +786,14 @@ async fn an_owners_phone_decides_a_request_by_its_number() {
     assert_eq!(t.users[0].status().await["me"]["availableSeconds"], 45 * 60);
     let karims_bell = bell(&t.users[0]).await;
     assert_eq!(karims_bell["notifications"][0]["text"], "Your request for 45 min was approved. Balance 45 min.");
-    let answer = text(owner, &format!("NO {salma}")).await;
-    assert_eq!(answer, json!({"command": "NO", "reply": "Farmer 1-এর ২০ মিনিটের অনুরোধ বাতিল হয়েছে।"}));
-    assert_eq!(t.users[1].get("/api/minute-requests").await.1[0]["status"], "REJECTED");
+    // A NO may say why, in a word: the farmer reads the reason the app would give.
+    let answer = text(owner, &format!("না {salma} পাইনি")).await;
+    let rejected = "Farmer 1-এর ২০ মিনিটের অনুরোধ বাতিল হয়েছে: টাকা পাওয়া যায়নি।";
+    assert_eq!(answer, json!({"command": "NO", "reply": rejected}));
+    let (_, salmas) = t.users[1].get("/api/minute-requests").await;
+    assert_eq!((&salmas[0]["status"], &salmas[0]["rejectReason"]), (&json!("REJECTED"), &json!("NOT_PAID")));
+    let told = bell(&t.users[1]).await["notifications"][0]["text"].clone();
+    assert_eq!(told, "Your request for 20 min was rejected: payment not received.");
     // Decided once: the same OK a second later finds no request waiting, and gives nothing more.
     app.clock.advance(Duration::from_secs(1));
     assert_eq!(text(owner, &format!("OK {karim}")).await["reply"], none);

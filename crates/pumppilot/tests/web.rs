@@ -802,7 +802,11 @@ async fn a_confirmed_phone_says_what_it_may_text() {
     let stop = "<li><strong>STOP 4821</strong> — stop the run STATUS names by that number</li>";
     let decide =
         "<li><strong>OK 3817</strong> — approve the request STATUS names by that number; NO 3817 rejects it</li>";
-    assert!(owners_own.contains(status) && owners_own.contains(stop) && owners_own.contains(decide), "{owners_own}");
+    let why = "<li><strong>NO 3817 UNPAID</strong> — reject it and say why: UNPAID, AMOUNT (does not match), LESS \
+               (ask for fewer) or CLOSED</li>";
+    for line in [status, stop, decide, why] {
+        assert!(owners_own.contains(line), "{line}: {owners_own}");
+    }
     assert!(!owners_own.contains("<strong>START</strong>"), "{owners_own}");
     let farmers = admin.get(&format!("/admin/farmers/{}", t.user_ids[0])).await.body;
     for said in [

@@ -60,6 +60,7 @@ const en = {
     ['STATUS', 'the pump at a glance: who pumps, the line, requests, the device'],
     ['STOP 4821', 'stop the run STATUS names by that number'],
     ['OK 3817', 'approve the request STATUS names by that number; NO 3817 rejects it'],
+    ['NO 3817 UNPAID', 'reject it and say why: UNPAID, AMOUNT (does not match), LESS (ask for fewer) or CLOSED'],
   ] as [string, string][],
   alertsPhoneDropped: (phone: string) =>
     `Too many wrong codes were texted from ${phone}: it was dropped. Save the number again for a new code.`,
@@ -483,6 +484,7 @@ const bn: Strings = {
     ['অবস্থা', 'পাম্প এক নজরে: কে চালাচ্ছেন, সারি, অনুরোধ, যন্ত্র'],
     ['বন্ধ ৪৮২১', 'অবস্থা যে নম্বর বলে, সেই পাম্প চালানো বন্ধ'],
     ['হ্যাঁ ৩৮১৭', 'অবস্থা যে নম্বর বলে, সেই অনুরোধ মঞ্জুর; না ৩৮১৭ লিখলে বাতিল'],
+    ['না ৩৮১৭ পাইনি', 'কারণসহ বাতিল: পাইনি (টাকা), মেলেনি (টাকা ও মিনিট), কম (কম মিনিট চান) বা বন্ধ'],
   ],
   alertsPhoneDropped: (phone: string) =>
     `${phone} থেকে অনেকবার ভুল কোড পাঠানো হয়েছে: নম্বরটি বাদ দেওয়া হয়েছে। নতুন কোডের জন্য নম্বরটি আবার সংরক্ষণ করুন।`,

@@ -20,10 +20,11 @@ use axum::{
 use hmac::{Hmac, Mac};
 use pumppilot_alerts::{
     Language,
-    text::{ascii_digits, digits_but, hold_reason, run_stopped, short_number},
+    text::{ascii_digits, digits_but, hold_reason, reject_reason, run_stopped, short_number},
 };
 use pumppilot_engine::{
-    AdminId, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, QueueEntry, RUN_MINUTES, Refusal, Reply, Timestamp,
+    AdminId, EntryId, EntryStatus, Event, Facts, Notice, NoticeKind, QueueEntry, RUN_MINUTES, Refusal, RejectReason,
+    Reply, Timestamp,
 };
 use pumppilot_store::{Account, RequestQuery, RequestStatus, Role, is_e164};
 use serde::{Deserialize, Serialize};
@@ -111,10 +112,11 @@ enum Command {
     /// The pump at a glance: for its owner, who runs, the line, the requests to decide and the
     /// device; for a farmer, as `BAL`.
     Status,
-    /// A pump owner approves (`OK 3817`) or rejects (`NO 3817`) the waiting request the number
-    /// names ([`short_number`](pumppilot_alerts::text::short_number), as STATUS said it).
+    /// A pump owner approves (`OK 3817`) or rejects (`NO 3817`, `NO 3817 UNPAID`) the waiting
+    /// request the number names ([`short_number`](pumppilot_alerts::text::short_number), as
+    /// STATUS said it).
     Decide {
-        approve: bool,
+        answer: Answer,
         number: Option<u32>,
     },
     /// The farmer's account, or their pump's owner, is suspended: nothing is done.
@@ -132,8 +134,8 @@ impl Command {
             Command::Stop(_) => "STOP",
             Command::Balance => "BAL",
             Command::Status => "STATUS",
-            Command::Decide { approve: true, .. } => "OK",
-            Command::Decide { approve: false, .. } => "NO",
+            Command::Decide { answer: Answer::Approve, .. } => "OK",
+            Command::Decide { answer: Answer::Reject(_), .. } => "NO",
             Command::Paused => "PAUSED",
             Command::Help => "HELP",
         }
@@ -164,9 +166,13 @@ impl Command {
             "BAL" | "BALANCE" | "ব্যালেন্স" | "ব্যালান্স" => Command::Balance,
             "STATUS" | "অবস্থা" | "OBOSTHA" => Command::Status,
             "OK" | "YES" | "হ্যাঁ" | "HA" | "HAN" => {
-                Command::Decide { approve: true, number: number_in(rest) }
+                Command::Decide { answer: Answer::Approve, number: number_in(rest) }
             }
-            "NO" | "না" | "NA" => Command::Decide { approve: false, number: number_in(rest) },
+            "NO" | "না" | "NA" => {
+                let mut rest = rest;
+                let number = number_in(rest.by_ref());
+                Command::Decide { answer: Answer::Reject(rest.next().and_then(reject_reason_in)), number }
+            }
             _ => Command::Help,
         }
     }
@@ -178,6 +184,26 @@ fn number_in<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<u32> {
     let word = words.find(|w| w.chars().any(is_digit))?;
     let digits = ascii_digits(word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।'));
     digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
+}
+
+/// How a pump owner answers a request by text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Approve,
+    /// With why, when the word after the number is one of the reasons the app offers.
+    Reject(Option<RejectReason>),
+}
+
+/// Why a `NO` rejects, from the word after its number: one word for each reason the app offers
+/// (`UNPAID`, `AMOUNT`, `LESS`, `CLOSED`; `পাইনি`, `মেলেনি`, `কম`, `বন্ধ`). Another word gives none.
+fn reject_reason_in(word: &str) -> Option<RejectReason> {
+    match word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।').to_uppercase().as_str() {
+        "UNPAID" | "NOTPAID" | "পাইনি" => Some(RejectReason::NotPaid),
+        "AMOUNT" | "মেলেনি" => Some(RejectReason::WrongAmount),
+        "LESS" | "FEWER" | "কম" => Some(RejectReason::TooMany),
+        "CLOSED" | "বন্ধ" => Some(RejectReason::PumpClosed),
+        _ => None,
+    }
 }
 
 fn is_digit(c: char) -> bool {
@@ -551,8 +577,8 @@ async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command:
     match command {
         Command::Status => {}
         Command::Stop(Some(number)) => return stop_for_owner(app, admin, language, number).await,
-        Command::Decide { approve, number: Some(number) } => {
-            return decide_for_owner(app, admin, language, approve, number).await;
+        Command::Decide { answer, number: Some(number) } => {
+            return decide_for_owner(app, admin, language, answer, number).await;
         }
         Command::Decide { number: None, .. } => {
             return Ok(reply(
@@ -679,7 +705,7 @@ async fn decide_for_owner(
     app: &AppState,
     admin: AdminId,
     language: Language,
-    approve: bool,
+    answer: Answer,
     number: u32,
 ) -> Result<String, ApiError> {
     let query = RequestQuery { admin, user: None, status: Some(RequestStatus::Pending) };
@@ -694,19 +720,23 @@ async fn decide_for_owner(
     let Some(request) = requests.iter().find(|r| short_number(r.id.0.as_u128()) == number) else {
         return Ok(none_waits());
     };
-    let decided = match approve {
-        true => super::admin::approve(app, admin.0, request).await,
-        false => super::admin::reject(app, admin.0, request, None).await,
+    let decided = match answer {
+        Answer::Approve => super::admin::approve(app, admin.0, request).await,
+        Answer::Reject(reason) => super::admin::reject(app, admin.0, request, reason).await,
     };
     match decided {
         Ok(_) => {
             let name = app.names(vec![request.user_id]).await?.remove(&request.user_id).unwrap_or_default();
             let m = request.minutes;
-            let (en, bn) = match approve {
-                true => (format!("Approved {name}'s {m} min."), format!("{name}-এর {m} মিনিট মঞ্জুর হয়েছে।")),
-                false => (
+            let (en, bn) = match answer {
+                Answer::Approve => (format!("Approved {name}'s {m} min."), format!("{name}-এর {m} মিনিট মঞ্জুর হয়েছে।")),
+                Answer::Reject(None) => (
                     format!("Rejected {name}'s request for {m} min."),
                     format!("{name}-এর {m} মিনিটের অনুরোধ বাতিল হয়েছে।"),
+                ),
+                Answer::Reject(Some(reason)) => (
+                    format!("Rejected {name}'s request for {m} min: {}.", reject_reason(reason, Language::English)),
+                    format!("{name}-এর {m} মিনিটের অনুরোধ বাতিল হয়েছে: {}।", reject_reason(reason, Language::Bangla)),
                 ),
             };
             Ok(naming(language, en, bn, &name))
@@ -731,7 +761,12 @@ pub(crate) const HELP: (&str, &str) = (
 
 #[cfg(test)]
 mod tests {
-    use super::Command::{self, *};
+    use pumppilot_engine::RejectReason;
+
+    use super::{
+        Answer::{Approve, Reject},
+        Command::{self, *},
+    };
 
     #[test]
     fn a_text_is_read_as_a_feature_phone_writes_it() {
@@ -775,10 +810,15 @@ mod tests {
             ("বন্ধ ০০৪২", Stop(Some(42))),
             ("stop 48.21", Stop(None)),
             // An owner decides a request by its number.
-            ("OK 3817", Decide { approve: true, number: Some(3817) }),
-            ("হ্যাঁ ৩৮১৭", Decide { approve: true, number: Some(3817) }),
-            ("no 3817", Decide { approve: false, number: Some(3817) }),
-            ("না", Decide { approve: false, number: None }),
+            ("OK 3817", Decide { answer: Approve, number: Some(3817) }),
+            ("হ্যাঁ ৩৮১৭", Decide { answer: Approve, number: Some(3817) }),
+            ("no 3817", Decide { answer: Reject(None), number: Some(3817) }),
+            ("NO 3817 unpaid.", Decide { answer: Reject(Some(RejectReason::NotPaid)), number: Some(3817) }),
+            ("না ৩৮১৭ কম", Decide { answer: Reject(Some(RejectReason::TooMany)), number: Some(3817) }),
+            ("NO 3817 CLOSED", Decide { answer: Reject(Some(RejectReason::PumpClosed)), number: Some(3817) }),
+            ("no 3817 amount", Decide { answer: Reject(Some(RejectReason::WrongAmount)), number: Some(3817) }),
+            ("NO 3817 sorry", Decide { answer: Reject(None), number: Some(3817) }),
+            ("না", Decide { answer: Reject(None), number: None }),
             // BAL and STATUS read no number.
             ("BAL", Balance),
             ("status?", Status),
