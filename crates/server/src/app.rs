@@ -229,13 +229,17 @@ impl App {
         self.settings.clock.now()
     }
 
+    /// The display name of one account (empty when it is gone).
+    pub async fn name(&self, id: UserId) -> Result<String, ApiError> {
+        Ok(self.sessions.account(self, id).await?.map(|a| a.name.clone()).unwrap_or_default())
+    }
+
     /// The display name of an account, for entries in the queue.
     pub async fn names(&self, ids: Vec<UserId>) -> Result<HashMap<UserId, String>, ApiError> {
         let mut names = HashMap::new();
         for id in ids {
             if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(id) {
-                let name = self.sessions.account(self, id).await?.map(|a| a.name.clone()).unwrap_or_default();
-                slot.insert(name);
+                slot.insert(self.name(id).await?);
             }
         }
         Ok(names)

@@ -6,7 +6,7 @@ use axum::{Json, extract::State};
 use pumppilot_alerts::{Language, text::ascii_digits};
 use pumppilot_engine::{Facts, Notice, NoticeKind, Timestamp, UserId};
 use pumppilot_store::{
-    Account, AlertProfile, Channel, NotificationId, PendingPhone, QuietHours, Role, SessionKind, StoreError, is_e164,
+    Account, AlertProfile, Channel, NotificationId, PendingPhone, QuietHours, SessionKind, StoreError, is_e164,
 };
 use rand::Rng;
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use crate::{
     error::{ApiError, ApiJson, ApiPath, ApiQuery, OptionalJson},
     routes::{
         openapi::{Body, Invalid, Refused, SignedIn},
-        sms::{HELP, OWNER_HELP},
+        sms::help,
     },
     views::{AlertProfileView, FarmerPhoneView, MutedView, NotificationView, NotificationsView, QuietHoursView},
 };
@@ -453,19 +453,14 @@ pub(crate) async fn confirm_from(app: &AppState, from: &str, text: &str) -> Resu
     match app.store.confirm_phone(profile.user_id, pending).await {
         Ok(()) => {
             let account = app.store.account(profile.user_id).await?;
+            let language = Language::from_code(&profile.language);
+            let said = match language {
+                Language::English => "Number confirmed: PumpPilot messages now come to this phone.",
+                Language::Bangla => "নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে।",
+            };
             // A farmer's or a pump owner's phone is told what it may send.
-            let help = match account.as_ref().map(|a| a.role) {
-                Some(Role::User) => Some(HELP),
-                Some(Role::Admin) => Some(OWNER_HELP),
-                _ => None,
-            };
-            let english = Language::from_code(&profile.language) == Language::English;
-            let said = match english {
-                true => "Number confirmed: PumpPilot messages now come to this phone.",
-                false => "নম্বর নিশ্চিত হয়েছে: পাম্পপাইলটের বার্তা এখন এই ফোনে আসবে।",
-            };
-            let text = match help {
-                Some((en, bn)) => format!("{said} {}", if english { en } else { bn }),
+            let text = match account.as_ref().and_then(|a| help(a.role, language)) {
+                Some(help) => format!("{said} {help}"),
                 None => said.to_owned(),
             };
             answer_by_sms(app, account.as_ref(), &text, None).await;

@@ -151,7 +151,7 @@ impl Command {
         let first = words.next().unwrap_or("");
         // `START30`, `চালু৩০`: the minutes written against the word.
         let (word, glued) = first.split_at(first.find(is_digit).unwrap_or(first.len()));
-        let word = word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।').to_uppercase();
+        let word = bare(word).to_uppercase();
         let rest = std::iter::once(glued).filter(|g| !g.is_empty()).chain(words);
         match word.as_str() {
             "START" | "ON" | "চালু" | "CHALU" => match minutes_in(rest) {
@@ -182,7 +182,7 @@ impl Command {
 /// digit, when it is digits alone (`STOP 4821`, `বন্ধ ৪৮২১`).
 fn number_in<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<u32> {
     let word = words.find(|w| w.chars().any(is_digit))?;
-    let digits = ascii_digits(word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।'));
+    let digits = ascii_digits(bare(word));
     digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
 }
 
@@ -197,13 +197,18 @@ enum Answer {
 /// Why a `NO` rejects, from the word after its number: one word for each reason the app offers
 /// (`UNPAID`, `AMOUNT`, `LESS`, `CLOSED`; `পাইনি`, `মেলেনি`, `কম`, `বন্ধ`). Another word gives none.
 fn reject_reason_in(word: &str) -> Option<RejectReason> {
-    match word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।').to_uppercase().as_str() {
+    match bare(word).to_uppercase().as_str() {
         "UNPAID" | "NOTPAID" | "পাইনি" => Some(RejectReason::NotPaid),
         "AMOUNT" | "মেলেনি" => Some(RejectReason::WrongAmount),
         "LESS" | "FEWER" | "কম" => Some(RejectReason::TooMany),
         "CLOSED" | "বন্ধ" => Some(RejectReason::PumpClosed),
         _ => None,
     }
+}
+
+/// A word without the punctuation a text puts after it (`BAL?`, `30.`, `ব্যালেন্স।`).
+fn bare(word: &str) -> &str {
+    word.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।')
 }
 
 fn is_digit(c: char) -> bool {
@@ -218,7 +223,7 @@ fn is_digit(c: char) -> bool {
 fn minutes_in<'a>(words: impl Iterator<Item = &'a str>) -> Result<Option<u32>, ()> {
     const MINUTES: [&str; 7] = ["M", "MIN", "MINS", "MINUTE", "MINUTES", "মিনিট", "মি"];
     const HOURS: [&str; 8] = ["H", "HR", "HRS", "HOUR", "HOURS", "ঘণ্টা", "ঘন্টা", "GHONTA"];
-    let mut words = words.map(|w| w.trim_end_matches(|c: char| c.is_ascii_punctuation() || c == '।'));
+    let mut words = words.map(bare);
     let Some(word) = words.by_ref().find(|w| w.chars().any(is_digit)) else { return Ok(None) };
     let word = ascii_digits(word);
     let (number, unit) = word.split_at(word.find(|c: char| !c.is_ascii_digit()).unwrap_or(word.len()));
@@ -572,39 +577,39 @@ async fn obey(
 }
 
 /// Answers a pump owner's text: the pump at a glance for `STATUS`, the run it names stopped for
-/// `STOP 4821`, else the owner's help (or the pause of a suspended owner).
+/// `STOP 4821`, the request it names decided for `OK 3817` or `NO 3817`, else the owner's help (or
+/// the pause of a suspended owner).
 async fn tell_owner(app: &AppState, admin: AdminId, language: Language, command: Command) -> Result<String, ApiError> {
-    match command {
-        Command::Status => {}
-        Command::Stop(Some(number)) => return stop_for_owner(app, admin, language, number).await,
+    Ok(match command {
+        Command::Status => at_a_glance(app, admin, language).await?,
+        Command::Stop(Some(number)) => stop_for_owner(app, admin, language, number).await?,
         Command::Decide { answer, number: Some(number) } => {
-            return decide_for_owner(app, admin, language, answer, number).await;
+            decide_for_owner(app, admin, language, answer, number).await?
         }
-        Command::Decide { number: None, .. } => {
-            return Ok(reply(
-                language,
-                "Send OK or NO and the request's number that STATUS says, like OK 3817.".into(),
-                "অবস্থা যে নম্বর বলে তা দিয়ে লিখুন, যেমন হ্যাঁ ৩৮১৭।".into(),
-            ));
-        }
-        Command::Stop(None) => {
-            return Ok(reply(
-                language,
-                "Send STOP and the run's number that STATUS says, like STOP 4821.".into(),
-                "অবস্থা যে নম্বর বলে তা দিয়ে লিখুন, যেমন বন্ধ ৪৮২১।".into(),
-            ));
-        }
-        Command::Paused => {
-            return Ok(reply(language, "Your account is paused.".into(), "আপনার অ্যাকাউন্ট স্থগিত।".into()));
-        }
-        _ => return Ok(reply(language, OWNER_HELP.0.into(), OWNER_HELP.1.into())),
-    }
+        Command::Decide { number: None, .. } => reply(
+            language,
+            "Send OK or NO and the request's number that STATUS says, like OK 3817.".into(),
+            "অবস্থা যে নম্বর বলে তা দিয়ে লিখুন, যেমন হ্যাঁ ৩৮১৭।".into(),
+        ),
+        Command::Stop(None) => reply(
+            language,
+            "Send STOP and the run's number that STATUS says, like STOP 4821.".into(),
+            "অবস্থা যে নম্বর বলে তা দিয়ে লিখুন, যেমন বন্ধ ৪৮২১।".into(),
+        ),
+        Command::Paused => reply(language, "Your account is paused.".into(), "আপনার অ্যাকাউন্ট স্থগিত।".into()),
+        _ => reply(language, OWNER_HELP.0.into(), OWNER_HELP.1.into()),
+    })
+}
+
+/// The pump at a glance, for its owner's `STATUS`: who runs and for how long (or why their run
+/// holds) with the run's number, how many wait, the requests to decide with theirs, the device.
+async fn at_a_glance(app: &AppState, admin: AdminId, language: Language) -> Result<String, ApiError> {
     let (tenant, now) = app.runtime.read(admin, |t, now| (t.clone(), now)).await?;
     let mut said = Vec::new();
     match tenant.active.as_deref() {
         None => said.push(reply(language, "The pump is free.".into(), "পাম্প খালি।".into())),
         Some(run) => {
-            let name = app.names(vec![run.user_id]).await?.remove(&run.user_id).unwrap_or_default();
+            let name = app.name(run.user_id).await?;
             said.push(match run.status {
                 EntryStatus::Hold => {
                     let why = hold_reason(run.hold_reason, language);
@@ -682,7 +687,7 @@ async fn stop_for_owner(app: &AppState, admin: AdminId, language: Language, numb
     let (outcome, ()) = app.runtime.apply(admin, Event::AdminStop { entry }, Extras::audit(audit), |_, _| ()).await?;
     match outcome {
         Ok(Reply::Ended(run)) => {
-            let name = app.names(vec![run.user_id]).await?.remove(&run.user_id).unwrap_or_default();
+            let name = app.name(run.user_id).await?;
             let m = run.charged_seconds.unwrap_or(0).max(0) / 60;
             Ok(naming(
                 language,
@@ -726,7 +731,7 @@ async fn decide_for_owner(
     };
     match decided {
         Ok(_) => {
-            let name = app.names(vec![request.user_id]).await?.remove(&request.user_id).unwrap_or_default();
+            let name = app.name(request.user_id).await?;
             let m = request.minutes;
             let (en, bn) = match answer {
                 Answer::Approve => (format!("Approved {name}'s {m} min."), format!("{name}-এর {m} মিনিট মঞ্জুর হয়েছে।")),
@@ -747,14 +752,28 @@ async fn decide_for_owner(
     }
 }
 
+/// What a phone of `role` may send, in `language`: a farmer's help or a pump owner's (none for
+/// the master's).
+pub(crate) fn help(role: Role, language: Language) -> Option<&'static str> {
+    let (english, bangla) = match role {
+        Role::User => HELP,
+        Role::Admin => OWNER_HELP,
+        Role::Master => return None,
+    };
+    Some(match language {
+        Language::English => english,
+        Language::Bangla => bangla,
+    })
+}
+
 /// The help a pump owner's phone gets, in English and in Bangla.
-pub(crate) const OWNER_HELP: (&str, &str) = (
+const OWNER_HELP: (&str, &str) = (
     "Send STATUS for the pump at a glance, then STOP and a run's number, or OK or NO and a request's.",
     "অবস্থা লিখুন; তারপর বন্ধ, হ্যাঁ বা না ও অবস্থার দেওয়া নম্বর।",
 );
 
 /// The help, in English and in Bangla: what a farmer may send.
-pub(crate) const HELP: (&str, &str) = (
+const HELP: (&str, &str) = (
     "Send START (or START 30 for 30 min), STOP, BAL, or REQ 60 to ask for 60 min.",
     "চালু (চালু ৩০: ৩০ মিনিট), বন্ধ, ব্যালেন্স বা চাই ৬০ (মিনিট চাইতে)।",
 );
